@@ -1,0 +1,66 @@
+# Ballast — one entry point for set-up, tests and tools.
+#
+#   make test      install everything that is missing or changed, then run the whole suite
+#   make install   only the set-up: .venv (pinned PyPI deps) and node_modules (npm ci)
+#
+# Nothing is downloaded but PyPI and npm packages: solc is the npm `solc` package behind
+# tools/bin/solc-v0.8.28 (found through SOLCX_BINARY_PATH) and anvil is the native binary of
+# the npm package @foundry-rs/anvil (tools/bin/anvil). Re-running is fast: the install steps
+# are skipped while their inputs (requirements, lockfile) are unchanged.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+VENV_BIN := $(CURDIR)/$(VENV)/bin
+PY_STAMP := $(VENV)/.ballast-installed
+NPM_STAMP := node_modules/.ballast-installed
+
+export PATH := $(CURDIR)/tools/bin:$(CURDIR)/node_modules/.bin:$(VENV_BIN):$(PATH)
+export SOLCX_BINARY_PATH := $(CURDIR)/tools/bin
+# Tests start their own anvil on a free port (foundry.host: auto); never inherit a user's
+# long-running node from the environment.
+TEST_ENV := env -u APE_FOUNDRY_HOST
+
+# Extra pytest arguments: make test PYTEST_ARGS="-k registry -x"
+PYTEST_ARGS ?=
+
+.PHONY: help install test lint lock clean
+
+help:
+	@echo "make test     set up (venv, pip, npm) when needed and run the whole test suite"
+	@echo "make install  set up only"
+	@echo "make lint     ruff over the Python code"
+	@echo "make lock     re-pin constraints.txt from the current .venv"
+	@echo "make clean    remove build outputs (keeps .venv and node_modules)"
+
+install: $(PY_STAMP) $(NPM_STAMP)
+
+$(PY_STAMP): requirements.txt constraints.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Ballast needs Python >= 3.11, found " + sys.version.split()[0])'
+	@test -x $(VENV_BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(VENV_BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(VENV_BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $@
+
+# --ignore-scripts: anvil's native binary ships inside its platform package; its postinstall
+# would only try to fetch what is already there.
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+test: install
+	$(TEST_ENV) ape test $(PYTEST_ARGS)
+
+lint: install
+	ruff check ballast keepers scripts tests tools
+
+lock: $(PY_STAMP)
+	{ echo "# Every transitive Python dependency, pinned (pip freeze of a working .venv)."; \
+	  echo "# Regenerate: make lock"; \
+	  $(VENV_BIN)/python -m pip freeze --exclude-editable; } > constraints.txt
+
+clean:
+	rm -rf .build .pytest_cache .hypothesis

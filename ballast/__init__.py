@@ -1,0 +1,1 @@
+"""Ballast: shared Python for scripts and keepers (deployment manifest, deploy logic)."""

@@ -1,0 +1,99 @@
+"""The deployment manifest: the one file that keepers, scripts and users read.
+
+`ape run deploy` writes ``deployments/<ecosystem>-<network>.json`` (DESIGN.md §Deployment
+manifest). This module owns its schema, so the writer and every reader agree on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from eth_utils import is_address, to_checksum_address
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+DEPLOYMENTS_DIR = Path("deployments")
+
+
+class ManifestError(Exception):
+    """A manifest that is missing, unreadable or malformed; the message is one line for users."""
+
+
+def _checksum(value: str) -> str:
+    if not is_address(value):
+        raise ValueError(f"not an address: {value!r}")
+    return to_checksum_address(value)
+
+
+Address = Annotated[str, AfterValidator(_checksum)]
+"""A 20-byte address, stored checksummed."""
+
+
+class SleeveEntry(BaseModel):
+    """One sleeve of the vault, in the vault's order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    address: Address
+    kind: str
+    token: Address | None = None
+
+
+class Deployment(BaseModel):
+    """A deployed Ballast system on one network."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chain_id: int
+    block: int = Field(ge=0, description="block of the last deployment transaction")
+    deployer: Address
+    contracts: dict[str, Address] = Field(default_factory=dict)
+    sleeves: list[SleeveEntry] = Field(default_factory=list)
+    tokens: dict[str, Address] = Field(default_factory=dict)
+    roles: dict[str, Address] = Field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> Deployment:
+        """Read a manifest, raising :class:`ManifestError` with a one-line reason."""
+        try:
+            text = Path(path).read_text(encoding="utf8")
+        except FileNotFoundError:
+            raise ManifestError(
+                f"no deployment manifest at {path}: run `ape run deploy` on this network first"
+            ) from None
+        except OSError as err:
+            raise ManifestError(f"cannot read deployment manifest {path}: {err.strerror}") from None
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "manifest"
+            raise ManifestError(f"invalid deployment manifest {path}: {where}: {first['msg']}") from None
+
+    def save(self, path: Path) -> None:
+        """Write the manifest atomically (a reader never sees half a file)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = json.dumps(self.model_dump(mode="json"), indent=2) + "\n"
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf8") as handle:
+                handle.write(body)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def manifest_path(ecosystem: str, network: str, root: Path = DEPLOYMENTS_DIR) -> Path:
+    """``deployments/<ecosystem>-<network>.json``; a fork network shares its parent's name."""
+    return Path(root) / f"{ecosystem}-{network.removesuffix('-fork')}.json"
+
+
+def config_path(network: str, root: Path = DEPLOYMENTS_DIR) -> Path:
+    """``deployments/config/<network>.yaml``."""
+    return Path(root) / "config" / f"{network.removesuffix('-fork')}.yaml"

@@ -1,0 +1,56 @@
+"""Shared fixtures. The chain is the private anvil Ape starts for the run (foundry.host: auto)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Hypothesis: chain round trips are slow and vary, so no per-example deadline.
+# HYPOTHESIS_PROFILE=deep (make test-deep) runs many more examples.
+settings.register_profile(
+    "ci", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "deep", max_examples=2_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def deployer(accounts):
+    return accounts[0]
+
+
+@pytest.fixture(scope="session")
+def run_ape(chain):
+    """Run an `ape` command as a user would, against this test run's anvil.
+
+    Returns the CompletedProcess (text mode, stdout and stderr captured, never raising).
+    """
+    node_uri = chain.provider.uri
+
+    def run(args: Sequence[str], cwd: Path = REPO_ROOT, timeout: float = 300):
+        env = {**os.environ, "APE_FOUNDRY_HOST": node_uri, "NO_COLOR": "1", "COLUMNS": "200"}
+        return subprocess.run(
+            ["ape", *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    return run
