@@ -86,3 +86,12 @@ def test_faucet_refuses_more_than_its_limit(stablecoin, accounts):
     stablecoin.faucet(accounts[1], limit, sender=accounts[1])
     with ape.reverts(stablecoin.FaucetLimitExceeded, requested=limit + 1, limit=limit):
         stablecoin.faucet(accounts[1], limit + 1, sender=accounts[1])
+
+
+def test_compiler_is_the_offline_standin(compilers):
+    """py-solc-x resolves 0.8.28 to tools/bin: nothing would ever be downloaded."""
+    from solcx.install import get_executable
+
+    executable = get_executable("0.8.28")
+    assert executable.resolve() == (REPO_ROOT / "tools" / "bin" / "solc-v0.8.28").resolve()
+    assert "0.8.28" in {str(v) for v in compilers.solidity.installed_versions}
