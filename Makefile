@@ -4,9 +4,9 @@
 #   make install   only the set-up: .venv (pinned PyPI deps) and node_modules (npm ci)
 #
 # Nothing is downloaded but PyPI and npm packages: solc is the npm `solc` package behind
-# tools/bin/solc-v0.8.28 (found through SOLCX_BINARY_PATH) and anvil is the native binary of
-# the npm package @foundry-rs/anvil (tools/bin/anvil). Re-running is fast: the install steps
-# are skipped while their inputs (requirements, lockfile) are unchanged.
+# tools/bin/solc-v0.8.28 (found through SOLCX_BINARY_PATH) and anvil is the native binary that
+# npm's @foundry-rs/anvil-<platform> package ships (node_modules/.bin/anvil). Re-running is
+# fast: the install steps are skipped while their inputs (requirements, lockfile) are unchanged.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -45,10 +45,11 @@ $(PY_STAMP): requirements.txt constraints.txt pyproject.toml
 	$(VENV_BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
-# --ignore-scripts: anvil's native binary ships inside its platform package; its postinstall
-# would only try to fetch what is already there.
+# anvil's native binary ships inside its platform package (an optional dependency: the registry
+# these machines reach carries linux-amd64 only); no install script is needed.
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund
+	@test -x node_modules/.bin/anvil || { echo "no anvil binary for $$(uname -sm): npm's @foundry-rs/anvil-linux-amd64 is the one this project pins"; exit 1; }
 	@touch $@
 
 test: install
