@@ -52,8 +52,11 @@ $(NPM_STAMP): package.json package-lock.json
 	@test -x node_modules/.bin/anvil || { echo "no anvil binary for $$(uname -sm): npm's @foundry-rs/anvil-linux-amd64 is the one this project pins"; exit 1; }
 	@touch $@
 
+# pytest exits 5 when it collected no test: say so instead of failing with a bare code.
 test: install
-	$(TEST_ENV) ape test $(PYTEST_ARGS)
+	@status=0; $(TEST_ENV) ape test $(PYTEST_ARGS) || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: no test was collected (PYTEST_ARGS='$(PYTEST_ARGS)')" >&2; fi; \
+	exit $$status
 
 lint: install
 	ruff check ballast keepers scripts tests tools
@@ -64,4 +67,4 @@ lock: $(PY_STAMP)
 	  $(VENV_BIN)/python -m pip freeze --exclude-editable; } > constraints.txt
 
 clean:
-	rm -rf .build .pytest_cache .hypothesis
+	rm -rf .build contracts/.cache .pytest_cache .hypothesis

@@ -19,6 +19,8 @@ def declared_contracts() -> set[str]:
     names: set[str] = set()
     for folder in ("contracts", "interfaces"):
         for path in (REPO_ROOT / folder).rglob("*.sol"):
+            if ".cache" in path.parts:  # Ape's unpacked dependencies (OpenZeppelin)
+                continue
             names.update(DEFINITION.findall(path.read_text()))
     return names
 
