@@ -59,7 +59,7 @@ test: install
 	exit $$status
 
 lint: install
-	ruff check ballast keepers scripts tests tools
+	ruff check ballast keepers scripts tests
 
 lock: $(PY_STAMP)
 	{ echo "# Every transitive Python dependency, pinned (pip freeze of a working .venv)."; \

@@ -35,9 +35,7 @@ def _token(
 ) -> str:
     if spec.address is not None:
         if not _has_code(spec.address):
-            raise ConfigError(
-                f"{name}: no contract at {spec.address} on chain {chain.chain_id}"
-            )
+            raise ConfigError(f"{name}: no contract at {spec.address} on chain {chain.chain_id}")
         report(f"{name}: using configured token {spec.address}")
         return spec.address
     assert spec.mock is not None  # TokenSpec guarantees one of the two

@@ -72,7 +72,9 @@ class Deployment(BaseModel):
         except ValidationError as err:
             first = err.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "manifest"
-            raise ManifestError(f"invalid deployment manifest {path}: {where}: {first['msg']}") from None
+            raise ManifestError(
+                f"invalid deployment manifest {path}: {where}: {first['msg']}"
+            ) from None
 
     def save(self, path: Path) -> None:
         """Write the manifest atomically (a reader never sees half a file)."""

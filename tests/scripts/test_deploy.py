@@ -65,7 +65,10 @@ def test_configured_address_without_code_is_refused(deployer):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("asset: {mock: {name: A, symbol: A}}\nassets: {}\n", "assets: Extra inputs are not permitted"),
+        (
+            "asset: {mock: {name: A, symbol: A}}\nassets: {}\n",
+            "assets: Extra inputs are not permitted",
+        ),
         ("asset: {address: '0x12'}\n", "asset.address: not an address: '0x12'"),
         ("asset: {}\n", "asset: give exactly one of 'address' or 'mock'"),
         ("asset: [unclosed\n", "not valid YAML"),
@@ -116,8 +119,16 @@ def test_default_paths_follow_the_design():
 
 def test_ape_run_deploy_as_a_user(run_ape, tmp_path, project):
     manifest = tmp_path / "ethereum-local.json"
-    args = ["run", "deploy", "--network", "ethereum:local:foundry", "--account", "TEST::0",
-            "--manifest", str(manifest)]
+    args = [
+        "run",
+        "deploy",
+        "--network",
+        "ethereum:local:foundry",
+        "--account",
+        "TEST::0",
+        "--manifest",
+        str(manifest),
+    ]
 
     first = run_ape(args)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -134,9 +145,20 @@ def test_ape_run_deploy_as_a_user(run_ape, tmp_path, project):
 def test_ape_run_deploy_refuses_a_bad_config_in_one_line(run_ape, tmp_path):
     config = tmp_path / "broken.yaml"
     config.write_text("asset: {}\n")
-    result = run_ape(["run", "deploy", "--network", "ethereum:local:foundry",
-                      "--account", "TEST::0", "--config", str(config),
-                      "--manifest", str(tmp_path / "m.json")])
+    result = run_ape(
+        [
+            "run",
+            "deploy",
+            "--network",
+            "ethereum:local:foundry",
+            "--account",
+            "TEST::0",
+            "--config",
+            str(config),
+            "--manifest",
+            str(tmp_path / "m.json"),
+        ]
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
     assert f"Error: {config}: asset: give exactly one of 'address' or 'mock'" in result.stderr

@@ -121,7 +121,9 @@ def test_large_input_from_a_nonblocking_pipe_is_read_whole():
 
 
 def test_syntax_error_comes_back_as_solc_error_json():
-    source = standard_json({"contracts/Broken.sol": "pragma solidity ^0.8.24;\ncontract B {"}, ["abi"])
+    source = standard_json(
+        {"contracts/Broken.sol": "pragma solidity ^0.8.24;\ncontract B {"}, ["abi"]
+    )
     result = run_solc("--standard-json", "--base-path", str(REPO_ROOT), stdin=source)
     assert result.returncode == 0  # like native solc: compile errors live in the JSON
     errors = errors_of(json.loads(result.stdout))
@@ -132,11 +134,19 @@ def test_syntax_error_comes_back_as_solc_error_json():
 def test_imports_resolve_through_include_paths_only_inside_allowed_dirs(tmp_path):
     lib = tmp_path / "lib"
     lib.mkdir()
-    (lib / "Lib.sol").write_text("pragma solidity ^0.8.24;\nlibrary L { function one() internal pure returns (uint) { return 1; } }\n")
-    main = 'pragma solidity ^0.8.24;\nimport {L} from "Lib.sol";\ncontract M { function f() external pure returns (uint) { return L.one(); } }\n'
+    (lib / "Lib.sol").write_text(
+        "pragma solidity ^0.8.24;\n"
+        "library L { function one() internal pure returns (uint) { return 1; } }\n"
+    )
+    main = (
+        'pragma solidity ^0.8.24;\nimport {L} from "Lib.sol";\n'
+        "contract M { function f() external pure returns (uint) { return L.one(); } }\n"
+    )
     source = standard_json({"M.sol": main}, ["abi"], remap=False)
 
-    found = run_solc("--standard-json", "--base-path", str(REPO_ROOT), "--include-path", str(lib), stdin=source)
+    found = run_solc(
+        "--standard-json", "--base-path", str(REPO_ROOT), "--include-path", str(lib), stdin=source
+    )
     assert errors_of(json.loads(found.stdout)) == []
 
     missing = run_solc("--standard-json", "--base-path", str(REPO_ROOT), stdin=source)
@@ -146,7 +156,9 @@ def test_imports_resolve_through_include_paths_only_inside_allowed_dirs(tmp_path
     outside = standard_json({"M.sol": absolute}, ["abi"], remap=False)
     denied = run_solc("--standard-json", "--base-path", str(REPO_ROOT), stdin=outside)
     assert "outside of allowed directories" in errors_of(json.loads(denied.stdout))[0]["message"]
-    allowed = run_solc("--standard-json", "--base-path", str(REPO_ROOT), "--allow-paths", str(lib), stdin=outside)
+    allowed = run_solc(
+        "--standard-json", "--base-path", str(REPO_ROOT), "--allow-paths", str(lib), stdin=outside
+    )
     assert errors_of(json.loads(allowed.stdout)) == []
 
 
