@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ballast.config import ConfigError, DeployConfig
-from ballast.deploy import deploy_system
+from ballast.deploy import DeployError, deploy_system
 from ballast.deployment import Deployment, ManifestError, config_path, manifest_path
 
 console = Console()
@@ -46,7 +46,7 @@ def cli(ecosystem, network, account, config_file: Path | None, manifest_file: Pa
         config = DeployConfig.load(config_file)
         previous = Deployment.load(manifest_file) if manifest_file.exists() else None
         deployment = deploy_system(config, account, previous, report=console.print)
-    except (ConfigError, ManifestError) as err:
+    except (ConfigError, DeployError, ManifestError) as err:
         raise click.ClickException(str(err)) from None
     deployment.save(manifest_file)
 

@@ -1,0 +1,93 @@
+"""Names and units of Ballast's governance-bounded parameters (DESIGN.md §ParameterRegistry).
+
+The names are the public API: contracts read ``keccak256(bytes(name))`` from the registry.
+Per-sleeve and per-token parameters end in ``.<sleeve>`` or ``.<token>``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from eth_utils import keccak
+
+GLOBAL_PARAMETERS: frozenset[str] = frozenset(
+    {
+        "vault.idleBufferBps",
+        "vault.maxTurnoverBps",
+        "vault.rebalanceCooldown",
+        "vault.depositCap",
+        "vault.performanceFeeBps",
+        "lend.closeFactorBps",
+        "lend.fullCloseHealthBps",
+        "lend.minDebt",
+        "lend.rate.baseBps",
+        "lend.rate.slope1Bps",
+        "lend.rate.slope2Bps",
+        "lend.rate.kinkBps",
+        "oracle.maxStaleness",
+        "oracle.maxDeviationBps",
+        "agent.minStake",
+        "agent.activationDelay",
+        "agent.unbondingPeriod",
+        "agent.evalWindow",
+        "agent.toleranceBps",
+        "agent.maxSlashBps",
+        "agent.vetoWindow",
+        "agent.rewardShareBps",
+    }
+)
+
+SCOPED_PREFIXES: tuple[str, ...] = (
+    "vault.maxSleeveBps.",
+    "lend.ltvBps.",
+    "lend.liqThresholdBps.",
+    "lend.liqBonusBps.",
+    "lend.borrowCap.",
+)
+
+_SCOPE = re.compile(r"^[A-Za-z0-9_-]+$")
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
+
+
+def is_known(name: str) -> bool:
+    """True for a DESIGN.md parameter name (a scoped one needs a non-empty scope)."""
+    if name in GLOBAL_PARAMETERS:
+        return True
+    for prefix in SCOPED_PREFIXES:
+        if name.startswith(prefix):
+            return bool(_SCOPE.match(name.removeprefix(prefix)))
+    return False
+
+
+def key_of(name: str) -> bytes:
+    """The registry key of a parameter: keccak256(bytes(name))."""
+    return keccak(text=name)
+
+
+def is_duration(name: str) -> bool:
+    """Parameters measured in seconds (shown as durations)."""
+    return name.endswith(("Cooldown", "Staleness", "Delay", "Period", "Window"))
+
+
+def parse_duration(value: int | str) -> int:
+    """Seconds from an int or a string such as ``"90"``, ``"45s"``, ``"12h"``, ``"3d"``, ``"2w"``."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"negative duration: {value}")
+        return value
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use seconds or e.g. 45s, 30m, 12h, 3d, 2w)")
+    return int(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def format_duration(seconds: int) -> str:
+    """The largest exact unit: 259200 → '3d', 5400 → '90m', 61 → '61s'."""
+    for unit in ("w", "d", "h", "m"):
+        size = _SECONDS[unit]
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

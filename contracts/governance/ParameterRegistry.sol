@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {IParameterRegistry} from "interfaces/IParameterRegistry.sol";
+
+/// @title ParameterRegistry
+/// @notice Governance-bounded risk parameters (see IParameterRegistry for every rule).
+/// @dev Roles: GOVERNANCE (the timelock) defines, sets and re-bounds; STEWARD makes small fast
+///      moves; GUARDIAN freezes. DEFAULT_ADMIN_ROLE administers the roles and belongs to the
+///      timelock after deployment.
+contract ParameterRegistry is AccessControl, IParameterRegistry {
+    bytes32 public constant GOVERNANCE_ROLE = keccak256("GOVERNANCE_ROLE");
+    bytes32 public constant STEWARD_ROLE = keccak256("STEWARD_ROLE");
+    bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
+
+    uint256 internal constant BPS = 10_000;
+
+    mapping(bytes32 key => Param) internal _params;
+    mapping(bytes32 key => string) internal _names;
+    bytes32[] internal _keys;
+
+    /// @param admin Receives DEFAULT_ADMIN_ROLE and GOVERNANCE_ROLE (the deployer, who hands
+    ///        both to the timelock once the initial parameters are defined).
+    constructor(address admin) {
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(GOVERNANCE_ROLE, admin);
+    }
+
+    // ------------------------------------------------------------------ governance
+
+    /// @inheritdoc IParameterRegistry
+    function defineParameter(string calldata name, uint256 value, uint256 min, uint256 max, uint16 maxStepBps, uint32 cooldown)
+        external
+        onlyRole(GOVERNANCE_ROLE)
+        returns (bytes32 key)
+    {
+        if (bytes(name).length == 0) revert EmptyName();
+        key = keccak256(bytes(name));
+        if (_params[key].exists) revert AlreadyDefined(key);
+        _validateBounds(min, max, maxStepBps);
+        if (value < min || value > max) revert OutOfBounds(key, value, min, max);
+
+        _params[key] = Param({
+            value: value,
+            min: min,
+            max: max,
+            maxStepBps: maxStepBps,
+            cooldown: cooldown,
+            lastUpdate: uint64(block.timestamp),
+            stewardStepBps: 0,
+            stewardCooldown: 0,
+            frozen: false,
+            exists: true
+        });
+        _names[key] = name;
+        _keys.push(key);
+        emit ParameterDefined(key, name, value, min, max, maxStepBps, cooldown);
+    }
+
+    /// @inheritdoc IParameterRegistry
+    function set(bytes32 key, uint256 value) external onlyRole(GOVERNANCE_ROLE) {
+        _update(key, value, false);
+    }
+
+    /// @inheritdoc IParameterRegistry
+    function setBounds(bytes32 key, uint256 min, uint256 max, uint16 maxStepBps, uint32 cooldown)
+        external
+        onlyRole(GOVERNANCE_ROLE)
+    {
+        Param storage p = _existing(key);
+        _validateBounds(min, max, maxStepBps);
+        if (p.value < min || p.value > max) revert OutOfBounds(key, p.value, min, max);
+        _validateStewardLimits(key, p.stewardStepBps, p.stewardCooldown, maxStepBps, cooldown);
+        (p.min, p.max, p.maxStepBps, p.cooldown) = (min, max, maxStepBps, cooldown);
+        emit BoundsSet(key, min, max, maxStepBps, cooldown);
+    }
+
+    /// @inheritdoc IParameterRegistry
+    function setStewardLimits(bytes32 key, uint16 stewardStepBps, uint32 stewardCooldown)
+        external
+        onlyRole(GOVERNANCE_ROLE)
+    {
+        Param storage p = _existing(key);
+        _validateStewardLimits(key, stewardStepBps, stewardCooldown, p.maxStepBps, p.cooldown);
+        (p.stewardStepBps, p.stewardCooldown) = (stewardStepBps, stewardCooldown);
+        emit StewardLimitsSet(key, stewardStepBps, stewardCooldown);
+    }
+
+    /// @inheritdoc IParameterRegistry
+    function unfreeze(bytes32 key) external onlyRole(GOVERNANCE_ROLE) {
+        _existing(key).frozen = false;
+        emit Unfrozen(key);
+    }
+
+    // ------------------------------------------------------------------ steward, guardian
+
+    /// @inheritdoc IParameterRegistry
+    function stewardSet(bytes32 key, uint256 value) external onlyRole(STEWARD_ROLE) {
+        _update(key, value, true);
+    }
+
+    /// @inheritdoc IParameterRegistry
+    function freeze(bytes32 key) external onlyRole(GUARDIAN_ROLE) {
+        _existing(key).frozen = true;
+        emit Frozen(key);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @inheritdoc IParameterRegistry
+    function get(bytes32 key) external view returns (uint256) {
+        return _existing(key).value;
+    }
+
+    /// @inheritdoc IParameterRegistry
+    function getParam(bytes32 key) external view returns (Param memory) {
+        return _existing(key);
+    }
+
+    /// @inheritdoc IParameterRegistry
+    function check(bytes32 key, uint256 value, bool steward) external view returns (bool ok, bytes4 reason) {
+        reason = _violation(_params[key], value, steward);
+        ok = reason == bytes4(0);
+    }
+
+    /// @inheritdoc IParameterRegistry
+    function keys() external view returns (bytes32[] memory) {
+        return _keys;
+    }
+
+    /// @inheritdoc IParameterRegistry
+    function nameOf(bytes32 key) external view returns (string memory) {
+        _existing(key);
+        return _names[key];
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    function _update(bytes32 key, uint256 value, bool steward) internal {
+        Param storage p = _params[key];
+        bytes4 reason = _violation(p, value, steward);
+        if (reason != bytes4(0)) _revertWith(reason, key, p, value, steward);
+
+        uint256 oldValue = p.value;
+        p.value = value;
+        p.lastUpdate = uint64(block.timestamp);
+        emit ParameterSet(key, oldValue, value, msg.sender);
+    }
+
+    /// @dev The first rule an update of `p` to `value` breaks, as an error selector (0 if none).
+    ///      Shared by `check` and the updates so that the two can never disagree.
+    function _violation(Param storage p, uint256 value, bool steward) internal view returns (bytes4) {
+        if (!p.exists) return UnknownParameter.selector;
+        if (p.frozen) return ParameterFrozen.selector;
+        if (steward && p.stewardStepBps == 0) return StewardDisabled.selector;
+        if (value < p.min || value > p.max) return OutOfBounds.selector;
+        uint16 stepBps = steward ? p.stewardStepBps : p.maxStepBps;
+        if (stepBps != 0 && !_withinStep(p.value, value, p.max, stepBps)) return StepTooLarge.selector;
+        if (block.timestamp < _readyAt(p, steward)) return Cooldown.selector;
+        return bytes4(0);
+    }
+
+    function _revertWith(bytes4 reason, bytes32 key, Param storage p, uint256 value, bool steward) internal view {
+        if (reason == UnknownParameter.selector) revert UnknownParameter(key);
+        if (reason == ParameterFrozen.selector) revert ParameterFrozen(key);
+        if (reason == StewardDisabled.selector) revert StewardDisabled(key);
+        if (reason == OutOfBounds.selector) revert OutOfBounds(key, value, p.min, p.max);
+        if (reason == StepTooLarge.selector) {
+            revert StepTooLarge(key, p.value, value, steward ? p.stewardStepBps : p.maxStepBps);
+        }
+        revert Cooldown(key, _readyAt(p, steward));
+    }
+
+    /// @dev |new - old| * 10_000 <= stepBps * ref, with ref = old, or max when old is 0.
+    ///      Evaluated as delta <= floor(ref * stepBps / 10_000) in full width (Math.mulDiv): for an
+    ///      integer delta the floor changes nothing, so the comparison is exact and cannot overflow.
+    function _withinStep(uint256 oldValue, uint256 newValue, uint256 max, uint16 stepBps)
+        internal
+        pure
+        returns (bool)
+    {
+        uint256 delta = newValue > oldValue ? newValue - oldValue : oldValue - newValue;
+        uint256 ref = oldValue == 0 ? max : oldValue;
+        return delta <= Math.mulDiv(ref, stepBps, BPS);
+    }
+
+    function _readyAt(Param storage p, bool steward) internal view returns (uint256) {
+        return uint256(p.lastUpdate) + (steward ? p.stewardCooldown : p.cooldown);
+    }
+
+    function _existing(bytes32 key) internal view returns (Param storage p) {
+        p = _params[key];
+        if (!p.exists) revert UnknownParameter(key);
+    }
+
+    function _validateBounds(uint256 min, uint256 max, uint16 maxStepBps) internal pure {
+        if (min > max) revert InvalidBounds(min, max);
+        if (maxStepBps > BPS) revert InvalidStep(maxStepBps);
+    }
+
+    function _validateStewardLimits(
+        bytes32 key,
+        uint16 stewardStepBps,
+        uint32 stewardCooldown,
+        uint16 maxStepBps,
+        uint32 cooldown
+    ) internal pure {
+        if (stewardStepBps == 0) return; // steward disabled: nothing to compare
+        if ((maxStepBps != 0 && stewardStepBps > maxStepBps) || stewardCooldown < cooldown) {
+            revert StewardLimitsTooLoose(key, stewardStepBps, stewardCooldown);
+        }
+    }
+}
