@@ -61,7 +61,9 @@ class _Run:
     def token(self, name: str, spec: TokenSpec) -> str:
         if spec.address is not None:
             if len(chain.provider.get_code(spec.address)) == 0:
-                raise ConfigError(f"{name}: no contract at {spec.address} on chain {chain.chain_id}")
+                raise ConfigError(
+                    f"{name}: no contract at {spec.address} on chain {chain.chain_id}"
+                )
             self.report(f"{name}: using configured token {spec.address}")
             return spec.address
         assert spec.mock is not None  # TokenSpec guarantees one of the two
@@ -108,9 +110,7 @@ def _define_parameters(run: _Run, registry: ContractInstance, specs: list[Parame
             registry.setStewardLimits(
                 key_of(spec.name), spec.steward_step_bps, spec.steward_cooldown, sender=run.deployer
             )
-    run.report(
-        f"parameters: {len(missing)} defined, {len(specs) - len(missing)} already on chain"
-    )
+    run.report(f"parameters: {len(missing)} defined, {len(specs) - len(missing)} already on chain")
 
 
 def deploy_system(

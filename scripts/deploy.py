@@ -23,6 +23,8 @@ from ballast.deploy import DeployError, deploy_system
 from ballast.deployment import Deployment, ManifestError, config_path, manifest_path
 
 console = Console()
+if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+    console = Console(width=200)
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Deploy Ballast and write its manifest")

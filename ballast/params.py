@@ -1,0 +1,134 @@
+"""Pure helpers for `ape run params`: parse user input, explain registry rejections in words.
+
+The registry's `check(key, value, steward)` returns the selector of the error an update would
+revert with; `explain` turns it into the sentence a DAO member reads before any proposal is sent.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from eth_utils import function_signature_to_4byte_selector
+
+from ballast import parameters
+
+SELECTORS: dict[bytes, str] = {
+    function_signature_to_4byte_selector(sig): sig.split("(")[0]
+    for sig in (
+        "UnknownParameter(bytes32)",
+        "OutOfBounds(bytes32,uint256,uint256,uint256)",
+        "StepTooLarge(bytes32,uint256,uint256,uint16)",
+        "Cooldown(bytes32,uint256)",
+        "ParameterFrozen(bytes32)",
+        "StewardDisabled(bytes32)",
+    )
+}
+
+SUPPORT = {"against": 0, "for": 1, "abstain": 2}
+
+# OZ IGovernor.ProposalState, in order.
+PROPOSAL_STATES = (
+    "Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired", "Executed",
+)  # fmt: skip
+
+
+class InputError(ValueError):
+    """Bad user input; the message is one line."""
+
+
+@dataclass(frozen=True)
+class ParamView:
+    """What `explain` needs of a registry parameter (IParameterRegistry.Param)."""
+
+    value: int
+    min: int
+    max: int
+    max_step_bps: int
+    cooldown: int
+    last_update: int
+    frozen: bool
+
+
+def parse_value(name: str, text: str) -> int:
+    """A proposed value: an integer (``_`` allowed), or a duration for time parameters."""
+    cleaned = text.replace("_", "").strip()
+    if cleaned.isdigit():
+        return int(cleaned)
+    if parameters.is_duration(name):
+        try:
+            return parameters.parse_duration(cleaned)
+        except ValueError as err:
+            raise InputError(f"{name}: {err}") from None
+    raise InputError(f"{name}: not a non-negative whole number: {text!r}")
+
+
+def parse_proposal_id(text: str) -> int:
+    """A proposal ID in decimal or 0x-hex, as `propose` and `status` print it."""
+    try:
+        value = int(text, 16) if text.lower().startswith("0x") else int(text)
+    except ValueError:
+        raise InputError(f"not a proposal ID: {text!r} (decimal or 0x-hex)") from None
+    if value < 0:
+        raise InputError(f"not a proposal ID: {text!r}")
+    return value
+
+
+def parse_changes(pairs: tuple[str, ...]) -> list[tuple[str, str]]:
+    """NAME VALUE [NAME VALUE ...] → [(name, value text)], each name at most once."""
+    if not pairs or len(pairs) % 2:
+        raise InputError("give NAME VALUE pairs, e.g. `propose vault.idleBufferBps 600`")
+    changes = list(zip(pairs[0::2], pairs[1::2], strict=True))
+    names = [name for name, _ in changes]
+    for name in names:
+        if names.count(name) > 1:
+            raise InputError(f"{name} appears twice in one proposal")
+    return changes
+
+
+def show_value(name: str, value: int) -> str:
+    """A value as users think of it: durations as 3d/12h, others with thousands separators."""
+    if parameters.is_duration(name):
+        return parameters.format_duration(value)
+    return f"{value:,}"
+
+
+def show_time(timestamp: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+
+
+def explain(
+    reason: bytes, name: str, value: int, param: ParamView | None, executes_at: int
+) -> str | None:
+    """Why the registry would refuse `value` for `name` when the proposal executes.
+
+    Returns None when the update would pass. A cooldown that ends before `executes_at` (the
+    earliest time a proposal made now could execute) is no reason to refuse.
+    """
+    kind = SELECTORS.get(bytes(reason)[:4])
+    if kind == "UnknownParameter" or param is None:
+        return f"unknown parameter {name!r} (see `ape run params show`)"
+    if kind is None:
+        return None
+    shown = show_value(name, value)
+    if kind == "OutOfBounds":
+        if value > param.max:
+            return f"{name}: {shown} is above its maximum {show_value(name, param.max)}"
+        return f"{name}: {shown} is below its minimum {show_value(name, param.min)}"
+    if kind == "StepTooLarge":
+        ref = param.value or param.max
+        allowed = ref * param.max_step_bps // 10_000
+        low, high = max(param.min, param.value - allowed), min(param.max, param.value + allowed)
+        return (
+            f"{name}: {show_value(name, param.value)} → {shown} is a larger step than "
+            f"{param.max_step_bps} bps allows in one change; this proposal may move it within "
+            f"[{show_value(name, low)}, {show_value(name, high)}]"
+        )
+    if kind == "Cooldown":
+        ready = param.last_update + param.cooldown
+        if ready <= executes_at:
+            return None
+        return f"{name}: in cooldown until {show_time(ready)}, after this proposal could execute"
+    if kind == "ParameterFrozen":
+        return f"{name}: frozen by the guardian; governance must unfreeze it first"
+    return f"{name}: refused by the registry ({kind})"

@@ -1,0 +1,358 @@
+"""`ape run params`: read the parameter registry and change it through the DAO.
+
+    ape run params show
+    ape run params propose vault.idleBufferBps 600 --description "More idle" --account me
+    ape run params vote ID for --account me
+    ape run params advance 4d              # local networks only: move time forward
+    ape run params queue ID --account me
+    ape run params execute ID --account me
+    ape run params status [ID]
+
+Every command takes Ape's --network option and reads deployments/<ecosystem>-<network>.json
+(override with --manifest). Proposals are pre-checked with `registry.check`: a change the
+registry would refuse is explained in words and never sent.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from ape import chain, project
+from ape.cli import ConnectedProviderCommand, account_option
+from ape.exceptions import ContractLogicError
+from eth_utils import keccak
+from rich.console import Console
+from rich.table import Table
+
+from ballast import params as P
+from ballast.deployment import Deployment, ManifestError, manifest_path
+from ballast.parameters import format_duration, key_of, parse_duration
+
+console = Console()
+if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+    console = Console(width=200)
+manifest_option = click.option(
+    "--manifest",
+    "manifest_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Deployment manifest (default: deployments/<ecosystem>-<network>.json).",
+)
+
+
+class System:
+    """The governance contracts of one deployment."""
+
+    def __init__(self, ecosystem, network, manifest_file: Path | None):
+        path = manifest_file or manifest_path(ecosystem.name, network.name)
+        try:
+            deployment = Deployment.load(path)
+        except ManifestError as err:
+            raise click.ClickException(str(err)) from None
+        if deployment.chain_id != chain.chain_id:
+            raise click.ClickException(
+                f"{path} describes chain {deployment.chain_id}, but this node is chain "
+                f"{chain.chain_id}"
+            )
+        try:
+            c = deployment.contracts
+            self.registry = project.ParameterRegistry.at(c["ParameterRegistry"])
+            self.governor = project.BallastGovernor.at(c["BallastGovernor"])
+            self.token = project.BallastToken.at(c["BallastToken"])
+            self.timelock = project.BallastTimelock.at(c["TimelockController"])
+        except KeyError as err:
+            raise click.ClickException(f"{path} has no {err.args[0]}: redeploy") from None
+        self.deployment = deployment
+
+    def param(self, name: str) -> P.ParamView | None:
+        key = key_of(name)
+        if key not in {bytes(k) for k in self.registry.keys()}:
+            return None
+        p = self.registry.getParam(key)
+        return P.ParamView(p.value, p.min, p.max, p.maxStepBps, p.cooldown, p.lastUpdate, p.frozen)
+
+    def proposal(self, proposal_id: int):
+        """The ProposalCreated event of `proposal_id` (it holds what queue/execute need)."""
+        head = chain.blocks.head.number
+        for log in self.governor.ProposalCreated.range(self.deployment.block, head + 1):
+            if log.proposalId == proposal_id:
+                return log
+        raise click.ClickException(f"no proposal {proposal_id} on this deployment")
+
+    def state(self, proposal_id: int) -> str:
+        self.proposal(proposal_id)
+        return P.PROPOSAL_STATES[self.governor.state(proposal_id)]
+
+
+def _send(action: str, call, *args, **kwargs):
+    """Send a transaction; a revert becomes one line naming the contract's error."""
+    try:
+        return call(*args, **kwargs)
+    except ContractLogicError as err:
+        raise click.ClickException(f"{action} reverted: {err.message}") from None
+
+
+def _after(network, timestamp: int) -> None:
+    """Return once the next block will be later than `timestamp`.
+
+    The governor counts votes at `clock() - 1`: votes delegated at time t count for a proposal
+    only from a block with a later timestamp. Local nodes mine one empty block a second later;
+    elsewhere the next block is awaited.
+    """
+    if network.name == "local":
+        if chain.blocks.head.timestamp <= timestamp:
+            chain.mine(1, timestamp=timestamp + 1)
+        return
+    deadline = time.monotonic() + 120
+    while chain.blocks.head.timestamp <= timestamp:
+        if time.monotonic() > deadline:
+            raise click.ClickException("no new block for 2 minutes: is the node producing blocks?")
+        time.sleep(2)
+
+
+def _votes_summary(system: System, account) -> tuple[int, int]:
+    return system.token.balanceOf(account), system.token.getVotes(account)
+
+
+@click.group()
+def cli():
+    """Read the parameter registry and change it through the DAO."""
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@manifest_option
+def show(ecosystem, network, manifest_file):
+    """Every parameter: value, bounds, steps, cooldowns, last update, frozen."""
+    system = System(ecosystem, network, manifest_file)
+    table = Table(title="Ballast parameters")
+    for column in (
+        "name",
+        "value",
+        "min",
+        "max",
+        "step",
+        "cooldown",
+        "steward",
+        "last update",
+        "frozen",
+    ):
+        table.add_column(column, justify="left" if column == "name" else "right")
+    for key in system.registry.keys():
+        name = system.registry.nameOf(key)
+        p = system.registry.getParam(key)
+        steward = (
+            f"{p.stewardStepBps} bps / {format_duration(p.stewardCooldown)}"
+            if p.stewardStepBps
+            else "-"
+        )
+        table.add_row(
+            name,
+            P.show_value(name, p.value),
+            P.show_value(name, p.min),
+            P.show_value(name, p.max),
+            f"{p.maxStepBps} bps" if p.maxStepBps else "any",
+            format_duration(p.cooldown),
+            steward,
+            P.show_time(p.lastUpdate),
+            "FROZEN" if p.frozen else "",
+        )
+    console.print(table)
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@manifest_option
+@account_option()
+@click.argument("changes", nargs=-1, required=True, metavar="NAME VALUE [NAME VALUE]...")
+@click.option("--description", default=None, help="Proposal text (default: lists the changes).")
+@click.option("--self-delegate", is_flag=True, help="Delegate your tokens to yourself first.")
+def propose(ecosystem, network, manifest_file, account, changes, description, self_delegate):
+    """Propose one batch of parameter changes (pre-checked against the registry)."""
+    system = System(ecosystem, network, manifest_file)
+    try:
+        parsed = [(name, P.parse_value(name, text)) for name, text in P.parse_changes(changes)]
+    except P.InputError as err:
+        raise click.ClickException(str(err)) from None
+
+    gov = system.governor
+    executes_at = chain.pending_timestamp + gov.votingDelay() + gov.votingPeriod()
+    executes_at += system.timelock.getMinDelay()
+    refusals = []
+    for name, value in parsed:
+        ok, reason = system.registry.check(key_of(name), value, False)
+        if not ok:
+            sentence = P.explain(reason, name, value, system.param(name), executes_at)
+            if sentence:
+                refusals.append(sentence)
+    if refusals:
+        raise click.ClickException("; ".join(refusals) + ". No proposal was sent.")
+
+    balance, votes = _votes_summary(system, account)
+    if self_delegate and system.token.delegates(account) != account.address:
+        # ContractInstance.delegate is Ape's own attribute: call the token's method by name.
+        receipt = _send(
+            "delegate", system.token.invoke_transaction, "delegate", account, sender=account
+        )
+        console.print(f"delegated {balance / 1e18:,.0f} BLST of votes to yourself")
+        _after(network, chain.blocks[receipt.block_number].timestamp)
+        votes = system.token.getVotes(account)
+    elif balance and system.token.delegates(account) == "0x" + "00" * 20:
+        console.print(
+            f"[yellow]warning:[/] your {balance / 1e18:,.0f} BLST are not delegated, so they count "
+            "for nothing (ERC20Votes). Re-run with --self-delegate, or delegate to someone."
+        )
+    threshold = gov.proposalThreshold()
+    if votes < threshold:
+        raise click.ClickException(
+            f"proposing needs {threshold / 1e18:,.0f} votes; {account.address} has "
+            f"{votes / 1e18:,.0f} (votes count from the moment tokens are delegated)"
+        )
+
+    targets = [system.registry.address] * len(parsed)
+    calldatas = [system.registry.set.encode_input(key_of(n), v) for n, v in parsed]
+    text = description or "Set " + ", ".join(f"{n} = {P.show_value(n, v)}" for n, v in parsed)
+    receipt = _send(
+        "propose", gov.propose, targets, [0] * len(parsed), calldatas, text, sender=account
+    )
+    (created,) = receipt.events.filter(gov.ProposalCreated)
+    console.print(f"proposal {created.proposalId}")
+    console.print(
+        f"voting opens {P.show_time(created.voteStart)}, closes {P.show_time(created.voteEnd)}"
+    )
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@manifest_option
+@account_option()
+@click.argument("proposal_id")
+@click.argument("support", type=click.Choice(sorted(P.SUPPORT)))
+def vote(ecosystem, network, manifest_file, account, proposal_id, support):
+    """Vote for, against or abstain on an active proposal."""
+    system = System(ecosystem, network, manifest_file)
+    pid = _proposal_id(proposal_id)
+    state = system.state(pid)
+    if state != "Active":
+        when = P.show_time(system.governor.proposalSnapshot(pid))
+        hint = f" (voting opens {when})" if state == "Pending" else ""
+        raise click.ClickException(f"proposal {pid} is {state}, not open for votes{hint}")
+    receipt = _send("vote", system.governor.castVote, pid, P.SUPPORT[support], sender=account)
+    (cast,) = receipt.events.filter(system.governor.VoteCast)
+    if cast.weight == 0:
+        console.print(
+            "[yellow]warning:[/] your vote has weight 0: only tokens delegated before the "
+            "proposal's snapshot count"
+        )
+    console.print(f"voted {support} on {pid} with {cast.weight / 1e18:,.0f} votes")
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@manifest_option
+@account_option()
+@click.argument("proposal_id")
+def queue(ecosystem, network, manifest_file, account, proposal_id):
+    """Queue a succeeded proposal in the timelock."""
+    _lifecycle("queue", ecosystem, network, manifest_file, account, proposal_id, "Succeeded")
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@manifest_option
+@account_option()
+@click.argument("proposal_id")
+def execute(ecosystem, network, manifest_file, account, proposal_id):
+    """Execute a queued proposal once the timelock delay has passed."""
+    _lifecycle("execute", ecosystem, network, manifest_file, account, proposal_id, "Queued")
+
+
+def _lifecycle(action, ecosystem, network, manifest_file, account, proposal_id, needed):
+    system = System(ecosystem, network, manifest_file)
+    pid = _proposal_id(proposal_id)
+    state = system.state(pid)
+    if state != needed:
+        raise click.ClickException(f"proposal {pid} is {state}; {action} needs it {needed}")
+    if action == "execute":
+        eta = system.governor.proposalEta(pid)
+        if chain.pending_timestamp < eta:
+            raise click.ClickException(
+                f"proposal {pid} is in the timelock until {P.show_time(eta)}"
+            )
+    event = system.proposal(pid)
+    args = (event.targets, event.values, event.calldatas, keccak(text=event.description))
+    _send(action, getattr(system.governor, action), *args, sender=account)
+    new_state = P.PROPOSAL_STATES[system.governor.state(pid)]
+    line = f"proposal {pid}: {new_state}"
+    if new_state == "Queued":
+        line += f", executable from {P.show_time(system.governor.proposalEta(pid))}"
+    console.print(line)
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@manifest_option
+@click.argument("proposal_id", required=False)
+def status(ecosystem, network, manifest_file, proposal_id):
+    """State, votes and timing of one proposal, or of all of them."""
+    system = System(ecosystem, network, manifest_file)
+    gov = system.governor
+    head = chain.blocks.head.number
+    events = list(gov.ProposalCreated.range(system.deployment.block, head + 1))
+    if proposal_id is not None:
+        pid = _proposal_id(proposal_id)
+        events = [e for e in events if e.proposalId == pid]
+        if not events:
+            raise click.ClickException(f"no proposal {pid} on this deployment")
+    table = Table(title="Proposals")
+    table.add_column("id", overflow="fold")
+    for column in (
+        "state",
+        "for",
+        "against",
+        "abstain",
+        "quorum",
+        "votes close",
+        "eta",
+        "description",
+    ):
+        table.add_column(column)
+    for event in events:
+        pid = event.proposalId
+        against, for_, abstain = gov.proposalVotes(pid)
+        eta = gov.proposalEta(pid)
+        snapshot = gov.proposalSnapshot(pid)
+        quorum = gov.quorum(snapshot) if snapshot < chain.blocks.head.timestamp else None
+        table.add_row(
+            str(pid),
+            P.PROPOSAL_STATES[gov.state(pid)],
+            f"{for_ / 1e18:,.0f}",
+            f"{against / 1e18:,.0f}",
+            f"{abstain / 1e18:,.0f}",
+            f"{quorum / 1e18:,.0f}" if quorum is not None else "at snapshot",
+            P.show_time(gov.proposalDeadline(pid)),
+            P.show_time(eta) if eta else "-",
+            event.description,
+        )
+    if not events:
+        console.print("no proposals yet")
+        return
+    console.print(table)
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@click.argument("duration")
+def advance(ecosystem, network, duration):
+    """Local networks only: move the chain's time forward (e.g. 1d, 12h, 3600)."""
+    if network.name != "local":
+        raise click.ClickException(f"advance works on local networks only, not {network.name}")
+    try:
+        seconds = parse_duration(duration)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    chain.mine(1, deltatime=seconds)
+    console.print(
+        f"now {P.show_time(chain.blocks.head.timestamp)} (block {chain.blocks.head.number})"
+    )
+
+
+def _proposal_id(text: str) -> int:
+    try:
+        return P.parse_proposal_id(text)
+    except P.InputError as err:
+        raise click.ClickException(str(err)) from None
