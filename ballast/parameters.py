@@ -71,7 +71,7 @@ def is_duration(name: str) -> bool:
 
 
 def parse_duration(value: int | str) -> int:
-    """Seconds from an int or a string such as ``"90"``, ``"45s"``, ``"12h"``, ``"3d"``, ``"2w"``."""
+    """Seconds from an int or a string: ``"90"``, ``"45s"``, ``"12h"``, ``"3d"``, ``"2w"``."""
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, int):
