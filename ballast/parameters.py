@@ -85,8 +85,8 @@ def parse_duration(value: int | str) -> int:
 
 
 def format_duration(seconds: int) -> str:
-    """The largest exact unit: 259200 → '3d', 5400 → '90m', 61 → '61s'."""
-    for unit in ("w", "d", "h", "m"):
+    """The largest exact unit up to days: 1209600 → "14d", 5400 → "90m", 61 → "61s"."""
+    for unit in ("d", "h", "m"):
         size = _SECONDS[unit]
         if seconds and seconds % size == 0:
             return f"{seconds // size}{unit}"

@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from ballast.config import DeployConfig
+from ballast.deploy import deploy_system
+from tests.governance_support import Governance
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Hypothesis: chain round trips are slow and vary, so no per-example deadline.
@@ -54,3 +58,22 @@ def run_ape(chain):
         )
 
     return run
+
+
+@pytest.fixture(scope="module")
+def gov(project, accounts) -> Governance:
+    """Token, governor, timelock and registry deployed from deployments/config/local.yaml."""
+    config = DeployConfig.load(REPO_ROOT / "deployments/config/local.yaml")
+    deployment = deploy_system(config, accounts[0], report=lambda _: None)
+    c = deployment.contracts
+    by_address = {a.address: a for a in accounts}
+    return Governance(
+        config=config,
+        token=project.BallastToken.at(c["BallastToken"]),
+        governor=project.BallastGovernor.at(c["BallastGovernor"]),
+        timelock=project.BallastTimelock.at(c["TimelockController"]),
+        registry=project.ParameterRegistry.at(c["ParameterRegistry"]),
+        guardian=by_address[config.roles.guardian],
+        steward=by_address[config.roles.steward],
+        deployer=accounts[0],
+    )

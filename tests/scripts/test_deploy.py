@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
+import yaml
 from eth_utils import to_checksum_address
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ballast.config import ConfigError, DeployConfig
-from ballast.deploy import deploy_system
+from ballast.config import ConfigError, DeployConfig, ParameterSpec, TokenSpec
+from ballast.deploy import DeployError, deploy_system
 from ballast.deployment import Deployment, ManifestError, config_path, manifest_path
 
 LOCAL_CONFIG = "deployments/config/local.yaml"
@@ -23,6 +25,11 @@ def local_config(repo_root) -> DeployConfig:
 
 def quiet(_: str) -> None:
     pass
+
+
+@pytest.fixture(scope="module")
+def local_yaml(repo_root) -> dict:
+    return yaml.safe_load((repo_root / LOCAL_CONFIG).read_text())
 
 
 def test_deploys_the_mock_asset_and_describes_it(local_config, deployer, chain, project):
@@ -44,8 +51,19 @@ def test_second_run_reuses_what_the_manifest_names(local_config, deployer, chain
     second = deploy_system(local_config, deployer, previous=first, report=messages.append)
 
     assert second == first
-    assert deployer.nonce == nonce  # nothing sent
+    assert deployer.nonce == nonce  # nothing sent: contracts, parameters and roles all in place
     assert any("reusing" in m for m in messages)
+    assert "parameters: 0 defined, 22 already on chain" in messages
+
+
+def test_a_new_parameter_after_handover_must_go_through_governance(local_config, deployer):
+    first = deploy_system(local_config, deployer, report=quiet)
+    extra = ParameterSpec(
+        name="vault.maxSleeveBps.tbill", value=5_000, min=0, max=10_000, step_bps=0, cooldown=0
+    )
+    grown = local_config.model_copy(update={"parameters": [*local_config.parameters, extra]})
+    with pytest.raises(DeployError, match="vault.maxSleeveBps.tbill is not defined on chain"):
+        deploy_system(grown, deployer, previous=first, report=quiet)
 
 
 def test_manifest_of_another_chain_is_not_reused(local_config, deployer):
@@ -55,34 +73,74 @@ def test_manifest_of_another_chain_is_not_reused(local_config, deployer):
     assert second.tokens["asset"] != first.tokens["asset"]
 
 
-def test_configured_address_without_code_is_refused(deployer):
+def test_configured_address_without_code_is_refused(local_config, deployer):
     empty = "0x" + "11" * 20
-    config = DeployConfig.model_validate({"asset": {"address": empty}})
+    config = local_config.model_copy(update={"asset": TokenSpec(address=empty)})
     with pytest.raises(ConfigError, match=f"no contract at {to_checksum_address(empty)}"):
         deploy_system(config, deployer, report=quiet)
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        (
-            "asset: {mock: {name: A, symbol: A}}\nassets: {}\n",
-            "assets: Extra inputs are not permitted",
-        ),
-        ("asset: {address: '0x12'}\n", "asset.address: not an address: '0x12'"),
-        ("asset: {}\n", "asset: give exactly one of 'address' or 'mock'"),
-        ("asset: [unclosed\n", "not valid YAML"),
-        ("- just\n- a list\n", "expected a mapping of sections"),
-        ("{}\n", "asset: Field required"),
-    ],
-)
-def test_bad_config_is_one_clear_line(tmp_path, text, message):
+def _param(config: dict, name: str) -> dict:
+    return next(p for p in config["parameters"] if p["name"] == name)
+
+
+MUTATIONS = {
+    "extra section": (lambda c: c.update(assets={}), "assets: Extra inputs are not permitted"),
+    "bad address": (
+        lambda c: c.update(asset={"address": "0x12"}),
+        "asset.address: not an address: '0x12'",
+    ),
+    "no token": (lambda c: c.update(asset={}), "asset: give exactly one of 'address' or 'mock'"),
+    "unknown parameter": (
+        lambda c: _param(c, "vault.idleBufferBps").update(name="vault.idleBuffer"),
+        "unknown parameter 'vault.idleBuffer'",
+    ),
+    "value outside bounds": (
+        lambda c: _param(c, "vault.idleBufferBps").update(value=9_000),
+        "vault.idleBufferBps: value 9000 is outside its bounds [100, 5000]",
+    ),
+    "steward looser": (
+        lambda c: _param(c, "vault.idleBufferBps").update(steward_cooldown="1h"),
+        "vault.idleBufferBps: the steward's limits must be tighter than governance's",
+    ),
+    "listed twice": (
+        lambda c: c["parameters"].append(dict(_param(c, "lend.minDebt"))),
+        "parameter 'lend.minDebt' is listed twice",
+    ),
+    "short timelock": (
+        lambda c: c["governance"].update(timelock_delay="14d"),
+        "governance.timelock_delay 1209600s must exceed the maximum agent.unbondingPeriod",
+    ),
+    "bad duration": (
+        lambda c: c["governance"].update(voting_period="3x"),
+        "governance.voting_period: not a duration: '3x'",
+    ),
+    "missing section": (lambda c: c.pop("roles"), "roles: Field required"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MUTATIONS))
+def test_bad_config_is_one_clear_line(tmp_path, local_yaml, case):
+    mutate, message = MUTATIONS[case]
+    config = copy.deepcopy(local_yaml)
+    mutate(config)
     path = tmp_path / "net.yaml"
-    path.write_text(text)
+    path.write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError) as err:
         DeployConfig.load(path)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("asset: [unclosed\n", "not valid YAML"), ("- a\n- list\n", "expected a mapping")],
+)
+def test_unparseable_config_is_one_clear_line(tmp_path, text, message):
+    path = tmp_path / "net.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        DeployConfig.load(path)
 
 
 addresses = st.binary(min_size=20, max_size=20).map(lambda b: to_checksum_address(b))
@@ -142,9 +200,9 @@ def test_ape_run_deploy_as_a_user(run_ape, tmp_path, project):
     assert Deployment.load(manifest) == deployment
 
 
-def test_ape_run_deploy_refuses_a_bad_config_in_one_line(run_ape, tmp_path):
+def test_ape_run_deploy_refuses_a_bad_config_in_one_line(run_ape, tmp_path, local_yaml):
     config = tmp_path / "broken.yaml"
-    config.write_text("asset: {}\n")
+    config.write_text(yaml.safe_dump({**local_yaml, "asset": {}}))
     result = run_ape(
         [
             "run",

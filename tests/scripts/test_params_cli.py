@@ -1,0 +1,160 @@
+"""`ape run params`, run as a DAO member would, against this test run's anvil."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ballast.deployment import Deployment
+from ballast.parameters import key_of
+
+NETWORK = ["--network", "ethereum:local:foundry"]
+IDLE = key_of("vault.idleBufferBps")
+
+
+@pytest.fixture(scope="module")
+def manifest(gov, chain, tmp_path_factory):
+    """The module's governance deployment, written where the script reads it."""
+    path = tmp_path_factory.mktemp("deploy") / "ethereum-local.json"
+    Deployment(
+        chain_id=chain.chain_id,
+        block=0,
+        deployer=gov.deployer.address,
+        contracts={
+            "BallastToken": gov.token.address,
+            "BallastGovernor": gov.governor.address,
+            "TimelockController": gov.timelock.address,
+            "ParameterRegistry": gov.registry.address,
+        },
+    ).save(path)
+    return path
+
+
+@pytest.fixture
+def params(run_ape, manifest):
+    def run(*args: str, account: str | None = "TEST::0"):
+        extra = ["--account", account] if account else []
+        if args[0] != "advance":  # advance only moves the node's clock
+            extra += ["--manifest", str(manifest)]
+        result = run_ape(["run", "params", *args, *NETWORK, *extra])
+        assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
+        return result
+
+    return run
+
+
+def proposals_made(gov) -> int:
+    head = gov.governor.chain_manager.blocks.head.number
+    return len(list(gov.governor.ProposalCreated.range(0, head + 1)))
+
+
+def test_show_lists_every_parameter_with_its_rules(params, gov):
+    result = params("show", account=None)
+    assert result.returncode == 0, result.stderr
+    for spec in gov.config.parameters:
+        assert spec.name in result.stdout
+    row = next(line for line in result.stdout.splitlines() if "vault.idleBufferBps" in line)
+    cells = [c.strip() for c in row.split("│") if c.strip()]
+    assert cells[:7] == [
+        "vault.idleBufferBps",
+        "500",
+        "100",
+        "5,000",
+        "5000 bps",
+        "1d",
+        "2000 bps / 3d",
+    ]
+    row = next(line for line in result.stdout.splitlines() if "agent.unbondingPeriod" in line)
+    assert "7d" in row and "14d" in row
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["vault.idleBufferBps", "12000"],
+            "vault.idleBufferBps: 12,000 is above its maximum 5,000",
+        ),
+        (["vault.idleBufferBps", "50"], "vault.idleBufferBps: 50 is below its minimum 100"),
+        (["lend.fullCloseHealthBps", "8000"], "is a larger step than 500 bps allows in one change"),
+        (["vault.nope", "1"], "unknown parameter 'vault.nope'"),
+        (["vault.idleBufferBps", "lots"], "vault.idleBufferBps: not a non-negative whole number"),
+        (["agent.vetoWindow", "3x"], "agent.vetoWindow: not a duration: '3x'"),
+        (["vault.idleBufferBps"], "give NAME VALUE pairs"),
+        (["vault.idleBufferBps", "600", "vault.idleBufferBps", "700"], "appears twice"),
+    ],
+)
+def test_propose_refuses_bad_changes_in_one_line_and_sends_nothing(params, gov, args, message):
+    before = proposals_made(gov)
+    result = params("propose", *args, "--self-delegate")
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert proposals_made(gov) == before
+    assert gov.token.delegates(gov.deployer) == "0x" + "00" * 20  # refused before delegating
+
+
+def test_propose_warns_about_undelegated_tokens(params, gov):
+    result = params("propose", "vault.idleBufferBps", "600")
+    assert "are not delegated, so they count for nothing" in result.stdout
+    assert "--self-delegate" in result.stdout
+    assert result.returncode == 1
+    assert "proposing needs 10,000 votes" in result.stderr
+
+
+def test_a_dao_change_from_proposal_to_execution(params, gov):
+    proposed = params(
+        "propose", "vault.idleBufferBps", "600", "agent.vetoWindow", "4d", "--self-delegate"
+    )
+    assert proposed.returncode == 0, proposed.stderr
+    assert "delegated 1,000,000 BLST of votes to yourself" in proposed.stdout
+    proposal_id = re.search(r"^proposal (\d+)$", proposed.stdout, re.M).group(1)
+
+    early = params("vote", proposal_id, "for")
+    assert early.returncode == 1 and "is Pending, not open for votes" in early.stderr
+
+    assert params("advance", "1d", account=None).returncode == 0
+    voted = params("vote", proposal_id, "for")
+    assert voted.returncode == 0, voted.stderr
+    assert f"voted for on {proposal_id} with 1,000,000 votes" in voted.stdout
+
+    assert params("advance", "3d", account=None).returncode == 0
+    queued = params("queue", proposal_id)
+    assert queued.returncode == 0, queued.stderr
+    assert "Queued, executable from" in queued.stdout
+
+    early = params("execute", proposal_id)
+    assert early.returncode == 1 and "is in the timelock until" in early.stderr
+
+    assert params("advance", "15d", account=None).returncode == 0
+    executed = params("execute", proposal_id)
+    assert executed.returncode == 0, executed.stderr
+    assert f"proposal {proposal_id}: Executed" in executed.stdout
+
+    assert gov.registry.get(IDLE) == 600
+    assert gov.registry.get(key_of("agent.vetoWindow")) == 4 * 86_400
+    status = params("status", proposal_id, account=None)
+    assert "Executed" in status.stdout and "1,000,000" in status.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["vote", "xyz", "for"], "not a proposal ID: 'xyz'"),
+        (["vote", "123", "for"], "no proposal 123 on this deployment"),
+        (["queue", "0x7b"], "no proposal 123 on this deployment"),
+        (["status", "42"], "no proposal 42 on this deployment"),
+    ],
+)
+def test_bad_proposal_ids_are_one_clear_line(params, args, message):
+    result = params(*args, account=None if args[0] == "status" else "TEST::0")
+    assert result.returncode == 1
+    assert message in result.stderr
+
+
+def test_missing_manifest_is_one_clear_line(run_ape, tmp_path):
+    result = run_ape(["run", "params", "show", *NETWORK, "--manifest", str(tmp_path / "none.json")])
+    assert result.returncode == 1
+    assert "no deployment manifest at" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,107 @@
+"""Pure logic behind `ape run params` and the deploy config: parsing and explanations."""
+
+from __future__ import annotations
+
+import pytest
+from eth_utils import function_signature_to_4byte_selector as selector
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ballast import parameters
+from ballast.params import (
+    InputError,
+    ParamView,
+    explain,
+    parse_changes,
+    parse_proposal_id,
+    parse_value,
+)
+
+IDLE = ParamView(value=500, min=100, max=5_000, max_step_bps=5_000, cooldown=86_400,
+                 last_update=1_000, frozen=False)  # fmt: skip
+OUT_OF_BOUNDS = selector("OutOfBounds(bytes32,uint256,uint256,uint256)")
+STEP = selector("StepTooLarge(bytes32,uint256,uint256,uint16)")
+COOLDOWN = selector("Cooldown(bytes32,uint256)")
+FROZEN = selector("ParameterFrozen(bytes32)")
+UNKNOWN = selector("UnknownParameter(bytes32)")
+PASS = b"\x00" * 4
+
+
+def test_explains_bounds_in_words():
+    assert explain(OUT_OF_BOUNDS, "vault.idleBufferBps", 12_000, IDLE, 0) == (
+        "vault.idleBufferBps: 12,000 is above its maximum 5,000"
+    )
+    assert explain(OUT_OF_BOUNDS, "vault.idleBufferBps", 50, IDLE, 0) == (
+        "vault.idleBufferBps: 50 is below its minimum 100"
+    )
+
+
+def test_step_explanation_gives_the_reachable_range():
+    sentence = explain(STEP, "vault.idleBufferBps", 2_000, IDLE, 0)
+    assert "500 → 2,000 is a larger step than 5000 bps" in sentence
+    assert "within [250, 750]" in sentence
+
+
+def test_step_from_zero_is_measured_against_the_maximum():
+    at_zero = ParamView(0, 0, 1_000, 5_000, 0, 0, False)
+    assert "within [0, 500]" in explain(STEP, "lend.rate.baseBps", 900, at_zero, 0)
+
+
+def test_cooldown_that_ends_before_execution_is_no_reason_to_refuse():
+    ready = IDLE.last_update + IDLE.cooldown
+    assert explain(COOLDOWN, "vault.idleBufferBps", 600, IDLE, executes_at=ready) is None
+    assert "in cooldown until" in explain(COOLDOWN, "vault.idleBufferBps", 600, IDLE, ready - 1)
+
+
+def test_frozen_unknown_and_passing():
+    assert "frozen by the guardian" in explain(FROZEN, "vault.idleBufferBps", 600, IDLE, 0)
+    assert "unknown parameter 'x'" in explain(UNKNOWN, "x", 1, None, 0)
+    assert explain(PASS, "vault.idleBufferBps", 600, IDLE, 0) is None
+
+
+def test_durations_show_as_durations():
+    assert "above its maximum 14d" in explain(
+        OUT_OF_BOUNDS, "agent.unbondingPeriod", 30 * 86_400,
+        ParamView(7 * 86_400, 3 * 86_400, 14 * 86_400, 0, 0, 0, False), 0,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "value"),
+    [("vault.idleBufferBps", "600", 600), ("vault.depositCap", "1_000_000", 1_000_000),
+     ("agent.vetoWindow", "3d", 259_200), ("agent.vetoWindow", "90", 90)],
+)  # fmt: skip
+def test_parse_value(name, text, value):
+    assert parse_value(name, text) == value
+
+
+@pytest.mark.parametrize(
+    ("name", "text"), [("vault.idleBufferBps", "3d"), ("vault.idleBufferBps", "-1"), ("x", "1.5")]
+)
+def test_parse_value_refuses(name, text):
+    with pytest.raises(InputError, match=name):
+        parse_value(name, text)
+
+
+def test_parse_changes_and_ids():
+    assert parse_changes(("a.b", "1", "c.d", "2")) == [("a.b", "1"), ("c.d", "2")]
+    assert parse_proposal_id("0x7b") == parse_proposal_id("123") == 123
+    for bad in ((), ("a.b",)):
+        with pytest.raises(InputError, match="NAME VALUE pairs"):
+            parse_changes(bad)
+    with pytest.raises(InputError, match="not a proposal ID"):
+        parse_proposal_id("12a")
+
+
+@given(st.integers(min_value=0, max_value=10**12))
+def test_durations_round_trip(seconds):
+    assert parameters.parse_duration(parameters.format_duration(seconds)) == seconds
+
+
+@pytest.mark.parametrize(
+    ("name", "known"),
+    [("vault.idleBufferBps", True), ("vault.maxSleeveBps.tbill", True), ("lend.ltvBps.gold", True),
+     ("vault.maxSleeveBps.", False), ("vault.maxSleeveBps.a b", False), ("vault.idle", False)],
+)  # fmt: skip
+def test_known_parameter_names(name, known):
+    assert parameters.is_known(name) is known
