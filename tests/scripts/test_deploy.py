@@ -175,18 +175,12 @@ def test_default_paths_follow_the_design():
     assert str(config_path("sepolia")) == "deployments/config/sepolia.yaml"
 
 
+DEPLOY = ["run", "deploy", "--network", "ethereum:local:foundry", "--account", "TEST::0"]
+
+
 def test_ape_run_deploy_as_a_user(run_ape, tmp_path, project):
     manifest = tmp_path / "ethereum-local.json"
-    args = [
-        "run",
-        "deploy",
-        "--network",
-        "ethereum:local:foundry",
-        "--account",
-        "TEST::0",
-        "--manifest",
-        str(manifest),
-    ]
+    args = [*DEPLOY, "--manifest", str(manifest)]
 
     first = run_ape(args)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -203,20 +197,7 @@ def test_ape_run_deploy_as_a_user(run_ape, tmp_path, project):
 def test_ape_run_deploy_refuses_a_bad_config_in_one_line(run_ape, tmp_path, local_yaml):
     config = tmp_path / "broken.yaml"
     config.write_text(yaml.safe_dump({**local_yaml, "asset": {}}))
-    result = run_ape(
-        [
-            "run",
-            "deploy",
-            "--network",
-            "ethereum:local:foundry",
-            "--account",
-            "TEST::0",
-            "--config",
-            str(config),
-            "--manifest",
-            str(tmp_path / "m.json"),
-        ]
-    )
+    result = run_ape([*DEPLOY, "--config", str(config), "--manifest", str(tmp_path / "m.json")])
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
     assert f"Error: {config}: asset: give exactly one of 'address' or 'mock'" in result.stderr
