@@ -270,9 +270,10 @@ class RegistryMachine(RuleBasedStateMachine):
     @rule(data=st.data(), step=STEPS, cooldown=COOLDOWNS)
     def set_bounds(self, data, step, cooldown):
         key, p = self._pick(data)
-        anchor = p.value if p else 0
-        low = data.draw(st.integers(max(0, anchor - 2_000), anchor + 10) | st.just(0), label="min")
-        high = data.draw(st.integers(max(0, anchor - 10), anchor + 20_000), label="max")
+        value = p.value if p else 0  # bounds around it, on it, or just past it
+        edges = st.sampled_from([0, max(0, value - 1), value, value + 1])
+        low = data.draw(edges | st.integers(max(0, value - 2_000), value), label="min")
+        high = data.draw(edges | st.integers(value, value + 20_000), label="max")
         self._tick()
         broken = bounds_violations(p, low, high, step, cooldown)
         args = (key, low, high, step, cooldown)
