@@ -104,11 +104,11 @@ class ParameterSpec(_Strict):
             )
         if self.steward_step_bps and (
             (self.step_bps and self.steward_step_bps > self.step_bps)
-            or self.steward_cooldown < self.cooldown
+            or self.steward_cooldown <= self.cooldown
         ):
             raise ValueError(
                 f"{self.name}: the steward's limits must be tighter than governance's "
-                "(steward_step_bps <= step_bps, steward_cooldown >= cooldown)"
+                "(steward_step_bps <= step_bps, steward_cooldown > cooldown)"
             )
         return self
 

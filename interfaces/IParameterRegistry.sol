@@ -19,8 +19,11 @@ pragma solidity ^0.8.24;
 ///        resets `lastUpdate`.
 ///      - Governance (`set`) uses `maxStepBps`/`cooldown`; the steward (`stewardSet`) uses
 ///        `stewardStepBps`/`stewardCooldown`, which are never looser: `stewardStepBps` is
-///        non-zero (0 disables the steward for that parameter) and at most `maxStepBps` when that
-///        is non-zero, and `stewardCooldown >= cooldown`.
+///        non-zero (0 disables the steward for that parameter), at most 10_000 and at most
+///        `maxStepBps` when that is non-zero, and `stewardCooldown > cooldown` strictly. Since
+///        every update restarts both cooldowns, the strict inequality guarantees governance a
+///        window of `stewardCooldown - cooldown` seconds after each steward move: the steward
+///        can never keep governance out by updating the moment it may.
 ///      - A frozen parameter accepts no `set` or `stewardSet` until governance unfreezes it; the
 ///        guardian freezes. Bounds may still be changed by governance while frozen.
 ///      - `check` evaluates the value rules (existence, freeze, bounds, step, cooldown) at the
@@ -88,8 +91,9 @@ interface IParameterRegistry {
     function setBounds(bytes32 key, uint256 min, uint256 max, uint16 maxStepBps, uint32 cooldown) external;
 
     /// @notice Sets the steward's step and cooldown for a parameter. GOVERNANCE only.
-    /// @param stewardStepBps 0 disables the steward; otherwise at most `maxStepBps` (when non-zero).
-    /// @param stewardCooldown At least the governance `cooldown`.
+    /// @param stewardStepBps 0 disables the steward; otherwise at most 10_000 (else `InvalidStep`)
+    ///        and at most `maxStepBps` when that is non-zero.
+    /// @param stewardCooldown Strictly longer than the governance `cooldown`.
     function setStewardLimits(bytes32 key, uint16 stewardStepBps, uint32 stewardCooldown) external;
 
     /// @notice Blocks every update of a parameter. GUARDIAN only.

@@ -208,7 +208,11 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
         uint32 cooldown
     ) internal pure {
         if (stewardStepBps == 0) return; // steward disabled: nothing to compare
-        if ((maxStepBps != 0 && stewardStepBps > maxStepBps) || stewardCooldown < cooldown) {
+        if (stewardStepBps > BPS) revert InvalidStep(stewardStepBps);
+        // Strictly longer cooldown: a steward update restarts governance's cooldown too, so an
+        // equal one would let the steward keep governance out forever; a longer one leaves
+        // governance a window of (stewardCooldown - cooldown) seconds after every steward move.
+        if ((maxStepBps != 0 && stewardStepBps > maxStepBps) || stewardCooldown <= cooldown) {
             revert StewardLimitsTooLoose(key, stewardStepBps, stewardCooldown);
         }
     }

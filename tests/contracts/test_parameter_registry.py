@@ -303,7 +303,7 @@ def test_steward_update_restarts_the_governance_cooldown(
 # ------------------------------------------------------------------ setStewardLimits
 
 
-@pytest.mark.parametrize("step, cooldown", [(1_000, DAY), (1, 10 * DAY), (0, 0)])
+@pytest.mark.parametrize("step, cooldown", [(1_000, DAY + 1), (1, 10 * DAY), (0, 0)])
 def test_set_steward_limits_stores_and_emits(registry, deployer, ltv, step, cooldown):
     receipt = registry.setStewardLimits(ltv, step, cooldown, sender=deployer)
     assert only_event(receipt, registry.StewardLimitsSet) == dict(
@@ -313,7 +313,7 @@ def test_set_steward_limits_stores_and_emits(registry, deployer, ltv, step, cool
     assert (param.stewardStepBps, param.stewardCooldown) == (step, cooldown)
 
 
-@pytest.mark.parametrize("step, cooldown", [(1_001, DAY), (200, DAY - 1)])
+@pytest.mark.parametrize("step, cooldown", [(1_001, 2 * DAY), (200, DAY), (200, DAY - 1)])
 def test_set_steward_limits_refuses_looser_than_governance(registry, deployer, ltv, step, cooldown):
     error = registry.StewardLimitsTooLoose
     with ape.reverts(error, key=ltv, stewardStepBps=step, stewardCooldown=cooldown):
@@ -322,9 +322,11 @@ def test_set_steward_limits_refuses_looser_than_governance(registry, deployer, l
 
 def test_steward_step_is_free_when_governance_step_is_unlimited(registry, deployer):
     key = define(registry, deployer, "cap", 5, 0, 10, 0, 60)
-    registry.setStewardLimits(key, 10_000, 60, sender=deployer)
+    registry.setStewardLimits(key, 10_000, 61, sender=deployer)
     with ape.reverts(registry.StewardLimitsTooLoose, key=key, stewardStepBps=10_000):
-        registry.setStewardLimits(key, 10_000, 59, sender=deployer)  # cooldown still binds
+        registry.setStewardLimits(key, 10_000, 60, sender=deployer)  # cooldown still binds
+    with ape.reverts(registry.InvalidStep, stepBps=10_001):
+        registry.setStewardLimits(key, 10_001, 61, sender=deployer)  # 100% is the ceiling
 
 
 # ------------------------------------------------------------------ setBounds
@@ -362,7 +364,7 @@ def test_set_bounds_rejects_invalid_or_stranding_bounds(
 
 @pytest.mark.parametrize(
     "step, cooldown, ok",
-    [(199, DAY, False), (200, 3 * DAY + 1, False), (200, 3 * DAY, True), (0, 3 * DAY, True)],
+    [(199, DAY, False), (200, 3 * DAY, False), (200, 3 * DAY - 1, True), (0, 3 * DAY - 1, True)],
 )
 def test_set_bounds_cannot_loosen_the_steward(registry, deployer, stewarded, step, cooldown, ok):
     if ok:

@@ -96,7 +96,7 @@ def update_violations(p: Param | None, value: int, steward: bool, now: int) -> s
 def steward_too_loose(steward_step: int, steward_cooldown: int, step: int, cooldown: int) -> bool:
     if steward_step == 0:
         return False  # disabled: nothing to compare
-    return (step != 0 and steward_step > step) or steward_cooldown < cooldown
+    return (step != 0 and steward_step > step) or steward_cooldown <= cooldown
 
 
 def bounds_violations(p: Param | None, min_: int, max_: int, step: int, cooldown: int) -> set[str]:
@@ -117,9 +117,12 @@ def bounds_violations(p: Param | None, min_: int, max_: int, step: int, cooldown
 def steward_limit_violations(p: Param | None, steward_step: int, steward_cooldown: int) -> set[str]:
     if p is None:
         return {"UnknownParameter"}
+    broken = set()
+    if steward_step > BPS:
+        broken.add("InvalidStep")
     if steward_too_loose(steward_step, steward_cooldown, p.step, p.cooldown):
-        return {"StewardLimitsTooLoose"}
-    return set()
+        broken.add("StewardLimitsTooLoose")
+    return broken
 
 
 def candidate_values(p: Param, step: int) -> st.SearchStrategy[int]:

@@ -103,6 +103,10 @@ MUTATIONS = {
         lambda c: _param(c, "vault.idleBufferBps").update(steward_cooldown="1h"),
         "vault.idleBufferBps: the steward's limits must be tighter than governance's",
     ),
+    "steward cooldown only equal": (
+        lambda c: _param(c, "vault.idleBufferBps").update(steward_cooldown="1d"),
+        "steward_cooldown > cooldown",
+    ),
     "listed twice": (
         lambda c: c["parameters"].append(dict(_param(c, "lend.minDebt"))),
         "parameter 'lend.minDebt' is listed twice",
