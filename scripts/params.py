@@ -81,7 +81,7 @@ class System:
         raise click.ClickException(f"no proposal {proposal_id} on this deployment")
 
     def state(self, proposal_id: int) -> str:
-        self.proposal(proposal_id)
+        """The proposal's state; call after `proposal()` has shown that it exists."""
         return P.PROPOSAL_STATES[self.governor.state(proposal_id)]
 
 
@@ -109,10 +109,6 @@ def _after(network, timestamp: int) -> None:
         if time.monotonic() > deadline:
             raise click.ClickException("no new block for 2 minutes: is the node producing blocks?")
         time.sleep(2)
-
-
-def _votes_summary(system: System, account) -> tuple[int, int]:
-    return system.token.balanceOf(account), system.token.getVotes(account)
 
 
 @click.group()
@@ -187,7 +183,7 @@ def propose(ecosystem, network, manifest_file, account, changes, description, se
     if refusals:
         raise click.ClickException("; ".join(refusals) + ". No proposal was sent.")
 
-    balance, votes = _votes_summary(system, account)
+    balance, votes = system.token.balanceOf(account), system.token.getVotes(account)
     if self_delegate and system.token.delegates(account) != account.address:
         # ContractInstance.delegate is Ape's own attribute: call the token's method by name.
         receipt = _send(
@@ -230,6 +226,7 @@ def vote(ecosystem, network, manifest_file, account, proposal_id, support):
     """Vote for, against or abstain on an active proposal."""
     system = System(ecosystem, network, manifest_file)
     pid = _proposal_id(proposal_id)
+    system.proposal(pid)  # one clear line for an unknown ID
     state = system.state(pid)
     if state != "Active":
         when = P.show_time(system.governor.proposalSnapshot(pid))
@@ -266,6 +263,7 @@ def execute(ecosystem, network, manifest_file, account, proposal_id):
 def _lifecycle(action, ecosystem, network, manifest_file, account, proposal_id, needed):
     system = System(ecosystem, network, manifest_file)
     pid = _proposal_id(proposal_id)
+    event = system.proposal(pid)  # one log scan: existence and the call data
     state = system.state(pid)
     if state != needed:
         raise click.ClickException(f"proposal {pid} is {state}; {action} needs it {needed}")
@@ -275,7 +273,6 @@ def _lifecycle(action, ecosystem, network, manifest_file, account, proposal_id, 
             raise click.ClickException(
                 f"proposal {pid} is in the timelock until {P.show_time(eta)}"
             )
-    event = system.proposal(pid)
     args = (event.targets, event.values, event.calldatas, keccak(text=event.description))
     _send(action, getattr(system.governor, action), *args, sender=account)
     new_state = P.PROPOSAL_STATES[system.governor.state(pid)]
