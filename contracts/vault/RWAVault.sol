@@ -1,0 +1,619 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {ERC4626} from "@openzeppelin/contracts/token/ERC20/extensions/ERC4626.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Address} from "@openzeppelin/contracts/utils/Address.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {IParameterRegistry} from "interfaces/IParameterRegistry.sol";
+import {IRWAVault} from "interfaces/IRWAVault.sol";
+import {ISleeve} from "interfaces/ISleeve.sol";
+import {RebalanceModule} from "./RebalanceModule.sol";
+import {VaultStorage} from "./VaultStorage.sol";
+
+/// @title RWAVault
+/// @notice ERC-4626 vault over a stablecoin held idle or in RWA sleeves (see IRWAVault for the
+///         rules every function keeps).
+/// @dev Roles: DEFAULT_ADMIN and GOVERNANCE (the timelock) manage sleeves, the withdraw queue and
+///      the allowlist switch; GUARDIAN pauses automation and shuts down; ALLOCATOR rebalances;
+///      ALLOWLIST manages allowlist entries. Conversions are OpenZeppelin's
+///      (`supply + 10**offset`, `totalAssets + 1`), computed once per call from one valuation.
+contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault {
+    using Math for uint256;
+    using SafeCast for uint256;
+    using SafeERC20 for IERC20;
+
+    bytes32 public constant GOVERNANCE_ROLE = keccak256("GOVERNANCE_ROLE");
+    bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
+    bytes32 public constant ALLOCATOR_ROLE = keccak256("ALLOCATOR_ROLE");
+    bytes32 public constant ALLOWLIST_ROLE = keccak256("ALLOWLIST_ROLE");
+
+    /// @notice Most sleeves a vault holds (Yearn V3's withdraw queue limit).
+    uint256 public constant MAX_SLEEVES = 10;
+    /// @notice Most requests `redeemQueueTrigger` looks at.
+    uint256 public constant TRIGGER_SCAN = 100;
+
+    uint256 internal constant BPS = 10_000;
+    bytes32 internal constant REBALANCE_COOLDOWN = keccak256("vault.rebalanceCooldown");
+    bytes32 internal constant DEPOSIT_CAP = keccak256("vault.depositCap");
+
+    IParameterRegistry public immutable registry;
+    /// @notice The contract `rebalance` delegates to (see RebalanceModule).
+    address public immutable rebalanceModule;
+    uint8 internal immutable _offset;
+
+    /// @param asset_ The stablecoin depositors bring.
+    /// @param registry_ The ParameterRegistry holding the vault.* parameters.
+    /// @param rebalanceModule_ A RebalanceModule reading the same registry.
+    /// @param admin Receives DEFAULT_ADMIN and GOVERNANCE (the deployer, who hands them to the
+    ///        timelock once the sleeves are wired).
+    constructor(
+        IERC20Metadata asset_,
+        IParameterRegistry registry_,
+        RebalanceModule rebalanceModule_,
+        string memory name_,
+        string memory symbol_,
+        address admin
+    ) ERC20(name_, symbol_) ERC4626(asset_) {
+        if (address(registry_) == address(0) || admin == address(0)) revert ZeroAddress();
+        if (rebalanceModule_.registry() != registry_) revert InvalidModule(address(rebalanceModule_));
+        registry = registry_;
+        rebalanceModule = address(rebalanceModule_);
+        uint8 dec = asset_.decimals();
+        // Shares get 18 decimals (MetaMorpho's DECIMALS_OFFSET = 18 - asset decimals).
+        _offset = dec < 18 ? 18 - dec : 0;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(GOVERNANCE_ROLE, admin);
+    }
+
+    modifier onlyGuardianOrGovernance() {
+        if (!hasRole(GUARDIAN_ROLE, msg.sender) && !hasRole(GOVERNANCE_ROLE, msg.sender)) {
+            revert AccessControlUnauthorizedAccount(msg.sender, GUARDIAN_ROLE);
+        }
+        _;
+    }
+
+    // =================================================================== ERC-4626
+
+    /// @notice Idle plus every sleeve's live valuation.
+    function totalAssets() public view override returns (uint256 total) {
+        (total,) = _valuation();
+    }
+
+    /// @notice 0 after shutdown, for a receiver off the allowlist, while a sleeve's price is
+    ///         stale, and at `vault.depositCap`; otherwise the room left under the cap.
+    function maxDeposit(address receiver) public view override returns (uint256) {
+        VaultStorage.Flags memory f = _s().flags;
+        if (f.shutdown || (f.allowlistEnabled && !_s().allowed[receiver])) return 0;
+        (uint256 total, bool fresh) = _valuation();
+        if (!fresh) return 0;
+        return _room(total);
+    }
+
+    /// @notice Shares `maxDeposit` buys, rounded down (so `mint(maxMint)` never exceeds the cap).
+    function maxMint(address receiver) public view override returns (uint256) {
+        uint256 assets = maxDeposit(receiver);
+        if (assets == 0) return 0;
+        return _toShares(assets, totalAssets(), totalSupply(), Math.Rounding.Floor);
+    }
+
+    /// @notice What `owner`'s shares are worth, capped by the liquidity withdrawals can reach now.
+    function maxWithdraw(address owner) public view override returns (uint256) {
+        uint256 total = totalAssets();
+        uint256 owned = _toAssets(balanceOf(owner), total, totalSupply(), Math.Rounding.Floor);
+        return Math.min(owned, _liquidityUpTo(owned));
+    }
+
+    /// @notice `owner`'s shares, or the shares the reachable liquidity pays for, whichever is less.
+    function maxRedeem(address owner) public view override returns (uint256) {
+        uint256 shares = balanceOf(owner);
+        uint256 total = totalAssets();
+        uint256 supply = totalSupply();
+        uint256 owned = _toAssets(shares, total, supply, Math.Rounding.Floor);
+        uint256 liquid = _liquidityUpTo(owned);
+        if (owned <= liquid) return shares;
+        // Rounded down, so `redeem(maxRedeem)` asks for at most `liquid`.
+        return _toShares(liquid, total, supply, Math.Rounding.Floor);
+    }
+
+    /// @notice Deposits `assets`, minting shares rounded down (the vault keeps the dust).
+    function deposit(uint256 assets, address receiver) public override nonReentrant returns (uint256 shares) {
+        uint256 total = _checkDeposit();
+        uint256 room = _room(total);
+        if (assets > room) revert ERC4626ExceededMaxDeposit(receiver, assets, room);
+        shares = _toShares(assets, total, totalSupply(), Math.Rounding.Floor);
+        if (shares == 0) revert ZeroAmount();
+        _deposit(msg.sender, receiver, assets, shares);
+    }
+
+    /// @notice Mints `shares`, charging assets rounded up (the vault never undercharges).
+    function mint(uint256 shares, address receiver) public override nonReentrant returns (uint256 assets) {
+        if (shares == 0) revert ZeroAmount();
+        uint256 total = _checkDeposit();
+        uint256 supply = totalSupply();
+        assets = _toAssets(shares, total, supply, Math.Rounding.Ceil);
+        uint256 room = _room(total);
+        if (assets > room) {
+            revert ERC4626ExceededMaxMint(receiver, shares, _toShares(room, total, supply, Math.Rounding.Floor));
+        }
+        _deposit(msg.sender, receiver, assets, shares);
+    }
+
+    /// @notice Withdraws exactly `assets`, burning shares rounded up; pulls from sleeves as needed.
+    function withdraw(uint256 assets, address receiver, address owner)
+        public
+        override
+        nonReentrant
+        returns (uint256 shares)
+    {
+        if (assets == 0) revert ZeroAmount();
+        uint256 total = totalAssets();
+        uint256 supply = totalSupply();
+        uint256 owned = _toAssets(balanceOf(owner), total, supply, Math.Rounding.Floor);
+        if (assets > owned) revert ERC4626ExceededMaxWithdraw(owner, assets, owned);
+        shares = _toShares(assets, total, supply, Math.Rounding.Ceil);
+        _payOut(assets);
+        _withdraw(msg.sender, receiver, owner, assets, shares);
+    }
+
+    /// @notice Redeems exactly `shares`, paying assets rounded down; pulls from sleeves as needed.
+    function redeem(uint256 shares, address receiver, address owner)
+        public
+        override
+        nonReentrant
+        returns (uint256 assets)
+    {
+        if (shares == 0) revert ZeroAmount();
+        uint256 held = balanceOf(owner);
+        if (shares > held) revert ERC4626ExceededMaxRedeem(owner, shares, held);
+        assets = _toAssets(shares, totalAssets(), totalSupply(), Math.Rounding.Floor);
+        if (assets == 0) revert ZeroAmount();
+        _payOut(assets);
+        _withdraw(msg.sender, receiver, owner, assets, shares);
+    }
+
+    // =================================================================== redemption queue
+
+    /// @inheritdoc IRWAVault
+    function requestRedeem(uint256 shares, address receiver) external nonReentrant returns (uint256 requestId) {
+        if (shares == 0) revert ZeroAmount();
+        if (receiver == address(0)) revert ZeroAddress();
+        _transfer(msg.sender, address(this), shares); // escrow: reverts on a short balance
+        requestId = _s().tail++;
+        _s().requests[requestId] = RedeemRequest(msg.sender, receiver, shares.toUint128());
+        _s().queuedShares += shares;
+        emit RedeemRequested(requestId, msg.sender, receiver, shares);
+    }
+
+    /// @inheritdoc IRWAVault
+    function cancelRedeemRequest(uint256 requestId) external nonReentrant {
+        RedeemRequest storage r = _s().requests[requestId];
+        uint256 shares = r.shares;
+        if (shares == 0) revert UnknownRequest(requestId);
+        if (r.owner != msg.sender) revert NotRequestOwner(requestId, msg.sender);
+        r.shares = 0;
+        _s().queuedShares -= shares;
+        _transfer(address(this), msg.sender, shares);
+        emit RedeemCancelled(requestId, msg.sender, shares);
+    }
+
+    /// @inheritdoc IRWAVault
+    function processRedeemQueue(uint256 maxRequests)
+        external
+        nonReentrant
+        returns (uint256 processed, uint256 assetsPaid)
+    {
+        uint256 head = _s().head;
+        uint256 end = Math.min(_s().tail, head + Math.min(maxRequests, type(uint128).max));
+        if (head == end) return (0, 0);
+        uint256 total = totalAssets();
+        uint256 supply = totalSupply();
+
+        uint256 needed;
+        for (uint256 id = head; id < end; ++id) {
+            needed += _toAssets(_s().requests[id].shares, total, supply, Math.Rounding.Floor);
+        }
+        uint256 available = _pull(needed);
+
+        IERC20 token = IERC20(asset());
+        for (; head < end; ++head) {
+            RedeemRequest storage r = _s().requests[head];
+            uint256 shares = r.shares;
+            if (shares == 0) continue; // cancelled
+            uint256 assets = _toAssets(shares, total, supply, Math.Rounding.Floor);
+            if (assets > available) {
+                // Partial fill of the request at the head: it keeps its place.
+                shares = _toShares(available, total, supply, Math.Rounding.Floor);
+                assets = _toAssets(shares, total, supply, Math.Rounding.Floor);
+                if (assets == 0) break;
+            }
+            address receiver = r.receiver;
+            if (!token.trySafeTransfer(receiver, assets)) {
+                // A receiver the asset refuses (e.g. blacklisted) must not block the queue: the
+                // request leaves the queue with its shares escrowed; its owner may cancel it.
+                emit RedeemPaymentFailed(head, receiver, assets);
+                continue;
+            }
+            _burn(address(this), shares);
+            uint256 left = r.shares - shares;
+            r.shares = uint128(left);
+            _s().queuedShares -= shares;
+            (total, supply, available) = (total - assets, supply - shares, available - assets);
+            assetsPaid += assets;
+            emit Withdraw(address(this), receiver, address(this), assets, shares);
+            emit RedeemProcessed(head, receiver, shares, assets, left);
+            if (left != 0) break;
+            ++processed;
+        }
+        _s().head = uint128(head);
+    }
+
+    /// @inheritdoc IRWAVault
+    function redeemQueueTrigger() external view returns (bool, bytes memory) {
+        uint256 head = _s().head;
+        uint256 end = Math.min(_s().tail, head + TRIGGER_SCAN);
+        uint256 total = totalAssets();
+        uint256 supply = totalSupply();
+        uint256 owed;
+        uint256 last;
+        for (uint256 id = head; id < end; ++id) {
+            uint256 shares = _s().requests[id].shares;
+            if (shares == 0) continue;
+            owed += _toAssets(shares, total, supply, Math.Rounding.Floor);
+            last = id + 1;
+        }
+        if (owed == 0) return (false, bytes("queue empty"));
+        uint256 liquid = _liquidityUpTo(owed);
+        if (_toShares(liquid, total, supply, Math.Rounding.Floor) == 0) return (false, bytes("no liquidity"));
+        // Include every request up to the first one liquidity cannot pay in full.
+        uint256 count;
+        uint256 covered;
+        for (uint256 id = head; id < last; ++id) {
+            uint256 shares = _s().requests[id].shares;
+            ++count;
+            if (shares == 0) continue;
+            covered += _toAssets(shares, total, supply, Math.Rounding.Floor);
+            if (covered >= liquid) break;
+        }
+        return (true, abi.encodeCall(this.processRedeemQueue, (count)));
+    }
+
+    /// @inheritdoc IRWAVault
+    function queuedShares() external view returns (uint256) {
+        return _s().queuedShares;
+    }
+
+    /// @inheritdoc IRWAVault
+    function redeemRequest(uint256 requestId) external view returns (RedeemRequest memory) {
+        return _s().requests[requestId];
+    }
+
+    /// @inheritdoc IRWAVault
+    function redeemQueueBounds() external view returns (uint256 head, uint256 tail) {
+        return (_s().head, _s().tail);
+    }
+
+    // =================================================================== allocation
+
+    /// @inheritdoc IRWAVault
+    function rebalance(uint16[] calldata, bytes32, string calldata)
+        external
+        nonReentrant
+        onlyRole(ALLOCATOR_ROLE)
+        returns (uint256 decisionId)
+    {
+        decisionId = abi.decode(Address.functionDelegateCall(rebalanceModule, msg.data), (uint256));
+    }
+
+
+    /// @inheritdoc IRWAVault
+    function decisionCount() external view returns (uint256) {
+        return _s().decisions.length;
+    }
+
+    /// @inheritdoc IRWAVault
+    function decision(uint256 decisionId) external view returns (Decision memory) {
+        return _s().decisions[decisionId];
+    }
+
+    /// @inheritdoc IRWAVault
+    function nextRebalanceAt() external view returns (uint256) {
+        uint256 last = _s().flags.lastRebalance;
+        return last == 0 ? 0 : last + registry.get(REBALANCE_COOLDOWN);
+    }
+
+    /// @inheritdoc IRWAVault
+    function currentBps() external view returns (uint16[] memory) {
+        uint256 n = _s().sleeves.length;
+        uint256[] memory held = new uint256[](n);
+        uint256 total = IERC20(asset()).balanceOf(address(this));
+        for (uint256 i; i < n; ++i) {
+            held[i] = _s().sleeves[i].sleeve.totalAssets();
+            total += held[i];
+        }
+        return _weights(held, total);
+    }
+
+    // =================================================================== sleeves
+
+    /// @inheritdoc IRWAVault
+    function addSleeve(ISleeve sleeve, string calldata name) external onlyRole(GOVERNANCE_ROLE) {
+        if (address(sleeve) == address(0)) revert ZeroAddress();
+        if (sleeve.vault() != address(this) || sleeve.asset() != asset()) revert InvalidSleeve(address(sleeve));
+        if (_s().indexPlusOne[address(sleeve)] != 0) revert SleeveAlreadyAdded(address(sleeve));
+        uint256 index = _s().sleeves.length;
+        if (index == MAX_SLEEVES) revert TooManySleeves(MAX_SLEEVES);
+        bytes32 capKey = keccak256(abi.encodePacked("vault.maxSleeveBps.", name));
+        if (!registry.getParam(capKey).exists) revert SleeveCapUndefined(capKey);
+        _s().sleeves.push(VaultStorage.SleeveSlot(sleeve, capKey));
+        _s().names[address(sleeve)] = name;
+        _s().indexPlusOne[address(sleeve)] = index + 1;
+        _s().withdrawQueue.push(uint8(index));
+        emit SleeveAdded(index, address(sleeve), name);
+    }
+
+    /// @inheritdoc IRWAVault
+    /// @dev Later sleeves shift down one index (rebalance targets follow the new order) and the
+    ///      withdraw queue resets to index order.
+    function removeSleeve(ISleeve sleeve) external onlyRole(GOVERNANCE_ROLE) {
+        uint256 index = _indexOf(sleeve);
+        uint256 assets = sleeve.totalAssets();
+        if (assets != 0) revert SleeveNotEmpty(address(sleeve), assets);
+        uint256 n = _s().sleeves.length;
+        for (uint256 i = index; i + 1 < n; ++i) {
+            _s().sleeves[i] = _s().sleeves[i + 1];
+            _s().indexPlusOne[address(_s().sleeves[i].sleeve)] = i + 1;
+        }
+        _s().sleeves.pop();
+        delete _s().indexPlusOne[address(sleeve)];
+        delete _s().names[address(sleeve)];
+        delete _s().withdrawQueue;
+        for (uint256 i; i + 1 < n; ++i) {
+            _s().withdrawQueue.push(uint8(i));
+        }
+        emit SleeveRemoved(address(sleeve));
+        emit WithdrawQueueSet(_s().withdrawQueue);
+    }
+
+    /// @inheritdoc IRWAVault
+    function setWithdrawQueue(uint8[] calldata order) external onlyRole(GOVERNANCE_ROLE) {
+        uint256 n = _s().sleeves.length;
+        if (order.length != n) revert InvalidWithdrawQueue();
+        uint256 seen;
+        for (uint256 i; i < n; ++i) {
+            uint256 bit = 1 << order[i];
+            if (order[i] >= n || seen & bit != 0) revert InvalidWithdrawQueue();
+            seen |= bit;
+        }
+        _s().withdrawQueue = order;
+        emit WithdrawQueueSet(order);
+    }
+
+    /// @inheritdoc IRWAVault
+    function sleeveCount() external view returns (uint256) {
+        return _s().sleeves.length;
+    }
+
+    /// @inheritdoc IRWAVault
+    function sleeveAt(uint256 index) external view returns (SleeveConfig memory) {
+        VaultStorage.SleeveSlot memory slot = _s().sleeves[index];
+        return SleeveConfig(slot.sleeve, _s().names[address(slot.sleeve)], slot.capKey);
+    }
+
+    /// @inheritdoc IRWAVault
+    function withdrawQueue() external view returns (uint8[] memory) {
+        return _s().withdrawQueue;
+    }
+
+    /// @inheritdoc IRWAVault
+    function idle() public view returns (uint256) {
+        return IERC20(asset()).balanceOf(address(this));
+    }
+
+    /// @inheritdoc IRWAVault
+    function liquidity() external view returns (uint256) {
+        return _liquidityUpTo(type(uint256).max);
+    }
+
+    // =================================================================== guardian, shutdown, allowlist
+
+    /// @inheritdoc IRWAVault
+    function pauseAutomation() external onlyGuardianOrGovernance {
+        _s().flags.automationPaused = true;
+        emit AutomationPaused(msg.sender);
+    }
+
+    /// @inheritdoc IRWAVault
+    function unpauseAutomation() external onlyGuardianOrGovernance {
+        _s().flags.automationPaused = false;
+        emit AutomationUnpaused(msg.sender);
+    }
+
+    /// @inheritdoc IRWAVault
+    function shutdown() external onlyGuardianOrGovernance {
+        if (_s().flags.shutdown) revert VaultIsShutdown();
+        _s().flags.shutdown = true;
+        emit Shutdown(msg.sender);
+    }
+
+    /// @inheritdoc IRWAVault
+    function unwind(ISleeve sleeve, uint256 assets) external nonReentrant returns (uint256 withdrawn) {
+        if (!_s().flags.shutdown) revert NotShutdown();
+        _indexOf(sleeve);
+        if (assets == 0) revert ZeroAmount();
+        IERC20 token = IERC20(asset());
+        uint256 before = token.balanceOf(address(this));
+        sleeve.withdraw(assets);
+        withdrawn = token.balanceOf(address(this)) - before;
+        emit Unwound(address(sleeve), assets, withdrawn);
+    }
+
+    /// @inheritdoc IRWAVault
+    function setAllowlistEnabled(bool enabled) external onlyRole(GOVERNANCE_ROLE) {
+        _s().flags.allowlistEnabled = enabled;
+        emit AllowlistEnabled(enabled);
+    }
+
+    /// @inheritdoc IRWAVault
+    function setAllowed(address account, bool allowed) external onlyRole(ALLOWLIST_ROLE) {
+        _s().allowed[account] = allowed;
+        emit AllowlistUpdated(account, allowed);
+    }
+
+    /// @inheritdoc IRWAVault
+    function automationPaused() external view returns (bool) {
+        return _s().flags.automationPaused;
+    }
+
+    /// @inheritdoc IRWAVault
+    function isShutdown() external view returns (bool) {
+        return _s().flags.shutdown;
+    }
+
+    /// @inheritdoc IRWAVault
+    function allowlistEnabled() external view returns (bool) {
+        return _s().flags.allowlistEnabled;
+    }
+
+    /// @inheritdoc IRWAVault
+    function isAllowed(address account) external view returns (bool) {
+        return _s().allowed[account];
+    }
+
+    // =================================================================== internals
+
+    function _s() internal pure returns (VaultStorage.Layout storage) {
+        return VaultStorage.layout();
+    }
+
+    /// @dev With the allowlist on, shares may only go to allowlisted accounts (and the vault's
+    ///      own escrow); burning is always possible.
+    function _update(address from, address to, uint256 value) internal override {
+        if (to != address(0) && to != address(this) && _s().flags.allowlistEnabled && !_s().allowed[to]) {
+            revert NotAllowlisted(to);
+        }
+        super._update(from, to, value);
+    }
+
+    function _decimalsOffset() internal view override returns (uint8) {
+        return _offset;
+    }
+
+    /// @dev Deposit preconditions with a precise error each; returns the valuation to price with.
+    function _checkDeposit() internal view returns (uint256 total) {
+        VaultStorage.Flags memory f = _s().flags;
+        if (f.shutdown) revert VaultIsShutdown();
+        if (f.allowlistEnabled && !_s().allowed[msg.sender]) revert NotAllowlisted(msg.sender);
+        bool fresh;
+        (total, fresh) = _valuation();
+        if (!fresh) revert StaleValuation(_firstStale());
+    }
+
+    function _room(uint256 total) internal view returns (uint256) {
+        uint256 cap = registry.get(DEPOSIT_CAP);
+        return total >= cap ? 0 : cap - total;
+    }
+
+    function _valuation() internal view returns (uint256 total, bool fresh) {
+        total = IERC20(asset()).balanceOf(address(this));
+        fresh = true;
+        uint256 n = _s().sleeves.length;
+        for (uint256 i; i < n; ++i) {
+            (uint256 a, bool f) = _s().sleeves[i].sleeve.valuation();
+            total += a;
+            fresh = fresh && f;
+        }
+    }
+
+    function _firstStale() internal view returns (address) {
+        uint256 n = _s().sleeves.length;
+        for (uint256 i; i < n; ++i) {
+            (, bool f) = _s().sleeves[i].sleeve.valuation();
+            if (!f) return address(_s().sleeves[i].sleeve);
+        }
+        return address(0);
+    }
+
+    /// @dev OpenZeppelin's conversion with the valuation passed in (computed once per call).
+    function _toShares(uint256 assets, uint256 total, uint256 supply, Math.Rounding rounding)
+        internal
+        view
+        returns (uint256)
+    {
+        return assets.mulDiv(supply + 10 ** _offset, total + 1, rounding);
+    }
+
+    function _toAssets(uint256 shares, uint256 total, uint256 supply, Math.Rounding rounding)
+        internal
+        view
+        returns (uint256)
+    {
+        return shares.mulDiv(total + 1, supply + 10 ** _offset, rounding);
+    }
+
+    /// @dev Idle plus sleeves' available liquidity in withdraw-queue order, stopping once `enough`
+    ///      is reached. A sleeve whose view reverts counts as illiquid.
+    function _liquidityUpTo(uint256 enough) internal view returns (uint256 liquid) {
+        liquid = IERC20(asset()).balanceOf(address(this));
+        uint256 n = _s().withdrawQueue.length;
+        for (uint256 i; i < n && liquid < enough; ++i) {
+            try _s().sleeves[_s().withdrawQueue[i]].sleeve.availableLiquidity() returns (uint256 a) {
+                liquid += a;
+            } catch {}
+        }
+    }
+
+    /// @dev Makes idle cover `assets` or reverts with what is reachable.
+    function _payOut(uint256 assets) internal {
+        uint256 available = _pull(assets);
+        if (available < assets) revert InsufficientLiquidity(assets, available);
+    }
+
+    /// @dev Pulls from sleeves in withdraw-queue order until idle covers `assets` (best effort);
+    ///      returns idle. A sleeve that reverts is skipped, never allowed to block withdrawals.
+    function _pull(uint256 assets) internal returns (uint256 have) {
+        IERC20 token = IERC20(asset());
+        have = token.balanceOf(address(this));
+        uint256 n = _s().withdrawQueue.length;
+        for (uint256 i; i < n && have < assets; ++i) {
+            ISleeve sleeve = _s().sleeves[_s().withdrawQueue[i]].sleeve;
+            uint256 ask = assets - have;
+            try sleeve.availableLiquidity() returns (uint256 a) {
+                if (a == 0) continue;
+                if (a < ask) ask = a;
+            } catch {
+                continue;
+            }
+            try sleeve.withdraw(ask) {
+                have = token.balanceOf(address(this));
+            } catch {
+                emit SleeveWithdrawFailed(address(sleeve), ask);
+            }
+        }
+    }
+
+
+
+
+    function _indexOf(ISleeve sleeve) internal view returns (uint256) {
+        uint256 i = _s().indexPlusOne[address(sleeve)];
+        if (i == 0) revert UnknownSleeve(address(sleeve));
+        return i - 1;
+    }
+
+    /// @dev Sleeve weights in bps of `total`, rounded down (idle takes the remainder).
+    function _weights(uint256[] memory held, uint256 total) internal pure returns (uint16[] memory w) {
+        w = new uint16[](held.length);
+        if (total == 0) return w;
+        for (uint256 i; i < held.length; ++i) {
+            w[i] = uint16(held[i].mulDiv(BPS, total));
+        }
+    }
+
+}

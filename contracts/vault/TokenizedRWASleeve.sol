@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {IOracleRouter} from "interfaces/IOracleRouter.sol";
+import {IRWAIssuer} from "interfaces/IRWAIssuer.sol";
+import {ISleeve} from "interfaces/ISleeve.sol";
+
+/// @title TokenizedRWASleeve
+/// @notice Holds one tokenized real-world asset for the vault: buys it from its issuer with the
+///         vault's stablecoin, values it at the OracleRouter's price, redeems it back within the
+///         issuer's limits.
+/// @dev Accounting: the sleeve counts only the RWA units it bought (`units`), never its token
+///      balance, so tokens sent to it (donations) change nothing. Valuation rounds down; a
+///      withdrawal burns units rounded up, so the vault never receives less than it asked for
+///      out of available liquidity (ISleeve's guarantee) and no rounding leaks value out of the
+///      vault. `returnIndex()` is the NAV price: the return of one unit held since inception.
+contract TokenizedRWASleeve is ISleeve {
+    using SafeERC20 for IERC20;
+    using Math for uint256;
+
+    uint256 internal constant WAD = 1e18;
+
+    address public immutable override vault;
+    address public immutable override asset;
+    address public immutable rwaToken;
+    IRWAIssuer public immutable issuer;
+    IOracleRouter public immutable router;
+    /// @dev value(units) = units * price * _assetUnit / (WAD * _tokenUnit).
+    uint256 internal immutable _assetUnit;
+    uint256 internal immutable _tokenUnit;
+
+    /// @notice RWA token units held for the vault (bought through `deposit`, not yet redeemed).
+    uint256 public units;
+
+    event Invested(uint256 assets, uint256 units);
+    event Divested(uint256 requested, uint256 units, uint256 assets);
+
+    error OnlyVault(address caller);
+    error IssuerMismatch(address issuerAsset, address vaultAsset);
+    error MissingAssets(uint256 expected, uint256 held);
+
+    constructor(address vault_, IRWAIssuer issuer_, IOracleRouter router_) {
+        address asset_ = IERC4626Asset(vault_).asset();
+        if (issuer_.asset() != asset_) revert IssuerMismatch(issuer_.asset(), asset_);
+        vault = vault_;
+        asset = asset_;
+        issuer = issuer_;
+        router = router_;
+        rwaToken = issuer_.rwaToken();
+        _assetUnit = 10 ** IERC20Metadata(asset_).decimals();
+        _tokenUnit = 10 ** IERC20Metadata(rwaToken).decimals();
+        // The issuer is the sleeve's fixed counterparty: approve it once.
+        IERC20(asset_).forceApprove(address(issuer_), type(uint256).max);
+    }
+
+    modifier onlyVault() {
+        if (msg.sender != vault) revert OnlyVault(msg.sender);
+        _;
+    }
+
+    /// @inheritdoc ISleeve
+    function totalAssets() external view override returns (uint256 assets) {
+        (assets,) = valuation();
+    }
+
+    /// @inheritdoc ISleeve
+    function valuation() public view override returns (uint256, bool) {
+        uint256 held = units;
+        if (held == 0) return (0, true);
+        (uint256 p, bool fresh) = router.tryPrice(rwaToken);
+        return (_value(held, p), fresh);
+    }
+
+    /// @inheritdoc ISleeve
+    function availableLiquidity() external view override returns (uint256) {
+        uint256 held = units;
+        if (held == 0) return 0;
+        uint256 redeemable = Math.min(held, issuer.maxRedeem());
+        if (redeemable == 0) return 0;
+        (uint256 p,) = router.tryPrice(rwaToken);
+        return _value(redeemable, p);
+    }
+
+    /// @inheritdoc ISleeve
+    function returnIndex() external view override returns (uint256 index) {
+        (index,) = router.tryPrice(rwaToken);
+    }
+
+    /// @inheritdoc ISleeve
+    function deposit(uint256 assets) external override onlyVault {
+        uint256 held = IERC20(asset).balanceOf(address(this));
+        if (held < assets) revert MissingAssets(assets, held);
+        uint256 bought = issuer.subscribe(assets);
+        units += bought;
+        emit Invested(assets, bought);
+    }
+
+    /// @inheritdoc ISleeve
+    function withdraw(uint256 assets) external override onlyVault returns (uint256 withdrawn) {
+        uint256 held = units;
+        if (assets == 0 || held == 0) return 0;
+        uint256 redeemable = Math.min(held, issuer.maxRedeem());
+        if (redeemable == 0) return 0;
+        (uint256 p,) = router.tryPrice(rwaToken);
+        // Units to redeem for `assets`, rounded up so the issuer pays at least `assets`.
+        uint256 needed = assets.mulDiv(WAD * _tokenUnit, p * _assetUnit, Math.Rounding.Ceil);
+        uint256 redeem = Math.min(needed, redeemable);
+        if (redeem == 0) return 0;
+        units = held - redeem;
+        uint256 before = IERC20(asset).balanceOf(address(this));
+        issuer.redeem(redeem);
+        withdrawn = IERC20(asset).balanceOf(address(this)) - before;
+        IERC20(asset).safeTransfer(vault, withdrawn);
+        emit Divested(assets, redeem, withdrawn);
+    }
+
+    function _value(uint256 amount, uint256 p) internal view returns (uint256) {
+        // Rounds down: the vault never counts value the units do not have.
+        return amount.mulDiv(p * _assetUnit, WAD * _tokenUnit);
+    }
+}
+
+interface IERC4626Asset {
+    function asset() external view returns (address);
+}

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {ISleeve} from "interfaces/ISleeve.sol";
+
+/// @title IRWAVault
+/// @notice Ballast's ERC-4626 vault: a stablecoin held idle or in RWA sleeves, steered by
+///         rebalances inside governance bounds, with a FIFO queue for redemptions that exceed
+///         liquidity. (The ERC-4626 functions themselves are OpenZeppelin's IERC4626.)
+/// @dev Assumptions and rules:
+///      - `totalAssets() = idle + Σ sleeve.totalAssets()`, where idle is the vault's balance of the
+///        base asset. Sleeves value themselves live (oracle prices), so share conversions never
+///        use a stale book value. Shares carry a decimals offset of `18 - asset decimals` (OZ
+///        virtual shares) against the first-depositor inflation attack.
+///      - Rounding always favours the vault: shares minted and assets paid round down, shares
+///        burned and assets pulled round up (OpenZeppelin ERC4626).
+///      - Withdrawals pay from idle, then from sleeves in `withdrawQueue()` order up to each
+///        sleeve's `availableLiquidity()`; a sleeve that reverts is skipped. `maxWithdraw` and
+///        `maxRedeem` include only that liquidity: they never promise more than a call delivers.
+///      - Deposits stop (`maxDeposit = 0`) at `vault.depositCap`, after `shutdown`, for a
+///        receiver off the allowlist when it is on, and while a sleeve is valued at a stale
+///        price. Pausing automation never stops deposits or withdrawals.
+///      - `requestRedeem` moves shares into the vault's escrow (they stay in `totalSupply` and
+///        keep sharing gains and losses); `processRedeemQueue` pays requests first in, first out
+///        at the share price of the moment, partially when liquidity is short.
+///      - `rebalance` enforces, on the target weights: `targetBps[i] <= vault.maxSleeveBps.<name>`,
+///        idle `>= vault.idleBufferBps`, turnover `½ Σ|target - current|` over sleeves and idle
+///        `<= vault.maxTurnoverBps`, and `vault.rebalanceCooldown` since the last rebalance. It
+///        pulls from over-weight sleeves (up to their liquidity) before funding under-weight ones,
+///        never below the target idle. `Rebalanced.newBps` are the weights actually reached.
+///      - The guardian can pause automation and shut down; it cannot move funds anywhere but back
+///        to idle (`unwind`, anyone, after shutdown).
+interface IRWAVault {
+    /// @notice A sleeve as the vault sees it.
+    struct SleeveConfig {
+        ISleeve sleeve;
+        string name; // "tbill": its cap is the registry parameter vault.maxSleeveBps.tbill
+        bytes32 capKey; // keccak256("vault.maxSleeveBps." ++ name)
+    }
+
+    /// @notice One redemption request waiting in the queue.
+    struct RedeemRequest {
+        address owner; // who escrowed the shares (and may cancel)
+        address receiver; // who receives the assets
+        uint128 shares; // shares still escrowed (0 once paid or cancelled)
+    }
+
+    /// @notice What a rebalance decided, kept for evaluation.
+    struct Decision {
+        address agent;
+        uint64 timestamp;
+        uint16[] oldBps; // sleeve weights before (idle is the remainder)
+        uint16[] newBps; // sleeve weights reached
+        uint256[] startIndex; // each sleeve's returnIndex() at the decision
+        uint256 navBefore;
+        uint256 navAfter;
+    }
+
+    event SleeveAdded(uint256 indexed index, address indexed sleeve, string name);
+    event SleeveRemoved(address indexed sleeve);
+    event WithdrawQueueSet(uint8[] order);
+    event Rebalanced(
+        uint256 indexed decisionId,
+        address indexed agent,
+        uint16[] oldBps,
+        uint16[] newBps,
+        uint256 navBefore,
+        uint256 navAfter,
+        bytes32 rationaleHash,
+        string rationaleURI
+    );
+    event SleeveWithdrawFailed(address indexed sleeve, uint256 requested);
+    event RedeemPaymentFailed(uint256 indexed requestId, address indexed receiver, uint256 assets);
+    event RedeemRequested(uint256 indexed requestId, address indexed owner, address indexed receiver, uint256 shares);
+    event RedeemProcessed(uint256 indexed requestId, address indexed receiver, uint256 shares, uint256 assets, uint256 sharesLeft);
+    event RedeemCancelled(uint256 indexed requestId, address indexed owner, uint256 shares);
+    event AutomationPaused(address indexed by);
+    event AutomationUnpaused(address indexed by);
+    event Shutdown(address indexed by);
+    event Unwound(address indexed sleeve, uint256 requested, uint256 withdrawn);
+    event AllowlistEnabled(bool enabled);
+    event AllowlistUpdated(address indexed account, bool allowed);
+
+    error ZeroAmount();
+    error ZeroAddress();
+    error InvalidModule(address module);
+    error InvalidSleeve(address sleeve);
+    error SleeveAlreadyAdded(address sleeve);
+    error TooManySleeves(uint256 max);
+    error SleeveCapUndefined(bytes32 capKey);
+    error SleeveNotEmpty(address sleeve, uint256 assets);
+    error UnknownSleeve(address sleeve);
+    error InvalidWithdrawQueue();
+    error LengthMismatch(uint256 expected, uint256 given);
+    error SleeveCapExceeded(uint256 index, uint256 targetBps, uint256 capBps);
+    error IdleBufferBreached(uint256 idleBps, uint256 minIdleBps);
+    error TurnoverExceeded(uint256 turnoverBps, uint256 maxTurnoverBps);
+    error RebalanceCooldown(uint256 readyAt);
+    error EmptyVault();
+    error StaleValuation(address sleeve);
+    error AutomationIsPaused();
+    error VaultIsShutdown();
+    error NotShutdown();
+    error InsufficientLiquidity(uint256 requested, uint256 available);
+    error NotAllowlisted(address account);
+    error UnknownRequest(uint256 requestId);
+    error NotRequestOwner(uint256 requestId, address caller);
+
+    // ----------------------------------------------------------------- sleeves
+
+    /// @notice Number of sleeves; `targetBps` of `rebalance` has one entry per sleeve.
+    function sleeveCount() external view returns (uint256);
+
+    /// @notice The sleeve at `index`, its name and its cap key.
+    function sleeveAt(uint256 index) external view returns (SleeveConfig memory);
+
+    /// @notice Sleeve indices in the order withdrawals draw on them.
+    function withdrawQueue() external view returns (uint8[] memory);
+
+    /// @notice The vault's base-asset balance (what withdrawals draw on first).
+    function idle() external view returns (uint256);
+
+    /// @notice What could be withdrawn right now: idle plus each sleeve's available liquidity.
+    function liquidity() external view returns (uint256);
+
+    /// @notice Current weights of the sleeves in bps of `totalAssets()` (idle is the remainder).
+    function currentBps() external view returns (uint16[] memory);
+
+    /// @notice Adds a sleeve (governance). Its cap parameter must be defined in the registry.
+    function addSleeve(ISleeve sleeve, string calldata name) external;
+
+    /// @notice Removes an empty sleeve (governance).
+    function removeSleeve(ISleeve sleeve) external;
+
+    /// @notice Sets the withdrawal order: a permutation of all sleeve indices (governance).
+    function setWithdrawQueue(uint8[] calldata order) external;
+
+    // ----------------------------------------------------------------- allocation
+
+    /// @notice Moves capital to `targetBps` (one weight per sleeve, idle is the remainder).
+    /// @return decisionId Index of the recorded decision.
+    function rebalance(uint16[] calldata targetBps, bytes32 rationaleHash, string calldata rationaleURI)
+        external
+        returns (uint256 decisionId);
+
+    /// @notice Number of recorded decisions.
+    function decisionCount() external view returns (uint256);
+
+    /// @notice A recorded decision.
+    function decision(uint256 decisionId) external view returns (Decision memory);
+
+    /// @notice Earliest timestamp the next rebalance may happen.
+    function nextRebalanceAt() external view returns (uint256);
+
+    // ----------------------------------------------------------------- redemption queue
+
+    /// @notice Escrows `shares` of the caller and queues them for redemption to `receiver`.
+    function requestRedeem(uint256 shares, address receiver) external returns (uint256 requestId);
+
+    /// @notice Returns the still-escrowed shares of a request to its owner.
+    function cancelRedeemRequest(uint256 requestId) external;
+
+    /// @notice Pays up to `maxRequests` queued requests in order, as far as liquidity allows. Anyone.
+    /// @return processed Requests fully paid.
+    /// @return assetsPaid Base asset paid in total.
+    function processRedeemQueue(uint256 maxRequests) external returns (uint256 processed, uint256 assetsPaid);
+
+    /// @notice Keeper trigger: `(true, processRedeemQueue calldata)` when a queued request can be
+    ///         paid at least partly; else `(false, reason)`.
+    function redeemQueueTrigger() external view returns (bool shouldAct, bytes memory data);
+
+    /// @notice A request by id.
+    function redeemRequest(uint256 requestId) external view returns (RedeemRequest memory);
+
+    /// @notice Ids of the first and one-past-the-last request still in the queue.
+    function redeemQueueBounds() external view returns (uint256 head, uint256 tail);
+
+    /// @notice Shares escrowed by open requests.
+    function queuedShares() external view returns (uint256);
+
+    // ----------------------------------------------------------------- guardian, shutdown, allowlist
+
+    /// @notice Stops rebalances (guardian or governance). Users are not affected.
+    function pauseAutomation() external;
+
+    /// @notice Lets rebalances resume (guardian or governance).
+    function unpauseAutomation() external;
+
+    /// @notice Stops deposits and rebalances for good (guardian or governance).
+    function shutdown() external;
+
+    /// @notice After shutdown, moves up to `assets` from `sleeve` back to idle. Anyone.
+    function unwind(ISleeve sleeve, uint256 assets) external returns (uint256 withdrawn);
+
+    /// @notice Turns the allowlist on or off (governance).
+    function setAllowlistEnabled(bool enabled) external;
+
+    /// @notice Allows or disallows `account` to deposit and hold shares (allowlist manager).
+    function setAllowed(address account, bool allowed) external;
+
+    function automationPaused() external view returns (bool);
+
+    function isShutdown() external view returns (bool);
+
+    function allowlistEnabled() external view returns (bool);
+
+    function isAllowed(address account) external view returns (bool);
+}

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @title ISleeve
+/// @notice A place the vault invests its base asset: a tokenized RWA, the lending book.
+/// @dev Assumptions the vault relies on (and every sleeve must honour):
+///      - All amounts are in units of the vault's base asset (`asset()`); `returnIndex()` is WAD.
+///      - `deposit` and `withdraw` may be called by the vault only. Before `deposit(assets)` the
+///        vault has already transferred `assets` to the sleeve; the sleeve invests them.
+///      - `withdraw(assets)` sends at most `assets` back to the vault (best effort) and returns
+///        what it sent. It must not revert merely because liquidity is short: it sends what it
+///        can (possibly 0). The vault measures its own balance and never trusts the return value
+///        alone.
+///      - `availableLiquidity() <= totalAssets()`; a `withdraw(x)` with `x <= availableLiquidity()`
+///        sends at least `x` in the same block.
+///      - `totalAssets()` and `valuation()` never revert because a price is stale: they value at
+///        the last accepted price and report `fresh = false`. The vault then stops deposits (no
+///        one buys in at a price nobody can verify) but keeps paying withdrawals.
+///      - Assets the sleeve did not receive through `deposit` (donations) are not counted.
+///      - `returnIndex()` is the value of one unit invested at inception (NAV price for an RWA
+///        token, supply index for the lending book); the ratio of two readings is the sleeve's
+///        return between them.
+interface ISleeve {
+    /// @notice The vault's base asset, which this sleeve takes and gives back.
+    function asset() external view returns (address);
+
+    /// @notice The only address allowed to call `deposit` and `withdraw`.
+    function vault() external view returns (address);
+
+    /// @notice Value held for the vault, in base-asset units (rounded down).
+    function totalAssets() external view returns (uint256);
+
+    /// @notice `totalAssets()` and whether every price behind it is fresh.
+    function valuation() external view returns (uint256 assets, bool fresh);
+
+    /// @notice Base-asset units the vault could withdraw now (rounded down).
+    function availableLiquidity() external view returns (uint256);
+
+    /// @notice WAD value of one unit invested at inception; never decreases except by losses.
+    function returnIndex() external view returns (uint256);
+
+    /// @notice Invests `assets` the vault has just transferred in. Vault only.
+    function deposit(uint256 assets) external;
+
+    /// @notice Sends up to `assets` back to the vault. Vault only.
+    /// @return withdrawn What was sent.
+    function withdraw(uint256 assets) external returns (uint256 withdrawn);
+}
