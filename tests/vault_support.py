@@ -1,0 +1,139 @@
+"""Vault test support: a complete vault system deployed by hand, with the deployer governing.
+
+`deploy_vault_system` builds what tests need and nothing else: a ParameterRegistry the deployer
+governs (so tests may change any parameter at once), the mock stablecoin, an OracleRouter, the
+RebalanceModule and RWAVault, and one TokenizedRWASleeve per `SleeveSpec`, each with its own
+MockAggregator (8 decimals, like Chainlink USD feeds) and MockIssuer. Roles: the deployer holds
+GOVERNANCE and ALLOWLIST, `guardian` GUARDIAN, `allocator` ALLOCATOR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from eth_utils import keccak
+
+DAY = 86_400
+USDC = 10**6  # one whole mock stablecoin
+WAD = 10**18
+FEED_DECIMALS = 8
+FEED_UNIT = 10**FEED_DECIMALS
+
+# name -> (value, min, max): the vault's and oracle's parameters for tests. Step limits are
+# off (0) and cooldowns 0 so that a test can set anything at once with `set_param`.
+VAULT_PARAMETERS: dict[str, tuple[int, int, int]] = {
+    "vault.idleBufferBps": (500, 0, 10_000),
+    "vault.maxTurnoverBps": (10_000, 0, 10_000),
+    "vault.rebalanceCooldown": (DAY, 0, 30 * DAY),
+    "vault.depositCap": (10**9 * USDC, 0, 10**12 * USDC),
+    "oracle.maxStaleness": (DAY, 60, 7 * DAY),
+    "oracle.maxDeviationBps": (1_000, 1, 10_000),
+}
+
+
+@dataclass(frozen=True)
+class SleeveSpec:
+    name: str
+    nav: int = FEED_UNIT  # feed answer: 1.00 base asset per whole token (8 decimals)
+    token_decimals: int = 18
+    daily_redeem_limit: int = 0  # whole tokens a day; 0 = unlimited
+    cap_bps: int = 6_000
+
+
+DEFAULT_SLEEVES = (
+    SleeveSpec("tbill"),
+    SleeveSpec("gold", nav=2_000 * FEED_UNIT, cap_bps=4_000),
+    SleeveSpec("invoices", token_decimals=6, cap_bps=3_000),
+)
+
+
+@dataclass
+class Sleeve:
+    name: str
+    sleeve: object
+    issuer: object
+    token: object
+    feed: object
+
+
+@dataclass
+class VaultSystem:
+    registry: object
+    asset: object
+    router: object
+    module: object
+    vault: object
+    sleeves: list[Sleeve] = field(default_factory=list)
+    governance: object = None
+    guardian: object = None
+    allocator: object = None
+
+    def sleeve(self, name: str) -> Sleeve:
+        return next(s for s in self.sleeves if s.name == name)
+
+    def set_param(self, name: str, value: int) -> None:
+        self.registry.set(keccak(text=name), value, sender=self.governance)
+
+    def fund(self, account, amount: int) -> None:
+        """Give `account` `amount` of the stablecoin and approve the vault for it."""
+        limit = self.asset.FAUCET_LIMIT()
+        left = amount
+        while left > 0:
+            chunk = min(left, limit)
+            self.asset.faucet(account, chunk, sender=account)
+            left -= chunk
+        self.asset.approve(self.vault, 2**256 - 1, sender=account)
+
+    def deposit(self, account, amount: int):
+        self.fund(account, amount)
+        return self.vault.deposit(amount, account, sender=account)
+
+    def rebalance(self, target_bps: list[int], rationale: bytes = b"\x11" * 32, uri: str = "ipfs://r"):
+        return self.vault.rebalance(target_bps, rationale, uri, sender=self.allocator)
+
+
+def define(registry, governance, name: str, value: int, lo: int, hi: int) -> None:
+    registry.defineParameter(name, value, lo, hi, 0, 0, sender=governance)
+
+
+def deploy_vault_system(
+    project,
+    governance,
+    guardian,
+    allocator,
+    sleeves: tuple[SleeveSpec, ...] = DEFAULT_SLEEVES,
+) -> VaultSystem:
+    registry = governance.deploy(project.ParameterRegistry, governance)
+    for name, (value, lo, hi) in VAULT_PARAMETERS.items():
+        define(registry, governance, name, value, lo, hi)
+    asset = governance.deploy(project.MockStablecoin, "Mock USD Coin", "mUSDC")
+    router = governance.deploy(project.OracleRouter, registry, governance)
+    module = governance.deploy(project.RebalanceModule, registry)
+    vault = governance.deploy(
+        project.RWAVault, asset, registry, module, "Ballast RWA Vault", "bRWA", governance
+    )
+    vault.grantRole(vault.GUARDIAN_ROLE(), guardian, sender=governance)
+    vault.grantRole(vault.ALLOCATOR_ROLE(), allocator, sender=governance)
+    vault.grantRole(vault.ALLOWLIST_ROLE(), governance, sender=governance)
+    system = VaultSystem(registry, asset, router, module, vault, [], governance, guardian, allocator)
+    for spec in sleeves:
+        add_sleeve(project, system, spec)
+    return system
+
+
+def add_sleeve(project, system: VaultSystem, spec: SleeveSpec) -> Sleeve:
+    gov = system.governance
+    feed = gov.deploy(project.MockAggregator, FEED_DECIMALS, f"{spec.name} / USD", spec.nav, gov)
+    limit = spec.daily_redeem_limit * 10**spec.token_decimals
+    issuer = gov.deploy(
+        project.MockIssuer, system.asset, feed, f"Tokenized {spec.name}", spec.name.upper(),
+        spec.token_decimals, limit, gov,
+    )  # fmt: skip
+    token = project.MockRWAToken.at(issuer.rwaToken())
+    system.router.setFeed(token, feed, sender=gov)
+    sleeve = gov.deploy(project.TokenizedRWASleeve, system.vault, issuer, system.router)
+    define(system.registry, gov, f"vault.maxSleeveBps.{spec.name}", spec.cap_bps, 0, 10_000)
+    system.vault.addSleeve(sleeve, spec.name, sender=gov)
+    entry = Sleeve(spec.name, sleeve, issuer, token, feed)
+    system.sleeves.append(entry)
+    return entry
