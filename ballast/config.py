@@ -8,7 +8,8 @@ are refused so that a typo never silently deploys defaults.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Self
+from decimal import Decimal
+from typing import Annotated, Literal, Self
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
@@ -18,6 +19,19 @@ from ballast.deployment import Address
 
 BPS = 10_000
 TOKEN_UNIT = 10**18  # BallastToken has 18 decimals
+
+CAP_PREFIX = "vault.maxSleeveBps."
+REQUIRED_PARAMETERS: frozenset[str] = frozenset(
+    {
+        "vault.idleBufferBps",
+        "vault.maxTurnoverBps",
+        "vault.rebalanceCooldown",
+        "vault.depositCap",
+        "oracle.maxStaleness",
+        "oracle.maxDeviationBps",
+    }
+)
+"""Parameters the deployed contracts read: a config without them cannot deploy a working vault."""
 
 Duration = Annotated[int, BeforeValidator(parameters.parse_duration)]
 """Seconds; YAML may say 3600, "45s", "30m", "12h", "3d" or "2w"."""
@@ -78,6 +92,50 @@ class RolesConfig(_Strict):
 
     guardian: Address = Field(description="multisig: pauses, freezes, vetoes slashes, cancels")
     steward: Address = Field(description="risk steward: small fast parameter moves")
+    allocator: Address | None = Field(
+        default=None, description="may rebalance the vault (until agents do it)"
+    )
+    allowlist_manager: Address | None = Field(
+        default=None, description="adds and removes allowlisted depositors (KYC operator)"
+    )
+
+
+class VaultConfig(_Strict):
+    """The ERC-4626 vault's token and access settings."""
+
+    name: str = "Ballast RWA Vault"
+    symbol: str = "bRWA"
+    allowlist: bool = Field(default=False, description="permissioned: only allowlisted holders")
+
+
+class MockRWA(_Strict):
+    """A local stand-in RWA: a MockIssuer with its own token, priced by a MockAggregator."""
+
+    name: str
+    symbol: str
+    decimals: int = Field(default=18, ge=0, le=36)
+    nav: Decimal = Field(gt=0, description="price of one whole token in the base asset")
+    daily_redeem_limit: int = Field(default=0, ge=0, description="whole tokens a day; 0 = none")
+
+
+class SleeveConfig(_Strict):
+    """One sleeve: a mock RWA on local networks, or the real token, feed and issuer adapter."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    kind: Literal["TokenizedRWASleeve"] = "TokenizedRWASleeve"
+    mock: MockRWA | None = None
+    token: Address | None = None
+    feed: Address | None = Field(default=None, description="Chainlink-style price feed")
+    issuer: Address | None = Field(default=None, description="IRWAIssuer adapter")
+
+    @model_validator(mode="after")
+    def _mock_or_real(self) -> Self:
+        real = (self.token, self.feed, self.issuer)
+        if self.mock is not None and any(real):
+            raise ValueError(f"sleeve {self.name}: give either 'mock' or token/feed/issuer")
+        if self.mock is None and not all(real):
+            raise ValueError(f"sleeve {self.name}: give 'mock' or all of token, feed and issuer")
+        return self
 
 
 class ParameterSpec(_Strict):
@@ -119,6 +177,8 @@ class DeployConfig(_Strict):
     asset: TokenSpec
     governance: GovernanceConfig
     roles: RolesConfig
+    vault: VaultConfig = VaultConfig()
+    sleeves: list[SleeveConfig] = Field(default_factory=list, max_length=10)
     parameters: list[ParameterSpec]
 
     @model_validator(mode="after")
@@ -128,6 +188,17 @@ class DeployConfig(_Strict):
             if spec.name in seen:
                 raise ValueError(f"parameter {spec.name!r} is listed twice")
             seen.add(spec.name)
+        names = [sleeve.name for sleeve in self.sleeves]
+        if len(set(names)) != len(names):
+            raise ValueError("sleeves: every sleeve needs a unique name")
+        for name in sorted(REQUIRED_PARAMETERS - seen):
+            raise ValueError(f"parameter {name!r} is required (the deployed contracts read it)")
+        caps = {n.removeprefix(CAP_PREFIX) for n in seen if n.startswith(CAP_PREFIX)}
+        for name in names:
+            if name not in caps:
+                raise ValueError(f"sleeve {name!r} needs the parameter {CAP_PREFIX}{name}")
+        for name in sorted(caps - set(names)):
+            raise ValueError(f"parameter {CAP_PREFIX}{name} names no sleeve")
         # Nobody may be trapped by a change they can see coming: the timelock must outlast the
         # longest unbonding period governance could ever set (DESIGN.md §Governance).
         for spec in self.parameters:

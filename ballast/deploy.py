@@ -6,9 +6,11 @@ has code for, is reused and reported as such; parameters already defined are lef
 already granted are not granted again.
 
 Wiring (DESIGN.md §Governance): the timelock holds GOVERNANCE and the admin role on the
-registry; the governor proposes to the timelock and anyone executes; the guardian holds the
-timelock's CANCELLER role and the registry's GUARDIAN role; the steward holds STEWARD. The
-deployer defines the initial parameters, then renounces every role it held.
+registry and the vault, and the admin role on the OracleRouter; the governor proposes to the
+timelock and anyone executes; the guardian holds the timelock's CANCELLER role and the
+GUARDIAN role of the registry and the vault; the steward holds STEWARD. The deployer defines the
+initial parameters, sets the feeds and adds the sleeves, then renounces every role it held.
+Local mocks (feeds, issuers) stay owned by the deployer: it plays the market in demos.
 """
 
 from __future__ import annotations
@@ -19,12 +21,20 @@ from ape import chain, project
 from ape.api import AccountAPI
 from ape.contracts import ContractContainer, ContractInstance
 
-from ballast.config import TOKEN_UNIT, ConfigError, DeployConfig, ParameterSpec, TokenSpec
-from ballast.deployment import Deployment
+from ballast.config import (
+    TOKEN_UNIT,
+    ConfigError,
+    DeployConfig,
+    ParameterSpec,
+    SleeveConfig,
+    TokenSpec,
+)
+from ballast.deployment import Deployment, SleeveEntry
 from ballast.parameters import key_of
 
 Report = Callable[[str], None]
 ZERO_ADDRESS = "0x" + "00" * 20
+FEED_DECIMALS = 8  # mock feeds quote like Chainlink's USD feeds
 
 
 class DeployError(Exception):
@@ -45,8 +55,21 @@ class _Run:
         if self.previous is None:
             return None
         address = getattr(self.previous, section).get(name)
-        if address and len(chain.provider.get_code(address)) > 0:
+        if address and has_code(address):
             self.reused = True
+            return address
+        return None
+
+    def previous_sleeve(self, name: str) -> SleeveEntry | None:
+        if self.previous is None:
+            return None
+        return next((s for s in self.previous.sleeves if s.name == name), None)
+
+    def reusable_address(self, label: str, address: str | None) -> str | None:
+        """`address` when it still has code on this chain (and say it is reused)."""
+        if address and has_code(address):
+            self.reused = True
+            self.report(f"{label}: reusing {address} from the manifest")
             return address
         return None
 
@@ -60,7 +83,7 @@ class _Run:
 
     def token(self, name: str, spec: TokenSpec) -> str:
         if spec.address is not None:
-            if len(chain.provider.get_code(spec.address)) == 0:
+            if not has_code(spec.address):
                 raise ConfigError(
                     f"{name}: no contract at {spec.address} on chain {chain.chain_id}"
                 )
@@ -73,6 +96,14 @@ class _Run:
         token = self.deployer.deploy(project.MockStablecoin, spec.mock.name, spec.mock.symbol)
         self.report(f"{name}: deployed MockStablecoin {spec.mock.symbol} at {token.address}")
         return token.address
+
+    def require(self, target: ContractInstance, role: bytes, what: str) -> None:
+        """Refuse clearly when the deployer no longer holds `role` on `target`."""
+        if not target.hasRole(role, self.deployer):
+            raise DeployError(
+                f"{what} needs a role on {target.address} the deployer no longer holds: "
+                "do it through governance (ape run params)"
+            )
 
     def grant(self, target: ContractInstance, label: str, role: bytes, account: str) -> None:
         """Grant `role` unless `account` has it; the deployer must still administer it."""
@@ -90,6 +121,75 @@ class _Run:
         if target.hasRole(role, self.deployer):
             target.renounceRole(role, self.deployer, sender=self.deployer)
             self.report(f"deployer renounced {label}")
+
+
+def has_code(address: str) -> bool:
+    return len(chain.provider.get_code(address)) > 0
+
+
+def _require_code(label: str, address: str) -> str:
+    if not has_code(address):
+        raise ConfigError(f"{label}: no contract at {address} on chain {chain.chain_id}")
+    return address
+
+
+def _sleeve(
+    run: _Run, spec: SleeveConfig, vault: ContractInstance, router: ContractInstance, asset: str
+) -> SleeveEntry:
+    """The sleeve `spec` describes, with its token, feed and issuer (mocks deployed if asked)."""
+    prev = run.previous_sleeve(spec.name)
+    label = f"sleeve {spec.name}"
+    if spec.mock is not None:
+        mock = spec.mock
+        feed = run.reusable_address(f"{label} feed", prev and prev.feed)
+        if feed is None:
+            answer = mock.nav.scaleb(FEED_DECIMALS)
+            if answer != answer.to_integral_value():
+                raise ConfigError(f"{label}: nav {mock.nav} has more than {FEED_DECIMALS} decimals")
+            feed = run.deployer.deploy(
+                project.MockAggregator, FEED_DECIMALS, f"{mock.symbol} / NAV", int(answer),
+                run.deployer,
+            ).address  # fmt: skip
+            run.report(f"{label}: deployed MockAggregator at {feed}")
+        issuer = run.reusable_address(f"{label} issuer", prev and prev.issuer)
+        if issuer is None:
+            issuer = run.deployer.deploy(
+                project.MockIssuer, asset, feed, mock.name, mock.symbol, mock.decimals,
+                mock.daily_redeem_limit * 10**mock.decimals, run.deployer,
+            ).address  # fmt: skip
+            run.report(f"{label}: deployed MockIssuer {mock.symbol} at {issuer}")
+        token = project.MockIssuer.at(issuer).rwaToken()
+    else:
+        assert spec.token and spec.feed and spec.issuer  # SleeveConfig guarantees all three
+        token = _require_code(f"{label} token", spec.token)
+        feed = _require_code(f"{label} feed", spec.feed)
+        issuer = _require_code(f"{label} issuer", spec.issuer)
+
+    if router.feedOf(token) != feed:
+        run.require(router, router.DEFAULT_ADMIN_ROLE(), f"the feed of {spec.name}")
+        router.setFeed(token, feed, sender=run.deployer)
+        run.report(f"{label}: feed {feed} set on the OracleRouter")
+
+    sleeve = None
+    if prev and prev.issuer == issuer and has_code(prev.address):
+        candidate = project.TokenizedRWASleeve.at(prev.address)
+        if candidate.vault() == vault.address:
+            sleeve = candidate
+            run.reused = True
+            run.report(f"{label}: reusing {sleeve.address} from the manifest")
+    if sleeve is None:
+        sleeve = run.deployer.deploy(project.TokenizedRWASleeve, vault, issuer, router)
+        run.report(f"{label}: deployed TokenizedRWASleeve at {sleeve.address}")
+
+    in_vault = {vault.sleeveAt(i).sleeve for i in range(vault.sleeveCount())}
+    if sleeve.address not in in_vault:
+        run.require(vault, vault.GOVERNANCE_ROLE(), f"adding sleeve {spec.name} to the vault")
+        vault.addSleeve(sleeve, spec.name, sender=run.deployer)
+        run.report(f"{label}: added to the vault")
+    return SleeveEntry(
+        name=spec.name, address=sleeve.address, kind=spec.kind, token=token, feed=feed,
+        issuer=issuer,
+    )  # fmt: skip
 
 
 def _define_parameters(run: _Run, registry: ContractInstance, specs: list[ParameterSpec]) -> None:
@@ -146,6 +246,30 @@ def deploy_system(
 
     _define_parameters(run, registry, config.parameters)
 
+    router = run.contract("OracleRouter", project.OracleRouter, registry, deployer)
+    module = run.contract("RebalanceModule", project.RebalanceModule, registry)
+    vault = run.contract(
+        "RWAVault", project.RWAVault, asset, registry, module, config.vault.name,
+        config.vault.symbol, deployer,
+    )  # fmt: skip
+    sleeves = [_sleeve(run, spec, vault, router, asset) for spec in config.sleeves]
+    if vault.allowlistEnabled() != config.vault.allowlist:
+        run.require(vault, vault.GOVERNANCE_ROLE(), "switching the vault's allowlist")
+        vault.setAllowlistEnabled(config.vault.allowlist, sender=deployer)
+        run.report(f"vault allowlist {'on' if config.vault.allowlist else 'off'}")
+
+    run.grant(vault, "vault GUARDIAN", vault.GUARDIAN_ROLE(), roles.guardian)
+    if roles.allocator:
+        run.grant(vault, "vault ALLOCATOR", vault.ALLOCATOR_ROLE(), roles.allocator)
+    if roles.allowlist_manager:
+        run.grant(vault, "vault ALLOWLIST", vault.ALLOWLIST_ROLE(), roles.allowlist_manager)
+    run.grant(vault, "vault GOVERNANCE", vault.GOVERNANCE_ROLE(), timelock.address)
+    run.grant(vault, "vault ADMIN", vault.DEFAULT_ADMIN_ROLE(), timelock.address)
+    run.grant(router, "router ADMIN", router.DEFAULT_ADMIN_ROLE(), timelock.address)
+    run.renounce(vault, "vault GOVERNANCE", vault.GOVERNANCE_ROLE())
+    run.renounce(vault, "vault ADMIN", vault.DEFAULT_ADMIN_ROLE())
+    run.renounce(router, "router ADMIN", router.DEFAULT_ADMIN_ROLE())
+
     run.grant(timelock, "timelock PROPOSER", timelock.PROPOSER_ROLE(), governor.address)
     run.grant(timelock, "timelock CANCELLER", timelock.CANCELLER_ROLE(), governor.address)
     run.grant(timelock, "timelock CANCELLER", timelock.CANCELLER_ROLE(), roles.guardian)
@@ -166,7 +290,20 @@ def deploy_system(
             "BallastGovernor": governor.address,
             "TimelockController": timelock.address,
             "ParameterRegistry": registry.address,
+            "OracleRouter": router.address,
+            "RebalanceModule": module.address,
+            "RWAVault": vault.address,
         },
-        tokens={"asset": asset},
-        roles={"guardian": roles.guardian, "steward": roles.steward},
+        sleeves=sleeves,
+        tokens={"asset": asset, **{entry.name: entry.token for entry in sleeves}},
+        roles={
+            name: address
+            for name, address in (
+                ("guardian", roles.guardian),
+                ("steward", roles.steward),
+                ("allocator", roles.allocator),
+                ("allowlist_manager", roles.allowlist_manager),
+            )
+            if address is not None
+        },
     )

@@ -41,6 +41,8 @@ class SleeveEntry(BaseModel):
     address: Address
     kind: str
     token: Address | None = None
+    feed: Address | None = None
+    issuer: Address | None = None
 
 
 class Deployment(BaseModel):

@@ -53,16 +53,16 @@ def test_second_run_reuses_what_the_manifest_names(local_config, deployer, chain
     assert second == first
     assert deployer.nonce == nonce  # nothing sent: contracts, parameters and roles all in place
     assert any("reusing" in m for m in messages)
-    assert "parameters: 0 defined, 22 already on chain" in messages
+    assert "parameters: 0 defined, 25 already on chain" in messages
 
 
 def test_a_new_parameter_after_handover_must_go_through_governance(local_config, deployer):
     first = deploy_system(local_config, deployer, report=quiet)
     extra = ParameterSpec(
-        name="vault.maxSleeveBps.tbill", value=5_000, min=0, max=10_000, step_bps=0, cooldown=0
+        name="lend.ltvBps.gold", value=5_000, min=0, max=10_000, step_bps=0, cooldown=0
     )
     grown = local_config.model_copy(update={"parameters": [*local_config.parameters, extra]})
-    with pytest.raises(DeployError, match="vault.maxSleeveBps.tbill is not defined on chain"):
+    with pytest.raises(DeployError, match="lend.ltvBps.gold is not defined on chain"):
         deploy_system(grown, deployer, previous=first, report=quiet)
 
 
@@ -78,6 +78,55 @@ def test_configured_address_without_code_is_refused(local_config, deployer):
     config = local_config.model_copy(update={"asset": TokenSpec(address=empty)})
     with pytest.raises(ConfigError, match=f"no contract at {to_checksum_address(empty)}"):
         deploy_system(config, deployer, report=quiet)
+
+
+def test_vault_is_wired_and_handed_to_the_timelock(local_config, deployer, project):
+    deployment = deploy_system(local_config, deployer, report=quiet)
+    c = deployment.contracts
+    vault = project.RWAVault.at(c["RWAVault"])
+    router = project.OracleRouter.at(c["OracleRouter"])
+    timelock, roles = c["TimelockController"], local_config.roles
+
+    assert vault.asset() == deployment.tokens["asset"]
+    assert (vault.symbol(), vault.decimals()) == ("bUSD", 18)
+    assert vault.registry() == c["ParameterRegistry"] == router.registry()
+    assert vault.rebalanceModule() == c["RebalanceModule"]
+    assert [e.name for e in deployment.sleeves] == ["tbill", "gold", "invoices"]
+    for index, entry in enumerate(deployment.sleeves):
+        on_chain = vault.sleeveAt(index)
+        assert (on_chain.sleeve, on_chain.name) == (entry.address, entry.name)
+        assert deployment.tokens[entry.name] == entry.token
+        assert router.feedOf(entry.token) == entry.feed
+        assert project.TokenizedRWASleeve.at(entry.address).issuer() == entry.issuer
+    gold = project.OracleRouter.at(c["OracleRouter"]).price(deployment.tokens["gold"])
+    assert gold == 2_400 * 10**18
+
+    assert vault.hasRole(vault.GOVERNANCE_ROLE(), timelock)
+    assert vault.hasRole(vault.DEFAULT_ADMIN_ROLE(), timelock)
+    assert vault.hasRole(vault.GUARDIAN_ROLE(), roles.guardian)
+    assert vault.hasRole(vault.ALLOCATOR_ROLE(), roles.allocator)
+    assert router.hasRole(router.DEFAULT_ADMIN_ROLE(), timelock)
+    for contract, role in [
+        (vault, vault.GOVERNANCE_ROLE()),
+        (vault, vault.DEFAULT_ADMIN_ROLE()),
+        (router, router.DEFAULT_ADMIN_ROLE()),
+    ]:
+        assert not contract.hasRole(role, deployer)
+    assert deployment.roles["allocator"] == roles.allocator
+    assert not vault.allowlistEnabled()
+
+
+def test_a_new_sleeve_after_handover_must_go_through_governance(local_config, local_yaml, deployer):
+    first = deploy_system(local_config, deployer, report=quiet)
+    grown = copy.deepcopy(local_yaml)
+    grown["sleeves"].append({"name": "estate", "mock": {"name": "E", "symbol": "E", "nav": 100}})
+    grown["parameters"].append(
+        {"name": "vault.maxSleeveBps.estate", "value": 0, "min": 0, "max": 1000, "step_bps": 0,
+         "cooldown": 0}
+    )  # fmt: skip
+    config = DeployConfig.model_validate(grown)
+    with pytest.raises(DeployError, match="vault.maxSleeveBps.estate is not defined on chain"):
+        deploy_system(config, deployer, previous=first, report=quiet)
 
 
 def _param(config: dict, name: str) -> dict:
@@ -120,6 +169,36 @@ MUTATIONS = {
         "governance.voting_period: not a duration: '3x'",
     ),
     "missing section": (lambda c: c.pop("roles"), "roles: Field required"),
+    "sleeve without cap": (
+        lambda c: c["parameters"].remove(_param(c, "vault.maxSleeveBps.gold")),
+        "sleeve 'gold' needs the parameter vault.maxSleeveBps.gold",
+    ),
+    "cap without sleeve": (
+        lambda c: c["sleeves"].pop(),
+        "parameter vault.maxSleeveBps.invoices names no sleeve",
+    ),
+    "sleeve named twice": (
+        lambda c: c["sleeves"].append(dict(c["sleeves"][0])),
+        "sleeves: every sleeve needs a unique name",
+    ),
+    "sleeve mock and address": (
+        lambda c: c["sleeves"][0].update(token="0x" + "22" * 20),
+        "sleeve tbill: give either 'mock' or token/feed/issuer",
+    ),
+    "real sleeve without issuer": (
+        lambda c: c["sleeves"][0].update(
+            mock=None, token="0x" + "22" * 20, feed="0x" + "33" * 20
+        ),
+        "sleeve tbill: give 'mock' or all of token, feed and issuer",
+    ),
+    "required parameter missing": (
+        lambda c: c["parameters"].remove(_param(c, "oracle.maxStaleness")),
+        "parameter 'oracle.maxStaleness' is required",
+    ),
+    "negative nav": (
+        lambda c: c["sleeves"][1]["mock"].update(nav=-5),
+        "sleeves.1.mock.nav: Input should be greater than 0",
+    ),
 }
 
 
