@@ -27,11 +27,13 @@ TEST_ENV := env -u APE_FOUNDRY_HOST
 # Extra pytest arguments: make test PYTEST_ARGS="-k registry -x"
 PYTEST_ARGS ?=
 
-.PHONY: help install test lint lock clean
+.PHONY: help install test lint lock clean bench-gas bench-gas-check
 
 help:
 	@echo "make test     set up (venv, pip, npm) when needed and run the whole test suite"
 	@echo "make install  set up only"
+	@echo "make bench-gas        measure gas (vault vs bare OZ ERC4626), write benchmarks/gas/snapshot.json"
+	@echo "make bench-gas-check  measure gas and fail on a regression over 2% against the snapshot"
 	@echo "make lint     ruff over the Python code"
 	@echo "make lock     re-pin constraints.txt from the current .venv"
 	@echo "make clean    remove build outputs (keeps .venv and node_modules)"
@@ -59,7 +61,14 @@ test: install
 	exit $$status
 
 lint: install
-	ruff check ballast keepers scripts tests
+	ruff check ballast keepers scripts tests benchmarks
+
+# Benchmarks start their own anvil (foundry.host: auto), like the tests.
+bench-gas: install
+	$(TEST_ENV) python -m benchmarks.gas
+
+bench-gas-check: install
+	$(TEST_ENV) python -m benchmarks.gas --check
 
 lock: $(PY_STAMP)
 	{ echo "# Every transitive Python dependency, pinned (pip freeze of a working .venv)."; \

@@ -7,8 +7,8 @@ are refused so that a typo never silently deploys defaults.
 
 from __future__ import annotations
 
-from pathlib import Path
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Literal, Self
 
 import yaml

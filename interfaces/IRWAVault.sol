@@ -41,8 +41,8 @@ interface IRWAVault {
     /// @notice One redemption request waiting in the queue.
     struct RedeemRequest {
         address owner; // who escrowed the shares (and may cancel)
+        uint96 shares; // shares still escrowed (0 once paid or cancelled); packs with owner
         address receiver; // who receives the assets
-        uint128 shares; // shares still escrowed (0 once paid or cancelled)
     }
 
     /// @notice What a rebalance decided, kept for evaluation.

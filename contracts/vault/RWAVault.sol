@@ -186,7 +186,8 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         if (receiver == address(0)) revert ZeroAddress();
         _transfer(msg.sender, address(this), shares); // escrow: reverts on a short balance
         requestId = _s().tail++;
-        _s().requests[requestId] = RedeemRequest(msg.sender, receiver, shares.toUint128());
+        // One request is two storage slots; a single request above 2^96 shares reverts (SafeCast).
+        _s().requests[requestId] = RedeemRequest(msg.sender, shares.toUint96(), receiver);
         _s().queuedShares += shares;
         emit RedeemRequested(requestId, msg.sender, receiver, shares);
     }
@@ -242,7 +243,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
             }
             _burn(address(this), shares);
             uint256 left = r.shares - shares;
-            r.shares = uint128(left);
+            r.shares = uint96(left);
             _s().queuedShares -= shares;
             (total, supply, available) = (total - assets, supply - shares, available - assets);
             assetsPaid += assets;

@@ -1,0 +1,7 @@
+"""Gas benchmark: the vault's user and keeper operations next to a bare OpenZeppelin ERC4626.
+
+    python -m benchmarks.gas            # measure, print the table, write snapshot.json
+    python -m benchmarks.gas --check    # measure and fail on a > 2 % regression vs snapshot.json
+
+`make bench-gas` / `make bench-gas-check` run the same with the toolchain on PATH.
+"""

@@ -1,0 +1,96 @@
+"""`python -m benchmarks.gas [--check] [--snapshot PATH]`: see benchmarks/gas/__init__.py."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+SNAPSHOT = Path(__file__).with_name("snapshot.json")
+TOLERANCE = 0.02  # a check fails on any operation more than 2 % above its snapshot
+GOAL_RATIO, GOAL_DEPOSIT = 1.3, 90_000  # issue goals: deposit <= 1.3x bare OZ and < 90k gas
+
+
+def _measure() -> dict:
+    from ape import networks
+
+    from ballast.config import DeployConfig
+    from benchmarks.gas.measure import measure_bare, measure_vault
+
+    base = DeployConfig.load(Path("deployments/config/local.yaml"))
+    with networks.parse_network_choice("ethereum:local:foundry"):
+        vaults: dict[str, dict[str, int]] = {}
+        asset = None
+        for k in range(len(base.sleeves) + 1):
+            ops, asset = measure_vault(base, k)
+            vaults[f"RWAVault, {k} sleeve{'s' if k != 1 else ''}"] = {m.name: m.gas for m in ops}
+        bare = {m.name: m.gas for m in measure_bare(asset)}
+    return {"BareERC4626 (OpenZeppelin 5.4)": bare, **vaults}
+
+
+def _table(results: dict) -> Table:
+    bare = results["BareERC4626 (OpenZeppelin 5.4)"]
+    table = Table(title="Gas per operation (ratio to the bare OpenZeppelin ERC4626)")
+    table.add_column("operation")
+    for column in results:
+        table.add_column(column, justify="right")
+    operations = list(dict.fromkeys(op for ops in results.values() for op in ops))
+    for op in operations:
+        row = [op]
+        for ops in results.values():
+            gas = ops.get(op)
+            if gas is None:
+                row.append("")
+            elif op in bare and ops is not bare:
+                row.append(f"{gas:,} ({gas / bare[op]:.2f}x)")
+            else:
+                row.append(f"{gas:,}")
+        table.add_row(*row)
+    return table
+
+
+def _regressions(results: dict, snapshot: dict) -> list[str]:
+    found = []
+    for column, ops in results.items():
+        for op, gas in ops.items():
+            before = snapshot.get(column, {}).get(op)
+            if before is not None and gas > before * (1 + TOLERANCE):
+                rise = gas / before - 1
+                found.append(f"{column} / {op}: {gas:,} gas, snapshot {before:,} (+{rise:.1%})")
+    return found
+
+
+@click.command()
+@click.option("--check", is_flag=True, help="Fail on a regression over 2 % instead of writing.")
+@click.option("--snapshot", "snapshot_path", type=click.Path(path_type=Path), default=SNAPSHOT)
+def main(check: bool, snapshot_path: Path) -> None:
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    results = _measure()
+    console.print(_table(results))
+    bare = results["BareERC4626 (OpenZeppelin 5.4)"]["deposit"]
+    for column, ops in results.items():
+        if column.startswith("RWAVault"):
+            gas = ops["deposit"]
+            verdict = "meets" if gas <= GOAL_RATIO * bare and gas < GOAL_DEPOSIT else "misses"
+            console.print(
+                f"{column}: deposit {gas:,} gas = {gas / bare:.2f}x bare OZ "
+                f"({verdict} the goal <= {GOAL_RATIO}x and < {GOAL_DEPOSIT:,})"
+            )
+    if check:
+        if not snapshot_path.exists():
+            raise click.ClickException(f"no snapshot at {snapshot_path}: run without --check first")
+        problems = _regressions(results, json.loads(snapshot_path.read_text()))
+        if problems:
+            raise click.ClickException("gas regression over 2 %: " + "; ".join(problems))
+        console.print(f"no regression over {TOLERANCE:.0%} against {snapshot_path}")
+        return
+    snapshot_path.write_text(json.dumps(results, indent=2) + "\n")
+    console.print(f"snapshot written to {snapshot_path}")
+
+
+if __name__ == "__main__":
+    main()
