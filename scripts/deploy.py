@@ -63,5 +63,7 @@ def cli(ecosystem, network, account, config_file: Path | None, manifest_file: Pa
     ):
         for name, address in entries.items():
             table.add_row(kind, name, address)
+    for sleeve in deployment.sleeves:
+        table.add_row(f"sleeve ({sleeve.kind})", sleeve.name, sleeve.address)
     console.print(table)
     console.print(f"manifest written to {manifest_file}")
