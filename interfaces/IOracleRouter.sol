@@ -7,9 +7,13 @@ pragma solidity ^0.8.24;
 ///      - `price(token)` reverts `StalePrice` when `block.timestamp - updatedAt` exceeds the
 ///        registry's `oracle.maxStaleness`, `InvalidPrice` for an answer <= 0, `FeedNotSet` for an
 ///        unknown token. Feed decimals are normalised to 18.
-///      - The router remembers the last accepted price per token (set with the feed, then by
-///        `poke`). `tryPrice` returns the fresh price, or that last accepted price with
-///        `fresh = false`: valuations use it so that one bad feed never freezes withdrawals.
+///      - `tryPrice` never reverts once a price was accepted: it returns the fresh price; or,
+///        with `fresh = false`, the stale feed's last positive answer (the newest information
+///        there is, and what an issuer settles at), or — for a zero/negative answer or a
+///        reverting feed — the last accepted price (set with the feed, then by `poke`).
+///        Valuations use it so that one bad feed never freezes withdrawals; sleeves report no
+///        liquidity and the vault takes no deposits while a price is not fresh.
+///      - A normalised price of 0 (a positive answer below 1e-18) is invalid.
 ///      - A move above `oracle.maxDeviationBps` between the last accepted and the current price is
 ///        reported, never blocked: `deviationTrigger` tells the sentinel, `poke` emits
 ///        `PriceDeviation` and accepts the new price. Liquidations keep working on fresh prices.
@@ -26,8 +30,9 @@ interface IOracleRouter {
     /// @notice The fresh WAD price of `token`; reverts when stale, invalid or unknown.
     function price(address token) external view returns (uint256);
 
-    /// @notice The fresh price, or the last accepted one with `fresh = false`. Reverts only for
-    ///         an unknown token, or when no price was ever accepted and the feed is unusable.
+    /// @notice The fresh price, or the best stale one with `fresh = false` (see the rules above).
+    ///         Reverts only for an unknown token, or when no price was ever accepted and the feed
+    ///         is unusable.
     function tryPrice(address token) external view returns (uint256 price, bool fresh);
 
     /// @notice Accepts the current fresh price as the reference for deviation checks, emitting

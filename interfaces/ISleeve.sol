@@ -14,8 +14,10 @@ pragma solidity ^0.8.24;
 ///      - `availableLiquidity() <= totalAssets()`; a `withdraw(x)` with `x <= availableLiquidity()`
 ///        sends at least `x` in the same block.
 ///      - `totalAssets()` and `valuation()` never revert because a price is stale: they value at
-///        the last accepted price and report `fresh = false`. The vault then stops deposits (no
-///        one buys in at a price nobody can verify) but keeps paying withdrawals.
+///        the best stale price the OracleRouter has and report `fresh = false`. The vault then
+///        stops deposits (no one buys in at a price nobody can verify) but keeps paying
+///        withdrawals from idle and the other sleeves; the stale sleeve itself reports no
+///        `availableLiquidity()` until its price is fresh again.
 ///      - Assets the sleeve did not receive through `deposit` (donations) are not counted.
 ///      - `returnIndex()` is the value of one unit invested at inception (NAV price for an RWA
 ///        token, supply index for the lending book); the ratio of two readings is the sleeve's

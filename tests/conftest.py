@@ -16,6 +16,15 @@ from tests.governance_support import Governance
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# ape-foundry renders the full call trace of every reverted transaction
+# (FoundryProvider._handle_execution_reverted calls trace.show()). Tests revert on purpose
+# hundreds of times and each rendering takes seconds; the custom error still reaches the test.
+# BALLAST_SHOW_TRACES=1 brings the traces back when debugging.
+if not os.environ.get("BALLAST_SHOW_TRACES"):
+    from ape_ethereum.trace import Trace
+
+    Trace.show = lambda self, *args, **kwargs: None
+
 # Hypothesis: chain round trips are slow and vary, so no per-example deadline.
 # HYPOTHESIS_PROFILE=deep (make test-deep) runs many more examples.
 settings.register_profile(

@@ -88,7 +88,9 @@ class VaultSystem:
         self.fund(account, amount)
         return self.vault.deposit(amount, account, sender=account)
 
-    def rebalance(self, target_bps: list[int], rationale: bytes = b"\x11" * 32, uri: str = "ipfs://r"):
+    def rebalance(
+        self, target_bps: list[int], rationale: bytes = b"\x11" * 32, uri: str = "ipfs://r"
+    ):
         return self.vault.rebalance(target_bps, rationale, uri, sender=self.allocator)
 
 
@@ -115,7 +117,9 @@ def deploy_vault_system(
     vault.grantRole(vault.GUARDIAN_ROLE(), guardian, sender=governance)
     vault.grantRole(vault.ALLOCATOR_ROLE(), allocator, sender=governance)
     vault.grantRole(vault.ALLOWLIST_ROLE(), governance, sender=governance)
-    system = VaultSystem(registry, asset, router, module, vault, [], governance, guardian, allocator)
+    system = VaultSystem(
+        registry, asset, router, module, vault, [], governance, guardian, allocator
+    )
     for spec in sleeves:
         add_sleeve(project, system, spec)
     return system

@@ -55,16 +55,21 @@ contract OracleRouter is AccessControl, IOracleRouter {
         (, int256 answer,, uint256 updatedAt,) = f.aggregator.latestRoundData();
         if (answer <= 0) revert InvalidPrice(token, answer);
         if (block.timestamp > updatedAt + registry.get(MAX_STALENESS)) revert StalePrice(token, updatedAt);
-        return _normalise(uint256(answer), f.decimals);
+        uint256 p = _normalise(uint256(answer), f.decimals);
+        if (p == 0) revert InvalidPrice(token, answer); // below 1e-18: unusable as a WAD price
+        return p;
     }
 
     /// @inheritdoc IOracleRouter
     function tryPrice(address token) external view returns (uint256, bool) {
         (uint256 p, bool ok) = _read(token);
         if (ok) return (p, true);
-        Accepted memory a = _accepted[token];
-        if (a.price == 0) return (price(token), true); // reverts with the feed's actual fault
-        return (a.price, false);
+        // Stale: the feed's last positive answer is still the newest information (and the price
+        // an issuer settles at); only an unusable answer falls back to the last accepted price.
+        if (p != 0) return (p, false);
+        uint256 last = _accepted[token].price;
+        if (last == 0) return (price(token), true); // reverts with the feed's actual fault
+        return (last, false);
     }
 
     /// @inheritdoc IOracleRouter
@@ -107,12 +112,14 @@ contract OracleRouter is AccessControl, IOracleRouter {
         emit PriceAccepted(token, p);
     }
 
-    /// @dev The fresh price, or `ok = false` when the feed's answer is stale or not positive.
+    /// @dev `(price, true)` when fresh and valid; `(stale price, false)` when the answer is valid
+    ///      but stale; `(0, false)` when the answer is unusable or the feed reverts.
     function _read(address token) internal view returns (uint256, bool) {
         Feed memory f = _feed(token);
         try f.aggregator.latestRoundData() returns (uint80, int256 answer, uint256, uint256 updatedAt, uint80) {
-            if (answer <= 0 || block.timestamp > updatedAt + registry.get(MAX_STALENESS)) return (0, false);
-            return (_normalise(uint256(answer), f.decimals), true);
+            if (answer <= 0) return (0, false);
+            uint256 p = _normalise(uint256(answer), f.decimals);
+            return (p, p != 0 && block.timestamp <= updatedAt + registry.get(MAX_STALENESS));
         } catch {
             return (0, false);
         }

@@ -110,16 +110,19 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         return Math.min(owned, _liquidityUpTo(owned));
     }
 
-    /// @notice `owner`'s shares, or the shares the reachable liquidity pays for, whichever is less.
+    /// @notice `owner`'s shares, or the shares the reachable liquidity pays for, whichever is less;
+    ///         0 when they would redeem for 0 assets.
     function maxRedeem(address owner) public view override returns (uint256) {
         uint256 shares = balanceOf(owner);
         uint256 total = totalAssets();
         uint256 supply = totalSupply();
         uint256 owned = _toAssets(shares, total, supply, Math.Rounding.Floor);
+        if (owned == 0) return 0; // dust worth nothing: `redeem` would revert ZeroAmount
         uint256 liquid = _liquidityUpTo(owned);
         if (owned <= liquid) return shares;
         // Rounded down, so `redeem(maxRedeem)` asks for at most `liquid`.
-        return _toShares(liquid, total, supply, Math.Rounding.Floor);
+        shares = _toShares(liquid, total, supply, Math.Rounding.Floor);
+        return _toAssets(shares, total, supply, Math.Rounding.Floor) == 0 ? 0 : shares;
     }
 
     /// @notice Deposits `assets`, minting shares rounded down (the vault keeps the dust).

@@ -76,13 +76,15 @@ contract TokenizedRWASleeve is ISleeve {
     }
 
     /// @inheritdoc ISleeve
+    /// @dev 0 while the price is stale: the issuer would redeem at a price nobody can verify,
+    ///      and the vault must never promise what a withdrawal then fails to deliver.
     function availableLiquidity() external view override returns (uint256) {
         uint256 held = units;
         if (held == 0) return 0;
         uint256 redeemable = Math.min(held, issuer.maxRedeem());
         if (redeemable == 0) return 0;
-        (uint256 p,) = router.tryPrice(rwaToken);
-        return _value(redeemable, p);
+        (uint256 p, bool fresh) = router.tryPrice(rwaToken);
+        return fresh ? _value(redeemable, p) : 0;
     }
 
     /// @inheritdoc ISleeve
@@ -105,7 +107,8 @@ contract TokenizedRWASleeve is ISleeve {
         if (assets == 0 || held == 0) return 0;
         uint256 redeemable = Math.min(held, issuer.maxRedeem());
         if (redeemable == 0) return 0;
-        (uint256 p,) = router.tryPrice(rwaToken);
+        (uint256 p, bool fresh) = router.tryPrice(rwaToken);
+        if (!fresh) return 0; // as availableLiquidity: no redemption at an unverifiable price
         // Units to redeem for `assets`, rounded up so the issuer pays at least `assets`.
         uint256 needed = assets.mulDiv(WAD * _tokenUnit, p * _assetUnit, Math.Rounding.Ceil);
         uint256 redeem = Math.min(needed, redeemable);

@@ -1,0 +1,285 @@
+"""Attacks on RWAVault's share accounting: inflation, donations, allowances, dust deposits.
+
+Every scenario starts from the same deployed system (empty vault, three sleeves) in its own
+chain snapshot. Bounds are exact: share values are recomputed with Fractions from the vault's
+formula `assets = shares * (totalAssets + 1) / (totalSupply + 10**12)` (12-decimal offset of a
+6-decimal asset).
+
+Expected reverts are checked as a raw `eth_call` by the same sender on the pending block
+(Ape traces every reverted transaction, ~5 s apiece on this vault); the one test that must
+show a reverted transaction leaves the depositor's asset untouched sends it for real.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import ape
+import pytest
+from ape import chain
+from eth_abi import decode
+from eth_utils import keccak
+from hexbytes import HexBytes
+
+from tests.vault_support import USDC, deploy_vault_system
+
+OFFSET = 10**12  # virtual shares: 10 ** (18 - 6)
+
+
+@pytest.fixture(scope="module")
+def system(project, accounts):
+    return deploy_vault_system(project, accounts[0], accounts[1], accounts[5])
+
+
+@pytest.fixture(scope="module")
+def alice(accounts):
+    return accounts[6]
+
+
+@pytest.fixture(scope="module")
+def bob(accounts):
+    return accounts[7]
+
+
+@pytest.fixture(scope="module")
+def mallory(accounts):
+    return accounts[8]
+
+
+def revert_of(contract, method: str, *args, sender) -> tuple[str, dict] | None:
+    """The custom error `contract.method(*args)` from `sender` reverts with on the pending
+    block, with its inputs, or None when the call passes."""
+    data = HexBytes(getattr(contract, method).encode_input(*args)).to_0x_hex()
+    call = {"from": sender.address, "to": contract.address, "data": data}
+    response = chain.provider.web3.provider.make_request("eth_call", [call, "pending"])
+    if "error" not in response:
+        return None
+    output = HexBytes(response["error"].get("data") or b"")
+    for abi in contract.contract_type.errors:
+        if keccak(text=abi.selector)[:4] == output[:4]:
+            values = decode([i.canonical_type for i in abi.inputs], output[4:])
+            return abi.name, {i.name: v for i, v in zip(abi.inputs, values, strict=True)}
+    return output.to_0x_hex(), {}
+
+
+def assert_reverts(contract, method: str, *args, sender, error: str, **inputs) -> None:
+    outcome = revert_of(contract, method, *args, sender=sender)
+    assert outcome is not None, f"{method}{args} passed; expected {error}"
+    name, values = outcome
+    assert name == error, f"{method}{args} reverted {name}{values}; expected {error}"
+    for key, want in inputs.items():
+        want = want.address.lower() if hasattr(want, "address") else want
+        assert values[key] == want, f"{error}.{key} = {values[key]}, expected {want}"
+
+
+def share_value(vault, shares: int) -> Fraction:
+    """Exact assets behind `shares` at the current book."""
+    return Fraction(shares * (vault.totalAssets() + 1), vault.totalSupply() + OFFSET)
+
+
+def redeem_all(system, account) -> int:
+    """Redeems every share of `account`; returns the assets it received."""
+    before = system.asset.balanceOf(account)
+    system.vault.redeem(system.vault.balanceOf(account), account, account, sender=account)
+    return system.asset.balanceOf(account) - before
+
+
+# ------------------------------------------------------------------ inflation
+
+
+@pytest.mark.parametrize(
+    "donation, victim_deposit",
+    [
+        (1_000_000 * USDC, 1_000 * USDC),
+        (10_000_000 * USDC, 1 * USDC),
+        (100 * USDC, 100_000 * USDC + 7),
+    ],
+)
+def test_first_depositor_inflation_attack_does_not_pay(system, accounts, donation, victim_deposit):
+    vault, asset = system.vault, system.asset
+    attacker, victim = accounts[2], accounts[3]
+    system.fund(attacker, 1 + donation)
+    system.fund(victim, victim_deposit)
+    assert vault.totalSupply() == 0
+
+    vault.deposit(1, attacker, sender=attacker)  # one wei buys 10**12 shares
+    assert vault.balanceOf(attacker) == OFFSET
+    asset.transfer(vault, donation, sender=attacker)
+    # Half the donation already belongs to the 10**12 virtual shares.
+    price = Fraction(vault.totalAssets() + 1, vault.totalSupply() + OFFSET)
+    vault.deposit(victim_deposit, victim, sender=victim)
+    assert vault.balanceOf(victim) > 0
+
+    attacker_out = redeem_all(system, attacker)
+    victim_out = redeem_all(system, victim)
+
+    put_in = 1 + donation
+    assert attacker_out <= put_in  # no profit ...
+    assert 2 * attacker_out <= put_in + victim_deposit + 1  # ... and about half the donation lost
+    # The victim loses at most one share's worth of rounding plus one wei (6 wei = 0.000006
+    # USDC even after a 10M USDC donation), while the attack costs the attacker a million
+    # times more than it costs the victim.
+    loss = victim_deposit - victim_out
+    assert loss <= price + 1
+    assert loss <= 6
+    assert put_in - attacker_out >= 10**6 * max(loss, 1)
+
+
+def test_a_deposit_too_small_to_mint_a_share_reverts_and_keeps_the_asset(system, accounts):
+    vault, asset = system.vault, system.asset
+    attacker, victim = accounts[2], accounts[3]
+    system.fund(attacker, 1 + 3_000_000 * USDC)
+    system.fund(victim, USDC)
+    vault.deposit(1, attacker, sender=attacker)
+    asset.transfer(vault, 3_000_000 * USDC, sender=attacker)  # a share now costs 1.5 wei
+    assert vault.previewDeposit(1) == 0
+
+    cash, supply, total = asset.balanceOf(victim), vault.totalSupply(), vault.totalAssets()
+    with ape.reverts(vault.ZeroAmount):
+        vault.deposit(1, victim, sender=victim)
+    assert asset.balanceOf(victim) == cash
+    assert (vault.totalSupply(), vault.totalAssets()) == (supply, total)
+    assert_reverts(vault, "mint", 0, victim, sender=victim, error="ZeroAmount")
+
+    # Two wei buy a share again: a deposit either mints shares or takes nothing.
+    assert vault.previewDeposit(2) == 1
+    shares = vault.deposit(2, victim, sender=victim).return_value
+    assert shares == vault.balanceOf(victim) == 1
+    assert asset.balanceOf(victim) == cash - 2
+
+
+# ------------------------------------------------------------------ donations
+
+
+def test_a_donation_to_the_vault_raises_every_share_price_pro_rata(system, accounts, alice, bob):
+    vault, asset = system.vault, system.asset
+    donor, deposits = accounts[2], {alice: 600_000 * USDC + 11, bob: 150_000 * USDC + 3}
+    for account, amount in deposits.items():
+        system.deposit(account, amount)
+    system.rebalance([3_000, 2_000, 1_000])
+    donation = 90_000 * USDC + 1
+    system.fund(donor, donation)
+    supply = vault.totalSupply()
+    asset.transfer(vault, donation, sender=donor)
+    # Each holder's claim on the donation is its fraction of the shares, minus what the
+    # virtual shares keep (10**12 of ~7.5 * 10**17: under a millionth).
+    claims = {a: Fraction(vault.balanceOf(a), supply) * donation for a in deposits}
+
+    outs = {}
+    for account, amount in deposits.items():
+        owned = vault.convertToAssets(vault.balanceOf(account))
+        assert vault.maxWithdraw(account) == owned
+        assert_reverts(
+            vault, "withdraw", owned + 1, account, account, sender=account,
+            error="ERC4626ExceededMaxWithdraw", owner=account, max=owned,
+        )  # fmt: skip
+        price_before = share_value(vault, 10**18)
+        outs[account] = redeem_all(system, account)
+        assert outs[account] == owned
+        assert share_value(vault, 10**18) >= price_before  # leaving never hurts who stays
+        assert amount + claims[account] - 2 <= outs[account] <= amount + claims[account]
+    assert sum(outs.values()) <= sum(deposits.values()) + donation
+    assert vault.totalSupply() == 0
+
+
+def test_donations_to_a_sleeve_are_not_counted(system, accounts, alice):
+    vault, asset = system.vault, system.asset
+    donor = accounts[2]
+    system.deposit(alice, 1_000_000 * USDC)
+    system.rebalance([4_000, 3_000, 2_000])
+    system.fund(donor, 30_000 * USDC)
+    for s in system.sleeves:
+        asset.approve(s.issuer, 2**256 - 1, sender=donor)
+
+    def book():
+        sleeves = [
+            (s.sleeve.units(), s.sleeve.totalAssets(), s.sleeve.availableLiquidity())
+            for s in system.sleeves
+        ]
+        return vault.totalAssets(), vault.convertToAssets(vault.balanceOf(alice)), sleeves
+
+    before = book()
+    for s in system.sleeves:
+        asset.transfer(s.sleeve, 5_000 * USDC, sender=donor)  # stablecoin
+        tokens = s.issuer.subscribe(5_000 * USDC, sender=donor).return_value
+        s.token.transfer(s.sleeve, tokens, sender=donor)  # the RWA token itself
+        assert s.token.balanceOf(s.sleeve) == s.sleeve.units() + tokens
+    assert book() == before
+    assert vault.maxWithdraw(alice) == before[1]
+
+
+# ------------------------------------------------------------------ shares and allowances
+
+
+def test_a_depositor_cannot_take_more_than_its_shares_are_worth(system, alice, bob):
+    vault = system.vault
+    system.deposit(alice, 200_000 * USDC)
+    system.deposit(bob, 50_000 * USDC)
+    system.rebalance([4_000, 3_000, 2_000])
+    shares = vault.balanceOf(alice)
+    owned = vault.convertToAssets(shares)
+    assert_reverts(
+        vault, "redeem", shares + 1, alice, alice, sender=alice,
+        error="ERC4626ExceededMaxRedeem", owner=alice, shares=shares + 1, max=shares,
+    )  # fmt: skip
+    assert_reverts(
+        vault, "withdraw", owned + 1, alice, alice, sender=alice,
+        error="ERC4626ExceededMaxWithdraw", owner=alice, assets=owned + 1, max=owned,
+    )  # fmt: skip
+    assert redeem_all(system, alice) == owned <= 200_000 * USDC
+    assert vault.convertToAssets(vault.balanceOf(bob)) >= 50_000 * USDC - 1
+
+
+def test_nobody_withdraws_someone_elses_shares_without_allowance(system, alice, mallory):
+    vault = system.vault
+    system.deposit(alice, 100_000 * USDC)
+    shares = vault.balanceOf(alice)
+    assert vault.allowance(alice, mallory) == 0
+    assert_reverts(
+        vault, "redeem", shares, mallory, alice, sender=mallory,
+        error="ERC20InsufficientAllowance", spender=mallory, allowance=0, needed=shares,
+    )  # fmt: skip
+    assets = 1_000 * USDC
+    assert_reverts(
+        vault, "withdraw", assets, mallory, alice, sender=mallory,
+        error="ERC20InsufficientAllowance", spender=mallory, allowance=0,
+        needed=vault.previewWithdraw(assets),
+    )  # fmt: skip
+    assert_reverts(
+        vault, "requestRedeem", shares, mallory, sender=mallory,
+        error="ERC20InsufficientBalance", balance=0, needed=shares,
+    )  # fmt: skip
+
+
+def test_an_allowance_bounds_what_a_spender_may_withdraw(system, alice, bob):
+    vault, asset = system.vault, system.asset
+    system.deposit(alice, 100_000 * USDC)
+    system.rebalance([4_000, 3_000, 2_000])
+    allowance = vault.convertToShares(10_000 * USDC)
+    vault.approve(bob, allowance, sender=alice)
+
+    assert_reverts(
+        vault, "redeem", allowance + 1, bob, alice, sender=bob,
+        error="ERC20InsufficientAllowance", spender=bob, allowance=allowance,
+        needed=allowance + 1,
+    )  # fmt: skip
+
+    held, cash = vault.balanceOf(alice), asset.balanceOf(bob)
+    burned = vault.withdraw(6_000 * USDC, bob, alice, sender=bob).return_value
+    assert burned == held - vault.balanceOf(alice)
+    assert asset.balanceOf(bob) - cash == 6_000 * USDC
+    left = allowance - burned
+    assert vault.allowance(alice, bob) == left
+
+    too_much = vault.convertToAssets(left) + 1  # needs more shares than the allowance left
+    assert vault.previewWithdraw(too_much) > left
+    assert_reverts(
+        vault, "withdraw", too_much, bob, alice, sender=bob,
+        error="ERC20InsufficientAllowance", spender=bob, allowance=left,
+        needed=vault.previewWithdraw(too_much),
+    )  # fmt: skip
+
+    vault.redeem(left, bob, alice, sender=bob)
+    assert vault.allowance(alice, bob) == 0
+    assert held - vault.balanceOf(alice) == allowance
+    assert asset.balanceOf(bob) - cash <= 10_000 * USDC

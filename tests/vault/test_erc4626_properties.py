@@ -1,0 +1,381 @@
+"""ERC-4626 properties of RWAVault under random liquidity conditions (hypothesis, on anvil).
+
+A module fixture deploys the vault, takes deposits from three holders and rebalances into the
+three sleeves. Each example then draws liquidity conditions inside `chain.isolate()`: per sleeve
+a fresh NAV move, an issuer daily redeem limit (a fraction of the units held) or a frozen
+issuer, and a stablecoin donation to the vault that makes the share price an odd ratio.
+
+Under those conditions: previews equal what the calls deliver, every conversion rounds toward
+the vault (checked exactly with Fractions against `shares = assets * (supply + 10**12) /
+(totalAssets + 1)`), round trips never gain, and the max* functions never promise more than a
+call delivers. Plain tests cover the cases where `maxDeposit` must be 0.
+
+Speed: Ape traces every reverted transaction (~5 s apiece on this vault), so expected reverts
+are checked as a raw `eth_call` by the same sender on the pending block (`assert_reverts`),
+the way tests/invariants/test_registry_properties.py does; the error is decoded from the
+vault's ABI and its inputs compared.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import pytest
+from ape import chain
+from eth_abi import decode
+from eth_utils import keccak
+from hexbytes import HexBytes
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from tests.vault_support import DAY, USDC, deploy_vault_system
+
+OFFSET = 10**12  # virtual shares: 10 ** (18 - 6)
+DEPOSITS = (700_000 * USDC + 123_457, 250_000 * USDC + 1, 49_999 * USDC + 999_999)
+EXAMPLES = settings(
+    max_examples=max(15, settings.default.max_examples // 3),  # "deep" profile: 666
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@pytest.fixture(scope="module")
+def system(project, accounts):
+    s = deploy_vault_system(project, accounts[0], accounts[1], accounts[5])
+    for holder, amount in zip(accounts[6:9], DEPOSITS, strict=True):
+        s.deposit(holder, amount)
+        s.fund(holder, 2_000_000 * USDC)  # spare cash for deposits and mints
+    s.rebalance([4_000, 3_000, 2_000])
+    for extra in (accounts[2], accounts[9]):  # donor, newcomer
+        s.fund(extra, 3_000_000 * USDC)
+    return s
+
+
+@pytest.fixture(scope="module")
+def holders(accounts):
+    return list(accounts[6:9])
+
+
+# ------------------------------------------------------------------ liquidity conditions
+
+
+@dataclass(frozen=True)
+class SleeveCondition:
+    nav_move_bps: int  # fresh NAV move, in bps of the deployed NAV
+    liquidity: str  # "open", "limited" or "frozen"
+    limit_bps: int  # daily redeem limit, in bps of the units held ("limited" only)
+
+
+@dataclass(frozen=True)
+class Conditions:
+    sleeves: tuple[SleeveCondition, ...]
+    donation: int  # stablecoin sent straight to the vault
+
+
+sleeve_conditions = st.builds(
+    SleeveCondition,
+    nav_move_bps=st.sampled_from([0]) | st.integers(-800, 800),
+    liquidity=st.sampled_from(["open", "limited", "limited", "frozen"]),
+    limit_bps=st.integers(1, 10_000),
+)
+conditions = st.builds(
+    Conditions,
+    sleeves=st.tuples(sleeve_conditions, sleeve_conditions, sleeve_conditions),
+    donation=st.sampled_from([0]) | st.integers(1, 50_000 * USDC),
+)
+
+
+def apply(system, donor, cond: Conditions) -> None:
+    gov = system.governance
+    for s, c in zip(system.sleeves, cond.sleeves, strict=True):
+        if c.nav_move_bps:
+            nav = s.feed.latestAnswer()
+            s.feed.setAnswer(nav * (10_000 + c.nav_move_bps) // 10_000, sender=gov)
+        if c.liquidity == "limited":
+            limit = max(1, s.sleeve.units() * c.limit_bps // 10_000)
+            s.issuer.setDailyRedeemLimit(limit, sender=gov)
+        elif c.liquidity == "frozen":
+            s.issuer.setFrozen(True, sender=gov)
+    if cond.donation:
+        system.asset.transfer(system.vault, cond.donation, sender=donor)
+
+
+# ------------------------------------------------------------------ reverts and exact arithmetic
+
+
+def revert_of(contract, method: str, *args, sender) -> tuple[str, dict] | None:
+    """The custom error `contract.method(*args)` from `sender` reverts with on the pending
+    block, with its inputs, or None when the call passes."""
+    data = HexBytes(getattr(contract, method).encode_input(*args)).to_0x_hex()
+    call = {"from": sender.address, "to": contract.address, "data": data}
+    response = chain.provider.web3.provider.make_request("eth_call", [call, "pending"])
+    if "error" not in response:
+        return None
+    output = HexBytes(response["error"].get("data") or b"")
+    for abi in contract.contract_type.errors:
+        if keccak(text=abi.selector)[:4] == output[:4]:
+            values = decode([i.canonical_type for i in abi.inputs], output[4:])
+            return abi.name, {i.name: v for i, v in zip(abi.inputs, values, strict=True)}
+    return output.to_0x_hex(), {}
+
+
+def assert_reverts(contract, method: str, *args, sender, error: str, **inputs) -> None:
+    outcome = revert_of(contract, method, *args, sender=sender)
+    assert outcome is not None, f"{method}{args} passed; expected {error}"
+    name, values = outcome
+    assert name == error, f"{method}{args} reverted {name}{values}; expected {error}"
+    for key, want in inputs.items():
+        want = want.address.lower() if hasattr(want, "address") else want
+        assert values[key] == want, f"{error}.{key} = {values[key]}, expected {want}"
+
+
+def book(vault) -> tuple[int, int]:
+    return vault.totalAssets(), vault.totalSupply()
+
+
+def exact_shares(assets: int, total: int, supply: int) -> Fraction:
+    return Fraction(assets * (supply + OFFSET), total + 1)
+
+
+def exact_assets(shares: int, total: int, supply: int) -> Fraction:
+    return Fraction(shares * (total + 1), supply + OFFSET)
+
+
+def ceil(x: Fraction) -> int:
+    return math.ceil(x)
+
+
+def floor(x: Fraction) -> int:
+    return math.floor(x)
+
+
+# ------------------------------------------------------------------ properties
+
+amounts = st.one_of(st.integers(1, 1_000), st.integers(1, 10**9), st.integers(1, 10**13))
+share_amounts = st.one_of(st.integers(1, 10**13), st.integers(1, 10**25))
+
+
+@EXAMPLES
+@given(
+    cond=conditions,
+    assets=st.lists(st.just(0) | amounts, min_size=3, max_size=3),
+    shares=st.lists(st.just(0) | share_amounts, min_size=3, max_size=3),
+)
+def test_conversions_round_toward_the_vault(system, chain, accounts, cond, assets, shares):
+    vault = system.vault
+    with chain.isolate():
+        apply(system, accounts[2], cond)
+        total, supply = book(vault)
+        for a in assets:
+            exact = exact_shares(a, total, supply)
+            assert vault.convertToShares(a) == floor(exact)
+            assert vault.previewDeposit(a) == floor(exact)  # shares minted round down
+            assert vault.previewWithdraw(a) == ceil(exact)  # shares burned round up
+        for s in shares:
+            exact = exact_assets(s, total, supply)
+            assert vault.convertToAssets(s) == floor(exact)
+            assert vault.previewRedeem(s) == floor(exact)  # assets paid round down
+            assert vault.previewMint(s) == ceil(exact)  # assets pulled round up
+
+
+@EXAMPLES
+@given(cond=conditions, data=st.data())
+def test_previews_match_what_calls_deliver(system, chain, accounts, holders, cond, data):
+    vault, asset = system.vault, system.asset
+    with chain.isolate():
+        apply(system, accounts[2], cond)
+        owner = data.draw(st.sampled_from(holders), label="owner")
+        receiver = accounts[3]
+
+        assets = data.draw(amounts, label="deposit")
+        preview = vault.previewDeposit(assets)
+        before = vault.balanceOf(owner)
+        tx = vault.deposit(assets, owner, sender=owner)
+        assert vault.balanceOf(owner) - before == tx.return_value == preview
+
+        shares = data.draw(share_amounts, label="mint")
+        preview = vault.previewMint(shares)
+        before = asset.balanceOf(owner)
+        tx = vault.mint(shares, owner, sender=owner)
+        assert before - asset.balanceOf(owner) == tx.return_value == preview
+
+        assets = data.draw(st.integers(1, vault.maxWithdraw(owner)), label="withdraw")
+        preview = vault.previewWithdraw(assets)
+        before, paid_before = vault.balanceOf(owner), asset.balanceOf(receiver)
+        tx = vault.withdraw(assets, receiver, owner, sender=owner)
+        assert before - vault.balanceOf(owner) == tx.return_value == preview
+        assert asset.balanceOf(receiver) - paid_before == assets
+
+        shares = data.draw(st.integers(1, vault.maxRedeem(owner)), label="redeem")
+        preview = vault.previewRedeem(shares)
+        paid_before = asset.balanceOf(receiver)
+        if preview == 0:  # dust: nothing to pay, so nothing may be burned
+            args = (shares, receiver, owner)
+            assert_reverts(vault, "redeem", *args, sender=owner, error="ZeroAmount")
+            return
+        tx = vault.redeem(shares, receiver, owner, sender=owner)
+        assert asset.balanceOf(receiver) - paid_before == tx.return_value == preview
+
+
+@EXAMPLES
+@given(cond=conditions, deposit=amounts, mint=share_amounts)
+def test_round_trips_never_gain(system, chain, accounts, cond, deposit, mint):
+    vault, asset = system.vault, system.asset
+    newcomer = accounts[9]
+    with chain.isolate():
+        apply(system, accounts[2], cond)
+        start = asset.balanceOf(newcomer)
+
+        # deposit -> redeem: the assets back never exceed the assets in
+        with chain.isolate():
+            shares = vault.deposit(deposit, newcomer, sender=newcomer).return_value
+            if vault.previewRedeem(shares) > 0:
+                vault.redeem(shares, newcomer, newcomer, sender=newcomer)
+            assert vault.balanceOf(newcomer) in (0, shares)
+            assert asset.balanceOf(newcomer) <= start
+
+        # mint -> withdraw: taking back what was paid costs at least the shares minted
+        paid = vault.mint(mint, newcomer, sender=newcomer).return_value
+        assert vault.previewWithdraw(paid) >= mint
+        back = vault.maxWithdraw(newcomer)
+        assert back <= paid
+        if back:
+            vault.withdraw(back, newcomer, newcomer, sender=newcomer)
+        assert asset.balanceOf(newcomer) <= start
+
+
+def max_values(vault, accounts) -> list[tuple[int, int, int, int]]:
+    return [
+        (vault.maxDeposit(a), vault.maxMint(a), vault.maxWithdraw(a), vault.maxRedeem(a))
+        for a in accounts
+    ]
+
+
+@EXAMPLES
+@given(
+    cond=conditions,
+    owner_index=st.integers(0, 2),
+    room=st.sampled_from([0, 1]) | st.integers(0, 2_000_000 * USDC),
+)
+def test_max_values_never_promise_more_than_a_call_delivers(
+    system, chain, accounts, holders, cond, owner_index, room
+):
+    vault = system.vault
+    owner, newcomer, receiver = holders[owner_index], accounts[9], accounts[3]
+    with chain.isolate():
+        apply(system, accounts[2], cond)
+        system.set_param("vault.depositCap", vault.totalAssets() + room)
+
+        everyone = [*holders, newcomer]
+        before = max_values(vault, everyone)
+        with chain.isolate():  # pausing automation never touches users
+            vault.pauseAutomation(sender=system.guardian)
+            assert max_values(vault, everyone) == before
+
+        owned = vault.convertToAssets(vault.balanceOf(owner))
+        liquid = vault.liquidity()
+        most = vault.maxWithdraw(owner)
+        assert most == min(owned, liquid)
+        with chain.isolate():
+            paid = system.asset.balanceOf(receiver)
+            vault.withdraw(most, receiver, owner, sender=owner)
+            assert system.asset.balanceOf(receiver) - paid == most
+        args = (most + 1, receiver, owner)
+        event(f"shares worth more than liquidity: {owned > liquid}")
+        if owned > liquid:  # the shares are worth more than the vault can reach now
+            error = {"error": "InsufficientLiquidity", "requested": most + 1, "available": liquid}
+        else:
+            error = {"error": "ERC4626ExceededMaxWithdraw", "max": owned}
+        assert_reverts(vault, "withdraw", *args, sender=owner, **error)
+
+        with chain.isolate():
+            shares = vault.maxRedeem(owner)
+            assert 0 < shares <= vault.balanceOf(owner)
+            vault.redeem(shares, receiver, owner, sender=owner)
+
+        assert vault.maxDeposit(newcomer) == room
+        if room:
+            with chain.isolate():
+                vault.deposit(room, newcomer, sender=newcomer)
+                assert vault.maxDeposit(newcomer) == 0  # at the cap
+        with chain.isolate():
+            shares = vault.maxMint(newcomer)
+            if shares:
+                vault.mint(shares, newcomer, sender=newcomer)
+            assert vault.totalAssets() <= system.registry.get(keccak(text="vault.depositCap"))
+        assert_reverts(
+            vault, "deposit", room + 1, newcomer, sender=newcomer,
+            error="ERC4626ExceededMaxDeposit", max=room,
+        )  # fmt: skip
+
+
+# ------------------------------------------------------------------ when maxDeposit is 0
+
+
+def assert_no_deposits(vault, receiver) -> None:
+    assert vault.maxDeposit(receiver) == 0
+    assert vault.maxMint(receiver) == 0
+
+
+def test_max_deposit_is_zero_after_shutdown(system, holders):
+    vault, alice = system.vault, holders[0]
+    assert vault.maxDeposit(alice) > 0
+    vault.shutdown(sender=system.guardian)
+    assert_no_deposits(vault, alice)
+    assert_reverts(vault, "deposit", USDC, alice, sender=alice, error="VaultIsShutdown")
+    assert vault.maxWithdraw(alice) > 0  # leaving stays open
+
+
+def test_max_deposit_is_zero_for_a_receiver_off_the_allowlist(system, accounts, holders):
+    vault, alice, outsider = system.vault, holders[0], accounts[9]
+    vault.setAllowlistEnabled(True, sender=system.governance)
+    vault.setAllowed(alice, True, sender=system.governance)
+    assert_no_deposits(vault, outsider)
+    assert vault.maxDeposit(alice) > 0
+    assert_reverts(
+        vault, "deposit", USDC, outsider, sender=alice, error="NotAllowlisted", account=outsider
+    )
+    vault.setAllowed(outsider, True, sender=system.governance)
+    assert vault.maxDeposit(outsider) == vault.maxDeposit(alice) > 0
+
+
+def test_max_deposit_is_zero_while_a_held_sleeve_is_stale(system, chain, holders):
+    vault, alice = system.vault, holders[0]
+    tbill = system.sleeve("tbill")
+    chain.pending_timestamp += DAY + 60  # past oracle.maxStaleness
+    for other in system.sleeves[1:]:
+        other.feed.setAnswer(other.feed.latestAnswer(), sender=system.governance)
+    assert tbill.sleeve.units() > 0
+    assert not tbill.sleeve.valuation()[1]
+    assert_no_deposits(vault, alice)
+    assert_reverts(
+        vault, "deposit", USDC, alice, sender=alice, error="StaleValuation", sleeve=tbill.sleeve
+    )
+    assert vault.maxWithdraw(alice) > 0  # withdrawals keep paying at the last price
+
+    tbill.feed.setAnswer(tbill.feed.latestAnswer(), sender=system.governance)
+    assert vault.maxDeposit(alice) > 0
+
+
+@pytest.mark.parametrize("above_total", [0, -1, 1])
+def test_max_deposit_is_zero_at_the_cap(system, holders, above_total):
+    vault, alice = system.vault, holders[0]
+    system.set_param("vault.depositCap", vault.totalAssets() + above_total)
+    if above_total > 0:
+        assert vault.maxDeposit(alice) == above_total
+        return
+    assert_no_deposits(vault, alice)
+    assert_reverts(
+        vault, "deposit", 1, alice, sender=alice,
+        error="ERC4626ExceededMaxDeposit", receiver=alice, assets=1, max=0,
+    )  # fmt: skip
+
+
+def test_max_redeem_of_dust_shares_does_not_overpromise(system, accounts, holders):
+    vault, dust = system.vault, accounts[9]
+    vault.transfer(dust, 10**11, sender=holders[0])  # a tenth of a wei's worth
+    assert vault.convertToAssets(10**11) == 0
+    assert vault.maxWithdraw(dust) == 0
+    assert vault.maxRedeem(dust) == 0  # redeem would pay 0 and revert ZeroAmount

@@ -1,0 +1,303 @@
+"""OracleRouter: WAD prices from Chainlink-style feeds, staleness and sign checks, the
+last-accepted-price fallback, and the deviation watch the sentinel keeper relies on.
+
+Feeds are MockAggregators. Time is explicit: `chain.pending_timestamp = t` makes the next
+transaction run at `t`, and views called with `block_id="pending"` see that same timestamp.
+"""
+
+from __future__ import annotations
+
+import ape
+import pytest
+from eth_utils import to_checksum_address
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.vault_support import DAY, FEED_UNIT, WAD, deploy_vault_system
+
+TOKEN = to_checksum_address("0x" + "7a" * 20)  # an RWA token address with a feed set per test
+FRESH = to_checksum_address("0x" + "7b" * 20)  # given a feed inside a single test only
+UNKNOWN = to_checksum_address("0x" + "0b" * 20)  # never given a feed
+ADMIN_ROLE = b"\x00" * 32
+MAX_DEVIATION_BPS = 1_000  # oracle.maxDeviationBps in tests.vault_support
+
+
+@pytest.fixture(scope="module")
+def system(project, accounts):
+    return deploy_vault_system(project, accounts[0], accounts[1], accounts[5])
+
+
+@pytest.fixture(scope="module")
+def router(system):
+    return system.router
+
+
+@pytest.fixture(scope="module")
+def admin(accounts):
+    return accounts[0]
+
+
+@pytest.fixture(scope="module")
+def keeper(accounts):
+    return accounts[7]
+
+
+def deploy_feed(project, owner, decimals: int, answer: int):
+    return owner.deploy(project.MockAggregator, decimals, "TEST / USD", answer, owner)
+
+
+@pytest.fixture(scope="module")
+def feed(project, router, admin):
+    """An 8-decimal feed for TOKEN at 1.00; setFeed accepted that price."""
+    f = deploy_feed(project, admin, 8, FEED_UNIT)
+    router.setFeed(TOKEN, f, sender=admin)
+    return f
+
+
+def only_event(receipt, event):
+    (log,) = receipt.events.filter(event)
+    return log
+
+
+# ------------------------------------------------------------------ price()
+
+
+@pytest.mark.parametrize(
+    "decimals, answer, expected",
+    [
+        (8, 2_000_12345678, 2_000_12345678 * 10**10),
+        (18, 1_234_567_890_123_456_789, 1_234_567_890_123_456_789),
+        (6, 1_000_001, 1_000_001 * 10**12),
+        (20, 123_456_789_012_345_678_999, 1_234_567_890_123_456_789),  # rounds down
+        (0, 7, 7 * WAD),
+        (36, 5 * 10**36 + 10**18 - 1, 5 * WAD),  # rounds down
+    ],
+)
+def test_price_normalises_feed_decimals_to_wad(project, router, admin, decimals, answer, expected):
+    f = deploy_feed(project, admin, decimals, answer)
+    receipt = router.setFeed(FRESH, f, sender=admin)
+    set_log = only_event(receipt, router.FeedSet)
+    assert (set_log.token, set_log.feed, set_log.decimals) == (FRESH, f.address, decimals)
+    assert router.price(FRESH) == expected
+    assert router.feedOf(FRESH) == f.address
+
+
+def test_sleeve_feeds_read_as_wad(system):
+    assert system.router.price(system.sleeve("tbill").token) == WAD
+    assert system.router.price(system.sleeve("gold").token) == 2_000 * WAD
+
+
+@pytest.mark.parametrize("staleness", [DAY, 3_600])
+def test_price_is_fresh_at_exactly_max_staleness_and_stale_one_second_later(
+    system, router, feed, admin, keeper, chain, staleness
+):
+    system.set_param("oracle.maxStaleness", staleness)
+    updated = feed.setAnswer(105_000_000, sender=admin).timestamp
+
+    chain.pending_timestamp = updated + staleness
+    assert router.price(TOKEN, block_id="pending") == 105 * WAD // 100
+    router.poke(TOKEN, sender=keeper)  # a transaction at the boundary still reads the price
+
+    chain.pending_timestamp = updated + staleness + 1
+    with ape.reverts(router.StalePrice, token=TOKEN, updatedAt=updated):
+        router.price(TOKEN, block_id="pending")
+    with ape.reverts(router.StalePrice, token=TOKEN, updatedAt=updated):
+        router.poke(TOKEN, sender=keeper)
+
+
+def test_old_round_is_stale(router, feed, admin, chain):
+    now = chain.blocks.head.timestamp + 10
+    chain.pending_timestamp = now
+    feed.setRound(FEED_UNIT, now - DAY - 1, sender=admin)
+    with ape.reverts(router.StalePrice, token=TOKEN, updatedAt=now - DAY - 1):
+        router.price(TOKEN)
+
+
+@pytest.mark.parametrize("answer", [0, -1, -2_000 * FEED_UNIT])
+def test_non_positive_answer_is_invalid(router, feed, admin, keeper, answer):
+    feed.setAnswer(answer, sender=admin)
+    with ape.reverts(router.InvalidPrice, token=TOKEN, answer=answer):
+        router.price(TOKEN)
+    with ape.reverts(router.InvalidPrice, token=TOKEN, answer=answer):
+        router.poke(TOKEN, sender=keeper)
+
+
+def test_unknown_token_has_no_feed(router, keeper):
+    assert router.feedOf(UNKNOWN) == ape.utils.ZERO_ADDRESS
+    assert router.lastPrice(UNKNOWN) == (0, 0)
+    with ape.reverts(router.FeedNotSet, token=UNKNOWN):
+        router.price(UNKNOWN)
+    with ape.reverts(router.FeedNotSet, token=UNKNOWN):
+        router.tryPrice(UNKNOWN)
+    with ape.reverts(router.FeedNotSet, token=UNKNOWN):
+        router.poke(UNKNOWN, sender=keeper)
+    assert router.deviationTrigger(UNKNOWN) == (False, b"no feed")
+
+
+# ------------------------------------------------------------------ tryPrice()
+
+
+def test_try_price_returns_the_fresh_price(router, feed, admin):
+    feed.setAnswer(107_000_000, sender=admin)  # not poked: fresh beats last accepted
+    assert router.tryPrice(TOKEN) == (107 * WAD // 100, True)
+
+
+def test_try_price_gives_the_stale_answer_when_stale(router, feed, admin, keeper, chain):
+    feed.setAnswer(104_000_000, sender=admin)
+    router.poke(TOKEN, sender=keeper)
+    updated = feed.setAnswer(106_000_000, sender=admin).timestamp  # read fresh, never accepted
+    chain.pending_timestamp = updated + DAY + 1
+    # The stale feed's own answer is newer than the last accepted price (and is what an issuer
+    # settles at), so valuations use it, flagged as not fresh.
+    assert router.tryPrice(TOKEN, block_id="pending") == (106 * WAD // 100, False)
+
+
+@pytest.mark.parametrize("answer", [0, -5])
+def test_try_price_falls_back_to_last_accepted_price_when_invalid(router, feed, admin, answer):
+    feed.setAnswer(answer, sender=admin)
+    assert router.tryPrice(TOKEN) == (WAD, False)  # accepted when the feed was set
+
+
+def test_try_price_reverts_when_no_price_was_ever_accepted(project, router, admin):
+    f = deploy_feed(project, admin, 8, 0)
+    router.setFeed(FRESH, f, sender=admin)  # unusable answer: nothing accepted
+    assert router.lastPrice(FRESH) == (0, 0)
+    with ape.reverts(router.InvalidPrice, token=FRESH, answer=0):
+        router.tryPrice(FRESH)
+    f.setAnswer(3 * FEED_UNIT, sender=admin)
+    assert router.tryPrice(FRESH) == (3 * WAD, True)
+
+
+# ------------------------------------------------------------------ setFeed()
+
+
+def test_set_feed_accepts_a_usable_initial_price(project, router, admin):
+    f = deploy_feed(project, admin, 6, 2_500_000)
+    receipt = router.setFeed(FRESH, f, sender=admin)
+    assert only_event(receipt, router.PriceAccepted).price == 25 * WAD // 10
+    assert router.lastPrice(FRESH) == (25 * WAD // 10, receipt.timestamp)
+
+
+def test_set_feed_is_admin_only(project, router, admin, accounts):
+    f = deploy_feed(project, admin, 8, FEED_UNIT)
+    stranger = accounts[6]
+    with ape.reverts(
+        router.AccessControlUnauthorizedAccount, account=stranger.address, neededRole=ADMIN_ROLE
+    ):
+        router.setFeed(FRESH, f, sender=stranger)
+    assert router.feedOf(FRESH) == ape.utils.ZERO_ADDRESS
+
+
+def test_set_feed_rejects_invalid_feeds(project, router, admin, accounts):
+    eoa = accounts[6].address
+    with ape.reverts(router.InvalidFeed, feed=eoa):
+        router.setFeed(FRESH, eoa, sender=admin)
+    good = deploy_feed(project, admin, 8, FEED_UNIT)
+    with ape.reverts(router.InvalidFeed, feed=good.address):
+        router.setFeed(ape.utils.ZERO_ADDRESS, good, sender=admin)
+    too_precise = deploy_feed(project, admin, 37, FEED_UNIT)
+    with ape.reverts(router.InvalidFeed, feed=too_precise.address):
+        router.setFeed(FRESH, too_precise, sender=admin)
+
+
+# ------------------------------------------------------------------ poke() and deviation
+
+
+def test_poke_accepts_the_fresh_price(router, feed, admin, keeper):
+    feed.setAnswer(103_000_000, sender=admin)
+    receipt = router.poke(TOKEN, sender=keeper)
+    accepted = only_event(receipt, router.PriceAccepted)
+    assert (accepted.token, accepted.price) == (TOKEN, 103 * WAD // 100)
+    assert not receipt.events.filter(router.PriceDeviation)
+    assert router.lastPrice(TOKEN) == (103 * WAD // 100, receipt.timestamp)
+
+
+# Answers against a last accepted 1.00000000 with maxDeviationBps = 1_000 (10%).
+AT_LIMIT = [110_000_000, 90_000_000]
+BEYOND_LIMIT = [(110_000_001, 1_001), (89_999_999, 1_001), (150_000_000, 5_000), (1, 10_000)]
+
+
+@pytest.mark.parametrize("answer", AT_LIMIT)
+def test_move_of_exactly_max_deviation_is_not_reported(router, feed, admin, keeper, answer):
+    feed.setAnswer(answer, sender=admin)
+    assert router.deviationTrigger(TOKEN) == (False, b"within deviation")
+    receipt = router.poke(TOKEN, sender=keeper)
+    assert not receipt.events.filter(router.PriceDeviation)
+    assert router.lastPrice(TOKEN)[0] == answer * 10**10
+
+
+@pytest.mark.parametrize("answer, bps", BEYOND_LIMIT)
+def test_move_beyond_max_deviation_is_reported_rounded_up(router, feed, admin, keeper, answer, bps):
+    feed.setAnswer(answer, sender=admin)
+    receipt = router.poke(TOKEN, sender=keeper)
+    deviation = only_event(receipt, router.PriceDeviation)
+    assert (deviation.token, deviation.lastPrice) == (TOKEN, WAD)
+    assert (deviation.newPrice, deviation.deviationBps) == (answer * 10**10, bps)
+    assert only_event(receipt, router.PriceAccepted).price == answer * 10**10
+    assert router.lastPrice(TOKEN)[0] == answer * 10**10
+
+
+def test_deviation_limit_is_read_from_the_registry(system, router, feed, admin):
+    system.set_param("oracle.maxDeviationBps", 200)
+    feed.setAnswer(102_000_000, sender=admin)
+    assert router.deviationTrigger(TOKEN) == (False, b"within deviation")
+    feed.setAnswer(102_000_001, sender=admin)
+    assert router.deviationTrigger(TOKEN)[0] is True
+
+
+def test_deviation_trigger_calldata_is_exactly_poke(router, feed, admin, keeper):
+    feed.setAnswer(125_000_000, sender=admin)
+    should_act, data = router.deviationTrigger(TOKEN)
+    assert should_act is True
+    assert bytes(data) == bytes(router.poke.encode_input(TOKEN))
+
+    receipt = keeper.transfer(router, 0, data=data)  # the keeper sends the calldata as-is
+    deviation = only_event(receipt, router.PriceDeviation)
+    assert (deviation.newPrice, deviation.deviationBps) == (125 * WAD // 100, 2_500)
+    assert router.lastPrice(TOKEN) == (125 * WAD // 100, receipt.timestamp)
+    assert router.deviationTrigger(TOKEN) == (False, b"within deviation")
+
+
+def test_deviation_trigger_ignores_stale_and_invalid_prices(router, feed, admin, chain):
+    feed.setAnswer(0, sender=admin)
+    assert router.deviationTrigger(TOKEN) == (False, b"price stale or invalid")
+    updated = feed.setAnswer(300_000_000, sender=admin).timestamp  # 200% move, but stale
+    chain.pending_timestamp = updated + DAY + 1
+    assert router.deviationTrigger(TOKEN, block_id="pending") == (False, b"price stale or invalid")
+
+
+def test_deviation_trigger_asks_for_a_first_poke_when_nothing_was_accepted(project, router, admin):
+    f = deploy_feed(project, admin, 8, -1)
+    router.setFeed(FRESH, f, sender=admin)
+    f.setAnswer(FEED_UNIT, sender=admin)
+    assert router.deviationTrigger(FRESH) == (True, bytes(router.poke.encode_input(FRESH)))
+
+
+def test_a_large_move_is_reported_never_blocked(router, feed, admin, keeper):
+    """Liquidations read price() right after a crash: it must return the new price."""
+    feed.setAnswer(40_000_000, sender=admin)  # -60%, nobody poked yet
+    assert router.price(TOKEN) == 4 * WAD // 10
+    assert router.tryPrice(TOKEN) == (4 * WAD // 10, True)
+    assert router.lastPrice(TOKEN)[0] == WAD  # the reference stays until poked
+    router.poke(TOKEN, sender=keeper)
+    feed.setAnswer(20_000_000, sender=admin)  # a second crash, again unpoked
+    assert router.price(TOKEN) == 2 * WAD // 10
+
+
+# ------------------------------------------------------------------ property
+
+
+@settings(max_examples=25)
+@given(
+    decimals=st.integers(min_value=0, max_value=36),
+    answer=st.one_of(
+        st.integers(min_value=1, max_value=10**36),
+        st.sampled_from([1, 10**18 - 1, 10**18, 10**18 + 1, 10**36 - 1, 2**128]),
+    ),
+)
+def test_price_is_the_answer_scaled_to_18_decimals(project, chain, router, admin, decimals, answer):
+    expected = answer * 10 ** (18 - decimals) if decimals <= 18 else answer // 10 ** (decimals - 18)
+    with chain.isolate():
+        f = deploy_feed(project, admin, decimals, answer)
+        router.setFeed(FRESH, f, sender=admin)
+        assert router.price(FRESH) == expected
