@@ -12,12 +12,14 @@ pragma solidity ^0.8.24;
 ///        can (possibly 0). The vault measures its own balance and never trusts the return value
 ///        alone.
 ///      - `availableLiquidity() <= totalAssets()`; a `withdraw(x)` with `x <= availableLiquidity()`
-///        sends at least `x` in the same block.
+///        sends at least `x` in the same block, and lowers `totalAssets()` by at most what it sent
+///        plus 1 wei (rounding); the vault prices exits on the valuation after a pull, so that
+///        rounding falls on the one leaving.
 ///      - `totalAssets()` and `valuation()` never revert because a price is stale: they value at
 ///        the best stale price the OracleRouter has and report `fresh = false`. The vault then
 ///        stops deposits (no one buys in at a price nobody can verify) but keeps paying
 ///        withdrawals from idle and the other sleeves; the stale sleeve itself reports no
-///        `availableLiquidity()` until its price is fresh again.
+///        `availableLiquidity()` until its price is fresh again, and refuses `deposit`.
 ///      - Assets the sleeve did not receive through `deposit` (donations) are not counted.
 ///      - `returnIndex()` is the value of one unit invested at inception (NAV price for an RWA
 ///        token, supply index for the lending book); the ratio of two readings is the sleeve's

@@ -9,6 +9,8 @@ GOVERNANCE and ALLOWLIST, `guardian` GUARDIAN, `allocator` ALLOCATOR.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from eth_utils import keccak
@@ -104,11 +106,14 @@ def deploy_vault_system(
     guardian,
     allocator,
     sleeves: tuple[SleeveSpec, ...] = DEFAULT_SLEEVES,
+    asset=None,
 ) -> VaultSystem:
+    """The system above; `asset` replaces the MockStablecoin (it must have the same faucet)."""
     registry = governance.deploy(project.ParameterRegistry, governance)
     for name, (value, lo, hi) in VAULT_PARAMETERS.items():
         define(registry, governance, name, value, lo, hi)
-    asset = governance.deploy(project.MockStablecoin, "Mock USD Coin", "mUSDC")
+    if asset is None:
+        asset = governance.deploy(project.MockStablecoin, "Mock USD Coin", "mUSDC")
     router = governance.deploy(project.OracleRouter, registry, governance)
     module = governance.deploy(project.RebalanceModule, registry)
     vault = governance.deploy(
@@ -141,3 +146,17 @@ def add_sleeve(project, system: VaultSystem, spec: SleeveSpec) -> Sleeve:
     entry = Sleeve(spec.name, sleeve, issuer, token, feed)
     system.sleeves.append(entry)
     return entry
+
+
+@contextmanager
+def isolated(chain) -> Iterator[None]:
+    """Run the block in a chain snapshot and restore it afterwards.
+
+    Use this, never Ape's `chain.isolate()`: that one swallows every exception raised inside
+    it, failed assertions included, so a check inside it can never fail.
+    """
+    snapshot = chain.snapshot()
+    try:
+        yield
+    finally:
+        chain.restore(snapshot)

@@ -104,10 +104,16 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     }
 
     /// @notice What `owner`'s shares are worth, capped by the liquidity withdrawals can reach now.
+    /// @dev When idle cannot pay it all, the withdrawal is priced after pulling from sleeves,
+    ///      which can lower the valuation by 1 wei per sleeve (issuer rounding): the promise
+    ///      assumes that worst case, so `withdraw(maxWithdraw)` always succeeds.
     function maxWithdraw(address owner) public view override returns (uint256) {
         uint256 total = totalAssets();
         uint256 owned = _toAssets(balanceOf(owner), total, totalSupply(), Math.Rounding.Floor);
-        return Math.min(owned, _liquidityUpTo(owned));
+        uint256 liquid = _liquidityUpTo(owned);
+        if (owned <= idle()) return owned;
+        owned = _toAssets(balanceOf(owner), _afterPullFloor(total), totalSupply(), Math.Rounding.Floor);
+        return Math.min(owned, liquid);
     }
 
     /// @notice `owner`'s shares, or the shares the reachable liquidity pays for, whichever is less;
@@ -123,6 +129,25 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         // Rounded down, so `redeem(maxRedeem)` asks for at most `liquid`.
         shares = _toShares(liquid, total, supply, Math.Rounding.Floor);
         return _toAssets(shares, total, supply, Math.Rounding.Floor) == 0 ? 0 : shares;
+    }
+
+    /// @notice Shares `withdraw(assets)` burns, rounded up. Exact when idle covers `assets`; when
+    ///         sleeves must pay, it assumes the pull's worst rounding (1 wei of valuation per
+    ///         sleeve), so the preview is never below what the call burns (ERC-4626).
+    function previewWithdraw(uint256 assets) public view override returns (uint256) {
+        uint256 total = totalAssets();
+        if (assets > idle()) total = _afterPullFloor(total);
+        return _toShares(assets, total, totalSupply(), Math.Rounding.Ceil);
+    }
+
+    /// @notice Assets `redeem(shares)` pays, rounded down; exact when idle covers them, else
+    ///         assuming the pull's worst rounding, so never above what the call pays (ERC-4626).
+    function previewRedeem(uint256 shares) public view override returns (uint256) {
+        uint256 total = totalAssets();
+        uint256 supply = totalSupply();
+        uint256 assets = _toAssets(shares, total, supply, Math.Rounding.Floor);
+        if (assets <= idle()) return assets;
+        return _toAssets(shares, _afterPullFloor(total), supply, Math.Rounding.Floor);
     }
 
     /// @notice Deposits `assets`, minting shares rounded down (the vault keeps the dust).
@@ -149,6 +174,9 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     }
 
     /// @notice Withdraws exactly `assets`, burning shares rounded up; pulls from sleeves as needed.
+    /// @dev After pulling from sleeves the shares are priced on the valuation that follows the
+    ///      pull: a redemption's rounding at the issuer (at most 1 wei per sleeve) is borne by
+    ///      the one leaving, never by those who stay.
     function withdraw(uint256 assets, address receiver, address owner)
         public
         override
@@ -158,14 +186,20 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         if (assets == 0) revert ZeroAmount();
         uint256 total = totalAssets();
         uint256 supply = totalSupply();
-        uint256 owned = _toAssets(balanceOf(owner), total, supply, Math.Rounding.Floor);
+        uint256 held = balanceOf(owner);
+        uint256 owned = _toAssets(held, total, supply, Math.Rounding.Floor);
         if (assets > owned) revert ERC4626ExceededMaxWithdraw(owner, assets, owned);
+        if (_payOut(assets)) {
+            total = totalAssets();
+            owned = _toAssets(held, total, supply, Math.Rounding.Floor);
+            if (assets > owned) revert ERC4626ExceededMaxWithdraw(owner, assets, owned);
+        }
         shares = _toShares(assets, total, supply, Math.Rounding.Ceil);
-        _payOut(assets);
         _withdraw(msg.sender, receiver, owner, assets, shares);
     }
 
-    /// @notice Redeems exactly `shares`, paying assets rounded down; pulls from sleeves as needed.
+    /// @notice Redeems exactly `shares`, paying assets rounded down; pulls from sleeves as needed
+    ///         (priced after the pull, as `withdraw`).
     function redeem(uint256 shares, address receiver, address owner)
         public
         override
@@ -175,9 +209,14 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         if (shares == 0) revert ZeroAmount();
         uint256 held = balanceOf(owner);
         if (shares > held) revert ERC4626ExceededMaxRedeem(owner, shares, held);
-        assets = _toAssets(shares, totalAssets(), totalSupply(), Math.Rounding.Floor);
+        uint256 supply = totalSupply();
+        assets = _toAssets(shares, totalAssets(), supply, Math.Rounding.Floor);
         if (assets == 0) revert ZeroAmount();
-        _payOut(assets);
+        if (_payOut(assets)) {
+            assets = _toAssets(shares, totalAssets(), supply, Math.Rounding.Floor);
+            uint256 have = idle();
+            if (assets > have) revert InsufficientLiquidity(assets, have);
+        }
         _withdraw(msg.sender, receiver, owner, assets, shares);
     }
 
@@ -223,7 +262,10 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         for (uint256 id = head; id < end; ++id) {
             needed += _toAssets(_s().requests[id].shares, total, supply, Math.Rounding.Floor);
         }
-        uint256 available = _pull(needed);
+        (uint256 available, bool pulled) = _pull(needed);
+        // One price for the whole batch, taken after the pull (see `withdraw`); shares and assets
+        // paid round down, so the batch never needs more than `needed`.
+        if (pulled) total = totalAssets();
 
         IERC20 token = IERC20(asset());
         for (; head < end; ++head) {
@@ -248,7 +290,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
             uint256 left = r.shares - shares;
             r.shares = uint96(left);
             _s().queuedShares -= shares;
-            (total, supply, available) = (total - assets, supply - shares, available - assets);
+            available -= assets;
             assetsPaid += assets;
             emit Withdraw(address(this), receiver, address(this), assets, shares);
             emit RedeemProcessed(head, receiver, shares, assets, left);
@@ -274,7 +316,9 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         }
         if (owed == 0) return (false, bytes("queue empty"));
         uint256 liquid = _liquidityUpTo(owed);
-        if (_toShares(liquid, total, supply, Math.Rounding.Floor) == 0) return (false, bytes("no liquidity"));
+        // Processing pays whole shares' worth: liquidity buying shares worth 0 pays nothing.
+        uint256 payable_ = _toShares(liquid, total, supply, Math.Rounding.Floor);
+        if (_toAssets(payable_, total, supply, Math.Rounding.Floor) == 0) return (false, bytes("no liquidity"));
         // Include every request up to the first one liquidity cannot pay in full.
         uint256 count;
         uint256 covered;
@@ -354,7 +398,11 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         uint256 index = _s().sleeves.length;
         if (index == MAX_SLEEVES) revert TooManySleeves(MAX_SLEEVES);
         bytes32 capKey = keccak256(abi.encodePacked("vault.maxSleeveBps.", name));
-        if (!registry.getParam(capKey).exists) revert SleeveCapUndefined(capKey);
+        // `get` reverts UnknownParameter for an undefined key: report it in the vault's terms.
+        try registry.get(capKey) returns (uint256) {}
+        catch {
+            revert SleeveCapUndefined(capKey);
+        }
         _s().sleeves.push(VaultStorage.SleeveSlot(sleeve, capKey));
         _s().names[address(sleeve)] = name;
         _s().indexPlusOne[address(sleeve)] = index + 1;
@@ -574,14 +622,25 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     }
 
     /// @dev Makes idle cover `assets` or reverts with what is reachable.
-    function _payOut(uint256 assets) internal {
-        uint256 available = _pull(assets);
+    /// @dev The lowest valuation a pull from sleeves can leave: each redemption at an issuer
+    ///      rounds the vault's valuation down by at most 1 wei.
+    function _afterPullFloor(uint256 total) internal view returns (uint256) {
+        uint256 worst = _s().withdrawQueue.length;
+        return total > worst ? total - worst : 0;
+    }
+
+    /// @dev Makes idle cover `assets` or reverts with what is reachable; true when it had to
+    ///      pull from sleeves (the caller then re-prices on the valuation after the pull).
+    function _payOut(uint256 assets) internal returns (bool pulled) {
+        uint256 available;
+        (available, pulled) = _pull(assets);
         if (available < assets) revert InsufficientLiquidity(assets, available);
     }
 
     /// @dev Pulls from sleeves in withdraw-queue order until idle covers `assets` (best effort);
-    ///      returns idle. A sleeve that reverts is skipped, never allowed to block withdrawals.
-    function _pull(uint256 assets) internal returns (uint256 have) {
+    ///      returns idle and whether a sleeve was asked. A sleeve that reverts is skipped, never
+    ///      allowed to block withdrawals.
+    function _pull(uint256 assets) internal returns (uint256 have, bool pulled) {
         IERC20 token = IERC20(asset());
         have = token.balanceOf(address(this));
         uint256 n = _s().withdrawQueue.length;
@@ -594,6 +653,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
             } catch {
                 continue;
             }
+            pulled = true;
             try sleeve.withdraw(ask) {
                 have = token.balanceOf(address(this));
             } catch {
@@ -601,8 +661,6 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
             }
         }
     }
-
-
 
 
     function _indexOf(ISleeve sleeve) internal view returns (uint256) {

@@ -42,6 +42,8 @@ contract TokenizedRWASleeve is ISleeve {
     error OnlyVault(address caller);
     error IssuerMismatch(address issuerAsset, address vaultAsset);
     error MissingAssets(uint256 expected, uint256 held);
+    /// @dev Same signature as IRWAVault.StaleValuation, so it decodes with the vault's ABI too.
+    error StaleValuation(address sleeve);
 
     constructor(address vault_, IRWAIssuer issuer_, IOracleRouter router_) {
         address asset_ = IERC4626Asset(vault_).asset();
@@ -96,6 +98,8 @@ contract TokenizedRWASleeve is ISleeve {
     function deposit(uint256 assets) external override onlyVault {
         uint256 held = IERC20(asset).balanceOf(address(this));
         if (held < assets) revert MissingAssets(assets, held);
+        (, bool fresh) = router.tryPrice(rwaToken);
+        if (!fresh) revert StaleValuation(address(this)); // never buy at an unverifiable price
         uint256 bought = issuer.subscribe(assets);
         units += bought;
         emit Invested(assets, bought);
@@ -109,9 +113,12 @@ contract TokenizedRWASleeve is ISleeve {
         if (redeemable == 0) return 0;
         (uint256 p, bool fresh) = router.tryPrice(rwaToken);
         if (!fresh) return 0; // as availableLiquidity: no redemption at an unverifiable price
-        // Units to redeem for `assets`, rounded up so the issuer pays at least `assets`.
-        uint256 needed = assets.mulDiv(WAD * _tokenUnit, p * _assetUnit, Math.Rounding.Ceil);
-        uint256 redeem = Math.min(needed, redeemable);
+        // Units to redeem for `assets`, rounded up so the issuer pays at least `assets`; all that
+        // is redeemable when `assets` is worth more (also keeps the conversion from overflowing).
+        uint256 redeem = redeemable;
+        if (assets < _value(redeemable, p)) {
+            redeem = assets.mulDiv(WAD * _tokenUnit, p * _assetUnit, Math.Rounding.Ceil);
+        }
         if (redeem == 0) return 0;
         units = held - redeem;
         uint256 before = IERC20(asset).balanceOf(address(this));

@@ -186,9 +186,7 @@ MUTATIONS = {
         "sleeve tbill: give either 'mock' or token/feed/issuer",
     ),
     "real sleeve without issuer": (
-        lambda c: c["sleeves"][0].update(
-            mock=None, token="0x" + "22" * 20, feed="0x" + "33" * 20
-        ),
+        lambda c: c["sleeves"][0].update(mock=None, token="0x" + "22" * 20, feed="0x" + "33" * 20),
         "sleeve tbill: give 'mock' or all of token, feed and issuer",
     ),
     "required parameter missing": (
