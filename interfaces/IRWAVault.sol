@@ -17,11 +17,13 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///      - Withdrawals pay from idle, then from sleeves in `withdrawQueue()` order up to each
 ///        sleeve's `availableLiquidity()`; a sleeve that reverts is skipped. `maxWithdraw` and
 ///        `maxRedeem` include only that liquidity: they never promise more than a call delivers.
-///      - An exit that pulls from sleeves is priced on the valuation after the pull (each issuer
-///        redemption may round it down by 1 wei), so the leaver, not the stayers, bears that
-///        rounding. `maxWithdraw`, `previewWithdraw` and `previewRedeem` assume the worst case
-///        (1 wei per sleeve in the queue) when idle does not cover the exit, and are exact when
-///        it does. A redemption batch of `processRedeemQueue` is priced once, after its pull.
+///      - An exit that pulls from sleeves pays for the valuation the pull loses to the issuers'
+///        rounding (at most 1 wei per sleeve): `withdraw` burns the shares of `assets + loss`,
+///        `redeem` pays its shares' value less the loss, and a `processRedeemQueue` batch (priced
+///        once) takes it from its first payments. Those who stay never bear it.
+///        `maxWithdraw`, `previewWithdraw` and `previewRedeem` assume the worst case (1 wei per
+///        sleeve in the withdraw queue) when idle does not cover the exit, and are exact when it
+///        does.
 ///      - Deposits stop (`maxDeposit = 0`) at `vault.depositCap`, after `shutdown`, for a
 ///        receiver off the allowlist when it is on, and while a sleeve is valued at a stale
 ///        price. Pausing automation never stops deposits or withdrawals.

@@ -13,8 +13,7 @@ pragma solidity ^0.8.24;
 ///        alone.
 ///      - `availableLiquidity() <= totalAssets()`; a `withdraw(x)` with `x <= availableLiquidity()`
 ///        sends at least `x` in the same block, and lowers `totalAssets()` by at most what it sent
-///        plus 1 wei (rounding); the vault prices exits on the valuation after a pull, so that
-///        rounding falls on the one leaving.
+///        plus 1 wei (rounding); the vault charges that rounding to the exit that caused it.
 ///      - `totalAssets()` and `valuation()` never revert because a price is stale: they value at
 ///        the best stale price the OracleRouter has and report `fresh = false`. The vault then
 ///        stops deposits (no one buys in at a price nobody can verify) but keeps paying

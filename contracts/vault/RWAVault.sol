@@ -104,16 +104,13 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     }
 
     /// @notice What `owner`'s shares are worth, capped by the liquidity withdrawals can reach now.
-    /// @dev When idle cannot pay it all, the withdrawal is priced after pulling from sleeves,
-    ///      which can lower the valuation by 1 wei per sleeve (issuer rounding): the promise
-    ///      assumes that worst case, so `withdraw(maxWithdraw)` always succeeds.
+    /// @dev When idle cannot pay it all, the withdrawal also pays for the pull's rounding (up to
+    ///      1 wei per sleeve, see `withdraw`): the promise keeps that margin, so
+    ///      `withdraw(maxWithdraw)` always succeeds.
     function maxWithdraw(address owner) public view override returns (uint256) {
-        uint256 total = totalAssets();
-        uint256 owned = _toAssets(balanceOf(owner), total, totalSupply(), Math.Rounding.Floor);
-        uint256 liquid = _liquidityUpTo(owned);
+        uint256 owned = _toAssets(balanceOf(owner), totalAssets(), totalSupply(), Math.Rounding.Floor);
         if (owned <= idle()) return owned;
-        owned = _toAssets(balanceOf(owner), _afterPullFloor(total), totalSupply(), Math.Rounding.Floor);
-        return Math.min(owned, liquid);
+        return Math.min(_lessWorstPullLoss(owned), _liquidityUpTo(owned));
     }
 
     /// @notice `owner`'s shares, or the shares the reachable liquidity pays for, whichever is less;
@@ -132,22 +129,18 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     }
 
     /// @notice Shares `withdraw(assets)` burns, rounded up. Exact when idle covers `assets`; when
-    ///         sleeves must pay, it assumes the pull's worst rounding (1 wei of valuation per
-    ///         sleeve), so the preview is never below what the call burns (ERC-4626).
+    ///         sleeves must pay, it adds the pull's worst rounding (1 wei per sleeve), so it is
+    ///         never below what the call burns (ERC-4626).
     function previewWithdraw(uint256 assets) public view override returns (uint256) {
-        uint256 total = totalAssets();
-        if (assets > idle()) total = _afterPullFloor(total);
-        return _toShares(assets, total, totalSupply(), Math.Rounding.Ceil);
+        uint256 worst = assets > idle() ? _s().withdrawQueue.length : 0;
+        return _toShares(assets + worst, totalAssets(), totalSupply(), Math.Rounding.Ceil);
     }
 
-    /// @notice Assets `redeem(shares)` pays, rounded down; exact when idle covers them, else
-    ///         assuming the pull's worst rounding, so never above what the call pays (ERC-4626).
+    /// @notice Assets `redeem(shares)` pays, rounded down; exact when idle covers them, else less
+    ///         the pull's worst rounding, so never above what the call pays (ERC-4626).
     function previewRedeem(uint256 shares) public view override returns (uint256) {
-        uint256 total = totalAssets();
-        uint256 supply = totalSupply();
-        uint256 assets = _toAssets(shares, total, supply, Math.Rounding.Floor);
-        if (assets <= idle()) return assets;
-        return _toAssets(shares, _afterPullFloor(total), supply, Math.Rounding.Floor);
+        uint256 assets = _toAssets(shares, totalAssets(), totalSupply(), Math.Rounding.Floor);
+        return assets <= idle() ? assets : _lessWorstPullLoss(assets);
     }
 
     /// @notice Deposits `assets`, minting shares rounded down (the vault keeps the dust).
@@ -174,9 +167,8 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     }
 
     /// @notice Withdraws exactly `assets`, burning shares rounded up; pulls from sleeves as needed.
-    /// @dev After pulling from sleeves the shares are priced on the valuation that follows the
-    ///      pull: a redemption's rounding at the issuer (at most 1 wei per sleeve) is borne by
-    ///      the one leaving, never by those who stay.
+    /// @dev A pull can lower the valuation by up to 1 wei per sleeve (the issuer's rounding):
+    ///      the shares burned also cover that loss, so those who stay never bear it.
     function withdraw(uint256 assets, address receiver, address owner)
         public
         override
@@ -189,17 +181,14 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         uint256 held = balanceOf(owner);
         uint256 owned = _toAssets(held, total, supply, Math.Rounding.Floor);
         if (assets > owned) revert ERC4626ExceededMaxWithdraw(owner, assets, owned);
-        if (_payOut(assets)) {
-            total = totalAssets();
-            owned = _toAssets(held, total, supply, Math.Rounding.Floor);
-            if (assets > owned) revert ERC4626ExceededMaxWithdraw(owner, assets, owned);
-        }
-        shares = _toShares(assets, total, supply, Math.Rounding.Ceil);
+        uint256 loss = _payOut(assets, total);
+        if (assets + loss > owned) revert ERC4626ExceededMaxWithdraw(owner, assets, owned - loss);
+        shares = _toShares(assets + loss, total, supply, Math.Rounding.Ceil);
         _withdraw(msg.sender, receiver, owner, assets, shares);
     }
 
-    /// @notice Redeems exactly `shares`, paying assets rounded down; pulls from sleeves as needed
-    ///         (priced after the pull, as `withdraw`).
+    /// @notice Redeems exactly `shares`, paying assets rounded down, less the rounding of any
+    ///         pull from sleeves it needed (see `withdraw`).
     function redeem(uint256 shares, address receiver, address owner)
         public
         override
@@ -209,14 +198,12 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         if (shares == 0) revert ZeroAmount();
         uint256 held = balanceOf(owner);
         if (shares > held) revert ERC4626ExceededMaxRedeem(owner, shares, held);
-        uint256 supply = totalSupply();
-        assets = _toAssets(shares, totalAssets(), supply, Math.Rounding.Floor);
+        uint256 total = totalAssets();
+        assets = _toAssets(shares, total, totalSupply(), Math.Rounding.Floor);
         if (assets == 0) revert ZeroAmount();
-        if (_payOut(assets)) {
-            assets = _toAssets(shares, totalAssets(), supply, Math.Rounding.Floor);
-            uint256 have = idle();
-            if (assets > have) revert InsufficientLiquidity(assets, have);
-        }
+        uint256 loss = _payOut(assets, total);
+        if (assets <= loss) revert ZeroAmount();
+        assets -= loss;
         _withdraw(msg.sender, receiver, owner, assets, shares);
     }
 
@@ -246,6 +233,15 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         emit RedeemCancelled(requestId, msg.sender, shares);
     }
 
+    /// @dev One redemption batch: its price, the liquidity pulled for it and the rounding loss
+    ///      of that pull still to charge (see `withdraw`).
+    struct Batch {
+        uint256 total;
+        uint256 supply;
+        uint256 available;
+        uint256 loss;
+    }
+
     /// @inheritdoc IRWAVault
     function processRedeemQueue(uint256 maxRequests)
         external
@@ -255,49 +251,56 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         uint256 head = _s().head;
         uint256 end = Math.min(_s().tail, head + Math.min(maxRequests, type(uint128).max));
         if (head == end) return (0, 0);
-        uint256 total = totalAssets();
-        uint256 supply = totalSupply();
-
+        Batch memory b = Batch(totalAssets(), totalSupply(), 0, 0);
         uint256 needed;
         for (uint256 id = head; id < end; ++id) {
-            needed += _toAssets(_s().requests[id].shares, total, supply, Math.Rounding.Floor);
+            needed += _toAssets(_s().requests[id].shares, b.total, b.supply, Math.Rounding.Floor);
         }
-        (uint256 available, bool pulled) = _pull(needed);
-        // One price for the whole batch, taken after the pull (see `withdraw`); shares and assets
-        // paid round down, so the batch never needs more than `needed`.
-        if (pulled) total = totalAssets();
+        // One price for the whole batch; the pull's rounding is taken from the first payments,
+        // so those who stay never bear it.
+        bool pulled;
+        (b.available, pulled) = _pull(needed);
+        if (pulled) b.loss = _pullLoss(b.total);
 
-        IERC20 token = IERC20(asset());
         for (; head < end; ++head) {
-            RedeemRequest storage r = _s().requests[head];
-            uint256 shares = r.shares;
-            if (shares == 0) continue; // cancelled
-            uint256 assets = _toAssets(shares, total, supply, Math.Rounding.Floor);
-            if (assets > available) {
-                // Partial fill of the request at the head: it keeps its place.
-                shares = _toShares(available, total, supply, Math.Rounding.Floor);
-                assets = _toAssets(shares, total, supply, Math.Rounding.Floor);
-                if (assets == 0) break;
-            }
-            address receiver = r.receiver;
-            if (!token.trySafeTransfer(receiver, assets)) {
-                // A receiver the asset refuses (e.g. blacklisted) must not block the queue: the
-                // request leaves the queue with its shares escrowed; its owner may cancel it.
-                emit RedeemPaymentFailed(head, receiver, assets);
-                continue;
-            }
-            _burn(address(this), shares);
-            uint256 left = r.shares - shares;
-            r.shares = uint96(left);
-            _s().queuedShares -= shares;
-            available -= assets;
-            assetsPaid += assets;
-            emit Withdraw(address(this), receiver, address(this), assets, shares);
-            emit RedeemProcessed(head, receiver, shares, assets, left);
-            if (left != 0) break;
+            (uint256 paid, bool done) = _payRequest(head, b);
+            assetsPaid += paid;
+            if (!done) break; // partly paid: the request keeps its place at the head
             ++processed;
         }
         _s().head = uint128(head);
+    }
+
+    /// @dev Pays request `id` as far as `b.available` allows; `done` when nothing of it is left
+    ///      in the queue (paid in full, cancelled, or refused by the asset).
+    function _payRequest(uint256 id, Batch memory b) internal returns (uint256 assets, bool done) {
+        RedeemRequest storage r = _s().requests[id];
+        uint256 shares = r.shares;
+        if (shares == 0) return (0, true); // cancelled
+        assets = _toAssets(shares, b.total, b.supply, Math.Rounding.Floor);
+        if (assets > b.available) {
+            shares = _toShares(b.available, b.total, b.supply, Math.Rounding.Floor);
+            assets = _toAssets(shares, b.total, b.supply, Math.Rounding.Floor);
+            if (assets == 0) return (0, false);
+        }
+        uint256 charge = Math.min(b.loss, assets);
+        address receiver = r.receiver;
+        if (!IERC20(asset()).trySafeTransfer(receiver, assets - charge)) {
+            // A receiver the asset refuses (e.g. blacklisted) must not block the queue: the
+            // request leaves the queue with its shares escrowed; its owner may cancel it.
+            emit RedeemPaymentFailed(id, receiver, assets - charge);
+            return (0, true);
+        }
+        _burn(address(this), shares);
+        uint256 left = r.shares - shares;
+        r.shares = uint96(left);
+        _s().queuedShares -= shares;
+        b.available -= assets;
+        b.loss -= charge;
+        assets -= charge;
+        emit Withdraw(address(this), receiver, address(this), assets, shares);
+        emit RedeemProcessed(id, receiver, shares, assets, left);
+        done = left == 0;
     }
 
     /// @inheritdoc IRWAVault
@@ -621,20 +624,24 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         }
     }
 
-    /// @dev Makes idle cover `assets` or reverts with what is reachable.
-    /// @dev The lowest valuation a pull from sleeves can leave: each redemption at an issuer
-    ///      rounds the vault's valuation down by at most 1 wei.
-    function _afterPullFloor(uint256 total) internal view returns (uint256) {
+    /// @dev `amount` less the most a pull can cost in rounding: 1 wei per sleeve it may draw on.
+    function _lessWorstPullLoss(uint256 amount) internal view returns (uint256) {
         uint256 worst = _s().withdrawQueue.length;
-        return total > worst ? total - worst : 0;
+        return amount > worst ? amount - worst : 0;
     }
 
-    /// @dev Makes idle cover `assets` or reverts with what is reachable; true when it had to
-    ///      pull from sleeves (the caller then re-prices on the valuation after the pull).
-    function _payOut(uint256 assets) internal returns (bool pulled) {
-        uint256 available;
-        (available, pulled) = _pull(assets);
+    /// @dev Valuation lost by a pull, against `totalBefore` (the valuation before it).
+    function _pullLoss(uint256 totalBefore) internal view returns (uint256) {
+        uint256 totalAfter = totalAssets();
+        return totalBefore > totalAfter ? totalBefore - totalAfter : 0;
+    }
+
+    /// @dev Makes idle cover `assets` or reverts with what is reachable; returns the valuation
+    ///      the pull lost to rounding (0 when idle sufficed).
+    function _payOut(uint256 assets, uint256 totalBefore) internal returns (uint256 loss) {
+        (uint256 available, bool pulled) = _pull(assets);
         if (available < assets) revert InsufficientLiquidity(assets, available);
+        if (pulled) loss = _pullLoss(totalBefore);
     }
 
     /// @dev Pulls from sleeves in withdraw-queue order until idle covers `assets` (best effort);
