@@ -26,6 +26,9 @@ TEST_ENV := env -u APE_FOUNDRY_HOST
 
 # Extra pytest arguments: make test PYTEST_ARGS="-k registry -x"
 PYTEST_ARGS ?=
+# Test workers (pytest-xdist), each with its own anvil; test modules stay whole on one worker
+# (--dist loadscope) so module fixtures deploy once. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: help install test lint lock clean bench-gas bench-gas-check
 
@@ -55,8 +58,10 @@ $(NPM_STAMP): package.json package-lock.json
 	@touch $@
 
 # pytest exits 5 when it collected no test: say so instead of failing with a bare code.
+# Contracts are compiled once up front, so parallel workers never write the build at once.
 test: install
-	@status=0; $(TEST_ENV) ape test $(PYTEST_ARGS) || status=$$?; \
+	ape compile
+	@status=0; $(TEST_ENV) ape test -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: no test was collected (PYTEST_ARGS='$(PYTEST_ARGS)')" >&2; fi; \
 	exit $$status
 

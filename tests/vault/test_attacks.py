@@ -3,7 +3,11 @@
 Every scenario starts from the same deployed system (empty vault, three sleeves) in its own
 chain snapshot. Bounds are exact: share values are recomputed with Fractions from the vault's
 formula `assets = shares * (totalAssets + 1) / (totalSupply + 10**12)` (12-decimal offset of a
-6-decimal asset).
+6-decimal asset). An exit idle cannot pay pulls from the sleeves, which may lower the valuation
+by `loss` (at most 1 wei per sleeve in the withdraw queue): priced at the book before the pull,
+`withdraw` burns the shares of `assets + loss` and `redeem` pays its shares' value less `loss`,
+so the exact value of the shares that stay never falls. `maxWithdraw` and `previewRedeem`
+promise the value less `PULL_ROUNDING`, `previewWithdraw` the shares of the assets plus it.
 
 Expected reverts are checked as a raw `eth_call` by the same sender on the pending block
 (Ape traces every reverted transaction, ~5 s apiece on this vault); the one test that must
@@ -21,9 +25,10 @@ from eth_abi import decode
 from eth_utils import keccak
 from hexbytes import HexBytes
 
-from tests.vault_support import USDC, deploy_vault_system
+from tests.vault_support import USDC, deploy_vault_system, isolated
 
 OFFSET = 10**12  # virtual shares: 10 ** (18 - 6)
+PULL_ROUNDING = 3  # a pull may lower the valuation 1 wei per sleeve in the withdraw queue
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +80,57 @@ def assert_reverts(contract, method: str, *args, sender, error: str, **inputs) -
 def share_value(vault, shares: int) -> Fraction:
     """Exact assets behind `shares` at the current book."""
     return Fraction(shares * (vault.totalAssets() + 1), vault.totalSupply() + OFFSET)
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def promised(vault, shares: int) -> int:
+    """What `maxWithdraw` and `previewRedeem` promise for `shares` worth more than idle: their
+    value less the pull's worst rounding (1 wei per sleeve in the withdraw queue)."""
+    assert len(vault.withdrawQueue()) == PULL_ROUNDING
+    return vault.convertToAssets(shares) - PULL_ROUNDING
+
+
+def checked_exit(system, exit_by: str, amount: int, owner, receiver=None, sender=None):
+    """`withdraw(amount)` or `redeem(amount)`, checked against the exact rule: priced at the book
+    (T, S) before the exit, the leaver bears the whole valuation `loss` of its pull (none when
+    idle pays), previews hold, and the exact value of the shares that stay does not fall.
+    Returns (assets paid, shares burned, loss)."""
+    vault, asset = system.vault, system.asset
+    receiver, sender = receiver or owner, sender or owner
+    total, supply, idle = vault.totalAssets(), vault.totalSupply(), vault.idle()
+    price, held, cash = (
+        share_value(vault, 10**18),
+        vault.balanceOf(owner),
+        asset.balanceOf(receiver),
+    )
+    if exit_by == "withdraw":
+        value, preview = amount, vault.previewWithdraw(amount)
+        out = vault.withdraw(amount, receiver, owner, sender=sender).return_value
+    else:
+        value = amount * (total + 1) // (supply + OFFSET)
+        preview = vault.previewRedeem(amount)
+        out = vault.redeem(amount, receiver, owner, sender=sender).return_value
+    paid, burned = asset.balanceOf(receiver) - cash, held - vault.balanceOf(owner)
+    loss, worst = total - vault.totalAssets() - paid, PULL_ROUNDING if value > idle else 0
+    assert 0 <= loss <= worst
+    if exit_by == "withdraw":
+        assert paid == amount
+        assert out == burned == ceil_div((amount + loss) * (supply + OFFSET), total + 1)
+        assert burned <= preview == ceil_div((amount + worst) * (supply + OFFSET), total + 1)
+    else:
+        assert out == paid == value - loss and burned == amount
+        assert max(value - worst, 0) == preview <= paid
+    assert share_value(vault, 10**18) >= price  # those who stay never lose
+    return paid, burned, loss
+
+
+def withdraw_max_delivers(system, account) -> None:
+    """`withdraw(maxWithdraw)` pays exactly that under the exact rule (in a snapshot)."""
+    with isolated(chain):
+        checked_exit(system, "withdraw", system.vault.maxWithdraw(account), account)
 
 
 def redeem_all(system, account) -> int:
@@ -167,17 +223,20 @@ def test_a_donation_to_the_vault_raises_every_share_price_pro_rata(system, accou
 
     outs = {}
     for account, amount in deposits.items():
-        owned = vault.convertToAssets(vault.balanceOf(account))
-        assert vault.maxWithdraw(account) == owned
+        shares = vault.balanceOf(account)
+        owned = vault.convertToAssets(shares)
+        assert owned > vault.idle()  # each exit pulls from the sleeves
+        assert amount + claims[account] - 2 <= owned <= amount + claims[account]
+        # Both promises keep the pull's worst rounding: exactly 3 wei below the shares' value.
+        most, preview = vault.maxWithdraw(account), vault.previewRedeem(shares)
+        assert most == preview == promised(vault, shares) == owned - PULL_ROUNDING
         assert_reverts(
             vault, "withdraw", owned + 1, account, account, sender=account,
             error="ERC4626ExceededMaxWithdraw", owner=account, max=owned,
         )  # fmt: skip
-        price_before = share_value(vault, 10**18)
-        outs[account] = redeem_all(system, account)
-        assert outs[account] == owned
-        assert share_value(vault, 10**18) >= price_before  # leaving never hurts who stays
-        assert amount + claims[account] - 2 <= outs[account] <= amount + claims[account]
+        withdraw_max_delivers(system, account)
+        outs[account], _, loss = checked_exit(system, "redeem", shares, account)
+        assert outs[account] == owned - loss  # the leaver bears the pull's rounding
     assert sum(outs.values()) <= sum(deposits.values()) + donation
     assert vault.totalSupply() == 0
 
@@ -196,16 +255,63 @@ def test_donations_to_a_sleeve_are_not_counted(system, accounts, alice):
             (s.sleeve.units(), s.sleeve.totalAssets(), s.sleeve.availableLiquidity())
             for s in system.sleeves
         ]
-        return vault.totalAssets(), vault.convertToAssets(vault.balanceOf(alice)), sleeves
+        shares = vault.balanceOf(alice)
+        return vault.totalAssets(), vault.convertToAssets(shares), vault.maxWithdraw(alice), sleeves
 
     before = book()
+    # Alice's exit needs the sleeves: maxWithdraw keeps the pull's worst rounding.
+    assert before[1] > vault.idle()
+    assert before[2] == promised(vault, vault.balanceOf(alice)) == before[1] - PULL_ROUNDING
     for s in system.sleeves:
         asset.transfer(s.sleeve, 5_000 * USDC, sender=donor)  # stablecoin
         tokens = s.issuer.subscribe(5_000 * USDC, sender=donor).return_value
         s.token.transfer(s.sleeve, tokens, sender=donor)  # the RWA token itself
         assert s.token.balanceOf(s.sleeve) == s.sleeve.units() + tokens
     assert book() == before
-    assert vault.maxWithdraw(alice) == before[1]
+    withdraw_max_delivers(system, alice)
+
+
+@pytest.mark.parametrize("exit_by", ["withdraw", "redeem"])
+def test_the_leaver_bears_the_rounding_of_its_pull_from_a_sleeve(system, alice, bob, exit_by):
+    vault, gov = system.vault, system.governance
+    system.deposit(alice, 500_000 * USDC + 17)
+    system.deposit(bob, 500_000 * USDC + 3)
+    system.rebalance([4_000, 3_000, 2_000])
+    # Only the 6-decimal invoices token pays, at a NAV whose redemptions round: each pull
+    # lowers the sleeve's valuation 1 wei more than it pays.
+    invoices = system.sleeve("invoices")
+    invoices.feed.setAnswer(invoices.feed.latestAnswer() * 10_001 // 10_000, sender=gov)
+    for name in ("tbill", "gold"):
+        system.sleeve(name).issuer.setFrozen(True, sender=gov)
+    assets = vault.idle() + 12_345_678
+    amount = assets if exit_by == "withdraw" else vault.convertToShares(assets)
+    _, _, loss = checked_exit(system, exit_by, amount, alice)
+    assert loss == 1  # the pull's rounding: 1 wei of valuation, all of it on alice
+
+
+def test_withdrawing_a_full_position_that_needs_a_rounding_pull_reverts(system, alice, bob):
+    """The leaver pays for its pull's rounding, so all it owns is more than `withdraw` can pay
+    once the pull loses a wei; `maxWithdraw` keeps that margin and always succeeds."""
+    vault, gov = system.vault, system.governance
+    system.deposit(alice, 150_000 * USDC + 17)
+    system.deposit(bob, 850_000 * USDC + 3)
+    system.rebalance([4_000, 3_000, 2_000])
+    invoices = system.sleeve("invoices")
+    invoices.feed.setAnswer(invoices.feed.latestAnswer() * 10_001 // 10_000, sender=gov)
+    for name in ("tbill", "gold"):
+        system.sleeve(name).issuer.setFrozen(True, sender=gov)
+    shares = vault.balanceOf(alice)
+    owned = vault.convertToAssets(shares)
+    assert vault.idle() < owned <= vault.liquidity()
+    with isolated(chain):  # the same pull, by redeem: it measures the loss
+        _, _, loss = checked_exit(system, "redeem", shares, alice)
+    assert loss == 1
+    assert_reverts(
+        vault, "withdraw", owned, alice, alice, sender=alice,
+        error="ERC4626ExceededMaxWithdraw", owner=alice, assets=owned, max=owned - loss,
+    )  # fmt: skip
+    assert vault.maxWithdraw(alice) == owned - PULL_ROUNDING
+    checked_exit(system, "withdraw", vault.maxWithdraw(alice), alice)
 
 
 # ------------------------------------------------------------------ shares and allowances
@@ -265,21 +371,29 @@ def test_an_allowance_bounds_what_a_spender_may_withdraw(system, alice, bob):
     )  # fmt: skip
 
     held, cash = vault.balanceOf(alice), asset.balanceOf(bob)
+    assert vault.idle() >= 6_000 * USDC  # idle pays: the preview is exact
+    preview = vault.previewWithdraw(6_000 * USDC)
     burned = vault.withdraw(6_000 * USDC, bob, alice, sender=bob).return_value
-    assert burned == held - vault.balanceOf(alice)
+    assert burned == preview == held - vault.balanceOf(alice)
     assert asset.balanceOf(bob) - cash == 6_000 * USDC
     left = allowance - burned
     assert vault.allowance(alice, bob) == left
 
     too_much = vault.convertToAssets(left) + 1  # needs more shares than the allowance left
-    assert vault.previewWithdraw(too_much) > left
-    assert_reverts(
-        vault, "withdraw", too_much, bob, alice, sender=bob,
-        error="ERC20InsufficientAllowance", spender=bob, allowance=left,
-        needed=vault.previewWithdraw(too_much),
+    assert too_much > vault.idle()  # the sleeves must pay: the burn covers the pull loss too
+    fewest = ceil_div(too_much * (vault.totalSupply() + OFFSET), vault.totalAssets() + 1)
+    preview = vault.previewWithdraw(too_much)
+    worst = ceil_div(
+        (too_much + PULL_ROUNDING) * (vault.totalSupply() + OFFSET), vault.totalAssets() + 1
+    )
+    assert left < fewest <= preview == worst
+    name, values = revert_of(vault, "withdraw", too_much, bob, alice, sender=bob)
+    assert (name, values["spender"], values["allowance"]) == (
+        "ERC20InsufficientAllowance", bob.address.lower(), left,
     )  # fmt: skip
+    assert fewest <= values["needed"] <= preview  # the preview never undershoots the burn
 
-    vault.redeem(left, bob, alice, sender=bob)
+    paid, _, _ = checked_exit(system, "redeem", left, alice, receiver=bob, sender=bob)
     assert vault.allowance(alice, bob) == 0
     assert held - vault.balanceOf(alice) == allowance
-    assert asset.balanceOf(bob) - cash <= 10_000 * USDC
+    assert paid + 6_000 * USDC <= 10_000 * USDC

@@ -1,14 +1,20 @@
 """ERC-4626 properties of RWAVault under random liquidity conditions (hypothesis, on anvil).
 
 A module fixture deploys the vault, takes deposits from three holders and rebalances into the
-three sleeves. Each example then draws liquidity conditions inside `chain.isolate()`: per sleeve
+three sleeves. Each example then draws liquidity conditions inside a chain snapshot: per sleeve
 a fresh NAV move, an issuer daily redeem limit (a fraction of the units held) or a frozen
 issuer, and a stablecoin donation to the vault that makes the share price an odd ratio.
 
-Under those conditions: previews equal what the calls deliver, every conversion rounds toward
-the vault (checked exactly with Fractions against `shares = assets * (supply + 10**12) /
-(totalAssets + 1)`), round trips never gain, and the max* functions never promise more than a
-call delivers. Plain tests cover the cases where `maxDeposit` must be 0.
+Under those conditions: previews equal what the calls deliver when idle pays, every conversion
+rounds toward the vault (checked exactly with Fractions against `shares = assets * (supply +
+10**12) / (totalAssets + 1)`), round trips never gain, and the max* functions never promise
+more than a call delivers. An exit idle cannot pay pulls from the sleeves, which may lower the
+valuation by `loss` (at most 1 wei per sleeve in the withdraw queue, k): priced at the book
+(T, S) before the exit, `withdraw(assets)` burns the shares of `assets + loss` and
+`redeem(shares)` pays their value less `loss`, so the exact value of the shares that stay never
+falls. `previewWithdraw` and `previewRedeem` then price `assets + k` and `value - k`, and
+`maxWithdraw` promises `min(value - k, liquidity)`. Plain tests cover the cases where
+`maxDeposit` must be 0.
 
 Speed: Ape traces every reverted transaction (~5 s apiece on this vault), so expected reverts
 are checked as a raw `eth_call` by the same sender on the pending block (`assert_reverts`),
@@ -30,7 +36,7 @@ from hexbytes import HexBytes
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.vault_support import DAY, USDC, deploy_vault_system
+from tests.vault_support import DAY, USDC, deploy_vault_system, isolated
 
 OFFSET = 10**12  # virtual shares: 10 ** (18 - 6)
 DEPOSITS = (700_000 * USDC + 123_457, 250_000 * USDC + 1, 49_999 * USDC + 999_999)
@@ -143,6 +149,46 @@ def exact_assets(shares: int, total: int, supply: int) -> Fraction:
     return Fraction(shares * (total + 1), supply + OFFSET)
 
 
+def share_price(vault) -> Fraction:
+    total, supply = book(vault)
+    return Fraction(total + 1, supply + OFFSET)
+
+
+def worst_pull(vault, amount: int, idle: int) -> int:
+    """The most a pull for `amount` can lose to rounding: 1 wei per sleeve in the withdraw queue,
+    none when idle pays."""
+    return len(vault.withdrawQueue()) if amount > idle else 0
+
+
+def exact_exit(system, exit_by: str, amount: int, owner, receiver) -> tuple[int, int, int]:
+    """`withdraw(amount)` or `redeem(amount)` checked against the exact rule at the book (T, S)
+    before it: the leaver bears the pull's whole `loss` (T - totalAssets() - paid), its previews
+    hold, and the exact value of the shares that stay does not fall. Returns (paid, burned,
+    loss)."""
+    vault, asset = system.vault, system.asset
+    (total, supply), idle, price = book(vault), vault.idle(), share_price(vault)
+    held, cash = vault.balanceOf(owner), asset.balanceOf(receiver)
+    if exit_by == "withdraw":
+        value, preview = amount, vault.previewWithdraw(amount)
+        out = vault.withdraw(amount, receiver, owner, sender=owner).return_value
+    else:
+        value, preview = floor(exact_assets(amount, total, supply)), vault.previewRedeem(amount)
+        out = vault.redeem(amount, receiver, owner, sender=owner).return_value
+    paid, burned = asset.balanceOf(receiver) - cash, held - vault.balanceOf(owner)
+    loss, worst = total - vault.totalAssets() - paid, worst_pull(vault, value, idle)
+    event(f"{exit_by}: pull rounding lost {loss} wei (worst case {worst})")
+    assert 0 <= loss <= worst
+    if exit_by == "withdraw":
+        assert paid == amount
+        assert out == burned == ceil(exact_shares(amount + loss, total, supply))
+        assert burned <= preview == ceil(exact_shares(amount + worst, total, supply))
+    else:
+        assert out == paid == value - loss and burned == amount
+        assert max(value - worst, 0) == preview <= paid
+    assert share_price(vault) >= price  # those who stay never lose
+    return paid, burned, loss
+
+
 def ceil(x: Fraction) -> int:
     return math.ceil(x)
 
@@ -165,18 +211,23 @@ share_amounts = st.one_of(st.integers(1, 10**13), st.integers(1, 10**25))
 )
 def test_conversions_round_toward_the_vault(system, chain, accounts, cond, assets, shares):
     vault = system.vault
-    with chain.isolate():
+    with isolated(chain):
         apply(system, accounts[2], cond)
         total, supply = book(vault)
+        idle = vault.idle()
         for a in assets:
             exact = exact_shares(a, total, supply)
             assert vault.convertToShares(a) == floor(exact)
             assert vault.previewDeposit(a) == floor(exact)  # shares minted round down
-            assert vault.previewWithdraw(a) == ceil(exact)  # shares burned round up
+            # shares burned round up, for the pull's worst rounding too when idle does not pay
+            priced = exact_shares(a + worst_pull(vault, a, idle), total, supply)
+            assert vault.previewWithdraw(a) == ceil(priced) >= ceil(exact)
         for s in shares:
             exact = exact_assets(s, total, supply)
             assert vault.convertToAssets(s) == floor(exact)
-            assert vault.previewRedeem(s) == floor(exact)  # assets paid round down
+            # assets paid round down, less the pull's worst rounding when idle does not pay
+            value = floor(exact)
+            assert vault.previewRedeem(s) == max(value - worst_pull(vault, value, idle), 0)
             assert vault.previewMint(s) == ceil(exact)  # assets pulled round up
 
 
@@ -184,39 +235,49 @@ def test_conversions_round_toward_the_vault(system, chain, accounts, cond, asset
 @given(cond=conditions, data=st.data())
 def test_previews_match_what_calls_deliver(system, chain, accounts, holders, cond, data):
     vault, asset = system.vault, system.asset
-    with chain.isolate():
+    with isolated(chain):
         apply(system, accounts[2], cond)
         owner = data.draw(st.sampled_from(holders), label="owner")
         receiver = accounts[3]
 
-        assets = data.draw(amounts, label="deposit")
+        # Each holder has 2,000,000 mUSDC of spare cash: half at most for the deposit, the rest
+        # for the mint.
+        assets = min(data.draw(amounts, label="deposit"), asset.balanceOf(owner) // 2)
         preview = vault.previewDeposit(assets)
         before = vault.balanceOf(owner)
         tx = vault.deposit(assets, owner, sender=owner)
         assert vault.balanceOf(owner) - before == tx.return_value == preview
 
-        shares = data.draw(share_amounts, label="mint")
+        affordable = vault.convertToShares(asset.balanceOf(owner))  # previewMint <= cash
+        shares = data.draw(st.integers(1, min(10**25, affordable)), label="mint")
         preview = vault.previewMint(shares)
         before = asset.balanceOf(owner)
         tx = vault.mint(shares, owner, sender=owner)
         assert before - asset.balanceOf(owner) == tx.return_value == preview
 
-        assets = data.draw(st.integers(1, vault.maxWithdraw(owner)), label="withdraw")
-        preview = vault.previewWithdraw(assets)
-        before, paid_before = vault.balanceOf(owner), asset.balanceOf(receiver)
-        tx = vault.withdraw(assets, receiver, owner, sender=owner)
-        assert before - vault.balanceOf(owner) == tx.return_value == preview
-        assert asset.balanceOf(receiver) - paid_before == assets
+        most, idle = vault.maxWithdraw(owner), vault.idle()
+        beyond_idle = st.integers(min(idle + 1, most), most)  # the sleeves must pay
+        assets = data.draw(st.integers(1, most) | beyond_idle, label="withdraw")
+        event(f"withdraw pulls from sleeves: {assets > idle}")
+        exact_exit(system, "withdraw", assets, owner, receiver)
 
-        shares = data.draw(st.integers(1, vault.maxRedeem(owner)), label="redeem")
-        preview = vault.previewRedeem(shares)
-        paid_before = asset.balanceOf(receiver)
-        if preview == 0:  # dust: nothing to pay, so nothing may be burned
+        most = vault.maxRedeem(owner)
+        if most == 0:  # the withdrawal took all the liquidity there was
+            event("redeem: no liquidity left")
+            assert vault.maxWithdraw(owner) == 0
+            return
+        beyond_idle = st.integers(min(vault.convertToShares(vault.idle()) + 1, most), most)
+        upper_half = st.integers(max(1, most // 2), most)
+        shares = data.draw(st.integers(1, most) | upper_half | beyond_idle, label="redeem")
+        value = vault.convertToAssets(shares)
+        if value == 0:  # dust: nothing to pay, so nothing may be burned
+            event("redeem: dust")
+            assert vault.previewRedeem(shares) == 0
             args = (shares, receiver, owner)
             assert_reverts(vault, "redeem", *args, sender=owner, error="ZeroAmount")
             return
-        tx = vault.redeem(shares, receiver, owner, sender=owner)
-        assert asset.balanceOf(receiver) - paid_before == tx.return_value == preview
+        event(f"redeem pulls from sleeves: {value > vault.idle()}")
+        exact_exit(system, "redeem", shares, owner, receiver)
 
 
 @EXAMPLES
@@ -224,12 +285,12 @@ def test_previews_match_what_calls_deliver(system, chain, accounts, holders, con
 def test_round_trips_never_gain(system, chain, accounts, cond, deposit, mint):
     vault, asset = system.vault, system.asset
     newcomer = accounts[9]
-    with chain.isolate():
+    with isolated(chain):
         apply(system, accounts[2], cond)
         start = asset.balanceOf(newcomer)
 
         # deposit -> redeem: the assets back never exceed the assets in
-        with chain.isolate():
+        with isolated(chain):
             shares = vault.deposit(deposit, newcomer, sender=newcomer).return_value
             if vault.previewRedeem(shares) > 0:
                 vault.redeem(shares, newcomer, newcomer, sender=newcomer)
@@ -237,6 +298,7 @@ def test_round_trips_never_gain(system, chain, accounts, cond, deposit, mint):
             assert asset.balanceOf(newcomer) <= start
 
         # mint -> withdraw: taking back what was paid costs at least the shares minted
+        mint = min(mint, vault.convertToShares(start))  # what the newcomer can pay for
         paid = vault.mint(mint, newcomer, sender=newcomer).return_value
         assert vault.previewWithdraw(paid) >= mint
         back = vault.maxWithdraw(newcomer)
@@ -264,43 +326,53 @@ def test_max_values_never_promise_more_than_a_call_delivers(
 ):
     vault = system.vault
     owner, newcomer, receiver = holders[owner_index], accounts[9], accounts[3]
-    with chain.isolate():
+    with isolated(chain):
         apply(system, accounts[2], cond)
         system.set_param("vault.depositCap", vault.totalAssets() + room)
 
         everyone = [*holders, newcomer]
         before = max_values(vault, everyone)
-        with chain.isolate():  # pausing automation never touches users
+        with isolated(chain):  # pausing automation never touches users
             vault.pauseAutomation(sender=system.guardian)
             assert max_values(vault, everyone) == before
 
-        owned = vault.convertToAssets(vault.balanceOf(owner))
-        liquid = vault.liquidity()
+        held, idle = vault.balanceOf(owner), vault.idle()
+        owned, liquid = vault.convertToAssets(held), vault.liquidity()
+        k = len(vault.withdrawQueue())
+        event(f"owner's shares worth more than idle: {owned > idle}")
         most = vault.maxWithdraw(owner)
-        assert most == min(owned, liquid)
-        with chain.isolate():
-            paid = system.asset.balanceOf(receiver)
-            vault.withdraw(most, receiver, owner, sender=owner)
-            assert system.asset.balanceOf(receiver) - paid == most
-        args = (most + 1, receiver, owner)
+        if owned > idle:  # the pull's worst rounding, 1 wei per sleeve, stays promised
+            assert most == min(owned - k, liquid)
+        else:
+            assert most == owned <= liquid
+        with isolated(chain):
+            exact_exit(system, "withdraw", most, owner, receiver)
         event(f"shares worth more than liquidity: {owned > liquid}")
         if owned > liquid:  # the shares are worth more than the vault can reach now
-            error = {"error": "InsufficientLiquidity", "requested": most + 1, "available": liquid}
+            args = (liquid + 1, receiver, owner)
+            error = {"error": "InsufficientLiquidity", "requested": liquid + 1, "available": liquid}
         else:
+            args = (owned + 1, receiver, owner)
             error = {"error": "ERC4626ExceededMaxWithdraw", "max": owned}
         assert_reverts(vault, "withdraw", *args, sender=owner, **error)
 
-        with chain.isolate():
+        with isolated(chain):
             shares = vault.maxRedeem(owner)
-            assert 0 < shares <= vault.balanceOf(owner)
-            vault.redeem(shares, receiver, owner, sender=owner)
+            assert 0 < shares <= held
+            _, _, loss = exact_exit(system, "redeem", shares, owner, receiver)
+        if shares == held and owned > idle:
+            # redeeming everything pulled what withdrawing everything pulls: `withdraw(owned)`
+            # pays only if that pull loses nothing, else it names what the leaver can take
+            outcome = revert_of(vault, "withdraw", owned, receiver, owner, sender=owner)
+            expected = ("ERC4626ExceededMaxWithdraw", owned - loss) if loss else None
+            assert (outcome and (outcome[0], outcome[1]["max"])) == expected
 
         assert vault.maxDeposit(newcomer) == room
         if room:
-            with chain.isolate():
+            with isolated(chain):
                 vault.deposit(room, newcomer, sender=newcomer)
                 assert vault.maxDeposit(newcomer) == 0  # at the cap
-        with chain.isolate():
+        with isolated(chain):
             shares = vault.maxMint(newcomer)
             if shares:
                 vault.mint(shares, newcomer, sender=newcomer)
