@@ -122,10 +122,13 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         uint256 owned = _toAssets(shares, total, supply, Math.Rounding.Floor);
         if (owned == 0) return 0; // dust worth nothing: `redeem` would revert ZeroAmount
         uint256 liquid = _liquidityUpTo(owned);
-        if (owned <= liquid) return shares;
         // Rounded down, so `redeem(maxRedeem)` asks for at most `liquid`.
-        shares = _toShares(liquid, total, supply, Math.Rounding.Floor);
-        return _toAssets(shares, total, supply, Math.Rounding.Floor) == 0 ? 0 : shares;
+        if (owned > liquid) shares = _toShares(liquid, total, supply, Math.Rounding.Floor);
+        uint256 value = _toAssets(shares, total, supply, Math.Rounding.Floor);
+        // A redemption that needs a pull pays its rounding (up to 1 wei per sleeve): shares
+        // worth no more than that would pay nothing, and `redeem` would revert.
+        if (value == 0 || (value > idle() && _lessWorstPullLoss(value) == 0)) return 0;
+        return shares;
     }
 
     /// @notice Shares `withdraw(assets)` burns, rounded up. Exact when idle covers `assets`; when
@@ -263,25 +266,39 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         if (pulled) b.loss = _pullLoss(b.total);
 
         for (; head < end; ++head) {
-            (uint256 paid, bool done) = _payRequest(head, b);
+            (uint256 paid, bool done, bool full) = _payRequest(head, b);
             assetsPaid += paid;
             if (!done) break; // partly paid: the request keeps its place at the head
-            ++processed;
+            if (full) ++processed;
         }
+        // A pull whose rounding no payment covered (the batch paid too little) is charged to the
+        // request that caused it, in escrowed shares, never to those who stay.
+        if (b.loss != 0 && head < end) _chargeEscrow(head, b);
         _s().head = uint128(head);
     }
 
+    function _chargeEscrow(uint256 id, Batch memory b) internal {
+        RedeemRequest storage r = _s().requests[id];
+        uint256 shares = Math.min(r.shares, _toShares(b.loss, b.total, b.supply, Math.Rounding.Ceil));
+        if (shares == 0) return;
+        r.shares -= uint96(shares);
+        _s().queuedShares -= shares;
+        _burn(address(this), shares);
+        emit RedeemProcessed(id, r.receiver, shares, 0, r.shares);
+    }
+
     /// @dev Pays request `id` as far as `b.available` allows; `done` when nothing of it is left
-    ///      in the queue (paid in full, cancelled, or refused by the asset).
-    function _payRequest(uint256 id, Batch memory b) internal returns (uint256 assets, bool done) {
+    ///      in the queue (paid in full, cancelled, or refused by the asset), `full` when paid in
+    ///      full.
+    function _payRequest(uint256 id, Batch memory b) internal returns (uint256 assets, bool done, bool full) {
         RedeemRequest storage r = _s().requests[id];
         uint256 shares = r.shares;
-        if (shares == 0) return (0, true); // cancelled
+        if (shares == 0) return (0, true, false); // cancelled
         assets = _toAssets(shares, b.total, b.supply, Math.Rounding.Floor);
         if (assets > b.available) {
             shares = _toShares(b.available, b.total, b.supply, Math.Rounding.Floor);
             assets = _toAssets(shares, b.total, b.supply, Math.Rounding.Floor);
-            if (assets == 0) return (0, false);
+            if (assets == 0) return (0, false, false);
         }
         uint256 charge = Math.min(b.loss, assets);
         address receiver = r.receiver;
@@ -289,7 +306,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
             // A receiver the asset refuses (e.g. blacklisted) must not block the queue: the
             // request leaves the queue with its shares escrowed; its owner may cancel it.
             emit RedeemPaymentFailed(id, receiver, assets - charge);
-            return (0, true);
+            return (0, true, false);
         }
         _burn(address(this), shares);
         uint256 left = r.shares - shares;
@@ -300,7 +317,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         assets -= charge;
         emit Withdraw(address(this), receiver, address(this), assets, shares);
         emit RedeemProcessed(id, receiver, shares, assets, left);
-        done = left == 0;
+        done = full = left == 0;
     }
 
     /// @inheritdoc IRWAVault
