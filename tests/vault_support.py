@@ -13,7 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import ape
+from eth_abi import decode
 from eth_utils import keccak
+from hexbytes import HexBytes
 
 DAY = 86_400
 USDC = 10**6  # one whole mock stablecoin
@@ -160,3 +163,32 @@ def isolated(chain) -> Iterator[None]:
         yield
     finally:
         chain.restore(snapshot)
+
+
+def revert_of(
+    contract, method: str, *args, sender, block: str = "pending"
+) -> tuple[str, dict] | None:
+    """The custom error `contract.method(*args)` from `sender` reverts with at `block`, with
+    its inputs, or None when the call passes. A raw `eth_call`: Ape renders a trace for every
+    reverted transaction, which costs seconds each."""
+    data = HexBytes(getattr(contract, method).encode_input(*args)).to_0x_hex()
+    call = {"from": sender.address, "to": contract.address, "data": data}
+    response = ape.chain.provider.web3.provider.make_request("eth_call", [call, block])
+    if "error" not in response:
+        return None
+    output = HexBytes(response["error"].get("data") or b"")
+    for abi in contract.contract_type.errors:
+        if keccak(text=abi.selector)[:4] == output[:4]:
+            values = decode([i.canonical_type for i in abi.inputs], output[4:])
+            return abi.name, {i.name: v for i, v in zip(abi.inputs, values, strict=True)}
+    return output.to_0x_hex(), {}
+
+
+def assert_reverts(contract, method: str, *args, sender, error: str, **inputs) -> None:
+    outcome = revert_of(contract, method, *args, sender=sender)
+    assert outcome is not None, f"{method}{args} passed; expected {error}"
+    name, values = outcome
+    assert name == error, f"{method}{args} reverted {name}{values}; expected {error}"
+    for key, want in inputs.items():
+        want = want.address.lower() if hasattr(want, "address") else want
+        assert values[key] == want, f"{error}.{key} = {values[key]}, expected {want}"

@@ -21,11 +21,8 @@ from fractions import Fraction
 import ape
 import pytest
 from ape import chain
-from eth_abi import decode
-from eth_utils import keccak
-from hexbytes import HexBytes
 
-from tests.vault_support import USDC, deploy_vault_system, isolated
+from tests.vault_support import USDC, assert_reverts, deploy_vault_system, isolated, revert_of
 
 OFFSET = 10**12  # virtual shares: 10 ** (18 - 6)
 PULL_ROUNDING = 3  # a pull may lower the valuation 1 wei per sleeve in the withdraw queue
@@ -49,32 +46,6 @@ def bob(accounts):
 @pytest.fixture(scope="module")
 def mallory(accounts):
     return accounts[8]
-
-
-def revert_of(contract, method: str, *args, sender) -> tuple[str, dict] | None:
-    """The custom error `contract.method(*args)` from `sender` reverts with on the pending
-    block, with its inputs, or None when the call passes."""
-    data = HexBytes(getattr(contract, method).encode_input(*args)).to_0x_hex()
-    call = {"from": sender.address, "to": contract.address, "data": data}
-    response = chain.provider.web3.provider.make_request("eth_call", [call, "pending"])
-    if "error" not in response:
-        return None
-    output = HexBytes(response["error"].get("data") or b"")
-    for abi in contract.contract_type.errors:
-        if keccak(text=abi.selector)[:4] == output[:4]:
-            values = decode([i.canonical_type for i in abi.inputs], output[4:])
-            return abi.name, {i.name: v for i, v in zip(abi.inputs, values, strict=True)}
-    return output.to_0x_hex(), {}
-
-
-def assert_reverts(contract, method: str, *args, sender, error: str, **inputs) -> None:
-    outcome = revert_of(contract, method, *args, sender=sender)
-    assert outcome is not None, f"{method}{args} passed; expected {error}"
-    name, values = outcome
-    assert name == error, f"{method}{args} reverted {name}{values}; expected {error}"
-    for key, want in inputs.items():
-        want = want.address.lower() if hasattr(want, "address") else want
-        assert values[key] == want, f"{error}.{key} = {values[key]}, expected {want}"
 
 
 def share_value(vault, shares: int) -> Fraction:

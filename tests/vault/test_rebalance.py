@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import ape
 import pytest
-from eth_abi import decode
 from eth_utils import keccak
-from hexbytes import HexBytes
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from tests.vault_support import DAY, USDC, WAD, deploy_vault_system, isolated
+from tests.vault_support import DAY, USDC, WAD, deploy_vault_system, isolated, revert_of
 
 BPS = 10_000
 NAV = 1_000_000 * USDC
@@ -24,14 +22,6 @@ CAPS = (6_000, 4_000, 3_000)
 BUFFER = 500
 ROUNDING = 2 * len(CAPS)  # wei a rebalance may gain or lose to rounding (two per sleeve)
 HASH = keccak(text="rationale")
-BOUND_ERRORS = {
-    keccak(text=f"{name}({','.join(['uint256'] * len(fields))})")[:4]: (name, fields)
-    for name, fields in (
-        ("SleeveCapExceeded", ("index", "targetBps", "capBps")),
-        ("IdleBufferBreached", ("idleBps", "minIdleBps")),
-        ("TurnoverExceeded", ("turnoverBps", "maxTurnoverBps")),
-    )
-}
 STALENESS = 7 * DAY
 
 
@@ -376,22 +366,12 @@ def test_valid_targets_always_succeed_and_are_reached(seeded, chain, case):
         assert vault.idle() >= nav - sum(nav * t // BPS for t in targets)
 
 
-def revert_of(system, chain, targets) -> tuple[str, dict] | None:
-    """The error a rebalance to `targets` raises, by raw `eth_call` (Ape traces every reverted
-    transaction, seconds apiece through the module's DELEGATECALL); None when it passes."""
-    data = system.vault.rebalance.encode_input(targets, HASH, "ipfs://p")
-    call = {
-        "from": system.allocator.address,
-        "to": system.vault.address,
-        "data": HexBytes(data).to_0x_hex(),
-    }
-    response = chain.provider.web3.provider.make_request("eth_call", [call, "latest"])
-    if "error" not in response:
-        return None
-    output = HexBytes(response["error"]["data"])
-    name, fields = BOUND_ERRORS[bytes(output[:4])]
-    values = decode(["uint256"] * len(fields), bytes(output[4:]))
-    return name, dict(zip(fields, values, strict=True))
+def rebalance_error(system, targets) -> tuple[str, dict] | None:
+    """The error a rebalance to `targets` raises (None when it passes)."""
+    return revert_of(
+        system.vault, "rebalance", targets, HASH, "ipfs://p", sender=system.allocator,
+        block="latest",
+    )  # fmt: skip
 
 
 @given(
@@ -414,4 +394,4 @@ def test_invalid_targets_always_revert_with_the_matching_error(
     with isolated(chain):
         seeded.set_param("vault.idleBufferBps", buffer)
         seeded.set_param("vault.maxTurnoverBps", max_turnover)
-        assert revert_of(seeded, chain, targets) == expected
+        assert rebalance_error(seeded, targets) == expected
