@@ -1,0 +1,675 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {IInterestRateModel} from "interfaces/IInterestRateModel.sol";
+import {ILendingSleeve} from "interfaces/ILendingSleeve.sol";
+import {IOracleRouter} from "interfaces/IOracleRouter.sol";
+import {IParameterRegistry} from "interfaces/IParameterRegistry.sol";
+import {ISleeve} from "interfaces/ISleeve.sol";
+
+/// @title LendingSleeve
+/// @notice The vault's lending book: borrowers post RWA collateral and borrow the vault's
+///         stablecoin; keepers liquidate unhealthy positions; bad debt is written off at once.
+///         Every rule and rounding direction is stated in ILendingSleeve.
+/// @dev Roles: GOVERNANCE (the timelock) lists collateral and sets the rate model. Risk knobs are
+///      the registry's `lend.*` parameters, read when used. Interest state lives in three slots
+///      (`_book`, `_rates`, `_supplyIndex`), loaded into a `State` in memory, accrued there and
+///      written back once per call.
+contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransient {
+    using Math for uint256;
+    using SafeCast for uint256;
+    using SafeERC20 for IERC20;
+
+    bytes32 public constant GOVERNANCE_ROLE = keccak256("GOVERNANCE_ROLE");
+    /// @notice Most collateral tokens (a position's tokens are a 16-bit mask).
+    uint256 public constant MAX_COLLATERALS = 16;
+
+    uint256 internal constant WAD = 1e18;
+    uint256 internal constant BPS = 10_000;
+    uint256 internal constant BPS_TO_WAD = 1e14;
+    uint256 internal constant YEAR = 365 days;
+    bytes32 internal constant CLOSE_FACTOR = keccak256("lend.closeFactorBps");
+    bytes32 internal constant FULL_CLOSE_HEALTH = keccak256("lend.fullCloseHealthBps");
+    bytes32 internal constant MIN_DEBT = keccak256("lend.minDebt");
+
+    struct Collateral {
+        address token;
+        uint8 decimals;
+        bytes32 ltvKey;
+        bytes32 thresholdKey;
+        bytes32 bonusKey;
+        bytes32 capKey;
+        uint256 usage; // principal of positions holding this token (borrow cap)
+    }
+
+    struct PositionSlot {
+        uint128 scaled;
+        uint112 principal;
+        uint16 mask; // bit i: holds collateral i
+    }
+
+    /// @dev The book's interest state, in memory.
+    struct State {
+        uint256 cash;
+        uint256 totalScaled;
+        uint256 borrowIndex;
+        uint256 rate;
+        uint256 lastAccrual;
+        uint256 supplyIndex;
+    }
+
+    struct Book {
+        uint128 cash;
+        uint128 totalScaled;
+    }
+
+    struct Rates {
+        uint128 borrowIndex;
+        uint64 rate;
+        uint40 lastAccrual;
+    }
+
+    /// @dev One liquidation, sized (see `_plan`).
+    struct Plan {
+        uint256 debt;
+        uint256 repay;
+        uint256 seized;
+        uint256 held;
+        uint256 health;
+    }
+
+    address public immutable override vault;
+    address public immutable override asset;
+    IParameterRegistry public immutable registry;
+    IOracleRouter public immutable router;
+    uint256 internal immutable _assetUnit;
+
+    IInterestRateModel public interestRateModel;
+    Book internal _book;
+    Rates internal _rates;
+    uint256 internal _supplyIndex;
+
+    Collateral[] internal _collaterals;
+    mapping(address token => uint256) internal _indexPlusOne;
+    mapping(address token => string) internal _names;
+    mapping(address borrower => PositionSlot) internal _positions;
+    mapping(address borrower => mapping(address token => uint256)) internal _collateral;
+
+    /// @param vault_ The RWAVault that supplies and recalls the cash.
+    /// @param admin Receives DEFAULT_ADMIN and GOVERNANCE (the deployer, who hands them to the
+    ///        timelock once collateral is listed).
+    constructor(
+        address vault_,
+        IParameterRegistry registry_,
+        IOracleRouter router_,
+        IInterestRateModel model,
+        address admin
+    ) {
+        if (
+            vault_ == address(0) || address(registry_) == address(0) || address(router_) == address(0)
+                || address(model) == address(0) || admin == address(0)
+        ) revert ZeroAddress();
+        address asset_ = IVaultAsset(vault_).asset();
+        vault = vault_;
+        asset = asset_;
+        registry = registry_;
+        router = router_;
+        interestRateModel = model;
+        _assetUnit = 10 ** IERC20Metadata(asset_).decimals();
+        _rates = Rates(uint128(WAD), 0, uint40(block.timestamp));
+        _supplyIndex = WAD;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(GOVERNANCE_ROLE, admin);
+    }
+
+    modifier onlyVault() {
+        if (msg.sender != vault) revert OnlyVault(msg.sender);
+        _;
+    }
+
+    // =================================================================== ISleeve (the vault)
+
+    /// @inheritdoc ISleeve
+    function totalAssets() external view override returns (uint256) {
+        State memory s = _accrued();
+        return s.cash + _totalDebt(s);
+    }
+
+    /// @inheritdoc ISleeve
+    /// @dev Debt is nominal: the book's value never depends on a price, so it is always fresh.
+    ///      Losses reach it as bad debt, when a liquidation realises them.
+    function valuation() external view override returns (uint256, bool) {
+        State memory s = _accrued();
+        return (s.cash + _totalDebt(s), true);
+    }
+
+    /// @inheritdoc ISleeve
+    function availableLiquidity() external view override returns (uint256) {
+        return _book.cash;
+    }
+
+    /// @inheritdoc ISleeve
+    function returnIndex() external view override returns (uint256) {
+        return _accrued().supplyIndex;
+    }
+
+    /// @inheritdoc ISleeve
+    function deposit(uint256 assets) external override onlyVault nonReentrant {
+        State memory s = _accrued();
+        uint256 held = IERC20(asset).balanceOf(address(this));
+        if (held < s.cash + assets) revert MissingAssets(s.cash + assets, held);
+        s.cash += assets;
+        _commit(s);
+        emit Supplied(assets);
+    }
+
+    /// @inheritdoc ISleeve
+    /// @dev Sends `min(assets, cash)`: lent-out stablecoin comes back only as borrowers repay.
+    function withdraw(uint256 assets) external override onlyVault nonReentrant returns (uint256 withdrawn) {
+        State memory s = _accrued();
+        withdrawn = Math.min(assets, s.cash);
+        if (withdrawn == 0) return 0;
+        s.cash -= withdrawn;
+        _commit(s);
+        IERC20(asset).safeTransfer(vault, withdrawn);
+        emit Recalled(assets, withdrawn);
+    }
+
+    // =================================================================== borrowers
+
+    /// @inheritdoc ILendingSleeve
+    function depositCollateral(address token, uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        uint256 index = _listedIndex(token);
+        uint256 held = _collateral[msg.sender][token];
+        if (held == 0) {
+            PositionSlot memory pos = _positions[msg.sender];
+            uint16 bit = uint16(1 << index);
+            if (pos.mask & bit == 0) {
+                pos.mask |= bit;
+                _positions[msg.sender] = pos;
+                // The position's principal now counts against this token's cap too.
+                if (pos.principal != 0) _collaterals[index].usage += pos.principal;
+            }
+        }
+        _collateral[msg.sender][token] = held + amount;
+        IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
+        emit CollateralDeposited(msg.sender, token, amount);
+    }
+
+    /// @inheritdoc ILendingSleeve
+    function withdrawCollateral(address token, uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        uint256 index = _listedIndex(token);
+        uint256 held = _collateral[msg.sender][token];
+        if (amount > held) revert InsufficientCollateralBalance(token, amount, held);
+        uint256 left = held - amount;
+        _collateral[msg.sender][token] = left;
+        PositionSlot memory pos = _positions[msg.sender];
+        if (left == 0) {
+            pos.mask &= ~uint16(1 << index);
+            _positions[msg.sender] = pos;
+            if (pos.principal != 0) _collaterals[index].usage -= pos.principal;
+        }
+        if (pos.scaled != 0) {
+            // Interest to now, without storing it: only cash/debt changes write the book.
+            uint256 debt = _debtOf(pos.scaled, _accrued().borrowIndex);
+            uint256 power = _borrowPower(msg.sender, pos.mask, true);
+            if (debt > power) revert InsufficientCollateral(debt, power);
+        }
+        IERC20(token).safeTransfer(msg.sender, amount);
+        emit CollateralWithdrawn(msg.sender, token, amount);
+    }
+
+    /// @inheritdoc ILendingSleeve
+    function borrow(uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        State memory s = _accrued();
+        if (amount > s.cash) revert InsufficientCash(amount, s.cash);
+        PositionSlot memory pos = _positions[msg.sender];
+        // The borrower owes at least `amount` more: scaled units rounded up.
+        uint256 added = amount.mulDiv(WAD, s.borrowIndex, Math.Rounding.Ceil);
+        pos.scaled = (pos.scaled + added).toUint128();
+        s.totalScaled += added;
+        uint256 debt = _debtOf(pos.scaled, s.borrowIndex);
+        uint256 minDebt = registry.get(MIN_DEBT);
+        if (debt < minDebt) revert DebtBelowMinimum(debt, minDebt);
+        uint256 power = _borrowPower(msg.sender, pos.mask, true);
+        if (debt > power) revert InsufficientCollateral(debt, power);
+        pos.principal = (pos.principal + amount).toUint112();
+        for (uint256 i; (pos.mask >> i) != 0; ++i) {
+            if ((pos.mask >> i) & 1 == 0) continue;
+            Collateral storage c = _collaterals[i];
+            uint256 usage = c.usage + amount;
+            uint256 cap = registry.get(c.capKey);
+            if (usage > cap) revert BorrowCapExceeded(c.token, usage, cap);
+            c.usage = usage;
+        }
+        _positions[msg.sender] = pos;
+        s.cash -= amount;
+        _commit(s);
+        IERC20(asset).safeTransfer(msg.sender, amount);
+        emit Borrowed(msg.sender, amount, debt);
+    }
+
+    /// @inheritdoc ILendingSleeve
+    function repay(uint256 amount, address onBehalfOf) external nonReentrant returns (uint256 repaid) {
+        if (amount == 0) revert ZeroAmount();
+        if (onBehalfOf == address(0)) revert ZeroAddress();
+        State memory s = _accrued();
+        PositionSlot memory pos = _positions[onBehalfOf];
+        uint256 debt = _debtOf(pos.scaled, s.borrowIndex);
+        if (debt == 0) revert NoDebt(onBehalfOf);
+        repaid = Math.min(amount, debt);
+        uint256 left = _reduceDebt(s, pos, repaid, debt);
+        if (left != 0) {
+            uint256 minDebt = registry.get(MIN_DEBT);
+            if (left < minDebt && debt >= minDebt) revert DustDebt(left, minDebt);
+        }
+        _positions[onBehalfOf] = pos;
+        s.cash += repaid;
+        _commit(s);
+        IERC20(asset).safeTransferFrom(msg.sender, address(this), repaid);
+        emit Repaid(onBehalfOf, msg.sender, repaid, left);
+    }
+
+    // =================================================================== keepers
+
+    /// @inheritdoc ILendingSleeve
+    function liquidate(address borrower, address token, uint256 repayAmount)
+        external
+        nonReentrant
+        returns (uint256 seized)
+    {
+        State memory s = _accrued();
+        Plan memory p = _plan(s, borrower, token, repayAmount);
+        PositionSlot memory pos = _positions[borrower];
+        uint256 bookDebt = _totalDebt(s);
+        _reduceDebt(s, pos, p.repay, p.debt);
+        s.cash += p.repay;
+
+        uint256 left = p.held - p.seized;
+        _collateral[borrower][token] = left;
+        if (left == 0) {
+            uint256 index = _indexPlusOne[token] - 1;
+            pos.mask &= ~uint16(1 << index);
+            if (pos.principal != 0) _collaterals[index].usage -= pos.principal;
+        }
+        if (pos.mask == 0 && pos.scaled != 0) {
+            // No collateral left behind the debt: write it off now, never count it as an asset.
+            // The loss is what the book's counted debt fell by beyond the repayment, so the
+            // book's totalAssets() falls by exactly `loss`.
+            s.totalScaled -= pos.scaled;
+            pos.scaled = 0;
+            pos.principal = 0;
+            uint256 loss = (bookDebt - _totalDebt(s)).saturatingSub(p.repay);
+            // Over the supply before the loss: cash (repayment included) plus debt, loss included.
+            if (loss != 0) {
+                s.supplyIndex -= s.supplyIndex.mulDiv(loss, s.cash + _totalDebt(s) + loss, Math.Rounding.Ceil);
+            }
+            emit BadDebtRealized(borrower, loss);
+        }
+        _positions[borrower] = pos;
+        _commit(s);
+        seized = p.seized;
+        IERC20(asset).safeTransferFrom(msg.sender, address(this), p.repay);
+        IERC20(token).safeTransfer(msg.sender, seized);
+        emit Liquidated(borrower, msg.sender, token, p.repay, seized);
+    }
+
+    /// @inheritdoc ILendingSleeve
+    function liquidationTrigger(address borrower) external view returns (bool, bytes memory) {
+        State memory s = _accrued();
+        PositionSlot memory pos = _positions[borrower];
+        uint256 debt = _debtOf(pos.scaled, s.borrowIndex);
+        if (debt == 0) return (false, bytes("no debt"));
+        uint256 adjusted;
+        for (uint256 i; (pos.mask >> i) != 0; ++i) {
+            if ((pos.mask >> i) & 1 == 0) continue;
+            Collateral storage c = _collaterals[i];
+            (uint256 price, bool fresh) = router.tryPrice(c.token);
+            if (!fresh) return (false, bytes("stale price"));
+            adjusted += _value(_collateral[borrower][c.token], price, c.decimals) * registry.get(c.thresholdKey);
+        }
+        if (adjusted.mulDiv(WAD, debt * BPS) >= WAD) return (false, bytes("healthy"));
+        // The collateral whose liquidation pays the largest bonus (seized value - repay).
+        address best;
+        uint256 bestRepay;
+        uint256 bestGain;
+        for (uint256 i; (pos.mask >> i) != 0; ++i) {
+            if ((pos.mask >> i) & 1 == 0) continue;
+            Collateral storage c = _collaterals[i];
+            try this.previewLiquidation(borrower, c.token, type(uint256).max) returns (uint256 repay, uint256 seized) {
+                uint256 gain = _value(seized, router.price(c.token), c.decimals).saturatingSub(repay);
+                if (best == address(0) || gain > bestGain) {
+                    // Closing the whole debt: let the call take it as it is when mined.
+                    (best, bestRepay, bestGain) = (c.token, repay == debt ? type(uint256).max : repay, gain);
+                }
+            } catch {}
+        }
+        if (best == address(0)) return (false, bytes("nothing to seize"));
+        return (true, abi.encodeCall(this.liquidate, (borrower, best, bestRepay)));
+    }
+
+    /// @inheritdoc ILendingSleeve
+    function accrueInterest() external nonReentrant {
+        _commit(_accrued());
+    }
+
+    // =================================================================== governance
+
+    /// @inheritdoc ILendingSleeve
+    function listCollateral(address token, string calldata name) external onlyRole(GOVERNANCE_ROLE) {
+        if (token == address(0)) revert ZeroAddress();
+        if (token == asset) revert UnsupportedCollateral(token);
+        if (_indexPlusOne[token] != 0) revert CollateralAlreadyListed(token);
+        uint256 index = _collaterals.length;
+        if (index == MAX_COLLATERALS) revert TooManyCollaterals(MAX_COLLATERALS);
+        if (router.feedOf(token) == address(0)) revert FeedNotSet(token);
+        uint8 decimals = IERC20Metadata(token).decimals();
+        if (decimals > 36) revert UnsupportedCollateral(token);
+        _collaterals.push(
+            Collateral({
+                token: token,
+                decimals: decimals,
+                ltvKey: _requireParameter("lend.ltvBps.", name),
+                thresholdKey: _requireParameter("lend.liqThresholdBps.", name),
+                bonusKey: _requireParameter("lend.liqBonusBps.", name),
+                capKey: _requireParameter("lend.borrowCap.", name),
+                usage: 0
+            })
+        );
+        _indexPlusOne[token] = index + 1;
+        _names[token] = name;
+        emit CollateralListed(token, name, index);
+    }
+
+    /// @inheritdoc ILendingSleeve
+    function setInterestRateModel(address model) external onlyRole(GOVERNANCE_ROLE) {
+        if (model == address(0)) revert ZeroAddress();
+        State memory s = _accrued(); // interest so far at the old model's rate
+        interestRateModel = IInterestRateModel(model);
+        _commit(s);
+        emit InterestRateModelSet(model);
+    }
+
+    // =================================================================== views
+
+    /// @inheritdoc ILendingSleeve
+    function healthFactor(address borrower) external view returns (uint256) {
+        PositionSlot memory pos = _positions[borrower];
+        uint256 debt = _debtOf(pos.scaled, _accrued().borrowIndex);
+        if (debt == 0) return type(uint256).max;
+        uint256 adjusted;
+        for (uint256 i; (pos.mask >> i) != 0; ++i) {
+            if ((pos.mask >> i) & 1 == 0) continue;
+            Collateral storage c = _collaterals[i];
+            (uint256 price,) = router.tryPrice(c.token);
+            adjusted += _value(_collateral[borrower][c.token], price, c.decimals) * registry.get(c.thresholdKey);
+        }
+        return adjusted.mulDiv(WAD, debt * BPS);
+    }
+
+    /// @inheritdoc ILendingSleeve
+    function debtOf(address borrower) external view returns (uint256) {
+        return _debtOf(_positions[borrower].scaled, _accrued().borrowIndex);
+    }
+
+    /// @inheritdoc ILendingSleeve
+    function borrowPower(address borrower) external view returns (uint256) {
+        return _borrowPower(borrower, _positions[borrower].mask, false);
+    }
+
+    /// @inheritdoc ILendingSleeve
+    function collateralOf(address borrower, address token) external view returns (uint256) {
+        return _collateral[borrower][token];
+    }
+
+    /// @inheritdoc ILendingSleeve
+    function positionOf(address borrower) external view returns (Position memory p) {
+        PositionSlot memory pos = _positions[borrower];
+        p.debt = _debtOf(pos.scaled, _accrued().borrowIndex);
+        p.principal = pos.principal;
+        uint256 n;
+        for (uint256 m = pos.mask; m != 0; m &= m - 1) ++n;
+        p.tokens = new address[](n);
+        p.amounts = new uint256[](n);
+        uint256 k;
+        for (uint256 i; (pos.mask >> i) != 0; ++i) {
+            if ((pos.mask >> i) & 1 == 0) continue;
+            address token = _collaterals[i].token;
+            (p.tokens[k], p.amounts[k]) = (token, _collateral[borrower][token]);
+            ++k;
+        }
+    }
+
+    /// @inheritdoc ILendingSleeve
+    function collateralTokens() external view returns (address[] memory tokens) {
+        uint256 n = _collaterals.length;
+        tokens = new address[](n);
+        for (uint256 i; i < n; ++i) {
+            tokens[i] = _collaterals[i].token;
+        }
+    }
+
+    /// @inheritdoc ILendingSleeve
+    function collateralName(address token) external view returns (string memory) {
+        _listedIndex(token);
+        return _names[token];
+    }
+
+    /// @inheritdoc ILendingSleeve
+    function capUsage(address token) external view returns (uint256) {
+        return _collaterals[_listedIndex(token)].usage;
+    }
+
+    /// @inheritdoc ILendingSleeve
+    function cash() external view returns (uint256) {
+        return _book.cash;
+    }
+
+    /// @inheritdoc ILendingSleeve
+    function totalDebt() external view returns (uint256) {
+        return _totalDebt(_accrued());
+    }
+
+    /// @inheritdoc ILendingSleeve
+    function borrowIndex() external view returns (uint256) {
+        return _accrued().borrowIndex;
+    }
+
+    /// @inheritdoc ILendingSleeve
+    function borrowRate() external view returns (uint256) {
+        return _rates.rate;
+    }
+
+    /// @inheritdoc ILendingSleeve
+    function utilization() external view returns (uint256) {
+        State memory s = _accrued();
+        uint256 debt = _totalDebt(s);
+        return debt == 0 ? 0 : debt.mulDiv(WAD, s.cash + debt);
+    }
+
+    /// @inheritdoc ILendingSleeve
+    function previewLiquidation(address borrower, address token, uint256 repayAmount)
+        external
+        view
+        returns (uint256 repaid, uint256 seized)
+    {
+        Plan memory p = _plan(_accrued(), borrower, token, repayAmount);
+        return (p.repay, p.seized);
+    }
+
+    // =================================================================== internals
+
+    /// @dev The book's state with interest accrued to now (not stored).
+    function _accrued() internal view returns (State memory s) {
+        Book memory b = _book;
+        Rates memory r = _rates;
+        s = State(b.cash, b.totalScaled, r.borrowIndex, r.rate, r.lastAccrual, _supplyIndex);
+        uint256 dt = block.timestamp - s.lastAccrual;
+        s.lastAccrual = block.timestamp;
+        if (dt == 0 || s.rate == 0 || s.totalScaled == 0) return s;
+        uint256 debtBefore = _totalDebt(s);
+        // Linear between accruals; rounded up: the borrowers owe the rounding.
+        s.borrowIndex += s.borrowIndex.mulDiv(s.rate * dt, WAD * YEAR, Math.Rounding.Ceil);
+        // Lenders' return: the interest over what was supplied (cash + debt), rounded down.
+        // totalScaled > 0 and borrowIndex >= 1e18 make debtBefore >= 1, so the division is safe.
+        uint256 interest = _totalDebt(s) - debtBefore;
+        s.supplyIndex += s.supplyIndex.mulDiv(interest, s.cash + debtBefore);
+    }
+
+    /// @dev Stores `s` with the rate model's answer for its cash and debt: the rate in force
+    ///      until the next action.
+    function _commit(State memory s) internal {
+        s.rate = interestRateModel.borrowRate(s.cash, _totalDebt(s));
+        _book = Book(s.cash.toUint128(), s.totalScaled.toUint128());
+        _rates = Rates(s.borrowIndex.toUint128(), s.rate.toUint64(), uint40(s.lastAccrual));
+        _supplyIndex = s.supplyIndex;
+    }
+
+    /// @dev Lowers `pos`'s debt (now `debt`) by `amount` <= debt; returns the debt left. Scaled
+    ///      units leave rounded down (the borrower is credited at most what was paid); repaying
+    ///      the whole debt clears them. Interest is paid first: principal only falls to the debt.
+    function _reduceDebt(State memory s, PositionSlot memory pos, uint256 amount, uint256 debt)
+        internal
+        returns (uint256 left)
+    {
+        uint256 out = amount == debt ? pos.scaled : amount.mulDiv(WAD, s.borrowIndex);
+        pos.scaled -= uint128(out);
+        s.totalScaled -= out;
+        left = _debtOf(pos.scaled, s.borrowIndex);
+        if (left < pos.principal) {
+            uint256 drop = pos.principal - left;
+            pos.principal = uint112(left);
+            for (uint256 i; (pos.mask >> i) != 0; ++i) {
+                if ((pos.mask >> i) & 1 == 1) _collaterals[i].usage -= drop;
+            }
+        }
+    }
+
+    /// @dev Sizes a liquidation (ILendingSleeve's rules) with fresh prices, or reverts why not.
+    function _plan(State memory s, address borrower, address token, uint256 repayAmount)
+        internal
+        view
+        returns (Plan memory p)
+    {
+        if (repayAmount == 0) revert ZeroAmount();
+        uint256 index = _listedIndex(token);
+        PositionSlot memory pos = _positions[borrower];
+        p.debt = _debtOf(pos.scaled, s.borrowIndex);
+        if (p.debt == 0) revert NoDebt(borrower);
+        p.held = _collateral[borrower][token];
+        if (p.held == 0) revert NoCollateral(borrower, token);
+
+        (uint256 price, uint256 threshold) = _freshHealth(p, borrower, pos.mask, index);
+        if (p.health >= WAD) revert HealthyPosition(borrower, p.health);
+        _size(p, index, price, threshold, repayAmount);
+    }
+
+    /// @dev Sets `p.health` from fresh prices (reverting `StalePrice`: no liquidation on a price
+    ///      nobody can verify); returns the price and threshold of collateral `index`.
+    function _freshHealth(Plan memory p, address borrower, uint16 mask, uint256 index)
+        internal
+        view
+        returns (uint256 price, uint256 threshold)
+    {
+        uint256 adjusted;
+        for (uint256 i; (mask >> i) != 0; ++i) {
+            if ((mask >> i) & 1 == 0) continue;
+            Collateral storage c = _collaterals[i];
+            uint256 pr = router.price(c.token);
+            uint256 lt = registry.get(c.thresholdKey);
+            adjusted += _value(_collateral[borrower][c.token], pr, c.decimals) * lt;
+            if (i == index) (price, threshold) = (pr, lt);
+        }
+        p.health = adjusted.mulDiv(WAD, p.debt * BPS);
+    }
+
+    /// @dev The repay and seizure of an unhealthy position (`p.debt`, `p.held`, `p.health` set).
+    function _size(Plan memory p, uint256 index, uint256 price, uint256 threshold, uint256 repayAmount)
+        internal
+        view
+    {
+        uint256 minDebt = registry.get(MIN_DEBT);
+        uint256 maxRepay = p.debt;
+        if (p.health >= registry.get(FULL_CLOSE_HEALTH) * BPS_TO_WAD) {
+            uint256 part = p.debt.mulDiv(registry.get(CLOSE_FACTOR), BPS);
+            // A close factor that would leave dust lets the whole debt go instead.
+            if (p.debt - part >= minDebt) maxRepay = part;
+        }
+        p.repay = Math.min(repayAmount, maxRepay);
+
+        Collateral storage col = _collaterals[index];
+        uint256 bonus = registry.get(col.bonusKey);
+        // threshold * (1 + bonus) <= 100%: a liquidation near health 1 always raises health.
+        if (threshold != 0) bonus = Math.min(bonus, (BPS * BPS / threshold).saturatingSub(BPS));
+        uint256 tokenUnit = 10 ** col.decimals;
+        // Seized collateral rounds down: the liquidator never gets a wei more than the bonus.
+        p.seized = p.repay.mulDiv((BPS + bonus) * WAD * tokenUnit, BPS * price * _assetUnit);
+        if (p.seized >= p.held) {
+            p.seized = p.held;
+            // The repay that buys all of it, rounded up: the liquidator pays the rounding.
+            uint256 all = p.held.mulDiv(price * _assetUnit * BPS, WAD * tokenUnit * (BPS + bonus), Math.Rounding.Ceil);
+            p.repay = Math.min(p.repay, all);
+        }
+        if (p.seized == 0) revert ZeroAmount(); // a repay too small to buy one unit
+        uint256 remaining = p.debt - p.repay;
+        if (remaining != 0 && p.seized != p.held && remaining < minDebt) revert DustDebt(remaining, minDebt);
+    }
+
+    /// @dev Σ value * min(ltv, threshold) / 1e4; fresh prices (reverting) or best available.
+    function _borrowPower(address borrower, uint16 mask, bool fresh) internal view returns (uint256 weighted) {
+        for (uint256 i; (mask >> i) != 0; ++i) {
+            if ((mask >> i) & 1 == 0) continue;
+            Collateral storage c = _collaterals[i];
+            uint256 price;
+            if (fresh) price = router.price(c.token);
+            else (price,) = router.tryPrice(c.token);
+            uint256 ltv = Math.min(registry.get(c.ltvKey), registry.get(c.thresholdKey));
+            weighted += _value(_collateral[borrower][c.token], price, c.decimals) * ltv;
+        }
+        weighted /= BPS;
+    }
+
+    function _requireParameter(string memory prefix, string calldata name) internal view returns (bytes32 key) {
+        key = keccak256(abi.encodePacked(prefix, name));
+        // `get` reverts UnknownParameter for an undefined key: report it in the book's terms.
+        try registry.get(key) returns (uint256) {}
+        catch {
+            revert CollateralParameterUndefined(key);
+        }
+    }
+
+    function _listedIndex(address token) internal view returns (uint256) {
+        uint256 i = _indexPlusOne[token];
+        if (i == 0) revert UnsupportedCollateral(token);
+        return i - 1;
+    }
+
+    /// @dev A borrower's debt, rounded up.
+    function _debtOf(uint256 scaled, uint256 index) internal pure returns (uint256) {
+        return scaled.mulDiv(index, WAD, Math.Rounding.Ceil);
+    }
+
+    /// @dev The book's debt, rounded down.
+    function _totalDebt(State memory s) internal pure returns (uint256) {
+        return s.totalScaled.mulDiv(s.borrowIndex, WAD);
+    }
+
+    /// @dev Base-asset value of `amount` collateral at WAD `price`, rounded down.
+    function _value(uint256 amount, uint256 price, uint8 decimals) internal view returns (uint256) {
+        return amount.mulDiv(price * _assetUnit, WAD * 10 ** decimals);
+    }
+}
+
+interface IVaultAsset {
+    function asset() external view returns (address);
+}

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {ISleeve} from "interfaces/ISleeve.sol";
+
+/// @title ILendingSleeve
+/// @notice The vault's lending book: borrowers post tokenized RWAs as collateral and borrow the
+///         vault's stablecoin; the vault is the only lender and earns all the interest.
+/// @dev Units: amounts in token units; prices, indices and rates in WAD; weights in bps.
+///
+///      Accounting (all exact integer rules, mirrored by `keepers/math.py`):
+///      - Debt is kept in scaled units: `debt = ceil(scaled * borrowIndex / WAD)` for a borrower
+///        (rounded up: the borrower owes the protocol the rounding), and the book counts
+///        `totalDebt = floor(totalScaled * borrowIndex / WAD)` (rounded down: the vault never
+///        counts a wei nobody owes). Σ borrowers' scaled == totalScaled, always.
+///      - Borrowing `x` adds `ceil(x * WAD / borrowIndex)` scaled units; repaying `y` below the
+///        debt removes `floor(y * WAD / borrowIndex)`; repaying the whole debt removes all.
+///      - Interest accrues lazily at the stored rate, linear between two accruals:
+///        `borrowIndex += ceil(borrowIndex * rate * dt / (WAD * 365 days))`. The rate is the
+///        InterestRateModel's answer for the book's utilization right after the last action
+///        that changed cash or debt (Aave's and Compound's rule). A change of `lend.rate.*`
+///        therefore takes effect at the next such action or `accrueInterest()` call.
+///      - `totalAssets() = cash + totalDebt` (with interest accrued to now). `cash` counts only
+///        stablecoin that came in through `deposit`, `repay` and `liquidate`: donations are not
+///        assets. `returnIndex()` is the supply index: it grows by `interest / (cash + debt)` at
+///        each accrual and falls by `loss / (cash + debt)` at each bad-debt write-off.
+///      - Collateral value: `value = floor(amount * price * assetUnit / (WAD * tokenUnit))` with
+///        the OracleRouter's WAD price. Health factor, WAD:
+///        `health = floor(Σ value_t * threshold_t * WAD / (debt * 10_000))`, max uint for no
+///        debt. Borrow power: `floor(Σ value_t * min(ltv_t, threshold_t) / 10_000)`.
+///
+///      Rules:
+///      - `borrow` and `withdrawCollateral` use fresh prices only (the router's `price`, which
+///        reverts `StalePrice`), and must leave debt <= borrow power (LTV, below the liquidation
+///        threshold, so a position the borrower opens is never liquidatable at once). A borrow
+///        must leave debt >= `lend.minDebt`; a repay must leave 0 or >= `lend.minDebt` (unless
+///        the debt was below it already): positions too small to liquidate economically are
+///        never created.
+///      - `lend.borrowCap.<token>` caps the principal (interest excluded, as Aave's isolation
+///        debt ceiling) of all positions that hold `<token>` as collateral, counted in full
+///        against each token a position holds. It is checked when borrowing only: adding
+///        collateral or repaying is never blocked by it; 0 stops new borrowing against the token.
+///        Repayments pay interest first, then principal.
+///      - `liquidate` works only on fresh prices and only when health < 1. It repays at most
+///        `lend.closeFactorBps` of the debt, or all of it when health < `lend.fullCloseHealthBps`
+///        or when the close factor would leave less than `lend.minDebt`. It seizes
+///        `floor(repay * (1 + bonus) / price)` of the chosen collateral, where the bonus is
+///        `lend.liqBonusBps.<token>` capped so that threshold * (1 + bonus) <= 100%; when that is
+///        more than the borrower holds, it seizes all of it and the repay falls to
+///        `ceil(held * price / (1 + bonus))`. A liquidation that neither clears the debt nor
+///        takes all of that collateral must leave debt >= `lend.minDebt` (Aave 3.3's dust rule),
+///        so `liquidate(b, t, type(uint256).max)` always succeeds on an unhealthy position.
+///      - A partial liquidation raises health whenever the collateral covers debt plus bonus
+///        (health > threshold * (1 + bonus)); below that the position is insolvent and is closed
+///        by seizing collateral until none is left.
+///      - When a liquidation takes a borrower's last collateral and debt remains, that debt is
+///        bad debt: it is written off at once (`BadDebtRealized`), the book's `totalAssets()` and
+///        so the vault's fall by exactly the amount reported, and the supply index falls with
+///        them. The book never counts debt nobody can be made to pay (Morpho Blue's rule).
+///
+///      Assumptions: collateral tokens are plain ERC-20s (no fee on transfer, no rebasing) with
+///      a feed on the OracleRouter; the stablecoin is the vault's asset. Keepers are untrusted:
+///      every state-changing call re-checks everything.
+interface ILendingSleeve is ISleeve {
+    struct Position {
+        uint256 debt;
+        uint256 principal;
+        address[] tokens;
+        uint256[] amounts;
+    }
+
+    event CollateralListed(address indexed token, string name, uint256 index);
+    event InterestRateModelSet(address indexed model);
+    event CollateralDeposited(address indexed borrower, address indexed token, uint256 amount);
+    event CollateralWithdrawn(address indexed borrower, address indexed token, uint256 amount);
+    event Borrowed(address indexed borrower, uint256 amount, uint256 debt);
+    event Repaid(address indexed borrower, address indexed payer, uint256 amount, uint256 debt);
+    event Liquidated(
+        address indexed borrower, address indexed liquidator, address indexed token, uint256 repaid, uint256 seized
+    );
+    event BadDebtRealized(address indexed borrower, uint256 amount);
+    event Supplied(uint256 assets);
+    event Recalled(uint256 requested, uint256 assets);
+
+    error OnlyVault(address caller);
+    error ZeroAmount();
+    error ZeroAddress();
+    error MissingAssets(uint256 expected, uint256 held);
+    error UnsupportedCollateral(address token);
+    error CollateralAlreadyListed(address token);
+    error TooManyCollaterals(uint256 max);
+    error CollateralParameterUndefined(bytes32 key);
+    error FeedNotSet(address token);
+    error InsufficientCollateralBalance(address token, uint256 requested, uint256 held);
+    error InsufficientCollateral(uint256 debt, uint256 borrowPower);
+    error InsufficientCash(uint256 requested, uint256 cash);
+    error BorrowCapExceeded(address token, uint256 principal, uint256 cap);
+    error DebtBelowMinimum(uint256 debt, uint256 minDebt);
+    error NoDebt(address borrower);
+    error HealthyPosition(address borrower, uint256 health);
+    error NoCollateral(address borrower, address token);
+    error DustDebt(uint256 remaining, uint256 minDebt);
+    /// @dev The OracleRouter's errors, bubbled up unchanged; declared so they decode here too.
+    error StalePrice(address token, uint256 updatedAt);
+    error InvalidPrice(address token, int256 answer);
+
+    // ------------------------------------------------------------------ borrowers
+
+    /// @notice Posts `amount` of a listed collateral `token` for the caller. Always allowed.
+    function depositCollateral(address token, uint256 amount) external;
+
+    /// @notice Takes back `amount` of `token`; the position must stay within its LTV (fresh
+    ///         prices).
+    function withdrawCollateral(address token, uint256 amount) external;
+
+    /// @notice Borrows `amount` of the stablecoin to the caller, within LTV, borrow caps and the
+    ///         book's cash; the debt must reach at least `lend.minDebt`.
+    function borrow(uint256 amount) external;
+
+    /// @notice Repays up to `amount` of `onBehalfOf`'s debt from the caller;
+    ///         `type(uint256).max` repays it all.
+    /// @return repaid What was taken from the caller.
+    function repay(uint256 amount, address onBehalfOf) external returns (uint256 repaid);
+
+    // ------------------------------------------------------------------ keepers
+
+    /// @notice Repays up to `repayAmount` of an unhealthy `borrower`'s debt and seizes the
+    ///         matching `token` collateral plus the bonus (see the rules above). Anyone.
+    ///         `type(uint256).max` repays as much as allowed.
+    /// @return seized Collateral sent to the caller.
+    function liquidate(address borrower, address token, uint256 repayAmount) external returns (uint256 seized);
+
+    /// @notice `(true, liquidate calldata)` for an unhealthy borrower, with the collateral and
+    ///         repay that pay the liquidator the largest bonus; `(false, reason)` otherwise. The
+    ///         repay is exact, or `type(uint256).max` when it closes the whole debt (interest
+    ///         accrues until the call is mined).
+    function liquidationTrigger(address borrower) external view returns (bool shouldAct, bytes memory data);
+
+    /// @notice Accrues interest to now and re-reads the rate model. Anyone.
+    function accrueInterest() external;
+
+    // ------------------------------------------------------------------ governance
+
+    /// @notice Lists `token` as collateral under `name`, which scopes its parameters
+    ///         (`lend.ltvBps.<name>`, `lend.liqThresholdBps.<name>`, `lend.liqBonusBps.<name>`,
+    ///         `lend.borrowCap.<name>`: all four must exist). Governance only.
+    function listCollateral(address token, string calldata name) external;
+
+    /// @notice Replaces the interest rate model, accruing at the old rate first. Governance only.
+    function setInterestRateModel(address model) external;
+
+    // ------------------------------------------------------------------ views
+
+    /// @notice WAD health factor (best available prices); max uint without debt.
+    function healthFactor(address borrower) external view returns (uint256);
+
+    /// @notice The borrower's debt now, interest included (rounded up).
+    function debtOf(address borrower) external view returns (uint256);
+
+    /// @notice Stablecoin the borrower's collateral supports at LTV (best available prices).
+    function borrowPower(address borrower) external view returns (uint256);
+
+    function collateralOf(address borrower, address token) external view returns (uint256);
+
+    function positionOf(address borrower) external view returns (Position memory);
+
+    /// @notice Listed collateral tokens, in listing order.
+    function collateralTokens() external view returns (address[] memory);
+
+    function collateralName(address token) external view returns (string memory);
+
+    /// @notice Principal counted against `lend.borrowCap.<name>` of `token`.
+    function capUsage(address token) external view returns (uint256);
+
+    /// @notice Stablecoin held for lending (not lent out).
+    function cash() external view returns (uint256);
+
+    /// @notice All debt, interest accrued to now (rounded down).
+    function totalDebt() external view returns (uint256);
+
+    function borrowIndex() external view returns (uint256);
+
+    /// @notice Annual borrow rate in force (WAD), set at the last action.
+    function borrowRate() external view returns (uint256);
+
+    /// @notice debt / (cash + debt), WAD.
+    function utilization() external view returns (uint256);
+
+    /// @notice What `liquidate(borrower, token, repayAmount)` would repay and seize now, with
+    ///         fresh prices; reverts as `liquidate` would.
+    function previewLiquidation(address borrower, address token, uint256 repayAmount)
+        external
+        view
+        returns (uint256 repaid, uint256 seized);
+}
