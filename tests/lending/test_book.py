@@ -100,8 +100,10 @@ def test_list_collateral_refusals(project, lending, book, gov, bob):
     lending.vs.router.setFeed(fresh, feed, sender=gov)
     # The four parameters must exist, each reported by its key.
     for prefix in ("lend.ltvBps.", "lend.liqThresholdBps.", "lend.liqBonusBps.", "lend.borrowCap."):
-        assert_reverts(book, "listCollateral", fresh, "estate", sender=gov,
-                       error="CollateralParameterUndefined", key=key(prefix + "estate"))  # fmt: skip
+        assert_reverts(
+            book, "listCollateral", fresh, "estate", sender=gov,
+            error="CollateralParameterUndefined", key=key(prefix + "estate"),
+        )  # fmt: skip
         lending.vs.registry.defineParameter(prefix + "estate", 1_000, 0, 10**18, 0, 0, sender=gov)
     tx = book.listCollateral(fresh, "estate", sender=gov)
     assert tx.events[-1].event_name == "CollateralListed"
