@@ -58,6 +58,9 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        so the vault's fall by exactly the amount reported, and the supply index falls with
 ///        them. The book never counts debt nobody can be made to pay (Morpho Blue's rule).
 ///
+///      - The interest rate model is fixed at construction (Morpho Blue's rule): a new model
+///        means a new book, which governance adds as a sleeve while the vault drains the old one.
+///
 ///      Assumptions: collateral tokens are plain ERC-20s (no fee on transfer, no rebasing) with
 ///      a feed on the OracleRouter; the stablecoin is the vault's asset. Keepers are untrusted:
 ///      every state-changing call re-checks everything.
@@ -70,7 +73,6 @@ interface ILendingSleeve is ISleeve {
     }
 
     event CollateralListed(address indexed token, string name, uint256 index);
-    event InterestRateModelSet(address indexed model);
     event CollateralDeposited(address indexed borrower, address indexed token, uint256 amount);
     event CollateralWithdrawn(address indexed borrower, address indexed token, uint256 amount);
     event Borrowed(address indexed borrower, uint256 amount, uint256 debt);
@@ -145,9 +147,6 @@ interface ILendingSleeve is ISleeve {
     ///         (`lend.ltvBps.<name>`, `lend.liqThresholdBps.<name>`, `lend.liqBonusBps.<name>`,
     ///         `lend.borrowCap.<name>`: all four must exist). Governance only.
     function listCollateral(address token, string calldata name) external;
-
-    /// @notice Replaces the interest rate model, accruing at the old rate first. Governance only.
-    function setInterestRateModel(address model) external;
 
     // ------------------------------------------------------------------ views
 

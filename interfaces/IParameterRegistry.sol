@@ -9,7 +9,8 @@ pragma solidity ^0.8.24;
 ///      - A parameter is addressed by `key = keccak256(bytes(name))`; names such as
 ///        "vault.idleBufferBps" are the public API. A parameter is defined once and never removed.
 ///      - Invariant: `min <= value <= max` at all times. `defineParameter` and `setBounds` refuse anything
-///        that would break it (`setBounds` may not strand the current value).
+///        that would break it (`setBounds` may not strand the current value). `max` is below
+///        type(uint256).max (`InvalidBounds` otherwise), so `get` reads one storage slot.
 ///      - Step rule: an update from `old` to `new` is allowed when
 ///        `|new - old| * 10_000 <= stepBps * ref`, where `ref = old` if `old != 0`, else
 ///        `ref = max` (so a parameter at 0 can leave 0 by at most `stepBps` of its maximum).

@@ -18,6 +18,12 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
     uint256 internal constant BPS = 10_000;
 
     mapping(bytes32 key => Param) internal _params;
+    /// @dev `value + 1` of every defined parameter (0: undefined), kept in step with
+    ///      `_params[key].value` by `defineParameter` and `_update`, the only writers of values.
+    ///      `get` is the protocol's hot path (a liquidation reads ten parameters): one cold slot
+    ///      per read instead of two. Hence values stay below type(uint256).max (see
+    ///      `_validateBounds`).
+    mapping(bytes32 key => uint256) internal _livePlusOne;
     mapping(bytes32 key => string) internal _names;
     bytes32[] internal _keys;
 
@@ -54,6 +60,7 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
             frozen: false,
             exists: true
         });
+        _livePlusOne[key] = value + 1;
         _names[key] = name;
         _keys.push(key);
         emit ParameterDefined(key, name, value, min, max, maxStepBps, cooldown);
@@ -111,7 +118,9 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
 
     /// @inheritdoc IParameterRegistry
     function get(bytes32 key) external view returns (uint256) {
-        return _existing(key).value;
+        uint256 v = _livePlusOne[key];
+        if (v == 0) revert UnknownParameter(key);
+        return v - 1;
     }
 
     /// @inheritdoc IParameterRegistry
@@ -145,6 +154,7 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
 
         uint256 oldValue = p.value;
         p.value = value;
+        _livePlusOne[key] = value + 1;
         p.lastUpdate = uint64(block.timestamp);
         emit ParameterSet(key, oldValue, value, msg.sender);
     }
@@ -196,7 +206,8 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
     }
 
     function _validateBounds(uint256 min, uint256 max, uint16 maxStepBps) internal pure {
-        if (min > max) revert InvalidBounds(min, max);
+        // max < 2^256 - 1: every value fits `_livePlusOne`.
+        if (min > max || max == type(uint256).max) revert InvalidBounds(min, max);
         if (maxStepBps > BPS) revert InvalidStep(maxStepBps);
     }
 

@@ -18,7 +18,7 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 /// @notice The vault's lending book: borrowers post RWA collateral and borrow the vault's
 ///         stablecoin; keepers liquidate unhealthy positions; bad debt is written off at once.
 ///         Every rule and rounding direction is stated in ILendingSleeve.
-/// @dev Roles: GOVERNANCE (the timelock) lists collateral and sets the rate model. Risk knobs are
+/// @dev Roles: GOVERNANCE (the timelock) lists collateral. Risk knobs are
 ///      the registry's `lend.*` parameters, read when used. Interest state lives in three slots
 ///      (`_book`, `_rates`, `_supplyIndex`), loaded into a `State` in memory, accrued there and
 ///      written back once per call.
@@ -91,7 +91,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     IOracleRouter public immutable router;
     uint256 internal immutable _assetUnit;
 
-    IInterestRateModel public interestRateModel;
+    IInterestRateModel public immutable interestRateModel;
     Book internal _book;
     Rates internal _rates;
     uint256 internal _supplyIndex;
@@ -391,15 +391,6 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         emit CollateralListed(token, name, index);
     }
 
-    /// @inheritdoc ILendingSleeve
-    function setInterestRateModel(address model) external onlyRole(GOVERNANCE_ROLE) {
-        if (model == address(0)) revert ZeroAddress();
-        State memory s = _accrued(); // interest so far at the old model's rate
-        interestRateModel = IInterestRateModel(model);
-        _commit(s);
-        emit InterestRateModelSet(model);
-    }
-
     // =================================================================== views
 
     /// @inheritdoc ILendingSleeve
@@ -598,10 +589,13 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         internal
         view
     {
-        uint256 minDebt = registry.get(MIN_DEBT);
+        // lend.minDebt is read only where it matters (a full close with collateral to spare,
+        // the common deep liquidation, never needs it); type(uint256).max means "not read yet".
+        uint256 minDebt = type(uint256).max;
         uint256 maxRepay = p.debt;
         if (p.health >= registry.get(FULL_CLOSE_HEALTH) * BPS_TO_WAD) {
             uint256 part = p.debt.mulDiv(registry.get(CLOSE_FACTOR), BPS);
+            minDebt = registry.get(MIN_DEBT);
             // A close factor that would leave dust lets the whole debt go instead.
             if (p.debt - part >= minDebt) maxRepay = part;
         }
@@ -622,7 +616,10 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         }
         if (p.seized == 0) revert ZeroAmount(); // a repay too small to buy one unit
         uint256 remaining = p.debt - p.repay;
-        if (remaining != 0 && p.seized != p.held && remaining < minDebt) revert DustDebt(remaining, minDebt);
+        if (remaining != 0 && p.seized != p.held) {
+            if (minDebt == type(uint256).max) minDebt = registry.get(MIN_DEBT);
+            if (remaining < minDebt) revert DustDebt(remaining, minDebt);
+        }
     }
 
     /// @dev Σ value * min(ltv, threshold) / 1e4; fresh prices (reverting) or best available.

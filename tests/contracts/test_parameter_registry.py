@@ -140,6 +140,15 @@ def test_define_stores_the_parameter_and_emits_event(registry, deployer):
     assert registry.getParam(fixed).maxStepBps == 10_000
 
 
+def test_largest_value_reads_back_through_get(registry, deployer):
+    top = 2**256 - 2  # the largest max the registry accepts
+    key = define(registry, deployer, "risk.top", top, 0, top, 0, 0)
+    assert registry.get(key) == top
+    registry.set(key, 0, sender=deployer)
+    assert registry.get(key) == 0
+    assert registry.getParam(key).value == 0
+
+
 def test_define_rejects_empty_name_and_second_definition(registry, deployer, ltv):
     with ape.reverts(registry.EmptyName):
         registry.defineParameter("", 1, 0, 10, 0, 0, sender=deployer)
@@ -153,6 +162,8 @@ def test_define_rejects_empty_name_and_second_definition(registry, deployer, ltv
     "rules, error, inputs",
     [
         ((5, 10, 9, 0, 0), "InvalidBounds", {"min": 10, "max": 9}),
+        # max must stay below 2**256 - 1 (get() keeps value + 1 in one slot)
+        ((5, 0, 2**256 - 1, 0, 0), "InvalidBounds", {"min": 0, "max": 2**256 - 1}),
         ((5, 0, 10, 10_001, 0), "InvalidStep", {"stepBps": 10_001}),
         ((4, 5, 10, 0, 0), "OutOfBounds", {"key": LTV, "value": 4, "min": 5, "max": 10}),
         ((11, 5, 10, 0, 0), "OutOfBounds", {"key": LTV, "value": 11, "min": 5, "max": 10}),
@@ -349,6 +360,7 @@ def test_set_bounds_stores_emits_and_applies(registry, deployer, chain, ltv):
     "bounds, error, inputs",
     [
         ((500, 499, 0, 0), "InvalidBounds", {"min": 500, "max": 499}),
+        ((0, 2**256 - 1, 0, 0), "InvalidBounds", {"min": 0, "max": 2**256 - 1}),
         ((0, 10_000, 10_001, 0), "InvalidStep", {"stepBps": 10_001}),
         ((1_001, 5_000, 0, 0), "OutOfBounds", {"key": LTV, "value": 1_000, "min": 1_001}),
         ((0, 999, 0, 0), "OutOfBounds", {"key": LTV, "value": 1_000, "max": 999}),

@@ -127,22 +127,6 @@ def test_only_the_vault_moves_the_books_cash(book, bob):
     assert_reverts(book, "withdraw", 1, sender=bob, error="OnlyVault", caller=bob)
 
 
-def test_rate_model_swap_accrues_at_the_old_rate_first(project, lending, book, gov, bob, chain):
-    lending.open_position(bob, "gold", 200_000 * USDC, 100_000 * USDC)
-    old_rate = book.borrowRate()
-    chain.mine(timestamp=chain.pending_timestamp + 30 * DAY)
-    before = book.debtOf(bob)
-    other = gov.deploy(project.InterestRateModel, lending.vs.registry)
-    assert_reverts(book, "setInterestRateModel", other, sender=bob,
-                   error="AccessControlUnauthorizedAccount")  # fmt: skip
-    tx = book.setInterestRateModel(other, sender=gov)
-    assert book.interestRateModel() == other.address
-    assert book.debtOf(bob) >= before  # the 30 days were charged, at the rate then in force
-    assert tx.events[-1].event_name == "InterestRateModelSet"
-    # Same parameters; utilization rose by the 30 days' interest only.
-    assert 0 <= book.borrowRate() - old_rate < 10**13
-
-
 # ------------------------------------------------------------------ collateral
 
 
