@@ -159,6 +159,11 @@ interface ILendingSleeve is ISleeve {
     /// @notice Stablecoin the borrower's collateral supports at LTV (best available prices).
     function borrowPower(address borrower) external view returns (uint256);
 
+    /// @notice The most `borrow` accepts from `borrower` now: within LTV (less the rounding a
+    ///         borrow adds to the debt), the book's cash and every borrow cap; 0 while a price
+    ///         behind the position is stale or when the result would stay below `lend.minDebt`.
+    function maxBorrow(address borrower) external view returns (uint256);
+
     function collateralOf(address borrower, address token) external view returns (uint256);
 
     function positionOf(address borrower) external view returns (Position memory);

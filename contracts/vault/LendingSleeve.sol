@@ -419,6 +419,28 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     }
 
     /// @inheritdoc ILendingSleeve
+    function maxBorrow(address borrower) external view returns (uint256 room) {
+        State memory s = _accrued();
+        PositionSlot memory pos = _positions[borrower];
+        uint256 debt = _debtOf(pos.scaled, s.borrowIndex);
+        uint256 power;
+        room = s.cash;
+        for (uint256 i; (pos.mask >> i) != 0; ++i) {
+            if ((pos.mask >> i) & 1 == 0) continue;
+            Collateral storage c = _collaterals[i];
+            (uint256 price, bool fresh) = router.tryPrice(c.token);
+            if (!fresh) return 0; // `borrow` would revert StalePrice
+            uint256 ltv = Math.min(registry.get(c.ltvKey), registry.get(c.thresholdKey));
+            power += _value(_collateral[borrower][c.token], price, c.decimals) * ltv;
+            room = Math.min(room, registry.get(c.capKey).saturatingSub(c.usage));
+        }
+        // A borrow of x raises the debt by at most x + ceil(borrowIndex / WAD): both roundings
+        // (scaled units added, debt read back) are up.
+        room = Math.min(room, (power / BPS).saturatingSub(debt + s.borrowIndex.ceilDiv(WAD)));
+        if (debt + room < registry.get(MIN_DEBT)) return 0;
+    }
+
+    /// @inheritdoc ILendingSleeve
     function collateralOf(address borrower, address token) external view returns (uint256) {
         return _collateral[borrower][token];
     }
