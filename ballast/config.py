@@ -33,6 +33,28 @@ REQUIRED_PARAMETERS: frozenset[str] = frozenset(
 )
 """Parameters the deployed contracts read: a config without them cannot deploy a working vault."""
 
+LENDING_PARAMETERS: frozenset[str] = frozenset(
+    {
+        "lend.closeFactorBps",
+        "lend.fullCloseHealthBps",
+        "lend.minDebt",
+        "lend.rate.baseBps",
+        "lend.rate.slope1Bps",
+        "lend.rate.slope2Bps",
+        "lend.rate.kinkBps",
+    }
+)
+"""Parameters the LendingSleeve and its InterestRateModel read: required with a lending sleeve."""
+
+LTV_PREFIX = "lend.ltvBps."
+THRESHOLD_PREFIX = "lend.liqThresholdBps."
+BONUS_PREFIX = "lend.liqBonusBps."
+BORROW_CAP_PREFIX = "lend.borrowCap."
+COLLATERAL_PREFIXES = (LTV_PREFIX, THRESHOLD_PREFIX, BONUS_PREFIX, BORROW_CAP_PREFIX)
+"""Per-collateral parameters: ``<prefix><collateral name>``, all four needed to list a token."""
+
+NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
+
 Duration = Annotated[int, BeforeValidator(parameters.parse_duration)]
 """Seconds; YAML may say 3600, "45s", "30m", "12h", "3d" or "2w"."""
 
@@ -118,19 +140,70 @@ class MockRWA(_Strict):
     daily_redeem_limit: int = Field(default=0, ge=0, description="whole tokens a day; 0 = none")
 
 
-class SleeveConfig(_Strict):
-    """One sleeve: a mock RWA on local networks, or the real token, feed and issuer adapter."""
+class CollateralConfig(_Strict):
+    """One collateral of the lending book: a TokenizedRWASleeve's token, or a token and its feed."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
-    kind: Literal["TokenizedRWASleeve"] = "TokenizedRWASleeve"
+    sleeve: str | None = Field(
+        default=None,
+        description="a TokenizedRWASleeve of this config: its token, priced by its feed",
+    )
+    name: str | None = Field(
+        default=None, pattern=NAME_PATTERN, description="scopes the lend.*.<name> parameters"
+    )
+    token: Address | None = None
+    feed: Address | None = Field(default=None, description="Chainlink-style price feed")
+
+    @model_validator(mode="after")
+    def _sleeve_or_token(self) -> Self:
+        given = (self.name, self.token, self.feed)
+        if self.sleeve is not None and any(given):
+            raise ValueError("give either 'sleeve' or name/token/feed")
+        if self.sleeve is None and not all(given):
+            raise ValueError("give 'sleeve' or all of name, token and feed")
+        return self
+
+    @property
+    def label(self) -> str:
+        """The name the book lists it under and its parameters end in (a sleeve's own name)."""
+        label = self.sleeve or self.name
+        assert label is not None  # _sleeve_or_token guarantees one of the two
+        return label
+
+
+class SleeveConfig(_Strict):
+    """One sleeve: an RWA (a mock on local networks, or the real token, feed and issuer adapter),
+    or the lending book with the collateral it accepts."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    kind: Literal["TokenizedRWASleeve", "LendingSleeve"] = "TokenizedRWASleeve"
     mock: MockRWA | None = None
     token: Address | None = None
     feed: Address | None = Field(default=None, description="Chainlink-style price feed")
     issuer: Address | None = Field(default=None, description="IRWAIssuer adapter")
+    collateral: list[CollateralConfig] = Field(
+        default_factory=list, description="LendingSleeve: what borrowers may post, in order"
+    )
 
     @model_validator(mode="after")
     def _mock_or_real(self) -> Self:
         real = (self.token, self.feed, self.issuer)
+        if self.kind == "LendingSleeve":
+            if self.mock is not None or any(real):
+                raise ValueError(
+                    f"sleeve {self.name}: a LendingSleeve takes 'collateral', "
+                    "not mock/token/feed/issuer"
+                )
+            if not self.collateral:
+                raise ValueError(
+                    f"sleeve {self.name}: a LendingSleeve needs at least one collateral"
+                )
+            labels = [c.label for c in self.collateral]
+            for label in labels:
+                if labels.count(label) > 1:
+                    raise ValueError(f"sleeve {self.name}: collateral {label!r} is listed twice")
+            return self
+        if self.collateral:
+            raise ValueError(f"sleeve {self.name}: only a LendingSleeve takes 'collateral'")
         if self.mock is not None and any(real):
             raise ValueError(f"sleeve {self.name}: give either 'mock' or token/feed/issuer")
         if self.mock is None and not all(real):
@@ -199,6 +272,7 @@ class DeployConfig(_Strict):
                 raise ValueError(f"sleeve {name!r} needs the parameter {CAP_PREFIX}{name}")
         for name in sorted(caps - set(names)):
             raise ValueError(f"parameter {CAP_PREFIX}{name} names no sleeve")
+        self._lending_rules({spec.name: spec for spec in self.parameters})
         # Nobody may be trapped by a change they can see coming: the timelock must outlast the
         # longest unbonding period governance could ever set (DESIGN.md §Governance).
         for spec in self.parameters:
@@ -208,6 +282,66 @@ class DeployConfig(_Strict):
                     f"the maximum agent.unbondingPeriod {spec.max}s"
                 )
         return self
+
+    def lending(self) -> SleeveConfig | None:
+        """The lending sleeve, if the config has one (at most one)."""
+        return next((s for s in self.sleeves if s.kind == "LendingSleeve"), None)
+
+    def _lending_rules(self, params: dict[str, ParameterSpec]) -> None:
+        """The lending book's collateral and parameters (DESIGN.md §LendingSleeve)."""
+        books = [s.name for s in self.sleeves if s.kind == "LendingSleeve"]
+        if len(books) > 1:
+            raise ValueError(f"sleeves: at most one LendingSleeve, found {', '.join(books)}")
+        book = self.lending()
+        collateral = book.collateral if book else []
+        rwa = {s.name: s for s in self.sleeves if s.kind == "TokenizedRWASleeve"}
+        tokens = {s.token: f"the token of sleeve {s.name}" for s in rwa.values() if s.token}
+        if self.asset.address:
+            tokens[self.asset.address] = "the vault's asset"
+        for c in collateral:
+            if c.sleeve is not None and c.sleeve not in rwa:
+                raise ValueError(
+                    f"collateral sleeve {c.sleeve!r} is not a TokenizedRWASleeve of this config"
+                )
+            if c.name is not None and any(c.name == s.name for s in self.sleeves):
+                raise ValueError(
+                    f"collateral {c.name!r} is a sleeve's name: write 'sleeve: {c.name}' "
+                    "to lend against that sleeve's token"
+                )
+            if c.token is not None:
+                if c.token in tokens:
+                    raise ValueError(
+                        f"collateral {c.name!r}: {c.token} is already {tokens[c.token]}"
+                    )
+                tokens[c.token] = f"collateral {c.name!r}"
+        if book is not None:
+            for name in sorted(LENDING_PARAMETERS - params.keys()):
+                raise ValueError(f"parameter {name!r} is required (the LendingSleeve reads it)")
+        for c in collateral:
+            for prefix in COLLATERAL_PREFIXES:
+                if prefix + c.label not in params:
+                    raise ValueError(
+                        f"collateral {c.label!r} needs the parameter {prefix}{c.label}"
+                    )
+            ltv, lt, bonus = (params[p + c.label].value for p in COLLATERAL_PREFIXES[:3])
+            if ltv > lt:
+                raise ValueError(
+                    f"collateral {c.label!r}: {LTV_PREFIX}{c.label} {ltv} is above "
+                    f"{THRESHOLD_PREFIX}{c.label} {lt} (loans open below the liquidation threshold)"
+                )
+            # Aave's rule, threshold x (1 + bonus) <= 100%: a liquidation near health 1 must
+            # raise health (the book caps the bonus on chain; the config must not rely on it).
+            if lt * (BPS + bonus) > BPS * BPS:
+                raise ValueError(
+                    f"collateral {c.label!r}: {THRESHOLD_PREFIX}{c.label} {lt} x (1 + "
+                    f"{BONUS_PREFIX}{c.label} {bonus}) is above 100%, so a liquidation near "
+                    "health 1 would not raise health"
+                )
+        labels = {c.label for c in collateral}
+        for name in sorted(params):
+            prefix = next((p for p in COLLATERAL_PREFIXES if name.startswith(p)), None)
+            if prefix is not None and name.removeprefix(prefix) not in labels:
+                raise ValueError(f"parameter {name} names no collateral")
 
     @classmethod
     def load(cls, path: Path) -> DeployConfig:

@@ -6,16 +6,18 @@ has code for, is reused and reported as such; parameters already defined are lef
 already granted are not granted again.
 
 Wiring (DESIGN.md §Governance): the timelock holds GOVERNANCE and the admin role on the
-registry and the vault, and the admin role on the OracleRouter; the governor proposes to the
-timelock and anyone executes; the guardian holds the timelock's CANCELLER role and the
-GUARDIAN role of the registry and the vault; the steward holds STEWARD. The deployer defines the
-initial parameters, sets the feeds and adds the sleeves, then renounces every role it held.
-Local mocks (feeds, issuers) stay owned by the deployer: it plays the market in demos.
+registry, the vault and the lending book, and the admin role on the OracleRouter; the governor
+proposes to the timelock and anyone executes; the guardian holds the timelock's CANCELLER role
+and the GUARDIAN role of the registry and the vault; the steward holds STEWARD. The deployer
+defines the initial parameters, sets the feeds, lists the book's collateral and adds the
+sleeves, then renounces every role it held. Local mocks (feeds, issuers) stay owned by the
+deployer: it plays the market in demos.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ape import chain, project
 from ape.api import AccountAPI
@@ -23,13 +25,14 @@ from ape.contracts import ContractContainer, ContractInstance
 
 from ballast.config import (
     TOKEN_UNIT,
+    CollateralConfig,
     ConfigError,
     DeployConfig,
     ParameterSpec,
     SleeveConfig,
     TokenSpec,
 )
-from ballast.deployment import Deployment, SleeveEntry
+from ballast.deployment import CollateralEntry, Deployment, SleeveEntry
 from ballast.parameters import key_of
 
 Report = Callable[[str], None]
@@ -133,10 +136,18 @@ def _require_code(label: str, address: str) -> str:
     return address
 
 
-def _sleeve(
+def _set_feed(run: _Run, router: ContractInstance, label: str, token: str, feed: str) -> None:
+    if router.feedOf(token) != feed:
+        run.require(router, router.DEFAULT_ADMIN_ROLE(), f"the feed of {label}")
+        router.setFeed(token, feed, sender=run.deployer)
+        run.report(f"{label}: feed {feed} set on the OracleRouter")
+
+
+def _rwa_sleeve(
     run: _Run, spec: SleeveConfig, vault: ContractInstance, router: ContractInstance, asset: str
 ) -> SleeveEntry:
-    """The sleeve `spec` describes, with its token, feed and issuer (mocks deployed if asked)."""
+    """The RWA sleeve `spec` describes, with its token, feed and issuer (mocks deployed if asked);
+    not yet added to the vault."""
     prev = run.previous_sleeve(spec.name)
     label = f"sleeve {spec.name}"
     if spec.mock is not None:
@@ -165,10 +176,7 @@ def _sleeve(
         feed = _require_code(f"{label} feed", spec.feed)
         issuer = _require_code(f"{label} issuer", spec.issuer)
 
-    if router.feedOf(token) != feed:
-        run.require(router, router.DEFAULT_ADMIN_ROLE(), f"the feed of {spec.name}")
-        router.setFeed(token, feed, sender=run.deployer)
-        run.report(f"{label}: feed {feed} set on the OracleRouter")
+    _set_feed(run, router, label, token, feed)
 
     sleeve = None
     if prev and prev.issuer == issuer and has_code(prev.address):
@@ -180,16 +188,104 @@ def _sleeve(
     if sleeve is None:
         sleeve = run.deployer.deploy(project.TokenizedRWASleeve, vault, issuer, router)
         run.report(f"{label}: deployed TokenizedRWASleeve at {sleeve.address}")
-
-    in_vault = {vault.sleeveAt(i).sleeve for i in range(vault.sleeveCount())}
-    if sleeve.address not in in_vault:
-        run.require(vault, vault.GOVERNANCE_ROLE(), f"adding sleeve {spec.name} to the vault")
-        vault.addSleeve(sleeve, spec.name, sender=run.deployer)
-        run.report(f"{label}: added to the vault")
     return SleeveEntry(
         name=spec.name, address=sleeve.address, kind=spec.kind, token=token, feed=feed,
         issuer=issuer,
     )  # fmt: skip
+
+
+def _collateral(
+    run: _Run, spec: CollateralConfig, router: ContractInstance, rwa: dict[str, SleeveEntry]
+) -> CollateralEntry:
+    """A sleeve's token and feed, or a configured token whose feed is set on the router."""
+    if spec.sleeve is not None:
+        sleeve = rwa[spec.sleeve]  # DeployConfig guarantees it names an RWA sleeve
+        assert sleeve.token and sleeve.feed
+        return CollateralEntry(name=spec.sleeve, token=sleeve.token, feed=sleeve.feed)
+    assert spec.name and spec.token and spec.feed  # CollateralConfig guarantees all three
+    label = f"collateral {spec.name}"
+    token = _require_code(f"{label} token", spec.token)
+    feed = _require_code(f"{label} feed", spec.feed)
+    _set_feed(run, router, label, token, feed)
+    return CollateralEntry(name=spec.name, token=token, feed=feed)
+
+
+def _rate_model(run: _Run, registry: ContractInstance) -> ContractInstance:
+    """The manifest's InterestRateModel when it reads this registry, else a new one."""
+    address = run.previous.contracts.get("InterestRateModel") if run.previous else None
+    if address and has_code(address):
+        model = project.InterestRateModel.at(address)
+        if model.registry() == registry.address:
+            run.reused = True
+            run.report(f"InterestRateModel: reusing {address} from the manifest")
+            return model
+    model = run.deployer.deploy(project.InterestRateModel, registry)
+    run.report(f"InterestRateModel: deployed at {model.address}")
+    return model
+
+
+@dataclass(frozen=True)
+class _Lending:
+    book: ContractInstance
+    model: ContractInstance
+    collateral: list[CollateralEntry]
+
+
+def _lending_book(
+    run: _Run,
+    spec: SleeveConfig,
+    vault: ContractInstance,
+    registry: ContractInstance,
+    router: ContractInstance,
+    rwa: dict[str, SleeveEntry],
+) -> _Lending:
+    """The lending book (reused when the manifest's points at this vault), its rate model and
+    its collateral, every one listed; not yet added to the vault."""
+    label = f"sleeve {spec.name}"
+    collateral = [_collateral(run, c, router, rwa) for c in spec.collateral]
+    book = None
+    prev = run.previous_sleeve(spec.name)
+    if prev and prev.kind == "LendingSleeve" and has_code(prev.address):
+        candidate = project.LendingSleeve.at(prev.address)
+        if candidate.vault() == vault.address:
+            book = candidate
+            run.reused = True
+            run.report(f"{label}: reusing {book.address} from the manifest")
+    if book is not None:
+        # The model in force: governance may have replaced the one first deployed.
+        model = project.InterestRateModel.at(book.interestRateModel())
+        run.report(f"InterestRateModel: reusing {model.address}, the book's")
+    else:
+        model = _rate_model(run, registry)
+        book = run.deployer.deploy(
+            project.LendingSleeve, vault, registry, router, model, run.deployer
+        )
+        run.report(f"{label}: deployed LendingSleeve at {book.address}")
+
+    listed = set(book.collateralTokens())
+    for entry in collateral:
+        if entry.token in listed:
+            if (name := book.collateralName(entry.token)) != entry.name:
+                raise DeployError(
+                    f"{label}: {entry.token} is listed on the book as collateral {name!r}, "
+                    f"the config calls it {entry.name!r}"
+                )
+            continue
+        run.require(book, book.GOVERNANCE_ROLE(), f"listing collateral {entry.name}")
+        book.listCollateral(entry.token, entry.name, sender=run.deployer)
+        run.report(f"{label}: collateral {entry.name} listed ({entry.token})")
+    return _Lending(book, model, collateral)
+
+
+def _add_sleeves(run: _Run, vault: ContractInstance, entries: list[SleeveEntry]) -> None:
+    """Add to the vault, in the config's order, each sleeve it does not hold yet."""
+    in_vault = {vault.sleeveAt(i).sleeve for i in range(vault.sleeveCount())}
+    for entry in entries:
+        if entry.address in in_vault:
+            continue
+        run.require(vault, vault.GOVERNANCE_ROLE(), f"adding sleeve {entry.name} to the vault")
+        vault.addSleeve(entry.address, entry.name, sender=run.deployer)
+        run.report(f"sleeve {entry.name}: added to the vault")
 
 
 def _define_parameters(run: _Run, registry: ContractInstance, specs: list[ParameterSpec]) -> None:
@@ -252,7 +348,21 @@ def deploy_system(
         "RWAVault", project.RWAVault, asset, registry, module, config.vault.name,
         config.vault.symbol, deployer,
     )  # fmt: skip
-    sleeves = [_sleeve(run, spec, vault, router, asset) for spec in config.sleeves]
+    # RWA sleeves first: the lending book may lend against their tokens, wherever it is listed.
+    rwa = {
+        spec.name: _rwa_sleeve(run, spec, vault, router, asset)
+        for spec in config.sleeves
+        if spec.kind == "TokenizedRWASleeve"
+    }
+    entries = dict(rwa)
+    lending: _Lending | None = None
+    if (book_spec := config.lending()) is not None:
+        lending = _lending_book(run, book_spec, vault, registry, router, rwa)
+        entries[book_spec.name] = SleeveEntry(
+            name=book_spec.name, address=lending.book.address, kind=book_spec.kind
+        )
+    sleeves = [entries[spec.name] for spec in config.sleeves]
+    _add_sleeves(run, vault, sleeves)
     if vault.allowlistEnabled() != config.vault.allowlist:
         run.require(vault, vault.GOVERNANCE_ROLE(), "switching the vault's allowlist")
         vault.setAllowlistEnabled(config.vault.allowlist, sender=deployer)
@@ -269,6 +379,12 @@ def deploy_system(
     run.renounce(vault, "vault GOVERNANCE", vault.GOVERNANCE_ROLE())
     run.renounce(vault, "vault ADMIN", vault.DEFAULT_ADMIN_ROLE())
     run.renounce(router, "router ADMIN", router.DEFAULT_ADMIN_ROLE())
+    if lending is not None:
+        book = lending.book
+        run.grant(book, "lending GOVERNANCE", book.GOVERNANCE_ROLE(), timelock.address)
+        run.grant(book, "lending ADMIN", book.DEFAULT_ADMIN_ROLE(), timelock.address)
+        run.renounce(book, "lending GOVERNANCE", book.GOVERNANCE_ROLE())
+        run.renounce(book, "lending ADMIN", book.DEFAULT_ADMIN_ROLE())
 
     run.grant(timelock, "timelock PROPOSER", timelock.PROPOSER_ROLE(), governor.address)
     run.grant(timelock, "timelock CANCELLER", timelock.CANCELLER_ROLE(), governor.address)
@@ -281,21 +397,32 @@ def deploy_system(
     run.renounce(registry, "registry ADMIN", registry.DEFAULT_ADMIN_ROLE())
     run.renounce(timelock, "timelock ADMIN", timelock.DEFAULT_ADMIN_ROLE())
 
+    contracts = {
+        "BallastToken": token.address,
+        "BallastGovernor": governor.address,
+        "TimelockController": timelock.address,
+        "ParameterRegistry": registry.address,
+        "OracleRouter": router.address,
+        "RebalanceModule": module.address,
+        "RWAVault": vault.address,
+    }
+    collateral: list[CollateralEntry] = []
+    if lending is not None:
+        contracts["InterestRateModel"] = lending.model.address
+        contracts["LendingSleeve"] = lending.book.address
+        collateral = lending.collateral
     return Deployment(
         chain_id=chain.chain_id,
         block=run.previous.block if run.previous and run.reused else first_block,
         deployer=deployer.address,
-        contracts={
-            "BallastToken": token.address,
-            "BallastGovernor": governor.address,
-            "TimelockController": timelock.address,
-            "ParameterRegistry": registry.address,
-            "OracleRouter": router.address,
-            "RebalanceModule": module.address,
-            "RWAVault": vault.address,
-        },
+        contracts=contracts,
         sleeves=sleeves,
-        tokens={"asset": asset, **{entry.name: entry.token for entry in sleeves}},
+        collateral=collateral,
+        tokens={
+            "asset": asset,
+            **{entry.name: entry.token for entry in sleeves if entry.token},
+            **{entry.name: entry.token for entry in collateral},
+        },
         roles={
             name: address
             for name, address in (

@@ -45,6 +45,17 @@ class SleeveEntry(BaseModel):
     issuer: Address | None = None
 
 
+class CollateralEntry(BaseModel):
+    """One collateral token of the lending book, in listing order: its name scopes the
+    ``lend.*.<name>`` parameters; the feed prices it on the OracleRouter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    token: Address
+    feed: Address
+
+
 class Deployment(BaseModel):
     """A deployed Ballast system on one network."""
 
@@ -55,6 +66,9 @@ class Deployment(BaseModel):
     deployer: Address
     contracts: dict[str, Address] = Field(default_factory=dict)
     sleeves: list[SleeveEntry] = Field(default_factory=list)
+    collateral: list[CollateralEntry] = Field(
+        default_factory=list, description="the LendingSleeve's collateral (none without one)"
+    )
     tokens: dict[str, Address] = Field(default_factory=dict)
     roles: dict[str, Address] = Field(default_factory=dict)
 

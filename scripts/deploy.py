@@ -65,5 +65,7 @@ def cli(ecosystem, network, account, config_file: Path | None, manifest_file: Pa
             table.add_row(kind, name, address)
     for sleeve in deployment.sleeves:
         table.add_row(f"sleeve ({sleeve.kind})", sleeve.name, sleeve.address)
+    for entry in deployment.collateral:
+        table.add_row("collateral", entry.name, entry.token)
     console.print(table)
     console.print(f"manifest written to {manifest_file}")

@@ -1,4 +1,6 @@
-"""Gas benchmark: the vault's user and keeper operations next to a bare OpenZeppelin ERC4626.
+"""Gas benchmark: the vault's user and keeper operations next to a bare OpenZeppelin ERC4626,
+and the lending book's borrower and liquidator operations against the goal of half of Aave V3's
+liquidationCall (<= 170,000 gas). What each row measures: benchmarks/gas/measure.py.
 
     python -m benchmarks.gas            # measure, print the table, write snapshot.json
     python -m benchmarks.gas --check    # measure and fail on a > 2 % regression vs snapshot.json

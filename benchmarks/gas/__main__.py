@@ -13,35 +13,41 @@ from rich.table import Table
 SNAPSHOT = Path(__file__).with_name("snapshot.json")
 TOLERANCE = 0.02  # a check fails on any operation more than 2 % above its snapshot
 GOAL_RATIO, GOAL_DEPOSIT = 1.3, 90_000  # issue goals: deposit <= 1.3x bare OZ and < 90k gas
+AAVE_LIQUIDATE = 340_429  # Aave V3 Pool.liquidationCall
+GOAL_LIQUIDATE = 170_000  # issue goal: a liquidation costs at most about half of Aave's
+BARE = "BareERC4626 (OpenZeppelin 5.4)"
+LENDING = "LendingSleeve"
 
 
 def _measure() -> dict:
     from ape import networks
 
     from ballast.config import DeployConfig
-    from benchmarks.gas.measure import measure_bare, measure_vault
+    from benchmarks.gas.measure import VAULT_SLEEVES, measure_bare, measure_lending, measure_vault
 
     base = DeployConfig.load(Path("deployments/config/local.yaml"))
     with networks.parse_network_choice("ethereum:local:foundry"):
         vaults: dict[str, dict[str, int]] = {}
         asset = None
-        for k in range(len(base.sleeves) + 1):
+        for k in VAULT_SLEEVES:
             ops, asset = measure_vault(base, k)
             vaults[f"RWAVault, {k} sleeve{'s' if k != 1 else ''}"] = {m.name: m.gas for m in ops}
         bare = {m.name: m.gas for m in measure_bare(asset)}
-    return {"BareERC4626 (OpenZeppelin 5.4)": bare, **vaults}
+        lending = {m.name: m.gas for m in measure_lending(base)}
+    return {BARE: bare, **vaults, LENDING: lending}
 
 
-def _table(results: dict) -> Table:
-    bare = results["BareERC4626 (OpenZeppelin 5.4)"]
+def _vault_table(results: dict) -> Table:
+    columns = {name: ops for name, ops in results.items() if name != LENDING}
+    bare = columns[BARE]
     table = Table(title="Gas per operation (ratio to the bare OpenZeppelin ERC4626)")
     table.add_column("operation")
-    for column in results:
+    for column in columns:
         table.add_column(column, justify="right")
-    operations = list(dict.fromkeys(op for ops in results.values() for op in ops))
+    operations = list(dict.fromkeys(op for ops in columns.values() for op in ops))
     for op in operations:
         row = [op]
-        for ops in results.values():
+        for ops in columns.values():
             gas = ops.get(op)
             if gas is None:
                 row.append("")
@@ -50,6 +56,15 @@ def _table(results: dict) -> Table:
             else:
                 row.append(f"{gas:,}")
         table.add_row(*row)
+    return table
+
+
+def _lending_table(ops: dict[str, int]) -> Table:
+    table = Table(title="LendingSleeve: gas per operation")
+    table.add_column("operation")
+    table.add_column("gas", justify="right")
+    for op, gas in ops.items():
+        table.add_row(op, f"{gas:,}")
     return table
 
 
@@ -70,8 +85,9 @@ def _regressions(results: dict, snapshot: dict) -> list[str]:
 def main(check: bool, snapshot_path: Path) -> None:
     console = Console(width=None if sys.stdout.isatty() else 200)
     results = _measure()
-    console.print(_table(results))
-    bare = results["BareERC4626 (OpenZeppelin 5.4)"]["deposit"]
+    console.print(_vault_table(results))
+    console.print(_lending_table(results[LENDING]))
+    bare = results[BARE]["deposit"]
     for column, ops in results.items():
         if column.startswith("RWAVault"):
             gas = ops["deposit"]
@@ -79,6 +95,13 @@ def main(check: bool, snapshot_path: Path) -> None:
             console.print(
                 f"{column}: deposit {gas:,} gas = {gas / bare:.2f}x bare OZ "
                 f"({verdict} the goal <= {GOAL_RATIO}x and < {GOAL_DEPOSIT:,})"
+            )
+    for op, gas in results[LENDING].items():
+        if op.startswith("liquidate"):
+            verdict = "meets" if gas <= GOAL_LIQUIDATE else "misses"
+            console.print(
+                f"{LENDING}: {op} {gas:,} gas = {gas / AAVE_LIQUIDATE:.2f}x Aave V3's "
+                f"{AAVE_LIQUIDATE:,} ({verdict} the goal <= {GOAL_LIQUIDATE:,})"
             )
     if check:
         if not snapshot_path.exists():

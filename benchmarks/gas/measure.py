@@ -1,9 +1,11 @@
 """The scenarios behind the gas snapshot: what is measured, on which state.
 
-Every vault is deployed by `ballast.deploy.deploy_system` from deployments/config/local.yaml
-(the deployed contracts, roles and parameters, not a test double), with the first k sleeves for
-k = 0..3. A bare OpenZeppelin ERC4626 with the same decimals offset is deployed in the same run
-on the same mock stablecoin, and every operation is measured on both in the same state:
+Every system is deployed by `ballast.deploy.deploy_system` from deployments/config/local.yaml
+(the deployed contracts, roles and parameters, not a test double).
+
+The vault, with its first k RWA sleeves for k = 0..3 (no lending book). A bare OpenZeppelin
+ERC4626 with the same decimals offset is deployed in the same run on the same mock stablecoin,
+and every operation is measured on both in the same state:
 
 - deposit / mint: a second depositor joins a vault that already holds 1,000,000 (its first
   deposit, so its share balance goes from zero; "repeat" is its second one);
@@ -11,17 +13,33 @@ on the same mock stablecoin, and every operation is measured on both in the same
 - redeem: the whole remaining position;
 - requestRedeem / processRedeemQueue: one request escrowed, then paid by a keeper;
 - rebalance: the first one into k sleeves, and a steady-state one (weights shift, a day later).
+
+The lending book, on the whole local system: the allocator moves 20% of a 1,000,000 vault into
+it by `rebalance`; borrowers buy gold at its MockIssuer and post it as collateral.
+
+- depositCollateral (first: the borrower's first collateral; repeat: more of the same token),
+  borrow (the borrower's first), accrueInterest (an hour later, debt outstanding),
+  repay (partial, then the rest with type(uint256).max), withdrawCollateral (debt outstanding:
+  the position is re-checked at fresh prices);
+- liquidate, by a keeper that holds the stablecoin (approved) and, in the steady state, already
+  holds gold from an earlier liquidation; the call is the one `liquidationTrigger` returns.
+  The gold feed is moved so that the victim's health is ~0.975 (partial: the close factor
+  applies), ~0.90 (full: below lend.fullCloseHealthBps) or ~0.50 (bad debt: all collateral is
+  seized and the rest of the debt written off). "first for this liquidator" is the partial one
+  by a keeper that holds no gold yet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ape import accounts, chain, project
 
-from ballast.config import DeployConfig
+from ballast.config import COLLATERAL_PREFIXES, DeployConfig
 from ballast.deploy import deploy_system
+from ballast.parameters import key_of
 
 USDC = 10**6
 DAY = 86_400
@@ -29,6 +47,16 @@ SEED = 1_000_000 * USDC
 POSITION = 20_000 * USDC
 FIRST_TARGETS = {1: [2_000], 2: [1_000, 1_000], 3: [1_000, 500, 500]}
 NEXT_TARGETS = {1: [3_500], 2: [2_000, 1_500], 3: [1_500, 900, 800]}
+VAULT_SLEEVES = range(max(FIRST_TARGETS) + 1)
+"""The vault configurations measured: its first k RWA sleeves."""
+
+WAD = 10**18
+MAX_UINT = 2**256 - 1
+LENDING_BPS = 2_000  # the book's share of the vault (within local.yaml's cap and turnover)
+COLLATERAL = "gold"  # every borrower posts it, so the keeper's steady state is holding it
+POSITION_VALUE = 20_000 * USDC  # collateral bought per borrower
+BLOCK_TIME = 12  # seconds between blocks in the lending scenario, as on mainnet
+PARTIAL_HEALTH, FULL_HEALTH, INSOLVENT_HEALTH = 975 * WAD // 1000, 90 * WAD // 100, WAD // 2
 
 
 @dataclass
@@ -38,15 +66,23 @@ class Measured:
 
 
 def _config(base: DeployConfig, sleeves: int) -> DeployConfig:
-    keep = [s for s in base.sleeves[:sleeves]]
+    """`base` with its first `sleeves` RWA sleeves only: no lending book, no collateral."""
+    rwa = [s for s in base.sleeves if s.kind == "TokenizedRWASleeve"]
+    if len(rwa) < sleeves:
+        raise ValueError(f"the config has {len(rwa)} RWA sleeves, the benchmark needs {sleeves}")
+    keep = rwa[:sleeves]
     names = {s.name for s in keep}
     params = [
         p
         for p in base.parameters
-        if not p.name.startswith("vault.maxSleeveBps.")
-        or p.name.removeprefix("vault.maxSleeveBps.") in names
+        if not p.name.startswith(COLLATERAL_PREFIXES)
+        and (
+            not p.name.startswith("vault.maxSleeveBps.")
+            or p.name.removeprefix("vault.maxSleeveBps.") in names
+        )
     ]
-    return base.model_copy(update={"sleeves": keep, "parameters": params})
+    trimmed = base.model_copy(update={"sleeves": keep, "parameters": params})
+    return DeployConfig.model_validate(trimmed.model_dump())  # still a config deploy accepts
 
 
 def _fund(asset, account, amount: int, spender) -> None:
@@ -116,3 +152,159 @@ def measure_vault(base: DeployConfig, sleeves: int) -> tuple[list[Measured], obj
     record("requestRedeem", vault.requestRedeem(shares, seeder, sender=seeder))
     record("processRedeemQueue (1 request)", vault.processRedeemQueue(1, sender=user))
     return out, asset
+
+
+class ScenarioError(RuntimeError):
+    """The chain is not in the state a measurement needs: a contract or the config changed."""
+
+
+def _expect(condition: bool, what: str) -> None:
+    if not condition:
+        raise ScenarioError(f"lending benchmark: {what}")
+
+
+@contextmanager
+def _block_time(seconds: int) -> Iterator[None]:
+    """Each block `seconds` after the last, whatever the wall clock does. Interest accrued since
+    the last action is part of what the book writes, so repeatable gas needs repeatable time: a
+    call mined in the same second as the one before would skip accrual and cost less."""
+    chain.provider.make_request("anvil_setBlockTimestampInterval", [seconds])
+    try:
+        yield
+    finally:
+        chain.provider.make_request("anvil_removeBlockTimestampInterval", [])
+
+
+def _fresh_account():
+    """An account nothing on this chain has touched, with ether for gas."""
+    account = accounts.test_accounts.generate_test_account()
+    chain.set_balance(account, 100 * WAD)
+    return account
+
+
+@dataclass
+class _Book:
+    """The deployed lending book and what its borrowers and keeper need around it."""
+
+    book: object
+    asset: object
+    token: object  # the collateral every borrower posts
+    feed: object
+    issuer: object
+    deployer: object
+
+    def buy(self, borrower, assets: int) -> int:
+        """`borrower` subscribes `assets` at the issuer: the tokens got, approved to the book."""
+        _fund(self.asset, borrower, assets, self.issuer)
+        before = self.token.balanceOf(borrower)
+        self.issuer.subscribe(assets, sender=borrower)
+        self.token.approve(self.book, MAX_UINT, sender=borrower)
+        return self.token.balanceOf(borrower) - before
+
+    def open(self, borrower) -> None:
+        """Post POSITION_VALUE of collateral and borrow 99% of its borrow power."""
+        self.book.depositCollateral(self.token, self.buy(borrower, POSITION_VALUE), sender=borrower)
+        self.book.borrow(self.book.borrowPower(borrower) * 99 // 100, sender=borrower)
+
+    def move_health(self, borrower, target: int) -> None:
+        """Publish the collateral price that puts `borrower`'s health at ~`target` (WAD)."""
+        answer = self.feed.latestAnswer() * target // self.book.healthFactor(borrower)
+        self.feed.setAnswer(answer, sender=self.deployer)
+
+    def liquidate(self, keeper, borrower):
+        """The call `liquidationTrigger` hands a keeper, sent by `keeper`."""
+        ok, data = self.book.liquidationTrigger(borrower)
+        _expect(ok, f"{borrower} is not liquidatable ({bytes(data).decode(errors='replace')})")
+        _, args = self.book.decode_input(data)
+        return self.book.liquidate(*args.values(), sender=keeper)
+
+
+def measure_lending(base: DeployConfig) -> list[Measured]:
+    """The lending book's borrower and keeper operations on the whole local system."""
+    with _block_time(BLOCK_TIME):
+        return _lending_scenario(base)
+
+
+def _lending_scenario(base: DeployConfig) -> list[Measured]:
+    deployer, seeder, borrower = _actors()
+    keeper = accounts.test_accounts[8]
+    _expect(base.roles.allocator is not None, "the config names no roles.allocator")
+    allocator = accounts[base.roles.allocator]
+    deployment = deploy_system(base, deployer, report=lambda _: None)
+    _expect(
+        any(s.kind == "LendingSleeve" for s in deployment.sleeves),
+        "the config has no LendingSleeve",
+    )
+    collateral = next((c for c in deployment.collateral if c.name == COLLATERAL), None)
+    issuer = next((s.issuer for s in deployment.sleeves if s.name == COLLATERAL), None)
+    _expect(collateral is not None and issuer is not None, f"no {COLLATERAL} sleeve collateral")
+    registry = project.ParameterRegistry.at(deployment.contracts["ParameterRegistry"])
+    vault = project.RWAVault.at(deployment.contracts["RWAVault"])
+    lending = _Book(
+        book=project.LendingSleeve.at(deployment.contracts["LendingSleeve"]),
+        asset=project.MockStablecoin.at(deployment.tokens["asset"]),
+        token=project.MockRWAToken.at(collateral.token),
+        feed=project.MockAggregator.at(collateral.feed),
+        issuer=project.MockIssuer.at(issuer),
+        deployer=deployer,
+    )
+    book, token = lending.book, lending.token
+    full_close = registry.get(key_of("lend.fullCloseHealthBps")) * WAD // 10_000
+    out: list[Measured] = []
+
+    def record(name: str, tx) -> None:
+        out.append(Measured(name, tx.gas_used))
+
+    _fund(lending.asset, seeder, SEED, vault)
+    vault.deposit(SEED, seeder, sender=seeder)
+    targets = [LENDING_BPS if s.kind == "LendingSleeve" else 0 for s in deployment.sleeves]
+    vault.rebalance(targets, b"\x03" * 32, "ipfs://lending", sender=allocator)
+    _expect(book.cash() > 0, "the rebalance did not fund the book")
+
+    # A borrower's life: collateral in, borrow, interest, repay, collateral out.
+    tokens = lending.buy(borrower, 2 * POSITION_VALUE)
+    _fund(lending.asset, borrower, POSITION_VALUE, book)  # the interest, for the full repay
+    half = tokens // 2
+    record("depositCollateral (first)", book.depositCollateral(token, half, sender=borrower))
+    record(
+        "depositCollateral (repeat)", book.depositCollateral(token, tokens - half, sender=borrower)
+    )
+    record("borrow (first)", book.borrow(book.borrowPower(borrower) // 2, sender=borrower))
+    chain.mine(timestamp=chain.pending_timestamp + 3_600)
+    record("accrueInterest", book.accrueInterest(sender=keeper))
+    debt = book.debtOf(borrower)
+    record("repay (partial)", book.repay(debt // 4, borrower, sender=borrower))
+    record("withdrawCollateral", book.withdrawCollateral(token, tokens // 4, sender=borrower))
+    record("repay (full)", book.repay(MAX_UINT, borrower, sender=borrower))
+    _expect(book.debtOf(borrower) == 0, "the full repay left debt")
+
+    # Liquidations by a keeper that holds the stablecoin, approved to the book.
+    _fund(lending.asset, keeper, 10 * POSITION_VALUE, book)
+    first, partial, full, insolvent = (_fresh_account() for _ in range(4))
+    for victim in (first, partial, full, insolvent):
+        lending.open(victim)
+
+    lending.move_health(first, PARTIAL_HEALTH)
+    for victim in (first, partial):
+        health = book.healthFactor(victim)
+        _expect(full_close <= health < WAD, f"health {health} is not in the close-factor band")
+    _expect(token.balanceOf(keeper) == 0, "the keeper already holds the collateral")
+    record("liquidate (first for this liquidator)", lending.liquidate(keeper, first))
+    tx = lending.liquidate(keeper, partial)
+    _expect(book.debtOf(partial) > 0, "the partial liquidation closed the whole debt")
+    record("liquidate (partial)", tx)
+
+    lending.move_health(full, FULL_HEALTH)
+    _expect(book.healthFactor(full) < full_close, "the full-close victim is above full close")
+    tx = lending.liquidate(keeper, full)
+    _expect(book.debtOf(full) == 0, "the full liquidation left debt")
+    _expect(book.collateralOf(full, token) > 0, "the full liquidation took all collateral")
+    record("liquidate (full)", tx)
+
+    lending.move_health(insolvent, INSOLVENT_HEALTH)
+    tx = lending.liquidate(keeper, insolvent)
+    losses = [e.amount for e in tx.events.filter(book.BadDebtRealized)]
+    _expect(len(losses) == 1 and losses[0] > 0, f"no bad debt written off (events: {losses})")
+    _expect(book.collateralOf(insolvent, token) == 0, "collateral left after the bad-debt seizure")
+    record("liquidate (bad debt)", tx)
+    return out

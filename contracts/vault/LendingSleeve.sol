@@ -542,7 +542,9 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     /// @dev Stores `s` with the rate model's answer for its cash and debt: the rate in force
     ///      until the next action.
     function _commit(State memory s) internal {
-        s.rate = interestRateModel.borrowRate(s.cash, _totalDebt(s));
+        // Capped at what the slot holds (1,844% a year) rather than ever reverting: a model
+        // answering more must not freeze repayments and liquidations.
+        s.rate = Math.min(interestRateModel.borrowRate(s.cash, _totalDebt(s)), type(uint64).max);
         _book = Book(s.cash.toUint128(), s.totalScaled.toUint128());
         _rates = Rates(s.borrowIndex.toUint128(), s.rate.toUint64(), uint40(s.lastAccrual));
         _supplyIndex = s.supplyIndex;

@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from ballast.config import ConfigError, DeployConfig, ParameterSpec, TokenSpec
 from ballast.deploy import DeployError, deploy_system
-from ballast.deployment import Deployment, ManifestError, config_path, manifest_path
+from ballast.deployment import (
+    CollateralEntry,
+    Deployment,
+    ManifestError,
+    config_path,
+    manifest_path,
+)
 
 LOCAL_CONFIG = "deployments/config/local.yaml"
 
@@ -53,16 +59,18 @@ def test_second_run_reuses_what_the_manifest_names(local_config, deployer, chain
     assert second == first
     assert deployer.nonce == nonce  # nothing sent: contracts, parameters and roles all in place
     assert any("reusing" in m for m in messages)
-    assert "parameters: 0 defined, 25 already on chain" in messages
+    assert f"parameters: 0 defined, {len(local_config.parameters)} already on chain" in messages
+    book = first.contracts["LendingSleeve"]
+    assert f"sleeve lending: reusing {book} from the manifest" in messages
 
 
 def test_a_new_parameter_after_handover_must_go_through_governance(local_config, deployer):
     first = deploy_system(local_config, deployer, report=quiet)
     extra = ParameterSpec(
-        name="lend.ltvBps.gold", value=5_000, min=0, max=10_000, step_bps=0, cooldown=0
+        name="lend.ltvBps.silver", value=5_000, min=0, max=10_000, step_bps=0, cooldown=0
     )
     grown = local_config.model_copy(update={"parameters": [*local_config.parameters, extra]})
-    with pytest.raises(DeployError, match="lend.ltvBps.gold is not defined on chain"):
+    with pytest.raises(DeployError, match="lend.ltvBps.silver is not defined on chain"):
         deploy_system(grown, deployer, previous=first, report=quiet)
 
 
@@ -91,13 +99,15 @@ def test_vault_is_wired_and_handed_to_the_timelock(local_config, deployer, proje
     assert (vault.symbol(), vault.decimals()) == ("bUSD", 18)
     assert vault.registry() == c["ParameterRegistry"] == router.registry()
     assert vault.rebalanceModule() == c["RebalanceModule"]
-    assert [e.name for e in deployment.sleeves] == ["tbill", "gold", "invoices"]
+    assert [e.name for e in deployment.sleeves] == ["tbill", "gold", "invoices", "lending"]
+    assert vault.sleeveCount() == len(deployment.sleeves)
     for index, entry in enumerate(deployment.sleeves):
         on_chain = vault.sleeveAt(index)
         assert (on_chain.sleeve, on_chain.name) == (entry.address, entry.name)
-        assert deployment.tokens[entry.name] == entry.token
-        assert router.feedOf(entry.token) == entry.feed
-        assert project.TokenizedRWASleeve.at(entry.address).issuer() == entry.issuer
+        if entry.kind == "TokenizedRWASleeve":
+            assert deployment.tokens[entry.name] == entry.token
+            assert router.feedOf(entry.token) == entry.feed
+            assert project.TokenizedRWASleeve.at(entry.address).issuer() == entry.issuer
     gold = project.OracleRouter.at(c["OracleRouter"]).price(deployment.tokens["gold"])
     assert gold == 2_400 * 10**18
 
@@ -116,6 +126,102 @@ def test_vault_is_wired_and_handed_to_the_timelock(local_config, deployer, proje
     assert not vault.allowlistEnabled()
 
 
+def test_lending_book_is_wired_and_handed_to_the_timelock(local_config, deployer, project):
+    deployment = deploy_system(local_config, deployer, report=quiet)
+    c = deployment.contracts
+    book = project.LendingSleeve.at(c["LendingSleeve"])
+    timelock = c["TimelockController"]
+
+    lending = deployment.sleeves[-1]
+    assert (lending.name, lending.kind, lending.address) == ("lending", "LendingSleeve", book)
+    assert (lending.token, lending.feed, lending.issuer) == (None, None, None)
+    assert "lending" not in deployment.tokens
+    assert (book.vault(), book.asset()) == (c["RWAVault"], deployment.tokens["asset"])
+    assert (book.registry(), book.router()) == (c["ParameterRegistry"], c["OracleRouter"])
+    assert book.interestRateModel() == c["InterestRateModel"]
+    assert project.InterestRateModel.at(c["InterestRateModel"]).registry() == book.registry()
+
+    rwa = {e.name: e for e in deployment.sleeves if e.kind == "TokenizedRWASleeve"}
+    assert deployment.collateral == [
+        CollateralEntry(name=name, token=rwa[name].token, feed=rwa[name].feed)
+        for name in ("tbill", "gold", "invoices")
+    ]
+    assert book.collateralTokens() == [entry.token for entry in deployment.collateral]
+    for entry in deployment.collateral:
+        assert book.collateralName(entry.token) == entry.name
+        assert book.capUsage(entry.token) == 0
+
+    assert book.hasRole(book.GOVERNANCE_ROLE(), timelock)
+    assert book.hasRole(book.DEFAULT_ADMIN_ROLE(), timelock)
+    assert not book.hasRole(book.GOVERNANCE_ROLE(), deployer)
+    assert not book.hasRole(book.DEFAULT_ADMIN_ROLE(), deployer)
+
+
+def test_a_book_of_another_vault_is_not_reused(local_config, deployer, project):
+    first = deploy_system(local_config, deployer, report=quiet)
+    contracts = {k: v for k, v in first.contracts.items() if k != "RWAVault"}
+    second = deploy_system(
+        local_config, deployer, previous=first.model_copy(update={"contracts": contracts}),
+        report=quiet,
+    )  # fmt: skip
+
+    vault = second.contracts["RWAVault"]
+    assert vault != first.contracts["RWAVault"]
+    book = project.LendingSleeve.at(second.contracts["LendingSleeve"])
+    assert book.address != first.contracts["LendingSleeve"]
+    assert book.vault() == vault
+    assert project.RWAVault.at(vault).sleeveAt(3).sleeve == book.address
+    assert len(book.collateralTokens()) == 3
+    # The rate model reads the same registry: it is kept.
+    assert second.contracts["InterestRateModel"] == first.contracts["InterestRateModel"]
+
+
+def _collateral_params(name: str) -> list[dict]:
+    return [
+        {"name": f"lend.{key}.{name}", "value": value, "min": 0, "max": top, "step_bps": 0,
+         "cooldown": 0}
+        for key, value, top in (
+            ("ltvBps", 7_000, 10_000), ("liqThresholdBps", 7_500, 10_000),
+            ("liqBonusBps", 500, 5_000), ("borrowCap", 10**12, 10**15),
+        )
+    ]  # fmt: skip
+
+
+def test_collateral_given_by_address_gets_its_feed_and_name(local_yaml, deployer, project):
+    token = deployer.deploy(project.MockRWAToken, "Wrapped BTC", "mWBTC", 8, deployer)
+    feed = deployer.deploy(project.MockAggregator, 8, "WBTC / USD", 60_000 * 10**8, deployer)
+    grown = copy.deepcopy(local_yaml)
+    grown["sleeves"][-1]["collateral"].append(
+        {"name": "wbtc", "token": token.address, "feed": feed.address}
+    )
+    grown["parameters"].extend(_collateral_params("wbtc"))
+    config = DeployConfig.model_validate(grown)
+
+    deployment = deploy_system(config, deployer, report=quiet)
+    router = project.OracleRouter.at(deployment.contracts["OracleRouter"])
+    book = project.LendingSleeve.at(deployment.contracts["LendingSleeve"])
+    assert router.feedOf(token) == feed.address
+    assert router.price(token) == 60_000 * 10**18
+    assert book.collateralTokens()[-1] == token.address
+    assert book.collateralName(token) == "wbtc"
+    wbtc = CollateralEntry(name="wbtc", token=token.address, feed=feed.address)
+    assert deployment.collateral[-1] == wbtc
+    assert deployment.tokens["wbtc"] == token.address
+
+    nonce = deployer.nonce
+    assert deploy_system(config, deployer, previous=deployment, report=quiet) == deployment
+    assert deployer.nonce == nonce
+
+
+def test_a_manifest_without_collateral_still_loads(tmp_path):
+    path = tmp_path / "ethereum-local.json"
+    path.write_text(
+        '{"chain_id": 1, "block": 0, "deployer": "0x' + "11" * 20 + '", "contracts": {}, '
+        '"sleeves": [], "tokens": {}, "roles": {}}'
+    )
+    assert Deployment.load(path).collateral == []
+
+
 def test_a_new_sleeve_after_handover_must_go_through_governance(local_config, local_yaml, deployer):
     first = deploy_system(local_config, deployer, report=quiet)
     grown = copy.deepcopy(local_yaml)
@@ -131,6 +237,37 @@ def test_a_new_sleeve_after_handover_must_go_through_governance(local_config, lo
 
 def _param(config: dict, name: str) -> dict:
     return next(p for p in config["parameters"] if p["name"] == name)
+
+
+def _lending(config: dict) -> dict:
+    return next(s for s in config["sleeves"] if s.get("kind") == "LendingSleeve")
+
+
+def _second_book(config: dict) -> None:
+    config["sleeves"].append({**_lending(config), "name": "lending2"})
+    config["parameters"].append({**_param(config, "vault.maxSleeveBps.lending"),
+                                 "name": "vault.maxSleeveBps.lending2"})  # fmt: skip
+
+
+def _unsafe_bonus(config: dict) -> None:
+    _param(config, "lend.liqThresholdBps.gold").update(value=8_500)
+    _param(config, "lend.liqBonusBps.gold").update(value=1_800, max=2_000)  # 85% x 118% > 100%
+
+
+def _no_book(config: dict) -> None:
+    config["sleeves"].remove(_lending(config))
+    config["parameters"].remove(_param(config, "vault.maxSleeveBps.lending"))
+
+
+def _invoices_by_address(config: dict) -> None:
+    collateral = _lending(config)["collateral"]
+    collateral[-1] = {"name": "invoices", "token": "0x" + "22" * 20, "feed": "0x" + "33" * 20}
+
+
+def _asset_as_collateral(config: dict) -> None:
+    usd = "0x" + "22" * 20
+    config["asset"] = {"address": usd}
+    _lending(config)["collateral"].append({"name": "usd", "token": usd, "feed": "0x" + "33" * 20})
 
 
 MUTATIONS = {
@@ -175,7 +312,7 @@ MUTATIONS = {
     ),
     "cap without sleeve": (
         lambda c: c["sleeves"].pop(),
-        "parameter vault.maxSleeveBps.invoices names no sleeve",
+        "parameter vault.maxSleeveBps.lending names no sleeve",
     ),
     "sleeve named twice": (
         lambda c: c["sleeves"].append(dict(c["sleeves"][0])),
@@ -196,6 +333,79 @@ MUTATIONS = {
     "negative nav": (
         lambda c: c["sleeves"][1]["mock"].update(nav=-5),
         "sleeves.1.mock.nav: Input should be greater than 0",
+    ),
+    "lending sleeve without cap": (
+        lambda c: c["parameters"].remove(_param(c, "vault.maxSleeveBps.lending")),
+        "sleeve 'lending' needs the parameter vault.maxSleeveBps.lending",
+    ),
+    "two lending sleeves": (_second_book, "sleeves: at most one LendingSleeve, found lending"),
+    "collateral without a parameter": (
+        lambda c: c["parameters"].remove(_param(c, "lend.borrowCap.gold")),
+        "collateral 'gold' needs the parameter lend.borrowCap.gold",
+    ),
+    "lend parameter naming no collateral": (
+        lambda c: _lending(c)["collateral"].pop(),
+        "parameter lend.borrowCap.invoices names no collateral",
+    ),
+    "lend parameter without a lending sleeve": (
+        _no_book,
+        "parameter lend.borrowCap.gold names no collateral",
+    ),
+    "lending global missing": (
+        lambda c: c["parameters"].remove(_param(c, "lend.rate.kinkBps")),
+        "parameter 'lend.rate.kinkBps' is required (the LendingSleeve reads it)",
+    ),
+    "ltv above threshold": (
+        lambda c: _param(c, "lend.ltvBps.gold").update(value=8_000),
+        "collateral 'gold': lend.ltvBps.gold 8000 is above lend.liqThresholdBps.gold 7500",
+    ),
+    "threshold x bonus above 100%": (
+        _unsafe_bonus,
+        "collateral 'gold': lend.liqThresholdBps.gold 8500 x (1 + lend.liqBonusBps.gold 1800) "
+        "is above 100%",
+    ),
+    "collateral named twice": (
+        lambda c: _lending(c)["collateral"].append({"sleeve": "gold"}),
+        "sleeve lending: collateral 'gold' is listed twice",
+    ),
+    "collateral naming no rwa sleeve": (
+        lambda c: _lending(c)["collateral"].append({"sleeve": "lending"}),
+        "collateral sleeve 'lending' is not a TokenizedRWASleeve of this config",
+    ),
+    "collateral sleeve and token": (
+        lambda c: _lending(c)["collateral"][0].update(token="0x" + "22" * 20),
+        "sleeves.3.collateral.0: give either 'sleeve' or name/token/feed",
+    ),
+    "collateral without feed": (
+        lambda c: _lending(c)["collateral"].append({"name": "wbtc", "token": "0x" + "22" * 20}),
+        "sleeves.3.collateral.3: give 'sleeve' or all of name, token and feed",
+    ),
+    "collateral by address named like a sleeve": (
+        _invoices_by_address,
+        "collateral 'invoices' is a sleeve's name: write 'sleeve: invoices'",
+    ),
+    "collateral token twice": (
+        lambda c: _lending(c)["collateral"].extend(
+            {"name": n, "token": "0x" + "22" * 20, "feed": "0x" + "33" * 20} for n in ("a", "b")
+        ),
+        f"collateral 'b': {to_checksum_address('0x' + '22' * 20)} is already collateral 'a'",
+    ),
+    "collateral is the asset": (_asset_as_collateral, "is already the vault's asset"),
+    "lending sleeve with a mock": (
+        lambda c: _lending(c).update(mock={"name": "L", "symbol": "L", "nav": 1}),
+        "sleeve lending: a LendingSleeve takes 'collateral', not mock/token/feed/issuer",
+    ),
+    "lending sleeve without collateral": (
+        lambda c: _lending(c).update(collateral=[]),
+        "sleeve lending: a LendingSleeve needs at least one collateral",
+    ),
+    "rwa sleeve with collateral": (
+        lambda c: c["sleeves"][0].update(collateral=[{"sleeve": "gold"}]),
+        "sleeve tbill: only a LendingSleeve takes 'collateral'",
+    ),
+    "unknown sleeve kind": (
+        lambda c: _lending(c).update(kind="StakingSleeve"),
+        "sleeves.3.kind: Input should be 'TokenizedRWASleeve' or 'LendingSleeve'",
     ),
 }
 
@@ -275,11 +485,23 @@ def test_ape_run_deploy_as_a_user(run_ape, tmp_path, project):
     assert Deployment.load(manifest) == deployment
 
 
-def test_ape_run_deploy_refuses_a_bad_config_in_one_line(run_ape, tmp_path, local_yaml):
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("no token", "asset: give exactly one of 'address' or 'mock'"),
+        ("ltv above threshold", "config: collateral 'gold': lend.ltvBps.gold 8000 is above"),
+    ],
+)
+def test_ape_run_deploy_refuses_a_bad_config_in_one_line(
+    run_ape, tmp_path, local_yaml, case, message
+):
     config = tmp_path / "broken.yaml"
-    config.write_text(yaml.safe_dump({**local_yaml, "asset": {}}))
+    broken = copy.deepcopy(local_yaml)
+    MUTATIONS[case][0](broken)
+    config.write_text(yaml.safe_dump(broken))
     result = run_ape([*DEPLOY, "--config", str(config), "--manifest", str(tmp_path / "m.json")])
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
-    assert f"Error: {config}: asset: give exactly one of 'address' or 'mock'" in result.stderr
+    assert f"Error: {config}: {message}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "m.json").exists()
