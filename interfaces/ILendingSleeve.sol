@@ -43,20 +43,25 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        Repayments pay interest first, then principal.
 ///      - `liquidate` works only on fresh prices and only when health < 1. It repays at most
 ///        `lend.closeFactorBps` of the debt, or all of it when health < `lend.fullCloseHealthBps`
-///        or when the close factor would leave less than `lend.minDebt`. It seizes
+///        or when the close factor would leave less than `lend.minDebt` (or round to 0). It seizes
 ///        `floor(repay * (1 + bonus) / price)` of the chosen collateral, where the bonus is
 ///        `lend.liqBonusBps.<token>` capped so that threshold * (1 + bonus) <= 100%; when that is
-///        more than the borrower holds, it seizes all of it and the repay falls to
+///        at least what the borrower holds, it seizes all of it and the repay falls to
 ///        `ceil(held * price / (1 + bonus))`. A liquidation that neither clears the debt nor
 ///        takes all of that collateral must leave debt >= `lend.minDebt` (Aave 3.3's dust rule),
-///        so `liquidate(b, t, type(uint256).max)` always succeeds on an unhealthy position.
+///        so `liquidate(b, t, type(uint256).max)` succeeds on any unhealthy position, unless the
+///        largest repay allowed buys less than one unit of `t` (`ZeroAmount`: a wei-sized debt, or
+///        a token whose unit is worth more than that repay; listing refuses tokens with fewer
+///        than 6 decimals for that reason).
 ///      - A partial liquidation raises health whenever the collateral covers debt plus bonus
-///        (health > threshold * (1 + bonus)); below that the position is insolvent and is closed
+///        (health > threshold * (1 + bonus)), up to wei-scale rounding (scaled units leave
+///        rounded down, values round down); below that the position is insolvent and is closed
 ///        by seizing collateral until none is left.
 ///      - When a liquidation takes a borrower's last collateral and debt remains, that debt is
 ///        bad debt: it is written off at once (`BadDebtRealized`), the book's `totalAssets()` and
 ///        so the vault's fall by exactly the amount reported, and the supply index falls with
-///        them. The book never counts debt nobody can be made to pay (Morpho Blue's rule).
+///        them. The book never counts debt nobody can be made to pay (Morpho Blue's rule). The
+///        amount is 0 when what was left was a rounding wei the book never counted.
 ///
 ///      - The interest rate model is fixed at construction (Morpho Blue's rule): a new model
 ///        means a new book, which governance adds as a sleeve while the vault drains the old one.

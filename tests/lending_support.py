@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import ape
+from eth_abi import encode
 from eth_utils import keccak
 
+from keepers.math import Book, Holding, LiquidationRules, Loan, Position, RateModel
 from tests.vault_support import (
     DAY,
     FEED_UNIT,
@@ -131,6 +134,85 @@ def key(name: str) -> bytes:
     return keccak(text=name)
 
 
+# ------------------------------------------------------- the book as keepers/math.py sees it
+
+# LendingSleeve's storage: `_book` (cash | totalScaled << 128), `_rates` (borrowIndex | rate <<
+# 128 | lastAccrual << 192), `_supplyIndex`, and the `_positions` mapping (scaled | ...).
+BOOK_SLOT, RATES_SLOT, SUPPLY_INDEX_SLOT, POSITIONS_SLOT = 1, 2, 3, 7
+_U128, _U64, _U40 = 2**128 - 1, 2**64 - 1, 2**40 - 1
+
+
+def _slot(contract, slot: int) -> int:
+    return int.from_bytes(ape.chain.provider.get_storage(contract.address, slot), "big")
+
+
+def stored_book(book) -> Book:
+    """The book's stored interest state (not accrued), read from storage and checked against
+    its views (a changed storage layout fails here, not in a differential test)."""
+    packed, rates = _slot(book, BOOK_SLOT), _slot(book, RATES_SLOT)
+    state = Book(
+        cash=packed & _U128,
+        total_scaled=packed >> 128,
+        borrow_index=rates & _U128,
+        rate=(rates >> 128) & _U64,
+        last_accrual=(rates >> 192) & _U40,
+        supply_index=_slot(book, SUPPLY_INDEX_SLOT),
+    )
+    assert (state.cash, state.rate) == (book.cash(), book.borrowRate()), (
+        "LendingSleeve's storage layout changed: update the slots in lending_support"
+    )
+    return state
+
+
+def stored_loan(book, borrower) -> Loan:
+    """The borrower's scaled debt, from `_positions`."""
+    slot = keccak(encode(["address", "uint256"], [str(borrower.address), POSITIONS_SLOT]))
+    return Loan(_slot(book, int.from_bytes(slot, "big")) & _U128)
+
+
+def rate_model(lending: LendingSystem) -> RateModel:
+    """The registry's `lend.rate.*` as a keepers.math RateModel."""
+    get = lending.vs.registry.get
+    return RateModel(
+        base_bps=get(key("lend.rate.baseBps")),
+        slope1_bps=get(key("lend.rate.slope1Bps")),
+        slope2_bps=get(key("lend.rate.slope2Bps")),
+        kink_bps=get(key("lend.rate.kinkBps")),
+    )
+
+
+def liquidation_rules(lending: LendingSystem) -> LiquidationRules:
+    get = lending.vs.registry.get
+    return LiquidationRules(
+        close_factor_bps=get(key("lend.closeFactorBps")),
+        full_close_health_bps=get(key("lend.fullCloseHealthBps")),
+        min_debt=get(key("lend.minDebt")),
+    )
+
+
+def position_of(lending: LendingSystem, borrower, debt: int) -> Position:
+    """`borrower`'s collateral in listing order, priced as the router's `tryPrice` says now,
+    with the registry's weights, owing `debt`."""
+    get = lending.vs.registry.get
+    holdings = []
+    for name in COLLATERAL:
+        token = lending.token(name)
+        price, fresh = lending.vs.router.tryPrice(token)
+        holdings.append(
+            Holding(
+                token=str(token.address),
+                amount=lending.book.collateralOf(borrower, token),
+                decimals=token.decimals(),
+                price=price,
+                ltv_bps=get(key(f"lend.ltvBps.{name}")),
+                threshold_bps=get(key(f"lend.liqThresholdBps.{name}")),
+                bonus_bps=get(key(f"lend.liqBonusBps.{name}")),
+                fresh=fresh,
+            )
+        )
+    return Position(debt=debt, holdings=tuple(holdings), asset_decimals=lending.asset.decimals())
+
+
 __all__ = [
     "BPS",
     "COLLATERAL",
@@ -144,4 +226,9 @@ __all__ = [
     "LendingSystem",
     "deploy_lending_system",
     "key",
+    "liquidation_rules",
+    "position_of",
+    "rate_model",
+    "stored_book",
+    "stored_loan",
 ]

@@ -30,6 +30,8 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     bytes32 public constant GOVERNANCE_ROLE = keccak256("GOVERNANCE_ROLE");
     /// @notice Most collateral tokens (a position's tokens are a 16-bit mask).
     uint256 public constant MAX_COLLATERALS = 16;
+    /// @notice Fewest decimals a collateral token may have (see `listCollateral`).
+    uint8 public constant MIN_COLLATERAL_DECIMALS = 6;
 
     uint256 internal constant WAD = 1e18;
     uint256 internal constant BPS = 10_000;
@@ -374,7 +376,9 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         if (index == MAX_COLLATERALS) revert TooManyCollaterals(MAX_COLLATERALS);
         if (router.feedOf(token) == address(0)) revert FeedNotSet(token);
         uint8 decimals = IERC20Metadata(token).decimals();
-        if (decimals > 36) revert UnsupportedCollateral(token);
+        // Fine units only: a liquidation must always be able to buy at least one unit, so one
+        // unit has to be a small fraction of any position (a 0-decimal token worth a house is not).
+        if (decimals < MIN_COLLATERAL_DECIMALS || decimals > 36) revert UnsupportedCollateral(token);
         _collaterals.push(
             Collateral({
                 token: token,
@@ -620,8 +624,8 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         if (p.health >= registry.get(FULL_CLOSE_HEALTH) * BPS_TO_WAD) {
             uint256 part = p.debt.mulDiv(registry.get(CLOSE_FACTOR), BPS);
             minDebt = registry.get(MIN_DEBT);
-            // A close factor that would leave dust lets the whole debt go instead.
-            if (p.debt - part >= minDebt) maxRepay = part;
+            // A close factor that would leave dust (or round to nothing) lets the whole debt go.
+            if (part != 0 && p.debt - part >= minDebt) maxRepay = part;
         }
         p.repay = Math.min(repayAmount, maxRepay);
 
