@@ -388,11 +388,14 @@ def test_supply_index_tracks_the_books_return(lending, book, bob, chain):
 # ------------------------------------------------------------------ the vault's side
 
 
-def test_vault_recalls_cash_but_never_lent_money(lending, book, bob, accounts):
+def test_vault_recalls_cash_but_never_lent_money(lending, book, bob, accounts, chain):
     alice = accounts[6]
     lending.open_position(bob, "tbill", 2_000_000 * USDC, 800_000 * USDC)
     assert book.availableLiquidity() == 100_000 * USDC
     assert lending.vault.liquidity() == 200_000 * USDC  # 100,000 idle + the book's cash
+    # maxRedeem is exact for the block it is read in: send the redeem in the same second (the
+    # share price grows with interest, so a later redeem of as many shares asks for more).
+    chain.pending_timestamp = chain.blocks.head.timestamp
     shares = lending.vault.maxRedeem(alice)
     assert lending.vault.previewRedeem(shares) <= 200_000 * USDC
     lending.vault.redeem(shares, alice, alice, sender=alice)
@@ -485,3 +488,23 @@ def test_max_borrow_respects_cash_caps_staleness_and_minimum(lending, book, bob,
     chain.pending_timestamp = now
     feed.setRound(feed.latestAnswer(), now - DAY - 1, sender=gov)
     assert book.maxBorrow(bob) == 0  # borrow would revert StalePrice
+
+
+def test_at_most_sixteen_collateral_tokens(project, lending, book, gov):
+    registry = lending.vs.registry
+    feed = gov.deploy(project.MockAggregator, 8, "ANY / USD", FEED_UNIT, gov)
+
+    def new_token(i: int):
+        token = gov.deploy(project.MockRWAToken, f"RWA {i}", f"R{i}", 18, gov)
+        lending.vs.router.setFeed(token, feed, sender=gov)
+        for prefix in ("lend.ltvBps.", "lend.liqThresholdBps.", "lend.liqBonusBps.",
+                       "lend.borrowCap."):  # fmt: skip
+            registry.defineParameter(f"{prefix}r{i}", 1_000, 0, 10**18, 0, 0, sender=gov)
+        return token
+
+    while len(book.collateralTokens()) < book.MAX_COLLATERALS():
+        i = len(book.collateralTokens())
+        book.listCollateral(new_token(i), f"r{i}", sender=gov)
+    extra = new_token(99)
+    assert_reverts(book, "listCollateral", extra, "r99", sender=gov,
+                   error="TooManyCollaterals", max=16)  # fmt: skip
