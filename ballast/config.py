@@ -34,15 +34,7 @@ REQUIRED_PARAMETERS: frozenset[str] = frozenset(
 """Parameters the deployed contracts read: a config without them cannot deploy a working vault."""
 
 LENDING_PARAMETERS: frozenset[str] = frozenset(
-    {
-        "lend.closeFactorBps",
-        "lend.fullCloseHealthBps",
-        "lend.minDebt",
-        "lend.rate.baseBps",
-        "lend.rate.slope1Bps",
-        "lend.rate.slope2Bps",
-        "lend.rate.kinkBps",
-    }
+    name for name in parameters.GLOBAL_PARAMETERS if name.startswith("lend.")
 )
 """Parameters the LendingSleeve and its InterestRateModel read: required with a lending sleeve."""
 

@@ -23,6 +23,7 @@ from tests.vault_support import (
     VaultSystem,
     define,
     deploy_vault_system,
+    faucet,
 )
 
 BPS = 10_000
@@ -83,12 +84,7 @@ class LendingSystem:
 
     def fund(self, account, amount: int, spender=None) -> None:
         """Give `account` `amount` of the stablecoin, approved to `spender` (the book)."""
-        limit = self.asset.FAUCET_LIMIT()
-        left = amount
-        while left > 0:
-            chunk = min(left, limit)
-            self.asset.faucet(account, chunk, sender=account)
-            left -= chunk
+        faucet(self.asset, account, amount)
         self.asset.approve(spender or self.book, MAX_UINT, sender=account)
 
     def buy_collateral(self, borrower, name: str, assets: int) -> int:

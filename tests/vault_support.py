@@ -81,12 +81,7 @@ class VaultSystem:
 
     def fund(self, account, amount: int) -> None:
         """Give `account` `amount` of the stablecoin and approve the vault for it."""
-        limit = self.asset.FAUCET_LIMIT()
-        left = amount
-        while left > 0:
-            chunk = min(left, limit)
-            self.asset.faucet(account, chunk, sender=account)
-            left -= chunk
+        faucet(self.asset, account, amount)
         self.asset.approve(self.vault, 2**256 - 1, sender=account)
 
     def deposit(self, account, amount: int):
@@ -97,6 +92,15 @@ class VaultSystem:
         self, target_bps: list[int], rationale: bytes = b"\x11" * 32, uri: str = "ipfs://r"
     ):
         return self.vault.rebalance(target_bps, rationale, uri, sender=self.allocator)
+
+
+def faucet(asset, account, amount: int) -> None:
+    """Mint `amount` of the mock stablecoin to `account`, in faucet-sized chunks."""
+    limit = asset.FAUCET_LIMIT()
+    while amount > 0:
+        chunk = min(amount, limit)
+        asset.faucet(account, chunk, sender=account)
+        amount -= chunk
 
 
 def define(registry, governance, name: str, value: int, lo: int, hi: int) -> None:

@@ -35,26 +35,6 @@ def lending(project, accounts):
     return system
 
 
-@pytest.fixture(scope="module")
-def book(lending):
-    return lending.book
-
-
-@pytest.fixture(scope="module")
-def gov(accounts):
-    return accounts[0]
-
-
-@pytest.fixture(scope="module")
-def bob(accounts):
-    return accounts[7]
-
-
-@pytest.fixture(scope="module")
-def carol(accounts):
-    return accounts[8]
-
-
 def gold_value(tokens: int) -> int:
     """Stablecoin value of `tokens` gold units at the default NAV (2,000), rounded down."""
     return tokens * 2_000 * USDC // 10**18

@@ -33,21 +33,6 @@ def lending(project, accounts):
     return system
 
 
-@pytest.fixture(scope="module")
-def book(lending):
-    return lending.book
-
-
-@pytest.fixture(scope="module")
-def keeper(accounts):
-    return accounts[9]
-
-
-@pytest.fixture(scope="module")
-def bob(accounts):
-    return accounts[7]
-
-
 @pytest.fixture
 def bob_position(lending, bob):
     lending.open_position(bob, "gold", 100_000 * USDC, BOB_DEBT)
