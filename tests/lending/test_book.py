@@ -488,3 +488,29 @@ def test_at_most_sixteen_collateral_tokens(project, lending, book, gov):
     extra = new_token(99)
     assert_reverts(book, "listCollateral", extra, "r99", sender=gov,
                    error="TooManyCollaterals", max=16)  # fmt: skip
+
+
+def test_vault_side_checks_its_own_cash(lending, book, accounts, chain):
+    """The vault sends cash before calling `deposit`; a call without it is refused, and a
+    withdrawal larger than the cash sends what there is (ISleeve's best effort)."""
+    vault = accounts[lending.vault.address]  # impersonated: anvil lets a test act as the vault
+    chain.provider.set_balance(vault.address, 10**18)  # gas money (the vault takes no ether)
+    assert_reverts(book, "deposit", 1, sender=vault, error="MissingAssets",
+                   expected=CASH + 1, held=CASH)  # fmt: skip
+    before = lending.asset.balanceOf(vault)
+    tx = book.withdraw(CASH + 1, sender=vault)
+    assert tx.return_value == CASH
+    assert lending.asset.balanceOf(vault) - before == CASH
+    assert book.cash() == book.totalAssets() == 0
+    assert book.withdraw(1, sender=vault).return_value == 0
+
+
+def test_an_invalid_price_stops_borrowing_not_repaying(lending, book, bob, gov):
+    lending.open_position(bob, "gold", 100_000 * USDC, 10_000 * USDC)
+    gold = lending.token("gold")
+    lending.set_nav("gold", 0)
+    assert_reverts(book, "borrow", 1_000 * USDC, sender=bob, error="InvalidPrice", token=gold)
+    assert_reverts(book, "withdrawCollateral", gold, 1, sender=bob, error="InvalidPrice")
+    lending.fund(bob, 1_000 * USDC)
+    book.repay(MAX_UINT, bob, sender=bob)
+    assert book.debtOf(bob) == 0
