@@ -104,6 +104,8 @@ interface ILendingSleeve is ISleeve {
     error BorrowCapExceeded(address token, uint256 principal, uint256 cap);
     error DebtBelowMinimum(uint256 debt, uint256 minDebt);
     error NoDebt(address borrower);
+    /// @dev Same signature as IRWAVault.VaultIsShutdown.
+    error VaultIsShutdown();
     error HealthyPosition(address borrower, uint256 health);
     error NoCollateral(address borrower, address token);
     error DustDebt(uint256 remaining, uint256 minDebt);
@@ -121,7 +123,8 @@ interface ILendingSleeve is ISleeve {
     function withdrawCollateral(address token, uint256 amount) external;
 
     /// @notice Borrows `amount` of the stablecoin to the caller, within LTV, borrow caps and the
-    ///         book's cash; the debt must reach at least `lend.minDebt`.
+    ///         book's cash; the debt must reach at least `lend.minDebt`. Refused once the vault
+    ///         is shut down (repaying, liquidating and the vault's recalls go on).
     function borrow(uint256 amount) external;
 
     /// @notice Repays up to `amount` of `onBehalfOf`'s debt from the caller;

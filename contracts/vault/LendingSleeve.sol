@@ -233,6 +233,8 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     /// @inheritdoc ILendingSleeve
     function borrow(uint256 amount) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
+        // A vault winding down lends no more: its cash is on the way back to depositors.
+        if (IVaultAsset(vault).isShutdown()) revert VaultIsShutdown();
         State memory s = _accrued();
         if (amount > s.cash) revert InsufficientCash(amount, s.cash);
         PositionSlot memory pos = _positions[msg.sender];
@@ -697,4 +699,5 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
 
 interface IVaultAsset {
     function asset() external view returns (address);
+    function isShutdown() external view returns (bool);
 }

@@ -514,3 +514,15 @@ def test_an_invalid_price_stops_borrowing_not_repaying(lending, book, bob, gov):
     lending.fund(bob, 1_000 * USDC)
     book.repay(MAX_UINT, bob, sender=bob)
     assert book.debtOf(bob) == 0
+
+
+def test_no_new_loans_once_the_vault_shuts_down(lending, book, bob, accounts):
+    lending.open_position(bob, "gold", 100_000 * USDC, 10_000 * USDC)
+    lending.vault.shutdown(sender=accounts[1])  # the guardian
+    assert_reverts(book, "borrow", 1_000 * USDC, sender=bob, error="VaultIsShutdown")
+    # Everything else goes on: repaying, and anyone unwinding the book's cash to the vault.
+    lending.fund(bob, 1_000 * USDC)
+    book.repay(MAX_UINT, bob, sender=bob)
+    lending.vault.unwind(book, MAX_UINT, sender=bob)
+    assert book.cash() == 0
+    assert lending.vault.idle() == lending.vault.totalAssets()
