@@ -1,0 +1,244 @@
+"""The lending book under any sequence of user, keeper and market actions.
+
+A hypothesis state machine drives one deployed system (vault + book, three collateral tokens,
+three borrowers holding a stock of each, a quarter of it posted behind a loan at 90% of what
+they may borrow) through random deposits and withdrawals of
+collateral, borrows, repayments, price moves, time jumps, keeper liquidations through
+`liquidationTrigger` and depositors leaving the vault. Every action is first tried as an
+`eth_call` on the pending block (no trace rendering for the refusals): a refusal must be one a
+user can explain, and an accepted call is then sent for real. Each block is mined in the same
+second as the one before unless a rule moves time, so the call and the transaction agree.
+
+After every step, on chain:
+- Σ borrowers' scaled debt == the book's totalScaled, and Σ debts (rounded up) lies between
+  the book's debt (rounded down) and that plus one wei per borrower;
+- each token's cap usage == Σ principal of the positions holding it;
+- the book holds exactly the collateral its positions record, and at least its cash in
+  stablecoin; totalAssets() == cash + totalDebt();
+- the vault's totalAssets() == idle + Σ sleeves (DESIGN.md invariant 1);
+- the supply index only falls in a step that realised bad debt;
+- a position with health >= 1 cannot be liquidated (DESIGN.md invariant 6, first half).
+"""
+
+from __future__ import annotations
+
+from ape import accounts, chain, project
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from tests.lending_support import (
+    COLLATERAL,
+    DAY,
+    MAX_UINT,
+    USDC,
+    WAD,
+    LendingSystem,
+    deploy_lending_system,
+    stored_book,
+    stored_loan,
+)
+from tests.vault_support import revert_of
+
+NAMES = tuple(COLLATERAL)
+STOCK = 400_000 * USDC  # each borrower's stock of each collateral, bought once
+# Refusals a user meets in normal use; anything else (a panic, an unknown error) fails the run.
+EXPLAINED = {
+    "InsufficientCollateral",
+    "InsufficientCollateralBalance",
+    "InsufficientCash",
+    "BorrowCapExceeded",
+    "DebtBelowMinimum",
+    "DustDebt",
+    "NoDebt",
+    "HealthyPosition",
+    "ZeroAmount",
+    "InsufficientLiquidity",
+    "ERC4626ExceededMaxWithdraw",
+}
+
+_SYSTEM: dict[str, object] = {}
+
+
+def _system() -> tuple[LendingSystem, list, object]:
+    """Deployed once per test process; every run starts from its snapshot."""
+    if "lending" not in _SYSTEM:
+        gov = accounts.test_accounts[0]
+        lending = deploy_lending_system(
+            project, gov, accounts.test_accounts[1], accounts.test_accounts[5]
+        )
+        lending.supply(accounts.test_accounts[6], 2_000_000 * USDC)
+        borrowers = [
+            accounts.test_accounts[7],
+            accounts.test_accounts[8],
+            accounts.test_accounts[3],
+        ]
+        for borrower in borrowers:
+            for name in NAMES:
+                got = lending.buy_collateral(borrower, name, STOCK)
+                lending.book.depositCollateral(lending.token(name), got // 4, sender=borrower)
+            lending.book.borrow(lending.book.maxBorrow(borrower) * 9 // 10, sender=borrower)
+            lending.fund(borrower, 50_000 * USDC)  # to pay interest with
+        keeper = accounts.test_accounts[9]
+        lending.fund(keeper, 5_000_000 * USDC)
+        _SYSTEM.update(lending=lending, borrowers=borrowers, keeper=keeper)
+    return _SYSTEM["lending"], _SYSTEM["borrowers"], _SYSTEM["keeper"]
+
+
+class LendingMachine(RuleBasedStateMachine):
+    @initialize()
+    def start(self):
+        self.lending, self.borrowers, self.keeper = _system()
+        if "snapshot" in _SYSTEM:
+            chain.restore(_SYSTEM["snapshot"])
+        _SYSTEM["snapshot"] = chain.snapshot()
+        self.book = self.lending.book
+        self.gov = accounts.test_accounts[0]
+        self.index = self.book.returnIndex()
+        self.bad_debt = False
+
+    # ------------------------------------------------------------------ helpers
+
+    def _try(self, contract, method: str, *args, sender) -> bool:
+        """Send `method` if an eth_call on the pending block passes; else check the refusal."""
+        chain.pending_timestamp = chain.blocks.head.timestamp
+        outcome = revert_of(contract, method, *args, sender=sender)
+        if outcome is not None:
+            assert outcome[0] in EXPLAINED, f"{method}{args}: {outcome}"
+            event(f"{method}: {outcome[0]}")
+            return False
+        tx = getattr(contract, method)(*args, sender=sender)
+        if any(e.event_name == "BadDebtRealized" for e in tx.events):
+            self.bad_debt = True
+            event("bad debt")
+        event(f"{method}: ok")
+        return True
+
+    def _republish(self) -> None:
+        for name in NAMES:  # the daily NAV publications
+            self.lending.set_nav(name, self.lending.feed(name).latestAnswer())
+
+    # ------------------------------------------------------------------ borrowers
+
+    @rule(who=st.integers(0, 2), name=st.sampled_from(NAMES), share=st.integers(1, 100))
+    def deposit_collateral(self, who, name, share):
+        b, token = self.borrowers[who], self.lending.token(name)
+        amount = token.balanceOf(b) * share // 100
+        if amount:
+            self._try(self.book, "depositCollateral", token, amount, sender=b)
+
+    @rule(who=st.integers(0, 2), name=st.sampled_from(NAMES), share=st.integers(1, 110))
+    def withdraw_collateral(self, who, name, share):
+        b, token = self.borrowers[who], self.lending.token(name)
+        amount = max(self.book.collateralOf(b, token) * share // 100, 1)
+        self._try(self.book, "withdrawCollateral", token, amount, sender=b)
+
+    @rule(who=st.integers(0, 2), share=st.integers(1, 120), flat=st.integers(0, 300 * USDC))
+    def borrow(self, who, share, flat):
+        b = self.borrowers[who]
+        amount = self.book.maxBorrow(b) * share // 100 + flat
+        if amount:
+            self._try(self.book, "borrow", amount, sender=b)
+
+    @rule(who=st.integers(0, 2), share=st.integers(1, 100), everything=st.booleans())
+    def repay(self, who, share, everything):
+        b = self.borrowers[who]
+        debt, cash = self.book.debtOf(b), self.lending.asset.balanceOf(b)
+        amount = MAX_UINT if everything and cash >= debt + USDC else debt * share // 100
+        amount = min(max(amount, 1), cash)  # what the borrower can pay
+        if amount:
+            self._try(self.book, "repay", amount, b, sender=b)
+
+    # ------------------------------------------------------------------ market and keepers
+
+    @rule(name=st.sampled_from(NAMES), move_bps=st.integers(-4_000, 2_000))
+    def price_moves(self, name, move_bps):
+        answer = self.lending.feed(name).latestAnswer()
+        self.lending.set_nav(name, max(answer * (10_000 + move_bps) // 10_000, 1))
+
+    @rule(fall_bps=st.integers(1_000, 6_000))
+    def market_crash(self, fall_bps):
+        for name in NAMES:
+            answer = self.lending.feed(name).latestAnswer()
+            self.lending.set_nav(name, max(answer * (10_000 - fall_bps) // 10_000, 1))
+
+    @rule(seconds=st.one_of(st.integers(1, 3_600), st.integers(DAY, 90 * DAY)))
+    def time_passes(self, seconds):
+        chain.mine(timestamp=chain.blocks.head.timestamp + seconds)
+        self._republish()
+
+    @rule(who=st.integers(0, 2))
+    def keeper_liquidates(self, who):
+        b = self.borrowers[who]
+        ok, data = self.book.liquidationTrigger(b)
+        if not ok:
+            event(f"trigger: {bytes(data).decode()}")
+            return
+        chain.pending_timestamp = chain.blocks.head.timestamp
+        tx = self.book(sender=self.keeper, data=data)
+        if any(e.event_name == "BadDebtRealized" for e in tx.events):
+            self.bad_debt = True
+            event("bad debt")
+        event("liquidated")
+
+    @rule(share=st.integers(1, 100))
+    def depositor_withdraws(self, share):
+        depositor = accounts.test_accounts[6]
+        vault = self.lending.vault
+        amount = vault.maxWithdraw(depositor) * share // 100
+        if amount:
+            self._try(vault, "withdraw", amount, depositor, depositor, sender=depositor)
+
+    # ------------------------------------------------------------------ invariants
+
+    @invariant()
+    def books_balance(self):
+        book, lending = self.book, self.lending
+        stored = stored_book(book)
+        loans = [stored_loan(book, b).scaled for b in self.borrowers]
+        assert sum(loans) == stored.total_scaled
+        debts = [book.debtOf(b) for b in self.borrowers]
+        total = book.totalDebt()
+        assert total <= sum(debts) <= total + len(debts)
+        assert book.totalAssets() == book.cash() + total
+        assert lending.asset.balanceOf(book) >= book.cash()
+        for name in NAMES:
+            token = lending.token(name)
+            holders = [b for b in self.borrowers if book.collateralOf(b, token) > 0]
+            principal = sum(book.positionOf(b).principal for b in holders)
+            assert book.capUsage(token) == principal, name
+            held = sum(book.collateralOf(b, token) for b in self.borrowers)
+            assert token.balanceOf(book) == held, name
+
+    @invariant()
+    def vault_counts_every_sleeve(self):
+        vault = self.lending.vault
+        sleeves = [vault.sleeveAt(i).sleeve for i in range(vault.sleeveCount())]
+        # Every sleeve answers ISleeve.totalAssets(); any sleeve ABI reads it.
+        parts = sum(project.TokenizedRWASleeve.at(s).totalAssets() for s in sleeves)
+        assert vault.totalAssets() == vault.idle() + parts
+
+    @invariant()
+    def supply_index_falls_only_with_bad_debt(self):
+        index = self.book.returnIndex()
+        if not self.bad_debt:
+            assert index >= self.index
+        self.index, self.bad_debt = index, False
+
+    @invariant()
+    def healthy_positions_cannot_be_liquidated(self):
+        for b in self.borrowers:
+            if self.book.healthFactor(b) < WAD:
+                continue
+            for token in self.book.positionOf(b).tokens:
+                outcome = revert_of(self.book, "liquidate", b, token, MAX_UINT, sender=self.keeper)
+                assert outcome is not None and outcome[0] in ("HealthyPosition", "NoDebt")
+
+
+LendingMachine.TestCase.settings = settings(
+    max_examples=max(8, settings.default.max_examples // 5),  # "deep" profile: 400
+    stateful_step_count=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+TestLendingStateMachine = LendingMachine.TestCase
