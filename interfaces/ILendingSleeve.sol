@@ -38,10 +38,14 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        never created.
 ///      - `lend.borrowCap.<token>` caps the principal (interest excluded, as Aave's isolation
 ///        debt ceiling) of all positions that hold `<token>` as collateral, counted in full
-///        against each token a position holds. It is checked when borrowing only: adding
-///        collateral or repaying is never blocked by it; 0 stops new borrowing against the token.
+///        against each token a position holds. It is checked when borrowing, and when a
+///        withdrawal takes a token out of a position with debt (the debt then rests on the
+///        tokens left, as if borrowed against them). Adding collateral or repaying is never
+///        blocked by it; 0 stops new borrowing against the token.
 ///        Repayments pay interest first, then principal.
-///      - `liquidate` works only on fresh prices and only when health < 1. It repays at most
+///      - `liquidate` works only when health < 1 and the seized token's price is fresh (the other
+///        tokens count at the best price available, so no lapsed feed of another token shields
+///        a position). It repays at most
 ///        `lend.closeFactorBps` of the debt, or all of it when health < `lend.fullCloseHealthBps`
 ///        or when the close factor would leave less than `lend.minDebt` (or round to 0). It seizes
 ///        `floor(repay * (1 + bonus) / price)` of the chosen collateral, where the bonus is
@@ -53,10 +57,12 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        largest repay allowed buys less than one unit of `t` (`ZeroAmount`: a wei-sized debt, or
 ///        a token whose unit is worth more than that repay; listing refuses tokens with fewer
 ///        than 6 decimals for that reason).
-///      - A partial liquidation raises health whenever the collateral covers debt plus bonus
-///        (health > threshold * (1 + bonus)), up to wei-scale rounding (scaled units leave
-///        rounded down, values round down); below that the position is insolvent and is closed
-///        by seizing collateral until none is left.
+///      - A partial liquidation raises health whenever health > threshold * (1 + bonus) of the
+///        seized token, up to wei-scale rounding (scaled units leave rounded down, values round
+///        down). Below that it lowers health: with one collateral token that means the position
+///        is insolvent (its collateral no longer covers debt plus bonus) and it is closed by
+///        seizing collateral until none is left; with several, seizing the token of the highest
+///        threshold * (1 + bonus) can lower the health of a position that still covers its debt.
 ///      - When a liquidation takes a borrower's last collateral and debt remains, that debt is
 ///        bad debt: it is written off at once (`BadDebtRealized`), the book's `totalAssets()` and
 ///        so the vault's fall by exactly the amount reported, and the supply index falls with
@@ -140,10 +146,12 @@ interface ILendingSleeve is ISleeve {
     /// @return seized Collateral sent to the caller.
     function liquidate(address borrower, address token, uint256 repayAmount) external returns (uint256 seized);
 
-    /// @notice `(true, liquidate calldata)` for an unhealthy borrower, with the collateral and
-    ///         repay that pay the liquidator the largest bonus; `(false, reason)` otherwise. The
-    ///         repay is exact, or `type(uint256).max` when it closes the whole debt (interest
-    ///         accrues until the call is mined).
+    /// @notice `(true, liquidate calldata)` for an unhealthy borrower: the collateral (fresh
+    ///         price) whose seizure pays the liquidator the largest bonus, and `type(uint256).max`
+    ///         as the repay, i.e. the most allowed when the call is mined (robust to interest,
+    ///         repayments and price moves in between; `previewLiquidation` says how much that is
+    ///         now). `(false, reason)` otherwise: "no debt", "healthy", "stale price",
+    ///         "nothing to seize".
     function liquidationTrigger(address borrower) external view returns (bool shouldAct, bytes memory data);
 
     /// @notice Accrues interest to now and re-reads the rate model. Anyone.
@@ -169,7 +177,8 @@ interface ILendingSleeve is ISleeve {
 
     /// @notice The most `borrow` accepts from `borrower` now: within LTV (less the rounding a
     ///         borrow adds to the debt), the book's cash and every borrow cap; 0 while a price
-    ///         behind the position is stale or when the result would stay below `lend.minDebt`.
+    ///         behind the position is stale, after the vault's shutdown, or when the result would
+    ///         stay below `lend.minDebt`.
     function maxBorrow(address borrower) external view returns (uint256);
 
     function collateralOf(address borrower, address token) external view returns (uint256);

@@ -417,8 +417,9 @@ def plan_liquidation(
     """`LendingSleeve._plan` (what `previewLiquidation` returns or `liquidate` reverts with).
 
     Checked in the contract's order: `ZeroAmount` (repay_amount 0), `NoDebt`, `NoCollateral`
-    (no `token` held), `StalePrice` (any held token's price not fresh), `HealthyPosition`
-    (health >= 1, health from these prices), then `size_liquidation`.
+    (no `token` held), `StalePrice` (the price of `token` not fresh: the other tokens count at
+    the best price available), `HealthyPosition` (health >= 1, health from these prices), then
+    `size_liquidation`.
     """
     if repay_amount == 0:
         return Refusal("ZeroAmount")
@@ -427,7 +428,7 @@ def plan_liquidation(
     target = position.holding(token)
     if target is None:
         return Refusal("NoCollateral")
-    if any(not h.fresh for h in position.held):
+    if not target.fresh:
         return Refusal("StalePrice")
     health = health_factor(position)
     if health >= WAD:
@@ -461,7 +462,8 @@ def liquidation_gain(liquidation: Liquidation, position: Position) -> int:
 @dataclass(frozen=True)
 class LiquidationCall:
     """The call `liquidationTrigger` proposes: `liquidate(borrower, token, repay_amount)`;
-    `repay_amount` is MAX_UINT256 when the liquidation closes the whole debt."""
+    `repay_amount` is always MAX_UINT256 (the most allowed when mined); `liquidation` is what
+    it does in the state it was planned on."""
 
     token: str
     repay_amount: int
@@ -481,12 +483,11 @@ def liquidation_trigger(
     position: Position, rules: LiquidationRules
 ) -> LiquidationCall | NoLiquidation:
     """`LendingSleeve.liquidationTrigger`: the held collateral whose `plan_liquidation(..., MAX)`
-    pays the largest `liquidation_gain` (the first in listing order on a tie; refused plans
-    skipped)."""
+    pays the largest `liquidation_gain` (the first in listing order on a tie; refused plans,
+    stale-priced tokens among them, skipped), to be sent with `type(uint256).max` as the repay.
+    Health counts every token at the best price available."""
     if position.debt == 0:
         return NoLiquidation("no debt")
-    if any(not h.fresh for h in position.held):
-        return NoLiquidation("stale price")
     if health_factor(position) >= WAD:
         return NoLiquidation("healthy")
     best: LiquidationCall | None = None
@@ -496,9 +497,11 @@ def liquidation_trigger(
             continue
         gain = liquidation_gain(plan, position)
         if best is None or gain > best.gain:
-            amount = MAX_UINT256 if plan.repay == position.debt else plan.repay
-            best = LiquidationCall(h.token, amount, plan, gain)
-    return best if best is not None else NoLiquidation("nothing to seize")
+            best = LiquidationCall(h.token, MAX_UINT256, plan, gain)
+    if best is not None:
+        return best
+    stale = any(not h.fresh for h in position.held)
+    return NoLiquidation("stale price" if stale else "nothing to seize")
 
 
 @dataclass(frozen=True)

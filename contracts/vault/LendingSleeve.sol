@@ -218,7 +218,13 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         if (left == 0) {
             pos.mask &= ~uint16(1 << index);
             _positions[msg.sender] = pos;
-            if (pos.principal != 0) _collaterals[index].usage -= pos.principal;
+            if (pos.principal != 0) {
+                _collaterals[index].usage -= pos.principal;
+                // The debt now rests on the tokens left: as for a borrow, each must be within
+                // its cap (else posting a capped token and taking this one out would move debt
+                // onto it past its cap).
+                _checkCaps(pos.mask);
+            }
         }
         if (pos.scaled != 0) {
             // Interest to now, without storing it: only cash/debt changes write the book.
@@ -249,13 +255,9 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         if (debt > power) revert InsufficientCollateral(debt, power);
         pos.principal = (pos.principal + amount).toUint112();
         for (uint256 i; (pos.mask >> i) != 0; ++i) {
-            if ((pos.mask >> i) & 1 == 0) continue;
-            Collateral storage c = _collaterals[i];
-            uint256 usage = c.usage + amount;
-            uint256 cap = registry.get(c.capKey);
-            if (usage > cap) revert BorrowCapExceeded(c.token, usage, cap);
-            c.usage = usage;
+            if ((pos.mask >> i) & 1 == 1) _collaterals[i].usage += amount;
         }
+        _checkCaps(pos.mask);
         _positions[msg.sender] = pos;
         s.cash -= amount;
         _commit(s);
@@ -335,31 +337,30 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         uint256 debt = _debtOf(pos.scaled, s.borrowIndex);
         if (debt == 0) return (false, bytes("no debt"));
         uint256 adjusted;
+        bool stale;
         for (uint256 i; (pos.mask >> i) != 0; ++i) {
             if ((pos.mask >> i) & 1 == 0) continue;
             Collateral storage c = _collaterals[i];
             (uint256 price, bool fresh) = router.tryPrice(c.token);
-            if (!fresh) return (false, bytes("stale price"));
+            stale = stale || !fresh;
             adjusted += _value(_collateral[borrower][c.token], price, c.decimals) * registry.get(c.thresholdKey);
         }
         if (adjusted.mulDiv(WAD, debt * BPS) >= WAD) return (false, bytes("healthy"));
-        // The collateral whose liquidation pays the largest bonus (seized value - repay).
+        // The collateral (with a fresh price) whose liquidation pays the largest bonus.
         address best;
-        uint256 bestRepay;
         uint256 bestGain;
         for (uint256 i; (pos.mask >> i) != 0; ++i) {
             if ((pos.mask >> i) & 1 == 0) continue;
             Collateral storage c = _collaterals[i];
             try this.previewLiquidation(borrower, c.token, type(uint256).max) returns (uint256 repay, uint256 seized) {
                 uint256 gain = _value(seized, router.price(c.token), c.decimals).saturatingSub(repay);
-                if (best == address(0) || gain > bestGain) {
-                    // Closing the whole debt: let the call take it as it is when mined.
-                    (best, bestRepay, bestGain) = (c.token, repay == debt ? type(uint256).max : repay, gain);
-                }
+                if (best == address(0) || gain > bestGain) (best, bestGain) = (c.token, gain);
             } catch {}
         }
-        if (best == address(0)) return (false, bytes("nothing to seize"));
-        return (true, abi.encodeCall(this.liquidate, (borrower, best, bestRepay)));
+        if (best == address(0)) return (false, bytes(stale ? "stale price" : "nothing to seize"));
+        // "As much as allowed when mined": the best repay, robust to interest, repayments and
+        // price moves in between (previewLiquidation says how much that is now).
+        return (true, abi.encodeCall(this.liquidate, (borrower, best, type(uint256).max)));
     }
 
     /// @inheritdoc ILendingSleeve
@@ -426,6 +427,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc ILendingSleeve
     function maxBorrow(address borrower) external view returns (uint256 room) {
+        if (IVaultAsset(vault).isShutdown()) return 0;
         State memory s = _accrued();
         PositionSlot memory pos = _positions[borrower];
         uint256 debt = _debtOf(pos.scaled, s.borrowIndex);
@@ -595,8 +597,10 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         _size(p, index, price, threshold, repayAmount);
     }
 
-    /// @dev Sets `p.health` from fresh prices (reverting `StalePrice`: no liquidation on a price
-    ///      nobody can verify); returns the price and threshold of collateral `index`.
+    /// @dev Sets `p.health`; returns the price and threshold of collateral `index`. That price must
+    ///      be fresh (`StalePrice`: nothing is seized at a price nobody can verify); the others are
+    ///      the best available (`tryPrice`), so that a lapsed feed of some other token, even one
+    ///      wei of it posted on purpose, never shields a position from liquidation.
     function _freshHealth(Plan memory p, address borrower, uint16 mask, uint256 index)
         internal
         view
@@ -606,7 +610,9 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         for (uint256 i; (mask >> i) != 0; ++i) {
             if ((mask >> i) & 1 == 0) continue;
             Collateral storage c = _collaterals[i];
-            uint256 pr = router.price(c.token);
+            uint256 pr;
+            if (i == index) pr = router.price(c.token);
+            else (pr,) = router.tryPrice(c.token);
             uint256 lt = registry.get(c.thresholdKey);
             adjusted += _value(_collateral[borrower][c.token], pr, c.decimals) * lt;
             if (i == index) (price, threshold) = (pr, lt);
@@ -664,6 +670,16 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
             weighted += _value(_collateral[borrower][c.token], price, c.decimals) * ltv;
         }
         weighted /= BPS;
+    }
+
+    /// @dev Reverts `BorrowCapExceeded` for the first token of `mask` whose usage is above its cap.
+    function _checkCaps(uint16 mask) internal view {
+        for (uint256 i; (mask >> i) != 0; ++i) {
+            if ((mask >> i) & 1 == 0) continue;
+            Collateral storage c = _collaterals[i];
+            uint256 cap = registry.get(c.capKey);
+            if (c.usage > cap) revert BorrowCapExceeded(c.token, c.usage, cap);
+        }
     }
 
     function _requireParameter(string memory prefix, string calldata name) internal view returns (bytes32 key) {

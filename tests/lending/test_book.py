@@ -260,6 +260,21 @@ def test_borrow_cap_counts_each_token_of_a_position(lending, book, bob):
     assert book.capUsage(tbill) == book.capUsage(lending.token("gold")) == 20_000 * USDC
 
 
+def test_moving_debt_onto_a_capped_token_is_a_borrow_against_it(lending, book, bob):
+    lending.set_param("lend.borrowCap.gold", 0)
+    tbill, gold = lending.token("tbill"), lending.token("gold")
+    bills = lending.open_position(bob, "tbill", 130_000 * USDC, 100_000 * USDC)
+    lending.open_position(bob, "gold", 200_000 * USDC, 0)  # adding collateral: always fine
+    assert book.capUsage(gold) == 100_000 * USDC  # counted, though above the cap
+    # Taking the T-bills out would leave the debt on gold alone, past gold's cap of 0.
+    assert_reverts(book, "withdrawCollateral", tbill, bills, sender=bob,
+                   error="BorrowCapExceeded", token=gold, cap=0)  # fmt: skip
+    book.withdrawCollateral(tbill, bills // 2, sender=bob)  # the T-bills still back the debt
+    lending.set_param("lend.borrowCap.gold", 10**9 * USDC)
+    book.withdrawCollateral(tbill, bills - bills // 2, sender=bob)
+    assert book.capUsage(tbill) == 0
+
+
 def test_borrow_refuses_above_what_the_book_holds_even_if_the_vault_has_more(lending, book, bob):
     lending.vs.deposit(bob, 500_000 * USDC)  # idle in the vault, not the book's cash
     lending.open_position(bob, "tbill", 2_000_000 * USDC, 0)
@@ -519,6 +534,7 @@ def test_an_invalid_price_stops_borrowing_not_repaying(lending, book, bob, gov):
 def test_no_new_loans_once_the_vault_shuts_down(lending, book, bob, accounts):
     lending.open_position(bob, "gold", 100_000 * USDC, 10_000 * USDC)
     lending.vault.shutdown(sender=accounts[1])  # the guardian
+    assert book.maxBorrow(bob) == 0
     assert_reverts(book, "borrow", 1_000 * USDC, sender=bob, error="VaultIsShutdown")
     # Everything else goes on: repaying, and anyone unwinding the book's cash to the vault.
     lending.fund(bob, 1_000 * USDC)

@@ -97,6 +97,27 @@ def test_no_liquidation_on_a_stale_price(lending, book, bob_position, keeper, ch
     assert tuple(book.liquidationTrigger(bob_position)) == (False, b"stale price")
 
 
+def test_a_lapsed_feed_elsewhere_does_not_shield_a_position(
+    lending, book, bob_position, keeper, chain, accounts
+):
+    """A wei of another token whose feed lapsed, posted on purpose or not, changes nothing."""
+    invoices, gold = lending.token("invoices"), lending.token("gold")
+    lending.buy_collateral(bob_position, "invoices", 10 * USDC)
+    book.depositCollateral(invoices, 1, sender=bob_position)
+    feed = lending.feed("invoices")
+    now = chain.pending_timestamp + 10
+    chain.pending_timestamp = now
+    feed.setRound(feed.latestAnswer(), now - 86_400 - 1, sender=accounts[0])
+    lending.set_nav("gold", 1_000 * FEED_UNIT)
+    ok, data = book.liquidationTrigger(bob_position)
+    assert ok
+    assert data == book.liquidate.encode_input(bob_position, gold, MAX_UINT)
+    assert_reverts(book, "liquidate", bob_position, invoices, MAX_UINT, sender=keeper,
+                   error="StalePrice", token=invoices)  # fmt: skip
+    book(sender=keeper, data=data)
+    assert book.collateralOf(bob_position, gold) < BOB_GOLD
+
+
 # ------------------------------------------------------------------ sizes
 
 
@@ -223,9 +244,9 @@ def test_trigger_picks_the_collateral_paying_the_largest_bonus(lending, book, ke
     assert ok
     _, token, repay = decode(["address", "address", "uint256"], bytes(data)[4:])
     assert token == lending.token("invoices").address.lower()
-    # The invoices (40,000) cannot cover the whole debt: an exact, collateral-limited repay.
-    repaid, seized = book.previewLiquidation(bob, lending.token("invoices"), MAX_UINT)
-    assert repay == repaid
+    # "As much as allowed when mined": here the invoices (40,000) run out before the debt.
+    assert repay == MAX_UINT
+    _, seized = book.previewLiquidation(bob, lending.token("invoices"), MAX_UINT)
     assert seized == book.collateralOf(bob, lending.token("invoices"))
     book(sender=keeper, data=data)
     assert book.collateralOf(bob, lending.token("invoices")) == 0
