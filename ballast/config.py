@@ -29,6 +29,9 @@ REQUIRED_PARAMETERS: frozenset[str] = frozenset(
         "vault.depositCap",
         "oracle.maxStaleness",
         "oracle.maxDeviationBps",
+        "agent.minStake",
+        "agent.activationDelay",
+        "agent.unbondingPeriod",
     }
 )
 """Parameters the deployed contracts read: a config without them cannot deploy a working vault."""

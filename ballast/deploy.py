@@ -348,6 +348,7 @@ def deploy_system(
         "RWAVault", project.RWAVault, asset, registry, module, config.vault.name,
         config.vault.symbol, deployer,
     )  # fmt: skip
+    agents = run.contract("AgentRegistry", project.AgentRegistry, asset, registry)
     # RWA sleeves first: the lending book may lend against their tokens, wherever it is listed.
     rwa = {
         spec.name: _rwa_sleeve(run, spec, vault, router, asset)
@@ -405,6 +406,7 @@ def deploy_system(
         "OracleRouter": router.address,
         "RebalanceModule": module.address,
         "RWAVault": vault.address,
+        "AgentRegistry": agents.address,
     }
     collateral: list[CollateralEntry] = []
     if lending is not None:

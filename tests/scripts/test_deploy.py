@@ -97,6 +97,8 @@ def test_vault_is_wired_and_handed_to_the_timelock(local_config, deployer, proje
 
     assert vault.asset() == deployment.tokens["asset"]
     assert (vault.symbol(), vault.decimals()) == ("bUSD", 18)
+    agents = project.AgentRegistry.at(c["AgentRegistry"])
+    assert (agents.asset(), agents.registry()) == (vault.asset(), c["ParameterRegistry"])
     assert vault.registry() == c["ParameterRegistry"] == router.registry()
     assert vault.rebalanceModule() == c["RebalanceModule"]
     assert [e.name for e in deployment.sleeves] == ["tbill", "gold", "invoices", "lending"]
