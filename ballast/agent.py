@@ -1,0 +1,208 @@
+"""Pure helpers for `ape run agent`: amounts, times, status rows, errors in words.
+
+Bonds are in the vault's asset (a 6-decimal stablecoin): users type whole units ("10000",
+"12.5", "10_000", "10,000") and read them back the same way; this module converts both ways
+with the asset's decimals. Times are shown as a UTC date with the wait from now
+(`ballast.parameters.format_duration` for exact spans).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ballast.parameters import format_duration
+
+# Digits with an optional fraction; `_` anywhere between digits, or `,` in groups of three.
+_PLAIN = re.compile(r"^\d+(?:_\d+)*(?:\.\d+)?$")
+_GROUPED = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+
+PARAMETERS = ("agent.minStake", "agent.activationDelay", "agent.unbondingPeriod")
+
+
+class InputError(ValueError):
+    """Bad user input; the message is one line."""
+
+
+def parse_amount(text: str, decimals: int, symbol: str = "") -> int:
+    """Whole units of the asset ("10000", "12.5", "10_000", "10,000") → base units (> 0)."""
+    unit = f" {symbol}" if symbol else ""
+    cleaned = text.strip()
+    if cleaned.startswith("-") and _is_amount(cleaned[1:]):
+        raise InputError(f"the amount must be positive, not {text}")
+    if not _is_amount(cleaned):
+        raise InputError(f"not an amount: {text!r} (give whole{unit} units, e.g. 10000 or 12.5)")
+    value = Decimal(cleaned.replace("_", "").replace(",", ""))
+    base = value.scaleb(decimals)
+    if base != base.to_integral_value():
+        raise InputError(f"{text}: the asset has {decimals} decimals, no finer amounts")
+    if base == 0:
+        raise InputError("the amount must be more than zero")
+    return int(base)
+
+
+def _is_amount(text: str) -> bool:
+    return bool(_PLAIN.match(text) or _GROUPED.match(text))
+
+
+def format_amount(base_units: int, decimals: int, symbol: str = "") -> str:
+    """Base units → whole units with thousands separators and no trailing zeros."""
+    whole, frac = divmod(base_units, 10**decimals)
+    text = f"{whole:,}"
+    if frac:
+        text += "." + f"{frac:0{decimals}d}".rstrip("0")
+    return f"{text} {symbol}" if symbol else text
+
+
+def show_time(timestamp: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+
+
+def format_span(seconds: int) -> str:
+    """A wait: the exact unit when there is one (format_duration: "7d", "90m"), else the two
+    largest units ("6d 23h", "59m 48s")."""
+    seconds = max(0, int(seconds))
+    if seconds % 60 == 0:
+        return format_duration(seconds)
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count or parts:
+            parts.append(f"{count}{unit}")
+    parts = [p for p in parts[:2] if not p.startswith("0")]
+    return " ".join(parts)
+
+
+def when(timestamp: int, now: int) -> str:
+    """ "2025-01-08 12:00:00 UTC (in 7d)" or "... (2h ago)" or "... (now)"."""
+    if timestamp > now:
+        return f"{show_time(timestamp)} (in {format_span(timestamp - now)})"
+    if timestamp < now:
+        return f"{show_time(timestamp)} ({format_span(now - timestamp)} ago)"
+    return f"{show_time(timestamp)} (now)"
+
+
+@dataclass(frozen=True)
+class Units:
+    """How the asset's amounts are shown."""
+
+    decimals: int
+    symbol: str
+
+    def __call__(self, base_units: int) -> str:
+        return format_amount(base_units, self.decimals, self.symbol)
+
+
+@dataclass(frozen=True)
+class AgentParams:
+    """The agent.* parameters the registry reads when used."""
+
+    min_stake: int
+    activation_delay: int
+    unbonding_period: int
+
+
+@dataclass(frozen=True)
+class AgentView:
+    """One agent as the registry sees it (IAgentRegistry.Agent plus the views)."""
+
+    address: str
+    registered: bool
+    metadata_uri: str
+    stake: int
+    unbonding: int
+    unbond_ready_at: int
+    bonded_since: int
+    active: bool
+    active_from: int
+
+
+def activation(agent: AgentView, params: AgentParams, now: int, units: Units) -> str:
+    """Whether the agent is active, and if not, when it will be or what it lacks."""
+    if not agent.registered:
+        return "no: not registered"
+    if agent.active:
+        return f"yes, since {when(agent.active_from, now)}"
+    if agent.active_from:
+        return f"not yet: from {when(agent.active_from, now)}"
+    if agent.stake < params.min_stake:
+        missing = units(params.min_stake - agent.stake)
+        return f"no: bonded stake is below agent.minStake ({missing} more starts the clock)"
+    # At the minimum without a clock: the minimum was lowered after the last stake.
+    return "no: stake again (any amount) to start the activation clock"
+
+
+def unbonding_state(agent: AgentView, now: int, units: Units) -> str:
+    if not agent.unbonding:
+        return "-"
+    amount = units(agent.unbonding)
+    if agent.unbond_ready_at > now:
+        return f"{amount}, withdrawable from {when(agent.unbond_ready_at, now)}"
+    return f"{amount}, withdrawable now (since {show_time(agent.unbond_ready_at)})"
+
+
+def agent_rows(
+    agent: AgentView, params: AgentParams, now: int, units: Units
+) -> list[tuple[str, str]]:
+    """The agent's part of `status`, as (label, value) rows."""
+    rows = [("agent", agent.address), ("registered", "yes" if agent.registered else "no")]
+    if not agent.registered:
+        rows.append(("active", activation(agent, params, now, units)))
+        return rows
+    rows += [
+        ("metadata URI", agent.metadata_uri or "-"),
+        ("bonded stake", units(agent.stake)),
+        ("unbonding", unbonding_state(agent, now, units)),
+        ("active", activation(agent, params, now, units)),
+    ]
+    if agent.bonded_since:
+        rows.append(("at the minimum since", show_time(agent.bonded_since)))
+    return rows
+
+
+def registry_rows(
+    params: AgentParams, staked: int, unbonding: int, units: Units
+) -> list[tuple[str, str]]:
+    """The registry's part of `status`: the agent.* parameters and the totals."""
+    return [
+        ("agent.minStake", units(params.min_stake)),
+        ("agent.activationDelay", format_duration(params.activation_delay)),
+        ("agent.unbondingPeriod", format_duration(params.unbonding_period)),
+        ("total bonded", units(staked)),
+        ("total unbonding", units(unbonding)),
+    ]
+
+
+def explain_error(name: str, inputs: dict, now: int, units: Units) -> str:
+    """A contract custom error (AgentRegistry's or the asset's) in words."""
+    if name == "ZeroAmount":
+        return "the amount must be more than zero"
+    if name == "AlreadyRegistered":
+        return (
+            f"{inputs.get('agent')} is already registered (use `update-metadata` to change its URI)"
+        )
+    if name == "NotRegistered":
+        return f"{inputs.get('agent')} is not registered: run `ape run agent register URI` first"
+    if name == "InsufficientStake":
+        return (
+            f"cannot unbond {units(inputs['requested'])}: the bonded stake is "
+            f"{units(inputs['stake'])}"
+        )
+    if name == "NothingToWithdraw":
+        return "nothing to withdraw: request an unbond first (`ape run agent unbond AMOUNT`)"
+    if name == "UnbondingNotReady":
+        return f"the unbonding stake is not withdrawable before {when(inputs['readyAt'], now)}"
+    if name == "ERC20InsufficientBalance":
+        return (
+            f"insufficient balance: {inputs.get('sender')} holds {units(inputs['balance'])}, "
+            f"{units(inputs['needed'])} needed"
+        )
+    if name == "ERC20InsufficientAllowance":
+        return (
+            f"the registry may take only {units(inputs['allowance'])} of your asset, "
+            f"{units(inputs['needed'])} needed"
+        )
+    args = ", ".join(f"{k}={v}" for k, v in inputs.items())
+    return f"{name}({args})"

@@ -1,0 +1,292 @@
+"""`ape run agent`: a strategy agent operator bonds stake in the AgentRegistry.
+
+    ape run agent register ipfs://my-agent-card --account me
+    ape run agent stake 10000 --account me          # approves the registry first if needed
+    ape run agent status [ADDRESS] [--account me]
+    ape run agent update-metadata ipfs://v2 --account me
+    ape run agent unbond 2500 --account me          # withdrawable after agent.unbondingPeriod
+    ape run agent withdraw --account me
+
+Amounts are whole units of the vault's asset (e.g. 10000 or 12.5). Every command takes Ape's
+--network option and reads deployments/<ecosystem>-<network>.json (override with --manifest).
+Everything the registry would refuse is checked first and explained in one line; nothing is
+sent then.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from ape import chain, project
+from ape.cli import ConnectedProviderCommand, account_option
+from ape.exceptions import ApeException, ContractLogicError, CustomError
+from eth_utils import is_address, to_checksum_address
+from rich.console import Console
+from rich.table import Table
+
+from ballast import agent as A
+from ballast.deployment import Deployment, ManifestError, manifest_path
+from ballast.parameters import format_duration, key_of
+
+console = Console()
+if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+    console = Console(width=200)
+manifest_option = click.option(
+    "--manifest",
+    "manifest_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Deployment manifest (default: deployments/<ecosystem>-<network>.json).",
+)
+# `stake -5` must reach the amount parser (and be refused in words), not click's option parser.
+AMOUNT_COMMAND = {
+    "cls": ConnectedProviderCommand,
+    "context_settings": {"ignore_unknown_options": True},
+}
+
+
+class Agents:
+    """The AgentRegistry of one deployment, its asset and its parameters."""
+
+    def __init__(self, ecosystem, network, manifest_file: Path | None):
+        path = manifest_file or manifest_path(ecosystem.name, network.name)
+        try:
+            deployment = Deployment.load(path)
+        except ManifestError as err:
+            raise click.ClickException(str(err)) from None
+        if deployment.chain_id != chain.chain_id:
+            raise click.ClickException(
+                f"{path} describes chain {deployment.chain_id}, but this node is chain "
+                f"{chain.chain_id}"
+            )
+        for name in ("AgentRegistry", "ParameterRegistry"):
+            if name not in deployment.contracts:
+                raise click.ClickException(f"{path} has no {name}: redeploy with `ape run deploy`")
+        try:
+            self.registry = project.AgentRegistry.at(deployment.contracts["AgentRegistry"])
+            self.params_registry = project.ParameterRegistry.at(
+                deployment.contracts["ParameterRegistry"]
+            )
+            # Any ERC-20 speaks this ABI; only `faucet` is the local mock's own.
+            self.asset = project.MockStablecoin.at(self.registry.asset())
+        except ApeException as err:
+            raise click.ClickException(f"{path}: {err}") from None
+        self.units = A.Units(self.asset.decimals(), self.asset.symbol())
+        self.network = network
+
+    def param(self, name: str) -> int:
+        return self.params_registry.get(key_of(name))
+
+    def params(self) -> A.AgentParams:
+        return A.AgentParams(*(self.param(name) for name in A.PARAMETERS))
+
+    def view(self, address: str) -> A.AgentView:
+        info = self.registry.agentInfo(address)
+        return A.AgentView(
+            address=address,
+            registered=info.registered,
+            metadata_uri=info.metadataURI,
+            stake=info.stake,
+            unbonding=info.unbonding,
+            unbond_ready_at=info.unbondReadyAt,
+            bonded_since=info.bondedSince,
+            active=self.registry.isActive(address),
+            active_from=self.registry.activeFrom(address),
+        )
+
+    def registered(self, account) -> A.AgentView:
+        agent = self.view(account.address)
+        if not agent.registered:
+            raise click.ClickException(
+                f"{account.address} is not registered: run `ape run agent register URI` first"
+            )
+        return agent
+
+    def amount(self, text: str) -> int:
+        try:
+            return A.parse_amount(text, self.units.decimals, self.units.symbol)
+        except A.InputError as err:
+            raise click.ClickException(str(err)) from None
+
+    def faucet_hint(self) -> str:
+        """On local networks: where test funds come from (the mock's faucet), if it has one."""
+        if self.network.name != "local":
+            return ""
+        try:
+            limit = self.asset.FAUCET_LIMIT()
+        except (ApeException, ValueError):
+            return ""
+        return (
+            f"; on this local network the mock {self.units.symbol}'s faucet(to, amount) mints up "
+            f"to {self.units(limit)} a call"
+        )
+
+    def send(self, action: str, call, *args, **kwargs):
+        """Send a transaction; a revert becomes one line naming the contract's error in words."""
+        try:
+            return call(*args, **kwargs)
+        except ContractLogicError as err:
+            if not isinstance(err, CustomError):
+                raise click.ClickException(f"{action} reverted: {err.message}") from None
+            sentence = A.explain_error(err.name, err.inputs, _now(), self.units)
+            raise click.ClickException(f"{action} refused: {sentence}") from None
+
+
+def _now() -> int:
+    return chain.blocks.head.timestamp
+
+
+@click.group()
+def cli():
+    """Bond stake in the AgentRegistry as a strategy agent."""
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@manifest_option
+@account_option()
+@click.argument("uri")
+def register(ecosystem, network, manifest_file, account, uri):
+    """Register the account as a strategy agent with a metadata URI (its agent card)."""
+    agents = Agents(ecosystem, network, manifest_file)
+    if agents.view(account.address).registered:
+        raise click.ClickException(
+            f"{account.address} is already registered (use `update-metadata` to change its URI)"
+        )
+    agents.send("register", agents.registry.register, uri, sender=account)
+    params = agents.params()
+    console.print(f"registered {account.address} with metadata {uri}")
+    console.print(
+        f"next: stake at least {agents.units(params.min_stake)} (agent.minStake); the agent is "
+        f"active {format_duration(params.activation_delay)} (agent.activationDelay) after that"
+    )
+
+
+@cli.command("update-metadata", cls=ConnectedProviderCommand)
+@manifest_option
+@account_option()
+@click.argument("uri")
+def update_metadata(ecosystem, network, manifest_file, account, uri):
+    """Replace the agent's metadata URI."""
+    agents = Agents(ecosystem, network, manifest_file)
+    old = agents.registered(account).metadata_uri
+    agents.send("update-metadata", agents.registry.updateMetadata, uri, sender=account)
+    console.print(f"metadata of {account.address}: {old or '-'} → {uri}")
+
+
+@cli.command(**AMOUNT_COMMAND)
+@manifest_option
+@account_option()
+@click.argument("amount")
+def stake(ecosystem, network, manifest_file, account, amount):
+    """Bond AMOUNT (whole units of the vault's asset); approves the registry first if needed."""
+    agents = Agents(ecosystem, network, manifest_file)
+    value = agents.amount(amount)
+    agents.registered(account)
+    units = agents.units
+    balance = agents.asset.balanceOf(account)
+    if balance < value:
+        raise click.ClickException(
+            f"insufficient balance: {account.address} holds {units(balance)}; staking "
+            f"{units(value)} needs {units(value - balance)} more (fund the account first"
+            f"{agents.faucet_hint()})"
+        )
+    allowance = agents.asset.allowance(account, agents.registry)
+    if allowance < value:
+        agents.send("approve", agents.asset.approve, agents.registry, value, sender=account)
+        console.print(f"approved the AgentRegistry to take {units(value)}")
+    receipt = agents.send("stake", agents.registry.stake, value, sender=account)
+    now = chain.blocks[receipt.block_number].timestamp
+    agent, params = agents.view(account.address), agents.params()
+    console.print(f"staked {units(value)}; bonded stake {units(agent.stake)}")
+    console.print(f"active: {A.activation(agent, params, now, units)}")
+
+
+@cli.command(**AMOUNT_COMMAND)
+@manifest_option
+@account_option()
+@click.argument("amount")
+def unbond(ecosystem, network, manifest_file, account, amount):
+    """Start unbonding AMOUNT of the bonded stake (withdraw it after agent.unbondingPeriod)."""
+    agents = Agents(ecosystem, network, manifest_file)
+    value = agents.amount(amount)
+    before = agents.registered(account)
+    units = agents.units
+    if value > before.stake:
+        raise click.ClickException(
+            f"cannot unbond {units(value)}: the bonded stake of {account.address} is "
+            f"{units(before.stake)}"
+        )
+    receipt = agents.send("unbond", agents.registry.requestUnbond, value, sender=account)
+    (event,) = receipt.events.filter(agents.registry.UnbondRequested)
+    now = chain.blocks[receipt.block_number].timestamp
+    console.print(
+        f"unbonding {units(value)} (in all {units(event.unbonding)}); "
+        f"withdrawable from {A.when(event.readyAt, now)}"
+    )
+    if before.unbonding:
+        console.print(
+            f"the wait restarted for the {units(before.unbonding)} that was already unbonding"
+        )
+    agent, params = agents.view(account.address), agents.params()
+    if agent.stake < params.min_stake and before.active_from:
+        lost = "the agent is no longer active" if before.active else "its activation is off"
+        console.print(
+            f"bonded stake {units(agent.stake)} is now below agent.minStake "
+            f"{units(params.min_stake)}: {lost}, and bonding back to the minimum restarts the "
+            f"{format_duration(params.activation_delay)} activation delay"
+        )
+    console.print("unbonding stake stays slashable until it is withdrawn")
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@manifest_option
+@account_option()
+def withdraw(ecosystem, network, manifest_file, account):
+    """Withdraw the unbonded stake once agent.unbondingPeriod has passed."""
+    agents = Agents(ecosystem, network, manifest_file)
+    agent = agents.registered(account)
+    units = agents.units
+    if not agent.unbonding:
+        raise click.ClickException(
+            f"nothing to withdraw: {account.address} has no unbonding stake "
+            "(start with `ape run agent unbond AMOUNT`)"
+        )
+    if chain.pending_timestamp < agent.unbond_ready_at:
+        raise click.ClickException(
+            f"not ready: the {units(agent.unbonding)} unbonding is withdrawable from "
+            f"{A.when(agent.unbond_ready_at, _now())}"
+        )
+    receipt = agents.send("withdraw", agents.registry.withdrawUnbonded, sender=account)
+    (event,) = receipt.events.filter(agents.registry.UnbondedWithdrawn)
+    console.print(f"withdrew {units(event.amount)} to {account.address}")
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@manifest_option
+@account_option(prompt=False)
+@click.argument("address", required=False)
+def status(ecosystem, network, manifest_file, account, address):
+    """The bond of ADDRESS (default: --account), the agent.* parameters and the totals."""
+    if address is None:
+        if account is None:
+            raise click.ClickException("give an ADDRESS or --account")
+        address = account.address
+    elif not is_address(address):
+        raise click.ClickException(f"not an address: {address!r}")
+    address = to_checksum_address(address)
+    agents = Agents(ecosystem, network, manifest_file)
+    agent, params, now = agents.view(address), agents.params(), _now()
+    staked, unbonding = agents.registry.totals()
+    units = agents.units
+
+    table = Table(title=f"Strategy agent {address}", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    for label, value in A.agent_rows(agent, params, now, units):
+        table.add_row(label, value)
+    table.add_row("wallet balance", units(agents.asset.balanceOf(address)))
+    table.add_section()
+    for label, value in A.registry_rows(params, staked, unbonding, units):
+        table.add_row(label, value)
+    console.print(table)
+    console.print(f"chain time {A.show_time(now)}")

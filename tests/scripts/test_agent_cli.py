@@ -1,0 +1,241 @@
+"""`ape run agent`, run as a strategy agent operator would, against this test run's anvil.
+
+The deploy config's parameters: agent.minStake 10,000 mUSDC, agent.activationDelay 3d,
+agent.unbondingPeriod 7d. The CLI runs in a subprocess on the same node, so the test moves the
+chain's time between commands.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import click
+import pytest
+
+from ballast.config import DeployConfig
+from ballast.deploy import deploy_system
+from ballast.deployment import Deployment
+
+NETWORK = ["--network", "ethereum:local:foundry"]
+USDC = 10**6
+DAY = 86_400
+
+
+@pytest.fixture(scope="module")
+def deployment(repo_root, accounts) -> Deployment:
+    config = DeployConfig.load(repo_root / "deployments/config/local.yaml")
+    return deploy_system(config, accounts[0], report=lambda _: None)
+
+
+@pytest.fixture(scope="module")
+def manifest(deployment, tmp_path_factory):
+    path = tmp_path_factory.mktemp("deploy") / "ethereum-local.json"
+    deployment.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def registry(project, deployment):
+    return project.AgentRegistry.at(deployment.contracts["AgentRegistry"])
+
+
+@pytest.fixture(scope="module")
+def asset(project, deployment):
+    return project.MockStablecoin.at(deployment.tokens["asset"])
+
+
+@pytest.fixture
+def agent_cli(run_ape, manifest):
+    def run(*args: str, account: str | None = "TEST::6", manifest_file=None):
+        extra = ["--account", account] if account else []
+        extra += ["--manifest", str(manifest_file or manifest)]
+        result = run_ape(["run", "agent", *args, *NETWORK, *extra])
+        assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
+        return result
+
+    return run
+
+
+def ok(result) -> str:
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def refused(result, message: str) -> None:
+    """Exit 1 with one line on stderr that says `message`."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def row(stdout: str, label: str) -> str:
+    """The value cell of the status table's row `label`."""
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.split("│")]
+        cells = [c for c in cells if c]
+        if cells and cells[0] == label:
+            return cells[1] if len(cells) > 1 else ""
+    raise AssertionError(f"no row {label!r} in\n{stdout}")
+
+
+def test_an_agent_from_registration_to_withdrawal(agent_cli, chain, accounts, registry, asset):
+    me = accounts[6]
+
+    before = ok(agent_cli("status"))
+    assert row(before, "agent") == me.address
+    assert row(before, "registered") == "no"
+    assert row(before, "agent.minStake") == "10,000 mUSDC"
+    assert row(before, "agent.activationDelay") == "3d"
+    assert row(before, "agent.unbondingPeriod") == "7d"
+
+    out = ok(agent_cli("register", "ipfs://agent-card"))
+    assert f"registered {me.address} with metadata ipfs://agent-card" in out
+    assert "stake at least 10,000 mUSDC (agent.minStake)" in out
+    assert "active 3d (agent.activationDelay) after that" in out
+    refused(agent_cli("register", "ipfs://again"), f"{me.address} is already registered")
+
+    out = ok(agent_cli("update-metadata", "ipfs://agent-card-v2"))
+    assert "ipfs://agent-card → ipfs://agent-card-v2" in out
+    assert registry.agentInfo(me).metadataURI == "ipfs://agent-card-v2"
+
+    # The operator funds the account: the CLI never mints.
+    refused(
+        agent_cli("stake", "10000"),
+        f"insufficient balance: {me.address} holds 0 mUSDC; staking 10,000 mUSDC needs "
+        "10,000 mUSDC more (fund the account first; on this local network the mock mUSDC's "
+        "faucet(to, amount) mints up to 1,000,000 mUSDC a call)",
+    )
+    asset.faucet(me, 15_000 * USDC, sender=accounts[9])
+
+    out = ok(agent_cli("stake", "4,000"))
+    assert "approved the AgentRegistry to take 4,000 mUSDC" in out
+    assert "staked 4,000 mUSDC; bonded stake 4,000 mUSDC" in out
+    assert "below agent.minStake (6,000 mUSDC more starts the clock)" in out
+    assert not registry.isActive(me)
+
+    out = ok(agent_cli("stake", "6000.5"))
+    assert "approved the AgentRegistry to take 6,000.5 mUSDC" in out
+    assert "bonded stake 10,000.5 mUSDC" in out
+    assert "active: not yet: from" in out and "(in 3d)" in out
+    active_from = registry.activeFrom(me)
+    assert active_from == registry.agentInfo(me).bondedSince + 3 * DAY
+
+    pending = ok(agent_cli("status"))
+    assert row(pending, "metadata URI") == "ipfs://agent-card-v2"
+    assert row(pending, "bonded stake") == "10,000.5 mUSDC"
+    assert row(pending, "active").startswith("not yet: from")
+    assert row(pending, "total bonded") == "10,000.5 mUSDC"
+    assert row(pending, "wallet balance") == "4,999.5 mUSDC"
+
+    chain.mine(1, timestamp=active_from)
+    assert registry.isActive(me)
+    active = ok(agent_cli("status", me.address, account=None))
+    assert row(active, "active").startswith("yes, since")
+
+    refused(
+        agent_cli("unbond", "20000"),
+        f"cannot unbond 20,000 mUSDC: the bonded stake of {me.address} is 10,000.5 mUSDC",
+    )
+    out = ok(agent_cli("unbond", "2500"))
+    assert "unbonding 2,500 mUSDC (in all 2,500 mUSDC); withdrawable from" in out
+    assert "(in 7d)" in out
+    assert "the agent is no longer active" in out
+    assert "restarts the 3d activation delay" in out
+    ready_at = registry.agentInfo(me).unbondReadyAt
+    assert not registry.isActive(me)
+
+    refused(agent_cli("withdraw"), "not ready: the 2,500 mUSDC unbonding is withdrawable from")
+    unbonding = ok(agent_cli("status"))
+    assert row(unbonding, "unbonding").startswith("2,500 mUSDC, withdrawable from")
+    assert row(unbonding, "total unbonding") == "2,500 mUSDC"
+    assert row(unbonding, "active").startswith("no: bonded stake is below agent.minStake")
+
+    chain.mine(1, timestamp=ready_at)
+    out = ok(agent_cli("withdraw"))
+    assert f"withdrew 2,500 mUSDC to {me.address}" in out
+    assert asset.balanceOf(me) == 7_499_500_000
+    refused(agent_cli("withdraw"), "nothing to withdraw")
+
+    after = ok(agent_cli("status", me.address.lower(), account=None))
+    assert row(after, "bonded stake") == "7,500.5 mUSDC"
+    assert row(after, "unbonding") == "-"
+    assert row(after, "total unbonding") == "0 mUSDC"
+
+
+def test_unbonding_before_activation_and_again(agent_cli, chain, accounts, registry, asset):
+    me = accounts[7]
+    asset.faucet(me, 10_000 * USDC, sender=me)
+    asset.approve(registry, 10_000 * USDC, sender=me)
+    registry.register("ipfs://seven", sender=me)
+    registry.stake(10_000 * USDC, sender=me)  # exactly the minimum: activation pending
+
+    out = ok(agent_cli("unbond", "1000", account="TEST::7"))
+    assert "below agent.minStake 10,000 mUSDC: its activation is off" in out
+    assert registry.activeFrom(me) == 0
+    chain.mine(1, timestamp=chain.blocks.head.timestamp + DAY)
+    out = ok(agent_cli("unbond", "1000", account="TEST::7"))
+    assert "unbonding 1,000 mUSDC (in all 2,000 mUSDC)" in out
+    assert "(in 7d)" in out  # the wait restarted for all of it
+    assert "the wait restarted for the 1,000 mUSDC that was already unbonding" in out
+    assert "below agent.minStake" not in out  # nothing more to lose
+    assert registry.agentInfo(me).unbonding == 2_000 * USDC
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["update-metadata", "ipfs://x"], "is not registered: run `ape run agent register URI`"),
+        (["stake", "100"], "is not registered"),
+        (["unbond", "100"], "is not registered"),
+        (["withdraw"], "is not registered"),
+        (["stake", "0"], "the amount must be more than zero"),
+        (["stake", "-5"], "the amount must be positive, not -5"),
+        (["unbond", "-12.5"], "the amount must be positive, not -12.5"),
+        (["unbond", "ten"], "not an amount: 'ten' (give whole mUSDC units, e.g. 10000 or 12.5)"),
+        (["stake", "1.0000001"], "1.0000001: the asset has 6 decimals, no finer amounts"),
+        (["stake", "1e5"], "not an amount: '1e5'"),
+        (["status", "0x1234"], "not an address: '0x1234'"),
+    ],
+)
+def test_misuse_is_one_clear_line(agent_cli, registry, args, message):
+    total = registry.totals()
+    refused(agent_cli(*args, account="TEST::8"), message)
+    assert registry.totals() == total
+
+
+def test_status_needs_an_address_or_an_account(agent_cli):
+    refused(agent_cli("status", account=None), "give an ADDRESS or --account")
+
+
+def test_missing_manifest_is_one_clear_line(agent_cli, tmp_path):
+    refused(agent_cli("status", manifest_file=tmp_path / "none.json"), "no deployment manifest at")
+
+
+def test_manifest_without_the_agent_registry_is_one_clear_line(agent_cli, manifest, tmp_path):
+    old = json.loads(manifest.read_text())
+    del old["contracts"]["AgentRegistry"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    refused(agent_cli("stake", "100", manifest_file=path), f"{path} has no AgentRegistry")
+
+
+def test_a_revert_is_decoded_into_words(chain, accounts, registry, manifest, repo_root):
+    """What a race leaves to the contract (the pre-checks passed, the chain moved): the custom
+    error in words, not a trace."""
+    spec = importlib.util.spec_from_file_location("agent_script", repo_root / "scripts/agent.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    network = chain.provider.network
+    agents = script.Agents(network.ecosystem, network, manifest)
+    me = accounts[8]
+    registry.register("ipfs://eight", sender=me)
+    with pytest.raises(click.ClickException) as refusal:
+        agents.send("register", registry.register, "ipfs://again", sender=me)
+    assert refusal.value.message == (
+        f"register refused: {me.address} is already registered "
+        "(use `update-metadata` to change its URI)"
+    )
+    with pytest.raises(click.ClickException) as refusal:
+        agents.send("withdraw", registry.withdrawUnbonded, sender=me)
+    assert refusal.value.message.startswith("withdraw refused: nothing to withdraw")

@@ -1,0 +1,186 @@
+"""Pure logic behind `ape run agent`: amounts, waits, status rows, errors in words."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ballast.agent import (
+    AgentParams,
+    AgentView,
+    InputError,
+    Units,
+    activation,
+    agent_rows,
+    explain_error,
+    format_amount,
+    format_span,
+    parse_amount,
+    registry_rows,
+    when,
+)
+
+USDC = Units(6, "mUSDC")
+PARAMS = AgentParams(min_stake=10_000 * 10**6, activation_delay=3 * 86_400,
+                     unbonding_period=7 * 86_400)  # fmt: skip
+NOW = 1_700_000_000
+ME = "0x976EA74026E726554dB657fA54763abd0C3a0aa9"
+
+
+def agent(**changes) -> AgentView:
+    fields = dict(address=ME, registered=True, metadata_uri="ipfs://card", stake=0, unbonding=0,
+                  unbond_ready_at=0, bonded_since=0, active=False, active_from=0)  # fmt: skip
+    return AgentView(**{**fields, **changes})
+
+
+@pytest.mark.parametrize(
+    ("text", "base"),
+    [
+        ("10000", 10_000_000_000),
+        ("12.5", 12_500_000),
+        ("10_000", 10_000_000_000),
+        ("10,000.25", 10_000_250_000),
+        ("1,000,000", 1_000_000_000_000),
+        ("0.000001", 1),
+        (" 7 ", 7_000_000),
+        ("007.50", 7_500_000),
+    ],
+)
+def test_amounts_in_whole_units(text, base):
+    assert parse_amount(text, 6) == base
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0", "the amount must be more than zero"),
+        ("0.000", "the amount must be more than zero"),
+        ("-5", "the amount must be positive, not -5"),
+        ("-0.5", "the amount must be positive, not -0.5"),
+        ("0.0000001", "the asset has 6 decimals, no finer amounts"),
+        ("ten", "not an amount: 'ten' (give whole mUSDC units"),
+        ("1e5", "not an amount"),
+        ("12,5", "not an amount"),  # a decimal comma is refused, not read as 125
+        ("1,0000", "not an amount"),
+        (".5", "not an amount"),
+        ("5.", "not an amount"),
+        ("", "not an amount"),
+        ("nan", "not an amount"),
+        ("Infinity", "not an amount"),
+        ("--account", "not an amount"),
+        ("0x10", "not an amount"),
+    ],
+)
+def test_bad_amounts_are_refused_in_one_line(text, message):
+    with pytest.raises(InputError, match=None) as err:
+        parse_amount(text, 6, "mUSDC")
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@given(st.integers(min_value=1, max_value=10**30), st.integers(min_value=0, max_value=18))
+def test_an_amount_shown_parses_back_to_itself(base, decimals):
+    assert parse_amount(format_amount(base, decimals), decimals) == base
+
+
+def test_amounts_are_shown_as_users_type_them():
+    assert format_amount(10_000_500_000, 6, "mUSDC") == "10,000.5 mUSDC"
+    assert format_amount(1, 6) == "0.000001"
+    assert format_amount(0, 6, "mUSDC") == "0 mUSDC"
+    assert format_amount(1_234_567_000_000, 6) == "1,234,567"
+
+
+def test_waits_exact_when_they_can_be_and_rounded_to_two_units_otherwise():
+    assert format_span(7 * 86_400) == "7d"  # format_duration's exact units
+    assert format_span(5_400) == "90m"
+    assert format_span(7 * 86_400 - 12) == "6d 23h"
+    assert format_span(3_600 + 1) == "1h"
+    assert format_span(59 * 60 + 48) == "59m 48s"
+    assert format_span(45) == "45s"
+    assert format_span(0) == "0s"
+    assert format_span(-5) == "0s"
+
+
+def test_when_is_a_date_with_the_wait():
+    assert when(NOW + 7 * 86_400, NOW) == "2023-11-21 22:13:20 UTC (in 7d)"
+    assert when(NOW - 3_600, NOW) == "2023-11-14 21:13:20 UTC (1h ago)"
+    assert when(NOW, NOW) == "2023-11-14 22:13:20 UTC (now)"
+
+
+def test_activation_in_every_state():
+    assert activation(agent(registered=False), PARAMS, NOW, USDC) == "no: not registered"
+    assert activation(agent(stake=4_000 * 10**6), PARAMS, NOW, USDC) == (
+        "no: bonded stake is below agent.minStake (6,000 mUSDC more starts the clock)"
+    )
+    pending = agent(stake=PARAMS.min_stake, bonded_since=NOW, active_from=NOW + 3 * 86_400)
+    assert activation(pending, PARAMS, NOW, USDC).startswith("not yet: from ")
+    assert activation(pending, PARAMS, NOW, USDC).endswith("(in 3d)")
+    live = agent(stake=PARAMS.min_stake, bonded_since=NOW - 4 * 86_400, active=True,
+                 active_from=NOW - 86_400)  # fmt: skip
+    assert activation(live, PARAMS, NOW, USDC).startswith("yes, since ")
+    # The minimum was lowered after the last stake: the clock starts at the next stake.
+    no_clock = agent(stake=PARAMS.min_stake)
+    assert activation(no_clock, PARAMS, NOW, USDC) == (
+        "no: stake again (any amount) to start the activation clock"
+    )
+
+
+def test_status_rows():
+    rows = dict(agent_rows(agent(registered=False, metadata_uri=""), PARAMS, NOW, USDC))
+    assert rows == {"agent": ME, "registered": "no", "active": "no: not registered"}
+
+    unbonding = agent(stake=9_000 * 10**6, unbonding=3_000 * 10**6,
+                      unbond_ready_at=NOW + 86_400)  # fmt: skip
+    rows = dict(agent_rows(unbonding, PARAMS, NOW, USDC))
+    assert rows["bonded stake"] == "9,000 mUSDC"
+    assert rows["unbonding"] == "3,000 mUSDC, withdrawable from 2023-11-15 22:13:20 UTC (in 1d)"
+    assert rows["metadata URI"] == "ipfs://card"
+    assert "at the minimum since" not in rows
+
+    ready = agent(unbonding=10**6, unbond_ready_at=NOW - 1, bonded_since=NOW - 10)
+    rows = dict(agent_rows(ready, PARAMS, NOW, USDC))
+    assert rows["unbonding"] == "1 mUSDC, withdrawable now (since 2023-11-14 22:13:19 UTC)"
+    assert rows["at the minimum since"] == "2023-11-14 22:13:10 UTC"
+
+    assert registry_rows(PARAMS, 25_000 * 10**6, 500_000, USDC) == [
+        ("agent.minStake", "10,000 mUSDC"),
+        ("agent.activationDelay", "3d"),
+        ("agent.unbondingPeriod", "7d"),
+        ("total bonded", "25,000 mUSDC"),
+        ("total unbonding", "0.5 mUSDC"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "inputs", "sentence"),
+    [
+        ("ZeroAmount", {}, "the amount must be more than zero"),
+        ("AlreadyRegistered", {"agent": ME}, f"{ME} is already registered"),
+        ("NotRegistered", {"agent": ME}, f"{ME} is not registered: run `ape run agent register"),
+        (
+            "InsufficientStake",
+            {"requested": 20_000 * 10**6, "stake": 10**10},
+            "cannot unbond 20,000 mUSDC: the bonded stake is 10,000 mUSDC",
+        ),
+        ("NothingToWithdraw", {"agent": ME}, "nothing to withdraw: request an unbond first"),
+        (
+            "UnbondingNotReady",
+            {"readyAt": NOW + 7 * 86_400},
+            "not withdrawable before 2023-11-21 22:13:20 UTC (in 7d)",
+        ),
+        (
+            "ERC20InsufficientBalance",
+            {"sender": ME, "balance": 10**6, "needed": 2 * 10**6},
+            f"insufficient balance: {ME} holds 1 mUSDC, 2 mUSDC needed",
+        ),
+        (
+            "ERC20InsufficientAllowance",
+            {"spender": ME, "allowance": 0, "needed": 10**6},
+            "may take only 0 mUSDC of your asset, 1 mUSDC needed",
+        ),
+        ("SafeERC20FailedOperation", {"token": ME}, f"SafeERC20FailedOperation(token={ME})"),
+    ],
+)
+def test_contract_errors_in_words(name, inputs, sentence):
+    assert sentence in explain_error(name, inputs, NOW, USDC)
