@@ -107,6 +107,16 @@ class Deployment(BaseModel):
             raise
 
 
+def load_for_chain(path: Path, chain_id: int) -> Deployment:
+    """The manifest at `path`, refused (ManifestError) unless it describes chain `chain_id`."""
+    deployment = Deployment.load(path)
+    if deployment.chain_id != chain_id:
+        raise ManifestError(
+            f"{path} describes chain {deployment.chain_id}, but this node is chain {chain_id}"
+        )
+    return deployment
+
+
 def manifest_path(ecosystem: str, network: str, root: Path = DEPLOYMENTS_DIR) -> Path:
     """``deployments/<ecosystem>-<network>.json``; a fork network shares its parent's name."""
     return Path(root) / f"{ecosystem}-{network.removesuffix('-fork')}.json"

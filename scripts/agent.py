@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ballast import agent as A
-from ballast.deployment import Deployment, ManifestError, manifest_path
+from ballast.deployment import ManifestError, load_for_chain, manifest_path
 from ballast.parameters import format_duration, key_of
 
 console = Console()
@@ -51,14 +51,9 @@ class Agents:
     def __init__(self, ecosystem, network, manifest_file: Path | None):
         path = manifest_file or manifest_path(ecosystem.name, network.name)
         try:
-            deployment = Deployment.load(path)
+            deployment = load_for_chain(path, chain.chain_id)
         except ManifestError as err:
             raise click.ClickException(str(err)) from None
-        if deployment.chain_id != chain.chain_id:
-            raise click.ClickException(
-                f"{path} describes chain {deployment.chain_id}, but this node is chain "
-                f"{chain.chain_id}"
-            )
         for name in ("AgentRegistry", "ParameterRegistry"):
             if name not in deployment.contracts:
                 raise click.ClickException(f"{path} has no {name}: redeploy with `ape run deploy`")

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ballast import params as P
-from ballast.deployment import Deployment, ManifestError, manifest_path
+from ballast.deployment import ManifestError, load_for_chain, manifest_path
 from ballast.parameters import format_duration, key_of, parse_duration
 
 console = Console()
@@ -47,14 +47,9 @@ class System:
     def __init__(self, ecosystem, network, manifest_file: Path | None):
         path = manifest_file or manifest_path(ecosystem.name, network.name)
         try:
-            deployment = Deployment.load(path)
+            deployment = load_for_chain(path, chain.chain_id)
         except ManifestError as err:
             raise click.ClickException(str(err)) from None
-        if deployment.chain_id != chain.chain_id:
-            raise click.ClickException(
-                f"{path} describes chain {deployment.chain_id}, but this node is chain "
-                f"{chain.chain_id}"
-            )
         try:
             c = deployment.contracts
             self.registry = project.ParameterRegistry.at(c["ParameterRegistry"])
