@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from decimal import Decimal
 
 from ballast.parameters import format_duration
 
@@ -34,13 +33,15 @@ def parse_amount(text: str, decimals: int, symbol: str = "") -> int:
         raise InputError(f"the amount must be positive, not {text}")
     if not _is_amount(cleaned):
         raise InputError(f"not an amount: {text!r} (give whole{unit} units, e.g. 10000 or 12.5)")
-    value = Decimal(cleaned.replace("_", "").replace(",", ""))
-    base = value.scaleb(decimals)
-    if base != base.to_integral_value():
+    # Exact integer arithmetic on the digits (a Decimal would round past 28 digits).
+    whole, _, frac = cleaned.replace("_", "").replace(",", "").partition(".")
+    frac = frac.rstrip("0")
+    if len(frac) > decimals:
         raise InputError(f"{text}: the asset has {decimals} decimals, no finer amounts")
+    base = int(whole) * 10**decimals + int(frac.ljust(decimals, "0") or "0")
     if base == 0:
         raise InputError("the amount must be more than zero")
-    return int(base)
+    return base
 
 
 def _is_amount(text: str) -> bool:
