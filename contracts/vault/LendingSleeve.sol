@@ -229,7 +229,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         if (pos.scaled != 0) {
             // Interest to now, without storing it: only cash/debt changes write the book.
             uint256 debt = _debtOf(pos.scaled, _accrued().borrowIndex);
-            uint256 power = _borrowPower(msg.sender, pos.mask, true);
+            (uint256 power,) = _borrowPower(msg.sender, pos.mask, true);
             if (debt > power) revert InsufficientCollateral(debt, power);
         }
         IERC20(token).safeTransfer(msg.sender, amount);
@@ -251,7 +251,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         uint256 debt = _debtOf(pos.scaled, s.borrowIndex);
         uint256 minDebt = registry.get(MIN_DEBT);
         if (debt < minDebt) revert DebtBelowMinimum(debt, minDebt);
-        uint256 power = _borrowPower(msg.sender, pos.mask, true);
+        (uint256 power,) = _borrowPower(msg.sender, pos.mask, true);
         if (debt > power) revert InsufficientCollateral(debt, power);
         pos.principal = (pos.principal + amount).toUint112();
         for (uint256 i; (pos.mask >> i) != 0; ++i) {
@@ -336,15 +336,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         PositionSlot memory pos = _positions[borrower];
         uint256 debt = _debtOf(pos.scaled, s.borrowIndex);
         if (debt == 0) return (false, bytes("no debt"));
-        uint256 adjusted;
-        bool stale;
-        for (uint256 i; (pos.mask >> i) != 0; ++i) {
-            if ((pos.mask >> i) & 1 == 0) continue;
-            Collateral storage c = _collaterals[i];
-            (uint256 price, bool fresh) = router.tryPrice(c.token);
-            stale = stale || !fresh;
-            adjusted += _value(_collateral[borrower][c.token], price, c.decimals) * registry.get(c.thresholdKey);
-        }
+        (uint256 adjusted, bool stale) = _adjusted(borrower, pos.mask);
         if (adjusted.mulDiv(WAD, debt * BPS) >= WAD) return (false, bytes("healthy"));
         // The collateral (with a fresh price) whose liquidation pays the largest bonus.
         address best;
@@ -405,13 +397,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         PositionSlot memory pos = _positions[borrower];
         uint256 debt = _debtOf(pos.scaled, _accrued().borrowIndex);
         if (debt == 0) return type(uint256).max;
-        uint256 adjusted;
-        for (uint256 i; (pos.mask >> i) != 0; ++i) {
-            if ((pos.mask >> i) & 1 == 0) continue;
-            Collateral storage c = _collaterals[i];
-            (uint256 price,) = router.tryPrice(c.token);
-            adjusted += _value(_collateral[borrower][c.token], price, c.decimals) * registry.get(c.thresholdKey);
-        }
+        (uint256 adjusted,) = _adjusted(borrower, pos.mask);
         return adjusted.mulDiv(WAD, debt * BPS);
     }
 
@@ -422,7 +408,8 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc ILendingSleeve
     function borrowPower(address borrower) external view returns (uint256) {
-        return _borrowPower(borrower, _positions[borrower].mask, false);
+        (uint256 power,) = _borrowPower(borrower, _positions[borrower].mask, false);
+        return power;
     }
 
     /// @inheritdoc ILendingSleeve
@@ -431,20 +418,17 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         State memory s = _accrued();
         PositionSlot memory pos = _positions[borrower];
         uint256 debt = _debtOf(pos.scaled, s.borrowIndex);
-        uint256 power;
+        (uint256 power, bool stale) = _borrowPower(borrower, pos.mask, false);
+        if (stale) return 0; // `borrow` would revert StalePrice
         room = s.cash;
         for (uint256 i; (pos.mask >> i) != 0; ++i) {
             if ((pos.mask >> i) & 1 == 0) continue;
             Collateral storage c = _collaterals[i];
-            (uint256 price, bool fresh) = router.tryPrice(c.token);
-            if (!fresh) return 0; // `borrow` would revert StalePrice
-            uint256 ltv = Math.min(registry.get(c.ltvKey), registry.get(c.thresholdKey));
-            power += _value(_collateral[borrower][c.token], price, c.decimals) * ltv;
             room = Math.min(room, registry.get(c.capKey).saturatingSub(c.usage));
         }
         // A borrow of x raises the debt by at most x + ceil(borrowIndex / WAD): both roundings
         // (scaled units added, debt read back) are up.
-        room = Math.min(room, (power / BPS).saturatingSub(debt + s.borrowIndex.ceilDiv(WAD)));
+        room = Math.min(room, power.saturatingSub(debt + s.borrowIndex.ceilDiv(WAD)));
         if (debt + room < registry.get(MIN_DEBT)) return 0;
     }
 
@@ -658,18 +642,40 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         }
     }
 
-    /// @dev Σ value * min(ltv, threshold) / 1e4; fresh prices (reverting) or best available.
-    function _borrowPower(address borrower, uint16 mask, bool fresh) internal view returns (uint256 weighted) {
+    /// @dev Σ value * min(ltv, threshold) / 1e4: with fresh prices (reverting `StalePrice`), or
+    ///      with the best available and whether one of them was stale.
+    function _borrowPower(address borrower, uint16 mask, bool fresh)
+        internal
+        view
+        returns (uint256 weighted, bool stale)
+    {
         for (uint256 i; (mask >> i) != 0; ++i) {
             if ((mask >> i) & 1 == 0) continue;
             Collateral storage c = _collaterals[i];
             uint256 price;
-            if (fresh) price = router.price(c.token);
-            else (price,) = router.tryPrice(c.token);
+            if (fresh) {
+                price = router.price(c.token);
+            } else {
+                bool ok;
+                (price, ok) = router.tryPrice(c.token);
+                stale = stale || !ok;
+            }
             uint256 ltv = Math.min(registry.get(c.ltvKey), registry.get(c.thresholdKey));
             weighted += _value(_collateral[borrower][c.token], price, c.decimals) * ltv;
         }
         weighted /= BPS;
+    }
+
+    /// @dev Σ value * threshold (not yet divided by 1e4) at the best prices available, and
+    ///      whether one of them was stale: the health views' numerator.
+    function _adjusted(address borrower, uint16 mask) internal view returns (uint256 adjusted, bool stale) {
+        for (uint256 i; (mask >> i) != 0; ++i) {
+            if ((mask >> i) & 1 == 0) continue;
+            Collateral storage c = _collaterals[i];
+            (uint256 price, bool fresh) = router.tryPrice(c.token);
+            stale = stale || !fresh;
+            adjusted += _value(_collateral[borrower][c.token], price, c.decimals) * registry.get(c.thresholdKey);
+        }
     }
 
     /// @dev Reverts `BorrowCapExceeded` for the first token of `mask` whose usage is above its cap.
