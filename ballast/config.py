@@ -109,8 +109,9 @@ class RolesConfig(_Strict):
 
     guardian: Address = Field(description="multisig: pauses, freezes, vetoes slashes, cancels")
     steward: Address = Field(description="risk steward: small fast parameter moves")
-    allocator: Address | None = Field(
-        default=None, description="may rebalance the vault (until agents do it)"
+    treasury: Address | None = Field(
+        default=None,
+        description="receives the performance fee agents do not earn (default: the timelock)",
     )
     allowlist_manager: Address | None = Field(
         default=None, description="adds and removes allowlisted depositors (KYC operator)"

@@ -126,6 +126,46 @@ class _Run:
             self.report(f"deployer renounced {label}")
 
 
+def _agent_registry(run: _Run, vault, registry, treasury: str) -> ContractInstance:
+    """The manifest's AgentRegistry when it serves this vault, registry and treasury; else a
+    new one (a registry is bound to its vault for life)."""
+    address = run.previous.contracts.get("AgentRegistry") if run.previous else None
+    if address and has_code(address):
+        candidate = project.AgentRegistry.at(address)
+        if (candidate.vault(), candidate.registry(), candidate.treasury()) == (
+            vault.address, registry.address, treasury,
+        ):  # fmt: skip
+            run.reused = True
+            run.report(f"AgentRegistry: reusing {address} from the manifest")
+            return candidate
+    agents = run.deployer.deploy(project.AgentRegistry, vault, registry, treasury)
+    run.report(f"AgentRegistry: deployed at {agents.address}")
+    return agents
+
+
+def _wire_agents(run: _Run, vault, agents, treasury: str) -> None:
+    """Point the vault at the AgentRegistry (only its active agents rebalance). With the
+    allowlist on, the registry and the treasury must hold shares (the performance fee): the
+    deployer allows them, holding ALLOWLIST only for that."""
+    if vault.agentRegistry() != agents.address:
+        run.require(vault, vault.GOVERNANCE_ROLE(), "pointing the vault at the AgentRegistry")
+        vault.setAgentRegistry(agents, sender=run.deployer)
+        run.report(f"vault: agents are those of the AgentRegistry {agents.address}")
+    if not vault.allowlistEnabled():
+        return
+    missing = [a for a in (agents.address, treasury) if not vault.isAllowed(a)]
+    if not missing:
+        return
+    role = vault.ALLOWLIST_ROLE()
+    held = vault.hasRole(role, run.deployer)
+    run.grant(vault, "vault ALLOWLIST (to allow the fee's receivers)", role, run.deployer.address)
+    for account in missing:
+        vault.setAllowed(account, True, sender=run.deployer)
+        run.report(f"vault allowlist: allowed {account} (receives performance fees)")
+    if not held:
+        run.renounce(vault, "vault ALLOWLIST", role)
+
+
 def has_code(address: str) -> bool:
     return len(chain.provider.get_code(address)) > 0
 
@@ -348,7 +388,8 @@ def deploy_system(
         "RWAVault", project.RWAVault, asset, registry, module, config.vault.name,
         config.vault.symbol, deployer,
     )  # fmt: skip
-    agents = run.contract("AgentRegistry", project.AgentRegistry, asset, registry)
+    treasury = roles.treasury or timelock.address
+    agents = _agent_registry(run, vault, registry, treasury)
     # RWA sleeves first: the lending book may lend against their tokens, wherever it is listed.
     rwa = {
         spec.name: _rwa_sleeve(run, spec, vault, router, asset)
@@ -369,9 +410,8 @@ def deploy_system(
         vault.setAllowlistEnabled(config.vault.allowlist, sender=deployer)
         run.report(f"vault allowlist {'on' if config.vault.allowlist else 'off'}")
 
+    _wire_agents(run, vault, agents, treasury)
     run.grant(vault, "vault GUARDIAN", vault.GUARDIAN_ROLE(), roles.guardian)
-    if roles.allocator:
-        run.grant(vault, "vault ALLOCATOR", vault.ALLOCATOR_ROLE(), roles.allocator)
     if roles.allowlist_manager:
         run.grant(vault, "vault ALLOWLIST", vault.ALLOWLIST_ROLE(), roles.allowlist_manager)
     run.grant(vault, "vault GOVERNANCE", vault.GOVERNANCE_ROLE(), timelock.address)
@@ -430,7 +470,7 @@ def deploy_system(
             for name, address in (
                 ("guardian", roles.guardian),
                 ("steward", roles.steward),
-                ("allocator", roles.allocator),
+                ("treasury", treasury),
                 ("allowlist_manager", roles.allowlist_manager),
             )
             if address is not None

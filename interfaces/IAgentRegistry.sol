@@ -2,8 +2,14 @@
 pragma solidity ^0.8.24;
 
 /// @title IAgentRegistry
-/// @notice Strategy agents bond the vault's base asset to earn the right to steer its capital.
-/// @dev Rules (Keep3r's bond/unbond cycle, EigenLayer's slashable withdrawals):
+/// @notice Strategy agents bond the vault's base asset to earn the right to steer its capital;
+///         every decision they make is evaluated on chain, underperformance is slashed back to
+///         the depositors, and a share of the performance fee rewards the decisions that added
+///         value.
+/// @dev Rules (Keep3r's bond/unbond cycle, EigenLayer's slashable withdrawals and veto window,
+///      Chainlink staking's objective evidence and capped slashes):
+///
+///      Bonds
 ///      - An agent `register`s once with a metadata URI (who operates it, its strategy), then
 ///        `stake`s the vault's asset (a stable bond: a slash can go straight back to depositors
 ///        and is worth the same the day it lands).
@@ -13,18 +19,82 @@ pragma solidity ^0.8.24;
 ///        governance change applies at once). Dropping below the minimum resets the clock.
 ///      - Unbonding: `requestUnbond(amount)` moves stake to `unbonding` and (re)starts a wait of
 ///        `agent.unbondingPeriod` for everything unbonding; `withdrawUnbonded()` pays it out
-///        after the wait. Unbonding stake counts for nothing (not for activation) but stays in
-///        the registry until withdrawn, slashable like bonded stake.
-///      - Accounting: the registry holds exactly Σ(stake + unbonding) of the asset that agents
-///        brought, plus whatever was sent to it otherwise (never counted).
+///        after the wait, and only while the agent has no decision awaiting evaluation and no
+///        slash pending (so no bad decision can escape its slash by unbonding). Unbonding stake
+///        counts for nothing (not for activation) but stays slashable.
+///
+///      Evaluation (`evaluate(decisionId)`, anyone, once, from `timestamp + agent.evalWindow`,
+///      the window read when the vault reports the decision)
+///      - For each sleeve i of the decision: `r_i = end_i · 1e18 / start_i - 1e18` (WAD, the
+///        division rounded down), with `start_i` the sleeve's `returnIndex()` recorded at the
+///        decision and `end_i` its `returnIndex()` now (0 when `start_i` is 0); idle earns 0.
+///        Every sleeve whose weight the decision changed must value itself at a fresh price
+///        (`valuation()`), or the evaluation waits (`StaleReturnIndex`): no slash on stale data.
+///      - `excess = Σ_i (newBps_i - oldBps_i) · r_i` (bps × WAD; Solidity's signed arithmetic,
+///        exact: no rounding): what the weights the agent chose earned over the window minus
+///        what the weights it replaced would have earned. `excessBps = excess / 1e18`, rounded
+///        toward zero, is what `Evaluated` reports.
+///      - Slash: when `excess < -agent.toleranceBps · 1e18`, the shortfall beyond the tolerance,
+///        valued on the NAV the decision moved, `(-excess - toleranceBps · 1e18) · navBefore /
+///        (1e4 · 1e18)` (rounded down), capped at `(stake + unbonding) · agent.maxSlashBps / 1e4`
+///        (rounded down), opens a pending slash (nothing when it rounds to 0).
+///      - Reputation, after every evaluation: `rep ← rep + (excess - rep) · 2000 / 10_000`
+///        (an EWMA with weight 20% on the newest decision, bps × WAD, rounded toward zero).
+///      - Reward points, when `excess > 0`: the value added, `excess · navBefore / (1e4 · 1e18)`
+///        (rounded down).
+///
+///      Slashes
+///      - `vetoSlash(id)`: the vault's guardian, strictly before `openedAt + agent.vetoWindow`
+///        (the window read when the slash opens). `executeSlash(id)`: anyone, from then on; it
+///        takes the amount from the agent's stake, then from its unbonding stake (never more than
+///        both), and donates it to the vault (`IRWAVault.donate`): the share price rises by
+///        exactly the amount and no performance fee is charged on it.
+///
+///      Rewards
+///      - The vault mints its performance fee to this registry in shares (`onFee`):
+///        `agent.rewardShareBps` of them (rounded down) fund the agents, the rest goes to the
+///        treasury at once. Each fee closes a reward round: the agents' share of it, plus
+///        whatever earlier rounds could not pay out, is split among the reward points earned in
+///        the round, pro rata (each agent's amount rounded down); a round with no points carries
+///        its rewards to the next. `claimRewards()` pays an agent its vault shares.
+///
+///      Accounting: the registry holds exactly Σ(stake + unbonding) of the asset that agents
+///      brought, plus whatever was sent to it otherwise (never counted); slashed stake leaves it
+///      for the vault. It holds at least Σ claimable rewards in vault shares.
 interface IAgentRegistry {
     struct Agent {
         bool registered;
         uint64 bondedSince; // 0 while stake < agent.minStake
         uint64 unbondReadyAt; // when `unbonding` may be withdrawn
+        uint32 openDecisions; // decisions reported by the vault, not yet evaluated
+        uint32 pendingSlashes; // slashes opened, neither vetoed nor executed
+        int256 reputation; // EWMA of excess, bps × WAD
         uint256 stake;
         uint256 unbonding;
+        uint256 slashed; // taken from this agent and donated to the vault, in total
         string metadataURI;
+    }
+
+    /// @notice A decision the vault reported, as the registry tracks it.
+    struct DecisionRecord {
+        address agent;
+        uint64 dueAt; // evaluable from then on
+        bool evaluated;
+    }
+
+    enum SlashStatus {
+        None,
+        Pending,
+        Vetoed,
+        Executed
+    }
+
+    struct Slash {
+        address agent;
+        uint64 vetoEndsAt; // the guardian may veto strictly before; anyone executes from then on
+        SlashStatus status;
+        uint256 decisionId;
+        uint256 amount; // opened for; executing takes at most what the agent still has
     }
 
     event AgentRegistered(address indexed agent, string metadataURI);
@@ -32,6 +102,14 @@ interface IAgentRegistry {
     event Staked(address indexed agent, uint256 amount, uint256 stake);
     event UnbondRequested(address indexed agent, uint256 amount, uint256 unbonding, uint256 readyAt);
     event UnbondedWithdrawn(address indexed agent, uint256 amount);
+    event DecisionReported(uint256 indexed decisionId, address indexed agent, uint256 dueAt);
+    event Evaluated(uint256 indexed decisionId, int256 excessBps, uint256 slashAmount);
+    event ReputationUpdated(address indexed agent, int256 excess, int256 reputation, uint256 rewardPoints);
+    event SlashOpened(uint256 indexed slashId, address indexed agent, uint256 indexed decisionId, uint256 amount, uint256 vetoEndsAt);
+    event SlashVetoed(uint256 indexed slashId, address indexed by);
+    event SlashExecuted(uint256 indexed slashId, address indexed agent, uint256 amount);
+    event FeeReceived(uint256 shares, uint256 toAgents, uint256 toTreasury, uint256 indexed round);
+    event RewardsClaimed(address indexed agent, uint256 shares);
 
     error ZeroAmount();
     error ZeroAddress();
@@ -40,6 +118,20 @@ interface IAgentRegistry {
     error InsufficientStake(uint256 requested, uint256 stake);
     error NothingToWithdraw(address agent);
     error UnbondingNotReady(uint256 readyAt);
+    error WithdrawalLocked(uint256 openDecisions, uint256 pendingSlashes);
+    error NotVault(address caller);
+    error NotGuardian(address caller);
+    error UnknownDecision(uint256 decisionId);
+    error AlreadyEvaluated(uint256 decisionId);
+    error EvaluationNotDue(uint256 decisionId, uint256 dueAt);
+    error UnknownSlash(uint256 slashId);
+    error SlashNotPending(uint256 slashId, SlashStatus status);
+    error VetoWindowOver(uint256 slashId, uint256 vetoEndsAt);
+    error VetoWindowOpen(uint256 slashId, uint256 vetoEndsAt);
+    error NoRewards(address agent);
+    error StaleReturnIndex(uint256 decisionId, address sleeve);
+
+    // ----------------------------------------------------------------- agents
 
     /// @notice Registers the caller as an agent. Once per address.
     function register(string calldata metadataURI) external;
@@ -53,12 +145,60 @@ interface IAgentRegistry {
     /// @notice Starts unbonding `amount` of the caller's stake; restarts the wait for all of it.
     function requestUnbond(uint256 amount) external;
 
-    /// @notice Pays the caller's unbonded stake once the wait is over.
+    /// @notice Pays the caller's unbonded stake once the wait is over and nothing is pending.
     /// @return amount What was paid.
     function withdrawUnbonded() external returns (uint256 amount);
 
+    /// @notice Pays the caller's rewards, in vault shares.
+    /// @return shares What was paid.
+    function claimRewards() external returns (uint256 shares);
+
+    // ----------------------------------------------------------------- vault
+
+    /// @notice Records a decision for evaluation. The vault only, at each rebalance.
+    function onDecision(address agent, uint256 decisionId) external;
+
+    /// @notice Splits `shares` of performance fee the vault has just minted to this registry.
+    ///         The vault only.
+    function onFee(uint256 shares) external;
+
+    // ----------------------------------------------------------------- evaluation and slashing
+
+    /// @notice Evaluates a decision (anyone, once, when due); may open a slash.
+    /// @return excessBps The decision's excess return over the window, in bps (toward zero).
+    /// @return slashId The slash opened, or type(uint256).max when none.
+    function evaluate(uint256 decisionId) external returns (int256 excessBps, uint256 slashId);
+
+    /// @notice Keeper trigger: `(true, evaluate calldata)` when `decisionId` can be evaluated now;
+    ///         else `(false, reason)`.
+    function evaluateTrigger(uint256 decisionId) external view returns (bool shouldAct, bytes memory data);
+
+    /// @notice Up to `max` decisions that can be evaluated now (in no particular order).
+    function decisionsDue(uint256 max) external view returns (uint256[] memory ids);
+
+    /// @notice Every decision reported and not yet evaluated.
+    function openDecisions() external view returns (uint256[] memory ids);
+
+    /// @notice Cancels a pending slash (the vault's guardian, within the veto window).
+    function vetoSlash(uint256 slashId) external;
+
+    /// @notice Executes a pending slash once its veto window is over (anyone).
+    /// @return amount What was taken from the agent and donated to the vault.
+    function executeSlash(uint256 slashId) external returns (uint256 amount);
+
+    /// @notice Ids of the slashes neither vetoed nor executed.
+    function pendingSlashes() external view returns (uint256[] memory ids);
+
+    // ----------------------------------------------------------------- views
+
+    /// @notice The vault the registry serves (whose asset is bonded and whose guardian vetoes).
+    function vault() external view returns (address);
+
     /// @notice The asset agents bond (the vault's).
     function asset() external view returns (address);
+
+    /// @notice Where the part of the performance fee that does not reward agents goes.
+    function treasury() external view returns (address);
 
     /// @notice Whether `agent` may act now (registered, bonded at the minimum, activation over).
     function isActive(address agent) external view returns (bool);
@@ -68,6 +208,30 @@ interface IAgentRegistry {
 
     function agentInfo(address agent) external view returns (Agent memory);
 
+    /// @notice `agent`'s reputation: the EWMA of its decisions' excess return, bps × WAD.
+    function reputation(address agent) external view returns (int256);
+
+    /// @notice Vault shares `agent` may claim now (including its points in closed rounds).
+    function claimableRewards(address agent) external view returns (uint256);
+
+    function decisionRecord(uint256 decisionId) external view returns (DecisionRecord memory);
+
+    function slashInfo(uint256 slashId) external view returns (Slash memory);
+
+    /// @notice Number of slashes ever opened (ids are 0 .. slashCount - 1).
+    function slashCount() external view returns (uint256);
+
     /// @notice Σ bonded stake and Σ unbonding stake of all agents.
     function totals() external view returns (uint256 staked, uint256 unbonding);
+
+    /// @notice Σ stake ever slashed and donated to the vault.
+    function totalSlashed() external view returns (uint256);
+
+    /// @notice The evaluation of `decisionId` as it would be now: excess (bps × WAD), the
+    ///         slash it would open and the reward points it would earn. Reverts like `evaluate`
+    ///         for an unknown decision; does not check that it is due.
+    function previewEvaluation(uint256 decisionId)
+        external
+        view
+        returns (int256 excess, uint256 slashAmount, uint256 rewardPoints);
 }

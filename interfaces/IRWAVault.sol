@@ -37,6 +37,9 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        never below the target idle. `Rebalanced.newBps` are the weights actually reached.
 ///      - The guardian can pause automation and shut down; it cannot move funds anywhere but back
 ///        to idle (`unwind`, anyone, after shutdown).
+///      - Only agents the AgentRegistry reports active may rebalance; each decision is recorded
+///        for the registry's evaluation. The performance fee (above a high-water mark, see
+///        `setAgentRegistry`) is minted in shares to the registry, which splits it.
 interface IRWAVault {
     /// @notice A sleeve as the vault sees it.
     struct SleeveConfig {
@@ -61,6 +64,7 @@ interface IRWAVault {
         uint256[] startIndex; // each sleeve's returnIndex() at the decision
         uint256 navBefore;
         uint256 navAfter;
+        ISleeve[] sleeves; // the sleeve behind each index at the decision (indices shift on removal)
     }
 
     event SleeveAdded(uint256 indexed index, address indexed sleeve, string name);
@@ -87,6 +91,14 @@ interface IRWAVault {
     event Unwound(address indexed sleeve, uint256 requested, uint256 withdrawn);
     event AllowlistEnabled(bool enabled);
     event AllowlistUpdated(address indexed account, bool allowed);
+    event AgentRegistrySet(address indexed agents);
+    /// @notice A performance fee was taken at a rebalance: `gain` (assets) above the high-water
+    ///         mark, net of donations; `feeShares` worth `feeAssets` minted to the AgentRegistry;
+    ///         `highWaterMark` the share price after the fee (assets per share × 1e36).
+    event PerformanceFeeTaken(uint256 gain, uint256 feeAssets, uint256 feeShares, uint256 highWaterMark);
+    /// @notice `assets` given to the depositors (a slash, a compensation): they raise the share
+    ///         price and are never charged the performance fee.
+    event Donated(address indexed from, uint256 assets);
 
     error ZeroAmount();
     error ZeroAddress();
@@ -112,6 +124,8 @@ interface IRWAVault {
     error NotAllowlisted(address account);
     error UnknownRequest(uint256 requestId);
     error NotRequestOwner(uint256 requestId, address caller);
+    error NotActiveAgent(address caller);
+    error InvalidAgentRegistry(address agents);
 
     // ----------------------------------------------------------------- sleeves
 
@@ -145,6 +159,10 @@ interface IRWAVault {
     // ----------------------------------------------------------------- allocation
 
     /// @notice Moves capital to `targetBps` (one weight per sleeve, idle is the remainder).
+    ///         Only an agent the AgentRegistry reports active; not while automation is paused.
+    ///         Takes the performance fee first (see `setAgentRegistry`), records the decision
+    ///         (weights, NAVs, sleeves and their `returnIndex()`) and reports it to the registry
+    ///         (`onDecision`) for evaluation.
     /// @return decisionId Index of the recorded decision.
     function rebalance(uint16[] calldata targetBps, bytes32 rationaleHash, string calldata rationaleURI)
         external
@@ -158,6 +176,28 @@ interface IRWAVault {
 
     /// @notice Earliest timestamp the next rebalance may happen.
     function nextRebalanceAt() external view returns (uint256);
+
+    /// @notice Sets the AgentRegistry (governance): it decides who may rebalance, receives each
+    ///         decision, and receives the performance fee in shares. Its `vault()` must be this
+    ///         vault. Until it is set nobody can rebalance.
+    /// @dev Performance fee, taken at each rebalance on the share price `p = (totalAssets + 1) ·
+    ///      1e36 / (totalSupply + 10^offset)` against the high-water mark `h` (initially the
+    ///      price of the empty vault): `gain = (p - h) · (totalSupply + 10^offset) / 1e36 -
+    ///      donated` (assets, floored at 0; donations since the last rebalance are not
+    ///      performance), `fee = gain · vault.performanceFeeBps / 10_000`, minted as
+    ///      `fee · (totalSupply + 10^offset) / (totalAssets + 1 - fee)` shares (so they are worth
+    ///      `fee` after the mint, Morpho's formula); every division rounds down (against the fee
+    ///      taker); then `h` becomes the price after the mint. Below `h` no fee is taken and `h`
+    ///      stays: losses are recovered before any fee.
+    function setAgentRegistry(address agents) external;
+
+    /// @notice The AgentRegistry (zero until governance sets it).
+    function agentRegistry() external view returns (address);
+
+    /// @notice Gives `assets` of the base asset from the caller to the depositors: the share
+    ///         price rises by exactly that much and the performance fee ignores it. The
+    ///         AgentRegistry pays executed slashes this way.
+    function donate(uint256 assets) external;
 
     // ----------------------------------------------------------------- redemption queue
 

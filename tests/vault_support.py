@@ -2,9 +2,12 @@
 
 `deploy_vault_system` builds what tests need and nothing else: a ParameterRegistry the deployer
 governs (so tests may change any parameter at once), the mock stablecoin, an OracleRouter, the
-RebalanceModule and RWAVault, and one TokenizedRWASleeve per `SleeveSpec`, each with its own
-MockAggregator (8 decimals, like Chainlink USD feeds) and MockIssuer. Roles: the deployer holds
-GOVERNANCE and ALLOWLIST, `guardian` GUARDIAN, `allocator` ALLOCATOR.
+RebalanceModule and RWAVault, the AgentRegistry (treasury: the deployer), and one
+TokenizedRWASleeve per `SleeveSpec`, each with its own MockAggregator (8 decimals, like Chainlink
+USD feeds) and MockIssuer. Roles: the deployer holds GOVERNANCE and ALLOWLIST, `guardian`
+GUARDIAN; `allocator` is an agent, registered and bonded at `agent.minStake`, active at once
+(`agent.activationDelay` is 0 here), so it may rebalance. The performance fee is 0 unless a test
+sets `vault.performanceFeeBps`.
 """
 
 from __future__ import annotations
@@ -31,8 +34,22 @@ VAULT_PARAMETERS: dict[str, tuple[int, int, int]] = {
     "vault.maxTurnoverBps": (10_000, 0, 10_000),
     "vault.rebalanceCooldown": (DAY, 0, 30 * DAY),
     "vault.depositCap": (10**9 * USDC, 0, 10**12 * USDC),
+    "vault.performanceFeeBps": (0, 0, 5_000),
     "oracle.maxStaleness": (DAY, 60, 7 * DAY),
     "oracle.maxDeviationBps": (1_000, 1, 10_000),
+}
+
+# The agent.* parameters for tests: activation at once, so that the allocator rebalances as soon
+# as it has bonded; the windows are the deploy config's.
+AGENT_PARAMETERS: dict[str, tuple[int, int, int]] = {
+    "agent.minStake": (10_000 * USDC, 0, 10**12 * USDC),
+    "agent.activationDelay": (0, 0, 30 * DAY),
+    "agent.unbondingPeriod": (7 * DAY, 0, 30 * DAY),
+    "agent.evalWindow": (7 * DAY, 0, 60 * DAY),
+    "agent.toleranceBps": (50, 0, 10_000),
+    "agent.maxSlashBps": (1_000, 0, 10_000),
+    "agent.vetoWindow": (3 * DAY, 0, 30 * DAY),
+    "agent.rewardShareBps": (2_000, 0, 10_000),
 }
 
 
@@ -68,6 +85,7 @@ class VaultSystem:
     router: object
     module: object
     vault: object
+    agents: object = None
     sleeves: list[Sleeve] = field(default_factory=list)
     governance: object = None
     guardian: object = None
@@ -94,6 +112,16 @@ class VaultSystem:
         return self.vault.rebalance(target_bps, rationale, uri, sender=self.allocator)
 
 
+def bond_agent(system: VaultSystem, agent, amount: int | None = None) -> None:
+    """Register `agent` and bond `amount` (default `agent.minStake`) from the faucet."""
+    if amount is None:
+        amount = system.registry.get(keccak(text="agent.minStake"))
+    faucet(system.asset, agent, amount)
+    system.asset.approve(system.agents, amount, sender=agent)
+    system.agents.register(f"ipfs://agent/{agent.address}", sender=agent)
+    system.agents.stake(amount, sender=agent)
+
+
 def faucet(asset, account, amount: int) -> None:
     """Mint `amount` of the mock stablecoin to `account`, in faucet-sized chunks."""
     limit = asset.FAUCET_LIMIT()
@@ -117,7 +145,7 @@ def deploy_vault_system(
 ) -> VaultSystem:
     """The system above; `asset` replaces the MockStablecoin (it must have the same faucet)."""
     registry = governance.deploy(project.ParameterRegistry, governance)
-    for name, (value, lo, hi) in VAULT_PARAMETERS.items():
+    for name, (value, lo, hi) in (VAULT_PARAMETERS | AGENT_PARAMETERS).items():
         define(registry, governance, name, value, lo, hi)
     if asset is None:
         asset = governance.deploy(project.MockStablecoin, "Mock USD Coin", "mUSDC")
@@ -127,11 +155,13 @@ def deploy_vault_system(
         project.RWAVault, asset, registry, module, "Ballast RWA Vault", "bRWA", governance
     )
     vault.grantRole(vault.GUARDIAN_ROLE(), guardian, sender=governance)
-    vault.grantRole(vault.ALLOCATOR_ROLE(), allocator, sender=governance)
     vault.grantRole(vault.ALLOWLIST_ROLE(), governance, sender=governance)
+    agents = governance.deploy(project.AgentRegistry, vault, registry, governance)
+    vault.setAgentRegistry(agents, sender=governance)
     system = VaultSystem(
-        registry, asset, router, module, vault, [], governance, guardian, allocator
+        registry, asset, router, module, vault, agents, [], governance, guardian, allocator
     )
+    bond_agent(system, allocator)
     for spec in sleeves:
         add_sleeve(project, system, spec)
     return system

@@ -1,36 +1,99 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IAgentRegistry} from "interfaces/IAgentRegistry.sol";
 import {IParameterRegistry} from "interfaces/IParameterRegistry.sol";
+import {IRWAVault} from "interfaces/IRWAVault.sol";
+import {ISleeve} from "interfaces/ISleeve.sol";
 
 /// @title AgentRegistry
-/// @notice Strategy agents' bonds: registration, staking, activation and unbonding (see
-///         IAgentRegistry for every rule).
-/// @dev The bond is the vault's asset. `agent.minStake`, `agent.activationDelay` and
-///      `agent.unbondingPeriod` are read from the registry when used.
+/// @notice Strategy agents' bonds, the evaluation of every decision they make, slashing with a
+///         guardian veto, and their share of the performance fee (IAgentRegistry states every
+///         rule and formula).
+/// @dev The bond is the vault's asset; rewards are the vault's shares. Every `agent.*` parameter
+///      is read from the ParameterRegistry when used, except the evaluation and veto windows,
+///      which are fixed when a decision is reported and a slash opened (a later change never
+///      moves a deadline someone is waiting for).
 contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
+    using SafeCast for uint256;
+    using Math for uint256;
 
     bytes32 internal constant MIN_STAKE = keccak256("agent.minStake");
     bytes32 internal constant ACTIVATION_DELAY = keccak256("agent.activationDelay");
     bytes32 internal constant UNBONDING_PERIOD = keccak256("agent.unbondingPeriod");
+    bytes32 internal constant EVAL_WINDOW = keccak256("agent.evalWindow");
+    bytes32 internal constant TOLERANCE_BPS = keccak256("agent.toleranceBps");
+    bytes32 internal constant MAX_SLASH_BPS = keccak256("agent.maxSlashBps");
+    bytes32 internal constant VETO_WINDOW = keccak256("agent.vetoWindow");
+    bytes32 internal constant REWARD_SHARE_BPS = keccak256("agent.rewardShareBps");
+    /// @dev The vault's guardian role (RWAVault.GUARDIAN_ROLE): the vault's guardian vetoes.
+    bytes32 internal constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
+
+    uint256 internal constant BPS = 10_000;
+    uint256 internal constant WAD = 1e18;
+    /// @notice Weight of the newest decision in the reputation EWMA, in bps.
+    int256 public constant REPUTATION_WEIGHT_BPS = 2_000;
+    /// @notice Returned by `evaluate` as `slashId` when no slash was opened.
+    uint256 public constant NO_SLASH = type(uint256).max;
+
+    /// @dev One agent's reward bookkeeping: `points` earned in round `round`, `settled` shares.
+    struct RewardAccount {
+        uint64 round;
+        uint256 points;
+        uint256 settled;
+    }
 
     /// @inheritdoc IAgentRegistry
+    address public immutable override vault;
+    /// @inheritdoc IAgentRegistry
     address public immutable override asset;
+    /// @inheritdoc IAgentRegistry
+    address public immutable override treasury;
     IParameterRegistry public immutable registry;
 
     mapping(address agent => Agent) internal _agents;
     uint256 internal _staked;
     uint256 internal _unbonding;
+    uint256 internal _slashed;
 
-    constructor(address asset_, IParameterRegistry registry_) {
-        if (asset_ == address(0) || address(registry_) == address(0)) revert ZeroAddress();
-        asset = asset_;
+    mapping(uint256 decisionId => DecisionRecord) internal _decisions;
+    uint256[] internal _open;
+    mapping(uint256 decisionId => uint256) internal _openPosPlusOne;
+
+    Slash[] internal _slashes;
+    uint256[] internal _pending;
+    mapping(uint256 slashId => uint256) internal _pendingPosPlusOne;
+
+    mapping(address agent => RewardAccount) internal _rewards;
+    /// @notice The reward round fees currently accrue points for (closed by the next fee).
+    uint64 public rewardRound;
+    /// @notice Points earned in the current round, by all agents.
+    uint256 public roundPoints;
+    /// @notice Agents' fee shares no round has paid out yet (waiting for points).
+    uint256 public undistributedRewards;
+    /// @notice Vault shares per reward point (WAD) of each closed round.
+    mapping(uint256 round => uint256) public sharesPerPoint;
+
+    /// @param vault_ The vault whose asset is bonded, whose decisions are evaluated and whose
+    ///        guardian may veto slashes.
+    /// @param registry_ The ParameterRegistry holding the agent.* parameters.
+    /// @param treasury_ Receives the performance fee that does not reward agents.
+    constructor(address vault_, IParameterRegistry registry_, address treasury_) {
+        if (vault_ == address(0) || address(registry_) == address(0) || treasury_ == address(0)) {
+            revert ZeroAddress();
+        }
+        vault = vault_;
+        asset = IERC4626(vault_).asset();
         registry = registry_;
+        treasury = treasury_;
     }
 
     // =================================================================== agents
@@ -87,10 +150,154 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         amount = a.unbonding;
         if (amount == 0) revert NothingToWithdraw(msg.sender);
         if (block.timestamp < a.unbondReadyAt) revert UnbondingNotReady(a.unbondReadyAt);
+        // A decision still to evaluate, or a slash still pending, keeps the bond in place.
+        if (a.openDecisions != 0 || a.pendingSlashes != 0) revert WithdrawalLocked(a.openDecisions, a.pendingSlashes);
         a.unbonding = 0;
         _unbonding -= amount;
         IERC20(asset).safeTransfer(msg.sender, amount);
         emit UnbondedWithdrawn(msg.sender, amount);
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function claimRewards() external nonReentrant returns (uint256 shares) {
+        RewardAccount storage r = _settle(msg.sender);
+        shares = r.settled;
+        if (shares == 0) revert NoRewards(msg.sender);
+        r.settled = 0;
+        IERC20(vault).safeTransfer(msg.sender, shares);
+        emit RewardsClaimed(msg.sender, shares);
+    }
+
+    // =================================================================== vault
+
+    /// @inheritdoc IAgentRegistry
+    function onDecision(address agent, uint256 decisionId) external {
+        if (msg.sender != vault) revert NotVault(msg.sender);
+        uint256 dueAt = block.timestamp + registry.get(EVAL_WINDOW);
+        _decisions[decisionId] = DecisionRecord(agent, uint64(dueAt), false);
+        _open.push(decisionId);
+        _openPosPlusOne[decisionId] = _open.length;
+        _agents[agent].openDecisions += 1;
+        emit DecisionReported(decisionId, agent, dueAt);
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function onFee(uint256 shares) external nonReentrant {
+        if (msg.sender != vault) revert NotVault(msg.sender);
+        uint256 toAgents = shares.mulDiv(registry.get(REWARD_SHARE_BPS), BPS); // down: treasury gets the dust
+        uint256 toTreasury = shares - toAgents;
+        uint256 pot = undistributedRewards + toAgents;
+        uint256 round = rewardRound;
+        uint256 points = roundPoints;
+        if (points == 0) {
+            undistributedRewards = pot; // nobody earned this round: the next one gets it
+        } else {
+            uint256 rate = pot.mulDiv(WAD, points); // down: never promises more than the pot
+            sharesPerPoint[round] = rate;
+            undistributedRewards = pot - rate.mulDiv(points, WAD);
+            rewardRound = uint64(round + 1);
+            roundPoints = 0;
+        }
+        if (toTreasury != 0) IERC20(vault).safeTransfer(treasury, toTreasury);
+        emit FeeReceived(shares, toAgents, toTreasury, round);
+    }
+
+    // =================================================================== evaluation and slashing
+
+    /// @inheritdoc IAgentRegistry
+    function evaluate(uint256 decisionId) external nonReentrant returns (int256 excessBps, uint256 slashId) {
+        DecisionRecord storage rec = _decisions[decisionId];
+        address agent = rec.agent;
+        if (agent == address(0)) revert UnknownDecision(decisionId);
+        if (rec.evaluated) revert AlreadyEvaluated(decisionId);
+        if (block.timestamp < rec.dueAt) revert EvaluationNotDue(decisionId, rec.dueAt);
+        rec.evaluated = true;
+        _removeOpen(decisionId);
+        Agent storage a = _agents[agent];
+        a.openDecisions -= 1;
+
+        (int256 excess, uint256 slashAmount, uint256 points) = _assess(decisionId, a, true);
+        int256 rep = a.reputation;
+        rep += (excess - rep) * REPUTATION_WEIGHT_BPS / int256(BPS);
+        a.reputation = rep;
+        if (points != 0) _earn(agent, points);
+        emit ReputationUpdated(agent, excess, rep, points);
+
+        slashId = NO_SLASH;
+        if (slashAmount != 0) slashId = _openSlash(agent, decisionId, slashAmount);
+        excessBps = excess / int256(WAD);
+        emit Evaluated(decisionId, excessBps, slashAmount);
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function evaluateTrigger(uint256 decisionId) external view returns (bool, bytes memory) {
+        DecisionRecord memory rec = _decisions[decisionId];
+        if (rec.agent == address(0)) return (false, bytes("unknown decision"));
+        if (rec.evaluated) return (false, bytes("already evaluated"));
+        if (block.timestamp < rec.dueAt) return (false, bytes("not due"));
+        (bool fresh,) = _freshEvidence(decisionId);
+        if (!fresh) return (false, bytes("stale return index"));
+        return (true, abi.encodeCall(this.evaluate, (decisionId)));
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function decisionsDue(uint256 max) external view returns (uint256[] memory ids) {
+        uint256 n = _open.length;
+        ids = new uint256[](Math.min(n, max));
+        uint256 found;
+        for (uint256 i; i < n && found < ids.length; ++i) {
+            uint256 id = _open[i];
+            if (block.timestamp >= _decisions[id].dueAt) ids[found++] = id;
+        }
+        assembly ("memory-safe") {
+            mstore(ids, found)
+        }
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function openDecisions() external view returns (uint256[] memory) {
+        return _open;
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function vetoSlash(uint256 slashId) external {
+        if (!IAccessControl(vault).hasRole(GUARDIAN_ROLE, msg.sender)) revert NotGuardian(msg.sender);
+        Slash storage s = _pendingSlash(slashId);
+        if (block.timestamp >= s.vetoEndsAt) revert VetoWindowOver(slashId, s.vetoEndsAt);
+        _closeSlash(slashId, s, SlashStatus.Vetoed);
+        emit SlashVetoed(slashId, msg.sender);
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function executeSlash(uint256 slashId) external nonReentrant returns (uint256 amount) {
+        Slash storage s = _pendingSlash(slashId);
+        if (block.timestamp < s.vetoEndsAt) revert VetoWindowOpen(slashId, s.vetoEndsAt);
+        _closeSlash(slashId, s, SlashStatus.Executed);
+        address agent = s.agent;
+        Agent storage a = _agents[agent];
+        uint256 bonded = a.stake;
+        uint256 unbonding = a.unbonding;
+        amount = Math.min(s.amount, bonded + unbonding);
+        // Bonded stake first, then what is unbonding.
+        uint256 fromStake = Math.min(amount, bonded);
+        uint256 fromUnbonding = amount - fromStake;
+        a.stake = bonded - fromStake;
+        a.unbonding = unbonding - fromUnbonding;
+        a.slashed += amount;
+        _staked -= fromStake;
+        _unbonding -= fromUnbonding;
+        _slashed += amount;
+        if (a.stake < registry.get(MIN_STAKE)) a.bondedSince = 0;
+        emit SlashExecuted(slashId, agent, amount);
+        if (amount != 0) {
+            IERC20(asset).forceApprove(vault, amount);
+            IRWAVault(vault).donate(amount);
+        }
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function pendingSlashes() external view returns (uint256[] memory) {
+        return _pending;
     }
 
     // =================================================================== views
@@ -116,8 +323,51 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IAgentRegistry
+    function reputation(address agent) external view returns (int256) {
+        return _agents[agent].reputation;
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function claimableRewards(address agent) external view returns (uint256) {
+        RewardAccount memory r = _rewards[agent];
+        return r.settled + _due(r);
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function decisionRecord(uint256 decisionId) external view returns (DecisionRecord memory) {
+        return _decisions[decisionId];
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function slashInfo(uint256 slashId) external view returns (Slash memory) {
+        if (slashId >= _slashes.length) revert UnknownSlash(slashId);
+        return _slashes[slashId];
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function slashCount() external view returns (uint256) {
+        return _slashes.length;
+    }
+
+    /// @inheritdoc IAgentRegistry
     function totals() external view returns (uint256 staked, uint256 unbonding) {
         return (_staked, _unbonding);
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function totalSlashed() external view returns (uint256) {
+        return _slashed;
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function previewEvaluation(uint256 decisionId)
+        external
+        view
+        returns (int256 excess, uint256 slashAmount, uint256 rewardPoints)
+    {
+        DecisionRecord memory rec = _decisions[decisionId];
+        if (rec.agent == address(0)) revert UnknownDecision(decisionId);
+        return _assess(decisionId, _agents[rec.agent], false);
     }
 
     // =================================================================== internals
@@ -125,5 +375,104 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
     function _registered(address agent) internal view returns (Agent storage a) {
         a = _agents[agent];
         if (!a.registered) revert NotRegistered(agent);
+    }
+
+    /// @dev Excess, slash and reward points of a decision now (formulas: IAgentRegistry).
+    ///      With `strict`, a stale price behind a sleeve whose weight changed reverts.
+    function _assess(uint256 decisionId, Agent storage a, bool strict)
+        internal
+        view
+        returns (int256 excess, uint256 slashAmount, uint256 points)
+    {
+        IRWAVault.Decision memory d = IRWAVault(vault).decision(decisionId);
+        if (strict) {
+            (bool fresh, address stale) = _freshEvidence(decisionId);
+            if (!fresh) revert StaleReturnIndex(decisionId, stale);
+        }
+        for (uint256 i; i < d.sleeves.length; ++i) {
+            int256 moved = int256(uint256(d.newBps[i])) - int256(uint256(d.oldBps[i]));
+            if (moved == 0 || d.startIndex[i] == 0) continue;
+            int256 r = d.sleeves[i].returnIndex().mulDiv(WAD, d.startIndex[i]).toInt256() - int256(WAD);
+            excess += moved * r;
+        }
+        uint256 nav = d.navBefore;
+        int256 tolerance = registry.get(TOLERANCE_BPS).toInt256() * int256(WAD);
+        if (excess < -tolerance) {
+            uint256 shortfall = uint256(-excess - tolerance).mulDiv(nav, BPS * WAD);
+            uint256 cap = (a.stake + a.unbonding).mulDiv(registry.get(MAX_SLASH_BPS), BPS);
+            slashAmount = Math.min(shortfall, cap);
+        } else if (excess > 0) {
+            points = uint256(excess).mulDiv(nav, BPS * WAD);
+        }
+    }
+
+    /// @dev Whether every sleeve whose weight the decision changed values itself at fresh prices.
+    function _freshEvidence(uint256 decisionId) internal view returns (bool, address) {
+        IRWAVault.Decision memory d = IRWAVault(vault).decision(decisionId);
+        for (uint256 i; i < d.sleeves.length; ++i) {
+            if (d.newBps[i] == d.oldBps[i]) continue;
+            (, bool fresh) = d.sleeves[i].valuation();
+            if (!fresh) return (false, address(d.sleeves[i]));
+        }
+        return (true, address(0));
+    }
+
+    function _openSlash(address agent, uint256 decisionId, uint256 amount) internal returns (uint256 slashId) {
+        slashId = _slashes.length;
+        uint256 vetoEndsAt = block.timestamp + registry.get(VETO_WINDOW);
+        _slashes.push(Slash(agent, uint64(vetoEndsAt), SlashStatus.Pending, decisionId, amount));
+        _pending.push(slashId);
+        _pendingPosPlusOne[slashId] = _pending.length;
+        _agents[agent].pendingSlashes += 1;
+        emit SlashOpened(slashId, agent, decisionId, amount, vetoEndsAt);
+    }
+
+    function _pendingSlash(uint256 slashId) internal view returns (Slash storage s) {
+        if (slashId >= _slashes.length) revert UnknownSlash(slashId);
+        s = _slashes[slashId];
+        if (s.status != SlashStatus.Pending) revert SlashNotPending(slashId, s.status);
+    }
+
+    function _closeSlash(uint256 slashId, Slash storage s, SlashStatus status) internal {
+        s.status = status;
+        _agents[s.agent].pendingSlashes -= 1;
+        uint256 pos = _pendingPosPlusOne[slashId] - 1;
+        uint256 last = _pending[_pending.length - 1];
+        _pending[pos] = last;
+        _pendingPosPlusOne[last] = pos + 1;
+        _pending.pop();
+        delete _pendingPosPlusOne[slashId];
+    }
+
+    function _removeOpen(uint256 decisionId) internal {
+        uint256 pos = _openPosPlusOne[decisionId] - 1;
+        uint256 last = _open[_open.length - 1];
+        _open[pos] = last;
+        _openPosPlusOne[last] = pos + 1;
+        _open.pop();
+        delete _openPosPlusOne[decisionId];
+    }
+
+    /// @dev Adds `points` to `agent` in the current round (after settling an older round).
+    function _earn(address agent, uint256 points) internal {
+        RewardAccount storage r = _settle(agent);
+        r.round = rewardRound;
+        r.points += points;
+        roundPoints += points;
+    }
+
+    /// @dev Moves what `agent` earned in a closed round into `settled`.
+    function _settle(address agent) internal returns (RewardAccount storage r) {
+        r = _rewards[agent];
+        if (r.points != 0 && r.round < rewardRound) {
+            r.settled += _due(r);
+            r.points = 0;
+        }
+    }
+
+    /// @dev Shares an account's points in a closed round are worth (rounded down).
+    function _due(RewardAccount memory r) internal view returns (uint256) {
+        if (r.points == 0 || r.round >= rewardRound) return 0;
+        return r.points.mulDiv(sharesPerPoint[r.round], WAD);
     }
 }

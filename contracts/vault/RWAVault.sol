@@ -11,6 +11,7 @@ import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {IAgentRegistry} from "interfaces/IAgentRegistry.sol";
 import {IParameterRegistry} from "interfaces/IParameterRegistry.sol";
 import {IRWAVault} from "interfaces/IRWAVault.sol";
 import {ISleeve} from "interfaces/ISleeve.sol";
@@ -20,9 +21,10 @@ import {VaultStorage} from "./VaultStorage.sol";
 /// @title RWAVault
 /// @notice ERC-4626 vault over a stablecoin held idle or in RWA sleeves (see IRWAVault for the
 ///         rules every function keeps).
-/// @dev Roles: DEFAULT_ADMIN and GOVERNANCE (the timelock) manage sleeves, the withdraw queue and
-///      the allowlist switch; GUARDIAN pauses automation and shuts down; ALLOCATOR rebalances;
-///      ALLOWLIST manages allowlist entries. Conversions are OpenZeppelin's
+/// @dev Roles: DEFAULT_ADMIN and GOVERNANCE (the timelock) manage sleeves, the withdraw queue,
+///      the allowlist switch and the AgentRegistry; GUARDIAN pauses automation and shuts down;
+///      ALLOWLIST manages allowlist entries. Rebalancing is for the agents the AgentRegistry
+///      reports active (checked in RebalanceModule). Conversions are OpenZeppelin's
 ///      (`supply + 10**offset`, `totalAssets + 1`), computed once per call from one valuation.
 contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault {
     using Math for uint256;
@@ -31,7 +33,6 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
 
     bytes32 public constant GOVERNANCE_ROLE = keccak256("GOVERNANCE_ROLE");
     bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
-    bytes32 public constant ALLOCATOR_ROLE = keccak256("ALLOCATOR_ROLE");
     bytes32 public constant ALLOWLIST_ROLE = keccak256("ALLOWLIST_ROLE");
 
     /// @notice Most sleeves a vault holds (Yearn V3's withdraw queue limit).
@@ -70,6 +71,8 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         _offset = dec < 18 ? 18 - dec : 0;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(GOVERNANCE_ROLE, admin);
+        // The performance fee starts above the price of the empty vault: 1 / 10^offset per share.
+        _s().highWaterMark = 1e36 / 10 ** _offset;
     }
 
     modifier onlyGuardianOrGovernance() {
@@ -370,13 +373,41 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     // =================================================================== allocation
 
     /// @inheritdoc IRWAVault
+    /// @dev The module checks the agent and every bound and computes the performance fee; the
+    ///      vault mints the fee (ERC-20 state is the vault's) and hands it to the registry.
     function rebalance(uint16[] calldata, bytes32, string calldata)
         external
         nonReentrant
-        onlyRole(ALLOCATOR_ROLE)
         returns (uint256 decisionId)
     {
-        decisionId = abi.decode(Address.functionDelegateCall(rebalanceModule, msg.data), (uint256));
+        uint256 feeShares;
+        (decisionId, feeShares) =
+            abi.decode(Address.functionDelegateCall(rebalanceModule, msg.data), (uint256, uint256));
+        if (feeShares != 0) {
+            address agents = _s().agents;
+            _mint(agents, feeShares);
+            IAgentRegistry(agents).onFee(feeShares);
+        }
+    }
+
+    /// @inheritdoc IRWAVault
+    function setAgentRegistry(address agents) external onlyRole(GOVERNANCE_ROLE) {
+        if (agents.code.length == 0 || IAgentRegistry(agents).vault() != address(this)) revert InvalidAgentRegistry(agents);
+        _s().agents = agents;
+        emit AgentRegistrySet(agents);
+    }
+
+    /// @inheritdoc IRWAVault
+    function agentRegistry() external view returns (address) {
+        return _s().agents;
+    }
+
+    /// @inheritdoc IRWAVault
+    function donate(uint256 assets) external nonReentrant {
+        if (assets == 0) revert ZeroAmount();
+        IERC20(asset()).safeTransferFrom(msg.sender, address(this), assets);
+        _s().donated += assets;
+        emit Donated(msg.sender, assets);
     }
 
 

@@ -3,8 +3,10 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {IAgentRegistry} from "interfaces/IAgentRegistry.sol";
 import {IParameterRegistry} from "interfaces/IParameterRegistry.sol";
 import {IRWAVault} from "interfaces/IRWAVault.sol";
 import {ISleeve} from "interfaces/ISleeve.sol";
@@ -14,10 +16,10 @@ import {VaultStorage} from "./VaultStorage.sol";
 /// @notice The body of `RWAVault.rebalance`, run by the vault through DELEGATECALL so that the
 ///         vault stays under the 24 KiB code-size limit (the pattern of Aave's logic libraries).
 /// @dev Runs only in the vault's context: it reads and writes the vault's ERC-7201 namespace
-///      (`VaultStorage`), holds no state of its own and refuses direct calls. The vault checks the
-///      caller's role and the reentrancy lock before delegating; everything else — every bound
-///      of IRWAVault — is checked here. Errors and events are IRWAVault's, so they decode with
-///      the vault's ABI.
+///      (`VaultStorage`), holds no state of its own and refuses direct calls. The vault holds the
+///      reentrancy lock and mints the performance fee this module computes; everything else —
+///      the agent check, every bound of IRWAVault, the decision record — is done here. Errors
+///      and events are IRWAVault's, so they decode with the vault's ABI.
 contract RebalanceModule {
     using Math for uint256;
     using SafeERC20 for IERC20;
@@ -26,6 +28,9 @@ contract RebalanceModule {
     bytes32 internal constant IDLE_BUFFER_BPS = keccak256("vault.idleBufferBps");
     bytes32 internal constant MAX_TURNOVER_BPS = keccak256("vault.maxTurnoverBps");
     bytes32 internal constant REBALANCE_COOLDOWN = keccak256("vault.rebalanceCooldown");
+    bytes32 internal constant PERFORMANCE_FEE_BPS = keccak256("vault.performanceFeeBps");
+    /// @dev Share prices are assets per share scaled by 1e36 (see IRWAVault.setAgentRegistry).
+    uint256 internal constant PRICE_SCALE = 1e36;
 
     /// @notice The registry the bounds are read from (the vault's, checked at vault construction).
     IParameterRegistry public immutable registry;
@@ -40,31 +45,44 @@ contract RebalanceModule {
     }
 
     /// @notice See `IRWAVault.rebalance`. Delegate-called by the vault only.
+    /// @return decisionId The recorded decision.
+    /// @return feeShares Performance-fee shares for the vault to mint to the AgentRegistry.
     function rebalance(uint16[] calldata targetBps, bytes32 rationaleHash, string calldata rationaleURI)
         external
-        returns (uint256 decisionId)
+        returns (uint256 decisionId, uint256 feeShares)
     {
         if (address(this) == _self) revert DelegateCallOnly();
         VaultStorage.Layout storage $ = VaultStorage.layout();
-        VaultStorage.Flags memory f = $.flags;
-        if (f.shutdown) revert IRWAVault.VaultIsShutdown();
-        if (f.automationPaused) revert IRWAVault.AutomationIsPaused();
-        uint256 n = $.sleeves.length;
-        if (targetBps.length != n) revert IRWAVault.LengthMismatch(n, targetBps.length);
-        if (f.lastRebalance != 0) {
-            uint256 readyAt = f.lastRebalance + registry.get(REBALANCE_COOLDOWN);
-            if (block.timestamp < readyAt) revert IRWAVault.RebalanceCooldown(readyAt);
-        }
-
+        _checkCaller($, targetBps.length);
         IERC20 token = IERC20(IERC4626(address(this)).asset());
         (uint256[] memory held, uint256 navBefore) = _freshHoldings($, token);
         if (navBefore == 0) revert IRWAVault.EmptyVault();
         uint16[] memory oldBps = weights(held, navBefore);
         _checkBounds($, targetBps, oldBps);
+        feeShares = _performanceFee($, token, navBefore);
         _move($, token, targetBps, held, navBefore);
         decisionId = _record($, token, oldBps, navBefore);
         $.flags.lastRebalance = uint64(block.timestamp);
         _emitRebalanced($, decisionId, rationaleHash, rationaleURI);
+        IAgentRegistry($.agents).onDecision(msg.sender, decisionId);
+    }
+
+    /// @dev Only an agent the AgentRegistry reports active, with automation running, one target
+    ///      per sleeve, after the cooldown.
+    function _checkCaller(VaultStorage.Layout storage $, uint256 targets) internal view {
+        address agents = $.agents;
+        if (agents == address(0) || !IAgentRegistry(agents).isActive(msg.sender)) {
+            revert IRWAVault.NotActiveAgent(msg.sender);
+        }
+        VaultStorage.Flags memory f = $.flags;
+        if (f.shutdown) revert IRWAVault.VaultIsShutdown();
+        if (f.automationPaused) revert IRWAVault.AutomationIsPaused();
+        uint256 n = $.sleeves.length;
+        if (targets != n) revert IRWAVault.LengthMismatch(n, targets);
+        if (f.lastRebalance != 0) {
+            uint256 readyAt = f.lastRebalance + registry.get(REBALANCE_COOLDOWN);
+            if (block.timestamp < readyAt) revert IRWAVault.RebalanceCooldown(readyAt);
+        }
     }
 
     /// @notice Sleeve weights in bps of `total`, rounded down (idle takes the remainder).
@@ -74,6 +92,29 @@ contract RebalanceModule {
         for (uint256 i; i < held.length; ++i) {
             w[i] = uint16(held[i].mulDiv(BPS, total));
         }
+    }
+
+    /// @dev The performance fee on the share price at `nav` (formulas: IRWAVault.setAgentRegistry).
+    ///      Moves the high-water mark and clears the donations; returns the shares to mint.
+    function _performanceFee(VaultStorage.Layout storage $, IERC20 token, uint256 nav)
+        internal
+        returns (uint256 feeShares)
+    {
+        uint256 offset = IERC20Metadata(address(this)).decimals() - IERC20Metadata(address(token)).decimals();
+        uint256 supply = IERC20(address(this)).totalSupply() + 10 ** offset; // with OZ's virtual shares
+        uint256 price = (nav + 1).mulDiv(PRICE_SCALE, supply); // down: never overstates the gain
+        uint256 mark = $.highWaterMark;
+        uint256 donated = $.donated;
+        $.donated = 0;
+        if (price <= mark) return 0;
+        uint256 gain = (price - mark).mulDiv(supply, PRICE_SCALE); // down
+        gain = gain > donated ? gain - donated : 0;
+        uint256 fee = gain.mulDiv(registry.get(PERFORMANCE_FEE_BPS), BPS); // down
+        // Shares worth `fee` once minted (Morpho's formula), rounded down: never over-minted.
+        if (fee != 0) feeShares = fee.mulDiv(supply, nav + 1 - fee);
+        mark = Math.max(mark, (nav + 1).mulDiv(PRICE_SCALE, supply + feeShares));
+        $.highWaterMark = mark;
+        if (feeShares != 0) emit IRWAVault.PerformanceFeeTaken(gain, fee, feeShares, mark);
     }
 
     /// @dev Each sleeve's valuation and the NAV; reverts when any price behind them is stale.
@@ -168,6 +209,9 @@ contract RebalanceModule {
         IRWAVault.Decision storage d = $.decisions.push();
         (d.agent, d.timestamp, d.navBefore, d.navAfter) = (msg.sender, uint64(block.timestamp), navBefore, navAfter);
         (d.oldBps, d.newBps, d.startIndex) = (oldBps, weights(held, navAfter), index);
+        for (uint256 i; i < n; ++i) {
+            d.sleeves.push($.sleeves[i].sleeve);
+        }
     }
 
     function _emitRebalanced(

@@ -35,6 +35,9 @@ library VaultStorage {
         uint128 tail;
         uint256 queuedShares;
         IRWAVault.Decision[] decisions;
+        address agents; // the AgentRegistry
+        uint256 highWaterMark; // share price (assets per share × 1e36) the performance fee starts above
+        uint256 donated; // assets donated since the last rebalance (never charged the fee)
     }
 
     /// @dev keccak256(abi.encode(uint256(keccak256("ballast.storage.RWAVault")) - 1)) & ~bytes32(uint256(0xff))

@@ -37,7 +37,9 @@ def system(project, gov, accounts):
     define(registry, gov, "agent.activationDelay", ACTIVATION, 0, 30 * DAY)
     define(registry, gov, "agent.unbondingPeriod", UNBONDING, 0, 30 * DAY)
     asset = gov.deploy(project.MockStablecoin, "Mock USD Coin", "mUSDC")
-    agents = gov.deploy(project.AgentRegistry, asset, registry)
+    module = gov.deploy(project.RebalanceModule, registry)
+    vault = gov.deploy(project.RWAVault, asset, registry, module, "Ballast RWA Vault", "bRWA", gov)
+    agents = gov.deploy(project.AgentRegistry, vault, registry, gov)
     for account in accounts[2:5]:
         faucet(asset, account, 1_000_000 * USDC)  # more than any test stakes
         asset.approve(agents, MAX_UINT, sender=account)

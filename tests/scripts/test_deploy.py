@@ -99,6 +99,8 @@ def test_vault_is_wired_and_handed_to_the_timelock(local_config, deployer, proje
     assert (vault.symbol(), vault.decimals()) == ("bUSD", 18)
     agents = project.AgentRegistry.at(c["AgentRegistry"])
     assert (agents.asset(), agents.registry()) == (vault.asset(), c["ParameterRegistry"])
+    assert (agents.vault(), agents.treasury()) == (vault.address, timelock)
+    assert vault.agentRegistry() == agents.address
     assert vault.registry() == c["ParameterRegistry"] == router.registry()
     assert vault.rebalanceModule() == c["RebalanceModule"]
     assert [e.name for e in deployment.sleeves] == ["tbill", "gold", "invoices", "lending"]
@@ -116,7 +118,6 @@ def test_vault_is_wired_and_handed_to_the_timelock(local_config, deployer, proje
     assert vault.hasRole(vault.GOVERNANCE_ROLE(), timelock)
     assert vault.hasRole(vault.DEFAULT_ADMIN_ROLE(), timelock)
     assert vault.hasRole(vault.GUARDIAN_ROLE(), roles.guardian)
-    assert vault.hasRole(vault.ALLOCATOR_ROLE(), roles.allocator)
     assert router.hasRole(router.DEFAULT_ADMIN_ROLE(), timelock)
     for contract, role in [
         (vault, vault.GOVERNANCE_ROLE()),
@@ -124,7 +125,7 @@ def test_vault_is_wired_and_handed_to_the_timelock(local_config, deployer, proje
         (router, router.DEFAULT_ADMIN_ROLE()),
     ]:
         assert not contract.hasRole(role, deployer)
-    assert deployment.roles["allocator"] == roles.allocator
+    assert deployment.roles["treasury"] == timelock
     assert not vault.allowlistEnabled()
 
 

@@ -232,8 +232,8 @@ def test_unwind_of_more_than_held_sends_everything(funded, carol):
 
 def test_guardian_cannot_move_funds_anywhere_but_idle(project, funded, alice):
     vault, guardian, asset = funded.vault, funded.guardian, funded.asset
-    governance, allocator = vault.GOVERNANCE_ROLE(), vault.ALLOCATOR_ROLE()
-    with unauthorized(vault, guardian, allocator):
+    governance = vault.GOVERNANCE_ROLE()
+    with ape.reverts(vault.NotActiveAgent, caller=guardian.address):
         vault.rebalance([0, 0, 0], b"\x00" * 32, "", sender=guardian)
     with unauthorized(vault, guardian, governance):
         vault.addSleeve(new_sleeve(project, funded), "tbill", sender=guardian)
@@ -244,7 +244,9 @@ def test_guardian_cannot_move_funds_anywhere_but_idle(project, funded, alice):
     with unauthorized(vault, guardian, governance):
         vault.setAllowlistEnabled(True, sender=guardian)
     with unauthorized(vault, guardian, vault.DEFAULT_ADMIN_ROLE()):
-        vault.grantRole(allocator, guardian, sender=guardian)
+        vault.grantRole(governance, guardian, sender=guardian)
+    with unauthorized(vault, guardian, governance):
+        vault.setAgentRegistry(funded.agents, sender=guardian)
     with ape.reverts(vault.ERC20InsufficientAllowance):
         vault.redeem(10**18, guardian, alice, sender=guardian)
 

@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 from tests.vault_support import DAY, USDC, WAD, deploy_vault_system, isolated, revert_of
 
+ZERO_ADDRESS = "0x" + "00" * 20
+
 BPS = 10_000
 NAV = 1_000_000 * USDC
 CAPS = (6_000, 4_000, 3_000)
@@ -214,11 +216,43 @@ def test_stale_price_of_an_empty_sleeve_does_not_block(funded, chain):
 
 
 @pytest.mark.parametrize("who", [0, 1, 6])  # governance, guardian, a depositor
-def test_only_the_allocator_rebalances(funded, accounts, who):
+def test_only_an_active_agent_rebalances(funded, accounts, who):
     caller = accounts[who]
-    error = funded.vault.AccessControlUnauthorizedAccount
-    with ape.reverts(error, account=caller.address, neededRole=funded.vault.ALLOCATOR_ROLE()):
+    with ape.reverts(funded.vault.NotActiveAgent, caller=caller.address):
         funded.vault.rebalance([1_000, 0, 0], HASH, "ipfs://x", sender=caller)
+
+
+def test_an_agent_that_unbonds_below_the_minimum_stops_rebalancing(funded):
+    agents, agent = funded.agents, funded.allocator
+    agents.requestUnbond(1, sender=agent)  # one wei below agent.minStake
+    assert not agents.isActive(agent)
+    with ape.reverts(funded.vault.NotActiveAgent, caller=agent.address):
+        funded.rebalance([1_000, 0, 0])
+
+
+def test_no_registry_no_rebalance(project, accounts):
+    gov = accounts[0]
+    registry = gov.deploy(project.ParameterRegistry, gov)
+    asset = gov.deploy(project.MockStablecoin, "Mock USD Coin", "mUSDC")
+    module = gov.deploy(project.RebalanceModule, registry)
+    vault = gov.deploy(project.RWAVault, asset, registry, module, "V", "V", gov)
+    assert vault.agentRegistry() == ZERO_ADDRESS
+    with ape.reverts(vault.NotActiveAgent, caller=gov.address):
+        vault.rebalance([], HASH, "", sender=gov)
+
+
+def test_the_agent_registry_must_serve_this_vault(project, funded, accounts):
+    vault, gov = funded.vault, funded.governance
+    for wrong in (accounts[7], funded.asset):  # no code; code without vault()
+        with ape.reverts():
+            vault.setAgentRegistry(wrong, sender=gov)
+    other = gov.deploy(project.AgentRegistry, funded.vault, funded.registry, gov)
+    stranger = accounts[6]
+    with ape.reverts(vault.AccessControlUnauthorizedAccount):
+        vault.setAgentRegistry(other, sender=stranger)
+    tx = vault.setAgentRegistry(other, sender=gov)
+    assert vault.agentRegistry() == other.address
+    assert [e.agents for e in tx.events if e.event_name == "AgentRegistrySet"] == [other.address]
 
 
 def test_module_refuses_direct_calls(funded, alice):
@@ -254,6 +288,11 @@ def test_rebalanced_event_and_decision_record(funded, chain):
     assert list(d.newBps) == [3_000, 2_000, 1_000]
     assert list(d.startIndex) == [WAD, 2_000 * WAD, WAD]  # NAV prices at the decision
     assert (d.navBefore, d.navAfter) == (ev["navBefore"], ev["navAfter"])
+    assert list(d.sleeves) == [s.sleeve.address for s in funded.sleeves]
+    record = funded.agents.decisionRecord(0)
+    assert (record.agent, record.evaluated) == (funded.allocator.address, False)
+    assert record.dueAt == tx.timestamp + 7 * DAY  # agent.evalWindow
+    assert list(funded.agents.openDecisions()) == [0]
     assert vault.decisionCount() == 1
     assert vault.nextRebalanceAt() == tx.timestamp + DAY
 
