@@ -17,12 +17,14 @@ AAVE_LIQUIDATE = 340_429  # Aave V3 Pool.liquidationCall
 GOAL_LIQUIDATE = 170_000  # issue goal: a liquidation costs at most about half of Aave's
 BARE = "BareERC4626 (OpenZeppelin 5.4)"
 LENDING = "LendingSleeve"
+AGENTS = "AgentRegistry"
 
 
 def _measure() -> dict:
     from ape import networks
 
     from ballast.config import DeployConfig
+    from benchmarks.gas.agents import measure_agents
     from benchmarks.gas.measure import VAULT_SLEEVES, measure_bare, measure_lending, measure_vault
 
     base = DeployConfig.load(Path("deployments/config/local.yaml"))
@@ -34,11 +36,12 @@ def _measure() -> dict:
             vaults[f"RWAVault, {k} sleeve{'s' if k != 1 else ''}"] = {m.name: m.gas for m in ops}
         bare = {m.name: m.gas for m in measure_bare(asset)}
         lending = {m.name: m.gas for m in measure_lending(base)}
-    return {BARE: bare, **vaults, LENDING: lending}
+        agents = measure_agents(base)
+    return {BARE: bare, **vaults, LENDING: lending, AGENTS: agents}
 
 
 def _vault_table(results: dict) -> Table:
-    columns = {name: ops for name, ops in results.items() if name != LENDING}
+    columns = {name: ops for name, ops in results.items() if name not in (LENDING, AGENTS)}
     bare = columns[BARE]
     table = Table(title="Gas per operation (ratio to the bare OpenZeppelin ERC4626)")
     table.add_column("operation")
@@ -59,8 +62,8 @@ def _vault_table(results: dict) -> Table:
     return table
 
 
-def _lending_table(ops: dict[str, int]) -> Table:
-    table = Table(title="LendingSleeve: gas per operation")
+def _ops_table(title: str, ops: dict[str, int]) -> Table:
+    table = Table(title=f"{title}: gas per operation")
     table.add_column("operation")
     table.add_column("gas", justify="right")
     for op, gas in ops.items():
@@ -86,7 +89,8 @@ def main(check: bool, snapshot_path: Path) -> None:
     console = Console(width=None if sys.stdout.isatty() else 200)
     results = _measure()
     console.print(_vault_table(results))
-    console.print(_lending_table(results[LENDING]))
+    console.print(_ops_table(LENDING, results[LENDING]))
+    console.print(_ops_table(AGENTS, results[AGENTS]))
     bare = results[BARE]["deposit"]
     for column, ops in results.items():
         if column.startswith("RWAVault"):

@@ -14,7 +14,10 @@ and every operation is measured on both in the same state:
 - requestRedeem / processRedeemQueue: one request escrowed, then paid by a keeper;
 - rebalance: the first one into k sleeves, and a steady-state one (weights shift, a day later).
 
-The lending book, on the whole local system: the allocator moves 20% of a 1,000,000 vault into
+Rebalances are sent by an agent bonded at agent.minStake in the AgentRegistry and active
+(agent.activationDelay waited out, the NAV feeds republished).
+
+The lending book, on the whole local system: the agent moves 20% of a 1,000,000 vault into
 it by `rebalance`; borrowers buy gold at its MockIssuer and post it as collateral.
 
 - depositCollateral (first: the borrower's first collateral; repeat: more of the same token),
@@ -111,6 +114,33 @@ def _actors():
     return test[0], test[6], test[7]
 
 
+def _active_agent(deployment, deployer):
+    """test account #5, registered and bonded at agent.minStake, once its activation is over."""
+    agent = accounts.test_accounts[5]
+    agents = project.AgentRegistry.at(deployment.contracts["AgentRegistry"])
+    registry = project.ParameterRegistry.at(deployment.contracts["ParameterRegistry"])
+    asset = project.MockStablecoin.at(deployment.tokens["asset"])
+    stake = registry.get(key_of("agent.minStake"))
+    _fund(asset, agent, stake, agents)
+    agents.register("ipfs://benchmark-agent", sender=agent)
+    agents.stake(stake, sender=agent)
+    chain.mine(timestamp=chain.pending_timestamp + registry.get(key_of("agent.activationDelay")))
+    _republish(deployment, deployer)
+    _expect(agents.isActive(agent), "the benchmark agent is not active")
+    return agent
+
+
+def _republish(deployment, deployer) -> None:
+    """Every NAV feed publishes again (the mock feeds publish daily, like real ones)."""
+    for entry in deployment.sleeves:
+        if entry.feed:
+            feed = project.MockAggregator.at(entry.feed)
+            feed.setAnswer(feed.latestAnswer(), sender=deployer)
+    for entry in deployment.collateral:
+        feed = project.MockAggregator.at(entry.feed)
+        feed.setAnswer(feed.latestAnswer(), sender=deployer)
+
+
 def measure_bare(asset) -> list[Measured]:
     deployer, seeder, user = _actors()
     bare = deployer.deploy(project.BareERC4626, asset, 12)
@@ -124,8 +154,8 @@ def measure_bare(asset) -> list[Measured]:
 def measure_vault(base: DeployConfig, sleeves: int) -> tuple[list[Measured], object]:
     """Operations on a vault with `sleeves` sleeves, capital spread over them when k > 0."""
     deployer, seeder, user = _actors()
-    allocator = accounts[base.roles.allocator] if base.roles.allocator else None
     deployment = deploy_system(_config(base, sleeves), deployer, report=lambda _: None)
+    allocator = _active_agent(deployment, deployer)
     vault = project.RWAVault.at(deployment.contracts["RWAVault"])
     asset = project.MockStablecoin.at(deployment.tokens["asset"])
     out: list[Measured] = []
@@ -139,9 +169,7 @@ def measure_vault(base: DeployConfig, sleeves: int) -> tuple[list[Measured], obj
         tx = vault.rebalance(FIRST_TARGETS[sleeves], b"\x01" * 32, "ipfs://1", sender=allocator)
         record("rebalance (first)", tx)
         chain.mine(timestamp=chain.pending_timestamp + DAY)
-        for entry in deployment.sleeves:  # the mock NAV feeds publish daily, like real ones
-            feed = project.MockAggregator.at(entry.feed)
-            feed.setAnswer(feed.latestAnswer(), sender=deployer)
+        _republish(deployment, deployer)
         tx = vault.rebalance(NEXT_TARGETS[sleeves], b"\x02" * 32, "ipfs://2", sender=allocator)
         record("rebalance", tx)
     _user_ops(vault, asset, seeder, user, record)
@@ -228,9 +256,8 @@ def measure_lending(base: DeployConfig) -> list[Measured]:
 def _lending_scenario(base: DeployConfig) -> list[Measured]:
     deployer, seeder, borrower = _actors()
     keeper = accounts.test_accounts[8]
-    _expect(base.roles.allocator is not None, "the config names no roles.allocator")
-    allocator = accounts[base.roles.allocator]
     deployment = deploy_system(base, deployer, report=lambda _: None)
+    allocator = _active_agent(deployment, deployer)
     _expect(
         any(s.kind == "LendingSleeve" for s in deployment.sleeves),
         "the config has no LendingSleeve",

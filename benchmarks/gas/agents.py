@@ -1,0 +1,132 @@
+"""The AgentRegistry's part of the gas snapshot: an agent's whole life on the local system.
+
+Deployed by `ballast.deploy.deploy_system` from deployments/config/local.yaml (its agent.*
+parameters: 3-day activation, 7-day evaluation window, 3-day veto window, 10% performance fee
+of which 20% rewards agents). A depositor seeds the vault with 1,000,000; then:
+
+- register, stake (first: reaches agent.minStake and starts the activation clock), stake
+  (repeat);
+- rebalance (first, with the decision reported to the registry) into gold; gold's NAV then
+  rises 5%, and a week later `evaluate` finds a positive excess ("evaluate (reward points)");
+- rebalance (steady state, taking a performance fee: shares minted to the registry, split
+  between the agents' reward round and the treasury); claimRewards;
+- a second decision moves more into gold, whose NAV then falls 20%: `evaluate (opens a slash)`,
+  then `executeSlash` after the veto window (the stake donated to the vault); a third decision
+  and a smaller fall give a slash the guardian vetoes (`vetoSlash`);
+- requestUnbond, then withdrawUnbonded after agent.unbondingPeriod.
+
+The "rebalance" rows of the vault columns include the evaluation bookkeeping (the decision's
+sleeves recorded, `onDecision`) as well.
+"""
+
+from __future__ import annotations
+
+from ape import accounts, chain, project
+
+from ballast.config import DeployConfig
+from ballast.deploy import deploy_system
+from ballast.parameters import key_of
+
+USDC = 10**6
+DAY = 86_400
+SEED = 1_000_000 * USDC
+
+
+class _Life:
+    """The deployed system around one agent, and a clock that keeps the oracle feeds fresh."""
+
+    def __init__(self, base: DeployConfig) -> None:
+        test = accounts.test_accounts
+        self.deployer, self.agent, self.seeder = test[0], test[5], test[6]
+        deployment = deploy_system(base, self.deployer, report=lambda _: None)
+        self.guardian = accounts[deployment.roles["guardian"]]
+        self.vault = project.RWAVault.at(deployment.contracts["RWAVault"])
+        self.agents = project.AgentRegistry.at(deployment.contracts["AgentRegistry"])
+        self.registry = project.ParameterRegistry.at(deployment.contracts["ParameterRegistry"])
+        self.asset = project.MockStablecoin.at(deployment.tokens["asset"])
+        self.names = [s.name for s in deployment.sleeves]
+        self.feeds = {
+            s.name: project.MockAggregator.at(s.feed) for s in deployment.sleeves if s.feed
+        }
+
+    def param(self, name: str) -> int:
+        return self.registry.get(key_of(name))
+
+    def fund(self, account, amount: int, spender) -> None:
+        limit = self.asset.FAUCET_LIMIT()
+        while amount > 0:
+            chunk = min(amount, limit)
+            self.asset.faucet(account, chunk, sender=account)
+            amount -= chunk
+        self.asset.approve(spender, 2**256 - 1, sender=account)
+
+    def wait(self, seconds: int) -> None:
+        """Jump `seconds` and republish every NAV (the mock feeds publish daily, like real ones)."""
+        chain.mine(timestamp=chain.pending_timestamp + seconds)
+        for feed in self.feeds.values():
+            feed.setAnswer(feed.latestAnswer(), sender=self.deployer)
+
+    def move(self, sleeve: str, bps: int) -> None:
+        """Move `sleeve`'s NAV by `bps` (negative: a fall)."""
+        feed = self.feeds[sleeve]
+        feed.setAnswer(feed.latestAnswer() * (10_000 + bps) // 10_000, sender=self.deployer)
+
+    def rebalance(self, weights: dict[str, int], tag: int):
+        targets = [weights.get(name, 0) for name in self.names]
+        return self.vault.rebalance(targets, bytes([tag]) * 32, f"ipfs://{tag}", sender=self.agent)
+
+    def evaluate_last(self):
+        decision = self.vault.decisionCount() - 1
+        self.wait(self.param("agent.evalWindow"))
+        return self.agents.evaluate(decision, sender=self.seeder)
+
+
+def measure_agents(base: DeployConfig) -> dict[str, int]:
+    life = _Life(base)
+    out: dict[str, int] = {}
+
+    def record(name: str, tx) -> None:
+        out[name] = tx.gas_used
+
+    agents, agent = life.agents, life.agent
+    min_stake = life.param("agent.minStake")
+    life.fund(agent, 2 * min_stake, agents)
+    life.fund(life.seeder, SEED, life.vault)
+    life.vault.deposit(SEED, life.seeder, sender=life.seeder)
+
+    record("register", agents.register("ipfs://agent-card", sender=agent))
+    record("stake (first, reaches agent.minStake)", agents.stake(min_stake, sender=agent))
+    record("stake (repeat)", agents.stake(min_stake // 2, sender=agent))
+    life.wait(life.param("agent.activationDelay"))
+
+    record("rebalance (first decision reported)", life.rebalance({"gold": 1_000}, 1))
+    life.wait(DAY)
+    life.move("gold", 500)
+    record("evaluate (reward points)", life.evaluate_last())
+    tx = life.rebalance({"gold": 2_000}, 2)
+    if not list(tx.events.filter(life.vault.PerformanceFeeTaken)):
+        raise RuntimeError("agents benchmark: the second rebalance took no performance fee")
+    record("rebalance (with performance fee)", tx)
+    record("claimRewards", agents.claimRewards(sender=agent))
+
+    life.move("gold", -2_000)
+    tx = life.evaluate_last()
+    slashes = [e.slashId for e in tx.events.filter(agents.SlashOpened)]
+    if len(slashes) != 1:
+        raise RuntimeError(f"agents benchmark: the gold crash opened {len(slashes)} slashes")
+    record("evaluate (opens a slash)", tx)
+    life.wait(life.param("agent.vetoWindow"))
+    record("executeSlash", agents.executeSlash(slashes[0], sender=life.seeder))
+
+    life.rebalance({"gold": 2_500}, 3)
+    life.move("gold", -1_000)
+    tx = life.evaluate_last()
+    slashes = [e.slashId for e in tx.events.filter(agents.SlashOpened)]
+    if len(slashes) != 1:
+        raise RuntimeError("agents benchmark: the third decision opened no slash to veto")
+    record("vetoSlash", agents.vetoSlash(slashes[0], sender=life.guardian))
+
+    record("requestUnbond", agents.requestUnbond(min_stake // 4, sender=agent))
+    life.wait(life.param("agent.unbondingPeriod"))
+    record("withdrawUnbonded", agents.withdrawUnbonded(sender=agent))
+    return out
