@@ -18,7 +18,14 @@ from ballast.parameters import format_duration
 _PLAIN = re.compile(r"^\d+(?:_\d+)*(?:\.\d+)?$")
 _GROUPED = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 
-PARAMETERS = ("agent.minStake", "agent.activationDelay", "agent.unbondingPeriod")
+PARAMETERS = (
+    "agent.minStake", "agent.activationDelay", "agent.unbondingPeriod", "agent.evalWindow",
+    "agent.vetoWindow",
+)  # fmt: skip
+WAD = 10**18
+# IAgentRegistry.SlashStatus, in order.
+SLASH_STATUSES = ("None", "Pending", "Vetoed", "Executed")
+LISTED = 3  # decisions or slashes named one by one in a status row; more are counted
 
 
 class InputError(ValueError):
@@ -103,6 +110,8 @@ class AgentParams:
     min_stake: int
     activation_delay: int
     unbonding_period: int
+    eval_window: int = 0
+    veto_window: int = 0
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,32 @@ class AgentView:
     bonded_since: int
     active: bool
     active_from: int
+    open_decisions: int = 0
+    pending_slashes: int = 0
+    reputation: int = 0  # EWMA of excess return, bps × WAD
+    slashed: int = 0
+
+
+@dataclass(frozen=True)
+class DecisionView:
+    """A decision reported for evaluation (IAgentRegistry.DecisionRecord)."""
+
+    id: int
+    agent: str
+    due_at: int
+    evaluated: bool = False
+
+
+@dataclass(frozen=True)
+class SlashView:
+    """A slash (IAgentRegistry.Slash)."""
+
+    id: int
+    agent: str
+    amount: int
+    veto_ends_at: int
+    decision_id: int
+    status: str = "Pending"
 
 
 def activation(agent: AgentView, params: AgentParams, now: int, units: Units) -> str:
@@ -163,16 +198,139 @@ def agent_rows(
     return rows
 
 
+def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
+    """ "1 decision", "2 decisions", "1 slash", "2 slashes"."""
+    return f"{count} {noun if count == 1 else plural_noun or noun + 's'}"
+
+
+def format_reputation(reputation: int) -> str:
+    """bps × WAD → bps with two decimals, rounded half away from zero: "-168.25 bps"."""
+    hundredths = (abs(reputation) * 100 + WAD // 2) // WAD
+    sign = "-" if reputation < 0 and hundredths else ""
+    whole, frac = divmod(hundredths, 100)
+    return f"{sign}{whole:,}.{frac:02d} bps"
+
+
+def format_shares(shares: int, decimals: int, symbol: str, shown: int) -> str:
+    """Vault shares rounded down to `shown` decimals, "~" in front when that dropped digits."""
+    drop = max(0, decimals - shown)
+    text = format_amount(shares // 10**drop, decimals - drop, symbol)
+    return f"~{text}" if shares % 10**drop else text
+
+
+def rewards_text(shares: int, assets: int, share_units: Units, units: Units) -> str:
+    """Claimable vault shares and what they are worth: "~1,669.4 bUSD (worth 400 mUSDC)"."""
+    if not shares:
+        return f"0 {share_units.symbol}"
+    shown = format_shares(shares, share_units.decimals, share_units.symbol, units.decimals)
+    return f"{shown} (worth {units(assets)})"
+
+
+def decisions_state(decisions: list[DecisionView], now: int) -> str:
+    """Open decisions in a status row: "-" or "2: #4 evaluable now; #5 evaluable from ..."."""
+    if not decisions:
+        return "-"
+    parts = [_evaluable(d, now) for d in decisions[:LISTED]]
+    if len(decisions) > LISTED:
+        parts.append(f"and {len(decisions) - LISTED} more")
+    return f"{len(decisions)}: " + "; ".join(parts)
+
+
+def _evaluable(decision: DecisionView, now: int) -> str:
+    if decision.due_at <= now:
+        return f"#{decision.id} evaluable now"
+    return f"#{decision.id} evaluable from {when(decision.due_at, now)}"
+
+
+def slash_line(slash: SlashView, now: int, units: Units) -> str:
+    """ "#0: 1,100 mUSDC, veto window ends ... (in 3d)", or "... ended ...: anyone may ..."."""
+    return f"#{slash.id}: {units(slash.amount)}, {slash_deadline(slash, now)}"
+
+
+def slash_deadline(slash: SlashView, now: int) -> str:
+    """Where a slash stands: its veto window, or what became of it."""
+    if slash.status != "Pending":
+        return slash.status.lower()
+    if now < slash.veto_ends_at:
+        return f"veto window ends {when(slash.veto_ends_at, now)}"
+    return f"veto window ended {when(slash.veto_ends_at, now)}: anyone may execute it"
+
+
+def slashes_state(slashes: list[SlashView], now: int, units: Units) -> str:
+    if not slashes:
+        return "-"
+    parts = [slash_line(s, now, units) for s in slashes[:LISTED]]
+    if len(slashes) > LISTED:
+        parts.append(f"and {len(slashes) - LISTED} more")
+    return "; ".join(parts)
+
+
+def standing_rows(
+    agent: AgentView,
+    decisions: list[DecisionView],
+    slashes: list[SlashView],
+    now: int,
+    units: Units,
+) -> list[tuple[str, str]]:
+    """What the agent's decisions earned it: reputation, open decisions, slashes."""
+    return [
+        ("reputation", format_reputation(agent.reputation)),
+        ("open decisions", decisions_state(decisions, now)),
+        ("pending slashes", slashes_state(slashes, now, units)),
+        ("slashed in total", units(agent.slashed)),
+    ]
+
+
+def withdrawal_lock(open_decisions: int, pending_slashes: int) -> str:
+    """ "2 decisions await evaluation; 1 slash is pending" ("" when nothing locks)."""
+    parts = []
+    if open_decisions:
+        verb = "awaits" if open_decisions == 1 else "await"
+        parts.append(f"{plural(open_decisions, 'decision')} {verb} evaluation")
+    if pending_slashes:
+        verb = "is" if pending_slashes == 1 else "are"
+        parts.append(f"{plural(pending_slashes, 'slash', 'slashes')} {verb} pending")
+    return "; ".join(parts)
+
+
+def lock_message(
+    agent: AgentView,
+    decisions: list[DecisionView],
+    slashes: list[SlashView],
+    now: int,
+    units: Units,
+) -> str:
+    """Why `withdrawUnbonded` would revert WithdrawalLocked, what unlocks it and when."""
+    details = []
+    if decisions:
+        noun = "decision" if len(decisions) == 1 else "decisions"
+        shown = [_evaluable(d, now) for d in decisions[:LISTED]]
+        details.append(f"{noun} " + ", ".join(shown))
+    if slashes:
+        noun = "slash" if len(slashes) == 1 else "slashes"
+        details.append(f"{noun} " + "; ".join(slash_line(s, now, units) for s in slashes[:LISTED]))
+    detail = ("; ".join(details) + ". ") if details else ""
+    return (
+        f"withdrawal locked: {withdrawal_lock(agent.open_decisions, agent.pending_slashes)}. "
+        f"{detail[:1].upper()}{detail[1:]}"
+        f"The {units(agent.unbonding)} unbonding stays in the registry, slashable, until every "
+        "decision is evaluated (anyone may, once due) and every slash vetoed or executed"
+    )
+
+
 def registry_rows(
-    params: AgentParams, staked: int, unbonding: int, units: Units
+    params: AgentParams, staked: int, unbonding: int, slashed: int, units: Units
 ) -> list[tuple[str, str]]:
     """The registry's part of `status`: the agent.* parameters and the totals."""
     return [
         ("agent.minStake", units(params.min_stake)),
         ("agent.activationDelay", format_duration(params.activation_delay)),
         ("agent.unbondingPeriod", format_duration(params.unbonding_period)),
+        ("agent.evalWindow", format_duration(params.eval_window)),
+        ("agent.vetoWindow", format_duration(params.veto_window)),
         ("total bonded", units(staked)),
         ("total unbonding", units(unbonding)),
+        ("total slashed", units(slashed)),
     ]
 
 
@@ -195,6 +353,13 @@ def explain_error(name: str, inputs: dict, now: int, units: Units) -> str:
         return "nothing to withdraw: request an unbond first (`ape run agent unbond AMOUNT`)"
     if name == "UnbondingNotReady":
         return f"the unbonding stake is not withdrawable before {when(inputs['readyAt'], now)}"
+    if name == "WithdrawalLocked":
+        lock = withdrawal_lock(inputs["openDecisions"], inputs["pendingSlashes"])
+        return f"withdrawal locked: {lock} (see `ape run agent status`)"
+    if name == "NoRewards":
+        return f"nothing to claim: {inputs.get('agent')} has no rewards"
+    if name == "NotAllowlisted":
+        return f"{inputs.get('account')} is not on the vault's allowlist: it cannot hold shares"
     if name == "ERC20InsufficientBalance":
         return (
             f"insufficient balance: {inputs.get('sender')} holds {units(inputs['balance'])}, "

@@ -5,7 +5,8 @@
     ape run agent status [ADDRESS] [--account me]
     ape run agent update-metadata ipfs://v2 --account me
     ape run agent unbond 2500 --account me          # withdrawable after agent.unbondingPeriod
-    ape run agent withdraw --account me
+    ape run agent withdraw --account me              # once nothing awaits evaluation or a slash
+    ape run agent claim --account me                 # rewards, in vault shares
 
 Amounts are whole units of the vault's asset (e.g. 10000 or 12.5). Every command takes Ape's
 --network option and reads deployments/<ecosystem>-<network>.json (override with --manifest).
@@ -64,9 +65,11 @@ class Agents:
             )
             # Any ERC-20 speaks this ABI; only `faucet` is the local mock's own.
             self.asset = project.MockStablecoin.at(self.registry.asset())
+            self.vault = project.RWAVault.at(self.registry.vault())
         except ApeException as err:
             raise click.ClickException(f"{path}: {err}") from None
         self.units = A.Units(self.asset.decimals(), self.asset.symbol())
+        self.share_units = A.Units(self.vault.decimals(), self.vault.symbol())
         self.network = network
 
     def param(self, name: str) -> int:
@@ -87,7 +90,38 @@ class Agents:
             bonded_since=info.bondedSince,
             active=self.registry.isActive(address),
             active_from=self.registry.activeFrom(address),
+            open_decisions=info.openDecisions,
+            pending_slashes=info.pendingSlashes,
+            reputation=info.reputation,
+            slashed=info.slashed,
         )
+
+    def decisions(self, agent: A.AgentView) -> list[A.DecisionView]:
+        """The agent's decisions awaiting evaluation, the earliest due first."""
+        if not agent.open_decisions:
+            return []
+        found = []
+        for decision_id in self.registry.openDecisions():
+            record = self.registry.decisionRecord(decision_id)
+            if record.agent == agent.address:
+                found.append(A.DecisionView(decision_id, record.agent, record.dueAt))
+        return sorted(found, key=lambda d: (d.due_at, d.id))
+
+    def slashes(self, agent: A.AgentView) -> list[A.SlashView]:
+        """The agent's pending slashes, the earliest veto deadline first."""
+        if not agent.pending_slashes:
+            return []
+        found = []
+        for slash_id in self.registry.pendingSlashes():
+            s = self.registry.slashInfo(slash_id)
+            if s.agent == agent.address:
+                found.append(A.SlashView(slash_id, s.agent, s.amount, s.vetoEndsAt, s.decisionId))
+        return sorted(found, key=lambda s: (s.veto_ends_at, s.id))
+
+    def rewards(self, address: str) -> str:
+        shares = self.registry.claimableRewards(address)
+        assets = self.vault.convertToAssets(shares) if shares else 0
+        return A.rewards_text(shares, assets, self.share_units, self.units)
 
     def registered(self, account) -> A.AgentView:
         agent = self.view(account.address)
@@ -247,9 +281,16 @@ def withdraw(ecosystem, network, manifest_file, account):
             "(start with `ape run agent unbond AMOUNT`)"
         )
     if chain.pending_timestamp < agent.unbond_ready_at:
+        lock = A.withdrawal_lock(agent.open_decisions, agent.pending_slashes)
         raise click.ClickException(
             f"not ready: the {units(agent.unbonding)} unbonding is withdrawable from "
             f"{A.when(agent.unbond_ready_at, _now())}"
+            + (f", and only once nothing is pending ({lock})" if lock else "")
+        )
+    if agent.open_decisions or agent.pending_slashes:
+        now = _now()
+        raise click.ClickException(
+            A.lock_message(agent, agents.decisions(agent), agents.slashes(agent), now, units)
         )
     receipt = agents.send("withdraw", agents.registry.withdrawUnbonded, sender=account)
     (event,) = receipt.events.filter(agents.registry.UnbondedWithdrawn)
@@ -258,10 +299,35 @@ def withdraw(ecosystem, network, manifest_file, account):
 
 @cli.command(cls=ConnectedProviderCommand)
 @manifest_option
+@account_option()
+def claim(ecosystem, network, manifest_file, account):
+    """Claim the agent's rewards: vault shares from the performance fee."""
+    agents = Agents(ecosystem, network, manifest_file)
+    if not agents.registry.claimableRewards(account):
+        raise click.ClickException(
+            f"nothing to claim: {account.address} has no rewards (decisions that beat the "
+            "weights they replaced earn points; the vault's next performance fee pays them)"
+        )
+    vault = agents.vault
+    if vault.allowlistEnabled() and not vault.isAllowed(account):
+        raise click.ClickException(
+            f"{account.address} is not on the vault's allowlist, so it cannot hold the vault's "
+            "shares its rewards are paid in: ask the allowlist manager to add it"
+        )
+    receipt = agents.send("claim", agents.registry.claimRewards, sender=account)
+    (event,) = receipt.events.filter(agents.registry.RewardsClaimed)
+    assets = vault.convertToAssets(event.shares)
+    worth = A.rewards_text(event.shares, assets, agents.share_units, agents.units)
+    console.print(f"claimed {worth} to {account.address}")
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@manifest_option
 @account_option(prompt=False)
 @click.argument("address", required=False)
 def status(ecosystem, network, manifest_file, account, address):
-    """The bond of ADDRESS (default: --account), the agent.* parameters and the totals."""
+    """The bond, reputation, slashes and rewards of ADDRESS (default: --account), the agent.*
+    parameters and the totals."""
     if address is None:
         if account is None:
             raise click.ClickException("give an ADDRESS or --account")
@@ -279,9 +345,15 @@ def status(ecosystem, network, manifest_file, account, address):
     table.add_column("value")
     for label, value in A.agent_rows(agent, params, now, units):
         table.add_row(label, value)
+    if agent.registered:
+        decisions, slashes = agents.decisions(agent), agents.slashes(agent)
+        for label, value in A.standing_rows(agent, decisions, slashes, now, units):
+            table.add_row(label, value)
+        table.add_row("claimable rewards", agents.rewards(address))
     table.add_row("wallet balance", units(agents.asset.balanceOf(address)))
     table.add_section()
-    for label, value in A.registry_rows(params, staked, unbonding, units):
+    slashed = agents.registry.totalSlashed()
+    for label, value in A.registry_rows(params, staked, unbonding, slashed, units):
         table.add_row(label, value)
     console.print(table)
     console.print(f"chain time {A.show_time(now)}")

@@ -1,8 +1,10 @@
 """`ape run agent`, run as a strategy agent operator would, against this test run's anvil.
 
 The deploy config's parameters: agent.minStake 10,000 mUSDC, agent.activationDelay 3d,
-agent.unbondingPeriod 7d. The CLI runs in a subprocess on the same node, so the test moves the
-chain's time between commands.
+agent.unbondingPeriod 7d, agent.evalWindow 7d, agent.vetoWindow 3d, agent.toleranceBps 50,
+agent.maxSlashBps 1,000, vault.performanceFeeBps 1,000, agent.rewardShareBps 2,000. The CLI
+runs in a subprocess on the same node, so the test moves the chain's time between commands;
+`Market` plays everyone else (the deployer's mock feeds, a depositor, keepers).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import click
 import pytest
 
+from ballast import agent as A
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
 from ballast.deployment import Deployment
@@ -20,6 +23,69 @@ from ballast.deployment import Deployment
 NETWORK = ["--network", "ethereum:local:foundry"]
 USDC = 10**6
 DAY = 86_400
+FEED = 10**8  # the mock feeds quote with 8 decimals
+# The mock feeds' initial answers (deployments/config/local.yaml).
+NAV = {"tbill": 1 * FEED, "gold": 2_400 * FEED, "invoices": 1 * FEED}
+
+
+class Market:
+    """Everyone but the CLI's user on a deployed local system: the deployer quotes the mock
+    feeds, a depositor funds the vault, agents bond and rebalance, keepers evaluate and
+    execute slashes."""
+
+    def __init__(self, project, chain, deployment: Deployment, accounts):
+        c = deployment.contracts
+        self.chain = chain
+        self.vault = project.RWAVault.at(c["RWAVault"])
+        self.registry = project.AgentRegistry.at(c["AgentRegistry"])
+        self.asset = project.MockStablecoin.at(deployment.tokens["asset"])
+        self.feeds = {
+            s.name: project.MockAggregator.at(s.feed) for s in deployment.sleeves if s.feed
+        }
+        self.sleeves = len(deployment.sleeves)
+        self.owner = accounts[0]  # the deployer owns the local mock feeds
+        self.keeper = accounts[9]
+
+    def at(self, timestamp: int) -> None:
+        if self.chain.blocks.head.timestamp < timestamp:
+            self.chain.mine(1, timestamp=timestamp)
+
+    def quote(self, **answers: int) -> None:
+        """A fresh round on every feed: the given answers, the others unchanged."""
+        for name, feed in self.feeds.items():
+            feed.setAnswer(answers.get(name, feed.latestAnswer()), sender=self.owner)
+
+    def fund(self, account, amount: int) -> None:
+        limit = self.asset.FAUCET_LIMIT()
+        while amount > 0:
+            self.asset.faucet(account, min(amount, limit), sender=account)
+            amount -= min(amount, limit)
+
+    def deposit(self, account, amount: int) -> None:
+        self.fund(account, amount)
+        self.asset.approve(self.vault, amount, sender=account)
+        self.vault.deposit(amount, account, sender=account)
+
+    def bond(self, agent, amount: int) -> None:
+        """Register and bond `agent`, then wait out agent.activationDelay."""
+        self.fund(agent, amount)
+        self.asset.approve(self.registry, amount, sender=agent)
+        self.registry.register(f"ipfs://agent/{agent.address}", sender=agent)
+        self.registry.stake(amount, sender=agent)
+        self.at(self.registry.activeFrom(agent))
+
+    def rebalance(self, agent, **bps: int) -> int:
+        """The agent moves the sleeves named to their weights (the others to 0); the decision id."""
+        names = [*self.feeds, *["lending"] * (self.sleeves - len(self.feeds))]
+        targets = [bps.get(name, 0) for name in names[: self.sleeves]]
+        receipt = self.vault.rebalance(targets, b"\x11" * 32, "ipfs://why", sender=agent)
+        (event,) = receipt.events.filter(self.vault.Rebalanced)
+        return event.decisionId
+
+    def evaluate(self, decision_id: int) -> None:
+        self.at(self.registry.decisionRecord(decision_id).dueAt)
+        self.quote()  # evaluation waits for fresh prices of the sleeves the decision moved
+        self.registry.evaluate(decision_id, sender=self.keeper)
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +109,11 @@ def registry(project, deployment):
 @pytest.fixture(scope="module")
 def asset(project, deployment):
     return project.MockStablecoin.at(deployment.tokens["asset"])
+
+
+@pytest.fixture(scope="module")
+def market(project, chain, deployment, accounts) -> Market:
+    return Market(project, chain, deployment, accounts)
 
 
 @pytest.fixture
@@ -239,3 +310,73 @@ def test_a_revert_is_decoded_into_words(chain, accounts, registry, manifest, rep
     with pytest.raises(click.ClickException) as refusal:
         agents.send("withdraw", registry.withdrawUnbonded, sender=me)
     assert refusal.value.message.startswith("withdraw refused: nothing to withdraw")
+
+
+def test_decisions_slashes_and_rewards(agent_cli, market, accounts):
+    """An agent's gain earns rewards, its loss a slash; withdrawing waits for both to settle."""
+    me, registry, vault = accounts[5], market.registry, market.vault
+    market.bond(me, 11_000 * USDC)
+    market.quote()
+    market.deposit(accounts[9], 1_000_000 * USDC)
+
+    # A T-bill allocation that gains 10%: excess +200 bps, reputation 20% of it.
+    first = market.rebalance(me, tbill=2_000)
+    market.quote(tbill=110 * FEED // 100)
+    market.evaluate(first)
+    assert registry.reputation(me) == 40 * 10**18
+    # The next rebalance takes the performance fee and pays the agents' share for the gain.
+    market.quote()
+    second = market.rebalance(me, tbill=2_000, gold=1_800)
+    rewards = registry.claimableRewards(me)
+    assert rewards > 0
+    registry.requestUnbond(1_000 * USDC, sender=me)
+    market.quote(gold=NAV["gold"] // 2)  # gold halves: excess -900 bps
+    info = registry.agentInfo(me)
+    market.at(max(info.unbondReadyAt, registry.decisionRecord(second).dueAt))
+
+    refused(
+        agent_cli("withdraw", account="TEST::5"),
+        "withdrawal locked: 1 decision awaits evaluation. Decision #1 evaluable now. The "
+        "1,000 mUSDC unbonding stays in the registry, slashable, until every decision is "
+        "evaluated (anyone may, once due) and every slash vetoed or executed",
+    )
+    out = ok(agent_cli("status", account="TEST::5"))
+    assert row(out, "reputation") == "40.00 bps"
+    assert row(out, "open decisions") == "1: #1 evaluable now"
+    assert row(out, "pending slashes") == "-"
+    worth = vault.convertToAssets(rewards)
+    assert row(out, "claimable rewards").endswith(f"bUSD (worth {market_units(worth)})")
+    assert row(out, "agent.evalWindow") == "7d"
+    assert row(out, "agent.vetoWindow") == "3d"
+
+    market.evaluate(second)  # slash: capped at 10% of stake + unbonding
+    (slash_id,) = registry.pendingSlashes()
+    slash = registry.slashInfo(slash_id)
+    assert slash.amount == 1_100 * USDC
+    refused(
+        agent_cli("withdraw", account="TEST::5"),
+        "withdrawal locked: 1 slash is pending. Slash #0: 1,100 mUSDC, veto window ends ",
+    )
+    out = ok(agent_cli("status", me.address, account=None))
+    assert row(out, "reputation") == "-148.00 bps"  # 40 + (-900 - 40) * 20%
+    assert row(out, "open decisions") == "-"
+    assert row(out, "pending slashes").startswith("#0: 1,100 mUSDC, veto window ends ")
+    assert row(out, "pending slashes").endswith("(in 3d)")
+
+    market.at(slash.vetoEndsAt)
+    registry.executeSlash(slash_id, sender=market.keeper)
+    assert "withdrew 1,000 mUSDC" in ok(agent_cli("withdraw", account="TEST::5"))
+    out = ok(agent_cli("status", account="TEST::5"))
+    assert row(out, "bonded stake") == "8,900 mUSDC"  # the slash takes bonded stake first
+    assert row(out, "slashed in total") == "1,100 mUSDC"
+    assert row(out, "total slashed") == "1,100 mUSDC"
+    assert row(out, "pending slashes") == "-"
+
+    out = ok(agent_cli("claim", account="TEST::5"))
+    assert f"(worth {market_units(vault.convertToAssets(rewards))}) to {me.address}" in out
+    assert vault.balanceOf(me) == rewards
+    refused(agent_cli("claim", account="TEST::5"), f"nothing to claim: {me.address} has no rewards")
+
+
+def market_units(amount: int) -> str:
+    return A.format_amount(amount, 6, "mUSDC")

@@ -9,21 +9,34 @@ from hypothesis import strategies as st
 from ballast.agent import (
     AgentParams,
     AgentView,
+    DecisionView,
     InputError,
+    SlashView,
     Units,
     activation,
     agent_rows,
+    decisions_state,
     explain_error,
     format_amount,
+    format_reputation,
+    format_shares,
     format_span,
+    lock_message,
     parse_amount,
     registry_rows,
+    rewards_text,
+    slash_line,
+    standing_rows,
     when,
+    withdrawal_lock,
 )
 
 USDC = Units(6, "mUSDC")
+SHARES = Units(18, "bUSD")
 PARAMS = AgentParams(min_stake=10_000 * 10**6, activation_delay=3 * 86_400,
-                     unbonding_period=7 * 86_400)  # fmt: skip
+                     unbonding_period=7 * 86_400, eval_window=7 * 86_400,
+                     veto_window=3 * 86_400)  # fmt: skip
+WAD = 10**18
 NOW = 1_700_000_000
 ME = "0x976EA74026E726554dB657fA54763abd0C3a0aa9"
 
@@ -143,13 +156,102 @@ def test_status_rows():
     assert rows["unbonding"] == "1 mUSDC, withdrawable now (since 2023-11-14 22:13:19 UTC)"
     assert rows["at the minimum since"] == "2023-11-14 22:13:10 UTC"
 
-    assert registry_rows(PARAMS, 25_000 * 10**6, 500_000, USDC) == [
+    assert registry_rows(PARAMS, 25_000 * 10**6, 500_000, 1_100 * 10**6, USDC) == [
         ("agent.minStake", "10,000 mUSDC"),
         ("agent.activationDelay", "3d"),
         ("agent.unbondingPeriod", "7d"),
+        ("agent.evalWindow", "7d"),
+        ("agent.vetoWindow", "3d"),
         ("total bonded", "25,000 mUSDC"),
         ("total unbonding", "0.5 mUSDC"),
+        ("total slashed", "1,100 mUSDC"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("reputation", "shown"),
+    [
+        (0, "0.00 bps"),
+        (40 * WAD, "40.00 bps"),
+        (-148 * WAD, "-148.00 bps"),
+        (12_345 * WAD // 1_000, "12.35 bps"),  # 12.345: half away from zero
+        (-12_345 * WAD // 1_000, "-12.35 bps"),
+        (-4 * WAD // 1_000, "0.00 bps"),  # no "-0.00"
+        (-5 * WAD // 1_000, "-0.01 bps"),
+        (1, "0.00 bps"),
+        (123_456_789 * WAD, "123,456,789.00 bps"),
+    ],
+)
+def test_reputation_in_bps_with_two_decimals(reputation, shown):
+    assert format_reputation(reputation) == shown
+
+
+def test_rewards_in_shares_and_what_they_are_worth():
+    assert format_shares(392_927_308_123_456_789_012, 18, "bUSD", 6) == "~392.927308 bUSD"
+    assert format_shares(392_927_308 * 10**12, 18, "bUSD", 6) == "392.927308 bUSD"
+    assert format_shares(5, 6, "x", 6) == "0.000005 x"
+    assert rewards_text(0, 0, SHARES, USDC) == "0 bUSD"
+    assert rewards_text(10**18, 10**6, SHARES, USDC) == "1 bUSD (worth 1 mUSDC)"
+    assert rewards_text(392_927_308_123_456_789_012, 364_431_372, SHARES, USDC) == (
+        "~392.927308 bUSD (worth 364.431372 mUSDC)"
+    )
+
+
+def test_decisions_and_slashes_in_status():
+    due_now, due_later = DecisionView(4, ME, NOW - 10), DecisionView(5, ME, NOW + 3 * 86_400)
+    assert decisions_state([], NOW) == "-"
+    assert decisions_state([due_now, due_later], NOW) == (
+        "2: #4 evaluable now; #5 evaluable from 2023-11-17 22:13:20 UTC (in 3d)"
+    )
+    many = [DecisionView(i, ME, NOW) for i in range(5)]
+    assert decisions_state(many, NOW).endswith("#2 evaluable now; and 2 more")
+    pending = SlashView(0, ME, 1_100 * 10**6, NOW + 86_400, 1)
+    assert slash_line(pending, NOW, USDC) == (
+        "#0: 1,100 mUSDC, veto window ends 2023-11-15 22:13:20 UTC (in 1d)"
+    )
+    assert slash_line(pending, NOW + 86_400, USDC) == (
+        "#0: 1,100 mUSDC, veto window ended 2023-11-15 22:13:20 UTC (now): anyone may execute it"
+    )
+    assert slash_line(SlashView(2, ME, 10**6, NOW, 3, "Vetoed"), NOW, USDC) == "#2: 1 mUSDC, vetoed"
+    standing = agent(reputation=-168 * WAD, slashed=10**6, open_decisions=1, pending_slashes=1)
+    assert dict(standing_rows(standing, [due_now], [pending], NOW, USDC)) == {
+        "reputation": "-168.00 bps",
+        "open decisions": "1: #4 evaluable now",
+        "pending slashes": "#0: 1,100 mUSDC, veto window ends 2023-11-15 22:13:20 UTC (in 1d)",
+        "slashed in total": "1 mUSDC",
+    }
+
+
+@pytest.mark.parametrize(
+    ("decisions", "slashes", "words"),
+    [
+        (0, 0, ""),
+        (1, 0, "1 decision awaits evaluation"),
+        (2, 0, "2 decisions await evaluation"),
+        (0, 1, "1 slash is pending"),
+        (2, 1, "2 decisions await evaluation; 1 slash is pending"),
+        (1, 3, "1 decision awaits evaluation; 3 slashes are pending"),
+    ],
+)
+def test_what_locks_a_withdrawal_in_words(decisions, slashes, words):
+    assert withdrawal_lock(decisions, slashes) == words
+
+
+def test_the_withdrawal_lock_explained():
+    locked = agent(unbonding=1_000 * 10**6, open_decisions=2, pending_slashes=1)
+    decisions = [DecisionView(4, ME, NOW - 10), DecisionView(5, ME, NOW + 86_400)]
+    slashes = [SlashView(0, ME, 1_100 * 10**6, NOW + 3 * 86_400, 1)]
+    assert lock_message(locked, decisions, slashes, NOW, USDC) == (
+        "withdrawal locked: 2 decisions await evaluation; 1 slash is pending. Decisions #4 "
+        "evaluable now, #5 evaluable from 2023-11-15 22:13:20 UTC (in 1d); slash #0: "
+        "1,100 mUSDC, veto window ends 2023-11-17 22:13:20 UTC (in 3d). The 1,000 mUSDC "
+        "unbonding stays in the registry, slashable, until every decision is evaluated (anyone "
+        "may, once due) and every slash vetoed or executed"
+    )
+    only_slash = agent(unbonding=10**6, pending_slashes=1)
+    assert lock_message(only_slash, [], slashes, NOW, USDC).startswith(
+        "withdrawal locked: 1 slash is pending. Slash #0: 1,100 mUSDC, veto window ends"
+    )
 
 
 @pytest.mark.parametrize(
@@ -179,6 +281,13 @@ def test_status_rows():
             {"spender": ME, "allowance": 0, "needed": 10**6},
             "may take only 0 mUSDC of your asset, 1 mUSDC needed",
         ),
+        (
+            "WithdrawalLocked",
+            {"openDecisions": 2, "pendingSlashes": 1},
+            "withdrawal locked: 2 decisions await evaluation; 1 slash is pending",
+        ),
+        ("NoRewards", {"agent": ME}, f"nothing to claim: {ME} has no rewards"),
+        ("NotAllowlisted", {"account": ME}, f"{ME} is not on the vault's allowlist"),
         ("SafeERC20FailedOperation", {"token": ME}, f"SafeERC20FailedOperation(token={ME})"),
     ],
 )

@@ -1,0 +1,296 @@
+"""`ape run guardian`: the guardian's brakes on the vault, the agents and governance.
+
+    ape run guardian status [--account guardian]     # paused? shut down? slashes, queued proposals
+    ape run guardian pause --account guardian        # vault.pauseAutomation: rebalances stop
+    ape run guardian unpause --account guardian
+    ape run guardian veto 3 --account guardian       # AgentRegistry.vetoSlash (agent.vetoWindow)
+    ape run guardian cancel ID --account guardian    # a queued proposal, through the timelock
+    ape run guardian shutdown --account guardian     # for good; asks first unless --yes
+
+Every command takes Ape's --network option and reads deployments/<ecosystem>-<network>.json
+(override with --manifest). Everything the contracts would refuse is checked first and explained
+in one line; nothing is sent then.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from ape import chain, project
+from ape.cli import ConnectedProviderCommand, account_option
+from ape.exceptions import ApeException, ContractLogicError, CustomError
+from eth_utils import keccak
+from rich.console import Console
+from rich.table import Table
+
+from ballast import agent as A
+from ballast import guardian as G
+from ballast.deployment import ManifestError, load_for_chain, manifest_path
+from ballast.params import PROPOSAL_STATES, InputError, parse_proposal_id
+
+console = Console()
+if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+    console = Console(width=200)
+manifest_option = click.option(
+    "--manifest",
+    "manifest_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Deployment manifest (default: deployments/<ecosystem>-<network>.json).",
+)
+CONTRACTS = {
+    "RWAVault": "RWAVault",
+    "AgentRegistry": "AgentRegistry",
+    "BallastGovernor": "BallastGovernor",
+    "TimelockController": "BallastTimelock",
+}
+
+
+class Guardian:
+    """The contracts the guardian acts on, from one deployment's manifest."""
+
+    def __init__(self, ecosystem, network, manifest_file: Path | None, needs: tuple[str, ...]):
+        path = manifest_file or manifest_path(ecosystem.name, network.name)
+        try:
+            deployment = load_for_chain(path, chain.chain_id)
+        except ManifestError as err:
+            raise click.ClickException(str(err)) from None
+        for name in ("RWAVault", *needs):
+            if name not in deployment.contracts:
+                raise click.ClickException(f"{path} has no {name}: redeploy with `ape run deploy`")
+        self.deployment = deployment
+        try:
+            found = {
+                name: getattr(project, kind).at(deployment.contracts[name])
+                for name, kind in CONTRACTS.items()
+                if name in deployment.contracts
+            }
+            self.vault = found["RWAVault"]
+            self.agents = found.get("AgentRegistry")
+            self.governor = found.get("BallastGovernor")
+            self.timelock = found.get("TimelockController")
+            asset = project.MockStablecoin.at(self.vault.asset())  # any ERC-20 speaks this ABI
+            self.units = A.Units(asset.decimals(), asset.symbol())
+        except ApeException as err:
+            raise click.ClickException(f"{path}: {err}") from None
+
+    def hint(self) -> str:
+        guardian = self.deployment.roles.get("guardian")
+        return f" (the manifest's guardian is {guardian})" if guardian else ""
+
+    def require_vault_guardian(self, account, action: str, governance_too: bool = True) -> None:
+        vault = self.vault
+        if vault.hasRole(vault.GUARDIAN_ROLE(), account):
+            return
+        if governance_too and vault.hasRole(vault.GOVERNANCE_ROLE(), account):
+            return
+        raise click.ClickException(
+            f"{account.address} is not the vault's guardian: {action} needs GUARDIAN_ROLE on the "
+            f"vault {vault.address}{self.hint()}"
+        )
+
+    def slash(self, slash_id: int) -> A.SlashView:
+        s = self.agents.slashInfo(slash_id)
+        status = A.SLASH_STATUSES[s.status]
+        return A.SlashView(slash_id, s.agent, s.amount, s.vetoEndsAt, s.decisionId, status)
+
+    def pending_slashes(self) -> list[A.SlashView]:
+        return [self.slash(i) for i in self.agents.pendingSlashes()]
+
+    def proposals(self):
+        head = chain.blocks.head.number
+        return list(self.governor.ProposalCreated.range(self.deployment.block, head + 1))
+
+    def send(self, action: str, call, *args, **kwargs):
+        """Send a transaction; a revert becomes one line naming the contract's error in words."""
+        try:
+            return call(*args, **kwargs)
+        except ContractLogicError as err:
+            if not isinstance(err, CustomError):
+                raise click.ClickException(f"{action} reverted: {err.message}") from None
+            sentence = G.explain_error(err.name, err.inputs, _now(), self.units)
+            raise click.ClickException(f"{action} refused: {sentence}") from None
+
+
+def _now() -> int:
+    return chain.blocks.head.timestamp
+
+
+@click.group()
+def cli():
+    """The guardian: pause, veto slashes, cancel queued proposals, shut down."""
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@manifest_option
+@account_option()
+def pause(ecosystem, network, manifest_file, account):
+    """Pause automation: agents' rebalances are refused; deposits and withdrawals go on."""
+    guardian = Guardian(ecosystem, network, manifest_file, ())
+    guardian.require_vault_guardian(account, "pause")
+    vault = guardian.vault
+    if vault.automationPaused():
+        raise click.ClickException("automation is already paused: nothing was sent")
+    guardian.send("pause", vault.pauseAutomation, sender=account)
+    console.print("automation paused: rebalances are refused until `ape run guardian unpause`")
+    console.print("deposits, withdrawals and the redemption queue go on")
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@manifest_option
+@account_option()
+def unpause(ecosystem, network, manifest_file, account):
+    """Let active agents rebalance again."""
+    guardian = Guardian(ecosystem, network, manifest_file, ())
+    guardian.require_vault_guardian(account, "unpause")
+    vault = guardian.vault
+    if not vault.automationPaused():
+        raise click.ClickException("automation is not paused: nothing was sent")
+    guardian.send("unpause", vault.unpauseAutomation, sender=account)
+    if vault.isShutdown():
+        console.print("automation unpaused, but the vault is shut down: no rebalance ever again")
+    else:
+        console.print("automation unpaused: active agents may rebalance again")
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@manifest_option
+@account_option()
+@click.argument("slash_id", metavar="ID")
+def veto(ecosystem, network, manifest_file, account, slash_id):
+    """Veto pending slash ID before its veto window (agent.vetoWindow) ends."""
+    guardian = Guardian(ecosystem, network, manifest_file, ("AgentRegistry",))
+    try:
+        sid = G.parse_slash_id(slash_id)
+    except G.InputError as err:
+        raise click.ClickException(str(err)) from None
+    agents = guardian.agents
+    count = agents.slashCount()
+    slash = guardian.slash(sid) if sid < count else None
+    refusal = G.veto_refusal(sid, count, slash, chain.pending_timestamp)
+    if refusal:
+        raise click.ClickException(refusal)
+    # The registry asks the vault: its GUARDIAN role vetoes (governance does not).
+    guardian.require_vault_guardian(account, "veto", governance_too=False)
+    guardian.send("veto", agents.vetoSlash, sid, sender=account)
+    console.print(
+        f"vetoed slash #{sid}: the {guardian.units(slash.amount)} stays with agent {slash.agent} "
+        f"(decision #{slash.decision_id})"
+    )
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@manifest_option
+@account_option()
+@click.argument("proposal_id", metavar="ID")
+def cancel(ecosystem, network, manifest_file, account, proposal_id):
+    """Cancel queued governance proposal ID (the governor's id) in the timelock."""
+    guardian = Guardian(
+        ecosystem, network, manifest_file, ("BallastGovernor", "TimelockController")
+    )
+    try:
+        pid = parse_proposal_id(proposal_id)
+    except InputError as err:
+        raise click.ClickException(str(err)) from None
+    governor, timelock = guardian.governor, guardian.timelock
+    event = next((e for e in guardian.proposals() if e.proposalId == pid), None)
+    if event is None:
+        raise click.ClickException(f"no proposal {pid} on this deployment")
+    state = PROPOSAL_STATES[governor.state(pid)]
+    if refusal := G.cancel_refusal(pid, state):
+        raise click.ClickException(refusal)
+    op = G.operation_id(
+        event.targets,
+        event.values,
+        event.calldatas,
+        keccak(text=event.description),
+        governor.address,
+    )
+    if not timelock.isOperationPending(op):
+        raise click.ClickException(
+            f"proposal {pid} is Queued, but the timelock {timelock.address} has no pending "
+            f"operation 0x{op.hex()} for it: was it queued through another timelock?"
+        )
+    if not timelock.hasRole(timelock.CANCELLER_ROLE(), account):
+        raise click.ClickException(
+            f"{account.address} does not hold the timelock's CANCELLER role, which cancelling "
+            f"needs{guardian.hint()}"
+        )
+    guardian.send("cancel", timelock.cancel, op, sender=account)
+    now_state = PROPOSAL_STATES[governor.state(pid)]
+    console.print(f"cancelled proposal {pid} (timelock operation 0x{op.hex()}): {now_state}")
+    console.print(f"it will never execute: {event.description}")
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@manifest_option
+@account_option()
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def shutdown(ecosystem, network, manifest_file, account, yes):
+    """Shut the vault down for good: no deposits, no rebalances; withdrawals go on."""
+    guardian = Guardian(ecosystem, network, manifest_file, ())
+    guardian.require_vault_guardian(account, "shutdown")
+    vault = guardian.vault
+    if vault.isShutdown():
+        raise click.ClickException("the vault is already shut down: nothing was sent")
+    if not yes:
+        question = (
+            f"Shut down the vault {vault.address} for good? Deposits and rebalances stop and "
+            "cannot be restarted; withdrawals go on"
+        )
+        try:
+            confirmed = click.confirm(question, default=False, err=True)
+        except click.Abort:
+            confirmed = False
+        if not confirmed:
+            raise click.ClickException(
+                "shutdown not confirmed: nothing was sent (--yes skips the question)"
+            )
+    guardian.send("shutdown", vault.shutdown, sender=account)
+    console.print(
+        f"the vault {vault.address} is shut down: deposits and rebalances stopped for good"
+    )
+    console.print("withdrawals go on; anyone may now unwind(sleeve, assets) capital back to idle")
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@manifest_option
+@account_option(prompt=False)
+def status(ecosystem, network, manifest_file, account):
+    """Paused? Shut down? Pending slashes with their veto deadlines; queued proposals."""
+    guardian = Guardian(ecosystem, network, manifest_file, ())
+    vault, now = guardian.vault, _now()
+    table = Table(title=f"Guardian of the vault {vault.address}", show_header=False)
+    table.add_column("what")
+    table.add_column("value", overflow="fold")
+    table.add_row("guardian (manifest)", guardian.deployment.roles.get("guardian", "-"))
+    if account is not None:
+        roles = [("vault GUARDIAN", vault.hasRole(vault.GUARDIAN_ROLE(), account))]
+        if guardian.timelock is not None:
+            canceller = guardian.timelock.CANCELLER_ROLE()
+            roles.append(("timelock CANCELLER", guardian.timelock.hasRole(canceller, account)))
+        held = ", ".join(f"{name} {'yes' if has else 'no'}" for name, has in roles)
+        table.add_row(f"roles of {account.address}", held)
+    table.add_section()
+    for label, value in G.vault_rows(vault.automationPaused(), vault.isShutdown()):
+        table.add_row(label, value)
+    if guardian.agents is not None:
+        table.add_section()
+        for label, value in G.slash_rows(guardian.pending_slashes(), now, guardian.units):
+            table.add_row(label, value)
+    if guardian.governor is not None:
+        table.add_section()
+        queued = [
+            e for e in guardian.proposals()
+            if PROPOSAL_STATES[guardian.governor.state(e.proposalId)] == "Queued"
+        ]  # fmt: skip
+        for e in queued:
+            eta = guardian.governor.proposalEta(e.proposalId)
+            table.add_row(
+                "queued proposal",
+                f"{e.proposalId}: executable from {A.when(eta, now)}: {e.description}",
+            )
+        if not queued:
+            table.add_row("queued proposals", "none")
+    console.print(table)
+    console.print(f"chain time {A.show_time(now)}")

@@ -1,0 +1,212 @@
+"""`ape run guardian`, run as the guardian (anvil's account #1, TEST::1) would, against this test
+run's anvil and a system deployed from deployments/config/local.yaml.
+
+Two slashes to veto come from one agent's two decisions: gold then T-bills bought just before
+gold halves and T-bills lose 20% (`Market`, shared with the agent CLI's tests, plays the
+deployer's feeds, the depositor, the agent and the keepers). A proposal to cancel goes through
+the governor with the deployer's tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+from eth_utils import keccak
+
+from ballast import guardian as G
+from ballast.agent import when
+from ballast.config import DeployConfig
+from ballast.deploy import deploy_system
+from ballast.deployment import Deployment
+from ballast.parameters import key_of
+from ballast.params import PROPOSAL_STATES
+from tests.scripts.test_agent_cli import NAV, NETWORK, USDC, Market, ok, refused, row
+
+DAY = 86_400
+
+
+@pytest.fixture(scope="module")
+def deployment(repo_root, accounts) -> Deployment:
+    config = DeployConfig.load(repo_root / "deployments/config/local.yaml")
+    return deploy_system(config, accounts[0], report=lambda _: None)
+
+
+@pytest.fixture(scope="module")
+def manifest(deployment, tmp_path_factory):
+    path = tmp_path_factory.mktemp("deploy") / "ethereum-local.json"
+    deployment.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def market(project, chain, deployment, accounts) -> Market:
+    return Market(project, chain, deployment, accounts)
+
+
+@pytest.fixture(scope="module")
+def slashes(market, accounts) -> list[int]:
+    """Slashes #0 and #1, both pending, #0's veto window ending a day before #1's."""
+    agent = accounts[5]
+    market.bond(agent, 10_000 * USDC)
+    market.quote()
+    market.deposit(accounts[9], 1_000_000 * USDC)
+    first = market.rebalance(agent, gold=2_000)
+    market.at(market.vault.nextRebalanceAt())
+    market.quote()
+    second = market.rebalance(agent, tbill=1_900, gold=2_000)
+    market.quote(gold=NAV["gold"] // 2, tbill=NAV["tbill"] * 8 // 10)
+    market.evaluate(first)
+    market.evaluate(second)
+    ids = list(market.registry.pendingSlashes())
+    assert sorted(ids) == [0, 1]
+    return [0, 1]
+
+
+@pytest.fixture
+def guardian_cli(chain, manifest, repo_root):
+    """`ape run guardian ...` as TEST::1 (the guardian) unless told otherwise; `stdin` answers
+    prompts."""
+    node_uri = chain.provider.uri
+
+    def run(*args: str, account: str | None = "TEST::1", manifest_file=None, stdin: str = ""):
+        extra = ["--account", account] if account else []
+        extra += ["--manifest", str(manifest_file or manifest)]
+        env = {**os.environ, "APE_FOUNDRY_HOST": node_uri, "NO_COLOR": "1", "COLUMNS": "200"}
+        result = subprocess.run(
+            ["ape", "run", "guardian", *args, *NETWORK, *extra],
+            cwd=repo_root, env=env, input=stdin, capture_output=True, text=True, timeout=300,
+            check=False,
+        )  # fmt: skip
+        assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
+        return result
+
+    return run
+
+
+def test_status_shows_the_pending_slashes_and_deadlines(
+    guardian_cli, chain, market, slashes, accounts
+):
+    out = ok(guardian_cli("status"))
+    now = chain.blocks.head.timestamp
+    me = accounts[1].address
+    assert row(out, "guardian (manifest)") == me
+    assert row(out, f"roles of {me}") == "vault GUARDIAN yes, timelock CANCELLER yes"
+    assert row(out, "automation") == "running"
+    assert row(out, "shut down") == "no"
+    agent = accounts[5].address
+    for slash_id in slashes:
+        ends = market.registry.slashInfo(slash_id).vetoEndsAt
+        assert row(out, f"slash #{slash_id}") == (
+            f"1,000 mUSDC of agent {agent} (decision #{slash_id}), "
+            f"veto window ends {when(ends, now)}"
+        )
+    assert row(out, "slash #1").endswith("(in 3d)")  # opened by the last block, a day after #0
+    assert row(out, "queued proposals") == "none"
+
+
+def test_veto_within_the_window_and_every_refusal(guardian_cli, market, slashes, accounts):
+    registry = market.registry
+    refused(guardian_cli("veto", "x"), "not a slash id: 'x'")
+    refused(guardian_cli("veto", "7"), "no slash #7: the registry has opened #0 to #1")
+    refused(
+        guardian_cli("veto", "0", account="TEST::6"),
+        f"{accounts[6].address} is not the vault's guardian: veto needs GUARDIAN_ROLE on the "
+        f"vault {market.vault.address} (the manifest's guardian is {accounts[1].address})",
+    )
+    out = ok(guardian_cli("veto", "#0"))
+    assert f"vetoed slash #0: the 1,000 mUSDC stays with agent {accounts[5].address}" in out
+    assert registry.slashInfo(0).status == 2  # Vetoed
+    refused(guardian_cli("veto", "0"), "slash #0 is already vetoed")
+
+    market.at(registry.slashInfo(1).vetoEndsAt)
+    refused(guardian_cli("veto", "1"), "too late to veto slash #1: its veto window closed ")
+    registry.executeSlash(1, sender=market.keeper)
+    refused(guardian_cli("veto", "1"), "slash #1 was already executed")
+    assert row(ok(guardian_cli("status", account=None)), "pending slashes") == "none"
+
+
+def test_pause_and_unpause(guardian_cli, market, accounts):
+    vault = market.vault
+    refused(guardian_cli("pause", account="TEST::6"), "is not the vault's guardian: pause needs")
+    assert "automation paused" in ok(guardian_cli("pause"))
+    assert vault.automationPaused()
+    refused(guardian_cli("pause"), "automation is already paused: nothing was sent")
+    assert row(ok(guardian_cli("status")), "automation") == "paused: rebalances are refused"
+    assert "active agents may rebalance again" in ok(guardian_cli("unpause"))
+    assert not vault.automationPaused()
+    refused(guardian_cli("unpause"), "automation is not paused: nothing was sent")
+
+
+def test_cancel_a_queued_proposal(guardian_cli, project, chain, deployment, accounts):
+    c, holder = deployment.contracts, accounts[0]
+    governor = project.BallastGovernor.at(c["BallastGovernor"])
+    timelock = project.BallastTimelock.at(c["TimelockController"])
+    registry = project.ParameterRegistry.at(c["ParameterRegistry"])
+    project.BallastToken.at(c["BallastToken"]).invoke_transaction("delegate", holder, sender=holder)
+    chain.mine(1, timestamp=chain.blocks.head.timestamp + 1)  # votes count from the next second
+    targets, values = [registry.address], [0]
+    calldatas = [registry.set.encode_input(key_of("vault.idleBufferBps"), 600)]
+    description = "More idle liquidity"
+    receipt = governor.propose(targets, values, calldatas, description, sender=holder)
+    (created,) = receipt.events.filter(governor.ProposalCreated)
+    pid = created.proposalId
+
+    refused(guardian_cli("cancel", "12345"), "no proposal 12345 on this deployment")
+    refused(
+        guardian_cli("cancel", str(pid)), f"proposal {pid} is Pending: it is not in the timelock"
+    )
+    chain.mine(1, timestamp=governor.proposalSnapshot(pid) + 1)
+    governor.castVote(pid, 1, sender=holder)
+    chain.mine(1, timestamp=governor.proposalDeadline(pid) + 1)
+    refused(
+        guardian_cli("cancel", hex(pid)),
+        f"proposal {pid} is Succeeded: it passed but is not queued yet",
+    )
+    receipt = governor.queue(targets, values, calldatas, keccak(text=description), sender=holder)
+    (scheduled, *_) = receipt.events.filter(timelock.CallScheduled)
+    op = G.operation_id(targets, values, calldatas, keccak(text=description), governor.address)
+    assert op == bytes(scheduled.id)  # the id GovernorTimelockControl scheduled
+
+    refused(
+        guardian_cli("cancel", str(pid), account="TEST::6"),
+        f"{accounts[6].address} does not hold the timelock's CANCELLER role",
+    )
+    queued = row(ok(guardian_cli("status", account=None)), "queued proposal")
+    assert queued.startswith(f"{pid}: executable from ") and "More idle liquidity" in queued
+    out = ok(guardian_cli("cancel", str(pid)))
+    assert f"cancelled proposal {pid} (timelock operation 0x{op.hex()}): Canceled" in out
+    assert PROPOSAL_STATES[governor.state(pid)] == "Canceled"
+    assert not timelock.isOperation(op)
+    refused(
+        guardian_cli("cancel", str(pid)), f"proposal {pid} is Canceled: it is already cancelled"
+    )
+
+
+def test_shutdown_asks_first(guardian_cli, market, accounts):
+    vault = market.vault
+    refused(guardian_cli("shutdown", "--yes", account="TEST::6"), "is not the vault's guardian")
+    result = guardian_cli("shutdown", stdin="n\n")
+    assert "Shut down the vault" in result.stderr and "[y/N]" in result.stderr
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Error: shutdown not confirmed: nothing was sent (--yes skips the question)" in (
+        result.stderr
+    )
+    assert not vault.isShutdown()
+    out = ok(guardian_cli("shutdown", stdin="y\n"))
+    assert "is shut down: deposits and rebalances stopped for good" in out
+    assert vault.isShutdown()
+    refused(guardian_cli("shutdown", "--yes"), "the vault is already shut down: nothing was sent")
+    assert row(ok(guardian_cli("status")), "shut down").startswith("yes: deposits and rebalances")
+
+
+def test_a_manifest_without_what_a_command_needs(guardian_cli, manifest, tmp_path):
+    refused(guardian_cli("status", manifest_file=tmp_path / "none.json"), "no deployment manifest")
+    old = json.loads(manifest.read_text())
+    del old["contracts"]["AgentRegistry"], old["contracts"]["BallastGovernor"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    refused(guardian_cli("veto", "0", manifest_file=path), f"{path} has no AgentRegistry")
+    refused(guardian_cli("cancel", "1", manifest_file=path), f"{path} has no BallastGovernor")
