@@ -55,8 +55,10 @@ pragma solidity ^0.8.24;
 ///        `agent.rewardShareBps` of them (rounded down) fund the agents, the rest goes to the
 ///        treasury at once. Each fee closes a reward round: the agents' share of it, plus
 ///        whatever earlier rounds could not pay out, is split among the reward points earned in
-///        the round, pro rata (each agent's amount rounded down); a round with no points carries
-///        its rewards to the next. `claimRewards()` pays an agent its vault shares.
+///        the round, pro rata (each agent's amount `pot · points / roundPoints`, rounded down; the
+///        rounding dust, under one share unit per agent, stays in the registry uncounted); a
+///        round with no points carries its rewards to the next. `claimRewards()` pays an agent
+///        its vault shares.
 ///
 ///      Accounting: the registry holds exactly Σ(stake + unbonding) of the asset that agents
 ///      brought, plus whatever was sent to it otherwise (never counted); slashed stake leaves it
@@ -173,7 +175,9 @@ interface IAgentRegistry {
     ///         else `(false, reason)`.
     function evaluateTrigger(uint256 decisionId) external view returns (bool shouldAct, bytes memory data);
 
-    /// @notice Up to `max` decisions that can be evaluated now (in no particular order).
+    /// @notice Up to `max` decisions that can be evaluated now (in no particular order): due, and
+    ///         with a fresh price behind every sleeve whose weight they changed (as
+    ///         `evaluateTrigger`).
     function decisionsDue(uint256 max) external view returns (uint256[] memory ids);
 
     /// @notice Every decision reported and not yet evaluated.

@@ -93,7 +93,7 @@ interface IRWAVault {
     event AllowlistUpdated(address indexed account, bool allowed);
     event AgentRegistrySet(address indexed agents);
     /// @notice A performance fee was taken at a rebalance: `gain` (assets) above the high-water
-    ///         mark, net of donations; `feeShares` worth `feeAssets` minted to the AgentRegistry;
+    ///         mark (which donations lift); `feeShares` worth `feeAssets` minted to the AgentRegistry;
     ///         `highWaterMark` the share price after the fee (assets per share × 1e36).
     event PerformanceFeeTaken(uint256 gain, uint256 feeAssets, uint256 feeShares, uint256 highWaterMark);
     /// @notice `assets` given to the depositors (a slash, a compensation): they raise the share
@@ -181,14 +181,15 @@ interface IRWAVault {
     ///         decision, and receives the performance fee in shares. Its `vault()` must be this
     ///         vault. Until it is set nobody can rebalance.
     /// @dev Performance fee, taken at each rebalance on the share price `p = (totalAssets + 1) ·
-    ///      1e36 / (totalSupply + 10^offset)` against the high-water mark `h` (initially the
-    ///      price of the empty vault): `gain = (p - h) · (totalSupply + 10^offset) / 1e36 -
-    ///      donated` (assets, floored at 0; donations since the last rebalance are not
-    ///      performance), `fee = gain · vault.performanceFeeBps / 10_000`, minted as
-    ///      `fee · (totalSupply + 10^offset) / (totalAssets + 1 - fee)` shares (so they are worth
-    ///      `fee` after the mint, Morpho's formula); every division rounds down (against the fee
-    ///      taker); then `h` becomes the price after the mint. Below `h` no fee is taken and `h`
-    ///      stays: losses are recovered before any fee.
+    ///      1e36 / S` with `S = totalSupply + 10^offset`, against the high-water mark `h`
+    ///      (initially the price of the empty vault). Donations since the last rebalance first
+    ///      lift the mark as much as they lifted the price: `h += donated · 1e36 / S` (rounded
+    ///      up), so they never count as performance, neither as gain nor as recovery of a loss.
+    ///      Then, above the mark: `gain = (p - h) · S / 1e36` (assets), `fee = gain ·
+    ///      vault.performanceFeeBps / 10_000`, minted as `fee · S / (totalAssets + 1 - fee)`
+    ///      shares (so they are worth `fee` after the mint, Morpho's formula); every division
+    ///      rounds down (against the fee taker); then `h` becomes the price after the mint. At or
+    ///      below `h` no fee is taken and `h` stays: losses are recovered before any fee.
     function setAgentRegistry(address agents) external;
 
     /// @notice The AgentRegistry (zero until governance sets it).

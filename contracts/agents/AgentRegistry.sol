@@ -51,6 +51,12 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         uint256 settled;
     }
 
+    /// @dev A closed reward round: the shares it split and the points they were split among.
+    struct RewardRound {
+        uint256 pot;
+        uint256 points;
+    }
+
     /// @inheritdoc IAgentRegistry
     address public immutable override vault;
     /// @inheritdoc IAgentRegistry
@@ -79,8 +85,9 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
     uint256 public roundPoints;
     /// @notice Agents' fee shares no round has paid out yet (waiting for points).
     uint256 public undistributedRewards;
-    /// @notice Vault shares per reward point (WAD) of each closed round.
-    mapping(uint256 round => uint256) public sharesPerPoint;
+    /// @dev The pot and points of each closed round: an agent's part is `pot · points / total`
+    ///      (rounded down once, IAgentRegistry's pro-rata rule).
+    mapping(uint256 round => RewardRound) internal _closedRounds;
 
     /// @param vault_ The vault whose asset is bonded, whose decisions are evaluated and whose
     ///        guardian may veto slashes.
@@ -192,9 +199,10 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         if (points == 0) {
             undistributedRewards = pot; // nobody earned this round: the next one gets it
         } else {
-            uint256 rate = pot.mulDiv(WAD, points); // down: never promises more than the pot
-            sharesPerPoint[round] = rate;
-            undistributedRewards = pot - rate.mulDiv(points, WAD);
+            // The whole pot goes to the round's points; each agent's part is rounded down once
+            // (`_due`), so the round never promises more than its pot.
+            _closedRounds[round] = RewardRound(pot, points);
+            undistributedRewards = 0;
             rewardRound = uint64(round + 1);
             roundPoints = 0;
         }
@@ -247,7 +255,10 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         uint256 found;
         for (uint256 i; i < n && found < ids.length; ++i) {
             uint256 id = _open[i];
-            if (block.timestamp >= _decisions[id].dueAt) ids[found++] = id;
+            if (block.timestamp < _decisions[id].dueAt) continue;
+            // As `evaluateTrigger`: a decision whose evidence is stale cannot be evaluated now.
+            (bool fresh,) = _freshEvidence(id);
+            if (fresh) ids[found++] = id;
         }
         assembly ("memory-safe") {
             mstore(ids, found)
@@ -331,6 +342,13 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
     function claimableRewards(address agent) external view returns (uint256) {
         RewardAccount memory r = _rewards[agent];
         return r.settled + _due(r);
+    }
+
+    /// @notice Vault shares per reward point (WAD, rounded down) of a closed round; 0 for a round
+    ///         not closed. Informational: agents are paid `pot · points / roundPoints` exactly.
+    function sharesPerPoint(uint256 round) external view returns (uint256) {
+        RewardRound memory c = _closedRounds[round];
+        return c.points == 0 ? 0 : c.pot.mulDiv(WAD, c.points);
     }
 
     /// @inheritdoc IAgentRegistry
@@ -470,9 +488,11 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev Shares an account's points in a closed round are worth (rounded down).
+    /// @dev Shares an account's points in a closed round are worth: its pro-rata part of the
+    ///      round's pot, rounded down.
     function _due(RewardAccount memory r) internal view returns (uint256) {
         if (r.points == 0 || r.round >= rewardRound) return 0;
-        return r.points.mulDiv(sharesPerPoint[r.round], WAD);
+        RewardRound memory c = _closedRounds[r.round];
+        return r.points.mulDiv(c.pot, c.points);
     }
 }

@@ -105,10 +105,15 @@ contract RebalanceModule {
         uint256 price = (nav + 1).mulDiv(PRICE_SCALE, supply); // down: never overstates the gain
         uint256 mark = $.highWaterMark;
         uint256 donated = $.donated;
-        $.donated = 0;
+        if (donated != 0) {
+            // Donations lift the mark as much as the price (up: never counted as performance,
+            // whether they add to a gain or fill a loss).
+            mark += donated.mulDiv(PRICE_SCALE, supply, Math.Rounding.Ceil);
+            $.donated = 0;
+            $.highWaterMark = mark;
+        }
         if (price <= mark) return 0;
         uint256 gain = (price - mark).mulDiv(supply, PRICE_SCALE); // down
-        gain = gain > donated ? gain - donated : 0;
         uint256 fee = gain.mulDiv(registry.get(PERFORMANCE_FEE_BPS), BPS); // down
         // Shares worth `fee` once minted (Morpho's formula), rounded down: never over-minted.
         if (fee != 0) feeShares = fee.mulDiv(supply, nav + 1 - fee);

@@ -1,0 +1,268 @@
+"""Support for the AgentRegistry's evaluation, slashing and reward tests (issue 6).
+
+`build_desk` deploys the vault system of `tests.vault_support` (3 sleeves, the deployer governs
+and is the treasury, `allocator` bonded at `agent.minStake`), deposits one million from a
+depositor and bonds a second agent (`rival`). Prices outlive a week (`oracle.maxStaleness` 7
+days) and the performance fee is off unless a test sets it.
+
+The `model_*` functions restate IAgentRegistry's and IRWAVault's formulas with Python ints,
+independently of the contracts, so that every expected number in a test is computed here from
+the documentation and the inputs a test chose (prices, weights, stakes, parameters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tests.vault_support import (
+    DAY,
+    FEED_UNIT,
+    USDC,
+    WAD,
+    VaultSystem,
+    bond_agent,
+    deploy_vault_system,
+    faucet,
+)
+
+BPS = 10_000
+NAV = 1_000_000 * USDC  # the depositor's seed, all idle at first
+MIN_STAKE = 10_000 * USDC
+EVAL_WINDOW = 7 * DAY
+VETO_WINDOW = 3 * DAY
+UNBONDING = 7 * DAY
+TOLERANCE_BPS = 50
+MAX_SLASH_BPS = 1_000
+REWARD_SHARE_BPS = 2_000
+STALENESS = 7 * DAY
+OFFSET = 10**12  # 10 ** (18 - 6): the vault's virtual shares
+PRICE_SCALE = 10**36
+FEED_TO_WAD = 10 ** (18 - 8)
+REPUTATION_WEIGHT_BPS = 2_000
+NO_SLASH = 2**256 - 1
+
+# The feeds' answers at deployment (8 decimals): tbill 1.00, gold 2,000, invoices 1.00.
+START = {"tbill": FEED_UNIT, "gold": 2_000 * FEED_UNIT, "invoices": FEED_UNIT}
+NAMES = ("tbill", "gold", "invoices")
+SLASH_STATUS = {"None": 0, "Pending": 1, "Vetoed": 2, "Executed": 3}
+
+
+@dataclass
+class Desk:
+    """The system, the chain and the people around it."""
+
+    system: VaultSystem
+    chain: object
+    depositor: object
+    keeper: object  # anyone: evaluates, executes slashes
+    rival: object  # a second active agent
+
+    @property
+    def vault(self):
+        return self.system.vault
+
+    @property
+    def agents(self):
+        return self.system.agents
+
+    @property
+    def allocator(self):
+        return self.system.allocator
+
+    @property
+    def governance(self):
+        return self.system.governance
+
+    @property
+    def guardian(self):
+        return self.system.guardian
+
+    # ------------------------------------------------------------- time
+
+    def now(self) -> int:
+        return self.chain.blocks.head.timestamp
+
+    def at(self, timestamp: int) -> None:
+        """The next block (transaction or `mine`) runs at exactly `timestamp`."""
+        self.chain.pending_timestamp = timestamp
+
+    def mine_at(self, timestamp: int) -> None:
+        """Mines an empty block at `timestamp` (for views that read `block.timestamp`)."""
+        self.chain.mine(timestamp=timestamp)
+
+    # ------------------------------------------------------------- prices
+
+    def feed(self, name: str):
+        return self.system.sleeve(name).feed
+
+    def set_price(self, name: str, answer: int) -> None:
+        """Publishes `answer` (8 decimals) for `name`'s NAV, stamped with the block's time."""
+        self.feed(name).setAnswer(answer, sender=self.governance)
+
+    def move(self, name: str, bps: int) -> int:
+        """Moves `name`'s NAV by `bps` of its latest answer; returns the new answer."""
+        answer = self.feed(name).latestAnswer() * (BPS + bps) // BPS
+        self.set_price(name, answer)
+        return answer
+
+    def refresh(self) -> None:
+        """Republishes every feed's latest answer now (fresh rounds, same prices)."""
+        for name in NAMES:
+            self.set_price(name, self.feed(name).latestAnswer())
+
+    def make_stale(self, name: str) -> None:
+        """Republishes `name`'s latest answer stamped just past `oracle.maxStaleness`."""
+        feed = self.feed(name)
+        feed.setRound(feed.latestAnswer(), self.now() - STALENESS - 1, sender=self.governance)
+
+    # ------------------------------------------------------------- actions
+
+    def rebalance(self, targets: list[int], agent=None):
+        agent = agent or self.allocator
+        return self.vault.rebalance(targets, b"\x11" * 32, "ipfs://r", sender=agent)
+
+    def rebalance_after_cooldown(self, targets: list[int], agent=None):
+        """Waits for the cooldown (if any), refreshes prices, rebalances."""
+        ready = self.vault.nextRebalanceAt()
+        if ready > self.now():
+            self.at(ready)
+        self.refresh()
+        return self.rebalance(targets, agent)
+
+    def evaluate(self, decision_id: int, timestamp: int | None = None):
+        """Evaluates `decision_id` (by the keeper) at `timestamp`, default its dueAt."""
+        if timestamp is None:
+            timestamp = self.agents.decisionRecord(decision_id).dueAt
+        if timestamp > self.now():
+            self.at(timestamp)
+        return self.agents.evaluate(decision_id, sender=self.keeper)
+
+    def add_stake(self, agent, amount: int) -> None:
+        faucet(self.system.asset, agent, amount)
+        self.system.asset.approve(self.agents, amount, sender=agent)
+        self.agents.stake(amount, sender=agent)
+
+    def set_param(self, name: str, value: int) -> None:
+        self.system.set_param(name, value)
+
+    def share_price(self) -> int:
+        """Assets one whole share (1e18) redeems for."""
+        return self.vault.convertToAssets(WAD)
+
+    def shares_of(self, account) -> int:
+        return self.vault.balanceOf(account)
+
+
+def build_desk(project, accounts, chain) -> Desk:
+    """Vault system, 1M deposited by accounts[6], accounts[8] bonded as a second agent."""
+    system = deploy_vault_system(project, accounts[0], accounts[1], accounts[5])
+    system.set_param("oracle.maxStaleness", STALENESS)
+    depositor, keeper, rival = accounts[6], accounts[7], accounts[8]
+    system.deposit(depositor, NAV)
+    bond_agent(system, rival)
+    return Desk(system, chain, depositor, keeper, rival)
+
+
+# ------------------------------------------------------------------ events
+
+
+def events(tx, event) -> list[dict]:
+    """Arguments of every `event` (a contract's event) the transaction emitted."""
+    return [dict(log.event_arguments) for log in tx.events.filter(event)]
+
+
+def only_event(tx, event) -> dict:
+    found = events(tx, event)
+    assert len(found) == 1, f"expected one {event.name}, got {found}"
+    return found[0]
+
+
+# ------------------------------------------------------------------ the documented formulas
+
+
+def wad_price(answer: int) -> int:
+    """A feed answer (8 decimals) as the router's WAD price, i.e. the sleeve's returnIndex."""
+    return answer * FEED_TO_WAD
+
+
+def toward_zero(a: int, b: int) -> int:
+    """Solidity's signed division: the quotient rounded toward zero."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def model_return(start: int, end: int) -> int:
+    """r = end · 1e18 / start - 1e18 (WAD, division rounded down); 0 when start is 0."""
+    return 0 if start == 0 else end * WAD // start - WAD
+
+
+def model_excess(old_bps, new_bps, starts, ends) -> int:
+    """Σ (new - old) · r over the sleeves (bps × WAD, exact); idle earns 0."""
+    return sum(
+        (n - o) * model_return(s, e)
+        for o, n, s, e in zip(old_bps, new_bps, starts, ends, strict=True)
+    )
+
+
+def model_shortfall(excess: int, tolerance_bps: int, nav_before: int) -> int:
+    """The loss beyond the tolerance, in assets (0 when within it)."""
+    tolerance = tolerance_bps * WAD
+    if excess >= -tolerance:
+        return 0
+    return (-excess - tolerance) * nav_before // (BPS * WAD)
+
+
+def model_cap(stake: int, unbonding: int, max_slash_bps: int) -> int:
+    return (stake + unbonding) * max_slash_bps // BPS
+
+
+def model_slash(excess, tolerance_bps, nav_before, stake, unbonding, max_slash_bps) -> int:
+    return min(
+        model_shortfall(excess, tolerance_bps, nav_before),
+        model_cap(stake, unbonding, max_slash_bps),
+    )
+
+
+def model_points(excess: int, nav_before: int) -> int:
+    """Reward points: the value added, in assets, when the excess is positive."""
+    return excess * nav_before // (BPS * WAD) if excess > 0 else 0
+
+
+def model_reputation(reputation: int, excess: int) -> int:
+    """rep + (excess - rep) · 2000 / 10_000, rounded toward zero."""
+    return reputation + toward_zero((excess - reputation) * REPUTATION_WEIGHT_BPS, BPS)
+
+
+@dataclass(frozen=True)
+class Fee:
+    gain: int
+    fee: int
+    shares: int
+    mark: int  # the high-water mark after the rebalance
+
+
+def model_fee(nav: int, supply: int, mark: int, donated: int, fee_bps: int) -> Fee:
+    """IRWAVault.setAgentRegistry: the performance fee at a rebalance.
+
+    `nav` is totalAssets and `supply` totalSupply before it; `mark` the high-water mark.
+    """
+    virtual = supply + OFFSET
+    price = (nav + 1) * PRICE_SCALE // virtual
+    # Donations lift the mark as much as the price (rounded up): never performance.
+    mark += -(-donated * PRICE_SCALE // virtual)
+    if price <= mark:
+        return Fee(0, 0, 0, mark)
+    gain = (price - mark) * virtual // PRICE_SCALE
+    fee = gain * fee_bps // BPS
+    shares = fee * virtual // (nav + 1 - fee) if fee else 0
+    # The mark becomes the price after the mint (never below the old mark: the fee is at most
+    # the gain above it).
+    return Fee(gain, fee, shares, (nav + 1) * PRICE_SCALE // (virtual + shares))
+
+
+def model_to_assets(shares: int, total_assets: int, supply: int) -> int:
+    """ERC-4626 convertToAssets with OpenZeppelin's virtual shares, rounded down."""
+    return shares * (total_assets + 1) // (supply + OFFSET)
+
+
+INITIAL_MARK = PRICE_SCALE // OFFSET  # the price of the empty vault

@@ -1,0 +1,328 @@
+"""The performance fee (IRWAVault.setAgentRegistry) and the agents' rewards from it
+(IAgentRegistry, "Rewards").
+
+The fee is taken at each rebalance above the high-water mark, minted in vault shares to the
+AgentRegistry, which keeps agent.rewardShareBps (2000) of them for the agents and passes the rest
+to the treasury (the deployer here). Each fee closes a reward round split pro rata among the
+reward points earned in it. `FeeBook` follows the mark with the documented formula
+(`tests.agent_support.model_fee`) and checks every rebalance's fee against it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.agent_support import (
+    BPS,
+    INITIAL_MARK,
+    NAV,
+    PRICE_SCALE,
+    REWARD_SHARE_BPS,
+    USDC,
+    WAD,
+    Fee,
+    build_desk,
+    events,
+    model_fee,
+    model_points,
+    only_event,
+)
+from tests.vault_support import assert_reverts, isolated
+
+FEE_BPS = 1_000  # 10 %
+
+
+@pytest.fixture(scope="module")
+def desk(project, accounts, chain):
+    desk = build_desk(project, accounts, chain)
+    desk.set_param("vault.performanceFeeBps", FEE_BPS)
+    return desk
+
+
+class FeeBook:
+    """The high-water mark and the donations since the last rebalance, as the documentation
+    defines them; `rebalance` checks the vault's fee against the formula."""
+
+    def __init__(self, desk, fee_bps: int = FEE_BPS, reward_share_bps: int = REWARD_SHARE_BPS):
+        self.desk, self.fee_bps, self.reward_share_bps = desk, fee_bps, reward_share_bps
+        self.mark, self.donated = INITIAL_MARK, 0
+
+    def rebalance(self, targets, agent=None) -> tuple[object, Fee]:
+        desk = self.desk
+        vault, agents = desk.vault, desk.agents
+        ready = vault.nextRebalanceAt()
+        if ready > desk.now():
+            desk.at(ready)
+        desk.refresh()
+        nav, supply = vault.totalAssets(), vault.totalSupply()
+        expected = model_fee(nav, supply, self.mark, self.donated, self.fee_bps)
+        registry_shares = vault.balanceOf(agents)
+        treasury_shares = vault.balanceOf(agents.treasury())
+        tx = desk.rebalance(targets, agent)
+        assert only_event(tx, vault.Rebalanced)["navBefore"] == nav
+        taken = events(tx, vault.PerformanceFeeTaken)
+        to_agents = expected.shares * self.reward_share_bps // BPS
+        if expected.shares:
+            assert taken == [
+                {"gain": expected.gain, "feeAssets": expected.fee,
+                 "feeShares": expected.shares, "highWaterMark": expected.mark}
+            ]  # fmt: skip
+            # Minted to the registry, which passes the treasury its part at once.
+            zero = "0x" + "00" * 20
+            moves = [
+                (t["from"], t["to"], t["value"])
+                for t in events(tx, vault.Transfer)
+                if t["from"] in (zero, agents.address)
+            ]
+            wanted = [(zero, agents.address, expected.shares)]
+            if expected.shares > to_agents:
+                wanted.append((agents.address, agents.treasury(), expected.shares - to_agents))
+            assert moves == wanted
+            received = only_event(tx, agents.FeeReceived)
+            assert (received["shares"], received["toAgents"], received["toTreasury"]) == (
+                expected.shares, to_agents, expected.shares - to_agents,
+            )  # fmt: skip
+        else:
+            assert taken == [] and events(tx, agents.FeeReceived) == []
+        # The fee is minted, nothing else: the registry keeps the agents' part, the treasury
+        # gets the rest.
+        assert vault.totalSupply() == supply + expected.shares
+        assert vault.balanceOf(agents) - registry_shares == to_agents
+        assert vault.balanceOf(agents.treasury()) - treasury_shares == expected.shares - to_agents
+        claimable = sum(agents.claimableRewards(a) for a in (desk.allocator, desk.rival))
+        assert vault.balanceOf(agents) >= claimable
+        self.mark, self.donated = expected.mark, 0
+        return tx, expected
+
+
+def evaluate_at_due(desk, decision_id: int):
+    due = desk.agents.decisionRecord(decision_id).dueAt
+    if due > desk.now():
+        desk.at(due)
+    desk.refresh()
+    return desk.agents.evaluate(decision_id, sender=desk.keeper)
+
+
+def price_of(nav: int, supply: int) -> int:
+    return (nav + 1) * PRICE_SCALE // (supply + 10**12)
+
+
+# ------------------------------------------------------------------ the fee and its mark
+
+
+def test_no_fee_at_or_below_the_mark_and_losses_are_recovered_first(desk):
+    book, vault = FeeBook(desk), desk.vault
+    assert desk.agents.treasury() == desk.governance.address
+    _, fee = book.rebalance([6_000, 0, 0])  # at the mark: the price of the empty vault
+    assert price_of(NAV, vault.totalSupply()) == INITIAL_MARK and fee.shares == 0
+
+    desk.move("tbill", -500)  # -5 %: 970,000
+    _, fee = book.rebalance([5_000, 0, 0])  # below the mark: no fee, the mark stays
+    assert fee.shares == 0 and book.mark == INITIAL_MARK
+
+    desk.set_price("tbill", 100_000_000)  # back to 1.00: short of the peak (sold at 0.95)
+    trough = vault.totalAssets()
+    _, fee = book.rebalance([5_000, 0, 0])
+    assert trough < NAV and fee.shares == 0 and book.mark == INITIAL_MARK
+
+    desk.set_price("tbill", 102_000_000)  # above the old peak
+    nav, supply = vault.totalAssets(), vault.totalSupply()
+    assert nav > NAV
+    _, fee = book.rebalance([5_000, 0, 0])
+    # The fee is on the gain above the old peak only, not on the rise from the trough.
+    assert fee.gain == (price_of(nav, supply) - INITIAL_MARK) * (supply + 10**12) // PRICE_SCALE
+    assert fee.gain < nav - trough
+    assert fee.fee == fee.gain * FEE_BPS // BPS > 0
+    assert fee.mark > INITIAL_MARK
+
+    _, fee = book.rebalance([4_000, 0, 0])  # same prices: at the new mark, no fee
+    assert fee.shares == 0
+
+
+def test_fee_shares_are_worth_the_fee_once_minted(desk):
+    book, vault = FeeBook(desk), desk.vault
+    book.rebalance([6_000, 0, 0])
+    desk.move("tbill", 300)  # +3 %: +18,000
+    tx, fee = book.rebalance([6_000, 0, 0])
+    assert fee.fee == 1_800 * USDC - 1  # 10 % of the gain; the price rounds down by a wei
+    worth = vault.convertToAssets(fee.shares)
+    assert fee.fee - 1 <= worth <= fee.fee
+    rebalanced = only_event(tx, vault.Rebalanced)
+    assert fee.mark == (rebalanced["navBefore"] + 1) * PRICE_SCALE // (vault.totalSupply() + 10**12)
+
+
+@pytest.mark.parametrize("reward_share", [0, 2_000, 10_000])
+def test_the_registry_keeps_the_reward_share_and_passes_the_rest(desk, reward_share):
+    agents, vault = desk.agents, desk.vault
+    desk.set_param("agent.rewardShareBps", reward_share)
+    book = FeeBook(desk, reward_share_bps=reward_share)
+    book.rebalance([6_000, 0, 0])
+    desk.move("tbill", 100)
+    treasury = vault.balanceOf(desk.governance)
+    tx, fee = book.rebalance([6_000, 0, 0])  # checks the mint, the split and the transfers
+    to_agents = fee.shares * reward_share // BPS
+    assert only_event(tx, agents.FeeReceived) == {
+        "shares": fee.shares, "toAgents": to_agents, "toTreasury": fee.shares - to_agents,
+        "round": 0,
+    }  # fmt: skip
+    assert vault.balanceOf(agents) == to_agents
+    assert vault.balanceOf(desk.governance) - treasury == fee.shares - to_agents
+    assert agents.undistributedRewards() == to_agents  # no points yet: carried
+
+
+def test_a_donation_is_never_charged_the_fee(desk, chain):
+    """A slash donated to the vault while it also gains: the fee is on the gain alone — the
+    same (to rounding) as in the world where the guardian vetoed the slash."""
+    agents, vault = desk.agents, desk.vault
+    book = FeeBook(desk)
+    book.rebalance([6_000, 0, 0])
+    tx, _ = book.rebalance([0, 4_000, 0])  # out of tbill into gold
+    bad = tx.return_value
+    desk.at(tx.timestamp + 60)
+    desk.move("tbill", 1_000)  # the weight the agent sold gains 10 %: 6000 · 10 % = -600 bps
+    desk.move("gold", 100)  # the vault gains 1 % on 40 %: 4,000
+    slash = only_event(evaluate_at_due(desk, bad), agents.SlashOpened)
+    donation = slash["amount"]
+    assert donation == 1_000 * USDC
+
+    with isolated(chain):  # without the slash
+        desk.at(slash["vetoEndsAt"] - 1)
+        agents.vetoSlash(slash["slashId"], sender=desk.guardian)
+        vetoed = FeeBook(desk)
+        vetoed.mark = book.mark
+        _, without = vetoed.rebalance([0, 4_000, 0], agent=desk.rival)
+
+    desk.at(slash["vetoEndsAt"])
+    before = vault.totalAssets()
+    tx = agents.executeSlash(slash["slashId"], sender=desk.keeper)
+    assert only_event(tx, vault.Donated) == {"from": agents.address, "assets": donation}
+    assert vault.totalAssets() == before + donation
+    book.donated = donation
+    _, fee = book.rebalance([0, 4_000, 0], agent=desk.rival)  # the slashed agent is inactive
+    # Gold's 1 % on 400,000, less a wei of price rounding, in both worlds (the rounding could
+    # differ by a wei; with these numbers it does not).
+    assert fee.gain == without.gain == 4_000 * USDC - 1
+    assert fee.fee == without.fee == fee.gain * FEE_BPS // BPS
+    assert fee.mark > without.mark  # the donation lifted the price, and the mark with it
+
+    # A donation alone (no gain since): no fee at all.
+    desk.at(vault.nextRebalanceAt())
+    desk.system.fund(desk.keeper, 5_000 * USDC)
+    vault.donate(5_000 * USDC, sender=desk.keeper)
+    book.donated = 5_000 * USDC
+    mark = book.mark
+    _, fee = book.rebalance([0, 4_000, 0], agent=desk.rival)
+    assert fee.shares == 0 and fee.mark > mark  # no fee; the mark follows the price up
+
+
+def test_a_donation_below_the_mark_is_not_counted_as_recovery(desk, chain):
+    """A loss puts the price below the mark; a donation then fills part of it. The later
+    genuine gain is charged exactly as in the world without the donation: the donation lifted
+    the mark as much as the price."""
+    vault = desk.vault
+    book = FeeBook(desk)
+    book.rebalance([6_000, 0, 0])
+    desk.at(vault.nextRebalanceAt())
+    desk.move("tbill", -500)  # 5 % down on 60 %: the price falls below the mark
+    _, fee = book.rebalance([6_000, 0, 0])
+    assert fee.shares == 0
+
+    desk.move("tbill", 1_100)  # more than back: a genuine gain above the old mark
+    with isolated(chain):  # the world without the donation
+        plain = FeeBook(desk)
+        plain.mark = book.mark
+        _, without = plain.rebalance([6_000, 0, 0])
+    assert without.shares > 0
+
+    desk.system.fund(desk.keeper, 20_000 * USDC)
+    vault.donate(20_000 * USDC, sender=desk.keeper)
+    book.donated = 20_000 * USDC
+    _, fee = book.rebalance([6_000, 0, 0])
+    # The same gain to a wei of price rounding: the donation is neither gain nor recovery.
+    assert abs(fee.gain - without.gain) <= 1
+    assert fee.fee <= without.fee
+
+
+# ------------------------------------------------------------------ rewards
+
+
+def test_rewards_are_split_by_the_value_each_agent_added(desk):
+    """The allocator moves 3000 bps into tbill (+2 %: 6,000 added), the rival 2000 bps into
+    gold (+5 %: 10,000 added); the next fee's agents' part is split 6 : 10."""
+    agents, vault, allocator, rival = desk.agents, desk.vault, desk.allocator, desk.rival
+    book = FeeBook(desk)
+    book.rebalance([3_000, 0, 0])
+    book.rebalance([3_000, 2_000, 0], agent=rival)
+    desk.move("tbill", 200)
+    desk.move("gold", 500)
+    points = []
+    for decision_id in (0, 1):
+        ev = only_event(evaluate_at_due(desk, decision_id), agents.ReputationUpdated)
+        d = vault.decision(decision_id)
+        assert d.navBefore == NAV
+        points.append(ev["rewardPoints"])
+    assert points == [model_points(60 * WAD, NAV), model_points(100 * WAD, NAV)]
+    assert points == [6_000 * USDC, 10_000 * USDC]
+    assert agents.roundPoints() == sum(points)
+    assert agents.claimableRewards(allocator) == agents.claimableRewards(rival) == 0
+
+    registry = vault.balanceOf(agents)
+    tx, fee = book.rebalance([3_000, 2_000, 0], agent=rival)
+    assert fee.gain == 16_000 * USDC - 1  # 1,016,000: the price rounds down by a wei
+    pot = fee.shares * REWARD_SHARE_BPS // BPS
+    assert only_event(tx, agents.FeeReceived)["round"] == 0
+    assert (agents.rewardRound(), agents.roundPoints(), agents.undistributedRewards()) == (1, 0, 0)
+    due = [pot * p // sum(points) for p in points]  # pro rata, each rounded down
+    assert [agents.claimableRewards(a) for a in (allocator, rival)] == due
+    assert due[1] > due[0] > 0
+    assert vault.balanceOf(agents) == registry + pot >= sum(due)
+
+    for agent, amount in zip((allocator, rival), due, strict=True):
+        balance = vault.balanceOf(agent)
+        tx = agents.claimRewards(sender=agent)
+        assert tx.return_value == amount
+        assert only_event(tx, agents.RewardsClaimed) == {"agent": agent.address, "shares": amount}
+        assert vault.balanceOf(agent) == balance + amount
+        assert agents.claimableRewards(agent) == 0
+        assert_reverts(agents, "claimRewards", sender=agent, error="NoRewards", agent=agent)
+    assert vault.balanceOf(agents) == registry + pot - sum(due) <= 1  # dust of the rounding
+    assert_reverts(agents, "claimRewards", sender=desk.keeper, error="NoRewards",
+                   agent=desk.keeper)  # fmt: skip
+
+
+def test_a_round_without_points_carries_its_rewards_to_the_next(desk):
+    agents, vault, allocator = desk.agents, desk.vault, desk.allocator
+    book = FeeBook(desk)
+    book.rebalance([6_000, 0, 0])  # decision 0
+    desk.move("tbill", 100)
+    tx, first = book.rebalance([6_000, 500, 0])  # a fee, but nobody has points yet
+    carried = first.shares * REWARD_SHARE_BPS // BPS
+    assert only_event(tx, agents.FeeReceived)["round"] == 0
+    assert agents.undistributedRewards() == carried > 0
+    assert agents.rewardRound() == 0
+
+    ev = only_event(evaluate_at_due(desk, 0), agents.ReputationUpdated)
+    assert ev["rewardPoints"] == model_points(6_000 * WAD // 100, NAV) == 6_000 * USDC
+    assert agents.claimableRewards(allocator) == 0  # the round is still open
+
+    desk.move("tbill", 100)
+    tx, second = book.rebalance([6_000, 500, 0])
+    pot = carried + second.shares * REWARD_SHARE_BPS // BPS
+    assert only_event(tx, agents.FeeReceived)["round"] == 0
+    assert (agents.rewardRound(), agents.undistributedRewards()) == (1, 0)
+    assert agents.sharesPerPoint(0) == pot * WAD // (6_000 * USDC)
+    assert agents.claimableRewards(allocator) == pot  # the only agent with points: all of it
+    assert vault.balanceOf(agents) == pot
+    tx = agents.claimRewards(sender=allocator)
+    assert tx.return_value == pot and vault.balanceOf(agents) == 0
+
+    # Points earned later belong to the next round: nothing to claim until another fee.
+    assert_reverts(agents, "claimRewards", sender=allocator, error="NoRewards", agent=allocator)
+
+
+def test_only_the_vault_reports_decisions_and_fees(desk):
+    agents = desk.agents
+    for caller in (desk.keeper, desk.governance, desk.allocator, desk.guardian):
+        assert_reverts(agents, "onDecision", desk.allocator, 0, sender=caller, error="NotVault",
+                       caller=caller)  # fmt: skip
+        assert_reverts(agents, "onFee", 1, sender=caller, error="NotVault", caller=caller)
