@@ -233,7 +233,8 @@ interface IAgentRegistry {
 
     /// @notice The evaluation of `decisionId` as it would be now: excess (bps × WAD), the
     ///         slash it would open and the reward points it would earn. Reverts like `evaluate`
-    ///         for an unknown decision; does not check that it is due.
+    ///         for an unknown decision; checks neither that it is due nor that the prices behind
+    ///         it are fresh (`evaluateTrigger` does both).
     function previewEvaluation(uint256 decisionId)
         external
         view
