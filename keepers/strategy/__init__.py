@@ -1,0 +1,112 @@
+"""The strategy agent's brain: pure functions from what the keeper read to what it should send.
+
+`decide(inputs, params) -> Decision | NoAction` runs the pipeline (`keepers.strategy.pipeline`):
+
+1. `forecast` — per sleeve, EWMA return and volatility from its `returnIndex()` history; for the
+   lending sleeve, supply rate from utilization and the rate model less the expected loss from
+   the borrowers' health distribution.
+2. `risk` — a volatility spike (short/long EWMA volatility) or an oracle-deviation spike flags a
+   sleeve; its ceiling is cut within the turnover limit.
+3. `optimiser` — maximise expected return − λ·variance − turnover cost under the caps, the idle
+   buffer and the turnover limit (SLSQP), then round and `bounds.repair` into integer bps that
+   provably meet every bound.
+4. `gate` — act only when the expected gain beats gas × margin, the move is large enough and
+   the base fee is under its ceiling (forced moves skip it).
+5. `rationale` — canonical JSON of inputs, forecasts, constraints, solution and expected gain;
+   its keccak256 is the `rationaleHash` sent to `RWAVault.rebalance`.
+
+No chain I/O anywhere in this package: the caller reads, this decides, the caller sends.
+"""
+
+from __future__ import annotations
+
+from keepers.strategy.bounds import (
+    Bounds,
+    InfeasibleBounds,
+    anchor,
+    min_turnover_bps,
+    repair,
+    turnover_bps,
+    violations,
+    weights_bps,
+)
+from keepers.strategy.forecast import (
+    BorrowerExposure,
+    EwmaEstimate,
+    ForecastParams,
+    LendingBookState,
+    LendingForecast,
+    ReturnHistory,
+    SleeveForecast,
+    ewma_estimate,
+    expected_shortfall,
+    forecast_sleeve,
+    lending_forecast,
+)
+from keepers.strategy.gate import (
+    GasMarket,
+    GateParams,
+    GateVerdict,
+    check_gate,
+    expected_gain,
+    gas_cost_assets,
+)
+from keepers.strategy.inputs import SleeveState, StrategyInputs, StrategyParams
+from keepers.strategy.optimiser import OptimiserParams, Problem, Solution, covariance, optimise
+from keepers.strategy.pipeline import Decision, NoAction, decide
+from keepers.strategy.rationale import encode, is_canonical, rationale_hash, verify
+from keepers.strategy.risk import (
+    RiskOffParams,
+    RiskOffPlan,
+    RiskSignal,
+    assess_risk,
+    plan_risk_off,
+)
+
+__all__ = [
+    "BorrowerExposure",
+    "Bounds",
+    "Decision",
+    "EwmaEstimate",
+    "ForecastParams",
+    "GasMarket",
+    "GateParams",
+    "GateVerdict",
+    "InfeasibleBounds",
+    "LendingBookState",
+    "LendingForecast",
+    "NoAction",
+    "OptimiserParams",
+    "Problem",
+    "ReturnHistory",
+    "RiskOffParams",
+    "RiskOffPlan",
+    "RiskSignal",
+    "SleeveForecast",
+    "SleeveState",
+    "Solution",
+    "StrategyInputs",
+    "StrategyParams",
+    "anchor",
+    "assess_risk",
+    "check_gate",
+    "covariance",
+    "decide",
+    "encode",
+    "ewma_estimate",
+    "expected_gain",
+    "expected_shortfall",
+    "forecast_sleeve",
+    "gas_cost_assets",
+    "is_canonical",
+    "lending_forecast",
+    "min_turnover_bps",
+    "optimise",
+    "plan_risk_off",
+    "rationale_hash",
+    "repair",
+    "turnover_bps",
+    "verify",
+    "violations",
+    "weights_bps",
+]

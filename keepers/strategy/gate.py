@@ -1,0 +1,141 @@
+"""The gas/benefit gate: move capital only when the move is worth its gas.
+
+Yearn V3's DebtAllocator (`shouldUpdateDebt`) acts only for a change above `minimumChange` and
+under a base-fee ceiling; this gate does the same, in bps of turnover, and also asks the move to
+pay for itself: the expected gain over the horizon,
+
+    gain = Σ_i (t_i - o_i)/1e4 · μ_i · NAV · h        (idle earns 0)
+
+less the trading cost `κ · turnover · NAV`, must beat `gain_margin ×` the gas cost. A forced
+move (risk-off, or current weights that break a bound) skips the benefit, minimum-change and
+base-fee tests: its gain is the loss avoided, which the return forecasts do not see, and it
+matters most exactly when gas is dear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from keepers.math import BPS, WAD
+from keepers.strategy.bounds import turnover_bps
+
+GWEI: Final = 10**9
+
+
+@dataclass(frozen=True)
+class GasMarket:
+    """Gas now: `base_fee_wei` of the pending block, the `priority_fee_wei` the sender will
+    pay, and `native_price_wad`, the base-asset value of one native token (ETH) in WAD."""
+
+    base_fee_wei: int
+    priority_fee_wei: int
+    native_price_wad: int
+
+    def __post_init__(self) -> None:
+        if min(self.base_fee_wei, self.priority_fee_wei, self.native_price_wad) < 0:
+            raise ValueError("gas market values must be non-negative")
+
+
+@dataclass(frozen=True)
+class GateParams:
+    """`rebalance_gas`: gas a rebalance is expected to use; `gain_margin`: how many times the
+    gas cost the net gain must reach; `min_turnover_bps`: the smallest move worth making;
+    `max_base_fee_wei`: no discretionary move above this base fee."""
+
+    rebalance_gas: int = 900_000
+    gain_margin: float = 3.0
+    min_turnover_bps: int = 10
+    max_base_fee_wei: int = 100 * GWEI
+
+    def __post_init__(self) -> None:
+        if self.rebalance_gas < 0 or self.min_turnover_bps < 0 or self.max_base_fee_wei < 0:
+            raise ValueError("gate limits must be non-negative")
+        if self.gain_margin < 1.0:
+            raise ValueError("the gain margin must be at least 1")
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """`act` and why (`code`: "no-change", "forced", "base-fee", "min-change", "gas" or
+    "benefit"; `reason` in words); amounts in base-asset units over the horizon: the expected
+    `gain`, the `trading_cost`, the `gas_cost` (rounded up) and the `turnover_bps` moved."""
+
+    act: bool
+    code: str
+    reason: str
+    gain: float
+    trading_cost: float
+    gas_cost: int
+    turnover_bps: int
+
+
+def gas_cost_assets(market: GasMarket, gas: int, asset_decimals: int) -> int:
+    """`gas · (baseFee + priorityFee)` wei in base-asset units, rounded up:
+    `ceil(gas · price_wei · native_price_wad · 10^decimals / 1e36)`."""
+    wei = gas * (market.base_fee_wei + market.priority_fee_wei)
+    return -(-(wei * market.native_price_wad * 10**asset_decimals) // (WAD * WAD))
+
+
+def expected_gain(
+    current: Sequence[int],
+    target: Sequence[int],
+    expected_returns: Sequence[float],
+    nav: int,
+    horizon_years: float,
+) -> float:
+    """`Σ (t_i - o_i)/1e4 · μ_i · NAV · h` in base-asset units (idle earns nothing)."""
+    moved = sum((t - o) * mu for t, o, mu in zip(target, current, expected_returns, strict=True))
+    return moved / BPS * nav * horizon_years
+
+
+def check_gate(
+    *,
+    current: Sequence[int],
+    target: Sequence[int],
+    expected_returns: Sequence[float],
+    nav: int,
+    asset_decimals: int,
+    horizon_years: float,
+    turnover_cost_bps: float,
+    market: GasMarket,
+    params: GateParams,
+    forced: bool = False,
+) -> GateVerdict:
+    """Whether to send the move from `current` to `target` (see the module docstring)."""
+    turnover = turnover_bps(current, target)
+    gain = expected_gain(current, target, expected_returns, nav, horizon_years)
+    trading = turnover_cost_bps / BPS * turnover / BPS * nav
+    gas = gas_cost_assets(market, params.rebalance_gas, asset_decimals)
+
+    def verdict(act: bool, code: str, reason: str) -> GateVerdict:
+        return GateVerdict(act, code, reason, gain, trading, gas, turnover)
+
+    if turnover == 0:
+        return verdict(False, "no-change", "no change: the target equals the current weights")
+    if forced:
+        return verdict(True, "forced", "forced move: the gas gate does not apply")
+    if market.base_fee_wei > params.max_base_fee_wei:
+        return verdict(
+            False,
+            "base-fee",
+            f"base fee {market.base_fee_wei} wei above the ceiling {params.max_base_fee_wei}",
+        )
+    if turnover < params.min_turnover_bps:
+        return verdict(
+            False,
+            "min-change",
+            f"turnover {turnover} bps below the minimum change {params.min_turnover_bps}",
+        )
+    net = gain - trading
+    needed = params.gain_margin * gas
+    if net <= needed:
+        return verdict(
+            False,
+            "gas",
+            f"expected net gain {net:.0f} does not beat gas {gas} × margin {params.gain_margin}",
+        )
+    return verdict(
+        True, "benefit", f"expected net gain {net:.0f} beats gas {gas} × {params.gain_margin}"
+    )

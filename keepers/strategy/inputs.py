@@ -1,0 +1,87 @@
+"""What the strategy decides from (`StrategyInputs`, read from the chain by the caller) and how
+(`StrategyParams`, the agent operator's choices). Plain frozen data; no chain I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from keepers.math import BPS
+from keepers.strategy.forecast import ForecastParams, LendingBookState, ReturnHistory
+from keepers.strategy.gate import GasMarket, GateParams
+from keepers.strategy.optimiser import OptimiserParams
+from keepers.strategy.risk import RiskOffParams
+
+DAY: Final = 86_400
+
+
+@dataclass(frozen=True)
+class SleeveState:
+    """One sleeve, in the vault's sleeve order.
+
+    `current_bps`: its weight as `RebalanceModule.weights` computes it (`bounds.weights_bps`);
+    `cap_bps`: `vault.maxSleeveBps.<name>`; `history`: its `returnIndex()` readings;
+    `lending`: the book, for the lending sleeve only; `oracle_deviation_bps`: the largest move,
+    against the last accepted price, of a price the sleeve is valued with (0 when none).
+    """
+
+    name: str
+    current_bps: int
+    cap_bps: int
+    history: ReturnHistory
+    lending: LendingBookState | None = None
+    oracle_deviation_bps: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.current_bps <= BPS or not 0 <= self.cap_bps <= BPS:
+            raise ValueError(f"sleeve {self.name}: weights must be within [0, 10000] bps")
+
+
+@dataclass(frozen=True)
+class StrategyInputs:
+    """The vault as the keeper read it at `timestamp`: `nav` (`totalAssets()`, asset units),
+    the asset's decimals, the sleeves, `vault.idleBufferBps`, `vault.maxTurnoverBps` and gas."""
+
+    timestamp: int
+    nav: int
+    asset_decimals: int
+    sleeves: tuple[SleeveState, ...]
+    idle_buffer_bps: int
+    max_turnover_bps: int
+    gas: GasMarket
+
+    def __post_init__(self) -> None:
+        if sum(s.current_bps for s in self.sleeves) > BPS:
+            raise ValueError("current sleeve weights sum above 10000 bps")
+        names = [s.name for s in self.sleeves]
+        if len(set(names)) != len(names):
+            raise ValueError("sleeve names must be unique")
+        if self.nav < 0 or self.asset_decimals < 0:
+            raise ValueError("nav and decimals must be non-negative")
+
+    @property
+    def current_bps(self) -> tuple[int, ...]:
+        return tuple(s.current_bps for s in self.sleeves)
+
+    @property
+    def caps_bps(self) -> tuple[int, ...]:
+        return tuple(s.cap_bps for s in self.sleeves)
+
+
+@dataclass(frozen=True)
+class StrategyParams:
+    """The agent's choices: `horizon_seconds` (the gain and risk horizon; align it with
+    `agent.evalWindow`, over which the decision is judged), `turnover_headroom_bps` (kept below
+    `vault.maxTurnoverBps`, so that weights drifting a few bps before the transaction lands do not
+    make it revert), and each stage's parameters."""
+
+    horizon_seconds: int = 7 * DAY
+    turnover_headroom_bps: int = 5
+    forecast: ForecastParams = field(default_factory=ForecastParams)
+    risk: RiskOffParams = field(default_factory=RiskOffParams)
+    optimiser: OptimiserParams = field(default_factory=OptimiserParams)
+    gate: GateParams = field(default_factory=GateParams)
+
+    def __post_init__(self) -> None:
+        if self.horizon_seconds <= 0 or self.turnover_headroom_bps < 0:
+            raise ValueError("horizon must be positive and headroom non-negative")

@@ -1,0 +1,117 @@
+"""The rationale document: canonical JSON whose keccak256 goes on chain as `rationaleHash`.
+
+A decision's document records what it saw and why it acted: inputs, forecasts, constraints,
+the solution and the expected gain. `RWAVault.rebalance` takes its hash (`Rebalanced` emits
+it); the body is kept locally under that hash, and anyone holding the body can check it with
+`verify`.
+
+Canonical encoding (so that the same inputs always give the same bytes, hence the same hash):
+
+- JSON, UTF-8, keys sorted, no whitespace (`,` and `:` separators), ASCII only (`\\uXXXX`
+  escapes);
+- integers as JSON integers (bps, amounts, wei, WAD indices, timestamps: exact, any size);
+- real numbers never as JSON floats: as decimal strings with exactly `DECIMALS` places, rounded
+  half-even, without exponent (`"0.050000000000"`); `-0` is written as `0`; NaN and infinities
+  are refused;
+- tuples as arrays, dataclasses as objects of their fields, bytes as `0x` hex, None as null.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from decimal import ROUND_HALF_EVEN, Context, Decimal
+from typing import Any, Final
+
+from eth_utils import keccak
+
+VERSION: Final = "ballast.rationale/1"
+DECIMALS: Final = 12
+_QUANTUM: Final = Decimal(1).scaleb(-DECIMALS)
+_CONTEXT: Final = Context(prec=400)  # every finite float (up to ~1.8e308) to DECIMALS places
+
+
+def fixed(x: float) -> str:
+    """`x` as a decimal string with exactly `DECIMALS` places (half-even); finite only."""
+    if not math.isfinite(x):
+        raise ValueError(f"cannot encode non-finite number {x!r}")
+    exact = Decimal(x).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN, context=_CONTEXT)
+    text = format(exact, "f")
+    return text[1:] if text.startswith("-") and Decimal(text) == 0 else text
+
+
+def canonical(value: Any) -> Any:
+    """`value` as plain JSON data under the rules above (ints kept, reals as fixed strings)."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return fixed(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return canonical(value.item())
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError("rationale object keys must be strings")
+        return {k: canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [canonical(v) for v in value]
+    raise TypeError(f"cannot encode {type(value).__name__} in a rationale")
+
+
+def encode(document: Mapping[str, Any]) -> bytes:
+    """The canonical bytes of `document`."""
+    text = json.dumps(
+        canonical(document),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+        allow_nan=False,
+    )
+    return text.encode("ascii")
+
+
+def rationale_hash(document_bytes: bytes) -> bytes:
+    """`keccak256(document_bytes)`: the 32 bytes sent as `rationaleHash`."""
+    return keccak(document_bytes)
+
+
+def is_canonical(document_bytes: bytes) -> bool:
+    """The bytes are a JSON object already in canonical form (decoding and re-encoding them
+    gives them back)."""
+    try:
+        parsed = json.loads(document_bytes.decode("ascii"), parse_float=_refuse_float)
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(parsed, dict) and encode(parsed) == document_bytes
+
+
+def _refuse_float(text: str) -> Any:
+    raise ValueError(f"JSON float {text} in a rationale")
+
+
+def verify(document_bytes: bytes, expected_hash: bytes | str) -> bool:
+    """The document is canonical and hashes to `expected_hash` (32 bytes or `0x` hex)."""
+    if isinstance(expected_hash, str):
+        text = expected_hash.removeprefix("0x").removeprefix("0X")
+        try:
+            expected_hash = bytes.fromhex(text)
+        except ValueError:
+            return False
+    if len(expected_hash) != 32:
+        return False
+    return rationale_hash(document_bytes) == expected_hash and is_canonical(document_bytes)
+
+
+def decode(document_bytes: bytes) -> dict[str, Any]:
+    """The document's data (reals stay the fixed strings they were written as)."""
+    parsed = json.loads(document_bytes.decode("ascii"), parse_float=_refuse_float)
+    if not isinstance(parsed, dict):
+        raise ValueError("a rationale is a JSON object")
+    return parsed
