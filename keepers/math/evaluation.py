@@ -1,0 +1,403 @@
+"""How the agents' decisions are judged and paid, in pure Python, to the wei.
+
+Every function mirrors an integer rule stated in the NatSpec of `IAgentRegistry` (evaluation,
+slashing, reputation, reward rounds) and `IRWAVault.setAgentRegistry` (the performance fee), as
+`AgentRegistry` (`_assess`, `evaluate`, `onFee`, `_due`) and `RebalanceModule`
+(`_performanceFee`) implement it, rounding the same way, so that a keeper can predict what an
+evaluation or a rebalance will do without a call. Nothing here reads the chain: callers pass
+what they read (the recorded decision, return indices, bonds, parameters, vault state).
+
+Units follow the contracts: amounts in asset or share units, return indices and returns in WAD
+(1e18), weights in bps (1e4), excess and reputation in bps × WAD, share prices in assets per
+share × 1e36. Unsigned divisions round down (`mul_div_down`, OpenZeppelin `Math.mulDiv`);
+signed ones truncate toward zero like Solidity's `/` on `int256` (`div_toward_zero`), which is
+not Python's `//` (that floors toward −∞: `-7 // 2 == -4`, Solidity's `-7 / 2 == -3`).
+The contracts' overflow checks (values beyond `int256`/`uint256`) are not mirrored: the inputs
+are assumed to be ones the contracts accept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from keepers.math.lending import BPS, WAD, mul_div_down, mul_div_up
+
+REPUTATION_WEIGHT_BPS: Final = 2_000  # AgentRegistry.REPUTATION_WEIGHT_BPS
+PRICE_SCALE: Final = 10**36  # RebalanceModule.PRICE_SCALE: share prices are assets/share × 1e36
+
+
+# ---------------------------------------------------------------------------------- rounding
+
+
+def div_toward_zero(numerator: int, denominator: int) -> int:
+    """Solidity's signed `numerator / denominator`: the quotient truncated toward zero.
+
+    Differs from Python's `//` (floor) exactly when the signs differ and the division is
+    inexact: `div_toward_zero(-7, 2) == -3` where `-7 // 2 == -4`. Raises ZeroDivisionError on
+    a zero denominator (Solidity panics).
+    """
+    if denominator == 0:
+        raise ZeroDivisionError("division by zero")
+    quotient = abs(numerator) // abs(denominator)
+    return quotient if (numerator < 0) == (denominator < 0) else -quotient
+
+
+# ---------------------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True)
+class SleeveMove:
+    """One sleeve of a decision: its weight before and reached (`oldBps`, `newBps`), its
+    `returnIndex()` recorded at the decision (`startIndex`) and its `returnIndex()` now."""
+
+    old_bps: int
+    new_bps: int
+    start_index: int
+    end_index: int
+
+    @property
+    def moved_bps(self) -> int:
+        """`newBps - oldBps` (signed): how much weight the decision gave the sleeve."""
+        return self.new_bps - self.old_bps
+
+    @property
+    def sleeve_return(self) -> int:
+        """`sleeve_return(start_index, end_index)`: the sleeve's return over the window (WAD)."""
+        return sleeve_return(self.start_index, self.end_index)
+
+
+@dataclass(frozen=True)
+class DecisionEvidence:
+    """What a decision is judged on: each sleeve's move and return (in the decision's sleeve
+    order) and `navBefore`, the NAV the decision moved (`IRWAVault.Decision`)."""
+
+    sleeves: tuple[SleeveMove, ...]
+    nav_before: int
+
+    @classmethod
+    def of(
+        cls,
+        old_bps: Iterable[int],
+        new_bps: Iterable[int],
+        start_index: Iterable[int],
+        end_index: Iterable[int],
+        nav_before: int,
+    ) -> DecisionEvidence:
+        """From the decision's arrays (as `IRWAVault.decision` returns them) and each sleeve's
+        `returnIndex()` now; the four must have one entry per sleeve."""
+        moves = tuple(
+            SleeveMove(o, n, s, e)
+            for o, n, s, e in zip(old_bps, new_bps, start_index, end_index, strict=True)
+        )
+        return cls(moves, nav_before)
+
+
+@dataclass(frozen=True)
+class EvaluationRules:
+    """The registry's `agent.toleranceBps` and `agent.maxSlashBps`, read when evaluating."""
+
+    tolerance_bps: int
+    max_slash_bps: int
+
+
+@dataclass(frozen=True)
+class Bond:
+    """An agent's `stake` and `unbonding` when evaluated: both are slashable."""
+
+    stake: int
+    unbonding: int = 0
+
+    @property
+    def slashable(self) -> int:
+        return self.stake + self.unbonding
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A decision's evaluation (`previewEvaluation`): its excess return (bps × WAD), the slash it
+    opens (0: none) and the reward points it earns."""
+
+    excess: int
+    slash_amount: int
+    reward_points: int
+
+    @property
+    def excess_bps(self) -> int:
+        """What `Evaluated` and `evaluate` report: `excess_bps(excess)`, toward zero."""
+        return excess_bps(self.excess)
+
+    @property
+    def opens_slash(self) -> bool:
+        """Whether `evaluate` opens a slash (`SlashOpened`): only for a nonzero amount."""
+        return self.slash_amount != 0
+
+
+def sleeve_return(start_index: int, end_index: int) -> int:
+    """`r = floor(end · 1e18 / start) - 1e18` (WAD, may be negative); 0 when `start` is 0."""
+    if start_index == 0:
+        return 0
+    return mul_div_down(end_index, WAD, start_index) - WAD
+
+
+def excess_return(evidence: DecisionEvidence) -> int:
+    """`excess = Σ_i (newBps_i - oldBps_i) · r_i` (bps × WAD, exact): what the chosen weights
+    earned over the window minus what the replaced ones would have. Sleeves whose weight did not
+    move, or whose start index is 0, add nothing (the contract skips them)."""
+    return sum(
+        s.moved_bps * s.sleeve_return
+        for s in evidence.sleeves
+        if s.moved_bps != 0 and s.start_index != 0
+    )
+
+
+def excess_bps(excess: int) -> int:
+    """`excess / 1e18` in Solidity's signed arithmetic: bps, truncated toward zero."""
+    return div_toward_zero(excess, WAD)
+
+
+def slash_cap(bond: Bond, max_slash_bps: int) -> int:
+    """The most one evaluation may slash: `floor((stake + unbonding) · maxSlashBps / 1e4)`."""
+    return mul_div_down(bond.slashable, max_slash_bps, BPS)
+
+
+def slash_amount(excess: int, nav_before: int, rules: EvaluationRules, bond: Bond) -> int:
+    """The slash an excess opens: when `excess < -toleranceBps · 1e18`, the shortfall beyond the
+    tolerance valued on `navBefore`, `floor((-excess - toleranceBps · 1e18) · navBefore /
+    (1e4 · 1e18))`, capped at `slash_cap`; 0 otherwise (within tolerance, or no shortfall)."""
+    tolerance = rules.tolerance_bps * WAD
+    if excess >= -tolerance:
+        return 0
+    shortfall = mul_div_down(-excess - tolerance, nav_before, BPS * WAD)
+    return min(shortfall, slash_cap(bond, rules.max_slash_bps))
+
+
+def reward_points(excess: int, nav_before: int) -> int:
+    """The value a decision added: `floor(excess · navBefore / (1e4 · 1e18))` when `excess > 0`,
+    else 0."""
+    if excess <= 0:
+        return 0
+    return mul_div_down(excess, nav_before, BPS * WAD)
+
+
+def assess(evidence: DecisionEvidence, rules: EvaluationRules, bond: Bond) -> Evaluation:
+    """`AgentRegistry._assess` (what `previewEvaluation` returns and `evaluate` applies): the
+    excess, then either a slash (excess below the tolerance) or reward points (excess above 0),
+    never both."""
+    excess = excess_return(evidence)
+    if excess < -rules.tolerance_bps * WAD:
+        return Evaluation(excess, slash_amount(excess, evidence.nav_before, rules, bond), 0)
+    return Evaluation(excess, 0, reward_points(excess, evidence.nav_before))
+
+
+def reputation_after(reputation: int, excess: int) -> int:
+    """The reputation EWMA after one more evaluation (bps × WAD):
+    `rep + (excess - rep) · 2000 / 10_000`, the quotient truncated toward zero."""
+    return reputation + div_toward_zero((excess - reputation) * REPUTATION_WEIGHT_BPS, BPS)
+
+
+# ---------------------------------------------------------------------------------- fee
+
+
+@dataclass(frozen=True)
+class VaultSnapshot:
+    """The vault when a rebalance takes the performance fee: `nav` (its NAV then,
+    `totalAssets()`), `total_supply` (shares, without the virtual ones), `decimals_offset`
+    (`18 - asset decimals`), the stored `high_water_mark` (assets per share × 1e36) and the
+    assets `donated` since the last rebalance."""
+
+    nav: int
+    total_supply: int
+    decimals_offset: int
+    high_water_mark: int
+    donated: int = 0
+
+    @property
+    def virtual_supply(self) -> int:
+        """`totalSupply + 10^offset` (OpenZeppelin's virtual shares)."""
+        return self.total_supply + 10**self.decimals_offset
+
+    @property
+    def share_price(self) -> int:
+        """`share_price(nav, virtual_supply)`."""
+        return share_price(self.nav, self.virtual_supply)
+
+
+@dataclass(frozen=True)
+class FeeAccrual:
+    """A rebalance's performance fee: the share `price` it was taken at, the `gain` charged
+    (assets above the mark, which donations lift), the `fee` (assets), the `fee_shares` minted
+    and the `high_water_mark` stored after. Only when `fee_shares != 0` (`taken`) does the
+    rebalance emit `PerformanceFeeTaken(gain, fee, fee_shares, mark)`, mint the shares to the
+    AgentRegistry and call its `onFee` (`split_fee`); the mark and the donations are updated in
+    every case."""
+
+    price: int
+    gain: int
+    fee: int
+    fee_shares: int
+    high_water_mark: int
+
+    @property
+    def taken(self) -> bool:
+        return self.fee_shares != 0
+
+
+def initial_high_water_mark(decimals_offset: int) -> int:
+    """The mark a new vault starts from, the price of the empty vault: `1e36 / 10^offset`."""
+    return PRICE_SCALE // 10**decimals_offset
+
+
+def share_price(nav: int, virtual_supply: int) -> int:
+    """`floor((nav + 1) · 1e36 / (totalSupply + 10^offset))` (never overstates the gain)."""
+    return mul_div_down(nav + 1, PRICE_SCALE, virtual_supply)
+
+
+def lifted_mark(high_water_mark: int, donated: int, virtual_supply: int) -> int:
+    """The mark after the donations since the last rebalance: `h + ceil(donated · 1e36 / S)`,
+    as much as they lifted the price (rounded up: a donation never counts as performance,
+    neither as gain nor as recovery of a loss)."""
+    if donated == 0:
+        return high_water_mark
+    return high_water_mark + mul_div_up(donated, PRICE_SCALE, virtual_supply)
+
+
+def performance_fee(vault: VaultSnapshot, fee_bps: int) -> FeeAccrual:
+    """`RebalanceModule._performanceFee` (IRWAVault.setAgentRegistry), with `S` the virtual
+    supply:
+
+    - the donations first lift the mark: `h = lifted_mark(...)` (stored, donations cleared);
+    - `p = share_price`; at or below `h` nothing is taken and the mark stays `h`;
+    - `gain = floor((p - h) · S / 1e36)`, `fee = floor(gain · performanceFeeBps / 1e4)`;
+    - `shares = floor(fee · S / (nav + 1 - fee))` (worth `fee` after the mint, Morpho);
+    - the mark becomes `max(h, floor((nav + 1) · 1e36 / (S + shares)))`, the price after the
+      mint (never below `h`: the `max` only guards the rounding and never binds).
+    """
+    supply = vault.virtual_supply
+    price = share_price(vault.nav, supply)
+    mark = lifted_mark(vault.high_water_mark, vault.donated, supply)
+    if price <= mark:
+        return FeeAccrual(price, 0, 0, 0, mark)
+    gain = mul_div_down(price - mark, supply, PRICE_SCALE)
+    fee = mul_div_down(gain, fee_bps, BPS)
+    shares = mul_div_down(fee, supply, vault.nav + 1 - fee) if fee != 0 else 0
+    mark = max(mark, share_price(vault.nav, supply + shares))
+    return FeeAccrual(price, gain, fee, shares, mark)
+
+
+# ---------------------------------------------------------------------------------- rewards
+
+
+@dataclass(frozen=True)
+class RewardRounds:
+    """The registry's reward bookkeeping: the open `round` (`rewardRound`), the points earned in
+    it (`roundPoints`) and the agents' shares no round has paid yet (`undistributedRewards`)."""
+
+    round: int = 0
+    round_points: int = 0
+    undistributed: int = 0
+
+    def earned(self, points: int) -> RewardRounds:
+        """The rounds after an evaluation earns `points` in the open round (`_earn`)."""
+        return RewardRounds(self.round, self.round_points + points, self.undistributed)
+
+
+@dataclass(frozen=True)
+class ClosedRound:
+    """A reward round a fee closed: the `pot` of shares it split among the `points` earned in it
+    (the registry keeps both; each agent's part is rounded down once)."""
+
+    pot: int
+    points: int
+
+    @property
+    def shares_per_point(self) -> int:
+        """`sharesPerPoint(round)`: `floor(pot · 1e18 / points)` (WAD), informational only: agents
+        are paid `reward_due`, not points × this rate."""
+        return mul_div_down(self.pot, WAD, self.points)
+
+    def due(self, points: int) -> int:
+        """`reward_due(points, self)`."""
+        return reward_due(points, self)
+
+
+@dataclass(frozen=True)
+class RewardSplit:
+    """What `onFee(shares)` does: `to_agents` and `to_treasury` (as `FeeReceived` reports them,
+    with `round`, the round open when the fee came), the `pot` to split (`to_agents` plus what
+    earlier rounds carried), the round it `closed` (None when the round had no points: the pot
+    carries over) and the rounds after. The vault calls `onFee` only for a fee of at least one
+    share (`FeeAccrual.taken`)."""
+
+    shares: int
+    to_agents: int
+    to_treasury: int
+    round: int
+    pot: int
+    closed: ClosedRound | None
+    rounds: RewardRounds
+
+    @property
+    def closes_round(self) -> bool:
+        return self.closed is not None
+
+    @property
+    def carry(self) -> int:
+        """What the next round inherits (`undistributedRewards` after): the whole pot when no
+        points were earned, else 0 (the rounding dust of the agents' parts is not carried)."""
+        return self.rounds.undistributed
+
+
+def split_fee(shares: int, reward_share_bps: int, rounds: RewardRounds) -> RewardSplit:
+    """`AgentRegistry.onFee`: `to_agents = floor(shares · rewardShareBps / 1e4)` (the treasury
+    gets the dust), `pot = undistributed + to_agents`. With points in the open round, the round
+    closes on `(pot, points)` (each agent then gets `reward_due`), nothing carries and the next
+    round opens with no points; without points the whole pot carries to the open round."""
+    to_agents = mul_div_down(shares, reward_share_bps, BPS)
+    to_treasury = shares - to_agents
+    pot = rounds.undistributed + to_agents
+    if rounds.round_points == 0:
+        after = RewardRounds(rounds.round, 0, pot)
+        return RewardSplit(shares, to_agents, to_treasury, rounds.round, pot, None, after)
+    closed = ClosedRound(pot, rounds.round_points)
+    after = RewardRounds(rounds.round + 1, 0, 0)
+    return RewardSplit(shares, to_agents, to_treasury, rounds.round, pot, closed, after)
+
+
+def reward_due(points: int, closed: ClosedRound) -> int:
+    """An agent's part of a closed round for its `points` in it (`_due`), pro rata and rounded
+    down once: `floor(points · pot / roundPoints)`. The parts never sum above the pot; the
+    dust (under one share per agent) stays in the registry, counted nowhere."""
+    return mul_div_down(points, closed.pot, closed.points)
+
+
+__all__ = [
+    "PRICE_SCALE",
+    "REPUTATION_WEIGHT_BPS",
+    "Bond",
+    "ClosedRound",
+    "DecisionEvidence",
+    "Evaluation",
+    "EvaluationRules",
+    "FeeAccrual",
+    "RewardRounds",
+    "RewardSplit",
+    "SleeveMove",
+    "VaultSnapshot",
+    "assess",
+    "div_toward_zero",
+    "excess_bps",
+    "excess_return",
+    "initial_high_water_mark",
+    "lifted_mark",
+    "performance_fee",
+    "reputation_after",
+    "reward_due",
+    "reward_points",
+    "share_price",
+    "slash_amount",
+    "slash_cap",
+    "sleeve_return",
+    "split_fee",
+]

@@ -1,0 +1,416 @@
+"""keepers/math/evaluation.py against the contracts on anvil: same inputs, same numbers, to the wei.
+
+One module-scoped system (`deploy_vault_system`: three sleeves, the AgentRegistry, `allocator`
+bonded and active, plus a second agent, `rival`; 1,000,000 deposited and spread over the
+sleeves), and for each hypothesis example, in its own chain snapshot, a story with random
+parameters (tolerance, maximum slash, performance fee, agents' share, evaluation window), stake,
+targets and price moves:
+
+1. two decisions a cooldown apart, prices moving before each (`start`, by the rival or the
+   allocator, then `targets`, by the allocator): each rebalance's performance fee is predicted
+   (`performance_fee`, from the vault's NAV, supply, stored high-water mark and donations) and
+   compared with `PerformanceFeeTaken`, the stored mark, and the registry's `FeeReceived` and
+   reward rounds (`split_fee`); the recorded decision is checked against what was read before;
+2. someone may donate, prices move, time jumps past both decisions' `agent.evalWindow` (feeds
+   republished so no price is stale), the allocator may start unbonding part of its stake;
+3. both decisions are evaluated: `assess` vs `previewEvaluation`, then `evaluate`'s
+   `Evaluated`, `ReputationUpdated` and `SlashOpened` events and `reputation()` (when the
+   allocator made both, the second evaluation updates a reputation the first one moved); the
+   slashes may be executed after their veto window (donations: the next fee must ignore them);
+4. prices move again and a last rebalance takes the fee on all of that, closing the reward round
+   the evaluations earned points in: each agent's `claimableRewards` is its `reward_due`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import ape
+import pytest
+from eth_utils import keccak
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
+
+from keepers.math import (
+    BPS,
+    Bond,
+    DecisionEvidence,
+    Evaluation,
+    EvaluationRules,
+    FeeAccrual,
+    RewardRounds,
+    RewardSplit,
+    VaultSnapshot,
+    assess,
+    initial_high_water_mark,
+    performance_fee,
+    reputation_after,
+    reward_due,
+    split_fee,
+)
+from tests.vault_support import (
+    DAY,
+    FEED_DECIMALS,
+    USDC,
+    VaultSystem,
+    bond_agent,
+    deploy_vault_system,
+    faucet,
+    isolated,
+)
+
+# Chain examples are slow: 20 by default (the file runs in a couple of minutes), ten times as
+# many under HYPOTHESIS_PROFILE=deep.
+SCALE = 10 if os.environ.get("HYPOTHESIS_PROFILE") == "deep" else 1
+DEPOSIT = 1_000_000 * USDC
+DONATIONS = 100_000 * USDC  # alice's budget for donations
+INITIAL = (3_000, 2_000, 1_500)  # the weights every example starts from
+CAPS = (6_000, 4_000, 3_000)  # DEFAULT_SLEEVES' caps
+IDLE_BUFFER = 500
+FEED_TO_WAD = 10 ** (18 - FEED_DECIMALS)  # returnIndex() is the feed's answer in WAD
+
+# RWAVault's ERC-7201 namespace (VaultStorage.SLOT): `highWaterMark` and `donated` are its
+# 12th and 13th slots (no view returns them).
+VAULT_SLOT = 0x892C696AF5D1469CF7A85E56E253BE8704884D4041E5B9FFFBB101CBB55C3700
+HIGH_WATER_MARK_SLOT = VAULT_SLOT + 11
+DONATED_SLOT = VAULT_SLOT + 12
+
+
+@dataclass
+class World:
+    system: VaultSystem
+    rival: object  # a second agent, bonded at agent.minStake
+    alice: object  # the depositor, and the donor
+    keeper: object  # calls evaluate and executeSlash
+    offset: int  # the vault's decimals offset
+
+    def agent(self, address: str):
+        return next(a for a in (self.system.allocator, self.rival) if a.address == address)
+
+
+@pytest.fixture(scope="module")
+def world(project, accounts) -> World:
+    system = deploy_vault_system(project, accounts[0], accounts[1], accounts[5])
+    vault = system.vault
+    offset = vault.decimals() - system.asset.decimals()
+    # The storage slots read below are the right ones: a fresh vault's mark is documented.
+    assert stored(vault, HIGH_WATER_MARK_SLOT) == initial_high_water_mark(offset) == 10**24
+    alice = accounts[6]
+    system.deposit(alice, DEPOSIT)
+    system.fund(alice, DONATIONS)
+    vault.donate(1, sender=alice)
+    assert stored(vault, DONATED_SLOT) == 1
+    system.rebalance(list(INITIAL))
+    assert stored(vault, DONATED_SLOT) == 0
+    rival = accounts[4]
+    bond_agent(system, rival)
+    return World(system, rival, alice, accounts[2], offset)
+
+
+def label(text: str) -> None:
+    """A hypothesis event (coverage statistics), when inside a hypothesis test."""
+    if currently_in_test_context():
+        event(text)
+
+
+def stored(contract, slot: int) -> int:
+    return int.from_bytes(ape.chain.provider.get_storage(contract.address, slot), "big")
+
+
+def param(system: VaultSystem, name: str) -> int:
+    return system.registry.get(keccak(text=name))
+
+
+def answers(system: VaultSystem) -> list[int]:
+    return [s.feed.latestAnswer() for s in system.sleeves]
+
+
+def publish(system: VaultSystem, moves: tuple[int, ...] = (BPS, BPS, BPS)) -> None:
+    """Republish each feed's answer moved by `moves` (bps of the current answer), fresh now."""
+    for s, move in zip(system.sleeves, moves, strict=True):
+        answer = max(s.feed.latestAnswer() * move // BPS, 1)
+        s.feed.setAnswer(answer, sender=system.governance)
+
+
+def wait_until(chain, timestamp: int) -> None:
+    """Mine a block at `timestamp` (or now, if that is past)."""
+    chain.mine(timestamp=max(timestamp, chain.pending_timestamp))
+
+
+# ---------------------------------------------------------------------------------- the chain
+# as keepers.math sees it
+
+
+def vault_snapshot(world: World) -> VaultSnapshot:
+    vault = world.system.vault
+    return VaultSnapshot(
+        nav=vault.totalAssets(),
+        total_supply=vault.totalSupply(),
+        decimals_offset=world.offset,
+        high_water_mark=stored(vault, HIGH_WATER_MARK_SLOT),
+        donated=stored(vault, DONATED_SLOT),
+    )
+
+
+def reward_rounds(system: VaultSystem) -> RewardRounds:
+    agents = system.agents
+    return RewardRounds(agents.rewardRound(), agents.roundPoints(), agents.undistributedRewards())
+
+
+def evaluation_rules(system: VaultSystem) -> EvaluationRules:
+    return EvaluationRules(param(system, "agent.toleranceBps"), param(system, "agent.maxSlashBps"))
+
+
+def bond_of(system: VaultSystem, agent) -> Bond:
+    info = system.agents.agentInfo(agent)
+    return Bond(info.stake, info.unbonding)
+
+
+# ---------------------------------------------------------------------------------- checks
+
+
+@dataclass(frozen=True)
+class Rebalance:
+    decision_id: int
+    fee: FeeAccrual
+    split: RewardSplit | None  # None when no fee shares were minted (onFee not called)
+
+
+def rebalance_and_check(world: World, targets, agent=None) -> Rebalance:
+    """`agent` (default: the allocator) rebalances to `targets`; its fee and reward split equal
+    the Python ones."""
+    system = world.system
+    vault, agents = system.vault, system.agents
+    before = vault_snapshot(world)
+    rounds = reward_rounds(system)
+    old_bps = list(vault.currentBps())
+    indices = [s.sleeve.returnIndex() for s in system.sleeves]
+    fee = performance_fee(before, param(system, "vault.performanceFeeBps"))
+
+    agent = agent or system.allocator
+    tx = vault.rebalance(list(targets), b"\x11" * 32, "ipfs://r", sender=agent)
+    taken = [
+        (e.gain, e.feeAssets, e.feeShares, e.highWaterMark)
+        for e in tx.events.filter(vault.PerformanceFeeTaken)
+    ]
+    received = [
+        (e.shares, e.toAgents, e.toTreasury, e.round) for e in tx.events.filter(agents.FeeReceived)
+    ]
+    assert stored(vault, HIGH_WATER_MARK_SLOT) == fee.high_water_mark
+    assert stored(vault, DONATED_SLOT) == 0
+    split = None
+    if fee.taken:
+        label("fee taken")
+        assert taken == [(fee.gain, fee.fee, fee.fee_shares, fee.high_water_mark)]
+        split = split_fee(fee.fee_shares, param(system, "agent.rewardShareBps"), rounds)
+        assert received == [(split.shares, split.to_agents, split.to_treasury, split.round)]
+        assert reward_rounds(system) == split.rounds, (rounds, split)
+        if split.closes_round:
+            label("reward round closed")
+            assert agents.sharesPerPoint(split.round) == split.closed.shares_per_point
+    else:
+        label("no fee" if fee.gain == 0 else "no fee shares on a gain")
+        assert taken == [] and received == []
+        assert reward_rounds(system) == rounds
+    if before.donated:
+        # The donations lifted the mark; they may have been all that lifted the price.
+        lifted = before.share_price > before.high_water_mark and fee.gain == 0
+        label("donations: no gain" if lifted else "donations lifted the mark")
+
+    # The decision records what was read before it: the evaluation's inputs.
+    decision_id = vault.decisionCount() - 1
+    d = vault.decision(decision_id)
+    assert d.agent == agent.address
+    assert d.navBefore == before.nav
+    assert list(d.oldBps) == old_bps
+    assert list(d.startIndex) == indices
+    assert list(d.sleeves) == [s.sleeve.address for s in system.sleeves]
+    return Rebalance(decision_id, fee, split)
+
+
+def evaluate_and_check(world: World, decision_id: int) -> tuple[Evaluation, int | None]:
+    """Evaluate `decision_id`: preview, events and its agent's reputation equal the Python ones.
+    Returns the evaluation and the slash opened (or None)."""
+    system = world.system
+    agents = system.agents
+    d = system.vault.decision(decision_id)
+    agent = world.agent(d.agent)
+    ends = [s.sleeve.returnIndex() for s in system.sleeves]
+    assert ends == [a * FEED_TO_WAD for a in answers(system)]
+    evidence = DecisionEvidence.of(d.oldBps, d.newBps, d.startIndex, ends, d.navBefore)
+    expected = assess(evidence, evaluation_rules(system), bond_of(system, agent))
+    assert tuple(agents.previewEvaluation(decision_id)) == (
+        expected.excess, expected.slash_amount, expected.reward_points,
+    )  # fmt: skip
+
+    reputation = reputation_after(agents.reputation(agent), expected.excess)
+    tx = agents.evaluate(decision_id, sender=world.keeper)
+    evaluated = [
+        (e.decisionId, e.excessBps, e.slashAmount) for e in tx.events.filter(agents.Evaluated)
+    ]
+    assert evaluated == [(decision_id, expected.excess_bps, expected.slash_amount)]
+    updated = [
+        (e.agent, e.excess, e.reputation, e.rewardPoints)
+        for e in tx.events.filter(agents.ReputationUpdated)
+    ]
+    assert updated == [(agent.address, expected.excess, reputation, expected.reward_points)]
+    assert agents.reputation(agent) == reputation
+    opened = list(tx.events.filter(agents.SlashOpened))
+    if not expected.opens_slash:
+        label("points" if expected.reward_points else "neither slash nor points")
+        assert opened == []
+        return expected, None
+    cap = bond_of(system, agent).slashable * evaluation_rules(system).max_slash_bps // BPS
+    label("slash capped" if expected.slash_amount == cap else "slash")
+    (slash,) = opened
+    assert (slash.agent, slash.decisionId, slash.amount) == (
+        agent.address, decision_id, expected.slash_amount,
+    )  # fmt: skip
+    return expected, slash.slashId
+
+
+# ---------------------------------------------------------------------------------- scenarios
+
+
+@dataclass(frozen=True)
+class Scenario:
+    tolerance_bps: int
+    max_slash_bps: int
+    fee_bps: int
+    reward_share_bps: int
+    eval_window: int
+    extra_stake: int
+    start: tuple[int, int, int]  # targets of the first decision
+    start_by_rival: bool  # the first decision is the rival's (both agents may earn points)
+    targets: tuple[int, int, int]  # targets of the second (and of the last rebalance)
+    pre_move: tuple[int, int, int]  # price moves before each rebalance / evaluation, bps
+    mid_move: tuple[int, int, int]
+    end_move: tuple[int, int, int]
+    final_move: tuple[int, int, int]  # before the last rebalance (mostly up: a fee to take)
+    late: int  # seconds past the second decision's due time
+    donation: int
+    unbond_bps: int  # of the stake, requested after the decisions
+    execute_slashes: bool
+
+
+targets = st.tuples(*(st.integers(0, cap) for cap in CAPS)).filter(
+    lambda t: sum(t) <= BPS - IDLE_BUFFER
+)
+move = st.one_of(
+    st.just(BPS), st.integers(9_900, 10_100), st.integers(5_000, 15_000), st.integers(BPS, 13_000)
+)
+moves = st.tuples(move, move, move)
+scenarios = st.builds(
+    Scenario,
+    tolerance_bps=st.one_of(st.integers(0, 300), st.integers(0, 10_000)),
+    max_slash_bps=st.one_of(st.integers(0, 10_000), st.just(10_000)),
+    fee_bps=st.one_of(st.integers(0, 5_000), st.just(2_000)),
+    reward_share_bps=st.integers(0, 10_000),
+    eval_window=st.one_of(st.just(7 * DAY), st.integers(0, 30 * DAY)),
+    extra_stake=st.one_of(
+        st.just(0), st.integers(1, 500_000 * USDC), st.integers(10**6 * USDC, 5 * 10**6 * USDC)
+    ),
+    start=targets,
+    start_by_rival=st.booleans(),
+    targets=targets,
+    pre_move=moves,
+    mid_move=moves,
+    end_move=moves,
+    final_move=st.one_of(moves, st.tuples(*[st.integers(BPS, 12_000)] * 3)),
+    late=st.integers(0, 3 * DAY),
+    donation=st.one_of(st.just(0), st.integers(1, DONATIONS)),
+    unbond_bps=st.one_of(st.just(0), st.integers(1, BPS)),
+    execute_slashes=st.booleans(),
+)
+
+
+def restore_activity(world: World) -> None:
+    """Bond the allocator back to `agent.minStake` if unbonding or slashes took it below."""
+    system = world.system
+    agents, allocator = system.agents, system.allocator
+    if agents.isActive(allocator):
+        return
+    label("allocator re-bonded")
+    need = param(system, "agent.minStake") - agents.agentInfo(allocator).stake
+    faucet(system.asset, allocator, need)
+    system.asset.approve(agents, need, sender=allocator)
+    agents.stake(need, sender=allocator)
+    assert agents.isActive(allocator)
+
+
+@settings(max_examples=20 * SCALE)
+@given(sc=scenarios)
+def test_evaluation_and_fee_match_python(world, chain, sc):
+    system = world.system
+    vault, agents, allocator = system.vault, system.agents, system.allocator
+    with isolated(chain):
+        for name, value in (
+            ("agent.toleranceBps", sc.tolerance_bps),
+            ("agent.maxSlashBps", sc.max_slash_bps),
+            ("agent.rewardShareBps", sc.reward_share_bps),
+            ("agent.evalWindow", sc.eval_window),
+            ("vault.performanceFeeBps", sc.fee_bps),
+        ):
+            system.set_param(name, value)
+        if sc.extra_stake:
+            faucet(system.asset, allocator, sc.extra_stake)
+            system.asset.approve(agents, sc.extra_stake, sender=allocator)
+            agents.stake(sc.extra_stake, sender=allocator)
+
+        # 1. Two decisions, prices moving before each.
+        wait_until(chain, vault.nextRebalanceAt())
+        publish(system, sc.pre_move)
+        first = rebalance_and_check(world, sc.start, world.rival if sc.start_by_rival else None)
+        wait_until(chain, vault.nextRebalanceAt())
+        publish(system, sc.mid_move)
+        second = rebalance_and_check(world, sc.targets)
+
+        # 2. A donation, the window passes, prices move, part of the stake starts unbonding.
+        if sc.donation:
+            vault.donate(sc.donation, sender=world.alice)
+        due = agents.decisionRecord(second.decision_id).dueAt
+        assert due == vault.decision(second.decision_id).timestamp + sc.eval_window
+        wait_until(chain, due + sc.late)
+        publish(system, sc.end_move)
+        unbond = agents.agentInfo(allocator).stake * sc.unbond_bps // BPS
+        if unbond:
+            agents.requestUnbond(unbond, sender=allocator)
+
+        # 3. Both evaluations; the slashes they open may be executed (donated to the vault).
+        rounds = reward_rounds(system)
+        points = {allocator.address: 0, world.rival.address: 0}
+        slashes = []
+        for decision in (first, second):
+            evaluation, slash_id = evaluate_and_check(world, decision.decision_id)
+            points[vault.decision(decision.decision_id).agent] += evaluation.reward_points
+            if slash_id is not None:
+                slashes.append(slash_id)
+        assert reward_rounds(system) == rounds.earned(sum(points.values()))
+        if all(points.values()):
+            label("two agents earned points")
+        donated = sc.donation
+        if slashes and sc.execute_slashes:
+            label("slashes executed")
+            wait_until(chain, max(agents.slashInfo(i).vetoEndsAt for i in slashes))
+            publish(system)
+            for slash_id in slashes:
+                left = bond_of(system, world.agent(agents.slashInfo(slash_id).agent)).slashable
+                tx = agents.executeSlash(slash_id, sender=world.keeper)
+                (executed,) = tx.events.filter(agents.SlashExecuted)
+                assert executed.amount == min(agents.slashInfo(slash_id).amount, left)
+                donated += executed.amount
+        assert stored(vault, DONATED_SLOT) == donated
+
+        # 4. The next rebalance takes the fee on all of it and pays the round's points.
+        restore_activity(world)
+        wait_until(chain, vault.nextRebalanceAt())
+        publish(system, sc.final_move)
+        last = rebalance_and_check(world, sc.targets)
+        closed = last.split.closed if last.split is not None else None
+        if closed is not None:
+            assert closed.points == sum(points.values())
+        for agent in (allocator, world.rival):
+            due = reward_due(points[agent.address], closed) if closed is not None else 0
+            assert agents.claimableRewards(agent) == due

@@ -1,0 +1,478 @@
+"""keepers/math/evaluation.py without a chain: known values and the properties IAgentRegistry
+and IRWAVault.setAgentRegistry promise (slashes capped and tolerant, excess antisymmetric,
+reputation an EWMA truncated toward zero, fee shares worth at most the fee, a mark that never
+falls, reward splits that never pay more than the pot)."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import pytest
+from hypothesis import event, given
+from hypothesis import strategies as st
+
+from keepers.math import (
+    BPS,
+    PRICE_SCALE,
+    REPUTATION_WEIGHT_BPS,
+    WAD,
+    Bond,
+    ClosedRound,
+    DecisionEvidence,
+    Evaluation,
+    EvaluationRules,
+    FeeAccrual,
+    RewardRounds,
+    SleeveMove,
+    VaultSnapshot,
+    assess,
+    div_toward_zero,
+    excess_bps,
+    excess_return,
+    initial_high_water_mark,
+    lifted_mark,
+    performance_fee,
+    reputation_after,
+    reward_due,
+    reward_points,
+    share_price,
+    slash_amount,
+    slash_cap,
+    sleeve_return,
+    split_fee,
+)
+
+USDC = 10**6
+NAV = 1_000_000 * USDC
+OFFSET = 12  # a 6-decimal asset under 18-decimal shares
+
+# ---------------------------------------------------------------------------------- strategies
+
+bps = st.integers(0, BPS)
+indices = st.integers(1, 10**30)
+moves = st.builds(
+    SleeveMove,
+    old_bps=bps,
+    new_bps=bps,
+    start_index=st.one_of(st.just(0), indices),
+    end_index=st.one_of(st.just(0), indices),
+)
+# Indices around 1e18 (oracle prices in WAD) moving by at most ±50%: realistic returns.
+realistic_moves = st.builds(
+    lambda old, new, start, move: SleeveMove(old, new, start, start * move // BPS),
+    bps,
+    bps,
+    st.integers(10**15, 10**22),
+    st.integers(BPS // 2, 3 * BPS // 2),
+)
+evidence = st.builds(
+    DecisionEvidence,
+    sleeves=st.lists(st.one_of(moves, realistic_moves), min_size=1, max_size=5).map(tuple),
+    nav_before=st.integers(0, 10**30),
+)
+rules = st.builds(
+    EvaluationRules, tolerance_bps=st.one_of(st.integers(0, 500), bps), max_slash_bps=bps
+)
+bonds = st.builds(Bond, stake=st.integers(0, 10**30), unbonding=st.integers(0, 10**30))
+excesses = st.one_of(
+    st.integers(-(BPS**2) * WAD, BPS**2 * WAD),  # |Σ moved · r| for returns up to ±100x
+    st.builds(lambda b, wei: b * WAD + wei, st.integers(-3_000, 3_000), st.integers(-WAD, WAD)),
+)
+signed = st.integers(-(2**255), 2**255 - 1)
+nonzero = st.one_of(st.integers(-(2**255), -1), st.integers(1, 2**255 - 1))
+
+
+def swapped(e: DecisionEvidence) -> DecisionEvidence:
+    return DecisionEvidence(
+        tuple(SleeveMove(s.new_bps, s.old_bps, s.start_index, s.end_index) for s in e.sleeves),
+        e.nav_before,
+    )
+
+
+def vaults():
+    """Vault states: any supply and NAV, a mark anywhere or close to the price."""
+
+    @st.composite
+    def build(draw):
+        offset = draw(st.sampled_from((0, 6, 12, 18)))
+        supply = draw(st.integers(0, 10**30))
+        nav = draw(st.integers(0, 10**24))
+        price = share_price(nav, supply + 10**offset)
+        mark = draw(
+            st.one_of(
+                st.integers(1, 10**42),
+                st.integers(max(price * 8 // 10, 1), price * 12 // 10 + 1),
+                st.just(initial_high_water_mark(offset)),
+            )
+        )
+        donated = draw(st.one_of(st.just(0), st.integers(0, nav)))
+        return VaultSnapshot(nav, supply, offset, mark, donated)
+
+    return build()
+
+
+# ---------------------------------------------------------------------------------- rounding
+
+
+def test_div_toward_zero_known_values():
+    assert div_toward_zero(7, 2) == 3
+    assert div_toward_zero(-7, 2) == -3  # Python: -7 // 2 == -4
+    assert div_toward_zero(7, -2) == -3
+    assert div_toward_zero(-7, -2) == 3
+    assert div_toward_zero(-6, 3) == -2
+    assert div_toward_zero(0, -5) == 0
+    assert div_toward_zero(-1, WAD) == 0
+    with pytest.raises(ZeroDivisionError):
+        div_toward_zero(1, 0)
+
+
+@given(a=signed, b=st.one_of(nonzero, st.integers(-10, 10).filter(bool)))
+def test_div_toward_zero_truncates(a, b):
+    q = div_toward_zero(a, b)
+    assert q == math.trunc(Fraction(a, b))
+    r = a - q * b  # Solidity's `a % b`: the sign of the numerator, smaller than |b|
+    assert abs(r) < abs(b)
+    assert r == 0 or (r > 0) == (a > 0)
+    if (a >= 0) == (b > 0) or a % b == 0:
+        assert q == a // b
+    else:
+        event("floor and truncation differ")
+        assert q == a // b + 1
+    assert div_toward_zero(-a, b) == -q  # odd: what floor division is not
+
+
+# ---------------------------------------------------------------------------------- excess
+
+
+def test_sleeve_return_known_values():
+    assert sleeve_return(0, 5 * WAD) == 0  # no start index: earns nothing
+    assert sleeve_return(WAD, WAD) == 0
+    assert sleeve_return(WAD, 11 * WAD // 10) == WAD // 10  # +10%
+    assert sleeve_return(WAD, 0) == -WAD  # lost everything
+    # Rounded down before subtracting: 2/3 - 1 = -0.333..., the division floored.
+    assert sleeve_return(3, 2) == 2 * WAD // 3 - WAD == -333_333_333_333_333_334
+    assert sleeve_return(3, 4) == 333_333_333_333_333_333
+
+
+@given(start=indices, end=st.integers(0, 10**30))
+def test_sleeve_return_rounds_down(start, end):
+    r = sleeve_return(start, end)
+    assert (r + WAD) * start <= end * WAD < (r + WAD + 1) * start
+    assert (r > 0) == (end > start) or r == 0
+
+
+def test_excess_known_values():
+    # 2,000 bps moved from a sleeve that lost 10% (over the window) to one that gained 5%.
+    e = DecisionEvidence.of([5_000, 1_000], [3_000, 3_000], [WAD, 2 * WAD],
+                            [9 * WAD // 10, 21 * WAD // 10], NAV)  # fmt: skip
+    assert excess_return(e) == -2_000 * (-WAD // 10) + 2_000 * (WAD // 20)  # 300 bps
+    assert excess_bps(excess_return(e)) == 300
+    # Idle is the remainder: moving weight to idle earns 0 against the sleeve's return.
+    e = DecisionEvidence.of([4_000], [2_000], [WAD], [11 * WAD // 10], NAV)
+    assert excess_return(e) == -2_000 * WAD // 10  # -200 bps: idle missed the 10%
+    # Unmoved sleeves and sleeves without a start index are skipped.
+    e = DecisionEvidence.of([1_000, 0, 2_000], [1_000, 3_000, 0], [WAD, 0, 0], [2 * WAD, WAD, 1], 1)
+    assert excess_return(e) == 0
+
+
+def test_excess_bps_truncates_toward_zero():
+    assert excess_bps(3 * WAD // 2) == 1
+    assert excess_bps(-3 * WAD // 2) == -1  # floor would say -2
+    assert excess_bps(-WAD // 2) == 0
+    assert excess_bps(-WAD) == -1
+    assert excess_bps(-1) == 0
+
+
+@given(e=evidence)
+def test_excess_is_antisymmetric(e):
+    """Swapping old and new weights negates the excess, and its bps (truncation is odd)."""
+    x = excess_return(e)
+    assert excess_return(swapped(e)) == -x
+    assert excess_bps(-x) == -excess_bps(x)
+    assert excess_return(DecisionEvidence(e.sleeves + swapped(e).sleeves, e.nav_before)) == 0
+
+
+@given(e=evidence)
+def test_excess_is_exact(e):
+    expected = sum(
+        (s.new_bps - s.old_bps) * (s.end_index * WAD // s.start_index - WAD)
+        for s in e.sleeves
+        if s.start_index
+    )
+    assert excess_return(e) == expected
+    unmoved = DecisionEvidence(
+        tuple(SleeveMove(s.old_bps, s.old_bps, s.start_index, s.end_index) for s in e.sleeves),
+        e.nav_before,
+    )
+    assert excess_return(unmoved) == 0
+
+
+# ---------------------------------------------------------------------------------- slash, points
+
+
+def test_slash_known_values():
+    stake = Bond(stake=10_000 * USDC, unbonding=5_000 * USDC)
+    loose = EvaluationRules(tolerance_bps=50, max_slash_bps=BPS)
+    tight = EvaluationRules(tolerance_bps=50, max_slash_bps=1_000)
+    # 150 bps short, 50 tolerated: 100 bps of the NAV, 10,000.
+    assert slash_amount(-150 * WAD, NAV, loose, stake) == 10_000 * USDC
+    # Capped at 10% of stake + unbonding.
+    assert slash_cap(stake, 1_000) == 1_500 * USDC
+    assert slash_amount(-150 * WAD, NAV, tight, stake) == 1_500 * USDC
+    # Exactly at the tolerance, or a wei inside: nothing.
+    assert slash_amount(-50 * WAD, NAV, loose, stake) == 0
+    assert slash_amount(-50 * WAD + 1, NAV, loose, stake) == 0
+    # A wei beyond it: rounds to 0 on this NAV (nothing opens).
+    assert slash_amount(-50 * WAD - 1, NAV, loose, stake) == 0
+    assert slash_amount(-50 * WAD - 10**10, NAV, loose, stake) == 1
+    assert reward_points(25 * WAD, NAV) == 2_500 * USDC
+    assert reward_points(-25 * WAD, NAV) == 0
+
+
+@given(excess=excesses, nav=st.integers(0, 10**30), rules=rules, bond=bonds)
+def test_slash_bounds(excess, nav, rules, bond):
+    amount = slash_amount(excess, nav, rules, bond)
+    cap = slash_cap(bond, rules.max_slash_bps)
+    assert 0 <= amount <= cap
+    assert cap * BPS <= bond.slashable * rules.max_slash_bps
+    if excess >= -rules.tolerance_bps * WAD:
+        assert amount == 0  # within tolerance, never slashed
+    else:
+        shortfall = Fraction(-excess - rules.tolerance_bps * WAD) * nav / (BPS * WAD)
+        assert amount == min(math.floor(shortfall), cap)
+        event("slash capped" if amount == cap and amount < shortfall else "slash")
+    # Worse never slashes less.
+    assert slash_amount(excess - WAD, nav, rules, bond) >= amount
+
+
+@given(e=evidence, rules=rules, bond=bonds)
+def test_assess(e, rules, bond):
+    ev = assess(e, rules, bond)
+    assert ev.excess == excess_return(e)
+    assert ev.slash_amount == slash_amount(ev.excess, e.nav_before, rules, bond)
+    assert not (ev.slash_amount and ev.reward_points)  # never both
+    assert ev.opens_slash == (ev.slash_amount != 0)
+    if ev.excess > 0:
+        assert ev.reward_points == reward_points(ev.excess, e.nav_before)
+        assert ev.reward_points * BPS * WAD <= ev.excess * e.nav_before
+    else:
+        assert ev.reward_points == 0
+    assert ev.excess_bps == div_toward_zero(ev.excess, WAD)
+    event("slash" if ev.slash_amount else "points" if ev.reward_points else "neither")
+
+
+def test_evaluation_is_a_value():
+    assert Evaluation(-WAD * 3 // 2, 0, 0).excess_bps == -1
+    with pytest.raises(AttributeError):
+        Evaluation(0, 0, 0).excess = 1  # frozen
+
+
+# ---------------------------------------------------------------------------------- reputation
+
+
+def test_reputation_known_values():
+    assert REPUTATION_WEIGHT_BPS == 2_000
+    assert reputation_after(0, 100 * WAD) == 20 * WAD
+    assert reputation_after(20 * WAD, 100 * WAD) == 36 * WAD
+    assert reputation_after(0, -100 * WAD) == -20 * WAD
+    # (excess - rep) · 2000 / 10000 truncated toward zero: -4 · 0.2 = -0.8 -> 0, not -1.
+    assert reputation_after(0, -4) == 0
+    assert reputation_after(0, 4) == 0
+    assert reputation_after(0, -7) == -1  # -1.4 -> -1 (floor: -2)
+    assert reputation_after(10, 3) == 9  # 10 + trunc(-1.4)
+
+
+@given(rep=excesses, excess=excesses)
+def test_reputation_moves_a_fifth_of_the_way(rep, excess):
+    after = reputation_after(rep, excess)
+    assert min(rep, excess) <= after <= max(rep, excess)  # never overshoots
+    step = Fraction((excess - rep) * REPUTATION_WEIGHT_BPS, BPS)
+    assert after - rep == math.trunc(step)
+    assert abs(after - rep - step) < 1
+    assert reputation_after(-rep, -excess) == -after  # truncation is symmetric
+    assert reputation_after(excess, excess) == excess
+
+
+@given(rep=excesses, excess=excesses)
+def test_reputation_converges(rep, excess):
+    for _ in range(400):
+        rep = reputation_after(rep, excess)
+    # Truncation stops it within 4 wei of the target (a fifth of 5 is the first step it takes).
+    assert abs(rep - excess) <= 4
+
+
+# ---------------------------------------------------------------------------------- fee
+
+
+def test_fee_known_values():
+    # 1,000,000 deposited in a fresh vault (price = mark = 1e24), then the NAV gains 10%.
+    mark = initial_high_water_mark(OFFSET)
+    assert mark == 10**24
+    vault = VaultSnapshot(nav=NAV + NAV // 10, total_supply=10**24, decimals_offset=OFFSET,
+                          high_water_mark=mark)  # fmt: skip
+    assert vault.virtual_supply == 10**24 + 10**12
+    fee = performance_fee(vault, 1_000)
+    assert fee.price == 1_099_999_999_999_900_000_000_000  # the virtual share dilutes a little
+    assert fee.gain == 100_000 * USDC - 1  # rounded down
+    assert fee.fee == 10_000 * USDC - 1
+    assert fee.fee_shares == fee.fee * vault.virtual_supply // (vault.nav + 1 - fee.fee)
+    assert fee.high_water_mark == share_price(vault.nav, vault.virtual_supply + fee.fee_shares)
+    assert fee.taken
+    # 40,000 of the gain was donated: it lifts the mark by as much (rounded up), not performance.
+    donated = performance_fee(VaultSnapshot(vault.nav, 10**24, OFFSET, mark, 40_000 * USDC), 1_000)
+    assert (
+        lifted_mark(mark, 40_000 * USDC, vault.virtual_supply) == 1_039_999_999_999_960_000_000_001
+    )
+    assert (donated.gain, donated.fee) == (60_000 * USDC - 1, 6_000 * USDC - 1)
+    # Below (or at) the mark: nothing, the mark stays.
+    loss = performance_fee(VaultSnapshot(NAV - 1, 10**24, OFFSET, mark), 1_000)
+    assert loss == FeeAccrual(loss.price, 0, 0, 0, mark) and not loss.taken
+    # A 10% loss, then a 10% donation: back at the old price, but a donation is no recovery;
+    # the mark rises with it and no fee is taken.
+    gift = 100_000 * USDC
+    refilled = performance_fee(VaultSnapshot(NAV, 10**24, OFFSET, mark, gift), 1_000)
+    assert not refilled.taken
+    assert refilled.high_water_mark == lifted_mark(mark, gift, vault.virtual_supply) > mark
+    # No fee rate: nothing minted, the mark still rises to the price.
+    free = performance_fee(vault, 0)
+    assert (free.fee_shares, free.high_water_mark) == (0, fee.price)
+
+
+@given(vault=vaults(), fee_bps=bps)
+def test_fee_properties(vault, fee_bps):
+    f = performance_fee(vault, fee_bps)
+    supply, n = vault.virtual_supply, vault.nav + 1
+    assert f.price == n * PRICE_SCALE // supply
+    mark = lifted_mark(vault.high_water_mark, vault.donated, supply)
+    assert mark == vault.high_water_mark + math.ceil(Fraction(vault.donated * PRICE_SCALE, supply))
+    assert f.high_water_mark >= mark >= vault.high_water_mark  # the mark never falls
+    if f.price <= mark:
+        event("at or below the mark")
+        assert (f.gain, f.fee, f.fee_shares, f.high_water_mark) == (0, 0, 0, mark)
+        return
+    event("fee taken" if f.taken else "no fee above the mark")
+    assert f.gain == (f.price - mark) * supply // PRICE_SCALE
+    assert f.fee == f.gain * fee_bps // BPS <= f.gain
+    assert f.fee < n  # the share formula's denominator stays positive
+    # The shares are worth at most the fee once minted, and one more would be worth more.
+    assert Fraction(f.fee_shares * n, supply + f.fee_shares) <= f.fee
+    if f.fee:
+        assert Fraction((f.fee_shares + 1) * n, supply + f.fee_shares + 1) > f.fee
+    # The new mark is the price after the mint: the contract's max() never binds.
+    assert f.high_water_mark == share_price(vault.nav, supply + f.fee_shares)
+    # Depositors keep at least the (lifted) mark's price: losses are never charged.
+    assert Fraction(n * PRICE_SCALE, supply + f.fee_shares) >= mark
+
+
+@given(vault=vaults(), fee_bps=bps, gift=st.integers(0, 10**24))
+def test_donations_are_not_performance(vault, fee_bps, gift):
+    """A donation adds to the NAV and to `donated` alike: it never adds to the gain (nor the
+    fee), and never lifts a vault at or below its mark above it (no recovery either)."""
+    base = performance_fee(vault, fee_bps)
+    gifted = performance_fee(
+        VaultSnapshot(vault.nav + gift, vault.total_supply, vault.decimals_offset,
+                      vault.high_water_mark, vault.donated + gift),
+        fee_bps,
+    )  # fmt: skip
+    assert gifted.gain <= base.gain
+    assert gifted.fee <= base.fee
+    if base.gain == 0:
+        assert gifted.gain == 0
+    event("donation with a gain" if base.gain and gift else "donation, no gain")
+
+
+# ---------------------------------------------------------------------------------- rewards
+
+
+def test_split_known_values():
+    s = split_fee(1_000, 2_000, RewardRounds(round=0, round_points=3, undistributed=0))
+    assert (s.to_agents, s.to_treasury, s.pot, s.round) == (200, 800, 200, 0)
+    assert s.closed == ClosedRound(pot=200, points=3) and s.closes_round
+    assert s.rounds == RewardRounds(round=1, round_points=0, undistributed=0) and s.carry == 0
+    assert reward_due(3, s.closed) == 200  # one agent with every point: the whole pot
+    # Two agents with 1 and 2 points: 66.67 and 133.33, each rounded down once; 1 share of dust.
+    assert (s.closed.due(1), s.closed.due(2)) == (66, 133)
+    assert s.closed.shares_per_point == 200 * WAD // 3 == 66_666_666_666_666_666_666
+    # No points: everything the agents get carries, the round stays open.
+    s = split_fee(1_000, 2_000, RewardRounds(round=4, round_points=0, undistributed=7))
+    assert (s.pot, s.closed, s.rounds) == (207, None, RewardRounds(4, 0, 207))
+    assert not s.closes_round and s.carry == 207
+    assert RewardRounds(4, 0, 207).earned(5) == RewardRounds(4, 5, 207)
+    # The next fee with points pays the carried pot too.
+    s = split_fee(1_000, 2_000, RewardRounds(round=4, round_points=5, undistributed=207))
+    assert s.closed == ClosedRound(407, 5) and s.closed.due(5) == 407
+
+
+@given(
+    shares=st.integers(0, 10**30),
+    share_bps=bps,
+    undistributed=st.integers(0, 10**30),
+    points=st.lists(st.integers(0, 10**30), min_size=0, max_size=6),
+    round_=st.integers(0, 2**64 - 2),
+)
+def test_split_never_pays_more_than_the_pot(shares, share_bps, undistributed, points, round_):
+    total = sum(points)
+    s = split_fee(shares, share_bps, RewardRounds(round_, total, undistributed))
+    assert s.to_agents + s.to_treasury == shares
+    assert s.to_agents * BPS <= shares * share_bps < (s.to_agents + 1) * BPS
+    assert s.pot == undistributed + s.to_agents
+    if total == 0:
+        event("carried")
+        assert s.rounds == RewardRounds(round_, 0, s.pot) and s.closed is None
+        return
+    event("closed")
+    assert s.rounds == RewardRounds(round_ + 1, 0, 0)
+    assert s.closed == ClosedRound(s.pot, total)
+    dues = [s.closed.due(p) for p in points]
+    assert sum(dues) <= s.pot  # never more than the pot
+    for p, due in zip(points, dues, strict=True):
+        assert due == s.pot * p // total  # pro rata, rounded down once
+    # Each agent's rounding loses under a share: the dust stays under one share per agent.
+    assert s.pot - sum(dues) < max(len([p for p in points if p]), 1)
+    # The informational rate never overstates an agent's part.
+    assert s.closed.shares_per_point * total <= s.pot * WAD
+
+
+@given(
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("earn"), st.integers(0, 2), st.integers(1, 10**24)),
+            st.tuples(st.just("fee"), st.integers(0, 10**24), bps),
+        ),
+        max_size=20,
+    )
+)
+def test_rounds_never_pay_more_than_the_fees(steps):
+    """Agents earning points and fees closing rounds, as AgentRegistry books them (`_earn`,
+    `_settle`, `_due`): everything ever paid or owed, plus what carries, is at most what the fees
+    gave the agents."""
+    rounds = RewardRounds()
+    closed: dict[int, ClosedRound] = {}
+    accounts = [[0, 0, 0] for _ in range(3)]  # round, points, settled
+
+    def settle(a):
+        if a[1] and a[0] < rounds.round:
+            a[2] += reward_due(a[1], closed[a[0]])
+            a[1] = 0
+
+    given_to_agents = 0
+    for step in steps:
+        if step[0] == "earn":
+            a = accounts[step[1]]
+            settle(a)
+            a[0] = rounds.round
+            a[1] += step[2]
+            rounds = rounds.earned(step[2])
+        else:
+            s = split_fee(step[1], step[2], rounds)
+            given_to_agents += s.to_agents
+            if s.closes_round:
+                closed[s.round] = s.closed
+            rounds = s.rounds
+    for a in accounts:
+        settle(a)
+    paid = sum(a[2] for a in accounts)
+    assert paid + rounds.undistributed <= given_to_agents
+    # What is lost to rounding is under one share per agent and closed round.
+    assert given_to_agents - paid - rounds.undistributed < 3 * max(len(closed), 1)
