@@ -28,8 +28,9 @@ pragma solidity ^0.8.24;
 ///      - For each sleeve i of the decision: `r_i = end_i · 1e18 / start_i - 1e18` (WAD, the
 ///        division rounded down), with `start_i` the sleeve's `returnIndex()` recorded at the
 ///        decision and `end_i` its `returnIndex()` now (0 when `start_i` is 0); idle earns 0.
-///        Every sleeve whose weight the decision changed must value itself at a fresh price
-///        (`valuation()`), or the evaluation waits (`StaleReturnIndex`): no slash on stale data.
+///        The return index of every sleeve whose weight the decision changed must rest on fresh
+///        prices (`ISleeve.returnIndexStatus()`; a sleeve the decision sold out included), or
+///        the evaluation waits (`StaleReturnIndex`): no slash and no reward on stale data.
 ///      - `excess = Σ_i (newBps_i - oldBps_i) · r_i` (bps × WAD; Solidity's signed arithmetic,
 ///        exact: no rounding): what the weights the agent chose earned over the window minus
 ///        what the weights it replaced would have earned. `excessBps = excess / 1e18`, rounded

@@ -42,6 +42,11 @@ interface ISleeve {
     /// @notice WAD value of one unit invested at inception; never decreases except by losses.
     function returnIndex() external view returns (uint256);
 
+    /// @notice `returnIndex()` and whether every price behind it is fresh (unlike `valuation()`,
+    ///         whose flag is true for a sleeve holding nothing). Agents' decisions are evaluated
+    ///         only on fresh indices.
+    function returnIndexStatus() external view returns (uint256 index, bool fresh);
+
     /// @notice Invests `assets` the vault has just transferred in. Vault only.
     function deposit(uint256 assets) external;
 

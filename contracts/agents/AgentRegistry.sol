@@ -403,14 +403,12 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         returns (int256 excess, uint256 slashAmount, uint256 points)
     {
         IRWAVault.Decision memory d = IRWAVault(vault).decision(decisionId);
-        if (strict) {
-            (bool fresh, address stale) = _freshEvidence(decisionId);
-            if (!fresh) revert StaleReturnIndex(decisionId, stale);
-        }
         for (uint256 i; i < d.sleeves.length; ++i) {
             int256 moved = int256(uint256(d.newBps[i])) - int256(uint256(d.oldBps[i]));
             if (moved == 0 || d.startIndex[i] == 0) continue;
-            int256 r = d.sleeves[i].returnIndex().mulDiv(WAD, d.startIndex[i]).toInt256() - int256(WAD);
+            (uint256 end, bool fresh) = d.sleeves[i].returnIndexStatus();
+            if (strict && !fresh) revert StaleReturnIndex(decisionId, address(d.sleeves[i]));
+            int256 r = end.mulDiv(WAD, d.startIndex[i]).toInt256() - int256(WAD);
             excess += moved * r;
         }
         uint256 nav = d.navBefore;
@@ -424,12 +422,13 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev Whether every sleeve whose weight the decision changed values itself at fresh prices.
+    /// @dev Whether the return index of every sleeve whose weight the decision changed rests on
+    ///      fresh prices (a sleeve sold out reports a fresh `valuation()` of 0 whatever its price).
     function _freshEvidence(uint256 decisionId) internal view returns (bool, address) {
         IRWAVault.Decision memory d = IRWAVault(vault).decision(decisionId);
         for (uint256 i; i < d.sleeves.length; ++i) {
-            if (d.newBps[i] == d.oldBps[i]) continue;
-            (, bool fresh) = d.sleeves[i].valuation();
+            if (d.newBps[i] == d.oldBps[i] || d.startIndex[i] == 0) continue;
+            (, bool fresh) = d.sleeves[i].returnIndexStatus();
             if (!fresh) return (false, address(d.sleeves[i]));
         }
         return (true, address(0));

@@ -163,6 +163,12 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     }
 
     /// @inheritdoc ISleeve
+    /// @dev The supply index depends on no price: always fresh.
+    function returnIndexStatus() external view override returns (uint256, bool) {
+        return (_accrued().supplyIndex, true);
+    }
+
+    /// @inheritdoc ISleeve
     function deposit(uint256 assets) external override onlyVault nonReentrant {
         State memory s = _accrued();
         uint256 held = IERC20(asset).balanceOf(address(this));

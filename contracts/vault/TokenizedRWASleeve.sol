@@ -95,6 +95,11 @@ contract TokenizedRWASleeve is ISleeve {
     }
 
     /// @inheritdoc ISleeve
+    function returnIndexStatus() external view override returns (uint256 index, bool fresh) {
+        return router.tryPrice(rwaToken);
+    }
+
+    /// @inheritdoc ISleeve
     function deposit(uint256 assets) external override onlyVault {
         uint256 held = IERC20(asset).balanceOf(address(this));
         if (held < assets) revert MissingAssets(assets, held);

@@ -302,6 +302,26 @@ def test_stale_price_of_a_moved_sleeve_holds_the_evaluation(desk):
                                                 "slashAmount": slash}  # fmt: skip
 
 
+def test_a_sleeve_sold_out_is_still_judged_on_a_fresh_price(desk):
+    """A decision that sells a sleeve out: the empty sleeve's `valuation()` says fresh whatever
+    its price, but its return index must still rest on a fresh price to be evidence."""
+    agents = desk.agents
+    desk.rebalance([3_000, 0, 0])
+    tx = desk.rebalance_after_cooldown([0, 0, 0])  # sells tbill out
+    decision = tx.return_value
+    due = agents.decisionRecord(decision).dueAt
+    tbill = desk.system.sleeve("tbill")
+    desk.at(due - 60)
+    tbill.feed.setRound(50_000_000, due - 60 - 7 * DAY - 1, sender=desk.governance)  # stale -50 %
+    desk.mine_at(due)
+    assert tuple(tbill.sleeve.valuation()) == (0, True)  # nothing held: "fresh"
+    assert not tbill.sleeve.returnIndexStatus()[1]
+    assert tuple(agents.evaluateTrigger(decision)) == (False, b"stale return index")
+    assert decision not in list(agents.decisionsDue(10))
+    assert_reverts(agents, "evaluate", decision, sender=desk.keeper, error="StaleReturnIndex",
+                   decisionId=decision, sleeve=tbill.sleeve)  # fmt: skip
+
+
 # ------------------------------------------------------------------ keeper views
 
 
