@@ -1,4 +1,4 @@
-"""keepers/math.py against the contracts on anvil: same inputs, same numbers, to the wei.
+"""keepers.math against the contracts on anvil: same inputs, same numbers, to the wei.
 
 Three differentials, each hypothesis example in its own chain snapshot of one module-scoped
 system (the book funded with 900,000 through the vault, borrowers holding collateral):

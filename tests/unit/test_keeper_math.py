@@ -1,4 +1,4 @@
-"""keepers/math.py without a chain: known values and the properties ILendingSleeve promises."""
+"""keepers/math/lending.py without a chain: known values and the properties ILendingSleeve promises."""
 
 from __future__ import annotations
 
