@@ -130,7 +130,7 @@ def key(name: str) -> bytes:
     return keccak(text=name)
 
 
-# ------------------------------------------------------- the book as keepers/math/lending.py sees it
+# ------------------------------------------------- the book as keepers.math (lending) sees it
 
 # LendingSleeve's storage: `_book` (cash | totalScaled << 128), `_rates` (borrowIndex | rate <<
 # 128 | lastAccrual << 192), `_supplyIndex`, and the `_positions` mapping (scaled | ...).

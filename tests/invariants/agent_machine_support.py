@@ -1,0 +1,121 @@
+"""Raw JSON-RPC access to a deployed contract, for state machines that make thousands of calls.
+
+An Ape contract call costs four round trips (code check, latest block, gas, the call) and an
+Ape transaction a dozen; `Raw` makes each view one `eth_call` and each transaction one
+`eth_sendTransaction` (the test accounts are anvil's own, unlocked) plus its receipt, encoding
+and decoding with eth_abi from the contract's ABI. Reverted calls decode to the contract's
+custom error (name and inputs), like `tests.vault_support.revert_of`.
+"""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import ape
+from eth_abi import decode, encode
+from eth_utils import keccak
+from hexbytes import HexBytes
+
+MAX_FEE_PER_GAS = 10**12  # 1000 gwei
+RECEIPT_TIMEOUT = 30.0  # seconds; a loaded machine may be slow, a lost transaction is a failure
+
+
+def rpc(method: str, params: list) -> Any:
+    """One JSON-RPC request to the test chain; its result (an error raises)."""
+    response = ape.chain.provider.web3.provider.make_request(method, params)
+    if "error" in response:
+        raise RuntimeError(f"{method}: {response['error']}")
+    return response["result"]
+
+
+def _address(value: Any) -> Any:
+    return value.address if hasattr(value, "address") else value
+
+
+def _shape(params: list, values: tuple) -> Any:
+    """One output: its value (a struct as a namespace of its fields); several: a tuple."""
+    shaped = []
+    for param, value in zip(params, values, strict=True):
+        if param.type == "tuple" and param.components:
+            fields = (c.name for c in param.components)
+            value = SimpleNamespace(**dict(zip(fields, value, strict=True)))
+        shaped.append(value)
+    return shaped[0] if len(shaped) == 1 else tuple(shaped)
+
+
+class Raw:
+    """Views, refusals, transactions and logs of one deployed Ape contract, over raw RPC."""
+
+    def __init__(self, contract):
+        self.address = contract.address
+        abi = contract.contract_type
+        self.methods = {m.name: m for m in abi.methods}
+        self.events = {e.name: e for e in abi.events}
+        self.errors = {keccak(text=e.selector)[:4]: e for e in abi.errors}
+
+    def calldata(self, method: str, *args) -> str:
+        abi = self.methods[method]
+        types = [i.canonical_type for i in abi.inputs]
+        data = keccak(text=abi.selector)[:4] + encode(types, [_address(a) for a in args])
+        return HexBytes(data).to_0x_hex()
+
+    def call(self, method: str, *args, block: str = "latest") -> Any:
+        """A view's decoded result (addresses come back lowercase)."""
+        call = {"to": self.address, "data": self.calldata(method, *args)}
+        result = HexBytes(rpc("eth_call", [call, block]))
+        outputs = self.methods[method].outputs
+        return _shape(outputs, decode([o.canonical_type for o in outputs], result))
+
+    def refusal(self, method: str, *args, sender) -> tuple[str, dict] | None:
+        """The custom error `method(*args)` from `sender` reverts with on the pending block,
+        with its inputs, or None when the call passes."""
+        call = {"from": sender.address, "to": self.address, "data": self.calldata(method, *args)}
+        response = ape.chain.provider.web3.provider.make_request("eth_call", [call, "pending"])
+        if "error" not in response:
+            return None
+        output = HexBytes(response["error"].get("data") or b"")
+        abi = self.errors.get(bytes(output[:4]))
+        if abi is None:
+            return output.to_0x_hex() or response["error"].get("message", "?"), {}
+        values = decode([i.canonical_type for i in abi.inputs], output[4:])
+        return abi.name, {i.name: v for i, v in zip(abi.inputs, values, strict=True)}
+
+    def send(self, method: str, *args, sender) -> dict:
+        """Sends the transaction (mined at once) and returns its receipt; it must succeed."""
+        tx = {
+            "from": sender.address,
+            "to": self.address,
+            "data": self.calldata(method, *args),
+            # A generous explicit cap: never left pending below the base fee, whatever the fill.
+            "maxFeePerGas": hex(MAX_FEE_PER_GAS),
+            "maxPriorityFeePerGas": "0x0",
+        }
+        tx_hash = rpc("eth_sendTransaction", [tx])
+        deadline = time.monotonic() + RECEIPT_TIMEOUT
+        # Anvil mines the transaction at once, but asynchronously: poll for the receipt.
+        while (receipt := rpc("eth_getTransactionReceipt", [tx_hash])) is None:
+            assert time.monotonic() < deadline, f"{method}{args}: {tx_hash} not mined"
+            time.sleep(0.001)
+        assert int(receipt["status"], 16) == 1, f"{method}{args} reverted"
+        return receipt
+
+    def logs(self, receipt: dict, event: str) -> list[SimpleNamespace]:
+        """This contract's `event` logs in `receipt`, decoded."""
+        abi = self.events[event]
+        topic0 = keccak(text=abi.selector)
+        indexed = [i for i in abi.inputs if i.indexed]
+        plain = [i for i in abi.inputs if not i.indexed]
+        found = []
+        for log in receipt["logs"]:
+            topics = [HexBytes(t) for t in log["topics"]]
+            if log["address"].lower() != self.address.lower() or topics[:1] != [topic0]:
+                continue
+            values = {}
+            for param, topic in zip(indexed, topics[1:], strict=True):
+                (values[param.name],) = decode([param.canonical_type], topic)
+            data = decode([p.canonical_type for p in plain], HexBytes(log["data"]))
+            values.update(zip((p.name for p in plain), data, strict=True))
+            found.append(SimpleNamespace(**values))
+        return found
