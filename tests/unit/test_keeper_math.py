@@ -1,4 +1,4 @@
-"""keepers.math (lending) without a chain: known values and the properties ILendingSleeve promises."""
+"""keepers.math (lending) without a chain: known values and what ILendingSleeve promises."""
 
 from __future__ import annotations
 
