@@ -21,24 +21,16 @@ from pathlib import Path
 import click
 from ape import chain, project
 from ape.cli import ConnectedProviderCommand, account_option
-from ape.exceptions import ApeException, ContractLogicError, CustomError
+from ape.exceptions import ApeException
 from eth_utils import is_address, to_checksum_address
-from rich.console import Console
 from rich.table import Table
 
 from ballast import agent as A
+from ballast.cli import make_console, manifest_option, send_explained
 from ballast.deployment import ManifestError, load_for_chain, manifest_path
 from ballast.parameters import format_duration, key_of
 
-console = Console()
-if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
-    console = Console(width=200)
-manifest_option = click.option(
-    "--manifest",
-    "manifest_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Deployment manifest (default: deployments/<ecosystem>-<network>.json).",
-)
+console = make_console()
 # `stake -5` must reach the amount parser (and be refused in words), not click's option parser.
 AMOUNT_COMMAND = {
     "cls": ConnectedProviderCommand,
@@ -152,13 +144,11 @@ class Agents:
 
     def send(self, action: str, call, *args, **kwargs):
         """Send a transaction; a revert becomes one line naming the contract's error in words."""
-        try:
-            return call(*args, **kwargs)
-        except ContractLogicError as err:
-            if not isinstance(err, CustomError):
-                raise click.ClickException(f"{action} reverted: {err.message}") from None
-            sentence = A.explain_error(err.name, err.inputs, _now(), self.units)
-            raise click.ClickException(f"{action} refused: {sentence}") from None
+
+        def explain(name: str, inputs: dict) -> str:
+            return A.explain_error(name, inputs, _now(), self.units)
+
+        return send_explained(action, explain, call, *args, **kwargs)
 
 
 def _now() -> int:

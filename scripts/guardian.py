@@ -19,25 +19,17 @@ from pathlib import Path
 import click
 from ape import chain, project
 from ape.cli import ConnectedProviderCommand, account_option
-from ape.exceptions import ApeException, ContractLogicError, CustomError
+from ape.exceptions import ApeException
 from eth_utils import keccak
-from rich.console import Console
 from rich.table import Table
 
 from ballast import agent as A
 from ballast import guardian as G
+from ballast.cli import make_console, manifest_option, send_explained
 from ballast.deployment import ManifestError, load_for_chain, manifest_path
 from ballast.params import PROPOSAL_STATES, InputError, parse_proposal_id
 
-console = Console()
-if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
-    console = Console(width=200)
-manifest_option = click.option(
-    "--manifest",
-    "manifest_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Deployment manifest (default: deployments/<ecosystem>-<network>.json).",
-)
+console = make_console()
 CONTRACTS = {
     "RWAVault": "RWAVault",
     "AgentRegistry": "AgentRegistry",
@@ -103,13 +95,11 @@ class Guardian:
 
     def send(self, action: str, call, *args, **kwargs):
         """Send a transaction; a revert becomes one line naming the contract's error in words."""
-        try:
-            return call(*args, **kwargs)
-        except ContractLogicError as err:
-            if not isinstance(err, CustomError):
-                raise click.ClickException(f"{action} reverted: {err.message}") from None
-            sentence = G.explain_error(err.name, err.inputs, _now(), self.units)
-            raise click.ClickException(f"{action} refused: {sentence}") from None
+
+        def explain(name: str, inputs: dict) -> str:
+            return G.explain_error(name, inputs, _now(), self.units)
+
+        return send_explained(action, explain, call, *args, **kwargs)
 
 
 def _now() -> int:

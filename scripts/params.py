@@ -23,22 +23,14 @@ from ape import chain, project
 from ape.cli import ConnectedProviderCommand, account_option
 from ape.exceptions import ContractLogicError
 from eth_utils import keccak
-from rich.console import Console
 from rich.table import Table
 
 from ballast import params as P
+from ballast.cli import make_console, manifest_option
 from ballast.deployment import ManifestError, load_for_chain, manifest_path
 from ballast.parameters import format_duration, key_of, parse_duration
 
-console = Console()
-if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
-    console = Console(width=200)
-manifest_option = click.option(
-    "--manifest",
-    "manifest_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Deployment manifest (default: deployments/<ecosystem>-<network>.json).",
-)
+console = make_console()
 
 
 class System:
