@@ -1,0 +1,166 @@
+"""Rebalancer job, decision part: a thin adapter from on-chain state to `keepers.strategy.decide`
+and from its `Decision` to the arguments of
+`RWAVault.rebalance(uint16[] targetBps, bytes32 rationaleHash, string rationaleURI)`.
+
+`strategy_inputs` builds `StrategyInputs` from a `RebalancerSnapshot`: current weights as the
+contract computes them (`bounds.weights_bps`: `floor(held · 1e4 / nav)`), caps, idle buffer,
+turnover limit, each sleeve's `returnIndex` history, the lending book and gas. `plan_rebalance`
+runs the strategy and returns a `RebalanceCall` (with the rationale document to store under its
+hash before sending) or a `RebalanceSkip` with the strategy's reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keepers.math import RateModel
+from keepers.strategy import (
+    BorrowerExposure,
+    Decision,
+    GasMarket,
+    LendingBookState,
+    ReturnHistory,
+    SleeveState,
+    StrategyInputs,
+    StrategyParams,
+    decide,
+    weights_bps,
+)
+
+DEFAULT_URI_BASE = "ballast://rationale/"
+
+
+@dataclass(frozen=True)
+class LendingSnapshot:
+    """The lending book as read: cash, debt, the rate model and `(debt, health, threshold_bps)`
+    per borrower."""
+
+    cash: int
+    debt: int
+    rate_model: RateModel
+    borrowers: tuple[tuple[int, int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class SleeveSnapshot:
+    """One sleeve as read, in the vault's order: `held` (its `totalAssets()`, asset units),
+    `cap_bps` (`vault.maxSleeveBps.<name>`), its `returnIndex()` readings, the oracle deviation
+    of the prices valuing it (bps against the last accepted), and the book when it lends."""
+
+    name: str
+    held: int
+    cap_bps: int
+    index_timestamps: tuple[int, ...]
+    index_values: tuple[int, ...]
+    oracle_deviation_bps: int = 0
+    lending: LendingSnapshot | None = None
+
+
+@dataclass(frozen=True)
+class RebalancerSnapshot:
+    timestamp: int
+    nav: int
+    asset_decimals: int
+    sleeves: tuple[SleeveSnapshot, ...]
+    idle_buffer_bps: int
+    max_turnover_bps: int
+    gas: GasMarket
+
+
+@dataclass(frozen=True)
+class RebalanceCall:
+    """`rebalance(target_bps, rationale_hash, rationale_uri)`; store `rationale` under the hash
+    first (the URI points at it)."""
+
+    target_bps: tuple[int, ...]
+    rationale_hash: bytes
+    rationale_uri: str
+    rationale: bytes
+    decision: Decision
+
+    @property
+    def rationale_hash_hex(self) -> str:
+        return "0x" + self.rationale_hash.hex()
+
+    @property
+    def args(self) -> tuple[list[int], bytes, str]:
+        return (list(self.target_bps), self.rationale_hash, self.rationale_uri)
+
+
+@dataclass(frozen=True)
+class RebalanceSkip:
+    """No rebalance: the strategy's `code` and `reason` (and its document, for the log)."""
+
+    code: str
+    reason: str
+    rationale: bytes | None = None
+
+
+def rationale_uri(base: str, rationale_hash: bytes) -> str:
+    """`base` followed by the hash as `0x` hex (a `/` is inserted unless `base` already ends
+    with `/`, `:` or `=`, or is empty)."""
+    sep = "" if not base or base[-1] in "/:=" else "/"
+    return f"{base}{sep}0x{rationale_hash.hex()}"
+
+
+def _lending(book: LendingSnapshot | None) -> LendingBookState | None:
+    if book is None:
+        return None
+    exposures = tuple(BorrowerExposure(d, h, t) for d, h, t in book.borrowers)
+    return LendingBookState(book.cash, book.debt, book.rate_model, exposures)
+
+
+def strategy_inputs(snapshot: RebalancerSnapshot) -> StrategyInputs:
+    """The strategy's inputs for `snapshot` (current weights as the contract computes them)."""
+    current = weights_bps([s.held for s in snapshot.sleeves], snapshot.nav)
+    sleeves = tuple(
+        SleeveState(
+            s.name,
+            w,
+            s.cap_bps,
+            ReturnHistory(s.index_timestamps, s.index_values),
+            _lending(s.lending),
+            s.oracle_deviation_bps,
+        )
+        for s, w in zip(snapshot.sleeves, current, strict=True)
+    )
+    return StrategyInputs(
+        snapshot.timestamp,
+        snapshot.nav,
+        snapshot.asset_decimals,
+        sleeves,
+        snapshot.idle_buffer_bps,
+        snapshot.max_turnover_bps,
+        snapshot.gas,
+    )
+
+
+def plan_rebalance(
+    snapshot: RebalancerSnapshot,
+    params: StrategyParams | None = None,
+    uri_base: str = DEFAULT_URI_BASE,
+) -> RebalanceCall | RebalanceSkip:
+    """Run the strategy on `snapshot`; the call to send or why not."""
+    result = decide(strategy_inputs(snapshot), params or StrategyParams())
+    if not isinstance(result, Decision):
+        return RebalanceSkip(result.code, result.reason, result.rationale)
+    return RebalanceCall(
+        result.target_bps,
+        result.rationale_hash,
+        rationale_uri(uri_base, result.rationale_hash),
+        result.rationale,
+        result,
+    )
+
+
+__all__ = [
+    "DEFAULT_URI_BASE",
+    "LendingSnapshot",
+    "RebalanceCall",
+    "RebalanceSkip",
+    "RebalancerSnapshot",
+    "SleeveSnapshot",
+    "plan_rebalance",
+    "rationale_uri",
+    "strategy_inputs",
+]

@@ -1,0 +1,382 @@
+"""keepers.jobs: the jobs' pure decision parts (no chain)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from eth_utils import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from keepers.jobs import (
+    Borrower,
+    EvaluatorAction,
+    LendingSnapshot,
+    LiquidatorSettings,
+    OpenDecision,
+    OracleState,
+    PendingSlash,
+    RebalanceCall,
+    RebalancerSnapshot,
+    RebalanceSkip,
+    RedeemCall,
+    RedeemerSettings,
+    RedeemSkip,
+    RedeemTrigger,
+    SentinelSettings,
+    SentinelState,
+    SleeveSnapshot,
+    VaultHealth,
+    decode_redeem_trigger,
+    plan_evaluator,
+    plan_liquidations,
+    plan_rebalance,
+    plan_redeem,
+    rationale_uri,
+    strategy_inputs,
+    watch,
+)
+from keepers.jobs.redeemer import PROCESS_SELECTOR
+from keepers.math import (
+    MAX_UINT256,
+    WAD,
+    Holding,
+    LiquidationCall,
+    LiquidationRules,
+    Position,
+    RateModel,
+    health_factor,
+    liquidation_trigger,
+)
+from keepers.strategy import Bounds, GasMarket, verify, violations
+from keepers.strategy.gate import gas_cost_assets
+
+USDC = 10**6
+RULES = LiquidationRules(close_factor_bps=5_000, full_close_health_bps=9_500, min_debt=10 * USDC)
+GAS = GasMarket(base_fee_wei=20 * 10**9, priority_fee_wei=10**9, native_price_wad=3_000 * WAD)
+SETTINGS = LiquidatorSettings(gas_per_liquidation=400_000)
+
+
+def holding(token: str, amount: int, price: int, *, decimals: int = 18, fresh: bool = True):
+    return Holding(token, amount, decimals, price, 7_000, 8_000, 500, fresh)
+
+
+def borrower(i: int, debt: int, *holdings: Holding) -> Borrower:
+    return Borrower(f"0x{i:040x}", Position(debt, tuple(holdings), 6))
+
+
+# ---------------------------------------------------------------------------------- liquidator
+
+
+@st.composite
+def positions(draw):
+    """A borrower around the liquidation threshold: debt, a target health (0.3 to 1.5), the
+    collateral value split over two tokens (one possibly stale), with random prices."""
+    debt = draw(st.integers(0, 2_000_000 * USDC))
+    health_bps = draw(st.integers(3_000, 15_000))
+    split_bps = draw(st.integers(0, 10_000))
+    pa = draw(st.integers(WAD // 100, 5_000 * WAD))
+    pb = draw(st.integers(WAD // 100, 100_000 * WAD))
+    value = debt * health_bps // 8_000  # threshold 80%: health = value * 0.8 / debt
+    va = value * split_bps // 10_000
+    a = va * WAD * 10**18 // (pa * USDC)
+    b = (value - va) * WAD * 10**8 // (pb * USDC)
+    return debt, a, pa, b, pb, draw(st.booleans())
+
+
+def make_book(raw) -> list[Borrower]:
+    return [
+        borrower(
+            i,
+            debt,
+            holding("0xaa", a, pa),
+            holding("0xbb", b, pb, decimals=8, fresh=fresh),
+        )
+        for i, (debt, a, pa, b, pb, fresh) in enumerate(raw)
+    ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(positions(), max_size=12), st.integers(0, 50 * USDC))
+def test_liquidator_plans_exactly_the_unhealthy_profitable(raw, min_profit):
+    book = make_book(raw)
+    cfg = LiquidatorSettings(gas_per_liquidation=400_000, min_profit=min_profit)
+    report = plan_liquidations(book, RULES, GAS, cfg)
+    gas_cost = gas_cost_assets(GAS, 400_000, 6)
+    planned = {p.borrower: p for p in report.plans}
+    skipped = {s.borrower for s in report.skipped}
+    for b in book:
+        health = health_factor(b.position)
+        if b.position.debt == 0 or health >= WAD:
+            assert b.address not in planned and b.address not in skipped
+            assert b.address in report.healthy
+            continue
+        call = liquidation_trigger(b.position, RULES)
+        if isinstance(call, LiquidationCall) and call.gain - gas_cost > min_profit:
+            p = planned[b.address]
+            assert (p.token, p.liquidation, p.gain) == (call.token, call.liquidation, call.gain)
+            assert p.repay_amount == MAX_UINT256
+            assert p.gas_cost == gas_cost and p.profit == call.gain - gas_cost
+            assert p.health == health < WAD
+        else:
+            assert b.address in skipped and b.address not in planned
+    profits = [(-p.profit, p.borrower) for p in report.plans]
+    assert profits == sorted(profits)
+    assert report.total_profit == sum(p.profit for p in report.plans)
+    # deterministic, whatever the input order
+    assert plan_liquidations(list(reversed(book)), RULES, GAS, cfg) == report
+
+
+def test_liquidator_picks_the_best_collateral_and_skips_with_reasons():
+    rich = borrower(1, 1_000 * USDC, holding("0xaa", 10**17, 1_000 * WAD),
+                    holding("0xbb", 10 * WAD, 100 * WAD))  # fmt: skip
+    healthy = borrower(2, 100 * USDC, holding("0xaa", WAD, 1_000 * WAD))
+    tiny = borrower(3, 20 * USDC, holding("0xaa", 2 * 10**16, 1_000 * WAD))
+    stale = borrower(4, 1_000 * USDC, holding("0xaa", WAD, 1_000 * WAD, fresh=False))
+    report = plan_liquidations([tiny, stale, healthy, rich], RULES, GAS, SETTINGS)
+    assert [p.borrower for p in report.plans] == [rich.address]
+    plan = report.plans[0]
+    assert plan.token == "0xbb"  # the larger holding gives the larger bonus
+    assert report.healthy == (healthy.address,)
+    reasons = {s.borrower: s.reason for s in report.skipped}
+    assert reasons[stale.address] == "stale price"
+    assert reasons[tiny.address].startswith("unprofitable")
+
+
+def test_liquidator_never_spends_more_than_its_inventory():
+    book = [
+        borrower(i, 1_000 * USDC * (i + 1), holding("0xaa", WAD // 2 * (i + 1), 1_600 * WAD))
+        for i in range(5)
+    ]
+    full = plan_liquidations(book, RULES, GAS, SETTINGS)
+    assert len(full.plans) == 5
+    need = sum(p.liquidation.repay for p in full.plans)
+    inventory = need // 3
+    limited = plan_liquidations(book, RULES, GAS, SETTINGS, inventory=inventory)
+    assert sum(p.liquidation.repay for p in limited.plans) <= inventory
+    assert all(p.profit > 0 for p in limited.plans)
+    resized = [p for p in limited.plans if p.repay_amount != MAX_UINT256]
+    assert all(p.repay_amount == p.liquidation.repay for p in resized)
+    assert len(limited.plans) + len(limited.skipped) == 5
+    assert plan_liquidations(book, RULES, GAS, SETTINGS, inventory=0).plans == ()
+
+
+# ---------------------------------------------------------------------------------- evaluator
+
+
+def test_evaluator_orders_and_explains():
+    now = 1_000
+    decisions = [
+        OpenDecision(7, 900, True),
+        OpenDecision(3, 900, None),
+        OpenDecision(5, 100, True),
+        OpenDecision(9, 2_000, False, "not due"),
+        OpenDecision(4, 500, False, "stale return index"),
+        OpenDecision(5, 100, True),  # duplicate read
+    ]
+    slashes = [
+        PendingSlash(2, 999),
+        PendingSlash(1, 1_000),
+        PendingSlash(8, 1_001),
+        PendingSlash(6, 10, status=2),
+    ]
+    plan = plan_evaluator(decisions, slashes, now)
+    assert plan.actions == (
+        EvaluatorAction("evaluate", 5),
+        EvaluatorAction("evaluate", 3),
+        EvaluatorAction("evaluate", 7),
+        EvaluatorAction("executeSlash", 2),
+        EvaluatorAction("executeSlash", 1),
+    )
+    reasons = {(s.kind, s.target_id): s.reason for s in plan.skipped}
+    assert reasons[("evaluate", 9)].startswith("not due")
+    assert reasons[("evaluate", 4)] == "stale evidence"
+    assert reasons[("executeSlash", 8)].startswith("veto window open")
+    assert reasons[("executeSlash", 6)] == "not pending (vetoed)"
+    capped = plan_evaluator(decisions, slashes, now, max_actions=2)
+    assert capped.actions == plan.actions[:2]
+    assert sum(s.reason == "over the batch limit" for s in capped.skipped) == 3
+
+
+@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 100)), max_size=20),
+       st.integers(0, 100), st.randoms())  # fmt: skip
+def test_evaluator_is_stable_under_input_order(raw, now, rng):
+    decisions = [OpenDecision(i, due, True) for i, due in raw]
+    shuffled = decisions[:]
+    rng.shuffle(shuffled)
+    a = plan_evaluator(decisions, [], now)
+    first = {}
+    for d in decisions:
+        first.setdefault(d.decision_id, d)
+    if len(first) == len({d.decision_id: d for d in shuffled}) and all(
+        d == first[d.decision_id] for d in shuffled
+    ):
+        assert plan_evaluator(shuffled, [], now) == a
+    assert all(first[x.target_id].due_at <= now for x in a.actions)
+    dues = [(first[x.target_id].due_at, x.target_id) for x in a.actions]
+    assert dues == sorted(dues)
+
+
+# ---------------------------------------------------------------------------------- redeemer
+
+
+def trigger_call(count: int) -> bytes:
+    return PROCESS_SELECTOR + count.to_bytes(32, "big")
+
+
+def test_redeemer_decodes_the_trigger():
+    assert keccak(text="processRedeemQueue(uint256)")[:4] == PROCESS_SELECTOR
+    assert decode_redeem_trigger(True, trigger_call(7)) == RedeemTrigger(True, 7)
+    assert decode_redeem_trigger(False, b"queue empty") == RedeemTrigger(False, 0, "queue empty")
+    with pytest.raises(ValueError):
+        decode_redeem_trigger(True, b"\x00" * 36)
+
+
+def test_redeemer_settings():
+    cfg = RedeemerSettings(max_requests_cap=10, min_batch=3, max_base_fee_wei=50 * 10**9)
+    assert plan_redeem(RedeemTrigger(False, 0, "no liquidity"), 0, cfg) == RedeemSkip(
+        "no liquidity"
+    )
+    assert plan_redeem(RedeemTrigger(True, 25), 10**9, cfg) == RedeemCall(10)
+    assert plan_redeem(RedeemTrigger(True, 4), 10**9, cfg) == RedeemCall(4)
+    small = plan_redeem(RedeemTrigger(True, 2), 10**9, cfg)
+    assert isinstance(small, RedeemSkip) and small.reason.startswith("batch too small")
+    costly = plan_redeem(RedeemTrigger(True, 5), 60 * 10**9, cfg)
+    assert isinstance(costly, RedeemSkip) and costly.reason.startswith("base fee")
+    assert plan_redeem(RedeemTrigger(True, 2), 60 * 10**9, cfg, oldest_wait_seconds=3_600) == (
+        RedeemCall(2, forced=True)
+    )
+    assert plan_redeem(RedeemTrigger(True, 5), 0, cfg, oldest_wait_seconds=10) == RedeemCall(5)
+
+
+# ---------------------------------------------------------------------------------- sentinel
+
+NOW = 10_000
+
+
+def oracle(*, age: int = 10, new: int = 2_000 * WAD, bound: int = 3_600):
+    return OracleState("gold", NOW - age, bound, 2_000 * WAD, new, 500)
+
+
+CALM = VaultHealth(WAD, WAD, borrowers=((100, 2 * WAD),))
+
+
+def run(passes, settings_: SentinelSettings, vault: VaultHealth = CALM):
+    state = SentinelState()
+    out = []
+    for o in passes:
+        v = watch([o], vault, NOW, state, settings_)
+        state = v.state
+        out.append(v)
+    return out
+
+
+def test_sentinel_alerts_are_typed():
+    v = watch(
+        [oracle(age=5_000), OracleState("eth", NOW, 60, 3_000 * WAD, 3_600 * WAD, 1_000)],
+        VaultHealth(97 * WAD // 100, WAD, borrowers=((700, WAD // 2), (300, 2 * WAD))),
+        NOW,
+    )
+    got = {(a.code, a.subject): a.severity for a in v.alerts}
+    assert got == {
+        ("oracle-deviation", "eth"): "critical",
+        ("oracle-stale", "gold"): "warning",
+        ("nav-drop", "vault"): "critical",
+        ("unhealthy-debt", "lending"): "critical",
+    }
+    assert watch([oracle(age=8_000)], CALM, NOW).alerts[0].severity == "critical"
+    assert watch([oracle()], CALM, NOW).alerts == ()
+
+
+def test_sentinel_one_blip_does_not_pause_and_flapping_does_not_repause():
+    key = SentinelSettings(has_guardian_key=True, trip_after=2, clear_after=3)
+    bad, good = oracle(new=2_500 * WAD), oracle()
+    blip = run([good, bad, good, bad, good], key)
+    assert not any(v.pause for v in blip) and not blip[-1].state.tripped
+    trip = run([bad, bad, bad, good, bad, bad, good, good, good, bad, bad], key)
+    assert [v.pause for v in trip] == [False, True] + [False] * 8 + [True]
+    assert any(a.code == "sentinel-cleared" for a in trip[8].alerts)
+    assert trip[7].state.tripped and not trip[8].state.tripped
+
+
+def test_sentinel_without_the_key_only_recommends():
+    bad = oracle(new=2_500 * WAD)
+    out = run([bad, bad], SentinelSettings(has_guardian_key=False))
+    assert not any(v.pause for v in out)
+    assert any(a.code == "pause-recommended" for a in out[1].alerts)
+    paused = VaultHealth(WAD, WAD, automation_paused=True)
+    out = run([bad, bad], SentinelSettings(has_guardian_key=True), paused)
+    assert not any(v.pause for v in out)
+
+
+# ---------------------------------------------------------------------------------- rebalancer
+
+DAY = 86_400
+T0 = 1_700_000_000
+MODEL = RateModel(base_bps=100, slope1_bps=400, slope2_bps=6_000, kink_bps=8_000)
+NAV = 10_000_000 * USDC
+
+
+def index_history(rate: float, vol: float, seed: int, days: int = 60):
+    rng = np.random.default_rng(seed)
+    steps = rng.normal(rate / 365, vol / math.sqrt(365), days)
+    level = np.exp(np.concatenate([[0.0], np.cumsum(steps)]))
+    return tuple(T0 + i * DAY for i in range(days + 1)), tuple(int(WAD * x) for x in level)
+
+
+def snapshot(held=(3_000, 2_000, 2_000), caps=(6_000, 3_000, 4_000), turnover=1_500, nav=NAV):
+    book = LendingSnapshot(400_000 * USDC, 600_000 * USDC, MODEL,
+                           ((300_000 * USDC, int(1.05 * WAD), 8_000),))  # fmt: skip
+    spec = [
+        ("tbill", 0.05, 0.002, None),
+        ("gold", 0.08, 0.01, None),
+        ("lending", 0.03, 0.0005, book),
+    ]
+    sleeves = tuple(
+        SleeveSnapshot(name, h * nav // 10_000, c, *index_history(r, v, i), 0, lend)
+        for i, ((name, r, v, lend), h, c) in enumerate(zip(spec, held, caps, strict=True))
+    )
+    return RebalancerSnapshot(T0 + 60 * DAY, nav, 6, sleeves, 500, turnover, GAS)
+
+
+def test_rebalancer_produces_bounds_respecting_arguments():
+    snap = snapshot()
+    call = plan_rebalance(snap, uri_base="https://keeper.example/rationale")
+    assert isinstance(call, RebalanceCall), call
+    inputs = strategy_inputs(snap)
+    assert inputs.current_bps == (3_000, 2_000, 2_000)
+    bounds = Bounds(inputs.caps_bps, 500, 1_500)
+    assert violations(call.target_bps, inputs.current_bps, bounds) == ()
+    assert call.rationale_hash == keccak(call.rationale)
+    assert verify(call.rationale, call.rationale_hash_hex)
+    assert call.rationale_uri == f"https://keeper.example/rationale/{call.rationale_hash_hex}"
+    assert call.args == (list(call.target_bps), call.rationale_hash, call.rationale_uri)
+    assert plan_rebalance(snap, uri_base="https://keeper.example/rationale") == call
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.tuples(*[st.integers(0, 3_300)] * 3),
+    st.tuples(*[st.integers(0, 10_000)] * 3),
+    st.integers(0, 3_000),
+)
+def test_rebalancer_targets_always_meet_the_bounds(held, caps, turnover):
+    snap = snapshot(held, caps, turnover)
+    out = plan_rebalance(snap)
+    inputs = strategy_inputs(snap)
+    if isinstance(out, RebalanceCall):
+        bounds = Bounds(inputs.caps_bps, 500, turnover)
+        assert violations(out.target_bps, inputs.current_bps, bounds) == ()
+        assert out.rationale_hash == keccak(out.rationale)
+    else:
+        assert isinstance(out, RebalanceSkip) and out.reason
+
+
+def test_rebalancer_skips_an_empty_vault_and_builds_uris():
+    out = plan_rebalance(snapshot(held=(0, 0, 0), nav=0))
+    assert isinstance(out, RebalanceSkip) and out.code == "empty"
+    h = bytes(range(32))
+    assert rationale_uri("ipfs://", h) == "ipfs://0x" + h.hex()
+    assert rationale_uri("file:///var/ballast", h) == "file:///var/ballast/0x" + h.hex()
