@@ -1,0 +1,45 @@
+"""Typed settings of the keeper's transaction sender (pydantic; every field has a safe default).
+
+Amounts of gas price are in wei. `TxSettings.model_validate(mapping)` builds one from a config
+file or CLI options.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+GWEI = 10**9
+
+# Custom errors meaning "another keeper did it first": the action is done, not failed.
+DEFAULT_LOST_RACE_ERRORS: frozenset[str] = frozenset(
+    {
+        "AlreadyEvaluated",
+        "SlashNotPending",
+        "HealthyPosition",
+        "PositionHealthy",
+        "NotLiquidatable",
+        "NothingToLiquidate",
+        "NothingToRedeem",
+        "EmptyQueue",
+        "AlreadyExecuted",
+        "AlreadyPaused",
+    }
+)
+
+
+class TxSettings(BaseModel):
+    """How `keepers.tx.TxSender` prices, sends, waits and replaces."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_fee_multiplier: float = Field(2.0, ge=1.0, description="max fee = base fee × this + tip")
+    priority_fee: int = Field(1 * GWEI, ge=0, description="tip per gas (wei)")
+    max_fee_cap: int = Field(500 * GWEI, gt=0, description="never pay more per gas than this")
+    gas_margin_bps: int = Field(2_000, ge=0, description="gas limit = estimate × (1 + margin)")
+    fee_bump_bps: int = Field(1_250, ge=1_250, description="replacement bump, ≥ 12.5 %")
+    replace_after: float = Field(30.0, gt=0, description="seconds pending before a bump")
+    max_replacements: int = Field(3, ge=0)
+    receipt_timeout: float = Field(180.0, gt=0, description="give up waiting after this")
+    poll_interval: float = Field(0.25, gt=0)
+    max_nonce_retries: int = Field(3, ge=0, description="re-reads of the nonce when too low")
+    lost_race_errors: frozenset[str] = DEFAULT_LOST_RACE_ERRORS

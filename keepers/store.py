@@ -1,0 +1,393 @@
+"""The keeper's local state: one SQLite file (WAL mode), so that a restart resumes without
+double work.
+
+What it keeps:
+
+- `cursors`: the last block each job has fully processed (`last_block` / `set_last_block`);
+- `borrowers`: every borrower address seen, with the first and last block it was seen at;
+- `txs`: every transaction sent (job, sender, nonce, hash, action id such as
+  `"liquidate:<borrower>"` or `"evaluate:<decisionId>"`, status, fees, timestamps);
+- `decisions`: the decisions a keeper submitted (id, rationale hash, URI, transaction);
+- `rationales`: rationale documents by their keccak hash, bytes exactly as hashed
+  (`keepers.strategy.rationale.verify` checks them; this module only stores them).
+
+A transaction's status is one of `STATUSES`: `sent` (in flight), `mined`, `reverted`,
+`lost-race` (another keeper did it first: the action is done), `replaced` (a same-nonce
+replacement superseded it) and `dropped`. `already_done(action_id)` is true once an action has
+a `mined` or `lost-race` transaction. Every write is an idempotent upsert. The schema version
+is SQLite's `user_version` pragma; opening a newer file than this code knows is refused.
+
+One `Store` may be shared by threads: a lock serialises its statements.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal, get_args
+
+from keepers.strategy.rationale import rationale_hash
+
+SCHEMA_VERSION: Final = 1
+
+Status = Literal["sent", "mined", "reverted", "lost-race", "replaced", "dropped"]
+STATUSES: Final[tuple[str, ...]] = get_args(Status)
+DONE_STATUSES: Final = ("mined", "lost-race")
+
+_SCHEMA_V1: Final = """
+CREATE TABLE IF NOT EXISTS cursors (
+    job TEXT PRIMARY KEY,
+    block INTEGER NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS borrowers (
+    address TEXT PRIMARY KEY,
+    first_block INTEGER NOT NULL,
+    last_block INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS txs (
+    tx_hash TEXT PRIMARY KEY,
+    job TEXT NOT NULL,
+    action_id TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    nonce INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    max_fee INTEGER,
+    priority_fee INTEGER,
+    gas_used INTEGER,
+    effective_gas_price INTEGER,
+    block INTEGER,
+    error TEXT,
+    sent_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS txs_action ON txs (action_id);
+CREATE INDEX IF NOT EXISTS txs_sender_nonce ON txs (sender, nonce);
+CREATE TABLE IF NOT EXISTS decisions (
+    decision_id TEXT PRIMARY KEY,
+    rationale_hash TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    tx_hash TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rationales (
+    hash TEXT PRIMARY KEY,
+    body BLOB NOT NULL,
+    created_at REAL NOT NULL
+);
+"""
+
+
+class SchemaError(RuntimeError):
+    """The file was written by a newer schema than this code knows."""
+
+
+@dataclass(frozen=True)
+class TxRecord:
+    """One row of `txs`."""
+
+    tx_hash: str
+    job: str
+    action_id: str
+    sender: str
+    nonce: int
+    status: str
+    max_fee: int | None
+    priority_fee: int | None
+    gas_used: int | None
+    effective_gas_price: int | None
+    block: int | None
+    error: str | None
+    sent_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One row of `decisions`."""
+
+    decision_id: str
+    rationale_hash: str
+    uri: str
+    tx_hash: str | None
+    created_at: float
+
+
+def _hex(value: bytes | str) -> str:
+    """`0x`-prefixed lower-case hex of bytes or a hex string."""
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    text = value.lower()
+    return text if text.startswith("0x") else "0x" + text
+
+
+class Store:
+    """The keeper state in the SQLite file at `path` (created with its folders if absent)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
+            raise SchemaError(
+                f"{self.path} has schema version {version}; this keeper knows {SCHEMA_VERSION}"
+            )
+        if version < 1:  # one script, one transaction (executescript commits before it runs)
+            with self._lock:
+                self._db.executescript(
+                    f"BEGIN IMMEDIATE;{_SCHEMA_V1}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
+                )
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _transaction(self) -> _Tx:
+        return _Tx(self._db, self._lock)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ cursors
+
+    def last_block(self, job: str) -> int | None:
+        """The last block `job` has fully processed, or None if it never ran."""
+        with self._lock:
+            row = self._db.execute("SELECT block FROM cursors WHERE job = ?", (job,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_last_block(self, job: str, block: int) -> None:
+        """Records that `job` has processed up to `block` (never moves the cursor back)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO cursors (job, block, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (job) DO UPDATE SET block = max(block, excluded.block), "
+                "updated_at = excluded.updated_at",
+                (job, block, time.time()),
+            )
+
+    # ------------------------------------------------------------------ borrowers
+
+    def add_borrowers(self, addresses: Iterator[str] | list[str], block: int) -> None:
+        """Records `addresses` as seen at `block` (first seen kept, last seen updated)."""
+        rows = [(_hex(a), block, block) for a in addresses]
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO borrowers (address, first_block, last_block) VALUES (?, ?, ?) "
+                "ON CONFLICT (address) DO UPDATE SET "
+                "first_block = min(first_block, excluded.first_block), "
+                "last_block = max(last_block, excluded.last_block)",
+                rows,
+            )
+
+    def borrowers(self) -> list[str]:
+        """Every borrower seen, in the order first seen."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT address FROM borrowers ORDER BY first_block, address"
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    # ------------------------------------------------------------------ transactions
+
+    def record_sent(
+        self,
+        *,
+        job: str,
+        action_id: str,
+        sender: str,
+        nonce: int,
+        tx_hash: bytes | str,
+        max_fee: int | None = None,
+        priority_fee: int | None = None,
+    ) -> None:
+        """Records a transaction just broadcast (status `sent`); re-recording the same hash
+        changes nothing."""
+        now = time.time()
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO txs (tx_hash, job, action_id, sender, nonce, status, max_fee, "
+                "priority_fee, sent_at, updated_at) VALUES (?, ?, ?, ?, ?, 'sent', ?, ?, ?, ?) "
+                "ON CONFLICT (tx_hash) DO NOTHING",
+                (
+                    _hex(tx_hash),
+                    job,
+                    action_id,
+                    _hex(sender),
+                    nonce,
+                    max_fee,
+                    priority_fee,
+                    now,
+                    now,
+                ),
+            )
+
+    def record_outcome(
+        self,
+        tx_hash: bytes | str,
+        status: Status,
+        *,
+        gas_used: int | None = None,
+        effective_gas_price: int | None = None,
+        block: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Sets the final status of a recorded transaction (idempotent; unknown hash: error)."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE txs SET status = ?, gas_used = coalesce(?, gas_used), "
+                "effective_gas_price = coalesce(?, effective_gas_price), "
+                "block = coalesce(?, block), error = coalesce(?, error), updated_at = ? "
+                "WHERE tx_hash = ?",
+                (status, gas_used, effective_gas_price, block, error, time.time(), _hex(tx_hash)),
+            )
+            if cursor.rowcount == 0:
+                raise KeyError(f"no transaction {_hex(tx_hash)} recorded")
+
+    def record_lost_race(self, *, job: str, action_id: str, sender: str, error: str) -> None:
+        """Records an action another keeper did first, found before sending anything (a
+        simulation refused it): a `lost-race` row without a transaction."""
+        now = time.time()
+        key = f"lost:{action_id}:{_hex(sender)}"
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO txs (tx_hash, job, action_id, sender, nonce, status, error, "
+                "sent_at, updated_at) VALUES (?, ?, ?, ?, -1, 'lost-race', ?, ?, ?) "
+                "ON CONFLICT (tx_hash) DO UPDATE SET updated_at = excluded.updated_at",
+                (key, job, action_id, _hex(sender), error, now, now),
+            )
+
+    def already_done(self, action_id: str) -> bool:
+        """The action has a mined transaction, or was found done by another keeper."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM txs WHERE action_id = ? AND status IN (?, ?) LIMIT 1",
+                (action_id, *DONE_STATUSES),
+            ).fetchone()
+        return row is not None
+
+    def in_flight(self, sender: str | None = None) -> list[TxRecord]:
+        """Transactions still `sent` (to reconcile with the chain after a restart)."""
+        query = "SELECT * FROM txs WHERE status = 'sent'"
+        args: tuple[str, ...] = ()
+        if sender is not None:
+            query += " AND sender = ?"
+            args = (_hex(sender),)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY sender, nonce, sent_at", args).fetchall()
+        return [TxRecord(**dict(r)) for r in rows]
+
+    def transactions(self, action_id: str | None = None, limit: int = 1_000) -> list[TxRecord]:
+        """Recorded transactions (of one action, or all), newest first."""
+        query = "SELECT * FROM txs"
+        args: tuple[str | int, ...] = ()
+        if action_id is not None:
+            query += " WHERE action_id = ?"
+            args = (action_id,)
+        with self._lock:
+            rows = self._db.execute(
+                query + " ORDER BY sent_at DESC, rowid DESC LIMIT ?", (*args, limit)
+            ).fetchall()
+        return [TxRecord(**dict(r)) for r in rows]
+
+    def transaction(self, tx_hash: bytes | str) -> TxRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM txs WHERE tx_hash = ?", (_hex(tx_hash),)
+            ).fetchone()
+        return None if row is None else TxRecord(**dict(row))
+
+    # ------------------------------------------------------------------ decisions
+
+    def put_rationale(self, body: bytes) -> str:
+        """Stores a rationale document's bytes under their keccak hash; returns the hash."""
+        digest = _hex(rationale_hash(body))
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO rationales (hash, body, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (hash) DO NOTHING",
+                (digest, bytes(body), time.time()),
+            )
+        return digest
+
+    def rationale(self, digest: bytes | str) -> bytes | None:
+        """The stored document with this hash, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT body FROM rationales WHERE hash = ?", (_hex(digest),)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def record_decision(
+        self,
+        decision_id: int | str,
+        rationale_hash_: bytes | str,
+        uri: str,
+        tx_hash: bytes | str | None = None,
+    ) -> None:
+        """Records a submitted decision (upsert: a later call may add the transaction)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO decisions (decision_id, rationale_hash, uri, tx_hash, created_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (decision_id) DO UPDATE SET "
+                "rationale_hash = excluded.rationale_hash, uri = excluded.uri, "
+                "tx_hash = coalesce(excluded.tx_hash, tx_hash)",
+                (
+                    str(decision_id),
+                    _hex(rationale_hash_),
+                    uri,
+                    None if tx_hash is None else _hex(tx_hash),
+                    time.time(),
+                ),
+            )
+
+    def decision(self, decision_id: int | str) -> DecisionRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM decisions WHERE decision_id = ?", (str(decision_id),)
+            ).fetchone()
+        return None if row is None else DecisionRecord(**dict(row))
+
+
+class _Tx:
+    """`with store._transaction() as db:` — the lock held and one BEGIN IMMEDIATE … COMMIT
+    (ROLLBACK on error)."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
+        self._db, self._lock = db, lock
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._lock.acquire()
+        self._db.execute("BEGIN IMMEDIATE")
+        return self._db
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        try:
+            self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self._lock.release()

@@ -1,0 +1,557 @@
+"""The keeper's transaction sender (after stakewise v3-operator's): simulate, price, send, wait,
+replace, and say what happened as a typed outcome.
+
+`TxSender(account).send(contract, "evaluate", 3, action_id="evaluate:3")`:
+
+1. `already_done(action_id)` in the store → `AlreadyDone` (a restart does no double work);
+2. under the key's lock (one transaction in flight per key, across every sender of the process):
+3. simulation with `eth_call` at the pending block; a revert → `LostRace` when its custom error
+   is one of `TxSettings.lost_race_errors` (another keeper did it first), else `Refused`;
+4. gas = `eth_estimateGas` × (1 + margin); EIP-1559 fees: max fee = base fee × multiplier +
+   tip, capped by `max_fee_cap` (a base fee at or above the cap → `Refused("FeeCapExceeded")`);
+5. nonce = the node's pending transaction count; the transaction is built by the ecosystem,
+   signed by the Ape account (`account.sign_transaction`: a test account, or a keystore
+   account unlocked with `set_autosign`) and broadcast raw;
+6. node errors: "already known" is a success (same bytes already in the pool); "nonce too low"
+   re-reads the nonce (before anything was sent) or checks whether one of our transactions
+   was mined (after); "replacement transaction underpriced" bumps again;
+7. waits for a receipt; pending for `replace_after` seconds → the same nonce re-sent with
+   fees bumped by ≥ `fee_bump_bps` (12.5 %), up to `max_replacements`; after
+   `receipt_timeout` → `Stuck`;
+8. the receipt: success → `Mined`; reverted → the call replayed at the receipt's block names
+   the error: `LostRace` or `Reverted`. If the nonce was consumed by a transaction that is not
+   one of ours → `Replaced`.
+
+Every broadcast and outcome goes to the `Store` when one is given.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_utils import keccak, to_checksum_address
+from hexbytes import HexBytes
+
+from keepers.settings import TxSettings
+from keepers.store import Store
+
+log = logging.getLogger(__name__)
+
+ERROR_STRING = bytes.fromhex("08c379a0")  # Error(string)
+PANIC = bytes.fromhex("4e487b71")  # Panic(uint256)
+
+
+# ---------------------------------------------------------------------- outcomes
+
+
+@dataclass(frozen=True)
+class Mined:
+    """The transaction succeeded. `replaced`: earlier hashes of the same nonce it superseded."""
+
+    tx_hash: str
+    receipt: dict[str, Any]
+    nonce: int
+    max_fee: int
+    priority_fee: int
+    replaced: tuple[str, ...] = ()
+
+    @property
+    def gas_used(self) -> int:
+        return int(self.receipt["gasUsed"], 16)
+
+    @property
+    def block(self) -> int:
+        return int(self.receipt["blockNumber"], 16)
+
+
+@dataclass(frozen=True)
+class Reverted:
+    """Mined but reverted, for a reason that is not a lost race."""
+
+    tx_hash: str
+    receipt: dict[str, Any]
+    reason: str
+    error_name: str | None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Not sent: the simulation reverted (or the node rejected it, or fees are above the cap)."""
+
+    reason: str
+    error_name: str | None
+
+
+@dataclass(frozen=True)
+class LostRace:
+    """Another keeper did it first. `tx_hash` is None when the simulation already saw it."""
+
+    reason: str
+    error_name: str
+    tx_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """Our nonce was consumed by a transaction that is none of ours (another process)."""
+
+    nonce: int
+    tx_hashes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Stuck:
+    """Still pending after `receipt_timeout` (status stays `sent` in the store)."""
+
+    nonce: int
+    tx_hashes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AlreadyDone:
+    """The store says this action was done (mined or lost race) before."""
+
+    action_id: str
+
+
+Outcome = Mined | Reverted | Refused | LostRace | Replaced | Stuck | AlreadyDone
+
+
+# ---------------------------------------------------------------------- errors
+
+
+class RpcError(Exception):
+    """A JSON-RPC error: message and revert data (when any)."""
+
+    def __init__(self, message: str, data: bytes = b"") -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+
+def _error_data(error: dict[str, Any]) -> bytes:
+    data = error.get("data")
+    if isinstance(data, dict):  # some nodes nest it
+        data = data.get("data")
+    if isinstance(data, str) and data.startswith("0x"):
+        try:
+            return bytes(HexBytes(data))
+        except ValueError:
+            return b""
+    return b""
+
+
+class ErrorDecoder:
+    """Names revert data from the custom errors of the given ABIs (Ape contract types)."""
+
+    def __init__(self) -> None:
+        self._errors: dict[bytes, tuple[str, list[str], list[str]]] = {}
+
+    def add(self, contract_type: Any) -> None:
+        for abi in getattr(contract_type, "errors", []):
+            selector = keccak(text=abi.selector)[:4]
+            types = [i.canonical_type for i in abi.inputs]
+            self._errors[selector] = (abi.name, types, [i.name or "" for i in abi.inputs])
+
+    def decode(self, data: bytes) -> tuple[str | None, str]:
+        """(error name or None, human reason)."""
+        if not data:
+            return None, "reverted without data"
+        selector, body = data[:4], data[4:]
+        if selector == ERROR_STRING:
+            try:
+                (message,) = abi_decode(["string"], body)
+                return "Error", str(message)
+            except Exception:  # noqa: BLE001 - malformed: fall through to the raw form
+                pass
+        if selector == PANIC:
+            try:
+                (code,) = abi_decode(["uint256"], body)
+                return "Panic", f"Panic(0x{code:02x})"
+            except Exception:  # noqa: BLE001
+                pass
+        if selector in self._errors:
+            name, types, names = self._errors[selector]
+            try:
+                values = abi_decode(types, body)
+                args = ", ".join(f"{n}={_show(v)}" for n, v in zip(names, values, strict=True))
+                return name, f"{name}({args})"
+            except Exception:  # noqa: BLE001
+                return name, name
+        return None, "0x" + data.hex()
+
+
+def _show(value: Any) -> str:
+    return "0x" + value.hex() if isinstance(value, bytes) else str(value)
+
+
+# ---------------------------------------------------------------------- locks
+
+_KEY_LOCKS: dict[str, threading.Lock] = {}
+_KEY_LOCKS_GUARD = threading.Lock()
+
+
+def key_lock(address: str) -> threading.Lock:
+    """The process-wide lock of one signing key: one transaction in flight per key."""
+    with _KEY_LOCKS_GUARD:
+        return _KEY_LOCKS.setdefault(address.lower(), threading.Lock())
+
+
+# ---------------------------------------------------------------------- the sender
+
+
+@dataclass
+class _Attempt:
+    tx_hash: str
+    max_fee: int
+    priority_fee: int
+
+
+@dataclass
+class _Flight:
+    nonce: int
+    gas: int
+    attempts: list[_Attempt] = field(default_factory=list)
+
+    @property
+    def hashes(self) -> tuple[str, ...]:
+        return tuple(a.tx_hash for a in self.attempts)
+
+
+def bumped(fee: int, bump_bps: int) -> int:
+    """`fee` raised by at least `bump_bps` (rounded up, and by at least 1 wei)."""
+    return max(math.ceil(fee * (10_000 + bump_bps) / 10_000), fee + 1)
+
+
+class TxSender:
+    """Sends transactions for one Ape account. Thread-safe; one transaction in flight per key.
+
+    `provider`: an Ape provider (default: the connected one). `store`: where broadcasts and
+    outcomes are recorded (optional). `job`: the job name recorded with them. `contract_types`:
+    extra ABIs whose custom errors should be named (the target's are always used).
+    """
+
+    def __init__(
+        self,
+        account: Any,
+        *,
+        settings: TxSettings | None = None,
+        store: Store | None = None,
+        job: str = "keeper",
+        provider: Any = None,
+        contract_types: tuple[Any, ...] = (),
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if provider is None:
+            from ape import chain
+
+            provider = chain.provider
+        self.account = account
+        self.address = to_checksum_address(str(account.address))
+        self.settings = settings or TxSettings()
+        self.store = store
+        self.job = job
+        self.provider = provider
+        self.decoder = ErrorDecoder()
+        for contract_type in contract_types:
+            self.decoder.add(contract_type)
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = key_lock(self.address)
+
+    # ------------------------------------------------------------------ RPC
+
+    def _rpc(self, method: str, params: list[Any]) -> Any:
+        response = self.provider.web3.provider.make_request(method, params)
+        if "error" in response:
+            error = response["error"]
+            message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
+            raise RpcError(message, _error_data(error) if isinstance(error, dict) else b"")
+        return response.get("result")
+
+    def _call_object(self, to: str, data: bytes, value: int) -> dict[str, str]:
+        return {"from": self.address, "to": to, "data": "0x" + data.hex(), "value": hex(value)}
+
+    def simulate(
+        self, to: str, data: bytes, value: int = 0, block: str = "pending"
+    ) -> tuple[str, str] | None:
+        """None when the call would pass at `block`; else (error name, reason)."""
+        try:
+            self._rpc("eth_call", [self._call_object(to, data, value), block])
+        except RpcError as error:
+            name, reason = self.decoder.decode(error.data)
+            if name is None and not error.data:
+                return "", error.message
+            return name or "", reason
+        return None
+
+    def pending_nonce(self) -> int:
+        return int(self._rpc("eth_getTransactionCount", [self.address, "pending"]), 16)
+
+    def _latest_nonce(self) -> int:
+        return int(self._rpc("eth_getTransactionCount", [self.address, "latest"]), 16)
+
+    def fees(self) -> tuple[int, int, int]:
+        """(max fee, priority fee, base fee) per gas for a new transaction: max fee = base fee ×
+        multiplier + tip, capped by `max_fee_cap` (the tip never above the max fee)."""
+        block = self._rpc("eth_getBlockByNumber", ["latest", False])
+        base = int(block.get("baseFeePerGas") or "0x0", 16)
+        tip = self.settings.priority_fee
+        max_fee = min(
+            math.ceil(base * self.settings.base_fee_multiplier) + tip, self.settings.max_fee_cap
+        )
+        return max_fee, min(tip, max_fee), base
+
+    def _receipt(self, tx_hash: str) -> dict[str, Any] | None:
+        return self._rpc("eth_getTransactionReceipt", [tx_hash])
+
+    # ------------------------------------------------------------------ sending
+
+    def send(
+        self,
+        contract: Any,
+        method: str,
+        *args: Any,
+        action_id: str,
+        value: int = 0,
+        gas_limit: int | None = None,
+    ) -> Outcome:
+        """Calls `contract.method(*args)` as a transaction (see the module's steps)."""
+        self.decoder.add(contract.contract_type)
+        data = bytes(HexBytes(getattr(contract, method).encode_input(*args)))
+        return self.send_raw(
+            str(contract.address), data, action_id=action_id, value=value, gas_limit=gas_limit
+        )
+
+    def send_raw(
+        self,
+        to: str,
+        data: bytes,
+        *,
+        action_id: str,
+        value: int = 0,
+        gas_limit: int | None = None,
+    ) -> Outcome:
+        """Sends `data` to `to` (see the module's steps)."""
+        to = to_checksum_address(to)
+        if self.store is not None and self.store.already_done(action_id):
+            return AlreadyDone(action_id)
+        with self._lock:
+            refusal = self.simulate(to, data, value)
+            if refusal is not None:
+                return self._refusal(action_id, *refusal)
+            if gas_limit is None:
+                try:
+                    estimate = int(
+                        self._rpc("eth_estimateGas", [self._call_object(to, data, value)]), 16
+                    )
+                except RpcError as error:  # the state moved between the two calls
+                    name, reason = self.decoder.decode(error.data)
+                    return self._refusal(action_id, name or "", reason or error.message)
+                gas_limit = estimate * (10_000 + self.settings.gas_margin_bps) // 10_000
+            max_fee, tip, base = self.fees()
+            if base >= max_fee:  # the cap leaves nothing above the base fee
+                return Refused(
+                    f"base fee {base} wei at or above the cap {self.settings.max_fee_cap}",
+                    "FeeCapExceeded",
+                )
+            return self._fly(to, data, value, gas_limit, max_fee, tip, action_id)
+
+    def _refusal(self, action_id: str, name: str, reason: str) -> Refused | LostRace:
+        if name in self.settings.lost_race_errors:
+            log.info("lost race on %s: %s", action_id, reason)
+            if self.store is not None:
+                self.store.record_lost_race(
+                    job=self.job, action_id=action_id, sender=self.address, error=reason
+                )
+            return LostRace(reason, name)
+        log.warning("refused %s: %s", action_id, reason)
+        return Refused(reason, name or None)
+
+    def _sign(self, to: str, data: bytes, value: int, flight: _Flight, fee: int, tip: int) -> bytes:
+        ecosystem = self.provider.network.ecosystem
+        txn = ecosystem.create_transaction(
+            chain_id=self.provider.chain_id,
+            to=to,
+            data=data,
+            value=value,
+            nonce=flight.nonce,
+            gas=flight.gas,
+            max_fee=fee,
+            max_priority_fee=tip,
+            type=2,
+            sender=self.address,
+        )
+        signed = self.account.sign_transaction(txn)
+        if signed is None or not signed.signature:
+            raise RuntimeError(f"account {self.address} did not sign (locked keystore?)")
+        return bytes(signed.serialize_transaction())
+
+    def _broadcast(self, raw: bytes) -> str:
+        """Broadcasts; "already known" counts as sent. Returns the hash."""
+        tx_hash = "0x" + keccak(raw).hex()
+        try:
+            self._rpc("eth_sendRawTransaction", ["0x" + raw.hex()])
+        except RpcError as error:
+            if "already known" in error.message.lower() or "already imported" in (
+                error.message.lower()
+            ):
+                return tx_hash
+            raise
+        return tx_hash
+
+    def _record_sent(self, action_id: str, flight: _Flight, attempt: _Attempt) -> None:
+        if self.store is not None:
+            self.store.record_sent(
+                job=self.job,
+                action_id=action_id,
+                sender=self.address,
+                nonce=flight.nonce,
+                tx_hash=attempt.tx_hash,
+                max_fee=attempt.max_fee,
+                priority_fee=attempt.priority_fee,
+            )
+
+    def _fly(
+        self, to: str, data: bytes, value: int, gas: int, fee: int, tip: int, action_id: str
+    ) -> Outcome:
+        flight = _Flight(nonce=self.pending_nonce(), gas=gas)
+        nonce_retries = 0
+        # first broadcast: a stale nonce is re-read, an underpriced one (a stale pool entry of
+        # ours with this nonce) bumped
+        while True:
+            try:
+                raw = self._sign(to, data, value, flight, fee, tip)
+                attempt = _Attempt(self._broadcast(raw), fee, tip)
+                break
+            except RpcError as error:
+                message = error.message.lower()
+                if "nonce too low" in message and nonce_retries < self.settings.max_nonce_retries:
+                    nonce_retries += 1
+                    flight.nonce = self.pending_nonce()
+                    log.info("nonce too low; retrying with nonce %d", flight.nonce)
+                    continue
+                if "underpriced" in message and nonce_retries < self.settings.max_nonce_retries:
+                    nonce_retries += 1
+                    fee, tip = self._bump(fee, tip) or (fee, tip)
+                    continue
+                return Refused(f"node rejected the transaction: {error.message}", None)
+        flight.attempts.append(attempt)
+        self._record_sent(action_id, flight, attempt)
+        log.info("sent %s nonce %d: %s", action_id, flight.nonce, attempt.tx_hash)
+        return self._wait(to, data, value, flight, action_id)
+
+    def _bump(self, fee: int, tip: int) -> tuple[int, int] | None:
+        new_fee = bumped(fee, self.settings.fee_bump_bps)
+        new_tip = bumped(tip, self.settings.fee_bump_bps)
+        if new_fee > self.settings.max_fee_cap:
+            return None
+        return new_fee, min(new_tip, new_fee)
+
+    def _wait(self, to: str, data: bytes, value: int, flight: _Flight, action_id: str) -> Outcome:
+        start = self._clock()
+        last_send = start
+        while True:
+            for attempt in reversed(flight.attempts):
+                receipt = self._receipt(attempt.tx_hash)
+                if receipt is not None and receipt.get("blockNumber"):
+                    return self._settle(to, data, value, flight, attempt, receipt, action_id)
+            if self._latest_nonce() > flight.nonce:
+                # the nonce is used: one of ours may have just been mined; look once more
+                for attempt in reversed(flight.attempts):
+                    receipt = self._receipt(attempt.tx_hash)
+                    if receipt is not None and receipt.get("blockNumber"):
+                        return self._settle(to, data, value, flight, attempt, receipt, action_id)
+                for attempt in flight.attempts:
+                    self._record(attempt.tx_hash, "replaced", error="nonce used elsewhere")
+                return Replaced(flight.nonce, flight.hashes)
+            now = self._clock()
+            if now - start >= self.settings.receipt_timeout:
+                return Stuck(flight.nonce, flight.hashes)
+            if (
+                now - last_send >= self.settings.replace_after
+                and len(flight.attempts) <= self.settings.max_replacements
+            ):
+                last_send = now
+                self._replace(to, data, value, flight, action_id)
+                continue
+            self._sleep(self.settings.poll_interval)
+
+    def _replace(self, to: str, data: bytes, value: int, flight: _Flight, action_id: str) -> None:
+        """Re-sends the same nonce with bumped fees (no-op when the cap forbids a bump)."""
+        last = flight.attempts[-1]
+        fees = self._bump(last.max_fee, last.priority_fee)
+        if fees is None:
+            log.warning("%s stuck at the fee cap; waiting", action_id)
+            return
+        for _ in range(3):
+            fee, tip = fees
+            try:
+                raw = self._sign(to, data, value, flight, fee, tip)
+                attempt = _Attempt(self._broadcast(raw), fee, tip)
+            except RpcError as error:
+                message = error.message.lower()
+                if "underpriced" in message:
+                    fees = self._bump(*fees)
+                    if fees is None:
+                        return
+                    continue
+                if "nonce too low" in message:
+                    return  # mined meanwhile: the wait loop will find which one
+                log.warning("replacement of %s rejected: %s", action_id, error.message)
+                return
+            flight.attempts.append(attempt)
+            self._record_sent(action_id, flight, attempt)
+            log.info("replaced %s with %s (max fee %d)", last.tx_hash, attempt.tx_hash, fee)
+            return
+
+    def _record(self, tx_hash: str, status: Any, **kwargs: Any) -> None:
+        if self.store is not None:
+            self.store.record_outcome(tx_hash, status, **kwargs)
+
+    def _settle(
+        self,
+        to: str,
+        data: bytes,
+        value: int,
+        flight: _Flight,
+        attempt: _Attempt,
+        receipt: dict[str, Any],
+        action_id: str,
+    ) -> Outcome:
+        others = tuple(h for h in flight.hashes if h != attempt.tx_hash)
+        for other in others:
+            self._record(other, "replaced")
+        block = int(receipt["blockNumber"], 16)
+        facts = {
+            "gas_used": int(receipt["gasUsed"], 16),
+            "effective_gas_price": int(receipt.get("effectiveGasPrice") or "0x0", 16),
+            "block": block,
+        }
+        if int(receipt.get("status", "0x1"), 16) == 1:
+            self._record(attempt.tx_hash, "mined", **facts)
+            return Mined(
+                attempt.tx_hash,
+                receipt,
+                flight.nonce,
+                attempt.max_fee,
+                attempt.priority_fee,
+                others,
+            )
+        # Reverted on chain: replaying the call on the state after its block names the error
+        # (a lost race shows as the winner's effect).
+        replay = self.simulate(to, data, value, block=hex(block))
+        name, reason = replay if replay is not None else ("", "reverted (passes on replay)")
+        if name in self.settings.lost_race_errors:
+            self._record(attempt.tx_hash, "lost-race", error=reason, **facts)
+            return LostRace(reason, name, attempt.tx_hash)
+        self._record(attempt.tx_hash, "reverted", error=reason, **facts)
+        return Reverted(attempt.tx_hash, receipt, reason, name or None)

@@ -1,0 +1,225 @@
+"""keepers.tx on anvil: simulation refusals, sends, races between keepers, replacement of a
+stuck transaction with a bumped fee, and a stale nonce.
+
+The one-shot action is `AgentRegistry.evaluate(0)`: a decision evaluated twice reverts with
+`AlreadyEvaluated`, which the sender counts as a lost race.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+
+import pytest
+
+from keepers.settings import GWEI, TxSettings
+from keepers.store import Store
+from keepers.tx import AlreadyDone, LostRace, Mined, Refused, TxSender, bumped
+from tests.agent_support import build_desk
+from tests.vault_support import isolated
+
+ACTION = "evaluate:0"
+
+
+@pytest.fixture(scope="module")
+def desk(project, accounts, chain):
+    desk = build_desk(project, accounts, chain)
+    desk.rebalance([6_000, 0, 0])  # decision 0
+    return desk
+
+
+@pytest.fixture
+def fresh(chain):
+    with isolated(chain):
+        yield
+
+
+@pytest.fixture
+def due(desk, fresh):
+    """Decision 0 is due now, with fresh prices."""
+    due = desk.agents.decisionRecord(0).dueAt
+    desk.at(due - 10)
+    desk.refresh()
+    desk.mine_at(due)
+    return due
+
+
+@contextmanager
+def manual_mining(chain):
+    chain.provider.make_request("anvil_setAutomine", [False])
+    try:
+        yield
+    finally:
+        chain.provider.make_request("anvil_setAutomine", [True])
+
+
+def in_thread(fn):
+    """Runs `fn` in a thread; returns a function giving its result (or raising its error)."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["result"] = fn()
+        except BaseException as error:  # noqa: B036 - re-raised in the test's thread
+            box["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def result(timeout: float = 60):
+        thread.join(timeout)
+        assert not thread.is_alive(), "sender thread did not finish"
+        if "error" in box:
+            raise box["error"]
+        return box["result"]
+
+    return result
+
+
+def wait_for(predicate, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+FAST = TxSettings(poll_interval=0.05, receipt_timeout=30, replace_after=30)
+
+
+def test_simulation_refuses_a_reverting_call(desk, accounts, fresh, tmp_path):
+    store = Store(tmp_path / "k.sqlite")
+    sender = TxSender(accounts[7], settings=FAST, store=store, job="evaluator")
+    before = accounts[7].nonce
+    outcome = sender.send(desk.agents, "evaluate", 0, action_id=ACTION)
+    assert isinstance(outcome, Refused)
+    assert outcome.error_name == "EvaluationNotDue"
+    assert "EvaluationNotDue(" in outcome.reason
+    unknown = sender.send(desk.agents, "evaluate", 5, action_id="evaluate:5")
+    assert isinstance(unknown, Refused) and unknown.error_name == "UnknownDecision"
+    assert accounts[7].nonce == before  # nothing was sent
+    assert store.transactions() == []
+
+
+def test_a_normal_send_is_mined_and_recorded_once(desk, accounts, due, tmp_path):
+    store = Store(tmp_path / "k.sqlite")
+    sender = TxSender(accounts[7], settings=FAST, store=store, job="evaluator")
+    outcome = sender.send(desk.agents, "evaluate", 0, action_id=ACTION)
+    assert isinstance(outcome, Mined), outcome
+    assert outcome.receipt["status"] == "0x1"
+    assert desk.agents.decisionRecord(0).evaluated
+    assert outcome.max_fee <= FAST.max_fee_cap and outcome.priority_fee == FAST.priority_fee
+    (record,) = store.transactions(ACTION)
+    assert (record.tx_hash, record.status, record.block) == (
+        outcome.tx_hash,
+        "mined",
+        outcome.block,
+    )
+    assert record.gas_used == outcome.gas_used > 0
+    # a restart (new sender, same file) does not do it again
+    again = TxSender(accounts[7], settings=FAST, store=Store(tmp_path / "k.sqlite"))
+    assert again.send(desk.agents, "evaluate", 0, action_id=ACTION) == AlreadyDone(ACTION)
+
+
+def test_two_keepers_one_after_the_other(desk, accounts, due, tmp_path):
+    first = TxSender(accounts[7], settings=FAST, store=Store(tmp_path / "a.sqlite"))
+    second = TxSender(accounts[9], settings=FAST, store=Store(tmp_path / "b.sqlite"))
+    won = first.send(desk.agents, "evaluate", 0, action_id=ACTION)
+    lost = second.send(desk.agents, "evaluate", 0, action_id=ACTION)
+    assert isinstance(won, Mined)
+    assert isinstance(lost, LostRace) and lost.tx_hash is None
+    assert lost.error_name == "AlreadyEvaluated"
+    assert second.store is not None and second.store.already_done(ACTION)
+
+
+def test_two_keepers_racing_in_the_same_block(desk, accounts, chain, due, tmp_path):
+    stores = [Store(tmp_path / "a.sqlite"), Store(tmp_path / "b.sqlite")]
+    senders = [
+        TxSender(accounts[i], settings=FAST, store=s, job="evaluator")
+        for i, s in zip((7, 9), stores, strict=True)
+    ]
+    # both simulate before either broadcasts (else the second may see the first in the pool
+    # and lose at simulation): a barrier between simulation and pricing
+    barrier = threading.Barrier(2, timeout=30)
+    for s in senders:
+        s.fees = lambda real=s.fees: (barrier.wait(), real())[1]  # type: ignore[method-assign]
+    with manual_mining(chain):
+        results = [
+            in_thread(lambda s=s: s.send(desk.agents, "evaluate", 0, action_id=ACTION))
+            for s in senders
+        ]
+        wait_for(lambda: all(s.in_flight() for s in stores))  # both simulated fine and sent
+        chain.provider.mine(1)
+        outcomes = [r() for r in results]
+    kinds = sorted(type(o).__name__ for o in outcomes)
+    assert kinds == ["LostRace", "Mined"], outcomes
+    lost = next(o for o in outcomes if isinstance(o, LostRace))
+    assert lost.error_name == "AlreadyEvaluated" and lost.tx_hash is not None
+    statuses = sorted(t.status for s in stores for t in s.transactions(ACTION))
+    assert statuses == ["lost-race", "mined"]
+    assert all(s.already_done(ACTION) for s in stores)
+
+
+def test_a_stuck_transaction_is_replaced_with_a_bumped_fee(desk, accounts, chain, fresh, tmp_path):
+    store = Store(tmp_path / "k.sqlite")
+    settings = TxSettings(
+        poll_interval=0.05,
+        receipt_timeout=30,
+        replace_after=0.3,
+        max_replacements=1,
+        priority_fee=2 * GWEI,
+    )
+    sender = TxSender(accounts[7], settings=settings, store=store)
+    asset = desk.system.asset
+    with manual_mining(chain):
+        result = in_thread(lambda: sender.send(asset, "approve", accounts[3], 1, action_id="a"))
+        wait_for(lambda: len(store.transactions("a")) == 2)  # sent, then replaced
+        chain.provider.mine(1)
+        outcome = result()
+    assert isinstance(outcome, Mined), outcome
+    first, second = reversed(store.transactions("a"))
+    assert outcome.replaced == (first.tx_hash,) and outcome.tx_hash == second.tx_hash
+    assert first.nonce == second.nonce == outcome.nonce
+    assert second.priority_fee * 10_000 >= first.priority_fee * 11_250
+    assert second.max_fee * 10_000 >= first.max_fee * 11_250
+    assert (first.status, second.status) == ("replaced", "mined")
+    assert asset.allowance(accounts[7], accounts[3]) == 1
+
+
+def test_a_stale_nonce_is_read_again(desk, accounts, fresh, tmp_path):
+    store = Store(tmp_path / "k.sqlite")
+    sender = TxSender(accounts[7], settings=FAST, store=store)
+    asset = desk.system.asset
+    assert isinstance(sender.send(asset, "approve", accounts[3], 1, action_id="a1"), Mined)
+    real = sender.pending_nonce
+    stale = iter([real() - 1])
+    sender.pending_nonce = lambda: next(stale, None) or real()  # type: ignore[method-assign]
+    outcome = sender.send(asset, "approve", accounts[3], 2, action_id="a2")
+    assert isinstance(outcome, Mined), outcome
+    assert outcome.nonce == real() - 1
+    assert asset.allowance(accounts[7], accounts[3]) == 2
+
+
+def test_fees_are_capped_and_bumps_are_at_least_12_5_percent(desk, accounts, chain, fresh):
+    assert bumped(8, 1_250) == 9 and bumped(1, 1_250) == 2
+    assert bumped(GWEI, 1_250) == 1_125_000_000
+    asset = desk.system.asset
+    capped = TxSender(accounts[7], settings=TxSettings(priority_fee=10 * GWEI, max_fee_cap=GWEI))
+    outcome = capped.send(asset, "approve", accounts[3], 1, action_id="x")
+    assert isinstance(outcome, Mined), outcome
+    assert outcome.max_fee == outcome.priority_fee == GWEI  # tip cut to fit under the cap
+    chain.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(2 * GWEI)])
+    chain.provider.mine(1)
+    assert (
+        int(
+            chain.provider.make_request("eth_getBlockByNumber", ["latest", False])["baseFeePerGas"],
+            16,
+        )
+        == 2 * GWEI
+    )
+    outcome = capped.send(asset, "approve", accounts[3], 2, action_id="y")
+    assert isinstance(outcome, Refused) and outcome.error_name == "FeeCapExceeded"
+    roomy = TxSender(accounts[7], settings=TxSettings(priority_fee=GWEI, max_fee_cap=100 * GWEI))
+    outcome = roomy.send(asset, "approve", accounts[3], 3, action_id="z")
+    assert isinstance(outcome, Mined), outcome
+    assert outcome.max_fee >= 2 * GWEI * 2 + GWEI  # base fee × 2 + tip (the base may fall)

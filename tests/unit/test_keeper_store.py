@@ -1,0 +1,163 @@
+"""keepers.store: the keeper's SQLite state survives a restart and every write is idempotent."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+
+from keepers.store import SCHEMA_VERSION, SchemaError, Store
+from keepers.strategy.rationale import encode, verify
+
+ALICE = "0x" + "aa" * 20
+BOB = "0x" + "BB" * 20
+KEEPER = "0x" + "11" * 20
+HASH_1 = "0x" + "01" * 32
+HASH_2 = bytes.fromhex("02" * 32)
+
+
+@pytest.fixture
+def path(tmp_path):
+    return tmp_path / "state" / "keeper.sqlite"
+
+
+def test_new_file_is_wal_and_versioned(path):
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    db.close()
+    Store(path).close()  # reopening migrates nothing and fails nothing
+
+
+def test_a_newer_schema_is_refused(path):
+    Store(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(SchemaError):
+        Store(path)
+
+
+def test_cursor_resumes_after_restart_and_never_moves_back(path):
+    with Store(path) as store:
+        assert store.last_block("liquidator") is None
+        store.set_last_block("liquidator", 10)
+        store.set_last_block("liquidator", 12)
+        store.set_last_block("liquidator", 11)  # a late, older pass
+        store.set_last_block("evaluator", 3)
+    with Store(path) as store:
+        assert store.last_block("liquidator") == 12
+        assert store.last_block("evaluator") == 3
+
+
+def test_borrowers_upsert(path):
+    with Store(path) as store:
+        store.add_borrowers([ALICE, BOB], block=5)
+        store.add_borrowers([BOB.lower(), ALICE], block=9)
+        store.add_borrowers([ALICE], block=2)
+        assert store.borrowers() == [ALICE, BOB.lower()]
+
+
+def test_sent_then_outcome_and_already_done(path):
+    action = "liquidate:" + ALICE
+    with Store(path) as store:
+        assert not store.already_done(action)
+        store.record_sent(
+            job="liquidator",
+            action_id=action,
+            sender=KEEPER,
+            nonce=7,
+            tx_hash=HASH_1,
+            max_fee=100,
+            priority_fee=2,
+        )
+        store.record_sent(  # the same broadcast recorded twice: one row
+            job="liquidator",
+            action_id=action,
+            sender=KEEPER,
+            nonce=7,
+            tx_hash=HASH_1,
+        )
+        assert not store.already_done(action)  # in flight is not done
+        assert [t.tx_hash for t in store.in_flight()] == [HASH_1]
+    with Store(path) as store:  # restart: the in-flight transaction is still known
+        (pending,) = store.in_flight(KEEPER)
+        assert (pending.nonce, pending.status, pending.max_fee) == (7, "sent", 100)
+        store.record_outcome(HASH_1, "mined", gas_used=21_000, effective_gas_price=50, block=44)
+        store.record_outcome(HASH_1, "mined")  # idempotent, keeps the numbers
+        record = store.transaction(HASH_1)
+        assert record is not None
+        assert (record.status, record.gas_used, record.block) == ("mined", 21_000, 44)
+        assert store.already_done(action)
+        assert store.in_flight() == []
+
+
+def test_reverted_and_replaced_are_not_done_lost_race_is(path):
+    with Store(path) as store:
+        store.record_sent(job="e", action_id="evaluate:1", sender=KEEPER, nonce=1, tx_hash=HASH_1)
+        store.record_outcome(HASH_1, "replaced")
+        store.record_sent(job="e", action_id="evaluate:1", sender=KEEPER, nonce=1, tx_hash=HASH_2)
+        store.record_outcome(HASH_2, "reverted", error="Paused")
+        assert not store.already_done("evaluate:1")
+        assert [t.status for t in store.transactions("evaluate:1")] == ["reverted", "replaced"]
+        store.record_lost_race(
+            job="e", action_id="evaluate:1", sender=KEEPER, error="AlreadyEvaluated"
+        )
+        store.record_lost_race(
+            job="e", action_id="evaluate:1", sender=KEEPER, error="AlreadyEvaluated"
+        )
+        assert store.already_done("evaluate:1")
+        assert len(store.transactions("evaluate:1")) == 3
+
+
+def test_outcome_of_unknown_hash_or_status_is_an_error(path):
+    with Store(path) as store:
+        with pytest.raises(KeyError):
+            store.record_outcome(HASH_1, "mined")
+        store.record_sent(job="e", action_id="a", sender=KEEPER, nonce=0, tx_hash=HASH_1)
+        with pytest.raises(ValueError):
+            store.record_outcome(HASH_1, "confirmed")  # type: ignore[arg-type]
+
+
+def test_rationale_by_hash_and_decision_record(path):
+    body = encode({"version": "ballast.rationale/1", "gain": 0.25, "weights": [6000, 0]})
+    with Store(path) as store:
+        digest = store.put_rationale(body)
+        assert store.put_rationale(body) == digest
+        store.record_decision(4, digest, "file://rationales/" + digest)
+        store.record_decision(4, digest, "file://rationales/" + digest, tx_hash=HASH_1)
+        store.record_decision(4, digest, "file://rationales/" + digest)  # keeps the tx
+    with Store(path) as store:
+        stored = store.rationale(digest)
+        assert stored == body and verify(stored, digest)
+        assert store.rationale("0x" + "00" * 32) is None
+        decision = store.decision(4)
+        assert decision is not None
+        assert (decision.rationale_hash, decision.tx_hash) == (digest, HASH_1)
+        assert store.decision(5) is None
+
+
+def test_threads_share_one_store(path):
+    with Store(path) as store:
+
+        def work(n: int) -> None:
+            for i in range(50):
+                store.record_sent(
+                    job="j",
+                    action_id=f"a:{n}:{i}",
+                    sender=KEEPER,
+                    nonce=i,
+                    tx_hash=f"0x{n:02x}{i:062x}",
+                )
+                store.set_last_block("j", n * 100 + i)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(store.transactions()) == 200
+        assert store.last_block("j") == 349
