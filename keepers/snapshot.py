@@ -21,6 +21,8 @@ from ape import chain, project
 from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
 
+from keepers.errors import ErrorDecoder
+
 __all__ = [
     "LOCAL_CHAIN_IDS",
     "MULTICALL3_ADDRESS",
@@ -43,8 +45,6 @@ LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 _AGGREGATE3 = keccak(text="aggregate3((address,bool,bytes)[])")[:4]
 _GET_BLOCK_NUMBER = keccak(text="getBlockNumber()")[:4]
 _GET_TIMESTAMP = keccak(text="getCurrentBlockTimestamp()")[:4]
-_ERROR_STRING = keccak(text="Error(string)")[:4]
-_PANIC = keccak(text="Panic(uint256)")[:4]
 
 _known: dict[int, str] = {}  # chain id -> a Multicall3 address verified in this process
 
@@ -151,31 +151,10 @@ class CallResult:
         return self.value
 
 
-def _error_abis(contract: Any) -> dict[bytes, Any]:
-    abis = {}
-    for abi in getattr(contract.contract_type, "errors", []) or []:
-        abis[keccak(text=abi.selector)[:4]] = abi
-    return abis
-
-
 def describe_revert(data: bytes, contract: Any = None) -> str:
     """A one-line reason for revert data: Error(string), Panic, a custom error of `contract`."""
-    data = bytes(data)
-    if not data:
-        return "reverted without data"
-    head, body = data[:4], data[4:]
-    try:
-        if head == _ERROR_STRING:
-            return decode(["string"], body)[0]
-        if head == _PANIC:
-            return f"Panic(0x{decode(['uint256'], body)[0]:02x})"
-        if contract is not None and (abi := _error_abis(contract).get(head)) is not None:
-            types = [i.canonical_type for i in abi.inputs]
-            values = decode(types, body) if types else ()
-            return f"{abi.name}({', '.join(repr(v) for v in values)})"
-    except Exception:  # noqa: BLE001 - undecodable revert data: fall through to the raw bytes
-        pass
-    return f"reverted with 0x{data.hex()}"
+    decoder = ErrorDecoder(contract.contract_type) if contract is not None else ErrorDecoder()
+    return decoder.decode(bytes(data))[1]
 
 
 @dataclass(frozen=True)

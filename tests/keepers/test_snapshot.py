@@ -128,7 +128,7 @@ def test_a_failing_call_is_reported_not_raised(multicall, protocol):
     )
     failed, idle, decisions = batch.results
     assert not failed.success
-    assert failed.error == "UnknownSlash(1000000)"
+    assert failed.error == "UnknownSlash(slashId=1000000)"
     assert idle.success and idle.value == protocol.vault.idle()
     assert decisions.success and decisions.value == list(agents.openDecisions())
 

@@ -1,0 +1,40 @@
+"""keepers.errors: revert data in words, without a chain."""
+
+from __future__ import annotations
+
+from eth_abi import encode
+from eth_utils import keccak
+
+from keepers.errors import ERROR_STRING, PANIC, ErrorDecoder
+
+
+class _Input:
+    def __init__(self, name: str, canonical_type: str) -> None:
+        self.name, self.canonical_type = name, canonical_type
+
+
+class _ErrorAbi:
+    def __init__(self, name: str, inputs: list[_Input]) -> None:
+        self.name, self.inputs = name, inputs
+        self.selector = f"{name}({','.join(i.canonical_type for i in inputs)})"
+
+
+class _ContractType:
+    errors = [_ErrorAbi("VetoWindowOver", [_Input("slashId", "uint256"), _Input("at", "uint256")])]
+
+
+def test_error_string_panic_and_custom_errors_read_in_words():
+    decoder = ErrorDecoder(_ContractType())
+    assert decoder.decode(ERROR_STRING + encode(["string"], ["too late"])) == ("Error", "too late")
+    assert decoder.decode(PANIC + encode(["uint256"], [0x11])) == ("Panic", "Panic(0x11)")
+    selector = keccak(text="VetoWindowOver(uint256,uint256)")[:4]
+    data = selector + encode(["uint256", "uint256"], [7, 1_700_000_000])
+    assert decoder.decode(data) == ("VetoWindowOver", "VetoWindowOver(slashId=7, at=1700000000)")
+
+
+def test_unknown_empty_and_malformed_data_never_raise():
+    decoder = ErrorDecoder()
+    assert decoder.decode(b"") == (None, "reverted without data")
+    assert decoder.decode(bytes.fromhex("deadbeef")) == (None, "0xdeadbeef")
+    # A known selector with a body too short to decode falls back to the raw bytes.
+    assert decoder.decode(ERROR_STRING + b"\x01") == (None, "0x" + (ERROR_STRING + b"\x01").hex())
