@@ -41,5 +41,11 @@ class TxSettings(BaseModel):
     max_replacements: int = Field(3, ge=0)
     receipt_timeout: float = Field(180.0, gt=0, description="give up waiting after this")
     poll_interval: float = Field(0.25, gt=0)
+    receipt_grace: float = Field(
+        5.0,
+        ge=0,
+        description="once our nonce is used, how long to look for our receipt before "
+        "concluding another transaction took the nonce (nodes may report the nonce first)",
+    )
     max_nonce_retries: int = Field(3, ge=0, description="re-reads of the nonce when too low")
     lost_race_errors: frozenset[str] = DEFAULT_LOST_RACE_ERRORS

@@ -412,21 +412,24 @@ class TxSender:
     def _wait(self, to: str, data: bytes, value: int, flight: _Flight, action_id: str) -> Outcome:
         start = self._clock()
         last_send = start
+        nonce_used_at: float | None = None
         while True:
             for attempt in reversed(flight.attempts):
                 receipt = self._receipt(attempt.tx_hash)
                 if receipt is not None and receipt.get("blockNumber"):
                     return self._settle(to, data, value, flight, attempt, receipt, action_id)
+            now = self._clock()
             if self._latest_nonce() > flight.nonce:
-                # the nonce is used: one of ours may have just been mined; look once more
-                for attempt in reversed(flight.attempts):
-                    receipt = self._receipt(attempt.tx_hash)
-                    if receipt is not None and receipt.get("blockNumber"):
-                        return self._settle(to, data, value, flight, attempt, receipt, action_id)
+                # The nonce is used. A node may report the new nonce before the receipt of the
+                # transaction that used it: keep looking for one of ours for a grace period.
+                if nonce_used_at is None:
+                    nonce_used_at = now
+                if now - nonce_used_at < self.settings.receipt_grace:
+                    self._sleep(self.settings.poll_interval)
+                    continue
                 for attempt in flight.attempts:
                     self._record(attempt.tx_hash, "replaced", error="nonce used elsewhere")
                 return Replaced(flight.nonce, flight.hashes)
-            now = self._clock()
             if now - start >= self.settings.receipt_timeout:
                 return Stuck(flight.nonce, flight.hashes)
             if (
