@@ -9,7 +9,9 @@ What it keeps:
   `"liquidate:<borrower>"` or `"evaluate:<decisionId>"`, status, fees, timestamps);
 - `decisions`: the decisions a keeper submitted (id, rationale hash, URI, transaction);
 - `rationales`: rationale documents by their keccak hash, bytes exactly as hashed
-  (`keepers.strategy.rationale.verify` checks them; this module only stores them).
+  (`keepers.strategy.rationale.verify` checks them; this module only stores them);
+- `index_samples` (v2): each sleeve's `returnIndex()` readings, the rebalancer's history;
+- `job_state` (v2): small JSON documents a job carries between passes (the sentinel's streaks).
 
 A transaction's status is one of `STATUSES`: `sent` (in flight), `mined`, `reverted`,
 `lost-race` (another keeper did it first: the action is done), `replaced` (a same-nonce
@@ -32,7 +34,7 @@ from typing import Final, Literal, get_args
 
 from keepers.strategy.rationale import rationale_hash
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 Status = Literal["sent", "mined", "reverted", "lost-race", "replaced", "dropped"]
 STATUSES: Final[tuple[str, ...]] = get_args(Status)
@@ -78,6 +80,20 @@ CREATE TABLE IF NOT EXISTS rationales (
     hash TEXT PRIMARY KEY,
     body BLOB NOT NULL,
     created_at REAL NOT NULL
+);
+"""
+_SCHEMA_V2: Final = """
+CREATE TABLE IF NOT EXISTS index_samples (
+    sleeve TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    block INTEGER NOT NULL,
+    PRIMARY KEY (sleeve, timestamp)
+);
+CREATE TABLE IF NOT EXISTS job_state (
+    job TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    updated_at REAL NOT NULL
 );
 """
 
@@ -147,11 +163,14 @@ class Store:
             raise SchemaError(
                 f"{self.path} has schema version {version}; this keeper knows {SCHEMA_VERSION}"
             )
-        if version < 1:  # one script, one transaction (executescript commits before it runs)
-            with self._lock:
-                self._db.executescript(
-                    f"BEGIN IMMEDIATE;{_SCHEMA_V1}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
-                )
+        # One script per step, one transaction each (executescript commits before it runs).
+        steps = ((1, _SCHEMA_V1), (2, _SCHEMA_V2))
+        for target, script in steps:
+            if version < target:
+                with self._lock:
+                    self._db.executescript(
+                        f"BEGIN IMMEDIATE;{script}PRAGMA user_version = {target};COMMIT;"
+                    )
 
     @property
     def schema_version(self) -> int:
@@ -372,6 +391,43 @@ class Store:
                 "SELECT * FROM decisions WHERE decision_id = ?", (str(decision_id),)
             ).fetchone()
         return None if row is None else DecisionRecord(**dict(row))
+
+
+    # ------------------------------------------------------------------ history and job state
+
+    def add_index_sample(self, sleeve: str, timestamp: int, value: int, block: int) -> None:
+        """Records `sleeve`'s `returnIndex()` at `timestamp` (one reading per timestamp)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO index_samples (sleeve, timestamp, value, block) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (sleeve, timestamp) DO NOTHING",
+                (sleeve, timestamp, str(value), block),
+            )
+
+    def index_history(self, sleeve: str, limit: int = 2_000) -> tuple[tuple[int, int], ...]:
+        """The newest `limit` readings of `sleeve` as (timestamp, value), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT timestamp, value FROM index_samples WHERE sleeve = ? "
+                "ORDER BY timestamp DESC LIMIT ?",
+                (sleeve, limit),
+            ).fetchall()
+        return tuple((int(t), int(v)) for t, v in reversed(rows))
+
+    def job_state(self, job: str) -> str | None:
+        """The document `job` stored last (JSON text), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT state FROM job_state WHERE job = ?", (job,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_job_state(self, job: str, state: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO job_state (job, state, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (job) DO UPDATE SET state = excluded.state, "
+                "updated_at = excluded.updated_at",
+                (job, state, time.time()),
+            )
 
 
 class _Tx:

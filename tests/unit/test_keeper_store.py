@@ -161,3 +161,42 @@ def test_threads_share_one_store(path):
             t.join()
         assert len(store.transactions()) == 200
         assert store.last_block("j") == 349
+
+
+def test_a_version_1_file_is_migrated_keeping_its_rows(path):
+    from keepers.store import _SCHEMA_V1
+
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path)
+    db.executescript(_SCHEMA_V1 + "PRAGMA user_version = 1;")
+    db.execute("INSERT INTO cursors (job, block, updated_at) VALUES ('liquidator', 41, 0)")
+    db.commit()
+    db.close()
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.last_block("liquidator") == 41
+        store.add_index_sample("gold", 100, 10**18, 5)
+        assert store.index_history("gold") == ((100, 10**18),)
+
+
+def test_index_history_is_ordered_bounded_and_keeps_big_values(path):
+    big = 2**200  # uint256 readings do not fit SQLite integers
+    with Store(path) as store:
+        for t in (300, 100, 200):
+            store.add_index_sample("tbill", t, big + t, t // 100)
+        store.add_index_sample("tbill", 200, 1, 9)  # one reading per timestamp: the first stays
+        store.add_index_sample("gold", 150, 7, 1)
+        assert store.index_history("tbill") == ((100, big + 100), (200, big + 200), (300, big + 300))
+        assert store.index_history("tbill", limit=2) == ((200, big + 200), (300, big + 300))
+        assert store.index_history("lending") == ()
+    with Store(path) as store:  # survives a restart
+        assert store.index_history("gold") == ((150, 7),)
+
+
+def test_job_state_round_trips_and_overwrites(path):
+    with Store(path) as store:
+        assert store.job_state("sentinel") is None
+        store.set_job_state("sentinel", '{"tripped": false}')
+        store.set_job_state("sentinel", '{"tripped": true}')
+    with Store(path) as store:
+        assert store.job_state("sentinel") == '{"tripped": true}'
