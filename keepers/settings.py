@@ -16,6 +16,7 @@ DEFAULT_LOST_RACE_ERRORS: frozenset[str] = frozenset(
         "AlreadyEvaluated",
         "SlashNotPending",
         "HealthyPosition",
+        "NoDebt",
         "PositionHealthy",
         "NotLiquidatable",
         "NothingToLiquidate",

@@ -392,7 +392,6 @@ class Store:
             ).fetchone()
         return None if row is None else DecisionRecord(**dict(row))
 
-
     # ------------------------------------------------------------------ history and job state
 
     def add_index_sample(self, sleeve: str, timestamp: int, value: int, block: int) -> None:

@@ -1,0 +1,149 @@
+"""The keeper's configuration: pydantic settings from a YAML file, `BALLAST_KEEPER_*` environment
+variables and CLI options (in increasing priority). Every field has a safe default; unknown
+keys are refused, so a typo in a config file is an error, not a silently ignored setting.
+
+    BALLAST_KEEPER_ACCOUNT=keeper BALLAST_KEEPER_LIQUIDATOR__MIN_PROFIT=1000000 ballast-keeper ...
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from keepers.jobs import LiquidatorSettings, RedeemerSettings, SentinelSettings
+from keepers.settings import TxSettings
+
+__all__ = ["ConfigError", "KeeperSettings", "load_settings"]
+
+JOBS = ("liquidator", "evaluator", "redeemer", "sentinel", "rebalancer")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message is one line."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LiquidatorConfig(_Section):
+    gas_per_liquidation: int = Field(400_000, ge=0, description="gas of one liquidate()")
+    min_profit: int = Field(0, ge=0, description="least profit after gas, asset units")
+    scan_chunk: int = Field(5_000, ge=1, description="blocks per eth_getLogs borrower scan")
+
+    def planner(self) -> LiquidatorSettings:
+        return LiquidatorSettings(self.gas_per_liquidation, self.min_profit)
+
+
+class EvaluatorConfig(_Section):
+    max_due: int = Field(50, ge=1, description="decisions read per pass")
+    max_actions: int = Field(20, ge=1, description="evaluations and slash executions per pass")
+
+
+class RedeemerConfig(_Section):
+    max_requests_cap: int = Field(50, ge=1)
+    min_batch: int = Field(1, ge=1)
+    max_wait_seconds: int = Field(3_600, ge=0)
+    max_base_fee_wei: int | None = None
+
+    def planner(self) -> RedeemerSettings:
+        return RedeemerSettings(
+            self.max_requests_cap, self.min_batch, self.max_wait_seconds, self.max_base_fee_wei
+        )
+
+
+class SentinelConfig(_Section):
+    pause: bool = Field(True, description="pause automation when tripped, if holding the key")
+    stale_critical_factor: int = Field(2, ge=1)
+    nav_drop_warn_bps: int = Field(50, ge=0)
+    nav_drop_critical_bps: int = Field(200, ge=0)
+    unhealthy_warn_bps: int = Field(500, ge=0)
+    unhealthy_critical_bps: int = Field(2_000, ge=0)
+    trip_after: int = Field(2, ge=1)
+    clear_after: int = Field(3, ge=1)
+
+    def planner(self, has_guardian_key: bool) -> SentinelSettings:
+        return SentinelSettings(
+            has_guardian_key=has_guardian_key and self.pause,
+            stale_critical_factor=self.stale_critical_factor,
+            nav_drop_warn_bps=self.nav_drop_warn_bps,
+            nav_drop_critical_bps=self.nav_drop_critical_bps,
+            unhealthy_warn_bps=self.unhealthy_warn_bps,
+            unhealthy_critical_bps=self.unhealthy_critical_bps,
+            trip_after=self.trip_after,
+            clear_after=self.clear_after,
+        )
+
+
+class RebalancerConfig(_Section):
+    horizon_seconds: int = Field(7 * 86_400, gt=0, description="align with agent.evalWindow")
+    uri_base: str = Field("ballast://rationale/", description="rationale URI prefix")
+    rationale_dir: Path | None = Field(None, description="also write documents here by hash")
+    gain_margin: float = Field(3.0, ge=1.0, description="net gain must beat gas × this")
+    min_turnover_bps: int = Field(10, ge=0)
+    history: int = Field(2_000, ge=1, description="returnIndex readings kept per sleeve")
+
+
+class KeeperSettings(BaseSettings):
+    """Everything a keeper process needs besides the network connection."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BALLAST_KEEPER_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    account: str | None = Field(None, description="Ape account alias (None: read only)")
+    manifest: Path | None = Field(None, description="deployment manifest (default: network's)")
+    state_dir: Path = Field(Path(".keeper"), description="SQLite state and rationale documents")
+    dry_run: bool = Field(False, description="plan and simulate, never send")
+    metrics_port: int | None = Field(None, ge=0, le=65_535, description="Prometheus port")
+    log_json: bool = Field(False, description="one JSON object per log line")
+    native_price: float = Field(3_000.0, gt=0, description="asset units (whole) per native coin")
+    jobs: tuple[str, ...] = Field(JOBS, description="jobs a bot runs")
+    liquidator: LiquidatorConfig = LiquidatorConfig()
+    evaluator: EvaluatorConfig = EvaluatorConfig()
+    redeemer: RedeemerConfig = RedeemerConfig()
+    sentinel: SentinelConfig = SentinelConfig()
+    rebalancer: RebalancerConfig = RebalancerConfig()
+    tx: TxSettings = TxSettings()
+
+    def state_path(self, chain_id: int, address: str | None) -> Path:
+        """One SQLite file per chain and key: `<state_dir>/<chain>-<address|readonly>.sqlite`."""
+        who = address.lower() if address else "readonly"
+        return self.state_dir / f"{chain_id}-{who}.sqlite"
+
+
+def _one_line(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "config"
+    return f"{where}: {first['msg']}" + (
+        f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    )
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> KeeperSettings:
+    """Settings from the YAML file at `path` (optional), the environment and `overrides` (None
+    values ignored). Raises `ConfigError` with one line."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} not found") from None
+        except yaml.YAMLError as err:
+            message = f"config file {path} is not valid YAML: {err}".splitlines()[0]
+            raise ConfigError(message) from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must be a mapping of settings")
+        data.update(loaded or {})
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = [j for j in data.get("jobs", ()) if j not in JOBS]
+    if unknown:
+        raise ConfigError(f"unknown job {unknown[0]!r}; jobs are {', '.join(JOBS)}")
+    try:
+        return KeeperSettings(**data)
+    except ValidationError as err:
+        raise ConfigError(_one_line(err)) from None

@@ -1,0 +1,353 @@
+"""Chain reads that build the jobs' inputs: Multicall3 batches pinned to one block, turned into
+the pure planners' dataclasses (`keepers.math.Position`, `keepers.jobs.OracleState`, ...).
+
+Each reader makes a first batch at `block` (default: latest) and pins every later batch to the
+block the first one read, so one job pass sees one state. Values whose read failed are reported
+in `failures` (label -> reason) and left out; nothing here raises for a single failed call.
+
+- `read_book`: the lending book — liquidation rules, rate model, every borrower's `Position`
+  (collateral in listing order, priced by `tryPrice`, weighted by `lend.*.<name>`);
+- `read_oracles`: each priced token's feed age, last accepted and current price, and the
+  registry's staleness and deviation bounds (the sentinel's `OracleState`s);
+- `read_allocation`: the rebalancer's view — NAV, each sleeve's assets, cap and `returnIndex`,
+  the idle buffer, the turnover limit and the rebalance cooldown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from types import MappingProxyType
+from typing import Any
+
+from ape import project
+from eth_utils import keccak, to_checksum_address
+
+from keepers.jobs.liquidator import Borrower
+from keepers.jobs.sentinel import OracleState
+from keepers.math import Holding, LiquidationRules, Position, RateModel
+from keepers.protocol import Protocol
+from keepers.snapshot import Batch, Call, CallResult, Multicall
+
+__all__ = [
+    "AllocationRead",
+    "BookRead",
+    "OracleRead",
+    "SleeveRead",
+    "param_key",
+    "read_allocation",
+    "read_book",
+    "read_oracles",
+]
+
+CHUNK = 400  # calls per eth_call: keeps each batch well under a node's eth_call gas cap
+
+
+def param_key(name: str) -> bytes:
+    """The registry key of parameter `name` (`keccak256(bytes(name))`)."""
+    return keccak(text=name)
+
+
+@cache
+def _erc20(address: str) -> Any:
+    return project.MockStablecoin.at(address)  # any ERC-20 ABI serves for decimals()
+
+
+@cache
+def _feed(address: str) -> Any:
+    return project.MockAggregator.at(address)  # Chainlink's AggregatorV3 ABI
+
+
+def _read_chunked(multicall: Multicall, calls: Sequence[Call], block: int | str) -> Batch:
+    """Several `aggregate3` at one block when there are many calls; results in call order."""
+    if len(calls) <= CHUNK:
+        return multicall.read(calls, block)
+    first = multicall.read(calls[:CHUNK], block)
+    results = list(first.results)
+    for start in range(CHUNK, len(calls), CHUNK):
+        results += multicall.read(calls[start : start + CHUNK], first.block).results
+    return Batch(first.block, first.timestamp, tuple(results))
+
+
+def _failures(*batches: Batch) -> Mapping[str, str]:
+    return MappingProxyType(
+        {r.call.label: r.error or "" for b in batches for r in b.results if not r.success}
+    )
+
+
+def _value(result: CallResult, default: Any = None) -> Any:
+    return result.value if result.success else default
+
+
+def _param(registry: Any, name: str) -> Call:
+    return Call(registry.get, param_key(name), label=name)
+
+
+# ------------------------------------------------------------------ the lending book
+
+
+@dataclass(frozen=True)
+class BookRead:
+    """The lending book at `block`: rules, rate model, cash, debt and every borrower read."""
+
+    block: int
+    timestamp: int
+    rules: LiquidationRules
+    rate_model: RateModel
+    asset_decimals: int
+    cash: int
+    debt: int
+    borrowers: tuple[Borrower, ...]
+    failures: Mapping[str, str] = field(default_factory=dict)
+
+
+_BOOK_PARAMS = (
+    "lend.closeFactorBps",
+    "lend.fullCloseHealthBps",
+    "lend.minDebt",
+    "lend.rate.baseBps",
+    "lend.rate.slope1Bps",
+    "lend.rate.slope2Bps",
+    "lend.rate.kinkBps",
+)
+
+
+def read_book(
+    multicall: Multicall,
+    protocol: Protocol,
+    borrowers: Sequence[str],
+    asset: str,
+    block: int | str = "latest",
+) -> BookRead:
+    """Every `borrowers` position (debt accrued to the read block) and the book's rules.
+
+    `asset`: the vault's base asset (its decimals scale collateral values). A borrower whose
+    `positionOf` failed is left out (named in `failures`).
+    """
+    book, registry = protocol.lending, protocol.registry
+    first = multicall.read(
+        [
+            Call(book.collateralTokens, label="collateralTokens()"),
+            Call(book.cash, label="cash()"),
+            Call(book.totalDebt, label="totalDebt()"),
+            Call(_erc20(asset).decimals, label="asset.decimals()"),
+            *(_param(registry, name) for name in _BOOK_PARAMS),
+        ],
+        block,
+    )
+    tokens_r, cash_r, debt_r, dec_r, *param_r = first.results
+    tokens = [to_checksum_address(t) for t in first.results[0].unwrap()]
+    asset_decimals = int(dec_r.unwrap())
+    params = dict(zip(_BOOK_PARAMS, (int(r.unwrap()) for r in param_r), strict=True))
+
+    calls = []
+    for t in tokens:
+        calls += [
+            Call(book.collateralName, t, label=f"collateralName({t})"),
+            Call(protocol.router.tryPrice, t, label=f"tryPrice({t})"),
+            Call(_erc20(t).decimals, label=f"decimals({t})"),
+        ]
+    calls += [Call(book.positionOf, b, label=f"positionOf({b})") for b in borrowers]
+    second = _read_chunked(multicall, calls, first.block)
+    per_token = second.results[: 3 * len(tokens)]
+    names = [str(per_token[3 * i].unwrap()) for i in range(len(tokens))]
+    prices = [
+        per_token[3 * i + 1].value if per_token[3 * i + 1].success else (0, False)
+        for i in range(len(tokens))
+    ]
+    decimals = [int(per_token[3 * i + 2].unwrap()) for i in range(len(tokens))]
+
+    weights = ("lend.ltvBps", "lend.liqThresholdBps", "lend.liqBonusBps")
+    third = multicall.read(
+        [_param(registry, f"{w}.{n}") for n in names for w in weights], first.block
+    )
+    weight_values = [int(_value(r, 0)) for r in third.results]
+
+    views = []
+    for b, r in zip(borrowers, second.results[3 * len(tokens) :], strict=True):
+        if not r.success:
+            continue
+        amounts = dict(
+            zip((to_checksum_address(t) for t in r.value.tokens), r.value.amounts, strict=True)
+        )
+        holdings = tuple(
+            Holding(
+                token=t,
+                amount=int(amounts.get(t, 0)),
+                decimals=decimals[i],
+                price=int(prices[i][0]),
+                ltv_bps=weight_values[3 * i],
+                threshold_bps=weight_values[3 * i + 1],
+                bonus_bps=weight_values[3 * i + 2],
+                fresh=bool(prices[i][1]),
+            )
+            for i, t in enumerate(tokens)
+        )
+        position = Position(int(r.value.debt), holdings, asset_decimals)
+        views.append(Borrower(to_checksum_address(b), position))
+
+    return BookRead(
+        block=first.block,
+        timestamp=first.timestamp,
+        rules=LiquidationRules(
+            params["lend.closeFactorBps"], params["lend.fullCloseHealthBps"], params["lend.minDebt"]
+        ),
+        rate_model=RateModel(
+            base_bps=params["lend.rate.baseBps"],
+            slope1_bps=params["lend.rate.slope1Bps"],
+            slope2_bps=params["lend.rate.slope2Bps"],
+            kink_bps=params["lend.rate.kinkBps"],
+        ),
+        asset_decimals=asset_decimals,
+        cash=int(_value(cash_r, 0)),
+        debt=int(_value(debt_r, 0)),
+        borrowers=tuple(views),
+        failures=_failures(first, second, third),
+    )
+
+
+# ------------------------------------------------------------------ oracles
+
+
+@dataclass(frozen=True)
+class OracleRead:
+    block: int
+    timestamp: int
+    oracles: tuple[OracleState, ...]
+    failures: Mapping[str, str] = field(default_factory=dict)
+
+    def deviation_bps(self, name: str) -> int:
+        return next((o.deviation_bps() for o in self.oracles if o.name == name), 0)
+
+
+def read_oracles(
+    multicall: Multicall,
+    protocol: Protocol,
+    priced: Mapping[str, str],
+    block: int | str = "latest",
+) -> OracleRead:
+    """The feeds behind `priced` (name -> token address): age, last accepted and current price.
+
+    A feed that cannot be read at all is reported as `updated_at = 0` (stale) rather than left
+    out: the sentinel must see a dead oracle.
+    """
+    router, registry = protocol.router, protocol.registry
+    names = sorted(priced)
+    calls = [_param(registry, "oracle.maxStaleness"), _param(registry, "oracle.maxDeviationBps")]
+    for n in names:
+        t = priced[n]
+        calls += [
+            Call(router.feedOf, t, label=f"feedOf({n})"),
+            Call(router.lastPrice, t, label=f"lastPrice({n})"),
+            Call(router.tryPrice, t, label=f"tryPrice({n})"),
+        ]
+    first = multicall.read(calls, block)
+    staleness = int(_value(first.results[0], 0))
+    deviation = int(_value(first.results[1], 0))
+    rest = first.results[2:]
+    feeds = [_value(rest[3 * i]) for i in range(len(names))]
+    live = [(i, f) for i, f in enumerate(feeds) if f and int(f, 16) != 0]
+    second = multicall.read(
+        [Call(_feed(f).latestRoundData, label=f"latestRoundData({names[i]})") for i, f in live],
+        first.block,
+    )
+    updated = {
+        i: int(r.value[3]) for (i, _), r in zip(live, second.results, strict=True) if r.success
+    }
+    states = []
+    for i, n in enumerate(names):
+        last = _value(rest[3 * i + 1], (0, 0))
+        now = _value(rest[3 * i + 2], (0, False))
+        states.append(
+            OracleState(
+                name=n,
+                updated_at=updated.get(i, 0),
+                staleness_bound=staleness,
+                last_price=int(last[0]),
+                new_price=int(now[0]),
+                max_deviation_bps=deviation,
+            )
+        )
+    return OracleRead(first.block, first.timestamp, tuple(states), _failures(first, second))
+
+
+# ------------------------------------------------------------------ allocation
+
+
+@dataclass(frozen=True)
+class SleeveRead:
+    name: str
+    address: str
+    held: int
+    cap_bps: int
+    return_index: int | None
+
+
+@dataclass(frozen=True)
+class AllocationRead:
+    """The vault as the rebalancer sees it at `block`."""
+
+    block: int
+    timestamp: int
+    nav: int
+    sleeves: tuple[SleeveRead, ...]
+    idle_buffer_bps: int
+    max_turnover_bps: int
+    next_rebalance_at: int
+    automation_paused: bool
+    is_shutdown: bool
+    share_price: int  # NAV per share unit, WAD (a ratio: the sentinel watches its drops)
+    failures: Mapping[str, str] = field(default_factory=dict)
+
+
+def read_allocation(
+    multicall: Multicall, protocol: Protocol, block: int | str = "latest"
+) -> AllocationRead:
+    vault, registry = protocol.vault, protocol.registry
+    names = list(protocol.sleeves)
+    calls = [
+        Call(vault.totalAssets, label="totalAssets()"),
+        _param(registry, "vault.idleBufferBps"),
+        _param(registry, "vault.maxTurnoverBps"),
+        Call(vault.nextRebalanceAt, label="nextRebalanceAt()"),
+        Call(vault.automationPaused, label="automationPaused()"),
+        Call(vault.isShutdown, label="isShutdown()"),
+        Call(vault.totalSupply, label="totalSupply()"),
+    ]
+    for n in names:
+        s = protocol.sleeves[n]
+        calls += [
+            Call(s.totalAssets, label=f"{n}.totalAssets()"),
+            _param(registry, f"vault.maxSleeveBps.{n}"),
+            Call(s.returnIndex, label=f"{n}.returnIndex()"),
+        ]
+    batch = multicall.read(calls, block)
+    head, rest = batch.results[:7], batch.results[7:]
+    nav = int(head[0].unwrap())
+    supply = int(_value(head[6], 0))
+    # NAV per share in WAD; an empty vault is priced at one asset unit per share unit.
+    share_price = nav * 10**18 // supply if supply else 10**18
+    sleeves = tuple(
+        SleeveRead(
+            name=n,
+            address=str(protocol.sleeves[n].address),
+            held=int(_value(rest[3 * i], 0)),
+            cap_bps=int(_value(rest[3 * i + 1], 0)),
+            return_index=_value(rest[3 * i + 2]),
+        )
+        for i, n in enumerate(names)
+    )
+    return AllocationRead(
+        block=batch.block,
+        timestamp=batch.timestamp,
+        nav=nav,
+        sleeves=sleeves,
+        idle_buffer_bps=int(_value(head[1], 0)),
+        max_turnover_bps=int(_value(head[2], 0)),
+        next_rebalance_at=int(_value(head[3], 0)),
+        automation_paused=bool(_value(head[4], False)),
+        is_shutdown=bool(_value(head[5], False)),
+        share_price=share_price,
+        failures=_failures(batch),
+    )

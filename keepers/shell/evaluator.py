@@ -1,0 +1,43 @@
+"""Evaluator pass: read the due decisions (with `evaluateTrigger`) and the pending slashes in
+one snapshot, plan with `keepers.jobs.plan_evaluator`, send `evaluate(id)` and
+`executeSlash(id)`. Action ids are permanent (`evaluate:<id>`): a restarted keeper never
+evaluates twice, and a keeper that lost the race records it and moves on."""
+
+from __future__ import annotations
+
+from keepers.jobs import OpenDecision, PendingSlash, plan_evaluator
+from keepers.shell.keeper import JobReport, Keeper
+from keepers.snapshot import EvaluationSnapshot
+
+
+def run_evaluator(keeper: Keeper) -> JobReport:
+    settings = keeper.settings.evaluator
+    agents = keeper.protocol.agents
+    snap = EvaluationSnapshot.read(keeper.multicall, agents, settings.max_due)
+    report = JobReport("evaluator", snap.block, snap.timestamp, keeper.dry_run)
+    report.notes += [f"read failed: {k}: {v}" for k, v in snap.failures.items()]
+    # decisionsDue lists decisions already due: their dueAt is at or before the read block.
+    decisions = [
+        OpenDecision(d.decision_id, 0, d.should_act, d.data.decode("utf-8", errors="replace"))
+        for d in snap.due
+    ]
+    slashes = [
+        PendingSlash(s.slash_id, int(s.info.vetoEndsAt), int(s.info.status))
+        for s in snap.slashes
+        if s.info is not None
+    ]
+    plan = plan_evaluator(decisions, slashes, snap.timestamp, settings.max_actions)
+    report.notes.append(
+        f"{len(snap.open_decisions)} open decisions, {len(snap.due)} due, "
+        f"{len(snap.slashes)} pending slashes"
+    )
+    report.skipped += [f"{s.kind}({s.target_id}): {s.reason}" for s in plan.skipped]
+    for action in plan.actions:
+        keeper.act(
+            report,
+            agents,
+            action.kind,
+            action.target_id,
+            action_id=f"{action.kind}:{action.target_id}",
+        )
+    return report

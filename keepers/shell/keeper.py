@@ -1,0 +1,315 @@
+"""The keeper process's core object: one deployment, one (optional) signing key, one SQLite store.
+
+`Keeper.run(job)` makes one pass of a job — read the chain (one batched read), plan with the
+pure `keepers.jobs` planners, act through `TxSender` — and returns a `JobReport`. With
+`dry_run`, or without an account, every planned call is simulated (`eth_call`) and reported as
+what would happen; nothing is signed.
+
+On start, `reconcile()` settles transactions the store still has in flight from an earlier
+process (killed mid-wait): their receipts are looked up and recorded, so the next pass neither
+repeats a mined action nor forgets a pending one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ape import chain
+from eth_utils import to_checksum_address
+from hexbytes import HexBytes
+
+from keepers.config import KeeperSettings
+from keepers.protocol import Protocol
+from keepers.snapshot import Multicall, ensure_multicall
+from keepers.store import Store, TxRecord
+from keepers.strategy.gate import GasMarket
+from keepers.tx import (
+    AlreadyDone,
+    LostRace,
+    Mined,
+    Outcome,
+    Refused,
+    Replaced,
+    Reverted,
+    Stuck,
+    TxSender,
+)
+
+log = logging.getLogger("keepers")
+
+__all__ = ["ActionReport", "JobReport", "Keeper", "KeeperError"]
+
+
+class KeeperError(RuntimeError):
+    """A pass cannot run (e.g. the account is not an active agent); the message is one line."""
+
+
+@dataclass(frozen=True)
+class ActionReport:
+    """One planned call and what became of it. `outcome`: mined, reverted, refused, lost-race,
+    replaced, stuck, already-done, or in a dry run would-send / would-fail."""
+
+    action_id: str
+    call: str
+    outcome: str
+    tx_hash: str | None = None
+    detail: str = ""
+    gas_used: int | None = None
+
+
+@dataclass
+class JobReport:
+    """One pass of a job: the block it read, the actions, the skips and the alerts (sentinel)."""
+
+    job: str
+    block: int
+    timestamp: int
+    dry_run: bool
+    actions: list[ActionReport] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    alerts: list[Any] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for a in self.actions if a.outcome == outcome)
+
+    def summary(self) -> str:
+        outcomes: dict[str, int] = {}
+        for a in self.actions:
+            outcomes[a.outcome] = outcomes.get(a.outcome, 0) + 1
+        acted = ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items())) or "no action"
+        extra = f"; {len(self.skipped)} skipped" if self.skipped else ""
+        extra += f"; {len(self.alerts)} alerts" if self.alerts else ""
+        return f"{self.job} @ block {self.block}: {acted}{extra}"
+
+
+def _describe(outcome: Outcome) -> tuple[str, str | None, str, int | None]:
+    """(outcome name, tx hash, detail, gas used) of a sender outcome."""
+    match outcome:
+        case Mined():
+            return "mined", outcome.tx_hash, "", outcome.gas_used
+        case Reverted():
+            return "reverted", outcome.tx_hash, outcome.reason, None
+        case LostRace():
+            return "lost-race", outcome.tx_hash, outcome.reason, None
+        case Refused():
+            return "refused", None, outcome.reason, None
+        case Replaced():
+            return "replaced", outcome.tx_hashes[-1], f"nonce {outcome.nonce} used elsewhere", None
+        case Stuck():
+            return "stuck", outcome.tx_hashes[-1], f"nonce {outcome.nonce} still pending", None
+        case AlreadyDone():
+            return "already-done", None, "done in an earlier pass", None
+    raise TypeError(f"unknown outcome {outcome!r}")  # pragma: no cover
+
+
+class Keeper:
+    """One keeper: the protocol's handles, a store, and a sender when `account` is given."""
+
+    def __init__(
+        self,
+        protocol: Protocol,
+        store: Store,
+        account: Any = None,
+        settings: KeeperSettings | None = None,
+        observe: Callable[[JobReport], None] | None = None,
+    ) -> None:
+        self.protocol = protocol
+        self.store = store
+        self.account = account
+        self.settings = settings or KeeperSettings()
+        self.address = to_checksum_address(str(account.address)) if account is not None else None
+        self.dry_run = self.settings.dry_run or account is None
+        self.multicall = Multicall(ensure_multicall(account))
+        self.asset = to_checksum_address(protocol.vault.asset())
+        self._observe = observe
+        self._senders: dict[str, TxSender] = {}
+        types = (
+            protocol.vault.contract_type,
+            protocol.agents.contract_type,
+            protocol.registry.contract_type,
+        )
+        self._error_types = types + (
+            (protocol.lending.contract_type,) if protocol.lending is not None else ()
+        )
+
+    # ------------------------------------------------------------------ plumbing
+
+    def sender(self, job: str) -> TxSender:
+        """The job's sender (all share the key's lock: one transaction in flight per key)."""
+        if self.account is None:
+            raise KeeperError("no account: this keeper is read-only (give --account)")
+        if job not in self._senders:
+            self._senders[job] = TxSender(
+                self.account,
+                settings=self.settings.tx,
+                store=self.store,
+                job=job,
+                contract_types=self._error_types,
+            )
+        return self._senders[job]
+
+    @property
+    def web3(self) -> Any:
+        return chain.provider.web3
+
+    def erc20(self, address: str) -> Any:
+        from keepers.reads import _erc20
+
+        return _erc20(to_checksum_address(address))
+
+    def ensure_allowance(self, report: JobReport, token: str, spender: str, amount: int) -> None:
+        """Approves `spender` for an unlimited amount of `token` when the allowance is short."""
+        contract = self.erc20(token)
+        if int(contract.allowance(self.address, spender)) >= amount:
+            return
+        self.act(
+            report,
+            contract,
+            "approve",
+            spender,
+            2**256 - 1,
+            action_id=f"approve:{token.lower()}:{spender.lower()}:{report.block}",
+        )
+
+    def gas_market(self) -> GasMarket:
+        block = chain.provider.web3.eth.get_block("latest")
+        base = int(block.get("baseFeePerGas") or 0)
+        return GasMarket(
+            base_fee_wei=base,
+            priority_fee_wei=self.settings.tx.priority_fee,
+            native_price_wad=int(self.settings.native_price * 10**18),
+        )
+
+    def act(
+        self, report: JobReport, contract: Any, method: str, *args: Any, action_id: str
+    ) -> ActionReport:
+        """Sends `contract.method(*args)` (or simulates it in a dry run) and records the result
+        in `report`."""
+        call = f"{method}({', '.join(_short(a) for a in args)})"
+        if self.dry_run:
+            data = bytes(HexBytes(getattr(contract, method).encode_input(*args)))
+            if self.account is not None:
+                probe = TxSender(
+                    self.account, settings=self.settings.tx, contract_types=self._error_types
+                )
+                probe.decoder.add(contract.contract_type)
+                failure = probe.simulate(str(contract.address), data)
+            else:
+                failure = _simulate_anonymous(
+                    str(contract.address), data, self._error_types, contract
+                )
+            outcome = ActionReport(
+                action_id,
+                call,
+                "would-fail" if failure else "would-send",
+                detail=failure[1] if failure else "",
+            )
+        else:
+            result = self.sender(report.job).send(contract, method, *args, action_id=action_id)
+            name, tx_hash, detail, gas = _describe(result)
+            outcome = ActionReport(action_id, call, name, tx_hash, detail, gas)
+        report.actions.append(outcome)
+        log.info(
+            "%s %s: %s%s",
+            report.job,
+            call,
+            outcome.outcome,
+            f" ({outcome.detail})" if outcome.detail else "",
+            extra={
+                "job": report.job,
+                "action_id": action_id,
+                "outcome": outcome.outcome,
+                "tx_hash": outcome.tx_hash,
+            },
+        )
+        return outcome
+
+    # ------------------------------------------------------------------ recovery
+
+    def reconcile(self) -> list[TxRecord]:
+        """Settles this key's transactions left `sent` by an earlier process: a receipt found →
+        mined / reverted; the nonce used by none of them → replaced. Returns those still
+        pending (the next send waits behind them: the node's pending nonce counts them)."""
+        if self.address is None:
+            return []
+        web3 = chain.provider.web3
+        latest_nonce = web3.eth.get_transaction_count(self.address, "latest")
+        pending = []
+        for record in self.store.in_flight(self.address):
+            try:
+                receipt = web3.eth.get_transaction_receipt(record.tx_hash)
+            except Exception:  # noqa: BLE001 - web3 raises TransactionNotFound for "none yet"
+                receipt = None
+            if receipt is not None and receipt.get("blockNumber") is not None:
+                status = "mined" if receipt["status"] == 1 else "reverted"
+                self.store.record_outcome(
+                    record.tx_hash,
+                    status,
+                    gas_used=receipt["gasUsed"],
+                    effective_gas_price=receipt.get("effectiveGasPrice"),
+                    block=receipt["blockNumber"],
+                    error=None if status == "mined" else "reverted (found after a restart)",
+                )
+                log.info("reconciled %s %s: %s", record.action_id, record.tx_hash, status)
+            elif record.nonce < latest_nonce:
+                self.store.record_outcome(record.tx_hash, "replaced", error="nonce used elsewhere")
+                log.info("reconciled %s %s: replaced", record.action_id, record.tx_hash)
+            else:
+                pending.append(record)
+        return pending
+
+    # ------------------------------------------------------------------ passes
+
+    def run(self, job: str) -> JobReport:
+        """One pass of `job` (liquidator, evaluator, redeemer, sentinel, rebalancer)."""
+        from keepers.shell import passes
+
+        runner = passes.RUNNERS.get(job)
+        if runner is None:
+            raise KeeperError(f"unknown job {job!r}; jobs are {', '.join(passes.RUNNERS)}")
+        started = time.monotonic()
+        report = runner(self)
+        report.seconds = time.monotonic() - started
+        if not self.dry_run:
+            self.store.set_last_block(job, report.block)
+        if self._observe is not None:
+            self._observe(report)
+        log.info(report.summary(), extra={"job": job, "block": report.block})
+        return report
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()[:8] + "…"
+    if isinstance(value, int) and value >= 2**255:
+        return "max"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(str(v) for v in value) + "]"
+    text = str(value)
+    return text[:12] + "…" if len(text) > 42 else text
+
+
+def _simulate_anonymous(
+    to: str, data: bytes, types: tuple[Any, ...], contract: Any
+) -> tuple[str, str] | None:
+    """A dry run without an account: the call from the zero address."""
+    from keepers.errors import ErrorDecoder
+    from keepers.tx import _error_data
+
+    decoder = ErrorDecoder(contract.contract_type)
+    for t in types:
+        decoder.add(t)
+    response = chain.provider.web3.provider.make_request(
+        "eth_call", [{"to": to, "data": "0x" + data.hex()}, "pending"]
+    )
+    if "error" not in response:
+        return None
+    error = response["error"]
+    name, reason = decoder.decode(_error_data(error) if isinstance(error, dict) else b"")
+    return (name or "", reason or str(error.get("message", error)))

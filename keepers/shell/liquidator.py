@@ -1,0 +1,83 @@
+"""Liquidator pass: find borrowers (`Borrowed` events since the last scan), read every position
+in one batched read, plan with `keepers.jobs.plan_liquidations` (profit after gas, the keeper's
+inventory), send each `liquidate` — a liquidation another keeper made first comes back as a lost
+race (the position is healthy again, or the debt gone) and the pass carries on."""
+
+from __future__ import annotations
+
+from eth_utils import keccak, to_checksum_address
+
+from keepers.jobs import plan_liquidations
+from keepers.reads import read_book
+from keepers.shell.keeper import JobReport, Keeper
+
+BORROWED_TOPIC = "0x" + keccak(text="Borrowed(address,uint256,uint256)").hex()
+SCAN_CURSOR = "borrower-scan"
+
+
+def discover_borrowers(keeper: Keeper, head: int) -> list[str]:
+    """Scans `Borrowed` logs from the last scanned block to `head` (chunked) into the store;
+    returns every borrower known."""
+    book = keeper.protocol.lending
+    store = keeper.store
+    last = store.last_block(SCAN_CURSOR)
+    start = keeper.protocol.block if last is None else last + 1
+    chunk = keeper.settings.liquidator.scan_chunk
+    web3 = keeper.web3
+    while start <= head:
+        stop = min(start + chunk - 1, head)
+        logs = web3.eth.get_logs(
+            {
+                "address": book.address,
+                "topics": [BORROWED_TOPIC],
+                "fromBlock": start,
+                "toBlock": stop,
+            }
+        )
+        found = {to_checksum_address("0x" + bytes(log["topics"][1])[-20:].hex()) for log in logs}
+        if found:
+            store.add_borrowers(sorted(found), stop)
+        store.set_last_block(SCAN_CURSOR, stop)
+        start = stop + 1
+    return store.borrowers()
+
+
+def run_liquidator(keeper: Keeper) -> JobReport:
+    protocol = keeper.protocol
+    if protocol.lending is None:
+        return JobReport("liquidator", 0, 0, keeper.dry_run, notes=["no lending book"])
+    head = keeper.web3.eth.block_number
+    borrowers = discover_borrowers(keeper, head)
+    read = read_book(keeper.multicall, protocol, borrowers, keeper.asset, block=head)
+    report = JobReport("liquidator", read.block, read.timestamp, keeper.dry_run)
+    report.notes += [f"read failed: {k}: {v}" for k, v in read.failures.items()]
+    inventory = None
+    if keeper.address is not None:
+        asset = keeper.erc20(keeper.asset)
+        inventory = int(asset.balanceOf(keeper.address))
+    plan = plan_liquidations(
+        read.borrowers,
+        read.rules,
+        keeper.gas_market(),
+        keeper.settings.liquidator.planner(),
+        inventory,
+    )
+    report.notes.append(
+        f"{len(read.borrowers)} borrowers, {len(plan.healthy)} healthy, "
+        f"{len(plan.plans)} to liquidate, {len(plan.skipped)} skipped"
+    )
+    report.skipped += [f"liquidate {s.borrower}: {s.reason}" for s in plan.skipped]
+    if plan.plans and keeper.address is not None and not keeper.dry_run:
+        need = sum(p.liquidation.repay for p in plan.plans)
+        keeper.ensure_allowance(report, keeper.asset, str(protocol.lending.address), need)
+    for p in plan.plans:
+        keeper.act(
+            report,
+            protocol.lending,
+            "liquidate",
+            p.borrower,
+            p.token,
+            p.repay_amount,
+            action_id=f"liquidate:{p.borrower.lower()}:{read.block}",
+        )
+    return report

@@ -1,0 +1,20 @@
+"""The job passes by name: `RUNNERS[job](keeper) -> JobReport`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from keepers.shell.evaluator import run_evaluator
+from keepers.shell.keeper import JobReport, Keeper
+from keepers.shell.liquidator import run_liquidator
+from keepers.shell.rebalancer import run_rebalancer
+from keepers.shell.redeemer import run_redeemer
+from keepers.shell.sentinel import run_sentinel
+
+RUNNERS: dict[str, Callable[[Keeper], JobReport]] = {
+    "liquidator": run_liquidator,
+    "evaluator": run_evaluator,
+    "redeemer": run_redeemer,
+    "sentinel": run_sentinel,
+    "rebalancer": run_rebalancer,
+}

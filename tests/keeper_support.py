@@ -1,0 +1,100 @@
+"""Keepers against the test systems of `lending_support` / `vault_support`: a `Protocol` built
+from a test deployment (no manifest file), many borrowers opened fast, a keeper per account."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ape
+from eth_utils import to_checksum_address
+
+from ballast.deployment import CollateralEntry, Deployment, SleeveEntry
+from keepers.config import KeeperSettings, load_settings
+from keepers.protocol import Protocol
+from keepers.shell import Keeper
+from keepers.store import Store
+from tests.lending_support import COLLATERAL, LendingSystem
+
+MAX_UINT = 2**256 - 1
+
+
+def protocol_of(lending: LendingSystem, first_block: int = 0) -> Protocol:
+    """The `Protocol` a manifest of this test system would load."""
+    vs = lending.vs
+    sleeves = [
+        SleeveEntry(
+            name=s.name,
+            address=str(s.sleeve.address),
+            kind="TokenizedRWASleeve",
+            token=str(s.token.address),
+            feed=str(s.feed.address),
+            issuer=str(s.issuer.address),
+        )
+        for s in vs.sleeves
+    ]
+    sleeves.append(SleeveEntry(name="lending", address=str(lending.book.address),
+                               kind="LendingSleeve"))  # fmt: skip
+    deployment = Deployment(
+        chain_id=ape.chain.chain_id,
+        block=first_block,
+        deployer=str(vs.governance.address),
+        contracts={
+            "RWAVault": str(vs.vault.address),
+            "AgentRegistry": str(vs.agents.address),
+            "ParameterRegistry": str(vs.registry.address),
+            "OracleRouter": str(vs.router.address),
+            "LendingSleeve": str(lending.book.address),
+        },
+        sleeves=sleeves,
+        collateral=[
+            CollateralEntry(name=n, token=str(lending.token(n).address),
+                            feed=str(lending.feed(n).address))
+            for n in COLLATERAL
+        ],  # fmt: skip
+        tokens={"asset": str(vs.asset.address)},
+        roles={"guardian": str(vs.guardian.address)},
+    )
+    return Protocol.from_deployment(deployment, source="the test deployment")
+
+
+def keeper(
+    protocol: Protocol, account, state: Path, settings: KeeperSettings | None = None, **overrides
+) -> Keeper:
+    """A keeper for `account` (None: read only) with its own store under `state`."""
+    settings = settings or load_settings(**overrides)
+    who = "readonly" if account is None else account.address
+    store = Store(state / f"{who}.sqlite")
+    return Keeper(protocol, store, account, settings)
+
+
+def open_many_positions(lending: LendingSystem, count: int, funder) -> list[str]:
+    """`count` fresh borrowers, each posting tbill worth 10,000 and borrowing 5,000 + i·10 (so
+    health spreads from ~1.7 down; a tbill drop of 25 % makes the most indebted unhealthy).
+    Sent from anvil-impersonated accounts without Python signing: quick for hundreds."""
+    web3 = ape.chain.provider.web3
+    usdc = 10 ** lending.asset.decimals()
+    tbill = lending.token("tbill")
+    issuer = lending.vs.sleeve("tbill").issuer
+    book, asset = lending.book, lending.asset
+    addresses = []
+    for i in range(count):
+        address = to_checksum_address(f"0x{0xB0B0_0000 + i:040x}")
+        addresses.append(address)
+        web3.provider.make_request("anvil_setBalance", [address, hex(10**20)])
+        web3.provider.make_request("anvil_impersonateAccount", [address])
+
+    def send(contract, method, *args, sender):
+        data = getattr(contract, method).encode_input(*args)
+        tx = {"from": sender, "to": str(contract.address), "data": data, "gas": 1_500_000}
+        web3.eth.send_transaction(tx)
+
+    for i, who in enumerate(addresses):
+        send(asset, "faucet", who, 10_000 * usdc, sender=who)
+        send(asset, "approve", issuer.address, MAX_UINT, sender=who)
+        send(issuer, "subscribe", 10_000 * usdc, sender=who)
+        send(tbill, "approve", book.address, MAX_UINT, sender=who)
+        send(book, "depositCollateral", tbill.address, tbill.balanceOf(who), sender=who)
+        send(book, "borrow", (5_000 + 10 * i) * usdc, sender=who)
+    for who in addresses:
+        web3.provider.make_request("anvil_stopImpersonatingAccount", [who])
+    return addresses

@@ -1,0 +1,118 @@
+"""The liquidator keeper on anvil: 200 borrowers, a price shock, every unhealthy position cleared
+and no healthy one touched; two keepers racing liquidate each position once."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from keepers.math import WAD
+from tests.keeper_support import keeper, open_many_positions, protocol_of
+from tests.lending_support import deploy_lending_system
+from tests.vault_support import USDC, faucet
+
+BORROWERS = 200
+
+
+@pytest.fixture(scope="module")
+def book(project, accounts, chain):
+    """A lending system with 200 tbill-backed borrowers (health 1.22 to 1.70)."""
+    lending = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
+    lending.supply(accounts[6], 2_000_000 * USDC)
+    borrowers = open_many_positions(lending, BORROWERS, accounts[0])
+    assert all(lending.book.debtOf(b) > 0 for b in borrowers)
+    for who in (accounts[7], accounts[8]):  # the keepers' inventory
+        faucet(lending.asset, who, 2_000_000 * USDC)
+    return lending, borrowers
+
+
+@pytest.fixture
+def shocked(book, chain):
+    """tbill marked down 25 %: the most indebted third of the book is unhealthy."""
+    lending, borrowers = book
+    with chain.isolate():
+        lending.set_nav("tbill", 75_000_000)
+        yield lending, borrowers
+
+
+def states(lending, borrowers):
+    tbill = lending.token("tbill")
+    return {b: (lending.book.debtOf(b), lending.book.collateralOf(b, tbill)) for b in borrowers}
+
+
+def liquidated_borrowers(lending, since_block):
+    head = lending.book.provider.get_block("latest").number
+    logs = lending.book.Liquidated.range(since_block, head + 1)
+    return [log.borrower for log in logs]
+
+
+def test_the_liquidator_clears_every_unhealthy_position_and_touches_no_healthy_one(
+    shocked, accounts, chain, tmp_path
+):
+    lending, borrowers = shocked
+    book = lending.book
+    unhealthy = {b for b in borrowers if book.healthFactor(b) < WAD}
+    assert 40 < len(unhealthy) < BORROWERS - 40  # both kinds, many of each
+    before = states(lending, borrowers)
+    start = chain.blocks.head.number + 1
+
+    k = keeper(protocol_of(lending), accounts[7], tmp_path)
+    report = k.run("liquidator")
+
+    liquidations = [a for a in report.actions if a.action_id.startswith("liquidate:")]
+    assert len(liquidations) == len(unhealthy), report.summary()
+    assert {a.outcome for a in report.actions} == {"mined"}  # the approval and the liquidations
+    assert sorted(liquidated_borrowers(lending, start)) == sorted(unhealthy)
+    after = states(lending, borrowers)
+    for b in borrowers:
+        if b in unhealthy:
+            assert book.healthFactor(b) >= WAD or book.debtOf(b) == 0, b
+            assert after[b][0] < before[b][0] and after[b][1] < before[b][1]
+        else:
+            assert after[b][1] == before[b][1], f"healthy {b} lost collateral"
+            assert after[b][0] >= before[b][0], f"healthy {b} was repaid by the keeper"
+    # a second pass finds nothing left to do
+    again = k.run("liquidator")
+    assert again.actions == []
+    assert k.store.last_block("liquidator") == again.block
+
+
+def test_two_keepers_racing_liquidate_each_position_once(shocked, accounts, chain, tmp_path):
+    lending, borrowers = shocked
+    book = lending.book
+    unhealthy = {b for b in borrowers if book.healthFactor(b) < WAD}
+    start = chain.blocks.head.number + 1
+    protocol = protocol_of(lending)
+    keepers = [keeper(protocol, accounts[i], tmp_path / str(i)) for i in (7, 8)]
+    reports: dict[int, object] = {}
+    errors: list[BaseException] = []
+    go = threading.Barrier(2)
+
+    def run(i):
+        try:
+            go.wait()
+            reports[i] = keepers[i].run("liquidator")
+        except BaseException as err:  # noqa: BLE001 - re-raised in the test thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(600)
+    assert not errors, errors
+
+    liquidated = liquidated_borrowers(lending, start)
+    assert sorted(liquidated) == sorted(unhealthy)  # each exactly once
+    outcomes = [
+        a.outcome for r in reports.values() for a in r.actions if a.action_id.startswith("liq")
+    ]
+    assert set(outcomes) <= {"mined", "lost-race"}
+    assert outcomes.count("mined") == len(unhealthy)
+    assert outcomes.count("lost-race") > 0
+    for k, r in zip(keepers, (reports[0], reports[1]), strict=True):
+        lost = [a for a in r.actions if a.outcome == "lost-race"]
+        recorded = [t for t in k.store.transactions() if t.status == "lost-race"]
+        assert len(recorded) == len(lost)
+    assert all(book.healthFactor(b) >= WAD or book.debtOf(b) == 0 for b in unhealthy)
