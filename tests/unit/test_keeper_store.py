@@ -186,7 +186,8 @@ def test_index_history_is_ordered_bounded_and_keeps_big_values(path):
             store.add_index_sample("tbill", t, big + t, t // 100)
         store.add_index_sample("tbill", 200, 1, 9)  # one reading per timestamp: the first stays
         store.add_index_sample("gold", 150, 7, 1)
-        assert store.index_history("tbill") == ((100, big + 100), (200, big + 200), (300, big + 300))
+        expected = ((100, big + 100), (200, big + 200), (300, big + 300))
+        assert store.index_history("tbill") == expected
         assert store.index_history("tbill", limit=2) == ((200, big + 200), (300, big + 300))
         assert store.index_history("lending") == ()
     with Store(path) as store:  # survives a restart
