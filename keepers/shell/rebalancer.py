@@ -6,8 +6,6 @@ strategy (`keepers.jobs.plan_rebalance`), stores the rationale document under it
 
 from __future__ import annotations
 
-from eth_utils import keccak
-
 from keepers.jobs import (
     LendingSnapshot,
     RebalancerSnapshot,
@@ -15,19 +13,13 @@ from keepers.jobs import (
     SleeveSnapshot,
     plan_rebalance,
 )
-from keepers.math import WAD, adjusted_collateral, health_factor
+from keepers.math import adjusted_collateral, health_factor
 from keepers.reads import read_allocation, read_book, read_oracles
 from keepers.shell.keeper import JobReport, Keeper, KeeperError
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.sentinel import priced_tokens
 from keepers.strategy import GateParams, StrategyParams
-
-REBALANCED_TOPIC = (
-    "0x"
-    + keccak(
-        text="Rebalanced(uint256,address,uint16[],uint16[],uint256,uint256,bytes32,string)"
-    ).hex()
-)
+from keepers.verify import REBALANCED_TOPIC
 
 
 def _lending_snapshot(keeper: Keeper, block: int) -> tuple[LendingSnapshot, int]:
@@ -133,4 +125,4 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
     return report
 
 
-__all__ = ["REBALANCED_TOPIC", "WAD", "run_rebalancer"]
+__all__ = ["run_rebalancer"]

@@ -1,0 +1,119 @@
+"""`verify-decision`: does the rationale document a keeper stored re-hash to the hash the vault
+recorded for a decision?
+
+The chain's side is the `Rebalanced(decisionId, agent, …, rationaleHash, rationaleURI)` event
+of that decision; the document is found by hash in the keeper's store, or as
+`<rationale_dir>/<hash>.json`, or at a `file://` URI. `verify_decision` never raises for a
+missing or mismatching document: the `Verification` says what was found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from eth_abi import decode
+from eth_utils import keccak, to_checksum_address
+
+from keepers.protocol import Protocol
+from keepers.store import Store
+from keepers.strategy.rationale import is_canonical, rationale_hash
+
+__all__ = ["DecisionNotFound", "Verification", "find_document", "onchain_rationale",
+           "verify_decision"]  # fmt: skip
+
+REBALANCED_TOPIC = (
+    "0x"
+    + keccak(
+        text="Rebalanced(uint256,address,uint16[],uint16[],uint256,uint256,bytes32,string)"
+    ).hex()
+)
+
+
+class DecisionNotFound(LookupError):
+    """No `Rebalanced` event for this decision id (one-line message)."""
+
+
+@dataclass(frozen=True)
+class Verification:
+    decision_id: int
+    agent: str
+    block: int
+    onchain_hash: str
+    uri: str
+    source: str | None  # where the document was found; None: nowhere
+    computed_hash: str | None
+    canonical: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.computed_hash == self.onchain_hash and self.canonical
+
+    @property
+    def verdict(self) -> str:
+        if self.source is None:
+            return f"no document with hash {self.onchain_hash} in the store or at {self.uri}"
+        if self.computed_hash != self.onchain_hash:
+            return f"MISMATCH: {self.source} hashes to {self.computed_hash}"
+        if not self.canonical:
+            return f"{self.source} has the right hash but is not canonical JSON"
+        return f"verified: {self.source} hashes to the on-chain {self.onchain_hash}"
+
+
+def onchain_rationale(protocol: Protocol, decision_id: int) -> tuple[str, str, str, int]:
+    """(agent, rationale hash as 0x hex, URI, block) of decision `decision_id`."""
+    from ape import chain
+
+    logs = chain.provider.web3.eth.get_logs(
+        {
+            "address": protocol.vault.address,
+            "topics": [REBALANCED_TOPIC, "0x" + decision_id.to_bytes(32, "big").hex()],
+            "fromBlock": protocol.block,
+            "toBlock": "latest",
+        }
+    )
+    if not logs:
+        raise DecisionNotFound(f"decision {decision_id} has no Rebalanced event on this chain")
+    entry = logs[-1]
+    agent = to_checksum_address("0x" + bytes(entry["topics"][2])[-20:].hex())
+    _old, _new, _before, _after, digest, uri = decode(
+        ["uint16[]", "uint16[]", "uint256", "uint256", "bytes32", "string"], bytes(entry["data"])
+    )
+    return agent, "0x" + bytes(digest).hex(), uri, int(entry["blockNumber"])
+
+
+def find_document(
+    digest: str, uri: str, store: Store | None, rationale_dir: Path | None
+) -> tuple[bytes, str] | None:
+    """The document and where it was found: the store, the rationale folder, a file:// URI."""
+    if store is not None:
+        body = store.rationale(digest)
+        if body is not None:
+            return body, f"the store ({store.path})"
+    if rationale_dir is not None:
+        path = Path(rationale_dir) / f"{digest}.json"
+        if path.is_file():
+            return path.read_bytes(), str(path)
+    parsed = urlparse(uri)
+    if parsed.scheme == "file" and Path(parsed.path).is_file():
+        return Path(parsed.path).read_bytes(), uri
+    return None
+
+
+def verify_decision(
+    protocol: Protocol,
+    decision_id: int,
+    store: Store | None = None,
+    rationale_dir: Path | None = None,
+) -> Verification:
+    """Re-hash decision `decision_id`'s stored rationale and compare with the chain."""
+    agent, digest, uri, block = onchain_rationale(protocol, decision_id)
+    found = find_document(digest, uri, store, rationale_dir)
+    if found is None:
+        return Verification(decision_id, agent, block, digest, uri, None, None, False)
+    body, source = found
+    computed = "0x" + rationale_hash(body).hex()
+    return Verification(
+        decision_id, agent, block, digest, uri, source, computed, is_canonical(body)
+    )
