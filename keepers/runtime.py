@@ -1,0 +1,86 @@
+"""Opening a keeper from settings: the signing account from Ape's keystores, the deployment
+manifest of the connected network, the state file of this chain and key. Used by the CLI and the
+Silverback bots alike; every failure is a `StartupError` with one line for the operator.
+
+Accounts are Ape accounts by alias (`ape accounts generate keeper` / `ape accounts import`). A
+keystore is unlocked without a prompt from `APE_ACCOUNTS_<alias>_PASSPHRASE` (Ape's own
+variable); without it a keeper refuses to start rather than wait on a prompt. `TEST::<n>` names
+Ape's n-th test account (local networks only).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from keepers.config import KeeperSettings
+from keepers.protocol import Protocol, ProtocolError
+from keepers.shell import Keeper
+from keepers.snapshot import MulticallError
+from keepers.store import SchemaError, Store
+
+__all__ = ["StartupError", "load_account", "open_keeper"]
+
+log = logging.getLogger("keepers")
+
+
+class StartupError(RuntimeError):
+    """The keeper cannot start; the message is one line."""
+
+
+def load_account(alias: str) -> Any:
+    """The Ape account `alias`, unlocked for signing without a prompt."""
+    from ape import accounts
+    from ape.exceptions import AccountsError
+
+    if alias.upper().startswith("TEST::"):
+        index_text = alias.split("::", 1)[1]
+        if not index_text.isdigit():
+            raise StartupError(f"test account {alias!r}: expected TEST::<number>")
+        try:
+            return accounts.test_accounts[int(index_text)]
+        except (IndexError, AccountsError) as err:
+            raise StartupError(f"no test account {alias}: {err}") from None
+    try:
+        account = accounts.load(alias)
+    except (IndexError, KeyError, AccountsError):
+        known = ", ".join(sorted(a.alias for a in accounts if getattr(a, "alias", None))) or "none"
+        raise StartupError(
+            f"no Ape account {alias!r} (known: {known}); create one with "
+            f"`ape accounts generate {alias}` or `ape accounts import {alias}`"
+        ) from None
+    if hasattr(account, "set_autosign"):
+        variable = f"APE_ACCOUNTS_{alias}_PASSPHRASE"
+        passphrase = os.environ.get(variable)
+        if not passphrase:
+            raise StartupError(f"account {alias!r} is locked: set {variable} to its passphrase")
+        try:
+            account.set_autosign(True, passphrase=passphrase)
+        except Exception as err:  # noqa: BLE001 - ape's InvalidPasswordError and friends
+            raise StartupError(f"cannot unlock account {alias!r}: {err}") from None
+    return account
+
+
+def open_keeper(settings: KeeperSettings, reconcile: bool = True) -> Keeper:
+    """A keeper on the connected network, per `settings` (account, manifest, state folder)."""
+    from ape import chain
+
+    try:
+        protocol = Protocol.load(settings.manifest)
+    except ProtocolError as err:
+        raise StartupError(str(err)) from None
+    account = load_account(settings.account) if settings.account else None
+    address = str(account.address) if account is not None else None
+    try:
+        store = Store(settings.state_path(chain.chain_id, address))
+    except (SchemaError, OSError) as err:
+        raise StartupError(f"keeper state: {err}") from None
+    try:
+        keeper = Keeper(protocol, store, account, settings)
+    except MulticallError as err:
+        raise StartupError(str(err)) from None
+    if reconcile:
+        for record in keeper.reconcile():
+            log.warning("still pending from before: %s %s", record.action_id, record.tx_hash)
+    return keeper
