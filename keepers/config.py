@@ -1,23 +1,32 @@
 """The keeper's configuration: pydantic settings from a YAML file, `BALLAST_KEEPER_*` environment
-variables and CLI options (in increasing priority). Every field has a safe default; unknown
-keys are refused, so a typo in a config file is an error, not a silently ignored setting.
+variables and CLI options, in increasing priority (the environment overrides the file). Every
+field has a safe default; unknown keys are refused, so a typo in a config file is an error, not
+a silently ignored setting.
 
     BALLAST_KEEPER_ACCOUNT=keeper BALLAST_KEEPER_LIQUIDATOR__MIN_PROFIT=1000000 ballast-keeper ...
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from keepers.jobs import LiquidatorSettings, RedeemerSettings, SentinelSettings
 from keepers.settings import TxSettings
 
 __all__ = ["ConfigError", "KeeperSettings", "load_settings"]
+
+_FILE_DATA: ContextVar[dict[str, Any] | None] = ContextVar("keeper_config_file", default=None)
 
 JOBS = ("liquidator", "evaluator", "redeemer", "sentinel", "rebalancer")
 
@@ -110,6 +119,22 @@ class KeeperSettings(BaseSettings):
     rebalancer: RebalancerConfig = RebalancerConfig()
     tx: TxSettings = TxSettings()
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Options over the environment over the config file (`load_settings` sets it)."""
+        return (
+            init_settings,
+            env_settings,
+            InitSettingsSource(settings_cls, _FILE_DATA.get() or {}),
+        )
+
     def state_path(self, chain_id: int, address: str | None) -> Path:
         """One SQLite file per chain and key: `<state_dir>/<chain>-<address|readonly>.sqlite`."""
         who = address.lower() if address else "readonly"
@@ -127,7 +152,7 @@ def _one_line(err: ValidationError) -> str:
 def load_settings(path: Path | None = None, **overrides: Any) -> KeeperSettings:
     """Settings from the YAML file at `path` (optional), the environment and `overrides` (None
     values ignored). Raises `ConfigError` with one line."""
-    data: dict[str, Any] = {}
+    data: dict[str, Any] = {}  # the file's settings, below the environment
     if path is not None:
         try:
             loaded = yaml.safe_load(Path(path).read_text())
@@ -139,11 +164,15 @@ def load_settings(path: Path | None = None, **overrides: Any) -> KeeperSettings:
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must be a mapping of settings")
         data.update(loaded or {})
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    unknown = [j for j in data.get("jobs", ()) if j not in JOBS]
-    if unknown:
-        raise ConfigError(f"unknown job {unknown[0]!r}; jobs are {', '.join(JOBS)}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    token = _FILE_DATA.set(data)
     try:
-        return KeeperSettings(**data)
+        settings = KeeperSettings(**given)
     except ValidationError as err:
         raise ConfigError(_one_line(err)) from None
+    finally:
+        _FILE_DATA.reset(token)
+    unknown = [j for j in settings.jobs if j not in JOBS]
+    if unknown:
+        raise ConfigError(f"unknown job {unknown[0]!r}; jobs are {', '.join(JOBS)}")
+    return settings

@@ -1,0 +1,196 @@
+"""`ballast-keeper`: run keeper jobs once, watch the system, verify decisions.
+
+    ballast-keeper [OPTIONS] once --job liquidator [--job evaluator ...]
+    ballast-keeper [OPTIONS] status
+    ballast-keeper [OPTIONS] verify-decision ID
+
+Options apply to every command: `--network` (an Ape network choice, default
+`ethereum:local:foundry`; export APE_FOUNDRY_HOST to reach a running anvil), `--config` (a YAML
+file of `KeeperSettings`), `--account` (an Ape account alias; its keystore is unlocked from
+APE_ACCOUNTS_<alias>_PASSPHRASE), `--manifest`, `--state-dir`, `--dry-run`, `--log-json`,
+`--metrics-port`. Run it from the project folder (Ape loads the compiled contracts from there).
+
+Exit status: 0 done; 1 the keeper could not start or the input is bad (one line on stderr);
+3 (`once`) an action ended reverted, refused, replaced or stuck; 4 (`verify-decision`) the
+document is missing or does not match.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from keepers.config import JOBS, ConfigError, KeeperSettings, load_settings
+
+__all__ = ["main"]
+
+FAILED_OUTCOMES = frozenset({"reverted", "refused", "replaced", "stuck"})
+
+
+class Fail(click.ClickException):
+    """One line on stderr, exit status 1."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+@contextlib.contextmanager
+def connected(network: str) -> Iterator[None]:
+    """Connects Ape to `network` for the duration; a bad choice or a dead node is one line."""
+    from ape import networks
+    from ape.exceptions import ApeException
+
+    try:
+        context = networks.parse_network_choice(network)
+        context.__enter__()
+    except ApeException as err:
+        raise Fail(f"cannot connect to {network}: {str(err).splitlines()[0]}") from None
+    except Exception as err:  # noqa: BLE001 - e.g. connection refused from the provider
+        raise Fail(f"cannot connect to {network}: {err}".splitlines()[0]) from None
+    try:
+        yield
+    finally:
+        context.__exit__(None, None, None)
+
+
+def _open(ctx: click.Context) -> Any:
+    """The keeper of this invocation (connected, reconciled, logging and metrics set up)."""
+    from keepers.logs import configure_logging
+    from keepers.runtime import StartupError, open_keeper
+
+    settings: KeeperSettings = ctx.obj["settings"]
+    verbose = ctx.obj["verbose"] or settings.log_json
+    configure_logging(settings.log_json, logging.INFO if verbose else logging.WARNING)
+    try:
+        keeper = open_keeper(settings)
+    except StartupError as err:
+        raise Fail(str(err)) from None
+    if settings.metrics_port is not None:
+        from keepers.metrics import Metrics
+
+        metrics = Metrics()
+        try:
+            metrics.serve(settings.metrics_port)
+        except OSError as err:
+            raise Fail(f"metrics port {settings.metrics_port}: {err.strerror}") from None
+        keeper._observe = metrics.observe
+    return keeper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--network", default="ethereum:local:foundry", show_default=True,
+              help="Ape network choice (ecosystem:network:provider).")  # fmt: skip
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="YAML file of keeper settings.")  # fmt: skip
+@click.option("--account", help="Ape account alias (none: read only, dry run).")
+@click.option("--manifest", type=click.Path(path_type=Path), help="Deployment manifest.")
+@click.option("--state-dir", type=click.Path(path_type=Path), help="Keeper state folder.")
+@click.option("--dry-run/--no-dry-run", default=None, help="Plan and simulate; never send.")
+@click.option("--log-json/--no-log-json", default=None, help="JSON log lines on stderr.")
+@click.option("--metrics-port", type=int, help="Serve Prometheus metrics on this port.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every action (INFO) on stderr.")
+@click.pass_context
+def main(
+    ctx: click.Context, network: str, config_path: Path | None, verbose: bool, **options: Any
+) -> None:
+    """Ballast keeper: liquidations, evaluations, redemptions, sentinel and rebalancing."""
+    try:
+        settings = load_settings(config_path, **options)
+    except ConfigError as err:
+        raise Fail(str(err)) from None
+    ctx.obj = {"settings": settings, "network": network, "verbose": verbose}
+
+
+def _actions_table(reports: list[Any]) -> Table:
+    table = Table(title="actions", title_justify="left")
+    for column in ("job", "call", "outcome", "tx", "detail"):
+        table.add_column(column, overflow="fold")
+    for report in reports:
+        for a in report.actions:
+            table.add_row(report.job, a.call, a.outcome, a.tx_hash or "", a.detail)
+    return table
+
+
+@main.command()
+@click.option("--job", "jobs", multiple=True, required=True,
+              type=click.Choice(JOBS), help="Job to run (repeatable).")  # fmt: skip
+@click.option("--show-skips", default=10, show_default=True, help="Skips listed per job.")
+@click.pass_context
+def once(ctx: click.Context, jobs: tuple[str, ...], show_skips: int) -> None:
+    """One pass of each JOB, then exit (for cron and debugging)."""
+    from keepers.shell import KeeperError
+
+    console = Console()
+    with connected(ctx.obj["network"]):
+        keeper = _open(ctx)
+        reports = []
+        for job in jobs:
+            try:
+                report = keeper.run(job)
+            except KeeperError as err:
+                raise Fail(f"{job}: {err}") from None
+            reports.append(report)
+            mode = " (dry run)" if report.dry_run else ""
+            console.print(f"[bold]{report.summary()}[/bold]{mode} in {report.seconds:.2f}s")
+            for note in report.notes:
+                console.print(f"  {note}", markup=False)
+            for skip in report.skipped[:show_skips]:
+                console.print(f"  skip: {skip}", markup=False)
+            if len(report.skipped) > show_skips:
+                console.print(f"  … and {len(report.skipped) - show_skips} more skips")
+            for alert in report.alerts:
+                console.print(f"  [{alert.severity}] {alert.code} {alert.subject}: "
+                              f"{alert.message}", markup=False)  # fmt: skip
+        if any(r.actions for r in reports):
+            console.print(_actions_table(reports))
+    if any(a.outcome in FAILED_OUTCOMES for r in reports for a in r.actions):
+        sys.exit(3)
+
+
+@main.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """A dashboard of the vault, book, queue, agents, slashes and this keeper's actions."""
+    from keepers.dashboard import collect_status, render_status
+
+    with connected(ctx.obj["network"]):
+        keeper = _open(ctx)
+        Console().print(render_status(collect_status(keeper)))
+
+
+@main.command("verify-decision")
+@click.argument("decision_id", type=click.IntRange(min=0))
+@click.pass_context
+def verify_decision_command(ctx: click.Context, decision_id: int) -> None:
+    """Re-hash DECISION_ID's stored rationale and compare it with the on-chain hash."""
+    from keepers.verify import DecisionNotFound, verify_decision
+
+    with connected(ctx.obj["network"]):
+        keeper = _open(ctx)
+        try:
+            result = verify_decision(
+                keeper.protocol,
+                decision_id,
+                keeper.store,
+                keeper.settings.rebalancer.rationale_dir,
+            )
+        except DecisionNotFound as err:
+            raise Fail(str(err)) from None
+        console = Console()
+        console.print(f"decision {decision_id} by {result.agent} at block {result.block}")
+        console.print(f"  on-chain hash {result.onchain_hash}  uri {result.uri}", markup=False)
+        console.print(f"  {result.verdict}", markup=False)
+    if not result.ok:
+        sys.exit(4)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

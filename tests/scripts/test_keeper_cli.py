@@ -1,0 +1,126 @@
+"""`ballast-keeper` as an operator runs it: the installed console script, in a subprocess,
+against this test run's anvil and a deployed system."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from ballast.config import DeployConfig
+from ballast.deploy import deploy_system
+
+KEEPER = Path(sys.executable).with_name("ballast-keeper")
+
+
+@pytest.fixture(scope="module")
+def manifest(repo_root, accounts, tmp_path_factory):
+    config = DeployConfig.load(repo_root / "deployments/config/local.yaml")
+    deployment = deploy_system(config, accounts[0], report=lambda _: None)
+    path = tmp_path_factory.mktemp("deployments") / "ethereum-local.json"
+    deployment.save(path)
+    return path
+
+
+@pytest.fixture
+def keeper_cli(chain, repo_root, tmp_path):
+    """Runs `ballast-keeper ARGS` against this run's anvil; returns the CompletedProcess."""
+
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 180):
+        full_env = {**os.environ, "APE_FOUNDRY_HOST": chain.provider.uri, "NO_COLOR": "1",
+                    "COLUMNS": "200", **(env or {})}  # fmt: skip
+        return subprocess.run(
+            [str(KEEPER), "--state-dir", str(tmp_path / "state"), *args],
+            cwd=repo_root, env=full_env, capture_output=True, text=True, timeout=timeout,
+            check=False,
+        )  # fmt: skip
+
+    return run
+
+
+def one_line_error(result) -> str:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def test_the_console_script_is_installed():
+    assert KEEPER.is_file(), "ballast-keeper missing: `make install` installs it in the venv"
+
+
+def test_once_runs_each_job_and_resumes_from_its_cursor(keeper_cli, manifest, chain):
+    jobs = ["--job", "sentinel", "--job", "redeemer", "--job", "evaluator"]
+    result = keeper_cli("--manifest", str(manifest), "--account", "TEST::7", "once", *jobs)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "sentinel @ block" in out and "feeds" in out
+    assert "skip: processRedeemQueue: queue empty" in out
+    assert "evaluator @ block" in out and "0 open decisions" in out
+    chain.mine(3)
+    again = keeper_cli("--manifest", str(manifest), "--account", "TEST::7", "once",
+                       "--job", "sentinel")  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert f"sentinel @ block {chain.blocks.head.number}" in again.stdout
+
+
+def test_json_logs_are_one_object_per_line(keeper_cli, manifest):
+    result = keeper_cli("--manifest", str(manifest), "--log-json", "once", "--job", "sentinel")
+    assert result.returncode == 0, result.stderr
+    docs = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert any(d.get("job") == "sentinel" and "block" in d["msg"] for d in docs), result.stderr
+
+
+def test_a_keystore_account_is_unlocked_from_apes_variable(
+    keeper_cli, manifest, accounts, tmp_path
+):
+    data = tmp_path / "ape-data"
+    (data / "accounts").mkdir(parents=True)
+    keyfile = Account.encrypt(accounts[8].private_key, "correct horse")
+    (data / "accounts" / "ops.json").write_text(json.dumps(keyfile))
+    base = ["--manifest", str(manifest), "--account", "ops", "once", "--job", "sentinel"]
+    env = {"APE_DATA_FOLDER": str(data)}
+
+    locked = keeper_cli(*base, env=env)
+    assert one_line_error(locked) == (
+        "error: account 'ops' is locked: set APE_ACCOUNTS_ops_PASSPHRASE to its passphrase"
+    )
+    wrong = keeper_cli(*base, env={**env, "APE_ACCOUNTS_ops_PASSPHRASE": "wrong"})
+    assert one_line_error(wrong).startswith("error: cannot unlock account 'ops'")
+    ok = keeper_cli(*base, env={**env, "APE_ACCOUNTS_ops_PASSPHRASE": "correct horse"})
+    assert ok.returncode == 0, ok.stderr
+    state = list((tmp_path / "state").glob("*.sqlite"))
+    assert [p.name for p in state] == [f"{31337}-{accounts[8].address.lower()}.sqlite"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--network", "ethereum:nowhere", "once", "--job", "sentinel"],
+         "error: cannot connect to ethereum:nowhere"),
+        (["--manifest", "/nonexistent/m.json", "once", "--job", "sentinel"],
+         "error: no deployment manifest at /nonexistent/m.json"),
+        (["--account", "nobody", "once", "--job", "sentinel"], "error: no Ape account 'nobody'"),
+        (["--metrics-port", "70000", "once", "--job", "sentinel"],
+         "error: metrics_port: Input should be less than or equal to 65535"),
+        (["verify-decision", "9"], "error: decision 9 has no Rebalanced event on this chain"),
+        (["once", "--job", "rebalancer"], "error: rebalancer: the rebalancer acts as an agent"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line_and_exit_1(keeper_cli, manifest, args, message):
+    if "--manifest" not in args:
+        args = ["--manifest", str(manifest), *args]
+    assert one_line_error(keeper_cli(*args)).startswith(message)
+
+
+def test_a_bad_config_file_is_one_line(keeper_cli, tmp_path):
+    config = tmp_path / "keeper.yaml"
+    config.write_text("redeemer: {min_batch: 0}\n")
+    error = one_line_error(keeper_cli("--config", str(config), "once", "--job", "redeemer"))
+    assert error.startswith("error: redeemer.min_batch: Input should be greater than or equal")

@@ -1,0 +1,62 @@
+"""keepers.config: YAML < environment < CLI, every mistake one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from keepers.config import ConfigError, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "keeper.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_safe(monkeypatch):
+    for key in [k for k in __import__("os").environ if k.startswith("BALLAST_KEEPER_")]:
+        monkeypatch.delenv(key)
+    s = load_settings()
+    assert s.account is None and s.dry_run is False and s.metrics_port is None
+    assert s.jobs == ("liquidator", "evaluator", "redeemer", "sentinel", "rebalancer")
+    assert s.tx.fee_bump_bps >= 1_250
+    assert s.state_path(31337, "0xAbC") == Path(".keeper/31337-0xabc.sqlite")
+    assert s.state_path(1, None) == Path(".keeper/1-readonly.sqlite")
+
+
+def test_file_then_environment_then_options(tmp_path, monkeypatch):
+    path = write(tmp_path, "account: from-file\nliquidator: {min_profit: 5}\nnative_price: 2000\n")
+    assert load_settings(path).account == "from-file"
+    monkeypatch.setenv("BALLAST_KEEPER_ACCOUNT", "from-env")
+    monkeypatch.setenv("BALLAST_KEEPER_LIQUIDATOR__GAS_PER_LIQUIDATION", "123")
+    s = load_settings(path)
+    assert s.account == "from-env"  # the environment overrides the file
+    assert s.liquidator.min_profit == 5 and s.native_price == 2000  # the file's other keys stay
+    assert s.liquidator.gas_per_liquidation == 123
+    assert load_settings(path, account="from-cli", dry_run=None).account == "from-cli"
+    assert load_settings(path, dry_run=True).dry_run is True
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("liquidator: {min_profit: -1}", "liquidator.min_profit: Input should be greater"),
+        ("jobz: [liquidator]", "jobz: Extra inputs are not permitted"),
+        ("jobs: [liquidator, lottery]", "unknown job 'lottery'"),
+        ("tx: {fee_bump_bps: 500}", "tx.fee_bump_bps: Input should be greater than or equal"),
+        ("- a list", "must be a mapping"),
+        ("a: [unclosed", "is not valid YAML"),
+    ],
+)
+def test_mistakes_are_one_line(tmp_path, text, message):
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, text))
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "nope.yaml")
