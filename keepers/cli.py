@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from ballast.cli import make_console
 from keepers.config import JOBS, ConfigError, KeeperSettings, load_settings
 
 __all__ = ["main"]
@@ -128,7 +128,7 @@ def once(ctx: click.Context, jobs: tuple[str, ...], show_skips: int) -> None:
     """One pass of each JOB, then exit (for cron and debugging)."""
     from keepers.shell import KeeperError
 
-    console = Console()
+    console = make_console()
     with connected(ctx.obj["network"]):
         keeper = _open(ctx)
         reports = []
@@ -160,10 +160,15 @@ def once(ctx: click.Context, jobs: tuple[str, ...], show_skips: int) -> None:
 def status(ctx: click.Context) -> None:
     """A dashboard of the vault, book, queue, agents, slashes and this keeper's actions."""
     from keepers.dashboard import collect_status, render_status
+    from keepers.snapshot import MulticallError
 
     with connected(ctx.obj["network"]):
         keeper = _open(ctx)
-        Console().print(render_status(collect_status(keeper)))
+        try:
+            status = collect_status(keeper)
+        except MulticallError as err:
+            raise Fail(str(err)) from None
+        make_console().print(render_status(status))
 
 
 @main.command("verify-decision")
@@ -184,7 +189,7 @@ def verify_decision_command(ctx: click.Context, decision_id: int) -> None:
             )
         except DecisionNotFound as err:
             raise Fail(str(err)) from None
-        console = Console()
+        console = make_console()
         console.print(f"decision {decision_id} by {result.agent} at block {result.block}")
         console.print(f"  on-chain hash {result.onchain_hash}  uri {result.uri}", markup=False)
         console.print(f"  {result.verdict}", markup=False)

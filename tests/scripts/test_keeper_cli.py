@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ from eth_account import Account
 
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
+from ballast.deployment import Deployment
+from keepers.store import Store
 
 KEEPER = Path(sys.executable).with_name("ballast-keeper")
 
@@ -124,3 +127,56 @@ def test_a_bad_config_file_is_one_line(keeper_cli, tmp_path):
     config.write_text("redeemer: {min_batch: 0}\n")
     error = one_line_error(keeper_cli("--config", str(config), "once", "--job", "redeemer"))
     assert error.startswith("error: redeemer.min_batch: Input should be greater than or equal")
+
+
+def test_the_rebalancer_decides_and_verify_decision_checks_its_rationale(
+    keeper_cli, manifest, project, chain, accounts, tmp_path
+):
+    """The keeper as a bonded agent: a month of tbill history (+5 %/year) in its store, an idle
+    vault; one pass rebalances, and `verify-decision` re-hashes the stored rationale against the
+    on-chain hash — and catches a tampered document."""
+    from tests.scripts.test_agent_cli import Market
+
+    market = Market(project, chain, Deployment.load(manifest), accounts)
+    agent = accounts[7]
+    market.bond(agent, 10_000 * 10**6)
+    market.deposit(accounts[4], 1_000_000 * 10**6)
+    market.quote()  # fresh prices for every sleeve
+    now = chain.blocks.head.timestamp
+    state_file = tmp_path / "state" / f"{chain.chain_id}-{agent.address.lower()}.sqlite"
+    with Store(state_file) as store:
+        for day in range(30, 0, -1):
+            growth = 10**18 - 10**18 * 5 * day // (100 * 365)
+            store.add_index_sample("tbill", now - day * 86_400, growth, 0)
+
+    result = keeper_cli("--manifest", str(manifest), "--account", "TEST::7", "once",
+                        "--job", "rebalancer")  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "decision 0 opened" in result.stdout, result.stdout
+    vault = project.RWAVault.at(Deployment.load(manifest).contracts["RWAVault"])
+    assert vault.decisionCount() == 1
+    assert vault.decision(0).agent == agent.address
+    assert list(vault.currentBps())[0] > 0  # idle went to T-bills
+
+    verified = keeper_cli("--manifest", str(manifest), "--account", "TEST::7",
+                          "verify-decision", "0")  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "verified: the store" in verified.stdout
+
+    with Store(state_file) as store:
+        digest = store.decision(0).rationale_hash
+    db = sqlite3.connect(state_file)
+    db.execute("UPDATE rationales SET body = ? WHERE hash = ?", (b'{"tampered":1}', digest))
+    db.commit()
+    db.close()
+    tampered = keeper_cli("--manifest", str(manifest), "--account", "TEST::7",
+                          "verify-decision", "0")  # fmt: skip
+    assert tampered.returncode == 4, tampered.stdout + tampered.stderr
+    assert "MISMATCH" in tampered.stdout
+
+
+def test_status_shows_the_dashboard(keeper_cli, manifest):
+    result = keeper_cli("--manifest", str(manifest), "status")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for section in ("tbill", "gold", "invoices", "lending", "no pending slashes"):
+        assert section in result.stdout, result.stdout

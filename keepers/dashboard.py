@@ -1,0 +1,274 @@
+"""The keeper's `status` dashboard: `collect_status(keeper)` reads the chain and the store into a
+`Status`; `render_status(status)` (pure, `keepers.dashboard_render`) turns it into rich tables.
+
+Every chain value comes from Multicall3 batches pinned to one block (the head when the read
+starts): the allocation (`read_allocation`), the vault's queue and share figures, the lending
+book (`BookSnapshot`), the evaluator's view (`EvaluationSnapshot`), then the agents. Agents are
+those an `AgentRegistered` log names, plus any agent of an open decision or a pending slash.
+Borrowers are discovered like the liquidator does (`Borrowed` logs since the store's scan
+cursor, which this advances). A call that fails inside a batch is named in `Status.failures`
+and its value shown as a default; only the vault's own figures are required.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Final
+
+from eth_utils import keccak, to_checksum_address
+
+from ballast.agent import Units
+from keepers.dashboard_render import (
+    AgentLine,
+    BorrowerLine,
+    JobCursor,
+    RedemptionLine,
+    SlashLine,
+    SleeveLine,
+    Status,
+    VaultLine,
+    render_status,
+)
+from keepers.jobs.redeemer import decode_redeem_trigger
+from keepers.reads import AllocationRead, read_allocation
+from keepers.shell.keeper import Keeper
+from keepers.shell.liquidator import discover_borrowers
+from keepers.shell.passes import RUNNERS
+from keepers.snapshot import (
+    BookSnapshot,
+    Call,
+    CallResult,
+    EvaluationSnapshot,
+    Multicall,
+    MulticallError,
+)
+
+__all__ = ["LAST_ACTIONS", "Status", "collect_status", "registered_agents", "render_status"]
+
+LAST_ACTIONS: Final = 10
+REGISTERED_TOPIC: Final = "0x" + keccak(text="AgentRegistered(address,string)").hex()
+
+Results = Mapping[str, CallResult]
+Failures = dict[str, str]  # call label -> why it failed
+
+
+def _read(multicall: Multicall, calls: Mapping[str, Call], block: int) -> Results:
+    """One batch at `block`, its results by the names of `calls`."""
+    batch = multicall.read(list(calls.values()), block)
+    return dict(zip(calls, batch.results, strict=True))
+
+
+def _failed(results: Results) -> Failures:
+    return {r.call.label: r.error or "" for r in results.values() if not r.success}
+
+
+def _value(result: CallResult, default: Any) -> Any:
+    return result.value if result.success else default
+
+
+def registered_agents(keeper: Keeper, head: int) -> list[str]:
+    """Every agent an `AgentRegistered` log names, from the deployment block to `head` (in
+    `liquidator.scan_chunk`-block `eth_getLogs` ranges), in registration order."""
+    chunk = keeper.settings.liquidator.scan_chunk
+    found: dict[str, None] = {}
+    for start in range(keeper.protocol.block, head + 1, chunk):
+        logs = keeper.web3.eth.get_logs(
+            {
+                "address": str(keeper.protocol.agents.address),
+                "topics": [REGISTERED_TOPIC],
+                "fromBlock": start,
+                "toBlock": min(start + chunk - 1, head),
+            }
+        )
+        for log in logs:
+            found[to_checksum_address("0x" + bytes(log["topics"][1])[-20:].hex())] = None
+    return list(found)
+
+
+def _vault_calls(keeper: Keeper) -> dict[str, Call]:
+    vault, asset = keeper.protocol.vault, keeper.erc20(keeper.asset)
+    return {
+        "bps": Call(vault.currentBps, label="currentBps()"),
+        "idle": Call(vault.idle, label="idle()"),
+        "supply": Call(vault.totalSupply, label="totalSupply()"),
+        "share_decimals": Call(vault.decimals, label="decimals()"),
+        "share_symbol": Call(vault.symbol, label="symbol()"),
+        "decimals": Call(asset.decimals, label="asset.decimals()"),
+        "symbol": Call(asset.symbol, label="asset.symbol()"),
+        "bounds": Call(vault.redeemQueueBounds, label="redeemQueueBounds()"),
+        "queued": Call(vault.queuedShares, label="queuedShares()"),
+        "trigger": Call(vault.redeemQueueTrigger, label="redeemQueueTrigger()"),
+    }
+
+
+def _vault_line(alloc: AllocationRead, front: Results, share_price: int) -> VaultLine:
+    weights = front["bps"].unwrap()
+    if len(weights) != len(alloc.sleeves):
+        raise MulticallError(
+            f"the vault has {len(weights)} sleeves, the manifest {len(alloc.sleeves)}: "
+            "is the manifest out of date?"
+        )
+    sleeves = tuple(
+        SleeveLine(s.name, s.held, int(bps), s.cap_bps)
+        for s, bps in zip(alloc.sleeves, weights, strict=True)
+    )
+    return VaultLine(
+        nav=alloc.nav,
+        idle=int(front["idle"].unwrap()),
+        idle_buffer_bps=alloc.idle_buffer_bps,
+        total_supply=int(front["supply"].unwrap()),
+        share_price=share_price,
+        automation_paused=alloc.automation_paused,
+        is_shutdown=alloc.is_shutdown,
+        next_rebalance_at=alloc.next_rebalance_at,
+        sleeves=sleeves,
+    )
+
+
+def _redemptions(front: Results, queued_assets: int) -> RedemptionLine:
+    head, tail = front["bounds"].unwrap()
+    trigger = front["trigger"]
+    try:
+        ok, data = trigger.unwrap()
+        decoded = decode_redeem_trigger(bool(ok), bytes(data))
+        processable, batch, reason = decoded.ok, decoded.count, decoded.reason
+    except (MulticallError, ValueError) as err:  # a failed or malformed trigger: shown as such
+        processable, batch, reason = False, 0, str(err)
+    queued = int(front["queued"].unwrap())
+    return RedemptionLine(int(head), int(tail), queued, queued_assets, processable, batch, reason)
+
+
+def _borrowers(keeper: Keeper, block: int) -> tuple[tuple[BorrowerLine, ...] | None, Failures]:
+    book = keeper.protocol.lending
+    if book is None:
+        return None, {}
+    snap = BookSnapshot.read(keeper.multicall, book, discover_borrowers(keeper, block), block)
+    lines = tuple(
+        BorrowerLine(b.borrower, b.health_factor, b.debt, b.liquidatable)
+        for b in snap.borrowers
+        if b.health_factor is not None and b.debt is not None
+    )
+    return lines, dict(snap.failures)
+
+
+def _slashes(evaluation: EvaluationSnapshot) -> tuple[SlashLine, ...]:
+    return tuple(
+        SlashLine(
+            s.slash_id,
+            to_checksum_address(s.info.agent),
+            int(s.info.decisionId),
+            int(s.info.amount),
+            int(s.info.vetoEndsAt),
+        )
+        for s in evaluation.slashes
+        if s.info is not None
+    )
+
+
+def _agent_line(address: str, info: Any, active: bool) -> AgentLine:
+    """`info`: IAgentRegistry.Agent as decoded."""
+    return AgentLine(
+        address=address,
+        active=active,
+        stake=int(info.stake),
+        unbonding=int(info.unbonding),
+        reputation=int(info.reputation),
+        open_decisions=int(info.openDecisions),
+        pending_slashes=int(info.pendingSlashes),
+        slashed=int(info.slashed),
+    )
+
+
+def _agents(
+    keeper: Keeper, addresses: list[str], block: int
+) -> tuple[tuple[AgentLine, ...], Failures]:
+    agents = keeper.protocol.agents
+    calls: dict[str, Call] = {}
+    for a in addresses:
+        calls[f"info:{a}"] = Call(agents.agentInfo, a, label=f"agentInfo({a})")
+        calls[f"active:{a}"] = Call(agents.isActive, a, label=f"isActive({a})")
+    results = _read(keeper.multicall, calls, block) if calls else {}
+    lines = tuple(
+        _agent_line(a, results[f"info:{a}"].value, bool(_value(results[f"active:{a}"], False)))
+        for a in addresses
+        if results[f"info:{a}"].success
+    )
+    return lines, _failed(results)
+
+
+def _second(keeper: Keeper, front: Results, evaluation: EvaluationSnapshot, block: int) -> Results:
+    """The reads that need the first ones: share values and the open decisions' agents."""
+    vault, agents = keeper.protocol.vault, keeper.protocol.agents
+    share_unit = 10 ** int(front["share_decimals"].unwrap())
+    queued = int(front["queued"].unwrap())
+    calls = {
+        "queued_assets": Call(vault.convertToAssets, queued, label="convertToAssets(queued)"),
+        "share_price": Call(vault.convertToAssets, share_unit, label="convertToAssets(1 share)"),
+    }
+    for i in evaluation.open_decisions:
+        calls[f"decision:{i}"] = Call(agents.decisionRecord, i, label=f"decisionRecord({i})")
+    return _read(keeper.multicall, calls, block)
+
+
+def _known_agents(
+    keeper: Keeper, block: int, second: Results, slashes: tuple[SlashLine, ...]
+) -> list[str]:
+    known = dict.fromkeys(registered_agents(keeper, block))
+    for name, result in second.items():
+        if name.startswith("decision:") and result.success:
+            known[to_checksum_address(result.value.agent)] = None
+    known.update(dict.fromkeys(s.agent for s in slashes))
+    return list(known)
+
+
+def _jobs(keeper: Keeper) -> tuple[JobCursor, ...]:
+    return tuple(JobCursor(job, keeper.store.last_block(job)) for job in RUNNERS)
+
+
+def _sentinel_tripped(keeper: Keeper) -> bool | None:
+    raw = keeper.store.job_state("sentinel")
+    return None if raw is None else bool(json.loads(raw).get("tripped", False))
+
+
+def collect_status(keeper: Keeper, last_actions: int = LAST_ACTIONS) -> Status:
+    """The dashboard's values: the chain at its head (one block for every read) and the
+    keeper's store (the newest `last_actions` transactions, the jobs' cursors)."""
+    protocol, multicall = keeper.protocol, keeper.multicall
+    alloc = read_allocation(multicall, protocol, keeper.web3.eth.block_number)
+    block = alloc.block
+    front = _read(multicall, _vault_calls(keeper), block)
+    max_due = keeper.settings.evaluator.max_due
+    evaluation = EvaluationSnapshot.read(multicall, protocol.agents, max_due, block)
+    second = _second(keeper, front, evaluation, block)
+    borrowers, book_failures = _borrowers(keeper, block)
+    slashes = _slashes(evaluation)
+    agents, agent_failures = _agents(keeper, _known_agents(keeper, block, second, slashes), block)
+    failures = {
+        **alloc.failures,
+        **_failed(front),
+        **evaluation.failures,
+        **_failed(second),
+        **book_failures,
+        **agent_failures,
+    }
+    share_decimals = int(front["share_decimals"].unwrap())
+    return Status(
+        block=block,
+        timestamp=alloc.timestamp,
+        keeper=keeper.address,
+        asset=Units(int(front["decimals"].unwrap()), str(front["symbol"].unwrap())),
+        shares=Units(share_decimals, str(front["share_symbol"].unwrap())),
+        vault=_vault_line(alloc, front, int(_value(second["share_price"], 0))),
+        borrowers=borrowers,
+        redemptions=_redemptions(front, int(_value(second["queued_assets"], 0))),
+        agents=agents,
+        open_decisions=len(evaluation.open_decisions),
+        due_decisions=len(evaluation.due),
+        slashes=slashes,
+        actions=tuple(keeper.store.transactions(limit=last_actions)),
+        jobs=_jobs(keeper),
+        sentinel_tripped=_sentinel_tripped(keeper),
+        failures=MappingProxyType(failures),
+    )

@@ -1,0 +1,182 @@
+"""keepers.dashboard on anvil: `collect_status` against the contracts' own views, at the status
+block. A lending system with three borrowers (one unhealthy after a tbill markdown), an open
+decision, a pending slash and a redemption request; then the keeper's own actions."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from eth_utils import keccak
+from rich.console import Console
+
+from keepers.dashboard import collect_status, registered_agents, render_status
+from keepers.dashboard_render import health_buckets
+from keepers.math import WAD
+from tests.keeper_support import keeper, protocol_of
+from tests.lending_support import deploy_lending_system
+from tests.vault_support import USDC, bond_agent, faucet, isolated
+
+# (collateral bought, debt): health at tbill 1.00 is 8,500 / debt; the markdown to 0.90 leaves
+# them at about 1.53, 1.09 and 0.97.
+POSITIONS = ((10_000 * USDC, 5_000 * USDC), (10_000 * USDC, 7_000 * USDC),
+             (10_000 * USDC, 7_900 * USDC))  # fmt: skip
+DEPOSIT = 1_000_000 * USDC
+
+
+def refresh(lending) -> None:
+    """Every feed republishes its latest answer now (fresh prices after a time jump)."""
+    for s in lending.vs.sleeves:
+        s.feed.setAnswer(s.feed.latestAnswer(), sender=lending.vs.governance)
+
+
+def warp(chain, timestamp: int) -> None:
+    chain.mine(timestamp=timestamp)
+
+
+@pytest.fixture(scope="module")
+def system(project, accounts, chain):
+    """Decision 0 (all to lending) stays open; decision 1 (30 % into tbill just before a 10 %
+    markdown) is evaluated into a pending slash; three borrowers; one redemption request."""
+    lending = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
+    vs, book = lending.vs, lending.book
+    bond_agent(vs, accounts[8])  # a second agent, never deciding
+    lending.supply(accounts[6], DEPOSIT)  # decision 0
+    borrowers = [accounts[2], accounts[3], accounts[4]]
+    for who, (collateral, debt) in zip(borrowers, POSITIONS, strict=True):
+        lending.open_position(who, "tbill", collateral, debt)
+    warp(chain, vs.vault.nextRebalanceAt())
+    refresh(lending)
+    vs.rebalance([3_000, 0, 0, 6_000])  # decision 1
+    lending.set_nav("tbill", 90_000_000)
+    due = vs.agents.decisionRecord(1).dueAt
+    warp(chain, due)
+    refresh(lending)
+    vs.agents.evaluate(1, sender=accounts[7])
+    assert len(vs.agents.pendingSlashes()) == 1
+    assert list(vs.agents.openDecisions()) == [0]
+    shares = vs.vault.convertToShares(20_000 * USDC)
+    vs.vault.requestRedeem(shares, accounts[6], sender=accounts[6])
+    faucet(lending.asset, accounts[7], 100_000 * USDC)  # the keeper's liquidation inventory
+    health = [book.healthFactor(b) for b in borrowers]
+    assert health[0] >= 3 * WAD // 2 and WAD <= health[1] < 11 * WAD // 10 and health[2] < WAD
+    return lending, [str(b.address) for b in borrowers]
+
+
+@pytest.fixture(scope="module")
+def protocol(system):
+    lending, _ = system
+    return protocol_of(lending)
+
+
+@pytest.fixture
+def status(system, protocol, tmp_path, chain):
+    """The status as a read-only keeper (no account, as `keeper status` without one) sees it."""
+    result = collect_status(keeper(protocol, None, tmp_path))
+    assert result.block == chain.blocks.head.number  # nothing mined since: views read this block
+    return result
+
+
+def test_vault_and_allocation_match_the_vault(status, system, protocol, chain):
+    lending, _ = system
+    vault, registry, at = protocol.vault, protocol.registry, status.block
+    assert status.timestamp == chain.blocks[at].timestamp
+    v = status.vault
+    assert v.nav == vault.totalAssets(block_id=at)
+    assert v.idle == vault.idle(block_id=at)
+    assert v.total_supply == vault.totalSupply(block_id=at)
+    assert v.share_price == vault.convertToAssets(10**18, block_id=at)
+    assert v.next_rebalance_at == vault.nextRebalanceAt(block_id=at)
+    assert (v.automation_paused, v.is_shutdown) == (False, False)
+    assert v.idle_buffer_bps == registry.get(keccak(text="vault.idleBufferBps"))
+    assert [s.name for s in v.sleeves] == ["tbill", "gold", "invoices", "lending"]
+    assert [s.bps for s in v.sleeves] == list(vault.currentBps(block_id=at))
+    assert [s.held for s in v.sleeves] == [
+        s.totalAssets(block_id=at) for s in protocol.sleeves.values()
+    ]
+    caps = [registry.get(keccak(text=f"vault.maxSleeveBps.{s.name}")) for s in v.sleeves]
+    assert [s.cap_bps for s in v.sleeves] == caps
+    assert status.asset.decimals == lending.asset.decimals() == 6
+    assert status.asset.symbol == lending.asset.symbol()
+    assert (status.shares.decimals, status.shares.symbol) == (18, vault.symbol())
+    assert status.failures == {}
+
+
+def test_borrowers_match_the_book_and_fall_in_their_buckets(status, system):
+    lending, borrowers = system
+    book, at = lending.book, status.block
+    lines = {b.address: b for b in status.borrowers}  # the store lists them by address
+    assert sorted(lines) == sorted(borrowers) and len(status.borrowers) == len(borrowers)
+    for line in status.borrowers:
+        assert line.health == book.healthFactor(line.address, block_id=at)
+        assert line.debt == book.debtOf(line.address, block_id=at)
+        assert line.liquidatable == book.liquidationTrigger(line.address, block_id=at)[0]
+    assert [lines[b].liquidatable for b in borrowers] == [False, False, True]
+    counts = [(b.count, b.debt) for b in health_buckets(status.borrowers)]
+    debts = [lines[b].debt for b in borrowers]
+    assert counts == [(1, debts[2]), (1, debts[1]), (0, 0), (1, debts[0])]
+
+
+def test_redemptions_match_the_queue_and_its_trigger(status, protocol):
+    vault, at = protocol.vault, status.block
+    r = status.redemptions
+    assert (r.head, r.tail) == tuple(vault.redeemQueueBounds(block_id=at)) == (0, 1)
+    assert r.queued_shares == vault.queuedShares(block_id=at) > 0
+    assert r.queued_assets == vault.convertToAssets(r.queued_shares, block_id=at)
+    should_act, _ = vault.redeemQueueTrigger(block_id=at)
+    assert (r.processable, r.batch, r.reason) == (should_act, 1, "") == (True, 1, "")
+
+
+def test_agents_and_slashes_match_the_registry(status, protocol, accounts, tmp_path):
+    agents, at = protocol.agents, status.block
+    allocator, rival = str(accounts[5].address), str(accounts[8].address)
+    assert registered_agents(keeper(protocol, None, tmp_path), at) == [allocator, rival]
+    assert [a.address for a in status.agents] == [allocator, rival]
+    for line in status.agents:
+        info = agents.agentInfo(line.address, block_id=at)
+        assert (line.stake, line.unbonding, line.slashed) == (
+            info.stake, info.unbonding, info.slashed
+        )  # fmt: skip
+        assert line.reputation == agents.reputation(line.address, block_id=at)
+        assert (line.open_decisions, line.pending_slashes) == (
+            info.openDecisions, info.pendingSlashes
+        )  # fmt: skip
+        assert line.active == agents.isActive(line.address, block_id=at) is True
+    assert [a.reputation < 0 for a in status.agents] == [True, False]  # decision 1 lost
+    assert status.open_decisions == len(agents.openDecisions(block_id=at)) == 1
+    assert status.due_decisions == len(agents.decisionsDue(50, block_id=at))
+    (slash_id,) = agents.pendingSlashes(block_id=at)
+    info = agents.slashInfo(slash_id, block_id=at)
+    (line,) = status.slashes
+    assert (line.slash_id, line.agent, line.decision_id) == (slash_id, allocator, 1)
+    assert (line.amount, line.veto_ends_at) == (info.amount, info.vetoEndsAt)
+    assert line.amount > 0 and line.veto_ends_at > status.timestamp
+
+
+def test_the_keepers_last_actions_come_from_its_store(system, protocol, accounts, tmp_path, chain):
+    lending, borrowers = system
+    with isolated(chain):
+        k = keeper(protocol, accounts[7], tmp_path)
+        assert collect_status(k).actions == ()
+        report = k.run("liquidator")
+        assert [a.outcome for a in report.actions] == ["mined", "mined"]  # approve, liquidate
+        after = collect_status(k, last_actions=5)
+        assert after.actions == tuple(k.store.transactions(limit=5))
+        assert [(t.job, t.status) for t in after.actions] == [("liquidator", "mined")] * 2
+        assert after.actions[0].action_id.startswith(f"liquidate:{borrowers[2].lower()}:")
+        assert {j.job: j.last_block for j in after.jobs}["liquidator"] == report.block
+        assert not any(b.liquidatable for b in after.borrowers)
+        assert health_buckets(after.borrowers)[0].count == 0
+
+
+def test_the_collected_status_renders(status):
+    console = Console(record=True, width=160, file=io.StringIO())
+    console.print(render_status(status))
+    text = console.export_text()
+    assert f"block {status.block:,}" in text
+    assert "keeper read-only (no account)" in text
+    assert "OVER CAP" not in text and "BELOW BUFFER" not in text
+    assert "processable: 1 request" in text
+    assert f"#{status.slashes[0].slash_id}" in text and "no pending slashes" not in text
+    assert "no transactions recorded" in text
+    assert all(b.address in text for b in status.borrowers)
