@@ -22,8 +22,9 @@ from types import MappingProxyType
 from typing import Any
 
 from ape import project
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 
+from ballast.parameters import key_of as param_key
 from keepers.jobs.liquidator import Borrower
 from keepers.jobs.sentinel import OracleState
 from keepers.math import Holding, LiquidationRules, Position, RateModel
@@ -42,11 +43,6 @@ __all__ = [
 ]
 
 CHUNK = 400  # calls per eth_call: keeps each batch well under a node's eth_call gas cap
-
-
-def param_key(name: str) -> bytes:
-    """The registry key of parameter `name` (`keccak256(bytes(name))`)."""
-    return keccak(text=name)
 
 
 @cache
@@ -137,7 +133,7 @@ def read_book(
         block,
     )
     tokens_r, cash_r, debt_r, dec_r, *param_r = first.results
-    tokens = [to_checksum_address(t) for t in first.results[0].unwrap()]
+    tokens = [to_checksum_address(t) for t in tokens_r.unwrap()]
     asset_decimals = int(dec_r.unwrap())
     params = dict(zip(_BOOK_PARAMS, (int(r.unwrap()) for r in param_r), strict=True))
 

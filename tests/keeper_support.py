@@ -47,8 +47,9 @@ def protocol_of(lending: LendingSystem, first_block: int = 0) -> Protocol:
         },
         sleeves=sleeves,
         collateral=[
-            CollateralEntry(name=n, token=str(lending.token(n).address),
-                            feed=str(lending.feed(n).address))
+            CollateralEntry(
+                name=n, token=str(lending.token(n).address), feed=str(lending.feed(n).address)
+            )
             for n in COLLATERAL
         ],  # fmt: skip
         tokens={"asset": str(vs.asset.address)},
@@ -86,7 +87,12 @@ def open_many_positions(lending: LendingSystem, count: int, funder) -> list[str]
     def send(contract, method, *args, sender):
         data = getattr(contract, method).encode_input(*args)
         tx = {"from": sender, "to": str(contract.address), "data": data, "gas": 1_500_000}
-        web3.eth.send_transaction(tx)
+        tx_hash = web3.eth.send_transaction(tx)
+        try:  # automine: the receipt is there at once
+            receipt = web3.eth.get_transaction_receipt(tx_hash)
+        except Exception:  # noqa: BLE001 - TransactionNotFound: wait for it
+            receipt = web3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.01)
+        assert receipt["status"] == 1, f"{method}{args} from {sender} reverted"
 
     for i, who in enumerate(addresses):
         send(asset, "faucet", who, 10_000 * usdc, sender=who)

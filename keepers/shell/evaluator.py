@@ -17,8 +17,15 @@ def run_evaluator(keeper: Keeper) -> JobReport:
     report = JobReport("evaluator", snap.block, snap.timestamp, keeper.dry_run)
     report.notes += [f"read failed: {k}: {v}" for k, v in snap.failures.items()]
     # decisionsDue lists decisions already due: their dueAt is at or before the read block.
+    # A trigger whose read failed is unknown (None), not a refusal: the planner then acts and
+    # the contract re-checks (its reason, when any, comes back from the simulation).
     decisions = [
-        OpenDecision(d.decision_id, 0, d.should_act, d.data.decode("utf-8", errors="replace"))
+        OpenDecision(
+            d.decision_id,
+            0,
+            None if d.error is not None else d.should_act,
+            "" if d.error is not None else d.data.decode("utf-8", errors="replace"),
+        )
         for d in snap.due
     ]
     slashes = [

@@ -34,9 +34,12 @@ def discover_borrowers(keeper: Keeper, head: int) -> list[str]:
                 "toBlock": stop,
             }
         )
-        found = {to_checksum_address("0x" + bytes(log["topics"][1])[-20:].hex()) for log in logs}
-        if found:
-            store.add_borrowers(sorted(found), stop)
+        by_block: dict[int, set[str]] = {}
+        for log in logs:  # recorded at the block each was seen (first seen kept by the store)
+            borrower = to_checksum_address("0x" + bytes(log["topics"][1])[-20:].hex())
+            by_block.setdefault(int(log["blockNumber"]), set()).add(borrower)
+        for block in sorted(by_block):
+            store.add_borrowers(sorted(by_block[block]), block)
         store.set_last_block(SCAN_CURSOR, stop)
         start = stop + 1
     return store.borrowers()

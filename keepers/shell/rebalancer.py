@@ -6,6 +6,11 @@ strategy (`keepers.jobs.plan_rebalance`), stores the rationale document under it
 
 from __future__ import annotations
 
+from typing import Any
+
+from eth_abi import decode
+from eth_utils import to_checksum_address
+
 from keepers.jobs import (
     LendingSnapshot,
     RebalancerSnapshot,
@@ -20,6 +25,8 @@ from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.sentinel import priced_tokens
 from keepers.strategy import GateParams, StrategyParams
 from keepers.verify import REBALANCED_TOPIC
+
+RECOVER_LAST = 3  # newest mined rebalances checked for an unrecorded decision at each pass
 
 
 def _lending_snapshot(keeper: Keeper, block: int) -> tuple[LendingSnapshot, int]:
@@ -58,6 +65,8 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
 
     if keeper.address is None:
         raise KeeperError("the rebalancer acts as an agent: give --account (an active agent)")
+    if not keeper.dry_run:
+        _recover_decisions(keeper, report)
     if not protocol.agents.isActive(keeper.address):
         report.skipped.append(f"rebalance: {keeper.address} is not an active agent")
         return report
@@ -114,15 +123,55 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
         report, protocol.vault, "rebalance", *call.args, action_id=f"rebalance:{digest}"
     )
     if action.outcome == "mined" and action.tx_hash is not None:
-        receipt = keeper.web3.eth.get_transaction_receipt(action.tx_hash)
-        for entry in receipt["logs"]:
-            topics = entry["topics"]
-            if topics and "0x" + bytes(topics[0]).hex() == REBALANCED_TOPIC:
-                decision_id = int.from_bytes(bytes(topics[1]), "big")
-                uri = call.rationale_uri
-                keeper.store.record_decision(decision_id, digest, uri, action.tx_hash)
-                report.notes.append(f"decision {decision_id} opened")
+        for decision_id in _record_decisions(keeper, action.tx_hash):
+            report.notes.append(f"decision {decision_id} opened")
     return report
+
+
+def _rebalanced(keeper: Keeper, receipt: Any) -> list[tuple[int, bytes, str]]:
+    """(decision id, rationale hash, URI) of each `Rebalanced` the vault emitted in `receipt`."""
+    vault = to_checksum_address(str(keeper.protocol.vault.address))
+    found = []
+    for entry in receipt["logs"]:
+        topics = entry["topics"]
+        if not topics or "0x" + bytes(topics[0]).hex() != REBALANCED_TOPIC:
+            continue
+        if to_checksum_address(entry["address"]) != vault:
+            continue
+        *_, digest, uri = decode(
+            ["uint16[]", "uint16[]", "uint256", "uint256", "bytes32", "string"],
+            bytes(entry["data"]),
+        )
+        found.append((int.from_bytes(bytes(topics[1]), "big"), bytes(digest), str(uri)))
+    return found
+
+
+def _record_decisions(keeper: Keeper, tx_hash: str, missing_only: bool = False) -> list[int]:
+    """Records the decisions a mined rebalance opened, as the vault's `Rebalanced` events state
+    them (id, rationale hash, URI); returns the ids recorded."""
+    receipt = keeper.web3.eth.get_transaction_receipt(tx_hash)
+    ids = []
+    for decision_id, digest, uri in _rebalanced(keeper, receipt):
+        if missing_only and keeper.store.decision(decision_id) is not None:
+            continue
+        keeper.store.record_decision(decision_id, digest, uri, tx_hash)
+        ids.append(decision_id)
+    return ids
+
+
+def _recover_decisions(keeper: Keeper, report: JobReport) -> None:
+    """A keeper killed after its rebalance was broadcast never recorded the decision it opened
+    (a restart's `reconcile` settles the transaction, and the next pass is in the cooldown):
+    the newest mined rebalances are checked and their missing decisions recorded. One
+    transaction is in flight per key, so only the last few can be missing."""
+    recent = [
+        t
+        for t in keeper.store.transactions(limit=200)
+        if t.job == "rebalancer" and t.status == "mined" and t.action_id.startswith("rebalance:")
+    ]
+    for tx in recent[:RECOVER_LAST]:
+        for decision_id in _record_decisions(keeper, tx.tx_hash, missing_only=True):
+            report.notes.append(f"decision {decision_id} recorded after a restart")
 
 
 __all__ = ["run_rebalancer"]

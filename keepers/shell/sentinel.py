@@ -11,7 +11,7 @@ import logging
 
 from eth_utils import keccak, to_checksum_address
 
-from keepers.jobs import SentinelState, VaultHealth, watch
+from keepers.jobs import Alert, SentinelState, VaultHealth, watch
 from keepers.reads import read_allocation, read_oracles
 from keepers.shell.keeper import JobReport, Keeper
 from keepers.shell.liquidator import discover_borrowers
@@ -20,6 +20,8 @@ from keepers.snapshot import BookSnapshot
 log = logging.getLogger("keepers.sentinel")
 
 GUARDIAN_ROLE = keccak(text="GUARDIAN_ROLE")
+# Outcomes after which automation is (or will be) paused: anything else is retried.
+PAUSE_SENT = frozenset({"mined", "already-done", "lost-race", "stuck", "would-send"})
 
 
 def priced_tokens(keeper: Keeper) -> dict[str, str]:
@@ -87,12 +89,30 @@ def run_sentinel(keeper: Keeper) -> JobReport:
             alert.message,
             extra={"job": "sentinel", "alert": alert.code, "severity": alert.severity},
         )
+    new = verdict.state
     if verdict.pause:
-        keeper.act(
+        action = keeper.act(
             report, protocol.vault, "pauseAutomation", action_id=f"pauseAutomation:{alloc.block}"
         )
+        if action.outcome not in PAUSE_SENT:
+            # Not paused (refused, reverted, replaced): stay armed, so the next critical pass
+            # trips again and retries, instead of believing automation is paused.
+            new = SentinelState(new.critical_streak, new.clear_streak, False)
+            alert = Alert(
+                "pause-failed",
+                "critical",
+                "sentinel",
+                f"pauseAutomation() {action.outcome}: {action.detail or 'not sent'}",
+            )
+            report.alerts.append(alert)
+            log.error(
+                "%s %s: %s",
+                alert.code,
+                alert.subject,
+                alert.message,
+                extra={"job": "sentinel", "alert": alert.code, "severity": alert.severity},
+            )
     if not keeper.dry_run:
-        new = verdict.state
         keeper.store.set_job_state(
             "sentinel",
             json.dumps(
@@ -106,6 +126,6 @@ def run_sentinel(keeper: Keeper) -> JobReport:
         )
     report.notes.append(
         f"{len(oracles.oracles)} feeds, {len(exposures)} borrowers with debt, "
-        f"{'tripped' if verdict.state.tripped else 'armed'}"
+        f"{'tripped' if new.tripped else 'armed'}"
     )
     return report

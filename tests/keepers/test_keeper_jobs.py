@@ -1,0 +1,633 @@
+"""The evaluator, redeemer, sentinel and rebalancer keeper passes on anvil, against one lending
+system (`lending_support`: three RWA sleeves and the lending book, 1M supplied, one borrower).
+
+What users rely on: one evaluator pass evaluates every due decision and executes every slash
+past its veto, once even with two keepers racing; a keeper killed mid-pass resumes without a
+duplicate transaction; the sentinel pauses automation only with the guardian key (and only
+alerts without it), remembering its streak across restarts; the redeemer pays queued
+redemptions; the rebalancer submits a bounded rebalance whose stored rationale re-hashes to the
+on-chain hash; a dry run sends nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import threading
+
+import pytest
+from eth_abi import decode
+
+from keepers.shell import Keeper, evaluator
+from keepers.snapshot import DueDecision, EvaluationSnapshot
+from keepers.store import Store
+from keepers.tx import TxSender
+from keepers.verify import verify_decision
+from tests.keeper_support import keeper, protocol_of
+from tests.lending_support import deploy_lending_system, key
+from tests.vault_support import DAY, USDC, isolated
+
+NAMES = ("tbill", "gold", "invoices")
+EXECUTED = 3  # IAgentRegistry.SlashStatus.Executed
+
+
+# ------------------------------------------------------------------ the system
+
+
+@pytest.fixture(scope="module")
+def system(project, accounts, chain):
+    """1M supplied (decision 0: 90 % to the book), one tbill-backed borrower owing 200k."""
+    lending = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
+    lending.supply(accounts[6], 1_000_000 * USDC)
+    lending.open_position(accounts[4], "tbill", 400_000 * USDC, 200_000 * USDC)
+    return lending
+
+
+@pytest.fixture(scope="module")
+def protocol(system):
+    return protocol_of(system)
+
+
+@pytest.fixture
+def fresh(system, chain):
+    """Each test starts from the module's system and leaves it as it found it."""
+    with isolated(chain):
+        yield system
+
+
+def now(chain) -> int:
+    return chain.blocks.head.timestamp
+
+
+def refresh(lending) -> None:
+    """Republishes every feed's latest answer, stamped with the next block's time."""
+    for name in NAMES:
+        feed = lending.feed(name)
+        feed.setAnswer(feed.latestAnswer(), sender=lending.vs.governance)
+
+
+def rebalance_after_cooldown(lending, chain, targets: list[int]):
+    ready = lending.vault.nextRebalanceAt()
+    if ready > now(chain):
+        chain.pending_timestamp = ready
+    refresh(lending)
+    return lending.vs.rebalance(targets)
+
+
+def nonce(account) -> int:
+    return account.provider.get_nonce(account.address)
+
+
+# ------------------------------------------------------------------ evaluator
+
+
+@pytest.fixture
+def due(fresh, accounts, chain):
+    """Three decisions and a slash past its veto window.
+
+    d0 (the supply, 90 % to the book) and d2 are due; d1 moved half the vault into tbill and
+    gold just before both fell 20 %: evaluated at its due time it opened slash 0 against the
+    allocator, whose veto window is over. The pass should evaluate d0 and d2 and execute 0."""
+    lending = fresh
+    agents = lending.vs.agents
+    rebalance_after_cooldown(lending, chain, [3_000, 2_000, 0, 4_000])  # d1
+    chain.pending_timestamp = now(chain) + 3_600
+    lending.set_nav("tbill", 80_000_000)
+    lending.set_nav("gold", 1_600 * 10**8)
+    rebalance_after_cooldown(lending, chain, [3_000, 2_000, 1_000, 3_000])  # d2
+    chain.pending_timestamp = agents.decisionRecord(1).dueAt
+    refresh(lending)
+    agents.evaluate(1, sender=accounts[9])
+    (slash_id,) = agents.pendingSlashes()
+    veto_ends = agents.slashInfo(slash_id).vetoEndsAt
+    chain.pending_timestamp = veto_ends + 3_600
+    refresh(lending)  # fresh evidence for d2's invoices
+    assert sorted(agents.decisionsDue(10)) == [0, 2]
+    return lending, slash_id
+
+
+def evaluated_ids(agents, since: int) -> list[int]:
+    head = agents.provider.get_block("latest").number
+    return [log.decisionId for log in agents.Evaluated.range(since, head + 1)]
+
+
+def executed_slashes(agents, since: int) -> list[int]:
+    head = agents.provider.get_block("latest").number
+    return [log.slashId for log in agents.SlashExecuted.range(since, head + 1)]
+
+
+def test_one_evaluator_pass_evaluates_every_due_decision_and_executes_the_slash(
+    due, protocol, accounts, chain, tmp_path
+):
+    lending, slash_id = due
+    agents, vault = lending.vs.agents, lending.vault
+    allocator = lending.vs.allocator
+    slash = agents.slashInfo(slash_id)
+    assert slash.amount > 0
+    assets_before = vault.totalAssets()
+    slashed_before = agents.agentInfo(allocator).slashed
+    start = chain.blocks.head.number + 1
+
+    k = keeper(protocol, accounts[7], tmp_path)
+    report = k.run("evaluator")
+
+    assert [(a.action_id, a.outcome) for a in report.actions] == [
+        ("evaluate:0", "mined"),
+        ("evaluate:2", "mined"),
+        (f"executeSlash:{slash_id}", "mined"),
+    ], report.summary()
+    assert sorted(evaluated_ids(agents, start)) == [0, 2]
+    assert executed_slashes(agents, start) == [slash_id]
+    assert agents.decisionRecord(0).evaluated
+    assert agents.decisionRecord(2).evaluated
+    assert agents.slashInfo(slash_id).status == EXECUTED
+    assert agents.agentInfo(allocator).slashed == slashed_before + slash.amount
+    assert vault.totalAssets() >= assets_before + slash.amount  # donated to the depositors
+    for a in report.actions:
+        (tx,) = k.store.transactions(a.action_id)
+        assert (tx.status, tx.tx_hash) == ("mined", a.tx_hash)
+    assert k.store.last_block("evaluator") == report.block
+
+    # a second pass finds nothing left to do
+    sent = nonce(accounts[7])
+    again = k.run("evaluator")
+    assert again.actions == []
+    assert nonce(accounts[7]) == sent
+    assert sorted(evaluated_ids(agents, start)) == [0, 2]
+
+
+def test_two_evaluators_racing_evaluate_each_decision_once(
+    due, protocol, accounts, chain, tmp_path
+):
+    lending, slash_id = due
+    agents = lending.vs.agents
+    start = chain.blocks.head.number + 1
+    keepers = [keeper(protocol, accounts[i], tmp_path / str(i)) for i in (7, 8)]
+    reports: dict[int, object] = {}
+    errors: list[BaseException] = []
+    go = threading.Barrier(2)
+
+    def run(i):
+        try:
+            go.wait()
+            reports[i] = keepers[i].run("evaluator")
+        except BaseException as err:  # noqa: BLE001 - re-raised in the test thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert not errors, errors
+
+    evaluated = evaluated_ids(agents, start)
+    assert sorted(evaluated) == [0, 2]  # each exactly once
+    assert executed_slashes(agents, start) == [slash_id]
+    actions = [a for r in reports.values() for a in r.actions]
+    assert {a.outcome for a in actions} <= {"mined", "lost-race"}
+    for action_id in ("evaluate:0", "evaluate:2", f"executeSlash:{slash_id}"):
+        mined = [a for a in actions if a.action_id == action_id and a.outcome == "mined"]
+        assert len(mined) == 1, action_id
+    lost = [a for a in actions if a.outcome == "lost-race"]
+    assert lost, [r.summary() for r in reports.values()]
+    for k, i in zip(keepers, (0, 1), strict=True):
+        lost_here = {a.action_id for a in reports[i].actions if a.outcome == "lost-race"}
+        recorded = {t.action_id for t in k.store.transactions() if t.status == "lost-race"}
+        assert recorded == lost_here
+        for action_id in lost_here:
+            assert k.store.already_done(action_id)
+
+
+# ------------------------------------------------------------------ restart
+
+
+class Killed(BaseException):
+    """The keeper process dying right after a broadcast, before it saw the receipt."""
+
+
+def die(*args, **kwargs):
+    """Stands in for `TxSender._wait`: the process is gone once the transaction is out."""
+    raise Killed
+
+
+def test_a_keeper_killed_mid_pass_resumes_without_a_duplicate(
+    due, protocol, accounts, chain, tmp_path, monkeypatch
+):
+    lending, slash_id = due
+    agents = lending.vs.agents
+    who = accounts[7]
+    first = keeper(protocol, who, tmp_path)
+    quiet = first.run("redeemer")  # a finished pass of another job: its cursor
+    assert first.store.last_block("redeemer") == quiet.block
+    start = chain.blocks.head.number + 1
+
+    with monkeypatch.context() as m:
+        m.setattr(TxSender, "_wait", die)
+        with pytest.raises(Killed):
+            first.run("evaluator")
+    # the first evaluation was broadcast but never settled, and the pass never finished
+    (sent,) = first.store.in_flight(who.address)
+    assert sent.action_id == "evaluate:0"
+    assert first.store.last_block("evaluator") is None
+    first.store.close()
+    chain.provider.web3.eth.wait_for_transaction_receipt(sent.tx_hash, timeout=30)
+    assert evaluated_ids(agents, start) == [0]  # it got mined while the keeper was down
+
+    restarted = Keeper(protocol, Store(first.store.path), who, first.settings)
+    assert restarted.store.last_block("redeemer") == quiet.block
+    assert restarted.reconcile() == []
+    assert restarted.store.in_flight() == []
+    settled = restarted.store.transaction(sent.tx_hash)
+    assert settled.status == "mined" and settled.block is not None
+    assert restarted.store.already_done("evaluate:0")
+
+    nonce_before = nonce(who)
+    report = restarted.run("evaluator")
+    assert [(a.action_id, a.outcome) for a in report.actions] == [
+        ("evaluate:2", "mined"),
+        (f"executeSlash:{slash_id}", "mined"),
+    ], report.summary()
+    assert nonce(who) == nonce_before + 2  # nothing sent twice
+    assert sorted(evaluated_ids(agents, start)) == [0, 2]
+    assert executed_slashes(agents, start) == [slash_id]
+    assert restarted.store.last_block("evaluator") == report.block
+    # the store alone stops a repeat of a settled action, whatever the chain says
+    again = restarted.sender("evaluator").send(agents, "evaluate", 0, action_id="evaluate:0")
+    assert type(again).__name__ == "AlreadyDone"
+    assert nonce(who) == nonce_before + 2
+    assert [t.status for t in restarted.store.transactions("evaluate:0")] == ["mined"]
+
+
+# ------------------------------------------------------------------ sentinel
+
+
+def alerts(report) -> set[tuple[str, str, str]]:
+    return {(a.code, a.severity, a.subject) for a in report.alerts}
+
+
+def sentinel_state(store) -> dict:
+    return json.loads(store.job_state("sentinel"))
+
+
+def restart(k: Keeper, **settings) -> Keeper:
+    """The same key and state file in a new process (optionally with other settings)."""
+    k.store.close()
+    new_settings = k.settings.model_copy(update=settings) if settings else k.settings
+    return Keeper(k.protocol, Store(k.store.path), k.account, new_settings)
+
+
+def make_stale(lending, chain, name: str, age: int) -> None:
+    feed = lending.feed(name)
+    feed.setRound(feed.latestAnswer(), now(chain) - age, sender=lending.vs.governance)
+
+
+def test_the_sentinel_with_the_guardian_key_pauses_after_trip_after_passes(
+    fresh, protocol, accounts, chain, tmp_path
+):
+    lending = fresh
+    vault = lending.vault
+    guardian = lending.vs.guardian
+    assert vault.hasRole(vault.GUARDIAN_ROLE(), guardian)
+    make_stale(lending, chain, "tbill", 3 * DAY)  # bound 1 day: critically stale
+
+    k = keeper(protocol, guardian, tmp_path)
+    assert k.settings.sentinel.trip_after == 2
+    first = k.run("sentinel")
+    assert ("oracle-stale", "critical", "tbill") in alerts(first)
+    assert first.actions == [] and not vault.automationPaused()
+    assert sentinel_state(k.store)["critical_streak"] == 1
+
+    k = restart(k)  # the streak survives a restart
+    start = chain.blocks.head.number + 1
+    second = k.run("sentinel")
+    assert [(a.call, a.outcome) for a in second.actions] == [("pauseAutomation()", "mined")]
+    assert vault.automationPaused()
+    paused = list(vault.AutomationPaused.range(start, chain.blocks.head.number + 1))
+    assert [log.by for log in paused] == [guardian.address]
+    state = sentinel_state(k.store)
+    assert state["tripped"] and state["critical_streak"] == 2
+
+    sent = nonce(guardian)
+    third = k.run("sentinel")  # tripped and paused: no second pause
+    assert third.actions == []
+    assert ("oracle-stale", "critical", "tbill") in alerts(third)
+    assert nonce(guardian) == sent
+
+
+def test_the_sentinel_without_the_key_only_recommends_a_pause(
+    fresh, protocol, accounts, chain, tmp_path
+):
+    lending = fresh
+    vault, router = lending.vault, lending.vs.router
+    gold = lending.token("gold")
+    router.poke(gold, sender=accounts[7])  # the accepted price: 2,000
+    lending.set_nav("gold", 2_400 * 10**8)  # +20 %, above oracle.maxDeviationBps (10 %)
+    who = accounts[7]
+    assert not vault.hasRole(vault.GUARDIAN_ROLE(), who)
+    sent = nonce(who)
+
+    k = keeper(protocol, who, tmp_path)
+    first = k.run("sentinel")
+    assert ("oracle-deviation", "critical", "gold") in alerts(first)
+    assert not any(a.code == "pause-recommended" for a in first.alerts)
+    k = restart(k)
+    second = k.run("sentinel")
+    assert ("pause-recommended", "critical", "sentinel") in alerts(second)
+    assert second.actions == []
+    assert sentinel_state(k.store)["tripped"]
+    third = restart(k).run("sentinel")  # recommended once, not at every pass
+    assert ("oracle-deviation", "critical", "gold") in alerts(third)
+    assert not any(a.code == "pause-recommended" for a in third.alerts)
+    assert not vault.automationPaused()
+    assert nonce(who) == sent
+
+
+def set_base_fee(chain, wei: int) -> None:
+    """Mines a block whose base fee is `wei` (later blocks follow EIP-1559 from there)."""
+    chain.provider.web3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(wei)])
+    chain.mine()
+
+
+def test_a_pause_that_was_not_sent_is_retried(fresh, protocol, accounts, chain, tmp_path):
+    """A base fee above the keeper's cap refuses the pause: the sentinel must not count itself
+    as tripped (it would never pause), and pauses at the next pass once fees allow."""
+    lending = fresh
+    vault = lending.vault
+    make_stale(lending, chain, "tbill", 3 * DAY)
+    k = keeper(protocol, lending.vs.guardian, tmp_path)
+    k.run("sentinel")
+    set_base_fee(chain, 10 * k.settings.tx.max_fee_cap)
+    refused = k.run("sentinel")
+    assert [a.outcome for a in refused.actions] == ["refused"], refused.summary()
+    assert ("pause-failed", "critical", "sentinel") in alerts(refused)
+    assert not vault.automationPaused()
+    assert not sentinel_state(k.store)["tripped"]
+
+    set_base_fee(chain, 10**9)
+    retried = restart(k).run("sentinel")
+    assert [a.outcome for a in retried.actions] == ["mined"], retried.summary()
+    assert vault.automationPaused()
+
+
+# ------------------------------------------------------------------ redeemer
+
+
+def request_redeem(lending, owner, receiver, assets: int) -> int:
+    """`owner` queues shares worth about `assets` for `receiver`; returns the request id."""
+    vault = lending.vault
+    shares = vault.convertToShares(assets)
+    tx = vault.requestRedeem(shares, receiver, sender=owner)
+    return tx.return_value
+
+
+def processed(vault, since: int) -> list[tuple[int, str, int, int]]:
+    head = vault.provider.get_block("latest").number
+    return [
+        (log.requestId, log.receiver, log.assets, log.sharesLeft)
+        for log in vault.RedeemProcessed.range(since, head + 1)
+    ]
+
+
+def test_the_redeemer_pays_a_queued_redemption_and_idles_on_an_empty_queue(
+    fresh, protocol, accounts, chain, tmp_path
+):
+    lending = fresh
+    vault, asset = lending.vault, lending.asset
+    owner, receiver, who = accounts[6], accounts[3], accounts[7]
+    k = keeper(protocol, who, tmp_path)
+    sent = nonce(who)
+    empty = k.run("redeemer")
+    assert empty.actions == [] and empty.skipped == ["processRedeemQueue: queue empty"]
+    assert nonce(who) == sent
+
+    request = request_redeem(lending, owner, receiver, 50_000 * USDC)
+    shares = vault.redeemRequest(request).shares
+    owed = vault.convertToAssets(shares)
+    assert 0 < owed <= vault.liquidity()
+    paid_before = asset.balanceOf(receiver)
+    start = chain.blocks.head.number + 1
+
+    report = k.run("redeemer")
+    assert [(a.call, a.outcome) for a in report.actions] == [("processRedeemQueue(1)", "mined")], (
+        report.summary()
+    )
+    ((rid, to, assets, left),) = processed(vault, start)
+    assert (rid, to, left) == (request, receiver.address, 0)
+    assert asset.balanceOf(receiver) - paid_before == assets
+    assert owed - 2 <= assets <= owed  # the share price of the moment, less rounding
+    head, tail = vault.redeemQueueBounds()
+    assert head == tail and vault.queuedShares() == 0
+
+    again = k.run("redeemer")
+    assert again.actions == [] and again.skipped == ["processRedeemQueue: queue empty"]
+    assert nonce(who) == sent + 1
+
+
+def test_the_redeemer_waits_for_a_batch_until_the_head_request_is_too_old(
+    fresh, protocol, accounts, chain, tmp_path
+):
+    lending = fresh
+    vault = lending.vault
+    request = request_redeem(lending, accounts[6], accounts[3], 10_000 * USDC)
+    requested_at = chain.blocks.head.timestamp
+    k = keeper(
+        protocol, accounts[7], tmp_path, redeemer={"min_batch": 3, "max_wait_seconds": 3_600}
+    )
+
+    waiting = k.run("redeemer")
+    assert waiting.actions == []
+    assert waiting.skipped == ["processRedeemQueue: batch too small: 1 < 3"]
+
+    chain.mine(timestamp=requested_at + 3_600)
+    start = chain.blocks.head.number + 1
+    forced = k.run("redeemer")
+    assert [a.outcome for a in forced.actions] == ["mined"], forced.summary()
+    assert any("waited 3600s" in n for n in forced.notes), forced.notes
+    assert [p[0] for p in processed(vault, start)] == [request]
+
+
+# ------------------------------------------------------------------ rebalancer
+
+
+def rebalance_call(chain, tx_hash: str) -> tuple[list[int], str, str]:
+    """The (targetBps, rationaleHash, rationaleURI) a rebalance transaction sent."""
+    data = bytes(chain.provider.web3.eth.get_transaction(tx_hash)["input"])
+    targets, digest, uri = decode(["uint16[]", "bytes32", "string"], data[4:])
+    return list(targets), "0x" + digest.hex(), uri
+
+
+def turnover(current: list[int], target: list[int]) -> int:
+    """½ Σ|target − current| over the sleeves and idle, rounded up (as the vault bounds it)."""
+    moved = sum(abs(t - c) for t, c in zip(target, current, strict=True))
+    moved += abs(sum(target) - sum(current))
+    return -(-moved // 2)
+
+
+@pytest.fixture
+def lent_out(fresh, accounts):
+    """2M more deposited (idle ~70 %), the book lent out at 2/3 utilization at a 5 % base
+    rate, turnover limited to 20 %: the strategy wants idle in the book."""
+    lending = fresh
+    vs = lending.vs
+    vs.deposit(accounts[6], 2_000_000 * USDC)
+    vs.set_param("vault.maxTurnoverBps", 2_000)
+    vs.set_param("lend.rate.baseBps", 500)
+    lending.open_position(accounts[2], "gold", 1_000_000 * USDC, 400_000 * USDC)
+    return lending
+
+
+def test_the_rebalancer_submits_a_bounded_rebalance_with_a_verifiable_rationale(
+    lent_out, protocol, accounts, chain, tmp_path
+):
+    """After the cooldown the strategy moves idle to the book, within the caps, the idle
+    buffer and the turnover limit; the decision's document verifies, a tampered one does not."""
+    lending = lent_out
+    vs, vault, registry = lending.vs, lending.vault, lending.vs.registry
+
+    outsider = keeper(protocol, accounts[7], tmp_path / "outsider").run("rebalancer")
+    assert outsider.actions == []
+    assert outsider.skipped == [f"rebalance: {accounts[7].address} is not an active agent"]
+
+    k = keeper(protocol, vs.allocator, tmp_path)
+    early = k.run("rebalancer")
+    assert early.actions == [] and early.skipped[0].startswith("rebalance: cooldown (")
+    assert all(len(k.store.index_history(n)) == 1 for n in protocol.sleeves)
+
+    chain.pending_timestamp = vault.nextRebalanceAt()
+    refresh(lending)
+    current = list(vault.currentBps())
+    start = chain.blocks.head.number + 1
+    report = k.run("rebalancer")
+    (action,) = report.actions
+    assert action.outcome == "mined", report.summary()
+    (event,) = vault.Rebalanced.range(start, chain.blocks.head.number + 1)
+    decision_id = event.decisionId
+    assert event.agent == vs.allocator.address
+    assert f"decision {decision_id} opened" in report.notes
+    assert lending.vs.agents.decisionRecord(decision_id).agent == vs.allocator.address
+
+    targets, digest, uri = rebalance_call(chain, action.tx_hash)
+    assert action.action_id == f"rebalance:{digest}"
+    caps = [registry.get(key(f"vault.maxSleeveBps.{n}")) for n in protocol.sleeves]
+    assert all(t <= c for t, c in zip(targets, caps, strict=True)), (targets, caps)
+    assert 10_000 - sum(targets) >= registry.get(key("vault.idleBufferBps"))
+    assert 0 < turnover(current, targets) <= 2_000
+    assert targets[3] > current[3]  # idle went to the book, the only sleeve that yields
+    assert list(event.newBps) == list(vault.currentBps())
+
+    record = k.store.decision(decision_id)
+    assert (record.rationale_hash, record.uri, record.tx_hash) == (digest, uri, action.tx_hash)
+    body = k.store.rationale(digest)
+    assert json.loads(body)["outcome"]["target_bps"] == targets
+    verdict = verify_decision(protocol, decision_id, k.store)
+    assert verdict.ok, verdict.verdict
+    assert (verdict.onchain_hash, verdict.agent) == (digest, vs.allocator.address)
+
+    again = k.run("rebalancer")  # the cooldown started again: no second rebalance
+    assert again.actions == [] and again.skipped[0].startswith("rebalance: cooldown (")
+
+    # a tampered document no longer matches the on-chain hash
+    tampered = body.replace(b'"outcome":{"act":true', b'"outcome":{"act":false', 1)
+    assert tampered != body
+    with sqlite3.connect(k.store.path) as db:
+        db.execute("UPDATE rationales SET body = ? WHERE hash = ?", (tampered, digest))
+    forged = verify_decision(protocol, decision_id, k.store)
+    assert not forged.ok
+    assert forged.verdict.startswith("MISMATCH"), forged.verdict
+
+
+def test_a_rebalancer_killed_after_sending_records_its_decision_on_restart(
+    lent_out, protocol, chain, tmp_path, monkeypatch
+):
+    lending = lent_out
+    vault = lending.vault
+    allocator = lending.vs.allocator
+    k = keeper(protocol, allocator, tmp_path)
+    k.run("rebalancer")  # during the cooldown: a first returnIndex sample
+    chain.pending_timestamp = vault.nextRebalanceAt()
+    refresh(lending)
+    start = chain.blocks.head.number + 1
+    with monkeypatch.context() as m:
+        m.setattr(TxSender, "_wait", die)
+        with pytest.raises(Killed):
+            k.run("rebalancer")
+    (sent,) = k.store.in_flight(allocator.address)
+    chain.provider.web3.eth.wait_for_transaction_receipt(sent.tx_hash, timeout=30)
+    (event,) = vault.Rebalanced.range(start, chain.blocks.head.number + 1)
+    assert k.store.decision(event.decisionId) is None
+
+    restarted = restart(k)
+    assert restarted.reconcile() == []
+    report = restarted.run("rebalancer")
+    assert report.actions == [] and report.skipped[0].startswith("rebalance: cooldown (")
+    assert f"decision {event.decisionId} recorded after a restart" in report.notes
+    record = restarted.store.decision(event.decisionId)
+    assert (record.rationale_hash, record.uri, record.tx_hash) == (
+        "0x" + bytes(event.rationaleHash).hex(),
+        event.rationaleURI,
+        sent.tx_hash,
+    )
+    assert verify_decision(protocol, event.decisionId, restarted.store).ok
+    assert "recorded after a restart" not in " ".join(restarted.run("rebalancer").notes)
+
+
+# ------------------------------------------------------------------ dry run
+
+
+def test_a_dry_run_sends_nothing_and_reports_what_it_would_send(
+    due, protocol, accounts, chain, tmp_path
+):
+    lending, slash_id = due
+    agents = lending.vs.agents
+    who = accounts[7]
+    sent = nonce(who)
+    head = chain.blocks.head.number
+
+    k = keeper(protocol, who, tmp_path, dry_run=True)
+    report = k.run("evaluator")
+    assert report.dry_run
+    assert [(a.action_id, a.outcome) for a in report.actions] == [
+        ("evaluate:0", "would-send"),
+        ("evaluate:2", "would-send"),
+        (f"executeSlash:{slash_id}", "would-send"),
+    ], report.summary()
+    assert all(a.tx_hash is None for a in report.actions)
+    assert nonce(who) == sent and chain.blocks.head.number == head
+    assert sorted(agents.decisionsDue(10)) == [0, 2]
+    assert k.store.transactions() == [] and k.store.last_block("evaluator") is None
+
+    # without a key at all: simulated from the zero address
+    request = request_redeem(lending, accounts[6], accounts[3], 1_000 * USDC)
+    head = chain.blocks.head.number
+    readonly = keeper(protocol, None, tmp_path).run("redeemer")
+    assert [(a.call, a.outcome) for a in readonly.actions] == [
+        ("processRedeemQueue(1)", "would-send")
+    ]
+    assert chain.blocks.head.number == head
+    assert lending.vault.redeemRequest(request).shares > 0
+
+
+def test_a_trigger_read_that_failed_does_not_skip_a_due_decision(
+    due, protocol, accounts, chain, tmp_path, monkeypatch
+):
+    """`evaluateTrigger` failing inside the batch (say, out of gas) says nothing about the
+    decision: the pass evaluates it anyway and the contract re-checks."""
+    lending, slash_id = due
+    real = EvaluationSnapshot.read
+
+    def failing_triggers(*args, **kwargs):
+        snap = real(*args, **kwargs)
+        broken = tuple(DueDecision(d.decision_id, False, b"", "out of gas") for d in snap.due)
+        return dataclasses.replace(snap, due=broken)
+
+    monkeypatch.setattr(evaluator.EvaluationSnapshot, "read", failing_triggers)
+    start = chain.blocks.head.number + 1
+    report = keeper(protocol, accounts[7], tmp_path).run("evaluator")
+    assert [(a.action_id, a.outcome) for a in report.actions] == [
+        ("evaluate:0", "mined"),
+        ("evaluate:2", "mined"),
+        (f"executeSlash:{slash_id}", "mined"),
+    ], report.summary()
+    assert sorted(evaluated_ids(lending.vs.agents, start)) == [0, 2]
