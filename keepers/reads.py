@@ -295,6 +295,18 @@ class AllocationRead:
     is_shutdown: bool
     share_price: int  # NAV per share unit, WAD (a ratio: the sentinel watches its drops)
     failures: Mapping[str, str] = field(default_factory=dict)
+    vault_sleeves: tuple[str, ...] = ()  # the vault's own sleeve order (sleeveAt), checksummed
+
+    @property
+    def order_mismatch(self) -> str | None:
+        """Why the manifest's sleeves are not the vault's (targets would be misordered)."""
+        ours = tuple(s.address for s in self.sleeves)
+        if self.vault_sleeves == ours:
+            return None
+        return (
+            f"the manifest lists sleeves {[s.name for s in self.sleeves]} but the vault holds "
+            f"{len(self.vault_sleeves)} in another order; refresh the manifest (ape run deploy)"
+        )
 
 
 def read_allocation(
@@ -310,6 +322,7 @@ def read_allocation(
         Call(vault.automationPaused, label="automationPaused()"),
         Call(vault.isShutdown, label="isShutdown()"),
         Call(vault.totalSupply, label="totalSupply()"),
+        Call(vault.sleeveCount, label="sleeveCount()"),
     ]
     for n in names:
         s = protocol.sleeves[n]
@@ -318,8 +331,14 @@ def read_allocation(
             _param(registry, f"vault.maxSleeveBps.{n}"),
             Call(s.returnIndex, label=f"{n}.returnIndex()"),
         ]
+    calls += [Call(vault.sleeveAt, i, label=f"sleeveAt({i})") for i in range(len(names))]
     batch = multicall.read(calls, block)
-    head, rest = batch.results[:7], batch.results[7:]
+    head, rest = batch.results[:8], batch.results[8 : 8 + 3 * len(names)]
+    count = int(_value(head[7], 0))
+    configs = batch.results[8 + 3 * len(names) :]
+    vault_sleeves = tuple(to_checksum_address(r.value.sleeve) for r in configs[:count] if r.success)
+    if count > len(names):  # more sleeves on chain than the manifest knows
+        vault_sleeves += ("?",) * (count - len(names))
     nav = int(head[0].unwrap())
     supply = int(_value(head[6], 0))
     # NAV per share in WAD; an empty vault is priced at one asset unit per share unit.
@@ -327,7 +346,7 @@ def read_allocation(
     sleeves = tuple(
         SleeveRead(
             name=n,
-            address=str(protocol.sleeves[n].address),
+            address=to_checksum_address(str(protocol.sleeves[n].address)),
             held=int(_value(rest[3 * i], 0)),
             cap_bps=int(_value(rest[3 * i + 1], 0)),
             return_index=_value(rest[3 * i + 2]),
@@ -346,4 +365,5 @@ def read_allocation(
         is_shutdown=bool(_value(head[5], False)),
         share_price=share_price,
         failures=_failures(batch),
+        vault_sleeves=vault_sleeves,
     )

@@ -70,6 +70,9 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
     if not protocol.agents.isActive(keeper.address):
         report.skipped.append(f"rebalance: {keeper.address} is not an active agent")
         return report
+    if alloc.order_mismatch is not None:
+        report.skipped.append(f"rebalance: {alloc.order_mismatch}")
+        return report
     if alloc.is_shutdown or alloc.automation_paused:
         report.skipped.append(
             "rebalance: vault shut down" if alloc.is_shutdown else "rebalance: automation paused"

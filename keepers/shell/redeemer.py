@@ -13,24 +13,34 @@ from keepers.snapshot import VaultSnapshot
 REQUESTED_TOPIC = "0x" + keccak(text="RedeemRequested(uint256,address,address,uint256)").hex()
 
 
+HEAD_SCAN = 50  # queue entries looked at past cancelled ones for the oldest live request
+
+
 def _oldest_wait(keeper: Keeper, now: int) -> int | None:
-    """Seconds the queue's head request has waited (from its `RedeemRequested` block)."""
+    """Seconds the oldest live request (the first from the head with shares left; cancelled and
+    paid ones hold none) has waited, from its `RedeemRequested` block. Logs are scanned
+    backwards from the head in `liquidator.scan_chunk` windows (node providers cap ranges)."""
     vault = keeper.protocol.vault
     head, tail = vault.redeemQueueBounds()
-    if head >= tail:
-        return None
-    logs = keeper.web3.eth.get_logs(
-        {
-            "address": vault.address,
-            "topics": [REQUESTED_TOPIC, "0x" + int(head).to_bytes(32, "big").hex()],
-            "fromBlock": keeper.protocol.block,
-            "toBlock": "latest",
-        }
+    oldest = next(
+        (i for i in range(head, min(tail, head + HEAD_SCAN)) if vault.redeemRequest(i).shares),
+        None,
     )
-    if not logs:
+    if oldest is None:
         return None
-    block = int(logs[-1]["blockNumber"])
-    return now - int(keeper.web3.eth.get_block(block)["timestamp"])
+    topics = [REQUESTED_TOPIC, "0x" + int(oldest).to_bytes(32, "big").hex()]
+    chunk = keeper.settings.liquidator.scan_chunk
+    stop = keeper.web3.eth.block_number
+    while stop >= keeper.protocol.block:
+        start = max(keeper.protocol.block, stop - chunk + 1)
+        logs = keeper.web3.eth.get_logs(
+            {"address": vault.address, "topics": topics, "fromBlock": start, "toBlock": stop}
+        )
+        if logs:
+            block = int(logs[-1]["blockNumber"])
+            return now - int(keeper.web3.eth.get_block(block)["timestamp"])
+        stop = start - 1
+    return None
 
 
 def run_redeemer(keeper: Keeper) -> JobReport:

@@ -2,7 +2,8 @@
 NAV per share against the previous pass, and the share of lending debt that is unhealthy, judged
 by `keepers.jobs.watch`. Its hysteresis state (and the last NAV per share) is kept in the store,
 so a restarted sentinel neither forgets a streak nor re-alerts from zero. When tripped it sends
-`pauseAutomation()` if this key holds the vault's GUARDIAN_ROLE, otherwise alerts."""
+`pauseAutomation()` if this key holds the vault's GUARDIAN_ROLE (or GOVERNANCE_ROLE, which may
+pause too), otherwise alerts."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from keepers.snapshot import BookSnapshot
 log = logging.getLogger("keepers.sentinel")
 
 GUARDIAN_ROLE = keccak(text="GUARDIAN_ROLE")
+GOVERNANCE_ROLE = keccak(text="GOVERNANCE_ROLE")
 # Outcomes after which automation is (or will be) paused: anything else is retried.
 PAUSE_SENT = frozenset({"mined", "already-done", "lost-race", "stuck", "would-send"})
 
@@ -68,8 +70,8 @@ def run_sentinel(keeper: Keeper) -> JobReport:
         report.notes += [f"read failed: {k}: {v}" for k, v in failures.items()]
 
     state, previous_price = _load_state(keeper)
-    guardian = keeper.address is not None and bool(
-        protocol.vault.hasRole(GUARDIAN_ROLE, keeper.address)
+    guardian = keeper.address is not None and any(
+        protocol.vault.hasRole(role, keeper.address) for role in (GUARDIAN_ROLE, GOVERNANCE_ROLE)
     )
     verdict = watch(
         oracles.oracles,
