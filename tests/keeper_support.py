@@ -104,3 +104,29 @@ def open_many_positions(lending: LendingSystem, count: int, funder) -> list[str]
     for who in addresses:
         web3.provider.make_request("anvil_stopImpersonatingAccount", [who])
     return addresses
+
+
+def race(keepers: list[Keeper], job: str, timeout: float = 600) -> list:
+    """Runs one pass of `job` on every keeper at once (threads released together); returns
+    their reports in order. An exception in any thread fails the caller."""
+    import threading
+
+    reports: list = [None] * len(keepers)
+    errors: list[BaseException] = []
+    go = threading.Barrier(len(keepers))
+
+    def run(i: int) -> None:
+        try:
+            go.wait()
+            reports[i] = keepers[i].run(job)
+        except BaseException as err:  # noqa: BLE001 - re-raised in the calling thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(keepers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert not errors, errors
+    assert all(r is not None for r in reports), "a racing keeper did not finish"
+    return reports

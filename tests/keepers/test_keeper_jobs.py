@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-import threading
 
 import pytest
 from eth_abi import decode
@@ -24,7 +23,7 @@ from keepers.snapshot import DueDecision, EvaluationSnapshot
 from keepers.store import Store
 from keepers.tx import TxSender
 from keepers.verify import verify_decision
-from tests.keeper_support import keeper, protocol_of
+from tests.keeper_support import keeper, protocol_of, race
 from tests.lending_support import deploy_lending_system, key
 from tests.vault_support import DAY, USDC, isolated
 
@@ -164,23 +163,7 @@ def test_two_evaluators_racing_evaluate_each_decision_once(
     agents = lending.vs.agents
     start = chain.blocks.head.number + 1
     keepers = [keeper(protocol, accounts[i], tmp_path / str(i)) for i in (7, 8)]
-    reports: dict[int, object] = {}
-    errors: list[BaseException] = []
-    go = threading.Barrier(2)
-
-    def run(i):
-        try:
-            go.wait()
-            reports[i] = keepers[i].run("evaluator")
-        except BaseException as err:  # noqa: BLE001 - re-raised in the test thread
-            errors.append(err)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
-    assert not errors, errors
+    reports = dict(enumerate(race(keepers, "evaluator", timeout=300)))
 
     evaluated = evaluated_ids(agents, start)
     assert sorted(evaluated) == [0, 2]  # each exactly once

@@ -3,12 +3,10 @@ and no healthy one touched; two keepers racing liquidate each position once."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from keepers.math import WAD
-from tests.keeper_support import keeper, open_many_positions, protocol_of
+from tests.keeper_support import keeper, open_many_positions, protocol_of, race
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import USDC, faucet
 
@@ -85,23 +83,7 @@ def test_two_keepers_racing_liquidate_each_position_once(shocked, accounts, chai
     start = chain.blocks.head.number + 1
     protocol = protocol_of(lending)
     keepers = [keeper(protocol, accounts[i], tmp_path / str(i)) for i in (7, 8)]
-    reports: dict[int, object] = {}
-    errors: list[BaseException] = []
-    go = threading.Barrier(2)
-
-    def run(i):
-        try:
-            go.wait()
-            reports[i] = keepers[i].run("liquidator")
-        except BaseException as err:  # noqa: BLE001 - re-raised in the test thread
-            errors.append(err)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(600)
-    assert not errors, errors
+    reports = dict(enumerate(race(keepers, "liquidator")))
 
     liquidated = liquidated_borrowers(lending, start)
     assert sorted(liquidated) == sorted(unhealthy)  # each exactly once
