@@ -70,19 +70,9 @@ def _open(ctx: click.Context) -> Any:
     verbose = ctx.obj["verbose"] or settings.log_json
     configure_logging(settings.log_json, logging.INFO if verbose else logging.WARNING)
     try:
-        keeper = open_keeper(settings)
+        return open_keeper(settings)
     except StartupError as err:
         raise Fail(str(err)) from None
-    if settings.metrics_port is not None:
-        from keepers.metrics import Metrics
-
-        metrics = Metrics()
-        try:
-            metrics.serve(settings.metrics_port)
-        except OSError as err:
-            raise Fail(f"metrics port {settings.metrics_port}: {err.strerror}") from None
-        keeper._observe = metrics.observe
-    return keeper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

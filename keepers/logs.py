@@ -47,5 +47,8 @@ def configure_logging(json_lines: bool = False, level: int = logging.INFO) -> No
         from rich.console import Console
         from rich.logging import RichHandler
 
-        handler = RichHandler(console=Console(stderr=True), show_path=False, markup=False)
+        console = Console(stderr=True)
+        if not console.is_terminal:  # systemd, docker, pipes: one entry per line, not 80 columns
+            console = Console(stderr=True, width=240)
+        handler = RichHandler(console=console, show_path=False, markup=False)
     logger.addHandler(handler)

@@ -63,7 +63,8 @@ def load_account(alias: str) -> Any:
 
 
 def open_keeper(settings: KeeperSettings, reconcile: bool = True) -> Keeper:
-    """A keeper on the connected network, per `settings` (account, manifest, state folder)."""
+    """A keeper on the connected network, per `settings` (account, manifest, state folder),
+    serving Prometheus metrics on `settings.metrics_port` when set."""
     from ape import chain
 
     try:
@@ -76,8 +77,19 @@ def open_keeper(settings: KeeperSettings, reconcile: bool = True) -> Keeper:
         store = Store(settings.state_path(chain.chain_id, address))
     except (SchemaError, OSError) as err:
         raise StartupError(f"keeper state: {err}") from None
+    observe = None
+    if settings.metrics_port is not None:
+        from keepers.metrics import Metrics
+
+        metrics = Metrics()
+        try:
+            metrics.serve(settings.metrics_port)
+        except OSError as err:
+            reason = err.strerror or str(err)
+            raise StartupError(f"metrics port {settings.metrics_port}: {reason}") from None
+        observe = metrics.observe
     try:
-        keeper = Keeper(protocol, store, account, settings)
+        keeper = Keeper(protocol, store, account, settings, observe=observe)
     except MulticallError as err:
         raise StartupError(str(err)) from None
     if reconcile:

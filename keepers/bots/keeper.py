@@ -1,0 +1,159 @@
+"""The keeper bot: Ballast's keeper jobs on Silverback triggers (see keepers/bots/README.md).
+
+    silverback run keepers.bots.keeper:bot --network ethereum:mainnet:node
+
+Triggers (a job runs only if it is in the settings' `jobs`):
+
+- every new block: sentinel, liquidator, redeemer, evaluator, in that order (the sentinel first,
+  so a pause it sends precedes the block's other actions; each pass is one batched read);
+- cron `BALLAST_BOT_REBALANCER_CRON` (default `0 * * * *`: hourly, UTC): rebalancer, whose
+  inputs (returnIndex history, gas-gated reallocation) move on hours, not blocks.
+
+Settings are `load_settings(BALLAST_KEEPER_CONFIG)` plus `BALLAST_KEEPER_*` variables. Each
+worker process opens one keeper (one key, one SQLite state file) at worker startup; a bad
+config or a failed start stops the bot with one line. Passes are serialised (one key: one
+transaction in flight) and run off the event loop. A job skips a block its previous pass already
+read, so a backlog of block tasks behind a slow pass coalesces instead of piling up passes.
+
+A pass that raises is logged in one line (again only when the message changes) and counted as
+`<job>_errors = 1`; the task itself succeeds, so Silverback's `--max-exceptions` never halts the
+bot over one job. Task return values are Silverback metrics, which must be numbers (strings are
+dropped with a warning): `<job>_block`, `<job>_actions`, `<job>_failed`, `<job>_alerts`,
+`<job>_errors`. The report summaries are logged by `Keeper.run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Final
+
+from ape import chain
+from ape.api import BlockAPI
+from silverback import SilverbackBot
+from silverback.exceptions import StartupFailure
+from taskiq import TaskiqState
+
+from keepers.config import ConfigError, load_settings
+from keepers.logs import configure_logging
+from keepers.runtime import StartupError, open_keeper
+from keepers.shell import JobReport, Keeper
+
+__all__ = ["BLOCK_JOBS", "CRON_JOBS", "REBALANCER_CRON", "KeeperTasks", "bot"]
+
+log = logging.getLogger("keepers.bot")
+
+BLOCK_JOBS: Final = ("sentinel", "liquidator", "redeemer", "evaluator")
+CRON_JOBS: Final = ("rebalancer",)
+REBALANCER_CRON: Final = os.environ.get("BALLAST_BOT_REBALANCER_CRON", "0 * * * *")
+FAILED_OUTCOMES: Final = frozenset({"reverted", "refused", "replaced", "stuck"})
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else '(no message)'}"
+
+
+def _metrics(report: JobReport) -> dict[str, int]:
+    job = report.job
+    return {
+        f"{job}_block": report.block,
+        f"{job}_actions": len(report.actions),
+        f"{job}_failed": sum(1 for a in report.actions if a.outcome in FAILED_OUTCOMES),
+        f"{job}_alerts": len(report.alerts),
+        f"{job}_errors": 0,
+    }
+
+
+class KeeperTasks:
+    """This process's keeper and the bookkeeping of its passes (thread safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.keeper: Keeper | None = None
+        self.jobs: tuple[str, ...] = ()
+        self._last_read: dict[str, int] = {}
+        self._last_error: dict[str, str] = {}
+
+    def open(self) -> None:
+        """Opens the keeper once per process (every receiver of a worker starts the broker)."""
+        with self._lock:
+            if self.keeper is not None:
+                return
+            config = os.environ.get("BALLAST_KEEPER_CONFIG")
+            try:
+                settings = load_settings(Path(config) if config else None)
+                configure_logging(settings.log_json, logging.INFO)
+                keeper = open_keeper(settings)
+            except (ConfigError, StartupError) as err:
+                raise StartupFailure(f"ballast keeper: {err}") from None
+            self.keeper, self.jobs = keeper, settings.jobs
+            log.info(
+                "keeper %s on chain %s, jobs %s, state %s",
+                keeper.address or "read-only (dry run)",
+                chain.chain_id,
+                ", ".join(settings.jobs),
+                keeper.store.path,
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            if self.keeper is not None:
+                self.keeper.store.close()
+                self.keeper = None
+
+    def run(self, jobs: tuple[str, ...], block: int | None = None) -> dict[str, int]:
+        """One pass of each of `jobs` that is configured and has not read `block` yet."""
+        with self._lock:
+            keeper = self.keeper
+            if keeper is None:
+                raise RuntimeError("the keeper is not open (worker startup did not run)")
+            results: dict[str, int] = {}
+            for job in jobs:
+                if job in self.jobs and (block is None or self._last_read.get(job, -1) < block):
+                    results.update(self._pass(keeper, job))
+            return results
+
+    def _pass(self, keeper: Keeper, job: str) -> dict[str, int]:
+        try:
+            report = keeper.run(job)
+        except Exception as err:  # noqa: BLE001 - one failing job must not stop the others
+            message = _one_line(err)
+            if self._last_error.get(job) != message:
+                log.error("%s pass failed: %s", job, message, extra={"job": job})
+            self._last_error[job] = message
+            return {f"{job}_errors": 1}
+        if self._last_error.pop(job, None) is not None:
+            log.info("%s pass succeeded again", job, extra={"job": job})
+        self._last_read[job] = report.block
+        return _metrics(report)
+
+
+tasks = KeeperTasks()
+bot = SilverbackBot()
+
+
+@bot.on_worker_startup()
+def open_keeper_at_worker_startup(state: TaskiqState) -> None:
+    tasks.open()
+
+
+@bot.on_worker_shutdown()
+def close_keeper_at_worker_shutdown(state: TaskiqState) -> None:
+    tasks.close()
+
+
+@bot.on_(chain.blocks)
+async def block_jobs(block: BlockAPI) -> dict[str, int]:
+    """Sentinel, liquidator, redeemer and evaluator passes on a new block."""
+    return await asyncio.to_thread(tasks.run, BLOCK_JOBS, block.number)
+
+
+@bot.cron(REBALANCER_CRON)
+async def cron_jobs(time: datetime) -> dict[str, int]:
+    """The rebalancer's pass on its schedule."""
+    return await asyncio.to_thread(tasks.run, CRON_JOBS)
