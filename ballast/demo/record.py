@@ -1,0 +1,101 @@
+"""What a demo run records, day by day: the data the report and the charts are drawn from.
+
+Pure data (frozen dataclasses of plain numbers and strings, amounts in whole asset units as
+floats): the scenario runner fills a `DemoRecord`; `report` and `charts` only read it, so they
+are tested without a chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Day:
+    """The system at the end of simulated day `day` (0 = after seeding)."""
+
+    day: int
+    timestamp: int
+    block: int
+    share_price: float  # assets per vault share (whole units)
+    static_share_price: float  # the benchmark: day 0's allocation held unchanged, idle earns 0
+    nav: float  # vault totalAssets, whole asset units
+    weights: dict[str, float]  # sleeve name -> fraction of NAV, plus "idle"
+    prices: dict[str, float]  # RWA token -> price in asset units (the feeds)
+    queued_shares: float  # shares escrowed in the redemption queue
+    automation_paused: bool
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened on `day`: `kind` is one of KINDS; `text` says it in words."""
+
+    day: int
+    kind: str
+    text: str
+
+
+KINDS = (
+    "market",  # a price move, an issuer pause or resume
+    "deposit",
+    "redeem-request",
+    "redeem-paid",
+    "liquidation",
+    "bad-debt",
+    "decision",
+    "evaluation",
+    "slash",
+    "governance",
+    "guardian",
+    "alert",
+)
+
+
+@dataclass(frozen=True)
+class Liquidation:
+    day: int
+    borrower: str
+    keeper: str  # the keeper's name
+    collateral: str  # collateral name
+    repaid: float  # asset units
+    seized: float  # collateral tokens
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A rebalance and, once evaluated, its verdict."""
+
+    decision_id: int
+    agent: str  # the agent's name
+    day: int
+    old_weights: dict[str, float]
+    new_weights: dict[str, float]
+    rationale_hash: str
+    excess_bps: int | None = None  # the evaluation's excess vs the replaced allocation
+    evaluated_day: int | None = None
+    slash_id: int | None = None
+    slash_amount: float | None = None  # asset units
+    slash_executed_day: int | None = None
+
+
+@dataclass
+class DemoRecord:
+    """A whole run. `health_before` / `health_after`: every borrower's health factor just before
+    the crash and at the end of the crash day (after the keepers' liquidations)."""
+
+    seed: int
+    weeks: int
+    asset_symbol: str
+    sleeves: tuple[str, ...]
+    days: list[Day] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    liquidations: list[Liquidation] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    bad_debt: float = 0.0
+    keeper_gas: dict[str, int] = field(default_factory=dict)  # keeper name -> gas used
+    keeper_actions: dict[str, dict[str, int]] = field(default_factory=dict)  # name -> outcome -> n
+    health_before: list[float] = field(default_factory=list)
+    health_after: list[float] = field(default_factory=list)
+    crash_day: int | None = None
+    wall_seconds: float = 0.0
