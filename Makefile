@@ -1,5 +1,6 @@
 # Ballast — one entry point for set-up, tests and tools.
 #
+#   make demo      the same set-up, then the market scenario on a private anvil (out/demo)
 #   make test      install everything that is missing or changed, then run the whole suite
 #   make install   only the set-up: .venv (pinned PyPI deps) and node_modules (npm ci)
 #
@@ -30,9 +31,10 @@ PYTEST_ARGS ?=
 # (--dist loadscope) so module fixtures deploy once. TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 
-.PHONY: help install test lint lock clean bench-gas bench-gas-check
+.PHONY: help install test demo lint lock clean bench-gas bench-gas-check
 
 help:
+	@echo "make demo     set up when needed, then play the market scenario (report + charts in out/demo)"
 	@echo "make test     set up (venv, pip, npm) when needed and run the whole test suite"
 	@echo "make install  set up only"
 	@echo "make bench-gas        measure gas (vault vs bare OZ ERC4626), write benchmarks/gas/snapshot.json"
@@ -69,6 +71,12 @@ lint: install
 	ruff check ballast keepers scripts tests benchmarks
 
 # Benchmarks start their own anvil (foundry.host: auto), like the tests.
+# The demo: a private anvil (foundry.host: auto), the whole system, a market scenario, a report
+# and charts in out/demo. DEMO_ARGS="--seed 3 --weeks 10" varies it.
+demo: install
+	ape compile
+	$(TEST_ENV) ape run demo --network ethereum:local:foundry $(DEMO_ARGS)
+
 bench-gas: install
 	$(TEST_ENV) python -m benchmarks.gas
 

@@ -1,0 +1,169 @@
+"""The demo's scripted people: depositors, borrowers, issuers, the gambler agent, the guardian.
+
+Depositors and borrowers are anvil-impersonated addresses (`anvil_impersonateAccount`): their
+transactions go out as plain `eth_sendTransaction`, no key involved, and a revert fails the demo
+loudly (a scripted act that does not happen would make the report lie).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any
+
+from ape import chain
+from eth_utils import to_checksum_address
+
+from ballast.demo.record import Event
+from ballast.demo.scenario import OPENING
+from ballast.parameters import key_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ballast.demo.world import World
+
+MAX_UINT = 2**256 - 1
+DEPOSITORS = 6
+GATED_INVOICE_REDEMPTIONS = 50_000  # invoice tokens a day while the T-bill issuer is frozen
+BORROWERS = 30
+# Borrowing as a share of collateral value, below each token's LTV (80 / 70 / 60 %).
+DEBT_RANGE = {"tbill": (50, 75), "gold": (45, 66), "invoices": (40, 57)}
+
+
+def impersonated(index: int, kind: int) -> str:
+    """A deterministic address for actor `index` of `kind` (1 depositor, 2 borrower)."""
+    return to_checksum_address(f"0x{kind:04x}{'de' * 16}{index:04x}")
+
+
+class ScriptedActFailed(RuntimeError):
+    pass
+
+
+class Actors:
+    def __init__(self, world: World) -> None:
+        self.w = world
+        self.web3 = chain.provider.web3
+        self.rng = random.Random(world.plan.seed * 7919)
+        self.depositors = [impersonated(i, 1) for i in range(DEPOSITORS)]
+        self.borrowers = [impersonated(i, 2) for i in range(BORROWERS)]
+        self.collateral: dict[str, str] = {}  # borrower -> the collateral it posted
+        self.invoice_limit = 0
+        for who in self.depositors + self.borrowers:
+            self.web3.provider.make_request("anvil_setBalance", [who, hex(10**21)])
+            self.web3.provider.make_request("anvil_impersonateAccount", [who])
+
+    def send(self, contract: Any, method: str, *args: Any, sender: str) -> Any:
+        data = getattr(contract, method).encode_input(*args)
+        tx = {"from": sender, "to": str(contract.address), "data": data, "gas": 2_000_000}
+        tx_hash = self.web3.eth.send_transaction(tx)
+        receipt = self.web3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.01)
+        if receipt["status"] != 1:
+            raise ScriptedActFailed(f"day {self.w.day}: {method}{args} by {sender} reverted")
+        return receipt
+
+    def faucet(self, who: str, amount: int) -> None:
+        asset = self.w.asset
+        limit = asset.FAUCET_LIMIT()
+        while amount > 0:
+            chunk = min(amount, limit)
+            self.send(asset, "faucet", who, chunk, sender=who if who in self._people else
+                      str(self.w.deployer.address))  # fmt: skip
+            amount -= chunk
+
+    @property
+    def _people(self) -> set[str]:
+        return set(self.depositors) | set(self.borrowers)
+
+    # ------------------------------------------------------------------ depositors
+
+    def deposit_day(self, day: int) -> None:
+        for index, whole in self.w.plan.deposits.get(day, ()):
+            who, amount = self.depositors[index], int(whole * self.w.units)
+            self.faucet(who, amount)
+            self.send(self.w.asset, "approve", self.w.vault.address, MAX_UINT, sender=who)
+            self.send(self.w.vault, "deposit", amount, who, sender=who)
+            self.w.record.events.append(
+                Event(day, "deposit", f"depositor {index} deposits {whole:,.0f}")
+            )
+
+    def request_redemptions(self) -> None:
+        """Four depositors ask for 60 % of their money back through the queue."""
+        for index in range(4):
+            who = self.depositors[index]
+            shares = self.w.vault.balanceOf(who) * 6 // 10
+            if shares:
+                self.send(self.w.vault, "requestRedeem", shares, who, sender=who)
+                worth = self.w.vault.convertToAssets(shares) / self.w.units
+                self.w.event("redeem-request", f"depositor {index} queues {worth:,.0f} to redeem")
+
+    # ------------------------------------------------------------------ borrowers
+
+    def open_positions(self) -> None:
+        """Borrowers post tbill, gold or invoices and borrow `DEBT_RANGE` of its value (health
+        1.1-1.9 at their collateral's liquidation threshold)."""
+        kinds = ("tbill", "gold", "invoices")
+        book, asset = self.w.book, self.w.asset
+        for i, who in enumerate(self.borrowers):
+            name = kinds[i % 3] if i % 3 else "gold"
+            self.collateral[who] = name
+            collateral = self.rng.choice([10_000, 20_000, 50_000]) * self.w.units
+            issuer, token = self.w.issuers[name], self.w.tokens[name]
+            self.faucet(who, collateral)
+            self.send(asset, "approve", issuer.address, MAX_UINT, sender=who)
+            self.send(issuer, "subscribe", collateral, sender=who)
+            self.send(token, "approve", book.address, MAX_UINT, sender=who)
+            self.send(book, "depositCollateral", token.address, token.balanceOf(who), sender=who)
+            debt = collateral * self.rng.randint(*DEBT_RANGE[name]) // 100
+            self.send(book, "borrow", debt, sender=who)
+        self.w.event("market", f"{len(self.borrowers)} borrowers open positions")
+
+    # ------------------------------------------------------------------ the script
+
+    def scripted(self, day: int) -> None:
+        w, plan = self.w, self.w.plan
+        self.deposit_day(day)
+        if day == 1:
+            w.rebalance(w.strategist, "strategist", dict(OPENING), "opening allocation")
+            w.event("decision", "the strategist makes its opening allocation")
+            self.open_positions()
+        if day == plan.freeze_day:
+            w.issuers["tbill"].setFrozen(True, sender=w.deployer)
+            invoices = w.issuers["invoices"]
+            self.invoice_limit = invoices.dailyRedeemLimit()
+            gate = GATED_INVOICE_REDEMPTIONS * 10 ** w.tokens["invoices"].decimals()
+            invoices.setDailyRedeemLimit(gate, sender=w.deployer)
+            w.event("market", "the T-bill issuer pauses redemptions; the invoice pool gates "
+                    f"them at {GATED_INVOICE_REDEMPTIONS:,} a day")  # fmt: skip
+        if day in plan.redeem_days:
+            self.request_redemptions()
+        if day == plan.unfreeze_day:
+            w.issuers["tbill"].setFrozen(False, sender=w.deployer)
+            w.issuers["invoices"].setDailyRedeemLimit(self.invoice_limit, sender=w.deployer)
+            w.event(
+                "market", "the T-bill issuer resumes redemptions, the invoice pool lifts its gate"
+            )
+        if day == plan.gamble_day:
+            self.gamble()
+        if day == plan.pause_day:
+            w.vault.pauseAutomation(sender=w.guardian)
+            w.event("guardian", "the guardian pauses automation")
+        if day == plan.resume_day:
+            w.vault.unpauseAutomation(sender=w.guardian)
+            w.event("guardian", "the guardian resumes automation")
+
+    def gamble(self) -> None:
+        """The gambler agent buys the gold dip up to its cap, out of T-bills."""
+        w = self.w
+        names = list(w.protocol.sleeves)
+        current = dict(zip(names, (int(b) for b in w.vault.currentBps()), strict=True))
+        registry = w.protocol.registry
+        caps = {n: registry.get(key_of(f"vault.maxSleeveBps.{n}")) for n in names}
+        turnover = registry.get(key_of("vault.maxTurnoverBps"))
+        # a sleeve above its cap (redemptions shrank the vault around a lent-out book) is
+        # brought down to it; the move into gold comes out of T-bills
+        targets = {n: min(b, caps[n]) for n, b in current.items()}
+        trimmed = sum(current.values()) - sum(targets.values())
+        move = max(0, min(caps["gold"] - targets["gold"], targets["tbill"],
+                          (turnover - trimmed) // 2 - 10))  # fmt: skip
+        targets["gold"] += move
+        targets["tbill"] -= move
+        w.rebalance(w.gambler, "gambler", targets, "buy the gold dip")
+        w.event("decision", f"the gambler buys the dip: {move / 100:.1f}% of the vault into gold")

@@ -1,0 +1,160 @@
+"""What the demo records: the chain's events turned into `record` rows, a `Day` per day, and the
+keepers' reports (gas, outcomes, alerts) as they come."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from ape import chain
+
+from ballast.demo.record import Day, Decision, Event, Liquidation
+from keepers.shell import JobReport
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ballast.demo.world import World
+
+WAD = 10**18
+
+
+class Tracker:
+    def __init__(self, world: World) -> None:
+        self.w = world
+        self.scanned = chain.blocks.head.number
+        self.decisions: dict[int, Decision] = {}
+        self.names: dict[str, str] = {}
+        self.alerted: set[tuple[str, str]] = set()
+        self.base: tuple[float, dict[str, float], dict[str, int]] | None = None
+
+    # ------------------------------------------------------------------ keepers
+
+    def keeper_report(self, name: str) -> Callable[[JobReport], None]:
+        record = self.w.record
+
+        def observe(report: JobReport) -> None:
+            gas = sum(a.gas_used or 0 for a in report.actions)
+            record.keeper_gas[name] = record.keeper_gas.get(name, 0) + gas
+            counts = record.keeper_actions.setdefault(name, {})
+            for a in report.actions:
+                counts[a.outcome] = counts.get(a.outcome, 0) + 1
+            for alert in report.alerts:
+                key = (alert.code, alert.subject)
+                if alert.severity == "critical" and key not in self.alerted:
+                    self.alerted.add(key)  # each alert once: the sentinel repeats it every pass
+                    self.w.event(
+                        "alert", f"sentinel: {alert.code} {alert.subject}: {alert.message}"
+                    )
+
+        return observe
+
+    # ------------------------------------------------------------------ chain events
+
+    def _name(self, address: str) -> str:
+        if not self.names:
+            w = self.w
+            self.names = {str(w.strategist.address): "strategist",
+                          str(w.gambler.address): "gambler"}  # fmt: skip
+            self.names.update({str(a.address): n for n, a in w.keeper_accounts.items()})
+        return self.names.get(str(address), str(address)[:10])
+
+    def _weights(self, bps: list[int]) -> dict[str, float]:
+        names = list(self.w.protocol.sleeves)
+        out = {n: int(b) / 10_000 for n, b in zip(names, bps, strict=True)}
+        out["idle"] = 1 - sum(out.values())
+        return out
+
+    def watch_chain(self, day: int) -> None:
+        head = chain.blocks.head.number
+        if head <= self.scanned:
+            return
+        start, stop = self.scanned + 1, head + 1
+        w, record = self.w, self.w.record
+        for log in w.vault.Rebalanced.range(start, stop):
+            d = Decision(
+                int(log.decisionId), self._name(log.agent), day, self._weights(log.oldBps),
+                self._weights(log.newBps), "0x" + bytes(log.rationaleHash).hex(),
+            )  # fmt: skip
+            self.decisions[d.decision_id] = d
+            if d.agent == "strategist" and day > 1:
+                w.event("decision", f"the strategist rebalances (decision {d.decision_id})")
+        for log in w.agents.Evaluated.range(start, stop):
+            did = int(log.decisionId)
+            self.decisions[did] = replace(self.decisions[did], excess_bps=int(log.excessBps),
+                                          evaluated_day=day)  # fmt: skip
+            w.event("evaluation", f"decision {did} evaluated: {int(log.excessBps):+d} bps "
+                    "against the allocation it replaced")  # fmt: skip
+        for log in w.agents.SlashOpened.range(start, stop):
+            did = int(log.decisionId)
+            amount = int(log.amount) / w.units
+            self.decisions[did] = replace(self.decisions[did], slash_id=int(log.slashId),
+                                          slash_amount=amount)  # fmt: skip
+            w.event("slash", f"slash {log.slashId} opened: {amount:,.0f} of "
+                    f"{self._name(log.agent)}'s stake (veto window)")  # fmt: skip
+        for log in w.agents.SlashExecuted.range(start, stop):
+            for did, d in self.decisions.items():
+                if d.slash_id == int(log.slashId):
+                    self.decisions[did] = replace(d, slash_executed_day=day)
+            w.event("slash", f"slash {log.slashId} executed: stake donated to depositors")
+        tokens = {str(t.address): n for n, t in w.tokens.items()}
+        for log in w.book.Liquidated.range(start, stop):
+            record.liquidations.append(
+                Liquidation(day, str(log.borrower), self._name(log.liquidator),
+                            tokens.get(str(log.token), str(log.token)), int(log.repaid) / w.units,
+                            int(log.seized) / 1e18, str(log.transaction_hash))
+            )  # fmt: skip
+        bad = [int(log.amount) / w.units for log in w.book.BadDebtRealized.range(start, stop)]
+        if bad:
+            record.bad_debt += sum(bad)
+            w.event("bad-debt", f"bad debt written off: {sum(bad):,.2f} from {len(bad)} "
+                    "positions whose collateral ran out")  # fmt: skip
+        paid = [int(log.assets) for log in w.vault.RedeemProcessed.range(start, stop)]
+        if paid:
+            w.event("redeem-paid", f"redeemer pays {len(paid)} queued requests: "
+                    f"{sum(paid) / w.units:,.0f}")  # fmt: skip
+        record.decisions = [self.decisions[i] for i in sorted(self.decisions)]
+        self.scanned = head
+
+    # ------------------------------------------------------------------ days
+
+    def healths(self) -> dict[str, float]:
+        """Every indebted borrower's health factor now."""
+        book = self.w.book
+        return {who: book.healthFactor(who) / WAD for who in self.w.actors.borrowers
+                if book.debtOf(who) > 0}  # fmt: skip
+
+    def snapshot(self, day: int) -> None:
+        w = self.w
+        vault = w.vault
+        supply = vault.totalSupply()
+        nav = vault.totalAssets()
+        price = nav / supply * 10 ** (vault.decimals() - w.asset.decimals()) if supply else 1.0
+        weights = self._weights(list(vault.currentBps()))
+        indices = {n: int(s.returnIndex()) for n, s in w.protocol.sleeves.items()}
+        if self.base is None and day >= 1:
+            self.base = (price, weights, indices)
+        static = price
+        if self.base is not None:
+            p0, w0, r0 = self.base
+            static = p0 * (w0["idle"] + sum(w0[n] * indices[n] / r0[n] for n in r0 if r0[n]))
+        w.record.days.append(
+            Day(
+                day=day,
+                timestamp=chain.blocks.head.timestamp,
+                block=chain.blocks.head.number,
+                share_price=price,
+                static_share_price=static,
+                nav=nav / w.units,
+                weights=weights,
+                prices=w.plan.navs(day),
+                queued_shares=vault.queuedShares() / 10 ** vault.decimals(),
+                automation_paused=bool(vault.automationPaused()),
+            )
+        )
+
+    def finish(self) -> None:
+        self.watch_chain(self.w.day)
+        self.w.record.events.sort(key=lambda e: e.day)
+
+
+__all__ = ["Event", "Tracker"]

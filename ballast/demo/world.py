@@ -1,0 +1,229 @@
+"""The demo's world on a local chain: the deployed system, its people and its keepers, played day
+by day from a `scenario.Plan`, recorded into a `record.DemoRecord`.
+
+People whose moves are scripted (the market's feeds and issuers, depositors, borrowers, the
+gambler agent, DAO voters, the guardian) act through plain transactions; depositors and
+borrowers are anvil-impersonated addresses (hundreds of them cost no key handling). The keepers
+and the strategist agent are the real `keepers.shell.Keeper` jobs, each with its own key and
+state file: the liquidator, evaluator, redeemer and sentinel of two keepers, and the
+strategist's rebalancer.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ape import accounts, chain, project
+from eth_utils import keccak
+
+from ballast.config import DeployConfig
+from ballast.demo.actors import Actors
+from ballast.demo.record import DemoRecord, Event
+from ballast.demo.scenario import DAY, Plan
+from ballast.demo.tracker import Tracker
+from ballast.deploy import deploy_system
+from ballast.parameters import key_of
+from keepers.config import load_settings
+from keepers.protocol import Protocol
+from keepers.shell import Keeper
+from keepers.store import Store
+from keepers.strategy.rationale import encode, rationale_hash
+
+REPO = Path(__file__).resolve().parents[2]
+FEED_UNIT = 10**8
+# The demo's changes to deployments/config/local.yaml (all within the file's bounds): agents
+# become active a day after bonding, and one rebalance may turn over 60 % of the vault.
+DEMO_PARAMETERS = {"agent.activationDelay": DAY, "vault.maxTurnoverBps": 6_000,
+                   "agent.toleranceBps": 200}  # fmt: skip
+STRATEGIST_FROM = 8  # the strategist's keeper watches a week of returnIndex history first
+# The strategist moves only for a clear gain: 10x the gas, at least 3 % of the vault.
+STRATEGIST = {"rebalancer": {"gain_margin": 10.0, "min_turnover_bps": 300}}
+GOLD_LTV_PROPOSED = 6_000
+KEEPER_JOBS = {"keeper-a": ("sentinel", "liquidator", "redeemer", "evaluator"),
+               "keeper-b": ("liquidator", "evaluator")}  # fmt: skip
+
+
+def demo_config() -> DeployConfig:
+    config = DeployConfig.load(REPO / "deployments/config/local.yaml")
+    specs = [
+        s.model_copy(update={"value": DEMO_PARAMETERS[s.name]}) if s.name in DEMO_PARAMETERS else s
+        for s in config.parameters
+    ]
+    return config.model_copy(update={"parameters": specs})
+
+
+class World:
+    """One demo run. `say(text)` reports progress (one line per notable act)."""
+
+    def __init__(self, plan: Plan, out_dir: Path, say: Callable[[str], None] = print) -> None:
+        self.plan, self.out_dir, self.say = plan, out_dir, say
+        self.state_dir = out_dir / "keeper-state"
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        self.deployer, self.guardian = accounts.test_accounts[0], accounts.test_accounts[1]
+        self.voters = [accounts.test_accounts[i] for i in (0, 3, 4)]
+        self.strategist, self.gambler = accounts.test_accounts[5], accounts.test_accounts[6]
+        self.keeper_accounts = {"keeper-a": accounts.test_accounts[7],
+                                "keeper-b": accounts.test_accounts[8]}  # fmt: skip
+        self.day = 0
+        self.t0 = 0
+        self.proposal: dict[str, Any] | None = None
+        self.health_before: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ set-up
+
+    def setup(self) -> None:
+        self.say("deploying Ballast from deployments/config/local.yaml (demo timings)")
+        self.deployment_config = demo_config()
+        deployment = deploy_system(self.deployment_config, self.deployer, report=lambda _: None)
+        self.protocol = Protocol.from_deployment(deployment, source="the demo deployment")
+        p, c = self.protocol, deployment.contracts
+        self.vault, self.book, self.agents = p.vault, p.lending, p.agents
+        self.asset = project.MockStablecoin.at(deployment.tokens["asset"])
+        self.governor = project.BallastGovernor.at(c["BallastGovernor"])
+        self.gov_token = project.BallastToken.at(c["BallastToken"])
+        rwa = [s for s in deployment.sleeves if s.feed]
+        self.feeds = {s.name: project.MockAggregator.at(s.feed) for s in rwa}
+        self.issuers = {s.name: project.MockIssuer.at(s.issuer) for s in rwa}
+        self.tokens = {s.name: project.MockRWAToken.at(s.token) for s in rwa}
+        self.units = 10 ** self.asset.decimals()
+        self.actors = Actors(self)
+        self.record = DemoRecord(
+            seed=self.plan.seed, weeks=self.plan.weeks, asset_symbol=self.asset.symbol(),
+            sleeves=tuple(p.sleeves),
+        )  # fmt: skip
+        self.tracker = Tracker(self)
+        self.t0 = chain.blocks.head.timestamp + 60
+        self._advance(0)
+        for voter in self.voters:  # votes count from delegation (ERC20Votes); by name, since
+            self.gov_token.invoke_transaction("delegate", voter, sender=voter)  # Ape has .delegate
+        for agent in (self.strategist, self.gambler):
+            self._bond(agent)
+        self.keepers = {n: self._keeper(a, f"{n}") for n, a in self.keeper_accounts.items()}
+        self.strategist_keeper = self._keeper(self.strategist, "strategist")
+        for name, account in self.keeper_accounts.items():  # inventory to repay debts with
+            self.actors.faucet(str(account.address), 1_000_000 * self.units)
+            self.say(f"{name} {account.address}: 1,000,000 {self.record.asset_symbol} inventory")
+        self.actors.deposit_day(0)
+
+    def _bond(self, agent: Any) -> None:
+        minimum = self.protocol.registry.get(key_of("agent.minStake"))
+        self.actors.faucet(str(agent.address), minimum)
+        self.asset.approve(self.agents, minimum, sender=agent)
+        self.agents.register(f"ipfs://ballast-demo/{agent.address}", sender=agent)
+        self.agents.stake(minimum, sender=agent)
+
+    def _keeper(self, account: Any, name: str) -> Keeper:
+        extra = STRATEGIST if name == "strategist" else {}
+        settings = load_settings(state_dir=self.state_dir / name, **extra)
+        store = Store(settings.state_path(chain.chain_id, str(account.address)))
+        observe = self.tracker.keeper_report(name)
+        return Keeper(self.protocol, store, account, settings, observe=observe)
+
+    # ------------------------------------------------------------------ time and market
+
+    def _advance(self, day: int) -> None:
+        """Day `day` begins: the chain's clock moves there and every feed publishes its NAV."""
+        target = self.t0 + day * DAY
+        if chain.blocks.head.timestamp < target:
+            chain.mine(1, timestamp=target)
+        for name, nav in self.plan.navs(day).items():
+            self.feeds[name].setAnswer(int(round(nav * FEED_UNIT)), sender=self.deployer)
+
+    # ------------------------------------------------------------------ the days
+
+    def play(self, on_day: Callable[[int], None] | None = None) -> DemoRecord:
+        for day in range(1, self.plan.days + 1):
+            self.run_day(day)
+            if on_day is not None:
+                on_day(day)
+        return self.record
+
+    def run_day(self, day: int) -> None:
+        self.day = day
+        plan = self.plan
+        if day == plan.crash_day:
+            self.health_before = self.tracker.healths()
+            self.record.health_before = list(self.health_before.values())
+            self.record.crash_day = day
+        self._advance(day)
+        if day == plan.crash_day:
+            drop = round(plan.crash_drop * 100)
+            self.event("market", f"gold crashes {drop}% to {plan.gold[day]:,.0f}")
+        self.actors.scripted(day)
+        self.tracker.watch_chain(day)
+        for name, jobs in KEEPER_JOBS.items():
+            for job in jobs:
+                self.keepers[name].run(job)
+        if day >= STRATEGIST_FROM:
+            report = self.strategist_keeper.run("rebalancer")
+            if not report.actions and plan.crash_day <= day <= plan.crash_day + 2:
+                self.event("decision", f"the strategist holds: {'; '.join(report.skipped)}")
+        self._governance(day)
+        self.tracker.watch_chain(day)
+        if day == plan.crash_day:
+            self.record.health_after = list(self.tracker.healths().values())
+        self.tracker.snapshot(day)
+
+    def event(self, kind: str, text: str) -> None:
+        self.record.events.append(Event(self.day, kind, text))
+        self.say(f"day {self.day:>2}: {text}")
+
+    # ------------------------------------------------------------------ agents
+
+    def rebalance(self, agent: Any, name: str, targets: dict[str, int], why: str) -> None:
+        """A scripted decision by `agent`, after the vault's cooldown; its rationale document is
+        stored in the strategist's store (so `verify-decision` finds it) and hashed on chain."""
+        ready = max(int(self.vault.nextRebalanceAt()), int(self.agents.activeFrom(agent)))
+        if chain.blocks.head.timestamp < ready:
+            chain.mine(1, timestamp=ready)
+        doc = encode({"agent": name, "day": self.day, "targets_bps": targets, "why": why})
+        digest = rationale_hash(doc)
+        self.strategist_keeper.store.put_rationale(doc)
+        bps = [targets.get(n, 0) for n in self.protocol.sleeves]
+        self.vault.rebalance(bps, digest, f"ballast://rationale/0x{digest.hex()}", sender=agent)
+
+    # ------------------------------------------------------------------ the DAO
+
+    def _governance(self, day: int) -> None:
+        states = ("Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired",
+                  "Executed")  # fmt: skip
+        if day == self.plan.proposal_day:
+            registry = self.protocol.registry
+            call = registry.set.encode_input(key_of("lend.ltvBps.gold"), GOLD_LTV_PROPOSED)
+            text = f"Tighten gold LTV to {GOLD_LTV_PROPOSED / 100:.0f}% after the crash"
+            args = ([registry.address], [0], [call], text)
+            receipt = self.governor.propose(*args, sender=self.deployer)
+            (created,) = receipt.events.filter(self.governor.ProposalCreated)
+            self.proposal = {"id": created.proposalId, "args": args, "voted": False}
+            self.event("governance", f"DAO proposal: {text}")
+        if self.proposal is None:
+            return
+        pid = self.proposal["id"]
+        state = states[self.governor.state(pid)]
+        targets, values, calls, text = self.proposal["args"]
+        description = keccak(text=text)
+        if state == "Active" and not self.proposal["voted"]:
+            for voter in self.voters:
+                self.governor.castVote(pid, 1, sender=voter)
+            self.proposal["voted"] = True
+            self.event("governance", "token holders vote for the proposal")
+        elif state == "Succeeded":
+            self.governor.queue(targets, values, calls, description, sender=self.deployer)
+            self.event("governance", "proposal queued in the timelock (15 days)")
+        elif state == "Queued" and chain.blocks.head.timestamp >= self.governor.proposalEta(pid):
+            self.governor.execute(targets, values, calls, description, sender=self.deployer)
+            ltv = self.protocol.registry.get(key_of("lend.ltvBps.gold"))
+            self.event("governance", f"proposal executed: lend.ltvBps.gold = {ltv}")
+            self.proposal = None
+
+    def finish(self) -> DemoRecord:
+        self.tracker.finish()
+        for keeper in (*self.keepers.values(), self.strategist_keeper):
+            keeper.store.close()
+        return self.record
+
+
+__all__ = ["KEEPER_JOBS", "World", "demo_config"]

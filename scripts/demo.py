@@ -1,0 +1,81 @@
+"""`ape run demo`: Ballast doing its job, on a private anvil, in a few minutes.
+
+    ape run demo --network ethereum:local:foundry [--seed 7] [--weeks 8] [--out out/demo]
+
+Deploys the whole system (deployments/config/local.yaml with demo timings), seeds depositors,
+borrowers, two agents and two keepers, then plays `ballast.demo.scenario` day by day: yields
+drift, the T-bill issuer pauses redemptions, gold crashes, the DAO tightens an LTV, the guardian
+pauses automation. The keepers and the strategist agent are the real keeper jobs. At the end it
+prints a report and writes PNG charts to the output folder, whose path it prints.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import click
+from ape import chain
+from ape.cli import ConnectedProviderCommand
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ballast.cli import make_console
+from ballast.demo.scenario import MIN_WEEKS, plan
+from keepers.logs import configure_logging
+from keepers.snapshot import LOCAL_CHAIN_IDS
+
+console = make_console()
+
+
+@click.command(cls=ConnectedProviderCommand, short_help="Play the Ballast market scenario")
+@click.option("--seed", default=7, show_default=True, help="Seed of the price paths and actors.")
+@click.option("--weeks", default=8, show_default=True, type=click.IntRange(min=MIN_WEEKS),
+              help="Simulated weeks.")  # fmt: skip
+@click.option(
+    "--out",
+    "out_dir",
+    default="out/demo",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Report and charts folder.",
+)
+def cli(network, seed: int, weeks: int, out_dir: Path):
+    if chain.chain_id not in LOCAL_CHAIN_IDS:
+        raise click.ClickException(
+            f"the demo moves time and impersonates accounts: it runs on a local chain only "
+            f"(this is chain {chain.chain_id})"
+        )
+    from ape.logging import logger
+
+    from ballast.demo.charts import write_charts
+    from ballast.demo.report import render_report
+    from ballast.demo.world import World
+
+    logger.set_level("WARNING")  # not a "Confirmed …" line per transaction
+    configure_logging(level=logging.ERROR)  # the keepers' alerts go into the report instead
+    started = time.monotonic()
+    out_dir = out_dir.resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scenario = plan(seed, weeks)
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(), console=console, transient=False,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("setting up", total=scenario.days, note="")
+        world = World(scenario, out_dir, say=lambda text: progress.console.print(text))
+        world.setup()
+        progress.update(task, description="playing")
+
+        def on_day(day: int) -> None:
+            last = world.record.days[-1]
+            note = f"day {day}/{scenario.days}  share price {last.share_price:.4f}"
+            progress.update(task, completed=day, note=note)
+
+        world.play(on_day)
+    record = world.finish()
+    record.wall_seconds = time.monotonic() - started
+    console.print(render_report(record))
+    charts = write_charts(record, out_dir)
+    console.print(f"charts: {', '.join(p.name for p in charts)} in {out_dir}")
+    console.print(f"keeper state files (try `ballast-keeper verify-decision`): {world.state_dir}")
