@@ -7,7 +7,9 @@ are refused so that a typo never silently deploys defaults.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
@@ -19,6 +21,8 @@ from ballast.deployment import Address
 
 BPS = 10_000
 TOKEN_UNIT = 10**18  # BallastToken has 18 decimals
+MOCK_ASSET_DECIMALS = 6  # contracts/mocks/MockStablecoin.sol
+DAY = 86_400
 
 CAP_PREFIX = "vault.maxSleeveBps."
 REQUIRED_PARAMETERS: frozenset[str] = frozenset(
@@ -176,6 +180,12 @@ class SleeveConfig(_Strict):
     token: Address | None = None
     feed: Address | None = Field(default=None, description="Chainlink-style price feed")
     issuer: Address | None = Field(default=None, description="IRWAIssuer adapter")
+    exit_days: Decimal | None = Field(
+        default=None,
+        gt=0,
+        description="real sleeves: days the issuer needs to redeem the sleeve's largest holding "
+        "(absent: not checked against the timelock delay)",
+    )
     collateral: list[CollateralConfig] = Field(
         default_factory=list, description="LendingSleeve: what borrowers may post, in order"
     )
@@ -193,6 +203,11 @@ class SleeveConfig(_Strict):
                 raise ValueError(
                     f"sleeve {self.name}: a LendingSleeve needs at least one collateral"
                 )
+            if self.exit_days is not None:
+                raise ValueError(
+                    f"sleeve {self.name}: 'exit_days' is for real RWA sleeves, "
+                    "a LendingSleeve has no issuer"
+                )
             labels = [c.label for c in self.collateral]
             for label in labels:
                 if labels.count(label) > 1:
@@ -204,6 +219,11 @@ class SleeveConfig(_Strict):
             raise ValueError(f"sleeve {self.name}: give either 'mock' or token/feed/issuer")
         if self.mock is None and not all(real):
             raise ValueError(f"sleeve {self.name}: give 'mock' or all of token, feed and issuer")
+        if self.mock is not None and self.exit_days is not None:
+            raise ValueError(
+                f"sleeve {self.name}: a mock's exit time follows from its daily_redeem_limit; "
+                "'exit_days' is for real sleeves"
+            )
         return self
 
 
@@ -238,6 +258,23 @@ class ParameterSpec(_Strict):
                 "(steward_step_bps <= step_bps, steward_cooldown > cooldown)"
             )
         return self
+
+
+@dataclass(frozen=True)
+class ExitTime:
+    """How long one sleeve's issuer needs to redeem the largest holding the vault may have in it:
+    how long a depositor may have to wait for that sleeve's part of a full exit."""
+
+    sleeve: str
+    days: Fraction
+    how: str
+    """The computation, in words and numbers, for messages."""
+
+
+def _number(value: Fraction) -> str:
+    if value.denominator == 1:
+        return f"{value.numerator:,}"
+    return f"{float(value):,.2f}"
 
 
 class DeployConfig(_Strict):
@@ -277,7 +314,61 @@ class DeployConfig(_Strict):
                     f"governance.timelock_delay {self.governance.timelock_delay}s must exceed "
                     f"the maximum agent.unbondingPeriod {spec.max}s"
                 )
+        # ... nor by one they cannot leave before: the timelock must outlast the depositors'
+        # exit time, the longest any issuer needs to redeem its sleeve's largest holding.
+        for sleeve in self.sleeves:
+            if sleeve.mock is not None and self.asset.mock is None:
+                raise ValueError(
+                    f"sleeve {sleeve.name}: a mock RWA needs the mock asset (its MockIssuer pays "
+                    "redemptions from the mock stablecoin's faucet)"
+                )
+        exit_time = self.exit_time()
+        delay = self.governance.timelock_delay
+        if exit_time is not None and delay <= exit_time.days * DAY:
+            raise ValueError(
+                f"governance.timelock_delay {parameters.format_duration(delay)} ({delay}s) must "
+                f"exceed the depositors' exit time: sleeve {exit_time.sleeve} needs "
+                f"{_number(exit_time.days)} days ({exit_time.how})"
+            )
         return self
+
+    def exit_times(self) -> list[ExitTime]:
+        """Per RWA sleeve whose exit time is known: the days its issuer needs to redeem the
+        largest holding governance could ever let the vault have in it.
+
+        A mock sleeve: ``vault.depositCap`` at its max bound x ``vault.maxSleeveBps.<name>`` at
+        its max bound, in tokens at the mock's ``nav``, divided by its ``daily_redeem_limit``
+        (0 = unlimited: no wait). A real sleeve: its declared ``exit_days``; without one it is not
+        known and not listed. The lending book is not listed: its liquidity is what borrowers
+        have not drawn, bounded by utilization and liquidations, not by an issuer's schedule.
+        """
+        bounds = {spec.name: spec.max for spec in self.parameters}
+        cap = Fraction(bounds["vault.depositCap"], 10**MOCK_ASSET_DECIMALS)
+        times = []
+        for sleeve in self.sleeves:
+            if sleeve.kind != "TokenizedRWASleeve":
+                continue
+            if sleeve.mock is None:
+                if sleeve.exit_days is not None:
+                    days = Fraction(sleeve.exit_days)
+                    times.append(ExitTime(sleeve.name, days, f"its exit_days {_number(days)}"))
+                continue
+            mock, bps = sleeve.mock, bounds[CAP_PREFIX + sleeve.name]
+            tokens = cap * bps / BPS / Fraction(mock.nav)
+            limit = mock.daily_redeem_limit
+            days = tokens / limit if limit else Fraction(0)
+            how = (
+                f"vault.depositCap max {_number(cap)} x {CAP_PREFIX}{sleeve.name} max {bps} bps"
+                f" / nav {_number(Fraction(mock.nav))} = {_number(tokens)} tokens at "
+                + (f"{limit:,} a day" if limit else "no daily redeem limit")
+            )
+            times.append(ExitTime(sleeve.name, days, how))
+        return times
+
+    def exit_time(self) -> ExitTime | None:
+        """The depositors' exit time: the longest of :meth:`exit_times` (issuers redeem in
+        parallel), or None when no sleeve's is known."""
+        return max(self.exit_times(), key=lambda t: t.days, default=None)
 
     def lending(self) -> SleeveConfig | None:
         """The lending sleeve, if the config has one (at most one)."""

@@ -1,9 +1,10 @@
 """Deploy (or reuse) the Ballast system on the connected network and describe it.
 
 The logic behind `ape run deploy`, kept out of the script so tests and the demo can call it.
-Re-running is safe: whatever the previous manifest of the same chain names, and the chain still
-has code for, is reused and reported as such; parameters already defined are left alone; roles
-already granted are not granted again.
+Every contract address the config gives is checked for code before anything is sent. Re-running
+is safe: whatever the previous manifest of the same chain names, and the chain still has code
+for, is reused and reported as such; parameters already defined are left alone; roles already
+granted are not granted again.
 
 Wiring (DESIGN.md §Governance): the timelock holds GOVERNANCE and the admin role on the
 registry, the vault and the lending book, and the admin role on the OracleRouter; the governor
@@ -174,6 +175,22 @@ def _require_code(label: str, address: str) -> str:
     if not has_code(address):
         raise ConfigError(f"{label}: no contract at {address} on chain {chain.chain_id}")
     return address
+
+
+def _check_configured_contracts(config: DeployConfig) -> None:
+    """Every contract the config gives by address has code here: refused before anything is
+    sent (a placeholder or another network's address must not leave a half-deployed system)."""
+    given = [("asset", config.asset.address)]
+    for sleeve in config.sleeves:
+        label = f"sleeve {sleeve.name}"
+        given += [(f"{label} token", sleeve.token), (f"{label} feed", sleeve.feed)]
+        given += [(f"{label} issuer", sleeve.issuer)]
+        for c in sleeve.collateral:
+            label = f"collateral {c.name}"
+            given += [(f"{label} token", c.token), (f"{label} feed", c.feed)]
+    for label, address in given:
+        if address is not None:
+            _require_code(label, address)
 
 
 def _set_feed(run: _Run, router: ContractInstance, label: str, token: str, feed: str) -> None:
@@ -360,6 +377,7 @@ def deploy_system(
     The manifest's ``block`` is the first block of the system (where keepers start scanning):
     kept from `previous` while the system it describes is still on this chain.
     """
+    _check_configured_contracts(config)
     first_block = chain.blocks.head.number + 1
     run = _Run(deployer, previous, report)
     gov, roles = config.governance, config.roles

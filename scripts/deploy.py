@@ -21,6 +21,7 @@ from rich.table import Table
 from ballast.config import ConfigError, DeployConfig
 from ballast.deploy import DeployError, deploy_system
 from ballast.deployment import Deployment, ManifestError, config_path, manifest_path
+from ballast.parameters import format_duration
 
 console = Console()
 if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
@@ -47,25 +48,78 @@ def cli(ecosystem, network, account, config_file: Path | None, manifest_file: Pa
     try:
         config = DeployConfig.load(config_file)
         previous = Deployment.load(manifest_file) if manifest_file.exists() else None
+        nonce = account.nonce
         deployment = deploy_system(config, account, previous, report=console.print)
     except (ConfigError, DeployError, ManifestError) as err:
         raise click.ClickException(str(err)) from None
+    sent = account.nonce - nonce
     deployment.save(manifest_file)
 
+    if previous is not None and previous.chain_id != deployment.chain_id:
+        previous = None  # another chain's manifest: nothing of it was reused
+    status = _Status(config, previous)
     table = Table(title=f"Ballast on {ecosystem.name}:{network.name} (chain {deployment.chain_id})")
-    table.add_column("kind")
-    table.add_column("name")
-    table.add_column("address")
+    for column in ("kind", "name", "address", "status"):
+        table.add_column(column)
     for kind, entries in (
         ("contract", deployment.contracts),
         ("token", deployment.tokens),
         ("role", deployment.roles),
     ):
         for name, address in entries.items():
-            table.add_row(kind, name, address)
+            table.add_row(kind, name, address, status(address))
     for sleeve in deployment.sleeves:
-        table.add_row(f"sleeve ({sleeve.kind})", sleeve.name, sleeve.address)
+        kind = f"sleeve ({sleeve.kind})"
+        table.add_row(kind, sleeve.name, sleeve.address, status(sleeve.address))
     for entry in deployment.collateral:
-        table.add_row("collateral", entry.name, entry.token)
+        table.add_row("collateral", entry.name, entry.token, status(entry.token))
     console.print(table)
+    console.print(_timelock_line(config))
+    if sent:
+        console.print(f"{sent} transaction{'s' if sent != 1 else ''} sent")
+    else:
+        console.print("nothing sent: everything was already deployed, defined and wired")
     console.print(f"manifest written to {manifest_file}")
+
+
+def _timelock_line(config: DeployConfig) -> str:
+    """What the timelock delay outlasts (the config refused anything shorter)."""
+    unbonding = next(p.max for p in config.parameters if p.name == "agent.unbondingPeriod")
+    line = (
+        f"timelock delay {format_duration(config.governance.timelock_delay)}: longer than the "
+        f"longest agent.unbondingPeriod ({format_duration(unbonding)})"
+    )
+    exit_time = config.exit_time()
+    if exit_time is None:
+        return line + "; the depositors' exit time is not known (no RWA sleeve declares one)"
+    days = f"{float(exit_time.days):.2f}".rstrip("0").rstrip(".")
+    return line + f" and the depositors' exit time ({days} days, sleeve {exit_time.sleeve})"
+
+
+class _Status:
+    """Where an address of the manifest comes from: the config, the previous manifest (reused)
+    or this run (deployed)."""
+
+    def __init__(self, config: DeployConfig, previous: Deployment | None):
+        roles = config.roles
+        self.configured = {
+            a
+            for a in (
+                config.asset.address, roles.guardian, roles.steward, roles.treasury,
+                roles.allowlist_manager,
+                *(s.token for s in config.sleeves),
+                *(c.token for s in config.sleeves for c in s.collateral),
+            )
+            if a is not None
+        }  # fmt: skip
+        self.known: set[str] = set()
+        if previous is not None:
+            self.known = {
+                *previous.contracts.values(), *previous.tokens.values(),
+                *(s.address for s in previous.sleeves),
+            }  # fmt: skip
+
+    def __call__(self, address: str) -> str:
+        if address in self.configured:
+            return "configured"
+        return "reused" if address in self.known else "deployed"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
+from fractions import Fraction
 
 import pytest
 import yaml
@@ -62,6 +64,34 @@ def test_second_run_reuses_what_the_manifest_names(local_config, deployer, chain
     assert f"parameters: 0 defined, {len(local_config.parameters)} already on chain" in messages
     book = first.contracts["LendingSleeve"]
     assert f"sleeve lending: reusing {book} from the manifest" in messages
+
+
+def test_second_run_says_it_reused_every_contract(local_config, deployer):
+    first = deploy_system(local_config, deployer, report=quiet)
+    messages: list[str] = []
+    deploy_system(local_config, deployer, previous=first, report=messages.append)
+
+    assert not [m for m in messages if "deployed" in m or "granted" in m or "renounced" in m]
+    reused = " ".join(m for m in messages if "reusing" in m)
+    mocks = [a for e in first.sleeves for a in (e.feed, e.issuer) if a]
+    everything = [*first.contracts.values(), *(e.address for e in first.sleeves), *mocks]
+    assert [a for a in [first.tokens["asset"], *everything] if a not in reused] == []
+    assert f"RWAVault: reusing {first.contracts['RWAVault']} from the manifest" in messages
+    assert f"sleeve tbill: reusing {first.sleeves[0].address} from the manifest" in messages
+
+
+def test_configured_contracts_are_checked_before_anything_is_sent(local_yaml, deployer):
+    real = copy.deepcopy(local_yaml)
+    real["sleeves"][0] = {
+        "name": "tbill", "token": "0x" + "44" * 20, "feed": "0x" + "55" * 20,
+        "issuer": "0x" + "66" * 20, "exit_days": 1,
+    }  # fmt: skip
+    config = DeployConfig.model_validate(real)
+    nonce = deployer.nonce
+    token = to_checksum_address("0x" + "44" * 20)
+    with pytest.raises(ConfigError, match=f"sleeve tbill token: no contract at {token}"):
+        deploy_system(config, deployer, report=quiet)
+    assert deployer.nonce == nonce
 
 
 def test_a_new_parameter_after_handover_must_go_through_governance(local_config, deployer):
@@ -273,6 +303,16 @@ def _asset_as_collateral(config: dict) -> None:
     _lending(config)["collateral"].append({"name": "usd", "token": usd, "feed": "0x" + "33" * 20})
 
 
+def _real_tbill(exit_days: int | None) -> Callable[[dict], None]:
+    def mutate(config: dict) -> None:
+        config["sleeves"][0] = {
+            "name": "tbill", "token": "0x" + "44" * 20, "feed": "0x" + "55" * 20,
+            "issuer": "0x" + "66" * 20, "exit_days": exit_days,
+        }  # fmt: skip
+
+    return mutate
+
+
 MUTATIONS = {
     "extra section": (lambda c: c.update(assets={}), "assets: Extra inputs are not permitted"),
     "bad address": (
@@ -303,6 +343,43 @@ MUTATIONS = {
     "short timelock": (
         lambda c: c["governance"].update(timelock_delay="14d"),
         "governance.timelock_delay 1209600s must exceed the maximum agent.unbondingPeriod",
+    ),
+    "exit time too long (mock)": (
+        lambda c: c["sleeves"][2]["mock"].update(daily_redeem_limit=500_000),
+        "governance.timelock_delay 15d (1296000s) must exceed the depositors' exit time: sleeve "
+        "invoices needs 20 days (vault.depositCap max 20,000,000 x vault.maxSleeveBps.invoices "
+        "max 5000 bps / nav 1 = 10,000,000 tokens at 500,000 a day)",
+    ),
+    "exit time equal to the timelock": (
+        lambda c: c["sleeves"][0]["mock"].update(daily_redeem_limit=1_200_000),
+        "exceed the depositors' exit time: sleeve tbill needs 15 days (vault.depositCap max "
+        "20,000,000 x vault.maxSleeveBps.tbill max 9000 bps / nav 1 = 18,000,000 tokens at "
+        "1,200,000 a day)",
+    ),
+    "exit time counts the deposit cap's max bound": (
+        lambda c: _param(c, "vault.depositCap").update(max=40_000_000_000_000),
+        "sleeve invoices needs 20 days (vault.depositCap max 40,000,000 x",
+    ),
+    "exit time counts the sleeve cap's max bound": (
+        lambda c: _param(c, "vault.maxSleeveBps.gold").update(max=10_000),
+        "sleeve gold needs 16.67 days (vault.depositCap max 20,000,000 x vault.maxSleeveBps.gold "
+        "max 10000 bps / nav 2,400 = 8,333.33 tokens at 500 a day)",
+    ),
+    "exit time of a real sleeve": (
+        _real_tbill(16),
+        "must exceed the depositors' exit time: sleeve tbill needs 16 days (its exit_days 16)",
+    ),
+    "mock sleeve with a real asset": (
+        lambda c: c.update(asset={"address": "0x" + "22" * 20}),
+        "sleeve tbill: a mock RWA needs the mock asset",
+    ),
+    "exit_days on a mock": (
+        lambda c: c["sleeves"][0].update(exit_days=1),
+        "sleeve tbill: a mock's exit time follows from its daily_redeem_limit",
+    ),
+    "exit_days on the lending sleeve": (
+        lambda c: _lending(c).update(exit_days=1),
+        "sleeve lending: 'exit_days' is for real RWA sleeves",
     ),
     "bad duration": (
         lambda c: c["governance"].update(voting_period="3x"),
@@ -426,6 +503,35 @@ def test_bad_config_is_one_clear_line(tmp_path, local_yaml, case):
     assert "\n" not in str(err.value)
 
 
+def test_exit_time_of_the_local_config(local_config):
+    """Documented in local.yaml: 20M x cap / nav / daily limit, the longest counts."""
+    times = {t.sleeve: t.days for t in local_config.exit_times()}
+    assert times == {"tbill": 9, "gold": Fraction(25, 3), "invoices": 10}
+    assert local_config.exit_time().sleeve == "invoices"
+    assert local_config.governance.timelock_delay > 10 * 86_400
+
+
+def test_unlimited_mock_and_undeclared_real_sleeve_do_not_delay_exit(local_yaml):
+    config = copy.deepcopy(local_yaml)
+    _real_tbill(None)(config)
+    for sleeve in config["sleeves"][1:3]:
+        sleeve["mock"]["daily_redeem_limit"] = 0
+    times = DeployConfig.model_validate(config).exit_times()
+    assert [(t.sleeve, t.days) for t in times] == [("gold", 0), ("invoices", 0)]
+
+
+def test_the_real_network_example_is_a_valid_config(repo_root):
+    config = DeployConfig.load(repo_root / "deployments/config/mainnet.example.yaml")
+    assert config.asset.mock is None
+    rwa = [s for s in config.sleeves if s.kind == "TokenizedRWASleeve"]
+    assert rwa and all(s.mock is None and s.exit_days is not None for s in rwa)
+    exit_time = config.exit_time()
+    assert (exit_time.sleeve, exit_time.days) == ("invoices", 10)
+    assert config.governance.timelock_delay > exit_time.days * 86_400
+    text = (repo_root / "deployments/config/mainnet.example.yaml").read_text()
+    assert "EVERY ADDRESS BELOW IS A PLACEHOLDER" in text
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [("asset: [unclosed\n", "not valid YAML"), ("- a\n- list\n", "expected a mapping")],
@@ -481,11 +587,32 @@ def test_ape_run_deploy_as_a_user(run_ape, tmp_path, project):
     assert f"manifest written to {manifest}" in first.stdout
     deployment = Deployment.load(manifest)
     assert project.MockStablecoin.at(deployment.tokens["asset"]).decimals() == 6
+    assert " transactions sent" in first.stdout
+    assert "reused" not in _statuses(first.stdout, deployment)
+    assert (
+        "timelock delay 15d: longer than the longest agent.unbondingPeriod (14d) and the "
+        "depositors' exit time (10 days, sleeve invoices)"
+    ) in first.stdout
 
     again = run_ape(args)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "asset: reusing" in again.stdout
     assert Deployment.load(manifest) == deployment
+    assert "nothing sent: everything was already deployed, defined and wired" in again.stdout
+    assert "deployed" not in _statuses(again.stdout, deployment)
+    for name, address in deployment.contracts.items():
+        assert f"{name}: reusing {address}" in again.stdout or (
+            f"sleeve lending: reusing {address}" in again.stdout
+        )
+
+
+def _statuses(stdout: str, deployment: Deployment) -> set[str]:
+    """The status column of the summary table's contract and sleeve rows."""
+    addresses = {*deployment.contracts.values(), *(s.address for s in deployment.sleeves)}
+    rows = [line.split("│") for line in stdout.splitlines() if line.count("│") == 5]
+    found = {cells[3].strip(): cells[4].strip() for cells in rows}
+    assert addresses <= found.keys(), stdout
+    return {found[a] for a in addresses}
 
 
 @pytest.mark.parametrize(
@@ -493,6 +620,11 @@ def test_ape_run_deploy_as_a_user(run_ape, tmp_path, project):
     [
         ("no token", "asset: give exactly one of 'address' or 'mock'"),
         ("ltv above threshold", "config: collateral 'gold': lend.ltvBps.gold 8000 is above"),
+        (
+            "exit time too long (mock)",
+            "config: governance.timelock_delay 15d (1296000s) must exceed the depositors' exit "
+            "time: sleeve invoices needs 20 days",
+        ),
     ],
 )
 def test_ape_run_deploy_refuses_a_bad_config_in_one_line(
