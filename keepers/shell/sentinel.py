@@ -3,7 +3,8 @@ NAV per share against the previous pass, and the share of lending debt that is u
 by `keepers.jobs.watch`. Its hysteresis state (and the last NAV per share) is kept in the store,
 so a restarted sentinel neither forgets a streak nor re-alerts from zero. When tripped it sends
 `pauseAutomation()` if this key holds the vault's GUARDIAN_ROLE (or GOVERNANCE_ROLE, which may
-pause too), otherwise alerts."""
+pause too), otherwise alerts. A tripped sentinel then `poke`s the router for each deviating feed:
+the new price becomes the baseline, so a move is alarmed on once, not forever."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import logging
 
 from eth_utils import keccak, to_checksum_address
 
-from keepers.jobs import Alert, SentinelState, VaultHealth, watch
+from keepers.jobs import Alert, OracleState, SentinelState, VaultHealth, watch
 from keepers.reads import read_allocation, read_oracles
 from keepers.shell.keeper import JobReport, Keeper
 from keepers.shell.liquidator import discover_borrowers
@@ -41,6 +42,20 @@ def priced_tokens(keeper: Keeper) -> dict[str, str]:
             if str(token).lower() not in known:
                 priced[str(book.collateralName(token))] = to_checksum_address(token)
     return priced
+
+
+def _accept_deviations(
+    keeper: Keeper, report: JobReport, oracles: tuple[OracleState, ...], block: int
+) -> None:
+    """Once the sentinel has tripped on it, a deviating price is accepted as the router's new
+    baseline (`poke`): the move has been reported (and paused on, with the key), and a baseline
+    left behind would keep every later pass — and every agent's risk-off rule — alarmed about a
+    move that is over."""
+    priced = priced_tokens(keeper)
+    for o in oracles:
+        if o.max_deviation_bps and o.deviation_bps() > o.max_deviation_bps and o.name in priced:
+            keeper.act(report, keeper.protocol.router, "poke", priced[o.name],
+                       action_id=f"poke:{o.name}:{block}")  # fmt: skip
 
 
 def _load_state(keeper: Keeper) -> tuple[SentinelState, int]:
@@ -114,6 +129,8 @@ def run_sentinel(keeper: Keeper) -> JobReport:
                 alert.message,
                 extra={"job": "sentinel", "alert": alert.code, "severity": alert.severity},
             )
+    if new.tripped and keeper.address is not None:
+        _accept_deviations(keeper, report, oracles.oracles, alloc.block)
     if not keeper.dry_run:
         keeper.store.set_job_state(
             "sentinel",
