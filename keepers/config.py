@@ -94,6 +94,8 @@ class RebalancerConfig(_Section):
     rationale_dir: Path | None = Field(None, description="also write documents here by hash")
     gain_margin: float = Field(3.0, ge=1.0, description="net gain must beat gas × this")
     min_turnover_bps: int = Field(10, ge=0)
+    risk_aversion: float = Field(2.0, ge=0, description="λ per unit of annual variance")
+    turnover_cost_bps: float = Field(5.0, ge=0, description="cost of turning the NAV over once")
     history: int = Field(2_000, ge=1, description="returnIndex readings kept per sleeve")
 
 

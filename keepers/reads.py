@@ -212,6 +212,7 @@ class OracleRead:
     timestamp: int
     oracles: tuple[OracleState, ...]
     failures: Mapping[str, str] = field(default_factory=dict)
+    accepted_at: Mapping[str, int] = field(default_factory=dict)  # name -> lastPrice's time
 
     def deviation_bps(self, name: str) -> int:
         return next((o.deviation_bps() for o in self.oracles if o.name == name), 0)
@@ -252,8 +253,10 @@ def read_oracles(
         i: int(r.value[3]) for (i, _), r in zip(live, second.results, strict=True) if r.success
     }
     states = []
+    accepted: dict[str, int] = {}
     for i, n in enumerate(names):
         last = _value(rest[3 * i + 1], (0, 0))
+        accepted[n] = int(last[1])
         now = _value(rest[3 * i + 2], (0, False))
         states.append(
             OracleState(
@@ -265,7 +268,9 @@ def read_oracles(
                 max_deviation_bps=deviation,
             )
         )
-    return OracleRead(first.block, first.timestamp, tuple(states), _failures(first, second))
+    return OracleRead(
+        first.block, first.timestamp, tuple(states), _failures(first, second), accepted
+    )
 
 
 # ------------------------------------------------------------------ allocation

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 DAY = 86_400
 # The strategist's opening allocation (bps of NAV; idle keeps the rest).
 OPENING = {"tbill": 2_800, "gold": 200, "invoices": 1_500, "lending": 1_450}  # 59.5 % turnover
-MIN_WEEKS = 6  # the DAO's proposal needs voting (4 days) plus the 15-day timelock after the crash
+MIN_WEEKS = 6  # the DAO proposal needs 4 days of voting and the 15-day timelock after the crash
+HISTORY_DAYS = 60  # the market before the run: what the strategist has watched
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Plan:
     pause_day: int
     resume_day: int
     deposits: dict[int, tuple[tuple[int, float], ...]]  # day -> (depositor, whole assets)
+    history: dict[str, tuple[float, ...]]  # each RWA's NAV on the HISTORY_DAYS before day 0
 
     def navs(self, day: int) -> dict[str, float]:
         return {"tbill": self.tbill[day], "gold": self.gold[day], "invoices": self.invoices[day]}
@@ -71,6 +73,14 @@ def _gold(days: int, crash_day: int, drop: float, rng: random.Random) -> tuple[f
         price = path[-1] * step * ((1 - drop) if d == crash_day else 1.0)
         path.append(round(price, 2))
     return tuple(path)
+
+
+def _before(day0: float, days: int, daily_drift: float, noise: float, rng: random.Random):
+    """The `days` NAVs leading to `day0` (oldest first), walking backwards."""
+    path = [day0]
+    for _ in range(days):
+        path.append(path[-1] / math.exp(daily_drift + rng.gauss(0, noise)))
+    return tuple(round(p, 6) for p in reversed(path[1:]))
 
 
 def plan(seed: int = 7, weeks: int = 8) -> Plan:
@@ -107,4 +117,9 @@ def plan(seed: int = 7, weeks: int = 8) -> Plan:
         pause_day=at(35 / 56),
         resume_day=at(37 / 56),
         deposits=deposits,
+        history={
+            "tbill": _before(1.0, HISTORY_DAYS, math.log(1.05) / 365, 0.0002, rng),
+            "gold": _before(2_400.0, HISTORY_DAYS, -0.0025, 0.004, rng),
+            "invoices": _before(1.0, HISTORY_DAYS, math.log(1.08) / 365, 0.0005, rng),
+        },
     )

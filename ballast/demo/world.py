@@ -38,9 +38,11 @@ FEED_UNIT = 10**8
 # become active a day after bonding, and one rebalance may turn over 60 % of the vault.
 DEMO_PARAMETERS = {"agent.activationDelay": DAY, "vault.maxTurnoverBps": 6_000,
                    "agent.toleranceBps": 200}  # fmt: skip
-STRATEGIST_FROM = 8  # the strategist's keeper watches a week of returnIndex history first
+STRATEGIST_FROM = 2  # the day the strategist's keeper starts (after its opening allocation)
 # The strategist moves only for a clear gain: 10x the gas, at least 3 % of the vault.
-STRATEGIST = {"rebalancer": {"gain_margin": 10.0, "min_turnover_bps": 300}}
+STRATEGIST = {
+    "rebalancer": {"gain_margin": 10.0, "min_turnover_bps": 300, "turnover_cost_bps": 25.0}
+}
 GOLD_LTV_PROPOSED = 6_000
 KEEPER_JOBS = {"keeper-a": ("sentinel", "liquidator", "redeemer", "evaluator"),
                "keeper-b": ("liquidator", "evaluator")}  # fmt: skip
@@ -103,10 +105,19 @@ class World:
             self._bond(agent)
         self.keepers = {n: self._keeper(a, f"{n}") for n, a in self.keeper_accounts.items()}
         self.strategist_keeper = self._keeper(self.strategist, "strategist")
+        self._seed_history()
         for name, account in self.keeper_accounts.items():  # inventory to repay debts with
             self.actors.faucet(str(account.address), 1_000_000 * self.units)
             self.say(f"{name} {account.address}: 1,000,000 {self.record.asset_symbol} inventory")
         self.actors.deposit_day(0)
+
+    def _seed_history(self) -> None:
+        """The strategist has watched the RWA markets for `HISTORY_DAYS` before the run: their
+        NAVs (each sleeve's `returnIndex` is its token's NAV in WAD) go into its store."""
+        store = self.strategist_keeper.store
+        for name, navs in self.plan.history.items():
+            for back, nav in enumerate(reversed(navs), start=1):
+                store.add_index_sample(name, self.t0 - back * DAY, int(nav * 10**18), 0)
 
     def _bond(self, agent: Any) -> None:
         minimum = self.protocol.registry.get(key_of("agent.minStake"))
@@ -158,6 +169,9 @@ class World:
             for job in jobs:
                 self.keepers[name].run(job)
         if day >= STRATEGIST_FROM:
+            ready = int(self.vault.nextRebalanceAt())  # the strategist acts later in the day
+            if chain.blocks.head.timestamp < ready < self.t0 + day * DAY + DAY // 2:
+                chain.mine(1, timestamp=ready)
             report = self.strategist_keeper.run("rebalancer")
             if not report.actions and plan.crash_day <= day <= plan.crash_day + 2:
                 self.event("decision", f"the strategist holds: {'; '.join(report.skipped)}")

@@ -23,7 +23,7 @@ from keepers.reads import read_allocation, read_book, read_oracles
 from keepers.shell.keeper import JobReport, Keeper, KeeperError
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.sentinel import priced_tokens
-from keepers.strategy import GateParams, StrategyParams
+from keepers.strategy import GateParams, OptimiserParams, StrategyParams
 from keepers.verify import REBALANCED_TOPIC
 
 RECOVER_LAST = 3  # newest mined rebalances checked for an unrecorded decision at each pass
@@ -49,6 +49,9 @@ def _params(keeper: Keeper) -> StrategyParams:
     cfg = keeper.settings.rebalancer
     return StrategyParams(
         horizon_seconds=cfg.horizon_seconds,
+        optimiser=OptimiserParams(
+            risk_aversion=cfg.risk_aversion, turnover_cost_bps=cfg.turnover_cost_bps
+        ),
         gate=GateParams(gain_margin=cfg.gain_margin, min_turnover_bps=cfg.min_turnover_bps),
     )
 

@@ -3,8 +3,9 @@ NAV per share against the previous pass, and the share of lending debt that is u
 by `keepers.jobs.watch`. Its hysteresis state (and the last NAV per share) is kept in the store,
 so a restarted sentinel neither forgets a streak nor re-alerts from zero. When tripped it sends
 `pauseAutomation()` if this key holds the vault's GUARDIAN_ROLE (or GOVERNANCE_ROLE, which may
-pause too), otherwise alerts. A tripped sentinel then `poke`s the router for each deviating feed:
-the new price becomes the baseline, so a move is alarmed on once, not forever."""
+pause too), otherwise alerts. It keeps the router's accepted prices current (`poke`): daily, like a
+heartbeat, for feeds within bounds, and — once tripped — for a deviating feed, so a move is
+alarmed on once, not forever, and slow drift never reads as a spike."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import logging
 
 from eth_utils import keccak, to_checksum_address
 
-from keepers.jobs import Alert, OracleState, SentinelState, VaultHealth, watch
-from keepers.reads import read_allocation, read_oracles
+from keepers.jobs import Alert, SentinelState, VaultHealth, watch
+from keepers.reads import OracleRead, read_allocation, read_oracles
 from keepers.shell.keeper import JobReport, Keeper
 from keepers.shell.liquidator import discover_borrowers
 from keepers.snapshot import BookSnapshot
@@ -44,18 +45,21 @@ def priced_tokens(keeper: Keeper) -> dict[str, str]:
     return priced
 
 
-def _accept_deviations(
-    keeper: Keeper, report: JobReport, oracles: tuple[OracleState, ...], block: int
-) -> None:
-    """Once the sentinel has tripped on it, a deviating price is accepted as the router's new
-    baseline (`poke`): the move has been reported (and paused on, with the key), and a baseline
-    left behind would keep every later pass — and every agent's risk-off rule — alarmed about a
-    move that is over."""
+def _refresh_baselines(keeper: Keeper, report: JobReport, read: OracleRead, tripped: bool) -> None:
+    """`poke`s the router so that a deviation means a recent move, not drift from an old price:
+    a feed within bounds whose accepted price is older than its staleness bound (a heartbeat,
+    like Chainlink's), and — once the sentinel has tripped on it, the move reported (and paused
+    on, with the key) — a deviating feed, whose new price becomes the baseline."""
     priced = priced_tokens(keeper)
-    for o in oracles:
-        if o.max_deviation_bps and o.deviation_bps() > o.max_deviation_bps and o.name in priced:
+    for o in read.oracles:
+        if o.name not in priced or o.new_price == 0:
+            continue
+        deviating = o.max_deviation_bps and o.deviation_bps() > o.max_deviation_bps
+        age = read.timestamp - read.accepted_at.get(o.name, 0)
+        fresh_feed = read.timestamp - o.updated_at <= o.staleness_bound
+        if (deviating and tripped) or (not deviating and fresh_feed and age > o.staleness_bound):
             keeper.act(report, keeper.protocol.router, "poke", priced[o.name],
-                       action_id=f"poke:{o.name}:{block}")  # fmt: skip
+                       action_id=f"poke:{o.name}:{read.block}")  # fmt: skip
 
 
 def _load_state(keeper: Keeper) -> tuple[SentinelState, int]:
@@ -129,8 +133,8 @@ def run_sentinel(keeper: Keeper) -> JobReport:
                 alert.message,
                 extra={"job": "sentinel", "alert": alert.code, "severity": alert.severity},
             )
-    if new.tripped and keeper.address is not None:
-        _accept_deviations(keeper, report, oracles.oracles, alloc.block)
+    if keeper.address is not None:
+        _refresh_baselines(keeper, report, oracles, new.tripped)
     if not keeper.dry_run:
         keeper.store.set_job_state(
             "sentinel",
