@@ -392,6 +392,14 @@ class Store:
             ).fetchone()
         return None if row is None else DecisionRecord(**dict(row))
 
+    def latest_decision(self) -> DecisionRecord | None:
+        """The decision with the highest id this keeper recorded, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM decisions ORDER BY CAST(decision_id AS INTEGER) DESC LIMIT 1"
+            ).fetchone()
+        return None if row is None else DecisionRecord(**dict(row))
+
     # ------------------------------------------------------------------ history and job state
 
     def add_index_sample(self, sleeve: str, timestamp: int, value: int, block: int) -> None:

@@ -158,8 +158,15 @@ class Actors:
         caps = {n: registry.get(key_of(f"vault.maxSleeveBps.{n}")) for n in names}
         turnover = registry.get(key_of("vault.maxTurnoverBps"))
         # a sleeve above its cap (redemptions shrank the vault around a lent-out book) is
-        # brought down to it; the move into gold comes out of T-bills
+        # brought down to it, and idle back to its buffer out of the sleeves; then the move
+        # into gold comes out of T-bills, within what is left of the turnover limit
         targets = {n: min(b, caps[n]) for n, b in current.items()}
+        buffer = registry.get(key_of("vault.idleBufferBps"))
+        short = max(0, sum(targets.values()) - (10_000 - buffer - 5))
+        for n in ("tbill", "invoices", "lending"):
+            cut = min(short, targets[n])
+            targets[n] -= cut
+            short -= cut
         trimmed = sum(current.values()) - sum(targets.values())
         move = max(0, min(caps["gold"] - targets["gold"], targets["tbill"],
                           (turnover - trimmed) // 2 - 10))  # fmt: skip

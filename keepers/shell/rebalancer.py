@@ -24,6 +24,7 @@ from keepers.shell.keeper import JobReport, Keeper, KeeperError
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.sentinel import priced_tokens
 from keepers.strategy import GateParams, OptimiserParams, StrategyParams
+from keepers.strategy.rationale import decode as decode_rationale
 from keepers.verify import REBALANCED_TOPIC
 
 RECOVER_LAST = 3  # newest mined rebalances checked for an unrecorded decision at each pass
@@ -119,6 +120,10 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
     if isinstance(call, RebalanceSkip):
         report.skipped.append(f"rebalance: {call.code}: {call.reason}")
         return report
+    futile = _futile_repeat(keeper, call.target_bps, alloc.timestamp)
+    if futile is not None:
+        report.skipped.append(f"rebalance: unreachable: {futile}")
+        return report
 
     digest = keeper.store.put_rationale(call.rationale)
     if cfg.rationale_dir is not None:
@@ -132,6 +137,38 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
         for decision_id in _record_decisions(keeper, action.tx_hash):
             report.notes.append(f"decision {decision_id} opened")
     return report
+
+
+FUTILE_BPS = 10  # weights within this of each other count as the same allocation
+RETRY_AFTER = 3 * 86_400  # a futile target is tried again after this long
+
+
+def _futile_repeat(keeper: Keeper, target: tuple[int, ...], now: int) -> str | None:
+    """Why sending `target` again would be futile: this keeper's last decision aimed at the same
+    targets less than RETRY_AFTER ago and the vault's weights hardly moved (a sleeve could not
+    pay out: lent-out cash, a frozen issuer). None: send."""
+    last = keeper.store.latest_decision()
+    body = keeper.store.rationale(last.rationale_hash) if last is not None else None
+    if last is None or body is None:
+        return None
+    try:
+        previous = [int(b) for b in decode_rationale(body)["outcome"]["target_bps"]]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if len(previous) != len(target) or any(
+        abs(a - b) > FUTILE_BPS for a, b in zip(previous, target, strict=True)
+    ):
+        return None
+    decision = keeper.protocol.vault.decision(int(last.decision_id))
+    if now - int(decision.timestamp) >= RETRY_AFTER:
+        return None
+    moved = sum(abs(int(n) - int(o)) for n, o in zip(decision.newBps, decision.oldBps, strict=True))
+    if moved > FUTILE_BPS:
+        return None
+    return (
+        f"decision {last.decision_id} aimed at these targets and moved {moved} bps (a sleeve "
+        f"cannot pay out now); retrying after {RETRY_AFTER // 86_400} days"
+    )
 
 
 def _rebalanced(keeper: Keeper, receipt: Any) -> list[tuple[int, bytes, str]]:

@@ -623,3 +623,42 @@ def test_a_trigger_read_that_failed_does_not_skip_a_due_decision(
         (f"executeSlash:{slash_id}", "mined"),
     ], report.summary()
     assert sorted(evaluated_ids(lending.vs.agents, start)) == [0, 2]
+
+
+def test_a_rebalance_the_vault_cannot_carry_out_is_not_repeated_every_day(
+    fresh, protocol, accounts, chain, tmp_path
+):
+    """The book is lent out and its cap cut to 30 %: the strategy must move out of it, but the
+    book has no cash to give back. After a rebalance that moved nothing, the same targets are
+    not sent again until RETRY_AFTER has passed."""
+    from keepers.shell.rebalancer import RETRY_AFTER
+
+    lending = fresh
+    vs, vault = lending.vs, lending.vault
+    lending.open_position(accounts[2], "tbill", 1_200_000 * USDC, 690_000 * USDC)
+    vs.set_param("vault.maxSleeveBps.lending", 3_000)
+    k = keeper(protocol, vs.allocator, tmp_path)
+
+    def pass_after_cooldown():
+        chain.pending_timestamp = max(vault.nextRebalanceAt(), now(chain) + 1)
+        refresh(lending)
+        return k.run("rebalancer")
+
+    outcomes = []
+    for _ in range(4):
+        report = pass_after_cooldown()
+        outcomes.append([a.outcome for a in report.actions])
+        if not report.actions:
+            break
+    assert outcomes[-1] == [], outcomes  # stopped repeating
+    assert all(o == ["mined"] for o in outcomes[:-1])
+    (skip,) = report.skipped
+    assert skip.startswith("rebalance: unreachable: decision ") and "moved" in skip, skip
+    last = k.store.latest_decision()
+    d = vault.decision(int(last.decision_id))
+    assert sum(abs(int(n) - int(o)) for n, o in zip(d.newBps, d.oldBps, strict=True)) <= 10
+
+    chain.pending_timestamp = int(d.timestamp) + RETRY_AFTER
+    refresh(lending)
+    retried = k.run("rebalancer")
+    assert [a.outcome for a in retried.actions] == ["mined"], retried.skipped

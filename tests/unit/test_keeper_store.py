@@ -201,3 +201,11 @@ def test_job_state_round_trips_and_overwrites(path):
         store.set_job_state("sentinel", '{"tripped": true}')
     with Store(path) as store:
         assert store.job_state("sentinel") == '{"tripped": true}'
+
+
+def test_latest_decision_is_the_highest_id_not_the_last_written(path):
+    with Store(path) as store:
+        assert store.latest_decision() is None
+        store.record_decision(10, HASH_1, "ballast://r/10")
+        store.record_decision(9, HASH_2, "ballast://r/9")
+        assert store.latest_decision().decision_id == "10"  # ids compare as numbers
