@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from eth_abi import decode
@@ -20,8 +21,8 @@ from keepers.protocol import Protocol
 from keepers.store import Store
 from keepers.strategy.rationale import is_canonical, rationale_hash
 
-__all__ = ["DecisionNotFound", "Verification", "find_document", "onchain_rationale",
-           "verify_decision"]  # fmt: skip
+__all__ = ["DecisionNotFound", "Verification", "decode_rebalanced", "find_document",
+           "onchain_rationale", "verify_decision"]  # fmt: skip
 
 REBALANCED_TOPIC = (
     "0x"
@@ -76,11 +77,18 @@ def onchain_rationale(protocol: Protocol, decision_id: int) -> tuple[str, str, s
     if not logs:
         raise DecisionNotFound(f"decision {decision_id} has no Rebalanced event on this chain")
     entry = logs[-1]
-    agent = to_checksum_address("0x" + bytes(entry["topics"][2])[-20:].hex())
-    _old, _new, _before, _after, digest, uri = decode(
+    _, agent, digest, uri = decode_rebalanced(entry)
+    return agent, "0x" + digest.hex(), uri, int(entry["blockNumber"])
+
+
+def decode_rebalanced(entry: Any) -> tuple[int, str, bytes, str]:
+    """(decision id, agent, rationale hash, URI) of a raw `Rebalanced` log."""
+    topics = entry["topics"]
+    *_, digest, uri = decode(
         ["uint16[]", "uint16[]", "uint256", "uint256", "bytes32", "string"], bytes(entry["data"])
     )
-    return agent, "0x" + bytes(digest).hex(), uri, int(entry["blockNumber"])
+    agent = to_checksum_address("0x" + bytes(topics[2])[-20:].hex())
+    return int.from_bytes(bytes(topics[1]), "big"), agent, bytes(digest), str(uri)
 
 
 def find_document(

@@ -194,10 +194,8 @@ class Keeper:
         call = f"{method}({', '.join(_short(a) for a in args)})"
         if self.dry_run:
             data = bytes(HexBytes(getattr(contract, method).encode_input(*args)))
-            if self.account is not None:
-                probe = TxSender(
-                    self.account, settings=self.settings.tx, contract_types=self._error_types
-                )
+            if self.account is not None:  # the job's sender simulates; nothing is signed
+                probe = self.sender(report.job)
                 probe.decoder.add(contract.contract_type)
                 failure = probe.simulate(str(contract.address), data)
             else:

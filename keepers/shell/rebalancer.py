@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_abi import decode
 from eth_utils import to_checksum_address
 
 from keepers.jobs import (
@@ -25,7 +24,7 @@ from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.sentinel import priced_tokens
 from keepers.strategy import GateParams, OptimiserParams, StrategyParams
 from keepers.strategy.rationale import decode as decode_rationale
-from keepers.verify import REBALANCED_TOPIC
+from keepers.verify import REBALANCED_TOPIC, decode_rebalanced
 
 RECOVER_LAST = 3  # newest mined rebalances checked for an unrecorded decision at each pass
 
@@ -181,11 +180,8 @@ def _rebalanced(keeper: Keeper, receipt: Any) -> list[tuple[int, bytes, str]]:
             continue
         if to_checksum_address(entry["address"]) != vault:
             continue
-        *_, digest, uri = decode(
-            ["uint16[]", "uint16[]", "uint256", "uint256", "bytes32", "string"],
-            bytes(entry["data"]),
-        )
-        found.append((int.from_bytes(bytes(topics[1]), "big"), bytes(digest), str(uri)))
+        decision_id, _agent, digest, uri = decode_rebalanced(entry)
+        found.append((decision_id, digest, uri))
     return found
 
 

@@ -45,12 +45,13 @@ def priced_tokens(keeper: Keeper) -> dict[str, str]:
     return priced
 
 
-def _refresh_baselines(keeper: Keeper, report: JobReport, read: OracleRead, tripped: bool) -> None:
+def _refresh_baselines(
+    keeper: Keeper, report: JobReport, read: OracleRead, priced: dict[str, str], tripped: bool
+) -> None:
     """`poke`s the router so that a deviation means a recent move, not drift from an old price:
     a feed within bounds whose accepted price is older than its staleness bound (a heartbeat,
     like Chainlink's), and — once the sentinel has tripped on it, the move reported (and paused
     on, with the key) — a deviating feed, whose new price becomes the baseline."""
-    priced = priced_tokens(keeper)
     for o in read.oracles:
         if o.name not in priced or o.new_price == 0:
             continue
@@ -75,7 +76,8 @@ def run_sentinel(keeper: Keeper) -> JobReport:
     protocol = keeper.protocol
     alloc = read_allocation(keeper.multicall, protocol)
     report = JobReport("sentinel", alloc.block, alloc.timestamp, keeper.dry_run)
-    oracles = read_oracles(keeper.multicall, protocol, priced_tokens(keeper), alloc.block)
+    priced = priced_tokens(keeper)
+    oracles = read_oracles(keeper.multicall, protocol, priced, alloc.block)
     exposures: tuple[tuple[int, int], ...] = ()
     if protocol.lending is not None:
         borrowers = discover_borrowers(keeper, alloc.block)
@@ -134,7 +136,7 @@ def run_sentinel(keeper: Keeper) -> JobReport:
                 extra={"job": "sentinel", "alert": alert.code, "severity": alert.severity},
             )
     if keeper.address is not None:
-        _refresh_baselines(keeper, report, oracles, new.tripped)
+        _refresh_baselines(keeper, report, oracles, priced, new.tripped)
     if not keeper.dry_run:
         keeper.store.set_job_state(
             "sentinel",
