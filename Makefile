@@ -31,7 +31,7 @@ PYTEST_ARGS ?=
 # (--dist loadscope) so module fixtures deploy once. TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 
-.PHONY: help install test demo lint lock clean bench-gas bench-gas-check
+.PHONY: help install test test-deep slither demo lint lock clean bench-gas bench-gas-check
 
 help:
 	@echo "make demo     set up when needed, then play the market scenario (report + charts in out/demo)"
@@ -39,6 +39,8 @@ help:
 	@echo "make install  set up only"
 	@echo "make bench-gas        measure gas (vault vs bare OZ ERC4626), write benchmarks/gas/snapshot.json"
 	@echo "make bench-gas-check  measure gas and fail on a regression over 2% against the snapshot"
+	@echo "make test-deep  the hypothesis state machines with the deep profile (long: see README)"
+	@echo "make slither  static analysis of contracts/; fails on a High/Medium finding not in security/slither-triage.yaml"
 	@echo "make lint     ruff over the Python code"
 	@echo "make lock     re-pin constraints.txt from the current .venv"
 	@echo "make clean    remove build outputs (keeps .venv and node_modules)"
@@ -66,6 +68,16 @@ test: install
 	@status=0; $(TEST_ENV) ape test -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: no test was collected (PYTEST_ARGS='$(PYTEST_ARGS)')" >&2; fi; \
 	exit $$status
+
+# The state machines and property tests with hypothesis's "deep" profile (tests/conftest.py):
+# 2,000 examples per property against 40 in CI. Expect hours, not minutes.
+test-deep: install
+	ape compile
+	HYPOTHESIS_PROFILE=deep $(TEST_ENV) ape test tests/invariants -n $(TEST_WORKERS) --hypothesis-show-statistics $(PYTEST_ARGS)
+
+# slither through the solc stand-in; the triage file justifies every finding kept.
+slither: install
+	python tools/slither_check.py
 
 lint: install
 	ruff check ballast keepers scripts tests benchmarks
