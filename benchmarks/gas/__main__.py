@@ -15,6 +15,7 @@ TOLERANCE = 0.02  # a check fails on any operation more than 2 % above its snaps
 GOAL_RATIO, GOAL_DEPOSIT = 1.3, 90_000  # issue goals: deposit <= 1.3x bare OZ and < 90k gas
 AAVE_LIQUIDATE = 340_429  # Aave V3 Pool.liquidationCall
 GOAL_LIQUIDATE = 170_000  # issue goal: a liquidation costs at most about half of Aave's
+GOAL_REBALANCE_SLEEVES, GOAL_REBALANCE = 3, 300_000  # issue goal: rebalance of 3 sleeves < 300k
 BARE = "BareERC4626 (OpenZeppelin 5.4)"
 LENDING = "LendingSleeve"
 AGENTS = "AgentRegistry"
@@ -100,6 +101,19 @@ def main(check: bool, snapshot_path: Path) -> None:
                 f"{column}: deposit {gas:,} gas = {gas / bare:.2f}x bare OZ "
                 f"({verdict} the goal <= {GOAL_RATIO}x and < {GOAL_DEPOSIT:,})"
             )
+    previous = None
+    for column, ops in results.items():
+        if not column.startswith("RWAVault") or "rebalance" not in ops:
+            continue
+        sleeves = int(column.split(", ")[1].split()[0])
+        gas = ops["rebalance"]
+        step = f", +{gas - previous:,} for this sleeve" if previous is not None else ""
+        goal = ""
+        if sleeves == GOAL_REBALANCE_SLEEVES:
+            verdict = "meets" if gas < GOAL_REBALANCE else "misses"
+            goal = f" ({verdict} the goal < {GOAL_REBALANCE:,})"
+        console.print(f"rebalance, {sleeves} sleeve(s): {gas:,} gas{step}{goal}")
+        previous = gas
     for op, gas in results[LENDING].items():
         if op.startswith("liquidate"):
             verdict = "meets" if gas <= GOAL_LIQUIDATE else "misses"

@@ -3,7 +3,8 @@
 Every system is deployed by `ballast.deploy.deploy_system` from deployments/config/local.yaml
 (the deployed contracts, roles and parameters, not a test double).
 
-The vault, with its first k RWA sleeves for k = 0..3 (no lending book). A bare OpenZeppelin
+The vault with k RWA sleeves for k = 0..5 (no lending book): the config's first k, and beyond
+its three more issuers of the same kinds (tbill2, gold2), each with its own cap. A bare OpenZeppelin
 ERC4626 with the same decimals offset is deployed in the same run on the same mock stablecoin,
 and every operation is measured on both in the same state:
 
@@ -48,8 +49,22 @@ USDC = 10**6
 DAY = 86_400
 SEED = 1_000_000 * USDC
 POSITION = 20_000 * USDC
-FIRST_TARGETS = {1: [2_000], 2: [1_000, 1_000], 3: [1_000, 500, 500]}
-NEXT_TARGETS = {1: [3_500], 2: [2_000, 1_500], 3: [1_500, 900, 800]}
+# Targets in bps per sleeve: each first rebalance moves 20% of the vault (vault.maxTurnoverBps),
+# each steady-state one shifts weights a day later, every sleeve moving.
+FIRST_TARGETS = {
+    1: [2_000],
+    2: [1_000, 1_000],
+    3: [1_000, 500, 500],
+    4: [800, 400, 400, 400],
+    5: [800, 300, 300, 300, 300],
+}
+NEXT_TARGETS = {
+    1: [3_500],
+    2: [2_000, 1_500],
+    3: [1_500, 900, 800],
+    4: [1_200, 700, 600, 500],
+    5: [1_100, 500, 500, 400, 400],
+}
 VAULT_SLEEVES = range(max(FIRST_TARGETS) + 1)
 """The vault configurations measured: its first k RWA sleeves."""
 
@@ -70,10 +85,22 @@ class Measured:
 
 def _config(base: DeployConfig, sleeves: int) -> DeployConfig:
     """`base` with its first `sleeves` RWA sleeves only: no lending book, no collateral."""
-    rwa = [s for s in base.sleeves if s.kind == "TokenizedRWASleeve"]
-    if len(rwa) < sleeves:
-        raise ValueError(f"the config has {len(rwa)} RWA sleeves, the benchmark needs {sleeves}")
-    keep = rwa[:sleeves]
+    rwa = [s for s in base.sleeves if s.kind == "TokenizedRWASleeve" and s.mock is not None]
+    if not rwa:
+        raise ValueError("the config has no mock RWA sleeve to measure")
+    caps = {p.name: p for p in base.parameters if p.name.startswith("vault.maxSleeveBps.")}
+    keep, extra_caps = [], []
+    for k in range(sleeves):
+        model = rwa[k % len(rwa)]
+        if k < len(rwa):
+            keep.append(model)
+            continue
+        # Beyond the config's own sleeves: another issuer of the same kind, its own cap.
+        name = f"{model.name}{k // len(rwa) + 1}"
+        mock = model.mock.model_copy(update={"symbol": f"{model.mock.symbol}{k}"})
+        keep.append(model.model_copy(update={"name": name, "mock": mock}))
+        cap = caps[f"vault.maxSleeveBps.{model.name}"]
+        extra_caps.append(cap.model_copy(update={"name": f"vault.maxSleeveBps.{name}"}))
     names = {s.name for s in keep}
     params = [
         p
@@ -83,7 +110,7 @@ def _config(base: DeployConfig, sleeves: int) -> DeployConfig:
             not p.name.startswith("vault.maxSleeveBps.")
             or p.name.removeprefix("vault.maxSleeveBps.") in names
         )
-    ]
+    ] + extra_caps
     trimmed = base.model_copy(update={"sleeves": keep, "parameters": params})
     return DeployConfig.model_validate(trimmed.model_dump())  # still a config deploy accepts
 
