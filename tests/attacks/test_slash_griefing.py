@@ -1,0 +1,135 @@
+"""Attack: moving the evidence an agent's decision is judged on (slash griefing, slash dodging).
+
+`evaluate(decisionId)` compares the return of the decision's new weights with the old ones from
+each moved sleeve's `returnIndex()`, recorded at the rebalance and read again at evaluation.
+Whoever could move an index could have a good agent slashed (a griefer pushing the index of the
+sleeve it bought down) or a bad agent escape its slash and earn rewards (the agent pushing it
+up). Without the feed's key, what anyone can do is: send the sleeve the stablecoin or the RWA
+token itself, donate to the vault, and `poke` the OracleRouter.
+
+The defence: a sleeve's return index is the oracle's NAV price (TokenizedRWASleeve) or a supply
+index only interest and realised bad debt move (LendingSleeve), never a balance; donations are
+not counted and a poke only records the feed's own answer. Each case shows every index and the
+evaluation preview unchanged by all of that, and the evaluation then opening exactly the
+previewed slash (or none); the last test does the same for a decision into the lending book.
+Evaluating early or twice is refused: see tests/agents/test_evaluation.py::
+test_due_exactly_at_the_end_of_the_window_anyone_evaluates_once.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.agent_support import (
+    EVAL_WINDOW,
+    NAMES,
+    NO_SLASH,
+    WAD,
+    build_desk,
+    events,
+    only_event,
+    toward_zero,
+)
+from tests.lending_support import deploy_lending_system
+from tests.vault_support import USDC, faucet
+
+MAX_UINT = 2**256 - 1
+GIFT = 100_000 * USDC
+
+# name -> (targets, sleeve moved into, its NAV move in bps over the window, slash expected)
+CASES = {
+    "agent-dodges-its-slash": ((0, 4_000, 0), "gold", -500, True),
+    "griefer-hits-a-good-agent": ((6_000, 0, 0), "tbill", 100, False),
+}
+
+
+@pytest.fixture(scope="module")
+def desk(project, accounts, chain):
+    return build_desk(project, accounts, chain)
+
+
+def manipulate(desk, attacker, name: str) -> None:
+    """All an attacker without the feed's key can throw at sleeve `name` and the vault: the
+    stablecoin and the RWA token sent to the sleeve, a donation to the vault, and a poke of
+    every token's price."""
+    system, asset = desk.system, desk.system.asset
+    target = system.sleeve(name)
+    faucet(asset, attacker, 3 * GIFT)
+    asset.transfer(target.sleeve, GIFT, sender=attacker)
+    asset.approve(target.issuer, MAX_UINT, sender=attacker)
+    held = target.token.balanceOf(attacker)
+    target.issuer.subscribe(GIFT, sender=attacker)
+    target.token.transfer(target.sleeve, target.token.balanceOf(attacker) - held, sender=attacker)
+    asset.approve(desk.vault, MAX_UINT, sender=attacker)
+    desk.vault.donate(GIFT, sender=attacker)
+    for s in system.sleeves:
+        system.router.poke(s.token, sender=attacker)
+
+
+def evidence(desk, decision_id: int) -> tuple:
+    sleeves = [desk.system.sleeve(n).sleeve for n in NAMES]
+    return (
+        [s.returnIndex() for s in sleeves],
+        [tuple(s.returnIndexStatus()) for s in sleeves],
+        tuple(desk.agents.previewEvaluation(decision_id)),
+    )
+
+
+@pytest.mark.parametrize("case", CASES.keys())
+def test_donations_and_pokes_do_not_move_the_evaluation(desk, accounts, case):
+    """The attacker is the agent itself (to dodge a 5% loss's slash) or a griefer (to turn a
+    1% gain into a slash). Either way the evidence does not move: same indices, same preview,
+    and the evaluation opens exactly the slash (or pays exactly the points) the market made."""
+    targets, name, move_bps, slashed = CASES[case]
+    attacker = desk.allocator if slashed else accounts[9]
+    tx = desk.rebalance(list(targets))
+    decision_id = only_event(tx, desk.agents.DecisionReported)["decisionId"]
+    due = tx.timestamp + EVAL_WINDOW
+    desk.at(due - 120)
+    desk.move(name, move_bps)
+    before = evidence(desk, decision_id)
+    excess, slash, points = before[2]
+    assert (slash > 0) == slashed and (points > 0) == (not slashed)
+
+    moved = desk.system.sleeve(name)
+    manipulate(desk, attacker, name)
+    assert moved.token.balanceOf(moved.sleeve) > moved.sleeve.units()  # the gift arrived ...
+    assert evidence(desk, decision_id) == before  # ... and counts for nothing
+
+    tx = desk.evaluate(decision_id, due)
+    slash_id = desk.agents.slashCount() - 1 if slashed else NO_SLASH
+    assert tuple(tx.return_value) == (toward_zero(excess, WAD), slash_id)
+    assert only_event(tx, desk.agents.Evaluated)["slashAmount"] == slash
+    opened = events(tx, desk.agents.SlashOpened)
+    assert [e["amount"] for e in opened] == ([slash] if slashed else [])
+    assert only_event(tx, desk.agents.ReputationUpdated)["rewardPoints"] == points
+
+
+def test_a_donation_to_the_lending_book_does_not_move_its_supply_index(project, accounts, chain):
+    """The agent moved half the vault into the lending book. Stablecoin sent straight to the
+    book, a donation to the vault and an `accrueInterest` leave its supply index (and with it
+    the decision's preview) where interest alone put it: here, with no borrower, exactly 1."""
+    lending = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
+    vs, book, griefer = lending.vs, lending.book, accounts[9]
+    vs.deposit(accounts[6], 1_000_000 * USDC)
+    tx = vs.rebalance([0, 0, 0, 5_000])
+    decision_id = only_event(tx, vs.agents.DecisionReported)["decisionId"]
+    assert vs.vault.decision(decision_id).startIndex[3] == WAD
+
+    def seen() -> tuple:
+        preview = tuple(vs.agents.previewEvaluation(decision_id))
+        return book.returnIndex(), book.totalAssets(), preview
+
+    before = seen()
+
+    faucet(vs.asset, griefer, 2 * GIFT)
+    vs.asset.transfer(book, GIFT, sender=griefer)
+    vs.asset.approve(vs.vault, MAX_UINT, sender=griefer)
+    vs.vault.donate(GIFT, sender=griefer)
+    book.accrueInterest(sender=griefer)
+    assert vs.asset.balanceOf(book) == book.cash() + GIFT  # the gift arrived, uncounted
+    assert seen() == before
+
+    chain.pending_timestamp = tx.timestamp + EVAL_WINDOW
+    tx = vs.agents.evaluate(decision_id, sender=griefer)
+    assert tuple(tx.return_value) == (0, NO_SLASH)
