@@ -417,8 +417,20 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     }
 
     /// @inheritdoc IRWAVault
-    function decision(uint256 decisionId) external view returns (Decision memory) {
-        return _s().decisions[decisionId];
+    /// @dev Unpacks VaultStorage.DecisionSlot.
+    function decision(uint256 decisionId) external view returns (Decision memory d) {
+        VaultStorage.DecisionSlot storage slot = _s().decisions[decisionId];
+        ISleeve[] storage set = _s().sleeveSets[slot.sleeveSet];
+        uint256 n = set.length;
+        (d.agent, d.timestamp) = (slot.agent, slot.timestamp);
+        (d.navBefore, d.navAfter) = (slot.navBefore, slot.navAfter);
+        (d.oldBps, d.newBps) = (new uint16[](n), new uint16[](n));
+        (d.startIndex, d.sleeves) = (new uint256[](n), new ISleeve[](n));
+        for (uint256 i; i < n; ++i) {
+            d.oldBps[i] = uint16(slot.oldBps >> (16 * i));
+            d.newBps[i] = uint16(slot.newBps >> (16 * i));
+            (d.startIndex[i], d.sleeves[i]) = (slot.startIndex[i], set[i]);
+        }
     }
 
     /// @inheritdoc IRWAVault
@@ -462,26 +474,10 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     }
 
     /// @inheritdoc IRWAVault
-    /// @dev Later sleeves shift down one index (rebalance targets follow the new order) and the
-    ///      withdraw queue resets to index order.
-    function removeSleeve(ISleeve sleeve) external onlyRole(GOVERNANCE_ROLE) {
-        uint256 index = _indexOf(sleeve);
-        uint256 assets = sleeve.totalAssets();
-        if (assets != 0) revert SleeveNotEmpty(address(sleeve), assets);
-        uint256 n = _s().sleeves.length;
-        for (uint256 i = index; i + 1 < n; ++i) {
-            _s().sleeves[i] = _s().sleeves[i + 1];
-            _s().indexPlusOne[address(_s().sleeves[i].sleeve)] = i + 1;
-        }
-        _s().sleeves.pop();
-        delete _s().indexPlusOne[address(sleeve)];
-        delete _s().names[address(sleeve)];
-        delete _s().withdrawQueue;
-        for (uint256 i; i + 1 < n; ++i) {
-            _s().withdrawQueue.push(uint8(i));
-        }
-        emit SleeveRemoved(address(sleeve));
-        emit WithdrawQueueSet(_s().withdrawQueue);
+    /// @dev Run by RebalanceModule.removeSleeve (code size): later sleeves shift down one index
+    ///      (rebalance targets follow the new order) and the withdraw queue resets to index order.
+    function removeSleeve(ISleeve) external onlyRole(GOVERNANCE_ROLE) {
+        Address.functionDelegateCall(rebalanceModule, msg.data);
     }
 
     /// @inheritdoc IRWAVault

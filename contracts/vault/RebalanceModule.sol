@@ -6,6 +6,7 @@ import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IAgentRegistry} from "interfaces/IAgentRegistry.sol";
 import {IParameterRegistry} from "interfaces/IParameterRegistry.sol";
 import {IRWAVault} from "interfaces/IRWAVault.sol";
@@ -61,10 +62,37 @@ contract RebalanceModule {
         _checkBounds($, targetBps, oldBps);
         feeShares = _performanceFee($, token, navBefore);
         _move($, token, targetBps, held, navBefore);
-        decisionId = _record($, token, oldBps, navBefore);
+        decisionId = _recordAndEmit($, token, oldBps, navBefore, rationaleHash, rationaleURI);
         $.flags.lastRebalance = uint64(block.timestamp);
-        _emitRebalanced($, decisionId, rationaleHash, rationaleURI);
         IAgentRegistry($.agents).onDecision(msg.sender, decisionId);
+    }
+
+    /// @notice See `IRWAVault.removeSleeve`; the vault checks the governance role and
+    ///         delegate-calls this (the vault's code-size budget). Later sleeves shift down one
+    ///         index (rebalance targets follow the new order) and the withdraw queue resets to
+    ///         index order. Decisions already taken keep their own sleeve set.
+    function removeSleeve(ISleeve sleeve) external {
+        if (address(this) == _self) revert DelegateCallOnly();
+        VaultStorage.Layout storage $ = VaultStorage.layout();
+        uint256 indexPlusOne = $.indexPlusOne[address(sleeve)];
+        if (indexPlusOne == 0) revert IRWAVault.UnknownSleeve(address(sleeve));
+        uint256 index = indexPlusOne - 1;
+        uint256 assets = sleeve.totalAssets();
+        if (assets != 0) revert IRWAVault.SleeveNotEmpty(address(sleeve), assets);
+        uint256 n = $.sleeves.length;
+        for (uint256 i = index; i + 1 < n; ++i) {
+            $.sleeves[i] = $.sleeves[i + 1];
+            $.indexPlusOne[address($.sleeves[i].sleeve)] = i + 1;
+        }
+        $.sleeves.pop();
+        delete $.indexPlusOne[address(sleeve)];
+        delete $.names[address(sleeve)];
+        delete $.withdrawQueue;
+        for (uint256 i; i + 1 < n; ++i) {
+            $.withdrawQueue.push(uint8(i));
+        }
+        emit IRWAVault.SleeveRemoved(address(sleeve));
+        emit IRWAVault.WithdrawQueueSet($.withdrawQueue);
     }
 
     /// @dev Only an agent the AgentRegistry reports active, with automation running, one target
@@ -195,39 +223,66 @@ contract RebalanceModule {
         }
     }
 
-    /// @dev Stores the decision: weights before and reached, NAVs, and each sleeve's return index.
+    /// @dev Stores the decision (VaultStorage.DecisionSlot): weights before and reached, NAVs,
+    ///      each sleeve's return index and the sleeve set; returns the weights reached and the NAV.
     function _record(VaultStorage.Layout storage $, IERC20 token, uint16[] memory oldBps, uint256 navBefore)
         internal
-        returns (uint256 decisionId)
+        returns (uint16[] memory newBps, uint256 navAfter)
     {
         uint256 n = oldBps.length;
         uint256[] memory held = new uint256[](n);
-        uint256[] memory index = new uint256[](n);
-        uint256 navAfter = token.balanceOf(address(this));
+        VaultStorage.DecisionSlot storage d = $.decisions.push();
+        navAfter = token.balanceOf(address(this));
         for (uint256 i; i < n; ++i) {
             ISleeve sleeve = $.sleeves[i].sleeve;
             held[i] = sleeve.totalAssets();
             navAfter += held[i];
-            index[i] = sleeve.returnIndex();
+            d.startIndex[i] = sleeve.returnIndex();
         }
-        decisionId = $.decisions.length;
-        IRWAVault.Decision storage d = $.decisions.push();
-        (d.agent, d.timestamp, d.navBefore, d.navAfter) = (msg.sender, uint64(block.timestamp), navBefore, navAfter);
-        (d.oldBps, d.newBps, d.startIndex) = (oldBps, weights(held, navAfter), index);
-        for (uint256 i; i < n; ++i) {
-            d.sleeves.push($.sleeves[i].sleeve);
-        }
+        newBps = weights(held, navAfter);
+        (d.agent, d.timestamp, d.sleeveSet) = (msg.sender, uint64(block.timestamp), _sleeveSet($, n));
+        (d.navBefore, d.navAfter) = (SafeCast.toUint128(navBefore), SafeCast.toUint128(navAfter));
+        (d.oldBps, d.newBps) = (_pack(oldBps), _pack(newBps));
     }
 
-    function _emitRebalanced(
+    function _recordAndEmit(
         VaultStorage.Layout storage $,
-        uint256 decisionId,
+        IERC20 token,
+        uint16[] memory oldBps,
+        uint256 navBefore,
         bytes32 rationaleHash,
         string calldata rationaleURI
-    ) internal {
-        IRWAVault.Decision storage d = $.decisions[decisionId];
+    ) internal returns (uint256 decisionId) {
+        decisionId = $.decisions.length;
+        (uint16[] memory newBps, uint256 navAfter) = _record($, token, oldBps, navBefore);
         emit IRWAVault.Rebalanced(
-            decisionId, d.agent, d.oldBps, d.newBps, d.navBefore, d.navAfter, rationaleHash, rationaleURI
+            decisionId, msg.sender, oldBps, newBps, navBefore, navAfter, rationaleHash, rationaleURI
         );
+    }
+
+    /// @dev The index of the stored sleeve set equal to the vault's `n` sleeves now: the last one
+    ///      when the sleeves have not changed since (the steady state: n warm reads), else a new one.
+    function _sleeveSet(VaultStorage.Layout storage $, uint256 n) internal returns (uint32) {
+        uint256 sets = $.sleeveSets.length;
+        if (sets != 0) {
+            ISleeve[] storage last = $.sleeveSets[sets - 1];
+            bool same = last.length == n;
+            for (uint256 i; same && i < n; ++i) {
+                same = last[i] == $.sleeves[i].sleeve;
+            }
+            if (same) return uint32(sets - 1);
+        }
+        ISleeve[] storage set = $.sleeveSets.push();
+        for (uint256 i; i < n; ++i) {
+            set.push($.sleeves[i].sleeve);
+        }
+        return SafeCast.toUint32(sets);
+    }
+
+    /// @dev 16 bits per weight, sleeve i in bits [16i, 16i + 16).
+    function _pack(uint16[] memory bps) internal pure returns (uint256 packed) {
+        for (uint256 i; i < bps.length; ++i) {
+            packed |= uint256(bps[i]) << (16 * i);
+        }
     }
 }

@@ -23,6 +23,22 @@ library VaultStorage {
         bytes32 capKey;
     }
 
+    /// @dev A decision as stored: 4 + n slots for n sleeves (IRWAVault.Decision is its unpacked
+    ///      view, built by RWAVault.decision). Weights are packed 16 bits per sleeve, sleeve i in
+    ///      bits [16i, 16i + 16) (MAX_SLEEVES = 10 fits in 160 bits); NAVs fit 128 bits (SafeCast
+    ///      refuses more); the sleeves behind the indices are a shared set, stored again only
+    ///      when the vault's sleeves changed since the set the last decision used.
+    struct DecisionSlot {
+        address agent;
+        uint64 timestamp;
+        uint32 sleeveSet; // index into Layout.sleeveSets
+        uint128 navBefore;
+        uint128 navAfter;
+        uint256 oldBps;
+        uint256 newBps;
+        uint256[10] startIndex; // each sleeve's returnIndex() at the decision; n written
+    }
+
     struct Layout {
         Flags flags;
         SleeveSlot[] sleeves;
@@ -34,10 +50,11 @@ library VaultStorage {
         uint128 head;
         uint128 tail;
         uint256 queuedShares;
-        IRWAVault.Decision[] decisions;
+        DecisionSlot[] decisions;
         address agents; // the AgentRegistry
         uint256 highWaterMark; // share price (assets per share × 1e36) the performance fee starts above
         uint256 donated; // assets donated since the last rebalance (never charged the fee)
+        ISleeve[][] sleeveSets; // the vault's sleeve lists that decisions were taken over
     }
 
     /// @dev keccak256(abi.encode(uint256(keccak256("ballast.storage.RWAVault")) - 1)) & ~bytes32(uint256(0xff))

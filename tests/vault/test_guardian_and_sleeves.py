@@ -417,6 +417,8 @@ def test_remove_sleeve_only_when_empty(funded, chain):
     chain.pending_timestamp = vault.nextRebalanceAt()
     funded.rebalance([3_000, 0, 1_000])  # empties gold
     assert gold.totalAssets() == 0
+    before = vault.decisionCount() - 1
+    three = list(vault.decision(before).sleeves)
     vault.setWithdrawQueue([2, 1, 0], sender=gov)
     total = vault.totalAssets()
     tx = vault.removeSleeve(gold, sender=gov)
@@ -431,6 +433,13 @@ def test_remove_sleeve_only_when_empty(funded, chain):
     chain.pending_timestamp = vault.nextRebalanceAt()
     with ape.reverts(vault.SleeveCapExceeded, index=1, targetBps=3_001, capBps=3_000):
         funded.rebalance([0, 3_001])
+    # A decision keeps the sleeves it was taken over; the next one is over the two left.
+    assert three == [funded.sleeve(n).sleeve.address for n in ("tbill", "gold", "invoices")]
+    assert list(vault.decision(before).sleeves) == three
+    funded.rebalance([3_000, 1_000])
+    after = vault.decision(vault.decisionCount() - 1)
+    assert list(after.sleeves) == [funded.sleeve("tbill").sleeve.address, invoices.address]
+    assert len(after.oldBps) == len(after.newBps) == len(after.startIndex) == 2
     with ape.reverts(vault.UnknownSleeve, sleeve=gold.address):
         vault.removeSleeve(gold, sender=gov)
 
