@@ -12,7 +12,9 @@ APE_ACCOUNTS_<alias>_PASSPHRASE), `--manifest`, `--state-dir`, `--dry-run`, `--l
 
 Exit status: 0 done; 1 the keeper could not start or the input is bad (one line on stderr);
 3 (`once`) an action ended reverted, refused, replaced or stuck; 4 (`verify-decision`) the
-document is missing or does not match.
+document is missing or does not match; 5 (`once`) a pass failed on a node error (unreachable,
+timed out, an RPC error: one line on stderr per pass; the other jobs still run, and the next
+run resumes from the state file).
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ from keepers.config import JOBS, ConfigError, KeeperSettings, load_settings
 __all__ = ["main"]
 
 FAILED_OUTCOMES = frozenset({"reverted", "refused", "replaced", "stuck"})
+PASS_FAILED = 5
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else '(no message)'}"
 
 
 class Fail(click.ClickException):
@@ -73,6 +81,8 @@ def _open(ctx: click.Context) -> Any:
         return open_keeper(settings)
     except StartupError as err:
         raise Fail(str(err)) from None
+    except Exception as err:  # noqa: BLE001 - a node error while opening (reads, reconcile)
+        raise Fail(f"cannot open the keeper: {_one_line(err)}") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -122,11 +132,16 @@ def once(ctx: click.Context, jobs: tuple[str, ...], show_skips: int) -> None:
     with connected(ctx.obj["network"]):
         keeper = _open(ctx)
         reports = []
+        failed_passes = []
         for job in jobs:
             try:
                 report = keeper.run(job)
             except KeeperError as err:
                 raise Fail(f"{job}: {err}") from None
+            except Exception as err:  # noqa: BLE001 - a node error: the next run resumes
+                click.echo(f"error: {job} pass failed: {_one_line(err)}", err=True)
+                failed_passes.append(job)
+                continue
             reports.append(report)
             mode = " (dry run)" if report.dry_run else ""
             console.print(f"[bold]{report.summary()}[/bold]{mode} in {report.seconds:.2f}s")
@@ -141,6 +156,8 @@ def once(ctx: click.Context, jobs: tuple[str, ...], show_skips: int) -> None:
                               f"{alert.message}", markup=False)  # fmt: skip
         if any(r.actions for r in reports):
             console.print(_actions_table(reports))
+    if failed_passes:
+        sys.exit(PASS_FAILED)
     if any(a.outcome in FAILED_OUTCOMES for r in reports for a in r.actions):
         sys.exit(3)
 

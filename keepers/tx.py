@@ -13,8 +13,12 @@ replace, and say what happened as a typed outcome.
    signed by the Ape account (`account.sign_transaction`: a test account, or a keystore
    account unlocked with `set_autosign`) and broadcast raw;
 6. node errors: "already known" is a success (same bytes already in the pool); "nonce too low"
-   re-reads the nonce (before anything was sent) or checks whether one of our transactions
-   was mined (after); "replacement transaction underpriced" bumps again;
+   is a success too when the node has this very transaction (an earlier copy of the request
+   landed unanswered: web3 re-sends `eth_sendRawTransaction` after a timeout), else it re-reads
+   the nonce (before anything was sent) or checks whether one of our transactions was mined
+   (after); "replacement transaction underpriced" bumps again. A broadcast left unanswered
+   (timeout, dropped connection, HTTP error) is recorded as sent before the error propagates:
+   the next pass's `Keeper.reconcile` settles it by its hash;
 7. waits for a receipt; pending for `replace_after` seconds → the same nonce re-sent with
    fees bumped by ≥ `fee_bump_bps` (12.5 %), up to `max_replacements`; after
    `receipt_timeout` → `Stuck`;
@@ -131,6 +135,10 @@ class RpcError(Exception):
         super().__init__(message)
         self.message = message
         self.data = data
+
+
+class BroadcastUnknown(Exception):
+    """Whether a broadcast reached the node cannot be told (the lookup of its hash failed)."""
 
 
 def _error_data(error: dict[str, Any]) -> bytes:
@@ -354,12 +362,24 @@ class TxSender:
         try:
             self._rpc("eth_sendRawTransaction", ["0x" + raw.hex()])
         except RpcError as error:
-            if "already known" in error.message.lower() or "already imported" in (
-                error.message.lower()
-            ):
+            message = error.message.lower()
+            if "already known" in message or "already imported" in message:
+                return tx_hash
+            if "nonce too low" in message and self._known(tx_hash):
+                # This very transaction took the nonce: an earlier copy of the request landed
+                # and its answer was lost (web3 re-sends eth_sendRawTransaction after a timeout).
+                log.info("broadcast of %s answered late: it is already on the node", tx_hash)
                 return tx_hash
             raise
         return tx_hash
+
+    def _known(self, tx_hash: str) -> bool:
+        """Whether the node has `tx_hash` (pending or mined); `BroadcastUnknown` when the node
+        cannot say."""
+        try:
+            return self._rpc("eth_getTransactionByHash", [tx_hash]) is not None
+        except RpcError as error:
+            raise BroadcastUnknown(f"cannot look up {tx_hash}: {error.message}") from error
 
     def _record_sent(self, action_id: str, flight: _Flight, attempt: _Attempt) -> None:
         if self.store is not None:
@@ -383,7 +403,8 @@ class TxSender:
         while True:
             try:
                 raw = self._sign(to, data, value, flight, fee, tip)
-                attempt = _Attempt(self._broadcast(raw), fee, tip)
+                tx_hash = self._uncertain_broadcast(raw, action_id, flight, fee, tip)
+                attempt = _Attempt(tx_hash, fee, tip)
                 break
             except RpcError as error:
                 message = error.message.lower()
@@ -401,6 +422,24 @@ class TxSender:
         self._record_sent(action_id, flight, attempt)
         log.info("sent %s nonce %d: %s", action_id, flight.nonce, attempt.tx_hash)
         return self._wait(to, data, value, flight, action_id)
+
+    def _uncertain_broadcast(
+        self, raw: bytes, action_id: str, flight: _Flight, fee: int, tip: int
+    ) -> str:
+        """`_broadcast`, except that a transport failure (no answer: timeout, dropped
+        connection, HTTP error) records the transaction as sent before re-raising: it may have
+        reached the node, and the next pass's `Keeper.reconcile` settles it by its hash."""
+        try:
+            return self._broadcast(raw)
+        except RpcError:
+            raise
+        except Exception:
+            attempt = _Attempt("0x" + keccak(raw).hex(), fee, tip)
+            self._record_sent(action_id, flight, attempt)
+            log.warning(
+                "broadcast of %s unanswered: %s recorded as sent", action_id, attempt.tx_hash
+            )
+            raise
 
     def _bump(self, fee: int, tip: int) -> tuple[int, int] | None:
         new_fee = bumped(fee, self.settings.fee_bump_bps)
@@ -452,7 +491,8 @@ class TxSender:
             fee, tip = fees
             try:
                 raw = self._sign(to, data, value, flight, fee, tip)
-                attempt = _Attempt(self._broadcast(raw), fee, tip)
+                tx_hash = self._uncertain_broadcast(raw, action_id, flight, fee, tip)
+                attempt = _Attempt(tx_hash, fee, tip)
             except RpcError as error:
                 message = error.message.lower()
                 if "underpriced" in message:

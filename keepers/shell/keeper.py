@@ -21,6 +21,7 @@ from typing import Any
 from ape import chain
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
+from web3.exceptions import TransactionNotFound
 
 from keepers.config import KeeperSettings
 from keepers.protocol import Protocol
@@ -37,6 +38,7 @@ from keepers.tx import (
     Reverted,
     Stuck,
     TxSender,
+    key_lock,
 )
 
 log = logging.getLogger("keepers")
@@ -231,9 +233,10 @@ class Keeper:
     # ------------------------------------------------------------------ recovery
 
     def reconcile(self) -> list[TxRecord]:
-        """Settles this key's transactions left `sent` by an earlier process: a receipt found →
-        mined / reverted; the nonce used by none of them → replaced. Returns those still
-        pending (the next send waits behind them: the node's pending nonce counts them)."""
+        """Settles this key's transactions left `sent` by an earlier process (or a pass that
+        failed mid-send): a receipt found → mined / reverted; the nonce used by none of them →
+        replaced; unknown to the node → dropped. Returns those still pending (the next send
+        waits behind them: the node's pending nonce counts them)."""
         if self.address is None:
             return []
         web3 = chain.provider.web3
@@ -242,8 +245,8 @@ class Keeper:
         for record in self.store.in_flight(self.address):
             try:
                 receipt = web3.eth.get_transaction_receipt(record.tx_hash)
-            except Exception:  # noqa: BLE001 - web3 raises TransactionNotFound for "none yet"
-                receipt = None
+            except TransactionNotFound:  # none yet; any other error (the node's) propagates:
+                receipt = None  # a failed lookup must not read as "nonce used elsewhere"
             if receipt is not None and receipt.get("blockNumber") is not None:
                 status = "mined" if receipt["status"] == 1 else "reverted"
                 self.store.record_outcome(
@@ -258,6 +261,11 @@ class Keeper:
             elif record.nonce < latest_nonce:
                 self.store.record_outcome(record.tx_hash, "replaced", error="nonce used elsewhere")
                 log.info("reconciled %s %s: replaced", record.action_id, record.tx_hash)
+            elif not _known(web3, record.tx_hash):
+                # never reached the node (a broadcast whose connection failed) or evicted from
+                # its pool: nothing will mine it, and the nonce is free for the next send
+                self.store.record_outcome(record.tx_hash, "dropped", error="unknown to the node")
+                log.info("reconciled %s %s: dropped", record.action_id, record.tx_hash)
             else:
                 pending.append(record)
         return pending
@@ -272,6 +280,11 @@ class Keeper:
         if runner is None:
             raise KeeperError(f"unknown job {job!r}; jobs are {', '.join(passes.RUNNERS)}")
         started = time.monotonic()
+        if not self.dry_run and self.address is not None and self.store.in_flight(self.address):
+            # left in flight by a pass that failed mid-send (the node stopped answering):
+            # settled before planning, so a transaction that did land is not sent again
+            with key_lock(self.address):
+                self.reconcile()
         report = runner(self)
         report.seconds = time.monotonic() - started
         if not self.dry_run:
@@ -280,6 +293,15 @@ class Keeper:
             self._observe(report)
         log.info(report.summary(), extra={"job": job, "block": report.block})
         return report
+
+
+def _known(web3: Any, tx_hash: str) -> bool:
+    """Whether the node has `tx_hash` (pending or mined)."""
+    try:
+        web3.eth.get_transaction(tx_hash)
+    except TransactionNotFound:
+        return False
+    return True
 
 
 def _short(value: Any) -> str:
