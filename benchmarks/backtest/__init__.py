@@ -1,0 +1,14 @@
+"""Strategy backtest (issue 10): the keepers' rebalancing strategy against baselines on
+generated market paths, under the vault's own bounds and the strategy's own gas gate.
+
+    python -m benchmarks.backtest.generate --paths 200 --seed 1 --out FILE.json.gz
+    python -m benchmarks.backtest --scenarios FILE.json.gz --out results.json
+
+- `generate`: the market model and the JSON scenario format (README.md: "Scenario format");
+- `simulate`: the vault of deployments/config/local.yaml stepped day by day, rebalances checked
+  and moved as `RebalanceModule` does, gas from benchmarks/gas/snapshot.json; the keeper's
+  strategy through `keepers.jobs.plan_rebalance`;
+- `baselines`: equal weight, a static target, a max-APY chaser, the hindsight-optimal mix;
+- `metrics`: return, Sharpe, max drawdown, turnover, gas, breaches; aggregates and goals;
+- `chart`: the PNG next to the results.
+"""

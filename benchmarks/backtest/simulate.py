@@ -1,0 +1,480 @@
+"""The day-by-day simulator: one vault, one path, one policy, the contract's rules.
+
+The vault (`Vault`) is the local deployment, read from deployments/config/local.yaml: its four
+sleeves in order, their caps `vault.maxSleeveBps.<name>`, `vault.idleBufferBps`,
+`vault.maxTurnoverBps`, `vault.rebalanceCooldown`, the mock issuers' `daily_redeem_limit` and
+NAV, and `vault.depositCap` as the money invested (all idle at the start).
+
+Each simulated day `k` (from `history_days + 1`):
+
+1. The market moves: each sleeve's holding grows with its index (`nav[k] / nav[k-1]`; a gold
+   crash, an invoice mark-down or a lending default is in the index). Idle earns nothing.
+2. The policy reads the vault as `RebalanceModule.weights` computes it (`floor(held · 1e4 /
+   nav)` on integer asset units) and the market up to day `k`, never later (the hindsight
+   baseline is the one declared exception), and proposes integer targets or nothing.
+3. A proposal the contract would refuse — inside `vault.rebalanceCooldown` of the last
+   rebalance, or failing `_checkBounds` (caps, idle buffer, turnover, as `bounds.violations`)
+   — is a **breach**: counted, and the rebalance reverts (nothing moves; the keeper would have
+   seen the revert in its pre-send simulation, so no gas is counted).
+4. An accepted rebalance moves money like `RebalanceModule._move`: over-weight sleeves are
+   pulled first, each up to what it can pay today (a frozen issuer: nothing; an issuer's
+   `daily_redeem_limit`; the lending book: its cash, `(1 - utilization)` of the holding), then
+   under-weight sleeves are funded in sleeve order from idle, never taking idle below its
+   target. Its gas is `rebalance_gas` (benchmarks/gas/snapshot.json, see `rebalance_gas`) at
+   the day's base fee plus the keeper's priority fee, priced in the asset at the keeper's
+   native price; it is charged to the result (the net NAV series), not to the vault.
+
+`keeper_policy` is the rebalancer's own code path: `keepers.jobs.plan_rebalance` (hence
+`keepers.strategy.decide`, with its bounds repair and gas gate) on a `RebalancerSnapshot` built
+the way `keepers.shell.rebalancer.run_rebalancer` builds it, with the keeper's settings
+(`keepers.config.RebalancerConfig`) mapped by the same `StrategyParams` construction, and the
+shell's futile-repeat rule.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Final, Protocol
+
+from benchmarks.backtest.generate import (
+    DAY_SECONDS,
+    LENDING,
+    RATE_MODEL,
+    SLEEVES,
+    MarketPath,
+)
+from keepers.config import KeeperSettings, RebalancerConfig
+from keepers.jobs import (
+    LendingSnapshot,
+    RebalanceCall,
+    RebalancerSnapshot,
+    SleeveSnapshot,
+    plan_rebalance,
+)
+from keepers.math import BPS, WAD
+from keepers.settings import TxSettings
+from keepers.strategy import (
+    Bounds,
+    GasMarket,
+    GateParams,
+    OptimiserParams,
+    StrategyParams,
+    turnover_bps,
+    violations,
+    weights_bps,
+)
+
+REPO: Final = Path(__file__).resolve().parents[2]
+LOCAL_CONFIG: Final = REPO / "deployments/config/local.yaml"
+GAS_SNAPSHOT: Final = REPO / "benchmarks/gas/snapshot.json"
+T0: Final = 1_700_000_000  # timestamp of day k = 0 (any fixed origin; only differences matter)
+GWEI: Final = 10**9
+# Borrowers of the lending book as the strategy sees them: five equal debts at the path's
+# median health times these factors, with the value-weighted liquidation threshold of a
+# tbill/gold/invoices mix (8,500 / 7,500 / 7,000 bps in local.yaml, weighted 1/3 each).
+HEALTH_SPREAD: Final = (0.85, 0.95, 1.0, 1.15, 1.4)
+BOOK_THRESHOLD_BPS: Final = 7_667
+
+
+@dataclass(frozen=True)
+class Vault:
+    """The vault's rules and money (see the module docstring for where each comes from)."""
+
+    sleeves: tuple[str, ...]
+    caps_bps: tuple[int, ...]
+    idle_buffer_bps: int
+    max_turnover_bps: int
+    cooldown_seconds: int
+    asset_decimals: int
+    deposit: int  # asset units, all idle at the start
+    redeem_limit_assets: tuple[float | None, ...]  # per day at NAV index 1.0; None: no limit
+
+    @property
+    def bounds(self) -> Bounds:
+        return Bounds(self.caps_bps, self.idle_buffer_bps, self.max_turnover_bps)
+
+
+@cache
+def local_vault(config: Path = LOCAL_CONFIG) -> Vault:
+    """The vault of deployments/config/local.yaml."""
+    from ballast.config import MOCK_ASSET_DECIMALS, DeployConfig
+
+    cfg = DeployConfig.load(config)
+    values = {p.name: int(p.value) for p in cfg.parameters}
+    names = tuple(s.name for s in cfg.sleeves)
+    if names != SLEEVES:
+        raise ValueError(f"{config}: sleeves {names}, the scenarios describe {SLEEVES}")
+    limits: list[float | None] = []
+    for s in cfg.sleeves:
+        if s.mock is None or s.mock.daily_redeem_limit == 0:
+            limits.append(None)
+        else:
+            limits.append(float(s.mock.daily_redeem_limit * s.mock.nav) * 10**MOCK_ASSET_DECIMALS)
+    return Vault(
+        sleeves=names,
+        caps_bps=tuple(values[f"vault.maxSleeveBps.{n}"] for n in names),
+        idle_buffer_bps=values["vault.idleBufferBps"],
+        max_turnover_bps=values["vault.maxTurnoverBps"],
+        cooldown_seconds=values["vault.rebalanceCooldown"],
+        asset_decimals=MOCK_ASSET_DECIMALS,
+        deposit=values["vault.depositCap"],
+        redeem_limit_assets=tuple(limits),
+    )
+
+
+@cache
+def rebalance_gas(sleeves: int, snapshot: Path = GAS_SNAPSHOT) -> int:
+    """Gas of one `rebalance` with `sleeves` sleeves: the gas snapshot's "RWAVault, N sleeves"
+    / "rebalance" row when measured, else the least-squares line through the measured rows
+    (each sleeve adds its valuation, weight and move: the cost is linear in N)."""
+    data = json.loads(snapshot.read_text())
+    points = []
+    for n in range(1, 11):
+        row = data.get(f"RWAVault, {n} sleeve{'s' if n != 1 else ''}", {})
+        if "rebalance" in row:
+            points.append((n, int(row["rebalance"])))
+    if not points:
+        raise ValueError(f"{snapshot}: no 'rebalance' rows")
+    measured = dict(points)
+    if sleeves in measured:
+        return measured[sleeves]
+    if len(points) == 1:
+        return points[0][1]
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x in xs)
+    return round(my + slope * (sleeves - mx))
+
+
+@dataclass(frozen=True)
+class GasCosts:
+    """`gas` per rebalance; the keeper's `priority_fee_wei` and `native_price` (asset per ETH)."""
+
+    gas: int
+    priority_fee_wei: int
+    native_price: float
+
+    def market(self, base_fee_gwei: float) -> GasMarket:
+        return GasMarket(
+            base_fee_wei=round(base_fee_gwei * GWEI),
+            priority_fee_wei=self.priority_fee_wei,
+            native_price_wad=round(self.native_price * WAD),
+        )
+
+    def cost_assets(self, base_fee_gwei: float, asset_decimals: int) -> float:
+        wei = self.gas * (base_fee_gwei * GWEI + self.priority_fee_wei)
+        return wei / WAD * self.native_price * 10**asset_decimals
+
+
+def default_gas(vault: Vault) -> GasCosts:
+    """The measured rebalance gas for the vault's sleeve count and the keeper's defaults
+    (`tx.priority_fee`, `native_price`)."""
+    return GasCosts(
+        gas=rebalance_gas(len(vault.sleeves)),
+        priority_fee_wei=int(TxSettings.model_fields["priority_fee"].default),
+        native_price=float(KeeperSettings.model_fields["native_price"].default),
+    )
+
+
+@dataclass(frozen=True)
+class LastRebalance:
+    """The policy's previous accepted rebalance: day, its targets, the weights before and the
+    weights it reached."""
+
+    day: int
+    target_bps: tuple[int, ...]
+    old_bps: tuple[int, ...]
+    new_bps: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class View:
+    """What a policy sees on day `k` (it must not read the path after `k`, hindsight aside)."""
+
+    path: MarketPath
+    k: int
+    vault: Vault
+    held: tuple[int, ...]
+    nav: int
+    gas: GasMarket
+    last: LastRebalance | None
+
+    @property
+    def timestamp(self) -> int:
+        return T0 + self.k * DAY_SECONDS
+
+    @property
+    def current_bps(self) -> tuple[int, ...]:
+        return weights_bps(self.held, self.nav)
+
+
+class Policy(Protocol):
+    """A rebalancing policy: `name`, and `target(view)` (integer bps per sleeve, or None)."""
+
+    name: str
+
+    def target(self, view: View) -> tuple[int, ...] | None: ...
+
+
+PolicyFactory = Callable[[MarketPath, Vault], Policy]
+
+
+# ------------------------------------------------------------------ the keeper's strategy
+
+
+def rebalancer_params(cfg: RebalancerConfig, gas: int | None = None) -> StrategyParams:
+    """`StrategyParams` from the keeper's `rebalancer` settings, built as
+    `keepers.shell.rebalancer._params` builds them (the gate's `rebalance_gas` stays at the
+    `GateParams` default unless `gas` is given: the keeper does not configure it)."""
+    gate = GateParams(gain_margin=cfg.gain_margin, min_turnover_bps=cfg.min_turnover_bps)
+    if gas is not None:
+        gate = GateParams(
+            rebalance_gas=gas, gain_margin=cfg.gain_margin, min_turnover_bps=cfg.min_turnover_bps
+        )
+    return StrategyParams(
+        horizon_seconds=cfg.horizon_seconds,
+        optimiser=OptimiserParams(
+            risk_aversion=cfg.risk_aversion, turnover_cost_bps=cfg.turnover_cost_bps
+        ),
+        gate=gate,
+    )
+
+
+# keepers.shell.rebalancer's futile-repeat rule (FUTILE_BPS, RETRY_AFTER), restated here: the
+# shell module needs a chain connection to import.
+FUTILE_BPS: Final = 10
+RETRY_AFTER_DAYS: Final = 3
+
+
+def oracle_deviation_bps(path: MarketPath, sleeve: str, k: int) -> int:
+    """A priced sleeve's move against the last accepted price (yesterday's), in bps."""
+    nav = path.nav[sleeve]
+    return round(abs(nav[k] / nav[k - 1] - 1) * BPS)
+
+
+@dataclass
+class KeeperStrategy:
+    """The rebalancer's decision path on the simulated vault (see the module docstring)."""
+
+    path: MarketPath
+    vault: Vault
+    config: RebalancerConfig = field(default_factory=RebalancerConfig)
+    name: str = "strategy"
+    skipped: dict[str, int] = field(default_factory=dict)  # NoAction codes, and "futile"
+    acted: dict[str, int] = field(default_factory=dict)  # "benefit", "forced", "risk-off"
+
+    def __post_init__(self) -> None:
+        self.params = rebalancer_params(self.config)
+        # returnIndex readings as the chain holds them (WAD integers), one per day.
+        self._index = {n: tuple(round(v * WAD) for v in self.path.nav[n]) for n in SLEEVES}
+        self._stamps = tuple(T0 + d * DAY_SECONDS for d in range(self.path.length))
+
+    def snapshot(self, view: View) -> RebalancerSnapshot:
+        k, path = view.k, self.path
+        first = max(0, k + 1 - self.config.history)
+        stamps = self._stamps[first : k + 1]
+        collateral = max(oracle_deviation_bps(path, s, k) for s in ("tbill", "gold", "invoices"))
+        sleeves = []
+        for i, name in enumerate(self.vault.sleeves):
+            values = self._index[name][first : k + 1]
+            book = None
+            if name == LENDING:
+                book = self._book(view, view.held[i])
+            sleeves.append(
+                SleeveSnapshot(
+                    name=name,
+                    held=view.held[i],
+                    cap_bps=self.vault.caps_bps[i],
+                    index_timestamps=stamps,
+                    index_values=values,
+                    oracle_deviation_bps=(
+                        collateral if name == LENDING else oracle_deviation_bps(path, name, k)
+                    ),
+                    lending=book,
+                )
+            )
+        return RebalancerSnapshot(
+            timestamp=view.timestamp,
+            nav=view.nav,
+            asset_decimals=self.vault.asset_decimals,
+            sleeves=tuple(sleeves),
+            idle_buffer_bps=self.vault.idle_buffer_bps,
+            max_turnover_bps=self.vault.max_turnover_bps,
+            gas=view.gas,
+        )
+
+    def _book(self, view: View, held: int) -> LendingSnapshot:
+        """The book: the vault is its only lender, so it holds `held`; with nothing lent yet,
+        the book other lenders would show (1 % of NAV) gives the rate and utilization."""
+        size = max(held, view.nav // 100, 1)
+        u = self.path.utilization[view.k]
+        debt = round(size * u)
+        health = self.path.health[view.k]
+        share = debt // len(HEALTH_SPREAD)
+        borrowers = tuple(
+            (share, round(health * f * WAD), BOOK_THRESHOLD_BPS) for f in HEALTH_SPREAD
+        )
+        return LendingSnapshot(size - debt, debt, RATE_MODEL, borrowers if share else ())
+
+    @staticmethod
+    def _futile(k: int, target: Sequence[int], last: LastRebalance | None) -> bool:
+        """The shell's rule: the last decision aimed at (nearly) these targets less than
+        RETRY_AFTER_DAYS ago and hardly moved the weights (a sleeve could not pay out)."""
+        if last is None or k - last.day >= RETRY_AFTER_DAYS:
+            return False
+        same = all(abs(a - b) <= FUTILE_BPS for a, b in zip(last.target_bps, target, strict=True))
+        moved = sum(abs(n - o) for n, o in zip(last.new_bps, last.old_bps, strict=True))
+        return same and moved <= FUTILE_BPS
+
+    def target(self, view: View) -> tuple[int, ...] | None:
+        call = plan_rebalance(self.snapshot(view), self.params)
+        if not isinstance(call, RebalanceCall):
+            self.skipped[call.code] = self.skipped.get(call.code, 0) + 1
+            return None
+        if self._futile(view.k, call.target_bps, view.last):
+            self.skipped["futile"] = self.skipped.get("futile", 0) + 1
+            return None
+        kind = "risk-off" if call.decision.risk_off else "benefit"
+        if kind == "benefit" and "forced move" in call.decision.reason:
+            kind = "forced"  # current weights break a bound (e.g. a sleeve drifted over its cap)
+        self.acted[kind] = self.acted.get(kind, 0) + 1
+        return call.target_bps
+
+
+# ------------------------------------------------------------------ the simulation
+
+
+@dataclass(frozen=True)
+class PathRun:
+    """One policy on one path: the net NAV per simulated day (index 0: the start, gas
+    deducted), the vault's gross NAV at the end, and the counts."""
+
+    policy: str
+    path_id: int
+    net_nav: tuple[float, ...]
+    gross_end: float
+    rebalances: int
+    proposals: int
+    breaches: int
+    breach_reasons: tuple[str, ...]
+    turnover: float  # Σ executed turnover, fractions of NAV
+    gas_units: int
+    gas_cost: float  # asset units
+    weights: tuple[tuple[float, ...], ...]  # sleeve weights at each day's end (fractions)
+
+
+def _liquidity(path: MarketPath, vault: Vault, i: int, k: int, held: float) -> float:
+    name = vault.sleeves[i]
+    if name == LENDING:
+        return held * (1.0 - path.utilization[k])
+    if path.is_frozen(name, k):
+        return 0.0
+    limit = vault.redeem_limit_assets[i]
+    return held if limit is None else min(held, limit * path.nav[name][k])
+
+
+def execute(
+    path: MarketPath, vault: Vault, k: int, held: list[float], idle: float, target: Sequence[int]
+) -> tuple[list[float], float]:
+    """`RebalanceModule._move` on day `k`: the holdings and idle after moving to `target`."""
+    nav = idle + sum(held)
+    want = [nav * t / BPS for t in target]
+    held = list(held)
+    idle_target = nav - sum(want)
+    for i, h in enumerate(held):
+        if h > want[i]:
+            out = min(h - want[i], _liquidity(path, vault, i, k, h))
+            held[i] -= out
+            idle += out
+    for i, h in enumerate(held):
+        if idle <= idle_target:
+            break
+        if h < want[i]:
+            amount = min(want[i] - h, idle - idle_target)
+            held[i] += amount
+            idle -= amount
+    return held, idle
+
+
+def simulate(path: MarketPath, vault: Vault, policy: Policy, gas: GasCosts) -> PathRun:
+    """Run `policy` over `path` (see the module docstring)."""
+    n = len(vault.sleeves)
+    held, idle = [0.0] * n, float(vault.deposit)
+    gas_cost, gas_units, turnover = 0.0, 0, 0.0
+    rebalances = proposals = breaches = 0
+    reasons: list[str] = []
+    last: LastRebalance | None = None
+    last_time: int | None = None
+    start = path.history_days
+    net = [idle]
+    weights: list[tuple[float, ...]] = [tuple(0.0 for _ in held)]
+    for k in range(start + 1, start + path.days + 1):
+        for i, name in enumerate(vault.sleeves):
+            held[i] *= path.nav[name][k] / path.nav[name][k - 1]
+        units = tuple(math.floor(h) for h in held)
+        nav_units = math.floor(idle) + sum(units)
+        view = View(path, k, vault, units, nav_units, gas.market(path.base_fee_gwei[k]), last)
+        target = policy.target(view) if nav_units > 0 else None
+        current = view.current_bps
+        if target is not None and turnover_bps(current, target) > 0:
+            proposals += 1
+            broken = violations(tuple(target), current, vault.bounds)
+            if last_time is not None and view.timestamp < last_time + vault.cooldown_seconds:
+                broken = ("cooldown",) + broken
+            if broken:
+                breaches += 1
+                reasons.extend(broken)
+            else:
+                nav = idle + sum(held)
+                before = list(held)
+                held, idle_after = execute(path, vault, k, held, idle, target)
+                moved = abs(idle_after - idle)
+                moved += sum(abs(a - b) for a, b in zip(held, before, strict=True))
+                turnover += 0.5 * moved / nav
+                idle = idle_after
+                rebalances += 1
+                gas_units += gas.gas
+                gas_cost += gas.cost_assets(path.base_fee_gwei[k], vault.asset_decimals)
+                reached = weights_bps([math.floor(h) for h in held], math.floor(nav))
+                last = LastRebalance(k, tuple(target), current, reached)
+                last_time = view.timestamp
+        total = idle + sum(held)
+        net.append(total - gas_cost)
+        weights.append(tuple(h / total for h in held))
+    return PathRun(
+        policy=policy.name,
+        path_id=path.id,
+        net_nav=tuple(net),
+        gross_end=idle + sum(held),
+        rebalances=rebalances,
+        proposals=proposals,
+        breaches=breaches,
+        breach_reasons=tuple(reasons),
+        turnover=turnover,
+        gas_units=gas_units,
+        gas_cost=gas_cost,
+        weights=tuple(weights),
+    )
+
+
+__all__ = [
+    "GasCosts",
+    "KeeperStrategy",
+    "LastRebalance",
+    "PathRun",
+    "Policy",
+    "PolicyFactory",
+    "Vault",
+    "View",
+    "default_gas",
+    "execute",
+    "local_vault",
+    "rebalance_gas",
+    "rebalancer_params",
+    "simulate",
+]
