@@ -23,6 +23,9 @@ from pydantic_settings import (
 
 from keepers.jobs import LiquidatorSettings, RedeemerSettings, SentinelSettings
 from keepers.settings import TxSettings
+from keepers.strategy.gate import GateParams
+from keepers.strategy.inputs import StrategyParams
+from keepers.strategy.optimiser import OptimiserParams
 
 __all__ = ["ConfigError", "KeeperSettings", "load_settings"]
 
@@ -94,9 +97,32 @@ class RebalancerConfig(_Section):
     rationale_dir: Path | None = Field(None, description="also write documents here by hash")
     gain_margin: float = Field(3.0, ge=1.0, description="net gain must beat gas × this")
     min_turnover_bps: int = Field(10, ge=0)
-    risk_aversion: float = Field(2.0, ge=0, description="λ per unit of annual variance")
+    # 300: the best Sharpe of the values tried on the backtest's paths (benchmarks/backtest);
+    # at 2 the optimiser chases the noisy 30-day mean of a volatile sleeve up to its cap.
+    risk_aversion: float = Field(300.0, ge=0, description="λ per unit of annual variance")
     turnover_cost_bps: float = Field(5.0, ge=0, description="cost of turning the NAV over once")
     history: int = Field(2_000, ge=1, description="returnIndex readings kept per sleeve")
+    rebalance_gas: int = Field(
+        900_000, ge=0, description="gas a rebalance is expected to use (benchmarks/gas)"
+    )
+    drift_tolerance_bps: int = Field(
+        100, ge=0, description="drift past a cap or the buffer that does not force a move"
+    )
+
+    def strategy_params(self) -> StrategyParams:
+        """The strategy's parameters these settings give (`keepers.strategy.decide`)."""
+        return StrategyParams(
+            horizon_seconds=self.horizon_seconds,
+            drift_tolerance_bps=self.drift_tolerance_bps,
+            optimiser=OptimiserParams(
+                risk_aversion=self.risk_aversion, turnover_cost_bps=self.turnover_cost_bps
+            ),
+            gate=GateParams(
+                rebalance_gas=self.rebalance_gas,
+                gain_margin=self.gain_margin,
+                min_turnover_bps=self.min_turnover_bps,
+            ),
+        )
 
 
 class KeeperSettings(BaseSettings):

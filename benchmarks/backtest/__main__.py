@@ -50,10 +50,12 @@ TUNABLE = (
     "risk_aversion",
     "turnover_cost_bps",
     "history",
+    "rebalance_gas",
+    "drift_tolerance_bps",
 )
-# The backtest's departures from the keeper's defaults (README: "Strategy settings"). An
-# operator gets the same strategy with BALLAST_KEEPER_REBALANCER__RISK_AVERSION=300.
-BACKTEST_SETTINGS: dict[str, Any] = {"risk_aversion": 300.0}
+# The backtest's departures from the keeper's defaults (README: "Strategy settings"): none;
+# `--set key=value` tries others (the keeper takes them as BALLAST_KEEPER_REBALANCER__<KEY>).
+BACKTEST_SETTINGS: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)

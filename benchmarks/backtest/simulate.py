@@ -61,8 +61,6 @@ from keepers.settings import TxSettings
 from keepers.strategy import (
     Bounds,
     GasMarket,
-    GateParams,
-    OptimiserParams,
     StrategyParams,
     turnover_bps,
     violations,
@@ -228,21 +226,12 @@ PolicyFactory = Callable[[MarketPath, Vault], Policy]
 
 
 def rebalancer_params(cfg: RebalancerConfig, gas: int | None = None) -> StrategyParams:
-    """`StrategyParams` from the keeper's `rebalancer` settings, built as
-    `keepers.shell.rebalancer._params` builds them (the gate's `rebalance_gas` stays at the
-    `GateParams` default unless `gas` is given: the keeper does not configure it)."""
-    gate = GateParams(gain_margin=cfg.gain_margin, min_turnover_bps=cfg.min_turnover_bps)
+    """`StrategyParams` from the keeper's `rebalancer` settings, built by the same
+    `RebalancerConfig.strategy_params` the keeper uses (`gas` overrides the gate's
+    `rebalancer.rebalance_gas`)."""
     if gas is not None:
-        gate = GateParams(
-            rebalance_gas=gas, gain_margin=cfg.gain_margin, min_turnover_bps=cfg.min_turnover_bps
-        )
-    return StrategyParams(
-        horizon_seconds=cfg.horizon_seconds,
-        optimiser=OptimiserParams(
-            risk_aversion=cfg.risk_aversion, turnover_cost_bps=cfg.turnover_cost_bps
-        ),
-        gate=gate,
-    )
+        cfg = cfg.model_copy(update={"rebalance_gas": gas})
+    return cfg.strategy_params()
 
 
 # keepers.shell.rebalancer's futile-repeat rule (FUTILE_BPS, RETRY_AFTER), restated here: the

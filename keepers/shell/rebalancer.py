@@ -22,7 +22,7 @@ from keepers.reads import read_allocation, read_book, read_oracles
 from keepers.shell.keeper import JobReport, Keeper, KeeperError
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.sentinel import priced_tokens
-from keepers.strategy import GateParams, OptimiserParams, StrategyParams
+from keepers.strategy import StrategyParams
 from keepers.strategy.rationale import decode as decode_rationale
 from keepers.verify import REBALANCED_TOPIC, decode_rebalanced
 
@@ -46,14 +46,7 @@ def _lending_snapshot(keeper: Keeper, block: int) -> tuple[LendingSnapshot, int]
 
 
 def _params(keeper: Keeper) -> StrategyParams:
-    cfg = keeper.settings.rebalancer
-    return StrategyParams(
-        horizon_seconds=cfg.horizon_seconds,
-        optimiser=OptimiserParams(
-            risk_aversion=cfg.risk_aversion, turnover_cost_bps=cfg.turnover_cost_bps
-        ),
-        gate=GateParams(gain_margin=cfg.gain_margin, min_turnover_bps=cfg.min_turnover_bps),
-    )
+    return keeper.settings.rebalancer.strategy_params()
 
 
 def run_rebalancer(keeper: Keeper) -> JobReport:

@@ -92,6 +92,20 @@ def violations(target: Sequence[int], current: Sequence[int], bounds: Bounds) ->
     return tuple(out)
 
 
+def drifted_past(current: Sequence[int], bounds: Bounds, tolerance_bps: int) -> tuple[str, ...]:
+    """The bounds the current weights break by more than `tolerance_bps` (empty when none).
+
+    The contract checks caps and the buffer on targets only: weights drift past them as prices
+    move, and a drift of a few bps is not worth a forced move. A break beyond the tolerance (a
+    cap cut by governance, idle drained by withdrawals) is."""
+    relaxed = Bounds(
+        tuple(min(c + tolerance_bps, BPS) for c in bounds.ceilings_bps),
+        max(bounds.idle_buffer_bps - tolerance_bps, 0),
+        bounds.max_turnover_bps,
+    )
+    return violations(current, current, relaxed)
+
+
 def anchor(current: Sequence[int], bounds: Bounds) -> tuple[int, ...]:
     """The least-turnover target meeting the ceilings and the buffer: each sleeve at
     `min(o_i, ceiling_i)`, then the largest sleeves cut further (ties: lower index first) until

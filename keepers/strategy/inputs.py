@@ -73,10 +73,13 @@ class StrategyParams:
     """The agent's choices: `horizon_seconds` (the gain and risk horizon; align it with
     `agent.evalWindow`, over which the decision is judged), `turnover_headroom_bps` (kept below
     `vault.maxTurnoverBps`, so that weights drifting a few bps before the transaction lands do not
-    make it revert), and each stage's parameters."""
+    make it revert), `drift_tolerance_bps` (current weights past a cap or the idle buffer by at
+    most this much, as prices drift, do not force a move past the gas gate; further, they do),
+    and each stage's parameters."""
 
     horizon_seconds: int = 7 * DAY
     turnover_headroom_bps: int = 5
+    drift_tolerance_bps: int = 100
     forecast: ForecastParams = field(default_factory=ForecastParams)
     risk: RiskOffParams = field(default_factory=RiskOffParams)
     optimiser: OptimiserParams = field(default_factory=OptimiserParams)
@@ -85,3 +88,5 @@ class StrategyParams:
     def __post_init__(self) -> None:
         if self.horizon_seconds <= 0 or self.turnover_headroom_bps < 0:
             raise ValueError("horizon must be positive and headroom non-negative")
+        if self.drift_tolerance_bps < 0:
+            raise ValueError("the drift tolerance must be non-negative")

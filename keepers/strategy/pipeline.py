@@ -6,7 +6,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from keepers.math import BPS, YEAR
-from keepers.strategy.bounds import Bounds, min_turnover_bps, turnover_bps, violations
+from keepers.strategy.bounds import (
+    Bounds,
+    drifted_past,
+    min_turnover_bps,
+    turnover_bps,
+    violations,
+)
 from keepers.strategy.forecast import SleeveForecast, forecast_sleeve
 from keepers.strategy.gate import GateVerdict, check_gate
 from keepers.strategy.inputs import StrategyInputs, StrategyParams
@@ -82,7 +88,8 @@ def decide(inputs: StrategyInputs, params: StrategyParams) -> Decision | NoActio
     2. Read its risk (`assess_risk`) and plan the risk-off cuts within the turnover limit less
        the headroom (`plan_risk_off`).
     3. Optimise under the caps, risk-off ceilings, idle buffer and turnover (`optimise`).
-    4. Gate the move (`check_gate`); risk-off cuts and fixes of broken bounds are forced moves.
+    4. Gate the move (`check_gate`); risk-off cuts and fixes of bounds broken beyond price drift
+       (`drifted_past`) are forced moves.
     5. Write the rationale; return a `Decision` or a `NoAction` with its reason.
     """
     if inputs.nav <= 0 or not inputs.sleeves:
@@ -107,6 +114,7 @@ def decide(inputs: StrategyInputs, params: StrategyParams) -> Decision | NoActio
         "effective_max_turnover_bps": limit,
         "min_turnover_bps": need,
         "current_breaks": violations(current, current, caps),
+        "current_breaks_beyond_drift": drifted_past(current, caps, params.drift_tolerance_bps),
     }
     parts: dict[str, Any] = {"forecasts": forecasts, "signals": signals}
     if need > inputs.max_turnover_bps:
@@ -142,7 +150,7 @@ def decide(inputs: StrategyInputs, params: StrategyParams) -> Decision | NoActio
         turnover_cost_bps=params.optimiser.turnover_cost_bps,
         market=inputs.gas,
         params=params.gate,
-        forced=plan.active or bool(constraints["current_breaks"]),
+        forced=plan.active or bool(constraints["current_breaks_beyond_drift"]),
     )
     cut = tuple(s.name for s, g in zip(signals, plan.granted_cut_bps, strict=True) if g > 0)
     reason = verdict.reason

@@ -196,6 +196,29 @@ def test_a_broken_cap_is_fixed_whatever_the_gas():
     assert within_bounds(inputs, decision.target_bps) == ()
 
 
+def test_drift_past_a_cap_within_the_tolerance_waits_for_the_gas_gate():
+    # gold 40 bps over its 3000 cap (its price rose): the contract checks caps on targets only,
+    # so this is no reason to pay 900 gwei gas
+    dear = GasMarket(900 * 10**9, 10**9, 3_000 * WAD)
+    inputs = vault(current=(3000, 3040, 2000), gas=dear, nav=10_000 * USDC)
+    held = decide(inputs, PARAMS)
+    assert isinstance(held, NoAction) and held.code == "base-fee", held
+    # the same drift with no tolerance is a forced fix, as a cap cut by governance would be
+    strict = decide(inputs, replace(PARAMS, drift_tolerance_bps=0))
+    assert isinstance(strict, Decision), strict
+    assert strict.target_bps[1] <= 3000
+
+
+def test_a_thin_idle_buffer_forces_a_move_only_beyond_the_tolerance():
+    dear = GasMarket(900 * 10**9, 10**9, 3_000 * WAD)
+    slightly = vault(current=(3000, 2000, 4550), caps=(6000, 3000, 5000), gas=dear)
+    assert isinstance(decide(slightly, PARAMS), NoAction)  # idle 450 against a 500 buffer
+    drained = vault(current=(3000, 2000, 4900), caps=(6000, 3000, 5000), gas=dear)
+    decision = decide(drained, PARAMS)  # idle 100: withdrawals drained it
+    assert isinstance(decision, Decision), decision
+    assert sum(decision.target_bps) <= 9_500
+
+
 # ---------------------------------------------------------------------------------- properties
 
 

@@ -16,6 +16,7 @@ from keepers.strategy import (
     Problem,
     anchor,
     covariance,
+    drifted_past,
     min_turnover_bps,
     optimise,
     repair,
@@ -89,6 +90,15 @@ def test_min_turnover_and_anchor_on_a_cap_breach_and_a_thin_buffer():
     assert target == (4000, 2000)
     assert not violations(target, current, bounds)
     assert turnover_bps(current, target) == 2000
+
+
+def test_drifted_past_relaxes_caps_and_buffer_by_the_tolerance():
+    bounds = Bounds((3000, 2000), 500, 1000)
+    assert drifted_past((3100, 2000), bounds, 100) == ()
+    assert drifted_past((3101, 2000), bounds, 100) == ("sleeve 0: target 3101 above ceiling 3100",)
+    assert drifted_past((3000, 2000), bounds, 0) == ()
+    assert drifted_past((3000, 2000), Bounds((3000, 2000), 5_100, 1000), 100) == ()
+    assert drifted_past((3000, 2001), Bounds((3000, 2000), 5_100, 1000), 100) != ()
 
 
 def test_repair_refuses_unreachable_bounds():
