@@ -1,0 +1,397 @@
+"""The whole Ballast system as `ballast.deploy.deploy_system` ships it, for the system machine.
+
+`deploy_full_system` deploys deployments/config/local.yaml (BallastToken, BallastGovernor,
+the timelock, the ParameterRegistry with the production table of bounds, steps, cooldowns and
+steward limits, the OracleRouter, RWAVault, AgentRegistry, three TokenizedRWASleeves on mock
+issuers and the LendingSleeve) with the governance periods shortened (voting delay 1 h, voting
+period 6 h, timelock delay 12 h) so that one rule walks a proposal through, and prepares it:
+the deployer (test account 0, owner of the mock feeds and issuers) delegates its BLST to
+itself; the issuers' daily redemption limits are lowered so that the redemption queue is
+needed; two depositors hold shares, two agents are bonded and active, a first rebalance puts
+money in every sleeve, two borrowers hold collateral (a tenth of it posted) and owe the book
+90% of what they may borrow (health about 1.2: a 20% fall makes them liquidatable), a keeper holds
+stablecoin approved to the book (for liquidations).
+
+`System` reaches every contract over raw JSON-RPC (`agent_machine_support.Raw`) and decodes a
+refusal against the custom errors of every contract of the system (the governor's `execute`
+bubbles up the registry's). `Param` is a registry parameter with the registry's update rule in
+Python (ParameterRegistry._violation: frozen, steward disabled, bounds, step, cooldown, in that
+order), which the machine uses to predict every parameter change and compares with the chain.
+`Driver` is the machine's plumbing: its clock, sending with an exact or an explained refusal,
+the deposit and rebalance refusal predictions, and a proposal walked through the DAO.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ape import accounts, chain, project
+from eth_abi import decode
+from eth_utils import keccak
+from hexbytes import HexBytes
+from hypothesis import event
+from hypothesis import strategies as st
+
+from ballast.config import DeployConfig
+from ballast.deploy import deploy_system
+from tests.invariants.agent_machine_support import Raw, rpc
+from tests.vault_support import USDC, faucet
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BPS = 10_000
+MAX_UINT = 2**256 - 1
+HOUR = 3_600
+VOTING_DELAY = HOUR
+VOTING_PERIOD = 6 * HOUR
+TIMELOCK_DELAY = 12 * HOUR
+DAO_DELAY = VOTING_DELAY + VOTING_PERIOD + TIMELOCK_DELAY + 3  # proposing to executing
+RWA = ("tbill", "gold", "invoices")  # the vault's sleeves 0..2; the book is sleeve 3
+# Whole tokens a day each issuer redeems: low, so that exits meet locked liquidity.
+REDEEM_LIMITS = {"tbill": 40_000, "gold": 15, "invoices": 30_000}
+DEPOSITS = (1_500_000 * USDC, 700_000 * USDC)  # the two depositors' first deposits
+FIRST_TARGETS = [500, 300, 300, 900]  # turnover 2,000 bps: the deployed maximum
+COLLATERAL_BUY = 300_000 * USDC  # each borrower's purchase of each RWA token
+AGENT_FUNDS = 200_000 * USDC
+KEEPER_FUNDS = 5_000_000 * USDC
+WAD = 10**18
+OFFSET = 10**12  # the vault's virtual shares (18 - 6 decimals)
+ROUNDING_WEI = 16  # a step's allowed rounding loss for the share price (≈4 wei a sleeve)
+SLEEVES = (*RWA, "lending")
+
+
+@dataclass
+class Param:
+    """One registry parameter as IParameterRegistry.Param stores it."""
+
+    key: bytes
+    value: int
+    min: int
+    max: int
+    step_bps: int
+    cooldown: int
+    last_update: int
+    steward_step_bps: int
+    steward_cooldown: int
+    frozen: bool = False
+
+    @classmethod
+    def on_chain(cls, registry: Raw, key: bytes) -> Param:
+        p = registry.call("getParam", key)
+        return cls(key, p.value, p.min, p.max, p.maxStepBps, p.cooldown, p.lastUpdate,
+                   p.stewardStepBps, p.stewardCooldown, p.frozen)  # fmt: skip
+
+    def violation(self, value: int, steward: bool, now: int) -> str | None:
+        """The error an update to `value` at `now` reverts with, or None (ParameterRegistry's
+        `_violation`, written again)."""
+        if self.frozen:
+            return "ParameterFrozen"
+        if steward and self.steward_step_bps == 0:
+            return "StewardDisabled"
+        if not self.min <= value <= self.max:
+            return "OutOfBounds"
+        step = self.steward_step_bps if steward else self.step_bps
+        ref = self.value or self.max
+        if step and abs(value - self.value) > ref * step // BPS:
+            return "StepTooLarge"
+        if now < self.last_update + (self.steward_cooldown if steward else self.cooldown):
+            return "Cooldown"
+        return None
+
+
+@dataclass
+class System:
+    governor: Raw
+    timelock: Raw
+    params: Raw  # the ParameterRegistry
+    router: Raw
+    vault: Raw
+    agents: Raw  # the AgentRegistry
+    book: Raw  # the LendingSleeve
+    asset: Raw
+    feeds: list[Raw]  # per RWA, in sleeve order
+    issuers: list[Raw]
+    tokens: list[Raw]
+    sleeves: list[Raw]  # the three TokenizedRWASleeves
+    names: dict[bytes, str]  # registry key -> parameter name
+    market: object  # the deployer: votes, owns the mock feeds and issuers
+    guardian: object
+    steward: object
+    keeper: object
+    depositors: list
+    bots: list  # the agents
+    borrowers: list
+    errors: dict[bytes, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for raw in (self.governor, self.timelock, self.params, self.router, self.vault,
+                    self.agents, self.book, self.asset, *self.sleeves, *self.issuers):  # fmt: skip
+            self.errors.update(raw.errors)
+
+    def refusal(self, raw: Raw, method: str, *args, sender) -> str | None:
+        """The name of the custom error `method(*args)` from `sender` reverts with on the
+        pending block (any contract's of the system), or None when the call passes."""
+        call = {"from": sender.address, "to": raw.address, "data": raw.calldata(method, *args)}
+        response = chain.provider.web3.provider.make_request("eth_call", [call, "pending"])
+        if "error" not in response:
+            return None
+        output = HexBytes(response["error"].get("data") or b"")
+        abi = self.errors.get(bytes(output[:4]))
+        if abi is None:
+            return output.to_0x_hex() or response["error"].get("message", "?")
+        decode([i.canonical_type for i in abi.inputs], output[4:])  # well-formed, or it raises
+        return abi.name
+
+    def holders(self) -> list:
+        """Every address that may hold vault shares besides the vault's own escrow."""
+        people = [self.market, self.guardian, self.steward, self.keeper]
+        return [*people, *self.depositors, *self.bots, *self.borrowers, self.agents,
+                self.timelock]  # fmt: skip
+
+
+LEND = {  # refusals a borrower meets in normal use
+    "withdrawCollateral": {"InsufficientCollateral", "InsufficientCollateralBalance",
+                           "StalePrice"},
+    "borrow": {"InsufficientCollateral", "InsufficientCash", "BorrowCapExceeded",
+               "DebtBelowMinimum", "VaultIsShutdown", "StalePrice"},
+    "repay": {"DustDebt", "NoDebt"},
+}  # fmt: skip
+WHO = st.integers(0, 1)
+SHARE = st.integers(1, 100)
+MOVE = st.one_of(st.sampled_from([-5_000, -2_000, -500, 500, 2_000]), st.integers(-3_000, 3_000))
+# A parameter change, bps of the value (of max from 0): tiny (steward-sized), round or any.
+STEP = st.one_of(
+    st.integers(-50, 50),
+    st.sampled_from([-10_000, -2_500, -100, 100, 2_500, 12_000]),
+    st.integers(-6_000, 6_000),
+)
+REGISTRY_EVENTS = ("ParameterSet", "Frozen", "Unfrozen", "BoundsSet", "StewardLimitsSet")
+_SYSTEM: dict[str, System] = {}
+
+
+def fixture() -> System:
+    """Deployed once per test process; every example runs in a snapshot of it."""
+    if "system" not in _SYSTEM:
+        _SYSTEM["system"] = deploy_full_system()
+    return _SYSTEM["system"]
+
+
+def _config() -> DeployConfig:
+    config = DeployConfig.load(REPO_ROOT / "deployments/config/local.yaml")
+    short = {"voting_delay": VOTING_DELAY, "voting_period": VOTING_PERIOD,
+             "timelock_delay": TIMELOCK_DELAY}  # fmt: skip
+    # model_copy skips the validators: the deployed rule "timelock delay > unbonding period"
+    # protects users of a real deployment; this test needs proposals that fit in one step.
+    return config.model_copy(update={"governance": config.governance.model_copy(update=short)})
+
+
+def deploy_full_system() -> System:
+    """Deploy and prepare the system (see the module docstring); the chain's head is then
+    the machine's starting state."""
+    ta = accounts.test_accounts
+    market, guardian, steward, keeper = ta[0], ta[1], ta[2], ta[5]
+    depositors, bots, borrowers = [ta[3], ta[4]], [ta[6], ta[7]], [ta[8], ta[9]]
+    deployment = deploy_system(_config(), market, report=lambda _: None)
+    c = deployment.contracts
+    at = {name: getattr(project, kind).at(c[name]) for name, kind in (
+        ("BallastToken", "BallastToken"), ("BallastGovernor", "BallastGovernor"),
+        ("TimelockController", "BallastTimelock"), ("ParameterRegistry", "ParameterRegistry"),
+        ("OracleRouter", "OracleRouter"), ("RWAVault", "RWAVault"),
+        ("AgentRegistry", "AgentRegistry"), ("LendingSleeve", "LendingSleeve"))}  # fmt: skip
+    entries = {s.name: s for s in deployment.sleeves}
+    assert [s.name for s in deployment.sleeves] == [*RWA, "lending"]
+    vault, asset = at["RWAVault"], project.MockStablecoin.at(deployment.tokens["asset"])
+    issuers = [project.MockIssuer.at(entries[n].issuer) for n in RWA]
+    tokens = [project.MockRWAToken.at(entries[n].token) for n in RWA]
+    at["BallastToken"].invoke_transaction("delegate", market, sender=market)
+    for name, issuer in zip(RWA, issuers, strict=True):
+        issuer.setDailyRedeemLimit(REDEEM_LIMITS[name] * 10 ** tokens[RWA.index(name)].decimals(),
+                                   sender=market)  # fmt: skip
+    for depositor, amount in zip(depositors, DEPOSITS, strict=True):
+        faucet(asset, depositor, 2 * amount)  # half in the vault, half to deposit later
+        asset.approve(vault, MAX_UINT, sender=depositor)
+        vault.deposit(amount, depositor, sender=depositor)
+    agents, minimum = (
+        at["AgentRegistry"],
+        at["ParameterRegistry"].get(keccak(text="agent.minStake")),
+    )
+    for bot in bots:
+        faucet(asset, bot, AGENT_FUNDS)
+        asset.approve(agents, MAX_UINT, sender=bot)
+        agents.register(f"ipfs://agent/{bot.address}", sender=bot)
+        agents.stake(2 * minimum, sender=bot)
+    delay = at["ParameterRegistry"].get(keccak(text="agent.activationDelay"))
+    chain.mine(timestamp=chain.blocks.head.timestamp + delay + 1)
+    feeds = [project.MockAggregator.at(entries[n].feed) for n in RWA]
+    for feed in feeds:  # the daily NAV publications
+        feed.setAnswer(feed.latestAnswer(), sender=market)
+    vault.rebalance(FIRST_TARGETS, b"\x11" * 32, "ipfs://first", sender=bots[0])
+    book = at["LendingSleeve"]
+    for borrower in borrowers:
+        for issuer, token in zip(issuers, tokens, strict=True):
+            faucet(asset, borrower, COLLATERAL_BUY)
+            asset.approve(issuer, MAX_UINT, sender=borrower)
+            issuer.subscribe(COLLATERAL_BUY, sender=borrower)
+            token.approve(book, MAX_UINT, sender=borrower)
+            book.depositCollateral(token, token.balanceOf(borrower) // 10, sender=borrower)
+        book.borrow(book.maxBorrow(borrower) * 9 // 10, sender=borrower)  # health ≈ 1.2
+        asset.approve(book, MAX_UINT, sender=borrower)
+    faucet(asset, keeper, KEEPER_FUNDS)
+    asset.approve(book, MAX_UINT, sender=keeper)
+    names = {bytes(k): at["ParameterRegistry"].nameOf(k) for k in at["ParameterRegistry"].keys()}
+    return System(
+        governor=Raw(at["BallastGovernor"]), timelock=Raw(at["TimelockController"]),
+        params=Raw(at["ParameterRegistry"]), router=Raw(at["OracleRouter"]), vault=Raw(vault),
+        agents=Raw(agents), book=Raw(book), asset=Raw(asset), feeds=[Raw(f) for f in feeds],
+        issuers=[Raw(i) for i in issuers], tokens=[Raw(t) for t in tokens],
+        sleeves=[Raw(project.TokenizedRWASleeve.at(entries[n].address)) for n in RWA],
+        names=names, market=market, guardian=guardian, steward=steward, keeper=keeper,
+        depositors=depositors, bots=bots, borrowers=borrowers,
+    )  # fmt: skip
+
+
+def mine_at(timestamp: int) -> None:
+    """Mine an empty block at `timestamp` (the views then read the chain at that time)."""
+    rpc("evm_mine", [timestamp])
+
+
+def head_timestamp() -> int:
+    return int(rpc("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+
+
+def share_price_drop(before: tuple[int, int], after: tuple[int, int], offset: int) -> int:
+    """By how much, in asset wei of the vault's `before` total, the share price fell from
+    `before` to `after` (each (totalAssets, totalSupply), priced with OZ's virtual share and
+    asset): 0 when it did not fall."""
+    (ta0, s0), (ta1, s1) = before, after
+    lhs, rhs = (ta1 + 1) * (s0 + offset), (ta0 + 1) * (s1 + offset)
+    return 0 if lhs >= rhs else -(-(rhs - lhs) // (s1 + offset))
+
+
+class Driver:
+    """The machine's plumbing: its clock, sending with an exact or explained refusal, the
+    predictions that need the chain's views, the DAO's walk through a proposal and the choice
+    of a parameter change. The state machine sets the attributes below in its `start`."""
+
+    s: System
+    now: int  # the model clock: every block is mined at it
+    params: dict[bytes, Param]  # the registry as the model expects it
+    keys: list[bytes]  # the parameters, by name
+    last_key: bytes | None  # the parameter changed last
+    touched: set[bytes]  # the parameters changed in this step
+    shutdown: bool
+    paused: bool
+    proposals: int
+
+    def _act(self, raw, method, *args, sender, refusals=frozenset()):
+        """Refused with one of `refusals` exactly when it is non-empty; else sent (receipt)."""
+        chain.pending_timestamp = self.now
+        outcome = self.s.refusal(raw, method, *args, sender=sender)
+        if refusals:
+            assert outcome in refusals, f"{method}{args}: {outcome}; expected one of {refusals}"
+            event(f"{method}: {outcome}")
+            return None
+        assert outcome is None, f"{method}{args} refused: {outcome}"
+        event(f"{method}: ok")
+        return raw.send(method, *args, sender=sender)
+
+    def _try(self, raw, method, *args, sender, explained):
+        """Sent when the call passes; a refusal must be one of `explained`."""
+        chain.pending_timestamp = self.now
+        outcome = self.s.refusal(raw, method, *args, sender=sender)
+        event(f"{method}: {outcome or 'ok'}")
+        if outcome is not None:
+            assert outcome in explained, f"{method}{args}: {outcome}"
+            return None
+        return raw.send(method, *args, sender=sender)
+
+    def _totals(self) -> tuple[int, int]:
+        return self.s.vault.call("totalAssets"), self.s.vault.call("totalSupply")
+
+    def _value(self, shares: int, totals: tuple[int, int]) -> int:
+        return shares * (totals[0] + 1) // (totals[1] + OFFSET)
+
+    def _stake_of(self, bot) -> int:
+        a = self.s.agents.call("agentInfo", bot)
+        return a.stake + a.unbonding
+
+    def _advance(self, seconds: int, publish: bool) -> None:
+        self.now += seconds
+        mine_at(self.now)
+        if publish:
+            for feed in self.s.feeds:
+                self._publish(feed, feed.call("latestAnswer"))
+
+    def _publish(self, feed, answer: int) -> None:
+        chain.pending_timestamp = self.now
+        feed.send("setAnswer", max(answer, 1), sender=self.s.market)
+
+    def _stale(self) -> bool:
+        return any(not self.s.router.call("tryPrice", t)[1] for t in self.s.tokens)
+
+    def _deposit_refusal(self, assets: int, depositor) -> set[str]:
+        if self.shutdown:
+            return {"VaultIsShutdown"}
+        if any(not sl.call("valuation")[1] for sl in self.s.sleeves):
+            return {"StaleValuation"}
+        if assets > self.s.vault.call("maxDeposit", depositor):
+            return {"ERC4626ExceededMaxDeposit", "ERC4626ExceededMaxMint"}
+        return set()
+
+    def _rebalance_refusal(self, bot, targets: list[int]) -> set[str]:
+        """RebalanceModule's checks, in its order, from the views and the parameter model."""
+        s = self.s
+        if not s.agents.call("isActive", bot):
+            return {"NotActiveAgent"}
+        if self.shutdown:
+            return {"VaultIsShutdown"}
+        if self.paused:
+            return {"AutomationIsPaused"}
+        if self.now < s.vault.call("nextRebalanceAt"):
+            return {"RebalanceCooldown"}
+        if any(not sl.call("valuation")[1] for sl in s.sleeves):
+            return {"StaleValuation"}
+        old, value = s.vault.call("currentBps"), lambda name: self.params[keccak(text=name)].value
+        for t, name in zip(targets, SLEEVES, strict=True):
+            if t > value(f"vault.maxSleeveBps.{name}"):
+                return {"SleeveCapExceeded"}
+        idle = max(BPS - sum(targets), 0)
+        if sum(targets) > BPS or idle < value("vault.idleBufferBps"):
+            return {"IdleBufferBreached"}
+        moved = sum(abs(t - o) for t, o in zip(targets, old, strict=True))
+        moved += abs(idle - (BPS - sum(old)))
+        if (moved + 1) // 2 > value("vault.maxTurnoverBps"):
+            return {"TurnoverExceeded"}
+        return set()
+
+    def _through_dao(self, method: str, *args, refusal: str | None):
+        """Propose, vote, queue, wait out the timelock and execute `registry.method(*args)`."""
+        s, voter = self.s, self.s.market
+        self.proposals += 1
+        description = f"system machine #{self.proposals}"
+        call = (
+            [s.params.address], [0], [bytes.fromhex(s.params.calldata(method, *args)[2:])],
+            keccak(text=description),
+        )  # fmt: skip
+        self._act(s.governor, "propose", *call[:3], description, sender=voter)
+        pid = s.governor.call("hashProposal", *call)
+        self._advance(VOTING_DELAY + 1, publish=False)
+        self._act(s.governor, "castVote", pid, 1, sender=voter)
+        self._advance(VOTING_PERIOD + 1, publish=False)
+        self._act(s.governor, "queue", *call, sender=voter)
+        self._advance(TIMELOCK_DELAY + 1, publish=False)
+        return self._act(s.governor, "execute", *call, sender=voter,
+                         refusals={refusal} if refusal else set())  # fmt: skip
+
+    def _target(self, pick: int, step: int) -> tuple[Param, int]:
+        """Mostly (pick < 24) the parameter changed last, to meet its cooldown; else any."""
+        key = self.last_key if pick < 24 and self.last_key else self.keys[pick % len(self.keys)]
+        p = self.params[key]
+        return p, max(p.value + (p.value or p.max) * step // BPS, 0)
+
+    def _applied(self, p: Param, value: int, receipt) -> None:
+        if receipt:
+            p.value, p.last_update = value, self.now
+            self.touched.add(p.key)
+            self.last_key = p.key
+            event(f"parameter set: {self.s.names[p.key]}")
