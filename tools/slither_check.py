@@ -6,8 +6,8 @@
 slither reaches the compiler through the solc stand-in (tools/bin/solc-v0.8.28, solcjs): a
 standard-JSON input naming every source under contracts/ is written to .build/slither/ and
 slither reads it with `--compile-force-framework solc-json` (slither's directory mode does not
-recurse into sub-folders). node_modules (OpenZeppelin) and contracts/mocks are filtered out:
-mocks never ship.
+recurse into sub-folders). node_modules (OpenZeppelin, also Ape's copy of it in
+contracts/.cache) and contracts/mocks are filtered out: mocks never ship.
 
 Each finding is keyed by its detector and where it sits (Contract.function, or
 Contract.function.variable for a local variable; a detector may report several findings at one
@@ -65,7 +65,11 @@ class Entry:
 
 
 def standard_json_input() -> dict:
-    sources = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "contracts").rglob("*.sol"))
+    sources = sorted(
+        path.as_posix()
+        for path in (p.relative_to(ROOT) for p in (ROOT / "contracts").rglob("*.sol"))
+        if not any(part.startswith(".") for part in path.parts)  # Ape's contracts/.cache copies
+    )
     return {
         "language": "Solidity",
         "sources": {path: {"urls": [path]} for path in sources},
@@ -93,7 +97,7 @@ def run_slither() -> list[dict]:
         "--solc",
         str(SOLC),
         "--filter-paths",
-        "node_modules|contracts/mocks",
+        r"node_modules|contracts/mocks|contracts/\.cache",
         "--json",
         output.relative_to(ROOT).as_posix(),
     ]

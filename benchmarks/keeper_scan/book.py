@@ -76,6 +76,7 @@ def deploy(max_borrowers: int) -> Bench:
     )  # fmt: skip
     node = Node()
     node.set_block_gas_limit(BLOCK_GAS_LIMIT)
+    node.zero_base_fee()
     lending = deploy_lending_system(project, governance, guardian, allocator)
     lend_max = (DEBT_LOW + DEBT_SPREAD) * USDC * max_borrowers
     lending.supply(depositor, lend_max * 10 // 9 + 1_000_000 * USDC)  # the book gets 90 %

@@ -105,6 +105,12 @@ class Node:
     def set_block_gas_limit(self, gas: int) -> None:
         self.call("evm_setBlockGasLimit", hex(gas))
 
+    def zero_base_fee(self) -> None:
+        """From the next block on, a base fee of 0 (it stays 0: blocks are never above the
+        raised gas limit's target), so the setup's gasPrice-0 transactions are valid on a node
+        an earlier user left at a higher base fee (a test worker's shared anvil)."""
+        self.call("anvil_setNextBlockBaseFeePerGas", "0x0")
+
     def pending_count(self) -> int:
         return int(self.call("txpool_status")["pending"], 16)
 
