@@ -48,6 +48,8 @@ from tests.vault_support import USDC, faucet, isolated
 BORROWERS = 30
 CLIENT_TIMEOUT = 1.5  # seconds: the keeper's HTTP timeout through the proxy (short, yet safe
 STALL = 2.5  # on a loaded machine); a stalled request is held beyond it
+REPO = Path(__file__).resolve().parents[2]  # not the session fixture: a session fixture
+# first requested after this module's deployment makes Ape rebase its isolation, wiping it
 KEEPER_CLI = Path(sys.executable).with_name("ballast-keeper")
 FAST_TIMEOUT = 0.5  # where a spurious timeout is one more fault (the soak, the race)
 SOAK_SEED = int(os.environ.get("BALLAST_FAULT_SEED", "9"))  # another seed: another fault run
@@ -441,7 +443,7 @@ def keeper_cli(node: str, repo_root: Path, *args: str) -> subprocess.CompletedPr
 
 
 def test_the_cli_reports_a_failed_pass_in_one_line_exits_5_and_the_next_run_finishes(
-    shocked, proxy, accounts, chain, repo_root, tmp_path
+    shocked, proxy, accounts, chain, tmp_path
 ):
     lending, unhealthy = shocked
     manifest = tmp_path / "ethereum-local.json"
@@ -451,7 +453,7 @@ def test_the_cli_reports_a_failed_pass_in_one_line_exits_5_and_the_next_run_fini
                "--state-dir", str(tmp_path / "state"), "once")  # fmt: skip
 
     proxy.inject("http-502", "eth_getLogs")  # the liquidator's borrower scan, every retry
-    failed = keeper_cli(proxy.url, repo_root, *options, "--job", "liquidator", "--job", "redeemer")
+    failed = keeper_cli(proxy.url, REPO, *options, "--job", "liquidator", "--job", "redeemer")
     assert failed.returncode == 5, failed.stdout + failed.stderr
     assert "Traceback" not in failed.stderr, failed.stderr
     (line,) = [t for t in failed.stderr.splitlines() if t.startswith("error:")]
@@ -460,7 +462,7 @@ def test_the_cli_reports_a_failed_pass_in_one_line_exits_5_and_the_next_run_fini
     assert liquidations(lending, start) == [] and proxy.forwarded["eth_sendRawTransaction"] == 0
 
     proxy.clear()
-    done = keeper_cli(proxy.url, repo_root, *options, "--job", "liquidator")
+    done = keeper_cli(proxy.url, REPO, *options, "--job", "liquidator")
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(b for b, _ in liquidations(lending, start)) == sorted(unhealthy)
 
