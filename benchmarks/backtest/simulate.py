@@ -54,6 +54,7 @@ from keepers.jobs import (
     RebalanceCall,
     RebalancerSnapshot,
     SleeveSnapshot,
+    futile_repeat,
     plan_rebalance,
 )
 from keepers.math import BPS, WAD
@@ -234,12 +235,6 @@ def rebalancer_params(cfg: RebalancerConfig, gas: int | None = None) -> Strategy
     return cfg.strategy_params()
 
 
-# keepers.shell.rebalancer's futile-repeat rule (FUTILE_BPS, RETRY_AFTER), restated here: the
-# shell module needs a chain connection to import.
-FUTILE_BPS: Final = 10
-RETRY_AFTER_DAYS: Final = 3
-
-
 def oracle_deviation_bps(path: MarketPath, sleeve: str, k: int) -> int:
     """A priced sleeve's move against the last accepted price (yesterday's), in bps."""
     nav = path.nav[sleeve]
@@ -312,13 +307,12 @@ class KeeperStrategy:
 
     @staticmethod
     def _futile(k: int, target: Sequence[int], last: LastRebalance | None) -> bool:
-        """The shell's rule: the last decision aimed at (nearly) these targets less than
-        RETRY_AFTER_DAYS ago and hardly moved the weights (a sleeve could not pay out)."""
-        if last is None or k - last.day >= RETRY_AFTER_DAYS:
+        """The shell's rule (`keepers.jobs.futile_repeat`) on the last rebalance, days apart."""
+        if last is None:
             return False
-        same = all(abs(a - b) <= FUTILE_BPS for a, b in zip(last.target_bps, target, strict=True))
         moved = sum(abs(n - o) for n, o in zip(last.new_bps, last.old_bps, strict=True))
-        return same and moved <= FUTILE_BPS
+        decided_at, now = last.day * DAY_SECONDS, k * DAY_SECONDS
+        return futile_repeat(last.target_bps, target, decided_at, now, moved)
 
     def target(self, view: View) -> tuple[int, ...] | None:
         call = plan_rebalance(self.snapshot(view), self.params)

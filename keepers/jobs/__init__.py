@@ -31,11 +31,14 @@ from keepers.jobs.liquidator import (
     plan_liquidations,
 )
 from keepers.jobs.rebalancer import (
+    FUTILE_BPS,
+    RETRY_AFTER,
     LendingSnapshot,
     RebalanceCall,
     RebalancerSnapshot,
     RebalanceSkip,
     SleeveSnapshot,
+    futile_repeat,
     plan_rebalance,
     rationale_uri,
     strategy_inputs,
@@ -59,6 +62,8 @@ from keepers.jobs.sentinel import (
 )
 
 __all__ = [
+    "FUTILE_BPS",
+    "RETRY_AFTER",
     "Alert",
     "Borrower",
     "EvaluatorAction",
@@ -87,6 +92,7 @@ __all__ = [
     "decode_redeem_trigger",
     "plan_evaluator",
     "plan_liquidations",
+    "futile_repeat",
     "plan_rebalance",
     "plan_redeem",
     "rationale_uri",

@@ -11,6 +11,7 @@ hash before sending) or a `RebalanceSkip` with the strategy's reason.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from keepers.math import RateModel
@@ -153,13 +154,37 @@ def plan_rebalance(
     )
 
 
+FUTILE_BPS = 10  # weights within this of each other count as the same allocation
+RETRY_AFTER = 3 * 86_400  # a futile target is tried again after this long
+
+
+def futile_repeat(
+    previous_target: Sequence[int],
+    target: Sequence[int],
+    decided_at: int,
+    now: int,
+    moved_bps: int,
+) -> bool:
+    """Whether sending `target` again is futile: the last decision (taken at `decided_at`)
+    aimed at the same targets, within FUTILE_BPS each, less than RETRY_AFTER ago, and moved the
+    weights by at most FUTILE_BPS in all (`moved_bps`: a sleeve could not pay out — lent-out
+    cash, a frozen issuer)."""
+    if len(previous_target) != len(target) or now - decided_at >= RETRY_AFTER:
+        return False
+    same = all(abs(a - b) <= FUTILE_BPS for a, b in zip(previous_target, target, strict=True))
+    return same and moved_bps <= FUTILE_BPS
+
+
 __all__ = [
     "DEFAULT_URI_BASE",
+    "FUTILE_BPS",
+    "RETRY_AFTER",
     "LendingSnapshot",
     "RebalanceCall",
     "RebalanceSkip",
     "RebalancerSnapshot",
     "SleeveSnapshot",
+    "futile_repeat",
     "plan_rebalance",
     "rationale_uri",
     "strategy_inputs",

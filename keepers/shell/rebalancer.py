@@ -11,10 +11,12 @@ from typing import Any
 from eth_utils import to_checksum_address
 
 from keepers.jobs import (
+    RETRY_AFTER,
     LendingSnapshot,
     RebalancerSnapshot,
     RebalanceSkip,
     SleeveSnapshot,
+    futile_repeat,
     plan_rebalance,
 )
 from keepers.math import adjusted_collateral, health_factor
@@ -131,14 +133,9 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
     return report
 
 
-FUTILE_BPS = 10  # weights within this of each other count as the same allocation
-RETRY_AFTER = 3 * 86_400  # a futile target is tried again after this long
-
-
 def _futile_repeat(keeper: Keeper, target: tuple[int, ...], now: int) -> str | None:
-    """Why sending `target` again would be futile: this keeper's last decision aimed at the same
-    targets less than RETRY_AFTER ago and the vault's weights hardly moved (a sleeve could not
-    pay out: lent-out cash, a frozen issuer). None: send."""
+    """Why sending `target` again would be futile (`jobs.rebalancer.futile_repeat` on this
+    keeper's last decision and what it moved on chain). None: send."""
     last = keeper.store.latest_decision()
     body = keeper.store.rationale(last.rationale_hash) if last is not None else None
     if last is None or body is None:
@@ -147,15 +144,9 @@ def _futile_repeat(keeper: Keeper, target: tuple[int, ...], now: int) -> str | N
         previous = [int(b) for b in decode_rationale(body)["outcome"]["target_bps"]]
     except (ValueError, KeyError, TypeError):
         return None
-    if len(previous) != len(target) or any(
-        abs(a - b) > FUTILE_BPS for a, b in zip(previous, target, strict=True)
-    ):
-        return None
     decision = keeper.protocol.vault.decision(int(last.decision_id))
-    if now - int(decision.timestamp) >= RETRY_AFTER:
-        return None
     moved = sum(abs(int(n) - int(o)) for n, o in zip(decision.newBps, decision.oldBps, strict=True))
-    if moved > FUTILE_BPS:
+    if not futile_repeat(previous, target, int(decision.timestamp), now, moved):
         return None
     return (
         f"decision {last.decision_id} aimed at these targets and moved {moved} bps (a sleeve "

@@ -631,7 +631,7 @@ def test_a_rebalance_the_vault_cannot_carry_out_is_not_repeated_every_day(
     """The book is lent out and its cap cut to 30 %: the strategy must move out of it, but the
     book has no cash to give back. After a rebalance that moved nothing, the same targets are
     not sent again until RETRY_AFTER has passed."""
-    from keepers.shell.rebalancer import RETRY_AFTER
+    from keepers.jobs import RETRY_AFTER
 
     lending = fresh
     vs, vault = lending.vs, lending.vault

@@ -380,3 +380,14 @@ def test_rebalancer_skips_an_empty_vault_and_builds_uris():
     h = bytes(range(32))
     assert rationale_uri("ipfs://", h) == "ipfs://0x" + h.hex()
     assert rationale_uri("file:///var/ballast", h) == "file:///var/ballast/0x" + h.hex()
+
+
+def test_a_repeat_is_futile_only_when_same_recent_and_nothing_moved():
+    from keepers.jobs import FUTILE_BPS, RETRY_AFTER, futile_repeat
+
+    last, t0 = (5000, 3000), 1_000_000
+    assert futile_repeat(last, (5000 + FUTILE_BPS, 3000), t0, t0 + 60, moved_bps=FUTILE_BPS)
+    assert not futile_repeat(last, (5000 + FUTILE_BPS + 1, 3000), t0, t0 + 60, moved_bps=0)
+    assert not futile_repeat(last, last, t0, t0 + 60, moved_bps=FUTILE_BPS + 1)  # it did move
+    assert not futile_repeat(last, last, t0, t0 + RETRY_AFTER, moved_bps=0)  # time to retry
+    assert not futile_repeat(last, (5000, 3000, 0), t0, t0 + 60, moved_bps=0)  # sleeves changed
