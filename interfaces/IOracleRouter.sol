@@ -51,4 +51,10 @@ interface IOracleRouter {
 
     /// @notice The last accepted price of `token` and when it was accepted.
     function lastPrice(address token) external view returns (uint256 price, uint256 acceptedAt);
+
+    /// @notice Fresh live price `p` and the reference `r` (last accepted price): `(p, p)` when
+    ///         there is no reference yet or `p` is within `oracle.maxDeviationBps` of `r`;
+    ///         otherwise `(min(p, r), max(p, r))` until the move is confirmed and accepted.
+    ///         Reverts exactly as `price(token)` does (FeedNotSet, InvalidPrice, StalePrice).
+    function priceBand(address token) external view returns (uint256 low, uint256 high);
 }

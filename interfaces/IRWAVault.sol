@@ -4,42 +4,71 @@ pragma solidity ^0.8.24;
 import {ISleeve} from "interfaces/ISleeve.sol";
 
 /// @title IRWAVault
-/// @notice Ballast's ERC-4626 vault: a stablecoin held idle or in RWA sleeves, steered by
-///         rebalances inside governance bounds, with a FIFO queue for redemptions that exceed
-///         liquidity. (The ERC-4626 functions themselves are OpenZeppelin's IERC4626.)
-/// @dev Assumptions and rules:
-///      - `totalAssets() = idle + Σ sleeve.totalAssets()`, where idle is the vault's balance of the
-///        base asset. Sleeves value themselves live (oracle prices), so share conversions never
-///        use a stale book value. Shares carry a decimals offset of `18 - asset decimals` (OZ
-///        virtual shares) against the first-depositor inflation attack.
-///      - Rounding always favours the vault: shares minted and assets paid round down, shares
-///        burned and assets pulled round up (OpenZeppelin ERC4626).
-///      - Withdrawals pay from idle, then from sleeves in `withdrawQueue()` order up to each
-///        sleeve's `availableLiquidity()`; a sleeve that reverts is skipped. `maxWithdraw` and
-///        `maxRedeem` include only that liquidity: they never promise more than a call delivers.
-///      - An exit that pulls from sleeves pays for the valuation the pull loses to the issuers'
-///        rounding (at most 1 wei per sleeve): `withdraw` burns the shares of `assets + loss`,
-///        `redeem` pays its shares' value less the loss, and a `processRedeemQueue` batch (priced
-///        once) takes it from its first payments. Those who stay never bear it.
-///        `maxWithdraw`, `previewWithdraw` and `previewRedeem` assume the worst case (1 wei per
-///        sleeve in the withdraw queue) when idle does not cover the exit, and are exact when it
-///        does.
-///      - Deposits stop (`maxDeposit = 0`) at `vault.depositCap`, after `shutdown`, for a
-///        receiver off the allowlist when it is on, and while a sleeve is valued at a stale
-///        price. Pausing automation never stops deposits or withdrawals.
-///      - `requestRedeem` moves shares into the vault's escrow (they stay in `totalSupply` and
-///        keep sharing gains and losses); `processRedeemQueue` pays requests first in, first out
-///        at the share price of the moment, partially when liquidity is short.
+/// @notice Ballast's vault: a stablecoin held idle or in RWA sleeves, steered by rebalances inside
+///         governance bounds. Entries and exits are forward-priced ERC-7540 requests settled at NAV
+///         strikes (ERC-7575 `share()` is the vault itself; ERC-165 reports 7540 and 7575). The
+///         ERC-4626 functions are OpenZeppelin's IERC4626, with ERC-7540's meaning.
+/// @dev The request lifecycle, stated once (Centrifuge's): pending → claimable → claimed.
+///      - `requestDeposit(assets, controller, owner)` takes `assets` from `owner` into the vault,
+///        held apart: pending deposits never count in `totalAssets()`. `requestRedeem(shares,
+///        controller, owner)` escrows `owner`'s shares in the vault (they stay in `totalSupply`
+///        until their strike burns them). The caller must be `owner` or an operator of `owner`
+///        (`setOperator`); a redeem request also accepts an ERC-20 allowance over the shares.
+///        Requests are aggregated per controller (`requestId` is always 0).
+///      - `strike()` — anyone, the depositor too, so exits never depend on keepers or agents —
+///        values every sleeve once and settles. A request is settled at the first strike whose
+///        every sleeve price was published strictly after the request (forward pricing, as funds
+///        must under SEC rule 22c-1): nobody can request at a price they already know. Deposits
+///        settle in full; redemptions are paid from idle (pending deposits of the same strike
+///        included), then from sleeves in `withdrawQueue()` order up to their liquidity, first in
+///        first out by strike epoch, pro rata within an epoch; what liquidity cannot pay stays
+///        queued for the next strikes and is filled there at their prices.
+///      - Claims move what a strike settled to the controller's receiver: shares through
+///        `deposit(assets, receiver, controller)` / `mint(shares, receiver, controller)`, assets
+///        through `redeem(shares, receiver, controller)` / `withdraw(assets, receiver,
+///        controller)` (caller: the controller or its operator). `previewDeposit`, `previewMint`,
+///        `previewWithdraw` and `previewRedeem` revert (ERC-7540); `max*` report what is
+///        claimable now.
+///      - `cancelDepositRequest` / `cancelRedeemRequest` return a request that no strike has
+///        touched yet, to the controller.
+///      - A controller holds one redeem request at a time in the queue: adding to it is possible
+///        while its epoch is open; once a strike closed it, a new request waits until it is fully
+///        filled (`RedeemRequestQueued`).
+///      Prices at a strike (`S` = supply + 10^offset virtual shares, OZ's):
+///      - each sleeve reports `strikeValuation()`: a low and a high value that differ only while
+///        an oracle move beyond `oracle.maxDeviationBps` is unconfirmed. Deposits pay the high
+///        NAV, `(idle + Σ high + 1) / S` per share; redemptions get the low NAV less the
+///        donations still locked, `(idle + Σ low − locked + 1) / S`. Neither side can trade on a
+///        price nobody has confirmed, and nobody who enters after a donation earns any of it.
+///      - Rounding favours the vault: shares minted and assets paid round down; a claim of part
+///        of a settled request rounds against the claimer; the last claim takes the rest.
+///      - A sleeve whose price is stale or not newer than the newest request: deposits wait for
+///        it; redemptions wait too, until `vault.strikeMaxWait` after that request, after which
+///        the strike values the sleeve at its last price less `vault.staleHaircutBps` (the
+///        leavers bear the doubt, never those who stay) so a dead feed never freezes exits.
+///      - The performance fee is crystallized at every strike, before anything settles, so every
+///        leaver pays its share of the fee on its gains.
+///      - Donations (`donate`, executed slashes) unlock linearly over `vault.unlockPeriod`; they
+///        lift the high-water mark when made, so the fee never counts them.
+///      - Deposit requests stop at `vault.depositCap` (the last strike's NAV plus pending
+///        deposits), after `shutdown`, and for an owner or controller off the allowlist when it is
+///        on. Pausing automation never stops requests, strikes or claims.
+///      Rebalances:
+///      - `totalAssets() = idle + Σ sleeve.totalAssets() − locked donations`, where idle is the
+///        vault's base-asset balance less pending deposits and redemptions settled but not yet
+///        claimed. Those two are never invested, and no transaction can inflate the NAV a
+///        rebalance measures (entering needs a strike after the next price round).
 ///      - `rebalance` enforces, on the target weights: `targetBps[i] <= vault.maxSleeveBps.<name>`,
 ///        idle `>= vault.idleBufferBps`, turnover `½ Σ|target - current|` over sleeves and idle
 ///        `<= vault.maxTurnoverBps`, and `vault.rebalanceCooldown` since the last rebalance. It
 ///        pulls from over-weight sleeves (up to their liquidity) before funding under-weight ones,
-///        never below the target idle. `Rebalanced.newBps` are the weights actually reached.
+///        never below the target idle, then re-checks the weights reached: a sleeve it raised is
+///        within its cap, and idle, if it lowered it, within the buffer (`ReachedOutsideBounds`).
+///        `Rebalanced.newBps` are the weights actually reached.
 ///      - The guardian can pause automation and shut down; it cannot move funds anywhere but back
 ///        to idle (`unwind`, anyone, after shutdown).
 ///      - Only agents the AgentRegistry reports active may rebalance; each decision is recorded
-///        for the registry's evaluation. The performance fee (above a high-water mark, see
-///        `setAgentRegistry`) is minted in shares to the registry, which splits it.
+///        for the registry's evaluation.
 interface IRWAVault {
     /// @notice A sleeve as the vault sees it.
     struct SleeveConfig {
@@ -48,11 +77,17 @@ interface IRWAVault {
         bytes32 capKey; // keccak256("vault.maxSleeveBps." ++ name)
     }
 
-    /// @notice One redemption request waiting in the queue.
-    struct RedeemRequest {
-        address owner; // who escrowed the shares (and may cancel)
-        uint96 shares; // shares still escrowed (0 once paid or cancelled); packs with owner
-        address receiver; // who receives the assets
+    /// @notice What a strike settled (`StrikeSettled`): the prices it used, scaled by 1e36 (assets
+    ///         per share), and what moved.
+    struct Strike {
+        uint64 depositEpoch; // the deposit epoch it closed (type(uint64).max: none)
+        uint64 redeemEpoch; // the newest redeem epoch it closed (type(uint64).max: none)
+        uint256 depositPrice; // assets per share × 1e36 paid by deposits ((idle + Σ high + 1) / S)
+        uint256 redeemPrice; // assets per share × 1e36 paid to redemptions (low NAV less locked)
+        uint256 depositAssets; // assets of the deposits settled
+        uint256 depositShares; // shares minted for them (escrowed until claimed)
+        uint256 redeemShares; // escrowed shares burned for the redemptions filled
+        uint256 redeemAssets; // assets set aside for those redemptions (until claimed)
     }
 
     /// @notice What a rebalance decided, kept for evaluation.
@@ -81,10 +116,23 @@ interface IRWAVault {
         string rationaleURI
     );
     event SleeveWithdrawFailed(address indexed sleeve, uint256 requested);
-    event RedeemPaymentFailed(uint256 indexed requestId, address indexed receiver, uint256 assets);
-    event RedeemRequested(uint256 indexed requestId, address indexed owner, address indexed receiver, uint256 shares);
-    event RedeemProcessed(uint256 indexed requestId, address indexed receiver, uint256 shares, uint256 assets, uint256 sharesLeft);
-    event RedeemCancelled(uint256 indexed requestId, address indexed owner, uint256 shares);
+    /// @notice ERC-7540: `owner` sent `assets` for `controller`, pending until a strike.
+    event DepositRequest(
+        address indexed controller, address indexed owner, uint256 indexed requestId, address sender, uint256 assets
+    );
+    /// @notice ERC-7540: `owner` escrowed `shares` for `controller`, pending until a strike.
+    event RedeemRequest(
+        address indexed controller, address indexed owner, uint256 indexed requestId, address sender, uint256 shares
+    );
+    /// @notice ERC-7540: `controller` approved or revoked `operator`.
+    event OperatorSet(address indexed controller, address indexed operator, bool approved);
+    /// @notice A pending deposit request went back to its controller.
+    event DepositRequestCancelled(address indexed controller, uint256 assets);
+    /// @notice A pending redeem request's shares went back to its controller.
+    event RedeemRequestCancelled(address indexed controller, uint256 shares);
+    /// @notice A NAV strike settled requests (see `Strike`); `lockedDonations` is what was still
+    ///         locked, `staleSleeves` a bitmap of the sleeves valued at their haircut last price.
+    event StrikeSettled(uint256 indexed strikeId, Strike strike, uint256 lockedDonations, uint256 staleSleeves);
     event AutomationPaused(address indexed by);
     event AutomationUnpaused(address indexed by);
     event Shutdown(address indexed by);
@@ -96,9 +144,9 @@ interface IRWAVault {
     ///         mark (which donations lift); `feeShares` worth `feeAssets` minted to the AgentRegistry;
     ///         `highWaterMark` the share price after the fee (assets per share × 1e36).
     event PerformanceFeeTaken(uint256 gain, uint256 feeAssets, uint256 feeShares, uint256 highWaterMark);
-    /// @notice `assets` given to the depositors (a slash, a compensation): they raise the share
-    ///         price and are never charged the performance fee.
-    event Donated(address indexed from, uint256 assets);
+    /// @notice `assets` given to the depositors (a slash, a compensation): they unlock into the
+    ///         share price over `vault.unlockPeriod` (`lockedUntil`) and are never charged the fee.
+    event Donated(address indexed from, uint256 assets, uint256 locked, uint256 lockedUntil);
 
     error ZeroAmount();
     error ZeroAddress();
@@ -122,8 +170,19 @@ interface IRWAVault {
     error NotShutdown();
     error InsufficientLiquidity(uint256 requested, uint256 available);
     error NotAllowlisted(address account);
-    error UnknownRequest(uint256 requestId);
-    error NotRequestOwner(uint256 requestId, address caller);
+    error NotOperator(address owner, address caller);
+    error NoPendingRequest(address controller);
+    error RequestAlreadyStruck(address controller, uint256 epoch);
+    error RedeemRequestQueued(address controller, uint256 epoch);
+    error ClaimExceeded(address controller, uint256 requested, uint256 claimable);
+    error DepositCapExceeded(uint256 assets, uint256 room);
+    error NothingToStrike();
+    /// @notice `sleeve`'s price (published at `publishedAt`, or stale) is not newer than the newest
+    ///         request to settle (`requestedAt`); redemptions may value it with a haircut from
+    ///         `staleReadyAt` (0: deposits only wait).
+    error StrikeNotReady(address sleeve, uint256 publishedAt, uint256 requestedAt, uint256 staleReadyAt);
+    error ReachedOutsideBounds(uint256 index, uint256 reachedBps, uint256 boundBps);
+    error PreviewUnavailable();
     error NotActiveAgent(address caller);
     error InvalidAgentRegistry(address agents);
 
@@ -138,10 +197,11 @@ interface IRWAVault {
     /// @notice Sleeve indices in the order withdrawals draw on them.
     function withdrawQueue() external view returns (uint8[] memory);
 
-    /// @notice The vault's base-asset balance (what withdrawals draw on first).
+    /// @notice The vault's base-asset balance less pending deposits and unclaimed redemptions
+    ///         (what redemptions draw on first, and what rebalances invest).
     function idle() external view returns (uint256);
 
-    /// @notice What could be withdrawn right now: idle plus each sleeve's available liquidity.
+    /// @notice What a strike could pay now: idle plus each sleeve's available liquidity.
     function liquidity() external view returns (uint256);
 
     /// @notice Current weights of the sleeves in bps of `totalAssets()` (idle is the remainder).
@@ -160,7 +220,7 @@ interface IRWAVault {
 
     /// @notice Moves capital to `targetBps` (one weight per sleeve, idle is the remainder).
     ///         Only an agent the AgentRegistry reports active; not while automation is paused.
-    ///         Takes the performance fee first (see `setAgentRegistry`), records the decision
+    ///         Records the decision
     ///         (weights, NAVs, sleeves and their `returnIndex()`) and reports it to the registry
     ///         (`onDecision`) for evaluation.
     /// @return decisionId Index of the recorded decision.
@@ -180,12 +240,13 @@ interface IRWAVault {
     /// @notice Sets the AgentRegistry (governance): it decides who may rebalance, receives each
     ///         decision, and receives the performance fee in shares. Its `vault()` must be this
     ///         vault. Until it is set nobody can rebalance.
-    /// @dev Performance fee, taken at each rebalance on the share price `p = (totalAssets + 1) ·
+    /// @dev Performance fee, taken at each strike on the share price `p = (totalAssets + 1) ·
     ///      1e36 / S` with `S = totalSupply + 10^offset`, against the high-water mark `h`
-    ///      (initially the price of the empty vault). Donations since the last rebalance first
-    ///      lift the mark as much as they lifted the price: `h += donated · 1e36 / S` (rounded
-    ///      up), so they never count as performance, neither as gain nor as recovery of a loss.
-    ///      Then, above the mark: `gain = (p - h) · S / 1e36` (assets), `fee = gain ·
+    ///      (initially the price of the empty vault), where `totalAssets` here counts locked
+    ///      donations and values sleeves low. A donation lifts the mark when it is made, as much
+    ///      as it lifts that price: `h += donated · 1e36 / S` (rounded up), and so does the locked
+    ///      part a redemption leaves behind; so donations never count as performance, neither as
+    ///      gain nor as recovery of a loss. Then, above the mark: `gain = (p - h) · S / 1e36` (assets), `fee = gain ·
     ///      vault.performanceFeeBps / 10_000`, minted as `fee · S / (totalAssets + 1 - fee)`
     ///      shares (so they are worth `fee` after the mint, Morpho's formula); every division
     ///      rounds down (against the fee taker); then `h` becomes the price after the mint. At or
@@ -195,36 +256,79 @@ interface IRWAVault {
     /// @notice The AgentRegistry (zero until governance sets it).
     function agentRegistry() external view returns (address);
 
-    /// @notice Gives `assets` of the base asset from the caller to the depositors: the share
-    ///         price rises by exactly that much and the performance fee ignores it. The
-    ///         AgentRegistry pays executed slashes this way.
+    /// @notice Gives `assets` of the base asset from the caller to the shares that exist now:
+    ///         they unlock into the share price over `vault.unlockPeriod` (a newer donation
+    ///         restarts the period for what is still locked), and the performance fee ignores
+    ///         them. The AgentRegistry pays executed slashes this way.
     function donate(uint256 assets) external;
 
-    // ----------------------------------------------------------------- redemption queue
+    // ----------------------------------------------------------------- ERC-7540 requests and strikes
 
-    /// @notice Escrows `shares` of the caller and queues them for redemption to `receiver`.
-    function requestRedeem(uint256 shares, address receiver) external returns (uint256 requestId);
+    /// @notice Takes `assets` from `owner` for `controller`, pending until the next strike whose
+    ///         prices are all newer. Caller: `owner` or its operator. Returns request id 0.
+    function requestDeposit(uint256 assets, address controller, address owner) external returns (uint256 requestId);
 
-    /// @notice Returns the still-escrowed shares of a request to its owner.
-    function cancelRedeemRequest(uint256 requestId) external;
+    /// @notice Escrows `shares` of `owner` for `controller`, pending until the next strike whose
+    ///         prices are all newer. Caller: `owner`, its operator, or an ERC-20 spender of its
+    ///         shares. Returns request id 0.
+    function requestRedeem(uint256 shares, address controller, address owner) external returns (uint256 requestId);
 
-    /// @notice Pays up to `maxRequests` queued requests in order, as far as liquidity allows. Anyone.
-    /// @return processed Requests fully paid.
-    /// @return assetsPaid Base asset paid in total.
-    function processRedeemQueue(uint256 maxRequests) external returns (uint256 processed, uint256 assetsPaid);
+    /// @notice Assets of `controller`'s deposit request no strike has settled yet.
+    function pendingDepositRequest(uint256 requestId, address controller) external view returns (uint256 assets);
 
-    /// @notice Keeper trigger: `(true, processRedeemQueue calldata)` when a queued request can be
-    ///         paid at least partly; else `(false, reason)`.
-    function redeemQueueTrigger() external view returns (bool shouldAct, bytes memory data);
+    /// @notice Assets of `controller`'s settled deposits not yet claimed.
+    function claimableDepositRequest(uint256 requestId, address controller) external view returns (uint256 assets);
 
-    /// @notice A request by id.
-    function redeemRequest(uint256 requestId) external view returns (RedeemRequest memory);
+    /// @notice Shares of `controller`'s redeem request not yet filled by a strike.
+    function pendingRedeemRequest(uint256 requestId, address controller) external view returns (uint256 shares);
 
-    /// @notice Ids of the first and one-past-the-last request still in the queue.
-    function redeemQueueBounds() external view returns (uint256 head, uint256 tail);
+    /// @notice Shares of `controller`'s filled redemptions not yet claimed.
+    function claimableRedeemRequest(uint256 requestId, address controller) external view returns (uint256 shares);
 
-    /// @notice Shares escrowed by open requests.
-    function queuedShares() external view returns (uint256);
+    /// @notice Returns `controller`'s pending deposit (no strike has settled it) to the controller.
+    ///         Caller: the controller or its operator.
+    function cancelDepositRequest(address controller) external returns (uint256 assets);
+
+    /// @notice Returns `controller`'s pending redeem shares to the controller while their epoch is
+    ///         still open (no strike has touched them). Caller: the controller or its operator.
+    function cancelRedeemRequest(address controller) external returns (uint256 shares);
+
+    /// @notice ERC-7540: lets `operator` request, claim and cancel for the caller.
+    function setOperator(address operator, bool approved) external returns (bool);
+
+    /// @notice ERC-7540: whether `operator` acts for `controller`.
+    function isOperator(address controller, address operator) external view returns (bool);
+
+    /// @notice ERC-7575: the share token (this vault).
+    function share() external view returns (address);
+
+    /// @notice Values every sleeve once and settles every request that may settle (see the
+    ///         lifecycle above). Anyone. Reverts `NothingToStrike` with no request waiting and
+    ///         `StrikeNotReady` (naming the sleeve) when nothing can settle yet.
+    /// @return strikeId The strike's number (`strikeCount() - 1`).
+    function strike() external returns (uint256 strikeId);
+
+    /// @notice Keeper trigger: `(true, strike calldata)` when a strike would settle something;
+    ///         else `(false, reason)`.
+    function strikeTrigger() external view returns (bool shouldAct, bytes memory data);
+
+    /// @notice Strikes so far.
+    function strikeCount() external view returns (uint256);
+
+    /// @notice Assets of deposit requests no strike has settled (held apart, never invested).
+    function pendingDeposits() external view returns (uint256);
+
+    /// @notice Escrowed shares of redeem requests not yet filled.
+    function pendingRedemptions() external view returns (uint256);
+
+    /// @notice Assets set aside for filled redemptions not yet claimed.
+    function claimableRedemptions() external view returns (uint256);
+
+    /// @notice Timestamp of the newest deposit and redeem request still to settle (0: none).
+    function lastRequestAt() external view returns (uint256 deposits, uint256 redemptions);
+
+    /// @notice Donations still locked (not yet in the share price) and when the lock ends.
+    function lockedDonations() external view returns (uint256 locked, uint256 until);
 
     // ----------------------------------------------------------------- guardian, shutdown, allowlist
 

@@ -47,6 +47,14 @@ interface ISleeve {
     ///         only on fresh indices.
     function returnIndexStatus() external view returns (uint256 index, bool fresh);
 
+    /// @notice The sleeve's value for a NAV strike. `low` and `high` value the holdings at the
+    ///         lower and the higher of the fresh price and the oracle's reference while a move
+    ///         beyond `oracle.maxDeviationBps` is unconfirmed, and are equal otherwise;
+    ///         `publishedAt` is when the oldest price behind them was published (`block.timestamp`
+    ///         for a sleeve valued without a price feed); `fresh` is false when a price is stale
+    ///         or unusable (then `low == high ==` the value at the best stale price). Never reverts.
+    function strikeValuation() external view returns (uint256 low, uint256 high, uint256 publishedAt, bool fresh);
+
     /// @notice Invests `assets` the vault has just transferred in. Vault only.
     function deposit(uint256 assets) external;
 

@@ -35,6 +35,10 @@ VAULT_PARAMETERS: dict[str, tuple[int, int, int]] = {
     "vault.rebalanceCooldown": (DAY, 0, 30 * DAY),
     "vault.depositCap": (10**9 * USDC, 0, 10**12 * USDC),
     "vault.performanceFeeBps": (0, 0, 5_000),
+    # Donations unlock at once here unless a test sets a period (tests/vault/test_donations.py).
+    "vault.unlockPeriod": (0, 0, 30 * DAY),
+    "vault.strikeMaxWait": (3 * DAY, 0, 30 * DAY),
+    "vault.staleHaircutBps": (500, 0, 5_000),
     "oracle.maxStaleness": (DAY, 60, 7 * DAY),
     "oracle.maxDeviationBps": (1_000, 1, 10_000),
 }
@@ -102,9 +106,38 @@ class VaultSystem:
         faucet(self.asset, account, amount)
         self.asset.approve(self.vault, 2**256 - 1, sender=account)
 
+    def publish_prices(self) -> None:
+        """A new round of every sleeve's feed at its current answer, at least a second after the
+        last block: a strike settles only requests older than every price it uses."""
+        chain = ape.chain
+        head = chain.blocks.head.timestamp
+        if chain.pending_timestamp <= head:
+            chain.pending_timestamp = head + 1
+        for s in self.sleeves:
+            s.feed.setAnswer(s.feed.latestAnswer(), sender=self.governance)
+
+    def strike(self, sender=None):
+        """Publish fresh prices, then strike (anyone may; the governance account by default)."""
+        self.publish_prices()
+        return self.vault.strike(sender=sender or self.governance)
+
     def deposit(self, account, amount: int):
+        """Request, strike, claim: `account` ends with the shares `amount` bought. Returns the
+        claim's receipt (its return value: the shares)."""
         self.fund(account, amount)
+        self.vault.requestDeposit(amount, account, account, sender=account)
+        self.strike()
         return self.vault.deposit(amount, account, sender=account)
+
+    def redeem(self, account, shares: int, receiver=None):
+        """Request, strike, claim what the strike filled (all of it when liquidity allows).
+        Returns the claim's receipt, or None when the strike filled nothing."""
+        self.vault.requestRedeem(shares, account, account, sender=account)
+        self.strike()
+        claimable = self.vault.maxRedeem(account)
+        if claimable == 0:
+            return None
+        return self.vault.redeem(claimable, receiver or account, account, sender=account)
 
     def rebalance(
         self, target_bps: list[int], rationale: bytes = b"\x11" * 32, uri: str = "ipfs://r"

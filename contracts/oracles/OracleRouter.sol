@@ -79,6 +79,14 @@ contract OracleRouter is AccessControl, IOracleRouter {
     }
 
     /// @inheritdoc IOracleRouter
+    function priceBand(address token) external view returns (uint256 low, uint256 high) {
+        uint256 p = price(token);
+        uint256 r = _accepted[token].price;
+        if (r == 0 || _deviationBps(r, p) <= registry.get(MAX_DEVIATION_BPS)) return (p, p);
+        return p < r ? (p, r) : (r, p);
+    }
+
+    /// @inheritdoc IOracleRouter
     function deviationTrigger(address token) external view returns (bool, bytes memory) {
         if (address(_feeds[token].aggregator) == address(0)) return (false, bytes("no feed"));
         (uint256 p, bool ok) = _read(token);

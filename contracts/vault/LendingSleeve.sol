@@ -153,6 +153,14 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     }
 
     /// @inheritdoc ISleeve
+    /// @dev No price behind the book's value: one value, published now, always fresh.
+    function strikeValuation() external view override returns (uint256, uint256, uint256, bool) {
+        State memory s = _accrued();
+        uint256 value = s.cash + _totalDebt(s);
+        return (value, value, block.timestamp, true);
+    }
+
+    /// @inheritdoc ISleeve
     function availableLiquidity() external view override returns (uint256) {
         return _book.cash;
     }

@@ -19,13 +19,13 @@ import {RebalanceModule} from "./RebalanceModule.sol";
 import {VaultStorage} from "./VaultStorage.sol";
 
 /// @title RWAVault
-/// @notice ERC-4626 vault over a stablecoin held idle or in RWA sleeves (see IRWAVault for the
-///         rules every function keeps).
+/// @notice ERC-7540 vault over a stablecoin held idle or in RWA sleeves: forward-priced requests
+///         settled at NAV strikes (see IRWAVault for the rules every function keeps).
 /// @dev Roles: DEFAULT_ADMIN and GOVERNANCE (the timelock) manage sleeves, the withdraw queue,
 ///      the allowlist switch and the AgentRegistry; GUARDIAN pauses automation and shuts down;
 ///      ALLOWLIST manages allowlist entries. Rebalancing is for the agents the AgentRegistry
-///      reports active (checked in RebalanceModule). Conversions are OpenZeppelin's
-///      (`supply + 10**offset`, `totalAssets + 1`), computed once per call from one valuation.
+///      reports active (checked in RebalanceModule). Strike prices use OpenZeppelin's virtual
+///      shares (`supply + 10**offset`, `totalAssets + 1`).
 contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault {
     using Math for uint256;
     using SafeCast for uint256;
@@ -37,12 +37,12 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
 
     /// @notice Most sleeves a vault holds (Yearn V3's withdraw queue limit).
     uint256 public constant MAX_SLEEVES = 10;
-    /// @notice Most requests `redeemQueueTrigger` looks at.
-    uint256 public constant TRIGGER_SCAN = 100;
 
     uint256 internal constant BPS = 10_000;
     bytes32 internal constant REBALANCE_COOLDOWN = keccak256("vault.rebalanceCooldown");
     bytes32 internal constant DEPOSIT_CAP = keccak256("vault.depositCap");
+    bytes32 internal constant UNLOCK_PERIOD = keccak256("vault.unlockPeriod");
+    bytes32 internal constant STRIKE_MAX_WAIT = keccak256("vault.strikeMaxWait");
 
     IParameterRegistry public immutable registry;
     /// @notice The contract `rebalance` delegates to (see RebalanceModule).
@@ -82,312 +82,347 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         _;
     }
 
-    // =================================================================== ERC-4626
+    // =================================================================== ERC-4626 views
 
-    /// @notice Idle plus every sleeve's live valuation.
-    function totalAssets() public view override returns (uint256 total) {
-        (total,) = _valuation();
-    }
-
-    /// @notice 0 after shutdown, for a receiver off the allowlist, while a sleeve's price is
-    ///         stale, and at `vault.depositCap`; otherwise the room left under the cap.
-    function maxDeposit(address receiver) public view override returns (uint256) {
-        VaultStorage.Flags memory f = _s().flags;
-        if (f.shutdown || (f.allowlistEnabled && !_s().allowed[receiver])) return 0;
-        (uint256 total, bool fresh) = _valuation();
-        if (!fresh) return 0;
-        return _room(total);
-    }
-
-    /// @notice Shares `maxDeposit` buys, rounded down (so `mint(maxMint)` never exceeds the cap).
-    function maxMint(address receiver) public view override returns (uint256) {
-        uint256 assets = maxDeposit(receiver);
-        if (assets == 0) return 0;
-        return _toShares(assets, totalAssets(), totalSupply(), Math.Rounding.Floor);
-    }
-
-    /// @notice What `owner`'s shares are worth, capped by the liquidity withdrawals can reach now.
-    /// @dev When idle cannot pay it all, the withdrawal also pays for the pull's rounding (up to
-    ///      1 wei per sleeve, see `withdraw`): the promise keeps that margin, so
-    ///      `withdraw(maxWithdraw)` always succeeds.
-    function maxWithdraw(address owner) public view override returns (uint256) {
-        uint256 owned = _toAssets(balanceOf(owner), totalAssets(), totalSupply(), Math.Rounding.Floor);
-        if (owned <= idle()) return owned;
-        return Math.min(_lessWorstPullLoss(owned), _liquidityUpTo(owned));
-    }
-
-    /// @notice `owner`'s shares, or the shares the reachable liquidity pays for, whichever is less;
-    ///         0 when they would redeem for 0 assets.
-    function maxRedeem(address owner) public view override returns (uint256) {
-        uint256 shares = balanceOf(owner);
-        uint256 total = totalAssets();
-        uint256 supply = totalSupply();
-        uint256 owned = _toAssets(shares, total, supply, Math.Rounding.Floor);
-        if (owned == 0) return 0; // dust worth nothing: `redeem` would revert ZeroAmount
-        uint256 liquid = _liquidityUpTo(owned);
-        // Rounded down, so `redeem(maxRedeem)` asks for at most `liquid`.
-        if (owned > liquid) shares = _toShares(liquid, total, supply, Math.Rounding.Floor);
-        uint256 value = _toAssets(shares, total, supply, Math.Rounding.Floor);
-        // A redemption that needs a pull pays its rounding (up to 1 wei per sleeve): shares
-        // worth no more than that would pay nothing, and `redeem` would revert.
-        if (value == 0 || (value > idle() && _lessWorstPullLoss(value) == 0)) return 0;
-        return shares;
-    }
-
-    /// @notice Shares `withdraw(assets)` burns, rounded up. Exact when idle covers `assets`; when
-    ///         sleeves must pay, it adds the pull's worst rounding (1 wei per sleeve), so it is
-    ///         never below what the call burns (ERC-4626).
-    function previewWithdraw(uint256 assets) public view override returns (uint256) {
-        uint256 worst = assets > idle() ? _s().withdrawQueue.length : 0;
-        return _toShares(assets + worst, totalAssets(), totalSupply(), Math.Rounding.Ceil);
-    }
-
-    /// @notice Assets `redeem(shares)` pays, rounded down; exact when idle covers them, else less
-    ///         the pull's worst rounding, so never above what the call pays (ERC-4626).
-    function previewRedeem(uint256 shares) public view override returns (uint256) {
-        uint256 assets = _toAssets(shares, totalAssets(), totalSupply(), Math.Rounding.Floor);
-        return assets <= idle() ? assets : _lessWorstPullLoss(assets);
-    }
-
-    /// @notice Deposits `assets`, minting shares rounded down (the vault keeps the dust).
-    function deposit(uint256 assets, address receiver) public override nonReentrant returns (uint256 shares) {
-        uint256 total = _checkDeposit();
-        uint256 room = _room(total);
-        if (assets > room) revert ERC4626ExceededMaxDeposit(receiver, assets, room);
-        shares = _toShares(assets, total, totalSupply(), Math.Rounding.Floor);
-        if (shares == 0) revert ZeroAmount();
-        _deposit(msg.sender, receiver, assets, shares);
-    }
-
-    /// @notice Mints `shares`, charging assets rounded up (the vault never undercharges).
-    function mint(uint256 shares, address receiver) public override nonReentrant returns (uint256 assets) {
-        if (shares == 0) revert ZeroAmount();
-        uint256 total = _checkDeposit();
-        uint256 supply = totalSupply();
-        assets = _toAssets(shares, total, supply, Math.Rounding.Ceil);
-        uint256 room = _room(total);
-        if (assets > room) {
-            revert ERC4626ExceededMaxMint(receiver, shares, _toShares(room, total, supply, Math.Rounding.Floor));
+    /// @notice Idle (less pending deposits and unclaimed redemptions) plus every sleeve's live
+    ///         valuation, less the donations still locked.
+    function totalAssets() public view override returns (uint256) {
+        uint256 total = _idle();
+        uint256 n = _s().sleeves.length;
+        for (uint256 i; i < n; ++i) {
+            (uint256 a,) = _s().sleeves[i].sleeve.valuation();
+            total += a;
         }
-        _deposit(msg.sender, receiver, assets, shares);
+        uint256 locked = _locked();
+        return total > locked ? total - locked : 0;
     }
 
-    /// @notice Withdraws exactly `assets`, burning shares rounded up; pulls from sleeves as needed.
-    /// @dev A pull can lower the valuation by up to 1 wei per sleeve (the issuer's rounding):
-    ///      the shares burned also cover that loss, so those who stay never bear it.
-    function withdraw(uint256 assets, address receiver, address owner)
+    /// @notice ERC-7540: the assets of `controller`'s settled deposits it may claim now.
+    function maxDeposit(address controller) public view override returns (uint256) {
+        return _depositClaims(controller).assets;
+    }
+
+    /// @notice ERC-7540: the shares of `controller`'s settled deposits it may claim now.
+    function maxMint(address controller) public view override returns (uint256) {
+        return _depositClaims(controller).shares;
+    }
+
+    /// @notice ERC-7540: the assets of `controller`'s filled redemptions it may claim now.
+    function maxWithdraw(address controller) public view override returns (uint256) {
+        return _redeemClaims(controller).assets;
+    }
+
+    /// @notice ERC-7540: the shares of `controller`'s filled redemptions it may claim now.
+    function maxRedeem(address controller) public view override returns (uint256) {
+        return _redeemClaims(controller).shares;
+    }
+
+    /// @notice Reverts: entries are priced at a future strike (ERC-7540).
+    function previewDeposit(uint256) public pure override returns (uint256) {
+        revert PreviewUnavailable();
+    }
+
+    /// @notice Reverts: entries are priced at a future strike (ERC-7540).
+    function previewMint(uint256) public pure override returns (uint256) {
+        revert PreviewUnavailable();
+    }
+
+    /// @notice Reverts: exits are priced at a future strike (ERC-7540).
+    function previewWithdraw(uint256) public pure override returns (uint256) {
+        revert PreviewUnavailable();
+    }
+
+    /// @notice Reverts: exits are priced at a future strike (ERC-7540).
+    function previewRedeem(uint256) public pure override returns (uint256) {
+        revert PreviewUnavailable();
+    }
+
+    // =================================================================== ERC-7540 claims
+
+    /// @notice Claims the shares `assets` of the caller's settled deposits bought.
+    function deposit(uint256 assets, address receiver) public override returns (uint256) {
+        return deposit(assets, receiver, msg.sender);
+    }
+
+    /// @notice Claims `shares` of the caller's settled deposits.
+    function mint(uint256 shares, address receiver) public override returns (uint256) {
+        return mint(shares, receiver, msg.sender);
+    }
+
+    /// @notice ERC-7540 claim: sends `receiver` the shares that `assets` of `controller`'s settled
+    ///         deposits bought, rounded down (all of them when `assets` is all that is claimable).
+    function deposit(uint256 assets, address receiver, address controller)
+        public
+        nonReentrant
+        returns (uint256 shares)
+    {
+        _checkOperator(controller);
+        VaultStorage.Claimable memory c = _syncDeposit(controller);
+        if (assets == 0) revert ZeroAmount();
+        if (assets > c.assets) revert ClaimExceeded(controller, assets, c.assets);
+        shares = assets == c.assets ? c.shares : assets.mulDiv(c.shares, c.assets); // down
+        if (shares == 0) revert ZeroAmount();
+        _claimShares(controller, receiver, c, assets, shares);
+    }
+
+    /// @notice ERC-7540 claim: sends `receiver` `shares` of `controller`'s settled deposits,
+    ///         charging the claim assets rounded up (all of them for the last share).
+    function mint(uint256 shares, address receiver, address controller)
+        public
+        nonReentrant
+        returns (uint256 assets)
+    {
+        _checkOperator(controller);
+        VaultStorage.Claimable memory c = _syncDeposit(controller);
+        if (shares == 0) revert ZeroAmount();
+        if (shares > c.shares) revert ClaimExceeded(controller, shares, c.shares);
+        assets = shares == c.shares ? c.assets : shares.mulDiv(c.assets, c.shares, Math.Rounding.Ceil);
+        _claimShares(controller, receiver, c, assets, shares);
+    }
+
+    /// @notice ERC-7540 claim: pays `receiver` `assets` of `controller`'s filled redemptions,
+    ///         charging the claim shares rounded up (all of them for the last asset).
+    function withdraw(uint256 assets, address receiver, address controller)
         public
         override
         nonReentrant
         returns (uint256 shares)
     {
+        _checkOperator(controller);
+        VaultStorage.Claimable memory c = _syncRedeem(controller);
         if (assets == 0) revert ZeroAmount();
-        uint256 total = totalAssets();
-        uint256 supply = totalSupply();
-        uint256 held = balanceOf(owner);
-        uint256 owned = _toAssets(held, total, supply, Math.Rounding.Floor);
-        if (assets > owned) revert ERC4626ExceededMaxWithdraw(owner, assets, owned);
-        uint256 loss = _payOut(assets, total);
-        if (assets + loss > owned) revert ERC4626ExceededMaxWithdraw(owner, assets, owned - loss);
-        shares = _toShares(assets + loss, total, supply, Math.Rounding.Ceil);
-        _withdraw(msg.sender, receiver, owner, assets, shares);
+        if (assets > c.assets) revert ClaimExceeded(controller, assets, c.assets);
+        shares = assets == c.assets ? c.shares : assets.mulDiv(c.shares, c.assets, Math.Rounding.Ceil);
+        _claimAssets(controller, receiver, c, assets, shares);
     }
 
-    /// @notice Redeems exactly `shares`, paying assets rounded down, less the rounding of any
-    ///         pull from sleeves it needed (see `withdraw`).
-    function redeem(uint256 shares, address receiver, address owner)
+    /// @notice ERC-7540 claim: pays `receiver` what `shares` of `controller`'s filled redemptions
+    ///         are owed, rounded down (all of it for the last share).
+    function redeem(uint256 shares, address receiver, address controller)
         public
         override
         nonReentrant
         returns (uint256 assets)
     {
+        _checkOperator(controller);
+        VaultStorage.Claimable memory c = _syncRedeem(controller);
         if (shares == 0) revert ZeroAmount();
-        uint256 held = balanceOf(owner);
-        if (shares > held) revert ERC4626ExceededMaxRedeem(owner, shares, held);
-        uint256 total = totalAssets();
-        assets = _toAssets(shares, total, totalSupply(), Math.Rounding.Floor);
+        if (shares > c.shares) revert ClaimExceeded(controller, shares, c.shares);
+        assets = shares == c.shares ? c.assets : shares.mulDiv(c.assets, c.shares); // down
         if (assets == 0) revert ZeroAmount();
-        uint256 loss = _payOut(assets, total);
-        if (assets <= loss) revert ZeroAmount();
-        assets -= loss;
-        _withdraw(msg.sender, receiver, owner, assets, shares);
+        _claimAssets(controller, receiver, c, assets, shares);
     }
 
-    // =================================================================== redemption queue
+    // =================================================================== ERC-7540 requests
 
     /// @inheritdoc IRWAVault
-    function requestRedeem(uint256 shares, address receiver) external nonReentrant returns (uint256 requestId) {
+    function requestDeposit(uint256 assets, address controller, address owner)
+        external
+        nonReentrant
+        returns (uint256)
+    {
+        if (assets == 0) revert ZeroAmount();
+        if (controller == address(0)) revert ZeroAddress();
+        _checkOperator(owner);
+        VaultStorage.Flags memory f = _s().flags;
+        if (f.shutdown) revert VaultIsShutdown();
+        if (f.allowlistEnabled) {
+            if (!_s().allowed[owner]) revert NotAllowlisted(owner);
+            if (!_s().allowed[controller]) revert NotAllowlisted(controller);
+        }
+        VaultStorage.DepositBook memory book = _s().depositBook;
+        uint256 cap = registry.get(DEPOSIT_CAP);
+        uint256 used = _s().lastNav + book.pending;
+        uint256 room = cap > used ? cap - used : 0;
+        if (assets > room) revert DepositCapExceeded(assets, room);
+        _syncDeposit(controller);
+        VaultStorage.DepositRequest storage r = _s().deposits[controller];
+        (r.pending, r.epoch) = (r.pending + assets.toUint128(), book.epoch);
+        (book.pending, book.lastRequestAt) = (book.pending + uint128(assets), uint64(block.timestamp));
+        _s().depositBook = book;
+        IERC20(asset()).safeTransferFrom(owner, address(this), assets);
+        emit DepositRequest(controller, owner, 0, msg.sender, assets);
+        return 0;
+    }
+
+    /// @inheritdoc IRWAVault
+    function requestRedeem(uint256 shares, address controller, address owner)
+        external
+        nonReentrant
+        returns (uint256)
+    {
         if (shares == 0) revert ZeroAmount();
-        if (receiver == address(0)) revert ZeroAddress();
-        _transfer(msg.sender, address(this), shares); // escrow: reverts on a short balance
-        requestId = _s().tail++;
-        // One request is two storage slots; a single request above 2^96 shares reverts (SafeCast).
-        _s().requests[requestId] = RedeemRequest(msg.sender, shares.toUint96(), receiver);
-        _s().queuedShares += shares;
-        emit RedeemRequested(requestId, msg.sender, receiver, shares);
-    }
-
-    /// @inheritdoc IRWAVault
-    function cancelRedeemRequest(uint256 requestId) external nonReentrant {
-        RedeemRequest storage r = _s().requests[requestId];
-        uint256 shares = r.shares;
-        if (shares == 0) revert UnknownRequest(requestId);
-        if (r.owner != msg.sender) revert NotRequestOwner(requestId, msg.sender);
-        r.shares = 0;
-        _s().queuedShares -= shares;
-        _transfer(address(this), msg.sender, shares);
-        emit RedeemCancelled(requestId, msg.sender, shares);
-    }
-
-    /// @dev One redemption batch: its price, the liquidity pulled for it and the rounding loss
-    ///      of that pull still to charge (see `withdraw`).
-    struct Batch {
-        uint256 total;
-        uint256 supply;
-        uint256 available;
-        uint256 loss;
-    }
-
-    /// @inheritdoc IRWAVault
-    function processRedeemQueue(uint256 maxRequests)
-        external
-        nonReentrant
-        returns (uint256 processed, uint256 assetsPaid)
-    {
-        uint256 head = _s().head;
-        uint256 end = Math.min(_s().tail, head + Math.min(maxRequests, type(uint128).max));
-        if (head == end) return (0, 0);
-        Batch memory b = Batch(totalAssets(), totalSupply(), 0, 0);
-        uint256 needed;
-        for (uint256 id = head; id < end; ++id) {
-            needed += _toAssets(_s().requests[id].shares, b.total, b.supply, Math.Rounding.Floor);
+        if (controller == address(0)) revert ZeroAddress();
+        if (msg.sender != owner && !_s().operators[owner][msg.sender]) _spendAllowance(owner, msg.sender, shares);
+        VaultStorage.RedeemBook memory book = _s().redeemBook;
+        VaultStorage.RedeemRequest storage r = _s().redeems[controller];
+        if (r.shares != 0 && r.epoch != book.open) {
+            _syncRedeem(controller);
+            if (r.shares != 0) revert RedeemRequestQueued(controller, r.epoch);
         }
-        // One price for the whole batch; the pull's rounding is taken from the first payments,
-        // so those who stay never bear it.
-        bool pulled;
-        (b.available, pulled) = _pull(needed);
-        if (pulled) b.loss = _pullLoss(b.total);
-
-        for (; head < end; ++head) {
-            (uint256 paid, bool done, bool full) = _payRequest(head, b);
-            assetsPaid += paid;
-            if (!done) break; // partly paid: the request keeps its place at the head
-            if (full) ++processed;
-        }
-        // A pull whose rounding no payment covered (the batch paid too little) is charged to the
-        // request that caused it, in escrowed shares, never to those who stay.
-        if (b.loss != 0 && head < end) _chargeEscrow(head, b);
-        _s().head = uint128(head);
-    }
-
-    function _chargeEscrow(uint256 id, Batch memory b) internal {
-        RedeemRequest storage r = _s().requests[id];
-        uint256 shares = Math.min(r.shares, _toShares(b.loss, b.total, b.supply, Math.Rounding.Ceil));
-        if (shares == 0) return;
-        r.shares -= uint96(shares);
-        _s().queuedShares -= shares;
-        _burn(address(this), shares);
-        emit RedeemProcessed(id, r.receiver, shares, 0, r.shares);
-    }
-
-    /// @dev Pays request `id` as far as `b.available` allows; `done` when nothing of it is left
-    ///      in the queue (paid in full, cancelled, or refused by the asset), `full` when paid in
-    ///      full.
-    function _payRequest(uint256 id, Batch memory b) internal returns (uint256 assets, bool done, bool full) {
-        RedeemRequest storage r = _s().requests[id];
-        uint256 shares = r.shares;
-        if (shares == 0) return (0, true, false); // cancelled
-        assets = _toAssets(shares, b.total, b.supply, Math.Rounding.Floor);
-        if (assets > b.available) {
-            shares = _toShares(b.available, b.total, b.supply, Math.Rounding.Floor);
-            assets = _toAssets(shares, b.total, b.supply, Math.Rounding.Floor);
-            if (assets == 0) return (0, false, false);
-        }
-        uint256 charge = Math.min(b.loss, assets);
-        address receiver = r.receiver;
-        if (!IERC20(asset()).trySafeTransfer(receiver, assets - charge)) {
-            // A receiver the asset refuses (e.g. blacklisted) must not block the queue: the
-            // request leaves the queue with its shares escrowed; its owner may cancel it.
-            emit RedeemPaymentFailed(id, receiver, assets - charge);
-            return (0, true, false);
-        }
-        _burn(address(this), shares);
-        uint256 left = r.shares - shares;
-        r.shares = uint96(left);
-        _s().queuedShares -= shares;
-        b.available -= assets;
-        b.loss -= charge;
-        assets -= charge;
-        emit Withdraw(address(this), receiver, address(this), assets, shares);
-        emit RedeemProcessed(id, receiver, shares, assets, left);
-        done = full = left == 0;
+        (r.shares, r.epoch) = (r.shares + shares.toUint128(), book.open);
+        _s().redeemEpochs[book.open].requested += uint128(shares);
+        _s().pendingRedeemShares += shares;
+        book.lastRequestAt = uint64(block.timestamp);
+        _s().redeemBook = book;
+        _transfer(owner, address(this), shares); // escrow: reverts on a short balance
+        emit RedeemRequest(controller, owner, 0, msg.sender, shares);
+        return 0;
     }
 
     /// @inheritdoc IRWAVault
-    function redeemQueueTrigger() external view returns (bool, bytes memory) {
-        uint256 head = _s().head;
-        uint256 end = Math.min(_s().tail, head + TRIGGER_SCAN);
-        uint256 total = totalAssets();
-        uint256 supply = totalSupply();
-        uint256 owed;
-        uint256 last;
-        for (uint256 id = head; id < end; ++id) {
-            uint256 shares = _s().requests[id].shares;
-            if (shares == 0) continue;
-            owed += _toAssets(shares, total, supply, Math.Rounding.Floor);
-            last = id + 1;
-        }
-        if (owed == 0) return (false, bytes("queue empty"));
-        uint256 liquid = _liquidityUpTo(owed);
-        // Processing pays whole shares' worth: liquidity buying shares worth 0 pays nothing.
-        uint256 payable_ = _toShares(liquid, total, supply, Math.Rounding.Floor);
-        if (_toAssets(payable_, total, supply, Math.Rounding.Floor) == 0) return (false, bytes("no liquidity"));
-        // Include every request up to the first one liquidity cannot pay in full.
-        uint256 count;
-        uint256 covered;
-        for (uint256 id = head; id < last; ++id) {
-            uint256 shares = _s().requests[id].shares;
-            ++count;
-            if (shares == 0) continue;
-            covered += _toAssets(shares, total, supply, Math.Rounding.Floor);
-            if (covered >= liquid) break;
-        }
-        return (true, abi.encodeCall(this.processRedeemQueue, (count)));
+    function cancelDepositRequest(address controller) external nonReentrant returns (uint256 assets) {
+        _checkOperator(controller);
+        VaultStorage.DepositRequest storage r = _s().deposits[controller];
+        assets = r.pending;
+        if (assets == 0) revert NoPendingRequest(controller);
+        if (r.epoch != _s().depositBook.epoch) revert RequestAlreadyStruck(controller, r.epoch);
+        r.pending = 0;
+        _s().depositBook.pending -= uint128(assets);
+        IERC20(asset()).safeTransfer(controller, assets);
+        emit DepositRequestCancelled(controller, assets);
     }
 
     /// @inheritdoc IRWAVault
-    function queuedShares() external view returns (uint256) {
-        return _s().queuedShares;
+    function cancelRedeemRequest(address controller) external nonReentrant returns (uint256 shares) {
+        _checkOperator(controller);
+        VaultStorage.RedeemRequest storage r = _s().redeems[controller];
+        shares = r.shares;
+        if (shares == 0) revert NoPendingRequest(controller);
+        uint256 open = _s().redeemBook.open;
+        if (r.epoch != open) revert RequestAlreadyStruck(controller, r.epoch);
+        delete _s().redeems[controller];
+        _s().redeemEpochs[open].requested -= uint128(shares);
+        _s().pendingRedeemShares -= shares;
+        _transfer(address(this), controller, shares);
+        emit RedeemRequestCancelled(controller, shares);
     }
 
     /// @inheritdoc IRWAVault
-    function redeemRequest(uint256 requestId) external view returns (RedeemRequest memory) {
-        return _s().requests[requestId];
+    function setOperator(address operator, bool approved) external returns (bool) {
+        _s().operators[msg.sender][operator] = approved;
+        emit OperatorSet(msg.sender, operator, approved);
+        return true;
     }
 
     /// @inheritdoc IRWAVault
-    function redeemQueueBounds() external view returns (uint256 head, uint256 tail) {
-        return (_s().head, _s().tail);
+    function isOperator(address controller, address operator) public view returns (bool) {
+        return _s().operators[controller][operator];
     }
 
-    // =================================================================== allocation
+    /// @inheritdoc IRWAVault
+    function share() external view returns (address) {
+        return address(this);
+    }
 
     /// @inheritdoc IRWAVault
-    /// @dev The module checks the agent and every bound and computes the performance fee; the
-    ///      vault mints the fee (ERC-20 state is the vault's) and hands it to the registry.
-    function rebalance(uint16[] calldata, bytes32, string calldata)
-        external
-        nonReentrant
-        returns (uint256 decisionId)
-    {
+    function pendingDepositRequest(uint256, address controller) external view returns (uint256) {
+        VaultStorage.DepositRequest memory r = _s().deposits[controller];
+        return r.epoch == _s().depositBook.epoch ? r.pending : 0;
+    }
+
+    /// @inheritdoc IRWAVault
+    function claimableDepositRequest(uint256, address controller) external view returns (uint256) {
+        return _depositClaims(controller).assets;
+    }
+
+    /// @inheritdoc IRWAVault
+    function pendingRedeemRequest(uint256, address controller) external view returns (uint256) {
+        VaultStorage.RedeemRequest memory r = _s().redeems[controller];
+        (uint256 filled,) = _redeemFilled(r);
+        return r.shares - filled;
+    }
+
+    /// @inheritdoc IRWAVault
+    function claimableRedeemRequest(uint256, address controller) external view returns (uint256) {
+        return _redeemClaims(controller).shares;
+    }
+
+    /// @notice ERC-165, with ERC-7540 (operator, async deposit, async redeem) and ERC-7575.
+    function supportsInterface(bytes4 id) public view override returns (bool) {
+        return id == 0xe3bc4e65 || id == 0xce3bbe50 || id == 0x620ee8e4 || id == 0x2f0a18c5
+            || super.supportsInterface(id);
+    }
+
+    // =================================================================== strikes
+
+    /// @inheritdoc IRWAVault
+    /// @dev The module values the sleeves and settles (see RebalanceModule.strike); the vault
+    ///      mints and burns (ERC-20 state is the vault's).
+    function strike() external nonReentrant returns (uint256 strikeId) {
         uint256 feeShares;
-        (decisionId, feeShares) =
-            abi.decode(Address.functionDelegateCall(rebalanceModule, msg.data), (uint256, uint256));
+        uint256 minted;
+        uint256 burned;
+        (strikeId, feeShares, minted, burned) = abi.decode(
+            Address.functionDelegateCall(rebalanceModule, msg.data), (uint256, uint256, uint256, uint256)
+        );
+        if (burned != 0) _burn(address(this), burned);
+        if (minted != 0) _mint(address(this), minted);
         if (feeShares != 0) {
             address agents = _s().agents;
             _mint(agents, feeShares);
             IAgentRegistry(agents).onFee(feeShares);
         }
+    }
+
+    /// @inheritdoc IRWAVault
+    function strikeTrigger() external view returns (bool, bytes memory) {
+        VaultStorage.DepositBook memory db = _s().depositBook;
+        VaultStorage.RedeemBook memory rb = _s().redeemBook;
+        bool deposits = db.pending != 0 && !_s().flags.shutdown;
+        bool redeems = rb.head < rb.open || _s().redeemEpochs[rb.open].requested != 0;
+        if (!deposits && !redeems) return (false, bytes("no request"));
+        uint256 wait = registry.get(STRIKE_MAX_WAIT);
+        uint256 n = _s().sleeves.length;
+        for (uint256 i; i < n; ++i) {
+            (,, uint256 at, bool fresh) = _s().sleeves[i].sleeve.strikeValuation();
+            if (!fresh || at <= db.lastRequestAt) deposits = false;
+            if ((!fresh || at <= rb.lastRequestAt) && block.timestamp < rb.lastRequestAt + wait) redeems = false;
+        }
+        if (!deposits && !redeems) return (false, bytes("prices not newer than requests"));
+        return (true, abi.encodeCall(this.strike, ()));
+    }
+
+    /// @inheritdoc IRWAVault
+    function strikeCount() external view returns (uint256) {
+        return _s().strikes;
+    }
+
+    /// @inheritdoc IRWAVault
+    function pendingDeposits() external view returns (uint256) {
+        return _s().depositBook.pending;
+    }
+
+    /// @inheritdoc IRWAVault
+    function pendingRedemptions() external view returns (uint256) {
+        return _s().pendingRedeemShares;
+    }
+
+    /// @inheritdoc IRWAVault
+    function claimableRedemptions() external view returns (uint256) {
+        return _s().reservedAssets;
+    }
+
+    /// @inheritdoc IRWAVault
+    function lastRequestAt() external view returns (uint256, uint256) {
+        return (_s().depositBook.lastRequestAt, _s().redeemBook.lastRequestAt);
+    }
+
+    /// @inheritdoc IRWAVault
+    function lockedDonations() external view returns (uint256, uint256) {
+        return (_locked(), _s().lock.end);
+    }
+
+    // =================================================================== allocation
+
+    /// @inheritdoc IRWAVault
+    /// @dev The module checks the agent and every bound, moves the capital and records.
+    function rebalance(uint16[] calldata, bytes32, string calldata)
+        external
+        nonReentrant
+        returns (uint256 decisionId)
+    {
+        decisionId = abi.decode(Address.functionDelegateCall(rebalanceModule, msg.data), (uint256));
     }
 
     /// @inheritdoc IRWAVault
@@ -403,13 +438,18 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     }
 
     /// @inheritdoc IRWAVault
+    /// @dev Lifts the high-water mark by the donation per share that exists now (rounded up), so
+    ///      the fee never counts it; what is still locked and the donation unlock together over a
+    ///      new `vault.unlockPeriod` (Yearn V3's profit unlocking).
     function donate(uint256 assets) external nonReentrant {
         if (assets == 0) revert ZeroAmount();
         IERC20(asset()).safeTransferFrom(msg.sender, address(this), assets);
-        _s().donated += assets;
-        emit Donated(msg.sender, assets);
+        _s().highWaterMark += assets.mulDiv(1e36, totalSupply() + 10 ** _offset, Math.Rounding.Ceil);
+        uint256 locked = _locked() + assets;
+        uint256 end = block.timestamp + registry.get(UNLOCK_PERIOD);
+        _s().lock = VaultStorage.Lock(locked.toUint128(), uint64(block.timestamp), uint64(end));
+        emit Donated(msg.sender, assets, locked, end);
     }
-
 
     /// @inheritdoc IRWAVault
     function decisionCount() external view returns (uint256) {
@@ -443,7 +483,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     function currentBps() external view returns (uint16[] memory) {
         uint256 n = _s().sleeves.length;
         uint256[] memory held = new uint256[](n);
-        uint256 total = IERC20(asset()).balanceOf(address(this));
+        uint256 total = _idle();
         for (uint256 i; i < n; ++i) {
             held[i] = _s().sleeves[i].sleeve.totalAssets();
             total += held[i];
@@ -512,7 +552,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
 
     /// @inheritdoc IRWAVault
     function idle() public view returns (uint256) {
-        return IERC20(asset()).balanceOf(address(this));
+        return _idle();
     }
 
     /// @inheritdoc IRWAVault
@@ -604,62 +644,106 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         return _offset;
     }
 
-    /// @dev Deposit preconditions with a precise error each; returns the valuation to price with.
-    function _checkDeposit() internal view returns (uint256 total) {
-        VaultStorage.Flags memory f = _s().flags;
-        if (f.shutdown) revert VaultIsShutdown();
-        if (f.allowlistEnabled && !_s().allowed[msg.sender]) revert NotAllowlisted(msg.sender);
-        bool fresh;
-        (total, fresh) = _valuation();
-        if (!fresh) revert StaleValuation(_firstStale());
+    /// @dev The vault's cash less pending deposits and redemptions awaiting their claim.
+    function _idle() internal view returns (uint256) {
+        return IERC20(asset()).balanceOf(address(this)) - _s().depositBook.pending - _s().reservedAssets;
     }
 
-    function _room(uint256 total) internal view returns (uint256) {
-        uint256 cap = registry.get(DEPOSIT_CAP);
-        return total >= cap ? 0 : cap - total;
+    /// @dev Donations still locked: linear from `lock.amount` at `start` to 0 at `end`, rounded up
+    ///      (the share price never counts a wei early).
+    function _locked() internal view returns (uint256) {
+        VaultStorage.Lock memory l = _s().lock;
+        if (block.timestamp >= l.end) return 0;
+        return uint256(l.amount).mulDiv(l.end - block.timestamp, l.end - l.start, Math.Rounding.Ceil);
     }
 
-    function _valuation() internal view returns (uint256 total, bool fresh) {
-        total = IERC20(asset()).balanceOf(address(this));
-        fresh = true;
-        uint256 n = _s().sleeves.length;
-        for (uint256 i; i < n; ++i) {
-            (uint256 a, bool f) = _s().sleeves[i].sleeve.valuation();
-            total += a;
-            fresh = fresh && f;
+    function _checkOperator(address owner) internal view {
+        if (msg.sender != owner && !_s().operators[owner][msg.sender]) revert NotOperator(owner, msg.sender);
+    }
+
+    /// @dev `controller`'s claimable deposits, with a request a strike settled since its last
+    ///      action.
+    function _depositClaims(address controller) internal view returns (VaultStorage.Claimable memory c) {
+        c = _s().depositClaims[controller];
+        VaultStorage.DepositRequest memory r = _s().deposits[controller];
+        if (r.pending != 0 && r.epoch != _s().depositBook.epoch) {
+            VaultStorage.DepositEpoch memory e = _s().depositEpochs[r.epoch];
+            c.assets += r.pending;
+            c.shares += uint128(uint256(r.pending).mulDiv(e.shares, e.assets)); // down
         }
     }
 
-    function _firstStale() internal view returns (address) {
-        uint256 n = _s().sleeves.length;
-        for (uint256 i; i < n; ++i) {
-            (, bool f) = _s().sleeves[i].sleeve.valuation();
-            if (!f) return address(_s().sleeves[i].sleeve);
+    /// @dev Stores `_depositClaims(controller)` and clears the settled request.
+    function _syncDeposit(address controller) internal returns (VaultStorage.Claimable memory c) {
+        VaultStorage.DepositRequest storage r = _s().deposits[controller];
+        c = _depositClaims(controller);
+        if (r.pending != 0 && r.epoch != _s().depositBook.epoch) {
+            r.pending = 0;
+            _s().depositClaims[controller] = c;
         }
-        return address(0);
     }
 
-    /// @dev OpenZeppelin's conversion with the valuation passed in (computed once per call).
-    function _toShares(uint256 assets, uint256 total, uint256 supply, Math.Rounding rounding)
-        internal
-        view
-        returns (uint256)
-    {
-        return assets.mulDiv(supply + 10 ** _offset, total + 1, rounding);
+    /// @dev The part of request `r` its epoch's strikes filled, pro rata: shares and assets.
+    function _redeemFilled(VaultStorage.RedeemRequest memory r) internal view returns (uint256, uint256) {
+        if (r.shares == 0) return (0, 0);
+        VaultStorage.RedeemEpoch memory e = _s().redeemEpochs[r.epoch];
+        if (e.filled == 0) return (0, 0);
+        return (uint256(r.shares).mulDiv(e.filled, e.requested), uint256(r.shares).mulDiv(e.assets, e.requested));
     }
 
-    function _toAssets(uint256 shares, uint256 total, uint256 supply, Math.Rounding rounding)
-        internal
-        view
-        returns (uint256)
-    {
-        return shares.mulDiv(total + 1, supply + 10 ** _offset, rounding);
+    /// @dev `controller`'s claimable redemptions: the bucket plus its request's fill not yet in it.
+    function _redeemClaims(address controller) internal view returns (VaultStorage.Claimable memory c) {
+        c = _s().redeemClaims[controller];
+        (uint256 shares, uint256 assets) = _redeemFilled(_s().redeems[controller]);
+        VaultStorage.Claimable memory folded = _s().redeemFolded[controller];
+        c.shares += uint128(shares - folded.shares);
+        c.assets += uint128(assets - folded.assets);
+    }
+
+    /// @dev Moves the request's new fill into the claimable bucket; clears a filled request.
+    function _syncRedeem(address controller) internal returns (VaultStorage.Claimable memory c) {
+        c = _redeemClaims(controller);
+        VaultStorage.RedeemRequest storage r = _s().redeems[controller];
+        (uint256 shares, uint256 assets) = _redeemFilled(r);
+        if (shares == 0) return c;
+        _s().redeemClaims[controller] = c;
+        if (shares == r.shares) {
+            delete _s().redeems[controller];
+            delete _s().redeemFolded[controller];
+        } else {
+            _s().redeemFolded[controller] = VaultStorage.Claimable(uint128(assets), uint128(shares));
+        }
+    }
+
+    function _claimShares(
+        address controller,
+        address receiver,
+        VaultStorage.Claimable memory c,
+        uint256 assets,
+        uint256 shares
+    ) internal {
+        _s().depositClaims[controller] = VaultStorage.Claimable(c.assets - uint128(assets), c.shares - uint128(shares));
+        _transfer(address(this), receiver, shares);
+        emit Deposit(controller, receiver, assets, shares);
+    }
+
+    function _claimAssets(
+        address controller,
+        address receiver,
+        VaultStorage.Claimable memory c,
+        uint256 assets,
+        uint256 shares
+    ) internal {
+        _s().redeemClaims[controller] = VaultStorage.Claimable(c.assets - uint128(assets), c.shares - uint128(shares));
+        _s().reservedAssets -= assets;
+        IERC20(asset()).safeTransfer(receiver, assets);
+        emit Withdraw(msg.sender, receiver, controller, assets, shares);
     }
 
     /// @dev Idle plus sleeves' available liquidity in withdraw-queue order, stopping once `enough`
     ///      is reached. A sleeve whose view reverts counts as illiquid.
     function _liquidityUpTo(uint256 enough) internal view returns (uint256 liquid) {
-        liquid = IERC20(asset()).balanceOf(address(this));
+        liquid = _idle();
         uint256 n = _s().withdrawQueue.length;
         for (uint256 i; i < n && liquid < enough; ++i) {
             try _s().sleeves[_s().withdrawQueue[i]].sleeve.availableLiquidity() returns (uint256 a) {
@@ -667,52 +751,6 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
             } catch {}
         }
     }
-
-    /// @dev `amount` less the most a pull can cost in rounding: 1 wei per sleeve it may draw on.
-    function _lessWorstPullLoss(uint256 amount) internal view returns (uint256) {
-        uint256 worst = _s().withdrawQueue.length;
-        return amount > worst ? amount - worst : 0;
-    }
-
-    /// @dev Valuation lost by a pull, against `totalBefore` (the valuation before it).
-    function _pullLoss(uint256 totalBefore) internal view returns (uint256) {
-        uint256 totalAfter = totalAssets();
-        return totalBefore > totalAfter ? totalBefore - totalAfter : 0;
-    }
-
-    /// @dev Makes idle cover `assets` or reverts with what is reachable; returns the valuation
-    ///      the pull lost to rounding (0 when idle sufficed).
-    function _payOut(uint256 assets, uint256 totalBefore) internal returns (uint256 loss) {
-        (uint256 available, bool pulled) = _pull(assets);
-        if (available < assets) revert InsufficientLiquidity(assets, available);
-        if (pulled) loss = _pullLoss(totalBefore);
-    }
-
-    /// @dev Pulls from sleeves in withdraw-queue order until idle covers `assets` (best effort);
-    ///      returns idle and whether a sleeve was asked. A sleeve that reverts is skipped, never
-    ///      allowed to block withdrawals.
-    function _pull(uint256 assets) internal returns (uint256 have, bool pulled) {
-        IERC20 token = IERC20(asset());
-        have = token.balanceOf(address(this));
-        uint256 n = _s().withdrawQueue.length;
-        for (uint256 i; i < n && have < assets; ++i) {
-            ISleeve sleeve = _s().sleeves[_s().withdrawQueue[i]].sleeve;
-            uint256 ask = assets - have;
-            try sleeve.availableLiquidity() returns (uint256 a) {
-                if (a == 0) continue;
-                if (a < ask) ask = a;
-            } catch {
-                continue;
-            }
-            pulled = true;
-            try sleeve.withdraw(ask) {
-                have = token.balanceOf(address(this));
-            } catch {
-                emit SleeveWithdrawFailed(address(sleeve), ask);
-            }
-        }
-    }
-
 
     function _indexOf(ISleeve sleeve) internal view returns (uint256) {
         uint256 i = _s().indexPlusOne[address(sleeve)];
@@ -728,5 +766,4 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
             w[i] = uint16(held[i].mulDiv(BPS, total));
         }
     }
-
 }

@@ -30,6 +30,8 @@ contract RebalanceModule {
     bytes32 internal constant MAX_TURNOVER_BPS = keccak256("vault.maxTurnoverBps");
     bytes32 internal constant REBALANCE_COOLDOWN = keccak256("vault.rebalanceCooldown");
     bytes32 internal constant PERFORMANCE_FEE_BPS = keccak256("vault.performanceFeeBps");
+    bytes32 internal constant STRIKE_MAX_WAIT = keccak256("vault.strikeMaxWait");
+    bytes32 internal constant STALE_HAIRCUT_BPS = keccak256("vault.staleHaircutBps");
     /// @dev Share prices are assets per share scaled by 1e36 (see IRWAVault.setAgentRegistry).
     uint256 internal constant PRICE_SCALE = 1e36;
 
@@ -47,10 +49,9 @@ contract RebalanceModule {
 
     /// @notice See `IRWAVault.rebalance`. Delegate-called by the vault only.
     /// @return decisionId The recorded decision.
-    /// @return feeShares Performance-fee shares for the vault to mint to the AgentRegistry.
     function rebalance(uint16[] calldata targetBps, bytes32 rationaleHash, string calldata rationaleURI)
         external
-        returns (uint256 decisionId, uint256 feeShares)
+        returns (uint256 decisionId)
     {
         if (address(this) == _self) revert DelegateCallOnly();
         VaultStorage.Layout storage $ = VaultStorage.layout();
@@ -60,11 +61,234 @@ contract RebalanceModule {
         if (navBefore == 0) revert IRWAVault.EmptyVault();
         uint16[] memory oldBps = weights(held, navBefore);
         _checkBounds($, targetBps, oldBps);
-        feeShares = _performanceFee($, token, navBefore);
         _move($, token, targetBps, held, navBefore);
         decisionId = _recordAndEmit($, token, oldBps, navBefore, rationaleHash, rationaleURI);
         $.flags.lastRebalance = uint64(block.timestamp);
         IAgentRegistry($.agents).onDecision(msg.sender, decisionId);
+    }
+
+    /// @dev A strike's valuation: idle (pending deposits and unclaimed redemptions excluded),
+    ///      sleeves low and high, the haircut on stale sleeves, the locked donations, the shares
+    ///      (virtual ones included, after the fee).
+    struct Valuation {
+        uint256 idle;
+        uint256 low;
+        uint256 high;
+        uint256 haircut;
+        uint256 locked;
+        uint256 supply;
+        uint256 stale; // bitmap of sleeves valued at their haircut last price
+    }
+
+    /// @notice See `IRWAVault.strike`. Delegate-called by the vault only.
+    /// @return strikeId The strike's number.
+    /// @return feeShares Performance-fee shares for the vault to mint to the AgentRegistry.
+    /// @return minted Shares for the vault to mint to itself for the deposits settled.
+    /// @return burned Escrowed shares for the vault to burn for the redemptions filled.
+    function strike() external returns (uint256 strikeId, uint256 feeShares, uint256 minted, uint256 burned) {
+        if (address(this) == _self) revert DelegateCallOnly();
+        VaultStorage.Layout storage $ = VaultStorage.layout();
+        IERC20 token = IERC20(IERC4626(address(this)).asset());
+        VaultStorage.DepositBook memory db = $.depositBook;
+        VaultStorage.RedeemBook memory rb = $.redeemBook;
+        bool deposits = db.pending != 0 && !$.flags.shutdown;
+        bool redeems = rb.head < rb.open || $.redeemEpochs[rb.open].requested != 0;
+        if (!deposits && !redeems) revert IRWAVault.NothingToStrike();
+        Valuation memory v;
+        (v, deposits, redeems) = _value($, token, db, rb, deposits, redeems);
+
+        // The fee first, on every share before anything settles (IRWAVault.setAgentRegistry).
+        v.supply = IERC20(address(this)).totalSupply() + 10 ** _offset(token);
+        feeShares = _performanceFee($, v.idle + v.low, v.supply);
+        v.supply += feeShares;
+
+        IRWAVault.Strike memory k;
+        (k.depositEpoch, k.redeemEpoch) = (type(uint64).max, type(uint64).max);
+        // Deposits pay the high NAV, locked donations included: nobody buys a donation cheap.
+        k.depositPrice = (v.idle + v.high + 1).mulDiv(PRICE_SCALE, v.supply);
+        // Redemptions get the low NAV less the haircut and what is still locked.
+        uint256 redeemNav = v.idle + v.low;
+        redeemNav = redeemNav > v.haircut + v.locked ? redeemNav - v.haircut - v.locked : 0;
+        k.redeemPrice = (redeemNav + 1).mulDiv(PRICE_SCALE, v.supply);
+        if (deposits) {
+            (k.depositEpoch, k.depositAssets) = (db.epoch, db.pending);
+            // Shares rounded down: the vault keeps the dust.
+            minted = k.depositShares = uint256(db.pending).mulDiv(v.supply, v.idle + v.high + 1);
+            $.depositEpochs[db.epoch] = VaultStorage.DepositEpoch(db.pending, SafeCast.toUint128(minted));
+            $.depositBook = VaultStorage.DepositBook(0, db.epoch + 1, 0);
+        }
+        if (redeems) {
+            if ($.redeemEpochs[rb.open].requested != 0) {
+                k.redeemEpoch = rb.open;
+                $.redeemBook.open = ++rb.open;
+            } else {
+                k.redeemEpoch = rb.open - 1;
+            }
+            (burned, k.redeemAssets) = _fill($, token, rb, redeemNav, v.supply);
+            k.redeemShares = burned;
+            // What leavers leave behind of the locked donations and the haircut stays with those
+            // who stay: it lifts the mark as a donation would (never counted as performance).
+            uint256 left = v.supply + minted - burned;
+            if (burned != 0 && v.haircut + v.locked != 0) {
+                uint256 forfeited = burned.mulDiv(v.haircut + v.locked, v.supply, Math.Rounding.Ceil);
+                $.highWaterMark += forfeited.mulDiv(PRICE_SCALE, left, Math.Rounding.Ceil);
+            }
+        }
+        $.lastNav = redeemNav + k.depositAssets - k.redeemAssets;
+        strikeId = $.strikes++;
+        emit IRWAVault.StrikeSettled(strikeId, k, v.locked, v.stale);
+    }
+
+    /// @dev What may settle at a strike, and the first sleeve in the way.
+    struct Gate {
+        bool deposits;
+        bool redeems;
+        uint256 depositsAfter; // the newest deposit request's time
+        uint256 redeemsAfter; // the newest redeem request's time
+        uint256 readyAt; // from then on a stale sleeve is valued at its haircut for redemptions
+        uint256 haircutBps;
+        address blocker;
+        uint256 blockerAt;
+    }
+
+    /// @dev Values every sleeve once and decides what may settle: deposits when every price is
+    ///      fresh and newer than the newest deposit request; redemptions likewise, or, from
+    ///      `vault.strikeMaxWait` after the newest redeem request, with stale sleeves at a haircut.
+    ///      Reverts `StrikeNotReady` (first sleeve in the way) when nothing may settle.
+    function _value(
+        VaultStorage.Layout storage $,
+        IERC20 token,
+        VaultStorage.DepositBook memory db,
+        VaultStorage.RedeemBook memory rb,
+        bool deposits,
+        bool redeems
+    ) internal view returns (Valuation memory v, bool, bool) {
+        v.idle = _idle($, token);
+        Gate memory g = Gate(
+            deposits,
+            redeems,
+            db.lastRequestAt,
+            rb.lastRequestAt,
+            rb.lastRequestAt + registry.get(STRIKE_MAX_WAIT),
+            registry.get(STALE_HAIRCUT_BPS),
+            address(0),
+            0
+        );
+        uint256 n = $.sleeves.length;
+        for (uint256 i; i < n; ++i) {
+            _gateSleeve(v, g, $.sleeves[i].sleeve, i);
+        }
+        if (!g.deposits && !g.redeems) {
+            uint256 requestedAt = Math.max(deposits ? g.depositsAfter : 0, redeems ? g.redeemsAfter : 0);
+            revert IRWAVault.StrikeNotReady(g.blocker, g.blockerAt, requestedAt, redeems ? g.readyAt : 0);
+        }
+        v.locked = _lockedNow($);
+        return (v, g.deposits, g.redeems);
+    }
+
+    function _gateSleeve(Valuation memory v, Gate memory g, ISleeve sleeve, uint256 i) internal view {
+        (uint256 lo, uint256 hi, uint256 at, bool fresh) = sleeve.strikeValuation();
+        (v.low, v.high) = (v.low + lo, v.high + hi);
+        if (g.deposits && (!fresh || at <= g.depositsAfter)) {
+            g.deposits = false;
+            if (g.blocker == address(0)) (g.blocker, g.blockerAt) = (address(sleeve), at);
+        }
+        if (g.redeems && (!fresh || at <= g.redeemsAfter)) {
+            if (block.timestamp < g.readyAt) {
+                g.redeems = false;
+                if (g.blocker == address(0)) (g.blocker, g.blockerAt) = (address(sleeve), at);
+            } else {
+                v.stale |= 1 << i;
+                v.haircut += lo.mulDiv(g.haircutBps, BPS, Math.Rounding.Ceil);
+            }
+        }
+    }
+
+    /// @dev Fills the redeem epochs first in, first out at `(nav + 1) / supply` per share, from idle
+    ///      and then the sleeves' liquidity; a pull's rounding (≤ 1 wei a sleeve) is taken from
+    ///      the first epoch filled. Returns the shares filled and the assets set aside.
+    function _fill(
+        VaultStorage.Layout storage $,
+        IERC20 token,
+        VaultStorage.RedeemBook memory rb,
+        uint256 nav,
+        uint256 supply
+    ) internal returns (uint256 burned, uint256 paid) {
+        uint256 need;
+        for (uint256 e = rb.head; e < rb.open; ++e) {
+            VaultStorage.RedeemEpoch memory x = $.redeemEpochs[e];
+            need += uint256(x.requested - x.filled).mulDiv(nav + 1, supply);
+        }
+        (uint256 budget, uint256 loss) = _pull($, token, need);
+        if (budget > need) budget = need;
+        uint256 e = rb.head;
+        for (; e < rb.open; ++e) {
+            VaultStorage.RedeemEpoch storage x = $.redeemEpochs[e];
+            uint256 shares = x.requested - x.filled;
+            uint256 assets = shares.mulDiv(nav + 1, supply); // down
+            if (assets > budget) {
+                shares = budget.mulDiv(supply, nav + 1); // down
+                assets = shares.mulDiv(nav + 1, supply);
+            }
+            if (shares == 0) break;
+            uint256 charge = Math.min(loss, assets);
+            (loss, budget) = (loss - charge, budget - assets);
+            x.filled += uint128(shares);
+            x.assets += assets - charge;
+            (burned, paid) = (burned + shares, paid + assets - charge);
+            if (x.filled != x.requested) break; // partly filled: it keeps its place at the head
+        }
+        $.redeemBook.head = uint64(e);
+        $.pendingRedeemShares -= burned;
+        $.reservedAssets += paid;
+    }
+
+    /// @dev Pulls from sleeves in withdraw-queue order until idle covers `assets` (best effort; a
+    ///      sleeve that reverts is skipped, never allowed to block exits). Returns idle after and
+    ///      the valuation the pull lost to the issuers' rounding.
+    function _pull(VaultStorage.Layout storage $, IERC20 token, uint256 assets)
+        internal
+        returns (uint256 have, uint256 loss)
+    {
+        have = _idle($, token);
+        if (have >= assets) return (have, 0);
+        uint256 n = $.withdrawQueue.length;
+        uint256 before = have + _sleevesValue($);
+        for (uint256 i; i < n && have < assets; ++i) {
+            ISleeve sleeve = $.sleeves[$.withdrawQueue[i]].sleeve;
+            uint256 ask = assets - have;
+            try sleeve.availableLiquidity() returns (uint256 a) {
+                if (a == 0) continue;
+                if (a < ask) ask = a;
+            } catch {
+                continue;
+            }
+            try sleeve.withdraw(ask) {
+                have = _idle($, token);
+            } catch {
+                emit IRWAVault.SleeveWithdrawFailed(address(sleeve), ask);
+            }
+        }
+        uint256 afterPull = have + _sleevesValue($);
+        loss = before > afterPull ? before - afterPull : 0;
+    }
+
+    function _sleevesValue(VaultStorage.Layout storage $) internal view returns (uint256 total) {
+        uint256 n = $.sleeves.length;
+        for (uint256 i; i < n; ++i) {
+            total += $.sleeves[i].sleeve.totalAssets();
+        }
+    }
+
+    /// @dev As RWAVault._locked: linear unlock, rounded up.
+    function _lockedNow(VaultStorage.Layout storage $) internal view returns (uint256) {
+        VaultStorage.Lock memory l = $.lock;
+        if (block.timestamp >= l.end) return 0;
+        return uint256(l.amount).mulDiv(l.end - block.timestamp, l.end - l.start, Math.Rounding.Ceil);
+    }
+
+    function _offset(IERC20 token) internal view returns (uint256) {
+        return IERC20Metadata(address(this)).decimals() - IERC20Metadata(address(token)).decimals();
     }
 
     /// @notice See `IRWAVault.removeSleeve`; the vault checks the governance role and
@@ -122,24 +346,15 @@ contract RebalanceModule {
         }
     }
 
-    /// @dev The performance fee on the share price at `nav` (formulas: IRWAVault.setAgentRegistry).
-    ///      Moves the high-water mark and clears the donations; returns the shares to mint.
-    function _performanceFee(VaultStorage.Layout storage $, IERC20 token, uint256 nav)
+    /// @dev The performance fee on the share price at `nav` with `supply` shares (virtual ones
+    ///      included; formulas: IRWAVault.setAgentRegistry). Moves the high-water mark; returns the
+    ///      shares to mint.
+    function _performanceFee(VaultStorage.Layout storage $, uint256 nav, uint256 supply)
         internal
         returns (uint256 feeShares)
     {
-        uint256 offset = IERC20Metadata(address(this)).decimals() - IERC20Metadata(address(token)).decimals();
-        uint256 supply = IERC20(address(this)).totalSupply() + 10 ** offset; // with OZ's virtual shares
         uint256 price = (nav + 1).mulDiv(PRICE_SCALE, supply); // down: never overstates the gain
         uint256 mark = $.highWaterMark;
-        uint256 donated = $.donated;
-        if (donated != 0) {
-            // Donations lift the mark as much as the price (up: never counted as performance,
-            // whether they add to a gain or fill a loss).
-            mark += donated.mulDiv(PRICE_SCALE, supply, Math.Rounding.Ceil);
-            $.donated = 0;
-            $.highWaterMark = mark;
-        }
         if (price <= mark) return 0;
         uint256 gain = (price - mark).mulDiv(supply, PRICE_SCALE); // down
         uint256 fee = gain.mulDiv(registry.get(PERFORMANCE_FEE_BPS), BPS); // down
@@ -158,7 +373,7 @@ contract RebalanceModule {
     {
         uint256 n = $.sleeves.length;
         held = new uint256[](n);
-        nav = token.balanceOf(address(this));
+        nav = _idle($, token);
         for (uint256 i; i < n; ++i) {
             ISleeve sleeve = $.sleeves[i].sleeve;
             (uint256 a, bool fresh) = sleeve.valuation();
@@ -212,7 +427,7 @@ contract RebalanceModule {
             idleTarget -= want[i];
             if (held[i] > want[i]) $.sleeves[i].sleeve.withdraw(held[i] - want[i]);
         }
-        uint256 idleNow = token.balanceOf(address(this));
+        uint256 idleNow = _idle($, token);
         for (uint256 i; i < n && idleNow > idleTarget; ++i) {
             if (held[i] >= want[i]) continue;
             uint256 amount = Math.min(want[i] - held[i], idleNow - idleTarget);
@@ -232,7 +447,7 @@ contract RebalanceModule {
         uint256 n = oldBps.length;
         uint256[] memory held = new uint256[](n);
         VaultStorage.DecisionSlot storage d = $.decisions.push();
-        navAfter = token.balanceOf(address(this));
+        navAfter = _idle($, token);
         for (uint256 i; i < n; ++i) {
             ISleeve sleeve = $.sleeves[i].sleeve;
             held[i] = sleeve.totalAssets();
@@ -240,6 +455,7 @@ contract RebalanceModule {
             d.startIndex[i] = sleeve.returnIndex();
         }
         newBps = weights(held, navAfter);
+        _checkReached($, oldBps, newBps);
         (d.agent, d.timestamp, d.sleeveSet) = (msg.sender, uint64(block.timestamp), _sleeveSet($, n));
         (d.navBefore, d.navAfter) = (SafeCast.toUint128(navBefore), SafeCast.toUint128(navAfter));
         (d.oldBps, d.newBps) = (_pack(oldBps), _pack(newBps));
@@ -277,6 +493,33 @@ contract RebalanceModule {
             set.push($.sleeves[i].sleeve);
         }
         return SafeCast.toUint32(sets);
+    }
+
+    /// @dev The weights reached keep the bounds the targets did: a sleeve the move raised is within
+    ///      its cap, and idle, if the move lowered it, within the buffer. (A sleeve whose issuer
+    ///      could not pay may stay above a cap it was already above.)
+    function _checkReached(VaultStorage.Layout storage $, uint16[] memory oldBps, uint16[] memory newBps)
+        internal
+        view
+    {
+        uint256 sumOld;
+        uint256 sumNew;
+        for (uint256 i; i < newBps.length; ++i) {
+            (sumOld, sumNew) = (sumOld + oldBps[i], sumNew + newBps[i]);
+            if (newBps[i] <= oldBps[i]) continue;
+            uint256 cap = registry.get($.sleeves[i].capKey);
+            if (newBps[i] > cap) revert IRWAVault.ReachedOutsideBounds(i, newBps[i], cap);
+        }
+        // Weights round down, so idle's share (the remainder) is never understated.
+        uint256 minIdle = registry.get(IDLE_BUFFER_BPS);
+        if (sumNew > sumOld && BPS - sumNew < minIdle) {
+            revert IRWAVault.ReachedOutsideBounds(type(uint256).max, BPS - sumNew, minIdle);
+        }
+    }
+
+    /// @dev The vault's cash less pending deposits and redemptions awaiting their claim.
+    function _idle(VaultStorage.Layout storage $, IERC20 token) internal view returns (uint256) {
+        return token.balanceOf(address(this)) - $.depositBook.pending - $.reservedAssets;
     }
 
     /// @dev 16 bits per weight, sleeve i in bits [16i, 16i + 16).

@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {AggregatorV3Interface} from "interfaces/AggregatorV3Interface.sol";
 import {IOracleRouter} from "interfaces/IOracleRouter.sol";
 import {IRWAIssuer} from "interfaces/IRWAIssuer.sol";
 import {ISleeve} from "interfaces/ISleeve.sol";
@@ -87,6 +88,23 @@ contract TokenizedRWASleeve is ISleeve {
         if (redeemable == 0) return 0;
         (uint256 p, bool fresh) = router.tryPrice(rwaToken);
         return fresh ? _value(redeemable, p) : 0;
+    }
+
+    /// @inheritdoc ISleeve
+    /// @dev The band is the router's `priceBand`; the publication time is the feed's `updatedAt`.
+    function strikeValuation() external view override returns (uint256, uint256, uint256, bool) {
+        uint256 held = units;
+        if (held == 0) return (0, 0, block.timestamp, true);
+        uint256 publishedAt;
+        try AggregatorV3Interface(router.feedOf(rwaToken)).latestRoundData() returns (
+            uint80, int256, uint256, uint256 updatedAt, uint80
+        ) {
+            publishedAt = updatedAt;
+        } catch {}
+        (uint256 p, bool fresh) = router.tryPrice(rwaToken);
+        if (!fresh) return (_value(held, p), _value(held, p), publishedAt, false);
+        (uint256 lo, uint256 hi) = router.priceBand(rwaToken);
+        return (_value(held, lo), _value(held, hi), publishedAt, true);
     }
 
     /// @inheritdoc ISleeve
