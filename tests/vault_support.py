@@ -145,6 +145,25 @@ class VaultSystem:
         return self.vault.rebalance(target_bps, rationale, uri, sender=self.allocator)
 
 
+STRIKE_FIELDS = (
+    "depositEpoch", "redeemEpoch", "depositPrice", "redeemPrice",
+    "depositAssets", "depositShares", "redeemShares", "redeemAssets",
+)  # fmt: skip
+NO_EPOCH = 2**64 - 1  # a StrikeSettled epoch that did not settle
+
+
+def settled(receipt, vault) -> dict[str, int]:
+    """The `Strike` of the receipt's StrikeSettled event as a dict, with `lockedDonations` and
+    `staleSleeves`."""
+    event = receipt.events.filter(vault.StrikeSettled)[0]
+    strike = event.strike
+    values = [strike[name] for name in STRIKE_FIELDS] if isinstance(strike, dict) else list(strike)
+    out = dict(zip(STRIKE_FIELDS, (int(v) for v in values), strict=True))
+    out["lockedDonations"] = int(event.lockedDonations)
+    out["staleSleeves"] = int(event.staleSleeves)
+    return out
+
+
 def bond_agent(system: VaultSystem, agent, amount: int | None = None) -> None:
     """Register `agent` and bond `amount` (default `agent.minStake`) from the faucet."""
     if amount is None:
