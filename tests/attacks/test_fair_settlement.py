@@ -1,0 +1,336 @@
+"""Attacks on how the vault prices entries and exits (issue 18: H-1, M-1, M-2, M-3, L-2, the fee
+dodge), each mounted step by step against the forward-priced ERC-7540 vault.
+
+The old vault priced deposits and withdrawals synchronously at the live NAV, so whoever could
+move or foresee the NAV within one transaction or across one price round could take value from
+the depositors who stayed. The defences shown here:
+- entries and exits are requests settled at a strike whose every price was published after
+  them (no one trades at a price they already know; nothing enters the NAV inside one
+  transaction: a pending deposit is held apart);
+- donations and executed slashes unlock over `vault.unlockPeriod`, deposits pay the NAV with
+  locked donations counted, exits get it without them: a newcomer buys none of a donation;
+- the performance fee is crystallized at every strike, so each leaver pays it on its gains;
+- redemptions are aggregated per strike epoch: dust requests cost the strike nothing per request.
+
+The attacker is `FlashSearcher` (contracts/mocks): a contract that runs a list of calls, inside an
+ERC-3156 flash loan from `MockFlashLender` or plainly, and can bond as an agent.
+"""
+
+from __future__ import annotations
+
+import ape
+import pytest
+from eth_utils import keccak
+
+from tests.agent_support import EVAL_WINDOW, VETO_WINDOW, build_desk
+from tests.vault_support import DAY, USDC, faucet, isolated, settled
+
+MILLION = 1_000_000 * USDC
+OFFSET = 10**12
+
+
+@pytest.fixture(scope="module")
+def desk(project, accounts, chain):
+    """1M from the depositor (accounts[6]), the allocator bonded, prices valid for a week."""
+    return build_desk(project, accounts, chain)
+
+
+@pytest.fixture(scope="module")
+def attacker(accounts):
+    return accounts[9]
+
+
+@pytest.fixture(scope="module")
+def lender(project, desk, attacker):
+    """A fee-free flash lender holding 20M of the stablecoin."""
+    lender = attacker.deploy(project.MockFlashLender)
+    faucet(desk.system.asset, attacker, 20 * MILLION)
+    desk.system.asset.transfer(lender, 20 * MILLION, sender=attacker)
+    return lender
+
+
+@pytest.fixture(scope="module")
+def searcher(project, attacker):
+    return attacker.deploy(project.FlashSearcher)
+
+
+@pytest.fixture(autouse=True)
+def _isolate(chain):
+    with isolated(chain):
+        yield
+
+
+def call(contract, method: str, *args) -> tuple[str, bytes]:
+    """One FlashSearcher.Call: `contract.method(*args)` encoded."""
+    return (contract.address, bytes(getattr(contract, method).as_transaction(*args).data))
+
+
+def claim_all(vault, account) -> int:
+    """Claim every settled share and every filled redemption of `account`; return the assets."""
+    if vault.maxMint(account):
+        vault.mint(vault.maxMint(account), account, account, sender=account)
+    paid = 0
+    if vault.maxRedeem(account):
+        paid = vault.redeem(vault.maxRedeem(account), account, account, sender=account).return_value
+    return paid
+
+
+def enter(desk, account, assets: int) -> None:
+    """Request, strike, claim: `account` holds the shares `assets` bought."""
+    desk.system.fund(account, assets)
+    desk.vault.requestDeposit(assets, account, account, sender=account)
+    desk.system.strike()
+    claim_all(desk.vault, account)
+
+
+def leave(desk, account) -> int:
+    """Request redemption of every share, strike, claim; return the assets received."""
+    desk.vault.requestRedeem(desk.vault.balanceOf(account), account, account, sender=account)
+    desk.system.strike()
+    return claim_all(desk.vault, account)
+
+
+# --------------------------------------------------------------------------------- H-1
+
+
+def test_a_flash_deposit_cannot_inflate_the_nav_a_rebalance_is_bounded_on(
+    desk, searcher, lender, attacker
+):
+    """H-1: a bonded agent contract flash-borrows 4M, requests a deposit, rebalances "20%" into
+    gold and takes the loan back out, all in one transaction. The pending 4M is held apart: the
+    rebalance is measured on the real 1M, moves 200,000 (not 1M) and reaches exactly the
+    weights it records; idle keeps its buffer."""
+    system, vault, asset = desk.system, desk.vault, desk.system.asset
+    stake = system.registry.get(keccak(text="agent.minStake"))
+    faucet(asset, attacker, stake)
+    asset.transfer(searcher, stake, sender=attacker)
+    searcher.execute(
+        [
+            call(asset, "approve", system.agents, stake),
+            call(system.agents, "register", "ipfs://searcher"),
+            call(system.agents, "stake", stake),
+        ],
+        sender=attacker,
+    )
+    assert system.agents.isActive(searcher)
+    loan = 4 * MILLION
+    tx = searcher.flash(
+        lender,
+        asset,
+        loan,
+        [
+            call(asset, "approve", vault, loan),
+            call(vault, "requestDeposit", loan, searcher, searcher),
+            call(vault, "rebalance", [0, 2_000, 0], b"\x22" * 32, "ipfs://h1"),
+            call(vault, "cancelDepositRequest", searcher),
+        ],
+        sender=attacker,
+    )
+    decision = tx.events.filter(vault.Rebalanced)[0]
+    assert decision.navBefore == MILLION  # the loan never counted
+    assert list(decision.newBps) == [0, 2_000, 0]
+    assert list(vault.currentBps()) == [0, 2_000, 0]  # reached == recorded
+    assert system.sleeve("gold").sleeve.totalAssets() == pytest.approx(200_000 * USDC, abs=2)
+    assert vault.idle() == pytest.approx(800_000 * USDC, abs=2)
+    assert vault.pendingDeposits() == 0
+    assert asset.balanceOf(lender) == 20 * MILLION  # repaid: the attacker kept nothing
+
+
+def test_a_pending_deposit_cannot_distort_an_honest_agents_rebalance(desk, attacker, chain):
+    """H-1, the sandwich: a depositor's 4M request placed before an honest agent's risk-off cut
+    changes nothing the agent moves."""
+    system, vault = desk.system, desk.vault
+    desk.rebalance([0, 3_000, 0])
+    ready = vault.nextRebalanceAt()
+
+    def cut() -> int:
+        desk.at(ready)
+        desk.refresh()
+        desk.rebalance([0, 1_000, 0])
+        return system.sleeve("gold").sleeve.totalAssets()
+
+    with isolated(chain):
+        alone = cut()
+    system.fund(attacker, 4 * MILLION)
+    vault.requestDeposit(4 * MILLION, attacker, attacker, sender=attacker)
+    assert cut() == alone
+
+
+# --------------------------------------------------------------------------------- M-1
+
+
+def test_the_fee_is_never_charged_on_a_donation_followed_by_deposits(desk, accounts, attacker):
+    """M-1: 100k donated to a 1M vault, then 9.9M deposited, then strikes with no price move.
+    The donation lifted the high-water mark when it was made (per share then), deposits pay the
+    NAV with the donation counted: no strike ever finds a gain, during or after the unlock."""
+    system, vault = desk.system, desk.vault
+    desk.set_param("vault.performanceFeeBps", 1_000)
+    desk.set_param("vault.unlockPeriod", 7 * DAY)
+    donor = accounts[4]
+    system.fund(donor, 100_000 * USDC)
+    vault.donate(100_000 * USDC, sender=donor)
+    system.fund(attacker, 9_900_000 * USDC)
+    vault.requestDeposit(9_900_000 * USDC, attacker, attacker, sender=attacker)
+    tx = system.strike()
+    assert not tx.events.filter(vault.PerformanceFeeTaken)
+    desk.at(desk.now() + 7 * DAY)
+    system.fund(donor, USDC)
+    vault.requestDeposit(USDC, donor, donor, sender=donor)
+    tx = system.strike()
+    assert not tx.events.filter(vault.PerformanceFeeTaken)
+    assert vault.balanceOf(system.agents) == 0
+
+
+# --------------------------------------------------------------------------------- M-2
+
+
+def _pending_slash(desk) -> int:
+    """The allocator moves 40% into gold; gold falls 5% over the window; the evaluation opens a
+    slash; the veto window passes. Returns the slash id (executable now)."""
+    desk.rebalance([0, 4_000, 0])
+    desk.at(desk.now() + EVAL_WINDOW)
+    desk.move("gold", -500)
+    tx = desk.evaluate(0)
+    slash_id = tx.events.filter(desk.agents.SlashOpened)[0].slashId
+    desk.at(desk.now() + VETO_WINDOW + 1)
+    desk.refresh()
+    return slash_id
+
+
+def test_a_flash_loan_cannot_snipe_an_executed_slash(desk, searcher, lender, attacker):
+    """M-2 in one transaction: flash 9M, request a deposit, execute the slash, leave. The
+    request holds no shares when the slash pays in, so the searcher can only cancel: the whole
+    slash stays with the depositors (locked, unlocking to them)."""
+    system, vault, asset = desk.system, desk.vault, desk.system.asset
+    desk.set_param("vault.unlockPeriod", 7 * DAY)
+    slash_id = _pending_slash(desk)
+    loan = 9 * MILLION
+    tx = searcher.flash(
+        lender,
+        asset,
+        loan,
+        [
+            call(asset, "approve", vault, loan),
+            call(vault, "requestDeposit", loan, searcher, searcher),
+            call(desk.agents, "executeSlash", slash_id),
+            call(vault, "cancelDepositRequest", searcher),
+        ],
+        sender=attacker,
+    )
+    donated = tx.events.filter(vault.Donated)[0].assets
+    assert donated > 0
+    assert vault.balanceOf(searcher) == 0
+    assert asset.balanceOf(searcher) == 0
+    locked, _ = vault.lockedDonations()
+    assert locked == donated
+
+
+def test_a_depositor_who_enters_just_before_a_slash_earns_none_of_it_by_leaving(
+    desk, attacker
+):
+    """M-2 across strikes: the searcher's 9M is settled one strike before the (public) slash
+    execution, and it requests its exit right after. The slash unlocks over a week: at the next
+    strike a second later the searcher's exit gets a few seconds' worth, never the 90% it took
+    from the old vault."""
+    system, vault = desk.system, desk.vault
+    desk.set_param("vault.unlockPeriod", 7 * DAY)
+    slash_id = _pending_slash(desk)
+    enter(desk, attacker, 9 * MILLION)
+    tx = desk.agents.executeSlash(slash_id, sender=desk.keeper)
+    donated = tx.events.filter(vault.Donated)[0].assets
+    got = leave(desk, attacker)
+    gain = got - 9 * MILLION
+    assert gain <= donated // 1_000  # under 0.1% of the slash (was 90%)
+
+
+# --------------------------------------------------------------------------------- M-3
+
+
+def test_a_price_round_seen_coming_cannot_be_sandwiched(desk, attacker):
+    """M-3: gold is 40% of a 1M vault; a +2% round (inside oracle.maxDeviationBps) is about to
+    publish (+8,000 NAV). The searcher requests 4M before it and its exit right after. Forward
+    pricing settles the deposit at the first strike with prices newer than the request — after
+    the round: the searcher pays the new price and takes nothing of the step."""
+    system, vault = desk.system, desk.vault
+    desk.rebalance([0, 4_000, 0])
+    system.fund(attacker, 4 * MILLION)
+    vault.requestDeposit(4 * MILLION, attacker, attacker, sender=attacker)
+    # The round lands (the searcher saw it coming), then the strike.
+    desk.at(desk.now() + 60)
+    desk.move("gold", 200)
+    desk.refresh()
+    system.vault.strike(sender=desk.keeper)
+    claim_all(vault, attacker)
+    got = leave(desk, attacker)
+    assert got <= 4 * MILLION  # the old vault paid it 7,273 of the 8,000 step
+    # The step went to the depositor who held through the round.
+    assert vault.convertToAssets(vault.balanceOf(desk.depositor)) >= MILLION + 7_999 * USDC
+
+
+def test_a_request_in_the_same_second_as_the_round_waits_for_the_next_round(desk, attacker):
+    """The boundary: a price is "after" a request only if published strictly later. A request
+    stamped in the round's own second (a searcher landing next to the round) cannot settle at
+    that round; one round later it does."""
+    system, vault = desk.system, desk.vault
+    desk.rebalance([3_000, 3_000, 2_000])  # priced sleeves (an empty one needs no price)
+    system.fund(attacker, MILLION)
+    desk.at(desk.now() + 60)
+    desk.refresh()  # the round...
+    round_at = desk.now()
+    desk.at(round_at)
+    vault.requestDeposit(MILLION, attacker, attacker, sender=attacker)  # ...and the request
+    assert desk.now() == round_at
+    with ape.reverts(vault.StrikeNotReady, requestedAt=round_at):
+        vault.strike(sender=desk.keeper)
+    desk.at(round_at + 1)
+    desk.refresh()
+    assert settled(vault.strike(sender=desk.keeper), vault)["depositAssets"] == MILLION
+
+
+# --------------------------------------------------------------------------------- the fee dodge
+
+
+def test_a_holder_cannot_leave_before_the_fee_and_come_back_after(desk):
+    """Holders used to dodge the fee by leaving before a fee-taking rebalance. Now the strike
+    that settles the exit crystallizes the fee first: the leaver pays its share on its gains."""
+    system, vault = desk.system, desk.vault
+    desk.set_param("vault.performanceFeeBps", 1_000)
+    desk.rebalance([0, 4_000, 0])
+    desk.at(desk.now() + DAY)
+    desk.move("gold", 500)  # +20,000 on 400,000
+    vault.requestRedeem(vault.balanceOf(desk.depositor), desk.depositor, desk.depositor,
+                        sender=desk.depositor)  # fmt: skip
+    tx = system.strike()
+    fee = tx.events.filter(vault.PerformanceFeeTaken)[0]
+    assert fee.gain == pytest.approx(20_000 * USDC, rel=1e-3)
+    assert fee.feeAssets == pytest.approx(2_000 * USDC, rel=1e-3)
+    paid = vault.maxWithdraw(desk.depositor)
+    assert paid <= MILLION + 18_000 * USDC + 1
+
+
+# --------------------------------------------------------------------------------- L-2
+
+
+def test_dust_redeem_requests_neither_hide_nor_delay_a_real_one(desk, accounts, attacker, chain):
+    """L-2: 100 dust requests (1 wei of shares each, under 100 controllers) used to make the
+    queue trigger report an empty queue. Requests are aggregated per strike epoch: the trigger
+    sees the real request, the strike fills it, and its gas does not grow with the dust."""
+    system, vault = desk.system, desk.vault
+    enter(desk, attacker, 1_000 * USDC)
+    real = desk.depositor
+    with isolated(chain):
+        vault.requestRedeem(100_000 * 10**18, real, real, sender=real)
+        desk.at(desk.now() + 60)
+        desk.refresh()
+        baseline = vault.strike(sender=desk.keeper).gas_used
+    for i in range(100):
+        vault.requestRedeem(1, accounts[i % 5].address, attacker, sender=attacker)
+    vault.requestRedeem(100_000 * 10**18, real, real, sender=real)
+    desk.at(desk.now() + 60)
+    desk.refresh()
+    ok, _ = vault.strikeTrigger()
+    assert ok
+    tx = vault.strike(sender=desk.keeper)
+    assert settled(tx, vault)["redeemShares"] >= 100_000 * 10**18
+    assert vault.claimableRedeemRequest(0, real) == 100_000 * 10**18
+    assert tx.gas_used <= baseline * 11 // 10
