@@ -80,8 +80,8 @@ interface IRWAVault {
     /// @notice What a strike settled (`StrikeSettled`): the prices it used, scaled by 1e36 (assets
     ///         per share), and what moved.
     struct Strike {
-        uint64 depositEpoch; // the deposit epoch it closed (type(uint64).max: none)
-        uint64 redeemEpoch; // the newest redeem epoch it closed (type(uint64).max: none)
+        uint64 depositEpoch; // the newest request window whose deposits it settled (max: none)
+        uint64 redeemEpoch; // the newest request window it filled redemptions of (max: none)
         uint256 depositPrice; // assets per share × 1e36 paid by deposits ((idle + Σ high + 1) / S)
         uint256 redeemPrice; // assets per share × 1e36 paid to redemptions (low NAV less locked)
         uint256 depositAssets; // assets of the deposits settled
@@ -172,15 +172,20 @@ interface IRWAVault {
     error NotAllowlisted(address account);
     error NotOperator(address owner, address caller);
     error NoPendingRequest(address controller);
-    error RequestAlreadyStruck(address controller, uint256 epoch);
-    error RedeemRequestQueued(address controller, uint256 epoch);
+    /// @notice The request's window closed at `closesAt` (its cut-off): it can no longer be cancelled.
+    error RequestWindowClosed(address controller, uint256 closesAt);
+    /// @notice `controller` has a deposit request in an earlier window not yet settled.
+    error DepositRequestPending(address controller, uint256 window);
+    /// @notice `controller`'s redeem request of an earlier window is not yet filled.
+    error RedeemRequestQueued(address controller, uint256 window);
     error ClaimExceeded(address controller, uint256 requested, uint256 claimable);
     error DepositCapExceeded(uint256 assets, uint256 room);
     error NothingToStrike();
-    /// @notice `sleeve`'s price (published at `publishedAt`, or stale) is not newer than the newest
-    ///         request to settle (`requestedAt`); redemptions may value it with a haircut from
-    ///         `staleReadyAt` (0: deposits only wait).
-    error StrikeNotReady(address sleeve, uint256 publishedAt, uint256 requestedAt, uint256 staleReadyAt);
+    /// @notice Nothing may settle yet: the oldest request window waiting closes (or closed) at
+    ///         `cutoff`, and `sleeve`'s price (published at `publishedAt`, 0 when stale) is older
+    ///         than that (`sleeve` 0: the window is still open). Its redemptions may settle with
+    ///         the stale sleeves at a haircut from `staleReadyAt`; deposits wait for the prices.
+    error StrikeNotReady(address sleeve, uint256 publishedAt, uint256 cutoff, uint256 staleReadyAt);
     error ReachedOutsideBounds(uint256 index, uint256 reachedBps, uint256 boundBps);
     error PreviewUnavailable();
     error NotActiveAgent(address caller);
@@ -324,8 +329,9 @@ interface IRWAVault {
     /// @notice Assets set aside for filled redemptions not yet claimed.
     function claimableRedemptions() external view returns (uint256);
 
-    /// @notice Timestamp of the newest deposit and redeem request still to settle (0: none).
-    function lastRequestAt() external view returns (uint256 deposits, uint256 redemptions);
+    /// @notice Request windows are `block.timestamp / 1 hours`: the open one, and the oldest not yet
+    ///         settled (deposits) or filled (redemptions).
+    function requestWindows() external view returns (uint256 open, uint256 depositHead, uint256 redeemHead);
 
     /// @notice Donations still locked (not yet in the share price) and when the lock ends.
     function lockedDonations() external view returns (uint256 locked, uint256 until);

@@ -107,12 +107,10 @@ class VaultSystem:
         self.asset.approve(self.vault, 2**256 - 1, sender=account)
 
     def publish_prices(self) -> None:
-        """A new round of every sleeve's feed at its current answer, at least a second after the
-        last block: a strike settles only requests older than every price it uses."""
-        chain = ape.chain
-        head = chain.blocks.head.timestamp
-        if chain.pending_timestamp <= head:
-            chain.pending_timestamp = head + 1
+        """A new round of every sleeve's feed at its current answer, at or after the end of the
+        request window of the last block (`next_window`): a strike settles a request window once
+        every price it uses was published at or after the window's cut-off."""
+        next_window(ape.chain)
         for s in self.sleeves:
             s.feed.setAnswer(s.feed.latestAnswer(), sender=self.governance)
 
@@ -143,6 +141,18 @@ class VaultSystem:
         self, target_bps: list[int], rationale: bytes = b"\x11" * 32, uri: str = "ipfs://r"
     ):
         return self.vault.rebalance(target_bps, rationale, uri, sender=self.allocator)
+
+
+WINDOW = 3_600  # VaultStorage.WINDOW: requests are grouped by the hour
+
+
+def next_window(chain) -> int:
+    """Move the next block to the start of the request window after the last block's (the
+    cut-off of every request made so far); returns that time."""
+    cutoff = (chain.blocks.head.timestamp // WINDOW + 1) * WINDOW
+    if chain.pending_timestamp < cutoff:
+        chain.pending_timestamp = cutoff
+    return cutoff
 
 
 STRIKE_FIELDS = (

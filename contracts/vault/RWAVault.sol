@@ -42,7 +42,6 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     bytes32 internal constant REBALANCE_COOLDOWN = keccak256("vault.rebalanceCooldown");
     bytes32 internal constant DEPOSIT_CAP = keccak256("vault.depositCap");
     bytes32 internal constant UNLOCK_PERIOD = keccak256("vault.unlockPeriod");
-    bytes32 internal constant STRIKE_MAX_WAIT = keccak256("vault.strikeMaxWait");
 
     IParameterRegistry public immutable registry;
     /// @notice The contract `rebalance` delegates to (see RebalanceModule).
@@ -73,6 +72,9 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         _grantRole(GOVERNANCE_ROLE, admin);
         // The performance fee starts above the price of the empty vault: 1 / 10^offset per share.
         _s().highWaterMark = 1e36 / 10 ** _offset;
+        // Request windows are counted from now (strikes never walk through the years before).
+        uint64 window = uint64(block.timestamp / VaultStorage.WINDOW);
+        _s().heads = VaultStorage.Heads(window, window, 0);
     }
 
     modifier onlyGuardianOrGovernance() {
@@ -230,16 +232,18 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
             if (!_s().allowed[owner]) revert NotAllowlisted(owner);
             if (!_s().allowed[controller]) revert NotAllowlisted(controller);
         }
-        VaultStorage.DepositBook memory book = _s().depositBook;
+        VaultStorage.Heads memory heads = _s().heads;
         uint256 cap = registry.get(DEPOSIT_CAP);
-        uint256 used = _s().lastNav + book.pending;
+        uint256 used = _s().lastNav + heads.pendingAssets;
         uint256 room = cap > used ? cap - used : 0;
         if (assets > room) revert DepositCapExceeded(assets, room);
+        uint256 window = block.timestamp / VaultStorage.WINDOW;
         _syncDeposit(controller);
         VaultStorage.DepositRequest storage r = _s().deposits[controller];
-        (r.pending, r.epoch) = (r.pending + assets.toUint128(), book.epoch);
-        (book.pending, book.lastRequestAt) = (book.pending + uint128(assets), uint64(block.timestamp));
-        _s().depositBook = book;
+        if (r.pending != 0 && r.window != window) revert DepositRequestPending(controller, r.window);
+        (r.pending, r.window) = (r.pending + assets.toUint128(), uint64(window));
+        _s().depositWindows[window].assets += uint128(assets);
+        _s().heads.pendingAssets = heads.pendingAssets + uint128(assets);
         IERC20(asset()).safeTransferFrom(owner, address(this), assets);
         emit DepositRequest(controller, owner, 0, msg.sender, assets);
         return 0;
@@ -254,17 +258,15 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         if (shares == 0) revert ZeroAmount();
         if (controller == address(0)) revert ZeroAddress();
         if (msg.sender != owner && !_s().operators[owner][msg.sender]) _spendAllowance(owner, msg.sender, shares);
-        VaultStorage.RedeemBook memory book = _s().redeemBook;
+        uint256 window = block.timestamp / VaultStorage.WINDOW;
         VaultStorage.RedeemRequest storage r = _s().redeems[controller];
-        if (r.shares != 0 && r.epoch != book.open) {
+        if (r.shares != 0 && r.window != window) {
             _syncRedeem(controller);
-            if (r.shares != 0) revert RedeemRequestQueued(controller, r.epoch);
+            if (r.shares != 0) revert RedeemRequestQueued(controller, r.window);
         }
-        (r.shares, r.epoch) = (r.shares + shares.toUint128(), book.open);
-        _s().redeemEpochs[book.open].requested += uint128(shares);
+        (r.shares, r.window) = (r.shares + shares.toUint128(), uint64(window));
+        _s().redeemWindows[window].requested += uint128(shares);
         _s().pendingRedeemShares += shares;
-        book.lastRequestAt = uint64(block.timestamp);
-        _s().redeemBook = book;
         _transfer(owner, address(this), shares); // escrow: reverts on a short balance
         emit RedeemRequest(controller, owner, 0, msg.sender, shares);
         return 0;
@@ -275,10 +277,12 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         _checkOperator(controller);
         VaultStorage.DepositRequest storage r = _s().deposits[controller];
         assets = r.pending;
-        if (assets == 0) revert NoPendingRequest(controller);
-        if (r.epoch != _s().depositBook.epoch) revert RequestAlreadyStruck(controller, r.epoch);
+        uint256 window = r.window;
+        if (assets == 0 || _s().depositWindows[window].strikePlusOne != 0) revert NoPendingRequest(controller);
+        _checkWindowOpen(controller, window);
         r.pending = 0;
-        _s().depositBook.pending -= uint128(assets);
+        _s().depositWindows[window].assets -= uint128(assets);
+        _s().heads.pendingAssets -= uint128(assets);
         IERC20(asset()).safeTransfer(controller, assets);
         emit DepositRequestCancelled(controller, assets);
     }
@@ -286,13 +290,12 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     /// @inheritdoc IRWAVault
     function cancelRedeemRequest(address controller) external nonReentrant returns (uint256 shares) {
         _checkOperator(controller);
-        VaultStorage.RedeemRequest storage r = _s().redeems[controller];
+        VaultStorage.RedeemRequest memory r = _s().redeems[controller];
         shares = r.shares;
         if (shares == 0) revert NoPendingRequest(controller);
-        uint256 open = _s().redeemBook.open;
-        if (r.epoch != open) revert RequestAlreadyStruck(controller, r.epoch);
+        _checkWindowOpen(controller, r.window);
         delete _s().redeems[controller];
-        _s().redeemEpochs[open].requested -= uint128(shares);
+        _s().redeemWindows[r.window].requested -= uint128(shares);
         _s().pendingRedeemShares -= shares;
         _transfer(address(this), controller, shares);
         emit RedeemRequestCancelled(controller, shares);
@@ -318,7 +321,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     /// @inheritdoc IRWAVault
     function pendingDepositRequest(uint256, address controller) external view returns (uint256) {
         VaultStorage.DepositRequest memory r = _s().deposits[controller];
-        return r.epoch == _s().depositBook.epoch ? r.pending : 0;
+        return _s().depositWindows[r.window].strikePlusOne == 0 ? r.pending : 0;
     }
 
     /// @inheritdoc IRWAVault
@@ -367,20 +370,14 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
 
     /// @inheritdoc IRWAVault
     function strikeTrigger() external view returns (bool, bytes memory) {
-        VaultStorage.DepositBook memory db = _s().depositBook;
-        VaultStorage.RedeemBook memory rb = _s().redeemBook;
-        bool deposits = db.pending != 0 && !_s().flags.shutdown;
-        bool redeems = rb.head < rb.open || _s().redeemEpochs[rb.open].requested != 0;
-        if (!deposits && !redeems) return (false, bytes("no request"));
-        uint256 wait = registry.get(STRIKE_MAX_WAIT);
-        uint256 n = _s().sleeves.length;
-        for (uint256 i; i < n; ++i) {
-            (,, uint256 at, bool fresh) = _s().sleeves[i].sleeve.strikeValuation();
-            if (!fresh || at <= db.lastRequestAt) deposits = false;
-            if ((!fresh || at <= rb.lastRequestAt) && block.timestamp < rb.lastRequestAt + wait) redeems = false;
-        }
-        if (!deposits && !redeems) return (false, bytes("prices not newer than requests"));
-        return (true, abi.encodeCall(this.strike, ()));
+        return abi.decode(_moduleView(abi.encodeCall(RebalanceModule.strikeTrigger, ())), (bool, bytes));
+    }
+
+    /// @notice Runs one of the module's views in this vault's storage. Reachable only from the
+    ///         vault's own views, through STATICCALL: it can never change state.
+    function moduleView(bytes calldata data) external returns (bytes memory) {
+        if (msg.sender != address(this)) revert InvalidModule(msg.sender);
+        return Address.functionDelegateCall(rebalanceModule, data);
     }
 
     /// @inheritdoc IRWAVault
@@ -390,7 +387,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
 
     /// @inheritdoc IRWAVault
     function pendingDeposits() external view returns (uint256) {
-        return _s().depositBook.pending;
+        return _s().heads.pendingAssets;
     }
 
     /// @inheritdoc IRWAVault
@@ -404,8 +401,9 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     }
 
     /// @inheritdoc IRWAVault
-    function lastRequestAt() external view returns (uint256, uint256) {
-        return (_s().depositBook.lastRequestAt, _s().redeemBook.lastRequestAt);
+    function requestWindows() external view returns (uint256, uint256, uint256) {
+        VaultStorage.Heads memory h = _s().heads;
+        return (block.timestamp / VaultStorage.WINDOW, h.deposits, h.redemptions);
     }
 
     /// @inheritdoc IRWAVault
@@ -646,7 +644,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
 
     /// @dev The vault's cash less pending deposits and redemptions awaiting their claim.
     function _idle() internal view returns (uint256) {
-        return IERC20(asset()).balanceOf(address(this)) - _s().depositBook.pending - _s().reservedAssets;
+        return IERC20(asset()).balanceOf(address(this)) - _s().heads.pendingAssets - _s().reservedAssets;
     }
 
     /// @dev Donations still locked: linear from `lock.amount` at `start` to 0 at `end`, rounded up
@@ -661,15 +659,35 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         if (msg.sender != owner && !_s().operators[owner][msg.sender]) revert NotOperator(owner, msg.sender);
     }
 
+    /// @dev Refuses a cancel once the request window has closed: from its cut-off on, a published
+    ///      price may be the one that settles it, and an order withdrawn after seeing its own price
+    ///      would be a free option against those who stay.
+    function _checkWindowOpen(address controller, uint256 window) internal view {
+        uint256 closesAt = (window + 1) * VaultStorage.WINDOW;
+        if (block.timestamp >= closesAt) revert RequestWindowClosed(controller, closesAt);
+    }
+
+    /// @dev A module view run through `moduleView` (STATICCALL), its revert bubbled up.
+    function _moduleView(bytes memory data) internal view returns (bytes memory) {
+        (bool ok, bytes memory ret) = address(this).staticcall(abi.encodeCall(this.moduleView, (data)));
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(ret, 32), mload(ret))
+            }
+        }
+        return abi.decode(ret, (bytes));
+    }
+
     /// @dev `controller`'s claimable deposits, with a request a strike settled since its last
     ///      action.
     function _depositClaims(address controller) internal view returns (VaultStorage.Claimable memory c) {
         c = _s().depositClaims[controller];
         VaultStorage.DepositRequest memory r = _s().deposits[controller];
-        if (r.pending != 0 && r.epoch != _s().depositBook.epoch) {
-            VaultStorage.DepositEpoch memory e = _s().depositEpochs[r.epoch];
+        uint256 strikePlusOne = _s().depositWindows[r.window].strikePlusOne;
+        if (r.pending != 0 && strikePlusOne != 0) {
+            VaultStorage.Price memory p = _s().depositPrices[strikePlusOne - 1];
             c.assets += r.pending;
-            c.shares += uint128(uint256(r.pending).mulDiv(e.shares, e.assets)); // down
+            c.shares += uint128(uint256(r.pending).mulDiv(p.shares, p.assets)); // down
         }
     }
 
@@ -677,16 +695,16 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     function _syncDeposit(address controller) internal returns (VaultStorage.Claimable memory c) {
         VaultStorage.DepositRequest storage r = _s().deposits[controller];
         c = _depositClaims(controller);
-        if (r.pending != 0 && r.epoch != _s().depositBook.epoch) {
+        if (r.pending != 0 && _s().depositWindows[r.window].strikePlusOne != 0) {
             r.pending = 0;
             _s().depositClaims[controller] = c;
         }
     }
 
-    /// @dev The part of request `r` its epoch's strikes filled, pro rata: shares and assets.
+    /// @dev The part of request `r` its window's strikes filled, pro rata: shares and assets.
     function _redeemFilled(VaultStorage.RedeemRequest memory r) internal view returns (uint256, uint256) {
         if (r.shares == 0) return (0, 0);
-        VaultStorage.RedeemEpoch memory e = _s().redeemEpochs[r.epoch];
+        VaultStorage.RedeemWindow memory e = _s().redeemWindows[r.window];
         if (e.filled == 0) return (0, 0);
         return (uint256(r.shares).mulDiv(e.filled, e.requested), uint256(r.shares).mulDiv(e.assets, e.requested));
     }

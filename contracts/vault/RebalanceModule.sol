@@ -78,6 +78,17 @@ contract RebalanceModule {
         uint256 locked;
         uint256 supply;
         uint256 stale; // bitmap of sleeves valued at their haircut last price
+        uint256 deposited; // deposits this strike settles
+        uint256 redeemNav; // the NAV redemptions are paid at
+        uint256 forfeited; // paid in or left behind beyond the low NAV: lifts the mark
+    }
+
+    /// @dev What a strike may settle: deposit windows [heads.deposits, depositEnd) and redeem
+    ///      windows [heads.redemptions, redeemEnd).
+    struct Plan {
+        uint256 depositEnd;
+        uint256 redeemEnd;
+        uint256 cutoff; // min over sleeves of the fresh prices' publication time (0: one is stale)
     }
 
     /// @notice See `IRWAVault.strike`. Delegate-called by the vault only.
@@ -87,144 +98,221 @@ contract RebalanceModule {
     /// @return burned Escrowed shares for the vault to burn for the redemptions filled.
     function strike() external returns (uint256 strikeId, uint256 feeShares, uint256 minted, uint256 burned) {
         if (address(this) == _self) revert DelegateCallOnly();
-        VaultStorage.Layout storage $ = VaultStorage.layout();
+        Out memory o = _strike(VaultStorage.layout());
+        return (o.strikeId, o.feeShares, o.minted, o.burned);
+    }
+
+    /// @dev What a strike hands the vault to mint and burn.
+    struct Out {
+        uint256 strikeId;
+        uint256 feeShares;
+        uint256 minted;
+        uint256 burned;
+    }
+
+    function _strike(VaultStorage.Layout storage $) internal returns (Out memory o) {
         IERC20 token = IERC20(IERC4626(address(this)).asset());
-        VaultStorage.DepositBook memory db = $.depositBook;
-        VaultStorage.RedeemBook memory rb = $.redeemBook;
-        bool deposits = db.pending != 0 && !$.flags.shutdown;
-        bool redeems = rb.head < rb.open || $.redeemEpochs[rb.open].requested != 0;
-        if (!deposits && !redeems) revert IRWAVault.NothingToStrike();
-        Valuation memory v;
-        (v, deposits, redeems) = _value($, token, db, rb, deposits, redeems);
+        VaultStorage.Heads memory h = $.heads;
+        if (h.pendingAssets == 0 && $.pendingRedeemShares == 0) revert IRWAVault.NothingToStrike();
+        (Valuation memory v, Plan memory p) = _plan($, token, h);
+        v.deposited = _depositsIn($, h.deposits, p.depositEnd);
+        bool redeems = _unfilledIn($, h.redemptions, p.redeemEnd);
+        if (v.deposited == 0 && !redeems) _notReady($, h);
+        o.strikeId = $.strikes++;
 
         // The fee first, on every share before anything settles (IRWAVault.setAgentRegistry).
         v.supply = IERC20(address(this)).totalSupply() + 10 ** _offset(token);
-        feeShares = _performanceFee($, v.idle + v.low, v.supply);
-        v.supply += feeShares;
+        o.feeShares = _performanceFee($, v.idle + v.low, v.supply);
+        v.supply += o.feeShares;
 
         IRWAVault.Strike memory k;
         (k.depositEpoch, k.redeemEpoch) = (type(uint64).max, type(uint64).max);
         // Deposits pay the high NAV, locked donations included: nobody buys a donation cheap.
         k.depositPrice = (v.idle + v.high + 1).mulDiv(PRICE_SCALE, v.supply);
         // Redemptions get the low NAV less the haircut and what is still locked.
-        uint256 redeemNav = v.idle + v.low;
-        redeemNav = redeemNav > v.haircut + v.locked ? redeemNav - v.haircut - v.locked : 0;
-        k.redeemPrice = (redeemNav + 1).mulDiv(PRICE_SCALE, v.supply);
-        if (deposits) {
-            (k.depositEpoch, k.depositAssets) = (db.epoch, db.pending);
-            // Shares rounded down: the vault keeps the dust.
-            minted = k.depositShares = uint256(db.pending).mulDiv(v.supply, v.idle + v.high + 1);
-            $.depositEpochs[db.epoch] = VaultStorage.DepositEpoch(db.pending, SafeCast.toUint128(minted));
-            $.depositBook = VaultStorage.DepositBook(0, db.epoch + 1, 0);
-        }
+        v.redeemNav = v.idle + v.low;
+        v.redeemNav = v.redeemNav > v.haircut + v.locked ? v.redeemNav - v.haircut - v.locked : 0;
+        k.redeemPrice = (v.redeemNav + 1).mulDiv(PRICE_SCALE, v.supply);
+        if (v.deposited != 0) o.minted = _settleDeposits($, h, p.depositEnd, v, k, o.strikeId);
+        $.heads.deposits = uint64(p.depositEnd);
         if (redeems) {
-            if ($.redeemEpochs[rb.open].requested != 0) {
-                k.redeemEpoch = rb.open;
-                $.redeemBook.open = ++rb.open;
-            } else {
-                k.redeemEpoch = rb.open - 1;
-            }
-            (burned, k.redeemAssets) = _fill($, token, rb, redeemNav, v.supply);
-            k.redeemShares = burned;
+            (o.burned, k.redeemAssets, k.redeemEpoch) =
+                _fill($, token, h.redemptions, p.redeemEnd, v.redeemNav, v.supply);
+            k.redeemShares = o.burned;
             // What leavers leave behind of the locked donations and the haircut stays with those
             // who stay: it lifts the mark as a donation would (never counted as performance).
-            uint256 left = v.supply + minted - burned;
-            if (burned != 0 && v.haircut + v.locked != 0) {
-                uint256 forfeited = burned.mulDiv(v.haircut + v.locked, v.supply, Math.Rounding.Ceil);
-                $.highWaterMark += forfeited.mulDiv(PRICE_SCALE, left, Math.Rounding.Ceil);
-            }
+            v.forfeited += o.burned.mulDiv(v.haircut + v.locked, v.supply, Math.Rounding.Ceil);
         }
-        $.lastNav = redeemNav + k.depositAssets - k.redeemAssets;
-        strikeId = $.strikes++;
-        emit IRWAVault.StrikeSettled(strikeId, k, v.locked, v.stale);
+        if (v.forfeited != 0) {
+            $.highWaterMark +=
+                v.forfeited.mulDiv(PRICE_SCALE, v.supply + o.minted - o.burned, Math.Rounding.Ceil);
+        }
+        $.lastNav = v.redeemNav + k.depositAssets - k.redeemAssets;
+        emit IRWAVault.StrikeSettled(o.strikeId, k, v.locked, v.stale);
     }
 
-    /// @dev What may settle at a strike, and the first sleeve in the way.
-    struct Gate {
-        bool deposits;
-        bool redeems;
-        uint256 depositsAfter; // the newest deposit request's time
-        uint256 redeemsAfter; // the newest redeem request's time
-        uint256 readyAt; // from then on a stale sleeve is valued at its haircut for redemptions
-        uint256 haircutBps;
-        address blocker;
-        uint256 blockerAt;
+    /// @notice See `IRWAVault.strikeTrigger`; run by the vault's view through `moduleView`.
+    function strikeTrigger() external view returns (bool, bytes memory) {
+        VaultStorage.Layout storage $ = VaultStorage.layout();
+        VaultStorage.Heads memory h = $.heads;
+        if (h.pendingAssets == 0 && $.pendingRedeemShares == 0) return (false, bytes("no request"));
+        (, Plan memory p) = _plan($, IERC20(IERC4626(address(this)).asset()), h);
+        if (_depositsIn($, h.deposits, p.depositEnd) == 0 && !_unfilledIn($, h.redemptions, p.redeemEnd)) {
+            return (false, bytes("no request window past a published price"));
+        }
+        return (true, abi.encodeCall(IRWAVault.strike, ()));
     }
 
-    /// @dev Values every sleeve once and decides what may settle: deposits when every price is
-    ///      fresh and newer than the newest deposit request; redemptions likewise, or, from
-    ///      `vault.strikeMaxWait` after the newest redeem request, with stale sleeves at a haircut.
-    ///      Reverts `StrikeNotReady` (first sleeve in the way) when nothing may settle.
-    function _value(
-        VaultStorage.Layout storage $,
-        IERC20 token,
-        VaultStorage.DepositBook memory db,
-        VaultStorage.RedeemBook memory rb,
-        bool deposits,
-        bool redeems
-    ) internal view returns (Valuation memory v, bool, bool) {
+    /// @dev Values every sleeve once and plans the windows: a window settles when every price was
+    ///      published at or after its end (its cut-off); redemptions also from
+    ///      `vault.strikeMaxWait` after the cut-off, valuing the sleeves whose price is older at
+    ///      their last price less `vault.staleHaircutBps`. The open window never settles.
+    function _plan(VaultStorage.Layout storage $, IERC20 token, VaultStorage.Heads memory h)
+        internal
+        view
+        returns (Valuation memory v, Plan memory p)
+    {
         v.idle = _idle($, token);
-        Gate memory g = Gate(
-            deposits,
-            redeems,
-            db.lastRequestAt,
-            rb.lastRequestAt,
-            rb.lastRequestAt + registry.get(STRIKE_MAX_WAIT),
-            registry.get(STALE_HAIRCUT_BPS),
-            address(0),
-            0
-        );
         uint256 n = $.sleeves.length;
+        uint256[] memory lows = new uint256[](n);
+        uint256[] memory times = new uint256[](n);
+        p.cutoff = type(uint256).max;
         for (uint256 i; i < n; ++i) {
-            _gateSleeve(v, g, $.sleeves[i].sleeve, i);
+            (uint256 lo, uint256 hi, uint256 at, bool fresh) = $.sleeves[i].sleeve.strikeValuation();
+            (v.low, v.high, lows[i], times[i]) = (v.low + lo, v.high + hi, lo, fresh ? at : 0);
+            if (times[i] < p.cutoff) p.cutoff = times[i];
         }
-        if (!g.deposits && !g.redeems) {
-            uint256 requestedAt = Math.max(deposits ? g.depositsAfter : 0, redeems ? g.redeemsAfter : 0);
-            revert IRWAVault.StrikeNotReady(g.blocker, g.blockerAt, requestedAt, redeems ? g.readyAt : 0);
+        uint256 open = block.timestamp / VaultStorage.WINDOW;
+        uint256 freshEnd = Math.min(open, p.cutoff / VaultStorage.WINDOW);
+        p.depositEnd = $.flags.shutdown ? h.deposits : _clampEnd(h.deposits, freshEnd);
+        p.redeemEnd = _clampEnd(h.redemptions, freshEnd);
+        uint256 wait = registry.get(STRIKE_MAX_WAIT);
+        if (block.timestamp >= wait) {
+            uint256 staleEnd =
+                _clampEnd(h.redemptions, Math.min(open, (block.timestamp - wait) / VaultStorage.WINDOW));
+            // The haircut applies when a window past the fresh cut-off is to be filled: to the
+            // sleeves whose price is older than the newest such window's cut-off.
+            uint256 last = _lastUnfilled($, p.redeemEnd, staleEnd);
+            if (last != type(uint256).max) {
+                p.redeemEnd = last + 1;
+                uint256 bps = registry.get(STALE_HAIRCUT_BPS);
+                for (uint256 i; i < n; ++i) {
+                    if (times[i] >= (last + 1) * VaultStorage.WINDOW) continue;
+                    v.stale |= 1 << i;
+                    v.haircut += lows[i].mulDiv(bps, BPS, Math.Rounding.Ceil);
+                }
+            }
         }
         v.locked = _lockedNow($);
-        return (v, g.deposits, g.redeems);
     }
 
-    function _gateSleeve(Valuation memory v, Gate memory g, ISleeve sleeve, uint256 i) internal view {
-        (uint256 lo, uint256 hi, uint256 at, bool fresh) = sleeve.strikeValuation();
-        (v.low, v.high) = (v.low + lo, v.high + hi);
-        if (g.deposits && (!fresh || at <= g.depositsAfter)) {
-            g.deposits = false;
-            if (g.blocker == address(0)) (g.blocker, g.blockerAt) = (address(sleeve), at);
+    /// @dev `end` no further than MAX_WINDOWS past `head`, and never before it.
+    function _clampEnd(uint256 head, uint256 end) internal pure returns (uint256) {
+        if (end <= head) return head;
+        return Math.min(end, head + VaultStorage.MAX_WINDOWS);
+    }
+
+    /// @dev The newest window in [from, to) with unfilled redemptions (type(uint256).max: none).
+    function _lastUnfilled(VaultStorage.Layout storage $, uint256 from, uint256 to) internal view returns (uint256) {
+        for (uint256 w = to; w > from; --w) {
+            VaultStorage.RedeemWindow storage x = $.redeemWindows[w - 1];
+            if (x.requested != x.filled) return w - 1;
         }
-        if (g.redeems && (!fresh || at <= g.redeemsAfter)) {
-            if (block.timestamp < g.readyAt) {
-                g.redeems = false;
-                if (g.blocker == address(0)) (g.blocker, g.blockerAt) = (address(sleeve), at);
-            } else {
-                v.stale |= 1 << i;
-                v.haircut += lo.mulDiv(g.haircutBps, BPS, Math.Rounding.Ceil);
+        return type(uint256).max;
+    }
+
+    function _depositsIn(VaultStorage.Layout storage $, uint256 from, uint256 to) internal view returns (uint256 sum) {
+        for (uint256 w = from; w < to; ++w) {
+            sum += $.depositWindows[w].assets;
+        }
+    }
+
+    function _unfilledIn(VaultStorage.Layout storage $, uint256 from, uint256 to) internal view returns (bool) {
+        for (uint256 w = from; w < to; ++w) {
+            VaultStorage.RedeemWindow storage x = $.redeemWindows[w];
+            if (x.requested != x.filled) return true;
+        }
+        return false;
+    }
+
+    /// @dev Settles the deposits of windows [heads.deposits, end) at the high NAV; returns the
+    ///      shares to mint; what they paid above the low NAV is not performance (`v.forfeited`).
+    function _settleDeposits(
+        VaultStorage.Layout storage $,
+        VaultStorage.Heads memory h,
+        uint256 end,
+        Valuation memory v,
+        IRWAVault.Strike memory k,
+        uint256 strikeId
+    ) internal returns (uint256 minted) {
+        uint256 deposited = v.deposited;
+        for (uint256 w = h.deposits; w < end; ++w) {
+            if ($.depositWindows[w].assets != 0) $.depositWindows[w].strikePlusOne = uint64(strikeId + 1);
+        }
+        uint256 nav = v.idle + v.high + 1;
+        (k.depositEpoch, k.depositAssets) = (uint64(end - 1), deposited);
+        // Shares rounded down: the vault keeps the dust.
+        minted = k.depositShares = deposited.mulDiv(v.supply, nav);
+        $.depositPrices[strikeId] = VaultStorage.Price(SafeCast.toUint128(nav), SafeCast.toUint128(v.supply));
+        $.heads.pendingAssets = h.pendingAssets - uint128(deposited);
+        v.forfeited = deposited.mulDiv(v.high - v.low, nav, Math.Rounding.Ceil);
+    }
+
+    /// @dev Reverts `StrikeNotReady` naming the oldest window waiting and the first sleeve whose
+    ///      price is older than its cut-off (none: that window is still open).
+    function _notReady(VaultStorage.Layout storage $, VaultStorage.Heads memory h) internal view {
+        uint256 open = block.timestamp / VaultStorage.WINDOW;
+        uint256 w = open;
+        for (uint256 d = h.deposits; d < open; ++d) {
+            if ($.depositWindows[d].assets != 0) {
+                w = d;
+                break;
             }
         }
+        for (uint256 x = h.redemptions; x < w; ++x) {
+            if ($.redeemWindows[x].requested != $.redeemWindows[x].filled) {
+                w = x;
+                break;
+            }
+        }
+        uint256 cutoff = (w + 1) * VaultStorage.WINDOW;
+        address blocker;
+        uint256 at;
+        uint256 n = $.sleeves.length;
+        for (uint256 i; i < n && w < open; ++i) {
+            (,, uint256 t, bool fresh) = $.sleeves[i].sleeve.strikeValuation();
+            if (!fresh || t < cutoff) {
+                (blocker, at) = (address($.sleeves[i].sleeve), t);
+                break;
+            }
+        }
+        revert IRWAVault.StrikeNotReady(blocker, at, cutoff, cutoff + registry.get(STRIKE_MAX_WAIT));
     }
 
-    /// @dev Fills the redeem epochs first in, first out at `(nav + 1) / supply` per share, from idle
-    ///      and then the sleeves' liquidity; a pull's rounding (≤ 1 wei a sleeve) is taken from
-    ///      the first epoch filled. Returns the shares filled and the assets set aside.
+    /// @dev Fills redeem windows [from, to) first in, first out at `(nav + 1) / supply` per share,
+    ///      pro rata within a window, from idle and then the sleeves' liquidity; a pull's rounding
+    ///      (≤ 1 wei a sleeve) is taken from the first window filled. Returns the shares filled, the
+    ///      assets set aside and the newest window touched.
     function _fill(
         VaultStorage.Layout storage $,
         IERC20 token,
-        VaultStorage.RedeemBook memory rb,
+        uint256 from,
+        uint256 to,
         uint256 nav,
         uint256 supply
-    ) internal returns (uint256 burned, uint256 paid) {
+    ) internal returns (uint256 burned, uint256 paid, uint64 last) {
         uint256 need;
-        for (uint256 e = rb.head; e < rb.open; ++e) {
-            VaultStorage.RedeemEpoch memory x = $.redeemEpochs[e];
+        for (uint256 w = from; w < to; ++w) {
+            VaultStorage.RedeemWindow memory x = $.redeemWindows[w];
             need += uint256(x.requested - x.filled).mulDiv(nav + 1, supply);
         }
         (uint256 budget, uint256 loss) = _pull($, token, need);
         if (budget > need) budget = need;
-        uint256 e = rb.head;
-        for (; e < rb.open; ++e) {
-            VaultStorage.RedeemEpoch storage x = $.redeemEpochs[e];
+        uint256 w = from;
+        for (; w < to; ++w) {
+            VaultStorage.RedeemWindow storage x = $.redeemWindows[w];
             uint256 shares = x.requested - x.filled;
+            if (shares == 0) continue;
             uint256 assets = shares.mulDiv(nav + 1, supply); // down
             if (assets > budget) {
                 shares = budget.mulDiv(supply, nav + 1); // down
@@ -232,13 +320,13 @@ contract RebalanceModule {
             }
             if (shares == 0) break;
             uint256 charge = Math.min(loss, assets);
-            (loss, budget) = (loss - charge, budget - assets);
+            (loss, budget, last) = (loss - charge, budget - assets, uint64(w));
             x.filled += uint128(shares);
             x.assets += assets - charge;
             (burned, paid) = (burned + shares, paid + assets - charge);
             if (x.filled != x.requested) break; // partly filled: it keeps its place at the head
         }
-        $.redeemBook.head = uint64(e);
+        $.heads.redemptions = uint64(w);
         $.pendingRedeemShares -= burned;
         $.reservedAssets += paid;
     }
@@ -519,7 +607,7 @@ contract RebalanceModule {
 
     /// @dev The vault's cash less pending deposits and redemptions awaiting their claim.
     function _idle(VaultStorage.Layout storage $, IERC20 token) internal view returns (uint256) {
-        return token.balanceOf(address(this)) - $.depositBook.pending - $.reservedAssets;
+        return token.balanceOf(address(this)) - $.heads.pendingAssets - $.reservedAssets;
     }
 
     /// @dev 16 bits per weight, sleeve i in bits [16i, 16i + 16).

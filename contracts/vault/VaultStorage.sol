@@ -9,6 +9,13 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///         the vault's inheritance (ERC20, AccessControl), so vault and modules always agree.
 /// @custom:storage-location erc7201:ballast.storage.RWAVault
 library VaultStorage {
+    /// @dev Requests are grouped by request window (`block.timestamp / WINDOW`): a window settles at
+    ///      the first strike whose every price was published at or after the window's end (its
+    ///      cut-off), whatever is requested later.
+    uint256 internal constant WINDOW = 1 hours;
+    /// @dev Most request windows one strike walks through (a later strike goes on from there).
+    uint256 internal constant MAX_WINDOWS = 720;
+
     struct Flags {
         bool automationPaused;
         bool shutdown;
@@ -38,52 +45,42 @@ library VaultStorage {
         uint256[10] startIndex; // each sleeve's returnIndex() at the decision; n written
     }
 
-    /// @dev A controller's deposit request: assets pending in `epoch` (settled once the open
-    ///      deposit epoch has moved past it), and what earlier strikes settled for it.
+    /// @dev A controller's deposit request: assets pending in request window `window`.
     struct DepositRequest {
         uint128 pending;
-        uint64 epoch;
+        uint64 window;
     }
 
     /// @dev Settled and not yet claimed: the assets paid in and the shares they bought (deposits),
-    ///      or the shares burned and the assets they are owed (redemptions).
+    ///      or the assets owed and the shares burned for them (redemptions).
     struct Claimable {
         uint128 assets;
         uint128 shares;
     }
 
-    /// @dev A controller's redeem request: `shares` escrowed in redeem epoch `epoch`; `folded` is
-    ///      the part of its pro-rata fill already moved to the claimable bucket.
+    /// @dev A controller's redeem request: `shares` escrowed in request window `window`.
     struct RedeemRequest {
         uint128 shares;
-        uint64 epoch;
+        uint64 window;
     }
 
-    /// @dev A deposit epoch once struck: what it paid in and the shares it bought.
-    struct DepositEpoch {
+    /// @dev A request window's deposits, and the strike that settled them (id + 1; 0: not yet).
+    struct DepositWindow {
         uint128 assets;
-        uint128 shares;
+        uint64 strikePlusOne;
     }
 
-    /// @dev A redeem epoch: shares requested in it, filled so far, and the assets owed for them.
-    struct RedeemEpoch {
+    /// @dev A request window's redemptions: shares requested, filled so far, assets owed for them.
+    struct RedeemWindow {
         uint128 requested;
         uint128 filled;
         uint256 assets;
     }
 
-    /// @dev The open deposit epoch: its pending assets and newest request's time.
-    struct DepositBook {
-        uint128 pending;
-        uint64 epoch;
-        uint64 lastRequestAt;
-    }
-
-    /// @dev Redeem epochs: `open` takes new requests; `head` is the oldest not fully filled.
-    struct RedeemBook {
-        uint64 open;
-        uint64 head;
-        uint64 lastRequestAt;
+    /// @dev A strike's deposit price: `shares` for `assets` (the NAV term + 1 and the supply).
+    struct Price {
+        uint128 assets;
+        uint128 shares;
     }
 
     /// @dev Donations unlocking linearly from `start` to `end`: `amount` was locked at `start`.
@@ -91,6 +88,13 @@ library VaultStorage {
         uint128 amount;
         uint64 start;
         uint64 end;
+    }
+
+    /// @dev The oldest request windows not yet settled (deposits) or not yet filled (redemptions).
+    struct Heads {
+        uint64 deposits;
+        uint64 redemptions;
+        uint128 pendingAssets; // assets of deposit requests not yet settled
     }
 
     struct Layout {
@@ -111,10 +115,10 @@ library VaultStorage {
         mapping(address controller => RedeemRequest) redeems;
         mapping(address controller => Claimable) redeemFolded; // part of the request moved to claims
         mapping(address controller => Claimable) redeemClaims;
-        mapping(uint256 epoch => DepositEpoch) depositEpochs;
-        mapping(uint256 epoch => RedeemEpoch) redeemEpochs;
-        DepositBook depositBook;
-        RedeemBook redeemBook;
+        mapping(uint256 window => DepositWindow) depositWindows;
+        mapping(uint256 window => RedeemWindow) redeemWindows;
+        mapping(uint256 strikeId => Price) depositPrices;
+        Heads heads;
         uint256 pendingRedeemShares; // escrowed shares not yet filled
         uint256 reservedAssets; // assets of filled redemptions not yet claimed
         uint256 lastNav; // totalAssets after the last strike (the deposit cap's measure)

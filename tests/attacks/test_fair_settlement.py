@@ -23,7 +23,7 @@ import pytest
 from eth_utils import keccak
 
 from tests.agent_support import EVAL_WINDOW, VETO_WINDOW, build_desk
-from tests.vault_support import DAY, USDC, faucet, isolated, settled
+from tests.vault_support import DAY, USDC, WINDOW, faucet, isolated, next_window, settled
 
 MILLION = 1_000_000 * USDC
 OFFSET = 10**12
@@ -229,18 +229,24 @@ def test_a_depositor_who_enters_just_before_a_slash_earns_none_of_it_by_leaving(
     desk, attacker
 ):
     """M-2 across strikes: the searcher's 9M is settled one strike before the (public) slash
-    execution, and it requests its exit right after. The slash unlocks over a week: at the next
-    strike a second later the searcher's exit gets a few seconds' worth, never the 90% it took
-    from the old vault."""
+    execution, and it requests its exit right after. The slash unlocks over a week: the exit,
+    settled at the next request window's cut-off, carries only the unlocked part — the searcher's
+    90% of what unlocked in that hour — never the 90% of the whole slash it took from the old
+    vault."""
     system, vault = desk.system, desk.vault
-    desk.set_param("vault.unlockPeriod", 7 * DAY)
+    period = 7 * DAY
+    desk.set_param("vault.unlockPeriod", period)
     slash_id = _pending_slash(desk)
     enter(desk, attacker, 9 * MILLION)
     tx = desk.agents.executeSlash(slash_id, sender=desk.keeper)
     donated = tx.events.filter(vault.Donated)[0].assets
+    executed_at = desk.now()
     got = leave(desk, attacker)
+    held_for = desk.now() - executed_at
     gain = got - 9 * MILLION
-    assert gain <= donated // 1_000  # under 0.1% of the slash (was 90%)
+    assert held_for <= WINDOW + 60
+    assert gain <= donated * held_for // period  # its share (9/10) of what unlocked meanwhile
+    assert gain < donated // 100
 
 
 # --------------------------------------------------------------------------------- M-3
@@ -255,8 +261,9 @@ def test_a_price_round_seen_coming_cannot_be_sandwiched(desk, attacker):
     desk.rebalance([0, 4_000, 0])
     system.fund(attacker, 4 * MILLION)
     vault.requestDeposit(4 * MILLION, attacker, attacker, sender=attacker)
-    # The round lands (the searcher saw it coming), then the strike.
-    desk.at(desk.now() + 60)
+    # The round lands after the request window's cut-off (the searcher saw it coming), then the
+    # strike.
+    next_window(desk.chain)
     desk.move("gold", 200)
     desk.refresh()
     system.vault.strike(sender=desk.keeper)
@@ -267,24 +274,27 @@ def test_a_price_round_seen_coming_cannot_be_sandwiched(desk, attacker):
     assert vault.convertToAssets(vault.balanceOf(desk.depositor)) >= MILLION + 7_999 * USDC
 
 
-def test_a_request_in_the_same_second_as_the_round_waits_for_the_next_round(desk, attacker):
-    """The boundary: a price is "after" a request only if published strictly later. A request
-    stamped in the round's own second (a searcher landing next to the round) cannot settle at
-    that round; one round later it does."""
+def test_a_request_at_the_rounds_own_second_waits_for_the_next_round(desk, attacker):
+    """The boundary: a price settles the requests of the windows that closed by the time it was
+    published. A request in the last second of a window settles at a round on the cut-off; a
+    request landing in the same second as that round (next to it in the block order) belongs to
+    the next window and waits for a later round."""
     system, vault = desk.system, desk.vault
     desk.rebalance([3_000, 3_000, 2_000])  # priced sleeves (an empty one needs no price)
-    system.fund(attacker, MILLION)
-    desk.at(desk.now() + 60)
-    desk.refresh()  # the round...
-    round_at = desk.now()
-    desk.at(round_at)
-    vault.requestDeposit(MILLION, attacker, attacker, sender=attacker)  # ...and the request
-    assert desk.now() == round_at
-    with ape.reverts(vault.StrikeNotReady, requestedAt=round_at):
+    system.fund(attacker, 2 * MILLION)
+    cutoff = (desk.now() // WINDOW + 1) * WINDOW
+    desk.at(cutoff - 1)
+    vault.requestDeposit(MILLION, attacker, attacker, sender=attacker)  # last second of window w
+    desk.at(cutoff)
+    desk.refresh()  # the round, at the cut-off
+    desk.at(cutoff)
+    vault.requestDeposit(MILLION, desk.depositor, attacker, sender=attacker)  # same second
+    assert desk.now() == cutoff
+    strike = settled(vault.strike(sender=desk.keeper), vault)
+    assert strike["depositAssets"] == MILLION  # only the request made before the round
+    assert vault.pendingDepositRequest(0, desk.depositor) == MILLION
+    with ape.reverts(vault.StrikeNotReady, cutoff=cutoff + WINDOW):
         vault.strike(sender=desk.keeper)
-    desk.at(round_at + 1)
-    desk.refresh()
-    assert settled(vault.strike(sender=desk.keeper), vault)["depositAssets"] == MILLION
 
 
 # --------------------------------------------------------------------------------- the fee dodge
@@ -320,13 +330,13 @@ def test_dust_redeem_requests_neither_hide_nor_delay_a_real_one(desk, accounts, 
     real = desk.depositor
     with isolated(chain):
         vault.requestRedeem(100_000 * 10**18, real, real, sender=real)
-        desk.at(desk.now() + 60)
+        next_window(chain)
         desk.refresh()
         baseline = vault.strike(sender=desk.keeper).gas_used
     for i in range(100):
         vault.requestRedeem(1, accounts[i % 5].address, attacker, sender=attacker)
     vault.requestRedeem(100_000 * 10**18, real, real, sender=real)
-    desk.at(desk.now() + 60)
+    next_window(chain)
     desk.refresh()
     ok, _ = vault.strikeTrigger()
     assert ok

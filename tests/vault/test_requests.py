@@ -11,7 +11,9 @@ import ape
 import pytest
 from eth_utils import keccak
 
-from tests.vault_support import DAY, NO_EPOCH, USDC, deploy_vault_system, isolated, settled
+from tests.vault_support import (
+    DAY, NO_EPOCH, USDC, WINDOW, deploy_vault_system, isolated, next_window, settled,
+)  # fmt: skip
 
 OFFSET = 10**12  # virtual shares: 10 ** (18 - 6)
 
@@ -50,7 +52,7 @@ def test_a_deposit_request_is_pending_apart_until_a_strike_with_newer_prices(sys
     assert vault.pendingDepositRequest(0, alice) == 100_000 * USDC
     assert vault.claimableDepositRequest(0, alice) == 0
     assert vault.pendingDeposits() == 100_000 * USDC
-    # No price has been published since the request: nothing may settle.
+    # The request window is still open, and no price has been published since: nothing settles.
     with ape.reverts(vault.StrikeNotReady):
         vault.strike(sender=keeper)
     ok, _ = vault.strikeTrigger()
@@ -137,7 +139,7 @@ def test_bad_requests_and_claims_name_the_problem_and_move_nothing(system, peopl
     vault.requestDeposit(5_000 * USDC, alice, alice, sender=alice)
     vault.requestRedeem(1_000 * 10**18, alice, alice, sender=alice)
     system.strike(sender=keeper)
-    with ape.reverts(vault.RequestAlreadyStruck):
+    with ape.reverts(vault.NoPendingRequest):  # settled: nothing left to cancel
         vault.cancelDepositRequest(alice, sender=alice)
     claimable = vault.maxDeposit(alice)
     with ape.reverts(vault.ClaimExceeded, controller=alice.address, requested=claimable + 1, claimable=claimable):
@@ -159,16 +161,47 @@ def test_a_strike_before_the_max_wait_with_a_stale_sleeve_names_it(system, peopl
     vault = system.vault
     gold = system.sleeve("gold")
     vault.requestRedeem(10_000 * 10**18, alice, alice, sender=alice)
-    requested_at = chain.blocks.head.timestamp
-    # Every feed but gold publishes; gold's last round is older than the request.
-    chain.pending_timestamp = requested_at + 60
+    cutoff = (chain.blocks.head.timestamp // WINDOW + 1) * WINDOW
+    published = gold.feed.latestRoundData()[3]
+    # Every feed but gold publishes after the cut-off; gold's last round is older.
+    chain.pending_timestamp = cutoff + 60
     for s in system.sleeves:
         if s.name != "gold":
             s.feed.setAnswer(s.feed.latestAnswer(), sender=system.governance)
     wait = system.registry.get(keccak(text="vault.strikeMaxWait"))
-    with ape.reverts(vault.StrikeNotReady, sleeve=gold.sleeve.address, requestedAt=requested_at,
-                     staleReadyAt=requested_at + wait):  # fmt: skip
+    with ape.reverts(vault.StrikeNotReady, sleeve=gold.sleeve.address, publishedAt=published,
+                     cutoff=cutoff, staleReadyAt=cutoff + wait):  # fmt: skip
         vault.strike(sender=keeper)
+
+
+def test_a_request_cannot_be_cancelled_once_its_window_closed(system, people, chain):
+    """The cut-off: from the window's end a published price may be the one that settles it."""
+    alice, _, _, _ = people
+    vault = system.vault
+    system.fund(alice, 1_000 * USDC)
+    vault.requestDeposit(1_000 * USDC, alice, alice, sender=alice)
+    vault.requestRedeem(1_000 * 10**18, alice, alice, sender=alice)
+    cutoff = next_window(chain)
+    with ape.reverts(vault.RequestWindowClosed, controller=alice.address, closesAt=cutoff):
+        vault.cancelDepositRequest(alice, sender=alice)
+    with ape.reverts(vault.RequestWindowClosed, controller=alice.address, closesAt=cutoff):
+        vault.cancelRedeemRequest(alice, sender=alice)
+
+
+def test_a_later_request_never_delays_an_earlier_window(system, people, chain):
+    """A griefer requesting 1 wei right after every price round cannot hold back a window
+    whose cut-off has passed: windows settle independently."""
+    alice, bob, _, keeper = people
+    vault = system.vault
+    system.fund(alice, 10_000 * USDC)
+    system.fund(bob, 10 * USDC)
+    vault.requestDeposit(10_000 * USDC, alice, alice, sender=alice)
+    system.publish_prices()  # prices past alice's cut-off...
+    vault.requestDeposit(1, bob, bob, sender=bob)  # ...and the griefer's dust right after
+    strike = settled(vault.strike(sender=keeper), vault)
+    assert strike["depositAssets"] == 10_000 * USDC
+    assert vault.claimableDepositRequest(0, alice) == 10_000 * USDC
+    assert vault.pendingDepositRequest(0, bob) == 1
 
 
 def test_after_the_max_wait_redemptions_settle_with_the_stale_sleeve_at_a_haircut(
@@ -181,10 +214,10 @@ def test_after_the_max_wait_redemptions_settle_with_the_stale_sleeve_at_a_haircu
     vault.requestDeposit(1_000 * USDC, bob, bob, sender=bob)
     shares = 10_000 * 10**18
     vault.requestRedeem(shares, alice, alice, sender=alice)
-    requested_at = chain.blocks.head.timestamp
+    cutoff = (chain.blocks.head.timestamp // WINDOW + 1) * WINDOW
     wait = system.registry.get(keccak(text="vault.strikeMaxWait"))
     haircut = system.registry.get(keccak(text="vault.staleHaircutBps"))
-    chain.pending_timestamp = requested_at + wait
+    chain.pending_timestamp = cutoff + wait
     # The others keep publishing; gold's feed has stopped (stale past oracle.maxStaleness too).
     for s in system.sleeves:
         if s.name != "gold":
@@ -218,7 +251,7 @@ def test_redemptions_beyond_liquidity_queue_first_in_first_out_across_strikes(sy
         vault.requestRedeem(1, alice, alice, sender=alice)
     b_shares = 10_000 * 10**18
     vault.requestRedeem(b_shares, bob, bob, sender=bob)
-    with ape.reverts(vault.RequestAlreadyStruck):
+    with ape.reverts(vault.RequestWindowClosed):
         vault.cancelRedeemRequest(alice, sender=alice)
     system.strike(sender=keeper)
     assert vault.claimableRedeemRequest(0, bob) == 0  # no liquidity: bob waits behind alice
@@ -309,7 +342,7 @@ def test_exits_never_wait_for_a_keeper_the_depositor_strikes_itself(system, peop
     shares = 5_000 * 10**18
     vault.requestRedeem(shares, alice, alice, sender=alice)
     chain.pending_timestamp = chain.blocks.head.timestamp + DAY
-    for s in system.sleeves:  # the feeds publish as usual
+    for s in system.sleeves:  # the feeds publish as usual, a day later
         s.feed.setAnswer(s.feed.latestAnswer(), sender=system.governance)
     vault.strike(sender=alice)
     assert vault.redeem(shares, alice, alice, sender=alice).return_value > 0
