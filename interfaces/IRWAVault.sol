@@ -15,25 +15,29 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        until their strike burns them). The caller must be `owner` or an operator of `owner`
 ///        (`setOperator`); a redeem request also accepts an ERC-20 allowance over the shares.
 ///        Requests are aggregated per controller (`requestId` is always 0).
-///      - `strike()` — anyone, the depositor too, so exits never depend on keepers or agents —
-///        values every sleeve once and settles. A request is settled at the first strike whose
-///        every sleeve price was published strictly after the request (forward pricing, as funds
-///        must under SEC rule 22c-1): nobody can request at a price they already know. Deposits
-///        settle in full; redemptions are paid from idle (pending deposits of the same strike
-///        included), then from sleeves in `withdrawQueue()` order up to their liquidity, first in
-///        first out by strike epoch, pro rata within an epoch; what liquidity cannot pay stays
-///        queued for the next strikes and is filled there at their prices.
+///      - Requests are grouped in hourly request windows (`block.timestamp / 1 hours`). A window
+///        settles at the first `strike()` whose every sleeve price was published at or after the
+///        window's end, its cut-off: every price it uses is newer than every request it settles
+///        (forward pricing, as funds must under SEC rule 22c-1), and a later request never delays
+///        an earlier window. `strike()` — anyone, the depositor too, so exits never depend on
+///        keepers or agents — values every sleeve once and settles every window it may (at most
+///        720 a call). Deposits settle in full; redemptions are paid from idle (deposits of the
+///        same strike included), then from sleeves in `withdrawQueue()` order up to their
+///        liquidity, first in first out by window, pro rata within a window; what liquidity
+///        cannot pay stays queued for the next strikes and is filled there at their prices.
 ///      - Claims move what a strike settled to the controller's receiver: shares through
 ///        `deposit(assets, receiver, controller)` / `mint(shares, receiver, controller)`, assets
 ///        through `redeem(shares, receiver, controller)` / `withdraw(assets, receiver,
 ///        controller)` (caller: the controller or its operator). `previewDeposit`, `previewMint`,
 ///        `previewWithdraw` and `previewRedeem` revert (ERC-7540); `max*` report what is
 ///        claimable now.
-///      - `cancelDepositRequest` / `cancelRedeemRequest` return a request that no strike has
-///        touched yet, to the controller.
-///      - A controller holds one redeem request at a time in the queue: adding to it is possible
-///        while its epoch is open; once a strike closed it, a new request waits until it is fully
-///        filled (`RedeemRequestQueued`).
+///      - `cancelDepositRequest` / `cancelRedeemRequest` return a request to its controller until
+///        its window's cut-off (`RequestWindowClosed` after): from then on a published price may
+///        be the one that settles it, and an order withdrawn after seeing its price would be a
+///        free option against those who stay.
+///      - A controller holds one request of each kind at a time: adding to it is possible within
+///        its window; a request of an earlier window must settle (`DepositRequestPending`) or be
+///        fully filled (`RedeemRequestQueued`) before the next.
 ///      Prices at a strike (`S` = supply + 10^offset virtual shares, OZ's):
 ///      - each sleeve reports `strikeValuation()`: a low and a high value that differ only while
 ///        an oracle move beyond `oracle.maxDeviationBps` is unconfirmed. Deposits pay the high
@@ -42,10 +46,11 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        price nobody has confirmed, and nobody who enters after a donation earns any of it.
 ///      - Rounding favours the vault: shares minted and assets paid round down; a claim of part
 ///        of a settled request rounds against the claimer; the last claim takes the rest.
-///      - A sleeve whose price is stale or not newer than the newest request: deposits wait for
-///        it; redemptions wait too, until `vault.strikeMaxWait` after that request, after which
-///        the strike values the sleeve at its last price less `vault.staleHaircutBps` (the
-///        leavers bear the doubt, never those who stay) so a dead feed never freezes exits.
+///      - A sleeve whose price is stale or older than a window's cut-off: that window's deposits
+///        wait for it; its redemptions wait too, until `vault.strikeMaxWait` after the cut-off,
+///        after which the strike values the sleeve at its last price less
+///        `vault.staleHaircutBps` (the leavers bear the doubt, never those who stay), so a dead
+///        feed never freezes exits. A sleeve holding nothing needs no price.
 ///      - The performance fee is crystallized at every strike, before anything settles, so every
 ///        leaver pays its share of the fee on its gains.
 ///      - Donations (`donate`, executed slashes) unlock linearly over `vault.unlockPeriod`; they
@@ -290,12 +295,12 @@ interface IRWAVault {
     /// @notice Shares of `controller`'s filled redemptions not yet claimed.
     function claimableRedeemRequest(uint256 requestId, address controller) external view returns (uint256 shares);
 
-    /// @notice Returns `controller`'s pending deposit (no strike has settled it) to the controller.
-    ///         Caller: the controller or its operator.
+    /// @notice Returns `controller`'s pending deposit to the controller before its window's
+    ///         cut-off. Caller: the controller or its operator.
     function cancelDepositRequest(address controller) external returns (uint256 assets);
 
-    /// @notice Returns `controller`'s pending redeem shares to the controller while their epoch is
-    ///         still open (no strike has touched them). Caller: the controller or its operator.
+    /// @notice Returns `controller`'s pending redeem shares to the controller before its window's
+    ///         cut-off. Caller: the controller or its operator.
     function cancelRedeemRequest(address controller) external returns (uint256 shares);
 
     /// @notice ERC-7540: lets `operator` request, claim and cancel for the caller.
@@ -307,9 +312,10 @@ interface IRWAVault {
     /// @notice ERC-7575: the share token (this vault).
     function share() external view returns (address);
 
-    /// @notice Values every sleeve once and settles every request that may settle (see the
-    ///         lifecycle above). Anyone. Reverts `NothingToStrike` with no request waiting and
-    ///         `StrikeNotReady` (naming the sleeve) when nothing can settle yet.
+    /// @notice Values every sleeve once and settles every request window that may settle (see
+    ///         the lifecycle above). Anyone. Reverts `NothingToStrike` with no request waiting and
+    ///         `StrikeNotReady` (naming the window's cut-off and the sleeve in the way) when
+    ///         nothing can settle yet.
     /// @return strikeId The strike's number (`strikeCount() - 1`).
     function strike() external returns (uint256 strikeId);
 
