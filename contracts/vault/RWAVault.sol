@@ -159,7 +159,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         returns (uint256 shares)
     {
         _checkOperator(controller);
-        VaultStorage.Claimable memory c = _syncDeposit(controller);
+        VaultStorage.Claimable memory c = _depositClaims(controller);
         if (assets == 0) revert ZeroAmount();
         if (assets > c.assets) revert ClaimExceeded(controller, assets, c.assets);
         shares = assets == c.assets ? c.shares : assets.mulDiv(c.shares, c.assets); // down
@@ -175,7 +175,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         returns (uint256 assets)
     {
         _checkOperator(controller);
-        VaultStorage.Claimable memory c = _syncDeposit(controller);
+        VaultStorage.Claimable memory c = _depositClaims(controller);
         if (shares == 0) revert ZeroAmount();
         if (shares > c.shares) revert ClaimExceeded(controller, shares, c.shares);
         assets = shares == c.shares ? c.assets : shares.mulDiv(c.assets, c.shares, Math.Rounding.Ceil);
@@ -191,7 +191,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         returns (uint256 shares)
     {
         _checkOperator(controller);
-        VaultStorage.Claimable memory c = _syncRedeem(controller);
+        VaultStorage.Claimable memory c = _redeemClaims(controller);
         if (assets == 0) revert ZeroAmount();
         if (assets > c.assets) revert ClaimExceeded(controller, assets, c.assets);
         shares = assets == c.assets ? c.shares : assets.mulDiv(c.shares, c.assets, Math.Rounding.Ceil);
@@ -207,7 +207,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         returns (uint256 assets)
     {
         _checkOperator(controller);
-        VaultStorage.Claimable memory c = _syncRedeem(controller);
+        VaultStorage.Claimable memory c = _redeemClaims(controller);
         if (shares == 0) revert ZeroAmount();
         if (shares > c.shares) revert ClaimExceeded(controller, shares, c.shares);
         assets = shares == c.shares ? c.assets : shares.mulDiv(c.assets, c.shares); // down
@@ -238,9 +238,12 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         uint256 room = cap > used ? cap - used : 0;
         if (assets > room) revert DepositCapExceeded(assets, room);
         uint256 window = block.timestamp / VaultStorage.WINDOW;
-        _syncDeposit(controller);
         VaultStorage.DepositRequest storage r = _s().deposits[controller];
-        if (r.pending != 0 && r.window != window) revert DepositRequestPending(controller, r.window);
+        if (r.pending != 0 && r.window != window) {
+            if (_s().depositWindows[r.window].strikePlusOne == 0) revert DepositRequestPending(controller, r.window);
+            _s().depositClaims[controller] = _depositClaims(controller); // settled: move it to claims
+            r.pending = 0;
+        }
         (r.pending, r.window) = (r.pending + assets.toUint128(), uint64(window));
         _s().depositWindows[window].assets += uint128(assets);
         _s().heads.pendingAssets = heads.pendingAssets + uint128(assets);
@@ -261,8 +264,11 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         uint256 window = block.timestamp / VaultStorage.WINDOW;
         VaultStorage.RedeemRequest storage r = _s().redeems[controller];
         if (r.shares != 0 && r.window != window) {
-            _syncRedeem(controller);
-            if (r.shares != 0) revert RedeemRequestQueued(controller, r.window);
+            VaultStorage.RedeemWindow memory e = _s().redeemWindows[r.window];
+            if (e.filled != e.requested) revert RedeemRequestQueued(controller, r.window);
+            _s().redeemClaims[controller] = _redeemClaims(controller); // filled: move it to claims
+            delete _s().redeems[controller];
+            delete _s().redeemFolded[controller];
         }
         (r.shares, r.window) = (r.shares + shares.toUint128(), uint64(window));
         _s().redeemWindows[window].requested += uint128(shares);
@@ -455,20 +461,9 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     }
 
     /// @inheritdoc IRWAVault
-    /// @dev Unpacks VaultStorage.DecisionSlot.
-    function decision(uint256 decisionId) external view returns (Decision memory d) {
-        VaultStorage.DecisionSlot storage slot = _s().decisions[decisionId];
-        ISleeve[] storage set = _s().sleeveSets[slot.sleeveSet];
-        uint256 n = set.length;
-        (d.agent, d.timestamp) = (slot.agent, slot.timestamp);
-        (d.navBefore, d.navAfter) = (slot.navBefore, slot.navAfter);
-        (d.oldBps, d.newBps) = (new uint16[](n), new uint16[](n));
-        (d.startIndex, d.sleeves) = (new uint256[](n), new ISleeve[](n));
-        for (uint256 i; i < n; ++i) {
-            d.oldBps[i] = uint16(slot.oldBps >> (16 * i));
-            d.newBps[i] = uint16(slot.newBps >> (16 * i));
-            (d.startIndex[i], d.sleeves[i]) = (slot.startIndex[i], set[i]);
-        }
+    /// @dev Unpacked by RebalanceModule.decision (code size).
+    function decision(uint256 decisionId) external view returns (Decision memory) {
+        return abi.decode(_moduleView(abi.encodeCall(RebalanceModule.decision, (decisionId))), (Decision));
     }
 
     /// @inheritdoc IRWAVault
@@ -479,14 +474,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
 
     /// @inheritdoc IRWAVault
     function currentBps() external view returns (uint16[] memory) {
-        uint256 n = _s().sleeves.length;
-        uint256[] memory held = new uint256[](n);
-        uint256 total = _idle();
-        for (uint256 i; i < n; ++i) {
-            held[i] = _s().sleeves[i].sleeve.totalAssets();
-            total += held[i];
-        }
-        return _weights(held, total);
+        return abi.decode(_moduleView(abi.encodeCall(RebalanceModule.currentBps, ())), (uint16[]));
     }
 
     // =================================================================== sleeves
@@ -555,7 +543,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
 
     /// @inheritdoc IRWAVault
     function liquidity() external view returns (uint256) {
-        return _liquidityUpTo(type(uint256).max);
+        return abi.decode(_moduleView(abi.encodeCall(RebalanceModule.liquidity, ())), (uint256));
     }
 
     // =================================================================== guardian, shutdown, allowlist
@@ -691,16 +679,6 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         }
     }
 
-    /// @dev Stores `_depositClaims(controller)` and clears the settled request.
-    function _syncDeposit(address controller) internal returns (VaultStorage.Claimable memory c) {
-        VaultStorage.DepositRequest storage r = _s().deposits[controller];
-        c = _depositClaims(controller);
-        if (r.pending != 0 && _s().depositWindows[r.window].strikePlusOne != 0) {
-            r.pending = 0;
-            _s().depositClaims[controller] = c;
-        }
-    }
-
     /// @dev The part of request `r` its window's strikes filled, pro rata: shares and assets.
     function _redeemFilled(VaultStorage.RedeemRequest memory r) internal view returns (uint256, uint256) {
         if (r.shares == 0) return (0, 0);
@@ -718,21 +696,6 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         c.assets += uint128(assets - folded.assets);
     }
 
-    /// @dev Moves the request's new fill into the claimable bucket; clears a filled request.
-    function _syncRedeem(address controller) internal returns (VaultStorage.Claimable memory c) {
-        c = _redeemClaims(controller);
-        VaultStorage.RedeemRequest storage r = _s().redeems[controller];
-        (uint256 shares, uint256 assets) = _redeemFilled(r);
-        if (shares == 0) return c;
-        _s().redeemClaims[controller] = c;
-        if (shares == r.shares) {
-            delete _s().redeems[controller];
-            delete _s().redeemFolded[controller];
-        } else {
-            _s().redeemFolded[controller] = VaultStorage.Claimable(uint128(assets), uint128(shares));
-        }
-    }
-
     function _claimShares(
         address controller,
         address receiver,
@@ -740,6 +703,9 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         uint256 assets,
         uint256 shares
     ) internal {
+        // `c` counted a settled request: it is now in the claims bucket, written once.
+        VaultStorage.DepositRequest storage r = _s().deposits[controller];
+        if (r.pending != 0 && _s().depositWindows[r.window].strikePlusOne != 0) r.pending = 0;
         _s().depositClaims[controller] = VaultStorage.Claimable(c.assets - uint128(assets), c.shares - uint128(shares));
         _transfer(address(this), receiver, shares);
         emit Deposit(controller, receiver, assets, shares);
@@ -752,36 +718,24 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         uint256 assets,
         uint256 shares
     ) internal {
+        // `c` counted the request's fill: record it as folded (or clear a filled request).
+        VaultStorage.RedeemRequest memory r = _s().redeems[controller];
+        (uint256 filled, uint256 owed) = _redeemFilled(r);
+        if (filled != 0 && filled == r.shares) {
+            delete _s().redeems[controller];
+            delete _s().redeemFolded[controller];
+        } else if (filled != 0) {
+            _s().redeemFolded[controller] = VaultStorage.Claimable(uint128(owed), uint128(filled));
+        }
         _s().redeemClaims[controller] = VaultStorage.Claimable(c.assets - uint128(assets), c.shares - uint128(shares));
         _s().reservedAssets -= assets;
         IERC20(asset()).safeTransfer(receiver, assets);
         emit Withdraw(msg.sender, receiver, controller, assets, shares);
     }
 
-    /// @dev Idle plus sleeves' available liquidity in withdraw-queue order, stopping once `enough`
-    ///      is reached. A sleeve whose view reverts counts as illiquid.
-    function _liquidityUpTo(uint256 enough) internal view returns (uint256 liquid) {
-        liquid = _idle();
-        uint256 n = _s().withdrawQueue.length;
-        for (uint256 i; i < n && liquid < enough; ++i) {
-            try _s().sleeves[_s().withdrawQueue[i]].sleeve.availableLiquidity() returns (uint256 a) {
-                liquid += a;
-            } catch {}
-        }
-    }
-
     function _indexOf(ISleeve sleeve) internal view returns (uint256) {
         uint256 i = _s().indexPlusOne[address(sleeve)];
         if (i == 0) revert UnknownSleeve(address(sleeve));
         return i - 1;
-    }
-
-    /// @dev Sleeve weights in bps of `total`, rounded down (idle takes the remainder).
-    function _weights(uint256[] memory held, uint256 total) internal pure returns (uint16[] memory w) {
-        w = new uint16[](held.length);
-        if (total == 0) return w;
-        for (uint256 i; i < held.length; ++i) {
-            w[i] = uint16(held[i].mulDiv(BPS, total));
-        }
     }
 }

@@ -151,6 +151,50 @@ contract RebalanceModule {
         emit IRWAVault.StrikeSettled(o.strikeId, k, v.locked, v.stale);
     }
 
+    /// @notice See `IRWAVault.decision`; run by the vault's view through `moduleView`. Unpacks
+    ///         VaultStorage.DecisionSlot.
+    function decision(uint256 decisionId) external view returns (IRWAVault.Decision memory d) {
+        VaultStorage.Layout storage $ = VaultStorage.layout();
+        VaultStorage.DecisionSlot storage slot = $.decisions[decisionId];
+        ISleeve[] storage set = $.sleeveSets[slot.sleeveSet];
+        uint256 n = set.length;
+        (d.agent, d.timestamp) = (slot.agent, slot.timestamp);
+        (d.navBefore, d.navAfter) = (slot.navBefore, slot.navAfter);
+        (d.oldBps, d.newBps) = (new uint16[](n), new uint16[](n));
+        (d.startIndex, d.sleeves) = (new uint256[](n), new ISleeve[](n));
+        for (uint256 i; i < n; ++i) {
+            d.oldBps[i] = uint16(slot.oldBps >> (16 * i));
+            d.newBps[i] = uint16(slot.newBps >> (16 * i));
+            (d.startIndex[i], d.sleeves[i]) = (slot.startIndex[i], set[i]);
+        }
+    }
+
+    /// @notice See `IRWAVault.currentBps`; run by the vault's view through `moduleView`.
+    function currentBps() external view returns (uint16[] memory) {
+        VaultStorage.Layout storage $ = VaultStorage.layout();
+        uint256 n = $.sleeves.length;
+        uint256[] memory held = new uint256[](n);
+        uint256 total = _idle($, IERC20(IERC4626(address(this)).asset()));
+        for (uint256 i; i < n; ++i) {
+            held[i] = $.sleeves[i].sleeve.totalAssets();
+            total += held[i];
+        }
+        return weights(held, total);
+    }
+
+    /// @notice See `IRWAVault.liquidity`; run by the vault's view through `moduleView`. A sleeve
+    ///         whose view reverts counts as illiquid.
+    function liquidity() external view returns (uint256 liquid) {
+        VaultStorage.Layout storage $ = VaultStorage.layout();
+        liquid = _idle($, IERC20(IERC4626(address(this)).asset()));
+        uint256 n = $.sleeves.length;
+        for (uint256 i; i < n; ++i) {
+            try $.sleeves[i].sleeve.availableLiquidity() returns (uint256 a) {
+                liquid += a;
+            } catch {}
+        }
+    }
+
     /// @notice See `IRWAVault.strikeTrigger`; run by the vault's view through `moduleView`.
     function strikeTrigger() external view returns (bool, bytes memory) {
         VaultStorage.Layout storage $ = VaultStorage.layout();
