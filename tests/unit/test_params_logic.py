@@ -15,10 +15,10 @@ from ballast.params import (
     ParamView,
     explain,
     parse_changes,
-    show_freeze,
-    show_time,
     parse_proposal_id,
     parse_value,
+    show_freeze,
+    show_time,
 )
 
 IDLE = ParamView(value=500, min=100, max=5_000, max_step_bps=5_000, cooldown=86_400,
