@@ -36,6 +36,7 @@ REQUIRED_PARAMETERS: frozenset[str] = frozenset(
         "agent.minStake",
         "agent.activationDelay",
         "agent.unbondingPeriod",
+        "registry.maxFreezePeriod",
     }
 )
 """Parameters the deployed contracts read: a config without them cannot deploy a working vault."""
@@ -306,6 +307,17 @@ class DeployConfig(_Strict):
         for name in sorted(caps - set(names)):
             raise ValueError(f"parameter {CAP_PREFIX}{name} names no sleeve")
         self._lending_rules({spec.name: spec for spec in self.parameters})
+        # A guardian's freeze must be able to hold until the DAO has answered: the shortest
+        # freeze governance could set outlasts proposing, voting and the timelock.
+        response = sum((self.governance.voting_delay, self.governance.voting_period,
+                        self.governance.timelock_delay))  # fmt: skip
+        for spec in self.parameters:
+            if spec.name == "registry.maxFreezePeriod" and spec.min < response:
+                raise ValueError(
+                    f"registry.maxFreezePeriod min {parameters.format_duration(spec.min)} must "
+                    "cover the DAO's response time (voting_delay + voting_period + "
+                    f"timelock_delay = {parameters.format_duration(response)})"
+                )
         # Nobody may be trapped by a change they can see coming: the timelock must outlast the
         # longest unbonding period governance could ever set (DESIGN.md §Governance).
         for spec in self.parameters:

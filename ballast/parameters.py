@@ -34,6 +34,7 @@ GLOBAL_PARAMETERS: frozenset[str] = frozenset(
         "agent.maxSlashBps",
         "agent.vetoWindow",
         "agent.rewardShareBps",
+        "registry.maxFreezePeriod",
     }
 )
 

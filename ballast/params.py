@@ -22,6 +22,7 @@ SELECTORS: dict[bytes, str] = {
         "Cooldown(bytes32,uint256)",
         "ParameterFrozen(bytes32)",
         "StewardDisabled(bytes32)",
+        "FreezeTooSoon(bytes32,uint256)",
     )
 }
 
@@ -39,7 +40,12 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class ParamView:
-    """What `explain` needs of a registry parameter (IParameterRegistry.Param)."""
+    """What `explain` needs of a registry parameter (IParameterRegistry.Param).
+
+    Governance's rules read governance's own history: its step is measured from
+    `governance_value` (the value of its last update) and its cooldown runs from
+    `last_governance_update`; both default to the live value and `last_update` (the same when
+    the steward has not moved the parameter since)."""
 
     value: int
     min: int
@@ -47,7 +53,20 @@ class ParamView:
     max_step_bps: int
     cooldown: int
     last_update: int
-    frozen: bool
+    frozen_until: int = 0  # frozen while now < frozen_until; 0 = never frozen
+    governance_value: int | None = None
+    last_governance_update: int | None = None
+
+    @property
+    def step_from(self) -> int:
+        return self.value if self.governance_value is None else self.governance_value
+
+    @property
+    def governance_ready_at(self) -> int:
+        since = self.last_update if self.last_governance_update is None else (
+            self.last_governance_update
+        )  # fmt: skip
+        return since + self.cooldown
 
 
 def parse_value(name: str, text: str) -> int:
@@ -97,17 +116,49 @@ def show_time(timestamp: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
 
 
+def show_freeze(frozen_until: int, freezable_at: int, now: int) -> str:
+    """The `frozen` cell of `params show` from `registry.freezeStatus`: a freeze with its
+    expiry, or the time from which the guardian may freeze the parameter again."""
+    if now < frozen_until:
+        return f"FROZEN until {show_time(frozen_until)}"
+    if now < freezable_at:
+        return f"thawed; freezable again from {show_time(freezable_at)}"
+    return ""
+
+
+def rule_after_freeze(param: ParamView, value: int) -> str | None:
+    """The governance rule after the freeze (ParameterRegistry._violation's order: bounds, step,
+    cooldown) that `value` breaks, or None."""
+    if not param.min <= value <= param.max:
+        return "OutOfBounds"
+    origin = param.step_from
+    if param.max_step_bps and abs(value - origin) * 10_000 > param.max_step_bps * (
+        origin or param.max
+    ):
+        return "StepTooLarge"
+    return "Cooldown"  # explained as no reason to refuse when it ends before execution
+
+
 def explain(
     reason: bytes, name: str, value: int, param: ParamView | None, executes_at: int
 ) -> str | None:
     """Why the registry would refuse `value` for `name` when the proposal executes.
 
-    Returns None when the update would pass. A cooldown that ends before `executes_at` (the
-    earliest time a proposal made now could execute) is no reason to refuse.
+    Returns None when the update would pass. A cooldown or a freeze that ends before
+    `executes_at` (the earliest time a proposal made now could execute) is no reason to refuse.
     """
     kind = SELECTORS.get(bytes(reason)[:4])
     if kind == "UnknownParameter" or param is None:
         return f"unknown parameter {name!r} (see `ape run params show`)"
+    if kind == "ParameterFrozen":
+        if param.frozen_until > executes_at:
+            return (
+                f"{name}: frozen by the guardian until {show_time(param.frozen_until)}, after "
+                "this proposal could execute; governance must unfreeze it first"
+            )
+        # The freeze expires before the proposal can execute; the registry's `check` stops at
+        # the freeze, so the rules behind it are applied here.
+        kind = rule_after_freeze(param, value)
     if kind is None:
         return None
     shown = show_value(name, value)
@@ -116,19 +167,24 @@ def explain(
             return f"{name}: {shown} is above its maximum {show_value(name, param.max)}"
         return f"{name}: {shown} is below its minimum {show_value(name, param.min)}"
     if kind == "StepTooLarge":
-        ref = param.value or param.max
+        # Governance's step is measured from the value of its own last update, not from a
+        # steward's move since (IParameterRegistry: the steward never blocks governance).
+        origin = param.step_from
+        ref = origin or param.max
         allowed = ref * param.max_step_bps // 10_000
-        low, high = max(param.min, param.value - allowed), min(param.max, param.value + allowed)
+        low, high = max(param.min, origin - allowed), min(param.max, origin + allowed)
+        since = "" if origin == param.value else (
+            f" (governance's step counts from {show_value(name, origin)}, its last set value; "
+            f"the steward has moved it to {show_value(name, param.value)} since)"
+        )  # fmt: skip
         return (
-            f"{name}: {show_value(name, param.value)} → {shown} is a larger step than "
+            f"{name}: {show_value(name, origin)} → {shown} is a larger step than "
             f"{param.max_step_bps} bps allows in one change; this proposal may move it within "
-            f"[{show_value(name, low)}, {show_value(name, high)}]"
+            f"[{show_value(name, low)}, {show_value(name, high)}]{since}"
         )
     if kind == "Cooldown":
-        ready = param.last_update + param.cooldown
+        ready = param.governance_ready_at
         if ready <= executes_at:
             return None
         return f"{name}: in cooldown until {show_time(ready)}, after this proposal could execute"
-    if kind == "ParameterFrozen":
-        return f"{name}: frozen by the guardian; governance must unfreeze it first"
     return f"{name}: refused by the registry ({kind})"

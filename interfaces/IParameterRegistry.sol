@@ -15,33 +15,61 @@ pragma solidity ^0.8.24;
 ///        `|new - old| * 10_000 <= stepBps * ref`, where `ref = old` if `old != 0`, else
 ///        `ref = max` (so a parameter at 0 can leave 0 by at most `stepBps` of its maximum).
 ///        `stepBps == 0` means "no step limit" for governance (any value within bounds).
-///      - Cooldown rule: an update is allowed when `block.timestamp >= lastUpdate + cooldown`.
-///        Defining counts as the first update. Every successful update (governance or steward)
-///        resets `lastUpdate`.
+///        `old` depends on who updates: for the steward it is the live `value`; for governance it
+///        is `governanceValue`, the value of governance's own last update (or of the definition).
+///      - Cooldown rule: the steward may update when `block.timestamp >= lastUpdate +
+///        stewardCooldown`, where `lastUpdate` is the time of the last update by anyone
+///        (governance's included: the steward never moves right after governance). Governance
+///        may update when `block.timestamp >= lastGovernanceUpdate + cooldown`, counting only its
+///        own updates. Defining counts as the first update of both.
+///      - Governance's `set` is never blocked by the steward's timing: whether it passes depends
+///        only on the bounds, `governanceValue`, `lastGovernanceUpdate`, the freeze and the
+///        time, none of which the steward can change. So a `set` that `check` accepts (or whose
+///        only refusal is a cooldown that ends before it executes) when a proposal is queued
+///        still passes when the proposal executes, whatever the steward did meanwhile, unless
+///        governance itself updated or re-bounded the parameter, or the guardian froze it. The
+///        price: one governance update undoing steward moves can move the live value by more than
+///        `maxStepBps` of it (by at most `maxStepBps` of `governanceValue` plus the steward's drift
+///        since governance's last update), and a steward drift beyond governance's step is
+///        confirmed by governance in several steps. Both are visible: the target value is public
+///        for the whole vote and timelock delay.
 ///      - Governance (`set`) uses `maxStepBps`/`cooldown`; the steward (`stewardSet`) uses
 ///        `stewardStepBps`/`stewardCooldown`, which are never looser: `stewardStepBps` is
 ///        non-zero (0 disables the steward for that parameter), at most 10_000 and at most
-///        `maxStepBps` when that is non-zero, and `stewardCooldown > cooldown` strictly. Since
-///        every update restarts both cooldowns, the strict inequality guarantees governance a
-///        window of `stewardCooldown - cooldown` seconds after each steward move: the steward
-///        can never keep governance out by updating the moment it may.
-///      - A frozen parameter accepts no `set` or `stewardSet` until governance unfreezes it; the
-///        guardian freezes. Bounds may still be changed by governance while frozen.
+///        `maxStepBps` when that is non-zero, and `stewardCooldown > cooldown` strictly.
+///      - Freeze: the guardian freezes a parameter for exactly `registry.maxFreezePeriod` seconds
+///        (the registry's own parameter, key `MAX_FREEZE_PERIOD_KEY`, read when `freeze` is
+///        called; `freeze` reverts `UnknownParameter(MAX_FREEZE_PERIOD_KEY)` while it is
+///        undefined). A frozen parameter accepts no `set` or `stewardSet` while
+///        `block.timestamp < frozenUntil`; from `frozenUntil` on it is updatable again without
+///        any unfreeze. Governance may lift a freeze early (`unfreeze`: the freeze ends then);
+///        `unfreeze` of a parameter that is not frozen changes nothing and does not revert (a
+///        proposal prepared during a freeze still executes after it ran out). A freeze cannot be
+///        extended or renewed at once: a key may be frozen again only from `freezableAt =
+///        frozenUntil + registry.maxFreezePeriod` (the period in force at that moment), so every
+///        freeze is followed by a window at least as long as the freeze in which governance's
+///        queued updates execute (`FreezeTooSoon(key, freezableAt)` before). Together with the
+///        timelock CANCELLER role this bounds what the guardian can delay: cancelling every
+///        unfreeze proposal keeps a key frozen for one period at most. Bounds may still be
+///        changed by governance while frozen.
 ///      - `check` evaluates the value rules (existence, freeze, bounds, step, cooldown) at the
-///        current block, not the caller's role; `reason` is the selector of the custom error the
-///        update would revert with, or `bytes4(0)` when it would pass.
+///        current block for the steward's or governance's rules, not the caller's role; `reason`
+///        is the selector of the custom error the update would revert with, or `bytes4(0)` when it
+///        would pass. It shares its code with the updates, so the two never disagree.
 interface IParameterRegistry {
     /// @notice A parameter and its rules.
     struct Param {
         uint256 value;
         uint256 min;
         uint256 max;
+        uint256 governanceValue; // value of governance's last update (or the definition): its step reference
         uint16 maxStepBps; // governance step limit, bps of the reference value; 0 = unlimited
-        uint32 cooldown; // governance: seconds between two updates
-        uint64 lastUpdate; // timestamp of the last update (or of the definition)
+        uint32 cooldown; // governance: seconds from its own last update
+        uint64 lastUpdate; // timestamp of the last update by anyone (or of the definition)
+        uint64 lastGovernanceUpdate; // timestamp of governance's last update (or of the definition)
         uint16 stewardStepBps; // steward step limit; 0 = the steward may not change it
-        uint32 stewardCooldown; // steward: seconds between two updates
-        bool frozen;
+        uint32 stewardCooldown; // steward: seconds from the last update by anyone
+        uint64 frozenUntil; // frozen while block.timestamp < frozenUntil; 0 = never frozen
         bool exists;
     }
 
@@ -51,7 +79,9 @@ interface IParameterRegistry {
     event ParameterSet(bytes32 indexed key, uint256 oldValue, uint256 newValue, address indexed by);
     event BoundsSet(bytes32 indexed key, uint256 min, uint256 max, uint16 maxStepBps, uint32 cooldown);
     event StewardLimitsSet(bytes32 indexed key, uint16 stewardStepBps, uint32 stewardCooldown);
-    event Frozen(bytes32 indexed key);
+    /// @notice The guardian froze `key` until `frozenUntil` (exclusive: updatable from then on).
+    event Frozen(bytes32 indexed key, uint64 frozenUntil);
+    /// @notice Governance lifted the freeze of `key` before it expired.
     event Unfrozen(bytes32 indexed key);
 
     error UnknownParameter(bytes32 key);
@@ -60,11 +90,18 @@ interface IParameterRegistry {
     error InvalidBounds(uint256 min, uint256 max);
     error InvalidStep(uint16 stepBps);
     error OutOfBounds(bytes32 key, uint256 value, uint256 min, uint256 max);
+    /// @notice `newValue` is too far from `oldValue`, the step's reference: the live value for
+    ///         the steward, `governanceValue` for governance.
     error StepTooLarge(bytes32 key, uint256 oldValue, uint256 newValue, uint16 maxStepBps);
+    /// @notice Too early: for governance `readyAt = lastGovernanceUpdate + cooldown`, for the
+    ///         steward `readyAt = lastUpdate + stewardCooldown`.
     error Cooldown(bytes32 key, uint256 readyAt);
+    /// @notice Frozen by the guardian (see `freezeStatus(key)` for when it ends).
     error ParameterFrozen(bytes32 key);
     error StewardDisabled(bytes32 key);
     error StewardLimitsTooLoose(bytes32 key, uint16 stewardStepBps, uint32 stewardCooldown);
+    /// @notice `key` was frozen too recently (or is frozen): it may be frozen again from `freezableAt`.
+    error FreezeTooSoon(bytes32 key, uint256 freezableAt);
 
     /// @notice Defines a new parameter. GOVERNANCE only.
     /// @dev DESIGN.md calls this `define`; `define` is a reserved keyword in Solidity.
@@ -79,11 +116,14 @@ interface IParameterRegistry {
         external
         returns (bytes32 key);
 
-    /// @notice Governance update: within bounds, within `maxStepBps`, after `cooldown`. GOVERNANCE only.
+    /// @notice Governance update: within bounds, within `maxStepBps` of `governanceValue`, from
+    ///         `lastGovernanceUpdate + cooldown`, not frozen. GOVERNANCE only. No steward move can
+    ///         change the outcome (see the rules above).
     function set(bytes32 key, uint256 value) external;
 
-    /// @notice Fast, small update by the steward: within bounds, within `stewardStepBps`, after
-    ///         `stewardCooldown`. STEWARD only.
+    /// @notice Fast, small update by the steward: within bounds, within `stewardStepBps` of the
+    ///         live value, from `lastUpdate + stewardCooldown` (after anyone's update), not frozen.
+    ///         STEWARD only.
     function stewardSet(bytes32 key, uint256 value) external;
 
     /// @notice Changes a parameter's bounds and governance limits. GOVERNANCE only. Reverts
@@ -97,10 +137,14 @@ interface IParameterRegistry {
     /// @param stewardCooldown Strictly longer than the governance `cooldown`.
     function setStewardLimits(bytes32 key, uint16 stewardStepBps, uint32 stewardCooldown) external;
 
-    /// @notice Blocks every update of a parameter. GUARDIAN only.
+    /// @notice Blocks every update of a parameter for `registry.maxFreezePeriod` seconds. GUARDIAN
+    ///         only. Reverts `FreezeTooSoon(key, freezableAt)` while the key is frozen or less than
+    ///         one period has passed since its last freeze ended, and
+    ///         `UnknownParameter(MAX_FREEZE_PERIOD_KEY)` while that parameter is undefined.
     function freeze(bytes32 key) external;
 
-    /// @notice Lifts a freeze. GOVERNANCE only.
+    /// @notice Lifts a freeze now (the gap before the next freeze starts now). GOVERNANCE only.
+    ///         A parameter that is not frozen is left as it is (no event, no revert).
     function unfreeze(bytes32 key) external;
 
     /// @notice Current value; reverts `UnknownParameter` for an undefined key.
@@ -114,6 +158,14 @@ interface IParameterRegistry {
     /// @return ok True when the update would pass the value rules.
     /// @return reason The selector of the error the update would revert with, or bytes4(0).
     function check(bytes32 key, uint256 value, bool steward) external view returns (bool ok, bytes4 reason);
+
+    /// @notice The freeze of `key`, as the guardian and the CLI read it; reverts `UnknownParameter`
+    ///         for an undefined key.
+    /// @return frozen True while updates are refused (`block.timestamp < frozenUntil`).
+    /// @return frozenUntil When the current or last freeze ends or ended; 0 if never frozen.
+    /// @return freezableAt From when `freeze(key)` passes: 0 if never frozen, else
+    ///         `frozenUntil + registry.maxFreezePeriod` (the period in force now).
+    function freezeStatus(bytes32 key) external view returns (bool frozen, uint64 frozenUntil, uint256 freezableAt);
 
     /// @notice All defined keys, in definition order.
     function keys() external view returns (bytes32[] memory);

@@ -57,7 +57,11 @@ class System:
         if key not in {bytes(k) for k in self.registry.keys()}:
             return None
         p = self.registry.getParam(key)
-        return P.ParamView(p.value, p.min, p.max, p.maxStepBps, p.cooldown, p.lastUpdate, p.frozen)
+        return P.ParamView(
+            p.value, p.min, p.max, p.maxStepBps, p.cooldown, p.lastUpdate,
+            frozen_until=p.frozenUntil, governance_value=p.governanceValue,
+            last_governance_update=p.lastGovernanceUpdate,
+        )  # fmt: skip
 
     def proposal(self, proposal_id: int):
         """The ProposalCreated event of `proposal_id` (it holds what queue/execute need)."""
@@ -106,7 +110,7 @@ def cli():
 @cli.command(cls=ConnectedProviderCommand)
 @manifest_option
 def show(ecosystem, network, manifest_file):
-    """Every parameter: value, bounds, steps, cooldowns, last update, frozen."""
+    """Every parameter: value, bounds, steps, cooldowns, last update, freeze and its expiry."""
     system = System(ecosystem, network, manifest_file)
     table = Table(title="Ballast parameters")
     for column in (
@@ -121,9 +125,11 @@ def show(ecosystem, network, manifest_file):
         "frozen",
     ):
         table.add_column(column, justify="left" if column == "name" else "right")
+    now = chain.blocks.head.timestamp
     for key in system.registry.keys():
         name = system.registry.nameOf(key)
         p = system.registry.getParam(key)
+        _, frozen_until, freezable_at = system.registry.freezeStatus(key)
         steward = (
             f"{p.stewardStepBps} bps / {format_duration(p.stewardCooldown)}"
             if p.stewardStepBps
@@ -138,7 +144,7 @@ def show(ecosystem, network, manifest_file):
             format_duration(p.cooldown),
             steward,
             P.show_time(p.lastUpdate),
-            "FROZEN" if p.frozen else "",
+            P.show_freeze(frozen_until, freezable_at, now),
         )
     console.print(table)
 

@@ -8,12 +8,18 @@ import {IParameterRegistry} from "interfaces/IParameterRegistry.sol";
 /// @title ParameterRegistry
 /// @notice Governance-bounded risk parameters (see IParameterRegistry for every rule).
 /// @dev Roles: GOVERNANCE (the timelock) defines, sets and re-bounds; STEWARD makes small fast
-///      moves; GUARDIAN freezes. DEFAULT_ADMIN_ROLE administers the roles and belongs to the
-///      timelock after deployment.
+///      moves; GUARDIAN freezes, for at most `registry.maxFreezePeriod` and never twice in a row
+///      on one key. DEFAULT_ADMIN_ROLE administers the roles and belongs to the timelock after
+///      deployment.
 contract ParameterRegistry is AccessControl, IParameterRegistry {
     bytes32 public constant GOVERNANCE_ROLE = keccak256("GOVERNANCE_ROLE");
     bytes32 public constant STEWARD_ROLE = keccak256("STEWARD_ROLE");
     bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
+
+    /// @notice The registry's own parameter bounding every freeze (seconds): a freeze lasts
+    ///         exactly this long unless governance lifts it first, and the same key may be frozen
+    ///         again only this long after its freeze ended.
+    bytes32 public constant MAX_FREEZE_PERIOD_KEY = keccak256("registry.maxFreezePeriod");
 
     uint256 internal constant BPS = 10_000;
 
@@ -52,13 +58,15 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
             value: value,
             min: min,
             max: max,
+            governanceValue: value,
             maxStepBps: maxStepBps,
             cooldown: cooldown,
             lastUpdate: uint64(block.timestamp),
+            lastGovernanceUpdate: uint64(block.timestamp),
             stewardStepBps: 0,
             stewardCooldown: 0,
-            frozen: false,
-            exists: true
+            exists: true,
+            frozenUntil: 0
         });
         _livePlusOne[key] = value + 1;
         _names[key] = name;
@@ -97,7 +105,11 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
 
     /// @inheritdoc IParameterRegistry
     function unfreeze(bytes32 key) external onlyRole(GOVERNANCE_ROLE) {
-        _existing(key).frozen = false;
+        Param storage p = _existing(key);
+        // Not frozen (never, or the freeze expired): nothing to lift, and no revert, so that a
+        // proposal prepared during a freeze still executes after the freeze has run out.
+        if (block.timestamp >= p.frozenUntil) return;
+        p.frozenUntil = uint64(block.timestamp); // the freeze ends now: the gap starts now
         emit Unfrozen(key);
     }
 
@@ -110,8 +122,15 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
 
     /// @inheritdoc IParameterRegistry
     function freeze(bytes32 key) external onlyRole(GUARDIAN_ROLE) {
-        _existing(key).frozen = true;
-        emit Frozen(key);
+        Param storage p = _existing(key);
+        uint256 period = _maxFreezePeriod();
+        uint256 freezableAt = _freezableAt(p, period);
+        if (block.timestamp < freezableAt) revert FreezeTooSoon(key, freezableAt);
+        // period <= type(uint64).max (see _maxFreezePeriod): no overflow; saturates at the
+        // uint64 ceiling (a freeze governance allowed to last "forever" still fits).
+        uint64 until = uint64(Math.min(block.timestamp + period, type(uint64).max));
+        p.frozenUntil = until;
+        emit Frozen(key, until);
     }
 
     // ------------------------------------------------------------------ views
@@ -132,6 +151,15 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
     function check(bytes32 key, uint256 value, bool steward) external view returns (bool ok, bytes4 reason) {
         reason = _violation(_params[key], value, steward);
         ok = reason == bytes4(0);
+    }
+
+    /// @inheritdoc IParameterRegistry
+    function freezeStatus(bytes32 key) external view returns (bool frozen, uint64 frozenUntil, uint256 freezableAt) {
+        Param storage p = _existing(key);
+        frozenUntil = p.frozenUntil;
+        frozen = block.timestamp < frozenUntil;
+        // Never frozen: freezable now (0), whether or not the period is defined yet.
+        freezableAt = frozenUntil == 0 ? 0 : _freezableAt(p, _maxFreezePeriod());
     }
 
     /// @inheritdoc IParameterRegistry
@@ -156,18 +184,28 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
         p.value = value;
         _livePlusOne[key] = value + 1;
         p.lastUpdate = uint64(block.timestamp);
+        if (!steward) {
+            // Governance's own history: its step reference and its cooldown's start. A steward
+            // move never touches these, so it can never make a governance update fail.
+            p.governanceValue = value;
+            p.lastGovernanceUpdate = uint64(block.timestamp);
+        }
         emit ParameterSet(key, oldValue, value, msg.sender);
     }
 
     /// @dev The first rule an update of `p` to `value` breaks, as an error selector (0 if none).
-    ///      Shared by `check` and the updates so that the two can never disagree.
+    ///      Shared by `check` and the updates so that the two can never disagree. Governance's
+    ///      rules read only governance's own history (`governanceValue`, `lastGovernanceUpdate`),
+    ///      the bounds and the freeze: nothing the steward can change.
     function _violation(Param storage p, uint256 value, bool steward) internal view returns (bytes4) {
         if (!p.exists) return UnknownParameter.selector;
-        if (p.frozen) return ParameterFrozen.selector;
+        if (block.timestamp < p.frozenUntil) return ParameterFrozen.selector;
         if (steward && p.stewardStepBps == 0) return StewardDisabled.selector;
         if (value < p.min || value > p.max) return OutOfBounds.selector;
         uint16 stepBps = steward ? p.stewardStepBps : p.maxStepBps;
-        if (stepBps != 0 && !_withinStep(p.value, value, p.max, stepBps)) return StepTooLarge.selector;
+        if (stepBps != 0 && !_withinStep(_stepFrom(p, steward), value, p.max, stepBps)) {
+            return StepTooLarge.selector;
+        }
         if (block.timestamp < _readyAt(p, steward)) return Cooldown.selector;
         return bytes4(0);
     }
@@ -178,7 +216,7 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
         if (reason == StewardDisabled.selector) revert StewardDisabled(key);
         if (reason == OutOfBounds.selector) revert OutOfBounds(key, value, p.min, p.max);
         if (reason == StepTooLarge.selector) {
-            revert StepTooLarge(key, p.value, value, steward ? p.stewardStepBps : p.maxStepBps);
+            revert StepTooLarge(key, _stepFrom(p, steward), value, steward ? p.stewardStepBps : p.maxStepBps);
         }
         revert Cooldown(key, _readyAt(p, steward));
     }
@@ -196,8 +234,34 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
         return delta <= Math.mulDiv(ref, stepBps, BPS);
     }
 
+    /// @dev The value a step is measured from: the live value for the steward, the value of
+    ///      governance's last update (or the definition) for governance.
+    function _stepFrom(Param storage p, bool steward) internal view returns (uint256) {
+        return steward ? p.value : p.governanceValue;
+    }
+
+    /// @dev The steward waits its cooldown after any update (governance's included);
+    ///      governance waits its own after its own last update only.
     function _readyAt(Param storage p, bool steward) internal view returns (uint256) {
-        return uint256(p.lastUpdate) + (steward ? p.stewardCooldown : p.cooldown);
+        return steward
+            ? uint256(p.lastUpdate) + p.stewardCooldown
+            : uint256(p.lastGovernanceUpdate) + p.cooldown;
+    }
+
+    /// @dev `registry.maxFreezePeriod`, capped at type(uint64).max so that timestamps plus the
+    ///      period cannot overflow. Reverts `UnknownParameter(MAX_FREEZE_PERIOD_KEY)` while it is
+    ///      undefined: no freeze without a governed end.
+    function _maxFreezePeriod() internal view returns (uint256) {
+        uint256 plusOne = _livePlusOne[MAX_FREEZE_PERIOD_KEY];
+        if (plusOne == 0) revert UnknownParameter(MAX_FREEZE_PERIOD_KEY);
+        return Math.min(plusOne - 1, type(uint64).max);
+    }
+
+    /// @dev When `p` may be frozen again: at once if never frozen, else `period` seconds after
+    ///      its last freeze ended (at `frozenUntil`, the expiry or governance's unfreeze). While
+    ///      frozen this lies in the future, so a freeze can never be extended or renewed at once.
+    function _freezableAt(Param storage p, uint256 period) internal view returns (uint256) {
+        return p.frozenUntil == 0 ? 0 : uint256(p.frozenUntil) + period;
     }
 
     function _existing(bytes32 key) internal view returns (Param storage p) {
@@ -220,9 +284,9 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
     ) internal pure {
         if (stewardStepBps == 0) return; // steward disabled: nothing to compare
         if (stewardStepBps > BPS) revert InvalidStep(stewardStepBps);
-        // Strictly longer cooldown: a steward update restarts governance's cooldown too, so an
-        // equal one would let the steward keep governance out forever; a longer one leaves
-        // governance a window of (stewardCooldown - cooldown) seconds after every steward move.
+        // Tighter than governance: no larger step and a strictly longer cooldown. (A steward move
+        // no longer restarts governance's cooldown, see `_readyAt`; the steward is still the
+        // slower of the two, and waits its cooldown after any update, governance's included.)
         if ((maxStepBps != 0 && stewardStepBps > maxStepBps) || stewardCooldown <= cooldown) {
             revert StewardLimitsTooLoose(key, stewardStepBps, stewardCooldown);
         }

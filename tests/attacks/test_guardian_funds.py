@@ -196,7 +196,8 @@ GUARDIAN_CALLS: dict[str, dict[str, Refused | OwnFunds | Allowed]] = {
                                     lambda m: (IDLE_KEY, 10_000, 0)),
         "unfreeze": by_role("ParameterRegistry", "GOVERNANCE_ROLE", lambda m: (IDLE_KEY,)),
         "stewardSet": by_role("ParameterRegistry", "STEWARD_ROLE", lambda m: (IDLE_KEY, 0)),
-        "freeze": Allowed("the guardian's power: a frozen parameter cannot change at all"),
+        "freeze": Allowed("the guardian's power: a frozen parameter cannot change at all, for "
+                          "registry.maxFreezePeriod at most"),
     },
     "OracleRouter": admin_calls("OracleRouter") | {
         "setFeed": by_role("OracleRouter", "DEFAULT_ADMIN_ROLE",
@@ -211,6 +212,9 @@ def market(project, accounts) -> Market:
     lending = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
     vs, guardian, alice, bob = lending.vs, accounts[1], accounts[6], accounts[7]
     vs.registry.grantRole(vs.registry.GUARDIAN_ROLE(), guardian, sender=vs.governance)
+    # Freezes last a governed period (as ballast.deploy defines it from the config).
+    vs.registry.defineParameter("registry.maxFreezePeriod", 30 * 86_400, 86_400, 60 * 86_400,
+                                10_000, 86_400, sender=vs.governance)  # fmt: skip
     for name in ("lend.rate.baseBps", "lend.rate.slope1Bps", "lend.rate.slope2Bps"):
         lending.set_param(name, 0)  # no interest: the vault's assets stay put to the wei
     vs.deposit(alice, 1_000_000 * USDC)

@@ -23,6 +23,8 @@ SIGNATURES = {
 SELECTORS = {name: keccak(text=sig)[:4] for name, sig in SIGNATURES.items()}
 UNKNOWN = keccak(text="never.defined")
 LTV = keccak(text="risk.ltv")
+MAX_FREEZE = keccak(text="registry.maxFreezePeriod")
+FREEZE = 5 * DAY  # registry.maxFreezePeriod in these tests (see `freezable`)
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +62,15 @@ def stewarded(registry, deployer, ltv):
     """risk.ltv with a steward allowed 2 % steps every 3 days."""
     registry.setStewardLimits(ltv, 200, 3 * DAY, sender=deployer)
     return ltv
+
+
+@pytest.fixture
+def freezable(registry, deployer):
+    """registry.maxFreezePeriod = 5 days in [1 day, 30 days], any step, no cooldown: freezes
+    are possible (and last 5 days)."""
+    registry.defineParameter("registry.maxFreezePeriod", FREEZE, DAY, 30 * DAY, 0, 0,
+                             sender=deployer)  # fmt: skip
+    return MAX_FREEZE
 
 
 def only_event(receipt, event) -> dict:
@@ -129,8 +140,10 @@ def test_define_stores_the_parameter_and_emits_event(registry, deployer):
     assert only_event(receipt, registry.ParameterDefined) == dict(
         key=LTV, name="risk.ltv", value=1_000, min=100, max=10_000, maxStepBps=1_000, cooldown=DAY
     )
-    # value, min, max, maxStepBps, cooldown, lastUpdate; no steward, not frozen, exists
-    expected = (1_000, 100, 10_000, 1_000, DAY, receipt.timestamp, 0, 0, False, True)
+    # value, min, max, governanceValue, maxStepBps, cooldown, lastUpdate, lastGovernanceUpdate;
+    # no steward, never frozen, exists
+    at = receipt.timestamp
+    expected = (1_000, 100, 10_000, 1_000, 1_000, DAY, at, at, 0, 0, 0, True)
     assert registry.getParam(LTV) == expected
     assert registry.get(LTV) == 1_000
     assert registry.nameOf(LTV) == "risk.ltv"
@@ -297,18 +310,85 @@ def test_steward_cooldown_is_longer_than_governance(registry, steward, chain, st
     assert registry.get(stewarded) == 1_010
 
 
-def test_steward_update_restarts_the_governance_cooldown(
+def test_a_steward_update_does_not_restart_the_governance_cooldown(
     registry, deployer, steward, chain, stewarded
 ):
-    chain.pending_timestamp = defined_at(registry, stewarded) + 3 * DAY
+    """Governance's cooldown runs from its own last update (here the definition), so it may set
+    the very second after a steward move."""
+    start = defined_at(registry, stewarded)
+    chain.pending_timestamp = start + 3 * DAY
     stewarded_at = registry.stewardSet(stewarded, 990, sender=steward).timestamp
 
-    chain.pending_timestamp = stewarded_at + DAY - 1
-    with ape.reverts(registry.Cooldown, key=stewarded, readyAt=stewarded_at + DAY):
-        registry.set(stewarded, 1_000, sender=deployer)
-    chain.pending_timestamp = stewarded_at + DAY
-    registry.set(stewarded, 1_000, sender=deployer)
-    assert registry.get(stewarded) == 1_000
+    chain.pending_timestamp = stewarded_at + 1
+    assert registry.check(stewarded, 1_000, False, block_id="pending") == OK
+    receipt = registry.set(stewarded, 1_000, sender=deployer)
+    assert only_event(receipt, registry.ParameterSet) == dict(
+        key=stewarded, oldValue=990, newValue=1_000, by=deployer.address
+    )
+    param = registry.getParam(stewarded)
+    assert (param.lastUpdate, param.lastGovernanceUpdate) == (receipt.timestamp,) * 2
+
+
+def test_governance_cooldown_counts_only_governance_updates(
+    registry, deployer, steward, chain, stewarded
+):
+    start = defined_at(registry, stewarded)
+    chain.pending_timestamp = start + DAY
+    governed_at = registry.set(stewarded, 1_050, sender=deployer).timestamp
+    chain.pending_timestamp = governed_at + 3 * DAY
+    registry.stewardSet(stewarded, 1_060, sender=steward)
+
+    chain.pending_timestamp = governed_at + 3 * DAY + 1  # the steward's move restarted nothing
+    assert registry.check(stewarded, 1_100, False, block_id="pending") == OK
+    registry.set(stewarded, 1_100, sender=deployer)
+    chain.pending_timestamp = governed_at + 3 * DAY + 2  # but governance's own update does
+    ready = governed_at + 3 * DAY + 1 + DAY
+    assert registry.check(stewarded, 1_110, False, block_id="pending") == (
+        False, SELECTORS["Cooldown"]
+    )  # fmt: skip
+    with ape.reverts(registry.Cooldown, key=stewarded, readyAt=ready):
+        registry.set(stewarded, 1_110, sender=deployer)
+
+
+def test_governance_step_is_measured_from_its_own_last_value(
+    registry, deployer, steward, chain, stewarded
+):
+    """The steward moves 1,000 → 980; governance's 10 % step still counts from 1,000: 1,100
+    passes (12.2 % of the live 980) and 1,101 is refused naming 1,000 as the reference."""
+    chain.pending_timestamp = defined_at(registry, stewarded) + 3 * DAY
+    moved_at = registry.stewardSet(stewarded, 980, sender=steward).timestamp
+    assert registry.getParam(stewarded).governanceValue == 1_000
+
+    chain.pending_timestamp = moved_at + 1
+    assert registry.check(stewarded, 1_101, False, block_id="pending") == (
+        False, SELECTORS["StepTooLarge"]
+    )  # fmt: skip
+    error = registry.StepTooLarge
+    with ape.reverts(error, key=stewarded, oldValue=1_000, newValue=1_101, maxStepBps=1_000):
+        registry.set(stewarded, 1_101, sender=deployer)
+    for value in (900, 1_100):  # both ends of governance's step, around 1,000 not 980
+        assert registry.check(stewarded, value, False, block_id="pending") == OK
+    registry.set(stewarded, 1_100, sender=deployer)
+    param = registry.getParam(stewarded)
+    assert (param.value, param.governanceValue) == (1_100, 1_100)
+
+
+def test_the_steward_waits_its_cooldown_after_a_governance_update(
+    registry, deployer, steward, chain, stewarded
+):
+    chain.pending_timestamp = defined_at(registry, stewarded) + DAY
+    governed_at = registry.set(stewarded, 1_050, sender=deployer).timestamp
+
+    chain.pending_timestamp = governed_at + 3 * DAY - 1
+    assert registry.check(stewarded, 1_060, True, block_id="pending") == (
+        False, SELECTORS["Cooldown"]
+    )  # fmt: skip
+    with ape.reverts(registry.Cooldown, key=stewarded, readyAt=governed_at + 3 * DAY):
+        registry.stewardSet(stewarded, 1_060, sender=steward)
+    chain.pending_timestamp = governed_at + 3 * DAY
+    assert registry.check(stewarded, 1_060, True, block_id="pending") == OK
+    registry.stewardSet(stewarded, 1_060, sender=steward)  # and steps from the live 1,050
+    assert registry.getParam(stewarded).governanceValue == 1_050
 
 
 # ------------------------------------------------------------------ setStewardLimits
@@ -349,7 +429,8 @@ def test_set_bounds_stores_emits_and_applies(registry, deployer, chain, ltv):
     assert only_event(receipt, registry.BoundsSet) == dict(
         key=ltv, min=1_000, max=1_000_000, maxStepBps=0, cooldown=60
     )
-    assert registry.getParam(ltv) == (1_000, 1_000, 1_000_000, 0, 60, start, 0, 0, False, True)
+    expected = (1_000, 1_000, 1_000_000, 1_000, 0, 60, start, start, 0, 0, 0, True)
+    assert registry.getParam(ltv) == expected
 
     chain.pending_timestamp = start + 60  # new cooldown, no step limit
     registry.set(ltv, 1_000_000, sender=deployer)
@@ -392,10 +473,14 @@ def test_set_bounds_cannot_loosen_the_steward(registry, deployer, stewarded, ste
 
 
 def test_frozen_parameter_accepts_no_update_until_unfrozen(
-    registry, deployer, steward, guardian, chain, stewarded
+    registry, deployer, steward, guardian, chain, stewarded, freezable
 ):
     receipt = registry.freeze(stewarded, sender=guardian)
-    assert only_event(receipt, registry.Frozen) == {"key": stewarded}
+    frozen_at = receipt.timestamp
+    assert only_event(receipt, registry.Frozen) == {
+        "key": stewarded, "frozenUntil": frozen_at + FREEZE
+    }  # fmt: skip
+    assert registry.freezeStatus(stewarded) == (True, frozen_at + FREEZE, frozen_at + 2 * FREEZE)
     chain.pending_timestamp = defined_at(registry, stewarded) + 3 * DAY
     with ape.reverts(registry.ParameterFrozen, key=stewarded):
         registry.set(stewarded, 1_010, sender=deployer)
@@ -407,9 +492,104 @@ def test_frozen_parameter_accepts_no_update_until_unfrozen(
 
     receipt = registry.unfreeze(stewarded, sender=deployer)
     assert only_event(receipt, registry.Unfrozen) == {"key": stewarded}
-    assert not registry.getParam(stewarded).frozen
+    assert registry.getParam(stewarded).frozenUntil == receipt.timestamp
+    assert registry.freezeStatus(stewarded) == (
+        False, receipt.timestamp, receipt.timestamp + FREEZE
+    )  # fmt: skip
     registry.stewardSet(stewarded, 1_010, sender=steward)
     assert registry.get(stewarded) == 1_010
+
+
+def test_freeze_needs_the_governed_maximum(registry, guardian, ltv):
+    """No freeze without a governed end: registry.maxFreezePeriod must be defined."""
+    with ape.reverts(registry.UnknownParameter, key=MAX_FREEZE):
+        registry.freeze(ltv, sender=guardian)
+    assert registry.MAX_FREEZE_PERIOD_KEY() == MAX_FREEZE
+    assert registry.freezeStatus(ltv) == (False, 0, 0)
+
+
+@pytest.mark.parametrize("by_steward", [False, True])
+def test_a_freeze_expires_exactly_after_the_governed_maximum(
+    registry, deployer, steward, guardian, chain, stewarded, freezable, by_steward
+):
+    """One second before `frozenUntil` both `check` and the update refuse; at `frozenUntil` both
+    pass, without any unfreeze."""
+    chain.pending_timestamp = defined_at(registry, stewarded) + 3 * DAY
+    until = registry.freeze(stewarded, sender=guardian).timestamp + FREEZE
+    update, caller = (registry.stewardSet, steward) if by_steward else (registry.set, deployer)
+
+    chain.pending_timestamp = until - 1
+    assert registry.check(stewarded, 1_010, by_steward, block_id="pending") == (
+        False, SELECTORS["ParameterFrozen"]
+    )  # fmt: skip
+    with ape.reverts(registry.ParameterFrozen, key=stewarded):
+        update(stewarded, 1_010, sender=caller)
+
+    chain.pending_timestamp = until
+    assert registry.check(stewarded, 1_010, by_steward, block_id="pending") == OK
+    receipt = update(stewarded, 1_010, sender=caller)
+    assert receipt.timestamp == until
+    assert registry.get(stewarded) == 1_010
+    assert registry.freezeStatus(stewarded) == (False, until, until + FREEZE)
+
+
+def test_a_freeze_cannot_be_extended_or_renewed_at_once(
+    registry, deployer, guardian, chain, ltv, freezable
+):
+    """While frozen, and for one period after the freeze ends, `freeze` reverts naming the key
+    and the moment it may be frozen again; from that moment it passes."""
+    frozen_at = registry.freeze(ltv, sender=guardian).timestamp
+    until, again = frozen_at + FREEZE, frozen_at + 2 * FREEZE
+    for when in (frozen_at + 1, until - 1, until, again - 1):
+        chain.pending_timestamp = when
+        with ape.reverts(registry.FreezeTooSoon, key=ltv, freezableAt=again):
+            registry.freeze(ltv, sender=guardian)
+        assert registry.getParam(ltv).frozenUntil == until
+
+    chain.pending_timestamp = again
+    receipt = registry.freeze(ltv, sender=guardian)
+    assert only_event(receipt, registry.Frozen) == {"key": ltv, "frozenUntil": again + FREEZE}
+
+
+def test_the_gap_counts_from_an_early_unfreeze_with_the_period_in_force(
+    registry, deployer, guardian, chain, ltv, freezable
+):
+    frozen_at = registry.freeze(ltv, sender=guardian).timestamp
+    chain.pending_timestamp = frozen_at + DAY
+    lifted_at = registry.unfreeze(ltv, sender=deployer).timestamp
+    registry.set(freezable, 2 * DAY, sender=deployer)  # governance shortens the period
+    assert registry.freezeStatus(ltv) == (False, lifted_at, lifted_at + 2 * DAY)
+
+    chain.pending_timestamp = lifted_at + 2 * DAY - 1
+    with ape.reverts(registry.FreezeTooSoon, key=ltv, freezableAt=lifted_at + 2 * DAY):
+        registry.freeze(ltv, sender=guardian)
+    chain.pending_timestamp = lifted_at + 2 * DAY
+    receipt = registry.freeze(ltv, sender=guardian)
+    assert only_event(receipt, registry.Frozen)["frozenUntil"] == lifted_at + 4 * DAY
+
+
+def test_unfreezing_a_parameter_that_is_not_frozen_changes_nothing(
+    registry, deployer, guardian, chain, ltv, freezable
+):
+    """Never frozen, or its freeze ran out: `unfreeze` neither reverts (a proposal prepared
+    during a freeze still executes) nor moves the end of the last freeze (the gap)."""
+    receipt = registry.unfreeze(ltv, sender=deployer)
+    assert not list(receipt.events.filter(registry.Unfrozen))
+    assert registry.getParam(ltv).frozenUntil == 0
+
+    until = registry.freeze(ltv, sender=guardian).timestamp + FREEZE
+    chain.pending_timestamp = until + DAY
+    receipt = registry.unfreeze(ltv, sender=deployer)
+    assert not list(receipt.events.filter(registry.Unfrozen))
+    assert registry.freezeStatus(ltv) == (False, until, until + FREEZE)
+
+
+def test_a_freeze_longer_than_time_itself_saturates(registry, deployer, guardian, ltv):
+    """A period governance set beyond uint64 seconds freezes until the uint64 ceiling."""
+    registry.defineParameter("registry.maxFreezePeriod", 2**70, 0, 2**80, 0, 0, sender=deployer)
+    receipt = registry.freeze(ltv, sender=guardian)
+    assert only_event(receipt, registry.Frozen)["frozenUntil"] == 2**64 - 1
+    assert registry.freezeStatus(ltv) == (True, 2**64 - 1, 2**64 - 1 + 2**64 - 1)
 
 
 # ------------------------------------------------------------------ check
@@ -430,19 +610,33 @@ CHECK_CASES = [
     (1_021, True, 3 * DAY, None, LTV, "StepTooLarge"),
     (1_010, False, DAY - 1, None, LTV, "Cooldown"),
     (1_010, True, 3 * DAY - 1, None, LTV, "Cooldown"),
+    # the steward moved 1,000 -> 980 at 3 days: governance's step and cooldown ignore it,
+    # the steward's own cooldown restarted
+    (1_100, False, 3 * DAY + 1, "steward moved", LTV, None),
+    (900, False, 3 * DAY + 1, "steward moved", LTV, None),
+    (1_101, False, 3 * DAY + 1, "steward moved", LTV, "StepTooLarge"),
+    (990, True, 3 * DAY + 1, "steward moved", LTV, "Cooldown"),
+    (990, True, 6 * DAY, "steward moved", LTV, None),
+    (1_000, True, 6 * DAY, "steward moved", LTV, "StepTooLarge"),  # 2 % of 980 is 19
 ]
 
 
 @pytest.mark.parametrize(
     "case", CHECK_CASES, ids=lambda c: f"{c[5]}-{'steward' if c[1] else 'gov'}-{c[3]}"
 )
-def test_check_predicts_the_update(registry, deployer, steward, guardian, chain, stewarded, case):
+def test_check_predicts_the_update(
+    registry, deployer, steward, guardian, chain, stewarded, freezable, case
+):
     value, by_steward, delay, setup, key, expected = case
+    start = defined_at(registry, stewarded)
     if setup == "freeze":
         registry.freeze(stewarded, sender=guardian)
     elif setup == "no steward":
         registry.setStewardLimits(stewarded, 0, 0, sender=deployer)
-    chain.pending_timestamp = defined_at(registry, stewarded) + delay
+    elif setup == "steward moved":
+        chain.pending_timestamp = start + 3 * DAY
+        registry.stewardSet(stewarded, 980, sender=steward)
+    chain.pending_timestamp = start + delay
     ok, reason = registry.check(key, value, by_steward, block_id="pending")
     assert (ok, reason) == ((False, SELECTORS[expected]) if expected else OK)
 

@@ -16,7 +16,9 @@ stablecoin approved to the book (for liquidations).
 refusal against the custom errors of every contract of the system (the governor's `execute`
 bubbles up the registry's). `Param` is a registry parameter with the registry's update rule in
 Python (ParameterRegistry._violation: frozen, steward disabled, bounds, step, cooldown, in that
-order), which the machine uses to predict every parameter change and compares with the chain.
+order; governance's step and cooldown count from its own last update, the steward's from
+anyone's; a freeze lasts `registry.maxFreezePeriod` and may be renewed one period after it
+ended), which the machine uses to predict every parameter change and compares with the chain.
 `Driver` is the machine's plumbing: its clock, sending with an exact or an explained refusal,
 the deposit and rebalance refusal predictions, and a proposal walked through the DAO.
 """
@@ -70,31 +72,44 @@ class Param:
     max: int
     step_bps: int
     cooldown: int
-    last_update: int
+    last_update: int  # anyone's last update
     steward_step_bps: int
     steward_cooldown: int
-    frozen: bool = False
+    governance_value: int  # the value of governance's last update: its step reference
+    last_governance_update: int
+    frozen_until: int = 0  # frozen while now < frozen_until; 0 = never frozen
 
     @classmethod
     def on_chain(cls, registry: Raw, key: bytes) -> Param:
         p = registry.call("getParam", key)
         return cls(key, p.value, p.min, p.max, p.maxStepBps, p.cooldown, p.lastUpdate,
-                   p.stewardStepBps, p.stewardCooldown, p.frozen)  # fmt: skip
+                   p.stewardStepBps, p.stewardCooldown, p.governanceValue,
+                   p.lastGovernanceUpdate, p.frozenUntil)  # fmt: skip
+
+    def frozen(self, now: int) -> bool:
+        return now < self.frozen_until
+
+    def freezable_at(self, period: int) -> int:
+        """When the guardian may freeze it again: 0 if never frozen, else one period after the
+        last freeze ended."""
+        return 0 if self.frozen_until == 0 else self.frozen_until + period
 
     def violation(self, value: int, steward: bool, now: int) -> str | None:
         """The error an update to `value` at `now` reverts with, or None (ParameterRegistry's
         `_violation`, written again)."""
-        if self.frozen:
+        if self.frozen(now):
             return "ParameterFrozen"
         if steward and self.steward_step_bps == 0:
             return "StewardDisabled"
         if not self.min <= value <= self.max:
             return "OutOfBounds"
         step = self.steward_step_bps if steward else self.step_bps
-        ref = self.value or self.max
-        if step and abs(value - self.value) > ref * step // BPS:
+        origin = self.value if steward else self.governance_value
+        ref = origin or self.max
+        if step and abs(value - origin) > ref * step // BPS:
             return "StepTooLarge"
-        if now < self.last_update + (self.steward_cooldown if steward else self.cooldown):
+        since = self.last_update if steward else self.last_governance_update
+        if now < since + (self.steward_cooldown if steward else self.cooldown):
             return "Cooldown"
         return None
 
@@ -389,9 +404,11 @@ class Driver:
         p = self.params[key]
         return p, max(p.value + (p.value or p.max) * step // BPS, 0)
 
-    def _applied(self, p: Param, value: int, receipt) -> None:
+    def _applied(self, p: Param, value: int, receipt, governance: bool = False) -> None:
         if receipt:
             p.value, p.last_update = value, self.now
+            if governance:
+                p.governance_value, p.last_governance_update = value, self.now
             self.touched.add(p.key)
             self.last_key = p.key
             event(f"parameter set: {self.s.names[p.key]}")

@@ -1,9 +1,13 @@
 """ParameterRegistry against a Python model of IParameterRegistry's rules.
 
 A hypothesis state machine deploys a registry per run, defines a few parameters with random
-rules, then applies random set / stewardSet / setBounds / setStewardLimits / freeze / unfreeze
-calls and time jumps. Every call may succeed or revert; the model decides which, `check` must
-agree, and after every step each parameter on chain must equal its model (so within bounds).
+rules (and, most runs, `registry.maxFreezePeriod`, a short freeze period that the machine also
+changes), then applies random set / stewardSet / setBounds / setStewardLimits / freeze /
+unfreeze calls and time jumps. Every call may succeed or revert; the model decides which,
+`check` must agree, and after every step each parameter on chain must equal its model (so within
+bounds). The model keeps governance's own history apart (its step counts from the value of its
+last update, its cooldown from that update; the steward's from any update), and freezes that
+expire after the period and may be renewed only one period after they ended.
 
 Time is explicit: before each call the model clock advances by at least one second and
 `chain.pending_timestamp` makes the next block run at exactly that time, so the model, `check`
@@ -42,10 +46,15 @@ SIGNATURES = [
     "InvalidBounds(uint256,uint256)",
     "InvalidStep(uint16)",
     "StewardLimitsTooLoose(bytes32,uint16,uint32)",
+    "FreezeTooSoon(bytes32,uint256)",
     "AccessControlUnauthorizedAccount(address,bytes32)",
 ]
 ERROR_OF_SELECTOR = {keccak(text=sig)[:4]: sig.split("(")[0] for sig in SIGNATURES}
-PARAM_TYPES = "(uint256,uint256,uint256,uint16,uint32,uint64,uint16,uint32,bool,bool)"
+PARAM_TYPES = (
+    "(uint256,uint256,uint256,uint256,uint16,uint32,uint64,uint64,uint16,uint32,uint64,bool)"
+)
+MAX_FREEZE = keccak(text="registry.maxFreezePeriod")
+UINT64_MAX = 2**64 - 1
 
 
 # ------------------------------------------------------------------ the model (pure functions)
@@ -58,10 +67,28 @@ class Param:
     max: int
     step: int  # maxStepBps, 0 = unlimited
     cooldown: int
-    last_update: int
+    last_update: int  # anyone's last update
     steward_step: int = 0  # 0 = steward disabled
     steward_cooldown: int = 0
-    frozen: bool = False
+    frozen_until: int = 0  # frozen while now < frozen_until
+    governance_value: int = 0  # the value of governance's last update: its step reference
+    last_governance_update: int = 0
+
+    @classmethod
+    def defined(cls, value, min_, max_, step, cooldown, now) -> Param:
+        return cls(value, min_, max_, step, cooldown, now, governance_value=value,
+                   last_governance_update=now)  # fmt: skip
+
+    def frozen(self, now: int) -> bool:
+        return now < self.frozen_until
+
+    def step_from(self, steward: bool) -> int:
+        return self.value if steward else self.governance_value
+
+
+def freezable_at(p: Param, period: int) -> int:
+    """0 if never frozen, else one (capped) period after the freeze ended."""
+    return 0 if p.frozen_until == 0 else p.frozen_until + min(period, UINT64_MAX)
 
 
 def within_step(old: int, new: int, max_: int, step_bps: int) -> bool:
@@ -71,7 +98,9 @@ def within_step(old: int, new: int, max_: int, step_bps: int) -> bool:
 
 
 def ready_at(p: Param, steward: bool) -> int:
-    return p.last_update + (p.steward_cooldown if steward else p.cooldown)
+    if steward:
+        return p.last_update + p.steward_cooldown
+    return p.last_governance_update + p.cooldown
 
 
 def update_violations(p: Param | None, value: int, steward: bool, now: int) -> set[str]:
@@ -79,14 +108,14 @@ def update_violations(p: Param | None, value: int, steward: bool, now: int) -> s
     if p is None:
         return {"UnknownParameter"}
     broken = set()
-    if p.frozen:
+    if p.frozen(now):
         broken.add("ParameterFrozen")
     if steward and p.steward_step == 0:
         broken.add("StewardDisabled")
     if not p.min <= value <= p.max:
         broken.add("OutOfBounds")
     step = p.steward_step if steward else p.step
-    if not within_step(p.value, value, p.max, step):
+    if not within_step(p.step_from(steward), value, p.max, step):
         broken.add("StepTooLarge")
     if now < ready_at(p, steward):
         broken.add("Cooldown")
@@ -125,20 +154,22 @@ def steward_limit_violations(p: Param | None, steward_step: int, steward_cooldow
     return broken
 
 
-def candidate_values(p: Param, step: int) -> st.SearchStrategy[int]:
-    """Values that land on every side of the bounds and of the step limit."""
-    ref = p.value or p.max
+def candidate_values(p: Param, step: int, origin: int) -> st.SearchStrategy[int]:
+    """Values that land on every side of the bounds and of the step limit around `origin`
+    (the step's reference), and near the live value."""
+    ref = origin or p.max
     limit = ref * step // BPS if step else p.max
-    edges = {p.min, p.max, p.max + 1, 0, p.value}
-    edges |= {p.value + d for d in (limit, limit + 1, -limit, -limit - 1)}
+    edges = {p.min, p.max, p.max + 1, 0, p.value, origin}
+    edges |= {origin + d for d in (limit, limit + 1, -limit, -limit - 1)}
     if p.min:
         edges.add(p.min - 1)
-    allowed = st.integers(max(p.min, p.value - limit), min(p.max, p.value + limit))
+    low, high = max(p.min, origin - limit), min(p.max, origin + limit)
+    allowed = st.integers(low, high) if low <= high else st.integers(p.min, p.max)
     return st.one_of(
         allowed,
         allowed,  # twice: half the draws pass bounds and step
         st.sampled_from(sorted(v for v in edges if v >= 0)),
-        st.integers(max(0, p.value - limit - 2), p.value + limit + 2),
+        st.integers(max(0, origin - limit - 2), origin + limit + 2),
         st.integers(p.min, p.max),
     )
 
@@ -150,14 +181,23 @@ COOLDOWNS = st.integers(0, 120)
 
 
 class RegistryMachine(RuleBasedStateMachine):
-    @initialize(data=st.data(), count=st.integers(1, 3))
-    def deploy(self, data, count):
+    @initialize(data=st.data(), count=st.integers(1, 3), freezes=st.integers(0, 4))
+    def deploy(self, data, count, freezes):
         self.gov, self.steward, self.guardian = accounts.test_accounts[:3]
         self.registry = self.gov.deploy(project.ParameterRegistry, self.gov)
         self.registry.grantRole(self.registry.STEWARD_ROLE(), self.steward, sender=self.gov)
         self.registry.grantRole(self.registry.GUARDIAN_ROLE(), self.guardian, sender=self.gov)
         self.now = chain.blocks.head.timestamp
         self.params: dict[bytes, Param] = {}
+        if freezes:  # else (one run in five) no freeze is possible: UnknownParameter
+            period = data.draw(st.integers(0, 150), label="maxFreezePeriod")
+            step = data.draw(st.integers(0, BPS), label="maxFreezePeriod step")
+            cooldown = data.draw(COOLDOWNS, label="maxFreezePeriod cooldown")
+            now = self._tick()
+            self.registry.defineParameter(
+                "registry.maxFreezePeriod", period, 0, 300, step, cooldown, sender=self.gov
+            )
+            self.params[MAX_FREEZE] = Param.defined(period, 0, 300, step, cooldown, now)
         for i in range(count):
             low = data.draw(st.one_of(st.just(0), st.integers(0, 1_000)), label="min")
             high = low + data.draw(st.integers(0, 10_000), label="span")
@@ -170,7 +210,7 @@ class RegistryMachine(RuleBasedStateMachine):
             )
             assert receipt.timestamp == now
             key = receipt.return_value
-            self.params[key] = Param(value, low, high, step, cooldown, now)
+            self.params[key] = Param.defined(value, low, high, step, cooldown, now)
             self._set_steward_limits(
                 key,
                 data.draw(st.integers(1, step or BPS), label="stewardStepBps"),
@@ -230,13 +270,21 @@ class RegistryMachine(RuleBasedStateMachine):
                 p, steward_step=steward_step, steward_cooldown=steward_cooldown
             )
 
+    def _period(self) -> int | None:
+        """registry.maxFreezePeriod as the model has it (None: undefined)."""
+        p = self.params.get(MAX_FREEZE)
+        return None if p is None else p.value
+
     def _update(self, data, steward: bool):
         key, p = self._pick(data)
         step = (p.steward_step if steward else p.step) if p else 0
-        value = data.draw(candidate_values(p, step) if p else st.integers(0, 10), label="value")
+        values = candidate_values(p, step, p.step_from(steward)) if p else st.integers(0, 10)
+        value = data.draw(values, label="value")
         # land on either side of readyAt now and then, else anywhere
         until_ready = ready_at(p, steward) - self.now - 1 if p else 0
-        edges = [d for d in (until_ready - 1, until_ready) if d >= 0]
+        until_thawed = p.frozen_until - self.now - 1 if p else 0
+        marks = (until_ready - 1, until_ready, until_thawed - 1, until_thawed)
+        edges = [d for d in marks if d >= 0]
         delays = st.sampled_from(edges) if edges else st.just(0)
         self.now += data.draw(delays | st.just(0) | st.integers(0, 250), label="delay")
         now = self._tick()
@@ -253,12 +301,17 @@ class RegistryMachine(RuleBasedStateMachine):
         receipt = self._transact(broken, method, key, value, sender=sender)
         if receipt is None:
             return
-        # independent of the model's verdict: the accepted update honoured cooldown and step
-        assert now >= ready_at(p, steward)
-        assert within_step(p.value, value, p.max, p.steward_step if steward else p.step)
+        # independent of the model's verdict: the accepted update honoured freeze, cooldown and
+        # step (governance's from its own last update, the steward's from the live value)
+        assert now >= ready_at(p, steward) and now >= p.frozen_until
+        origin = p.value if steward else p.governance_value
+        assert within_step(origin, value, p.max, p.steward_step if steward else p.step)
         (log,) = receipt.events.filter(self.registry.ParameterSet)
         assert (log.oldValue, log.newValue, log.by) == (p.value, value, sender.address)
-        self.params[key] = replace(p, value=value, last_update=now)
+        p = replace(p, value=value, last_update=now)
+        if not steward:
+            p = replace(p, governance_value=value, last_governance_update=now)
+        self.params[key] = p
 
     # -------------------------------------------------------------- rules
 
@@ -288,16 +341,40 @@ class RegistryMachine(RuleBasedStateMachine):
         key, _ = self._pick(data)
         self._set_steward_limits(key, steward_step, steward_cooldown)
 
-    @rule(data=st.data(), frozen=st.sampled_from([True, False, False]))
-    def freeze_or_unfreeze(self, data, frozen):
+    @rule(data=st.data(), freeze=st.sampled_from([True, True, False]))
+    def freeze_or_unfreeze(self, data, freeze):
         key, p = self._pick(data)
-        self._tick()
-        method, sender = (
-            (self.registry.freeze, self.guardian) if frozen else (self.registry.unfreeze, self.gov)
-        )
+        period = self._period()
+        # land on either side of the freeze's end and of the next freeze's start now and then
+        marks = (p.frozen_until, freezable_at(p, period or 0)) if p else ()
+        edges = [m - self.now - d for m in marks for d in (1, 2)]
+        edges = [e for e in edges if 0 <= e <= 400]
+        delays = st.sampled_from(edges) if edges else st.just(0)
+        self.now += data.draw(delays | st.just(0) | st.integers(0, 200), label="delay")
+        now = self._tick()
+        if freeze:
+            if p is None or period is None:
+                broken = {"UnknownParameter"}
+            elif now < freezable_at(p, period):
+                broken = {"FreezeTooSoon"}
+            else:
+                broken = set()
+            receipt = self._transact(broken, self.registry.freeze, key, sender=self.guardian)
+            if receipt is None:
+                return
+            until = min(now + min(period, UINT64_MAX), UINT64_MAX)
+            (log,) = receipt.events.filter(self.registry.Frozen)
+            assert (log.key, log.frozenUntil) == (key, until)
+            self.params[key] = replace(p, frozen_until=until)
+            return
         broken = set() if p else {"UnknownParameter"}
-        if self._transact(broken, method, key, sender=sender):
-            self.params[key] = replace(p, frozen=frozen)
+        receipt = self._transact(broken, self.registry.unfreeze, key, sender=self.gov)
+        if receipt is None:
+            return
+        lifted = list(receipt.events.filter(self.registry.Unfrozen))
+        assert len(lifted) == int(p.frozen(now))  # an unfrozen key is left as it is
+        if lifted:
+            self.params[key] = replace(p, frozen_until=now)
 
     @rule(seconds=st.one_of(st.integers(0, 130), st.integers(0, 100_000)))
     def wait(self, seconds):
@@ -318,14 +395,24 @@ class RegistryMachine(RuleBasedStateMachine):
                 p.value,
                 p.min,
                 p.max,
+                p.governance_value,
                 p.step,
                 p.cooldown,
                 p.last_update,
+                p.last_governance_update,
                 p.steward_step,
                 p.steward_cooldown,
-                p.frozen,
+                p.frozen_until,
                 True,  # exists
             )
+            passed, output = self._eth_call(
+                self.registry.freezeStatus.encode_input(key), block="latest"
+            )
+            assert passed
+            (_, frozen_until, freezable) = decode(["bool", "uint64", "uint256"], output)
+            period = self._period()
+            expected = freezable_at(p, period) if period is not None else 0
+            assert (frozen_until, freezable) == (p.frozen_until, expected)
 
 
 RegistryMachine.TestCase.settings = settings(

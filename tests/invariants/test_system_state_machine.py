@@ -392,24 +392,32 @@ class SystemMachine(Driver, RuleBasedStateMachine):
     def dao_sets(self, pick, step):
         p, value = self._target(pick, step)
         refusal = p.violation(value, steward=False, now=self.now + DAO_DELAY)
-        self._applied(p, value, self._through_dao("set", p.key, value, refusal=refusal))
+        receipt = self._through_dao("set", p.key, value, refusal=refusal)
+        self._applied(p, value, receipt, governance=True)
 
     @rule(pick=st.integers(0, 63))
     def guardian_freezes(self, pick):
+        """A freeze lasts registry.maxFreezePeriod; the same key only one period after the
+        last freeze ended (FreezeTooSoon before)."""
         p = self.params[self.keys[pick % len(self.keys)]]
-        self._act(self.s.params, "freeze", p.key, sender=self.s.guardian)
-        p.frozen = True
-        self.touched.add(p.key)
+        period = self.params[keccak(text="registry.maxFreezePeriod")].value
+        too_soon = self.now < p.freezable_at(period)
+        self._act(self.s.params, "freeze", p.key, sender=self.s.guardian,
+                  refusals={"FreezeTooSoon"} if too_soon else set())  # fmt: skip
+        if not too_soon:
+            p.frozen_until = self.now + period
+            self.touched.add(p.key)
 
     @rule(pick=st.integers(0, 63))
     def dao_unfreezes(self, pick):
-        frozen = [p for p in self.params.values() if p.frozen]
+        frozen = [p for p in self.params.values() if p.frozen(self.now)]
         if not frozen:
             return
         p = frozen[pick % len(frozen)]
         self._through_dao("unfreeze", p.key, refusal=None)
-        p.frozen = False
-        self.touched.add(p.key)
+        if p.frozen(self.now):  # else the freeze ran out meanwhile: nothing to lift, no event
+            p.frozen_until = self.now
+            self.touched.add(p.key)
 
     # ------------------------------------------------------------------ guardian
 

@@ -8,6 +8,7 @@ import pytest
 
 from ballast.deployment import Deployment
 from ballast.parameters import key_of
+from ballast.params import show_time
 
 NETWORK = ["--network", "ethereum:local:foundry"]
 IDLE = key_of("vault.idleBufferBps")
@@ -101,6 +102,29 @@ def test_propose_warns_about_undelegated_tokens(params, gov):
     assert "--self-delegate" in result.stdout
     assert result.returncode == 1
     assert "proposing needs 10,000 votes" in result.stderr
+
+
+def test_show_and_propose_give_the_end_of_a_freeze(params, gov):
+    """The guardian freezes the idle buffer for registry.maxFreezePeriod (30 days): `show` says
+    until when, and a proposal that would execute before then is refused in those words."""
+    receipt = gov.registry.freeze(IDLE, sender=gov.guardian)
+    (frozen,) = receipt.events.filter(gov.registry.Frozen)
+    until = frozen.frozenUntil
+    assert until == receipt.timestamp + 30 * 86_400
+
+    shown = params("show", account=None)
+    assert shown.returncode == 0, shown.stderr
+    row = next(line for line in shown.stdout.splitlines() if "vault.idleBufferBps" in line)
+    assert f"FROZEN until {show_time(until)}" in row
+
+    before = proposals_made(gov)
+    refused = params("propose", "vault.idleBufferBps", "600", "--self-delegate")
+    assert refused.returncode == 1
+    assert (
+        f"vault.idleBufferBps: frozen by the guardian until {show_time(until)}, after this "
+        "proposal could execute" in refused.stderr
+    )
+    assert proposals_made(gov) == before
 
 
 def test_a_dao_change_from_proposal_to_execution(params, gov):

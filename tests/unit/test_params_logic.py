@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from eth_utils import function_signature_to_4byte_selector as selector
 from hypothesis import given
@@ -15,10 +17,13 @@ from ballast.params import (
     parse_changes,
     parse_proposal_id,
     parse_value,
+    show_freeze,
+    show_time,
 )
 
 IDLE = ParamView(value=500, min=100, max=5_000, max_step_bps=5_000, cooldown=86_400,
-                 last_update=1_000, frozen=False)  # fmt: skip
+                 last_update=1_000)  # fmt: skip
+DAY = 86_400
 OUT_OF_BOUNDS = selector("OutOfBounds(bytes32,uint256,uint256,uint256)")
 STEP = selector("StepTooLarge(bytes32,uint256,uint256,uint16)")
 COOLDOWN = selector("Cooldown(bytes32,uint256)")
@@ -43,7 +48,7 @@ def test_step_explanation_gives_the_reachable_range():
 
 
 def test_step_from_zero_is_measured_against_the_maximum():
-    at_zero = ParamView(0, 0, 1_000, 5_000, 0, 0, False)
+    at_zero = ParamView(0, 0, 1_000, 5_000, 0, 0)
     assert "within [0, 500]" in explain(STEP, "lend.rate.baseBps", 900, at_zero, 0)
 
 
@@ -54,15 +59,48 @@ def test_cooldown_that_ends_before_execution_is_no_reason_to_refuse():
 
 
 def test_frozen_unknown_and_passing():
-    assert "frozen by the guardian" in explain(FROZEN, "vault.idleBufferBps", 600, IDLE, 0)
+    frozen = replace(IDLE, frozen_until=40 * DAY)
+    sentence = explain(FROZEN, "vault.idleBufferBps", 600, frozen, 40 * DAY - 1)
+    assert f"frozen by the guardian until {show_time(40 * DAY)}" in sentence
     assert "unknown parameter 'x'" in explain(UNKNOWN, "x", 1, None, 0)
     assert explain(PASS, "vault.idleBufferBps", 600, IDLE, 0) is None
+
+
+def test_a_freeze_that_expires_before_execution_hides_no_other_rule():
+    """`check` stops at the freeze; once it has run out by the execution, bounds and step
+    are judged here as the registry will judge them."""
+    frozen = replace(IDLE, frozen_until=40 * DAY, last_update=DAY)
+    assert explain(FROZEN, "vault.idleBufferBps", 600, frozen, executes_at=40 * DAY) is None
+    assert explain(FROZEN, "vault.idleBufferBps", 12_000, frozen, 40 * DAY) == (
+        "vault.idleBufferBps: 12,000 is above its maximum 5,000"
+    )
+    assert "within [250, 750]" in explain(FROZEN, "vault.idleBufferBps", 900, frozen, 40 * DAY)
+
+
+def test_governance_step_and_cooldown_ignore_the_steward():
+    """The steward moved 500 -> 400 at day 30; governance last set 500 at day 10: its step
+    counts from 500 and its cooldown from day 10."""
+    moved = replace(IDLE, value=400, last_update=30 * DAY, governance_value=500,
+                    last_governance_update=10 * DAY)  # fmt: skip
+    sentence = explain(STEP, "vault.idleBufferBps", 800, moved, 0)
+    assert "500 → 800 is a larger step than 5000 bps" in sentence
+    assert "within [250, 750]" in sentence
+    assert "the steward has moved it to 400 since" in sentence
+    assert explain(COOLDOWN, "vault.idleBufferBps", 600, moved, executes_at=11 * DAY) is None
+    assert "in cooldown until" in explain(COOLDOWN, "vault.idleBufferBps", 600, moved, 11 * DAY - 1)
+
+
+def test_the_freeze_cell_shows_the_expiry_and_the_next_freeze():
+    assert show_freeze(0, 0, now=5) == ""
+    assert show_freeze(100, 150, now=99) == f"FROZEN until {show_time(100)}"
+    assert show_freeze(100, 150, now=100) == f"thawed; freezable again from {show_time(150)}"
+    assert show_freeze(100, 150, now=150) == ""
 
 
 def test_durations_show_as_durations():
     assert "above its maximum 14d" in explain(
         OUT_OF_BOUNDS, "agent.unbondingPeriod", 30 * 86_400,
-        ParamView(7 * 86_400, 3 * 86_400, 14 * 86_400, 0, 0, 0, False), 0,
+        ParamView(7 * 86_400, 3 * 86_400, 14 * 86_400, 0, 0, 0), 0,
     )  # fmt: skip
 
 

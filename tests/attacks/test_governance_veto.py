@@ -1,0 +1,158 @@
+"""Attack: the guardian or the steward keeps the DAO from changing a parameter (issue 18).
+
+1. The guardian's veto by freeze. The guardian holds the registry's GUARDIAN role (it freezes a
+   parameter) and the timelock's CANCELLER role. Before the fix a freeze lasted until governance
+   unfroze it, and the only way to unfreeze is a proposal through the timelock, which the
+   guardian cancels: freeze once, cancel every unfreeze proposal, and the parameter is the
+   guardian's forever. The defence: a freeze ends by itself after `registry.maxFreezePeriod`
+   (a governed parameter, 30 days in deployments/config/local.yaml), cannot be extended, and the
+   same key can be frozen again only one period after the freeze ended
+   (`FreezeTooSoon(key, freezableAt)`), so the DAO's queued change always gets a window.
+
+2. The steward's veto by timing. Before the fix every steward move restarted governance's
+   cooldown and moved the value governance's step was measured from, so a steward who moved
+   the parameter during the timelock delay (once, or one second before the proposal's eta)
+   made a passed, queued and valid `set` revert. The defence: governance's cooldown runs from
+   its own last update and its step from the value of its own last update
+   (`governanceValue`); the steward still waits its own cooldown after any update.
+
+The system is `ballast.deploy.deploy_system` of deployments/config/local.yaml (the `gov`
+fixture): voting delay 1 day, voting period 3 days, timelock 15 days; vault.idleBufferBps = 500
+in [100, 5,000], governance step 50 % / cooldown 1 day, steward step 20 % / cooldown 3 days.
+"""
+
+from __future__ import annotations
+
+import ape
+import pytest
+
+from ballast.parameters import key_of
+from tests.governance_support import Proposal, delegate
+
+IDLE = key_of("vault.idleBufferBps")
+MAX_FREEZE = key_of("registry.maxFreezePeriod")
+BPS = 10_000
+OK = (True, b"\x00" * 4)
+
+
+@pytest.fixture
+def voter(gov, chain):
+    """The largest holder (1,000,000 of 1,300,000 BLST), delegated to itself."""
+    delegate(gov.token, gov.deployer)
+    chain.mine(1, deltatime=1)
+    return gov.deployer
+
+
+def set_idle(gov, value: int) -> tuple[object, bytes]:
+    return (gov.registry, gov.registry.set.encode_input(IDLE, value))
+
+
+def passed_and_queued(gov, chain, proposal: Proposal, voter) -> bytes:
+    """Propose, vote it through, queue it; returns its timelock operation id."""
+    proposal.propose(voter)
+    chain.mine(1, deltatime=gov.governor.votingDelay() + 1)
+    gov.governor.castVote(proposal.id, 1, sender=voter)
+    chain.mine(1, deltatime=gov.governor.votingPeriod() + 1)
+    receipt = proposal.queue(voter)
+    assert proposal.state() == "Queued"
+    (scheduled, *_) = receipt.events.filter(gov.timelock.CallScheduled)
+    return scheduled.id
+
+
+def test_a_guardian_freeze_expires_and_cannot_be_renewed_at_once(gov, chain, voter):
+    """The guardian freezes the idle buffer and cancels the DAO's unfreeze proposal. The DAO's
+    change, queued behind the freeze, reverts while the freeze lasts, and the guardian cannot
+    extend it; at the expiry the change executes without any unfreeze, and the guardian's next
+    freeze of that key is refused for one more period."""
+    registry, timelock, guardian = gov.registry, gov.timelock, gov.guardian
+    period = registry.get(MAX_FREEZE)
+    (spec,) = [p for p in gov.config.parameters if p.name == "registry.maxFreezePeriod"]
+    assert period == spec.value
+
+    # 1. The freeze.
+    receipt = registry.freeze(IDLE, sender=guardian)
+    until = receipt.timestamp + period
+    (frozen,) = receipt.events.filter(registry.Frozen)
+    assert (frozen.key, frozen.frozenUntil) == (IDLE, until)
+
+    # 2. The DAO votes to unfreeze; the guardian cancels it in the timelock (CANCELLER).
+    unfreeze = Proposal(
+        gov, [(registry, registry.unfreeze.encode_input(IDLE))], "Unfreeze the idle buffer"
+    )
+    operation = passed_and_queued(gov, chain, unfreeze, voter)
+    assert timelock.hasRole(timelock.CANCELLER_ROLE(), guardian)
+    timelock.cancel(operation, sender=guardian)
+    assert unfreeze.state() == "Canceled"
+
+    # 3. The DAO's change, voted and queued meanwhile: the timelock ends inside the freeze.
+    change = Proposal(gov, [set_idle(gov, 600)], "Idle buffer to 6%")
+    passed_and_queued(gov, chain, change, voter)
+    eta = gov.governor.proposalEta(change.id)
+    assert eta < until
+    chain.pending_timestamp = eta
+    with ape.reverts(registry.ParameterFrozen, key=IDLE):
+        change.execute(voter)
+    assert change.state() == "Queued" and registry.get(IDLE) == 500
+
+    # 4. The guardian tries to renew the freeze before it ends: refused, naming the key and
+    #    the first moment it may freeze it again (one period after this freeze ends).
+    chain.pending_timestamp = until - 1
+    with ape.reverts(registry.FreezeTooSoon, key=IDLE, freezableAt=until + period):
+        registry.freeze(IDLE, sender=guardian)
+    assert registry.freezeStatus(IDLE) == (True, until, until + period)
+
+    # 5. The freeze expires: the queued change executes, with no unfreeze.
+    chain.pending_timestamp = until
+    receipt = change.execute(voter)
+    (update,) = receipt.events.filter(registry.ParameterSet)
+    assert (update.key, update.oldValue, update.newValue) == (IDLE, 500, 600)
+    assert update.by == timelock.address
+    assert change.state() == "Executed" and registry.get(IDLE) == 600
+
+    # 6. The window: no new freeze of this key for one period after the expiry; afterwards
+    #    the guardian's power is intact (for another bounded period).
+    chain.pending_timestamp = until + period - 1
+    with ape.reverts(registry.FreezeTooSoon, key=IDLE, freezableAt=until + period):
+        registry.freeze(IDLE, sender=guardian)
+    chain.pending_timestamp = until + period
+    receipt = registry.freeze(IDLE, sender=guardian)
+    (frozen,) = receipt.events.filter(registry.Frozen)
+    assert frozen.frozenUntil == until + 2 * period
+
+
+def test_a_steward_move_cannot_block_a_queued_governance_set(gov, chain, voter):
+    """The DAO queues idle 500 → 750, exactly its 50 % step. During the 15-day timelock the
+    steward moves 500 → 400 and, one second before the eta, 400 → 320 (20 % each, 3 days
+    apart). Measured the old way the set would be 134 % of the live value and one second into a
+    restarted 1-day cooldown; it executes at the eta all the same, and `check` says so first."""
+    registry, steward = gov.registry, gov.steward
+    rules = registry.getParam(IDLE)
+    assert (rules.value, rules.maxStepBps, rules.stewardStepBps) == (500, 5_000, 2_000)
+    target = 750
+
+    change = Proposal(gov, [set_idle(gov, target)], "Idle buffer to 7.5%")
+    passed_and_queued(gov, chain, change, voter)
+    queued_at, eta = chain.blocks.head.timestamp, gov.governor.proposalEta(change.id)
+    assert registry.check(IDLE, target, False) == OK  # valid when queued
+
+    chain.pending_timestamp = queued_at + 1
+    registry.stewardSet(IDLE, 400, sender=steward)
+    chain.pending_timestamp = eta - 1
+    last = registry.stewardSet(IDLE, 320, sender=steward)
+    # What the steward's moves would have broken under the old rules (step from the live value,
+    # cooldown from any update):
+    assert abs(target - 320) * BPS > rules.maxStepBps * 320
+    assert last.timestamp + rules.cooldown > eta
+
+    chain.pending_timestamp = eta
+    assert registry.check(IDLE, target, False, block_id="pending") == OK
+    receipt = change.execute(voter)
+    (update,) = receipt.events.filter(registry.ParameterSet)
+    assert (update.oldValue, update.newValue, update.by) == (320, target, gov.timelock.address)
+    assert change.state() == "Executed" and registry.get(IDLE) == target
+
+    # The steward, in turn, waits its own cooldown after governance's update.
+    chain.pending_timestamp = receipt.timestamp + 1
+    ready = receipt.timestamp + rules.stewardCooldown
+    with ape.reverts(registry.Cooldown, key=IDLE, readyAt=ready):
+        registry.stewardSet(IDLE, 740, sender=steward)
