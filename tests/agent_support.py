@@ -226,6 +226,17 @@ def model_value(excess: int, nav_before: int) -> int:
     return -((-excess * nav_before + BPS * WAD - 1) // (BPS * WAD))
 
 
+def model_net(points: int, debt: int, value: int) -> tuple[int, int, int, int]:
+    """An evaluation's `value` netted into an agent's open-round `points` and `debt`
+    (IAgentRegistry, "Rewards: net value added"): a gain repays the debt first, a loss
+    withdraws points first. Returns (points, debt, added, withdrawn)."""
+    if value >= 0:
+        repaid = min(value, debt)
+        return points + value - repaid, debt - repaid, value - repaid, 0
+    withdrawn = min(-value, points)
+    return points - withdrawn, debt - value - withdrawn, 0, withdrawn
+
+
 def model_shortfall(excess: int, tolerance_bps: int, nav_before: int) -> int:
     """The loss beyond the tolerance, in assets (0 when within it)."""
     tolerance = tolerance_bps * WAD
@@ -325,5 +336,10 @@ def evidence_of(vault, agents, decision_id: int, ends) -> object:
     d = vault.decision(decision_id)
     due = agents.decisionRecord(decision_id).dueAt
     return DecisionEvidence.of(
-        d.oldBps, d.newBps, d.startIndex, ends, d.navBefore, later_decisions(vault, decision_id, due)
+        d.oldBps,
+        d.newBps,
+        d.startIndex,
+        ends,
+        d.navBefore,
+        later_decisions(vault, decision_id, due),
     )

@@ -218,7 +218,9 @@ def test_return_division_rounds_down_and_reputation_is_an_ewma(desk):
     excess0 = cut * (3 * WAD // 100) + (6_000 - cut) * (99 * WAD // 100 - WAD)
     assert excess0 == 62_840 * WAD // 1_000
     rep0 = model_reputation(0, excess0)
-    assert only_event(first, agents.ReputationUpdated)["reputation"] == rep0 == 12_568 * WAD // 1_000
+    assert (
+        only_event(first, agents.ReputationUpdated)["reputation"] == rep0 == 12_568 * WAD // 1_000
+    )
     assert only_event(first, agents.Evaluated)["slashAmount"] == 0
     assert only_event(first, agents.ReputationUpdated)["rewardPoints"] == model_points(excess0, NAV)
 

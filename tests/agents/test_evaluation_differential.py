@@ -38,7 +38,6 @@ from hypothesis.control import currently_in_test_context
 from keepers.math import (
     BPS,
     Bond,
-    DecisionEvidence,
     Evaluation,
     EvaluationRules,
     FeeAccrual,
@@ -241,9 +240,7 @@ def reward_account(system: VaultSystem, agent) -> RewardAccount:
     return RewardAccount(agents.roundPointsOf(agent), agents.rewardDebt(agent))
 
 
-def evaluate_and_check(
-    world: World, decision_id: int
-) -> tuple[Evaluation, int | None, Netting]:
+def evaluate_and_check(world: World, decision_id: int) -> tuple[Evaluation, int | None, Netting]:
     """Evaluate `decision_id`: preview, events, its agent's reputation and reward account equal
     the Python ones. Returns the evaluation, the slash opened (or None) and the netting."""
     system = world.system

@@ -1,8 +1,8 @@
 """keepers/math/evaluation.py without a chain: known values and the properties IAgentRegistry
-and IRWAVault.setAgentRegistry promise (slashes capped and tolerant, excess antisymmetric,
-a move reversed inside its window credited only while it stood, an agent's points never above
-its net value added, reputation an EWMA truncated toward zero, fee shares worth at most the fee, a mark that never
-falls, reward splits that never pay more than the pot)."""
+and IRWAVault.setAgentRegistry promise (slashes capped and tolerant, excess antisymmetric, a
+move reversed inside its window credited only while it stood, an agent's points never above its
+net value added, reputation an EWMA truncated toward zero, fee shares worth at most the fee, a
+mark that never falls, reward splits that never pay more than the pot)."""
 
 from __future__ import annotations
 
@@ -284,9 +284,7 @@ def test_reversals_only_shorten_what_is_in_place(m):
         assert kept == 0 and credited_excess(m) == 0
         return
     assert abs(kept) <= abs(m.moved_bps) and kept * m.moved_bps >= 0
-    opposite = sum(
-        abs(x.moved_bps) for x in m.later if x.moved_bps * m.moved_bps < 0
-    )
+    opposite = sum(abs(x.moved_bps) for x in m.later if x.moved_bps * m.moved_bps < 0)
     assert abs(m.moved_bps) - abs(kept) == min(opposite, abs(m.moved_bps))
     if kept != m.moved_bps:
         event("partly or fully reversed")
@@ -336,7 +334,10 @@ def test_slash_bounds(excess, nav, rules, bond):
     assert slash_amount(excess - WAD, nav, rules, bond) >= amount
 
 
-@given(e=reversed_evidence, rules=rules, bond=bonds, debt=st.one_of(st.just(0), st.integers(0, 10**30)))
+debts = st.one_of(st.just(0), st.integers(0, 10**30))
+
+
+@given(e=reversed_evidence, rules=rules, bond=bonds, debt=debts)
 def test_assess(e, rules, bond, debt):
     ev = assess(e, rules, bond, debt)
     assert ev.excess == excess_return(e)
@@ -382,9 +383,7 @@ def test_netting_known_values():
     assert net_value(0, RewardAccount(5, 0)).account == RewardAccount(5, 0)
 
 
-values = st.lists(
-    st.tuples(st.integers(-(10**12), 10**12), st.booleans()), min_size=1, max_size=30
-)
+values = st.lists(st.tuples(st.integers(-(10**12), 10**12), st.booleans()), min_size=1, max_size=30)
 
 
 @given(steps=values)
