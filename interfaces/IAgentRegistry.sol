@@ -80,13 +80,17 @@ pragma solidity ^0.8.24;
 ///        final. `ValueNetted(agent, decisionId, value, pointsAdded, pointsWithdrawn, debt)`
 ///        reports every nonzero value. The debt never expires and is never paid in assets or
 ///        shares: it only stands between the agent and future points.
-///      - Why both rules: a round trip (a move and its reversal the next day, by the same agent
-///        or by another) credits the move only for the day it stood (the early window end), and
-///        the reversal, judged from then on against the weights it undid, is a loss of the same
-///        size when the trend continues: the round trip nets to ~0 points. An agent that holds
-///        its allocation is credited its whole window and loses nothing. Points are value in the
-///        vault's asset (bps of the NAV the decision moved), so agents are split by the money
-///        each added, whatever the NAV was when each decided.
+///      - Why both rules: a round trip (a move and its reversal the next day) credits the move
+///        only for the day it stood (the early window end), and the reversal, judged from then
+///        on against the weights it undid, is a loss of about the same size when the trend
+///        continues: made by one agent, the round trip nets to ~0 points. Split between two
+///        agents, the mover is credited only the day its move stood (value the vault did earn
+///        from it) and the reverser carries the loss as debt. An agent that holds its allocation
+///        is credited its whole window; another agent's later move takes from it only the part
+///        that move reversed, and only from then on (the vault's weights drifting back to a
+///        target trim it by the drift). Points are value in the vault's asset (bps of the NAV
+///        the decision moved), so agents are split by the money each added, whatever the NAV
+///        was when each decided.
 ///      - The vault mints its performance fee to this registry in shares (`onFee`):
 ///        `agent.rewardShareBps` of them (rounded down) fund the agents, the rest goes to the
 ///        treasury at once. Each fee closes a reward round: the agents' share of it, plus
