@@ -281,6 +281,16 @@ def standing_rows(
     ]
 
 
+def reward_rows(points: int, debt: int, units: Units) -> list[tuple[str, str]]:
+    """The agent's net value added not paid yet (IAgentRegistry, "Rewards: net value added"):
+    its points in the open reward round (value, in the asset) and its reward debt (losses its
+    later gains must make up before it earns again)."""
+    return [
+        ("reward points this round", units(points) if points else "-"),
+        ("reward debt", f"{units(debt)} to make up before earning again" if debt else "-"),
+    ]
+
+
 def withdrawal_lock(open_decisions: int, pending_slashes: int) -> str:
     """ "2 decisions await evaluation; 1 slash is pending" ("" when nothing locks)."""
     parts = []

@@ -25,24 +25,42 @@ pragma solidity ^0.8.24;
 ///
 ///      Evaluation (`evaluate(decisionId)`, anyone, once, from `timestamp + agent.evalWindow`,
 ///      the window read when the vault reports the decision)
-///      - For each sleeve i of the decision: `r_i = end_i · 1e18 / start_i - 1e18` (WAD, the
-///        division rounded down), with `start_i` the sleeve's `returnIndex()` recorded at the
-///        decision and `end_i` its `returnIndex()` now (0 when `start_i` is 0); idle earns 0.
-///        The return index of every sleeve whose weight the decision changed must rest on fresh
-///        prices (`ISleeve.returnIndexStatus()`; a sleeve the decision sold out included), or
-///        the evaluation waits (`StaleReturnIndex`): no slash and no reward on stale data.
-///      - `excess = Σ_i (newBps_i - oldBps_i) · r_i` (bps × WAD; Solidity's signed arithmetic,
-///        exact: no rounding): what the weights the agent chose earned over the window minus
-///        what the weights it replaced would have earned. `excessBps = excess / 1e18`, rounded
-///        toward zero, is what `Evaluated` reports.
+///      - For each sleeve i of the decision, the move `m_i = newBps_i - oldBps_i` and the
+///        return from the decision's recorded `start_i` (the sleeve's `returnIndex()` at the
+///        decision) to a later reading x: `R_i(x) = x · 1e18 / start_i - 1e18` (WAD, the
+///        division rounded down; the sleeve adds nothing when `start_i` is 0 or `m_i` is 0).
+///        Idle earns 0.
+///      - The window ends early for what is reversed (M-6, "round-tripping agents farm
+///        rewards"): every later decision j of the vault recorded strictly before the decision's
+///        `dueAt` (in id order, whoever made it) that moves sleeve i the other way
+///        (`sign(m^j_i) = -sign(m_i)`) ends `c_j = min(|m^j_i|, what of m_i is still in place)`
+///        of the move there; that part is credited the return up to j only, read from j's
+///        recorded `startIndex` (`R_i(startIndex^j_i)`: deterministic, nobody picks the moment).
+///        What is still in place after the last such j, `k_i = m_i - sign(m_i) · Σ_j c_j`, is
+///        credited up to now: `R_i(end_i)`, `end_i` the sleeve's `returnIndex()` at evaluation.
+///        Moves the same way as `m_i` neither lengthen nor shorten it (they are j's own), and a
+///        sleeve is matched by address (indices shift when a sleeve is removed). The evaluation
+///        reads at most every decision made inside its window (about `agent.evalWindow /
+///        vault.rebalanceCooldown` of them).
+///      - `excess = Σ_i [ k_i · R_i(end_i) + sign(m_i) · Σ_j c_j · R_i(startIndex^j_i) ]`
+///        (bps × WAD; Solidity's signed arithmetic, exact: no rounding): what the weights the
+///        agent chose earned while they stood, minus what the weights they replaced would have
+///        earned. With no reversal it is `Σ_i m_i · R_i(end_i)`. `excessBps = excess / 1e18`,
+///        rounded toward zero, is what `Evaluated` reports.
+///      - The return index of every sleeve whose weight the decision changed must rest on fresh
+///        prices (`ISleeve.returnIndexStatus()`; a sleeve the decision sold out included, and one
+///        whose move was reversed in full), or the evaluation waits (`StaleReturnIndex`): no
+///        slash and no reward on stale data.
 ///      - Slash: when `excess < -agent.toleranceBps · 1e18`, the shortfall beyond the tolerance,
 ///        valued on the NAV the decision moved, `(-excess - toleranceBps · 1e18) · navBefore /
 ///        (1e4 · 1e18)` (rounded down), capped at `(stake + unbonding) · agent.maxSlashBps / 1e4`
 ///        (rounded down), opens a pending slash (nothing when it rounds to 0).
 ///      - Reputation, after every evaluation: `rep ← rep + (excess - rep) · 2000 / 10_000`
 ///        (an EWMA with weight 20% on the newest decision, bps × WAD, rounded toward zero).
-///      - Reward points, when `excess > 0`: the value added, `excess · navBefore / (1e4 · 1e18)`
-///        (rounded down).
+///      - Value added (signed, asset units): `excess · navBefore / (1e4 · 1e18)`, rounded down
+///        when positive and away from zero when negative (against the agent). It is netted into
+///        the agent's rewards (below), slashed or not: a slash makes depositors whole beyond the
+///        tolerance, it is not value the agent added.
 ///
 ///      Slashes
 ///      - `vetoSlash(id)`: the vault's guardian, strictly before `openedAt + agent.vetoWindow`
@@ -51,7 +69,28 @@ pragma solidity ^0.8.24;
 ///        both), and donates it to the vault (`IRWAVault.donate`): the share price rises by
 ///        exactly the amount and no performance fee is charged on it.
 ///
-///      Rewards
+///      Rewards: net value added (M-6: churning earns nothing)
+///      - An agent is paid for its net value added, never for gross gains: each evaluation's
+///        signed value (above) is netted into the agent's account. A gain first repays the
+///        agent's `rewardDebt` (value its decisions lost that nothing has made up yet); the rest
+///        becomes reward points in the open round. A loss first withdraws the agent's points in
+///        the open round (`roundPointsOf`), the rest adds to its debt. Within a round an agent's
+///        points are therefore `max(0, Σ value)` of its evaluations there plus the debt it
+///        brought, and its debt is what is left negative; the points of a closed round are
+///        final. `ValueNetted(agent, decisionId, value, pointsAdded, pointsWithdrawn, debt)`
+///        reports every nonzero value. The debt never expires and is never paid in assets or
+///        shares: it only stands between the agent and future points.
+///      - Why both rules: a round trip (a move and its reversal the next day) credits the move
+///        only for the day it stood (the early window end), and the reversal, judged from then
+///        on against the weights it undid, is a loss of about the same size when the trend
+///        continues: made by one agent, the round trip nets to ~0 points. Split between two
+///        agents, the mover is credited only the day its move stood (value the vault did earn
+///        from it) and the reverser carries the loss as debt. An agent that holds its allocation
+///        is credited its whole window; another agent's later move takes from it only the part
+///        that move reversed, and only from then on (the vault's weights drifting back to a
+///        target trim it by the drift). Points are value in the vault's asset (bps of the NAV
+///        the decision moved), so agents are split by the money each added, whatever the NAV
+///        was when each decided.
 ///      - The vault mints its performance fee to this registry in shares (`onFee`):
 ///        `agent.rewardShareBps` of them (rounded down) fund the agents, the rest goes to the
 ///        treasury at once. Each fee closes a reward round: the agents' share of it, plus
@@ -59,7 +98,9 @@ pragma solidity ^0.8.24;
 ///        the round, pro rata (each agent's amount `pot · points / roundPoints`, rounded down; the
 ///        rounding dust, under one share unit per agent, stays in the registry uncounted); a
 ///        round with no points carries its rewards to the next. `claimRewards()` pays an agent
-///        its vault shares.
+///        its vault shares. The vault may call `onFee` as often as it takes a fee (at every NAV
+///        strike): a round is then short, and a loss evaluated after the round its gain was paid
+///        in is carried as debt against the next gains.
 ///
 ///      Accounting: the registry holds exactly Σ(stake + unbonding) of the asset that agents
 ///      brought, plus whatever was sent to it otherwise (never counted); slashed stake leaves it
@@ -113,6 +154,17 @@ interface IAgentRegistry {
     event SlashExecuted(uint256 indexed slashId, address indexed agent, uint256 amount);
     event FeeReceived(uint256 shares, uint256 toAgents, uint256 toTreasury, uint256 indexed round);
     event RewardsClaimed(address indexed agent, uint256 shares);
+    /// @notice An evaluation's signed `value` (asset units) netted into `agent`'s rewards:
+    ///         `pointsAdded` to the open round, `pointsWithdrawn` from it, and the agent's
+    ///         `debt` after.
+    event ValueNetted(
+        address indexed agent,
+        uint256 indexed decisionId,
+        int256 value,
+        uint256 pointsAdded,
+        uint256 pointsWithdrawn,
+        uint256 debt
+    );
 
     error ZeroAmount();
     error ZeroAddress();
@@ -168,7 +220,8 @@ interface IAgentRegistry {
     // ----------------------------------------------------------------- evaluation and slashing
 
     /// @notice Evaluates a decision (anyone, once, when due); may open a slash.
-    /// @return excessBps The decision's excess return over the window, in bps (toward zero).
+    /// @return excessBps The decision's excess return over its window (ended early for what a
+    ///         later decision reversed), in bps (toward zero).
     /// @return slashId The slash opened, or type(uint256).max when none.
     function evaluate(uint256 decisionId) external returns (int256 excessBps, uint256 slashId);
 
@@ -219,6 +272,13 @@ interface IAgentRegistry {
     /// @notice Vault shares `agent` may claim now (including its points in closed rounds).
     function claimableRewards(address agent) external view returns (uint256);
 
+    /// @notice `agent`'s reward points in the open round (a later loss may still withdraw them).
+    function roundPointsOf(address agent) external view returns (uint256);
+
+    /// @notice Value `agent`'s decisions lost that its later gains have not made up yet (asset
+    ///         units): it earns points again only beyond it.
+    function rewardDebt(address agent) external view returns (uint256);
+
     function decisionRecord(uint256 decisionId) external view returns (DecisionRecord memory);
 
     function slashInfo(uint256 slashId) external view returns (Slash memory);
@@ -233,7 +293,8 @@ interface IAgentRegistry {
     function totalSlashed() external view returns (uint256);
 
     /// @notice The evaluation of `decisionId` as it would be now: excess (bps × WAD), the
-    ///         slash it would open and the reward points it would earn. Reverts like `evaluate`
+    ///         slash it would open and the reward points it would add to the open round (its
+    ///         positive value beyond the agent's `rewardDebt` now; 0 for a loss). Reverts like `evaluate`
     ///         for an unknown decision; checks neither that it is due nor that the prices behind
     ///         it are fresh (`evaluateTrigger` does both).
     function previewEvaluation(uint256 decisionId)

@@ -340,6 +340,9 @@ def status(ecosystem, network, manifest_file, account, address):
         for label, value in A.standing_rows(agent, decisions, slashes, now, units):
             table.add_row(label, value)
         table.add_row("claimable rewards", agents.rewards(address))
+        points, debt = agents.registry.roundPointsOf(address), agents.registry.rewardDebt(address)
+        for label, value in A.reward_rows(points, debt, units):
+            table.add_row(label, value)
     table.add_row("wallet balance", units(agents.asset.balanceOf(address)))
     table.add_section()
     slashed = agents.registry.totalSlashed()

@@ -204,6 +204,39 @@ def model_excess(old_bps, new_bps, starts, ends) -> int:
     )
 
 
+def model_credited_excess(moved: int, start: int, end: int, reversals) -> int:
+    """One sleeve's excess under the early window end (IAgentRegistry, "Evaluation"):
+    `reversals` are the later opposite moves inside the window as `(bps, index recorded then)`,
+    in order; each ends `min(bps, what is still in place)` of `moved` there."""
+    if moved == 0 or start == 0:
+        return 0
+    sign = 1 if moved > 0 else -1
+    kept, excess = abs(moved), 0
+    for bps, index in reversals:
+        part = min(bps, kept)
+        excess += sign * part * model_return(start, index)
+        kept -= part
+    return excess + sign * kept * model_return(start, end)
+
+
+def model_value(excess: int, nav_before: int) -> int:
+    """Signed value added, in assets: rounded down when positive, away from zero when not."""
+    if excess >= 0:
+        return excess * nav_before // (BPS * WAD)
+    return -((-excess * nav_before + BPS * WAD - 1) // (BPS * WAD))
+
+
+def model_net(points: int, debt: int, value: int) -> tuple[int, int, int, int]:
+    """An evaluation's `value` netted into an agent's open-round `points` and `debt`
+    (IAgentRegistry, "Rewards: net value added"): a gain repays the debt first, a loss
+    withdraws points first. Returns (points, debt, added, withdrawn)."""
+    if value >= 0:
+        repaid = min(value, debt)
+        return points + value - repaid, debt - repaid, value - repaid, 0
+    withdrawn = min(-value, points)
+    return points - withdrawn, debt - value - withdrawn, 0, withdrawn
+
+
 def model_shortfall(excess: int, tolerance_bps: int, nav_before: int) -> int:
     """The loss beyond the tolerance, in assets (0 when within it)."""
     tolerance = tolerance_bps * WAD
@@ -266,3 +299,47 @@ def model_to_assets(shares: int, total_assets: int, supply: int) -> int:
 
 
 INITIAL_MARK = PRICE_SCALE // OFFSET  # the price of the empty vault
+
+
+# ------------------------------------------------------------------ the chain, for keepers.math
+
+
+def later_decisions(vault, decision_id: int, due_at: int) -> list:
+    """The vault's decisions after `decision_id` recorded strictly before `due_at` (the ones
+    that can end part of its window), aligned on its sleeves by address, as
+    `keepers.math.LaterDecision` (a sleeve a later decision lacks: 0 / 0 / 0)."""
+    from keepers.math import LaterDecision
+
+    sleeves = list(vault.decision(decision_id).sleeves)
+    later = []
+    for j in range(decision_id + 1, vault.decisionCount()):
+        d = vault.decision(j)
+        if d.timestamp >= due_at:
+            break
+        at = {address: k for k, address in enumerate(d.sleeves)}
+        pick = [at.get(address) for address in sleeves]
+        later.append(
+            LaterDecision(
+                tuple(0 if k is None else d.oldBps[k] for k in pick),
+                tuple(0 if k is None else d.newBps[k] for k in pick),
+                tuple(0 if k is None else d.startIndex[k] for k in pick),
+            )
+        )
+    return later
+
+
+def evidence_of(vault, agents, decision_id: int, ends) -> object:
+    """`keepers.math.DecisionEvidence` of `decision_id` as the registry evaluates it now, with
+    each sleeve's `returnIndex()` `ends` (in the decision's sleeve order)."""
+    from keepers.math import DecisionEvidence
+
+    d = vault.decision(decision_id)
+    due = agents.decisionRecord(decision_id).dueAt
+    return DecisionEvidence.of(
+        d.oldBps,
+        d.newBps,
+        d.startIndex,
+        ends,
+        d.navBefore,
+        later_decisions(vault, decision_id, due),
+    )

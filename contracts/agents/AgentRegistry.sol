@@ -44,11 +44,14 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
     /// @notice Returned by `evaluate` as `slashId` when no slash was opened.
     uint256 public constant NO_SLASH = type(uint256).max;
 
-    /// @dev One agent's reward bookkeeping: `points` earned in round `round`, `settled` shares.
+    /// @dev One agent's reward bookkeeping: `points` earned in round `round`, `settled` shares,
+    ///      and `debt`: value its decisions lost that no later value added has made up yet
+    ///      (asset units; IAgentRegistry, "Rewards: net value added").
     struct RewardAccount {
         uint64 round;
         uint256 points;
         uint256 settled;
+        uint256 debt;
     }
 
     /// @dev A closed reward round: the shares it split and the points they were split among.
@@ -224,11 +227,11 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         Agent storage a = _agents[agent];
         a.openDecisions -= 1;
 
-        (int256 excess, uint256 slashAmount, uint256 points) = _assess(decisionId, a, true);
+        (int256 excess, uint256 slashAmount, int256 value) = _assess(decisionId, rec.dueAt, a, true);
         int256 rep = a.reputation;
         rep += (excess - rep) * REPUTATION_WEIGHT_BPS / int256(BPS);
         a.reputation = rep;
-        if (points != 0) _earn(agent, points);
+        uint256 points = _net(agent, decisionId, value);
         emit ReputationUpdated(agent, excess, rep, points);
 
         slashId = NO_SLASH;
@@ -344,6 +347,17 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         return r.settled + _due(r);
     }
 
+    /// @inheritdoc IAgentRegistry
+    function roundPointsOf(address agent) external view returns (uint256) {
+        RewardAccount memory r = _rewards[agent];
+        return r.round == rewardRound ? r.points : 0;
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function rewardDebt(address agent) external view returns (uint256) {
+        return _rewards[agent].debt;
+    }
+
     /// @notice Vault shares per reward point (WAD, rounded down) of a closed round; 0 for a round
     ///         not closed. Informational: agents are paid `pot · points / roundPoints` exactly.
     function sharesPerPoint(uint256 round) external view returns (uint256) {
@@ -385,7 +399,11 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
     {
         DecisionRecord memory rec = _decisions[decisionId];
         if (rec.agent == address(0)) revert UnknownDecision(decisionId);
-        return _assess(decisionId, _agents[rec.agent], false);
+        int256 value;
+        (excess, slashAmount, value) = _assess(decisionId, rec.dueAt, _agents[rec.agent], false);
+        // What `_net` would add to the open round: the value beyond the agent's debt.
+        uint256 debt = _rewards[rec.agent].debt;
+        if (value > 0 && uint256(value) > debt) rewardPoints = uint256(value) - debt;
     }
 
     // =================================================================== internals
@@ -395,21 +413,22 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         if (!a.registered) revert NotRegistered(agent);
     }
 
-    /// @dev Excess, slash and reward points of a decision now (formulas: IAgentRegistry).
+    /// @dev Excess, slash and signed value added of a decision now (formulas: IAgentRegistry).
     ///      With `strict`, a stale price behind a sleeve whose weight changed reverts.
-    function _assess(uint256 decisionId, Agent storage a, bool strict)
+    function _assess(uint256 decisionId, uint256 dueAt, Agent storage a, bool strict)
         internal
         view
-        returns (int256 excess, uint256 slashAmount, uint256 points)
+        returns (int256 excess, uint256 slashAmount, int256 value)
     {
         IRWAVault.Decision memory d = IRWAVault(vault).decision(decisionId);
+        (int256[] memory kept, int256[] memory banked) = _reversals(decisionId, d, dueAt);
         for (uint256 i; i < d.sleeves.length; ++i) {
             int256 moved = int256(uint256(d.newBps[i])) - int256(uint256(d.oldBps[i]));
             if (moved == 0 || d.startIndex[i] == 0) continue;
+            excess += banked[i];
             (uint256 end, bool fresh) = d.sleeves[i].returnIndexStatus();
             if (strict && !fresh) revert StaleReturnIndex(decisionId, address(d.sleeves[i]));
-            int256 r = end.mulDiv(WAD, d.startIndex[i]).toInt256() - int256(WAD);
-            excess += moved * r;
+            excess += kept[i] * _indexReturn(end, d.startIndex[i]);
         }
         uint256 nav = d.navBefore;
         int256 tolerance = registry.get(TOLERANCE_BPS).toInt256() * int256(WAD);
@@ -417,9 +436,66 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
             uint256 shortfall = uint256(-excess - tolerance).mulDiv(nav, BPS * WAD);
             uint256 cap = (a.stake + a.unbonding).mulDiv(registry.get(MAX_SLASH_BPS), BPS);
             slashAmount = Math.min(shortfall, cap);
-        } else if (excess > 0) {
-            points = uint256(excess).mulDiv(nav, BPS * WAD);
         }
+        if (excess > 0) {
+            value = uint256(excess).mulDiv(nav, BPS * WAD).toInt256();
+        } else if (excess < 0) {
+            value = -uint256(-excess).mulDiv(nav, BPS * WAD, Math.Rounding.Ceil).toInt256();
+        }
+    }
+
+    /// @dev `r = index · 1e18 / start - 1e18` (WAD, the division rounded down).
+    function _indexReturn(uint256 index, uint256 start) internal pure returns (int256) {
+        return index.mulDiv(WAD, start).toInt256() - int256(WAD);
+    }
+
+    /// @dev The later decisions of the vault inside this decision's window (recorded strictly
+    ///      before `dueAt`) that moved one of its sleeves the other way end that much of its move:
+    ///      per sleeve i, `kept[i]` is the part of the move still in place at the end (signed like
+    ///      the move) and `banked[i]` the excess (bps × WAD) the reversed parts earned up to their
+    ///      reversal, read from the reversing decision's recorded `startIndex`.
+    function _reversals(uint256 decisionId, IRWAVault.Decision memory d, uint256 dueAt)
+        internal
+        view
+        returns (int256[] memory kept, int256[] memory banked)
+    {
+        uint256 n = d.sleeves.length;
+        kept = new int256[](n);
+        banked = new int256[](n);
+        uint256 live;
+        for (uint256 i; i < n; ++i) {
+            if (d.startIndex[i] == 0) continue;
+            kept[i] = int256(uint256(d.newBps[i])) - int256(uint256(d.oldBps[i]));
+            if (kept[i] != 0) ++live;
+        }
+        uint256 count = IRWAVault(vault).decisionCount();
+        for (uint256 j = decisionId + 1; j < count && live != 0; ++j) {
+            IRWAVault.Decision memory later = IRWAVault(vault).decision(j);
+            if (later.timestamp >= dueAt) break;
+            for (uint256 i; i < n; ++i) {
+                if (kept[i] == 0) continue;
+                uint256 k = _position(later.sleeves, d.sleeves[i], i);
+                if (k == type(uint256).max) continue;
+                int256 back = int256(uint256(later.newBps[k])) - int256(uint256(later.oldBps[k]));
+                if ((back > 0) == (kept[i] > 0) || back == 0) continue; // not a reversal
+                // The part of the move reversed here, at most what is still in place.
+                int256 cut = kept[i] > 0 ? -Math.min(uint256(-back), uint256(kept[i])).toInt256()
+                    : Math.min(uint256(back), uint256(-kept[i])).toInt256();
+                // `cut` has the reversal's sign: the reversed part is `-cut`, in place until now.
+                banked[i] -= cut * _indexReturn(later.startIndex[k], d.startIndex[i]);
+                kept[i] += cut;
+                if (kept[i] == 0) --live;
+            }
+        }
+    }
+
+    /// @dev Index of `sleeve` in `sleeves` (tried at `hint` first); type(uint256).max if absent.
+    function _position(ISleeve[] memory sleeves, ISleeve sleeve, uint256 hint) internal pure returns (uint256) {
+        if (hint < sleeves.length && sleeves[hint] == sleeve) return hint;
+        for (uint256 k; k < sleeves.length; ++k) {
+            if (sleeves[k] == sleeve) return k;
+        }
+        return type(uint256).max;
     }
 
     /// @dev Whether the return index of every sleeve whose weight the decision changed rests on
@@ -470,12 +546,37 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         delete _openPosPlusOne[decisionId];
     }
 
-    /// @dev Adds `points` to `agent` in the current round (after settling an older round).
-    function _earn(address agent, uint256 points) internal {
+    /// @dev Nets a decision's signed `value` into `agent`'s rewards (IAgentRegistry, "net value
+    ///      added"): a gain repays the debt first, the rest becomes points in the open round; a
+    ///      loss withdraws the agent's points of the open round first, the rest becomes debt.
+    ///      Returns the points added.
+    function _net(address agent, uint256 decisionId, int256 value) internal returns (uint256 points) {
+        if (value == 0) return 0;
         RewardAccount storage r = _settle(agent);
-        r.round = rewardRound;
-        r.points += points;
-        roundPoints += points;
+        uint256 debt = r.debt;
+        uint256 withdrawn;
+        if (value > 0) {
+            uint256 gain = uint256(value);
+            uint256 repaid = Math.min(gain, debt);
+            debt -= repaid;
+            points = gain - repaid;
+            if (points != 0) {
+                r.round = rewardRound;
+                r.points += points;
+                roundPoints += points;
+            }
+        } else {
+            uint256 loss = uint256(-value);
+            // After `_settle`, any points left are the open round's.
+            withdrawn = Math.min(loss, r.points);
+            if (withdrawn != 0) {
+                r.points -= withdrawn;
+                roundPoints -= withdrawn;
+            }
+            debt += loss - withdrawn;
+        }
+        r.debt = debt;
+        emit ValueNetted(agent, decisionId, value, points, withdrawn, debt);
     }
 
     /// @dev Moves what `agent` earned in a closed round into `settled`.

@@ -1,8 +1,9 @@
 """How the agents' decisions are judged and paid, in pure Python, to the wei.
 
-Every function mirrors an integer rule stated in the NatSpec of `IAgentRegistry` (evaluation,
-slashing, reputation, reward rounds) and `IRWAVault.setAgentRegistry` (the performance fee), as
-`AgentRegistry` (`_assess`, `evaluate`, `onFee`, `_due`) and `RebalanceModule`
+Every function mirrors an integer rule stated in the NatSpec of `IAgentRegistry` (evaluation
+with its early window end for reversed moves, slashing, reputation, the netting of value added,
+reward rounds) and `IRWAVault.setAgentRegistry` (the performance fee), as
+`AgentRegistry` (`_assess`, `_reversals`, `evaluate`, `_net`, `onFee`, `_due`) and `RebalanceModule`
 (`_performanceFee`) implement it, rounding the same way, so that a keeper can predict what an
 evaluation or a rebalance will do without a call. Nothing here reads the chain: callers pass
 what they read (the recorded decision, return indices, bonds, parameters, vault state).
@@ -48,14 +49,26 @@ def div_toward_zero(numerator: int, denominator: int) -> int:
 
 
 @dataclass(frozen=True)
+class LaterMove:
+    """What a later decision of the vault, recorded inside this decision's window (strictly
+    before its `dueAt`), did to the same sleeve: its move (`newBps - oldBps`, 0 when the sleeve
+    was not among its sleeves) and the sleeve's `startIndex` it recorded."""
+
+    moved_bps: int
+    start_index: int
+
+
+@dataclass(frozen=True)
 class SleeveMove:
     """One sleeve of a decision: its weight before and reached (`oldBps`, `newBps`), its
-    `returnIndex()` recorded at the decision (`startIndex`) and its `returnIndex()` now."""
+    `returnIndex()` recorded at the decision (`startIndex`) and its `returnIndex()` now, and
+    `later`: the later decisions inside the window, in id order (`LaterMove`)."""
 
     old_bps: int
     new_bps: int
     start_index: int
     end_index: int
+    later: tuple[LaterMove, ...] = ()
 
     @property
     def moved_bps(self) -> int:
@@ -66,6 +79,27 @@ class SleeveMove:
     def sleeve_return(self) -> int:
         """`sleeve_return(start_index, end_index)`: the sleeve's return over the window (WAD)."""
         return sleeve_return(self.start_index, self.end_index)
+
+    @property
+    def kept_bps(self) -> int:
+        """What of the move is still in place at the end (signed like the move): the move less
+        every later opposite move, each counted up to what was still in place."""
+        return _reversed(self)[0]
+
+    @property
+    def credited(self) -> int:
+        """`credited_excess(self)`."""
+        return credited_excess(self)
+
+
+@dataclass(frozen=True)
+class LaterDecision:
+    """A later decision of the vault inside the window, its arrays aligned on the evaluated
+    decision's sleeves (the caller matches sleeves by address; a sleeve it lacks is 0/0/0)."""
+
+    old_bps: tuple[int, ...]
+    new_bps: tuple[int, ...]
+    start_index: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -84,12 +118,23 @@ class DecisionEvidence:
         start_index: Iterable[int],
         end_index: Iterable[int],
         nav_before: int,
+        later: Iterable[LaterDecision] = (),
     ) -> DecisionEvidence:
-        """From the decision's arrays (as `IRWAVault.decision` returns them) and each sleeve's
-        `returnIndex()` now; the four must have one entry per sleeve."""
+        """From the decision's arrays (as `IRWAVault.decision` returns them), each sleeve's
+        `returnIndex()` now, and the later decisions inside its window (`LaterDecision`, aligned
+        on its sleeves, in id order); the four arrays must have one entry per sleeve."""
+        later = tuple(later)
         moves = tuple(
-            SleeveMove(o, n, s, e)
-            for o, n, s, e in zip(old_bps, new_bps, start_index, end_index, strict=True)
+            SleeveMove(
+                o,
+                n,
+                s,
+                e,
+                tuple(LaterMove(d.new_bps[i] - d.old_bps[i], d.start_index[i]) for d in later),
+            )
+            for i, (o, n, s, e) in enumerate(
+                zip(old_bps, new_bps, start_index, end_index, strict=True)
+            )
         )
         return cls(moves, nav_before)
 
@@ -117,11 +162,13 @@ class Bond:
 @dataclass(frozen=True)
 class Evaluation:
     """A decision's evaluation (`previewEvaluation`): its excess return (bps × WAD), the slash it
-    opens (0: none) and the reward points it earns."""
+    opens (0: none), the reward points it adds to the open round (its value beyond the agent's
+    debt) and its signed `value` added (asset units, `value_added`)."""
 
     excess: int
     slash_amount: int
     reward_points: int
+    value: int
 
     @property
     def excess_bps(self) -> int:
@@ -141,15 +188,40 @@ def sleeve_return(start_index: int, end_index: int) -> int:
     return mul_div_down(end_index, WAD, start_index) - WAD
 
 
+def _reversed(move: SleeveMove) -> tuple[int, int]:
+    """`AgentRegistry._reversals` for one sleeve: `(kept, banked)`, the part of the move still
+    in place at the end and the excess (bps × WAD) its reversed parts earned up to their
+    reversal (from the reversing decision's recorded start index)."""
+    kept = move.moved_bps
+    if kept == 0 or move.start_index == 0:
+        return 0, 0
+    banked = 0
+    for later in move.later:
+        back = later.moved_bps
+        if kept == 0 or back == 0 or (back > 0) == (kept > 0):
+            continue
+        sign = 1 if kept > 0 else -1
+        part = min(abs(back), abs(kept))
+        banked += sign * part * sleeve_return(move.start_index, later.start_index)
+        kept -= sign * part
+    return kept, banked
+
+
+def credited_excess(move: SleeveMove) -> int:
+    """One sleeve's part of the excess (bps × WAD, exact): `kept · r(end) + Σ_j sign · c_j ·
+    r(startIndex_j)`, each part of the move credited the return while it stood; with no
+    reversal `moved · r(end)`. 0 for an unmoved sleeve or a start index of 0."""
+    kept, banked = _reversed(move)
+    if move.moved_bps == 0 or move.start_index == 0:
+        return 0
+    return banked + kept * move.sleeve_return
+
+
 def excess_return(evidence: DecisionEvidence) -> int:
-    """`excess = Σ_i (newBps_i - oldBps_i) · r_i` (bps × WAD, exact): what the chosen weights
-    earned over the window minus what the replaced ones would have. Sleeves whose weight did not
-    move, or whose start index is 0, add nothing (the contract skips them)."""
-    return sum(
-        s.moved_bps * s.sleeve_return
-        for s in evidence.sleeves
-        if s.moved_bps != 0 and s.start_index != 0
-    )
+    """`excess = Σ_i credited_excess(sleeve_i)` (bps × WAD, exact): what the chosen weights
+    earned while they stood minus what the replaced ones would have. Sleeves whose weight did
+    not move, or whose start index is 0, add nothing (the contract skips them)."""
+    return sum(credited_excess(s) for s in evidence.sleeves)
 
 
 def excess_bps(excess: int) -> int:
@@ -173,22 +245,64 @@ def slash_amount(excess: int, nav_before: int, rules: EvaluationRules, bond: Bon
     return min(shortfall, slash_cap(bond, rules.max_slash_bps))
 
 
-def reward_points(excess: int, nav_before: int) -> int:
-    """The value a decision added: `floor(excess · navBefore / (1e4 · 1e18))` when `excess > 0`,
-    else 0."""
-    if excess <= 0:
-        return 0
-    return mul_div_down(excess, nav_before, BPS * WAD)
+def value_added(excess: int, nav_before: int) -> int:
+    """A decision's signed value added (asset units): `floor(excess · navBefore / (1e4 · 1e18))`
+    when `excess > 0`, `-ceil(-excess · navBefore / (1e4 · 1e18))` when below (rounded against
+    the agent), 0 at 0."""
+    if excess >= 0:
+        return mul_div_down(excess, nav_before, BPS * WAD)
+    return -mul_div_up(-excess, nav_before, BPS * WAD)
 
 
-def assess(evidence: DecisionEvidence, rules: EvaluationRules, bond: Bond) -> Evaluation:
-    """`AgentRegistry._assess` (what `previewEvaluation` returns and `evaluate` applies): the
-    excess, then either a slash (excess below the tolerance) or reward points (excess above 0),
-    never both."""
+def reward_points(excess: int, nav_before: int, debt: int = 0) -> int:
+    """The points an evaluation adds to the open round: its value added beyond the agent's
+    `debt` (`rewardDebt`) when positive, else 0."""
+    return max(value_added(excess, nav_before) - debt, 0)
+
+
+def assess(
+    evidence: DecisionEvidence, rules: EvaluationRules, bond: Bond, debt: int = 0
+) -> Evaluation:
+    """`AgentRegistry.previewEvaluation` (what `evaluate` applies): the excess, then a slash
+    (excess below the tolerance), the points it adds beyond the agent's `debt`, and its value."""
     excess = excess_return(evidence)
-    if excess < -rules.tolerance_bps * WAD:
-        return Evaluation(excess, slash_amount(excess, evidence.nav_before, rules, bond), 0)
-    return Evaluation(excess, 0, reward_points(excess, evidence.nav_before))
+    value = value_added(excess, evidence.nav_before)
+    slash = slash_amount(excess, evidence.nav_before, rules, bond)
+    return Evaluation(excess, slash, max(value - debt, 0), value)
+
+
+@dataclass(frozen=True)
+class RewardAccount:
+    """An agent's reward state the netting acts on: its `points` in the open round
+    (`roundPointsOf`) and its `debt` (`rewardDebt`)."""
+
+    points: int = 0
+    debt: int = 0
+
+
+@dataclass(frozen=True)
+class Netting:
+    """What `AgentRegistry._net` does with an evaluation's `value` (as `ValueNetted` reports
+    it): the points added to and withdrawn from the open round, and the account after."""
+
+    value: int
+    points_added: int
+    points_withdrawn: int
+    account: RewardAccount
+
+
+def net_value(value: int, account: RewardAccount) -> Netting:
+    """A gain repays the debt first, the rest becomes points; a loss withdraws the open round's
+    points first, the rest adds to the debt. Within a round `points - debt` moves by exactly
+    `value`, and never are both positive."""
+    if value >= 0:
+        repaid = min(value, account.debt)
+        added = value - repaid
+        after = RewardAccount(account.points + added, account.debt - repaid)
+        return Netting(value, added, 0, after)
+    withdrawn = min(-value, account.points)
+    after = RewardAccount(account.points - withdrawn, account.debt - value - withdrawn)
+    return Netting(value, 0, withdrawn, after)
 
 
 def reputation_after(reputation: int, excess: int) -> int:
@@ -299,8 +413,12 @@ class RewardRounds:
     undistributed: int = 0
 
     def earned(self, points: int) -> RewardRounds:
-        """The rounds after an evaluation earns `points` in the open round (`_earn`)."""
+        """The rounds after evaluations add `points` (net of withdrawals) to the open round."""
         return RewardRounds(self.round, self.round_points + points, self.undistributed)
+
+    def netted(self, netting: Netting) -> RewardRounds:
+        """The rounds after one evaluation's netting (`_net`)."""
+        return self.earned(netting.points_added - netting.points_withdrawn)
 
 
 @dataclass(frozen=True)
@@ -379,6 +497,10 @@ __all__ = [
     "ClosedRound",
     "DecisionEvidence",
     "Evaluation",
+    "LaterDecision",
+    "LaterMove",
+    "Netting",
+    "RewardAccount",
     "EvaluationRules",
     "FeeAccrual",
     "RewardRounds",
@@ -386,11 +508,13 @@ __all__ = [
     "SleeveMove",
     "VaultSnapshot",
     "assess",
+    "credited_excess",
     "div_toward_zero",
     "excess_bps",
     "excess_return",
     "initial_high_water_mark",
     "lifted_mark",
+    "net_value",
     "performance_fee",
     "reputation_after",
     "reward_due",
@@ -400,4 +524,5 @@ __all__ = [
     "slash_cap",
     "sleeve_return",
     "split_fee",
+    "value_added",
 ]

@@ -209,14 +209,20 @@ def test_return_division_rounds_down_and_reputation_is_an_ewma(desk):
 
     desk.at(agents.decisionRecord(0).dueAt)
     desk.set_price("tbill", 99_000_000)  # 1.03 -> 0.99 over the second decision's window
-    first = agents.evaluate(0, sender=desk.keeper)  # 6000 bps into tbill, which fell 1 %
-    excess0 = 6_000 * (99 * WAD // 100 - WAD)
-    assert excess0 == -60 * WAD
+    first = agents.evaluate(0, sender=desk.keeper)  # 6000 bps into tbill, which fell 1 %...
+    # ... but the second decision, inside the first one's window, sold 3071 bps of them at 1.03:
+    # that part of the move ended there (+3 %, read from the second decision's startIndex), the
+    # other 2929 bps stood to the end (-1 %).
+    cut = d.oldBps[0] - d.newBps[0]
+    assert cut == 3_071
+    excess0 = cut * (3 * WAD // 100) + (6_000 - cut) * (99 * WAD // 100 - WAD)
+    assert excess0 == 62_840 * WAD // 1_000
     rep0 = model_reputation(0, excess0)
-    assert only_event(first, agents.ReputationUpdated)["reputation"] == rep0 == -12 * WAD
-    slash0 = model_slash(excess0, TOLERANCE_BPS, NAV, MIN_STAKE, 0, MAX_SLASH_BPS)
-    assert slash0 == 10 * WAD * NAV // (10_000 * WAD) == 1_000 * USDC
-    assert only_event(first, agents.Evaluated)["slashAmount"] == slash0
+    assert (
+        only_event(first, agents.ReputationUpdated)["reputation"] == rep0 == 12_568 * WAD // 1_000
+    )
+    assert only_event(first, agents.Evaluated)["slashAmount"] == 0
+    assert only_event(first, agents.ReputationUpdated)["rewardPoints"] == model_points(excess0, NAV)
 
     desk.at(second.timestamp + EVAL_WINDOW)
     desk.refresh()

@@ -13,10 +13,12 @@ targets and price moves:
    reward rounds (`split_fee`); the recorded decision is checked against what was read before;
 2. someone may donate, prices move, time jumps past both decisions' `agent.evalWindow` (feeds
    republished so no price is stale), the allocator may start unbonding part of its stake;
-3. both decisions are evaluated: `assess` vs `previewEvaluation`, then `evaluate`'s
-   `Evaluated`, `ReputationUpdated` and `SlashOpened` events and `reputation()` (when the
-   allocator made both, the second evaluation updates a reputation the first one moved); the
-   slashes may be executed after their veto window (donations: the next fee must ignore them);
+3. both decisions are evaluated: `assess` vs `previewEvaluation` (the second decision, when
+   made inside the first one's window, ends the part of the first's moves it reversed), then
+   `evaluate`'s `Evaluated`, `ReputationUpdated`, `ValueNetted` and `SlashOpened` events,
+   `reputation()`, `roundPointsOf` and `rewardDebt` (`net_value`: when the allocator made both,
+   the second evaluation updates a reputation the first one moved and nets against its points);
+   the slashes may be executed after their veto window (donations: the next fee must ignore them);
 4. prices move again and a last rebalance takes the fee on all of that, closing the reward round
    the evaluations earned points in: each agent's `claimableRewards` is its `reward_due`.
 """
@@ -36,20 +38,23 @@ from hypothesis.control import currently_in_test_context
 from keepers.math import (
     BPS,
     Bond,
-    DecisionEvidence,
     Evaluation,
     EvaluationRules,
     FeeAccrual,
+    Netting,
+    RewardAccount,
     RewardRounds,
     RewardSplit,
     VaultSnapshot,
     assess,
     initial_high_water_mark,
+    net_value,
     performance_fee,
     reputation_after,
     reward_due,
     split_fee,
 )
+from tests.agent_support import evidence_of
 from tests.vault_support import (
     DAY,
     FEED_DECIMALS,
@@ -230,20 +235,30 @@ def rebalance_and_check(world: World, targets, agent=None) -> Rebalance:
     return Rebalance(decision_id, fee, split)
 
 
-def evaluate_and_check(world: World, decision_id: int) -> tuple[Evaluation, int | None]:
-    """Evaluate `decision_id`: preview, events and its agent's reputation equal the Python ones.
-    Returns the evaluation and the slash opened (or None)."""
+def reward_account(system: VaultSystem, agent) -> RewardAccount:
+    agents = system.agents
+    return RewardAccount(agents.roundPointsOf(agent), agents.rewardDebt(agent))
+
+
+def evaluate_and_check(world: World, decision_id: int) -> tuple[Evaluation, int | None, Netting]:
+    """Evaluate `decision_id`: preview, events, its agent's reputation and reward account equal
+    the Python ones. Returns the evaluation, the slash opened (or None) and the netting."""
     system = world.system
     agents = system.agents
     d = system.vault.decision(decision_id)
     agent = world.agent(d.agent)
     ends = [s.sleeve.returnIndex() for s in system.sleeves]
     assert ends == [a * FEED_TO_WAD for a in answers(system)]
-    evidence = DecisionEvidence.of(d.oldBps, d.newBps, d.startIndex, ends, d.navBefore)
-    expected = assess(evidence, evaluation_rules(system), bond_of(system, agent))
+    evidence = evidence_of(system.vault, agents, decision_id, ends)
+    if any(m.kept_bps != m.moved_bps for m in evidence.sleeves):
+        label("part of a move reversed by a later decision")
+    account = reward_account(system, agent)
+    expected = assess(evidence, evaluation_rules(system), bond_of(system, agent), account.debt)
     assert tuple(agents.previewEvaluation(decision_id)) == (
         expected.excess, expected.slash_amount, expected.reward_points,
     )  # fmt: skip
+    netting = net_value(expected.value, account)
+    assert netting.points_added == expected.reward_points
 
     reputation = reputation_after(agents.reputation(agent), expected.excess)
     tx = agents.evaluate(decision_id, sender=world.keeper)
@@ -257,18 +272,34 @@ def evaluate_and_check(world: World, decision_id: int) -> tuple[Evaluation, int 
     ]
     assert updated == [(agent.address, expected.excess, reputation, expected.reward_points)]
     assert agents.reputation(agent) == reputation
+    netted = [
+        (e.agent, e.decisionId, e.value, e.pointsAdded, e.pointsWithdrawn, e.debt)
+        for e in tx.events.filter(agents.ValueNetted)
+    ]
+    if expected.value == 0:
+        assert netted == []
+    else:
+        assert netted == [(
+            agent.address, decision_id, expected.value, netting.points_added,
+            netting.points_withdrawn, netting.account.debt,
+        )]  # fmt: skip
+        if netting.points_withdrawn:
+            label("a loss withdrew points")
+        if netting.account.debt:
+            label("debt carried")
+    assert reward_account(system, agent) == netting.account
     opened = list(tx.events.filter(agents.SlashOpened))
     if not expected.opens_slash:
-        label("points" if expected.reward_points else "neither slash nor points")
+        label("points" if expected.reward_points else "no slash, no points")
         assert opened == []
-        return expected, None
+        return expected, None, netting
     cap = bond_of(system, agent).slashable * evaluation_rules(system).max_slash_bps // BPS
     label("slash capped" if expected.slash_amount == cap else "slash")
     (slash,) = opened
     assert (slash.agent, slash.decisionId, slash.amount) == (
         agent.address, decision_id, expected.slash_amount,
     )  # fmt: skip
-    return expected, slash.slashId
+    return expected, slash.slashId, netting
 
 
 # ---------------------------------------------------------------------------------- scenarios
@@ -380,13 +411,17 @@ def test_evaluation_and_fee_match_python(world, chain, sc):
 
         # 3. Both evaluations; the slashes they open may be executed (donated to the vault).
         rounds = reward_rounds(system)
-        points = {allocator.address: 0, world.rival.address: 0}
+        assert rounds.round_points == 0  # nobody was evaluated in this example before
+        for agent in (allocator, world.rival):
+            assert reward_account(system, agent).points == 0
         slashes = []
         for decision in (first, second):
-            evaluation, slash_id = evaluate_and_check(world, decision.decision_id)
-            points[vault.decision(decision.decision_id).agent] += evaluation.reward_points
+            before = reward_rounds(system)
+            _, slash_id, netting = evaluate_and_check(world, decision.decision_id)
+            assert reward_rounds(system) == before.netted(netting)
             if slash_id is not None:
                 slashes.append(slash_id)
+        points = {a.address: reward_account(system, a).points for a in (allocator, world.rival)}
         assert reward_rounds(system) == rounds.earned(sum(points.values()))
         if all(points.values()):
             label("two agents earned points")

@@ -31,8 +31,14 @@ Checked after every step (DESIGN.md invariant 7, stake is conserved, and what it
 - openDecisions() and pendingSlashes() are the model's sets; every pending slash was opened
   for at most (stake + unbonding at evaluation) · agent.maxSlashBps / 1e4;
 - the registry holds at least Σ claimableRewards in vault shares.
+- each agent's reward points in the open round (`roundPointsOf`) and `rewardDebt` equal the
+  model's net value added (IAgentRegistry, "Rewards: net value added"), and `roundPoints` is
+  their sum;
 And at each step that does it: an evaluation reports the excess and the slash the IAgentRegistry
-formulas give on the decision's record and the sleeves' return indices; an executed slash
+formulas give on the decision's record, the later decisions inside its window that reversed part
+of its moves (their recorded start indices) and the sleeves' return indices, and nets its value
+(`ValueNetted`) into the agent's points and debt; a fee (`FeeReceived`) closes the round when it
+has points; an executed slash
 takes min(amount, stake + unbonding), stake first, raises vault.totalAssets() by exactly the
 SlashExecuted amount and never lowers the share price (convertToAssets(1e18); DESIGN.md
 invariant 3); an agent that still has a decision to evaluate or a slash pending cannot
@@ -61,6 +67,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from tests.agent_support import model_credited_excess, model_net, model_value
 from tests.invariants.agent_machine_support import Raw, rpc
 from tests.vault_support import (
     AGENT_PARAMETERS,
@@ -119,6 +126,8 @@ class AgentModel:
     reputation: int = 0
     deposited: int = 0  # Σ staked by its transactions
     withdrawn: int = 0  # Σ paid out to it by withdrawUnbonded
+    points: int = 0  # reward points in the open round
+    debt: int = 0  # value lost not yet made up (rewardDebt)
 
     @property
     def active(self) -> bool:
@@ -398,6 +407,10 @@ class AgentMachine(RuleBasedStateMachine):
         if self.vault.logs(tx, "PerformanceFeeTaken"):
             self.fees += 1
             event("performance fee taken")
+        if self.reg.logs(tx, "FeeReceived") and any(a.points for a in self.model):
+            event("a reward round closed")
+            for a in self.model:  # the round's points are final: claimable now
+                a.points = 0
 
     def _publish_navs(self, moves: tuple[int, ...]) -> None:
         """Every sleeve's NAV is published now, moved by `moves` (bps)."""
@@ -426,24 +439,37 @@ class AgentMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ evaluation and slashes
 
-    def _expected_evaluation(self, decision_id: int, m: AgentModel) -> tuple[int, int, int]:
-        """(excess, slash, cap) by IAgentRegistry's formulas, from the decision's record."""
+    def _expected_evaluation(self, decision_id: int, m: AgentModel) -> tuple[int, int, int, int]:
+        """(excess, slash, cap, value) by IAgentRegistry's formulas, from the decision's record
+        and the later decisions recorded inside its window."""
         d = self.vault.call("decision", decision_id)
+        due_at = self.open[decision_id].due_at
+        later = []
+        for j in range(decision_id + 1, self.vault.call("decisionCount")):
+            dj = self.vault.call("decision", j)
+            if dj.timestamp >= due_at:
+                break
+            later.append(dj)
+        if later:
+            event("evaluated with later decisions in the window")
         excess = 0
         for i, sleeve in enumerate(d.sleeves):
             assert sleeve == self.d.sleeves[i].address.lower()
             moved = d.newBps[i] - d.oldBps[i]
-            start = d.startIndex[i]
-            if moved == 0 or start == 0:
-                continue
+            reversals = []
+            for dj in later:
+                k = list(dj.sleeves).index(sleeve)  # no sleeve is removed here
+                back = dj.newBps[k] - dj.oldBps[k]
+                if back * moved < 0:
+                    reversals.append((abs(back), dj.startIndex[k]))
             end = self.d.sleeves[i].call("returnIndex")
-            excess += moved * (end * WAD // start - WAD)
+            excess += model_credited_excess(moved, d.startIndex[i], end, reversals)
         cap = (m.stake + m.unbonding) * self.max_slash_bps // BPS
         tolerance = TOLERANCE_BPS * WAD
         slash = 0
         if excess < -tolerance:
             slash = min((-excess - tolerance) * d.navBefore // (BPS * WAD), cap)
-        return excess, slash, cap
+        return excess, slash, cap, model_value(excess, d.navBefore)
 
     @precondition(lambda self: self.open)
     @rule(pick=st.integers(0, 63))
@@ -454,7 +480,7 @@ class AgentMachine(RuleBasedStateMachine):
     def _evaluate(self, decision_id: int) -> None:
         dec = self.open[decision_id]
         m = self.model[dec.agent]
-        excess, slash, cap = self._expected_evaluation(decision_id, m)
+        excess, slash, cap, value = self._expected_evaluation(decision_id, m)
         refusals = {"EvaluationNotDue"} if self.now < dec.due_at else set()
         tx = self._send(self.reg, "evaluate", decision_id, sender=self.d.keeper, refusals=refusals)
         if tx is None:
@@ -465,6 +491,20 @@ class AgentMachine(RuleBasedStateMachine):
             decision_id, tdiv(excess, WAD), slash,
         )  # fmt: skip
         m.reputation += tdiv((excess - m.reputation) * 2_000, BPS)
+        m.points, m.debt, added, withdrawn = model_net(m.points, m.debt, value)
+        netted = [
+            (n.agent, n.decisionId, n.value, n.pointsAdded, n.pointsWithdrawn, n.debt)
+            for n in self.reg.logs(tx, "ValueNetted")
+        ]
+        assert netted == ([(
+            m.account.address.lower(), decision_id, value, added, withdrawn, m.debt,
+        )] if value else [])  # fmt: skip
+        [updated] = self.reg.logs(tx, "ReputationUpdated")
+        assert updated.rewardPoints == added
+        if withdrawn:
+            event("a loss withdrew points")
+        elif value < 0:
+            event("a loss became debt")
         opened = self.reg.logs(tx, "SlashOpened")
         if slash == 0:
             assert not opened
@@ -574,6 +614,13 @@ class AgentMachine(RuleBasedStateMachine):
         assert sorted(self.reg.call("pendingSlashes")) == sorted(self.pending)
         for slash_id, s in self.pending.items():
             assert s.amount <= s.cap, slash_id
+
+    @invariant()
+    def rewards_are_net_value_added(self):
+        for i, m in enumerate(self.model):
+            assert self.reg.call("roundPointsOf", m.account) == m.points, i
+            assert self.reg.call("rewardDebt", m.account) == m.debt, i
+        assert self.reg.call("roundPoints") == sum(m.points for m in self.model)
 
     @invariant()
     def rewards_are_covered(self):

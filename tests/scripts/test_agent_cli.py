@@ -362,6 +362,12 @@ def test_decisions_slashes_and_rewards(agent_cli, market, accounts):
     assert row(out, "open decisions") == "-"
     assert row(out, "pending slashes").startswith("#0: 1,100 mUSDC, veto window ends ")
     assert row(out, "pending slashes").endswith("(in 3d)")
+    # The loss also nets against its rewards: no points left this round, a debt to make up.
+    excess, nav = registry.previewEvaluation(second)[0], vault.decision(second).navBefore
+    debt = registry.rewardDebt(me)
+    assert excess < 0 and debt == -(excess * nav // (10_000 * 10**18))  # rounded up
+    assert row(out, "reward points this round") == "-"
+    assert row(out, "reward debt") == f"{market_units(debt)} to make up before earning again"
 
     market.at(slash.vetoEndsAt)
     registry.executeSlash(slash_id, sender=market.keeper)

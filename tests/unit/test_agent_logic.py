@@ -24,6 +24,7 @@ from ballast.agent import (
     lock_message,
     parse_amount,
     registry_rows,
+    reward_rows,
     rewards_text,
     slash_line,
     standing_rows,
@@ -220,6 +221,14 @@ def test_decisions_and_slashes_in_status():
         "pending slashes": "#0: 1,100 mUSDC, veto window ends 2023-11-15 22:13:20 UTC (in 1d)",
         "slashed in total": "1 mUSDC",
     }
+
+
+def test_reward_rows_show_the_open_rounds_points_and_the_debt():
+    assert dict(reward_rows(0, 0, USDC)) == {"reward points this round": "-", "reward debt": "-"}
+    assert dict(reward_rows(2_500 * 10**6, 0, USDC))["reward points this round"] == "2,500 mUSDC"
+    assert dict(reward_rows(0, 10**6, USDC))["reward debt"] == (
+        "1 mUSDC to make up before earning again"
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """keepers/math/evaluation.py without a chain: known values and the properties IAgentRegistry
-and IRWAVault.setAgentRegistry promise (slashes capped and tolerant, excess antisymmetric,
-reputation an EWMA truncated toward zero, fee shares worth at most the fee, a mark that never
-falls, reward splits that never pay more than the pot)."""
+and IRWAVault.setAgentRegistry promise (slashes capped and tolerant, excess antisymmetric, a
+move reversed inside its window credited only while it stood, an agent's points never above its
+net value added, reputation an EWMA truncated toward zero, fee shares worth at most the fee, a
+mark that never falls, reward splits that never pay more than the pot)."""
 
 from __future__ import annotations
 
@@ -23,15 +24,20 @@ from keepers.math import (
     Evaluation,
     EvaluationRules,
     FeeAccrual,
+    LaterDecision,
+    LaterMove,
+    RewardAccount,
     RewardRounds,
     SleeveMove,
     VaultSnapshot,
     assess,
+    credited_excess,
     div_toward_zero,
     excess_bps,
     excess_return,
     initial_high_water_mark,
     lifted_mark,
+    net_value,
     performance_fee,
     reputation_after,
     reward_due,
@@ -41,6 +47,7 @@ from keepers.math import (
     slash_cap,
     sleeve_return,
     split_fee,
+    value_added,
 )
 
 USDC = 10**6
@@ -66,9 +73,23 @@ realistic_moves = st.builds(
     st.integers(10**15, 10**22),
     st.integers(BPS // 2, 3 * BPS // 2),
 )
+later_moves = st.lists(
+    st.builds(LaterMove, moved_bps=st.integers(-BPS, BPS), start_index=indices), max_size=4
+).map(tuple)
+# Moves that later decisions inside the window may have partly or fully reversed.
+reversed_moves = st.builds(
+    lambda m, later: SleeveMove(m.old_bps, m.new_bps, m.start_index, m.end_index, later),
+    st.one_of(moves, realistic_moves),
+    later_moves,
+)
 evidence = st.builds(
     DecisionEvidence,
     sleeves=st.lists(st.one_of(moves, realistic_moves), min_size=1, max_size=5).map(tuple),
+    nav_before=st.integers(0, 10**30),
+)
+reversed_evidence = st.builds(
+    DecisionEvidence,
+    sleeves=st.lists(st.one_of(moves, reversed_moves), min_size=1, max_size=5).map(tuple),
     nav_before=st.integers(0, 10**30),
 )
 rules = st.builds(
@@ -84,10 +105,17 @@ nonzero = st.one_of(st.integers(-(2**255), -1), st.integers(1, 2**255 - 1))
 
 
 def swapped(e: DecisionEvidence) -> DecisionEvidence:
+    """Old and new weights swapped, and every later move negated."""
     return DecisionEvidence(
-        tuple(SleeveMove(s.new_bps, s.old_bps, s.start_index, s.end_index) for s in e.sleeves),
+        tuple(
+            SleeveMove(
+                s.new_bps, s.old_bps, s.start_index, s.end_index,
+                tuple(LaterMove(-m.moved_bps, m.start_index) for m in s.later),
+            )
+            for s in e.sleeves
+        ),
         e.nav_before,
-    )
+    )  # fmt: skip
 
 
 def vaults():
@@ -184,7 +212,7 @@ def test_excess_bps_truncates_toward_zero():
     assert excess_bps(-1) == 0
 
 
-@given(e=evidence)
+@given(e=reversed_evidence)
 def test_excess_is_antisymmetric(e):
     """Swapping old and new weights negates the excess, and its bps (truncation is odd)."""
     x = excess_return(e)
@@ -206,6 +234,66 @@ def test_excess_is_exact(e):
         e.nav_before,
     )
     assert excess_return(unmoved) == 0
+
+
+def test_a_reversal_ends_the_reversed_part_of_the_window():
+    """M-6: 2,000 bps into gold at 1.00; the next day a decision (anyone's) sells 2,020 bps of
+    it at 1.01 (the weight drifted up), gold ends the window at 1.07. The move is credited +1 %
+    (the day it stood), not +7 %; a sale of 500 bps only ends 500 of them."""
+    full = [LaterDecision((2_020,), (0,), (101 * WAD // 100,))]
+    e = DecisionEvidence.of([0], [2_000], [WAD], [107 * WAD // 100], NAV, full)
+    assert e.sleeves[0].kept_bps == 0
+    assert excess_return(e) == 2_000 * (WAD // 100)  # 20 bps, not 140
+    part = [LaterDecision((2_020,), (1_520,), (101 * WAD // 100,))]
+    e = DecisionEvidence.of([0], [2_000], [WAD], [107 * WAD // 100], NAV, part)
+    assert e.sleeves[0].kept_bps == 1_500
+    assert excess_return(e) == 500 * (WAD // 100) + 1_500 * (7 * WAD // 100)
+    # Moves the same way, and later moves of other sleeves, change nothing.
+    same = [LaterDecision((2_020,), (3_000,), (101 * WAD // 100,))]
+    e = DecisionEvidence.of([0], [2_000], [WAD], [107 * WAD // 100], NAV, same)
+    assert excess_return(e) == 2_000 * (7 * WAD // 100)
+    # A sale reversed by a buy-back: the sale is judged while it stood (gold +1 %: -1 %).
+    back = [LaterDecision((0,), (2_000,), (101 * WAD // 100,))]
+    e = DecisionEvidence.of([2_000], [0], [WAD], [107 * WAD // 100], NAV, back)
+    assert excess_return(e) == -2_000 * (WAD // 100)
+    # Several reversals in order, each up to what is still in place.
+    steps = [
+        LaterDecision((3_000,), (2_000,), (102 * WAD // 100,)),  # ends 1,000 at +2 %
+        LaterDecision((2_000,), (2_500,), (103 * WAD // 100,)),  # a buy: not a reversal
+        LaterDecision((2_500,), (0,), (99 * WAD // 100,)),  # ends the other 2,000 at -1 %
+    ]
+    e = DecisionEvidence.of([0], [3_000], [WAD], [5 * WAD], NAV, steps)
+    assert e.sleeves[0].kept_bps == 0
+    assert excess_return(e) == 1_000 * (2 * WAD // 100) + 2_000 * (-WAD // 100)
+
+
+@given(m=st.one_of(moves, realistic_moves))
+def test_no_later_move_is_the_whole_window(m):
+    assert credited_excess(m) == (
+        m.moved_bps * sleeve_return(m.start_index, m.end_index) if m.start_index else 0
+    )
+    assert m.kept_bps == (m.moved_bps if m.start_index else 0)
+
+
+@given(m=reversed_moves)
+def test_reversals_only_shorten_what_is_in_place(m):
+    """What stands at the end never grows, never changes sign, and is the move less the
+    reversed parts; a reversal read at the start index credits that part 0."""
+    kept = m.kept_bps
+    if m.moved_bps == 0 or m.start_index == 0:
+        assert kept == 0 and credited_excess(m) == 0
+        return
+    assert abs(kept) <= abs(m.moved_bps) and kept * m.moved_bps >= 0
+    opposite = sum(abs(x.moved_bps) for x in m.later if x.moved_bps * m.moved_bps < 0)
+    assert abs(m.moved_bps) - abs(kept) == min(opposite, abs(m.moved_bps))
+    if kept != m.moved_bps:
+        event("partly or fully reversed")
+    # Every reversal read where the move started: only the kept part earns anything.
+    flat = SleeveMove(
+        m.old_bps, m.new_bps, m.start_index, m.end_index,
+        tuple(LaterMove(x.moved_bps, m.start_index) for x in m.later),
+    )  # fmt: skip
+    assert credited_excess(flat) == kept * sleeve_return(m.start_index, m.end_index)
 
 
 # ---------------------------------------------------------------------------------- slash, points
@@ -246,26 +334,88 @@ def test_slash_bounds(excess, nav, rules, bond):
     assert slash_amount(excess - WAD, nav, rules, bond) >= amount
 
 
-@given(e=evidence, rules=rules, bond=bonds)
-def test_assess(e, rules, bond):
-    ev = assess(e, rules, bond)
+debts = st.one_of(st.just(0), st.integers(0, 10**30))
+
+
+@given(e=reversed_evidence, rules=rules, bond=bonds, debt=debts)
+def test_assess(e, rules, bond, debt):
+    ev = assess(e, rules, bond, debt)
     assert ev.excess == excess_return(e)
     assert ev.slash_amount == slash_amount(ev.excess, e.nav_before, rules, bond)
     assert not (ev.slash_amount and ev.reward_points)  # never both
     assert ev.opens_slash == (ev.slash_amount != 0)
+    assert ev.value == value_added(ev.excess, e.nav_before)
+    # Positive value rounds down, negative away from zero: never in the agent's favour.
+    assert ev.value * BPS * WAD <= ev.excess * e.nav_before
+    assert abs(ev.value * BPS * WAD - ev.excess * e.nav_before) < BPS * WAD
     if ev.excess > 0:
-        assert ev.reward_points == reward_points(ev.excess, e.nav_before)
-        assert ev.reward_points * BPS * WAD <= ev.excess * e.nav_before
+        assert ev.reward_points == reward_points(ev.excess, e.nav_before, debt)
+        assert ev.reward_points == max(ev.value - debt, 0)
     else:
-        assert ev.reward_points == 0
+        assert ev.reward_points == 0 and ev.value <= 0
     assert ev.excess_bps == div_toward_zero(ev.excess, WAD)
     event("slash" if ev.slash_amount else "points" if ev.reward_points else "neither")
 
 
 def test_evaluation_is_a_value():
-    assert Evaluation(-WAD * 3 // 2, 0, 0).excess_bps == -1
+    assert Evaluation(-WAD * 3 // 2, 0, 0, -1).excess_bps == -1
     with pytest.raises(AttributeError):
-        Evaluation(0, 0, 0).excess = 1  # frozen
+        Evaluation(0, 0, 0, 0).excess = 1  # frozen
+
+
+# ---------------------------------------------------------------------------------- netting
+
+
+def test_netting_known_values():
+    assert value_added(25 * WAD, NAV) == 2_500 * USDC
+    assert value_added(-25 * WAD, NAV) == -2_500 * USDC
+    assert value_added(-1, NAV) == -1  # a wei of excess still costs a unit: against the agent
+    assert value_added(1, NAV) == 0
+    # A gain on a clean account: all points.
+    n = net_value(100, RewardAccount())
+    assert (n.points_added, n.points_withdrawn, n.account) == (100, 0, RewardAccount(100, 0))
+    # A loss withdraws the open round's points first, then becomes debt.
+    n = net_value(-130, n.account)
+    assert (n.points_added, n.points_withdrawn, n.account) == (0, 100, RewardAccount(0, 30))
+    # A gain repays the debt first.
+    n = net_value(50, n.account)
+    assert (n.points_added, n.points_withdrawn, n.account) == (20, 0, RewardAccount(20, 0))
+    assert net_value(0, RewardAccount(5, 0)).account == RewardAccount(5, 0)
+
+
+values = st.lists(st.tuples(st.integers(-(10**12), 10**12), st.booleans()), min_size=1, max_size=30)
+
+
+@given(steps=values)
+def test_an_agents_points_never_exceed_its_net_value_added(steps):
+    """Any sequence of evaluations' values, with a fee closing the round after some of them:
+    the points an agent was ever credited, less its debt, are exactly the sum of its values;
+    they never exceed the best its net value added ever was; within one round they are the
+    positive part of that round's net; and a round trip (a gain and an equal loss) leaves
+    nothing whatever the order."""
+    account, paid, total, best, closed = RewardAccount(), 0, 0, 0, False
+    for value, fee_after in steps:
+        n = net_value(value, account)
+        account = n.account
+        total += value
+        best = max(best, total)
+        assert account.points >= 0 and account.debt >= 0
+        assert account.points == 0 or account.debt == 0
+        assert paid + account.points - account.debt == total
+        assert paid + account.points <= best
+        if not closed:  # still the first round
+            assert account.points == max(total, 0) and account.debt == max(-total, 0)
+        if fee_after:  # the round closes: its points are final
+            event("a round closed")
+            paid += account.points
+            account = RewardAccount(0, account.debt)
+            closed = True
+    gain = abs(steps[0][0])
+    for order in ((gain, -gain), (-gain, gain)):
+        a = RewardAccount()
+        for v in order:
+            a = net_value(v, a).account
+        assert a == RewardAccount()
 
 
 # ---------------------------------------------------------------------------------- reputation
