@@ -65,6 +65,7 @@ from keepers.math.lending import (
     debt_of,
     effective_bonus_bps,
     health_factor,
+    is_dust,
     liquidation_gain,
     liquidation_trigger,
     max_repay,
@@ -79,6 +80,7 @@ from keepers.math.lending import (
     settle_liquidation,
     size_liquidation,
     supply,
+    swept,
     utilization,
     write_off,
 )
@@ -125,6 +127,7 @@ __all__ = [
     "excess_bps",
     "excess_return",
     "health_factor",
+    "is_dust",
     "initial_high_water_mark",
     "lifted_mark",
     "liquidation_gain",
@@ -150,6 +153,7 @@ __all__ = [
     "sleeve_return",
     "split_fee",
     "supply",
+    "swept",
     "utilization",
     "write_off",
 ]
