@@ -472,9 +472,7 @@ def plan_liquidation(
         repay_amount=repay_amount,
         asset_decimals=position.asset_decimals,
         rules=rules,
-        others=sum(
-            h.value(position.asset_decimals) for h in position.held if h is not target
-        ),
+        others=sum(h.value(position.asset_decimals) for h in position.held if h is not target),
     )
 
 
@@ -558,7 +556,11 @@ def swept(liquidation: Liquidation, position: Position) -> tuple[tuple[str, int]
         return ()
     out = []
     for h in position.held:
-        left = h.amount - liquidation.seized if h.token.lower() == liquidation.token.lower() else h.amount
+        left = (
+            h.amount - liquidation.seized
+            if h.token.lower() == liquidation.token.lower()
+            else h.amount
+        )
         if left > 0:
             out.append((h.token, left))
     return tuple(out)

@@ -280,8 +280,8 @@ def test_moving_debt_onto_a_capped_token_is_a_borrow_against_it(lending, book, b
     bars = lending.open_position(bob, "gold", 200_000 * USDC, 0)  # adding collateral: always fine
     assert book.capUsage(gold) == 0  # a deposit attributes nothing
     # Taking the T-bills out would leave the debt on gold alone, past gold's cap of 0...
-    assert_reverts(book, "withdrawCollateral", tbill, bills, sender=bob,
-                   error="BorrowCapExceeded", token=gold, principal=100_000 * USDC, cap=0)  # fmt: skip
+    assert_reverts(book, "withdrawCollateral", tbill, bills, sender=bob, error="BorrowCapExceeded",
+                   token=gold, principal=100_000 * USDC, cap=0)  # fmt: skip
     # ...and taking half of them would rest 140 / 192 of it on gold.
     assert_reverts(book, "withdrawCollateral", tbill, bills // 2, sender=bob,
                    error="BorrowCapExceeded", token=gold, cap=0)  # fmt: skip
