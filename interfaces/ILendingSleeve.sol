@@ -37,11 +37,23 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        the debt was below it already): positions too small to liquidate economically are
 ///        never created.
 ///      - `lend.borrowCap.<token>` caps the principal (interest excluded, as Aave's isolation
-///        debt ceiling) of all positions that hold `<token>` as collateral, counted in full
-///        against each token a position holds. It is checked when borrowing, and when a
-///        withdrawal takes a token out of a position with debt (the debt then rests on the
-///        tokens left, as if borrowed against them). Adding collateral or repaying is never
-///        blocked by it; 0 stops new borrowing against the token.
+///        debt ceiling) that rests on `<token>`. A position's principal is attributed to its
+///        tokens pro rata to what each adds to its borrow power, `w_t = value_t * min(ltv_t,
+///        threshold_t)` at the router's best price (`tryPrice`): token k of the position (listing
+///        order) gets `floor(P * W_k / W) - floor(P * W_(k-1) / W)`, `W_k` the weights up to k,
+///        so the shares add up to the principal exactly (equal weights if all are 0).
+///        `capUsageOf(borrower, token)` is that share, `capUsage(token)` their sum. The shares
+///        are re-attributed at every borrow, collateral withdrawal and liquidation (at its
+///        prices), scaled down pro rata by a repayment (same cumulative rounding: none rises),
+///        and left as they are by a deposit (a newly posted token carries nothing until then).
+///        A borrow or withdrawal is refused (`BorrowCapExceeded`) only if a token whose share it
+///        raises ends above its cap: a position's debt weighs on a cap only as far as that token
+///        backs it, so a wei of a token (a dust holding: weight ~0) neither counts against its cap
+///        nor lets anyone block other holders' borrows (L-1); a token at its cap still takes no
+///        more debt, so the caps bound the exposure resting on each token at the last
+///        re-attribution. Moving debt onto a capped token by withdrawing the others is a borrow
+///        against it. Adding collateral, repaying and liquidating are never blocked by a cap;
+///        0 stops new borrowing against the token.
 ///        Repayments pay interest first, then principal.
 ///      - `liquidate` works only when health < 1 and the seized token's price is fresh (the other
 ///        tokens count at the best price available, so no lapsed feed of another token shields
@@ -53,7 +65,8 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        at least what the borrower holds, it seizes all of it and the repay falls to
 ///        `ceil(held * price / (1 + bonus))`. A liquidation that neither clears the debt nor
 ///        takes all of that collateral must leave debt >= `lend.minDebt` (Aave 3.3's dust rule),
-///        so `liquidate(b, t, type(uint256).max)` succeeds on any unhealthy position, unless the
+///        unless it is a dust write-off (below), so `liquidate(b, t, type(uint256).max)` succeeds
+///        on any unhealthy position, unless the
 ///        largest repay allowed buys less than one unit of `t` (`ZeroAmount`: a wei-sized debt, or
 ///        a token whose unit is worth more than that repay; listing refuses tokens with fewer
 ///        than 6 decimals for that reason).
@@ -63,11 +76,30 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        is insolvent (its collateral no longer covers debt plus bonus) and it is closed by
 ///        seizing collateral until none is left; with several, seizing the token of the highest
 ///        threshold * (1 + bonus) can lower the health of a position that still covers its debt.
-///      - When a liquidation takes a borrower's last collateral and debt remains, that debt is
-///        bad debt: it is written off at once (`BadDebtRealized`), the book's `totalAssets()` and
-///        so the vault's fall by exactly the amount reported, and the supply index falls with
-///        them. The book never counts debt nobody can be made to pay (Morpho Blue's rule). The
-///        amount is 0 when what was left was a rounding wei the book never counted.
+///      - Dust write-off. When a liquidation leaves debt (`remaining = debt - repay > 0`) behind
+///        collateral that is dust, that debt is bad debt: it is written off in that same
+///        liquidation (`BadDebtRealized`), the book's `totalAssets()` and so the vault's fall by
+///        exactly the amount reported, and the supply index falls with them. The book never
+///        counts debt nobody can be made to pay (Morpho Blue's rule). The amount is 0 when what was
+///        left was a rounding wei the book never counted. Dust: the collateral the borrower would
+///        keep, `rest` = Σ value of its tokens at the liquidation's prices (the seized token's
+///        fresh price, the others' best available, as for its health), is below
+///        `max(lend.minDebt, 1)` and below `remaining`. Below lend.minDebt no liquidation of it
+///        could repay the size under which liquidating is uneconomic (the keeper would never pay
+///        gas for it, and the debt would sit as a phantom asset behind a wei: M-4); below the
+///        debt left the borrower owns nothing in it. That collateral, every token of it, is
+///        swept to the liquidator with the seizure (`CollateralSwept`; worth < lend.minDebt: the
+///        one case where a liquidator gets more than its bonus, as the fee for closing the
+///        position; the book cannot hold RWA tokens, it counts cash and debt only). Taking the
+///        last collateral is the case rest == 0. A position can reach dust only through a
+///        liquidation or a price fall: `withdrawCollateral` must leave debt <= borrow power <=
+///        Σ value, so the collateral it leaves is never worth less than the debt. Dust whose price
+///        merely fell is written off by its next liquidation (which takes it all: rest == 0).
+///      - DESIGN invariant 6 ("a liquidation never lowers the health of a position with health
+///        < 1, except by a bad-debt write-off") holds for every liquidation that clears the debt,
+///        writes it off, or seizes a token whose threshold * (1 + bonus) is at most the health. A
+///        partial liquidation of a position under that break-even lowers its health (see above);
+///        the dust rule writes off such a position once what it leaves is dust, not before.
 ///
 ///      - The interest rate model is fixed at construction (Morpho Blue's rule): a new model
 ///        means a new book, which governance adds as a sleeve while the vault drains the old one.
@@ -92,6 +124,10 @@ interface ILendingSleeve is ISleeve {
         address indexed borrower, address indexed liquidator, address indexed token, uint256 repaid, uint256 seized
     );
     event BadDebtRealized(address indexed borrower, uint256 amount);
+    /// @notice A dust write-off sent `amount` of the borrower's `token` to the liquidator.
+    event CollateralSwept(
+        address indexed borrower, address indexed liquidator, address indexed token, uint256 amount
+    );
     event Supplied(uint256 assets);
     event Recalled(uint256 requested, uint256 assets);
 
@@ -142,8 +178,10 @@ interface ILendingSleeve is ISleeve {
 
     /// @notice Repays up to `repayAmount` of an unhealthy `borrower`'s debt and seizes the
     ///         matching `token` collateral plus the bonus (see the rules above). Anyone.
-    ///         `type(uint256).max` repays as much as allowed.
-    /// @return seized Collateral sent to the caller.
+    ///         `type(uint256).max` repays as much as allowed. When it leaves only dust behind the
+    ///         debt, the dust goes to the caller too (`CollateralSwept`) and the debt left is
+    ///         written off (`BadDebtRealized`).
+    /// @return seized Collateral of `token` sent to the caller for the repay (sweeps excluded).
     function liquidate(address borrower, address token, uint256 repayAmount) external returns (uint256 seized);
 
     /// @notice `(true, liquidate calldata)` for an unhealthy borrower: the collateral (fresh
@@ -190,8 +228,11 @@ interface ILendingSleeve is ISleeve {
 
     function collateralName(address token) external view returns (string memory);
 
-    /// @notice Principal counted against `lend.borrowCap.<name>` of `token`.
+    /// @notice Principal counted against `lend.borrowCap.<name>` of `token`: Σ `capUsageOf`.
     function capUsage(address token) external view returns (uint256);
+
+    /// @notice The part of `borrower`'s principal attributed to `token` (see the borrow cap rule).
+    function capUsageOf(address borrower, address token) external view returns (uint256);
 
     /// @notice Stablecoin held for lending (not lent out).
     function cash() external view returns (uint256);

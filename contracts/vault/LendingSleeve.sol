@@ -48,7 +48,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         bytes32 thresholdKey;
         bytes32 bonusKey;
         bytes32 capKey;
-        uint256 usage; // principal of positions holding this token (borrow cap)
+        uint256 usage; // principal attributed to this token (borrow cap), Σ `_backing`
     }
 
     struct PositionSlot {
@@ -78,13 +78,16 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         uint40 lastAccrual;
     }
 
-    /// @dev One liquidation, sized (see `_plan`).
+    /// @dev One liquidation, sized (see `_plan`). `others`: the value of the borrower's other
+    ///      tokens at the liquidation's prices; `sweep`: what it leaves is dust (swept, written off).
     struct Plan {
         uint256 debt;
         uint256 repay;
         uint256 seized;
         uint256 held;
         uint256 health;
+        uint256 others;
+        bool sweep;
     }
 
     address public immutable override vault;
@@ -103,6 +106,9 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     mapping(address token => string) internal _names;
     mapping(address borrower => PositionSlot) internal _positions;
     mapping(address borrower => mapping(address token => uint256)) internal _collateral;
+    /// @dev The part of a position's principal attributed to each of its tokens (borrow caps):
+    ///      Σ over the position's tokens == its principal; 0 for a token it does not hold.
+    mapping(address borrower => mapping(address token => uint256)) internal _backing;
 
     /// @param vault_ The RWAVault that supplies and recalls the cash.
     /// @param admin Receives DEFAULT_ADMIN and GOVERNANCE (the deployer, who hands them to the
@@ -209,10 +215,10 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
             PositionSlot memory pos = _positions[msg.sender];
             uint16 bit = uint16(1 << index);
             if (pos.mask & bit == 0) {
+                // No share of the principal yet: it is attributed at the next borrow,
+                // withdrawal or liquidation (`_rebase`), never by a deposit.
                 pos.mask |= bit;
                 _positions[msg.sender] = pos;
-                // The position's principal now counts against this token's cap too.
-                if (pos.principal != 0) _collaterals[index].usage += pos.principal;
             }
         }
         _collateral[msg.sender][token] = held + amount;
@@ -232,13 +238,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         if (left == 0) {
             pos.mask &= ~uint16(1 << index);
             _positions[msg.sender] = pos;
-            if (pos.principal != 0) {
-                _collaterals[index].usage -= pos.principal;
-                // The debt now rests on the tokens left: as for a borrow, each must be within
-                // its cap (else posting a capped token and taking this one out would move debt
-                // onto it past its cap).
-                _checkCaps(pos.mask);
-            }
+            _dropBacking(msg.sender, index);
         }
         if (pos.scaled != 0) {
             // Interest to now, without storing it: only cash/debt changes write the book.
@@ -246,6 +246,10 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
             (uint256 power,) = _borrowPower(msg.sender, pos.mask, true);
             if (debt > power) revert InsufficientCollateral(debt, power);
         }
+        // The principal now rests on what is left, pro rata: as for a borrow, a token whose share
+        // rises must stay within its cap (else posting a capped token and taking others out would
+        // move debt onto it past its cap).
+        if (pos.principal != 0) _rebase(msg.sender, pos.mask, pos.principal, true);
         IERC20(token).safeTransfer(msg.sender, amount);
         emit CollateralWithdrawn(msg.sender, token, amount);
     }
@@ -268,10 +272,9 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         (uint256 power,) = _borrowPower(msg.sender, pos.mask, true);
         if (debt > power) revert InsufficientCollateral(debt, power);
         pos.principal = (pos.principal + amount).toUint112();
-        for (uint256 i; (pos.mask >> i) != 0; ++i) {
-            if ((pos.mask >> i) & 1 == 1) _collaterals[i].usage += amount;
-        }
-        _checkCaps(pos.mask);
+        // The principal is attributed to the tokens pro rata to what each adds to the borrow
+        // power; only a token whose share rises is checked against its cap (dust backs ~nothing).
+        _rebase(msg.sender, pos.mask, pos.principal, true);
         _positions[msg.sender] = pos;
         s.cash -= amount;
         _commit(s);
@@ -288,7 +291,9 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         uint256 debt = _debtOf(pos.scaled, s.borrowIndex);
         if (debt == 0) revert NoDebt(onBehalfOf);
         repaid = Math.min(amount, debt);
+        uint256 principal = pos.principal;
         uint256 left = _reduceDebt(s, pos, repaid, debt);
+        _scaleBacking(onBehalfOf, pos.mask, principal, pos.principal);
         if (left != 0) {
             uint256 minDebt = registry.get(MIN_DEBT);
             if (left < minDebt && debt >= minDebt) revert DustDebt(left, minDebt);
@@ -315,17 +320,24 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         _reduceDebt(s, pos, p.repay, p.debt);
         s.cash += p.repay;
 
+        uint256 index = _indexPlusOne[token] - 1;
         uint256 left = p.held - p.seized;
         _collateral[borrower][token] = left;
         if (left == 0) {
-            uint256 index = _indexPlusOne[token] - 1;
             pos.mask &= ~uint16(1 << index);
-            if (pos.principal != 0) _collaterals[index].usage -= pos.principal;
+            _dropBacking(borrower, index);
+        }
+        // Dust left behind the debt (see `_size`) goes to the liquidator with the seizure: the
+        // position has no collateral left. `swept`: the amounts, per collateral index.
+        uint256[MAX_COLLATERALS] memory swept;
+        if (p.sweep) {
+            swept = _sweep(borrower, pos.mask);
+            pos.mask = 0;
         }
         if (pos.mask == 0 && pos.scaled != 0) {
-            // No collateral left behind the debt: write it off now, never count it as an asset.
-            // The loss is what the book's counted debt fell by beyond the repayment, so the
-            // book's totalAssets() falls by exactly `loss`.
+            // No collateral (or only dust) left behind the debt: write it off now, never count
+            // it as an asset. The loss is what the book's counted debt fell by beyond the
+            // repayment, so the book's totalAssets() falls by exactly `loss`.
             s.totalScaled -= pos.scaled;
             pos.scaled = 0;
             pos.principal = 0;
@@ -336,11 +348,17 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
             }
             emit BadDebtRealized(borrower, loss);
         }
+        // The principal left rests on the tokens left, at this liquidation's prices (no cap
+        // check: a liquidation is never refused for a cap).
+        _rebase(borrower, pos.mask, pos.principal, false);
         _positions[borrower] = pos;
         _commit(s);
         seized = p.seized;
         IERC20(asset).safeTransferFrom(msg.sender, address(this), p.repay);
         IERC20(token).safeTransfer(msg.sender, seized);
+        for (uint256 i; i < MAX_COLLATERALS; ++i) {
+            if (swept[i] != 0) IERC20(_collaterals[i].token).safeTransfer(msg.sender, swept[i]);
+        }
         emit Liquidated(borrower, msg.sender, token, p.repay, seized);
     }
 
@@ -434,12 +452,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         uint256 debt = _debtOf(pos.scaled, s.borrowIndex);
         (uint256 power, bool stale) = _borrowPower(borrower, pos.mask, false);
         if (stale) return 0; // `borrow` would revert StalePrice
-        room = s.cash;
-        for (uint256 i; (pos.mask >> i) != 0; ++i) {
-            if ((pos.mask >> i) & 1 == 0) continue;
-            Collateral storage c = _collaterals[i];
-            room = Math.min(room, registry.get(c.capKey).saturatingSub(c.usage));
-        }
+        room = Math.min(s.cash, _capRoom(borrower, pos.mask, pos.principal));
         // A borrow of x raises the debt by at most x + ceil(borrowIndex / WAD): both roundings
         // (scaled units added, debt read back) are up.
         room = Math.min(room, power.saturatingSub(debt + s.borrowIndex.ceilDiv(WAD)));
@@ -490,6 +503,12 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     }
 
     /// @inheritdoc ILendingSleeve
+    function capUsageOf(address borrower, address token) external view returns (uint256) {
+        _listedIndex(token);
+        return _backing[borrower][token];
+    }
+
+    /// @inheritdoc ILendingSleeve
     function cash() external view returns (uint256) {
         return _book.cash;
     }
@@ -528,6 +547,24 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
 
     // =================================================================== internals
 
+    /// @dev The most a borrow may add to `principal` within the caps, as `_rebase` will attribute
+    ///      it at these prices: a token's share of a principal Q is at most floor(Q * w / W) + 1
+    ///      (exactly Q when it carries all the weight), and it passes while it stays within
+    ///      max(its share now, cap - the others' usage).
+    function _capRoom(address borrower, uint16 mask, uint256 principal) internal view returns (uint256 room) {
+        room = type(uint256).max;
+        (uint256[MAX_COLLATERALS] memory w, uint256 total) = _capWeights(borrower, mask);
+        if (total == 0) return 0; // no borrow power: `borrow` refuses anyway
+        for (uint256 i; (mask >> i) != 0; ++i) {
+            if (w[i] == 0) continue;
+            Collateral storage c = _collaterals[i];
+            uint256 own = _backing[borrower][c.token];
+            uint256 limit = Math.max(own, registry.get(c.capKey).saturatingSub(c.usage - own));
+            uint256 most = w[i] == total ? limit : limit.saturatingSub(1).mulDiv(total, w[i]);
+            room = Math.min(room, most.saturatingSub(principal));
+        }
+    }
+
     /// @dev The book's state with interest accrued to now (not stored).
     function _accrued() internal view returns (State memory s) {
         Book memory b = _book;
@@ -559,20 +596,105 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     /// @dev Lowers `pos`'s debt (now `debt`) by `amount` <= debt; returns the debt left. Scaled
     ///      units leave rounded down (the borrower is credited at most what was paid); repaying
     ///      the whole debt clears them. Interest is paid first: principal only falls to the debt.
+    ///      The caller moves the cap shares (`_scaleBacking` or `_rebase`).
     function _reduceDebt(State memory s, PositionSlot memory pos, uint256 amount, uint256 debt)
         internal
+        pure
         returns (uint256 left)
     {
         uint256 out = amount == debt ? pos.scaled : amount.mulDiv(WAD, s.borrowIndex);
         pos.scaled -= uint128(out);
         s.totalScaled -= out;
         left = _debtOf(pos.scaled, s.borrowIndex);
-        if (left < pos.principal) {
-            uint256 drop = pos.principal - left;
-            pos.principal = uint112(left);
-            for (uint256 i; (pos.mask >> i) != 0; ++i) {
-                if ((pos.mask >> i) & 1 == 1) _collaterals[i].usage -= drop;
+        if (left < pos.principal) pos.principal = uint112(left);
+    }
+
+    /// @dev Attributes `principal` to the tokens of `mask` pro rata to `_capWeights` (cumulative
+    ///      rounding down: token k gets floor(P * W_k / W) - floor(P * W_(k-1) / W), W_k the weights
+    ///      up to k, so the shares add up to `principal` exactly); equal weights when all are 0.
+    ///      With `check`, a token whose share rises must end with usage <= its cap.
+    function _rebase(address borrower, uint16 mask, uint256 principal, bool check) internal {
+        if (mask == 0) return;
+        uint256[MAX_COLLATERALS] memory w;
+        uint256 total;
+        if (principal != 0) (w, total) = _capWeights(borrower, mask);
+        if (total == 0) {
+            for (uint256 i; (mask >> i) != 0; ++i) {
+                if ((mask >> i) & 1 == 1) (w[i], total) = (1, total + 1);
             }
+        }
+        uint256 cumulative;
+        uint256 given;
+        for (uint256 i; (mask >> i) != 0; ++i) {
+            if ((mask >> i) & 1 == 0) continue;
+            cumulative += w[i];
+            uint256 upTo = principal.mulDiv(cumulative, total);
+            _setBacking(borrower, i, upTo - given, check);
+            given = upTo;
+        }
+    }
+
+    /// @dev The principal fell from `from` to `to` (a repayment): each share falls pro rata, by
+    ///      the same cumulative rounding as `_rebase` (no share rises; they add up to `to`).
+    function _scaleBacking(address borrower, uint16 mask, uint256 from, uint256 to) internal {
+        if (from == to) return;
+        uint256 cumulative;
+        uint256 given;
+        for (uint256 i; (mask >> i) != 0; ++i) {
+            if ((mask >> i) & 1 == 0) continue;
+            cumulative += _backing[borrower][_collaterals[i].token];
+            uint256 upTo = cumulative.mulDiv(to, from);
+            _setBacking(borrower, i, upTo - given, false);
+            given = upTo;
+        }
+    }
+
+    /// @dev Sets the borrower's share of collateral `index`, and the token's usage with it; with
+    ///      `check`, a rise must leave usage within the cap (`BorrowCapExceeded`).
+    function _setBacking(address borrower, uint256 index, uint256 share, bool check) internal {
+        Collateral storage c = _collaterals[index];
+        uint256 old = _backing[borrower][c.token];
+        if (share == old) return;
+        _backing[borrower][c.token] = share;
+        uint256 usage = c.usage - old + share;
+        c.usage = usage;
+        if (check && share > old) {
+            uint256 cap = registry.get(c.capKey);
+            if (usage > cap) revert BorrowCapExceeded(c.token, usage, cap);
+        }
+    }
+
+    /// @dev Collateral `index` leaves the position: its share of the principal leaves its usage.
+    function _dropBacking(address borrower, uint256 index) internal {
+        _setBacking(borrower, index, 0, false);
+    }
+
+    /// @dev Empties the borrower's collateral of `mask` (a dust write-off), for the liquidator.
+    function _sweep(address borrower, uint16 mask) internal returns (uint256[MAX_COLLATERALS] memory swept) {
+        for (uint256 i; (mask >> i) != 0; ++i) {
+            if ((mask >> i) & 1 == 0) continue;
+            address t = _collaterals[i].token;
+            swept[i] = _collateral[borrower][t];
+            _collateral[borrower][t] = 0;
+            _dropBacking(borrower, i);
+            emit CollateralSwept(borrower, msg.sender, t, swept[i]);
+        }
+    }
+
+    /// @dev Each token's weight in the cap attribution, `value * min(ltv, threshold)` at the best
+    ///      price available (what it adds to the borrow power, x 1e4), and their sum.
+    function _capWeights(address borrower, uint16 mask)
+        internal
+        view
+        returns (uint256[MAX_COLLATERALS] memory w, uint256 total)
+    {
+        for (uint256 i; (mask >> i) != 0; ++i) {
+            if ((mask >> i) & 1 == 0) continue;
+            Collateral storage c = _collaterals[i];
+            (uint256 price,) = router.tryPrice(c.token);
+            uint256 ltv = Math.min(registry.get(c.ltvKey), registry.get(c.thresholdKey));
+            w[i] = _value(_collateral[borrower][c.token], price, c.decimals) * ltv;
+            total += w[i];
         }
     }
 
@@ -595,7 +717,8 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         _size(p, index, price, threshold, repayAmount);
     }
 
-    /// @dev Sets `p.health`; returns the price and threshold of collateral `index`. That price must
+    /// @dev Sets `p.health` and `p.others` (the other tokens' value at the same prices); returns
+    ///      the price and threshold of collateral `index`. That price must
     ///      be fresh (`StalePrice`: nothing is seized at a price nobody can verify); the others are
     ///      the best available (`tryPrice`), so that a lapsed feed of some other token, even one
     ///      wei of it posted on purpose, never shields a position from liquidation.
@@ -612,8 +735,10 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
             if (i == index) pr = router.price(c.token);
             else (pr,) = router.tryPrice(c.token);
             uint256 lt = registry.get(c.thresholdKey);
-            adjusted += _value(_collateral[borrower][c.token], pr, c.decimals) * lt;
+            uint256 value = _value(_collateral[borrower][c.token], pr, c.decimals);
+            adjusted += value * lt;
             if (i == index) (price, threshold) = (pr, lt);
+            else p.others += value;
         }
         p.health = adjusted.mulDiv(WAD, p.debt * BPS);
     }
@@ -650,10 +775,18 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         }
         if (p.seized == 0) revert ZeroAmount(); // a repay too small to buy one unit
         uint256 remaining = p.debt - p.repay;
-        if (remaining != 0 && p.seized != p.held) {
-            if (minDebt == type(uint256).max) minDebt = registry.get(MIN_DEBT);
-            if (remaining < minDebt) revert DustDebt(remaining, minDebt);
+        if (remaining == 0) return;
+        if (minDebt == type(uint256).max) minDebt = registry.get(MIN_DEBT);
+        // Dust: what the borrower would keep is worth less than lend.minDebt (or nothing) and
+        // less than the debt left. No liquidation of it could repay lend.minDebt, the size below
+        // which one is uneconomic, and the borrower owns nothing in it: it is swept to this
+        // liquidator and the debt left is written off (`liquidate`), never kept as an asset.
+        uint256 rest = p.others + _value(p.held - p.seized, price, col.decimals);
+        if (rest < Math.max(minDebt, 1) && rest < remaining) {
+            p.sweep = true;
+            return;
         }
+        if (p.seized != p.held && remaining < minDebt) revert DustDebt(remaining, minDebt);
     }
 
     /// @dev Σ value * min(ltv, threshold) / 1e4: with fresh prices (reverting `StalePrice`), or
@@ -689,16 +822,6 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
             (uint256 price, bool fresh) = router.tryPrice(c.token);
             stale = stale || !fresh;
             adjusted += _value(_collateral[borrower][c.token], price, c.decimals) * registry.get(c.thresholdKey);
-        }
-    }
-
-    /// @dev Reverts `BorrowCapExceeded` for the first token of `mask` whose usage is above its cap.
-    function _checkCaps(uint16 mask) internal view {
-        for (uint256 i; (mask >> i) != 0; ++i) {
-            if ((mask >> i) & 1 == 0) continue;
-            Collateral storage c = _collaterals[i];
-            uint256 cap = registry.get(c.capKey);
-            if (c.usage > cap) revert BorrowCapExceeded(c.token, c.usage, cap);
         }
     }
 

@@ -5,6 +5,10 @@ For every borrower read (`Borrower`: address and `keepers.math.Position`, debt a
 - a healthy position (health >= 1 WAD) or one without debt is never planned (counted only);
 - otherwise the collateral is chosen as `liquidationTrigger` chooses it
   (`keepers.math.liquidation_trigger`: the largest `liquidation_gain`, first listed on a tie);
+- the gain is the trigger's (`liquidation_gain`: value seized - repay) plus, when the liquidation
+  leaves only dust behind the debt (`Liquidation.sweep`: it writes the rest off), the dust swept to
+  the liquidator with it (`Liquidation.rest`): such a liquidation is planned like any other, so
+  no phantom debt waits behind a wei of collateral for a liquidation nobody would pay gas for;
 - the profit is `gain - gas cost`, the gas cost being `gas_per_liquidation · (baseFee +
   priorityFee)` converted to asset units with the ETH/asset price (`GasMarket`), rounded up;
 - unprofitable plans (`profit <= min_profit`) are skipped with a reason;
@@ -63,7 +67,8 @@ class LiquidationPlan:
     """A call to send: `liquidate(borrower, token, repay_amount)`. `repay_amount` is MAX_UINT256
     (the most allowed when mined, as `liquidationTrigger` proposes) unless the keeper's inventory
     limited it; `liquidation` is what it does on the state read (the keeper must hold and approve
-    `liquidation.repay`); `profit = gain - gas_cost` (asset units)."""
+    `liquidation.repay`); `gain` includes a dust write-off's sweep; `profit = gain - gas_cost`
+    (asset units)."""
 
     borrower: str
     token: str
@@ -99,6 +104,12 @@ class LiquidatorReport:
         return sum(p.profit for p in self.plans)
 
 
+def _gain(liquidation: Liquidation, position: Position) -> int:
+    """What the liquidator gets beyond its repay: the bonus, and a dust write-off's sweep."""
+    dust = liquidation.rest if liquidation.sweep else 0
+    return liquidation_gain(liquidation, position) + dust
+
+
 def _best_for_amount(
     position: Position, rules: LiquidationRules, amount: int
 ) -> tuple[Liquidation, int] | None:
@@ -108,7 +119,7 @@ def _best_for_amount(
         plan = plan_liquidation(position, h.token, amount, rules)
         if isinstance(plan, Refusal):
             continue
-        gain = liquidation_gain(plan, position)
+        gain = _gain(plan, position)
         if best is None or gain > best[1]:
             best = (plan, gain)
     return best
@@ -143,10 +154,11 @@ def plan_liquidations(
         if isinstance(call, NoLiquidation):
             skipped.append(LiquidationSkip(b.address, health, call.reason))
             continue
-        profit = call.gain - gas_cost
+        gain = _gain(call.liquidation, pos)
+        profit = gain - gas_cost
         if profit <= settings.min_profit:
             reason = (
-                f"unprofitable: gain {call.gain} - gas {gas_cost} = {profit} "
+                f"unprofitable: gain {gain} - gas {gas_cost} = {profit} "
                 f"<= min profit {settings.min_profit}"
             )
             skipped.append(LiquidationSkip(b.address, health, reason))
@@ -154,7 +166,7 @@ def plan_liquidations(
         candidates.append(
             LiquidationPlan(
                 b.address, call.token, MAX_UINT256, call.liquidation, health,
-                call.gain, gas_cost, profit,
+                gain, gas_cost, profit,
             )
         )  # fmt: skip
     candidates.sort(key=lambda p: (-p.profit, p.borrower.lower()))

@@ -311,7 +311,11 @@ class LiquidationRules:
 @dataclass(frozen=True)
 class Liquidation:
     """A liquidation the contract would accept: repay `repay` of `debt`, seize `seized` of the
-    `held` units of `token`. `health` is the health before (fresh prices)."""
+    `held` units of `token`. `health` is the health before (fresh prices).
+
+    `rest` is the value of the collateral the borrower keeps (0 when the debt closes: not
+    needed); `sweep` says it is dust (`is_dust`): swept to the liquidator with the seizure, the
+    debt left written off."""
 
     token: str
     debt: int
@@ -321,6 +325,8 @@ class Liquidation:
     bonus_bps: int
     repay: int
     seized: int
+    rest: int = 0
+    sweep: bool = False
 
     @property
     def takes_all(self) -> bool:
@@ -331,6 +337,11 @@ class Liquidation:
     def closes(self) -> bool:
         """It repays the whole debt."""
         return self.repay == self.debt
+
+    @property
+    def writes_off(self) -> bool:
+        """It realises bad debt: debt is left and only dust (or nothing) is behind it."""
+        return self.sweep
 
     @property
     def remaining(self) -> int:
@@ -368,6 +379,13 @@ def max_repay(debt: int, health: int, rules: LiquidationRules) -> int:
     return debt
 
 
+def is_dust(rest: int, remaining: int, min_debt: int) -> bool:
+    """The dust rule: collateral left worth `rest` behind `remaining > 0` of debt is dust when
+    `rest < max(minDebt, 1)` (no liquidation of it could repay lend.minDebt, or it is worth
+    nothing) and `rest < remaining` (the borrower owns nothing in it)."""
+    return remaining > 0 and rest < max(min_debt, 1) and rest < remaining
+
+
 def size_liquidation(
     *,
     token: str,
@@ -381,6 +399,7 @@ def size_liquidation(
     repay_amount: int,
     asset_decimals: int,
     rules: LiquidationRules,
+    others: int = 0,
 ) -> Liquidation | Refusal:
     """`LendingSleeve._size`: the repay and seizure of an unhealthy position.
 
@@ -390,8 +409,11 @@ def size_liquidation(
     - when that reaches `held`: `seized = held` and
       `repay = min(repay, ceil(held * price * assetUnit * 1e4 / (WAD * tokenUnit * (1e4 + bonus))))`
       (rounded up: the liquidator pays the rounding);
-    - refused `ZeroAmount` when nothing is seized, `DustDebt` when it neither clears the debt nor
-      takes all of `token` and leaves `0 < debt - repay < minDebt`.
+    - refused `ZeroAmount` when nothing is seized;
+    - when debt is left, `rest = others + collateral_value(held - seized)` (`others`: the value
+      of the borrower's other tokens at the same prices) is what the borrower keeps: dust
+      (`is_dust`) makes it a write-off (`sweep`); otherwise refused `DustDebt` when it neither
+      clears the debt nor takes all of `token` and leaves `0 < debt - repay < minDebt`.
     """
     cap = max_repay(debt, health, rules)
     repay_ = min(repay_amount, cap)
@@ -406,9 +428,14 @@ def size_liquidation(
     if seized == 0:
         return Refusal("ZeroAmount")
     remaining = debt - repay_
-    if remaining != 0 and seized != held and remaining < rules.min_debt:
+    if remaining == 0:
+        return Liquidation(token, debt, held, health, cap, bonus, repay_, seized)
+    rest = others + collateral_value(held - seized, price, decimals, asset_decimals)
+    if is_dust(rest, remaining, rules.min_debt):
+        return Liquidation(token, debt, held, health, cap, bonus, repay_, seized, rest, True)
+    if seized != held and remaining < rules.min_debt:
         return Refusal("DustDebt", (remaining, rules.min_debt))
-    return Liquidation(token, debt, held, health, cap, bonus, repay_, seized)
+    return Liquidation(token, debt, held, health, cap, bonus, repay_, seized, rest)
 
 
 def plan_liquidation(
@@ -445,11 +472,13 @@ def plan_liquidation(
         repay_amount=repay_amount,
         asset_decimals=position.asset_decimals,
         rules=rules,
+        others=sum(h.value(position.asset_decimals) for h in position.held if h is not target),
     )
 
 
 def liquidation_gain(liquidation: Liquidation, position: Position) -> int:
-    """What the liquidator earns: `value(seized) - repay` at the token's price, floored at 0."""
+    """What the liquidator earns: `value(seized) - repay` at the token's price, floored at 0
+    (`liquidationTrigger`'s measure; a dust sweep adds `liquidation.rest`: see `swept`)."""
     target = position.holding(liquidation.token)
     if target is None:
         raise ValueError(f"{liquidation.token} is not held by the position")
@@ -520,6 +549,23 @@ class Settlement:
         return self.loan.debt(self.book)
 
 
+def swept(liquidation: Liquidation, position: Position) -> tuple[tuple[str, int], ...]:
+    """What a dust write-off sends the liquidator besides the seizure (`CollateralSwept`), in
+    listing order: every token the borrower still holds, all of it. Empty without `sweep`."""
+    if not liquidation.sweep:
+        return ()
+    out = []
+    for h in position.held:
+        left = (
+            h.amount - liquidation.seized
+            if h.token.lower() == liquidation.token.lower()
+            else h.amount
+        )
+        if left > 0:
+            out.append((h.token, left))
+    return tuple(out)
+
+
 def write_off(book: Book, loan: Loan, book_debt_before: int, repaid: int) -> tuple[Book, int]:
     """Writes off `loan` (no collateral left behind it) from `book`, in which the repayment is
     already counted. The loss is what the book's counted debt fell by beyond the repayment,
@@ -545,8 +591,9 @@ def settle_liquidation(
 ) -> Settlement:
     """The book and loan after `liquidation` of `position` (whose debt is `loan` accrued to
     `now`) is mined at `now`: the debt falls by `scaled_repaid`, the cash rises by the repay,
-    and when the borrower has no collateral left (this token all seized, no other held) the
-    rest of the debt is written off (`write_off`). The stored state is committed (rate re-read).
+    and when what the borrower keeps is dust (`liquidation.sweep`: nothing, or worth less than
+    lend.minDebt and the debt left) the rest of the debt is written off (`write_off`). The stored
+    state is committed (rate re-read).
     """
     s = book.accrued(now)
     debt = loan.debt(s)
@@ -558,9 +605,8 @@ def settle_liquidation(
     out = scaled_repaid(liquidation.repay, debt, loan.scaled, s.borrow_index)
     s = replace(s, total_scaled=s.total_scaled - out, cash=s.cash + liquidation.repay)
     left = Loan(loan.scaled - out)
-    others = any(h.token.lower() != liquidation.token.lower() for h in position.held)
     bad_debt: int | None = None
-    if liquidation.takes_all and not others and left.scaled != 0:
+    if liquidation.sweep and left.scaled != 0:
         s, bad_debt = write_off(s, left, before, liquidation.repay)
         left = Loan(0)
     return Settlement(s.committed(model), left, bad_debt)
@@ -569,9 +615,12 @@ def settle_liquidation(
 def position_after(
     position: Position, settlement: Settlement, liquidation: Liquidation
 ) -> Position:
-    """The borrower's position after `liquidation` settled as `settlement` (debt now)."""
+    """The borrower's position after `liquidation` settled as `settlement` (debt now); a dust
+    write-off leaves it no collateral."""
     holdings = tuple(
-        replace(h, amount=h.amount - liquidation.seized)
+        replace(h, amount=0)
+        if liquidation.sweep
+        else replace(h, amount=h.amount - liquidation.seized)
         if h.token.lower() == liquidation.token.lower()
         else h
         for h in position.holdings
@@ -605,6 +654,7 @@ __all__ = [
     "debt_of",
     "effective_bonus_bps",
     "health_factor",
+    "is_dust",
     "liquidation_gain",
     "liquidation_trigger",
     "max_repay",
@@ -618,6 +668,7 @@ __all__ = [
     "scaled_repaid",
     "settle_liquidation",
     "supply",
+    "swept",
     "utilization",
     "write_off",
 ]

@@ -166,7 +166,7 @@ class System:
 
 LEND = {  # refusals a borrower meets in normal use
     "withdrawCollateral": {"InsufficientCollateral", "InsufficientCollateralBalance",
-                           "StalePrice"},
+                           "StalePrice", "BorrowCapExceeded"},
     "borrow": {"InsufficientCollateral", "InsufficientCash", "BorrowCapExceeded",
                "DebtBelowMinimum", "VaultIsShutdown", "StalePrice"},
     "repay": {"DustDebt", "NoDebt"},

@@ -12,21 +12,28 @@ second as the one before unless a rule moves time, so the call and the transacti
 After every step, on chain:
 - Σ borrowers' scaled debt == the book's totalScaled, and Σ debts (rounded up) lies between
   the book's debt (rounded down) and that plus one wei per borrower;
-- each token's cap usage == Σ principal of the positions holding it;
+- each token's cap usage == Σ the positions' shares of it (`capUsageOf`), each position's shares
+  add up to its principal, and a token it does not hold carries none of it;
 - the book holds exactly the collateral its positions record, and at least its cash in
   stablecoin; totalAssets() == cash + totalDebt();
 - the vault's totalAssets() == idle + Σ sleeves (DESIGN.md invariant 1);
 - the supply index only falls in a step that realised bad debt;
-- a position with health >= 1 cannot be liquidated (DESIGN.md invariant 6, first half).
+- a position with health >= 1 cannot be liquidated (DESIGN.md invariant 6, first half);
+- a keeper's liquidation never leaves debt behind dust (collateral worth less than lend.minDebt
+  and the debt left: issue 18, M-4): it writes it off instead; and it lowers health only when it
+  writes debt off or the position was below the seized token's threshold x (1 + bonus)
+  (DESIGN.md invariant 6, second half, with the gap ILendingSleeve states).
 """
 
 from __future__ import annotations
 
 from ape import accounts, chain, project
+from eth_abi import decode
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from keepers.math import BPS, effective_bonus_bps, is_dust
 from tests.lending_support import (
     COLLATERAL,
     DAY,
@@ -35,6 +42,9 @@ from tests.lending_support import (
     WAD,
     LendingSystem,
     deploy_lending_system,
+    key,
+    liquidation_rules,
+    position_of,
     stored_book,
     stored_loan,
 )
@@ -175,11 +185,33 @@ class LendingMachine(RuleBasedStateMachine):
             event(f"trigger: {bytes(data).decode()}")
             return
         chain.pending_timestamp = chain.blocks.head.timestamp
+        health = self.book.healthFactor(b)
+        _, token, _ = decode(["address", "address", "uint256"], bytes(data)[4:])
         tx = self.book(sender=self.keeper, data=data)
-        if any(e.event_name == "BadDebtRealized" for e in tx.events):
+        bad = any(e.event_name == "BadDebtRealized" for e in tx.events)
+        if bad:
             self.bad_debt = True
             event("bad debt")
+        if any(e.event_name == "CollateralSwept" for e in tx.events):
+            event("dust swept")
         event("liquidated")
+        # No debt is left behind dust (a rounding wei of interest aside).
+        debt = self.book.debtOf(b)
+        position = position_of(self.lending, b, debt)
+        if debt:
+            rest = sum(h.value(position.asset_decimals) for h in position.held)
+            margin = -(-self.book.borrowIndex() // WAD)
+            assert not is_dust(rest, debt - margin, liquidation_rules(self.lending).min_debt)
+        # Health falls only with a write-off or below the seized token's break-even.
+        after = self.book.healthFactor(b)
+        if not bad and after < health:
+            tokens = [self.lending.token(n).address.lower() for n in NAMES]
+            name = NAMES[tokens.index(token.lower())]
+            get = self.lending.vs.registry.get
+            lt = get(key(f"lend.liqThresholdBps.{name}"))
+            bonus = effective_bonus_bps(get(key(f"lend.liqBonusBps.{name}")), lt)
+            assert health < WAD * lt * (BPS + bonus) // BPS**2, (health, after)
+            event("liquidated: an under-water position's health fell (DESIGN 6 gap)")
 
     @rule(share=st.integers(1, 100))
     def depositor_withdraws(self, share):
@@ -202,11 +234,14 @@ class LendingMachine(RuleBasedStateMachine):
         assert total <= sum(debts) <= total + len(debts)
         assert book.totalAssets() == book.cash() + total
         assert lending.asset.balanceOf(book) >= book.cash()
+        for b in self.borrowers:
+            shares = [book.capUsageOf(b, lending.token(n)) for n in NAMES]
+            assert sum(shares) == book.positionOf(b).principal
+            for name, share in zip(NAMES, shares, strict=True):
+                assert share == 0 or book.collateralOf(b, lending.token(name)) > 0, name
         for name in NAMES:
             token = lending.token(name)
-            holders = [b for b in self.borrowers if book.collateralOf(b, token) > 0]
-            principal = sum(book.positionOf(b).principal for b in holders)
-            assert book.capUsage(token) == principal, name
+            assert book.capUsage(token) == sum(book.capUsageOf(b, token) for b in self.borrowers)
             held = sum(book.collateralOf(b, token) for b in self.borrowers)
             assert token.balanceOf(book) == held, name
 

@@ -98,3 +98,32 @@ def test_two_keepers_racing_liquidate_each_position_once(shocked, accounts, chai
         recorded = [t for t in k.store.transactions() if t.status == "lost-race"]
         assert len(recorded) == len(lost)
     assert all(book.healthFactor(b) >= WAD or book.debtOf(b) == 0 for b in unhealthy)
+
+
+def test_the_liquidator_writes_off_debt_left_behind_dust(book, accounts, chain, tmp_path):
+    """Issue 18, M-4: gold plus 1 wei of T-bills, gold -40%. Seizing all the gold leaves 14,444
+    behind the wei: the keeper plans that liquidation (bonus plus sweep, net of gas), it sweeps
+    the wei and writes the rest off in the same transaction, and nothing is left to act on."""
+    lending, _ = book
+    b, gold, tbill = accounts[4], lending.token("gold"), lending.token("tbill")
+    with chain.isolate():
+        lending.open_position(b, "gold", 100_000 * USDC, 70_000 * USDC)
+        lending.buy_collateral(b, "tbill", 10 * USDC)
+        lending.book.depositCollateral(tbill, 1, sender=b)
+        lending.set_nav("gold", 1_200 * 10**8)  # 60,000 of gold behind 70,000
+        start = chain.blocks.head.number + 1
+        assets_before = lending.vault.totalAssets()
+
+        k = keeper(protocol_of(lending), accounts[7], tmp_path)
+        report = k.run("liquidator")
+
+        assert liquidated_borrowers(lending, start) == [b.address]
+        head = chain.blocks.head.number
+        (bad,) = lending.book.BadDebtRealized.range(start, head + 1)
+        (sweep,) = lending.book.CollateralSwept.range(start, head + 1)
+        assert (bad.borrower, sweep.token, sweep.amount) == (b.address, tbill.address, 1)
+        assert 14_444 * USDC < bad.amount < 14_445 * USDC
+        assert lending.vault.totalAssets() == assets_before - bad.amount
+        assert lending.book.debtOf(b) == 0 and gold.balanceOf(accounts[7]) == 50 * 10**18
+        assert {a.outcome for a in report.actions} == {"mined"}
+        assert k.run("liquidator").actions == []

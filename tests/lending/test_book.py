@@ -182,15 +182,21 @@ def test_withdrawal_with_debt_needs_a_fresh_price(lending, book, bob, gov, chain
 
 def test_second_token_enters_and_leaves_the_position(lending, book, bob):
     lending.open_position(bob, "gold", 100_000 * USDC, 50_000 * USDC)
-    tbill = lending.token("tbill")
+    tbill, gold = lending.token("tbill"), lending.token("gold")
     got = lending.buy_collateral(bob, "tbill", 10_000 * USDC)
     book.depositCollateral(tbill, got, sender=bob)
-    # The position's principal now counts against the T-bill's borrow cap as well.
-    assert book.capUsage(tbill) == 50_000 * USDC
-    assert list(book.positionOf(bob).tokens) == [tbill.address, lending.token("gold").address]
+    assert list(book.positionOf(bob).tokens) == [tbill.address, gold.address]
+    # A deposit attributes nothing: the principal rests on gold until the next borrow.
+    assert book.capUsage(tbill) == 0 and book.capUsage(gold) == 50_000 * USDC
+    book.borrow(1_000 * USDC, sender=bob)
+    # Now pro rata to borrow power: T-bills 10,000 x 80%, gold 100,000 x 70%.
+    weights = (10_000 * USDC * 8_000, 100_000 * USDC * 7_000)
+    share = 51_000 * USDC * weights[0] // sum(weights)
+    assert book.capUsageOf(bob, tbill) == book.capUsage(tbill) == share
+    assert book.capUsageOf(bob, gold) == book.capUsage(gold) == 51_000 * USDC - share
     book.withdrawCollateral(tbill, got, sender=bob)
-    assert book.capUsage(tbill) == 0
-    assert book.capUsage(lending.token("gold")) == 50_000 * USDC
+    assert book.capUsage(tbill) == book.capUsageOf(bob, tbill) == 0
+    assert book.capUsage(gold) == 51_000 * USDC
 
 
 # ------------------------------------------------------------------ borrowing
@@ -249,30 +255,43 @@ def test_borrow_refusals(lending, book, bob, carol, gov):
     book.depositCollateral(gold, gold.balanceOf(carol), sender=carol)
 
 
-def test_borrow_cap_counts_each_token_of_a_position(lending, book, bob):
+def test_borrow_cap_counts_the_share_each_token_backs(lending, book, bob):
     lending.open_position(bob, "gold", 100_000 * USDC, 0)
     lending.open_position(bob, "tbill", 10_000 * USDC, 0)
-    lending.set_param("lend.borrowCap.tbill", 20_000 * USDC)
-    tbill = lending.token("tbill")
-    assert_reverts(book, "borrow", 30_000 * USDC, sender=bob, error="BorrowCapExceeded",
-                   token=tbill, cap=20_000 * USDC)  # fmt: skip
-    book.borrow(20_000 * USDC, sender=bob)
-    assert book.capUsage(tbill) == book.capUsage(lending.token("gold")) == 20_000 * USDC
+    lending.set_param("lend.borrowCap.tbill", 5_000 * USDC)
+    tbill, gold = lending.token("tbill"), lending.token("gold")
+    # The T-bills back 80 / 780 of any debt: 50,000 puts 5,128.2 on them, past their cap.
+    weights = (10_000 * USDC * 8_000, 100_000 * USDC * 7_000)
+    share = 50_000 * USDC * weights[0] // sum(weights)
+    assert_reverts(book, "borrow", 50_000 * USDC, sender=bob, error="BorrowCapExceeded",
+                   token=tbill, principal=share, cap=5_000 * USDC)  # fmt: skip
+    # maxBorrow is what the cap allows (rounding kept on the safe side), and borrow agrees.
+    room = book.maxBorrow(bob)
+    assert room == (5_000 * USDC - 1) * sum(weights) // weights[0]
+    book.borrow(room, sender=bob)
+    assert book.capUsage(tbill) == room * weights[0] // sum(weights) <= 5_000 * USDC
+    assert book.capUsage(tbill) + book.capUsage(gold) == book.positionOf(bob).principal == room
 
 
 def test_moving_debt_onto_a_capped_token_is_a_borrow_against_it(lending, book, bob):
     lending.set_param("lend.borrowCap.gold", 0)
     tbill, gold = lending.token("tbill"), lending.token("gold")
     bills = lending.open_position(bob, "tbill", 130_000 * USDC, 100_000 * USDC)
-    lending.open_position(bob, "gold", 200_000 * USDC, 0)  # adding collateral: always fine
-    assert book.capUsage(gold) == 100_000 * USDC  # counted, though above the cap
-    # Taking the T-bills out would leave the debt on gold alone, past gold's cap of 0.
-    assert_reverts(book, "withdrawCollateral", tbill, bills, sender=bob,
+    bars = lending.open_position(bob, "gold", 200_000 * USDC, 0)  # adding collateral: always fine
+    assert book.capUsage(gold) == 0  # a deposit attributes nothing
+    # Taking the T-bills out would leave the debt on gold alone, past gold's cap of 0...
+    assert_reverts(book, "withdrawCollateral", tbill, bills, sender=bob, error="BorrowCapExceeded",
+                   token=gold, principal=100_000 * USDC, cap=0)  # fmt: skip
+    # ...and taking half of them would rest 140 / 192 of it on gold.
+    assert_reverts(book, "withdrawCollateral", tbill, bills // 2, sender=bob,
                    error="BorrowCapExceeded", token=gold, cap=0)  # fmt: skip
-    book.withdrawCollateral(tbill, bills // 2, sender=bob)  # the T-bills still back the debt
+    # Taking the gold back out is fine: the debt stays on the T-bills.
+    book.withdrawCollateral(gold, bars, sender=bob)
+    assert book.capUsage(tbill) == 100_000 * USDC and book.capUsage(gold) == 0
     lending.set_param("lend.borrowCap.gold", 10**9 * USDC)
-    book.withdrawCollateral(tbill, bills - bills // 2, sender=bob)
-    assert book.capUsage(tbill) == 0
+    book.depositCollateral(gold, bars, sender=bob)
+    book.withdrawCollateral(tbill, bills, sender=bob)
+    assert book.capUsage(tbill) == 0 and book.capUsage(gold) == 100_000 * USDC
 
 
 def test_borrow_refuses_above_what_the_book_holds_even_if_the_vault_has_more(lending, book, bob):

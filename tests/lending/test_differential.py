@@ -42,6 +42,7 @@ from keepers.math import (
     plan_liquidation,
     repay,
     settle_liquidation,
+    swept,
     utilization,
 )
 from tests.lending_support import (
@@ -374,7 +375,7 @@ def liquidate_and_check(
     settled = settle_liquidation(book0, model, loan, position, plan, now)
     label(
         f"liquidated: bad debt {settled.bad_debt is not None}, closes {plan.closes}, "
-        f"takes all {plan.takes_all}"
+        f"takes all {plan.takes_all}, dust swept {plan.sweep}"
     )
 
     (logged,) = tx.decode_logs(book.Liquidated)
@@ -387,8 +388,18 @@ def liquidate_and_check(
     assert stored_book(book) == settled.book
     assert stored_loan(book, market.debtor) == settled.loan
     assert book.debtOf(market.debtor) == settled.debt_left()
-    assert book.collateralOf(market.debtor, token) == plan.held - plan.seized
-    assert token_contract.balanceOf(market.keeper) - got_before == plan.seized
+    # A dust write-off sweeps every token the debtor still had to the keeper.
+    sweeps = swept(plan, position)
+    logged_sweeps = tx.decode_logs(book.CollateralSwept)
+    assert [(e.token.lower(), e.amount) for e in logged_sweeps] == [
+        (t.lower(), a) for t, a in sweeps
+    ]
+    assert all(e.liquidator == market.keeper.address for e in logged_sweeps)
+    extra = sum(a for t, a in sweeps if t.lower() == token.lower())
+    assert book.collateralOf(market.debtor, token) == plan.held - plan.seized - extra
+    assert token_contract.balanceOf(market.keeper) - got_before == plan.seized + extra
+    if plan.sweep:
+        assert all(book.collateralOf(market.debtor, lending.token(n)) == 0 for n in NAMES)
     # The book's totalAssets() falls by exactly the bad debt (and never without it).
     after = book.totalAssets(block_id=tx.block_number)
     assert after == settled.book.total_assets
@@ -516,12 +527,15 @@ def test_liquidation_matches_python(market, chain, sc):
         (9_000, "close factor"),  # health 0.956: half the debt
         (8_800, "full close"),  # health 0.935 < 0.95: all of it, MAX in the calldata
         (5_000, "bad debt"),  # collateral worth less than the debt: all of it, the rest written off
+        (5_000, "dust"),  # the same with 10.00 of invoices left: dust, swept, the rest written off
     ],
 )
 def test_liquidation_paths(market, chain, tbill_move, outcome):
-    """Each path of a liquidation, deterministically, on a tbill-only position at 80% LTV."""
+    """Each path of a liquidation, deterministically, on a tbill position at 80% LTV (and, for
+    "dust", 10.00 of invoices beside it: less than lend.minDebt)."""
     lending, book, debtor = market.lending, market.lending.book, market.debtor
-    sc = Scenario(posted=(BPS, 0, 0), borrowed_bps=BPS, wait=0, moves=(tbill_move, BPS, BPS),
+    posted = (BPS, 0, 1 if outcome == "dust" else 0)  # 1 bps of the 100,000 stock: 10.00
+    sc = Scenario(posted=posted, borrowed_bps=BPS, wait=0, moves=(tbill_move, BPS, BPS),
                   stale=None, thresholds=(8_500, 7_500, 7_000), bonuses=(500, 800, 1_000),
                   close_factor=5_000, full_close=9_500, min_debt=100 * USDC, action=("trigger",),
                   odd_amount=1)  # fmt: skip
@@ -542,7 +556,8 @@ def test_liquidation_paths(market, chain, tbill_move, outcome):
             assert plan.closes and not plan.takes_all
             assert all_but_a_wei == Refusal("DustDebt", (1, rules.min_debt))
         else:
-            assert plan.takes_all and not plan.closes
+            assert plan.takes_all and not plan.closes and plan.sweep
+            assert plan.rest == (10 * USDC if outcome == "dust" else 0)
         assert call.repay_amount == MAX_UINT256  # the most allowed when mined
         liquidate_and_check(market, chain, book0, loan, position, rules, call.token,
                             call.repay_amount)  # fmt: skip

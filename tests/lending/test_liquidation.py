@@ -274,8 +274,8 @@ def test_liquidation_properties(
     - health >= 1: never liquidatable, whatever is asked;
     - otherwise the call repays no more than allowed, seizes no more than held, leaves debt
       0 or >= lend.minDebt unless it took all of that collateral, raises health while the
-      collateral covers debt plus bonus, and writes off whatever no collateral is left behind,
-      the vault's assets falling by exactly that."""
+      collateral covers debt plus bonus, and writes off whatever no collateral (or only dust,
+      swept to the liquidator) is left behind, the vault's assets falling by exactly that."""
     with isolated(chain):
         ltv, lt, bonus, _ = COLLATERAL[name]
         token = lending.token(name)
@@ -314,9 +314,16 @@ def test_liquidation_properties(
         )
         left = book.debtOf(bob)
         took_all = ev.seized == held
-        assert left == 0 or left >= 100 * USDC or took_all
         bad = [e for e in tx.events if e.event_name == "BadDebtRealized"]
-        if took_all:
+        swept = [e for e in tx.events if e.event_name == "CollateralSwept"]
+        assert left == 0 or left >= 100 * USDC or took_all
+        if swept:  # dust left: worth less than lend.minDebt and the debt left, all of it swept
+            (sweep,) = swept
+            rest = sweep.amount * price * USDC // (WAD * unit)
+            assert sweep.amount == held - ev.seized
+            assert rest < 100 * USDC and rest < debt - ev.repaid
+            assert bad and left == 0 and book.collateralOf(bob, token) == 0
+        if took_all or swept:
             assert left == 0  # the only collateral is gone: the rest was written off
             lost = bad[0].amount if bad else 0
             assert lending.vault.totalAssets() == assets_before - lost

@@ -31,6 +31,7 @@ from keepers.math import (
     debt_of,
     effective_bonus_bps,
     health_factor,
+    is_dust,
     liquidation_gain,
     liquidation_trigger,
     max_repay,
@@ -41,6 +42,7 @@ from keepers.math import (
     scaled_borrowed,
     settle_liquidation,
     supply,
+    swept,
     utilization,
     write_off,
 )
@@ -421,7 +423,9 @@ def test_liquidation_bounds(setup, rules, repay_amount, which):
     assert holding.threshold_bps * (BPS + plan.bonus_bps) <= BPS * BPS
     assert seizure_bounded(plan, holding)
     left = position.debt - plan.repay
-    assert left == 0 or left >= rules.min_debt or plan.takes_all
+    assert left == 0 or left >= rules.min_debt or plan.takes_all or plan.sweep
+    if plan.sweep:  # what the borrower keeps is dust: worth less than minDebt and the debt left
+        assert is_dust(plan.rest, left, rules.min_debt)
     if plan.health >= rules.full_close_health_bps * BPS_TO_WAD and plan.max_repay < plan.debt:
         assert plan.max_repay * BPS <= position.debt * rules.close_factor_bps
 
@@ -514,7 +518,9 @@ def test_partial_liquidation_raises_health(setup, which, fraction_bps):
     assume(isinstance(full, Liquidation))
     repay_amount = max(full.repay * fraction_bps // BPS, 1)
     plan = plan_liquidation(position, holding.token, repay_amount, rules)
+    # (one that leaves only dust is a write-off, not a partial liquidation)
     assume(isinstance(plan, Liquidation) and not plan.takes_all and not plan.closes)
+    assume(not plan.sweep)
     settlement, after = settle(book, loan, position, plan)
     assert settlement.bad_debt is None
     # The borrower is credited floor(repay * WAD / index) scaled units: at most ceil(index / WAD)
@@ -596,3 +602,45 @@ def test_bad_debt_on_the_last_collateral(index):
     assert settlement.loan == Loan(0) and after.debt == 0
     assert settlement.bad_debt == book.total_assets - settlement.book.total_assets > 0
     assert settlement.bad_debt in (plan.debt - plan.repay, plan.debt - plan.repay - 1)
+
+
+def test_dust_left_behind_is_swept_and_written_off():
+    """Issue 18 M-4: gold plus 1 wei of T-bills. Seizing all the gold leaves 14,444.44 of debt
+    behind a wei: dust, so that same liquidation sweeps the wei and writes the debt off."""
+    book = Book(cash=10**12, total_scaled=70_000 * USDC, borrow_index=WAD, rate=0,
+                last_accrual=T0, supply_index=WAD)  # fmt: skip
+    loan = Loan(70_000 * USDC)
+    position = Position(debt=70_000 * USDC, holdings=(replace(GOLD, price=1_200 * WAD),
+                        replace(BILLS, amount=1)), asset_decimals=6)  # fmt: skip
+    call = liquidation_trigger(position, RULES)
+    plan = call.liquidation
+    assert call.token == TOKENS[0] and plan.takes_all and plan.sweep
+    assert plan.rest == 1  # a wei of a 6-decimal T-bill: 0.000001
+    assert plan.repay == 55_555_555_556  # ceil(60,000 / 1.08)
+    assert swept(plan, position) == ((TOKENS[1], 1),)
+    settlement, after = settle(book, loan, position, plan)
+    assert settlement.bad_debt == 70_000 * USDC - plan.repay
+    assert settlement.loan == Loan(0) and after.debt == 0 and not after.held
+    assert book.total_assets - settlement.book.total_assets == settlement.bad_debt
+    # Real T-bills (100 of them, worth lend.minDebt) are not dust: the debt stays, owed.
+    real = replace(position, holdings=(position.holdings[0], replace(BILLS, amount=100 * USDC)))
+    kept = plan_liquidation(real, TOKENS[0], MAX_UINT256, RULES)
+    assert kept.takes_all and not kept.sweep and kept.rest == 100 * USDC
+    assert swept(kept, real) == ()
+    assert settle(book, loan, real, kept)[0].bad_debt is None
+
+
+def test_dust_rule_edges():
+    # below lend.minDebt and below the debt left; with minDebt 0, only what is worth nothing
+    assert is_dust(99, 1_000, 100) and not is_dust(100, 1_000, 100)
+    assert not is_dust(50, 50, 100) and is_dust(49, 50, 100)  # the borrower's equity stays
+    assert is_dust(0, 1, 0) and not is_dust(1, 2, 0)
+    assert not is_dust(0, 0, 100)  # no debt left: nothing to write off
+    # A partial seizure can leave dust of the seized token itself: it is swept too.
+    alone = Position(debt=1_000 * USDC, holdings=(replace(BILLS, amount=1_000 * USDC),),
+                     asset_decimals=6)  # fmt: skip
+    rules = LiquidationRules(close_factor_bps=BPS, full_close_health_bps=BPS, min_debt=100 * USDC)
+    plan = plan_liquidation(alone, TOKENS[1], 910 * USDC, rules)
+    assert plan.seized == 955_500_000 and not plan.takes_all
+    assert plan.sweep and plan.rest == 44_500_000  # 44.5 left behind 90 of debt
+    assert swept(plan, alone) == ((TOKENS[1], 44_500_000),)

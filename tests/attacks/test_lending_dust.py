@@ -1,0 +1,158 @@
+"""Attacks: a wei of a second collateral token (issue 18, findings M-4 and L-1).
+
+M-4, phantom bad debt behind 1 wei: the book used to write off debt only when a liquidation
+took the borrower's last collateral token. A borrower holding gold plus 1 wei of T-bills, once
+gold crashed, kept 14,444 of debt that no collateral covered after all the gold was seized: the
+book counted it as an asset, no `BadDebtRealized`, and the keeper refused to liquidate the
+1-wei T-bill (its bonus never pays the gas). Depositors who left early exited at the phantom
+NAV, the last ones bore it all, and the lending `returnIndex` (the agents' evidence) never fell.
+The defence (ILendingSleeve, "Dust write-off"): a liquidation that leaves behind the debt
+collateral worth less than `lend.minDebt` and less than the debt left sweeps it to the
+liquidator (`CollateralSwept`) and writes the debt off in the same transaction.
+
+L-1, a borrow cap griefed with dust: a position's principal used to count in full against the
+cap of every token it held, and posting collateral is never blocked, so 1 wei of T-bills put a
+large gold-backed debt on the T-bill cap and blocked every other T-bill holder's borrow at
+will. The defence (ILendingSleeve, `lend.borrowCap.<token>`): principal is attributed to the
+tokens pro rata to their borrow power, and a borrow is checked only against the caps of the
+tokens whose share it raises. A wei backs nothing, so it counts for nothing; real T-bills still
+fill the cap.
+
+Rates are 0 here so every amount is exact.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from keepers.jobs.liquidator import Borrower, plan_liquidations
+from keepers.math import liquidation_trigger
+from keepers.strategy.gate import GasMarket
+from tests.lending_support import (
+    FEED_UNIT,
+    MAX_UINT,
+    USDC,
+    WAD,
+    deploy_lending_system,
+    liquidation_rules,
+    position_of,
+)
+from tests.vault_support import assert_reverts, isolated
+
+GOLD = 10**18
+GAS = GasMarket(base_fee_wei=20 * 10**9, priority_fee_wei=10**9, native_price_wad=3_000 * WAD)
+
+
+@pytest.fixture(scope="module")
+def lending(project, accounts):
+    system = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
+    for name in ("lend.rate.baseBps", "lend.rate.slope1Bps", "lend.rate.slope2Bps"):
+        system.set_param(name, 0)
+    system.supply(accounts[6], 10_000_000 * USDC)
+    system.book.accrueInterest(sender=accounts[0])
+    system.fund(accounts[9], 5_000_000 * USDC)  # the keeper's inventory
+    return system
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def events(tx, name: str) -> list:
+    return [e for e in tx.events if e.event_name == name]
+
+
+def test_dust_collateral_cannot_hide_bad_debt(lending, accounts, chain):
+    book, vault = lending.book, lending.vault
+    gold, tbill = lending.token("gold"), lending.token("tbill")
+    borrower, keeper = accounts[7], accounts[9]
+    with isolated(chain):
+        # 50 gold (100,000 at 2,000) behind 70,000, and the wei of T-bills.
+        lending.open_position(borrower, "gold", 100_000 * USDC, 70_000 * USDC)
+        lending.buy_collateral(borrower, "tbill", 10 * USDC)
+        book.depositCollateral(tbill, 1, sender=borrower)
+        # Gold crashes 40%: 60,000 of gold behind 70,000 of debt.
+        lending.set_nav("gold", 1_200 * FEED_UNIT)
+        debt = book.debtOf(borrower)
+        assert debt == 70_000 * USDC
+        # Taking all the gold repays ceil(60,000 / 1.08) and leaves 14,444.44 behind 1 wei.
+        repay = ceil_div(50 * GOLD * 1_200 * USDC * 10_000, GOLD * 10_800)
+        phantom = debt - repay
+        assert 14_444 * USDC < phantom < 14_445 * USDC
+
+        # The keeper's planner acts on it: the liquidation writes the rest off (and sweeps the
+        # wei), so there is no unprofitable 1-wei liquidation left for anybody to refuse.
+        position = position_of(lending, borrower, debt)
+        rules = liquidation_rules(lending)
+        call = liquidation_trigger(position, rules)
+        assert call.token == gold.address and call.liquidation.sweep
+        assert call.liquidation.repay == repay
+        report = plan_liquidations([Borrower(borrower.address, position)], rules, GAS)
+        assert [p.borrower for p in report.plans] == [borrower.address]
+        assert report.plans[0].profit > 0
+
+        ok, data = book.liquidationTrigger(borrower)
+        assert ok and data == book.liquidate.encode_input(borrower, gold, MAX_UINT)
+        index_before = book.returnIndex()
+        assets_before = vault.totalAssets()
+        supplied = book.totalAssets()
+        tx = book(sender=keeper, data=data)
+
+        (liquidated,) = events(tx, "Liquidated")
+        assert (liquidated.repaid, liquidated.seized) == (repay, 50 * GOLD)
+        (sweep,) = events(tx, "CollateralSwept")
+        assert (sweep.borrower, sweep.liquidator, sweep.token, sweep.amount) == (
+            borrower.address, keeper.address, tbill.address, 1,
+        )  # fmt: skip
+        (bad,) = events(tx, "BadDebtRealized")
+        assert (bad.borrower, bad.amount) == (borrower.address, phantom)
+        # Depositors see the loss at once, all of them alike; the agents' evidence falls too.
+        assert vault.totalAssets() == assets_before - phantom
+        assert book.returnIndex() == index_before - ceil_div(index_before * phantom, supplied)
+        # Nothing phantom is left: no debt, no collateral, no trigger.
+        assert book.debtOf(borrower) == 0 and book.totalDebt() == 0
+        assert book.totalAssets() == book.cash()
+        pos = book.positionOf(borrower)
+        assert (pos.debt, pos.principal, list(pos.tokens)) == (0, 0, [])
+        assert book.collateralOf(borrower, tbill) == 0 and tbill.balanceOf(keeper) == 1
+        assert book.capUsage(gold) == book.capUsage(tbill) == 0
+        assert tuple(book.liquidationTrigger(borrower)) == (False, b"no debt")
+
+
+def test_dust_collateral_cannot_grief_a_borrow_cap(lending, accounts, chain):
+    book = lending.book
+    tbill, gold = lending.token("tbill"), lending.token("gold")
+    attacker, holder = accounts[7], accounts[8]
+    with isolated(chain):
+        lending.set_param("lend.borrowCap.tbill", 50_000 * USDC)
+        # The attacker: a large gold-backed debt, then the wei of T-bills, then a borrow that
+        # attributes the position's principal to both tokens it holds.
+        lending.open_position(attacker, "gold", 1_000_000 * USDC, 600_000 * USDC)
+        lending.buy_collateral(attacker, "tbill", 10 * USDC)
+        book.depositCollateral(tbill, 1, sender=attacker)
+        book.borrow(1_000 * USDC, sender=attacker)
+        # Counted in full, 601,000 would sit on the 50,000 T-bill cap; a wei backs nothing.
+        assert book.capUsageOf(attacker, tbill) == 0 == book.capUsage(tbill)
+        assert book.capUsageOf(attacker, gold) == 601_000 * USDC == book.capUsage(gold)
+
+        # Another T-bill holder borrows up to the cap, unhindered.
+        lending.open_position(holder, "tbill", 100_000 * USDC, 0)
+        assert book.maxBorrow(holder) == 50_000 * USDC
+        book.borrow(40_000 * USDC, sender=holder)
+        assert book.capUsage(tbill) == 40_000 * USDC
+
+        # The cap still bounds what really rests on T-bills: the attacker's real T-bills take
+        # a real share of its debt, and that share cannot pass the 10,000 left.
+        lending.buy_collateral(attacker, "tbill", 1_000_000 * USDC)
+        book.depositCollateral(tbill, tbill.balanceOf(attacker), sender=attacker)
+        assert book.capUsageOf(attacker, tbill) == 0  # a deposit attributes nothing
+        assert_reverts(book, "borrow", 1_000 * USDC, sender=attacker, error="BorrowCapExceeded",
+                       token=tbill, cap=50_000 * USDC)  # fmt: skip
+        # Nor can the attacker move its debt onto the T-bills by taking the gold out.
+        assert_reverts(book, "withdrawCollateral", gold, book.collateralOf(attacker, gold),
+                       sender=attacker, error="BorrowCapExceeded", token=tbill)  # fmt: skip
+        # The holder, whose share is within the cap, keeps borrowing up to it.
+        room = book.maxBorrow(holder)
+        assert room == 10_000 * USDC
+        book.borrow(room, sender=holder)
+        assert book.capUsage(tbill) == 50_000 * USDC
