@@ -99,5 +99,5 @@ interface IOracleRouter {
 
     /// @notice The pending move of `token` (the fresh price a poke saw beyond
     ///         `oracle.maxDeviationBps`) and when it was first seen; `(0, 0)` when none.
-    function pendingPrice(address token) external view returns (uint256 price, uint256 since);
+    function pendingPrice(address token) external view returns (uint256 candidatePrice, uint256 since);
 }

@@ -61,7 +61,7 @@ contract OracleRouter is AccessControl, IOracleRouter {
         // Governance (timelocked) vouches for the new feed: its price is the reference at once,
         // and a jump from the old reference is still reported.
         uint256 last = _accepted[token].price;
-        uint256 deviation;
+        uint256 deviation = 0;
         if (last != 0) {
             deviation = _deviationBps(last, p);
             if (deviation <= registry.get(MAX_DEVIATION_BPS)) deviation = 0;
@@ -95,33 +95,32 @@ contract OracleRouter is AccessControl, IOracleRouter {
     /// @inheritdoc IOracleRouter
     function poke(address token) external returns (uint256 p) {
         p = price(token);
-        Accepted memory ref = _accepted[token];
-        if (ref.price == 0) {
+        uint256 last = _accepted[token].price;
+        if (last == 0) {
             _accept(token, p, 0);
             return p;
         }
-        uint256 deviation = _deviationBps(ref.price, p);
+        uint256 deviation = _deviationBps(last, p);
         uint256 delay = registry.get(CONFIRM_DELAY);
-        Pending memory c = _pending[token];
+        uint256 candidate = _pending[token].price; // 0: no pending move (a price is never 0)
         if (deviation <= registry.get(MAX_DEVIATION_BPS)) {
             // Back within the band: a pending move did not hold. The reference follows at most
             // once per confirmDelay, so pokes cannot walk it across a crash round by round.
-            if (c.since != 0) _drop(token, p);
-            if (block.timestamp >= ref.acceptedAt + delay) _accept(token, p, 0);
+            if (candidate != 0) _drop(token, p);
+            if (block.timestamp >= _accepted[token].acceptedAt + delay) _accept(token, p, 0);
             return p;
         }
-        bool sameSide = c.since != 0 && (c.price < ref.price) == (p < ref.price);
-        if (sameSide) {
-            if (block.timestamp >= c.since + delay) {
+        if (candidate != 0 && _sameSide(last, candidate, p)) {
+            if (block.timestamp >= _pending[token].since + delay) {
                 // Held beyond the band on the same side for confirmDelay: confirmed.
                 delete _pending[token];
                 _accept(token, p, deviation);
             }
             return p;
         }
-        if (c.since != 0) _drop(token, p); // the move reversed across the reference: restart
+        if (candidate != 0) _drop(token, p); // the move reversed across the reference: restart
         _pending[token] = Pending(SafeCast.toUint192(p), uint64(block.timestamp));
-        emit PriceMovePending(token, ref.price, p, deviation, block.timestamp + delay);
+        emit PriceMovePending(token, last, p, deviation, block.timestamp + delay);
     }
 
     /// @inheritdoc IOracleRouter
@@ -139,14 +138,14 @@ contract OracleRouter is AccessControl, IOracleRouter {
         if (!ok) return (false, bytes("price stale or invalid"));
         uint256 last = _accepted[token].price;
         if (last == 0) return (true, abi.encodeCall(this.poke, (token)));
-        Pending memory c = _pending[token];
+        uint256 candidate = _pending[token].price; // 0: no pending move
         if (_deviationBps(last, p) <= registry.get(MAX_DEVIATION_BPS)) {
             // A pending move the price came back from: a poke drops it.
-            if (c.since != 0) return (true, abi.encodeCall(this.poke, (token)));
+            if (candidate != 0) return (true, abi.encodeCall(this.poke, (token)));
             return (false, bytes("within deviation"));
         }
-        if (c.since == 0 || (c.price < last) != (p < last)) return (true, abi.encodeCall(this.poke, (token)));
-        if (block.timestamp >= c.since + registry.get(CONFIRM_DELAY)) {
+        if (candidate == 0 || !_sameSide(last, candidate, p)) return (true, abi.encodeCall(this.poke, (token)));
+        if (block.timestamp >= _pending[token].since + registry.get(CONFIRM_DELAY)) {
             return (true, abi.encodeCall(this.poke, (token)));
         }
         return (false, bytes("move pending confirmation"));
@@ -165,8 +164,7 @@ contract OracleRouter is AccessControl, IOracleRouter {
 
     /// @inheritdoc IOracleRouter
     function pendingPrice(address token) external view returns (uint256, uint256) {
-        Pending memory c = _pending[token];
-        return (c.price, c.since);
+        return (_pending[token].price, _pending[token].since);
     }
 
     /// @dev Makes `p` the reference; `deviation` (bps from the old reference) is non-zero only
@@ -180,10 +178,16 @@ contract OracleRouter is AccessControl, IOracleRouter {
     /// @dev Forgets the pending move of `token`, if any (`live`: the price that ended it; 0 when
     ///      the feed was replaced).
     function _drop(address token, uint256 live) internal {
-        Pending memory c = _pending[token];
-        if (c.since == 0) return;
-        delete _pending[token];
-        emit PriceMoveDropped(token, c.price, live);
+        uint256 candidate = _pending[token].price;
+        if (candidate != 0) {
+            delete _pending[token];
+            emit PriceMoveDropped(token, candidate, live);
+        }
+    }
+
+    /// @dev Whether `a` and `b` are both below or both above `ref`.
+    function _sameSide(uint256 ref, uint256 a, uint256 b) internal pure returns (bool) {
+        return (a < ref && b < ref) || (a > ref && b > ref);
     }
 
     /// @dev `(price, true)` when fresh and valid; `(stale price, false)` when the answer is valid
