@@ -30,7 +30,8 @@ pragma solidity ^0.8.24;
 ///           ago: the move is confirmed and `p` (not the pending price) is accepted, reported as
 ///           `PriceDeviation` then `PriceAccepted`. Earlier, nothing changes.
 ///        A move is judged only at pokes: the sentinel pokes every deviating feed on each pass,
-///        so a move that does not hold (the price back in the band) is dropped.
+///        so a move that does not hold (the price back in the band) is dropped. Assumption: the
+///        sentinel passes `trip_after` times within `D` (once `D` is over anyone may confirm).
 ///        `setFeed` (governance) makes the new feed's price the reference at once (reporting a
 ///        jump beyond the band as `PriceDeviation`) and drops any pending move.
 ///      - Moves are reported, never blocked for liquidations: `price` and `tryPrice` return the
