@@ -33,6 +33,7 @@ REQUIRED_PARAMETERS: frozenset[str] = frozenset(
         "vault.depositCap",
         "oracle.maxStaleness",
         "oracle.maxDeviationBps",
+        "oracle.confirmDelay",
         "agent.minStake",
         "agent.activationDelay",
         "agent.unbondingPeriod",

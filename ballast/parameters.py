@@ -26,6 +26,7 @@ GLOBAL_PARAMETERS: frozenset[str] = frozenset(
         "lend.rate.kinkBps",
         "oracle.maxStaleness",
         "oracle.maxDeviationBps",
+        "oracle.confirmDelay",
         "agent.minStake",
         "agent.activationDelay",
         "agent.unbondingPeriod",

@@ -30,8 +30,10 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        debt. Borrow power: `floor(Σ value_t * min(ltv_t, threshold_t) / 10_000)`.
 ///
 ///      Rules:
-///      - `borrow` and `withdrawCollateral` use fresh prices only (the router's `price`, which
-///        reverts `StalePrice`), and must leave debt <= borrow power (LTV, below the liquidation
+///      - `borrow` and `withdrawCollateral` use fresh prices only, each the low end of the
+///        router's `priceBand` (the live price, or the lower of it and the reference while a move
+///        beyond `oracle.maxDeviationBps` is unconfirmed; reverting `StalePrice` as `price`
+///        does), and must leave debt <= borrow power (LTV, below the liquidation
 ///        threshold, so a position the borrower opens is never liquidatable at once). A borrow
 ///        must leave debt >= `lend.minDebt`; a repay must leave 0 or >= `lend.minDebt` (unless
 ///        the debt was below it already): positions too small to liquidate economically are
@@ -210,7 +212,8 @@ interface ILendingSleeve is ISleeve {
     /// @notice The borrower's debt now, interest included (rounded up).
     function debtOf(address borrower) external view returns (uint256);
 
-    /// @notice Stablecoin the borrower's collateral supports at LTV (best available prices).
+    /// @notice Stablecoin the borrower's collateral supports at LTV (best available prices; a
+    ///         fresh one counts at the low end of the router's `priceBand`, as `borrow` does).
     function borrowPower(address borrower) external view returns (uint256);
 
     /// @notice The most `borrow` accepts from `borrower` now: within LTV (less the rounding a

@@ -14,13 +14,48 @@ pragma solidity ^0.8.24;
 ///        Valuations use it so that one bad feed never freezes withdrawals; sleeves report no
 ///        liquidity and the vault takes no deposits while a price is not fresh.
 ///      - A normalised price of 0 (a positive answer below 1e-18) is invalid.
-///      - A move above `oracle.maxDeviationBps` between the last accepted and the current price is
-///        reported, never blocked: `deviationTrigger` tells the sentinel, `poke` emits
-///        `PriceDeviation` and accepts the new price. Liquidations keep working on fresh prices.
+///      - The reference (`lastPrice`, the last accepted price) is what deviation is judged
+///        against, by the sentinel keeper, the strategy's risk-off rule and `priceBand`. No
+///        caller can reset it: `poke` (anyone) only ever applies these rules to the feed's own
+///        fresh answer `p`, with `r` the reference, `D = oracle.confirmDelay` and the band
+///        `oracle.maxDeviationBps` (deviation `|p - r| / r` in bps, rounded up):
+///        1. no reference yet: `p` is accepted.
+///        2. `p` within the band: a pending move is dropped (`PriceMoveDropped`), and `p` is
+///           accepted if `r` is at least `D` old. So the reference moves at most once per `D`
+///           and pokes cannot walk it across a crash that the feed publishes round by round.
+///        3. `p` beyond the band, no pending move (or one on the other side of `r`, which is
+///           dropped): `p` becomes the pending move, first seen now (`PriceMovePending`); the
+///           reference stays.
+///        4. `p` beyond the band on the same side as the pending move, first seen at least `D`
+///           ago: the move is confirmed and `p` (not the pending price) is accepted, reported as
+///           `PriceDeviation` then `PriceAccepted`. Earlier, nothing changes.
+///        A move is judged only at pokes: the sentinel pokes every deviating feed on each pass,
+///        so a move that does not hold (the price back in the band) is dropped. Assumption: the
+///        sentinel passes `trip_after` times within `D` (once `D` is over anyone may confirm).
+///        `setFeed` (governance) makes the new feed's price the reference at once (reporting a
+///        jump beyond the band as `PriceDeviation`) and drops any pending move.
+///      - Moves are reported, never blocked for liquidations: `price` and `tryPrice` return the
+///        live price. A consumer that lets value out against a price (a borrow, a collateral
+///        withdrawal) uses `priceBand(token).low`, so an unconfirmed extreme answer upwards
+///        lends nothing more, and one downwards is used at once.
 interface IOracleRouter {
     event FeedSet(address indexed token, address indexed feed, uint8 decimals);
+    /// @notice A move beyond `oracle.maxDeviationBps` became the reference: confirmed after
+    ///         `oracle.confirmDelay`, or set by governance with a new feed.
     event PriceDeviation(address indexed token, uint256 lastPrice, uint256 newPrice, uint256 deviationBps);
     event PriceAccepted(address indexed token, uint256 price);
+    /// @notice `candidatePrice` is beyond `oracle.maxDeviationBps` of `referencePrice`; a poke may
+    ///         accept the live price from `confirmableAt` if it is still beyond on the same side.
+    event PriceMovePending(
+        address indexed token,
+        uint256 referencePrice,
+        uint256 candidatePrice,
+        uint256 deviationBps,
+        uint256 confirmableAt
+    );
+    /// @notice The pending move did not hold: `livePrice` was back within the band or beyond
+    ///         it on the other side (0: the feed was replaced).
+    event PriceMoveDropped(address indexed token, uint256 candidatePrice, uint256 livePrice);
 
     error FeedNotSet(address token);
     error InvalidFeed(address feed);
@@ -35,12 +70,23 @@ interface IOracleRouter {
     ///         is unusable.
     function tryPrice(address token) external view returns (uint256 price, bool fresh);
 
-    /// @notice Accepts the current fresh price as the reference for deviation checks, emitting
-    ///         `PriceDeviation` first when it moved more than `oracle.maxDeviationBps`. Anyone.
+    /// @notice Applies the reference rules above to the fresh price: accepts it, records or
+    ///         drops a pending move, or confirms one. Anyone; a poke that the rules give nothing
+    ///         to do changes nothing. Reverts as `price(token)` does.
+    /// @return The fresh price.
     function poke(address token) external returns (uint256);
 
-    /// @notice Keeper trigger: `(true, poke calldata)` when the fresh price deviates from the last
-    ///         accepted one by more than `oracle.maxDeviationBps`; else `(false, reason)`.
+    /// @notice Fresh live price `p` and the reference `r` (last accepted price): `(p, p)` when
+    ///         there is no reference yet or `p` is within `oracle.maxDeviationBps` of `r`;
+    ///         otherwise `(min(p, r), max(p, r))` until the move is confirmed and accepted.
+    ///         Reverts exactly as `price(token)` does (FeedNotSet, InvalidPrice, StalePrice).
+    function priceBand(address token) external view returns (uint256 low, uint256 high);
+
+    /// @notice Keeper trigger: `(true, poke calldata)` when a poke has something to do — no
+    ///         reference yet; a fresh price beyond `oracle.maxDeviationBps` with no pending move
+    ///         on its side, or with one pending for `oracle.confirmDelay`; a pending move the
+    ///         price came back from. Else `(false, reason)`: "no feed", "price stale or invalid",
+    ///         "within deviation", "move pending confirmation".
     function deviationTrigger(address token) external view returns (bool shouldAct, bytes memory data);
 
     /// @notice Sets (or replaces) the feed of `token`. Admin (the timelock) only.
@@ -49,12 +95,10 @@ interface IOracleRouter {
     /// @notice The feed of `token` (zero address when none).
     function feedOf(address token) external view returns (address);
 
-    /// @notice The last accepted price of `token` and when it was accepted.
+    /// @notice The reference of `token` (its last accepted price) and when it was accepted.
     function lastPrice(address token) external view returns (uint256 price, uint256 acceptedAt);
 
-    /// @notice Fresh live price `p` and the reference `r` (last accepted price): `(p, p)` when
-    ///         there is no reference yet or `p` is within `oracle.maxDeviationBps` of `r`;
-    ///         otherwise `(min(p, r), max(p, r))` until the move is confirmed and accepted.
-    ///         Reverts exactly as `price(token)` does (FeedNotSet, InvalidPrice, StalePrice).
-    function priceBand(address token) external view returns (uint256 low, uint256 high);
+    /// @notice The pending move of `token` (the fresh price a poke saw beyond
+    ///         `oracle.maxDeviationBps`) and when it was first seen; `(0, 0)` when none.
+    function pendingPrice(address token) external view returns (uint256 candidatePrice, uint256 since);
 }

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -77,6 +77,15 @@ class SentinelConfig(_Section):
     unhealthy_critical_bps: int = Field(2_000, ge=0)
     trip_after: int = Field(2, ge=1)
     clear_after: int = Field(3, ge=1)
+    nav_drop_trip_bps: int | None = Field(
+        None, ge=1, description="NAV drop that trips on one pass (None: 2 × nav_drop_critical_bps)"
+    )
+
+    @model_validator(mode="after")
+    def _trip_above_critical(self) -> SentinelConfig:
+        if self.nav_drop_trip_bps is not None and self.nav_drop_trip_bps <= self.nav_drop_critical_bps:
+            raise ValueError("nav_drop_trip_bps must be above nav_drop_critical_bps")
+        return self
 
     def planner(self, has_guardian_key: bool) -> SentinelSettings:
         return SentinelSettings(
@@ -88,6 +97,7 @@ class SentinelConfig(_Section):
             unhealthy_critical_bps=self.unhealthy_critical_bps,
             trip_after=self.trip_after,
             clear_after=self.clear_after,
+            nav_drop_trip_bps=self.nav_drop_trip_bps,
         )
 
 

@@ -7,8 +7,9 @@ in `failures` (label -> reason) and left out; nothing here raises for a single f
 
 - `read_book`: the lending book — liquidation rules, rate model, every borrower's `Position`
   (collateral in listing order, priced by `tryPrice`, weighted by `lend.*.<name>`);
-- `read_oracles`: each priced token's feed age, last accepted and current price, and the
-  registry's staleness and deviation bounds (the sentinel's `OracleState`s);
+- `read_oracles`: each priced token's feed age, reference (last accepted), pending move and
+  current price, and the registry's staleness, deviation and confirmation bounds (the
+  sentinel's `OracleState`s);
 - `read_allocation`: the rebalancer's view — NAV, each sleeve's assets, cap and `returnIndex`,
   the idle buffer, the turnover limit and the rebalance cooldown.
 """
@@ -224,26 +225,34 @@ def read_oracles(
     priced: Mapping[str, str],
     block: int | str = "latest",
 ) -> OracleRead:
-    """The feeds behind `priced` (name -> token address): age, last accepted and current price.
+    """The feeds behind `priced` (name -> token address): age, reference, pending move and
+    current price.
 
     A feed that cannot be read at all is reported as `updated_at = 0` (stale) rather than left
     out: the sentinel must see a dead oracle.
     """
     router, registry = protocol.router, protocol.registry
     names = sorted(priced)
-    calls = [_param(registry, "oracle.maxStaleness"), _param(registry, "oracle.maxDeviationBps")]
+    calls = [
+        _param(registry, "oracle.maxStaleness"),
+        _param(registry, "oracle.maxDeviationBps"),
+        _param(registry, "oracle.confirmDelay"),
+    ]
     for n in names:
         t = priced[n]
         calls += [
             Call(router.feedOf, t, label=f"feedOf({n})"),
             Call(router.lastPrice, t, label=f"lastPrice({n})"),
             Call(router.tryPrice, t, label=f"tryPrice({n})"),
+            Call(router.pendingPrice, t, label=f"pendingPrice({n})"),
         ]
     first = multicall.read(calls, block)
     staleness = int(_value(first.results[0], 0))
     deviation = int(_value(first.results[1], 0))
-    rest = first.results[2:]
-    feeds = [_value(rest[3 * i]) for i in range(len(names))]
+    confirm_delay = int(_value(first.results[2], 0))
+    per = 4  # calls per name
+    rest = first.results[3:]
+    feeds = [_value(rest[per * i]) for i in range(len(names))]
     live = [(i, f) for i, f in enumerate(feeds) if f and int(f, 16) != 0]
     second = multicall.read(
         [Call(_feed(f).latestRoundData, label=f"latestRoundData({names[i]})") for i, f in live],
@@ -255,9 +264,10 @@ def read_oracles(
     states = []
     accepted: dict[str, int] = {}
     for i, n in enumerate(names):
-        last = _value(rest[3 * i + 1], (0, 0))
+        last = _value(rest[per * i + 1], (0, 0))
         accepted[n] = int(last[1])
-        now = _value(rest[3 * i + 2], (0, False))
+        now = _value(rest[per * i + 2], (0, False))
+        pending = _value(rest[per * i + 3], (0, 0))
         states.append(
             OracleState(
                 name=n,
@@ -266,6 +276,10 @@ def read_oracles(
                 last_price=int(last[0]),
                 new_price=int(now[0]),
                 max_deviation_bps=deviation,
+                pending_price=int(pending[0]),
+                pending_since=int(pending[1]),
+                confirm_delay=confirm_delay,
+                accepted_at=int(last[1]),
             )
         )
     return OracleRead(

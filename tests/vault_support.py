@@ -41,6 +41,7 @@ VAULT_PARAMETERS: dict[str, tuple[int, int, int]] = {
     "vault.staleHaircutBps": (500, 0, 5_000),
     "oracle.maxStaleness": (DAY, 60, 7 * DAY),
     "oracle.maxDeviationBps": (1_000, 1, 10_000),
+    "oracle.confirmDelay": (3_600, 0, 7 * DAY),
 }
 
 # The agent.* parameters for tests: activation at once, so that the allocator rebalances as soon

@@ -9,13 +9,16 @@ import {IParameterRegistry} from "interfaces/IParameterRegistry.sol";
 
 /// @title OracleRouter
 /// @notice One Chainlink-style feed per token, read as a WAD price with staleness and sign
-///         checks, and a deviation watch for the sentinel keeper (see IOracleRouter for the rules).
-/// @dev DEFAULT_ADMIN_ROLE (the timelock after deployment) sets feeds. Staleness and deviation
-///      limits are the registry's `oracle.maxStaleness` and `oracle.maxDeviationBps`.
+///         checks, and a deviation reference that only time and the feed move (see IOracleRouter
+///         for the rules).
+/// @dev DEFAULT_ADMIN_ROLE (the timelock after deployment) sets feeds. Staleness, deviation and
+///      confirmation limits are the registry's `oracle.maxStaleness`, `oracle.maxDeviationBps`
+///      and `oracle.confirmDelay`.
 contract OracleRouter is AccessControl, IOracleRouter {
     uint256 internal constant BPS = 10_000;
     bytes32 internal constant MAX_STALENESS = keccak256("oracle.maxStaleness");
     bytes32 internal constant MAX_DEVIATION_BPS = keccak256("oracle.maxDeviationBps");
+    bytes32 internal constant CONFIRM_DELAY = keccak256("oracle.confirmDelay");
 
     struct Feed {
         AggregatorV3Interface aggregator;
@@ -27,9 +30,16 @@ contract OracleRouter is AccessControl, IOracleRouter {
         uint64 acceptedAt;
     }
 
+    /// @dev A fresh price beyond `oracle.maxDeviationBps` of the reference, first seen `since`.
+    struct Pending {
+        uint192 price;
+        uint64 since;
+    }
+
     IParameterRegistry public immutable registry;
     mapping(address token => Feed) internal _feeds;
     mapping(address token => Accepted) internal _accepted;
+    mapping(address token => Pending) internal _pending;
 
     constructor(IParameterRegistry registry_, address admin) {
         registry = registry_;
@@ -44,9 +54,19 @@ contract OracleRouter is AccessControl, IOracleRouter {
         _feeds[token] = Feed(AggregatorV3Interface(feed), dec);
         emit FeedSet(token, feed, dec);
         // A new feed becomes the reference at once when it has a usable price; otherwise the
-        // first `poke` sets it.
+        // first `poke` sets it. A move seen on the old feed says nothing about the new one.
+        _drop(token, 0);
         (uint256 p, bool ok) = _read(token);
-        if (ok) _accept(token, p);
+        if (!ok) return;
+        // Governance (timelocked) vouches for the new feed: its price is the reference at once,
+        // and a jump from the old reference is still reported.
+        uint256 last = _accepted[token].price;
+        uint256 deviation = 0;
+        if (last != 0) {
+            deviation = _deviationBps(last, p);
+            if (deviation <= registry.get(MAX_DEVIATION_BPS)) deviation = 0;
+        }
+        _accept(token, p, deviation);
     }
 
     /// @inheritdoc IOracleRouter
@@ -75,15 +95,40 @@ contract OracleRouter is AccessControl, IOracleRouter {
     /// @inheritdoc IOracleRouter
     function poke(address token) external returns (uint256 p) {
         p = price(token);
-        _accept(token, p);
+        uint256 last = _accepted[token].price;
+        if (last == 0) {
+            _accept(token, p, 0);
+            return p;
+        }
+        uint256 deviation = _deviationBps(last, p);
+        uint256 delay = registry.get(CONFIRM_DELAY);
+        uint256 candidate = _pending[token].price; // 0: no pending move (a price is never 0)
+        if (deviation <= registry.get(MAX_DEVIATION_BPS)) {
+            // Back within the band: a pending move did not hold. The reference follows at most
+            // once per confirmDelay, so pokes cannot walk it across a crash round by round.
+            if (candidate != 0) _drop(token, p);
+            if (block.timestamp >= _accepted[token].acceptedAt + delay) _accept(token, p, 0);
+            return p;
+        }
+        if (candidate != 0 && _sameSide(last, candidate, p)) {
+            if (block.timestamp >= _pending[token].since + delay) {
+                // Held beyond the band on the same side for confirmDelay: confirmed.
+                delete _pending[token];
+                _accept(token, p, deviation);
+            }
+            return p;
+        }
+        if (candidate != 0) _drop(token, p); // the move reversed across the reference: restart
+        _pending[token] = Pending(SafeCast.toUint192(p), uint64(block.timestamp));
+        emit PriceMovePending(token, last, p, deviation, block.timestamp + delay);
     }
 
     /// @inheritdoc IOracleRouter
     function priceBand(address token) external view returns (uint256 low, uint256 high) {
         uint256 p = price(token);
-        uint256 r = _accepted[token].price;
-        if (r == 0 || _deviationBps(r, p) <= registry.get(MAX_DEVIATION_BPS)) return (p, p);
-        return p < r ? (p, r) : (r, p);
+        uint256 ref = _accepted[token].price;
+        if (ref == 0 || _deviationBps(ref, p) <= registry.get(MAX_DEVIATION_BPS)) return (p, p);
+        return p < ref ? (p, ref) : (ref, p);
     }
 
     /// @inheritdoc IOracleRouter
@@ -93,10 +138,17 @@ contract OracleRouter is AccessControl, IOracleRouter {
         if (!ok) return (false, bytes("price stale or invalid"));
         uint256 last = _accepted[token].price;
         if (last == 0) return (true, abi.encodeCall(this.poke, (token)));
-        if (_deviationBps(last, p) > registry.get(MAX_DEVIATION_BPS)) {
+        uint256 candidate = _pending[token].price; // 0: no pending move
+        if (_deviationBps(last, p) <= registry.get(MAX_DEVIATION_BPS)) {
+            // A pending move the price came back from: a poke drops it.
+            if (candidate != 0) return (true, abi.encodeCall(this.poke, (token)));
+            return (false, bytes("within deviation"));
+        }
+        if (candidate == 0 || !_sameSide(last, candidate, p)) return (true, abi.encodeCall(this.poke, (token)));
+        if (block.timestamp >= _pending[token].since + registry.get(CONFIRM_DELAY)) {
             return (true, abi.encodeCall(this.poke, (token)));
         }
-        return (false, bytes("within deviation"));
+        return (false, bytes("move pending confirmation"));
     }
 
     /// @inheritdoc IOracleRouter
@@ -110,14 +162,32 @@ contract OracleRouter is AccessControl, IOracleRouter {
         return (a.price, a.acceptedAt);
     }
 
-    function _accept(address token, uint256 p) internal {
-        uint256 last = _accepted[token].price;
-        if (last != 0) {
-            uint256 deviation = _deviationBps(last, p);
-            if (deviation > registry.get(MAX_DEVIATION_BPS)) emit PriceDeviation(token, last, p, deviation);
-        }
+    /// @inheritdoc IOracleRouter
+    function pendingPrice(address token) external view returns (uint256, uint256) {
+        return (_pending[token].price, _pending[token].since);
+    }
+
+    /// @dev Makes `p` the reference; `deviation` (bps from the old reference) is non-zero only
+    ///      for a confirmed move beyond the band, which is reported as `PriceDeviation`.
+    function _accept(address token, uint256 p, uint256 deviation) internal {
+        if (deviation != 0) emit PriceDeviation(token, _accepted[token].price, p, deviation);
         _accepted[token] = Accepted(SafeCast.toUint192(p), uint64(block.timestamp));
         emit PriceAccepted(token, p);
+    }
+
+    /// @dev Forgets the pending move of `token`, if any (`live`: the price that ended it; 0 when
+    ///      the feed was replaced).
+    function _drop(address token, uint256 live) internal {
+        uint256 candidate = _pending[token].price;
+        if (candidate != 0) {
+            delete _pending[token];
+            emit PriceMoveDropped(token, candidate, live);
+        }
+    }
+
+    /// @dev Whether `a` and `b` are both below or both above `ref`.
+    function _sameSide(uint256 ref, uint256 a, uint256 b) internal pure returns (bool) {
+        return (a < ref && b < ref) || (a > ref && b > ref);
     }
 
     /// @dev `(price, true)` when fresh and valid; `(stale price, false)` when the answer is valid

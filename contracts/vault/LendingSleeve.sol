@@ -790,7 +790,9 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     }
 
     /// @dev Σ value * min(ltv, threshold) / 1e4: with fresh prices (reverting `StalePrice`), or
-    ///      with the best available and whether one of them was stale.
+    ///      with the best available and whether one of them was stale. A fresh price is the low
+    ///      end of the router's `priceBand`: value leaves against a move beyond
+    ///      `oracle.maxDeviationBps` only once the move is confirmed.
     function _borrowPower(address borrower, uint16 mask, bool fresh)
         internal
         view
@@ -801,10 +803,11 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
             Collateral storage c = _collaterals[i];
             uint256 price;
             if (fresh) {
-                price = router.price(c.token);
+                (price,) = router.priceBand(c.token);
             } else {
                 bool ok;
                 (price, ok) = router.tryPrice(c.token);
+                if (ok) (price,) = router.priceBand(c.token);
                 stale = stale || !ok;
             }
             uint256 ltv = Math.min(registry.get(c.ltvKey), registry.get(c.thresholdKey));

@@ -8,7 +8,8 @@ I/O here: the imperative shell (snapshot reads, the transaction sender) wires th
 - `evaluator.plan_evaluator`: `evaluate(id)` of due decisions, `executeSlash(id)` past the veto.
 - `redeemer.plan_redeem`: `processRedeemQueue(maxRequests)` when `redeemQueueTrigger` says so.
 - `sentinel.watch`: oracle staleness/deviation, NAV drops, unhealthy debt; alerts and a
-  hysteretic `pauseAutomation` decision (only with the guardian key).
+  hysteretic `pauseAutomation` decision (only with the guardian key); `sentinel.plan_pokes`:
+  which feeds to `poke` so the router's reference stays meaningful.
 - `rebalancer.plan_rebalance`: chain state → `keepers.strategy.decide` → `rebalance` arguments.
 """
 
@@ -54,10 +55,12 @@ from keepers.jobs.redeemer import (
 from keepers.jobs.sentinel import (
     Alert,
     OracleState,
+    PokePlan,
     SentinelSettings,
     SentinelState,
     SentinelVerdict,
     VaultHealth,
+    plan_pokes,
     watch,
 )
 
@@ -77,6 +80,7 @@ __all__ = [
     "OpenDecision",
     "OracleState",
     "PendingSlash",
+    "PokePlan",
     "RebalanceCall",
     "RebalanceSkip",
     "RebalancerSnapshot",
@@ -92,6 +96,7 @@ __all__ = [
     "decode_redeem_trigger",
     "plan_evaluator",
     "plan_liquidations",
+    "plan_pokes",
     "futile_repeat",
     "plan_rebalance",
     "plan_redeem",

@@ -6,14 +6,19 @@ Checks, each giving typed `Alert`s:
 - oracle staleness: `now - updated_at > staleness_bound` → "oracle-stale" (critical when older
   than `stale_critical_factor` × the bound, warning otherwise);
 - oracle deviation: `|new - last| / last` (bps) above `max_deviation_bps` → "oracle-deviation"
-  (critical);
+  (critical). `last` is the router's reference, which no poke can reset: a move beyond the band
+  becomes the reference only after it held for `oracle.confirmDelay` (the alert says since when
+  the router has it pending), so an outsider's poke cannot hide a shock from this check;
 - NAV per share drop against the previous reading above `nav_drop_warn_bps` /
   `nav_drop_critical_bps` → "nav-drop";
 - the share of lending debt held by unhealthy borrowers (health < 1 WAD) above
   `unhealthy_warn_bps` / `unhealthy_critical_bps` → "unhealthy-debt".
 
 Hysteresis (`SentinelState`, carried from pass to pass by the caller): a pass with a critical
-alert counts toward `trip_after` consecutive critical passes, which trip the sentinel; a tripped
+alert counts toward `trip_after` consecutive critical passes, which trip the sentinel — except a
+NAV drop of at least `nav_drop_trip_bps` (default: twice `nav_drop_critical_bps`), which trips on
+that single pass: a drop is measured against the previous pass, so it shows on one pass only and
+could otherwise never trip; a tripped
 sentinel clears only after `clear_after` consecutive passes without critical alerts. So one
 blip does not pause, and a flapping signal does not pause/clear/pause. `pause` is true only on
 the pass that trips, when the keeper holds the guardian key and automation is not already
@@ -35,8 +40,10 @@ Severity = Literal["info", "warning", "critical"]
 @dataclass(frozen=True)
 class OracleState:
     """One price feed as read: `name`, `updated_at`, `staleness_bound` (seconds),
-    `last_price` (the last accepted, WAD), `new_price` (the current reading, WAD) and
-    `max_deviation_bps` (0: no deviation check)."""
+    `last_price` (the router's reference: the last accepted price, WAD), `new_price` (the current
+    reading, WAD), `max_deviation_bps` (0: no deviation check), and the router's pending move
+    beyond the band: `pending_price` (0: none), first seen at `pending_since`, confirmable
+    `confirm_delay` seconds later."""
 
     name: str
     updated_at: int
@@ -44,6 +51,25 @@ class OracleState:
     last_price: int
     new_price: int
     max_deviation_bps: int = 0
+    pending_price: int = 0
+    pending_since: int = 0
+    confirm_delay: int = 0
+    accepted_at: int = 0  # when the reference was accepted (0: never)
+
+    def deviating(self) -> bool:
+        """The current reading is beyond `max_deviation_bps` of the reference."""
+        return bool(self.max_deviation_bps) and self.deviation_bps() > self.max_deviation_bps
+
+    def pending_on_same_side(self) -> bool:
+        """The router already holds a pending move on the current reading's side of the
+        reference (so a poke only confirms it, once `confirm_delay` has passed)."""
+        if self.pending_price <= 0 or self.last_price <= 0:
+            return False
+        return (self.pending_price < self.last_price) == (self.new_price < self.last_price)
+
+    def confirmable(self, now: int) -> bool:
+        """A pending move on this side that a poke at `now` would make the reference."""
+        return self.pending_on_same_side() and now >= self.pending_since + self.confirm_delay
 
     def deviation_bps(self) -> int:
         """`floor(|new - last| · 1e4 / last)`; 0 without a last price."""
@@ -81,10 +107,20 @@ class SentinelSettings:
     unhealthy_critical_bps: int = 2_000
     trip_after: int = 2
     clear_after: int = 3
+    nav_drop_trip_bps: int | None = None  # None: 2 × nav_drop_critical_bps
 
     def __post_init__(self) -> None:
         if self.trip_after < 1 or self.clear_after < 1 or self.stale_critical_factor < 1:
             raise ValueError("trip_after, clear_after and the stale factor must be >= 1")
+        if self.nav_drop_trip_bps is not None and self.nav_drop_trip_bps <= self.nav_drop_critical_bps:
+            raise ValueError("nav_drop_trip_bps must be above nav_drop_critical_bps")
+
+    @property
+    def nav_trip_bps(self) -> int:
+        """The NAV drop (bps against the previous pass) that trips on a single pass."""
+        if self.nav_drop_trip_bps is None:
+            return 2 * self.nav_drop_critical_bps
+        return self.nav_drop_trip_bps
 
 
 @dataclass(frozen=True)
@@ -132,32 +168,85 @@ def _oracle_alerts(o: OracleState, now: int, settings: SentinelSettings) -> list
             )
         )
     dev = o.deviation_bps()
-    if o.max_deviation_bps and dev > o.max_deviation_bps:
+    if o.deviating():
+        if o.pending_on_same_side():
+            ready = o.pending_since + o.confirm_delay
+            pending = f"; pending at the router since {o.pending_since}, confirmable at {ready}"
+        else:
+            pending = ""
         out.append(
             Alert(
                 "oracle-deviation",
                 "critical",
                 o.name,
-                f"{o.name} moved {dev} bps from the last accepted price "
-                f"(max {o.max_deviation_bps})",
+                f"{o.name} moved {dev} bps from the router's reference "
+                f"(max {o.max_deviation_bps}){pending}",
             )
         )
     return out
 
 
+def nav_drop_bps(v: VaultHealth) -> int:
+    """The share price's fall since the previous pass, bps (0 when unknown or up)."""
+    prev = v.previous_share_price
+    if prev <= 0 or v.share_price >= prev:
+        return 0
+    return (prev - v.share_price) * BPS // prev
+
+
 def _vault_alerts(v: VaultHealth, settings: SentinelSettings) -> list[Alert]:
     out: list[Alert] = []
-    prev = v.previous_share_price
-    if prev > 0 and v.share_price < prev:
-        drop = (prev - v.share_price) * BPS // prev
-        if drop > settings.nav_drop_warn_bps:
-            sev: Severity = "critical" if drop > settings.nav_drop_critical_bps else "warning"
-            out.append(Alert("nav-drop", sev, "vault", f"share price fell {drop} bps"))
+    drop = nav_drop_bps(v)
+    if drop > settings.nav_drop_warn_bps:
+        sev: Severity = "critical" if drop > settings.nav_drop_critical_bps else "warning"
+        at_once = sev == "critical" and drop >= settings.nav_trip_bps
+        note = f" (>= {settings.nav_trip_bps}: trips at once)" if at_once else ""
+        out.append(Alert("nav-drop", sev, "vault", f"share price fell {drop} bps{note}"))
     bad = v.unhealthy_debt_bps()
     if bad > settings.unhealthy_warn_bps:
         sev = "critical" if bad > settings.unhealthy_critical_bps else "warning"
         out.append(Alert("unhealthy-debt", sev, "lending", f"{bad} bps of debt is below health 1"))
     return out
+
+
+@dataclass(frozen=True)
+class PokePlan:
+    """A `poke(token)` the sentinel sends for feed `name`, and why."""
+
+    name: str
+    reason: str
+
+
+def plan_pokes(oracles: Iterable[OracleState], now: int, tripped: bool) -> tuple[PokePlan, ...]:
+    """The pokes that keep the router's reference meaningful, for feeds read fresh at `now`
+    (the router refuses a stale or invalid price), in name order:
+
+    - a deviating feed with no pending move on its side: poke, so the router records it and its
+      `oracle.confirmDelay` clock starts (the reference stays: this pass already saw the move);
+    - a deviating feed whose pending move is confirmable: poke only once tripped (the move was
+      reported, and paused on with the key), so the sentinel never accepts a shock it has not
+      alarmed on;
+    - a feed back within the band with a move pending: poke, so the router drops it (a move is
+      confirmed only if it holds);
+    - a feed within the band whose reference is older than both its staleness bound and the
+      confirmation delay: a heartbeat, so a deviation means a recent move, not slow drift.
+    """
+    out: list[PokePlan] = []
+    for o in sorted(oracles, key=lambda o: o.name):
+        if o.new_price <= 0 or now - o.updated_at > o.staleness_bound:
+            continue
+        if o.deviating():
+            if not o.pending_on_same_side():
+                out.append(PokePlan(o.name, "record the move"))
+            elif tripped and o.confirmable(now):
+                out.append(PokePlan(o.name, "confirm the reported move"))
+        elif o.pending_price > 0:
+            out.append(PokePlan(o.name, "drop the move that did not hold"))
+        else:
+            age = now - o.accepted_at
+            if age > o.staleness_bound and age >= o.confirm_delay:
+                out.append(PokePlan(o.name, "heartbeat"))
+    return tuple(out)
 
 
 def watch(
@@ -175,10 +264,13 @@ def watch(
         alerts.extend(_oracle_alerts(o, now, settings))
     alerts.extend(_vault_alerts(vault, settings))
     critical = any(a.severity == "critical" for a in alerts)
+    # A drop shows on the one pass that sees it (the next compares with the fallen price).
+    drop = nav_drop_bps(vault)
+    nav_shock = drop > settings.nav_drop_critical_bps and drop >= settings.nav_trip_bps
 
     if critical:
         streak = state.critical_streak + 1
-        trips = not state.tripped and streak >= settings.trip_after
+        trips = not state.tripped and (streak >= settings.trip_after or nav_shock)
         new = SentinelState(streak, 0, state.tripped or trips)
     else:
         clear = state.clear_streak + 1
@@ -200,7 +292,9 @@ def watch(
                     "pause-recommended",
                     "critical",
                     "sentinel",
-                    f"{new.critical_streak} critical passes: a guardian should pause automation",
+                    f"{new.critical_streak} critical passes"
+                    f"{' (a critical NAV drop)' if nav_shock else ''}: "
+                    "a guardian should pause automation",
                 )
             )
     return SentinelVerdict(tuple(alerts), new, pause)
@@ -209,10 +303,13 @@ def watch(
 __all__ = [
     "Alert",
     "OracleState",
+    "PokePlan",
     "SentinelSettings",
     "SentinelState",
     "SentinelVerdict",
     "Severity",
     "VaultHealth",
+    "nav_drop_bps",
+    "plan_pokes",
     "watch",
 ]

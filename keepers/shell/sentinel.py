@@ -3,9 +3,12 @@ NAV per share against the previous pass, and the share of lending debt that is u
 by `keepers.jobs.watch`. Its hysteresis state (and the last NAV per share) is kept in the store,
 so a restarted sentinel neither forgets a streak nor re-alerts from zero. When tripped it sends
 `pauseAutomation()` if this key holds the vault's GUARDIAN_ROLE (or GOVERNANCE_ROLE, which may
-pause too), otherwise alerts. It keeps the router's accepted prices current (`poke`): daily, like a
-heartbeat, for feeds within bounds, and — once tripped — for a deviating feed, so a move is
-alarmed on once, not forever, and slow drift never reads as a spike."""
+pause too), otherwise alerts. A NAV drop of `nav_drop_trip_bps` or more trips on that one pass.
+It keeps the router's reference meaningful (`poke`, as `keepers.jobs.plan_pokes` plans): a
+deviating feed's move is recorded at once (the router holds it pending for
+`oracle.confirmDelay`; nobody's poke resets the reference before that) and confirmed only once
+tripped; a move that did not hold is dropped; a feed within bounds gets a daily heartbeat, so
+slow drift never reads as a spike."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import logging
 
 from eth_utils import keccak, to_checksum_address
 
-from keepers.jobs import Alert, SentinelState, VaultHealth, watch
+from keepers.jobs import Alert, SentinelState, VaultHealth, plan_pokes, watch
 from keepers.reads import OracleRead, read_allocation, read_oracles
 from keepers.shell.keeper import JobReport, Keeper
 from keepers.shell.liquidator import discover_borrowers
@@ -48,19 +51,13 @@ def priced_tokens(keeper: Keeper) -> dict[str, str]:
 def _refresh_baselines(
     keeper: Keeper, report: JobReport, read: OracleRead, priced: dict[str, str], tripped: bool
 ) -> None:
-    """`poke`s the router so that a deviation means a recent move, not drift from an old price:
-    a feed within bounds whose accepted price is older than its staleness bound (a heartbeat,
-    like Chainlink's), and — once the sentinel has tripped on it, the move reported (and paused
-    on, with the key) — a deviating feed, whose new price becomes the baseline."""
-    for o in read.oracles:
-        if o.name not in priced or o.new_price == 0:
-            continue
-        deviating = o.max_deviation_bps and o.deviation_bps() > o.max_deviation_bps
-        age = read.timestamp - read.accepted_at.get(o.name, 0)
-        fresh_feed = read.timestamp - o.updated_at <= o.staleness_bound
-        if (deviating and tripped) or (not deviating and fresh_feed and age > o.staleness_bound):
-            keeper.act(report, keeper.protocol.router, "poke", priced[o.name],
-                       action_id=f"poke:{o.name}:{read.block}")  # fmt: skip
+    """`poke`s the router as `plan_pokes` says (after this pass's read, so a poke never hides a
+    move from the pass that made it)."""
+    known = [o for o in read.oracles if o.name in priced]
+    for plan in plan_pokes(known, read.timestamp, tripped):
+        log.info("poke %s: %s", plan.name, plan.reason, extra={"job": "sentinel"})
+        keeper.act(report, keeper.protocol.router, "poke", priced[plan.name],
+                   action_id=f"poke:{plan.name}:{read.block}")  # fmt: skip
 
 
 def _load_state(keeper: Keeper) -> tuple[SentinelState, int]:

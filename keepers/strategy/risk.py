@@ -5,8 +5,10 @@ A sleeve is flagged when either signal spikes:
 - volatility: its short EWMA volatility over its long one, `short / max(long, vol_floor)`, is
   above `vol_ratio_threshold` (the floor keeps a near-constant index, whose long volatility is
   almost 0, from flagging on noise: a spike must also be large in absolute terms);
-- oracle deviation: the largest move of a price behind the sleeve against the last accepted
-  price (`OracleRouter`'s `PriceDeviation`, in bps) is above `max_deviation_bps`.
+- oracle deviation: the largest move of a price behind the sleeve against the OracleRouter's
+  reference (its last accepted price, in bps) is above `max_deviation_bps`. No poke resets that
+  reference: a move beyond `oracle.maxDeviationBps` becomes it only after holding for
+  `oracle.confirmDelay`, so the rule sees a shock for at least that long.
 
 Sensitivity with the defaults (half-lives 2 and 30 days, the short window centred on the long
 mean, threshold 2.25) and daily readings: one day's move fires the rule about half the time at

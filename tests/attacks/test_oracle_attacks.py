@@ -9,11 +9,16 @@ can verify. The OracleRouter turns such answers into `InvalidPrice(token, answer
 rebalances (`StaleValuation(sleeve)`), the lending book's borrows, collateral withdrawals and
 liquidations. Users' exits from what is verifiably liquid keep working.
 
-An extreme but valid move (beyond `oracle.maxDeviationBps`) is reported, not blocked: the
-router's `deviationTrigger` asks for a `poke`, which emits `PriceDeviation`; the sentinel (the
-guardian) pauses automation; liquidations keep working on the fresh price. What is NOT defended
-on chain is marked xfail(strict): a borrow or a deposit priced by the deviating answer before
-anyone looked at it.
+An extreme but valid move (beyond `oracle.maxDeviationBps`) is reported, not blocked for
+liquidations: the router's `deviationTrigger` asks for a `poke`, which records the move as
+pending (`PriceMovePending`); the router's reference (what the sentinel and the strategy's
+risk-off rule judge deviation against) stays until the move has held for `oracle.confirmDelay`,
+so no outsider's poke can hide the shock (M-5 of issue 18); the sentinel (the guardian) pauses
+automation — on a single pass when the NAV per share falls critically; liquidations keep working
+on the fresh price. Borrows and collateral withdrawals value collateral at the router's
+`priceBand(token).low`: an unconfirmed answer upwards lends nothing more. What is NOT yet
+defended on chain is marked xfail(strict): a deposit priced by the deviating answer before
+anyone looked at it (the vault's NAV strike closes it).
 
 The market: 1,000,000 deposited; 30% in the gold sleeve (NAV 2,000), 60% lent; bob has posted
 50 gold (100,000) and borrowed 70,000 (threshold 75%: health 1.071). Rates are 0 and the
@@ -25,6 +30,10 @@ from __future__ import annotations
 import pytest
 from eth_utils import keccak
 
+from keepers.reads import read_oracles
+from keepers.shell.sentinel import priced_tokens
+from tests.keeper_support import keeper as make_keeper
+from tests.keeper_support import protocol_of
 from tests.lending_support import FEED_UNIT, MAX_UINT, USDC, WAD, deploy_lending_system
 from tests.vault_support import assert_reverts, revert_of
 
@@ -68,6 +77,20 @@ def mallory(accounts):
 @pytest.fixture(scope="module")
 def keeper(accounts):
     return accounts[9]
+
+
+@pytest.fixture(scope="module")
+def protocol(lending):
+    return protocol_of(lending)
+
+
+def confirm_delay(lending) -> int:
+    return lending.vs.registry.get(keccak(text="oracle.confirmDelay"))
+
+
+def router_events(receipt, router) -> list[str]:
+    names = {"PriceAccepted", "PriceDeviation", "PriceMovePending", "PriceMoveDropped"}
+    return [log.event_name for log in receipt.events if log.event_name in names]
 
 
 def break_feed(lending, chain, fault: str) -> tuple[str, dict]:
@@ -137,9 +160,9 @@ def test_an_extreme_move_is_reported_automation_paused_and_liquidations_go_on(
 ):
     """Gold falls 20% in one valid round (beyond oracle.maxDeviationBps = 10%). The attacker's
     hope: an agent rebalancing into the shock, or liquidations frozen while it unfolds. The
-    router reports it (`deviationTrigger` → `poke` → `PriceDeviation`), the sentinel pauses
-    automation, which stops agents but not users, and bob's position is liquidated at the
-    fresh price."""
+    router reports it (`deviationTrigger` → `poke` → `PriceMovePending`, the reference kept),
+    the sentinel pauses automation, which stops agents but not users, and bob's position is
+    liquidated at the fresh price."""
     vault, book, router = lending.vault, lending.book, lending.vs.router
     gold, guardian = lending.token("gold"), lending.vs.guardian
     last, accepted_at = router.lastPrice(gold)
@@ -149,13 +172,14 @@ def test_an_extreme_move_is_reported_automation_paused_and_liquidations_go_on(
     should, data = router.deviationTrigger(gold)
     assert should and data == router.poke.encode_input(gold)
     tx = router(sender=keeper, data=data)
-    (event,) = tx.events.filter(router.PriceDeviation)
-    assert (event.token, event.lastPrice, event.newPrice, event.deviationBps) == (
+    (event,) = tx.events.filter(router.PriceMovePending)
+    assert (event.token, event.referencePrice, event.candidatePrice, event.deviationBps) == (
         gold.address, 2_000 * WAD, 1_600 * WAD, 2_000,
     )  # fmt: skip
-    assert router.lastPrice(gold)[0] == 1_600 * WAD
+    assert event.confirmableAt == tx.timestamp + confirm_delay(lending)
+    assert router.lastPrice(gold) == (2_000 * WAD, accepted_at)
 
-    vault.pauseAutomation(sender=guardian)  # the sentinel's answer to the event
+    vault.pauseAutomation(sender=guardian)  # the sentinel's answer to the move
     assert_reverts(vault, "rebalance", [0, 0, 0, 9_000], RATIONALE, "",
                    sender=lending.vs.allocator, error="AutomationIsPaused")  # fmt: skip
     lending.vs.deposit(mallory, 1_000 * USDC)  # users are not stopped
@@ -172,30 +196,135 @@ def test_an_extreme_move_is_reported_automation_paused_and_liquidations_go_on(
     assert book.collateralOf(bob, gold) == BOB_GOLD - seized
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="MISSING DEFENCE: an answer beyond oracle.maxDeviationBps is used at once by borrow "
-    "and deposit; the router only reports it (DESIGN: reported so the sentinel can pause "
-    "automation), and pausing automation stops agents, not borrowers or depositors",
+def test_an_outsider_poke_cannot_reset_the_deviation_reference(
+    lending, protocol, chain, mallory, tmp_path
+):
+    """M-5: gold falls 20%; before the sentinel's next pass the attacker pokes the router, which
+    used to make 1,600 the reference, so the sentinel (and the strategy's risk-off rule) saw no
+    deviation and an agent could rebalance into the shock. Now the poke only records the move:
+    the reference stays 2,000, `deviationTrigger` and `priceBand` still show the move, the
+    strategy's input still reads 2,000 bps, and the sentinel trips and pauses automation. The
+    move becomes the reference only after it has held for oracle.confirmDelay."""
+    vault, router = lending.vault, lending.vs.router
+    gold = lending.token("gold")
+    reference = router.lastPrice(gold)
+    assert reference[0] == 2_000 * WAD
+
+    lending.set_nav("gold", 1_600 * FEED_UNIT)
+    attack = router.poke(gold, sender=mallory)
+    assert router_events(attack, router) == ["PriceMovePending"]
+    again = router.poke(gold, sender=mallory)  # pokes in a row change nothing either
+    assert router_events(again, router) == []
+    assert router.lastPrice(gold) == reference
+    assert router.pendingPrice(gold) == (1_600 * WAD, attack.timestamp)
+    assert router.priceBand(gold) == (1_600 * WAD, 2_000 * WAD)
+    assert router.deviationTrigger(gold) == (False, b"move pending confirmation")
+
+    sentinel = make_keeper(protocol, lending.vs.guardian, tmp_path)
+    oracles = read_oracles(sentinel.multicall, protocol, priced_tokens(sentinel))
+    assert oracles.deviation_bps("gold") == 2_000  # the strategy's risk-off input
+
+    first = sentinel.run("sentinel")
+    assert ("oracle-deviation", "critical", "gold") in {
+        (a.code, a.severity, a.subject) for a in first.alerts
+    }
+    assert first.actions == [] and not vault.automationPaused()
+    second = sentinel.run("sentinel")
+    assert [(a.call, a.outcome) for a in second.actions] == [("pauseAutomation()", "mined")]
+    assert vault.automationPaused()
+    assert_reverts(vault, "rebalance", [0, 2_000, 0, 7_000], RATIONALE, "",
+                   sender=lending.vs.allocator, error="AutomationIsPaused")  # fmt: skip
+
+    # The move holds for oracle.confirmDelay: then (and only then) it becomes the reference.
+    chain.pending_timestamp = attack.timestamp + confirm_delay(lending) - 1
+    assert router_events(router.poke(gold, sender=mallory), router) == []
+    chain.pending_timestamp = attack.timestamp + confirm_delay(lending)
+    accepted = router.poke(gold, sender=mallory)
+    assert router_events(accepted, router) == ["PriceDeviation", "PriceAccepted"]
+    (event,) = accepted.events.filter(router.PriceDeviation)
+    assert (event.lastPrice, event.newPrice, event.deviationBps) == (2_000 * WAD, 1_600 * WAD, 2_000)
+    assert router.lastPrice(gold) == (1_600 * WAD, accepted.timestamp)
+    assert router.priceBand(gold) == (1_600 * WAD, 1_600 * WAD)
+
+
+def test_a_single_critical_nav_drop_trips_the_sentinel(lending, protocol, bob, tmp_path):
+    """M-5 (second half): a NAV-drop alert is measured against the previous pass, so it shows on
+    one pass only and, with two critical passes needed, could never trip the sentinel. Gold
+    falls 20% inside a band the DAO widened to 25% (no oracle alert), bob has repaid (no
+    unhealthy debt): the share price falls 6% in one pass, at least twice the critical NAV-drop
+    bound, and that single pass pauses automation."""
+    vault = lending.vault
+    lending.fund(bob, BOB_DEBT)
+    lending.book.repay(MAX_UINT, bob, sender=bob)
+    lending.set_param("oracle.maxDeviationBps", 2_500)
+
+    sentinel = make_keeper(protocol, lending.vs.guardian, tmp_path)
+    settings = sentinel.settings.sentinel
+    assert settings.trip_after == 2 and settings.nav_drop_trip_bps is None  # the defaults
+    calm = sentinel.run("sentinel")
+    assert not [a for a in calm.alerts if a.severity == "critical"]
+    assert calm.actions == []
+
+    lending.set_nav("gold", 1_600 * FEED_UNIT)
+    shock = sentinel.run("sentinel")
+    assert [(a.code, a.severity) for a in shock.alerts] == [("nav-drop", "critical")]
+    (drop,) = shock.alerts
+    fell = int(drop.message.split("fell ")[1].split(" bps")[0])
+    assert fell >= 2 * settings.nav_drop_critical_bps
+    assert [(a.call, a.outcome) for a in shock.actions] == [("pauseAutomation()", "mined")]
+    assert vault.automationPaused()
+    after = sentinel.run("sentinel")  # the drop no longer shows: one pass was all there was
+    assert not any(a.code == "nav-drop" for a in after.alerts)
+    assert after.actions == []
+
+
+@pytest.mark.parametrize(
+    "consumer",
+    [
+        "borrow",
+        pytest.param(
+            "deposit",
+            marks=pytest.mark.xfail(
+                strict=True,
+                raises=AssertionError,
+                reason="MISSING DEFENCE: a deposit is still priced at the live answer beyond "
+                "oracle.maxDeviationBps; the vault's NAV strike (the lead's ERC-7540 work, "
+                "pricing requests with the router's priceBand) closes it",
+            ),
+        ),
+    ],
 )
-@pytest.mark.parametrize("consumer", ["borrow", "deposit"])
-def test_an_unconfirmed_extreme_answer_is_not_acted_on(lending, bob, mallory, consumer):
+def test_an_unconfirmed_extreme_answer_is_not_acted_on(lending, chain, bob, mallory, consumer):
     """Gold's feed doubles (or halves) in one round that nobody has poked: a faulty or
     manipulated answer. Borrowing against the doubled collateral would let bob walk off with
     debt the collateral cannot cover; depositing at the halved NAV buys the other depositors'
-    gold sleeve at half price. The defence this test asks for: while the latest answer is more
-    than oracle.maxDeviationBps from the last accepted price, such calls are refused (or priced
-    at the accepted price) until the move is confirmed."""
+    gold sleeve at half price. The defence: while the latest answer is more than
+    oracle.maxDeviationBps from the router's reference, borrows and collateral withdrawals value
+    collateral at the lower of the two (`priceBand(token).low`) until the move is confirmed;
+    deposits (xfail) will be priced at the vault's NAV strike."""
     vault, book, router = lending.vault, lending.book, lending.vs.router
     gold = lending.token("gold")
     assert router.lastPrice(gold)[0] == 2_000 * WAD
     if consumer == "borrow":
+        power = BOB_GOLD * 2_000 * USDC // GOLD * 7_000 // 10_000  # LTV 70% at 2,000: 70,000
         lending.set_nav("gold", 4_000 * FEED_UNIT)
         assert router.deviationTrigger(gold)[0]
-        room = book.maxBorrow(bob)  # at the doubled price: 140,000 of power, 70,000 used
-        assert room > 60_000 * USDC
-        assert revert_of(book, "borrow", room, sender=bob) is not None
+        assert router.priceBand(gold) == (2_000 * WAD, 4_000 * WAD)
+        assert book.maxBorrow(bob) == 0  # the room the doubled price would give is not there
+        assert book.borrowPower(bob) == power
+        # At 4,000 bob could take 70,000 more, or half his gold back: both refused.
+        assert_reverts(book, "borrow", 60_000 * USDC, sender=bob, error="InsufficientCollateral",
+                       debt=BOB_DEBT + 60_000 * USDC, borrowPower=power)  # fmt: skip
+        assert_reverts(book, "withdrawCollateral", gold, BOB_GOLD // 2, sender=bob,
+                       error="InsufficientCollateral", debt=BOB_DEBT, borrowPower=power // 2)  # fmt: skip
+        # A poke (anyone's) only records the move; once it has held for oracle.confirmDelay it
+        # is the reference, and the same borrow is within LTV: the refusal was the confirmation.
+        seen = router.poke(gold, sender=mallory).timestamp
+        assert revert_of(book, "borrow", 60_000 * USDC, sender=bob) is not None
+        chain.pending_timestamp = seen + confirm_delay(lending)
+        router.poke(gold, sender=mallory)
+        assert router.lastPrice(gold)[0] == 4_000 * WAD
+        assert revert_of(book, "borrow", 60_000 * USDC, sender=bob) is None
     else:
         lending.set_nav("gold", 1_000 * FEED_UNIT)
         assert router.deviationTrigger(gold)[0]

@@ -302,10 +302,13 @@ def test_the_sentinel_with_the_guardian_key_pauses_after_trip_after_passes(
 def test_the_sentinel_without_the_key_only_recommends_a_pause(
     fresh, protocol, accounts, chain, tmp_path
 ):
+    """+20% on gold: the first pass alarms and has the router record the move (pending for
+    oracle.confirmDelay, the reference stays 2,000); the second recommends the pause; once the
+    move has held for the delay, the tripped sentinel has it confirmed, and it is alarmed on no
+    more."""
     lending = fresh
     vault, router = lending.vault, lending.vs.router
     gold = lending.token("gold")
-    router.poke(gold, sender=accounts[7])  # the accepted price: 2,000
     lending.set_nav("gold", 2_400 * 10**8)  # +20 %, above oracle.maxDeviationBps (10 %)
     who = accounts[7]
     assert not vault.hasRole(vault.GUARDIAN_ROLE(), who)
@@ -315,18 +318,29 @@ def test_the_sentinel_without_the_key_only_recommends_a_pause(
     first = k.run("sentinel")
     assert ("oracle-deviation", "critical", "gold") in alerts(first)
     assert not any(a.code == "pause-recommended" for a in first.alerts)
+    assert [(a.call.split("(")[0], a.outcome) for a in first.actions] == [("poke", "mined")]
+    price, since = router.pendingPrice(gold)
+    assert price == 2_400 * 10**18
+    assert router.lastPrice(gold)[0] == 2_000 * 10**18  # the reference stays
     k = restart(k)
     second = k.run("sentinel")
     assert ("pause-recommended", "critical", "sentinel") in alerts(second)
-    # tripped: the move is reported, so the new price becomes the router's baseline
-    assert [(a.call.split("(")[0], a.outcome) for a in second.actions] == [("poke", "mined")]
-    assert router.lastPrice(gold)[0] == 2_400 * 10**18
+    assert ("oracle-deviation", "critical", "gold") in alerts(second)
+    assert second.actions == []  # the move is pending: nothing to poke yet
     assert sentinel_state(k.store)["tripped"]
-    third = restart(k).run("sentinel")  # recommended once, alarmed once
-    assert not any(a.code in ("pause-recommended", "oracle-deviation") for a in third.alerts)
-    assert third.actions == []
+
+    delay = lending.vs.registry.get(key("oracle.confirmDelay"))
+    chain.pending_timestamp = since + delay
+    chain.mine()  # the sentinel reads the latest block
+    third = restart(k).run("sentinel")  # tripped and reported: the move is confirmed
+    assert not any(a.code == "pause-recommended" for a in third.alerts)  # recommended once
+    assert [(a.call.split("(")[0], a.outcome) for a in third.actions] == [("poke", "mined")]
+    assert router.lastPrice(gold)[0] == 2_400 * 10**18
+    fourth = restart(k).run("sentinel")
+    assert not any(a.code in ("pause-recommended", "oracle-deviation") for a in fourth.alerts)
+    assert fourth.actions == []
     assert not vault.automationPaused()
-    assert nonce(who) == sent + 1
+    assert nonce(who) == sent + 2
 
 
 def set_base_fee(chain, wei: int) -> None:

@@ -18,6 +18,7 @@ from keepers.jobs import (
     OpenDecision,
     OracleState,
     PendingSlash,
+    PokePlan,
     RebalanceCall,
     RebalancerSnapshot,
     RebalanceSkip,
@@ -32,6 +33,7 @@ from keepers.jobs import (
     decode_redeem_trigger,
     plan_evaluator,
     plan_liquidations,
+    plan_pokes,
     plan_rebalance,
     plan_redeem,
     rationale_uri,
@@ -313,6 +315,100 @@ def test_sentinel_without_the_key_only_recommends():
     paused = VaultHealth(WAD, WAD, automation_paused=True)
     out = run([bad, bad], SentinelSettings(has_guardian_key=True), paused)
     assert not any(v.pause for v in out)
+
+
+def test_a_single_pass_with_a_nav_drop_of_twice_the_critical_bound_trips_the_sentinel():
+    """A drop is measured against the previous pass, so it shows on one pass only: with
+    `trip_after` = 2 alone it could never trip. A drop of `nav_drop_trip_bps` (default twice
+    `nav_drop_critical_bps`: 400 bps) trips on that pass; a smaller critical drop counts toward
+    the streak as before."""
+    key = SentinelSettings(has_guardian_key=True, trip_after=2)
+    assert key.nav_trip_bps == 2 * key.nav_drop_critical_bps == 400
+    calm = oracle()
+
+    shock = watch([calm], VaultHealth(96 * WAD // 100, WAD), NOW, SentinelState(), key)
+    assert [(a.code, a.severity) for a in shock.alerts] == [("nav-drop", "critical")]
+    assert "trips at once" in shock.alerts[0].message
+    assert shock.pause and shock.state == SentinelState(1, 0, True)
+
+    # 399 bps: critical, one pass; the next pass compares with the fallen price: no alert.
+    smaller = watch([calm], VaultHealth(WAD - 399 * WAD // 10_000, WAD), NOW, SentinelState(), key)
+    assert [(a.code, a.severity) for a in smaller.alerts] == [("nav-drop", "critical")]
+    assert not smaller.pause and not smaller.state.tripped
+    after = watch([calm], VaultHealth(WAD - 399 * WAD // 10_000, WAD - 399 * WAD // 10_000), NOW,
+                  smaller.state, key)  # fmt: skip
+    assert after.alerts == () and not after.pause and not after.state.tripped
+
+    # The bound is a setting; without the key the same pass recommends the pause.
+    lower = SentinelSettings(has_guardian_key=True, nav_drop_trip_bps=300)
+    assert watch([calm], VaultHealth(97 * WAD // 100, WAD), NOW, None, lower).pause
+    alone = watch([calm], VaultHealth(96 * WAD // 100, WAD), NOW, None, SentinelSettings())
+    assert not alone.pause and alone.state.tripped
+    (recommended,) = [a for a in alone.alerts if a.code == "pause-recommended"]
+    assert "a critical NAV drop" in recommended.message
+    # Already paused, or already tripped: nothing more is sent.
+    paused = VaultHealth(96 * WAD // 100, WAD, automation_paused=True)
+    assert not watch([calm], paused, NOW, None, key).pause
+    assert not watch([calm], VaultHealth(96 * WAD // 100, WAD), NOW, SentinelState(1, 0, True), key).pause
+    with pytest.raises(ValueError, match="above nav_drop_critical_bps"):
+        SentinelSettings(nav_drop_critical_bps=200, nav_drop_trip_bps=200)
+
+
+def pending(*, new: int, pending_price: int = 0, since: int = 0, accepted_at: int = NOW - 60,
+            age: int = 10, delay: int = 3_600) -> OracleState:  # fmt: skip
+    """Gold against a reference of 2,000 (band 5%), with the router's pending move if any."""
+    return OracleState("gold", NOW - age, 86_400, 2_000 * WAD, new, 500,
+                       pending_price, since, delay, accepted_at)  # fmt: skip
+
+
+def test_deviation_is_judged_against_the_router_reference_while_a_move_is_pending():
+    """The router keeps its reference while a move is pending, so each pass still sees the move
+    (and says since when the router holds it) until the move is confirmed."""
+    held = pending(new=1_600 * WAD, pending_price=1_600 * WAD, since=NOW - 600)
+    (alert,) = watch([held], CALM, NOW).alerts
+    assert (alert.code, alert.severity) == ("oracle-deviation", "critical")
+    assert f"confirmable at {NOW - 600 + 3_600}" in alert.message
+    key = SentinelSettings(has_guardian_key=True, trip_after=2)
+    out = run([held, held], key)
+    assert [v.pause for v in out] == [False, True]
+    # An outsider's poke could only record the move (it is pending): the reference, and so the
+    # alert, stay; an accepted move (the reference is the new price) no longer deviates.
+    accepted = OracleState("gold", NOW - 10, 86_400, 1_600 * WAD, 1_600 * WAD, 500)
+    assert watch([accepted], CALM, NOW).alerts == ()
+
+
+@pytest.mark.parametrize(
+    "feed, tripped, expected",
+    [
+        # A new move beyond the band: recorded at once, tripped or not.
+        (pending(new=1_600 * WAD), False, "record the move"),
+        # A pending move on the other side of the reference: recorded anew.
+        (pending(new=1_600 * WAD, pending_price=2_400 * WAD, since=NOW - 7_200), True,
+         "record the move"),
+        # Pending on this side, not yet confirmable: nothing to do.
+        (pending(new=1_600 * WAD, pending_price=1_650 * WAD, since=NOW - 3_599), True, None),
+        # Confirmable: only once tripped (the move was alarmed on).
+        (pending(new=1_600 * WAD, pending_price=1_650 * WAD, since=NOW - 3_600), False, None),
+        (pending(new=1_600 * WAD, pending_price=1_650 * WAD, since=NOW - 3_600), True,
+         "confirm the reported move"),
+        # Back within the band with a move pending: dropped.
+        (pending(new=2_050 * WAD, pending_price=1_600 * WAD, since=NOW - 60), False,
+         "drop the move that did not hold"),
+        # Within the band: a heartbeat once the reference is older than the staleness bound
+        # and the confirmation delay, not before.
+        (pending(new=2_050 * WAD, accepted_at=NOW - 86_401), False, "heartbeat"),
+        (pending(new=2_050 * WAD, accepted_at=NOW - 86_400), False, None),
+        (pending(new=2_050 * WAD, accepted_at=NOW - 86_401, delay=86_402), False, None),
+        # A stale or unreadable feed: the router would refuse the poke.
+        (pending(new=1_600 * WAD, age=86_401), True, None),
+        (pending(new=0), True, None),
+    ],
+)
+def test_the_sentinel_pokes_to_record_confirm_drop_or_refresh_never_to_reset(
+    feed, tripped, expected
+):
+    plans = plan_pokes([feed], NOW, tripped)
+    assert plans == (() if expected is None else (PokePlan("gold", expected),))
 
 
 # ---------------------------------------------------------------------------------- rebalancer

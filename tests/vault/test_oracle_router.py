@@ -1,5 +1,7 @@
 """OracleRouter: WAD prices from Chainlink-style feeds, staleness and sign checks, the
-last-accepted-price fallback, and the deviation watch the sentinel keeper relies on.
+last-accepted-price fallback, and the deviation reference the sentinel keeper and the lending
+book rely on: it follows the feed at most once per `oracle.confirmDelay`, and a move beyond
+`oracle.maxDeviationBps` only once it has held that long (`priceBand` shows it until then).
 
 Feeds are MockAggregators. Time is explicit: `chain.pending_timestamp = t` makes the next
 transaction run at `t`, and views called with `block_id="pending"` see that same timestamp.
@@ -20,6 +22,7 @@ FRESH = to_checksum_address("0x" + "7b" * 20)  # given a feed inside a single te
 UNKNOWN = to_checksum_address("0x" + "0b" * 20)  # never given a feed
 ADMIN_ROLE = b"\x00" * 32
 MAX_DEVIATION_BPS = 1_000  # oracle.maxDeviationBps in tests.vault_support
+CONFIRM_DELAY = 3_600  # oracle.confirmDelay in tests.vault_support
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +60,25 @@ def feed(project, router, admin):
 def only_event(receipt, event):
     (log,) = receipt.events.filter(event)
     return log
+
+
+def at(chain, t: int) -> int:
+    """Makes the next transaction (and `block_id="pending"` views) run at `t`, or at the next
+    second when `t` is already past; returns that time."""
+    t = max(t, chain.blocks.head.timestamp + 1)
+    chain.pending_timestamp = t
+    return t
+
+
+def after_delay(router, chain, token=TOKEN) -> int:
+    """The next transaction runs once the reference of `token` is `oracle.confirmDelay` old."""
+    return at(chain, router.lastPrice(token)[1] + CONFIRM_DELAY)
+
+
+def router_events(receipt, router) -> list[str]:
+    """Names of the router's events in `receipt`, in order."""
+    names = {"PriceAccepted", "PriceDeviation", "PriceMovePending", "PriceMoveDropped"}
+    return [log.event_name for log in receipt.events if log.event_name in names]
 
 
 # ------------------------------------------------------------------ price()
@@ -203,13 +225,35 @@ def test_set_feed_rejects_invalid_feeds(project, router, admin, accounts):
 # ------------------------------------------------------------------ poke() and deviation
 
 
-def test_poke_accepts_the_fresh_price(router, feed, admin, keeper):
+def test_poke_accepts_the_fresh_price(router, feed, admin, keeper, chain):
     feed.setAnswer(103_000_000, sender=admin)
+    after_delay(router, chain)
     receipt = router.poke(TOKEN, sender=keeper)
     accepted = only_event(receipt, router.PriceAccepted)
     assert (accepted.token, accepted.price) == (TOKEN, 103 * WAD // 100)
-    assert not receipt.events.filter(router.PriceDeviation)
+    assert router_events(receipt, router) == ["PriceAccepted"]
     assert router.lastPrice(TOKEN) == (103 * WAD // 100, receipt.timestamp)
+
+
+def test_the_reference_follows_the_feed_at_most_once_per_confirm_delay(
+    router, feed, admin, keeper, chain
+):
+    """Within the band too: pokes after every round of a slide cannot walk the reference down
+    with it, so the slide stays visible against the reference for `oracle.confirmDelay`."""
+    accepted_at = router.lastPrice(TOKEN)[1]
+    feed.setAnswer(95_000_000, sender=admin)  # -5%: within the band
+    at(chain, accepted_at + CONFIRM_DELAY - 1)
+    receipt = router.poke(TOKEN, sender=keeper)
+    assert receipt.timestamp == accepted_at + CONFIRM_DELAY - 1
+    assert router_events(receipt, router) == []
+    assert router.lastPrice(TOKEN) == (WAD, accepted_at)
+    at(chain, accepted_at + CONFIRM_DELAY)
+    receipt = router.poke(TOKEN, sender=keeper)  # exactly confirmDelay after the acceptance
+    assert only_event(receipt, router.PriceAccepted).price == 95 * WAD // 100
+    feed.setAnswer(90_000_000, sender=admin)  # another -5% round, poked at once
+    at(chain, accepted_at + CONFIRM_DELAY + 1)
+    assert router_events(router.poke(TOKEN, sender=keeper), router) == []
+    assert router.lastPrice(TOKEN) == (95 * WAD // 100, accepted_at + CONFIRM_DELAY)
 
 
 # Answers against a last accepted 1.00000000 with maxDeviationBps = 1_000 (10%).
@@ -218,23 +262,162 @@ BEYOND_LIMIT = [(110_000_001, 1_001), (89_999_999, 1_001), (150_000_000, 5_000),
 
 
 @pytest.mark.parametrize("answer", AT_LIMIT)
-def test_move_of_exactly_max_deviation_is_not_reported(router, feed, admin, keeper, answer):
+def test_move_of_exactly_max_deviation_is_not_reported(router, feed, admin, keeper, chain, answer):
     feed.setAnswer(answer, sender=admin)
     assert router.deviationTrigger(TOKEN) == (False, b"within deviation")
+    assert router.priceBand(TOKEN) == (answer * 10**10, answer * 10**10)
+    after_delay(router, chain)
     receipt = router.poke(TOKEN, sender=keeper)
-    assert not receipt.events.filter(router.PriceDeviation)
+    assert router_events(receipt, router) == ["PriceAccepted"]
     assert router.lastPrice(TOKEN)[0] == answer * 10**10
 
 
 @pytest.mark.parametrize("answer, bps", BEYOND_LIMIT)
-def test_move_beyond_max_deviation_is_reported_rounded_up(router, feed, admin, keeper, answer, bps):
+def test_move_beyond_max_deviation_is_held_for_confirm_delay_then_reported_rounded_up(
+    router, feed, admin, keeper, chain, answer, bps
+):
+    new = answer * 10**10
     feed.setAnswer(answer, sender=admin)
+    assert router.priceBand(TOKEN) == (min(new, WAD), max(new, WAD))
     receipt = router.poke(TOKEN, sender=keeper)
+    pending = only_event(receipt, router.PriceMovePending)
+    assert (pending.token, pending.referencePrice, pending.candidatePrice) == (TOKEN, WAD, new)
+    assert (pending.deviationBps, pending.confirmableAt) == (bps, receipt.timestamp + CONFIRM_DELAY)
+    assert router_events(receipt, router) == ["PriceMovePending"]
+    assert router.lastPrice(TOKEN)[0] == WAD  # the reference stays
+    assert router.pendingPrice(TOKEN) == (new, receipt.timestamp)
+
+    at(chain, pending.confirmableAt)
+    receipt = router.poke(TOKEN, sender=keeper)
+    assert router_events(receipt, router) == ["PriceDeviation", "PriceAccepted"]
     deviation = only_event(receipt, router.PriceDeviation)
     assert (deviation.token, deviation.lastPrice) == (TOKEN, WAD)
-    assert (deviation.newPrice, deviation.deviationBps) == (answer * 10**10, bps)
-    assert only_event(receipt, router.PriceAccepted).price == answer * 10**10
-    assert router.lastPrice(TOKEN)[0] == answer * 10**10
+    assert (deviation.newPrice, deviation.deviationBps) == (new, bps)
+    assert only_event(receipt, router.PriceAccepted).price == new
+    assert router.lastPrice(TOKEN) == (new, receipt.timestamp)
+    assert router.pendingPrice(TOKEN) == (0, 0)
+    assert router.priceBand(TOKEN) == (new, new)
+
+
+def test_a_move_is_confirmed_exactly_confirm_delay_after_it_was_first_seen(
+    router, feed, admin, keeper, chain
+):
+    feed.setAnswer(80_000_000, sender=admin)
+    seen = router.poke(TOKEN, sender=keeper).timestamp
+    for t in (seen + 1, seen + CONFIRM_DELAY - 1):  # pokes in between change nothing
+        at(chain, t)
+        assert router.deviationTrigger(TOKEN, block_id="pending") == (
+            False, b"move pending confirmation",
+        )  # fmt: skip
+        assert router_events(router.poke(TOKEN, sender=keeper), router) == []
+    assert router.pendingPrice(TOKEN) == (8 * WAD // 10, seen)
+    at(chain, seen + CONFIRM_DELAY)
+    assert router.deviationTrigger(TOKEN, block_id="pending")[0] is True
+    feed.setAnswer(75_000_000, sender=admin)  # the live price at confirmation is accepted
+    receipt = router.poke(TOKEN, sender=keeper)
+    assert receipt.timestamp == seen + CONFIRM_DELAY
+    deviation = only_event(receipt, router.PriceDeviation)
+    assert (deviation.lastPrice, deviation.newPrice, deviation.deviationBps) == (
+        WAD, 75 * WAD // 100, 2_500,
+    )  # fmt: skip
+    assert router.lastPrice(TOKEN)[0] == 75 * WAD // 100
+
+
+@pytest.mark.parametrize("back", [105_000_000, 130_000_000], ids=["into-the-band", "other-side"])
+def test_a_move_that_does_not_hold_is_dropped_and_its_clock_restarts(
+    router, feed, admin, keeper, chain, back
+):
+    feed.setAnswer(80_000_000, sender=admin)
+    seen = router.poke(TOKEN, sender=keeper).timestamp
+    at(chain, seen + 60)
+    feed.setAnswer(back, sender=admin)
+    assert router.deviationTrigger(TOKEN)[0] is True  # a poke has something to drop
+    receipt = router.poke(TOKEN, sender=keeper)
+    dropped = only_event(receipt, router.PriceMoveDropped)
+    assert (dropped.token, dropped.candidatePrice, dropped.livePrice) == (
+        TOKEN, 8 * WAD // 10, back * 10**10,
+    )  # fmt: skip
+    if back == 105_000_000:
+        assert router_events(receipt, router) == ["PriceMoveDropped"]  # reference too young
+        assert router.pendingPrice(TOKEN) == (0, 0)
+        at(chain, seen + 120)
+        feed.setAnswer(80_000_000, sender=admin)  # down again: a new move, a new clock
+        restarted = router.poke(TOKEN, sender=keeper).timestamp
+    else:
+        assert router_events(receipt, router) == ["PriceMoveDropped", "PriceMovePending"]
+        restarted = receipt.timestamp
+    assert restarted > seen
+    at(chain, seen + CONFIRM_DELAY)
+    assert router_events(router.poke(TOKEN, sender=keeper), router) == []
+    assert router.lastPrice(TOKEN)[0] == WAD
+    at(chain, restarted + CONFIRM_DELAY)
+    assert router_events(router.poke(TOKEN, sender=keeper), router) == [
+        "PriceDeviation", "PriceAccepted",
+    ]  # fmt: skip
+
+
+def test_pokes_after_every_round_of_a_crash_never_reset_the_reference(
+    router, feed, admin, keeper, chain
+):
+    """A -40% crash published in 9%-rounds, each poked at once by an outsider: the reference
+    moves once at most (one band) while the crash unfolds within `oracle.confirmDelay`, so the
+    crash stays beyond the band against it, and `priceBand` shows it."""
+    after_delay(router, chain)
+    answer = FEED_UNIT
+    for _ in range(5):
+        answer = answer * 91 // 100
+        feed.setAnswer(answer, sender=admin)
+        router.poke(TOKEN, sender=keeper)
+    live = answer * 10**10
+    last = router.lastPrice(TOKEN)[0]
+    assert last == 91 * WAD // 100  # only the first round was accepted
+    assert (last - live) * 10_000 // last > MAX_DEVIATION_BPS
+    assert router.priceBand(TOKEN) == (live, last)
+    assert router.deviationTrigger(TOKEN) == (False, b"move pending confirmation")
+
+
+def test_price_band_is_the_live_price_within_the_band_and_both_prices_beyond(
+    project, router, feed, admin
+):
+    assert router.priceBand(TOKEN) == (WAD, WAD)
+    feed.setAnswer(200_000_000, sender=admin)
+    assert router.priceBand(TOKEN) == (WAD, 2 * WAD)
+    feed.setAnswer(50_000_000, sender=admin)
+    assert router.priceBand(TOKEN) == (WAD // 2, WAD)
+    # No reference yet: the live price alone.
+    f = deploy_feed(project, admin, 8, -1)
+    router.setFeed(FRESH, f, sender=admin)
+    f.setAnswer(7 * FEED_UNIT, sender=admin)
+    assert router.lastPrice(FRESH) == (0, 0)
+    assert router.priceBand(FRESH) == (7 * WAD, 7 * WAD)
+
+
+def test_price_band_reverts_exactly_as_price_does(router, feed, admin, chain):
+    with ape.reverts(router.FeedNotSet, token=UNKNOWN):
+        router.priceBand(UNKNOWN)
+    feed.setAnswer(-3, sender=admin)
+    with ape.reverts(router.InvalidPrice, token=TOKEN, answer=-3):
+        router.priceBand(TOKEN)
+    updated = feed.setAnswer(300_000_000, sender=admin).timestamp
+    chain.pending_timestamp = updated + DAY + 1
+    with ape.reverts(router.StalePrice, token=TOKEN, updatedAt=updated):
+        router.priceBand(TOKEN, block_id="pending")
+
+
+def test_a_new_feed_drops_the_pending_move_and_reports_its_jump(project, router, feed, admin, keeper):
+    feed.setAnswer(300_000_000, sender=admin)
+    router.poke(TOKEN, sender=keeper)
+    assert router.pendingPrice(TOKEN)[0] == 3 * WAD
+    replacement = deploy_feed(project, admin, 8, 150_000_000)
+    receipt = router.setFeed(TOKEN, replacement, sender=admin)
+    assert router_events(receipt, router) == ["PriceMoveDropped", "PriceDeviation", "PriceAccepted"]
+    assert only_event(receipt, router.PriceMoveDropped).livePrice == 0
+    deviation = only_event(receipt, router.PriceDeviation)
+    assert (deviation.lastPrice, deviation.newPrice, deviation.deviationBps) == (
+        WAD, 3 * WAD // 2, 5_000,
+    )  # fmt: skip
+    assert router.lastPrice(TOKEN) == (3 * WAD // 2, receipt.timestamp)
+    assert router.pendingPrice(TOKEN) == (0, 0)
 
 
 def test_deviation_limit_is_read_from_the_registry(system, router, feed, admin):
@@ -245,13 +428,32 @@ def test_deviation_limit_is_read_from_the_registry(system, router, feed, admin):
     assert router.deviationTrigger(TOKEN)[0] is True
 
 
-def test_deviation_trigger_calldata_is_exactly_poke(router, feed, admin, keeper):
+def test_confirm_delay_is_read_from_the_registry(system, router, feed, admin, keeper, chain):
+    system.set_param("oracle.confirmDelay", 600)
+    feed.setAnswer(130_000_000, sender=admin)
+    receipt = router.poke(TOKEN, sender=keeper)
+    assert only_event(receipt, router.PriceMovePending).confirmableAt == receipt.timestamp + 600
+    at(chain, receipt.timestamp + 600)
+    assert router_events(router.poke(TOKEN, sender=keeper), router) == [
+        "PriceDeviation", "PriceAccepted",
+    ]  # fmt: skip
+
+
+def test_deviation_trigger_calldata_is_exactly_poke(router, feed, admin, keeper, chain):
     feed.setAnswer(125_000_000, sender=admin)
     should_act, data = router.deviationTrigger(TOKEN)
     assert should_act is True
     assert bytes(data) == bytes(router.poke.encode_input(TOKEN))
 
     receipt = keeper.transfer(router, 0, data=data)  # the keeper sends the calldata as-is
+    pending = only_event(receipt, router.PriceMovePending)
+    assert (pending.candidatePrice, pending.deviationBps) == (125 * WAD // 100, 2_500)
+    assert router.deviationTrigger(TOKEN) == (False, b"move pending confirmation")
+
+    at(chain, pending.confirmableAt)
+    should_act, data = router.deviationTrigger(TOKEN, block_id="pending")
+    assert should_act is True and bytes(data) == bytes(router.poke.encode_input(TOKEN))
+    receipt = keeper.transfer(router, 0, data=data)
     deviation = only_event(receipt, router.PriceDeviation)
     assert (deviation.newPrice, deviation.deviationBps) == (125 * WAD // 100, 2_500)
     assert router.lastPrice(TOKEN) == (125 * WAD // 100, receipt.timestamp)
@@ -278,8 +480,9 @@ def test_a_large_move_is_reported_never_blocked(router, feed, admin, keeper):
     feed.setAnswer(40_000_000, sender=admin)  # -60%, nobody poked yet
     assert router.price(TOKEN) == 4 * WAD // 10
     assert router.tryPrice(TOKEN) == (4 * WAD // 10, True)
-    assert router.lastPrice(TOKEN)[0] == WAD  # the reference stays until poked
+    assert router.lastPrice(TOKEN)[0] == WAD  # the reference stays until the move is confirmed
     router.poke(TOKEN, sender=keeper)
+    assert router.lastPrice(TOKEN)[0] == WAD
     feed.setAnswer(20_000_000, sender=admin)  # a second crash, again unpoked
     assert router.price(TOKEN) == 2 * WAD // 10
 
