@@ -40,7 +40,9 @@ def test_a_blocked_receiver_stalls_nobody_and_its_controller_claims_elsewhere(sy
     owed = vault.maxWithdraw(alice)
     outcome = revert_of(vault, "redeem", a_shares, blocked, alice, sender=alice)
     assert outcome is not None
-    blocked_error = keccak(text="Blocked(address)")[:4] + bytes(12) + bytes.fromhex(blocked.address[2:])
+    blocked_error = (
+        keccak(text="Blocked(address)")[:4] + bytes(12) + bytes.fromhex(blocked.address[2:])
+    )
     assert outcome[0] == "0x" + blocked_error.hex()
     with ape.reverts():
         vault.redeem(a_shares, blocked, alice, sender=alice)

@@ -23,7 +23,6 @@ from tests.vault_support import (
     SleeveSpec,
     add_sleeve,
     deploy_vault_system,
-    isolated,
     settled,
 )
 

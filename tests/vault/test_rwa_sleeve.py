@@ -262,7 +262,9 @@ def test_frozen_sleeve_is_left_out_of_the_fill_and_the_rest_waits_in_the_queue(
     assert vault.pendingRedeemRequest(0, alice) == shares - filled  # queued, not lost
     can = vault.maxWithdraw(alice)
     assert others - 1 * USDC < can <= others
-    with ape.reverts(vault.ClaimExceeded, controller=alice.address, requested=can + 1, claimable=can):
+    with ape.reverts(
+        vault.ClaimExceeded, controller=alice.address, requested=can + 1, claimable=can
+    ):
         vault.withdraw(can + 1, alice, alice, sender=alice)
     with ape.reverts(vault.ClaimExceeded, controller=bob.address, requested=1, claimable=0):
         vault.withdraw(1, bob, bob, sender=bob)
