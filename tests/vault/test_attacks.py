@@ -1,17 +1,17 @@
 """Attacks on RWAVault's share accounting: inflation, donations, allowances, dust deposits.
 
 Every scenario starts from the same deployed system (empty vault, three sleeves) in its own
-chain snapshot. Bounds are exact: share values are recomputed with Fractions from the vault's
-formula `assets = shares * (totalAssets + 1) / (totalSupply + 10**12)` (12-decimal offset of a
-6-decimal asset). An exit idle cannot pay pulls from the sleeves, which may lower the valuation
-by `loss` (at most 1 wei per sleeve in the withdraw queue): priced at the book before the pull,
-`withdraw` burns the shares of `assets + loss` and `redeem` pays its shares' value less `loss`,
-so the exact value of the shares that stay never falls. `maxWithdraw` and `previewRedeem`
-promise the value less `PULL_ROUNDING`, `previewWithdraw` the shares of the assets plus it.
+chain snapshot. Entries and exits are ERC-7540 requests settled at a strike (the helpers publish a
+new price round first). Bounds are exact: share values are recomputed with Fractions from the
+strike's formula `assets = shares * (totalAssets + 1) / (totalSupply + 10**12)` (12-decimal
+offset of a 6-decimal asset). A strike that fills a redemption idle cannot pay pulls from the
+sleeves, which may lower the valuation by `loss` (at most 1 wei per sleeve in the withdraw
+queue): the leavers of that strike bear it (their fill is the shares' value less `loss`), so the
+exact value of the shares that stay never falls.
 
 Expected reverts are checked as a raw `eth_call` by the same sender on the pending block
 (Ape traces every reverted transaction, ~5 s apiece on this vault); the one test that must
-show a reverted transaction leaves the depositor's asset untouched sends it for real.
+show a reverted transaction leaves the depositor's claim untouched sends it for real.
 """
 
 from __future__ import annotations
@@ -20,9 +20,13 @@ from fractions import Fraction
 
 import ape
 import pytest
-from ape import chain
 
-from tests.vault_support import USDC, assert_reverts, deploy_vault_system, isolated, revert_of
+from tests.vault_support import (
+    USDC,
+    assert_reverts,
+    deploy_vault_system,
+    settled,
+)
 
 OFFSET = 10**12  # virtual shares: 10 ** (18 - 6)
 PULL_ROUNDING = 3  # a pull may lower the valuation 1 wei per sleeve in the withdraw queue
@@ -53,61 +57,63 @@ def share_value(vault, shares: int) -> Fraction:
     return Fraction(shares * (vault.totalAssets() + 1), vault.totalSupply() + OFFSET)
 
 
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def promised(vault, shares: int) -> int:
-    """What `maxWithdraw` and `previewRedeem` promise for `shares` worth more than idle: their
-    value less the pull's worst rounding (1 wei per sleeve in the withdraw queue)."""
-    assert len(vault.withdrawQueue()) == PULL_ROUNDING
-    return vault.convertToAssets(shares) - PULL_ROUNDING
-
-
-def checked_exit(system, exit_by: str, amount: int, owner, receiver=None, sender=None):
-    """`withdraw(amount)` or `redeem(amount)`, checked against the exact rule: priced at the book
-    (T, S) before the exit, the leaver bears the whole valuation `loss` of its pull (none when
-    idle pays), previews hold, and the exact value of the shares that stay does not fall.
-    Returns (assets paid, shares burned, loss)."""
-    vault, asset = system.vault, system.asset
-    receiver, sender = receiver or owner, sender or owner
+def strike_exit(system, shares: int, owner, controller=None, sender=None) -> tuple[dict, int]:
+    """`controller` (default `owner`) requests to redeem `shares` of `owner` (sent by `sender`,
+    default `owner`) and a strike fills it in full, checked against the exact rule: priced at
+    the book (T, S) before the strike, the fill is the shares' value less the whole valuation
+    `loss` of the strike's pull (none when idle pays), and the exact value of the shares that
+    stay does not fall. Returns (the strike's StrikeSettled fields, loss)."""
+    vault = system.vault
+    controller, sender = controller or owner, sender or owner
     total, supply, idle = vault.totalAssets(), vault.totalSupply(), vault.idle()
-    price, held, cash = (
-        share_value(vault, 10**18),
-        vault.balanceOf(owner),
-        asset.balanceOf(receiver),
-    )
-    if exit_by == "withdraw":
-        value, preview = amount, vault.previewWithdraw(amount)
-        out = vault.withdraw(amount, receiver, owner, sender=sender).return_value
-    else:
-        value = amount * (total + 1) // (supply + OFFSET)
-        preview = vault.previewRedeem(amount)
-        out = vault.redeem(amount, receiver, owner, sender=sender).return_value
-    paid, burned = asset.balanceOf(receiver) - cash, held - vault.balanceOf(owner)
-    loss, worst = total - vault.totalAssets() - paid, PULL_ROUNDING if value > idle else 0
+    price = share_value(vault, 10**18)
+    vault.requestRedeem(shares, controller, owner, sender=sender)
+    strike = settled(system.strike(), vault)
+    value = shares * (total + 1) // (supply + OFFSET)
+    assert strike["redeemShares"] == shares  # filled in full
+    loss, worst = value - strike["redeemAssets"], PULL_ROUNDING if value > idle else 0
     assert 0 <= loss <= worst
-    if exit_by == "withdraw":
-        assert paid == amount
-        assert out == burned == ceil_div((amount + loss) * (supply + OFFSET), total + 1)
-        assert burned <= preview == ceil_div((amount + worst) * (supply + OFFSET), total + 1)
-    else:
-        assert out == paid == value - loss and burned == amount
-        assert max(value - worst, 0) == preview <= paid
+    # The valuation the pull lost is exactly what the fill was charged.
+    assert total - vault.totalAssets() == value
+    assert vault.claimableRedeemRequest(0, controller) >= shares
     assert share_value(vault, 10**18) >= price  # those who stay never lose
-    return paid, burned, loss
+    return strike, loss
 
 
-def withdraw_max_delivers(system, account) -> None:
-    """`withdraw(maxWithdraw)` pays exactly that under the exact rule (in a snapshot)."""
-    with isolated(chain):
-        checked_exit(system, "withdraw", system.vault.maxWithdraw(account), account)
+def checked_exit(system, claim_by: str, shares: int, owner, receiver=None) -> tuple[int, int]:
+    """`strike_exit` of `shares`, then `owner` claims all of it by `redeem` or by `withdraw`.
+    Returns (assets paid, loss)."""
+    vault, asset = system.vault, system.asset
+    receiver = receiver or owner
+    strike, loss = strike_exit(system, shares, owner)
+    cash = asset.balanceOf(receiver)
+    if claim_by == "withdraw":
+        burned = vault.withdraw(strike["redeemAssets"], receiver, owner, sender=owner)
+        assert burned.return_value == shares
+    else:
+        paid = vault.redeem(shares, receiver, owner, sender=owner).return_value
+        assert paid == strike["redeemAssets"]
+    assert asset.balanceOf(receiver) - cash == strike["redeemAssets"]
+    assert vault.maxRedeem(owner) == vault.maxWithdraw(owner) == 0
+    return strike["redeemAssets"], loss
+
+
+def request_and_claim(system, account, assets: int) -> int:
+    """`account` requests a deposit of `assets`, a strike settles it, it claims: the shares."""
+    system.fund(account, assets)
+    system.vault.requestDeposit(assets, account, account, sender=account)
+    system.strike()
+    shares = system.vault.maxMint(account)
+    paid = system.vault.mint(shares, account, sender=account).return_value
+    assert paid == assets  # the last claim takes all the request settled
+    return shares
 
 
 def redeem_all(system, account) -> int:
-    """Redeems every share of `account`; returns the assets it received."""
+    """Redeems every share of `account` (request, strike, claim); returns the assets it got."""
     before = system.asset.balanceOf(account)
-    system.vault.redeem(system.vault.balanceOf(account), account, account, sender=account)
+    receipt = system.redeem(account, system.vault.balanceOf(account))
+    assert receipt is not None and system.vault.pendingRedeemRequest(0, account) == 0
     return system.asset.balanceOf(account) - before
 
 
@@ -125,17 +131,15 @@ def redeem_all(system, account) -> int:
 def test_first_depositor_inflation_attack_does_not_pay(system, accounts, donation, victim_deposit):
     vault, asset = system.vault, system.asset
     attacker, victim = accounts[2], accounts[3]
-    system.fund(attacker, 1 + donation)
-    system.fund(victim, victim_deposit)
+    system.fund(attacker, donation)
     assert vault.totalSupply() == 0
 
-    vault.deposit(1, attacker, sender=attacker)  # one wei buys 10**12 shares
+    assert request_and_claim(system, attacker, 1) == OFFSET  # one wei buys 10**12 shares
     assert vault.balanceOf(attacker) == OFFSET
     asset.transfer(vault, donation, sender=attacker)
     # Half the donation already belongs to the 10**12 virtual shares.
     price = Fraction(vault.totalAssets() + 1, vault.totalSupply() + OFFSET)
-    vault.deposit(victim_deposit, victim, sender=victim)
-    assert vault.balanceOf(victim) > 0
+    assert request_and_claim(system, victim, victim_deposit) > 0
 
     attacker_out = redeem_all(system, attacker)
     victim_out = redeem_all(system, victim)
@@ -152,27 +156,41 @@ def test_first_depositor_inflation_attack_does_not_pay(system, accounts, donatio
     assert put_in - attacker_out >= 10**6 * max(loss, 1)
 
 
-def test_a_deposit_too_small_to_mint_a_share_reverts_and_keeps_the_asset(system, accounts):
+def test_a_deposit_request_too_small_to_buy_a_share_loses_at_most_the_rounding(system, accounts):
+    """At 1.5 wei a share a 1-wei request buys nothing: the strike rounds the shares down (the
+    vault keeps the dust, as for every deposit), the request cannot be taken back once struck,
+    and nobody's share price falls. The next request buys at the same rule."""
     vault, asset = system.vault, system.asset
     attacker, victim = accounts[2], accounts[3]
-    system.fund(attacker, 1 + 3_000_000 * USDC)
-    system.fund(victim, USDC)
-    vault.deposit(1, attacker, sender=attacker)
+    system.fund(attacker, 3_000_000 * USDC)
+    request_and_claim(system, attacker, 1)
     asset.transfer(vault, 3_000_000 * USDC, sender=attacker)  # a share now costs 1.5 wei
-    assert vault.previewDeposit(1) == 0
+    price = share_value(vault, 1)
+    assert price == Fraction(3_000_000 * USDC + 2, 2 * OFFSET)
 
-    cash, supply, total = asset.balanceOf(victim), vault.totalSupply(), vault.totalAssets()
-    with ape.reverts(vault.ZeroAmount):
-        vault.deposit(1, victim, sender=victim)
-    assert asset.balanceOf(victim) == cash
-    assert (vault.totalSupply(), vault.totalAssets()) == (supply, total)
+    system.fund(victim, 3)
+    vault.requestDeposit(1, victim, victim, sender=victim)
+    strike = settled(system.strike(), vault)
+    assert (strike["depositAssets"], strike["depositShares"]) == (1, 0)
+    assert vault.maxMint(victim) == 0 and vault.balanceOf(victim) == 0
+    assert_reverts(vault, "deposit", 1, victim, sender=victim, error="ZeroAmount")
     assert_reverts(vault, "mint", 0, victim, sender=victim, error="ZeroAmount")
+    assert_reverts(
+        vault, "cancelDepositRequest", victim, sender=victim,
+        error="RequestAlreadyStruck", controller=victim,
+    )  # fmt: skip
+    assert share_value(vault, 1) >= price  # the wei went to the holders, the price held
+    assert price > 1  # and it was less than one share's worth
 
-    # Two wei buy a share again: a deposit either mints shares or takes nothing.
-    assert vault.previewDeposit(2) == 1
-    shares = vault.deposit(2, victim, sender=victim).return_value
-    assert shares == vault.balanceOf(victim) == 1
-    assert asset.balanceOf(victim) == cash - 2
+    # Two wei more buy a share: each request loses less than a share's worth to rounding.
+    vault.requestDeposit(2, victim, victim, sender=victim)
+    strike = settled(system.strike(), vault)
+    assert strike["depositShares"] == 1
+    assert vault.maxMint(victim) == 1
+    assert vault.mint(1, victim, sender=victim).return_value == 3  # both requests' assets
+    assert vault.balanceOf(victim) == 1
+    assert asset.balanceOf(victim) == 0
+    assert 3 - share_value(vault, 1) < 2 * price
 
 
 # ------------------------------------------------------------------ donations
@@ -198,15 +216,12 @@ def test_a_donation_to_the_vault_raises_every_share_price_pro_rata(system, accou
         owned = vault.convertToAssets(shares)
         assert owned > vault.idle()  # each exit pulls from the sleeves
         assert amount + claims[account] - 2 <= owned <= amount + claims[account]
-        # Both promises keep the pull's worst rounding: exactly 3 wei below the shares' value.
-        most, preview = vault.maxWithdraw(account), vault.previewRedeem(shares)
-        assert most == preview == promised(vault, shares) == owned - PULL_ROUNDING
+        # More shares than held cannot even be requested.
         assert_reverts(
-            vault, "withdraw", owned + 1, account, account, sender=account,
-            error="ERC4626ExceededMaxWithdraw", owner=account, max=owned,
+            vault, "requestRedeem", shares + 1, account, account, sender=account,
+            error="ERC20InsufficientBalance", balance=shares, needed=shares + 1,
         )  # fmt: skip
-        withdraw_max_delivers(system, account)
-        outs[account], _, loss = checked_exit(system, "redeem", shares, account)
+        outs[account], loss = checked_exit(system, "redeem", shares, account)
         assert outs[account] == owned - loss  # the leaver bears the pull's rounding
     assert sum(outs.values()) <= sum(deposits.values()) + donation
     assert vault.totalSupply() == 0
@@ -223,27 +238,31 @@ def test_donations_to_a_sleeve_are_not_counted(system, accounts, alice):
 
     def book():
         sleeves = [
-            (s.sleeve.units(), s.sleeve.totalAssets(), s.sleeve.availableLiquidity())
+            (
+                s.sleeve.units(),
+                s.sleeve.totalAssets(),
+                s.sleeve.availableLiquidity(),
+                s.sleeve.strikeValuation()[:2],
+            )
             for s in system.sleeves
         ]
         shares = vault.balanceOf(alice)
-        return vault.totalAssets(), vault.convertToAssets(shares), vault.maxWithdraw(alice), sleeves
+        return vault.totalAssets(), vault.convertToAssets(shares), vault.liquidity(), sleeves
 
     before = book()
-    # Alice's exit needs the sleeves: maxWithdraw keeps the pull's worst rounding.
-    assert before[1] > vault.idle()
-    assert before[2] == promised(vault, vault.balanceOf(alice)) == before[1] - PULL_ROUNDING
+    assert before[1] > vault.idle()  # alice's exit needs the sleeves
     for s in system.sleeves:
         asset.transfer(s.sleeve, 5_000 * USDC, sender=donor)  # stablecoin
         tokens = s.issuer.subscribe(5_000 * USDC, sender=donor).return_value
         s.token.transfer(s.sleeve, tokens, sender=donor)  # the RWA token itself
         assert s.token.balanceOf(s.sleeve) == s.sleeve.units() + tokens
     assert book() == before
-    withdraw_max_delivers(system, alice)
+    paid, _ = checked_exit(system, "redeem", vault.balanceOf(alice), alice)
+    assert paid <= before[1]  # the exit is priced at the book, not at what was dropped in
 
 
-@pytest.mark.parametrize("exit_by", ["withdraw", "redeem"])
-def test_the_leaver_bears_the_rounding_of_its_pull_from_a_sleeve(system, alice, bob, exit_by):
+@pytest.mark.parametrize("claim_by", ["withdraw", "redeem"])
+def test_the_leaver_bears_the_rounding_of_its_pull_from_a_sleeve(system, alice, bob, claim_by):
     vault, gov = system.vault, system.governance
     system.deposit(alice, 500_000 * USDC + 17)
     system.deposit(bob, 500_000 * USDC + 3)
@@ -254,15 +273,15 @@ def test_the_leaver_bears_the_rounding_of_its_pull_from_a_sleeve(system, alice, 
     invoices.feed.setAnswer(invoices.feed.latestAnswer() * 10_001 // 10_000, sender=gov)
     for name in ("tbill", "gold"):
         system.sleeve(name).issuer.setFrozen(True, sender=gov)
-    assets = vault.idle() + 12_345_678
-    amount = assets if exit_by == "withdraw" else vault.convertToShares(assets)
-    _, _, loss = checked_exit(system, exit_by, amount, alice)
+    shares = vault.convertToShares(vault.idle() + 12_345_678)
+    _, loss = checked_exit(system, claim_by, shares, alice)
     assert loss == 1  # the pull's rounding: 1 wei of valuation, all of it on alice
 
 
-def test_withdrawing_a_full_position_that_needs_a_rounding_pull_reverts(system, alice, bob):
-    """The leaver pays for its pull's rounding, so all it owns is more than `withdraw` can pay
-    once the pull loses a wei; `maxWithdraw` keeps that margin and always succeeds."""
+def test_claiming_more_than_a_fill_that_bore_a_rounding_pull_reverts(system, alice, bob):
+    """The leaver pays for its pull's rounding, so all its shares were worth is more than its
+    fill once the pull lost a wei: a claim of that reverts and moves nothing; `maxWithdraw` is
+    the fill and always succeeds."""
     vault, gov = system.vault, system.governance
     system.deposit(alice, 150_000 * USDC + 17)
     system.deposit(bob, 850_000 * USDC + 3)
@@ -274,15 +293,17 @@ def test_withdrawing_a_full_position_that_needs_a_rounding_pull_reverts(system, 
     shares = vault.balanceOf(alice)
     owned = vault.convertToAssets(shares)
     assert vault.idle() < owned <= vault.liquidity()
-    with isolated(chain):  # the same pull, by redeem: it measures the loss
-        _, _, loss = checked_exit(system, "redeem", shares, alice)
+    strike, loss = strike_exit(system, shares, alice)
     assert loss == 1
-    assert_reverts(
-        vault, "withdraw", owned, alice, alice, sender=alice,
-        error="ERC4626ExceededMaxWithdraw", owner=alice, assets=owned, max=owned - loss,
-    )  # fmt: skip
-    assert vault.maxWithdraw(alice) == owned - PULL_ROUNDING
-    checked_exit(system, "withdraw", vault.maxWithdraw(alice), alice)
+    assert vault.maxWithdraw(alice) == owned - loss == strike["redeemAssets"]
+    cash = system.asset.balanceOf(alice)
+    with ape.reverts(vault.ClaimExceeded, controller=alice.address, requested=owned,
+                     claimable=owned - loss):  # fmt: skip
+        vault.withdraw(owned, alice, alice, sender=alice)
+    assert system.asset.balanceOf(alice) == cash
+    assert vault.claimableRedeemRequest(0, alice) == shares
+    assert vault.withdraw(owned - loss, alice, alice, sender=alice).return_value == shares
+    assert system.asset.balanceOf(alice) - cash == owned - loss
 
 
 # ------------------------------------------------------------------ shares and allowances
@@ -296,39 +317,54 @@ def test_a_depositor_cannot_take_more_than_its_shares_are_worth(system, alice, b
     shares = vault.balanceOf(alice)
     owned = vault.convertToAssets(shares)
     assert_reverts(
-        vault, "redeem", shares + 1, alice, alice, sender=alice,
-        error="ERC4626ExceededMaxRedeem", owner=alice, shares=shares + 1, max=shares,
+        vault, "requestRedeem", shares + 1, alice, alice, sender=alice,
+        error="ERC20InsufficientBalance", balance=shares, needed=shares + 1,
     )  # fmt: skip
+    strike, loss = strike_exit(system, shares, alice)
     assert_reverts(
-        vault, "withdraw", owned + 1, alice, alice, sender=alice,
-        error="ERC4626ExceededMaxWithdraw", owner=alice, assets=owned + 1, max=owned,
+        vault, "redeem", shares + 1, alice, alice, sender=alice,
+        error="ClaimExceeded", controller=alice, requested=shares + 1, claimable=shares,
     )  # fmt: skip
-    assert redeem_all(system, alice) == owned <= 200_000 * USDC
+    paid = strike["redeemAssets"]
+    assert_reverts(
+        vault, "withdraw", paid + 1, alice, alice, sender=alice,
+        error="ClaimExceeded", controller=alice, requested=paid + 1, claimable=paid,
+    )  # fmt: skip
+    assert vault.redeem(shares, alice, alice, sender=alice).return_value == paid
+    assert paid == owned - loss <= 200_000 * USDC
     assert vault.convertToAssets(vault.balanceOf(bob)) >= 50_000 * USDC - 1
 
 
-def test_nobody_withdraws_someone_elses_shares_without_allowance(system, alice, mallory):
+def test_nobody_requests_or_claims_someone_elses_shares_without_allowance(system, alice, mallory):
     vault = system.vault
     system.deposit(alice, 100_000 * USDC)
     shares = vault.balanceOf(alice)
     assert vault.allowance(alice, mallory) == 0
     assert_reverts(
-        vault, "redeem", shares, mallory, alice, sender=mallory,
+        vault, "requestRedeem", shares, mallory, alice, sender=mallory,
         error="ERC20InsufficientAllowance", spender=mallory, allowance=0, needed=shares,
     )  # fmt: skip
-    assets = 1_000 * USDC
     assert_reverts(
-        vault, "withdraw", assets, mallory, alice, sender=mallory,
-        error="ERC20InsufficientAllowance", spender=mallory, allowance=0,
-        needed=vault.previewWithdraw(assets),
-    )  # fmt: skip
-    assert_reverts(
-        vault, "requestRedeem", shares, mallory, sender=mallory,
+        vault, "requestRedeem", shares, mallory, mallory, sender=mallory,
         error="ERC20InsufficientBalance", balance=0, needed=shares,
     )  # fmt: skip
+    # Alice's own request, filled: only she (or her operator) claims or cancels it.
+    vault.requestRedeem(shares // 2, alice, alice, sender=alice)
+    assert_reverts(
+        vault, "cancelRedeemRequest", alice, sender=mallory,
+        error="NotOperator", owner=alice, caller=mallory,
+    )  # fmt: skip
+    system.strike(sender=mallory)
+    for method, amount in (("redeem", shares // 2), ("withdraw", vault.maxWithdraw(alice))):
+        assert_reverts(
+            vault, method, amount, mallory, alice, sender=mallory,
+            error="NotOperator", owner=alice, caller=mallory,
+        )  # fmt: skip
+    assert_reverts(vault, "redeem", 1, mallory, mallory, sender=mallory, error="ClaimExceeded")
+    assert vault.claimableRedeemRequest(0, alice) == shares // 2
 
 
-def test_an_allowance_bounds_what_a_spender_may_withdraw(system, alice, bob):
+def test_an_allowance_bounds_what_a_spender_may_request(system, alice, bob):
     vault, asset = system.vault, system.asset
     system.deposit(alice, 100_000 * USDC)
     system.rebalance([4_000, 3_000, 2_000])
@@ -336,35 +372,33 @@ def test_an_allowance_bounds_what_a_spender_may_withdraw(system, alice, bob):
     vault.approve(bob, allowance, sender=alice)
 
     assert_reverts(
-        vault, "redeem", allowance + 1, bob, alice, sender=bob,
+        vault, "requestRedeem", allowance + 1, bob, alice, sender=bob,
         error="ERC20InsufficientAllowance", spender=bob, allowance=allowance,
         needed=allowance + 1,
     )  # fmt: skip
 
     held, cash = vault.balanceOf(alice), asset.balanceOf(bob)
-    assert vault.idle() >= 6_000 * USDC  # idle pays: the preview is exact
-    preview = vault.previewWithdraw(6_000 * USDC)
-    burned = vault.withdraw(6_000 * USDC, bob, alice, sender=bob).return_value
-    assert burned == preview == held - vault.balanceOf(alice)
-    assert asset.balanceOf(bob) - cash == 6_000 * USDC
-    left = allowance - burned
+    part = vault.convertToShares(6_000 * USDC)
+    assert vault.idle() >= 6_000 * USDC  # idle pays: no pull, no loss
+    strike, loss = strike_exit(system, part, alice, controller=bob, sender=bob)
+    assert loss == 0
+    assert held - vault.balanceOf(alice) == part
+    left = allowance - part
     assert vault.allowance(alice, bob) == left
-
-    too_much = vault.convertToAssets(left) + 1  # needs more shares than the allowance left
-    assert too_much > vault.idle()  # the sleeves must pay: the burn covers the pull loss too
-    fewest = ceil_div(too_much * (vault.totalSupply() + OFFSET), vault.totalAssets() + 1)
-    preview = vault.previewWithdraw(too_much)
-    worst = ceil_div(
-        (too_much + PULL_ROUNDING) * (vault.totalSupply() + OFFSET), vault.totalAssets() + 1
-    )
-    assert left < fewest <= preview == worst
-    name, values = revert_of(vault, "withdraw", too_much, bob, alice, sender=bob)
-    assert (name, values["spender"], values["allowance"]) == (
-        "ERC20InsufficientAllowance", bob.address.lower(), left,
+    assert_reverts(
+        vault, "requestRedeem", left + 1, bob, alice, sender=bob,
+        error="ERC20InsufficientAllowance", spender=bob, allowance=left, needed=left + 1,
     )  # fmt: skip
-    assert fewest <= values["needed"] <= preview  # the preview never undershoots the burn
+    # Bob is the controller: he claims what alice's shares were filled for.
+    assert vault.redeem(part, bob, bob, sender=bob).return_value == strike["redeemAssets"]
 
-    paid, _, _ = checked_exit(system, "redeem", left, alice, receiver=bob, sender=bob)
+    # The rest of the allowance, and then not a share more.
+    strike_exit(system, left, alice, controller=bob, sender=bob)
     assert vault.allowance(alice, bob) == 0
     assert held - vault.balanceOf(alice) == allowance
-    assert paid + 6_000 * USDC <= 10_000 * USDC
+    paid = vault.redeem(left, bob, bob, sender=bob).return_value
+    assert asset.balanceOf(bob) - cash == strike["redeemAssets"] + paid <= 10_000 * USDC
+    assert_reverts(
+        vault, "requestRedeem", 1, bob, alice, sender=bob,
+        error="ERC20InsufficientAllowance", spender=bob, allowance=0, needed=1,
+    )  # fmt: skip

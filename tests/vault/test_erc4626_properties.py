@@ -1,20 +1,26 @@
-"""ERC-4626 properties of RWAVault under random liquidity conditions (hypothesis, on anvil).
+"""ERC-4626 / ERC-7540 properties of RWAVault under random liquidity conditions (hypothesis, on
+anvil).
 
 A module fixture deploys the vault, takes deposits from three holders and rebalances into the
 three sleeves. Each example then draws liquidity conditions inside a chain snapshot: per sleeve
-a fresh NAV move, an issuer daily redeem limit (a fraction of the units held) or a frozen
-issuer, and a stablecoin donation to the vault that makes the share price an odd ratio.
+a fresh NAV move (sometimes beyond `oracle.maxDeviationBps`, so that the strike's low and high
+valuations differ until someone confirms it), an issuer daily redeem limit (a fraction of the
+units held) or a frozen issuer, and a stablecoin donation to the vault that makes the share
+price an odd ratio.
 
-Under those conditions: previews equal what the calls deliver when idle pays, every conversion
-rounds toward the vault (checked exactly with Fractions against `shares = assets * (supply +
-10**12) / (totalAssets + 1)`), round trips never gain, and the max* functions never promise
-more than a call delivers. An exit idle cannot pay pulls from the sleeves, which may lower the
-valuation by `loss` (at most 1 wei per sleeve in the withdraw queue, k): priced at the book
-(T, S) before the exit, `withdraw(assets)` burns the shares of `assets + loss` and
-`redeem(shares)` pays their value less `loss`, so the exact value of the shares that stay never
-falls. `previewWithdraw` and `previewRedeem` then price `assets + k` and `value - k`, and
-`maxWithdraw` promises `min(value - k, liquidity)`. Plain tests cover the cases where
-`maxDeposit` must be 0.
+Under those conditions, checked exactly with Fractions (S = totalSupply + 10**12 virtual shares):
+- conversions round toward the vault; every preview reverts `PreviewUnavailable` (ERC-7540);
+- a strike mints `floor(assets * S / (idle + Σ high + 1))` shares for the deposits and fills
+  redemptions at `floor(shares * (idle + Σ low + 1) / S)` less the pull's rounding `loss` (at
+  most 1 wei a sleeve, k), FIFO up to the liquidity there is; the share price of those who stay
+  never falls;
+- the max* functions are exactly what is claimable, claims (partial ones rounding against the
+  claimer) never add up to more than the strike settled, and a claim beyond them names
+  `ClaimExceeded`;
+- a round trip request → strike → claim → request redeem → strike → claim never returns more
+  than was deposited.
+Plain tests cover what a deposit request meets: shutdown, the allowlist, a stale sleeve, the cap,
+and dust shares.
 
 Speed: Ape traces every reverted transaction (~5 s apiece on this vault), so expected reverts
 are checked as a raw `eth_call` by the same sender on the pending block (`assert_reverts`),
@@ -29,16 +35,24 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import pytest
-from eth_utils import keccak
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.vault_support import DAY, USDC, assert_reverts, deploy_vault_system, isolated, revert_of
+from tests.vault_support import (
+    DAY,
+    NO_EPOCH,
+    USDC,
+    assert_reverts,
+    deploy_vault_system,
+    isolated,
+    settled,
+)
 
 OFFSET = 10**12  # virtual shares: 10 ** (18 - 6)
+PRICE_SCALE = 10**36
 DEPOSITS = (700_000 * USDC + 123_457, 250_000 * USDC + 1, 49_999 * USDC + 999_999)
 EXAMPLES = settings(
-    max_examples=max(15, settings.default.max_examples // 3),  # "deep" profile: 666
+    max_examples=max(12, settings.default.max_examples // 4),  # "deep" profile: 500
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -49,7 +63,7 @@ def system(project, accounts):
     s = deploy_vault_system(project, accounts[0], accounts[1], accounts[5])
     for holder, amount in zip(accounts[6:9], DEPOSITS, strict=True):
         s.deposit(holder, amount)
-        s.fund(holder, 2_000_000 * USDC)  # spare cash for deposits and mints
+        s.fund(holder, 2_000_000 * USDC)  # spare cash for deposit requests
     s.rebalance([4_000, 3_000, 2_000])
     for extra in (accounts[2], accounts[9]):  # donor, newcomer
         s.fund(extra, 3_000_000 * USDC)
@@ -66,7 +80,7 @@ def holders(accounts):
 
 @dataclass(frozen=True)
 class SleeveCondition:
-    nav_move_bps: int  # fresh NAV move, in bps of the deployed NAV
+    nav_move_bps: int  # fresh NAV move, in bps of the deployed NAV (beyond 1,000: unconfirmed)
     liquidity: str  # "open", "limited" or "frozen"
     limit_bps: int  # daily redeem limit, in bps of the units held ("limited" only)
 
@@ -79,7 +93,7 @@ class Conditions:
 
 sleeve_conditions = st.builds(
     SleeveCondition,
-    nav_move_bps=st.sampled_from([0]) | st.integers(-800, 800),
+    nav_move_bps=st.sampled_from([0]) | st.integers(-800, 800) | st.integers(-1_500, 1_500),
     liquidity=st.sampled_from(["open", "limited", "limited", "frozen"]),
     limit_bps=st.integers(1, 10_000),
 )
@@ -105,67 +119,107 @@ def apply(system, donor, cond: Conditions) -> None:
         system.asset.transfer(system.vault, cond.donation, sender=donor)
 
 
-# ------------------------------------------------------------------ reverts and exact arithmetic
+# ------------------------------------------------------------------ exact arithmetic
 
 
-def book(vault) -> tuple[int, int]:
-    return vault.totalAssets(), vault.totalSupply()
+@dataclass(frozen=True)
+class Book:
+    """What a strike prices on, read just before it."""
 
+    idle: int
+    low: int  # Σ sleeves' low strike valuation
+    high: int  # Σ sleeves' high strike valuation
+    supply: int  # totalSupply + virtual shares
+    liquidity: int
 
-def exact_shares(assets: int, total: int, supply: int) -> Fraction:
-    return Fraction(assets * (supply + OFFSET), total + 1)
-
-
-def exact_assets(shares: int, total: int, supply: int) -> Fraction:
-    return Fraction(shares * (total + 1), supply + OFFSET)
+    @classmethod
+    def read(cls, system) -> Book:
+        vault = system.vault
+        vals = [s.sleeve.strikeValuation() for s in system.sleeves]
+        return cls(
+            vault.idle(),
+            sum(v[0] for v in vals),
+            sum(v[1] for v in vals),
+            vault.totalSupply() + OFFSET,
+            vault.liquidity(),
+        )
 
 
 def share_price(vault) -> Fraction:
-    total, supply = book(vault)
-    return Fraction(total + 1, supply + OFFSET)
+    return Fraction(vault.totalAssets() + 1, vault.totalSupply() + OFFSET)
 
 
-def worst_pull(vault, amount: int, idle: int) -> int:
-    """The most a pull for `amount` can lose to rounding: 1 wei per sleeve in the withdraw queue,
-    none when idle pays."""
-    return len(vault.withdrawQueue()) if amount > idle else 0
-
-
-def exact_exit(system, exit_by: str, amount: int, owner, receiver) -> tuple[int, int, int]:
-    """`withdraw(amount)` or `redeem(amount)` checked against the exact rule at the book (T, S)
-    before it: the leaver bears the pull's whole `loss` (T - totalAssets() - paid), its previews
-    hold, and the exact value of the shares that stay does not fall. Returns (paid, burned,
-    loss)."""
-    vault, asset = system.vault, system.asset
-    (total, supply), idle, price = book(vault), vault.idle(), share_price(vault)
-    held, cash = vault.balanceOf(owner), asset.balanceOf(receiver)
-    if exit_by == "withdraw":
-        value, preview = amount, vault.previewWithdraw(amount)
-        out = vault.withdraw(amount, receiver, owner, sender=owner).return_value
-    else:
-        value, preview = floor(exact_assets(amount, total, supply)), vault.previewRedeem(amount)
-        out = vault.redeem(amount, receiver, owner, sender=owner).return_value
-    paid, burned = asset.balanceOf(receiver) - cash, held - vault.balanceOf(owner)
-    loss, worst = total - vault.totalAssets() - paid, worst_pull(vault, value, idle)
-    event(f"{exit_by}: pull rounding lost {loss} wei (worst case {worst})")
-    assert 0 <= loss <= worst
-    if exit_by == "withdraw":
-        assert paid == amount
-        assert out == burned == ceil(exact_shares(amount + loss, total, supply))
-        assert burned <= preview == ceil(exact_shares(amount + worst, total, supply))
-    else:
-        assert out == paid == value - loss and burned == amount
-        assert max(value - worst, 0) == preview <= paid
-    assert share_price(vault) >= price  # those who stay never lose
-    return paid, burned, loss
+def floor(x: Fraction) -> int:
+    return math.floor(x)
 
 
 def ceil(x: Fraction) -> int:
     return math.ceil(x)
 
 
-def floor(x: Fraction) -> int:
-    return math.floor(x)
+def claim_deposit(vault, controller, receiver, split: int) -> int:
+    """Claims everything `controller` may: `split` bps of it by assets (`deposit`, shares rounded
+    down), the rest by shares (`mint`, the last claim takes exactly what is left). Checks the
+    rounding of each claim and that a claim beyond them names ClaimExceeded. Returns the shares
+    received."""
+    assets, shares = vault.maxDeposit(controller), vault.maxMint(controller)
+    assert vault.claimableDepositRequest(0, controller) == assets
+    assert_reverts(
+        vault, "deposit", assets + 1, receiver, controller, sender=controller,
+        error="ClaimExceeded", controller=controller, requested=assets + 1, claimable=assets,
+    )  # fmt: skip
+    assert_reverts(
+        vault, "mint", shares + 1, receiver, controller, sender=controller,
+        error="ClaimExceeded", controller=controller, requested=shares + 1, claimable=shares,
+    )  # fmt: skip
+    before = vault.balanceOf(receiver)
+    part = assets * split // 10_000
+    got = 0
+    if 0 < part < assets and part * shares // assets > 0:
+        got = vault.deposit(part, receiver, controller, sender=controller).return_value
+        assert got == floor(Fraction(part * shares, assets))  # against the claimer
+        assert vault.maxDeposit(controller) == assets - part
+        assert vault.maxMint(controller) == shares - got
+    rest, left = vault.maxMint(controller), vault.maxDeposit(controller)
+    if rest:
+        paid = vault.mint(rest, receiver, controller, sender=controller).return_value
+        assert paid == left  # the last claim takes exactly what is left
+        got += rest
+    assert got == shares == vault.balanceOf(receiver) - before
+    assert vault.maxDeposit(controller) == vault.maxMint(controller) == 0
+    return got
+
+
+def claim_redeem(system, controller, receiver, split: int) -> int:
+    """Claims every filled redemption of `controller`: `split` bps by assets (`withdraw`, shares
+    charged rounded up), the rest by shares (`redeem`, the last claim takes what is left).
+    Returns the assets paid."""
+    vault, asset = system.vault, system.asset
+    assets, shares = vault.maxWithdraw(controller), vault.maxRedeem(controller)
+    assert vault.claimableRedeemRequest(0, controller) == shares
+    assert_reverts(
+        vault, "withdraw", assets + 1, receiver, controller, sender=controller,
+        error="ClaimExceeded", controller=controller, requested=assets + 1, claimable=assets,
+    )  # fmt: skip
+    assert_reverts(
+        vault, "redeem", shares + 1, receiver, controller, sender=controller,
+        error="ClaimExceeded", controller=controller, requested=shares + 1, claimable=shares,
+    )  # fmt: skip
+    cash = asset.balanceOf(receiver)
+    part = assets * split // 10_000
+    if 0 < part < assets:
+        charged = vault.withdraw(part, receiver, controller, sender=controller).return_value
+        assert charged == ceil(Fraction(part * shares, assets))  # against the claimer
+        assert vault.maxRedeem(controller) == shares - charged
+    rest = vault.maxRedeem(controller)
+    if rest and vault.maxWithdraw(controller):
+        paid = vault.redeem(rest, receiver, controller, sender=controller).return_value
+        assert paid == asset.balanceOf(receiver) - cash - (part if 0 < part < assets else 0)
+    paid = asset.balanceOf(receiver) - cash
+    assert paid <= assets
+    if shares and assets:
+        assert paid == assets and vault.maxRedeem(controller) == 0
+    return paid
 
 
 # ------------------------------------------------------------------ properties
@@ -180,246 +234,239 @@ share_amounts = st.one_of(st.integers(1, 10**13), st.integers(1, 10**25))
     assets=st.lists(st.just(0) | amounts, min_size=3, max_size=3),
     shares=st.lists(st.just(0) | share_amounts, min_size=3, max_size=3),
 )
-def test_conversions_round_toward_the_vault(system, chain, accounts, cond, assets, shares):
+def test_conversions_round_toward_the_vault_and_previews_revert(
+    system, chain, accounts, cond, assets, shares
+):
     vault = system.vault
     with isolated(chain):
         apply(system, accounts[2], cond)
-        total, supply = book(vault)
-        idle = vault.idle()
+        total, supply = vault.totalAssets(), vault.totalSupply() + OFFSET
         for a in assets:
-            exact = exact_shares(a, total, supply)
-            assert vault.convertToShares(a) == floor(exact)
-            assert vault.previewDeposit(a) == floor(exact)  # shares minted round down
-            # shares burned round up, for the pull's worst rounding too when idle does not pay
-            priced = exact_shares(a + worst_pull(vault, a, idle), total, supply)
-            assert vault.previewWithdraw(a) == ceil(priced) >= ceil(exact)
+            assert vault.convertToShares(a) == floor(Fraction(a * supply, total + 1))
+            for preview in ("previewDeposit", "previewWithdraw"):
+                assert_reverts(vault, preview, a, sender=accounts[3], error="PreviewUnavailable")
         for s in shares:
-            exact = exact_assets(s, total, supply)
-            assert vault.convertToAssets(s) == floor(exact)
-            # assets paid round down, less the pull's worst rounding when idle does not pay
-            value = floor(exact)
-            assert vault.previewRedeem(s) == max(value - worst_pull(vault, value, idle), 0)
-            assert vault.previewMint(s) == ceil(exact)  # assets pulled round up
+            assert vault.convertToAssets(s) == floor(Fraction(s * (total + 1), supply))
+            for preview in ("previewMint", "previewRedeem"):
+                assert_reverts(vault, preview, s, sender=accounts[3], error="PreviewUnavailable")
 
 
 @EXAMPLES
 @given(cond=conditions, data=st.data())
-def test_previews_match_what_calls_deliver(system, chain, accounts, holders, cond, data):
+def test_a_strike_prices_toward_the_vault_and_claims_never_exceed_it(
+    system, chain, accounts, holders, cond, data
+):
     vault, asset = system.vault, system.asset
+    newcomer, receiver = accounts[9], accounts[3]
     with isolated(chain):
         apply(system, accounts[2], cond)
-        owner = data.draw(st.sampled_from(holders), label="owner")
-        receiver = accounts[3]
+        # Deposit requests: the newcomer always, one holder maybe; redemptions: each holder a
+        # fraction of its shares (0: none).
+        deposits = {newcomer: min(data.draw(amounts, label="newcomer deposit"), 3_000_000 * USDC)}
+        depositor = data.draw(st.sampled_from(holders), label="depositing holder")
+        extra = data.draw(st.just(0) | amounts, label="holder deposit")
+        if extra:
+            deposits[depositor] = min(extra, 2_000_000 * USDC)
+        redeems = {}
+        for h in holders:
+            bps = data.draw(st.sampled_from([0, 10_000]) | st.integers(0, 10_000), label="redeem")
+            shares = vault.balanceOf(h) * bps // 10_000
+            if shares:
+                redeems[h] = shares
+        for account, amount in deposits.items():
+            vault.requestDeposit(amount, account, account, sender=account)
+        for account, shares in redeems.items():
+            vault.requestRedeem(shares, account, account, sender=account)
+        system.publish_prices()
+        book, price = Book.read(system), share_price(vault)
+        event(f"band open: {book.low != book.high}")
 
-        # Each holder has 2,000,000 mUSDC of spare cash: half at most for the deposit, the rest
-        # for the mint.
-        assets = min(data.draw(amounts, label="deposit"), asset.balanceOf(owner) // 2)
-        preview = vault.previewDeposit(assets)
-        before = vault.balanceOf(owner)
-        tx = vault.deposit(assets, owner, sender=owner)
-        assert vault.balanceOf(owner) - before == tx.return_value == preview
+        before = {a: (vault.maxDeposit(a), vault.maxMint(a), vault.maxWithdraw(a),
+                      vault.maxRedeem(a)) for a in [*holders, newcomer]}  # fmt: skip
+        with isolated(chain):  # pausing automation never touches what users may claim
+            vault.pauseAutomation(sender=system.guardian)
+            vault.strike(sender=receiver)
+            paused = {a: vault.maxMint(a) for a in deposits}
+        k = settled(vault.strike(sender=receiver), vault)
+        assert {a: vault.maxMint(a) for a in deposits} == paused
 
-        affordable = vault.convertToShares(asset.balanceOf(owner))  # previewMint <= cash
-        shares = data.draw(st.integers(1, min(10**25, affordable)), label="mint")
-        preview = vault.previewMint(shares)
-        before = asset.balanceOf(owner)
-        tx = vault.mint(shares, owner, sender=owner)
-        assert before - asset.balanceOf(owner) == tx.return_value == preview
+        # Deposits: the high NAV, shares rounded down.
+        high_nav = book.idle + book.high + 1
+        assert k["depositPrice"] == floor(Fraction(high_nav * PRICE_SCALE, book.supply))
+        assert k["depositAssets"] == sum(deposits.values())
+        assert k["depositShares"] == floor(Fraction(k["depositAssets"] * book.supply, high_nav))
+        # Redemptions: the low NAV, assets rounded down, less the pull's rounding, up to what
+        # idle, the deposits of this strike and the sleeves could pay.
+        low_nav = book.idle + book.low + 1
+        assert k["redeemPrice"] == floor(Fraction(low_nav * PRICE_SCALE, book.supply))
+        requested = sum(redeems.values())
+        assert k["redeemShares"] <= requested
+        assert (k["redeemEpoch"] != NO_EPOCH) == bool(redeems)
+        assert k["depositEpoch"] != NO_EPOCH
+        worth = floor(Fraction(k["redeemShares"] * low_nav, book.supply))
+        k_sleeves = len(vault.withdrawQueue())
+        assert worth - k_sleeves <= k["redeemAssets"] <= worth
+        full = floor(Fraction(requested * low_nav, book.supply))
+        if full + k_sleeves <= book.liquidity + k["depositAssets"]:
+            assert k["redeemShares"] == requested  # enough liquidity: filled in full
+        event(f"redemptions filled in full: {k['redeemShares'] == requested}")
+        assert share_price(vault) >= price  # those who stay never lose
 
-        most, idle = vault.maxWithdraw(owner), vault.idle()
-        beyond_idle = st.integers(min(idle + 1, most), most)  # the sleeves must pay
-        assets = data.draw(st.integers(1, most) | beyond_idle, label="withdraw")
-        event(f"withdraw pulls from sleeves: {assets > idle}")
-        exact_exit(system, "withdraw", assets, owner, receiver)
-
-        most = vault.maxRedeem(owner)
-        if most == 0:  # the withdrawal took all the liquidity there was
-            event("redeem: no liquidity left")
-            assert vault.maxWithdraw(owner) == 0
-            return
-        beyond_idle = st.integers(min(vault.convertToShares(vault.idle()) + 1, most), most)
-        upper_half = st.integers(max(1, most // 2), most)
-        shares = data.draw(st.integers(1, most) | upper_half | beyond_idle, label="redeem")
-        value = vault.convertToAssets(shares)
-        if value == 0:  # dust: nothing to pay, so nothing may be burned
-            event("redeem: dust")
-            assert vault.previewRedeem(shares) == 0
-            args = (shares, receiver, owner)
-            assert_reverts(vault, "redeem", *args, sender=owner, error="ZeroAmount")
-            return
-        event(f"redeem pulls from sleeves: {value > vault.idle()}")
-        exact_exit(system, "redeem", shares, owner, receiver)
-
-
-@EXAMPLES
-@given(cond=conditions, deposit=amounts, mint=share_amounts)
-def test_round_trips_never_gain(system, chain, accounts, cond, deposit, mint):
-    vault, asset = system.vault, system.asset
-    newcomer = accounts[9]
-    with isolated(chain):
-        apply(system, accounts[2], cond)
-        start = asset.balanceOf(newcomer)
-
-        # deposit -> redeem: the assets back never exceed the assets in
-        deposit = min(deposit, start)  # no more than the newcomer holds
-        with isolated(chain):
-            shares = vault.deposit(deposit, newcomer, sender=newcomer).return_value
-            if vault.previewRedeem(shares) > 0:
-                vault.redeem(shares, newcomer, newcomer, sender=newcomer)
-            assert vault.balanceOf(newcomer) in (0, shares)
-            assert asset.balanceOf(newcomer) <= start
-
-        # mint -> withdraw: taking back what was paid costs at least the shares minted
-        mint = min(mint, vault.convertToShares(start))  # what the newcomer can pay for
-        paid = vault.mint(mint, newcomer, sender=newcomer).return_value
-        assert vault.previewWithdraw(paid) >= mint
-        back = vault.maxWithdraw(newcomer)
-        assert back <= paid
-        if back:
-            vault.withdraw(back, newcomer, newcomer, sender=newcomer)
-        assert asset.balanceOf(newcomer) <= start
-
-
-def max_values(vault, accounts) -> list[tuple[int, int, int, int]]:
-    return [
-        (vault.maxDeposit(a), vault.maxMint(a), vault.maxWithdraw(a), vault.maxRedeem(a))
-        for a in accounts
-    ]
+        # max* are exactly what is claimable; claims never add up to more than was settled.
+        minted = 0
+        for account, amount in deposits.items():
+            assert vault.pendingDepositRequest(0, account) == 0
+            assert vault.maxDeposit(account) == before[account][0] + amount
+            split = data.draw(st.integers(0, 10_000), label="deposit claim split")
+            minted += claim_deposit(vault, account, receiver, split)
+        assert minted <= k["depositShares"]
+        assert k["depositShares"] - minted <= len(deposits)  # pro rata dust stays escrowed
+        paid = 0
+        for account, shares in redeems.items():
+            filled = vault.claimableRedeemRequest(0, account)
+            assert filled == floor(Fraction(shares * k["redeemShares"], requested))
+            assert vault.pendingRedeemRequest(0, account) == shares - filled
+            split = data.draw(st.integers(0, 10_000), label="redeem claim split")
+            paid += claim_redeem(system, account, receiver, split)
+        assert paid <= k["redeemAssets"]
+        assert k["redeemAssets"] - paid <= len(redeems)  # pro rata dust stays reserved
+        assert vault.claimableRedemptions() == k["redeemAssets"] - paid
+        held = asset.balanceOf(vault)
+        assert held >= vault.claimableRedemptions() + vault.pendingDeposits()
 
 
 @EXAMPLES
 @given(
     cond=conditions,
-    owner_index=st.integers(0, 2),
-    room=st.sampled_from([0, 1]) | st.integers(0, 2_000_000 * USDC),
+    deposit=amounts,
+    claim_by_shares=st.booleans(),
+    exit_by_assets=st.booleans(),
 )
-def test_max_values_never_promise_more_than_a_call_delivers(
-    system, chain, accounts, holders, cond, owner_index, room
+def test_a_round_trip_never_returns_more_than_was_deposited(
+    system, chain, accounts, cond, deposit, claim_by_shares, exit_by_assets
 ):
-    vault = system.vault
-    owner, newcomer, receiver = holders[owner_index], accounts[9], accounts[3]
+    vault, asset = system.vault, system.asset
+    newcomer = accounts[9]
     with isolated(chain):
         apply(system, accounts[2], cond)
-        system.set_param("vault.depositCap", vault.totalAssets() + room)
-
-        everyone = [*holders, newcomer]
-        before = max_values(vault, everyone)
-        with isolated(chain):  # pausing automation never touches users
-            vault.pauseAutomation(sender=system.guardian)
-            assert max_values(vault, everyone) == before
-
-        held, idle = vault.balanceOf(owner), vault.idle()
-        owned, liquid = vault.convertToAssets(held), vault.liquidity()
-        k = len(vault.withdrawQueue())
-        event(f"owner's shares worth more than idle: {owned > idle}")
-        most = vault.maxWithdraw(owner)
-        if owned > idle:  # the pull's worst rounding, 1 wei per sleeve, stays promised
-            assert most == min(owned - k, liquid)
-        else:
-            assert most == owned <= liquid
-        with isolated(chain):
-            exact_exit(system, "withdraw", most, owner, receiver)
-        event(f"shares worth more than liquidity: {owned > liquid}")
-        if owned > liquid:  # the shares are worth more than the vault can reach now
-            args = (liquid + 1, receiver, owner)
-            error = {"error": "InsufficientLiquidity", "requested": liquid + 1, "available": liquid}
-        else:
-            args = (owned + 1, receiver, owner)
-            error = {"error": "ERC4626ExceededMaxWithdraw", "max": owned}
-        assert_reverts(vault, "withdraw", *args, sender=owner, **error)
-
-        with isolated(chain):
-            shares = vault.maxRedeem(owner)
-            assert 0 < shares <= held
-            _, _, loss = exact_exit(system, "redeem", shares, owner, receiver)
-        if shares == held and owned > idle:
-            # redeeming everything pulled what withdrawing everything pulls: `withdraw(owned)`
-            # pays only if that pull loses nothing, else it names what the leaver can take
-            outcome = revert_of(vault, "withdraw", owned, receiver, owner, sender=owner)
-            expected = ("ERC4626ExceededMaxWithdraw", owned - loss) if loss else None
-            assert (outcome and (outcome[0], outcome[1]["max"])) == expected
-
-        assert vault.maxDeposit(newcomer) == room
-        if room:
-            with isolated(chain):
-                vault.deposit(room, newcomer, sender=newcomer)
-                assert vault.maxDeposit(newcomer) == 0  # at the cap
-        with isolated(chain):
-            shares = vault.maxMint(newcomer)
-            if shares:
-                vault.mint(shares, newcomer, sender=newcomer)
-            assert vault.totalAssets() <= system.registry.get(keccak(text="vault.depositCap"))
-        assert_reverts(
-            vault, "deposit", room + 1, newcomer, sender=newcomer,
-            error="ERC4626ExceededMaxDeposit", max=room,
-        )  # fmt: skip
+        start = asset.balanceOf(newcomer)
+        deposit = min(deposit, start)
+        vault.requestDeposit(deposit, newcomer, newcomer, sender=newcomer)
+        system.strike()
+        if claim_by_shares:
+            vault.mint(vault.maxMint(newcomer), newcomer, sender=newcomer)
+        elif vault.maxMint(newcomer):
+            vault.deposit(deposit, newcomer, sender=newcomer)
+        shares = vault.balanceOf(newcomer)
+        event(f"the deposit bought shares: {shares > 0}")
+        if shares == 0:  # dust: the strike rounded it to nothing; nothing comes back
+            assert asset.balanceOf(newcomer) == start - deposit
+            return
+        vault.requestRedeem(shares, newcomer, newcomer, sender=newcomer)
+        system.strike()
+        filled = vault.maxRedeem(newcomer)
+        event(f"the redemption filled in full: {filled == shares}")
+        if vault.maxWithdraw(newcomer):
+            if exit_by_assets:
+                vault.withdraw(vault.maxWithdraw(newcomer), newcomer, newcomer, sender=newcomer)
+            else:
+                vault.redeem(filled, newcomer, newcomer, sender=newcomer)
+        back = asset.balanceOf(newcomer) - (start - deposit)
+        assert back <= deposit
+        # Whatever is still queued is worth no more than the deposit less what came back.
+        pending = vault.pendingRedeemRequest(0, newcomer)
+        assert back + floor(Fraction(pending * (vault.totalAssets() + 1),
+                                     vault.totalSupply() + OFFSET)) <= deposit  # fmt: skip
 
 
-# ------------------------------------------------------------------ when maxDeposit is 0
+# ------------------------------------------------------------------ what a deposit request meets
 
 
-def assert_no_deposits(vault, receiver) -> None:
-    assert vault.maxDeposit(receiver) == 0
-    assert vault.maxMint(receiver) == 0
-
-
-def test_max_deposit_is_zero_after_shutdown(system, holders):
-    vault, alice = system.vault, holders[0]
-    assert vault.maxDeposit(alice) > 0
+def test_shutdown_stops_deposit_requests_not_claims_or_exits(system, holders):
+    vault, alice, bob = system.vault, holders[0], holders[1]
+    vault.requestDeposit(USDC, alice, alice, sender=alice)
+    system.strike()  # settled before the shutdown: still claimable after it
     vault.shutdown(sender=system.guardian)
-    assert_no_deposits(vault, alice)
-    assert_reverts(vault, "deposit", USDC, alice, sender=alice, error="VaultIsShutdown")
-    assert vault.maxWithdraw(alice) > 0  # leaving stays open
+    assert_reverts(vault, "requestDeposit", USDC, bob, bob, sender=bob, error="VaultIsShutdown")
+    assert vault.maxDeposit(alice) == USDC
+    vault.deposit(USDC, alice, sender=alice)
+    assert vault.maxDeposit(bob) == vault.maxMint(bob) == 0
+    system.redeem(bob, vault.balanceOf(bob) // 2)  # leaving stays open
+    assert system.asset.balanceOf(bob) > 2_000_000 * USDC
 
 
-def test_max_deposit_is_zero_for_a_receiver_off_the_allowlist(system, accounts, holders):
+def test_deposit_requests_and_claims_stop_for_accounts_off_the_allowlist(system, accounts, holders):
     vault, alice, outsider = system.vault, holders[0], accounts[9]
     vault.setAllowlistEnabled(True, sender=system.governance)
     vault.setAllowed(alice, True, sender=system.governance)
-    assert_no_deposits(vault, outsider)
-    assert vault.maxDeposit(alice) > 0
+    for controller, owner in ((outsider, outsider), (outsider, alice), (alice, outsider)):
+        args = (USDC, controller, owner)
+        sender = owner
+        assert_reverts(
+            vault, "requestDeposit", *args, sender=sender, error="NotAllowlisted", account=outsider
+        )
+    vault.requestDeposit(USDC, alice, alice, sender=alice)
+    system.strike()
     assert_reverts(
-        vault, "deposit", USDC, outsider, sender=alice, error="NotAllowlisted", account=outsider
-    )
+        vault, "deposit", USDC, outsider, alice, sender=alice,
+        error="NotAllowlisted", account=outsider,
+    )  # fmt: skip
     vault.setAllowed(outsider, True, sender=system.governance)
-    assert vault.maxDeposit(outsider) == vault.maxDeposit(alice) > 0
+    vault.deposit(USDC, outsider, alice, sender=alice)
+    assert vault.balanceOf(outsider) > 0
 
 
-def test_max_deposit_is_zero_while_a_held_sleeve_is_stale(system, chain, holders):
+def test_a_deposit_request_waits_while_a_held_sleeve_is_stale(system, chain, holders):
     vault, alice = system.vault, holders[0]
     tbill = system.sleeve("tbill")
-    chain.pending_timestamp += DAY + 60  # past oracle.maxStaleness
+    vault.requestDeposit(USDC, alice, alice, sender=alice)
+    chain.pending_timestamp = chain.blocks.head.timestamp + DAY + 60  # past oracle.maxStaleness
     for other in system.sleeves[1:]:
         other.feed.setAnswer(other.feed.latestAnswer(), sender=system.governance)
     assert tbill.sleeve.units() > 0
-    assert not tbill.sleeve.valuation()[1]
-    assert_no_deposits(vault, alice)
+    assert not tbill.sleeve.strikeValuation()[3]
+    assert vault.strikeTrigger()[0] is False
     assert_reverts(
-        vault, "deposit", USDC, alice, sender=alice, error="StaleValuation", sleeve=tbill.sleeve
+        vault, "strike", sender=alice, error="StrikeNotReady", sleeve=tbill.sleeve, staleReadyAt=0
     )
-    assert vault.maxWithdraw(alice) > 0  # withdrawals keep paying at the last price
+    assert vault.maxDeposit(alice) == vault.maxMint(alice) == 0
+    assert vault.pendingDepositRequest(0, alice) == USDC
 
     tbill.feed.setAnswer(tbill.feed.latestAnswer(), sender=system.governance)
-    assert vault.maxDeposit(alice) > 0
+    assert vault.strikeTrigger()[0] is True
+    vault.strike(sender=alice)
+    assert vault.maxDeposit(alice) == USDC and vault.maxMint(alice) > 0
 
 
-@pytest.mark.parametrize("above_total", [0, -1, 1])
-def test_max_deposit_is_zero_at_the_cap(system, holders, above_total):
+@pytest.mark.parametrize("above_nav", [0, -1, 1])
+def test_deposit_requests_stop_at_the_cap(system, holders, above_nav):
     vault, alice = system.vault, holders[0]
-    system.set_param("vault.depositCap", vault.totalAssets() + above_total)
-    if above_total > 0:
-        assert vault.maxDeposit(alice) == above_total
-        return
-    assert_no_deposits(vault, alice)
+    system.deposit(alice, USDC)  # a strike: the cap counts from its NAV plus pending requests
+    system.set_param("vault.depositCap", vault.totalAssets() + above_nav)
+    room = max(above_nav, 0)
     assert_reverts(
-        vault, "deposit", 1, alice, sender=alice,
-        error="ERC4626ExceededMaxDeposit", receiver=alice, assets=1, max=0,
+        vault, "requestDeposit", room + 1, alice, alice, sender=alice,
+        error="DepositCapExceeded", assets=room + 1, room=room,
     )  # fmt: skip
+    if room:
+        vault.requestDeposit(room, alice, alice, sender=alice)
+        assert_reverts(
+            vault, "requestDeposit", 1, alice, alice, sender=alice,
+            error="DepositCapExceeded", assets=1, room=0,
+        )  # fmt: skip
 
 
-def test_max_redeem_of_dust_shares_does_not_overpromise(system, accounts, holders):
+def test_dust_shares_are_never_paid_more_than_they_are_worth(system, accounts, holders):
     vault, dust = system.vault, accounts[9]
     vault.transfer(dust, 10**11, sender=holders[0])  # a tenth of a wei's worth
     assert vault.convertToAssets(10**11) == 0
-    assert vault.maxWithdraw(dust) == 0
-    assert vault.maxRedeem(dust) == 0  # redeem would pay 0 and revert ZeroAmount
+    price = share_price(vault)
+    reserved = vault.claimableRedemptions()
+    vault.requestRedeem(10**11, dust, dust, sender=dust)
+    k = settled(system.strike(), vault)
+    assert (k["redeemShares"], k["redeemAssets"]) == (10**11, 0)
+    assert vault.maxWithdraw(dust) == 0  # nothing to pay, so nothing is promised in assets
+    assert vault.claimableRedemptions() == reserved
+    assert_reverts(vault, "redeem", vault.maxRedeem(dust), dust, dust, sender=dust,
+                   error="ZeroAmount")  # fmt: skip
+    assert share_price(vault) >= price

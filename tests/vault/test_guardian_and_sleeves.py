@@ -3,7 +3,8 @@
 Roles as deployed by `deploy_vault_system`: accounts[0] governance (and allowlist manager),
 accounts[1] guardian, accounts[5] allocator; depositors are accounts[6..9]. The guardian may stop
 automation and shut down; nothing it can call pays funds out, and after shutdown anyone may
-unwind sleeves back to idle so that every depositor can leave.
+unwind sleeves back to idle so that every depositor can leave. Exits are ERC-7540 requests: a
+strike (anyone) fills them, pulling from the sleeves in withdraw-queue order beyond idle.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ import pytest
 from ape.utils import ZERO_ADDRESS
 from eth_utils import keccak
 
-from tests.vault_support import DAY, USDC, SleeveSpec, add_sleeve, deploy_vault_system, isolated
+from tests.vault_support import (
+    DAY,
+    USDC,
+    SleeveSpec,
+    add_sleeve,
+    deploy_vault_system,
+    settled,
+)
 
 NAV = 1_000_000 * USDC
 TARGETS = [3_000, 2_000, 1_000]
@@ -105,12 +113,18 @@ def test_pause_stops_rebalances_but_not_users(funded, alice, bob, carol):
 
     funded.deposit(carol, 10_000 * USDC)
     assert vault.balanceOf(carol) > 0
-    vault.withdraw(900_000 * USDC, alice, alice, sender=alice)  # beyond idle: sleeves pay
+    # 900k is beyond idle (810k): the strike pulls the rest from the sleeves. A share is worth
+    # 1e-12 USDC exactly here.
+    tbill = funded.sleeve("tbill").sleeve.units()
+    funded.redeem(alice, 900_000 * 10**18)
     assert funded.asset.balanceOf(alice) == 900_000 * USDC
+    assert funded.sleeve("tbill").sleeve.units() == tbill - 90_000 * 10**18
     shares = vault.balanceOf(bob) // 2
-    request = vault.requestRedeem(shares, bob, sender=bob).return_value
-    vault.processRedeemQueue(1, sender=carol)
-    assert vault.redeemRequest(request).shares == 0
+    vault.requestRedeem(shares, bob, bob, sender=bob)
+    funded.publish_prices()
+    vault.strike(sender=carol)  # anyone strikes
+    assert vault.pendingRedeemRequest(0, bob) == 0
+    vault.redeem(shares, bob, bob, sender=bob)
     assert funded.asset.balanceOf(bob) >= NAV // 2 - 1
 
 
@@ -131,37 +145,31 @@ def test_shutdown_is_final(system, who):
     assert vault.isShutdown()
 
 
-def test_shutdown_stops_deposits_and_rebalances_not_withdrawals(funded, chain, alice, carol):
+def test_shutdown_stops_deposits_and_rebalances_not_redemptions(funded, chain, alice, carol):
     vault = funded.vault
     funded.fund(carol, NAV)
     vault.shutdown(sender=funded.guardian)
-    assert vault.maxDeposit(carol) == 0 and vault.maxMint(carol) == 0
     with ape.reverts(vault.VaultIsShutdown):
-        vault.deposit(USDC, carol, sender=carol)
-    with ape.reverts(vault.VaultIsShutdown):
-        vault.mint(10**18, carol, sender=carol)
+        vault.requestDeposit(USDC, carol, carol, sender=carol)
+    assert vault.pendingDepositRequest(0, carol) == vault.maxDeposit(carol) == 0
     with ape.reverts(vault.VaultIsShutdown):
         funded.rebalance([0, 0, 0])
 
-    # Alice's shares are worth more than idle: her exit pulls from the sleeves and bears the
-    # pull's rounding, so maxWithdraw keeps its worst case (1 wei per sleeve) in hand.
-    owned = vault.convertToAssets(vault.balanceOf(alice))
-    assert owned >= NAV - 1 and owned > vault.idle()
-    most = vault.maxWithdraw(alice)
-    assert most == owned - len(vault.withdrawQueue())
+    # Alice's shares are worth more than idle: the strike pulls from the sleeves and her fill
+    # bears the pull's rounding (at most 1 wei a sleeve), never bob, who stays.
+    shares = vault.balanceOf(alice)
     total, supply = vault.totalAssets(), vault.totalSupply()
+    owned = shares * (total + 1) // (supply + 10**12)
+    assert owned >= NAV - 1 and owned > vault.idle()
     price = Fraction(total + 1, supply + 10**12)
-    with isolated(chain):
-        vault.withdraw(most, alice, alice, sender=alice)
-        assert funded.asset.balanceOf(alice) == most
-    held, preview = vault.balanceOf(alice), vault.previewWithdraw(900_000 * USDC)
-    burned = vault.withdraw(900_000 * USDC, alice, alice, sender=alice).return_value
-    # priced at the book before the exit, for the assets plus what the pull lost
-    loss = total - vault.totalAssets() - 900_000 * USDC
+    vault.requestRedeem(shares, alice, alice, sender=alice)
+    strike = settled(funded.strike(sender=carol), vault)
+    assert strike["redeemShares"] == shares
+    loss = owned - strike["redeemAssets"]
     assert 0 <= loss <= len(vault.withdrawQueue())
-    assert burned == held - vault.balanceOf(alice) <= preview
-    assert burned == -(-(900_000 * USDC + loss) * (supply + 10**12) // (total + 1))
-    assert funded.asset.balanceOf(alice) == 900_000 * USDC
+    assert vault.redeem(shares, alice, alice, sender=alice).return_value == strike["redeemAssets"]
+    assert funded.asset.balanceOf(alice) == owned - loss
+    assert vault.balanceOf(alice) == 0
     assert Fraction(vault.totalAssets() + 1, vault.totalSupply() + 10**12) >= price  # bob's
 
 
@@ -202,8 +210,8 @@ def test_anyone_unwinds_every_sleeve_and_every_depositor_exits(funded, chain, al
 
     for holder in (alice, bob):
         shares = vault.balanceOf(holder)
-        assert vault.maxRedeem(holder) == shares
-        vault.redeem(shares, holder, holder, sender=holder)
+        funded.redeem(holder, shares)
+        assert vault.pendingRedeemRequest(0, holder) == 0  # filled in full from idle
         assert asset.balanceOf(holder) >= NAV - 3
     assert vault.totalSupply() == 0
     assert asset.balanceOf(carol) == 0  # unwinding paid the caller nothing
@@ -248,6 +256,8 @@ def test_guardian_cannot_move_funds_anywhere_but_idle(project, funded, alice):
     with unauthorized(vault, guardian, governance):
         vault.setAgentRegistry(funded.agents, sender=guardian)
     with ape.reverts(vault.ERC20InsufficientAllowance):
+        vault.requestRedeem(10**18, guardian, alice, sender=guardian)
+    with ape.reverts(vault.NotOperator, owner=alice.address, caller=guardian.address):
         vault.redeem(10**18, guardian, alice, sender=guardian)
 
     total = vault.totalAssets()
@@ -295,33 +305,39 @@ def test_allowlist_gates_deposits_and_share_transfers(system, alice, bob, carol)
     system.fund(alice, NAV)
     system.fund(carol, NAV)
 
-    assert vault.maxDeposit(carol) == 0 and vault.maxMint(carol) == 0
-    assert vault.maxDeposit(alice) > 0
-    with ape.reverts(vault.NotAllowlisted, account=carol.address):  # caller off the list
-        vault.deposit(USDC, alice, sender=carol)
-    with ape.reverts(vault.NotAllowlisted, account=carol.address):  # receiver off the list
-        vault.deposit(USDC, carol, sender=alice)
-    with ape.reverts(vault.NotAllowlisted, account=carol.address):
-        vault.mint(10**18, carol, sender=alice)
+    with ape.reverts(vault.NotAllowlisted, account=carol.address):  # owner off the list
+        vault.requestDeposit(USDC, carol, carol, sender=carol)
+    with ape.reverts(vault.NotAllowlisted, account=carol.address):  # controller off the list
+        vault.requestDeposit(USDC, carol, alice, sender=alice)
+    assert vault.pendingDeposits() == 0
 
+    vault.requestDeposit(NAV, alice, alice, sender=alice)
+    system.strike()
+    with ape.reverts(vault.NotAllowlisted, account=carol.address):  # receiver off the list
+        vault.deposit(USDC, carol, alice, sender=alice)
+    with ape.reverts(vault.NotAllowlisted, account=carol.address):
+        vault.mint(10**18, carol, alice, sender=alice)
     vault.deposit(NAV, alice, sender=alice)
     with ape.reverts(vault.NotAllowlisted, account=carol.address):
         vault.transfer(carol, 10**18, sender=alice)
     vault.transfer(bob, 10**18, sender=alice)
     assert vault.balanceOf(bob) == 10**18
 
-    # Leaving is never gated: escrow into the vault, payment to anyone, burning.
-    request = vault.requestRedeem(10**20, carol, sender=alice).return_value
-    vault.processRedeemQueue(1, sender=carol)
-    assert vault.redeemRequest(request).shares == 0
-    assert system.asset.balanceOf(carol) == NAV + 100 * USDC  # 1e20 shares = 100 USDC
+    # Leaving is never gated: escrow into the vault, a controller and a receiver off the list,
+    # burning the shares of a holder taken off the list.
+    vault.requestRedeem(10**20, carol, alice, sender=alice)
     vault.setAllowed(bob, False, sender=gov)
+    vault.requestRedeem(10**18, bob, bob, sender=bob)
+    system.strike()
+    assert vault.pendingRedeemRequest(0, carol) == vault.pendingRedeemRequest(0, bob) == 0
+    vault.redeem(10**20, carol, carol, sender=carol)
+    assert system.asset.balanceOf(carol) == NAV + 100 * USDC  # 1e20 shares = 100 USDC
     vault.redeem(10**18, bob, bob, sender=bob)
     assert vault.balanceOf(bob) == 0
 
     tx = vault.setAllowlistEnabled(False, sender=gov)
     assert only_event(tx, vault.AllowlistEnabled) == {"enabled": False}
-    vault.deposit(USDC, carol, sender=carol)
+    system.deposit(carol, USDC)
     vault.transfer(carol, 10**18, sender=alice)
 
 
@@ -468,17 +484,20 @@ def test_withdraw_queue_must_be_a_permutation(system):
     assert list(vault.withdrawQueue()) == [2, 0, 1]
 
 
-def test_withdrawals_draw_on_sleeves_in_queue_order(funded, alice, bob):
+def test_strikes_draw_on_sleeves_in_queue_order(funded, alice, bob):
     vault = funded.vault
     vault.setWithdrawQueue([2, 0, 1], sender=funded.governance)
     before = units(funded)
-    # Idle holds 800k; 900k takes 100k from invoices (index 2) and nothing else.
-    vault.withdraw(900_000 * USDC, alice, alice, sender=alice)
+    # Idle holds 800k; 900k (a share is worth 1e-12 USDC) takes 100k from invoices (index 2)
+    # and nothing else.
+    funded.redeem(alice, 900_000 * 10**18)
+    assert funded.asset.balanceOf(alice) == 900_000 * USDC
     after = units(funded)
     assert after["invoices"] < before["invoices"]
     assert (after["tbill"], after["gold"]) == (before["tbill"], before["gold"])
     # Bob takes 150k from an empty idle: invoices' last 100k, then 50k from tbill, no gold.
-    vault.withdraw(150_000 * USDC, bob, bob, sender=bob)
+    funded.redeem(bob, 150_000 * 10**18)
+    assert funded.asset.balanceOf(bob) == 150_000 * USDC
     final = units(funded)
     assert final["invoices"] == 0
     assert before["tbill"] - final["tbill"] == 50_000 * 10**18

@@ -487,6 +487,43 @@ def test_a_large_move_is_reported_never_blocked(router, feed, admin, keeper):
     assert router.price(TOKEN) == 2 * WAD // 10
 
 
+# ------------------------------------------------------------------ priceBand()
+
+
+def test_price_band_spans_an_unconfirmed_move_until_it_is_accepted(router, feed, admin, keeper):
+    """Strikes value sleeves on this band: a move beyond oracle.maxDeviationBps that nobody has
+    confirmed (poked) yet gives (min, max) of the live and the accepted price; within the limit,
+    or once accepted, low == high == the live price."""
+    assert router.priceBand(TOKEN) == (WAD, WAD)
+    feed.setAnswer(110_000_000, sender=admin)  # exactly the limit: no doubt
+    assert router.priceBand(TOKEN) == (11 * WAD // 10, 11 * WAD // 10)
+    feed.setAnswer(110_000_001, sender=admin)  # beyond: up from the accepted 1.00
+    assert router.priceBand(TOKEN) == (WAD, 110_000_001 * 10**10)
+    feed.setAnswer(89_999_999, sender=admin)  # beyond: down
+    assert router.priceBand(TOKEN) == (89_999_999 * 10**10, WAD)
+    router.poke(TOKEN, sender=keeper)  # confirmed: the band closes on the new price
+    assert router.priceBand(TOKEN) == (89_999_999 * 10**10, 89_999_999 * 10**10)
+    assert router.priceBand(TOKEN) == (router.price(TOKEN), router.price(TOKEN))
+
+
+def test_price_band_without_a_reference_is_the_live_price_and_reverts_as_price(
+    project, router, feed, admin, chain
+):
+    f = deploy_feed(project, admin, 8, -1)
+    router.setFeed(FRESH, f, sender=admin)  # nothing accepted: no reference
+    with ape.reverts(router.InvalidPrice, token=FRESH, answer=-1):
+        router.priceBand(FRESH)
+    f.setAnswer(5 * FEED_UNIT, sender=admin)
+    assert router.lastPrice(FRESH) == (0, 0)
+    assert router.priceBand(FRESH) == (5 * WAD, 5 * WAD)
+    with ape.reverts(router.FeedNotSet, token=UNKNOWN):
+        router.priceBand(UNKNOWN)
+    updated = feed.setAnswer(150_000_000, sender=admin).timestamp
+    chain.pending_timestamp = updated + DAY + 1
+    with ape.reverts(router.StalePrice, token=TOKEN, updatedAt=updated):
+        router.priceBand(TOKEN, block_id="pending")
+
+
 # ------------------------------------------------------------------ property
 
 

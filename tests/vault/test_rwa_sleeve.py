@@ -1,10 +1,12 @@
 """TokenizedRWASleeve through the vault, and the local mocks behind it (MockIssuer,
 MockRWAToken, MockAggregator).
 
-The vault is the sleeves' only caller: funds move in by `rebalance` and out by withdrawals. The
-sleeve values its RWA units at the OracleRouter's price, rounded down, and falls back to the last
-accepted price when the feed is stale; a stale or frozen sleeve must never freeze withdrawals
-from the rest of the vault, while deposits stop until the price is fresh again.
+The vault is the sleeves' only caller: funds move in by `rebalance` and out when a strike fills
+redemptions. The sleeve values its RWA units at the OracleRouter's price, rounded down, and falls
+back to the last accepted price when the feed is stale; for strikes it reports
+`strikeValuation()` (a low/high band, the feed's publication time, freshness). A stale or frozen
+sleeve must never freeze redemptions from the rest of the vault, while deposit requests wait
+until its price is fresh again.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import ape
 import pytest
 from eth_utils import keccak
 
-from tests.vault_support import DAY, FEED_UNIT, USDC, WAD, deploy_vault_system
+from tests.vault_support import DAY, FEED_UNIT, USDC, WAD, deploy_vault_system, settled
 
 TOKEN_DECIMALS = {"tbill": 18, "gold": 18, "invoices": 6}
 DEPOSIT = 1_000_000 * USDC
@@ -68,6 +70,36 @@ def fault(system, chain, gov, name: str, kind: str) -> None:
         make_stale(chain, entry, gov)
     else:
         entry.issuer.setFrozen(True, sender=gov)
+
+
+def publish_except(system, name: str) -> None:
+    """A new round of every feed but `name`'s, at least a second after the last block."""
+    chain = ape.chain
+    head = chain.blocks.head.timestamp
+    if chain.pending_timestamp <= head:
+        chain.pending_timestamp = head + 1
+    for s in system.sleeves:
+        if s.name != name:
+            s.feed.setAnswer(s.feed.latestAnswer(), sender=system.governance)
+
+
+def redeem_with_gold_faulted(system, chain, gov, account, kind: str):
+    """`account` requests to redeem all its shares with gold faulted (`kind`): frozen, the strike
+    runs at once; stale, gold's feed stops publishing, so the strike waits for
+    `vault.strikeMaxWait` (the other feeds keep publishing) and values gold at its haircut.
+    Returns the strike's StrikeSettled fields."""
+    vault = system.vault
+    if kind == "frozen":
+        fault(system, chain, gov, "gold", kind)
+    shares = vault.balanceOf(account)
+    vault.requestRedeem(shares, account, account, sender=account)
+    if kind == "frozen":
+        return settled(system.strike(), vault)
+    wait = system.registry.get(keccak(text="vault.strikeMaxWait"))
+    chain.pending_timestamp = chain.blocks.head.timestamp + wait
+    publish_except(system, "gold")
+    assert not system.sleeve("gold").sleeve.strikeValuation()[3]  # gold is stale now
+    return settled(vault.strike(sender=gov), vault)
 
 
 def fund_issuer_buyer(system, entry, buyer, assets: int) -> None:
@@ -167,7 +199,11 @@ def test_daily_redeem_limit_caps_liquidity_and_resets_next_utc_day(invested, gov
 
     day = chain.blocks.head.timestamp // DAY + 1
     chain.pending_timestamp = day * DAY + 100
-    invested.vault.withdraw(IDLE + 30_000 * USDC, alice, alice, sender=alice)  # 30k from tbill
+    # A redemption worth idle + 30k (one share = 1e-12 USDC here): the strike pulls 30k of tbill.
+    shares = (IDLE + 30_000 * USDC) * 10**12
+    invested.vault.requestRedeem(shares, alice, alice, sender=alice)
+    assert invested.strike().timestamp // DAY == day
+    assert invested.vault.maxWithdraw(alice) == IDLE + 30_000 * USDC
     assert tbill.issuer.redeemedToday() == 30_000 * WAD
     chain.pending_timestamp = (day + 1) * DAY - 1
     assert tbill.sleeve.availableLiquidity(block_id="pending") == 20_000 * USDC
@@ -205,46 +241,62 @@ def test_return_index_tracks_the_nav_price(invested, gov, bob, chain):
 
 
 @pytest.mark.parametrize("kind", ["stale", "frozen"])
-def test_one_bad_sleeve_does_not_freeze_withdrawals_from_the_rest(
+def test_one_bad_sleeve_does_not_freeze_redemptions_from_the_rest(
     invested, gov, alice, chain, kind
 ):
-    fault(invested, chain, gov, "gold", kind)
     others = IDLE + 400_000 * USDC + 200_000 * USDC  # idle + tbill + invoices
-    assert invested.vault.maxWithdraw(alice) >= others
-    invested.vault.withdraw(others, alice, alice, sender=alice)
-    assert invested.asset.balanceOf(alice) == others
-    if kind == "frozen":
-        assert invested.sleeve("gold").sleeve.units() == 150 * WAD  # nothing redeemed
+    strike = redeem_with_gold_faulted(invested, chain, gov, alice, kind)
+    assert strike["staleSleeves"] == (1 << 1 if kind == "stale" else 0)
+    # The strike filled what idle and the healthy sleeves could pay (a share's worth of dust).
+    assert others - 1 * USDC < strike["redeemAssets"] <= others
+    paid = invested.vault.redeem(invested.vault.maxRedeem(alice), alice, alice, sender=alice)
+    assert invested.asset.balanceOf(alice) == paid.return_value == strike["redeemAssets"]
+    assert invested.sleeve("gold").sleeve.units() == 150 * WAD  # nothing redeemed from gold
 
 
-def test_frozen_sleeve_is_left_out_of_max_withdraw(invested, gov, alice, bob, chain):
-    fault(invested, chain, gov, "gold", "frozen")
-    vault, others = invested.vault, 700_000 * USDC
-    assert vault.maxWithdraw(alice) == others
-    assert vault.maxRedeem(alice) < vault.balanceOf(alice)
-    with ape.reverts(vault.InsufficientLiquidity, requested=others + 1, available=others):
-        vault.withdraw(others + 1, alice, alice, sender=alice)
-    with ape.reverts(vault.ERC4626ExceededMaxWithdraw, owner=bob.address, assets=1, max=0):
-        vault.withdraw(1, bob, bob, sender=bob)
-
-    vault.withdraw(others, alice, alice, sender=alice)
-    assert vault.maxWithdraw(alice) == vault.maxRedeem(alice) == 0
-
-
-def test_stale_sleeve_is_left_out_of_max_withdraw(invested, gov, alice, chain):
-    fault(invested, chain, gov, "gold", "stale")
-    assert invested.vault.maxWithdraw(alice) == 700_000 * USDC
-
-
-def test_max_withdraw_can_be_withdrawn_after_an_unpoked_nav_drop_goes_stale(
-    invested, gov, alice, chain
+def test_frozen_sleeve_is_left_out_of_the_fill_and_the_rest_waits_in_the_queue(
+    invested, gov, alice, bob, chain
 ):
+    vault, others = invested.vault, 700_000 * USDC
+    fault(invested, chain, gov, "gold", "frozen")
+    assert vault.liquidity() == others
+    shares = vault.balanceOf(alice)
+    vault.requestRedeem(shares, alice, alice, sender=alice)
+    invested.strike()
+    filled = vault.claimableRedeemRequest(0, alice)
+    assert 0 < filled < shares
+    assert vault.pendingRedeemRequest(0, alice) == shares - filled  # queued, not lost
+    can = vault.maxWithdraw(alice)
+    assert others - 1 * USDC < can <= others
+    with ape.reverts(
+        vault.ClaimExceeded, controller=alice.address, requested=can + 1, claimable=can
+    ):
+        vault.withdraw(can + 1, alice, alice, sender=alice)
+    with ape.reverts(vault.ClaimExceeded, controller=bob.address, requested=1, claimable=0):
+        vault.withdraw(1, bob, bob, sender=bob)
+    vault.withdraw(can, alice, alice, sender=alice)
+    assert vault.maxWithdraw(alice) == vault.maxRedeem(alice) == 0
+    # The issuer reopens: the next strike fills the rest of the queued request.
+    invested.sleeve("gold").issuer.setFrozen(False, sender=gov)
+    invested.strike()
+    assert vault.pendingRedeemRequest(0, alice) == 0
+    assert vault.claimableRedeemRequest(0, alice) == shares - filled
+
+
+def test_stale_sleeve_is_left_out_of_liquidity(invested, gov, chain):
+    fault(invested, chain, gov, "gold", "stale")
+    assert invested.vault.liquidity() == 700_000 * USDC
+
+
+def test_a_fill_can_be_claimed_after_an_unpoked_nav_drop_goes_stale(invested, gov, alice, chain):
     gold = invested.sleeve("gold")
     gold.feed.setAnswer(1_900 * FEED_UNIT, sender=gov)  # -5%: within deviation, nobody pokes
-    make_stale(chain, gold, gov)  # the router now values gold at the accepted 2,000
+    strike = redeem_with_gold_faulted(invested, chain, gov, alice, "stale")
+    assert strike["staleSleeves"] == 1 << 1
     can = invested.vault.maxWithdraw(alice)
-    issuers_pay = IDLE + 400_000 * USDC + 150 * 1_900 * USDC + 200_000 * USDC
-    assert can <= issuers_pay  # fails fast on the bug; the withdrawal below is the proof
+    issuers_pay = IDLE + 400_000 * USDC + 200_000 * USDC  # gold pays nothing while stale
+    assert can == strike["redeemAssets"] <= issuers_pay
+    assert invested.vault.claimableRedemptions() == can  # set aside in cash at the strike
     invested.vault.withdraw(can, alice, alice, sender=alice)
     assert invested.asset.balanceOf(alice) == can
 
@@ -253,29 +305,83 @@ def test_max_withdraw_can_be_withdrawn_after_an_unpoked_nav_drop_goes_stale(
 
 
 @pytest.mark.parametrize("answer", [None, 0])  # None: stale round; 0: invalid answer
-def test_deposits_stop_while_a_held_sleeve_price_is_unusable(invested, gov, bob, chain, answer):
+def test_deposit_requests_wait_while_a_held_sleeve_price_is_unusable(
+    invested, gov, bob, chain, answer
+):
     gold, vault = invested.sleeve("gold"), invested.vault
     if answer is None:
         make_stale(chain, gold, gov)
     else:
         gold.feed.setAnswer(answer, sender=gov)
     invested.fund(bob, 1_000 * USDC)
-    assert vault.maxDeposit(bob) == 0
-    assert vault.maxMint(bob) == 0
-    with ape.reverts(vault.StaleValuation, sleeve=gold.sleeve.address):
-        vault.deposit(1_000 * USDC, bob, sender=bob)
+    vault.requestDeposit(1_000 * USDC, bob, bob, sender=bob)
+    publish_except(invested, "gold")
+    with ape.reverts(vault.StrikeNotReady, sleeve=gold.sleeve.address, staleReadyAt=0):
+        vault.strike(sender=bob)
+    assert vault.strikeTrigger()[0] is False
+    assert vault.pendingDepositRequest(0, bob) == 1_000 * USDC
+    assert vault.maxDeposit(bob) == vault.maxMint(bob) == 0
 
     gold.feed.setAnswer(2_000 * FEED_UNIT, sender=gov)
-    assert vault.maxDeposit(bob) > 1_000 * USDC
-    vault.deposit(1_000 * USDC, bob, sender=bob)
-    assert vault.maxWithdraw(bob) == 1_000 * USDC
+    invested.strike()
+    assert vault.maxDeposit(bob) == 1_000 * USDC
+    shares = vault.deposit(1_000 * USDC, bob, sender=bob).return_value
+    receipt = invested.redeem(bob, shares)
+    assert receipt.return_value == 1_000 * USDC
 
 
 def test_stale_price_of_an_empty_sleeve_does_not_stop_deposits(system, gov, alice, chain):
     make_stale(chain, system.sleeve("gold"), gov)
     assert system.sleeve("gold").sleeve.valuation() == (0, True)
-    system.deposit(alice, 1_000 * USDC)
+    system.fund(alice, 1_000 * USDC)
+    system.vault.requestDeposit(1_000 * USDC, alice, alice, sender=alice)
+    # No feed publishes: every sleeve is empty, so no price is in the way.
+    system.vault.strike(sender=alice)
+    system.vault.deposit(1_000 * USDC, alice, sender=alice)
     assert system.vault.totalAssets() == 1_000 * USDC
+
+
+# ------------------------------------------------------------------ strikeValuation()
+
+
+def test_strike_valuation_is_one_value_at_the_feeds_publication_time(invested, gov, bob, chain):
+    for entry in invested.sleeves:
+        (value_, fresh) = entry.sleeve.valuation()
+        (_, _, _, updated_at, _) = entry.feed.latestRoundData()
+        assert entry.sleeve.strikeValuation() == (value_, value_, updated_at, True)
+    tbill = invested.sleeve("tbill")
+    published = tbill.feed.setAnswer(1_05000000, sender=gov).timestamp  # within deviation
+    expected = value(400_000 * WAD, 105 * WAD // 100, "tbill")
+    assert tbill.sleeve.strikeValuation() == (expected, expected, published, True)
+
+
+def test_strike_valuation_spans_an_unconfirmed_move(invested, gov, bob):
+    gold = invested.sleeve("gold")
+    published = gold.feed.setAnswer(2_300 * FEED_UNIT, sender=gov).timestamp  # +15%, unpoked
+    low, high = value(150 * WAD, 2_000 * WAD, "gold"), value(150 * WAD, 2_300 * WAD, "gold")
+    assert gold.sleeve.strikeValuation() == (low, high, published, True)
+    assert gold.sleeve.totalAssets() == high  # the live valuation already reads the new price
+    gold.feed.setAnswer(1_700 * FEED_UNIT, sender=gov)  # -15%
+    low = value(150 * WAD, 1_700 * WAD, "gold")
+    assert gold.sleeve.strikeValuation()[:2] == (low, value(150 * WAD, 2_000 * WAD, "gold"))
+    invested.router.poke(gold.token, sender=bob)  # confirmed: one value again
+    assert gold.sleeve.strikeValuation()[:2] == (low, low)
+
+
+def test_strike_valuation_is_not_fresh_when_the_price_is_stale(invested, gov, chain):
+    gold = invested.sleeve("gold")
+    make_stale(chain, gold, gov)
+    (_, _, _, updated_at, _) = gold.feed.latestRoundData()
+    (value_, fresh) = gold.sleeve.valuation()
+    assert not fresh
+    assert gold.sleeve.strikeValuation() == (value_, value_, updated_at, False)
+
+
+def test_strike_valuation_of_an_empty_sleeve_is_zero_now_and_fresh(system, chain):
+    head = chain.blocks.head.timestamp
+    chain.pending_timestamp = head + 5
+    for entry in system.sleeves:
+        assert entry.sleeve.strikeValuation(block_id="pending") == (0, 0, head + 5, True)
 
 
 # ------------------------------------------------------------------ mocks

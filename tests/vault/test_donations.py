@@ -1,0 +1,181 @@
+"""Donations to RWAVault (`donate`; the AgentRegistry pays executed slashes this way) with
+`vault.unlockPeriod` set to 7 days, as the deploy config has it.
+
+A donation is given to the shares that exist when it is made: it unlocks into `totalAssets()`
+linearly over the period (`lockedDonations()`, rounded up, so the share price never counts a wei
+early) and lifts the performance fee's high-water mark at once, so the fee never counts it. A
+deposit request settled while it is locked pays the NAV with the locked part included, and a
+redemption gets the NAV without it: nobody who enters after a donation earns any of it, and a
+holder who leaves before the unlock leaves the still-locked part to those who stay. A second
+donation restarts the period for what is still locked.
+
+Everything stays idle here (no rebalance) unless a test invests, so the strike's NAV is exactly
+the vault's cash less what is locked, and the expected payouts are computed exactly.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from tests.vault_support import DAY, FEED_UNIT, USDC, deploy_vault_system, isolated, settled
+
+OFFSET = 10**12  # virtual shares: 10 ** (18 - 6)
+PERIOD = 7 * DAY
+
+
+@pytest.fixture(scope="module")
+def people(accounts):
+    """alice and carol hold before the donation; bob comes after it; donor donates."""
+    return accounts[6], accounts[7], accounts[8], accounts[2]
+
+
+@pytest.fixture(scope="module")
+def system(project, accounts, people):
+    alice, _, carol, donor = people
+    s = deploy_vault_system(project, accounts[0], accounts[1], accounts[5])
+    s.set_param("vault.unlockPeriod", PERIOD)
+    s.deposit(alice, 600_000 * USDC)
+    s.deposit(carol, 400_000 * USDC)
+    s.fund(donor, 1_000_000 * USDC)
+    return s
+
+
+@pytest.fixture(autouse=True)
+def _isolate(chain):
+    with isolated(chain):
+        yield
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def donate(system, donor, assets: int):
+    """A first donation (nothing locked before it), its Donated event checked; the receipt."""
+    vault = system.vault
+    assert vault.lockedDonations()[0] == 0
+    receipt = vault.donate(assets, sender=donor)
+    (event,) = receipt.events.filter(vault.Donated)
+    assert (event.event_arguments["from"], event.assets) == (donor.address, assets)
+    assert (event.locked, event.lockedUntil) == (assets, receipt.timestamp + PERIOD)
+    return receipt
+
+
+def locked_at(amount: int, start: int, end: int, now: int) -> int:
+    return 0 if now >= end else ceil_div(amount * (end - now), end - start)
+
+
+def test_a_donation_unlocks_linearly_into_total_assets(system, people, chain):
+    _, _, _, donor = people
+    vault = system.vault
+    nav = vault.totalAssets()
+    assert nav == 1_000_000 * USDC
+    receipt = donate(system, donor, 70_000 * USDC + 1)
+    t0 = receipt.timestamp
+    assert tuple(vault.lockedDonations()) == (70_000 * USDC + 1, t0 + PERIOD)
+    assert vault.totalAssets() == nav  # none of it counts yet
+    for elapsed in (1, DAY, 3 * DAY + 12_345, PERIOD - 1, PERIOD, PERIOD + DAY):
+        chain.mine(1, timestamp=t0 + elapsed)
+        locked = locked_at(70_000 * USDC + 1, t0, t0 + PERIOD, t0 + elapsed)
+        assert tuple(vault.lockedDonations()) == (locked, t0 + PERIOD)
+        assert vault.totalAssets() == nav + 70_000 * USDC + 1 - locked
+    assert locked == 0
+
+
+def test_a_donation_lifts_the_high_water_mark_at_once(system, people, chain):
+    alice, bob, _, donor = people
+    vault = system.vault
+    system.set_param("vault.performanceFeeBps", 2_000)
+    system.rebalance([5_000, 0, 0])  # 500,000 in tbill, to make a real gain below
+    t0 = donate(system, donor, 100_000 * USDC).timestamp
+    system.fund(bob, 3 * USDC)
+    # Half unlocked, then all of it: the share price rose 10%, yet no strike takes a fee.
+    for at in (t0 + PERIOD // 2, t0 + PERIOD):
+        chain.pending_timestamp = at
+        vault.requestDeposit(USDC, bob, bob, sender=bob)
+        receipt = system.strike()
+        assert not receipt.events.filter(vault.PerformanceFeeTaken)
+    assert vault.lockedDonations()[0] == 0
+    # A real gain, tbill +1% (5,000 of the vault's assets): the fee is on that alone.
+    tbill = system.sleeve("tbill")
+    tbill.feed.setAnswer(FEED_UNIT * 101 // 100, sender=system.governance)
+    vault.requestDeposit(USDC, bob, bob, sender=bob)
+    (fee,) = system.strike().events.filter(vault.PerformanceFeeTaken)
+    assert 5_000 * USDC - 2 <= fee.gain <= 5_000 * USDC
+    assert fee.feeAssets == fee.gain * 2_000 // 10_000
+
+
+def test_a_depositor_after_a_donation_gets_back_what_it_put_in(system, people, chain):
+    alice, bob, _, donor = people
+    vault = system.vault
+    t0 = donate(system, donor, 100_000 * USDC).timestamp
+    system.fund(bob, 250_000 * USDC)
+    vault.requestDeposit(250_000 * USDC, bob, bob, sender=bob)
+    # The deposit pays the NAV with the locked donation in it: it buys none of it cheap.
+    cash, supply = system.asset.balanceOf(vault) - 250_000 * USDC, vault.totalSupply() + OFFSET
+    assert cash == 1_100_000 * USDC
+    k = settled(system.strike(), vault)
+    assert k["lockedDonations"] > 0
+    assert k["depositShares"] == 250_000 * USDC * supply // (cash + 1)
+    shares = vault.maxMint(bob)
+    vault.mint(shares, bob, sender=bob)
+
+    with isolated(chain):  # leaving before the unlock: the locked part is not bob's to take
+        chain.pending_timestamp = t0 + PERIOD // 2
+        early = system.redeem(bob, shares).return_value
+        assert early < 250_000 * USDC - 5_000 * USDC
+
+    chain.pending_timestamp = t0 + PERIOD  # all unlocked
+    back = system.redeem(bob, shares).return_value
+    assert 250_000 * USDC - 2 <= back <= 250_000 * USDC
+
+
+def test_holders_from_before_the_donation_get_their_share_and_leavers_leave_the_locked_part(
+    system, people, chain
+):
+    alice, _, carol, donor = people
+    vault = system.vault
+    a, c = vault.balanceOf(alice), vault.balanceOf(carol)
+    t0 = donate(system, donor, 100_000 * USDC).timestamp
+    # Alice leaves half way: she gets her part of what has unlocked, not of what is locked.
+    chain.pending_timestamp = t0 + PERIOD // 2
+    supply, cash = vault.totalSupply() + OFFSET, system.asset.balanceOf(vault)
+    vault.requestRedeem(a, alice, alice, sender=alice)
+    receipt = system.strike()
+    locked = settled(receipt, vault)["lockedDonations"]
+    assert locked == locked_at(100_000 * USDC, t0, t0 + PERIOD, receipt.timestamp) > 0
+    paid = vault.redeem(a, alice, alice, sender=alice).return_value
+    assert paid == a * (cash - locked + 1) // supply
+    assert abs(paid - (600_000 * USDC + Fraction(6, 10) * (100_000 * USDC - locked))) <= 2
+    # Carol stays to the end: her part of the first half, and all that was locked at alice's exit.
+    chain.pending_timestamp = t0 + PERIOD
+    back = system.redeem(carol, c).return_value
+    expected = 400_000 * USDC + Fraction(4, 10) * (100_000 * USDC - locked) + locked
+    assert abs(back - expected) <= 2
+    assert paid + back <= 1_100_000 * USDC
+
+
+def test_a_second_donation_restarts_the_period_for_what_is_still_locked(system, people, chain):
+    _, _, _, donor = people
+    vault = system.vault
+    first = donate(system, donor, 70_000 * USDC)
+    t0 = first.timestamp
+    chain.pending_timestamp = t0 + 3 * DAY
+    second = vault.donate(10_000 * USDC, sender=donor)
+    t1 = second.timestamp
+    (event,) = second.events.filter(vault.Donated)
+    still = locked_at(70_000 * USDC, t0, t0 + PERIOD, t1)
+    assert still > 0
+    assert (event.locked, event.lockedUntil) == (still + 10_000 * USDC, t1 + PERIOD)
+    assert tuple(vault.lockedDonations()) == (still + 10_000 * USDC, t1 + PERIOD)
+    # The whole lock unlocks over the new period: past the first one's end, some is still locked.
+    chain.mine(1, timestamp=t0 + PERIOD)
+    assert vault.lockedDonations()[0] == locked_at(
+        still + 10_000 * USDC, t1, t1 + PERIOD, t0 + PERIOD
+    )
+    assert vault.lockedDonations()[0] > 0
+    chain.mine(1, timestamp=t1 + PERIOD)
+    assert vault.lockedDonations()[0] == 0
+    assert vault.totalAssets() == 1_080_000 * USDC
