@@ -165,7 +165,10 @@ interface IParameterRegistry {
     /// @return frozenUntil When the current or last freeze ends or ended; 0 if never frozen.
     /// @return freezableAt From when `freeze(key)` passes: 0 if never frozen, else
     ///         `frozenUntil + registry.maxFreezePeriod` (the period in force now).
-    function freezeStatus(bytes32 key) external view returns (bool frozen, uint64 frozenUntil, uint256 freezableAt);
+    function freezeStatus(bytes32 key)
+        external
+        view
+        returns (bool frozen, uint64 frozenUntil, uint256 freezableAt);
 
     /// @notice All defined keys, in definition order.
     function keys() external view returns (bytes32[] memory);

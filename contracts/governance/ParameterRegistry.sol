@@ -154,7 +154,11 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
     }
 
     /// @inheritdoc IParameterRegistry
-    function freezeStatus(bytes32 key) external view returns (bool frozen, uint64 frozenUntil, uint256 freezableAt) {
+    function freezeStatus(bytes32 key)
+        external
+        view
+        returns (bool frozen, uint64 frozenUntil, uint256 freezableAt)
+    {
         Param storage p = _existing(key);
         frozenUntil = p.frozenUntil;
         frozen = block.timestamp < frozenUntil;
@@ -216,7 +220,8 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
         if (reason == StewardDisabled.selector) revert StewardDisabled(key);
         if (reason == OutOfBounds.selector) revert OutOfBounds(key, value, p.min, p.max);
         if (reason == StepTooLarge.selector) {
-            revert StepTooLarge(key, _stepFrom(p, steward), value, steward ? p.stewardStepBps : p.maxStepBps);
+            uint16 stepBps = steward ? p.stewardStepBps : p.maxStepBps;
+            revert StepTooLarge(key, _stepFrom(p, steward), value, stepBps);
         }
         revert Cooldown(key, _readyAt(p, steward));
     }
