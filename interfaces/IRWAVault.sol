@@ -145,7 +145,7 @@ interface IRWAVault {
     event AllowlistEnabled(bool enabled);
     event AllowlistUpdated(address indexed account, bool allowed);
     event AgentRegistrySet(address indexed agents);
-    /// @notice A performance fee was taken at a rebalance: `gain` (assets) above the high-water
+    /// @notice A performance fee was taken at a strike: `gain` (assets) above the high-water
     ///         mark (which donations lift); `feeShares` worth `feeAssets` minted to the AgentRegistry;
     ///         `highWaterMark` the share price after the fee (assets per share × 1e36).
     event PerformanceFeeTaken(uint256 gain, uint256 feeAssets, uint256 feeShares, uint256 highWaterMark);

@@ -163,7 +163,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         if (assets == 0) revert ZeroAmount();
         if (assets > c.assets) revert ClaimExceeded(controller, assets, c.assets);
         shares = assets == c.assets ? c.shares : assets.mulDiv(c.shares, c.assets); // down
-        if (shares == 0) revert ZeroAmount();
+        if (shares == 0 && assets != c.assets) revert ZeroAmount(); // the last claim may clear dust
         _claimShares(controller, receiver, c, assets, shares);
     }
 
@@ -211,7 +211,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         if (shares == 0) revert ZeroAmount();
         if (shares > c.shares) revert ClaimExceeded(controller, shares, c.shares);
         assets = shares == c.shares ? c.assets : shares.mulDiv(c.assets, c.shares); // down
-        if (assets == 0) revert ZeroAmount();
+        if (assets == 0 && shares != c.shares) revert ZeroAmount(); // the last claim may clear dust
         _claimAssets(controller, receiver, c, assets, shares);
     }
 

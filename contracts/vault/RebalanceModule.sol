@@ -184,9 +184,12 @@ contract RebalanceModule {
 
     /// @notice See `IRWAVault.liquidity`; run by the vault's view through `moduleView`. A sleeve
     ///         whose view reverts counts as illiquid.
-    function liquidity() external view returns (uint256 liquid) {
-        VaultStorage.Layout storage $ = VaultStorage.layout();
-        liquid = _idle($, IERC20(IERC4626(address(this)).asset()));
+    function liquidity() external view returns (uint256) {
+        return _liquidity(VaultStorage.layout(), IERC20(IERC4626(address(this)).asset()));
+    }
+
+    function _liquidity(VaultStorage.Layout storage $, IERC20 token) internal view returns (uint256 liquid) {
+        liquid = _idle($, token);
         uint256 n = $.sleeves.length;
         for (uint256 i; i < n; ++i) {
             try $.sleeves[i].sleeve.availableLiquidity() returns (uint256 a) {
@@ -200,10 +203,18 @@ contract RebalanceModule {
         VaultStorage.Layout storage $ = VaultStorage.layout();
         VaultStorage.Heads memory h = $.heads;
         if (h.pendingAssets == 0 && $.pendingRedeemShares == 0) return (false, bytes("no request"));
-        (, Plan memory p) = _plan($, IERC20(IERC4626(address(this)).asset()), h);
-        if (_depositsIn($, h.deposits, p.depositEnd) == 0 && !_unfilledIn($, h.redemptions, p.redeemEnd)) {
+        IERC20 token = IERC20(IERC4626(address(this)).asset());
+        (Valuation memory v, Plan memory p) = _plan($, token, h);
+        if (_depositsIn($, h.deposits, p.depositEnd) != 0) return (true, abi.encodeCall(IRWAVault.strike, ()));
+        if (!_unfilledIn($, h.redemptions, p.redeemEnd)) {
             return (false, bytes("no request window past a published price"));
         }
+        // Redemptions only: worth a strike when the liquidity reachable pays at least one share.
+        uint256 nav = v.idle + v.low;
+        nav = nav > v.haircut + v.locked ? nav - v.haircut - v.locked : 0;
+        uint256 supply = IERC20(address(this)).totalSupply() + 10 ** _offset(token);
+        uint256 payable_ = _liquidity($, token).mulDiv(supply, nav + 1); // shares it could fill
+        if (payable_.mulDiv(nav + 1, supply) == 0) return (false, bytes("no liquidity"));
         return (true, abi.encodeCall(IRWAVault.strike, ()));
     }
 
@@ -362,13 +373,21 @@ contract RebalanceModule {
                 shares = budget.mulDiv(supply, nav + 1); // down
                 assets = shares.mulDiv(nav + 1, supply);
             }
-            if (shares == 0) break;
+            if (shares == 0 || assets == 0) break; // shares that would pay nothing are not filled
             uint256 charge = Math.min(loss, assets);
             (loss, budget, last) = (loss - charge, budget - assets, uint64(w));
             x.filled += uint128(shares);
             x.assets += assets - charge;
             (burned, paid) = (burned + shares, paid + assets - charge);
             if (x.filled != x.requested) break; // partly filled: it keeps its place at the head
+        }
+        // A pull loss no payment covered is charged to the window that caused it, in escrowed
+        // shares filled for nothing, never to those who stay.
+        if (loss != 0 && w < to) {
+            VaultStorage.RedeemWindow storage x = $.redeemWindows[w];
+            uint256 charged = Math.min(x.requested - x.filled, loss.mulDiv(supply, nav + 1, Math.Rounding.Ceil));
+            x.filled += uint128(charged);
+            burned += charged;
         }
         $.heads.redemptions = uint64(w);
         $.pendingRedeemShares -= burned;

@@ -26,6 +26,7 @@ from tests.vault_support import (
     DAY,
     FEED_UNIT,
     USDC,
+    WINDOW,
     assert_reverts,
     deploy_vault_system,
     isolated,
@@ -377,15 +378,7 @@ def one_rounding_wei_of_liquidity(system, carol, keeper):
 @pytest.mark.parametrize(
     "asked",
     [
-        pytest.param(
-            "10k",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="RebalanceModule._fill charges the pull's loss only up to the assets of "
-                "the fill (min(loss, assets)): a fill worth less than 1 wei (0 assets) burns its "
-                "shares and leaves the 1 wei loss on the stayers (reported)",
-            ),
-        ),
+        "10k",
         "dust",
     ],
 )
@@ -433,7 +426,7 @@ def test_a_request_a_strike_touched_cannot_be_cancelled_one_untouched_can(system
         error="NotOperator", owner=alice, caller=bob,
     )  # fmt: skip
     assert_reverts(
-        vault, "cancelRedeemRequest", alice, sender=alice, error="RequestAlreadyStruck",
+        vault, "cancelRedeemRequest", alice, sender=alice, error="RequestWindowClosed",
         controller=alice,
     )  # fmt: skip
     assert vault.pendingRedeemRequest(0, alice) == left  # still queued
@@ -490,11 +483,6 @@ def test_trigger_calldata_fills_up_to_the_liquidity_then_the_queue_waits(system,
     assert tuple(vault.strikeTrigger()) == (False, b"no request")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RWAVault.strikeTrigger reports (true, strike()) for a queued epoch whatever the "
-    "liquidity: a keeper would send strikes that fill nothing, block after block (reported)",
-)
 def test_trigger_stays_quiet_when_the_liquidity_left_pays_nothing(system, people):
     """With every issuer frozen and idle spent, a strike fills nothing: a keeper told to act
     would send a transaction that pays nothing, block after block."""
@@ -541,17 +529,29 @@ class QueueModel:
         self.owners = (alice, bob, carol)
         self.receivers = {alice: alice, bob: self.dave, carol: carol}
         self.deposits = dict.fromkeys(self.owners, 0)  # pending, not yet struck
+        self.deposit_windows: dict = {}  # owner -> the request window of its pending deposit
         self.redeems: dict = {}  # controller -> [shares requested, epoch]
         self.open_epoch = 0  # relative to the start of the example
         self.open_has_requests = False
         self.requests = 0  # redeem requests so far: a bound on the pro rata dust
         self.settlements = 0  # deposit settlements so far: a bound on the mint dust
 
+    def _window(self) -> int:
+        """The request window of the last block (where the last transaction landed)."""
+        return self.chain.blocks.head.timestamp // WINDOW
+
     def deposit(self, who, usdc):
         owner = self.owners[who]
         self.system.fund(owner, usdc * USDC)
+        if self.deposits[owner]:
+            outcome = revert_of(self.vault, "requestDeposit", usdc * USDC, owner, owner, sender=owner)
+            if outcome:  # a request of an earlier window waits for its strike
+                assert outcome[0] == "DepositRequestPending"
+                return
         self.vault.requestDeposit(usdc * USDC, owner, owner, sender=owner)
+        assert not self.deposits[owner] or self.deposit_windows[owner] == self._window()
         self.deposits[owner] += usdc * USDC
+        self.deposit_windows[owner] = self._window()
 
     def redeem(self, who, percent):
         owner = self.owners[who]
@@ -564,11 +564,17 @@ class QueueModel:
             outcome = revert_of(self.vault, "requestRedeem", shares, owner, owner, sender=owner)
             assert outcome and outcome[0] == "RedeemRequestQueued"
             return
+        if mine and mine[1] == self.open_epoch:
+            outcome = revert_of(self.vault, "requestRedeem", shares, owner, owner, sender=owner)
+            if outcome:  # its window closed (a day passed) before any strike: it must wait
+                assert outcome[0] == "RedeemRequestQueued"
+                return
         self.vault.requestRedeem(shares, owner, owner, sender=owner)
         if mine and mine[1] == self.open_epoch:
+            assert mine[2] == self._window()
             mine[0] += shares
         else:
-            self.redeems[owner] = [shares, self.open_epoch]
+            self.redeems[owner] = [shares, self.open_epoch, self._window()]
         self.open_has_requests = True
         self.requests += 1
 
@@ -576,20 +582,29 @@ class QueueModel:
         owner = self.owners[who]
         if deposit:
             if self.deposits[owner]:
+                outcome = revert_of(self.vault, "cancelDepositRequest", owner, sender=owner)
+                if outcome:
+                    assert outcome[0] == "RequestWindowClosed"
+                    return
                 back = self.vault.cancelDepositRequest(owner, sender=owner).return_value
+                assert self._window() == self.deposit_windows[owner]
                 assert back == self.deposits[owner]
                 self.deposits[owner] = 0
             return
         mine = self.redeems.get(owner)
-        if mine and mine[1] == self.open_epoch:
+        if mine and self.vault.pendingRedeemRequest(0, owner):
+            # Cancellable until the request window's cut-off; a struck window is always closed.
+            outcome = revert_of(self.vault, "cancelRedeemRequest", owner, sender=owner)
+            if outcome:
+                assert outcome[0] == "RequestWindowClosed"
+                return
+            assert mine[1] == self.open_epoch  # no strike has touched it
             held = self.vault.balanceOf(owner)
             self.vault.cancelRedeemRequest(owner, sender=owner)
+            assert self._window() == mine[2]  # sent within the request's own window
             assert self.vault.balanceOf(owner) == held + mine[0]
             del self.redeems[owner]
             self.open_has_requests = any(r[1] == self.open_epoch for r in self.redeems.values())
-        elif mine and self.vault.pendingRedeemRequest(0, owner):
-            outcome = revert_of(self.vault, "cancelRedeemRequest", owner, sender=owner)
-            assert outcome and outcome[0] == "RequestAlreadyStruck"
 
     def claim(self, who, by_assets):
         owner = self.owners[who]
@@ -650,7 +665,7 @@ class QueueModel:
                 assert self.redeems[c][1] <= min(waiting)
         # Pro rata within an epoch: one fill ratio (cumulative), up to rounding.
         by_epoch: dict[int, list] = {}
-        for c, (shares, epoch) in self.redeems.items():
+        for c, (shares, epoch, _) in self.redeems.items():
             done = shares - vault.pendingRedeemRequest(0, c)
             by_epoch.setdefault(epoch, []).append((shares, done))
         for group in by_epoch.values():
