@@ -617,7 +617,8 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         if (mask == 0) return;
         uint256[MAX_COLLATERALS] memory w;
         uint256 total;
-        if (principal != 0) (w, total) = _capWeights(borrower, mask);
+        // One token carries it all whatever the prices: no price to read (the common case).
+        if (principal != 0 && mask & (mask - 1) != 0) (w, total) = _capWeights(borrower, mask);
         if (total == 0) {
             for (uint256 i; (mask >> i) != 0; ++i) {
                 if ((mask >> i) & 1 == 1) (w[i], total) = (1, total + 1);
