@@ -357,6 +357,8 @@ class VaultSnapshot:
     strike_should_act: bool
     strike_data: bytes
     strike_count: int | None
+    liquidity: int | None
+    pending_deposits: int | None
     next_rebalance_at: int | None
     failures: Mapping[str, str] = field(default_factory=dict)
 
@@ -371,11 +373,15 @@ class VaultSnapshot:
                 Call(vault.isShutdown, label="isShutdown()"),
                 Call(vault.strikeTrigger, label="strikeTrigger()"),
                 Call(vault.strikeCount, label="strikeCount()"),
+                Call(vault.liquidity, label="liquidity()"),
+                Call(vault.pendingDeposits, label="pendingDeposits()"),
                 Call(vault.nextRebalanceAt, label="nextRebalanceAt()"),
             ],
             block,
         )
-        total, idle, bps, paused, shutdown, trigger, strikes, next_at = batch.results
+        total, idle, bps, paused, shutdown, trigger, strikes, liquid, deposits, next_at = (
+            batch.results
+        )
 
         def value(r: CallResult) -> Any:
             return r.value if r.success else None
@@ -392,6 +398,8 @@ class VaultSnapshot:
             strike_should_act=should_act,
             strike_data=data,
             strike_count=value(strikes),
+            liquidity=value(liquid),
+            pending_deposits=value(deposits),
             next_rebalance_at=value(next_at),
             failures=_failures(batch.results),
         )

@@ -6,7 +6,11 @@ returns `(true, abi.encodeCall(strike, ()))` when a strike would settle somethin
 `(false, bytes(reason))` ("no request", "prices not newer than requests"). `decode_strike_trigger`
 checks the call data is exactly `strike()`; `plan_strike` turns a true trigger into a
 `StrikeCall` carrying that call data (the shell sends it as is; the contract re-checks
-everything, so a settler that read a stale trigger loses a race, it does no harm).
+everything, so a settler that read a stale trigger loses a race, it does no harm) — except when
+the strike could change nothing anyone holds: no deposit pending and no liquidity at all
+(`liquidity()` = 0, say every sleeve frozen). The trigger stays true while filled-in-part
+redemptions wait in the queue, so without this rule a settler would pay for an empty strike on
+every block of an issuer freeze; the first block with liquidity or a deposit strikes again.
 
 Claims are a service: ERC-7540 claims (`deposit(assets, receiver, controller)`,
 `redeem(shares, receiver, controller)`) may only be sent by the controller or its operator, so
@@ -81,14 +85,21 @@ class SettleSkip:
 
 
 def plan_strike(
-    trigger: StrikeTrigger, settings: SettlerSettings | None = None
+    trigger: StrikeTrigger,
+    settings: SettlerSettings | None = None,
+    *,
+    liquidity: int | None = None,
+    pending_deposits: int | None = None,
 ) -> StrikeCall | SettleSkip:
-    """The strike to send this block, or why not."""
+    """The strike to send this block, or why not (`liquidity`, `pending_deposits`: the vault's
+    views; None when their read failed, which never stops a strike)."""
     settings = settings or SettlerSettings()
     if not settings.strike:
         return SettleSkip("strikes disabled")
     if not trigger.ok:
         return SettleSkip(trigger.reason or "trigger false")
+    if liquidity == 0 and pending_deposits == 0:
+        return SettleSkip("no liquidity and no deposit pending: queued redemptions wait")
     return StrikeCall(trigger.data)
 
 

@@ -2,10 +2,11 @@
 strike would settle something, then claim for the controllers that made this keeper's account
 their ERC-7540 operator.
 
-1. One batched read (`VaultSnapshot`): `strikeTrigger()` and `strikeCount()`. A true trigger's
-   call data (exactly `strike()`) is sent as is; the vault re-checks, so a settler that lost the
-   race to another (or to anyone calling `strike()`) gets `NothingToStrike` / `StrikeNotReady`
-   back from the simulation: a lost race, not a failure.
+1. One batched read (`VaultSnapshot`): `strikeTrigger()`, `strikeCount()`, `liquidity()` and
+   `pendingDeposits()`. A true trigger's call data (exactly `strike()`) is sent as is (unless
+   the strike could change nothing: no liquidity, no deposit pending); the vault re-checks, so
+   a settler that lost the race to another (or to anyone calling `strike()`) gets
+   `NothingToStrike` / `StrikeNotReady` back from the simulation: a lost race, not a failure.
 2. Controllers: those an `OperatorSet(controller, operator = this key, approved)` log names (the
    scan resumes from the store's `operator-scan` cursor; the last log of each controller wins,
    kept in the job's state), plus `settler.controllers` from the settings. After a mined strike,
@@ -90,7 +91,9 @@ def run_settler(keeper: Keeper) -> JobReport:
         trigger = None
     block = snap.block
     if trigger is not None:
-        call = plan_strike(trigger, settings)
+        call = plan_strike(
+            trigger, settings, liquidity=snap.liquidity, pending_deposits=snap.pending_deposits
+        )
         if isinstance(call, SettleSkip):
             report.skipped.append(f"strike: {call.reason}")
         else:

@@ -158,6 +158,7 @@ def test_vault_snapshot_equals_individual_calls(multicall, protocol, chain):
     should_act, data = vault.strikeTrigger()
     assert (snap.strike_should_act, snap.strike_data) == (should_act, bytes(data))
     assert snap.strike_count == vault.strikeCount()
+    assert (snap.liquidity, snap.pending_deposits) == (vault.liquidity(), vault.pendingDeposits())
     assert snap.next_rebalance_at == vault.nextRebalanceAt()
 
 

@@ -241,6 +241,18 @@ def test_settler_strikes_exactly_the_triggers_call_data():
     assert plan_strike(ready, SettlerSettings(strike=False)) == SettleSkip("strikes disabled")
 
 
+def test_settler_skips_a_strike_that_could_change_nothing():
+    """During an issuer freeze the trigger stays true for the queued redemptions: with no
+    liquidity and no deposit pending a strike would fill nothing, so it waits."""
+    ready = decode_strike_trigger(True, STRIKE_SELECTOR)
+    empty = plan_strike(ready, liquidity=0, pending_deposits=0)
+    assert empty == SettleSkip("no liquidity and no deposit pending: queued redemptions wait")
+    assert plan_strike(ready, liquidity=1, pending_deposits=0) == StrikeCall(STRIKE_SELECTOR)
+    assert plan_strike(ready, liquidity=0, pending_deposits=1) == StrikeCall(STRIKE_SELECTOR)
+    assert plan_strike(ready, liquidity=None, pending_deposits=0) == StrikeCall(STRIKE_SELECTOR)
+    assert plan_strike(ready, liquidity=0, pending_deposits=None) == StrikeCall(STRIKE_SELECTOR)
+
+
 A, B, C = (f"0x{i:040x}" for i in (0xA, 0xB, 0xC))
 
 
