@@ -30,7 +30,7 @@ import click
 from rich.table import Table
 
 from ballast.cli import make_console
-from keepers.config import JOBS, ConfigError, KeeperSettings, load_settings
+from keepers.config import JOB_ALIASES, JOBS, ConfigError, KeeperSettings, job_name, load_settings
 
 __all__ = ["main"]
 
@@ -121,7 +121,8 @@ def _actions_table(reports: list[Any]) -> Table:
 
 @main.command()
 @click.option("--job", "jobs", multiple=True, required=True,
-              type=click.Choice(JOBS), help="Job to run (repeatable).")  # fmt: skip
+              type=click.Choice(JOBS + tuple(JOB_ALIASES)),
+              help="Job to run (repeatable; `redeemer`: deprecated, runs `settler`).")  # fmt: skip
 @click.option("--show-skips", default=10, show_default=True, help="Skips listed per job.")
 @click.pass_context
 def once(ctx: click.Context, jobs: tuple[str, ...], show_skips: int) -> None:
@@ -134,6 +135,10 @@ def once(ctx: click.Context, jobs: tuple[str, ...], show_skips: int) -> None:
         reports = []
         failed_passes = []
         for job in jobs:
+            if job in JOB_ALIASES:
+                click.echo(
+                    f"warning: job {job!r} is deprecated; running {job_name(job)!r}", err=True
+                )
             try:
                 report = keeper.run(job)
             except KeeperError as err:
@@ -165,7 +170,8 @@ def once(ctx: click.Context, jobs: tuple[str, ...], show_skips: int) -> None:
 @main.command()
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """A dashboard of the vault, book, queue, agents, slashes and this keeper's actions."""
+    """A dashboard of the vault, book, requests, strikes, agents, slashes and this keeper's
+    actions."""
     from keepers.dashboard import collect_status, render_status
     from keepers.snapshot import MulticallError
 

@@ -21,17 +21,24 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from keepers.jobs import LiquidatorSettings, RedeemerSettings, SentinelSettings
+from keepers.jobs import LiquidatorSettings, SentinelSettings, SettlerSettings
 from keepers.settings import TxSettings
 from keepers.strategy.gate import GateParams
 from keepers.strategy.inputs import StrategyParams
 from keepers.strategy.optimiser import OptimiserParams
 
-__all__ = ["ConfigError", "KeeperSettings", "load_settings"]
+__all__ = ["JOBS", "JOB_ALIASES", "ConfigError", "KeeperSettings", "job_name", "load_settings"]
 
 _FILE_DATA: ContextVar[dict[str, Any] | None] = ContextVar("keeper_config_file", default=None)
 
-JOBS = ("liquidator", "evaluator", "redeemer", "sentinel", "rebalancer")
+JOBS = ("liquidator", "evaluator", "settler", "sentinel", "rebalancer")
+# Deprecated job names still accepted, and the job that replaced each.
+JOB_ALIASES = {"redeemer": "settler"}
+
+
+def job_name(job: str) -> str:
+    """`job` with a deprecated alias replaced by its job (`redeemer` → `settler`)."""
+    return JOB_ALIASES.get(job, job)
 
 
 class ConfigError(ValueError):
@@ -56,16 +63,17 @@ class EvaluatorConfig(_Section):
     max_actions: int = Field(20, ge=1, description="evaluations and slash executions per pass")
 
 
-class RedeemerConfig(_Section):
-    max_requests_cap: int = Field(50, ge=1)
-    min_batch: int = Field(1, ge=1)
-    max_wait_seconds: int = Field(3_600, ge=0)
-    max_base_fee_wei: int | None = None
+class SettlerConfig(_Section):
+    strike: bool = Field(True, description="strike the NAV when strikeTrigger says so")
+    claim: bool = Field(True, description="claim for controllers that made this key operator")
+    controllers: tuple[str, ...] = Field(
+        (), description="controllers to claim for besides those OperatorSet logs name"
+    )
+    max_claims: int = Field(20, ge=1, description="claims sent per pass")
+    max_base_fee_wei: int | None = Field(None, ge=0, description="above it claims wait")
 
-    def planner(self) -> RedeemerSettings:
-        return RedeemerSettings(
-            self.max_requests_cap, self.min_batch, self.max_wait_seconds, self.max_base_fee_wei
-        )
+    def planner(self) -> SettlerSettings:
+        return SettlerSettings(self.strike, self.claim, self.max_claims, self.max_base_fee_wei)
 
 
 class SentinelConfig(_Section):
@@ -152,7 +160,7 @@ class KeeperSettings(BaseSettings):
     jobs: tuple[str, ...] = Field(JOBS, description="jobs a bot runs")
     liquidator: LiquidatorConfig = LiquidatorConfig()
     evaluator: EvaluatorConfig = EvaluatorConfig()
-    redeemer: RedeemerConfig = RedeemerConfig()
+    settler: SettlerConfig = SettlerConfig()
     sentinel: SentinelConfig = SentinelConfig()
     rebalancer: RebalancerConfig = RebalancerConfig()
     tx: TxSettings = TxSettings()
@@ -210,6 +218,8 @@ def load_settings(path: Path | None = None, **overrides: Any) -> KeeperSettings:
         raise ConfigError(_one_line(err)) from None
     finally:
         _FILE_DATA.reset(token)
+    if any(j in JOB_ALIASES for j in settings.jobs):
+        settings = settings.model_copy(update={"jobs": tuple(job_name(j) for j in settings.jobs)})
     unknown = [j for j in settings.jobs if j not in JOBS]
     if unknown:
         raise ConfigError(f"unknown job {unknown[0]!r}; jobs are {', '.join(JOBS)}")

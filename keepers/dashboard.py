@@ -2,9 +2,10 @@
 `Status`; `render_status(status)` (pure, `keepers.dashboard_render`) turns it into rich tables.
 
 Every chain value comes from Multicall3 batches pinned to one block (the head when the read
-starts): the allocation (`read_allocation`), the vault's queue and share figures, the lending
-book (`BookSnapshot`), the evaluator's view (`EvaluationSnapshot`), then the agents. Agents are
-those an `AgentRegistered` log names, plus any agent of an open decision or a pending slash.
+starts): the allocation (`read_allocation`), the vault's requests, strikes and share figures,
+the lending book (`BookSnapshot`), the evaluator's view (`EvaluationSnapshot`), then the
+agents. Agents are those an `AgentRegistered` log names, plus any agent of an open decision or
+a pending slash. The newest `StrikeSettled` log gives the last strike's block and time.
 Borrowers are discovered like the liquidator does (`Borrowed` logs since the store's scan
 cursor, which this advances). A call that fails inside a batch is named in `Status.failures`
 and its value shown as a default; only the vault's own figures are required.
@@ -24,14 +25,14 @@ from keepers.dashboard_render import (
     AgentLine,
     BorrowerLine,
     JobCursor,
-    RedemptionLine,
+    SettlementLine,
     SlashLine,
     SleeveLine,
     Status,
     VaultLine,
     render_status,
 )
-from keepers.jobs.redeemer import decode_redeem_trigger
+from keepers.jobs.settler import decode_strike_trigger
 from keepers.reads import AllocationRead, read_allocation
 from keepers.shell.keeper import Keeper
 from keepers.shell.liquidator import discover_borrowers
@@ -97,9 +98,12 @@ def _vault_calls(keeper: Keeper) -> dict[str, Call]:
         "share_symbol": Call(vault.symbol, label="symbol()"),
         "decimals": Call(asset.decimals, label="asset.decimals()"),
         "symbol": Call(asset.symbol, label="asset.symbol()"),
-        "bounds": Call(vault.redeemQueueBounds, label="redeemQueueBounds()"),
-        "queued": Call(vault.queuedShares, label="queuedShares()"),
-        "trigger": Call(vault.redeemQueueTrigger, label="redeemQueueTrigger()"),
+        "pending_deposits": Call(vault.pendingDeposits, label="pendingDeposits()"),
+        "pending_redemptions": Call(vault.pendingRedemptions, label="pendingRedemptions()"),
+        "claimable_redemptions": Call(vault.claimableRedemptions, label="claimableRedemptions()"),
+        "strikes": Call(vault.strikeCount, label="strikeCount()"),
+        "trigger": Call(vault.strikeTrigger, label="strikeTrigger()"),
+        "locked": Call(vault.lockedDonations, label="lockedDonations()"),
     }
 
 
@@ -127,17 +131,50 @@ def _vault_line(alloc: AllocationRead, front: Results, share_price: int) -> Vaul
     )
 
 
-def _redemptions(front: Results, queued_assets: int) -> RedemptionLine:
-    head, tail = front["bounds"].unwrap()
-    trigger = front["trigger"]
+def last_strike(keeper: Keeper, head: int, strikes: int) -> tuple[int, int] | None:
+    """(block, timestamp) of the newest `StrikeSettled` log, scanned backwards from `head` in
+    `liquidator.scan_chunk`-block ranges down to the deployment block; None with no strike."""
+    if strikes == 0:
+        return None
+    vault = keeper.protocol.vault
+    topic = "0x" + keccak(text=vault.StrikeSettled.abi.selector).hex()
+    chunk = keeper.settings.liquidator.scan_chunk
+    stop = head
+    while stop >= keeper.protocol.block:
+        start = max(keeper.protocol.block, stop - chunk + 1)
+        logs = keeper.web3.eth.get_logs(
+            {"address": str(vault.address), "topics": [topic], "fromBlock": start, "toBlock": stop}
+        )
+        if logs:
+            block = max(int(log["blockNumber"]) for log in logs)
+            return block, int(keeper.web3.eth.get_block(block)["timestamp"])
+        stop = start - 1
+    return None
+
+
+def _settlement(keeper: Keeper, front: Results, pending_assets: int, block: int) -> SettlementLine:
     try:
-        ok, data = trigger.unwrap()
-        decoded = decode_redeem_trigger(bool(ok), bytes(data))
-        processable, batch, reason = decoded.ok, decoded.count, decoded.reason
+        ok, data = front["trigger"].unwrap()
+        decoded = decode_strike_trigger(bool(ok), bytes(data))
+        strikable, reason = decoded.ok, decoded.reason
     except (MulticallError, ValueError) as err:  # a failed or malformed trigger: shown as such
-        processable, batch, reason = False, 0, str(err)
-    queued = int(front["queued"].unwrap())
-    return RedemptionLine(int(head), int(tail), queued, queued_assets, processable, batch, reason)
+        strikable, reason = False, str(err)
+    strikes = int(front["strikes"].unwrap())
+    last = last_strike(keeper, block, strikes)
+    locked, until = _value(front["locked"], (0, 0))
+    return SettlementLine(
+        pending_deposits=int(front["pending_deposits"].unwrap()),
+        pending_redemptions=int(front["pending_redemptions"].unwrap()),
+        pending_redemptions_assets=pending_assets,
+        claimable_redemptions=int(front["claimable_redemptions"].unwrap()),
+        strike_count=strikes,
+        last_strike_block=None if last is None else last[0],
+        last_strike_at=None if last is None else last[1],
+        strikable=strikable,
+        reason=reason,
+        locked_donations=int(locked),
+        locked_until=int(until),
+    )
 
 
 def _borrowers(keeper: Keeper, block: int) -> tuple[tuple[BorrowerLine, ...] | None, Failures]:
@@ -202,9 +239,11 @@ def _second(keeper: Keeper, front: Results, evaluation: EvaluationSnapshot, bloc
     """The reads that need the first ones: share values and the open decisions' agents."""
     vault, agents = keeper.protocol.vault, keeper.protocol.agents
     share_unit = 10 ** int(front["share_decimals"].unwrap())
-    queued = int(front["queued"].unwrap())
+    pending = int(front["pending_redemptions"].unwrap())
     calls = {
-        "queued_assets": Call(vault.convertToAssets, queued, label="convertToAssets(queued)"),
+        "pending_assets": Call(
+            vault.convertToAssets, pending, label="convertToAssets(pendingRedemptions)"
+        ),
         "share_price": Call(vault.convertToAssets, share_unit, label="convertToAssets(1 share)"),
     }
     for i in evaluation.open_decisions:
@@ -262,7 +301,7 @@ def collect_status(keeper: Keeper, last_actions: int = LAST_ACTIONS) -> Status:
         shares=Units(share_decimals, str(front["share_symbol"].unwrap())),
         vault=_vault_line(alloc, front, int(_value(second["share_price"], 0))),
         borrowers=borrowers,
-        redemptions=_redemptions(front, int(_value(second["queued_assets"], 0))),
+        settlement=_settlement(keeper, front, int(_value(second["pending_assets"], 0)), block),
         agents=agents,
         open_decisions=len(evaluation.open_decisions),
         due_decisions=len(evaluation.due),

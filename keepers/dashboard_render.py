@@ -29,7 +29,7 @@ __all__ = [
     "BorrowerLine",
     "HealthBucket",
     "JobCursor",
-    "RedemptionLine",
+    "SettlementLine",
     "SleeveLine",
     "SlashLine",
     "Status",
@@ -97,20 +97,21 @@ class HealthBucket:
 
 
 @dataclass(frozen=True)
-class RedemptionLine:
-    """The redemption queue: ids `head .. tail - 1`, escrowed shares and the vault's trigger."""
+class SettlementLine:
+    """ERC-7540 requests and NAV strikes: what waits for a strike, what waits for its claim,
+    the strikes so far and the vault's `strikeTrigger()`, and the donations still locked."""
 
-    head: int
-    tail: int
-    queued_shares: int
-    queued_assets: int  # what the escrowed shares are worth now
-    processable: bool
-    batch: int  # requests `processRedeemQueue` would take, when processable
+    pending_deposits: int  # assets of deposit requests no strike settled (`pendingDeposits()`)
+    pending_redemptions: int  # escrowed shares not yet filled (`pendingRedemptions()`)
+    pending_redemptions_assets: int  # what those shares are worth now
+    claimable_redemptions: int  # assets set aside for filled redemptions (`claimableRedemptions()`)
+    strike_count: int
+    last_strike_block: int | None  # the newest `StrikeSettled`; None: no strike yet
+    last_strike_at: int | None
+    strikable: bool  # `strikeTrigger()` says a strike would settle something
     reason: str  # why not, when not
-
-    @property
-    def length(self) -> int:
-        return self.tail - self.head
+    locked_donations: int
+    locked_until: int
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ class Status:
     shares: Units
     vault: VaultLine
     borrowers: tuple[BorrowerLine, ...] | None  # None: the vault has no lending book
-    redemptions: RedemptionLine
+    settlement: SettlementLine
     agents: tuple[AgentLine, ...]
     open_decisions: int
     due_decisions: int
@@ -300,16 +301,32 @@ def _borrowers(s: Status) -> RenderableType:
     return Group(buckets, lowest)
 
 
-def _redemptions(s: Status) -> Table:
-    r = s.redemptions
-    table = Table(title="Pending redemptions", title_justify="left", show_header=False)
+def _settlement(s: Status) -> Table:
+    r = s.settlement
+    table = Table(title="Requests and strikes", title_justify="left", show_header=False)
     table.add_column("what")
     table.add_column("value")
-    ids = f" (ids {r.head}..{r.tail - 1})" if r.length else ""
-    table.add_row("queue", f"{plural(r.length, 'request')}{ids}" if r.length else "empty")
-    table.add_row("escrowed", f"{_shares(s, r.queued_shares)} (worth {s.asset(r.queued_assets)})")
-    batch = plural(r.batch, "request")
-    table.add_row("trigger", f"processable: {batch}" if r.processable else f"not now: {r.reason}")
+    table.add_row("pending deposits", s.asset(r.pending_deposits))
+    table.add_row(
+        "pending redemptions",
+        f"{_shares(s, r.pending_redemptions)} (worth {s.asset(r.pending_redemptions_assets)})",
+    )
+    table.add_row("claimable redemptions", s.asset(r.claimable_redemptions))
+    if r.strike_count == 0:
+        strikes = "none yet"
+    elif r.last_strike_block is None or r.last_strike_at is None:
+        strikes = str(r.strike_count)
+    else:
+        last = f"block {r.last_strike_block:,}, {when(r.last_strike_at, s.timestamp)}"
+        strikes = f"{r.strike_count:,} (last: {last})"
+    table.add_row("strikes", strikes)
+    table.add_row("strike trigger", "ready: strike()" if r.strikable else f"not now: {r.reason}")
+    locked = (
+        f"{s.asset(r.locked_donations)}, unlocked by {when(r.locked_until, s.timestamp)}"
+        if r.locked_donations
+        else "none"
+    )
+    table.add_row("locked donations", locked)
     return table
 
 
@@ -378,7 +395,7 @@ def render_status(status: Status) -> Group:
         _vault(status),
         _allocation(status),
         _borrowers(status),
-        _redemptions(status),
+        _settlement(status),
         _agents(status),
         _slashes(status),
         _actions(status),

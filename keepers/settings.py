@@ -20,8 +20,9 @@ DEFAULT_LOST_RACE_ERRORS: frozenset[str] = frozenset(
         "PositionHealthy",
         "NotLiquidatable",
         "NothingToLiquidate",
-        "NothingToRedeem",
-        "EmptyQueue",
+        "NothingToStrike",
+        "StrikeNotReady",
+        "ClaimExceeded",
         "AlreadyExecuted",
         "AlreadyPaused",
     }

@@ -22,6 +22,7 @@ from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
 
 from keepers.errors import ErrorDecoder
+from keepers.jobs.settler import ControllerClaims
 
 __all__ = [
     "LOCAL_CHAIN_IDS",
@@ -30,6 +31,7 @@ __all__ = [
     "BorrowerView",
     "Call",
     "CallResult",
+    "ClaimsSnapshot",
     "DueDecision",
     "EvaluationSnapshot",
     "Multicall",
@@ -343,7 +345,7 @@ class EvaluationSnapshot:
 
 @dataclass(frozen=True)
 class VaultSnapshot:
-    """The vault's state for the rebalancer, redeemer and sentinel. None: the read failed."""
+    """The vault's state for the rebalancer, settler and sentinel. None: the read failed."""
 
     block: int
     timestamp: int
@@ -352,8 +354,11 @@ class VaultSnapshot:
     current_bps: tuple[int, ...] | None
     automation_paused: bool | None
     is_shutdown: bool | None
-    redeem_should_act: bool
-    redeem_data: bytes
+    strike_should_act: bool
+    strike_data: bytes
+    strike_count: int | None
+    liquidity: int | None
+    pending_deposits: int | None
     next_rebalance_at: int | None
     failures: Mapping[str, str] = field(default_factory=dict)
 
@@ -366,17 +371,22 @@ class VaultSnapshot:
                 Call(vault.currentBps, label="currentBps()"),
                 Call(vault.automationPaused, label="automationPaused()"),
                 Call(vault.isShutdown, label="isShutdown()"),
-                Call(vault.redeemQueueTrigger, label="redeemQueueTrigger()"),
+                Call(vault.strikeTrigger, label="strikeTrigger()"),
+                Call(vault.strikeCount, label="strikeCount()"),
+                Call(vault.liquidity, label="liquidity()"),
+                Call(vault.pendingDeposits, label="pendingDeposits()"),
                 Call(vault.nextRebalanceAt, label="nextRebalanceAt()"),
             ],
             block,
         )
-        total, idle, bps, paused, shutdown, redeem, next_at = batch.results
+        total, idle, bps, paused, shutdown, trigger, strikes, liquid, deposits, next_at = (
+            batch.results
+        )
 
         def value(r: CallResult) -> Any:
             return r.value if r.success else None
 
-        should_act, data = _trigger(redeem)
+        should_act, data = _trigger(trigger)
         return cls(
             block=batch.block,
             timestamp=batch.timestamp,
@@ -385,8 +395,47 @@ class VaultSnapshot:
             current_bps=tuple(bps.value) if bps.success else None,
             automation_paused=value(paused),
             is_shutdown=value(shutdown),
-            redeem_should_act=should_act,
-            redeem_data=data,
+            strike_should_act=should_act,
+            strike_data=data,
+            strike_count=value(strikes),
+            liquidity=value(liquid),
+            pending_deposits=value(deposits),
             next_rebalance_at=value(next_at),
             failures=_failures(batch.results),
         )
+
+
+@dataclass(frozen=True)
+class ClaimsSnapshot:
+    """What each controller may claim now (`maxDeposit`, `maxRedeem`) and whether `operator`
+    may claim it for them (`isOperator(controller, operator)`), read in one batch. A controller
+    whose reads failed is left out and named in `failures`."""
+
+    block: int
+    timestamp: int
+    claims: tuple[ControllerClaims, ...]
+    failures: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def read(
+        cls,
+        multicall: Multicall,
+        vault: Any,
+        operator: str,
+        controllers: Sequence[str],
+        block: int | str = "latest",
+    ) -> ClaimsSnapshot:
+        calls = []
+        for c in controllers:
+            calls += [
+                Call(vault.isOperator, c, operator, label=f"isOperator({c})"),
+                Call(vault.maxDeposit, c, label=f"maxDeposit({c})"),
+                Call(vault.maxRedeem, c, label=f"maxRedeem({c})"),
+            ]
+        batch = multicall.read(calls, block)
+        claims = []
+        for i, c in enumerate(controllers):
+            op, dep, red = batch.results[3 * i : 3 * i + 3]
+            if op.success and dep.success and red.success:
+                claims.append(ControllerClaims(c, bool(op.value), int(dep.value), int(red.value)))
+        return cls(batch.block, batch.timestamp, tuple(claims), _failures(batch.results))

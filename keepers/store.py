@@ -11,7 +11,10 @@ What it keeps:
 - `rationales`: rationale documents by their keccak hash, bytes exactly as hashed
   (`keepers.strategy.rationale.verify` checks them; this module only stores them);
 - `index_samples` (v2): each sleeve's `returnIndex()` readings, the rebalancer's history;
-- `job_state` (v2): small JSON documents a job carries between passes (the sentinel's streaks).
+- `job_state` (v2): small JSON documents a job carries between passes (the sentinel's streaks,
+  the settler's operator approvals).
+
+v3 renamed the job `redeemer` to `settler` in every table (the settler replaced it).
 
 A transaction's status is one of `STATUSES`: `sent` (in flight), `mined`, `reverted`,
 `lost-race` (another keeper did it first: the action is done), `replaced` (a same-nonce
@@ -34,7 +37,7 @@ from typing import Final, Literal, get_args
 
 from keepers.strategy.rationale import rationale_hash
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 Status = Literal["sent", "mined", "reverted", "lost-race", "replaced", "dropped"]
 STATUSES: Final[tuple[str, ...]] = get_args(Status)
@@ -95,6 +98,14 @@ CREATE TABLE IF NOT EXISTS job_state (
     state TEXT NOT NULL,
     updated_at REAL NOT NULL
 );
+"""
+# v3: the redeemer job became the settler (ERC-7540 strikes and claims): its cursor, its
+# transactions and its state are the settler's. The redeemer's cursor held the last block it
+# read, which is what the settler's cursor means too.
+_SCHEMA_V3: Final = """
+UPDATE cursors SET job = 'settler' WHERE job = 'redeemer';
+UPDATE txs SET job = 'settler' WHERE job = 'redeemer';
+UPDATE job_state SET job = 'settler' WHERE job = 'redeemer';
 """
 
 
@@ -164,7 +175,7 @@ class Store:
                 f"{self.path} has schema version {version}; this keeper knows {SCHEMA_VERSION}"
             )
         # One script per step, one transaction each (executescript commits before it runs).
-        steps = ((1, _SCHEMA_V1), (2, _SCHEMA_V2))
+        steps = ((1, _SCHEMA_V1), (2, _SCHEMA_V2), (3, _SCHEMA_V3))
         for target, script in steps:
             if version < target:
                 with self._lock:

@@ -4,7 +4,7 @@
 
 Triggers (a job runs only if it is in the settings' `jobs`):
 
-- every new block: sentinel, liquidator, redeemer, evaluator, in that order (the sentinel first,
+- every new block: sentinel, liquidator, settler, evaluator, in that order (the sentinel first,
   so a pause it sends precedes the block's other actions; each pass is one batched read);
 - cron `BALLAST_BOT_REBALANCER_CRON` (default `0 * * * *`: hourly, UTC): rebalancer, whose
   inputs (returnIndex history, gas-gated reallocation) move on hours, not blocks.
@@ -47,7 +47,7 @@ __all__ = ["BLOCK_JOBS", "CRON_JOBS", "REBALANCER_CRON", "KeeperTasks", "bot"]
 
 log = logging.getLogger("keepers.bot")
 
-BLOCK_JOBS: Final = ("sentinel", "liquidator", "redeemer", "evaluator")
+BLOCK_JOBS: Final = ("sentinel", "liquidator", "settler", "evaluator")
 CRON_JOBS: Final = ("rebalancer",)
 REBALANCER_CRON: Final = os.environ.get("BALLAST_BOT_REBALANCER_CRON", "0 * * * *")
 FAILED_OUTCOMES: Final = frozenset({"reverted", "refused", "replaced", "stuck"})
@@ -149,7 +149,7 @@ def close_keeper_at_worker_shutdown(state: TaskiqState) -> None:
 
 @bot.on_(chain.blocks)
 async def block_jobs(block: BlockAPI) -> dict[str, int]:
-    """Sentinel, liquidator, redeemer and evaluator passes on a new block."""
+    """Sentinel, liquidator, settler and evaluator passes on a new block."""
     return await asyncio.to_thread(tasks.run, BLOCK_JOBS, block.number)
 
 

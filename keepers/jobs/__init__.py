@@ -6,7 +6,8 @@ I/O here: the imperative shell (snapshot reads, the transaction sender) wires th
 
 - `liquidator.plan_liquidations`: every unhealthy borrower, best collateral, profit after gas.
 - `evaluator.plan_evaluator`: `evaluate(id)` of due decisions, `executeSlash(id)` past the veto.
-- `redeemer.plan_redeem`: `processRedeemQueue(maxRequests)` when `redeemQueueTrigger` says so.
+- `settler.plan_strike` / `plan_claims`: `strike()` when `strikeTrigger` says so, and the ERC-7540
+  claims of controllers that made the keeper their operator (formerly the redeemer).
 - `sentinel.watch`: oracle staleness/deviation, NAV drops, unhealthy debt; alerts and a
   hysteretic `pauseAutomation` decision (only with the guardian key); `sentinel.plan_pokes`:
   which feeds to `poke` so the router's reference stays meaningful.
@@ -44,14 +45,6 @@ from keepers.jobs.rebalancer import (
     rationale_uri,
     strategy_inputs,
 )
-from keepers.jobs.redeemer import (
-    RedeemCall,
-    RedeemerSettings,
-    RedeemSkip,
-    RedeemTrigger,
-    decode_redeem_trigger,
-    plan_redeem,
-)
 from keepers.jobs.sentinel import (
     Alert,
     OracleState,
@@ -63,11 +56,26 @@ from keepers.jobs.sentinel import (
     plan_pokes,
     watch,
 )
+from keepers.jobs.settler import (
+    ClaimCall,
+    ClaimPlan,
+    ControllerClaims,
+    SettlerSettings,
+    SettleSkip,
+    StrikeCall,
+    StrikeTrigger,
+    decode_strike_trigger,
+    plan_claims,
+    plan_strike,
+)
 
 __all__ = [
     "FUTILE_BPS",
     "RETRY_AFTER",
     "Alert",
+    "ClaimCall",
+    "ClaimPlan",
+    "ControllerClaims",
     "Borrower",
     "EvaluatorAction",
     "EvaluatorPlan",
@@ -84,22 +92,23 @@ __all__ = [
     "RebalanceCall",
     "RebalanceSkip",
     "RebalancerSnapshot",
-    "RedeemCall",
-    "RedeemSkip",
-    "RedeemTrigger",
-    "RedeemerSettings",
     "SentinelSettings",
     "SentinelState",
+    "SettleSkip",
+    "SettlerSettings",
     "SentinelVerdict",
     "SleeveSnapshot",
+    "StrikeCall",
+    "StrikeTrigger",
     "VaultHealth",
-    "decode_redeem_trigger",
+    "decode_strike_trigger",
+    "plan_claims",
     "plan_evaluator",
     "plan_liquidations",
     "plan_pokes",
     "futile_repeat",
     "plan_rebalance",
-    "plan_redeem",
+    "plan_strike",
     "rationale_uri",
     "strategy_inputs",
     "watch",

@@ -23,7 +23,7 @@ from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound
 
-from keepers.config import KeeperSettings
+from keepers.config import KeeperSettings, job_name
 from keepers.protocol import Protocol
 from keepers.snapshot import Multicall, ensure_multicall
 from keepers.store import Store, TxRecord
@@ -194,8 +194,15 @@ class Keeper:
         """Sends `contract.method(*args)` (or simulates it in a dry run) and records the result
         in `report`."""
         call = f"{method}({', '.join(_short(a) for a in args)})"
+        data = bytes(HexBytes(getattr(contract, method).encode_input(*args)))
+        return self.act_data(report, contract, data, call=call, action_id=action_id)
+
+    def act_data(
+        self, report: JobReport, contract: Any, data: bytes, *, call: str, action_id: str
+    ) -> ActionReport:
+        """Sends the call data `data` to `contract` as is (a trigger's own call data), or
+        simulates it in a dry run; `call` names it in the report."""
         if self.dry_run:
-            data = bytes(HexBytes(getattr(contract, method).encode_input(*args)))
             if self.account is not None:  # the job's sender simulates; nothing is signed
                 probe = self.sender(report.job)
                 probe.decoder.add(contract.contract_type)
@@ -211,7 +218,9 @@ class Keeper:
                 detail=failure[1] if failure else "",
             )
         else:
-            result = self.sender(report.job).send(contract, method, *args, action_id=action_id)
+            sender = self.sender(report.job)
+            sender.decoder.add(contract.contract_type)
+            result = sender.send_raw(str(contract.address), data, action_id=action_id)
             name, tx_hash, detail, gas = _describe(result)
             outcome = ActionReport(action_id, call, name, tx_hash, detail, gas)
         report.actions.append(outcome)
@@ -273,9 +282,11 @@ class Keeper:
     # ------------------------------------------------------------------ passes
 
     def run(self, job: str) -> JobReport:
-        """One pass of `job` (liquidator, evaluator, redeemer, sentinel, rebalancer)."""
+        """One pass of `job` (liquidator, evaluator, settler, sentinel, rebalancer; the
+        deprecated `redeemer` runs the settler)."""
         from keepers.shell import passes
 
+        job = job_name(job)
         runner = passes.RUNNERS.get(job)
         if runner is None:
             raise KeeperError(f"unknown job {job!r}; jobs are {', '.join(passes.RUNNERS)}")

@@ -8,13 +8,13 @@ from keepers.shell.evaluator import run_evaluator
 from keepers.shell.keeper import JobReport, Keeper
 from keepers.shell.liquidator import run_liquidator
 from keepers.shell.rebalancer import run_rebalancer
-from keepers.shell.redeemer import run_redeemer
 from keepers.shell.sentinel import run_sentinel
+from keepers.shell.settler import run_settler
 
 RUNNERS: dict[str, Callable[[Keeper], JobReport]] = {
     "liquidator": run_liquidator,
     "evaluator": run_evaluator,
-    "redeemer": run_redeemer,
+    "settler": run_settler,
     "sentinel": run_sentinel,
     "rebalancer": run_rebalancer,
 }

@@ -24,7 +24,7 @@ from keepers.config import load_settings
 from keepers.store import Store
 
 # keepers.bots.keeper.BLOCK_JOBS (not imported: importing the bot module connects its bot)
-BLOCK_JOBS = ("sentinel", "liquidator", "redeemer", "evaluator")
+BLOCK_JOBS = ("sentinel", "liquidator", "settler", "evaluator")
 GUARDIAN = 1  # deployments/config/local.yaml: roles.guardian is test account #1
 STARTUP_TIMEOUT = 120.0  # importing Ape, connecting, opening the keeper: ~5-40 s
 BLOCK_TIMEOUT = 30.0  # one block's passes (four batched reads, perhaps one transaction)

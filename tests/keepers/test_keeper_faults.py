@@ -4,7 +4,8 @@ test run's anvil): HTTP 500/502, JSON-RPC errors, dropped connections, answers t
 
 What operators rely on: a pass that hits a fault fails as one exception (the CLI: one line on
 stderr and exit status 5), sends nothing half-planned and loses no state; once the faults stop,
-the next pass liquidates every unhealthy position (0 missed) and pays every queued redemption;
+the next pass liquidates every unhealthy position (0 missed) and settles and claims every
+redemption request;
 no action is done twice — a transaction that landed while its broadcast looked failed is
 recognised by its hash (web3 re-sends an unanswered `eth_sendRawTransaction`, which the node
 answers "nonce too low") or settled from the store at the next pass, never re-signed and sent
@@ -453,12 +454,13 @@ def test_the_cli_reports_a_failed_pass_in_one_line_exits_5_and_the_next_run_fini
                "--state-dir", str(tmp_path / "state"), "once")  # fmt: skip
 
     proxy.inject("http-502", "eth_getLogs")  # the liquidator's borrower scan, every retry
-    failed = keeper_cli(proxy.url, REPO, *options, "--job", "liquidator", "--job", "redeemer")
+    # the evaluator reads no logs (the settler does: its operator scan would fail too)
+    failed = keeper_cli(proxy.url, REPO, *options, "--job", "liquidator", "--job", "evaluator")
     assert failed.returncode == 5, failed.stdout + failed.stderr
     assert "Traceback" not in failed.stderr, failed.stderr
     (line,) = [t for t in failed.stderr.splitlines() if t.startswith("error:")]
     assert line.startswith("error: liquidator pass failed: HTTPError: 502"), line
-    assert "redeemer @ block" in failed.stdout  # the other job still ran
+    assert "evaluator @ block" in failed.stdout  # the other job still ran
     assert liquidations(lending, start) == [] and proxy.forwarded["eth_sendRawTransaction"] == 0
 
     proxy.clear()
@@ -485,35 +487,41 @@ SOAK_METHODS = (
 )
 
 
-def request_redeem(lending: LendingSystem, owner, receiver, assets: int) -> int:
+def request_redeem(lending: LendingSystem, owner, assets: int) -> int:
+    """`owner` requests the redemption of shares worth about `assets`; returns the shares."""
     vault = lending.vault
-    return vault.requestRedeem(vault.convertToShares(assets), receiver, sender=owner).return_value
+    shares = vault.convertToShares(assets)
+    vault.requestRedeem(shares, owner, owner, sender=owner)
+    return shares
 
 
 def test_a_seeded_fault_soak_then_a_clean_pass_misses_nothing_and_doubles_nothing(
     book, proxy, accounts, chain, tmp_path
 ):
-    """Eight rounds: tbill marked down a step (more positions unhealthy) and a redemption queued,
-    then a liquidator and a redeemer pass under two random fault rules (seeded). Then the faults
-    stop: one clean pass of each leaves no unhealthy position and an empty queue, with every
-    request paid once and every keeper transaction distinct, successful and recorded."""
+    """Eight rounds: tbill marked down a step (more positions unhealthy) and a redemption
+    requested by a holder who made the keeper its operator, then a liquidator and a settler pass
+    under two random fault rules (seeded). Then the faults stop: one clean pass of each leaves no
+    unhealthy position and no redemption pending or unclaimed, with every requested share paid
+    once and every keeper transaction distinct, successful and recorded."""
     lending, borrowers = book
     vault, who = lending.vault, accounts[7]
     rng = random.Random(SOAK_SEED)
     with isolated(chain):
         k = keeper(protocol_of(lending), who, tmp_path)
         sent_before, start = nonce(who), chain.blocks.head.number + 1
+        holder = accounts[6]
+        vault.setOperator(who, True, sender=holder)
         requests: list[int] = []
         outcomes: Counter[str] = Counter()
         for step in range(SOAK_ROUNDS):
             lending.set_nav("tbill", 66_000_000 - step * 785_000)  # down to 60.505
             if step % 2 == 0:
-                requests.append(request_redeem(lending, accounts[6], accounts[3], 10_000 * USDC))
+                requests.append(request_redeem(lending, holder, 10_000 * USDC))
             proxy.clear()  # one rule on the sending path, one anywhere
             proxy.inject(rng.choice(FAULTS), rng.choice(SENDING), probability=0.3)
             proxy.inject(rng.choice(FAULTS), rng.choice(SOAK_METHODS), probability=0.3)
             with routed(proxy, FAST_TIMEOUT):
-                for job in ("liquidator", "redeemer"):
+                for job in ("liquidator", "settler"):
                     result = attempt(k, job)
                     outcomes["failed" if isinstance(result, Exception) else "ran"] += 1
         faults = f"seed {SOAK_SEED}: passes {dict(outcomes)}, faults {dict(proxy.injected)}"
@@ -524,14 +532,15 @@ def test_a_seeded_fault_soak_then_a_clean_pass_misses_nothing_and_doubles_nothin
         proxy.clear()
         with routed(proxy):
             k.run("liquidator")
-            k.run("redeemer")
+            k.run("settler")
         assert still_unhealthy(lending, borrowers) == []  # 0 missed
-        head, tail = vault.redeemQueueBounds()
-        assert head == tail and vault.queuedShares() == 0
+        assert vault.pendingRedemptions() == 0 and vault.claimableRedemptions() == 0
+        assert vault.maxRedeem(holder) == 0
         paid = [
-            log.requestId
-            for log in vault.RedeemProcessed.range(start, chain.blocks.head.number + 1)
-            if log.sharesLeft == 0
+            (log.sender, log.receiver, log.shares)
+            for log in vault.Withdraw.range(start, chain.blocks.head.number + 1)
+            if log.owner == holder.address
         ]
-        assert sorted(paid) == sorted(requests)  # every request paid, once
+        assert {(s, r) for s, r, _ in paid} == {(who.address, holder.address)}
+        assert sum(n for _, _, n in paid) == sum(requests)  # every requested share paid, once
         assert_nothing_doubled_or_lost(k, who, sent_before, proxy)

@@ -1,12 +1,14 @@
-"""The evaluator, redeemer, sentinel and rebalancer keeper passes on anvil, against one lending
+"""The evaluator, settler, sentinel and rebalancer keeper passes on anvil, against one lending
 system (`lending_support`: three RWA sleeves and the lending book, 1M supplied, one borrower).
 
 What users rely on: one evaluator pass evaluates every due decision and executes every slash
 past its veto, once even with two keepers racing; a keeper killed mid-pass resumes without a
 duplicate transaction; the sentinel pauses automation only with the guardian key (and only
-alerts without it), remembering its streak across restarts; the redeemer pays queued
-redemptions; the rebalancer submits a bounded rebalance whose stored rationale re-hashes to the
-on-chain hash; a dry run sends nothing.
+alerts without it), remembering its streak across restarts; the settler strikes once requests
+wait and every price is newer (once, even with two settlers racing), waits for prices, strikes
+for redemptions after the stale maximum wait, and claims for the controllers that made it their
+operator (and only those); the rebalancer submits a bounded rebalance whose stored rationale
+re-hashes to the on-chain hash; a dry run sends nothing.
 """
 
 from __future__ import annotations
@@ -202,8 +204,8 @@ def test_a_keeper_killed_mid_pass_resumes_without_a_duplicate(
     agents = lending.vs.agents
     who = accounts[7]
     first = keeper(protocol, who, tmp_path)
-    quiet = first.run("redeemer")  # a finished pass of another job: its cursor
-    assert first.store.last_block("redeemer") == quiet.block
+    quiet = first.run("settler")  # a finished pass of another job: its cursor
+    assert first.store.last_block("settler") == quiet.block
     start = chain.blocks.head.number + 1
 
     with monkeypatch.context() as m:
@@ -219,7 +221,7 @@ def test_a_keeper_killed_mid_pass_resumes_without_a_duplicate(
     assert evaluated_ids(agents, start) == [0]  # it got mined while the keeper was down
 
     restarted = Keeper(protocol, Store(first.store.path), who, first.settings)
-    assert restarted.store.last_block("redeemer") == quiet.block
+    assert restarted.store.last_block("settler") == quiet.block
     assert restarted.reconcile() == []
     assert restarted.store.in_flight() == []
     settled = restarted.store.transaction(sent.tx_hash)
@@ -370,82 +372,172 @@ def test_a_pause_that_was_not_sent_is_retried(fresh, protocol, accounts, chain, 
     assert vault.automationPaused()
 
 
-# ------------------------------------------------------------------ redeemer
+# ------------------------------------------------------------------ settler
 
 
-def request_redeem(lending, owner, receiver, assets: int) -> int:
-    """`owner` queues shares worth about `assets` for `receiver`; returns the request id."""
+@pytest.fixture
+def invested(fresh, chain):
+    """Half the vault moved into tbill and gold (decision 1): a strike now needs their feeds to
+    publish after the newest request (the empty sleeves and the book are always fresh)."""
+    rebalance_after_cooldown(fresh, chain, [3_000, 2_000, 0, 4_000])
+    return fresh
+
+
+def request_redeem(lending, owner, assets: int) -> int:
+    """`owner` requests the redemption of shares worth about `assets`; returns the shares."""
     vault = lending.vault
     shares = vault.convertToShares(assets)
-    tx = vault.requestRedeem(shares, receiver, sender=owner)
-    return tx.return_value
+    vault.requestRedeem(shares, owner, owner, sender=owner)
+    return shares
 
 
-def processed(vault, since: int) -> list[tuple[int, str, int, int]]:
+def request_deposit(lending, owner, assets: int) -> None:
+    lending.vs.fund(owner, assets)
+    lending.vault.requestDeposit(assets, owner, owner, sender=owner)
+
+
+def strikes(vault, since: int) -> list[dict]:
     head = vault.provider.get_block("latest").number
     return [
-        (log.requestId, log.receiver, log.assets, log.sharesLeft)
-        for log in vault.RedeemProcessed.range(since, head + 1)
+        {"id": log.strikeId, "stale": log.staleSleeves}
+        for log in vault.StrikeSettled.range(since, head + 1)
     ]
 
 
-def test_the_redeemer_pays_a_queued_redemption_and_idles_on_an_empty_queue(
-    fresh, protocol, accounts, chain, tmp_path
+def test_the_settler_strikes_once_prices_are_newer_than_the_requests(
+    invested, protocol, accounts, chain, tmp_path
 ):
-    lending = fresh
-    vault, asset = lending.vault, lending.asset
-    owner, receiver, who = accounts[6], accounts[3], accounts[7]
+    lending = invested
+    vault = lending.vault
+    leaver, joiner, who = accounts[6], accounts[2], accounts[7]
     k = keeper(protocol, who, tmp_path)
     sent = nonce(who)
-    empty = k.run("redeemer")
-    assert empty.actions == [] and empty.skipped == ["processRedeemQueue: queue empty"]
+    empty = k.run("settler")
+    assert empty.actions == [] and empty.skipped == ["strike: no request"]
+
+    shares = request_redeem(lending, leaver, 50_000 * USDC)
+    request_deposit(lending, joiner, 100_000 * USDC)
+    waiting = k.run("settler")  # tbill and gold last published before the requests
+    assert waiting.actions == []
+    assert waiting.skipped == ["strike: prices not newer than requests"]
     assert nonce(who) == sent
 
-    request = request_redeem(lending, owner, receiver, 50_000 * USDC)
-    shares = vault.redeemRequest(request).shares
-    owed = vault.convertToAssets(shares)
-    assert 0 < owed <= vault.liquidity()
-    paid_before = asset.balanceOf(receiver)
+    lending.vs.publish_prices()
+    count = vault.strikeCount()
     start = chain.blocks.head.number + 1
-
-    report = k.run("redeemer")
-    assert [(a.call, a.outcome) for a in report.actions] == [("processRedeemQueue(1)", "mined")], (
+    report = k.run("settler")
+    assert [(a.call, a.outcome) for a in report.actions] == [("strike()", "mined")], (
         report.summary()
     )
-    ((rid, to, assets, left),) = processed(vault, start)
-    assert (rid, to, left) == (request, receiver.address, 0)
-    assert asset.balanceOf(receiver) - paid_before == assets
-    # the share price of the moment: the book's interest may lift it by a few wei meanwhile
-    assert owed - 2 <= assets <= owed + owed // 100_000
-    head, tail = vault.redeemQueueBounds()
-    assert head == tail and vault.queuedShares() == 0
+    assert report.actions[0].action_id == f"strike:{count}@{report.block}"
+    assert [s["id"] for s in strikes(vault, start)] == [count]
+    assert vault.strikeCount() == count + 1
+    assert vault.pendingDeposits() == 0 and vault.pendingRedeemRequest(0, leaver) == 0
+    # nobody made the settler an operator: the claims stay with their controllers
+    assert vault.claimableRedeemRequest(0, leaver) == vault.maxRedeem(leaver) == shares
+    assert vault.claimableDepositRequest(0, joiner) == 100_000 * USDC
 
-    again = k.run("redeemer")
-    assert again.actions == [] and again.skipped == ["processRedeemQueue: queue empty"]
+    again = k.run("settler")
+    assert again.actions == [] and again.skipped == ["strike: no request"]
     assert nonce(who) == sent + 1
 
 
-def test_the_redeemer_waits_for_a_batch_until_the_head_request_is_too_old(
-    fresh, protocol, accounts, chain, tmp_path
+def test_the_settler_waits_for_a_stale_price_then_strikes_redemptions_after_the_max_wait(
+    invested, protocol, accounts, chain, tmp_path
 ):
-    lending = fresh
-    vault = lending.vault
-    request = request_redeem(lending, accounts[6], accounts[3], 10_000 * USDC)
-    requested_at = chain.blocks.head.timestamp
-    k = keeper(
-        protocol, accounts[7], tmp_path, redeemer={"min_batch": 3, "max_wait_seconds": 3_600}
-    )
-
-    waiting = k.run("redeemer")
+    """Deposits wait for fresh prices; a redemption is struck `vault.strikeMaxWait` after its
+    request even though no feed published, the stale sleeves valued at a haircut."""
+    lending = invested
+    vault, registry = lending.vault, lending.vs.registry
+    shares = request_redeem(lending, accounts[6], 10_000 * USDC)
+    requested_at = now(chain)
+    k = keeper(protocol, accounts[7], tmp_path)
+    waiting = k.run("settler")
     assert waiting.actions == []
-    assert waiting.skipped == ["processRedeemQueue: batch too small: 1 < 3"]
+    assert waiting.skipped == ["strike: prices not newer than requests"]
 
-    chain.mine(timestamp=requested_at + 3_600)
+    wait = registry.get(key("vault.strikeMaxWait"))
+    chain.mine(timestamp=requested_at + wait - 2)
+    assert k.run("settler").actions == []  # not yet
+    chain.mine(timestamp=requested_at + wait)
     start = chain.blocks.head.number + 1
-    forced = k.run("redeemer")
+    forced = k.run("settler")
     assert [a.outcome for a in forced.actions] == ["mined"], forced.summary()
-    assert any("waited 3600s" in n for n in forced.notes), forced.notes
-    assert [p[0] for p in processed(vault, start)] == [request]
+    ((settled,),) = [strikes(vault, start)]
+    assert settled["stale"] != 0  # valued at the haircut: the feeds never published
+    assert vault.claimableRedeemRequest(0, accounts[6]) == shares
+
+
+def test_the_settler_claims_for_the_controllers_that_made_it_their_operator(
+    invested, protocol, accounts, chain, tmp_path
+):
+    lending = invested
+    vault, asset = lending.vault, lending.asset
+    who = accounts[7]
+    leaver, joiner, stranger = accounts[6], accounts[2], accounts[3]
+    vault.setOperator(who, True, sender=leaver)
+    vault.setOperator(who, True, sender=joiner)
+    vault.setOperator(accounts[8], True, sender=stranger)  # another keeper's customer
+    shares = request_redeem(lending, leaver, 40_000 * USDC)
+    request_deposit(lending, joiner, 60_000 * USDC)
+    request_deposit(lending, stranger, 5_000 * USDC)
+    lending.vs.publish_prices()
+    shares_before, paid_before = vault.balanceOf(joiner), asset.balanceOf(leaver)
+
+    k = keeper(protocol, who, tmp_path, settler={"controllers": [stranger.address]})
+    start = chain.blocks.head.number + 1
+    report = k.run("settler")
+    calls = [(a.call.split("(")[0], a.outcome) for a in report.actions]
+    assert calls[0] == ("strike", "mined"), report.summary()
+    assert sorted(calls[1:]) == [("deposit", "mined"), ("redeem", "mined")], report.summary()
+    # the configured stranger never made this key its operator: named, not claimed
+    assert report.skipped == [f"claims of {stranger.address}: not its operator"]
+    head = chain.blocks.head.number
+    (minted,) = [e for e in vault.Deposit.range(start, head + 1) if e.owner == joiner.address]
+    assert (minted.sender, minted.assets) == (joiner.address, 60_000 * USDC)  # ERC-7540
+    assert vault.balanceOf(joiner) - shares_before == minted.shares > 0
+    assert vault.maxDeposit(joiner) == 0 and vault.maxRedeem(leaver) == 0
+    (paid,) = vault.Withdraw.range(start, head + 1)
+    assert (paid.sender, paid.receiver, paid.owner) == (who.address, leaver.address, leaver.address)
+    assert paid.shares == shares
+    assert asset.balanceOf(leaver) - paid_before == paid.assets > 0
+    assert vault.maxDeposit(stranger) == 5_000 * USDC  # left to the stranger or its operator
+
+    # the joiner revokes the settler: its next settled deposit is left to it
+    vault.setOperator(who, False, sender=joiner)
+    request_deposit(lending, joiner, 1_000 * USDC)
+    lending.vs.publish_prices()
+    sent = nonce(who)
+    later = k.run("settler")
+    assert [(a.call, a.outcome) for a in later.actions] == [("strike()", "mined")]
+    assert vault.maxDeposit(joiner) == 1_000 * USDC
+    assert nonce(who) == sent + 1
+
+
+def test_two_settlers_racing_strike_once_and_the_loser_counts_a_lost_race(
+    invested, protocol, accounts, chain, tmp_path
+):
+    lending = invested
+    vault = lending.vault
+    request_redeem(lending, accounts[6], 20_000 * USDC)
+    request_deposit(lending, accounts[2], 30_000 * USDC)
+    lending.vs.publish_prices()
+    count = vault.strikeCount()
+    start = chain.blocks.head.number + 1
+    keepers = [keeper(protocol, accounts[i], tmp_path / str(i)) for i in (7, 8)]
+    reports = race(keepers, "settler", timeout=300)
+
+    assert [s["id"] for s in strikes(vault, start)] == [count]  # struck exactly once
+    assert vault.strikeCount() == count + 1
+    actions = [a for r in reports for a in r.actions]
+    assert sorted(a.outcome for a in actions) == ["lost-race", "mined"], [
+        r.summary() for r in reports
+    ]
+    (lost,) = [a for a in actions if a.outcome == "lost-race"]
+    assert lost.detail.startswith(("NothingToStrike", "StrikeNotReady")), lost.detail
+    for k, r in zip(keepers, reports, strict=True):
+        for a in r.actions:
+            assert k.store.already_done(a.action_id)
 
 
 # ------------------------------------------------------------------ rebalancer
@@ -604,15 +696,15 @@ def test_a_dry_run_sends_nothing_and_reports_what_it_would_send(
     assert sorted(agents.decisionsDue(10)) == [0, 2]
     assert k.store.transactions() == [] and k.store.last_block("evaluator") is None
 
-    # without a key at all: simulated from the zero address
-    request = request_redeem(lending, accounts[6], accounts[3], 1_000 * USDC)
+    # without a key at all: simulated from the zero address (by the settler's deprecated name)
+    shares = request_redeem(lending, accounts[6], 1_000 * USDC)
+    lending.vs.publish_prices()
     head = chain.blocks.head.number
     readonly = keeper(protocol, None, tmp_path).run("redeemer")
-    assert [(a.call, a.outcome) for a in readonly.actions] == [
-        ("processRedeemQueue(1)", "would-send")
-    ]
+    assert readonly.job == "settler"
+    assert [(a.call, a.outcome) for a in readonly.actions] == [("strike()", "would-send")]
     assert chain.blocks.head.number == head
-    assert lending.vault.redeemRequest(request).shares > 0
+    assert lending.vault.pendingRedeemRequest(0, accounts[6]) == shares
 
 
 def test_a_trigger_read_that_failed_does_not_skip_a_due_decision(

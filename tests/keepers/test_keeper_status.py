@@ -1,6 +1,7 @@
 """keepers.dashboard on anvil: `collect_status` against the contracts' own views, at the status
 block. A lending system with three borrowers (one unhealthy after a tbill markdown), an open
-decision, a pending slash and a redemption request; then the keeper's own actions."""
+decision, a pending slash, a locked donation, and a redemption and a deposit request waiting
+for a strike; then the keeper's own actions."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from keepers.dashboard_render import health_buckets
 from keepers.math import WAD
 from tests.keeper_support import keeper, protocol_of
 from tests.lending_support import deploy_lending_system
-from tests.vault_support import USDC, bond_agent, faucet, isolated
+from tests.vault_support import DAY, USDC, bond_agent, faucet, isolated
 
 # (collateral bought, debt): health at tbill 1.00 is 8,500 / debt; the markdown to 0.90 leaves
 # them at about 1.53, 1.09 and 0.97.
@@ -37,7 +38,8 @@ def warp(chain, timestamp: int) -> None:
 @pytest.fixture(scope="module")
 def system(project, accounts, chain):
     """Decision 0 (all to lending) stays open; decision 1 (30 % into tbill just before a 10 %
-    markdown) is evaluated into a pending slash; three borrowers; one redemption request."""
+    markdown) is evaluated into a pending slash; three borrowers; a donation locked over a week;
+    a redemption and a deposit request waiting for prices newer than them."""
     lending = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
     vs, book = lending.vs, lending.book
     bond_agent(vs, accounts[8])  # a second agent, never deciding
@@ -55,8 +57,12 @@ def system(project, accounts, chain):
     vs.agents.evaluate(1, sender=accounts[7])
     assert len(vs.agents.pendingSlashes()) == 1
     assert list(vs.agents.openDecisions()) == [0]
+    vs.set_param("vault.unlockPeriod", 7 * DAY)
+    vs.fund(accounts[9], 11_000 * USDC)
+    vs.vault.donate(1_000 * USDC, sender=accounts[9])
     shares = vs.vault.convertToShares(20_000 * USDC)
-    vs.vault.requestRedeem(shares, accounts[6], sender=accounts[6])
+    vs.vault.requestRedeem(shares, accounts[6], accounts[6], sender=accounts[6])
+    vs.vault.requestDeposit(10_000 * USDC, accounts[9], accounts[9], sender=accounts[9])
     faucet(lending.asset, accounts[7], 100_000 * USDC)  # the keeper's liquidation inventory
     health = [book.healthFactor(b) for b in borrowers]
     assert health[0] >= 3 * WAD // 2 and WAD <= health[1] < 11 * WAD // 10 and health[2] < WAD
@@ -117,14 +123,25 @@ def test_borrowers_match_the_book_and_fall_in_their_buckets(status, system):
     assert counts == [(1, debts[2]), (1, debts[1]), (0, 0), (1, debts[0])]
 
 
-def test_redemptions_match_the_queue_and_its_trigger(status, protocol):
+def test_requests_and_strikes_match_the_vault(status, protocol, chain):
     vault, at = protocol.vault, status.block
-    r = status.redemptions
-    assert (r.head, r.tail) == tuple(vault.redeemQueueBounds(block_id=at)) == (0, 1)
-    assert r.queued_shares == vault.queuedShares(block_id=at) > 0
-    assert r.queued_assets == vault.convertToAssets(r.queued_shares, block_id=at)
-    should_act, _ = vault.redeemQueueTrigger(block_id=at)
-    assert (r.processable, r.batch, r.reason) == (should_act, 1, "") == (True, 1, "")
+    r = status.settlement
+    assert r.pending_deposits == vault.pendingDeposits(block_id=at) == 10_000 * USDC
+    assert r.pending_redemptions == vault.pendingRedemptions(block_id=at) > 0
+    assert r.pending_redemptions_assets == vault.convertToAssets(
+        r.pending_redemptions, block_id=at
+    )
+    assert r.claimable_redemptions == vault.claimableRedemptions(block_id=at)
+    assert r.strike_count == vault.strikeCount(block_id=at) == 1  # the supply's
+    (last,) = vault.StrikeSettled.range(0, at + 1)
+    assert r.last_strike_block == last.block_number
+    assert r.last_strike_at == chain.blocks[last.block_number].timestamp
+    should_act, reason = vault.strikeTrigger(block_id=at)
+    assert (r.strikable, r.reason) == (should_act, bytes(reason).decode())
+    assert (r.strikable, r.reason) == (False, "prices not newer than requests")
+    locked, until = vault.lockedDonations(block_id=at)
+    assert (r.locked_donations, r.locked_until) == (locked, until)
+    assert 0 < locked <= 1_000 * USDC and until > status.timestamp
 
 
 def test_agents_and_slashes_match_the_registry(status, protocol, accounts, tmp_path):
@@ -176,7 +193,8 @@ def test_the_collected_status_renders(status):
     assert f"block {status.block:,}" in text
     assert "keeper read-only (no account)" in text
     assert "OVER CAP" not in text and "BELOW BUFFER" not in text
-    assert "processable: 1 request" in text
+    assert "Requests and strikes" in text
+    assert "not now: prices not newer than requests" in text
     assert f"#{status.slashes[0].slash_id}" in text and "no pending slashes" not in text
     assert "no transactions recorded" in text
     assert all(b.address in text for b in status.borrowers)

@@ -12,6 +12,7 @@ from keepers.snapshot import (
     MULTICALL3_ADDRESS,
     BookSnapshot,
     Call,
+    ClaimsSnapshot,
     EvaluationSnapshot,
     Multicall,
     VaultSnapshot,
@@ -154,9 +155,27 @@ def test_vault_snapshot_equals_individual_calls(multicall, protocol, chain):
     assert list(snap.current_bps) == list(vault.currentBps())
     assert snap.automation_paused == vault.automationPaused()
     assert snap.is_shutdown == vault.isShutdown()
-    should_act, data = vault.redeemQueueTrigger()
-    assert (snap.redeem_should_act, snap.redeem_data) == (should_act, bytes(data))
+    should_act, data = vault.strikeTrigger()
+    assert (snap.strike_should_act, snap.strike_data) == (should_act, bytes(data))
+    assert snap.strike_count == vault.strikeCount()
+    assert (snap.liquidity, snap.pending_deposits) == (vault.liquidity(), vault.pendingDeposits())
     assert snap.next_rebalance_at == vault.nextRebalanceAt()
+
+
+def test_claims_snapshot_equals_individual_calls(multicall, protocol, accounts, chain):
+    vault = protocol.vault
+    operator = accounts[7].address
+    vault.setOperator(operator, True, sender=accounts[1])
+    controllers = [a.address for a in accounts[:3]]
+    snap = ClaimsSnapshot.read(multicall, vault, operator, controllers)
+    assert snap.block == chain.blocks.head.number and not snap.failures
+    assert [c.controller for c in snap.claims] == controllers
+    for c in snap.claims:
+        assert c.is_operator == vault.isOperator(c.controller, operator)
+        assert (c.max_deposit, c.max_redeem) == (
+            vault.maxDeposit(c.controller), vault.maxRedeem(c.controller)
+        )  # fmt: skip
+    assert [c.is_operator for c in snap.claims] == [False, True, False]
 
 
 def test_book_snapshot_equals_individual_calls(multicall, protocol, accounts):

@@ -59,18 +59,21 @@ def test_the_console_script_is_installed():
 
 
 def test_once_runs_each_job_and_resumes_from_its_cursor(keeper_cli, manifest, chain):
-    jobs = ["--job", "sentinel", "--job", "redeemer", "--job", "evaluator"]
+    jobs = ["--job", "sentinel", "--job", "settler", "--job", "evaluator"]
     result = keeper_cli("--manifest", str(manifest), "--account", "TEST::7", "once", *jobs)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "sentinel @ block" in out and "feeds" in out
-    assert "skip: processRedeemQueue: queue empty" in out
+    assert "settler @ block" in out and "skip: strike: no request" in out
     assert "evaluator @ block" in out and "0 open decisions" in out
     chain.mine(3)
     again = keeper_cli("--manifest", str(manifest), "--account", "TEST::7", "once",
-                       "--job", "sentinel")  # fmt: skip
+                       "--job", "sentinel", "--job", "redeemer")  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert f"sentinel @ block {chain.blocks.head.number}" in again.stdout
+    # the settler's former name still runs it, with a warning
+    assert "warning: job 'redeemer' is deprecated; running 'settler'" in again.stderr
+    assert f"settler @ block {chain.blocks.head.number}" in again.stdout
 
 
 def test_json_logs_are_one_object_per_line(keeper_cli, manifest):
@@ -124,9 +127,19 @@ def test_bad_input_is_one_line_and_exit_1(keeper_cli, manifest, args, message):
 
 def test_a_bad_config_file_is_one_line(keeper_cli, tmp_path):
     config = tmp_path / "keeper.yaml"
-    config.write_text("redeemer: {min_batch: 0}\n")
-    error = one_line_error(keeper_cli("--config", str(config), "once", "--job", "redeemer"))
-    assert error.startswith("error: redeemer.min_batch: Input should be greater than or equal")
+    config.write_text("settler: {max_claims: 0}\n")
+    error = one_line_error(keeper_cli("--config", str(config), "once", "--job", "settler"))
+    assert error.startswith("error: settler.max_claims: Input should be greater than or equal")
+
+
+def deposit_through_a_strike(market, account, amount: int) -> None:
+    """Request, a fresh round on every feed, strike, claim: `account` holds the shares."""
+    market.fund(account, amount)
+    market.asset.approve(market.vault, amount, sender=account)
+    market.vault.requestDeposit(amount, account, account, sender=account)
+    market.quote()
+    market.vault.strike(sender=account)
+    market.vault.deposit(amount, account, sender=account)
 
 
 def test_the_rebalancer_decides_and_verify_decision_checks_its_rationale(
@@ -140,7 +153,7 @@ def test_the_rebalancer_decides_and_verify_decision_checks_its_rationale(
     market = Market(project, chain, Deployment.load(manifest), accounts)
     agent = accounts[7]
     market.bond(agent, 10_000 * 10**6)
-    market.deposit(accounts[4], 1_000_000 * 10**6)
+    deposit_through_a_strike(market, accounts[4], 1_000_000 * 10**6)
     market.quote()  # fresh prices for every sleeve
     now = chain.blocks.head.timestamp
     state_file = tmp_path / "state" / f"{chain.chain_id}-{agent.address.lower()}.sqlite"

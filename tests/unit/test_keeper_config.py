@@ -20,7 +20,8 @@ def test_defaults_are_safe(monkeypatch):
         monkeypatch.delenv(key)
     s = load_settings()
     assert s.account is None and s.dry_run is False and s.metrics_port is None
-    assert s.jobs == ("liquidator", "evaluator", "redeemer", "sentinel", "rebalancer")
+    assert s.jobs == ("liquidator", "evaluator", "settler", "sentinel", "rebalancer")
+    assert s.settler.strike and s.settler.claim and s.settler.controllers == ()
     assert s.tx.fee_bump_bps >= 1_250
     assert s.state_path(31337, "0xAbC") == Path(".keeper/31337-0xabc.sqlite")
     assert s.state_path(1, None) == Path(".keeper/1-readonly.sqlite")
@@ -45,6 +46,8 @@ def test_file_then_environment_then_options(tmp_path, monkeypatch):
         ("liquidator: {min_profit: -1}", "liquidator.min_profit: Input should be greater"),
         ("jobz: [liquidator]", "jobz: Extra inputs are not permitted"),
         ("jobs: [liquidator, lottery]", "unknown job 'lottery'"),
+        ("settler: {max_claims: 0}", "settler.max_claims: Input should be greater"),
+        ("redeemer: {min_batch: 3}", "redeemer: Extra inputs are not permitted"),
         ("tx: {fee_bump_bps: 500}", "tx.fee_bump_bps: Input should be greater than or equal"),
         ("- a list", "must be a mapping"),
         ("a: [unclosed", "is not valid YAML"),
@@ -55,6 +58,16 @@ def test_mistakes_are_one_line(tmp_path, text, message):
         load_settings(write(tmp_path, text))
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_the_settler_replaces_the_redeemer_whose_name_stays_an_alias(tmp_path):
+    """`redeemer` in `jobs` (a config written before the settler) runs the settler; its old
+    section's settings (batch sizes of a queue that no longer exists) are refused above."""
+    path = write(tmp_path, "jobs: [redeemer, evaluator]\nsettler: {controllers: ['0xab']}\n")
+    s = load_settings(path)
+    assert s.jobs == ("settler", "evaluator")
+    assert s.settler.controllers == ("0xab",)
+    assert s.settler.planner().max_claims == 20
 
 
 def test_a_missing_file_is_named(tmp_path):

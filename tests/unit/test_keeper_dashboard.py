@@ -15,7 +15,7 @@ from keepers.dashboard_render import (
     AgentLine,
     BorrowerLine,
     JobCursor,
-    RedemptionLine,
+    SettlementLine,
     SlashLine,
     SleeveLine,
     Status,
@@ -54,6 +54,21 @@ def tx(status: str = "mined", **fields) -> TxRecord:
     return TxRecord(**(values | fields))
 
 
+SETTLEMENT = SettlementLine(
+    pending_deposits=20_000 * USDC,
+    pending_redemptions=3_000 * WAD,
+    pending_redemptions_assets=3_000 * USDC,
+    claimable_redemptions=1_500 * USDC,
+    strike_count=12,
+    last_strike_block=88,
+    last_strike_at=NOW - 3_600,
+    strikable=True,
+    reason="",
+    locked_donations=15_000 * USDC,
+    locked_until=NOW + 6 * DAY,
+)
+
+
 def status(**fields) -> Status:
     """A healthy system: 1M NAV, three sleeves inside their caps, idle above its buffer."""
     vault = VaultLine(
@@ -79,7 +94,7 @@ def status(**fields) -> Status:
         shares=Units(18, "bRWA"),
         vault=vault,
         borrowers=(borrower(BOB, 3 * WAD // 2, 5_000 * USDC),),
-        redemptions=RedemptionLine(4, 7, 3_000 * WAD, 3_000 * USDC, True, 3, ""),
+        settlement=SETTLEMENT,
         agents=(AgentLine(AGENT, True, 10_000 * USDC, 0, -168 * WAD, 1, 0, 0),),
         open_decisions=1,
         due_decisions=0,
@@ -240,22 +255,42 @@ def test_empty_states_are_said_in_words():
     assert "no borrowers" in render(status(borrowers=only_repaid))
 
 
-# ------------------------------------------------------------------ redemptions, agents, slashes
+# ------------------------------------------------------------------ requests, agents, slashes
 
 
-def test_redemptions_show_the_queue_escrow_and_the_trigger():
+def test_requests_and_strikes_show_what_waits_the_strikes_the_trigger_and_locked_donations():
     text = render(status())
-    assert row(text, "queue") == ["queue", "3 requests (ids 4..6)"]
-    assert row(text, "escrowed") == ["escrowed", "3,000 bRWA (worth 3,000 mUSDC)"]
-    assert row(text, "trigger") == ["trigger", "processable: 3 requests"]
-    stuck = RedemptionLine(4, 5, WAD, USDC, False, 0, "no liquidity")
-    text = render(status(redemptions=stuck))
-    assert row(text, "queue") == ["queue", "1 request (ids 4..4)"]
-    assert row(text, "trigger") == ["trigger", "not now: no liquidity"]
-    empty = RedemptionLine(7, 7, 0, 0, False, 0, "queue empty")
-    text = render(status(redemptions=empty))
-    assert row(text, "queue") == ["queue", "empty"]
-    assert row(text, "trigger") == ["trigger", "not now: queue empty"]
+    assert "Requests and strikes" in text
+    assert row(text, "pending deposits") == ["pending deposits", "20,000 mUSDC"]
+    assert row(text, "pending redemptions") == [
+        "pending redemptions", "3,000 bRWA (worth 3,000 mUSDC)"
+    ]  # fmt: skip
+    assert row(text, "claimable redemptions") == ["claimable redemptions", "1,500 mUSDC"]
+    assert row(text, "strikes") == [
+        "strikes", "12 (last: block 88, 2025-06-15 14:06:40 UTC (1h ago))"
+    ]  # fmt: skip
+    assert row(text, "strike trigger") == ["strike trigger", "ready: strike()"]
+    assert row(text, "locked donations") == [
+        "locked donations", "15,000 mUSDC, unlocked by 2025-06-21 15:06:40 UTC (in 6d)"
+    ]  # fmt: skip
+    waiting = replace(
+        SETTLEMENT, strikable=False, reason="prices not newer than requests", locked_donations=0
+    )
+    text = render(status(settlement=waiting))
+    assert row(text, "strike trigger") == [
+        "strike trigger",
+        "not now: prices not newer than requests",
+    ]
+    assert row(text, "locked donations") == ["locked donations", "none"]
+    never = replace(
+        SETTLEMENT, strike_count=0, last_strike_block=None, last_strike_at=None,
+        pending_deposits=0, pending_redemptions=0, pending_redemptions_assets=0,
+        claimable_redemptions=0, reason="no request", strikable=False,
+    )  # fmt: skip
+    text = render(status(settlement=never))
+    assert row(text, "strikes") == ["strikes", "none yet"]
+    assert row(text, "pending deposits") == ["pending deposits", "0 mUSDC"]
+    assert row(text, "strike trigger") == ["strike trigger", "not now: no request"]
 
 
 def test_agents_show_stake_reputation_and_activity():
@@ -287,11 +322,11 @@ def test_pending_slashes_show_the_veto_deadline_against_the_block_time():
 def test_last_actions_show_job_action_status_and_hash():
     lost = tx("lost-race", tx_hash="lost:evaluate:3:0xabc", job="evaluator", action_id="evaluate:3",
               block=None, error="AlreadyEvaluated(decisionId=3)")  # fmt: skip
-    sent = tx("sent", block=None, action_id="processRedeemQueue:99", job="redeemer")
+    sent = tx("sent", block=None, action_id="strike:4@99", job="settler")
     text = render(status(actions=(sent, lost, tx())))
     assert "Last 3 actions" in text
     assert row(text, "2025-06-15 14:56:40")[1:] == [
-        "redeemer", "processRedeemQueue:99", "sent", "0xabababab…ababab", "-", ""
+        "settler", "strike:4@99", "sent", "0xabababab…ababab", "-", ""
     ]  # fmt: skip
     lines = [line for line in text.splitlines() if "2025-06-15 14:56:40" in line]
     cells = [[c.strip() for c in line.strip().strip("│").split("│")] for line in lines]

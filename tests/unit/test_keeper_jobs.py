@@ -22,25 +22,26 @@ from keepers.jobs import (
     RebalanceCall,
     RebalancerSnapshot,
     RebalanceSkip,
-    RedeemCall,
-    RedeemerSettings,
-    RedeemSkip,
-    RedeemTrigger,
     SentinelSettings,
     SentinelState,
+    SettlerSettings,
+    SettleSkip,
     SleeveSnapshot,
+    StrikeCall,
+    StrikeTrigger,
     VaultHealth,
-    decode_redeem_trigger,
+    decode_strike_trigger,
+    plan_claims,
     plan_evaluator,
     plan_liquidations,
     plan_pokes,
     plan_rebalance,
-    plan_redeem,
+    plan_strike,
     rationale_uri,
     strategy_inputs,
     watch,
 )
-from keepers.jobs.redeemer import PROCESS_SELECTOR
+from keepers.jobs.settler import STRIKE_SELECTOR, ClaimCall, ControllerClaims
 from keepers.math import (
     MAX_UINT256,
     WAD,
@@ -225,36 +226,79 @@ def test_evaluator_is_stable_under_input_order(raw, now, rng):
     assert dues == sorted(dues)
 
 
-# ---------------------------------------------------------------------------------- redeemer
+# ---------------------------------------------------------------------------------- settler
 
 
-def trigger_call(count: int) -> bytes:
-    return PROCESS_SELECTOR + count.to_bytes(32, "big")
+def test_settler_decodes_the_strike_trigger():
+    assert keccak(text="strike()")[:4] == STRIKE_SELECTOR
+    assert decode_strike_trigger(True, STRIKE_SELECTOR) == StrikeTrigger(True, STRIKE_SELECTOR)
+    assert decode_strike_trigger(False, b"no request") == StrikeTrigger(False, b"", "no request")
+    for bad in (b"", b"\x00" * 4, STRIKE_SELECTOR + b"\x00" * 32, keccak(text="poke()")[:4]):
+        with pytest.raises(ValueError):
+            decode_strike_trigger(True, bad)
 
 
-def test_redeemer_decodes_the_trigger():
-    assert keccak(text="processRedeemQueue(uint256)")[:4] == PROCESS_SELECTOR
-    assert decode_redeem_trigger(True, trigger_call(7)) == RedeemTrigger(True, 7)
-    assert decode_redeem_trigger(False, b"queue empty") == RedeemTrigger(False, 0, "queue empty")
+def test_settler_strikes_exactly_the_triggers_call_data():
+    ready = decode_strike_trigger(True, STRIKE_SELECTOR)
+    assert plan_strike(ready) == StrikeCall(STRIKE_SELECTOR)
+    waiting = decode_strike_trigger(False, b"prices not newer than requests")
+    assert plan_strike(waiting) == SettleSkip("prices not newer than requests")
+    assert plan_strike(StrikeTrigger(False)) == SettleSkip("trigger false")
+    assert plan_strike(ready, SettlerSettings(strike=False)) == SettleSkip("strikes disabled")
+
+
+def test_settler_skips_a_strike_that_could_change_nothing():
+    """During an issuer freeze the trigger stays true for the queued redemptions: with no
+    liquidity and no deposit pending a strike would fill nothing, so it waits."""
+    ready = decode_strike_trigger(True, STRIKE_SELECTOR)
+    empty = plan_strike(ready, liquidity=0, pending_deposits=0)
+    assert empty == SettleSkip("no liquidity and no deposit pending: queued redemptions wait")
+    assert plan_strike(ready, liquidity=1, pending_deposits=0) == StrikeCall(STRIKE_SELECTOR)
+    assert plan_strike(ready, liquidity=0, pending_deposits=1) == StrikeCall(STRIKE_SELECTOR)
+    assert plan_strike(ready, liquidity=None, pending_deposits=0) == StrikeCall(STRIKE_SELECTOR)
+    assert plan_strike(ready, liquidity=0, pending_deposits=None) == StrikeCall(STRIKE_SELECTOR)
+
+
+A, B, C = (f"0x{i:040x}" for i in (0xA, 0xB, 0xC))
+
+
+def test_settler_claims_what_each_operator_controller_may_claim_to_itself():
+    claims = [
+        ControllerClaims(A, True, 5_000 * USDC, 0),
+        ControllerClaims(B, True, 0, 0),  # nothing claimable: nothing sent, nothing said
+        ControllerClaims(C, True, 7 * USDC, 3 * WAD),
+    ]
+    plan = plan_claims(claims, 10**9)
+    assert plan.calls == (
+        ClaimCall("deposit", A, 5_000 * USDC),
+        ClaimCall("deposit", C, 7 * USDC),
+        ClaimCall("redeem", C, 3 * WAD),
+    )
+    assert plan.skipped == ()
+
+
+def test_settler_claims_only_as_an_operator_within_its_limits():
+    revoked = [ControllerClaims(A, False, USDC, WAD), ControllerClaims(B, False, 0, 0)]
+    plan = plan_claims(revoked, 0)
+    assert plan.calls == () and plan.skipped == (f"claims of {A}: not its operator",)
+
+    many = [ControllerClaims(f"0x{i:040x}", True, USDC, WAD) for i in range(1, 4)]  # 6 claims
+    capped = plan_claims(many, 0, SettlerSettings(max_claims=4))
+    assert [(c.kind, c.controller) for c in capped.calls] == [
+        ("deposit", many[0].controller), ("redeem", many[0].controller),
+        ("deposit", many[1].controller), ("redeem", many[1].controller),
+    ]  # fmt: skip
+    assert capped.skipped == ("2 claims: above max_claims, next pass",)
+
+    fees = SettlerSettings(max_base_fee_wei=50 * 10**9)
+    costly = plan_claims(many, 60 * 10**9, fees)
+    assert costly.calls == () and costly.skipped == (
+        f"6 claims: base fee {60 * 10**9} above {50 * 10**9}",
+    )
+    assert len(plan_claims(many, 50 * 10**9, fees).calls) == 6
+    assert plan_claims(many, 0, SettlerSettings(claim=False)) == plan_claims([], 0)
     with pytest.raises(ValueError):
-        decode_redeem_trigger(True, b"\x00" * 36)
-
-
-def test_redeemer_settings():
-    cfg = RedeemerSettings(max_requests_cap=10, min_batch=3, max_base_fee_wei=50 * 10**9)
-    assert plan_redeem(RedeemTrigger(False, 0, "no liquidity"), 0, cfg) == RedeemSkip(
-        "no liquidity"
-    )
-    assert plan_redeem(RedeemTrigger(True, 25), 10**9, cfg) == RedeemCall(10)
-    assert plan_redeem(RedeemTrigger(True, 4), 10**9, cfg) == RedeemCall(4)
-    small = plan_redeem(RedeemTrigger(True, 2), 10**9, cfg)
-    assert isinstance(small, RedeemSkip) and small.reason.startswith("batch too small")
-    costly = plan_redeem(RedeemTrigger(True, 5), 60 * 10**9, cfg)
-    assert isinstance(costly, RedeemSkip) and costly.reason.startswith("base fee")
-    assert plan_redeem(RedeemTrigger(True, 2), 60 * 10**9, cfg, oldest_wait_seconds=3_600) == (
-        RedeemCall(2, forced=True)
-    )
-    assert plan_redeem(RedeemTrigger(True, 5), 0, cfg, oldest_wait_seconds=10) == RedeemCall(5)
+        SettlerSettings(max_claims=0)
 
 
 # ---------------------------------------------------------------------------------- sentinel

@@ -173,10 +173,36 @@ def test_a_version_1_file_is_migrated_keeping_its_rows(path):
     db.commit()
     db.close()
     with Store(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.schema_version == SCHEMA_VERSION == 3
         assert store.last_block("liquidator") == 41
         store.add_index_sample("gold", 100, 10**18, 5)
         assert store.index_history("gold") == ((100, 10**18),)
+
+
+def test_a_version_2_file_hands_the_redeemers_rows_to_the_settler(path):
+    """v3: the settler replaced the redeemer; its cursor and transactions carry over, other
+    jobs' rows are untouched."""
+    from keepers.store import _SCHEMA_V1, _SCHEMA_V2
+
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path)
+    db.executescript(_SCHEMA_V1 + _SCHEMA_V2 + "PRAGMA user_version = 2;")
+    db.execute("INSERT INTO cursors (job, block, updated_at) VALUES ('redeemer', 77, 0)")
+    db.execute("INSERT INTO cursors (job, block, updated_at) VALUES ('evaluator', 80, 0)")
+    db.execute(
+        "INSERT INTO txs (tx_hash, job, action_id, sender, nonce, status, sent_at, updated_at) "
+        "VALUES ('0xaa', 'redeemer', 'processRedeemQueue:70', '0x01', 4, 'mined', 0, 0)"
+    )
+    db.commit()
+    db.close()
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.last_block("settler") == 77
+        assert store.last_block("redeemer") is None
+        assert store.last_block("evaluator") == 80
+        (tx,) = store.transactions()
+        assert (tx.job, tx.action_id, tx.status) == ("settler", "processRedeemQueue:70", "mined")
+        assert store.already_done("processRedeemQueue:70")
 
 
 def test_index_history_is_ordered_bounded_and_keeps_big_values(path):

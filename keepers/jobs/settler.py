@@ -1,0 +1,176 @@
+"""Settler job, decision part (formerly the redeemer): whether to `strike()` and which claims to
+send for users.
+
+The vault settles ERC-7540 requests at NAV strikes that anyone may call. `RWAVault.strikeTrigger()`
+returns `(true, abi.encodeCall(strike, ()))` when a strike would settle something, else
+`(false, bytes(reason))` ("no request", "prices not newer than requests"). `decode_strike_trigger`
+checks the call data is exactly `strike()`; `plan_strike` turns a true trigger into a
+`StrikeCall` carrying that call data (the shell sends it as is; the contract re-checks
+everything, so a settler that read a stale trigger loses a race, it does no harm) — except when
+the strike could change nothing anyone holds: no deposit pending and no liquidity at all
+(`liquidity()` = 0, say every sleeve frozen). The trigger stays true while filled-in-part
+redemptions wait in the queue, so without this rule a settler would pay for an empty strike on
+every block of an issuer freeze; the first block with liquidity or a deposit strikes again.
+
+Claims are a service: ERC-7540 claims (`deposit(assets, receiver, controller)`,
+`redeem(shares, receiver, controller)`) may only be sent by the controller or its operator, so
+the settler claims for the controllers that made the keeper's account their operator
+(`setOperator`). `plan_claims` takes what each such controller may claim now (`maxDeposit`,
+`maxRedeem`) and plans, in the order given, a `ClaimCall` of exactly that amount with the
+controller as receiver:
+
+- a controller whose `isOperator(controller, keeper)` is false is skipped (revoked);
+- nothing claimable: no call, no skip;
+- at most `max_claims` calls per pass (gas bound); the rest wait for the next pass;
+- a base fee above `max_base_fee_wei` postpones claims (never the strike: exits must not wait on
+  the settler's fee policy longer than on anyone else calling `strike()`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from eth_utils import keccak
+
+STRIKE_SELECTOR: Final = keccak(text="strike()")[:4]
+
+
+@dataclass(frozen=True)
+class StrikeTrigger:
+    """`strikeTrigger()` decoded: `data` (the `strike()` call data) when `ok`, else `reason`."""
+
+    ok: bool
+    data: bytes = b""
+    reason: str = ""
+
+
+def decode_strike_trigger(ok: bool, data: bytes) -> StrikeTrigger:
+    """Decode the trigger's `(bool, bytes)`; call data other than `strike()` raises ValueError."""
+    data = bytes(data)
+    if not ok:
+        return StrikeTrigger(False, b"", data.decode("utf-8", errors="replace"))
+    if data != STRIKE_SELECTOR:
+        raise ValueError(f"not a strike() call: 0x{data.hex()}")
+    return StrikeTrigger(True, data)
+
+
+@dataclass(frozen=True)
+class SettlerSettings:
+    """`strike`: send strikes; `claim`: claim for controllers that made this key their operator;
+    `max_claims`: most claims per pass; `max_base_fee_wei`: above it claims wait (None: no
+    ceiling)."""
+
+    strike: bool = True
+    claim: bool = True
+    max_claims: int = 20
+    max_base_fee_wei: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_claims < 1:
+            raise ValueError("max_claims must be >= 1")
+
+
+@dataclass(frozen=True)
+class StrikeCall:
+    """Send `data` (exactly the trigger's `strike()` call data) to the vault."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class SettleSkip:
+    reason: str
+
+
+def plan_strike(
+    trigger: StrikeTrigger,
+    settings: SettlerSettings | None = None,
+    *,
+    liquidity: int | None = None,
+    pending_deposits: int | None = None,
+) -> StrikeCall | SettleSkip:
+    """The strike to send this block, or why not (`liquidity`, `pending_deposits`: the vault's
+    views; None when their read failed, which never stops a strike)."""
+    settings = settings or SettlerSettings()
+    if not settings.strike:
+        return SettleSkip("strikes disabled")
+    if not trigger.ok:
+        return SettleSkip(trigger.reason or "trigger false")
+    if liquidity == 0 and pending_deposits == 0:
+        return SettleSkip("no liquidity and no deposit pending: queued redemptions wait")
+    return StrikeCall(trigger.data)
+
+
+@dataclass(frozen=True)
+class ControllerClaims:
+    """What `controller` may claim now and whether the keeper is still its operator."""
+
+    controller: str
+    is_operator: bool
+    max_deposit: int  # assets of settled deposits (`maxDeposit(controller)`)
+    max_redeem: int  # shares of filled redemptions (`maxRedeem(controller)`)
+
+
+@dataclass(frozen=True)
+class ClaimCall:
+    """`deposit(amount, controller, controller)` (kind "deposit": assets → the settled shares) or
+    `redeem(amount, controller, controller)` (kind "redeem": shares → the filled assets)."""
+
+    kind: Literal["deposit", "redeem"]
+    controller: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class ClaimPlan:
+    calls: tuple[ClaimCall, ...]
+    skipped: tuple[str, ...]
+
+
+def plan_claims(
+    claims: Sequence[ControllerClaims],
+    base_fee_wei: int,
+    settings: SettlerSettings | None = None,
+) -> ClaimPlan:
+    """The claims to send for operator controllers (see the module docstring)."""
+    settings = settings or SettlerSettings()
+    if not settings.claim:
+        return ClaimPlan((), ())
+    skipped: list[str] = []
+    wanted: list[ClaimCall] = []
+    for c in claims:
+        if not c.is_operator:
+            if c.max_deposit or c.max_redeem:
+                skipped.append(f"claims of {c.controller}: not its operator")
+            continue
+        if c.max_deposit > 0:
+            wanted.append(ClaimCall("deposit", c.controller, c.max_deposit))
+        if c.max_redeem > 0:
+            wanted.append(ClaimCall("redeem", c.controller, c.max_redeem))
+    if not wanted:
+        return ClaimPlan((), tuple(skipped))
+    ceiling = settings.max_base_fee_wei
+    if ceiling is not None and base_fee_wei > ceiling:
+        skipped.append(f"{len(wanted)} claims: base fee {base_fee_wei} above {ceiling}")
+        return ClaimPlan((), tuple(skipped))
+    calls = tuple(wanted[: settings.max_claims])
+    if len(wanted) > len(calls):
+        skipped.append(f"{len(wanted) - len(calls)} claims: above max_claims, next pass")
+    return ClaimPlan(calls, tuple(skipped))
+
+
+__all__ = [
+    "STRIKE_SELECTOR",
+    "ClaimCall",
+    "ClaimPlan",
+    "ControllerClaims",
+    "SettleSkip",
+    "SettlerSettings",
+    "StrikeCall",
+    "StrikeTrigger",
+    "decode_strike_trigger",
+    "plan_claims",
+    "plan_strike",
+]

@@ -1,0 +1,125 @@
+"""Settler pass (formerly the redeemer): strike the NAV when the vault's `strikeTrigger()` says a
+strike would settle something, then claim for the controllers that made this keeper's account
+their ERC-7540 operator.
+
+1. One batched read (`VaultSnapshot`): `strikeTrigger()`, `strikeCount()`, `liquidity()` and
+   `pendingDeposits()`. A true trigger's call data (exactly `strike()`) is sent as is (unless
+   the strike could change nothing: no liquidity, no deposit pending); the vault re-checks, so
+   a settler that lost the race to another (or to anyone calling `strike()`) gets
+   `NothingToStrike` / `StrikeNotReady` back from the simulation: a lost race, not a failure.
+2. Controllers: those an `OperatorSet(controller, operator = this key, approved)` log names (the
+   scan resumes from the store's `operator-scan` cursor; the last log of each controller wins,
+   kept in the job's state), plus `settler.controllers` from the settings. After a mined strike,
+   one batched read (`ClaimsSnapshot`) gives each one's `isOperator`, `maxDeposit` and
+   `maxRedeem`; `plan_claims` picks the claims, each sent as `deposit(maxDeposit, c, c)` /
+   `redeem(maxRedeem, c, c)`: the controller receives what it claims. A claim the controller (or
+   another settler) made first comes back `ClaimExceeded`: a lost race.
+
+Action ids carry the block the pass read (`strike:<count>@<block>`, `deposit:<c>@<block>`), so a
+restart never repeats an action of the same read, and a race lost to a new request (the strike
+not ready after all) does not mark later strikes done.
+"""
+
+from __future__ import annotations
+
+import json
+
+from eth_utils import keccak, to_checksum_address
+
+from keepers.jobs import SettleSkip, decode_strike_trigger, plan_claims, plan_strike
+from keepers.shell.keeper import JobReport, Keeper
+from keepers.snapshot import ClaimsSnapshot, VaultSnapshot
+
+OPERATOR_SET_TOPIC = "0x" + keccak(text="OperatorSet(address,address,bool)").hex()
+SCAN_CURSOR = "operator-scan"
+JOB = "settler"
+
+
+def _topic(address: str) -> str:
+    return "0x" + bytes.fromhex(address[2:].lower()).rjust(32, b"\0").hex()
+
+
+def discover_controllers(keeper: Keeper, head: int) -> list[str]:
+    """Controllers whose last `OperatorSet` log for this keeper's account approved it, scanned
+    from the store's cursor to `head` in `liquidator.scan_chunk`-block ranges; the job's state
+    keeps each controller's last approval between passes. Empty without an account."""
+    if keeper.address is None:
+        return []
+    store = keeper.store
+    state = json.loads(store.job_state(JOB) or "{}")
+    approved: dict[str, bool] = state.get("operators", {})
+    last = store.last_block(SCAN_CURSOR)
+    start = keeper.protocol.block if last is None else last + 1
+    chunk = keeper.settings.liquidator.scan_chunk
+    vault = str(keeper.protocol.vault.address)
+    while start <= head:
+        stop = min(start + chunk - 1, head)
+        logs = keeper.web3.eth.get_logs(
+            {
+                "address": vault,
+                "topics": [OPERATOR_SET_TOPIC, None, _topic(keeper.address)],
+                "fromBlock": start,
+                "toBlock": stop,
+            }
+        )
+        ordered = sorted(logs, key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
+        for log in ordered:
+            controller = to_checksum_address("0x" + bytes(log["topics"][1])[-20:].hex())
+            approved[controller] = int.from_bytes(bytes(log["data"])[-32:], "big") != 0
+        store.set_job_state(JOB, json.dumps({**state, "operators": approved}, sort_keys=True))
+        store.set_last_block(SCAN_CURSOR, stop)
+        start = stop + 1
+    return [c for c, ok in approved.items() if ok]
+
+
+def _controllers(keeper: Keeper, head: int) -> list[str]:
+    found = dict.fromkeys(discover_controllers(keeper, head))
+    found.update(dict.fromkeys(to_checksum_address(c) for c in keeper.settings.settler.controllers))
+    return list(found)
+
+
+def run_settler(keeper: Keeper) -> JobReport:
+    vault = keeper.protocol.vault
+    settings = keeper.settings.settler.planner()
+    snap = VaultSnapshot.read(keeper.multicall, vault)
+    report = JobReport(JOB, snap.block, snap.timestamp, keeper.dry_run)
+    report.notes += [f"read failed: {k}: {v}" for k, v in snap.failures.items()]
+    try:
+        trigger = decode_strike_trigger(snap.strike_should_act, snap.strike_data)
+    except ValueError as err:
+        report.skipped.append(f"strike: {err}")
+        trigger = None
+    block = snap.block
+    if trigger is not None:
+        call = plan_strike(
+            trigger, settings, liquidity=snap.liquidity, pending_deposits=snap.pending_deposits
+        )
+        if isinstance(call, SettleSkip):
+            report.skipped.append(f"strike: {call.reason}")
+        else:
+            count = "?" if snap.strike_count is None else snap.strike_count
+            outcome = keeper.act_data(
+                report, vault, call.data, call="strike()", action_id=f"strike:{count}@{block}"
+            )
+            if outcome.outcome == "mined":  # claim what this strike settled, this pass
+                block = keeper.web3.eth.block_number
+    if not settings.claim or keeper.address is None:
+        return report
+    controllers = _controllers(keeper, block)
+    if not controllers:
+        return report
+    claims = ClaimsSnapshot.read(keeper.multicall, vault, keeper.address, controllers, block)
+    report.notes += [f"read failed: {k}: {v}" for k, v in claims.failures.items()]
+    plan = plan_claims(claims.claims, keeper.gas_market().base_fee_wei, settings)
+    report.skipped += list(plan.skipped)
+    for c in plan.calls:
+        keeper.act(
+            report,
+            vault,
+            c.kind,
+            c.amount,
+            c.controller,
+            c.controller,
+            action_id=f"{c.kind}:{c.controller.lower()}@{claims.block}",
+        )
+    return report
