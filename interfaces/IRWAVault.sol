@@ -34,7 +34,8 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///      - `cancelDepositRequest` / `cancelRedeemRequest` return a request to its controller until
 ///        its window's cut-off (`RequestWindowClosed` after): from then on a published price may
 ///        be the one that settles it, and an order withdrawn after seeing its price would be a
-///        free option against those who stay.
+///        free option against those who stay. A deposit no strike can settle comes back anyway:
+///        after `shutdown`, or from `vault.strikeMaxWait` after its cut-off.
 ///      - A controller holds one request of each kind at a time: adding to it is possible within
 ///        its window; a request of an earlier window must settle (`DepositRequestPending`) or be
 ///        fully filled (`RedeemRequestQueued`) before the next.
@@ -296,7 +297,8 @@ interface IRWAVault {
     function claimableRedeemRequest(uint256 requestId, address controller) external view returns (uint256 shares);
 
     /// @notice Returns `controller`'s pending deposit to the controller before its window's
-    ///         cut-off. Caller: the controller or its operator.
+    ///         cut-off, after `shutdown`, or once `vault.strikeMaxWait` has passed since the
+    ///         cut-off without a strike settling it. Caller: the controller or its operator.
     function cancelDepositRequest(address controller) external returns (uint256 assets);
 
     /// @notice Returns `controller`'s pending redeem shares to the controller before its window's

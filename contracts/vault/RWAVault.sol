@@ -42,6 +42,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     bytes32 internal constant REBALANCE_COOLDOWN = keccak256("vault.rebalanceCooldown");
     bytes32 internal constant DEPOSIT_CAP = keccak256("vault.depositCap");
     bytes32 internal constant UNLOCK_PERIOD = keccak256("vault.unlockPeriod");
+    bytes32 internal constant STRIKE_MAX_WAIT = keccak256("vault.strikeMaxWait");
 
     IParameterRegistry public immutable registry;
     /// @notice The contract `rebalance` delegates to (see RebalanceModule).
@@ -285,7 +286,12 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         assets = r.pending;
         uint256 window = r.window;
         if (assets == 0 || _s().depositWindows[window].strikePlusOne != 0) revert NoPendingRequest(controller);
-        _checkWindowOpen(controller, window);
+        // After the cut-off only when it can no longer settle: the vault is shut down, or no strike
+        // settled it within `vault.strikeMaxWait` (a dead feed never traps a deposit).
+        uint256 closesAt = (window + 1) * VaultStorage.WINDOW;
+        if (!_s().flags.shutdown && block.timestamp < closesAt + registry.get(STRIKE_MAX_WAIT)) {
+            _checkWindowOpen(controller, window);
+        }
         r.pending = 0;
         _s().depositWindows[window].assets -= uint128(assets);
         _s().heads.pendingAssets -= uint128(assets);
