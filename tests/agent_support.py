@@ -271,11 +271,11 @@ class Fee:
     gain: int
     fee: int
     shares: int
-    mark: int  # the high-water mark after the rebalance
+    mark: int  # the high-water mark after the strike
 
 
 def model_fee(nav: int, supply: int, mark: int, donated: int, fee_bps: int) -> Fee:
-    """IRWAVault.setAgentRegistry: the performance fee at a rebalance.
+    """IRWAVault.setAgentRegistry: the performance fee at a strike.
 
     `nav` is totalAssets and `supply` totalSupply before it; `mark` the high-water mark.
     """

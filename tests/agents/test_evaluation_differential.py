@@ -7,19 +7,24 @@ parameters (tolerance, maximum slash, performance fee, agents' share, evaluation
 targets and price moves:
 
 1. two decisions a cooldown apart, prices moving before each (`start`, by the rival or the
-   allocator, then `targets`, by the allocator): each rebalance's performance fee is predicted
-   (`performance_fee`, from the vault's NAV, supply, stored high-water mark and donations) and
-   compared with `PerformanceFeeTaken`, the stored mark, and the registry's `FeeReceived` and
-   reward rounds (`split_fee`); the recorded decision is checked against what was read before;
-2. someone may donate, prices move, time jumps past both decisions' `agent.evalWindow` (feeds
-   republished so no price is stale), the allocator may start unbonding part of its stake;
+   allocator, then `targets`, by the allocator), each after a NAV strike (the keeper requests a
+   small deposit, the moved prices are published after it, anyone strikes): each strike's
+   performance fee is predicted (`performance_fee`, from the strike's NAV — idle plus each
+   sleeve's low `strikeValuation` —, the supply and the stored high-water mark) and compared
+   with `PerformanceFeeTaken`, the stored mark, and the registry's `FeeReceived` and reward
+   rounds (`split_fee`); each rebalance takes no fee, and the recorded decision is checked
+   against what was read before;
+2. someone may donate (the donation lifts the stored mark at once, `lifted_mark`), prices move,
+   time jumps past both decisions' `agent.evalWindow` (feeds republished so no price is
+   stale), the allocator may start unbonding part of its stake;
 3. both decisions are evaluated: `assess` vs `previewEvaluation` (the second decision, when
    made inside the first one's window, ends the part of the first's moves it reversed), then
    `evaluate`'s `Evaluated`, `ReputationUpdated`, `ValueNetted` and `SlashOpened` events,
    `reputation()`, `roundPointsOf` and `rewardDebt` (`net_value`: when the allocator made both,
    the second evaluation updates a reputation the first one moved and nets against its points);
-   the slashes may be executed after their veto window (donations: the next fee must ignore them);
-4. prices move again and a last rebalance takes the fee on all of that, closing the reward round
+   the slashes may be executed after their veto window (donations: they lift the mark too, and
+   the next fee must ignore them);
+4. prices move again and a last strike takes the fee on all of that, closing the reward round
    the evaluations earned points in: each agent's `claimableRewards` is its `reward_due`.
 """
 
@@ -48,6 +53,7 @@ from keepers.math import (
     VaultSnapshot,
     assess,
     initial_high_water_mark,
+    lifted_mark,
     net_value,
     performance_fee,
     reputation_after,
@@ -64,6 +70,7 @@ from tests.vault_support import (
     deploy_vault_system,
     faucet,
     isolated,
+    settled,
 )
 
 # Chain examples are slow: 20 by default (the file runs in a couple of minutes), ten times as
@@ -76,11 +83,12 @@ CAPS = (6_000, 4_000, 3_000)  # DEFAULT_SLEEVES' caps
 IDLE_BUFFER = 500
 FEED_TO_WAD = 10 ** (18 - FEED_DECIMALS)  # returnIndex() is the feed's answer in WAD
 
-# RWAVault's ERC-7201 namespace (VaultStorage.SLOT): `highWaterMark` and `donated` are its
-# 12th and 13th slots (no view returns them).
+TICKET = 1 * USDC  # the deposit the keeper requests before each strike (a strike needs one)
+
+# RWAVault's ERC-7201 namespace (VaultStorage.SLOT): `highWaterMark` is its 9th slot (no view
+# returns it).
 VAULT_SLOT = 0x892C696AF5D1469CF7A85E56E253BE8704884D4041E5B9FFFBB101CBB55C3700
-HIGH_WATER_MARK_SLOT = VAULT_SLOT + 11
-DONATED_SLOT = VAULT_SLOT + 12
+HIGH_WATER_MARK_SLOT = VAULT_SLOT + 8
 
 
 @dataclass
@@ -104,11 +112,12 @@ def world(project, accounts) -> World:
     assert stored(vault, HIGH_WATER_MARK_SLOT) == initial_high_water_mark(offset) == 10**24
     alice = accounts[6]
     system.deposit(alice, DEPOSIT)
-    system.fund(alice, DONATIONS + 1)  # one wei more: the donation below locates its slot
+    system.fund(alice, DONATIONS + 1)  # one wei more: a donation lifts the mark it reads
+    mark = stored(vault, HIGH_WATER_MARK_SLOT)
     vault.donate(1, sender=alice)
-    assert stored(vault, DONATED_SLOT) == 1
+    supply = vault.totalSupply() + 10**offset
+    assert stored(vault, HIGH_WATER_MARK_SLOT) == lifted_mark(mark, 1, supply) > mark
     system.rebalance(list(INITIAL))
-    assert stored(vault, DONATED_SLOT) == 0
     rival = accounts[4]
     bond_agent(system, rival)
     return World(system, rival, alice, accounts[2], offset)
@@ -133,7 +142,11 @@ def answers(system: VaultSystem) -> list[int]:
 
 
 def publish(system: VaultSystem, moves: tuple[int, ...] = (BPS, BPS, BPS)) -> None:
-    """Republish each feed's answer moved by `moves` (bps of the current answer), fresh now."""
+    """Republish each feed's answer moved by `moves` (bps of the current answer), fresh now (at
+    least a second after the last block: newer than any request in it)."""
+    head = ape.chain.blocks.head.timestamp
+    if ape.chain.pending_timestamp <= head:
+        ape.chain.pending_timestamp = head + 1
     for s, move in zip(system.sleeves, moves, strict=True):
         answer = max(s.feed.latestAnswer() * move // BPS, 1)
         s.feed.setAnswer(answer, sender=system.governance)
@@ -149,13 +162,16 @@ def wait_until(chain, timestamp: int) -> None:
 
 
 def vault_snapshot(world: World) -> VaultSnapshot:
-    vault = world.system.vault
+    """The vault as a strike's fee reads it: idle plus each sleeve's low value (donations still
+    locked included: the mark already rose by them), the shares, the stored mark (donations
+    lift it when made: none left to add)."""
+    system = world.system
+    vault = system.vault
     return VaultSnapshot(
-        nav=vault.totalAssets(),
+        nav=vault.idle() + sum(s.sleeve.strikeValuation()[0] for s in system.sleeves),
         total_supply=vault.totalSupply(),
         decimals_offset=world.offset,
         high_water_mark=stored(vault, HIGH_WATER_MARK_SLOT),
-        donated=stored(vault, DONATED_SLOT),
     )
 
 
@@ -177,25 +193,24 @@ def bond_of(system: VaultSystem, agent) -> Bond:
 
 
 @dataclass(frozen=True)
-class Rebalance:
-    decision_id: int
+class Strike:
     fee: FeeAccrual
     split: RewardSplit | None  # None when no fee shares were minted (onFee not called)
 
 
-def rebalance_and_check(world: World, targets, agent=None) -> Rebalance:
-    """`agent` (default: the allocator) rebalances to `targets`; its fee and reward split equal
-    the Python ones."""
+def strike_and_check(world: World, moves: tuple[int, int, int]) -> Strike:
+    """The keeper requests a small deposit, the feeds publish `moves` after it, and the keeper
+    strikes: its fee and reward split equal the Python ones."""
     system = world.system
     vault, agents = system.vault, system.agents
+    system.fund(world.keeper, TICKET)
+    vault.requestDeposit(TICKET, world.keeper, world.keeper, sender=world.keeper)
+    publish(system, moves)
     before = vault_snapshot(world)
     rounds = reward_rounds(system)
-    old_bps = list(vault.currentBps())
-    indices = [s.sleeve.returnIndex() for s in system.sleeves]
     fee = performance_fee(before, param(system, "vault.performanceFeeBps"))
 
-    agent = agent or system.allocator
-    tx = vault.rebalance(list(targets), b"\x11" * 32, "ipfs://r", sender=agent)
+    tx = vault.strike(sender=world.keeper)
     taken = [
         (e.gain, e.feeAssets, e.feeShares, e.highWaterMark)
         for e in tx.events.filter(vault.PerformanceFeeTaken)
@@ -204,7 +219,7 @@ def rebalance_and_check(world: World, targets, agent=None) -> Rebalance:
         (e.shares, e.toAgents, e.toTreasury, e.round) for e in tx.events.filter(agents.FeeReceived)
     ]
     assert stored(vault, HIGH_WATER_MARK_SLOT) == fee.high_water_mark
-    assert stored(vault, DONATED_SLOT) == 0
+    assert settled(tx, vault)["depositAssets"] == TICKET
     split = None
     if fee.taken:
         label("fee taken")
@@ -219,20 +234,36 @@ def rebalance_and_check(world: World, targets, agent=None) -> Rebalance:
         label("no fee" if fee.gain == 0 else "no fee shares on a gain")
         assert taken == [] and received == []
         assert reward_rounds(system) == rounds
-    if before.donated:
-        # The donations lifted the mark; they may have been all that lifted the price.
-        lifted = before.share_price > before.high_water_mark and fee.gain == 0
-        label("donations: no gain" if lifted else "donations lifted the mark")
+    return Strike(fee, split)
+
+
+def rebalance_and_check(world: World, targets, agent=None) -> int:
+    """`agent` (default: the allocator) rebalances to `targets`: no fee (fees are taken at
+    strikes), and the decision records what was read before it. Returns its id."""
+    system = world.system
+    vault, agents = system.vault, system.agents
+    nav, supply = vault.totalAssets(), vault.totalSupply()
+    mark = stored(vault, HIGH_WATER_MARK_SLOT)
+    rounds = reward_rounds(system)
+    old_bps = list(vault.currentBps())
+    indices = [s.sleeve.returnIndex() for s in system.sleeves]
+
+    agent = agent or system.allocator
+    tx = vault.rebalance(list(targets), b"\x11" * 32, "ipfs://r", sender=agent)
+    assert list(tx.events.filter(vault.PerformanceFeeTaken)) == []
+    assert list(tx.events.filter(agents.FeeReceived)) == []
+    assert (vault.totalSupply(), stored(vault, HIGH_WATER_MARK_SLOT)) == (supply, mark)
+    assert reward_rounds(system) == rounds
 
     # The decision records what was read before it: the evaluation's inputs.
     decision_id = vault.decisionCount() - 1
     d = vault.decision(decision_id)
     assert d.agent == agent.address
-    assert d.navBefore == before.nav
+    assert d.navBefore == nav
     assert list(d.oldBps) == old_bps
     assert list(d.startIndex) == indices
     assert list(d.sleeves) == [s.sleeve.address for s in system.sleeves]
-    return Rebalance(decision_id, fee, split)
+    return decision_id
 
 
 def reward_account(system: VaultSystem, agent) -> RewardAccount:
@@ -357,20 +388,6 @@ scenarios = st.builds(
 )
 
 
-def restore_activity(world: World) -> None:
-    """Bond the allocator back to `agent.minStake` if unbonding or slashes took it below."""
-    system = world.system
-    agents, allocator = system.agents, system.allocator
-    if agents.isActive(allocator):
-        return
-    label("allocator re-bonded")
-    need = param(system, "agent.minStake") - agents.agentInfo(allocator).stake
-    faucet(system.asset, allocator, need)
-    system.asset.approve(agents, need, sender=allocator)
-    agents.stake(need, sender=allocator)
-    assert agents.isActive(allocator)
-
-
 @settings(max_examples=20 * SCALE)
 @given(sc=scenarios)
 def test_evaluation_and_fee_match_python(world, chain, sc):
@@ -390,19 +407,23 @@ def test_evaluation_and_fee_match_python(world, chain, sc):
             system.asset.approve(agents, sc.extra_stake, sender=allocator)
             agents.stake(sc.extra_stake, sender=allocator)
 
-        # 1. Two decisions, prices moving before each.
+        # 1. Two decisions, prices moving (and a strike taking the fee) before each.
         wait_until(chain, vault.nextRebalanceAt())
-        publish(system, sc.pre_move)
+        strike_and_check(world, sc.pre_move)
         first = rebalance_and_check(world, sc.start, world.rival if sc.start_by_rival else None)
         wait_until(chain, vault.nextRebalanceAt())
-        publish(system, sc.mid_move)
+        strike_and_check(world, sc.mid_move)
         second = rebalance_and_check(world, sc.targets)
 
         # 2. A donation, the window passes, prices move, part of the stake starts unbonding.
+        # Donations lift the stored mark at once, by as much as they lift the price.
+        mark = stored(vault, HIGH_WATER_MARK_SLOT)
+        supply = vault.totalSupply() + 10**world.offset  # no strike before step 4: it stays
         if sc.donation:
             vault.donate(sc.donation, sender=world.alice)
-        due = agents.decisionRecord(second.decision_id).dueAt
-        assert due == vault.decision(second.decision_id).timestamp + sc.eval_window
+            mark = lifted_mark(mark, sc.donation, supply)
+        due = agents.decisionRecord(second).dueAt
+        assert due == vault.decision(second).timestamp + sc.eval_window
         wait_until(chain, due + sc.late)
         publish(system, sc.end_move)
         unbond = agents.agentInfo(allocator).stake * sc.unbond_bps // BPS
@@ -415,9 +436,9 @@ def test_evaluation_and_fee_match_python(world, chain, sc):
         for agent in (allocator, world.rival):
             assert reward_account(system, agent).points == 0
         slashes = []
-        for decision in (first, second):
+        for decision_id in (first, second):
             before = reward_rounds(system)
-            _, slash_id, netting = evaluate_and_check(world, decision.decision_id)
+            _, slash_id, netting = evaluate_and_check(world, decision_id)
             assert reward_rounds(system) == before.netted(netting)
             if slash_id is not None:
                 slashes.append(slash_id)
@@ -425,7 +446,6 @@ def test_evaluation_and_fee_match_python(world, chain, sc):
         assert reward_rounds(system) == rounds.earned(sum(points.values()))
         if all(points.values()):
             label("two agents earned points")
-        donated = sc.donation
         if slashes and sc.execute_slashes:
             label("slashes executed")
             wait_until(chain, max(agents.slashInfo(i).vetoEndsAt for i in slashes))
@@ -435,14 +455,13 @@ def test_evaluation_and_fee_match_python(world, chain, sc):
                 tx = agents.executeSlash(slash_id, sender=world.keeper)
                 (executed,) = tx.events.filter(agents.SlashExecuted)
                 assert executed.amount == min(agents.slashInfo(slash_id).amount, left)
-                donated += executed.amount
-        assert stored(vault, DONATED_SLOT) == donated
+                mark = lifted_mark(mark, executed.amount, supply)
+        assert stored(vault, HIGH_WATER_MARK_SLOT) == mark
+        if sc.donation or (slashes and sc.execute_slashes):
+            label("donations lifted the mark")
 
-        # 4. The next rebalance takes the fee on all of it and pays the round's points.
-        restore_activity(world)
-        wait_until(chain, vault.nextRebalanceAt())
-        publish(system, sc.final_move)
-        last = rebalance_and_check(world, sc.targets)
+        # 4. The next strike takes the fee on all of it and pays the round's points.
+        last = strike_and_check(world, sc.final_move)
         closed = last.split.closed if last.split is not None else None
         if closed is not None:
             assert closed.points == sum(points.values())

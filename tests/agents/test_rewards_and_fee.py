@@ -1,11 +1,12 @@
 """The performance fee (IRWAVault.setAgentRegistry) and the agents' rewards from it
 (IAgentRegistry, "Rewards").
 
-The fee is taken at each rebalance above the high-water mark, minted in vault shares to the
-AgentRegistry, which keeps agent.rewardShareBps (2000) of them for the agents and passes the rest
-to the treasury (the deployer here). Each fee closes a reward round split pro rata among the
-reward points earned in it. `FeeBook` follows the mark with the documented formula
-(`tests.agent_support.model_fee`) and checks every rebalance's fee against it.
+The fee is taken at each NAV strike (never at a rebalance) above the high-water mark, minted in
+vault shares to the AgentRegistry, which keeps agent.rewardShareBps (2000) of them for the
+agents and passes the rest to the treasury (the deployer here). Each fee closes a reward round
+split pro rata among the reward points earned in it. `FeeBook` follows the mark with the
+documented formula (`tests.agent_support.model_fee`) and checks every strike's fee against it
+(a strike needs a request: the keeper requests a small deposit before each).
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from tests.agent_support import (
     model_points,
     only_event,
 )
-from tests.vault_support import assert_reverts, isolated
+from tests.vault_support import DAY, assert_reverts, isolated, settled
 
 FEE_BPS = 1_000  # 10 %
+TICKET = 1 * USDC  # the deposit each fee strike settles
 
 
 @pytest.fixture(scope="module")
@@ -40,26 +42,30 @@ def desk(project, accounts, chain):
 
 
 class FeeBook:
-    """The high-water mark and the donations since the last rebalance, as the documentation
-    defines them; `rebalance` checks the vault's fee against the formula."""
+    """The high-water mark and the donations since the last strike, as the documentation
+    defines them; `strike` checks the vault's fee against the formula."""
 
     def __init__(self, desk, fee_bps: int = FEE_BPS, reward_share_bps: int = REWARD_SHARE_BPS):
         self.desk, self.fee_bps, self.reward_share_bps = desk, fee_bps, reward_share_bps
         self.mark, self.donated = INITIAL_MARK, 0
+        self.nav = self.supply = 0  # what the last strike's fee was measured on
 
-    def rebalance(self, targets, agent=None) -> tuple[object, Fee]:
+    def strike(self) -> tuple[object, Fee]:
+        """The keeper requests a small deposit (a strike needs a request), prices are published
+        after it, and anyone strikes: the fee is taken first, on the NAV and shares before the
+        deposit settles (the strike's low NAV: idle plus each sleeve's low value, donations
+        still locked included)."""
         desk = self.desk
-        vault, agents = desk.vault, desk.agents
-        ready = vault.nextRebalanceAt()
-        if ready > desk.now():
-            desk.at(ready)
-        desk.refresh()
-        nav, supply = vault.totalAssets(), vault.totalSupply()
+        vault, agents, system = desk.vault, desk.agents, desk.system
+        system.fund(desk.keeper, TICKET)
+        vault.requestDeposit(TICKET, desk.keeper, desk.keeper, sender=desk.keeper)
+        system.publish_prices()
+        nav = vault.idle() + sum(s.sleeve.strikeValuation()[0] for s in system.sleeves)
+        supply = vault.totalSupply()
         expected = model_fee(nav, supply, self.mark, self.donated, self.fee_bps)
         registry_shares = vault.balanceOf(agents)
         treasury_shares = vault.balanceOf(agents.treasury())
-        tx = desk.rebalance(targets, agent)
-        assert only_event(tx, vault.Rebalanced)["navBefore"] == nav
+        tx = vault.strike(sender=desk.keeper)
         taken = events(tx, vault.PerformanceFeeTaken)
         to_agents = expected.shares * self.reward_share_bps // BPS
         if expected.shares:
@@ -67,12 +73,13 @@ class FeeBook:
                 {"gain": expected.gain, "feeAssets": expected.fee,
                  "feeShares": expected.shares, "highWaterMark": expected.mark}
             ]  # fmt: skip
-            # Minted to the registry, which passes the treasury its part at once.
+            # Minted to the registry, which passes the treasury its part at once (the deposit's
+            # shares are minted to the vault, escrowed until claimed).
             zero = "0x" + "00" * 20
             moves = [
                 (t["from"], t["to"], t["value"])
                 for t in events(tx, vault.Transfer)
-                if t["from"] in (zero, agents.address)
+                if t["from"] in (zero, agents.address) and t["to"] != vault.address
             ]
             wanted = [(zero, agents.address, expected.shares)]
             if expected.shares > to_agents:
@@ -84,15 +91,33 @@ class FeeBook:
             )  # fmt: skip
         else:
             assert taken == [] and events(tx, agents.FeeReceived) == []
-        # The fee is minted, nothing else: the registry keeps the agents' part, the treasury
-        # gets the rest.
-        assert vault.totalSupply() == supply + expected.shares
+        # The fee is minted, and the deposit's shares, nothing else: the registry keeps the
+        # agents' part, the treasury gets the rest.
+        deposit = settled(tx, vault)
+        assert deposit["depositAssets"] == TICKET
+        assert vault.totalSupply() == supply + expected.shares + deposit["depositShares"]
         assert vault.balanceOf(agents) - registry_shares == to_agents
         assert vault.balanceOf(agents.treasury()) - treasury_shares == expected.shares - to_agents
         claimable = sum(agents.claimableRewards(a) for a in (desk.allocator, desk.rival))
         assert vault.balanceOf(agents) >= claimable
         self.mark, self.donated = expected.mark, 0
+        self.nav, self.supply = nav, supply
         return tx, expected
+
+    def rebalance(self, targets, agent=None):
+        """A rebalance after the cooldown: it takes no fee (fees are taken at strikes)."""
+        desk = self.desk
+        vault, agents = desk.vault, desk.agents
+        ready = vault.nextRebalanceAt()
+        if ready > desk.now():
+            desk.at(ready)
+        desk.refresh()
+        nav, supply = vault.totalAssets(), vault.totalSupply()
+        tx = desk.rebalance(targets, agent)
+        assert only_event(tx, vault.Rebalanced)["navBefore"] == nav
+        assert events(tx, vault.PerformanceFeeTaken) == [] and events(tx, agents.FeeReceived) == []
+        assert vault.totalSupply() == supply
+        return tx
 
 
 def evaluate_at_due(desk, decision_id: int):
@@ -111,44 +136,58 @@ def price_of(nav: int, supply: int) -> int:
 
 
 def test_no_fee_at_or_below_the_mark_and_losses_are_recovered_first(desk):
-    book, vault = FeeBook(desk), desk.vault
+    book = FeeBook(desk)
     assert desk.agents.treasury() == desk.governance.address
-    _, fee = book.rebalance([6_000, 0, 0])  # at the mark: the price of the empty vault
-    assert price_of(NAV, vault.totalSupply()) == INITIAL_MARK and fee.shares == 0
+    _, fee = book.strike()  # at the mark: the price of the empty vault
+    assert price_of(book.nav, book.supply) == INITIAL_MARK and fee.shares == 0
+    book.rebalance([6_000, 0, 0])
 
     desk.move("tbill", -500)  # -5 %: 970,000
-    _, fee = book.rebalance([5_000, 0, 0])  # below the mark: no fee, the mark stays
+    _, fee = book.strike()  # below the mark: no fee, the mark stays
     assert fee.shares == 0 and book.mark == INITIAL_MARK
+    book.rebalance([5_000, 0, 0])  # sells tbill at 0.95
 
     desk.set_price("tbill", 100_000_000)  # back to 1.00: short of the peak (sold at 0.95)
-    trough = vault.totalAssets()
-    _, fee = book.rebalance([5_000, 0, 0])
+    _, fee = book.strike()
+    trough = book.nav
     assert trough < NAV and fee.shares == 0 and book.mark == INITIAL_MARK
 
     desk.set_price("tbill", 102_000_000)  # above the old peak
-    nav, supply = vault.totalAssets(), vault.totalSupply()
+    _, fee = book.strike()
+    nav, supply = book.nav, book.supply
     assert nav > NAV
-    _, fee = book.rebalance([5_000, 0, 0])
-    # The fee is on the gain above the old peak only, not on the rise from the trough.
+    # The fee is on the gain above the old peak only, not on the rise from the trough (the
+    # tickets deposited since are not gains: they bought their shares at the strike's price).
     assert fee.gain == (price_of(nav, supply) - INITIAL_MARK) * (supply + 10**12) // PRICE_SCALE
     assert fee.gain < nav - trough
     assert fee.fee == fee.gain * FEE_BPS // BPS > 0
     assert fee.mark > INITIAL_MARK
 
-    _, fee = book.rebalance([4_000, 0, 0])  # same prices: at the new mark, no fee
+    _, fee = book.strike()  # same prices: at the new mark, no fee
     assert fee.shares == 0
+
+
+def test_a_rebalance_takes_no_fee(desk):
+    """The fee waits for the next strike: a rebalance after a gain mints nothing (FeeBook's
+    `rebalance` checks it), and the strike after it charges the whole gain."""
+    book = FeeBook(desk)
+    book.rebalance([6_000, 0, 0])
+    desk.move("tbill", 300)  # +3 %: +18,000
+    book.rebalance([5_000, 0, 0])  # sells tbill at 1.03 (the issuer rounds by a wei or two)
+    _, fee = book.strike()
+    assert 18_000 * USDC - 3 <= fee.gain <= 18_000 * USDC - 1
 
 
 def test_fee_shares_are_worth_the_fee_once_minted(desk):
     book, vault = FeeBook(desk), desk.vault
     book.rebalance([6_000, 0, 0])
     desk.move("tbill", 300)  # +3 %: +18,000
-    tx, fee = book.rebalance([6_000, 0, 0])
+    tx, fee = book.strike()
     assert fee.fee == 1_800 * USDC - 1  # 10 % of the gain; the price rounds down by a wei
     worth = vault.convertToAssets(fee.shares)
     assert fee.fee - 1 <= worth <= fee.fee
-    rebalanced = only_event(tx, vault.Rebalanced)
-    assert fee.mark == (rebalanced["navBefore"] + 1) * PRICE_SCALE // (vault.totalSupply() + 10**12)
+    # The mark is the price after the fee's mint, before the strike's deposit settles.
+    assert fee.mark == (book.nav + 1) * PRICE_SCALE // (book.supply + fee.shares + 10**12)
 
 
 @pytest.mark.parametrize("reward_share", [0, 2_000, 10_000])
@@ -159,7 +198,7 @@ def test_the_registry_keeps_the_reward_share_and_passes_the_rest(desk, reward_sh
     book.rebalance([6_000, 0, 0])
     desk.move("tbill", 100)
     treasury = vault.balanceOf(desk.governance)
-    tx, fee = book.rebalance([6_000, 0, 0])  # checks the mint, the split and the transfers
+    tx, fee = book.strike()  # checks the mint, the split and the transfers
     to_agents = fee.shares * reward_share // BPS
     assert only_event(tx, agents.FeeReceived) == {
         "shares": fee.shares, "toAgents": to_agents, "toTreasury": fee.shares - to_agents,
@@ -176,7 +215,7 @@ def test_a_donation_is_never_charged_the_fee(desk, chain):
     agents, vault = desk.agents, desk.vault
     book = FeeBook(desk)
     book.rebalance([6_000, 0, 0])
-    tx, _ = book.rebalance([0, 4_000, 0])  # out of tbill into gold
+    tx = book.rebalance([0, 4_000, 0])  # out of tbill into gold
     bad = tx.return_value
     desk.at(tx.timestamp + 60)
     desk.move("tbill", 1_000)  # the weight the agent sold gains 10 %: 6000 · 10 % = -600 bps
@@ -190,15 +229,19 @@ def test_a_donation_is_never_charged_the_fee(desk, chain):
         agents.vetoSlash(slash["slashId"], sender=desk.guardian)
         vetoed = FeeBook(desk)
         vetoed.mark = book.mark
-        _, without = vetoed.rebalance([0, 4_000, 0], agent=desk.rival)
+        _, without = vetoed.strike()
 
     desk.at(slash["vetoEndsAt"])
     before = vault.totalAssets()
     tx = agents.executeSlash(slash["slashId"], sender=desk.keeper)
-    assert only_event(tx, vault.Donated) == {"from": agents.address, "assets": donation}
+    # vault.unlockPeriod is 0 here: locked until now, i.e. in the share price at once.
+    assert only_event(tx, vault.Donated) == {
+        "from": agents.address, "assets": donation, "locked": donation,
+        "lockedUntil": tx.timestamp,
+    }  # fmt: skip
     assert vault.totalAssets() == before + donation
     book.donated = donation
-    _, fee = book.rebalance([0, 4_000, 0], agent=desk.rival)  # the slashed agent is inactive
+    _, fee = book.strike()
     # Gold's 1 % on 400,000, less a wei of price rounding, in both worlds (the rounding could
     # differ by a wei; with these numbers it does not).
     assert fee.gain == without.gain == 4_000 * USDC - 1
@@ -206,12 +249,11 @@ def test_a_donation_is_never_charged_the_fee(desk, chain):
     assert fee.mark > without.mark  # the donation lifted the price, and the mark with it
 
     # A donation alone (no gain since): no fee at all.
-    desk.at(vault.nextRebalanceAt())
     desk.system.fund(desk.keeper, 5_000 * USDC)
     vault.donate(5_000 * USDC, sender=desk.keeper)
     book.donated = 5_000 * USDC
     mark = book.mark
-    _, fee = book.rebalance([0, 4_000, 0], agent=desk.rival)
+    _, fee = book.strike()
     assert fee.shares == 0 and fee.mark > mark  # no fee; the mark follows the price up
 
 
@@ -221,26 +263,66 @@ def test_a_donation_below_the_mark_is_not_counted_as_recovery(desk, chain):
     the mark as much as the price."""
     vault = desk.vault
     book = FeeBook(desk)
+    book.strike()
     book.rebalance([6_000, 0, 0])
-    desk.at(vault.nextRebalanceAt())
     desk.move("tbill", -500)  # 5 % down on 60 %: the price falls below the mark
-    _, fee = book.rebalance([6_000, 0, 0])
+    _, fee = book.strike()
     assert fee.shares == 0
+    book.rebalance([6_000, 0, 0])
 
     desk.move("tbill", 1_100)  # more than back: a genuine gain above the old mark
     with isolated(chain):  # the world without the donation
         plain = FeeBook(desk)
         plain.mark = book.mark
-        _, without = plain.rebalance([6_000, 0, 0])
+        _, without = plain.strike()
     assert without.shares > 0
 
     desk.system.fund(desk.keeper, 20_000 * USDC)
     vault.donate(20_000 * USDC, sender=desk.keeper)
     book.donated = 20_000 * USDC
-    _, fee = book.rebalance([6_000, 0, 0])
+    _, fee = book.strike()
     # The same gain to a wei of price rounding: the donation is neither gain nor recovery.
     assert abs(fee.gain - without.gain) <= 1
     assert fee.fee <= without.fee
+
+
+def test_a_locked_donation_unlocks_into_the_price_and_is_never_charged_the_fee(desk, chain):
+    """With `vault.unlockPeriod` set, a donation enters the share price linearly over it. The
+    strike's fee counts it neither while locked (the mark was lifted by all of it when it was
+    made) nor once unlocked: the gain charged is the gain of the world without it."""
+    vault = desk.vault
+    desk.set_param("vault.unlockPeriod", 7 * DAY)
+    book = FeeBook(desk)
+    book.rebalance([6_000, 0, 0])
+    desk.move("tbill", 300)  # +3 % on 60 %: +18,000
+    with isolated(chain):  # the world without the donation
+        plain = FeeBook(desk)
+        plain.mark = book.mark
+        _, without = plain.strike()
+    assert without.gain == 18_000 * USDC - 1
+
+    gift = 20_000 * USDC
+    desk.system.fund(desk.keeper, gift)
+    before = vault.totalAssets()
+    tx = vault.donate(gift, sender=desk.keeper)
+    end = tx.timestamp + 7 * DAY
+    assert only_event(tx, vault.Donated) == {
+        "from": desk.keeper.address, "assets": gift, "locked": gift, "lockedUntil": end,
+    }  # fmt: skip
+    assert vault.totalAssets() == before  # all of it locked: not yet in the share price
+    book.donated = gift
+    _, fee = book.strike()  # the fee's NAV holds the locked gift; the mark rose by as much
+    assert abs(fee.gain - without.gain) <= 1 and fee.fee <= without.fee
+
+    desk.mine_at(tx.timestamp + 7 * DAY // 4)  # a quarter of the period: a quarter unlocked
+    assert tuple(vault.lockedDonations()) == (gift * 3 // 4, end)
+    sleeves = sum(s.sleeve.totalAssets() for s in desk.system.sleeves)
+    assert vault.totalAssets() == vault.idle() + sleeves - gift * 3 // 4
+    desk.mine_at(end)  # unlocked in full: in the share price, and still no fee on it
+    assert tuple(vault.lockedDonations())[0] == 0
+    assert vault.totalAssets() == vault.idle() + sleeves
+    _, fee = book.strike()
+    assert fee.shares == 0
 
 
 # ------------------------------------------------------------------ rewards
@@ -267,7 +349,7 @@ def test_rewards_are_split_by_the_value_each_agent_added(desk):
     assert agents.claimableRewards(allocator) == agents.claimableRewards(rival) == 0
 
     registry = vault.balanceOf(agents)
-    tx, fee = book.rebalance([3_000, 2_000, 0], agent=rival)
+    tx, fee = book.strike()
     assert fee.gain == 16_000 * USDC - 1  # 1,016,000: the price rounds down by a wei
     pot = fee.shares * REWARD_SHARE_BPS // BPS
     assert only_event(tx, agents.FeeReceived)["round"] == 0
@@ -295,7 +377,8 @@ def test_a_round_without_points_carries_its_rewards_to_the_next(desk):
     book = FeeBook(desk)
     book.rebalance([6_000, 0, 0])  # decision 0
     desk.move("tbill", 100)
-    tx, first = book.rebalance([6_000, 500, 0])  # a fee, but nobody has points yet
+    tx, first = book.strike()  # a fee, but nobody has points yet
+    book.rebalance([6_000, 500, 0])
     carried = first.shares * REWARD_SHARE_BPS // BPS
     assert only_event(tx, agents.FeeReceived)["round"] == 0
     assert agents.undistributedRewards() == carried > 0
@@ -306,7 +389,7 @@ def test_a_round_without_points_carries_its_rewards_to_the_next(desk):
     assert agents.claimableRewards(allocator) == 0  # the round is still open
 
     desk.move("tbill", 100)
-    tx, second = book.rebalance([6_000, 500, 0])
+    tx, second = book.strike()
     pot = carried + second.shares * REWARD_SHARE_BPS // BPS
     assert only_event(tx, agents.FeeReceived)["round"] == 0
     assert (agents.rewardRound(), agents.undistributedRewards()) == (1, 0)

@@ -337,8 +337,12 @@ def test_pending_slashes_are_listed_until_vetoed_or_executed(desk):
 # ------------------------------------------------------------------ donation to the depositors
 
 
-def test_execution_donates_exactly_the_amount_and_the_share_price_never_falls(desk):
+@pytest.mark.parametrize("unlock_period", [0, 7 * DAY])
+def test_execution_donates_exactly_the_amount_and_the_share_price_never_falls(desk, unlock_period):
+    """The slash is donated: with `vault.unlockPeriod` 0 it is in the share price at once;
+    with a period it is locked first and unlocks linearly into the price, which never falls."""
     agents, vault = desk.agents, desk.vault
+    desk.set_param("vault.unlockPeriod", unlock_period)
     veto_ends = opened(desk, bad_decision(desk))["vetoEndsAt"]
     desk.at(veto_ends)
     total, supply = vault.totalAssets(), vault.totalSupply()
@@ -348,11 +352,25 @@ def test_execution_donates_exactly_the_amount_and_the_share_price_never_falls(de
     tx = agents.executeSlash(0, sender=desk.keeper)
     amount = 1_000 * USDC
     assert tx.return_value == amount
-    assert only_event(tx, vault.Donated) == {"from": agents.address, "assets": amount}
-    assert vault.totalAssets() == total + amount
+    end = tx.timestamp + unlock_period
+    assert only_event(tx, vault.Donated) == {
+        "from": agents.address, "assets": amount, "locked": amount, "lockedUntil": end,
+    }  # fmt: skip
     assert vault.totalSupply() == supply
-    assert desk.share_price() == model_to_assets(WAD, total + amount, supply) > price
     shares = desk.shares_of(desk.depositor)
+    if unlock_period:
+        # Locked at first: not yet in the share price, which does not move ...
+        assert tuple(vault.lockedDonations()) == (amount, end)
+        assert vault.totalAssets() == total and desk.share_price() == price
+        # ... then half of it unlocked halfway, and the price rose by as much.
+        desk.mine_at(tx.timestamp + unlock_period // 2)
+        assert tuple(vault.lockedDonations()) == (amount // 2, end)
+        assert vault.totalAssets() == total + amount // 2
+        assert desk.share_price() == model_to_assets(WAD, total + amount // 2, supply) >= price
+        desk.mine_at(end)
+    assert tuple(vault.lockedDonations())[0] == 0
+    assert vault.totalAssets() == total + amount
+    assert desk.share_price() == model_to_assets(WAD, total + amount, supply) > price
     assert vault.convertToAssets(shares) == model_to_assets(shares, total + amount, supply)
     assert vault.convertToAssets(shares) > depositor_value
     assert agents.totalSlashed() == agents.agentInfo(desk.allocator).slashed == amount

@@ -2,16 +2,19 @@
 
 The guardian may stop things: pause automation, shut the vault down, freeze a parameter, veto
 a slash, cancel a queued proposal. If any of its powers, or any function open to everyone,
-let it move money, a stolen guardian key would drain the vault: redeem depositors' shares,
-rebalance into a sleeve it controls, add such a sleeve, re-route a feed to liquidate everyone,
-pull the lending book's cash or the agents' bonds. The defence: fund-moving entrypoints are
-gated by roles the guardian does not hold (GOVERNANCE, the vault, an active agent) or pay only
-the caller's own tokens or their owners; what the guardian may call moves funds nowhere but
-back to idle (DESIGN invariant 8: "the guardian cannot move funds at all").
+let it move money, a stolen guardian key would drain the vault: request or claim depositors'
+redemptions, deposits or cancellations, rebalance into a sleeve it controls, add such a sleeve,
+re-route a feed to liquidate everyone, pull the lending book's cash or the agents' bonds. The
+defence: fund-moving entrypoints are gated by roles the guardian does not hold (GOVERNANCE, the
+vault, an active agent), by the owner or controller (or its ERC-7540 operator, or an allowance
+over its shares) or pay only the caller's own tokens; what the guardian may call moves funds
+nowhere but back to idle or into the claims of the requests' own controllers (DESIGN invariant
+8: "the guardian cannot move funds at all").
 
 The market: the lending test system, with the guardian holding the roles the deploy script
 gives it (vault GUARDIAN, registry GUARDIAN); 1,000,000 deposited and spread over the four
-sleeves; bob borrowing 50,000 against gold (rates 0); alice's redeem request #0 queued. Every state-
+sleeves; bob borrowing 50,000 against gold (rates 0); alice's redeem request pending (no strike
+yet). Every state-
 changing function of RWAVault, LendingSleeve, TokenizedRWASleeve, AgentRegistry,
 ParameterRegistry and OracleRouter is classified below, so a function added later fails the
 completeness check until someone decides what the guardian may do with it.
@@ -128,25 +131,37 @@ GUARDIAN_CALLS: dict[str, dict[str, Refused | OwnFunds | Allowed]] = {
         "setAllowed": by_role("RWAVault", "ALLOWLIST_ROLE", lambda m: (m.guardian, True)),
         "rebalance": Refused(lambda m: ([0, 0, 0, 9_000], b"\x00" * 32, ""), "NotActiveAgent",
                              lambda m: {"caller": m.guardian}),
+        # ERC-7540 claims, requests and cancellations of alice's, to the guardian: the caller
+        # must be the controller (or owner) or its operator.
         "redeem": Refused(lambda m: (m.vault.convertToShares(1_000 * USDC), m.guardian, m.alice),
-                          "ERC20InsufficientAllowance", lambda m: {"spender": m.guardian}),
+                          "NotOperator", lambda m: {"owner": m.alice, "caller": m.guardian}),
         "withdraw": Refused(lambda m: (1_000 * USDC, m.guardian, m.alice),
-                            "ERC20InsufficientAllowance", lambda m: {"spender": m.guardian}),
+                            "NotOperator", lambda m: {"owner": m.alice, "caller": m.guardian}),
+        "deposit": Refused(lambda m: (1_000 * USDC, m.guardian, m.alice),
+                           "NotOperator", lambda m: {"owner": m.alice, "caller": m.guardian}),
+        "mint": Refused(lambda m: (10**18, m.guardian, m.alice),
+                        "NotOperator", lambda m: {"owner": m.alice, "caller": m.guardian}),
+        "requestDeposit": Refused(lambda m: (1_000 * USDC, m.guardian, m.alice),
+                                  "NotOperator", lambda m: {"owner": m.alice,
+                                                            "caller": m.guardian}),
+        "cancelDepositRequest": Refused(lambda m: (m.alice,), "NotOperator",
+                                        lambda m: {"owner": m.alice, "caller": m.guardian}),
+        "cancelRedeemRequest": Refused(lambda m: (m.alice,), "NotOperator",
+                                       lambda m: {"owner": m.alice, "caller": m.guardian}),
+        # A redeem request also accepts an ERC-20 allowance over the owner's shares: none here.
+        "requestRedeem": Refused(lambda m: (1, m.guardian, m.alice),
+                                 "ERC20InsufficientAllowance", lambda m: {"spender": m.guardian}),
         "transferFrom": Refused(lambda m: (m.alice, m.guardian, 1),
                                 "ERC20InsufficientAllowance", lambda m: {"spender": m.guardian}),
-        "cancelRedeemRequest": Refused(lambda m: (0,), "NotRequestOwner",
-                                       lambda m: {"requestId": 0, "caller": m.guardian}),
         "unwind": Allowed("after shutdown only, and only back to idle"),
-        "processRedeemQueue": Allowed("pays each request's own receiver"),
+        "strike": Allowed("settles each request into its own controller's claim"),
+        "setOperator": Allowed("names operators over the caller's own requests and claims"),
         "pauseAutomation": Allowed("the guardian's power: stops agents, not users"),
         "unpauseAutomation": Allowed("the guardian's power"),
         "shutdown": Allowed("the guardian's power: stops deposits and agents, not exits"),
         "approve": Allowed("an allowance over the caller's own shares"),
-        "deposit": OwnFunds(lambda m: (1_000 * USDC, m.guardian)),
-        "mint": OwnFunds(lambda m: (10**18, m.guardian)),
         "donate": OwnFunds(lambda m: (1_000 * USDC,)),
         "transfer": OwnFunds(lambda m: (m.guardian, 1), BALANCE),
-        "requestRedeem": OwnFunds(lambda m: (1, m.guardian), BALANCE),
     },
     "LendingSleeve": admin_calls("LendingSleeve") | {
         "deposit": Refused(lambda m: (1,), "OnlyVault", lambda m: {"caller": m.guardian}),
@@ -220,7 +235,8 @@ def market(project, accounts) -> Market:
     vs.deposit(alice, 1_000_000 * USDC)
     vs.rebalance([2_000, 1_000, 1_000, 5_000])
     lending.open_position(bob, "gold", 100_000 * USDC, 50_000 * USDC)
-    lending.vault.requestRedeem(lending.vault.convertToShares(10_000 * USDC), alice, sender=alice)
+    shares = lending.vault.convertToShares(10_000 * USDC)
+    lending.vault.requestRedeem(shares, alice, alice, sender=alice)
     return Market(lending, guardian, alice, bob)
 
 
@@ -258,8 +274,9 @@ def test_every_fund_moving_entrypoint_refuses_the_guardian(market, label):
 
 def test_what_the_guardian_may_call_moves_nothing_to_it(market):
     """The guardian uses every power and every open call it has, shutdown and unwinding
-    included. Afterwards it holds no stablecoin, no share and no RWA token; the vault's assets
-    are all still there, less only what alice's queued request paid alice."""
+    included (a strike: it settles alice's request into alice's claim, which only alice takes).
+    Afterwards it holds no stablecoin, no share and no RWA token; the vault's assets are all
+    still there, less only what alice's request paid alice."""
     lending, guardian, vault, book = market.lending, market.guardian, market.vault, market.book
     vs, asset = lending.vs, lending.asset
     tokens = [s.token for s in vs.sleeves]
@@ -273,7 +290,14 @@ def test_what_the_guardian_may_call_moves_nothing_to_it(market):
     vault.unpauseAutomation(sender=guardian)
     vault.approve(market.bob, MAX_UINT, sender=guardian)
     vs.agents.register("ipfs://guardian", sender=guardian)
-    vault.processRedeemQueue(10, sender=guardian)
+    vault.setOperator(market.bob, True, sender=guardian)
+    vs.publish_prices()
+    vault.strike(sender=guardian)
+    claimable = vault.maxRedeem(market.alice)
+    assert vault.pendingRedeemRequest(0, market.alice) == 0 < claimable
+    assert_reverts(vault, "redeem", claimable, guardian, market.alice, sender=guardian,
+                   error="NotOperator", owner=market.alice, caller=guardian)  # fmt: skip
+    vault.redeem(claimable, market.alice, market.alice, sender=market.alice)
     paid = asset.balanceOf(market.alice) - alice_cash
     assert paid > 9_999 * USDC  # the request was paid, to alice
     vault.shutdown(sender=guardian)

@@ -5,9 +5,11 @@ whoever acts on it seizes every position's collateral for a token repayment or b
 shares for a fraction of their worth. A feed that stopped updating after a crash lets a
 borrower borrow against yesterday's value, and a depositor trade shares against a NAV nobody
 can verify. The OracleRouter turns such answers into `InvalidPrice(token, answer)` and
-`StalePrice(token, updatedAt)`; each consumer refuses to act on them: the vault's deposits and
-rebalances (`StaleValuation(sleeve)`), the lending book's borrows, collateral withdrawals and
-liquidations. Users' exits from what is verifiably liquid keep working.
+`StalePrice(token, updatedAt)`; each consumer refuses to act on them: the vault's strikes do not
+settle deposits (`StrikeNotReady(sleeve, ...)`), its rebalances revert (`StaleValuation(sleeve)`),
+the lending book refuses borrows, collateral withdrawals and liquidations. Users' exits keep
+working: a redemption waits `vault.strikeMaxWait`, then is settled with the stale sleeve valued
+at its last price less `vault.staleHaircutBps`.
 
 An extreme but valid move (beyond `oracle.maxDeviationBps`) is reported, not blocked for
 liquidations: the router's `deviationTrigger` asks for a `poke`, which records the move as
@@ -15,10 +17,9 @@ pending (`PriceMovePending`); the router's reference (what the sentinel and the 
 risk-off rule judge deviation against) stays until the move has held for `oracle.confirmDelay`,
 so no outsider's poke can hide the shock (M-5 of issue 18); the sentinel (the guardian) pauses
 automation — on a single pass when the NAV per share falls critically; liquidations keep working
-on the fresh price. Borrows and collateral withdrawals value collateral at the router's
-`priceBand(token).low`: an unconfirmed answer upwards lends nothing more. What is NOT yet
-defended on chain is marked xfail(strict): a deposit priced by the deviating answer before
-anyone looked at it (the vault's NAV strike closes it).
+on the fresh price. An unconfirmed answer is acted on by nobody: borrows and collateral
+withdrawals value collateral at the router's `priceBand(token).low`, and a strike prices
+deposits at the band's high end, redemptions at its low end.
 
 The market: 1,000,000 deposited; 30% in the gold sleeve (NAV 2,000), 60% lent; bob has posted
 50 gold (100,000) and borrowed 70,000 (threshold 75%: health 1.071). Rates are 0 and the
@@ -35,7 +36,9 @@ from keepers.shell.sentinel import priced_tokens
 from tests.keeper_support import keeper as make_keeper
 from tests.keeper_support import protocol_of
 from tests.lending_support import FEED_UNIT, MAX_UINT, USDC, WAD, deploy_lending_system
-from tests.vault_support import assert_reverts, revert_of
+from tests.vault_support import (
+    NO_EPOCH, WINDOW, assert_reverts, next_window, revert_of, settled,
+)  # fmt: skip
 
 GOLD = 10**18
 BOB_GOLD = 50 * GOLD
@@ -43,6 +46,8 @@ BOB_DEBT = 70_000 * USDC
 GOLD_NAV = 2_000 * FEED_UNIT
 TARGETS = [0, 3_000, 0, 6_000]  # tbill, gold, invoices, lending
 RATIONALE = keccak(text="oracle attack")
+STRIKE_MAX_WAIT = 3 * 86_400  # vault.strikeMaxWait in the test fixtures
+HAIRCUT_BPS = 500  # vault.staleHaircutBps in the test fixtures
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +98,14 @@ def router_events(receipt, router) -> list[str]:
     return [log.event_name for log in receipt.events if log.event_name in names]
 
 
+def publish_all_but_gold(lending, chain) -> None:
+    """A new round of every feed but gold's (broken), at or after the request window's cut-off."""
+    next_window(chain)
+    for s in lending.vs.sleeves:
+        if s.name != "gold":
+            s.feed.setAnswer(s.feed.latestAnswer(), sender=lending.vs.governance)
+
+
 def break_feed(lending, chain, fault: str) -> tuple[str, dict]:
     """Makes gold's feed answer as `fault` says: 0, -2,000, or its last answer (2,000) stamped
     one second past `oracle.maxStaleness`; returns the router's error and its inputs."""
@@ -114,9 +127,11 @@ def break_feed(lending, chain, fault: str) -> tuple[str, dict]:
 def test_a_broken_feed_answer_moves_no_funds_in_vault_book_or_rebalance(
     lending, chain, alice, bob, mallory, keeper, fault
 ):
-    """zero / negative / stale gold answer: nobody deposits, borrows, withdraws collateral,
-    liquidates or rebalances on it; alice still withdraws what idle holds and bob repays. Once
-    the feed answers again, the same calls go through (the refusals were the oracle's)."""
+    """zero / negative / stale gold answer: no deposit settles, nobody borrows, withdraws
+    collateral, liquidates or rebalances on it; alice's redemption settles once
+    `vault.strikeMaxWait` has passed, with gold valued at its last price less the haircut, and
+    bob repays. Once the feed answers again, the same calls go through (the refusals were the
+    oracle's)."""
     vault, book, router = lending.vault, lending.book, lending.vs.router
     gold, gold_sleeve = lending.token("gold"), lending.vs.sleeve("gold").sleeve
     error, inputs = break_feed(lending, chain, fault)
@@ -124,9 +139,13 @@ def test_a_broken_feed_answer_moves_no_funds_in_vault_book_or_rebalance(
     assert_reverts(router, "price", gold, sender=mallory, error=error, token=gold, **inputs)
     # The vault: no deposit priced on an unverifiable NAV, no rebalance, no redemption of gold.
     lending.vs.fund(mallory, 100_000 * USDC)
-    assert vault.maxDeposit(mallory) == 0
-    assert_reverts(vault, "deposit", 100_000 * USDC, mallory, sender=mallory,
-                   error="StaleValuation", sleeve=gold_sleeve)  # fmt: skip
+    vault.requestDeposit(100_000 * USDC, mallory, mallory, sender=mallory)
+    shares = vault.convertToShares(10_000 * USDC)
+    request = vault.requestRedeem(shares, alice, alice, sender=alice)
+    cutoff = (request.timestamp // WINDOW + 1) * WINDOW
+    publish_all_but_gold(lending, chain)
+    assert_reverts(vault, "strike", sender=keeper, error="StrikeNotReady", sleeve=gold_sleeve,
+                   cutoff=cutoff, staleReadyAt=cutoff + STRIKE_MAX_WAIT)  # fmt: skip
     assert_reverts(vault, "rebalance", [0, 0, 0, 9_000], RATIONALE, "", sender=lending.vs.allocator,
                    error="StaleValuation", sleeve=gold_sleeve)  # fmt: skip
     assert gold_sleeve.availableLiquidity() == 0
@@ -137,10 +156,21 @@ def test_a_broken_feed_answer_moves_no_funds_in_vault_book_or_rebalance(
     assert_reverts(book, "liquidate", bob, gold, MAX_UINT, sender=keeper, error=error, token=gold)
     assert not book.liquidationTrigger(bob)[0]
 
-    # What is verifiably liquid still leaves: alice from idle, bob's repayment in.
+    # Exits do not freeze: after vault.strikeMaxWait alice's redemption settles from idle, gold
+    # at its last price less the haircut (she bears the doubt); mallory's deposit still waits.
+    chain.pending_timestamp = cutoff + STRIKE_MAX_WAIT
+    publish_all_but_gold(lending, chain)
+    nav, supply = vault.totalAssets(), vault.totalSupply()  # escrowed shares count till burned
+    haircut = -(-gold_sleeve.totalAssets() * HAIRCUT_BPS // 10_000)
+    tx = vault.strike(sender=keeper)
+    struck = settled(tx, vault)
+    assert struck["staleSleeves"] == 1 << 1  # gold
+    assert struck["depositEpoch"] == NO_EPOCH and vault.pendingDeposits() == 100_000 * USDC
+    assert struck["redeemShares"] == shares
+    assert struck["redeemAssets"] == shares * (nav - haircut + 1) // (supply + 10**12)
     cash = lending.asset.balanceOf(alice)
-    vault.withdraw(10_000 * USDC, alice, alice, sender=alice)
-    assert lending.asset.balanceOf(alice) == cash + 10_000 * USDC
+    vault.redeem(shares, alice, alice, sender=alice)
+    assert lending.asset.balanceOf(alice) == cash + struck["redeemAssets"]
     lending.fund(bob, 10_000 * USDC)
     book.repay(10_000 * USDC, bob, sender=bob)
     assert book.debtOf(bob) == BOB_DEBT - 10_000 * USDC
@@ -148,7 +178,7 @@ def test_a_broken_feed_answer_moves_no_funds_in_vault_book_or_rebalance(
 
     lending.set_nav("gold", GOLD_NAV)  # the feed answers again
     for call, args, sender in (
-        (vault, ("deposit", 100_000 * USDC, mallory), mallory),
+        (vault, ("strike",), keeper),
         (book, ("borrow", 1_000 * USDC), bob),
         (vault, ("rebalance", [0, 2_000, 0, 7_000], RATIONALE, ""), lending.vs.allocator),
     ):
@@ -182,8 +212,10 @@ def test_an_extreme_move_is_reported_automation_paused_and_liquidations_go_on(
     vault.pauseAutomation(sender=guardian)  # the sentinel's answer to the move
     assert_reverts(vault, "rebalance", [0, 0, 0, 9_000], RATIONALE, "",
                    sender=lending.vs.allocator, error="AutomationIsPaused")  # fmt: skip
-    lending.vs.deposit(mallory, 1_000 * USDC)  # users are not stopped
-    vault.withdraw(1_000 * USDC, alice, alice, sender=alice)
+    lending.vs.deposit(mallory, 1_000 * USDC)  # users are not stopped: requests, strikes, claims
+    cash = lending.asset.balanceOf(alice)
+    lending.vs.redeem(alice, vault.convertToShares(1_000 * USDC))
+    assert lending.asset.balanceOf(alice) > cash
 
     assert book.healthFactor(bob) == 80_000 * 7_500 * WAD // (70_000 * 10_000)  # 0.857
     repay, seized = book.previewLiquidation(bob, gold, MAX_UINT)
@@ -278,30 +310,16 @@ def test_a_single_critical_nav_drop_trips_the_sentinel(lending, protocol, bob, t
     assert after.actions == []
 
 
-@pytest.mark.parametrize(
-    "consumer",
-    [
-        "borrow",
-        pytest.param(
-            "deposit",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="MISSING DEFENCE: a deposit is still priced at the live answer beyond "
-                "oracle.maxDeviationBps; the vault's NAV strike (the lead's ERC-7540 work, "
-                "pricing requests with the router's priceBand) closes it",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("consumer", ["borrow", "deposit"])
 def test_an_unconfirmed_extreme_answer_is_not_acted_on(lending, chain, bob, mallory, consumer):
     """Gold's feed doubles (or halves) in one round that nobody has poked: a faulty or
     manipulated answer. Borrowing against the doubled collateral would let bob walk off with
     debt the collateral cannot cover; depositing at the halved NAV buys the other depositors'
     gold sleeve at half price. The defence: while the latest answer is more than
     oracle.maxDeviationBps from the router's reference, borrows and collateral withdrawals value
-    collateral at the lower of the two (`priceBand(token).low`) until the move is confirmed;
-    deposits (xfail) will be priced at the vault's NAV strike."""
+    collateral at the lower of the two (`priceBand(token).low`) until the move is confirmed, and
+    a strike prices deposits at the band's high end (gold at the accepted 2,000), redemptions at
+    its low end."""
     vault, book, router = lending.vault, lending.book, lending.vs.router
     gold = lending.token("gold")
     assert router.lastPrice(gold)[0] == 2_000 * WAD
@@ -326,7 +344,14 @@ def test_an_unconfirmed_extreme_answer_is_not_acted_on(lending, chain, bob, mall
         assert router.lastPrice(gold)[0] == 4_000 * WAD
         assert revert_of(book, "borrow", 60_000 * USDC, sender=bob) is None
     else:
+        price = (vault.totalAssets() + 1) * 10**36 // (vault.totalSupply() + 10**12)
         lending.set_nav("gold", 1_000 * FEED_UNIT)
         assert router.deviationTrigger(gold)[0]
         lending.vs.fund(mallory, 100_000 * USDC)
-        assert revert_of(vault, "deposit", 100_000 * USDC, mallory, sender=mallory) is not None
+        vault.requestDeposit(100_000 * USDC, mallory, mallory, sender=mallory)
+        lending.vs.publish_prices()  # gold still at 1,000, unconfirmed
+        struck = settled(lending.vs.strike(sender=mallory), vault)
+        assert struck["depositAssets"] == 100_000 * USDC
+        # Mallory paid the price of gold at 2,000: no share bought at the halved NAV.
+        assert struck["depositPrice"] == price
+        assert struck["depositShares"] == 100_000 * USDC * 10**36 // price

@@ -1,13 +1,13 @@
 """Attack (or accident): a keeper sends calldata built on a state that has changed since.
 
-Keepers read a trigger (`liquidationTrigger`, `redeemQueueTrigger`, their own rebalance
+Keepers read a trigger (`liquidationTrigger`, `strikeTrigger`, their own rebalance
 plan), then send its calldata a block or more later, racing each other and the users they act
 on. If the contract trusted the calldata, a liquidator could seize collateral from a borrower
 who has just repaid, an agent could apply weights meant for yesterday's parameters, a
-redemption batch could pay twice or pay a request its owner cancelled. The defence (DESIGN:
-"the state-changing call re-checks everything itself: keepers are untrusted and race"): each
-call re-reads the state it acts on and either refuses with the reason, leaving every balance
-as it was, or does only what is still right at the moment it runs.
+strike or a claim could pay a redemption twice or pay a request its owner cancelled. The
+defence (DESIGN: "the state-changing call re-checks everything itself: keepers are untrusted
+and race"): each call re-reads the state it acts on and either refuses with the reason,
+leaving every balance as it was, or does only what is still right at the moment it runs.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from eth_utils import keccak
 
 from tests.lending_support import FEED_UNIT, MAX_UINT, USDC, WAD, deploy_lending_system
-from tests.vault_support import assert_reverts, bond_agent, revert_of
+from tests.vault_support import assert_reverts, bond_agent, revert_of, settled
 
 BOB_DEBT = 70_000 * USDC
 RATIONALE = keccak(text="stale")
@@ -130,39 +130,63 @@ def test_a_rebalance_planned_under_an_old_cap_is_refused(lending, chain):
                    error="SleeveCapExceeded", index=1, targetBps=3_000, capBps=2_000)  # fmt: skip
 
 
-def test_a_redeem_batch_after_the_queue_changed_pays_only_what_is_still_owed(
-    lending, accounts, keepers
-):
-    """Three requests are queued and the trigger says `processRedeemQueue(3)`. Before it lands,
-    another keeper processes the first two and the third's owner cancels. The stale batch pays
-    nothing (no request paid twice, nothing to a cancelled one) and moves no asset; a request
-    queued after the trigger is paid at the price of the moment it runs."""
-    vault, asset = lending.vault, lending.asset
+def test_a_stale_strike_or_a_second_claim_pays_no_redemption_twice(lending, accounts, keepers):
+    """Three redemptions are requested, the third's owner cancels hers, prices are published and
+    the trigger says `strike()`. Another keeper strikes first: the two left are filled into
+    their controllers' claims. The stale strike then settles nothing (`NothingToStrike`), a
+    second claim of a claimed redemption pays nothing (`ClaimExceeded`), the cancelled request
+    has nothing to claim, and a request made after the trigger is filled by the stale calldata
+    at the price of the moment it runs, once prices newer than it are published."""
+    vault, asset, vs = lending.vault, lending.asset, lending.vs
     alice, carol, dave = accounts[6], accounts[2], accounts[3]
     for who in (carol, dave):
-        lending.vs.deposit(who, 50_000 * USDC)
-    ids = [vault.requestRedeem(vault.convertToShares(10_000 * USDC), who, sender=who).return_value
-           for who in (alice, carol, dave)]  # fmt: skip
-    ok, calldata = vault.redeemQueueTrigger()
-    assert ok and calldata == vault.processRedeemQueue.encode_input(3)
+        vs.deposit(who, 50_000 * USDC)
+    shares = vault.convertToShares(10_000 * USDC)
+    for who in (alice, carol, dave):
+        vault.requestRedeem(shares, who, who, sender=who)
+    dave_shares = vault.balanceOf(dave)
+    assert vault.cancelRedeemRequest(dave, sender=dave).return_value == shares
+    assert vault.balanceOf(dave) == dave_shares + shares
+    vs.publish_prices()
+    ok, calldata = vault.strikeTrigger()
+    assert ok and calldata == vault.strike.encode_input()
     slow, fast = keepers
 
-    vault.processRedeemQueue(2, sender=fast)
-    vault.cancelRedeemRequest(ids[2], sender=dave)
+    tx = vault.strike(sender=fast)
+    struck = settled(tx, vault)
+    assert struck["redeemShares"] == 2 * shares  # alice's and carol's, in full
+    assert [vault.claimableRedeemRequest(0, a) for a in (alice, carol, dave)] == [shares] * 2 + [0]
+    first = [vault.maxWithdraw(a) for a in (alice, carol)]
+    assert sum(first) <= struck["redeemAssets"] and first[0] > 9_999 * USDC
     cash = [asset.balanceOf(a) for a in (alice, carol, dave, slow)]
-    idle, supply = vault.idle(), vault.totalSupply()
-    tx = vault(sender=slow, data=calldata)
-    assert tuple(tx.return_value) == (0, 0)
-    assert [asset.balanceOf(a) for a in (alice, carol, dave, slow)] == cash
-    assert (vault.idle(), vault.totalSupply()) == (idle, supply)
+    idle, supply, strikes = vault.idle(), vault.totalSupply(), vault.strikeCount()
+    assert_reverts(vault, "strike", sender=slow, error="NothingToStrike")
+    assert vault.strikeTrigger()[0] is False
 
-    shares = vault.convertToShares(5_000 * USDC)
-    late = vault.requestRedeem(shares, carol, sender=carol).return_value
+    owed = first[0]
+    assert vault.redeem(shares, alice, alice, sender=alice).return_value == owed
+    assert_reverts(vault, "redeem", shares, alice, alice, sender=alice, error="ClaimExceeded",
+                   controller=alice, requested=shares, claimable=0)  # fmt: skip
+    assert_reverts(vault, "redeem", 1, dave, dave, sender=dave, error="ClaimExceeded",
+                   controller=dave, requested=1, claimable=0)  # fmt: skip
+    assert [asset.balanceOf(a) for a in (alice, carol, dave, slow)] == [
+        cash[0] + owed, *cash[1:]
+    ]  # fmt: skip
+    assert (vault.idle(), vault.totalSupply(), vault.strikeCount()) == (idle, supply, strikes)
+
+    late = vault.convertToShares(5_000 * USDC)
+    vault.requestRedeem(late, carol, carol, sender=carol)
     lending.vs.fund(dave, 20_000 * USDC)
     vault.donate(20_000 * USDC, sender=dave)  # the share price moves after the trigger ...
-    owed = vault.convertToAssets(shares)
-    assert owed > 5_000 * USDC  # ... and the batch pays at the price when it runs
+    ape.chain.pending_timestamp = ape.chain.blocks.head.timestamp  # the call in this second
+    assert_reverts(vault, "strike", sender=slow, error="StrikeNotReady")  # no newer price yet
+    vs.publish_prices()
+    owed = vault.convertToAssets(late)
+    assert owed > 5_000 * USDC  # ... and the stale strike fills at the price when it runs
     tx = vault(sender=slow, data=calldata)
-    assert tuple(tx.return_value) == (1, owed)
-    assert asset.balanceOf(carol) == cash[1] + owed
-    assert vault.redeemRequest(late).shares == 0
+    assert (settled(tx, vault)["redeemShares"], settled(tx, vault)["redeemAssets"]) == (late, owed)
+    assert vault.pendingRedeemRequest(0, carol) == 0
+    assert vault.claimableRedeemRequest(0, carol) == shares + late
+    assert vault.maxWithdraw(carol) == first[1] + owed
+    vault.redeem(shares + late, carol, carol, sender=carol)
+    assert asset.balanceOf(carol) == cash[1] + first[1] + owed

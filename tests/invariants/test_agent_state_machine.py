@@ -2,12 +2,13 @@
 
 A hypothesis state machine drives one deployed vault system (`deploy_vault_system`: three
 TokenizedRWASleeves, the AgentRegistry, the allocator bonded at `agent.minStake`; a depositor
-holding 1,000,000 in the vault; `vault.performanceFeeBps` 1000 so that fees reach the registry)
+holding 1,000,000 in the vault; `vault.performanceFeeBps` 1000 so that fees reach the registry
+at the NAV strikes a keeper makes after requesting a small deposit)
 with four agents (the allocator and three more) through random registrations and stakes,
 unbond requests, withdrawals of unbonded stake, rebalances by an active agent (random targets
 within the caps 6000/4000/3000 bps and the 500 bps idle buffer, under the one-day cooldown),
-price moves of the sleeves' feeds, time jumps (the feeds republished after each, so no price is
-stale past `oracle.maxStaleness`), evaluations of due decisions (one at a time, or a keeper
+strikes, price moves of the sleeves' feeds, time jumps (the feeds republished after each, so no
+price is stale past `oracle.maxStaleness`), evaluations of due decisions (one at a time, or a keeper
 sweeping `decisionsDue` and the slashes past their veto window, possibly after waiting for the
 next deadline), guardian vetoes and executions of slashes, and reward claims. The windows are
 shortened so that a short run reaches every stage: `agent.evalWindow` 2 days,
@@ -92,6 +93,8 @@ IDLE_BUFFER_BPS = VAULT_PARAMETERS["vault.idleBufferBps"][0]
 CAPS = tuple(spec.cap_bps for spec in DEFAULT_SLEEVES)
 DEPOSIT = 1_000_000 * USDC  # the depositor's, in the vault
 AGENT_FUNDS = 2_000_000 * USDC  # each agent's wallet: more than any run stakes
+TICKET = USDC  # the deposit the keeper requests before each strike (a strike needs a request)
+KEEPER_FUNDS = 1_000 * USDC  # more tickets than any run strikes
 N_AGENTS = 4  # the allocator and three more
 AMOUNT = st.one_of(st.integers(1, 1_000), st.integers(USDC, 40_000 * USDC))
 BOND = st.one_of(st.just(0), AMOUNT)
@@ -176,6 +179,7 @@ def _deployed() -> Deployed:
         system.set_param("agent.vetoWindow", VETO_WINDOW)
         system.set_param("agent.unbondingPeriod", UNBONDING_PERIOD)
         system.deposit(ta[6], DEPOSIT)
+        system.fund(ta[7], KEEPER_FUNDS)  # the keeper's deposits before its strikes
         agents = [ta[2], ta[3], ta[4], ta[5]]
         for agent in agents:
             faucet(system.asset, agent, AGENT_FUNDS)
@@ -404,6 +408,18 @@ class AgentMachine(RuleBasedStateMachine):
         assert log.decisionId not in self.open
         self.open[log.decisionId] = Decision(who, log.dueAt)
         self.last_rebalance = self.now
+        assert not self.vault.logs(tx, "PerformanceFeeTaken")  # fees are taken at strikes
+
+    @rule(moves=MOVES)
+    def keeper_strikes(self, moves):
+        """The keeper requests a small deposit, the NAVs are published a second later (moved by
+        `moves`) and it strikes: the performance fee, if any, is taken there and reaches the
+        registry."""
+        keeper = self.d.keeper
+        self._send(self.vault, "requestDeposit", TICKET, keeper.address, keeper.address,
+                   sender=keeper, refusals=set())  # fmt: skip
+        self._advance(1, moves)
+        tx = self._send(self.vault, "strike", sender=keeper, refusals=set())
         if self.vault.logs(tx, "PerformanceFeeTaken"):
             self.fees += 1
             event("performance fee taken")

@@ -22,7 +22,7 @@ from tests.lending_support import (
     deploy_lending_system,
     key,
 )
-from tests.vault_support import assert_reverts, isolated, revert_of
+from tests.vault_support import assert_reverts, isolated, revert_of, settled
 
 SUPPLY = 1_000_000 * USDC
 CASH = 900_000 * USDC
@@ -148,8 +148,9 @@ def test_deposit_and_withdraw_collateral(lending, book, bob):
     assert book.totalAssets() == CASH
 
 
-def test_withdrawal_must_stay_within_ltv(lending, book, bob):
+def test_withdrawal_must_stay_within_ltv(lending, book, bob, chain):
     tokens = lending.open_position(bob, "gold", 100_000 * USDC, 60_000 * USDC)
+    chain.pending_timestamp = chain.blocks.head.timestamp  # the call in the borrow's second
     gold = lending.token("gold")
     power = gold_value(tokens) * 7_000 // 10_000
     assert power == 70_000 * USDC
@@ -407,23 +408,26 @@ def test_vault_recalls_cash_but_never_lent_money(lending, book, bob, accounts, c
     lending.open_position(bob, "tbill", 2_000_000 * USDC, 800_000 * USDC)
     assert book.availableLiquidity() == 100_000 * USDC
     assert lending.vault.liquidity() == 200_000 * USDC  # 100,000 idle + the book's cash
-    # maxRedeem is exact for the block it is read in: send the redeem in the same second (the
-    # share price grows with interest, so a later redeem of as many shares asks for more).
-    chain.pending_timestamp = chain.blocks.head.timestamp
-    shares = lending.vault.maxRedeem(alice)
-    assert lending.vault.previewRedeem(shares) <= 200_000 * USDC
-    lending.vault.redeem(shares, alice, alice, sender=alice)
+    # Alice asks to redeem everything: the strike pays what idle and the book's cash hold and
+    # never recalls lent money; the rest stays queued.
+    vault = lending.vault
+    shares = vault.balanceOf(alice)
+    vault.requestRedeem(shares, alice, alice, sender=alice)
+    struck = settled(lending.vs.strike(sender=bob), vault)
+    assert 200_000 * USDC - 2 <= struck["redeemAssets"] <= 200_000 * USDC
     assert book.cash() <= 2  # all of it, but the shares' rounding
     assert book.totalDebt() >= 800_000 * USDC
-    # The rest waits for repayments: a queued request is paid when the borrower repays.
-    rest = lending.vault.balanceOf(alice)
-    lending.vault.requestRedeem(rest, alice, sender=alice)
+    assert vault.pendingRedeemRequest(0, alice) == shares - struck["redeemShares"] > 0
+    # The rest waits for repayments: the queued request is filled when the borrower repays.
     lending.fund(bob, 10_000 * USDC)
     book.repay(MAX_UINT, bob, sender=bob)
-    ok, data = lending.vault.redeemQueueTrigger()
+    ok, data = vault.strikeTrigger()
     assert ok
-    lending.vault(sender=bob, data=data)
-    assert lending.vault.balanceOf(alice) == 0
+    vault(sender=bob, data=data)
+    assert vault.pendingRedeemRequest(0, alice) == 0
+    assert vault.claimableRedeemRequest(0, alice) == shares
+    vault.redeem(shares, alice, alice, sender=alice)
+    assert vault.balanceOf(alice) == vault.maxRedeem(alice) == 0
 
 
 def test_vault_rebalance_recalls_cash(lending, book, chain):
