@@ -324,12 +324,14 @@ contract RebalanceModule {
                 break;
             }
         }
-        for (uint256 x = h.redemptions; x < w; ++x) {
+        bool redeems;
+        for (uint256 x = h.redemptions; x <= w && x < open; ++x) {
             if ($.redeemWindows[x].requested != $.redeemWindows[x].filled) {
-                w = x;
+                (w, redeems) = (x, true);
                 break;
             }
         }
+        if (!redeems && w == open) redeems = $.redeemWindows[open].requested != $.redeemWindows[open].filled;
         uint256 cutoff = (w + 1) * VaultStorage.WINDOW;
         address blocker;
         uint256 at;
@@ -341,7 +343,9 @@ contract RebalanceModule {
                 break;
             }
         }
-        revert IRWAVault.StrikeNotReady(blocker, at, cutoff, cutoff + registry.get(STRIKE_MAX_WAIT));
+        // Only redemptions may settle with a stale sleeve; a window of deposits only waits.
+        uint256 staleReadyAt = redeems ? cutoff + registry.get(STRIKE_MAX_WAIT) : 0;
+        revert IRWAVault.StrikeNotReady(blocker, at, cutoff, staleReadyAt);
     }
 
     /// @dev Fills redeem windows [from, to) first in, first out at `(nav + 1) / supply` per share,
@@ -363,6 +367,7 @@ contract RebalanceModule {
         }
         (uint256 budget, uint256 loss) = _pull($, token, need);
         if (budget > need) budget = need;
+        last = type(uint64).max; // none filled
         uint256 w = from;
         for (; w < to; ++w) {
             VaultStorage.RedeemWindow storage x = $.redeemWindows[w];
@@ -373,7 +378,7 @@ contract RebalanceModule {
                 shares = budget.mulDiv(supply, nav + 1); // down
                 assets = shares.mulDiv(nav + 1, supply);
             }
-            if (shares == 0 || assets == 0) break; // shares that would pay nothing are not filled
+            if (shares == 0) break;
             uint256 charge = Math.min(loss, assets);
             (loss, budget, last) = (loss - charge, budget - assets, uint64(w));
             x.filled += uint128(shares);

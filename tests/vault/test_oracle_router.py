@@ -491,9 +491,9 @@ def test_a_large_move_is_reported_never_blocked(router, feed, admin, keeper):
 
 
 def test_price_band_spans_an_unconfirmed_move_until_it_is_accepted(router, feed, admin, keeper):
-    """Strikes value sleeves on this band: a move beyond oracle.maxDeviationBps that nobody has
-    confirmed (poked) yet gives (min, max) of the live and the accepted price; within the limit,
-    or once accepted, low == high == the live price."""
+    """Strikes value sleeves on this band: a move beyond oracle.maxDeviationBps that is not
+    confirmed yet (held for oracle.confirmDelay, then poked) gives (min, max) of the live and the
+    accepted price; within the limit, or once accepted, low == high == the live price."""
     assert router.priceBand(TOKEN) == (WAD, WAD)
     feed.setAnswer(110_000_000, sender=admin)  # exactly the limit: no doubt
     assert router.priceBand(TOKEN) == (11 * WAD // 10, 11 * WAD // 10)
@@ -501,6 +501,10 @@ def test_price_band_spans_an_unconfirmed_move_until_it_is_accepted(router, feed,
     assert router.priceBand(TOKEN) == (WAD, 110_000_001 * 10**10)
     feed.setAnswer(89_999_999, sender=admin)  # beyond: down
     assert router.priceBand(TOKEN) == (89_999_999 * 10**10, WAD)
+    seen = router.poke(TOKEN, sender=keeper).timestamp  # recorded, not yet confirmed
+    assert router.priceBand(TOKEN) == (89_999_999 * 10**10, WAD)
+    ape.chain.pending_timestamp = seen + CONFIRM_DELAY
+    feed.setAnswer(89_999_999, sender=admin)  # the move held: a fresh round at the same price
     router.poke(TOKEN, sender=keeper)  # confirmed: the band closes on the new price
     assert router.priceBand(TOKEN) == (89_999_999 * 10**10, 89_999_999 * 10**10)
     assert router.priceBand(TOKEN) == (router.price(TOKEN), router.price(TOKEN))

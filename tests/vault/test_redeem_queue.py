@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from tests.vault_support import (
     DAY,
     FEED_UNIT,
+    NO_EPOCH,
     USDC,
     WINDOW,
     assert_reverts,
@@ -255,8 +256,7 @@ def test_the_queue_is_filled_first_in_first_out_across_epochs_as_daily_limits_re
     second = worth(system, 100_000 * USDC)
     vault.requestRedeem(second, dave, bob, sender=bob)
     k2 = settled(system.strike(sender=keeper), vault)  # nothing reachable until the reset
-    assert k2["redeemEpoch"] == k1["redeemEpoch"] + 1
-    assert (k2["redeemShares"], k2["redeemAssets"]) == (0, 0)
+    assert (k2["redeemShares"], k2["redeemAssets"], k2["redeemEpoch"]) == (0, 0, NO_EPOCH)
     assert vault.maxRedeem(dave) == 0
 
     # day 2: alice's rest first, then dave's partly
@@ -451,7 +451,7 @@ def test_trigger_reports_no_request_and_prices_not_newer(system, people):
     assert tuple(vault.strikeTrigger()) == (False, b"no request")
     shares = worth(system, 10_000 * USDC)
     vault.requestRedeem(shares, alice, alice, sender=alice)
-    assert tuple(vault.strikeTrigger()) == (False, b"prices not newer than requests")
+    assert tuple(vault.strikeTrigger()) == (False, b"no request window past a published price")
     system.publish_prices()
     should_act, data = vault.strikeTrigger()
     assert should_act and bytes(data) == bytes(vault.strike.encode_input())
@@ -658,16 +658,16 @@ class QueueModel:
         assert sum(fills.values()) <= k["redeemShares"]
         assert k["redeemShares"] - sum(fills.values()) <= len(fills)  # pro rata dust
         event(f"strike: fills {sum(1 for f in fills.values() if f)} of {len(fills)} requests")
-        # First in, first out: while an epoch still waits, no later epoch got anything.
-        waiting = [self.redeems[c][1] for c in pending if vault.pendingRedeemRequest(0, c)]
+        # First in, first out: while a request window still waits, no later window got anything.
+        waiting = [self.redeems[c][2] for c in pending if vault.pendingRedeemRequest(0, c)]
         for c, filled in fills.items():
             if filled and waiting:
-                assert self.redeems[c][1] <= min(waiting)
-        # Pro rata within an epoch: one fill ratio (cumulative), up to rounding.
+                assert self.redeems[c][2] <= min(waiting)
+        # Pro rata within a request window: one fill ratio (cumulative), up to rounding.
         by_epoch: dict[int, list] = {}
-        for c, (shares, epoch, _) in self.redeems.items():
+        for c, (shares, _, window) in self.redeems.items():
             done = shares - vault.pendingRedeemRequest(0, c)
-            by_epoch.setdefault(epoch, []).append((shares, done))
+            by_epoch.setdefault(window, []).append((shares, done))
         for group in by_epoch.values():
             for (s1, d1), (s2, d2) in zip(group, group[1:], strict=False):
                 assert abs(d1 * s2 - d2 * s1) <= s1 + s2

@@ -15,7 +15,9 @@ import ape
 import pytest
 from eth_utils import keccak
 
-from tests.vault_support import DAY, FEED_UNIT, USDC, WAD, deploy_vault_system, settled
+from tests.vault_support import (
+    DAY, FEED_UNIT, USDC, WAD, WINDOW, deploy_vault_system, next_window, settled,
+)  # fmt: skip
 
 TOKEN_DECIMALS = {"tbill": 18, "gold": 18, "invoices": 6}
 DEPOSIT = 1_000_000 * USDC
@@ -73,11 +75,8 @@ def fault(system, chain, gov, name: str, kind: str) -> None:
 
 
 def publish_except(system, name: str) -> None:
-    """A new round of every feed but `name`'s, at least a second after the last block."""
-    chain = ape.chain
-    head = chain.blocks.head.timestamp
-    if chain.pending_timestamp <= head:
-        chain.pending_timestamp = head + 1
+    """A new round of every feed but `name`'s, at or after the request window's cut-off."""
+    next_window(ape.chain)
     for s in system.sleeves:
         if s.name != name:
             s.feed.setAnswer(s.feed.latestAnswer(), sender=system.governance)
@@ -96,7 +95,8 @@ def redeem_with_gold_faulted(system, chain, gov, account, kind: str):
     if kind == "frozen":
         return settled(system.strike(), vault)
     wait = system.registry.get(keccak(text="vault.strikeMaxWait"))
-    chain.pending_timestamp = chain.blocks.head.timestamp + wait
+    cutoff = (chain.blocks.head.timestamp // WINDOW + 1) * WINDOW
+    chain.pending_timestamp = cutoff + wait
     publish_except(system, "gold")
     assert not system.sleeve("gold").sleeve.strikeValuation()[3]  # gold is stale now
     return settled(vault.strike(sender=gov), vault)
@@ -335,7 +335,8 @@ def test_stale_price_of_an_empty_sleeve_does_not_stop_deposits(system, gov, alic
     assert system.sleeve("gold").sleeve.valuation() == (0, True)
     system.fund(alice, 1_000 * USDC)
     system.vault.requestDeposit(1_000 * USDC, alice, alice, sender=alice)
-    # No feed publishes: every sleeve is empty, so no price is in the way.
+    # No feed publishes: every sleeve is empty, so no price is in the way once the window closed.
+    next_window(chain)
     system.vault.strike(sender=alice)
     system.vault.deposit(1_000 * USDC, alice, sender=alice)
     assert system.vault.totalAssets() == 1_000 * USDC
@@ -355,7 +356,7 @@ def test_strike_valuation_is_one_value_at_the_feeds_publication_time(invested, g
     assert tbill.sleeve.strikeValuation() == (expected, expected, published, True)
 
 
-def test_strike_valuation_spans_an_unconfirmed_move(invested, gov, bob):
+def test_strike_valuation_spans_an_unconfirmed_move(invested, gov, bob, chain):
     gold = invested.sleeve("gold")
     published = gold.feed.setAnswer(2_300 * FEED_UNIT, sender=gov).timestamp  # +15%, unpoked
     low, high = value(150 * WAD, 2_000 * WAD, "gold"), value(150 * WAD, 2_300 * WAD, "gold")
@@ -364,6 +365,11 @@ def test_strike_valuation_spans_an_unconfirmed_move(invested, gov, bob):
     gold.feed.setAnswer(1_700 * FEED_UNIT, sender=gov)  # -15%
     low = value(150 * WAD, 1_700 * WAD, "gold")
     assert gold.sleeve.strikeValuation()[:2] == (low, value(150 * WAD, 2_000 * WAD, "gold"))
+    seen = invested.router.poke(gold.token, sender=bob).timestamp  # recorded, not confirmed
+    assert gold.sleeve.strikeValuation()[:2] == (low, value(150 * WAD, 2_000 * WAD, "gold"))
+    delay = invested.registry.get(keccak(text="oracle.confirmDelay"))
+    chain.pending_timestamp = seen + delay
+    gold.feed.setAnswer(1_700 * FEED_UNIT, sender=gov)  # the move held
     invested.router.poke(gold.token, sender=bob)  # confirmed: one value again
     assert gold.sleeve.strikeValuation()[:2] == (low, low)
 
