@@ -37,7 +37,7 @@ help:
 	@echo "make demo     set up when needed, then play the market scenario (report + charts in out/demo)"
 	@echo "make test     set up (venv, pip, npm) when needed and run the whole test suite"
 	@echo "make install  set up only"
-	@echo "make bench-gas        measure gas (vault vs bare OZ ERC4626), write benchmarks/gas/snapshot.json"
+	@echo "make bench-gas        measure gas (requests, strikes, claims, rebalances, lending, agents), write benchmarks/gas/snapshot.json"
 	@echo "make bench-gas-check  measure gas and fail on a regression over 2% against the snapshot"
 	@echo "make test-deep  the hypothesis state machines with the deep profile (long: see README)"
 	@echo "make slither  static analysis of contracts/; fails on a High/Medium finding not in security/slither-triage.yaml"

@@ -31,6 +31,10 @@ REQUIRED_PARAMETERS: frozenset[str] = frozenset(
         "vault.maxTurnoverBps",
         "vault.rebalanceCooldown",
         "vault.depositCap",
+        "vault.performanceFeeBps",
+        "vault.unlockPeriod",
+        "vault.strikeMaxWait",
+        "vault.staleHaircutBps",
         "oracle.maxStaleness",
         "oracle.maxDeviationBps",
         "oracle.confirmDelay",
@@ -271,6 +275,14 @@ class ExitTime:
     days: Fraction
     how: str
     """The computation, in words and numbers, for messages."""
+    strike_wait: Fraction = Fraction(0)
+    """Days a redemption may wait for the strike that settles it on top of the issuer's time
+    (``vault.strikeMaxWait`` at its max bound; :meth:`DeployConfig.exit_time` sets it)."""
+
+    @property
+    def total(self) -> Fraction:
+        """The issuer's days plus the strike wait: the whole exit."""
+        return self.days + self.strike_wait
 
 
 def _number(value: Fraction) -> str:
@@ -328,7 +340,8 @@ class DeployConfig(_Strict):
                     f"the maximum agent.unbondingPeriod {spec.max}s"
                 )
         # ... nor by one they cannot leave before: the timelock must outlast the depositors'
-        # exit time, the longest any issuer needs to redeem its sleeve's largest holding.
+        # exit time, the longest any issuer needs to redeem its sleeve's largest holding plus the
+        # longest a redemption may wait for the strike that pays it (vault.strikeMaxWait).
         for sleeve in self.sleeves:
             if sleeve.mock is not None and self.asset.mock is None:
                 raise ValueError(
@@ -337,11 +350,13 @@ class DeployConfig(_Strict):
                 )
         exit_time = self.exit_time()
         delay = self.governance.timelock_delay
-        if exit_time is not None and delay <= exit_time.days * DAY:
+        if exit_time is not None and delay <= exit_time.total * DAY:
             raise ValueError(
                 f"governance.timelock_delay {parameters.format_duration(delay)} ({delay}s) must "
                 f"exceed the depositors' exit time: sleeve {exit_time.sleeve} needs "
-                f"{_number(exit_time.days)} days ({exit_time.how})"
+                f"{_number(exit_time.days)} days ({exit_time.how}) + up to "
+                f"{_number(exit_time.strike_wait)} days for a strike (vault.strikeMaxWait max) "
+                f"= {_number(exit_time.total)} days"
             )
         return self
 
@@ -380,8 +395,20 @@ class DeployConfig(_Strict):
 
     def exit_time(self) -> ExitTime | None:
         """The depositors' exit time: the longest of :meth:`exit_times` (issuers redeem in
-        parallel), or None when no sleeve's is known."""
-        return max(self.exit_times(), key=lambda t: t.days, default=None)
+        parallel) plus, as ``strike_wait``, ``vault.strikeMaxWait`` at its max bound, or None
+        when no sleeve's is known.
+
+        An exit is a redeem request settled by a strike (IRWAVault): the strike pulls from the
+        sleeves what their issuers let go, and a strike may wait for a feed up to
+        ``vault.strikeMaxWait`` after the request before it values a stale sleeve at a haircut.
+        The issuer's schedule starts only when a strike asks for the money, so the two add up.
+        """
+        longest = max(self.exit_times(), key=lambda t: t.days, default=None)
+        if longest is None:
+            return None
+        bounds = {spec.name: spec.max for spec in self.parameters}
+        wait = Fraction(bounds.get("vault.strikeMaxWait", 0), DAY)
+        return ExitTime(longest.sleeve, longest.days, longest.how, strike_wait=wait)
 
     def lending(self) -> SleeveConfig | None:
         """The lending sleeve, if the config has one (at most one)."""

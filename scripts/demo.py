@@ -69,7 +69,8 @@ def cli(network, seed: int, weeks: int, out_dir: Path):
 
         def on_day(day: int) -> None:
             last = world.record.days[-1]
-            note = f"day {day}/{scenario.days}  share price {last.share_price:.4f}"
+            note = (f"day {day}/{scenario.days}  share price {last.share_price:.4f}  strikes "
+                    f"{last.strikes}  queue {last.pending_redemptions:,.0f} shares")  # fmt: skip
             progress.update(task, completed=day, note=note)
 
         world.play(on_day)

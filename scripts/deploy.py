@@ -92,8 +92,14 @@ def _timelock_line(config: DeployConfig) -> str:
     exit_time = config.exit_time()
     if exit_time is None:
         return line + "; the depositors' exit time is not known (no RWA sleeve declares one)"
-    days = f"{float(exit_time.days):.2f}".rstrip("0").rstrip(".")
-    return line + f" and the depositors' exit time ({days} days, sleeve {exit_time.sleeve})"
+
+    def days(value) -> str:
+        return f"{float(value):.2f}".rstrip("0").rstrip(".")
+
+    return line + (
+        f" and the depositors' exit time ({days(exit_time.total)} days: sleeve "
+        f"{exit_time.sleeve} {days(exit_time.days)} + a strike up to {days(exit_time.strike_wait)})"
+    )
 
 
 class _Status:

@@ -3,6 +3,11 @@
 Depositors and borrowers are anvil-impersonated addresses (`anvil_impersonateAccount`): their
 transactions go out as plain `eth_sendTransaction`, no key involved, and a revert fails the demo
 loudly (a scripted act that does not happen would make the report lie).
+
+Depositors enter and leave through ERC-7540 requests (`requestDeposit`, `requestRedeem`); a NAV
+strike settles them once every feed has published after them, and they claim what it settled
+(`deposit` / `redeem` with themselves as controller). Who strikes: `Actors.settle`, the one place
+the demo does, today a depositor (anyone may strike); the keepers' settler job can take it over.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 MAX_UINT = 2**256 - 1
 DEPOSITORS = 6
+REDEEM_FRACTION = 90  # % of their shares four depositors redeem during the T-bill freeze
 GATED_INVOICE_REDEMPTIONS = 50_000  # invoice tokens a day while the T-bill issuer is frozen
 BORROWERS = 30
 # Borrowing as a share of collateral value, below each token's LTV (80 / 70 / 60 %).
@@ -75,24 +81,57 @@ class Actors:
     # ------------------------------------------------------------------ depositors
 
     def deposit_day(self, day: int) -> None:
+        """The plan's deposit requests of `day` (settled by the next strike, claimed after it)."""
         for index, whole in self.w.plan.deposits.get(day, ()):
             who, amount = self.depositors[index], int(whole * self.w.units)
             self.faucet(who, amount)
             self.send(self.w.asset, "approve", self.w.vault.address, MAX_UINT, sender=who)
-            self.send(self.w.vault, "deposit", amount, who, sender=who)
+            self.send(self.w.vault, "requestDeposit", amount, who, who, sender=who)
             self.w.record.events.append(
-                Event(day, "deposit", f"depositor {index} deposits {whole:,.0f}")
+                Event(day, "deposit", f"depositor {index} requests a deposit of {whole:,.0f}")
             )
 
     def request_redemptions(self) -> None:
-        """Four depositors ask for 60 % of their money back through the queue."""
+        """Four depositors ask for 90 % of their money back: their shares are escrowed until
+        strikes fill them, as far as liquidity allows (the rest waits in the queue: more than
+        idle, the gold issuer and the gated invoice pool pay before the T-bill issuer resumes)."""
         for index in range(4):
             who = self.depositors[index]
-            shares = self.w.vault.balanceOf(who) * 6 // 10
+            shares = self.w.vault.balanceOf(who) * REDEEM_FRACTION // 100
             if shares:
-                self.send(self.w.vault, "requestRedeem", shares, who, sender=who)
+                self.send(self.w.vault, "requestRedeem", shares, who, who, sender=who)
                 worth = self.w.vault.convertToAssets(shares) / self.w.units
-                self.w.event("redeem-request", f"depositor {index} queues {worth:,.0f} to redeem")
+                self.w.event("redeem-request", f"depositor {index} requests to redeem "
+                             f"{worth:,.0f}")  # fmt: skip
+
+    def settle(self) -> bool:
+        """SETTLER: the demo's one strike, sent when the vault's `strikeTrigger()` says a strike
+        would settle something (fresh prices newer than the requests, or the queue has liquidity
+        to draw on). A depositor sends it: anyone may, so exits never wait on keepers. When the
+        keepers' settler job lands, run it here instead. Returns whether it struck."""
+        ok, _ = self.w.vault.strikeTrigger()
+        if ok:
+            self.send(self.w.vault, "strike", sender=self.depositors[0])
+        return bool(ok)
+
+    def claim(self) -> None:
+        """Every depositor claims what strikes settled for it: its shares, its redemptions."""
+        vault, share_unit = self.w.vault, 10 ** self.w.vault.decimals()
+        shares = paid = 0.0
+        for who in self.depositors:
+            assets = vault.maxDeposit(who)
+            if assets:
+                before = vault.balanceOf(who)
+                self.send(vault, "deposit", assets, who, who, sender=who)
+                shares += (vault.balanceOf(who) - before) / share_unit
+            filled = vault.maxRedeem(who)
+            if filled:
+                before = self.w.asset.balanceOf(who)
+                self.send(vault, "redeem", filled, who, who, sender=who)
+                paid += (self.w.asset.balanceOf(who) - before) / self.w.units
+        if shares or paid:
+            self.w.event("claim", f"depositors claim {shares:,.0f} shares and {paid:,.0f} "
+                         "of filled redemptions")  # fmt: skip
 
     # ------------------------------------------------------------------ borrowers
 

@@ -22,7 +22,10 @@ class Day:
     nav: float  # vault totalAssets, whole asset units
     weights: dict[str, float]  # sleeve name -> fraction of NAV, plus "idle"
     prices: dict[str, float]  # RWA token -> price in asset units (the feeds)
-    queued_shares: float  # shares escrowed in the redemption queue
+    pending_deposits: float  # assets of deposit requests no strike has settled yet
+    pending_redemptions: float  # escrowed shares of redeem requests not yet filled (the queue)
+    claimable_redemptions: float  # assets set aside for filled redemptions not yet claimed
+    strikes: int  # strikes so far
     automation_paused: bool
 
 
@@ -37,9 +40,10 @@ class Event:
 
 KINDS = (
     "market",  # a price move, an issuer pause or resume
-    "deposit",
+    "deposit",  # a deposit request
     "redeem-request",
-    "redeem-paid",
+    "strike",  # a NAV strike settled requests
+    "claim",  # a depositor claimed settled shares or filled redemptions
     "liquidation",
     "bad-debt",
     "decision",
@@ -60,6 +64,38 @@ class Liquidation:
     repaid: float  # asset units
     seized: float  # collateral tokens
     tx_hash: str
+
+
+@dataclass(frozen=True)
+class Request:
+    """An ERC-7540 request as the chain logged it (DepositRequest / RedeemRequest)."""
+
+    day: int
+    timestamp: int  # its block's
+    kind: str  # "deposit" or "redeem"
+    controller: str
+    amount: float  # assets (deposit) or shares (redeem), whole units
+
+
+@dataclass(frozen=True)
+class Strike:
+    """A NAV strike (StrikeSettled): what it settled, at which prices, and the oldest of the
+    sleeve prices it used (`prices_from`: each sleeve's `strikeValuation().publishedAt` read just
+    before it, so every request it settled must be older)."""
+
+    strike_id: int
+    day: int
+    timestamp: int
+    by: str  # who sent it
+    deposit_assets: float
+    deposit_shares: float
+    redeem_shares: float
+    redeem_assets: float
+    deposit_price: float  # assets per share paid by deposits (whole units)
+    redeem_price: float  # assets per share paid to redemptions
+    settled_deposits: bool  # it closed a deposit epoch
+    stale_sleeves: int  # bitmap of sleeves valued at their haircut last price
+    prices_from: int  # the oldest sleeve price it used (unix time)
 
 
 @dataclass(frozen=True)
@@ -91,6 +127,8 @@ class DemoRecord:
     days: list[Day] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     liquidations: list[Liquidation] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
+    strikes: list[Strike] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     bad_debt: float = 0.0
     keeper_gas: dict[str, int] = field(default_factory=dict)  # keeper name -> gas used

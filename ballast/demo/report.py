@@ -26,7 +26,9 @@ __all__ = [
     "milestones",
     "move_summary",
     "render_report",
+    "queue_days",
     "short_hash",
+    "strike_summary",
     "summary_lines",
     "timeline_events",
 ]
@@ -189,6 +191,66 @@ def _liquidation_table(record: DemoRecord) -> RenderableType:
     return Group(head, table)
 
 
+# ------------------------------------------------------------------ strikes and the queue
+
+
+def strike_summary(record: DemoRecord) -> str:
+    """`strikes 12: deposits 3,000,000 mUSDC settled (5 strikes), redemptions 1,400,000 mUSDC
+    filled (6 strikes, 1,350,000 shares); queue peak 900,000 shares, at the end 0`."""
+    symbol = record.asset_symbol
+    strikes = record.strikes
+    deposits = [k for k in strikes if k.deposit_assets]
+    redeems = [k for k in strikes if k.redeem_shares]
+    peak = max((d.pending_redemptions for d in record.days), default=0.0)
+    end = record.days[-1].pending_redemptions if record.days else 0.0
+    return (
+        f"strikes {len(strikes)}: deposits "
+        f"{format_amount(sum(k.deposit_assets for k in deposits), symbol)} settled "
+        f"({len(deposits)} strikes), redemptions "
+        f"{format_amount(sum(k.redeem_assets for k in redeems), symbol)} filled "
+        f"({len(redeems)} strikes, {sum(k.redeem_shares for k in redeems):,.0f} shares); "
+        f"queue peak {peak:,.0f} shares, at the end {end:,.0f}"
+    )
+
+
+def queue_days(record: DemoRecord) -> list[Day]:
+    """The days the redemption queue moved: shares pending or assets awaiting a claim at the end
+    of the day, or redemptions filled that day, plus the first quiet day after each stretch."""
+    filled = {k.day for k in record.strikes if k.redeem_shares}
+    out: list[Day] = []
+    busy_before = False
+    for day in record.days:
+        busy = bool(day.pending_redemptions or day.claimable_redemptions or day.day in filled)
+        if busy or busy_before:
+            out.append(day)
+        busy_before = busy
+    return out
+
+
+def _strike_table(record: DemoRecord) -> RenderableType:
+    head = Text(f"Strikes: {strike_summary(record)}")
+    days = queue_days(record)
+    if not days:
+        return head
+    by_day: dict[int, list] = defaultdict(list)
+    for k in record.strikes:
+        by_day[k.day].append(k)
+    symbol = record.asset_symbol
+    table = Table(title="Redemption queue (end of day)", title_justify="left")
+    for name in ("day", "strikes", "filled", "pending (shares)", "claimable"):
+        table.add_column(name, justify="right")
+    for day in days:
+        filled = sum(k.redeem_assets for k in by_day.get(day.day, ()))
+        table.add_row(
+            str(day.day),
+            f"{day.strikes:,}",
+            format_amount(filled, symbol) if filled else DASH,
+            f"{day.pending_redemptions:,.0f}",
+            format_amount(day.claimable_redemptions, symbol),
+        )
+    return Group(head, table)
+
+
 # ------------------------------------------------------------------ decisions
 
 
@@ -305,6 +367,7 @@ def render_report(record: DemoRecord) -> Group:
         _headline(record),
         _allocation_table(record),
         _liquidation_table(record),
+        _strike_table(record),
         _decision_table(record),
         _keeper_table(record),
         _timeline(record),
@@ -333,6 +396,7 @@ def summary_lines(record: DemoRecord) -> list[str]:
         f"liquidations: {len(record.liquidations)} (repaid {format_amount(repaid, symbol)}), "
         f"bad debt {format_amount(record.bad_debt, symbol)}"
     )
+    lines.append(strike_summary(record))
     evaluated = sum(d.excess_bps is not None for d in record.decisions)
     slashed = sum(d.slash_id is not None or d.slash_amount is not None for d in record.decisions)
     lines.append(f"decisions: {len(record.decisions)} (evaluated {evaluated}, slashed {slashed})")

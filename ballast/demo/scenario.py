@@ -3,11 +3,14 @@
 `plan(seed, weeks)` fixes every price path and every scripted act before anything runs, so a
 seed reproduces a run. The acts, as fractions of the run (8 weeks: the days in brackets):
 
-- day 0: depositors fund the vault, agents bond; day 1: the strategist's opening allocation,
-  borrowers open positions against tbill, gold and invoices;
+- every day opens with a new round of every feed, then a strike settles the requests made before
+  it (forward pricing) and the depositors claim what it settled;
+- day 0: depositors request their deposits, agents bond; day 1: the strike settles them, the
+  strategist's opening allocation, borrowers open positions against tbill, gold and invoices;
 - calm (days 2-9): T-bills and invoices accrue (+5 %, +8 % a year), gold slides slowly;
 - the T-bill issuer pauses redemptions [10] while large redemption requests arrive [11]: the
-  queue fills; the issuer resumes [16] and the redeemer drains the queue;
+  strikes fill what idle and the open issuers allow and the rest waits in the queue; the issuer
+  resumes [16] and the next strikes drain the queue;
 - the gambler agent buys the gold dip [20]; gold crashes 35 % [22]: liquidations, sentinel alerts,
   the strategist's risk-off rebalance; the gambler's decision is evaluated a window later and
   slashed, the slash executed after the veto window;

@@ -9,13 +9,19 @@ from typing import TYPE_CHECKING
 
 from ape import chain
 
-from ballast.demo.record import Day, Decision, Event, Liquidation
+from ballast.demo.record import Day, Decision, Event, Liquidation, Request, Strike
+from ballast.demo.scenario import DAY
 from keepers.shell import JobReport
 
 if TYPE_CHECKING:  # pragma: no cover
     from ballast.demo.world import World
 
 WAD = 10**18
+PRICE_SCALE = 10**36  # StrikeSettled prices: assets per share x 1e36
+NO_EPOCH = 2**64 - 1  # a StrikeSettled epoch that did not settle
+# IRWAVault.Strike's fields in order (StrikeSettled's `strike`)
+STRIKE_FIELDS = ("depositEpoch", "redeemEpoch", "depositPrice", "redeemPrice", "depositAssets",
+                 "depositShares", "redeemShares", "redeemAssets")  # fmt: skip
 
 
 class Tracker:
@@ -108,12 +114,67 @@ class Tracker:
             record.bad_debt += sum(bad)
             w.event("bad-debt", f"bad debt written off: {sum(bad):,.2f} from {len(bad)} "
                     "positions whose collateral ran out")  # fmt: skip
-        paid = [int(log.assets) for log in w.vault.RedeemProcessed.range(start, stop)]
-        if paid:
-            w.event("redeem-paid", f"redeemer pays {len(paid)} queued requests: "
-                    f"{sum(paid) / w.units:,.0f}")  # fmt: skip
+        self._requests(day, start, stop)
+        self._strikes(day, start, stop)
         record.decisions = [self.decisions[i] for i in sorted(self.decisions)]
         self.scanned = head
+
+    def _requests(self, day: int, start: int, stop: int) -> None:
+        w, record = self.w, self.w.record
+        share_unit = 10 ** w.vault.decimals()
+        for kind, event, unit in (("deposit", w.vault.DepositRequest, w.units),
+                                  ("redeem", w.vault.RedeemRequest, share_unit)):  # fmt: skip
+            for log in event.range(start, stop):
+                amount = int(log.assets if kind == "deposit" else log.shares) / unit
+                stamp = chain.blocks[log.block_number].timestamp
+                when = self._day_of(stamp)  # the day-0 requests are scanned on day 1
+                record.requests.append(Request(when, stamp, kind, str(log.controller), amount))
+
+    def _day_of(self, timestamp: int) -> int:
+        """The simulated day `timestamp` falls in (day d starts at t0 + d days)."""
+        return max(0, (timestamp - self.w.t0) // DAY)
+
+    def _strikes(self, day: int, start: int, stop: int) -> None:
+        """Every StrikeSettled, with the oldest sleeve price it used: each sleeve's
+        `strikeValuation().publishedAt` in the strike's block (a strike changes no feed)."""
+        w, record = self.w, self.w.record
+        vault = w.vault
+        share_unit = 10 ** vault.decimals()
+        to_whole = share_unit / w.units / PRICE_SCALE
+        for log in vault.StrikeSettled.range(start, stop):
+            k = log.strike
+            values = [k[n] for n in STRIKE_FIELDS] if isinstance(k, dict) else list(k)
+            fields = dict(zip(STRIKE_FIELDS, (int(v) for v in values), strict=True))
+            get = fields.__getitem__
+            block = log.block_number
+            published = [int(s.strikeValuation(block_id=block)[2])
+                         for s in w.protocol.sleeves.values()]  # fmt: skip
+            sender = self.w.actors.web3.eth.get_transaction(log.transaction_hash)["from"]
+            strike = Strike(
+                strike_id=int(log.strikeId), day=day, timestamp=chain.blocks[block].timestamp,
+                by=self._name(sender), deposit_assets=get("depositAssets") / w.units,
+                deposit_shares=get("depositShares") / share_unit,
+                redeem_shares=get("redeemShares") / share_unit,
+                redeem_assets=get("redeemAssets") / w.units,
+                deposit_price=get("depositPrice") * to_whole,
+                redeem_price=get("redeemPrice") * to_whole,
+                settled_deposits=get("depositEpoch") != NO_EPOCH,
+                stale_sleeves=int(log.staleSleeves),
+                prices_from=min(published, default=chain.blocks[block].timestamp),
+            )  # fmt: skip
+            record.strikes.append(strike)
+            parts = []
+            if strike.deposit_assets:
+                parts.append(f"deposits {strike.deposit_assets:,.0f} settled at "
+                             f"{strike.deposit_price:.4f}")  # fmt: skip
+            if strike.redeem_shares:
+                parts.append(f"redemptions filled {strike.redeem_assets:,.0f} at "
+                             f"{strike.redeem_price:.4f}")  # fmt: skip
+            queue = vault.pendingRedemptions(block_id=block) / share_unit
+            if queue:
+                parts.append(f"{queue:,.0f} shares still queued")
+            w.event("strike", f"strike {strike.strike_id} by {strike.by}: "
+                    + ("; ".join(parts) or "nothing filled"))  # fmt: skip
 
     # ------------------------------------------------------------------ days
 
@@ -147,7 +208,10 @@ class Tracker:
                 nav=nav / w.units,
                 weights=weights,
                 prices=w.plan.navs(day),
-                queued_shares=vault.queuedShares() / 10 ** vault.decimals(),
+                pending_deposits=vault.pendingDeposits() / w.units,
+                pending_redemptions=vault.pendingRedemptions() / 10 ** vault.decimals(),
+                claimable_redemptions=vault.claimableRedemptions() / w.units,
+                strikes=int(vault.strikeCount()),
                 automation_paused=bool(vault.automationPaused()),
             )
         )

@@ -5,8 +5,9 @@ People whose moves are scripted (the market's feeds and issuers, depositors, bor
 gambler agent, DAO voters, the guardian) act through plain transactions; depositors and
 borrowers are anvil-impersonated addresses (hundreds of them cost no key handling). The keepers
 and the strategist agent are the real `keepers.shell.Keeper` jobs, each with its own key and
-state file: the liquidator, evaluator, redeemer and sentinel of two keepers, and the
-strategist's rebalancer.
+state file: the liquidator, evaluator and sentinel of two keepers, and the strategist's
+rebalancer. Each day opens with every feed publishing, then a strike settles the requests made
+before it (`Actors.settle`: forward pricing) and the depositors claim what it settled.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ STRATEGIST = {
     "rebalancer": {"gain_margin": 10.0, "min_turnover_bps": 300, "turnover_cost_bps": 25.0}
 }
 GOLD_LTV_PROPOSED = 6_000
-KEEPER_JOBS = {"keeper-a": ("sentinel", "liquidator", "redeemer", "evaluator"),
+KEEPER_JOBS = {"keeper-a": ("sentinel", "liquidator", "evaluator"),
                "keeper-b": ("liquidator", "evaluator")}  # fmt: skip
 
 
@@ -163,6 +164,8 @@ class World:
         if day == plan.crash_day:
             drop = round(plan.crash_drop * 100)
             self.event("market", f"gold crashes {drop}% to {plan.gold[day]:,.0f}")
+        self.actors.settle()  # the requests of the days before, at today's prices
+        self.actors.claim()
         self.actors.scripted(day)
         self.tracker.watch_chain(day)
         for name, jobs in KEEPER_JOBS.items():

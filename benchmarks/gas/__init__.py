@@ -1,6 +1,8 @@
-"""Gas benchmark: the vault's user and keeper operations next to a bare OpenZeppelin ERC4626,
-and the lending book's borrower and liquidator operations against the goal of half of Aave V3's
-liquidationCall (<= 170,000 gas). What each row measures: benchmarks/gas/measure.py.
+"""Gas benchmark: the vault's ERC-7540 requests, strikes (0-5 sleeves) and claims against the
+goals (a request <= 70,000 gas, a claim <= 60,000), its rebalances (0-5 sleeves), a bare
+OpenZeppelin ERC4626 as the synchronous reference, and the lending book's borrower and liquidator
+operations against the goal of half of Aave V3's liquidationCall (<= 170,000 gas). What each
+row measures: benchmarks/gas/measure.py.
 
     python -m benchmarks.gas            # measure, print the table, write snapshot.json
     python -m benchmarks.gas --check    # measure and fail on a > 2 % regression vs snapshot.json

@@ -4,16 +4,26 @@ Every system is deployed by `ballast.deploy.deploy_system` from deployments/conf
 (the deployed contracts, roles and parameters, not a test double).
 
 The vault with k RWA sleeves for k = 0..5 (no lending book): the config's first k, and beyond
-its three more issuers of the same kinds (tbill2, gold2), each with its own cap. A bare OpenZeppelin
-ERC4626 with the same decimals offset is deployed in the same run on the same mock stablecoin,
-and every operation is measured on both in the same state:
+its three more issuers of the same kinds (tbill2, gold2), each with its own cap. Entries and exits
+are ERC-7540 requests settled at NAV strikes (interfaces/IRWAVault.sol): a seeder's 1,000,000 is
+requested, struck and claimed first, then (k > 0) spread over the sleeves; then a second
+depositor's life, each step measured:
 
-- deposit / mint: a second depositor joins a vault that already holds 1,000,000 (its first
-  deposit, so its share balance goes from zero; "repeat" is its second one);
-- withdraw: part of that position, paid from idle; "from sleeves" asks for more than idle;
-- redeem: the whole remaining position;
-- requestRedeem / processRedeemQueue: one request escrowed, then paid by a keeper;
-- rebalance: the first one into k sleeves, and a steady-state one (weights shift, a day later).
+- requestDeposit (its first: the assets move in, the pending request is new), requestDeposit
+  (repeat: adds to the same pending request);
+- strike (deposits): every sleeve valued once, the deposit epoch settled (no redemption pending);
+- deposit (claim): half of the settled assets claimed as shares (the depositor's first shares),
+  mint (claim, the rest): the other half by share count;
+- requestRedeem (its shares escrowed), requestRedeem (repeat: into the same open epoch);
+- strike (redemptions): the epoch filled from idle; redeem (claim): half of what was filled,
+  withdraw (claim, the rest): the other half by assets;
+- strike (redemptions from sleeves) (k > 0): the seeder asks for more than idle holds, and the
+  strike pulls the rest from the sleeves in withdraw-queue order.
+
+Every strike follows a new round of every NAV feed published after the requests (forward
+pricing). A bare OpenZeppelin ERC4626 with the same decimals offset is deployed in the same run on
+the same mock stablecoin as the reference for a synchronous deposit, mint, withdraw and redeem.
+The rebalances: the first one into k sleeves, and a steady-state one (weights shift, a day later).
 
 Rebalances are sent by an agent bonded at agent.minStake in the AgentRegistry and active
 (agent.activationDelay waited out, the NAV feeds republished).
@@ -73,7 +83,7 @@ MAX_UINT = 2**256 - 1
 LENDING_BPS = 2_000  # the book's share of the vault (within local.yaml's cap and turnover)
 COLLATERAL = "gold"  # every borrower posts it, so the keeper's steady state is holding it
 POSITION_VALUE = 20_000 * USDC  # collateral bought per borrower
-BLOCK_TIME = 12  # seconds between blocks in the lending scenario, as on mainnet
+BLOCK_TIME = 12  # seconds between blocks in the vault and lending scenarios, as on mainnet
 PARTIAL_HEALTH, FULL_HEALTH, INSOLVENT_HEALTH = 975 * WAD // 1000, 90 * WAD // 100, WAD // 2
 
 
@@ -124,8 +134,8 @@ def _fund(asset, account, amount: int, spender) -> None:
     asset.approve(spender, 2**256 - 1, sender=account)
 
 
-def _user_ops(vault, asset, seeder, user, record: Callable[[str, object], None]) -> None:
-    """deposit, repeat deposit, mint, withdraw, redeem by `user` after `seeder` seeded the vault."""
+def _bare_ops(vault, asset, user, record: Callable[[str, object], None]) -> None:
+    """deposit, repeat deposit, mint, withdraw, redeem by `user` on the synchronous reference."""
     _fund(asset, user, 3 * POSITION, vault)
     record("deposit", vault.deposit(POSITION, user, sender=user))
     record("deposit (repeat)", vault.deposit(POSITION // 2, user, sender=user))
@@ -133,6 +143,40 @@ def _user_ops(vault, asset, seeder, user, record: Callable[[str, object], None])
     record("mint", vault.mint(shares, user, sender=user))
     record("withdraw", vault.withdraw(POSITION // 4, user, user, sender=user))
     record("redeem", vault.redeem(vault.balanceOf(user), user, user, sender=user))
+
+
+def _enter(vault, asset, account, amount: int, publish: Callable[[], None], striker) -> None:
+    """`account` requests a deposit of `amount`, a strike settles it, `account` claims it."""
+    _fund(asset, account, amount, vault)
+    vault.requestDeposit(amount, account, account, sender=account)
+    publish()
+    vault.strike(sender=striker)
+    vault.deposit(amount, account, sender=account)
+
+
+def _user_ops(vault, asset, user, publish, striker, record: Callable[[str, object], None]) -> None:
+    """A depositor's requests, their strikes and its claims (see the module docstring)."""
+    _fund(asset, user, 2 * POSITION, vault)
+    record("requestDeposit", vault.requestDeposit(POSITION, user, user, sender=user))
+    half = POSITION // 2
+    record("requestDeposit (repeat)", vault.requestDeposit(half, user, user, sender=user))
+    publish()
+    record("strike (deposits)", vault.strike(sender=striker))
+    _expect(vault.maxDeposit(user) == POSITION + half, "the strike did not settle the deposits")
+    record("deposit (claim)", vault.deposit(vault.maxDeposit(user) // 2, user, sender=user))
+    record("mint (claim, the rest)", vault.mint(vault.maxMint(user), user, sender=user))
+    _expect(vault.maxDeposit(user) == 0, "the claims left settled assets")
+    shares = vault.balanceOf(user)
+    record("requestRedeem", vault.requestRedeem(shares // 2, user, user, sender=user))
+    rest = shares - shares // 2
+    record("requestRedeem (repeat)", vault.requestRedeem(rest, user, user, sender=user))
+    publish()
+    record("strike (redemptions)", vault.strike(sender=striker))
+    _expect(vault.maxRedeem(user) == shares, "the strike did not fill the redemption from idle")
+    record("redeem (claim)", vault.redeem(shares // 2, user, user, sender=user))
+    record("withdraw (claim, the rest)", vault.withdraw(vault.maxWithdraw(user), user, user,
+                                                        sender=user))  # fmt: skip
+    _expect(vault.maxRedeem(user) == 0, "the claims left filled shares")
 
 
 def _actors():
@@ -158,7 +202,11 @@ def _active_agent(deployment, deployer):
 
 
 def _republish(deployment, deployer) -> None:
-    """Every NAV feed publishes again (the mock feeds publish daily, like real ones)."""
+    """Every NAV feed publishes again (the mock feeds publish daily, like real ones), at least a
+    second after the last block: a strike settles only requests older than every price."""
+    head = chain.blocks.head.timestamp
+    if chain.pending_timestamp <= head:
+        chain.pending_timestamp = head + 1
     for entry in deployment.sleeves:
         if entry.feed:
             feed = project.MockAggregator.at(entry.feed)
@@ -174,12 +222,17 @@ def measure_bare(asset) -> list[Measured]:
     out: list[Measured] = []
     _fund(asset, seeder, SEED, bare)
     bare.deposit(SEED, seeder, sender=seeder)
-    _user_ops(bare, asset, seeder, user, lambda n, tx: out.append(Measured(n, tx.gas_used)))
+    _bare_ops(bare, asset, user, lambda n, tx: out.append(Measured(n, tx.gas_used)))
     return out
 
 
 def measure_vault(base: DeployConfig, sleeves: int) -> tuple[list[Measured], object]:
     """Operations on a vault with `sleeves` sleeves, capital spread over them when k > 0."""
+    with _block_time(BLOCK_TIME):  # each request in its own second, as on mainnet
+        return _vault_scenario(base, sleeves)
+
+
+def _vault_scenario(base: DeployConfig, sleeves: int) -> tuple[list[Measured], object]:
     deployer, seeder, user = _actors()
     deployment = deploy_system(_config(base, sleeves), deployer, report=lambda _: None)
     allocator = _active_agent(deployment, deployer)
@@ -190,22 +243,28 @@ def measure_vault(base: DeployConfig, sleeves: int) -> tuple[list[Measured], obj
     def record(name: str, tx) -> None:
         out.append(Measured(name, tx.gas_used))
 
-    _fund(asset, seeder, SEED, vault)
-    vault.deposit(SEED, seeder, sender=seeder)
+    def publish() -> None:
+        _republish(deployment, deployer)
+
+    _enter(vault, asset, seeder, SEED, publish, deployer)
     if sleeves:
         tx = vault.rebalance(FIRST_TARGETS[sleeves], b"\x01" * 32, "ipfs://1", sender=allocator)
         record("rebalance (first)", tx)
         chain.mine(timestamp=chain.pending_timestamp + DAY)
-        _republish(deployment, deployer)
+        publish()
         tx = vault.rebalance(NEXT_TARGETS[sleeves], b"\x02" * 32, "ipfs://2", sender=allocator)
         record("rebalance", tx)
-    _user_ops(vault, asset, seeder, user, record)
+    _user_ops(vault, asset, user, publish, deployer, record)
     if sleeves:
-        amount = vault.idle() + POSITION  # more than idle holds
-        record("withdraw (from sleeves)", vault.withdraw(amount, seeder, seeder, sender=seeder))
-    shares = vault.convertToShares(POSITION)
-    record("requestRedeem", vault.requestRedeem(shares, seeder, sender=seeder))
-    record("processRedeemQueue (1 request)", vault.processRedeemQueue(1, sender=user))
+        shares = vault.convertToShares(vault.idle() + POSITION)  # more than idle holds
+        vault.requestRedeem(shares, seeder, seeder, sender=seeder)
+        publish()
+        held = [project.TokenizedRWASleeve.at(s.address) for s in deployment.sleeves]
+        before = sum(s.totalAssets() for s in held)
+        tx = vault.strike(sender=deployer)
+        _expect(vault.maxRedeem(seeder) == shares, "the strike did not fill the redemption")
+        _expect(sum(s.totalAssets() for s in held) < before, "the strike pulled from no sleeve")
+        record("strike (redemptions from sleeves)", tx)
     return out, asset
 
 
@@ -221,8 +280,9 @@ def _expect(condition: bool, what: str) -> None:
 @contextmanager
 def _block_time(seconds: int) -> Iterator[None]:
     """Each block `seconds` after the last, whatever the wall clock does. Interest accrued since
-    the last action is part of what the book writes, so repeatable gas needs repeatable time: a
-    call mined in the same second as the one before would skip accrual and cost less."""
+    the last action is part of what the book writes, and a request stores its time (rewriting
+    the same second costs less), so repeatable gas needs repeatable time: a call mined in the
+    same second as the one before would skip accrual or that write and cost less."""
     chain.provider.make_request("anvil_setBlockTimestampInterval", [seconds])
     try:
         yield
@@ -309,8 +369,7 @@ def _lending_scenario(base: DeployConfig) -> list[Measured]:
     def record(name: str, tx) -> None:
         out.append(Measured(name, tx.gas_used))
 
-    _fund(lending.asset, seeder, SEED, vault)
-    vault.deposit(SEED, seeder, sender=seeder)
+    _enter(vault, lending.asset, seeder, SEED, lambda: _republish(deployment, deployer), deployer)
     targets = [LENDING_BPS if s.kind == "LendingSleeve" else 0 for s in deployment.sleeves]
     vault.rebalance(targets, b"\x03" * 32, "ipfs://lending", sender=allocator)
     _expect(book.cash() > 0, "the rebalance did not fund the book")

@@ -4,6 +4,7 @@ promises, asserted on chain."""
 from __future__ import annotations
 
 import pytest
+from ape import chain
 
 from ballast.demo.scenario import MIN_WEEKS, plan
 from ballast.demo.world import World
@@ -70,12 +71,87 @@ def test_the_gamblers_decision_is_slashed_and_the_slash_executed(played):
     assert later[0].excess_bps is not None and later[0].excess_bps > 0
 
 
-def test_the_queue_fills_and_drains(played):
+def test_the_queue_fills_during_the_freeze_and_drains_after(played):
     world, record = played
-    queued = [d.queued_shares for d in record.days]
-    assert max(queued) > 0, "the redemptions never waited"
-    assert world.vault.queuedShares() == 0 and queued[-1] == 0
-    assert any(e.kind == "redeem-paid" for e in record.events)
+    plan, vault = world.plan, world.vault
+    pending = {d.day: d.pending_redemptions for d in record.days}
+    queue = {d.day: (round(d.pending_redemptions), round(d.claimable_redemptions))
+             for d in record.days if d.pending_redemptions or d.claimable_redemptions}  # fmt: skip
+    print(f"queue by day (pending shares, claimable assets): {queue}")
+    print("strikes filling redemptions:", [(k.day, round(k.redeem_assets)) for k in record.strikes
+                                           if k.redeem_shares])  # fmt: skip
+    frozen = range(plan.freeze_day, plan.unfreeze_day)
+    assert max(pending[d] for d in frozen) > 0, "the redemptions never waited"
+    fills = [k for k in record.strikes if k.redeem_shares]
+    assert fills, "no strike filled a redemption"
+    assert fills[0].day > plan.redeem_days[0]  # forward pricing: never on the request's day
+    # while the T-bill issuer is frozen, strikes fill what liquidity allows; the rest waits
+    assert any(pending[k.day] > 0 for k in fills if k.day in frozen), (
+        "no strike during the freeze left redemptions queued"
+    )
+    drained = [k.day for k in fills if pending[k.day] == 0]
+    assert drained and drained[0] >= plan.unfreeze_day, (
+        f"the queue drained before the issuer resumed: {queue}"
+    )
+    assert vault.pendingRedemptions() == 0 and record.days[-1].pending_redemptions == 0
+    # every filled redemption was claimed: no depositor has anything left to claim; what the
+    # vault still sets aside is the rounding of pro-rata fills, at most a unit per depositor and
+    # filling strike (a partial claim rounds against the claimer, IRWAVault)
+    assert all(vault.maxRedeem(who) == 0 for who in world.actors.depositors)
+    assert vault.claimableRedemptions() <= len(fills) * len(world.actors.depositors)
+    assert any(e.kind == "claim" for e in record.events)
+
+
+def test_every_request_was_settled_or_is_still_pending(played):
+    """What was requested is what strikes settled plus what still waits, to the unit, from the
+    chain's events; and every depositor claimed what was settled for it."""
+    world, record = played
+    vault = world.vault
+    head = chain.blocks.head.number + 1
+    requested = sum(int(e.assets) for e in vault.DepositRequest.range(0, head))
+    settled = [e.strike for e in vault.StrikeSettled.range(0, head)]
+    deposits = sum(int(k["depositAssets"] if isinstance(k, dict) else k[4]) for k in settled)
+    assert requested > 0 and requested == deposits + vault.pendingDeposits()
+    escrowed = sum(int(e.shares) for e in vault.RedeemRequest.range(0, head))
+    burned = sum(int(k["redeemShares"] if isinstance(k, dict) else k[6]) for k in settled)
+    assert escrowed > 0 and escrowed == burned + vault.pendingRedemptions()
+    assert len(settled) == int(vault.strikeCount()) == len(record.strikes)
+    for who in world.actors.depositors:
+        assert vault.maxDeposit(who) == 0 and vault.maxRedeem(who) == 0  # all claimed
+
+
+def test_no_depositor_got_shares_at_a_price_set_before_its_request(played):
+    """Each deposit request settles at the first strike after it that settles deposits, and every
+    sleeve price that strike used was published after the request (forward pricing)."""
+    world, record = played
+    deposits = [r for r in record.requests if r.kind == "deposit"]
+    assert deposits
+    for request in deposits:
+        later = [
+            k for k in record.strikes if k.settled_deposits and k.timestamp > request.timestamp
+        ]
+        if not later:
+            assert world.vault.pendingDepositRequest(0, request.controller) > 0
+            continue
+        strike = later[0]
+        assert strike.prices_from > request.timestamp, (request, strike)
+        assert strike.day > request.day
+
+
+def test_a_slash_is_a_donation_that_unlocks(played):
+    world, record = played
+    vault = world.vault
+    head = chain.blocks.head.number + 1
+    donated = list(vault.Donated.range(0, head))
+    assert donated and all(
+        str(e.event_arguments["from"]) == str(world.agents.address) for e in donated
+    )
+    period = world.protocol.registry.get(key_of("vault.unlockPeriod"))
+    for e in donated:
+        stamp = chain.blocks[e.block_number].timestamp
+        assert int(e.locked) > 0 and int(e.lockedUntil) == stamp + period
+    locked, _ = vault.lockedDonations()
+    assert locked == 0  # the run ends more than vault.unlockPeriod after the slash
 
 
 def test_governance_and_the_guardian_acted_within_bounds(played):

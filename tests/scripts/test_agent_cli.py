@@ -61,10 +61,22 @@ class Market:
             self.asset.faucet(account, min(amount, limit), sender=account)
             amount -= min(amount, limit)
 
-    def deposit(self, account, amount: int) -> None:
+    def deposit(self, account, amount: int):
+        """Request a deposit, strike after a fresh round of prices, claim the shares. Returns
+        the strike's receipt."""
         self.fund(account, amount)
         self.asset.approve(self.vault, amount, sender=account)
+        self.vault.requestDeposit(amount, account, account, sender=account)
+        receipt = self.strike()
         self.vault.deposit(amount, account, sender=account)
+        return receipt
+
+    def strike(self):
+        """A fresh round on every feed after the newest request (forward pricing), then a
+        strike by the keeper."""
+        self.at(self.chain.blocks.head.timestamp + 1)
+        self.quote()
+        return self.vault.strike(sender=self.keeper)
 
     def bond(self, agent, amount: int) -> None:
         """Register and bond `agent`, then wait out agent.activationDelay."""
@@ -324,11 +336,13 @@ def test_decisions_slashes_and_rewards(agent_cli, market, accounts):
     market.quote(tbill=110 * FEED // 100)
     market.evaluate(first)
     assert registry.reputation(me) == 40 * 10**18
-    # The next rebalance takes the performance fee and pays the agents' share for the gain.
-    market.quote()
-    second = market.rebalance(me, tbill=2_000, gold=1_800)
+    # The next strike (a depositor's request settles) takes the performance fee and pays the
+    # agents' share for the gain.
+    strike = market.deposit(accounts[9], 1_000 * USDC)
+    assert list(strike.events.filter(vault.PerformanceFeeTaken))
     rewards = registry.claimableRewards(me)
     assert rewards > 0
+    second = market.rebalance(me, tbill=2_000, gold=1_800)
     registry.requestUnbond(1_000 * USDC, sender=me)
     market.quote(gold=NAV["gold"] // 2)  # gold halves: excess -900 bps
     info = registry.agentInfo(me)

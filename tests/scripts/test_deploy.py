@@ -348,13 +348,26 @@ MUTATIONS = {
         lambda c: c["sleeves"][2]["mock"].update(daily_redeem_limit=500_000),
         "governance.timelock_delay 15d (1296000s) must exceed the depositors' exit time: sleeve "
         "invoices needs 20 days (vault.depositCap max 20,000,000 x vault.maxSleeveBps.invoices "
-        "max 5000 bps / nav 1 = 10,000,000 tokens at 500,000 a day)",
+        "max 5000 bps / nav 1 = 10,000,000 tokens at 500,000 a day) + up to 4 days for a strike "
+        "(vault.strikeMaxWait max) = 24 days",
     ),
-    "exit time equal to the timelock": (
+    "issuer time equal to the timelock": (
         lambda c: c["sleeves"][0]["mock"].update(daily_redeem_limit=1_200_000),
         "exceed the depositors' exit time: sleeve tbill needs 15 days (vault.depositCap max "
         "20,000,000 x vault.maxSleeveBps.tbill max 9000 bps / nav 1 = 18,000,000 tokens at "
         "1,200,000 a day)",
+    ),
+    "exit time equal to the timelock": (
+        lambda c: _param(c, "vault.strikeMaxWait").update(max="5d"),
+        "exceed the depositors' exit time: sleeve invoices needs 10 days (vault.depositCap max "
+        "20,000,000 x vault.maxSleeveBps.invoices max 5000 bps / nav 1 = 10,000,000 tokens at "
+        "1,000,000 a day) + up to 5 days for a strike (vault.strikeMaxWait max) = 15 days",
+    ),
+    "exit time counts the strike wait's max bound": (
+        lambda c: _param(c, "vault.strikeMaxWait").update(max="6d"),
+        "sleeve invoices needs 10 days (vault.depositCap max 20,000,000 x "
+        "vault.maxSleeveBps.invoices max 5000 bps / nav 1 = 10,000,000 tokens at 1,000,000 a "
+        "day) + up to 6 days for a strike (vault.strikeMaxWait max) = 16 days",
     ),
     "exit time counts the deposit cap's max bound": (
         lambda c: _param(c, "vault.depositCap").update(max=40_000_000_000_000),
@@ -367,7 +380,8 @@ MUTATIONS = {
     ),
     "exit time of a real sleeve": (
         _real_tbill(16),
-        "must exceed the depositors' exit time: sleeve tbill needs 16 days (its exit_days 16)",
+        "must exceed the depositors' exit time: sleeve tbill needs 16 days (its exit_days 16) + "
+        "up to 4 days for a strike (vault.strikeMaxWait max) = 20 days",
     ),
     "mock sleeve with a real asset": (
         lambda c: c.update(asset={"address": "0x" + "22" * 20}),
@@ -409,6 +423,10 @@ MUTATIONS = {
     "required parameter missing": (
         lambda c: c["parameters"].remove(_param(c, "oracle.maxStaleness")),
         "parameter 'oracle.maxStaleness' is required",
+    ),
+    "missing strike parameter": (
+        lambda c: c["parameters"].remove(_param(c, "vault.strikeMaxWait")),
+        "parameter 'vault.strikeMaxWait' is required",
     ),
     "negative nav": (
         lambda c: c["sleeves"][1]["mock"].update(nav=-5),
@@ -507,8 +525,10 @@ def test_exit_time_of_the_local_config(local_config):
     """Documented in local.yaml: 20M x cap / nav / daily limit, the longest counts."""
     times = {t.sleeve: t.days for t in local_config.exit_times()}
     assert times == {"tbill": 9, "gold": Fraction(25, 3), "invoices": 10}
-    assert local_config.exit_time().sleeve == "invoices"
-    assert local_config.governance.timelock_delay > 10 * 86_400
+    exit_time = local_config.exit_time()
+    assert (exit_time.sleeve, exit_time.days, exit_time.strike_wait) == ("invoices", 10, 4)
+    assert exit_time.total == 14  # + vault.strikeMaxWait's max bound: 14 days, documented too
+    assert local_config.governance.timelock_delay > 14 * 86_400
 
 
 def test_unlimited_mock_and_undeclared_real_sleeve_do_not_delay_exit(local_yaml):
@@ -526,8 +546,8 @@ def test_the_real_network_example_is_a_valid_config(repo_root):
     rwa = [s for s in config.sleeves if s.kind == "TokenizedRWASleeve"]
     assert rwa and all(s.mock is None and s.exit_days is not None for s in rwa)
     exit_time = config.exit_time()
-    assert (exit_time.sleeve, exit_time.days) == ("invoices", 10)
-    assert config.governance.timelock_delay > exit_time.days * 86_400
+    assert (exit_time.sleeve, exit_time.days, exit_time.total) == ("invoices", 10, 14)
+    assert config.governance.timelock_delay > exit_time.total * 86_400
     text = (repo_root / "deployments/config/mainnet.example.yaml").read_text()
     assert "EVERY ADDRESS BELOW IS A PLACEHOLDER" in text
 
@@ -591,7 +611,7 @@ def test_ape_run_deploy_as_a_user(run_ape, tmp_path, project):
     assert "reused" not in _statuses(first.stdout, deployment)
     assert (
         "timelock delay 15d: longer than the longest agent.unbondingPeriod (14d) and the "
-        "depositors' exit time (10 days, sleeve invoices)"
+        "depositors' exit time (14 days: sleeve invoices 10 + a strike up to 4)"
     ) in first.stdout
 
     again = run_ape(args)

@@ -12,15 +12,17 @@ import pytest
 from rich.console import Console
 
 from ballast.demo.charts import CHART_FILES, DPI, FIGSIZE, write_charts
-from ballast.demo.record import Day, Decision, DemoRecord, Event, Liquidation
+from ballast.demo.record import Day, Decision, DemoRecord, Event, Liquidation, Strike
 from ballast.demo.report import (
     TIMELINE_LIMIT,
     format_amount,
     max_drawdown,
     milestones,
     move_summary,
+    queue_days,
     render_report,
     short_hash,
+    strike_summary,
     summary_lines,
 )
 
@@ -29,6 +31,9 @@ CRASH = 12
 PNG = b"\x89PNG\r\n\x1a\n"
 SLASHED_HASH = "0x" + "5a" * 32
 OTHER_HASH = "0x" + "c0" * 32
+# The redemption queue: 900 shares requested on day 5, filled 300 on day 6 and 600 on day 8.
+QUEUE = {5: 900.0, 6: 600.0, 7: 600.0}
+CLAIMABLE = {6: 0.0, 8: 0.0}
 
 
 def _share_price(day: int) -> float:
@@ -58,7 +63,10 @@ def _day(day: int) -> Day:
         nav=1_000_000 * _share_price(day),
         weights=_weights(day),
         prices={"GOLD": 1.0 if day < CRASH else 0.7},
-        queued_shares=0.0,
+        pending_deposits=0.0,
+        pending_redemptions=QUEUE.get(day, 0.0),
+        claimable_redemptions=CLAIMABLE.get(day, 0.0),
+        strikes=sum(k.day <= day for k in _strikes()),
         automation_paused=day == CRASH,
     )
 
@@ -76,6 +84,15 @@ def _liquidations() -> list[Liquidation]:
         )
         for i in range(5)
     ]
+
+
+def _strikes() -> list[Strike]:
+    def strike(sid: int, day: int, deposits: float, shares: float) -> Strike:
+        return Strike(sid, day, 1_750_000_000 + day * 86_400, "depositor", deposits,
+                      deposits, shares, shares * 1.02, 1.0, 1.02, bool(deposits), 0,
+                      1_750_000_000 + day * 86_400 - 60)  # fmt: skip
+
+    return [strike(0, 1, 1_000_000.0, 0.0), strike(1, 6, 0.0, 300.0), strike(2, 8, 0.0, 600.0)]
 
 
 def _decisions() -> list[Decision]:
@@ -120,6 +137,7 @@ def _record(**changes: object) -> DemoRecord:
         days=[_day(d) for d in range(30)],
         events=_events(),
         liquidations=_liquidations(),
+        strikes=_strikes(),
         decisions=_decisions(),
         bad_debt=0.0,
         keeper_gas={"keeper-a": 1_234_567, "keeper-b": 89_000},
@@ -186,6 +204,23 @@ def test_report_contains_the_key_numbers() -> None:
     assert "alice deposits" not in text  # deposits are not key events
     assert "before crash" in text and "after crash" in text
     assert "pending" in text  # decision 3 not yet evaluated
+
+
+def test_strikes_and_the_queue() -> None:
+    record = _record()
+    assert strike_summary(record) == (
+        "strikes 3: deposits 1,000,000 mUSDC settled (1 strikes), redemptions 918.00 mUSDC "
+        "filled (2 strikes, 900 shares); queue peak 900 shares, at the end 0"
+    )
+    assert [d.day for d in queue_days(record)] == [5, 6, 7, 8, 9]
+    text = _text(record)
+    assert "Redemption queue (end of day)" in text
+    assert "306.00 mUSDC" in text and "612.00 mUSDC" in text  # filled on days 6 and 8
+    assert strike_summary(record) in summary_lines(record)
+    quiet = _record(strikes=[], days=[replace(_day(d), pending_redemptions=0.0) for d in range(3)])
+    assert queue_days(quiet) == []
+    assert "Redemption queue" not in _text(quiet)
+    assert "strikes 0: deposits 0 mUSDC settled (0 strikes)" in strike_summary(quiet)
 
 
 def test_summary_lines() -> None:
