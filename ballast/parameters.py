@@ -17,6 +17,9 @@ GLOBAL_PARAMETERS: frozenset[str] = frozenset(
         "vault.rebalanceCooldown",
         "vault.depositCap",
         "vault.performanceFeeBps",
+        "vault.unlockPeriod",
+        "vault.strikeMaxWait",
+        "vault.staleHaircutBps",
         "lend.closeFactorBps",
         "lend.fullCloseHealthBps",
         "lend.minDebt",
@@ -69,7 +72,7 @@ def key_of(name: str) -> bytes:
 
 def is_duration(name: str) -> bool:
     """Parameters measured in seconds (shown as durations)."""
-    return name.endswith(("Cooldown", "Staleness", "Delay", "Period", "Window"))
+    return name.endswith(("Cooldown", "Staleness", "Delay", "Period", "Window", "Wait"))
 
 
 def parse_duration(value: int | str) -> int:
