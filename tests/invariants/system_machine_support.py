@@ -353,6 +353,26 @@ class Driver:
     shutdown: bool
     paused: bool
     proposals: int
+    # The vault's requests as the model expects them, per controller (lowercase address):
+    dep: dict[str, tuple[int, int]]  # (pending assets, window): VaultStorage.DepositRequest
+    red: dict[str, tuple[int, int]]  # (shares, window): VaultStorage.RedeemRequest
+    dep_head: int  # windows below it are settled (heads.deposits)
+    ops: set[tuple[str, str]]  # (controller, operator) pairs approved
+    lock: tuple[int, int, int]  # donations unlocking: (amount, start, end)
+    pub: list[int]  # each feed's last publication time
+    # Invariant 4, per controller: assets settled, the settled shares' bounds, what claims took;
+    # shares filled, the assets' bound, what claims paid and the shares they used.
+    settled_assets: dict[str, int]
+    settled_shares_lo: dict[str, int]
+    settled_shares_hi: dict[str, int]
+    claimed_assets: dict[str, int]
+    claimed_shares: dict[str, int]
+    filled: dict[str, int]
+    owed_hi: dict[str, int]
+    paid: dict[str, int]
+    redeemed: dict[str, int]
+    dust_bound: int  # settled shares the per-controller rounding may leave in escrow
+    fee: int  # performance fee assets taken this step
 
     def _act(self, raw, method, *args, sender, refusals=frozenset()):
         """Refused with one of `refusals` exactly when it is non-empty; else sent (receipt)."""

@@ -165,22 +165,29 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         return self.s.keeper if via_operator else owner
 
     @rule(who=WHO, amount=st.integers(0, 400_000 * USDC), for_other=st.booleans(),
-          via_operator=st.booleans())  # fmt: skip
-    def request_deposit(self, who, amount, for_other, via_operator):
+          via_operator=st.booleans(), late=st.booleans())  # fmt: skip
+    def request_deposit(self, who, amount, for_other, via_operator, late):
         """A deposit request from the depositor's assets, for itself or the other depositor as
-        controller, sent by the depositor or by the keeper as its operator."""
+        controller, sent by the depositor or by the keeper as its operator. With `late`, the
+        clock first moves to the next window (a request of an earlier window still unsettled:
+        DepositRequestPending)."""
         s, d = self.s, self._who(who)
+        if late:
+            self._advance(WINDOW - self.now % WINDOW, publish=False)
         amount = min(amount, s.asset.call("balanceOf", d))
         controller = self._who(1 - who) if for_other else d
         self._request_deposit(controller, d, self._sender(d, via_operator), amount)
 
     @rule(who=WHO, share=st.integers(0, 100), for_other=st.booleans(),
-          via_operator=st.booleans())  # fmt: skip
-    def request_redeem(self, who, share, for_other, via_operator):
+          via_operator=st.booleans(), late=st.booleans())  # fmt: skip
+    def request_redeem(self, who, share, for_other, via_operator, late):
         """Escrow a share of the depositor's shares, for itself or the other depositor, sent by
         the depositor or by the keeper as its operator (ERC20InsufficientAllowance unless it
-        is one: the keeper has no allowance)."""
+        is one: the keeper has no allowance). With `late`, in the next window (a request of an
+        earlier window not yet filled: RedeemRequestQueued)."""
         s, d = self.s, self._who(who)
+        if late:
+            self._advance(WINDOW - self.now % WINDOW, publish=False)
         shares = s.vault.call("balanceOf", d) * share // 100
         controller = self._who(1 - who) if for_other else d
         self._request_redeem(controller, d, self._sender(d, via_operator), shares)
@@ -203,6 +210,9 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         controller; after it, RequestWindowClosed; with nothing pending (or a settled deposit),
         NoPendingRequest. With `late`, the clock first moves to the next window."""
         s, d = self.s, self._who(who)
+        book = self.red if redeem else self.dep
+        if not book[d.address.lower()][0] and book[self._who(1 - who).address.lower()][0]:
+            d = self._who(1 - who)  # the one with a request, when only the other has one
         c = d.address.lower()
         if late:
             self._advance(WINDOW - self.now % WINDOW, publish=False)
@@ -228,6 +238,18 @@ class SystemMachine(Driver, RuleBasedStateMachine):
                 self.red[c] = (0, 0)
             else:
                 self.dep[c] = (0, w)
+
+    @rule(who=WHO, redeem=st.booleans(), via_operator=st.booleans(), late=st.booleans())
+    def request_then_cancel(self, who, redeem, via_operator, late):
+        """A request (a tenth of the depositor's shares, or 1,000 of its assets), then `cancel`
+        at once (returned) or, with `late`, in the next window (RequestWindowClosed)."""
+        s, d = self.s, self._who(who)
+        if redeem:
+            made = self._request_redeem(d, d, d, s.vault.call("balanceOf", d) // 10)
+        else:
+            made = self._request_deposit(d, d, d, min(1_000 * USDC, s.asset.call("balanceOf", d)))
+        if made:
+            self.cancel(who, redeem, via_operator, late)
 
     @rule(who=st.integers(0, 3))
     def strike(self, who):
