@@ -7,7 +7,9 @@ issuers and the LendingSleeve) with the governance periods shortened (voting del
 period 6 h, timelock delay 12 h) so that one rule walks a proposal through, and prepares it:
 the deployer (test account 0, owner of the mock feeds and issuers) delegates its BLST to
 itself; the issuers' daily redemption limits are lowered so that the redemption queue is
-needed; two depositors hold shares, two agents are bonded and active, a first rebalance puts
+needed; two depositors hold shares (requested, struck at the next window's prices, claimed),
+a searcher and a newcomer (impersonated accounts) hold stablecoin approved to the vault, two
+agents are bonded and active, a first rebalance puts
 money in every sleeve, two borrowers hold collateral (a tenth of it posted) and owe the book
 90% of what they may borrow (health about 1.2: a 20% fall makes them liquidatable), a keeper holds
 stablecoin approved to the book (for liquidations).
@@ -20,7 +22,9 @@ order; governance's step and cooldown count from its own last update, the stewar
 anyone's; a freeze lasts `registry.maxFreezePeriod` and may be renewed one period after it
 ended), which the machine uses to predict every parameter change and compares with the chain.
 `Driver` is the machine's plumbing: its clock, sending with an exact or an explained refusal,
-the deposit and rebalance refusal predictions, and a proposal walked through the DAO.
+the rebalance refusal prediction, a strike's prediction from the model's request windows and
+publication times (`_strike_prediction`), and a proposal walked through the DAO. `VaultRaw`
+is `Raw` with the ERC-7540 overloads (`deposit`/`mint` with a controller) chosen by arity.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from hypothesis import strategies as st
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
 from tests.invariants.agent_machine_support import Raw, rpc
-from tests.vault_support import USDC, faucet
+from tests.vault_support import STRIKE_FIELDS, USDC, WINDOW, faucet  # noqa: F401 (re-exported)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BPS = 10_000
@@ -60,6 +64,39 @@ WAD = 10**18
 OFFSET = 10**12  # the vault's virtual shares (18 - 6 decimals)
 ROUNDING_WEI = 16  # a step's allowed rounding loss for the share price (≈4 wei a sleeve)
 SLEEVES = (*RWA, "lending")
+PRICE_SCALE = 10**36  # the Strike's prices: assets per share x 1e36
+MAX_WINDOWS = 720  # VaultStorage.MAX_WINDOWS: windows one strike may walk
+# Impersonated actors (anvil_impersonateAccount): the searcher (invariant 9) and the newcomer
+# (the donation invariant). Any fixed addresses with no code.
+SEARCHER = "0x5ea2c4e25ea2c4e25ea2c4e25ea2c4e25ea2c4e2"
+NEWCOMER = "0x11e4c03e11e4c03e11e4c03e11e4c03e11e4c03e"
+ACTOR_FUNDS = 3_000_000 * USDC
+
+
+@dataclass(frozen=True)
+class Actor:
+    """An impersonated account: anything with an `address` sends through `Raw.send`."""
+
+    address: str
+
+
+class VaultRaw(Raw):
+    """`Raw` for the vault: an overloaded method (ERC-7540's `deposit`/`mint` with a
+    controller next to ERC-4626's) is chosen by the number of arguments."""
+
+    def __init__(self, contract):
+        super().__init__(contract)
+        self.overloads: dict[tuple[str, int], object] = {}
+        for m in contract.contract_type.methods:
+            self.overloads[(m.name, len(m.inputs))] = m
+
+    def calldata(self, method: str, *args) -> str:
+        self.methods[method] = self.overloads[(method, len(args))]
+        return super().calldata(method, *args)
+
+    def call(self, method: str, *args, block: str = "latest"):
+        self.methods[method] = self.overloads[(method, len(args))]
+        return super().call(method, *args, block=block)
 
 
 @dataclass
@@ -136,6 +173,8 @@ class System:
     depositors: list
     bots: list  # the agents
     borrowers: list
+    searcher: Actor
+    newcomer: Actor
     errors: dict[bytes, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -161,7 +200,12 @@ class System:
         """Every address that may hold vault shares besides the vault's own escrow."""
         people = [self.market, self.guardian, self.steward, self.keeper]
         return [*people, *self.depositors, *self.bots, *self.borrowers, self.agents,
-                self.timelock]  # fmt: skip
+                self.timelock, self.searcher, self.newcomer]  # fmt: skip
+
+    def controllers(self) -> list:
+        """Every account that requests (a controller of requests): the depositors, the searcher
+        and the newcomer."""
+        return [*self.depositors, self.searcher, self.newcomer]
 
 
 LEND = {  # refusals a borrower meets in normal use
@@ -225,7 +269,7 @@ def deploy_full_system() -> System:
     for depositor, amount in zip(depositors, DEPOSITS, strict=True):
         faucet(asset, depositor, 2 * amount)  # half in the vault, half to deposit later
         asset.approve(vault, MAX_UINT, sender=depositor)
-        vault.deposit(amount, depositor, sender=depositor)
+        vault.requestDeposit(amount, depositor, depositor, sender=depositor)
     agents, minimum = (
         at["AgentRegistry"],
         at["ParameterRegistry"].get(keccak(text="agent.minStake")),
@@ -238,8 +282,11 @@ def deploy_full_system() -> System:
     delay = at["ParameterRegistry"].get(keccak(text="agent.activationDelay"))
     chain.mine(timestamp=chain.blocks.head.timestamp + delay + 1)
     feeds = [project.MockAggregator.at(entries[n].feed) for n in RWA]
-    for feed in feeds:  # the daily NAV publications
+    for feed in feeds:  # the daily NAV publications, after the requests' window closed
         feed.setAnswer(feed.latestAnswer(), sender=market)
+    vault.strike(sender=market)
+    for depositor, amount in zip(depositors, DEPOSITS, strict=True):
+        vault.deposit(amount, depositor, depositor, sender=depositor)  # the claim
     vault.rebalance(FIRST_TARGETS, b"\x11" * 32, "ipfs://first", sender=bots[0])
     book = at["LendingSleeve"]
     for borrower in borrowers:
@@ -253,15 +300,24 @@ def deploy_full_system() -> System:
         asset.approve(book, MAX_UINT, sender=borrower)
     faucet(asset, keeper, KEEPER_FUNDS)
     asset.approve(book, MAX_UINT, sender=keeper)
+    asset.approve(vault, MAX_UINT, sender=keeper)  # the keeper also donates
+    actors = [Actor(SEARCHER), Actor(NEWCOMER)]
+    for actor in actors:
+        rpc("anvil_impersonateAccount", [actor.address])
+        rpc("anvil_setBalance", [actor.address, hex(10**21)])
+        for _ in range(ACTOR_FUNDS // asset.FAUCET_LIMIT()):
+            asset.faucet(actor.address, asset.FAUCET_LIMIT(), sender=market)
+        Raw(asset).send("approve", vault.address, MAX_UINT, sender=actor)
     names = {bytes(k): at["ParameterRegistry"].nameOf(k) for k in at["ParameterRegistry"].keys()}
     return System(
         governor=Raw(at["BallastGovernor"]), timelock=Raw(at["TimelockController"]),
-        params=Raw(at["ParameterRegistry"]), router=Raw(at["OracleRouter"]), vault=Raw(vault),
+        params=Raw(at["ParameterRegistry"]), router=Raw(at["OracleRouter"]), vault=VaultRaw(vault),
         agents=Raw(agents), book=Raw(book), asset=Raw(asset), feeds=[Raw(f) for f in feeds],
         issuers=[Raw(i) for i in issuers], tokens=[Raw(t) for t in tokens],
         sleeves=[Raw(project.TokenizedRWASleeve.at(entries[n].address)) for n in RWA],
         names=names, market=market, guardian=guardian, steward=steward, keeper=keeper,
-        depositors=depositors, bots=bots, borrowers=borrowers,
+        depositors=depositors, bots=bots, borrowers=borrowers, searcher=actors[0],
+        newcomer=actors[1],
     )  # fmt: skip
 
 
@@ -297,6 +353,26 @@ class Driver:
     shutdown: bool
     paused: bool
     proposals: int
+    # The vault's requests as the model expects them, per controller (lowercase address):
+    dep: dict[str, tuple[int, int]]  # (pending assets, window): VaultStorage.DepositRequest
+    red: dict[str, tuple[int, int]]  # (shares, window): VaultStorage.RedeemRequest
+    dep_head: int  # windows below it are settled (heads.deposits)
+    ops: set[tuple[str, str]]  # (controller, operator) pairs approved
+    lock: tuple[int, int, int]  # donations unlocking: (amount, start, end)
+    pub: list[int]  # each feed's last publication time
+    # Invariant 4, per controller: assets settled, the settled shares' bounds, what claims took;
+    # shares filled, the assets' bound, what claims paid and the shares they used.
+    settled_assets: dict[str, int]
+    settled_shares_lo: dict[str, int]
+    settled_shares_hi: dict[str, int]
+    claimed_assets: dict[str, int]
+    claimed_shares: dict[str, int]
+    filled: dict[str, int]
+    owed_hi: dict[str, int]
+    paid: dict[str, int]
+    redeemed: dict[str, int]
+    dust_bound: int  # settled shares the per-controller rounding may leave in escrow
+    fee: int  # performance fee assets taken this step
 
     def _act(self, raw, method, *args, sender, refusals=frozenset()):
         """Refused with one of `refusals` exactly when it is non-empty; else sent (receipt)."""
@@ -338,20 +414,236 @@ class Driver:
                 self._publish(feed, feed.call("latestAnswer"))
 
     def _publish(self, feed, answer: int) -> None:
+        """A new round of `feed` at `now` (the model records its publication time)."""
         chain.pending_timestamp = self.now
         feed.send("setAnswer", max(answer, 1), sender=self.s.market)
+        self.pub[self.s.feeds.index(feed)] = self.now
 
     def _stale(self) -> bool:
         return any(not self.s.router.call("tryPrice", t)[1] for t in self.s.tokens)
 
-    def _deposit_refusal(self, assets: int, depositor) -> set[str]:
-        if self.shutdown:
-            return {"VaultIsShutdown"}
-        if any(not sl.call("valuation")[1] for sl in self.s.sleeves):
-            return {"StaleValuation"}
-        if assets > self.s.vault.call("maxDeposit", depositor):
-            return {"ERC4626ExceededMaxDeposit", "ERC4626ExceededMaxMint"}
-        return set()
+    def _param(self, name: str) -> int:
+        return self.params[keccak(text=name)].value
+
+    def _locked(self, t: int) -> int:
+        """VaultStorage.Lock as the model holds it, at time `t` (RWAVault._locked)."""
+        amount, start, end = self.lock
+        return 0 if t >= end else -(-amount * (end - t) // (end - start))
+
+    def _donated(self, assets: int) -> None:
+        """A donation (or an executed slash) at `now`: what is still locked and `assets`
+        unlock together over a new `vault.unlockPeriod`."""
+        locked = self._locked(self.now) + assets
+        self.lock = (locked, self.now, self.now + self._param("vault.unlockPeriod"))
+
+    def _pending_deposits(self) -> int:
+        """Σ deposit requests no strike settled (the model's)."""
+        return sum(p for p, w in self.dep.values() if p and w >= self.dep_head)
+
+    def _operates(self, controller, sender) -> bool:
+        return sender.address.lower() == controller.address.lower() or (
+            controller.address.lower(), sender.address.lower()) in self.ops  # fmt: skip
+
+    def _strike_plan(self):
+        """What a strike now settles, from the model's request windows and publication times
+        (RebalanceModule._plan): (deposit end window, controllers whose deposits settle,
+        whether a redeem window past the fresh cut-off waits, whether the stale-sleeve path may
+        fill one after `vault.strikeMaxWait`)."""
+        s, now = self.s, self.now
+        open_ = now // WINDOW
+        staleness = self._param("oracle.maxStaleness")
+        cutoff = now  # the book: always fresh, published now
+        for sleeve, at in zip(s.sleeves, self.pub, strict=True):
+            if sleeve.call("units") == 0:
+                continue  # a sleeve holding nothing needs no price
+            cutoff = min(cutoff, at if now <= at + staleness else 0)
+        fresh_end = min(open_, cutoff // WINDOW)
+        _, dh, rh = s.vault.call("requestWindows")
+        assert dh == self.dep_head, (dh, self.dep_head)
+
+        def clamp(head, end):
+            return head if end <= head else min(end, head + MAX_WINDOWS)
+
+        dep_end = dh if self.shutdown else clamp(dh, fresh_end)
+        red_end = clamp(rh, fresh_end)
+        deposits = [c for c, (p, w) in self.dep.items() if p and dh <= w < dep_end]
+        unfilled = {w for c, (shares, w) in self.red.items()
+                    if shares and s.vault.call("pendingRedeemRequest", 0, c) > 0}  # fmt: skip
+        redeems = any(rh <= w < red_end for w in unfilled)
+        wait = self._param("vault.strikeMaxWait")
+        stale_end = clamp(rh, min(open_, (now - wait) // WINDOW)) if now >= wait else rh
+        stale = any(red_end <= w < stale_end for w in unfilled)
+        return dep_end, deposits, redeems, stale
+
+    def _strike_prediction(self) -> tuple[set[str], bool]:
+        """(refusals, certain): NothingToStrike with nothing pending; success when a deposit or
+        redeem window is past every price's publication; StrikeNotReady otherwise, unless the
+        stale-sleeve path may fill a redemption (then either, `certain` False)."""
+        if self._pending_deposits() == 0 and self.s.vault.call("pendingRedemptions") == 0:
+            return {"NothingToStrike"}, True
+        _, deposits, redeems, stale = self._strike_plan()
+        if deposits or redeems:
+            return set(), True
+        return {"StrikeNotReady"}, not stale
+
+    def _strike(self, sender):
+        """Strike as predicted; on success the model settles its deposit windows and records
+        what each controller may claim at most (invariant 4). Returns the StrikeSettled log."""
+        s = self.s
+        refusals, certain = self._strike_prediction()
+        dep_end, deposits, _, stale = self._strike_plan()
+        cs = [c.address.lower() for c in s.controllers()]
+        before = {c: s.vault.call("pendingRedeemRequest", 0, c) for c in cs}
+        if certain:
+            receipt = self._act(s.vault, "strike", sender=sender, refusals=refusals)
+        else:
+            receipt = self._try(s.vault, "strike", sender=sender, explained=refusals)
+        if not receipt:
+            return None
+        [log] = s.vault.logs(receipt, "StrikeSettled")
+        k = dict(zip(STRIKE_FIELDS, log.strike, strict=True))
+        k["feeShares"] = sum(f.feeShares for f in s.vault.logs(receipt, "PerformanceFeeTaken"))
+        assert log.staleSleeves == 0 or stale, "a sleeve valued stale before the maximum wait"
+        if log.staleSleeves:
+            event("strike: stale sleeves at a haircut")
+        if deposits:
+            assert k["depositEpoch"] == dep_end - 1, (k["depositEpoch"], dep_end)
+            assert k["depositAssets"] == sum(self.dep[c][0] for c in deposits)
+            price = k["depositPrice"]
+            for c in deposits:
+                paid = self.dep[c][0]
+                self.settled_assets[c] += paid
+                self.settled_shares_hi[c] += paid * PRICE_SCALE // price
+                self.settled_shares_lo[c] += paid * PRICE_SCALE // (price + 1)
+            self.dust_bound += len(deposits)
+            event("strike: deposits settled")
+        else:
+            assert k["depositEpoch"] == 2**64 - 1 and k["depositAssets"] == 0
+        self.dep_head = dep_end
+        filled_total = 0
+        for c in cs:
+            after = s.vault.call("pendingRedeemRequest", 0, c)
+            filled = before[c] - after
+            assert filled >= 0, (c, before[c], after)
+            filled_total += filled
+            self.filled[c] += filled
+            if before[c]:
+                self.owed_hi[c] += (filled + 1) * (k["redeemPrice"] + 1) // PRICE_SCALE + 2
+        assert filled_total <= k["redeemShares"] + len(cs)
+        if k["redeemShares"]:
+            event("strike: redemptions filled")
+        for fee in s.vault.logs(receipt, "PerformanceFeeTaken"):
+            self.fee += fee.feeAssets
+            event("strike: performance fee taken")
+        self.last_strike = k
+        return k
+
+    def _claim(self, controller, amount: int, method: str, sender, receiver=None) -> int | None:
+        """A claim (`deposit`/`mint` of settled shares, `redeem`/`withdraw` of filled assets)
+        with the refusal predicted exactly: NotOperator, ZeroAmount, ClaimExceeded beyond max*,
+        ZeroAmount for a claim that rounds to nothing. Returns what it paid (shares or
+        assets) or None."""
+        s, v = self.s, self.s.vault
+        receiver = receiver or controller
+        c = controller.address.lower()
+        deposit_side = method in ("deposit", "mint")
+        if deposit_side:
+            c_assets, c_shares = v.call("maxDeposit", c), v.call("maxMint", c)
+        else:
+            c_assets, c_shares = v.call("maxWithdraw", c), v.call("maxRedeem", c)
+        by_assets = method in ("deposit", "withdraw")
+        limit = c_assets if by_assets else c_shares
+        if by_assets:
+            other = c_shares if amount == c_assets else (
+                amount * c_shares // c_assets if method == "deposit"
+                else -(-amount * c_shares // c_assets)) if c_assets else 0  # fmt: skip
+        else:
+            other = c_assets if amount == c_shares else (
+                -(-amount * c_assets // c_shares) if method == "mint"
+                else amount * c_assets // c_shares) if c_shares else 0  # fmt: skip
+        refusals = set()
+        if not self._operates(controller, sender):
+            refusals = {"NotOperator"}
+        elif amount == 0:
+            refusals = {"ZeroAmount"}
+        elif amount > limit:
+            refusals = {"ClaimExceeded"}
+        elif other == 0 and method in ("deposit", "redeem"):
+            refusals = {"ZeroAmount"}
+        token = v if deposit_side else s.asset
+        held = token.call("balanceOf", receiver)
+        pending = v.call("pendingRedeemRequest", 0, c)
+        receipt = self._act(v, method, amount, receiver, c, sender=sender, refusals=refusals)
+        if not receipt:
+            return None
+        assets, shares = (amount, other) if by_assets else (other, amount)
+        if deposit_side:
+            self.claimed_assets[c] += assets
+            self.claimed_shares[c] += shares
+            got = shares
+            p, w = self.dep[c]
+            if p and w < self.dep_head:
+                self.dep[c] = (0, w)
+        else:
+            self.paid[c] += assets
+            self.redeemed[c] += shares
+            got = assets
+            if self.red[c][0] and pending == 0:
+                self.red[c] = (0, 0)
+        assert token.call("balanceOf", receiver) - held == got
+        return got
+
+    def _request_deposit(self, controller, owner, sender, assets: int) -> bool:
+        """requestDeposit with its refusal predicted (the deposit cap only near the cap)."""
+        v, c = self.s.vault, controller.address.lower()
+        open_ = self.now // WINDOW
+        p, w = self.dep[c]
+        cap_near = assets + self._pending_deposits() + 2 * v.call("totalAssets") >= self._param(
+            "vault.depositCap"
+        )
+        refusals = set()
+        if assets == 0:
+            refusals = {"ZeroAmount"}
+        elif not self._operates(owner, sender):
+            refusals = {"NotOperator"}
+        elif self.shutdown:
+            refusals = {"VaultIsShutdown"}
+        elif p and w != open_ and w >= self.dep_head and not cap_near:
+            refusals = {"DepositRequestPending"}
+        if cap_near and not refusals:
+            receipt = self._try(
+                v,
+                "requestDeposit",
+                assets,
+                c,
+                owner,
+                sender=sender,
+                explained={"DepositCapExceeded", "DepositRequestPending"},
+            )
+        else:
+            receipt = self._act(v, "requestDeposit", assets, c, owner, sender=sender,
+                                refusals=refusals)  # fmt: skip
+        if not receipt:
+            return False
+        assert not (p and w != open_ and w >= self.dep_head), "an unsettled earlier request"
+        self.dep[c] = ((p if w == open_ else 0) + assets, open_)
+        return True
+
+    def _request_redeem(self, controller, owner, sender, shares: int) -> bool:
+        v, c = self.s.vault, controller.address.lower()
+        open_ = self.now // WINDOW
+        r_shares, w = self.red[c]
+        refusals = set()
+        if shares == 0:
+            refusals = {"ZeroAmount"}
+        elif not self._operates(owner, sender):
+            refusals = {"ERC20InsufficientAllowance"}  # no share allowance is ever given
+        elif r_shares and w != open_ and v.call("pendingRedeemRequest", 0, c):
+            refusals = {"RedeemRequestQueued"}
+        if not self._act(v, "requestRedeem", shares, c, owner, sender=sender, refusals=refusals):
+            return False
+        self.red[c] = ((r_shares if w == open_ else 0) + shares, open_)
+        return True
 
     def _rebalance_refusal(self, bot, targets: list[int]) -> set[str]:
         """RebalanceModule's checks, in its order, from the views and the parameter model."""
@@ -366,6 +658,9 @@ class Driver:
             return {"RebalanceCooldown"}
         if any(not sl.call("valuation")[1] for sl in s.sleeves):
             return {"StaleValuation"}
+        parts = [sl.call("totalAssets") for sl in (*s.sleeves, s.book)]
+        if s.vault.call("idle") + sum(parts) == 0:
+            return {"EmptyVault"}
         old, value = s.vault.call("currentBps"), lambda name: self.params[keccak(text=name)].value
         for t, name in zip(targets, SLEEVES, strict=True):
             if t > value(f"vault.maxSleeveBps.{name}"):
