@@ -207,7 +207,8 @@ class SystemMachine(Driver, RuleBasedStateMachine):
     @rule(who=WHO, redeem=st.booleans(), via_operator=st.booleans(), late=st.booleans())
     def cancel(self, who, redeem, via_operator, late):
         """Cancel a pending request: before its window's cut-off it comes back to the
-        controller; after it, RequestWindowClosed; with nothing pending (or a settled deposit),
+        controller; after it, RequestWindowClosed (a deposit comes back anyway after shutdown or
+        vault.strikeMaxWait past the cut-off); with nothing pending (or a settled deposit),
         NoPendingRequest. With `late`, the clock first moves to the next window."""
         s, d = self.s, self._who(who)
         book = self.red if redeem else self.dep
@@ -224,10 +225,14 @@ class SystemMachine(Driver, RuleBasedStateMachine):
             shares, w = self.dep[c]
             nothing = shares == 0 or w < self.dep_head
         closes = (w + 1) * WINDOW
+        # A deposit no strike can settle comes back after the cut-off too: after shutdown, or
+        # from vault.strikeMaxWait past the cut-off.
+        wait = self.params[keccak(text="vault.strikeMaxWait")].value
+        stuck = not redeem and (self.shutdown or self.now >= closes + wait)
         refusals = (
             {"NotOperator"} if not self._operates(d, sender)
             else {"NoPendingRequest"} if nothing
-            else {"RequestWindowClosed"} if self.now >= closes else set()
+            else {"RequestWindowClosed"} if self.now >= closes and not stuck else set()
         )  # fmt: skip
         method = "cancelRedeemRequest" if redeem else "cancelDepositRequest"
         token = s.vault if redeem else s.asset
