@@ -71,11 +71,13 @@ class _Life:
             feed.setAnswer(feed.latestAnswer(), sender=self.deployer)
 
     def enter(self, amount: int):
-        """The seeder requests a deposit of `amount`; after the next NAV round a strike settles
-        it and the seeder claims the shares. Returns the strike's receipt."""
+        """The seeder requests a deposit of `amount`; after the next NAV round past the request
+        window's cut-off a strike settles it and the seeder claims the shares. Returns the
+        strike's receipt."""
         self.fund(self.seeder, amount, self.vault)
         self.vault.requestDeposit(amount, self.seeder, self.seeder, sender=self.seeder)
-        self.wait(1)
+        # The next NAV round, at the start of the next hourly request window (the cut-off).
+        self.wait(3_600 - chain.blocks.head.timestamp % 3_600)
         tx = self.vault.strike(sender=self.seeder)
         self.vault.deposit(amount, self.seeder, sender=self.seeder)
         return tx

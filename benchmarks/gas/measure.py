@@ -84,6 +84,7 @@ LENDING_BPS = 2_000  # the book's share of the vault (within local.yaml's cap an
 COLLATERAL = "gold"  # every borrower posts it, so the keeper's steady state is holding it
 POSITION_VALUE = 20_000 * USDC  # collateral bought per borrower
 BLOCK_TIME = 12  # seconds between blocks in the vault and lending scenarios, as on mainnet
+REQUEST_WINDOW = 3_600  # VaultStorage.WINDOW: the vault groups requests by the hour
 PARTIAL_HEALTH, FULL_HEALTH, INSOLVENT_HEALTH = 975 * WAD // 1000, 90 * WAD // 100, WAD // 2
 
 
@@ -202,11 +203,12 @@ def _active_agent(deployment, deployer):
 
 
 def _republish(deployment, deployer) -> None:
-    """Every NAV feed publishes again (the mock feeds publish daily, like real ones), at least a
-    second after the last block: a strike settles only requests older than every price."""
-    head = chain.blocks.head.timestamp
-    if chain.pending_timestamp <= head:
-        chain.pending_timestamp = head + 1
+    """Every NAV feed publishes again (the mock feeds publish daily, like real ones), at the start
+    of the next hourly request window: a strike settles a window once every price it uses was
+    published at or after the window's end (its cut-off)."""
+    cutoff = (chain.blocks.head.timestamp // REQUEST_WINDOW + 1) * REQUEST_WINDOW
+    if chain.pending_timestamp < cutoff:
+        chain.pending_timestamp = cutoff
     for entry in deployment.sleeves:
         if entry.feed:
             feed = project.MockAggregator.at(entry.feed)

@@ -3,7 +3,7 @@ send for users.
 
 The vault settles ERC-7540 requests at NAV strikes that anyone may call. `RWAVault.strikeTrigger()`
 returns `(true, abi.encodeCall(strike, ()))` when a strike would settle something, else
-`(false, bytes(reason))` ("no request", "prices not newer than requests"). `decode_strike_trigger`
+`(false, bytes(reason))` ("no request", "no request window past a published price"). `decode_strike_trigger`
 checks the call data is exactly `strike()`; `plan_strike` turns a true trigger into a
 `StrikeCall` carrying that call data (the shell sends it as is; the contract re-checks
 everything, so a settler that read a stale trigger loses a race, it does no harm) — except when

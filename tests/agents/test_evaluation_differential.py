@@ -70,6 +70,7 @@ from tests.vault_support import (
     deploy_vault_system,
     faucet,
     isolated,
+    next_window,
     settled,
 )
 
@@ -143,10 +144,8 @@ def answers(system: VaultSystem) -> list[int]:
 
 def publish(system: VaultSystem, moves: tuple[int, ...] = (BPS, BPS, BPS)) -> None:
     """Republish each feed's answer moved by `moves` (bps of the current answer), fresh now (at
-    least a second after the last block: newer than any request in it)."""
-    head = ape.chain.blocks.head.timestamp
-    if ape.chain.pending_timestamp <= head:
-        ape.chain.pending_timestamp = head + 1
+    or after the cut-off of the last block's request window: newer than any request in it)."""
+    next_window(ape.chain)
     for s, move in zip(system.sleeves, moves, strict=True):
         answer = max(s.feed.latestAnswer() * move // BPS, 1)
         s.feed.setAnswer(answer, sender=system.governance)

@@ -155,6 +155,8 @@ GUARDIAN_CALLS: dict[str, dict[str, Refused | OwnFunds | Allowed]] = {
                                 "ERC20InsufficientAllowance", lambda m: {"spender": m.guardian}),
         "unwind": Allowed("after shutdown only, and only back to idle"),
         "strike": Allowed("settles each request into its own controller's claim"),
+        # The vault's module views run through a STATICCALL to itself; anyone else is refused.
+        "moduleView": Refused(lambda m: (b"",), "InvalidModule", lambda m: {"module": m.guardian}),
         "setOperator": Allowed("names operators over the caller's own requests and claims"),
         "pauseAutomation": Allowed("the guardian's power: stops agents, not users"),
         "unpauseAutomation": Allowed("the guardian's power"),

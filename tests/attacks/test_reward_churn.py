@@ -41,7 +41,9 @@ from tests.agent_support import (
     model_value,
     only_event,
 )
-from tests.vault_support import DAY, isolated
+from tests.vault_support import DAY, isolated, next_window
+
+TICKET = 1_000_000  # 1 mUSDC: the deposit the daily strike settles
 
 FEE_BPS = 1_000
 HONEST = [3_000, 0, 0]  # tbill, bought once and held
@@ -76,7 +78,15 @@ class Story:
         desk.refresh()
 
     def rebalance(self, targets, agent):
-        return self.desk.rebalance(targets, agent)
+        """The agent's rebalance, then the day's NAV strike (a 1-unit ticket deposit settled at
+        the next window's prices), where the performance fee is taken. Returns the strike."""
+        desk = self.desk
+        desk.rebalance(targets, agent)
+        desk.system.fund(desk.keeper, TICKET)
+        desk.vault.requestDeposit(TICKET, desk.keeper, desk.keeper, sender=desk.keeper)
+        next_window(desk.chain)
+        desk.refresh()
+        return desk.vault.strike(sender=desk.keeper)
 
     def evaluate(self, decision_id: int) -> dict:
         desk = self.desk

@@ -48,7 +48,7 @@ from tests.lending_support import (
     stored_book,
     stored_loan,
 )
-from tests.vault_support import revert_of
+from tests.vault_support import next_window, revert_of
 
 NAMES = tuple(COLLATERAL)
 STOCK = 400_000 * USDC  # each borrower's stock of each collateral, bought once
@@ -224,7 +224,7 @@ class LendingMachine(RuleBasedStateMachine):
         shares = vault.balanceOf(depositor) * share // 100
         if shares:
             self._try(vault, "requestRedeem", shares, depositor, depositor, sender=depositor)
-        chain.pending_timestamp = chain.blocks.head.timestamp + 1
+        next_window(chain)  # the request window's cut-off
         self._republish()
         self._try(vault, "strike", sender=self.keeper)
         claimable = vault.maxRedeem(depositor)

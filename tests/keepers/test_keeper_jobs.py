@@ -419,7 +419,7 @@ def test_the_settler_strikes_once_prices_are_newer_than_the_requests(
     request_deposit(lending, joiner, 100_000 * USDC)
     waiting = k.run("settler")  # tbill and gold last published before the requests
     assert waiting.actions == []
-    assert waiting.skipped == ["strike: prices not newer than requests"]
+    assert waiting.skipped == ["strike: no request window past a published price"]
     assert nonce(who) == sent
 
     lending.vs.publish_prices()
@@ -446,15 +446,15 @@ def test_the_settler_waits_for_a_stale_price_then_strikes_redemptions_after_the_
     invested, protocol, accounts, chain, tmp_path
 ):
     """Deposits wait for fresh prices; a redemption is struck `vault.strikeMaxWait` after its
-    request even though no feed published, the stale sleeves valued at a haircut."""
+    request window's cut-off even though no feed published, the stale sleeves at a haircut."""
     lending = invested
     vault, registry = lending.vault, lending.vs.registry
     shares = request_redeem(lending, accounts[6], 10_000 * USDC)
-    requested_at = now(chain)
+    requested_at = (now(chain) // 3_600 + 1) * 3_600  # the request window's cut-off
     k = keeper(protocol, accounts[7], tmp_path)
     waiting = k.run("settler")
     assert waiting.actions == []
-    assert waiting.skipped == ["strike: prices not newer than requests"]
+    assert waiting.skipped == ["strike: no request window past a published price"]
 
     wait = registry.get(key("vault.strikeMaxWait"))
     chain.mine(timestamp=requested_at + wait - 2)

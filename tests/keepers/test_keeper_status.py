@@ -138,7 +138,7 @@ def test_requests_and_strikes_match_the_vault(status, protocol, chain):
     assert r.last_strike_at == chain.blocks[last.block_number].timestamp
     should_act, reason = vault.strikeTrigger(block_id=at)
     assert (r.strikable, r.reason) == (should_act, bytes(reason).decode())
-    assert (r.strikable, r.reason) == (False, "prices not newer than requests")
+    assert (r.strikable, r.reason) == (False, "no request window past a published price")
     locked, until = vault.lockedDonations(block_id=at)
     assert (r.locked_donations, r.locked_until) == (locked, until)
     assert 0 < locked <= 1_000 * USDC and until > status.timestamp
@@ -194,7 +194,7 @@ def test_the_collected_status_renders(status):
     assert "keeper read-only (no account)" in text
     assert "OVER CAP" not in text and "BELOW BUFFER" not in text
     assert "Requests and strikes" in text
-    assert "not now: prices not newer than requests" in text
+    assert "not now: no request window past a published price" in text
     assert f"#{status.slashes[0].slash_id}" in text and "no pending slashes" not in text
     assert "no transactions recorded" in text
     assert all(b.address in text for b in status.borrowers)

@@ -74,7 +74,7 @@ class Market:
     def strike(self):
         """A fresh round on every feed after the newest request (forward pricing), then a
         strike by the keeper."""
-        self.at(self.chain.blocks.head.timestamp + 1)
+        self.at((self.chain.blocks.head.timestamp // 3_600 + 1) * 3_600)  # the window's cut-off
         self.quote()
         return self.vault.strike(sender=self.keeper)
 
