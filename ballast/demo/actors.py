@@ -58,7 +58,10 @@ class Actors:
 
     def send(self, contract: Any, method: str, *args: Any, sender: str) -> Any:
         data = getattr(contract, method).encode_input(*args)
-        tx = {"from": sender, "to": str(contract.address), "data": data, "gas": 2_000_000}
+        # A strike walks every hourly request window since the last one (a few thousand gas
+        # each): after days without one it needs more than the other acts.
+        gas = 10_000_000 if method == "strike" else 2_000_000
+        tx = {"from": sender, "to": str(contract.address), "data": data, "gas": gas}
         tx_hash = self.web3.eth.send_transaction(tx)
         receipt = self.web3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.01)
         if receipt["status"] != 1:

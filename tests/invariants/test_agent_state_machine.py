@@ -412,13 +412,13 @@ class AgentMachine(RuleBasedStateMachine):
 
     @rule(moves=MOVES)
     def keeper_strikes(self, moves):
-        """The keeper requests a small deposit, the NAVs are published a second later (moved by
-        `moves`) and it strikes: the performance fee, if any, is taken there and reaches the
+        """The keeper requests a small deposit, the NAVs are published at its request window's
+        cut-off (moved by `moves`) and it strikes: the performance fee, if any, is taken there and reaches the
         registry."""
         keeper = self.d.keeper
         self._send(self.vault, "requestDeposit", TICKET, keeper.address, keeper.address,
                    sender=keeper, refusals=set())  # fmt: skip
-        self._advance(1, moves)
+        self._advance(3_600 - self.now % 3_600, moves)  # to the request window's cut-off
         tx = self._send(self.vault, "strike", sender=keeper, refusals=set())
         if self.vault.logs(tx, "PerformanceFeeTaken"):
             self.fees += 1

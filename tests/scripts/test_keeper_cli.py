@@ -137,8 +137,7 @@ def deposit_through_a_strike(market, account, amount: int) -> None:
     market.fund(account, amount)
     market.asset.approve(market.vault, amount, sender=account)
     market.vault.requestDeposit(amount, account, account, sender=account)
-    market.quote()
-    market.vault.strike(sender=account)
+    market.strike()  # a fresh round past the request window's cut-off, then the strike
     market.vault.deposit(amount, account, sender=account)
 
 
