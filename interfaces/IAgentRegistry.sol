@@ -31,8 +31,8 @@ pragma solidity ^0.8.24;
 ///        division rounded down; the sleeve adds nothing when `start_i` is 0 or `m_i` is 0).
 ///        Idle earns 0.
 ///      - The window ends early for what is reversed (M-6, "round-tripping agents farm
-///        rewards"): every later decision j of the vault recorded strictly before the decision's
-///        `dueAt` (in id order, whoever made it) that moves sleeve i the other way
+///        rewards"): every later decision j by the same agent recorded strictly before the
+///        decision's `dueAt` (in id order) that moves sleeve i the other way
 ///        (`sign(m^j_i) = -sign(m_i)`) ends `c_j = min(|m^j_i|, what of m_i is still in place)`
 ///        of the move there; that part is credited the return up to j only, read from j's
 ///        recorded `startIndex` (`R_i(startIndex^j_i)`: deterministic, nobody picks the moment).
@@ -83,12 +83,12 @@ pragma solidity ^0.8.24;
 ///      - Why both rules: a round trip (a move and its reversal the next day) credits the move
 ///        only for the day it stood (the early window end), and the reversal, judged from then
 ///        on against the weights it undid, is a loss of about the same size when the trend
-///        continues: made by one agent, the round trip nets to ~0 points. Split between two
-///        agents, the mover is credited only the day its move stood (value the vault did earn
-///        from it) and the reverser carries the loss as debt. An agent that holds its allocation
-///        is credited its whole window; another agent's later move takes from it only the part
-///        that move reversed, and only from then on (the vault's weights drifting back to a
-///        target trim it by the drift). Points are value in the vault's asset (bps of the NAV
+///        continues: made by one agent, the round trip nets to ~0 points. Another agent's move
+///        never ends a window: an agent is judged on its whole move even when another undid it
+///        (a risky bet an honest agent cut back is still evaluated, and slashed, as made), and an
+///        honest agent's credit cannot be cut by someone else's rebalance. Two colluding agents
+///        reversing each other's moves each carry their own window (the residual stated here).
+///        Points are value in the vault's asset (bps of the NAV
 ///        the decision moved), so agents are split by the money each added, whatever the NAV
 ///        was when each decided.
 ///      - The vault mints its performance fee to this registry in shares (`onFee`):

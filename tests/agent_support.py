@@ -305,17 +305,20 @@ INITIAL_MARK = PRICE_SCALE // OFFSET  # the price of the empty vault
 
 
 def later_decisions(vault, decision_id: int, due_at: int) -> list:
-    """The vault's decisions after `decision_id` recorded strictly before `due_at` (the ones
-    that can end part of its window), aligned on its sleeves by address, as
+    """The same agent's decisions after `decision_id` recorded strictly before `due_at` (the
+    ones that can end part of its window), aligned on its sleeves by address, as
     `keepers.math.LaterDecision` (a sleeve a later decision lacks: 0 / 0 / 0)."""
     from keepers.math import LaterDecision
 
-    sleeves = list(vault.decision(decision_id).sleeves)
+    first = vault.decision(decision_id)
+    sleeves = list(first.sleeves)
     later = []
     for j in range(decision_id + 1, vault.decisionCount()):
         d = vault.decision(j)
         if d.timestamp >= due_at:
             break
+        if d.agent != first.agent:
+            continue  # only the agent's own later move ends part of its window
         at = {address: k for k, address in enumerate(d.sleeves)}
         pick = [at.get(address) for address in sleeves]
         later.append(

@@ -472,6 +472,9 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         for (uint256 j = decisionId + 1; j < count && live != 0; ++j) {
             IRWAVault.Decision memory later = IRWAVault(vault).decision(j);
             if (later.timestamp >= dueAt) break;
+            // Only the agent's own later move ends its window: another agent undoing a risky
+            // move must not spare its author the evaluation (nor cut an honest agent's credit).
+            if (later.agent != d.agent) continue;
             for (uint256 i; i < n; ++i) {
                 if (kept[i] == 0) continue;
                 uint256 k = _position(later.sleeves, d.sleeves[i], i);

@@ -465,7 +465,8 @@ class AgentMachine(RuleBasedStateMachine):
             dj = self.vault.call("decision", j)
             if dj.timestamp >= due_at:
                 break
-            later.append(dj)
+            if dj.agent == d.agent:  # only the agent's own later move ends part of its window
+                later.append(dj)
         if later:
             event("evaluated with later decisions in the window")
         excess = 0
