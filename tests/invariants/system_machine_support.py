@@ -541,7 +541,7 @@ class Driver:
     def _claim(self, controller, amount: int, method: str, sender, receiver=None) -> int | None:
         """A claim (`deposit`/`mint` of settled shares, `redeem`/`withdraw` of filled assets)
         with the refusal predicted exactly: NotOperator, ZeroAmount, ClaimExceeded beyond max*,
-        ZeroAmount for a claim that rounds to nothing. Returns what it paid (shares or
+        ZeroAmount for a claim that rounds to nothing (but the last one, which clears the dust). Returns what it paid (shares or
         assets) or None."""
         s, v = self.s, self.s.vault
         receiver = receiver or controller
@@ -568,8 +568,8 @@ class Driver:
             refusals = {"ZeroAmount"}
         elif amount > limit:
             refusals = {"ClaimExceeded"}
-        elif other == 0 and method in ("deposit", "redeem"):
-            refusals = {"ZeroAmount"}
+        elif other == 0 and method in ("deposit", "redeem") and amount != limit:
+            refusals = {"ZeroAmount"}  # the last claim of the bucket may clear dust
         token = v if deposit_side else s.asset
         held = token.call("balanceOf", receiver)
         pending = v.call("pendingRedeemRequest", 0, c)
