@@ -105,9 +105,12 @@ class Desk:
         self.set_price(name, answer)
         return answer
 
-    def refresh(self) -> None:
-        """Republishes every feed's latest answer now (fresh rounds, same prices)."""
+    def refresh(self, at: int | None = None) -> None:
+        """Republishes every feed's latest answer now (fresh rounds, same prices); with `at`, every
+        round lands in a block stamped exactly `at` (however long the transactions take)."""
         for name in NAMES:
+            if at is not None:
+                self.at(at)
             self.set_price(name, self.feed(name).latestAnswer())
 
     def make_stale(self, name: str) -> None:

@@ -285,8 +285,7 @@ def test_a_request_at_the_rounds_own_second_waits_for_the_next_round(desk, attac
     cutoff = (desk.now() // WINDOW + 1) * WINDOW
     desk.at(cutoff - 1)
     vault.requestDeposit(MILLION, attacker, attacker, sender=attacker)  # last second of window w
-    desk.at(cutoff)
-    desk.refresh()  # the round, at the cut-off
+    desk.refresh(at=cutoff)  # the round, at the cut-off
     desk.at(cutoff)
     vault.requestDeposit(MILLION, desk.depositor, attacker, sender=attacker)  # same second
     assert desk.now() == cutoff
