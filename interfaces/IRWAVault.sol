@@ -20,8 +20,9 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        window's end, its cut-off: every price it uses is newer than every request it settles
 ///        (forward pricing, as funds must under SEC rule 22c-1), and a later request never delays
 ///        an earlier window. `strike()` — anyone, the depositor too, so exits never depend on
-///        keepers or agents — values every sleeve once and settles every window it may (at most
-///        720 a call). Deposits settle in full; redemptions are paid from idle (deposits of the
+///        keepers or agents — values every sleeve once and settles every window it may. Windows
+///        that had requests form a queue (oldest first): a strike walks those, never the empty
+///        hours between, at most 256 windows a call (a later strike goes on). Deposits settle in full; redemptions are paid from idle (deposits of the
 ///        same strike included), then from sleeves in `withdrawQueue()` order up to their
 ///        liquidity, first in first out by window, pro rata within a window; what liquidity
 ///        cannot pay stays queued for the next strikes and is filled there at their prices.
@@ -337,8 +338,10 @@ interface IRWAVault {
     /// @notice Assets set aside for filled redemptions not yet claimed.
     function claimableRedemptions() external view returns (uint256);
 
-    /// @notice Request windows are `block.timestamp / 1 hours`: the open one, and the oldest not yet
-    ///         settled (deposits) or filled (redemptions).
+    /// @notice Request windows are `block.timestamp / 1 hours`: the open one, and the head of each
+    ///         queue: the oldest window not yet settled (deposits) or filled (redemptions), or, with
+    ///         the queue empty, one past the newest window it held. Every window below a head is
+    ///         settled.
     function requestWindows() external view returns (uint256 open, uint256 depositHead, uint256 redeemHead);
 
     /// @notice Donations still locked (not yet in the share price) and when the lock ends.

@@ -9,14 +9,20 @@ are ERC-7540 requests settled at NAV strikes (interfaces/IRWAVault.sol): a seede
 requested, struck and claimed first, then (k > 0) spread over the sleeves; then a second
 depositor's life, each step measured:
 
-- requestDeposit (its first: the assets move in, the pending request is new), requestDeposit
-  (repeat: adds to the same pending request);
-- strike (deposits): every sleeve valued once, the deposit epoch settled (no redemption pending);
-- deposit (claim): half of the settled assets claimed as shares (the depositor's first shares),
-  mint (claim, the rest): the other half by share count;
-- requestRedeem (its shares escrowed), requestRedeem (repeat: into the same open epoch);
-- strike (redemptions): the epoch filled from idle; redeem (claim): half of what was filled,
-  withdraw (claim, the rest): the other half by assets;
+- requestDeposit (new controller, first in its window: the controller's request slot and the
+  window's are new), requestDeposit (new controller, same window: a second depositor joins the
+  window), requestDeposit (repeat: adds to the same pending request);
+- strike (deposits): every sleeve valued once, the window settled (no redemption pending);
+- deposit (claim all, first shares): the first depositor claims everything settled for it;
+  deposit (claim part) and mint (claim the rest): the second claims half by assets (its first
+  shares; what is left stays in its claims bucket), then the rest by share count;
+- strike (deposits, two windows a week apart): a request, a week of empty hourly windows, another
+  request, then the strike (a strike walks only the windows that had requests); deposit (claim
+  all, existing holder): the first depositor claims it, adding to its share balance;
+- requestRedeem (new controller, empty escrow: the vault's own share balance is new),
+  requestRedeem (new controller, same window), requestRedeem (repeat: into the same window);
+- strike (redemptions): the window filled from idle; redeem (claim all), then by the second
+  controller redeem (claim part) and withdraw (claim the rest);
 - strike (redemptions from sleeves) (k > 0): the seeder asks for more than idle holds, and the
   strike pulls the rest from the sleeves in withdraw-queue order.
 
@@ -155,35 +161,57 @@ def _enter(vault, asset, account, amount: int, publish: Callable[[], None], stri
     vault.deposit(amount, account, sender=account)
 
 
-def _user_ops(vault, asset, user, publish, striker, record: Callable[[str, object], None]) -> None:
-    """A depositor's requests, their strikes and its claims (see the module docstring)."""
-    _fund(asset, user, 2 * POSITION, vault)
-    record("requestDeposit", vault.requestDeposit(POSITION, user, user, sender=user))
+def _user_ops(vault, asset, users, publish, striker, record: Callable[[str, object], None]) -> None:
+    """Two depositors' requests, their strikes and their claims (see the module docstring)."""
+    user, peer = users
+    for who in users:
+        _fund(asset, who, 2 * POSITION, vault)
+    record("requestDeposit (new controller, first in its window)",
+           vault.requestDeposit(POSITION, user, user, sender=user))  # fmt: skip
+    record("requestDeposit (new controller, same window)",
+           vault.requestDeposit(POSITION, peer, peer, sender=peer))  # fmt: skip
     half = POSITION // 2
     record("requestDeposit (repeat)", vault.requestDeposit(half, user, user, sender=user))
     publish()
     record("strike (deposits)", vault.strike(sender=striker))
     _expect(vault.maxDeposit(user) == POSITION + half, "the strike did not settle the deposits")
-    record("deposit (claim)", vault.deposit(vault.maxDeposit(user) // 2, user, sender=user))
-    record("mint (claim, the rest)", vault.mint(vault.maxMint(user), user, sender=user))
-    _expect(vault.maxDeposit(user) == 0, "the claims left settled assets")
-    shares = vault.balanceOf(user)
-    record("requestRedeem", vault.requestRedeem(shares // 2, user, user, sender=user))
+    record("deposit (claim all, first shares)",
+           vault.deposit(vault.maxDeposit(user), user, sender=user))  # fmt: skip
+    record("deposit (claim part)", vault.deposit(vault.maxDeposit(peer) // 2, peer, sender=peer))
+    record("mint (claim the rest)", vault.mint(vault.maxMint(peer), peer, sender=peer))
+    _expect(vault.maxDeposit(user) == vault.maxDeposit(peer) == 0, "the claims left settled assets")
+    vault.requestDeposit(half // 2, user, user, sender=user)
+    chain.mine(timestamp=chain.pending_timestamp + 7 * DAY)
+    vault.requestDeposit(half // 2, peer, peer, sender=peer)
+    publish()
+    record("strike (deposits, two windows a week apart)", vault.strike(sender=striker))
+    _expect(vault.pendingDeposits() == 0, "the strike left deposits pending")
+    record("deposit (claim all, existing holder)",
+           vault.deposit(vault.maxDeposit(user), user, sender=user))  # fmt: skip
+    vault.deposit(vault.maxDeposit(peer), peer, sender=peer)
+    shares, other = vault.balanceOf(user), vault.balanceOf(peer)
+    record("requestRedeem (new controller, empty escrow)",
+           vault.requestRedeem(shares // 2, user, user, sender=user))  # fmt: skip
+    record("requestRedeem (new controller, same window)",
+           vault.requestRedeem(other, peer, peer, sender=peer))  # fmt: skip
     rest = shares - shares // 2
     record("requestRedeem (repeat)", vault.requestRedeem(rest, user, user, sender=user))
     publish()
     record("strike (redemptions)", vault.strike(sender=striker))
-    _expect(vault.maxRedeem(user) == shares, "the strike did not fill the redemption from idle")
-    record("redeem (claim)", vault.redeem(shares // 2, user, user, sender=user))
-    record("withdraw (claim, the rest)", vault.withdraw(vault.maxWithdraw(user), user, user,
-                                                        sender=user))  # fmt: skip
-    _expect(vault.maxRedeem(user) == 0, "the claims left filled shares")
+    _expect(vault.maxRedeem(user) == shares and vault.maxRedeem(peer) == other,
+            "the strike did not fill the redemptions from idle")  # fmt: skip
+    record("redeem (claim all)", vault.redeem(shares, user, user, sender=user))
+    record("redeem (claim part)", vault.redeem(other // 2, peer, peer, sender=peer))
+    record("withdraw (claim the rest)", vault.withdraw(vault.maxWithdraw(peer), peer, peer,
+                                                       sender=peer))  # fmt: skip
+    _expect(vault.maxRedeem(user) == vault.maxRedeem(peer) == 0, "the claims left filled shares")
 
 
 def _actors():
-    """deployer, the depositor who seeds the vault, the depositor whose operations we measure."""
+    """deployer, the depositor who seeds the vault, the two depositors whose operations we
+    measure."""
     test = accounts.test_accounts
-    return test[0], test[6], test[7]
+    return test[0], test[6], (test[7], test[9])
 
 
 def _active_agent(deployment, deployer):
@@ -219,7 +247,7 @@ def _republish(deployment, deployer) -> None:
 
 
 def measure_bare(asset) -> list[Measured]:
-    deployer, seeder, user = _actors()
+    deployer, seeder, (user, _) = _actors()
     bare = deployer.deploy(project.BareERC4626, asset, 12)
     out: list[Measured] = []
     _fund(asset, seeder, SEED, bare)
@@ -235,7 +263,7 @@ def measure_vault(base: DeployConfig, sleeves: int) -> tuple[list[Measured], obj
 
 
 def _vault_scenario(base: DeployConfig, sleeves: int) -> tuple[list[Measured], object]:
-    deployer, seeder, user = _actors()
+    deployer, seeder, users = _actors()
     deployment = deploy_system(_config(base, sleeves), deployer, report=lambda _: None)
     allocator = _active_agent(deployment, deployer)
     vault = project.RWAVault.at(deployment.contracts["RWAVault"])
@@ -256,7 +284,7 @@ def _vault_scenario(base: DeployConfig, sleeves: int) -> tuple[list[Measured], o
         publish()
         tx = vault.rebalance(NEXT_TARGETS[sleeves], b"\x02" * 32, "ipfs://2", sender=allocator)
         record("rebalance", tx)
-    _user_ops(vault, asset, user, publish, deployer, record)
+    _user_ops(vault, asset, users, publish, deployer, record)
     if sleeves:
         shares = vault.convertToShares(vault.idle() + POSITION)  # more than idle holds
         vault.requestRedeem(shares, seeder, seeder, sender=seeder)
@@ -343,7 +371,7 @@ def measure_lending(base: DeployConfig) -> list[Measured]:
 
 
 def _lending_scenario(base: DeployConfig) -> list[Measured]:
-    deployer, seeder, borrower = _actors()
+    deployer, seeder, (borrower, _) = _actors()
     keeper = accounts.test_accounts[8]
     deployment = deploy_system(base, deployer, report=lambda _: None)
     allocator = _active_agent(deployment, deployer)

@@ -74,8 +74,10 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         // The performance fee starts above the price of the empty vault: 1 / 10^offset per share.
         _s().highWaterMark = 1e36 / 10 ** _offset;
         // Request windows are counted from now (strikes never walk through the years before).
+        // Both queues start empty (head > tail), every earlier window counted as settled.
         uint64 window = uint64(block.timestamp / VaultStorage.WINDOW);
-        _s().heads = VaultStorage.Heads(window, window, 0);
+        _s().depositQueue = VaultStorage.Queue(window + 1, window, 0);
+        _s().redeemQueue = VaultStorage.Queue(window + 1, window, 0);
     }
 
     modifier onlyGuardianOrGovernance() {
@@ -233,21 +235,21 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
             if (!_s().allowed[owner]) revert NotAllowlisted(owner);
             if (!_s().allowed[controller]) revert NotAllowlisted(controller);
         }
-        VaultStorage.Heads memory heads = _s().heads;
+        VaultStorage.Queue memory q = _s().depositQueue;
         uint256 cap = registry.get(DEPOSIT_CAP);
-        uint256 used = _s().lastNav + heads.pendingAssets;
+        uint256 used = f.lastNav + q.pending;
         uint256 room = cap > used ? cap - used : 0;
         if (assets > room) revert DepositCapExceeded(assets, room);
-        uint256 window = block.timestamp / VaultStorage.WINDOW;
+        uint64 window = uint64(block.timestamp / VaultStorage.WINDOW);
         VaultStorage.DepositRequest storage r = _s().deposits[controller];
         if (r.pending != 0 && r.window != window) {
             if (_s().depositWindows[r.window].strikePlusOne == 0) revert DepositRequestPending(controller, r.window);
             _s().depositClaims[controller] = _depositClaims(controller); // settled: move it to claims
             r.pending = 0;
         }
-        (r.pending, r.window) = (r.pending + assets.toUint128(), uint64(window));
+        (r.pending, r.window) = (r.pending + assets.toUint128(), window);
         _s().depositWindows[window].assets += uint128(assets);
-        _s().heads.pendingAssets = heads.pendingAssets + uint128(assets);
+        _s().depositQueue = _enqueue(q, window, assets, true);
         IERC20(asset()).safeTransferFrom(owner, address(this), assets);
         emit DepositRequest(controller, owner, 0, msg.sender, assets);
         return 0;
@@ -262,7 +264,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         if (shares == 0) revert ZeroAmount();
         if (controller == address(0)) revert ZeroAddress();
         if (msg.sender != owner && !_s().operators[owner][msg.sender]) _spendAllowance(owner, msg.sender, shares);
-        uint256 window = block.timestamp / VaultStorage.WINDOW;
+        uint64 window = uint64(block.timestamp / VaultStorage.WINDOW);
         VaultStorage.RedeemRequest storage r = _s().redeems[controller];
         if (r.shares != 0 && r.window != window) {
             VaultStorage.RedeemWindow memory e = _s().redeemWindows[r.window];
@@ -271,9 +273,9 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
             delete _s().redeems[controller];
             delete _s().redeemFolded[controller];
         }
-        (r.shares, r.window) = (r.shares + shares.toUint128(), uint64(window));
+        (r.shares, r.window) = (r.shares + shares.toUint128(), window);
         _s().redeemWindows[window].requested += uint128(shares);
-        _s().pendingRedeemShares += shares;
+        _s().redeemQueue = _enqueue(_s().redeemQueue, window, shares, false);
         _transfer(owner, address(this), shares); // escrow: reverts on a short balance
         emit RedeemRequest(controller, owner, 0, msg.sender, shares);
         return 0;
@@ -294,7 +296,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         }
         r.pending = 0;
         _s().depositWindows[window].assets -= uint128(assets);
-        _s().heads.pendingAssets -= uint128(assets);
+        _s().depositQueue.pending -= uint128(assets);
         IERC20(asset()).safeTransfer(controller, assets);
         emit DepositRequestCancelled(controller, assets);
     }
@@ -308,7 +310,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         _checkWindowOpen(controller, r.window);
         delete _s().redeems[controller];
         _s().redeemWindows[r.window].requested -= uint128(shares);
-        _s().pendingRedeemShares -= shares;
+        _s().redeemQueue.pending -= uint128(shares);
         _transfer(address(this), controller, shares);
         emit RedeemRequestCancelled(controller, shares);
     }
@@ -399,12 +401,12 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
 
     /// @inheritdoc IRWAVault
     function pendingDeposits() external view returns (uint256) {
-        return _s().heads.pendingAssets;
+        return _s().depositQueue.pending;
     }
 
     /// @inheritdoc IRWAVault
     function pendingRedemptions() external view returns (uint256) {
-        return _s().pendingRedeemShares;
+        return _s().redeemQueue.pending;
     }
 
     /// @inheritdoc IRWAVault
@@ -414,8 +416,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
 
     /// @inheritdoc IRWAVault
     function requestWindows() external view returns (uint256, uint256, uint256) {
-        VaultStorage.Heads memory h = _s().heads;
-        return (block.timestamp / VaultStorage.WINDOW, h.deposits, h.redemptions);
+        return (block.timestamp / VaultStorage.WINDOW, _s().depositQueue.head, _s().redeemQueue.head);
     }
 
     /// @inheritdoc IRWAVault
@@ -486,23 +487,9 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     // =================================================================== sleeves
 
     /// @inheritdoc IRWAVault
-    function addSleeve(ISleeve sleeve, string calldata name) external onlyRole(GOVERNANCE_ROLE) {
-        if (address(sleeve) == address(0)) revert ZeroAddress();
-        if (sleeve.vault() != address(this) || sleeve.asset() != asset()) revert InvalidSleeve(address(sleeve));
-        if (_s().indexPlusOne[address(sleeve)] != 0) revert SleeveAlreadyAdded(address(sleeve));
-        uint256 index = _s().sleeves.length;
-        if (index == MAX_SLEEVES) revert TooManySleeves(MAX_SLEEVES);
-        bytes32 capKey = keccak256(abi.encodePacked("vault.maxSleeveBps.", name));
-        // `get` reverts UnknownParameter for an undefined key: report it in the vault's terms.
-        try registry.get(capKey) returns (uint256) {}
-        catch {
-            revert SleeveCapUndefined(capKey);
-        }
-        _s().sleeves.push(VaultStorage.SleeveSlot(sleeve, capKey));
-        _s().names[address(sleeve)] = name;
-        _s().indexPlusOne[address(sleeve)] = index + 1;
-        _s().withdrawQueue.push(uint8(index));
-        emit SleeveAdded(index, address(sleeve), name);
+    /// @dev Run by RebalanceModule.addSleeve (code size).
+    function addSleeve(ISleeve, string calldata) external onlyRole(GOVERNANCE_ROLE) {
+        Address.functionDelegateCall(rebalanceModule, msg.data);
     }
 
     /// @inheritdoc IRWAVault
@@ -513,17 +500,9 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     }
 
     /// @inheritdoc IRWAVault
-    function setWithdrawQueue(uint8[] calldata order) external onlyRole(GOVERNANCE_ROLE) {
-        uint256 n = _s().sleeves.length;
-        if (order.length != n) revert InvalidWithdrawQueue();
-        uint256 seen;
-        for (uint256 i; i < n; ++i) {
-            uint256 bit = 1 << order[i];
-            if (order[i] >= n || seen & bit != 0) revert InvalidWithdrawQueue();
-            seen |= bit;
-        }
-        _s().withdrawQueue = order;
-        emit WithdrawQueueSet(order);
+    /// @dev Run by RebalanceModule.setWithdrawQueue (code size).
+    function setWithdrawQueue(uint8[] calldata) external onlyRole(GOVERNANCE_ROLE) {
+        Address.functionDelegateCall(rebalanceModule, msg.data);
     }
 
     /// @inheritdoc IRWAVault
@@ -638,7 +617,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
 
     /// @dev The vault's cash less pending deposits and redemptions awaiting their claim.
     function _idle() internal view returns (uint256) {
-        return IERC20(asset()).balanceOf(address(this)) - _s().heads.pendingAssets - _s().reservedAssets;
+        return IERC20(asset()).balanceOf(address(this)) - _s().depositQueue.pending - _s().reservedAssets;
     }
 
     /// @dev Donations still locked: linear from `lock.amount` at `start` to 0 at `end`, rounded up
@@ -647,6 +626,22 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         VaultStorage.Lock memory l = _s().lock;
         if (block.timestamp >= l.end) return 0;
         return uint256(l.amount).mulDiv(l.end - block.timestamp, l.end - l.start, Math.Rounding.Ceil);
+    }
+
+    /// @dev Queue `q` with `amount` more pending in `window`, the open one: its first request
+    ///      links it after the tail (VaultStorage.Queue).
+    function _enqueue(VaultStorage.Queue memory q, uint64 window, uint256 amount, bool deposits)
+        internal
+        returns (VaultStorage.Queue memory)
+    {
+        if (window != q.tail || q.head > q.tail) {
+            if (q.head > q.tail) q.head = window;
+            else if (deposits) _s().depositWindows[q.tail].next = window;
+            else _s().redeemWindows[q.tail].next = window;
+            q.tail = window;
+        }
+        q.pending += uint128(amount);
+        return q;
     }
 
     function _checkOperator(address owner) internal view {

@@ -34,6 +34,8 @@ contract RebalanceModule {
     bytes32 internal constant STALE_HAIRCUT_BPS = keccak256("vault.staleHaircutBps");
     /// @dev Share prices are assets per share scaled by 1e36 (see IRWAVault.setAgentRegistry).
     uint256 internal constant PRICE_SCALE = 1e36;
+    /// @dev As RWAVault.MAX_SLEEVES (decisions pack 16-bit weights into 160 bits).
+    uint256 internal constant MAX_SLEEVES = 10;
 
     /// @notice The registry the bounds are read from (the vault's, checked at vault construction).
     IParameterRegistry public immutable registry;
@@ -83,13 +85,16 @@ contract RebalanceModule {
         uint256 forfeited; // paid in or left behind beyond the low NAV: lifts the mark
     }
 
-    /// @dev What a strike may settle: deposit windows [heads.deposits, depositEnd) and redeem
-    ///      windows [heads.redemptions, redeemEnd).
+    /// @dev What a strike may settle: deposit windows before `depositEnd` and redeem windows
+    ///      before `redeemEnd` (walked along their queues, VaultStorage.Queue).
     struct Plan {
         uint256 depositEnd;
         uint256 redeemEnd;
         uint256 cutoff; // min over sleeves of the fresh prices' publication time (0: one is stale)
     }
+
+    /// @dev No window (a walk found none).
+    uint256 internal constant NONE = type(uint256).max;
 
     /// @notice See `IRWAVault.strike`. Delegate-called by the vault only.
     /// @return strikeId The strike's number.
@@ -112,32 +117,33 @@ contract RebalanceModule {
 
     function _strike(VaultStorage.Layout storage $) internal returns (Out memory o) {
         IERC20 token = IERC20(IERC4626(address(this)).asset());
-        VaultStorage.Heads memory h = $.heads;
-        if (h.pendingAssets == 0 && $.pendingRedeemShares == 0) revert IRWAVault.NothingToStrike();
-        (Valuation memory v, Plan memory p) = _plan($, token, h);
-        v.deposited = _depositsIn($, h.deposits, p.depositEnd);
-        bool redeems = _unfilledIn($, h.redemptions, p.redeemEnd);
-        if (v.deposited == 0 && !redeems) _notReady($, h);
-        o.strikeId = $.strikes++;
+        VaultStorage.Queue memory dq = $.depositQueue;
+        VaultStorage.Queue memory rq = $.redeemQueue;
+        if (dq.pending == 0 && rq.pending == 0) revert IRWAVault.NothingToStrike();
+        (Valuation memory v, Plan memory p) = _plan($, token, rq);
+        o.strikeId = $.strikes;
+        IRWAVault.Strike memory k;
+        k.redeemEpoch = type(uint64).max;
+        // One walk marks the deposit windows past the cut-off settled by this strike.
+        (v.deposited, k.depositEpoch) = _settleWindows($, dq, p.depositEnd, o.strikeId);
+        bool redeems = _firstUnfilled($, rq, p.redeemEnd) != NONE;
+        if (v.deposited == 0 && !redeems) _notReady($, dq, rq);
+        $.strikes = o.strikeId + 1;
 
         // The fee first, on every share before anything settles (IRWAVault.setAgentRegistry).
         v.supply = IERC20(address(this)).totalSupply() + 10 ** _offset(token);
         o.feeShares = _performanceFee($, v.idle + v.low, v.supply);
         v.supply += o.feeShares;
 
-        IRWAVault.Strike memory k;
-        (k.depositEpoch, k.redeemEpoch) = (type(uint64).max, type(uint64).max);
         // Deposits pay the high NAV, locked donations included: nobody buys a donation cheap.
         k.depositPrice = (v.idle + v.high + 1).mulDiv(PRICE_SCALE, v.supply);
         // Redemptions get the low NAV less the haircut and what is still locked.
         v.redeemNav = v.idle + v.low;
         v.redeemNav = v.redeemNav > v.haircut + v.locked ? v.redeemNav - v.haircut - v.locked : 0;
         k.redeemPrice = (v.redeemNav + 1).mulDiv(PRICE_SCALE, v.supply);
-        if (v.deposited != 0) o.minted = _settleDeposits($, h, p.depositEnd, v, k, o.strikeId);
-        $.heads.deposits = uint64(p.depositEnd);
+        if (v.deposited != 0) o.minted = _priceDeposits($, dq, v, k, o.strikeId);
         if (redeems) {
-            (o.burned, k.redeemAssets, k.redeemEpoch) =
-                _fill($, token, h.redemptions, p.redeemEnd, v.redeemNav, v.supply);
+            (o.burned, k.redeemAssets, k.redeemEpoch) = _fill($, token, rq, p.redeemEnd, v.redeemNav, v.supply);
             k.redeemShares = o.burned;
             // What leavers leave behind of the locked donations and the haircut stays with those
             // who stay: it lifts the mark as a donation would (never counted as performance).
@@ -147,7 +153,7 @@ contract RebalanceModule {
             $.highWaterMark +=
                 v.forfeited.mulDiv(PRICE_SCALE, v.supply + o.minted - o.burned, Math.Rounding.Ceil);
         }
-        $.lastNav = v.redeemNav + k.depositAssets - k.redeemAssets;
+        $.flags.lastNav = SafeCast.toUint128(v.redeemNav + k.depositAssets - k.redeemAssets);
         emit IRWAVault.StrikeSettled(o.strikeId, k, v.locked, v.stale);
     }
 
@@ -201,12 +207,13 @@ contract RebalanceModule {
     /// @notice See `IRWAVault.strikeTrigger`; run by the vault's view through `moduleView`.
     function strikeTrigger() external view returns (bool, bytes memory) {
         VaultStorage.Layout storage $ = VaultStorage.layout();
-        VaultStorage.Heads memory h = $.heads;
-        if (h.pendingAssets == 0 && $.pendingRedeemShares == 0) return (false, bytes("no request"));
+        VaultStorage.Queue memory dq = $.depositQueue;
+        VaultStorage.Queue memory rq = $.redeemQueue;
+        if (dq.pending == 0 && rq.pending == 0) return (false, bytes("no request"));
         IERC20 token = IERC20(IERC4626(address(this)).asset());
-        (Valuation memory v, Plan memory p) = _plan($, token, h);
-        if (_depositsIn($, h.deposits, p.depositEnd) != 0) return (true, abi.encodeCall(IRWAVault.strike, ()));
-        if (!_unfilledIn($, h.redemptions, p.redeemEnd)) {
+        (Valuation memory v, Plan memory p) = _plan($, token, rq);
+        if (_oldestDeposit($, dq, p.depositEnd) != NONE) return (true, abi.encodeCall(IRWAVault.strike, ()));
+        if (_firstUnfilled($, rq, p.redeemEnd) == NONE) {
             return (false, bytes("no request window past a published price"));
         }
         // Redemptions only: worth a strike when the liquidity reachable pays at least one share.
@@ -222,7 +229,7 @@ contract RebalanceModule {
     ///      published at or after its end (its cut-off); redemptions also from
     ///      `vault.strikeMaxWait` after the cut-off, valuing the sleeves whose price is older at
     ///      their last price less `vault.staleHaircutBps`. The open window never settles.
-    function _plan(VaultStorage.Layout storage $, IERC20 token, VaultStorage.Heads memory h)
+    function _plan(VaultStorage.Layout storage $, IERC20 token, VaultStorage.Queue memory rq)
         internal
         view
         returns (Valuation memory v, Plan memory p)
@@ -239,16 +246,15 @@ contract RebalanceModule {
         }
         uint256 open = block.timestamp / VaultStorage.WINDOW;
         uint256 freshEnd = Math.min(open, p.cutoff / VaultStorage.WINDOW);
-        p.depositEnd = $.flags.shutdown ? h.deposits : _clampEnd(h.deposits, freshEnd);
-        p.redeemEnd = _clampEnd(h.redemptions, freshEnd);
+        p.depositEnd = $.flags.shutdown ? 0 : freshEnd;
+        p.redeemEnd = freshEnd;
         uint256 wait = registry.get(STRIKE_MAX_WAIT);
         if (block.timestamp >= wait) {
-            uint256 staleEnd =
-                _clampEnd(h.redemptions, Math.min(open, (block.timestamp - wait) / VaultStorage.WINDOW));
+            uint256 staleEnd = Math.min(open, (block.timestamp - wait) / VaultStorage.WINDOW);
             // The haircut applies when a window past the fresh cut-off is to be filled: to the
             // sleeves whose price is older than the newest such window's cut-off.
-            uint256 last = _lastUnfilled($, p.redeemEnd, staleEnd);
-            if (last != type(uint256).max) {
+            uint256 last = _lastUnfilled($, rq, p.redeemEnd, staleEnd);
+            if (last != NONE) {
                 p.redeemEnd = last + 1;
                 uint256 bps = registry.get(STALE_HAIRCUT_BPS);
                 for (uint256 i; i < n; ++i) {
@@ -261,77 +267,113 @@ contract RebalanceModule {
         v.locked = _lockedNow($);
     }
 
-    /// @dev `end` no further than MAX_WINDOWS past `head`, and never before it.
-    function _clampEnd(uint256 head, uint256 end) internal pure returns (uint256) {
-        if (end <= head) return head;
-        return Math.min(end, head + VaultStorage.MAX_WINDOWS);
-    }
+    // Queue walks (VaultStorage.Queue): from the head, window to window through `next`, at most
+    // MAX_WINDOWS windows, stopping at the first window not before `end` or after the tail.
 
-    /// @dev The newest window in [from, to) with unfilled redemptions (type(uint256).max: none).
-    function _lastUnfilled(VaultStorage.Layout storage $, uint256 from, uint256 to) internal view returns (uint256) {
-        for (uint256 w = to; w > from; --w) {
-            VaultStorage.RedeemWindow storage x = $.redeemWindows[w - 1];
-            if (x.requested != x.filled) return w - 1;
+    /// @dev The oldest window before `end` with deposits waiting (NONE: none).
+    function _oldestDeposit(VaultStorage.Layout storage $, VaultStorage.Queue memory q, uint256 end)
+        internal
+        view
+        returns (uint256)
+    {
+        uint256 w = q.head;
+        for (uint256 n; w <= q.tail && w < end && n < VaultStorage.MAX_WINDOWS; ++n) {
+            VaultStorage.DepositWindow storage x = $.depositWindows[w];
+            if (x.assets != 0) return w;
+            if (w == q.tail) break;
+            w = x.next;
         }
-        return type(uint256).max;
+        return NONE;
     }
 
-    function _depositsIn(VaultStorage.Layout storage $, uint256 from, uint256 to) internal view returns (uint256 sum) {
-        for (uint256 w = from; w < to; ++w) {
-            sum += $.depositWindows[w].assets;
-        }
-    }
-
-    function _unfilledIn(VaultStorage.Layout storage $, uint256 from, uint256 to) internal view returns (bool) {
-        for (uint256 w = from; w < to; ++w) {
+    /// @dev The oldest window before `end` with redemptions not yet filled (NONE: none).
+    function _firstUnfilled(VaultStorage.Layout storage $, VaultStorage.Queue memory q, uint256 end)
+        internal
+        view
+        returns (uint256)
+    {
+        uint256 w = q.head;
+        for (uint256 n; w <= q.tail && w < end && n < VaultStorage.MAX_WINDOWS; ++n) {
             VaultStorage.RedeemWindow storage x = $.redeemWindows[w];
-            if (x.requested != x.filled) return true;
+            if (x.requested != x.filled) return w;
+            if (w == q.tail) break;
+            w = x.next;
         }
-        return false;
+        return NONE;
     }
 
-    /// @dev Settles the deposits of windows [heads.deposits, end) at the high NAV; returns the
-    ///      shares to mint; what they paid above the low NAV is not performance (`v.forfeited`).
-    function _settleDeposits(
+    /// @dev The newest window in [from, to) with redemptions not yet filled (NONE: none).
+    function _lastUnfilled(VaultStorage.Layout storage $, VaultStorage.Queue memory q, uint256 from, uint256 to)
+        internal
+        view
+        returns (uint256 last)
+    {
+        last = NONE;
+        uint256 w = q.head;
+        for (uint256 n; w <= q.tail && w < to && n < VaultStorage.MAX_WINDOWS; ++n) {
+            VaultStorage.RedeemWindow storage x = $.redeemWindows[w];
+            if (w >= from && x.requested != x.filled) last = w;
+            if (w == q.tail) break;
+            w = x.next;
+        }
+    }
+
+    /// @dev Marks the deposit windows before `end` settled by strike `strikeId` and moves the
+    ///      queue's head past them (a window with every request cancelled is dropped on the way).
+    ///      Returns their assets and the newest window settled (type(uint64).max: none).
+    function _settleWindows(
         VaultStorage.Layout storage $,
-        VaultStorage.Heads memory h,
+        VaultStorage.Queue memory q,
         uint256 end,
+        uint256 strikeId
+    ) internal returns (uint256 assets, uint64 last) {
+        last = type(uint64).max;
+        uint64 w = q.head;
+        for (uint256 n; w <= q.tail && w < end && n < VaultStorage.MAX_WINDOWS; ++n) {
+            VaultStorage.DepositWindow storage x = $.depositWindows[w];
+            uint256 a = x.assets;
+            if (a != 0) (x.strikePlusOne, assets, last) = (uint64(strikeId + 1), assets + a, w);
+            if (w == q.tail) {
+                w = q.tail + 1; // the queue is empty
+                break;
+            }
+            w = x.next;
+        }
+        if (w != q.head) $.depositQueue.head = w;
+    }
+
+    /// @dev Prices the deposits `_settleWindows` settled at the high NAV; returns the shares to
+    ///      mint; what they paid above the low NAV is not performance (`v.forfeited`).
+    function _priceDeposits(
+        VaultStorage.Layout storage $,
+        VaultStorage.Queue memory q,
         Valuation memory v,
         IRWAVault.Strike memory k,
         uint256 strikeId
     ) internal returns (uint256 minted) {
         uint256 deposited = v.deposited;
-        for (uint256 w = h.deposits; w < end; ++w) {
-            if ($.depositWindows[w].assets != 0) $.depositWindows[w].strikePlusOne = uint64(strikeId + 1);
-        }
         uint256 nav = v.idle + v.high + 1;
-        (k.depositEpoch, k.depositAssets) = (uint64(end - 1), deposited);
+        k.depositAssets = deposited;
         // Shares rounded down: the vault keeps the dust.
         minted = k.depositShares = deposited.mulDiv(v.supply, nav);
         $.depositPrices[strikeId] = VaultStorage.Price(SafeCast.toUint128(nav), SafeCast.toUint128(v.supply));
-        $.heads.pendingAssets = h.pendingAssets - uint128(deposited);
+        $.depositQueue.pending = q.pending - uint128(deposited);
         v.forfeited = deposited.mulDiv(v.high - v.low, nav, Math.Rounding.Ceil);
     }
 
     /// @dev Reverts `StrikeNotReady` naming the oldest window waiting and the first sleeve whose
     ///      price is older than its cut-off (none: that window is still open).
-    function _notReady(VaultStorage.Layout storage $, VaultStorage.Heads memory h) internal view {
+    function _notReady(VaultStorage.Layout storage $, VaultStorage.Queue memory dq, VaultStorage.Queue memory rq)
+        internal
+        view
+    {
         uint256 open = block.timestamp / VaultStorage.WINDOW;
-        uint256 w = open;
-        for (uint256 d = h.deposits; d < open; ++d) {
-            if ($.depositWindows[d].assets != 0) {
-                w = d;
-                break;
-            }
-        }
-        bool redeems;
-        for (uint256 x = h.redemptions; x <= w && x < open; ++x) {
-            if ($.redeemWindows[x].requested != $.redeemWindows[x].filled) {
-                (w, redeems) = (x, true);
-                break;
-            }
-        }
-        if (!redeems && w == open) redeems = $.redeemWindows[open].requested != $.redeemWindows[open].filled;
+        uint256 w = _oldestDeposit($, dq, open);
+        if (w == NONE) w = open;
+        uint256 x = _firstUnfilled($, rq, Math.min(w + 1, open));
+        bool redeems = x != NONE;
+        if (redeems) w = x;
+        else if (w == open) redeems = $.redeemWindows[open].requested != $.redeemWindows[open].filled;
         uint256 cutoff = (w + 1) * VaultStorage.WINDOW;
         address blocker;
         uint256 at;
@@ -348,54 +390,62 @@ contract RebalanceModule {
         revert IRWAVault.StrikeNotReady(blocker, at, cutoff, staleReadyAt);
     }
 
-    /// @dev Fills redeem windows [from, to) first in, first out at `(nav + 1) / supply` per share,
-    ///      pro rata within a window, from idle and then the sleeves' liquidity; a pull's rounding
-    ///      (≤ 1 wei a sleeve) is taken from the first window filled. Returns the shares filled, the
-    ///      assets set aside and the newest window touched.
+    /// @dev Fills the redeem windows before `end` first in, first out at `(nav + 1) / supply` per
+    ///      share, pro rata within a window, from idle and then the sleeves' liquidity; a pull's
+    ///      rounding (≤ 1 wei a sleeve) is taken from the first window filled. Returns the shares
+    ///      filled, the assets set aside and the newest window touched.
     function _fill(
         VaultStorage.Layout storage $,
         IERC20 token,
-        uint256 from,
-        uint256 to,
+        VaultStorage.Queue memory q,
+        uint256 end,
         uint256 nav,
         uint256 supply
     ) internal returns (uint256 burned, uint256 paid, uint64 last) {
         uint256 need;
-        for (uint256 w = from; w < to; ++w) {
+        uint64 w = q.head;
+        for (uint256 n; w <= q.tail && w < end && n < VaultStorage.MAX_WINDOWS; ++n) {
             VaultStorage.RedeemWindow memory x = $.redeemWindows[w];
             need += uint256(x.requested - x.filled).mulDiv(nav + 1, supply);
+            if (w == q.tail) break;
+            w = x.next;
         }
         (uint256 budget, uint256 loss) = _pull($, token, need);
         if (budget > need) budget = need;
         last = type(uint64).max; // none filled
-        uint256 w = from;
-        for (; w < to; ++w) {
+        w = q.head;
+        for (uint256 n; w <= q.tail && w < end && n < VaultStorage.MAX_WINDOWS; ++n) {
             VaultStorage.RedeemWindow storage x = $.redeemWindows[w];
             uint256 shares = x.requested - x.filled;
-            if (shares == 0) continue;
-            uint256 assets = shares.mulDiv(nav + 1, supply); // down
-            if (assets > budget) {
-                shares = budget.mulDiv(supply, nav + 1); // down
-                assets = shares.mulDiv(nav + 1, supply);
+            if (shares != 0) {
+                uint256 assets = shares.mulDiv(nav + 1, supply); // down
+                if (assets > budget) {
+                    shares = budget.mulDiv(supply, nav + 1); // down
+                    assets = shares.mulDiv(nav + 1, supply);
+                }
+                if (shares == 0) break;
+                uint256 charge = Math.min(loss, assets);
+                (loss, budget, last) = (loss - charge, budget - assets, w);
+                x.filled += uint128(shares);
+                x.assets += SafeCast.toUint128(assets - charge);
+                (burned, paid) = (burned + shares, paid + assets - charge);
+                if (x.filled != x.requested) break; // partly filled: it keeps its place at the head
             }
-            if (shares == 0) break;
-            uint256 charge = Math.min(loss, assets);
-            (loss, budget, last) = (loss - charge, budget - assets, uint64(w));
-            x.filled += uint128(shares);
-            x.assets += assets - charge;
-            (burned, paid) = (burned + shares, paid + assets - charge);
-            if (x.filled != x.requested) break; // partly filled: it keeps its place at the head
+            if (w == q.tail) {
+                w = q.tail + 1; // the queue is empty
+                break;
+            }
+            w = x.next;
         }
         // A pull loss no payment covered is charged to the window that caused it, in escrowed
         // shares filled for nothing, never to those who stay.
-        if (loss != 0 && w < to) {
+        if (loss != 0 && w <= q.tail && w < end) {
             VaultStorage.RedeemWindow storage x = $.redeemWindows[w];
             uint256 charged = Math.min(x.requested - x.filled, loss.mulDiv(supply, nav + 1, Math.Rounding.Ceil));
             x.filled += uint128(charged);
             burned += charged;
         }
-        $.heads.redemptions = uint64(w);
-        $.pendingRedeemShares -= burned;
+        $.redeemQueue = VaultStorage.Queue(w, q.tail, q.pending - uint128(burned));
         $.reservedAssets += paid;
     }
 
@@ -445,6 +495,48 @@ contract RebalanceModule {
 
     function _offset(IERC20 token) internal view returns (uint256) {
         return IERC20Metadata(address(this)).decimals() - IERC20Metadata(address(token)).decimals();
+    }
+
+    /// @notice See `IRWAVault.addSleeve`; the vault checks the governance role and delegate-calls
+    ///         this (the vault's code-size budget).
+    function addSleeve(ISleeve sleeve, string calldata name) external {
+        if (address(this) == _self) revert DelegateCallOnly();
+        VaultStorage.Layout storage $ = VaultStorage.layout();
+        if (address(sleeve) == address(0)) revert IRWAVault.ZeroAddress();
+        if (sleeve.vault() != address(this) || sleeve.asset() != IERC4626(address(this)).asset()) {
+            revert IRWAVault.InvalidSleeve(address(sleeve));
+        }
+        if ($.indexPlusOne[address(sleeve)] != 0) revert IRWAVault.SleeveAlreadyAdded(address(sleeve));
+        uint256 index = $.sleeves.length;
+        if (index == MAX_SLEEVES) revert IRWAVault.TooManySleeves(MAX_SLEEVES);
+        bytes32 capKey = keccak256(abi.encodePacked("vault.maxSleeveBps.", name));
+        // `get` reverts UnknownParameter for an undefined key: report it in the vault's terms.
+        try registry.get(capKey) returns (uint256) {}
+        catch {
+            revert IRWAVault.SleeveCapUndefined(capKey);
+        }
+        $.sleeves.push(VaultStorage.SleeveSlot(sleeve, capKey));
+        $.names[address(sleeve)] = name;
+        $.indexPlusOne[address(sleeve)] = index + 1;
+        $.withdrawQueue.push(uint8(index));
+        emit IRWAVault.SleeveAdded(index, address(sleeve), name);
+    }
+
+    /// @notice See `IRWAVault.setWithdrawQueue`; the vault checks the governance role and
+    ///         delegate-calls this (the vault's code-size budget).
+    function setWithdrawQueue(uint8[] calldata order) external {
+        if (address(this) == _self) revert DelegateCallOnly();
+        VaultStorage.Layout storage $ = VaultStorage.layout();
+        uint256 n = $.sleeves.length;
+        if (order.length != n) revert IRWAVault.InvalidWithdrawQueue();
+        uint256 seen;
+        for (uint256 i; i < n; ++i) {
+            uint256 bit = 1 << order[i];
+            if (order[i] >= n || seen & bit != 0) revert IRWAVault.InvalidWithdrawQueue();
+            seen |= bit;
+        }
+        $.withdrawQueue = order;
+        emit IRWAVault.WithdrawQueueSet(order);
     }
 
     /// @notice See `IRWAVault.removeSleeve`; the vault checks the governance role and
@@ -675,7 +767,7 @@ contract RebalanceModule {
 
     /// @dev The vault's cash less pending deposits and redemptions awaiting their claim.
     function _idle(VaultStorage.Layout storage $, IERC20 token) internal view returns (uint256) {
-        return token.balanceOf(address(this)) - $.heads.pendingAssets - $.reservedAssets;
+        return token.balanceOf(address(this)) - $.depositQueue.pending - $.reservedAssets;
     }
 
     /// @dev 16 bits per weight, sleeve i in bits [16i, 16i + 16).

@@ -13,14 +13,16 @@ library VaultStorage {
     ///      the first strike whose every price was published at or after the window's end (its
     ///      cut-off), whatever is requested later.
     uint256 internal constant WINDOW = 1 hours;
-    /// @dev Most request windows one strike walks through (a later strike goes on from there).
-    uint256 internal constant MAX_WINDOWS = 720;
+    /// @dev Most request windows (windows that had a request; empty hours cost nothing) one strike
+    ///      walks through per queue: a later strike goes on from there.
+    uint256 internal constant MAX_WINDOWS = 256;
 
     struct Flags {
         bool automationPaused;
         bool shutdown;
         bool allowlistEnabled;
         uint64 lastRebalance;
+        uint128 lastNav; // totalAssets after the last strike (the deposit cap's measure)
     }
 
     /// @dev Sleeve and cap key per index; names live apart (copying strings costs code size).
@@ -64,17 +66,21 @@ library VaultStorage {
         uint64 window;
     }
 
-    /// @dev A request window's deposits, and the strike that settled them (id + 1; 0: not yet).
+    /// @dev A request window's deposits, the strike that settled them (id + 1; 0: not yet) and the
+    ///      next window with a deposit request (see Queue).
     struct DepositWindow {
         uint128 assets;
         uint64 strikePlusOne;
+        uint64 next;
     }
 
-    /// @dev A request window's redemptions: shares requested, filled so far, assets owed for them.
+    /// @dev A request window's redemptions: shares requested, filled so far, assets owed for them,
+    ///      and the next window with a redeem request (see Queue).
     struct RedeemWindow {
         uint128 requested;
         uint128 filled;
-        uint256 assets;
+        uint128 assets;
+        uint64 next;
     }
 
     /// @dev A strike's deposit price: `shares` for `assets` (the NAV term + 1 and the supply).
@@ -90,11 +96,16 @@ library VaultStorage {
         uint64 end;
     }
 
-    /// @dev The oldest request windows not yet settled (deposits) or not yet filled (redemptions).
-    struct Heads {
-        uint64 deposits;
-        uint64 redemptions;
-        uint128 pendingAssets; // assets of deposit requests not yet settled
+    /// @dev The windows that had requests, linked oldest to newest through each window's `next`
+    ///      (requests only ever land in the open window, so appending keeps the order): strikes walk
+    ///      these, never the empty hours between. `head` is the oldest not yet settled (deposits)
+    ///      or filled (redemptions), `tail` the newest appended; the list is empty when
+    ///      head > tail. Every window below `head` is settled. `pending`: assets of deposit
+    ///      requests not yet settled, or escrowed shares not yet filled.
+    struct Queue {
+        uint64 head;
+        uint64 tail;
+        uint128 pending;
     }
 
     struct Layout {
@@ -118,10 +129,9 @@ library VaultStorage {
         mapping(uint256 window => DepositWindow) depositWindows;
         mapping(uint256 window => RedeemWindow) redeemWindows;
         mapping(uint256 strikeId => Price) depositPrices;
-        Heads heads;
-        uint256 pendingRedeemShares; // escrowed shares not yet filled
+        Queue depositQueue;
+        Queue redeemQueue;
         uint256 reservedAssets; // assets of filled redemptions not yet claimed
-        uint256 lastNav; // totalAssets after the last strike (the deposit cap's measure)
         uint256 strikes; // strikes so far
         Lock lock; // donations unlocking into the share price
     }

@@ -65,7 +65,6 @@ OFFSET = 10**12  # the vault's virtual shares (18 - 6 decimals)
 ROUNDING_WEI = 16  # a step's allowed rounding loss for the share price (≈4 wei a sleeve)
 SLEEVES = (*RWA, "lending")
 PRICE_SCALE = 10**36  # the Strike's prices: assets per share x 1e36
-MAX_WINDOWS = 720  # VaultStorage.MAX_WINDOWS: windows one strike may walk
 # Impersonated actors (anvil_impersonateAccount): the searcher (invariant 9) and the newcomer
 # (the donation invariant). Any fixed addresses with no code.
 SEARCHER = "0x5ea2c4e25ea2c4e25ea2c4e25ea2c4e25ea2c4e2"
@@ -356,7 +355,7 @@ class Driver:
     # The vault's requests as the model expects them, per controller (lowercase address):
     dep: dict[str, tuple[int, int]]  # (pending assets, window): VaultStorage.DepositRequest
     red: dict[str, tuple[int, int]]  # (shares, window): VaultStorage.RedeemRequest
-    dep_head: int  # windows below it are settled (heads.deposits)
+    dep_head: int  # the model's: deposit windows below it are settled
     ops: set[tuple[str, str]]  # (controller, operator) pairs approved
     lock: tuple[int, int, int]  # donations unlocking: (amount, start, end)
     pub: list[int]  # each feed's last publication time
@@ -458,21 +457,18 @@ class Driver:
                 continue  # a sleeve holding nothing needs no price
             cutoff = min(cutoff, at if now <= at + staleness else 0)
         fresh_end = min(open_, cutoff // WINDOW)
-        _, dh, rh = s.vault.call("requestWindows")
-        assert dh == self.dep_head, (dh, self.dep_head)
-
-        def clamp(head, end):
-            return head if end <= head else min(end, head + MAX_WINDOWS)
-
-        dep_end = dh if self.shutdown else clamp(dh, fresh_end)
-        red_end = clamp(rh, fresh_end)
-        deposits = [c for c, (p, w) in self.dep.items() if p and dh <= w < dep_end]
+        # The vault's queues: every window below the deposit head is settled, so no deposit the
+        # model still holds pending lies below it (strikes walk only windows with requests).
+        _, dh, _ = s.vault.call("requestWindows")
+        assert all(w >= dh for p, w in self.dep.values() if p and w >= self.dep_head), dh
+        dep_end = 0 if self.shutdown else fresh_end
+        deposits = [c for c, (p, w) in self.dep.items() if p and self.dep_head <= w < dep_end]
         unfilled = {w for c, (shares, w) in self.red.items()
                     if shares and s.vault.call("pendingRedeemRequest", 0, c) > 0}  # fmt: skip
-        redeems = any(rh <= w < red_end for w in unfilled)
+        redeems = any(w < fresh_end for w in unfilled)
         wait = self._param("vault.strikeMaxWait")
-        stale_end = clamp(rh, min(open_, (now - wait) // WINDOW)) if now >= wait else rh
-        stale = any(red_end <= w < stale_end for w in unfilled)
+        stale_end = min(open_, (now - wait) // WINDOW) if now >= wait else 0
+        stale = any(fresh_end <= w < stale_end for w in unfilled)
         return dep_end, deposits, redeems, stale
 
     def _strike_prediction(self) -> tuple[set[str], bool]:
@@ -507,7 +503,8 @@ class Driver:
         if log.staleSleeves:
             event("strike: stale sleeves at a haircut")
         if deposits:
-            assert k["depositEpoch"] == dep_end - 1, (k["depositEpoch"], dep_end)
+            newest = max(self.dep[c][1] for c in deposits)
+            assert k["depositEpoch"] == newest, (k["depositEpoch"], newest)
             assert k["depositAssets"] == sum(self.dep[c][0] for c in deposits)
             price = k["depositPrice"]
             for c in deposits:
@@ -519,7 +516,7 @@ class Driver:
             event("strike: deposits settled")
         else:
             assert k["depositEpoch"] == 2**64 - 1 and k["depositAssets"] == 0
-        self.dep_head = dep_end
+        self.dep_head = max(self.dep_head, dep_end)
         filled_total = 0
         for c in cs:
             after = s.vault.call("pendingRedeemRequest", 0, c)

@@ -346,3 +346,58 @@ def test_exits_never_wait_for_a_keeper_the_depositor_strikes_itself(system, peop
         s.feed.setAnswer(s.feed.latestAnswer(), sender=system.governance)
     vault.strike(sender=alice)
     assert vault.redeem(shares, alice, alice, sender=alice).return_value > 0
+
+
+def test_strikes_walk_only_the_windows_that_had_requests(system, people, chain):
+    """Windows with requests form a queue: a strike a day and a half after the first request
+    visits three windows, not thirty-six hours; a window whose every request was cancelled is
+    dropped on the way; once the queue is empty the next request starts it again."""
+    alice, bob, carol, keeper = people
+    vault = system.vault
+    for who in (alice, bob, carol):
+        system.fund(who, 100_000 * USDC)
+    first = next_window(chain) // WINDOW
+    vault.requestDeposit(10_000 * USDC, alice, alice, sender=alice)
+    assert vault.requestWindows()[1] == first  # the queue's head: the oldest window waiting
+    chain.pending_timestamp = (first + 30) * WINDOW
+    vault.requestDeposit(20_000 * USDC, bob, bob, sender=bob)
+    chain.pending_timestamp = (first + 35) * WINDOW
+    vault.requestDeposit(5_000 * USDC, carol, carol, sender=carol)
+    vault.cancelDepositRequest(carol, sender=carol)  # its window keeps no deposit
+    system.publish_prices()
+    strike = settled(vault.strike(sender=keeper), vault)
+    assert strike["depositAssets"] == 30_000 * USDC
+    assert strike["depositEpoch"] == first + 30  # the newest window that had deposits
+    _, head, _ = vault.requestWindows()
+    assert head == first + 36  # past the dropped window: every window below it is settled
+    assert vault.pendingDeposits() == 0
+    # The queue starts again at the next request's window.
+    later = next_window(chain) // WINDOW + 2
+    chain.pending_timestamp = later * WINDOW
+    vault.requestDeposit(1_000 * USDC, carol, carol, sender=carol)
+    assert vault.requestWindows()[1] == later
+    system.publish_prices()
+    assert settled(vault.strike(sender=keeper), vault)["depositAssets"] == 1_000 * USDC
+
+
+def test_a_strike_settles_at_most_max_windows_and_the_next_one_goes_on(system, people, chain):
+    """A griefer requesting dust in every hour cannot make a strike too long for a block: one
+    strike settles the oldest 256 windows (VaultStorage.MAX_WINDOWS), the next goes on."""
+    alice, _, _, keeper = people
+    vault = system.vault
+    system.fund(alice, 1_000 * USDC)
+    first = next_window(chain) // WINDOW
+    windows = 257
+    for i in range(windows):
+        chain.pending_timestamp = (first + i) * WINDOW
+        controller = f"0x{i + 1:040x}"  # a controller of its own per window (none may wait twice)
+        vault.requestDeposit(1, controller, alice, sender=alice)
+    system.publish_prices()
+    one = settled(vault.strike(sender=keeper), vault)
+    assert (one["depositAssets"], one["depositEpoch"]) == (256, first + 255)
+    assert vault.pendingDeposits() == 1
+    assert vault.requestWindows()[1] == first + 256
+    two = settled(vault.strike(sender=keeper), vault)
+    assert (two["depositAssets"], two["depositEpoch"]) == (1, first + 256)
+    assert vault.pendingDeposits() == 0
+    assert vault.claimableDepositRequest(0, f"0x{windows:040x}") == 1
