@@ -114,12 +114,14 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
 
     /// @notice ERC-7540: the assets of `controller`'s filled redemptions it may claim now.
     function maxWithdraw(address controller) public view override returns (uint256) {
-        return _redeemClaims(controller).assets;
+        (VaultStorage.Claimable memory c,) = _redeemClaims(controller);
+        return c.assets;
     }
 
     /// @notice ERC-7540: the shares of `controller`'s filled redemptions it may claim now.
     function maxRedeem(address controller) public view override returns (uint256) {
-        return _redeemClaims(controller).shares;
+        (VaultStorage.Claimable memory c,) = _redeemClaims(controller);
+        return c.shares;
     }
 
     /// @notice Reverts: entries are priced at a future strike (ERC-7540).
@@ -194,11 +196,11 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         returns (uint256 shares)
     {
         _checkOperator(controller);
-        VaultStorage.Claimable memory c = _redeemClaims(controller);
+        (VaultStorage.Claimable memory c, VaultStorage.Claimable memory fill) = _redeemClaims(controller);
         if (assets == 0) revert ZeroAmount();
         if (assets > c.assets) revert ClaimExceeded(controller, assets, c.assets);
         shares = assets == c.assets ? c.shares : assets.mulDiv(c.shares, c.assets, Math.Rounding.Ceil);
-        _claimAssets(controller, receiver, c, assets, shares);
+        _claimAssets(controller, receiver, c, fill, assets, shares);
     }
 
     /// @notice ERC-7540 claim: pays `receiver` what `shares` of `controller`'s filled redemptions
@@ -210,12 +212,12 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         returns (uint256 assets)
     {
         _checkOperator(controller);
-        VaultStorage.Claimable memory c = _redeemClaims(controller);
+        (VaultStorage.Claimable memory c, VaultStorage.Claimable memory fill) = _redeemClaims(controller);
         if (shares == 0) revert ZeroAmount();
         if (shares > c.shares) revert ClaimExceeded(controller, shares, c.shares);
         assets = shares == c.shares ? c.assets : shares.mulDiv(c.assets, c.shares); // down
         if (assets == 0 && shares != c.shares) revert ZeroAmount(); // the last claim may clear dust
-        _claimAssets(controller, receiver, c, assets, shares);
+        _claimAssets(controller, receiver, c, fill, assets, shares);
     }
 
     // =================================================================== ERC-7540 requests
@@ -269,7 +271,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         if (r.shares != 0 && r.window != window) {
             VaultStorage.RedeemWindow memory e = _s().redeemWindows[r.window];
             if (e.filled != e.requested) revert RedeemRequestQueued(controller, r.window);
-            _s().redeemClaims[controller] = _redeemClaims(controller); // filled: move it to claims
+            (_s().redeemClaims[controller],) = _redeemClaims(controller); // filled: move it to claims
             delete _s().redeems[controller];
             delete _s().redeemFolded[controller];
         }
@@ -352,7 +354,8 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
 
     /// @inheritdoc IRWAVault
     function claimableRedeemRequest(uint256, address controller) external view returns (uint256) {
-        return _redeemClaims(controller).shares;
+        (VaultStorage.Claimable memory c,) = _redeemClaims(controller);
+        return c.shares;
     }
 
     /// @notice ERC-165, with ERC-7540 (operator, async deposit, async redeem) and ERC-7575.
@@ -685,13 +688,20 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         if (r.shares == 0) return (0, 0);
         VaultStorage.RedeemWindow memory e = _s().redeemWindows[r.window];
         if (e.filled == 0) return (0, 0);
-        return (uint256(r.shares).mulDiv(e.filled, e.requested), uint256(r.shares).mulDiv(e.assets, e.requested));
+        uint256 shares = e.filled == e.requested ? r.shares : uint256(r.shares).mulDiv(e.filled, e.requested);
+        return (shares, uint256(r.shares).mulDiv(e.assets, e.requested));
     }
 
-    /// @dev `controller`'s claimable redemptions: the bucket plus its request's fill not yet in it.
-    function _redeemClaims(address controller) internal view returns (VaultStorage.Claimable memory c) {
+    /// @dev `controller`'s claimable redemptions (the bucket plus its request's fill not yet in it),
+    ///      and that fill as (assets, shares).
+    function _redeemClaims(address controller)
+        internal
+        view
+        returns (VaultStorage.Claimable memory c, VaultStorage.Claimable memory fill)
+    {
         c = _s().redeemClaims[controller];
         (uint256 shares, uint256 assets) = _redeemFilled(_s().redeems[controller]);
+        fill = VaultStorage.Claimable(uint128(assets), uint128(shares));
         VaultStorage.Claimable memory folded = _s().redeemFolded[controller];
         c.shares += uint128(shares - folded.shares);
         c.assets += uint128(assets - folded.assets);
@@ -716,17 +726,16 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         address controller,
         address receiver,
         VaultStorage.Claimable memory c,
+        VaultStorage.Claimable memory fill,
         uint256 assets,
         uint256 shares
     ) internal {
         // `c` counted the request's fill: record it as folded (or clear a filled request).
-        VaultStorage.RedeemRequest memory r = _s().redeems[controller];
-        (uint256 filled, uint256 owed) = _redeemFilled(r);
-        if (filled != 0 && filled == r.shares) {
+        if (fill.shares != 0 && fill.shares == _s().redeems[controller].shares) {
             delete _s().redeems[controller];
             delete _s().redeemFolded[controller];
-        } else if (filled != 0) {
-            _s().redeemFolded[controller] = VaultStorage.Claimable(uint128(owed), uint128(filled));
+        } else if (fill.shares != 0) {
+            _s().redeemFolded[controller] = fill;
         }
         _s().redeemClaims[controller] = VaultStorage.Claimable(c.assets - uint128(assets), c.shares - uint128(shares));
         _s().reservedAssets -= assets;
