@@ -38,6 +38,9 @@ TIMELINE_KINDS: Final = ("market", "keeper", "governance", "guardian", "alert", 
                          "slash")  # fmt: skip
 TIMELINE_LIMIT: Final = 40  # events listed before "… and N more"
 NONE: Final = "none"
+# Assets still set aside for filled redemptions below this (whole units; the table's "0.00") are
+# the rounding of pro-rata fills nobody can claim (IRWAVault), not a queue.
+CLAIMABLE_DUST: Final = 0.005
 DASH: Final = "—"
 
 
@@ -239,12 +242,14 @@ def claim_summary(record: DemoRecord) -> str:
 
 def queue_days(record: DemoRecord) -> list[Day]:
     """The days the redemption queue moved: shares pending or assets awaiting a claim at the end
-    of the day, or redemptions filled that day, plus the first quiet day after each stretch."""
+    of the day (more than CLAIMABLE_DUST), or redemptions filled that day, plus the first quiet
+    day after each stretch."""
     filled = {k.day for k in record.strikes if k.redeem_shares}
     out: list[Day] = []
     busy_before = False
     for day in record.days:
-        busy = bool(day.pending_redemptions or day.claimable_redemptions or day.day in filled)
+        waiting = day.claimable_redemptions >= CLAIMABLE_DUST
+        busy = bool(day.pending_redemptions or waiting or day.day in filled)
         if busy or busy_before:
             out.append(day)
         busy_before = busy

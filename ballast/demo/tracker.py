@@ -4,7 +4,7 @@ transaction's sender, named: "settler" (the keeper), "depositor <i>", an agent, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -199,10 +199,11 @@ class Tracker:
             mine = [c for c in found if c.by == by]
             shares = sum(c.shares for c in mine if c.kind == "deposit")
             paid = sum(c.assets for c in mine if c.kind == "redeem")
-            whose = ", ".join(dict.fromkeys(c.controller for c in mine))
+            parts = [f"{shares:,.0f} shares"] if shares else []
+            parts += [f"{paid:,.0f} {record.asset_symbol} of filled redemptions"] if paid else []
+            whose = _people(c.controller for c in mine)
             whose = "" if whose == by else f" for {whose}"
-            w.event("claim", f"{by} claims{whose}: {shares:,.0f} shares and {paid:,.0f} "
-                    f"{record.asset_symbol} of filled redemptions")  # fmt: skip
+            w.event("claim", f"{by} claims{whose}: {' and '.join(parts) or 'nothing'}")
 
     # ------------------------------------------------------------------ days
 
@@ -247,6 +248,17 @@ class Tracker:
     def finish(self) -> None:
         self.watch_chain(self.w.day)
         self.w.record.events.sort(key=lambda e: e.day)
+
+
+def _people(names: Iterable[str]) -> str:
+    """`depositor 3`, `depositors 0, 1 and 3` (sorted, each once); other names as they are."""
+    unique = sorted(set(names))
+    numbers = [n.removeprefix("depositor ") for n in unique]
+    if len(unique) > 1 and all(n.startswith("depositor ") and m.isdigit()
+                               for n, m in zip(unique, numbers, strict=True)):  # fmt: skip
+        ordered = sorted(numbers, key=int)
+        return f"depositors {', '.join(ordered[:-1])} and {ordered[-1]}"
+    return ", ".join(unique)
 
 
 __all__ = ["Event", "Tracker"]

@@ -174,6 +174,7 @@ class World:
             drop = round(plan.crash_drop * 100)
             self.event("market", f"gold crashes {drop}% to {plan.gold[day]:,.0f}")
         self.settle(day)  # the requests of the days before, at today's prices
+        self.tracker.watch_chain(day)  # its strike and claims, before the day's other events
         self.actors.scripted(day)
         self.tracker.watch_chain(day)
         for name, jobs in KEEPER_JOBS.items():

@@ -233,6 +233,11 @@ def test_strikes_and_the_queue() -> None:
         "918.00 mUSDC of filled redemptions"
     )
     assert [d.day for d in queue_days(record)] == [5, 6, 7, 8, 9]
+    # what rounding leaves set aside (nobody can claim it) is no queue; a real claim waiting is
+    dust = [replace(d, claimable_redemptions=3e-6) if d.day >= 9 else d for d in record.days]
+    assert [d.day for d in queue_days(_record(days=dust))] == [5, 6, 7, 8, 9]
+    waiting = [replace(d, claimable_redemptions=5.0) if d.day == 12 else d for d in dust]
+    assert [d.day for d in queue_days(_record(days=waiting))] == [5, 6, 7, 8, 9, 12, 13]
     text = _text(record)
     assert "Redemption queue (end of day)" in text
     assert "306.00 mUSDC" in text and "612.00 mUSDC" in text  # filled on days 6 and 8
