@@ -155,7 +155,8 @@ class Tracker:
                          for s in w.protocol.sleeves.values()]  # fmt: skip
             strike = Strike(
                 strike_id=int(log.strikeId), day=day, timestamp=chain.blocks[block].timestamp,
-                by=self._sender(log.transaction_hash), deposit_assets=get("depositAssets") / w.units,
+                by=self._sender(log.transaction_hash),
+                deposit_assets=get("depositAssets") / w.units,
                 deposit_shares=get("depositShares") / share_unit,
                 redeem_shares=get("redeemShares") / share_unit,
                 redeem_assets=get("redeemAssets") / w.units,
