@@ -5,9 +5,13 @@ transactions go out as plain `eth_sendTransaction`, no key involved, and a rever
 loudly (a scripted act that does not happen would make the report lie).
 
 Depositors enter and leave through ERC-7540 requests (`requestDeposit`, `requestRedeem`); a NAV
-strike settles them once every feed has published after them, and they claim what it settled
-(`deposit` / `redeem` with themselves as controller). Who strikes: `Actors.settle`, the one place
-the demo does, today a depositor (anyone may strike); the keepers' settler job can take it over.
+strike settles them once every feed has published after them, and what it settled is claimed
+(`deposit` / `redeem` with the depositor as controller and receiver). The strikes are the settler
+keeper's (the real `settler` job, run by `World`), and so are the claims of the first
+`OPERATOR_DEPOSITORS` depositors, who make the settler's key their ERC-7540 operator
+(`appoint_settler`); the others claim themselves (`claim`). On the plan's settler-outage day a
+depositor sends the strike itself (`strike`: anyone may, so exits never wait on keepers) and every
+depositor claims itself.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 MAX_UINT = 2**256 - 1
 DEPOSITORS = 6
+OPERATOR_DEPOSITORS = 4  # depositors 0-3 let the settler claim for them; 4 and 5 claim themselves
 REDEEM_FRACTION = 90  # % of their shares four depositors redeem during the T-bill freeze
 GATED_INVOICE_REDEMPTIONS = 50_000  # invoice tokens a day while the T-bill issuer is frozen
 BORROWERS = 30
@@ -107,34 +112,41 @@ class Actors:
                 self.w.event("redeem-request", f"depositor {index} requests to redeem "
                              f"{worth:,.0f}")  # fmt: skip
 
-    def settle(self) -> bool:
-        """SETTLER: the demo's one strike, sent when the vault's `strikeTrigger()` says a strike
-        would settle something (fresh prices newer than the requests, or the queue has liquidity
-        to draw on). A depositor sends it: anyone may, so exits never wait on keepers. When the
-        keepers' settler job lands, run it here instead. Returns whether it struck."""
+    @property
+    def self_claimers(self) -> list[str]:
+        """The depositors that claim themselves (the settler claims for the others)."""
+        return self.depositors[OPERATOR_DEPOSITORS:]
+
+    def appoint_settler(self, settler: str) -> None:
+        """The first `OPERATOR_DEPOSITORS` depositors make the settler keeper's key their ERC-7540
+        operator (`setOperator`): its job finds them from the `OperatorSet` logs and claims what
+        strikes settle for them, to them."""
+        for who in self.depositors[:OPERATOR_DEPOSITORS]:
+            self.send(self.w.vault, "setOperator", settler, True, sender=who)
+        self.w.record.events.append(Event(0, "keeper", f"depositors 0-{OPERATOR_DEPOSITORS - 1} "
+                                          "make the settler keeper their operator"))  # fmt: skip
+
+    def strike(self, index: int) -> bool:
+        """Depositor `index` sends `strike()` itself when the vault's `strikeTrigger()` says a
+        strike would settle something: anyone may strike, so exits never wait on keepers. The
+        demo's fallback for the day the settler keeper is down (`Plan.settler_down_day`); every
+        other strike is the settler's. Returns whether it struck."""
         ok, _ = self.w.vault.strikeTrigger()
         if ok:
-            self.send(self.w.vault, "strike", sender=self.depositors[0])
+            self.send(self.w.vault, "strike", sender=self.depositors[index])
         return bool(ok)
 
-    def claim(self) -> None:
-        """Every depositor claims what strikes settled for it: its shares, its redemptions."""
-        vault, share_unit = self.w.vault, 10 ** self.w.vault.decimals()
-        shares = paid = 0.0
-        for who in self.depositors:
+    def claim(self, depositors: list[str]) -> None:
+        """Each of `depositors` claims what strikes settled for it: its shares, its redemptions
+        (the tracker records the claims from the chain's `Deposit` / `Withdraw` logs)."""
+        vault = self.w.vault
+        for who in depositors:
             assets = vault.maxDeposit(who)
             if assets:
-                before = vault.balanceOf(who)
                 self.send(vault, "deposit", assets, who, who, sender=who)
-                shares += (vault.balanceOf(who) - before) / share_unit
             filled = vault.maxRedeem(who)
             if filled:
-                before = self.w.asset.balanceOf(who)
                 self.send(vault, "redeem", filled, who, who, sender=who)
-                paid += (self.w.asset.balanceOf(who) - before) / self.w.units
-        if shares or paid:
-            self.w.event("claim", f"depositors claim {shares:,.0f} shares and {paid:,.0f} "
-                         "of filled redemptions")  # fmt: skip
 
     # ------------------------------------------------------------------ borrowers
 

@@ -43,7 +43,8 @@ KINDS = (
     "deposit",  # a deposit request
     "redeem-request",
     "strike",  # a NAV strike settled requests
-    "claim",  # a depositor claimed settled shares or filled redemptions
+    "claim",  # settled shares or filled redemptions claimed (by the settler or a depositor)
+    "keeper",  # a keeper down or back (the settler's outage)
     "liquidation",
     "bad-debt",
     "decision",
@@ -86,7 +87,7 @@ class Strike:
     strike_id: int
     day: int
     timestamp: int
-    by: str  # who sent it
+    by: str  # who sent it: "settler" (the keeper) or "depositor <i>" (anyone may strike)
     deposit_assets: float
     deposit_shares: float
     redeem_shares: float
@@ -96,6 +97,20 @@ class Strike:
     settled_deposits: bool  # it closed a deposit epoch
     stale_sleeves: int  # bitmap of sleeves valued at their haircut last price
     prices_from: int  # the oldest sleeve price it used (unix time)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An ERC-7540 claim as the chain logged it: `kind` "deposit" (ERC-4626 `Deposit`: settled
+    shares to the controller) or "redeem" (`Withdraw`: filled assets); `by` who sent it (the
+    settler keeper as the controller's operator, or the depositor itself)."""
+
+    day: int
+    by: str
+    kind: str
+    controller: str  # the depositor's name ("depositor <i>") or its address
+    assets: float  # whole asset units
+    shares: float  # whole share units
 
 
 @dataclass(frozen=True)
@@ -129,6 +144,7 @@ class DemoRecord:
     liquidations: list[Liquidation] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     strikes: list[Strike] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     bad_debt: float = 0.0
     keeper_gas: dict[str, int] = field(default_factory=dict)  # keeper name -> gas used

@@ -21,6 +21,7 @@ from ballast.demo.record import Day, Decision, DemoRecord, Event
 __all__ = [
     "TIMELINE_KINDS",
     "TIMELINE_LIMIT",
+    "claim_summary",
     "format_amount",
     "max_drawdown",
     "milestones",
@@ -33,9 +34,13 @@ __all__ = [
     "timeline_events",
 ]
 
-TIMELINE_KINDS: Final = ("market", "governance", "guardian", "alert", "bad-debt", "slash")
+TIMELINE_KINDS: Final = ("market", "keeper", "governance", "guardian", "alert", "bad-debt",
+                         "slash")  # fmt: skip
 TIMELINE_LIMIT: Final = 40  # events listed before "… and N more"
 NONE: Final = "none"
+# Assets still set aside for filled redemptions below this (whole units; the table's "0.00") are
+# the rounding of pro-rata fills nobody can claim (IRWAVault), not a queue.
+CLAIMABLE_DUST: Final = 0.005
 DASH: Final = "—"
 
 
@@ -194,9 +199,19 @@ def _liquidation_table(record: DemoRecord) -> RenderableType:
 # ------------------------------------------------------------------ strikes and the queue
 
 
+def _senders(names: Iterable[str]) -> str:
+    """` (by settler ×11, depositor 0 ×1)`: who sent how many, most first; empty for none."""
+    counts = Counter(names)
+    if not counts:
+        return ""
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return " (by " + ", ".join(f"{name} ×{n}" for name, n in ranked) + ")"
+
+
 def strike_summary(record: DemoRecord) -> str:
-    """`strikes 12: deposits 3,000,000 mUSDC settled (5 strikes), redemptions 1,400,000 mUSDC
-    filled (6 strikes, 1,350,000 shares); queue peak 900,000 shares, at the end 0`."""
+    """`strikes 12 (by settler ×11, depositor 0 ×1): deposits 3,000,000 mUSDC settled (5
+    strikes), redemptions 1,400,000 mUSDC filled (6 strikes, 1,350,000 shares); queue peak
+    900,000 shares, at the end 0`."""
     symbol = record.asset_symbol
     strikes = record.strikes
     deposits = [k for k in strikes if k.deposit_assets]
@@ -204,7 +219,7 @@ def strike_summary(record: DemoRecord) -> str:
     peak = max((d.pending_redemptions for d in record.days), default=0.0)
     end = record.days[-1].pending_redemptions if record.days else 0.0
     return (
-        f"strikes {len(strikes)}: deposits "
+        f"strikes {len(strikes)}{_senders(k.by for k in strikes)}: deposits "
         f"{format_amount(sum(k.deposit_assets for k in deposits), symbol)} settled "
         f"({len(deposits)} strikes), redemptions "
         f"{format_amount(sum(k.redeem_assets for k in redeems), symbol)} filled "
@@ -213,14 +228,28 @@ def strike_summary(record: DemoRecord) -> str:
     )
 
 
+def claim_summary(record: DemoRecord) -> str:
+    """`claims 20 (by settler ×14, depositor 4 ×3, depositor 5 ×3): 3,000,000 shares, 1,400,000
+    mUSDC of filled redemptions`."""
+    claims = record.claims
+    shares = sum(c.shares for c in claims if c.kind == "deposit")
+    paid = sum(c.assets for c in claims if c.kind == "redeem")
+    return (
+        f"claims {len(claims)}{_senders(c.by for c in claims)}: {shares:,.0f} shares, "
+        f"{format_amount(paid, record.asset_symbol)} of filled redemptions"
+    )
+
+
 def queue_days(record: DemoRecord) -> list[Day]:
     """The days the redemption queue moved: shares pending or assets awaiting a claim at the end
-    of the day, or redemptions filled that day, plus the first quiet day after each stretch."""
+    of the day (more than CLAIMABLE_DUST), or redemptions filled that day, plus the first quiet
+    day after each stretch."""
     filled = {k.day for k in record.strikes if k.redeem_shares}
     out: list[Day] = []
     busy_before = False
     for day in record.days:
-        busy = bool(day.pending_redemptions or day.claimable_redemptions or day.day in filled)
+        waiting = day.claimable_redemptions >= CLAIMABLE_DUST
+        busy = bool(day.pending_redemptions or waiting or day.day in filled)
         if busy or busy_before:
             out.append(day)
         busy_before = busy
@@ -228,7 +257,7 @@ def queue_days(record: DemoRecord) -> list[Day]:
 
 
 def _strike_table(record: DemoRecord) -> RenderableType:
-    head = Text(f"Strikes: {strike_summary(record)}")
+    head = Text(f"Strikes: {strike_summary(record)}\nClaims: {claim_summary(record)}")
     days = queue_days(record)
     if not days:
         return head
@@ -397,6 +426,7 @@ def summary_lines(record: DemoRecord) -> list[str]:
         f"bad debt {format_amount(record.bad_debt, symbol)}"
     )
     lines.append(strike_summary(record))
+    lines.append(claim_summary(record))
     evaluated = sum(d.excess_bps is not None for d in record.decisions)
     slashed = sum(d.slash_id is not None or d.slash_amount is not None for d in record.decisions)
     lines.append(f"decisions: {len(record.decisions)} (evaluated {evaluated}, slashed {slashed})")

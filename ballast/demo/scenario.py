@@ -3,14 +3,17 @@
 `plan(seed, weeks)` fixes every price path and every scripted act before anything runs, so a
 seed reproduces a run. The acts, as fractions of the run (8 weeks: the days in brackets):
 
-- every day opens with a new round of every feed, then a strike settles the requests made before
-  it (forward pricing) and the depositors claim what it settled;
-- day 0: depositors request their deposits, agents bond; day 1: the strike settles them, the
-  strategist's opening allocation, borrowers open positions against tbill, gold and invoices;
+- every day opens with a new round of every feed, then the settler keeper's pass strikes (the
+  requests made before it settle: forward pricing) and claims what it settled for the depositors
+  that made it their operator; the other depositors claim themselves;
+- day 0: depositors request their deposits (four make the settler their operator), agents bond;
+  day 1: the strike settles them, the strategist's opening allocation, borrowers open positions
+  against tbill, gold and invoices;
 - calm (days 2-9): T-bills and invoices accrue (+5 %, +8 % a year), gold slides slowly;
 - the T-bill issuer pauses redemptions [10] while large redemption requests arrive [11]: the
-  strikes fill what idle and the open issuers allow and the rest waits in the queue; the issuer
-  resumes [16] and the next strikes drain the queue;
+  strikes fill what idle and the open issuers allow and the rest waits in the queue; the
+  settler keeper is down the next day [12]: a depositor strikes itself (anyone may) and every
+  depositor claims itself; the issuer resumes [16] and the next strikes drain the queue;
 - the gambler agent buys the gold dip [20]; gold crashes 35 % [22]: liquidations, sentinel alerts,
   the strategist's risk-off rebalance; the gambler's decision is evaluated a window later and
   slashed, the slash executed after the veto window;
@@ -42,6 +45,7 @@ class Plan:
     invoices: tuple[float, ...]
     freeze_day: int
     redeem_days: tuple[int, ...]  # days depositors queue big redemptions
+    settler_down_day: int  # the settler keeper is down: a depositor strikes, everyone claims
     unfreeze_day: int
     gamble_day: int
     crash_day: int
@@ -112,6 +116,7 @@ def plan(seed: int = 7, weeks: int = 8) -> Plan:
         invoices=_accrual(days, 0.08, 0.0005, rng),
         freeze_day=at(10 / 56),
         redeem_days=(at(11 / 56),),
+        settler_down_day=at(11 / 56) + 1,
         unfreeze_day=at(16 / 56),
         gamble_day=crash_day - 2,
         crash_day=crash_day,

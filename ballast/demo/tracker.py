@@ -1,15 +1,16 @@
 """What the demo records: the chain's events turned into `record` rows, a `Day` per day, and the
-keepers' reports (gas, outcomes, alerts) as they come."""
+keepers' reports (gas, outcomes, alerts) as they come. Who sent a strike or a claim is its
+transaction's sender, named: "settler" (the keeper), "depositor <i>", an agent, a keeper."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ape import chain
 
-from ballast.demo.record import Day, Decision, Event, Liquidation, Request, Strike
+from ballast.demo.record import Claim, Day, Decision, Event, Liquidation, Request, Strike
 from ballast.demo.scenario import DAY
 from keepers.shell import JobReport
 
@@ -62,6 +63,8 @@ class Tracker:
             self.names = {str(w.strategist.address): "strategist",
                           str(w.gambler.address): "gambler"}  # fmt: skip
             self.names.update({str(a.address): n for n, a in w.keeper_accounts.items()})
+            self.names[str(w.settler_account.address)] = "settler"
+            self.names.update({who: f"depositor {i}" for i, who in enumerate(w.actors.depositors)})
         return self.names.get(str(address), str(address)[:10])
 
     def _weights(self, bps: list[int]) -> dict[str, float]:
@@ -116,6 +119,7 @@ class Tracker:
                     "positions whose collateral ran out")  # fmt: skip
         self._requests(day, start, stop)
         self._strikes(day, start, stop)
+        self._claims(day, start, stop)
         record.decisions = [self.decisions[i] for i in sorted(self.decisions)]
         self.scanned = head
 
@@ -149,10 +153,10 @@ class Tracker:
             block = log.block_number
             published = [int(s.strikeValuation(block_id=block)[2])
                          for s in w.protocol.sleeves.values()]  # fmt: skip
-            sender = self.w.actors.web3.eth.get_transaction(log.transaction_hash)["from"]
             strike = Strike(
                 strike_id=int(log.strikeId), day=day, timestamp=chain.blocks[block].timestamp,
-                by=self._name(sender), deposit_assets=get("depositAssets") / w.units,
+                by=self._sender(log.transaction_hash),
+                deposit_assets=get("depositAssets") / w.units,
                 deposit_shares=get("depositShares") / share_unit,
                 redeem_shares=get("redeemShares") / share_unit,
                 redeem_assets=get("redeemAssets") / w.units,
@@ -175,6 +179,32 @@ class Tracker:
                 parts.append(f"{queue:,.0f} shares still queued")
             w.event("strike", f"strike {strike.strike_id} by {strike.by}: "
                     + ("; ".join(parts) or "nothing filled"))  # fmt: skip
+
+    def _sender(self, tx_hash: object) -> str:
+        return self._name(self.w.actors.web3.eth.get_transaction(tx_hash)["from"])
+
+    def _claims(self, day: int, start: int, stop: int) -> None:
+        """Every claim (ERC-4626 `Deposit`: settled shares; `Withdraw`: filled assets), with its
+        sender; one event a day per sender."""
+        w, record = self.w, self.w.record
+        share_unit = 10 ** w.vault.decimals()
+        found: list[Claim] = []
+        for kind, event, controller in (("deposit", w.vault.Deposit, "owner"),
+                                        ("redeem", w.vault.Withdraw, "owner")):  # fmt: skip
+            for log in event.range(start, stop):
+                found.append(Claim(day, self._sender(log.transaction_hash), kind,
+                                   self._name(getattr(log, controller)), int(log.assets) / w.units,
+                                   int(log.shares) / share_unit))  # fmt: skip
+        record.claims += found
+        for by in dict.fromkeys(c.by for c in found):
+            mine = [c for c in found if c.by == by]
+            shares = sum(c.shares for c in mine if c.kind == "deposit")
+            paid = sum(c.assets for c in mine if c.kind == "redeem")
+            parts = [f"{shares:,.0f} shares"] if shares else []
+            parts += [f"{paid:,.0f} {record.asset_symbol} of filled redemptions"] if paid else []
+            whose = _people(c.controller for c in mine)
+            whose = "" if whose == by else f" for {whose}"
+            w.event("claim", f"{by} claims{whose}: {' and '.join(parts) or 'nothing'}")
 
     # ------------------------------------------------------------------ days
 
@@ -219,6 +249,17 @@ class Tracker:
     def finish(self) -> None:
         self.watch_chain(self.w.day)
         self.w.record.events.sort(key=lambda e: e.day)
+
+
+def _people(names: Iterable[str]) -> str:
+    """`depositor 3`, `depositors 0, 1 and 3` (sorted, each once); other names as they are."""
+    unique = sorted(set(names))
+    numbers = [n.removeprefix("depositor ") for n in unique]
+    if len(unique) > 1 and all(n.startswith("depositor ") and m.isdigit()
+                               for n, m in zip(unique, numbers, strict=True)):  # fmt: skip
+        ordered = sorted(numbers, key=int)
+        return f"depositors {', '.join(ordered[:-1])} and {ordered[-1]}"
+    return ", ".join(unique)
 
 
 __all__ = ["Event", "Tracker"]

@@ -5,9 +5,12 @@ People whose moves are scripted (the market's feeds and issuers, depositors, bor
 gambler agent, DAO voters, the guardian) act through plain transactions; depositors and
 borrowers are anvil-impersonated addresses (hundreds of them cost no key handling). The keepers
 and the strategist agent are the real `keepers.shell.Keeper` jobs, each with its own key and
-state file: the liquidator, evaluator and sentinel of two keepers, and the strategist's
-rebalancer. Each day opens with every feed publishing, then a strike settles the requests made
-before it (`Actors.settle`: forward pricing) and the depositors claim what it settled.
+state file: the liquidator, evaluator and sentinel of two keepers, the settler keeper, and the
+strategist's rebalancer. Each day opens with every feed publishing, then the settler's pass
+(`World.settle`): it strikes when `strikeTrigger()` says a strike would settle something (the
+requests made before today's prices: forward pricing) and claims what strikes settled for the
+depositors that made it their operator; the other depositors claim themselves. On the plan's
+settler-outage day a depositor strikes instead (anyone may) and every depositor claims itself.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ STRATEGIST = {
 GOLD_LTV_PROPOSED = 6_000
 KEEPER_JOBS = {"keeper-a": ("sentinel", "liquidator", "evaluator"),
                "keeper-b": ("liquidator", "evaluator")}  # fmt: skip
+SETTLER = "settler"  # the settler keeper's name (its job's too): strikes, claims for operators
+OUTAGE_STRIKER = 0  # the depositor who strikes while the settler is down (its redemption waits)
 
 
 def demo_config() -> DeployConfig:
@@ -70,6 +75,7 @@ class World:
         self.strategist, self.gambler = accounts.test_accounts[5], accounts.test_accounts[6]
         self.keeper_accounts = {"keeper-a": accounts.test_accounts[7],
                                 "keeper-b": accounts.test_accounts[8]}  # fmt: skip
+        self.settler_account = accounts.test_accounts[9]
         self.day = 0
         self.t0 = 0
         self.proposal: dict[str, Any] | None = None
@@ -106,10 +112,13 @@ class World:
             self._bond(agent)
         self.keepers = {n: self._keeper(a, f"{n}") for n, a in self.keeper_accounts.items()}
         self.strategist_keeper = self._keeper(self.strategist, "strategist")
+        self.settler = self._keeper(self.settler_account, SETTLER)
         self._seed_history()
         for name, account in self.keeper_accounts.items():  # inventory to repay debts with
             self.actors.faucet(str(account.address), 1_000_000 * self.units)
             self.say(f"{name} {account.address}: 1,000,000 {self.record.asset_symbol} inventory")
+        self.say(f"{SETTLER} {self.settler_account.address}: strikes, claims for its operators")
+        self.actors.appoint_settler(str(self.settler_account.address))
         self.actors.deposit_day(0)
 
     def _seed_history(self) -> None:
@@ -164,8 +173,8 @@ class World:
         if day == plan.crash_day:
             drop = round(plan.crash_drop * 100)
             self.event("market", f"gold crashes {drop}% to {plan.gold[day]:,.0f}")
-        self.actors.settle()  # the requests of the days before, at today's prices
-        self.actors.claim()
+        self.settle(day)  # the requests of the days before, at today's prices
+        self.tracker.watch_chain(day)  # its strike and claims, before the day's other events
         self.actors.scripted(day)
         self.tracker.watch_chain(day)
         for name, jobs in KEEPER_JOBS.items():
@@ -183,6 +192,20 @@ class World:
         if day == plan.crash_day:
             self.record.health_after = list(self.tracker.healths().values())
         self.tracker.snapshot(day)
+
+    def settle(self, day: int) -> None:
+        """The settler keeper's pass (its strike, then its claims for the depositors that made it
+        their operator), then the other depositors' own claims. On `plan.settler_down_day` the
+        keeper does not run: a depositor whose redemption waits strikes itself and every
+        depositor claims itself; the keeper's next pass finds nothing of that day left to do."""
+        if day == self.plan.settler_down_day:
+            self.event("keeper", f"the {SETTLER} keeper is down: depositor {OUTAGE_STRIKER} "
+                       "strikes itself (anyone may) and every depositor claims itself")  # fmt: skip
+            self.actors.strike(OUTAGE_STRIKER)
+            self.actors.claim(self.actors.depositors)
+            return
+        self.settler.run(SETTLER)
+        self.actors.claim(self.actors.self_claimers)
 
     def event(self, kind: str, text: str) -> None:
         self.record.events.append(Event(self.day, kind, text))
@@ -238,9 +261,9 @@ class World:
 
     def finish(self) -> DemoRecord:
         self.tracker.finish()
-        for keeper in (*self.keepers.values(), self.strategist_keeper):
+        for keeper in (*self.keepers.values(), self.strategist_keeper, self.settler):
             keeper.store.close()
         return self.record
 
 
-__all__ = ["KEEPER_JOBS", "World", "demo_config"]
+__all__ = ["KEEPER_JOBS", "SETTLER", "World", "demo_config"]

@@ -2,15 +2,15 @@
 send for users.
 
 The vault settles ERC-7540 requests at NAV strikes that anyone may call. `RWAVault.strikeTrigger()`
-returns `(true, abi.encodeCall(strike, ()))` when a strike would settle something, else
-`(false, bytes(reason))` ("no request", "no request window past a published price"). `decode_strike_trigger`
-checks the call data is exactly `strike()`; `plan_strike` turns a true trigger into a
-`StrikeCall` carrying that call data (the shell sends it as is; the contract re-checks
-everything, so a settler that read a stale trigger loses a race, it does no harm) — except when
-the strike could change nothing anyone holds: no deposit pending and no liquidity at all
-(`liquidity()` = 0, say every sleeve frozen). The trigger stays true while filled-in-part
-redemptions wait in the queue, so without this rule a settler would pay for an empty strike on
-every block of an issuer freeze; the first block with liquidity or a deposit strikes again.
+returns `(true, abi.encodeCall(strike, ()))` when a strike would settle something, else `(false,
+bytes(reason))` ("no request", "no request window past a published price"). `decode_strike_trigger`
+checks the call data is exactly `strike()`; `plan_strike` turns a true trigger into a `StrikeCall`
+carrying that call data (the shell sends it as is; the contract re-checks everything, so a settler
+that read a stale trigger loses a race, it does no harm) — except when the strike could change
+nothing anyone holds: no deposit pending and no liquidity at all (`liquidity()` = 0, say every
+sleeve frozen). The trigger stays true while filled-in-part redemptions wait in the queue, so
+without this rule a settler would pay for an empty strike on every block of an issuer freeze; the
+first block with liquidity or a deposit strikes again.
 
 Claims are a service: ERC-7540 claims (`deposit(assets, receiver, controller)`,
 `redeem(shares, receiver, controller)`) may only be sent by the controller or its operator, so

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from ape import chain
 
+from ballast.demo.actors import OPERATOR_DEPOSITORS
 from ballast.demo.scenario import MIN_WEEKS, plan
-from ballast.demo.world import World
+from ballast.demo.world import OUTAGE_STRIKER, SETTLER, World
 from ballast.parameters import key_of
 from keepers.math import WAD
 
@@ -17,6 +18,7 @@ def test_the_plan_is_reproducible_and_ordered():
     assert a == b
     assert plan(12, 8).gold != a.gold
     assert a.freeze_day < a.redeem_days[0] < a.unfreeze_day < a.gamble_day < a.crash_day
+    assert a.redeem_days[0] < a.settler_down_day < a.unfreeze_day  # the queue needs a strike
     assert a.crash_day < a.proposal_day < a.pause_day < a.resume_day < a.days
     assert a.gold[a.crash_day] < a.gold[a.crash_day - 1] * (1 - a.crash_drop) * 1.1
     with pytest.raises(ValueError, match="at least"):
@@ -100,6 +102,43 @@ def test_the_queue_fills_during_the_freeze_and_drains_after(played):
     assert all(vault.maxRedeem(who) == 0 for who in world.actors.depositors)
     assert vault.claimableRedemptions() <= len(fills) * len(world.actors.depositors)
     assert any(e.kind == "claim" for e in record.events)
+
+
+def test_the_settler_keeper_strikes_and_claims_for_the_depositors_that_made_it_operator(played):
+    """Every strike is the settler keeper's job, except on the day it is down: then a depositor
+    strikes (anyone may) and fills redemptions. The settler claims for the depositors that made
+    its key their operator, to them; the others (and everyone on the outage day) claim
+    themselves. Its own JobReports, recorded by the tracker, count exactly those transactions."""
+    world, record = played
+    vault, outage = world.vault, world.plan.settler_down_day
+    settler = str(world.settler_account.address)
+    operators = {f"depositor {i}" for i in range(OPERATOR_DEPOSITORS)}
+    for i, who in enumerate(world.actors.depositors):
+        assert vault.isOperator(who, settler) == (i < OPERATOR_DEPOSITORS)
+    print("strikes by:", [(k.day, k.by) for k in record.strikes])
+    assert record.strikes
+    assert all(k.by == SETTLER for k in record.strikes if k.day != outage)
+    (fallback,) = [k for k in record.strikes if k.day == outage]
+    assert fallback.by == f"depositor {OUTAGE_STRIKER}" and fallback.redeem_shares > 0
+    assert record.claims
+    for claim in record.claims:
+        if claim.controller in operators and claim.day != outage:
+            assert claim.by == SETTLER, claim
+        else:
+            assert claim.by == claim.controller, claim  # the depositor itself
+    settler_claims = [c for c in record.claims if c.by == SETTLER]
+    assert {c.kind for c in settler_claims} == {"deposit", "redeem"}
+    assert any(c.day == outage and c.kind == "redeem" for c in record.claims)
+    # on chain: the settler key sent every strike and claim the record names it for
+    head = chain.blocks.head.number + 1
+    redeemed = [e for e in vault.Withdraw.range(0, head) if str(e.sender) == settler]
+    assert len(redeemed) == sum(c.kind == "redeem" for c in settler_claims)
+    assert all(str(e.receiver) == str(e.owner) for e in redeemed)  # paid to the controller
+    # the keeper's own reports: every action it took mined, one per strike and claim
+    strikes = sum(k.by == SETTLER for k in record.strikes)
+    assert record.keeper_actions[SETTLER] == {"mined": strikes + len(settler_claims)}
+    assert record.keeper_gas[SETTLER] > 0
+    assert any(e.kind == "keeper" and e.day == outage for e in record.events)
 
 
 def test_every_request_was_settled_or_is_still_pending(played):

@@ -12,9 +12,10 @@ import pytest
 from rich.console import Console
 
 from ballast.demo.charts import CHART_FILES, DPI, FIGSIZE, write_charts
-from ballast.demo.record import Day, Decision, DemoRecord, Event, Liquidation, Strike
+from ballast.demo.record import Claim, Day, Decision, DemoRecord, Event, Liquidation, Strike
 from ballast.demo.report import (
     TIMELINE_LIMIT,
+    claim_summary,
     format_amount,
     max_drawdown,
     milestones,
@@ -87,12 +88,25 @@ def _liquidations() -> list[Liquidation]:
 
 
 def _strikes() -> list[Strike]:
-    def strike(sid: int, day: int, deposits: float, shares: float) -> Strike:
-        return Strike(sid, day, 1_750_000_000 + day * 86_400, "depositor", deposits,
+    """The settler keeper strikes on days 1 and 8; on day 6 (the keeper down) a depositor does."""
+
+    def strike(sid: int, day: int, by: str, deposits: float, shares: float) -> Strike:
+        return Strike(sid, day, 1_750_000_000 + day * 86_400, by, deposits,
                       deposits, shares, shares * 1.02, 1.0, 1.02, bool(deposits), 0,
                       1_750_000_000 + day * 86_400 - 60)  # fmt: skip
 
-    return [strike(0, 1, 1_000_000.0, 0.0), strike(1, 6, 0.0, 300.0), strike(2, 8, 0.0, 600.0)]
+    return [strike(0, 1, "settler", 1_000_000.0, 0.0), strike(1, 6, "depositor 0", 0.0, 300.0),
+            strike(2, 8, "settler", 0.0, 600.0)]  # fmt: skip
+
+
+def _claims() -> list[Claim]:
+    """What the strikes settled, claimed: by the settler for its operators, else by each one."""
+    return [
+        Claim(1, "settler", "deposit", "depositor 0", 600_000.0, 600_000.0),
+        Claim(1, "depositor 4", "deposit", "depositor 4", 400_000.0, 400_000.0),
+        Claim(6, "depositor 0", "redeem", "depositor 0", 306.0, 300.0),
+        Claim(8, "settler", "redeem", "depositor 0", 612.0, 600.0),
+    ]
 
 
 def _decisions() -> list[Decision]:
@@ -138,6 +152,7 @@ def _record(**changes: object) -> DemoRecord:
         events=_events(),
         liquidations=_liquidations(),
         strikes=_strikes(),
+        claims=_claims(),
         decisions=_decisions(),
         bad_debt=0.0,
         keeper_gas={"keeper-a": 1_234_567, "keeper-b": 89_000},
@@ -209,18 +224,32 @@ def test_report_contains_the_key_numbers() -> None:
 def test_strikes_and_the_queue() -> None:
     record = _record()
     assert strike_summary(record) == (
-        "strikes 3: deposits 1,000,000 mUSDC settled (1 strikes), redemptions 918.00 mUSDC "
-        "filled (2 strikes, 900 shares); queue peak 900 shares, at the end 0"
+        "strikes 3 (by settler ×2, depositor 0 ×1): deposits 1,000,000 mUSDC settled "
+        "(1 strikes), redemptions 918.00 mUSDC filled (2 strikes, 900 shares); queue peak 900 "
+        "shares, at the end 0"
+    )
+    assert claim_summary(record) == (
+        "claims 4 (by settler ×2, depositor 0 ×1, depositor 4 ×1): 1,000,000 shares, "
+        "918.00 mUSDC of filled redemptions"
     )
     assert [d.day for d in queue_days(record)] == [5, 6, 7, 8, 9]
+    # what rounding leaves set aside (nobody can claim it) is no queue; a real claim waiting is
+    dust = [replace(d, claimable_redemptions=3e-6) if d.day >= 9 else d for d in record.days]
+    assert [d.day for d in queue_days(_record(days=dust))] == [5, 6, 7, 8, 9]
+    waiting = [replace(d, claimable_redemptions=5.0) if d.day == 12 else d for d in dust]
+    assert [d.day for d in queue_days(_record(days=waiting))] == [5, 6, 7, 8, 9, 12, 13]
     text = _text(record)
     assert "Redemption queue (end of day)" in text
     assert "306.00 mUSDC" in text and "612.00 mUSDC" in text  # filled on days 6 and 8
+    assert "Claims: claims 4 (by settler ×2" in text
     assert strike_summary(record) in summary_lines(record)
-    quiet = _record(strikes=[], days=[replace(_day(d), pending_redemptions=0.0) for d in range(3)])
+    assert claim_summary(record) in summary_lines(record)
+    quiet = _record(strikes=[], claims=[],
+                    days=[replace(_day(d), pending_redemptions=0.0) for d in range(3)])  # fmt: skip
     assert queue_days(quiet) == []
     assert "Redemption queue" not in _text(quiet)
     assert "strikes 0: deposits 0 mUSDC settled (0 strikes)" in strike_summary(quiet)
+    assert claim_summary(quiet) == "claims 0: 0 shares, 0 mUSDC of filled redemptions"
 
 
 def test_summary_lines() -> None:
