@@ -2,7 +2,7 @@
 
     ballast-keeper [OPTIONS] once --job liquidator [--job evaluator ...]
     ballast-keeper [OPTIONS] status
-    ballast-keeper [OPTIONS] verify-decision ID
+    ballast-keeper [OPTIONS] verify-decision ID [--replay]
 
 Options apply to every command: `--network` (an Ape network choice, default
 `ethereum:local:foundry`; export APE_FOUNDRY_HOST to reach a running anvil), `--config` (a YAML
@@ -12,9 +12,10 @@ APE_ACCOUNTS_<alias>_PASSPHRASE), `--manifest`, `--state-dir`, `--dry-run`, `--l
 
 Exit status: 0 done; 1 the keeper could not start or the input is bad (one line on stderr);
 3 (`once`) an action ended reverted, refused, replaced or stuck; 4 (`verify-decision`) the
-document is missing or does not match; 5 (`once`) a pass failed on a node error (unreachable,
-timed out, an RPC error: one line on stderr per pass; the other jobs still run, and the next
-run resumes from the state file).
+document is missing or does not match (with --replay: or it is not a replay receipt, the replay
+decides otherwise, or the node disagrees with its chain inputs, each named); 5 (`once`) a pass
+failed on a node error (unreachable, timed out, an RPC error: one line on stderr per pass; the
+other jobs still run, and the next run resumes from the state file).
 """
 
 from __future__ import annotations
@@ -186,28 +187,58 @@ def status(ctx: click.Context) -> None:
 
 @main.command("verify-decision")
 @click.argument("decision_id", type=click.IntRange(min=0))
+@click.option(
+    "--replay",
+    "replay_it",
+    is_flag=True,
+    help="Also re-run the strategy on the document and cross-check its chain inputs at its block.",
+)
 @click.pass_context
-def verify_decision_command(ctx: click.Context, decision_id: int) -> None:
-    """Re-hash DECISION_ID's stored rationale and compare it with the on-chain hash."""
-    from keepers.verify import DecisionNotFound, verify_decision
+def verify_decision_command(ctx: click.Context, decision_id: int, replay_it: bool) -> None:
+    """Re-hash DECISION_ID's stored rationale and compare it with the on-chain hash; with
+    --replay, re-run the strategy on it (exit 4 names the input or output that differs)."""
+    from keepers.verify import DecisionNotFound, replay_decision, verify_decision
 
     with connected(ctx.obj["network"]):
         keeper = _open(ctx)
+        dir_ = keeper.settings.rebalancer.rationale_dir
         try:
-            result = verify_decision(
-                keeper.protocol,
-                decision_id,
-                keeper.store,
-                keeper.settings.rebalancer.rationale_dir,
-            )
+            if replay_it:
+                check = replay_decision(
+                    keeper.multicall, keeper.protocol, decision_id, keeper.store, dir_
+                )
+                result = check.verification
+            else:
+                result = verify_decision(keeper.protocol, decision_id, keeper.store, dir_)
         except DecisionNotFound as err:
             raise Fail(str(err)) from None
         console = make_console()
         console.print(f"decision {decision_id} by {result.agent} at block {result.block}")
         console.print(f"  on-chain hash {result.onchain_hash}  uri {result.uri}", markup=False)
         console.print(f"  {result.verdict}", markup=False)
-    if not result.ok:
+        ok = result.ok
+        if replay_it:
+            _print_replay(console, check)
+            ok = check.ok
+    if not ok:
         sys.exit(4)
+
+
+def _print_replay(console: Any, check: Any) -> None:
+    replay = check.replay
+    if replay is None:
+        console.print(f"  replay: not run: {check.note}", markup=False)
+        return
+    if replay.ok:
+        console.print(f"  replay: same document, targets {list(replay.replayed_target or ())}")
+    for difference in replay.differences:
+        console.print(f"  replay MISMATCH: {difference}", markup=False)
+    if check.node is None:
+        console.print(f"  chain inputs: not checked: {check.note}", markup=False)
+    elif not check.node:
+        console.print("  chain inputs: the node agrees at the receipt's block")
+    for difference in check.node or ():
+        console.print(f"  chain inputs MISMATCH: {difference}", markup=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,5 +1,7 @@
 """`verify-decision`: does the rationale document a keeper stored re-hash to the hash the vault
-recorded for a decision?
+recorded for a decision? With `--replay`: does the strategy, re-run on the document (a replay
+receipt, `keepers.strategy.replay`), decide the same, and does the node, read at the receipt's
+block, agree with the chain inputs it records?
 
 The chain's side is the `Rebalanced(decisionId, agent, …, rationaleHash, rationaleURI)` event
 of that decision; the document is found by hash in the keeper's store, or as
@@ -18,11 +20,17 @@ from eth_abi import decode
 from eth_utils import keccak, to_checksum_address
 
 from keepers.protocol import Protocol
+from keepers.reads import AllocationRead, read_allocation
 from keepers.store import Store
+from keepers.strategy.bounds import weights_bps
+from keepers.strategy.inputs import StrategyInputs
+from keepers.strategy.rationale import decode as decode_rationale
 from keepers.strategy.rationale import is_canonical, rationale_hash
+from keepers.strategy.replay import ReceiptError, Replay, from_document, replay
 
-__all__ = ["DecisionNotFound", "Verification", "decode_rebalanced", "find_document",
-           "onchain_rationale", "verify_decision"]  # fmt: skip
+__all__ = ["DecisionNotFound", "ReplayCheck", "Verification", "chain_differences",
+           "decode_rebalanced", "find_document", "onchain_rationale", "replay_decision",
+           "verify_decision"]  # fmt: skip
 
 REBALANCED_TOPIC = (
     "0x"
@@ -125,3 +133,82 @@ def verify_decision(
     return Verification(
         decision_id, agent, block, digest, uri, source, computed, is_canonical(body)
     )
+
+
+# ------------------------------------------------------------------------------ replay receipts
+
+
+def chain_differences(inputs: StrategyInputs, allocation: AllocationRead) -> tuple[str, ...]:
+    """What the receipt's chain inputs say that the node, read at the receipt's block, does not:
+    NAV, the bounds, each sleeve's cap and weight, and the latest return index sampled there."""
+    found: list[str] = []
+
+    def compare(what: str, receipt: int, node: int | None) -> None:
+        if node is not None and receipt != node:
+            found.append(f"{what}: receipt {receipt}, node {node}")
+
+    compare("nav", inputs.nav, allocation.nav)
+    compare("vault.idleBufferBps", inputs.idle_buffer_bps, allocation.idle_buffer_bps)
+    compare("vault.maxTurnoverBps", inputs.max_turnover_bps, allocation.max_turnover_bps)
+    names = [s.name for s in allocation.sleeves]
+    if [s.name for s in inputs.sleeves] != names:
+        found.append(f"sleeves: receipt {[s.name for s in inputs.sleeves]}, node {names}")
+        return tuple(found)
+    weights = weights_bps([s.held for s in allocation.sleeves], allocation.nav)
+    for mine, node, weight in zip(inputs.sleeves, allocation.sleeves, weights, strict=True):
+        compare(f"{mine.name} cap_bps", mine.cap_bps, node.cap_bps)
+        compare(f"{mine.name} current_bps", mine.current_bps, weight)
+        history = mine.history
+        if history.timestamps and history.timestamps[-1] == inputs.timestamp:
+            index = None if node.return_index is None else int(node.return_index)
+            compare(f"{mine.name} returnIndex", history.indices[-1], index)
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class ReplayCheck:
+    """`verify-decision --replay`: the document's verification, the strategy re-run on it, and
+    its chain inputs against the node at its block (`node` None: the node could not serve that
+    block, said in `node_note`)."""
+
+    verification: Verification
+    replay: Replay | None
+    node: tuple[str, ...] | None
+    note: str
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.verification.ok
+            and self.replay is not None
+            and self.replay.ok
+            and not self.node  # None (not checkable) or empty
+        )
+
+
+def replay_decision(
+    keeper_multicall: Any,
+    protocol: Protocol,
+    decision_id: int,
+    store: Store | None = None,
+    rationale_dir: Path | None = None,
+) -> ReplayCheck:
+    """Verify decision `decision_id`'s document, replay it, cross-check its chain inputs."""
+    verification = verify_decision(protocol, decision_id, store, rationale_dir)
+    if not verification.ok:
+        return ReplayCheck(verification, None, None, verification.verdict)
+    found = find_document(verification.onchain_hash, verification.uri, store, rationale_dir)
+    body = found[0] if found is not None else b""
+    try:
+        result = replay(body)
+        inputs, _ = from_document(decode_rationale(body))
+    except ReceiptError as err:
+        return ReplayCheck(verification, None, None, f"not a replay receipt: {err}")
+    if inputs.block <= 0:
+        return ReplayCheck(verification, result, None, "the receipt names no block")
+    try:
+        allocation = read_allocation(keeper_multicall, protocol, inputs.block)
+    except Exception as err:  # noqa: BLE001 - any node refusal: the block is not served
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return ReplayCheck(verification, result, None, f"block {inputs.block} not served: {text}")
+    return ReplayCheck(verification, result, chain_differences(inputs, allocation), "")

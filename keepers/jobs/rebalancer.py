@@ -66,6 +66,7 @@ class RebalancerSnapshot:
     idle_buffer_bps: int
     max_turnover_bps: int
     gas: GasMarket
+    block: int = 0  # the block read (0: off chain, e.g. the backtest)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ def strategy_inputs(snapshot: RebalancerSnapshot) -> StrategyInputs:
         snapshot.idle_buffer_bps,
         snapshot.max_turnover_bps,
         snapshot.gas,
+        snapshot.block,
     )
 
 

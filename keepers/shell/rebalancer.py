@@ -109,6 +109,7 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
         idle_buffer_bps=alloc.idle_buffer_bps,
         max_turnover_bps=alloc.max_turnover_bps,
         gas=keeper.gas_market(),
+        block=alloc.block,
     )
     call = plan_rebalance(snapshot, _params(keeper), cfg.uri_base)
     if isinstance(call, RebalanceSkip):

@@ -39,8 +39,9 @@ class SleeveState:
 
 @dataclass(frozen=True)
 class StrategyInputs:
-    """The vault as the keeper read it at `timestamp`: `nav` (`totalAssets()`, asset units),
-    the asset's decimals, the sleeves, `vault.idleBufferBps`, `vault.maxTurnoverBps` and gas."""
+    """The vault as the keeper read it at `timestamp` (block `block`; 0 off chain): `nav`
+    (`totalAssets()`, asset units), the asset's decimals, the sleeves, `vault.idleBufferBps`,
+    `vault.maxTurnoverBps` and gas."""
 
     timestamp: int
     nav: int
@@ -49,6 +50,7 @@ class StrategyInputs:
     idle_buffer_bps: int
     max_turnover_bps: int
     gas: GasMarket
+    block: int = 0
 
     def __post_init__(self) -> None:
         if sum(s.current_bps for s in self.sleeves) > BPS:

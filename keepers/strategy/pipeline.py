@@ -18,6 +18,7 @@ from keepers.strategy.gate import GateVerdict, check_gate
 from keepers.strategy.inputs import StrategyInputs, StrategyParams
 from keepers.strategy.optimiser import Problem, Solution, optimise
 from keepers.strategy.rationale import VERSION, encode, rationale_hash
+from keepers.strategy.replay import strategy_identity
 from keepers.strategy.risk import RiskOffPlan, RiskSignal, assess_risk, plan_risk_off
 
 
@@ -67,6 +68,7 @@ def _document(
     return encode(
         {
             "version": VERSION,
+            "strategy": strategy_identity(),
             "timestamp": inputs.timestamp,
             "inputs": inputs,
             "params": params,

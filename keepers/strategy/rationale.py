@@ -1,7 +1,9 @@
 """The rationale document: canonical JSON whose keccak256 goes on chain as `rationaleHash`.
 
-A decision's document records what it saw and why it acted: inputs, forecasts, constraints,
-the solution and the expected gain. `RWAVault.rebalance` takes its hash (`Rebalanced` emits
+A decision's document records what it saw and why it acted: inputs (the vault as read at a
+block, with the return-index history), every setting, the strategy's identity (name and code
+hash), forecasts, constraints, the solution and the expected gain: a replay receipt anyone can
+re-run (`keepers.strategy.replay`). `RWAVault.rebalance` takes its hash (`Rebalanced` emits
 it); the body is kept locally under that hash, and anyone holding the body can check it with
 `verify`.
 
@@ -27,7 +29,7 @@ from typing import Any, Final
 
 from eth_utils import keccak
 
-VERSION: Final = "ballast.rationale/1"
+VERSION: Final = "ballast.rationale/2"  # 2: a replay receipt (strategy identity, block)
 DECIMALS: Final = 12
 _QUANTUM: Final = Decimal(1).scaleb(-DECIMALS)
 _CONTEXT: Final = Context(prec=400)  # every finite float (up to ~1.8e308) to DECIMALS places

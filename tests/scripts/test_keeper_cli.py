@@ -174,6 +174,13 @@ def test_the_rebalancer_decides_and_verify_decision_checks_its_rationale(
                           "verify-decision", "0")  # fmt: skip
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "verified: the store" in verified.stdout
+    # The document is a replay receipt: the strategy re-run on it writes the same bytes, and the
+    # node, read at the receipt's block, agrees with every chain input it records.
+    replayed = keeper_cli("--manifest", str(manifest), "--account", "TEST::7",
+                          "verify-decision", "0", "--replay")  # fmt: skip
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "replay: same document, targets [" in replayed.stdout, replayed.stdout
+    assert "chain inputs: the node agrees at the receipt's block" in replayed.stdout
 
     with Store(state_file) as store:
         digest = store.decision(0).rationale_hash
@@ -185,6 +192,10 @@ def test_the_rebalancer_decides_and_verify_decision_checks_its_rationale(
                           "verify-decision", "0")  # fmt: skip
     assert tampered.returncode == 4, tampered.stdout + tampered.stderr
     assert "MISMATCH" in tampered.stdout
+    not_replayed = keeper_cli("--manifest", str(manifest), "--account", "TEST::7",
+                              "verify-decision", "0", "--replay")  # fmt: skip
+    assert not_replayed.returncode == 4, not_replayed.stdout + not_replayed.stderr
+    assert "replay: not run: MISMATCH" in not_replayed.stdout, not_replayed.stdout
 
 
 def test_status_shows_the_dashboard(keeper_cli, manifest):

@@ -1,0 +1,137 @@
+"""Replay receipts (`keepers.strategy.replay`): every document the strategy writes can be re-run
+from itself to the same bytes; a receipt whose inputs, settings or outcome were altered is named
+as a mismatch; a document that is not a receipt is refused in one line."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+
+from keepers.strategy import Decision, StrategyParams, decide
+from keepers.strategy.rationale import decode, encode
+from keepers.strategy.replay import ReceiptError, from_document, replay, strategy_code_hash
+from tests.unit.test_strategy import PARAMS, random_vaults, vault
+
+
+def _tamper(document: bytes, edit) -> bytes:
+    data = decode(document)
+    edit(data)
+    return encode(data)
+
+
+def test_a_decision_replays_to_the_same_bytes_and_targets():
+    outcome = decide(vault(), PARAMS)
+    assert isinstance(outcome, Decision)
+    result = replay(outcome.rationale)
+    assert result.ok, result.differences
+    assert result.replayed_target == result.recorded_target == outcome.target_bps
+    assert result.code_matches
+    inputs, params = from_document(decode(outcome.rationale))
+    assert inputs == vault() and params == PARAMS
+
+
+@settings(max_examples=40, deadline=None)
+@given(random_vaults())
+def test_every_document_the_strategy_writes_replays(inputs):
+    outcome = decide(inputs, PARAMS)
+    if outcome.rationale is None:
+        return  # an empty vault: no document, nothing to replay
+    result = replay(outcome.rationale)
+    assert result.ok, result.differences
+
+
+def test_non_default_settings_are_part_of_the_receipt():
+    params = replace(PARAMS, horizon_seconds=3 * 86_400, turnover_headroom_bps=40)
+    params = replace(params, optimiser=replace(params.optimiser, risk_aversion=7.5))
+    outcome = decide(vault(), params)
+    assert replay(outcome.rationale).ok
+    assert from_document(decode(outcome.rationale))[1] == params
+
+
+def test_an_altered_input_is_a_mismatch_naming_what_differs():
+    outcome = decide(vault(gold_deviation=900), PARAMS)  # a risk-off cut of gold
+
+    def calm_gold(doc):
+        doc["inputs"]["sleeves"][1]["oracle_deviation_bps"] = 0
+
+    result = replay(_tamper(outcome.rationale, calm_gold))
+    assert not result.ok
+    assert result.recorded_target == outcome.target_bps != result.replayed_target
+    assert result.differences[0].startswith("targets: recorded")
+    assert any(d.startswith("risk:") for d in result.differences)
+
+
+def test_an_altered_outcome_is_a_mismatch():
+    outcome = decide(vault(), PARAMS)
+
+    def other_target(doc):
+        doc["outcome"]["target_bps"] = [0, 0, 0]
+
+    result = replay(_tamper(outcome.rationale, other_target))
+    assert not result.ok and result.replayed_target == outcome.target_bps
+    assert "targets: recorded (0, 0, 0)" in result.differences[0]
+
+
+def test_a_receipt_of_other_strategy_code_is_named():
+    outcome = decide(vault(), PARAMS)
+
+    def other_code(doc):
+        doc["strategy"]["code"] = "0x" + "00" * 32
+
+    result = replay(_tamper(outcome.rationale, other_code))
+    assert not result.ok and not result.code_matches
+    assert result.differences[0].startswith("strategy code:")
+    assert strategy_code_hash() in result.differences[0]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"not json", "not canonical JSON"),
+        (json.dumps({"version": "x"}).encode(), "no 'inputs'"),
+        (encode({"inputs": {"nav": 1}, "params": {}}), "inputs"),
+        (encode({"inputs": {}, "params": {"horizon_seconds": "soon"}}), "inputs"),
+    ],
+    ids=["not-json", "no-inputs", "incomplete-inputs", "bad-setting"],
+)
+def test_a_document_that_is_not_a_receipt_is_refused_in_one_line(body, message):
+    with pytest.raises(ReceiptError, match=message) as err:
+        replay(body)
+    assert "\n" not in str(err.value)
+
+
+def test_default_settings_round_trip():
+    outcome = decide(vault(), StrategyParams())
+    assert from_document(decode(outcome.rationale))[1] == StrategyParams()
+
+
+def test_the_chain_cross_check_names_every_input_the_node_disagrees_with():
+    from keepers.reads import AllocationRead, SleeveRead
+    from keepers.strategy import weights_bps
+    from keepers.verify import chain_differences
+
+    inputs = vault()
+    held = [w * inputs.nav // 10_000 for w in inputs.current_bps]
+    assert tuple(weights_bps(held, inputs.nav)) == inputs.current_bps
+
+    def node(nav=inputs.nav, cap_gold=3_000, index_tbill=None, buffer=500):
+        last = [s.history.indices[-1] for s in inputs.sleeves]
+        if index_tbill is not None:
+            last[0] = index_tbill
+        caps = [6_000, cap_gold, 4_000]
+        sleeves = tuple(
+            SleeveRead(s.name, f"0x{i + 1:040x}", h, c, x)
+            for i, (s, h, c, x) in enumerate(zip(inputs.sleeves, held, caps, last, strict=True))
+        )
+        return AllocationRead(1, inputs.timestamp, nav, sleeves, buffer, 1_500, 0, False, False, 0)
+
+    assert chain_differences(inputs, node()) == ()
+    found = chain_differences(inputs, node(cap_gold=2_500, index_tbill=1, buffer=400))
+    assert found == (
+        "vault.idleBufferBps: receipt 500, node 400",
+        f"tbill returnIndex: receipt {inputs.sleeves[0].history.indices[-1]}, node 1",
+        "gold cap_bps: receipt 3000, node 2500",
+    )
