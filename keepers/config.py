@@ -110,6 +110,11 @@ class SentinelConfig(_Section):
 
 
 class RebalancerConfig(_Section):
+    strategy: str = Field(
+        "keepers.strategy:decide",
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
+        description="the strategy's entry point, package.module:function (keepers.strategy.kit)",
+    )
     horizon_seconds: int = Field(7 * 86_400, gt=0, description="align with agent.evalWindow")
     uri_base: str = Field("ballast://rationale/", description="rationale URI prefix")
     rationale_dir: Path | None = Field(None, description="also write documents here by hash")

@@ -19,6 +19,7 @@ from keepers.protocol import Protocol, ProtocolError
 from keepers.shell import Keeper
 from keepers.snapshot import MulticallError
 from keepers.store import SchemaError, Store
+from keepers.strategy.kit import BUILTIN, StrategyLoadError, load_strategy
 
 __all__ = ["StartupError", "load_account", "open_keeper"]
 
@@ -71,6 +72,11 @@ def open_keeper(settings: KeeperSettings, reconcile: bool = True) -> Keeper:
         protocol = Protocol.load(settings.manifest)
     except ProtocolError as err:
         raise StartupError(str(err)) from None
+    if settings.rebalancer.strategy != BUILTIN:  # an operator's own strategy must import
+        try:
+            load_strategy(settings.rebalancer.strategy)
+        except StrategyLoadError as err:
+            raise StartupError(str(err)) from None
     account = load_account(settings.account) if settings.account else None
     address = str(account.address) if account is not None else None
     try:

@@ -24,9 +24,9 @@ from keepers.strategy import (
     SleeveState,
     StrategyInputs,
     StrategyParams,
-    decide,
     weights_bps,
 )
+from keepers.strategy.kit import BUILTIN, decide_with
 
 DEFAULT_URI_BASE = "ballast://rationale/"
 
@@ -142,9 +142,11 @@ def plan_rebalance(
     snapshot: RebalancerSnapshot,
     params: StrategyParams | None = None,
     uri_base: str = DEFAULT_URI_BASE,
+    strategy: str = BUILTIN,
 ) -> RebalanceCall | RebalanceSkip:
-    """Run the strategy on `snapshot`; the call to send or why not."""
-    result = decide(strategy_inputs(snapshot), params or StrategyParams())
+    """Run the strategy (`strategy`: an entry point, `keepers.strategy.kit`) on `snapshot`; the
+    call to send or why not. A proposal outside the vault's bounds raises `ProposalRefused`."""
+    result = decide_with(strategy, strategy_inputs(snapshot), params or StrategyParams())
     if not isinstance(result, Decision):
         return RebalanceSkip(result.code, result.reason, result.rationale)
     return RebalanceCall(

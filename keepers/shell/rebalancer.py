@@ -25,6 +25,7 @@ from keepers.shell.keeper import JobReport, Keeper, KeeperError
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.sentinel import priced_tokens
 from keepers.strategy import StrategyParams
+from keepers.strategy.kit import ProposalRefused
 from keepers.strategy.rationale import decode as decode_rationale
 from keepers.verify import REBALANCED_TOPIC, decode_rebalanced
 
@@ -111,7 +112,11 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
         gas=keeper.gas_market(),
         block=alloc.block,
     )
-    call = plan_rebalance(snapshot, _params(keeper), cfg.uri_base)
+    try:
+        call = plan_rebalance(snapshot, _params(keeper), cfg.uri_base, cfg.strategy)
+    except ProposalRefused as err:  # outside the vault's bounds: never sent
+        report.skipped.append(f"rebalance: refused: {err}")
+        return report
     if isinstance(call, RebalanceSkip):
         report.skipped.append(f"rebalance: {call.code}: {call.reason}")
         return report

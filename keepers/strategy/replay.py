@@ -137,7 +137,10 @@ def _target(document: dict[str, Any] | None) -> tuple[int, ...] | None:
 
 
 def replay(document_bytes: bytes) -> Replay:
-    """Re-run the strategy on the receipt `document_bytes` (see the module docstring)."""
+    """Re-run the strategy on the receipt `document_bytes` (see the module docstring): the
+    statistical one, or the entry point the receipt names (`keepers.strategy.kit`)."""
+    from keepers.strategy.kit import ProposalRefused, StrategyLoadError, decide_with
+    from keepers.strategy.kit import strategy_source_hash as source_hash
     from keepers.strategy.pipeline import decide
 
     try:
@@ -145,15 +148,20 @@ def replay(document_bytes: bytes) -> Replay:
     except (UnicodeDecodeError, ValueError) as err:
         raise ReceiptError(f"the document is not canonical JSON: {err}") from None
     inputs, params = from_document(recorded)
-    result = decide(inputs, params)
-    replayed = decode(result.rationale) if result.rationale is not None else None
+    identity = recorded.get("strategy") or {}
+    name, code = identity.get("name"), identity.get("code")
     differences: list[str] = []
-    code = (recorded.get("strategy") or {}).get("code")
-    code_matches = code == strategy_code_hash()
+    if name in (None, STRATEGY_NAME):
+        expected, result = strategy_code_hash(), decide(inputs, params)
+    else:
+        try:
+            expected, result = source_hash(name), decide_with(name, inputs, params)
+        except (StrategyLoadError, ProposalRefused) as err:
+            raise ReceiptError(str(err)) from None
+    code_matches = code == expected
     if not code_matches:
-        differences.append(
-            f"strategy code: the receipt's {code} is not this keeper's {strategy_code_hash()}"
-        )
+        differences.append(f"strategy code: the receipt's {code} is not this keeper's {expected}")
+    replayed = decode(result.rationale) if result.rationale is not None else None
     before, after = _target(recorded), _target(replayed)
     if before != after:
         differences.append(f"targets: recorded {before}, replayed {after}")

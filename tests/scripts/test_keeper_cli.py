@@ -132,6 +132,27 @@ def test_a_bad_config_file_is_one_line(keeper_cli, tmp_path):
     assert error.startswith("error: settler.max_claims: Input should be greater than or equal")
 
 
+@pytest.mark.parametrize(
+    ("entry_point", "message"),
+    [
+        ("nowhere.agent:decide", "error: strategy 'nowhere.agent:decide' does not import: No module"),
+        ("keepers.strategy:no_such", "error: strategy 'keepers.strategy:no_such': keepers.strategy"
+                                     " has no no_such"),
+        ("keepers.strategy.rationale:VERSION",
+         "error: strategy 'keepers.strategy.rationale:VERSION' is not callable"),
+        ("not an entry point", "error: rebalancer.strategy: String should match pattern"),
+    ],
+    ids=["no-module", "no-function", "not-callable", "malformed"],
+)  # fmt: skip
+def test_a_strategy_that_does_not_load_is_refused_at_start_up(keeper_cli, manifest, entry_point,
+                                                              message):  # fmt: skip
+    """An operator's own strategy (`rebalancer.strategy`) is imported when the keeper starts:
+    one line and exit 1 when it cannot be used, before anything is read or sent."""
+    env = {"BALLAST_KEEPER_REBALANCER__STRATEGY": entry_point}
+    result = keeper_cli("--manifest", str(manifest), "status", env=env)
+    assert one_line_error(result).startswith(message)
+
+
 def deposit_through_a_strike(market, account, amount: int) -> None:
     """Request, a fresh round on every feed, strike, claim: `account` holds the shares."""
     market.fund(account, amount)

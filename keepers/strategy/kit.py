@@ -1,0 +1,155 @@
+"""The agent kit: bring your own strategy to the rebalancer.
+
+A strategy is any Python callable named by an entry point `"package.module:function"`:
+
+    def my_strategy(inputs: StrategyInputs) -> Proposal
+
+`inputs` is what the keeper read (`keepers.strategy.inputs.StrategyInputs`: NAV, each sleeve's
+weight, cap and return-index history, the lending book, the idle buffer, the turnover limit,
+gas, the block); the `Proposal` is the target weights in bps (one per sleeve, in the vault's
+order; idle takes the rest) with a reason and any notes the operator wants on record. Set
+`rebalancer.strategy: "package.module:function"` in the keeper's settings; the default is the
+statistical strategy shipped here (`keepers.strategy.decide`, `BUILTIN`).
+
+The kit does the rest, the same for every strategy:
+
+- `load_strategy` imports the entry point when the keeper starts; a name that does not import or
+  is not callable is refused in one line (`StrategyLoadError`), so nothing is ever sent.
+- `decide_with` runs it and checks the proposal against the vault's bounds exactly as the vault
+  will (`bounds.violations`: caps, idle buffer, turnover): a proposal outside them is refused in
+  one line (`ProposalRefused`), never sent; a proposal that moves less than
+  `GateParams.min_turnover_bps` is no action.
+- the rationale document is a replay receipt (`keepers.strategy.replay`): the inputs, the
+  proposal, and the strategy's identity (its entry point and the keccak256 of its module's
+  source), so `verify-decision --replay` re-runs it as it does the statistical one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from eth_utils import keccak
+
+from keepers.math import BPS
+from keepers.strategy.bounds import Bounds, turnover_bps, violations
+from keepers.strategy.inputs import StrategyInputs, StrategyParams
+from keepers.strategy.pipeline import Decision, NoAction, decide
+from keepers.strategy.rationale import VERSION, encode, rationale_hash
+
+__all__ = ["BUILTIN", "Proposal", "ProposalRefused", "StrategyLoadError", "decide_with",
+           "load_strategy", "strategy_source_hash"]  # fmt: skip
+
+BUILTIN: Final = "keepers.strategy:decide"
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A strategy's answer: `target_bps` per sleeve (vault order), `reason` in words, `notes`
+    (any JSON-able data: forecasts, scores, model outputs) kept in the receipt."""
+
+    target_bps: tuple[int, ...]
+    reason: str
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+class StrategyLoadError(ValueError):
+    """The entry point cannot be used (one-line message)."""
+
+
+class ProposalRefused(ValueError):
+    """The strategy proposed targets the vault would refuse (one-line message)."""
+
+
+def load_strategy(entry_point: str) -> Callable[[StrategyInputs], Proposal]:
+    """The callable `entry_point` ("package.module:function") names, or `StrategyLoadError`."""
+    module_name, sep, attribute = entry_point.partition(":")
+    if not sep or not module_name or not attribute:
+        raise StrategyLoadError(f"strategy {entry_point!r}: expected 'package.module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as err:  # noqa: BLE001 - any import failure is the operator's to fix
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise StrategyLoadError(f"strategy {entry_point!r} does not import: {first}") from None
+    target: Any = module
+    for part in attribute.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            raise StrategyLoadError(f"strategy {entry_point!r}: {module_name} has no {attribute}")
+    if not callable(target):
+        raise StrategyLoadError(f"strategy {entry_point!r} is not callable")
+    return target
+
+
+def strategy_source_hash(entry_point: str) -> str:
+    """keccak256 of the source of the entry point's module, as `0x` hex."""
+    module = importlib.import_module(entry_point.partition(":")[0])
+    try:
+        source = inspect.getsource(module).encode()
+    except (OSError, TypeError):
+        source = entry_point.encode()
+    return "0x" + keccak(source).hex()
+
+
+def _document(inputs: StrategyInputs, params: StrategyParams, entry_point: str,
+              proposal: Proposal, outcome: dict[str, Any]) -> bytes:  # fmt: skip
+    return encode(
+        {
+            "version": VERSION,
+            "strategy": {"name": entry_point, "code": strategy_source_hash(entry_point)},
+            "timestamp": inputs.timestamp,
+            "inputs": inputs,
+            "params": params,
+            "proposal": proposal,
+            "outcome": outcome,
+        }
+    )
+
+
+def decide_with(
+    entry_point: str, inputs: StrategyInputs, params: StrategyParams
+) -> Decision | NoAction:
+    """Run the strategy `entry_point` on `inputs` (the built-in one with `params`)."""
+    if entry_point == BUILTIN:
+        return decide(inputs, params)
+    if inputs.nav <= 0 or not inputs.sleeves:
+        return NoAction("empty vault or no sleeves: nothing to allocate", "empty")
+    strategy = load_strategy(entry_point)
+    proposal = strategy(inputs)
+    if not isinstance(proposal, Proposal):
+        raise ProposalRefused(
+            f"strategy {entry_point!r} returned {type(proposal).__name__}, not a Proposal"
+        )
+    target = tuple(proposal.target_bps)
+    current = inputs.current_bps
+    bounds = Bounds(inputs.caps_bps, inputs.idle_buffer_bps, inputs.max_turnover_bps)
+    broken = violations(target, current, bounds)
+    if broken:
+        raise ProposalRefused(f"strategy {entry_point!r} proposed {list(target)}: {broken[0]}")
+    moved = turnover_bps(current, target)
+    act = moved >= max(params.gate.min_turnover_bps, 1)
+    outcome = {
+        "act": act,
+        "code": "act" if act else "min-change",
+        "reason": proposal.reason,
+        "target_bps": target,
+        "idle_bps": BPS - sum(target),
+        "turnover_bps": moved,
+    }
+    doc = _document(inputs, params, entry_point, proposal, outcome)
+    if not act:
+        reason = f"moves {moved} bps, under the minimum {params.gate.min_turnover_bps}"
+        return NoAction(reason, "min-change", doc)
+    return Decision(
+        target_bps=target,
+        current_bps=current,
+        turnover_bps=moved,
+        expected_gain=0.0,
+        risk_off=(),
+        reason=proposal.reason,
+        rationale=doc,
+        rationale_hash=rationale_hash(doc),
+    )
