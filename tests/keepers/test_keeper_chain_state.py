@@ -45,9 +45,9 @@ def run_keeper(node: str, repo_root: Path, *args: str) -> subprocess.CompletedPr
 
 
 def deploy_shocked_book(project, accounts, chain, manifest: Path, borrowers: int):
-    """A lending system, `borrowers` borrowers, tbill marked down 50 % (every position unhealthy), the
-    keeper (accounts[7]) funded; its manifest written to `manifest`. Returns (lending,
-    borrowers)."""
+    """A lending system with `borrowers` borrowers, tbill marked down 50 % (every position
+    unhealthy), the keeper (accounts[7]) funded; its manifest written to `manifest`. Returns
+    (lending, borrowers)."""
     first_block = chain.blocks.head.number + 1
     lending = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
     lending.supply(accounts[6], 1_000_000 * USDC)
