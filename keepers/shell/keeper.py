@@ -340,12 +340,12 @@ class Keeper:
                 self.reconcile()
         report = runner(self)
         report.seconds = time.monotonic() - started
-        if self.address is not None:
-            report.funding = self.funding()
-        for short in report.shortfalls:  # one line per job and asset a pass
-            log.warning(short.message(self.address), extra={"job": job, "outcome": "unfunded"})
         if not self.dry_run:
             self.store.set_last_block(job, report.block)
+        for short in report.shortfalls:  # one line per job and asset a pass
+            log.warning(short.message(self.address), extra={"job": job, "outcome": "unfunded"})
+        if self.address is not None:  # after the cursor: a failed read loses no progress
+            report.funding = self.funding()
         if self._observe is not None:
             self._observe(report)
         log.info(report.summary(), extra={"job": job, "block": report.block})

@@ -135,3 +135,17 @@ def test_metrics_export_the_keys_balances(book, accounts, chain, tmp_path):
         assert get("ballast_keeper_balance", {"asset": symbol}) == (
             lending.asset.balanceOf(who) / 10 ** lending.asset.decimals()
         )
+
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [([], f"{UNFUNDED_EXIT} (once) a job could not act for lack of funds"),
+     (["once"], f"{UNFUNDED_EXIT} when a job could not act for lack of funds")],
+)  # fmt: skip
+def test_the_exit_codes_are_in_the_cli_help(repo_root, args, says):
+    shown = subprocess.run(
+        [str(KEEPER), *args, "--help"], cwd=repo_root, capture_output=True, text=True,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "100"}, timeout=120, check=True,
+    )  # fmt: skip
+    assert says in " ".join(shown.stdout.split()), shown.stdout
