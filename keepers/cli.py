@@ -12,10 +12,18 @@ APE_ACCOUNTS_<alias>_PASSPHRASE), `--manifest`, `--state-dir`, `--dry-run`, `--l
 
 Exit status: 0 done; 1 the keeper could not start or the input is bad (one line on stderr);
 3 (`once`) an action ended reverted, refused, replaced or stuck; 4 (`verify-decision`) the
+<<<<<<< HEAD
 document is missing or does not match (with --replay: or it is not a replay receipt, the replay
 decides otherwise, or the node disagrees with its chain inputs, each named); 5 (`once`) a pass
 failed on a node error (unreachable, timed out, an RPC error: one line on stderr per pass; the
 other jobs still run, and the next run resumes from the state file).
+=======
+document is missing or does not match; 5 (`once`) a pass failed on a node error (unreachable,
+timed out, an RPC error: one line on stderr per pass; the other jobs still run, and the next
+run resumes from the state file); 6 (`once`) a job could not act for lack of funds — the key
+cannot pay the gas, or the liquidator's stablecoin inventory cannot repay a profitable
+liquidation (one warning line per job and asset). When several apply: 5, then 6, then 3.
+>>>>>>> helper-state
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from rich.table import Table
 
 from ballast.cli import make_console
 from keepers.config import JOB_ALIASES, JOBS, ConfigError, KeeperSettings, job_name, load_settings
+from keepers.funding import UNFUNDED_EXIT
 
 __all__ = ["main"]
 
@@ -86,7 +95,15 @@ def _open(ctx: click.Context) -> Any:
         raise Fail(f"cannot open the keeper: {_one_line(err)}") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+EXIT_CODES = (
+    "Exit status: 0 done; 1 bad input or the keeper cannot start; 3 (once) an action reverted, "
+    "was refused, replaced or stuck; 4 (verify-decision) no match; 5 (once) a pass failed on a "
+    f"node error; {UNFUNDED_EXIT} (once) a job could not act for lack of funds (gas coin or "
+    "stablecoin inventory). When several apply: 5, then 6, then 3."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
 @click.option("--network", default="ethereum:local:foundry", show_default=True,
               help="Ape network choice (ecosystem:network:provider).")  # fmt: skip
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
@@ -127,7 +144,11 @@ def _actions_table(reports: list[Any]) -> Table:
 @click.option("--show-skips", default=10, show_default=True, help="Skips listed per job.")
 @click.pass_context
 def once(ctx: click.Context, jobs: tuple[str, ...], show_skips: int) -> None:
-    """One pass of each JOB, then exit (for cron and debugging)."""
+    """One pass of each JOB, then exit (for cron and debugging).
+
+    Exits 3 when an action reverted, was refused, replaced or stuck; 5 when a pass failed on a
+    node error; 6 when a job could not act for lack of funds (the key's gas coin, or the
+    liquidator's stablecoin inventory: one warning line per job and asset)."""
     from keepers.shell import KeeperError
 
     console = make_console()
@@ -164,6 +185,8 @@ def once(ctx: click.Context, jobs: tuple[str, ...], show_skips: int) -> None:
             console.print(_actions_table(reports))
     if failed_passes:
         sys.exit(PASS_FAILED)
+    if any(r.shortfalls for r in reports):  # each warned of on stderr by the pass's log
+        sys.exit(UNFUNDED_EXIT)
     if any(a.outcome in FAILED_OUTCOMES for r in reports for a in r.actions):
         sys.exit(3)
 

@@ -186,10 +186,14 @@ class KeeperSettings(BaseSettings):
             InitSettingsSource(settings_cls, _FILE_DATA.get() or {}),
         )
 
-    def state_path(self, chain_id: int, address: str | None) -> Path:
-        """One SQLite file per chain and key: `<state_dir>/<chain>-<address|readonly>.sqlite`."""
+    def state_path(self, chain_id: int, address: str | None, binding: str | None = None) -> Path:
+        """One SQLite file per chain, deployment and key:
+        `<state_dir>/<chain>-<address|readonly>-<binding>.sqlite`, `binding` being the
+        `ChainBinding.key` of the chain and deployment (`keepers.store`: a reset or other chain
+        is another file). Without `binding`, the name state files had before v4."""
         who = address.lower() if address else "readonly"
-        return self.state_dir / f"{chain_id}-{who}.sqlite"
+        suffix = f"-{binding}" if binding else ""
+        return self.state_dir / f"{chain_id}-{who}{suffix}.sqlite"
 
 
 def _one_line(err: ValidationError) -> str:

@@ -271,6 +271,12 @@ def _sentinel_tripped(keeper: Keeper) -> bool | None:
     return None if raw is None else bool(json.loads(raw).get("tripped", False))
 
 
+def _state(keeper: Keeper) -> str:
+    binding = keeper.store.binding
+    bound = binding.describe() if binding is not None else "not bound to a chain"
+    return f"{keeper.store.path.name}, {bound}"
+
+
 def collect_status(keeper: Keeper, last_actions: int = LAST_ACTIONS) -> Status:
     """The dashboard's values: the chain at its head (one block for every read) and the
     keeper's store (the newest `last_actions` transactions, the jobs' cursors)."""
@@ -310,4 +316,6 @@ def collect_status(keeper: Keeper, last_actions: int = LAST_ACTIONS) -> Status:
         jobs=_jobs(keeper),
         sentinel_tripped=_sentinel_tripped(keeper),
         failures=MappingProxyType(failures),
+        funding=keeper.funding(block),
+        state=_state(keeper),
     )

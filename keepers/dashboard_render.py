@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ballast.agent import Units, format_reputation, format_shares, plural, show_time, when
+from keepers.funding import Funding
 from keepers.store import TxRecord
 
 __all__ = [
@@ -161,6 +162,8 @@ class Status:
     jobs: tuple[JobCursor, ...]
     sentinel_tripped: bool | None  # None: the sentinel never ran with this store
     failures: Mapping[str, str] = field(default_factory=dict)
+    funding: Funding | None = None  # the key's gas coin and inventory (None: read-only)
+    state: str = ""  # the state file and the chain it is bound to
 
 
 # ------------------------------------------------------------------ pure helpers
@@ -240,6 +243,8 @@ def _header(s: Status) -> Panel:
     lines = [
         f"block {s.block:,} at {show_time(s.timestamp)}",
         f"keeper {who}",
+        *([f"funds: {s.funding.describe()}"] if s.funding is not None else []),
+        *([f"state: {s.state}"] if s.state else []),
         f"jobs' last blocks: {jobs or '-'}",
         f"sentinel: {sentinel}",
     ]

@@ -6,6 +6,10 @@
     ballast_keeper_pass_seconds{job}                 pass duration (histogram)
     ballast_keeper_alerts_total{code,severity}       sentinel alerts
     ballast_keeper_gas_used_total{job}               gas of mined transactions
+    ballast_keeper_balance{asset}                    the key's balance after the last pass, in
+                                                     whole units: asset="ETH" (gas) and the
+                                                     vault asset's symbol (inventory)
+    ballast_keeper_unfunded_total{job,asset}         passes a job could not act for lack of funds
 
 `Metrics.serve(port)` exposes them over HTTP (`/metrics`) from a daemon thread.
 """
@@ -42,6 +46,13 @@ class Metrics:
         self.gas = Counter(
             "ballast_keeper_gas_used", "gas of mined transactions", ["job"], registry=r
         )
+        self.balance = Gauge(
+            "ballast_keeper_balance", "the key's balance (whole units)", ["asset"], registry=r
+        )
+        self.unfunded = Counter(
+            "ballast_keeper_unfunded", "passes that could not act for lack of funds",
+            ["job", "asset"], registry=r,
+        )  # fmt: skip
 
     def observe(self, report: JobReport) -> None:
         job = report.job
@@ -54,6 +65,11 @@ class Metrics:
                 self.gas.labels(job).inc(action.gas_used)
         for alert in report.alerts:
             self.alerts.labels(alert.code, alert.severity).inc()
+        if report.funding is not None:
+            for asset, amount in report.funding.balances().items():
+                self.balance.labels(asset).set(amount)
+        for short in report.shortfalls:
+            self.unfunded.labels(job, short.asset).inc()
 
     def serve(self, port: int, addr: str = "0.0.0.0") -> int:
         """Serves `/metrics` on `port` (0: any free port) in a daemon thread; returns the port."""

@@ -1,6 +1,7 @@
 """Opening a keeper from settings: the signing account from Ape's keystores, the deployment
-manifest of the connected network, the state file of this chain and key. Used by the CLI and the
-Silverback bots alike; every failure is a `StartupError` with one line for the operator.
+manifest of the connected network, the state file of this chain, deployment and key (bound to
+them, `keepers.store`: a reset or other chain starts fresh state in its own file). Used by the
+CLI and the Silverback bots alike; every failure is a `StartupError` with one line for the operator.
 
 Accounts are Ape accounts by alias (`ape accounts generate keeper` / `ape accounts import`). A
 keystore is unlocked without a prompt from `APE_ACCOUNTS_<alias>_PASSPHRASE` (Ape's own
@@ -16,12 +17,13 @@ from typing import Any
 
 from keepers.config import KeeperSettings
 from keepers.protocol import Protocol, ProtocolError
+from keepers.reads import read_chain_binding
 from keepers.shell import Keeper
 from keepers.snapshot import MulticallError
-from keepers.store import SchemaError, Store
+from keepers.store import BindingError, SchemaError, Store
 from keepers.strategy.kit import BUILTIN, StrategyLoadError, load_strategy
 
-__all__ = ["StartupError", "load_account", "open_keeper"]
+__all__ = ["StartupError", "load_account", "open_keeper", "open_store"]
 
 log = logging.getLogger("keepers")
 
@@ -63,11 +65,29 @@ def load_account(alias: str) -> Any:
     return account
 
 
+def open_store(settings: KeeperSettings, protocol: Protocol, address: str | None) -> Store:
+    """The state of this key on the connected chain and `protocol`'s deployment: the file
+    `settings.state_path(chain id, address, binding key)`, bound to that binding (created
+    fresh for a chain or deployment not seen before; an older file is left as it is)."""
+    from ape import chain
+
+    binding = read_chain_binding(chain.provider.web3, protocol)
+    path = settings.state_path(binding.chain_id, address, binding.key)
+    unbound = settings.state_path(binding.chain_id, address)
+    if unbound.exists() and not path.exists():
+        log.warning(
+            "state file %s predates chain binding and is not used (kept as it is); "
+            "this chain's state starts fresh in %s", unbound, path.name,
+        )  # fmt: skip
+    try:
+        return Store(path, binding)
+    except (SchemaError, BindingError, OSError) as err:
+        raise StartupError(f"keeper state: {err}") from None
+
+
 def open_keeper(settings: KeeperSettings, reconcile: bool = True) -> Keeper:
     """A keeper on the connected network, per `settings` (account, manifest, state folder),
     serving Prometheus metrics on `settings.metrics_port` when set."""
-    from ape import chain
-
     try:
         protocol = Protocol.load(settings.manifest)
     except ProtocolError as err:
@@ -79,10 +99,7 @@ def open_keeper(settings: KeeperSettings, reconcile: bool = True) -> Keeper:
             raise StartupError(str(err)) from None
     account = load_account(settings.account) if settings.account else None
     address = str(account.address) if account is not None else None
-    try:
-        store = Store(settings.state_path(chain.chain_id, address))
-    except (SchemaError, OSError) as err:
-        raise StartupError(f"keeper state: {err}") from None
+    store = open_store(settings, protocol, address)
     observe = None
     if settings.metrics_port is not None:
         from keepers.metrics import Metrics

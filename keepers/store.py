@@ -16,6 +16,18 @@ What it keeps:
 
 v3 renamed the job `redeemer` to `settler` in every table (the settler replaced it).
 
+v4 binds a file to one chain and deployment (`chain_binding`, one row: a
+`keepers.binding.ChainBinding` — chain id, genesis hash, deployment block and hash, contract
+addresses). State is only true of the chain that wrote it: a cursor, a borrower list, a
+sentinel streak or an `evaluate:<id>` done marker of a reset or other chain would hide work or
+trip alarms on this one. The rule: each binding has its own file
+(`KeeperSettings.state_path(chain_id, address, binding.key)`), so a reset or different chain
+starts fresh state in a new file and the old file stays untouched for audit;
+`Store(path, binding)` binds a new (or empty) file to `binding` and refuses, with a one-line
+`BindingError`, a file bound to another binding or a pre-v4 file that holds state (its chain
+cannot be known, so it is never adopted). `Store(path)` opens any file unchecked (tools, tests).
+Migrating a v3 file to v4 only adds the table: its rows stay, unbound.
+
 A transaction's status is one of `STATUSES`: `sent` (in flight), `mined`, `reverted`,
 `lost-race` (another keeper did it first: the action is done), `replaced` (a same-nonce
 replacement superseded it) and `dropped`. `already_done(action_id)` is true once an action has
@@ -35,9 +47,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal, get_args
 
+from keepers.binding import ChainBinding
 from keepers.strategy.rationale import rationale_hash
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 
 Status = Literal["sent", "mined", "reverted", "lost-race", "replaced", "dropped"]
 STATUSES: Final[tuple[str, ...]] = get_args(Status)
@@ -108,9 +121,25 @@ UPDATE txs SET job = 'settler' WHERE job = 'redeemer';
 UPDATE job_state SET job = 'settler' WHERE job = 'redeemer';
 """
 
+# v4: the chain and deployment the file belongs to (at most one row).
+_SCHEMA_V4: Final = """
+CREATE TABLE IF NOT EXISTS chain_binding (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    key TEXT NOT NULL,
+    binding TEXT NOT NULL,
+    bound_at REAL NOT NULL
+);
+"""
+# Tables whose rows are chain state (a pre-v4 file with any of them is of an unknown chain).
+_STATE_TABLES: Final = ("cursors", "borrowers", "txs", "decisions", "index_samples", "job_state")
+
 
 class SchemaError(RuntimeError):
     """The file was written by a newer schema than this code knows."""
+
+
+class BindingError(RuntimeError):
+    """The file belongs to another chain or deployment (or to an unknown one); one line."""
 
 
 @dataclass(frozen=True)
@@ -153,9 +182,10 @@ def _hex(value: bytes | str) -> str:
 
 
 class Store:
-    """The keeper state in the SQLite file at `path` (created with its folders if absent)."""
+    """The keeper state in the SQLite file at `path` (created with its folders if absent),
+    bound to `binding` when given (see the module docstring)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, binding: ChainBinding | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -164,7 +194,13 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
-        self._migrate()
+        try:
+            self._migrate()
+            if binding is not None:
+                self._bind(binding)
+        except BaseException:
+            self._db.close()
+            raise
 
     # ------------------------------------------------------------------ plumbing
 
@@ -175,13 +211,45 @@ class Store:
                 f"{self.path} has schema version {version}; this keeper knows {SCHEMA_VERSION}"
             )
         # One script per step, one transaction each (executescript commits before it runs).
-        steps = ((1, _SCHEMA_V1), (2, _SCHEMA_V2), (3, _SCHEMA_V3))
+        steps = ((1, _SCHEMA_V1), (2, _SCHEMA_V2), (3, _SCHEMA_V3), (4, _SCHEMA_V4))
         for target, script in steps:
             if version < target:
                 with self._lock:
                     self._db.executescript(
                         f"BEGIN IMMEDIATE;{script}PRAGMA user_version = {target};COMMIT;"
                     )
+
+    def _bind(self, binding: ChainBinding) -> None:
+        """Binds an unbound, empty file to `binding`; refuses any other file (`BindingError`)."""
+        with self._transaction() as db:
+            row = db.execute("SELECT binding FROM chain_binding WHERE id = 1").fetchone()
+            if row is None:
+                if any(
+                    db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()  # noqa: S608
+                    for table in _STATE_TABLES
+                ):
+                    raise BindingError(
+                        f"{self.path} holds state written before chain binding (schema v4): "
+                        f"its chain is unknown, so it is not used for {binding.describe()}"
+                    )
+                db.execute(
+                    "INSERT INTO chain_binding (id, key, binding, bound_at) VALUES (1, ?, ?, ?)",
+                    (binding.key, binding.to_json(), time.time()),
+                )
+                return
+        bound = ChainBinding.from_json(str(row[0]))
+        if bound != binding:
+            raise BindingError(
+                f"{self.path} is the state of {bound.describe()}, not of "
+                f"{binding.describe()} ({', '.join(binding.differences(bound))} differ)"
+            )
+
+    @property
+    def binding(self) -> ChainBinding | None:
+        """The chain and deployment this file is bound to (None: not bound)."""
+        with self._lock:
+            row = self._db.execute("SELECT binding FROM chain_binding WHERE id = 1").fetchone()
+        return None if row is None else ChainBinding.from_json(str(row[0]))
 
     @property
     def schema_version(self) -> int:

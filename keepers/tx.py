@@ -9,6 +9,7 @@ replace, and say what happened as a typed outcome.
    is one of `TxSettings.lost_race_errors` (another keeper did it first), else `Refused`;
 4. gas = `eth_estimateGas` × (1 + margin); EIP-1559 fees: max fee = base fee × multiplier +
    tip, capped by `max_fee_cap` (a base fee at or above the cap → `Refused("FeeCapExceeded")`);
+   a key whose balance cannot pay gas limit × max fee (+ value) → `Unfunded`, nothing sent;
 5. nonce = the node's pending transaction count; the transaction is built by the ecosystem,
    signed by the Ape account (`account.sign_transaction`: a test account, or a keystore
    account unlocked with `set_autosign`) and broadcast raw;
@@ -122,7 +123,16 @@ class AlreadyDone:
     action_id: str
 
 
-Outcome = Mined | Reverted | Refused | LostRace | Replaced | Stuck | AlreadyDone
+@dataclass(frozen=True)
+class Unfunded:
+    """Not sent: the key's balance (`have`, wei, pending state) is below what the transaction
+    may cost (`need`: gas limit × max fee + value), or the node said "insufficient funds"."""
+
+    need: int
+    have: int
+
+
+Outcome = Mined | Reverted | Refused | LostRace | Replaced | Stuck | AlreadyDone | Unfunded
 
 
 # ---------------------------------------------------------------------- errors
@@ -157,6 +167,11 @@ def _error_data(error: dict[str, Any]) -> bytes:
 
 _KEY_LOCKS: dict[str, threading.Lock] = {}
 _KEY_LOCKS_GUARD = threading.Lock()
+
+
+def _insufficient_funds(message: str) -> bool:
+    """The node's words for a sender that cannot pay (geth, anvil, reth, erigon)."""
+    return "insufficient funds" in message.lower()
 
 
 def key_lock(address: str) -> threading.Lock:
@@ -254,6 +269,10 @@ class TxSender:
             return name or "", reason
         return None
 
+    def balance(self) -> int:
+        """The key's balance (wei) in the pending state."""
+        return int(self._rpc("eth_getBalance", [self.address, "pending"]), 16)
+
     def pending_nonce(self) -> int:
         return int(self._rpc("eth_getTransactionCount", [self.address, "pending"]), 16)
 
@@ -315,6 +334,8 @@ class TxSender:
                         self._rpc("eth_estimateGas", [self._call_object(to, data, value)]), 16
                     )
                 except RpcError as error:  # the state moved between the two calls
+                    if _insufficient_funds(error.message):
+                        return Unfunded(0, self.balance())
                     name, reason = self.decoder.decode(error.data)
                     return self._refusal(action_id, name or "", reason or error.message)
                 gas_limit = estimate * (10_000 + self.settings.gas_margin_bps) // 10_000
@@ -324,6 +345,9 @@ class TxSender:
                     f"base fee {base} wei at or above the cap {self.settings.max_fee_cap}",
                     "FeeCapExceeded",
                 )
+            need, have = gas_limit * max_fee + value, self.balance()
+            if have < need:
+                return Unfunded(need, have)
             return self._fly(to, data, value, gas_limit, max_fee, tip, action_id)
 
     def _refusal(self, action_id: str, name: str, reason: str) -> Refused | LostRace:
@@ -417,6 +441,8 @@ class TxSender:
                     nonce_retries += 1
                     fee, tip = self._bump(fee, tip) or (fee, tip)
                     continue
+                if _insufficient_funds(message):  # the balance moved since it was read
+                    return Unfunded(flight.gas * fee + value, self.balance())
                 return Refused(f"node rejected the transaction: {error.message}", None)
         flight.attempts.append(attempt)
         self._record_sent(action_id, flight, attempt)

@@ -9,8 +9,10 @@ import ape
 from eth_utils import to_checksum_address
 
 from ballast.deployment import CollateralEntry, Deployment, SleeveEntry
+from keepers.binding import ChainBinding
 from keepers.config import KeeperSettings, load_settings
 from keepers.protocol import Protocol
+from keepers.reads import read_chain_binding
 from keepers.shell import Keeper
 from keepers.store import Store
 from tests.lending_support import COLLATERAL, LendingSystem
@@ -66,6 +68,17 @@ def keeper(
     who = "readonly" if account is None else account.address
     store = Store(state / f"{who}.sqlite")
     return Keeper(protocol, store, account, settings)
+
+
+def bound_state(
+    state_dir: Path, deployment: Protocol | Path, address: str | None
+) -> tuple[Path, ChainBinding]:
+    """The state file `ballast-keeper --state-dir state_dir` uses for `address` on this chain
+    and `deployment` (a `Protocol` or a manifest's path), and the binding it carries."""
+    protocol = deployment if isinstance(deployment, Protocol) else Protocol.load(deployment)
+    binding = read_chain_binding(ape.chain.provider.web3, protocol)
+    settings = load_settings(state_dir=state_dir)
+    return settings.state_path(binding.chain_id, address, binding.key), binding
 
 
 def open_many_positions(lending: LendingSystem, count: int, funder) -> list[str]:

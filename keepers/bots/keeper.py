@@ -65,6 +65,7 @@ def _metrics(report: JobReport) -> dict[str, int]:
         f"{job}_actions": len(report.actions),
         f"{job}_failed": sum(1 for a in report.actions if a.outcome in FAILED_OUTCOMES),
         f"{job}_alerts": len(report.alerts),
+        f"{job}_unfunded": len(report.shortfalls),  # lack of gas or inventory (logged too)
         f"{job}_errors": 0,
     }
 

@@ -93,11 +93,14 @@ class LiquidationSkip:
 @dataclass(frozen=True)
 class LiquidatorReport:
     """The plans (profit order), the unhealthy borrowers skipped (address order) and the
-    healthy or debt-free borrowers left alone (address order)."""
+    healthy or debt-free borrowers left alone (address order). `inventory_short`: the repay
+    amount (asset units) of the profitable liquidations skipped for lack of inventory (0: none
+    was; the keeper could act on all it found worth acting on)."""
 
     plans: tuple[LiquidationPlan, ...]
     skipped: tuple[LiquidationSkip, ...]
     healthy: tuple[str, ...]
+    inventory_short: int = 0
 
     @property
     def total_profit(self) -> int:
@@ -175,6 +178,7 @@ def plan_liquidations(
 
     plans: list[LiquidationPlan] = []
     left = inventory
+    short = 0
     for p in candidates:
         if p.liquidation.repay <= left:
             plans.append(p)
@@ -194,9 +198,10 @@ def plan_liquidations(
             continue
         reason = f"insufficient inventory: needs {p.liquidation.repay}, {left} left"
         skipped.append(LiquidationSkip(p.borrower, p.health, reason))
+        short += p.liquidation.repay
     plans.sort(key=lambda p: (-p.profit, p.borrower.lower()))
     skipped.sort(key=lambda s: s.borrower.lower())
-    return LiquidatorReport(tuple(plans), tuple(skipped), tuple(healthy))
+    return LiquidatorReport(tuple(plans), tuple(skipped), tuple(healthy), short)
 
 
 __all__ = [

@@ -24,6 +24,7 @@ from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound
 
 from keepers.config import KeeperSettings, job_name
+from keepers.funding import NATIVE, NATIVE_DECIMALS, Funding, Shortfall
 from keepers.protocol import Protocol
 from keepers.snapshot import Multicall, ensure_multicall
 from keepers.store import Store, TxRecord
@@ -38,6 +39,7 @@ from keepers.tx import (
     Reverted,
     Stuck,
     TxSender,
+    Unfunded,
     key_lock,
 )
 
@@ -53,7 +55,8 @@ class KeeperError(RuntimeError):
 @dataclass(frozen=True)
 class ActionReport:
     """One planned call and what became of it. `outcome`: mined, reverted, refused, lost-race,
-    replaced, stuck, already-done, or in a dry run would-send / would-fail."""
+    replaced, stuck, already-done, unfunded (the key cannot pay the gas: nothing sent), or in a
+    dry run would-send / would-fail."""
 
     action_id: str
     call: str
@@ -65,7 +68,9 @@ class ActionReport:
 
 @dataclass
 class JobReport:
-    """One pass of a job: the block it read, the actions, the skips and the alerts (sentinel)."""
+    """One pass of a job: the block it read, the actions, the skips and the alerts (sentinel);
+    `shortfalls`: what it could not do for lack of funds (at most one per asset); `funding`: the
+    key's balances after the pass (None: read-only keeper)."""
 
     job: str
     block: int
@@ -75,7 +80,12 @@ class JobReport:
     skipped: list[str] = field(default_factory=list)
     alerts: list[Any] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    shortfalls: list[Shortfall] = field(default_factory=list)
+    funding: Funding | None = None
     seconds: float = 0.0
+
+    def shortfall(self, asset: str) -> Shortfall | None:
+        return next((s for s in self.shortfalls if s.asset == asset), None)
 
     def count(self, outcome: str) -> int:
         return sum(1 for a in self.actions if a.outcome == outcome)
@@ -107,6 +117,8 @@ def _describe(outcome: Outcome) -> tuple[str, str | None, str, int | None]:
             return "stuck", outcome.tx_hashes[-1], f"nonce {outcome.nonce} still pending", None
         case AlreadyDone():
             return "already-done", None, "done in an earlier pass", None
+        case Unfunded():
+            return "unfunded", None, f"gas: needs {outcome.need} wei, has {outcome.have}", None
     raise TypeError(f"unknown outcome {outcome!r}")  # pragma: no cover
 
 
@@ -129,6 +141,7 @@ class Keeper:
         self.dry_run = self.settings.dry_run or account is None
         self.multicall = Multicall(ensure_multicall(account))
         self.asset = to_checksum_address(protocol.vault.asset())
+        self._asset_meta: tuple[str, int] | None = None
         self._observe = observe
         self._senders: dict[str, TxSender] = {}
         types = (
@@ -164,6 +177,24 @@ class Keeper:
         from keepers.reads import _erc20
 
         return _erc20(to_checksum_address(address))
+
+    def asset_meta(self) -> tuple[str, int]:
+        """The vault asset's (symbol, decimals), read once."""
+        if self._asset_meta is None:
+            token = self.erc20(self.asset)
+            self._asset_meta = (str(token.symbol()), int(token.decimals()))
+        return self._asset_meta
+
+    def funding(self, block: int | None = None) -> Funding | None:
+        """This key's gas coin and asset inventory at `block` (default: latest; None: a
+        read-only keeper)."""
+        if self.address is None:
+            return None
+        from keepers.reads import read_funding
+
+        symbol, decimals = self.asset_meta()
+        token = self.erc20(self.asset)
+        return read_funding(self.web3, token, self.address, symbol, decimals, block)
 
     def ensure_allowance(self, report: JobReport, token: str, spender: str, amount: int) -> None:
         """Approves `spender` for an unlimited amount of `token` when the allowance is short."""
@@ -217,10 +248,21 @@ class Keeper:
                 "would-fail" if failure else "would-send",
                 detail=failure[1] if failure else "",
             )
+        elif (short := report.shortfall(NATIVE)) is not None:
+            # the key could not pay for an earlier send of this pass: the rest would be refused
+            # alike, so they are not tried (one warning a pass, not one error an action)
+            detail = f"gas: needs {short.need} wei, has {short.have}"
+            outcome = ActionReport(action_id, call, "unfunded", detail=detail)
         else:
             sender = self.sender(report.job)
             sender.decoder.add(contract.contract_type)
             result = sender.send_raw(str(contract.address), data, action_id=action_id)
+            if isinstance(result, Unfunded):
+                report.shortfalls.append(
+                    Shortfall(
+                        report.job, NATIVE, result.need, result.have, NATIVE_DECIMALS, "for gas"
+                    )
+                )
             name, tx_hash, detail, gas = _describe(result)
             outcome = ActionReport(action_id, call, name, tx_hash, detail, gas)
         report.actions.append(outcome)
@@ -300,6 +342,10 @@ class Keeper:
         report.seconds = time.monotonic() - started
         if not self.dry_run:
             self.store.set_last_block(job, report.block)
+        for short in report.shortfalls:  # one line per job and asset a pass
+            log.warning(short.message(self.address), extra={"job": job, "outcome": "unfunded"})
+        if self.address is not None:  # after the cursor: a failed read loses no progress
+            report.funding = self.funding()
         if self._observe is not None:
             self._observe(report)
         log.info(report.summary(), extra={"job": job, "block": report.block})

@@ -1,12 +1,15 @@
 """Liquidator pass: find borrowers (`Borrowed` events since the last scan), read every position
 in one batched read, plan with `keepers.jobs.plan_liquidations` (profit after gas, the keeper's
 inventory), send each `liquidate` — a liquidation another keeper made first comes back as a lost
-race (the position is healthy again, or the debt gone) and the pass carries on."""
+race (the position is healthy again, or the debt gone) and the pass carries on. Profitable
+liquidations the key's stablecoin inventory cannot repay are a `Shortfall` of the report (the
+CLI warns once and exits `UNFUNDED_EXIT`)."""
 
 from __future__ import annotations
 
 from eth_utils import keccak, to_checksum_address
 
+from keepers.funding import Shortfall
 from keepers.jobs import plan_liquidations
 from keepers.reads import read_book
 from keepers.shell.keeper import JobReport, Keeper
@@ -70,6 +73,19 @@ def run_liquidator(keeper: Keeper) -> JobReport:
         f"{len(plan.plans)} to liquidate, {len(plan.skipped)} skipped"
     )
     report.skipped += [f"liquidate {s.borrower}: {s.reason}" for s in plan.skipped]
+    if plan.inventory_short > 0 and inventory is not None:
+        symbol, decimals = keeper.asset_meta()
+        unfunded = sum(1 for s in plan.skipped if s.reason.startswith("insufficient inventory"))
+        report.shortfalls.append(
+            Shortfall(
+                "liquidator",
+                symbol,
+                plan.inventory_short,
+                inventory,
+                decimals,
+                f"to repay {unfunded} liquidation(s) (inventory)",
+            )
+        )
     if plan.plans and keeper.address is not None and not keeper.dry_run:
         need = sum(p.liquidation.repay for p in plan.plans)
         keeper.ensure_allowance(report, keeper.asset, str(protocol.lending.address), need)

@@ -20,8 +20,8 @@ import pytest
 
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
-from keepers.config import load_settings
 from keepers.store import Store
+from tests.keeper_support import bound_state
 
 # keepers.bots.keeper.BLOCK_JOBS (not imported: importing the bot module connects its bot)
 BLOCK_JOBS = ("sentinel", "liquidator", "settler", "evaluator")
@@ -91,7 +91,6 @@ def manifest(repo_root, accounts, tmp_path) -> Path:
 @pytest.fixture
 def bot(repo_root, chain, accounts, manifest, tmp_path) -> Iterator[Bot]:
     state_dir = tmp_path / "state"
-    settings = load_settings(state_dir=state_dir)
     inherited = {
         k: v for k, v in os.environ.items() if not k.startswith(("BALLAST_", "SILVERBACK_"))
     }
@@ -112,7 +111,7 @@ def bot(repo_root, chain, accounts, manifest, tmp_path) -> Iterator[Bot]:
                "keepers.bots.keeper:bot", "--network", "ethereum:local:foundry"]  # fmt: skip
     with out.open("wb") as stdout, err.open("wb") as stderr:
         process = subprocess.Popen(command, cwd=repo_root, env=env, stdout=stdout, stderr=stderr)
-    state = settings.state_path(chain.chain_id, str(accounts[GUARDIAN].address))
+    state, _ = bound_state(state_dir, manifest, str(accounts[GUARDIAN].address))
     running = Bot(process, out, err, state)
     try:
         yield running

@@ -18,7 +18,7 @@ import pytest
 
 from keepers.math import WAD
 from keepers.store import Store
-from tests.keeper_support import open_many_positions, protocol_of
+from tests.keeper_support import bound_state, open_many_positions, protocol_of
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import USDC, faucet
 
@@ -64,7 +64,7 @@ def test_a_keeper_killed_mid_run_finishes_without_doing_anything_twice(
     assert len(unhealthy) >= 15
     start = chain.blocks.head.number + 1
     state_dir = tmp_path / "state"
-    state_file = state_dir / f"{chain.chain_id}-{keeper_account.address.lower()}.sqlite"
+    state_file, _ = bound_state(state_dir, manifest, keeper_account.address)
     args = ("--manifest", str(manifest), "--account", "TEST::7", "--state-dir", str(state_dir),
             "once", "--job", "liquidator")  # fmt: skip
 
@@ -163,7 +163,7 @@ def test_the_keeper_reconnects_to_a_restarted_node_and_resumes(
     first = keeper_process(url, repo_root, *args)
     out, err = first.communicate(timeout=300)
     assert first.returncode == 0, out + err
-    (state_file,) = state_dir.glob("31337-0x*.sqlite")  # one chain, one key, one file
+    (state_file,) = state_dir.glob("31337-0x*.sqlite")  # one chain, deployment and key: one file
     with Store(state_file) as store:
         before = store.last_block("sentinel")
     assert before is not None

@@ -17,6 +17,7 @@ from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
 from ballast.deployment import Deployment
 from keepers.store import Store
+from tests.keeper_support import bound_state
 
 KEEPER = Path(sys.executable).with_name("ballast-keeper")
 
@@ -102,7 +103,9 @@ def test_a_keystore_account_is_unlocked_from_apes_variable(
     ok = keeper_cli(*base, env={**env, "APE_ACCOUNTS_ops_PASSPHRASE": "correct horse"})
     assert ok.returncode == 0, ok.stderr
     state = list((tmp_path / "state").glob("*.sqlite"))
-    assert [p.name for p in state] == [f"{31337}-{accounts[8].address.lower()}.sqlite"]
+    expected, _ = bound_state(tmp_path / "state", manifest, accounts[8].address)
+    assert [p.name for p in state] == [expected.name]  # this chain, deployment and key
+    assert expected.name.startswith(f"31337-{accounts[8].address.lower()}-")
 
 
 @pytest.mark.parametrize(
@@ -176,8 +179,8 @@ def test_the_rebalancer_decides_and_verify_decision_checks_its_rationale(
     deposit_through_a_strike(market, accounts[4], 1_000_000 * 10**6)
     market.quote()  # fresh prices for every sleeve
     now = chain.blocks.head.timestamp
-    state_file = tmp_path / "state" / f"{chain.chain_id}-{agent.address.lower()}.sqlite"
-    with Store(state_file) as store:
+    state_file, binding = bound_state(tmp_path / "state", manifest, agent.address)
+    with Store(state_file, binding) as store:
         for day in range(30, 0, -1):
             growth = 10**18 - 10**18 * 5 * day // (100 * 365)
             store.add_index_sample("tbill", now - day * 86_400, growth, 0)

@@ -173,7 +173,7 @@ def test_a_version_1_file_is_migrated_keeping_its_rows(path):
     db.commit()
     db.close()
     with Store(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == 4
         assert store.last_block("liquidator") == 41
         store.add_index_sample("gold", 100, 10**18, 5)
         assert store.index_history("gold") == ((100, 10**18),)
@@ -196,7 +196,7 @@ def test_a_version_2_file_hands_the_redeemers_rows_to_the_settler(path):
     db.commit()
     db.close()
     with Store(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == 4
         assert store.last_block("settler") == 77
         assert store.last_block("redeemer") is None
         assert store.last_block("evaluator") == 80

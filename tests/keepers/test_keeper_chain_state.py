@@ -1,0 +1,231 @@
+"""A keeper's state is bound to its chain and deployment (issue 20, item 4).
+
+The reported case: the node was reset and the system redeployed on the same chain id (at the
+same addresses, as a fresh node gives); `ballast-keeper once --job liquidator` read the old
+state file (its cursor past the new chain's head, its borrower list, its sentinel streak),
+reported no borrowers with debt while positions sat unhealthy, and the sentinel tripped after one
+pass. Here the reset is an anvil snapshot restored (block numbers go back, the same addresses are
+deployed again); the keeper starts fresh state in a file of its own and finds every position.
+Unit tests of the keying (`ChainBinding`, `Store(path, binding)`, the v3 → v4 migration) follow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from keepers.binding import ChainBinding
+from keepers.config import load_settings
+from keepers.math import WAD
+from keepers.reads import read_chain_binding
+from keepers.runtime import open_store
+from keepers.store import BindingError, Store
+from tests.keeper_support import open_many_positions, protocol_of
+from tests.lending_support import deploy_lending_system
+from tests.vault_support import USDC, faucet
+
+KEEPER = Path(sys.executable).with_name("ballast-keeper")
+GENESIS = "0x" + "01" * 32
+BLOCK_HASH = "0x" + "02" * 32
+VAULT = "0x" + "aa" * 20
+
+
+def run_keeper(node: str, repo_root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "APE_FOUNDRY_HOST": node, "NO_COLOR": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [str(KEEPER), *args], cwd=repo_root, env=env, capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+
+
+def deploy_shocked_book(project, accounts, chain, manifest: Path, borrowers: int):
+    """A lending system with `borrowers` borrowers, tbill marked down 50 % (every position
+    unhealthy), the keeper (accounts[7]) funded; its manifest written to `manifest`. Returns
+    (lending, borrowers)."""
+    first_block = chain.blocks.head.number + 1
+    lending = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
+    lending.supply(accounts[6], 1_000_000 * USDC)
+    opened = open_many_positions(lending, borrowers, accounts[0])
+    faucet(lending.asset, accounts[7], 1_000_000 * USDC)
+    protocol_of(lending, first_block).deployment.save(manifest)
+    lending.set_nav("tbill", 50_000_000)
+    assert all(lending.book.healthFactor(b) < WAD for b in opened)
+    return lending, opened
+
+
+def sentinel_state(store: Store) -> dict:
+    raw = store.job_state("sentinel")
+    assert raw is not None
+    return json.loads(raw)
+
+
+def test_a_reset_chain_redeployed_at_the_same_addresses_starts_fresh_state(
+    project, accounts, chain, repo_root, tmp_path
+):
+    manifest = tmp_path / "ethereum-local.json"
+    state_dir = tmp_path / "state"
+    args = ("--manifest", str(manifest), "--account", "TEST::7", "--state-dir", str(state_dir),
+            "once", "--job", "sentinel", "--job", "liquidator")  # fmt: skip
+    before_anything = chain.snapshot()
+
+    # The first chain: the keeper acts and leaves its state (cursor, borrowers, done markers,
+    # a sentinel streak of one critical pass: most of the book's debt is unhealthy).
+    first, first_borrowers = deploy_shocked_book(project, accounts, chain, manifest, 6)
+    chain.mine(40)  # the first chain runs longer than the second will: its cursor is ahead
+    start = chain.blocks.head.number + 1
+    ran = run_keeper(chain.provider.uri, repo_root, *args)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    head = chain.blocks.head.number
+    liquidated = {log.borrower for log in first.book.Liquidated.range(start, head + 1)}
+    assert liquidated == set(first_borrowers)
+    (old_file,) = state_dir.glob("*.sqlite")
+    with Store(old_file) as old:
+        old_cursor = old.last_block("borrower-scan")
+        assert sentinel_state(old)["critical_streak"] == 1
+        assert len(old.borrowers()) == len(first_borrowers)
+        old_binding = old.binding
+    assert old_binding is not None
+
+    # The reset: block numbers go back, and the same system is deployed at the same addresses.
+    chain.restore(before_anything)
+    chain.mine(1)  # the redeployment's first block is another block than the first's
+    # the same six borrowers (the test's addresses are fixed) and two the first chain never had
+    second, borrowers = deploy_shocked_book(project, accounts, chain, manifest, 8)
+    assert str(second.book.address) == str(first.book.address)  # as a fresh node gives
+    assert old_cursor > chain.blocks.head.number  # the old cursor would hide every borrower
+    start = chain.blocks.head.number + 1
+
+    again = run_keeper(chain.provider.uri, repo_root, *args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    head = chain.blocks.head.number
+    assert {log.borrower for log in second.book.Liquidated.range(start, head + 1)} == set(borrowers)
+    assert f"{len(borrowers)} borrowers with debt" in again.stdout
+    assert "pause-recommended" not in again.stdout + again.stderr
+
+    new_file = next(p for p in state_dir.glob("*.sqlite") if p != old_file)
+    with Store(new_file) as new:
+        assert new.binding is not None and new.binding != old_binding
+        assert new.binding.differences(old_binding) == ["deployment block"]
+        assert sentinel_state(new)["critical_streak"] == 1  # from zero: one pass, not two
+        assert sorted(new.borrowers()) == sorted(b.lower() for b in borrowers)
+    with Store(old_file) as old:  # kept as it was, for audit
+        assert old.last_block("borrower-scan") == old_cursor
+        assert old.binding == old_binding
+
+
+def test_the_same_chain_and_deployment_reopen_the_same_state(project, accounts, chain, tmp_path):
+    lending = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
+    protocol = protocol_of(lending, chain.blocks.head.number)
+    settings = load_settings(state_dir=tmp_path)
+    binding = read_chain_binding(chain.provider.web3, protocol)
+    assert binding.genesis_hash == "0x" + bytes(chain.provider.web3.eth.get_block(0)["hash"]).hex()
+    assert dict(binding.contracts)["contract:LendingSleeve"] == str(lending.book.address).lower()
+
+    legacy = settings.state_path(chain.chain_id, str(accounts[7].address))
+    with Store(legacy) as old:  # a file from before chain binding: never adopted
+        old.set_last_block("borrower-scan", 10**9)
+    who = str(accounts[7].address)
+    with open_store(settings, protocol, who) as store:
+        assert store.path == settings.state_path(chain.chain_id, who, binding.key)
+        assert store.last_block("borrower-scan") is None
+        store.set_last_block("borrower-scan", 5)
+    with open_store(settings, protocol, who) as store:
+        assert store.last_block("borrower-scan") == 5  # a restart on the same chain resumes
+    with Store(legacy) as old:
+        assert old.last_block("borrower-scan") == 10**9
+
+
+# ------------------------------------------------------------------ the keying, unit by unit
+
+
+def binding(**changes) -> ChainBinding:
+    values = {
+        "chain_id": 31337,
+        "genesis_hash": GENESIS,
+        "deployment_block": 7,
+        "deployment_block_hash": BLOCK_HASH,
+        "contracts": [("contract:RWAVault", VAULT), ("token:asset", "0x" + "bb" * 20)],
+    }
+    return ChainBinding.of(**{**values, **changes})
+
+
+def test_the_binding_key_follows_the_genesis_the_deployment_and_every_address():
+    base = binding()
+    assert binding().key == base.key and len(base.key) == 12
+    reordered = binding(contracts=[("token:asset", "0x" + "BB" * 20), ("contract:RWAVault", VAULT)])
+    assert reordered == base and reordered.key == base.key  # order and case do not matter
+    others = {
+        "genesis": binding(genesis_hash="0x" + "03" * 32),
+        "chain": binding(chain_id=1),
+        "block": binding(deployment_block=8),
+        "block hash": binding(deployment_block_hash="0x" + "04" * 32),
+        "address": binding(contracts=[("contract:RWAVault", "0x" + "cc" * 20),
+                                      ("token:asset", "0x" + "bb" * 20)]),
+    }  # fmt: skip
+    keys = {name: b.key for name, b in others.items()}
+    assert len(set(keys.values()) | {base.key}) == len(others) + 1
+    assert others["genesis"].differences(base) == ["genesis hash"]
+    assert others["address"].differences(base) == ["addresses of contract:RWAVault"]
+    assert ChainBinding.from_json(base.to_json()) == base
+
+
+def test_each_binding_has_its_own_state_file(tmp_path):
+    settings = load_settings(state_dir=tmp_path)
+    one = settings.state_path(31337, VAULT, binding().key)
+    other = settings.state_path(31337, VAULT, binding(genesis_hash="0x" + "05" * 32).key)
+    assert one != other and one.parent == other.parent == tmp_path
+    assert one.name == f"31337-{VAULT}-{binding().key}.sqlite"
+
+
+def test_a_file_bound_to_another_chain_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "k.sqlite"
+    with Store(path, binding()) as store:
+        store.set_last_block("liquidator", 99)
+        store.set_job_state("sentinel", '{"critical_streak": 1}')
+        assert store.binding == binding()
+    with Store(path, binding()) as store:  # the same chain: resumed
+        assert store.last_block("liquidator") == 99
+    with pytest.raises(BindingError) as refused:
+        Store(path, binding(genesis_hash="0x" + "06" * 32))
+    message = str(refused.value)
+    assert "\n" not in message and "genesis hash" in message and "differ" in message
+    with Store(path) as store:  # unchecked (tools): still the first chain's state
+        assert store.last_block("liquidator") == 99
+
+
+def test_a_v3_file_migrates_to_v4_and_is_never_adopted_by_a_chain(tmp_path):
+    from keepers.store import _SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3
+
+    def v3_file(name: str, rows: bool) -> Path:
+        path = tmp_path / name
+        db = sqlite3.connect(path)
+        db.executescript(_SCHEMA_V1 + _SCHEMA_V2 + _SCHEMA_V3 + "PRAGMA user_version = 3;")
+        if rows:
+            db.execute("INSERT INTO cursors (job, block, updated_at) VALUES ('liquidator', 5, 0)")
+            db.execute(
+                "INSERT INTO txs (tx_hash, job, action_id, sender, nonce, status, sent_at, "
+                "updated_at) VALUES ('0xaa', 'evaluator', 'evaluate:0', '0x01', 0, 'mined', 0, 0)"
+            )
+        db.commit()
+        db.close()
+        return path
+
+    used = v3_file("used.sqlite", rows=True)
+    with Store(used) as store:  # migrated, rows kept, unbound
+        assert store.schema_version == 4
+        assert store.binding is None
+        assert store.last_block("liquidator") == 5 and store.already_done("evaluate:0")
+    with pytest.raises(BindingError, match="written before chain binding"):
+        Store(used, binding())
+    with Store(used) as store:
+        assert store.binding is None  # the refusal bound nothing
+
+    empty = v3_file("empty.sqlite", rows=False)
+    with Store(empty, binding()) as store:  # nothing in it to mistake: bound
+        assert store.binding == binding()
