@@ -1,0 +1,108 @@
+"""The README's "write your own agent" walkthrough, executed: the module it shows is at most 30
+lines, loads through the kit by its entry point, proposes targets the vault would accept, and
+its rationale replays; the kit refuses what the README says it refuses."""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from keepers.strategy import Decision, StrategyParams
+from keepers.strategy.bounds import Bounds, violations
+from keepers.strategy.kit import Proposal, ProposalRefused, decide_with, load_strategy
+from keepers.strategy.rationale import decode
+from keepers.strategy.replay import replay
+from tests.unit.test_strategy import vault
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+MARKER = "<!-- agent-kit: my_agent.py -->"
+
+
+def readme_module() -> str:
+    text = README.read_text()
+    assert MARKER in text, "the README lost its agent-kit walkthrough"
+    block = re.search(r"```python\n(.*?)```", text[text.index(MARKER):], re.S)
+    assert block is not None
+    return block.group(1)
+
+
+@pytest.fixture(scope="module")
+def my_agent(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("agent")
+    (folder / "my_agent.py").write_text(readme_module())
+    sys.path.insert(0, str(folder))
+    yield "my_agent:momentum"
+    sys.path.remove(str(folder))
+    sys.modules.pop("my_agent", None)
+
+
+def test_the_walkthrough_is_thirty_lines():
+    assert len(readme_module().splitlines()) <= 30
+
+
+def test_the_readme_agent_decides_within_bounds_and_replays(my_agent):
+    inputs = vault(current=(3000, 1000, 2000))  # 4,000 idle: 3,500 above the 500 buffer
+    outcome = decide_with(my_agent, inputs, StrategyParams())
+    assert isinstance(outcome, Decision)
+    bounds = Bounds(inputs.caps_bps, inputs.idle_buffer_bps, inputs.max_turnover_bps)
+    assert violations(outcome.target_bps, inputs.current_bps, bounds) == ()
+    assert outcome.target_bps != inputs.current_bps
+    document = decode(outcome.rationale)
+    assert document["strategy"]["name"] == my_agent
+    assert document["proposal"]["reason"].endswith("grew most over 30 days")
+    result = replay(outcome.rationale)
+    assert result.ok, result.differences
+
+
+def test_a_fully_invested_vault_is_no_action(my_agent):
+    outcome = decide_with(my_agent, vault(current=(6000, 1500, 2000)), StrategyParams())
+    assert not isinstance(outcome, Decision) and outcome.code == "min-change"
+
+
+def greedy(inputs):
+    """A strategy that ignores the caps."""
+    return Proposal(tuple(10_000 // len(inputs.sleeves) for _ in inputs.sleeves), "all in")
+
+
+def not_a_proposal(inputs):
+    return list(inputs.current_bps)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (f"{__name__}:greedy", "proposed [3333, 3333, 3333]: "),
+        (f"{__name__}:not_a_proposal", "returned list, not a Proposal"),
+    ],
+)
+def test_a_proposal_the_vault_would_refuse_is_refused_in_one_line(entry, message):
+    with pytest.raises(ProposalRefused, match=re.escape(message)) as err:
+        decide_with(entry, vault(), StrategyParams())
+    assert "\n" not in str(err.value)
+
+
+def test_an_altered_receipt_of_a_custom_strategy_is_a_mismatch(my_agent):
+    outcome = decide_with(my_agent, vault(current=(3000, 1000, 2000)), StrategyParams())
+    document = decode(outcome.rationale)
+    document["inputs"]["idle_buffer_bps"] = 3_000
+    from keepers.strategy.rationale import encode
+
+    result = replay(encode(document))
+    assert not result.ok and result.differences[0].startswith("targets: recorded")
+
+
+def test_settings_reach_the_custom_strategy_receipt(my_agent):
+    params = replace(StrategyParams(), gate=replace(StrategyParams().gate, min_turnover_bps=5_000))
+    outcome = decide_with(my_agent, vault(current=(3000, 1000, 2000)), params)
+    assert not isinstance(outcome, Decision)  # 3,500 bps is under the 5,000 asked
+    assert replay(outcome.rationale).ok
+
+
+def test_load_strategy_names_the_problem():
+    assert callable(load_strategy("keepers.strategy:decide"))
+    with pytest.raises(ValueError, match="expected 'package.module:function'"):
+        load_strategy("keepers.strategy.decide")
