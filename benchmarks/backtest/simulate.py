@@ -349,29 +349,91 @@ class PathRun:
     gas_units: int
     gas_cost: float  # asset units
     weights: tuple[tuple[float, ...], ...]  # sleeve weights at each day's end (fractions)
+    deposited: float = 0.0  # depositor flows (asset units): entries
+    redeemed: float = 0.0  # paid to redeeming depositors
+    forced_sales: float = 0.0  # of that, pulled from sleeves (not idle)
+    pending_end: float = 0.0  # redemption requests still unpaid at the end (asset units)
 
 
-def _liquidity(path: MarketPath, vault: Vault, i: int, k: int, held: float) -> float:
+def _liquidity(
+    path: MarketPath, vault: Vault, i: int, k: int, held: float, used: float = 0.0
+) -> float:
+    """What sleeve `i` can pay on day `k` (`used`: already paid that day)."""
     name = vault.sleeves[i]
     if name == LENDING:
-        return held * (1.0 - path.utilization[k])
+        return max(held * (1.0 - path.utilization[k]) - used, 0.0)
     if path.is_frozen(name, k):
         return 0.0
     limit = vault.redeem_limit_assets[i]
-    return held if limit is None else min(held, limit * path.nav[name][k])
+    return held if limit is None else max(min(held, limit * path.nav[name][k] - used), 0.0)
+
+
+@dataclass
+class Depositors:
+    """The vault's shares and its depositors' flows (`MarketPath.flows`), as the vault treats
+    them: entries mint shares at NAV and wait idle to be invested; a redemption request
+    escrows shares, paid at each day's NAV from idle, then pulled from the sleeves in the
+    withdraw-queue order (the sleeve order, the vault's default) as far as each can pay that day
+    (frozen: nothing; issuer daily limits; the book's cash); what cannot be paid waits."""
+
+    shares: float
+    pending: float = 0.0  # escrowed shares not yet paid
+    deposited: float = 0.0
+    redeemed: float = 0.0
+    forced: float = 0.0
+    gas_per_share: float = 0.0
+
+    def day(
+        self, path: MarketPath, vault: Vault, k: int, flow: float, held: list[float], idle: float
+    ) -> tuple[float, list[float]]:
+        """Apply day `k`'s flow and pay what can be paid; returns idle and the day's pulls."""
+        used = [0.0] * len(held)
+        nav = idle + sum(held)
+        if flow > 0:
+            self.shares += flow * nav * self.shares / nav
+            idle += flow * nav
+            self.deposited += flow * nav
+        elif flow < 0:
+            self.pending += -flow * (self.shares - self.pending)
+        if self.pending <= 0:
+            return idle, used
+        nav = idle + sum(held)
+        owed = self.pending * nav / self.shares
+        for i in range(len(held)):
+            if idle >= owed:
+                break
+            out = min(owed - idle, _liquidity(path, vault, i, k, held[i]))
+            held[i] -= out
+            used[i] += out
+            idle += out
+            self.forced += out
+        pay = min(owed, idle)
+        burn = self.pending * pay / owed
+        self.shares -= burn
+        self.pending -= burn
+        self.redeemed += pay
+        return idle - pay, used
 
 
 def execute(
-    path: MarketPath, vault: Vault, k: int, held: list[float], idle: float, target: Sequence[int]
+    path: MarketPath,
+    vault: Vault,
+    k: int,
+    held: list[float],
+    idle: float,
+    target: Sequence[int],
+    used: Sequence[float] | None = None,
 ) -> tuple[list[float], float]:
-    """`RebalanceModule._move` on day `k`: the holdings and idle after moving to `target`."""
+    """`RebalanceModule._move` on day `k`: the holdings and idle after moving to `target`
+    (`used`: what each sleeve already paid that day, to redeeming depositors)."""
     nav = idle + sum(held)
     want = [nav * t / BPS for t in target]
     held = list(held)
     idle_target = nav - sum(want)
     for i, h in enumerate(held):
         if h > want[i]:
-            out = min(h - want[i], _liquidity(path, vault, i, k, h))
+            paid = used[i] if used else 0.0
+            out = min(h - want[i], _liquidity(path, vault, i, k, h, paid))
             held[i] -= out
             idle += out
     for i, h in enumerate(held):
@@ -394,11 +456,18 @@ def simulate(path: MarketPath, vault: Vault, policy: Policy, gas: GasCosts) -> P
     last: LastRebalance | None = None
     last_time: int | None = None
     start = path.history_days
+    flows: dict[int, float] = {}
+    for day, f in path.flows:
+        flows[day] = flows.get(day, 0.0) + f
+    depositors = Depositors(float(vault.deposit))
+    used: list[float] | None = None
     net = [idle]
     weights: list[tuple[float, ...]] = [tuple(0.0 for _ in held)]
     for k in range(start + 1, start + path.days + 1):
         for i, name in enumerate(vault.sleeves):
             held[i] *= path.nav[name][k] / path.nav[name][k - 1]
+        if path.flows:
+            idle, used = depositors.day(path, vault, k, flows.get(k, 0.0), held, idle)
         units = tuple(math.floor(h) for h in held)
         nav_units = math.floor(idle) + sum(units)
         view = View(path, k, vault, units, nav_units, gas.market(path.base_fee_gwei[k]), last)
@@ -415,19 +484,24 @@ def simulate(path: MarketPath, vault: Vault, policy: Policy, gas: GasCosts) -> P
             else:
                 nav = idle + sum(held)
                 before = list(held)
-                held, idle_after = execute(path, vault, k, held, idle, target)
+                held, idle_after = execute(path, vault, k, held, idle, target, used)
                 moved = abs(idle_after - idle)
                 moved += sum(abs(a - b) for a, b in zip(held, before, strict=True))
                 turnover += 0.5 * moved / nav
                 idle = idle_after
                 rebalances += 1
                 gas_units += gas.gas
-                gas_cost += gas.cost_assets(path.base_fee_gwei[k], vault.asset_decimals)
+                cost = gas.cost_assets(path.base_fee_gwei[k], vault.asset_decimals)
+                gas_cost += cost
+                depositors.gas_per_share += cost / depositors.shares
                 reached = weights_bps([math.floor(h) for h in held], math.floor(nav))
                 last = LastRebalance(k, tuple(target), current, reached)
                 last_time = view.timestamp
         total = idle + sum(held)
-        net.append(total - gas_cost)
+        if path.flows:  # the first depositor's shares: NAV per share, less gas per share
+            net.append(vault.deposit * (total / depositors.shares - depositors.gas_per_share))
+        else:
+            net.append(total - gas_cost)
         weights.append(tuple(h / total for h in held))
     return PathRun(
         policy=policy.name,
@@ -442,10 +516,15 @@ def simulate(path: MarketPath, vault: Vault, policy: Policy, gas: GasCosts) -> P
         gas_units=gas_units,
         gas_cost=gas_cost,
         weights=tuple(weights),
+        deposited=depositors.deposited,
+        redeemed=depositors.redeemed,
+        forced_sales=depositors.forced,
+        pending_end=depositors.pending * (idle + sum(held)) / depositors.shares,
     )
 
 
 __all__ = [
+    "Depositors",
     "GasCosts",
     "KeeperStrategy",
     "LastRebalance",
