@@ -15,101 +15,14 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import numpy as np
 
+from benchmarks.backtest.draft import Draft
 from benchmarks.backtest.generate import GeneratorParams, generate_path, supply_rate
 from benchmarks.backtest.scenario import MarketPath, Scenarios
-
-
-@dataclass
-class Draft:
-    """A path being reshaped: `h` history days, `n` entries; arrays are copies."""
-
-    base: MarketPath
-    nav: dict[str, np.ndarray]
-    apy: dict[str, np.ndarray]
-    frozen: dict[str, np.ndarray]
-    util: np.ndarray
-    defaults: list[tuple[int, float]]
-    stress: np.ndarray
-    flows: list[tuple[int, float]] = field(default_factory=list)
-    events: list[tuple[int, str, str, float]] = field(default_factory=list)
-
-    @property
-    def h(self) -> int:
-        return self.base.history_days
-
-    @property
-    def n(self) -> int:
-        return self.base.length
-
-    @classmethod
-    def of(cls, p: MarketPath) -> Draft:
-        flags = {}
-        for s, spans in p.frozen.items():
-            flags[s] = np.zeros(p.length, dtype=bool)
-            for a, b in spans:
-                flags[s][a:b] = True
-        stress = np.zeros(p.length, dtype=bool)
-        for a, b in p.stress:
-            stress[a:b] = True
-        return cls(
-            base=p,
-            nav={k: np.array(v) for k, v in p.nav.items()},
-            apy={k: np.array(v) for k, v in p.apy.items()},
-            frozen=flags,
-            util=np.array(p.utilization),
-            defaults=list(p.defaults),
-            stress=stress,
-        )
-
-    def reprice(self, sleeve: str, apy: np.ndarray) -> None:
-        """Change the stated yield; the index accrues the new yield instead of the old one."""
-        old = self.apy[sleeve]
-        if sleeve == "lending":
-            step = np.log1p(apy / 365) - np.log1p(old / 365)
-        else:
-            step = (np.log1p(apy) - np.log1p(old)) / 365
-        self.nav[sleeve] = self.nav[sleeve] * np.exp(np.concatenate(([0.0], np.cumsum(step[:-1]))))
-        self.apy[sleeve] = apy
-
-    def lend_at(self, util: np.ndarray) -> None:
-        """New utilization; the supply rate (and so the lending index) follows it."""
-        self.util = np.clip(util, 0.2, 0.97)
-        self.reprice("lending", np.array([supply_rate(float(u)) for u in self.util]))
-
-    def mark(self, sleeve: str, a: int, b: int, drop: float) -> None:
-        """Multiply the index by `1 - drop` on days `[a, b)` (b = n: a permanent mark-down)."""
-        self.nav[sleeve][a:b] *= 1 - drop
-
-    def gate(self, sleeve: str, a: int, b: int) -> None:
-        if a >= min(b, self.n):
-            return
-        self.frozen[sleeve][a : min(b, self.n)] = True
-        self.events.append((a, sleeve, "gate", float(min(b, self.n) - a)))
-
-    def path(self) -> MarketPath:
-        from benchmarks.backtest.generate import _intervals
-
-        def r(a: np.ndarray, digits: int) -> tuple[float, ...]:
-            return tuple(round(float(v), digits) for v in a)
-
-        p = self.base
-        return replace(
-            p,
-            nav={s: r(v, 6 if s == "gold" else 7) for s, v in self.nav.items()},
-            apy={s: r(v, 5) for s, v in self.apy.items()},
-            frozen={s: _intervals(f) for s, f in self.frozen.items()},
-            utilization=r(self.util, 4),
-            defaults=tuple(sorted(self.defaults)),
-            stress=_intervals(self.stress),
-            flows=tuple(sorted((k, round(f, 5)) for k, f in self.flows)),
-            events=tuple(sorted((k, s, e, round(x, 5)) for k, s, e, x in self.events)),
-        )
-
 
 Shape = Callable[[Draft, np.random.Generator, Mapping[str, Any]], None]
 
@@ -312,44 +225,115 @@ _CALM = GeneratorParams(
 FAMILIES: Final[dict[str, Family]] = {
     f.name: f
     for f in (
-        Family("noisy_nav", "NAV feeds jittered (tbill 3-10 bps, invoices 10-40, gold 20-60 "
-               "sd) with one-day bad prints of 1-4 %", {
-                   "jitter_sd": {"tbill": (0.0003, 0.001), "invoices": (0.001, 0.004),
-                                 "gold": (0.002, 0.006)},
-                   "bad_print_odds": 1 / 60, "bad_print": (0.01, 0.04)}, noisy_nav),
-        Family("mark_reversal", "mark-downs that recover within days: invoices 3-12 %, tbill "
-               "0.3-1.5 %, gold flash drops 5-10 %", {
-                   "marks": {"invoices": (1 / 40, (0.03, 0.12), (2, 7)),
-                             "tbill": (1 / 90, (0.003, 0.015), (1, 4)),
-                             "gold": (1 / 120, (0.05, 0.10), (1, 3))}}, mark_reversal),
-        Family("default_wave", "invoice default wave (3-7 defaults of 1.5-6 %) with the issuer "
-               "gating redemptions, wider spreads, lending losses, depositor redemptions", {
-                   "start": (40, 250), "defaults": (3, 7), "span": 40, "loss": (0.015, 0.06),
-                   "gate_tail": (5, 21), "spread_widening": (0.03, 0.06),
-                   "redemption": (0.01, 0.04)}, default_wave),
-        Family("rate_cut", "a cutting cycle: T-bill yield 5-5.5 % down to 0.25-0.75 % in "
-               "steps every 42 days", {"from": (0.05, 0.055), "to": (0.0025, 0.0075),
-                                        "every": 42, "utilization_rise": 0.05}, rate_cut),
-        Family("stagflation", "hikes (T-bill 4-4.5 % up to 6.5-7.5 %), spreads +2 pts, more "
-               "mark-downs and defaults, gold +20 % a year at 22 % vol", {
-                   "from": (0.04, 0.045), "to": (0.065, 0.075), "every": 42,
-                   "spread_widening": 0.02}, stagflation, lambda rng: _STAGFLATION),
-        Family("joint_freeze_run", "tbill and invoices issuers freeze together (10-45 days) "
-               "while depositors redeem and the lending book's cash dries up", {
-                   "episodes": 2, "start": (30, 300), "tbill": (10, 31), "invoices": (20, 46),
-                   "utilization": (0.94, 0.97), "redemption": (0.02, 0.06)}, joint_freeze_run),
-        Family("gold_bull", "a long gold uptrend: +25-40 % a year drift, fewer crashes", {},
-               nothing, _gold(+1)),
-        Family("gold_bear", "a long gold downtrend: -25-40 % a year drift, fewer crashes", {},
-               nothing, _gold(-1)),
-        Family("calm_tight", "a calm market, no crashes, mark-downs or defaults; invoices and "
-               "lending within tenths of a point of the T-bill yield", {
-                   "tbill": (0.025, 0.031), "invoice_spread": (0.001, 0.005),
-                   "lending_gap": (-0.003, 0.001)}, calm_tight, lambda rng: _CALM),
-        Family("depositor_churn", "the base market with depositor flows: ±0.5-5 % on 1 day in "
-               "10, a redemption wave of 3-5 requests of 3-8 %, an entry of 10-30 %", {
-                   "flow_odds": 0.1, "flow": (0.005, 0.05), "redemption": (0.03, 0.08),
-                   "entry": (0.10, 0.30)}, depositor_churn),
+        Family(
+            "noisy_nav",
+            "NAV feeds jittered (tbill 3-10 bps, invoices 10-40, gold 20-60 "
+            "sd) with one-day bad prints of 1-4 %",
+            {
+                "jitter_sd": {
+                    "tbill": (0.0003, 0.001),
+                    "invoices": (0.001, 0.004),
+                    "gold": (0.002, 0.006),
+                },
+                "bad_print_odds": 1 / 60,
+                "bad_print": (0.01, 0.04),
+            },
+            noisy_nav,
+        ),
+        Family(
+            "mark_reversal",
+            "mark-downs that recover within days: invoices 3-12 %, tbill "
+            "0.3-1.5 %, gold flash drops 5-10 %",
+            {
+                "marks": {
+                    "invoices": (1 / 40, (0.03, 0.12), (2, 7)),
+                    "tbill": (1 / 90, (0.003, 0.015), (1, 4)),
+                    "gold": (1 / 120, (0.05, 0.10), (1, 3)),
+                }
+            },
+            mark_reversal,
+        ),
+        Family(
+            "default_wave",
+            "invoice default wave (3-7 defaults of 1.5-6 %) with the issuer "
+            "gating redemptions, wider spreads, lending losses, depositor redemptions",
+            {
+                "start": (40, 250),
+                "defaults": (3, 7),
+                "span": 40,
+                "loss": (0.015, 0.06),
+                "gate_tail": (5, 21),
+                "spread_widening": (0.03, 0.06),
+                "redemption": (0.01, 0.04),
+            },
+            default_wave,
+        ),
+        Family(
+            "rate_cut",
+            "a cutting cycle: T-bill yield 5-5.5 % down to 0.25-0.75 % in steps every 42 days",
+            {"from": (0.05, 0.055), "to": (0.0025, 0.0075), "every": 42, "utilization_rise": 0.05},
+            rate_cut,
+        ),
+        Family(
+            "stagflation",
+            "hikes (T-bill 4-4.5 % up to 6.5-7.5 %), spreads +2 pts, more "
+            "mark-downs and defaults, gold +20 % a year at 22 % vol",
+            {"from": (0.04, 0.045), "to": (0.065, 0.075), "every": 42, "spread_widening": 0.02},
+            stagflation,
+            lambda rng: _STAGFLATION,
+        ),
+        Family(
+            "joint_freeze_run",
+            "tbill and invoices issuers freeze together (10-45 days) "
+            "while depositors redeem and the lending book's cash dries up",
+            {
+                "episodes": 2,
+                "start": (30, 300),
+                "tbill": (10, 31),
+                "invoices": (20, 46),
+                "utilization": (0.94, 0.97),
+                "redemption": (0.02, 0.06),
+            },
+            joint_freeze_run,
+        ),
+        Family(
+            "gold_bull",
+            "a long gold uptrend: +25-40 % a year drift, fewer crashes",
+            {},
+            nothing,
+            _gold(+1),
+        ),
+        Family(
+            "gold_bear",
+            "a long gold downtrend: -25-40 % a year drift, fewer crashes",
+            {},
+            nothing,
+            _gold(-1),
+        ),
+        Family(
+            "calm_tight",
+            "a calm market, no crashes, mark-downs or defaults; invoices and "
+            "lending within tenths of a point of the T-bill yield",
+            {
+                "tbill": (0.025, 0.031),
+                "invoice_spread": (0.001, 0.005),
+                "lending_gap": (-0.003, 0.001),
+            },
+            calm_tight,
+            lambda rng: _CALM,
+        ),
+        Family(
+            "depositor_churn",
+            "the base market with depositor flows: ±0.5-5 % on 1 day in "
+            "10, a redemption wave of 3-5 requests of 3-8 %, an entry of 10-30 %",
+            {
+                "flow_odds": 0.1,
+                "flow": (0.005, 0.05),
+                "redemption": (0.03, 0.08),
+                "entry": (0.10, 0.30),
+            },
+            depositor_churn,
+        ),
     )
 }
 

@@ -75,6 +75,7 @@ class GeneratorParams:
     def as_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
 
+
 def supply_rate(utilization: float) -> float:
     """The book's annual supply rate at `utilization`: `borrowRate(u) · u` (no reserve)."""
     cash, debt = round((1 - utilization) * 10**12), round(utilization * 10**12)
@@ -223,6 +224,7 @@ def generate(paths: int, seed: int, params: GeneratorParams | None = None) -> Sc
         raise ValueError("the number of paths must be positive")
     p = params or GeneratorParams()
     return Scenarios(seed, p.as_dict(), tuple(generate_path(i, seed, p) for i in range(paths)))
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     from benchmarks.backtest.families import FAMILIES, SPLITS, generate_family

@@ -33,7 +33,6 @@ class ScenarioError(ValueError):
     """A scenario file that does not follow the format (one-line message)."""
 
 
-
 @dataclass(frozen=True)
 class MarketPath:
     """One generated market. Day `k` runs over `0..history_days + days` (the run starts at

@@ -41,6 +41,7 @@ from functools import cache
 from pathlib import Path
 from typing import Final, Protocol
 
+from benchmarks.backtest.flows import Depositors, liquidity
 from benchmarks.backtest.generate import (
     DAY_SECONDS,
     LENDING,
@@ -355,66 +356,6 @@ class PathRun:
     pending_end: float = 0.0  # redemption requests still unpaid at the end (asset units)
 
 
-def _liquidity(
-    path: MarketPath, vault: Vault, i: int, k: int, held: float, used: float = 0.0
-) -> float:
-    """What sleeve `i` can pay on day `k` (`used`: already paid that day)."""
-    name = vault.sleeves[i]
-    if name == LENDING:
-        return max(held * (1.0 - path.utilization[k]) - used, 0.0)
-    if path.is_frozen(name, k):
-        return 0.0
-    limit = vault.redeem_limit_assets[i]
-    return held if limit is None else max(min(held, limit * path.nav[name][k] - used), 0.0)
-
-
-@dataclass
-class Depositors:
-    """The vault's shares and its depositors' flows (`MarketPath.flows`), as the vault treats
-    them: entries mint shares at NAV and wait idle to be invested; a redemption request
-    escrows shares, paid at each day's NAV from idle, then pulled from the sleeves in the
-    withdraw-queue order (the sleeve order, the vault's default) as far as each can pay that day
-    (frozen: nothing; issuer daily limits; the book's cash); what cannot be paid waits."""
-
-    shares: float
-    pending: float = 0.0  # escrowed shares not yet paid
-    deposited: float = 0.0
-    redeemed: float = 0.0
-    forced: float = 0.0
-    gas_per_share: float = 0.0
-
-    def day(
-        self, path: MarketPath, vault: Vault, k: int, flow: float, held: list[float], idle: float
-    ) -> tuple[float, list[float]]:
-        """Apply day `k`'s flow and pay what can be paid; returns idle and the day's pulls."""
-        used = [0.0] * len(held)
-        nav = idle + sum(held)
-        if flow > 0:
-            self.shares += flow * nav * self.shares / nav
-            idle += flow * nav
-            self.deposited += flow * nav
-        elif flow < 0:
-            self.pending += -flow * (self.shares - self.pending)
-        if self.pending <= 0:
-            return idle, used
-        nav = idle + sum(held)
-        owed = self.pending * nav / self.shares
-        for i in range(len(held)):
-            if idle >= owed:
-                break
-            out = min(owed - idle, _liquidity(path, vault, i, k, held[i]))
-            held[i] -= out
-            used[i] += out
-            idle += out
-            self.forced += out
-        pay = min(owed, idle)
-        burn = self.pending * pay / owed
-        self.shares -= burn
-        self.pending -= burn
-        self.redeemed += pay
-        return idle - pay, used
-
-
 def execute(
     path: MarketPath,
     vault: Vault,
@@ -433,7 +374,7 @@ def execute(
     for i, h in enumerate(held):
         if h > want[i]:
             paid = used[i] if used else 0.0
-            out = min(h - want[i], _liquidity(path, vault, i, k, h, paid))
+            out = min(h - want[i], liquidity(path, vault, i, k, h, paid))
             held[i] -= out
             idle += out
     for i, h in enumerate(held):
