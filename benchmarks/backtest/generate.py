@@ -21,6 +21,10 @@ lending; deployments/config/local.yaml): `history_days` days the keeper watched 
 i])`, so a path does not depend on how many others are generated.
 
     python -m benchmarks.backtest.generate --paths 200 --seed 1 --out scenarios.json.gz
+
+`--family NAME` generates one of the named families of families.py instead (`--list-families`);
+without it the output is the base model above, unchanged (the committed file regenerates to
+the same bytes). The format itself lives in scenario.py; its names are re-exported here.
 """
 
 from __future__ import annotations
