@@ -1,5 +1,7 @@
 """`python -m benchmarks.backtest [--scenarios FILE] [--out results.json] [--chart PNG]
-[--paths N] [--jobs N] [--set KEY=VALUE]`: see benchmarks/backtest/__init__.py and README.md."""
+[--paths N] [--jobs N] [--set KEY=VALUE]`, or per family on a split: `--split train|test|
+reference [--family NAME ...] [--paths-per-family N] [--seed S]` (benchmarks/backtest/
+splits.py): see benchmarks/backtest/__init__.py and README.md."""
 
 from __future__ import annotations
 
@@ -221,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Backtest the keepers' strategy against baselines on generated scenarios.",
     )
     parser.add_argument("--scenarios", type=Path, default=HERE / "scenarios-200.json.gz")
-    parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    parser.add_argument("--out", type=Path, default=None, help="default: results[-SPLIT].json")
     parser.add_argument("--chart", type=Path, default=None, help="default: <out>.png")
     parser.add_argument("--no-chart", action="store_true")
     parser.add_argument("--paths", type=int, default=None, help="only the first N paths")
@@ -233,10 +235,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help=f"a keeper rebalancer setting for the strategy ({', '.join(TUNABLE)})",
     )
+    parser.add_argument("--split", default=None, help="train, test or reference: per family")
+    parser.add_argument("--family", action="append", default=[], help="only these (--split)")
+    parser.add_argument("--paths-per-family", type=int, default=10, help="with --split")
+    parser.add_argument("--seed", type=int, default=1, help="the families' seed (--split)")
+    parser.add_argument("--days", type=int, default=365, help="the families' days (--split)")
     args = parser.parse_args(argv)
     if (args.paths is not None and args.paths <= 0) or args.jobs <= 0:
         parser.exit(2, "backtest: error: --paths and --jobs must be positive\n")
-    chart = None if args.no_chart else (args.chart or args.out.with_suffix(".png"))
+    if args.paths_per_family <= 0 or args.days <= 0:
+        parser.exit(2, "backtest: error: --paths-per-family and --days must be positive\n")
+    if args.family and args.split is None:
+        parser.exit(2, "backtest: error: --family needs --split\n")
+    if args.split is not None:
+        from benchmarks.backtest import splits
+
+        try:
+            names = splits.split_families(args.split, args.family)
+        except ValueError as e:
+            parser.exit(2, f"backtest: error: {e}\n")
+    default_out = "results.json" if args.split is None else f"results-{args.split}.json"
+    out = args.out or HERE / default_out
+    chart = None if args.no_chart else (args.chart or out.with_suffix(".png"))
     try:
         pairs = [item.split("=", 1) for item in args.set]
         if any(len(p) != 2 for p in pairs):
@@ -244,8 +264,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = strategy_config(dict(pairs))
     except ValueError as e:
         parser.exit(2, f"backtest: error: {e}\n")
+    if args.split is not None:
+        doc = splits.run_split(
+            args.split,
+            args.family,
+            args.paths_per_family,
+            args.seed,
+            args.jobs,
+            config,
+            out,
+            args.days,
+        )
+        print(splits.table(doc))
+        print("\n".join(splits.goal_lines(doc)))
+        n = len(names) * args.paths_per_family
+        print(f"{args.split}: {n} paths in {doc['runtime_seconds']} s -> {out}")
+        return 0
     try:
-        doc = run(args.scenarios, args.out, chart, args.paths, args.jobs, config)
+        doc = run(args.scenarios, out, chart, args.paths, args.jobs, config)
     except ScenarioError as e:
         parser.exit(1, f"backtest: error: {e}\n")
     except OSError as e:
@@ -255,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = "met" if g["met"] else "MISSED"
         print(f"goal {name}: {status} (holds on {100 * g['share_of_paths']:.0f}% of paths)")
     where = f", chart {chart}" if chart else ""
-    print(f"{doc['scenarios']['paths']} paths in {doc['runtime_seconds']} s -> {args.out}{where}")
+    print(f"{doc['scenarios']['paths']} paths in {doc['runtime_seconds']} s -> {out}{where}")
     return 0
 
 

@@ -41,6 +41,7 @@ from functools import cache
 from pathlib import Path
 from typing import Final, Protocol
 
+from benchmarks.backtest.flows import Depositors, liquidity
 from benchmarks.backtest.generate import (
     DAY_SECONDS,
     LENDING,
@@ -349,29 +350,31 @@ class PathRun:
     gas_units: int
     gas_cost: float  # asset units
     weights: tuple[tuple[float, ...], ...]  # sleeve weights at each day's end (fractions)
-
-
-def _liquidity(path: MarketPath, vault: Vault, i: int, k: int, held: float) -> float:
-    name = vault.sleeves[i]
-    if name == LENDING:
-        return held * (1.0 - path.utilization[k])
-    if path.is_frozen(name, k):
-        return 0.0
-    limit = vault.redeem_limit_assets[i]
-    return held if limit is None else min(held, limit * path.nav[name][k])
+    deposited: float = 0.0  # depositor flows (asset units): entries
+    redeemed: float = 0.0  # paid to redeeming depositors
+    forced_sales: float = 0.0  # of that, pulled from sleeves (not idle)
+    pending_end: float = 0.0  # redemption requests still unpaid at the end (asset units)
 
 
 def execute(
-    path: MarketPath, vault: Vault, k: int, held: list[float], idle: float, target: Sequence[int]
+    path: MarketPath,
+    vault: Vault,
+    k: int,
+    held: list[float],
+    idle: float,
+    target: Sequence[int],
+    used: Sequence[float] | None = None,
 ) -> tuple[list[float], float]:
-    """`RebalanceModule._move` on day `k`: the holdings and idle after moving to `target`."""
+    """`RebalanceModule._move` on day `k`: the holdings and idle after moving to `target`
+    (`used`: what each sleeve already paid that day, to redeeming depositors)."""
     nav = idle + sum(held)
     want = [nav * t / BPS for t in target]
     held = list(held)
     idle_target = nav - sum(want)
     for i, h in enumerate(held):
         if h > want[i]:
-            out = min(h - want[i], _liquidity(path, vault, i, k, h))
+            paid = used[i] if used else 0.0
+            out = min(h - want[i], liquidity(path, vault, i, k, h, paid))
             held[i] -= out
             idle += out
     for i, h in enumerate(held):
@@ -394,11 +397,18 @@ def simulate(path: MarketPath, vault: Vault, policy: Policy, gas: GasCosts) -> P
     last: LastRebalance | None = None
     last_time: int | None = None
     start = path.history_days
+    flows: dict[int, float] = {}
+    for day, f in path.flows:
+        flows[day] = flows.get(day, 0.0) + f
+    depositors = Depositors(float(vault.deposit))
+    used: list[float] | None = None
     net = [idle]
     weights: list[tuple[float, ...]] = [tuple(0.0 for _ in held)]
     for k in range(start + 1, start + path.days + 1):
         for i, name in enumerate(vault.sleeves):
             held[i] *= path.nav[name][k] / path.nav[name][k - 1]
+        if path.flows:
+            idle, used = depositors.day(path, vault, k, flows.get(k, 0.0), held, idle)
         units = tuple(math.floor(h) for h in held)
         nav_units = math.floor(idle) + sum(units)
         view = View(path, k, vault, units, nav_units, gas.market(path.base_fee_gwei[k]), last)
@@ -415,19 +425,24 @@ def simulate(path: MarketPath, vault: Vault, policy: Policy, gas: GasCosts) -> P
             else:
                 nav = idle + sum(held)
                 before = list(held)
-                held, idle_after = execute(path, vault, k, held, idle, target)
+                held, idle_after = execute(path, vault, k, held, idle, target, used)
                 moved = abs(idle_after - idle)
                 moved += sum(abs(a - b) for a, b in zip(held, before, strict=True))
                 turnover += 0.5 * moved / nav
                 idle = idle_after
                 rebalances += 1
                 gas_units += gas.gas
-                gas_cost += gas.cost_assets(path.base_fee_gwei[k], vault.asset_decimals)
+                cost = gas.cost_assets(path.base_fee_gwei[k], vault.asset_decimals)
+                gas_cost += cost
+                depositors.gas_per_share += cost / depositors.shares
                 reached = weights_bps([math.floor(h) for h in held], math.floor(nav))
                 last = LastRebalance(k, tuple(target), current, reached)
                 last_time = view.timestamp
         total = idle + sum(held)
-        net.append(total - gas_cost)
+        if path.flows:  # the first depositor's shares: NAV per share, less gas per share
+            net.append(vault.deposit * (total / depositors.shares - depositors.gas_per_share))
+        else:
+            net.append(total - gas_cost)
         weights.append(tuple(h / total for h in held))
     return PathRun(
         policy=policy.name,
@@ -442,10 +457,15 @@ def simulate(path: MarketPath, vault: Vault, policy: Policy, gas: GasCosts) -> P
         gas_units=gas_units,
         gas_cost=gas_cost,
         weights=tuple(weights),
+        deposited=depositors.deposited,
+        redeemed=depositors.redeemed,
+        forced_sales=depositors.forced,
+        pending_end=depositors.pending * (idle + sum(held)) / depositors.shares,
     )
 
 
 __all__ = [
+    "Depositors",
     "GasCosts",
     "KeeperStrategy",
     "LastRebalance",
