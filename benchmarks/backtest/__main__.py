@@ -235,6 +235,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help=f"a keeper rebalancer setting for the strategy ({', '.join(TUNABLE)})",
     )
+    parser.add_argument(
+        "--strategy",
+        default=None,
+        metavar="MODULE:FUNCTION",
+        help="an agent operator's strategy (keepers.strategy.kit) instead of the built-in one",
+    )
     parser.add_argument("--split", default=None, help="train, test or reference: per family")
     parser.add_argument("--family", action="append", default=[], help="only these (--split)")
     parser.add_argument("--paths-per-family", type=int, default=10, help="with --split")
@@ -262,6 +268,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if any(len(p) != 2 for p in pairs):
             raise ValueError("--set takes KEY=VALUE")
         config = strategy_config(dict(pairs))
+        if args.strategy is not None:
+            from keepers.strategy.kit import load_strategy
+
+            load_strategy(args.strategy)  # one line when it does not import
+            config = config.model_copy(update={"strategy": args.strategy})
     except ValueError as e:
         parser.exit(2, f"backtest: error: {e}\n")
     if args.split is not None:

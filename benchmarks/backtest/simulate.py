@@ -68,6 +68,7 @@ from keepers.strategy import (
     violations,
     weights_bps,
 )
+from keepers.strategy.kit import ProposalRefused
 
 REPO: Final = Path(__file__).resolve().parents[2]
 LOCAL_CONFIG: Final = REPO / "deployments/config/local.yaml"
@@ -316,7 +317,11 @@ class KeeperStrategy:
         return futile_repeat(last.target_bps, target, decided_at, now, moved)
 
     def target(self, view: View) -> tuple[int, ...] | None:
-        call = plan_rebalance(self.snapshot(view), self.params)
+        try:
+            call = plan_rebalance(self.snapshot(view), self.params, strategy=self.config.strategy)
+        except ProposalRefused:  # outside the bounds: the keeper would never send it
+            self.skipped["refused"] = self.skipped.get("refused", 0) + 1
+            return None
         if not isinstance(call, RebalanceCall):
             self.skipped[call.code] = self.skipped.get(call.code, 0) + 1
             return None

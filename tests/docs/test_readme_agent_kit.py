@@ -106,3 +106,24 @@ def test_load_strategy_names_the_problem():
     assert callable(load_strategy("keepers.strategy:decide"))
     with pytest.raises(ValueError, match="expected 'package.module:function'"):
         load_strategy("keepers.strategy.decide")
+
+
+def test_the_readme_agent_backtests_with_one_command(my_agent, tmp_path, capsys):
+    from benchmarks.backtest.__main__ import main
+
+    out = tmp_path / "results.json"
+    assert main(["--strategy", my_agent, "--paths", "1", "--out", str(out), "--no-chart"]) == 0
+    printed = capsys.readouterr().out
+    assert "strategy " in printed and "breaches" in printed
+    assert out.is_file()
+
+
+def test_the_backtest_refuses_a_strategy_that_does_not_import(capsys):
+    from benchmarks.backtest.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--strategy", "nowhere.agent:decide", "--paths", "1", "--no-chart"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("backtest: error: strategy 'nowhere.agent:decide' does not import")
+    assert "\n" not in err
