@@ -75,12 +75,14 @@ library VaultStorage {
     }
 
     /// @dev A request window's redemptions: shares requested, filled so far, assets owed for them,
-    ///      and the next window with a redeem request (see Queue).
+    ///      and the next window with a redeem request (see Queue). `next` shares the slot of
+    ///      `requested` (nonzero while the window holds requests), so linking the next window
+    ///      rewrites a used slot, filled or not; a fill writes `filled` and `assets` in one slot.
     struct RedeemWindow {
         uint128 requested;
+        uint64 next;
         uint128 filled;
         uint128 assets;
-        uint64 next;
     }
 
     /// @dev A strike's deposit price: `shares` for `assets` (the NAV term + 1 and the supply).
