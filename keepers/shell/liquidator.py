@@ -1,7 +1,9 @@
-"""Liquidator pass: find borrowers (`Borrowed` events since the last scan), read every position
-in one batched read, plan with `keepers.jobs.plan_liquidations` (profit after gas, the keeper's
-inventory), send each `liquidate` — a liquidation another keeper made first comes back as a lost
-race (the position is healthy again, or the debt gone) and the pass carries on."""
+"""Liquidator pass: find borrowers (`Borrowed` events since the last scan), read every
+position and keep the unhealthy ones (`read_book(unhealthy_only=True)`), plan with
+`keepers.jobs.plan_liquidations` (profit after gas, the keeper's inventory), send each
+`liquidate` — a liquidation another keeper made first comes back as a lost race (the position is
+healthy again, the debt gone, or the borrower liquidated by another address since the read
+block) and the pass carries on."""
 
 from __future__ import annotations
 
@@ -51,7 +53,9 @@ def run_liquidator(keeper: Keeper) -> JobReport:
         return JobReport("liquidator", 0, 0, keeper.dry_run, notes=["no lending book"])
     head = keeper.web3.eth.block_number
     borrowers = discover_borrowers(keeper, head)
-    read = read_book(keeper.multicall, protocol, borrowers, keeper.asset, block=head)
+    read = read_book(
+        keeper.multicall, protocol, borrowers, keeper.asset, block=head, unhealthy_only=True
+    )
     report = JobReport("liquidator", read.block, read.timestamp, keeper.dry_run)
     report.notes += [f"read failed: {k}: {v}" for k, v in read.failures.items()]
     inventory = None
@@ -66,7 +70,8 @@ def run_liquidator(keeper: Keeper) -> JobReport:
         inventory,
     )
     report.notes.append(
-        f"{len(read.borrowers)} borrowers, {len(plan.healthy)} healthy, "
+        f"{len(read.borrowers) + len(read.healthy)} borrowers, "
+        f"{len(plan.healthy) + len(read.healthy)} healthy, "
         f"{len(plan.plans)} to liquidate, {len(plan.skipped)} skipped"
     )
     report.skipped += [f"liquidate {s.borrower}: {s.reason}" for s in plan.skipped]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from keepers.math import WAD
+from keepers.reads import read_book
+from keepers.snapshot import Multicall, ensure_multicall
 from tests.keeper_support import keeper, open_many_positions, protocol_of, race
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import USDC, faucet
@@ -74,6 +76,38 @@ def test_the_liquidator_clears_every_unhealthy_position_and_touches_no_healthy_o
     again = k.run("liquidator")
     assert again.actions == []
     assert k.store.last_block("liquidator") == again.block
+
+
+def test_the_scan_keeps_exactly_the_unhealthy_positions_as_the_book_holds_them(
+    shocked, accounts, chain
+):
+    """Issue 20 item 2: the liquidator's read (raw Multicall3 batches, `positionOf` sliced by
+    hand) gives every position as `positionOf` holds it, a two-collateral one included, and
+    with `unhealthy_only` keeps exactly those the book's `healthFactor` puts below 1."""
+    lending, borrowers = shocked
+    book, b = lending.book, accounts[4]
+    lending.open_position(b, "gold", 100_000 * USDC, 60_000 * USDC)
+    lending.buy_collateral(b, "tbill", 10 * USDC)
+    book.depositCollateral(lending.token("tbill"), 5 * 10**6, sender=b)
+    everyone = [borrowers[0].lower(), *borrowers[1:], b.address]  # any case in, checksummed out
+    multicall = Multicall(ensure_multicall(accounts[0]))
+    protocol, asset = protocol_of(lending), str(lending.asset.address)
+    head = chain.blocks.head.number
+
+    full = read_book(multicall, protocol, everyone, asset, block=head)
+    scan = read_book(multicall, protocol, everyone, asset, block=head, unhealthy_only=True)
+
+    assert not full.failures and not scan.failures
+    assert len(full.borrowers) == len(everyone)
+    for view in full.borrowers:
+        p = book.positionOf(view.address)
+        held = {h.token: h.amount for h in view.position.holdings if h.amount}
+        assert (view.position.debt, held) == (p.debt, dict(zip(p.tokens, p.amounts, strict=True)))
+    assert len(book.positionOf(b).tokens) == 2  # gold and tbill both held
+    unhealthy = {a for a in [*borrowers, b.address] if book.healthFactor(a) < WAD}
+    assert 40 < len(unhealthy) < len(everyone) - 40
+    assert {v.address for v in scan.borrowers} == unhealthy
+    assert len(scan.healthy) == len(everyone) - len(unhealthy)
 
 
 def test_two_keepers_racing_liquidate_each_position_once(shocked, accounts, chain, tmp_path):
