@@ -12,8 +12,10 @@ from eth_utils import keccak, to_checksum_address
 from keepers.jobs import plan_liquidations
 from keepers.reads import read_book
 from keepers.shell.keeper import JobReport, Keeper
+from keepers.tx import Contested
 
 BORROWED_TOPIC = "0x" + keccak(text="Borrowed(address,uint256,uint256)").hex()
+LIQUIDATED_TOPIC = "0x" + keccak(text="Liquidated(address,address,address,uint256,uint256)").hex()
 SCAN_CURSOR = "borrower-scan"
 
 
@@ -45,6 +47,37 @@ def discover_borrowers(keeper: Keeper, head: int) -> list[str]:
         store.set_last_block(SCAN_CURSOR, stop)
         start = stop + 1
     return store.borrowers()
+
+
+def liquidated_by_others(keeper: Keeper, borrower: str, read_block: int) -> Contested:
+    """The liquidator's race check (`TxSender.send_raw`'s `contested`): `Liquidated` logs of
+    `borrower` by an address other than this keeper's, after `read_block` (the state its plan
+    was made on) up to the block asked about. One found: another keeper cleared (part of) the
+    position first, so a liquidation of ours that reverted or was refused lost the race."""
+    topic = "0x" + bytes(12).hex() + borrower[2:].lower()
+    ours = (keeper.address or "").lower()
+
+    def check(block: int) -> str | None:
+        if block <= read_block:
+            return None
+        logs = keeper.web3.eth.get_logs(
+            {
+                "address": keeper.protocol.lending.address,
+                "topics": [LIQUIDATED_TOPIC, topic],
+                "fromBlock": read_block + 1,
+                "toBlock": block,
+            }
+        )
+        for log in logs:
+            liquidator = "0x" + bytes(log["topics"][2])[-20:].hex()
+            if liquidator != ours:
+                return (
+                    f"{borrower} liquidated by {to_checksum_address(liquidator)} "
+                    f"in block {int(log['blockNumber'])}"
+                )
+        return None
+
+    return check
 
 
 def run_liquidator(keeper: Keeper) -> JobReport:
@@ -87,5 +120,6 @@ def run_liquidator(keeper: Keeper) -> JobReport:
             p.token,
             p.repay_amount,
             action_id=f"liquidate:{p.borrower.lower()}:{read.block}",
+            contested=liquidated_by_others(keeper, p.borrower, read.block),
         )
     return report
