@@ -12,18 +12,13 @@ APE_ACCOUNTS_<alias>_PASSPHRASE), `--manifest`, `--state-dir`, `--dry-run`, `--l
 
 Exit status: 0 done; 1 the keeper could not start or the input is bad (one line on stderr);
 3 (`once`) an action ended reverted, refused, replaced or stuck; 4 (`verify-decision`) the
-<<<<<<< HEAD
 document is missing or does not match (with --replay: or it is not a replay receipt, the replay
 decides otherwise, or the node disagrees with its chain inputs, each named); 5 (`once`) a pass
 failed on a node error (unreachable, timed out, an RPC error: one line on stderr per pass; the
-other jobs still run, and the next run resumes from the state file).
-=======
-document is missing or does not match; 5 (`once`) a pass failed on a node error (unreachable,
-timed out, an RPC error: one line on stderr per pass; the other jobs still run, and the next
-run resumes from the state file); 6 (`once`) a job could not act for lack of funds — the key
-cannot pay the gas, or the liquidator's stablecoin inventory cannot repay a profitable
-liquidation (one warning line per job and asset). When several apply: 5, then 6, then 3.
->>>>>>> helper-state
+other jobs still run, and the next run resumes from the state file); 6 (`once`) a job could not
+act for lack of funds — the key cannot pay the gas, or the liquidator's stablecoin inventory
+cannot repay a profitable liquidation (one warning line per job and asset). When several apply:
+5, then 6, then 3.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ block the first one read, so one job pass sees one state. Values whose read fail
 in `failures` (label -> reason) and left out; nothing here raises for a single failed call.
 
 - `read_book`: the lending book — liquidation rules, rate model, every borrower's `Position`
-  (collateral in listing order, priced by `tryPrice`, weighted by `lend.*.<name>`);
+  (collateral in listing order, priced by `tryPrice`, weighted by `lend.*.<name>`); with
+  `unhealthy_only` (the liquidator) only the positions below health 1 are returned (positions
+  read in raw Multicall3 batches, `keepers.rawcalls`);
 - `read_oracles`: each priced token's feed age, reference (last accepted), pending move and
   current price, and the registry's staleness, deviation and confirmation bounds (the
   sentinel's `OracleState`s);
@@ -30,9 +32,10 @@ from keepers.binding import ChainBinding
 from keepers.funding import Funding
 from keepers.jobs.liquidator import Borrower
 from keepers.jobs.sentinel import OracleState
-from keepers.math import Holding, LiquidationRules, Position, RateModel
+from keepers.math import WAD, Holding, LiquidationRules, Position, RateModel, health_factor
 from keepers.protocol import Protocol
-from keepers.snapshot import Batch, Call, CallResult, Multicall
+from keepers.rawcalls import RawMulticall, checksum, decode_position, selector, word_address
+from keepers.snapshot import Batch, Call, CallResult, Multicall, describe_revert
 
 __all__ = [
     "AllocationRead",
@@ -101,6 +104,7 @@ class BookRead:
     debt: int
     borrowers: tuple[Borrower, ...]
     failures: Mapping[str, str] = field(default_factory=dict)
+    healthy: tuple[str, ...] = ()  # unhealthy_only reads: the borrowers not read in full
 
 
 _BOOK_PARAMS = (
@@ -120,11 +124,19 @@ def read_book(
     borrowers: Sequence[str],
     asset: str,
     block: int | str = "latest",
+    unhealthy_only: bool = False,
 ) -> BookRead:
     """Every `borrowers` position (debt accrued to the read block) and the book's rules.
 
     `asset`: the vault's base asset (its decimals scale collateral values). A borrower whose
     `positionOf` failed is left out (named in `failures`).
+
+    The positions are read in raw Multicall3 batches (`keepers.rawcalls`: calldata built from
+    bytes, `positionOf`'s return sliced by hand; Ape's codec costs about 1 ms a call).
+
+    `unhealthy_only` (the liquidator's scan): `borrowers` holds only the positions with debt and
+    `keepers.math.health_factor` below 1 WAD; the others are listed in `healthy` (the planner
+    leaves them alone: it judges with the same function).
     """
     book, registry = protocol.lending, protocol.registry
     first = multicall.read(
@@ -149,7 +161,6 @@ def read_book(
             Call(protocol.router.tryPrice, t, label=f"tryPrice({t})"),
             Call(_erc20(t).decimals, label=f"decimals({t})"),
         ]
-    calls += [Call(book.positionOf, b, label=f"positionOf({b})") for b in borrowers]
     second = _read_chunked(multicall, calls, first.block)
     per_token = second.results[: 3 * len(tokens)]
     names = [str(per_token[3 * i].unwrap()) for i in range(len(tokens))]
@@ -165,28 +176,30 @@ def read_book(
     )
     weight_values = [int(_value(r, 0)) for r in third.results]
 
-    views = []
-    for b, r in zip(borrowers, second.results[3 * len(tokens) :], strict=True):
-        if not r.success:
-            continue
-        amounts = dict(
-            zip((to_checksum_address(t) for t in r.value.tokens), r.value.amounts, strict=True)
+    holdings = [
+        Holding(
+            token=t,
+            amount=0,
+            decimals=decimals[i],
+            price=int(prices[i][0]),
+            ltv_bps=weight_values[3 * i],
+            threshold_bps=weight_values[3 * i + 1],
+            bonus_bps=weight_values[3 * i + 2],
+            fresh=bool(prices[i][1]),
         )
-        holdings = tuple(
-            Holding(
-                token=t,
-                amount=int(amounts.get(t, 0)),
-                decimals=decimals[i],
-                price=int(prices[i][0]),
-                ltv_bps=weight_values[3 * i],
-                threshold_bps=weight_values[3 * i + 1],
-                bonus_bps=weight_values[3 * i + 2],
-                fresh=bool(prices[i][1]),
-            )
-            for i, t in enumerate(tokens)
-        )
-        position = Position(int(r.value.debt), holdings, asset_decimals)
-        views.append(Borrower(to_checksum_address(b), position))
+        for i, t in enumerate(tokens)
+    ]
+    failures = dict(_failures(first, second, third))
+    views, healthy = _positions(
+        RawMulticall(multicall.address),
+        book,
+        borrowers,
+        holdings,
+        asset_decimals,
+        first.block,
+        failures,
+        unhealthy_only,
+    )
 
     return BookRead(
         block=first.block,
@@ -204,8 +217,58 @@ def read_book(
         cash=int(_value(cash_r, 0)),
         debt=int(_value(debt_r, 0)),
         borrowers=tuple(views),
-        failures=_failures(first, second, third),
+        failures=MappingProxyType(failures),
+        healthy=healthy,
     )
+
+
+_POSITION_OF = selector("positionOf(address)")
+
+
+def _positions(
+    raw: RawMulticall,
+    book: Any,
+    borrowers: Sequence[str],
+    holdings: Sequence[Holding],
+    asset_decimals: int,
+    block: int,
+    failures: dict[str, str],
+    unhealthy_only: bool,
+) -> tuple[list[Borrower], tuple[str, ...]]:
+    """Every borrower's `positionOf` at `block` (raw batches, sliced by hand): (the positions
+    kept, the healthy borrowers left out when `unhealthy_only`). `holdings`: one per listed
+    token, amount 0 (each position's amounts replace it). A failed read goes to `failures`."""
+    target = str(book.address)
+    batch = raw.read([(target, _POSITION_OF + word_address(b)) for b in borrowers], block)
+    index = {h.token.lower(): i for i, h in enumerate(holdings)}
+    rest = [
+        (h.decimals, h.price, h.ltv_bps, h.threshold_bps, h.bonus_bps, h.fresh) for h in holdings
+    ]
+    views: list[Borrower] = []
+    healthy: list[str] = []
+    for k, (b, returned) in enumerate(zip(borrowers, batch.returns, strict=True)):
+        try:
+            if returned is None:
+                raise ValueError(_revert_reason(batch.reverts.get(k, b""), book))
+            debt, _, tokens, amounts = decode_position(returned)
+        except ValueError as err:
+            failures[f"positionOf({b})"] = str(err)
+            continue
+        held = list(holdings)
+        for t, amount in zip(tokens, amounts, strict=True):
+            i = index.get(t)
+            if i is not None:  # positionOf lists only listed tokens
+                held[i] = Holding(holdings[i].token, amount, *rest[i])
+        position = Position(debt, tuple(held), asset_decimals)
+        if unhealthy_only and (debt == 0 or health_factor(position) >= WAD):
+            healthy.append(b)
+            continue
+        views.append(Borrower(checksum(b), position))
+    return views, tuple(healthy)
+
+
+def _revert_reason(data: bytes, contract: Any) -> str:
+    return describe_revert(data, contract) if data else "reverted (or not one word) without data"
 
 
 # ------------------------------------------------------------------ oracles

@@ -6,7 +6,8 @@ replace, and say what happened as a typed outcome.
 1. `already_done(action_id)` in the store → `AlreadyDone` (a restart does no double work);
 2. under the key's lock (one transaction in flight per key, across every sender of the process):
 3. simulation with `eth_call` at the pending block; a revert → `LostRace` when its custom error
-   is one of `TxSettings.lost_race_errors` (another keeper did it first), else `Refused`;
+   is one of `TxSettings.lost_race_errors` or `contested` (below) shows another address did the
+   action first, else `Refused`;
 4. gas = `eth_estimateGas` × (1 + margin); EIP-1559 fees: max fee = base fee × multiplier +
    tip, capped by `max_fee_cap` (a base fee at or above the cap → `Refused("FeeCapExceeded")`);
    a key whose balance cannot pay gas limit × max fee (+ value) → `Unfunded`, nothing sent;
@@ -23,9 +24,12 @@ replace, and say what happened as a typed outcome.
 7. waits for a receipt; pending for `replace_after` seconds → the same nonce re-sent with
    fees bumped by ≥ `fee_bump_bps` (12.5 %), up to `max_replacements`; after
    `receipt_timeout` → `Stuck`;
-8. the receipt: success → `Mined`; reverted → the call replayed at the receipt's block names
-   the error: `LostRace` or `Reverted`. If the nonce was consumed by a transaction that is not
-   one of ours → `Replaced`.
+8. the receipt: success → `Mined`; reverted → the transaction's own revert reason, decoded from
+   the node's trace (`revert_of`; the call replayed at its block on a node without traces):
+   `LostRace` when the error is a lost-race error or the job's `contested` chain fact says
+   another address did the action (the liquidator: the borrower liquidated by someone else
+   since the read block), else `Reverted` — never by timing. If the nonce was consumed by a
+   transaction that is not one of ours → `Replaced`.
 
 Every broadcast and outcome goes to the `Store` when one is given.
 """
@@ -48,6 +52,10 @@ from keepers.settings import TxSettings
 from keepers.store import Store
 
 log = logging.getLogger(__name__)
+
+Contested = Callable[[int], "str | None"]
+"""A job's race check: given a block, why another address already did the action by then
+(a one-line reason), or None."""
 
 
 # ---------------------------------------------------------------------- outcomes
@@ -195,6 +203,7 @@ class _Flight:
     nonce: int
     gas: int
     attempts: list[_Attempt] = field(default_factory=list)
+    contested: Contested | None = None
 
     @property
     def hashes(self) -> tuple[str, ...]:
@@ -319,15 +328,18 @@ class TxSender:
         action_id: str,
         value: int = 0,
         gas_limit: int | None = None,
+        contested: Contested | None = None,
     ) -> Outcome:
-        """Sends `data` to `to` (see the module's steps)."""
+        """Sends `data` to `to` (see the module's steps). `contested(block)`: the job's chain
+        fact for "another address did this action after my read, up to `block`" (a reason, or
+        None); a revert or refusal it explains is a lost race whatever its error."""
         to = to_checksum_address(to)
         if self.store is not None and self.store.already_done(action_id):
             return AlreadyDone(action_id)
         with self._lock:
             refusal = self.simulate(to, data, value)
             if refusal is not None:
-                return self._refusal(action_id, *refusal)
+                return self._refusal(action_id, *refusal, contested=contested)
             if gas_limit is None:
                 try:
                     estimate = int(
@@ -337,7 +349,9 @@ class TxSender:
                     if _insufficient_funds(error.message):
                         return Unfunded(0, self.balance())
                     name, reason = self.decoder.decode(error.data)
-                    return self._refusal(action_id, name or "", reason or error.message)
+                    return self._refusal(
+                        action_id, name or "", reason or error.message, contested=contested
+                    )
                 gas_limit = estimate * (10_000 + self.settings.gas_margin_bps) // 10_000
             max_fee, tip, base = self.fees()
             if base >= max_fee:  # the cap leaves nothing above the base fee
@@ -348,10 +362,25 @@ class TxSender:
             need, have = gas_limit * max_fee + value, self.balance()
             if have < need:
                 return Unfunded(need, have)
-            return self._fly(to, data, value, gas_limit, max_fee, tip, action_id)
+            return self._fly(to, data, value, gas_limit, max_fee, tip, action_id, contested)
 
-    def _refusal(self, action_id: str, name: str, reason: str) -> Refused | LostRace:
+    def _race_evidence(
+        self, name: str, block: Callable[[], int], contested: Contested | None
+    ) -> str | None:
+        """Why a revert or refusal with error `name` is a lost race (None: it is not): a
+        lost-race error, or the job's chain fact that another address acted first, up to
+        `block()` (read only when needed)."""
         if name in self.settings.lost_race_errors:
+            return name
+        return contested(block()) if contested is not None else None
+
+    def _refusal(
+        self, action_id: str, name: str, reason: str, contested: Contested | None = None
+    ) -> Refused | LostRace:
+        head = lambda: int(self._rpc("eth_blockNumber", []), 16)  # noqa: E731
+        evidence = self._race_evidence(name, head, contested)
+        if evidence is not None:
+            reason = reason if evidence == name else f"{reason}; {evidence}"
             log.info("lost race on %s: %s", action_id, reason)
             if self.store is not None:
                 self.store.record_lost_race(
@@ -418,9 +447,17 @@ class TxSender:
             )
 
     def _fly(
-        self, to: str, data: bytes, value: int, gas: int, fee: int, tip: int, action_id: str
+        self,
+        to: str,
+        data: bytes,
+        value: int,
+        gas: int,
+        fee: int,
+        tip: int,
+        action_id: str,
+        contested: Contested | None = None,
     ) -> Outcome:
-        flight = _Flight(nonce=self.pending_nonce(), gas=gas)
+        flight = _Flight(nonce=self.pending_nonce(), gas=gas, contested=contested)
         nonce_retries = 0
         # first broadcast: a stale nonce is re-read, an underpriced one (a stale pool entry of
         # ours with this nonce) bumped
@@ -568,12 +605,46 @@ class TxSender:
                 attempt.priority_fee,
                 others,
             )
-        # Reverted on chain: replaying the call on the state after its block names the error
-        # (a lost race shows as the winner's effect).
-        replay = self.simulate(to, data, value, block=hex(block))
-        name, reason = replay if replay is not None else ("", "reverted (passes on replay)")
-        if name in self.settings.lost_race_errors:
+        # Reverted on chain: the transaction's own revert data names the error (a lost race
+        # shows as the winner's effect), or the job's chain fact shows another address acted.
+        name, reason = self.revert_of(attempt.tx_hash, block, to, data, value)
+        evidence = self._race_evidence(name, lambda: block, flight.contested)
+        if evidence is not None:
+            reason = reason if evidence == name else f"{reason}; {evidence}"
             self._record(attempt.tx_hash, "lost-race", error=reason, **facts)
             return LostRace(reason, name, attempt.tx_hash)
         self._record(attempt.tx_hash, "reverted", error=reason, **facts)
         return Reverted(attempt.tx_hash, receipt, reason, name or None)
+
+    def revert_of(
+        self,
+        tx_hash: str,
+        block: int,
+        to: str | None = None,
+        data: bytes | None = None,
+        value: int = 0,
+    ) -> tuple[str, str]:
+        """(error name or "", reason) of a transaction mined reverted in `block`.
+
+        The node's trace of the transaction itself (``debug_traceTransaction`` with the
+        ``callTracer``: its revert data, or why it stopped, e.g. out of gas); a node without the
+        debug namespace: the call (`to`, `data`, `value`, else the transaction's own) replayed on
+        the state after `block`, which names the error when the state that made it revert
+        lasted to the block's end.
+        """
+        try:
+            trace = self._rpc("debug_traceTransaction", [tx_hash, {"tracer": "callTracer"}])
+        except RpcError as error:
+            log.debug("no trace of %s (%s): replaying it", tx_hash, error.message)
+            trace = None
+        if isinstance(trace, dict):
+            output = trace.get("output") or "0x"
+            if len(output) > 2:
+                name, reason = self.decoder.decode(bytes(HexBytes(output)))
+                return name or "", reason
+            return "", str(trace.get("error") or "reverted without data")
+        if to is None or data is None:
+            tx = self._rpc("eth_getTransactionByHash", [tx_hash])
+            to, data, value = tx["to"], bytes(HexBytes(tx["input"])), int(tx["value"], 16)
+        replay = self.simulate(to, data, value, block=hex(block))
+        return replay if replay is not None else ("", "reverted (passes on replay)")

@@ -1,9 +1,11 @@
 """The scan measured: which borrowers are unhealthy, read three ways at one block.
 
-- **batched** — the liquidator's own code: `keepers.reads.read_book` (Multicall3 batches of
-  `positionOf`, 400 calls per ``eth_call``, pinned to one block, plus the book's rules and
-  prices) and `keepers.jobs.plan_liquidations`; the unhealthy set is what the planner planned
-  or skipped (every position with debt and health below 1).
+- **batched** — the liquidator's own code: `keepers.reads.read_book(unhealthy_only=True)` (the
+  book's rules and prices through Ape's Multicall, then every borrower's ``positionOf`` in raw
+  Multicall3 batches of 1,000 calls per ``eth_call`` pinned to that block, the calldata built
+  from bytes and the returns sliced by `keepers.rawcalls`; positions with health >= 1 dropped
+  by `keepers.math.health_factor`) and `keepers.jobs.plan_liquidations`; the unhealthy set is
+  what the planner planned or skipped (every position with debt and health below 1).
 - **naive (ape)** — what a keeper written without batching would do: per borrower the book's
   ``healthFactor(borrower)`` view through the Ape contract handle, one call at a time
   (``type(uint256).max`` for no debt, so "< 1 WAD" is exactly "unhealthy").
@@ -18,8 +20,10 @@ whose two sides disagree measures nothing, so a mismatch stops the run. Runs are
 above `REPEAT_UP_TO` borrowers each method runs once (one naive scan of 10,000 takes minutes).
 
 `profile_batched` then runs the batched scan once more under cProfile and splits its time into
-the node's answers (``eth_call``), the Ape ABI encoding of each call (`Call.calldata`), the Ape
-ABI decoding of each result (`Call.decode`) and the rest — where the batched time goes.
+the JSON-RPC round trips (the node's answers: the HTTP provider's ``_make_request``), the Ape
+ABI encoding and decoding of the small first batches (`Call.calldata`, `Call.decode`), the raw
+``aggregate3`` encoding and slicing (`keepers.rawcalls`), the planner and the rest — where
+the batched time goes.
 """
 
 from __future__ import annotations
@@ -79,8 +83,10 @@ def batched(
     `multicall`: the one to use (a keeper builds its `Multicall` once, at start)."""
     settings = KeeperSettings()
     multicall = multicall or Multicall()
-    read = read_book(multicall, bench.protocol, borrowers, _asset(bench), block=block)
-    if read.failures or len(read.borrowers) != len(borrowers):
+    read = read_book(
+        multicall, bench.protocol, borrowers, _asset(bench), block=block, unhealthy_only=True
+    )
+    if read.failures or len(read.borrowers) + len(read.healthy) != len(borrowers):
         raise ScanMismatch(f"the batched read failed for some borrowers: {dict(read.failures)}")
     plan = plan_liquidations(read.borrowers, read.rules, _gas_market(settings), None)
     return frozenset([p.borrower for p in plan.plans] + [s.borrower for s in plan.skipped])
@@ -160,9 +166,13 @@ def measure_scans(bench: Bench, repeats: int) -> dict[str, ScanResult]:
 
 
 _PARTS = {  # (file suffix, function) -> part of the batched scan
+    ("web3/providers/rpc/rpc.py", "_make_request"): "JSON-RPC (node)",
     ("keepers/snapshot.py", "calldata"): "ape ABI encode",
     ("keepers/snapshot.py", "decode"): "ape ABI decode",
-    ("web3/eth/eth.py", "call"): "eth_call (node)",
+    ("keepers/rawcalls.py", "encode_aggregate3"): "raw encode",
+    ("keepers/rawcalls.py", "decode_aggregate3"): "raw decode",
+    ("keepers/rawcalls.py", "decode_position"): "raw decode",
+    ("keepers/jobs/liquidator.py", "plan_liquidations"): "plan",
 }
 
 
@@ -181,5 +191,5 @@ def profile_batched(bench: Bench) -> dict[str, float]:
         )
         if part is not None:
             parts[part] += cumulative
-    parts["other (plan, checksums, ...)"] = max(total - sum(parts.values()), 0.0)
+    parts["other (positions, checksums, ...)"] = max(total - sum(parts.values()), 0.0)
     return {"total (profiled)": total, **parts}

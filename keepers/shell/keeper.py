@@ -31,6 +31,7 @@ from keepers.store import Store, TxRecord
 from keepers.strategy.gate import GasMarket
 from keepers.tx import (
     AlreadyDone,
+    Contested,
     LostRace,
     Mined,
     Outcome,
@@ -220,16 +221,31 @@ class Keeper:
         )
 
     def act(
-        self, report: JobReport, contract: Any, method: str, *args: Any, action_id: str
+        self,
+        report: JobReport,
+        contract: Any,
+        method: str,
+        *args: Any,
+        action_id: str,
+        contested: Contested | None = None,
     ) -> ActionReport:
         """Sends `contract.method(*args)` (or simulates it in a dry run) and records the result
-        in `report`."""
+        in `report`. `contested`: the job's race check (`TxSender.send_raw`)."""
         call = f"{method}({', '.join(_short(a) for a in args)})"
         data = bytes(HexBytes(getattr(contract, method).encode_input(*args)))
-        return self.act_data(report, contract, data, call=call, action_id=action_id)
+        return self.act_data(
+            report, contract, data, call=call, action_id=action_id, contested=contested
+        )
 
     def act_data(
-        self, report: JobReport, contract: Any, data: bytes, *, call: str, action_id: str
+        self,
+        report: JobReport,
+        contract: Any,
+        data: bytes,
+        *,
+        call: str,
+        action_id: str,
+        contested: Contested | None = None,
     ) -> ActionReport:
         """Sends the call data `data` to `contract` as is (a trigger's own call data), or
         simulates it in a dry run; `call` names it in the report."""
@@ -256,7 +272,9 @@ class Keeper:
         else:
             sender = self.sender(report.job)
             sender.decoder.add(contract.contract_type)
-            result = sender.send_raw(str(contract.address), data, action_id=action_id)
+            result = sender.send_raw(
+                str(contract.address), data, action_id=action_id, contested=contested
+            )
             if isinstance(result, Unfunded):
                 report.shortfalls.append(
                     Shortfall(
@@ -285,7 +303,8 @@ class Keeper:
 
     def reconcile(self) -> list[TxRecord]:
         """Settles this key's transactions left `sent` by an earlier process (or a pass that
-        failed mid-send): a receipt found → mined / reverted; the nonce used by none of them →
+        failed mid-send): a receipt found → mined, or reverted / lost-race by its own revert
+        reason (`TxSender.revert_of`); the nonce used by none of them →
         replaced; unknown to the node → dropped. Returns those still pending (the next send
         waits behind them: the node's pending nonce counts them)."""
         if self.address is None:
@@ -299,14 +318,21 @@ class Keeper:
             except TransactionNotFound:  # none yet; any other error (the node's) propagates:
                 receipt = None  # a failed lookup must not read as "nonce used elsewhere"
             if receipt is not None and receipt.get("blockNumber") is not None:
-                status = "mined" if receipt["status"] == 1 else "reverted"
+                status, error = "mined", None
+                if receipt["status"] != 1:  # its own revert reason names a lost race
+                    name, reason = self.sender(record.job).revert_of(
+                        record.tx_hash, int(receipt["blockNumber"])
+                    )
+                    lost = name in self.settings.tx.lost_race_errors
+                    status = "lost-race" if lost else "reverted"
+                    error = f"{reason} (found after a restart)"
                 self.store.record_outcome(
                     record.tx_hash,
                     status,
                     gas_used=receipt["gasUsed"],
                     effective_gas_price=receipt.get("effectiveGasPrice"),
                     block=receipt["blockNumber"],
-                    error=None if status == "mined" else "reverted (found after a restart)",
+                    error=error,
                 )
                 log.info("reconciled %s %s: %s", record.action_id, record.tx_hash, status)
             elif record.nonce < latest_nonce:

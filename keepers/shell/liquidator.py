@@ -1,9 +1,10 @@
-"""Liquidator pass: find borrowers (`Borrowed` events since the last scan), read every position
-in one batched read, plan with `keepers.jobs.plan_liquidations` (profit after gas, the keeper's
-inventory), send each `liquidate` — a liquidation another keeper made first comes back as a lost
-race (the position is healthy again, or the debt gone) and the pass carries on. Profitable
-liquidations the key's stablecoin inventory cannot repay are a `Shortfall` of the report (the
-CLI warns once and exits `UNFUNDED_EXIT`)."""
+"""Liquidator pass: find borrowers (`Borrowed` events since the last scan), read every
+position and keep the unhealthy ones (`read_book(unhealthy_only=True)`), plan with
+`keepers.jobs.plan_liquidations` (profit after gas, the keeper's inventory), send each
+`liquidate` — a liquidation another keeper made first comes back as a lost race (the position is
+healthy again, the debt gone, or the borrower liquidated by another address since the read
+block) and the pass carries on. Profitable liquidations the key's stablecoin inventory cannot
+repay are a `Shortfall` of the report (the CLI warns once and exits `UNFUNDED_EXIT`)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from keepers.funding import Shortfall
 from keepers.jobs import plan_liquidations
 from keepers.reads import read_book
 from keepers.shell.keeper import JobReport, Keeper
+from keepers.tx import Contested
 
 BORROWED_TOPIC = "0x" + keccak(text="Borrowed(address,uint256,uint256)").hex()
+LIQUIDATED_TOPIC = "0x" + keccak(text="Liquidated(address,address,address,uint256,uint256)").hex()
 SCAN_CURSOR = "borrower-scan"
 
 
@@ -48,13 +51,46 @@ def discover_borrowers(keeper: Keeper, head: int) -> list[str]:
     return store.borrowers()
 
 
+def liquidated_by_others(keeper: Keeper, borrower: str, read_block: int) -> Contested:
+    """The liquidator's race check (`TxSender.send_raw`'s `contested`): `Liquidated` logs of
+    `borrower` by an address other than this keeper's, after `read_block` (the state its plan
+    was made on) up to the block asked about. One found: another keeper cleared (part of) the
+    position first, so a liquidation of ours that reverted or was refused lost the race."""
+    topic = "0x" + bytes(12).hex() + borrower[2:].lower()
+    ours = (keeper.address or "").lower()
+
+    def check(block: int) -> str | None:
+        if block <= read_block:
+            return None
+        logs = keeper.web3.eth.get_logs(
+            {
+                "address": keeper.protocol.lending.address,
+                "topics": [LIQUIDATED_TOPIC, topic],
+                "fromBlock": read_block + 1,
+                "toBlock": block,
+            }
+        )
+        for log in logs:
+            liquidator = "0x" + bytes(log["topics"][2])[-20:].hex()
+            if liquidator != ours:
+                return (
+                    f"{borrower} liquidated by {to_checksum_address(liquidator)} "
+                    f"in block {int(log['blockNumber'])}"
+                )
+        return None
+
+    return check
+
+
 def run_liquidator(keeper: Keeper) -> JobReport:
     protocol = keeper.protocol
     if protocol.lending is None:
         return JobReport("liquidator", 0, 0, keeper.dry_run, notes=["no lending book"])
     head = keeper.web3.eth.block_number
     borrowers = discover_borrowers(keeper, head)
-    read = read_book(keeper.multicall, protocol, borrowers, keeper.asset, block=head)
+    read = read_book(
+        keeper.multicall, protocol, borrowers, keeper.asset, block=head, unhealthy_only=True
+    )
     report = JobReport("liquidator", read.block, read.timestamp, keeper.dry_run)
     report.notes += [f"read failed: {k}: {v}" for k, v in read.failures.items()]
     inventory = None
@@ -69,7 +105,8 @@ def run_liquidator(keeper: Keeper) -> JobReport:
         inventory,
     )
     report.notes.append(
-        f"{len(read.borrowers)} borrowers, {len(plan.healthy)} healthy, "
+        f"{len(read.borrowers) + len(read.healthy)} borrowers, "
+        f"{len(plan.healthy) + len(read.healthy)} healthy, "
         f"{len(plan.plans)} to liquidate, {len(plan.skipped)} skipped"
     )
     report.skipped += [f"liquidate {s.borrower}: {s.reason}" for s in plan.skipped]
@@ -98,5 +135,6 @@ def run_liquidator(keeper: Keeper) -> JobReport:
             p.token,
             p.repay_amount,
             action_id=f"liquidate:{p.borrower.lower()}:{read.block}",
+            contested=liquidated_by_others(keeper, p.borrower, read.block),
         )
     return report

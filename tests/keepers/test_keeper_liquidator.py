@@ -3,14 +3,22 @@ and no healthy one touched; two keepers racing liquidate each position once."""
 
 from __future__ import annotations
 
-import pytest
+import threading
+import time
 
+import pytest
+from eth_utils import keccak, to_checksum_address
+
+from keepers.config import load_settings
 from keepers.math import WAD
+from keepers.reads import read_book
+from keepers.snapshot import Multicall, ensure_multicall
 from tests.keeper_support import keeper, open_many_positions, protocol_of, race
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import USDC, faucet
 
 BORROWERS = 200
+LIQUIDATE = "liquidate(address,address,uint256)"
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +84,38 @@ def test_the_liquidator_clears_every_unhealthy_position_and_touches_no_healthy_o
     assert k.store.last_block("liquidator") == again.block
 
 
+def test_the_scan_keeps_exactly_the_unhealthy_positions_as_the_book_holds_them(
+    shocked, accounts, chain
+):
+    """Issue 20 item 2: the liquidator's read (raw Multicall3 batches, `positionOf` sliced by
+    hand) gives every position as `positionOf` holds it, a two-collateral one included, and
+    with `unhealthy_only` keeps exactly those the book's `healthFactor` puts below 1."""
+    lending, borrowers = shocked
+    book, b = lending.book, accounts[4]
+    lending.open_position(b, "gold", 100_000 * USDC, 60_000 * USDC)
+    lending.buy_collateral(b, "tbill", 10 * USDC)
+    book.depositCollateral(lending.token("tbill"), 5 * 10**6, sender=b)
+    everyone = [borrowers[0].lower(), *borrowers[1:], b.address]  # any case in, checksummed out
+    multicall = Multicall(ensure_multicall(accounts[0]))
+    protocol, asset = protocol_of(lending), str(lending.asset.address)
+    head = chain.blocks.head.number
+
+    full = read_book(multicall, protocol, everyone, asset, block=head)
+    scan = read_book(multicall, protocol, everyone, asset, block=head, unhealthy_only=True)
+
+    assert not full.failures and not scan.failures
+    assert len(full.borrowers) == len(everyone)
+    for view in full.borrowers:
+        p = book.positionOf(view.address)
+        held = {h.token: h.amount for h in view.position.holdings if h.amount}
+        assert (view.position.debt, held) == (p.debt, dict(zip(p.tokens, p.amounts, strict=True)))
+    assert len(book.positionOf(b).tokens) == 2  # gold and tbill both held
+    unhealthy = {a for a in [*borrowers, b.address] if book.healthFactor(a) < WAD}
+    assert 40 < len(unhealthy) < len(everyone) - 40
+    assert {v.address for v in scan.borrowers} == unhealthy
+    assert len(scan.healthy) == len(everyone) - len(unhealthy)
+
+
 def test_two_keepers_racing_liquidate_each_position_once(shocked, accounts, chain, tmp_path):
     lending, borrowers = shocked
     book = lending.book
@@ -98,6 +138,102 @@ def test_two_keepers_racing_liquidate_each_position_once(shocked, accounts, chai
         recorded = [t for t in k.store.transactions() if t.status == "lost-race"]
         assert len(recorded) == len(lost)
     assert all(book.healthFactor(b) >= WAD or book.debtOf(b) == 0 for b in unhealthy)
+
+
+def _pending_from(chain, who: str) -> list[dict]:
+    """`who`'s transactions waiting in the node's pool (a chain fact: txpool_content)."""
+    pool = chain.provider.make_request("txpool_content", [])["pending"]
+    mine = next((txs for sender, txs in pool.items() if sender.lower() == who.lower()), {})
+    return list(mine.values())
+
+
+@pytest.mark.parametrize("by", ["revert reason", "chain fact"])
+def test_a_liquidation_mined_behind_another_keepers_in_one_block_is_a_lost_race(
+    shocked, accounts, chain, tmp_path, by
+):
+    """Issue 20 item 6, without timing: automine off, the keeper's first `liquidate` waits in the
+    pool; a rival liquidates the same borrower with a higher tip; one block mines both, the
+    rival's first, so the keeper's transaction is MINED and reverts. It is `lost-race` in the
+    report and the store — by its decoded revert reason (`HealthyPosition`/`NoDebt`), and, with no
+    lost-race error names configured at all, by the chain fact alone (the borrower's
+    `Liquidated` log by another address since the keeper's read block)."""
+    lending, borrowers = shocked
+    book, tbill = lending.book, lending.token("tbill")
+    ours, rival = accounts[8], accounts[7]
+    max_uint = 2**256 - 1
+    for who in (ours, rival):  # approvals first: the keeper's first transaction is a liquidate
+        lending.asset.approve(book, max_uint, sender=who)
+    settings = load_settings()
+    if by == "chain fact":
+        tx = settings.tx.model_copy(update={"lost_race_errors": frozenset()})
+        settings = settings.model_copy(update={"tx": tx})
+    k = keeper(protocol_of(lending), ours, tmp_path, settings=settings)
+    unhealthy = {b for b in borrowers if book.healthFactor(b) < WAD}
+    start = chain.blocks.head.number + 1
+    request = chain.provider.make_request
+    done = threading.Event()
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["report"] = k.run("liquidator")
+        except BaseException as err:  # noqa: BLE001 - re-raised below
+            box["error"] = err
+        finally:
+            done.set()
+
+    request("anvil_setAutomine", [False])
+    try:
+        threading.Thread(target=run, daemon=True).start()
+        deadline = time.monotonic() + 300
+        while not (pending := _pending_from(chain, ours.address)):
+            assert time.monotonic() < deadline and not done.is_set(), box
+            time.sleep(0.05)
+        (first,) = pending
+        borrower = to_checksum_address("0x" + first["input"][2 + 8 + 24 : 2 + 8 + 64])
+        assert first["input"][:10] == "0x" + keccak(text=LIQUIDATE)[:4].hex()
+        tip = int(first.get("maxPriorityFeePerGas") or first["gasPrice"], 16)
+        rival_hash = request(
+            "eth_sendTransaction",
+            [
+                {
+                    "from": rival.address,
+                    "to": book.address,
+                    "data": "0x"
+                    + bytes(book.liquidate.encode_input(borrower, tbill, max_uint)).hex(),
+                    "gas": hex(2_000_000),
+                    "maxPriorityFeePerGas": hex(tip * 10),
+                    "maxFeePerGas": hex(tip * 10 + 100 * 10**9),
+                }
+            ],
+        )
+        request("evm_mine", [])  # both in one block, the higher tip first
+        while not done.is_set():  # the rest of the pass: mine whatever it sends
+            if _pending_from(chain, ours.address):
+                request("evm_mine", [])
+            assert time.monotonic() < deadline, "the pass did not finish"
+            time.sleep(0.05)
+    finally:
+        request("anvil_setAutomine", [True])
+    assert "error" not in box, box
+    report = box["report"]
+
+    theirs = chain.provider.web3.eth.get_transaction_receipt(rival_hash)
+    lost = chain.provider.web3.eth.get_transaction_receipt(first["hash"])
+    assert (theirs.status, lost.status) == (1, 0)  # the keeper's transaction was mined, reverted
+    assert theirs.blockNumber == lost.blockNumber and theirs.transactionIndex == 0
+    (action,) = [a for a in report.actions if a.tx_hash == first["hash"]]
+    assert action.outcome == "lost-race", action
+    (record,) = [t for t in k.store.transactions() if t.tx_hash == first["hash"]]
+    assert (record.status, record.block) == ("lost-race", lost.blockNumber)
+    if by == "chain fact":
+        assert f"liquidated by {rival.address} in block {lost.blockNumber}" in action.detail
+    else:  # the mined transaction's own revert, decoded: the rival closed the position
+        assert action.detail.split("(")[0] in {"HealthyPosition", "NoDebt"}, action.detail
+    others = [a for a in report.actions if a.action_id.startswith("liq") and a is not action]
+    assert {a.outcome for a in others} == {"mined"}
+    liquidated = liquidated_borrowers(lending, start)
+    assert sorted(liquidated) == sorted(unhealthy)  # each exactly once, the rival's included
 
 
 def test_the_liquidator_writes_off_debt_left_behind_dust(book, accounts, chain, tmp_path):
