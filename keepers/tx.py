@@ -18,9 +18,11 @@ replace, and say what happened as a typed outcome.
    is a success too when the node has this very transaction (an earlier copy of the request
    landed unanswered: web3 re-sends `eth_sendRawTransaction` after a timeout), else it re-reads
    the nonce (before anything was sent) or checks whether one of our transactions was mined
-   (after); "replacement transaction underpriced" bumps again. A broadcast left unanswered
-   (timeout, dropped connection, HTTP error) is recorded as sent before the error propagates:
-   the next pass's `Keeper.reconcile` settles it by its hash;
+   (after); "replacement transaction underpriced" bumps again. Every signed transaction is
+   recorded as sent BEFORE its broadcast (write-ahead), so a process killed in between, or a
+   broadcast left unanswered (timeout, dropped connection, HTTP error), leaves its hash for the
+   next pass's `Keeper.reconcile` to settle (mined, replaced, or dropped when it never reached
+   the node); a broadcast the node rejects marks its record dropped;
 7. waits for a receipt; pending for `replace_after` seconds → the same nonce re-sent with
    fees bumped by ≥ `fee_bump_bps` (12.5 %), up to `max_replacements`; after
    `receipt_timeout` → `Stuck`;
@@ -464,7 +466,7 @@ class TxSender:
         while True:
             try:
                 raw = self._sign(to, data, value, flight, fee, tip)
-                tx_hash = self._uncertain_broadcast(raw, action_id, flight, fee, tip)
+                tx_hash = self._logged_broadcast(raw, action_id, flight, fee, tip)
                 attempt = _Attempt(tx_hash, fee, tip)
                 break
             except RpcError as error:
@@ -481,26 +483,28 @@ class TxSender:
                 if _insufficient_funds(message):  # the balance moved since it was read
                     return Unfunded(flight.gas * fee + value, self.balance())
                 return Refused(f"node rejected the transaction: {error.message}", None)
-        flight.attempts.append(attempt)
-        self._record_sent(action_id, flight, attempt)
+        flight.attempts.append(attempt)  # recorded before its broadcast (`_logged_broadcast`)
         log.info("sent %s nonce %d: %s", action_id, flight.nonce, attempt.tx_hash)
         return self._wait(to, data, value, flight, action_id)
 
-    def _uncertain_broadcast(
+    def _logged_broadcast(
         self, raw: bytes, action_id: str, flight: _Flight, fee: int, tip: int
     ) -> str:
-        """`_broadcast`, except that a transport failure (no answer: timeout, dropped
-        connection, HTTP error) records the transaction as sent before re-raising: it may have
-        reached the node, and the next pass's `Keeper.reconcile` settles it by its hash."""
+        """Records the signed transaction as sent, then broadcasts it (write-ahead: a process
+        killed between the two leaves its hash in the store, and `Keeper.reconcile` settles it —
+        mined, replaced, or dropped when it never reached the node). A node that rejects it
+        (`RpcError`) marks that record dropped; a broadcast left unanswered (timeout, dropped
+        connection) leaves it sent for the next pass to reconcile by its hash."""
+        attempt = _Attempt("0x" + keccak(raw).hex(), fee, tip)
+        self._record_sent(action_id, flight, attempt)
         try:
             return self._broadcast(raw)
-        except RpcError:
+        except RpcError as error:
+            self._record(attempt.tx_hash, "dropped", error=f"rejected: {error.message}")
             raise
         except Exception:
-            attempt = _Attempt("0x" + keccak(raw).hex(), fee, tip)
-            self._record_sent(action_id, flight, attempt)
             log.warning(
-                "broadcast of %s unanswered: %s recorded as sent", action_id, attempt.tx_hash
+                "broadcast of %s unanswered: %s stays recorded as sent", action_id, attempt.tx_hash
             )
             raise
 
@@ -554,7 +558,7 @@ class TxSender:
             fee, tip = fees
             try:
                 raw = self._sign(to, data, value, flight, fee, tip)
-                tx_hash = self._uncertain_broadcast(raw, action_id, flight, fee, tip)
+                tx_hash = self._logged_broadcast(raw, action_id, flight, fee, tip)
                 attempt = _Attempt(tx_hash, fee, tip)
             except RpcError as error:
                 message = error.message.lower()
@@ -567,8 +571,7 @@ class TxSender:
                     return  # mined meanwhile: the wait loop will find which one
                 log.warning("replacement of %s rejected: %s", action_id, error.message)
                 return
-            flight.attempts.append(attempt)
-            self._record_sent(action_id, flight, attempt)
+            flight.attempts.append(attempt)  # recorded before its broadcast
             log.info("replaced %s with %s (max fee %d)", last.tx_hash, attempt.tx_hash, fee)
             return
 
