@@ -632,15 +632,29 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     }
 
     /// @dev Queue `q` with `amount` more pending in `window`, the open one: its first request
-    ///      links it after the tail (VaultStorage.Queue).
+    ///      links it after the tail, or in place of a tail whose requests were all cancelled
+    ///      (VaultStorage.Queue, BeforeTail).
     function _enqueue(VaultStorage.Queue memory q, uint64 window, uint256 amount, bool deposits)
         internal
         returns (VaultStorage.Queue memory)
     {
-        if (window != q.tail || q.head > q.tail) {
-            if (q.head > q.tail) q.head = window;
-            else if (deposits) _s().depositWindows[q.tail].next = window;
-            else _s().redeemWindows[q.tail].next = window;
+        if (q.head > q.tail) {
+            (q.head, q.tail) = (window, window); // the queue was empty
+        } else if (window != q.tail) {
+            VaultStorage.BeforeTail storage before = _s().beforeTail;
+            bool emptied = deposits
+                ? _s().depositWindows[q.tail].assets == 0
+                : _s().redeemWindows[q.tail].requested == 0;
+            if (emptied && q.head == q.tail) {
+                q.head = window; // it held only a window whose requests were all cancelled
+            } else {
+                uint64 link = q.tail;
+                if (emptied) link = deposits ? before.deposits : before.redemptions;
+                else if (deposits) before.deposits = q.tail;
+                else before.redemptions = q.tail;
+                if (deposits) _s().depositWindows[link].next = window;
+                else _s().redeemWindows[link].next = window;
+            }
             q.tail = window;
         }
         q.pending += uint128(amount);

@@ -267,8 +267,10 @@ contract RebalanceModule {
         v.locked = _lockedNow($);
     }
 
-    // Queue walks (VaultStorage.Queue): from the head, window to window through `next`, at most
-    // MAX_WINDOWS windows, stopping at the first window not before `end` or after the tail.
+    // Queue walks (VaultStorage.Queue): from the head, window to window through `next`, stopping
+    // at the first window not before `end` or after the tail, and after MAX_WINDOWS windows that
+    // hold something (a window whose requests were all cancelled costs a read and counts for
+    // nothing: it can never wall off the windows behind it).
 
     /// @dev The oldest window before `end` with deposits waiting (NONE: none).
     function _oldestDeposit(VaultStorage.Layout storage $, VaultStorage.Queue memory q, uint256 end)
@@ -277,7 +279,7 @@ contract RebalanceModule {
         returns (uint256)
     {
         uint256 w = q.head;
-        for (uint256 n; w <= q.tail && w < end && n < VaultStorage.MAX_WINDOWS; ++n) {
+        while (w <= q.tail && w < end) {
             VaultStorage.DepositWindow storage x = $.depositWindows[w];
             if (x.assets != 0) return w;
             if (w == q.tail) break;
@@ -293,7 +295,7 @@ contract RebalanceModule {
         returns (uint256)
     {
         uint256 w = q.head;
-        for (uint256 n; w <= q.tail && w < end && n < VaultStorage.MAX_WINDOWS; ++n) {
+        while (w <= q.tail && w < end) {
             VaultStorage.RedeemWindow storage x = $.redeemWindows[w];
             if (x.requested != x.filled) return w;
             if (w == q.tail) break;
@@ -310,9 +312,12 @@ contract RebalanceModule {
     {
         last = NONE;
         uint256 w = q.head;
-        for (uint256 n; w <= q.tail && w < to && n < VaultStorage.MAX_WINDOWS; ++n) {
+        for (uint256 n; w <= q.tail && w < to && n < VaultStorage.MAX_WINDOWS;) {
             VaultStorage.RedeemWindow storage x = $.redeemWindows[w];
-            if (w >= from && x.requested != x.filled) last = w;
+            if (x.requested != x.filled) {
+                ++n;
+                if (w >= from) last = w;
+            }
             if (w == q.tail) break;
             w = x.next;
         }
@@ -329,10 +334,13 @@ contract RebalanceModule {
     ) internal returns (uint256 assets, uint64 last) {
         last = type(uint64).max;
         uint64 w = q.head;
-        for (uint256 n; w <= q.tail && w < end && n < VaultStorage.MAX_WINDOWS; ++n) {
+        for (uint256 n; w <= q.tail && w < end && n < VaultStorage.MAX_WINDOWS;) {
             VaultStorage.DepositWindow storage x = $.depositWindows[w];
             uint256 a = x.assets;
-            if (a != 0) (x.strikePlusOne, assets, last) = (uint64(strikeId + 1), assets + a, w);
+            if (a != 0) {
+                (x.strikePlusOne, assets, last) = (uint64(strikeId + 1), assets + a, w);
+                ++n;
+            }
             if (w == q.tail) {
                 w = q.tail + 1; // the queue is empty
                 break;
@@ -404,9 +412,12 @@ contract RebalanceModule {
     ) internal returns (uint256 burned, uint256 paid, uint64 last) {
         uint256 need;
         uint64 w = q.head;
-        for (uint256 n; w <= q.tail && w < end && n < VaultStorage.MAX_WINDOWS; ++n) {
+        for (uint256 n; w <= q.tail && w < end && n < VaultStorage.MAX_WINDOWS;) {
             VaultStorage.RedeemWindow memory x = $.redeemWindows[w];
-            need += uint256(x.requested - x.filled).mulDiv(nav + 1, supply);
+            if (x.requested != x.filled) {
+                need += uint256(x.requested - x.filled).mulDiv(nav + 1, supply);
+                ++n;
+            }
             if (w == q.tail) break;
             w = x.next;
         }
@@ -414,10 +425,11 @@ contract RebalanceModule {
         if (budget > need) budget = need;
         last = type(uint64).max; // none filled
         w = q.head;
-        for (uint256 n; w <= q.tail && w < end && n < VaultStorage.MAX_WINDOWS; ++n) {
+        for (uint256 n; w <= q.tail && w < end && n < VaultStorage.MAX_WINDOWS;) {
             VaultStorage.RedeemWindow storage x = $.redeemWindows[w];
             uint256 shares = x.requested - x.filled;
             if (shares != 0) {
+                ++n;
                 uint256 assets = shares.mulDiv(nav + 1, supply); // down
                 if (assets > budget) {
                     shares = budget.mulDiv(supply, nav + 1); // down

@@ -13,8 +13,8 @@ library VaultStorage {
     ///      the first strike whose every price was published at or after the window's end (its
     ///      cut-off), whatever is requested later.
     uint256 internal constant WINDOW = 1 hours;
-    /// @dev Most request windows (windows that had a request; empty hours cost nothing) one strike
-    ///      walks through per queue: a later strike goes on from there.
+    /// @dev Most request windows holding requests one strike settles per queue (empty hours cost
+    ///      nothing, a window whose requests were all cancelled a read): a later strike goes on.
     uint256 internal constant MAX_WINDOWS = 256;
 
     struct Flags {
@@ -110,6 +110,14 @@ library VaultStorage {
         uint128 pending;
     }
 
+    /// @dev Each queue's window linked just before its tail (meaningful while head < tail): a
+    ///      tail whose requests were all cancelled is replaced by the next window with a request
+    ///      (linked after this one), so cancelled windows never pile up in a queue.
+    struct BeforeTail {
+        uint64 deposits;
+        uint64 redemptions;
+    }
+
     struct Layout {
         Flags flags;
         SleeveSlot[] sleeves;
@@ -133,6 +141,7 @@ library VaultStorage {
         mapping(uint256 strikeId => Price) depositPrices;
         Queue depositQueue;
         Queue redeemQueue;
+        BeforeTail beforeTail;
         uint256 reservedAssets; // assets of filled redemptions not yet claimed
         uint256 strikes; // strikes so far
         Lock lock; // donations unlocking into the share price

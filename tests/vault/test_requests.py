@@ -401,3 +401,39 @@ def test_a_strike_settles_at_most_max_windows_and_the_next_one_goes_on(system, p
     assert (two["depositAssets"], two["depositEpoch"]) == (1, first + 256)
     assert vault.pendingDeposits() == 0
     assert vault.claimableDepositRequest(0, f"0x{windows:040x}") == 1
+
+
+@pytest.mark.parametrize("kind", ["deposit", "redeem"])
+def test_cancelled_windows_cannot_wall_off_a_real_request(system, people, chain, kind):
+    """A griefer requests 1 wei and cancels it in each of 260 hourly windows, more windows than
+    a strike walks: a window whose requests were all cancelled is replaced by the next one with a
+    request (it never piles up in the queue), and a real request behind them settles at once."""
+    alice, bob, _, keeper = people
+    vault = system.vault
+    system.fund(alice, 1_000 * USDC)
+    system.fund(bob, 10_000 * USDC)
+    first = next_window(chain) // WINDOW
+    for i in range(260):
+        chain.pending_timestamp = (first + i) * WINDOW
+        if kind == "deposit":
+            vault.requestDeposit(1, alice, alice, sender=alice)
+            vault.cancelDepositRequest(alice, sender=alice)
+        else:
+            vault.requestRedeem(1, alice, alice, sender=alice)
+            vault.cancelRedeemRequest(alice, sender=alice)
+    chain.pending_timestamp = (first + 260) * WINDOW
+    if kind == "deposit":
+        vault.requestDeposit(10_000 * USDC, bob, bob, sender=bob)
+        assert vault.requestWindows()[1] == first + 260  # the queue holds bob's window only
+    else:
+        shares = vault.convertToShares(10_000 * USDC)
+        vault.requestRedeem(shares, bob, bob, sender=bob)
+        assert vault.requestWindows()[2] == first + 260
+    system.publish_prices()
+    strike = settled(vault.strike(sender=keeper), vault)
+    if kind == "deposit":
+        assert strike["depositAssets"] == 10_000 * USDC
+        assert vault.claimableDepositRequest(0, bob) == 10_000 * USDC
+    else:
+        assert strike["redeemShares"] == shares
+        assert vault.claimableRedeemRequest(0, bob) == shares
