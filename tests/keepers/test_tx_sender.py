@@ -132,6 +132,19 @@ def test_two_keepers_one_after_the_other(desk, accounts, due, tmp_path):
     assert second.store is not None and second.store.already_done(ACTION)
 
 
+def in_pool(chain, records) -> bool:
+    """Every one of `records` (store rows) has reached the node."""
+    if not records:
+        return False
+    eth = chain.provider.web3.eth
+    for r in records:
+        try:
+            eth.get_transaction(r.tx_hash)
+        except Exception:  # noqa: BLE001 - web3's TransactionNotFound: not (yet) broadcast
+            return False
+    return True
+
+
 def test_two_keepers_racing_in_the_same_block(desk, accounts, chain, due, tmp_path):
     stores = [Store(tmp_path / "a.sqlite"), Store(tmp_path / "b.sqlite")]
     senders = [
@@ -148,7 +161,9 @@ def test_two_keepers_racing_in_the_same_block(desk, accounts, chain, due, tmp_pa
             in_thread(lambda s=s: s.send(desk.agents, "evaluate", 0, action_id=ACTION))
             for s in senders
         ]
-        wait_for(lambda: all(s.in_flight() for s in stores))  # both simulated fine and sent
+        # both simulated fine and broadcast: recorded (the sender records a transaction before
+        # it broadcasts it) and in the node's pool
+        wait_for(lambda: all(in_pool(chain, s.in_flight()) for s in stores))
         chain.provider.mine(1)
         outcomes = [r() for r in results]
     kinds = sorted(type(o).__name__ for o in outcomes)
@@ -173,7 +188,9 @@ def test_a_stuck_transaction_is_replaced_with_a_bumped_fee(desk, accounts, chain
     asset = desk.system.asset
     with manual_mining(chain):
         result = in_thread(lambda: sender.send(asset, "approve", accounts[3], 1, action_id="a"))
-        wait_for(lambda: len(store.transactions("a")) == 2)  # sent, then replaced
+        # sent, then replaced: both recorded, the replacement in the node's pool
+        wait_for(lambda: len(store.transactions("a")) == 2
+                 and in_pool(chain, store.transactions("a")[:1]))  # fmt: skip
         chain.provider.mine(1)
         outcome = result()
     assert isinstance(outcome, Mined), outcome
