@@ -205,3 +205,41 @@ def test_syntax_error_is_a_clear_ape_compile_error(tmp_path):
     assert "SolcCompileError" in out
     assert "ParserError" in out
     assert "contracts/Broken.sol" in out
+
+
+def test_inputs_far_above_solcjs_stack_compile_by_reference():
+    """solc-js copies its whole input onto a 5 MiB wasm stack: inline sources near 1.3 MB crashed it.
+
+    The stand-in hands every inline source to the compiler through its import callback, so a
+    2 MB project (sources importing each other and OpenZeppelin) compiles, and diagnostics still
+    name the sources by their own unit names.
+    """
+    padding = ("// " + "z" * 1_000 + "\n") * 500  # ~0.5 MB per file
+    library = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.24;\nlibrary Twice { function times(uint256 x) internal pure returns (uint256) { return 2 * x; } }\n"
+    user = (
+        "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.24;\n"
+        'import {Twice} from "contracts/Twice.sol";\n'
+        "contract User { function f(uint256 x) external pure returns (uint256) { return Twice.times(x); } }\n"
+    )
+    broken = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.24;\ncontract Broken { function g() external { undefinedName(); } }\n"
+    sources = {
+        "contracts/Token.sol": TOKEN_SOURCE + padding,
+        "contracts/Twice.sol": library + padding,
+        "contracts/User.sol": user + padding,
+        "contracts/Other.sol": library.replace("Twice", "Other") + padding,
+    }
+    payload = standard_json(sources, ["abi", "evm.bytecode.object"])
+    assert len(payload) > 2_000_000
+    result = run_solc("--standard-json", "--base-path", str(REPO_ROOT), stdin=payload)
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    assert errors_of(output) == []
+    assert set(output["sources"]) >= set(sources)
+    assert len(output["contracts"]["contracts/User.sol"]["User"]["evm"]["bytecode"]["object"]) > 100
+
+    sources["contracts/Other.sol"] = broken + padding
+    result = run_solc("--standard-json", "--base-path", str(REPO_ROOT), stdin=standard_json(sources, ["abi"]))
+    assert result.returncode == 0, result.stderr
+    errors = errors_of(json.loads(result.stdout))
+    assert [e["sourceLocation"]["file"] for e in errors] == ["contracts/Other.sol"]
+    assert errors[0]["message"] == "Undeclared identifier."

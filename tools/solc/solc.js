@@ -14,6 +14,12 @@
 // written to stdout. The solcjs CLI is deliberately not used: it prints a
 // ">>> Cannot retry compilation with SMT" line on stdout that corrupts the JSON.
 //
+// Sources are handed to the compiler by reference: solc-js copies the whole standard-json
+// input onto its 5 MiB wasm stack, and inputs near 1.3 MB crash it ("memory access out of
+// bounds"). Every inline `content` is therefore replaced by a `urls` entry naming the same
+// source unit, and the import callback hands the text over from memory (on the wasm heap),
+// so the input the compiler copies stays a few KB whatever the sources weigh.
+//
 // Two node pitfalls are handled here:
 //  - reading a large stdin pipe with fs.readFileSync(0) can fail with EAGAIN when the
 //    descriptor is non-blocking: we read chunk by chunk and wait on EAGAIN;
@@ -102,12 +108,13 @@ function isInside(file, dir) {
 // Build solc's import callback: a source unit name is looked up under the base path, then
 // under every include path (absolute names as they are), and only read when the file lies
 // inside an allowed directory (base path, include paths, --allow-paths), as native solc does.
-function makeImportCallback(opts) {
+function makeImportCallback(opts, inline = new Map()) {
   const cwd = process.cwd();
   const basePath = path.resolve(cwd, opts.basePath || '.');
   const includePaths = opts.includePaths.map((p) => path.resolve(cwd, p));
   const allowed = [basePath, ...includePaths, ...opts.allowPaths.map((p) => path.resolve(cwd, p))];
   return (unitName) => {
+    if (inline.has(unitName)) return { contents: inline.get(unitName) };
     const candidates = path.isAbsolute(unitName)
       ? [unitName]
       : [basePath, ...includePaths].map((root) => path.join(root, unitName));
@@ -121,6 +128,28 @@ function makeImportCallback(opts) {
     }
     return { error: `File not found: ${unitName} (searched ${[basePath, ...includePaths].join(', ')})` };
   };
+}
+
+// Move every inline source text out of the standard-json input: the source keeps its unit
+// name and gets `urls: [ref]`, and `ref` resolves to the text through the import callback.
+// Returns the slimmed input and the map the callback serves from.
+function byReference(inputText) {
+  let input;
+  try {
+    input = JSON.parse(inputText);
+  } catch (err) {
+    throw new Error(`standard-json input is not JSON: ${err.message}`);
+  }
+  const inline = new Map();
+  const sources = input && typeof input.sources === 'object' && input.sources !== null ? input.sources : {};
+  for (const [unitName, source] of Object.entries(sources)) {
+    if (!source || typeof source.content !== 'string') continue;
+    const ref = `ballast-inline:${unitName}`;
+    inline.set(ref, source.content);
+    const { content, ...rest } = source; // keccak256 (if given) still checks the text
+    sources[unitName] = { ...rest, urls: [ref] };
+  }
+  return { text: JSON.stringify(input), inline };
 }
 
 function loadSolc() {
@@ -141,7 +170,8 @@ function main() {
   }
   const input = opts.inputFile ? fs.readFileSync(opts.inputFile, 'utf8') : readAll(0);
   if (!input.trim()) throw new Error('empty standard-json input');
-  const output = solc.compile(input, { import: makeImportCallback(opts) });
+  const { text, inline } = byReference(input);
+  const output = solc.compile(text, { import: makeImportCallback(opts, inline) });
   process.stdout.write(output);
   process.stdout.write('\n');
 }
