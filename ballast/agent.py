@@ -51,6 +51,20 @@ def parse_amount(text: str, decimals: int, symbol: str = "") -> int:
     return base
 
 
+URI_SCHEMES = ("https://", "http://", "ipfs://", "ar://", "data:")
+
+
+def check_metadata_uri(uri: str) -> str:
+    """An agent card's URI as given, or InputError: not blank, no spaces, a known scheme."""
+    if not uri.strip():
+        raise InputError("the metadata URI is blank: give the URI of the agent's card")
+    if any(c.isspace() for c in uri):
+        raise InputError(f"the metadata URI {uri!r} contains spaces")
+    if not uri.startswith(URI_SCHEMES):
+        raise InputError(f"the metadata URI {uri!r} has no known scheme ({', '.join(URI_SCHEMES)})")
+    return uri
+
+
 def _is_amount(text: str) -> bool:
     return bool(_PLAIN.match(text) or _GROUPED.match(text))
 
@@ -352,6 +366,8 @@ def explain_error(name: str, inputs: dict, now: int, units: Units) -> str:
         return (
             f"{inputs.get('agent')} is already registered (use `update-metadata` to change its URI)"
         )
+    if name == "EmptyMetadataURI":
+        return "the metadata URI is blank: give the URI of the agent's card"
     if name == "NotRegistered":
         return f"{inputs.get('agent')} is not registered: run `ape run agent register URI` first"
     if name == "InsufficientStake":

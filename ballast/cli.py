@@ -1,5 +1,5 @@
-"""What the `ape run` scripts share: the console, the `--manifest` option, and sending a
-transaction whose revert becomes one line in words."""
+"""What the `ape run` scripts share: the console, the `--manifest` option, commands that check
+their node before connecting, and sending a transaction whose revert becomes one line in words."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+from ape.cli import ConnectedProviderCommand
 from ape.exceptions import ContractLogicError, CustomError
 from rich.console import Console
+
+from ballast.node import NodeError, require_node
 
 
 def make_console() -> Console:
@@ -38,3 +41,30 @@ def send_explained(action: str, explain: Explain, call, *args, **kwargs):
         if not isinstance(err, CustomError):
             raise click.ClickException(f"{action} reverted: {err.message}") from None
         raise click.ClickException(f"{action} refused: {explain(err.name, err.inputs)}") from None
+
+
+class NodeCommand(ConnectedProviderCommand):
+    """An Ape command that connects only to a node that is running (see ballast.node): a dead or
+    unnamed node is one line and exit 1, never a private anvil that vanishes with the command."""
+
+    private_ok = False
+
+    def invoke(self, ctx: click.Context) -> Any:
+        provider = ctx.params.get("network")
+        if provider is None:  # no --network: Ape's default network and provider
+            from ape import networks
+
+            provider = networks.default_ecosystem.default_network.get_provider()
+        if not isinstance(provider, str):
+            try:
+                require_node(provider, private_ok=self.private_ok)
+            except NodeError as err:
+                raise click.ClickException(str(err)) from None
+        return super().invoke(ctx)
+
+
+class PrivateNodeCommand(NodeCommand):
+    """A NodeCommand meant to run on a private anvil (the demo): an unnamed node is fine, a named
+    one must answer."""
+
+    private_ok = True

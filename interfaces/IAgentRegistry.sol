@@ -169,6 +169,8 @@ interface IAgentRegistry {
     error ZeroAmount();
     error ZeroAddress();
     error AlreadyRegistered(address agent);
+    /// @notice An agent's metadata URI (its agent card) must not be blank.
+    error EmptyMetadataURI();
     error NotRegistered(address agent);
     error InsufficientStake(uint256 requested, uint256 stake);
     error NothingToWithdraw(address agent);

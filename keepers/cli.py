@@ -34,6 +34,7 @@ import click
 from rich.table import Table
 
 from ballast.cli import make_console
+from ballast.node import NodeError, require_node
 from keepers.config import JOB_ALIASES, JOBS, ConfigError, KeeperSettings, job_name, load_settings
 from keepers.funding import UNFUNDED_EXIT
 
@@ -63,7 +64,10 @@ def connected(network: str) -> Iterator[None]:
 
     try:
         context = networks.parse_network_choice(network)
+        require_node(context._provider)  # never a private anvil that vanishes with the command
         context.__enter__()
+    except NodeError as err:
+        raise Fail(str(err)) from None
     except ApeException as err:
         raise Fail(f"cannot connect to {network}: {str(err).splitlines()[0]}") from None
     except Exception as err:  # noqa: BLE001 - e.g. connection refused from the provider

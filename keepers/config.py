@@ -8,6 +8,8 @@ a silently ignored setting.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -91,7 +93,10 @@ class SentinelConfig(_Section):
 
     @model_validator(mode="after")
     def _trip_above_critical(self) -> SentinelConfig:
-        if self.nav_drop_trip_bps is not None and self.nav_drop_trip_bps <= self.nav_drop_critical_bps:
+        if (
+            self.nav_drop_trip_bps is not None
+            and self.nav_drop_trip_bps <= self.nav_drop_critical_bps
+        ):
             raise ValueError("nav_drop_trip_bps must be above nav_drop_critical_bps")
         return self
 
@@ -204,6 +209,36 @@ def _one_line(err: ValidationError) -> str:
     )
 
 
+ENV_PREFIX = "BALLAST_KEEPER_"
+ENV_NOT_SETTINGS = frozenset({"BALLAST_KEEPER_CONFIG"})  # the Silverback bot's config file path
+
+
+def _check_environment(environ: Mapping[str, str]) -> None:
+    """Refuse a `BALLAST_KEEPER_*` variable that names no setting (pydantic-settings ignores
+    them: a typo such as BALLAST_KEEPER_LIQUIDATR__MIN_PROFIT would silently change nothing)."""
+    for variable in sorted(environ):
+        if not variable.upper().startswith(ENV_PREFIX) or variable.upper() in ENV_NOT_SETTINGS:
+            continue
+        model: type[BaseModel] = KeeperSettings
+        parts = variable[len(ENV_PREFIX) :].lower().split("__")
+        for depth, part in enumerate(parts):
+            fields = model.model_fields
+            if part not in fields:
+                where = ".".join(parts[:depth]) or "the keeper"
+                raise ConfigError(
+                    f"unknown setting {variable}: {where} has no setting {part!r} "
+                    f"(it has {', '.join(fields)})"
+                )
+            annotation = fields[part].annotation
+            if depth + 1 < len(parts):
+                if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                    raise ConfigError(
+                        f"unknown setting {variable}: {'.'.join(parts[: depth + 1])} has no "
+                        "sub-settings"
+                    )
+                model = annotation
+
+
 def load_settings(path: Path | None = None, **overrides: Any) -> KeeperSettings:
     """Settings from the YAML file at `path` (optional), the environment and `overrides` (None
     values ignored). Raises `ConfigError` with one line."""
@@ -219,6 +254,7 @@ def load_settings(path: Path | None = None, **overrides: Any) -> KeeperSettings:
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must be a mapping of settings")
         data.update(loaded or {})
+    _check_environment(os.environ)
     given = {k: v for k, v in overrides.items() if v is not None}
     token = _FILE_DATA.set(data)
     try:

@@ -20,20 +20,20 @@ from pathlib import Path
 
 import click
 from ape import chain, project
-from ape.cli import ConnectedProviderCommand, account_option
+from ape.cli import account_option
 from ape.exceptions import ApeException
 from eth_utils import is_address, to_checksum_address
 from rich.table import Table
 
 from ballast import agent as A
-from ballast.cli import make_console, manifest_option, send_explained
+from ballast.cli import NodeCommand, make_console, manifest_option, send_explained
 from ballast.deployment import ManifestError, load_for_chain, manifest_path
 from ballast.parameters import format_duration, key_of
 
 console = make_console()
 # `stake -5` must reach the amount parser (and be refused in words), not click's option parser.
 AMOUNT_COMMAND = {
-    "cls": ConnectedProviderCommand,
+    "cls": NodeCommand,
     "context_settings": {"ignore_unknown_options": True},
 }
 
@@ -155,17 +155,25 @@ def _now() -> int:
     return chain.blocks.head.timestamp
 
 
+def _metadata_uri(uri: str) -> str:
+    try:
+        return A.check_metadata_uri(uri)
+    except A.InputError as err:
+        raise click.ClickException(str(err)) from None
+
+
 @click.group()
 def cli():
     """Bond stake in the AgentRegistry as a strategy agent."""
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=NodeCommand)
 @manifest_option
 @account_option()
 @click.argument("uri")
 def register(ecosystem, network, manifest_file, account, uri):
     """Register the account as a strategy agent with a metadata URI (its agent card)."""
+    uri = _metadata_uri(uri)
     agents = Agents(ecosystem, network, manifest_file)
     if agents.view(account.address).registered:
         raise click.ClickException(
@@ -180,12 +188,13 @@ def register(ecosystem, network, manifest_file, account, uri):
     )
 
 
-@cli.command("update-metadata", cls=ConnectedProviderCommand)
+@cli.command("update-metadata", cls=NodeCommand)
 @manifest_option
 @account_option()
 @click.argument("uri")
 def update_metadata(ecosystem, network, manifest_file, account, uri):
     """Replace the agent's metadata URI."""
+    uri = _metadata_uri(uri)
     agents = Agents(ecosystem, network, manifest_file)
     old = agents.registered(account).metadata_uri
     agents.send("update-metadata", agents.registry.updateMetadata, uri, sender=account)
@@ -235,6 +244,18 @@ def unbond(ecosystem, network, manifest_file, account, amount):
             f"cannot unbond {units(value)}: the bonded stake of {account.address} is "
             f"{units(before.stake)}"
         )
+    params = agents.params()
+    if before.stake - value < params.min_stake and before.active_from:
+        lost = "the agent stops being active" if before.active else "its activation is turned off"
+        console.print(
+            f"warning: this leaves {units(before.stake - value)} bonded, below agent.minStake "
+            f"{units(params.min_stake)}: {lost}, and bonding back to the minimum restarts the "
+            f"{format_duration(params.activation_delay)} activation delay"
+        )  # said before sending, not after
+    if before.unbonding:
+        console.print(
+            f"warning: the wait restarts for the {units(before.unbonding)} already unbonding"
+        )
     receipt = agents.send("unbond", agents.registry.requestUnbond, value, sender=account)
     (event,) = receipt.events.filter(agents.registry.UnbondRequested)
     now = chain.blocks[receipt.block_number].timestamp
@@ -242,22 +263,10 @@ def unbond(ecosystem, network, manifest_file, account, amount):
         f"unbonding {units(value)} (in all {units(event.unbonding)}); "
         f"withdrawable from {A.when(event.readyAt, now)}"
     )
-    if before.unbonding:
-        console.print(
-            f"the wait restarted for the {units(before.unbonding)} that was already unbonding"
-        )
-    agent, params = agents.view(account.address), agents.params()
-    if agent.stake < params.min_stake and before.active_from:
-        lost = "the agent is no longer active" if before.active else "its activation is off"
-        console.print(
-            f"bonded stake {units(agent.stake)} is now below agent.minStake "
-            f"{units(params.min_stake)}: {lost}, and bonding back to the minimum restarts the "
-            f"{format_duration(params.activation_delay)} activation delay"
-        )
     console.print("unbonding stake stays slashable until it is withdrawn")
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=NodeCommand)
 @manifest_option
 @account_option()
 def withdraw(ecosystem, network, manifest_file, account):
@@ -287,7 +296,7 @@ def withdraw(ecosystem, network, manifest_file, account):
     console.print(f"withdrew {units(event.amount)} to {account.address}")
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=NodeCommand)
 @manifest_option
 @account_option()
 def claim(ecosystem, network, manifest_file, account):
@@ -311,7 +320,7 @@ def claim(ecosystem, network, manifest_file, account):
     console.print(f"claimed {worth} to {account.address}")
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=NodeCommand)
 @manifest_option
 @account_option(prompt=False)
 @click.argument("address", required=False)

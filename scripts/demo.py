@@ -19,10 +19,9 @@ from pathlib import Path
 
 import click
 from ape import chain
-from ape.cli import ConnectedProviderCommand
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ballast.cli import make_console
+from ballast.cli import PrivateNodeCommand, make_console
 from ballast.demo.scenario import MIN_WEEKS, plan
 from keepers.logs import configure_logging
 from keepers.snapshot import LOCAL_CHAIN_IDS
@@ -30,7 +29,7 @@ from keepers.snapshot import LOCAL_CHAIN_IDS
 console = make_console()
 
 
-@click.command(cls=ConnectedProviderCommand, short_help="Play the Ballast market scenario")
+@click.command(cls=PrivateNodeCommand, short_help="Play the Ballast market scenario")
 @click.option("--seed", default=7, show_default=True, help="Seed of the price paths and actors.")
 @click.option("--weeks", default=8, show_default=True, type=click.IntRange(min=MIN_WEEKS),
               help="Simulated weeks.")  # fmt: skip

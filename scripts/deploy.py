@@ -14,10 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from ape.cli import ConnectedProviderCommand, account_option
+from ape.cli import account_option
 from rich.console import Console
 from rich.table import Table
 
+from ballast.cli import NodeCommand
 from ballast.config import ConfigError, DeployConfig
 from ballast.deploy import DeployError, deploy_system
 from ballast.deployment import Deployment, ManifestError, config_path, manifest_path
@@ -28,7 +29,7 @@ if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 
     console = Console(width=200)
 
 
-@click.command(cls=ConnectedProviderCommand, short_help="Deploy Ballast and write its manifest")
+@click.command(cls=NodeCommand, short_help="Deploy Ballast and write its manifest")
 @account_option()
 @click.option(
     "--config",

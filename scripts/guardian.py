@@ -18,14 +18,14 @@ from pathlib import Path
 
 import click
 from ape import chain, project
-from ape.cli import ConnectedProviderCommand, account_option
+from ape.cli import account_option
 from ape.exceptions import ApeException
 from eth_utils import keccak
 from rich.table import Table
 
 from ballast import agent as A
 from ballast import guardian as G
-from ballast.cli import make_console, manifest_option, send_explained
+from ballast.cli import NodeCommand, make_console, manifest_option, send_explained
 from ballast.deployment import ManifestError, load_for_chain, manifest_path
 from ballast.params import PROPOSAL_STATES, InputError, parse_proposal_id
 
@@ -111,7 +111,7 @@ def cli():
     """The guardian: pause, veto slashes, cancel queued proposals, shut down."""
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=NodeCommand)
 @manifest_option
 @account_option()
 def pause(ecosystem, network, manifest_file, account):
@@ -126,7 +126,7 @@ def pause(ecosystem, network, manifest_file, account):
     console.print("deposits, withdrawals and the redemption queue go on")
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=NodeCommand)
 @manifest_option
 @account_option()
 def unpause(ecosystem, network, manifest_file, account):
@@ -143,7 +143,7 @@ def unpause(ecosystem, network, manifest_file, account):
         console.print("automation unpaused: active agents may rebalance again")
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=NodeCommand)
 @manifest_option
 @account_option()
 @click.argument("slash_id", metavar="ID")
@@ -169,7 +169,7 @@ def veto(ecosystem, network, manifest_file, account, slash_id):
     )
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=NodeCommand)
 @manifest_option
 @account_option()
 @click.argument("proposal_id", metavar="ID")
@@ -212,7 +212,7 @@ def cancel(ecosystem, network, manifest_file, account, proposal_id):
     console.print(f"it will never execute: {event.description}")
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=NodeCommand)
 @manifest_option
 @account_option()
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
@@ -243,7 +243,7 @@ def shutdown(ecosystem, network, manifest_file, account, yes):
     console.print("withdrawals go on; anyone may now unwind(sleeve, assets) capital back to idle")
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=NodeCommand)
 @manifest_option
 @account_option(prompt=False)
 def status(ecosystem, network, manifest_file, account):

@@ -20,17 +20,18 @@ from pathlib import Path
 
 import click
 from ape import chain, project
-from ape.cli import ConnectedProviderCommand, account_option
+from ape.cli import account_option
 from ape.exceptions import ContractLogicError
 from eth_utils import keccak
 from rich.table import Table
 
 from ballast import params as P
-from ballast.cli import make_console, manifest_option
+from ballast.cli import NodeCommand, make_console, manifest_option
 from ballast.deployment import ManifestError, load_for_chain, manifest_path
 from ballast.parameters import format_duration, key_of, parse_duration
 
 console = make_console()
+MAX_ADVANCE = 365 * 86_400  # `advance` moves local time by at most a year per call
 
 
 class System:
@@ -107,7 +108,7 @@ def cli():
     """Read the parameter registry and change it through the DAO."""
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=NodeCommand)
 @manifest_option
 def show(ecosystem, network, manifest_file):
     """Every parameter: value, bounds, steps, cooldowns, last update, freeze and its expiry."""
@@ -149,7 +150,7 @@ def show(ecosystem, network, manifest_file):
     console.print(table)
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=NodeCommand)
 @manifest_option
 @account_option()
 @click.argument("changes", nargs=-1, required=True, metavar="NAME VALUE [NAME VALUE]...")
@@ -210,7 +211,7 @@ def propose(ecosystem, network, manifest_file, account, changes, description, se
     )
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=NodeCommand)
 @manifest_option
 @account_option()
 @click.argument("proposal_id")
@@ -235,7 +236,7 @@ def vote(ecosystem, network, manifest_file, account, proposal_id, support):
     console.print(f"voted {support} on {pid} with {cast.weight / 1e18:,.0f} votes")
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=NodeCommand)
 @manifest_option
 @account_option()
 @click.argument("proposal_id")
@@ -244,7 +245,7 @@ def queue(ecosystem, network, manifest_file, account, proposal_id):
     _lifecycle("queue", ecosystem, network, manifest_file, account, proposal_id, "Succeeded")
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=NodeCommand)
 @manifest_option
 @account_option()
 @click.argument("proposal_id")
@@ -275,7 +276,7 @@ def _lifecycle(action, ecosystem, network, manifest_file, account, proposal_id, 
     console.print(line)
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=NodeCommand)
 @manifest_option
 @click.argument("proposal_id", required=False)
 def status(ecosystem, network, manifest_file, proposal_id):
@@ -325,7 +326,7 @@ def status(ecosystem, network, manifest_file, proposal_id):
     console.print(table)
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=NodeCommand)
 @click.argument("duration")
 def advance(ecosystem, network, duration):
     """Local networks only: move the chain's time forward (e.g. 1d, 12h, 3600)."""
@@ -335,6 +336,11 @@ def advance(ecosystem, network, duration):
         seconds = parse_duration(duration)
     except ValueError as err:
         raise click.ClickException(str(err)) from None
+    if not 0 < seconds <= MAX_ADVANCE:
+        raise click.ClickException(
+            f"advance moves time by 1s to {format_duration(MAX_ADVANCE)} (a year) at a time, "
+            f"not {duration}"
+        )
     chain.mine(1, deltatime=seconds)
     console.print(
         f"now {P.show_time(chain.blocks.head.timestamp)} (block {chain.blocks.head.number})"

@@ -110,6 +110,7 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
 
     /// @inheritdoc IAgentRegistry
     function register(string calldata metadataURI) external {
+        if (bytes(metadataURI).length == 0) revert EmptyMetadataURI();
         Agent storage a = _agents[msg.sender];
         if (a.registered) revert AlreadyRegistered(msg.sender);
         a.registered = true;
@@ -119,6 +120,7 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
 
     /// @inheritdoc IAgentRegistry
     function updateMetadata(string calldata metadataURI) external {
+        if (bytes(metadataURI).length == 0) revert EmptyMetadataURI();
         _registered(msg.sender).metadataURI = metadataURI;
         emit MetadataUpdated(msg.sender, metadataURI);
     }

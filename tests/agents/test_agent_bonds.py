@@ -74,6 +74,15 @@ def test_register_once(agents, agent):
     assert agents.agentInfo(agent).metadataURI == "ipfs://v2"
 
 
+def test_a_blank_metadata_uri_is_refused(agents, accounts):
+    newcomer = accounts[4]
+    assert_reverts(agents, "register", "", sender=newcomer, error="EmptyMetadataURI")
+    assert not agents.agentInfo(newcomer).registered
+    agents.register("ipfs://card", sender=newcomer)
+    assert_reverts(agents, "updateMetadata", "", sender=newcomer, error="EmptyMetadataURI")
+    assert agents.agentInfo(newcomer).metadataURI == "ipfs://card"
+
+
 def test_unregistered_callers_are_refused(agents, accounts):
     stranger = accounts[3]
     for method, args in (

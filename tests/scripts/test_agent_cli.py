@@ -254,13 +254,14 @@ def test_unbonding_before_activation_and_again(agent_cli, chain, accounts, regis
     registry.stake(10_000 * USDC, sender=me)  # exactly the minimum: activation pending
 
     out = ok(agent_cli("unbond", "1000", account="TEST::7"))
-    assert "below agent.minStake 10,000 mUSDC: its activation is off" in out
+    warning = "below agent.minStake 10,000 mUSDC: its activation is turned off"
+    assert out.index(warning) < out.index("unbonding 1,000 mUSDC")  # warned before it was sent
     assert registry.activeFrom(me) == 0
     chain.mine(1, timestamp=chain.blocks.head.timestamp + DAY)
     out = ok(agent_cli("unbond", "1000", account="TEST::7"))
     assert "unbonding 1,000 mUSDC (in all 2,000 mUSDC)" in out
     assert "(in 7d)" in out  # the wait restarted for all of it
-    assert "the wait restarted for the 1,000 mUSDC that was already unbonding" in out
+    assert "warning: the wait restarts for the 1,000 mUSDC already unbonding" in out
     assert "below agent.minStake" not in out  # nothing more to lose
     assert registry.agentInfo(me).unbonding == 2_000 * USDC
 
@@ -279,6 +280,9 @@ def test_unbonding_before_activation_and_again(agent_cli, chain, accounts, regis
         (["stake", "1.0000001"], "1.0000001: the asset has 6 decimals, no finer amounts"),
         (["stake", "1e5"], "not an amount: '1e5'"),
         (["status", "0x1234"], "not an address: '0x1234'"),
+        (["register", ""], "the metadata URI is blank: give the URI of the agent's card"),
+        (["register", "my card"], "the metadata URI 'my card' contains spaces"),
+        (["update-metadata", "card.json"], "the metadata URI 'card.json' has no known scheme"),
     ],
 )
 def test_misuse_is_one_clear_line(agent_cli, registry, args, message):

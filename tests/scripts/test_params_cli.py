@@ -182,3 +182,12 @@ def test_missing_manifest_is_one_clear_line(run_ape, tmp_path):
     assert result.returncode == 1
     assert "no deployment manifest at" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("duration", ["1000000w", "0", "99999999999999999999999999999d"])
+def test_advance_moves_time_by_at_most_a_year_and_refuses_more(params, chain, duration):
+    before = chain.blocks.head.timestamp
+    result = params("advance", duration, account=None)
+    assert result.returncode == 1
+    assert f"advance moves time by 1s to 365d (a year) at a time, not {duration}" in result.stderr
+    assert chain.blocks.head.timestamp - before < 60  # the clock was not moved

@@ -267,6 +267,7 @@ def test_the_withdrawal_lock_explained():
     ("name", "inputs", "sentence"),
     [
         ("ZeroAmount", {}, "the amount must be more than zero"),
+        ("EmptyMetadataURI", {}, "the metadata URI is blank"),
         ("AlreadyRegistered", {"agent": ME}, f"{ME} is already registered"),
         ("NotRegistered", {"agent": ME}, f"{ME} is not registered: run `ape run agent register"),
         (

@@ -73,3 +73,30 @@ def test_the_settler_replaces_the_redeemer_whose_name_stays_an_alias(tmp_path):
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("variable", "message"),
+    [
+        ("BALLAST_KEEPER_LIQUIDATR__MIN_PROFIT", "the keeper has no setting 'liquidatr'"),
+        ("BALLAST_KEEPER_LIQUIDATOR__MIN_PROFT", "liquidator has no setting 'min_proft'"),
+        ("BALLAST_KEEPER_ACCOUNT__ALIAS", "account has no sub-settings"),
+        ("BALLAST_KEEPER_DRYRUN", "the keeper has no setting 'dryrun'"),
+        ("BALLAST_KEEPER_CONFIGG", "the keeper has no setting 'configg'"),
+    ],
+)
+def test_an_environment_variable_naming_no_setting_is_refused(monkeypatch, variable, message):
+    """pydantic-settings ignores unknown variables: a typo would silently change nothing."""
+    monkeypatch.setenv(variable, "1")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert str(err.value).startswith(f"unknown setting {variable}: {message}")
+    assert "\n" not in str(err.value)
+    monkeypatch.delenv(variable)
+    monkeypatch.setenv("BALLAST_KEEPER_LIQUIDATOR__MIN_PROFIT", "7")  # the right spelling
+    assert load_settings().liquidator.min_profit == 7
+
+
+def test_the_bots_config_file_variable_is_not_a_setting(monkeypatch, tmp_path):
+    monkeypatch.setenv("BALLAST_KEEPER_CONFIG", str(write(tmp_path, "native_price: 2000\n")))
+    assert load_settings().native_price == 3_000.0  # read by the Silverback bot, not here

@@ -1,0 +1,93 @@
+"""Commands that act on a deployment check their node before Ape connects: a node that does not
+answer, or none named, is one line and exit 1, never a private anvil that vanishes with the
+command (ape-foundry's silent fallback) and a manifest for a chain that no longer exists."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from ballast.node import PRIVATE_NODE_VARIABLE, NodeError, probe, require_node
+
+KEEPER = Path(sys.executable).with_name("ballast-keeper")
+
+
+def _dead_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _foundry(host: str | None) -> SimpleNamespace:
+    """The parts of an ape-foundry provider require_node reads."""
+    return SimpleNamespace(
+        name="foundry", network=SimpleNamespace(name="local"), settings=SimpleNamespace(host=host)
+    )
+
+
+def test_a_named_node_that_answers_passes_and_its_chain_id_is_read(chain, monkeypatch):
+    monkeypatch.setenv("APE_FOUNDRY_HOST", chain.provider.uri)
+    require_node(_foundry("auto"))
+    assert probe(chain.provider.uri) == chain.chain_id
+
+
+@pytest.mark.parametrize("host", [None, "auto"])
+def test_no_node_named_is_refused_unless_a_private_node_is_asked_for(host, monkeypatch):
+    monkeypatch.delenv("APE_FOUNDRY_HOST", raising=False)
+    monkeypatch.delenv(PRIVATE_NODE_VARIABLE, raising=False)
+    with pytest.raises(NodeError, match="no node named: export APE_FOUNDRY_HOST"):
+        require_node(_foundry(host))
+    require_node(_foundry(host), private_ok=True)  # the demo: meant for a private anvil
+    monkeypatch.setenv(PRIVATE_NODE_VARIABLE, "1")
+    require_node(_foundry(host))
+
+
+def test_a_named_node_that_does_not_answer_is_refused(monkeypatch):
+    monkeypatch.setenv("APE_FOUNDRY_HOST", f"127.0.0.1:{_dead_port()}")
+    monkeypatch.delenv(PRIVATE_NODE_VARIABLE, raising=False)
+    with pytest.raises(NodeError, match=r"cannot reach node at http://127\.0\.0\.1:\d+"):
+        require_node(_foundry("auto"))
+    with pytest.raises(NodeError, match="cannot reach node"):
+        require_node(_foundry("auto"), private_ok=True)  # named: must answer, even for the demo
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_deploy_against_a_dead_node_sends_nothing_and_writes_no_manifest(repo_root, tmp_path):
+    manifest = tmp_path / "ethereum-local.json"
+    env = {**os.environ, "APE_FOUNDRY_HOST": f"http://127.0.0.1:{_dead_port()}", "NO_COLOR": "1"}
+    env.pop(PRIVATE_NODE_VARIABLE, None)
+    result = _run(
+        ["ape", "run", "deploy", "--network", "ethereum:local:foundry", "--account", "TEST::0",
+         "--manifest", str(manifest)],
+        env, repo_root,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: cannot reach node at http://127.0.0.1:")
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not manifest.exists()
+
+
+def test_the_keeper_without_a_named_node_refuses_in_one_line(repo_root, tmp_path):
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("APE_FOUNDRY_HOST", PRIVATE_NODE_VARIABLE)
+    }
+    result = _run(
+        [str(KEEPER), "--state-dir", str(tmp_path), "once", "--job", "sentinel"],
+        {**env, "NO_COLOR": "1"}, repo_root,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: no node named: export APE_FOUNDRY_HOST=")
