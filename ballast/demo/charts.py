@@ -97,18 +97,36 @@ def _weight_names(record: DemoRecord) -> list[str]:
     return [*names, "idle"]
 
 
+def allocation_steps(
+    days: Sequence[int], stacks: Sequence[Sequence[float]]
+) -> tuple[list[int], list[list[float]]]:
+    """Stacked step edges: each day's weights hold from that day until the next (a position held
+    for one day is one day wide, not a ramp across three). Returns the x edges (one more than
+    the days) and, per stack, its cumulative top at each edge (the last day's value repeated)."""
+    xs = [*days, days[-1] + 1]
+    tops, running = [], [0.0] * len(days)
+    for stack in stacks:
+        running = [r + v for r, v in zip(running, stack, strict=True)]
+        tops.append([*running, running[-1]])
+    return xs, tops
+
+
 def _allocation(record: DemoRecord, path: Path) -> Path:
     fig, ax = _figure()
-    ax.set_title("Allocation (% of NAV)")
+    ax.set_title("Allocation (% of NAV, held from each day to the next)")
     ax.set_xlabel("day")
     if record.days:
         days = [d.day for d in record.days]
         names = _weight_names(record)
         stacks = [[d.weights.get(n, 0.0) * 100 for d in record.days] for n in names]
-        ax.stackplot(days, stacks, labels=names, alpha=0.85)
+        xs, tops = allocation_steps(days, stacks)
+        below = [0.0] * len(xs)
+        for name, top in zip(names, tops, strict=True):
+            ax.fill_between(xs, below, top, step="post", alpha=0.85, label=name, linewidth=0)
+            below = top
         _mark_crash(ax, record.crash_day)
         ax.set_ylim(0, 100)
-        ax.set_xlim(days[0], max(days[-1], days[0] + 1))
+        ax.set_xlim(xs[0], xs[-1])
         ax.set_ylabel("%")
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small")
     else:
@@ -125,6 +143,13 @@ def _clipped(values: Sequence[float]) -> list[float]:
     return [min(v, HEALTH_CLIP) for v in values if not math.isnan(v)]
 
 
+HEALTH_SERIES: Final = (
+    ("before the crash", "tab:blue"),
+    ("end of crash day, still indebted", "tab:orange"),
+    ("liquidated on crash day (health before)", "tab:red"),
+)
+
+
 def _health(record: DemoRecord, path: Path) -> Path:
     fig, ax = _figure()
     crash = "" if record.crash_day is None else f" (crash day {record.crash_day})"
@@ -133,17 +158,29 @@ def _health(record: DemoRecord, path: Path) -> Path:
         f"health factor (values ≥ {HEALTH_CLIP:g}, incl. no debt, shown at {HEALTH_CLIP:g})"
     )
     ax.set_ylabel("borrowers")
-    before, after = _clipped(record.health_before), _clipped(record.health_after)
-    if before or after:
+    series = [
+        _clipped(record.health_before),
+        _clipped(record.health_after),
+        _clipped(record.health_liquidated),
+    ]
+    shown = [
+        (values, name, colour)
+        for values, (name, colour) in zip(series, HEALTH_SERIES, strict=True)
+        if values
+    ]
+    if shown:
         bins = [HEALTH_CLIP * i / HEALTH_BINS for i in range(HEALTH_BINS + 1)]
-        if before:
-            ax.hist(before, bins=bins, alpha=0.6, label=f"before ({len(before)})")
-        if after:
-            ax.hist(after, bins=bins, alpha=0.6, label=f"after ({len(after)})")
+        # side by side in each bin (never overlapping: every bar has its legend's colour)
+        ax.hist(
+            [values for values, _, _ in shown],
+            bins=bins,
+            color=[colour for _, _, colour in shown],
+            label=[f"{name} ({len(values)})" for values, name, _ in shown],
+        )
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     else:
         _no_data(ax, "health factors")
-    ax.axvline(1.0, color="tab:red", linestyle="--", linewidth=1, label="liquidatable below 1.0")
+    ax.axvline(1.0, color="black", linestyle="--", linewidth=1, label="liquidatable below 1.0")
     ax.legend(loc="best")
     ax.set_xlim(0, HEALTH_CLIP)
     fig.tight_layout()

@@ -132,8 +132,10 @@ class Decision:
 
 @dataclass
 class DemoRecord:
-    """A whole run. `health_before` / `health_after`: every borrower's health factor just before
-    the crash and at the end of the crash day (after the keepers' liquidations)."""
+    """A whole run. `health_before` / `health_after`: every indebted borrower's health factor just
+    before the crash and at the end of the crash day (after the keepers' liquidations; a position
+    closed by them is no longer indebted); `health_liquidated`: the health before the crash of
+    each borrower liquidated on the crash day."""
 
     seed: int
     weeks: int
@@ -151,5 +153,6 @@ class DemoRecord:
     keeper_actions: dict[str, dict[str, int]] = field(default_factory=dict)  # name -> outcome -> n
     health_before: list[float] = field(default_factory=list)
     health_after: list[float] = field(default_factory=list)
+    health_liquidated: list[float] = field(default_factory=list)
     crash_day: int | None = None
     wall_seconds: float = 0.0

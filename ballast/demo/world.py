@@ -191,6 +191,10 @@ class World:
         self.tracker.watch_chain(day)
         if day == plan.crash_day:
             self.record.health_after = list(self.tracker.healths().values())
+            liquidated = {q.borrower for q in self.record.liquidations if q.day == day}
+            self.record.health_liquidated = [
+                h for who, h in self.health_before.items() if who in liquidated
+            ]
         self.tracker.snapshot(day)
 
     def settle(self, day: int) -> None:

@@ -324,3 +324,18 @@ def test_write_charts_edge_cases(tmp_path: Path) -> None:
     _assert_pngs(write_charts(record, tmp_path), tmp_path)
     empty = _record(days=[], health_before=[float("nan")], health_after=[])
     _assert_pngs(write_charts(empty, tmp_path / "empty"), tmp_path / "empty")
+
+
+def test_allocation_is_drawn_as_steps_one_day_wide() -> None:
+    """A position held for one day is one day wide (no ramp from the day before to the day after),
+    and the stacks add up to the whole at every edge."""
+    from ballast.demo.charts import allocation_steps
+
+    xs, tops = allocation_steps([3, 4, 5], [[0.0, 40.0, 0.0], [100.0, 60.0, 100.0]])
+    assert xs == [3, 4, 5, 6]
+    assert tops == [[0.0, 40.0, 0.0, 0.0], [100.0, 100.0, 100.0, 100.0]]
+
+
+def test_health_chart_draws_the_liquidated_positions(tmp_path: Path) -> None:
+    record = _record(health_liquidated=[0.95, 1.02])
+    _assert_pngs(write_charts(record, tmp_path), tmp_path)
