@@ -28,6 +28,10 @@ manifest_option = click.option(
     help="Deployment manifest (default: deployments/<ecosystem>-<network>.json).",
 )
 
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document instead of the table."
+)
+
 Explain = Callable[[str, dict[str, Any]], str]
 """Turns a contract's custom error (name, inputs) into a sentence."""
 

@@ -1,12 +1,12 @@
 """`ballast-keeper`: run keeper jobs once, watch the system, verify decisions.
 
     ballast-keeper [OPTIONS] once --job liquidator [--job evaluator ...]
-    ballast-keeper [OPTIONS] status
+    ballast-keeper [OPTIONS] status [--json] [--watch SECONDS]
     ballast-keeper [OPTIONS] verify-decision ID [--replay]
 
-Options apply to every command: `--network` (an Ape network choice, default
-`ethereum:local:foundry`; export APE_FOUNDRY_HOST to reach a running anvil), `--config` (a YAML
-file of `KeeperSettings`), `--account` (an Ape account alias; its keystore is unlocked from
+Options apply to every command and go before or after it: `--network` (an Ape network choice,
+default `ethereum:local:foundry`; export APE_FOUNDRY_HOST to reach a running anvil), `--config`
+(a YAML file of `KeeperSettings`), `--account` (an Ape account alias; its keystore is unlocked from
 APE_ACCOUNTS_<alias>_PASSPHRASE), `--manifest`, `--state-dir`, `--dry-run`, `--log-json`,
 `--metrics-port`. Run it from the project folder (Ape loads the compiled contracts from there).
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ class Fail(click.ClickException):
     """One line on stderr, exit status 1."""
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+        click.echo(f"Error: {self.format_message()}", err=True)
 
 
 @contextlib.contextmanager
@@ -102,7 +103,57 @@ EXIT_CODES = (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
+class _OptionsAnywhere(click.Group):
+    """A group whose own options may also follow the subcommand (`ballast-keeper once --job x
+    --account k` as well as `ballast-keeper --account k once --job x`), like the `ape run`
+    scripts: they are moved in front of the subcommand before parsing."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value, flags = set(), set()
+        for param in self.params:
+            if isinstance(param, click.Option):
+                names = {*param.opts, *param.secondary_opts}
+                (flags if param.is_flag else takes_value).update(names)
+        names = takes_value | flags
+        command_at = next(
+            (
+                i
+                for i, a in enumerate(args)
+                if a in self.commands and _is_command_position(args, i, takes_value)
+            ),
+            None,
+        )
+        if command_at is None:
+            return super().parse_args(ctx, args)
+        head, tail, moved = args[:command_at], [], []
+        rest = args[command_at:]
+        i = 0
+        while i < len(rest):
+            arg = rest[i]
+            if arg == "--":  # everything after it belongs to the subcommand
+                tail.extend(rest[i:])
+                break
+            name = arg.split("=", 1)[0]
+            if name in names and name not in ("-h", "--help"):
+                moved.append(arg)
+                if name in takes_value and "=" not in arg and i + 1 < len(rest):
+                    moved.append(rest[i + 1])
+                    i += 1
+            else:
+                tail.append(arg)
+            i += 1
+        return super().parse_args(ctx, [*head, *moved, *tail])
+
+
+def _is_command_position(args: list[str], i: int, takes_value: set[str]) -> bool:
+    """Whether args[i] is the subcommand, not the value of the group option before it."""
+    return i == 0 or args[i - 1] not in takes_value
+
+
+@click.group(
+    cls=_OptionsAnywhere, context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_CODES,
+)  # fmt: skip
 @click.option("--network", default="ethereum:local:foundry", show_default=True,
               help="Ape network choice (ecosystem:network:provider).")  # fmt: skip
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
@@ -165,7 +216,7 @@ def once(ctx: click.Context, jobs: tuple[str, ...], show_skips: int) -> None:
             except KeeperError as err:
                 raise Fail(f"{job}: {err}") from None
             except Exception as err:  # noqa: BLE001 - a node error: the next run resumes
-                click.echo(f"error: {job} pass failed: {_one_line(err)}", err=True)
+                click.echo(f"Error: {job} pass failed: {_one_line(err)}", err=True)
                 failed_passes.append(job)
                 continue
             reports.append(report)
@@ -191,20 +242,41 @@ def once(ctx: click.Context, jobs: tuple[str, ...], show_skips: int) -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document (ballast.status/1).")
+@click.option("--watch", type=click.FloatRange(min=1.0), metavar="SECONDS",
+              help="Redraw every SECONDS until interrupted.")  # fmt: skip
+@click.option("--times", type=click.IntRange(min=1), hidden=True,
+              help="With --watch: stop after this many refreshes (scripts, tests).")  # fmt: skip
 @click.pass_context
-def status(ctx: click.Context) -> None:
+def status(ctx: click.Context, as_json: bool, watch: float | None, times: int | None) -> None:
     """A dashboard of the vault, book, requests, strikes, agents, slashes and this keeper's
-    actions."""
+    actions (--json: one document; --watch: redrawn until Ctrl-C)."""
     from keepers.dashboard import collect_status, render_status
+    from keepers.dashboard_json import status_json
     from keepers.snapshot import MulticallError
 
+    console = make_console()
     with connected(ctx.obj["network"]):
         keeper = _open(ctx)
+        shown = 0
         try:
-            status = collect_status(keeper)
-        except MulticallError as err:
-            raise Fail(str(err)) from None
-        make_console().print(render_status(status))
+            while True:
+                try:
+                    current = collect_status(keeper)
+                except MulticallError as err:
+                    raise Fail(str(err)) from None
+                if watch is not None and not as_json and console.is_terminal:
+                    console.clear()
+                if as_json:
+                    click.echo(status_json(current))
+                else:
+                    console.print(render_status(current))
+                shown += 1
+                if watch is None or (times is not None and shown >= times):
+                    break
+                time.sleep(watch)
+        except KeyboardInterrupt:
+            pass  # --watch ends with Ctrl-C: not an error
 
 
 @main.command("verify-decision")

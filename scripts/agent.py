@@ -26,8 +26,9 @@ from eth_utils import is_address, to_checksum_address
 from rich.table import Table
 
 from ballast import agent as A
-from ballast.cli import NodeCommand, make_console, manifest_option, send_explained
+from ballast.cli import NodeCommand, json_option, make_console, manifest_option, send_explained
 from ballast.deployment import ManifestError, load_for_chain, manifest_path
+from ballast.jsonout import document
 from ballast.parameters import format_duration, key_of
 
 console = make_console()
@@ -324,7 +325,8 @@ def claim(ecosystem, network, manifest_file, account):
 @manifest_option
 @account_option(prompt=False)
 @click.argument("address", required=False)
-def status(ecosystem, network, manifest_file, account, address):
+@json_option
+def status(ecosystem, network, manifest_file, account, address, as_json):
     """The bond, reputation, slashes and rewards of ADDRESS (default: --account), the agent.*
     parameters and the totals."""
     if address is None:
@@ -352,10 +354,18 @@ def status(ecosystem, network, manifest_file, account, address):
         points, debt = agents.registry.roundPointsOf(address), agents.registry.rewardDebt(address)
         for label, value in A.reward_rows(points, debt, units):
             table.add_row(label, value)
-    table.add_row("wallet balance", units(agents.asset.balanceOf(address)))
+    wallet = agents.asset.balanceOf(address)
+    table.add_row("wallet balance", units(wallet))
     table.add_section()
     slashed = agents.registry.totalSlashed()
     for label, value in A.registry_rows(params, staked, unbonding, slashed, units):
         table.add_row(label, value)
+    if as_json:  # raw base units, as read on chain
+        click.echo(document(
+            "ballast.agent-status/1", address=address, chain_time=now, agent=agent,
+            params=params, wallet_balance=wallet, asset=units,
+            totals={"staked": staked, "unbonding": unbonding, "slashed": slashed},
+        ))  # fmt: skip
+        return
     console.print(table)
     console.print(f"chain time {A.show_time(now)}")

@@ -25,8 +25,9 @@ from rich.table import Table
 
 from ballast import agent as A
 from ballast import guardian as G
-from ballast.cli import NodeCommand, make_console, manifest_option, send_explained
+from ballast.cli import NodeCommand, json_option, make_console, manifest_option, send_explained
 from ballast.deployment import ManifestError, load_for_chain, manifest_path
+from ballast.jsonout import document
 from ballast.params import PROPOSAL_STATES, InputError, parse_proposal_id
 
 console = make_console()
@@ -246,7 +247,8 @@ def shutdown(ecosystem, network, manifest_file, account, yes):
 @cli.command(cls=NodeCommand)
 @manifest_option
 @account_option(prompt=False)
-def status(ecosystem, network, manifest_file, account):
+@json_option
+def status(ecosystem, network, manifest_file, account, as_json):
     """Paused? Shut down? Pending slashes with their veto deadlines; queued proposals."""
     guardian = Guardian(ecosystem, network, manifest_file, ())
     vault, now = guardian.vault, _now()
@@ -261,26 +263,38 @@ def status(ecosystem, network, manifest_file, account):
             roles.append(("timelock CANCELLER", guardian.timelock.hasRole(canceller, account)))
         held = ", ".join(f"{name} {'yes' if has else 'no'}" for name, has in roles)
         table.add_row(f"roles of {account.address}", held)
+    paused, shutdown = vault.automationPaused(), vault.isShutdown()
     table.add_section()
-    for label, value in G.vault_rows(vault.automationPaused(), vault.isShutdown()):
+    for label, value in G.vault_rows(paused, shutdown):
         table.add_row(label, value)
+    slashes = guardian.pending_slashes() if guardian.agents is not None else []
     if guardian.agents is not None:
         table.add_section()
-        for label, value in G.slash_rows(guardian.pending_slashes(), now, guardian.units):
+        for label, value in G.slash_rows(slashes, now, guardian.units):
             table.add_row(label, value)
+    queued = []
     if guardian.governor is not None:
         table.add_section()
         queued = [
-            e for e in guardian.proposals()
+            (e, guardian.governor.proposalEta(e.proposalId)) for e in guardian.proposals()
             if PROPOSAL_STATES[guardian.governor.state(e.proposalId)] == "Queued"
         ]  # fmt: skip
-        for e in queued:
-            eta = guardian.governor.proposalEta(e.proposalId)
+        for e, eta in queued:
             table.add_row(
                 "queued proposal",
                 f"{e.proposalId}: executable from {A.when(eta, now)}: {e.description}",
             )
         if not queued:
             table.add_row("queued proposals", "none")
+    if as_json:
+        click.echo(document(
+            "ballast.guardian-status/1", vault=vault.address, chain_time=now,
+            guardian=guardian.deployment.roles.get("guardian"), automation_paused=paused,
+            shutdown=shutdown, pending_slashes=slashes,
+            queued_proposals=[
+                {"id": e.proposalId, "eta": eta, "description": e.description} for e, eta in queued
+            ],
+        ))  # fmt: skip
+        return
     console.print(table)
     console.print(f"chain time {A.show_time(now)}")

@@ -458,8 +458,8 @@ def test_the_cli_reports_a_failed_pass_in_one_line_exits_5_and_the_next_run_fini
     failed = keeper_cli(proxy.url, REPO, *options, "--job", "liquidator", "--job", "evaluator")
     assert failed.returncode == 5, failed.stdout + failed.stderr
     assert "Traceback" not in failed.stderr, failed.stderr
-    (line,) = [t for t in failed.stderr.splitlines() if t.startswith("error:")]
-    assert line.startswith("error: liquidator pass failed: HTTPError: 502"), line
+    (line,) = [t for t in failed.stderr.splitlines() if t.startswith("Error:")]
+    assert line.startswith("Error: liquidator pass failed: HTTPError: 502"), line
     assert "evaluator @ block" in failed.stdout  # the other job still ran
     assert liquidations(lending, start) == [] and proxy.forwarded["eth_sendRawTransaction"] == 0
 

@@ -214,6 +214,10 @@ def test_an_agent_from_registration_to_withdrawal(agent_cli, chain, accounts, re
     chain.mine(1, timestamp=active_from)
     assert registry.isActive(me)
     active = ok(agent_cli("status", me.address, account=None))
+    document = json.loads(ok(agent_cli("status", me.address, "--json", account=None)))
+    assert document["version"] == "ballast.agent-status/1" and document["address"] == me.address
+    assert document["agent"]["stake"] == registry.agentInfo(me).stake  # base units
+    assert document["totals"]["staked"] == registry.totals()[0]
     assert row(active, "active").startswith("yes, since")
 
     refused(
@@ -223,7 +227,8 @@ def test_an_agent_from_registration_to_withdrawal(agent_cli, chain, accounts, re
     out = ok(agent_cli("unbond", "2500"))
     assert "unbonding 2,500 mUSDC (in all 2,500 mUSDC); withdrawable from" in out
     assert "(in 7d)" in out
-    assert "the agent is no longer active" in out
+    warning = "warning: this leaves 7,500.5 mUSDC bonded, below agent.minStake 10,000 mUSDC: the agent stops being active"
+    assert out.index(warning) < out.index("unbonding 2,500 mUSDC")  # said before it was sent
     assert "restarts the 3d activation delay" in out
     ready_at = registry.agentInfo(me).unbondReadyAt
     assert not registry.isActive(me)

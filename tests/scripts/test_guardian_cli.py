@@ -106,6 +106,13 @@ def test_status_shows_the_pending_slashes_and_deadlines(
     assert row(out, "slash #1").endswith("(in 3d)")  # opened by the last block, a day after #0
     assert row(out, "queued proposals") == "none"
 
+    document = json.loads(ok(guardian_cli("status", "--json")))
+    assert document["version"] == "ballast.guardian-status/1"
+    assert document["guardian"] == me and document["automation_paused"] is False
+    assert [s["id"] for s in document["pending_slashes"]] == list(slashes)
+    assert {s["amount"] for s in document["pending_slashes"]} == {1_000 * 10**6}  # base units
+    assert document["queued_proposals"] == []
+
 
 def test_veto_within_the_window_and_every_refusal(guardian_cli, market, slashes, accounts):
     registry = market.registry

@@ -50,7 +50,7 @@ def keeper_cli(chain, repo_root, tmp_path):
 def one_line_error(result) -> str:
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1, result.stderr
     return errors[0]
 
@@ -96,10 +96,10 @@ def test_a_keystore_account_is_unlocked_from_apes_variable(
 
     locked = keeper_cli(*base, env=env)
     assert one_line_error(locked) == (
-        "error: account 'ops' is locked: set APE_ACCOUNTS_ops_PASSPHRASE to its passphrase"
+        "Error: account 'ops' is locked: set APE_ACCOUNTS_ops_PASSPHRASE to its passphrase"
     )
     wrong = keeper_cli(*base, env={**env, "APE_ACCOUNTS_ops_PASSPHRASE": "wrong"})
-    assert one_line_error(wrong).startswith("error: cannot unlock account 'ops'")
+    assert one_line_error(wrong).startswith("Error: cannot unlock account 'ops'")
     ok = keeper_cli(*base, env={**env, "APE_ACCOUNTS_ops_PASSPHRASE": "correct horse"})
     assert ok.returncode == 0, ok.stderr
     state = list((tmp_path / "state").glob("*.sqlite"))
@@ -112,14 +112,14 @@ def test_a_keystore_account_is_unlocked_from_apes_variable(
     ("args", "message"),
     [
         (["--network", "ethereum:nowhere", "once", "--job", "sentinel"],
-         "error: cannot connect to ethereum:nowhere"),
+         "Error: cannot connect to ethereum:nowhere"),
         (["--manifest", "/nonexistent/m.json", "once", "--job", "sentinel"],
-         "error: no deployment manifest at /nonexistent/m.json"),
-        (["--account", "nobody", "once", "--job", "sentinel"], "error: no Ape account 'nobody'"),
+         "Error: no deployment manifest at /nonexistent/m.json"),
+        (["--account", "nobody", "once", "--job", "sentinel"], "Error: no Ape account 'nobody'"),
         (["--metrics-port", "70000", "once", "--job", "sentinel"],
-         "error: metrics_port: Input should be less than or equal to 65535"),
-        (["verify-decision", "9"], "error: decision 9 has no Rebalanced event on this chain"),
-        (["once", "--job", "rebalancer"], "error: rebalancer: the rebalancer acts as an agent"),
+         "Error: metrics_port: Input should be less than or equal to 65535"),
+        (["verify-decision", "9"], "Error: decision 9 has no Rebalanced event on this chain"),
+        (["once", "--job", "rebalancer"], "Error: rebalancer: the rebalancer acts as an agent"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_and_exit_1(keeper_cli, manifest, args, message):
@@ -132,18 +132,19 @@ def test_a_bad_config_file_is_one_line(keeper_cli, tmp_path):
     config = tmp_path / "keeper.yaml"
     config.write_text("settler: {max_claims: 0}\n")
     error = one_line_error(keeper_cli("--config", str(config), "once", "--job", "settler"))
-    assert error.startswith("error: settler.max_claims: Input should be greater than or equal")
+    assert error.startswith("Error: settler.max_claims: Input should be greater than or equal")
 
 
 @pytest.mark.parametrize(
     ("entry_point", "message"),
     [
-        ("nowhere.agent:decide", "error: strategy 'nowhere.agent:decide' does not import: No module"),
-        ("keepers.strategy:no_such", "error: strategy 'keepers.strategy:no_such': keepers.strategy"
+        ("nowhere.agent:decide",
+         "Error: strategy 'nowhere.agent:decide' does not import: No module"),
+        ("keepers.strategy:no_such", "Error: strategy 'keepers.strategy:no_such': keepers.strategy"
                                      " has no no_such"),
         ("keepers.strategy.rationale:VERSION",
-         "error: strategy 'keepers.strategy.rationale:VERSION' is not callable"),
-        ("not an entry point", "error: rebalancer.strategy: String should match pattern"),
+         "Error: strategy 'keepers.strategy.rationale:VERSION' is not callable"),
+        ("not an entry point", "Error: rebalancer.strategy: String should match pattern"),
     ],
     ids=["no-module", "no-function", "not-callable", "malformed"],
 )  # fmt: skip
@@ -227,3 +228,23 @@ def test_status_shows_the_dashboard(keeper_cli, manifest):
     assert result.returncode == 0, result.stdout + result.stderr
     for section in ("tbill", "gold", "invoices", "lending", "no pending slashes"):
         assert section in result.stdout, result.stdout
+
+
+def test_status_as_json_and_watched(keeper_cli, manifest, chain):
+    """--json: one document a script can read; --watch: redrawn (here twice, then it stops)."""
+    result = keeper_cli("status", "--manifest", str(manifest), "--watch", "1", "--times", "2",
+                        "--json")  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    decoder, text, documents = json.JSONDecoder(), result.stdout.strip(), []
+    while text:
+        document, end = decoder.raw_decode(text)
+        documents.append(document)
+        text = text[end:].strip()
+    assert len(documents) == 2
+    first = documents[0]
+    assert first["version"] == "ballast.status/1"
+    assert first["block"] <= chain.blocks.head.number
+    sleeves = [s["name"] for s in first["vault"]["sleeves"]]
+    assert sleeves == ["tbill", "gold", "invoices", "lending"]
+    assert first["asset"]["decimals"] == 6 and first["keeper"] is None  # read-only
+    assert isinstance(first["vault"]["nav"], int)

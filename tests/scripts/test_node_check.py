@@ -90,4 +90,4 @@ def test_the_keeper_without_a_named_node_refuses_in_one_line(repo_root, tmp_path
     )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("error: no node named: export APE_FOUNDRY_HOST=")
+    assert line.startswith("Error: no node named: export APE_FOUNDRY_HOST=")

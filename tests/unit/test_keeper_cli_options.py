@@ -1,0 +1,40 @@
+"""`ballast-keeper`'s own options go before or after the subcommand, as in the `ape run` scripts."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from keepers.cli import main
+
+
+def run(args: list[str]):
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--metrics-port", "99999", "once", "--job", "sentinel"],
+        ["once", "--job", "sentinel", "--metrics-port", "99999"],
+        ["once", "--metrics-port=99999", "--job", "sentinel"],
+        ["status", "--metrics-port", "99999"],
+    ],
+)
+def test_a_group_option_after_the_subcommand_is_read_as_before_it(args):
+    result = run(args)
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: metrics_port: Input should be less than or equal to 65535"
+
+
+def test_an_option_value_that_names_a_command_is_still_a_value():
+    # `--account status` is the alias "status", not the status command
+    result = run(["--account", "status", "--metrics-port", "-1", "once", "--job", "sentinel"])
+    assert result.exit_code == 1
+    assert "metrics_port: Input should be greater than or equal to 0" in result.output
+
+
+def test_subcommand_options_stay_with_the_subcommand():
+    result = run(["once", "--help"])
+    assert result.exit_code == 0
+    assert "--job" in result.output and "--show-skips" in result.output
