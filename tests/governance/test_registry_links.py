@@ -12,7 +12,9 @@ from eth_utils import keccak
 
 DAY = 86_400
 LESS_THAN, PRODUCT, SUM = 1, 2, 3
-LTV, THR, BONUS = (keccak(text=f"lend.{n}.gold") for n in ("ltvBps", "liqThresholdBps", "liqBonusBps"))
+LTV, THR, BONUS = (
+    keccak(text=f"lend.{n}.gold") for n in ("ltvBps", "liqThresholdBps", "liqBonusBps")
+)
 IDLE = keccak(text="vault.idleBufferBps")
 CAP_A, CAP_B = keccak(text="vault.maxSleeveBps.a"), keccak(text="vault.maxSleeveBps.b")
 ALL = (LTV, THR, BONUS, IDLE, CAP_A, CAP_B)
@@ -97,7 +99,12 @@ def test_each_link_is_refused_on_every_update_path(linked, deployer, steward, ca
     who, key, value, link, (a, b, rule) = BREAKS[case]
     # the pre-checks see it first, naming the link
     assert linked.check(key, value, who, block_id="pending") == (False, LINK_VIOLATED)
-    assert linked.checkBatch([key], [value], who, block_id="pending") == (False, LINK_VIOLATED, a, link)
+    assert linked.checkBatch([key], [value], who, block_id="pending") == (
+        False,
+        LINK_VIOLATED,
+        a,
+        link,
+    )
     got = linked.getLink(link)
     assert (got.rule, [bytes(k) for k in got.keys][:1]) == (rule, [a])
 
@@ -111,7 +118,11 @@ def test_each_link_is_refused_on_every_update_path(linked, deployer, steward, ca
 FOLLOWS = {
     "ltv and threshold up together (governance)": (False, [LTV, THR], [9_000, 9_050]),
     "threshold and ltv down together (steward)": (True, [THR, LTV], [8_850, 8_800]),
-    "bonus up, threshold and ltv down (governance)": (False, [BONUS, THR, LTV], [1_200, 8_900, 8_800]),
+    "bonus up, threshold and ltv down (governance)": (
+        False,
+        [BONUS, THR, LTV],
+        [1_200, 8_900, 8_800],
+    ),
     "one cap down, the other up (steward)": (True, [CAP_B, CAP_A], [3_479, 6_120]),
     "idle down, a cap up (governance)": (False, [IDLE, CAP_A], [400, 6_100]),
 }
@@ -120,7 +131,12 @@ FOLLOWS = {
 @pytest.mark.parametrize("case", list(FOLLOWS))
 def test_a_batch_moves_linked_parameters_together(linked, deployer, steward, case):
     who, keys, values = FOLLOWS[case]
-    assert linked.checkBatch(keys, values, who, block_id="pending") == (True, b"\x00" * 4, b"\x00" * 32, NO_LINK)
+    assert linked.checkBatch(keys, values, who, block_id="pending") == (
+        True,
+        b"\x00" * 4,
+        b"\x00" * 32,
+        NO_LINK,
+    )
     send(linked, who, keys, values, "batch", deployer, steward)
     assert [linked.get(k) for k in keys] == values
 
@@ -129,7 +145,10 @@ def test_links_are_checked_on_the_values_after_the_batch(linked, deployer, stewa
     # alone, each entry keeps LTV below the threshold; together they cross
     for key, value in ((LTV, 8_950), (THR, 8_940)):
         assert linked.check(key, value, False, block_id="pending") == (True, b"\x00" * 4)
-    assert linked.checkBatch([LTV, THR], [8_950, 8_940], False, block_id="pending")[:2] == (False, LINK_VIOLATED)
+    assert linked.checkBatch([LTV, THR], [8_950, 8_940], False, block_id="pending")[:2] == (
+        False,
+        LINK_VIOLATED,
+    )
     with ape.reverts(linked.LinkViolated, a=LTV, b=THR, rule=LESS_THAN):
         linked.setBatch([LTV, THR], [8_950, 8_940], sender=deployer)
     assert live(linked) == BEFORE
@@ -166,7 +185,11 @@ def test_add_link_validates_and_records(registry, deployer):
     (event,) = receipt.events.filter(registry.LinkAdded)
     assert (event.id, event.rule, event.bound) == (0, SUM, 10_050)
     link = registry.getLink(0)
-    assert (link.rule, [bytes(k) for k in link.keys], link.bound) == (SUM, [IDLE, CAP_A, CAP_B], 10_050)
+    assert (link.rule, [bytes(k) for k in link.keys], link.bound) == (
+        SUM,
+        [IDLE, CAP_A, CAP_B],
+        10_050,
+    )
     assert [registry.linksOf(k) for k in (IDLE, CAP_A, CAP_B, LTV)] == [[0], [0], [0], []]
     with ape.reverts(registry.UnknownLink, id=1):
         registry.getLink(1)
@@ -201,7 +224,9 @@ def test_product_link_is_exact_at_the_edge_and_for_huge_values(registry, deploye
     registry.set(b, top, sender=deployer)  # 0 x anything fits
     with ape.reverts(registry.LinkViolated, a=a, b=b, rule=PRODUCT):
         registry.set(a, 1, sender=deployer)
-    registry.setBatch([b, a], [2_500, 8_000], sender=deployer)  # 8000 x 1.25 = 10 000: exactly 100 %
+    registry.setBatch(
+        [b, a], [2_500, 8_000], sender=deployer
+    )  # 8000 x 1.25 = 10 000: exactly 100 %
     with ape.reverts(registry.LinkViolated, a=a, b=b, rule=PRODUCT):
         registry.set(b, 2_501, sender=deployer)
     s = registry.defineParameter("x.s", top, 0, top, 0, 0, sender=deployer).return_value
