@@ -184,7 +184,7 @@ interface IParameterRegistry {
     ///         the state before the batch (step from the pre-batch `governanceValue`, cooldown from
     ///         the pre-batch `lastGovernanceUpdate`); a key may appear once (`DuplicateKey`); the
     ///         arrays are non-empty and of one length (`InvalidBatch`). All or nothing.
-    function setBatch(bytes32[] calldata keys, uint256[] calldata values) external;
+    function setBatch(bytes32[] calldata batchKeys, uint256[] calldata values) external;
 
     /// @notice The steward's batch: each entry follows the rules of `stewardSet`, checked against
     ///         the state before the batch (step from the pre-batch live value, cooldown from the
@@ -194,7 +194,7 @@ interface IParameterRegistry {
     /// @param rationaleHash keccak256 of the rationale document.
     /// @param rationaleURI Where the rationale document can be read.
     function stewardSetBatch(
-        bytes32[] calldata keys,
+        bytes32[] calldata batchKeys,
         uint256[] calldata values,
         bytes32 rationaleHash,
         string calldata rationaleURI
@@ -204,7 +204,7 @@ interface IParameterRegistry {
     ///         every update (`LinkViolated`). The current values must satisfy it. GOVERNANCE only.
     /// @param bound The rule's constant (see `LinkRule`); 0 for LESS_THAN.
     /// @return id The link's id (0, 1, ... in declaration order).
-    function addLink(LinkRule rule, bytes32[] calldata keys, uint256 bound) external returns (uint256 id);
+    function addLink(LinkRule rule, bytes32[] calldata linkKeys, uint256 bound) external returns (uint256 id);
 
     /// @notice Stops enforcing link `id` (its id stays taken; `getLink` shows rule NONE).
     ///         GOVERNANCE only.
@@ -250,7 +250,7 @@ interface IParameterRegistry {
     /// @return key The entry that breaks a value rule (or is a duplicate); for `LinkViolated`
     ///         the broken link's first key; 0 when ok or the batch is malformed.
     /// @return link The broken link's id for `LinkViolated`, else type(uint256).max.
-    function checkBatch(bytes32[] calldata keys, uint256[] calldata values, bool steward)
+    function checkBatch(bytes32[] calldata batchKeys, uint256[] calldata values, bool steward)
         external
         view
         returns (bool ok, bytes4 reason, bytes32 key, uint256 link);

@@ -340,7 +340,7 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
             return hi < roomHi || (hi == roomHi && lo <= roomLo);
         }
         // SUM_AT_LEAST: sum >= bound, summed without overflow (stops once the bound is reached).
-        uint256 sum;
+        uint256 sum = 0;
         for (uint256 i; i < lk.length; ++i) {
             uint256 v = _valueOf(lk[i], ks, vs);
             if (v >= link.bound - sum) return true;
