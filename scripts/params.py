@@ -202,7 +202,7 @@ def check(ecosystem, network, manifest_file, changes):
     console.print(f"ok: a proposal setting {shown} passes the registry's rules and links now")
 
 
-@cli.command(cls=ConnectedProviderCommand)
+@cli.command(cls=NodeCommand)
 @manifest_option
 @account_option()
 @click.argument("changes", nargs=-1, required=True, metavar="NAME VALUE [NAME VALUE]...")
