@@ -80,4 +80,8 @@ def cli(network, seed: int, weeks: int, out_dir: Path):
     console.print(render_report(record))
     charts = write_charts(record, out_dir)
     console.print(f"charts: {', '.join(p.name for p in charts)} in {out_dir}")
-    console.print(f"keeper state files (try `ballast-keeper verify-decision`): {world.state_dir}")
+    console.print(
+        f"keeper state files and rationale documents: {world.state_dir} (this run's private "
+        "anvil stopped with it: `ballast-keeper verify-decision` needs a node that still has the "
+        "chain, e.g. the demo played against your own anvil with APE_FOUNDRY_HOST)"
+    )
