@@ -3,6 +3,7 @@ their node before connecting, and sending a transaction whose revert becomes one
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -47,11 +48,28 @@ def send_explained(action: str, explain: Explain, call, *args, **kwargs):
         raise click.ClickException(f"{action} refused: {explain(err.name, err.inputs)}") from None
 
 
+_NEGATIVE = re.compile(r"^-[0-9.]")
+
+
 class NodeCommand(ConnectedProviderCommand):
     """An Ape command that connects only to a node that is running (see ballast.node): a dead or
-    unnamed node is one line and exit 1, never a private anvil that vanishes with the command."""
+    unnamed node is one line and exit 1, never a private anvil that vanishes with the command.
+
+    A negative number (`-5`, `-1d`) is an argument, never read as an option: the command's own
+    parser then explains why it is refused; a real unknown option is still refused."""
 
     private_ok = False
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not any(_NEGATIVE.match(a) for a in args):
+            return super().parse_args(ctx, args)
+        ctx.ignore_unknown_options = True
+        rest = super().parse_args(ctx, args)
+        for value in ctx.params.values():
+            for token in value if isinstance(value, (tuple, list)) else (value,):
+                if isinstance(token, str) and token.startswith("-") and not _NEGATIVE.match(token):
+                    raise click.NoSuchOption(token.split("=", 1)[0], ctx=ctx)
+        return rest
 
     def invoke(self, ctx: click.Context) -> Any:
         provider = ctx.params.get("network")
