@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from eth_abi import decode, encode
-from eth_utils import keccak
+from eth_utils import is_address, keccak, to_checksum_address
 from hexbytes import HexBytes
 
 from keepers.funding import NATIVE, NATIVE_DECIMALS, Shortfall
@@ -69,12 +69,19 @@ def find_executor(keeper: Keeper) -> Any | None:
         return None
     from ape import chain, project
 
+    if not is_address(address):
+        raise KeeperError(f"liquidator.executor {address!r} is not an address")
+    address = to_checksum_address(address)
     if not chain.provider.get_code(address):
         raise KeeperError(f"no LiquidationExecutor at {address} (liquidator.executor)")
     executor = project.LiquidationExecutor.at(address)
     book = str(keeper.protocol.lending.address)
-    if str(executor.book()).lower() != book.lower():
-        raise KeeperError(f"LiquidationExecutor {address} liquidates {executor.book()}, not {book}")
+    try:
+        its_book = str(executor.book())
+    except Exception:  # noqa: BLE001 - any contract without `book()`: one line, not a trace
+        raise KeeperError(f"{address} is not a LiquidationExecutor (liquidator.executor)") from None
+    if its_book.lower() != book.lower():
+        raise KeeperError(f"LiquidationExecutor {address} liquidates {its_book}, not {book}")
     return executor
 
 
