@@ -91,7 +91,7 @@ contract LiquidationExecutor is ReentrancyGuardTransient {
 
         results = new Result[](n);
         uint256 cash = start + budget;
-        uint256 done;
+        uint256 done = 0;
         for (uint256 i; i < n; ++i) {
             Item calldata item = items[i];
             try book.liquidate(item.borrower, item.token, item.repayAmount) returns (uint256 seized) {
