@@ -19,6 +19,8 @@ reconciliation as any transaction. Each item is reported from the mined receipt'
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from eth_utils import keccak, to_checksum_address
 
 from keepers.funding import Shortfall
@@ -120,13 +122,11 @@ def run_liquidator(keeper: Keeper) -> JobReport:
     if keeper.address is not None:
         asset = keeper.erc20(keeper.asset)
         inventory = int(asset.balanceOf(keeper.address))
-    plan = plan_liquidations(
-        read.borrowers,
-        read.rules,
-        keeper.gas_market(),
-        keeper.settings.liquidator.planner(),
-        inventory,
-    )
+    executor = find_executor(keeper) if read.borrowers and not keeper.dry_run else None
+    planner = keeper.settings.liquidator.planner()
+    if executor is not None:  # a batch item costs its own gas, not a transaction's
+        planner = replace(planner, gas_per_liquidation=keeper.settings.liquidator.batch_item_gas)
+    plan = plan_liquidations(read.borrowers, read.rules, keeper.gas_market(), planner, inventory)
     report.notes.append(
         f"{len(read.borrowers) + len(read.healthy)} borrowers, "
         f"{len(plan.healthy) + len(read.healthy)} healthy, "
@@ -146,7 +146,6 @@ def run_liquidator(keeper: Keeper) -> JobReport:
                 f"to repay {unfunded} liquidation(s) (inventory)",
             )
         )
-    executor = find_executor(keeper) if plan.plans and not keeper.dry_run else None
     if plan.plans and keeper.address is not None and not keeper.dry_run:
         need = sum(p.liquidation.repay for p in plan.plans)
         spender = str((executor or protocol.lending).address)

@@ -9,6 +9,10 @@ unhealthy) and the block gas limit lowered to 5,000,000, so that the book needs 
 from __future__ import annotations
 
 import math
+import os
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 
@@ -18,7 +22,8 @@ from eth_utils import keccak, to_checksum_address
 
 from keepers.config import load_settings
 from keepers.math import WAD
-from tests.keeper_support import keeper, open_many_positions, protocol_of, race
+from keepers.store import Store
+from tests.keeper_support import bound_state, keeper, open_many_positions, protocol_of, race
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import USDC, faucet
 
@@ -271,3 +276,85 @@ def test_an_executor_address_that_is_not_this_books_executor_is_refused_in_one_l
     with pytest.raises(KeeperError) as err:
         k.run("liquidator")
     assert "\n" not in str(err.value) and "LiquidationExecutor" in str(err.value)
+
+
+def _keeper_process(node: str, repo_root, executor: str, *args: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "APE_FOUNDRY_HOST": node,
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+        "BALLAST_KEEPER_LIQUIDATOR__EXECUTOR": executor,
+    }
+    return subprocess.Popen(  # `-m` from the checkout: this tree's keepers, not an installed one
+        [sys.executable, "-m", "keepers.cli", *args], cwd=repo_root, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def _batch_records(state_file) -> list[tuple[str, str]]:
+    """(tx hash, status) of the batches the keeper's state file records (none yet: [])."""
+    if not state_file.exists():
+        return []
+    db = sqlite3.connect(state_file, timeout=5)
+    try:
+        rows = db.execute(
+            "SELECT tx_hash, status FROM txs WHERE action_id LIKE 'liquidate-batch:%'"
+        ).fetchall()
+    except sqlite3.OperationalError:  # the schema is not there yet
+        return []
+    finally:
+        db.close()
+    return [("0x" + bytes(h).hex() if isinstance(h, bytes) else str(h), s) for h, s in rows]
+
+
+def test_a_keeper_killed_with_its_batch_in_flight_reconciles_it_by_hash_and_acts_once(
+    shocked, accounts, chain, repo_root, tmp_path
+):
+    """Automine off: the keeper process records its batch (write-ahead) and broadcasts it; it is
+    SIGKILLed while the batch waits in the pool; the block is mined; a new process reconciles
+    the batch by its hash (mined) and finds nothing left to do: every position liquidated once,
+    by the one batch."""
+    lending, borrowers, executor = shocked
+    book, keeper_account = lending.book, accounts[7]
+    lending.asset.approve(executor, MAX_UINT, sender=keeper_account)
+    unhealthy = {b for b in borrowers if book.healthFactor(b) < WAD}
+    manifest = tmp_path / "ethereum-local.json"
+    protocol_of(lending).deployment.save(manifest)
+    state_dir = tmp_path / "state"
+    state_file, _ = bound_state(state_dir, manifest, keeper_account.address)
+    args = ("--manifest", str(manifest), "--account", "TEST::7", "--state-dir", str(state_dir),
+            "once", "--job", "liquidator")  # fmt: skip
+    node, address = chain.provider.uri, str(executor.address)
+    start = chain.blocks.head.number + 1
+    request = chain.provider.make_request
+
+    request("anvil_setAutomine", [False])
+    try:
+        first = _keeper_process(node, repo_root, address, *args)
+        deadline = time.monotonic() + 240
+        while not (_pending_from(chain, keeper_account.address) and _batch_records(state_file)):
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the keeper never sent its batch"
+            time.sleep(0.1)
+        first.kill()  # SIGKILL, the batch in the pool and recorded as sent
+        first.wait(30)
+        ((tx_hash, status),) = _batch_records(state_file)
+        assert status == "sent"
+        (pending,) = _pending_from(chain, keeper_account.address)
+        assert pending["hash"] == tx_hash  # the record names the transaction broadcast
+        request("evm_mine", [])
+    finally:
+        request("anvil_setAutomine", [True])
+
+    second = _keeper_process(node, repo_root, address, *args)
+    out, err = second.communicate(timeout=300)
+    assert second.returncode == 0, out + err
+
+    head = chain.blocks.head.number
+    logs = list(book.Liquidated.range(start, head + 1))
+    assert sorted(log.borrower for log in logs) == sorted(unhealthy)  # each exactly once
+    assert {log.transaction_hash for log in logs} == {tx_hash}  # all by the one batch
+    with Store(state_file) as store:
+        assert store.in_flight() == []
+        assert _batch_records(state_file) == [(tx_hash, "mined")]
