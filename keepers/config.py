@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from eth_utils import is_address, to_checksum_address
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -73,6 +74,15 @@ class LiquidatorConfig(_Section):
     batch_budget_slack_bps: int = Field(
         100, ge=0, description="a batch may pull its planned repayments × (1 + slack)"
     )
+
+    @field_validator("executor")
+    @classmethod
+    def _executor_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not is_address(value):
+            raise ValueError(f"{value!r} is not an address")
+        return to_checksum_address(value)
 
     def planner(self) -> LiquidatorSettings:
         return LiquidatorSettings(self.gas_per_liquidation, self.min_profit)

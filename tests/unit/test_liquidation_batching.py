@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from eth_utils import to_checksum_address
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -122,3 +123,12 @@ def test_a_single_liquidation_is_never_refused_for_its_size():
     assert first_batch(5, 100_000, settings) == 1  # the cap is below even one item
     assert first_batch(0, 30_000_000, settings) == 0
     assert first_batch(500, 30_000_000, settings) == (30_000_000 - BATCH_BASE_GAS) // 400_000
+
+
+def test_an_executor_setting_that_is_not_an_address_is_refused_in_one_line():
+    with pytest.raises(ConfigError) as err:
+        load_settings(liquidator={"executor": "0x1234"})
+    assert "\n" not in str(err.value) and "executor" in str(err.value)
+    lower = "0x" + "ab" * 20
+    executor = load_settings(liquidator={"executor": lower}).liquidator.executor
+    assert executor == to_checksum_address(lower)  # checksummed once, at load
