@@ -125,3 +125,56 @@ def test_tokens_left_in_the_executor_are_neither_spent_nor_paid_out(shocked, acc
     (settled,) = receipt.decode_logs(executor.BatchSettled)
     assert (settled.liquidated, settled.failed) == (2, 0)
     assert settled.spent == sum(d.repaid for d in done)
+
+
+# ------------------------------------------------------------------ re-entry from a token hook
+
+HOOK_NAV = 100 * 10**8  # 100.00 a token (8-decimal feed)
+HOOK_RULES = {"ltvBps": 7_000, "liqThresholdBps": 7_500, "liqBonusBps": 500}
+TOKEN = 10**18
+REENTRANT_CALL = keccak(text="ReentrancyGuardReentrantCall()")[:4]
+
+
+def test_a_hook_token_cannot_re_enter_the_executor_while_it_hands_out_seizures(
+    project, system, accounts, chain
+):
+    """The seized collateral is a hook-calling token; the attacker is a contract whose
+    `tokensReceived` — run while the executor is still inside `liquidateBatch`, paying out —
+    calls `liquidateBatch` again. The re-entry is refused (`ReentrancyGuardReentrantCall`), the
+    outer batch completes once, and the attacker paid exactly what its one liquidation cost."""
+    from tests.vault_support import define
+
+    lending, _, executor, _ = system
+    gov, owner, borrower = accounts[0], accounts[8], accounts[4]
+    with chain.isolate():
+        token = gov.deploy(project.MockHookToken, "Hooked RWA", "HOOK")
+        feed = gov.deploy(project.MockAggregator, 8, "HOOK / USD", HOOK_NAV, gov)
+        lending.vs.router.setFeed(token, feed, sender=gov)
+        for rule, value in HOOK_RULES.items():
+            define(lending.vs.registry, gov, f"lend.{rule}.hook", value, 0, 10_000)
+        define(lending.vs.registry, gov, "lend.borrowCap.hook", 10**9 * USDC, 0, 10**15 * USDC)
+        lending.book.listCollateral(token, "hook", sender=gov)
+        # an ordinary borrower posts 1,000 hook tokens (100,000) and borrows 60,000
+        token.mint(borrower, 1_000 * TOKEN, sender=borrower)
+        token.approve(lending.book, MAX_UINT, sender=borrower)
+        lending.book.depositCollateral(token, 1_000 * TOKEN, sender=borrower)
+        lending.book.borrow(60_000 * USDC, sender=borrower)
+        feed.setAnswer(70 * 10**8, sender=gov)  # hook -30 %: health 0.875
+        assert lending.book.healthFactor(borrower) < WAD
+
+        attacker = owner.deploy(project.ReentrantLiquidator, executor)
+        attacker.hook(token, sender=owner)
+        faucet(lending.asset, owner, 100_000 * USDC)
+        lending.asset.transfer(attacker, 100_000 * USDC, sender=owner)
+        item = [(borrower.address, token.address, MAX_UINT)]
+        attacker.arm(item, 50_000 * USDC, sender=owner)  # again, with the rest of its money
+
+        receipt = attacker.liquidate(item, 50_000 * USDC, sender=owner)
+
+        assert attacker.reentered() and not attacker.lastSucceeded()
+        assert bytes(attacker.lastError()) == REENTRANT_CALL
+        (done,) = receipt.decode_logs(executor.ItemLiquidated)  # one liquidation, once
+        assert len(list(receipt.decode_logs(lending.book.Liquidated))) == 1
+        assert lending.asset.balanceOf(attacker) == 100_000 * USDC - done.repaid
+        assert token.balanceOf(attacker) == done.seized
+        assert token.balanceOf(executor) == 0 and lending.asset.balanceOf(executor) == 0
