@@ -27,26 +27,121 @@ def _send(node: Any, sender: str, to: str, data: bytes) -> None:
     """A raw transaction with explicit gas (Ape sizes its own to the setup's larger limit)."""
     tx = {"from": sender, "to": to, "data": "0x" + bytes(data).hex(), "gas": hex(1_000_000)}
     tx_hash = node.call("eth_sendTransaction", tx)
-    receipt = node.call("eth_getTransactionReceipt", tx_hash)
-    if receipt is None or int(receipt["status"], 16) != 1:
-        raise RuntimeError(f"setup transaction to {to} failed")
+    deadline = time.monotonic() + 60
+    while (receipt := node.call("eth_getTransactionReceipt", tx_hash)) is None:
+        if time.monotonic() > deadline:  # automine: the receipt comes with the answer
+            raise RuntimeError(f"setup transaction {tx_hash} to {to} was not mined")
+        time.sleep(0.05)
+    if int(receipt["status"], 16) != 1:
+        raise RuntimeError(f"setup transaction {tx_hash} to {to} reverted")
 
 
-def measure(borrowers: int, say: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """The whole benchmark on a private anvil; the results as written to the snapshot."""
-    from ape import accounts, networks, project
+def clear_book(
+    bench: Any, block_gas: int = BLOCK_GAS, say: Callable[[str], None] = lambda _: None
+) -> dict[str, Any]:
+    """On the connected node, with `bench`'s borrowers open: deploys the executor, has the
+    keeper approve it, sets the block gas limit to `block_gas` (from a block before the
+    shock), shocks, runs one liquidator pass and counts (see the package docstring). Raises
+    unless every unhealthy position is liquidated exactly once and no healthy one."""
+    from ape import accounts, project
     from eth_utils import keccak, to_checksum_address
 
-    from benchmarks.keeper_scan.anvil import private_anvil
-    from benchmarks.keeper_scan.book import BLOCK_GAS_LIMIT, deploy, open_borrowers
     from keepers.config import load_settings
     from keepers.reads import read_book
     from keepers.shell import Keeper
     from keepers.snapshot import Multicall
     from keepers.store import Store
 
+    node, lending = bench.node, bench.lending
+    governance = accounts.test_accounts[0]
+    executor = governance.deploy(project.LiquidationExecutor, lending.book)
+    keeper_address = str(bench.keeper.address)
+    approve = lending.asset.approve.encode_input(executor.address, 2**256 - 1)
+    _send(node, keeper_address, str(lending.asset.address), approve)
+    node.set_block_gas_limit(block_gas)
+    node.mine_one()  # from here on every block has `block_gas`
+    feed = lending.feed("tbill")
+    answer = int(feed.latestAnswer()) * (10_000 - MARKDOWN_BPS) // 10_000
+    governor = str(lending.vs.governance.address)
+    _send(node, governor, str(feed.address), feed.setAnswer.encode_input(answer))
+    shock = int(node.call("eth_blockNumber"), 16)
+    asset = str(lending.asset.address)
+    read = read_book(Multicall(), bench.protocol, bench.borrowers, asset, unhealthy_only=True)
+    unhealthy = {v.address for v in read.borrowers}
+    say(f"shock in block {shock}: {len(unhealthy):,} unhealthy")
+
+    settings = load_settings(liquidator={"executor": str(executor.address)})
+    with (
+        tempfile.TemporaryDirectory(prefix="keeper-throughput-") as state,
+        Store(Path(state) / "keeper.sqlite") as store,
+    ):
+        keeper = Keeper(bench.protocol, store, bench.keeper, settings)
+        t0 = time.monotonic()
+        report = keeper.run("liquidator")
+        seconds = time.monotonic() - t0
+    head = int(node.call("eth_blockNumber"), 16)
+    logs = node.call(
+        "eth_getLogs",
+        {
+            "address": str(lending.book.address),
+            "topics": ["0x" + keccak(text=LIQUIDATED).hex()],
+            "fromBlock": hex(shock + 1),
+            "toBlock": hex(head),
+        },
+    )
+    by_block: dict[int, list[str]] = {}
+    for log in logs:
+        borrower = to_checksum_address("0x" + log["topics"][1][-40:])
+        by_block.setdefault(int(log["blockNumber"], 16), []).append(borrower)
+    liquidated = [b for n in sorted(by_block) for b in by_block[n]]
+    if sorted(liquidated) != sorted(unhealthy):
+        raise RuntimeError("the liquidated set is not the unhealthy set, each once")
+    blocks = []
+    for n in range(shock + 1, head + 1):
+        block = node.call("eth_getBlockByNumber", hex(n), True)
+        blocks.append(
+            {
+                "block": n,
+                "liquidations": len(by_block.get(n, [])),
+                "gas_used": int(block["gasUsed"], 16),
+                "gas_declared": sum(int(t["gas"], 16) for t in block["transactions"]),
+                "transactions": len(block["transactions"]),
+            }
+        )
+    with_liquidations = [b for b in blocks if b["liquidations"]]
+    used = sum(b["gas_used"] for b in with_liquidations)
+    declared = sum(b["gas_declared"] for b in with_liquidations)
+    first = blocks[0]
+    return {
+        "borrowers": len(bench.borrowers),
+        "block_gas_limit": block_gas,
+        "markdown_bps": MARKDOWN_BPS,
+        "shock_block": shock,
+        "unhealthy": len(unhealthy),
+        "liquidated": len(liquidated),
+        "outcomes": {o: report.count(o) for o in sorted({a.outcome for a in report.actions})},
+        "blocks": blocks,
+        "first_block_liquidations": first["liquidations"],
+        "first_block_gas_used": first["gas_used"],
+        "first_block_gas_declared": first["gas_declared"],
+        "blocks_to_clear": max(by_block) - shock,
+        "total_gas_used": used,
+        "total_gas_declared": declared,
+        "bound_blocks": math.ceil(used / block_gas) + 1,
+        "min_blocks_declared": math.ceil(declared / block_gas),
+        "gas_used_per_liquidation": used // len(liquidated),
+        "pass_seconds": round(seconds, 2),
+    }
+
+
+def measure(borrowers: int, say: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """The whole benchmark on a private anvil; the results as written to the snapshot."""
+    from ape import networks
+
+    from benchmarks.keeper_scan.anvil import private_anvil
+    from benchmarks.keeper_scan.book import BLOCK_GAS_LIMIT, deploy, open_borrowers
+
     started = time.monotonic()
-    out: dict[str, Any] = {"borrowers": borrowers, "block_gas_limit": BLOCK_GAS}
     with (
         private_anvil(BLOCK_GAS_LIMIT),
         networks.parse_network_choice("ethereum:local:foundry"),
@@ -54,89 +149,15 @@ def measure(borrowers: int, say: Callable[[str], None] = lambda _: None) -> dict
         bench = deploy(borrowers)
         setup = open_borrowers(bench, borrowers)
         say(f"{borrowers:,} borrowers open ({setup:.1f} s)")
-        node, lending = bench.node, bench.lending
-        governance = accounts.test_accounts[0]
-        executor = governance.deploy(project.LiquidationExecutor, lending.book)
-        keeper_address = str(bench.keeper.address)
-        approve = lending.asset.approve.encode_input(executor.address, 2**256 - 1)
-        _send(node, keeper_address, str(lending.asset.address), approve)
-        node.set_block_gas_limit(BLOCK_GAS)
-        node.mine_one()  # from here on every block has BLOCK_GAS
-        feed = lending.feed("tbill")
-        answer = int(feed.latestAnswer()) * (10_000 - MARKDOWN_BPS) // 10_000
-        governor = str(lending.vs.governance.address)
-        _send(node, governor, str(feed.address), feed.setAnswer.encode_input(answer))
-        shock = int(node.call("eth_blockNumber"), 16)
-        asset = str(lending.asset.address)
-        read = read_book(Multicall(), bench.protocol, bench.borrowers, asset, unhealthy_only=True)
-        unhealthy = {v.address for v in read.borrowers}
-        say(f"shock in block {shock}: {len(unhealthy):,} unhealthy")
-
-        settings = load_settings(liquidator={"executor": str(executor.address)})
-        with (
-            tempfile.TemporaryDirectory(prefix="keeper-throughput-") as state,
-            Store(Path(state) / "keeper.sqlite") as store,
-        ):
-            keeper = Keeper(bench.protocol, store, bench.keeper, settings)
-            t0 = time.monotonic()
-            report = keeper.run("liquidator")
-            seconds = time.monotonic() - t0
-        head = int(node.call("eth_blockNumber"), 16)
-        logs = node.call(
-            "eth_getLogs",
-            {
-                "address": str(lending.book.address),
-                "topics": ["0x" + keccak(text=LIQUIDATED).hex()],
-                "fromBlock": hex(shock + 1),
-                "toBlock": hex(head),
-            },
-        )
-        by_block: dict[int, list[str]] = {}
-        for log in logs:
-            borrower = to_checksum_address("0x" + log["topics"][1][-40:])
-            by_block.setdefault(int(log["blockNumber"], 16), []).append(borrower)
-        liquidated = [b for n in sorted(by_block) for b in by_block[n]]
-        if sorted(liquidated) != sorted(unhealthy):
-            raise RuntimeError("the liquidated set is not the unhealthy set, each once")
-        blocks = []
-        for n in range(shock + 1, head + 1):
-            block = node.call("eth_getBlockByNumber", hex(n), True)
-            blocks.append(
-                {
-                    "block": n,
-                    "liquidations": len(by_block.get(n, [])),
-                    "gas_used": int(block["gasUsed"], 16),
-                    "gas_declared": sum(int(t["gas"], 16) for t in block["transactions"]),
-                    "transactions": len(block["transactions"]),
-                }
-            )
-        with_liquidations = [b for b in blocks if b["liquidations"]]
-        used = sum(b["gas_used"] for b in with_liquidations)
-        declared = sum(b["gas_declared"] for b in with_liquidations)
-        first = blocks[0]
-        out.update(
-            {
-                "markdown_bps": MARKDOWN_BPS,
-                "unhealthy": len(unhealthy),
-                "liquidated": len(liquidated),
-                "outcomes": {o: report.count(o) for o in {a.outcome for a in report.actions}},
-                "blocks": blocks,
-                "first_block_liquidations": first["liquidations"],
-                "first_block_gas_used": first["gas_used"],
-                "first_block_gas_declared": first["gas_declared"],
-                "blocks_to_clear": max(by_block) - shock,
-                "total_gas_used": used,
-                "total_gas_declared": declared,
-                "bound_blocks": math.ceil(used / BLOCK_GAS) + 1,
-                "min_blocks_declared": math.ceil(declared / BLOCK_GAS),
-                "gas_used_per_liquidation": used // len(liquidated),
-                "pass_seconds": round(seconds, 2),
-                "setup_seconds": round(setup, 1),
-                "total_seconds": round(time.monotonic() - started, 1),
-                "machine": platform.machine(),
-                "python": platform.python_version(),
-            }
-        )
+        out = clear_book(bench, BLOCK_GAS, say)
+    out.update(
+        {
+            "setup_seconds": round(setup, 1),
+            "total_seconds": round(time.monotonic() - started, 1),
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+        }
+    )
     return out
 
 
