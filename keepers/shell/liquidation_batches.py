@@ -149,8 +149,18 @@ class _Batches:
         budget = batch_budget(batch, self.inventory, self.settings)
         return batch_data(batch, budget), budget
 
-    def _limit(self, data: bytes) -> int:
-        return gas_limit_of(self.sender.estimate_gas(self.executor, data), self.settings)
+    def _limit(self, batch: list[LiquidationPlan], data: bytes) -> int | None:
+        """The batch's gas limit (estimate + margin); None when the node cannot estimate it (the
+        state moved since the simulation): its items are then reported `refused` and dropped."""
+        try:
+            estimate = self.sender.estimate_gas(self.executor, data)
+        except RpcError as error:
+            _, reason = self.sender.decoder.decode(error.data)
+            for p in batch:
+                self.add(p, "refused", None, reason or error.message)
+            del self.queue[: len(batch)]
+            return None
+        return gas_limit_of(estimate, self.settings)
 
     def _simulate(self, batch: list[LiquidationPlan], data: bytes) -> bool:
         """Reports and drops (from the queue) the items of `batch` that would fail; True when
@@ -175,7 +185,9 @@ class _Batches:
 
     def next_batch(self, cap: int) -> tuple[list[LiquidationPlan], bytes, int] | None:
         """The next batch from the head of the queue, simulated and sized to `cap`: (items,
-        call data, gas limit); None when the queue emptied on the way."""
+        call data, gas limit); None when none is ready (the queue emptied on the way, or the
+        last estimate failed and its items were reported): the caller asks again while the
+        queue holds plans."""
         count = first_batch(len(self.queue), cap, self.settings)
         fitted: tuple[list[LiquidationPlan], bytes, int] | None = None
         for _ in range(MAX_FITS):
@@ -186,7 +198,10 @@ class _Batches:
             if not self._simulate(batch, data):
                 fitted = None  # it may hold an item just reported: size again from the queue
                 continue
-            limit = self._limit(data)
+            limit = self._limit(batch, data)
+            if limit is None:
+                fitted = None
+                continue
             grow = self.settings.max_items if limit <= cap else len(batch) - 1
             target = min(
                 fitted_count(len(batch), limit, cap, len(self.queue), self.settings.max_items),
@@ -204,12 +219,12 @@ class _Batches:
         if not batch:
             return None
         data, _ = self._data(batch)
-        limit = self._limit(data)
-        while limit > cap and len(batch) > 1:
+        limit = self._limit(batch, data)
+        while limit is not None and limit > cap and len(batch) > 1:
             batch = batch[: max(1, len(batch) * cap // limit)]
             data, _ = self._data(batch)
-            limit = self._limit(data)
-        return batch, data, limit
+            limit = self._limit(batch, data)
+        return None if limit is None else (batch, data, limit)
 
     def send(self, batch: list[LiquidationPlan], data: bytes, limit: int, number: int) -> bool:
         """Sends one batch and reports its items; False when the key cannot pay for gas (the
