@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from eth_utils import is_address, to_checksum_address
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -23,7 +24,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from keepers.jobs import LiquidatorSettings, SentinelSettings, SettlerSettings
+from keepers.jobs import BatchSettings, LiquidatorSettings, SentinelSettings, SettlerSettings
 from keepers.settings import TxSettings
 from keepers.strategy.gate import GateParams
 from keepers.strategy.inputs import StrategyParams
@@ -55,9 +56,47 @@ class LiquidatorConfig(_Section):
     gas_per_liquidation: int = Field(400_000, ge=0, description="gas of one liquidate()")
     min_profit: int = Field(0, ge=0, description="least profit after gas, asset units")
     scan_chunk: int = Field(5_000, ge=1, description="blocks per eth_getLogs borrower scan")
+    # Batches through a LiquidationExecutor (one transaction, many liquidations; see
+    # keepers/shell/liquidator.py). Without an executor address (here or the manifest's
+    # `LiquidationExecutor`) or with `batch: false`, each liquidation is its own transaction.
+    batch: bool = Field(True, description="batch liquidations when an executor is known")
+    executor: str | None = Field(
+        None, description="LiquidationExecutor address (default: the manifest's)"
+    )
+    batch_item_gas: int = Field(
+        250_000, gt=0, description="first guess of one batch item's gas (the estimate decides)"
+    )
+    batch_gas_headroom_bps: int = Field(
+        0, ge=0, lt=10_000, description="share of the block gas limit a batch leaves unused"
+    )
+    batch_gas_margin_bps: int = Field(
+        300, ge=0, description="a batch's gas limit = its estimate × (1 + margin)"
+    )
+    max_batch_items: int = Field(500, ge=1, description="most liquidations in one batch")
+    batch_budget_slack_bps: int = Field(
+        100, ge=0, description="a batch may pull its planned repayments × (1 + slack)"
+    )
+
+    @field_validator("executor")
+    @classmethod
+    def _executor_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not is_address(value):
+            raise ValueError(f"{value!r} is not an address")
+        return to_checksum_address(value)
 
     def planner(self) -> LiquidatorSettings:
         return LiquidatorSettings(self.gas_per_liquidation, self.min_profit)
+
+    def batches(self) -> BatchSettings:
+        return BatchSettings(
+            item_gas=self.batch_item_gas,
+            headroom_bps=self.batch_gas_headroom_bps,
+            gas_margin_bps=self.batch_gas_margin_bps,
+            max_items=self.max_batch_items,
+            budget_slack_bps=self.batch_budget_slack_bps,
+        )
 
 
 class EvaluatorConfig(_Section):

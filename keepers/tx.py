@@ -267,6 +267,16 @@ class TxSender:
     def _call_object(self, to: str, data: bytes, value: int) -> dict[str, str]:
         return {"from": self.address, "to": to, "data": "0x" + data.hex(), "value": hex(value)}
 
+    def call(self, to: str, data: bytes, value: int = 0, block: str = "pending") -> bytes:
+        """The return data of `data` sent to `to` by this key with `eth_call` (`RpcError` on a
+        revert: its message and revert data)."""
+        result = self._rpc("eth_call", [self._call_object(to, data, value), block])
+        return bytes(HexBytes(result or "0x"))
+
+    def estimate_gas(self, to: str, data: bytes, value: int = 0) -> int:
+        """The node's gas estimate of `data` sent to `to` by this key (`RpcError` on a revert)."""
+        return int(self._rpc("eth_estimateGas", [self._call_object(to, data, value)]), 16)
+
     def simulate(
         self, to: str, data: bytes, value: int = 0, block: str = "pending"
     ) -> tuple[str, str] | None:

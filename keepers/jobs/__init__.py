@@ -25,6 +25,7 @@ from keepers.jobs.evaluator import (
     plan_evaluator,
 )
 from keepers.jobs.liquidator import (
+    BatchSettings,
     Borrower,
     LiquidationPlan,
     LiquidationSkip,
@@ -76,6 +77,7 @@ __all__ = [
     "ClaimCall",
     "ClaimPlan",
     "ControllerClaims",
+    "BatchSettings",
     "Borrower",
     "EvaluatorAction",
     "EvaluatorPlan",

@@ -18,6 +18,12 @@ For every borrower read (`Borrower`: address and `keepers.math.Position`, debt a
   profitable, else skipped ("insufficient inventory").
 
 Plans come ordered by profit (highest first), then borrower address: deterministic.
+
+Batches (`LiquidationExecutor.liquidateBatch`, one transaction for many liquidations): the plans,
+in that order, are packed into batches whose gas fits the block: `batch_gas_cap` (the latest
+block's gas limit less `BatchSettings.headroom_bps`), first by a per-item guess
+(`pack_batches`/`first_batch`), then re-sized to the node's estimate of the batch
+(`fitted_count`); `batch_budget` is the asset a batch may pull from the keeper.
 """
 
 from __future__ import annotations
@@ -204,7 +210,101 @@ def plan_liquidations(
     return LiquidatorReport(tuple(plans), tuple(skipped), tuple(healthy), short)
 
 
+# ---------------------------------------------------------------------- batches
+
+BATCH_BASE_GAS = 80_000
+"""Gas of a batch beyond its items (the transaction, the budget's pull and refund, the approval
+and the collateral hand-back): used only for the first packing, before the node's estimate."""
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """How liquidations are packed into `liquidateBatch` transactions.
+
+    `item_gas`: first guess of one item's gas, to pack a batch before the node estimates it;
+    `headroom_bps`: share of the block gas limit a batch leaves unused (0: a batch may fill the
+    block); `gas_margin_bps`: a batch's gas limit is its estimate × (1 + margin);
+    `max_items`: most items in one batch; `budget_slack_bps`: a batch may pull its planned
+    repayments × (1 + slack) (interest accrued until it is mined), never more than the keeper
+    holds."""
+
+    item_gas: int = 250_000
+    headroom_bps: int = 0
+    gas_margin_bps: int = 300
+    max_items: int = 500
+    budget_slack_bps: int = 100
+
+    def __post_init__(self) -> None:
+        if self.item_gas <= 0 or self.max_items <= 0:
+            raise ValueError("item gas and batch size must be positive")
+        if not 0 <= self.headroom_bps < 10_000:
+            raise ValueError("headroom must be in [0, 10000) bps")
+        if self.gas_margin_bps < 0 or self.budget_slack_bps < 0:
+            raise ValueError("gas margin and budget slack must be non-negative")
+
+
+def batch_gas_cap(block_gas_limit: int, settings: BatchSettings) -> int:
+    """The most gas one batch transaction may declare: the block's limit less the headroom."""
+    return block_gas_limit * (10_000 - settings.headroom_bps) // 10_000
+
+
+def gas_limit_of(estimate: int, settings: BatchSettings) -> int:
+    """A batch's gas limit from the node's estimate (rounded up)."""
+    return -(-estimate * (10_000 + settings.gas_margin_bps) // 10_000)
+
+
+def first_batch(available: int, cap: int, settings: BatchSettings) -> int:
+    """How many of `available` items the first batch takes by the per-item guess (at least one
+    when any is available: a single liquidation is never refused for its size)."""
+    room = (cap - BATCH_BASE_GAS) // settings.item_gas if cap > BATCH_BASE_GAS else 0
+    return min(available, settings.max_items, max(1, room))
+
+
+def pack_batches(
+    plans: tuple[LiquidationPlan, ...] | list[LiquidationPlan], cap: int, settings: BatchSettings
+) -> tuple[tuple[LiquidationPlan, ...], ...]:
+    """`plans` (in order) cut into batches of `first_batch` size each."""
+    batches: list[tuple[LiquidationPlan, ...]] = []
+    rest = list(plans)
+    while rest:
+        n = first_batch(len(rest), cap, settings)
+        batches.append(tuple(rest[:n]))
+        rest = rest[n:]
+    return tuple(batches)
+
+
+def fitted_count(count: int, gas_limit: int, cap: int, available: int, max_items: int) -> int:
+    """The item count a batch of `count` items whose gas limit came out at `gas_limit` should
+    have so that its limit just fits `cap`, assuming gas grows in proportion to the items:
+    fewer when over the cap, more (up to `available` and `max_items`) when well under; at
+    least one."""
+    if count <= 0 or gas_limit <= 0:
+        raise ValueError("a batch has items and gas")
+    target = count * cap // gas_limit
+    return max(1, min(target, available, max_items))
+
+
+def batch_budget(
+    plans: tuple[LiquidationPlan, ...] | list[LiquidationPlan],
+    inventory: int | None,
+    settings: BatchSettings,
+) -> int:
+    """The asset a batch may pull: its planned repayments plus the slack, at most `inventory`
+    (None: unlimited)."""
+    need = sum(p.liquidation.repay for p in plans)
+    budget = -(-need * (10_000 + settings.budget_slack_bps) // 10_000)
+    return budget if inventory is None else min(budget, inventory)
+
+
 __all__ = [
+    "BATCH_BASE_GAS",
+    "BatchSettings",
+    "batch_budget",
+    "batch_gas_cap",
+    "first_batch",
+    "fitted_count",
+    "gas_limit_of",
+    "pack_batches",
     "Borrower",
     "LiquidationPlan",
     "LiquidationSkip",

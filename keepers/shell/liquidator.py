@@ -4,9 +4,22 @@ position and keep the unhealthy ones (`read_book(unhealthy_only=True)`), plan wi
 `liquidate` — a liquidation another keeper made first comes back as a lost race (the position is
 healthy again, the debt gone, or the borrower liquidated by another address since the read
 block) and the pass carries on. Profitable liquidations the key's stablecoin inventory cannot
-repay are a `Shortfall` of the report (the CLI warns once and exits `UNFUNDED_EXIT`)."""
+repay are a `Shortfall` of the report (the CLI warns once and exits `UNFUNDED_EXIT`).
+
+With a `LiquidationExecutor` (the `liquidator.executor` setting, else the manifest's) the
+liquidations go out in batches, one `liquidateBatch` transaction each (`send_batches`), packed to
+the latest block's gas limit (`keepers.jobs.liquidator` batch functions): a batch is first
+simulated (`eth_call`: its per-item results), items that would fail are reported at once (a lost
+race when the book's error is a lost-race error or another address liquidated the borrower since
+the read block) and left out, the rest estimated and re-sized to fit the block, then sent through
+the key's `TxSender` — the same write-ahead record, replacement, receipt and restart
+reconciliation as any transaction. Each item is reported from the mined receipt's own events
+(`ItemLiquidated` / `ItemFailed` of this key's call): an item that lost a race on chain is
+`lost-race` and does not revert the batch."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from eth_utils import keccak, to_checksum_address
 
@@ -14,6 +27,7 @@ from keepers.funding import Shortfall
 from keepers.jobs import plan_liquidations
 from keepers.reads import read_book
 from keepers.shell.keeper import JobReport, Keeper
+from keepers.shell.liquidation_batches import find_executor, send_batches
 from keepers.tx import Contested
 
 BORROWED_TOPIC = "0x" + keccak(text="Borrowed(address,uint256,uint256)").hex()
@@ -51,11 +65,16 @@ def discover_borrowers(keeper: Keeper, head: int) -> list[str]:
     return store.borrowers()
 
 
-def liquidated_by_others(keeper: Keeper, borrower: str, read_block: int) -> Contested:
+def liquidated_by_others(
+    keeper: Keeper, borrower: str, read_block: int, executors: tuple[str, ...] = ()
+) -> Contested:
     """The liquidator's race check (`TxSender.send_raw`'s `contested`): `Liquidated` logs of
     `borrower` by an address other than this keeper's, after `read_block` (the state its plan
     was made on) up to the block asked about. One found: another keeper cleared (part of) the
-    position first, so a liquidation of ours that reverted or was refused lost the race."""
+    position first, so a liquidation of ours that reverted or was refused lost the race.
+    A liquidation through one of `executors` (batch contracts anyone may call) is told by the
+    sender of its transaction."""
+    executors = tuple(e.lower() for e in executors)
     topic = "0x" + bytes(12).hex() + borrower[2:].lower()
     ours = (keeper.address or "").lower()
 
@@ -72,11 +91,17 @@ def liquidated_by_others(keeper: Keeper, borrower: str, read_block: int) -> Cont
         )
         for log in logs:
             liquidator = "0x" + bytes(log["topics"][2])[-20:].hex()
-            if liquidator != ours:
-                return (
-                    f"{borrower} liquidated by {to_checksum_address(liquidator)} "
-                    f"in block {int(log['blockNumber'])}"
-                )
+            if liquidator == ours:
+                continue
+            if liquidator in executors:  # a batch: whose is told by its transaction's sender
+                tx = keeper.web3.eth.get_transaction(log["transactionHash"])
+                if str(tx["from"]).lower() == ours:
+                    continue
+                liquidator = str(tx["from"]).lower()
+            return (
+                f"{borrower} liquidated by {to_checksum_address(liquidator)} "
+                f"in block {int(log['blockNumber'])}"
+            )
         return None
 
     return check
@@ -97,13 +122,11 @@ def run_liquidator(keeper: Keeper) -> JobReport:
     if keeper.address is not None:
         asset = keeper.erc20(keeper.asset)
         inventory = int(asset.balanceOf(keeper.address))
-    plan = plan_liquidations(
-        read.borrowers,
-        read.rules,
-        keeper.gas_market(),
-        keeper.settings.liquidator.planner(),
-        inventory,
-    )
+    executor = find_executor(keeper) if read.borrowers and not keeper.dry_run else None
+    planner = keeper.settings.liquidator.planner()
+    if executor is not None:  # a batch item costs its own gas, not a transaction's
+        planner = replace(planner, gas_per_liquidation=keeper.settings.liquidator.batch_item_gas)
+    plan = plan_liquidations(read.borrowers, read.rules, keeper.gas_market(), planner, inventory)
     report.notes.append(
         f"{len(read.borrowers) + len(read.healthy)} borrowers, "
         f"{len(plan.healthy) + len(read.healthy)} healthy, "
@@ -125,7 +148,20 @@ def run_liquidator(keeper: Keeper) -> JobReport:
         )
     if plan.plans and keeper.address is not None and not keeper.dry_run:
         need = sum(p.liquidation.repay for p in plan.plans)
-        keeper.ensure_allowance(report, keeper.asset, str(protocol.lending.address), need)
+        spender = str((executor or protocol.lending).address)
+        sent = len(report.actions)
+        keeper.ensure_allowance(report, keeper.asset, spender, need)
+        approval = report.actions[sent:]
+        if executor is not None and approval and approval[0].outcome != "mined":
+            return report  # the executor could pull nothing: no batch would liquidate
+    if executor is not None:
+        executors = (str(executor.address),)
+
+        def contested(borrower: str) -> Contested:
+            return liquidated_by_others(keeper, borrower, read.block, executors)
+
+        send_batches(keeper, report, executor, list(plan.plans), read.block, inventory, contested)
+        return report
     for p in plan.plans:
         keeper.act(
             report,
