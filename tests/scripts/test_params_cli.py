@@ -191,3 +191,22 @@ def test_advance_moves_time_by_at_most_a_year_and_refuses_more(params, chain, du
     assert result.returncode == 1
     assert f"advance moves time by 1s to 365d (a year) at a time, not {duration}" in result.stderr
     assert chain.blocks.head.timestamp - before < 60  # the clock was not moved
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["propose", "vault.idleBufferBps", "-5"],
+            "vault.idleBufferBps: not a non-negative whole number: '-5'",
+        ),
+        (["status", "-3"], "not a proposal ID: '-3'"),
+        (["advance", "-1d"], "not a duration: '-1d'"),
+    ],
+    ids=["value", "proposal-id", "duration"],
+)
+def test_a_negative_number_is_explained_not_read_as_an_option(params, args, message):
+    result = params(*args, account="TEST::0" if args[0] == "propose" else None)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "No such option" not in result.stderr
