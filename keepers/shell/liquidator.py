@@ -87,7 +87,8 @@ def run_liquidator(keeper: Keeper) -> JobReport:
     if protocol.lending is None:
         return JobReport("liquidator", 0, 0, keeper.dry_run, notes=["no lending book"])
     head = keeper.web3.eth.block_number
-    borrowers = discover_borrowers(keeper, head)
+    shard = keeper.settings.shard  # several keys splitting the book: this key's borrowers only
+    borrowers = [b for b in discover_borrowers(keeper, head) if shard.owns(b)]
     read = read_book(
         keeper.multicall, protocol, borrowers, keeper.asset, block=head, unhealthy_only=True
     )

@@ -1,0 +1,402 @@
+"""The keeper bot's Redis broker for Silverback's distributed mode (see keepers/bots/README.md).
+
+    SILVERBACK_BROKER_CLASS=keepers.bots.redis:KeeperStreamBroker
+    SILVERBACK_RESULT_BACKEND_CLASS=keepers.bots.redis:KeeperResultBackend
+
+taskiq-redis's `RedisStreamBroker` and `RedisAsyncResultBackend`, with four changes:
+
+- **Fan-out per key.** Each worker reads the task stream through its own consumer group,
+  `<queue>:<key address>`, so every worker sees every block and its liquidator takes only its
+  shard of the borrowers (`KeeperSettings.shard`). A task a worker left unacknowledged (killed
+  mid-pass) stays pending in its key's group and is handed to the next worker of that key as
+  soon as it starts (and after `idle_timeout` to a live one, as taskiq-redis does).
+- **Reconnects.** Every Redis call (queueing, reading, acknowledging, results, heartbeats)
+  that fails for a lost connection is retried with exponential backoff (0.5 s doubling to
+  10 s); the process logs one warning when Redis stops answering and one line when it answers
+  again. A consumer group lost with an unpersisted Redis is declared again.
+- **Start-up checks** (each refused with one line and exit status 1): Redis does not answer;
+  the runner or a worker is on another chain or deployment than the processes already on the
+  queue (`<queue>:network`, the `ChainBinding` of the first); a key or a shard already held
+  by a live worker (`<queue>:key:<address>`, `<queue>:shard:<index>`, `<queue>:shards`);
+  a runner with no worker up.
+- **Leases.** Those records expire `lease_ms` (15 s) after their holder stops refreshing them
+  (every third of that): a worker killed without a goodbye frees its key after 15 s. A runner
+  asking a question at shutdown when no worker holds a lease any more answers it itself,
+  so it stops whichever process is stopped first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from silverback.exceptions import StartupFailure
+from taskiq import AckableMessage, BrokerMessage, TaskiqResult
+from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
+
+__all__ = ["KeeperResultBackend", "KeeperStreamBroker", "Member"]
+
+log = logging.getLogger("keepers.bot")
+
+T = TypeVar("T")
+RETRYABLE: Final = (RedisConnectionError, RedisTimeoutError, OSError)
+FIRST_DELAY: Final = 0.5
+MAX_DELAY: Final = 10.0
+# Silverback's questions a runner asks at shutdown, and the answer it gets when no worker is up.
+SHUTDOWN_QUESTIONS: Final = {"system:create-snapshot", "system:user-taskdata"}
+# Refresh the leases we hold; take one back that expired while Redis was away; 0: another has it.
+_REFRESH: Final = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local held = redis.call('GET', key)
+  if held == false then
+    redis.call('SET', key, ARGV[i + 1], 'PX', ARGV[1]); out[i] = 1
+  elseif held == ARGV[i + 1] then
+    redis.call('PEXPIRE', key, ARGV[1]); out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+"""
+
+
+def shown(url: str) -> str:
+    """`url` without its password (for log lines)."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username or ''}:***@{parts.hostname}" + (
+            f":{parts.port}" if parts.port else ""
+        )
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+class _Outage:
+    """This process's view of Redis: one warning when it stops answering, one line when back."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def down(self, url: str, err: BaseException) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            log.warning(
+                "redis %s does not answer (%s); retrying with backoff", shown(url), _one_line(err)
+            )
+
+    def up(self, url: str) -> None:
+        if self.since is not None:
+            log.warning("redis %s answers again after %.0f s", shown(url), time.monotonic() - self.since)
+            self.since = None
+
+
+OUTAGE = _Outage()
+
+
+async def retrying(url: str, call: Callable[[], Awaitable[T]]) -> T:
+    """`call()` until it does not fail for a lost connection (backoff 0.5 s doubling to 10 s)."""
+    delay = FIRST_DELAY
+    while True:
+        try:
+            result = await call()
+        except RETRYABLE as err:
+            OUTAGE.down(url, err)
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, MAX_DELAY)
+            continue
+        OUTAGE.up(url)
+        return result
+
+
+@dataclass(frozen=True)
+class Member:
+    """Who a process is on the queue: the chain and deployment it serves (`network`: the
+    `ChainBinding.describe()` line, `binding`: its key) and, for a worker, its key address and
+    shard (index of count)."""
+
+    binding: str
+    network: str
+    address: str | None = None
+    shard: tuple[int, int] = (0, 1)
+
+
+class KeeperResultBackend(RedisAsyncResultBackend[Any]):
+    """taskiq-redis's result backend whose calls wait out a Redis outage."""
+
+    def __init__(self, redis_url: str, **kwargs: Any) -> None:
+        kwargs.setdefault("socket_connect_timeout", 5)
+        super().__init__(redis_url, **kwargs)
+        self.url = redis_url
+
+    async def set_result(self, task_id: str, result: TaskiqResult[Any]) -> None:
+        await retrying(self.url, lambda: super(KeeperResultBackend, self).set_result(task_id, result))
+
+    async def is_result_ready(self, task_id: str) -> bool:
+        return await retrying(self.url, lambda: super(KeeperResultBackend, self).is_result_ready(task_id))
+
+    async def get_result(self, task_id: str, with_logs: bool = False) -> TaskiqResult[Any]:
+        return await retrying(
+            self.url, lambda: super(KeeperResultBackend, self).get_result(task_id, with_logs)
+        )
+
+
+class KeeperStreamBroker(RedisStreamBroker):
+    """The stream broker with per-key fan-out, reconnects, start-up checks and leases (see the
+    module docstring). `lease_ms`: how long a record outlives its holder's last refresh."""
+
+    def __init__(
+        self, url: str, queue_name: str = "ballast-keeper", lease_ms: int = 15_000, **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("socket_connect_timeout", 5)
+        kwargs.setdefault("unacknowledged_lock_timeout", 10)
+        super().__init__(url, queue_name=queue_name, **kwargs)
+        self.url = url
+        self.lease_ms = lease_ms
+        self.member: Member | None = None  # the bot's startup handler names it (`join`)
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._leases: dict[str, str] = {}
+        self._started = asyncio.Lock()
+        self._ready = False
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._recovered: list[tuple[str, dict[bytes, bytes]]] = []
+
+    def join(self, member: Member) -> None:
+        """Called by the bot's startup handler: who this process is on the queue."""
+        self.member = member
+
+    def _key(self, *parts: object) -> str:
+        return ":".join([self.queue_name, *map(str, parts)])
+
+    # ----- start-up -------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Once per process (every receiver of a worker calls it): Redis answers, the bot's
+        handlers (the keeper opens), this process's records, the consumer group of its key."""
+        async with self._started:
+            if self._ready:
+                return
+            await self._ping()
+            await super(RedisStreamBroker, self).startup()  # the event handlers, the results
+            if self.member is None:
+                raise StartupFailure("ballast keeper: the bot did not name this process to the broker")
+            if self.is_worker_process:  # the group first: a runner seeing our lease reaches us
+                self.consumer_group_name = self._key(self.member.address or "readonly")
+                self.consumer_name = self.token
+                await self._declare_consumer_group()
+            await self._claim(self.member)
+            if self.is_worker_process:
+                await self._recover()
+            else:
+                await self._require_a_worker()
+            self._heartbeat = asyncio.create_task(self._beat())
+            self._ready = True
+
+    async def _ping(self) -> None:
+        try:
+            async with Redis(connection_pool=self.connection_pool) as redis:
+                await redis.ping()
+        except (*RETRYABLE, ResponseError) as err:
+            raise StartupFailure(
+                f"ballast keeper: redis {shown(self.url)} does not answer: {_one_line(err)}"
+            ) from None
+
+    async def _claim(self, member: Member) -> None:
+        """Takes this process's leases or refuses to start (one line)."""
+        network = json.dumps({"binding": member.binding, "network": member.network})
+        leases = {self._key("network"): network}
+        if self.is_worker_process:
+            index, count = member.shard
+            who = member.address or "readonly"
+            leases |= {
+                self._key("shards"): str(count),
+                self._key("key", who.lower()): self.token,
+                self._key("shard", index): f"{who} {self.token}",
+            }
+        async with Redis(connection_pool=self.connection_pool) as redis:
+            for key, value in leases.items():
+                if await redis.set(key, value, nx=True, px=self.lease_ms):
+                    self._leases[key] = value
+                    continue
+                held = await redis.get(key)
+                held = held.decode() if isinstance(held, bytes) else held
+                if key.endswith(":network") and held == value:
+                    self._leases[key] = value  # shared by everyone on the queue
+                    continue
+                if key.endswith(":shards") and held == value:
+                    self._leases[key] = value
+                    continue
+                await self._release()
+                raise StartupFailure(f"ballast keeper: {self._refusal(key, held, member)}")
+
+    def _refusal(self, key: str, held: str | None, member: Member) -> str:
+        where = f"redis {shown(self.url)} queue {self.queue_name}"
+        if key.endswith(":network"):
+            other = json.loads(held or "{}").get("network", "?")
+            return (
+                f"{where} serves {other}; this process is on {member.network}: "
+                "give each chain and deployment its own queue_name"
+            )
+        if key.endswith(":shards"):
+            return (
+                f"the workers on {where} split the borrowers in {held} shards; this worker says "
+                f"{member.shard[1]} (BALLAST_KEEPER_SHARD__COUNT)"
+            )
+        if ":key:" in key:
+            return (
+                f"key {member.address} is already held by the worker {held} on {where}: "
+                "run one worker per key"
+            )
+        return (
+            f"shard {member.shard[0]} of {member.shard[1]} is already taken by the worker "
+            f"{(held or '?').split(' ')[0]} on {where}: give each key its own "
+            "BALLAST_KEEPER_SHARD__INDEX"
+        )
+
+    async def _require_a_worker(self) -> None:
+        if not await self._workers_alive():
+            await self._release()
+            raise StartupFailure(
+                f"ballast keeper: no keeper worker is up on redis {shown(self.url)} queue "
+                f"{self.queue_name}: start `silverback worker` first"
+            )
+
+    async def _workers_alive(self) -> bool:
+        async def scan() -> bool:
+            async with Redis(connection_pool=self.connection_pool) as redis:
+                async for _ in redis.scan_iter(match=self._key("key", "*"), count=100):
+                    return True
+            return False
+
+        return await retrying(self.url, scan)
+
+    async def _recover(self) -> None:
+        """Tasks left pending in this key's group by a worker that stopped (killed mid-pass):
+        they are this key's and only one worker holds the key, so they are ours now."""
+        async with Redis(connection_pool=self.connection_pool) as redis:
+            claimed = await redis.xautoclaim(
+                self.queue_name, self.consumer_group_name, self.consumer_name,
+                min_idle_time=0, start_id="0-0", count=self.unacknowledged_batch_size,
+            )  # fmt: skip
+        self._recovered = [(m, body) for m, body in claimed[1] if body]
+        if self._recovered:
+            log.warning(
+                "redelivering %d task(s) a previous worker of key %s left unacknowledged",
+                len(self._recovered), self.member.address if self.member else "?",
+            )  # fmt: skip
+
+    # ----- leases ---------------------------------------------------------------------------
+
+    async def _beat(self) -> None:
+        """Refreshes this process's leases every third of `lease_ms` (through outages)."""
+        keys, values = list(self._leases), list(self._leases.values())
+        while True:
+            await asyncio.sleep(self.lease_ms / 3000)
+
+            async def refresh() -> list[int]:
+                async with Redis(connection_pool=self.connection_pool) as redis:
+                    return await redis.eval(_REFRESH, len(keys), *keys, self.lease_ms, *values)
+
+            held = await retrying(self.url, refresh)
+            lost = [k for k, ok in zip(keys, held, strict=True) if not ok]
+            if lost and self.is_worker_process:
+                log.error("lease %s taken by another process while redis was away: stopping", lost[0])
+                os.kill(os.getpid(), 15)
+                return
+
+    async def _release(self) -> None:
+        """Gives back the leases only this process holds (not the shared network record)."""
+        mine = [k for k in self._leases if not k.endswith((":network", ":shards"))]
+        if mine:
+            async with Redis(connection_pool=self.connection_pool) as redis:
+                for key in mine:
+                    held = await redis.get(key)
+                    if held is not None and held.decode() == self._leases[key]:
+                        await redis.delete(key)
+        self._leases.clear()
+
+    async def shutdown(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
+        try:
+            await asyncio.wait_for(self._release(), timeout=5)
+        except (*RETRYABLE, asyncio.TimeoutError):
+            pass  # Redis is away: the leases expire by themselves
+        await super().shutdown()
+
+    # ----- the stream -----------------------------------------------------------------------
+
+    async def kick(self, message: BrokerMessage) -> None:
+        """Queues `message`, waiting out an outage. A shutdown question of the runner's when no
+        worker holds a lease any more is answered here (a worker stopped first)."""
+        if message.task_name in SHUTDOWN_QUESTIONS and not await self._workers_alive():
+            await self._answer_alone(message)
+            return
+        await retrying(self.url, lambda: super(KeeperStreamBroker, self).kick(message))
+
+    async def _answer_alone(self, message: BrokerMessage) -> None:
+        if message.task_name == "system:user-taskdata":
+            result: TaskiqResult[Any] = TaskiqResult(
+                is_err=False, return_value=[], execution_time=0.0, log=None
+            )
+        else:
+            result = TaskiqResult(
+                is_err=True, return_value=None, execution_time=0.0, log=None,
+                error=RuntimeError("no keeper worker is up to take a snapshot"),
+            )  # fmt: skip
+        await self.result_backend.set_result(message.task_id, result)
+
+    def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
+        ack = super()._ack_generator(id, queue_name)
+
+        async def _ack() -> None:
+            await retrying(self.url, ack)
+
+        return _ack
+
+    async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        """taskiq-redis's reading loop, restarted after a lost connection or a lost group."""
+        while self._recovered:
+            msg_id, body = self._recovered.pop(0)
+            yield AckableMessage(
+                data=body[b"data"], ack=self._ack_generator(id=msg_id, queue_name=self.queue_name)
+            )
+        delay = FIRST_DELAY
+        while True:
+            try:
+                async for message in super().listen():
+                    OUTAGE.up(self.url)
+                    delay = FIRST_DELAY
+                    yield message
+            except RETRYABLE as err:
+                OUTAGE.down(self.url, err)
+            except ResponseError as err:
+                if "NOGROUP" not in str(err):
+                    raise
+                log.warning("consumer group %s is gone (redis restarted empty?): declaring it again",
+                            self.consumer_group_name)  # fmt: skip
+                self.consumer_id = "0"  # the whole (new) stream: nothing queued since is missed
+                await retrying(self.url, self._declare_consumer_group)
+                continue
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, MAX_DELAY)
