@@ -36,10 +36,11 @@ from ape import chain
 from ape.api import BlockAPI
 from silverback import SilverbackBot
 from silverback.exceptions import StartupFailure
+from silverback.main import SharedState
 from taskiq import TaskiqEvents, TaskiqState
 
-from keepers.config import ConfigError, load_settings
 from keepers.bots.redis import KeeperStreamBroker, Member
+from keepers.config import ConfigError, load_settings
 from keepers.logs import configure_logging
 from keepers.protocol import Protocol, ProtocolError
 from keepers.reads import read_chain_binding
@@ -157,6 +158,10 @@ def open_keeper_at_worker_startup(state: TaskiqState) -> None:
     tasks.open()
     if isinstance(bot.broker, KeeperStreamBroker):
         bot.broker.join(tasks.member())
+        # A worker that joins a running runner (a restart) gets no startup snapshot from it:
+        # Silverback's per-task bookkeeping then needs a state of its own.
+        if not hasattr(bot, "state"):
+            bot.state = SharedState()
 
 
 def runner_member() -> Member:

@@ -28,10 +28,12 @@ taskiq-redis's `RedisStreamBroker` and `RedisAsyncResultBackend`, with four chan
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import random
+import signal
 import socket
 import time
 import uuid
@@ -106,7 +108,9 @@ class _Outage:
 
     def up(self, url: str) -> None:
         if self.since is not None:
-            log.warning("redis %s answers again after %.0f s", shown(url), time.monotonic() - self.since)
+            log.warning(
+                "redis %s answers again after %.0f s", shown(url), time.monotonic() - self.since
+            )
             self.since = None
 
 
@@ -115,11 +119,14 @@ OUTAGE = _Outage()
 
 async def retrying(url: str, call: Callable[[], Awaitable[T]]) -> T:
     """`call()` until it does not fail for a lost connection (backoff 0.5 s doubling to 10 s)."""
-    delay = FIRST_DELAY
+    delay, failures = FIRST_DELAY, 0
     while True:
         try:
             result = await call()
         except RETRYABLE as err:
+            failures += 1
+            if failures == 1:  # a pooled connection the server closed: the pool drops it
+                continue
             OUTAGE.down(url, err)
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, MAX_DELAY)
@@ -149,10 +156,14 @@ class KeeperResultBackend(RedisAsyncResultBackend[Any]):
         self.url = redis_url
 
     async def set_result(self, task_id: str, result: TaskiqResult[Any]) -> None:
-        await retrying(self.url, lambda: super(KeeperResultBackend, self).set_result(task_id, result))
+        await retrying(
+            self.url, lambda: super(KeeperResultBackend, self).set_result(task_id, result)
+        )
 
     async def is_result_ready(self, task_id: str) -> bool:
-        return await retrying(self.url, lambda: super(KeeperResultBackend, self).is_result_ready(task_id))
+        return await retrying(
+            self.url, lambda: super(KeeperResultBackend, self).is_result_ready(task_id)
+        )
 
     async def get_result(self, task_id: str, with_logs: bool = False) -> TaskiqResult[Any]:
         return await retrying(
@@ -179,6 +190,8 @@ class KeeperStreamBroker(RedisStreamBroker):
         self._ready = False
         self._heartbeat: asyncio.Task[None] | None = None
         self._recovered: list[tuple[str, dict[bytes, bytes]]] = []
+        self._watches: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
 
     def join(self, member: Member) -> None:
         """Called by the bot's startup handler: who this process is on the queue."""
@@ -198,14 +211,17 @@ class KeeperStreamBroker(RedisStreamBroker):
             await self._ping()
             await super(RedisStreamBroker, self).startup()  # the event handlers, the results
             if self.member is None:
-                raise StartupFailure("ballast keeper: the bot did not name this process to the broker")
+                raise StartupFailure(
+                    "ballast keeper: the bot did not name this process to the broker"
+                )
             if self.is_worker_process:  # the group first: a runner seeing our lease reaches us
-                self.consumer_group_name = self._key(self.member.address or "readonly")
+                self.consumer_group_name = self._key((self.member.address or "readonly").lower())
                 self.consumer_name = self.token
                 await self._declare_consumer_group()
             await self._claim(self.member)
             if self.is_worker_process:
                 await self._recover()
+                self._stop_on_signals()
             else:
                 await self._require_a_worker()
             self._heartbeat = asyncio.create_task(self._beat())
@@ -319,8 +335,10 @@ class KeeperStreamBroker(RedisStreamBroker):
             held = await retrying(self.url, refresh)
             lost = [k for k, ok in zip(keys, held, strict=True) if not ok]
             if lost and self.is_worker_process:
-                log.error("lease %s taken by another process while redis was away: stopping", lost[0])
-                os.kill(os.getpid(), 15)
+                log.error(
+                    "lease %s taken by another process while redis was away: stopping", lost[0]
+                )
+                self._stopping.set()
                 return
 
     async def _release(self) -> None:
@@ -340,7 +358,7 @@ class KeeperStreamBroker(RedisStreamBroker):
             self._heartbeat = None
         try:
             await asyncio.wait_for(self._release(), timeout=5)
-        except (*RETRYABLE, asyncio.TimeoutError):
+        except (TimeoutError, *RETRYABLE):
             pass  # Redis is away: the leases expire by themselves
         await super().shutdown()
 
@@ -353,6 +371,17 @@ class KeeperStreamBroker(RedisStreamBroker):
             await self._answer_alone(message)
             return
         await retrying(self.url, lambda: super(KeeperStreamBroker, self).kick(message))
+        if message.task_name in SHUTDOWN_QUESTIONS:  # the worker may stop before answering
+            watch = asyncio.create_task(self._answer_if_abandoned(message))
+            self._watches.add(watch)
+            watch.add_done_callback(self._watches.discard)
+
+    async def _answer_if_abandoned(self, message: BrokerMessage) -> None:
+        while not await self.result_backend.is_result_ready(message.task_id):
+            if not await self._workers_alive():
+                await self._answer_alone(message)
+                return
+            await asyncio.sleep(1)
 
     async def _answer_alone(self, message: BrokerMessage) -> None:
         if message.task_name == "system:user-taskdata":
@@ -374,27 +403,58 @@ class KeeperStreamBroker(RedisStreamBroker):
 
         return _ack
 
+    def _stop_on_signals(self) -> None:
+        """SIGTERM or SIGINT: stop taking tasks; the passes under way finish, then the worker
+        shuts down (its handlers run, its leases are given back) and exits 0."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        """The messages of `_messages` until a stop signal (a message read but not yet handed
+        over stays pending in this key's group: the next worker of the key takes it)."""
+        messages = self._messages()
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            while True:
+                following = asyncio.ensure_future(anext(messages))
+                await asyncio.wait({following, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if not following.done():
+                    following.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, *RETRYABLE):
+                        await following
+                    return
+                yield following.result()
+        finally:
+            stop.cancel()
+            await messages.aclose()
+
+    async def _messages(self) -> AsyncGenerator[AckableMessage, None]:
         """taskiq-redis's reading loop, restarted after a lost connection or a lost group."""
         while self._recovered:
             msg_id, body = self._recovered.pop(0)
             yield AckableMessage(
                 data=body[b"data"], ack=self._ack_generator(id=msg_id, queue_name=self.queue_name)
             )
-        delay = FIRST_DELAY
+        delay, failures = FIRST_DELAY, 0
         while True:
             try:
                 async for message in super().listen():
                     OUTAGE.up(self.url)
-                    delay = FIRST_DELAY
+                    delay, failures = FIRST_DELAY, 0
                     yield message
             except RETRYABLE as err:
+                failures += 1
+                if failures == 1:  # a pooled connection the server closed: try a fresh one
+                    continue
                 OUTAGE.down(self.url, err)
             except ResponseError as err:
                 if "NOGROUP" not in str(err):
                     raise
-                log.warning("consumer group %s is gone (redis restarted empty?): declaring it again",
-                            self.consumer_group_name)  # fmt: skip
+                log.warning(
+                    "consumer group %s is gone (redis restarted empty?): declaring it again",
+                    self.consumer_group_name,
+                )
                 self.consumer_id = "0"  # the whole (new) stream: nothing queued since is missed
                 await retrying(self.url, self._declare_consumer_group)
                 continue
