@@ -36,6 +36,7 @@ PASS_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0  # the brief: either process stops within 30 s of SIGTERM
 SILVERBACK = str(Path(sys.executable).with_name("silverback"))
 REDIS_SERVER = shutil.which("redis-server")
+DOWN = "does not answer"  # the one-line warning while Redis is away
 
 
 def free_port() -> int:
@@ -84,6 +85,12 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(30)
         self.process = None
+
+    def wipe(self) -> None:
+        """Forgets everything (a Redis without persistence restarts empty)."""
+        assert self.process is None, "stop it first"
+        shutil.rmtree(self.folder / "appendonlydir", ignore_errors=True)
+        (self.folder / "dump.rdb").unlink(missing_ok=True)
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url, socket_timeout=5)
@@ -259,13 +266,16 @@ def owner(borrower: str, keys: list[str]) -> str:
 
 def shock(lending, borrowers, wanted: int) -> set[str]:
     """Marks tbill down in one step (one block: the keepers see no step in between) so that the
-    `wanted` least healthy positions turn unhealthy (a position's health scales with the NAV)."""
+    `wanted` least healthy positions turn unhealthy (a position's health scales with the NAV);
+    returns them, as of the shock's block (the keepers may act on it at once)."""
     book = lending.book
     nav = int(lending.feed("tbill").latestAnswer())
-    healths = sorted(int(book.healthFactor(b)) for b in borrowers if book.debtOf(b) > 0)
-    lending.set_nav("tbill", nav * WAD // healths[wanted - 1] - 1)
-    unhealthy = {b for b in borrowers if book.healthFactor(b) < WAD}
-    assert len(unhealthy) >= wanted
+    health = {b: int(book.healthFactor(b)) for b in borrowers if book.debtOf(b) > 0}
+    ranked = sorted(health.values())
+    new_nav = nav * WAD // ranked[min(wanted, len(ranked)) - 1] - 1
+    lending.set_nav("tbill", new_nav)
+    unhealthy = {b for b, h in health.items() if h * new_nav // nav < WAD}
+    assert len(unhealthy) >= min(wanted, len(ranked))
     return unhealthy
 
 
@@ -282,17 +292,21 @@ def mine_until(chain, what: str, done: Callable[[], bool], why: Callable[[], str
     wait_until(what, step, PASS_TIMEOUT, why)
 
 
-def test_a_redis_that_does_not_answer_is_refused_at_startup_in_one_line(fleet, accounts):
+def test_a_dead_redis_and_a_runner_without_workers_are_refused_at_startup_in_one_line(fleet):
     dead = f"redis://127.0.0.1:{free_port()}/0"
     worker = fleet.start(
         "worker-dead-redis", "worker", fleet.env(url=dead, BALLAST_KEEPER_ACCOUNT="TEST::7")
     )
     runner = fleet.start("runner-dead-redis", "run", fleet.env(url=dead))
-    for proc in (worker, runner):
+    alone = fleet.runner()  # a live Redis, no worker
+    for proc, line in (
+        (worker, f"Error: ballast keeper: redis {dead} does not answer: "),
+        (runner, f"Error: ballast keeper: redis {dead} does not answer: "),
+        (alone, f"Error: ballast keeper: no keeper worker is up on redis {fleet.server.url} "),
+    ):
         assert proc.exit_code(START_TIMEOUT) == 1, fleet.output()
         err = proc.err.read_text(errors="replace").strip().splitlines()
-        assert len(err) == 1, fleet.output()
-        assert err[0].startswith(f"Error: ballast keeper: redis {dead} does not answer: "), err
+        assert len(err) == 1 and err[0].startswith(line), fleet.output()
 
 
 def test_workers_split_the_book_liquidate_each_position_once_and_ride_out_a_redis_restart(
@@ -353,27 +367,37 @@ def test_workers_split_the_book_liquidate_each_position_once_and_ride_out_a_redi
 
     acting = phase(4)
 
-    # Redis goes away and comes back (its append-only file keeps the stream and the groups).
-    fleet.server.stop()
-    chain.mine(2)  # the runner queues these blocks' tasks once Redis answers again
-    down = "does not answer"
-    for proc in [*workers, runner]:
-        wait_until(
-            f"{proc.name}'s warning", lambda p=proc: down in p.text(), PASS_TIMEOUT, fleet.output
-        )
-    chain.mine(2)
-    time.sleep(5)  # down for a while: tasks wait in the runner, workers back off
-    assert all(p.process.poll() is None for p in [*workers, runner]), fleet.output()
-    fleet.server.start()
+    def outage(empty: bool, count: int) -> None:
+        """Redis stops; while it is down every process warns once and blocks go on; it starts
+        again with its append-only file (the stream, the groups, the leases) or `empty`."""
+        fleet.server.stop()
+        if empty:
+            fleet.server.wipe()
+        chain.mine(2)  # the runner queues these blocks' tasks once Redis answers again
+        for proc in [*workers, runner]:
+            wait_until(
+                f"{proc.name}'s warning",
+                lambda p=proc: p.text().count(DOWN) >= count,
+                PASS_TIMEOUT,
+                fleet.output,
+            )
+        chain.mine(2)
+        time.sleep(5)  # down for a while: tasks wait in the runner, workers back off
+        assert all(p.process.poll() is None for p in [*workers, runner]), fleet.output()
+        fleet.server.start()
+
+    outage(empty=False, count=1)
     acting |= phase(8)  # the four left of those, and others
+    outage(empty=True, count=2)
+    acting |= phase(BORROWERS)
     assert acting == set(keys), "both keys liquidated their shard"
 
     for proc in [*workers, runner]:
         text = proc.text()
         assert proc.process.poll() is None, f"{proc.name} stopped\n{fleet.output()}"
         assert "Traceback" not in text, fleet.output()
-        assert len([line for line in text.splitlines() if down in line]) == 1, proc.output()
-        assert "answers again" in text, proc.output()
+        assert len([line for line in text.splitlines() if DOWN in line]) == 2, proc.output()
+        assert text.count("answers again") == 2, proc.output()
 
     # Runner first, then the workers: each stops on SIGTERM within 30 s, exit status 0.
     codes = {proc.name: proc.stop() for proc in [runner, *workers]}
