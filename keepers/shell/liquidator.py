@@ -1,4 +1,5 @@
-"""Liquidator pass: find borrowers (`Borrowed` events since the last scan), read every
+"""Liquidator pass: find borrowers (`Borrowed` events since the last scan), keep this key's
+shard of them (`KeeperSettings.shard`: all unless keys split the book), read every
 position and keep the unhealthy ones (`read_book(unhealthy_only=True)`), plan with
 `keepers.jobs.plan_liquidations` (profit after gas, the keeper's inventory), send each
 `liquidate` — a liquidation another keeper made first comes back as a lost race (the position is

@@ -1,14 +1,16 @@
 """The keeper bot's distributed mode on a real Redis: `silverback run` (the runner) and one
 `silverback worker` per key (`keepers.bots.redis:KeeperStreamBroker`), as an operator starts
-them, against this test run's anvil and a redis-server of the test's own (installed by
-`make install`). Outcomes come from the chain (`Liquidated` events, pending nonces), Redis
-(leases, pending tasks) and the processes' exit statuses and output lines."""
+them with the broker settings of the README's Silverback section, against this test run's anvil
+and a redis-server of the test's own (installed by `make install`). Outcomes come from the chain
+(`Liquidated` events, pending nonces), Redis (leases, pending tasks) and the processes' exit
+statuses and output lines."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -119,9 +121,11 @@ class Proc:
 
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
         """SIGTERM, then the exit status within STOP_TIMEOUT (None: it had to be killed)."""
+        began = time.monotonic()
         if self.process.poll() is None:
             self.process.send_signal(sig)
         code = self.exit_code(STOP_TIMEOUT)
+        print(f"{self.name} stopped in {time.monotonic() - began:.1f} s (exit {code})")  # -s
         if code is None:
             self.process.kill()
             self.process.wait()
@@ -151,6 +155,24 @@ def redis_server(tmp_path) -> Iterator[RedisServer]:
     server.stop()
 
 
+def readme_broker_settings(readme: Path, url: str, queue: str) -> dict[str, str]:
+    """The README's `export SILVERBACK_…` lines (the distributed mode's settings, as an operator
+    copies them), with this test's Redis URL and queue name."""
+    text = readme.read_text()
+    settings = dict(re.findall(r"^export (SILVERBACK_\w+)=(.+)$", text, flags=re.MULTILINE))
+    names = {"BROKER_CLASS", "BROKER_KWARGS", "RESULT_BACKEND_CLASS", "RESULT_BACKEND_KWARGS"}
+    assert set(settings) == {f"SILVERBACK_{n}" for n in names}, settings
+    settings = {k: v.strip("'\"") for k, v in settings.items()}
+    broker = json.loads(settings["SILVERBACK_BROKER_KWARGS"])
+    results = json.loads(settings["SILVERBACK_RESULT_BACKEND_KWARGS"])
+    assert broker["url"] == results["redis_url"]  # one Redis for both
+    broker |= {"url": url, "queue_name": queue}
+    results |= {"redis_url": url}
+    settings["SILVERBACK_BROKER_KWARGS"] = json.dumps(broker)
+    settings["SILVERBACK_RESULT_BACKEND_KWARGS"] = json.dumps(results)
+    return settings
+
+
 class Fleet:
     """Starts runners and workers on one queue; stops whatever is left at the end."""
 
@@ -173,14 +195,7 @@ class Fleet:
             "BALLAST_KEEPER_STATE_DIR": str(self.tmp / "state"),
             "BALLAST_KEEPER_JOBS": '["liquidator"]',
             "SILVERBACK_BOT_NAME": self.queue,
-            "SILVERBACK_BROKER_CLASS": "keepers.bots.redis:KeeperStreamBroker",
-            "SILVERBACK_BROKER_KWARGS": json.dumps(
-                {"url": url, "queue_name": self.queue, "maxlen": 10_000, "xread_block": 1000}
-            ),
-            "SILVERBACK_RESULT_BACKEND_CLASS": "keepers.bots.redis:KeeperResultBackend",
-            "SILVERBACK_RESULT_BACKEND_KWARGS": json.dumps(
-                {"redis_url": url, "result_ex_time": 600}
-            ),
+            **readme_broker_settings(self.repo_root / "README.md", url, self.queue),
             "NO_COLOR": "1",
             "COLUMNS": "200",
             **extra,
