@@ -9,11 +9,12 @@ taskiq-redis's `RedisStreamBroker` and `RedisAsyncResultBackend`, with four chan
   `<queue>:<key address>`, so every worker sees every block and its liquidator takes only its
   shard of the borrowers (`KeeperSettings.shard`). A task a worker left unacknowledged (killed
   mid-pass) stays pending in its key's group and is handed to the next worker of that key as
-  soon as it starts (and after `idle_timeout` to a live one, as taskiq-redis does).
+  soon as it starts.
 - **Reconnects.** Every Redis call (queueing, reading, acknowledging, results, heartbeats)
   that fails for a lost connection is retried with exponential backoff (0.5 s doubling to
   10 s); the process logs one warning when Redis stops answering and one line when it answers
-  again. A consumer group lost with an unpersisted Redis is declared again.
+  again (`keepers.bots.reconnect`). A consumer group lost with an unpersisted Redis is
+  declared again.
 - **Start-up checks** (each refused with one line and exit status 1): Redis does not answer;
   the runner or a worker is on another chain or deployment than the processes already on the
   queue (`<queue>:network`, the `ChainBinding` of the first); a key or a shard already held
@@ -35,29 +36,32 @@ import os
 import random
 import signal
 import socket
-import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Final
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from silverback.exceptions import StartupFailure
 from taskiq import AckableMessage, BrokerMessage, TaskiqResult
-from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
+from taskiq_redis import RedisStreamBroker
+
+from keepers.bots.reconnect import (
+    FIRST_DELAY,
+    MAX_DELAY,
+    OUTAGE,
+    RETRYABLE,
+    KeeperResultBackend,
+    one_line,
+    retrying,
+    shown,
+)
 
 __all__ = ["KeeperResultBackend", "KeeperStreamBroker", "Member"]
 
 log = logging.getLogger("keepers.bot")
 
-T = TypeVar("T")
-RETRYABLE: Final = (RedisConnectionError, RedisTimeoutError, OSError)
-FIRST_DELAY: Final = 0.5
-MAX_DELAY: Final = 10.0
 # Silverback's questions a runner asks at shutdown, and the answer it gets when no worker is up.
 SHUTDOWN_QUESTIONS: Final = {"system:create-snapshot", "system:user-taskdata"}
 # Refresh the leases we hold; take one back that expired while Redis was away; 0: another has it.
@@ -77,64 +81,6 @@ return out
 """
 
 
-def shown(url: str) -> str:
-    """`url` without its password (for log lines)."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = f"{parts.username or ''}:***@{parts.hostname}" + (
-            f":{parts.port}" if parts.port else ""
-        )
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
-class _Outage:
-    """This process's view of Redis: one warning when it stops answering, one line when back."""
-
-    def __init__(self) -> None:
-        self.since: float | None = None
-
-    def down(self, url: str, err: BaseException) -> None:
-        if self.since is None:
-            self.since = time.monotonic()
-            log.warning(
-                "redis %s does not answer (%s); retrying with backoff", shown(url), _one_line(err)
-            )
-
-    def up(self, url: str) -> None:
-        if self.since is not None:
-            log.warning(
-                "redis %s answers again after %.0f s", shown(url), time.monotonic() - self.since
-            )
-            self.since = None
-
-
-OUTAGE = _Outage()
-
-
-async def retrying(url: str, call: Callable[[], Awaitable[T]]) -> T:
-    """`call()` until it does not fail for a lost connection (backoff 0.5 s doubling to 10 s)."""
-    delay, failures = FIRST_DELAY, 0
-    while True:
-        try:
-            result = await call()
-        except RETRYABLE as err:
-            failures += 1
-            if failures == 1:  # a pooled connection the server closed: the pool drops it
-                continue
-            OUTAGE.down(url, err)
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, MAX_DELAY)
-            continue
-        OUTAGE.up(url)
-        return result
-
-
 @dataclass(frozen=True)
 class Member:
     """Who a process is on the queue: the chain and deployment it serves (`network`: the
@@ -145,30 +91,6 @@ class Member:
     network: str
     address: str | None = None
     shard: tuple[int, int] = (0, 1)
-
-
-class KeeperResultBackend(RedisAsyncResultBackend[Any]):
-    """taskiq-redis's result backend whose calls wait out a Redis outage."""
-
-    def __init__(self, redis_url: str, **kwargs: Any) -> None:
-        kwargs.setdefault("socket_connect_timeout", 5)
-        super().__init__(redis_url, **kwargs)
-        self.url = redis_url
-
-    async def set_result(self, task_id: str, result: TaskiqResult[Any]) -> None:
-        await retrying(
-            self.url, lambda: super(KeeperResultBackend, self).set_result(task_id, result)
-        )
-
-    async def is_result_ready(self, task_id: str) -> bool:
-        return await retrying(
-            self.url, lambda: super(KeeperResultBackend, self).is_result_ready(task_id)
-        )
-
-    async def get_result(self, task_id: str, with_logs: bool = False) -> TaskiqResult[Any]:
-        return await retrying(
-            self.url, lambda: super(KeeperResultBackend, self).get_result(task_id, with_logs)
-        )
 
 
 class KeeperStreamBroker(RedisStreamBroker):
@@ -233,7 +155,7 @@ class KeeperStreamBroker(RedisStreamBroker):
                 await redis.ping()
         except (*RETRYABLE, ResponseError) as err:
             raise StartupFailure(
-                f"ballast keeper: redis {shown(self.url)} does not answer: {_one_line(err)}"
+                f"ballast keeper: redis {shown(self.url)} does not answer: {one_line(err)}"
             ) from None
 
     async def _claim(self, member: Member) -> None:
@@ -303,7 +225,7 @@ class KeeperStreamBroker(RedisStreamBroker):
                     return True
             return False
 
-        return await retrying(self.url, scan)
+        return await retrying(self.url, self.connection_pool, scan)
 
     async def _recover(self) -> None:
         """Tasks left pending in this key's group by a worker that stopped (killed mid-pass):
@@ -332,7 +254,7 @@ class KeeperStreamBroker(RedisStreamBroker):
                 async with Redis(connection_pool=self.connection_pool) as redis:
                     return await redis.eval(_REFRESH, len(keys), *keys, self.lease_ms, *values)
 
-            held = await retrying(self.url, refresh)
+            held = await retrying(self.url, self.connection_pool, refresh)
             lost = [k for k, ok in zip(keys, held, strict=True) if not ok]
             if lost and self.is_worker_process:
                 log.error(
@@ -370,7 +292,8 @@ class KeeperStreamBroker(RedisStreamBroker):
         if message.task_name in SHUTDOWN_QUESTIONS and not await self._workers_alive():
             await self._answer_alone(message)
             return
-        await retrying(self.url, lambda: super(KeeperStreamBroker, self).kick(message))
+        queue = super().kick
+        await retrying(self.url, self.connection_pool, lambda: queue(message))
         if message.task_name in SHUTDOWN_QUESTIONS:  # the worker may stop before answering
             watch = asyncio.create_task(self._answer_if_abandoned(message))
             self._watches.add(watch)
@@ -399,7 +322,7 @@ class KeeperStreamBroker(RedisStreamBroker):
         ack = super()._ack_generator(id, queue_name)
 
         async def _ack() -> None:
-            await retrying(self.url, ack)
+            await retrying(self.url, self.connection_pool, ack)
 
         return _ack
 
@@ -446,6 +369,7 @@ class KeeperStreamBroker(RedisStreamBroker):
             except RETRYABLE as err:
                 failures += 1
                 if failures == 1:  # a pooled connection the server closed: try a fresh one
+                    await self.connection_pool.disconnect(inuse_connections=False)
                     continue
                 OUTAGE.down(self.url, err)
             except ResponseError as err:
@@ -456,7 +380,7 @@ class KeeperStreamBroker(RedisStreamBroker):
                     self.consumer_group_name,
                 )
                 self.consumer_id = "0"  # the whole (new) stream: nothing queued since is missed
-                await retrying(self.url, self._declare_consumer_group)
+                await retrying(self.url, self.connection_pool, self._declare_consumer_group)
                 continue
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, MAX_DELAY)
