@@ -9,6 +9,11 @@ Triggers (a job runs only if it is in the settings' `jobs`):
 - cron `BALLAST_BOT_REBALANCER_CRON` (default `0 * * * *`: hourly, UTC): rebalancer, whose
   inputs (returnIndex history, gas-gated reallocation) move on hours, not blocks.
 
+Distributed (`silverback worker` per key, `silverback run` as the runner, over Redis): the broker
+is `keepers.bots.redis.KeeperStreamBroker`; each worker names itself to it at startup (chain,
+deployment, key, shard) and the runner names its chain and deployment from the settings'
+manifest, so the broker can refuse a process that does not belong on the queue.
+
 Settings are `load_settings(BALLAST_KEEPER_CONFIG)` plus `BALLAST_KEEPER_*` variables. Each
 worker process opens one keeper (one key, one SQLite state file) at worker startup; a bad
 config or a failed start stops the bot with one line. Passes are serialised (one key: one
