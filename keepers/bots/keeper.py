@@ -9,6 +9,11 @@ Triggers (a job runs only if it is in the settings' `jobs`):
 - cron `BALLAST_BOT_REBALANCER_CRON` (default `0 * * * *`: hourly, UTC): rebalancer, whose
   inputs (returnIndex history, gas-gated reallocation) move on hours, not blocks.
 
+Distributed (`silverback worker` per key, `silverback run` as the runner, over Redis): the broker
+is `keepers.bots.redis.KeeperStreamBroker`; each worker names itself to it at startup (chain,
+deployment, key, shard) and the runner names its chain and deployment from the settings'
+manifest, so the broker can refuse a process that does not belong on the queue.
+
 Settings are `load_settings(BALLAST_KEEPER_CONFIG)` plus `BALLAST_KEEPER_*` variables. Each
 worker process opens one keeper (one key, one SQLite state file) at worker startup; a bad
 config or a failed start stops the bot with one line. Passes are serialised (one key: one
@@ -36,10 +41,14 @@ from ape import chain
 from ape.api import BlockAPI
 from silverback import SilverbackBot
 from silverback.exceptions import StartupFailure
-from taskiq import TaskiqState
+from silverback.main import SharedState
+from taskiq import TaskiqEvents, TaskiqState
 
+from keepers.bots.redis import KeeperStreamBroker, Member
 from keepers.config import ConfigError, load_settings
 from keepers.logs import configure_logging
+from keepers.protocol import Protocol, ProtocolError
+from keepers.reads import read_chain_binding
 from keepers.runtime import StartupError, open_keeper
 from keepers.shell import JobReport, Keeper
 
@@ -101,6 +110,17 @@ class KeeperTasks:
                 keeper.store.path,
             )
 
+    def member(self) -> Member:
+        """This worker on a Redis queue: its chain and deployment, key and shard."""
+        keeper = self.keeper
+        if keeper is None:
+            raise RuntimeError("the keeper is not open")
+        binding = keeper.store.binding
+        if binding is None:
+            raise StartupFailure("ballast keeper: the keeper's state is bound to no deployment")
+        shard = keeper.settings.shard
+        return Member(binding.key, binding.describe(), keeper.address, (shard.index, shard.count))
+
     def close(self) -> None:
         with self._lock:
             if self.keeper is not None:
@@ -141,6 +161,31 @@ bot = SilverbackBot()
 @bot.on_worker_startup()
 def open_keeper_at_worker_startup(state: TaskiqState) -> None:
     tasks.open()
+    if isinstance(bot.broker, KeeperStreamBroker):
+        bot.broker.join(tasks.member())
+        # A worker that joins a running runner (a restart) gets no startup snapshot from it:
+        # Silverback's per-task bookkeeping then needs a state of its own.
+        if not hasattr(bot, "state"):
+            bot.state = SharedState()
+
+
+def runner_member() -> Member:
+    """The runner on a Redis queue: the chain and the deployment of the keeper's settings'
+    manifest (the runner holds no key; it reads the same settings, for the manifest only)."""
+    config = os.environ.get("BALLAST_KEEPER_CONFIG")
+    try:
+        settings = load_settings(Path(config) if config else None)
+        configure_logging(settings.log_json, logging.INFO)
+        binding = read_chain_binding(chain.provider.web3, Protocol.load(settings.manifest))
+    except (ConfigError, ProtocolError) as err:
+        raise StartupFailure(f"ballast keeper: {err}") from None
+    return Member(binding.key, binding.describe())
+
+
+@bot.broker.on_event(TaskiqEvents.CLIENT_STARTUP)
+def name_the_runner_at_startup(state: TaskiqState) -> None:
+    if isinstance(bot.broker, KeeperStreamBroker):
+        bot.broker.join(runner_member())
 
 
 @bot.on_worker_shutdown()

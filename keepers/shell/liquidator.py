@@ -1,4 +1,5 @@
-"""Liquidator pass: find borrowers (`Borrowed` events since the last scan), read every
+"""Liquidator pass: find borrowers (`Borrowed` events since the last scan), keep this key's
+shard of them (`KeeperSettings.shard`: all unless keys split the book), read every
 position and keep the unhealthy ones (`read_book(unhealthy_only=True)`), plan with
 `keepers.jobs.plan_liquidations` (profit after gas, the keeper's inventory), send each
 `liquidate` — a liquidation another keeper made first comes back as a lost race (the position is
@@ -112,7 +113,8 @@ def run_liquidator(keeper: Keeper) -> JobReport:
     if protocol.lending is None:
         return JobReport("liquidator", 0, 0, keeper.dry_run, notes=["no lending book"])
     head = keeper.web3.eth.block_number
-    borrowers = discover_borrowers(keeper, head)
+    shard = keeper.settings.shard  # several keys splitting the book: this key's borrowers only
+    borrowers = [b for b in discover_borrowers(keeper, head) if shard.owns(b)]
     read = read_book(
         keeper.multicall, protocol, borrowers, keeper.asset, block=head, unhealthy_only=True
     )
