@@ -16,11 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from ape.cli import account_option
 from rich.console import Console
 from rich.table import Table
 
-from ballast.cli import NodeCommand
+from ballast.cli import NodeCommand, account_option
 from ballast.config import ConfigError, DeployConfig
 from ballast.deploy import DeployError, deploy_system
 from ballast.deployment import Deployment, ManifestError, config_path, manifest_path
