@@ -2,8 +2,9 @@
 
 Each finished step is one line (its label); below them a spinner says what is under way and how
 many transactions are confirmed. Ape logs ``INFO: Confirmed 0x… (total fees paid = …)`` for every
-transaction; while the display is open those lines are counted instead of printed (warnings and
-errors still print, and ``-v DEBUG`` shows everything).
+transaction and two more lines for every contract it deploys; while the display is open those
+info lines are left out (the confirmations counted): warnings and errors still print, and
+``-v DEBUG`` shows everything.
 """
 
 from __future__ import annotations
@@ -18,16 +19,19 @@ APE_LOGGER = "ape"
 
 
 class _CountConfirmed(logging.Filter):
-    """Drops Ape's per-transaction "Confirmed" info lines, counting them."""
+    """Drops Ape's per-transaction info lines ("Confirmed 0x…", "Contract will be deployed
+    at …", "Contract 'X' deployed to: …"), counting the confirmations; warnings and errors pass,
+    and everything passes at ``-v DEBUG``."""
 
     def __init__(self, on_confirmed):
         super().__init__()
         self.on_confirmed = on_confirmed
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno != logging.INFO or not str(record.msg).startswith("Confirmed "):
+        if record.levelno >= logging.WARNING:
             return True
-        self.on_confirmed()
+        if str(record.msg).startswith("Confirmed "):
+            self.on_confirmed()
         return logging.getLogger(APE_LOGGER).isEnabledFor(logging.DEBUG)
 
 
