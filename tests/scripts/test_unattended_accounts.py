@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 from eth_account import Account
@@ -125,3 +126,41 @@ def test_test_accounts_need_no_switch(headless, tmp_path):
         ["run", "deploy", *NETWORK, "--account", "TEST::0", "--manifest", str(manifest)]
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+KEEPER_LOAD = (
+    "import sys\n"
+    "from keepers.runtime import StartupError, load_account\n"
+    "try:\n"
+    "    print(load_account('ops').address)\n"
+    "except StartupError as err:\n"
+    "    sys.exit(f'error: {err}')\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "error: account 'ops' is locked: set APE_ACCOUNTS_ops_PASSPHRASE to its passphrase"),
+        ({"APE_ACCOUNTS_ops_PASSPHRASE": "wrong"}, "error: cannot unlock account 'ops'"),
+        ({"APE_ACCOUNTS_ops_PASSPHRASE": PASSPHRASE}, None),
+    ],
+    ids=["locked", "wrong", "unlocked"],
+)
+def test_the_keeper_shares_the_helper_and_needs_no_switch(ape_data, deployer, env, expected):
+    """The keeper is unattended by nature: the passphrase variable alone unlocks its keystore
+    (this worktree's keepers.runtime, run in a fresh interpreter with the temp data folder)."""
+    full_env = {**os.environ, "APE_DATA_FOLDER": str(ape_data), **env}
+    full_env.pop("BALLAST_UNATTENDED", None)
+    if "APE_ACCOUNTS_ops_PASSPHRASE" not in env:
+        full_env.pop("APE_ACCOUNTS_ops_PASSPHRASE", None)
+    result = subprocess.run(
+        [sys.executable, "-c", KEEPER_LOAD], cwd=REPO_ROOT, env=full_env,
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    if expected is None:
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().splitlines()[-1] == deployer.address
+    else:
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines()[-1].startswith(expected), result.stderr
