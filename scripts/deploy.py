@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from ape.exceptions import ApeException
 from rich.console import Console
 from rich.table import Table
 
@@ -47,6 +48,8 @@ if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 
     help="Manifest to write (default: deployments/<ecosystem>-<network>.json).",
 )
 def cli(ecosystem, network, account, config_file: Path | None, manifest_file: Path | None):
+    """Deploy Ballast on the connected network as the config describes, reusing what the manifest
+    (or an interrupted deploy's journal) already has there, and write the manifest."""
     config_file = config_file or config_path(network.name)
     manifest_file = manifest_file or manifest_path(ecosystem.name, network.name)
     journal = None
@@ -61,6 +64,11 @@ def cli(ecosystem, network, account, config_file: Path | None, manifest_file: Pa
             )
     except (ConfigError, DeployError, ManifestError) as err:
         raise click.ClickException(str(err) + _journal_note(journal)) from None
+    except (ApeException, OSError) as err:  # a refused transaction, a lost node (requests'
+        # ConnectionError is an OSError): what was deployed stays in the journal
+        raise click.ClickException(
+            f"deploy stopped: {_reason(err)}{_journal_note(journal)}"
+        ) from None
     except (KeyboardInterrupt, SystemExit) as err:
         # Ape turns SIGINT/SIGTERM into SystemExit(130/143) once a provider is connected.
         code = err.code if isinstance(err, SystemExit) else 130
@@ -97,6 +105,17 @@ def cli(ecosystem, network, account, config_file: Path | None, manifest_file: Pa
     else:
         console.print("nothing sent: everything was already deployed, defined and wired")
     console.print(f"manifest written to {manifest_file}")
+
+
+def _reason(err: Exception) -> str:
+    """One line for an error from Ape or the connection to the node."""
+    if isinstance(err, OSError) and not isinstance(err, ApeException):
+        text = str(err)
+        cause = next((m for m in ("Connection refused", "timed out", "Connection reset")
+                      if m in text), type(err).__name__)  # fmt: skip
+        return f"lost the node ({cause})"
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
 
 
 def _journal_note(journal: Journal | None) -> str:

@@ -16,6 +16,7 @@ from ballast.deploy import deploy_system
 from ballast.deployment import Deployment, ManifestError
 from ballast.journal import Journal, create_address, journal_path
 from tests.conftest import REPO_ROOT
+from tests.rpc_fault_proxy import FaultProxy
 
 LOCAL_CONFIG = REPO_ROOT / "deployments/config/local.yaml"
 
@@ -223,3 +224,42 @@ def test_ape_run_deploy_interrupted_by_sigint_resumes(chain, deployer, tmp_path)
     assert len(created) == len(set(created))
     assert set(created) == deployed_by_the_run(deployment)
     assert not partial.exists()
+
+
+def test_ape_run_deploy_that_loses_its_node_stops_in_one_line_and_resumes(
+    chain, deployer, tmp_path
+):
+    """The node goes away after the 5th contract: one line naming the journal, exit 1; the
+    same command against the node again finishes without deploying anything twice."""
+    manifest = tmp_path / "ethereum-local.json"
+    args = ["ape", *DEPLOY, "--manifest", str(manifest)]
+    start = chain.blocks.head.number + 1
+    with FaultProxy(chain.provider.uri) as proxy:
+        env = {**os.environ, "APE_FOUNDRY_HOST": proxy.url, "NO_COLOR": "1", "COLUMNS": "200",
+               "PYTHONUNBUFFERED": "1"}  # fmt: skip
+        proc = subprocess.Popen(
+            args, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        deployed = 0
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            deployed += ": deployed " in line
+            if deployed == 5:
+                proxy.down()
+                break
+        _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert stderr.startswith("Error: deploy stopped: lost the node (Connection refused) (")
+    assert f"recorded in {journal_path(manifest)}: run the same command again" in stderr
+
+    env["APE_FOUNDRY_HOST"] = chain.provider.uri
+    again = subprocess.run(
+        args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    created = creations(chain, deployer.address, start)
+    assert len(created) == len(set(created))
+    assert set(created) == deployed_by_the_run(Deployment.load(manifest))
