@@ -8,8 +8,9 @@ A keystore signs in one of two ways:
 - **attended** (a person at a terminal): Ape asks for the passphrase and "Sign: [y/N]" for each
   transaction, as it always does;
 - **unattended** (``BALLAST_UNATTENDED=1``, or always for the keeper): the keystore is unlocked
-  with the passphrase in Ape's own variable ``APE_ACCOUNTS_<alias>_PASSPHRASE`` and signs every
-  transaction the command sends without asking. The risk: whoever can read that process's
+  with the passphrase in Ape's own variable ``APE_ACCOUNTS_<alias>_PASSPHRASE`` (at a terminal
+  without it, Ape asks for it once) and signs every transaction the command sends without
+  asking. The risk: whoever can read that process's
   environment can sign with the key, and nothing asks before a transaction leaves.
 
 Without a terminal and without ``BALLAST_UNATTENDED=1`` a keystore cannot sign: the command
@@ -76,18 +77,20 @@ def ready_to_sign(account: Any, *, unattended: bool, interactive: bool | None = 
         return account
     alias = account.alias
     variable = passphrase_variable(alias)
+    at_terminal = sys.stdin.isatty() if interactive is None else interactive
     if not unattended:
-        if interactive if interactive is not None else sys.stdin.isatty():
+        if at_terminal:
             return account
         raise AccountError(
             f"account {alias!r} needs a terminal to sign; to sign without one set {UNATTENDED}=1 "
             f"and {variable} to its passphrase"
         )
     passphrase = os.environ.get(variable)
-    if not passphrase:
+    if not passphrase and not at_terminal:
         raise AccountError(f"account {alias!r} is locked: set {variable} to its passphrase")
+    # At a terminal without the variable, Ape asks for the passphrase once, then signs unasked.
     try:
-        account.set_autosign(True, passphrase=passphrase)
+        account.set_autosign(True, passphrase=passphrase or None)
     except Exception as err:  # noqa: BLE001 - ape's InvalidPasswordError and friends
         raise AccountError(f"cannot unlock account {alias!r}: {err}") from None
     return account

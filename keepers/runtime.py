@@ -38,7 +38,7 @@ def load_account(alias: str) -> Any:
     from ballast.accounts import load_account as load
 
     try:
-        return ready_to_sign(load(alias), unattended=True)
+        return ready_to_sign(load(alias), unattended=True, interactive=False)  # never a prompt
     except AccountError as err:
         raise StartupError(str(err)) from None
 
