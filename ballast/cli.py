@@ -1,9 +1,11 @@
-"""What the `ape run` scripts share: the console, the `--manifest` option, commands that check
-their node before connecting, and sending a transaction whose revert becomes one line in words."""
+"""What the `ape run` scripts share: the console, the `--manifest` and `--account` options,
+commands that check their node before connecting, and sending a transaction whose revert becomes
+one line in words."""
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from ape.cli import ConnectedProviderCommand
 from ape.exceptions import ContractLogicError, CustomError
 from rich.console import Console
 
+from ballast.accounts import AccountError, load_account, ready_to_sign, unattended_requested
 from ballast.node import NodeError, require_node
 
 
@@ -32,6 +35,41 @@ manifest_option = click.option(
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document instead of the table."
 )
+
+
+def account_option(prompt: bool = True):
+    """``--account ALIAS`` (an Ape keystore alias, or ``TEST::<n>`` on local networks), loaded
+    ready to sign (ballast.accounts): with ``BALLAST_UNATTENDED=1`` a keystore signs without
+    asking, from ``APE_ACCOUNTS_<alias>_PASSPHRASE``; at a terminal Ape asks as usual; neither
+    is one line and exit 1. Without ``--account``: Ape's account chooser at a terminal, else one
+    line. ``prompt=False``: the account is optional and only read (its address), never signs."""
+
+    def load(ctx: click.Context, param: click.Parameter, value: str | None):
+        try:
+            if value is None:
+                if not prompt:
+                    return None
+                if not sys.stdin.isatty():
+                    raise AccountError("give --account ALIAS (no terminal to choose one)")
+                from ape.cli import AccountAliasPromptChoice
+
+                account = AccountAliasPromptChoice().select_account()
+            else:
+                account = load_account(value)
+            if not prompt:
+                return account
+            return ready_to_sign(account, unattended=unattended_requested())
+        except AccountError as err:
+            raise click.ClickException(str(err)) from None
+
+    return click.option(
+        "--account",
+        metavar="ALIAS",
+        callback=load,
+        help="Ape account alias, or TEST::<n> on a local network "
+        + ("(signs; BALLAST_UNATTENDED=1 signs without asking)." if prompt else "(read only)."),
+    )
+
 
 Explain = Callable[[str, dict[str, Any]], str]
 """Turns a contract's custom error (name, inputs) into a sentence."""

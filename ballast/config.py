@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from ballast import parameters
 from ballast.deployment import Address
@@ -64,6 +72,43 @@ NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 Duration = Annotated[int, BeforeValidator(parameters.parse_duration)]
 """Seconds; YAML may say 3600, "45s", "30m", "12h", "3d" or "2w"."""
 
+UINT256_MAX = 2**256 - 1
+INT256_MAX = 2**255 - 1
+VOTES_SUPPLY_MAX = 2**208 - 1
+"""ERC20Votes caps the total supply at type(uint208).max (OpenZeppelin's _maxSupply)."""
+
+
+def fits(bits: int, receiver: str, *, signed: bool = False) -> AfterValidator:
+    """A validator refusing an integer outside Solidity's ``(u)int<bits>``: `receiver` names the
+    constructor or setter argument the value is sent to, so the refusal says why it is too big
+    before anything is sent (the chain would answer with an ABI encoding traceback)."""
+    low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    kind = f"{'' if signed else 'u'}int{bits}"
+
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise ValueError(
+                f"{_big(value)} does not fit {receiver} (a {kind}: {_big(low)} to {_big(high)})"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _big(value: int) -> str:
+    """An integer for a one-line message: digits up to 10^15, then ``2^256 - 1`` or ``1.2e+77``."""
+    if abs(value) < 10**15:
+        return f"{value:,}"
+    for offset, suffix in ((1, " - 1"), (0, "")):
+        if (abs(value) + offset).bit_count() == 1:
+            return f"{'-' if value < 0 else ''}2^{(abs(value) + offset).bit_length() - 1}{suffix}"
+    return f"{value:.3g}"
+
+
+def _require_fits(value: int, high: int, what: str) -> None:
+    if value > high:
+        raise ValueError(f"{what} is {_big(value)}, above its maximum {_big(high)}")
+
 
 class ConfigError(Exception):
     """A deploy configuration that cannot be used; the message is one line for users."""
@@ -101,17 +146,26 @@ class GovernanceConfig(_Strict):
     distribution: dict[Address, int] = Field(
         min_length=1, description="initial holders and their amounts, in whole tokens"
     )
-    voting_delay: Duration
-    voting_period: Duration = Field(gt=0)
+    voting_delay: Annotated[Duration, fits(48, "the governor's votingDelay")]
+    voting_period: Annotated[Duration, Field(gt=0), fits(32, "the governor's votingPeriod")]
     proposal_threshold: int = Field(ge=0, description="whole tokens of votes needed to propose")
     quorum_percent: int = Field(ge=1, le=100)
-    timelock_delay: Duration
+    timelock_delay: Annotated[Duration, fits(256, "the timelock's minDelay")]
 
     @model_validator(mode="after")
     def _positive_amounts(self) -> Self:
         for holder, amount in self.distribution.items():
             if amount <= 0:
                 raise ValueError(f"distribution: {holder} gets {amount}; amounts must be positive")
+        supply = sum(self.distribution.values()) * TOKEN_UNIT
+        _require_fits(
+            supply, VOTES_SUPPLY_MAX,
+            "distribution: the total supply in base units (whole tokens x 10^18)",
+        )  # fmt: skip
+        _require_fits(
+            self.proposal_threshold * TOKEN_UNIT, UINT256_MAX,
+            "proposal_threshold in base units (whole tokens x 10^18)",
+        )  # fmt: skip
         return self
 
 
@@ -145,6 +199,19 @@ class MockRWA(_Strict):
     decimals: int = Field(default=18, ge=0, le=36)
     nav: Decimal = Field(gt=0, description="price of one whole token in the base asset")
     daily_redeem_limit: int = Field(default=0, ge=0, description="whole tokens a day; 0 = none")
+
+    @model_validator(mode="after")
+    def _fits_the_mocks(self) -> Self:
+        # MockAggregator(uint8, string, int256 answer at 8 decimals, ...) and
+        # MockIssuer(..., uint8 decimals, uint256 daily limit in base units, ...)
+        _require_fits(
+            int(self.nav.scaleb(8)), INT256_MAX, "nav x 10^8 (the mock feed's int256 answer)"
+        )
+        _require_fits(
+            self.daily_redeem_limit * 10**self.decimals, UINT256_MAX,
+            "daily_redeem_limit x 10^decimals (the MockIssuer's uint256 limit)",
+        )  # fmt: skip
+        return self
 
 
 class CollateralConfig(_Strict):
@@ -238,13 +305,15 @@ class ParameterSpec(_Strict):
     """One row of the parameter table (mirrors the registry's rules, checked before deploying)."""
 
     name: str
-    value: Duration  # plain integers, or durations for the time parameters
-    min: Duration
-    max: Duration
+    # plain integers, or durations for the time parameters; each fits the argument of
+    # ParameterRegistry.defineParameter / setStewardLimits it is sent as
+    value: Annotated[Duration, fits(256, "defineParameter's value")]
+    min: Annotated[Duration, fits(256, "defineParameter's min")]
+    max: Annotated[Duration, fits(256, "defineParameter's max")]
     step_bps: int = Field(ge=0, le=BPS, description="governance step limit; 0 = any in bounds")
-    cooldown: Duration
+    cooldown: Annotated[Duration, fits(32, "defineParameter's cooldown")]
     steward_step_bps: int = Field(default=0, ge=0, le=BPS, description="0 = no steward moves")
-    steward_cooldown: Duration = 0
+    steward_cooldown: Annotated[Duration, fits(32, "setStewardLimits' cooldown")] = 0
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -498,6 +567,17 @@ class DeployConfig(_Strict):
             return cls.model_validate(data)
         except ValidationError as err:
             first = err.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "config"
+            where = _where(data, first["loc"])
             message = first["msg"].removeprefix("Value error, ")
             raise ConfigError(f"{path}: {where}: {message}") from None
+
+
+def _where(data: dict, loc: tuple) -> str:
+    """Where an error is, a parameter named rather than counted: ``parameters[vault.depositCap]
+    .max`` rather than ``parameters.3.max``."""
+    if len(loc) >= 2 and loc[0] == "parameters" and isinstance(loc[1], int):
+        rows = data.get("parameters")
+        row = rows[loc[1]] if isinstance(rows, list) and loc[1] < len(rows) else None
+        if isinstance(row, dict) and isinstance(row.get("name"), str):
+            return ".".join([f"parameters[{row['name']}]", *(str(p) for p in loc[2:])])
+    return ".".join(str(p) for p in loc) or "config"

@@ -38,6 +38,7 @@ from ballast.config import (
     TokenSpec,
 )
 from ballast.deployment import CollateralEntry, Deployment, SleeveEntry
+from ballast.journal import Journal
 from ballast.parameters import key_of
 
 Report = Callable[[str], None]
@@ -49,43 +50,76 @@ class DeployError(Exception):
     """The deployment cannot go on; the message is one line for users."""
 
 
-class _Run:
-    """One deploy run: what it reuses, what it sends."""
+def _keys(deployment: Deployment) -> dict[str, str]:
+    """What a manifest names, by the keys deploys record (see :class:`_Run`)."""
+    keys = {f"contract:{name}": address for name, address in deployment.contracts.items()}
+    keys |= {f"token:{name}": address for name, address in deployment.tokens.items()}
+    for entry in deployment.sleeves:
+        if entry.kind == "LendingSleeve":
+            keys[f"book:{entry.name}"] = entry.address
+            continue
+        keys[f"sleeve:{entry.name}"] = entry.address
+        for part in ("feed", "issuer"):
+            if address := getattr(entry, part):
+                keys[f"sleeve:{entry.name}:{part}"] = address
+    return keys
 
-    def __init__(self, deployer: AccountAPI, previous: Deployment | None, report: Report):
+
+class _Run:
+    """One deploy run: what it reuses, what it sends.
+
+    Every contract a deploy creates has a key (``contract:RWAVault``, ``token:asset``,
+    ``sleeve:tbill``, ``sleeve:tbill:feed``, ``book:lending``...). An address is reused when the
+    journal of an interrupted deploy, or else the previous manifest of this chain, records it for
+    that key and it has code (each site checks further that it serves this system); every
+    creation goes through :meth:`deploy`, which journals it before and after sending.
+    """
+
+    def __init__(
+        self, deployer: AccountAPI, previous: Deployment | None, report: Report, journal: Journal
+    ):
         self.deployer = deployer
         self.report = report
+        self.journal = journal
         same_chain = previous is not None and previous.chain_id == chain.chain_id
         self.previous = previous if same_chain else None
+        self.manifest_keys = _keys(self.previous) if self.previous else {}
         self.reused = False
+        """Whether anything of the previous manifest is reused (its first block then stays)."""
 
-    def _reusable(self, section: str, name: str) -> str | None:
-        if self.previous is None:
-            return None
-        address = getattr(self.previous, section).get(name)
-        if address and has_code(address):
-            self.reused = True
-            return address
+    def recorded(self, key: str) -> str | None:
+        """The address the journal, else the previous manifest, records for `key`, if it has
+        code on this chain."""
+        for address in (self.journal.address(key), self.manifest_keys.get(key)):
+            if address and has_code(address):
+                return address
         return None
 
-    def previous_sleeve(self, name: str) -> SleeveEntry | None:
-        if self.previous is None:
-            return None
-        return next((s for s in self.previous.sleeves if s.name == name), None)
-
-    def reusable_address(self, label: str, address: str | None) -> str | None:
-        """`address` when it still has code on this chain (and say it is reused)."""
-        if address and has_code(address):
+    def reusing(self, label: str, address: str) -> None:
+        """Say that `address` is reused (and where it comes from)."""
+        if address in self.manifest_keys.values():
             self.reused = True
             self.report(f"{label}: reusing {address} from the manifest")
-            return address
-        return None
+        else:
+            self.report(f"{label}: reusing {address} from the interrupted deploy")
+
+    def reusable(self, label: str, key: str) -> str | None:
+        """The recorded address for `key`, reported as reused, when it has code."""
+        if address := self.recorded(key):
+            self.reusing(label, address)
+        return address
+
+    def deploy(self, key: str, container: ContractContainer, *args) -> ContractInstance:
+        """Create a contract, journaled under `key` before it is sent and once it is mined."""
+        self.journal.sending(key, self.deployer.nonce)
+        instance = self.deployer.deploy(container, *args)
+        self.journal.deployed(key, instance.address)
+        return instance
 
     def contract(self, name: str, container: ContractContainer, *args) -> ContractInstance:
-        if address := self._reusable("contracts", name):
-            self.report(f"{name}: reusing {address} from the manifest")
+        if address := self.reusable(name, f"contract:{name}"):
             return container.at(address)
-        instance = self.deployer.deploy(container, *args)
+        instance = self.deploy(f"contract:{name}", container, *args)
         self.report(f"{name}: deployed at {instance.address}")
         return instance
 
@@ -98,10 +132,11 @@ class _Run:
             self.report(f"{name}: using configured token {spec.address}")
             return spec.address
         assert spec.mock is not None  # TokenSpec guarantees one of the two
-        if address := self._reusable("tokens", name):
-            self.report(f"{name}: reusing {address} from the manifest")
+        if address := self.reusable(name, f"token:{name}"):
             return address
-        token = self.deployer.deploy(project.MockStablecoin, spec.mock.name, spec.mock.symbol)
+        token = self.deploy(
+            f"token:{name}", project.MockStablecoin, spec.mock.name, spec.mock.symbol
+        )
         self.report(f"{name}: deployed MockStablecoin {spec.mock.symbol} at {token.address}")
         return token.address
 
@@ -134,16 +169,14 @@ class _Run:
 def _agent_registry(run: _Run, vault, registry, treasury: str) -> ContractInstance:
     """The manifest's AgentRegistry when it serves this vault, registry and treasury; else a
     new one (a registry is bound to its vault for life)."""
-    address = run.previous.contracts.get("AgentRegistry") if run.previous else None
-    if address and has_code(address):
+    if address := run.recorded("contract:AgentRegistry"):
         candidate = project.AgentRegistry.at(address)
         if (candidate.vault(), candidate.registry(), candidate.treasury()) == (
             vault.address, registry.address, treasury,
         ):  # fmt: skip
-            run.reused = True
-            run.report(f"AgentRegistry: reusing {address} from the manifest")
+            run.reusing("AgentRegistry", address)
             return candidate
-    agents = run.deployer.deploy(project.AgentRegistry, vault, registry, treasury)
+    agents = run.deploy("contract:AgentRegistry", project.AgentRegistry, vault, registry, treasury)
     run.report(f"AgentRegistry: deployed at {agents.address}")
     return agents
 
@@ -209,25 +242,24 @@ def _rwa_sleeve(
 ) -> SleeveEntry:
     """The RWA sleeve `spec` describes, with its token, feed and issuer (mocks deployed if asked);
     not yet added to the vault."""
-    prev = run.previous_sleeve(spec.name)
-    label = f"sleeve {spec.name}"
+    label, key = f"sleeve {spec.name}", f"sleeve:{spec.name}"
     if spec.mock is not None:
         mock = spec.mock
-        feed = run.reusable_address(f"{label} feed", prev and prev.feed)
+        feed = run.reusable(f"{label} feed", f"{key}:feed")
         if feed is None:
             answer = mock.nav.scaleb(FEED_DECIMALS)
             if answer != answer.to_integral_value():
                 raise ConfigError(f"{label}: nav {mock.nav} has more than {FEED_DECIMALS} decimals")
-            feed = run.deployer.deploy(
-                project.MockAggregator, FEED_DECIMALS, f"{mock.symbol} / NAV", int(answer),
-                run.deployer,
+            feed = run.deploy(
+                f"{key}:feed", project.MockAggregator, FEED_DECIMALS, f"{mock.symbol} / NAV",
+                int(answer), run.deployer,
             ).address  # fmt: skip
             run.report(f"{label}: deployed MockAggregator at {feed}")
-        issuer = run.reusable_address(f"{label} issuer", prev and prev.issuer)
+        issuer = run.reusable(f"{label} issuer", f"{key}:issuer")
         if issuer is None:
-            issuer = run.deployer.deploy(
-                project.MockIssuer, asset, feed, mock.name, mock.symbol, mock.decimals,
-                mock.daily_redeem_limit * 10**mock.decimals, run.deployer,
+            issuer = run.deploy(
+                f"{key}:issuer", project.MockIssuer, asset, feed, mock.name, mock.symbol,
+                mock.decimals, mock.daily_redeem_limit * 10**mock.decimals, run.deployer,
             ).address  # fmt: skip
             run.report(f"{label}: deployed MockIssuer {mock.symbol} at {issuer}")
         token = project.MockIssuer.at(issuer).rwaToken()
@@ -240,14 +272,13 @@ def _rwa_sleeve(
     _set_feed(run, router, label, token, feed)
 
     sleeve = None
-    if prev and prev.issuer == issuer and has_code(prev.address):
-        candidate = project.TokenizedRWASleeve.at(prev.address)
-        if candidate.vault() == vault.address:
+    if address := run.recorded(key):
+        candidate = project.TokenizedRWASleeve.at(address)
+        if (candidate.vault(), candidate.issuer()) == (vault.address, issuer):
             sleeve = candidate
-            run.reused = True
-            run.report(f"{label}: reusing {sleeve.address} from the manifest")
+            run.reusing(label, address)
     if sleeve is None:
-        sleeve = run.deployer.deploy(project.TokenizedRWASleeve, vault, issuer, router)
+        sleeve = run.deploy(key, project.TokenizedRWASleeve, vault, issuer, router)
         run.report(f"{label}: deployed TokenizedRWASleeve at {sleeve.address}")
     return SleeveEntry(
         name=spec.name, address=sleeve.address, kind=spec.kind, token=token, feed=feed,
@@ -273,14 +304,12 @@ def _collateral(
 
 def _rate_model(run: _Run, registry: ContractInstance) -> ContractInstance:
     """The manifest's InterestRateModel when it reads this registry, else a new one."""
-    address = run.previous.contracts.get("InterestRateModel") if run.previous else None
-    if address and has_code(address):
+    if address := run.recorded("contract:InterestRateModel"):
         model = project.InterestRateModel.at(address)
         if model.registry() == registry.address:
-            run.reused = True
-            run.report(f"InterestRateModel: reusing {address} from the manifest")
+            run.reusing("InterestRateModel", address)
             return model
-    model = run.deployer.deploy(project.InterestRateModel, registry)
+    model = run.deploy("contract:InterestRateModel", project.InterestRateModel, registry)
     run.report(f"InterestRateModel: deployed at {model.address}")
     return model
 
@@ -305,22 +334,19 @@ def _lending_book(
     label = f"sleeve {spec.name}"
     collateral = [_collateral(run, c, router, rwa) for c in spec.collateral]
     book = None
-    prev = run.previous_sleeve(spec.name)
-    if prev and prev.kind == "LendingSleeve" and has_code(prev.address):
-        candidate = project.LendingSleeve.at(prev.address)
+    key = f"book:{spec.name}"
+    if address := run.recorded(key):
+        candidate = project.LendingSleeve.at(address)
         if candidate.vault() == vault.address:
             book = candidate
-            run.reused = True
-            run.report(f"{label}: reusing {book.address} from the manifest")
+            run.reusing(label, address)
     if book is not None:
         # The model in force: governance may have replaced the one first deployed.
         model = project.InterestRateModel.at(book.interestRateModel())
         run.report(f"InterestRateModel: reusing {model.address}, the book's")
     else:
         model = _rate_model(run, registry)
-        book = run.deployer.deploy(
-            project.LendingSleeve, vault, registry, router, model, run.deployer
-        )
+        book = run.deploy(key, project.LendingSleeve, vault, registry, router, model, run.deployer)
         run.report(f"{label}: deployed LendingSleeve at {book.address}")
 
     listed = set(book.collateralTokens())
@@ -417,15 +443,23 @@ def deploy_system(
     deployer: AccountAPI,
     previous: Deployment | None = None,
     report: Report = print,
+    journal: Journal | None = None,
 ) -> Deployment:
-    """Deploy what `config` asks for, reusing what `previous` already has on this chain.
+    """Deploy what `config` asks for, reusing what `previous` already has on this chain and
+    what `journal` (an interrupted deploy's, see ballast.journal) records.
 
     The manifest's ``block`` is the first block of the system (where keepers start scanning):
-    kept from `previous` while the system it describes is still on this chain.
+    kept from `previous` while the system it describes is still on this chain, else the first
+    block of the (possibly interrupted and resumed) deploy.
     """
     _check_configured_contracts(config)
-    first_block = chain.blocks.head.number + 1
-    run = _Run(deployer, previous, report)
+    journal = journal or Journal()
+    first_block = journal.begin(
+        chain.chain_id, deployer.address, chain.blocks.head.number + 1, has_code
+    )
+    if journal.resumed is not None:
+        report(f"resuming the interrupted deploy: {len(journal.state.deployed)} contracts recorded")
+    run = _Run(deployer, previous, report, journal)
     gov, roles = config.governance, config.roles
 
     asset = run.token("asset", config.asset)

@@ -94,17 +94,20 @@ class Deployment(BaseModel):
 
     def save(self, path: Path) -> None:
         """Write the manifest atomically (a reader never sees half a file)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        body = json.dumps(self.model_dump(mode="json"), indent=2) + "\n"
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf8") as handle:
-                handle.write(body)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(Path(path), json.dumps(self.model_dump(mode="json"), indent=2) + "\n")
+
+
+def write_atomically(path: Path, body: str) -> None:
+    """Write `body` to `path` so that a reader (or an interruption) never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf8") as handle:
+            handle.write(body)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def load_for_chain(path: Path, chain_id: int) -> Deployment:

@@ -12,7 +12,6 @@ Ape's n-th test account (local networks only).
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from keepers.config import KeeperSettings
@@ -33,36 +32,15 @@ class StartupError(RuntimeError):
 
 
 def load_account(alias: str) -> Any:
-    """The Ape account `alias`, unlocked for signing without a prompt."""
-    from ape import accounts
-    from ape.exceptions import AccountsError
+    """The Ape account `alias`, unlocked for signing without a prompt (ballast.accounts: a
+    keeper is always unattended)."""
+    from ballast.accounts import AccountError, ready_to_sign
+    from ballast.accounts import load_account as load
 
-    if alias.upper().startswith("TEST::"):
-        index_text = alias.split("::", 1)[1]
-        if not index_text.isdigit():
-            raise StartupError(f"test account {alias!r}: expected TEST::<number>")
-        try:
-            return accounts.test_accounts[int(index_text)]
-        except (IndexError, AccountsError) as err:
-            raise StartupError(f"no test account {alias}: {err}") from None
     try:
-        account = accounts.load(alias)
-    except (IndexError, KeyError, AccountsError):
-        known = ", ".join(sorted(a.alias for a in accounts if getattr(a, "alias", None))) or "none"
-        raise StartupError(
-            f"no Ape account {alias!r} (known: {known}); create one with "
-            f"`ape accounts generate {alias}` or `ape accounts import {alias}`"
-        ) from None
-    if hasattr(account, "set_autosign"):
-        variable = f"APE_ACCOUNTS_{alias}_PASSPHRASE"
-        passphrase = os.environ.get(variable)
-        if not passphrase:
-            raise StartupError(f"account {alias!r} is locked: set {variable} to its passphrase")
-        try:
-            account.set_autosign(True, passphrase=passphrase)
-        except Exception as err:  # noqa: BLE001 - ape's InvalidPasswordError and friends
-            raise StartupError(f"cannot unlock account {alias!r}: {err}") from None
-    return account
+        return ready_to_sign(load(alias), unattended=True, interactive=False)  # never a prompt
+    except AccountError as err:
+        raise StartupError(str(err)) from None
 
 
 def open_store(settings: KeeperSettings, protocol: Protocol, address: str | None) -> Store:

@@ -20,13 +20,19 @@ from pathlib import Path
 
 import click
 from ape import chain, project
-from ape.cli import account_option
 from ape.exceptions import ApeException
 from eth_utils import is_address, to_checksum_address
 from rich.table import Table
 
 from ballast import agent as A
-from ballast.cli import NodeCommand, json_option, make_console, manifest_option, send_explained
+from ballast.cli import (
+    NodeCommand,
+    account_option,
+    json_option,
+    make_console,
+    manifest_option,
+    send_explained,
+)
 from ballast.deployment import ManifestError, load_for_chain, manifest_path
 from ballast.jsonout import document
 from ballast.parameters import format_duration, key_of

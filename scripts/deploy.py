@@ -6,7 +6,9 @@
 
 Reads ``deployments/config/<network>.yaml`` and writes ``deployments/<ecosystem>-<network>.json``
 (the paths can be overridden). Running it again on the same chain reuses what the manifest
-already names.
+already names. Every contract is recorded in ``<manifest>.partial.json`` as it is deployed, so
+an interrupted deploy (Ctrl-C, a lost connection) resumes where it stopped when run again; the
+journal is removed once the manifest is written.
 """
 
 from __future__ import annotations
@@ -14,15 +16,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from ape.cli import account_option
+from ape.exceptions import ApeException
 from rich.console import Console
 from rich.table import Table
 
-from ballast.cli import NodeCommand
+from ballast.cli import NodeCommand, account_option
 from ballast.config import ConfigError, DeployConfig
 from ballast.deploy import DeployError, deploy_system
 from ballast.deployment import Deployment, ManifestError, config_path, manifest_path
+from ballast.journal import Journal, journal_path
 from ballast.parameters import format_duration
+from ballast.progress import StepProgress
 
 console = Console()
 if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
@@ -44,17 +48,37 @@ if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 
     help="Manifest to write (default: deployments/<ecosystem>-<network>.json).",
 )
 def cli(ecosystem, network, account, config_file: Path | None, manifest_file: Path | None):
+    """Deploy Ballast on the connected network as the config describes, reusing what the manifest
+    (or an interrupted deploy's journal) already has there, and write the manifest."""
     config_file = config_file or config_path(network.name)
     manifest_file = manifest_file or manifest_path(ecosystem.name, network.name)
+    journal = None
     try:
         config = DeployConfig.load(config_file)
         previous = Deployment.load(manifest_file) if manifest_file.exists() else None
+        journal = Journal.open(journal_path(manifest_file))
         nonce = account.nonce
-        deployment = deploy_system(config, account, previous, report=console.print)
+        with StepProgress(console, f"deploying to {ecosystem.name}:{network.name}") as progress:
+            deployment = deploy_system(
+                config, account, previous, report=progress.step, journal=journal
+            )
     except (ConfigError, DeployError, ManifestError) as err:
-        raise click.ClickException(str(err)) from None
+        raise click.ClickException(str(err) + _journal_note(journal)) from None
+    except (ApeException, OSError) as err:  # a refused transaction, a lost node (requests'
+        # ConnectionError is an OSError): what was deployed stays in the journal
+        raise click.ClickException(
+            f"deploy stopped: {_reason(err)}{_journal_note(journal)}"
+        ) from None
+    except (KeyboardInterrupt, SystemExit) as err:
+        # Ape turns SIGINT/SIGTERM into SystemExit(130/143) once a provider is connected.
+        code = err.code if isinstance(err, SystemExit) else 130
+        if code not in (130, 143):
+            raise
+        click.echo(f"Error: interrupted{_journal_note(journal)}", err=True)
+        raise SystemExit(code) from None
     sent = account.nonce - nonce
     deployment.save(manifest_file)
+    journal.finish()
 
     if previous is not None and previous.chain_id != deployment.chain_id:
         previous = None  # another chain's manifest: nothing of it was reused
@@ -81,6 +105,28 @@ def cli(ecosystem, network, account, config_file: Path | None, manifest_file: Pa
     else:
         console.print("nothing sent: everything was already deployed, defined and wired")
     console.print(f"manifest written to {manifest_file}")
+
+
+def _reason(err: Exception) -> str:
+    """One line for an error from Ape or the connection to the node."""
+    if isinstance(err, OSError) and not isinstance(err, ApeException):
+        text = str(err)
+        cause = next((m for m in ("Connection refused", "timed out", "Connection reset")
+                      if m in text), type(err).__name__)  # fmt: skip
+        return f"lost the node ({cause})"
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+def _journal_note(journal: Journal | None) -> str:
+    """What an interrupted deploy left for the next run (nothing when it sent nothing)."""
+    if journal is None or journal.state is None or not journal.state.deployed:
+        return ""
+    count = len(journal.state.deployed)
+    return (
+        f" ({count} contract{'s' if count != 1 else ''} recorded in {journal.path}: run the same "
+        "command again to resume)"
+    )
 
 
 def _timelock_line(config: DeployConfig) -> str:

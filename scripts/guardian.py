@@ -18,14 +18,20 @@ from pathlib import Path
 
 import click
 from ape import chain, project
-from ape.cli import account_option
 from ape.exceptions import ApeException
 from eth_utils import keccak
 from rich.table import Table
 
 from ballast import agent as A
 from ballast import guardian as G
-from ballast.cli import NodeCommand, json_option, make_console, manifest_option, send_explained
+from ballast.cli import (
+    NodeCommand,
+    account_option,
+    json_option,
+    make_console,
+    manifest_option,
+    send_explained,
+)
 from ballast.deployment import ManifestError, load_for_chain, manifest_path
 from ballast.jsonout import document
 from ballast.params import PROPOSAL_STATES, InputError, parse_proposal_id

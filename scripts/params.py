@@ -23,13 +23,12 @@ from pathlib import Path
 
 import click
 from ape import chain, project
-from ape.cli import account_option
 from ape.exceptions import ContractLogicError
 from eth_utils import keccak
 from rich.table import Table
 
 from ballast import params as P
-from ballast.cli import NodeCommand, make_console, manifest_option
+from ballast.cli import NodeCommand, account_option, make_console, manifest_option
 from ballast.deployment import ManifestError, load_for_chain, manifest_path
 from ballast.parameters import format_duration, key_of, parse_duration
 

@@ -112,7 +112,8 @@ class SentinelSettings:
     def __post_init__(self) -> None:
         if self.trip_after < 1 or self.clear_after < 1 or self.stale_critical_factor < 1:
             raise ValueError("trip_after, clear_after and the stale factor must be >= 1")
-        if self.nav_drop_trip_bps is not None and self.nav_drop_trip_bps <= self.nav_drop_critical_bps:
+        trip = self.nav_drop_trip_bps
+        if trip is not None and trip <= self.nav_drop_critical_bps:
             raise ValueError("nav_drop_trip_bps must be above nav_drop_critical_bps")
 
     @property

@@ -1,0 +1,96 @@
+"""Signing accounts for the `ape run` scripts and the keeper, one way for all of them.
+
+An account is an Ape account alias (a keystore: `ape accounts generate NAME` / `ape accounts
+import NAME`) or ``TEST::<n>``, Ape's n-th test account (local networks only).
+
+A keystore signs in one of two ways:
+
+- **attended** (a person at a terminal): Ape asks for the passphrase and "Sign: [y/N]" for each
+  transaction, as it always does;
+- **unattended** (``BALLAST_UNATTENDED=1``, or always for the keeper): the keystore is unlocked
+  with the passphrase in Ape's own variable ``APE_ACCOUNTS_<alias>_PASSPHRASE`` (at a terminal
+  without it, Ape asks for it once) and signs every transaction the command sends without
+  asking. The risk: whoever can read that process's
+  environment can sign with the key, and nothing asks before a transaction leaves.
+
+Without a terminal and without ``BALLAST_UNATTENDED=1`` a keystore cannot sign: the command
+refuses in one line before sending anything (rather than end in Ape's bare "Aborted!").
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+UNATTENDED = "BALLAST_UNATTENDED"
+_ON, _OFF = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off"}
+
+
+class AccountError(Exception):
+    """The account cannot be loaded or cannot sign; the message is one line."""
+
+
+def passphrase_variable(alias: str) -> str:
+    """Ape's variable for the passphrase of keystore `alias`."""
+    return f"APE_ACCOUNTS_{alias}_PASSPHRASE"
+
+
+def unattended_requested() -> bool:
+    """Whether the operator set ``BALLAST_UNATTENDED`` (1/true/yes/on; 0/false/no/off/unset)."""
+    value = os.environ.get(UNATTENDED, "").strip().lower()
+    if value in _ON:
+        return True
+    if value in _OFF:
+        return False
+    raise AccountError(f"{UNATTENDED}={os.environ[UNATTENDED]!r}: expected 1 or 0")
+
+
+def load_account(alias: str) -> Any:
+    """The Ape account `alias` (``TEST::<n>`` for a test account), not yet unlocked."""
+    from ape import accounts
+    from ape.exceptions import AccountsError
+
+    if alias.upper().startswith("TEST::"):
+        index_text = alias.split("::", 1)[1]
+        if not index_text.isdigit():
+            raise AccountError(f"test account {alias!r}: expected TEST::<number>")
+        try:
+            return accounts.test_accounts[int(index_text)]
+        except (IndexError, AccountsError) as err:
+            raise AccountError(f"no test account {alias}: {err}") from None
+    try:
+        return accounts.load(alias)
+    except (IndexError, KeyError, AccountsError):
+        known = ", ".join(sorted(a.alias for a in accounts if getattr(a, "alias", None))) or "none"
+        raise AccountError(
+            f"no Ape account {alias!r} (known: {known}); create one with "
+            f"`ape accounts generate {alias}` or `ape accounts import {alias}`"
+        ) from None
+
+
+def ready_to_sign(account: Any, *, unattended: bool, interactive: bool | None = None) -> Any:
+    """`account`, able to sign as the module describes: a keystore is unlocked with auto-sign
+    when `unattended`; left to Ape's prompts when `interactive` (default: stdin is a terminal);
+    refused otherwise. Other accounts (test accounts) are returned as they are."""
+    if not hasattr(account, "set_autosign"):
+        return account
+    alias = account.alias
+    variable = passphrase_variable(alias)
+    at_terminal = sys.stdin.isatty() if interactive is None else interactive
+    if not unattended:
+        if at_terminal:
+            return account
+        raise AccountError(
+            f"account {alias!r} needs a terminal to sign; to sign without one set {UNATTENDED}=1 "
+            f"and {variable} to its passphrase"
+        )
+    passphrase = os.environ.get(variable)
+    if not passphrase and not at_terminal:
+        raise AccountError(f"account {alias!r} is locked: set {variable} to its passphrase")
+    # At a terminal without the variable, Ape asks for the passphrase once, then signs unasked.
+    try:
+        account.set_autosign(True, passphrase=passphrase or None)
+    except Exception as err:  # noqa: BLE001 - ape's InvalidPasswordError and friends
+        raise AccountError(f"cannot unlock account {alias!r}: {err}") from None
+    return account

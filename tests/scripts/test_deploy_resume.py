@@ -1,0 +1,265 @@
+"""An interrupted deploy resumes: every contract is journaled as it is deployed
+(``<manifest>.partial.json``), so a rerun on the same chain deploys nothing twice and ends with
+the manifest an uninterrupted deploy writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+
+from ballast.config import DeployConfig
+from ballast.deploy import deploy_system
+from ballast.deployment import Deployment, ManifestError
+from ballast.journal import Journal, create_address, journal_path
+from tests.conftest import REPO_ROOT
+from tests.rpc_fault_proxy import FaultProxy
+
+LOCAL_CONFIG = REPO_ROOT / "deployments/config/local.yaml"
+
+
+@pytest.fixture(scope="module")
+def local_config() -> DeployConfig:
+    return DeployConfig.load(LOCAL_CONFIG)
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+def creations(chain, deployer: str, start: int) -> list[str]:
+    """Addresses of the contracts `deployer`'s transactions created from block `start` on."""
+    web3 = chain.provider.web3
+    created = []
+    for number in range(start, chain.blocks.head.number + 1):
+        for tx in web3.eth.get_block(number, full_transactions=True).transactions:
+            if tx["from"] == deployer and tx["to"] is None:
+                created.append(web3.eth.get_transaction_receipt(tx["hash"]).contractAddress)
+    return created
+
+
+def deployed_by_the_run(deployment: Deployment) -> set[str]:
+    """Every address of the manifest a local deploy creates (the rest are configured roles)."""
+    mocks = {a for s in deployment.sleeves for a in (s.feed, s.issuer) if a}
+    return {
+        *deployment.contracts.values(),
+        deployment.tokens["asset"],
+        *(s.address for s in deployment.sleeves),
+        *mocks,
+    }
+
+
+def _shape(deployment: Deployment) -> dict:
+    return {
+        "contracts": sorted(deployment.contracts),
+        "sleeves": [(s.name, s.kind) for s in deployment.sleeves],
+        "collateral": [c.name for c in deployment.collateral],
+        "tokens": sorted(deployment.tokens),
+        "roles": sorted(deployment.roles),
+    }
+
+
+class Interrupt:
+    """A report hook that presses Ctrl-C after the k-th contract is reported deployed."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self.seen = 0
+
+    def __call__(self, message: str) -> None:
+        if ": deployed " in message:
+            self.seen += 1
+            if self.seen == self.k:
+                raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("k", [1, 9])
+def test_a_rerun_after_ctrl_c_deploys_only_what_is_missing(
+    local_config, deployer, chain, tmp_path, k
+):
+    start = chain.blocks.head.number + 1
+    path = journal_path(tmp_path / "ethereum-local.json")
+    with pytest.raises(KeyboardInterrupt):
+        deploy_system(local_config, deployer, report=Interrupt(k), journal=Journal.open(path))
+    recorded = json.loads(path.read_text())
+    assert len(recorded["deployed"]) == k
+    assert recorded["chain_id"] == chain.chain_id
+
+    messages: list[str] = []
+    journal = Journal.open(path)
+    deployment = deploy_system(local_config, deployer, report=messages.append, journal=journal)
+    journal.finish()
+
+    created = creations(chain, deployer.address, start)
+    assert len(created) == len(set(created))  # nothing deployed twice
+    assert set(created) == deployed_by_the_run(deployment)
+    assert f"resuming the interrupted deploy: {k} contracts recorded" in messages
+    assert len([m for m in messages if "from the interrupted deploy" in m]) == k
+    assert deployment.block == start  # the system starts where the interrupted deploy began
+    assert not path.exists()
+    reference = deploy_system(local_config, deployer, report=quiet)
+    assert _shape(deployment) == _shape(reference)
+
+
+def test_a_creation_mined_but_not_yet_journaled_is_found_by_its_address(
+    local_config, deployer, chain, tmp_path
+):
+    """Ctrl-C between a creation being mined and the journal saying so: the journal wrote the
+    address the creation would have before sending it, and the rerun finds code there."""
+    start = chain.blocks.head.number + 1
+    path = tmp_path / "ethereum-local.partial.json"
+    journal = Journal.open(path)
+    calls = {"n": 0}
+    record = journal.deployed
+
+    def interrupted_after_three(key: str, address: str) -> None:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt  # the 4th creation is mined, not recorded
+        record(key, address)
+
+    journal.deployed = interrupted_after_three
+    with pytest.raises(KeyboardInterrupt):
+        deploy_system(local_config, deployer, report=quiet, journal=journal)
+    left = json.loads(path.read_text())
+    assert len(left["deployed"]) == 3 and len(left["sending"]) == 1
+
+    deployment = deploy_system(local_config, deployer, report=quiet, journal=Journal.open(path))
+    created = creations(chain, deployer.address, start)
+    assert len(created) == len(set(created)) == len(deployed_by_the_run(deployment))
+
+
+def test_a_journal_of_another_chain_is_ignored(local_config, deployer, chain, tmp_path):
+    path = tmp_path / "ethereum-local.partial.json"
+    path.write_text(
+        json.dumps(
+            {
+                "chain_id": chain.chain_id + 1,
+                "deployer": deployer.address,
+                "block": 1,
+                "deployed": {"contract:RWAVault": "0x" + "11" * 20},
+                "sending": {},
+            }
+        )  # fmt: skip
+    )
+    journal = Journal.open(path)
+    deployment = deploy_system(local_config, deployer, report=quiet, journal=journal)
+    assert deployment.contracts["RWAVault"] != "0x" + "11" * 20
+    assert journal.resumed is None
+
+
+def test_a_journal_of_another_deployer_is_refused_before_sending(
+    local_config, deployer, accounts, chain, tmp_path
+):
+    path = tmp_path / "ethereum-local.partial.json"
+    other = accounts[1].address
+    path.write_text(
+        json.dumps({"chain_id": chain.chain_id, "deployer": other, "block": 1, "deployed": {}})
+    )
+    nonce = deployer.nonce
+    with pytest.raises(ManifestError, match=f"interrupted deploy by {other} on this chain"):
+        deploy_system(local_config, deployer, report=quiet, journal=Journal.open(path))
+    assert deployer.nonce == nonce
+
+
+def test_an_unreadable_journal_is_one_line(tmp_path):
+    path = tmp_path / "ethereum-local.partial.json"
+    path.write_text("{not json")
+    with pytest.raises(ManifestError, match="cannot read the deploy journal .* delete it"):
+        Journal.open(path)
+
+
+def test_create_addresses_follow_the_deployer_and_nonce(deployer, project):
+    expected = create_address(deployer.address, deployer.nonce)
+    assert deployer.deploy(project.MockStablecoin, "X", "X").address == expected
+
+
+def test_the_journal_sits_next_to_the_manifest(tmp_path):
+    assert journal_path(tmp_path / "ethereum-local.json") == (
+        tmp_path / "ethereum-local.partial.json"
+    )
+
+
+DEPLOY = ["run", "deploy", "--network", "ethereum:local:foundry", "--account", "TEST::0"]
+
+
+def test_ape_run_deploy_interrupted_by_sigint_resumes(chain, deployer, tmp_path):
+    """A user's Ctrl-C (SIGINT) after the 5th contract; the same command again finishes the
+    deploy without deploying any contract twice and removes the journal."""
+    manifest = tmp_path / "ethereum-local.json"
+    env = {**os.environ, "APE_FOUNDRY_HOST": chain.provider.uri, "NO_COLOR": "1",
+           "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    args = ["ape", *DEPLOY, "--manifest", str(manifest)]
+    start = chain.blocks.head.number + 1
+    proc = subprocess.Popen(
+        args, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deployed = 0
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        deployed += ": deployed " in line
+        if deployed == 5:
+            proc.send_signal(signal.SIGINT)
+            break
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr  # interrupted, as a shell reports Ctrl-C
+    assert "Traceback" not in stderr
+    partial = journal_path(manifest)
+    assert "Error: interrupted (" in stderr and f"recorded in {partial}" in stderr
+    assert len(stderr.strip().splitlines()) == 1
+    assert not manifest.exists()
+    assert len(json.loads(partial.read_text())["deployed"]) >= 5
+
+    again = subprocess.run(
+        args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "resuming the interrupted deploy" in again.stdout
+    assert "INFO:" not in again.stdout + again.stderr  # labelled steps, not Ape's lines
+    deployment = Deployment.load(manifest)
+    created = creations(chain, deployer.address, start)
+    assert len(created) == len(set(created))
+    assert set(created) == deployed_by_the_run(deployment)
+    assert not partial.exists()
+
+
+def test_ape_run_deploy_that_loses_its_node_stops_in_one_line_and_resumes(
+    chain, deployer, tmp_path
+):
+    """The node goes away after the 5th contract: one line naming the journal, exit 1; the
+    same command against the node again finishes without deploying anything twice."""
+    manifest = tmp_path / "ethereum-local.json"
+    args = ["ape", *DEPLOY, "--manifest", str(manifest)]
+    start = chain.blocks.head.number + 1
+    with FaultProxy(chain.provider.uri) as proxy:
+        env = {**os.environ, "APE_FOUNDRY_HOST": proxy.url, "NO_COLOR": "1", "COLUMNS": "200",
+               "PYTHONUNBUFFERED": "1"}  # fmt: skip
+        proc = subprocess.Popen(
+            args, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        deployed = 0
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            deployed += ": deployed " in line
+            if deployed == 5:
+                proxy.down()
+                break
+        _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert stderr.startswith("Error: deploy stopped: lost the node (Connection refused) (")
+    assert f"recorded in {journal_path(manifest)}: run the same command again" in stderr
+
+    env["APE_FOUNDRY_HOST"] = chain.provider.uri
+    again = subprocess.run(
+        args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    created = creations(chain, deployer.address, start)
+    assert len(created) == len(set(created))
+    assert set(created) == deployed_by_the_run(Deployment.load(manifest))
