@@ -84,6 +84,11 @@ interface IParameterRegistry {
     /// @notice Governance lifted the freeze of `key` before it expired.
     event Unfrozen(bytes32 indexed key);
 
+    /// @notice The steward applied `keys[i] := values[i]` (one `ParameterSet` each) in one
+    ///         `stewardSetBatch`, explained by the document at `rationaleURI` whose keccak256 is
+    ///         `rationaleHash`.
+    event StewardUpdate(bytes32 indexed rationaleHash, string rationaleURI, bytes32[] keys, uint256[] values);
+
     error UnknownParameter(bytes32 key);
     error AlreadyDefined(bytes32 key);
     error EmptyName();
@@ -100,6 +105,10 @@ interface IParameterRegistry {
     error ParameterFrozen(bytes32 key);
     error StewardDisabled(bytes32 key);
     error StewardLimitsTooLoose(bytes32 key, uint16 stewardStepBps, uint32 stewardCooldown);
+    /// @notice A batch is empty or its arrays differ in length.
+    error InvalidBatch(uint256 keys, uint256 values);
+    /// @notice A batch names `key` twice.
+    error DuplicateKey(bytes32 key);
     /// @notice `key` was frozen too recently (or is frozen): it may be frozen again from `freezableAt`.
     error FreezeTooSoon(bytes32 key, uint256 freezableAt);
 
@@ -125,6 +134,27 @@ interface IParameterRegistry {
     ///         live value, from `lastUpdate + stewardCooldown` (after anyone's update), not frozen.
     ///         STEWARD only.
     function stewardSet(bytes32 key, uint256 value) external;
+
+    /// @notice Governance updates several parameters at once (so that linked parameters move
+    ///         together). GOVERNANCE only. Each entry follows the rules of `set`, checked against
+    ///         the state before the batch (step from the pre-batch `governanceValue`, cooldown from
+    ///         the pre-batch `lastGovernanceUpdate`); a key may appear once (`DuplicateKey`); the
+    ///         arrays are non-empty and of one length (`InvalidBatch`). All or nothing.
+    function setBatch(bytes32[] calldata keys, uint256[] calldata values) external;
+
+    /// @notice The steward's batch: each entry follows the rules of `stewardSet`, checked against
+    ///         the state before the batch (step from the pre-batch live value, cooldown from the
+    ///         pre-batch `lastUpdate`); a key may appear once. All or nothing. Emits one
+    ///         `StewardUpdate(rationaleHash, rationaleURI, keys, values)` after the
+    ///         `ParameterSet` events. STEWARD only.
+    /// @param rationaleHash keccak256 of the rationale document.
+    /// @param rationaleURI Where the rationale document can be read.
+    function stewardSetBatch(
+        bytes32[] calldata keys,
+        uint256[] calldata values,
+        bytes32 rationaleHash,
+        string calldata rationaleURI
+    ) external;
 
     /// @notice Changes a parameter's bounds and governance limits. GOVERNANCE only. Reverts
     ///         `OutOfBounds` if the current value would fall outside `[min, max]`, and

@@ -80,6 +80,11 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
     }
 
     /// @inheritdoc IParameterRegistry
+    function setBatch(bytes32[] calldata batchKeys, uint256[] calldata values) external onlyRole(GOVERNANCE_ROLE) {
+        _updateBatch(batchKeys, values, false);
+    }
+
+    /// @inheritdoc IParameterRegistry
     function setBounds(bytes32 key, uint256 min, uint256 max, uint16 maxStepBps, uint32 cooldown)
         external
         onlyRole(GOVERNANCE_ROLE)
@@ -118,6 +123,17 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
     /// @inheritdoc IParameterRegistry
     function stewardSet(bytes32 key, uint256 value) external onlyRole(STEWARD_ROLE) {
         _update(key, value, true);
+    }
+
+    /// @inheritdoc IParameterRegistry
+    function stewardSetBatch(
+        bytes32[] calldata batchKeys,
+        uint256[] calldata values,
+        bytes32 rationaleHash,
+        string calldata rationaleURI
+    ) external onlyRole(STEWARD_ROLE) {
+        _updateBatch(batchKeys, values, true);
+        emit StewardUpdate(rationaleHash, rationaleURI, batchKeys, values);
     }
 
     /// @inheritdoc IParameterRegistry
@@ -183,7 +199,31 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
         Param storage p = _params[key];
         bytes4 reason = _violation(p, value, steward);
         if (reason != bytes4(0)) _revertWith(reason, key, p, value, steward);
+        _write(key, p, value, steward);
+    }
 
+    /// @dev Every entry is checked against the state before the batch (its step measured from the
+    ///      pre-batch reference, its cooldown from the pre-batch timestamps) before any is written,
+    ///      and a key may appear once: several steps in one batch cannot walk a parameter past
+    ///      its step limit.
+    function _updateBatch(bytes32[] calldata batchKeys, uint256[] calldata values, bool steward) internal {
+        uint256 n = batchKeys.length;
+        if (n == 0 || n != values.length) revert InvalidBatch(n, values.length);
+        for (uint256 i; i < n; ++i) {
+            bytes32 key = batchKeys[i];
+            for (uint256 j; j < i; ++j) {
+                if (batchKeys[j] == key) revert DuplicateKey(key);
+            }
+            Param storage p = _params[key];
+            bytes4 reason = _violation(p, values[i], steward);
+            if (reason != bytes4(0)) _revertWith(reason, key, p, values[i], steward);
+        }
+        for (uint256 i; i < n; ++i) {
+            _write(batchKeys[i], _params[batchKeys[i]], values[i], steward);
+        }
+    }
+
+    function _write(bytes32 key, Param storage p, uint256 value, bool steward) internal {
         uint256 oldValue = p.value;
         p.value = value;
         _livePlusOne[key] = value + 1;
