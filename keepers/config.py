@@ -177,6 +177,7 @@ class StewardConfig(_Section):
     rate_gain: float = Field(1.0, ge=0)
     sleeve_vol_budget: float = Field(0.03, gt=0)
     min_move_bps: int = Field(5, ge=0)
+    loosen: bool = Field(True, description="False: only tighten (the DAO loosens)")
 
     def model(self) -> StewardSettings:
         """The pure model's settings (`keepers.math.steward.StewardSettings`)."""

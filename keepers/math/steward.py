@@ -14,7 +14,9 @@ target value for every risk knob it manages:
   `stress_share_bps` of the debt below `stress_health_bps`), and loosened only when calm;
 - `lend.borrowCap.<c>`: the debt the collateral's daily exit can clear in `cap_exit_days`;
 - `lend.rate.slope1Bps`: nudged toward the kink (up above it, down below `kink − band`);
-- `vault.maxSleeveBps.<s>` of a collateral that is also a sleeve: `sleeve_vol_budget / σ`.
+- `vault.maxSleeveBps.<s>` of a collateral that is also a sleeve: `sleeve_vol_budget / σ`;
+- with `loosen` False, none of the LTVs, thresholds or caps rises above governance's last value
+  (the steward only tightens; loosening stays the DAO's).
 
 `plan` splits the targets into what the steward may send now (`ParameterRegistry`'s steward
 rule: within [min, max], within `stewardStepBps` of the live value, after `stewardCooldown`,
@@ -132,6 +134,7 @@ class StewardSettings:
     rate_gain: float = 1.0
     sleeve_vol_budget: float = 0.03
     min_move_bps: int = 5  # moves smaller than this (of the value) are not worth a transaction
+    loosen: bool = True  # False: LTVs, thresholds and caps never rise above governance's values
 
 
 @dataclass(frozen=True)
@@ -236,6 +239,10 @@ def recommend(
         if sleeve_p is not None:
             cap_bps = int(BPS * min(1.0, s.sleeve_vol_budget / vol))
             targets[sleeve_p.name] = _clamp(cap_bps, sleeve_p.min, sleeve_p.max)
+    if not s.loosen:  # tighten only: governance's last values are ceilings
+        for name in targets:
+            if name.startswith((LTV, THRESHOLD, BORROW_CAP, SLEEVE_CAP)):
+                targets[name] = min(targets[name], params[name].governance_value)
     slope, kink = params.get(SLOPE1), params.get(KINK)
     if slope is not None and kink is not None and book.cash + book.debt > 0:
         u, k = book.utilization_bps(), kink.value

@@ -182,3 +182,13 @@ def test_higher_volatility_never_loosens(world, v1, v2):
     for name in ("lend.ltvBps.gold", "lend.liqThresholdBps.gold", "vault.maxSleeveBps.gold"):
         if name in a and name in b:
             assert b[name] <= a[name], name
+
+
+@settings(max_examples=100, deadline=None)
+@given(worlds(), st.floats(0.0, 0.08))
+def test_a_tighten_only_steward_never_loosens_past_governance(world, vol):
+    params, _, book = world
+    targets, _ = recommend(params, [_gold(vol)], book, StewardSettings(loosen=False))
+    for name, value in targets.items():
+        if not name.startswith("lend.rate."):
+            assert value <= params[name].governance_value, name
