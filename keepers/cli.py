@@ -292,7 +292,9 @@ def verify_steward_command(
         except (ValueError, TypeError, AttributeError):
             listed = None
         if listed != list(zip(keys, values, strict=True)):
-            problems.append("outcome.batch: the document's batch is not the event's keys and values")
+            problems.append(
+                "outcome.batch: the document's batch is not the event's keys and values"
+            )
         if replay_it:
             try:
                 from keepers.jobs.steward import replay_steward

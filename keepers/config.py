@@ -29,7 +29,8 @@ from keepers.strategy.gate import GateParams
 from keepers.strategy.inputs import StrategyParams
 from keepers.strategy.optimiser import OptimiserParams
 
-__all__ = ["DEFAULT_JOBS", "JOBS", "JOB_ALIASES", "ConfigError", "KeeperSettings", "job_name", "load_settings"]
+__all__ = ["DEFAULT_JOBS", "JOBS", "JOB_ALIASES", "ConfigError", "KeeperSettings", "job_name",
+           "load_settings"]  # fmt: skip
 
 _FILE_DATA: ContextVar[dict[str, Any] | None] = ContextVar("keeper_config_file", default=None)
 

@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"test split, {scale}: family, bad debt static -> steward (change), net interest "
               "static -> steward (change), batches, breaches bound/link")  # fmt: skip
         for r in rows:
-            change = "n/a" if r["bad_debt_change_pct"] is None else f"{r['bad_debt_change_pct']:+.1f}%"
+            pct = r["bad_debt_change_pct"]
+            change = "n/a" if pct is None else f"{pct:+.1f}%"
             print(f"  {r['family']:13s} {r['static_bad_debt_usd']:>10,} -> "
                   f"{r['steward_bad_debt_usd']:>10,} ({change})  {r['static_interest_usd']:>8,} -> "
                   f"{r['steward_net_interest_usd']:>8,} ({r['interest_change_pct']:+.1f}%)  "

@@ -129,11 +129,10 @@ def _registry_breaches(params: dict[str, ParamState], batch, now: int) -> tuple[
     for name, value in batch:
         p = params[name]
         ref = p.value or p.max
-        if not (p.min <= value <= p.max) or p.steward_step_bps == 0:
-            bound += 1
-        elif abs(value - p.value) * BPS > ref * p.steward_step_bps:
-            bound += 1
-        elif now < p.last_update + p.steward_cooldown or now < p.frozen_until:
+        outside = not (p.min <= value <= p.max) or p.steward_step_bps == 0
+        too_far = abs(value - p.value) * BPS > ref * p.steward_step_bps
+        too_soon = now < p.last_update + p.steward_cooldown or now < p.frozen_until
+        if outside or too_far or too_soon:
             bound += 1
         state[name] = value
         links += len(set(link_violations(state)) - before)
@@ -190,12 +189,14 @@ def simulate(
         thr, bonus = v["lend.liqThresholdBps.gold"] / BPS, v["lend.liqBonusBps.gold"] / BPS
         unhealthy = np.nonzero((debt > value * thr) & (debt > 0))[0]
         if len(unhealthy) and capacity > 0:
-            order = unhealthy[np.argsort(debt[unhealthy] / np.maximum(value[unhealthy], 1e-9))[::-1]]
+            worst_first = np.argsort(debt[unhealthy] / np.maximum(value[unhealthy], 1e-9))[::-1]
+            order = unhealthy[worst_first]
             for i in order:
                 if capacity <= 0:
                     break
                 health = value[i] * thr / debt[i]
-                share = 1.0 if health < v["lend.fullCloseHealthBps"] / BPS else v["lend.closeFactorBps"] / BPS
+                full = health < v["lend.fullCloseHealthBps"] / BPS
+                share = 1.0 if full else v["lend.closeFactorBps"] / BPS
                 repay = min(debt[i] * share, value[i] / (1 + bonus), capacity / (1 + bonus))
                 seized = repay * (1 + bonus) / price
                 tokens[i] -= seized
@@ -210,7 +211,9 @@ def simulate(
         debt_sum += float(debt.sum())
         # the steward
         if steward is not None and t % costs.steward_every == 0 and t >= 48:
-            rounds = tuple((int((t - 47 + k) * HOUR), int(prices[t - 47 + k] * 1e8)) for k in range(48))
+            rounds = tuple(
+                (int((t - 47 + k) * HOUR), int(prices[t - 47 + k] * 1e8)) for k in range(48)
+            )
             with_debt = debt > 0
             health = tuple(
                 (int(d), int(min(10**9, val * thr * BPS / d)))
@@ -227,7 +230,8 @@ def simulate(
                 for name, new in result.batch:
                     params[name] = replace(params[name], value=new, last_update=now)
                 out.updates += 1
-                out.gas_cost += costs.batch_gas * costs.gas_price_gwei * 1e-9 * costs.eth_price * USD
+                gas_eth = costs.batch_gas * costs.gas_price_gwei * 1e-9
+                out.gas_cost += gas_eth * costs.eth_price * USD
         if t % 24 == 0:
             out.ltv_path.append(params["lend.ltvBps.gold"].value)
     final = tokens * float(prices[-1])

@@ -262,9 +262,8 @@ def replay_steward(document_bytes: bytes) -> StewardReplay:
     before, after = recorded.get("outcome") or {}, replayed["outcome"]
     for key in sorted(set(before) | set(after)):
         if before.get(key) != after.get(key):
-            differences.append(
-                f"outcome.{key}: recorded {_short(before.get(key))}, replayed {_short(after.get(key))}"
-            )
+            was, now = _short(before.get(key)), _short(after.get(key))
+            differences.append(f"outcome.{key}: recorded {was}, replayed {now}")
     for key in sorted(set(recorded) | set(replayed)):
         if key not in ("steward", "outcome") and recorded.get(key) != replayed.get(key):
             differences.append(f"{key}: differs from the replay")

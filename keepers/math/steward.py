@@ -210,7 +210,8 @@ def recommend(
     parameter present in `params`, and each collateral's volatility."""
     targets: dict[str, int] = {}
     vols: dict[str, float] = {}
-    stressed = book.bad_debt > 0 or book.stressed_share_bps(s.stress_health_bps) > s.stress_share_bps
+    weak = book.stressed_share_bps(s.stress_health_bps)
+    stressed = book.bad_debt > 0 or weak > s.stress_share_bps
     for c in collaterals:
         vol = annual_volatility(c.rounds, s.vol_floor)
         vols[c.name] = vol
@@ -360,7 +361,9 @@ def plan(
             proposal = gov if gov != (reach if reach is not None else p.value) else None
         moves[name] = Move(name, p.value, target, reach, proposal, why)
 
-    batch = {n: m.steward for n, m in moves.items() if m.steward is not None and m.steward != m.current}
+    batch = {
+        n: m.steward for n, m in moves.items() if m.steward is not None and m.steward != m.current
+    }
     # links: a pair the steward cannot keep linked is left out (current values are linked)
     while True:
         final = {**live, **batch}

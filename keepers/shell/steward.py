@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, fields
-from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 
@@ -157,7 +156,8 @@ def _daily_exit(keeper: Keeper, name: str, token: str, decimals: int, at: int) -
     redeem, supply, token_decimals, price = (r.value if r.success else None for r in batch.results)
     if redeem is None or price is None or token_decimals is None:
         return 0
-    return collateral_value(min(int(redeem), int(supply or 0)), int(price[0]), int(token_decimals), decimals)
+    amount = min(int(redeem), int(supply or 0))
+    return collateral_value(amount, int(price[0]), int(token_decimals), decimals)
 
 
 def chain_differences(recorded: StewardInputs, read: StewardInputs) -> list[str]:
@@ -212,7 +212,8 @@ def run_steward(keeper: Keeper) -> JobReport:
     if decision.call is None:
         report.skipped.append("stewardSetBatch: nothing within the steward's bounds to move now")
         return report
-    moved = ", ".join(f"{n}={v}" for n, v in zip(decision.call.names, decision.call.values, strict=True))
+    pairs = zip(decision.call.names, decision.call.values, strict=True)
+    moved = ", ".join(f"{n}={v}" for n, v in pairs)
     report.notes.append(f"steward batch {moved}; rationale {digest}")
     keeper.act(
         report, protocol.registry, "stewardSetBatch", *decision.call.args(),
@@ -224,7 +225,9 @@ def run_steward(keeper: Keeper) -> JobReport:
 STEWARD_UPDATE_TOPIC = "0x" + keccak(text="StewardUpdate(bytes32,string,bytes32[],uint256[])").hex()
 
 
-def find_steward_update(keeper: Keeper, digest: str) -> tuple[int, str, str, list[bytes], list[int]] | None:
+def find_steward_update(
+    keeper: Keeper, digest: str
+) -> tuple[int, str, str, list[bytes], list[int]] | None:
     """(block, tx hash, URI, keys, values) of the registry's `StewardUpdate` with rationale hash
     `digest` (the first one), or None."""
     from eth_abi import decode

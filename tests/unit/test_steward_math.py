@@ -133,19 +133,21 @@ def worlds(draw):
     ltv = draw(st.integers(0, thr - 1))
     ltv_max = draw(st.integers(ltv, 9_500))
     last = NOW - draw(st.integers(0, 10 * DAY))
-    params = _book_params(ltv, thr, bonus, draw(st.integers(0, 500)), draw(st.integers(0, 500)), last)
+    stew_ltv, stew_thr = draw(st.integers(0, 500)), draw(st.integers(0, 500))
+    params = _book_params(ltv, thr, bonus, stew_ltv, stew_thr, last)
     params["lend.liqThresholdBps.gold"] = _param(
         "lend.liqThresholdBps.gold", thr, 5_000, thr_max, 1_000,
-        params["lend.liqThresholdBps.gold"].steward_step_bps, last,
+        stew_thr, last,
     )
     params["lend.ltvBps.gold"] = _param(
-        "lend.ltvBps.gold", ltv, 0, ltv_max, 2_500, params["lend.ltvBps.gold"].steward_step_bps, last
+        "lend.ltvBps.gold", ltv, 0, ltv_max, 2_500, stew_ltv, last
     )
     vol = draw(st.floats(0.0, 0.2))
     exit_per_day = draw(st.integers(0, 10**13))
     debt = draw(st.integers(0, 10**13))
     health = draw(st.integers(5_000, 30_000))
-    book = BookRisk(draw(st.integers(0, 10**13)), debt, draw(st.integers(0, 10**9)), ((debt, health),))
+    cash, bad = draw(st.integers(0, 10**13)), draw(st.integers(0, 10**9))
+    book = BookRisk(cash, debt, bad, ((debt, health),))
     return params, _gold(vol, exit_per_day), book
 
 
@@ -161,7 +163,7 @@ def test_moves_never_breach_bounds_steps_cooldowns_or_links(world):
         assert p.min <= value <= p.max
         ref = p.value or p.max
         assert abs(value - p.value) * BPS <= ref * p.steward_step_bps
-        assert NOW >= p.last_update + p.steward_cooldown and p.steward_step_bps > 0
+        assert p.last_update + p.steward_cooldown <= NOW and p.steward_step_bps > 0
         state[name] = value
         assert link_violations(state) == [], (name, value)  # every prefix of the batch
     final = {**state, **dict(result.proposal)}
@@ -169,7 +171,8 @@ def test_moves_never_breach_bounds_steps_cooldowns_or_links(world):
     for name, value in result.proposal:
         p = params[name]
         assert p.min <= value <= p.max
-        assert abs(value - p.governance_value) * BPS <= (p.governance_value or p.max) * p.max_step_bps
+        ref = p.governance_value or p.max
+        assert abs(value - p.governance_value) * BPS <= ref * p.max_step_bps
 
 
 @settings(max_examples=200, deadline=None)
