@@ -179,6 +179,7 @@ class StewardConfig(_Section):
     sleeve_vol_budget: float = Field(0.03, gt=0)
     min_move_bps: int = Field(5, ge=0)
     loosen: bool = Field(True, description="False: only tighten (the DAO loosens)")
+    min_rounds: int = Field(8, ge=2, description="fewer oracle rounds: collateral left alone")
 
     def model(self) -> StewardSettings:
         """The pure model's settings (`keepers.math.steward.StewardSettings`)."""

@@ -10,6 +10,7 @@ target value for every risk knob it manages:
   `threshold × (1 + bonus) ≤ 1 − z·σ·√h`;
 - `lend.ltvBps.<c>`: the threshold less a `z`-sigma fall over `borrow_buffer_days` (a new loan
   at the LTV is not liquidated by ordinary noise), and at least `min_gap_bps` below it;
+- a collateral with fewer than `min_rounds` oracle rounds is left alone (no history to judge);
 - both tightened by `stress_tighten_bps` when the book is stressed (bad debt, or more than
   `stress_share_bps` of the debt below `stress_health_bps`), and loosened only when calm;
 - `lend.borrowCap.<c>`: the debt the collateral's daily exit can clear in `cap_exit_days`;
@@ -135,6 +136,7 @@ class StewardSettings:
     sleeve_vol_budget: float = 0.03
     min_move_bps: int = 5  # moves smaller than this (of the value) are not worth a transaction
     loosen: bool = True  # False: LTVs, thresholds and caps never rise above governance's values
+    min_rounds: int = 8  # fewer oracle rounds than this: the collateral is left alone
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,8 @@ def recommend(
     weak = book.stressed_share_bps(s.stress_health_bps)
     stressed = book.bad_debt > 0 or weak > s.stress_share_bps
     for c in collaterals:
+        if sum(1 for _, price in c.rounds if price > 0) < s.min_rounds:
+            continue  # too little price history to judge: leave its parameters alone
         vol = annual_volatility(c.rounds, s.vol_floor)
         vols[c.name] = vol
         ltv_p, thr_p = params.get(LTV + c.name), params.get(THRESHOLD + c.name)
@@ -221,12 +225,12 @@ def recommend(
             bonus = bonus_p.value
             h = s.liquidation_days + _liquidity_days(c)
             thr = int(BPS * (1.0 - _fall(s.z, vol, h)) / (1.0 + bonus / BPS))
-            ltv = min(int(thr * (1.0 - _fall(s.z, vol, s.borrow_buffer_days))), thr - s.min_gap_bps)
+            ltv = int(thr * (1.0 - _fall(s.z, vol, s.borrow_buffer_days)))
             if stressed:
                 thr, ltv = thr - s.stress_tighten_bps, ltv - s.stress_tighten_bps
             thr_cap = BPS * BPS // (BPS + bonus)  # threshold × (1 + bonus) ≤ 100 %
             thr = _clamp(thr, thr_p.min, min(thr_p.max, thr_cap))
-            ltv = _clamp(ltv, ltv_p.min, min(ltv_p.max, thr - 1))
+            ltv = _clamp(ltv, ltv_p.min, min(ltv_p.max, thr - s.min_gap_bps))
             if ltv < thr:  # bounds may make the pair infeasible: then leave both alone
                 targets[THRESHOLD + c.name], targets[LTV + c.name] = thr, ltv
         cap_p = params.get(BORROW_CAP + c.name)

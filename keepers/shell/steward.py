@@ -40,6 +40,7 @@ __all__ = ["chain_differences", "find_steward_update", "managed_names", "read_st
            "run_steward"]  # fmt: skip
 
 STEWARD_ROLE = keccak(text="STEWARD_ROLE")
+UNLIMITED_EXIT = 10**30  # asset units: an issuer without a daily limit
 BAD_DEBT_TOPIC = "0x" + keccak(text="BadDebtRealized(address,uint256)").hex()
 
 
@@ -139,8 +140,9 @@ def read_steward_inputs(keeper: Keeper, block: int | str = "latest") -> StewardI
 
 
 def _daily_exit(keeper: Keeper, name: str, token: str, decimals: int, at: int) -> int:
-    """Asset value the issuer redeems today (its `maxRedeem()`, at most the token's supply, at
-    the router's price); no issuer known: the configured `default_daily_exit`."""
+    """Asset value the issuer redeems today (its `maxRedeem()` at the router's price, 0 when it
+    is frozen or today's limit is used; `UNLIMITED_EXIT` without a limit); no issuer known: the
+    configured `default_daily_exit`."""
     entry = next((s for s in keeper.protocol.deployment.sleeves if s.name == name), None)
     if entry is None or not entry.issuer:
         return keeper.settings.steward.default_daily_exit
@@ -149,15 +151,16 @@ def _daily_exit(keeper: Keeper, name: str, token: str, decimals: int, at: int) -
     issuer = project.MockIssuer.at(to_checksum_address(entry.issuer))  # IRWAIssuer's ABI
     erc20 = _erc20(token)
     batch = keeper.multicall.read(
-        [Call(issuer.maxRedeem), Call(erc20.totalSupply), Call(erc20.decimals),
+        [Call(issuer.maxRedeem), Call(erc20.decimals),
          Call(keeper.protocol.router.tryPrice, token)],  # fmt: skip
         at,
     )
-    redeem, supply, token_decimals, price = (r.value if r.success else None for r in batch.results)
+    redeem, token_decimals, price = (r.value if r.success else None for r in batch.results)
     if redeem is None or price is None or token_decimals is None:
         return 0
-    amount = min(int(redeem), int(supply or 0))
-    return collateral_value(amount, int(price[0]), int(token_decimals), decimals)
+    if int(redeem) >= 2**128:  # no daily limit
+        return UNLIMITED_EXIT
+    return collateral_value(int(redeem), int(price[0]), int(token_decimals), decimals)
 
 
 def chain_differences(recorded: StewardInputs, read: StewardInputs) -> list[str]:

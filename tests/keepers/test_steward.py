@@ -24,6 +24,7 @@ from eth_utils import keccak
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
 from ballast.deployment import Deployment
+from benchmarks.lending_steward.sim import Costs
 from keepers.strategy.rationale import decode, encode
 
 KEEPER = Path(sys.executable).with_name("ballast-keeper")
@@ -135,6 +136,11 @@ def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
     document = decode(body)
     assert document["version"] == "ballast.steward/1"
     assert ["lend.ltvBps.gold", 6_951] in document["outcome"]["batch"]
+    # the benchmark charges each batch Costs().batch_gas: at least what this one used
+    gas = chain.provider.web3.eth.get_transaction_receipt(log["transactionHash"])["gasUsed"]
+    assert gas <= Costs().batch_gas, (gas, len(document["outcome"]["batch"]))
+    # only gold has the price history to judge (the others have one round each): left alone
+    assert not [n for n in document["outcome"]["batch"] if not n[0].endswith("gold")]
 
     # the cut beyond the steward's bounds: a recommendation file
     (rec_file,) = (state / "rec").glob("steward-*.json")

@@ -98,6 +98,12 @@ def test_gated_issuer_stops_new_borrowing():
     assert targets["lend.borrowCap.gold"] == 2 * 10**12  # the debt it already backs
 
 
+def test_a_collateral_without_price_history_is_left_alone():
+    short = CollateralRisk("gold", _rounds(0.04, n=7), 4 * 10**12, 2 * 10**12, 10**12, "gold")
+    targets, vols = recommend(_book_params(), [short], CALM, StewardSettings())
+    assert vols == {} and not [n for n in targets if n.endswith(".gold")]
+
+
 def test_bad_debt_tightens():
     stressed = BookRisk(cash=10**12, debt=2 * 10**12, bad_debt=1, health=CALM.health)
     a, _ = recommend(_book_params(), [_gold(0.03)], CALM, StewardSettings())
