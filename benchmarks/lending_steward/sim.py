@@ -112,7 +112,8 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Costs:
-    batch_gas: int = 200_000  # a gold batch of 5 keys on anvil uses less (tests/keepers/test_steward.py)
+    # a gold batch on anvil uses less (tests/keepers/test_steward.py asserts it)
+    batch_gas: int = 200_000
     gas_price_gwei: float = 30.0
     eth_price: float = 3_000.0
     steward_every: int = 6  # hours between steward passes
