@@ -168,6 +168,15 @@ def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
     assert "MISMATCH: document: its keccak256 is not the on-chain rationale hash" in tampered.stdout
     assert "MISMATCH: chain inputs: inputs.collaterals.gold: rounds differ" in tampered.stdout
 
+    unknown = "0x" + "ab" * 32
+    for bad, message in (
+        ("0x12", "error: '0x12' is not a rationale hash (0x and 64 hex digits)"),
+        (unknown, f"error: no StewardUpdate with rationale hash {unknown} on this registry"),
+    ):
+        out = keeper_cli("verify-steward", bad)
+        assert out.returncode == 1, out.stdout + out.stderr
+        assert out.stderr.strip() == message, out.stderr
+
     # the DAO's slow path: the recommendation becomes a proposal with its rationale
     before = len(list(system["governor"].ProposalCreated.range(0, chain.blocks.head.number + 1)))
     drafted = run_ape(["run", "params", "propose", "--from-recommendation", str(rec_file),
