@@ -165,7 +165,9 @@ class StewardConfig(_Section):
     default_daily_exit: int = Field(
         0, ge=0, description="daily exit value (asset units) of a collateral without an issuer"
     )
-    z: float = Field(2.33, gt=0, description="sigmas of price fall a threshold must survive")
+    # z, kink_band_bps, rate_gain and loosen: the lowest bad debt on the train paths of
+    # benchmarks/lending_steward (its "safest" setting: tighten only; see its README)
+    z: float = Field(10.0, gt=0, description="sigmas of price fall a threshold must survive")
     liquidation_days: float = Field(1.0, ge=0)
     borrow_buffer_days: float = Field(7.0, ge=0)
     min_gap_bps: int = Field(300, ge=1, le=5_000)
@@ -174,11 +176,11 @@ class StewardConfig(_Section):
     stress_share_bps: int = Field(1_500, ge=0, le=10_000)
     stress_tighten_bps: int = Field(200, ge=0, le=5_000)
     cap_exit_days: float = Field(10.0, gt=0)
-    kink_band_bps: int = Field(1_000, ge=0, le=10_000)
+    kink_band_bps: int = Field(10_000, ge=0, le=10_000, description="10000: never cut slope1")
     rate_gain: float = Field(1.0, ge=0)
     sleeve_vol_budget: float = Field(0.03, gt=0)
     min_move_bps: int = Field(5, ge=0)
-    loosen: bool = Field(True, description="False: only tighten (the DAO loosens)")
+    loosen: bool = Field(False, description="False: only tighten (the DAO loosens)")
     min_rounds: int = Field(8, ge=2, description="fewer oracle rounds: collateral left alone")
 
     def model(self) -> StewardSettings:
