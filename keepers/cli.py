@@ -94,7 +94,8 @@ def _open(ctx: click.Context) -> Any:
 
 EXIT_CODES = (
     "Exit status: 0 done; 1 bad input or the keeper cannot start; 3 (once) an action reverted, "
-    "was refused, replaced or stuck; 4 (verify-decision) no match; 5 (once) a pass failed on a "
+    "was refused, replaced or stuck; 4 (verify-decision, verify-steward) no match; 5 (once) a "
+    "pass failed on a "
     f"node error; {UNFUNDED_EXIT} (once) a job could not act for lack of funds (gas coin or "
     "stablecoin inventory). When several apply: 5, then 6, then 3."
 )
