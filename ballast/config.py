@@ -25,6 +25,7 @@ MOCK_ASSET_DECIMALS = 6  # contracts/mocks/MockStablecoin.sol
 DAY = 86_400
 
 CAP_PREFIX = "vault.maxSleeveBps."
+IDLE_BUFFER = "vault.idleBufferBps"
 REQUIRED_PARAMETERS: frozenset[str] = frozenset(
     {
         "vault.idleBufferBps",
@@ -320,6 +321,14 @@ class DeployConfig(_Strict):
         for name in sorted(caps - set(names)):
             raise ValueError(f"parameter {CAP_PREFIX}{name} names no sleeve")
         self._lending_rules({spec.name: spec for spec in self.parameters})
+        values = {spec.name: spec.value for spec in self.parameters}
+        room = sum(values[CAP_PREFIX + name] for name in names)
+        if names and values.get(IDLE_BUFFER, 0) + room < BPS:
+            # The registry's link (deploy declares it): the vault can place all its assets.
+            raise ValueError(
+                f"{IDLE_BUFFER} {values.get(IDLE_BUFFER, 0)} + the sleeve caps {room} is below "
+                f"{BPS} bps: the vault could not place all its assets within its caps"
+            )
         # A guardian's freeze must be able to hold until the DAO has answered: the shortest
         # freeze governance could set outlasts proposing, voting and the timelock.
         response = sum((self.governance.voting_delay, self.governance.voting_period,
@@ -451,9 +460,10 @@ class DeployConfig(_Strict):
                         f"collateral {c.label!r} needs the parameter {prefix}{c.label}"
                     )
             ltv, lt, bonus = (params[p + c.label].value for p in COLLATERAL_PREFIXES[:3])
-            if ltv > lt:
+            if ltv >= lt:
                 raise ValueError(
-                    f"collateral {c.label!r}: {LTV_PREFIX}{c.label} {ltv} is above "
+                    f"collateral {c.label!r}: {LTV_PREFIX}{c.label} {ltv} is "
+                    f"{'above' if ltv > lt else 'equal to'} "
                     f"{THRESHOLD_PREFIX}{c.label} {lt} (loans open below the liquidation threshold)"
                 )
             # Aave's rule, threshold x (1 + bonus) <= 100%: a liquidation near health 1 must

@@ -10,9 +10,9 @@ Wiring (DESIGN.md §Governance): the timelock holds GOVERNANCE and the admin rol
 registry, the vault and the lending book, and the admin role on the OracleRouter; the governor
 proposes to the timelock and anyone executes; the guardian holds the timelock's CANCELLER role
 and the GUARDIAN role of the registry and the vault; the steward holds STEWARD. The deployer
-defines the initial parameters, sets the feeds, lists the book's collateral and adds the
-sleeves, then renounces every role it held. Local mocks (feeds, issuers) stay owned by the
-deployer: it plays the market in demos.
+defines the initial parameters and the links between them (`parameter_links`), sets the
+feeds, lists the book's collateral and adds the sleeves, then renounces every role it held.
+Local mocks (feeds, issuers) stay owned by the deployer: it plays the market in demos.
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ from ape.api import AccountAPI
 from ape.contracts import ContractContainer, ContractInstance
 
 from ballast.config import (
+    BPS,
+    CAP_PREFIX,
+    COLLATERAL_PREFIXES,
+    IDLE_BUFFER,
     TOKEN_UNIT,
     CollateralConfig,
     ConfigError,
@@ -366,6 +370,48 @@ def _define_parameters(run: _Run, registry: ContractInstance, specs: list[Parame
     run.report(f"parameters: {len(missing)} defined, {len(specs) - len(missing)} already on chain")
 
 
+LESS_THAN, PRODUCT_WITH_BONUS_AT_MOST, SUM_AT_LEAST = 1, 2, 3  # IParameterRegistry.LinkRule
+
+
+def parameter_links(config: DeployConfig) -> list[tuple[int, list[str], int]]:
+    """The links the registry enforces between the configured parameters, as (rule, names,
+    bound): per collateral LTV < liquidation threshold and threshold x (1 + bonus) <= 100 %
+    (the book's liquidations raise health near 1), and idle buffer + every sleeve cap >= 100 %
+    (the vault can place all its assets within its caps)."""
+    links: list[tuple[int, list[str], int]] = []
+    book = config.lending()
+    for c in book.collateral if book else []:
+        ltv, threshold, bonus = (prefix + c.label for prefix in COLLATERAL_PREFIXES[:3])
+        links.append((LESS_THAN, [ltv, threshold], 0))
+        links.append((PRODUCT_WITH_BONUS_AT_MOST, [threshold, bonus], BPS))
+    if config.sleeves:
+        caps = [CAP_PREFIX + s.name for s in config.sleeves]
+        links.append((SUM_AT_LEAST, [IDLE_BUFFER, *caps], BPS))
+    return links
+
+
+def _link_parameters(run: _Run, registry: ContractInstance, config: DeployConfig) -> None:
+    """Declare every link of `parameter_links` the registry does not enforce yet."""
+    live = set()
+    for i in range(registry.linkCount()):
+        link = registry.getLink(i)
+        if link.rule:
+            live.add((link.rule, tuple(bytes(k) for k in link.keys), link.bound))
+    wanted = parameter_links(config)
+    missing = [
+        (rule, names, bound) for rule, names, bound in wanted
+        if (rule, tuple(key_of(n) for n in names), bound) not in live
+    ]  # fmt: skip
+    for rule, names, bound in missing:
+        if not registry.hasRole(registry.GOVERNANCE_ROLE(), run.deployer):
+            raise DeployError(
+                f"the link between {' and '.join(names)} is not declared on chain and the "
+                "deployer no longer governs the registry: declare it by proposal (addLink)"
+            )
+        registry.addLink(rule, [key_of(n) for n in names], bound, sender=run.deployer)
+    run.report(f"links: {len(missing)} declared, {len(wanted) - len(missing)} already on chain")
+
+
 def deploy_system(
     config: DeployConfig,
     deployer: AccountAPI,
@@ -399,6 +445,7 @@ def deploy_system(
     registry = run.contract("ParameterRegistry", project.ParameterRegistry, deployer)
 
     _define_parameters(run, registry, config.parameters)
+    _link_parameters(run, registry, config)
 
     router = run.contract("OracleRouter", project.OracleRouter, registry, deployer)
     module = run.contract("RebalanceModule", project.RebalanceModule, registry)

@@ -2,11 +2,14 @@
 
 The registry's `check(key, value, steward)` returns the selector of the error an update would
 revert with; `explain` turns it into the sentence a DAO member reads before any proposal is sent.
+Links between parameters (IParameterRegistry.LinkRule) are judged on the values after the whole
+proposal by `explain_link`, which names both parameters.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from eth_utils import function_signature_to_4byte_selector
@@ -23,8 +26,13 @@ SELECTORS: dict[bytes, str] = {
         "ParameterFrozen(bytes32)",
         "StewardDisabled(bytes32)",
         "FreezeTooSoon(bytes32,uint256)",
+        "LinkViolated(bytes32,bytes32,uint8)",
     )
 }
+
+# IParameterRegistry.LinkRule
+LESS_THAN, PRODUCT_WITH_BONUS_AT_MOST, SUM_AT_LEAST = 1, 2, 3
+BPS = 10_000
 
 SUPPORT = {"against": 0, "for": 1, "abstain": 2}
 
@@ -67,6 +75,57 @@ class ParamView:
             self.last_governance_update
         )  # fmt: skip
         return since + self.cooldown
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """A live link of the registry (IParameterRegistry.Link) with its keys' names."""
+
+    rule: int
+    names: tuple[str, ...]
+    bound: int
+
+
+def link_holds(link: LinkView, values: Mapping[str, int]) -> bool:
+    """ParameterRegistry._holds, written again: does `link` hold on `values` (by name)?"""
+    v = [values[name] for name in link.names]
+    if link.rule == LESS_THAN:
+        return v[0] < v[1]
+    if link.rule == PRODUCT_WITH_BONUS_AT_MOST:
+        return v[0] * (BPS + v[1]) <= link.bound * BPS
+    if link.rule == SUM_AT_LEAST:
+        return sum(v) >= link.bound
+    return True  # NONE: a removed link
+
+
+def explain_link(link: LinkView, values: Mapping[str, int]) -> str | None:
+    """One sentence naming both parameters when `values` (after the proposal) break `link`."""
+    if link_holds(link, values):
+        return None
+    a, b = link.names[0], link.names[1]
+    va, vb = values[a], values[b]
+    if link.rule == LESS_THAN:
+        return (
+            f"{a} {show_value(a, va)} must stay below {b} {show_value(b, vb)}: "
+            "change both in one proposal"
+        )
+    if link.rule == PRODUCT_WITH_BONUS_AT_MOST:
+        product = va * (BPS + vb) / BPS
+        return (
+            f"{a} {show_value(a, va)} x (1 + {b} {show_value(b, vb)} bps) = {product:,.0f} is "
+            f"above {show_value(a, link.bound)}: lower one of the two"
+        )
+    total = sum(values[name] for name in link.names)
+    return (
+        f"{a} + {' + '.join(link.names[1:])} = {total:,} would fall below {link.bound:,}: "
+        f"raise another of them in the same proposal"
+    )
+
+
+def explain_links(links: list[LinkView], values: Mapping[str, int]) -> list[str]:
+    """The sentence of every link that `values` (the live values with the proposal applied)
+    break."""
+    return [sentence for link in links if (sentence := explain_link(link, values))]
 
 
 def parse_value(name: str, text: str) -> int:
@@ -159,7 +218,8 @@ def explain(
         # The freeze expires before the proposal can execute; the registry's `check` stops at
         # the freeze, so the rules behind it are applied here.
         kind = rule_after_freeze(param, value)
-    if kind is None:
+    if kind is None or kind == "LinkViolated":
+        # Every value rule passed; links are judged on the whole proposal (`explain_links`).
         return None
     shown = show_value(name, value)
     if kind == "OutOfBounds":

@@ -52,11 +52,45 @@ pragma solidity ^0.8.24;
 ///        timelock CANCELLER role this bounds what the guardian can delay: cancelling every
 ///        unfreeze proposal keeps a key frozen for one period at most. Bounds may still be
 ///        changed by governance while frozen.
-///      - `check` evaluates the value rules (existence, freeze, bounds, step, cooldown) at the
-///        current block for the steward's or governance's rules, not the caller's role; `reason`
-///        is the selector of the custom error the update would revert with, or `bytes4(0)` when it
-///        would pass. It shares its code with the updates, so the two never disagree.
+///      - Links: governance declares constraints between parameters (`addLink`: LESS_THAN,
+///        PRODUCT_WITH_BONUS_AT_MOST, SUM_AT_LEAST, see `LinkRule`), which must hold when
+///        declared. Every `set`, `stewardSet`, `setBatch` and `stewardSetBatch` (so every
+///        proposal's execution) is refused with `LinkViolated(a, b, rule)` when the values after
+///        it would break a link naming one of its keys; value rules are checked first. Invariant:
+///        every live link holds at all times. A batch checks each entry's value rules against
+///        the state before the batch and the links on the values after it, so linked parameters
+///        move together where one alone could not. Links read live values, which the steward may
+///        have moved: the one exception to "governance is never blocked by the steward" is a
+///        `set` whose target the steward's move of a linked parameter made inconsistent (it
+///        reverts rather than leave the pair inconsistent; `checkBatch` shows it).
+///      - `check` evaluates the value rules (existence, freeze, bounds, step, cooldown), then the
+///        links, at the current block for the steward's or governance's rules, not the caller's
+///        role; `reason` is the selector of the custom error the update would revert with, or
+///        `bytes4(0)` when it would pass. It shares its code with the updates, so the two never
+///        disagree. `checkBatch` does the same for a batch.
 interface IParameterRegistry {
+    /// @notice How a link relates the values of its keys (all read as stored, in their units).
+    ///         NONE marks a removed link.
+    enum LinkRule {
+        NONE,
+        /// keys[0] < keys[1] (e.g. a collateral's LTV below its liquidation threshold).
+        LESS_THAN,
+        /// keys[0] * (10_000 + keys[1]) <= bound * 10_000 (with bound 10_000: threshold x
+        /// (1 + bonus) <= 100 %, so a liquidation near health 1 raises health).
+        PRODUCT_WITH_BONUS_AT_MOST,
+        /// keys[0] + keys[1] + ... >= bound (e.g. idle buffer + every sleeve cap >= 100 %: the
+        /// vault can place all its assets within its caps).
+        SUM_AT_LEAST
+    }
+
+    /// @notice A constraint between parameters, declared by governance and enforced on every
+    ///         update.
+    struct Link {
+        LinkRule rule;
+        bytes32[] keys;
+        uint256 bound; // PRODUCT_WITH_BONUS_AT_MOST and SUM_AT_LEAST; 0 for LESS_THAN
+    }
+
     /// @notice A parameter and its rules.
     struct Param {
         uint256 value;
@@ -89,6 +123,9 @@ interface IParameterRegistry {
     ///         `rationaleHash`.
     event StewardUpdate(bytes32 indexed rationaleHash, string rationaleURI, bytes32[] keys, uint256[] values);
 
+    event LinkAdded(uint256 indexed id, LinkRule rule, bytes32[] keys, uint256 bound);
+    event LinkRemoved(uint256 indexed id);
+
     error UnknownParameter(bytes32 key);
     error AlreadyDefined(bytes32 key);
     error EmptyName();
@@ -105,6 +142,13 @@ interface IParameterRegistry {
     error ParameterFrozen(bytes32 key);
     error StewardDisabled(bytes32 key);
     error StewardLimitsTooLoose(bytes32 key, uint16 stewardStepBps, uint32 stewardCooldown);
+    /// @notice The update would break link `rule` between `a` and `b` (for a sum: its first key
+    ///         and the first other key of the sum the update touches, else its second key).
+    error LinkViolated(bytes32 a, bytes32 b, uint8 rule);
+    /// @notice A link needs a rule and two keys (LESS_THAN, PRODUCT_WITH_BONUS_AT_MOST) or two to
+    ///         sixteen (SUM_AT_LEAST).
+    error InvalidLink(LinkRule rule, uint256 keys);
+    error UnknownLink(uint256 id);
     /// @notice A batch is empty or its arrays differ in length.
     error InvalidBatch(uint256 keys, uint256 values);
     /// @notice A batch names `key` twice.
@@ -140,7 +184,7 @@ interface IParameterRegistry {
     ///         the state before the batch (step from the pre-batch `governanceValue`, cooldown from
     ///         the pre-batch `lastGovernanceUpdate`); a key may appear once (`DuplicateKey`); the
     ///         arrays are non-empty and of one length (`InvalidBatch`). All or nothing.
-    function setBatch(bytes32[] calldata keys, uint256[] calldata values) external;
+    function setBatch(bytes32[] calldata batchKeys, uint256[] calldata values) external;
 
     /// @notice The steward's batch: each entry follows the rules of `stewardSet`, checked against
     ///         the state before the batch (step from the pre-batch live value, cooldown from the
@@ -150,11 +194,21 @@ interface IParameterRegistry {
     /// @param rationaleHash keccak256 of the rationale document.
     /// @param rationaleURI Where the rationale document can be read.
     function stewardSetBatch(
-        bytes32[] calldata keys,
+        bytes32[] calldata batchKeys,
         uint256[] calldata values,
         bytes32 rationaleHash,
         string calldata rationaleURI
     ) external;
+
+    /// @notice Declares a link between defined, distinct parameters, enforced from now on by
+    ///         every update (`LinkViolated`). The current values must satisfy it. GOVERNANCE only.
+    /// @param bound The rule's constant (see `LinkRule`); 0 for LESS_THAN.
+    /// @return id The link's id (0, 1, ... in declaration order).
+    function addLink(LinkRule rule, bytes32[] calldata linkKeys, uint256 bound) external returns (uint256 id);
+
+    /// @notice Stops enforcing link `id` (its id stays taken; `getLink` shows rule NONE).
+    ///         GOVERNANCE only.
+    function removeLink(uint256 id) external;
 
     /// @notice Changes a parameter's bounds and governance limits. GOVERNANCE only. Reverts
     ///         `OutOfBounds` if the current value would fall outside `[min, max]`, and
@@ -188,6 +242,27 @@ interface IParameterRegistry {
     /// @return ok True when the update would pass the value rules.
     /// @return reason The selector of the error the update would revert with, or bytes4(0).
     function check(bytes32 key, uint256 value, bool steward) external view returns (bool ok, bytes4 reason);
+
+    /// @notice Would a batch (`setBatch` for governance, `stewardSetBatch` for the steward) pass
+    ///         now? Same checks and order as the batch itself.
+    /// @return ok True when it would pass.
+    /// @return reason The selector of the error it would revert with, or bytes4(0).
+    /// @return key The entry that breaks a value rule (or is a duplicate); for `LinkViolated`
+    ///         the broken link's first key; 0 when ok or the batch is malformed.
+    /// @return link The broken link's id for `LinkViolated`, else type(uint256).max.
+    function checkBatch(bytes32[] calldata batchKeys, uint256[] calldata values, bool steward)
+        external
+        view
+        returns (bool ok, bytes4 reason, bytes32 key, uint256 link);
+
+    /// @notice How many links were ever declared (removed ones included).
+    function linkCount() external view returns (uint256);
+
+    /// @notice Link `id`; reverts `UnknownLink` past the last one.
+    function getLink(uint256 id) external view returns (Link memory);
+
+    /// @notice The ids of the links naming `key` (removed ones included).
+    function linksOf(bytes32 key) external view returns (uint256[] memory);
 
     /// @notice The freeze of `key`, as the guardian and the CLI read it; reverts `UnknownParameter`
     ///         for an undefined key.

@@ -1,6 +1,7 @@
 """`ape run params`: read the parameter registry and change it through the DAO.
 
     ape run params show
+    ape run params check lend.ltvBps.gold 7600 lend.liqThresholdBps.gold 8000
     ape run params propose vault.idleBufferBps 600 --description "More idle" --account me
     ape run params propose --from-recommendation .keeper/recommendations/steward-N.json --account me
     ape run params vote ID for --account me
@@ -10,8 +11,10 @@
     ape run params status [ID]
 
 Every command takes Ape's --network option and reads deployments/<ecosystem>-<network>.json
-(override with --manifest). Proposals are pre-checked with `registry.check`: a change the
-registry would refuse is explained in words and never sent.
+(override with --manifest). Proposals are pre-checked with `registry.check` and the registry's
+links between parameters (on the values after the whole proposal): a change the registry would
+refuse is explained in words and never sent. `check` runs the same pre-check and sends nothing.
+A proposal of several changes is one `setBatch` call, so linked parameters move together.
 """
 
 from __future__ import annotations
@@ -63,6 +66,39 @@ class System:
             frozen_until=p.frozenUntil, governance_value=p.governanceValue,
             last_governance_update=p.lastGovernanceUpdate,
         )  # fmt: skip
+
+    def links(self, names: list[str]) -> tuple[list[P.LinkView], dict[str, int]]:
+        """The live links naming any of `names`, and the live value of every key they name."""
+        reg = self.registry
+        ids = sorted({i for name in names for i in reg.linksOf(key_of(name))})
+        links, values = [], {}
+        for i in ids:
+            link = reg.getLink(i)
+            if not link.rule:
+                continue  # removed
+            link_names = tuple(reg.nameOf(k) for k in link.keys)
+            links.append(P.LinkView(link.rule, link_names, link.bound))
+            for key, name in zip(link.keys, link_names, strict=True):
+                values.setdefault(name, reg.get(key))
+        return links, values
+
+    def refusals(self, parsed: list[tuple[str, int]]) -> list[str]:
+        """Why governance could not make these changes by a proposal made now: each value rule
+        at the earliest execution time, then every link on the values after all changes."""
+        gov = self.governor
+        executes_at = chain.pending_timestamp + gov.votingDelay() + gov.votingPeriod()
+        executes_at += self.timelock.getMinDelay()
+        refusals = []
+        for name, value in parsed:
+            ok, reason = self.registry.check(key_of(name), value, False)
+            if not ok:
+                sentence = P.explain(reason, name, value, self.param(name), executes_at)
+                if sentence:
+                    refusals.append(sentence)
+        if refusals:
+            return refusals
+        links, values = self.links([name for name, _ in parsed])
+        return P.explain_links(links, {**values, **dict(parsed)})
 
     def proposal(self, proposal_id: int):
         """The ProposalCreated event of `proposal_id` (it holds what queue/execute need)."""
@@ -152,6 +188,22 @@ def show(ecosystem, network, manifest_file):
 
 @cli.command(cls=ConnectedProviderCommand)
 @manifest_option
+@click.argument("changes", nargs=-1, required=True, metavar="NAME VALUE [NAME VALUE]...")
+def check(ecosystem, network, manifest_file, changes):
+    """Would a proposal of these changes pass the registry? Sends nothing."""
+    system = System(ecosystem, network, manifest_file)
+    try:
+        parsed = [(name, P.parse_value(name, text)) for name, text in P.parse_changes(changes)]
+    except P.InputError as err:
+        raise click.ClickException(str(err)) from None
+    if refusals := system.refusals(parsed):
+        raise click.ClickException("; ".join(refusals) + ".")
+    shown = ", ".join(f"{n} = {P.show_value(n, v)}" for n, v in parsed)
+    console.print(f"ok: a proposal setting {shown} passes the registry's rules and links now")
+
+
+@cli.command(cls=ConnectedProviderCommand)
+@manifest_option
 @account_option()
 @click.argument("changes", nargs=-1, required=False, metavar="NAME VALUE [NAME VALUE]...")
 @click.option("--description", default=None, help="Proposal text (default: lists the changes).")
@@ -180,16 +232,7 @@ def propose(
             raise click.ClickException(str(err)) from None
 
     gov = system.governor
-    executes_at = chain.pending_timestamp + gov.votingDelay() + gov.votingPeriod()
-    executes_at += system.timelock.getMinDelay()
-    refusals = []
-    for name, value in parsed:
-        ok, reason = system.registry.check(key_of(name), value, False)
-        if not ok:
-            sentence = P.explain(reason, name, value, system.param(name), executes_at)
-            if sentence:
-                refusals.append(sentence)
-    if refusals:
+    if refusals := system.refusals(parsed):
         raise click.ClickException("; ".join(refusals) + ". No proposal was sent.")
 
     balance, votes = system.token.balanceOf(account), system.token.getVotes(account)
@@ -213,12 +256,15 @@ def propose(
             f"{votes / 1e18:,.0f} (votes count from the moment tokens are delegated)"
         )
 
-    targets = [system.registry.address] * len(parsed)
-    calldatas = [system.registry.set.encode_input(key_of(n), v) for n, v in parsed]
+    reg = system.registry
+    if len(parsed) == 1:
+        calldatas = [reg.set.encode_input(key_of(parsed[0][0]), parsed[0][1])]
+    else:  # one call: the registry checks the links on the values after all changes
+        calldatas = [
+            reg.setBatch.encode_input([key_of(n) for n, _ in parsed], [v for _, v in parsed])
+        ]
     text = description or "Set " + ", ".join(f"{n} = {P.show_value(n, v)}" for n, v in parsed)
-    receipt = _send(
-        "propose", gov.propose, targets, [0] * len(parsed), calldatas, text, sender=account
-    )
+    receipt = _send("propose", gov.propose, [reg.address], [0], calldatas, text, sender=account)
     (created,) = receipt.events.filter(gov.ProposalCreated)
     console.print(f"proposal {created.proposalId}")
     console.print(

@@ -22,6 +22,9 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
     bytes32 public constant MAX_FREEZE_PERIOD_KEY = keccak256("registry.maxFreezePeriod");
 
     uint256 internal constant BPS = 10_000;
+    /// @dev The most keys a SUM_AT_LEAST link may name (an idle buffer and ten sleeve caps fit).
+    uint256 internal constant MAX_LINK_KEYS = 16;
+    uint256 internal constant NO_LINK = type(uint256).max;
 
     mapping(bytes32 key => Param) internal _params;
     /// @dev `value + 1` of every defined parameter (0: undefined), kept in step with
@@ -32,6 +35,10 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
     mapping(bytes32 key => uint256) internal _livePlusOne;
     mapping(bytes32 key => string) internal _names;
     bytes32[] internal _keys;
+    /// @dev Every link governance declared (removed ones keep their slot with rule NONE, so ids
+    ///      are stable), and per key the ids of the links naming it.
+    Link[] internal _links;
+    mapping(bytes32 key => uint256[]) internal _linksOf;
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE and GOVERNANCE_ROLE (the deployer, who hands
     ///        both to the timelock once the initial parameters are defined).
@@ -72,6 +79,39 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
         _names[key] = name;
         _keys.push(key);
         emit ParameterDefined(key, name, value, min, max, maxStepBps, cooldown);
+    }
+
+    /// @inheritdoc IParameterRegistry
+    function addLink(LinkRule rule, bytes32[] calldata linkKeys, uint256 bound)
+        external
+        onlyRole(GOVERNANCE_ROLE)
+        returns (uint256 id)
+    {
+        uint256 n = linkKeys.length;
+        bool pair = rule == LinkRule.LESS_THAN || rule == LinkRule.PRODUCT_WITH_BONUS_AT_MOST;
+        if (rule == LinkRule.NONE || (pair ? n != 2 : (n < 2 || n > MAX_LINK_KEYS))) revert InvalidLink(rule, n);
+        for (uint256 i; i < n; ++i) {
+            _existing(linkKeys[i]);
+            for (uint256 j; j < i; ++j) {
+                if (linkKeys[j] == linkKeys[i]) revert DuplicateKey(linkKeys[i]);
+            }
+        }
+        Link memory link = Link({rule: rule, keys: linkKeys, bound: bound});
+        // A link is declared on values that satisfy it: from then on no update may break it.
+        if (!_holds(link, new bytes32[](0), new uint256[](0))) _revertLink(link, new bytes32[](0));
+        id = _links.length;
+        _links.push(link);
+        for (uint256 i; i < n; ++i) {
+            _linksOf[linkKeys[i]].push(id);
+        }
+        emit LinkAdded(id, rule, linkKeys, bound);
+    }
+
+    /// @inheritdoc IParameterRegistry
+    function removeLink(uint256 id) external onlyRole(GOVERNANCE_ROLE) {
+        if (id >= _links.length || _links[id].rule == LinkRule.NONE) revert UnknownLink(id);
+        _links[id].rule = LinkRule.NONE;
+        emit LinkRemoved(id);
     }
 
     /// @inheritdoc IParameterRegistry
@@ -166,7 +206,48 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
     /// @inheritdoc IParameterRegistry
     function check(bytes32 key, uint256 value, bool steward) external view returns (bool ok, bytes4 reason) {
         reason = _violation(_params[key], value, steward);
+        if (reason == bytes4(0) && _brokenLink(_one(key), _one(value)) != NO_LINK) {
+            reason = LinkViolated.selector;
+        }
         ok = reason == bytes4(0);
+    }
+
+    /// @inheritdoc IParameterRegistry
+    function checkBatch(bytes32[] calldata batchKeys, uint256[] calldata values, bool steward)
+        external
+        view
+        returns (bool ok, bytes4 reason, bytes32 key, uint256 link)
+    {
+        link = NO_LINK;
+        uint256 n = batchKeys.length;
+        if (n == 0 || n != values.length) return (false, InvalidBatch.selector, bytes32(0), link);
+        for (uint256 i; i < n; ++i) {
+            key = batchKeys[i];
+            for (uint256 j; j < i; ++j) {
+                if (batchKeys[j] == key) return (false, DuplicateKey.selector, key, link);
+            }
+            reason = _violation(_params[key], values[i], steward);
+            if (reason != bytes4(0)) return (false, reason, key, link);
+        }
+        link = _brokenLink(batchKeys, values);
+        if (link != NO_LINK) return (false, LinkViolated.selector, _links[link].keys[0], link);
+        return (true, bytes4(0), bytes32(0), link);
+    }
+
+    /// @inheritdoc IParameterRegistry
+    function linkCount() external view returns (uint256) {
+        return _links.length;
+    }
+
+    /// @inheritdoc IParameterRegistry
+    function getLink(uint256 id) external view returns (Link memory) {
+        if (id >= _links.length) revert UnknownLink(id);
+        return _links[id];
+    }
+
+    /// @inheritdoc IParameterRegistry
+    function linksOf(bytes32 key) external view returns (uint256[] memory) {
+        return _linksOf[key];
     }
 
     /// @inheritdoc IParameterRegistry
@@ -199,6 +280,7 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
         Param storage p = _params[key];
         bytes4 reason = _violation(p, value, steward);
         if (reason != bytes4(0)) _revertWith(reason, key, p, value, steward);
+        _requireLinks(_one(key), _one(value));
         _write(key, p, value, steward);
     }
 
@@ -218,9 +300,93 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
             bytes4 reason = _violation(p, values[i], steward);
             if (reason != bytes4(0)) _revertWith(reason, key, p, values[i], steward);
         }
+        // The links, on the values after the batch.
+        _requireLinks(batchKeys, values);
         for (uint256 i; i < n; ++i) {
             _write(batchKeys[i], _params[batchKeys[i]], values[i], steward);
         }
+    }
+
+    /// @dev Reverts `LinkViolated` when setting `ks[i] := vs[i]` (all at once) would break a link.
+    function _requireLinks(bytes32[] memory ks, uint256[] memory vs) internal view {
+        uint256 id = _brokenLink(ks, vs);
+        if (id != NO_LINK) _revertLink(_links[id], ks);
+    }
+
+    /// @dev The first live link naming one of `ks` that the values after `ks[i] := vs[i]` break,
+    ///      or NO_LINK. Shared by `check`, `checkBatch` and the updates.
+    function _brokenLink(bytes32[] memory ks, uint256[] memory vs) internal view returns (uint256) {
+        for (uint256 i; i < ks.length; ++i) {
+            uint256[] storage ids = _linksOf[ks[i]];
+            for (uint256 j; j < ids.length; ++j) {
+                Link storage link = _links[ids[j]];
+                if (link.rule != LinkRule.NONE && !_holds(link, ks, vs)) return ids[j];
+            }
+        }
+        return NO_LINK;
+    }
+
+    /// @dev Does `link` hold on the live values overridden by `ks[i] := vs[i]`?
+    function _holds(Link memory link, bytes32[] memory ks, uint256[] memory vs) internal view returns (bool) {
+        bytes32[] memory lk = link.keys;
+        if (link.rule == LinkRule.LESS_THAN) return _valueOf(lk[0], ks, vs) < _valueOf(lk[1], ks, vs);
+        if (link.rule == LinkRule.PRODUCT_WITH_BONUS_AT_MOST) {
+            // a * (10_000 + b) <= bound * 10_000  <=>  a <= bound and a * b <= (bound - a) * 10_000,
+            // the products compared in 512 bits: exact, no overflow for any values.
+            uint256 a = _valueOf(lk[0], ks, vs);
+            if (a > link.bound) return false;
+            (uint256 hi, uint256 lo) = Math.mul512(a, _valueOf(lk[1], ks, vs));
+            (uint256 roomHi, uint256 roomLo) = Math.mul512(link.bound - a, BPS);
+            return hi < roomHi || (hi == roomHi && lo <= roomLo);
+        }
+        // SUM_AT_LEAST: sum >= bound, summed without overflow (stops once the bound is reached).
+        uint256 sum = 0;
+        for (uint256 i; i < lk.length; ++i) {
+            uint256 v = _valueOf(lk[i], ks, vs);
+            if (v >= link.bound - sum) return true;
+            sum += v;
+        }
+        return sum >= link.bound;
+    }
+
+    function _valueOf(bytes32 key, bytes32[] memory ks, uint256[] memory vs) internal view returns (uint256) {
+        for (uint256 i; i < ks.length; ++i) {
+            if (ks[i] == key) return vs[i];
+        }
+        return _livePlusOne[key] - 1;
+    }
+
+    /// @dev `LinkViolated(a, b, rule)`: a pair's two keys; for a sum its first key and the first
+    ///      other key of the sum that the update touches (its second key when none does).
+    function _revertLink(Link memory link, bytes32[] memory ks) internal pure {
+        bytes32 a = link.keys[0];
+        bytes32 b = link.keys[1];
+        if (link.rule == LinkRule.SUM_AT_LEAST) {
+            for (uint256 i = 1; i < link.keys.length; ++i) {
+                if (_contains(ks, link.keys[i])) {
+                    b = link.keys[i];
+                    break;
+                }
+            }
+        }
+        revert LinkViolated(a, b, uint8(link.rule));
+    }
+
+    function _contains(bytes32[] memory ks, bytes32 key) internal pure returns (bool) {
+        for (uint256 i; i < ks.length; ++i) {
+            if (ks[i] == key) return true;
+        }
+        return false;
+    }
+
+    function _one(bytes32 key) internal pure returns (bytes32[] memory ks) {
+        ks = new bytes32[](1);
+        ks[0] = key;
+    }
+
+    function _one(uint256 value) internal pure returns (uint256[] memory vs) {
+        vs = new uint256[](1);
+        vs[0] = value;
     }
 
     function _write(bytes32 key, Param storage p, uint256 value, bool steward) internal {

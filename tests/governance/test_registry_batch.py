@@ -42,12 +42,16 @@ def values(registry, *keys):
     return [registry.get(k) for k in keys]
 
 
-def test_steward_batch_applies_every_entry_and_emits_its_rationale(registry, steward, chain, params):
+def test_steward_batch_applies_every_entry_and_emits_its_rationale(
+    registry, steward, chain, params
+):
     chain.pending_timestamp = registry.getParam(LTV).lastUpdate + 3 * DAY
     receipt = registry.stewardSetBatch([LTV, CAP], [1_020, 4_900], RATIONALE, URI, sender=steward)
 
     assert values(registry, LTV, CAP) == [1_020, 4_900]
-    sets = [(bytes(e.key), e.oldValue, e.newValue) for e in receipt.events.filter(registry.ParameterSet)]
+    sets = [
+        (bytes(e.key), e.oldValue, e.newValue) for e in receipt.events.filter(registry.ParameterSet)
+    ]
     assert sets == [(LTV, 1_000, 1_020), (CAP, 5_000, 4_900)]
     (update,) = receipt.events.filter(registry.StewardUpdate)
     assert update.rationaleHash == RATIONALE and update.rationaleURI == URI
@@ -74,7 +78,9 @@ def test_a_batch_cannot_walk_a_parameter_in_several_steps(registry, deployer, pa
 def test_steps_are_measured_from_the_values_before_the_batch(registry, steward, chain, params):
     chain.pending_timestamp = registry.getParam(LTV).lastUpdate + 3 * DAY
     # 2 % of 1000 is 20: 1 021 is one too many, whatever else the batch holds
-    with ape.reverts(registry.StepTooLarge, key=LTV, oldValue=1_000, newValue=1_021, maxStepBps=200):
+    with ape.reverts(
+        registry.StepTooLarge, key=LTV, oldValue=1_000, newValue=1_021, maxStepBps=200
+    ):
         registry.stewardSetBatch([CAP, LTV], [5_100, 1_021], RATIONALE, URI, sender=steward)
     assert values(registry, LTV, CAP) == [1_000, 5_000]  # all or nothing: CAP did not move
 

@@ -120,6 +120,7 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         self.now = head_timestamp()
         self.params = {k: Param.on_chain(s.params, k) for k in s.names}
         self.keys = sorted(self.params, key=lambda k: s.names[k])
+        self.links = [s.params.call("getLink", i) for i in range(s.params.call("linkCount"))]
         self.block, self.touched = int(rpc("eth_blockNumber", []), 16), set()
         self.last_key: bytes | None = None
         self.totals = self._totals()
@@ -597,7 +598,7 @@ class SystemMachine(Driver, RuleBasedStateMachine):
     @rule(pick=st.integers(0, 63), step=STEP)
     def steward_sets(self, pick, step):
         p, value = self._target(pick, step)
-        refusal = p.violation(value, steward=True, now=self.now)
+        refusal = p.violation(value, steward=True, now=self.now) or self._link_refusal(p, value)
         receipt = self._act(self.s.params, "stewardSet", p.key, value, sender=self.s.steward,
                             refusals={refusal} if refusal else set())  # fmt: skip
         self._applied(p, value, receipt)
@@ -606,8 +607,34 @@ class SystemMachine(Driver, RuleBasedStateMachine):
     def dao_sets(self, pick, step):
         p, value = self._target(pick, step)
         refusal = p.violation(value, steward=False, now=self.now + DAO_DELAY)
+        refusal = refusal or self._link_refusal(p, value)
         receipt = self._through_dao("set", p.key, value, refusal=refusal)
         self._applied(p, value, receipt, governance=True)
+
+    def _link_refusal(self, p, value: int) -> str | None:
+        """"LinkViolated" when `p := value` breaks a link deploy declared (ParameterRegistry's
+        `_holds`, written again; nothing else moves during a proposal's vote and timelock)."""
+        values = {k: q.value for k, q in self.params.items()} | {p.key: value}
+        for link in self.links:
+            keys = [bytes(k) for k in link.keys]
+            if p.key not in keys:
+                continue
+            v = [values[k] for k in keys]
+            holds = (v[0] < v[1] if link.rule == 1
+                     else v[0] * (BPS + v[1]) <= link.bound * BPS if link.rule == 2
+                     else sum(v) >= link.bound)  # fmt: skip
+            if not holds:
+                return "LinkViolated"
+        return None
+
+    @invariant()
+    def every_link_holds(self):
+        """The registry's links hold at all times (no accepted update breaks one)."""
+        for link in self.links:
+            v = [self.params[bytes(k)].value for k in link.keys]
+            assert (v[0] < v[1] if link.rule == 1
+                    else v[0] * (BPS + v[1]) <= link.bound * BPS if link.rule == 2
+                    else sum(v) >= link.bound), link  # fmt: skip
 
     @rule(pick=st.integers(0, 63))
     def guardian_freezes(self, pick):
