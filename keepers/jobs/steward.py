@@ -79,6 +79,8 @@ class StewardInputs:
     params: tuple[ParamState, ...]
     collaterals: tuple[CollateralRisk, ...]
     book: BookRisk
+    # the registry's declared links, (rule, names, bound) (`IParameterRegistry.getLink`)
+    links: tuple[tuple[int, tuple[str, ...], int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,9 @@ def decide_steward(
 ) -> StewardDecision:
     """The steward's decision on `inputs` (pure)."""
     params = {p.name: p for p in inputs.params}
-    result = plan(params, inputs.collaterals, inputs.book, settings, inputs.timestamp)
+    result = plan(
+        params, inputs.collaterals, inputs.book, settings, inputs.timestamp, inputs.links
+    )
     document = _document(inputs, settings, result)
     digest = "0x" + rationale_hash(document).hex()
     call = None

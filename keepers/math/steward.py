@@ -55,6 +55,7 @@ __all__ = [
     "StewardPlan",
     "StewardSettings",
     "annual_volatility",
+    "Link",
     "link_violations",
     "plan",
     "recommend",
@@ -296,9 +297,25 @@ def governance_reach(p: ParamState, target: int) -> int:
     return v
 
 
-def link_violations(values: Mapping[str, int]) -> list[str]:
-    """Each linked constraint `values` break, in one sentence each."""
+LESS_THAN, PRODUCT_WITH_BONUS_AT_MOST, SUM_AT_LEAST = 1, 2, 3  # IParameterRegistry.LinkRule
+Link = tuple[int, tuple[str, ...], int]  # (rule, parameter names, bound) as `getLink` declares
+
+
+def link_violations(values: Mapping[str, int], links: Sequence[Link] = ()) -> list[str]:
+    """Each linked constraint `values` break, in one sentence each: the registry's declared
+    `links` (those whose parameters are all in `values`) and, by name, LTV < threshold and
+    threshold × (1 + bonus) ≤ 100 % of every collateral."""
     out = []
+    for rule, names, bound in links:
+        if not all(n in values for n in names):
+            continue
+        v = [values[n] for n in names]
+        if rule == LESS_THAN and not v[0] < v[1]:
+            out.append(f"{names[0]} {v[0]} is not below {names[1]} {v[1]}")
+        elif rule == PRODUCT_WITH_BONUS_AT_MOST and v[0] * (BPS + v[1]) > bound * BPS:
+            out.append(f"{names[0]} {v[0]} × (1 + {names[1]} {v[1]}) is above {bound} bps")
+        elif rule == SUM_AT_LEAST and sum(v) < bound:
+            out.append(f"{' + '.join(names)} = {sum(v)} is below {bound}")
     for name, ltv in values.items():
         if not name.startswith(LTV):
             continue
@@ -331,12 +348,14 @@ def _order(batch: Mapping[str, int], live: Mapping[str, int]) -> list[tuple[str,
     return sorted(batch.items(), key=rank)
 
 
-def _prefix_violation(ordered: Sequence[tuple[str, int]], live: Mapping[str, int]) -> str | None:
+def _prefix_violation(
+    ordered: Sequence[tuple[str, int]], live: Mapping[str, int], links: Sequence[Link]
+) -> str | None:
     state = dict(live)
-    before = set(link_violations(state))
+    before = set(link_violations(state, links))
     for name, value in ordered:
         state[name] = value
-        new = [v for v in link_violations(state) if v not in before]
+        new = [v for v in link_violations(state, links) if v not in before]
         if new:
             return new[0]
     return None
@@ -348,8 +367,10 @@ def plan(
     book: BookRisk,
     s: StewardSettings,
     now: int,
+    links: Sequence[Link] = (),
 ) -> StewardPlan:
-    """The steward's batch and the proposal beyond it (see the module docstring)."""
+    """The steward's batch and the proposal beyond it (see the module docstring); `links`: the
+    registry's declared links, kept like the by-name ones."""
     targets, vols = recommend(params, collaterals, book, s)
     live = {n: p.value for n, p in params.items()}
     notes: list[str] = []
@@ -371,10 +392,11 @@ def plan(
     # links: a pair the steward cannot keep linked is left out (current values are linked)
     while True:
         final = {**live, **batch}
-        broken = [v for v in link_violations(final) if v not in link_violations(live)]
+        was = link_violations(live, links)
+        broken = [v for v in link_violations(final, links) if v not in was]
         culprit = _culprit(broken[0], batch) if broken else None
         if culprit is None:
-            violation = _prefix_violation(_order(batch, live), live)
+            violation = _prefix_violation(_order(batch, live), live, links)
             culprit = _culprit(violation, batch) if violation else None
             if culprit is None:
                 break
@@ -384,8 +406,8 @@ def plan(
         del batch[culprit]
     proposal = {n: m.proposal for n, m in moves.items() if m.proposal is not None}
     after = {**live, **batch, **proposal}
-    for v in link_violations(after):
-        if v not in link_violations(live):
+    for v in link_violations(after, links):
+        if v not in link_violations(live, links):
             notes.append(f"proposal dropped: {v}")
             proposal = {}
             break
@@ -400,6 +422,6 @@ def plan(
 
 def _culprit(violation: str, batch: Mapping[str, int]) -> str | None:
     """The batched parameter a violation sentence names (the threshold first, then the LTV)."""
-    names = [w for w in violation.split() if w in batch]
+    names = [w.strip("()") for w in violation.split() if w.strip("()") in batch]
     thresholds = [n for n in names if n.startswith(THRESHOLD)]
     return (thresholds or names or [None])[0]

@@ -55,6 +55,28 @@ def managed_names(keeper: Keeper) -> list[str]:
     return names
 
 
+def _links(keeper: Keeper, block: int) -> tuple[tuple[int, tuple[str, ...], int], ...]:
+    """The registry's live links as (rule, names, bound); none on a registry without links."""
+    registry = keeper.protocol.registry
+    if not hasattr(registry, "linkCount"):
+        return ()
+    count = keeper.multicall.read([Call(registry.linkCount)], block).results[0]
+    if not count.success:
+        return ()
+    batch = keeper.multicall.read(
+        [Call(registry.getLink, i, label=f"getLink({i})") for i in range(int(count.value))], block
+    )
+    declared = [r.value for r in batch.results if r.success and int(r.value.rule) != 0]
+    keys = sorted({bytes(k) for link in declared for k in link.keys})
+    names_r = keeper.multicall.read([Call(registry.nameOf, k) for k in keys], block).results
+    name_of = {k: str(r.value) for k, r in zip(keys, names_r, strict=True) if r.success}
+    return tuple(
+        (int(link.rule), tuple(name_of[bytes(k)] for k in link.keys), int(link.bound))
+        for link in declared
+        if all(bytes(k) in name_of for k in link.keys)
+    )
+
+
 def _params(keeper: Keeper, names: Sequence[str], block: int) -> tuple[ParamState, ...]:
     registry = keeper.protocol.registry
     batch = keeper.multicall.read(
@@ -104,7 +126,10 @@ def read_steward_inputs(keeper: Keeper, block: int | str = "latest") -> StewardI
     cfg = keeper.settings.steward
     head = keeper.multicall.read([], block)
     at = head.block
-    params = _params(keeper, managed_names(keeper), at)
+    links = _links(keeper, at)
+    names = managed_names(keeper)
+    names += sorted({n for _, link_names, _ in links for n in link_names} - set(names))
+    params = _params(keeper, names, at)
     borrowers = discover_borrowers(keeper, at)
     book = read_book(keeper.multicall, protocol, borrowers, keeper.asset, at)
     decimals = book.asset_decimals
@@ -136,7 +161,7 @@ def read_steward_inputs(keeper: Keeper, block: int | str = "latest") -> StewardI
             )  # fmt: skip
         )
     risk = BookRisk(int(book.cash), int(book.debt), _bad_debt(keeper, at), tuple(sorted(health)))
-    return StewardInputs(at, head.timestamp, params, tuple(collaterals), risk)
+    return StewardInputs(at, head.timestamp, params, tuple(collaterals), risk, links)
 
 
 def _daily_exit(keeper: Keeper, name: str, token: str, decimals: int, at: int) -> int:
@@ -218,11 +243,30 @@ def run_steward(keeper: Keeper) -> JobReport:
     pairs = zip(decision.call.names, decision.call.values, strict=True)
     moved = ", ".join(f"{n}={v}" for n, v in pairs)
     report.notes.append(f"steward batch {moved}; rationale {digest}")
+    keys, values, _, _ = decision.call.args()
+    if hasattr(protocol.registry, "checkBatch"):  # the registry's own verdict, before sending
+        ok, reason, key, _link = protocol.registry.checkBatch(keys, values, True)
+        if not ok:
+            name = next((n for n in decision.call.names if keccak(text=n) == bytes(key)), "?")
+            report.skipped.append(
+                f"stewardSetBatch: the registry's checkBatch refuses it ({_selector_name(reason)} "
+                f"at {name}): nothing sent"
+            )
+            return report
     keeper.act(
         report, protocol.registry, "stewardSetBatch", *decision.call.args(),
         action_id=f"steward:{digest}",
     )  # fmt: skip
     return report
+
+
+def _selector_name(selector: bytes) -> str:
+    from ape import project
+
+    for error in project.ParameterRegistry.contract_type.errors:
+        if keccak(text=error.selector)[:4] == bytes(selector):
+            return error.name
+    return "0x" + bytes(selector).hex()
 
 
 STEWARD_UPDATE_TOPIC = "0x" + keccak(text="StewardUpdate(bytes32,string,bytes32[],uint256[])").hex()

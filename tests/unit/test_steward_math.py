@@ -201,3 +201,18 @@ def test_a_tighten_only_steward_never_loosens_past_governance(world, vol):
     for name, value in targets.items():
         if not name.startswith("lend.rate."):
             assert value <= params[name].governance_value, name
+
+
+def test_a_declared_sum_link_keeps_the_sleeve_caps_feasible():
+    params = _book_params()
+    params["vault.idleBufferBps"] = _param("vault.idleBufferBps", 500, 100, 5_000, 5_000, 2_000)
+    sum_link = (3, ("vault.idleBufferBps", "vault.maxSleeveBps.gold"), 3_500)  # 500 + 3000
+    free = plan(params, [_gold(0.04)], CALM, StewardSettings(), NOW)
+    assert dict(free.batch)["vault.maxSleeveBps.gold"] < 3_000  # volatile gold: a tighter cap
+    linked = plan(params, [_gold(0.04)], CALM, StewardSettings(), NOW, links=(sum_link,))
+    assert "vault.maxSleeveBps.gold" not in dict(linked.batch)
+    assert any("maxSleeveBps.gold: steward move left out" in n for n in linked.notes)
+    assert link_violations({"vault.idleBufferBps": 400, "vault.maxSleeveBps.gold": 3_000},
+                           (sum_link,)) == [
+        "vault.idleBufferBps + vault.maxSleeveBps.gold = 3400 is below 3500"
+    ]
