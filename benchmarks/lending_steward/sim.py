@@ -113,7 +113,7 @@ class Outcome:
 @dataclass(frozen=True)
 class Costs:
     # a gold batch on anvil uses less (tests/keepers/test_steward.py asserts it)
-    batch_gas: int = 200_000
+    batch_gas: int = 250_000
     gas_price_gwei: float = 30.0
     eth_price: float = 3_000.0
     steward_every: int = 6  # hours between steward passes

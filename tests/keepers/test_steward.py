@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from eth_abi import decode as abi_decode
 from eth_utils import keccak
 
 from ballast.config import DeployConfig
@@ -186,7 +187,12 @@ def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
     created = list(system["governor"].ProposalCreated.range(0, chain.blocks.head.number + 1))
     assert len(created) == before + 1
     assert created[-1].description == rec["rationale"]
-    assert len(created[-1].targets) == len(rec["values"])
+    (calldata,) = created[-1].calldatas  # one setBatch: the links are checked after all of it
+    calldata = bytes(calldata)
+    assert calldata[:4] == keccak(text="setBatch(bytes32[],uint256[])")[:4]
+    keys, values = abi_decode(["bytes32[]", "uint256[]"], calldata[4:])
+    assert [bytes(k) for k in keys] == [keccak(text=n) for n, _ in rec["values"]]
+    assert list(values) == [v for _, v in rec["values"]]
 
     # bad recommendation files: one line each, no proposal
     bad = {
