@@ -184,6 +184,11 @@ def show(ecosystem, network, manifest_file):
             P.show_freeze(frozen_until, freezable_at, now),
         )
     console.print(table)
+    links, _ = system.links([system.registry.nameOf(k) for k in system.registry.keys()])
+    if links:
+        console.print("links (every change must keep them):")
+        for link in links:
+            console.print(f"  {P.describe_link(link)}")
 
 
 @cli.command(cls=ConnectedProviderCommand)
