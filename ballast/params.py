@@ -122,6 +122,16 @@ def explain_link(link: LinkView, values: Mapping[str, int]) -> str | None:
     )
 
 
+def describe_link(link: LinkView) -> str:
+    """A link as `params show` lists it, e.g. "lend.ltvBps.gold < lend.liqThresholdBps.gold"."""
+    a, b = link.names[0], link.names[1]
+    if link.rule == LESS_THAN:
+        return f"{a} < {b}"
+    if link.rule == PRODUCT_WITH_BONUS_AT_MOST:
+        return f"{a} x (1 + {b} / 10,000) <= {link.bound:,}"
+    return f"{' + '.join(link.names)} >= {link.bound:,}"
+
+
 def explain_links(links: list[LinkView], values: Mapping[str, int]) -> list[str]:
     """The sentence of every link that `values` (the live values with the proposal applied)
     break."""

@@ -88,7 +88,7 @@ interface IParameterRegistry {
     struct Link {
         LinkRule rule;
         bytes32[] keys;
-        uint256 bound; // PRODUCT_WITH_BONUS_AT_MOST and SUM_AT_LEAST; 0 for LESS_THAN
+        uint256 bound; // PRODUCT_WITH_BONUS_AT_MOST and SUM_AT_LEAST; LESS_THAN ignores it (deploy gives 0)
     }
 
     /// @notice A parameter and its rules.
@@ -202,7 +202,7 @@ interface IParameterRegistry {
 
     /// @notice Declares a link between defined, distinct parameters, enforced from now on by
     ///         every update (`LinkViolated`). The current values must satisfy it. GOVERNANCE only.
-    /// @param bound The rule's constant (see `LinkRule`); 0 for LESS_THAN.
+    /// @param bound The rule's constant (see `LinkRule`); LESS_THAN ignores it.
     /// @return id The link's id (0, 1, ... in declaration order).
     function addLink(LinkRule rule, bytes32[] calldata linkKeys, uint256 bound) external returns (uint256 id);
 

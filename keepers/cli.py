@@ -3,6 +3,7 @@
     ballast-keeper [OPTIONS] once --job liquidator [--job evaluator ...]
     ballast-keeper [OPTIONS] status [--json] [--watch SECONDS]
     ballast-keeper [OPTIONS] verify-decision ID [--replay]
+    ballast-keeper [OPTIONS] verify-steward RATIONALE_HASH [--replay] [--document FILE]
 
 Options apply to every command and go before or after it: `--network` (an Ape network choice,
 default `ethereum:local:foundry`; export APE_FOUNDRY_HOST to reach a running anvil), `--config`
@@ -11,7 +12,8 @@ APE_ACCOUNTS_<alias>_PASSPHRASE), `--manifest`, `--state-dir`, `--dry-run`, `--l
 `--metrics-port`. Run it from the project folder (Ape loads the compiled contracts from there).
 
 Exit status: 0 done; 1 the keeper could not start or the input is bad (one line on stderr);
-3 (`once`) an action ended reverted, refused, replaced or stuck; 4 (`verify-decision`) the
+3 (`once`) an action ended reverted, refused, replaced or stuck; 4 (`verify-decision`,
+`verify-steward`) the
 document is missing or does not match (with --replay: or it is not a replay receipt, the replay
 decides otherwise, or the node disagrees with its chain inputs, each named); 5 (`once`) a pass
 failed on a node error (unreachable, timed out, an RPC error: one line on stderr per pass; the
@@ -97,7 +99,8 @@ def _open(ctx: click.Context) -> Any:
 
 EXIT_CODES = (
     "Exit status: 0 done; 1 bad input or the keeper cannot start; 3 (once) an action reverted, "
-    "was refused, replaced or stuck; 4 (verify-decision) no match; 5 (once) a pass failed on a "
+    "was refused, replaced or stuck; 4 (verify-decision, verify-steward) no match; 5 (once) a "
+    "pass failed on a "
     f"node error; {UNFUNDED_EXIT} (once) a job could not act for lack of funds (gas coin or "
     "stablecoin inventory). When several apply: 5, then 6, then 3."
 )
@@ -316,6 +319,98 @@ def verify_decision_command(ctx: click.Context, decision_id: int, replay_it: boo
             ok = check.ok
     if not ok:
         sys.exit(4)
+
+
+@main.command("verify-steward")
+@click.argument("rationale_hash")
+@click.option("--replay", "replay_it", is_flag=True,
+              help="Also re-run the steward on the document and cross-check its chain inputs.")
+@click.option("--document", type=click.Path(path_type=Path),
+              help="The rationale document (default: the keeper's store or rationale_dir).")
+@click.pass_context
+def verify_steward_command(
+    ctx: click.Context, rationale_hash: str, replay_it: bool, document: Path | None
+) -> None:
+    """Check the steward batch whose StewardUpdate carries RATIONALE_HASH: the document re-hashes
+    to it and lists the batch's keys and values; with --replay, the steward re-run on it decides
+    the same and the node agrees with its inputs at its block (exit 4 names what differs)."""
+    import re
+
+    from keepers.shell.steward import chain_differences, find_steward_update, read_steward_inputs
+    from keepers.strategy.rationale import decode as decode_doc
+    from keepers.strategy.rationale import verify as verify_hash
+    from keepers.strategy.replay import ReceiptError
+
+    digest = rationale_hash.lower()
+    if not re.fullmatch(r"0x[0-9a-f]{64}", digest):
+        raise Fail(f"{rationale_hash!r} is not a rationale hash (0x and 64 hex digits)")
+    with connected(ctx.obj["network"]):
+        keeper = _open(ctx)
+        found = find_steward_update(keeper, digest)
+        if found is None:
+            raise Fail(f"no StewardUpdate with rationale hash {digest} on this registry")
+        block, tx, uri, keys, values = found
+        console = make_console()
+        console.print(f"steward batch {tx} at block {block}, uri {uri}", markup=False)
+        body = _steward_document(keeper, digest, document)
+        if body is None:
+            console.print("  MISMATCH: the document is not in the store, the rationale "
+                          "folder or --document")  # fmt: skip
+            sys.exit(4)
+        problems: list[str] = []
+        if not verify_hash(body, digest):
+            problems.append("document: its keccak256 is not the on-chain rationale hash "
+                            "(or it is not canonical)")  # fmt: skip
+        else:
+            console.print("  document: keccak256 matches the on-chain hash")
+        try:
+            batch = decode_doc(body).get("outcome", {}).get("batch", [])
+            listed = [(_key(n), int(v)) for n, v in batch]
+        except (ValueError, TypeError, AttributeError):
+            listed = None
+        if listed != list(zip(keys, values, strict=True)):
+            problems.append(
+                "outcome.batch: the document's batch is not the event's keys and values"
+            )
+        if replay_it:
+            try:
+                from keepers.jobs.steward import replay_steward
+
+                result = replay_steward(body)
+            except ReceiptError as err:
+                problems.append(f"replay: {err}")
+            else:
+                problems += [f"replay: {d}" for d in result.differences]
+                if result.ok:
+                    console.print("  replay: same document")
+                node = read_steward_inputs(keeper, result.inputs.block)
+                chain = chain_differences(result.inputs, node)
+                problems += [f"chain inputs: {d}" for d in chain]
+                if not chain:
+                    console.print("  chain inputs: the node agrees at the receipt's block")
+        for problem in problems:
+            console.print(f"  MISMATCH: {problem}", markup=False)
+    if problems:
+        sys.exit(4)
+
+
+def _key(name: str) -> bytes:
+    from eth_utils import keccak
+
+    return keccak(text=name)
+
+
+def _steward_document(keeper: Any, digest: str, document: Path | None) -> bytes | None:
+    if document is not None:
+        try:
+            return Path(document).read_bytes()
+        except OSError as err:
+            raise Fail(f"cannot read {document}: {err.strerror}") from None
+    body = keeper.store.rationale(digest)
+    folder = keeper.settings.steward.rationale_dir
+    if body is None and folder is not None and (folder / f"{digest}.json").is_file():
+        body = (folder / f"{digest}.json").read_bytes()
+    return body
 
 
 def _print_replay(console: Any, check: Any) -> None:

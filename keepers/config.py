@@ -8,6 +8,7 @@ a silently ignored setting.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -25,16 +26,20 @@ from pydantic_settings import (
 )
 
 from keepers.jobs import BatchSettings, LiquidatorSettings, SentinelSettings, SettlerSettings
+from keepers.math.steward import StewardSettings
 from keepers.settings import TxSettings
 from keepers.strategy.gate import GateParams
 from keepers.strategy.inputs import StrategyParams
 from keepers.strategy.optimiser import OptimiserParams
 
-__all__ = ["JOBS", "JOB_ALIASES", "ConfigError", "KeeperSettings", "job_name", "load_settings"]
+__all__ = ["DEFAULT_JOBS", "JOBS", "JOB_ALIASES", "ConfigError", "KeeperSettings", "job_name",
+           "load_settings"]  # fmt: skip
 
 _FILE_DATA: ContextVar[dict[str, Any] | None] = ContextVar("keeper_config_file", default=None)
 
-JOBS = ("liquidator", "evaluator", "settler", "sentinel", "rebalancer")
+JOBS = ("liquidator", "evaluator", "settler", "sentinel", "rebalancer", "steward")
+# A bot runs these unless its settings name others (the steward needs STEWARD_ROLE: opt in).
+DEFAULT_JOBS = ("liquidator", "evaluator", "settler", "sentinel", "rebalancer")
 # Deprecated job names still accepted, and the job that replaced each.
 JOB_ALIASES = {"redeemer": "settler"}
 
@@ -214,6 +219,42 @@ class RebalancerConfig(_Section):
         )
 
 
+class StewardConfig(_Section):
+    """The risk steward (`keepers.jobs.steward`): its model's settings and where it writes."""
+
+    rounds: int = Field(48, ge=2, le=500, description="oracle rounds read per collateral")
+    uri_base: str = Field("ballast://steward/", description="rationale URI prefix")
+    rationale_dir: Path | None = Field(None, description="also write documents here by hash")
+    recommendation_dir: Path = Field(
+        Path(".keeper/recommendations"), description="recommendation files for DAO proposals"
+    )
+    default_daily_exit: int = Field(
+        0, ge=0, description="daily exit value (asset units) of a collateral without an issuer"
+    )
+    # z, kink_band_bps, rate_gain and loosen: the lowest bad debt on the train paths of
+    # benchmarks/lending_steward (its "safest" setting: tighten only; see its README)
+    z: float = Field(10.0, gt=0, description="sigmas of price fall a threshold must survive")
+    liquidation_days: float = Field(1.0, ge=0)
+    borrow_buffer_days: float = Field(7.0, ge=0)
+    min_gap_bps: int = Field(300, ge=1, le=5_000)
+    vol_floor: float = Field(0.05, gt=0)
+    stress_health_bps: int = Field(11_000, ge=10_000)
+    stress_share_bps: int = Field(1_500, ge=0, le=10_000)
+    stress_tighten_bps: int = Field(200, ge=0, le=5_000)
+    cap_exit_days: float = Field(10.0, gt=0)
+    kink_band_bps: int = Field(10_000, ge=0, le=10_000, description="10000: never cut slope1")
+    rate_gain: float = Field(1.0, ge=0)
+    sleeve_vol_budget: float = Field(0.03, gt=0)
+    min_move_bps: int = Field(5, ge=0)
+    loosen: bool = Field(False, description="False: only tighten (the DAO loosens)")
+    min_rounds: int = Field(8, ge=2, description="fewer oracle rounds: collateral left alone")
+
+    def model(self) -> StewardSettings:
+        """The pure model's settings (`keepers.math.steward.StewardSettings`)."""
+        names = {f.name for f in dataclasses.fields(StewardSettings)}
+        return StewardSettings(**{k: v for k, v in self.model_dump().items() if k in names})
+
+
 class KeeperSettings(BaseSettings):
     """Everything a keeper process needs besides the network connection."""
 
@@ -228,13 +269,14 @@ class KeeperSettings(BaseSettings):
     metrics_port: int | None = Field(None, ge=0, le=65_535, description="Prometheus port")
     log_json: bool = Field(False, description="one JSON object per log line")
     native_price: float = Field(3_000.0, gt=0, description="asset units (whole) per native coin")
-    jobs: tuple[str, ...] = Field(JOBS, description="jobs a bot runs")
+    jobs: tuple[str, ...] = Field(DEFAULT_JOBS, description="jobs a bot runs")
     liquidator: LiquidatorConfig = LiquidatorConfig()
     shard: ShardConfig = ShardConfig()
     evaluator: EvaluatorConfig = EvaluatorConfig()
     settler: SettlerConfig = SettlerConfig()
     sentinel: SentinelConfig = SentinelConfig()
     rebalancer: RebalancerConfig = RebalancerConfig()
+    steward: StewardConfig = StewardConfig()
     tx: TxSettings = TxSettings()
 
     @classmethod

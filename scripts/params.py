@@ -3,6 +3,7 @@
     ape run params show
     ape run params check lend.ltvBps.gold 7600 lend.liqThresholdBps.gold 8000
     ape run params propose vault.idleBufferBps 600 --description "More idle" --account me
+    ape run params propose --from-recommendation .keeper/recommendations/steward-N.json --account me
     ape run params vote ID for --account me
     ape run params advance 4d              # local networks only: move time forward
     ape run params queue ID --account me
@@ -183,6 +184,11 @@ def show(ecosystem, network, manifest_file):
             P.show_freeze(frozen_until, freezable_at, now),
         )
     console.print(table)
+    links, _ = system.links([system.registry.nameOf(k) for k in system.registry.keys()])
+    if links:
+        console.print("links (every change must keep them):")
+        for link in links:
+            console.print(f"  {P.describe_link(link)}")
 
 
 @cli.command(cls=NodeCommand)
@@ -204,16 +210,31 @@ def check(ecosystem, network, manifest_file, changes):
 @cli.command(cls=NodeCommand)
 @manifest_option
 @account_option()
-@click.argument("changes", nargs=-1, required=True, metavar="NAME VALUE [NAME VALUE]...")
+@click.argument("changes", nargs=-1, required=False, metavar="NAME VALUE [NAME VALUE]...")
 @click.option("--description", default=None, help="Proposal text (default: lists the changes).")
 @click.option("--self-delegate", is_flag=True, help="Delegate your tokens to yourself first.")
-def propose(ecosystem, network, manifest_file, account, changes, description, self_delegate):
+@click.option("--from-recommendation", "recommendation", type=click.Path(path_type=Path),
+              help="A steward recommendation file: its values, its rationale as description.")
+@click.option("--max-age", default="3d", show_default=True,
+              help="With --from-recommendation: refuse a file older than this.")
+def propose(
+    ecosystem, network, manifest_file, account, changes, description, self_delegate,
+    recommendation, max_age,
+):  # fmt: skip
     """Propose one batch of parameter changes (pre-checked against the registry)."""
     system = System(ecosystem, network, manifest_file)
-    try:
-        parsed = [(name, P.parse_value(name, text)) for name, text in P.parse_changes(changes)]
-    except P.InputError as err:
-        raise click.ClickException(str(err)) from None
+    if recommendation is not None:
+        if changes:
+            raise click.ClickException("give either NAME VALUE pairs or --from-recommendation")
+        parsed, drafted = _from_recommendation(system, recommendation, max_age)
+        description = description or drafted
+    elif not changes:
+        raise click.ClickException("nothing to propose: give NAME VALUE pairs")
+    else:
+        try:
+            parsed = [(name, P.parse_value(name, text)) for name, text in P.parse_changes(changes)]
+        except P.InputError as err:
+            raise click.ClickException(str(err)) from None
 
     gov = system.governor
     if refusals := system.refusals(parsed):
@@ -390,6 +411,26 @@ def advance(ecosystem, network, duration):
     console.print(
         f"now {P.show_time(chain.blocks.head.timestamp)} (block {chain.blocks.head.number})"
     )
+
+
+def _from_recommendation(system: System, path: Path, max_age: str) -> tuple[list, str]:
+    """The (name, value) changes and the description of a steward recommendation file
+    (`keepers.jobs.steward`); a malformed, stale or unknown-parameter file is one line."""
+    from ballast.parameters import is_known
+    from keepers.jobs.steward import RecommendationError, check_recommendation, load_recommendation
+
+    try:
+        age = parse_duration(max_age)
+        data = load_recommendation(path)
+        values, text = check_recommendation(
+            data,
+            now=chain.blocks.head.timestamp,
+            max_age=age,
+            known=lambda name: is_known(name) and system.param(name) is not None,
+        )
+    except (RecommendationError, ValueError) as err:
+        raise click.ClickException(f"{path}: {err}. No proposal was sent.") from None
+    return values, text
 
 
 def _proposal_id(text: str) -> int:

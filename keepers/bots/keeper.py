@@ -57,7 +57,7 @@ __all__ = ["BLOCK_JOBS", "CRON_JOBS", "REBALANCER_CRON", "KeeperTasks", "bot"]
 log = logging.getLogger("keepers.bot")
 
 BLOCK_JOBS: Final = ("sentinel", "liquidator", "settler", "evaluator")
-CRON_JOBS: Final = ("rebalancer",)
+CRON_JOBS: Final = ("rebalancer", "steward")  # the steward only if in `jobs` (opt in)
 REBALANCER_CRON: Final = os.environ.get("BALLAST_BOT_REBALANCER_CRON", "0 * * * *")
 FAILED_OUTCOMES: Final = frozenset({"reverted", "refused", "replaced", "stuck"})
 

@@ -10,6 +10,7 @@ from keepers.shell.liquidator import run_liquidator
 from keepers.shell.rebalancer import run_rebalancer
 from keepers.shell.sentinel import run_sentinel
 from keepers.shell.settler import run_settler
+from keepers.shell.steward import run_steward
 
 RUNNERS: dict[str, Callable[[Keeper], JobReport]] = {
     "liquidator": run_liquidator,
@@ -17,4 +18,5 @@ RUNNERS: dict[str, Callable[[Keeper], JobReport]] = {
     "settler": run_settler,
     "sentinel": run_sentinel,
     "rebalancer": run_rebalancer,
+    "steward": run_steward,
 }

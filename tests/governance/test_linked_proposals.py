@@ -158,6 +158,20 @@ def proposals_made(gov) -> int:
     return len(list(gov.governor.ProposalCreated.range(0, head + 1)))
 
 
+def test_params_show_lists_the_links(params):
+    shown = params("show")
+    assert shown.returncode == 0, shown.stderr
+    assert "links (every change must keep them):" in shown.stdout
+    assert "  lend.ltvBps.gold < lend.liqThresholdBps.gold" in shown.stdout
+    assert "  lend.liqThresholdBps.gold x (1 + lend.liqBonusBps.gold / 10,000) <= 10,000" in (
+        shown.stdout
+    )
+    assert (
+        "  vault.idleBufferBps + vault.maxSleeveBps.tbill + vault.maxSleeveBps.gold + "
+        "vault.maxSleeveBps.invoices + vault.maxSleeveBps.lending >= 10,000"
+    ) in shown.stdout
+
+
 def test_params_explains_a_broken_link_naming_both_and_sends_nothing(params, gov):
     checked = params("check", LTV, "7600")
     assert checked.returncode == 1

@@ -24,7 +24,9 @@ def run(args: list[str]):
 def test_a_group_option_after_the_subcommand_is_read_as_before_it(args):
     result = run(args)
     assert result.exit_code == 1
-    assert result.output.strip() == "Error: metrics_port: Input should be less than or equal to 65535"
+    assert (
+        result.output.strip() == "Error: metrics_port: Input should be less than or equal to 65535"
+    )
 
 
 def test_an_option_value_that_names_a_command_is_still_a_value():

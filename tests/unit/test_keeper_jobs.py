@@ -393,7 +393,9 @@ def test_a_single_pass_with_a_nav_drop_of_twice_the_critical_bound_trips_the_sen
     # Already paused, or already tripped: nothing more is sent.
     paused = VaultHealth(96 * WAD // 100, WAD, automation_paused=True)
     assert not watch([calm], paused, NOW, None, key).pause
-    assert not watch([calm], VaultHealth(96 * WAD // 100, WAD), NOW, SentinelState(1, 0, True), key).pause
+    assert not watch(
+        [calm], VaultHealth(96 * WAD // 100, WAD), NOW, SentinelState(1, 0, True), key
+    ).pause
     with pytest.raises(ValueError, match="above nav_drop_critical_bps"):
         SentinelSettings(nav_drop_critical_bps=200, nav_drop_trip_bps=200)
 
@@ -427,17 +429,26 @@ def test_deviation_is_judged_against_the_router_reference_while_a_move_is_pendin
         # A new move beyond the band: recorded at once, tripped or not.
         (pending(new=1_600 * WAD), False, "record the move"),
         # A pending move on the other side of the reference: recorded anew.
-        (pending(new=1_600 * WAD, pending_price=2_400 * WAD, since=NOW - 7_200), True,
-         "record the move"),
+        (
+            pending(new=1_600 * WAD, pending_price=2_400 * WAD, since=NOW - 7_200),
+            True,
+            "record the move",
+        ),
         # Pending on this side, not yet confirmable: nothing to do.
         (pending(new=1_600 * WAD, pending_price=1_650 * WAD, since=NOW - 3_599), True, None),
         # Confirmable: only once tripped (the move was alarmed on).
         (pending(new=1_600 * WAD, pending_price=1_650 * WAD, since=NOW - 3_600), False, None),
-        (pending(new=1_600 * WAD, pending_price=1_650 * WAD, since=NOW - 3_600), True,
-         "confirm the reported move"),
+        (
+            pending(new=1_600 * WAD, pending_price=1_650 * WAD, since=NOW - 3_600),
+            True,
+            "confirm the reported move",
+        ),
         # Back within the band with a move pending: dropped.
-        (pending(new=2_050 * WAD, pending_price=1_600 * WAD, since=NOW - 60), False,
-         "drop the move that did not hold"),
+        (
+            pending(new=2_050 * WAD, pending_price=1_600 * WAD, since=NOW - 60),
+            False,
+            "drop the move that did not hold",
+        ),
         # Within the band: a heartbeat once the reference is older than the staleness bound
         # and the confirmation delay, not before.
         (pending(new=2_050 * WAD, accepted_at=NOW - 86_401), False, "heartbeat"),

@@ -1,0 +1,241 @@
+"""The lending book under one collateral's price path, with static parameters or the steward.
+
+Hourly steps over a path. The book lends `SUPPLY` against one collateral (gold, the parameters
+and steward limits of deployments/config/local.yaml). Borrowers:
+
+- each holds a fixed amount of collateral and wants a debt of `u_i × LTV × value × demand`,
+  `u_i` drawn in [0.55, 0.97] (the book's health distribution), `demand` falling with the
+  borrow rate (`elasticity` per unit of annual rate above the initial rate, at least 20 %);
+  once a day each borrows up to that (within the borrow cap) and, if `active` (half of them),
+  repays down to it;
+- a position is liquidatable when `debt > value × threshold`; a liquidator repays the close
+  factor's share (all of it below `lend.fullCloseHealthBps`) and seizes that much collateral
+  plus the bonus, but sells it at most at the issuer's hourly exit (`daily_exit / 24`, 0 while
+  the issuer is gated): what it cannot sell it does not liquidate;
+- bad debt: debt left on a position with no collateral, plus at the end of the path every
+  debt above its collateral's value (marked to market).
+
+Interest earned: Σ debt × rate × dt with the book's kinked rate model (`keepers.math.RateModel`).
+The steward (`keepers.math.steward.plan`, the keeper's own code) runs every `steward_every`
+hours on the last 48 hourly oracle rounds, the exit liquidity, the health distribution, bad
+debt and utilization; each batch is checked here against the registry's rules (bounds, steward
+step from the live value, cooldown, links: `bound_breaches`, `link_breaches`) before it applies,
+and costs `batch_gas` gas (subtracted from interest at `gas_price_gwei` and `eth_price`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from keepers.math import RateModel
+from keepers.math.steward import (
+    BookRisk,
+    CollateralRisk,
+    ParamState,
+    StewardSettings,
+    link_violations,
+    plan,
+)
+
+HOUR = 3_600
+BPS = 10_000
+USD = 10**6
+SUPPLY = 2_500_000 * USD
+GOLD = "gold"
+MANAGED = (
+    "lend.ltvBps.gold", "lend.liqThresholdBps.gold", "lend.liqBonusBps.gold",
+    "lend.borrowCap.gold", "vault.maxSleeveBps.gold", "lend.rate.baseBps",
+    "lend.rate.slope1Bps", "lend.rate.slope2Bps", "lend.rate.kinkBps",
+    "lend.closeFactorBps", "lend.fullCloseHealthBps",
+)  # fmt: skip
+
+
+def local_params() -> dict[str, ParamState]:
+    """The managed parameters as deployments/config/local.yaml defines them (at time 0)."""
+    from pathlib import Path
+
+    from ballast.config import DeployConfig
+
+    root = Path(__file__).resolve().parents[2]
+    config = DeployConfig.load(root / "deployments/config/local.yaml")
+    out = {}
+    for s in config.parameters:
+        if s.name in MANAGED:
+            out[s.name] = ParamState(
+                s.name, int(s.value), int(s.min), int(s.max), s.step_bps, int(s.cooldown),
+                int(s.value), -10**9, s.steward_step_bps, int(s.steward_cooldown), -10**9,
+            )  # fmt: skip
+    return out
+
+
+@dataclass(frozen=True)
+class Path_:
+    """One market path: hourly collateral prices (asset units per token, float) and the
+    issuer's daily exit (asset units) each hour (0: gated)."""
+
+    family: str
+    prices: np.ndarray
+    daily_exit: np.ndarray
+    seed: int
+
+
+@dataclass(frozen=True)
+class Borrowers:
+    tokens: np.ndarray  # collateral held, tokens
+    u: np.ndarray  # target share of the LTV
+    active: np.ndarray  # repays down to its target
+
+
+def borrowers(rng: np.random.Generator, price: float, count: int = 300) -> Borrowers:
+    value = rng.lognormal(mean=math.log(7_000 * USD), sigma=1.0, size=count)
+    return Borrowers(value / price, rng.uniform(0.55, 0.97, count), rng.random(count) < 0.5)
+
+
+@dataclass
+class Outcome:
+    bad_debt: float = 0.0
+    interest: float = 0.0
+    gas_cost: float = 0.0
+    liquidated: float = 0.0
+    updates: int = 0
+    bound_breaches: int = 0
+    link_breaches: int = 0
+    mean_debt: float = 0.0
+    ltv_path: list[int] = field(default_factory=list)
+
+    @property
+    def net_interest(self) -> float:
+        return self.interest - self.gas_cost
+
+
+@dataclass(frozen=True)
+class Costs:
+    # a gold batch on anvil uses less (tests/keepers/test_steward.py asserts it)
+    batch_gas: int = 250_000
+    gas_price_gwei: float = 30.0
+    eth_price: float = 3_000.0
+    steward_every: int = 6  # hours between steward passes
+    elasticity: float = 4.0
+
+
+def _registry_breaches(params: dict[str, ParamState], batch, now: int) -> tuple[int, int]:
+    """(bound or step or cooldown breaches, link breaches) of `batch` against the registry's
+    rules (each entry against the pre-batch state; links after every entry)."""
+    bound = 0
+    state = {n: p.value for n, p in params.items()}
+    before = set(link_violations(state))
+    links = 0
+    for name, value in batch:
+        p = params[name]
+        ref = p.value or p.max
+        outside = not (p.min <= value <= p.max) or p.steward_step_bps == 0
+        too_far = abs(value - p.value) * BPS > ref * p.steward_step_bps
+        too_soon = now < p.last_update + p.steward_cooldown or now < p.frozen_until
+        if outside or too_far or too_soon:
+            bound += 1
+        state[name] = value
+        links += len(set(link_violations(state)) - before)
+    return bound, links
+
+
+def simulate(
+    path: Path_,
+    steward: StewardSettings | None,
+    costs: Costs = Costs(),
+    params: dict[str, ParamState] | None = None,
+) -> Outcome:
+    """One path under static parameters (`steward` None) or the steward."""
+    params = dict(params or local_params())
+    rng = np.random.default_rng(path.seed)
+    prices = path.prices
+    b = borrowers(rng, float(prices[0]))
+    n = len(b.tokens)
+    tokens = b.tokens.copy()
+    debt = np.zeros(n)
+    out = Outcome()
+    r0 = None
+    hours = len(prices)
+    debt_sum = 0.0
+    for t in range(hours):
+        now = t * HOUR
+        price = float(prices[t])
+        v = {k: p.value for k, p in params.items()}
+        model = RateModel(v["lend.rate.baseBps"], v["lend.rate.slope1Bps"],
+                          v["lend.rate.slope2Bps"], v["lend.rate.kinkBps"])  # fmt: skip
+        total = float(debt.sum())
+        cash = max(SUPPLY - total, 0.0)
+        rate = model.borrow_rate(int(cash), int(total)) / 1e18
+        if r0 is None:
+            r0 = max(rate, 0.02)
+        interest = debt * rate / (365 * 24)
+        debt += interest
+        out.interest += float(interest.sum())
+        value = tokens * price
+        # borrowers adjust once a day
+        if t % 24 == 0:
+            demand = max(0.2, 1.0 - costs.elasticity * max(0.0, rate - r0))
+            want = b.u * v["lend.ltvBps.gold"] / BPS * value * demand
+            room = max(0.0, v["lend.borrowCap.gold"] - float(debt.sum()))
+            room = min(room, max(0.0, SUPPLY - float(debt.sum())))
+            extra = np.clip(want - debt, 0.0, None)
+            if extra.sum() > room and extra.sum() > 0:
+                extra *= room / extra.sum()
+            debt += extra
+            repay = np.where(b.active & (debt > want * 1.1), debt - want, 0.0)
+            debt -= repay
+        # liquidations within the hour's exit capacity
+        capacity = float(path.daily_exit[t]) / 24
+        thr, bonus = v["lend.liqThresholdBps.gold"] / BPS, v["lend.liqBonusBps.gold"] / BPS
+        unhealthy = np.nonzero((debt > value * thr) & (debt > 0))[0]
+        if len(unhealthy) and capacity > 0:
+            worst_first = np.argsort(debt[unhealthy] / np.maximum(value[unhealthy], 1e-9))[::-1]
+            order = unhealthy[worst_first]
+            for i in order:
+                if capacity <= 0:
+                    break
+                health = value[i] * thr / debt[i]
+                full = health < v["lend.fullCloseHealthBps"] / BPS
+                share = 1.0 if full else v["lend.closeFactorBps"] / BPS
+                repay = min(debt[i] * share, value[i] / (1 + bonus), capacity / (1 + bonus))
+                seized = repay * (1 + bonus) / price
+                tokens[i] -= seized
+                debt[i] -= repay
+                capacity -= repay * (1 + bonus)
+                out.liquidated += repay
+                if tokens[i] <= 1e-12 and debt[i] > 0:  # nothing left: the rest is bad debt
+                    out.bad_debt += debt[i]
+                    debt[i] = 0.0
+                    tokens[i] = 0.0
+            value = tokens * price
+        debt_sum += float(debt.sum())
+        # the steward
+        if steward is not None and t % costs.steward_every == 0 and t >= 48:
+            rounds = tuple(
+                (int((t - 47 + k) * HOUR), int(prices[t - 47 + k] * 1e8)) for k in range(48)
+            )
+            with_debt = debt > 0
+            health = tuple(
+                (int(d), int(min(10**9, val * thr * BPS / d)))
+                for d, val in zip(debt[with_debt], value[with_debt], strict=True)
+            )
+            book = BookRisk(int(cash), int(debt.sum()), int(out.bad_debt), health)
+            coll = CollateralRisk(GOLD, rounds, int(value.sum()), int(debt.sum()),
+                                  int(path.daily_exit[t]), GOLD)  # fmt: skip
+            result = plan(params, [coll], book, steward, now)
+            if result.batch:
+                bound, links = _registry_breaches(params, result.batch, now)
+                out.bound_breaches += bound
+                out.link_breaches += links
+                for name, new in result.batch:
+                    params[name] = replace(params[name], value=new, last_update=now)
+                out.updates += 1
+                gas_eth = costs.batch_gas * costs.gas_price_gwei * 1e-9
+                out.gas_cost += gas_eth * costs.eth_price * USD
+        if t % 24 == 0:
+            out.ltv_path.append(params["lend.ltvBps.gold"].value)
+    final = tokens * float(prices[-1])
+    out.bad_debt += float(np.clip(debt - final, 0.0, None).sum())
+    out.mean_debt = debt_sum / hours
+    return out

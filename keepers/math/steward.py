@@ -1,0 +1,427 @@
+"""The risk steward's functional core: from chain reads to bounded parameter moves (pure).
+
+`recommend` turns what the steward job read (each collateral's oracle rounds, the liquidity the
+issuer or market offers for it, the book's health distribution, bad debt and utilization) into a
+target value for every risk knob it manages:
+
+- `lend.liqThresholdBps.<c>`: a position at the threshold must survive a `z`-sigma price fall
+  over the time a liquidation takes (`liquidation_days` plus the days needed to sell the
+  book's collateral at the issuer's daily limit), bonus included:
+  `threshold × (1 + bonus) ≤ 1 − z·σ·√h`;
+- `lend.ltvBps.<c>`: the threshold less a `z`-sigma fall over `borrow_buffer_days` (a new loan
+  at the LTV is not liquidated by ordinary noise), and at least `min_gap_bps` below it;
+- a collateral with fewer than `min_rounds` oracle rounds is left alone (no history to judge);
+- both tightened by `stress_tighten_bps` when the book is stressed (bad debt, or more than
+  `stress_share_bps` of the debt below `stress_health_bps`), and loosened only when calm;
+- `lend.borrowCap.<c>`: the debt the collateral's daily exit can clear in `cap_exit_days`;
+- `lend.rate.slope1Bps`: nudged toward the kink (up above it, down below `kink − band`);
+- `vault.maxSleeveBps.<s>` of a collateral that is also a sleeve: `sleeve_vol_budget / σ`;
+- with `loosen` False, none of the LTVs, thresholds or caps rises above governance's last value
+  (the steward only tightens; loosening stays the DAO's).
+
+`plan` splits the targets into what the steward may send now (`ParameterRegistry`'s steward
+rule: within [min, max], within `stewardStepBps` of the live value, after `stewardCooldown`,
+not frozen) and what only a DAO proposal can do (the target within bounds and governance's own
+step), and keeps every linked constraint — LTV < threshold and threshold × (1 + bonus) ≤ 100 %
+per collateral — in the final state and after every prefix of the batch (tightening lowers the
+LTV before the threshold, loosening raises the threshold first).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+BPS: Final = 10_000
+YEAR: Final = 365 * 86_400
+DAY: Final = 86_400
+MAX_LIQUIDITY_DAYS: Final = 30.0  # a gated issuer counts as this many days to exit
+
+LTV: Final = "lend.ltvBps."
+THRESHOLD: Final = "lend.liqThresholdBps."
+BONUS: Final = "lend.liqBonusBps."
+BORROW_CAP: Final = "lend.borrowCap."
+SLEEVE_CAP: Final = "vault.maxSleeveBps."
+SLOPE1: Final = "lend.rate.slope1Bps"
+KINK: Final = "lend.rate.kinkBps"
+
+__all__ = [
+    "BookRisk",
+    "CollateralRisk",
+    "Move",
+    "ParamState",
+    "StewardPlan",
+    "StewardSettings",
+    "annual_volatility",
+    "Link",
+    "link_violations",
+    "plan",
+    "recommend",
+    "steward_reach",
+]
+
+
+@dataclass(frozen=True)
+class ParamState:
+    """One registry parameter as `getParam` returns it (times in seconds)."""
+
+    name: str
+    value: int
+    min: int
+    max: int
+    max_step_bps: int
+    cooldown: int
+    governance_value: int
+    last_governance_update: int
+    steward_step_bps: int
+    steward_cooldown: int
+    last_update: int
+    frozen_until: int = 0
+
+
+@dataclass(frozen=True)
+class CollateralRisk:
+    """One collateral as read: `rounds` its oracle's (updatedAt, answer), oldest first;
+    `collateral_value` what the book holds of it and `debt` the debt it backs (asset units);
+    `daily_exit` the asset value the issuer redeems (or the market absorbs) a day, 0 = gated;
+    `sleeve` the vault sleeve holding the same token, if any."""
+
+    name: str
+    rounds: tuple[tuple[int, int], ...]
+    collateral_value: int
+    debt: int
+    daily_exit: int
+    sleeve: str | None = None
+
+
+@dataclass(frozen=True)
+class BookRisk:
+    """The book: cash and debt (asset units), bad debt written off so far, and each borrower's
+    (debt, health in bps)."""
+
+    cash: int
+    debt: int
+    bad_debt: int
+    health: tuple[tuple[int, int], ...] = ()
+
+    def utilization_bps(self) -> int:
+        total = self.cash + self.debt
+        return self.debt * BPS // total if total else 0
+
+    def stressed_share_bps(self, below_bps: int) -> int:
+        """Share of the debt whose health is below `below_bps`."""
+        if self.debt <= 0:
+            return 0
+        weak = sum(d for d, h in self.health if h < below_bps)
+        return min(BPS, weak * BPS // self.debt)
+
+
+@dataclass(frozen=True)
+class StewardSettings:
+    """The steward's model (see the module docstring); chosen on the benchmark's train paths
+    (benchmarks/lending_steward)."""
+
+    z: float = 2.33
+    liquidation_days: float = 1.0
+    borrow_buffer_days: float = 7.0
+    min_gap_bps: int = 300
+    vol_floor: float = 0.05
+    stress_health_bps: int = 11_000
+    stress_share_bps: int = 1_500
+    stress_tighten_bps: int = 200
+    cap_exit_days: float = 10.0
+    kink_band_bps: int = 1_000
+    rate_gain: float = 1.0
+    sleeve_vol_budget: float = 0.03
+    min_move_bps: int = 5  # moves smaller than this (of the value) are not worth a transaction
+    loosen: bool = True  # False: LTVs, thresholds and caps never rise above governance's values
+    min_rounds: int = 8  # fewer oracle rounds than this: the collateral is left alone
+
+
+@dataclass(frozen=True)
+class Move:
+    """One parameter: its live value, the model's target, the steward's reachable value now
+    (None: it cannot move it now, `why`), and the value a proposal would set (None: the steward
+    reaches the target)."""
+
+    name: str
+    current: int
+    target: int
+    steward: int | None
+    proposal: int | None
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class StewardPlan:
+    """`batch`: (name, value) pairs for one `stewardSetBatch`, in a link-safe order;
+    `proposal`: (name, value) pairs beyond the steward's bounds, for a DAO vote; `moves`: every
+    parameter considered; `vol`: each collateral's annualised volatility."""
+
+    batch: tuple[tuple[str, int], ...]
+    proposal: tuple[tuple[str, int], ...]
+    moves: tuple[Move, ...]
+    vol: Mapping[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+# ------------------------------------------------------------------ the model
+
+
+def annual_volatility(rounds: Sequence[tuple[int, int]], floor: float) -> float:
+    """Annualised volatility of log price changes between oracle rounds (time-weighted:
+    Σ r² / Σ Δt), at least `floor`. Rounds with no positive price or no elapsed time are
+    skipped."""
+    points = [(t, p) for t, p in rounds if p > 0]
+    squares, years = 0.0, 0.0
+    for (t0, p0), (t1, p1) in zip(points, points[1:], strict=False):
+        if t1 <= t0:
+            continue
+        r = math.log(p1 / p0)
+        squares += r * r
+        years += (t1 - t0) / YEAR
+    if years <= 0:
+        return floor
+    return max(floor, math.sqrt(squares / years))
+
+
+def _liquidity_days(c: CollateralRisk) -> float:
+    if c.collateral_value <= 0:
+        return 0.0
+    if c.daily_exit <= 0:
+        return MAX_LIQUIDITY_DAYS
+    return min(MAX_LIQUIDITY_DAYS, c.collateral_value / c.daily_exit)
+
+
+def _fall(z: float, vol: float, days: float) -> float:
+    return min(0.9, z * vol * math.sqrt(max(days, 0.0) / 365.0))
+
+
+def _clamp(x: int, lo: int, hi: int) -> int:
+    return max(lo, min(hi, x))
+
+
+def recommend(
+    params: Mapping[str, ParamState],
+    collaterals: Sequence[CollateralRisk],
+    book: BookRisk,
+    s: StewardSettings,
+) -> tuple[dict[str, int], dict[str, float]]:
+    """Target values (within each parameter's [min, max], links kept) for every managed
+    parameter present in `params`, and each collateral's volatility."""
+    targets: dict[str, int] = {}
+    vols: dict[str, float] = {}
+    weak = book.stressed_share_bps(s.stress_health_bps)
+    stressed = book.bad_debt > 0 or weak > s.stress_share_bps
+    for c in collaterals:
+        if sum(1 for _, price in c.rounds if price > 0) < s.min_rounds:
+            continue  # too little price history to judge: leave its parameters alone
+        vol = annual_volatility(c.rounds, s.vol_floor)
+        vols[c.name] = vol
+        ltv_p, thr_p = params.get(LTV + c.name), params.get(THRESHOLD + c.name)
+        bonus_p = params.get(BONUS + c.name)
+        if ltv_p is not None and thr_p is not None and bonus_p is not None:
+            bonus = bonus_p.value
+            h = s.liquidation_days + _liquidity_days(c)
+            thr = int(BPS * (1.0 - _fall(s.z, vol, h)) / (1.0 + bonus / BPS))
+            ltv = int(thr * (1.0 - _fall(s.z, vol, s.borrow_buffer_days)))
+            if stressed:
+                thr, ltv = thr - s.stress_tighten_bps, ltv - s.stress_tighten_bps
+            thr_cap = BPS * BPS // (BPS + bonus)  # threshold × (1 + bonus) ≤ 100 %
+            thr = _clamp(thr, thr_p.min, min(thr_p.max, thr_cap))
+            ltv = _clamp(ltv, ltv_p.min, min(ltv_p.max, thr - s.min_gap_bps))
+            if ltv < thr:  # bounds may make the pair infeasible: then leave both alone
+                targets[THRESHOLD + c.name], targets[LTV + c.name] = thr, ltv
+        cap_p = params.get(BORROW_CAP + c.name)
+        if cap_p is not None:
+            ltv_bps = targets.get(LTV + c.name, ltv_p.value if ltv_p else 0)
+            cap = int(c.daily_exit * s.cap_exit_days * ltv_bps / BPS)
+            if c.daily_exit <= 0:
+                cap = c.debt  # gated: no new borrowing against it
+            targets[BORROW_CAP + c.name] = _clamp(max(cap, c.debt), cap_p.min, cap_p.max)
+        sleeve_p = params.get(SLEEVE_CAP + c.sleeve) if c.sleeve else None
+        if sleeve_p is not None:
+            cap_bps = int(BPS * min(1.0, s.sleeve_vol_budget / vol))
+            targets[sleeve_p.name] = _clamp(cap_bps, sleeve_p.min, sleeve_p.max)
+    if not s.loosen:  # tighten only: governance's last values are ceilings
+        for name in targets:
+            if name.startswith((LTV, THRESHOLD, BORROW_CAP, SLEEVE_CAP)):
+                targets[name] = min(targets[name], params[name].governance_value)
+    slope, kink = params.get(SLOPE1), params.get(KINK)
+    if slope is not None and kink is not None and book.cash + book.debt > 0:
+        u, k = book.utilization_bps(), kink.value
+        gap = u - k if u > k else min(0, u - (k - s.kink_band_bps))
+        if gap and k:
+            scaled = int(slope.value * (1.0 + s.rate_gain * gap / k))
+            targets[SLOPE1] = _clamp(scaled, slope.min, slope.max)
+    return targets, vols
+
+
+# ------------------------------------------------------------------ bounds and links
+
+
+def steward_reach(p: ParamState, target: int, now: int) -> tuple[int | None, str]:
+    """The value nearest `target` a `stewardSet(p, ·)` may set at `now` (the registry's
+    `_violation` rule), or None and why not."""
+    if now < p.frozen_until:
+        return None, "frozen"
+    if p.steward_step_bps == 0:
+        return None, "steward disabled"
+    if now < p.last_update + p.steward_cooldown:
+        return None, f"cooldown until {p.last_update + p.steward_cooldown}"
+    ref = p.value if p.value else p.max
+    step = ref * p.steward_step_bps // BPS
+    return _clamp(_clamp(target, p.value - step, p.value + step), p.min, p.max), ""
+
+
+def _beyond_steward(p: ParamState, target: int) -> bool:
+    """`target` lies outside the steward's bounds or step from the live value (a cooldown or a
+    freeze only delays a move; this no steward move can make)."""
+    if p.steward_step_bps == 0:
+        return target != p.value
+    ref = p.value if p.value else p.max
+    step = ref * p.steward_step_bps // BPS
+    return not (p.min <= target <= p.max and abs(target - p.value) <= step)
+
+
+def governance_reach(p: ParamState, target: int) -> int:
+    """The value nearest `target` a governance `set` may set (bounds and its step from the last
+    governance value; its cooldown is the proposal's delay)."""
+    v = _clamp(target, p.min, p.max)
+    if p.max_step_bps:
+        ref = p.governance_value if p.governance_value else p.max
+        step = ref * p.max_step_bps // BPS
+        v = _clamp(v, p.governance_value - step, p.governance_value + step)
+    return v
+
+
+LESS_THAN, PRODUCT_WITH_BONUS_AT_MOST, SUM_AT_LEAST = 1, 2, 3  # IParameterRegistry.LinkRule
+Link = tuple[int, tuple[str, ...], int]  # (rule, parameter names, bound) as `getLink` declares
+
+
+def link_violations(values: Mapping[str, int], links: Sequence[Link] = ()) -> list[str]:
+    """Each linked constraint `values` break, in one sentence each: the registry's declared
+    `links` (those whose parameters are all in `values`) and, by name, LTV < threshold and
+    threshold × (1 + bonus) ≤ 100 % of every collateral."""
+    out = []
+    for rule, names, bound in links:
+        if not all(n in values for n in names):
+            continue
+        v = [values[n] for n in names]
+        if rule == LESS_THAN and not v[0] < v[1]:
+            out.append(f"{names[0]} {v[0]} is not below {names[1]} {v[1]}")
+        elif rule == PRODUCT_WITH_BONUS_AT_MOST and v[0] * (BPS + v[1]) > bound * BPS:
+            out.append(f"{names[0]} {v[0]} × (1 + {names[1]} {v[1]}) is above {bound} bps")
+        elif rule == SUM_AT_LEAST and sum(v) < bound:
+            out.append(f"{' + '.join(names)} = {sum(v)} is below {bound}")
+    for name, ltv in values.items():
+        if not name.startswith(LTV):
+            continue
+        scope = name.removeprefix(LTV)
+        thr = values.get(THRESHOLD + scope)
+        if thr is not None and ltv >= thr:
+            out.append(f"{name} {ltv} is not below {THRESHOLD + scope} {thr}")
+    for name, thr in values.items():
+        if not name.startswith(THRESHOLD):
+            continue
+        scope = name.removeprefix(THRESHOLD)
+        bonus = values.get(BONUS + scope)
+        if bonus is not None and thr * (BPS + bonus) > BPS * BPS:
+            out.append(f"{name} {thr} × (1 + {BONUS + scope} {bonus}) is above 100%")
+    return out
+
+
+def _order(batch: Mapping[str, int], live: Mapping[str, int]) -> list[tuple[str, int]]:
+    """Link-safe order: every decrease of an LTV first, then thresholds, then the rest, then
+    increases of LTVs last."""
+
+    def rank(item: tuple[str, int]) -> tuple[int, str]:
+        name, value = item
+        if name.startswith(LTV):
+            return (0 if value < live[name] else 3, name)
+        if name.startswith(THRESHOLD):
+            return (1, name)
+        return (2, name)
+
+    return sorted(batch.items(), key=rank)
+
+
+def _prefix_violation(
+    ordered: Sequence[tuple[str, int]], live: Mapping[str, int], links: Sequence[Link]
+) -> str | None:
+    state = dict(live)
+    before = set(link_violations(state, links))
+    for name, value in ordered:
+        state[name] = value
+        new = [v for v in link_violations(state, links) if v not in before]
+        if new:
+            return new[0]
+    return None
+
+
+def plan(
+    params: Mapping[str, ParamState],
+    collaterals: Sequence[CollateralRisk],
+    book: BookRisk,
+    s: StewardSettings,
+    now: int,
+    links: Sequence[Link] = (),
+) -> StewardPlan:
+    """The steward's batch and the proposal beyond it (see the module docstring); `links`: the
+    registry's declared links, kept like the by-name ones."""
+    targets, vols = recommend(params, collaterals, book, s)
+    live = {n: p.value for n, p in params.items()}
+    notes: list[str] = []
+    moves: dict[str, Move] = {}
+    for name in sorted(targets):
+        p, target = params[name], targets[name]
+        reach, why = steward_reach(p, target, now)
+        if reach is not None and abs(reach - p.value) * BPS < s.min_move_bps * max(p.value, 1):
+            reach, why = None, "move too small" if target != p.value else "at target"
+        proposal = None
+        if _beyond_steward(p, target):  # no steward move, however long it waits, gets there
+            gov = governance_reach(p, target)
+            proposal = gov if gov != (reach if reach is not None else p.value) else None
+        moves[name] = Move(name, p.value, target, reach, proposal, why)
+
+    batch = {
+        n: m.steward for n, m in moves.items() if m.steward is not None and m.steward != m.current
+    }
+    # links: a pair the steward cannot keep linked is left out (current values are linked)
+    while True:
+        final = {**live, **batch}
+        was = link_violations(live, links)
+        broken = [v for v in link_violations(final, links) if v not in was]
+        culprit = _culprit(broken[0], batch) if broken else None
+        if culprit is None:
+            violation = _prefix_violation(_order(batch, live), live, links)
+            culprit = _culprit(violation, batch) if violation else None
+            if culprit is None:
+                break
+        notes.append(f"{culprit}: steward move left out to keep links")
+        m = moves[culprit]
+        moves[culprit] = Move(culprit, m.current, m.target, None, m.proposal, "link")
+        del batch[culprit]
+    proposal = {n: m.proposal for n, m in moves.items() if m.proposal is not None}
+    after = {**live, **batch, **proposal}
+    for v in link_violations(after, links):
+        if v not in link_violations(live, links):
+            notes.append(f"proposal dropped: {v}")
+            proposal = {}
+            break
+    return StewardPlan(
+        batch=tuple(_order(batch, live)),
+        proposal=tuple(_order(proposal, {**live, **batch})),
+        moves=tuple(moves.values()),
+        vol=vols,
+        notes=tuple(notes),
+    )
+
+
+def _culprit(violation: str, batch: Mapping[str, int]) -> str | None:
+    """The batched parameter a violation sentence names (the threshold first, then the LTV)."""
+    names = [w.strip("()") for w in violation.split() if w.strip("()") in batch]
+    thresholds = [n for n in names if n.startswith(THRESHOLD)]
+    return (thresholds or names or [None])[0]

@@ -1,0 +1,292 @@
+"""Steward pass: reads the risk inputs at one block, decides (`keepers.jobs.steward`), stores the
+rationale document under its keccak256, sends one `stewardSetBatch(keys, values, rationaleHash,
+rationaleURI)` for the moves within the steward's bounds and writes a recommendation file for
+the moves beyond them (`ape run params propose --from-recommendation FILE` drafts the proposal).
+
+Reads (`read_steward_inputs`, also used to cross-check a receipt at its block): `getParam` of
+every managed parameter; each collateral's last `rounds` oracle rounds (`getRoundData` of its
+feed), the issuer's `maxRedeem()` (its sleeve's issuer; tokens × price = the day's exit value),
+the book's positions (debt, collateral, health) and the bad debt written off so far
+(`BadDebtRealized` logs)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, fields
+
+from eth_utils import keccak, to_checksum_address
+
+from keepers.jobs.steward import StewardInputs, decide_steward
+from keepers.math import WAD, adjusted_collateral, collateral_value, health_factor
+from keepers.math.steward import (
+    BONUS,
+    BORROW_CAP,
+    KINK,
+    LTV,
+    SLEEVE_CAP,
+    SLOPE1,
+    THRESHOLD,
+    BookRisk,
+    CollateralRisk,
+    ParamState,
+)
+from keepers.reads import _erc20, _feed, read_book
+from keepers.shell.keeper import JobReport, Keeper, KeeperError
+from keepers.shell.liquidator import discover_borrowers
+from keepers.snapshot import Call
+
+__all__ = ["chain_differences", "find_steward_update", "managed_names", "read_steward_inputs",
+           "run_steward"]  # fmt: skip
+
+STEWARD_ROLE = keccak(text="STEWARD_ROLE")
+UNLIMITED_EXIT = 10**30  # asset units: an issuer without a daily limit
+BAD_DEBT_TOPIC = "0x" + keccak(text="BadDebtRealized(address,uint256)").hex()
+
+
+def managed_names(keeper: Keeper) -> list[str]:
+    """Every parameter the steward reads: per collateral its LTV, threshold, bonus (read only),
+    borrow cap and the sleeve cap of the sleeve of that name; the rate's slope1 and kink."""
+    names = [SLOPE1, KINK]
+    for c in keeper.protocol.deployment.collateral:
+        names += [LTV + c.name, THRESHOLD + c.name, BONUS + c.name, BORROW_CAP + c.name]
+        if c.name in keeper.protocol.sleeves:
+            names.append(SLEEVE_CAP + c.name)
+    return names
+
+
+def _links(keeper: Keeper, block: int) -> tuple[tuple[int, tuple[str, ...], int], ...]:
+    """The registry's live links as (rule, names, bound); none on a registry without links."""
+    registry = keeper.protocol.registry
+    if not hasattr(registry, "linkCount"):
+        return ()
+    count = keeper.multicall.read([Call(registry.linkCount)], block).results[0]
+    if not count.success:
+        return ()
+    batch = keeper.multicall.read(
+        [Call(registry.getLink, i, label=f"getLink({i})") for i in range(int(count.value))], block
+    )
+    declared = [r.value for r in batch.results if r.success and int(r.value.rule) != 0]
+    keys = sorted({bytes(k) for link in declared for k in link.keys})
+    names_r = keeper.multicall.read([Call(registry.nameOf, k) for k in keys], block).results
+    name_of = {k: str(r.value) for k, r in zip(keys, names_r, strict=True) if r.success}
+    return tuple(
+        (int(link.rule), tuple(name_of[bytes(k)] for k in link.keys), int(link.bound))
+        for link in declared
+        if all(bytes(k) in name_of for k in link.keys)
+    )
+
+
+def _params(keeper: Keeper, names: Sequence[str], block: int) -> tuple[ParamState, ...]:
+    registry = keeper.protocol.registry
+    batch = keeper.multicall.read(
+        [Call(registry.getParam, keccak(text=n), label=f"getParam({n})") for n in names], block
+    )
+    out = []
+    for name, r in zip(names, batch.results, strict=True):
+        if not r.success:  # not defined on this deployment: not managed
+            continue
+        p = r.value
+        out.append(
+            ParamState(
+                name, int(p.value), int(p.min), int(p.max), int(p.maxStepBps), int(p.cooldown),
+                int(p.governanceValue), int(p.lastGovernanceUpdate), int(p.stewardStepBps),
+                int(p.stewardCooldown), int(p.lastUpdate), int(p.frozenUntil),
+            )  # fmt: skip
+        )
+    return tuple(out)
+
+
+def _rounds(keeper: Keeper, feed: str, block: int, count: int) -> tuple[tuple[int, int], ...]:
+    aggregator = _feed(feed)
+    latest = keeper.multicall.read([Call(aggregator.latestRoundData)], block).results[0]
+    if not latest.success:
+        return ()
+    last = int(latest.value[0])
+    ids = [i for i in range(last - count + 1, last + 1) if i > 0]
+    batch = keeper.multicall.read([Call(aggregator.getRoundData, i) for i in ids], block)
+    rounds = [(int(r.value[3]), int(r.value[1])) for r in batch.results if r.success]
+    return tuple(sorted(rounds))
+
+
+def _bad_debt(keeper: Keeper, block: int) -> int:
+    book = keeper.protocol.lending
+    logs = keeper.web3.eth.get_logs(
+        {"address": book.address, "topics": [BAD_DEBT_TOPIC],
+         "fromBlock": keeper.protocol.block, "toBlock": block}  # fmt: skip
+    )
+    return sum(int.from_bytes(bytes(log["data"])[-32:], "big") for log in logs)
+
+
+def read_steward_inputs(keeper: Keeper, block: int | str = "latest") -> StewardInputs:
+    """Everything the steward decides from, read at `block`."""
+    protocol = keeper.protocol
+    if protocol.lending is None:
+        raise KeeperError("the steward manages the lending book: this deployment has none")
+    cfg = keeper.settings.steward
+    head = keeper.multicall.read([], block)
+    at = head.block
+    links = _links(keeper, at)
+    names = managed_names(keeper)
+    names += sorted({n for _, link_names, _ in links for n in link_names} - set(names))
+    params = _params(keeper, names, at)
+    borrowers = discover_borrowers(keeper, at)
+    book = read_book(keeper.multicall, protocol, borrowers, keeper.asset, at)
+    decimals = book.asset_decimals
+    value_of: dict[str, int] = {}
+    debt_of: dict[str, int] = {}
+    health = []
+    for b in book.borrowers:
+        pos = b.position
+        if pos.debt == 0:
+            continue
+        hf = health_factor(pos)
+        health.append((pos.debt, min(hf * 10_000 // WAD, 10**9)))
+        adjusted = adjusted_collateral(pos.held, decimals)
+        for h in pos.held:
+            t = h.token.lower()
+            value_of[t] = value_of.get(t, 0) + h.value(decimals)
+            share = h.value(decimals) * h.threshold_bps
+            debt_of[t] = debt_of.get(t, 0) + (pos.debt * share // adjusted if adjusted else 0)
+    collaterals = []
+    for c in protocol.deployment.collateral:
+        token = to_checksum_address(c.token)
+        rounds = _rounds(keeper, c.feed, at, cfg.rounds)
+        sleeve = protocol.sleeves.get(c.name)
+        exit_value = _daily_exit(keeper, c.name, token, decimals, at)
+        collaterals.append(
+            CollateralRisk(
+                c.name, rounds, value_of.get(token.lower(), 0), debt_of.get(token.lower(), 0),
+                exit_value, c.name if sleeve is not None else None,
+            )  # fmt: skip
+        )
+    risk = BookRisk(int(book.cash), int(book.debt), _bad_debt(keeper, at), tuple(sorted(health)))
+    return StewardInputs(at, head.timestamp, params, tuple(collaterals), risk, links)
+
+
+def _daily_exit(keeper: Keeper, name: str, token: str, decimals: int, at: int) -> int:
+    """Asset value the issuer redeems today (its `maxRedeem()` at the router's price, 0 when it
+    is frozen or today's limit is used; `UNLIMITED_EXIT` without a limit); no issuer known: the
+    configured `default_daily_exit`."""
+    entry = next((s for s in keeper.protocol.deployment.sleeves if s.name == name), None)
+    if entry is None or not entry.issuer:
+        return keeper.settings.steward.default_daily_exit
+    from ape import project
+
+    issuer = project.MockIssuer.at(to_checksum_address(entry.issuer))  # IRWAIssuer's ABI
+    erc20 = _erc20(token)
+    batch = keeper.multicall.read(
+        [Call(issuer.maxRedeem), Call(erc20.decimals),
+         Call(keeper.protocol.router.tryPrice, token)],  # fmt: skip
+        at,
+    )
+    redeem, token_decimals, price = (r.value if r.success else None for r in batch.results)
+    if redeem is None or price is None or token_decimals is None:
+        return 0
+    if int(redeem) >= 2**128:  # no daily limit
+        return UNLIMITED_EXIT
+    return collateral_value(int(redeem), int(price[0]), int(token_decimals), decimals)
+
+
+def chain_differences(recorded: StewardInputs, read: StewardInputs) -> list[str]:
+    """Each input the receipt records that the node, read at its block, disagrees with."""
+    out = []
+    for f in fields(StewardInputs):
+        a, b = getattr(recorded, f.name), getattr(read, f.name)
+        if a == b:
+            continue
+        if f.name in ("params", "collaterals"):
+            mine = {x.name: x for x in a}
+            theirs = {x.name: x for x in b}
+            for name in sorted(set(mine) | set(theirs)):
+                if mine.get(name) != theirs.get(name):
+                    x, y = mine.get(name), theirs.get(name)
+                    keys = [k for k in asdict(x or y) if x is None or y is None
+                            or getattr(x, k) != getattr(y, k)]  # fmt: skip
+                    out.append(f"inputs.{f.name}.{name}: {', '.join(keys)} differ")
+        else:
+            out.append(f"inputs.{f.name}: the receipt has {a!r:.80}, the node {b!r:.80}")
+    return out
+
+
+def run_steward(keeper: Keeper) -> JobReport:
+    protocol = keeper.protocol
+    cfg = keeper.settings.steward
+    if keeper.address is not None and not protocol.registry.hasRole(STEWARD_ROLE, keeper.address):
+        raise KeeperError(
+            f"{keeper.address} does not hold STEWARD_ROLE on the registry: nothing sent"
+        )
+    inputs = read_steward_inputs(keeper)
+    report = JobReport("steward", inputs.block, inputs.timestamp, keeper.dry_run)
+    decision = decide_steward(inputs, cfg.model(), cfg.uri_base)
+    digest = keeper.store.put_rationale(decision.document)
+    if cfg.rationale_dir is not None:
+        cfg.rationale_dir.mkdir(parents=True, exist_ok=True)
+        (cfg.rationale_dir / f"{digest}.json").write_bytes(decision.document)
+    for name, v in sorted(decision.plan.vol.items()):
+        report.notes.append(f"{name}: volatility {v:.1%}/yr")
+    report.notes += list(decision.plan.notes)
+    for m in decision.plan.moves:
+        if m.steward is None and m.proposal is None and m.why not in ("", "at target"):
+            report.skipped.append(f"{m.name}: {m.why}")
+    if decision.recommendation is not None:
+        path = cfg.recommendation_dir / f"steward-{inputs.block}.json"
+        if not keeper.dry_run:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(decision.recommendation, indent=2, sort_keys=True) + "\n")
+        values = ", ".join(f"{n}={v}" for n, v in decision.plan.proposal)
+        where = "(dry run: not written)" if keeper.dry_run else str(path)
+        report.notes.append(f"beyond the steward's bounds: {values}; recommendation {where}")
+    if decision.call is None:
+        report.skipped.append("stewardSetBatch: nothing within the steward's bounds to move now")
+        return report
+    pairs = zip(decision.call.names, decision.call.values, strict=True)
+    moved = ", ".join(f"{n}={v}" for n, v in pairs)
+    report.notes.append(f"steward batch {moved}; rationale {digest}")
+    keys, values, _, _ = decision.call.args()
+    if hasattr(protocol.registry, "checkBatch"):  # the registry's own verdict, before sending
+        ok, reason, key, _link = protocol.registry.checkBatch(keys, values, True)
+        if not ok:
+            name = next((n for n in decision.call.names if keccak(text=n) == bytes(key)), "?")
+            report.skipped.append(
+                f"stewardSetBatch: the registry's checkBatch refuses it ({_selector_name(reason)} "
+                f"at {name}): nothing sent"
+            )
+            return report
+    keeper.act(
+        report, protocol.registry, "stewardSetBatch", *decision.call.args(),
+        action_id=f"steward:{digest}",
+    )  # fmt: skip
+    return report
+
+
+def _selector_name(selector: bytes) -> str:
+    from ape import project
+
+    for error in project.ParameterRegistry.contract_type.errors:
+        if keccak(text=error.selector)[:4] == bytes(selector):
+            return error.name
+    return "0x" + bytes(selector).hex()
+
+
+STEWARD_UPDATE_TOPIC = "0x" + keccak(text="StewardUpdate(bytes32,string,bytes32[],uint256[])").hex()
+
+
+def find_steward_update(
+    keeper: Keeper, digest: str
+) -> tuple[int, str, str, list[bytes], list[int]] | None:
+    """(block, tx hash, URI, keys, values) of the registry's `StewardUpdate` with rationale hash
+    `digest` (the first one), or None."""
+    from eth_abi import decode
+
+    logs = keeper.web3.eth.get_logs(
+        {"address": keeper.protocol.registry.address, "fromBlock": keeper.protocol.block,
+         "toBlock": "latest", "topics": [STEWARD_UPDATE_TOPIC, digest]}  # fmt: skip
+    )
+    if not logs:
+        return None
+    log = logs[0]
+    uri, keys, values = decode(["string", "bytes32[]", "uint256[]"], bytes(log["data"]))
+    tx = log["transactionHash"]
+    tx_hex = tx if isinstance(tx, str) else "0x" + bytes(tx).hex()
+    return int(log["blockNumber"]), tx_hex, uri, [bytes(k) for k in keys], [int(v) for v in values]
