@@ -38,6 +38,14 @@ def params(registry, deployer):
     return LTV, CAP
 
 
+def steward_ready(registry, chain) -> int:
+    """The next transaction runs once the steward may move both parameters (defined in two
+    blocks, maybe a second apart)."""
+    ready = max(registry.getParam(k).lastUpdate for k in (LTV, CAP)) + 3 * DAY
+    chain.pending_timestamp = ready
+    return ready
+
+
 def values(registry, *keys):
     return [registry.get(k) for k in keys]
 
@@ -45,7 +53,7 @@ def values(registry, *keys):
 def test_steward_batch_applies_every_entry_and_emits_its_rationale(
     registry, steward, chain, params
 ):
-    chain.pending_timestamp = registry.getParam(LTV).lastUpdate + 3 * DAY
+    steward_ready(registry, chain)
     receipt = registry.stewardSetBatch([LTV, CAP], [1_020, 4_900], RATIONALE, URI, sender=steward)
 
     assert values(registry, LTV, CAP) == [1_020, 4_900]
@@ -76,7 +84,7 @@ def test_a_batch_cannot_walk_a_parameter_in_several_steps(registry, deployer, pa
 
 
 def test_steps_are_measured_from_the_values_before_the_batch(registry, steward, chain, params):
-    chain.pending_timestamp = registry.getParam(LTV).lastUpdate + 3 * DAY
+    steward_ready(registry, chain)
     # 2 % of 1000 is 20: 1 021 is one too many, whatever else the batch holds
     with ape.reverts(
         registry.StepTooLarge, key=LTV, oldValue=1_000, newValue=1_021, maxStepBps=200
@@ -86,8 +94,7 @@ def test_steps_are_measured_from_the_values_before_the_batch(registry, steward, 
 
 
 def test_a_second_steward_batch_waits_for_the_cooldown(registry, steward, chain, params):
-    start = registry.getParam(LTV).lastUpdate + 3 * DAY
-    chain.pending_timestamp = start
+    start = steward_ready(registry, chain)
     registry.stewardSetBatch([LTV], [1_020], RATIONALE, URI, sender=steward)
     with ape.reverts(registry.Cooldown, key=LTV, readyAt=start + 3 * DAY):
         registry.stewardSetBatch([LTV], [1_040], RATIONALE, URI, sender=steward)
