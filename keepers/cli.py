@@ -81,8 +81,9 @@ def connected(network: str) -> Iterator[None]:
         context.__exit__(None, None, None)
 
 
-def _open(ctx: click.Context) -> Any:
-    """The keeper of this invocation (connected, reconciled, logging and metrics set up)."""
+def _open(ctx: click.Context, serve_metrics: bool = False) -> Any:
+    """The keeper of this invocation (connected, reconciled, logging set up; metrics served only
+    when `serve_metrics`: `once` acts, the views do not and leave the port to the keeper)."""
     from keepers.logs import configure_logging
     from keepers.runtime import StartupError, open_keeper
 
@@ -90,7 +91,7 @@ def _open(ctx: click.Context) -> Any:
     verbose = ctx.obj["verbose"] or settings.log_json
     configure_logging(settings.log_json, logging.INFO if verbose else logging.WARNING)
     try:
-        return open_keeper(settings)
+        return open_keeper(settings, serve_metrics=serve_metrics)
     except StartupError as err:
         raise Fail(str(err)) from None
     except Exception as err:  # noqa: BLE001 - a node error while opening (reads, reconcile)
@@ -206,7 +207,7 @@ def once(ctx: click.Context, jobs: tuple[str, ...], show_skips: int) -> None:
 
     console = make_console()
     with connected(ctx.obj["network"]):
-        keeper = _open(ctx)
+        keeper = _open(ctx, serve_metrics=True)
         reports = []
         failed_passes = []
         for job in jobs:

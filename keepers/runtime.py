@@ -63,9 +63,12 @@ def open_store(settings: KeeperSettings, protocol: Protocol, address: str | None
         raise StartupError(f"keeper state: {err}") from None
 
 
-def open_keeper(settings: KeeperSettings, reconcile: bool = True) -> Keeper:
+def open_keeper(
+    settings: KeeperSettings, reconcile: bool = True, serve_metrics: bool = True
+) -> Keeper:
     """A keeper on the connected network, per `settings` (account, manifest, state folder),
-    serving Prometheus metrics on `settings.metrics_port` when set."""
+    serving Prometheus metrics on `settings.metrics_port` when set and `serve_metrics` (views
+    such as `status` do not: the running keeper with the same file already holds the port)."""
     try:
         protocol = Protocol.load(settings.manifest)
     except ProtocolError as err:
@@ -79,7 +82,7 @@ def open_keeper(settings: KeeperSettings, reconcile: bool = True) -> Keeper:
     address = str(account.address) if account is not None else None
     store = open_store(settings, protocol, address)
     observe = None
-    if settings.metrics_port is not None:
+    if settings.metrics_port is not None and serve_metrics:
         from keepers.metrics import Metrics
 
         metrics = Metrics()

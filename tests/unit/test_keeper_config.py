@@ -100,3 +100,14 @@ def test_an_environment_variable_naming_no_setting_is_refused(monkeypatch, varia
 def test_the_bots_config_file_variable_is_not_a_setting(monkeypatch, tmp_path):
     monkeypatch.setenv("BALLAST_KEEPER_CONFIG", str(write(tmp_path, "native_price: 2000\n")))
     assert load_settings().native_price == 3_000.0  # read by the Silverback bot, not here
+
+
+def test_the_shipped_example_config_loads_as_the_readme_says(monkeypatch):
+    """keeper.example.yaml is what operators copy: it must stay a valid settings file."""
+    for key in [k for k in __import__("os").environ if k.startswith("BALLAST_KEEPER_")]:
+        monkeypatch.delenv(key)
+    example = Path(__file__).resolve().parents[2] / "keeper.example.yaml"
+    s = load_settings(example)
+    assert s.account == "keeper" and s.metrics_port == 9464
+    assert s.liquidator.min_profit == 5_000_000 and s.shard.count == 1
+    assert s.jobs == ("liquidator", "evaluator", "settler", "sentinel", "rebalancer")
