@@ -70,6 +70,14 @@ def key_of(name: str) -> bytes:
     return keccak(text=name)
 
 
+AMOUNTS = ("vault.depositCap", "agent.minStake", "lend.minDebt")
+
+
+def is_amount(name: str) -> bool:
+    """Parameters measured in the vault's asset (shown and entered in its whole units)."""
+    return name in AMOUNTS or name.startswith("lend.borrowCap.")
+
+
 def is_duration(name: str) -> bool:
     """Parameters measured in seconds (shown as durations)."""
     return name.endswith(("Cooldown", "Staleness", "Delay", "Period", "Window", "Wait"))

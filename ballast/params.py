@@ -9,12 +9,30 @@ proposal by `explain_link`, which names both parameters.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from eth_utils import function_signature_to_4byte_selector
 
 from ballast import parameters
+from ballast.agent import InputError as AmountError
+from ballast.agent import Units, parse_amount
+
+# The asset's units for amount parameters (parameters.is_amount): shown and parsed in whole
+# units with the symbol while set (`amounts_in`); base units (plain integers) when not.
+_AMOUNT_UNITS: ContextVar[Units | None] = ContextVar("amount_units", default=None)
+
+
+@contextmanager
+def amounts_in(units: Units | None) -> Iterator[None]:
+    """Show and parse amount parameters in `units` (None: base units) for the duration."""
+    token = _AMOUNT_UNITS.set(units)
+    try:
+        yield
+    finally:
+        _AMOUNT_UNITS.reset(token)
 
 SELECTORS: dict[bytes, str] = {
     function_signature_to_4byte_selector(sig): sig.split("(")[0]
@@ -139,7 +157,16 @@ def explain_links(links: list[LinkView], values: Mapping[str, int]) -> list[str]
 
 
 def parse_value(name: str, text: str) -> int:
-    """A proposed value: an integer (``_`` allowed), or a duration for time parameters."""
+    """A proposed value: an integer (``_`` allowed), a duration for time parameters, or an amount
+    in the asset's whole units ("20000", "12.5") for amount parameters while `amounts_in` is set."""
+    units = _AMOUNT_UNITS.get()
+    if units is not None and parameters.is_amount(name):
+        if text.strip().replace("_", "").replace(",", "") in ("0", "0.0"):
+            return 0
+        try:
+            return parse_amount(text, units.decimals, units.symbol)
+        except AmountError as err:
+            raise InputError(f"{name}: {err}") from None
     cleaned = text.replace("_", "").strip()
     if cleaned.isdigit():
         return int(cleaned)
@@ -175,9 +202,13 @@ def parse_changes(pairs: tuple[str, ...]) -> list[tuple[str, str]]:
 
 
 def show_value(name: str, value: int) -> str:
-    """A value as users think of it: durations as 3d/12h, others with thousands separators."""
+    """A value as users think of it: durations as 3d/12h, amounts in the asset's whole units
+    with its symbol (while `amounts_in` is set), others with thousands separators."""
     if parameters.is_duration(name):
         return parameters.format_duration(value)
+    units = _AMOUNT_UNITS.get()
+    if units is not None and parameters.is_amount(name):
+        return units(value)
     return f"{value:,}"
 
 

@@ -28,6 +28,7 @@ from ape.exceptions import ContractLogicError
 from eth_utils import keccak
 from rich.table import Table
 
+from ballast import agent as A
 from ballast import params as P
 from ballast.cli import NodeCommand, account_option, make_console, manifest_option
 from ballast.deployment import ManifestError, load_for_chain, manifest_path
@@ -40,7 +41,7 @@ MAX_ADVANCE = 365 * 86_400  # `advance` moves local time by at most a year per c
 class System:
     """The governance contracts of one deployment."""
 
-    def __init__(self, ecosystem, network, manifest_file: Path | None):
+    def __init__(self, ecosystem, network, manifest_file: Path | None, base_units: bool = False):
         path = manifest_file or manifest_path(ecosystem.name, network.name)
         try:
             deployment = load_for_chain(path, chain.chain_id)
@@ -55,6 +56,10 @@ class System:
         except KeyError as err:
             raise click.ClickException(f"{path} has no {err.args[0]}: redeploy") from None
         self.deployment = deployment
+        # amount parameters (vault.depositCap, agent.minStake, lend.*) in the asset's whole units
+        if not base_units and (asset := deployment.tokens.get("asset")):
+            token = project.MockStablecoin.at(asset)  # ERC-20 views only
+            P._AMOUNT_UNITS.set(A.Units(token.decimals(), token.symbol()))
 
     def param(self, name: str) -> P.ParamView | None:
         key = key_of(name)
@@ -144,11 +149,19 @@ def cli():
     """Read the parameter registry and change it through the DAO."""
 
 
+base_units_option = click.option(
+    "--base-units", is_flag=True,
+    help="Amounts (vault.depositCap, agent.minStake, lend.borrowCap.*, lend.minDebt) in the "
+    "asset's base units instead of whole units.",
+)  # fmt: skip
+
+
 @cli.command(cls=NodeCommand)
 @manifest_option
-def show(ecosystem, network, manifest_file):
+@base_units_option
+def show(ecosystem, network, manifest_file, base_units):
     """Every parameter: value, bounds, steps, cooldowns, last update, freeze and its expiry."""
-    system = System(ecosystem, network, manifest_file)
+    system = System(ecosystem, network, manifest_file, base_units)
     table = Table(title="Ballast parameters")
     for column in (
         "name",
@@ -194,9 +207,10 @@ def show(ecosystem, network, manifest_file):
 @cli.command(cls=NodeCommand)
 @manifest_option
 @click.argument("changes", nargs=-1, required=True, metavar="NAME VALUE [NAME VALUE]...")
-def check(ecosystem, network, manifest_file, changes):
+@base_units_option
+def check(ecosystem, network, manifest_file, changes, base_units):
     """Would a proposal of these changes pass the registry? Sends nothing."""
-    system = System(ecosystem, network, manifest_file)
+    system = System(ecosystem, network, manifest_file, base_units)
     try:
         parsed = [(name, P.parse_value(name, text)) for name, text in P.parse_changes(changes)]
     except P.InputError as err:
@@ -217,12 +231,14 @@ def check(ecosystem, network, manifest_file, changes):
               help="A steward recommendation file: its values, its rationale as description.")
 @click.option("--max-age", default="3d", show_default=True,
               help="With --from-recommendation: refuse a file older than this.")
+@base_units_option
 def propose(
     ecosystem, network, manifest_file, account, changes, description, self_delegate,
-    recommendation, max_age,
+    recommendation, max_age, base_units,
 ):  # fmt: skip
-    """Propose one batch of parameter changes (pre-checked against the registry)."""
-    system = System(ecosystem, network, manifest_file)
+    """Propose one batch of parameter changes (pre-checked against the registry). Amounts are in
+    the asset's whole units (20000 = 20,000 USDC), unless --base-units."""
+    system = System(ecosystem, network, manifest_file, base_units)
     if recommendation is not None:
         if changes:
             raise click.ClickException("give either NAME VALUE pairs or --from-recommendation")

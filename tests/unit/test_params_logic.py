@@ -143,3 +143,25 @@ def test_durations_round_trip(seconds):
 )  # fmt: skip
 def test_known_parameter_names(name, known):
     assert parameters.is_known(name) is known
+
+
+def test_amount_parameters_in_the_assets_whole_units():
+    """vault.depositCap, agent.minStake, lend.borrowCap.*, lend.minDebt: entered and shown in
+    whole units with the symbol while the asset's units are known; other parameters unchanged."""
+    from ballast.agent import Units
+    from ballast.params import amounts_in, parse_value, show_value
+
+    usdc = Units(6, "mUSDC")
+    with amounts_in(usdc):
+        assert parse_value("agent.minStake", "20000") == 20_000 * 10**6
+        assert parse_value("lend.borrowCap.gold", "1_500_000.5") == 1_500_000_500_000
+        assert parse_value("lend.minDebt", "0") == 0
+        assert show_value("vault.depositCap", 10_000_000 * 10**6) == "10,000,000 mUSDC"
+        assert parse_value("vault.idleBufferBps", "600") == 600  # not an amount
+        assert show_value("agent.vetoWindow", 3 * 86_400) == "3d"
+        with pytest.raises(InputError, match="agent.minStake: 1.0000001: the asset has 6 decimals"):
+            parse_value("agent.minStake", "1.0000001")
+        with pytest.raises(InputError, match="agent.minStake: the amount must be positive, not -5"):
+            parse_value("agent.minStake", "-5")
+    assert parse_value("agent.minStake", "20000") == 20_000  # --base-units: plain integers
+    assert show_value("vault.depositCap", 10**13) == "10,000,000,000,000"
