@@ -251,11 +251,12 @@ class KeeperStrategy:
     vault: Vault
     config: RebalancerConfig = field(default_factory=RebalancerConfig)
     name: str = "strategy"
+    override: StrategyParams | None = None  # model selection (select.py): replaces the settings' params
     skipped: dict[str, int] = field(default_factory=dict)  # NoAction codes, and "futile"
     acted: dict[str, int] = field(default_factory=dict)  # "benefit", "forced", "risk-off"
 
     def __post_init__(self) -> None:
-        self.params = rebalancer_params(self.config)
+        self.params = self.override or rebalancer_params(self.config)
         # returnIndex readings as the chain holds them (WAD integers), one per day.
         self._index = {n: tuple(round(v * WAD) for v in self.path.nav[n]) for n in SLEEVES}
         self._stamps = tuple(T0 + d * DAY_SECONDS for d in range(self.path.length))
