@@ -53,8 +53,8 @@ def candidate(
 
 
 def _grid() -> dict[str, StrategyParams]:
-    out = {f"ewma/ra{ra:g}": candidate("ewma", ra) for ra in (300.0, 30.0)}
-    for ra in (300.0, 30.0, 10.0, 3.0):
+    out = {"ewma/ra300": candidate("ewma", 300.0)}  # the previous default
+    for ra in (300.0, 30.0, 10.0):
         for hazard in (0.0, 2.0):
             for exit_ in (0, 1):
                 out[f"robust/ra{ra:g}/hz{hazard:g}/exit{exit_}"] = candidate(
@@ -147,7 +147,7 @@ def select(paths: int, seed: int, jobs: int, names: Sequence[str] | None = None)
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.backtest.select")
-    parser.add_argument("--paths-per-family", type=int, default=6)
+    parser.add_argument("--paths-per-family", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--candidate", action="append", default=[], help="only these")

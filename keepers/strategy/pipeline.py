@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -142,7 +143,12 @@ def supply_response(
     return tuple(out)
 
 
-def decide(inputs: StrategyInputs, params: StrategyParams) -> Decision | NoAction:
+Adjust = Callable[[StrategyInputs, tuple[SleeveForecast, ...]], tuple[SleeveForecast, ...]]
+
+
+def decide(
+    inputs: StrategyInputs, params: StrategyParams, adjust: Adjust | None = None
+) -> Decision | NoAction:
     """The agent's decision for `inputs` under `params`; deterministic (same inputs, same bytes).
 
     1. Forecast each sleeve (`forecast_sleeve`).
@@ -160,6 +166,8 @@ def decide(inputs: StrategyInputs, params: StrategyParams) -> Decision | NoActio
     forecasts = tuple(
         forecast_sleeve(s.name, s.history, s.lending, params.forecast) for s in inputs.sleeves
     )
+    if adjust is not None:  # a learned model's view of the returns (keepers.strategy.learned)
+        forecasts = adjust(inputs, forecasts)
     signals = tuple(
         assess_risk(
             f.name, f.short_volatility, f.long_volatility, s.oracle_deviation_bps, params.risk

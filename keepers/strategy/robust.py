@@ -4,8 +4,8 @@ regime change; a markdown that stays is a credit loss.
 From a sleeve's `returnIndex` history (log levels `y`, per-period returns `r` over lengths `dt`):
 
 1. Jumps. A period whose rate departs from the median rate by more than `jump_mads` robust
-   standard deviations (1.4826 · MAD of the standardised returns `r/√dt`) is a jump: its return
-   is clipped to that band and the excess (`jump`) kept apart. A one-day bad print is a jump
+   standard deviations (1.4826 · MAD of the standardised returns `r/√dt`; at least `min_jump`)
+   is a jump: the period keeps the median return and the rest (`jump`) is kept apart. A one-day bad print is a jump
    down then one up; a mark that recovers within days is a jump down, later one up.
 2. Trend (the sleeve's accrual as its own path states it): the least-squares slope of the
    jump-free level (`y` less the running sum of jumps) over the last `trend_window_seconds`,
@@ -13,10 +13,12 @@ From a sleeve's `returnIndex` history (log levels `y`, per-period returns `r` ov
    slope; it does not in the endpoint-to-endpoint mean an EWMA of returns is.
 3. Volatility, noise-corrected: with iid measurement noise `ν` on the level, clipped returns have
    `γ0 = σ²·dt + 2ν²` and lag-one autocovariance `γ1 = -ν²`, so `σ² = (γ0 + 2γ1) / dt` (EWMA
-   weights; floored at 0). `raw_volatility` is `√(γ0/dt)` (noise included), what the risk rule
+   weights with the longer `vol_half_life_seconds`: the correction needs many periods to
+   average; floored at 0). `raw_volatility` is `√(γ0/dt)` (noise included), what the risk rule
    compares short against long: the noise is in both and cancels in their ratio.
 4. Credit. Jumps net of their reversals: a drop counts as a loss once it has stood for
-   `confirm_seconds` without the jumps after it taking it back (`unreversed`); `loss_rate` is
+   `confirm_seconds` without the jumps after it taking it back, and is not itself taking back an
+   upward jump of the `recent_seconds` before it (`unreversed_losses`); `loss_rate` is
    those losses per year over the history, weighted by age with `credit_half_life_seconds`;
    `displacement` is the unreversed drop of the last `recent_seconds` (defaults come in waves).
 
@@ -44,6 +46,7 @@ class RobustParams:
 
     half_life_seconds: int = 30 * DAY
     short_half_life_seconds: int = 2 * DAY
+    vol_half_life_seconds: int = 90 * DAY
     trend_window_seconds: int = 90 * DAY
     jump_mads: float = 5.0
     min_jump: float = 0.004
@@ -54,7 +57,8 @@ class RobustParams:
     def __post_init__(self) -> None:
         if not 0 < self.short_half_life_seconds <= self.half_life_seconds:
             raise ValueError("need 0 < short half-life <= half-life")
-        if self.trend_window_seconds <= 0 or self.credit_half_life_seconds <= 0:
+        if min(self.trend_window_seconds, self.credit_half_life_seconds,
+               self.vol_half_life_seconds) <= 0:  # fmt: skip
             raise ValueError("windows and half-lives must be positive")
         if self.jump_mads <= 0 or self.min_jump < 0:
             raise ValueError("the jump threshold must be positive")
@@ -88,25 +92,32 @@ class RobustEstimate:
 
 
 def split_jumps(r: np.ndarray, dt: np.ndarray, params: RobustParams) -> tuple[np.ndarray, np.ndarray]:
-    """`(clipped, jump)` with `r = clipped + jump`: returns beyond the robust band are clipped."""
+    """`(clipped, jump)` with `r = clipped + jump`: a return beyond the robust band is a jump; its
+    period keeps the median return (`clipped`), the rest of it is the `jump`."""
     z = r / np.sqrt(dt)
     centre = float(np.median(z))
     scale = MAD_TO_SD * float(np.median(np.abs(z - centre)))
     band = np.maximum(params.jump_mads * scale, params.min_jump / np.sqrt(dt))
     beyond = np.abs(z - centre) > band
-    jump = np.where(beyond, r - (centre + np.sign(z - centre) * band) * np.sqrt(dt), 0.0)
+    jump = np.where(beyond, r - centre * np.sqrt(dt), 0.0)
     return r - jump, jump
 
 
-def unreversed_losses(jump: np.ndarray, ends: np.ndarray, now: float, confirm: float) -> np.ndarray:
-    """Per period, the part of its downward jump not taken back by the later jumps, counted once
-    it is `confirm` seconds old (0 for upward jumps and for drops still being confirmed)."""
+def unreversed_losses(
+    jump: np.ndarray, ends: np.ndarray, now: float, confirm: float, window: float,
+    floor: float = 0.0,
+) -> np.ndarray:
+    """Per period, the part of its downward jump that is neither taken back by the later jumps
+    nor itself taking back an upward jump of the `window` before it (a mark up, then back),
+    counted once it is `confirm` seconds old (0 for upward jumps and unconfirmed drops)."""
     out = np.zeros_like(jump)
     for i in np.flatnonzero(jump < 0):
         if now - ends[i] < confirm:
             continue
-        later = float(np.sum(jump[i + 1 :]))
-        out[i] = max(-jump[i] - max(later, 0.0), 0.0)
+        later = max(float(np.sum(jump[i + 1 :])), 0.0)
+        before = max(float(np.sum(jump[:i][ends[:i] > ends[i] - window])), 0.0)
+        loss = -jump[i] - later - before
+        out[i] = loss if loss > floor else 0.0  # a reversal matched to within `floor` is one
     return out
 
 
@@ -148,12 +159,14 @@ def robust_estimate(
     denom = float(np.dot(tw, (t - tm) ** 2))
     rate = float(np.dot(tw, (t - tm) * (lv - lm)) / denom) if denom > 0 else 0.0
     # Volatility: long (noise-corrected and raw) and short (raw).
-    w_long = _weights(ends, params.half_life_seconds)
-    raw_long, corrected = _variances(clipped, dt, rate, w_long)
+    raw_long, _ = _variances(clipped, dt, rate, _weights(ends, params.half_life_seconds))
+    raw_slow, corrected = _variances(clipped, dt, rate, _weights(ends, params.vol_half_life_seconds))
     raw_short, _ = _variances(clipped, dt, rate, _weights(ends, params.short_half_life_seconds))
-    noise2 = max((raw_long - max(corrected, 0.0)) * float(np.median(dt)) / 2.0, 0.0)
+    noise2 = max((raw_slow - max(corrected, 0.0)) * float(np.median(dt)) / 2.0, 0.0)
     # Credit: unreversed drops, their rate over the history, and the recent ones.
-    losses = unreversed_losses(jump, ends, now, params.confirm_seconds)
+    losses = unreversed_losses(
+        jump, ends, now, params.confirm_seconds, params.recent_seconds, params.min_jump
+    )
     cw = _weights(ends, params.credit_half_life_seconds)
     loss_rate = float(np.dot(cw, losses) / np.dot(cw, dt))
     recent = ends >= now - params.recent_seconds
