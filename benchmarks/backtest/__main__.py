@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from benchmarks.backtest.baselines import BASELINES, STATIC_TARGET
 from benchmarks.backtest.generate import MarketPath, ScenarioError, load
+from benchmarks.backtest.keeper import KeeperStrategy
 from benchmarks.backtest.metrics import (
     RISK_FREE,
     STRATEGY,
@@ -33,7 +34,6 @@ from benchmarks.backtest.metrics import (
     path_metrics,
 )
 from benchmarks.backtest.simulate import (
-    KeeperStrategy,
     PathRun,
     default_gas,
     local_vault,

@@ -54,7 +54,7 @@ def candidate(
 
 def _grid() -> dict[str, StrategyParams]:
     out = {"ewma/ra300": candidate("ewma", 300.0)}  # the previous default
-    for ra in (300.0, 30.0, 10.0):
+    for ra in (300.0, 30.0):
         for hazard in (0.0, 2.0):
             for exit_ in (0, 1):
                 out[f"robust/ra{ra:g}/hz{hazard:g}/exit{exit_}"] = candidate(

@@ -1,10 +1,11 @@
 """`python -m benchmarks.backtest.train`: train the learned strategy's model
-(`keepers.strategy.model`, run by `keepers.strategy.learned`) on the TRAIN families only, reproducibly.
+(`keepers.strategy.model`, run by `keepers.strategy.learned`) on the TRAIN families only,
+reproducibly.
 
 For each train family, `--paths-per-family` paths (seed `--seed`), every `--every` simulated days
 `k` (while `k + horizon` is on the path), each sleeve gives one sample: the features
 `learned.features` computes from what the keeper would read on day `k` (the same snapshot the
-backtest builds, `simulate.KeeperStrategy.snapshot`, its statistical forecasts with the
+backtest builds, `keeper.KeeperStrategy.snapshot`, its statistical forecasts with the
 selected settings) and the target, the sleeve's realised log return over the next
 `--horizon-days` as an annual rate (clipped to ±`CLIP`). A ridge regression on standardised
 features is fitted; its penalty is chosen among `ALPHAS` by K-fold cross-validation grouped by
@@ -30,7 +31,8 @@ import numpy as np
 
 from benchmarks.backtest.families import generate_family, split
 from benchmarks.backtest.generate import SLEEVES
-from benchmarks.backtest.simulate import KeeperStrategy, View, default_gas, local_vault
+from benchmarks.backtest.keeper import KeeperStrategy
+from benchmarks.backtest.simulate import View, default_gas, local_vault
 from keepers.jobs.rebalancer import strategy_inputs
 from keepers.strategy.forecast import forecast_sleeve
 from keepers.strategy.model import FEATURES, FORMAT, MODEL, params_for
@@ -58,8 +60,15 @@ def winner_settings(selection: Path) -> dict[str, Any]:
     }
 
 
-def samples(paths: int, seed: int, days: int, horizon: int, every: int,
-            settings: dict[str, Any], families: Sequence[str]) -> tuple[np.ndarray, ...]:  # fmt: skip
+def samples(
+    paths: int,
+    seed: int,
+    days: int,
+    horizon: int,
+    every: int,
+    settings: dict[str, Any],
+    families: Sequence[str],
+) -> tuple[np.ndarray, ...]:
     """`(X, y, group)`: feature rows, targets, and the path each row came from."""
     vault = local_vault()
     gas = default_gas(vault)
@@ -74,7 +83,9 @@ def samples(paths: int, seed: int, days: int, horizon: int, every: int,
                 view = View(path, k, vault, zero, vault.deposit, market, None)
                 inputs = strategy_inputs(keeper.snapshot(view))
                 fp = params.forecast
-                fc = tuple(forecast_sleeve(s.name, s.history, s.lending, fp) for s in inputs.sleeves)
+                fc = tuple(
+                    forecast_sleeve(s.name, s.history, s.lending, fp) for s in inputs.sleeves
+                )
                 xs.append(feature_rows(inputs, fc))
                 for name in SLEEVES:
                     r = math.log(path.nav[name][k + horizon] / path.nav[name][k]) * 365 / horizon

@@ -250,7 +250,8 @@ class ForecastParams:
     estimator: Estimator = "robust"
     robust: RobustParams = RobustParams()
     credit_weight: float = 1.0
-    displacement_hazard: float = 0.0
+    # 2.0: chosen on the train families (benchmarks/backtest/select.py, selection-train.json)
+    displacement_hazard: float = 2.0
     supply_response: bool = False
 
     def __post_init__(self) -> None:

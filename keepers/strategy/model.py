@@ -55,7 +55,8 @@ class ModelError(ValueError):
 
 @dataclass(frozen=True)
 class Model:
-    """Ridge weights on standardised features: `predict(x) = intercept + ((x - mean)/scale)·coef`."""
+    """Ridge weights on standardised features:
+    `predict(x) = intercept + ((x - mean) / scale) · coef`."""
 
     mean: tuple[float, ...]
     scale: tuple[float, ...]
@@ -81,7 +82,8 @@ def load_model(path: Path = MODEL, recorded: Path | None = None) -> Model:
         data = path.read_bytes()
         expected = recorded.read_text().split()[0].strip().lower()
     except (OSError, IndexError) as err:
-        raise ModelError(f"model {path.name}: cannot read it or its recorded sha256 ({err})") from None
+        what = f"model {path.name}: cannot read it or its recorded sha256"
+        raise ModelError(f"{what} ({err})") from None
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
         raise ModelError(

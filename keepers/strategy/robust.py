@@ -5,8 +5,9 @@ From a sleeve's `returnIndex` history (log levels `y`, per-period returns `r` ov
 
 1. Jumps. A period whose rate departs from the median rate by more than `jump_mads` robust
    standard deviations (1.4826 · MAD of the standardised returns `r/√dt`; at least `min_jump`)
-   is a jump: the period keeps the median return and the rest (`jump`) is kept apart. A one-day bad print is a jump
-   down then one up; a mark that recovers within days is a jump down, later one up.
+   is a jump: the period keeps the median return and the rest (`jump`) is kept apart. A one-day
+   bad print is a jump down then one up; a mark that recovers within days is a jump down, later
+   one up.
 2. Trend (the sleeve's accrual as its own path states it): the least-squares slope of the
    jump-free level (`y` less the running sum of jumps) over the last `trend_window_seconds`,
    weighted by age with `half_life_seconds`. Measurement noise on the level averages out in a
@@ -91,7 +92,9 @@ class RobustEstimate:
         return math.expm1(self.rate + 0.5 * self.volatility**2)
 
 
-def split_jumps(r: np.ndarray, dt: np.ndarray, params: RobustParams) -> tuple[np.ndarray, np.ndarray]:
+def split_jumps(
+    r: np.ndarray, dt: np.ndarray, params: RobustParams
+) -> tuple[np.ndarray, np.ndarray]:
     """`(clipped, jump)` with `r = clipped + jump`: a return beyond the robust band is a jump; its
     period keeps the median return (`clipped`), the rest of it is the `jump`."""
     z = r / np.sqrt(dt)
@@ -104,7 +107,11 @@ def split_jumps(r: np.ndarray, dt: np.ndarray, params: RobustParams) -> tuple[np
 
 
 def unreversed_losses(
-    jump: np.ndarray, ends: np.ndarray, now: float, confirm: float, window: float,
+    jump: np.ndarray,
+    ends: np.ndarray,
+    now: float,
+    confirm: float,
+    window: float,
     floor: float = 0.0,
 ) -> np.ndarray:
     """Per period, the part of its downward jump that is neither taken back by the later jumps
@@ -160,7 +167,8 @@ def robust_estimate(
     rate = float(np.dot(tw, (t - tm) * (lv - lm)) / denom) if denom > 0 else 0.0
     # Volatility: long (noise-corrected and raw) and short (raw).
     raw_long, _ = _variances(clipped, dt, rate, _weights(ends, params.half_life_seconds))
-    raw_slow, corrected = _variances(clipped, dt, rate, _weights(ends, params.vol_half_life_seconds))
+    slow = _weights(ends, params.vol_half_life_seconds)
+    raw_slow, corrected = _variances(clipped, dt, rate, slow)
     raw_short, _ = _variances(clipped, dt, rate, _weights(ends, params.short_half_life_seconds))
     noise2 = max((raw_slow - max(corrected, 0.0)) * float(np.median(dt)) / 2.0, 0.0)
     # Credit: unreversed drops, their rate over the history, and the recent ones.

@@ -152,3 +152,22 @@ def test_robust_params_refuse_nonsense():
     with pytest.raises(ValueError):
         ForecastParams(displacement_hazard=-1)
     assert replace(ROBUST, confirm_seconds=0).confirm_seconds == 0
+
+
+def test_the_lending_yield_responds_to_the_vaults_own_supply():
+    # Supplying more to the book lowers its utilization, hence the supply rate the vault earns.
+    from keepers.strategy.pipeline import supply_response
+    from tests.unit.test_strategy import PARAMS, vault
+
+    inputs = vault(current=(3000, 1000, 1000))
+    params = replace(PARAMS, forecast=replace(PARAMS.forecast, supply_response=True))
+    fc = tuple(
+        forecast_sleeve(s.name, s.history, s.lending, params.forecast) for s in inputs.sleeves
+    )
+    more = supply_response(inputs, params, fc, (3000, 1000, 4000))
+    less = supply_response(inputs, params, fc, (3000, 1000, 500))
+    same = supply_response(inputs, params, fc, inputs.current_bps)
+    assert same == fc
+    assert more[2].lending.utilization < fc[2].lending.utilization
+    assert more[2].expected_return < fc[2].expected_return < less[2].expected_return
+    assert more[:2] == fc[:2]
