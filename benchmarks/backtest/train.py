@@ -39,7 +39,7 @@ from keepers.strategy.model import FEATURES, FORMAT, MODEL, params_for
 from keepers.strategy.model import features as feature_rows
 
 HERE: Final = Path(__file__).resolve().parent
-ALPHAS: Final = (0.1, 1.0, 10.0, 100.0, 1000.0)
+ALPHAS: Final = (0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6)
 CLIP: Final = 2.0
 FOLDS: Final = 4
 
