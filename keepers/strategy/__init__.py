@@ -61,7 +61,6 @@ from keepers.strategy.inputs import SleeveState, StrategyInputs, StrategyParams
 from keepers.strategy.optimiser import OptimiserParams, Problem, Solution, covariance, optimise
 from keepers.strategy.pipeline import Decision, NoAction, decide
 from keepers.strategy.rationale import encode, is_canonical, rationale_hash, verify
-from keepers.strategy.robust import RobustEstimate, RobustParams, robust_estimate
 from keepers.strategy.risk import (
     RiskOffParams,
     RiskOffPlan,
@@ -69,6 +68,7 @@ from keepers.strategy.risk import (
     assess_risk,
     plan_risk_off,
 )
+from keepers.strategy.robust import RobustEstimate, RobustParams, robust_estimate
 
 __all__ = [
     "BorrowerExposure",
