@@ -100,3 +100,24 @@ def test_the_learned_strategy_decides_within_bounds_and_replays():
     document = json.loads(outcome.rationale)
     assert document["strategy"]["code"] == strategy_source_hash(ENTRY)
     assert document["proposal"]["notes"]["model_sha256"] == load_model().sha256
+
+
+@pytest.mark.parametrize(
+    ("module", "argv", "message"),
+    [
+        ("train", ["--family", "mark_reversal"], "not a train family"),
+        ("train", ["--paths-per-family", "0"], "counts must be positive"),
+        ("select", ["--candidate", "robust/ra1"], "unknown candidate robust/ra1"),
+    ],
+)
+def test_the_selection_and_training_commands_refuse_bad_input(module, argv, message, capsys):
+    # Test families are never trained or selected on: refused in one line, exit 2.
+    from benchmarks.backtest import select as select_cli
+    from benchmarks.backtest import train as train_cli
+
+    main = {"train": train_cli.main, "select": select_cli.main}[module]
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
