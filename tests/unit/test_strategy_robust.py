@@ -171,3 +171,29 @@ def test_the_lending_yield_responds_to_the_vaults_own_supply():
     assert more[2].lending.utilization < fc[2].lending.utilization
     assert more[2].expected_return < fc[2].expected_return < less[2].expected_return
     assert more[:2] == fc[:2]
+
+
+@pytest.mark.parametrize("family", ["noisy_nav", "default_wave"])
+@pytest.mark.parametrize("entry", ["keepers.strategy:decide", "keepers.strategy.learned:decide"])
+def test_decisions_on_family_paths_replay_to_identical_targets(family, entry):
+    # The backtest's own snapshots (noise, bad prints, defaults behind a gate): every decision
+    # document, acted on or not, replays byte for byte under either shipped strategy.
+    from benchmarks.backtest.families import generate_family
+    from benchmarks.backtest.keeper import KeeperStrategy
+    from benchmarks.backtest.simulate import View, default_gas, local_vault
+    from keepers.jobs.rebalancer import strategy_inputs
+    from keepers.strategy import StrategyParams
+    from keepers.strategy.kit import decide_with
+    from keepers.strategy.replay import replay
+
+    path = generate_family(family, 1, 3, 120).paths[0]
+    vault = local_vault()
+    keeper = KeeperStrategy(path, vault)
+    held = tuple(vault.deposit * w // 10_000 for w in (4000, 500, 3000, 2000))
+    market = default_gas(vault).market(20.0)
+    for k in range(path.history_days + 5, path.length, 23):
+        view = View(path, k, vault, held, vault.deposit, market, None)
+        result = decide_with(entry, strategy_inputs(keeper.snapshot(view)), StrategyParams())
+        assert result.rationale is not None
+        outcome = replay(result.rationale)
+        assert outcome.ok, (k, outcome.differences)
