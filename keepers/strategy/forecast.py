@@ -334,11 +334,15 @@ def _robust_forecast(
     raw ones when the short is higher (a real spike still raises risk at once; noise does not,
     being in both); the risk rule compares the raw short and long volatilities."""
     est = robust_estimate(history.timestamps, history.indices, params.robust)
+    prior = params.prior_volatility
+    if est is None and book is None:
+        return SleeveForecast(name, 0.0, prior, prior, prior, "prior")
     if est is None:
-        return SleeveForecast(name, 0.0, params.prior_volatility, params.prior_volatility,
-                              params.prior_volatility, "prior")  # fmt: skip
-    spike = est.raw_short_volatility / est.raw_volatility if est.raw_volatility > 0 else 1.0
-    volatility = est.volatility * max(spike, 1.0)
+        volatility = short_vol = long_vol = prior
+    else:
+        spike = est.raw_short_volatility / est.raw_volatility if est.raw_volatility > 0 else 1.0
+        volatility = est.volatility * max(spike, 1.0)
+        short_vol, long_vol = est.raw_short_volatility, est.raw_volatility
     lending = None
     credit = 0.0
     if book is not None:
@@ -350,6 +354,7 @@ def _robust_forecast(
         )
         expected, source = lending.net_yield, "lending"
     else:
+        assert est is not None
         credit = params.credit_weight * est.loss_rate
         credit += params.displacement_hazard * est.displacement
         expected, source = est.expected_return - credit, "robust"
@@ -357,8 +362,8 @@ def _robust_forecast(
         name=name,
         expected_return=expected,
         volatility=volatility,
-        short_volatility=est.raw_short_volatility,
-        long_volatility=est.raw_volatility,
+        short_volatility=short_vol,
+        long_volatility=long_vol,
         source=source,
         lending=lending,
         credit_loss=credit,

@@ -148,8 +148,8 @@ def robust_estimate(
     timestamps: tuple[int, ...], indices: tuple[int, ...], params: RobustParams
 ) -> RobustEstimate | None:
     """The estimate of a `returnIndex` history (WAD readings at increasing timestamps); None
-    with fewer than three readings."""
-    if len(indices) < 3:
+    with fewer than two readings."""
+    if len(indices) < 2:
         return None
     y = np.log(np.array([i / WAD for i in indices], dtype=np.float64))
     ts = np.array(timestamps, dtype=np.float64)
