@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from benchmarks.backtest.baselines import BASELINES, STATIC_TARGET
 from benchmarks.backtest.generate import MarketPath, ScenarioError, load
+from benchmarks.backtest.keeper import KeeperStrategy
 from benchmarks.backtest.metrics import (
     RISK_FREE,
     STRATEGY,
@@ -33,13 +34,13 @@ from benchmarks.backtest.metrics import (
     path_metrics,
 )
 from benchmarks.backtest.simulate import (
-    KeeperStrategy,
     PathRun,
     default_gas,
     local_vault,
     simulate,
 )
 from keepers.config import RebalancerConfig
+from keepers.strategy import StrategyParams
 
 HERE = Path(__file__).resolve().parent
 POLICIES = (STRATEGY, *BASELINES)
@@ -86,12 +87,19 @@ def strategy_config(overrides: Mapping[str, str]) -> RebalancerConfig:
         raise ValueError(f"--set {where}: {first['msg']}") from None
 
 
-def run_path(path: MarketPath, config: RebalancerConfig | None = None) -> PathResult:
-    """Every policy on one path (the strategy with `config`, default `strategy_config({})`)."""
+def run_path(
+    path: MarketPath,
+    config: RebalancerConfig | None = None,
+    params: StrategyParams | None = None,
+    baselines: bool = True,
+) -> PathResult:
+    """Every policy on one path (the strategy with `config`, default `strategy_config({})`;
+    `params` replaces the strategy parameters the settings give, for model selection;
+    `baselines=False` runs the strategy alone)."""
     vault = local_vault()
     gas = default_gas(vault)
-    keeper = KeeperStrategy(path, vault, config or strategy_config({}))
-    policies = [keeper] + [make(path, vault) for make in BASELINES.values()]
+    keeper = KeeperStrategy(path, vault, config or strategy_config({}), override=params)
+    policies = [keeper] + ([make(path, vault) for make in BASELINES.values()] if baselines else [])
     runs: list[PathRun] = [simulate(path, vault, p, gas) for p in policies]
     return PathResult(
         metrics=tuple(path_metrics(r) for r in runs),

@@ -2,11 +2,16 @@
 
 `decide(inputs, params) -> Decision | NoAction` runs the pipeline (`keepers.strategy.pipeline`):
 
-1. `forecast` — per sleeve, EWMA return and volatility from its `returnIndex()` history; for the
-   lending sleeve, supply rate from utilization and the rate model less the expected loss from
-   the borrowers' health distribution.
+1. `forecast` — per sleeve, from its `returnIndex()` history: by default the robust estimator
+   (`robust`: jumps clipped and netted against their reversals, the jump-free trend, volatility
+   corrected for feed noise, an expected credit loss from markdowns that stay), or EWMA return
+   and volatility (`ForecastParams.estimator="ewma"`); for the lending sleeve, supply rate from
+   utilization and the rate model less the expected loss from the borrowers' health
+   distribution (optionally re-priced at the vault's own move: `supply_response`).
 2. `risk` — a volatility spike (short/long EWMA volatility) or an oracle-deviation spike flags a
    sleeve; its ceiling is cut within the turnover limit.
+   Settlement awareness (`StrategyParams.exit_rebalances`): a sleeve showing credit losses is
+   held to what the vault could leave before its issuer gates.
 3. `optimiser` — maximise expected return − λ·variance − turnover cost under the caps, the idle
    buffer and the turnover limit (SLSQP), then round and `bounds.repair` into integer bps that
    provably meet every bound.
@@ -63,6 +68,7 @@ from keepers.strategy.risk import (
     assess_risk,
     plan_risk_off,
 )
+from keepers.strategy.robust import RobustEstimate, RobustParams, robust_estimate
 
 __all__ = [
     "BorrowerExposure",
@@ -80,6 +86,8 @@ __all__ = [
     "OptimiserParams",
     "Problem",
     "ReturnHistory",
+    "RobustEstimate",
+    "RobustParams",
     "RiskOffParams",
     "RiskOffPlan",
     "RiskSignal",
@@ -107,6 +115,7 @@ __all__ = [
     "plan_risk_off",
     "rationale_hash",
     "repair",
+    "robust_estimate",
     "turnover_bps",
     "verify",
     "violations",

@@ -24,8 +24,10 @@ from typing import Final, Literal
 import numpy as np
 
 from keepers.math import BPS, MAX_RATE, MAX_UINT256, WAD, YEAR, RateModel, utilization
+from keepers.strategy.robust import RobustEstimate, RobustParams, robust_estimate
 
 ReturnKind = Literal["log", "simple"]
+Estimator = Literal["ewma", "robust"]
 DAY: Final = 86_400
 
 
@@ -228,6 +230,14 @@ class ForecastParams:
     short volatility the risk-off rule compares with it. A sleeve with no history gets a zero
     expected return and `prior_volatility`. The lending loss model uses `collateral_volatility`
     (annual, stressed), `unliquidated_share` and `loss_horizon_seconds`.
+
+    `estimator`: "ewma" (EWMA of returns, `max(short, long)` volatility: reads noise and
+    reversing jumps as risk) or "robust" (`keepers.strategy.robust`, with `robust`). Under the
+    robust estimator a non-lending sleeve's expected return is net of its expected credit loss:
+    `credit_weight · loss_rate + displacement_hazard · displacement` (unreversed drops per year
+    over the history, and the recent unreversed drop, since defaults come in waves).
+    `supply_response`: the lending yield is the book's rate after the vault's own move (the
+    pipeline re-prices it at the optimiser's answer and optimises once more).
     """
 
     half_life_seconds: int = 30 * DAY
@@ -237,8 +247,16 @@ class ForecastParams:
     collateral_volatility: float = 0.50
     unliquidated_share: float = 0.5
     loss_horizon_seconds: int = 7 * DAY
+    estimator: Estimator = "robust"
+    robust: RobustParams = RobustParams()
+    credit_weight: float = 1.0
+    # 2.0: chosen on the train families (benchmarks/backtest/select.py, selection-train.json)
+    displacement_hazard: float = 2.0
+    supply_response: bool = False
 
     def __post_init__(self) -> None:
+        if self.credit_weight < 0 or self.displacement_hazard < 0:
+            raise ValueError("credit weights must be non-negative")
         if not 0 < self.short_half_life_seconds <= self.half_life_seconds:
             raise ValueError("need 0 < short half-life <= half-life")
         if self.prior_volatility < 0 or self.collateral_volatility < 0:
@@ -265,6 +283,8 @@ class SleeveForecast:
     long_volatility: float
     source: str
     lending: LendingForecast | None = None
+    credit_loss: float = 0.0
+    robust: RobustEstimate | None = None
 
 
 def forecast_sleeve(
@@ -274,6 +294,8 @@ def forecast_sleeve(
     params: ForecastParams,
 ) -> SleeveForecast:
     """The sleeve's forecast from its history and, for the lending sleeve, its book."""
+    if params.estimator == "robust":
+        return _robust_forecast(name, history, book, params)
     long = ewma_estimate(history, params.half_life_seconds, params.kind)
     centre = long.rate if long is not None else None
     short = ewma_estimate(history, params.short_half_life_seconds, params.kind, centre)
@@ -300,4 +322,50 @@ def forecast_sleeve(
         long_volatility=long_vol,
         source=source,
         lending=lending,
+    )
+
+
+def _robust_forecast(
+    name: str, history: ReturnHistory, book: LendingBookState | None, params: ForecastParams
+) -> SleeveForecast:
+    """`forecast_sleeve` under the robust estimator (see `ForecastParams`).
+
+    The optimiser's volatility is the noise-corrected one, raised by the short/long ratio of the
+    raw ones when the short is higher (a real spike still raises risk at once; noise does not,
+    being in both); the risk rule compares the raw short and long volatilities."""
+    est = robust_estimate(history.timestamps, history.indices, params.robust)
+    prior = params.prior_volatility
+    if est is None and book is None:
+        return SleeveForecast(name, 0.0, prior, prior, prior, "prior")
+    if est is None:
+        volatility = short_vol = long_vol = prior
+    else:
+        spike = est.raw_short_volatility / est.raw_volatility if est.raw_volatility > 0 else 1.0
+        volatility = est.volatility * max(spike, 1.0)
+        short_vol, long_vol = est.raw_short_volatility, est.raw_volatility
+    lending = None
+    credit = 0.0
+    if book is not None:
+        lending = lending_forecast(
+            book,
+            collateral_volatility=params.collateral_volatility,
+            unliquidated_share=params.unliquidated_share,
+            horizon_seconds=params.loss_horizon_seconds,
+        )
+        expected, source = lending.net_yield, "lending"
+    else:
+        assert est is not None
+        credit = params.credit_weight * est.loss_rate
+        credit += params.displacement_hazard * est.displacement
+        expected, source = est.expected_return - credit, "robust"
+    return SleeveForecast(
+        name=name,
+        expected_return=expected,
+        volatility=volatility,
+        short_volatility=short_vol,
+        long_volatility=long_vol,
+        source=source,
+        lending=lending,
+        credit_loss=credit,
+        robust=est,
     )

@@ -77,11 +77,14 @@ class StrategyParams:
     `vault.maxTurnoverBps`, so that weights drifting a few bps before the transaction lands do not
     make it revert), `drift_tolerance_bps` (current weights past a cap or the idle buffer by at
     most this much, as prices drift, do not force a move past the gas gate; further, they do),
-    and each stage's parameters."""
+    `exit_rebalances` (settlement awareness, `pipeline.settlement_bounds`: a sleeve showing
+    credit losses is held to what `exit_rebalances` rebalances at the turnover limit could take
+    out before its issuer gates; 0: off), and each stage's parameters."""
 
     horizon_seconds: int = 7 * DAY
     turnover_headroom_bps: int = 5
     drift_tolerance_bps: int = 100
+    exit_rebalances: int = 0
     forecast: ForecastParams = field(default_factory=ForecastParams)
     risk: RiskOffParams = field(default_factory=RiskOffParams)
     optimiser: OptimiserParams = field(default_factory=OptimiserParams)
@@ -90,5 +93,7 @@ class StrategyParams:
     def __post_init__(self) -> None:
         if self.horizon_seconds <= 0 or self.turnover_headroom_bps < 0:
             raise ValueError("horizon must be positive and headroom non-negative")
+        if self.exit_rebalances < 0:
+            raise ValueError("exit rebalances must be non-negative")
         if self.drift_tolerance_bps < 0:
             raise ValueError("the drift tolerance must be non-negative")

@@ -85,12 +85,16 @@ def load_strategy(entry_point: str) -> Callable[[StrategyInputs], Proposal]:
 
 
 def strategy_source_hash(entry_point: str) -> str:
-    """keccak256 of the source of the entry point's module, as `0x` hex."""
+    """keccak256 of the source of the entry point's module (followed by what its
+    `strategy_identity_extra()` returns, if it has one: a model's weights hash), as `0x` hex."""
     module = importlib.import_module(entry_point.partition(":")[0])
     try:
         source = inspect.getsource(module).encode()
     except (OSError, TypeError):
         source = entry_point.encode()
+    extra = getattr(module, "strategy_identity_extra", None)
+    if callable(extra):  # e.g. a learned model's weights hash (keepers.strategy.learned)
+        source += b"\n" + str(extra()).encode()
     return "0x" + keccak(source).hex()
 
 

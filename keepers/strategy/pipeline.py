@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from keepers.math import BPS, YEAR
@@ -13,7 +14,12 @@ from keepers.strategy.bounds import (
     turnover_bps,
     violations,
 )
-from keepers.strategy.forecast import SleeveForecast, forecast_sleeve
+from keepers.strategy.forecast import (
+    LendingBookState,
+    SleeveForecast,
+    forecast_sleeve,
+    lending_forecast,
+)
 from keepers.strategy.gate import GateVerdict, check_gate
 from keepers.strategy.inputs import StrategyInputs, StrategyParams
 from keepers.strategy.optimiser import Problem, Solution, optimise
@@ -83,7 +89,66 @@ def _document(
     )
 
 
-def decide(inputs: StrategyInputs, params: StrategyParams) -> Decision | NoAction:
+def settlement_bounds(
+    forecasts: tuple[SleeveForecast, ...],
+    current: tuple[int, ...],
+    bounds: Bounds,
+    exit_rebalances: int,
+) -> Bounds:
+    """Settlement awareness: a sleeve whose path shows credit losses (an unreversed markdown:
+    its issuer may gate redemptions, as issuers do in a default wave) is held to what the vault
+    could leave in `exit_rebalances` rebalances at the turnover limit, before a gate, never
+    above its current ceiling; and it is never raised above its current weight while it is.
+    0 turns this off."""
+    if exit_rebalances <= 0:
+        return bounds
+    exit_bps = exit_rebalances * bounds.max_turnover_bps
+    ceilings = list(bounds.ceilings_bps)
+    for i, f in enumerate(forecasts):
+        est = f.robust
+        if est is None or not (est.loss_rate > 0 or est.displacement > 0):
+            continue
+        kept = min(current[i], ceilings[i])
+        wanted = min(ceilings[i], max(kept, exit_bps) if kept <= exit_bps else exit_bps)
+        # Never tighter than this rebalance's turnover can reach (the bounds stay feasible).
+        trial = Bounds(tuple(ceilings[:i] + [wanted] + ceilings[i + 1 :]),
+                       bounds.idle_buffer_bps, bounds.max_turnover_bps)  # fmt: skip
+        over = min_turnover_bps(current, trial) - bounds.max_turnover_bps
+        ceilings[i] = min(ceilings[i], wanted + max(over, 0))
+    return Bounds(tuple(ceilings), bounds.idle_buffer_bps, bounds.max_turnover_bps)
+
+
+def supply_response(
+    inputs: StrategyInputs,
+    params: StrategyParams,
+    forecasts: tuple[SleeveForecast, ...],
+    target: tuple[int, ...],
+) -> tuple[SleeveForecast, ...]:
+    """The lending forecast re-priced at the book the vault's move to `target` leaves: its cash
+    grows (or shrinks) by the vault's change of supply, the borrowers' debt does not, so the
+    utilization and the supply rate respond to the vault's own supply."""
+    out = list(forecasts)
+    for i, (s, f) in enumerate(zip(inputs.sleeves, forecasts, strict=True)):
+        if s.lending is None or f.lending is None:
+            continue
+        delta = (target[i] - s.current_bps) * inputs.nav // 10_000
+        book = s.lending
+        moved = LendingBookState(max(book.cash + delta, 0), book.debt, book.rate_model,
+                                 book.borrowers)  # fmt: skip
+        fp = params.forecast
+        lf = lending_forecast(moved, collateral_volatility=fp.collateral_volatility,
+                              unliquidated_share=fp.unliquidated_share,
+                              horizon_seconds=fp.loss_horizon_seconds)  # fmt: skip
+        out[i] = replace(f, expected_return=lf.net_yield, lending=lf)
+    return tuple(out)
+
+
+Adjust = Callable[[StrategyInputs, tuple[SleeveForecast, ...]], tuple[SleeveForecast, ...]]
+
+
+def decide(
+    inputs: StrategyInputs, params: StrategyParams, adjust: Adjust | None = None
+) -> Decision | NoAction:
     """The agent's decision for `inputs` under `params`; deterministic (same inputs, same bytes).
 
     1. Forecast each sleeve (`forecast_sleeve`).
@@ -101,6 +166,8 @@ def decide(inputs: StrategyInputs, params: StrategyParams) -> Decision | NoActio
     forecasts = tuple(
         forecast_sleeve(s.name, s.history, s.lending, params.forecast) for s in inputs.sleeves
     )
+    if adjust is not None:  # a learned model's view of the returns (keepers.strategy.learned)
+        forecasts = adjust(inputs, forecasts)
     signals = tuple(
         assess_risk(
             f.name, f.short_volatility, f.long_volatility, s.oracle_deviation_bps, params.risk
@@ -136,11 +203,19 @@ def decide(inputs: StrategyInputs, params: StrategyParams) -> Decision | NoActio
     plan = plan_risk_off(
         signals, current, Bounds(caps.ceilings_bps, caps.idle_buffer_bps, limit), params.risk
     )
-    constraints["ceilings_bps"] = plan.bounds.ceilings_bps
+    bounds = settlement_bounds(forecasts, current, plan.bounds, params.exit_rebalances)
+    constraints["ceilings_bps"] = bounds.ceilings_bps
     horizon = params.horizon_seconds / YEAR
     mu = tuple(f.expected_return for f in forecasts)
-    problem = Problem(mu, tuple(f.volatility for f in forecasts), current, plan.bounds, horizon)
+    problem = Problem(mu, tuple(f.volatility for f in forecasts), current, bounds, horizon)
     solution = optimise(problem, params.optimiser)
+    if params.forecast.supply_response:
+        repriced = supply_response(inputs, params, forecasts, solution.target_bps)
+        if repriced != forecasts:
+            forecasts, mu = repriced, tuple(f.expected_return for f in repriced)
+            parts["forecasts"] = forecasts
+            problem = Problem(mu, problem.volatilities, current, bounds, horizon)
+            solution = optimise(problem, params.optimiser)
     target = solution.target_bps
     verdict = check_gate(
         current=current,

@@ -37,16 +37,15 @@ from benchmarks.backtest.generate import (
     generate_path,
     to_json,
 )
+from benchmarks.backtest.keeper import KeeperStrategy, rebalancer_params
 from benchmarks.backtest.metrics import max_drawdown, path_metrics, sharpe
 from benchmarks.backtest.simulate import (
     GAS_SNAPSHOT,
-    KeeperStrategy,
     View,
     default_gas,
     execute,
     local_vault,
     rebalance_gas,
-    rebalancer_params,
     simulate,
 )
 from keepers.config import RebalancerConfig

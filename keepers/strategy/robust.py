@@ -1,0 +1,193 @@
+"""Robust estimates of a sleeve's return process: a noisy reading or a jump that reverses is not a
+regime change; a markdown that stays is a credit loss.
+
+From a sleeve's `returnIndex` history (log levels `y`, per-period returns `r` over lengths `dt`):
+
+1. Jumps. A period whose rate departs from the median rate by more than `jump_mads` robust
+   standard deviations (1.4826 · MAD of the standardised returns `r/√dt`; at least `min_jump`)
+   is a jump: the period keeps the median return and the rest (`jump`) is kept apart. A one-day
+   bad print is a jump down then one up; a mark that recovers within days is a jump down, later
+   one up.
+2. Trend (the sleeve's accrual as its own path states it): the least-squares slope of the
+   jump-free level (`y` less the running sum of jumps) over the last `trend_window_seconds`,
+   weighted by age with `half_life_seconds`. Measurement noise on the level averages out in a
+   slope; it does not in the endpoint-to-endpoint mean an EWMA of returns is.
+3. Volatility, noise-corrected: with iid measurement noise `ν` on the level, clipped returns have
+   `γ0 = σ²·dt + 2ν²` and lag-one autocovariance `γ1 = -ν²`, so `σ² = (γ0 + 2γ1) / dt` (EWMA
+   weights with the longer `vol_half_life_seconds`: the correction needs many periods to
+   average; floored at 0). `raw_volatility` is `√(γ0/dt)` (noise included), what the risk rule
+   compares short against long: the noise is in both and cancels in their ratio.
+4. Credit. Jumps net of their reversals: a drop counts as a loss once it has stood for
+   `confirm_seconds` without the jumps after it taking it back, and is not itself taking back an
+   upward jump of the `recent_seconds` before it (`unreversed_losses`); `loss_rate` is
+   those losses per year over the history, weighted by age with `credit_half_life_seconds`;
+   `displacement` is the unreversed drop of the last `recent_seconds` (defaults come in waves).
+
+Pure numpy, no clocks, no randomness: same history, same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+from keepers.math import WAD, YEAR
+
+MAD_TO_SD: Final = 1.4826
+DAY: Final = 86_400
+
+
+@dataclass(frozen=True)
+class RobustParams:
+    """See the module docstring. `jump_mads` the jump threshold in robust standard deviations,
+    `min_jump` the smallest move (fraction) that may count as a jump whatever the scale."""
+
+    half_life_seconds: int = 30 * DAY
+    short_half_life_seconds: int = 2 * DAY
+    vol_half_life_seconds: int = 90 * DAY
+    trend_window_seconds: int = 90 * DAY
+    jump_mads: float = 5.0
+    min_jump: float = 0.004
+    confirm_seconds: int = DAY
+    recent_seconds: int = 30 * DAY
+    credit_half_life_seconds: int = 180 * DAY
+
+    def __post_init__(self) -> None:
+        if not 0 < self.short_half_life_seconds <= self.half_life_seconds:
+            raise ValueError("need 0 < short half-life <= half-life")
+        if min(self.trend_window_seconds, self.credit_half_life_seconds,
+               self.vol_half_life_seconds) <= 0:  # fmt: skip
+            raise ValueError("windows and half-lives must be positive")
+        if self.jump_mads <= 0 or self.min_jump < 0:
+            raise ValueError("the jump threshold must be positive")
+        if self.confirm_seconds < 0 or self.recent_seconds <= 0:
+            raise ValueError("confirmation must be non-negative and the recent window positive")
+
+
+@dataclass(frozen=True)
+class RobustEstimate:
+    """Annual figures: `rate` (log drift of the jump-free trend), `volatility` (noise-corrected,
+    long half-life), `raw_volatility` / `raw_short_volatility` (clipped returns, noise included,
+    long and short half-life), `noise` (the level's measurement noise, a fraction), `loss_rate`
+    (unreversed drops per year), `displacement` (unreversed drop of the recent window, a
+    fraction >= 0), `pending` (drop not yet confirmed), `jumps` (periods flagged)."""
+
+    rate: float
+    volatility: float
+    raw_volatility: float
+    raw_short_volatility: float
+    noise: float
+    loss_rate: float
+    displacement: float
+    pending: float
+    jumps: int
+    periods: int
+
+    @property
+    def expected_return(self) -> float:
+        """Expected simple return over a year before credit losses: `exp(rate + σ²/2) - 1`."""
+        return math.expm1(self.rate + 0.5 * self.volatility**2)
+
+
+def split_jumps(
+    r: np.ndarray, dt: np.ndarray, params: RobustParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """`(clipped, jump)` with `r = clipped + jump`: a return beyond the robust band is a jump; its
+    period keeps the median return (`clipped`), the rest of it is the `jump`."""
+    z = r / np.sqrt(dt)
+    centre = float(np.median(z))
+    scale = MAD_TO_SD * float(np.median(np.abs(z - centre)))
+    band = np.maximum(params.jump_mads * scale, params.min_jump / np.sqrt(dt))
+    beyond = np.abs(z - centre) > band
+    jump = np.where(beyond, r - centre * np.sqrt(dt), 0.0)
+    return r - jump, jump
+
+
+def unreversed_losses(
+    jump: np.ndarray,
+    ends: np.ndarray,
+    now: float,
+    confirm: float,
+    window: float,
+    floor: float = 0.0,
+) -> np.ndarray:
+    """Per period, the part of its downward jump that is neither taken back by the later jumps
+    nor itself taking back an upward jump of the `window` before it (a mark up, then back),
+    counted once it is `confirm` seconds old (0 for upward jumps and unconfirmed drops)."""
+    out = np.zeros_like(jump)
+    for i in np.flatnonzero(jump < 0):
+        if now - ends[i] < confirm:
+            continue
+        later = max(float(np.sum(jump[i + 1 :])), 0.0)
+        before = max(float(np.sum(jump[:i][ends[:i] > ends[i] - window])), 0.0)
+        loss = -jump[i] - later - before
+        out[i] = loss if loss > floor else 0.0  # a reversal matched to within `floor` is one
+    return out
+
+
+def _weights(ends: np.ndarray, half_life: float) -> np.ndarray:
+    return np.exp2(-(ends[-1] - ends) / half_life)
+
+
+def _variances(c: np.ndarray, dt: np.ndarray, rate: float, w: np.ndarray) -> tuple[float, float]:
+    """EWMA `(γ0, γ0 + 2γ1)` per year of the centred clipped returns."""
+    e = c - rate * dt
+    exposure = float(np.dot(w, dt))
+    g0 = float(np.dot(w, e * e)) / exposure
+    if e.size < 3:
+        return g0, g0
+    w1 = w[1:]
+    g1 = float(np.dot(w1, e[1:] * e[:-1])) / float(np.dot(w1, dt[1:]))
+    return g0, g0 + 2.0 * g1
+
+
+def robust_estimate(
+    timestamps: tuple[int, ...], indices: tuple[int, ...], params: RobustParams
+) -> RobustEstimate | None:
+    """The estimate of a `returnIndex` history (WAD readings at increasing timestamps); None
+    with fewer than two readings."""
+    if len(indices) < 2:
+        return None
+    y = np.log(np.array([i / WAD for i in indices], dtype=np.float64))
+    ts = np.array(timestamps, dtype=np.float64)
+    r, dt, ends = np.diff(y), np.diff(ts) / YEAR, ts[1:]
+    clipped, jump = split_jumps(r, dt, params)
+    now = float(ts[-1])
+    # Trend: weighted least squares of the jump-free level on time, over the window.
+    level = y - np.concatenate([[0.0], np.cumsum(jump)])
+    inside = ts >= now - params.trend_window_seconds
+    t, lv = (ts[inside] - now) / YEAR, level[inside]
+    tw = np.exp2(t * YEAR / params.half_life_seconds)
+    tm = float(np.dot(tw, t) / tw.sum())
+    lm = float(np.dot(tw, lv) / tw.sum())
+    denom = float(np.dot(tw, (t - tm) ** 2))
+    rate = float(np.dot(tw, (t - tm) * (lv - lm)) / denom) if denom > 0 else 0.0
+    # Volatility: long (noise-corrected and raw) and short (raw).
+    raw_long, _ = _variances(clipped, dt, rate, _weights(ends, params.half_life_seconds))
+    slow = _weights(ends, params.vol_half_life_seconds)
+    raw_slow, corrected = _variances(clipped, dt, rate, slow)
+    raw_short, _ = _variances(clipped, dt, rate, _weights(ends, params.short_half_life_seconds))
+    noise2 = max((raw_slow - max(corrected, 0.0)) * float(np.median(dt)) / 2.0, 0.0)
+    # Credit: unreversed drops, their rate over the history, and the recent ones.
+    losses = unreversed_losses(
+        jump, ends, now, params.confirm_seconds, params.recent_seconds, params.min_jump
+    )
+    cw = _weights(ends, params.credit_half_life_seconds)
+    loss_rate = float(np.dot(cw, losses) / np.dot(cw, dt))
+    recent = ends >= now - params.recent_seconds
+    pending = float(max(-np.sum(jump[ends > now - params.confirm_seconds]), 0.0))
+    return RobustEstimate(
+        rate=rate,
+        volatility=math.sqrt(max(corrected, 0.0)),
+        raw_volatility=math.sqrt(raw_long),
+        raw_short_volatility=math.sqrt(raw_short),
+        noise=math.sqrt(noise2),
+        loss_rate=loss_rate,
+        displacement=float(np.sum(losses[recent])),
+        pending=pending,
+        jumps=int(np.count_nonzero(jump)),
+        periods=int(r.size),
+    )
