@@ -30,8 +30,9 @@ from rich.table import Table
 
 from ballast import agent as A
 from ballast import params as P
-from ballast.cli import NodeCommand, account_option, make_console, manifest_option
+from ballast.cli import NodeCommand, account_option, json_option, make_console, manifest_option
 from ballast.deployment import ManifestError, load_for_chain, manifest_path
+from ballast.jsonout import document
 from ballast.parameters import format_duration, key_of, parse_duration
 
 console = make_console()
@@ -159,8 +160,10 @@ base_units_option = click.option(
 @cli.command(cls=NodeCommand)
 @manifest_option
 @base_units_option
-def show(ecosystem, network, manifest_file, base_units):
-    """Every parameter: value, bounds, steps, cooldowns, last update, freeze and its expiry."""
+@json_option
+def show(ecosystem, network, manifest_file, base_units, as_json):
+    """Every parameter: value, bounds, steps, cooldowns, last update, freeze and its expiry
+    (--json: one document, values in base units)."""
     system = System(ecosystem, network, manifest_file, base_units)
     table = Table(title="Ballast parameters")
     for column in (
@@ -176,10 +179,17 @@ def show(ecosystem, network, manifest_file, base_units):
     ):
         table.add_column(column, justify="left" if column == "name" else "right")
     now = chain.blocks.head.timestamp
+    rows = []
     for key in system.registry.keys():
         name = system.registry.nameOf(key)
         p = system.registry.getParam(key)
         _, frozen_until, freezable_at = system.registry.freezeStatus(key)
+        rows.append({
+            "name": name, "value": p.value, "min": p.min, "max": p.max,
+            "max_step_bps": p.maxStepBps, "cooldown": p.cooldown,
+            "steward_step_bps": p.stewardStepBps, "steward_cooldown": p.stewardCooldown,
+            "last_update": p.lastUpdate, "frozen_until": frozen_until or None,
+        })  # fmt: skip
         steward = (
             f"{p.stewardStepBps} bps / {format_duration(p.stewardCooldown)}"
             if p.stewardStepBps
@@ -196,8 +206,14 @@ def show(ecosystem, network, manifest_file, base_units):
             P.show_time(p.lastUpdate),
             P.show_freeze(frozen_until, freezable_at, now),
         )
-    console.print(table)
     links, _ = system.links([system.registry.nameOf(k) for k in system.registry.keys()])
+    if as_json:
+        click.echo(document(
+            "ballast.parameters/1", chain_time=now, parameters=rows,
+            links=[P.describe_link(link) for link in links],
+        ))  # fmt: skip
+        return
+    console.print(table)
     if links:
         console.print("links (every change must keep them):")
         for link in links:
@@ -227,10 +243,18 @@ def check(ecosystem, network, manifest_file, changes, base_units):
 @click.argument("changes", nargs=-1, required=False, metavar="NAME VALUE [NAME VALUE]...")
 @click.option("--description", default=None, help="Proposal text (default: lists the changes).")
 @click.option("--self-delegate", is_flag=True, help="Delegate your tokens to yourself first.")
-@click.option("--from-recommendation", "recommendation", type=click.Path(path_type=Path),
-              help="A steward recommendation file: its values, its rationale as description.")
-@click.option("--max-age", default="3d", show_default=True,
-              help="With --from-recommendation: refuse a file older than this.")
+@click.option(
+    "--from-recommendation",
+    "recommendation",
+    type=click.Path(path_type=Path),
+    help="A steward recommendation file: its values, its rationale as description.",
+)
+@click.option(
+    "--max-age",
+    default="3d",
+    show_default=True,
+    help="With --from-recommendation: refuse a file older than this.",
+)
 @base_units_option
 def propose(
     ecosystem, network, manifest_file, account, changes, description, self_delegate,
@@ -361,8 +385,9 @@ def _lifecycle(action, ecosystem, network, manifest_file, account, proposal_id, 
 @cli.command(cls=NodeCommand)
 @manifest_option
 @click.argument("proposal_id", required=False)
-def status(ecosystem, network, manifest_file, proposal_id):
-    """State, votes and timing of one proposal, or of all of them."""
+@json_option
+def status(ecosystem, network, manifest_file, proposal_id, as_json):
+    """State, votes and timing of one proposal, or of all of them (--json: one document)."""
     system = System(ecosystem, network, manifest_file)
     gov = system.governor
     head = chain.blocks.head.number
@@ -385,12 +410,19 @@ def status(ecosystem, network, manifest_file, proposal_id):
         "description",
     ):
         table.add_column(column)
+    rows = []
     for event in events:
         pid = event.proposalId
         against, for_, abstain = gov.proposalVotes(pid)
         eta = gov.proposalEta(pid)
         snapshot = gov.proposalSnapshot(pid)
         quorum = gov.quorum(snapshot) if snapshot < chain.blocks.head.timestamp else None
+        rows.append({
+            "id": str(pid), "state": P.PROPOSAL_STATES[gov.state(pid)], "for": for_,
+            "against": against, "abstain": abstain, "quorum": quorum,
+            "votes_close": gov.proposalDeadline(pid), "eta": eta or None,
+            "description": event.description,
+        })  # fmt: skip
         table.add_row(
             str(pid),
             P.PROPOSAL_STATES[gov.state(pid)],
@@ -402,6 +434,9 @@ def status(ecosystem, network, manifest_file, proposal_id):
             P.show_time(eta) if eta else "-",
             event.description,
         )
+    if as_json:  # votes in the token's base units (18 decimals), times in unix seconds
+        click.echo(document("ballast.proposals/1", proposals=rows))
+        return
     if not events:
         console.print("no proposals yet")
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -68,6 +69,20 @@ def test_show_lists_every_parameter_with_its_rules(params, gov):
     ]
     row = next(line for line in result.stdout.splitlines() if "agent.unbondingPeriod" in line)
     assert "7d" in row and "14d" in row
+
+
+def test_show_and_status_as_json(params, gov):
+    """--json: one document a script can read, values as on chain."""
+    shown = json.loads(params("show", "--json", account=None).stdout)
+    assert shown["version"] == "ballast.parameters/1"
+    by_name = {p["name"]: p for p in shown["parameters"]}
+    assert set(by_name) == {spec.name for spec in gov.config.parameters}
+    idle = by_name["vault.idleBufferBps"]
+    assert idle["value"] == gov.registry.get(key_of("vault.idleBufferBps"))
+    assert idle["cooldown"] == gov.registry.getParam(key_of("vault.idleBufferBps")).cooldown
+    proposals = json.loads(params("status", "--json", account=None).stdout)
+    assert proposals["version"] == "ballast.proposals/1"
+    assert isinstance(proposals["proposals"], list)
 
 
 @pytest.mark.parametrize(
