@@ -213,6 +213,12 @@ GUARDIAN_CALLS: dict[str, dict[str, Refused | OwnFunds | Allowed]] = {
                                     lambda m: (IDLE_KEY, 10_000, 0)),
         "unfreeze": by_role("ParameterRegistry", "GOVERNANCE_ROLE", lambda m: (IDLE_KEY,)),
         "stewardSet": by_role("ParameterRegistry", "STEWARD_ROLE", lambda m: (IDLE_KEY, 0)),
+        "setBatch": by_role("ParameterRegistry", "GOVERNANCE_ROLE", lambda m: ([IDLE_KEY], [0])),
+        "stewardSetBatch": by_role("ParameterRegistry", "STEWARD_ROLE",
+                                   lambda m: ([IDLE_KEY], [0], b"\x00" * 32, "ipfs://x")),
+        "addLink": by_role("ParameterRegistry", "GOVERNANCE_ROLE",
+                           lambda m: (3, [IDLE_KEY], 0)),
+        "removeLink": by_role("ParameterRegistry", "GOVERNANCE_ROLE", lambda m: (0,)),
         "freeze": Allowed("the guardian's power: a frozen parameter cannot change at all, for "
                           "registry.maxFreezePeriod at most"),
     },

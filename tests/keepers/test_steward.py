@@ -118,8 +118,8 @@ def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
     nonce = outsider.nonce
     refused = keeper_cli("once", "--job", "steward", account="TEST::7")
     assert refused.returncode == 1, refused.stdout + refused.stderr
-    errors = [line for line in refused.stderr.splitlines() if line.startswith("error: ")]
-    assert errors == [f"error: steward: {outsider.address} does not hold STEWARD_ROLE on the "
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("Error: ")]
+    assert errors == [f"Error: steward: {outsider.address} does not hold STEWARD_ROLE on the "
                       "registry: nothing sent"], refused.stderr  # fmt: skip
     assert outsider.nonce == nonce
 
@@ -171,8 +171,8 @@ def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
 
     unknown = "0x" + "ab" * 32
     for bad, message in (
-        ("0x12", "error: '0x12' is not a rationale hash (0x and 64 hex digits)"),
-        (unknown, f"error: no StewardUpdate with rationale hash {unknown} on this registry"),
+        ("0x12", "Error: '0x12' is not a rationale hash (0x and 64 hex digits)"),
+        (unknown, f"Error: no StewardUpdate with rationale hash {unknown} on this registry"),
     ):
         out = keeper_cli("verify-steward", bad)
         assert out.returncode == 1, out.stdout + out.stderr
