@@ -150,7 +150,11 @@ def assert_nothing_doubled_or_lost(k: Keeper, account, sent_before: int, proxy: 
     assert len(landed) == on_chain, (len(landed), on_chain)
     assert all(receipts[h]["status"] == 1 for h in landed), "a keeper transaction reverted"
     records = k.store.transactions()
-    assert k.store.in_flight() == []
+    left = k.store.in_flight()
+    assert left == [], [  # in full: which nonce, status and whether the node knows it
+        (t.nonce, t.status, t.tx_hash, receipt(chain.provider.web3, t.tx_hash) is not None,
+         t.tx_hash in distinct) for t in left
+    ]  # fmt: skip
     mined = [t for t in records if t.status == "mined"]
     assert {t.tx_hash for t in mined} == landed
     per_action = Counter(t.action_id for t in mined)
