@@ -75,6 +75,9 @@ def require_node(provider: Any, private_ok: bool = False) -> None:
                 f"(a private anvil only with {PRIVATE_NODE_VARIABLE}=1)"
             ) from None
         return
-    uri = getattr(provider, "uri", None) if hasattr(type(provider), "uri") else None
+    try:
+        uri = getattr(provider, "uri", None)
+    except Exception:  # noqa: BLE001 - a provider that cannot say before connecting: Ape decides
+        return
     if isinstance(uri, str) and uri.startswith(("http://", "https://")):
         probe(uri)

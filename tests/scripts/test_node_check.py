@@ -91,3 +91,19 @@ def test_the_keeper_without_a_named_node_refuses_in_one_line(repo_root, tmp_path
     assert result.returncode == 1, result.stdout + result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("Error: no node named: export APE_FOUNDRY_HOST=")
+
+
+def test_other_providers_are_probed_at_their_uri_and_never_crash_the_check():
+    class Unsure:  # a provider that cannot name its URI before connecting: Ape decides
+        name, network = "node", SimpleNamespace(name="sepolia")
+
+        @property
+        def uri(self):
+            raise RuntimeError("not configured")
+
+    require_node(Unsure())
+    dead = SimpleNamespace(
+        name="node", network=SimpleNamespace(name="sepolia"), uri=f"http://127.0.0.1:{_dead_port()}"
+    )
+    with pytest.raises(NodeError, match="cannot reach node at http://127.0.0.1:"):
+        require_node(dead)
