@@ -82,8 +82,9 @@ class Raw:
         values = decode([i.canonical_type for i in abi.inputs], output[4:])
         return abi.name, {i.name: v for i, v in zip(abi.inputs, values, strict=True)}
 
-    def send(self, method: str, *args, sender) -> dict:
-        """Sends the transaction (mined at once) and returns its receipt; it must succeed."""
+    def send(self, method: str, *args, sender, gas: int | None = None) -> dict:
+        """Sends the transaction (mined at once) and returns its receipt; it must succeed.
+        Without `gas`, anvil estimates the limit on its pending block."""
         tx = {
             "from": sender.address,
             "to": self.address,
@@ -92,6 +93,8 @@ class Raw:
             "maxFeePerGas": hex(MAX_FEE_PER_GAS),
             "maxPriorityFeePerGas": "0x0",
         }
+        if gas is not None:
+            tx["gas"] = hex(gas)
         tx_hash = rpc("eth_sendTransaction", [tx])
         deadline = time.monotonic() + RECEIPT_TIMEOUT
         # Anvil mines the transaction at once, but asynchronously: poll for the receipt.
