@@ -24,7 +24,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from ballast.cli import PrivateNodeCommand, make_console
 from ballast.demo.scenario import MIN_WEEKS, plan
 from keepers.logs import configure_logging
-from keepers.snapshot import LOCAL_CHAIN_IDS
 
 console = make_console()
 
@@ -42,6 +41,9 @@ console = make_console()
     help="Report and charts folder.",
 )
 def cli(network, seed: int, weeks: int, out_dir: Path):
+    # Heavy imports here, not at the top: `ape run <any script>` imports every script.
+    from keepers.snapshot import LOCAL_CHAIN_IDS
+
     if chain.chain_id not in LOCAL_CHAIN_IDS:
         raise click.ClickException(
             f"the demo moves time and impersonates accounts: it runs on a local chain only "
