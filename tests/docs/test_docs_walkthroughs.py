@@ -30,7 +30,7 @@ def rpc(url: str, method: str) -> object:
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
-    """A fresh anvil, started as the deployer page tells a user to (its defaults), on a free port."""
+    """A fresh anvil, started as the deployer page tells a user to (defaults), on a free port."""
     port = free_port()
     log = open(tmp_path_factory.mktemp("anvil") / "anvil.log", "w")  # noqa: SIM115
     process = subprocess.Popen(["anvil", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
@@ -62,7 +62,8 @@ def walkthrough(node, tmp_path_factory):
 
 
 def all_blocks() -> list[Block]:
-    return [b for page in ORDER if (DOCS / f"{page}.md").exists() for b in parse(DOCS / f"{page}.md")]
+    paths = [DOCS / f"{page}.md" for page in ORDER]
+    return [b for path in paths if path.exists() for b in parse(path)]
 
 
 def test_every_page_has_its_place_in_the_order():

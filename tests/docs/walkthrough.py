@@ -97,7 +97,8 @@ def parse(path: Path) -> list[Block]:
             raise ValueError(f"{page}:{i + 1}: the fence opened here is never closed")
         code = "\n".join(lines[i + 1 : end]) + "\n"
         reason = next((n.group("reason") for n in map(NOT_RUN.match, markers) if n), None)
-        kind = "sh" if lang == "sh" else "console" if lang == "python" and CONSOLE in markers else ""
+        console = lang == "python" and CONSOLE in markers
+        kind = "sh" if lang == "sh" else "console" if console else ""
         if kind and reason is not None:
             blocks.append(Block(page, i + 2, "skip", code, reason))
         elif kind:
@@ -162,7 +163,8 @@ class Walkthrough:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("BALLAST_", "SILVERBACK_", "APE_ACCOUNTS_"))}  # fmt: skip
         env |= {"APE_FOUNDRY_HOST": node, "APE_DATA_FOLDER": str(sandbox / ".ape-data"),
-                "NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb", "PYTHONUNBUFFERED": "1"}  # fmt: skip
+                "NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb",
+                "PYTHONUNBUFFERED": "1"}  # fmt: skip
         return cls(sandbox, node, env=env, **kw)
 
     def run(self, block: Block) -> str:
@@ -176,7 +178,7 @@ class Walkthrough:
     def _sh(self, block: Block) -> str:
         state = self.sandbox / ".state" / f"{Path(block.page).stem}.sh"
         script = self.sandbox / ".state" / "block.sh"
-        script.write_text(_SH_PRELUDE + block.code + "\n__ballast_state > \"$2\"\n")
+        script.write_text(_SH_PRELUDE + block.code + '\n__ballast_state > "$2"\n')
         try:
             done = subprocess.run(
                 ["bash", "-e", str(script), str(self.sandbox), str(state)], env=self.env,
