@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.bot_support import free_port
-from tests.docs.walkthrough import DOCS, ORDER, REPO_ROOT, Block, Walkthrough, parse
+from tests.docs.walkthrough import DOCS, ORDER, REPO_ROOT, Block, Walkthrough, execute, parse
 
 MAX_NOT_RUN = 15  # blocks a page may keep from the runner, over all pages: few, each with a reason
 TIMES: dict[str, float] = {}
@@ -194,3 +194,25 @@ def test_a_shell_session_carries_variables_and_checks_output(tmp_path: Path):
     assert "after" not in str(e.value)
     other_page = Block("docs/z.md", 3, "sh", 'echo "[${NET:-unset}]"   # -> [unset]\n')
     runner.run(other_page)
+
+
+def test_a_console_block_echoes_expression_values_as_a_prompt_does(capsys):
+    namespace: dict = {}
+    execute("x = 2\nx + 1\nNone\nprint('printed')\n[x] * 2\n", namespace, "docs/x.md", 7)
+    assert capsys.readouterr().out == "3\nprinted\n[2, 2]\n"
+    with pytest.raises(ZeroDivisionError) as e:
+        execute("y = 1\ny / 0\n", namespace, "docs/x.md", 7)
+    assert e.traceback[-1].frame.code.path == "docs/x.md" and e.traceback[-1].lineno + 1 == 8
+
+
+def test_a_failing_console_block_names_its_page_line_and_error(node, tmp_path: Path):
+    runner = Walkthrough.create(tmp_path / "sb", node)
+    try:
+        runner.run(Block("docs/x.md", 5, "console", "a = chain.chain_id\na  # -> 31337\n"))
+        with pytest.raises(AssertionError) as e:
+            runner.run(Block("docs/x.md", 9, "console", "b = a\nb / 0\n"))
+        message = str(e.value)
+        assert message.startswith("docs/x.md:9: the console session raised")
+        assert 'File "docs/x.md", line 10' in message and "ZeroDivisionError" in message
+    finally:
+        runner.close()

@@ -32,6 +32,7 @@ import io
 import json
 import os
 import re
+import select
 import subprocess
 import sys
 import traceback
@@ -230,12 +231,16 @@ class Console:
         try:
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
-            answer = self.process.stdout.readline()  # the session's timeout is the test's
         except BrokenPipeError:
-            answer = ""
+            pass
+        # One answer line per request, so nothing waits in the reader's buffer: select works.
+        ready, _, _ = select.select([self.process.stdout], [], [], self.timeout)
+        answer = self.process.stdout.readline() if ready else ""
         if not answer:
+            self.process.kill()
             self.log.seek(0)
-            return False, "the console session ended:\n" + self.log.read()
+            why = "ended" if ready else f"still running after {self.timeout:.0f} s"
+            return False, f"the console session {why}:\n" + self.log.read()
         reply = json.loads(answer)
         return reply["ok"], reply["output"]
 
