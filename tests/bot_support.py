@@ -1,6 +1,7 @@
 """Processes of the keeper bot's distributed mode for tests: a redis-server of the test's own,
-`silverback worker` and `silverback run` subprocesses with the broker settings of the README's
-Silverback section, and waiting on them with their output in every failure."""
+`silverback worker` and `silverback run` subprocesses with the broker settings of
+docs/keeper-operator.md's Silverback section, and waiting on them with their output in every
+failure."""
 
 from __future__ import annotations
 
@@ -119,9 +120,12 @@ class Proc:
         return code
 
 
+OPERATOR_PAGE = Path("docs") / "keeper-operator.md"
+
+
 def readme_broker_settings(readme: Path, url: str, queue: str) -> dict[str, str]:
-    """The README's `export SILVERBACK_…` lines (the distributed mode's settings, as an operator
-    copies them), with this test's Redis URL and queue name."""
+    """docs/keeper-operator.md's `export SILVERBACK_…` lines (the distributed mode's settings, as
+    an operator copies them), with this test's Redis URL and queue name."""
     text = readme.read_text()
     settings = dict(re.findall(r"^export (SILVERBACK_\w+)=(.+)$", text, flags=re.MULTILINE))
     names = {"BROKER_CLASS", "BROKER_KWARGS", "RESULT_BACKEND_CLASS", "RESULT_BACKEND_KWARGS"}
@@ -159,7 +163,7 @@ class Fleet:
             "BALLAST_KEEPER_STATE_DIR": str(self.tmp / "state"),
             "BALLAST_KEEPER_JOBS": '["liquidator"]',
             "SILVERBACK_BOT_NAME": self.queue,
-            **readme_broker_settings(self.repo_root / "README.md", url, self.queue),
+            **readme_broker_settings(self.repo_root / OPERATOR_PAGE, url, self.queue),
             "NO_COLOR": "1",
             "COLUMNS": "200",
             **extra,

@@ -1,9 +1,9 @@
 """The keeper bot's distributed mode on a real Redis: `silverback run` (the runner) and one
 `silverback worker` per key (`keepers.bots.redis:KeeperStreamBroker`), as an operator starts
-them with the broker settings of the README's Silverback section, against this test run's anvil
-and a redis-server of the test's own (installed by `make install`). Outcomes come from the chain
-(`Liquidated` events, pending nonces), Redis (leases, pending tasks) and the processes' exit
-statuses and output lines."""
+them with the broker settings of docs/keeper-operator.md's Silverback section, against this
+test run's anvil and a redis-server of the test's own (installed by `make install`). Outcomes
+come from the chain (`Liquidated` events, pending nonces), Redis (leases, pending tasks) and the
+processes' exit statuses and output lines."""
 
 from __future__ import annotations
 
