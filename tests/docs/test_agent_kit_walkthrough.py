@@ -1,5 +1,5 @@
 """docs/agent-operator.md's "your own strategy in 30 lines", executed without a node: the module
-it shows is the file the repository ships (docs/examples/my_agent.py, which the page's shell
+it shows is the file the repository ships (examples/my_agent.py, which the page's shell
 walkthrough runs as a keeper and backtests), at most 30 lines; it loads through the kit by its
 entry point, proposes targets the vault would accept, and its rationale replays; the kit refuses
 what the page says it refuses. The page's shell and console blocks run on a node in
@@ -23,7 +23,7 @@ from tests.unit.test_strategy import vault
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "agent-operator.md"
-SHIPPED = ROOT / "docs" / "examples" / "my_agent.py"
+SHIPPED = ROOT / "examples" / "my_agent.py"
 MARKER = "<!-- agent-kit: my_agent.py -->"
 
 
@@ -50,12 +50,12 @@ def test_the_walkthrough_is_thirty_lines():
 
 
 def test_the_shipped_example_is_the_module_the_page_shows():
-    assert SHIPPED.read_text() == page_module(), "docs/examples/my_agent.py drifted from the page"
+    assert SHIPPED.read_text() == page_module(), "examples/my_agent.py drifted from the page"
 
 
 def test_the_page_names_the_shipped_file_on_pythonpath():
     text = PAGE.read_text()
-    assert "PYTHONPATH=docs/examples" in text and "my_agent:momentum" in text
+    assert "PYTHONPATH=examples" in text and "my_agent:momentum" in text
 
 
 def test_the_page_agent_decides_within_bounds_and_replays(my_agent):
