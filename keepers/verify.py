@@ -26,7 +26,13 @@ from keepers.strategy.bounds import weights_bps
 from keepers.strategy.inputs import StrategyInputs
 from keepers.strategy.rationale import decode as decode_rationale
 from keepers.strategy.rationale import is_canonical, rationale_hash
-from keepers.strategy.replay import ReceiptError, Replay, from_document, replay
+from keepers.strategy.replay import (
+    ReceiptError,
+    Replay,
+    StrategyUnavailable,
+    from_document,
+    replay,
+)
 
 __all__ = ["DecisionNotFound", "ReplayCheck", "Verification", "chain_differences",
            "decode_rebalanced", "find_document", "onchain_rationale", "replay_decision",
@@ -202,6 +208,8 @@ def replay_decision(
     try:
         result = replay(body)
         inputs, _ = from_document(decode_rationale(body))
+    except StrategyUnavailable as err:
+        return ReplayCheck(verification, None, None, f"cannot replay here: {err}")
     except ReceiptError as err:
         return ReplayCheck(verification, None, None, f"not a replay receipt: {err}")
     if inputs.block <= 0:

@@ -86,7 +86,10 @@ def load_strategy(entry_point: str) -> Callable[[StrategyInputs], Proposal]:
 
 def strategy_source_hash(entry_point: str) -> str:
     """keccak256 of the source of the entry point's module (followed by what its
-    `strategy_identity_extra()` returns, if it has one: a model's weights hash), as `0x` hex."""
+    `strategy_identity_extra()` returns, if it has one: a model's weights hash), as `0x` hex;
+    `StrategyLoadError` when the module does not import (e.g. replaying another operator's
+    receipt without their module on `PYTHONPATH`)."""
+    load_strategy(entry_point)  # the one-line refusal when the entry point cannot be used
     module = importlib.import_module(entry_point.partition(":")[0])
     try:
         source = inspect.getsource(module).encode()

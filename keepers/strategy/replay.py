@@ -25,7 +25,8 @@ from eth_utils import keccak
 from keepers.strategy.inputs import StrategyInputs, StrategyParams
 from keepers.strategy.rationale import decode
 
-__all__ = ["Replay", "ReceiptError", "from_document", "replay", "strategy_code_hash"]
+__all__ = ["Replay", "ReceiptError", "StrategyUnavailable", "from_document", "replay",
+           "strategy_code_hash"]  # fmt: skip
 
 STRATEGY_NAME: Final = "ballast.statistical"
 # The source the decision depends on: the strategy package and the keepers' fixed-point math.
@@ -34,6 +35,11 @@ _SOURCES: Final = (Path(__file__).parent, Path(__file__).parent.parent / "math")
 
 class ReceiptError(ValueError):
     """The document is not a receipt this strategy can replay (one-line message)."""
+
+
+class StrategyUnavailable(ReceiptError):
+    """The receipt names a strategy this keeper cannot run: its entry point does not import
+    here, or it now proposes targets the kit refuses (one-line message)."""
 
 
 @cache
@@ -157,7 +163,7 @@ def replay(document_bytes: bytes) -> Replay:
         try:
             expected, result = source_hash(name), decide_with(name, inputs, params)
         except (StrategyLoadError, ProposalRefused) as err:
-            raise ReceiptError(str(err)) from None
+            raise StrategyUnavailable(str(err)) from None
     code_matches = code == expected
     if not code_matches:
         differences.append(f"strategy code: the receipt's {code} is not this keeper's {expected}")

@@ -1,6 +1,9 @@
-"""The README's "write your own agent" walkthrough, executed: the module it shows is at most 30
-lines, loads through the kit by its entry point, proposes targets the vault would accept, and
-its rationale replays; the kit refuses what the README says it refuses."""
+"""docs/agent-operator.md's "your own strategy in 30 lines", executed without a node: the module
+it shows is the file the repository ships (examples/my_agent.py, which the page's shell
+walkthrough runs as a keeper and backtests), at most 30 lines; it loads through the kit by its
+entry point, proposes targets the vault would accept, and its rationale replays; the kit refuses
+what the page says it refuses. The page's shell and console blocks run on a node in
+tests/docs/test_docs_walkthroughs.py."""
 
 from __future__ import annotations
 
@@ -18,14 +21,16 @@ from keepers.strategy.rationale import decode
 from keepers.strategy.replay import replay
 from tests.unit.test_strategy import vault
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = ROOT / "docs" / "agent-operator.md"
+SHIPPED = ROOT / "examples" / "my_agent.py"
 MARKER = "<!-- agent-kit: my_agent.py -->"
 
 
-def readme_module() -> str:
-    text = README.read_text()
-    assert MARKER in text, "the README lost its agent-kit walkthrough"
-    block = re.search(r"```python\n(.*?)```", text[text.index(MARKER):], re.S)
+def page_module() -> str:
+    text = PAGE.read_text()
+    assert MARKER in text, "docs/agent-operator.md lost its agent-kit walkthrough"
+    block = re.search(r"```python\n(.*?)```", text[text.index(MARKER) :], re.S)
     assert block is not None
     return block.group(1)
 
@@ -33,7 +38,7 @@ def readme_module() -> str:
 @pytest.fixture(scope="module")
 def my_agent(tmp_path_factory):
     folder = tmp_path_factory.mktemp("agent")
-    (folder / "my_agent.py").write_text(readme_module())
+    (folder / "my_agent.py").write_text(page_module())
     sys.path.insert(0, str(folder))
     yield "my_agent:momentum"
     sys.path.remove(str(folder))
@@ -41,10 +46,19 @@ def my_agent(tmp_path_factory):
 
 
 def test_the_walkthrough_is_thirty_lines():
-    assert len(readme_module().splitlines()) <= 30
+    assert len(page_module().splitlines()) <= 30
 
 
-def test_the_readme_agent_decides_within_bounds_and_replays(my_agent):
+def test_the_shipped_example_is_the_module_the_page_shows():
+    assert SHIPPED.read_text() == page_module(), "examples/my_agent.py drifted from the page"
+
+
+def test_the_page_names_the_shipped_file_on_pythonpath():
+    text = PAGE.read_text()
+    assert "PYTHONPATH=examples" in text and "my_agent:momentum" in text
+
+
+def test_the_page_agent_decides_within_bounds_and_replays(my_agent):
     inputs = vault(current=(3000, 1000, 2000))  # 4,000 idle: 3,500 above the 500 buffer
     outcome = decide_with(my_agent, inputs, StrategyParams())
     assert isinstance(outcome, Decision)
@@ -108,7 +122,7 @@ def test_load_strategy_names_the_problem():
         load_strategy("keepers.strategy.decide")
 
 
-def test_the_readme_agent_backtests_with_one_command(my_agent, tmp_path, capsys):
+def test_the_page_agent_backtests_with_one_command(my_agent, tmp_path, capsys):
     from benchmarks.backtest.__main__ import main
 
     out = tmp_path / "results.json"
@@ -127,3 +141,19 @@ def test_the_backtest_refuses_a_strategy_that_does_not_import(capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("backtest: error: strategy 'nowhere.agent:decide' does not import")
     assert "\n" not in err
+
+
+def test_a_receipt_whose_strategy_is_not_here_says_so_in_one_line(my_agent, monkeypatch):
+    """The page's `verify-decision --replay` without the operator's module: a one-line reason
+    (the CLI prints `cannot replay here: …`, exit 4), never a traceback."""
+    from keepers.strategy.replay import StrategyUnavailable
+
+    outcome = decide_with(my_agent, vault(current=(3000, 1000, 2000)), StrategyParams())
+    here = [p for p in sys.path if not (Path(p) / "my_agent.py").is_file()]
+    monkeypatch.setattr(sys, "path", here)
+    monkeypatch.delitem(sys.modules, "my_agent")
+    with pytest.raises(StrategyUnavailable) as err:
+        replay(outcome.rationale)
+    assert str(err.value) == (
+        "strategy 'my_agent:momentum' does not import: No module named 'my_agent'"
+    )
