@@ -51,6 +51,7 @@ KINDS = (
     "evaluation",
     "slash",
     "governance",
+    "steward",  # the risk steward's bounded parameter moves
     "guardian",
     "alert",
 )
