@@ -248,6 +248,10 @@ class StewardConfig(_Section):
     min_move_bps: int = Field(5, ge=0)
     loosen: bool = Field(False, description="False: only tighten (the DAO loosens)")
     min_rounds: int = Field(8, ge=2, description="fewer oracle rounds: collateral left alone")
+    jump_fall: float = Field(
+        0.0, ge=0, le=0.9, description="gap a position at the threshold survives (0: vol only)"
+    )
+    risk_rate_gain: float = Field(0.0, ge=0, description="slope1 premium per unit of LTV cut")
 
     def model(self) -> StewardSettings:
         """The pure model's settings (`keepers.math.steward.StewardSettings`)."""
