@@ -251,6 +251,7 @@ class StewardConfig(_Section):
     jump_fall: float = Field(
         0.0, ge=0, le=0.9, description="gap a position at the threshold survives (0: vol only)"
     )
+    jump_threshold: bool = Field(True, description="False: the gap bounds the LTV only")
     risk_rate_gain: float = Field(0.0, ge=0, description="slope1 premium per unit of LTV cut")
 
     def model(self) -> StewardSettings:

@@ -8,7 +8,9 @@ target value for every risk knob it manages:
   over the time a liquidation takes (`liquidation_days` plus the days needed to sell the
   book's collateral at the issuer's daily limit), bonus included:
   `threshold × (1 + bonus) ≤ 1 − max(z·σ·√h, jump_fall)` — `jump_fall` the gap (a fall
-  within hours, no warning in the volatility) a position at the threshold must survive;
+  within hours, no warning in the volatility) a position at the threshold must survive; with
+  `jump_threshold` False the gap bounds only the LTV (a new loan at the LTV survives it, bonus
+  included) and never lowers the threshold under open positions;
 - `lend.ltvBps.<c>`: the threshold less a `z`-sigma fall over `borrow_buffer_days` (a new loan
   at the LTV is not liquidated by ordinary noise), and at least `min_gap_bps` below it;
 - a collateral with fewer than `min_rounds` oracle rounds is left alone (no history to judge);
@@ -142,6 +144,7 @@ class StewardSettings:
     loosen: bool = True  # False: LTVs, thresholds and caps never rise above governance's values
     min_rounds: int = 8  # fewer oracle rounds than this: the collateral is left alone
     jump_fall: float = 0.0  # the gap a position at the threshold survives (0: volatility only)
+    jump_threshold: bool = True  # False: the gap bounds the LTV only, not the threshold
     risk_rate_gain: float = 0.0  # slope1 premium per unit of LTV cut below governance's
 
 
@@ -230,9 +233,12 @@ def recommend(
         if ltv_p is not None and thr_p is not None and bonus_p is not None:
             bonus = bonus_p.value
             h = s.liquidation_days + _liquidity_days(c)
-            fall = max(_fall(s.z, vol, h), min(0.9, s.jump_fall))
+            jump = min(0.9, s.jump_fall)
+            fall = max(_fall(s.z, vol, h), jump if s.jump_threshold else 0.0)
             thr = int(BPS * (1.0 - fall) / (1.0 + bonus / BPS))
             ltv = int(thr * (1.0 - _fall(s.z, vol, s.borrow_buffer_days)))
+            if not s.jump_threshold:  # a new loan at the LTV survives the gap, bonus included
+                ltv = min(ltv, int(BPS * (1.0 - jump) / (1.0 + bonus / BPS)))
             if stressed:
                 thr, ltv = thr - s.stress_tighten_bps, ltv - s.stress_tighten_bps
             thr_cap = BPS * BPS // (BPS + bonus)  # threshold × (1 + bonus) ≤ 100 %

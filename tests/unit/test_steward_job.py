@@ -58,7 +58,7 @@ def test_the_jump_and_rate_premium_settings_are_in_the_receipt_and_replay():
     assert float(document["settings"]["risk_rate_gain"]) == 4.0
     assert decision.call is not None and "lend.liqThresholdBps.gold" in decision.call.names
     assert replay_steward(decision.document).ok
-    document["settings"]["jump_fall"] = "0.000000000000"  # calm gold, no gap allowance: nothing to cut
+    document["settings"]["jump_fall"] = "0.000000000000"  # calm gold, no gap: nothing to cut
     assert not replay_steward(encode(document)).ok
 
 

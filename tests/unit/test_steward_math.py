@@ -127,6 +127,11 @@ def test_a_jump_allowance_tightens_a_calm_collateral_to_survive_the_gap():
     assert calm["lend.liqThresholdBps.gold"] == 7_500  # governance's value: nothing to do
     assert jump["lend.liqThresholdBps.gold"] == int(BPS * 0.7 / 1.08)  # 6,481
     assert jump["lend.ltvBps.gold"] <= jump["lend.liqThresholdBps.gold"] - 300
+    # the gap bounding the LTV only: the threshold under open positions stays
+    only = StewardSettings(loosen=False, jump_fall=0.3, jump_threshold=False)
+    ltv_only, _ = recommend(_book_params(), [_gold(0.005)], CALM, only)
+    assert ltv_only["lend.liqThresholdBps.gold"] == 7_500
+    assert ltv_only["lend.ltvBps.gold"] == int(BPS * 0.7 / 1.08)
     # a gap no larger than what the volatility already asks for changes nothing
     wild, _ = recommend(_book_params(), [_gold(0.04)], CALM, StewardSettings())
     wild_jump, _ = recommend(_book_params(), [_gold(0.04)], CALM, StewardSettings(jump_fall=0.05))
