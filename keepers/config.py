@@ -231,8 +231,10 @@ class StewardConfig(_Section):
     default_daily_exit: int = Field(
         0, ge=0, description="daily exit value (asset units) of a collateral without an issuer"
     )
-    # z, kink_band_bps, rate_gain and loosen: the lowest bad debt on the train paths of
-    # benchmarks/lending_steward (its "safest" setting: tighten only; see its README)
+    # The tighten-only volatility steward. benchmarks/lending_steward's chosen setting (loosen,
+    # jump_fall 0.3, risk_rate_gain 8) cuts bad debt only by lowering the threshold under open
+    # positions (liquidating borrowers the DAO's threshold calls healthy) and earns only through
+    # the rate premium; a DAO vote does better (see its README): it stays opt-in.
     z: float = Field(10.0, gt=0, description="sigmas of price fall a threshold must survive")
     liquidation_days: float = Field(1.0, ge=0)
     borrow_buffer_days: float = Field(7.0, ge=0)
