@@ -51,7 +51,8 @@ KINDS = (
     "evaluation",
     "slash",
     "governance",
-    "steward",  # the risk steward's bounded parameter moves
+    "steward",  # the risk steward's bounded moves of an LTV or liquidation threshold
+    "steward-other",  # its moves of borrow caps, sleeve caps and rates only
     "guardian",
     "alert",
 )

@@ -243,10 +243,21 @@ class World:
         """The risk steward's pass (after the day's liquidations): within its bounds it moves
         at once; the rest of its cut it leaves to the DAO as a recommendation file."""
         report = self.steward.run(STEWARD)
-        if report.count("mined"):
-            batch = next(n for n in report.notes if n.startswith("steward batch "))
-            moved = batch.removeprefix("steward batch ").split(";")[0]
-            self.event("steward", f"the risk steward moves, within its bounds: {moved}")
+        if not report.count("mined"):
+            return
+        batch = next(n for n in report.notes if n.startswith("steward batch "))
+        listed = batch.removeprefix("steward batch ").split(";")[0]
+        pairs = [pair.split("=") for pair in listed.split(", ")]
+        moved = ", ".join(f"{name} {self._shown(name, int(v))}" for name, v in pairs)
+        # LTVs and thresholds in the timeline; caps and rates only in the record
+        risk = any(n.startswith(("lend.ltvBps.", "lend.liqThresholdBps.")) for n, _ in pairs)
+        kind = "steward" if risk else "steward-other"
+        self.event(kind, f"the risk steward moves, within its bounds: {moved}")
+
+    def _shown(self, name: str, value: int) -> str:
+        if "Bps" in name:
+            return f"{value / 100:.2f}%"
+        return f"{value / self.units:,.0f}"  # an amount in the asset
 
     # ------------------------------------------------------------------ the DAO
 
