@@ -6,8 +6,9 @@ Deploys the whole system (deployments/config/local.yaml with demo timings), seed
 borrowers, two agents, two keepers and a settler keeper (it strikes, and claims for the depositors
 that made it their operator), then plays `ballast.demo.scenario` day by day: yields drift, the
 T-bill issuer pauses redemptions while redemptions queue, the settler is down for a day (a
-depositor strikes), gold crashes, the DAO tightens an LTV, the guardian pauses automation. The
-keepers and the strategist agent are the real keeper jobs. At the end it prints a report and
+depositor strikes), gold crashes, the risk steward tightens gold's LTV within its bounds the same
+hour and the DAO's larger cut follows weeks later, the guardian pauses automation. The keepers,
+the steward and the strategist agent are the real keeper jobs. At the end it prints a report and
 writes PNG charts to the output folder, whose path it prints.
 """
 

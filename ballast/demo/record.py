@@ -51,6 +51,8 @@ KINDS = (
     "evaluation",
     "slash",
     "governance",
+    "steward",  # the risk steward's bounded moves of an LTV or liquidation threshold
+    "steward-other",  # its moves of borrow caps, sleeve caps and rates only
     "guardian",
     "alert",
 )

@@ -34,8 +34,8 @@ __all__ = [
     "timeline_events",
 ]
 
-TIMELINE_KINDS: Final = ("market", "keeper", "governance", "guardian", "alert", "bad-debt",
-                         "slash")  # fmt: skip
+TIMELINE_KINDS: Final = ("market", "keeper", "governance", "steward", "guardian", "alert",
+                         "bad-debt", "slash")  # fmt: skip
 TIMELINE_LIMIT: Final = 40  # events listed before "… and N more"
 NONE: Final = "none"
 # Assets still set aside for filled redemptions below this (whole units; the table's "0.00") are

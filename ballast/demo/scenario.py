@@ -17,7 +17,9 @@ seed reproduces a run. The acts, as fractions of the run (8 weeks: the days in b
 - the gambler agent buys the gold dip [20]; gold crashes 35 % [22]: liquidations, sentinel alerts,
   the strategist's risk-off rebalance; the gambler's decision is evaluated a window later and
   slashed, the slash executed after the veto window;
-- the DAO proposes tightening `lend.ltvBps.gold` [24] (vote, queue, timelock, execute);
+- the risk steward (its keeper runs daily after the liquidators) tightens `lend.ltvBps.gold` by
+  its step within hours of the crash [22]; the DAO proposes the larger cut [24] (vote, queue,
+  timelock, execute);
 - the guardian pauses automation [35] and resumes it [37];
 - the run ends after `7 · weeks` days.
 """

@@ -5,7 +5,9 @@ People whose moves are scripted (the market's feeds and issuers, depositors, bor
 gambler agent, DAO voters, the guardian) act through plain transactions; depositors and
 borrowers are anvil-impersonated addresses (hundreds of them cost no key handling). The keepers
 and the strategist agent are the real `keepers.shell.Keeper` jobs, each with its own key and
-state file: the liquidator, evaluator and sentinel of two keepers, the settler keeper, and the
+state file: the liquidator, evaluator and sentinel of two keepers, the settler keeper, the risk
+steward (local.yaml's STEWARD_ROLE key; its daily pass follows the liquidators: it tightens within
+its bounds at once and writes the rest of its cut as a recommendation for the DAO) and the
 strategist's rebalancer. Each day opens with every feed publishing, then the settler's pass
 (`World.settle`): it strikes when `strikeTrigger()` says a strike would settle something (the
 requests made before today's prices: forward pricing) and claims what strikes settled for the
@@ -51,6 +53,7 @@ GOLD_LTV_PROPOSED = 6_000
 KEEPER_JOBS = {"keeper-a": ("sentinel", "liquidator", "evaluator"),
                "keeper-b": ("liquidator", "evaluator")}  # fmt: skip
 SETTLER = "settler"  # the settler keeper's name (its job's too): strikes, claims for operators
+STEWARD = "steward"  # the risk steward's keeper (STEWARD_ROLE: deployments/config/local.yaml)
 OUTAGE_STRIKER = 0  # the depositor who strikes while the settler is down (its redemption waits)
 
 
@@ -76,6 +79,7 @@ class World:
         self.keeper_accounts = {"keeper-a": accounts.test_accounts[7],
                                 "keeper-b": accounts.test_accounts[8]}  # fmt: skip
         self.settler_account = accounts.test_accounts[9]
+        self.steward_account = accounts.test_accounts[2]  # local.yaml's roles.steward
         self.day = 0
         self.t0 = 0
         self.proposal: dict[str, Any] | None = None
@@ -113,6 +117,7 @@ class World:
         self.keepers = {n: self._keeper(a, f"{n}") for n, a in self.keeper_accounts.items()}
         self.strategist_keeper = self._keeper(self.strategist, "strategist")
         self.settler = self._keeper(self.settler_account, SETTLER)
+        self.steward = self._keeper(self.steward_account, STEWARD)
         self._seed_history()
         for name, account in self.keeper_accounts.items():  # inventory to repay debts with
             self.actors.faucet(str(account.address), 1_000_000 * self.units)
@@ -137,7 +142,9 @@ class World:
         self.agents.stake(minimum, sender=agent)
 
     def _keeper(self, account: Any, name: str) -> Keeper:
-        extra = STRATEGIST if name == "strategist" else {}
+        extra: dict[str, Any] = STRATEGIST if name == "strategist" else {}
+        if name == STEWARD:  # its recommendations for the DAO next to its state file
+            extra = {"steward": {"recommendation_dir": self.state_dir / name / "recommendations"}}
         settings = load_settings(state_dir=self.state_dir / name, **extra)
         store = Store(settings.state_path(chain.chain_id, str(account.address)))
         observe = self.tracker.keeper_report(name)
@@ -180,6 +187,7 @@ class World:
         for name, jobs in KEEPER_JOBS.items():
             for job in jobs:
                 self.keepers[name].run(job)
+        self._steward()
         if day >= STRATEGIST_FROM:
             ready = int(self.vault.nextRebalanceAt())  # the strategist acts later in the day
             if chain.blocks.head.timestamp < ready < self.t0 + day * DAY + DAY // 2:
@@ -229,6 +237,28 @@ class World:
         bps = [targets.get(n, 0) for n in self.protocol.sleeves]
         self.vault.rebalance(bps, digest, f"ballast://rationale/0x{digest.hex()}", sender=agent)
 
+    # ------------------------------------------------------------------ the risk steward
+
+    def _steward(self) -> None:
+        """The risk steward's pass (after the day's liquidations): within its bounds it moves
+        at once; the rest of its cut it leaves to the DAO as a recommendation file."""
+        report = self.steward.run(STEWARD)
+        if not report.count("mined"):
+            return
+        batch = next(n for n in report.notes if n.startswith("steward batch "))
+        listed = batch.removeprefix("steward batch ").split(";")[0]
+        pairs = [pair.split("=") for pair in listed.split(", ")]
+        moved = ", ".join(f"{name} {self._shown(name, int(v))}" for name, v in pairs)
+        # LTVs and thresholds in the timeline; caps and rates only in the record
+        risk = any(n.startswith(("lend.ltvBps.", "lend.liqThresholdBps.")) for n, _ in pairs)
+        kind = "steward" if risk else "steward-other"
+        self.event(kind, f"the risk steward moves, within its bounds: {moved}")
+
+    def _shown(self, name: str, value: int) -> str:
+        if "Bps" in name:
+            return f"{value / 100:.2f}%"
+        return f"{value / self.units:,.0f}"  # an amount in the asset
+
     # ------------------------------------------------------------------ the DAO
 
     def _governance(self, day: int) -> None:
@@ -265,9 +295,10 @@ class World:
 
     def finish(self) -> DemoRecord:
         self.tracker.finish()
-        for keeper in (*self.keepers.values(), self.strategist_keeper, self.settler):
+        keepers = (*self.keepers.values(), self.strategist_keeper, self.settler, self.steward)
+        for keeper in keepers:
             keeper.store.close()
         return self.record
 
 
-__all__ = ["KEEPER_JOBS", "SETTLER", "World", "demo_config"]
+__all__ = ["KEEPER_JOBS", "SETTLER", "STEWARD", "World", "demo_config"]

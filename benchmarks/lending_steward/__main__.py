@@ -5,12 +5,19 @@ parameters against the risk steward on the lending book, same paths, net of the 
    model runs on N paths of each family; "chosen" has the lowest total bad debt among those
    whose net interest is at least the static book's (none: the lowest bad debt); "safest" the
    lowest bad debt of all, whatever it earns. Both are reported on the test split.
+   The DAO's alternative, static parameters voted before anyone borrows (`STATIC_GRID`), is
+   chosen on train by the same rule (`tune_static`).
 2. Report on the test split (disjoint seeds), per family: bad debt, interest net of gas, the
-   number of batches, and the registry-rule breaches (bounds, steps, cooldowns, links) of every
-   batch, checked as the registry would.
+   debt liquidated (and how much of it the DAO's threshold would have left alone), the number
+   of batches, and the registry-rule breaches (bounds, steps, cooldowns, links) of every batch,
+   checked as the registry would; also the chosen setting with the gap bounding the LTV only
+   (`jump_threshold` False, tighten only), and the retuned static book.
 
 `--step-scale X` also reports the steward with every `stewardStepBps` multiplied by X (what the
-DAO would have to grant for a larger effect; the deployed limits are scale 1).
+DAO would have to grant for a larger effect; the deployed limits are scale 1). `--elasticity E`
+also reports the chosen setting (and the static book) with borrowers' demand falling E per unit
+of borrow rate (4 by default; 0: demand ignores the rate): how much the interest column rests
+on the borrower model.
 """
 
 from __future__ import annotations
@@ -29,26 +36,67 @@ from benchmarks.lending_steward.sim import Costs, Outcome, local_params, simulat
 from keepers.math.steward import StewardSettings
 
 HERE = Path(__file__).resolve().parent
+STATIC_GRID: dict[str, tuple[int, ...]] = {
+    "lend.ltvBps.gold": (6_000, 6_500, 7_000),  # the threshold 500 bps above
+    "lend.rate.slope1Bps": (400, 500, 600),
+}
 GRID: dict[str, tuple[Any, ...]] = {
     "loosen": (True, False),
-    "z": (3.0, 6.0, 10.0),
-    "kink_band_bps": (1_000, 10_000),  # 10_000: never lower slope1 below the kink
+    "z": (6.0, 10.0),
+    "kink_band_bps": (10_000,),  # never lower slope1 below the kink (1,000 lost on train)
     "rate_gain": (1.0, 3.0),
+    "jump_fall": (0.0, 0.3),  # the gap a position at the threshold survives
+    "risk_rate_gain": (0.0, 4.0, 8.0),  # slope1 premium per unit of LTV cut
 }
 
 
-def _scaled(scale: float) -> dict:
-    params = local_params()
+def _scaled(scale: float, params: dict | None = None) -> dict:
+    params = params or local_params()
     return {
         n: replace(p, steward_step_bps=min(10_000, int(p.steward_step_bps * scale)))
         for n, p in params.items()
     }
 
 
-def _run(split: str, count: int, settings: StewardSettings | None, scale: float = 1.0):
-    params = _scaled(scale)
-    return {f: [simulate(p, settings, Costs(), params) for p in paths(split, f, count)]
+def _run(
+    split: str,
+    count: int,
+    settings: StewardSettings | None,
+    scale: float = 1.0,
+    costs: Costs | None = None,
+    base: dict | None = None,
+):
+    params, costs = _scaled(scale, base), costs or Costs()
+    return {f: [simulate(p, settings, costs, params) for p in paths(split, f, count)]
             for f in FAMILIES}  # fmt: skip
+
+
+def static_book(ltv: int, slope1: int) -> dict:
+    """local.yaml's parameters with gold's LTV `ltv`, its threshold 500 bps above (local.yaml's
+    gap) and slope1 `slope1`, as if the DAO had voted them before anyone borrowed."""
+    params = local_params()
+    for name, value in (("lend.ltvBps.gold", ltv), ("lend.liqThresholdBps.gold", ltv + 500),
+                        ("lend.rate.slope1Bps", slope1)):  # fmt: skip
+        params[name] = replace(params[name], value=value, governance_value=value)
+    return params
+
+
+def tune_static(count: int, log) -> tuple[tuple[int, int], list[dict]]:
+    """The DAO's alternative: static parameters chosen on the train split by the same rule
+    (lowest bad debt among those earning at least local.yaml's net interest)."""
+    base = _run("train", count, None)
+    base_int = _total(base, "net_interest")
+    rows = []
+    for ltv, slope1 in itertools.product(*STATIC_GRID.values()):
+        runs = _run("train", count, None, base=static_book(ltv, slope1))
+        bad, interest = _total(runs, "bad_debt"), _total(runs, "net_interest")
+        rows.append({"ltv": ltv, "slope1": slope1, "bad_debt": bad, "net_interest": interest,
+                     "interest_ok": interest >= base_int})  # fmt: skip
+        log(f"train static ltv {ltv} slope1 {slope1}: bad debt {bad / 1e6:,.0f}, net interest "
+            f"{interest / 1e6:,.0f} (local.yaml {base_int / 1e6:,.0f})")  # fmt: skip
+    eligible = [r for r in rows if r["interest_ok"]] or rows
+    best = min(eligible, key=lambda r: (r["bad_debt"], -r["net_interest"]))
+    return (best["ltv"], best["slope1"]), rows
 
 
 def _total(outcomes: dict[str, list[Outcome]], attr: str) -> float:
@@ -89,6 +137,9 @@ def _family_rows(static: dict, steward: dict) -> list[dict]:
             "static_interest_usd": round(int_a / 1e6),
             "steward_net_interest_usd": round(int_b / 1e6),
             "steward_gas_usd": round(sum(o.gas_cost for o in b) / 1e6),
+            "static_liquidated_usd": round(sum(o.liquidated for o in a) / 1e6),
+            "steward_liquidated_usd": round(sum(o.liquidated for o in b) / 1e6),
+            "steward_early_liquidated_usd": round(sum(o.early_liquidated for o in b) / 1e6),
             "interest_change_pct": round(100 * (int_b - int_a) / int_a, 1),
             "batches": sum(o.updates for o in b),
             "bound_breaches": sum(o.bound_breaches for o in b),
@@ -102,10 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--paths", type=int, default=6, help="paths per family and split")
     ap.add_argument("--step-scale", type=float, action="append", default=[],
                     help="also report the steward with its step limits × this")  # fmt: skip
+    ap.add_argument("--elasticity", type=float, action="append", default=[],
+                    help="also report the chosen setting with this demand elasticity")  # fmt: skip
     ap.add_argument("--out", type=Path, default=HERE / "snapshot.json")
     args = ap.parse_args(argv)
     if args.paths < 1 or any(s <= 0 for s in args.step_scale):
         print("error: --paths and --step-scale must be positive", file=sys.stderr)
+        return 1
+    if any(e < 0 for e in args.elasticity):
+        print("error: --elasticity must not be negative", file=sys.stderr)
         return 1
     started = time.monotonic()
 
@@ -113,18 +169,32 @@ def main(argv: list[str] | None = None) -> int:
         print(text, file=sys.stderr, flush=True)
 
     chosen, safest, grid = tune(args.paths, log)
+    (ltv, slope1), static_grid = tune_static(args.paths, log)
     static = _run("test", args.paths, None)
     report: dict[str, Any] = {
         "command": "python -m benchmarks.lending_steward " + " ".join(argv or sys.argv[1:]),
         "days": DAYS, "paths_per_family": args.paths, "costs": asdict(Costs()),
         "chosen_on_train": {k: getattr(chosen, k) for k in GRID},
         "safest_on_train": {k: getattr(safest, k) for k in GRID}, "train_grid": grid,
+        "static_on_train": {"lend.ltvBps.gold": ltv, "lend.rate.slope1Bps": slope1},
+        "static_train_grid": static_grid,
         "test": {},
     }  # fmt: skip
     for scale in (1.0, *args.step_scale):
         steward = _run("test", args.paths, chosen, scale)
         report["test"][f"chosen, step_scale_{scale:g}"] = _family_rows(static, steward)
     report["test"]["safest, step_scale_1"] = _family_rows(static, _run("test", args.paths, safest))
+    ltv_only = replace(chosen, jump_threshold=False, loosen=False)  # the threshold never moves up
+    report["test"]["chosen, gap bounds the LTV only, tighten only"] = _family_rows(
+        static, _run("test", args.paths, ltv_only)
+    )
+    retuned = _run("test", args.paths, None, base=static_book(ltv, slope1))
+    report["test"]["static retuned on train, against local.yaml"] = _family_rows(static, retuned)
+    for e in args.elasticity:
+        costs = replace(Costs(), elasticity=e)
+        base = _run("test", args.paths, None, costs=costs)
+        steward = _run("test", args.paths, chosen, costs=costs)
+        report["test"][f"chosen, elasticity_{e:g}"] = _family_rows(base, steward)
     report["seconds"] = round(time.monotonic() - started)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     for scale, rows in report["test"].items():

@@ -2,7 +2,11 @@
 
 Every path starts at 2,400 with 30 calm days (12 %/yr volatility), then its family's event:
 
-- `crash`: a 35–55 % fall within 6 hours at a random day in [35, 90), calm around it;
+- `crash`: a 35–55 % fall within 6 hours at a random day in [35, 90), calm around it (a stress
+  test: tokenized gold never gapped like this — its worst day since 1980 is about −9 %, 15 April
+  2013 —; a credit token's write-down on a default does);
+- `selloff`: a 15–30 % fall over 2–5 days at 35 %/yr volatility (gold's sharpest selloffs,
+  about −13 % over two sessions in April 2013, scaled up);
 - `slow-decline`: a 40–60 % fall spread over 20–50 days, volatility 40 %/yr;
 - `vol-spike`: volatility 80–150 %/yr for 10–25 days with a −1.5 %/day drift, then calm;
 - `issuer-gate`: the issuer redeems nothing for 7–20 days while the price falls 25–45 %;
@@ -19,7 +23,7 @@ import numpy as np
 
 from benchmarks.lending_steward.sim import Path_
 
-FAMILIES = ("crash", "slow-decline", "vol-spike", "issuer-gate", "calm")
+FAMILIES = ("crash", "slow-decline", "vol-spike", "issuer-gate", "calm", "selloff")
 DAYS = 120
 START = 2_400.0
 EXIT_TOKENS = 500
@@ -60,6 +64,11 @@ def make_path(family: str, seed: int) -> Path_:
         vols[start * 24 : (start + length) * 24] = 0.3
     elif family == "calm":
         drifts[:] = 0.05 / _YEAR_HOURS
+    elif family == "selloff":
+        day, length = int(rng.integers(35, 90)), int(rng.integers(2, 6))
+        fall = rng.uniform(0.15, 0.30)
+        drifts[day * 24 : (day + length) * 24] = math.log(1 - fall) / (length * 24)
+        vols[day * 24 : (day + length) * 24] = 0.35
     else:
         raise ValueError(f"unknown family {family!r}; families are {', '.join(FAMILIES)}")
     prices = _walk(rng, vols, drifts)

@@ -13,7 +13,9 @@ and steward limits of deployments/config/local.yaml). Borrowers:
   plus the bonus, but sells it at most at the issuer's hourly exit (`daily_exit / 24`, 0 while
   the issuer is gated): what it cannot sell it does not liquidate;
 - bad debt: debt left on a position with no collateral, plus at the end of the path every
-  debt above its collateral's value (marked to market).
+  debt above its collateral's value (marked to market);
+- `early_liquidated`: debt repaid by liquidating positions the starting threshold (the DAO's)
+  would still call healthy: what a tighter threshold costs borrowers (they pay the bonus).
 
 Interest earned: Σ debt × rate × dt with the book's kinked rate model (`keepers.math.RateModel`).
 The steward (`keepers.math.steward.plan`, the keeper's own code) runs every `steward_every`
@@ -99,6 +101,7 @@ class Outcome:
     interest: float = 0.0
     gas_cost: float = 0.0
     liquidated: float = 0.0
+    early_liquidated: float = 0.0
     updates: int = 0
     bound_breaches: int = 0
     link_breaches: int = 0
@@ -156,6 +159,7 @@ def simulate(
     debt = np.zeros(n)
     out = Outcome()
     r0 = None
+    gov_thr = params["lend.liqThresholdBps.gold"].governance_value / BPS
     hours = len(prices)
     debt_sum = 0.0
     for t in range(hours):
@@ -204,6 +208,8 @@ def simulate(
                 debt[i] -= repay
                 capacity -= repay * (1 + bonus)
                 out.liquidated += repay
+                if debt[i] + repay <= value[i] * gov_thr:
+                    out.early_liquidated += repay
                 if tokens[i] <= 1e-12 and debt[i] > 0:  # nothing left: the rest is bad debt
                     out.bad_debt += debt[i]
                     debt[i] = 0.0

@@ -7,14 +7,19 @@ target value for every risk knob it manages:
 - `lend.liqThresholdBps.<c>`: a position at the threshold must survive a `z`-sigma price fall
   over the time a liquidation takes (`liquidation_days` plus the days needed to sell the
   book's collateral at the issuer's daily limit), bonus included:
-  `threshold × (1 + bonus) ≤ 1 − z·σ·√h`;
+  `threshold × (1 + bonus) ≤ 1 − max(z·σ·√h, jump_fall)` — `jump_fall` the gap (a fall
+  within hours, no warning in the volatility) a position at the threshold must survive; with
+  `jump_threshold` False the gap bounds only the LTV (a new loan at the LTV survives it, bonus
+  included) and never lowers the threshold under open positions;
 - `lend.ltvBps.<c>`: the threshold less a `z`-sigma fall over `borrow_buffer_days` (a new loan
   at the LTV is not liquidated by ordinary noise), and at least `min_gap_bps` below it;
 - a collateral with fewer than `min_rounds` oracle rounds is left alone (no history to judge);
 - both tightened by `stress_tighten_bps` when the book is stressed (bad debt, or more than
   `stress_share_bps` of the debt below `stress_health_bps`), and loosened only when calm;
 - `lend.borrowCap.<c>`: the debt the collateral's daily exit can clear in `cap_exit_days`;
-- `lend.rate.slope1Bps`: nudged toward the kink (up above it, down below `kink − band`);
+- `lend.rate.slope1Bps`: nudged toward the kink (up above it, down below `kink − band`), and
+  at least governance's slope × (1 + `risk_rate_gain` × the debt-weighted share by which the
+  live LTVs lie below governance's): less lent against riskier collateral, priced higher;
 - `vault.maxSleeveBps.<s>` of a collateral that is also a sleeve: `sleeve_vol_budget / σ`;
 - with `loosen` False, none of the LTVs, thresholds or caps rises above governance's last value
   (the steward only tightens; loosening stays the DAO's).
@@ -138,6 +143,9 @@ class StewardSettings:
     min_move_bps: int = 5  # moves smaller than this (of the value) are not worth a transaction
     loosen: bool = True  # False: LTVs, thresholds and caps never rise above governance's values
     min_rounds: int = 8  # fewer oracle rounds than this: the collateral is left alone
+    jump_fall: float = 0.0  # the gap a position at the threshold survives (0: volatility only)
+    jump_threshold: bool = True  # False: the gap bounds the LTV only, not the threshold
+    risk_rate_gain: float = 0.0  # slope1 premium per unit of LTV cut below governance's
 
 
 @dataclass(frozen=True)
@@ -225,8 +233,12 @@ def recommend(
         if ltv_p is not None and thr_p is not None and bonus_p is not None:
             bonus = bonus_p.value
             h = s.liquidation_days + _liquidity_days(c)
-            thr = int(BPS * (1.0 - _fall(s.z, vol, h)) / (1.0 + bonus / BPS))
+            jump = min(0.9, s.jump_fall)
+            fall = max(_fall(s.z, vol, h), jump if s.jump_threshold else 0.0)
+            thr = int(BPS * (1.0 - fall) / (1.0 + bonus / BPS))
             ltv = int(thr * (1.0 - _fall(s.z, vol, s.borrow_buffer_days)))
+            if not s.jump_threshold:  # a new loan at the LTV survives the gap, bonus included
+                ltv = min(ltv, int(BPS * (1.0 - jump) / (1.0 + bonus / BPS)))
             if stressed:
                 thr, ltv = thr - s.stress_tighten_bps, ltv - s.stress_tighten_bps
             thr_cap = BPS * BPS // (BPS + bonus)  # threshold × (1 + bonus) ≤ 100 %
@@ -256,7 +268,25 @@ def recommend(
         if gap and k:
             scaled = int(slope.value * (1.0 + s.rate_gain * gap / k))
             targets[SLOPE1] = _clamp(scaled, slope.min, slope.max)
+        cut = _ltv_cut(params, collaterals)
+        if s.risk_rate_gain > 0 and cut > 0:
+            premium = int(slope.governance_value * (1.0 + s.risk_rate_gain * cut))
+            floor = _clamp(premium, slope.min, slope.max)
+            targets[SLOPE1] = max(targets.get(SLOPE1, slope.value), floor)
     return targets, vols
+
+
+def _ltv_cut(params: Mapping[str, ParamState], collaterals: Sequence[CollateralRisk]) -> float:
+    """The debt-weighted share by which the live LTVs lie below governance's (0 when none
+    does, or there is no debt)."""
+    weighted, debt = 0.0, 0
+    for c in collaterals:
+        p = params.get(LTV + c.name)
+        if p is None or p.governance_value <= 0 or c.debt <= 0:
+            continue
+        weighted += c.debt * max(0.0, (p.governance_value - p.value) / p.governance_value)
+        debt += c.debt
+    return weighted / debt if debt else 0.0
 
 
 # ------------------------------------------------------------------ bounds and links

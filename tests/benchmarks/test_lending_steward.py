@@ -54,3 +54,39 @@ def test_the_steward_breaches_nothing_and_static_never_moves(family):
 def test_bad_arguments_are_one_line(capsys):
     assert cli.main(["--paths", "0"]) == 1
     assert capsys.readouterr().err.strip() == "error: --paths and --step-scale must be positive"
+
+
+def test_a_jump_allowance_walks_the_book_down_within_the_steps_before_a_crash():
+    """`jump_fall` 0.3: from the first pass the steward lowers gold's LTV by its full step each
+    cooldown (70 bps of the value per 3 days), breaching nothing and never above governance's
+    7,000; the crash then leaves less bad debt than the static book's, and the lower threshold
+    liquidates positions the DAO's threshold would have left alone (counted)."""
+    path = make_path("crash", 2_002)
+    static = simulate(path, None)
+    steward = simulate(path, StewardSettings(loosen=False, z=6.0, kink_band_bps=10_000,
+                                             jump_fall=0.3, risk_rate_gain=4.0))  # fmt: skip
+    assert steward.bound_breaches == 0 and steward.link_breaches == 0
+    assert max(steward.ltv_path) == 7_000 and min(steward.ltv_path) < 6_600
+    assert list(steward.ltv_path[:6]) == [7_000, 7_000, 6_951, 6_951, 6_951, 6_903]
+    assert (np.abs(np.diff(steward.ltv_path)) <= 49).all()  # at most one step (0.7 %) a day
+    assert static.bad_debt > 0 and steward.bad_debt < static.bad_debt * 0.6
+    assert static.early_liquidated == 0 < steward.early_liquidated
+
+
+def test_a_negative_elasticity_is_one_line(capsys):
+    assert cli.main(["--paths", "1", "--elasticity", "-1"]) == 1
+    assert capsys.readouterr().err.strip() == "error: --elasticity must not be negative"
+
+
+def test_the_daos_static_alternative_keeps_the_gap_and_never_moves():
+    """The retuned static book (what a DAO vote before anyone borrowed would set): gold's LTV
+    and slope1 as given, the threshold 500 bps above; nothing moves along a path and, with the
+    lower LTV, a crash leaves less bad debt than local.yaml's book."""
+    params = cli.static_book(6_500, 500)
+    for name, value in (("lend.ltvBps.gold", 6_500), ("lend.liqThresholdBps.gold", 7_000),
+                        ("lend.rate.slope1Bps", 500)):  # fmt: skip
+        assert params[name].value == params[name].governance_value == value
+    path = make_path("crash", 2_002)
+    tight, loose = simulate(path, None, params=params), simulate(path, None)
+    assert set(tight.ltv_path) == {6_500} and tight.updates == 0
+    assert tight.bad_debt < loose.bad_debt and tight.early_liquidated == 0

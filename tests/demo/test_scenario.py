@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 from ape import chain
+from eth_abi import decode as abi_decode
+from eth_utils import keccak
 
 from ballast.demo.actors import OPERATOR_DEPOSITORS
 from ballast.demo.scenario import MIN_WEEKS, plan
@@ -193,10 +195,51 @@ def test_a_slash_is_a_donation_that_unlocks(played):
     assert locked == 0  # the run ends more than vault.unlockPeriod after the slash
 
 
+STEWARD_UPDATE = "0x" + keccak(text="StewardUpdate(bytes32,string,bytes32[],uint256[])").hex()
+STEWARD_WITHIN_HOURS = 6
+
+
+def steward_updates(world) -> list[tuple[int, dict[bytes, int]]]:
+    """(timestamp, {key: value}) of every StewardUpdate the registry logged, in order."""
+    where = {"address": world.protocol.registry.address, "topics": [STEWARD_UPDATE],
+             "fromBlock": 0, "toBlock": "latest"}  # fmt: skip
+    logs = chain.provider.web3.eth.get_logs(where)
+    out = []
+    for log in logs:
+        _, keys, values = abi_decode(["string", "bytes32[]", "uint256[]"], bytes(log["data"]))
+        stamp = chain.blocks[int(log["blockNumber"])].timestamp
+        out.append((stamp, {bytes(k): int(v) for k, v in zip(keys, values, strict=True)}))
+    return out
+
+
+def test_the_steward_tightens_gold_within_hours_of_the_crash(played):
+    """The fast path: the crash's oracle round is published at the start of the crash day; the
+    steward's `stewardSetBatch` lowering lend.ltvBps.gold lands within hours of it, by at most
+    its step (70 bps of the value), days before the DAO's larger cut."""
+    world, record = played
+    crash_at = world.t0 + record.crash_day * 86_400
+    gold_ltv = key_of("lend.ltvBps.gold")
+    updates = steward_updates(world)
+    print("steward updates (seconds after the crash, gold LTV):",
+          [(t - crash_at, m.get(gold_ltv)) for t, m in updates])  # fmt: skip
+    before = [m for t, m in updates if t < crash_at and gold_ltv in m]
+    ltv = before[-1][gold_ltv] if before else 7_000  # local.yaml's gold LTV
+    cut = [(t, m[gold_ltv]) for t, m in updates if t >= crash_at and gold_ltv in m]
+    assert cut, "the steward never moved gold's LTV after the crash"
+    when, value = cut[0]
+    assert when - crash_at <= STEWARD_WITHIN_HOURS * 3_600
+    assert ltv * (10_000 - 70) // 10_000 <= value < ltv  # lower, by at most its step
+    executed = [e for e in record.events if e.kind == "governance" and "executed" in e.text]
+    assert executed and executed[0].day > record.crash_day + 2  # the DAO's vote is the slow path
+    assert any(e.kind == "steward" and e.day == record.crash_day for e in record.events)
+
+
 def test_governance_and_the_guardian_acted_within_bounds(played):
     world, record = played
     registry = world.protocol.registry
-    assert registry.get(key_of("lend.ltvBps.gold")) == 6_000  # the DAO's proposal executed
+    executed = [e.text for e in record.events if e.kind == "governance" and "executed" in e.text]
+    assert executed == ["proposal executed: lend.ltvBps.gold = 6000"]  # the DAO's proposal
+    assert registry.get(key_of("lend.ltvBps.gold")) <= 6_000  # the steward only tightens
     paused = [d.day for d in record.days if d.automation_paused]
     assert paused == list(range(world.plan.pause_day, world.plan.resume_day))
     for spec in world.deployment_config.parameters:

@@ -47,6 +47,21 @@ def test_replay_of_its_own_document_is_exact():
     assert result.inputs == _inputs()
 
 
+def test_the_jump_and_rate_premium_settings_are_in_the_receipt_and_replay():
+    """A steward configured with `jump_fall` and `risk_rate_gain` records them; the replay uses
+    the recorded settings (a calm collateral is still cut, for the gap), and a receipt whose
+    settings were edited replays to a different outcome."""
+    s = StewardSettings(loosen=False, jump_fall=0.3, risk_rate_gain=4.0)
+    decision = decide_steward(_inputs(0.005), s)
+    document = decode(decision.document)
+    assert float(document["settings"]["jump_fall"]) == 0.3
+    assert float(document["settings"]["risk_rate_gain"]) == 4.0
+    assert decision.call is not None and "lend.liqThresholdBps.gold" in decision.call.names
+    assert replay_steward(decision.document).ok
+    document["settings"]["jump_fall"] = "0.000000000000"  # calm gold, no gap: nothing to cut
+    assert not replay_steward(encode(document)).ok
+
+
 def test_a_tampered_input_or_outcome_is_named():
     document = decode(decide_steward(_inputs(), StewardSettings()).document)
     rounds = document["inputs"]["collaterals"][0]["rounds"]

@@ -118,6 +118,49 @@ def test_utilization_above_the_kink_raises_slope1():
     assert targets["lend.rate.slope1Bps"] > 400
 
 
+def test_a_jump_allowance_tightens_a_calm_collateral_to_survive_the_gap():
+    """With `jump_fall` 0.3, a position at the threshold survives a 30 % gap, bonus included:
+    threshold × 1.08 ≤ 70 %, even when the volatility alone (calm gold) asks for nothing."""
+    calm, _ = recommend(_book_params(), [_gold(0.005)], CALM, StewardSettings(loosen=False))
+    jump, _ = recommend(_book_params(), [_gold(0.005)], CALM,
+                        StewardSettings(loosen=False, jump_fall=0.3))  # fmt: skip
+    assert calm["lend.liqThresholdBps.gold"] == 7_500  # governance's value: nothing to do
+    assert jump["lend.liqThresholdBps.gold"] == int(BPS * 0.7 / 1.08)  # 6,481
+    assert jump["lend.ltvBps.gold"] <= jump["lend.liqThresholdBps.gold"] - 300
+    # the gap bounding the LTV only: the threshold under open positions stays
+    only = StewardSettings(loosen=False, jump_fall=0.3, jump_threshold=False)
+    ltv_only, _ = recommend(_book_params(), [_gold(0.005)], CALM, only)
+    assert ltv_only["lend.liqThresholdBps.gold"] == 7_500
+    assert ltv_only["lend.ltvBps.gold"] == int(BPS * 0.7 / 1.08)
+    # a gap no larger than what the volatility already asks for changes nothing
+    wild, _ = recommend(_book_params(), [_gold(0.04)], CALM, StewardSettings())
+    wild_jump, _ = recommend(_book_params(), [_gold(0.04)], CALM, StewardSettings(jump_fall=0.05))
+    assert wild_jump["lend.liqThresholdBps.gold"] == wild["lend.liqThresholdBps.gold"]
+
+
+def test_a_cut_ltv_is_priced_higher_and_only_by_the_share_cut():
+    """`risk_rate_gain`: slope1 at least governance's × (1 + gain × the live LTV's cut below
+    governance's): 7,000 → 6,300 is a 10 % cut, gain 4 → slope1 400 × 1.4 = 560."""
+    s = StewardSettings(loosen=False, kink_band_bps=BPS, risk_rate_gain=4.0)  # below the kink
+    params = _book_params()
+    assert "lend.rate.slope1Bps" not in recommend(params, [_gold(0.005)], CALM, s)[0]
+    cut = dict(params)
+    gov = params["lend.ltvBps.gold"]
+    cut["lend.ltvBps.gold"] = ParamState(**{**gov.__dict__, "value": 6_300})
+    targets, _ = recommend(cut, [_gold(0.005)], CALM, s)
+    assert targets["lend.rate.slope1Bps"] == 560
+    result = plan(cut, [_gold(0.005)], CALM, s, NOW)
+    assert dict(result.batch)["lend.rate.slope1Bps"] == 500  # the steward's 25 % step from 400
+    # without the gain, no premium
+    plain, _ = recommend(
+        cut, [_gold(0.005)], CALM, StewardSettings(loosen=False, kink_band_bps=BPS)
+    )
+    assert "lend.rate.slope1Bps" not in plain
+    # no debt against the collateral: nothing to price
+    empty = CollateralRisk("gold", _rounds(0.005), 4 * 10**12, 0, 10**12, "gold")
+    assert "lend.rate.slope1Bps" not in recommend(cut, [empty], CALM, s)[0]
+
+
 def test_link_violation_sentences():
     assert link_violations({"lend.ltvBps.x": 8_000, "lend.liqThresholdBps.x": 8_000}) == [
         "lend.ltvBps.x 8000 is not below lend.liqThresholdBps.x 8000"
@@ -158,10 +201,11 @@ def worlds(draw):
 
 
 @settings(max_examples=300, deadline=None)
-@given(worlds())
-def test_moves_never_breach_bounds_steps_cooldowns_or_links(world):
+@given(worlds(), st.floats(0.0, 0.6), st.floats(0.0, 10.0))
+def test_moves_never_breach_bounds_steps_cooldowns_or_links(world, jump, gain):
     params, gold, book = world
-    result = plan(params, [gold], book, StewardSettings(), NOW)
+    s = StewardSettings(jump_fall=jump, risk_rate_gain=gain)
+    result = plan(params, [gold], book, s, NOW)
     live = {n: p.value for n, p in params.items()}
     state = dict(live)
     for name, value in result.batch:
@@ -194,10 +238,11 @@ def test_higher_volatility_never_loosens(world, v1, v2):
 
 
 @settings(max_examples=100, deadline=None)
-@given(worlds(), st.floats(0.0, 0.08))
-def test_a_tighten_only_steward_never_loosens_past_governance(world, vol):
+@given(worlds(), st.floats(0.0, 0.08), st.floats(0.0, 0.6))
+def test_a_tighten_only_steward_never_loosens_past_governance(world, vol, jump):
     params, _, book = world
-    targets, _ = recommend(params, [_gold(vol)], book, StewardSettings(loosen=False))
+    s = StewardSettings(loosen=False, jump_fall=jump)
+    targets, _ = recommend(params, [_gold(vol)], book, s)
     for name, value in targets.items():
         if not name.startswith("lend.rate."):
             assert value <= params[name].governance_value, name
