@@ -48,7 +48,19 @@ def parse_amount(text: str, decimals: int, symbol: str = "") -> int:
     base = int(whole) * 10**decimals + int(frac.ljust(decimals, "0") or "0")
     if base == 0:
         raise InputError("the amount must be more than zero")
+    if base > UINT256_MAX:
+        most = short_number(str(UINT256_MAX // 10**decimals))
+        raise InputError(f"{short_number(text)}{unit}: too large (at most {most} whole units)")
     return base
+
+
+UINT256_MAX = 2**256 - 1
+
+
+def short_number(text: str) -> str:
+    """A number as typed, cut to its first digits when it is longer than a line should be."""
+    text = text.strip()
+    return text if len(text) <= 24 else f"{text[:12]}… ({len(text)} digits)"
 
 
 URI_SCHEMES = ("https://", "http://", "ipfs://", "ar://", "data:")

@@ -51,6 +51,16 @@ def test_the_steward_breaches_nothing_and_static_never_moves(family):
     assert steward.gas_cost > 0 and steward.net_interest < steward.interest
 
 
-def test_bad_arguments_are_one_line(capsys):
-    assert cli.main(["--paths", "0"]) == 1
-    assert capsys.readouterr().err.strip() == "error: --paths and --step-scale must be positive"
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["--paths", "0"], "Error: --paths and --step-scale must be positive"),
+        (["--out", "/nonexistent-dir/s.json"], "Error: --out /nonexistent-dir/s.json: no folder"),
+    ],
+)
+def test_bad_arguments_are_one_line(argv, line, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(line) and err.count("\n") == 1
