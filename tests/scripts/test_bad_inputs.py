@@ -77,6 +77,15 @@ CATALOGUE: list[Bad] = [
     bad("params", "show", "--manifest", "{garbled}", says="garbled"),
     bad("params", "show", "--manifest", "{otherchain}", says="chain"),
     bad("params", "status", "--manifest", "{empty}", says="has no"),
+    bad("params", "show", "--network", "bogus", says="No ecosystem named 'bogus'", code=2),
+    bad(
+        "params",
+        "show",
+        "--network",
+        "ethereum:nowhere:foundry",
+        says="No network in 'ethereum' named 'nowhere'",
+        code=2,
+    ),  # fmt: skip
     bad("params", "show", "--colour", says="No such option: --colour", code=2),
     bad("params", "show", env={"APE_FOUNDRY_HOST": DEAD_NODE}, says="cannot reach node at"),
     bad("params", "show", env={"APE_FOUNDRY_HOST": None}, says="no node named"),
@@ -233,6 +242,13 @@ CATALOGUE: list[Bad] = [
     bad("deploy", "--account", "nobody", says="no Ape account 'nobody'"),
     bad("deploy", env={"APE_FOUNDRY_HOST": DEAD_NODE}, says="cannot reach node at"),
     # --- ballast-keeper -----------------------------------------------------------------------
+    bad(
+        "keeper",
+        "--network",
+        "ethereum:nowhere:foundry",
+        "status",
+        says="No network in 'ethereum' named 'nowhere'",
+    ),  # fmt: skip
     bad("keeper", "--config", "{nomanifest}", "status", says="not found"),
     bad("keeper", "--config", "{garbled}", "status", says="garbled"),
     bad("keeper", "--config", "{kcfg_unknown}", "status", says="liquidatr"),
@@ -473,7 +489,7 @@ def full_args(case: Bad, files: dict[str, Path], state_dir: Path) -> list[str]:
     args = [a.format(**files) for a in case.args]
     manifest = str(files["manifest"])
     if case.cli in SCRIPTS:
-        full = [*args, *NETWORK]
+        full = args if "--network" in args else [*args, *NETWORK]
         if "--manifest" not in args and not (case.cli == "params" and args[:1] == ["advance"]):
             full += ["--manifest", manifest]
         if case.cli == "deploy" and "--account" not in args:
@@ -531,9 +547,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
 LOCKED = {"BALLAST_UNATTENDED": "1", "APE_ACCOUNTS_ops_PASSPHRASE": None}
 SUBPROCESS: list[Bad] = [
     bad("params", "show", "--network", "bogus", says="No ecosystem named 'bogus'", code=2),
-    bad("params", "advance", "1000000w", says="a year"),
     bad("params", "vote", "999", "for", "--account", "TEST::0", says="no proposal 999"),
-    bad("params", "check", "vault.idleBufferBps", HUGE, says="too large"),
     bad("params", "show", env={"APE_FOUNDRY_HOST": DEAD_NODE}, says="cannot reach node at"),
     bad(
         "params",
@@ -545,10 +559,7 @@ SUBPROCESS: list[Bad] = [
         says="account 'ops' needs a terminal to sign",
     ),  # fmt: skip
     bad("agent", "stake", "-5", "--account", AGENT, says="must be positive, not -5"),
-    bad("agent", "register", "", "--account", "TEST::5", says="URI"),
-    bad("deploy", "--config", "{garbled}", says="not valid YAML"),
     bad("deploy", "--account", "ops", env=LOCKED, says="account 'ops' is locked"),
-    bad("keeper", "--network", "bogus:local:foundry", "status", says="bogus"),
     bad("keeper", "status", env={"APE_FOUNDRY_HOST": DEAD_NODE}, says="cannot reach node at"),
     bad(
         "keeper", "--account", "ops", "once", "--job", "sentinel", env=LOCKED, says="ops"
@@ -581,6 +592,8 @@ def test_the_wrappers_print_the_same_one_line(case, system, files, state_dir, ch
         argv = [sys.executable, "-m", f"benchmarks.{module}", *args]
     env = {**os.environ, "APE_FOUNDRY_HOST": chain.provider.uri, "NO_COLOR": "1",
            "COLUMNS": "200", "APE_DATA_FOLDER": str(ape_data)}  # fmt: skip
+    # this checkout's code (the venv may hold an editable install of another checkout)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     for name in ("BALLAST_UNATTENDED", "APE_ACCOUNTS_ops_PASSPHRASE"):
         env.pop(name, None)
     for name, value in case.env.items():
