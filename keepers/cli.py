@@ -284,7 +284,7 @@ def status(ctx: click.Context, as_json: bool, watch: float | None, times: int | 
 
 
 @main.command("verify-decision", context_settings={"ignore_unknown_options": True})
-@click.argument("decision_id", type=click.IntRange(min=0))
+@click.argument("decision_id", type=click.IntRange(min=0, max=2**256 - 1))
 @click.option(
     "--replay",
     "replay_it",

@@ -38,10 +38,12 @@ from ballast.journal import journal_path
 from tests.conftest import REPO_ROOT
 
 NETWORK = ("--network", "ethereum:local:foundry")
+SCRIPTS = ("params", "agent", "guardian", "deploy", "demo")  # scripts/<name>.py, run in-process
 DEAD_NODE = "http://127.0.0.1:9"  # the discard port: nothing answers JSON-RPC there
 HUGE = str(2**256 + 1)
 ZERO_HASH = "0x" + "00" * 32
 PASSPHRASE = "correct horse battery staple"
+GUARDIAN = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # the local config's guardian (TEST::1)
 AGENT = "TEST::6"  # registered with no stake by the module's fixture; TEST::5 is not registered
 KEEPER = Path(sys.executable).with_name("ballast-keeper")
 WATCHED = ("ParameterRegistry", "AgentRegistry", "RWAVault", "BallastGovernor", "BallastToken")
@@ -195,6 +197,10 @@ CATALOGUE: list[Bad] = [
     bad("params", "advance", "1000000w", says="a year"),
     bad("params", "advance", "-1d", says="-1d"),
     bad("params", "advance", "abc", says="abc"),
+    bad("params", "advance", "1e3", says="1e3"),
+    bad("params", "check", "vault.depositCap", "-5", says="vault.depositCap"),
+    bad("params", "check", "agent.minStake", "0.0000001", says="6 decimals"),
+    bad("params", "status", HUGE, says="not a proposal ID"),
     bad("params", "advance", "0", says="a year"),
     bad("params", "advance", "9" * 90, says="a year"),
     # --- ape run agent ------------------------------------------------------------------------
@@ -213,6 +219,7 @@ CATALOGUE: list[Bad] = [
     bad("agent", "withdraw", "--account", "TEST::5", says="not registered"),
     bad("agent", "status", "0x123", says="0x123"),
     bad("agent", "status", "alice", says="alice"),
+    bad("agent", "status", "0x70997970c51812dc3a010c7d01b50e0d17dc79C8", says="fails its checksum"),
     bad("agent", "stake", "10", "--account", "TEST::99", says="no test account TEST::99"),
     bad("agent", "status", "--manifest", "{garbled}", "--account", "TEST::5", says="garbled"),
     # --- ape run guardian ---------------------------------------------------------------------
@@ -220,6 +227,8 @@ CATALOGUE: list[Bad] = [
     bad("guardian", "veto", "abc", "--account", "TEST::1", says="abc"),
     bad("guardian", "cancel", "999", "--account", "TEST::1", says="999"),
     bad("guardian", "cancel", "-3", "--account", "TEST::1", says="-3"),
+    bad("guardian", "cancel", HUGE, "--account", "TEST::1", says="not a proposal ID"),
+    bad("guardian", "veto", HUGE, "--account", "TEST::1", says=HUGE[:12]),
     bad("guardian", "pause", "--account", "TEST::9", says="guardian"),
     bad("guardian", "shutdown", "--account", "TEST::1", says="not confirmed"),
     bad("guardian", "status", "--manifest", "{nomanifest}", says="no deployment manifest at"),
@@ -238,9 +247,14 @@ CATALOGUE: list[Bad] = [
     bad("deploy", "--config", "{cfg_negative}", says="cfg_negative"),
     bad("deploy", "--config", "{cfg_unknown}", says="cfg_unknown"),
     bad("deploy", "--config", "{cfg_duration}", says="cfg_duration"),
+    bad("deploy", "--config", "{cfg_checksum}", says="fails its checksum"),
     bad("deploy", "--manifest", "{garbled}", says="garbled"),
     bad("deploy", "--account", "nobody", says="no Ape account 'nobody'"),
     bad("deploy", env={"APE_FOUNDRY_HOST": DEAD_NODE}, says="cannot reach node at"),
+    # --- ape run demo (refused while parsing: nothing is deployed) ---------------------------
+    bad("demo", "--weeks", "0", says="--weeks", code=2),
+    bad("demo", "--seed", "abc", says="'abc' is not a valid integer", code=2),
+    bad("demo", "--out", "{manifest}", says="is a file", code=2),
     # --- ballast-keeper -----------------------------------------------------------------------
     bad(
         "keeper",
@@ -264,6 +278,9 @@ CATALOGUE: list[Bad] = [
     bad("keeper", "verify-decision", "999999", says="decision 999999 has no"),
     bad("keeper", "verify-decision", "-1", says="-1 is not in the range", code=2),
     bad("keeper", "verify-decision", "abc", says="abc", code=2),
+    bad("keeper", "verify-decision", HUGE, says="is not in the range 0<=x<=", code=2),
+    bad("keeper", "status", "--watch", "abc", says="'abc' is not a valid float", code=2),
+    bad("keeper", "--metrics-port", "abc", "status", says="'abc' is not a valid integer", code=2),
     bad("keeper", "verify-steward", "0x1234", says="is not a rationale hash"),
     bad("keeper", "verify-steward", ZERO_HASH, says="no StewardUpdate"),
     bad("keeper", "--manifest", "{nomanifest}", "status", says="nomanifest"),
@@ -342,6 +359,7 @@ def files(system, chain) -> dict[str, Path]:
     empty["contracts"] = {}
     first_value = "value: 500,"
     assert first_value in good  # vault.idleBufferBps's row: the replacements below hit it
+    assert GUARDIAN in good
     return {
         "manifest": manifest,
         "nomanifest": folder / "nomanifest.json",
@@ -351,6 +369,9 @@ def files(system, chain) -> dict[str, Path]:
         "cfg_huge": write("cfg_huge.yaml", good.replace(first_value, f"value: {HUGE},", 1)),
         "cfg_negative": write("cfg_negative.yaml", good.replace(first_value, "value: -500,", 1)),
         "cfg_unknown": write("cfg_unknown.yaml", good + "\nsurprise_key: 1\n"),
+        "cfg_checksum": write(
+            "cfg_checksum.yaml", good.replace(GUARDIAN, GUARDIAN.lower()[:-1] + "C")
+        ),
         "cfg_duration": write("cfg_duration.yaml", good.replace("cooldown: 1d", "cooldown: 1q", 1)),
         "kcfg_unknown": write("kcfg_unknown.yaml", "liquidatr:\n  min_profit: 1\n"),
         "kcfg_list": write("kcfg_list.yaml", "- liquidator\n- settler\n"),
@@ -401,7 +422,7 @@ def _load_script(name: str) -> Any:
 
 @pytest.fixture(scope="module")
 def scripts(project) -> dict[str, Any]:
-    return {name: _load_script(name).cli for name in ("params", "agent", "guardian", "deploy")}
+    return {name: _load_script(name).cli for name in SCRIPTS}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -490,7 +511,8 @@ def full_args(case: Bad, files: dict[str, Path], state_dir: Path) -> list[str]:
     manifest = str(files["manifest"])
     if case.cli in SCRIPTS:
         full = args if "--network" in args else [*args, *NETWORK]
-        if "--manifest" not in args and not (case.cli == "params" and args[:1] == ["advance"]):
+        no_manifest = case.cli == "demo" or (case.cli == "params" and args[:1] == ["advance"])
+        if "--manifest" not in args and not no_manifest:
             full += ["--manifest", manifest]
         if case.cli == "deploy" and "--account" not in args:
             full += ["--account", "TEST::0"]
@@ -499,9 +521,6 @@ def full_args(case: Bad, files: dict[str, Path], state_dir: Path) -> list[str]:
         full = ["--state-dir", str(state_dir), *args]
         return full if "--manifest" in args else [*full, "--manifest", manifest]
     return args
-
-
-SCRIPTS = ("params", "agent", "guardian", "deploy")
 
 
 def check_row(case: Bad, run: Callable[[], tuple[int, str]], system, state_dir, chain) -> None:
