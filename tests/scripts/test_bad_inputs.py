@@ -1,4 +1,4 @@
-"""A catalogue of bad inputs fed to every CLI: `ape run deploy/params/agent/guardian`,
+"""A catalogue of bad inputs fed to every CLI: `ape run deploy/params/agent/guardian/demo`,
 `ballast-keeper`, `python -m benchmarks.backtest` and `python -m benchmarks.lending_steward`.
 
 Every row must end in the documented exit status (1: the command refused the input; 2: a usage
@@ -10,7 +10,9 @@ bytes in the manifest, the deploy config and the keeper's state folder.
 The bulk runs in-process (click's CliRunner on the scripts' own click commands, inside this test
 session that already has a node, and the benchmarks' ``main(argv)``); a representative set runs
 as real subprocesses (`ape run ...`, `ballast-keeper ...`, `python -m ...`) to show the wrappers
-print the same single line, including keystore accounts without a terminal.
+print the same single line, including keystore accounts without a terminal. In-process, the
+scripts use this session's provider as it is (Ape's own connect/disconnect, about a second per
+command, is exercised by the subprocess rows); their node check runs as in a real `ape run`.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ class Bad:
     env: dict[str, str | None] = field(default_factory=dict)
 
     def id(self) -> str:
-        return f"{self.cli} {' '.join(self.args)}"[:80]
+        env = " ".join(f"{k}={v or '(unset)'}" for k, v in self.env.items())
+        return f"{env + ' ' if env else ''}{self.cli} {' '.join(self.args)}"[:100]
 
 
 def bad(
@@ -632,3 +635,10 @@ def test_the_wrappers_print_the_same_one_line(case, system, files, state_dir, ch
         return done.returncode, output
 
     check_row(case, run, system, state_dir, chain)
+
+
+def test_the_catalogue_covers_every_cli():
+    assert len(CATALOGUE) >= 60
+    assert {case.cli for case in CATALOGUE} == {*SCRIPTS, "keeper", "backtest", "steward"}
+    assert {case.cli for case in SUBPROCESS} >= {"params", "agent", "deploy", "keeper"}
+    assert len({case.id() for case in CATALOGUE}) == len(CATALOGUE)  # no row twice
