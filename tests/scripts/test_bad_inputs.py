@@ -277,6 +277,7 @@ CATALOGUE: list[Bad] = [
         says="BALLAST_KEEPER_LIQUIDATR__MIN_PROFIT",
     ),  # fmt: skip
     bad("keeper", "once", "--job", "nosuch", says="'nosuch'", code=2),
+    bad("keeper", "serve", says="No such command 'serve'", code=2),
     bad("keeper", "once", says="--job", code=2),
     bad("keeper", "verify-decision", "999999", says="decision 999999 has no"),
     bad("keeper", "verify-decision", "-1", says="-1 is not in the range", code=2),
