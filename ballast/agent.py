@@ -12,7 +12,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from ballast.parameters import format_duration
+from ballast.parameters import UINT256_MAX, format_duration, short_number
 
 # Digits with an optional fraction; `_` anywhere between digits, or `,` in groups of three.
 _PLAIN = re.compile(r"^\d+(?:_\d+)*(?:\.\d+)?$")
@@ -52,15 +52,6 @@ def parse_amount(text: str, decimals: int, symbol: str = "") -> int:
         most = short_number(str(UINT256_MAX // 10**decimals))
         raise InputError(f"{short_number(text)}{unit}: too large (at most {most} whole units)")
     return base
-
-
-UINT256_MAX = 2**256 - 1
-
-
-def short_number(text: str) -> str:
-    """A number as typed, cut to its first digits when it is longer than a line should be."""
-    text = text.strip()
-    return text if len(text) <= 24 else f"{text[:12]}… ({len(text)} digits)"
 
 
 URI_SCHEMES = ("https://", "http://", "ipfs://", "ar://", "data:")

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from eth_utils import function_signature_to_4byte_selector
 
 from ballast import parameters
-from ballast.agent import UINT256_MAX, Units, parse_amount, short_number
 from ballast.agent import InputError as AmountError
+from ballast.agent import Units, parse_amount
+from ballast.parameters import UINT256_MAX, short_number
 
 # The asset's units for amount parameters (parameters.is_amount): shown and parsed in whole
 # units with the symbol while set (`amounts_in`); base units (plain integers) when not.
