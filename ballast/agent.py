@@ -12,7 +12,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from ballast.parameters import format_duration
+from ballast.parameters import UINT256_MAX, format_duration, short_number
 
 # Digits with an optional fraction; `_` anywhere between digits, or `,` in groups of three.
 _PLAIN = re.compile(r"^\d+(?:_\d+)*(?:\.\d+)?$")
@@ -48,6 +48,9 @@ def parse_amount(text: str, decimals: int, symbol: str = "") -> int:
     base = int(whole) * 10**decimals + int(frac.ljust(decimals, "0") or "0")
     if base == 0:
         raise InputError("the amount must be more than zero")
+    if base > UINT256_MAX:
+        most = short_number(str(UINT256_MAX // 10**decimals))
+        raise InputError(f"{short_number(text)}{unit}: too large (at most {most} whole units)")
     return base
 
 

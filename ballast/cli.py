@@ -89,6 +89,15 @@ def send_explained(action: str, explain: Explain, call, *args, **kwargs):
 _NEGATIVE = re.compile(r"^-[0-9.]")
 
 
+def network_problem(message: str) -> str:
+    """Ape's message for an unknown ecosystem, network or provider, on one line: its first line
+    without the list of every choice that follows ("Options:")."""
+    first = message.strip().splitlines()[0] if message.strip() else "unknown network"
+    if not first.endswith("Options:"):
+        return first
+    return f"{first.removesuffix('Options:').strip()} (`ape networks list` shows the choices)"
+
+
 class NodeCommand(ConnectedProviderCommand):
     """An Ape command that connects only to a node that is running (see ballast.node): a dead or
     unnamed node is one line and exit 1, never a private anvil that vanishes with the command.
@@ -99,6 +108,14 @@ class NodeCommand(ConnectedProviderCommand):
     private_ok = False
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return self._parse_args(ctx, args)
+        except click.BadParameter as err:
+            if err.param is not None and err.param.name == "network":
+                err.message = network_problem(err.message)
+            raise
+
+    def _parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if not any(_NEGATIVE.match(a) for a in args):
             return super().parse_args(ctx, args)
         ctx.ignore_unknown_options = True

@@ -22,10 +22,21 @@ class ManifestError(Exception):
     """A manifest that is missing, unreadable or malformed; the message is one line for users."""
 
 
-def _checksum(value: str) -> str:
-    if not is_address(value):
+def parse_address(value: str) -> str:
+    """`value` checksummed; ValueError (one line) when it is not an address, or when it mixes
+    cases but its checksum (EIP-55) is wrong: a mistyped digit, never a different account."""
+    if not isinstance(value, str) or not is_address(value):
         raise ValueError(f"not an address: {value!r}")
-    return to_checksum_address(value)
+    checksummed = to_checksum_address(value)
+    digits = value.removeprefix("0x").removeprefix("0X")
+    if digits != digits.lower() and digits != digits.upper() and value != checksummed:
+        raise ValueError(
+            f"{value} fails its checksum (a mistyped digit?); it would checksum as {checksummed}"
+        )
+    return checksummed
+
+
+_checksum = parse_address
 
 
 Address = Annotated[str, AfterValidator(_checksum)]

@@ -104,3 +104,12 @@ def format_duration(seconds: int) -> str:
         if seconds and seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+UINT256_MAX = 2**256 - 1
+
+
+def short_number(text: str) -> str:
+    """A number as typed, cut to its first digits when it is longer than a line should be."""
+    text = text.strip()
+    return text if len(text) <= 24 else f"{text[:12]}… ({len(text)} digits)"

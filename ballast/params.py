@@ -19,6 +19,7 @@ from eth_utils import function_signature_to_4byte_selector
 from ballast import parameters
 from ballast.agent import InputError as AmountError
 from ballast.agent import Units, parse_amount
+from ballast.parameters import UINT256_MAX, short_number
 
 # The asset's units for amount parameters (parameters.is_amount): shown and parsed in whole
 # units with the symbol while set (`amounts_in`); base units (plain integers) when not.
@@ -33,6 +34,7 @@ def amounts_in(units: Units | None) -> Iterator[None]:
         yield
     finally:
         _AMOUNT_UNITS.reset(token)
+
 
 SELECTORS: dict[bytes, str] = {
     function_signature_to_4byte_selector(sig): sig.split("(")[0]
@@ -159,6 +161,13 @@ def explain_links(links: list[LinkView], values: Mapping[str, int]) -> list[str]
 def parse_value(name: str, text: str) -> int:
     """A proposed value: an integer (``_`` allowed), a duration for time parameters, or an amount
     in the asset's whole units ("20000", "12.5") for amount parameters while `amounts_in` is set."""
+    value = _parse_value(name, text)
+    if value > UINT256_MAX:
+        raise InputError(f"{name}: {short_number(text)} is too large (at most 2^256 - 1)")
+    return value
+
+
+def _parse_value(name: str, text: str) -> int:
     units = _AMOUNT_UNITS.get()
     if units is not None and parameters.is_amount(name):
         if text.strip().replace("_", "").replace(",", "") in ("0", "0.0"):
@@ -184,8 +193,8 @@ def parse_proposal_id(text: str) -> int:
         value = int(text, 16) if text.lower().startswith("0x") else int(text)
     except ValueError:
         raise InputError(f"not a proposal ID: {text!r} (decimal or 0x-hex)") from None
-    if value < 0:
-        raise InputError(f"not a proposal ID: {text!r}")
+    if not 0 <= value <= UINT256_MAX:
+        raise InputError(f"not a proposal ID: {short_number(text)!r} (0 to 2^256 - 1)")
     return value
 
 

@@ -36,7 +36,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from ballast.cli import make_console
+from ballast.cli import make_console, network_problem
 from ballast.node import NodeError, require_node
 from keepers.config import JOB_ALIASES, JOBS, ConfigError, KeeperSettings, job_name, load_settings
 from keepers.funding import UNFUNDED_EXIT
@@ -72,7 +72,7 @@ def connected(network: str) -> Iterator[None]:
     except NodeError as err:
         raise Fail(str(err)) from None
     except ApeException as err:
-        raise Fail(f"cannot connect to {network}: {str(err).splitlines()[0]}") from None
+        raise Fail(f"cannot connect to {network}: {network_problem(str(err))}") from None
     except Exception as err:  # noqa: BLE001 - e.g. connection refused from the provider
         raise Fail(f"cannot connect to {network}: {err}".splitlines()[0]) from None
     try:
@@ -283,8 +283,8 @@ def status(ctx: click.Context, as_json: bool, watch: float | None, times: int | 
             pass  # --watch ends with Ctrl-C: not an error
 
 
-@main.command("verify-decision")
-@click.argument("decision_id", type=click.IntRange(min=0))
+@main.command("verify-decision", context_settings={"ignore_unknown_options": True})
+@click.argument("decision_id", type=click.IntRange(min=0, max=2**256 - 1))
 @click.option(
     "--replay",
     "replay_it",

@@ -21,7 +21,6 @@ from pathlib import Path
 import click
 from ape import chain, project
 from ape.exceptions import ApeException
-from eth_utils import is_address, to_checksum_address
 from rich.table import Table
 
 from ballast import agent as A
@@ -33,7 +32,7 @@ from ballast.cli import (
     manifest_option,
     send_explained,
 )
-from ballast.deployment import ManifestError, load_for_chain, manifest_path
+from ballast.deployment import ManifestError, load_for_chain, manifest_path, parse_address
 from ballast.jsonout import document
 from ballast.parameters import format_duration, key_of
 
@@ -339,9 +338,10 @@ def status(ecosystem, network, manifest_file, account, address, as_json):
         if account is None:
             raise click.ClickException("give an ADDRESS or --account")
         address = account.address
-    elif not is_address(address):
-        raise click.ClickException(f"not an address: {address!r}")
-    address = to_checksum_address(address)
+    try:
+        address = parse_address(address)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
     agents = Agents(ecosystem, network, manifest_file)
     agent, params, now = agents.view(address), agents.params(), _now()
     staked, unbonding = agents.registry.totals()

@@ -5,7 +5,6 @@ splits.py): see benchmarks/backtest/__init__.py and README.md."""
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import statistics
@@ -39,6 +38,7 @@ from benchmarks.backtest.simulate import (
     local_vault,
     simulate,
 )
+from benchmarks.cli import OneLineParser
 from keepers.config import RebalancerConfig
 from keepers.strategy import StrategyParams
 
@@ -226,7 +226,7 @@ def run(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m benchmarks.backtest",
         description="Backtest the keepers' strategy against baselines on generated scenarios.",
     )
@@ -256,18 +256,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=365, help="the families' days (--split)")
     args = parser.parse_args(argv)
     if (args.paths is not None and args.paths <= 0) or args.jobs <= 0:
-        parser.exit(2, "backtest: error: --paths and --jobs must be positive\n")
+        parser.fail("--paths and --jobs must be positive")
     if args.paths_per_family <= 0 or args.days <= 0:
-        parser.exit(2, "backtest: error: --paths-per-family and --days must be positive\n")
+        parser.fail("--paths-per-family and --days must be positive")
     if args.family and args.split is None:
-        parser.exit(2, "backtest: error: --family needs --split\n")
+        parser.fail("--family needs --split")
     if args.split is not None:
         from benchmarks.backtest import splits
 
         try:
             names = splits.split_families(args.split, args.family)
         except ValueError as e:
-            parser.exit(2, f"backtest: error: {e}\n")
+            parser.fail(f"{e}")
     default_out = "results.json" if args.split is None else f"results-{args.split}.json"
     out = args.out or HERE / default_out
     chart = None if args.no_chart else (args.chart or out.with_suffix(".png"))
@@ -282,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_strategy(args.strategy)  # one line when it does not import
             config = config.model_copy(update={"strategy": args.strategy})
     except ValueError as e:
-        parser.exit(2, f"backtest: error: {e}\n")
+        parser.fail(f"{e}")
     if args.split is not None:
         doc = splits.run_split(
             args.split,
@@ -302,9 +302,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         doc = run(args.scenarios, out, chart, args.paths, args.jobs, config)
     except ScenarioError as e:
-        parser.exit(1, f"backtest: error: {e}\n")
+        parser.fail(f"{e}", 1)
     except OSError as e:
-        parser.exit(1, f"backtest: error: {e.filename or ''}: {e.strerror or e}\n")
+        parser.fail(f"{e.filename or ''}: {e.strerror or e}", 1)
     print(_table(doc["summary"]))
     for name, g in doc["goals"].items():
         status = "met" if g["met"] else "MISSED"

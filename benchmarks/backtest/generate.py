@@ -29,7 +29,6 @@ the same bytes). The format itself lives in scenario.py; its names are re-export
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from collections.abc import Sequence
@@ -56,6 +55,7 @@ from benchmarks.backtest.scenario import (  # noqa: F401  (re-exported: the form
     save,
     to_json,
 )
+from benchmarks.cli import OneLineParser
 
 
 @dataclass(frozen=True)
@@ -233,7 +233,7 @@ def generate(paths: int, seed: int, params: GeneratorParams | None = None) -> Sc
 def main(argv: Sequence[str] | None = None) -> int:
     from benchmarks.backtest.families import FAMILIES, SPLITS, generate_family
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m benchmarks.backtest.generate", description="Generate backtest scenarios."
     )
     parser.add_argument("--paths", type=int, default=200)
@@ -249,12 +249,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name:<17} {where[name]:<5} {f.description}")
         return 0
     if args.out is None:
-        parser.exit(2, "generate: error: --out is required\n")
+        parser.fail("--out is required")
     if args.paths <= 0 or args.days <= 0:
-        parser.exit(2, "generate: error: --paths and --days must be positive\n")
+        parser.fail("--paths and --days must be positive")
     if args.family is not None and args.family not in FAMILIES:
         names = ", ".join(FAMILIES)
-        parser.exit(2, f"generate: error: unknown family {args.family!r} (one of {names})\n")
+        parser.fail(f"unknown family {args.family!r} (one of {names})")
     if args.family is None:
         scenarios = generate(args.paths, args.seed, GeneratorParams(days=args.days))
     else:
@@ -262,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         save(scenarios, args.out)
     except OSError as e:
-        parser.exit(1, f"generate: error: cannot write {args.out}: {e.strerror or e}\n")
+        parser.fail(f"cannot write {args.out}: {e.strerror or e}", 1)
     what = f"family {args.family}, " if args.family else ""
     print(f"{args.paths} paths ({what}seed {args.seed}, {args.days} days) -> {args.out}")
     return 0

@@ -11,7 +11,6 @@ with every candidate's per-family figures to `selection-train.json`; the test sp
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -25,6 +24,7 @@ from typing import Any, Final
 from benchmarks.backtest.families import generate_family, split
 from benchmarks.backtest.metrics import HINDSIGHT, STRATEGY, PathMetrics
 from benchmarks.backtest.scenario import MarketPath
+from benchmarks.cli import OneLineParser
 from keepers.config import RebalancerConfig
 from keepers.strategy import ForecastParams, OptimiserParams, StrategyParams
 
@@ -146,7 +146,7 @@ def select(paths: int, seed: int, jobs: int, names: Sequence[str] | None = None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.backtest.select")
+    parser = OneLineParser(prog="python -m benchmarks.backtest.select")
     parser.add_argument("--paths-per-family", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=1)
@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [c for c in args.candidate if c not in CANDIDATES]
     if unknown or args.paths_per_family <= 0 or args.jobs <= 0:
         what = f"unknown candidate {unknown[0]}" if unknown else "counts must be positive"
-        parser.exit(2, f"select: error: {what}\n")
+        parser.fail(f"{what}")
     doc = select(args.paths_per_family, args.seed, args.jobs, args.candidate or None)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
     for name, s in sorted(doc["candidates"].items(), key=lambda kv: kv[1]["key"], reverse=True):

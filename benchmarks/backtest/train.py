@@ -18,7 +18,6 @@ sorted) and its sha256 to `learned.json.sha256`; prints the hash. Same arguments
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -33,6 +32,7 @@ from benchmarks.backtest.families import generate_family, split
 from benchmarks.backtest.generate import SLEEVES
 from benchmarks.backtest.keeper import KeeperStrategy
 from benchmarks.backtest.simulate import View, default_gas, local_vault
+from benchmarks.cli import OneLineParser
 from keepers.jobs.rebalancer import strategy_inputs
 from keepers.strategy.forecast import forecast_sleeve
 from keepers.strategy.model import FEATURES, FORMAT, MODEL, params_for
@@ -159,7 +159,7 @@ def train(paths: int, seed: int, days: int, horizon: int, every: int, settings: 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.backtest.train")
+    parser = OneLineParser(prog="python -m benchmarks.backtest.train")
     parser.add_argument("--paths-per-family", type=int, default=8)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--days", type=int, default=365)
@@ -170,12 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=MODEL)
     args = parser.parse_args(argv)
     if min(args.paths_per_family, args.days, args.horizon_days, args.every) <= 0:
-        parser.exit(2, "train: error: counts must be positive\n")
+        parser.fail("counts must be positive")
     wrong = [f for f in args.family if f not in split("train")]
     if wrong:
-        parser.exit(2, f"train: error: --family {wrong[0]}: not a train family\n")
+        parser.fail(f"--family {wrong[0]}: not a train family")
     if args.horizon_days >= args.days:
-        parser.exit(2, "train: error: --horizon-days must be shorter than --days\n")
+        parser.fail("--horizon-days must be shorter than --days")
     data = train(args.paths_per_family, args.seed, args.days, args.horizon_days, args.every,
                  winner_settings(args.selection), args.family or None)  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,6 @@ on the borrower model.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import sys
@@ -31,6 +30,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cli import OneLineParser
 from benchmarks.lending_steward.paths import DAYS, FAMILIES, paths
 from benchmarks.lending_steward.sim import Costs, Outcome, local_params, simulate
 from keepers.math.steward import StewardSettings
@@ -149,7 +149,7 @@ def _family_rows(static: dict, steward: dict) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.lending_steward")
+    ap = OneLineParser(prog="python -m benchmarks.lending_steward")
     ap.add_argument("--paths", type=int, default=6, help="paths per family and split")
     ap.add_argument("--step-scale", type=float, action="append", default=[],
                     help="also report the steward with its step limits × this")  # fmt: skip
@@ -158,11 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=HERE / "snapshot.json")
     args = ap.parse_args(argv)
     if args.paths < 1 or any(s <= 0 for s in args.step_scale):
-        print("error: --paths and --step-scale must be positive", file=sys.stderr)
-        return 1
+        ap.fail("--paths and --step-scale must be positive")
     if any(e < 0 for e in args.elasticity):
-        print("error: --elasticity must not be negative", file=sys.stderr)
-        return 1
+        ap.fail("--elasticity must not be negative")
+    if not args.out.parent.is_dir():  # refused now, not after minutes of simulation
+        ap.fail(f"--out {args.out}: no folder {args.out.parent}")
     started = time.monotonic()
 
     def log(text: str) -> None:

@@ -176,7 +176,7 @@ def test_cli_errors_are_one_line_with_nonzero_exit(tmp_path: Path, capsys) -> No
             cli.main(["--scenarios", str(scenarios), "--out", str(tmp_path / "r.json")])
         assert e.value.code != 0
         err = capsys.readouterr().err
-        assert err.startswith("backtest: error: ") and err.count("\n") == 1
+        assert err.startswith("Error: ") and err.count("\n") == 1
     with pytest.raises(SystemExit) as e:
         gen.main(["--paths", "0", "--out", str(tmp_path / "s.json")])
     assert e.value.code != 0

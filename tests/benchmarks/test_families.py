@@ -223,7 +223,7 @@ def test_bad_split_or_family_is_refused_in_one_line(argv: list[str], capsys) -> 
         cli.main(argv)
     assert e.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("backtest: error: ") and err.count("\n") == 1
+    assert err.startswith("Error: ") and err.count("\n") == 1
 
 
 def test_generate_refuses_an_unknown_family(tmp_path: Path, capsys) -> None:

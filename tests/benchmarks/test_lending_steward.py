@@ -51,11 +51,6 @@ def test_the_steward_breaches_nothing_and_static_never_moves(family):
     assert steward.gas_cost > 0 and steward.net_interest < steward.interest
 
 
-def test_bad_arguments_are_one_line(capsys):
-    assert cli.main(["--paths", "0"]) == 1
-    assert capsys.readouterr().err.strip() == "error: --paths and --step-scale must be positive"
-
-
 def test_a_jump_allowance_walks_the_book_down_within_the_steps_before_a_crash():
     """`jump_fall` 0.3: from the first pass the steward lowers gold's LTV by its full step each
     cooldown (70 bps of the value per 3 days), breaching nothing and never above governance's
@@ -73,11 +68,6 @@ def test_a_jump_allowance_walks_the_book_down_within_the_steps_before_a_crash():
     assert static.early_liquidated == 0 < steward.early_liquidated
 
 
-def test_a_negative_elasticity_is_one_line(capsys):
-    assert cli.main(["--paths", "1", "--elasticity", "-1"]) == 1
-    assert capsys.readouterr().err.strip() == "error: --elasticity must not be negative"
-
-
 def test_the_daos_static_alternative_keeps_the_gap_and_never_moves():
     """The retuned static book (what a DAO vote before anyone borrowed would set): gold's LTV
     and slope1 as given, the threshold 500 bps above; nothing moves along a path and, with the
@@ -90,3 +80,19 @@ def test_the_daos_static_alternative_keeps_the_gap_and_never_moves():
     tight, loose = simulate(path, None, params=params), simulate(path, None)
     assert set(tight.ltv_path) == {6_500} and tight.updates == 0
     assert tight.bad_debt < loose.bad_debt and tight.early_liquidated == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["--paths", "0"], "Error: --paths and --step-scale must be positive"),
+        (["--out", "/nonexistent-dir/s.json"], "Error: --out /nonexistent-dir/s.json: no folder"),
+        (["--paths", "1", "--elasticity", "-1"], "Error: --elasticity must not be negative"),
+    ],
+)
+def test_bad_arguments_are_one_line(argv, line, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(line) and err.count("\n") == 1
