@@ -201,7 +201,7 @@ def test_a_flash_loan_cannot_snipe_an_executed_slash(desk, searcher, lender, att
     """M-2 in one transaction: flash 9M, request a deposit, execute the slash, leave. The
     request holds no shares when the slash pays in, so the searcher can only cancel: the whole
     slash stays with the depositors (locked, unlocking to them)."""
-    system, vault, asset = desk.system, desk.vault, desk.system.asset
+    vault, asset = desk.vault, desk.system.asset
     desk.set_param("vault.unlockPeriod", 7 * DAY)
     slash_id = _pending_slash(desk)
     loan = 9 * MILLION
@@ -233,7 +233,7 @@ def test_a_depositor_who_enters_just_before_a_slash_earns_none_of_it_by_leaving(
     settled at the next request window's cut-off, carries only the unlocked part — the searcher's
     90% of what unlocked in that hour — never the 90% of the whole slash it took from the old
     vault."""
-    system, vault = desk.system, desk.vault
+    vault = desk.vault
     period = 7 * DAY
     desk.set_param("vault.unlockPeriod", period)
     slash_id = _pending_slash(desk)
@@ -324,7 +324,7 @@ def test_dust_redeem_requests_neither_hide_nor_delay_a_real_one(desk, accounts, 
     """L-2: 100 dust requests (1 wei of shares each, under 100 controllers) used to make the
     queue trigger report an empty queue. Requests are aggregated per strike epoch: the trigger
     sees the real request, the strike fills it, and its gas does not grow with the dust."""
-    system, vault = desk.system, desk.vault
+    vault = desk.vault
     enter(desk, attacker, 1_000 * USDC)
     real = desk.depositor
     with isolated(chain):

@@ -37,7 +37,12 @@ from tests.keeper_support import keeper as make_keeper
 from tests.keeper_support import protocol_of
 from tests.lending_support import FEED_UNIT, MAX_UINT, USDC, WAD, deploy_lending_system
 from tests.vault_support import (
-    NO_EPOCH, WINDOW, assert_reverts, next_window, revert_of, settled,
+    NO_EPOCH,
+    WINDOW,
+    assert_reverts,
+    next_window,
+    revert_of,
+    settled,
 )  # fmt: skip
 
 GOLD = 10**18

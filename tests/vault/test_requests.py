@@ -13,7 +13,14 @@ from eth_utils import keccak
 
 from tests.invariants.agent_machine_support import Raw, rpc
 from tests.vault_support import (
-    DAY, NO_EPOCH, USDC, WINDOW, deploy_vault_system, isolated, next_window, settled,
+    DAY,
+    NO_EPOCH,
+    USDC,
+    WINDOW,
+    deploy_vault_system,
+    isolated,
+    next_window,
+    settled,
 )  # fmt: skip
 
 OFFSET = 10**12  # virtual shares: 10 ** (18 - 6)

@@ -16,7 +16,14 @@ import pytest
 from eth_utils import keccak
 
 from tests.vault_support import (
-    DAY, FEED_UNIT, USDC, WAD, WINDOW, deploy_vault_system, next_window, settled,
+    DAY,
+    FEED_UNIT,
+    USDC,
+    WAD,
+    WINDOW,
+    deploy_vault_system,
+    next_window,
+    settled,
 )  # fmt: skip
 
 TOKEN_DECIMALS = {"tbill": 18, "gold": 18, "invoices": 6}
