@@ -172,8 +172,9 @@ def test_a_standing_markdown_younger_than_the_confirmation_is_not_sold(size, age
     assert est.pending == pytest.approx(size, rel=0.1)
     held = round(2_500 * (1 - size))  # the markdown lowered the sleeve's weight too
     inputs = two_sleeves(inv, held)
-    clean = invoices_target(two_sleeves(path(0.07, 0.003, 150, seed), held), HAZARD)
-    assert invoices_target(inputs, HAZARD) >= min(clean, held) - 10
+    for params in (StrategyParams(), HAZARD):  # the default, and with the displacement hazard
+        clean = invoices_target(two_sleeves(path(0.07, 0.003, 150, seed), held), params)
+        assert invoices_target(inputs, params) >= min(clean, held) - 10
     one_day = replace(HAZARD, forecast=replace(
         HAZARD.forecast, robust=replace(ROBUST, confirm_seconds=DAY)))  # fmt: skip
     if age >= 1 and size >= 0.03:  # the rule this replaces read such a low print as a loss
@@ -181,18 +182,22 @@ def test_a_standing_markdown_younger_than_the_confirmation_is_not_sold(size, age
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.floats(0.02, 0.10), st.integers(0, 2**32 - 1))
+@given(st.floats(0.03, 0.10), st.integers(0, 2**32 - 1))
 def test_a_markdown_that_persists_is_still_cut(size, seed):
+    # 3-10 %, standing past the confirmation: priced as a loss, and the sleeve is cut (a 2 %
+    # loss on its own leaves a yield gap to T-bills that a week's horizon does not pay the
+    # turnover cost of, under the default settings).
     inv = path(0.07, 0.003, 150, seed)
     inv[150 - CONFIRM_DAYS - 5 :] += math.log1p(-size)
     est = estimate(inv)
     assert est.displacement == pytest.approx(size, rel=0.1) and est.pending == 0.0
     held = round(2_500 * (1 - size))
-    assert invoices_target(two_sleeves(inv, held), HAZARD) < held - 500
+    for params in (StrategyParams(), HAZARD):
+        assert invoices_target(two_sleeves(inv, held), params) < held - 500
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.floats(0.015, 0.06), st.integers(1, 4), st.integers(0, 2**32 - 1))
+@given(st.floats(0.02, 0.06), st.integers(1, 4), st.integers(0, 2**32 - 1))
 def test_a_wave_of_drops_confirms_them_at_once(size, gap, seed):
     # Defaults come in waves: a second unreversed drop within the recent window confirms both
     # without waiting, and the sleeve is cut.
@@ -203,7 +208,8 @@ def test_a_wave_of_drops_confirms_them_at_once(size, gap, seed):
     assert est.pending == 0.0
     assert est.displacement == pytest.approx(2 * size, rel=0.1)
     held = round(2_500 * (1 - size) ** 2)
-    assert invoices_target(two_sleeves(inv, held), HAZARD) < held - 500
+    for params in (StrategyParams(), HAZARD):
+        assert invoices_target(two_sleeves(inv, held), params) < held - 500
 
 
 def test_a_recovery_stays_one_when_a_new_drop_follows():
