@@ -26,10 +26,11 @@ from benchmarks.backtest.metrics import HINDSIGHT, STRATEGY, PathMetrics
 from benchmarks.backtest.scenario import MarketPath
 from benchmarks.cli import OneLineParser
 from keepers.config import RebalancerConfig
-from keepers.strategy import ForecastParams, OptimiserParams, StrategyParams
+from keepers.strategy import ForecastParams, OptimiserParams, RobustParams, StrategyParams
 
 HERE: Final = Path(__file__).resolve().parent
 STATIC: Final = "static_target"
+DAY: Final = 86_400
 
 
 def candidate(
@@ -38,6 +39,7 @@ def candidate(
     hazard: float = 0.0,
     exit_rebalances: int = 0,
     credit_weight: float = 1.0,
+    confirm_days: int = 10,
 ) -> StrategyParams:
     """The keeper's default parameters with these choices."""
     base = RebalancerConfig().strategy_params()
@@ -46,6 +48,7 @@ def candidate(
         estimator=estimator,
         displacement_hazard=hazard,
         credit_weight=credit_weight,
+        robust=replace(RobustParams(), confirm_seconds=confirm_days * DAY),
     )
     optimiser = replace(base.optimiser, risk_aversion=risk_aversion)
     assert isinstance(optimiser, OptimiserParams)
@@ -53,13 +56,15 @@ def candidate(
 
 
 def _grid() -> dict[str, StrategyParams]:
-    out = {"ewma/ra300": candidate("ewma", 300.0)}  # the previous default
-    for ra in (300.0, 30.0):
+    """The credit terms' persistence (`confirm_days`: how long a markdown must stand before it
+    is priced as a loss) and the displacement hazard, at the risk aversion and exit setting the
+    previous selection chose (λ 30 and exit 1 lost on every train run: not rerun)."""
+    out = {}
+    for confirm in (1, 5, 10, 15):
         for hazard in (0.0, 2.0):
-            for exit_ in (0, 1):
-                out[f"robust/ra{ra:g}/hz{hazard:g}/exit{exit_}"] = candidate(
-                    "robust", ra, hazard, exit_
-                )
+            out[f"robust/ra300/hz{hazard:g}/exit0/confirm{confirm}d"] = candidate(
+                "robust", 300.0, hazard, 0, confirm_days=confirm
+            )
     return out
 
 

@@ -57,6 +57,7 @@ def winner_settings(selection: Path) -> dict[str, Any]:
         "risk_aversion": p.optimiser.risk_aversion,
         "displacement_hazard": p.forecast.displacement_hazard,
         "exit_rebalances": p.exit_rebalances,
+        "confirm_seconds": p.forecast.robust.confirm_seconds,
     }
 
 

@@ -250,8 +250,9 @@ class ForecastParams:
     estimator: Estimator = "robust"
     robust: RobustParams = RobustParams()
     credit_weight: float = 1.0
-    # 2.0: chosen on the train families (benchmarks/backtest/select.py, selection-train.json)
-    displacement_hazard: float = 2.0
+    # 0.0: chosen on the train families with the 10-day persistence (benchmarks/backtest/
+    # select.py, selection-train.json: 5 of 6 families either way, a higher share of hindsight)
+    displacement_hazard: float = 0.0
     supply_response: bool = False
 
     def __post_init__(self) -> None:

@@ -34,6 +34,7 @@ from keepers.strategy.forecast import ForecastParams, SleeveForecast
 from keepers.strategy.gate import GateParams
 from keepers.strategy.inputs import StrategyInputs, StrategyParams
 from keepers.strategy.optimiser import OptimiserParams
+from keepers.strategy.robust import RobustParams
 
 FORMAT: Final = "ballast-learned-model/1"
 MODEL: Final = Path(__file__).parent / "models" / "learned.json"
@@ -143,6 +144,12 @@ def params_for(settings: dict[str, Any]) -> StrategyParams:
             ForecastParams(),
             estimator=settings.get("estimator", "robust"),
             displacement_hazard=float(settings.get("displacement_hazard", 0.0)),
+            robust=replace(
+                RobustParams(),
+                confirm_seconds=int(
+                    settings.get("confirm_seconds", RobustParams().confirm_seconds)
+                ),
+            ),
         ),
         optimiser=OptimiserParams(risk_aversion=float(settings.get("risk_aversion", 300.0))),
         gate=GateParams(),

@@ -17,11 +17,16 @@ From a sleeve's `returnIndex` history (log levels `y`, per-period returns `r` ov
    weights with the longer `vol_half_life_seconds`: the correction needs many periods to
    average; floored at 0). `raw_volatility` is `√(γ0/dt)` (noise included), what the risk rule
    compares short against long: the noise is in both and cancels in their ratio.
-4. Credit. Jumps net of their reversals: a drop counts as a loss once it has stood for
-   `confirm_seconds` without the jumps after it taking it back, and is not itself taking back an
-   upward jump of the `recent_seconds` before it (`unreversed_losses`); `loss_rate` is
-   those losses per year over the history, weighted by age with `credit_half_life_seconds`;
-   `displacement` is the unreversed drop of the last `recent_seconds` (defaults come in waves).
+4. Credit. Jumps net of their reversals: a drop is a loss only once it has persisted, i.e.
+   stood for `confirm_seconds` (several days: a stale or wrong mark, a flash drop, is taken back
+   within days, and selling the low print would realise it) without the jumps after it taking
+   it back, or once it is confirmed by a wave, `wave_drops` unreversed drops within
+   `recent_seconds` (defaults come in waves; a reversing mark is one drop); and it is not itself
+   taking back an upward jump of the `recent_seconds` before it (`unreversed_losses`).
+   `loss_rate` is those losses per year over the history, weighted by age with
+   `credit_half_life_seconds`; `displacement` is the confirmed unreversed drop of the last
+   `recent_seconds`; `pending` the unreversed drop still waiting for confirmation (reported,
+   never priced).
 
 Pure numpy, no clocks, no randomness: same history, same numbers.
 """
@@ -51,7 +56,9 @@ class RobustParams:
     trend_window_seconds: int = 90 * DAY
     jump_mads: float = 5.0
     min_jump: float = 0.004
-    confirm_seconds: int = DAY
+    # 10 days: chosen on the train families (benchmarks/backtest/select.py, selection-train.json)
+    confirm_seconds: int = 10 * DAY
+    wave_drops: int = 2
     recent_seconds: int = 30 * DAY
     credit_half_life_seconds: int = 180 * DAY
 
@@ -65,6 +72,8 @@ class RobustParams:
             raise ValueError("the jump threshold must be positive")
         if self.confirm_seconds < 0 or self.recent_seconds <= 0:
             raise ValueError("confirmation must be non-negative and the recent window positive")
+        if self.wave_drops < 1:
+            raise ValueError("a wave needs at least one drop")
 
 
 @dataclass(frozen=True)
@@ -113,19 +122,26 @@ def unreversed_losses(
     confirm: float,
     window: float,
     floor: float = 0.0,
-) -> np.ndarray:
-    """Per period, the part of its downward jump that is neither taken back by the later jumps
-    nor itself taking back an upward jump of the `window` before it (a mark up, then back),
-    counted once it is `confirm` seconds old (0 for upward jumps and unconfirmed drops)."""
-    out = np.zeros_like(jump)
+    wave: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`(confirmed, pending)` per period: the part of its downward jump that is neither taken
+    back by the later jumps nor itself taking back an upward jump of the `window` before it (a
+    mark up, then back), and more than `floor` (a reversal matched to within `floor` is one).
+    Such a drop is `confirmed` once it has persisted `confirm` seconds, or when `wave` (>= 1) or
+    more of them end within the last `window` seconds (a wave of defaults); until then it is
+    `pending`. Upward jumps give 0. What a drop takes back is the highest the later jumps'
+    running sum reached (a recovery stays one though a new drop follows it)."""
+    drop = np.zeros_like(jump)
     for i in np.flatnonzero(jump < 0):
-        if now - ends[i] < confirm:
-            continue
-        later = max(float(np.sum(jump[i + 1 :])), 0.0)
+        # Taken back: the most the level regained above the drop's low at any later time (a
+        # later, separate drop does not undo a recovery that happened).
+        later = max(float(np.max(np.cumsum(jump[i + 1 :]), initial=0.0)), 0.0)
         before = max(float(np.sum(jump[:i][ends[:i] > ends[i] - window])), 0.0)
         loss = -jump[i] - later - before
-        out[i] = loss if loss > floor else 0.0  # a reversal matched to within `floor` is one
-    return out
+        drop[i] = loss if loss > floor else 0.0
+    in_wave = wave > 0 and int(np.count_nonzero(drop[ends > now - window])) >= wave
+    confirmed = (now - ends >= confirm) | in_wave
+    return np.where(confirmed, drop, 0.0), np.where(confirmed, 0.0, drop)
 
 
 def _weights(ends: np.ndarray, half_life: float) -> np.ndarray:
@@ -172,13 +188,14 @@ def robust_estimate(
     raw_short, _ = _variances(clipped, dt, rate, _weights(ends, params.short_half_life_seconds))
     noise2 = max((raw_slow - max(corrected, 0.0)) * float(np.median(dt)) / 2.0, 0.0)
     # Credit: unreversed drops, their rate over the history, and the recent ones.
-    losses = unreversed_losses(
-        jump, ends, now, params.confirm_seconds, params.recent_seconds, params.min_jump
-    )
+    losses, waiting = unreversed_losses(
+        jump, ends, now, params.confirm_seconds, params.recent_seconds, params.min_jump,
+        params.wave_drops,
+    )  # fmt: skip
     cw = _weights(ends, params.credit_half_life_seconds)
     loss_rate = float(np.dot(cw, losses) / np.dot(cw, dt))
     recent = ends >= now - params.recent_seconds
-    pending = float(max(-np.sum(jump[ends > now - params.confirm_seconds]), 0.0))
+    pending = float(np.sum(waiting))
     return RobustEstimate(
         rate=rate,
         volatility=math.sqrt(max(corrected, 0.0)),

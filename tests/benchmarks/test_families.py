@@ -64,9 +64,12 @@ def test_noisy_nav_jitters_around_the_true_index() -> None:
         assert bad and all(abs(ratio[k]) > 0.7 * abs(x) for k, x in bad)
 
 
-def test_mark_reversal_recovers_within_days() -> None:
+@pytest.mark.parametrize(("name", "longest"), [("mark_reversal", 7), ("stale_marks", 12)])
+def test_marks_recover_within_days(name: str, longest: int) -> None:
+    # The test family and its train sibling: every mark-down is taken back within `longest`
+    # days (unless the path ends first).
     seen = 0
-    for p in paths("mark_reversal", 3):
+    for p in paths(name, 3):
         nav = p.nav["invoices"]
         marks = [(k, x) for k, s, e, x in p.events if s == "invoices" and e == "markdown"]
         back = {k: x for k, s, e, x in p.events if s == "invoices" and e == "recovered"}
@@ -74,9 +77,16 @@ def test_mark_reversal_recovers_within_days() -> None:
             assert nav[k] / nav[k - 1] < 1 - 0.8 * x  # marked down ...
             end = next((e for e in sorted(back) if e > k), None)
             if end is not None:
-                assert end - k <= 7 and nav[end] >= nav[k - 1]  # ... and back within days
+                assert end - k <= longest and nav[end] >= nav[k - 1]  # ... and back within days
                 seen += 1
     assert seen >= 5
+
+
+def test_the_train_split_holds_a_reversing_mark_family_unlike_the_tests() -> None:
+    # The split change of issue 19: train has reversals of its own, with settings of its own.
+    assert "stale_marks" in SPLITS["train"] and "mark_reversal" in SPLITS["test"]
+    train, test = FAMILIES["stale_marks"].params, FAMILIES["mark_reversal"].params
+    assert train["marks"] != test["marks"] and "gold" not in train["marks"]
 
 
 def test_default_wave_gates_redemptions_while_defaults_happen() -> None:
