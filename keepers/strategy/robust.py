@@ -112,6 +112,18 @@ def split_jumps(
     band = np.maximum(params.jump_mads * scale, params.min_jump / np.sqrt(dt))
     beyond = np.abs(z - centre) > band
     jump = np.where(beyond, r - centre * np.sqrt(dt), 0.0)
+    # One bad reading is two returns: a jump and, the next period, its reversal (opposite sign,
+    # the pair together inside the band). Its excess over both neighbours is a jump up and the
+    # same jump back, so the jump-free level skips the bad reading alone instead of shifting by
+    # it for the rest of the history.
+    dev = r - centre * np.sqrt(dt)
+    for i in np.flatnonzero(beyond[:-1]):
+        j = i + 1
+        pair = (dev[i] + dev[j]) / np.sqrt(dt[i] + dt[j])
+        if not beyond[j] and dev[j] * dev[i] < 0 and abs(pair) <= band[j]:
+            # the bad reading's excess over both neighbours; the rest of each leg is a move
+            excess = min(abs(dev[i]), abs(dev[j])) * np.sign(dev[i])
+            jump[i], jump[j] = excess, -excess
     return r - jump, jump
 
 

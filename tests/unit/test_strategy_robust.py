@@ -74,7 +74,11 @@ def test_a_jump_that_reverses_changes_neither_trend_nor_volatility(
     assert hit.jumps >= 2
 
 
-@settings(max_examples=40, deadline=None)
+# A statistical property of 150 jittered readings: the lag-one noise estimate has a sampling
+# error of about ±25 %, so about one random draw in 400 keeps more than 60 % of the EWMA's
+# volatility (e.g. rate 0.032, noise 0.0025, seed 741222435: 0.042 against 0.056, the noise
+# read as 0.0016). The draws are a fixed sample (derandomized), not a search for that tail.
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(st.floats(0.02, 0.10), st.floats(0.0015, 0.004), st.integers(0, 2**32 - 1))
 def test_measurement_noise_is_not_read_as_volatility(rate, noise, seed):
     # A near-constant accrual read through a jittered feed (10-40 bps per reading): the EWMA
@@ -89,6 +93,28 @@ def test_measurement_noise_is_not_read_as_volatility(rate, noise, seed):
     assert est.volatility < 0.6 * ewma.volatility
     assert est.rate == pytest.approx(rate, abs=0.04)
     assert est.noise == pytest.approx(noise, rel=0.5)
+
+
+def test_one_bad_reading_does_not_move_the_trend():
+    # A single reading 2.3 % off (rate 0.0625, noise 0.0039, seed 149406: reading 144 of 150)
+    # is a jump up and, the next day, its reversal; its excess is a jump both ways, so the level
+    # stays continuous and the trend is the one of the same readings with that one mended (5.2 %
+    # against 5.1 %; it read -1.2 % when the reversal leg moved the level for good).
+    rate, noise, seed = 0.0625, 0.00390625, 149406
+    true = path(rate, 0.002, 150, seed)
+    jitter = np.random.default_rng(seed + 1).normal(0.0, noise, true.size)
+    jitter[0] = 0.0
+    observed = true + jitter
+    without = observed.copy()
+    without[144] = (observed[143] + observed[145]) / 2  # the same readings, that one mended
+    est = estimate(observed)
+    assert est.jumps == 2
+    assert est.rate == pytest.approx(estimate(without).rate, abs=0.005)
+    spike = path(0.05, 0.002, 150, 3)
+    spike[100] += 0.03  # one print 3 % high
+    clean, hit = estimate(path(0.05, 0.002, 150, 3)), estimate(spike)
+    assert hit.rate == pytest.approx(clean.rate, abs=0.002)
+    assert hit.loss_rate == 0.0
 
 
 def test_gold_volatility_is_kept():
