@@ -718,8 +718,8 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         if (r.claims) c = _s().redeemClaims[controller];
         (uint256 shares, uint256 assets) = _redeemFilled(r);
         fill = VaultStorage.Claimable(uint128(assets), uint128(shares));
-        VaultStorage.Claimable memory folded;
-        if (r.folded) folded = _s().redeemFolded[controller];
+        VaultStorage.Claimable memory folded =
+            r.folded ? _s().redeemFolded[controller] : VaultStorage.Claimable(0, 0);
         c.shares += uint128(shares - folded.shares);
         c.assets += uint128(assets - folded.assets);
     }
