@@ -23,7 +23,8 @@ GOAL_REBALANCE_SLEEVES, GOAL_REBALANCE = 3, 300_000  # issue goal: rebalance of 
 BARE = "BareERC4626 (OpenZeppelin 5.4)"
 LENDING = "LendingSleeve"
 AGENTS = "AgentRegistry"
-PER_SLEEVE = "Strike, gas per sleeve (RWAVault)"  # derived: (gas at most sleeves - at fewest) / sleeves added
+# Derived: (gas at the most sleeves - at the fewest) / the sleeves added.
+PER_SLEEVE = "Strike, gas per sleeve (RWAVault)"
 
 
 def _measure() -> dict:
@@ -46,12 +47,17 @@ def _measure() -> dict:
     return {BARE: bare, **vaults, PER_SLEEVE: _per_sleeve(vaults), LENDING: lending, AGENTS: agents}
 
 
+def _sleeves(column: str) -> int:
+    """The sleeve count in a column name such as "RWAVault, 3 sleeves"."""
+    return int(column.split(", ")[1].split()[0])
+
+
 def _per_sleeve(vaults: dict[str, dict[str, int]]) -> dict[str, int]:
     """Each strike's cost per sleeve: the rise from the fewest sleeves it was measured with to
     the most, divided by the sleeves added (what one more sleeve costs a strike, on average)."""
     out = {}
     for op in STRIKES:
-        points = [(int(c.split(", ")[1].split()[0]), ops[op]) for c, ops in vaults.items() if op in ops]
+        points = [(_sleeves(c), ops[op]) for c, ops in vaults.items() if op in ops]
         (k0, g0), (k1, g1) = min(points), max(points)
         if k1 > k0:
             out[op] = round((g1 - g0) / (k1 - k0))

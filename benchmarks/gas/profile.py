@@ -26,8 +26,9 @@ class Profile:
     name: str
     gas_used: int
     intrinsic: int
-    storage: list[tuple[str, str, str, int]] = field(default_factory=list)  # op, contract, slot, gas
-    calls: list[tuple[str, str, int]] = field(default_factory=list)  # op, target, access gas
+    # (op, contract, slot, gas) and (op, target, access gas)
+    storage: list[tuple[str, str, str, int]] = field(default_factory=list)
+    calls: list[tuple[str, str, int]] = field(default_factory=list)
     logs: int = 0
     other: int = 0
     refund: int = 0
@@ -94,7 +95,8 @@ def _print(console: Console, prof: Profile) -> None:
         grouped[(op, contract, slot)].append(gas)
     for (op, contract, slot), costs in sorted(grouped.items(), key=lambda kv: -sum(kv[1])):
         if sum(costs) >= 2_000:
-            table.add_row(f"{op} {contract} ..{slot} ({'+'.join(map(str, costs))})", f"{sum(costs):,}")
+            parts = "+".join(map(str, costs))
+            table.add_row(f"{op} {contract} ..{slot} ({parts})", f"{sum(costs):,}")
     small = sum(sum(c) for k, c in grouped.items() if sum(c) < 2_000)
     table.add_row("other storage reads/writes (warm)", f"{small:,}")
     for op, target, access in prof.calls:
