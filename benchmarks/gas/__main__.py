@@ -23,6 +23,8 @@ GOAL_REBALANCE_SLEEVES, GOAL_REBALANCE = 3, 300_000  # issue goal: rebalance of 
 BARE = "BareERC4626 (OpenZeppelin 5.4)"
 LENDING = "LendingSleeve"
 AGENTS = "AgentRegistry"
+# Derived: (gas at the most sleeves - at the fewest) / the sleeves added.
+PER_SLEEVE = "Strike, gas per sleeve (RWAVault)"
 
 
 def _measure() -> dict:
@@ -42,11 +44,28 @@ def _measure() -> dict:
         bare = {m.name: m.gas for m in measure_bare(asset)}
         lending = {m.name: m.gas for m in measure_lending(base)}
         agents = measure_agents(base)
-    return {BARE: bare, **vaults, LENDING: lending, AGENTS: agents}
+    return {BARE: bare, **vaults, PER_SLEEVE: _per_sleeve(vaults), LENDING: lending, AGENTS: agents}
+
+
+def _sleeves(column: str) -> int:
+    """The sleeve count in a column name such as "RWAVault, 3 sleeves"."""
+    return int(column.split(", ")[1].split()[0])
+
+
+def _per_sleeve(vaults: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Each strike's cost per sleeve: the rise from the fewest sleeves it was measured with to
+    the most, divided by the sleeves added (what one more sleeve costs a strike, on average)."""
+    out = {}
+    for op in STRIKES:
+        points = [(_sleeves(c), ops[op]) for c, ops in vaults.items() if op in ops]
+        (k0, g0), (k1, g1) = min(points), max(points)
+        if k1 > k0:
+            out[op] = round((g1 - g0) / (k1 - k0))
+    return out
 
 
 def _vault_table(results: dict) -> Table:
-    columns = {name: ops for name, ops in results.items() if name not in (LENDING, AGENTS)}
+    columns = {n: ops for n, ops in results.items() if n not in (LENDING, AGENTS, PER_SLEEVE)}
     bare = columns[BARE]
     table = Table(title="Gas per operation (bare OpenZeppelin ERC4626: the synchronous reference)")
     table.add_column("operation")
@@ -94,6 +113,7 @@ def main(check: bool, snapshot_path: Path) -> None:
     console = Console(width=None if sys.stdout.isatty() else 200)
     results = _measure()
     console.print(_vault_table(results))
+    console.print(_ops_table(PER_SLEEVE, results[PER_SLEEVE]))
     console.print(_ops_table(LENDING, results[LENDING]))
     console.print(_ops_table(AGENTS, results[AGENTS]))
     bare = results[BARE]

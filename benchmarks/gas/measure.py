@@ -57,7 +57,7 @@ from dataclasses import dataclass
 
 from ape import accounts, chain, project
 
-from ballast.config import COLLATERAL_PREFIXES, DeployConfig
+from ballast.config import BPS, CAP_PREFIX, COLLATERAL_PREFIXES, IDLE_BUFFER, DeployConfig
 from ballast.deploy import deploy_system
 from ballast.parameters import key_of
 
@@ -128,6 +128,14 @@ def _config(base: DeployConfig, sleeves: int) -> DeployConfig:
             or p.name.removeprefix("vault.maxSleeveBps.") in names
         )
     ] + extra_caps
+    # The registry links the idle buffer to the caps (buffer + caps >= 100%, the vault can place
+    # all it holds): with fewer sleeves than the config's, the buffer takes up the difference.
+    room = sum(p.value for p in params if p.name.startswith(CAP_PREFIX))
+    if keep and room < BPS:
+        params = [
+            p.model_copy(update={"value": max(p.value, BPS - room)}) if p.name == IDLE_BUFFER else p
+            for p in params
+        ]
     trimmed = base.model_copy(update={"sleeves": keep, "parameters": params})
     return DeployConfig.model_validate(trimmed.model_dump())  # still a config deploy accepts
 

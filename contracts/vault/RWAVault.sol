@@ -247,7 +247,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         if (r.pending != 0 && r.window != window) {
             if (_s().depositWindows[r.window].strikePlusOne == 0) revert DepositRequestPending(controller, r.window);
             _s().depositClaims[controller] = _depositClaims(controller); // settled: move it to claims
-            r.pending = 0;
+            (r.pending, r.claims) = (0, true);
         }
         (r.pending, r.window) = (r.pending + assets.toUint128(), window);
         _s().depositWindows[window].assets += uint128(assets);
@@ -272,8 +272,8 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
             VaultStorage.RedeemWindow memory e = _s().redeemWindows[r.window];
             if (e.filled != e.requested) revert RedeemRequestQueued(controller, r.window);
             (_s().redeemClaims[controller],) = _redeemClaims(controller); // filled: move it to claims
-            delete _s().redeems[controller];
-            delete _s().redeemFolded[controller];
+            if (r.folded) delete _s().redeemFolded[controller];
+            (r.shares, r.claims, r.folded) = (0, true, false);
         }
         (r.shares, r.window) = (r.shares + shares.toUint128(), window);
         _s().redeemWindows[window].requested += uint128(shares);
@@ -310,7 +310,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         shares = r.shares;
         if (shares == 0) revert NoPendingRequest(controller);
         _checkWindowOpen(controller, r.window);
-        delete _s().redeems[controller];
+        (_s().redeems[controller].shares, _s().redeems[controller].window) = (0, 0); // the flags stay
         _s().redeemWindows[r.window].requested -= uint128(shares);
         _s().redeemQueue.pending -= uint128(shares);
         _transfer(address(this), controller, shares);
@@ -687,10 +687,11 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     /// @dev `controller`'s claimable deposits, with a request a strike settled since its last
     ///      action.
     function _depositClaims(address controller) internal view returns (VaultStorage.Claimable memory c) {
-        c = _s().depositClaims[controller];
         VaultStorage.DepositRequest memory r = _s().deposits[controller];
+        if (r.claims) c = _s().depositClaims[controller];
+        if (r.pending == 0) return c;
         uint256 strikePlusOne = _s().depositWindows[r.window].strikePlusOne;
-        if (r.pending != 0 && strikePlusOne != 0) {
+        if (strikePlusOne != 0) {
             VaultStorage.Price memory p = _s().depositPrices[strikePlusOne - 1];
             c.assets += r.pending;
             c.shares += uint128(uint256(r.pending).mulDiv(p.shares, p.assets)); // down
@@ -713,10 +714,12 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         view
         returns (VaultStorage.Claimable memory c, VaultStorage.Claimable memory fill)
     {
-        c = _s().redeemClaims[controller];
-        (uint256 shares, uint256 assets) = _redeemFilled(_s().redeems[controller]);
+        VaultStorage.RedeemRequest memory r = _s().redeems[controller];
+        if (r.claims) c = _s().redeemClaims[controller];
+        (uint256 shares, uint256 assets) = _redeemFilled(r);
         fill = VaultStorage.Claimable(uint128(assets), uint128(shares));
-        VaultStorage.Claimable memory folded = _s().redeemFolded[controller];
+        VaultStorage.Claimable memory folded =
+            r.folded ? _s().redeemFolded[controller] : VaultStorage.Claimable(0, 0);
         c.shares += uint128(shares - folded.shares);
         c.assets += uint128(assets - folded.assets);
     }
@@ -728,10 +731,14 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         uint256 assets,
         uint256 shares
     ) internal {
-        // `c` counted a settled request: it is now in the claims bucket, written once.
+        // `c` counted a settled request: what is left of it is now in the claims bucket, written
+        // only when it holds or held something; the request slot keeps only the flag, or clears.
         VaultStorage.DepositRequest storage r = _s().deposits[controller];
-        if (r.pending != 0 && _s().depositWindows[r.window].strikePlusOne != 0) r.pending = 0;
-        _s().depositClaims[controller] = VaultStorage.Claimable(c.assets - uint128(assets), c.shares - uint128(shares));
+        (c.assets, c.shares) = (c.assets - uint128(assets), c.shares - uint128(shares));
+        bool any = c.assets != 0 || c.shares != 0;
+        if (any || r.claims) _s().depositClaims[controller] = c;
+        if (r.pending == 0 || _s().depositWindows[r.window].strikePlusOne != 0) delete _s().deposits[controller];
+        if (r.claims != any) r.claims = any;
         _transfer(address(this), receiver, shares);
         emit Deposit(controller, receiver, assets, shares);
     }
@@ -744,14 +751,20 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         uint256 assets,
         uint256 shares
     ) internal {
-        // `c` counted the request's fill: record it as folded (or clear a filled request).
-        if (fill.shares != 0 && fill.shares == _s().redeems[controller].shares) {
+        // `c` counted the request's fill: record it as folded (or clear a filled request). Buckets
+        // are written only when they hold or held something (the request slot's flags say which).
+        VaultStorage.RedeemRequest storage r = _s().redeems[controller];
+        (c.assets, c.shares) = (c.assets - uint128(assets), c.shares - uint128(shares));
+        bool any = c.assets != 0 || c.shares != 0;
+        if (any || r.claims) _s().redeemClaims[controller] = c;
+        if (fill.shares != 0 && fill.shares == r.shares) {
+            if (r.folded) delete _s().redeemFolded[controller];
             delete _s().redeems[controller];
-            delete _s().redeemFolded[controller];
         } else if (fill.shares != 0) {
             _s().redeemFolded[controller] = fill;
+            if (!r.folded) r.folded = true;
         }
-        _s().redeemClaims[controller] = VaultStorage.Claimable(c.assets - uint128(assets), c.shares - uint128(shares));
+        if (r.claims != any) r.claims = any;
         _s().reservedAssets -= assets;
         IERC20(asset()).safeTransfer(receiver, assets);
         emit Withdraw(msg.sender, receiver, controller, assets, shares);

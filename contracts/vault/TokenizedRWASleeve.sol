@@ -92,6 +92,11 @@ contract TokenizedRWASleeve is ISleeve {
 
     /// @inheritdoc ISleeve
     /// @dev The band is the router's `priceBand`; the publication time is the feed's `updatedAt`.
+    ///      `priceBand` quotes exactly when `tryPrice` would call the price fresh (a positive,
+    ///      usable answer within `oracle.maxStaleness`) and reverts otherwise, so a fresh price
+    ///      costs one router read; a price it refuses is read again by `tryPrice` (stale), and a
+    ///      fresh price the band still refused makes the band revert as it always did. A caller
+    ///      starving the band of gas gains nothing: the 1/64 left never pays for a second read.
     function strikeValuation() external view override returns (uint256, uint256, uint256, bool) {
         uint256 held = units;
         if (held == 0) return (0, 0, block.timestamp, true);
@@ -101,10 +106,13 @@ contract TokenizedRWASleeve is ISleeve {
         ) {
             publishedAt = updatedAt;
         } catch {}
+        try router.priceBand(rwaToken) returns (uint256 lo, uint256 hi) {
+            return (_value(held, lo), _value(held, hi), publishedAt, true);
+        } catch {}
         (uint256 p, bool fresh) = router.tryPrice(rwaToken);
         if (!fresh) return (_value(held, p), _value(held, p), publishedAt, false);
-        (uint256 lo, uint256 hi) = router.priceBand(rwaToken);
-        return (_value(held, lo), _value(held, hi), publishedAt, true);
+        (uint256 low, uint256 high) = router.priceBand(rwaToken); // fresh, yet no band: its own revert
+        return (_value(held, low), _value(held, high), publishedAt, true);
     }
 
     /// @inheritdoc ISleeve

@@ -47,10 +47,14 @@ library VaultStorage {
         uint256[10] startIndex; // each sleeve's returnIndex() at the decision; n written
     }
 
-    /// @dev A controller's deposit request: assets pending in request window `window`.
+    /// @dev A controller's deposit request: assets pending in request window `window`. `claims`:
+    ///      its claims bucket (`depositClaims`) may hold something; false means it is empty, so a
+    ///      claim or a request never reads or writes that cold slot. Once settled and claimed the
+    ///      slot is cleared (window too), or left holding only `claims` while the bucket is not empty.
     struct DepositRequest {
         uint128 pending;
         uint64 window;
+        bool claims;
     }
 
     /// @dev Settled and not yet claimed: the assets paid in and the shares they bought (deposits),
@@ -60,10 +64,15 @@ library VaultStorage {
         uint128 shares;
     }
 
-    /// @dev A controller's redeem request: `shares` escrowed in request window `window`.
+    /// @dev A controller's redeem request: `shares` escrowed in request window `window`. `claims`:
+    ///      `redeemClaims` may hold something, `folded`: `redeemFolded` may; false means that slot
+    ///      is empty and is neither read nor written (a slot holding only these flags stays while a
+    ///      bucket does).
     struct RedeemRequest {
         uint128 shares;
         uint64 window;
+        bool claims;
+        bool folded;
     }
 
     /// @dev A request window's deposits, the strike that settled them (id + 1; 0: not yet) and the
