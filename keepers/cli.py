@@ -11,7 +11,8 @@ default `ethereum:local:foundry`; export APE_FOUNDRY_HOST to reach a running anv
 APE_ACCOUNTS_<alias>_PASSPHRASE), `--manifest`, `--state-dir`, `--dry-run`, `--log-json`,
 `--metrics-port`. Run it from the project folder (Ape loads the compiled contracts from there).
 
-Exit status: 0 done; 1 the keeper could not start or the input is bad (one line on stderr);
+Exit status: 0 done; 1 the keeper could not start or the input is bad (one line on stderr; a
+decision id or rationale hash with no event on chain is bad input);
 3 (`once`) an action ended reverted, refused, replaced or stuck; 4 (`verify-decision`,
 `verify-steward`) the
 document is missing or does not match (with --replay: or it is not a replay receipt, the replay
