@@ -42,6 +42,9 @@ console = make_console()
     help="Report and charts folder.",
 )
 def cli(network, seed: int, weeks: int, out_dir: Path):
+    """Play the Ballast market scenario on a private local node: depositors, borrowers, agents,
+    keepers, a gold crash, a DAO vote and a guardian pause; write the report and charts to
+    --out. Local chains only (it moves time and impersonates accounts)."""
     # Heavy imports here, not at the top: `ape run <any script>` imports every script.
     from keepers.snapshot import LOCAL_CHAIN_IDS
 
