@@ -139,7 +139,7 @@ def test_the_backtest_refuses_a_strategy_that_does_not_import(capsys):
         main(["--strategy", "nowhere.agent:decide", "--paths", "1", "--no-chart"])
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("backtest: error: strategy 'nowhere.agent:decide' does not import")
+    assert err.startswith("Error: strategy 'nowhere.agent:decide' does not import")
     assert "\n" not in err
 
 

@@ -22,6 +22,7 @@ import hashlib
 import importlib.util
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -31,9 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ape.logging import logger as ape_logger
 from click.testing import CliRunner
 from eth_account import Account
 
+from ballast import params as P
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
 from ballast.journal import journal_path
@@ -470,6 +473,23 @@ TEST_ADDRESSES: list[str] = []
 @pytest.fixture(scope="module", autouse=True)
 def _test_addresses(accounts):
     TEST_ADDRESSES[:] = [accounts[i].address for i in range(10)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _process_state_restored():
+    """The CLIs run in-process here set what a process keeps until it exits: `ape run params`
+    the amount units (a ContextVar), `ballast-keeper` the `keepers` loggers, the demo Ape's log
+    level. Saved before the module's first fixture and restored after its last test, so later
+    tests in this worker see a fresh process's state."""
+    token = P._AMOUNT_UNITS.set(None)
+    keepers = logging.getLogger("keepers")
+    saved = (list(keepers.handlers), keepers.level, keepers.propagate, ape_logger.level)
+    yield
+    P._AMOUNT_UNITS.reset(token)
+    keepers.handlers[:] = saved[0]
+    keepers.setLevel(saved[1])
+    keepers.propagate = saved[2]
+    ape_logger.set_level(saved[3])
 
 
 # ---------------------------------------------------------------------------------------------
