@@ -47,7 +47,12 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        donations still locked, `(idle + Σ low − locked + 1) / S`. Neither side can trade on a
 ///        price nobody has confirmed, and nobody who enters after a donation earns any of it.
 ///      - Rounding favours the vault: shares minted and assets paid round down; a claim of part
-///        of a settled request rounds against the claimer; the last claim takes the rest.
+///        of a settled request rounds against the claimer; the last claim takes the rest. A part
+///        taken from a request whose claim buckets are empty is taken in place (no new storage
+///        slot): the request keeps what is left and its claimable amount is priced again at the
+///        same strike, rounded down, so what is left may fall by one unit (one share, or one
+///        unit of the asset) against the exact difference — the parts never add up to more
+///        than the whole.
 ///      - A sleeve whose price is stale or older than a window's cut-off: that window's deposits
 ///        wait for it; its redemptions wait too, until `vault.strikeMaxWait` after the cut-off,
 ///        after which the strike values the sleeve at its last price less

@@ -733,12 +733,20 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     ) internal {
         // `c` counted a settled request: what is left of it is now in the claims bucket, written
         // only when it holds or held something; the request slot keeps only the flag, or clears.
+        // A part of a settled request with an empty bucket is taken in place: the request keeps the
+        // assets left, and their shares are counted again at the same price, rounded down, so the
+        // parts never add up to more than the whole (no new slot for the bucket).
         VaultStorage.DepositRequest storage r = _s().deposits[controller];
         (c.assets, c.shares) = (c.assets - uint128(assets), c.shares - uint128(shares));
         bool any = c.assets != 0 || c.shares != 0;
-        if (any || r.claims) _s().depositClaims[controller] = c;
-        if (r.pending == 0 || _s().depositWindows[r.window].strikePlusOne != 0) delete _s().deposits[controller];
-        if (r.claims != any) r.claims = any;
+        bool settled = r.pending == 0 || _s().depositWindows[r.window].strikePlusOne != 0;
+        if (c.assets != 0 && settled && !r.claims) {
+            r.pending -= uint128(assets);
+        } else {
+            if (any || r.claims) _s().depositClaims[controller] = c;
+            if (settled) delete _s().deposits[controller];
+            if (r.claims != any) r.claims = any;
+        }
         _transfer(address(this), receiver, shares);
         emit Deposit(controller, receiver, assets, shares);
     }
@@ -753,18 +761,27 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     ) internal {
         // `c` counted the request's fill: record it as folded (or clear a filled request). Buckets
         // are written only when they hold or held something (the request slot's flags say which).
+        // A part of a wholly filled request with empty buckets is taken in place: the request keeps
+        // the shares left, their assets counted again at the window's rate, rounded down, so the
+        // parts never add up to more than the whole (no new slot for a bucket).
         VaultStorage.RedeemRequest storage r = _s().redeems[controller];
+        VaultStorage.RedeemRequest memory m = r;
         (c.assets, c.shares) = (c.assets - uint128(assets), c.shares - uint128(shares));
         bool any = c.assets != 0 || c.shares != 0;
-        if (any || r.claims) _s().redeemClaims[controller] = c;
-        if (fill.shares != 0 && fill.shares == r.shares) {
-            if (r.folded) delete _s().redeemFolded[controller];
-            delete _s().redeems[controller];
-        } else if (fill.shares != 0) {
-            _s().redeemFolded[controller] = fill;
-            if (!r.folded) r.folded = true;
+        bool whole = fill.shares != 0 && fill.shares == m.shares;
+        if (c.shares != 0 && whole && !m.claims && !m.folded) {
+            r.shares = m.shares - uint128(shares);
+        } else {
+            if (any || m.claims) _s().redeemClaims[controller] = c;
+            if (whole) {
+                if (m.folded) delete _s().redeemFolded[controller];
+                delete _s().redeems[controller];
+            } else if (fill.shares != 0) {
+                _s().redeemFolded[controller] = fill;
+                if (!m.folded) r.folded = true;
+            }
+            if (m.claims != any) r.claims = any;
         }
-        if (r.claims != any) r.claims = any;
         _s().reservedAssets -= assets;
         IERC20(asset()).safeTransfer(receiver, assets);
         emit Withdraw(msg.sender, receiver, controller, assets, shares);

@@ -174,18 +174,21 @@ def claim_deposit(vault, controller, receiver, split: int) -> int:
     )  # fmt: skip
     before = vault.balanceOf(receiver)
     part = assets * split // 10_000
-    got = 0
+    got, partial = 0, False
     if 0 < part < assets and part * shares // assets > 0:
         got = vault.deposit(part, receiver, controller, sender=controller).return_value
         assert got == floor(Fraction(part * shares, assets))  # against the claimer
         assert vault.maxDeposit(controller) == assets - part
-        assert vault.maxMint(controller) == shares - got
+        # The rest is priced again, rounded down: at most one share less than before the part.
+        assert shares - got - 1 <= vault.maxMint(controller) <= shares - got
+        partial = True
     rest, left = vault.maxMint(controller), vault.maxDeposit(controller)
     if rest:
         paid = vault.mint(rest, receiver, controller, sender=controller).return_value
         assert paid == left  # the last claim takes exactly what is left
         got += rest
-    assert got == shares == vault.balanceOf(receiver) - before
+    assert got == vault.balanceOf(receiver) - before
+    assert shares - partial <= got <= shares
     assert vault.maxDeposit(controller) == vault.maxMint(controller) == 0
     return got
 
@@ -207,18 +210,22 @@ def claim_redeem(system, controller, receiver, split: int) -> int:
     )  # fmt: skip
     cash = asset.balanceOf(receiver)
     part = assets * split // 10_000
-    if 0 < part < assets:
+    partial = 0 < part < assets
+    if partial:
         charged = vault.withdraw(part, receiver, controller, sender=controller).return_value
         assert charged == ceil(Fraction(part * shares, assets))  # against the claimer
         assert vault.maxRedeem(controller) == shares - charged
+        # The rest is priced again, rounded down: at most one unit less than before the part.
+        assert assets - part - 1 <= vault.maxWithdraw(controller) <= assets - part
     rest = vault.maxRedeem(controller)
     if rest and vault.maxWithdraw(controller):
         paid = vault.redeem(rest, receiver, controller, sender=controller).return_value
-        assert paid == asset.balanceOf(receiver) - cash - (part if 0 < part < assets else 0)
+        assert paid == asset.balanceOf(receiver) - cash - (part if partial else 0)
     paid = asset.balanceOf(receiver) - cash
     assert paid <= assets
     if shares and assets:
-        assert paid == assets and vault.maxRedeem(controller) == 0
+        assert paid >= assets - partial
+        assert vault.maxRedeem(controller) == 0 or vault.maxWithdraw(controller) == 0
     return paid
 
 
@@ -320,7 +327,8 @@ def test_a_strike_prices_toward_the_vault_and_claims_never_exceed_it(
             split = data.draw(st.integers(0, 10_000), label="deposit claim split")
             minted += claim_deposit(vault, account, receiver, split)
         assert minted <= k["depositShares"]
-        assert k["depositShares"] - minted <= len(deposits)  # pro rata dust stays escrowed
+        # pro rata dust stays escrowed, and a partial claim's rounding: at most 2 a controller
+        assert k["depositShares"] - minted <= 2 * len(deposits)
         paid = 0
         for account, shares in redeems.items():
             filled = vault.claimableRedeemRequest(0, account)
@@ -329,7 +337,8 @@ def test_a_strike_prices_toward_the_vault_and_claims_never_exceed_it(
             split = data.draw(st.integers(0, 10_000), label="redeem claim split")
             paid += claim_redeem(system, account, receiver, split)
         assert paid <= k["redeemAssets"]
-        assert k["redeemAssets"] - paid <= len(redeems)  # pro rata dust stays reserved
+        # pro rata dust stays reserved, and a partial claim's rounding: at most 2 a controller
+        assert k["redeemAssets"] - paid <= 2 * len(redeems)
         assert vault.claimableRedemptions() == k["redeemAssets"] - paid
         held = asset.balanceOf(vault)
         assert held >= vault.claimableRedemptions() + vault.pendingDeposits()
