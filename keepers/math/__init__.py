@@ -1,11 +1,13 @@
 """The contracts' numbers in pure Python, to the wei: the keepers' functional core.
 
 - `keepers.math.lending`: the lending book (`ILendingSleeve`, `InterestRateModel`): interest,
-  health factors, liquidations, bad debt.
+  collateral and health factors.
+- `keepers.math.liquidation`: the book's liquidations: sizing, dust sweeps, bad debt, the
+  keeper trigger.
 - `keepers.math.evaluation`: the agents' decisions (`IAgentRegistry`) and the performance fee
   (`IRWAVault.setAgentRegistry`): excess return, slashes, reputation, fee, reward rounds.
 
-Everything public in both is re-exported here: `from keepers.math import ...` works for either.
+Everything public in each is re-exported here: `from keepers.math import ...` works for either.
 """
 
 from __future__ import annotations
@@ -55,40 +57,42 @@ from keepers.math.lending import (
     YEAR,
     Book,
     Holding,
-    Liquidation,
-    LiquidationCall,
-    LiquidationRules,
     Loan,
-    NoLiquidation,
     Position,
     RateModel,
-    Refusal,
-    Settlement,
     adjusted_collateral,
     book_debt,
     borrow,
     borrow_power,
     collateral_value,
     debt_of,
-    effective_bonus_bps,
     health_factor,
-    is_dust,
-    liquidation_gain,
-    liquidation_trigger,
-    max_repay,
     mul_div_down,
     mul_div_up,
-    plan_liquidation,
-    position_after,
     recall,
     repay,
     scaled_borrowed,
     scaled_repaid,
+    supply,
+    utilization,
+)
+from keepers.math.liquidation import (
+    Liquidation,
+    LiquidationCall,
+    LiquidationRules,
+    NoLiquidation,
+    Refusal,
+    Settlement,
+    effective_bonus_bps,
+    is_dust,
+    liquidation_gain,
+    liquidation_trigger,
+    max_repay,
+    plan_liquidation,
+    position_after,
     settle_liquidation,
     size_liquidation,
-    supply,
     swept,
-    utilization,
     write_off,
 )
 
