@@ -4,10 +4,11 @@
   collateral and health factors.
 - `keepers.math.liquidation`: the book's liquidations: sizing, dust sweeps, bad debt, the
   keeper trigger.
-- `keepers.math.evaluation`: the agents' decisions (`IAgentRegistry`) and the performance fee
-  (`IRWAVault.setAgentRegistry`): excess return, slashes, reputation, fee, reward rounds.
+- `keepers.math.evaluation`: the agents' decisions (`IAgentRegistry`): excess return, slashes,
+  reputation, the netting of value added.
+- `keepers.math.fee`: the performance fee (`IRWAVault.setAgentRegistry`) and reward rounds.
 
-Everything public in each is re-exported here: `from keepers.math import ...` works for either.
+Everything public in each is re-exported here: `from keepers.math import ...` works for any of them.
 """
 
 from __future__ import annotations
@@ -16,37 +17,39 @@ from keepers.math.evaluation import (
     PRICE_SCALE,
     REPUTATION_WEIGHT_BPS,
     Bond,
-    ClosedRound,
     DecisionEvidence,
     Evaluation,
     EvaluationRules,
-    FeeAccrual,
     LaterDecision,
     LaterMove,
     Netting,
     RewardAccount,
-    RewardRounds,
-    RewardSplit,
     SleeveMove,
-    VaultSnapshot,
     assess,
     credited_excess,
     div_toward_zero,
     excess_bps,
     excess_return,
-    initial_high_water_mark,
-    lifted_mark,
     net_value,
-    performance_fee,
     reputation_after,
-    reward_due,
     reward_points,
-    share_price,
     slash_amount,
     slash_cap,
     sleeve_return,
-    split_fee,
     value_added,
+)
+from keepers.math.fee import (
+    ClosedRound,
+    FeeAccrual,
+    RewardRounds,
+    RewardSplit,
+    VaultSnapshot,
+    initial_high_water_mark,
+    lifted_mark,
+    performance_fee,
+    reward_due,
+    share_price,
+    split_fee,
 )
 from keepers.math.lending import (
     BPS,

@@ -311,190 +311,10 @@ def reputation_after(reputation: int, excess: int) -> int:
     return reputation + div_toward_zero((excess - reputation) * REPUTATION_WEIGHT_BPS, BPS)
 
 
-# ---------------------------------------------------------------------------------- fee
-
-
-@dataclass(frozen=True)
-class VaultSnapshot:
-    """The vault when a rebalance takes the performance fee: `nav` (its NAV then,
-    `totalAssets()`), `total_supply` (shares, without the virtual ones), `decimals_offset`
-    (`18 - asset decimals`), the stored `high_water_mark` (assets per share × 1e36) and the
-    assets `donated` since the last rebalance."""
-
-    nav: int
-    total_supply: int
-    decimals_offset: int
-    high_water_mark: int
-    donated: int = 0
-
-    @property
-    def virtual_supply(self) -> int:
-        """`totalSupply + 10^offset` (OpenZeppelin's virtual shares)."""
-        return self.total_supply + 10**self.decimals_offset
-
-    @property
-    def share_price(self) -> int:
-        """`share_price(nav, virtual_supply)`."""
-        return share_price(self.nav, self.virtual_supply)
-
-
-@dataclass(frozen=True)
-class FeeAccrual:
-    """A rebalance's performance fee: the share `price` it was taken at, the `gain` charged
-    (assets above the mark, which donations lift), the `fee` (assets), the `fee_shares` minted
-    and the `high_water_mark` stored after. Only when `fee_shares != 0` (`taken`) does the
-    rebalance emit `PerformanceFeeTaken(gain, fee, fee_shares, mark)`, mint the shares to the
-    AgentRegistry and call its `onFee` (`split_fee`); the mark and the donations are updated in
-    every case."""
-
-    price: int
-    gain: int
-    fee: int
-    fee_shares: int
-    high_water_mark: int
-
-    @property
-    def taken(self) -> bool:
-        return self.fee_shares != 0
-
-
-def initial_high_water_mark(decimals_offset: int) -> int:
-    """The mark a new vault starts from, the price of the empty vault: `1e36 / 10^offset`."""
-    return PRICE_SCALE // 10**decimals_offset
-
-
-def share_price(nav: int, virtual_supply: int) -> int:
-    """`floor((nav + 1) · 1e36 / (totalSupply + 10^offset))` (never overstates the gain)."""
-    return mul_div_down(nav + 1, PRICE_SCALE, virtual_supply)
-
-
-def lifted_mark(high_water_mark: int, donated: int, virtual_supply: int) -> int:
-    """The mark after the donations since the last rebalance: `h + ceil(donated · 1e36 / S)`,
-    as much as they lifted the price (rounded up: a donation never counts as performance,
-    neither as gain nor as recovery of a loss)."""
-    if donated == 0:
-        return high_water_mark
-    return high_water_mark + mul_div_up(donated, PRICE_SCALE, virtual_supply)
-
-
-def performance_fee(vault: VaultSnapshot, fee_bps: int) -> FeeAccrual:
-    """`RebalanceModule._performanceFee` (IRWAVault.setAgentRegistry), with `S` the virtual
-    supply:
-
-    - the donations first lift the mark: `h = lifted_mark(...)` (stored, donations cleared);
-    - `p = share_price`; at or below `h` nothing is taken and the mark stays `h`;
-    - `gain = floor((p - h) · S / 1e36)`, `fee = floor(gain · performanceFeeBps / 1e4)`;
-    - `shares = floor(fee · S / (nav + 1 - fee))` (worth `fee` after the mint, Morpho);
-    - the mark becomes `max(h, floor((nav + 1) · 1e36 / (S + shares)))`, the price after the
-      mint (never below `h`: the `max` only guards the rounding and never binds).
-    """
-    supply = vault.virtual_supply
-    price = share_price(vault.nav, supply)
-    mark = lifted_mark(vault.high_water_mark, vault.donated, supply)
-    if price <= mark:
-        return FeeAccrual(price, 0, 0, 0, mark)
-    gain = mul_div_down(price - mark, supply, PRICE_SCALE)
-    fee = mul_div_down(gain, fee_bps, BPS)
-    shares = mul_div_down(fee, supply, vault.nav + 1 - fee) if fee != 0 else 0
-    mark = max(mark, share_price(vault.nav, supply + shares))
-    return FeeAccrual(price, gain, fee, shares, mark)
-
-
-# ---------------------------------------------------------------------------------- rewards
-
-
-@dataclass(frozen=True)
-class RewardRounds:
-    """The registry's reward bookkeeping: the open `round` (`rewardRound`), the points earned in
-    it (`roundPoints`) and the agents' shares no round has paid yet (`undistributedRewards`)."""
-
-    round: int = 0
-    round_points: int = 0
-    undistributed: int = 0
-
-    def earned(self, points: int) -> RewardRounds:
-        """The rounds after evaluations add `points` (net of withdrawals) to the open round."""
-        return RewardRounds(self.round, self.round_points + points, self.undistributed)
-
-    def netted(self, netting: Netting) -> RewardRounds:
-        """The rounds after one evaluation's netting (`_net`)."""
-        return self.earned(netting.points_added - netting.points_withdrawn)
-
-
-@dataclass(frozen=True)
-class ClosedRound:
-    """A reward round a fee closed: the `pot` of shares it split among the `points` earned in it
-    (the registry keeps both; each agent's part is rounded down once)."""
-
-    pot: int
-    points: int
-
-    @property
-    def shares_per_point(self) -> int:
-        """`sharesPerPoint(round)`: `floor(pot · 1e18 / points)` (WAD), informational only: agents
-        are paid `reward_due`, not points × this rate."""
-        return mul_div_down(self.pot, WAD, self.points)
-
-    def due(self, points: int) -> int:
-        """`reward_due(points, self)`."""
-        return reward_due(points, self)
-
-
-@dataclass(frozen=True)
-class RewardSplit:
-    """What `onFee(shares)` does: `to_agents` and `to_treasury` (as `FeeReceived` reports them,
-    with `round`, the round open when the fee came), the `pot` to split (`to_agents` plus what
-    earlier rounds carried), the round it `closed` (None when the round had no points: the pot
-    carries over) and the rounds after. The vault calls `onFee` only for a fee of at least one
-    share (`FeeAccrual.taken`)."""
-
-    shares: int
-    to_agents: int
-    to_treasury: int
-    round: int
-    pot: int
-    closed: ClosedRound | None
-    rounds: RewardRounds
-
-    @property
-    def closes_round(self) -> bool:
-        return self.closed is not None
-
-    @property
-    def carry(self) -> int:
-        """What the next round inherits (`undistributedRewards` after): the whole pot when no
-        points were earned, else 0 (the rounding dust of the agents' parts is not carried)."""
-        return self.rounds.undistributed
-
-
-def split_fee(shares: int, reward_share_bps: int, rounds: RewardRounds) -> RewardSplit:
-    """`AgentRegistry.onFee`: `to_agents = floor(shares · rewardShareBps / 1e4)` (the treasury
-    gets the dust), `pot = undistributed + to_agents`. With points in the open round, the round
-    closes on `(pot, points)` (each agent then gets `reward_due`), nothing carries and the next
-    round opens with no points; without points the whole pot carries to the open round."""
-    to_agents = mul_div_down(shares, reward_share_bps, BPS)
-    to_treasury = shares - to_agents
-    pot = rounds.undistributed + to_agents
-    if rounds.round_points == 0:
-        after = RewardRounds(rounds.round, 0, pot)
-        return RewardSplit(shares, to_agents, to_treasury, rounds.round, pot, None, after)
-    closed = ClosedRound(pot, rounds.round_points)
-    after = RewardRounds(rounds.round + 1, 0, 0)
-    return RewardSplit(shares, to_agents, to_treasury, rounds.round, pot, closed, after)
-
-
-def reward_due(points: int, closed: ClosedRound) -> int:
-    """An agent's part of a closed round for its `points` in it (`_due`), pro rata and rounded
-    down once: `floor(points · pot / roundPoints)`. The parts never sum above the pot; the
-    dust (under one share per agent) stays in the registry, counted nowhere."""
-    return mul_div_down(points, closed.pot, closed.points)
-
-
 __all__ = [
     "PRICE_SCALE",
     "REPUTATION_WEIGHT_BPS",
     "Bond",
-    "ClosedRound",
     "DecisionEvidence",
     "Evaluation",
     "LaterDecision",
@@ -502,27 +322,17 @@ __all__ = [
     "Netting",
     "RewardAccount",
     "EvaluationRules",
-    "FeeAccrual",
-    "RewardRounds",
-    "RewardSplit",
     "SleeveMove",
-    "VaultSnapshot",
     "assess",
     "credited_excess",
     "div_toward_zero",
     "excess_bps",
     "excess_return",
-    "initial_high_water_mark",
-    "lifted_mark",
     "net_value",
-    "performance_fee",
     "reputation_after",
-    "reward_due",
     "reward_points",
-    "share_price",
     "slash_amount",
     "slash_cap",
     "sleeve_return",
-    "split_fee",
     "value_added",
 ]
