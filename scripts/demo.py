@@ -23,7 +23,7 @@ from ape import chain
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ballast.cli import PrivateNodeCommand, make_console
-from ballast.demo.scenario import MIN_WEEKS, plan
+from ballast.demo.scenario import MAX_WEEKS, MIN_WEEKS, plan
 from keepers.logs import configure_logging
 
 console = make_console()
@@ -31,7 +31,7 @@ console = make_console()
 
 @click.command(cls=PrivateNodeCommand, short_help="Play the Ballast market scenario")
 @click.option("--seed", default=7, show_default=True, help="Seed of the price paths and actors.")
-@click.option("--weeks", default=8, show_default=True, type=click.IntRange(min=MIN_WEEKS),
+@click.option("--weeks", default=8, show_default=True, type=click.IntRange(MIN_WEEKS, MAX_WEEKS),
               help="Simulated weeks.")  # fmt: skip
 @click.option(
     "--out",

@@ -34,6 +34,7 @@ DAY = 86_400
 # The strategist's opening allocation (bps of NAV; idle keeps the rest).
 OPENING = {"tbill": 2_800, "gold": 200, "invoices": 1_500, "lending": 1_450}  # 59.5 % turnover
 MIN_WEEKS = 6  # the DAO proposal needs 4 days of voting and the 15-day timelock after the crash
+MAX_WEEKS = 52  # a year of simulated days; each day is a keeper pass of every job on the node
 HISTORY_DAYS = 60  # the market before the run: what the strategist has watched
 
 
@@ -93,9 +94,9 @@ def _before(day0: float, days: int, daily_drift: float, noise: float, rng: rando
 
 
 def plan(seed: int = 7, weeks: int = 8) -> Plan:
-    """The scenario for `seed` over `weeks` (at least MIN_WEEKS)."""
-    if weeks < MIN_WEEKS:
-        raise ValueError(f"the scenario needs at least {MIN_WEEKS} weeks, got {weeks}")
+    """The scenario for `seed` over `weeks` (MIN_WEEKS to MAX_WEEKS)."""
+    if not MIN_WEEKS <= weeks <= MAX_WEEKS:
+        raise ValueError(f"the scenario runs {MIN_WEEKS} to {MAX_WEEKS} weeks, got {weeks}")
     rng = random.Random(seed)
     days = 7 * weeks
 

@@ -9,7 +9,7 @@ from eth_abi import decode as abi_decode
 from eth_utils import keccak
 
 from ballast.demo.actors import OPERATOR_DEPOSITORS
-from ballast.demo.scenario import MIN_WEEKS, plan
+from ballast.demo.scenario import MAX_WEEKS, MIN_WEEKS, plan
 from ballast.demo.world import OUTAGE_STRIKER, SETTLER, World
 from ballast.parameters import key_of
 from keepers.math import WAD
@@ -23,8 +23,10 @@ def test_the_plan_is_reproducible_and_ordered():
     assert a.redeem_days[0] < a.settler_down_day < a.unfreeze_day  # the queue needs a strike
     assert a.crash_day < a.proposal_day < a.pause_day < a.resume_day < a.days
     assert a.gold[a.crash_day] < a.gold[a.crash_day - 1] * (1 - a.crash_drop) * 1.1
-    with pytest.raises(ValueError, match="at least"):
-        plan(1, MIN_WEEKS - 1)
+    for weeks in (MIN_WEEKS - 1, MAX_WEEKS + 1):
+        with pytest.raises(ValueError, match=f"runs {MIN_WEEKS} to {MAX_WEEKS} weeks"):
+            plan(1, weeks)
+    assert plan(1, MAX_WEEKS).days == 7 * MAX_WEEKS
 
 
 @pytest.fixture(scope="module")
