@@ -5,9 +5,14 @@ evaluates twice, and a keeper that lost the race records it and moves on."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from keepers.jobs import OpenDecision, PendingSlash, plan_evaluator
-from keepers.shell.keeper import JobReport, Keeper
+from keepers.shell.reports import JobReport
 from keepers.snapshot import EvaluationSnapshot
+
+if TYPE_CHECKING:
+    from keepers.shell.keeper import Keeper
 
 
 def run_evaluator(keeper: Keeper) -> JobReport:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from ape import chain
@@ -26,101 +25,16 @@ from web3.exceptions import TransactionNotFound
 from keepers.config import KeeperSettings, job_name
 from keepers.funding import NATIVE, NATIVE_DECIMALS, Funding, Shortfall
 from keepers.protocol import Protocol
+from keepers.shell.passes import RUNNERS
+from keepers.shell.reports import ActionReport, JobReport, KeeperError, describe_outcome
 from keepers.snapshot import Multicall, ensure_multicall
 from keepers.store import Store, TxRecord
 from keepers.strategy.gate import GasMarket
-from keepers.tx import (
-    AlreadyDone,
-    Contested,
-    LostRace,
-    Mined,
-    Outcome,
-    Refused,
-    Replaced,
-    Reverted,
-    Stuck,
-    TxSender,
-    Unfunded,
-    key_lock,
-)
+from keepers.tx import Contested, TxSender, Unfunded, key_lock
 
 log = logging.getLogger("keepers")
 
 __all__ = ["ActionReport", "JobReport", "Keeper", "KeeperError"]
-
-
-class KeeperError(RuntimeError):
-    """A pass cannot run (e.g. the account is not an active agent); the message is one line."""
-
-
-@dataclass(frozen=True)
-class ActionReport:
-    """One planned call and what became of it. `outcome`: mined, reverted, refused, lost-race,
-    replaced, stuck, already-done, unfunded (the key cannot pay the gas: nothing sent), or in a
-    dry run would-send / would-fail."""
-
-    action_id: str
-    call: str
-    outcome: str
-    tx_hash: str | None = None
-    detail: str = ""
-    gas_used: int | None = None
-
-
-@dataclass
-class JobReport:
-    """One pass of a job: the block it read, the actions, the skips and the alerts (sentinel);
-    `shortfalls`: what it could not do for lack of funds (at most one per asset); `funding`: the
-    key's balances after the pass (None: read-only keeper)."""
-
-    job: str
-    block: int
-    timestamp: int
-    dry_run: bool
-    actions: list[ActionReport] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    alerts: list[Any] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    shortfalls: list[Shortfall] = field(default_factory=list)
-    funding: Funding | None = None
-    seconds: float = 0.0
-
-    def shortfall(self, asset: str) -> Shortfall | None:
-        return next((s for s in self.shortfalls if s.asset == asset), None)
-
-    def count(self, outcome: str) -> int:
-        return sum(1 for a in self.actions if a.outcome == outcome)
-
-    def summary(self) -> str:
-        outcomes: dict[str, int] = {}
-        for a in self.actions:
-            outcomes[a.outcome] = outcomes.get(a.outcome, 0) + 1
-        acted = ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items())) or "no action"
-        extra = f"; {len(self.skipped)} skipped" if self.skipped else ""
-        extra += f"; {len(self.alerts)} alerts" if self.alerts else ""
-        return f"{self.job} @ block {self.block}: {acted}{extra}"
-
-
-def _describe(outcome: Outcome) -> tuple[str, str | None, str, int | None]:
-    """(outcome name, tx hash, detail, gas used) of a sender outcome."""
-    match outcome:
-        case Mined():
-            return "mined", outcome.tx_hash, "", outcome.gas_used
-        case Reverted():
-            return "reverted", outcome.tx_hash, outcome.reason, None
-        case LostRace():
-            return "lost-race", outcome.tx_hash, outcome.reason, None
-        case Refused():
-            return "refused", None, outcome.reason, None
-        case Replaced():
-            return "replaced", outcome.tx_hashes[-1], f"nonce {outcome.nonce} used elsewhere", None
-        case Stuck():
-            return "stuck", outcome.tx_hashes[-1], f"nonce {outcome.nonce} still pending", None
-        case AlreadyDone():
-            return "already-done", None, "done in an earlier pass", None
-        case Unfunded():
-            return "unfunded", None, f"gas: needs {outcome.need} wei, has {outcome.have}", None
-    raise TypeError(f"unknown outcome {outcome!r}")  # pragma: no cover
 
 
 class Keeper:
@@ -281,7 +195,7 @@ class Keeper:
                         report.job, NATIVE, result.need, result.have, NATIVE_DECIMALS, "for gas"
                     )
                 )
-            name, tx_hash, detail, gas = _describe(result)
+            name, tx_hash, detail, gas = describe_outcome(result)
             outcome = ActionReport(action_id, call, name, tx_hash, detail, gas)
         report.actions.append(outcome)
         log.info(
@@ -352,12 +266,10 @@ class Keeper:
     def run(self, job: str) -> JobReport:
         """One pass of `job` (liquidator, evaluator, settler, sentinel, rebalancer; the
         deprecated `redeemer` runs the settler)."""
-        from keepers.shell import passes
-
         job = job_name(job)
-        runner = passes.RUNNERS.get(job)
+        runner = RUNNERS.get(job)
         if runner is None:
-            raise KeeperError(f"unknown job {job!r}; jobs are {', '.join(passes.RUNNERS)}")
+            raise KeeperError(f"unknown job {job!r}; jobs are {', '.join(RUNNERS)}")
         started = time.monotonic()
         if not self.dry_run and self.address is not None and self.store.in_flight(self.address):
             # left in flight by a pass that failed mid-send (the node stopped answering):

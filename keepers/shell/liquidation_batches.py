@@ -26,7 +26,7 @@ A liquidation is never sent twice: an item is either in one batch, or reported w
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_abi import decode, encode
 from eth_utils import is_address, keccak, to_checksum_address
@@ -42,8 +42,11 @@ from keepers.jobs.liquidator import (
     fitted_count,
     gas_limit_of,
 )
-from keepers.shell.keeper import ActionReport, JobReport, Keeper, KeeperError, _describe
+from keepers.shell.reports import ActionReport, JobReport, KeeperError, describe_outcome
 from keepers.tx import Contested, Mined, RpcError, TxSender, Unfunded
+
+if TYPE_CHECKING:
+    from keepers.shell.keeper import Keeper
 
 __all__ = ["batch_data", "find_executor", "send_batches"]
 
@@ -239,7 +242,7 @@ class _Batches:
         if isinstance(outcome, Mined):
             self._settle(batch, outcome)
             return True
-        name, tx_hash, detail, _ = _describe(outcome)
+        name, tx_hash, detail, _ = describe_outcome(outcome)
         for p in batch:
             self.add(p, name, tx_hash, detail)
         if not isinstance(outcome, Unfunded):

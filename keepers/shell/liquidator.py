@@ -21,15 +21,19 @@ reconciliation as any transaction. Each item is reported from the mined receipt'
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from eth_utils import keccak, to_checksum_address
 
 from keepers.funding import Shortfall
 from keepers.jobs import plan_liquidations
 from keepers.reads import read_book
-from keepers.shell.keeper import JobReport, Keeper
 from keepers.shell.liquidation_batches import find_executor, send_batches
+from keepers.shell.reports import JobReport
 from keepers.tx import Contested
+
+if TYPE_CHECKING:
+    from keepers.shell.keeper import Keeper
 
 BORROWED_TOPIC = "0x" + keccak(text="Borrowed(address,uint256,uint256)").hex()
 LIQUIDATED_TOPIC = "0x" + keccak(text="Liquidated(address,address,address,uint256,uint256)").hex()

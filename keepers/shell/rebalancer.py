@@ -6,7 +6,7 @@ strategy (`keepers.jobs.plan_rebalance`), stores the rationale document under it
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
 
@@ -21,13 +21,16 @@ from keepers.jobs import (
 )
 from keepers.math import adjusted_collateral, health_factor
 from keepers.reads import read_allocation, read_book, read_oracles
-from keepers.shell.keeper import JobReport, Keeper, KeeperError
 from keepers.shell.liquidator import discover_borrowers
+from keepers.shell.reports import JobReport, KeeperError
 from keepers.shell.sentinel import priced_tokens
 from keepers.strategy import StrategyParams
 from keepers.strategy.kit import ProposalRefused
 from keepers.strategy.rationale import decode as decode_rationale
 from keepers.verify import REBALANCED_TOPIC, decode_rebalanced
+
+if TYPE_CHECKING:
+    from keepers.shell.keeper import Keeper
 
 RECOVER_LAST = 3  # newest mined rebalances checked for an unrecorded decision at each pass
 

@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 from eth_utils import keccak, to_checksum_address
 
 from keepers.jobs import Alert, SentinelState, VaultHealth, plan_pokes, watch
 from keepers.reads import OracleRead, read_allocation, read_oracles
-from keepers.shell.keeper import JobReport, Keeper
 from keepers.shell.liquidator import discover_borrowers
+from keepers.shell.reports import JobReport
 from keepers.snapshot import BookSnapshot
+
+if TYPE_CHECKING:
+    from keepers.shell.keeper import Keeper
 
 log = logging.getLogger("keepers.sentinel")
 

@@ -23,12 +23,16 @@ not ready after all) does not mark later strikes done.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from eth_utils import keccak, to_checksum_address
 
 from keepers.jobs import SettleSkip, decode_strike_trigger, plan_claims, plan_strike
-from keepers.shell.keeper import JobReport, Keeper
+from keepers.shell.reports import JobReport
 from keepers.snapshot import ClaimsSnapshot, VaultSnapshot
+
+if TYPE_CHECKING:
+    from keepers.shell.keeper import Keeper
 
 OPERATOR_SET_TOPIC = "0x" + keccak(text="OperatorSet(address,address,bool)").hex()
 SCAN_CURSOR = "operator-scan"

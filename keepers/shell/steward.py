@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, fields
+from typing import TYPE_CHECKING
 
 from eth_utils import keccak, to_checksum_address
 
@@ -32,9 +33,12 @@ from keepers.math.steward import (
     ParamState,
 )
 from keepers.reads import _erc20, _feed, read_book
-from keepers.shell.keeper import JobReport, Keeper, KeeperError
 from keepers.shell.liquidator import discover_borrowers
+from keepers.shell.reports import JobReport, KeeperError
 from keepers.snapshot import Call
+
+if TYPE_CHECKING:
+    from keepers.shell.keeper import Keeper
 
 __all__ = ["chain_differences", "find_steward_update", "managed_names", "read_steward_inputs",
            "run_steward"]  # fmt: skip
@@ -89,9 +93,18 @@ def _params(keeper: Keeper, names: Sequence[str], block: int) -> tuple[ParamStat
         p = r.value
         out.append(
             ParamState(
-                name, int(p.value), int(p.min), int(p.max), int(p.maxStepBps), int(p.cooldown),
-                int(p.governanceValue), int(p.lastGovernanceUpdate), int(p.stewardStepBps),
-                int(p.stewardCooldown), int(p.lastUpdate), int(p.frozenUntil),
+                name,
+                int(p.value),
+                int(p.min),
+                int(p.max),
+                int(p.maxStepBps),
+                int(p.cooldown),
+                int(p.governanceValue),
+                int(p.lastGovernanceUpdate),
+                int(p.stewardStepBps),
+                int(p.stewardCooldown),
+                int(p.lastUpdate),
+                int(p.frozenUntil),
             )  # fmt: skip
         )
     return tuple(out)
@@ -112,8 +125,12 @@ def _rounds(keeper: Keeper, feed: str, block: int, count: int) -> tuple[tuple[in
 def _bad_debt(keeper: Keeper, block: int) -> int:
     book = keeper.protocol.lending
     logs = keeper.web3.eth.get_logs(
-        {"address": book.address, "topics": [BAD_DEBT_TOPIC],
-         "fromBlock": keeper.protocol.block, "toBlock": block}  # fmt: skip
+        {
+            "address": book.address,
+            "topics": [BAD_DEBT_TOPIC],
+            "fromBlock": keeper.protocol.block,
+            "toBlock": block,
+        }  # fmt: skip
     )
     return sum(int.from_bytes(bytes(log["data"])[-32:], "big") for log in logs)
 
@@ -156,8 +173,12 @@ def read_steward_inputs(keeper: Keeper, block: int | str = "latest") -> StewardI
         exit_value = _daily_exit(keeper, c.name, token, decimals, at)
         collaterals.append(
             CollateralRisk(
-                c.name, rounds, value_of.get(token.lower(), 0), debt_of.get(token.lower(), 0),
-                exit_value, c.name if sleeve is not None else None,
+                c.name,
+                rounds,
+                value_of.get(token.lower(), 0),
+                debt_of.get(token.lower(), 0),
+                exit_value,
+                c.name if sleeve is not None else None,
             )  # fmt: skip
         )
     risk = BookRisk(int(book.cash), int(book.debt), _bad_debt(keeper, at), tuple(sorted(health)))
@@ -176,8 +197,11 @@ def _daily_exit(keeper: Keeper, name: str, token: str, decimals: int, at: int) -
     issuer = project.MockIssuer.at(to_checksum_address(entry.issuer))  # IRWAIssuer's ABI
     erc20 = _erc20(token)
     batch = keeper.multicall.read(
-        [Call(issuer.maxRedeem), Call(erc20.decimals),
-         Call(keeper.protocol.router.tryPrice, token)],  # fmt: skip
+        [
+            Call(issuer.maxRedeem),
+            Call(erc20.decimals),
+            Call(keeper.protocol.router.tryPrice, token),
+        ],  # fmt: skip
         at,
     )
     redeem, token_decimals, price = (r.value if r.success else None for r in batch.results)
@@ -280,8 +304,12 @@ def find_steward_update(
     from eth_abi import decode
 
     logs = keeper.web3.eth.get_logs(
-        {"address": keeper.protocol.registry.address, "fromBlock": keeper.protocol.block,
-         "toBlock": "latest", "topics": [STEWARD_UPDATE_TOPIC, digest]}  # fmt: skip
+        {
+            "address": keeper.protocol.registry.address,
+            "fromBlock": keeper.protocol.block,
+            "toBlock": "latest",
+            "topics": [STEWARD_UPDATE_TOPIC, digest],
+        }  # fmt: skip
     )
     if not logs:
         return None

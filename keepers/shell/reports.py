@@ -1,0 +1,98 @@
+"""What a keeper pass reports: each planned call's outcome (`ActionReport`), the pass
+(`JobReport`) and the one-line failure of a pass that cannot run (`KeeperError`). Shared by
+`Keeper` and the job runners, which import it rather than the `Keeper` module (no cycle).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from keepers.funding import Funding, Shortfall
+from keepers.tx import (
+    AlreadyDone,
+    LostRace,
+    Mined,
+    Outcome,
+    Refused,
+    Replaced,
+    Reverted,
+    Stuck,
+    Unfunded,
+)
+
+__all__ = ["ActionReport", "JobReport", "KeeperError", "describe_outcome"]
+
+
+class KeeperError(RuntimeError):
+    """A pass cannot run (e.g. the account is not an active agent); the message is one line."""
+
+
+@dataclass(frozen=True)
+class ActionReport:
+    """One planned call and what became of it. `outcome`: mined, reverted, refused, lost-race,
+    replaced, stuck, already-done, unfunded (the key cannot pay the gas: nothing sent), or in a
+    dry run would-send / would-fail."""
+
+    action_id: str
+    call: str
+    outcome: str
+    tx_hash: str | None = None
+    detail: str = ""
+    gas_used: int | None = None
+
+
+@dataclass
+class JobReport:
+    """One pass of a job: the block it read, the actions, the skips and the alerts (sentinel);
+    `shortfalls`: what it could not do for lack of funds (at most one per asset); `funding`: the
+    key's balances after the pass (None: read-only keeper)."""
+
+    job: str
+    block: int
+    timestamp: int
+    dry_run: bool
+    actions: list[ActionReport] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    alerts: list[Any] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    shortfalls: list[Shortfall] = field(default_factory=list)
+    funding: Funding | None = None
+    seconds: float = 0.0
+
+    def shortfall(self, asset: str) -> Shortfall | None:
+        return next((s for s in self.shortfalls if s.asset == asset), None)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for a in self.actions if a.outcome == outcome)
+
+    def summary(self) -> str:
+        outcomes: dict[str, int] = {}
+        for a in self.actions:
+            outcomes[a.outcome] = outcomes.get(a.outcome, 0) + 1
+        acted = ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items())) or "no action"
+        extra = f"; {len(self.skipped)} skipped" if self.skipped else ""
+        extra += f"; {len(self.alerts)} alerts" if self.alerts else ""
+        return f"{self.job} @ block {self.block}: {acted}{extra}"
+
+
+def describe_outcome(outcome: Outcome) -> tuple[str, str | None, str, int | None]:
+    """(outcome name, tx hash, detail, gas used) of a sender outcome."""
+    match outcome:
+        case Mined():
+            return "mined", outcome.tx_hash, "", outcome.gas_used
+        case Reverted():
+            return "reverted", outcome.tx_hash, outcome.reason, None
+        case LostRace():
+            return "lost-race", outcome.tx_hash, outcome.reason, None
+        case Refused():
+            return "refused", None, outcome.reason, None
+        case Replaced():
+            return "replaced", outcome.tx_hashes[-1], f"nonce {outcome.nonce} used elsewhere", None
+        case Stuck():
+            return "stuck", outcome.tx_hashes[-1], f"nonce {outcome.nonce} still pending", None
+        case AlreadyDone():
+            return "already-done", None, "done in an earlier pass", None
+        case Unfunded():
+            return "unfunded", None, f"gas: needs {outcome.need} wei, has {outcome.have}", None
+    raise TypeError(f"unknown outcome {outcome!r}")  # pragma: no cover
