@@ -12,7 +12,8 @@ parameters against the risk steward on the lending book, same paths, net of the 
    of batches, and the registry-rule breaches (bounds, steps, cooldowns, links) of every batch,
    checked as the registry would; also the chosen setting with the gap bounding the LTV only
    (`jump_threshold` False, tighten only), the retuned static book, and `FASTEST`: the
-   fastest tightening the step limits allow (the least bad debt any steward model reaches).
+   fastest tightening the step limits allow (the least bad debt any steward model reaches),
+   and the static book with every borrower repaying to its target (where the bad debt sits).
 
 `--step-scale X` also reports the steward (and `FASTEST`) with every `stewardStepBps`
 multiplied by X (what the DAO would have to grant for a larger effect; the deployed limits are
@@ -197,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     ltv_only = replace(chosen, jump_threshold=False, loosen=False)  # the threshold never moves up
     report["test"]["chosen, gap bounds the LTV only, tighten only"] = _family_rows(
         static, _run("test", args.paths, ltv_only)
+    )
+    active = _run("test", args.paths, None, costs=replace(Costs(), active_share=1.0))
+    report["test"]["static, every borrower repays to its target, against local.yaml"] = (
+        _family_rows(static, active)
     )
     retuned = _run("test", args.paths, None, base=static_book(ltv, slope1))
     report["test"]["static retuned on train, against local.yaml"] = _family_rows(static, retuned)
