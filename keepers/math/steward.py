@@ -150,7 +150,9 @@ class StewardSettings:
     jump_fall: float = 0.0  # the gap a position at the threshold survives (0: volatility only)
     jump_threshold: bool = True  # False: the gap bounds the LTV only, not the threshold
     risk_rate_gain: float = 0.0  # slope1 premium per unit of LTV cut below governance's
-    gate_holds_threshold: bool = True  # gated issuer: hold the threshold (steward_liquidity)
+    # gated issuer: hold the threshold (steward_liquidity). False here so that a receipt written
+    # before the field existed replays as it was decided; the keeper's settings default to True.
+    gate_holds_threshold: bool = False
 
 
 @dataclass(frozen=True)

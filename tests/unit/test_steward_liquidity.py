@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from benchmarks.lending_steward.paths import make_path
 from benchmarks.lending_steward.sim import simulate
+from keepers.config import StewardConfig
 from keepers.math.steward import CollateralRisk, StewardSettings, link_violations, plan, recommend
 from keepers.math.steward_liquidity import MAX_LIQUIDITY_DAYS, exit_days, gate_targets, is_gated
 from tests.unit.test_steward_math import CALM, NOW, _book_params, _rounds, worlds
@@ -40,17 +41,18 @@ def test_exit_days_grow_with_the_book_and_shrink_with_the_exit(value, exit_, mor
 
 
 def test_a_gate_holds_the_threshold_and_cuts_ltv_and_cap():
-    calm, _ = recommend(_book_params(), [_gated()], CALM, StewardSettings())
+    hold = StewardSettings(gate_holds_threshold=True)
+    calm, _ = recommend(_book_params(), [_gated()], CALM, hold)
     assert calm[THR] == 7_500 and calm[LTV] == 7_000  # calm prices: a gate never loosens
-    held, _ = recommend(_book_params(), [_gated(0.03)], CALM, StewardSettings())
+    held, _ = recommend(_book_params(), [_gated(0.03)], CALM, hold)
     assert held[THR] == 7_500  # the live threshold
-    assert held[LTV] < 7_000 and held[LTV] <= 7_500 - StewardSettings().min_gap_bps
+    assert held[LTV] < 7_000 and held[LTV] <= 7_500 - hold.min_gap_bps
     assert held[CAP] == 2 * 10**12  # the debt it already backs: no new borrowing
     lowered, _ = recommend(
         _book_params(), [_gated(0.03)], CALM, StewardSettings(gate_holds_threshold=False)
-    )
+    )  # the pure model's default: a receipt written before the gate response replays as it was
     assert lowered[THR] < 7_500  # the 30-day exit horizon would walk it down
-    batch = dict(plan(_book_params(), [_gated(0.04)], CALM, StewardSettings(), NOW).batch)
+    batch = dict(plan(_book_params(), [_gated(0.04)], CALM, hold, NOW).batch)
     assert THR not in batch and batch[LTV] == 7_000 - 49  # one LTV step at once
 
 
@@ -65,7 +67,9 @@ def test_gate_targets_keep_the_gap():
 def test_a_gated_collateral_never_has_its_threshold_moved(world, jump, gain, loosen):
     params, gold, book = world
     gated = replace(gold, daily_exit=0, collateral_value=max(gold.collateral_value, 1))
-    s = StewardSettings(jump_fall=jump, risk_rate_gain=gain, loosen=loosen)
+    s = StewardSettings(
+        jump_fall=jump, risk_rate_gain=gain, loosen=loosen, gate_holds_threshold=True
+    )
     result = plan(params, [gated], book, s, NOW)
     assert THR not in dict(result.batch)
     state = {**{n: p.value for n, p in params.items()}, **dict(result.batch)}
@@ -79,8 +83,10 @@ def test_holding_the_threshold_through_a_gate_liquidates_no_one_early():
     debt and no early liquidation; lowering it during the gate liquidates borrowers the DAO's
     threshold calls healthy once the issuer reopens."""
     path = make_path("issuer-gate", 31)
-    held = simulate(path, StewardSettings(loosen=False))
-    lowered = simulate(path, StewardSettings(loosen=False, gate_holds_threshold=False))
+    keeper = StewardConfig().model()  # the keeper's default steward
+    assert keeper.gate_holds_threshold and not keeper.loosen
+    held = simulate(path, keeper)
+    lowered = simulate(path, replace(keeper, gate_holds_threshold=False))
     assert held.bound_breaches == held.link_breaches == 0
     assert held.early_liquidated == 0 < lowered.early_liquidated
     assert held.bad_debt <= lowered.bad_debt
