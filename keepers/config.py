@@ -255,6 +255,9 @@ class StewardConfig(_Section):
     )
     jump_threshold: bool = Field(True, description="False: the gap bounds the LTV only")
     risk_rate_gain: float = Field(0.0, ge=0, description="slope1 premium per unit of LTV cut")
+    gate_holds_threshold: bool = Field(
+        True, description="issuer gated: hold the liquidation threshold, cut LTV and cap"
+    )
 
     def model(self) -> StewardSettings:
         """The pure model's settings (`keepers.math.steward.StewardSettings`)."""

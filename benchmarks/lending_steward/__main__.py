@@ -11,13 +11,15 @@ parameters against the risk steward on the lending book, same paths, net of the 
    debt liquidated (and how much of it the DAO's threshold would have left alone), the number
    of batches, and the registry-rule breaches (bounds, steps, cooldowns, links) of every batch,
    checked as the registry would; also the chosen setting with the gap bounding the LTV only
-   (`jump_threshold` False, tighten only), and the retuned static book.
+   (`jump_threshold` False, tighten only), the retuned static book, and `FASTEST`: the
+   fastest tightening the step limits allow (the least bad debt any steward model reaches),
+   and the static book with every borrower repaying to its target (where the bad debt sits).
 
-`--step-scale X` also reports the steward with every `stewardStepBps` multiplied by X (what the
-DAO would have to grant for a larger effect; the deployed limits are scale 1). `--elasticity E`
-also reports the chosen setting (and the static book) with borrowers' demand falling E per unit
-of borrow rate (4 by default; 0: demand ignores the rate): how much the interest column rests
-on the borrower model.
+`--step-scale X` also reports the steward (and `FASTEST`) with every `stewardStepBps`
+multiplied by X (what the DAO would have to grant for a larger effect; the deployed limits are
+scale 1). `--elasticity E` also reports the chosen setting (and the static book) with
+borrowers' demand falling E per unit of borrow rate (4 by default; 0: demand ignores the
+rate): how much the interest column rests on the borrower model.
 """
 
 from __future__ import annotations
@@ -44,10 +46,17 @@ GRID: dict[str, tuple[Any, ...]] = {
     "loosen": (True, False),
     "z": (6.0, 10.0),
     "kink_band_bps": (10_000,),  # never lower slope1 below the kink (1,000 lost on train)
-    "rate_gain": (1.0, 3.0),
+    "rate_gain": (1.0,),  # 3.0 gave the same totals on train in every combination
     "jump_fall": (0.0, 0.3),  # the gap a position at the threshold survives
     "risk_rate_gain": (0.0, 4.0, 8.0),  # slope1 premium per unit of LTV cut
+    "gate_holds_threshold": (True, False),  # a gated issuer: hold the threshold
 }
+# The fastest tightening the steward's limits allow, whatever the model: every LTV and
+# threshold target at its floor (a 90 % gap), borrow caps at the debt, from the first pass; no
+# rate premium. No steward setting lowers open positions' leverage faster, so its bad debt is
+# the least a steward with these step limits can reach (the rate channel aside: see README).
+FASTEST = StewardSettings(loosen=False, z=10.0, kink_band_bps=10_000, jump_fall=0.9,
+                          gate_holds_threshold=False)  # fmt: skip
 
 
 def _scaled(scale: float, params: dict | None = None) -> dict:
@@ -183,10 +192,16 @@ def main(argv: list[str] | None = None) -> int:
     for scale in (1.0, *args.step_scale):
         steward = _run("test", args.paths, chosen, scale)
         report["test"][f"chosen, step_scale_{scale:g}"] = _family_rows(static, steward)
+        fastest = _run("test", args.paths, FASTEST, scale)
+        report["test"][f"fastest tightening, step_scale_{scale:g}"] = _family_rows(static, fastest)
     report["test"]["safest, step_scale_1"] = _family_rows(static, _run("test", args.paths, safest))
     ltv_only = replace(chosen, jump_threshold=False, loosen=False)  # the threshold never moves up
     report["test"]["chosen, gap bounds the LTV only, tighten only"] = _family_rows(
         static, _run("test", args.paths, ltv_only)
+    )
+    active = _run("test", args.paths, None, costs=replace(Costs(), active_share=1.0))
+    report["test"]["static, every borrower repays to its target, against local.yaml"] = (
+        _family_rows(static, active)
     )
     retuned = _run("test", args.paths, None, base=static_book(ltv, slope1))
     report["test"]["static retuned on train, against local.yaml"] = _family_rows(static, retuned)

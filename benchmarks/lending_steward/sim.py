@@ -6,8 +6,8 @@ and steward limits of deployments/config/local.yaml). Borrowers:
 - each holds a fixed amount of collateral and wants a debt of `u_i × LTV × value × demand`,
   `u_i` drawn in [0.55, 0.97] (the book's health distribution), `demand` falling with the
   borrow rate (`elasticity` per unit of annual rate above the initial rate, at least 20 %);
-  once a day each borrows up to that (within the borrow cap) and, if `active` (half of them),
-  repays down to it;
+  once a day each borrows up to that (within the borrow cap) and, if `active` (`active_share`,
+  half of them), repays down to it — the others never repay: only a liquidation de-levers them;
 - a position is liquidatable when `debt > value × threshold`; a liquidator repays the close
   factor's share (all of it below `lend.fullCloseHealthBps`) and seizes that much collateral
   plus the bonus, but sells it at most at the issuer's hourly exit (`daily_exit / 24`, 0 while
@@ -90,9 +90,12 @@ class Borrowers:
     active: np.ndarray  # repays down to its target
 
 
-def borrowers(rng: np.random.Generator, price: float, count: int = 300) -> Borrowers:
+def borrowers(
+    rng: np.random.Generator, price: float, count: int = 300, active_share: float = 0.5
+) -> Borrowers:
     value = rng.lognormal(mean=math.log(7_000 * USD), sigma=1.0, size=count)
-    return Borrowers(value / price, rng.uniform(0.55, 0.97, count), rng.random(count) < 0.5)
+    u = rng.uniform(0.55, 0.97, count)
+    return Borrowers(value / price, u, rng.random(count) < active_share)
 
 
 @dataclass
@@ -121,6 +124,7 @@ class Costs:
     eth_price: float = 3_000.0
     steward_every: int = 6  # hours between steward passes
     elasticity: float = 4.0
+    active_share: float = 0.5  # borrowers who repay down to their target (the rest never do)
 
 
 def _registry_breaches(params: dict[str, ParamState], batch, now: int) -> tuple[int, int]:
@@ -153,7 +157,7 @@ def simulate(
     params = dict(params or local_params())
     rng = np.random.default_rng(path.seed)
     prices = path.prices
-    b = borrowers(rng, float(prices[0]))
+    b = borrowers(rng, float(prices[0]), active_share=costs.active_share)
     n = len(b.tokens)
     tokens = b.tokens.copy()
     debt = np.zeros(n)

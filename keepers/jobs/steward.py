@@ -57,12 +57,14 @@ STEWARD_NAME: Final = "ballast.steward"
 _SOURCES: Final = (
     Path(__file__),
     Path(__file__).parent.parent / "math" / "steward.py",
+    Path(__file__).parent.parent / "math" / "steward_liquidity.py",
 )
 
 
 @cache
 def steward_code_hash() -> str:
-    """keccak256 over the steward's source (this module and keepers/math/steward.py)."""
+    """keccak256 over the steward's source (this module, keepers/math/steward.py and
+    keepers/math/steward_liquidity.py)."""
     root = Path(__file__).parent.parent
     h = b""
     for path in _SOURCES:

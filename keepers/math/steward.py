@@ -16,7 +16,10 @@ target value for every risk knob it manages:
 - a collateral with fewer than `min_rounds` oracle rounds is left alone (no history to judge);
 - both tightened by `stress_tighten_bps` when the book is stressed (bad debt, or more than
   `stress_share_bps` of the debt below `stress_health_bps`), and loosened only when calm;
-- `lend.borrowCap.<c>`: the debt the collateral's daily exit can clear in `cap_exit_days`;
+- while the collateral's issuer is gated (`daily_exit` 0) the threshold is held and the LTV
+  kept below it (`gate_holds_threshold`; `keepers.math.steward_liquidity`);
+- `lend.borrowCap.<c>`: the debt the collateral's daily exit can clear in `cap_exit_days` (the
+  debt itself while gated: no new borrowing);
 - `lend.rate.slope1Bps`: nudged toward the kink (up above it, down below `kink − band`), and
   at least governance's slope × (1 + `risk_rate_gain` × the debt-weighted share by which the
   live LTVs lie below governance's): less lent against riskier collateral, priced higher;
@@ -39,10 +42,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from keepers.math.steward_liquidity import exit_days, gate_targets, is_gated
+
 BPS: Final = 10_000
 YEAR: Final = 365 * 86_400
 DAY: Final = 86_400
-MAX_LIQUIDITY_DAYS: Final = 30.0  # a gated issuer counts as this many days to exit
 
 LTV: Final = "lend.ltvBps."
 THRESHOLD: Final = "lend.liqThresholdBps."
@@ -146,6 +150,9 @@ class StewardSettings:
     jump_fall: float = 0.0  # the gap a position at the threshold survives (0: volatility only)
     jump_threshold: bool = True  # False: the gap bounds the LTV only, not the threshold
     risk_rate_gain: float = 0.0  # slope1 premium per unit of LTV cut below governance's
+    # gated issuer: hold the threshold (steward_liquidity). False here so that a receipt written
+    # before the field existed replays as it was decided; the keeper's settings default to True.
+    gate_holds_threshold: bool = False
 
 
 @dataclass(frozen=True)
@@ -195,14 +202,6 @@ def annual_volatility(rounds: Sequence[tuple[int, int]], floor: float) -> float:
     return max(floor, math.sqrt(squares / years))
 
 
-def _liquidity_days(c: CollateralRisk) -> float:
-    if c.collateral_value <= 0:
-        return 0.0
-    if c.daily_exit <= 0:
-        return MAX_LIQUIDITY_DAYS
-    return min(MAX_LIQUIDITY_DAYS, c.collateral_value / c.daily_exit)
-
-
 def _fall(z: float, vol: float, days: float) -> float:
     return min(0.9, z * vol * math.sqrt(max(days, 0.0) / 365.0))
 
@@ -232,7 +231,7 @@ def recommend(
         bonus_p = params.get(BONUS + c.name)
         if ltv_p is not None and thr_p is not None and bonus_p is not None:
             bonus = bonus_p.value
-            h = s.liquidation_days + _liquidity_days(c)
+            h = s.liquidation_days + exit_days(c.collateral_value, c.daily_exit)
             jump = min(0.9, s.jump_fall)
             fall = max(_fall(s.z, vol, h), jump if s.jump_threshold else 0.0)
             thr = int(BPS * (1.0 - fall) / (1.0 + bonus / BPS))
@@ -241,6 +240,8 @@ def recommend(
                 ltv = min(ltv, int(BPS * (1.0 - jump) / (1.0 + bonus / BPS)))
             if stressed:
                 thr, ltv = thr - s.stress_tighten_bps, ltv - s.stress_tighten_bps
+            if s.gate_holds_threshold and is_gated(c.collateral_value, c.daily_exit):
+                thr, ltv = gate_targets(thr_p.value, ltv_p.value, ltv, s.min_gap_bps)
             thr_cap = BPS * BPS // (BPS + bonus)  # threshold × (1 + bonus) ≤ 100 %
             thr = _clamp(thr, thr_p.min, min(thr_p.max, thr_cap))
             ltv = _clamp(ltv, ltv_p.min, min(ltv_p.max, thr - s.min_gap_bps))

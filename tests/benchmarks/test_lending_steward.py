@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks.lending_steward import __main__ as cli
 from benchmarks.lending_steward.paths import FAMILIES, make_path, paths
-from benchmarks.lending_steward.sim import _registry_breaches, local_params, simulate
+from benchmarks.lending_steward.sim import Costs, _registry_breaches, local_params, simulate
 from keepers.math.steward import StewardSettings
 
 
@@ -96,3 +96,13 @@ def test_bad_arguments_are_one_line(argv, line, capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith(line) and err.count("\n") == 1
+
+
+def test_a_gates_bad_debt_sits_with_borrowers_who_never_repay():
+    """With every borrower repaying down to its target as its collateral's value falls, a gate
+    leaves no bad debt: the static book's bad debt under a gate is the passive borrowers', whom
+    only a liquidation (a lower threshold) de-levers — an LTV cut or a rate premium cannot."""
+    path = make_path("issuer-gate", 34)
+    half = simulate(path, None)
+    everyone = simulate(path, None, replace(Costs(), active_share=1.0))
+    assert half.bad_debt > 0 and everyone.bad_debt == 0

@@ -1,0 +1,92 @@
+"""Exit liquidity in the steward's model (keepers.math.steward_liquidity): the days the issuer's
+exit takes to absorb the book's collateral, and the gate response — while the issuer redeems
+nothing the steward stops new borrowing and cuts the LTV but holds the liquidation threshold
+(lowering it then only queues early liquidations for the gate's end)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from benchmarks.lending_steward.paths import make_path
+from benchmarks.lending_steward.sim import simulate
+from keepers.config import StewardConfig
+from keepers.math.steward import CollateralRisk, StewardSettings, link_violations, plan, recommend
+from keepers.math.steward_liquidity import MAX_LIQUIDITY_DAYS, exit_days, gate_targets, is_gated
+from tests.unit.test_steward_math import CALM, NOW, _book_params, _rounds, worlds
+
+LTV, THR, CAP = "lend.ltvBps.gold", "lend.liqThresholdBps.gold", "lend.borrowCap.gold"
+
+
+def _gated(daily_vol: float = 0.01) -> CollateralRisk:
+    return CollateralRisk("gold", _rounds(daily_vol), 4 * 10**12, 2 * 10**12, 0, "gold")
+
+
+def test_exit_days_of_a_book():
+    assert exit_days(3_000, 1_000) == 3.0
+    assert exit_days(0, 0) == 0.0  # nothing to sell
+    assert exit_days(1, 0) == MAX_LIQUIDITY_DAYS  # gated
+    assert exit_days(10**9, 1) == MAX_LIQUIDITY_DAYS  # capped
+    assert is_gated(1, 0) and not is_gated(0, 0) and not is_gated(1, 1)
+
+
+@given(st.integers(0, 10**15), st.integers(0, 10**15), st.integers(1, 10**12))
+def test_exit_days_grow_with_the_book_and_shrink_with_the_exit(value, exit_, more):
+    days = exit_days(value, exit_)
+    assert 0.0 <= days <= MAX_LIQUIDITY_DAYS
+    assert exit_days(value + more, exit_) >= days
+    assert exit_days(value, exit_ + more) <= days
+
+
+def test_a_gate_holds_the_threshold_and_cuts_ltv_and_cap():
+    hold = StewardSettings(gate_holds_threshold=True)
+    calm, _ = recommend(_book_params(), [_gated()], CALM, hold)
+    assert calm[THR] == 7_500 and calm[LTV] == 7_000  # calm prices: a gate never loosens
+    held, _ = recommend(_book_params(), [_gated(0.03)], CALM, hold)
+    assert held[THR] == 7_500  # the live threshold
+    assert held[LTV] < 7_000 and held[LTV] <= 7_500 - hold.min_gap_bps
+    assert held[CAP] == 2 * 10**12  # the debt it already backs: no new borrowing
+    lowered, _ = recommend(
+        _book_params(), [_gated(0.03)], CALM, StewardSettings(gate_holds_threshold=False)
+    )  # the pure model's default: a receipt written before the gate response replays as it was
+    assert lowered[THR] < 7_500  # the 30-day exit horizon would walk it down
+    batch = dict(plan(_book_params(), [_gated(0.04)], CALM, hold, NOW).batch)
+    assert THR not in batch and batch[LTV] == 7_000 - 49  # one LTV step at once
+
+
+def test_gate_targets_keep_the_gap():
+    assert gate_targets(7_500, 7_300, 7_400, 300) == (7_500, 7_200)
+    assert gate_targets(7_500, 7_000, 7_100, 300) == (7_500, 7_000)  # never loosened
+    assert gate_targets(7_500, 7_000, 6_000, 300) == (7_500, 6_000)
+
+
+@settings(max_examples=200, deadline=None)
+@given(worlds(), st.floats(0.0, 0.6), st.floats(0.0, 10.0), st.booleans())
+def test_a_gated_collateral_never_has_its_threshold_moved(world, jump, gain, loosen):
+    params, gold, book = world
+    gated = replace(gold, daily_exit=0, collateral_value=max(gold.collateral_value, 1))
+    s = StewardSettings(
+        jump_fall=jump, risk_rate_gain=gain, loosen=loosen, gate_holds_threshold=True
+    )
+    result = plan(params, [gated], book, s, NOW)
+    assert THR not in dict(result.batch)
+    state = {**{n: p.value for n, p in params.items()}, **dict(result.batch)}
+    assert link_violations(state) == []
+    if LTV in dict(result.batch):
+        assert dict(result.batch)[LTV] <= params[LTV].value
+
+
+def test_holding_the_threshold_through_a_gate_liquidates_no_one_early():
+    """The keeper's default steward on a gated path: holding the threshold leaves the same bad
+    debt and no early liquidation; lowering it during the gate liquidates borrowers the DAO's
+    threshold calls healthy once the issuer reopens."""
+    path = make_path("issuer-gate", 31)
+    keeper = StewardConfig().model()  # the keeper's default steward
+    assert keeper.gate_holds_threshold and not keeper.loosen
+    held = simulate(path, keeper)
+    lowered = simulate(path, replace(keeper, gate_holds_threshold=False))
+    assert held.bound_breaches == held.link_breaches == 0
+    assert held.early_liquidated == 0 < lowered.early_liquidated
+    assert held.bad_debt <= lowered.bad_debt
