@@ -1,7 +1,8 @@
-"""What the docs pages point at exists, without a node: every relative link of docs/*.md reaches
-a file (and a heading of it, for `#anchor`), and every repository path the agent-operator,
-performance and security pages name in backticks (`tests/attacks/test_x.py::test_y` included)
-is a file or folder of the repository, with that test in it. A renamed test, module or heading
+"""What the docs pages point at exists, without a node: every relative link of docs/*.md and the
+README reaches a file (and a heading of it, for `#anchor`), and every repository path the
+agent-operator, performance and security pages name in backticks
+(`tests/attacks/test_x.py::test_y` included) is a file or folder of the repository, with that
+test in it. A renamed test, module or heading
 fails here instead of leaving the docs pointing at nothing."""
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ def links(page: Path) -> list[str]:
     return [m.group("target") for m in LINK.finditer(FENCE.sub("", page.read_text()))]
 
 
-@pytest.mark.parametrize("page", sorted(p.name for p in DOCS.glob("*.md")))
+@pytest.mark.parametrize("page", ["../README.md", *sorted(p.name for p in DOCS.glob("*.md"))])
 def test_every_relative_link_reaches_a_file_and_heading(page: str):
-    source = DOCS / page
+    """Every relative link of the README and of each page, outside code blocks."""
+    source = (DOCS / page).resolve()
     broken = []
     for target in links(source):
         if re.match(r"^[a-z]+:", target):  # https:, mailto:
@@ -49,7 +51,7 @@ def test_every_relative_link_reaches_a_file_and_heading(page: str):
             broken.append(f"{target}: no file {path.relative_to(ROOT.parent)}")
         elif anchor and path.suffix == ".md" and anchor not in anchors(path):
             broken.append(f"{target}: no heading #{anchor} in {path.name}")
-    assert not broken, f"docs/{page}: " + "; ".join(broken)
+    assert not broken, f"{source.relative_to(ROOT)}: " + "; ".join(broken)
 
 
 def named_paths(page: Path) -> list[str]:

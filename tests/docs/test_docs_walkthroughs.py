@@ -86,27 +86,6 @@ def slug(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
-def test_links_between_the_pages_resolve():
-    """Every relative link of the README and the pages names a file that exists, and a heading
-    of it when it names an anchor."""
-    sources = [REPO_ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
-    broken = []
-    for source in sources:
-        for target in re.findall(r"\]\(([^)\s]+)\)", source.read_text()):
-            if re.match(r"[a-z]+:", target):
-                continue  # a web address
-            file, _, anchor = target.partition("#")
-            path = (source.parent / file).resolve() if file else source
-            if not path.exists():
-                if not (path.parent == DOCS and path.stem in ORDER):  # an unwritten page: above
-                    broken.append(f"{source.name}: {target}")
-            elif anchor and path.suffix == ".md":
-                headings = re.findall(r"^#+ (.+)$", path.read_text(), flags=re.MULTILINE)
-                if anchor not in {slug(h) for h in headings}:
-                    broken.append(f"{source.name}: {target} (no such heading)")
-    assert not broken, broken
-
-
 def test_blocks_kept_from_the_runner_are_few_and_say_why():
     skipped = [b for b in all_blocks() if b.kind == "skip"]
     for b in skipped:
