@@ -81,11 +81,6 @@ def test_readme_links_every_page():
     assert not missing, f"the README links pages that do not exist: {missing}"
 
 
-def slug(heading: str) -> str:
-    """GitHub's anchor of a heading."""
-    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
-
-
 def test_blocks_kept_from_the_runner_are_few_and_say_why():
     skipped = [b for b in all_blocks() if b.kind == "skip"]
     for b in skipped:
