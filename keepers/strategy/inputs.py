@@ -89,7 +89,8 @@ class StrategyParams:
     turnover_headroom_bps: int = 5
     drift_tolerance_bps: int = 100
     exit_rebalances: int = 0
-    holding_seconds: int = 7 * DAY
+    # 90 days: chosen on the train families (benchmarks/backtest/select.py, selection-train.json)
+    holding_seconds: int = 90 * DAY
     forecast: ForecastParams = field(default_factory=ForecastParams)
     risk: RiskOffParams = field(default_factory=RiskOffParams)
     optimiser: OptimiserParams = field(default_factory=OptimiserParams)

@@ -52,7 +52,8 @@ class RiskOffParams:
     vol_floor: float = 0.02
     max_deviation_bps: int = 500
     keep_fraction: float = 0.0
-    deviation_check: Literal["any", "nav"] = "any"
+    # "nav": chosen on the train families (benchmarks/backtest/select.py, selection-train.json)
+    deviation_check: Literal["any", "nav"] = "nav"
 
     def __post_init__(self) -> None:
         if self.vol_ratio_threshold <= 1.0:

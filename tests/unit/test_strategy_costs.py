@@ -78,7 +78,8 @@ def idle_vault() -> StrategyInputs:
 
 
 def test_a_week_of_a_small_yield_does_not_pay_the_whole_trading_cost_a_quarter_does():
-    week = decide(idle_vault(), StrategyParams())
+    assert StrategyParams().holding_seconds == 90 * DAY  # the default, chosen on train
+    week = decide(idle_vault(), StrategyParams(holding_seconds=7 * DAY))
     assert isinstance(week, NoAction)
     quarter = decide(idle_vault(), StrategyParams(holding_seconds=90 * DAY))
     assert isinstance(quarter, Decision) and quarter.target_bps[0] >= 1_900
@@ -201,7 +202,8 @@ def marked(drop: float, recovered: bool) -> StrategyInputs:
     )
 
 
-NAV_CHECK = StrategyParams(risk=RiskOffParams(deviation_check="nav"))
+NAV_CHECK = StrategyParams()  # the default
+ANY_CHECK = StrategyParams(risk=RiskOffParams(deviation_check="any"))
 
 
 @pytest.mark.parametrize("recovered", [False, True])
@@ -209,7 +211,7 @@ def test_a_low_print_or_its_recovery_is_not_cut_under_the_nav_check(recovered):
     # The old rule cuts the sleeve on the 8 % move either way (the recovery too: the deviation
     # is unsigned); the NAV check sees a pending drop, or an index that rose, and holds.
     inputs = marked(0.08, recovered)
-    old = decide(inputs, StrategyParams())
+    old = decide(inputs, ANY_CHECK)
     assert isinstance(old, Decision) and old.risk_off == ("invoices",)
     new = decide(inputs, NAV_CHECK)
     assert not (isinstance(new, Decision) and new.risk_off)
