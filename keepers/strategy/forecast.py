@@ -339,8 +339,10 @@ def shrunk_rate(rate: float, rate_se: float, shrink: float) -> float:
     never exceeds `|rate|`, it keeps `rate`'s sign, and it grows with `|t|`."""
     if shrink <= 0 or rate_se <= 0 or rate == 0:
         return rate
-    t2 = (rate / rate_se) ** 2
-    return rate * t2 / (t2 + shrink)
+    # t² / (t² + c) = rate² / (rate² + c·se²): no overflow for a tiny standard error
+    num = rate * rate
+    den = num + shrink * rate_se * rate_se
+    return rate * num / den if den > 0 else rate
 
 
 def _robust_forecast(
