@@ -26,7 +26,13 @@ from benchmarks.backtest.metrics import HINDSIGHT, STRATEGY, PathMetrics
 from benchmarks.backtest.scenario import MarketPath
 from benchmarks.cli import OneLineParser
 from keepers.config import RebalancerConfig
-from keepers.strategy import ForecastParams, OptimiserParams, RobustParams, StrategyParams
+from keepers.strategy import (
+    ForecastParams,
+    OptimiserParams,
+    RiskOffParams,
+    RobustParams,
+    StrategyParams,
+)
 
 HERE: Final = Path(__file__).resolve().parent
 STATIC: Final = "static_target"
@@ -40,6 +46,10 @@ def candidate(
     exit_rebalances: int = 0,
     credit_weight: float = 1.0,
     confirm_days: int = 10,
+    holding_days: int = 7,
+    trend_shrink: float = 0.0,
+    deviation_check: str = "any",
+    benefit: str = "return",
 ) -> StrategyParams:
     """The keeper's default parameters with these choices."""
     base = RebalancerConfig().strategy_params()
@@ -49,22 +59,35 @@ def candidate(
         displacement_hazard=hazard,
         credit_weight=credit_weight,
         robust=replace(RobustParams(), confirm_seconds=confirm_days * DAY),
+        trend_shrink=trend_shrink,
     )
     optimiser = replace(base.optimiser, risk_aversion=risk_aversion)
     assert isinstance(optimiser, OptimiserParams)
-    return replace(base, forecast=forecast, optimiser=optimiser, exit_rebalances=exit_rebalances)
+    risk = replace(RiskOffParams(), deviation_check=deviation_check)
+    gate = replace(base.gate, benefit=benefit)
+    return replace(base, forecast=forecast, optimiser=optimiser, exit_rebalances=exit_rebalances,
+                   holding_seconds=holding_days * DAY, risk=risk, gate=gate)  # fmt: skip
 
 
 def _grid() -> dict[str, StrategyParams]:
-    """The credit terms' persistence (`confirm_days`: how long a markdown must stand before it
-    is priced as a loss) and the displacement hazard, at the risk aversion and exit setting the
-    previous selection chose (λ 30 and exit 1 lost on every train run: not rerun)."""
+    """Third round, at the second round's winner (λ 300, no displacement hazard, no settlement
+    exit, 10 days' persistence; its grid, confirm × hazard, is in the git history):
+    the holding period over which a move's trading cost is paid back (`holding_days`; 7 = the
+    horizon, the whole cost, as before), the trend's shrinkage by its standard error
+    (`trend_shrink`; 0 = off, as before), which oracle deviations the risk rule reads
+    (`deviation_check`: "any" as before, or "nav", checked against the sleeve's own path) and
+    what the gas gate weighs (`benefit`: "return" as before, or the optimiser's "score")."""
     out = {}
-    for confirm in (1, 5, 10, 15):
-        for hazard in (0.0, 2.0):
-            out[f"robust/ra300/hz{hazard:g}/exit0/confirm{confirm}d"] = candidate(
-                "robust", 300.0, hazard, 0, confirm_days=confirm
-            )
+    for hold in (7, 90):
+        for shrink in (0.0, 1.0):
+            for check in ("any", "nav"):
+                for benefit in ("return", "score"):
+                    name = (f"robust/ra300/confirm10d/hold{hold}d/shrink{shrink:g}/dev-{check}/"
+                            f"gate-{benefit}")  # fmt: skip
+                    out[name] = candidate(
+                        "robust", 300.0, 0.0, 0, confirm_days=10, holding_days=hold,
+                        trend_shrink=shrink, deviation_check=check, benefit=benefit,
+                    )  # fmt: skip
     return out
 
 

@@ -58,6 +58,10 @@ def winner_settings(selection: Path) -> dict[str, Any]:
         "displacement_hazard": p.forecast.displacement_hazard,
         "exit_rebalances": p.exit_rebalances,
         "confirm_seconds": p.forecast.robust.confirm_seconds,
+        "holding_seconds": p.holding_seconds,
+        "trend_shrink": p.forecast.trend_shrink,
+        "deviation_check": p.risk.deviation_check,
+        "gate_benefit": p.gate.benefit,
     }
 
 

@@ -9,12 +9,16 @@
    utilization and the rate model less the expected loss from the borrowers' health
    distribution (optionally re-priced at the vault's own move: `supply_response`).
 2. `risk` — a volatility spike (short/long EWMA volatility) or an oracle-deviation spike flags a
-   sleeve; its ceiling is cut within the turnover limit.
+   sleeve; its ceiling is cut within the turnover limit. A deviation is first checked against
+   the sleeve's own NAV path (`RiskOffParams.deviation_check`): a rise, or a drop that may
+   still be taken back, does not cut; the lending book's collateral moves are priced by its
+   borrowers' health instead.
    Settlement awareness (`StrategyParams.exit_rebalances`): a sleeve showing credit losses is
    held to what the vault could leave before its issuer gates.
 3. `optimiser` — maximise expected return − λ·variance − turnover cost under the caps, the idle
    buffer and the turnover limit (SLSQP), then round and `bounds.repair` into integer bps that
-   provably meet every bound.
+   provably meet every bound. The turnover cost is paid once, the gain over the holding period
+   (`StrategyParams.holding_seconds`): a horizon is charged `min(1, horizon / holding)` of it.
 4. `gate` — act only when the expected gain beats gas × margin, the move is large enough and
    the base fee is under its ceiling (forced moves skip it).
 5. `rationale` — canonical JSON of inputs, forecasts, constraints, solution and expected gain;

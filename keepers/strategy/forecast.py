@@ -238,6 +238,10 @@ class ForecastParams:
     over the history, and the recent unreversed drop, since defaults come in waves).
     `supply_response`: the lending yield is the book's rate after the vault's own move (the
     pipeline re-prices it at the optimiser's answer and optimises once more).
+    `trend_shrink` (`c`, robust estimator): the trend's log rate is weighed by its precision,
+    `rate · t² / (t² + c)` with `t = rate / rate_se` (`shrunk_rate`): a drift read to within a
+    fraction of itself (an accruing sleeve) is kept, one inside its own noise (a 90-day trend
+    of gold) is pulled towards 0, idle's return; 0 turns it off.
     """
 
     half_life_seconds: int = 30 * DAY
@@ -254,10 +258,13 @@ class ForecastParams:
     # select.py, selection-train.json: 5 of 6 families either way, a higher share of hindsight)
     displacement_hazard: float = 0.0
     supply_response: bool = False
+    trend_shrink: float = 0.0
 
     def __post_init__(self) -> None:
         if self.credit_weight < 0 or self.displacement_hazard < 0:
             raise ValueError("credit weights must be non-negative")
+        if self.trend_shrink < 0:
+            raise ValueError("the trend shrinkage must be non-negative")
         if not 0 < self.short_half_life_seconds <= self.half_life_seconds:
             raise ValueError("need 0 < short half-life <= half-life")
         if self.prior_volatility < 0 or self.collateral_volatility < 0:
@@ -326,6 +333,18 @@ def forecast_sleeve(
     )
 
 
+def shrunk_rate(rate: float, rate_se: float, shrink: float) -> float:
+    """`rate · t² / (t² + shrink)` with `t = rate / rate_se`: the trend weighed by its precision
+    (James–Stein-like, towards 0); `rate` itself when `shrink` or `rate_se` is 0. Its magnitude
+    never exceeds `|rate|`, it keeps `rate`'s sign, and it grows with `|t|`."""
+    if shrink <= 0 or rate_se <= 0 or rate == 0:
+        return rate
+    # t² / (t² + c) = rate² / (rate² + c·se²): no overflow for a tiny standard error
+    num = rate * rate
+    den = num + shrink * rate_se * rate_se
+    return rate * num / den if den > 0 else rate
+
+
 def _robust_forecast(
     name: str, history: ReturnHistory, book: LendingBookState | None, params: ForecastParams
 ) -> SleeveForecast:
@@ -358,7 +377,9 @@ def _robust_forecast(
         assert est is not None
         credit = params.credit_weight * est.loss_rate
         credit += params.displacement_hazard * est.displacement
-        expected, source = est.expected_return - credit, "robust"
+        rate = shrunk_rate(est.rate, est.rate_se, params.trend_shrink)
+        mean = math.expm1(rate + 0.5 * est.volatility**2)
+        expected, source = mean - credit, "robust"
     return SleeveForecast(
         name=name,
         expected_return=expected,

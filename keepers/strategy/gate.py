@@ -6,7 +6,11 @@ pay for itself: the expected gain over the horizon,
 
     gain = Σ_i (t_i - o_i)/1e4 · μ_i · NAV · h        (idle earns 0)
 
-less the trading cost `κ · turnover · NAV`, must beat `gain_margin ×` the gas cost. A forced
+less the trading cost `κ · turnover · NAV`, must beat `gain_margin ×` the gas cost
+(`GateParams.benefit = "return"`). With `benefit = "score"` the move's worth is measured as
+the optimiser measures it: the rise of its objective (return less `λ`·variance less trading
+cost, over the horizon, × NAV) from the weights it would otherwise keep to the target, so that
+a move the optimiser makes to cut risk is not refused for the return it gives up. A forced
 move (risk-off, or current weights that break a bound) skips the benefit, minimum-change and
 base-fee tests: its gain is the loss avoided, which the return forecasts do not see, and it
 matters most exactly when gas is dear.
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 from keepers.math import BPS, WAD
 from keepers.strategy.bounds import turnover_bps
@@ -42,12 +46,15 @@ class GasMarket:
 class GateParams:
     """`rebalance_gas`: gas a rebalance is expected to use; `gain_margin`: how many times the
     gas cost the net gain must reach; `min_turnover_bps`: the smallest move worth making;
-    `max_base_fee_wei`: no discretionary move above this base fee."""
+    `max_base_fee_wei`: no discretionary move above this base fee; `benefit`: what the net
+    gain is, "return" (expected return less trading cost) or "score" (the optimiser's
+    risk-adjusted objective, see the module docstring)."""
 
     rebalance_gas: int = 900_000
     gain_margin: float = 3.0
     min_turnover_bps: int = 10
     max_base_fee_wei: int = 100 * GWEI
+    benefit: Literal["return", "score"] = "return"
 
     def __post_init__(self) -> None:
         if self.rebalance_gas < 0 or self.min_turnover_bps < 0 or self.max_base_fee_wei < 0:
@@ -60,7 +67,8 @@ class GateParams:
 class GateVerdict:
     """`act` and why (`code`: "no-change", "forced", "base-fee", "min-change", "gas" or
     "benefit"; `reason` in words); amounts in base-asset units over the horizon: the expected
-    `gain`, the `trading_cost`, the `gas_cost` (rounded up) and the `turnover_bps` moved."""
+    `gain`, the `trading_cost`, the `gas_cost` (rounded up) and the `turnover_bps` moved;
+    `net` the net gain the gas was compared with (per `GateParams.benefit`)."""
 
     act: bool
     code: str
@@ -69,6 +77,7 @@ class GateVerdict:
     trading_cost: float
     gas_cost: int
     turnover_bps: int
+    net: float = 0.0
 
 
 def gas_cost_assets(market: GasMarket, gas: int, asset_decimals: int) -> int:
@@ -102,15 +111,24 @@ def check_gate(
     market: GasMarket,
     params: GateParams,
     forced: bool = False,
+    score_gain_bps: float | None = None,
 ) -> GateVerdict:
-    """Whether to send the move from `current` to `target` (see the module docstring)."""
+    """Whether to send the move from `current` to `target` (see the module docstring);
+    `score_gain_bps`: the optimiser's objective gain of the move in bps of NAV over the horizon
+    (read when `params.benefit` is "score"; required then)."""
     turnover = turnover_bps(current, target)
     gain = expected_gain(current, target, expected_returns, nav, horizon_years)
     trading = turnover_cost_bps / BPS * turnover / BPS * nav
     gas = gas_cost_assets(market, params.rebalance_gas, asset_decimals)
+    if params.benefit == "score":
+        if score_gain_bps is None:
+            raise ValueError("the score benefit needs the optimiser's score gain")
+        net = score_gain_bps / BPS * nav
+    else:
+        net = gain - trading
 
     def verdict(act: bool, code: str, reason: str) -> GateVerdict:
-        return GateVerdict(act, code, reason, gain, trading, gas, turnover)
+        return GateVerdict(act, code, reason, gain, trading, gas, turnover, net)
 
     if turnover == 0:
         return verdict(False, "no-change", "no change: the target equals the current weights")
@@ -128,7 +146,6 @@ def check_gate(
             "min-change",
             f"turnover {turnover} bps below the minimum change {params.min_turnover_bps}",
         )
-    net = gain - trading
     needed = params.gain_margin * gas
     if net <= needed:
         return verdict(

@@ -79,12 +79,18 @@ class StrategyParams:
     most this much, as prices drift, do not force a move past the gas gate; further, they do),
     `exit_rebalances` (settlement awareness, `pipeline.settlement_bounds`: a sleeve showing
     credit losses is held to what `exit_rebalances` rebalances at the turnover limit could take
-    out before its issuer gates; 0: off), and each stage's parameters."""
+    out before its issuer gates; 0: off), `holding_seconds` (how long a position is expected to
+    be held: the trading cost of a move is paid once, its gain accrues for that long, so the
+    optimiser and the gate charge the cost's share `min(1, horizon / holding)` against the
+    horizon's gain, `one_off_share`; equal to the horizon: the whole cost), and each stage's
+    parameters."""
 
     horizon_seconds: int = 7 * DAY
     turnover_headroom_bps: int = 5
     drift_tolerance_bps: int = 100
     exit_rebalances: int = 0
+    # 90 days: chosen on the train families (benchmarks/backtest/select.py, selection-train.json)
+    holding_seconds: int = 90 * DAY
     forecast: ForecastParams = field(default_factory=ForecastParams)
     risk: RiskOffParams = field(default_factory=RiskOffParams)
     optimiser: OptimiserParams = field(default_factory=OptimiserParams)
@@ -93,7 +99,16 @@ class StrategyParams:
     def __post_init__(self) -> None:
         if self.horizon_seconds <= 0 or self.turnover_headroom_bps < 0:
             raise ValueError("horizon must be positive and headroom non-negative")
+        if self.holding_seconds <= 0:
+            raise ValueError("the holding period must be positive")
         if self.exit_rebalances < 0:
             raise ValueError("exit rebalances must be non-negative")
         if self.drift_tolerance_bps < 0:
             raise ValueError("the drift tolerance must be non-negative")
+
+
+def one_off_share(params: StrategyParams) -> float:
+    """The share of a move's one-off trading cost charged against the gain of one decision
+    horizon: `min(1, horizon / holding)` (the cost is paid once; the move's gain accrues over
+    the holding period, horizon after horizon)."""
+    return min(1.0, params.horizon_seconds / params.holding_seconds)

@@ -34,6 +34,7 @@ from keepers.strategy.forecast import ForecastParams, SleeveForecast
 from keepers.strategy.gate import GateParams
 from keepers.strategy.inputs import StrategyInputs, StrategyParams
 from keepers.strategy.optimiser import OptimiserParams
+from keepers.strategy.risk import RiskOffParams
 from keepers.strategy.robust import RobustParams
 
 FORMAT: Final = "ballast-learned-model/1"
@@ -137,13 +138,17 @@ def features(inputs: StrategyInputs, forecasts: tuple[SleeveForecast, ...]) -> n
 
 
 def params_for(settings: dict[str, Any]) -> StrategyParams:
-    """The pipeline's parameters the model file's `settings` give (keeper defaults otherwise)."""
+    """The pipeline's parameters the model file's `settings` give (keeper defaults otherwise;
+    a model file written before a setting existed keeps that setting's old behaviour)."""
+    base = StrategyParams()
     return StrategyParams(
         exit_rebalances=int(settings.get("exit_rebalances", 0)),
+        holding_seconds=int(settings.get("holding_seconds", base.horizon_seconds)),
         forecast=replace(
             ForecastParams(),
             estimator=settings.get("estimator", "robust"),
             displacement_hazard=float(settings.get("displacement_hazard", 0.0)),
+            trend_shrink=float(settings.get("trend_shrink", 0.0)),
             robust=replace(
                 RobustParams(),
                 confirm_seconds=int(
@@ -151,8 +156,9 @@ def params_for(settings: dict[str, Any]) -> StrategyParams:
                 ),
             ),
         ),
+        risk=replace(RiskOffParams(), deviation_check=settings.get("deviation_check", "any")),
         optimiser=OptimiserParams(risk_aversion=float(settings.get("risk_aversion", 300.0))),
-        gate=GateParams(),
+        gate=replace(GateParams(), benefit=settings.get("gate_benefit", "return")),
     )
 
 

@@ -21,11 +21,17 @@ from keepers.strategy.forecast import (
     lending_forecast,
 )
 from keepers.strategy.gate import GateVerdict, check_gate
-from keepers.strategy.inputs import StrategyInputs, StrategyParams
+from keepers.strategy.inputs import SleeveState, StrategyInputs, StrategyParams, one_off_share
 from keepers.strategy.optimiser import Problem, Solution, optimise
 from keepers.strategy.rationale import VERSION, encode, rationale_hash
 from keepers.strategy.replay import strategy_identity
-from keepers.strategy.risk import RiskOffPlan, RiskSignal, assess_risk, plan_risk_off
+from keepers.strategy.risk import (
+    RiskOffPlan,
+    RiskSignal,
+    assess_risk,
+    checked_deviation_bps,
+    plan_risk_off,
+)
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,19 @@ def supply_response(
     return tuple(out)
 
 
+def _deviation(s: SleeveState, f: SleeveForecast, params: StrategyParams) -> int:
+    """The sleeve's oracle deviation as the risk rule reads it (`checked_deviation_bps`): checked
+    against its own index's last move and its unconfirmed drops."""
+    idx = s.history.indices
+    return checked_deviation_bps(
+        s.oracle_deviation_bps,
+        lending=s.lending is not None,
+        index_fell=len(idx) >= 2 and idx[-1] < idx[-2],
+        pending_drop=f.robust is not None and f.robust.pending > 0,
+        check=params.risk.deviation_check,
+    )
+
+
 Adjust = Callable[[StrategyInputs, tuple[SleeveForecast, ...]], tuple[SleeveForecast, ...]]
 
 
@@ -170,7 +189,7 @@ def decide(
         forecasts = adjust(inputs, forecasts)
     signals = tuple(
         assess_risk(
-            f.name, f.short_volatility, f.long_volatility, s.oracle_deviation_bps, params.risk
+            f.name, f.short_volatility, f.long_volatility, _deviation(s, f, params), params.risk
         )
         for f, s in zip(forecasts, inputs.sleeves, strict=True)
     )
@@ -206,16 +225,20 @@ def decide(
     bounds = settlement_bounds(forecasts, current, plan.bounds, params.exit_rebalances)
     constraints["ceilings_bps"] = bounds.ceilings_bps
     horizon = params.horizon_seconds / YEAR
+    # The trading cost is paid once; the gain accrues over the holding period (`one_off_share`).
+    kappa = params.optimiser.turnover_cost_bps * one_off_share(params)
+    optimiser = replace(params.optimiser, turnover_cost_bps=kappa)
+    constraints["turnover_cost_bps"] = kappa
     mu = tuple(f.expected_return for f in forecasts)
     problem = Problem(mu, tuple(f.volatility for f in forecasts), current, bounds, horizon)
-    solution = optimise(problem, params.optimiser)
+    solution = optimise(problem, optimiser)
     if params.forecast.supply_response:
         repriced = supply_response(inputs, params, forecasts, solution.target_bps)
         if repriced != forecasts:
             forecasts, mu = repriced, tuple(f.expected_return for f in repriced)
             parts["forecasts"] = forecasts
             problem = Problem(mu, problem.volatilities, current, bounds, horizon)
-            solution = optimise(problem, params.optimiser)
+            solution = optimise(problem, optimiser)
     target = solution.target_bps
     verdict = check_gate(
         current=current,
@@ -224,10 +247,11 @@ def decide(
         nav=inputs.nav,
         asset_decimals=inputs.asset_decimals,
         horizon_years=horizon,
-        turnover_cost_bps=params.optimiser.turnover_cost_bps,
+        turnover_cost_bps=kappa,
         market=inputs.gas,
         params=params.gate,
         forced=plan.active or bool(constraints["current_breaks_beyond_drift"]),
+        score_gain_bps=solution.score_bps - solution.baseline_score_bps,
     )
     cut = tuple(s.name for s, g in zip(signals, plan.granted_cut_bps, strict=True) if g > 0)
     reason = verdict.reason

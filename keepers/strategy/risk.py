@@ -16,6 +16,15 @@ mean, threshold 2.25) and daily readings: one day's move fires the rule about ha
 for a sleeve calmer than the floor); simulated calm data never fired it in 4,000 windows of
 120 days. Several large days in a row fire it sooner.
 
+Which deviations count (`RiskOffParams.deviation_check`, `checked_deviation_bps`): "any" takes
+every one. "nav" checks it against the sleeve's own NAV path first: a sleeve valued by its own
+return index counts a deviation only when that index fell on its last reading and no drop of
+the path is still unconfirmed (a mark that may be taken back within days: selling the low print
+realises it; `keepers.strategy.robust` prices it once it persists); an upward move (a
+recovery, a rally) is no loss to cut. The lending sleeve's deviation is its collaterals' move,
+which the book's expected loss from its borrowers' health already prices
+(`forecast.lending_forecast`): "nav" leaves it to that.
+
 A flagged sleeve's ceiling drops to `floor(current · keep_fraction)` (0: exit), never above its
 cap, and it may not be raised. The cut is taken within the turnover limit: the turnover left
 after the moves the caps and the buffer force anyway goes to the flagged sleeves, most severe
@@ -27,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from keepers.strategy.bounds import Bounds, min_turnover_bps
 
@@ -35,12 +45,15 @@ from keepers.strategy.bounds import Bounds, min_turnover_bps
 class RiskOffParams:
     """Thresholds of the rule: `vol_ratio_threshold` (short/long volatility), `vol_floor`
     (annual volatility under which the long view counts as this floor), `max_deviation_bps`
-    (oracle move), `keep_fraction` (share of a flagged sleeve's weight kept, in [0, 1))."""
+    (oracle move), `keep_fraction` (share of a flagged sleeve's weight kept, in [0, 1)),
+    `deviation_check` (which deviations count, see the module docstring)."""
 
     vol_ratio_threshold: float = 2.25
     vol_floor: float = 0.02
     max_deviation_bps: int = 500
     keep_fraction: float = 0.0
+    # "nav": chosen on the train families (benchmarks/backtest/select.py, selection-train.json)
+    deviation_check: Literal["any", "nav"] = "nav"
 
     def __post_init__(self) -> None:
         if self.vol_ratio_threshold <= 1.0:
@@ -100,6 +113,25 @@ def assess_risk(
         deviation_spike=deviation > params.max_deviation_bps,
         severity=max(vol_score, dev_score),
     )
+
+
+def checked_deviation_bps(
+    deviation_bps: int,
+    *,
+    lending: bool,
+    index_fell: bool,
+    pending_drop: bool,
+    check: Literal["any", "nav"],
+) -> int:
+    """The deviation the rule reads (see the module docstring): `deviation_bps` itself under
+    "any"; under "nav", 0 for the lending sleeve (its collaterals' move is priced by the book's
+    health) and for a sleeve whose own index did not fall on its last reading (`index_fell`) or
+    still has an unconfirmed drop (`pending_drop`)."""
+    if check == "any":
+        return deviation_bps
+    if lending or not index_fell or pending_drop:
+        return 0
+    return deviation_bps
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,11 @@ From a sleeve's `returnIndex` history (log levels `y`, per-period returns `r` ov
 2. Trend (the sleeve's accrual as its own path states it): the least-squares slope of the
    jump-free level (`y` less the running sum of jumps) over the last `trend_window_seconds`,
    weighted by age with `half_life_seconds`. Measurement noise on the level averages out in a
-   slope; it does not in the endpoint-to-endpoint mean an EWMA of returns is.
+   slope; it does not in the endpoint-to-endpoint mean an EWMA of returns is. Its standard
+   error `rate_se` is that of a drift read from the same weighted window of returns,
+   `σ / √T` with `T = (Σ w·dt)² / Σ w²·dt` the window's effective length in years: an
+   accruing sleeve's drift is known to a fraction of a point, a volatile one's (gold) only to
+   tens of points a year (`forecast.shrunk_rate` weighs the trend by it).
 3. Volatility, noise-corrected: with iid measurement noise `ν` on the level, clipped returns have
    `γ0 = σ²·dt + 2ν²` and lag-one autocovariance `γ1 = -ν²`, so `σ² = (γ0 + 2γ1) / dt` (EWMA
    weights with the longer `vol_half_life_seconds`: the correction needs many periods to
@@ -82,7 +86,8 @@ class RobustEstimate:
     long half-life), `raw_volatility` / `raw_short_volatility` (clipped returns, noise included,
     long and short half-life), `noise` (the level's measurement noise, a fraction), `loss_rate`
     (unreversed drops per year), `displacement` (unreversed drop of the recent window, a
-    fraction >= 0), `pending` (drop not yet confirmed), `jumps` (periods flagged)."""
+    fraction >= 0), `pending` (drop not yet confirmed), `jumps` (periods flagged), `rate_se`
+    (the standard error of `rate`; 0 when the window has no period)."""
 
     rate: float
     volatility: float
@@ -94,6 +99,7 @@ class RobustEstimate:
     pending: float
     jumps: int
     periods: int
+    rate_se: float = 0.0
 
     @property
     def expected_return(self) -> float:
@@ -199,6 +205,11 @@ def robust_estimate(
     raw_slow, corrected = _variances(clipped, dt, rate, slow)
     raw_short, _ = _variances(clipped, dt, rate, _weights(ends, params.short_half_life_seconds))
     noise2 = max((raw_slow - max(corrected, 0.0)) * float(np.median(dt)) / 2.0, 0.0)
+    # The trend's standard error: a drift over the window's effective length.
+    window = ends > now - params.trend_window_seconds
+    rw, rdt = _weights(ends, params.half_life_seconds)[window], dt[window]
+    span = float(np.dot(rw, rdt)) ** 2 / float(np.dot(rw * rw, rdt)) if rw.size else 0.0
+    rate_se = math.sqrt(max(corrected, 0.0) / span) if span > 0 else 0.0
     # Credit: unreversed drops, their rate over the history, and the recent ones.
     losses, waiting = unreversed_losses(
         jump, ends, now, params.confirm_seconds, params.recent_seconds, params.min_jump,
@@ -219,4 +230,5 @@ def robust_estimate(
         pending=pending,
         jumps=int(np.count_nonzero(jump)),
         periods=int(r.size),
+        rate_se=rate_se,
     )
