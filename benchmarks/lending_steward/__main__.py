@@ -1,5 +1,6 @@
 """`python -m benchmarks.lending_steward [--paths N] [--step-scale X ...] [--out FILE]`: static
-parameters against the risk steward on the lending book, same paths, net of the steward's gas.
+parameters against the risk steward on the lending book, same paths, net of the steward's gas
+(and, with the DAO's slow path, of the governance path's).
 
 1. Tuning on the train split (`paths.SEEDS["train"]`): every `GRID` setting of the steward's
    model runs on N paths of each family; "chosen" has the lowest total bad debt among those
@@ -14,6 +15,10 @@ parameters against the risk steward on the lending book, same paths, net of the 
    (`jump_threshold` False, tighten only), the retuned static book, and `FASTEST`: the
    fastest tightening the step limits allow (the least bad debt any steward model reaches),
    and the static book with every borrower repaying to its target (where the bad debt sits).
+3. The whole designed system: the steward's bounded steps plus its drafted proposals (what
+   `plan` leaves beyond its bounds) adopted by the DAO after local.yaml's 19 days, one in
+   flight at a time, checked at execution as `setBatch` is (`sim.SlowPath`); its settings
+   tuned on train by the same rule over `DAO_GRID`; also with every other proposal voted down.
 
 `--step-scale X` also reports the steward (and `FASTEST`) with every `stewardStepBps`
 multiplied by X (what the DAO would have to grant for a larger effect; the deployed limits are
@@ -34,7 +39,7 @@ from typing import Any
 
 from benchmarks.cli import OneLineParser
 from benchmarks.lending_steward.paths import DAYS, FAMILIES, paths
-from benchmarks.lending_steward.sim import Costs, Outcome, local_params, simulate
+from benchmarks.lending_steward.sim import Costs, Outcome, SlowPath, local_params, simulate
 from keepers.math.steward import StewardSettings
 
 HERE = Path(__file__).resolve().parent
@@ -50,6 +55,19 @@ GRID: dict[str, tuple[Any, ...]] = {
     "jump_fall": (0.0, 0.3),  # the gap a position at the threshold survives
     "risk_rate_gain": (0.0, 4.0, 8.0),  # slope1 premium per unit of LTV cut
     "gate_holds_threshold": (True, False),  # a gated issuer: hold the threshold
+}
+# With the DAO's slow path the steward's targets are reached (a proposal moves up to governance's
+# step, 25 % of gold's LTV, every 19 days), so milder models than the step-limited steward needs
+# are in play: z 2.33 and a 20 % gap too. The gate response is the keeper's default (it changed
+# no total on train), the rate premium 0 or 8 (4 lay between them on train).
+DAO_GRID: dict[str, tuple[Any, ...]] = {
+    "loosen": (True, False),
+    "z": (2.33, 6.0, 10.0),
+    "kink_band_bps": (10_000,),
+    "rate_gain": (1.0,),
+    "jump_fall": (0.0, 0.2, 0.3),
+    "risk_rate_gain": (0.0, 8.0),
+    "gate_holds_threshold": (True,),
 }
 # The fastest tightening the steward's limits allow, whatever the model: every LTV and
 # threshold target at its floor (a 90 % gap), borrow caps at the debt, from the first pass; no
@@ -74,9 +92,10 @@ def _run(
     scale: float = 1.0,
     costs: Costs | None = None,
     base: dict | None = None,
+    slow: SlowPath | None = None,
 ):
     params, costs = _scaled(scale, base), costs or Costs()
-    return {f: [simulate(p, settings, costs, params) for p in paths(split, f, count)]
+    return {f: [simulate(p, settings, costs, params, slow) for p in paths(split, f, count)]
             for f in FAMILIES}  # fmt: skip
 
 
@@ -112,19 +131,23 @@ def _total(outcomes: dict[str, list[Outcome]], attr: str) -> float:
     return sum(getattr(o, attr) for runs in outcomes.values() for o in runs)
 
 
-def tune(count: int, log) -> tuple[StewardSettings, StewardSettings, list[dict]]:
+def tune(
+    count: int, log, slow: SlowPath | None = None, grid: dict[str, tuple[Any, ...]] = GRID
+) -> tuple[StewardSettings, StewardSettings, list[dict]]:
     """(the setting with the lowest bad debt among those earning at least the static book's
-    net interest, the lowest bad debt of all, every setting's train totals)."""
+    net interest, the lowest bad debt of all, every setting's train totals); with `slow`, the
+    steward with its drafted proposals adopted by the DAO."""
     static = _run("train", count, None)
     base_bad, base_int = _total(static, "bad_debt"), _total(static, "net_interest")
     rows = []
-    for values in itertools.product(*GRID.values()):
-        settings = StewardSettings(**dict(zip(GRID, values, strict=True)))
-        runs = _run("train", count, settings)
+    for values in itertools.product(*grid.values()):
+        settings = StewardSettings(**dict(zip(grid, values, strict=True)))
+        runs = _run("train", count, settings, slow=slow)
         bad, interest = _total(runs, "bad_debt"), _total(runs, "net_interest")
-        rows.append({"settings": dict(zip(GRID, values, strict=True)), "bad_debt": bad,
+        rows.append({"settings": dict(zip(grid, values, strict=True)), "bad_debt": bad,
                      "net_interest": interest, "interest_ok": interest >= base_int})  # fmt: skip
-        log(f"train {rows[-1]['settings']}: bad debt {bad / 1e6:,.0f} (static "
+        dao = " +DAO" if slow else ""
+        log(f"train{dao} {rows[-1]['settings']}: bad debt {bad / 1e6:,.0f} (static "
             f"{base_bad / 1e6:,.0f}), net interest {interest / 1e6:,.0f} (static "
             f"{base_int / 1e6:,.0f})")  # fmt: skip
     eligible = [r for r in rows if r["interest_ok"]] or rows
@@ -153,6 +176,14 @@ def _family_rows(static: dict, steward: dict) -> list[dict]:
             "batches": sum(o.updates for o in b),
             "bound_breaches": sum(o.bound_breaches for o in b),
             "link_breaches": sum(o.link_breaches for o in b),
+            "proposals": sum(o.proposals for o in b),
+            "proposals_executed": sum(o.executed for o in b),
+            "proposals_rejected": sum(o.rejected for o in b),
+            "proposals_refused_bound": sum(o.refused_bound for o in b),
+            "proposals_refused_link": sum(o.refused_link for o in b),
+            "dao_gas_usd": round(sum(o.dao_gas_cost for o in b) / 1e6),
+            "early_below_daos_live_threshold_usd": round(
+                sum(o.early_beyond_dao for o in b) / 1e6),
         })  # fmt: skip
     return rows
 
@@ -178,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         print(text, file=sys.stderr, flush=True)
 
     chosen, safest, grid = tune(args.paths, log)
+    slow = SlowPath()
+    chosen_dao, safest_dao, dao_grid = tune(args.paths, log, slow, DAO_GRID)
     (ltv, slope1), static_grid = tune_static(args.paths, log)
     static = _run("test", args.paths, None)
     report: dict[str, Any] = {
@@ -187,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         "safest_on_train": {k: getattr(safest, k) for k in GRID}, "train_grid": grid,
         "static_on_train": {"lend.ltvBps.gold": ltv, "lend.rate.slope1Bps": slope1},
         "static_train_grid": static_grid,
+        "slow_path": asdict(slow),
+        "chosen_with_dao_on_train": {k: getattr(chosen_dao, k) for k in DAO_GRID},
+        "safest_with_dao_on_train": {k: getattr(safest_dao, k) for k in DAO_GRID},
+        "train_grid_with_dao": dao_grid,
         "test": {},
     }  # fmt: skip
     for scale in (1.0, *args.step_scale):
@@ -194,6 +231,17 @@ def main(argv: list[str] | None = None) -> int:
         report["test"][f"chosen, step_scale_{scale:g}"] = _family_rows(static, steward)
         fastest = _run("test", args.paths, FASTEST, scale)
         report["test"][f"fastest tightening, step_scale_{scale:g}"] = _family_rows(static, fastest)
+    every_other = replace(slow, adopt_every=2)
+    for name, setting in (("chosen", chosen_dao), ("safest", safest_dao)):
+        report["test"][f"{name} with the DAO slow path, step_scale_1"] = _family_rows(
+            static, _run("test", args.paths, setting, slow=slow)
+        )
+        report["test"][f"{name} with the DAO slow path, every other proposal voted down"] = (
+            _family_rows(static, _run("test", args.paths, setting, slow=every_other))
+        )
+    report["test"]["fastest tightening with the DAO slow path, step_scale_1"] = _family_rows(
+        static, _run("test", args.paths, FASTEST, slow=slow)
+    )
     report["test"]["safest, step_scale_1"] = _family_rows(static, _run("test", args.paths, safest))
     ltv_only = replace(chosen, jump_threshold=False, loosen=False)  # the threshold never moves up
     report["test"]["chosen, gap bounds the LTV only, tighten only"] = _family_rows(
@@ -221,7 +269,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {r['family']:13s} {r['static_bad_debt_usd']:>10,} -> "
                   f"{r['steward_bad_debt_usd']:>10,} ({change})  {r['static_interest_usd']:>8,} -> "
                   f"{r['steward_net_interest_usd']:>8,} ({r['interest_change_pct']:+.1f}%)  "
-                  f"{r['batches']:>4}  {r['bound_breaches']}/{r['link_breaches']}")  # fmt: skip
+                  f"{r['batches']:>4}  {r['bound_breaches']}/{r['link_breaches']}"
+                  + (f"  proposals {r['proposals']}: executed {r['proposals_executed']}, "
+                     f"rejected {r['proposals_rejected']}, refused "
+                     f"{r['proposals_refused_bound']}/{r['proposals_refused_link']}; early "
+                     f"{r['steward_early_liquidated_usd']:,} (below the DAO's "
+                     f"{r['early_below_daos_live_threshold_usd']:,})"
+                     if r["proposals"] else ""))  # fmt: skip
     return 0
 
 

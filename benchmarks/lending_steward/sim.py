@@ -22,7 +22,16 @@ The steward (`keepers.math.steward.plan`, the keeper's own code) runs every `ste
 hours on the last 48 hourly oracle rounds, the exit liquidity, the health distribution, bad
 debt and utilization; each batch is checked here against the registry's rules (bounds, steward
 step from the live value, cooldown, links: `bound_breaches`, `link_breaches`) before it applies,
-and costs `batch_gas` gas (subtracted from interest at `gas_price_gwei` and `eth_price`)."""
+and costs `batch_gas` gas (subtracted from interest at `gas_price_gwei` and `eth_price`).
+
+The DAO's slow path (`slow`, a `SlowPath`): what `plan` leaves beyond the steward's bounds (its
+`proposal`) is drafted as one proposal when none is in flight and, adopted, executed as drafted
+`delay` seconds later (local.yaml's voting delay + voting period + timelock delay); the registry
+checks it then as `setBatch` does (bounds, governance's step from its own last value, its
+cooldown, the freeze; the links on the values after the batch): a proposal breaking any is
+refused whole (`refused_bound`, `refused_link`). With `adopt_every` 2 the DAO votes down every
+other proposal (the next one is drafted when the vote ends). Gas: propose + votes, and queue +
+execute for an adopted one."""
 
 from __future__ import annotations
 
@@ -37,6 +46,7 @@ from keepers.math.steward import (
     CollateralRisk,
     ParamState,
     StewardSettings,
+    governance_reach,
     link_violations,
     plan,
 )
@@ -110,10 +120,21 @@ class Outcome:
     link_breaches: int = 0
     mean_debt: float = 0.0
     ltv_path: list[int] = field(default_factory=list)
+    # the DAO's slow path
+    proposals: int = 0  # drafted
+    executed: int = 0
+    rejected: int = 0  # voted down (`adopt_every`)
+    refused_bound: int = 0  # adopted but refused at execution: a bound, step or cooldown
+    refused_link: int = 0  # ... or a linked constraint
+    dao_gas_cost: float = 0.0
+    dao_log: list[tuple[int, int, str]] = field(default_factory=list)  # (drafted, resolved, how)
+    # early liquidations below the DAO's threshold of the hour (not local.yaml's): the steward's
+    # own; the rest of `early_liquidated` is what the adopted cuts caused
+    early_beyond_dao: float = 0.0
 
     @property
     def net_interest(self) -> float:
-        return self.interest - self.gas_cost
+        return self.interest - self.gas_cost - self.dao_gas_cost
 
 
 @dataclass(frozen=True)
@@ -125,6 +146,49 @@ class Costs:
     steward_every: int = 6  # hours between steward passes
     elasticity: float = 4.0
     active_share: float = 0.5  # borrowers who repay down to their target (the rest never do)
+
+
+def _local_delay() -> int:
+    from pathlib import Path
+
+    from ballast.config import DeployConfig
+
+    g = DeployConfig.load(Path(__file__).resolve().parents[2] / "deployments/config/local.yaml")
+    return g.governance.voting_delay + g.governance.voting_period + g.governance.timelock_delay
+
+
+def _local_vote() -> int:
+    from pathlib import Path
+
+    from ballast.config import DeployConfig
+
+    g = DeployConfig.load(Path(__file__).resolve().parents[2] / "deployments/config/local.yaml")
+    return g.governance.voting_delay + g.governance.voting_period
+
+
+@dataclass(frozen=True)
+class SlowPath:
+    """The DAO adopting the steward's drafted proposals (see the module docstring). Gas: the
+    deployed governor's, measured on anvil for a 4-key gold batch voted by local.yaml's three
+    holders (tests/benchmarks/test_lending_steward_dao_gas.py asserts these cover it)."""
+
+    delay: int = field(default_factory=_local_delay)  # drafting to execution, seconds
+    vote: int = field(default_factory=_local_vote)  # drafting to the vote's end, seconds
+    adopt_every: int = 1  # 1: every proposal adopted; 2: every other one voted down
+    vote_gas: int = 400_000  # propose + three castVote: 129,637 + 83,411 + 2 × 66,311 measured
+    enact_gas: int = 450_000  # queue + execute: 151,337 + 270,190 measured
+
+
+def _dao_refusal(params: dict[str, ParamState], batch, now: int) -> str | None:
+    """Why the registry refuses `batch` as a governance `setBatch` at `now` ("bound", "link")
+    or None: every entry against the pre-batch state, the links on the values after it."""
+    for name, value in batch:
+        p = params[name]
+        late = now < p.last_governance_update + p.cooldown or now < p.frozen_until
+        if governance_reach(p, value) != value or late:
+            return "bound"
+    after = {n: p.value for n, p in params.items()} | dict(batch)
+    return "link" if link_violations(after) else None
 
 
 def _registry_breaches(params: dict[str, ParamState], batch, now: int) -> tuple[int, int]:
@@ -152,8 +216,10 @@ def simulate(
     steward: StewardSettings | None,
     costs: Costs = Costs(),
     params: dict[str, ParamState] | None = None,
+    slow: SlowPath | None = None,
 ) -> Outcome:
-    """One path under static parameters (`steward` None) or the steward."""
+    """One path under static parameters (`steward` None) or the steward (with `slow`, its
+    drafted proposals adopted by the DAO)."""
     params = dict(params or local_params())
     rng = np.random.default_rng(path.seed)
     prices = path.prices
@@ -166,9 +232,31 @@ def simulate(
     gov_thr = params["lend.liqThresholdBps.gold"].governance_value / BPS
     hours = len(prices)
     debt_sum = 0.0
+    pending = None  # (batch, due, adopted, drafted) of the proposal in flight
+    gas_usd = costs.gas_price_gwei * 1e-9 * costs.eth_price * USD
     for t in range(hours):
         now = t * HOUR
         price = float(prices[t])
+        if pending is not None and slow is not None and now >= pending[1]:
+            batch, _, adopted, drafted = pending
+            pending, refusal = None, "rejected"
+            if adopted:
+                out.dao_gas_cost += slow.enact_gas * gas_usd
+                refusal = _dao_refusal(params, batch, now)
+                if refusal is None:
+                    out.executed += 1
+                    for name, new in batch:
+                        params[name] = replace(
+                            params[name], value=new, governance_value=new,
+                            last_update=now, last_governance_update=now,
+                        )  # fmt: skip
+                elif refusal == "bound":
+                    out.refused_bound += 1
+                else:
+                    out.refused_link += 1
+            else:
+                out.rejected += 1
+            out.dao_log.append((drafted, now, refusal or "executed"))
         v = {k: p.value for k, p in params.items()}
         model = RateModel(v["lend.rate.baseBps"], v["lend.rate.slope1Bps"],
                           v["lend.rate.slope2Bps"], v["lend.rate.kinkBps"])  # fmt: skip
@@ -196,6 +284,7 @@ def simulate(
         # liquidations within the hour's exit capacity
         capacity = float(path.daily_exit[t]) / 24
         thr, bonus = v["lend.liqThresholdBps.gold"] / BPS, v["lend.liqBonusBps.gold"] / BPS
+        dao_thr = params["lend.liqThresholdBps.gold"].governance_value / BPS
         unhealthy = np.nonzero((debt > value * thr) & (debt > 0))[0]
         if len(unhealthy) and capacity > 0:
             worst_first = np.argsort(debt[unhealthy] / np.maximum(value[unhealthy], 1e-9))[::-1]
@@ -214,6 +303,8 @@ def simulate(
                 out.liquidated += repay
                 if debt[i] + repay <= value[i] * gov_thr:
                     out.early_liquidated += repay
+                if debt[i] + repay <= value[i] * dao_thr:
+                    out.early_beyond_dao += repay
                 if tokens[i] <= 1e-12 and debt[i] > 0:  # nothing left: the rest is bad debt
                     out.bad_debt += debt[i]
                     debt[i] = 0.0
@@ -241,8 +332,13 @@ def simulate(
                 for name, new in result.batch:
                     params[name] = replace(params[name], value=new, last_update=now)
                 out.updates += 1
-                gas_eth = costs.batch_gas * costs.gas_price_gwei * 1e-9
-                out.gas_cost += gas_eth * costs.eth_price * USD
+                out.gas_cost += costs.batch_gas * gas_usd
+            if slow is not None and pending is None and result.proposal:
+                adopted = out.proposals % slow.adopt_every == 0
+                due = now + (slow.delay if adopted else slow.vote)
+                pending = (result.proposal, due, adopted, now)
+                out.proposals += 1
+                out.dao_gas_cost += slow.vote_gas * gas_usd
         if t % 24 == 0:
             out.ltv_path.append(params["lend.ltvBps.gold"].value)
     final = tokens * float(prices[-1])

@@ -1,6 +1,7 @@
 """The lending-steward benchmark (benchmarks/lending_steward), pure Python: its paths are
-seeded and split, its breach counters catch what the registry would refuse, and the steward
-on one path of each family breaches nothing."""
+seeded and split, its breach counters catch what the registry would refuse, the steward on one
+path of each family breaches nothing, and the DAO's slow path executes the steward's drafted
+proposals one at a time, 19 days after drafting, refusing what the registry would refuse."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ import pytest
 
 from benchmarks.lending_steward import __main__ as cli
 from benchmarks.lending_steward.paths import FAMILIES, make_path, paths
-from benchmarks.lending_steward.sim import Costs, _registry_breaches, local_params, simulate
+from benchmarks.lending_steward.sim import (
+    HOUR,
+    Costs,
+    SlowPath,
+    _dao_refusal,
+    _registry_breaches,
+    local_params,
+    simulate,
+)
 from keepers.math.steward import StewardSettings
 
 
@@ -106,3 +115,73 @@ def test_a_gates_bad_debt_sits_with_borrowers_who_never_repay():
     half = simulate(path, None)
     everyone = simulate(path, None, replace(Costs(), active_share=1.0))
     assert half.bad_debt > 0 and everyone.bad_debt == 0
+
+
+LTV, THR = "lend.ltvBps.gold", "lend.liqThresholdBps.gold"
+CHOSEN = StewardSettings(loosen=True, z=10.0, kink_band_bps=10_000, jump_fall=0.3,
+                         risk_rate_gain=8.0, gate_holds_threshold=True)  # fmt: skip
+
+
+def test_the_slow_paths_delay_is_local_yamls_governance():
+    slow = SlowPath()
+    assert slow.delay == (1 + 3 + 15) * 86_400  # voting delay + voting period + timelock delay
+    assert slow.vote == (1 + 3) * 86_400
+
+
+def test_a_proposal_is_refused_at_execution_as_the_registry_refuses_it():
+    """Governance's rules at execution: bounds and its step from its own last value, its
+    cooldown, and the links on the values after the whole batch."""
+    params = local_params()
+    later = 10**9
+    assert _dao_refusal(params, [(LTV, 6_000), (THR, 6_750)], later) is None
+    # 25 % of 7,000 is governance's step: 5,250 is the furthest one proposal may go
+    assert _dao_refusal(params, [(LTV, 5_250)], later) is None
+    assert _dao_refusal(params, [(LTV, 5_249)], later) == "bound"
+    assert _dao_refusal(params, [(THR, 4_999)], later) == "bound"  # below its min
+    # a threshold cut the live LTV does not follow breaks LTV < threshold
+    assert _dao_refusal(params, [(THR, 7_100)], later) is None
+    assert _dao_refusal(params, [(THR, 6_900)], later) == "link"  # the live LTV is 7,000
+    walked = {**params, LTV: replace(params[LTV], value=6_800)}  # the steward's steps
+    assert _dao_refusal(walked, [(THR, 6_900)], later) is None
+    recent = {**params, LTV: replace(params[LTV], last_governance_update=later - HOUR)}
+    assert _dao_refusal(recent, [(LTV, 6_000)], later) == "bound"  # its 1-day cooldown
+
+
+def test_the_dao_executes_the_drafted_proposals_one_at_a_time_after_19_days():
+    path = make_path("crash", 2_002)
+    alone = simulate(path, CHOSEN)
+    slow = simulate(path, CHOSEN, slow=SlowPath())
+    assert alone.proposals == 0 and alone.dao_gas_cost == 0
+    assert slow.proposals >= 2 and slow.executed >= 1
+    assert slow.bound_breaches == slow.link_breaches == 0
+    assert slow.refused_bound == slow.refused_link == 0
+    assert (
+        slow.executed + slow.rejected + slow.refused_bound + slow.refused_link
+        == len(slow.dao_log)
+        <= slow.proposals
+        <= len(slow.dao_log) + 1
+    )  # at most one in flight at the end
+    for (drafted, resolved, how), nxt in zip(slow.dao_log, slow.dao_log[1:] + [None],
+                                             strict=True):  # fmt: skip
+        assert how == "executed" and resolved - drafted == 19 * 86_400
+        if nxt is not None:
+            assert nxt[0] >= resolved  # the next one drafted only after this one executed
+    # every adopted proposal costs propose + votes + queue + execute, the one in flight less
+    gas_usd = Costs().gas_price_gwei * 1e-9 * Costs().eth_price * 1e6
+    expect = slow.proposals * SlowPath().vote_gas + slow.executed * SlowPath().enact_gas
+    assert slow.dao_gas_cost == pytest.approx(expect * gas_usd)
+    assert slow.net_interest == pytest.approx(slow.interest - slow.gas_cost - slow.dao_gas_cost)
+    # the DAO's cuts take the LTV below anything the steward's steps reach in 120 days
+    assert min(slow.ltv_path) < min(alone.ltv_path)
+    assert slow.bad_debt < alone.bad_debt
+    # early liquidations: those below the DAO's threshold of the hour are a part of them
+    assert 0 < slow.early_beyond_dao <= slow.early_liquidated
+
+
+def test_a_dao_voting_down_every_other_proposal_drafts_the_next_when_the_vote_ends():
+    path = make_path("crash", 2_002)
+    slow = simulate(path, CHOSEN, slow=SlowPath(adopt_every=2))
+    hows = [how for _, _, how in slow.dao_log]
+    assert hows[:4] == ["executed", "rejected", "executed", "rejected"]
+    for drafted, resolved, how in slow.dao_log:
+        assert resolved - drafted == (4 if how == "rejected" else 19) * 86_400
