@@ -10,8 +10,8 @@ command is left to the subprocess cases every module keeps); their node check
 Each call restores what a process keeps until it exits and a later test would see: environment
 variables, the working directory, ContextVars (`ballast.params._AMOUNT_UNITS`: the command runs
 in a copy of the context), the `keepers` logger (handlers, level, propagate) and Ape's logger
-(level, handlers, filters). A module-scoped autouse fixture (tests/scripts/conftest.py) does the
-same around each module, for what a test calls outside `invoke`.
+(level, handlers, filters). A module-scoped autouse fixture (tests/scripts/conftest.py) restores
+the ContextVar and the loggers around each module, for what a test calls outside `invoke`.
 """
 
 from __future__ import annotations
@@ -65,13 +65,11 @@ def env_vars(changes: Mapping[str, str | None]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def process_state_kept() -> Iterator[None]:
-    """Restores, after the block, the process state the CLIs set: every environment variable,
-    the working directory, the `keepers` logger and Ape's logger."""
+def loggers_kept() -> Iterator[None]:
+    """Restores, after the block, the `keepers` logger (handlers, level, propagate) and Ape's
+    logger (level, handlers, filters)."""
     from ape.logging import logger as ape_logger
 
-    environ = dict(os.environ)
-    cwd = os.getcwd()
     keepers = logging.getLogger("keepers")
     kept = (list(keepers.handlers), keepers.level, keepers.propagate, keepers.disabled)
     ape = logging.getLogger("ape")
@@ -79,16 +77,28 @@ def process_state_kept() -> Iterator[None]:
     try:
         yield
     finally:
-        os.chdir(cwd)
-        if dict(os.environ) != environ:
-            os.environ.clear()
-            os.environ.update(environ)
         keepers.handlers[:] = kept[0]
         keepers.setLevel(kept[1])
         keepers.propagate, keepers.disabled = kept[2], kept[3]
         ape.handlers[:] = ape_kept[0]
         ape.filters[:] = ape_kept[1]
         ape_logger.set_level(ape_kept[2])
+
+
+@contextlib.contextmanager
+def process_state_kept() -> Iterator[None]:
+    """Restores, after the block, the process state a CLI sets: every environment variable, the
+    working directory and the loggers (`loggers_kept`)."""
+    environ = dict(os.environ)
+    cwd = os.getcwd()
+    try:
+        with loggers_kept():
+            yield
+    finally:
+        os.chdir(cwd)
+        if dict(os.environ) != environ:
+            os.environ.clear()
+            os.environ.update(environ)
 
 
 def invoke(
@@ -198,12 +208,14 @@ def keeper_main(chain):
 
 @pytest.fixture(scope="module", autouse=True)
 def _process_state_restored() -> Iterator[None]:
-    """Around each module: the amount units (a ContextVar `ape run params` sets), the loggers,
-    environment and working directory as a fresh process has them, for the tests that follow in
-    this worker."""
+    """Around each module, for what its tests run in-process outside `invoke` (the benchmarks'
+    ``main(argv)``, a script's class): the amount units (a ContextVar `ape run params` sets) and
+    the loggers as a fresh process has them, for the tests that follow in this worker.
+    (Environment variables and the working directory are restored by `invoke` and `env_vars`
+    themselves; restoring the whole environment here could undo what a session fixture set.)"""
     from ballast import params as P
 
     token = P._AMOUNT_UNITS.set(None)
-    with process_state_kept():
+    with loggers_kept():
         yield
     P._AMOUNT_UNITS.reset(token)
