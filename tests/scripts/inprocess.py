@@ -107,11 +107,13 @@ def invoke(
     *,
     env: Mapping[str, str | None] | None = None,
     input: str | None = None,  # noqa: A002 - CliRunner's name
+    mixed: bool = False,
 ) -> Ran:
     """Runs a click command as its console script would (from the repository's root, output
     not coloured, 200 columns); an exception that escapes is reported in stderr as a
-    "Traceback", as a real process would print it."""
-    runner = CliRunner(mix_stderr=False)
+    "Traceback", as a real process would print it. `mixed`: stdout and stderr in one stream, in
+    the order written (in `stdout`; `stderr` holds only such a traceback)."""
+    runner = CliRunner(mix_stderr=mixed)
 
     def run() -> Any:
         with process_state_kept():
@@ -122,7 +124,7 @@ def invoke(
             )  # fmt: skip
 
     result = contextvars.copy_context().run(run)
-    stderr = result.stderr
+    stderr = "" if mixed else result.stderr
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         stderr += "Traceback (in-process)\n" + "".join(traceback.format_exception(result.exception))
     return Ran(result.exit_code, result.stdout, stderr)

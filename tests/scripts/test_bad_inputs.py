@@ -500,7 +500,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
     def run() -> tuple[int, str]:
         env = {"APE_FOUNDRY_HOST": chain.provider.uri, "BALLAST_UNATTENDED": None, **case.env}
         if case.cli in (*SCRIPTS, "keeper"):
-            ran = invoke(command, args, env=env)
+            ran = invoke(command, args, env=env, mixed=True)  # everything printed, in order
             return ran.returncode, ran.stdout + ran.stderr
         with env_vars(env):
             return _run_main(backtest if case.cli == "backtest" else steward, args)
