@@ -3,7 +3,8 @@
 The deploy config's parameters: agent.minStake 10,000 mUSDC, agent.activationDelay 3d,
 agent.unbondingPeriod 7d, agent.evalWindow 7d, agent.vetoWindow 3d, agent.toleranceBps 50,
 agent.maxSlashBps 1,000, vault.performanceFeeBps 1,000, agent.rewardShareBps 2,000. The CLI
-runs in a subprocess on the same node, so the test moves the chain's time between commands;
+runs in-process (tests/scripts/inprocess.py; two tests through the real `ape run agent` in a
+subprocess) on the same node, so the test moves the chain's time between commands;
 `Market` plays everyone else (the deployer's mock feeds, a depositor, keepers).
 """
 
@@ -128,16 +129,30 @@ def market(project, chain, deployment, accounts) -> Market:
     return Market(project, chain, deployment, accounts)
 
 
-@pytest.fixture
-def agent_cli(run_ape, manifest):
-    def run(*args: str, account: str | None = "TEST::6", manifest_file=None):
+def agent_runner(run, manifest):
+    """`ape run agent ARGS` as TEST::6 unless told otherwise, on the module's manifest; `run`
+    takes the arguments after `ape run agent` and returns the command's end."""
+
+    def agent(*args: str, account: str | None = "TEST::6", manifest_file=None):
         extra = ["--account", account] if account else []
         extra += ["--manifest", str(manifest_file or manifest)]
-        result = run_ape(["run", "agent", *args, *NETWORK, *extra])
+        result = run([*args, *NETWORK, *extra])
         assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
         return result
 
-    return run
+    return agent
+
+
+@pytest.fixture
+def agent_cli(ape_script, manifest):
+    """In-process (tests/scripts/inprocess.py): the script's own click command."""
+    return agent_runner(lambda args: ape_script("agent", args), manifest)
+
+
+@pytest.fixture
+def agent_cli_real(ape_real, manifest):
+    """The real wrapper: `ape run agent` in a subprocess."""
+    return agent_runner(lambda args: ape_real(["run", "agent", *args]), manifest)
 
 
 def ok(result) -> str:
@@ -296,12 +311,14 @@ def test_misuse_is_one_clear_line(agent_cli, registry, args, message):
     assert registry.totals() == total
 
 
-def test_status_needs_an_address_or_an_account(agent_cli):
-    refused(agent_cli("status", account=None), "give an ADDRESS or --account")
+def test_status_needs_an_address_or_an_account(agent_cli_real):
+    """A real `ape run agent` (subprocess), like the next test."""
+    refused(agent_cli_real("status", account=None), "give an ADDRESS or --account")
 
 
-def test_missing_manifest_is_one_clear_line(agent_cli, tmp_path):
-    refused(agent_cli("status", manifest_file=tmp_path / "none.json"), "no deployment manifest at")
+def test_missing_manifest_is_one_clear_line(agent_cli_real, tmp_path):
+    missing = tmp_path / "none.json"
+    refused(agent_cli_real("status", manifest_file=missing), "no deployment manifest at")
 
 
 def test_manifest_without_the_agent_registry_is_one_clear_line(agent_cli, manifest, tmp_path):

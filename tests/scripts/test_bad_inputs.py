@@ -8,21 +8,20 @@ the system's contracts (eth_getProof's storageHash: every registry value at once
 bytes in the manifest, the deploy config and the keeper's state folder.
 
 The bulk runs in-process (click's CliRunner on the scripts' own click commands, inside this test
-session that already has a node, and the benchmarks' ``main(argv)``); a representative set runs
-as real subprocesses (`ape run ...`, `ballast-keeper ...`, `python -m ...`) to show the wrappers
-print the same single line, including keystore accounts without a terminal. In-process, the
-scripts use this session's provider as it is (Ape's own connect/disconnect, about a second per
-command, is exercised by the subprocess rows); their node check runs as in a real `ape run`.
+session that already has a node: tests/scripts/inprocess.py; and the benchmarks' ``main(argv)``);
+a representative set runs as real subprocesses (`ape run ...`, `ballast-keeper ...`,
+`python -m ...`) to show the wrappers print the same single line, including keystore accounts
+without a terminal. In-process, the scripts use this session's provider as it is (Ape's own
+connect/disconnect, about a second per command, is exercised by the subprocess rows); their node
+check runs as in a real `ape run`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import io
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -32,15 +31,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ape.logging import logger as ape_logger
-from click.testing import CliRunner
 from eth_account import Account
 
-from ballast import params as P
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
 from ballast.journal import journal_path
 from tests.conftest import REPO_ROOT
+from tests.scripts.inprocess import env_vars, invoke, script
 
 NETWORK = ("--network", "ethereum:local:foundry")
 SCRIPTS = ("params", "agent", "guardian", "deploy", "demo")  # scripts/<name>.py, run in-process
@@ -334,23 +331,6 @@ def system(accounts, project, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def session_provider(chain):
-    """In-process runs use this session's connected provider as it is: Ape's connect and
-    disconnect around each command (about a second each, in Ape's own code) are left to the
-    subprocess rows. The scripts' own node check (NodeCommand.invoke) still runs first."""
-    from ape.cli.commands import ConnectedProviderCommand
-
-    original = ConnectedProviderCommand.invoke
-
-    def invoke(self, ctx):
-        return self._invoke(ctx, provider=chain.provider)
-
-    ConnectedProviderCommand.invoke = invoke
-    yield
-    ConnectedProviderCommand.invoke = original
-
-
-@pytest.fixture(scope="module")
 def files(system, chain) -> dict[str, Path]:
     deployment, manifest, folder = system
     good = (REPO_ROOT / "deployments/config/local.yaml").read_text()
@@ -387,49 +367,19 @@ def files(system, chain) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def state_dir(system, files, chain, tmp_path_factory) -> Path:
+def state_dir(system, files, keeper_main, tmp_path_factory) -> Path:
     """The keeper's state folder, made by one good `status` (then compared byte for byte)."""
     folder = tmp_path_factory.mktemp("keeper-state")
-    from keepers.cli import main
-
-    with _env({"APE_FOUNDRY_HOST": chain.provider.uri}):
-        result = CliRunner().invoke(
-            main, ["--state-dir", str(folder), "--manifest", str(files["manifest"]), "status"]
-        )
-    assert result.exit_code == 0, result.output
-    return folder
-
-
-@contextlib.contextmanager
-def _env(changes: dict[str, str | None]):
-    saved = {k: os.environ.get(k) for k in changes}
-    try:
-        for k, v in changes.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _load_script(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(
-        f"_bad_inputs_{name}", REPO_ROOT / f"scripts/{name}.py"
+    result = keeper_main(
+        ["--state-dir", str(folder), "--manifest", str(files["manifest"]), "status"]
     )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    assert result.returncode == 0, result.stdout + result.stderr
+    return folder
 
 
 @pytest.fixture(scope="module")
 def scripts(project) -> dict[str, Any]:
-    return {name: _load_script(name).cli for name in SCRIPTS}
+    return {name: script(name) for name in SCRIPTS}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -475,23 +425,6 @@ def _test_addresses(accounts):
     TEST_ADDRESSES[:] = [accounts[i].address for i in range(10)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _process_state_restored():
-    """The CLIs run in-process here set what a process keeps until it exits: `ape run params`
-    the amount units (a ContextVar), `ballast-keeper` the `keepers` loggers, the demo Ape's log
-    level. Saved before the module's first fixture and restored after its last test, so later
-    tests in this worker see a fresh process's state."""
-    token = P._AMOUNT_UNITS.set(None)
-    keepers = logging.getLogger("keepers")
-    saved = (list(keepers.handlers), keepers.level, keepers.propagate, ape_logger.level)
-    yield
-    P._AMOUNT_UNITS.reset(token)
-    keepers.handlers[:] = saved[0]
-    keepers.setLevel(saved[1])
-    keepers.propagate = saved[2]
-    ape_logger.set_level(saved[3])
-
-
 # ---------------------------------------------------------------------------------------------
 # runners: (exit status, everything printed)
 
@@ -506,16 +439,6 @@ def _run_main(main: Callable[[list[str]], int], argv: list[str]) -> tuple[int, s
         except SystemExit as exit_:
             code = exit_.code
     return (code if isinstance(code, int) else 1), out.getvalue()
-
-
-def _click(command, args: list[str]) -> tuple[int, str]:
-    result = CliRunner().invoke(command, args)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        import traceback
-
-        text = "".join(traceback.format_exception(result.exception))
-        return result.exit_code, result.output + "Traceback (in-process)\n" + text
-    return result.exit_code, result.output
 
 
 def one_error_line(output: str) -> str:
@@ -576,9 +499,10 @@ def test_bad_input_is_one_line_and_changes_nothing(
 
     def run() -> tuple[int, str]:
         env = {"APE_FOUNDRY_HOST": chain.provider.uri, "BALLAST_UNATTENDED": None, **case.env}
-        with _env(env):
-            if case.cli in (*SCRIPTS, "keeper"):
-                return _click(command, args)
+        if case.cli in (*SCRIPTS, "keeper"):
+            ran = invoke(command, args, env=env, mixed=True)  # everything printed, in order
+            return ran.returncode, ran.stdout + ran.stderr
+        with env_vars(env):
             return _run_main(backtest if case.cli == "backtest" else steward, args)
 
     check_row(case, run, system, state_dir, chain)

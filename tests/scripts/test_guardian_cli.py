@@ -4,14 +4,13 @@ run's anvil and a system deployed from deployments/config/local.yaml.
 Two slashes to veto come from one agent's two decisions: gold then T-bills bought just before
 gold halves and T-bills lose 20% (`Market`, shared with the agent CLI's tests, plays the
 deployer's feeds, the depositor, the agent and the keepers). A proposal to cancel goes through
-the governor with the deployer's tokens.
+the governor with the deployer's tokens. The commands run in-process (tests/scripts/inprocess.py);
+the shutdown question's two answers through the real `ape run guardian` in a subprocess.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import pytest
 from eth_utils import keccak
@@ -65,25 +64,33 @@ def slashes(market, accounts) -> list[int]:
     return [0, 1]
 
 
-@pytest.fixture
-def guardian_cli(chain, manifest, repo_root):
-    """`ape run guardian ...` as TEST::1 (the guardian) unless told otherwise; `stdin` answers
-    prompts."""
-    node_uri = chain.provider.uri
+def guardian_runner(run, manifest):
+    """`ape run guardian ARGS` as TEST::1 (the guardian) unless told otherwise; `stdin` answers
+    prompts. `run(args, stdin)` takes the arguments after `ape run guardian`."""
 
-    def run(*args: str, account: str | None = "TEST::1", manifest_file=None, stdin: str = ""):
+    def guardian(*args: str, account: str | None = "TEST::1", manifest_file=None, stdin=""):
         extra = ["--account", account] if account else []
         extra += ["--manifest", str(manifest_file or manifest)]
-        env = {**os.environ, "APE_FOUNDRY_HOST": node_uri, "NO_COLOR": "1", "COLUMNS": "200"}
-        result = subprocess.run(
-            ["ape", "run", "guardian", *args, *NETWORK, *extra],
-            cwd=repo_root, env=env, input=stdin, capture_output=True, text=True, timeout=300,
-            check=False,
-        )  # fmt: skip
+        result = run([*args, *NETWORK, *extra], stdin)
         assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
         return result
 
-    return run
+    return guardian
+
+
+@pytest.fixture
+def guardian_cli(ape_script, manifest):
+    """In-process (tests/scripts/inprocess.py): the script's own click command."""
+    return guardian_runner(lambda args, stdin: ape_script("guardian", args, input=stdin), manifest)
+
+
+@pytest.fixture
+def guardian_real(ape_real, manifest):
+    """The real wrapper: `ape run guardian` in a subprocess, `stdin` piped to it (the shutdown
+    question is answered on a real pipe, not click's test input)."""
+    return guardian_runner(
+        lambda args, stdin: ape_real(["run", "guardian", *args], input=stdin), manifest
+    )
 
 
 def test_status_shows_the_pending_slashes_and_deadlines(
@@ -192,17 +199,19 @@ def test_cancel_a_queued_proposal(guardian_cli, project, chain, deployment, acco
     )
 
 
-def test_shutdown_asks_first(guardian_cli, market, accounts):
+def test_shutdown_asks_first(guardian_cli, guardian_real, market, accounts):
+    """The question and its answers go through the real `ape run guardian` (subprocess): a
+    prompt read from a real pipe."""
     vault = market.vault
     refused(guardian_cli("shutdown", "--yes", account="TEST::6"), "is not the vault's guardian")
-    result = guardian_cli("shutdown", stdin="n\n")
+    result = guardian_real("shutdown", stdin="n\n")
     assert "Shut down the vault" in result.stderr and "[y/N]" in result.stderr
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Error: shutdown not confirmed: nothing was sent (--yes skips the question)" in (
         result.stderr
     )
     assert not vault.isShutdown()
-    out = ok(guardian_cli("shutdown", stdin="y\n"))
+    out = ok(guardian_real("shutdown", stdin="y\n"))
     assert "is shut down: deposits and rebalances stopped for good" in out
     assert vault.isShutdown()
     refused(guardian_cli("shutdown", "--yes"), "the vault is already shut down: nothing was sent")

@@ -1,5 +1,6 @@
-"""`ballast-keeper` as an operator runs it: the installed console script, in a subprocess,
-against this test run's anvil and a deployed system."""
+"""`ballast-keeper` as an operator runs it, against this test run's anvil and a deployed system:
+its click command in-process (tests/scripts/inprocess.py), and the installed console script in a
+subprocess for the JSON logs and the keystore unlock."""
 
 from __future__ import annotations
 
@@ -32,8 +33,19 @@ def manifest(repo_root, accounts, tmp_path_factory):
 
 
 @pytest.fixture
-def keeper_cli(chain, repo_root, tmp_path):
-    """Runs `ballast-keeper ARGS` against this run's anvil; returns the CompletedProcess."""
+def keeper_cli(keeper_main, tmp_path):
+    """`ballast-keeper ARGS` in-process (tests/scripts/inprocess.py: the console script's click
+    command) against this run's anvil, with the test's state folder; returns the command's end."""
+
+    def run(*args: str, env: dict[str, str] | None = None):
+        return keeper_main(["--state-dir", str(tmp_path / "state"), *args], env=env)
+
+    return run
+
+
+@pytest.fixture
+def keeper_real(chain, repo_root, tmp_path):
+    """Runs the installed `ballast-keeper ARGS` in a subprocess; returns the CompletedProcess."""
 
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 180):
         full_env = {**os.environ, "APE_FOUNDRY_HOST": chain.provider.uri, "NO_COLOR": "1",
@@ -77,16 +89,19 @@ def test_once_runs_each_job_and_resumes_from_its_cursor(keeper_cli, manifest, ch
     assert f"settler @ block {chain.blocks.head.number}" in again.stdout
 
 
-def test_json_logs_are_one_object_per_line(keeper_cli, manifest):
-    result = keeper_cli("--manifest", str(manifest), "--log-json", "once", "--job", "sentinel")
+def test_json_logs_are_one_object_per_line(keeper_real, manifest):
+    """The installed console script (subprocess): its log lines on the process's stderr."""
+    result = keeper_real("--manifest", str(manifest), "--log-json", "once", "--job", "sentinel")
     assert result.returncode == 0, result.stderr
     docs = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     assert any(d.get("job") == "sentinel" and "block" in d["msg"] for d in docs), result.stderr
 
 
 def test_a_keystore_account_is_unlocked_from_apes_variable(
-    keeper_cli, manifest, accounts, tmp_path
+    keeper_real, manifest, accounts, tmp_path
 ):
+    """A subprocess (the installed console script): Ape reads APE_DATA_FOLDER and the
+    passphrase variable when it starts, so only a fresh process sees this keystore."""
     data = tmp_path / "ape-data"
     (data / "accounts").mkdir(parents=True)
     keyfile = Account.encrypt(accounts[8].private_key, "correct horse")
@@ -94,13 +109,13 @@ def test_a_keystore_account_is_unlocked_from_apes_variable(
     base = ["--manifest", str(manifest), "--account", "ops", "once", "--job", "sentinel"]
     env = {"APE_DATA_FOLDER": str(data)}
 
-    locked = keeper_cli(*base, env=env)
+    locked = keeper_real(*base, env=env)
     assert one_line_error(locked) == (
         "Error: account 'ops' is locked: set APE_ACCOUNTS_ops_PASSPHRASE to its passphrase"
     )
-    wrong = keeper_cli(*base, env={**env, "APE_ACCOUNTS_ops_PASSPHRASE": "wrong"})
+    wrong = keeper_real(*base, env={**env, "APE_ACCOUNTS_ops_PASSPHRASE": "wrong"})
     assert one_line_error(wrong).startswith("Error: cannot unlock account 'ops'")
-    ok = keeper_cli(*base, env={**env, "APE_ACCOUNTS_ops_PASSPHRASE": "correct horse"})
+    ok = keeper_real(*base, env={**env, "APE_ACCOUNTS_ops_PASSPHRASE": "correct horse"})
     assert ok.returncode == 0, ok.stderr
     state = list((tmp_path / "state").glob("*.sqlite"))
     expected, _ = bound_state(tmp_path / "state", manifest, accounts[8].address)

@@ -1,6 +1,11 @@
 """Keystore accounts in the `ape run` scripts with no terminal: BALLAST_UNATTENDED=1 and Ape's
 passphrase variable sign without a prompt; anything less is one line and exit 1, before anything
-is sent. The keystore lives in a temporary Ape data folder (APE_DATA_FOLDER), never ~/.ape."""
+is sent. The keystore lives in a temporary Ape data folder (APE_DATA_FOLDER), never ~/.ape.
+
+The keystore cases run in subprocesses (`ape run`, a fresh interpreter for the keeper's helper):
+Ape reads APE_DATA_FOLDER and the passphrase variables when a process starts, and these cases
+are about a process with no terminal. The two test-account cases run in-process
+(tests/scripts/inprocess.py)."""
 
 from __future__ import annotations
 
@@ -110,8 +115,10 @@ def test_a_keystore_that_cannot_sign_is_one_line_before_sending(
     assert not manifest.exists()
 
 
-def test_no_account_and_no_terminal_is_one_line(headless, tmp_path):
-    result = headless(["run", "deploy", *NETWORK, "--manifest", str(tmp_path / "m.json")])
+def test_no_account_and_no_terminal_is_one_line(ape_script, tmp_path):
+    """In-process (tests/scripts/inprocess.py): click's test input is no terminal either."""
+    env = {"BALLAST_UNATTENDED": None, "APE_ACCOUNTS_ops_PASSPHRASE": None}
+    result = ape_script("deploy", [*NETWORK, "--manifest", str(tmp_path / "m.json")], env=env)
     assert one_line_error(result) == "Error: give --account ALIAS (no terminal to choose one)"
 
 
@@ -120,12 +127,15 @@ def test_an_unknown_alias_is_one_line(headless, tmp_path):
     assert one_line_error(result).startswith("Error: no Ape account 'nobody' (known: ops)")
 
 
-def test_test_accounts_need_no_switch(headless, tmp_path):
+def test_test_accounts_need_no_switch(ape_script, tmp_path):
+    """In-process, with no terminal and neither variable set."""
     manifest = tmp_path / "m.json"
-    result = headless(
-        ["run", "deploy", *NETWORK, "--account", "TEST::0", "--manifest", str(manifest)]
+    env = {"BALLAST_UNATTENDED": None, "APE_ACCOUNTS_ops_PASSPHRASE": None}
+    result = ape_script(
+        "deploy", [*NETWORK, "--account", "TEST::0", "--manifest", str(manifest)], env=env
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    assert Deployment.load(manifest).contracts  # the system was deployed and recorded
 
 
 KEEPER_LOAD = (
