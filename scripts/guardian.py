@@ -14,6 +14,7 @@ in one line; nothing is sent then.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -240,6 +241,8 @@ def shutdown(ecosystem, network, manifest_file, account, yes):
         except click.Abort:
             confirmed = False
         if not confirmed:
+            if not sys.stdin.isatty():  # an answer read from a pipe is not echoed: end the line
+                click.echo(err=True)
             raise click.ClickException(
                 "shutdown not confirmed: nothing was sent (--yes skips the question)"
             )
