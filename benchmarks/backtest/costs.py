@@ -58,7 +58,9 @@ def parse_costs(items: Sequence[str], sleeves: Sequence[str]) -> tuple[float, ..
         elif name in sleeves:
             costs[list(sleeves).index(name)] = bps
         else:
-            raise ValueError(f"--trading-cost-bps {item}: unknown sleeve (one of {', '.join(sleeves)})")
+            raise ValueError(
+                f"--trading-cost-bps {item}: unknown sleeve (one of {', '.join(sleeves)})"
+            )
     return tuple(costs)
 
 
