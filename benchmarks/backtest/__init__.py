@@ -15,6 +15,7 @@ generated market paths, under the vault's own bounds and the strategy's own gas 
   trading cost (`costs`: bps of the value moved, charged to every policy); the keeper's
   strategy through `keepers.jobs.plan_rebalance`;
 - `baselines`: equal weight, a static target, a max-APY chaser, the hindsight-optimal mix;
-- `metrics`: return, Sharpe, max drawdown, turnover, gas, trading cost, breaches; aggregates and goals;
+- `metrics`: return, Sharpe, max drawdown, turnover, gas, trading cost, breaches; aggregates
+  and goals;
 - `chart`: the PNG next to the results.
 """
