@@ -11,9 +11,11 @@ generated market paths, under the vault's own bounds and the strategy's own gas 
 - `flows`: depositor entries and redemptions in the simulated vault; `splits`: the per-family
   run of a split;
 - `simulate`: the vault of deployments/config/local.yaml stepped day by day, rebalances checked
-  and moved as `RebalanceModule` does, gas from benchmarks/gas/snapshot.json; the keeper's
+  and moved as `RebalanceModule` does, gas from benchmarks/gas/snapshot.json, each sleeve's
+  trading cost (`costs`: bps of the value moved, charged to every policy); the keeper's
   strategy through `keepers.jobs.plan_rebalance`;
 - `baselines`: equal weight, a static target, a max-APY chaser, the hindsight-optimal mix;
-- `metrics`: return, Sharpe, max drawdown, turnover, gas, breaches; aggregates and goals;
+- `metrics`: return, Sharpe, max drawdown, turnover, gas, trading cost, breaches; aggregates
+  and goals;
 - `chart`: the PNG next to the results.
 """

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from benchmarks.backtest.baselines import BASELINES, STATIC_TARGET
+from benchmarks.backtest.costs import parse_costs
 from benchmarks.backtest.generate import MarketPath, ScenarioError, load
 from benchmarks.backtest.keeper import KeeperStrategy
 from benchmarks.backtest.metrics import (
@@ -92,11 +93,15 @@ def run_path(
     config: RebalancerConfig | None = None,
     params: StrategyParams | None = None,
     baselines: bool = True,
+    costs: tuple[float, ...] | None = None,
 ) -> PathResult:
     """Every policy on one path (the strategy with `config`, default `strategy_config({})`;
     `params` replaces the strategy parameters the settings give, for model selection;
-    `baselines=False` runs the strategy alone)."""
+    `baselines=False` runs the strategy alone; `costs`: each sleeve's trading cost in bps,
+    default benchmarks/backtest/costs.py's table)."""
     vault = local_vault()
+    if costs is not None:
+        vault = replace(vault, trading_cost_bps=costs)
     gas = default_gas(vault)
     keeper = KeeperStrategy(path, vault, config or strategy_config({}), override=params)
     policies = [keeper] + ([make(path, vault) for make in BASELINES.values()] if baselines else [])
@@ -117,7 +122,7 @@ def _sha256(path: Path) -> str:
 def _table(summary: dict[str, dict[str, dict[str, float]]]) -> str:
     head = (
         f"{'strategy':<18} {'ann.ret':>8} {'Sharpe':>7} {'maxDD':>7} {'turnover':>9} "
-        f"{'rebal.':>7} {'gas $':>8} {'breaches':>8}"
+        f"{'rebal.':>7} {'gas $':>8} {'trade $':>8} {'breaches':>8}"
     )
     lines = [head, "-" * len(head)]
     for name, agg in summary.items():
@@ -125,7 +130,8 @@ def _table(summary: dict[str, dict[str, dict[str, float]]]) -> str:
             f"{name:<18} {100 * agg['annual_return']['mean']:>7.2f}% "
             f"{agg['sharpe']['mean']:>7.2f} {100 * agg['max_drawdown']['mean']:>6.2f}% "
             f"{agg['turnover']['mean']:>8.2f}x {agg['rebalances']['mean']:>7.1f} "
-            f"{agg['gas_cost']['mean'] / 1e6:>8.0f} {int(agg['breaches']['total']):>8}"
+            f"{agg['gas_cost']['mean'] / 1e6:>8.0f} {agg['trading_cost']['mean'] / 1e6:>8.0f} "
+            f"{int(agg['breaches']['total']):>8}"
         )
     return "\n".join(lines)
 
@@ -137,12 +143,13 @@ def run(
     limit: int | None,
     jobs: int,
     config: RebalancerConfig | None = None,
+    costs: tuple[float, ...] | None = None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     config = config or strategy_config({})
     data = load(scenarios)
     paths = data.paths[:limit] if limit else data.paths
-    one = partial(run_path, config=config)
+    one = partial(run_path, config=config, costs=costs)
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(one, paths, chunksize=4))
@@ -166,6 +173,8 @@ def run(
         for policy, rs in r.breach_reasons.items():
             reasons.setdefault(policy, Counter()).update(x.split(":")[0] for x in rs)
     vault = local_vault()
+    if costs is not None:
+        vault = replace(vault, trading_cost_bps=costs)
     gas = default_gas(vault)
     keeper = KeeperStrategy(paths[0], vault, config)
     summary = {p: aggregate(ms) for p, ms in by_policy.items()}
@@ -189,6 +198,8 @@ def run(
             "cooldown_seconds": vault.cooldown_seconds,
             "deposit": vault.deposit,
             "asset_decimals": vault.asset_decimals,
+            "trading_cost_bps": dict(zip(vault.sleeves, vault.trading_cost_bps, strict=True)),
+            "trading_cost_source": "benchmarks/backtest/costs.py (--trading-cost-bps)",
         },
         "gas": {
             "rebalance_gas": gas.gas,
@@ -249,6 +260,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="MODULE:FUNCTION",
         help="an agent operator's strategy (keepers.strategy.kit) instead of the built-in one",
     )
+    parser.add_argument(
+        "--trading-cost-bps",
+        action="append",
+        default=[],
+        metavar="[SLEEVE=]BPS",
+        help="trading cost charged to every policy (default: benchmarks/backtest/costs.py)",
+    )
     parser.add_argument("--split", default=None, help="train, test or reference: per family")
     parser.add_argument("--family", action="append", default=[], help="only these (--split)")
     parser.add_argument("--paths-per-family", type=int, default=10, help="with --split")
@@ -276,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if any(len(p) != 2 for p in pairs):
             raise ValueError("--set takes KEY=VALUE")
         config = strategy_config(dict(pairs))
+        costs = parse_costs(args.trading_cost_bps, local_vault().sleeves)
         if args.strategy is not None:
             from keepers.strategy.kit import load_strategy
 
@@ -293,6 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config,
             out,
             args.days,
+            costs,
         )
         print(splits.table(doc))
         print("\n".join(splits.goal_lines(doc)))
@@ -300,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.split}: {n} paths in {doc['runtime_seconds']} s -> {out}")
         return 0
     try:
-        doc = run(args.scenarios, out, chart, args.paths, args.jobs, config)
+        doc = run(args.scenarios, out, chart, args.paths, args.jobs, config, costs)
     except ScenarioError as e:
         parser.fail(f"{e}", 1)
     except OSError as e:

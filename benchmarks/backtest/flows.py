@@ -35,7 +35,8 @@ class Depositors:
     them: entries mint shares at NAV and wait idle to be invested; a redemption request
     escrows shares, paid at each day's NAV from idle, then pulled from the sleeves in the
     withdraw-queue order (the sleeve order, the vault's default) as far as each can pay that day
-    (frozen: nothing; issuer daily limits; the book's cash); what cannot be paid waits."""
+    (frozen: nothing; issuer daily limits; the book's cash), each sale paying the sleeve's
+    trading cost (`Vault.cost`, borne by the vault); what cannot be paid waits."""
 
     shares: float
     pending: float = 0.0  # escrowed shares not yet paid
@@ -43,6 +44,7 @@ class Depositors:
     redeemed: float = 0.0
     forced: float = 0.0
     gas_per_share: float = 0.0
+    trading_cost: float = 0.0  # paid on forced sales (each sleeve's `vault.cost(i)`)
 
     def day(
         self, path: MarketPath, vault: Vault, k: int, flow: float, held: list[float], idle: float
@@ -63,10 +65,12 @@ class Depositors:
         for i in range(len(held)):
             if idle >= owed:
                 break
-            out = min(owed - idle, liquidity(path, vault, i, k, held[i]))
+            c = vault.cost(i)
+            out = min((owed - idle) / (1.0 - c), liquidity(path, vault, i, k, held[i]))
             held[i] -= out
             used[i] += out
-            idle += out
+            idle += out * (1.0 - c)
+            self.trading_cost += out * c
             self.forced += out
         pay = min(owed, idle)
         burn = self.pending * pay / owed

@@ -9,7 +9,8 @@ On a path's daily net NAV series `v_0..v_T` (gas deducted; `T` days):
   sample standard deviation; 0 for a flat series;
 - `max_drawdown`: the largest fall from a running peak, `max_t (1 - v_t / max_{s<=t} v_s)`;
 - `turnover`: executed turnover (`½ Σ |Δ holdings incl. idle| / NAV`), summed over the path and
-  annualised; `rebalances`, `gas_units`, `gas_cost` (asset units), `breaches`.
+  annualised; `rebalances`, `gas_units`, `gas_cost` (asset units), `trading_cost` (asset units
+  the path's moves paid, benchmarks/backtest/costs.py; already in the NAV), `breaches`.
 
 Goals (issue 10): over the paths, the strategy has the best mean Sharpe of the non-hindsight
 strategies; its mean max drawdown is at most 50 % of the chaser's; its mean excess return is at
@@ -76,6 +77,7 @@ class PathMetrics:
     gas_units: int
     gas_cost: float
     breaches: int
+    trading_cost: float = 0.0
 
 
 def path_metrics(run: PathRun) -> PathMetrics:
@@ -96,6 +98,7 @@ def path_metrics(run: PathRun) -> PathMetrics:
         gas_units=run.gas_units,
         gas_cost=run.gas_cost,
         breaches=run.breaches,
+        trading_cost=run.trading_cost,
     )
 
 
@@ -109,6 +112,7 @@ FIELDS: Final = (
     "rebalances",
     "gas_units",
     "gas_cost",
+    "trading_cost",
     "breaches",
 )
 

@@ -22,7 +22,10 @@ Each simulated day `k` (from `history_days + 1`):
    under-weight sleeves are funded in sleeve order from idle, never taking idle below its
    target. Its gas is `rebalance_gas` (benchmarks/gas/snapshot.json, see `rebalance_gas`) at
    the day's base fee plus the keeper's priority fee, priced in the asset at the keeper's
-   native price; it is charged to the result (the net NAV series), not to the vault.
+   native price; it is charged to the result (the net NAV series), not to the vault. Every
+   move into or out of a sleeve pays that sleeve's trading cost (`Vault.trading_cost_bps`,
+   benchmarks/backtest/costs.py) in the vault: a sale yields `(1 − c)` of what it takes out,
+   a purchase holds `(1 − c)` of what it pays. Every policy pays it, the hindsight mix too.
 
 The keeper's strategy as a policy (the rebalancer's own code path) is `keeper.KeeperStrategy`.
 """
@@ -37,6 +40,7 @@ from functools import cache
 from pathlib import Path
 from typing import Final, Protocol
 
+from benchmarks.backtest.costs import default_costs
 from benchmarks.backtest.flows import Depositors, liquidity
 from benchmarks.backtest.generate import (
     DAY_SECONDS,
@@ -73,6 +77,11 @@ class Vault:
     asset_decimals: int
     deposit: int  # asset units, all idle at the start
     redeem_limit_assets: tuple[float | None, ...]  # per day at NAV index 1.0; None: no limit
+    trading_cost_bps: tuple[float, ...] = ()  # per sleeve, bps of the value moved; (): none
+
+    def cost(self, i: int) -> float:
+        """Sleeve `i`'s trading cost as a fraction of the value moved."""
+        return self.trading_cost_bps[i] / BPS if self.trading_cost_bps else 0.0
 
     @property
     def bounds(self) -> Bounds:
@@ -104,6 +113,7 @@ def local_vault(config: Path = LOCAL_CONFIG) -> Vault:
         asset_decimals=MOCK_ASSET_DECIMALS,
         deposit=values["vault.depositCap"],
         redeem_limit_assets=tuple(limits),
+        trading_cost_bps=default_costs(names),
     )
 
 
@@ -228,6 +238,7 @@ class PathRun:
     redeemed: float = 0.0  # paid to redeeming depositors
     forced_sales: float = 0.0  # of that, pulled from sleeves (not idle)
     pending_end: float = 0.0  # redemption requests still unpaid at the end (asset units)
+    trading_cost: float = 0.0  # asset units paid in trading costs (rebalances and forced sales)
 
 
 def execute(
@@ -238,34 +249,38 @@ def execute(
     idle: float,
     target: Sequence[int],
     used: Sequence[float] | None = None,
-) -> tuple[list[float], float]:
+) -> tuple[list[float], float, float]:
     """`RebalanceModule._move` on day `k`: the holdings and idle after moving to `target`
-    (`used`: what each sleeve already paid that day, to redeeming depositors)."""
+    (`used`: what each sleeve already paid that day, to redeeming depositors), and the trading
+    cost paid (each sleeve's `vault.cost(i)` of the value moved through it)."""
     nav = idle + sum(held)
     want = [nav * t / BPS for t in target]
     held = list(held)
     idle_target = nav - sum(want)
+    paid_cost = 0.0
     for i, h in enumerate(held):
         if h > want[i]:
             paid = used[i] if used else 0.0
             out = min(h - want[i], liquidity(path, vault, i, k, h, paid))
             held[i] -= out
-            idle += out
+            idle += out * (1.0 - vault.cost(i))
+            paid_cost += out * vault.cost(i)
     for i, h in enumerate(held):
         if idle <= idle_target:
             break
         if h < want[i]:
             amount = min(want[i] - h, idle - idle_target)
-            held[i] += amount
+            held[i] += amount * (1.0 - vault.cost(i))
             idle -= amount
-    return held, idle
+            paid_cost += amount * vault.cost(i)
+    return held, idle, paid_cost
 
 
 def simulate(path: MarketPath, vault: Vault, policy: Policy, gas: GasCosts) -> PathRun:
     """Run `policy` over `path` (see the module docstring)."""
     n = len(vault.sleeves)
     held, idle = [0.0] * n, float(vault.deposit)
-    gas_cost, gas_units, turnover = 0.0, 0, 0.0
+    gas_cost, gas_units, turnover, trading_cost = 0.0, 0, 0.0, 0.0
     rebalances = proposals = breaches = 0
     reasons: list[str] = []
     last: LastRebalance | None = None
@@ -299,10 +314,18 @@ def simulate(path: MarketPath, vault: Vault, policy: Policy, gas: GasCosts) -> P
             else:
                 nav = idle + sum(held)
                 before = list(held)
-                held, idle_after = execute(path, vault, k, held, idle, target, used)
-                moved = abs(idle_after - idle)
-                moved += sum(abs(a - b) for a, b in zip(held, before, strict=True))
+                held, idle_after, trade_cost = execute(path, vault, k, held, idle, target, used)
+                # value moved, before costs: what left the sleeves sold, what idle paid for
+                # the sleeves bought, and idle's net change (as without costs)
+                sold = sum(b - a for a, b in zip(held, before, strict=True) if a < b)
+                bought = sum(
+                    (a - b) / (1.0 - vault.cost(i))
+                    for i, (a, b) in enumerate(zip(held, before, strict=True))
+                    if a > b
+                )
+                moved = sold + bought + abs(sold - bought)
                 turnover += 0.5 * moved / nav
+                trading_cost += trade_cost
                 idle = idle_after
                 rebalances += 1
                 gas_units += gas.gas
@@ -328,6 +351,7 @@ def simulate(path: MarketPath, vault: Vault, policy: Policy, gas: GasCosts) -> P
         breaches=breaches,
         breach_reasons=tuple(reasons),
         turnover=turnover,
+        trading_cost=trading_cost + depositors.trading_cost,
         gas_units=gas_units,
         gas_cost=gas_cost,
         weights=tuple(weights),

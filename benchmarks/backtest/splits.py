@@ -72,6 +72,7 @@ def report(by_policy: dict[str, list[PathMetrics]]) -> dict[str, Any]:
             "share_of_hindsight": ex / h if h > 0 else None,
             "turnover": agg["turnover"]["mean"],
             "gas_cost": agg["gas_cost"]["mean"],
+            "trading_cost": agg["trading_cost"]["mean"],
             "rebalances": agg["rebalances"]["mean"],
             "breaches": int(agg["breaches"]["total"]),
         }
@@ -87,13 +88,15 @@ def run_split(
     config: RebalancerConfig,
     out: Path,
     days: int = 365,
+    costs: tuple[float, ...] | None = None,
 ) -> dict[str, Any]:
     from benchmarks.backtest.__main__ import POLICIES, TUNABLE, run_path
+    from benchmarks.backtest.simulate import local_vault
 
     started = time.perf_counter()
     names = split_families(name, only)
     tasks = [(f, p) for f in names for p in family_paths(f, paths, seed, days)]
-    one = partial(run_path, config=config)
+    one = partial(run_path, config=config, costs=costs)
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(one, [p for _, p in tasks], chunksize=2))
@@ -113,6 +116,9 @@ def run_split(
         "seed": None if name == REFERENCE else seed,
         "days": days,
         "strategy_settings": {k: getattr(config, k) for k in TUNABLE},
+        "trading_cost_bps": dict(
+            zip(local_vault().sleeves, costs or local_vault().trading_cost_bps, strict=True)
+        ),
         "runtime_seconds": round(time.perf_counter() - started, 1),
         "paths_sha256": {f: paths_sha256([p for g, p in tasks if g == f]) for f in names},
         "per_family": {f: report(per[f]) for f in names},
@@ -126,8 +132,8 @@ def table(doc: dict[str, Any]) -> str:
     """A Markdown table: one row per family and policy."""
     lines = [
         "| family | policy | annual return | Sharpe | max drawdown | share of hindsight "
-        "| turnover / yr | gas / yr (mUSDC) | breaches |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| turnover / yr | gas / yr (mUSDC) | trading cost / yr (mUSDC) | breaches |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     rows = list(doc["per_family"].items()) + [("**all**", doc["overall"])]
     for f, rep in rows:
@@ -137,7 +143,8 @@ def table(doc: dict[str, Any]) -> str:
                 f"| {f} | `{policy}` | {100 * r['annual_return']:.2f} % | {r['sharpe']:.2f} "
                 f"| {100 * r['max_drawdown']:.2f} % "
                 f"| {'—' if share is None else f'{100 * share:.0f} %'} "
-                f"| {r['turnover']:.2f}× | {r['gas_cost'] / 1e6:,.0f} | {r['breaches']} |"
+                f"| {r['turnover']:.2f}× | {r['gas_cost'] / 1e6:,.0f} "
+                f"| {r.get('trading_cost', 0.0) / 1e6:,.0f} | {r['breaches']} |"
             )
     return "\n".join(lines)
 

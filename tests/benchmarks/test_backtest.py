@@ -277,40 +277,43 @@ def test_cooldown_refuses_a_second_rebalance() -> None:
 
 
 def test_execution_follows_liquidity() -> None:
-    vault = local_vault()
+    vault = replace(local_vault(), trading_cost_bps=())  # no trading cost: moves at NAV
     frozen = calm_path(frozen={"tbill": ((0, 1_000),)})
     held, idle = [5e12, 0.0, 0.0, 4e12], 1e12  # NAV 10M
     # tbill frozen: its cut does not happen; lending pays out its cash share (1 - 0.8) only;
     # idle (1.8M) stays below its target (30 %), so invoices get nothing
-    after, idle_after = execute(frozen, vault, 10, held, idle, (3_000, 0, 2_000, 2_000))
+    after, idle_after, _ = execute(frozen, vault, 10, held, idle, (3_000, 0, 2_000, 2_000))
     assert after == [5e12, 0.0, 0.0, pytest.approx(3.2e12)]
     assert idle_after == pytest.approx(1.8e12)
     # a daily redeem limit caps a cut: gold pays at most 500 tokens x 2,400 a day
     gold = [0.0, 3e12, 0.0, 0.0]
-    after, _ = execute(calm_path(), vault, 10, gold, 7e12, (0, 0, 0, 0))
+    after, _, _ = execute(calm_path(), vault, 10, gold, 7e12, (0, 0, 0, 0))
     assert after[1] == pytest.approx(3e12 - 1.2e12 * calm_path().nav["gold"][10])
 
 
 def test_funding_keeps_idle_at_its_target() -> None:
-    vault = local_vault()
+    vault = replace(local_vault(), trading_cost_bps=())  # no trading cost: moves at NAV
     held, idle = [0.0, 0.0, 0.0, 0.0], 10e12
-    after, idle_after = execute(calm_path(), vault, 10, held, idle, (1_000, 1_000, 0, 500))
+    after, idle_after, _ = execute(calm_path(), vault, 10, held, idle, (1_000, 1_000, 0, 500))
     assert after == [1e12, 1e12, 0.0, 0.5e12]
     assert idle_after == pytest.approx(7.5e12)
     # from 9M tbill + 1M idle to 30 % invoices: tbill pays 2M (its daily limit), idle then
     # holds 3M, and invoices get what idle holds above its 70 % target: nothing
-    after, idle_after = execute(calm_path(), vault, 10, [9e12, 0, 0, 0], 1e12, (0, 0, 3_000, 0))
+    after, idle_after, _ = execute(calm_path(), vault, 10, [9e12, 0, 0, 0], 1e12, (0, 0, 3_000, 0))
     limit = 2e12 * calm_path().nav["tbill"][10]
     assert after == [pytest.approx(9e12 - limit), 0, 0, 0]
     assert idle_after == pytest.approx(1e12 + limit)
     # with room above the target, invoices are funded down to it
-    after, idle_after = execute(calm_path(), vault, 10, [6e12, 0, 0, 0], 4e12, (5_000, 0, 3_000, 0))
+    after, idle_after, _ = execute(
+        calm_path(), vault, 10, [6e12, 0, 0, 0], 4e12, (5_000, 0, 3_000, 0)
+    )
     assert after == [pytest.approx(5e12), 0, pytest.approx(3e12), 0]
     assert idle_after == pytest.approx(2e12)
 
 
 def test_gas_is_charged_per_rebalance_at_the_days_fee() -> None:
-    vault = local_vault()
+    # no trading cost: the second step is exactly the 20 % turnover limit at NAV
+    vault = replace(local_vault(), trading_cost_bps=())
     gas = default_gas(vault)
     run = simulate(calm_path(), vault, Fixed((2_000, 0, 0, 0), (4_000, 0, 0, 0)), gas)
     assert run.rebalances == 2 and run.gas_units == 2 * gas.gas

@@ -159,18 +159,22 @@ def test_flows_conserve_money() -> None:
     invest = simulate(p, vault, Fixed((800, 0, 500, 500), None, (1200, 0, 800, 800)), gas)
     for run in (hold, invest):
         assert run.deposited > 0 and run.redeemed > 0
-        # a flat market: what is in the vault is what came in less what went out ...
-        money = vault.deposit + run.deposited - run.redeemed
+        # a flat market: what is in the vault is what came in less what went out and what
+        # the moves paid in trading costs (rebalances and forced sales) ...
+        money = vault.deposit + run.deposited - run.redeemed - run.trading_cost
         assert run.gross_end == pytest.approx(money, rel=1e-12)
-        # ... and a share keeps its value (less its part of the gas), whoever comes and goes
+        # ... and a share keeps its value (less its part of the gas and costs), whoever
+        # comes and goes
         assert max(run.net_nav) <= vault.deposit * (1 + 1e-12)
-        assert run.net_nav[-1] >= vault.deposit - 2 * run.gas_cost
+        assert run.net_nav[-1] >= vault.deposit - 2 * (run.gas_cost + run.trading_cost)
     assert hold.net_nav == pytest.approx([vault.deposit] * len(hold.net_nav), rel=1e-12)
     assert invest.rebalances == 2 and invest.forced_sales > 0
+    assert hold.trading_cost == 0 and invest.trading_cost > 0
 
 
 def test_redemptions_respect_issuer_freezes() -> None:
-    vault, gas = local_vault(), default_gas(local_vault())
+    # no trading cost: each step of `invest` is exactly the 20 % turnover limit at NAV
+    vault, gas = replace(local_vault(), trading_cost_bps=()), default_gas(local_vault())
     invest = [(1000 * j, 0, min(1000 * j, 3000), 0) for j in range(1, 6)]  # turnover <= 20 %
     p = flat_path(frozen={"tbill": ((14, 36),), "invoices": ((14, 36),)}, flows=((15, -0.9),))
     run = simulate(p, vault, Fixed(*invest), gas)
