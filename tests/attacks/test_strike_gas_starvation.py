@@ -27,10 +27,12 @@ STEP = 1_499  # gas between attempts: finer than any inner call's need (a feed r
 
 
 @pytest.fixture(scope="module")
-def invested(project, accounts, chain):
+def waiting_strike(project, accounts, chain):
     """1M deposited and spread over the three sleeves; a second depositor's deposit request and
     a redemption of a quarter of the first one's shares wait for the next strike, every price
-    published after them."""
+    published after them. (Named apart from every other module's fixtures: Ape's isolation
+    tracks fixtures by name, and a module-scoped `invested` here once kept a function-scoped
+    `invested` elsewhere from being reverted between tests.)"""
     system = deploy_vault_system(project, accounts[0], accounts[1], accounts[5])
     holder, newcomer = accounts[6], accounts[7]
     system.deposit(holder, MILLION)
@@ -61,9 +63,9 @@ def _settlement(receipt, vault) -> tuple:
 
 
 def test_a_gas_starved_strike_reverts_whole_or_settles_exactly_as_a_full_one(
-    invested, chain, accounts
+    waiting_strike, chain, accounts
 ):
-    vault, attacker = invested.vault, accounts[9]
+    vault, attacker = waiting_strike.vault, accounts[9]
     web3 = chain.provider.web3
     with isolated(chain):  # with ample gas: every sleeve fresh, both sides settle
         k = settled(vault.strike(sender=attacker), vault)

@@ -577,6 +577,10 @@ class Driver:
         if deposit_side:
             self.claimed_assets[c] += assets
             self.claimed_shares[c] += shares
+            if amount != limit:
+                # a part taken in place re-prices what is left, rounded down: one share at most
+                # (IRWAVault: rounding)
+                self.settled_shares_lo[c] -= 1
             got = shares
             p, w = self.dep[c]
             if p and w < self.dep_head:

@@ -769,7 +769,8 @@ class SystemMachine(Driver, RuleBasedStateMachine):
     @invariant()
     def no_claim_pays_more_than_was_settled(self):
         """4: per controller, claimed + claimable deposit assets == what strikes settled, and
-        the shares within the settled price's rounding; redemptions: claimed + claimable shares
+        the shares within the settled price's rounding (less one share for each part claimed in
+        place: IRWAVault, rounding); redemptions: claimed + claimable shares
         == what strikes filled, and the assets at most the fill at the strike's price."""
         v = self.s.vault
         for c in (x.address.lower() for x in self.s.controllers()):
