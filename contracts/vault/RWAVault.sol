@@ -776,9 +776,10 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
             if (whole) {
                 if (m.folded) delete _s().redeemFolded[controller];
                 delete _s().redeems[controller];
+                m.claims = false; // the slot is cleared: the flag is set again below if needed
             } else if (fill.shares != 0) {
                 _s().redeemFolded[controller] = fill;
-                if (!m.folded) r.folded = true;
+                r.folded = true;
             }
             if (m.claims != any) r.claims = any;
         }

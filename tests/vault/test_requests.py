@@ -108,6 +108,43 @@ def test_a_redemption_is_filled_at_the_strike_and_claimed_by_the_controller(syst
     assert vault.claimableRedemptions() == 0
 
 
+@pytest.mark.parametrize("side", ["redeem", "deposit"])
+def test_a_part_claimed_beside_an_earlier_bucket_leaves_the_rest_claimable(system, people, side):
+    """A controller whose earlier settled request sits in its claims bucket (it requested again in
+    a later window) claims part of the later, wholly settled one: the bucket and the rest stay
+    claimable, to the last unit the two parts' rounding allows."""
+    alice, _, _, keeper = people
+    vault = system.vault
+    if side == "redeem":
+        first, second = vault.balanceOf(alice) // 10, vault.balanceOf(alice) // 7
+        vault.requestRedeem(first, alice, alice, sender=alice)
+        system.strike(sender=keeper)
+        vault.requestRedeem(second, alice, alice, sender=alice)  # moves the first to the bucket
+        system.strike(sender=keeper)
+        total = vault.maxRedeem(alice)
+        assert total == first + second
+        owed = vault.maxWithdraw(alice)
+        part = vault.redeem(second // 3, alice, alice, sender=alice).return_value
+        assert vault.maxRedeem(alice) == total - second // 3  # the bucket was not lost
+        rest = vault.redeem(vault.maxRedeem(alice), alice, alice, sender=alice).return_value
+        assert vault.maxRedeem(alice) == vault.maxWithdraw(alice) == 0
+        assert owed - 1 <= part + rest <= owed  # nothing stranded but the part's rounding
+    else:
+        system.fund(alice, 300_000 * USDC)
+        vault.requestDeposit(100_000 * USDC, alice, alice, sender=alice)
+        system.strike(sender=keeper)
+        vault.requestDeposit(200_000 * USDC, alice, alice, sender=alice)  # first to the bucket
+        system.strike(sender=keeper)
+        assert vault.maxDeposit(alice) == 300_000 * USDC
+        shares = vault.maxMint(alice)
+        held = vault.balanceOf(alice)
+        vault.deposit(50_000 * USDC, alice, alice, sender=alice)
+        assert vault.maxDeposit(alice) == 250_000 * USDC
+        vault.mint(vault.maxMint(alice), alice, alice, sender=alice)
+        assert vault.maxDeposit(alice) == vault.maxMint(alice) == 0
+        assert shares - 1 <= vault.balanceOf(alice) - held <= shares
+
+
 def test_an_operator_requests_claims_and_cancels_for_its_controller(system, people):
     alice, _, carol, _ = people
     vault = system.vault
