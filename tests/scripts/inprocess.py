@@ -47,21 +47,15 @@ class Ran:
 
 @contextlib.contextmanager
 def env_vars(changes: Mapping[str, str | None]) -> Iterator[None]:
-    """Sets (or, for None, removes) environment variables for the block; restores them after."""
-    saved = {k: os.environ.get(k) for k in changes}
-    try:
+    """Sets (or, for None, removes) environment variables for the block; restores them after
+    (pytest's MonkeyPatch)."""
+    with pytest.MonkeyPatch.context() as patch:
         for k, v in changes.items():
             if v is None:
-                os.environ.pop(k, None)
+                patch.delenv(k, raising=False)
             else:
-                os.environ[k] = v
+                patch.setenv(k, v)
         yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @contextlib.contextmanager
