@@ -61,7 +61,7 @@ def hook(project, lending, accounts):
 
 
 @pytest.fixture
-def attacker(project, lending, hook, accounts):
+def reentrant_borrower(project, lending, hook, accounts):
     """A ReentrantBorrower holding 2,000 hook tokens, owned by accounts[8]."""
     token, _ = hook
     contract = accounts[8].deploy(project.ReentrantBorrower, lending.book, token)
@@ -69,14 +69,14 @@ def attacker(project, lending, hook, accounts):
     return contract
 
 
-def owner_of(attacker, accounts):
-    return next(a for a in accounts if a.address == attacker.owner())
+def owner_of(reentrant_borrower, accounts):
+    return next(a for a in accounts if a.address == reentrant_borrower.owner())
 
 
-def refused_by_the_guard(attacker) -> None:
-    assert attacker.attempts() == 1
-    assert not attacker.lastSucceeded()
-    assert bytes(attacker.lastError()) == REENTRANT_CALL
+def refused_by_the_guard(reentrant_borrower) -> None:
+    assert reentrant_borrower.attempts() == 1
+    assert not reentrant_borrower.lastSucceeded()
+    assert bytes(reentrant_borrower.lastError()) == REENTRANT_CALL
 
 
 def book_state(lending, token, who) -> tuple:
@@ -98,20 +98,20 @@ def book_state(lending, token, who) -> tuple:
     ids=["borrow", "withdraw-collateral", "deposit-collateral"],
 )
 def test_reentry_while_collateral_is_being_posted_is_refused(
-    lending, hook, attacker, accounts, action, amount
+    lending, hook, reentrant_borrower, accounts, action, amount
 ):
     """The sender's hook runs after the book has credited the collateral and before the tokens
     arrive: a borrow or a withdrawal there would use collateral the book does not hold yet, a
     second deposit would be credited twice against one transfer. All are refused and the book
     ends exactly as after one plain deposit."""
     token, _ = hook
-    owner = owner_of(attacker, accounts)
-    before = book_state(lending, token, attacker)
-    attacker.arm(TO_SEND, action, amount, ZERO_ADDRESS, sender=owner)
-    attacker.depositCollateral(POSTED, sender=owner)
-    refused_by_the_guard(attacker)
+    owner = owner_of(reentrant_borrower, accounts)
+    before = book_state(lending, token, reentrant_borrower)
+    reentrant_borrower.arm(TO_SEND, action, amount, ZERO_ADDRESS, sender=owner)
+    reentrant_borrower.depositCollateral(POSTED, sender=owner)
+    refused_by_the_guard(reentrant_borrower)
     collateral, debt, cash, total_debt, in_book, held, stable = before
-    assert book_state(lending, token, attacker) == (
+    assert book_state(lending, token, reentrant_borrower) == (
         collateral + POSTED, debt, cash, total_debt, in_book + POSTED, held - POSTED, stable,
     )  # fmt: skip
 
@@ -122,35 +122,36 @@ def test_reentry_while_collateral_is_being_posted_is_refused(
     ids=["borrow", "withdraw-collateral-again", "deposit-collateral"],
 )
 def test_reentry_while_collateral_is_being_released_is_refused(
-    lending, hook, attacker, accounts, action, amount
+    lending, hook, reentrant_borrower, accounts, action, amount
 ):
     """The recipient's hook runs after the book has let collateral go: borrowing there (health
     was checked without it) or withdrawing the same collateral again are refused, and the
     position is what one withdrawal leaves."""
     token, _ = hook
-    owner = owner_of(attacker, accounts)
-    attacker.depositCollateral(POSTED, sender=owner)
-    attacker.borrow(20_000 * USDC, sender=owner)  # needs 28,572 of the hook's 100,000 at 70 %
-    before = book_state(lending, token, attacker)
-    attacker.arm(RECEIVED, action, amount, ZERO_ADDRESS, sender=owner)
-    attacker.withdrawCollateral(POSTED // 2, sender=owner)
-    refused_by_the_guard(attacker)
+    owner = owner_of(reentrant_borrower, accounts)
+    reentrant_borrower.depositCollateral(POSTED, sender=owner)
+    # needs 28,572 of the hook's 100,000 at 70 %
+    reentrant_borrower.borrow(20_000 * USDC, sender=owner)
+    before = book_state(lending, token, reentrant_borrower)
+    reentrant_borrower.arm(RECEIVED, action, amount, ZERO_ADDRESS, sender=owner)
+    reentrant_borrower.withdrawCollateral(POSTED // 2, sender=owner)
+    refused_by_the_guard(reentrant_borrower)
     collateral, debt, cash, total_debt, in_book, held, stable = before
-    assert book_state(lending, token, attacker) == (
+    assert book_state(lending, token, reentrant_borrower) == (
         collateral - POSTED // 2, debt, cash, total_debt, in_book - POSTED // 2,
         held + POSTED // 2, stable,
     )  # fmt: skip
-    assert lending.book.healthFactor(attacker) >= WAD
+    assert lending.book.healthFactor(reentrant_borrower) >= WAD
 
 
 def test_a_second_liquidation_from_the_seized_collaterals_hook_is_refused(
-    lending, hook, attacker, accounts
+    lending, hook, reentrant_borrower, accounts
 ):
     """A liquidator paid in a hook token re-enters `liquidate` when the seized tokens arrive, to
     be paid the bonus twice on one unhealthy position. Refused: the position is liquidated
     once, by exactly the previewed repay and seizure."""
     token, feed = hook
-    book, asset, owner = lending.book, lending.asset, owner_of(attacker, accounts)
+    book, asset, owner = lending.book, lending.asset, owner_of(reentrant_borrower, accounts)
     bob = accounts[7]
     token.mint(bob, POSTED, sender=bob)
     token.approve(book, MAX_UINT, sender=bob)
@@ -158,39 +159,40 @@ def test_a_second_liquidation_from_the_seized_collaterals_hook_is_refused(
     book.borrow(70_000 * USDC, sender=bob)
     feed.setAnswer(90 * FEED_UNIT, sender=accounts[0])  # 90,000 * 75 % < 70,000: health 0.964
     assert book.healthFactor(bob) < WAD
-    asset.faucet(attacker, 100_000 * USDC, sender=owner)  # the book is approved in its ctor
+    # the book is approved in its ctor
+    asset.faucet(reentrant_borrower, 100_000 * USDC, sender=owner)
 
     repay, seized = book.previewLiquidation(bob, token, MAX_UINT)
     assert 0 < seized < POSTED
     debt, cash = book.debtOf(bob), book.cash()
-    cash_of_liquidator = asset.balanceOf(attacker)
-    held = token.balanceOf(attacker)
-    attacker.arm(RECEIVED, LIQUIDATE, MAX_UINT, bob, sender=owner)
-    tx = attacker.liquidate(bob, MAX_UINT, sender=owner)
-    refused_by_the_guard(attacker)
+    cash_of_liquidator = asset.balanceOf(reentrant_borrower)
+    held = token.balanceOf(reentrant_borrower)
+    reentrant_borrower.arm(RECEIVED, LIQUIDATE, MAX_UINT, bob, sender=owner)
+    tx = reentrant_borrower.liquidate(bob, MAX_UINT, sender=owner)
+    refused_by_the_guard(reentrant_borrower)
     assert len(list(tx.events.filter(book.Liquidated))) == 1
     assert book.debtOf(bob) == debt - repay
     assert book.collateralOf(bob, token) == POSTED - seized
     assert book.cash() == cash + repay
-    assert token.balanceOf(attacker) == held + seized
-    assert asset.balanceOf(attacker) == cash_of_liquidator - repay
+    assert token.balanceOf(reentrant_borrower) == held + seized
+    assert asset.balanceOf(reentrant_borrower) == cash_of_liquidator - repay
 
 
 def test_control_the_same_hook_borrows_when_it_is_not_inside_the_book(
-    lending, hook, attacker, accounts
+    lending, hook, reentrant_borrower, accounts
 ):
     """Without this control the tests above could pass because the hook never ran or could
     not borrow: here the armed borrow fires from a plain transfer into the attacker (no book
     call on the stack) and goes through."""
     token, _ = hook
-    owner = owner_of(attacker, accounts)
-    attacker.depositCollateral(POSTED, sender=owner)
-    attacker.arm(RECEIVED, BORROW, 10_000 * USDC, ZERO_ADDRESS, sender=owner)
+    owner = owner_of(reentrant_borrower, accounts)
+    reentrant_borrower.depositCollateral(POSTED, sender=owner)
+    reentrant_borrower.arm(RECEIVED, BORROW, 10_000 * USDC, ZERO_ADDRESS, sender=owner)
     token.mint(owner, TOKEN, sender=owner)
-    calls = attacker.hookCalls()
-    token.transfer(attacker, TOKEN, sender=owner)
-    assert attacker.hookCalls() == calls + 1
-    assert attacker.attempts() == 1 and attacker.lastSucceeded()
-    assert bytes(attacker.lastError()) == b""
-    assert lending.book.debtOf(attacker) == 10_000 * USDC
-    assert lending.asset.balanceOf(attacker) == 10_000 * USDC
+    calls = reentrant_borrower.hookCalls()
+    token.transfer(reentrant_borrower, TOKEN, sender=owner)
+    assert reentrant_borrower.hookCalls() == calls + 1
+    assert reentrant_borrower.attempts() == 1 and reentrant_borrower.lastSucceeded()
+    assert bytes(reentrant_borrower.lastError()) == b""
+    assert lending.book.debtOf(reentrant_borrower) == 10_000 * USDC
+    assert lending.asset.balanceOf(reentrant_borrower) == 10_000 * USDC

@@ -128,7 +128,7 @@ def test_a_steward_move_cannot_block_a_proposal_naming_both_parameters(gov, chai
 
 
 @pytest.fixture(scope="module")
-def manifest(gov, chain, tmp_path_factory):
+def linked_manifest(gov, chain, tmp_path_factory):
     path = tmp_path_factory.mktemp("deploy") / "ethereum-local.json"
     c = {
         "BallastToken": gov.token.address,
@@ -143,9 +143,9 @@ def manifest(gov, chain, tmp_path_factory):
 
 
 @pytest.fixture
-def params(run_ape, manifest):
+def params(run_ape, linked_manifest):
     def run(*args: str, account: str | None = None):
-        extra = ["--manifest", str(manifest)] + (["--account", account] if account else [])
+        extra = ["--manifest", str(linked_manifest)] + (["--account", account] if account else [])
         result = run_ape(["run", "params", *args, *NETWORK, *extra])
         assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
         return result

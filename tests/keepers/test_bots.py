@@ -79,7 +79,7 @@ class Bot:
 
 
 @pytest.fixture
-def manifest(repo_root, accounts, tmp_path) -> Path:
+def bot_manifest(repo_root, accounts, tmp_path) -> Path:
     config = DeployConfig.load(repo_root / "deployments/config/local.yaml")
     deployment = deploy_system(config, accounts[0], report=lambda _: None)
     path = tmp_path / "deployments" / "ethereum-local.json"
@@ -89,7 +89,7 @@ def manifest(repo_root, accounts, tmp_path) -> Path:
 
 
 @pytest.fixture
-def bot(repo_root, chain, accounts, manifest, tmp_path) -> Iterator[Bot]:
+def bot(repo_root, chain, accounts, bot_manifest, tmp_path) -> Iterator[Bot]:
     state_dir = tmp_path / "state"
     inherited = {
         k: v for k, v in os.environ.items() if not k.startswith(("BALLAST_", "SILVERBACK_"))
@@ -97,7 +97,7 @@ def bot(repo_root, chain, accounts, manifest, tmp_path) -> Iterator[Bot]:
     env = {
         **inherited,
         "APE_FOUNDRY_HOST": chain.provider.uri,
-        "BALLAST_KEEPER_MANIFEST": str(manifest),
+        "BALLAST_KEEPER_MANIFEST": str(bot_manifest),
         "BALLAST_KEEPER_ACCOUNT": f"TEST::{GUARDIAN}",
         "BALLAST_KEEPER_STATE_DIR": str(state_dir),
         # Silverback's runner keeps a snapshot in ./.silverback-sessions/<bot name>/: a name of
@@ -111,7 +111,7 @@ def bot(repo_root, chain, accounts, manifest, tmp_path) -> Iterator[Bot]:
                "keepers.bots.keeper:bot", "--network", "ethereum:local:foundry"]  # fmt: skip
     with out.open("wb") as stdout, err.open("wb") as stderr:
         process = subprocess.Popen(command, cwd=repo_root, env=env, stdout=stdout, stderr=stderr)
-    state, _ = bound_state(state_dir, manifest, str(accounts[GUARDIAN].address))
+    state, _ = bound_state(state_dir, bot_manifest, str(accounts[GUARDIAN].address))
     running = Bot(process, out, err, state)
     try:
         yield running
@@ -123,10 +123,10 @@ def bot(repo_root, chain, accounts, manifest, tmp_path) -> Iterator[Bot]:
             sessions.rmdir()  # only if no other bot's snapshot is there
 
 
-def test_bot_follows_blocks_and_pauses_on_stale_feeds(bot, chain, manifest):
+def test_bot_follows_blocks_and_pauses_on_stale_feeds(bot, chain, bot_manifest):
     from keepers.protocol import Protocol
 
-    vault = Protocol.load(manifest).vault
+    vault = Protocol.load(bot_manifest).vault
     bot.wait_for(
         "the runner's startup",
         lambda: "Startup complete" in bot.out.read_text(errors="replace"),

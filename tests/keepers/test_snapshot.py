@@ -30,15 +30,15 @@ def deployment(repo_root, accounts):
 
 
 @pytest.fixture(scope="module")
-def manifest(deployment, tmp_path_factory):
+def snapshot_manifest(deployment, tmp_path_factory):
     path = tmp_path_factory.mktemp("deployments") / "ethereum-local.json"
     deployment.save(path)
     return path
 
 
 @pytest.fixture(scope="module")
-def protocol(manifest) -> Protocol:
-    return Protocol.load(manifest)
+def protocol(snapshot_manifest) -> Protocol:
+    return Protocol.load(snapshot_manifest)
 
 
 @pytest.fixture(scope="module")

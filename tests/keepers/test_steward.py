@@ -35,7 +35,7 @@ STEWARD_UPDATE = "0x" + keccak(text="StewardUpdate(bytes32,string,bytes32[],uint
 
 
 @pytest.fixture(scope="module")
-def manifest(repo_root, accounts, tmp_path_factory):
+def steward_manifest(repo_root, accounts, tmp_path_factory):
     config = DeployConfig.load(repo_root / "deployments/config/local.yaml")
     deployment = deploy_system(config, accounts[0], report=lambda _: None)
     path = tmp_path_factory.mktemp("deployments") / "ethereum-local.json"
@@ -49,14 +49,14 @@ def state(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def keeper_cli(chain, repo_root, manifest, state):
+def steward_keeper_cli(chain, repo_root, steward_manifest, state):
     def run(*args: str, account: str = "TEST::2"):
         env = {**os.environ, "APE_FOUNDRY_HOST": chain.provider.uri, "NO_COLOR": "1",
                "COLUMNS": "200", "PYTHONPATH": str(repo_root),
                "BALLAST_KEEPER_STEWARD__RECOMMENDATION_DIR": str(state / "rec"),
                "BALLAST_KEEPER_STEWARD__RATIONALE_DIR": str(state / "docs")}  # fmt: skip
-        cmd = [str(KEEPER), "--state-dir", str(state / "keeper"), "--manifest", str(manifest),
-               "--account", account, *args]  # fmt: skip
+        cmd = [str(KEEPER), "--state-dir", str(state / "keeper"),
+               "--manifest", str(steward_manifest), "--account", account, *args]  # fmt: skip
         result = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True,
                                 timeout=300, check=False)  # fmt: skip
         assert "Traceback" not in result.stderr, result.stderr
@@ -66,7 +66,7 @@ def keeper_cli(chain, repo_root, manifest, state):
 
 
 @pytest.fixture(scope="module")
-def run_ape(chain, repo_root):
+def run_checkout_ape(chain, repo_root):
     """`ape ARGS` from this checkout (its packages first on the path), against this anvil."""
 
     def run(args: list[str]):
@@ -79,8 +79,8 @@ def run_ape(chain, repo_root):
 
 
 @pytest.fixture(scope="module")
-def system(project, manifest):
-    d = Deployment.load(manifest)
+def system(project, steward_manifest):
+    d = Deployment.load(steward_manifest)
     gold = next(s for s in d.sleeves if s.name == "gold")
     return {
         "registry": project.ParameterRegistry.at(d.contracts["ParameterRegistry"]),
@@ -108,7 +108,7 @@ def steward_updates(chain, registry) -> list[dict]:
 
 
 def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
-    keeper_cli, system, chain, accounts, state, run_ape, manifest
+    steward_keeper_cli, system, chain, accounts, state, run_checkout_ape, steward_manifest
 ):
     registry = system["registry"]
     assert registry.get(GOLD_LTV) == 7_000
@@ -116,7 +116,7 @@ def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
     # a key without STEWARD_ROLE: one line, nothing sent
     outsider = accounts[7]
     nonce = outsider.nonce
-    refused = keeper_cli("once", "--job", "steward", account="TEST::7")
+    refused = steward_keeper_cli("once", "--job", "steward", account="TEST::7")
     assert refused.returncode == 1, refused.stdout + refused.stderr
     errors = [line for line in refused.stderr.splitlines() if line.startswith("Error: ")]
     assert errors == [f"Error: steward: {outsider.address} does not hold STEWARD_ROLE on the "
@@ -124,7 +124,7 @@ def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
     assert outsider.nonce == nonce
 
     shock_gold(system, chain, accounts)
-    result = keeper_cli("once", "--job", "steward")
+    result = steward_keeper_cli("once", "--job", "steward")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "mined" in result.stdout, result.stdout
 
@@ -151,11 +151,11 @@ def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
     assert rec["rationale_hash"] == digest and "lend.ltvBps.gold" in rec["rationale"]
 
     # a second pass inside the cooldown moves nothing
-    again = keeper_cli("once", "--job", "steward")
+    again = steward_keeper_cli("once", "--job", "steward")
     assert again.returncode == 0 and len(steward_updates(chain, registry)) == 1
 
     # the document replays; a tampered one is named
-    replayed = keeper_cli("verify-steward", digest, "--replay")
+    replayed = steward_keeper_cli("verify-steward", digest, "--replay")
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert "keccak256 matches" in replayed.stdout and "replay: same document" in replayed.stdout
     assert "chain inputs: the node agrees at the receipt's block" in replayed.stdout
@@ -164,7 +164,9 @@ def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
     assert forged["inputs"]["collaterals"][1]["name"] == "gold"
     forged_path = state / "forged.json"
     forged_path.write_bytes(encode(forged))
-    tampered = keeper_cli("verify-steward", digest, "--replay", "--document", str(forged_path))
+    tampered = steward_keeper_cli(
+        "verify-steward", digest, "--replay", "--document", str(forged_path)
+    )
     assert tampered.returncode == 4, tampered.stdout + tampered.stderr
     assert "MISMATCH: document: its keccak256 is not the on-chain rationale hash" in tampered.stdout
     assert "MISMATCH: chain inputs: inputs.collaterals.gold: rounds differ" in tampered.stdout
@@ -174,15 +176,16 @@ def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
         ("0x12", "Error: '0x12' is not a rationale hash (0x and 64 hex digits)"),
         (unknown, f"Error: no StewardUpdate with rationale hash {unknown} on this registry"),
     ):
-        out = keeper_cli("verify-steward", bad)
+        out = steward_keeper_cli("verify-steward", bad)
         assert out.returncode == 1, out.stdout + out.stderr
         assert out.stderr.strip() == message, out.stderr
 
     # the DAO's slow path: the recommendation becomes a proposal with its rationale
     before = len(list(system["governor"].ProposalCreated.range(0, chain.blocks.head.number + 1)))
-    drafted = run_ape(["run", "params", "propose", "--from-recommendation", str(rec_file),
-                       "--self-delegate", "--network", "ethereum:local:foundry",
-                       "--manifest", str(manifest), "--account", "TEST::0"])  # fmt: skip
+    drafted = run_checkout_ape(["run", "params", "propose", "--from-recommendation",
+                                str(rec_file), "--self-delegate", "--network",
+                                "ethereum:local:foundry", "--manifest", str(steward_manifest),
+                                "--account", "TEST::0"])  # fmt: skip
     assert drafted.returncode == 0, drafted.stdout + drafted.stderr
     created = list(system["governor"].ProposalCreated.range(0, chain.blocks.head.number + 1))
     assert len(created) == before + 1
@@ -204,9 +207,10 @@ def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
     for name, (text, message) in bad.items():
         path = state / f"{name}.json"
         path.write_text(text)
-        out = run_ape(["run", "params", "propose", "--from-recommendation", str(path),
-                       "--network", "ethereum:local:foundry", "--manifest", str(manifest),
-                       "--account", "TEST::0"])  # fmt: skip
+        out = run_checkout_ape(["run", "params", "propose", "--from-recommendation", str(path),
+                                "--network", "ethereum:local:foundry",
+                                "--manifest", str(steward_manifest),
+                                "--account", "TEST::0"])  # fmt: skip
         assert out.returncode == 1, out.stdout + out.stderr
         assert message in out.stderr and "No proposal was sent." in out.stderr, out.stderr
         assert "Traceback" not in out.stderr

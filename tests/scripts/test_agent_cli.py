@@ -108,7 +108,7 @@ def deployment(repo_root, accounts) -> Deployment:
 
 
 @pytest.fixture(scope="module")
-def manifest(deployment, tmp_path_factory):
+def agent_manifest(deployment, tmp_path_factory):
     path = tmp_path_factory.mktemp("deploy") / "ethereum-local.json"
     deployment.save(path)
     return path
@@ -129,13 +129,13 @@ def market(project, chain, deployment, accounts) -> Market:
     return Market(project, chain, deployment, accounts)
 
 
-def agent_runner(run, manifest):
+def agent_runner(run, agent_manifest):
     """`ape run agent ARGS` as TEST::6 unless told otherwise, on the module's manifest; `run`
     takes the arguments after `ape run agent` and returns the command's end."""
 
     def agent(*args: str, account: str | None = "TEST::6", manifest_file=None):
         extra = ["--account", account] if account else []
-        extra += ["--manifest", str(manifest_file or manifest)]
+        extra += ["--manifest", str(manifest_file or agent_manifest)]
         result = run([*args, *NETWORK, *extra])
         assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
         return result
@@ -144,15 +144,15 @@ def agent_runner(run, manifest):
 
 
 @pytest.fixture
-def agent_cli(ape_script, manifest):
+def agent_cli(ape_script, agent_manifest):
     """In-process (tests/scripts/inprocess.py): the script's own click command."""
-    return agent_runner(lambda args: ape_script("agent", args), manifest)
+    return agent_runner(lambda args: ape_script("agent", args), agent_manifest)
 
 
 @pytest.fixture
-def agent_cli_real(ape_real, manifest):
+def agent_cli_real(ape_real, agent_manifest):
     """The real wrapper: `ape run agent` in a subprocess."""
-    return agent_runner(lambda args: ape_real(["run", "agent", *args]), manifest)
+    return agent_runner(lambda args: ape_real(["run", "agent", *args]), agent_manifest)
 
 
 def ok(result) -> str:
@@ -321,22 +321,22 @@ def test_missing_manifest_is_one_clear_line(agent_cli_real, tmp_path):
     refused(agent_cli_real("status", manifest_file=missing), "no deployment manifest at")
 
 
-def test_manifest_without_the_agent_registry_is_one_clear_line(agent_cli, manifest, tmp_path):
-    old = json.loads(manifest.read_text())
+def test_manifest_without_the_agent_registry_is_one_clear_line(agent_cli, agent_manifest, tmp_path):
+    old = json.loads(agent_manifest.read_text())
     del old["contracts"]["AgentRegistry"]
     path = tmp_path / "old.json"
     path.write_text(json.dumps(old))
     refused(agent_cli("stake", "100", manifest_file=path), f"{path} has no AgentRegistry")
 
 
-def test_a_revert_is_decoded_into_words(chain, accounts, registry, manifest, repo_root):
+def test_a_revert_is_decoded_into_words(chain, accounts, registry, agent_manifest, repo_root):
     """What a race leaves to the contract (the pre-checks passed, the chain moved): the custom
     error in words, not a trace."""
     spec = importlib.util.spec_from_file_location("agent_script", repo_root / "scripts/agent.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     network = chain.provider.network
-    agents = script.Agents(network.ecosystem, network, manifest)
+    agents = script.Agents(network.ecosystem, network, agent_manifest)
     me = accounts[8]
     registry.register("ipfs://eight", sender=me)
     with pytest.raises(click.ClickException) as refusal:

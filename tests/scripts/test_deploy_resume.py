@@ -22,7 +22,7 @@ LOCAL_CONFIG = REPO_ROOT / "deployments/config/local.yaml"
 
 
 @pytest.fixture(scope="module")
-def local_config() -> DeployConfig:
+def resume_local_config() -> DeployConfig:
     return DeployConfig.load(LOCAL_CONFIG)
 
 
@@ -78,19 +78,23 @@ class Interrupt:
 
 @pytest.mark.parametrize("k", [1, 9])
 def test_a_rerun_after_ctrl_c_deploys_only_what_is_missing(
-    local_config, deployer, chain, tmp_path, k
+    resume_local_config, deployer, chain, tmp_path, k
 ):
     start = chain.blocks.head.number + 1
     path = journal_path(tmp_path / "ethereum-local.json")
     with pytest.raises(KeyboardInterrupt):
-        deploy_system(local_config, deployer, report=Interrupt(k), journal=Journal.open(path))
+        deploy_system(
+            resume_local_config, deployer, report=Interrupt(k), journal=Journal.open(path)
+        )
     recorded = json.loads(path.read_text())
     assert len(recorded["deployed"]) == k
     assert recorded["chain_id"] == chain.chain_id
 
     messages: list[str] = []
     journal = Journal.open(path)
-    deployment = deploy_system(local_config, deployer, report=messages.append, journal=journal)
+    deployment = deploy_system(
+        resume_local_config, deployer, report=messages.append, journal=journal
+    )
     journal.finish()
 
     created = creations(chain, deployer.address, start)
@@ -100,12 +104,12 @@ def test_a_rerun_after_ctrl_c_deploys_only_what_is_missing(
     assert len([m for m in messages if "from the interrupted deploy" in m]) == k
     assert deployment.block == start  # the system starts where the interrupted deploy began
     assert not path.exists()
-    reference = deploy_system(local_config, deployer, report=quiet)
+    reference = deploy_system(resume_local_config, deployer, report=quiet)
     assert _shape(deployment) == _shape(reference)
 
 
 def test_a_creation_mined_but_not_yet_journaled_is_found_by_its_address(
-    local_config, deployer, chain, tmp_path
+    resume_local_config, deployer, chain, tmp_path
 ):
     """Ctrl-C between a creation being mined and the journal saying so: the journal wrote the
     address the creation would have before sending it, and the rerun finds code there."""
@@ -123,16 +127,18 @@ def test_a_creation_mined_but_not_yet_journaled_is_found_by_its_address(
 
     journal.deployed = interrupted_after_three
     with pytest.raises(KeyboardInterrupt):
-        deploy_system(local_config, deployer, report=quiet, journal=journal)
+        deploy_system(resume_local_config, deployer, report=quiet, journal=journal)
     left = json.loads(path.read_text())
     assert len(left["deployed"]) == 3 and len(left["sending"]) == 1
 
-    deployment = deploy_system(local_config, deployer, report=quiet, journal=Journal.open(path))
+    deployment = deploy_system(
+        resume_local_config, deployer, report=quiet, journal=Journal.open(path)
+    )
     created = creations(chain, deployer.address, start)
     assert len(created) == len(set(created)) == len(deployed_by_the_run(deployment))
 
 
-def test_a_journal_of_another_chain_is_ignored(local_config, deployer, chain, tmp_path):
+def test_a_journal_of_another_chain_is_ignored(resume_local_config, deployer, chain, tmp_path):
     path = tmp_path / "ethereum-local.partial.json"
     path.write_text(
         json.dumps(
@@ -146,13 +152,13 @@ def test_a_journal_of_another_chain_is_ignored(local_config, deployer, chain, tm
         )  # fmt: skip
     )
     journal = Journal.open(path)
-    deployment = deploy_system(local_config, deployer, report=quiet, journal=journal)
+    deployment = deploy_system(resume_local_config, deployer, report=quiet, journal=journal)
     assert deployment.contracts["RWAVault"] != "0x" + "11" * 20
     assert journal.resumed is None
 
 
 def test_a_journal_of_another_deployer_is_refused_before_sending(
-    local_config, deployer, accounts, chain, tmp_path
+    resume_local_config, deployer, accounts, chain, tmp_path
 ):
     path = tmp_path / "ethereum-local.partial.json"
     other = accounts[1].address
@@ -161,7 +167,7 @@ def test_a_journal_of_another_deployer_is_refused_before_sending(
     )
     nonce = deployer.nonce
     with pytest.raises(ManifestError, match=f"interrupted deploy by {other} on this chain"):
-        deploy_system(local_config, deployer, report=quiet, journal=Journal.open(path))
+        deploy_system(resume_local_config, deployer, report=quiet, journal=Journal.open(path))
     assert deployer.nonce == nonce
 
 

@@ -34,7 +34,7 @@ def deployment(repo_root, accounts) -> Deployment:
 
 
 @pytest.fixture(scope="module")
-def manifest(deployment, tmp_path_factory):
+def guardian_manifest(deployment, tmp_path_factory):
     path = tmp_path_factory.mktemp("deploy") / "ethereum-local.json"
     deployment.save(path)
     return path
@@ -64,13 +64,13 @@ def slashes(market, accounts) -> list[int]:
     return [0, 1]
 
 
-def guardian_runner(run, manifest):
+def guardian_runner(run, guardian_manifest):
     """`ape run guardian ARGS` as TEST::1 (the guardian) unless told otherwise; `stdin` answers
     prompts. `run(args, stdin)` takes the arguments after `ape run guardian`."""
 
     def guardian(*args: str, account: str | None = "TEST::1", manifest_file=None, stdin=""):
         extra = ["--account", account] if account else []
-        extra += ["--manifest", str(manifest_file or manifest)]
+        extra += ["--manifest", str(manifest_file or guardian_manifest)]
         result = run([*args, *NETWORK, *extra], stdin)
         assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
         return result
@@ -79,17 +79,19 @@ def guardian_runner(run, manifest):
 
 
 @pytest.fixture
-def guardian_cli(ape_script, manifest):
+def guardian_cli(ape_script, guardian_manifest):
     """In-process (tests/scripts/inprocess.py): the script's own click command."""
-    return guardian_runner(lambda args, stdin: ape_script("guardian", args, input=stdin), manifest)
+    return guardian_runner(
+        lambda args, stdin: ape_script("guardian", args, input=stdin), guardian_manifest
+    )
 
 
 @pytest.fixture
-def guardian_real(ape_real, manifest):
+def guardian_real(ape_real, guardian_manifest):
     """The real wrapper: `ape run guardian` in a subprocess, `stdin` piped to it (the shutdown
     question is answered on a real pipe, not click's test input)."""
     return guardian_runner(
-        lambda args, stdin: ape_real(["run", "guardian", *args], input=stdin), manifest
+        lambda args, stdin: ape_real(["run", "guardian", *args], input=stdin), guardian_manifest
     )
 
 
@@ -219,9 +221,9 @@ def test_shutdown_asks_first(guardian_cli, guardian_real, market, accounts):
     assert row(ok(guardian_cli("status")), "shut down").startswith("yes: deposits and rebalances")
 
 
-def test_a_manifest_without_what_a_command_needs(guardian_cli, manifest, tmp_path):
+def test_a_manifest_without_what_a_command_needs(guardian_cli, guardian_manifest, tmp_path):
     refused(guardian_cli("status", manifest_file=tmp_path / "none.json"), "no deployment manifest")
-    old = json.loads(manifest.read_text())
+    old = json.loads(guardian_manifest.read_text())
     del old["contracts"]["AgentRegistry"], old["contracts"]["BallastGovernor"]
     path = tmp_path / "old.json"
     path.write_text(json.dumps(old))

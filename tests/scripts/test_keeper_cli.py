@@ -24,7 +24,7 @@ KEEPER = Path(sys.executable).with_name("ballast-keeper")
 
 
 @pytest.fixture(scope="module")
-def manifest(repo_root, accounts, tmp_path_factory):
+def keeper_manifest(repo_root, accounts, tmp_path_factory):
     config = DeployConfig.load(repo_root / "deployments/config/local.yaml")
     deployment = deploy_system(config, accounts[0], report=lambda _: None)
     path = tmp_path_factory.mktemp("deployments") / "ethereum-local.json"
@@ -71,16 +71,16 @@ def test_the_console_script_is_installed():
     assert KEEPER.is_file(), "ballast-keeper missing: `make install` installs it in the venv"
 
 
-def test_once_runs_each_job_and_resumes_from_its_cursor(keeper_cli, manifest, chain):
+def test_once_runs_each_job_and_resumes_from_its_cursor(keeper_cli, keeper_manifest, chain):
     jobs = ["--job", "sentinel", "--job", "settler", "--job", "evaluator"]
-    result = keeper_cli("--manifest", str(manifest), "--account", "TEST::7", "once", *jobs)
+    result = keeper_cli("--manifest", str(keeper_manifest), "--account", "TEST::7", "once", *jobs)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "sentinel @ block" in out and "feeds" in out
     assert "settler @ block" in out and "skip: strike: no request" in out
     assert "evaluator @ block" in out and "0 open decisions" in out
     chain.mine(3)
-    again = keeper_cli("--manifest", str(manifest), "--account", "TEST::7", "once",
+    again = keeper_cli("--manifest", str(keeper_manifest), "--account", "TEST::7", "once",
                        "--job", "sentinel", "--job", "redeemer")  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert f"sentinel @ block {chain.blocks.head.number}" in again.stdout
@@ -89,16 +89,18 @@ def test_once_runs_each_job_and_resumes_from_its_cursor(keeper_cli, manifest, ch
     assert f"settler @ block {chain.blocks.head.number}" in again.stdout
 
 
-def test_json_logs_are_one_object_per_line(keeper_real, manifest):
+def test_json_logs_are_one_object_per_line(keeper_real, keeper_manifest):
     """The installed console script (subprocess): its log lines on the process's stderr."""
-    result = keeper_real("--manifest", str(manifest), "--log-json", "once", "--job", "sentinel")
+    result = keeper_real(
+        "--manifest", str(keeper_manifest), "--log-json", "once", "--job", "sentinel"
+    )
     assert result.returncode == 0, result.stderr
     docs = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     assert any(d.get("job") == "sentinel" and "block" in d["msg"] for d in docs), result.stderr
 
 
 def test_a_keystore_account_is_unlocked_from_apes_variable(
-    keeper_real, manifest, accounts, tmp_path
+    keeper_real, keeper_manifest, accounts, tmp_path
 ):
     """A subprocess (the installed console script): Ape reads APE_DATA_FOLDER and the
     passphrase variable when it starts, so only a fresh process sees this keystore."""
@@ -106,7 +108,7 @@ def test_a_keystore_account_is_unlocked_from_apes_variable(
     (data / "accounts").mkdir(parents=True)
     keyfile = Account.encrypt(accounts[8].private_key, "correct horse")
     (data / "accounts" / "ops.json").write_text(json.dumps(keyfile))
-    base = ["--manifest", str(manifest), "--account", "ops", "once", "--job", "sentinel"]
+    base = ["--manifest", str(keeper_manifest), "--account", "ops", "once", "--job", "sentinel"]
     env = {"APE_DATA_FOLDER": str(data)}
 
     locked = keeper_real(*base, env=env)
@@ -118,7 +120,7 @@ def test_a_keystore_account_is_unlocked_from_apes_variable(
     ok = keeper_real(*base, env={**env, "APE_ACCOUNTS_ops_PASSPHRASE": "correct horse"})
     assert ok.returncode == 0, ok.stderr
     state = list((tmp_path / "state").glob("*.sqlite"))
-    expected, _ = bound_state(tmp_path / "state", manifest, accounts[8].address)
+    expected, _ = bound_state(tmp_path / "state", keeper_manifest, accounts[8].address)
     assert [p.name for p in state] == [expected.name]  # this chain, deployment and key
     assert expected.name.startswith(f"31337-{accounts[8].address.lower()}-")
 
@@ -137,9 +139,9 @@ def test_a_keystore_account_is_unlocked_from_apes_variable(
         (["once", "--job", "rebalancer"], "Error: rebalancer: the rebalancer acts as an agent"),
     ],
 )  # fmt: skip
-def test_bad_input_is_one_line_and_exit_1(keeper_cli, manifest, args, message):
+def test_bad_input_is_one_line_and_exit_1(keeper_cli, keeper_manifest, args, message):
     if "--manifest" not in args:
-        args = ["--manifest", str(manifest), *args]
+        args = ["--manifest", str(keeper_manifest), *args]
     assert one_line_error(keeper_cli(*args)).startswith(message)
 
 
@@ -163,12 +165,12 @@ def test_a_bad_config_file_is_one_line(keeper_cli, tmp_path):
     ],
     ids=["no-module", "no-function", "not-callable", "malformed"],
 )  # fmt: skip
-def test_a_strategy_that_does_not_load_is_refused_at_start_up(keeper_cli, manifest, entry_point,
-                                                              message):  # fmt: skip
+def test_a_strategy_that_does_not_load_is_refused_at_start_up(keeper_cli, keeper_manifest,
+                                                              entry_point, message):  # fmt: skip
     """An operator's own strategy (`rebalancer.strategy`) is imported when the keeper starts:
     one line and exit 1 when it cannot be used, before anything is read or sent."""
     env = {"BALLAST_KEEPER_REBALANCER__STRATEGY": entry_point}
-    result = keeper_cli("--manifest", str(manifest), "status", env=env)
+    result = keeper_cli("--manifest", str(keeper_manifest), "status", env=env)
     assert one_line_error(result).startswith(message)
 
 
@@ -182,41 +184,41 @@ def deposit_through_a_strike(market, account, amount: int) -> None:
 
 
 def test_the_rebalancer_decides_and_verify_decision_checks_its_rationale(
-    keeper_cli, manifest, project, chain, accounts, tmp_path
+    keeper_cli, keeper_manifest, project, chain, accounts, tmp_path
 ):
     """The keeper as a bonded agent: a month of tbill history (+5 %/year) in its store, an idle
     vault; one pass rebalances, and `verify-decision` re-hashes the stored rationale against the
     on-chain hash — and catches a tampered document."""
     from tests.scripts.test_agent_cli import Market
 
-    market = Market(project, chain, Deployment.load(manifest), accounts)
+    market = Market(project, chain, Deployment.load(keeper_manifest), accounts)
     agent = accounts[7]
     market.bond(agent, 10_000 * 10**6)
     deposit_through_a_strike(market, accounts[4], 1_000_000 * 10**6)
     market.quote()  # fresh prices for every sleeve
     now = chain.blocks.head.timestamp
-    state_file, binding = bound_state(tmp_path / "state", manifest, agent.address)
+    state_file, binding = bound_state(tmp_path / "state", keeper_manifest, agent.address)
     with Store(state_file, binding) as store:
         for day in range(30, 0, -1):
             growth = 10**18 - 10**18 * 5 * day // (100 * 365)
             store.add_index_sample("tbill", now - day * 86_400, growth, 0)
 
-    result = keeper_cli("--manifest", str(manifest), "--account", "TEST::7", "once",
+    result = keeper_cli("--manifest", str(keeper_manifest), "--account", "TEST::7", "once",
                         "--job", "rebalancer")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "decision 0 opened" in result.stdout, result.stdout
-    vault = project.RWAVault.at(Deployment.load(manifest).contracts["RWAVault"])
+    vault = project.RWAVault.at(Deployment.load(keeper_manifest).contracts["RWAVault"])
     assert vault.decisionCount() == 1
     assert vault.decision(0).agent == agent.address
     assert list(vault.currentBps())[0] > 0  # idle went to T-bills
 
-    verified = keeper_cli("--manifest", str(manifest), "--account", "TEST::7",
+    verified = keeper_cli("--manifest", str(keeper_manifest), "--account", "TEST::7",
                           "verify-decision", "0")  # fmt: skip
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "verified: the store" in verified.stdout
     # The document is a replay receipt: the strategy re-run on it writes the same bytes, and the
     # node, read at the receipt's block, agrees with every chain input it records.
-    replayed = keeper_cli("--manifest", str(manifest), "--account", "TEST::7",
+    replayed = keeper_cli("--manifest", str(keeper_manifest), "--account", "TEST::7",
                           "verify-decision", "0", "--replay")  # fmt: skip
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert "replay: same document, targets [" in replayed.stdout, replayed.stdout
@@ -228,27 +230,27 @@ def test_the_rebalancer_decides_and_verify_decision_checks_its_rationale(
     db.execute("UPDATE rationales SET body = ? WHERE hash = ?", (b'{"tampered":1}', digest))
     db.commit()
     db.close()
-    tampered = keeper_cli("--manifest", str(manifest), "--account", "TEST::7",
+    tampered = keeper_cli("--manifest", str(keeper_manifest), "--account", "TEST::7",
                           "verify-decision", "0")  # fmt: skip
     assert tampered.returncode == 4, tampered.stdout + tampered.stderr
     assert "MISMATCH" in tampered.stdout
-    not_replayed = keeper_cli("--manifest", str(manifest), "--account", "TEST::7",
+    not_replayed = keeper_cli("--manifest", str(keeper_manifest), "--account", "TEST::7",
                               "verify-decision", "0", "--replay")  # fmt: skip
     assert not_replayed.returncode == 4, not_replayed.stdout + not_replayed.stderr
     assert "replay: not run: MISMATCH" in not_replayed.stdout, not_replayed.stdout
 
 
-def test_status_shows_the_dashboard(keeper_cli, manifest):
-    result = keeper_cli("--manifest", str(manifest), "status")
+def test_status_shows_the_dashboard(keeper_cli, keeper_manifest):
+    result = keeper_cli("--manifest", str(keeper_manifest), "status")
     assert result.returncode == 0, result.stdout + result.stderr
     for section in ("tbill", "gold", "invoices", "lending", "no pending slashes"):
         assert section in result.stdout, result.stdout
 
 
-def test_status_as_json_and_watched(keeper_cli, manifest, chain):
+def test_status_as_json_and_watched(keeper_cli, keeper_manifest, chain):
     """--json: one document a script can read; --watch: redrawn (here twice, then it stops)."""
-    result = keeper_cli("status", "--manifest", str(manifest), "--watch", "1", "--times", "2",
-                        "--json")  # fmt: skip
+    result = keeper_cli("status", "--manifest", str(keeper_manifest), "--watch", "1",
+                        "--times", "2", "--json")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     decoder, text, documents = json.JSONDecoder(), result.stdout.strip(), []
     while text:

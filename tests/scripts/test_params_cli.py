@@ -17,7 +17,7 @@ IDLE = key_of("vault.idleBufferBps")
 
 
 @pytest.fixture(scope="module")
-def manifest(gov, chain, tmp_path_factory):
+def params_manifest(gov, chain, tmp_path_factory):
     """The module's governance deployment, written where the script reads it."""
     path = tmp_path_factory.mktemp("deploy") / "ethereum-local.json"
     Deployment(
@@ -34,14 +34,14 @@ def manifest(gov, chain, tmp_path_factory):
     return path
 
 
-def params_runner(run, manifest):
+def params_runner(run, params_manifest):
     """`ape run params ARGS` as TEST::0 unless told otherwise, on the module's manifest; `run`
     takes the arguments after `ape run params` and returns the command's end."""
 
     def params(*args: str, account: str | None = "TEST::0"):
         extra = ["--account", account] if account else []
         if args[0] != "advance":  # advance only moves the node's clock
-            extra += ["--manifest", str(manifest)]
+            extra += ["--manifest", str(params_manifest)]
         result = run([*args, *NETWORK, *extra])
         assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
         return result
@@ -50,15 +50,15 @@ def params_runner(run, manifest):
 
 
 @pytest.fixture
-def params(ape_script, manifest):
+def params(ape_script, params_manifest):
     """In-process (tests/scripts/inprocess.py): the script's own click command."""
-    return params_runner(lambda args: ape_script("params", args), manifest)
+    return params_runner(lambda args: ape_script("params", args), params_manifest)
 
 
 @pytest.fixture
-def params_real(ape_real, manifest):
+def params_real(ape_real, params_manifest):
     """The real wrapper: `ape run params` in a subprocess."""
-    return params_runner(lambda args: ape_real(["run", "params", *args]), manifest)
+    return params_runner(lambda args: ape_real(["run", "params", *args]), params_manifest)
 
 
 def proposals_made(gov) -> int:
