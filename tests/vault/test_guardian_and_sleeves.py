@@ -37,17 +37,17 @@ def system(project, accounts):
     return system
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def alice(accounts):
     return accounts[6]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def bob(accounts):
     return accounts[7]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def carol(accounts):
     return accounts[8]
 

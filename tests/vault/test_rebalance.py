@@ -34,7 +34,7 @@ def system(project, accounts):
     return system
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def alice(accounts):
     return accounts[6]
 
