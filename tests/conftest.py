@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, settings
 
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
+from tests.fixture_scopes import check_fixture_scopes
 from tests.governance_support import Governance
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +35,12 @@ settings.register_profile(
     "deep", max_examples=2_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """No fixture name with two scopes: Ape's isolation tracks fixtures by name
+    (tests/fixture_scopes.py). A UsageError names them and the run stops before any test."""
+    check_fixture_scopes(session)
 
 
 def pytest_xdist_make_scheduler(config, log):

@@ -1,0 +1,122 @@
+"""The collection-time check that no fixture name has two scopes (tests/fixture_scopes.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from tests.fixture_scopes import scope_conflicts
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def fixture(scope: str, root: Path, file: str):
+    """A FixtureDef-like object whose function is defined in `root / file`."""
+    path = root / file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("def f():\n    pass\n")
+    namespace: dict = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    return SimpleNamespace(scope=scope, func=namespace["f"], baseid=file)
+
+
+def test_a_name_with_two_scopes_is_reported_with_its_scopes_and_files(tmp_path):
+    defs = {
+        "manifest": [
+            fixture("module", tmp_path, "tests/b/test_two.py"),
+            fixture("function", tmp_path, "tests/c/test_three.py"),
+            fixture("module", tmp_path, "tests/a/test_one.py"),
+        ],
+        "alice": [fixture("module", tmp_path, "tests/a/test_one.py")],
+    }
+    assert scope_conflicts(defs, tmp_path) == [
+        "manifest: function (tests/c/test_three.py), "
+        "module (tests/a/test_one.py, tests/b/test_two.py)"
+    ]
+
+
+def test_one_name_in_many_files_with_one_scope_is_fine(tmp_path):
+    defs = {
+        "bob": [
+            fixture("module", tmp_path, "tests/a/test_one.py"),
+            fixture("module", tmp_path, "tests/lending/conftest.py"),
+        ],
+        "tmp_path": [fixture("function", tmp_path, "tests/a/test_one.py")],
+    }
+    assert scope_conflicts(defs, tmp_path) == []
+
+
+def test_every_name_in_conflict_gets_its_line_in_name_order(tmp_path):
+    defs = {
+        name: [
+            fixture("session", tmp_path, "tests/conftest.py"),
+            fixture("module", tmp_path, f"tests/test_{name}.py"),
+        ]
+        for name in ("run_ape", "keeper_cli")
+    }
+    assert scope_conflicts(defs, tmp_path) == [
+        "keeper_cli: module (tests/test_keeper_cli.py), session (tests/conftest.py)",
+        "run_ape: module (tests/test_run_ape.py), session (tests/conftest.py)",
+    ]
+
+
+def test_a_fixture_outside_the_root_or_without_a_source_file_is_still_located(tmp_path):
+    outside = fixture("session", tmp_path / "site-packages", "plugin.py")
+    builtin = SimpleNamespace(scope="function", func=len, baseid="")
+    conflicts = scope_conflicts({"chain": [outside, builtin]}, tmp_path / "repo")
+    assert conflicts == [
+        f"chain: function (<unknown>), session ({tmp_path / 'site-packages' / 'plugin.py'})"
+    ]
+
+
+def test_the_run_stops_at_collection_naming_the_fixture(tmp_path):
+    """Real pytest sessions with tests/conftest.py's hook (pytest's own fixture manager): two
+    modules define `manifest` with two scopes, so the run stops before any test; with a name of
+    its own for one of them, both tests run."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "conftest.py").write_text(
+        "from tests.conftest import pytest_collection_modifyitems  # noqa: F401\n"
+    )
+    (tmp_path / "test_one.py").write_text(
+        "import pytest\n\n\n@pytest.fixture(scope='module')\ndef manifest():\n    return 1\n\n\n"
+        "def test_one(manifest):\n    assert manifest == 1\n"
+    )
+    (tmp_path / "test_two.py").write_text(
+        "import pytest\n\n\n@pytest.fixture\ndef manifest():\n    return 2\n\n\n"
+        "def test_two(manifest):\n    assert manifest == 2\n"
+    )
+    # not this run's PYTEST_ADDOPTS or xdist worker variables
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    args = [sys.executable, "-m", "pytest", "-p", "no:ape_test", "-p", "no:cacheprovider"]
+    result = subprocess.run(
+        [*args, "-q"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert "manifest: function (test_two.py), module (test_one.py)" in result.stderr
+    assert "passed" not in result.stdout
+
+    # Under xdist (the suite runs `-n 2 --dist loadscope`) the workers collect: the controller
+    # stops with the message, not an INTERNALERROR about a crashed item.
+    result = subprocess.run(
+        [*args, "-q", "-n", "1"], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == pytest.ExitCode.INTERRUPTED, result.stdout + result.stderr
+    assert "manifest: function (test_two.py), module (test_one.py)" in result.stdout
+    assert "INTERNALERROR" not in result.stdout + result.stderr
+    assert "passed" not in result.stdout
+
+    (tmp_path / "test_two.py").write_text(
+        (tmp_path / "test_two.py").read_text().replace("manifest", "other_manifest")
+    )
+    result = subprocess.run(
+        [*args, "-q"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == pytest.ExitCode.OK, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
