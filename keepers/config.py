@@ -255,14 +255,31 @@ class StewardConfig(_Section):
     )
     jump_threshold: bool = Field(True, description="False: the gap bounds the LTV only")
     risk_rate_gain: float = Field(0.0, ge=0, description="slope1 premium per unit of LTV cut")
+    rate_reference_ltv_bps: dict[str, int] = Field(
+        default_factory=dict,
+        description="collateral -> the LTV (bps) the DAO priced slope1 for: anchors the premium",
+    )
+    rate_reference_slope1_bps: int = Field(
+        0, ge=0, le=100_000, description="the slope1 the DAO priced those LTVs with (0: none)"
+    )
     gate_holds_threshold: bool = Field(
         True, description="issuer gated: hold the liquidation threshold, cut LTV and cap"
     )
 
+    @field_validator("rate_reference_ltv_bps")
+    @classmethod
+    def _reference_ltvs(cls, value: dict[str, int]) -> dict[str, int]:
+        for name, bps in value.items():
+            if not 0 < bps <= 10_000:
+                raise ValueError(f"rate_reference_ltv_bps.{name}: {bps} is not in (0, 10000]")
+        return value
+
     def model(self) -> StewardSettings:
         """The pure model's settings (`keepers.math.steward.StewardSettings`)."""
         names = {f.name for f in dataclasses.fields(StewardSettings)}
-        return StewardSettings(**{k: v for k, v in self.model_dump().items() if k in names})
+        values = {k: v for k, v in self.model_dump().items() if k in names}
+        values["rate_reference_ltv_bps"] = tuple(sorted(self.rate_reference_ltv_bps.items()))
+        return StewardSettings(**values)
 
 
 class KeeperSettings(BaseSettings):

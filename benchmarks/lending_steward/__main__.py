@@ -24,7 +24,8 @@ parameters against the risk steward on the lending book, same paths, net of the 
 multiplied by X (what the DAO would have to grant for a larger effect; the deployed limits are
 scale 1). `--elasticity E` also reports the chosen setting (and the static book) with
 borrowers' demand falling E per unit of borrow rate (4 by default; 0: demand ignores the
-rate): how much the interest column rests on the borrower model.
+rate): how much the interest column rests on the borrower model (for the DAO's slow path's
+chosen setting too).
 """
 
 from __future__ import annotations
@@ -60,15 +61,31 @@ GRID: dict[str, tuple[Any, ...]] = {
 # step, 25 % of gold's LTV, every 19 days), so milder models than the step-limited steward needs
 # are in play: z 2.33 and a 20 % gap too. The gate response is the keeper's default (it changed
 # no total on train), the rate premium 0 or 8 (4 lay between them on train).
+# The rate premium anchored or not (`rate_reference_*`: local.yaml's gold LTV 70 % and slope1
+# 4 %, the values the DAO priced together): unanchored, the premium is measured from governance's
+# LTV and vanishes when the DAO adopts the cut; anchored, a drafted cut carries its slope1. A
+# 40 % gap joins the grid since a proposal reaches it (the steward's own steps never do).
+ANCHOR: dict[str, Any] = {"rate_reference_ltv_bps": (("gold", 7_000),),
+                          "rate_reference_slope1_bps": 400}  # fmt: skip
 DAO_GRID: dict[str, tuple[Any, ...]] = {
     "loosen": (True, False),
     "z": (2.33, 6.0, 10.0),
     "kink_band_bps": (10_000,),
     "rate_gain": (1.0,),
-    "jump_fall": (0.0, 0.2, 0.3),
-    "risk_rate_gain": (0.0, 8.0),
+    "jump_fall": (0.0, 0.2, 0.3, 0.4),
+    "risk_rate_gain": (0.0, 4.0, 8.0),
+    "rate_reference_ltv_bps": ((), ANCHOR["rate_reference_ltv_bps"]),
     "gate_holds_threshold": (True,),
 }
+
+
+def _settings(values: dict[str, Any]) -> StewardSettings:
+    """A grid point as settings (an anchored LTV brings its slope1 reference)."""
+    if values.get("rate_reference_ltv_bps"):
+        values = {**values, "rate_reference_slope1_bps": ANCHOR["rate_reference_slope1_bps"]}
+    return StewardSettings(**values)
+
+
 # The fastest tightening the steward's limits allow, whatever the model: every LTV and
 # threshold target at its floor (a 90 % gap), borrow caps at the debt, from the first pass; no
 # rate premium. No steward setting lowers open positions' leverage faster, so its bad debt is
@@ -141,7 +158,7 @@ def tune(
     base_bad, base_int = _total(static, "bad_debt"), _total(static, "net_interest")
     rows = []
     for values in itertools.product(*grid.values()):
-        settings = StewardSettings(**dict(zip(grid, values, strict=True)))
+        settings = _settings(dict(zip(grid, values, strict=True)))
         runs = _run("train", count, settings, slow=slow)
         bad, interest = _total(runs, "bad_debt"), _total(runs, "net_interest")
         rows.append({"settings": dict(zip(grid, values, strict=True)), "bad_debt": bad,
@@ -153,7 +170,7 @@ def tune(
     eligible = [r for r in rows if r["interest_ok"]] or rows
     best = min(eligible, key=lambda r: (r["bad_debt"], -r["net_interest"]))
     safest = min(rows, key=lambda r: (r["bad_debt"], -r["net_interest"]))
-    return StewardSettings(**best["settings"]), StewardSettings(**safest["settings"]), rows
+    return _settings(best["settings"]), _settings(safest["settings"]), rows
 
 
 def _family_rows(static: dict, steward: dict) -> list[dict]:
@@ -173,6 +190,9 @@ def _family_rows(static: dict, steward: dict) -> list[dict]:
             "steward_liquidated_usd": round(sum(o.liquidated for o in b) / 1e6),
             "steward_early_liquidated_usd": round(sum(o.early_liquidated for o in b) / 1e6),
             "interest_change_pct": round(100 * (int_b - int_a) / int_a, 1),
+            "static_mean_debt_usd": round(sum(o.mean_debt for o in a) / len(a) / 1e6),
+            "steward_mean_debt_usd": round(sum(o.mean_debt for o in b) / len(b) / 1e6),
+            "steward_slope1_max_bps": max(o.slope1_max_bps for o in b),
             "batches": sum(o.updates for o in b),
             "bound_breaches": sum(o.bound_breaches for o in b),
             "link_breaches": sum(o.link_breaches for o in b),
@@ -221,8 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         "static_on_train": {"lend.ltvBps.gold": ltv, "lend.rate.slope1Bps": slope1},
         "static_train_grid": static_grid,
         "slow_path": asdict(slow),
-        "chosen_with_dao_on_train": {k: getattr(chosen_dao, k) for k in DAO_GRID},
-        "safest_with_dao_on_train": {k: getattr(safest_dao, k) for k in DAO_GRID},
+        "chosen_with_dao_on_train": {k: getattr(chosen_dao, k) for k in (*DAO_GRID, *ANCHOR)},
+        "safest_with_dao_on_train": {k: getattr(safest_dao, k) for k in (*DAO_GRID, *ANCHOR)},
         "train_grid_with_dao": dao_grid,
         "test": {},
     }  # fmt: skip
@@ -258,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         base = _run("test", args.paths, None, costs=costs)
         steward = _run("test", args.paths, chosen, costs=costs)
         report["test"][f"chosen, elasticity_{e:g}"] = _family_rows(base, steward)
+        dao = _run("test", args.paths, chosen_dao, costs=costs, slow=slow)
+        report["test"][f"chosen with the DAO slow path, elasticity_{e:g}"] = _family_rows(base, dao)
     report["seconds"] = round(time.monotonic() - started)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     for scale, rows in report["test"].items():

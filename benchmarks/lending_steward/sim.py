@@ -119,6 +119,7 @@ class Outcome:
     bound_breaches: int = 0
     link_breaches: int = 0
     mean_debt: float = 0.0
+    slope1_max_bps: int = 0  # the highest `lend.rate.slope1Bps` of the path
     ltv_path: list[int] = field(default_factory=list)
     # the DAO's slow path
     proposals: int = 0  # drafted
@@ -258,6 +259,7 @@ def simulate(
                 out.rejected += 1
             out.dao_log.append((drafted, now, refusal or "executed"))
         v = {k: p.value for k, p in params.items()}
+        out.slope1_max_bps = max(out.slope1_max_bps, v["lend.rate.slope1Bps"])
         model = RateModel(v["lend.rate.baseBps"], v["lend.rate.slope1Bps"],
                           v["lend.rate.slope2Bps"], v["lend.rate.kinkBps"])  # fmt: skip
         total = float(debt.sum())

@@ -22,7 +22,11 @@ target value for every risk knob it manages:
   debt itself while gated: no new borrowing);
 - `lend.rate.slope1Bps`: nudged toward the kink (up above it, down below `kink − band`), and
   at least governance's slope × (1 + `risk_rate_gain` × the debt-weighted share by which the
-  live LTVs lie below governance's): less lent against riskier collateral, priced higher;
+  live LTVs lie below governance's): less lent against riskier collateral, priced higher; with
+  an anchor (`rate_reference_ltv_bps`, `rate_reference_slope1_bps`: the LTVs and slope1 the
+  DAO priced together) the premium is measured from the anchor instead, so it is a function of
+  the LTVs alone (it neither vanishes when the DAO adopts a cut nor compounds over several),
+  and a drafted proposal cutting LTVs carries the slope1 its LTVs price;
 - `vault.maxSleeveBps.<s>` of a collateral that is also a sleeve: `sleeve_vol_budget / σ`;
 - with `loosen` False, none of the LTVs, thresholds or caps rises above governance's last value
   (the steward only tightens; loosening stays the DAO's).
@@ -150,6 +154,13 @@ class StewardSettings:
     jump_fall: float = 0.0  # the gap a position at the threshold survives (0: volatility only)
     jump_threshold: bool = True  # False: the gap bounds the LTV only, not the threshold
     risk_rate_gain: float = 0.0  # slope1 premium per unit of LTV cut below governance's
+    # The premium's anchor: the LTVs (per collateral) and the slope1 the DAO priced together.
+    # Set (both), the premium is `rate_reference_slope1_bps` × (1 + gain × the debt-weighted cut
+    # of the LTVs below these), a function of the LTVs alone, and a drafted proposal that cuts
+    # LTVs carries the slope1 of its own LTVs. Empty (the default): measured from governance's
+    # LTV, the premium vanishes when the DAO adopts the cut.
+    rate_reference_ltv_bps: tuple[tuple[str, int], ...] = ()  # (collateral, LTV bps) pairs
+    rate_reference_slope1_bps: int = 0
     # gated issuer: hold the threshold (steward_liquidity). False here so that a receipt written
     # before the field existed replays as it was decided; the keeper's settings default to True.
     gate_holds_threshold: bool = False
@@ -269,12 +280,42 @@ def recommend(
         if gap and k:
             scaled = int(slope.value * (1.0 + s.rate_gain * gap / k))
             targets[SLOPE1] = _clamp(scaled, slope.min, slope.max)
-        cut = _ltv_cut(params, collaterals)
-        if s.risk_rate_gain > 0 and cut > 0:
+        if _anchored(s):
+            floor = _clamp(priced_slope1(s, params, collaterals), slope.min, slope.max)
+            targets[SLOPE1] = max(targets.get(SLOPE1, slope.value), floor)
+        elif s.risk_rate_gain > 0 and (cut := _ltv_cut(params, collaterals)) > 0:
             premium = int(slope.governance_value * (1.0 + s.risk_rate_gain * cut))
             floor = _clamp(premium, slope.min, slope.max)
             targets[SLOPE1] = max(targets.get(SLOPE1, slope.value), floor)
     return targets, vols
+
+
+def _anchored(s: StewardSettings) -> bool:
+    return (
+        s.risk_rate_gain > 0 and s.rate_reference_slope1_bps > 0 and bool(s.rate_reference_ltv_bps)
+    )
+
+
+def priced_slope1(
+    s: StewardSettings,
+    params: Mapping[str, ParamState],
+    collaterals: Sequence[CollateralRisk],
+    ltvs: Mapping[str, int] | None = None,
+) -> int:
+    """The anchored premium (`rate_reference_*`): the reference slope1 × (1 + gain × the
+    debt-weighted share by which the LTVs — `ltvs` where it names them, else the live ones — lie
+    below their references). Collaterals without a reference or debt count as no cut."""
+    weighted, debt = 0.0, 0
+    for c in collaterals:
+        p = params.get(LTV + c.name)
+        if p is None or c.debt <= 0:
+            continue
+        ref = dict(s.rate_reference_ltv_bps).get(c.name, 0)
+        ltv = (ltvs or {}).get(p.name, p.value)
+        weighted += c.debt * (max(0.0, (ref - ltv) / ref) if ref > 0 else 0.0)
+        debt += c.debt
+    cut = weighted / debt if debt else 0.0
+    return int(s.rate_reference_slope1_bps * (1.0 + s.risk_rate_gain * cut))
 
 
 def _ltv_cut(params: Mapping[str, ParamState], collaterals: Sequence[CollateralRisk]) -> float:
@@ -436,6 +477,12 @@ def plan(
         moves[culprit] = Move(culprit, m.current, m.target, None, m.proposal, "link")
         del batch[culprit]
     proposal = {n: m.proposal for n, m in moves.items() if m.proposal is not None}
+    if _anchored(s) and SLOPE1 in params and any(n.startswith(LTV) for n in proposal):
+        # the LTV cut the DAO is asked for comes priced: slope1 at the proposal's LTVs
+        slope = params[SLOPE1]
+        priced = governance_reach(slope, priced_slope1(s, params, collaterals, proposal))
+        if priced > max(slope.governance_value, proposal.get(SLOPE1, 0)):
+            proposal[SLOPE1] = priced
     after = {**live, **batch, **proposal}
     for v in link_violations(after, links):
         if v not in link_violations(live, links):

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
 
+from keepers.config import StewardConfig
 from keepers.jobs.steward import (
     RECOMMENDATION_VERSION,
     RecommendationError,
@@ -60,6 +62,23 @@ def test_the_jump_and_rate_premium_settings_are_in_the_receipt_and_replay():
     assert replay_steward(decision.document).ok
     document["settings"]["jump_fall"] = "0.000000000000"  # calm gold, no gap: nothing to cut
     assert not replay_steward(encode(document)).ok
+
+
+def test_an_anchored_rate_premium_is_in_the_receipt_and_replays():
+    """`steward.rate_reference_*` from the keeper's settings reach the model as (collateral,
+    LTV) pairs, are recorded in the receipt, and the receipt replays; an LTV reference outside
+    (0, 10000] is refused with its name."""
+    config = StewardConfig(loosen=False, jump_fall=0.3, risk_rate_gain=4.0,
+                           rate_reference_ltv_bps={"gold": 7_000},
+                           rate_reference_slope1_bps=400)  # fmt: skip
+    s = config.model()
+    assert s.rate_reference_ltv_bps == (("gold", 7_000),) and s.rate_reference_slope1_bps == 400
+    decision = decide_steward(_inputs(0.005), s)
+    document = decode(decision.document)
+    assert document["settings"]["rate_reference_ltv_bps"] == [["gold", 7_000]]
+    assert replay_steward(decision.document).ok
+    with pytest.raises(ValidationError, match="rate_reference_ltv_bps.gold: 0 is not in"):
+        StewardConfig(rate_reference_ltv_bps={"gold": 0})
 
 
 def test_a_tampered_input_or_outcome_is_named():

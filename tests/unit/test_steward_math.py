@@ -161,6 +161,51 @@ def test_a_cut_ltv_is_priced_higher_and_only_by_the_share_cut():
     assert "lend.rate.slope1Bps" not in recommend(cut, [empty], CALM, s)[0]
 
 
+ANCHOR = {"rate_reference_ltv_bps": (("gold", 7_000),), "rate_reference_slope1_bps": 400}
+
+
+def test_an_anchored_premium_is_a_function_of_the_ltv_and_rides_on_the_drafted_cut():
+    """`rate_reference_*` (the LTV and slope1 the DAO priced together: 7,000 and 400): a
+    proposal cutting governance's LTV (a 30 % gap: 7,000 → ~6,200, beyond the steward's step)
+    carries slope1 = 400 × (1 + gain × the cut below 7,000), within governance's step (50 % of
+    400); adopted, the steward keeps it; a second adopted cut is priced from the anchor again,
+    not on top of the first (no compounding). Without the anchor the proposal leaves slope1
+    alone and, after the adoption, no premium is left."""
+    gold = [_gold(0.005)]
+    base = {"loosen": False, "kink_band_bps": BPS, "jump_fall": 0.3, "risk_rate_gain": 2.0}
+    anchored = StewardSettings(**base, **ANCHOR)
+    proposal = dict(plan(_book_params(), gold, CALM, anchored, NOW).proposal)
+    old = dict(plan(_book_params(), gold, CALM, StewardSettings(**base), NOW).proposal)
+    ltv = proposal["lend.ltvBps.gold"]
+    assert ltv == old["lend.ltvBps.gold"] and ltv < 7_000 - 70 * 7_000 // BPS
+    assert "lend.rate.slope1Bps" not in old
+    priced = int(400 * (1 + 2.0 * (7_000 - ltv) / 7_000))
+    assert proposal["lend.rate.slope1Bps"] == priced
+    assert not link_violations({**{n: p.value for n, p in _book_params().items()}, **proposal})
+    # a larger gain stops at governance's step: 400 + 50 %
+    steep = StewardSettings(**{**base, "risk_rate_gain": 16.0}, **ANCHOR)
+    assert dict(plan(_book_params(), gold, CALM, steep, NOW).proposal)[
+        "lend.rate.slope1Bps"
+    ] == 600
+
+    def adopted(values, params=None):  # the DAO executes the proposal as drafted
+        params = dict(params or _book_params())
+        for name, value in values.items():
+            params[name] = ParamState(**{**params[name].__dict__, "value": value,
+                                         "governance_value": value})  # fmt: skip
+        return params
+
+    after = adopted(proposal)
+    kept = recommend(after, gold, CALM, anchored)[0]
+    assert kept.get("lend.rate.slope1Bps", priced) == priced  # nothing added, nothing taken
+    # a further cut, adopted: priced from the anchor (7,000 / 400), not from the first cut
+    deeper = adopted({"lend.ltvBps.gold": ltv - 500}, after)
+    again = recommend(deeper, gold, CALM, anchored)[0]["lend.rate.slope1Bps"]
+    assert again == int(400 * (1 + 2.0 * (7_000 - (ltv - 500)) / 7_000))
+    unanchored = recommend(adopted(old), gold, CALM, StewardSettings(**base))[0]
+    assert "lend.rate.slope1Bps" not in unanchored
+
+
 def test_link_violation_sentences():
     assert link_violations({"lend.ltvBps.x": 8_000, "lend.liqThresholdBps.x": 8_000}) == [
         "lend.ltvBps.x 8000 is not below lend.liqThresholdBps.x 8000"
