@@ -17,9 +17,13 @@ Default per sleeve kind (README: "Trading costs"), for tokenized RWAs:
 - `lending` 0 bps: supplying to or withdrawing from the vault's own lending book is an
   accounting move on chain (its gas is charged separately, per rebalance).
 
-The keeper's optimiser assumes `rebalancer.turnover_cost_bps` 5 per turn of the NAV, the same
-for every sleeve; the simulator charges the table above whatever the policy assumes.
-`--trading-cost-bps` changes it (one value for every sleeve, or `SLEEVE=BPS`).
+The table is the keeper's own default (`keepers.strategy.optimiser.DEFAULT_TRADING_COST_BPS`,
+the setting `rebalancer.trading_cost_bps`), imported here so that the two cannot drift apart;
+the backtest's keeper adapter (`keeper.KeeperStrategy`) hands the strategy the simulator's
+table, whatever `--trading-cost-bps` made it, unless `--set trading_cost_bps=...` says
+otherwise (`--set trading_cost_bps=` is the flat `rebalancer.turnover_cost_bps` for every
+sleeve). The simulator charges this table whatever the policy assumes. `--trading-cost-bps`
+changes it (one value for every sleeve, or `SLEEVE=BPS`).
 """
 
 from __future__ import annotations
@@ -27,13 +31,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-TRADING_COST_BPS: Final[Mapping[str, float]] = {
-    "tbill": 2.0,
-    "gold": 20.0,
-    "invoices": 10.0,
-    "lending": 0.0,
-}
-MAX_COST_BPS: Final = 10_000.0
+from keepers.strategy.optimiser import DEFAULT_TRADING_COST_BPS, MAX_TRADING_COST_BPS
+
+TRADING_COST_BPS: Final[Mapping[str, float]] = DEFAULT_TRADING_COST_BPS
+MAX_COST_BPS: Final = MAX_TRADING_COST_BPS
 
 
 def default_costs(sleeves: Sequence[str]) -> tuple[float, ...]:
