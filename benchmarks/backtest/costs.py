@@ -17,13 +17,14 @@ Default per sleeve kind (README: "Trading costs"), for tokenized RWAs:
 - `lending` 0 bps: supplying to or withdrawing from the vault's own lending book is an
   accounting move on chain (its gas is charged separately, per rebalance).
 
-The table is the keeper's own default (`keepers.strategy.optimiser.DEFAULT_TRADING_COST_BPS`,
-the setting `rebalancer.trading_cost_bps`), imported here so that the two cannot drift apart;
-the backtest's keeper adapter (`keeper.KeeperStrategy`) hands the strategy the simulator's
-table, whatever `--trading-cost-bps` made it, unless `--set trading_cost_bps=...` says
-otherwise (`--set trading_cost_bps=` is the flat `rebalancer.turnover_cost_bps` for every
-sleeve). The simulator charges this table whatever the policy assumes. `--trading-cost-bps`
-changes it (one value for every sleeve, or `SLEEVE=BPS`).
+The table is the keeper's (`keepers.strategy.optimiser.MARKET_TRADING_COST_BPS`, what the
+setting `rebalancer.trading_cost_bps` prices sleeves at when turned on), imported here so that
+the two cannot drift apart. The keeper's optimiser assumes by default the flat
+`rebalancer.turnover_cost_bps` 5 per turn of the NAV for every sleeve; when the strategy
+prices sleeves without `--set trading_cost_bps=...` (the selection's "sleeve" candidates), the
+backtest's keeper adapter (`keeper.strategy_costs`) hands it the simulator's table, whatever
+`--trading-cost-bps` made it. The simulator charges this table whatever the policy assumes.
+`--trading-cost-bps` changes it (one value for every sleeve, or `SLEEVE=BPS`).
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from keepers.strategy.optimiser import DEFAULT_TRADING_COST_BPS, MAX_TRADING_COST_BPS
+from keepers.strategy.optimiser import MARKET_TRADING_COST_BPS, MAX_TRADING_COST_BPS
 
-TRADING_COST_BPS: Final[Mapping[str, float]] = DEFAULT_TRADING_COST_BPS
+TRADING_COST_BPS: Final[Mapping[str, float]] = MARKET_TRADING_COST_BPS
 MAX_COST_BPS: Final = MAX_TRADING_COST_BPS
 
 

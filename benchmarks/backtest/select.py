@@ -33,7 +33,7 @@ from keepers.strategy import (
     RobustParams,
     StrategyParams,
 )
-from keepers.strategy.optimiser import DEFAULT_TRADING_COST_BPS
+from keepers.strategy.optimiser import MARKET_TRADING_COST_BPS
 
 HERE: Final = Path(__file__).resolve().parent
 STATIC: Final = "static_target"
@@ -54,7 +54,7 @@ def candidate(
     costs: str = "flat",
 ) -> StrategyParams:
     """The keeper's default parameters with these choices (`costs`: "flat", the optimiser's
-    `turnover_cost_bps` for every sleeve, or "sleeve", each sleeve's trading cost: the keeper's
+    `turnover_cost_bps` for every sleeve, or "sleeve", each sleeve's trading cost: the market's
     table, which the backtest's adapter replaces by the simulator's own)."""
     base = RebalancerConfig().strategy_params()
     forecast = replace(
@@ -65,7 +65,7 @@ def candidate(
         robust=replace(RobustParams(), confirm_seconds=confirm_days * DAY),
         trend_shrink=trend_shrink,
     )
-    sleeve_costs = tuple(sorted(DEFAULT_TRADING_COST_BPS.items())) if costs == "sleeve" else ()
+    sleeve_costs = tuple(sorted(MARKET_TRADING_COST_BPS.items())) if costs == "sleeve" else ()
     optimiser = replace(base.optimiser, risk_aversion=risk_aversion, sleeve_cost_bps=sleeve_costs)
     assert isinstance(optimiser, OptimiserParams)
     risk = replace(RiskOffParams(), deviation_check=deviation_check)
@@ -75,7 +75,8 @@ def candidate(
 
 
 def _grid() -> dict[str, StrategyParams]:
-    """Fourth round, at the third round's winner (λ 300, 10 days' persistence, no trend
+    """Fifth round (the optimiser's per-sleeve trading costs), at the third and fourth rounds'
+    winner (λ 300, 10 days' persistence, no trend
     shrinkage, deviations checked against the sleeve's own NAV; its grid, holding × shrink ×
     deviation check × gate benefit, is in the git history): the optimiser's trading-cost model
     (`costs`: "flat", 5 bps per turn of the NAV for every sleeve, as before, or "sleeve", each

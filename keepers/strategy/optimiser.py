@@ -51,8 +51,9 @@ from keepers.strategy.rationale import OMIT_AT_DEFAULT
 
 # The market's trading cost of each sleeve kind for tokenized RWAs, in bps of the value moved
 # through the sleeve, each side (a buy of `d` costs `c·d`, a sale of `d` costs `c·d`; idle is
-# cash, free). These are the market's prices, stated before any backtest ran and never tuned on
-# one (benchmarks/backtest/costs.py charges every policy this same table, which it imports):
+# cash, free): what `rebalancer.trading_cost_bps` prices sleeves at when turned on. These are
+# the market's prices, stated before any backtest ran and never tuned on one
+# (benchmarks/backtest/costs.py charges every policy this same table, which it imports):
 # - tbill 2: tokenized T-bill funds (BUIDL, BENJI, USTB, OUSG) subscribe and redeem at NAV
 #   without an issuer fee; 2 bps stand for the stablecoin leg and the NAV strike's slippage.
 # - gold 20: PAXG / XAUT carry creation-redemption fees of ~0.02-1 % (tiered) / 0.25 %, and
@@ -61,7 +62,7 @@ from keepers.strategy.rationale import OMIT_AT_DEFAULT
 #   but secondary exits and some pools' fees cost more than a T-bill fund.
 # - lending 0: supplying to or withdrawing from the vault's own lending book is an accounting
 #   move on chain (its gas is the gas gate's).
-DEFAULT_TRADING_COST_BPS: Final[Mapping[str, float]] = MappingProxyType(
+MARKET_TRADING_COST_BPS: Final[Mapping[str, float]] = MappingProxyType(
     {"tbill": 2.0, "gold": 20.0, "invoices": 10.0, "lending": 0.0}
 )
 MAX_TRADING_COST_BPS: Final = 10_000.0
