@@ -53,6 +53,7 @@ TUNABLE = (
     "min_turnover_bps",
     "risk_aversion",
     "turnover_cost_bps",
+    "trading_cost_bps",
     "history",
     "rebalance_gas",
     "drift_tolerance_bps",

@@ -17,8 +17,13 @@ Default per sleeve kind (README: "Trading costs"), for tokenized RWAs:
 - `lending` 0 bps: supplying to or withdrawing from the vault's own lending book is an
   accounting move on chain (its gas is charged separately, per rebalance).
 
-The keeper's optimiser assumes `rebalancer.turnover_cost_bps` 5 per turn of the NAV, the same
-for every sleeve; the simulator charges the table above whatever the policy assumes.
+The table is the keeper's (`keepers.strategy.optimiser.MARKET_TRADING_COST_BPS`, what the
+setting `rebalancer.trading_cost_bps` prices sleeves at when turned on), imported here so that
+the two cannot drift apart. The keeper's optimiser assumes by default the flat
+`rebalancer.turnover_cost_bps` 5 per turn of the NAV for every sleeve; when the strategy
+prices sleeves without `--set trading_cost_bps=...` (the selection's "sleeve" candidates), the
+backtest's keeper adapter (`keeper.strategy_costs`) hands it the simulator's table, whatever
+`--trading-cost-bps` made it. The simulator charges this table whatever the policy assumes.
 `--trading-cost-bps` changes it (one value for every sleeve, or `SLEEVE=BPS`).
 """
 
@@ -27,13 +32,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-TRADING_COST_BPS: Final[Mapping[str, float]] = {
-    "tbill": 2.0,
-    "gold": 20.0,
-    "invoices": 10.0,
-    "lending": 0.0,
-}
-MAX_COST_BPS: Final = 10_000.0
+from keepers.strategy.optimiser import MARKET_TRADING_COST_BPS, MAX_TRADING_COST_BPS
+
+TRADING_COST_BPS: Final[Mapping[str, float]] = MARKET_TRADING_COST_BPS
+MAX_COST_BPS: Final = MAX_TRADING_COST_BPS
 
 
 def default_costs(sleeves: Sequence[str]) -> tuple[float, ...]:

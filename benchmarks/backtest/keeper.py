@@ -10,7 +10,7 @@ with the keeper's settings (`keepers.config.RebalancerConfig`) mapped by the sam
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from benchmarks.backtest.generate import DAY_SECONDS, LENDING, RATE_MODEL, SLEEVES, MarketPath
@@ -47,6 +47,18 @@ def rebalancer_params(cfg: RebalancerConfig, gas: int | None = None) -> Strategy
     return cfg.strategy_params()
 
 
+def strategy_costs(params: StrategyParams, cfg: RebalancerConfig, vault: Vault) -> StrategyParams:
+    """`params` pricing the sleeves at the simulator's own trading costs (`vault`, from
+    benchmarks/backtest/costs.py or `--trading-cost-bps`), so that what the strategy assumes and
+    what the simulator charges cannot drift apart; unchanged when the strategy prices no sleeve
+    (the flat cost) or `rebalancer.trading_cost_bps` was set explicitly (`--set`)."""
+    if not params.optimiser.sleeve_cost_bps or "trading_cost_bps" in cfg.model_fields_set:
+        return params
+    charged = vault.trading_cost_bps or (0.0,) * len(vault.sleeves)  # (): the vault charges 0
+    costs = tuple(sorted(zip(vault.sleeves, map(float, charged), strict=True)))
+    return replace(params, optimiser=replace(params.optimiser, sleeve_cost_bps=costs))
+
+
 def oracle_deviation_bps(path: MarketPath, sleeve: str, k: int) -> int:
     """A priced sleeve's move against the last accepted price (yesterday's), in bps."""
     nav = path.nav[sleeve]
@@ -66,7 +78,9 @@ class KeeperStrategy:
     acted: dict[str, int] = field(default_factory=dict)  # "benefit", "forced", "risk-off"
 
     def __post_init__(self) -> None:
-        self.params = self.override or rebalancer_params(self.config)
+        self.params = strategy_costs(
+            self.override or rebalancer_params(self.config), self.config, self.vault
+        )
         # returnIndex readings as the chain holds them (WAD integers), one per day.
         self._index = {n: tuple(round(v * WAD) for v in self.path.nav[n]) for n in SLEEVES}
         self._stamps = tuple(T0 + d * DAY_SECONDS for d in range(self.path.length))

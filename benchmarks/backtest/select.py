@@ -33,6 +33,7 @@ from keepers.strategy import (
     RobustParams,
     StrategyParams,
 )
+from keepers.strategy.optimiser import MARKET_TRADING_COST_BPS
 
 HERE: Final = Path(__file__).resolve().parent
 STATIC: Final = "static_target"
@@ -50,8 +51,11 @@ def candidate(
     trend_shrink: float = 0.0,
     deviation_check: str = "any",
     benefit: str = "return",
+    costs: str = "flat",
 ) -> StrategyParams:
-    """The keeper's default parameters with these choices."""
+    """The keeper's default parameters with these choices (`costs`: "flat", the optimiser's
+    `turnover_cost_bps` for every sleeve, or "sleeve", each sleeve's trading cost: the market's
+    table, which the backtest's adapter replaces by the simulator's own)."""
     base = RebalancerConfig().strategy_params()
     forecast = replace(
         ForecastParams(),
@@ -61,7 +65,8 @@ def candidate(
         robust=replace(RobustParams(), confirm_seconds=confirm_days * DAY),
         trend_shrink=trend_shrink,
     )
-    optimiser = replace(base.optimiser, risk_aversion=risk_aversion)
+    sleeve_costs = tuple(sorted(MARKET_TRADING_COST_BPS.items())) if costs == "sleeve" else ()
+    optimiser = replace(base.optimiser, risk_aversion=risk_aversion, sleeve_cost_bps=sleeve_costs)
     assert isinstance(optimiser, OptimiserParams)
     risk = replace(RiskOffParams(), deviation_check=deviation_check)
     gate = replace(base.gate, benefit=benefit)
@@ -70,24 +75,23 @@ def candidate(
 
 
 def _grid() -> dict[str, StrategyParams]:
-    """Third round, at the second round's winner (λ 300, no displacement hazard, no settlement
-    exit, 10 days' persistence; its grid, confirm × hazard, is in the git history):
-    the holding period over which a move's trading cost is paid back (`holding_days`; 7 = the
-    horizon, the whole cost, as before), the trend's shrinkage by its standard error
-    (`trend_shrink`; 0 = off, as before), which oracle deviations the risk rule reads
-    (`deviation_check`: "any" as before, or "nav", checked against the sleeve's own path) and
-    what the gas gate weighs (`benefit`: "return" as before, or the optimiser's "score")."""
+    """Fifth round (the optimiser's per-sleeve trading costs), at the third and fourth rounds'
+    winner (λ 300, 10 days' persistence, no trend
+    shrinkage, deviations checked against the sleeve's own NAV; its grid, holding × shrink ×
+    deviation check × gate benefit, is in the git history): the optimiser's trading-cost model
+    (`costs`: "flat", 5 bps per turn of the NAV for every sleeve, as before, or "sleeve", each
+    sleeve's own cost, benchmarks/backtest/costs.py), crossed with the settings it interacts
+    with: the holding period over which a move's cost is paid back (`holding_days`, 7 or 90)
+    and what the gas gate weighs (`benefit`, "return" or "score")."""
     out = {}
-    for hold in (7, 90):
-        for shrink in (0.0, 1.0):
-            for check in ("any", "nav"):
-                for benefit in ("return", "score"):
-                    name = (f"robust/ra300/confirm10d/hold{hold}d/shrink{shrink:g}/dev-{check}/"
-                            f"gate-{benefit}")  # fmt: skip
-                    out[name] = candidate(
-                        "robust", 300.0, 0.0, 0, confirm_days=10, holding_days=hold,
-                        trend_shrink=shrink, deviation_check=check, benefit=benefit,
-                    )  # fmt: skip
+    for costs in ("flat", "sleeve"):
+        for hold in (7, 90):
+            for benefit in ("return", "score"):
+                name = f"robust/ra300/confirm10d/hold{hold}d/dev-nav/gate-{benefit}/cost-{costs}"
+                out[name] = candidate(
+                    "robust", 300.0, 0.0, 0, confirm_days=10, holding_days=hold,
+                    deviation_check="nav", benefit=benefit, costs=costs,
+                )  # fmt: skip
     return out
 
 

@@ -6,14 +6,15 @@ pay for itself: the expected gain over the horizon,
 
     gain = Σ_i (t_i - o_i)/1e4 · μ_i · NAV · h        (idle earns 0)
 
-less the trading cost `κ · turnover · NAV`, must beat `gain_margin ×` the gas cost
-(`GateParams.benefit = "return"`). With `benefit = "score"` the move's worth is measured as
-the optimiser measures it: the rise of its objective (return less `λ`·variance less trading
-cost, over the horizon, × NAV) from the weights it would otherwise keep to the target, so that
-a move the optimiser makes to cut risk is not refused for the return it gives up. A forced
-move (risk-off, or current weights that break a bound) skips the benefit, minimum-change and
-base-fee tests: its gain is the loss avoided, which the return forecasts do not see, and it
-matters most exactly when gas is dear.
+less the trading cost (`optimiser.trading_cost_bps`: each priced sleeve's cost per side on
+what moves through it, the flat `κ · turnover` for the others; × NAV), must beat
+`gain_margin ×` the gas cost (`GateParams.benefit = "return"`). With `benefit = "score"` the
+move's worth is measured as the optimiser measures it: the rise of its objective (return less
+`λ`·variance less trading cost, over the horizon, × NAV) from the weights it would otherwise
+keep to the target, so that a move the optimiser makes to cut risk is not refused for the
+return it gives up. A forced move (risk-off, or current weights that break a bound) skips the
+benefit, minimum-change and base-fee tests: its gain is the loss avoided, which the return
+forecasts do not see, and it matters most exactly when gas is dear.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Final, Literal
 
 from keepers.math import BPS, WAD
 from keepers.strategy.bounds import turnover_bps
+from keepers.strategy.optimiser import trading_cost_bps
 
 GWEI: Final = 10**9
 
@@ -112,13 +114,19 @@ def check_gate(
     params: GateParams,
     forced: bool = False,
     score_gain_bps: float | None = None,
+    sleeve_cost_bps: Sequence[float | None] = (),
 ) -> GateVerdict:
     """Whether to send the move from `current` to `target` (see the module docstring);
     `score_gain_bps`: the optimiser's objective gain of the move in bps of NAV over the horizon
-    (read when `params.benefit` is "score"; required then)."""
+    (read when `params.benefit` is "score"; required then); `sleeve_cost_bps`: each sleeve's
+    trading cost per side (`optimiser.Problem.sleeve_cost_bps`; (): `turnover_cost_bps` flat)."""
     turnover = turnover_bps(current, target)
     gain = expected_gain(current, target, expected_returns, nav, horizon_years)
-    trading = turnover_cost_bps / BPS * turnover / BPS * nav
+    if sleeve_cost_bps:
+        cost = trading_cost_bps(current, target, turnover_cost_bps, sleeve_cost_bps)
+        trading = cost / BPS * nav
+    else:  # the flat cost on the vault's integer turnover, as it always was
+        trading = turnover_cost_bps / BPS * turnover / BPS * nav
     gas = gas_cost_assets(market, params.rebalance_gas, asset_decimals)
     if params.benefit == "score":
         if score_gain_bps is None:

@@ -226,18 +226,23 @@ def decide(
     constraints["ceilings_bps"] = bounds.ceilings_bps
     horizon = params.horizon_seconds / YEAR
     # The trading cost is paid once; the gain accrues over the holding period (`one_off_share`).
-    kappa = params.optimiser.turnover_cost_bps * one_off_share(params)
+    share = one_off_share(params)
+    kappa = params.optimiser.turnover_cost_bps * share
     optimiser = replace(params.optimiser, turnover_cost_bps=kappa)
     constraints["turnover_cost_bps"] = kappa
+    costs = params.optimiser.sleeve_costs(tuple(s.name for s in inputs.sleeves), share)
+    if costs:  # per sleeve (None: the flat κ); absent, as in receipts written before it: flat
+        constraints["sleeve_cost_bps"] = costs
     mu = tuple(f.expected_return for f in forecasts)
-    problem = Problem(mu, tuple(f.volatility for f in forecasts), current, bounds, horizon)
+    problem = Problem(mu, tuple(f.volatility for f in forecasts), current, bounds, horizon,
+                      costs)  # fmt: skip
     solution = optimise(problem, optimiser)
     if params.forecast.supply_response:
         repriced = supply_response(inputs, params, forecasts, solution.target_bps)
         if repriced != forecasts:
             forecasts, mu = repriced, tuple(f.expected_return for f in repriced)
             parts["forecasts"] = forecasts
-            problem = Problem(mu, problem.volatilities, current, bounds, horizon)
+            problem = Problem(mu, problem.volatilities, current, bounds, horizon, costs)
             solution = optimise(problem, optimiser)
     target = solution.target_bps
     verdict = check_gate(
@@ -252,6 +257,7 @@ def decide(
         params=params.gate,
         forced=plan.active or bool(constraints["current_breaks_beyond_drift"]),
         score_gain_bps=solution.score_bps - solution.baseline_score_bps,
+        sleeve_cost_bps=costs,
     )
     cut = tuple(s.name for s, g in zip(signals, plan.granted_cut_bps, strict=True) if g > 0)
     reason = verdict.reason

@@ -15,7 +15,10 @@ Canonical encoding (so that the same inputs always give the same bytes, hence th
 - real numbers never as JSON floats: as decimal strings with exactly `DECIMALS` places, rounded
   half-even, without exponent (`"0.050000000000"`); `-0` is written as `0`; NaN and infinities
   are refused;
-- tuples as arrays, dataclasses as objects of their fields, bytes as `0x` hex, None as null.
+- tuples as arrays, dataclasses as objects of their fields, bytes as `0x` hex, None as null;
+  a dataclass field marked `OMIT_AT_DEFAULT` in its metadata (a setting added after receipts
+  were written, whose default is how those receipts decided) is left out while at its default,
+  so an older receipt, which lacks it, re-encodes to its own bytes.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from eth_utils import keccak
 VERSION: Final = "ballast.rationale/2"  # 2: a replay receipt (strategy identity, block)
 DECIMALS: Final = 12
 _QUANTUM: Final = Decimal(1).scaleb(-DECIMALS)
-_CONTEXT: Final = Context(prec=400)  # every finite float (up to ~1.8e308) to DECIMALS places
+_CONTEXT: Final = Context(prec=400)
+OMIT_AT_DEFAULT: Final = "omit_at_default"  # every finite float (up to ~1.8e308) to DECIMALS places
 
 
 def fixed(x: float) -> str:
@@ -57,7 +61,11 @@ def canonical(value: Any) -> Any:
     if isinstance(value, bytes | bytearray):
         return "0x" + bytes(value).hex()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: canonical(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not (f.metadata.get(OMIT_AT_DEFAULT) and getattr(value, f.name) == f.default)
+        }
     if isinstance(value, Mapping):
         if not all(isinstance(k, str) for k in value):
             raise TypeError("rationale object keys must be strings")

@@ -145,3 +145,39 @@ def test_cost_setting_parses_and_refuses_in_one_line(capsys) -> None:
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "unknown sleeve" in err
+
+
+# ------------------------------------------------- what the strategy assumes (issue 19)
+
+
+def test_the_simulators_table_is_the_keepers_market_table() -> None:
+    from keepers.strategy.optimiser import MARKET_TRADING_COST_BPS
+
+    assert TRADING_COST_BPS is MARKET_TRADING_COST_BPS  # one table: they cannot drift apart
+
+
+def test_the_adapter_prices_the_sleeves_at_the_simulators_costs() -> None:
+    from benchmarks.backtest.keeper import KeeperStrategy
+    from benchmarks.backtest.select import CANDIDATES
+
+    path, vault = calm_path(), with_costs(1.0, 30.0, 7.0, 0.5)
+    flat = KeeperStrategy(path, vault, cli.strategy_config({}))
+    assert flat.params.optimiser.sleeve_cost_bps == ()  # the keeper's default: flat
+    name = "robust/ra300/confirm10d/hold90d/dev-nav/gate-return/cost-sleeve"
+    priced = KeeperStrategy(path, vault, override=CANDIDATES[name])
+    assert dict(priced.params.optimiser.sleeve_cost_bps) == dict(
+        zip(vault.sleeves, (1.0, 30.0, 7.0, 0.5), strict=True)
+    )
+    # --set trading_cost_bps=... is taken as given (what the strategy assumes, not the table)
+    config = cli.strategy_config({"trading_cost_bps": "gold=3"})
+    assert KeeperStrategy(path, vault, config).params.optimiser.sleeve_cost_bps == (("gold", 3.0),)
+    config = cli.strategy_config({"trading_cost_bps": ""})
+    assert KeeperStrategy(path, vault, config).params.optimiser.sleeve_cost_bps == ()
+
+
+def test_the_strategy_cost_setting_is_refused_in_one_line(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--paths", "1", "--set", "trading_cost_bps=gold=-2"])
+    assert exc.value.code != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "gold: -2 bps is not within [0, 10000)" in err
