@@ -161,8 +161,10 @@ def test_the_adapter_prices_the_sleeves_at_the_simulators_costs() -> None:
     from benchmarks.backtest.select import CANDIDATES
 
     path, vault = calm_path(), with_costs(1.0, 30.0, 7.0, 0.5)
-    flat = KeeperStrategy(path, vault, cli.strategy_config({}))
-    assert flat.params.optimiser.sleeve_cost_bps == ()  # the keeper's default: flat
+    default = KeeperStrategy(path, vault, cli.strategy_config({}))  # the keeper's default
+    assert dict(default.params.optimiser.sleeve_cost_bps) == dict(
+        zip(vault.sleeves, (1.0, 30.0, 7.0, 0.5), strict=True)
+    )  # priced per sleeve, at the simulator's table (not the keeper's own)
     name = "robust/ra300/confirm10d/hold90d/dev-nav/gate-return/cost-sleeve"
     priced = KeeperStrategy(path, vault, override=CANDIDATES[name])
     assert dict(priced.params.optimiser.sleeve_cost_bps) == dict(

@@ -103,14 +103,13 @@ def test_the_market_table_and_the_setting():
     assert dict(MARKET_TRADING_COST_BPS) == {
         "tbill": 2.0, "gold": 20.0, "invoices": 10.0, "lending": 0.0
     }  # fmt: skip
-    # Off by default (it did not measure better out of sample): the flat cost for every sleeve.
-    default = RebalancerConfig().strategy_params().optimiser
-    assert default.sleeve_cost_bps == () and default == OptimiserParams(risk_aversion=300.0)
-    on = RebalancerConfig(trading_cost_bps=dict(MARKET_TRADING_COST_BPS)).strategy_params()
-    params = on.optimiser
+    # The default (it won the train selection): the market's table; {} is the flat cost.
+    flat = RebalancerConfig(trading_cost_bps={}).strategy_params().optimiser
+    assert flat.sleeve_cost_bps == () and flat == OptimiserParams(risk_aversion=300.0)
+    params = RebalancerConfig().strategy_params().optimiser
     assert params.sleeve_cost_bps == tuple(sorted(MARKET_TRADING_COST_BPS.items()))
     assert params.turnover_cost_bps == 5.0  # still the cost of a sleeve not in the table
-    assert params == replace(default, sleeve_cost_bps=params.sleeve_cost_bps)
+    assert params == replace(flat, sleeve_cost_bps=params.sleeve_cost_bps)
     assert params.sleeve_costs(("gold", "other")) == (20.0, None)
     assert params.sleeve_costs(("other",)) == ()  # nothing priced: the flat cost
     assert params.sleeve_costs(("gold",), share=0.5) == (10.0,)
