@@ -34,7 +34,7 @@ from keepers.math.steward import (
     plan,
 )
 from keepers.strategy.rationale import decode, encode, rationale_hash
-from keepers.strategy.replay import ReceiptError, _build
+from keepers.strategy.receipt import ReceiptError, rebuild
 
 __all__ = [
     "RECOMMENDATION_VERSION",
@@ -254,8 +254,8 @@ def replay_steward(document_bytes: bytes) -> StewardReplay:
     for key in ("inputs", "settings", "outcome"):
         if key not in recorded:
             raise ReceiptError(f"the document has no {key!r}: it is not a replay receipt")
-    inputs = _build(StewardInputs, recorded["inputs"], "inputs")
-    settings = _build(StewardSettings, recorded["settings"], "settings")
+    inputs = rebuild(StewardInputs, recorded["inputs"], "inputs")
+    settings = rebuild(StewardSettings, recorded["settings"], "settings")
     identity = recorded.get("steward") or {}
     differences: list[str] = []
     code_matches = identity.get("code") == steward_code_hash()

@@ -16,10 +16,11 @@ from typing import Any, Final
 
 from keepers.strategy.forecast import SleeveForecast
 from keepers.strategy.inputs import StrategyInputs
+from keepers.strategy.kit import Proposal
 from keepers.strategy.model import Model, adjust_with, load_model, params_for
 from keepers.strategy.pipeline import Decision
 from keepers.strategy.pipeline import decide as pipeline_decide
-from keepers.strategy.replay import strategy_code_hash
+from keepers.strategy.receipt import strategy_code_hash
 
 MODEL: Final[Model] = load_model()  # refused at import (keeper start-up) when the hash differs
 
@@ -33,8 +34,6 @@ def strategy_identity_extra() -> str:
 def decide(inputs: StrategyInputs) -> Any:
     """A `Proposal` (the current weights when the pipeline would not act, which the kit records
     as no action); notes: the model's hash and the expected returns it gave."""
-    from keepers.strategy.kit import Proposal
-
     seen: list[float] = []
 
     def hook(inp: StrategyInputs, fc: tuple[SleeveForecast, ...]) -> tuple[SleeveForecast, ...]:

@@ -24,7 +24,7 @@ from keepers.strategy.gate import GateVerdict, check_gate
 from keepers.strategy.inputs import SleeveState, StrategyInputs, StrategyParams, one_off_share
 from keepers.strategy.optimiser import Problem, Solution, optimise
 from keepers.strategy.rationale import VERSION, encode, rationale_hash
-from keepers.strategy.replay import strategy_identity
+from keepers.strategy.receipt import strategy_identity
 from keepers.strategy.risk import (
     RiskOffPlan,
     RiskSignal,
