@@ -325,10 +325,17 @@ def verify_decision_command(ctx: click.Context, decision_id: int, replay_it: boo
 
 @main.command("verify-steward")
 @click.argument("rationale_hash")
-@click.option("--replay", "replay_it", is_flag=True,
-              help="Also re-run the steward on the document and cross-check its chain inputs.")
-@click.option("--document", type=click.Path(path_type=Path),
-              help="The rationale document (default: the keeper's store or rationale_dir).")
+@click.option(
+    "--replay",
+    "replay_it",
+    is_flag=True,
+    help="Also re-run the steward on the document and cross-check its chain inputs.",
+)
+@click.option(
+    "--document",
+    type=click.Path(path_type=Path),
+    help="The rationale document (default: the keeper's store or rationale_dir).",
+)
 @click.pass_context
 def verify_steward_command(
     ctx: click.Context, rationale_hash: str, replay_it: bool, document: Path | None

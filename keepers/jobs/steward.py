@@ -58,13 +58,14 @@ _SOURCES: Final = (
     Path(__file__),
     Path(__file__).parent.parent / "math" / "steward.py",
     Path(__file__).parent.parent / "math" / "steward_liquidity.py",
+    Path(__file__).parent.parent / "math" / "steward_rules.py",
 )
 
 
 @cache
 def steward_code_hash() -> str:
-    """keccak256 over the steward's source (this module, keepers/math/steward.py and
-    keepers/math/steward_liquidity.py)."""
+    """keccak256 over the steward's source (this module, keepers/math/steward.py,
+    keepers/math/steward_liquidity.py and keepers/math/steward_rules.py)."""
     root = Path(__file__).parent.parent
     h = b""
     for path in _SOURCES:
@@ -134,9 +135,7 @@ def decide_steward(
 ) -> StewardDecision:
     """The steward's decision on `inputs` (pure)."""
     params = {p.name: p for p in inputs.params}
-    result = plan(
-        params, inputs.collaterals, inputs.book, settings, inputs.timestamp, inputs.links
-    )
+    result = plan(params, inputs.collaterals, inputs.book, settings, inputs.timestamp, inputs.links)
     document = _document(inputs, settings, result)
     digest = "0x" + rationale_hash(document).hex()
     call = None
@@ -192,8 +191,10 @@ def check_recommendation(
     if not isinstance(data, dict) or data.get("version") != RECOMMENDATION_VERSION:
         raise RecommendationError(f"not a steward recommendation ({RECOMMENDATION_VERSION})")
     values = data.get("values")
-    pairs_ok = isinstance(values, list) and values and all(
-        isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) for v in values
+    pairs_ok = (
+        isinstance(values, list)
+        and values
+        and all(isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) for v in values)
     )
     if not pairs_ok:
         raise RecommendationError("its 'values' must be a non-empty list of [name, value]")

@@ -36,7 +36,8 @@ rule: within [min, max], within `stewardStepBps` of the live value, after `stewa
 not frozen) and what only a DAO proposal can do (the target within bounds and governance's own
 step), and keeps every linked constraint — LTV < threshold and threshold × (1 + bonus) ≤ 100 %
 per collateral — in the final state and after every prefix of the batch (tightening lowers the
-LTV before the threshold, loosening raises the threshold first).
+LTV before the threshold, loosening raises the threshold first); the registry's rules it plans
+against are `keepers.math.steward_rules`.
 """
 
 from __future__ import annotations
@@ -47,14 +48,25 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from keepers.math.steward_liquidity import exit_days, gate_targets, is_gated
+from keepers.math.steward_rules import (
+    BONUS,
+    LTV,
+    THRESHOLD,
+    Link,
+    ParamState,
+    beyond_steward,
+    culprit_of,
+    governance_reach,
+    link_safe_order,
+    link_violations,
+    prefix_violation,
+    steward_reach,
+)
 
 BPS: Final = 10_000
 YEAR: Final = 365 * 86_400
 DAY: Final = 86_400
 
-LTV: Final = "lend.ltvBps."
-THRESHOLD: Final = "lend.liqThresholdBps."
-BONUS: Final = "lend.liqBonusBps."
 BORROW_CAP: Final = "lend.borrowCap."
 SLEEVE_CAP: Final = "vault.maxSleeveBps."
 SLOPE1: Final = "lend.rate.slope1Bps"
@@ -68,30 +80,13 @@ __all__ = [
     "StewardPlan",
     "StewardSettings",
     "annual_volatility",
+    "governance_reach",
     "Link",
     "link_violations",
     "plan",
     "recommend",
     "steward_reach",
 ]
-
-
-@dataclass(frozen=True)
-class ParamState:
-    """One registry parameter as `getParam` returns it (times in seconds)."""
-
-    name: str
-    value: int
-    min: int
-    max: int
-    max_step_bps: int
-    cooldown: int
-    governance_value: int
-    last_governance_update: int
-    steward_step_bps: int
-    steward_cooldown: int
-    last_update: int
-    frozen_until: int = 0
 
 
 @dataclass(frozen=True)
@@ -331,108 +326,6 @@ def _ltv_cut(params: Mapping[str, ParamState], collaterals: Sequence[CollateralR
     return weighted / debt if debt else 0.0
 
 
-# ------------------------------------------------------------------ bounds and links
-
-
-def steward_reach(p: ParamState, target: int, now: int) -> tuple[int | None, str]:
-    """The value nearest `target` a `stewardSet(p, ·)` may set at `now` (the registry's
-    `_violation` rule), or None and why not."""
-    if now < p.frozen_until:
-        return None, "frozen"
-    if p.steward_step_bps == 0:
-        return None, "steward disabled"
-    if now < p.last_update + p.steward_cooldown:
-        return None, f"cooldown until {p.last_update + p.steward_cooldown}"
-    ref = p.value if p.value else p.max
-    step = ref * p.steward_step_bps // BPS
-    return _clamp(_clamp(target, p.value - step, p.value + step), p.min, p.max), ""
-
-
-def _beyond_steward(p: ParamState, target: int) -> bool:
-    """`target` lies outside the steward's bounds or step from the live value (a cooldown or a
-    freeze only delays a move; this no steward move can make)."""
-    if p.steward_step_bps == 0:
-        return target != p.value
-    ref = p.value if p.value else p.max
-    step = ref * p.steward_step_bps // BPS
-    return not (p.min <= target <= p.max and abs(target - p.value) <= step)
-
-
-def governance_reach(p: ParamState, target: int) -> int:
-    """The value nearest `target` a governance `set` may set (bounds and its step from the last
-    governance value; its cooldown is the proposal's delay)."""
-    v = _clamp(target, p.min, p.max)
-    if p.max_step_bps:
-        ref = p.governance_value if p.governance_value else p.max
-        step = ref * p.max_step_bps // BPS
-        v = _clamp(v, p.governance_value - step, p.governance_value + step)
-    return v
-
-
-LESS_THAN, PRODUCT_WITH_BONUS_AT_MOST, SUM_AT_LEAST = 1, 2, 3  # IParameterRegistry.LinkRule
-Link = tuple[int, tuple[str, ...], int]  # (rule, parameter names, bound) as `getLink` declares
-
-
-def link_violations(values: Mapping[str, int], links: Sequence[Link] = ()) -> list[str]:
-    """Each linked constraint `values` break, in one sentence each: the registry's declared
-    `links` (those whose parameters are all in `values`) and, by name, LTV < threshold and
-    threshold × (1 + bonus) ≤ 100 % of every collateral."""
-    out = []
-    for rule, names, bound in links:
-        if not all(n in values for n in names):
-            continue
-        v = [values[n] for n in names]
-        if rule == LESS_THAN and not v[0] < v[1]:
-            out.append(f"{names[0]} {v[0]} is not below {names[1]} {v[1]}")
-        elif rule == PRODUCT_WITH_BONUS_AT_MOST and v[0] * (BPS + v[1]) > bound * BPS:
-            out.append(f"{names[0]} {v[0]} × (1 + {names[1]} {v[1]}) is above {bound} bps")
-        elif rule == SUM_AT_LEAST and sum(v) < bound:
-            out.append(f"{' + '.join(names)} = {sum(v)} is below {bound}")
-    for name, ltv in values.items():
-        if not name.startswith(LTV):
-            continue
-        scope = name.removeprefix(LTV)
-        thr = values.get(THRESHOLD + scope)
-        if thr is not None and ltv >= thr:
-            out.append(f"{name} {ltv} is not below {THRESHOLD + scope} {thr}")
-    for name, thr in values.items():
-        if not name.startswith(THRESHOLD):
-            continue
-        scope = name.removeprefix(THRESHOLD)
-        bonus = values.get(BONUS + scope)
-        if bonus is not None and thr * (BPS + bonus) > BPS * BPS:
-            out.append(f"{name} {thr} × (1 + {BONUS + scope} {bonus}) is above 100%")
-    return out
-
-
-def _order(batch: Mapping[str, int], live: Mapping[str, int]) -> list[tuple[str, int]]:
-    """Link-safe order: every decrease of an LTV first, then thresholds, then the rest, then
-    increases of LTVs last."""
-
-    def rank(item: tuple[str, int]) -> tuple[int, str]:
-        name, value = item
-        if name.startswith(LTV):
-            return (0 if value < live[name] else 3, name)
-        if name.startswith(THRESHOLD):
-            return (1, name)
-        return (2, name)
-
-    return sorted(batch.items(), key=rank)
-
-
-def _prefix_violation(
-    ordered: Sequence[tuple[str, int]], live: Mapping[str, int], links: Sequence[Link]
-) -> str | None:
-    state = dict(live)
-    before = set(link_violations(state, links))
-    for name, value in ordered:
-        state[name] = value
-        new = [v for v in link_violations(state, links) if v not in before]
-        if new:
-            return new[0]
-    return None
-
-
 def plan(
     params: Mapping[str, ParamState],
     collaterals: Sequence[CollateralRisk],
@@ -453,7 +346,7 @@ def plan(
         if reach is not None and abs(reach - p.value) * BPS < s.min_move_bps * max(p.value, 1):
             reach, why = None, "move too small" if target != p.value else "at target"
         proposal = None
-        if _beyond_steward(p, target):  # no steward move, however long it waits, gets there
+        if beyond_steward(p, target):  # no steward move, however long it waits, gets there
             gov = governance_reach(p, target)
             proposal = gov if gov != (reach if reach is not None else p.value) else None
         moves[name] = Move(name, p.value, target, reach, proposal, why)
@@ -466,10 +359,10 @@ def plan(
         final = {**live, **batch}
         was = link_violations(live, links)
         broken = [v for v in link_violations(final, links) if v not in was]
-        culprit = _culprit(broken[0], batch) if broken else None
+        culprit = culprit_of(broken[0], batch) if broken else None
         if culprit is None:
-            violation = _prefix_violation(_order(batch, live), live, links)
-            culprit = _culprit(violation, batch) if violation else None
+            violation = prefix_violation(link_safe_order(batch, live), live, links)
+            culprit = culprit_of(violation, batch) if violation else None
             if culprit is None:
                 break
         notes.append(f"{culprit}: steward move left out to keep links")
@@ -490,16 +383,9 @@ def plan(
             proposal = {}
             break
     return StewardPlan(
-        batch=tuple(_order(batch, live)),
-        proposal=tuple(_order(proposal, {**live, **batch})),
+        batch=tuple(link_safe_order(batch, live)),
+        proposal=tuple(link_safe_order(proposal, {**live, **batch})),
         moves=tuple(moves.values()),
         vol=vols,
         notes=tuple(notes),
     )
-
-
-def _culprit(violation: str, batch: Mapping[str, int]) -> str | None:
-    """The batched parameter a violation sentence names (the threshold first, then the LTV)."""
-    names = [w.strip("()") for w in violation.split() if w.strip("()") in batch]
-    thresholds = [n for n in names if n.startswith(THRESHOLD)]
-    return (thresholds or names or [None])[0]
