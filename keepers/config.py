@@ -324,6 +324,15 @@ class StewardConfig(_Section):
                 raise ValueError(f"rate_reference_ltv_bps.{name}: {bps} is not in (0, 10000]")
         return value
 
+    @model_validator(mode="after")
+    def _anchor_whole(self) -> StewardConfig:
+        if bool(self.rate_reference_ltv_bps) != bool(self.rate_reference_slope1_bps):
+            raise ValueError(
+                "rate_reference_ltv_bps and rate_reference_slope1_bps anchor the rate premium "
+                "together: set both or neither"
+            )
+        return self
+
     def model(self) -> StewardSettings:
         """The pure model's settings (`keepers.math.steward.StewardSettings`)."""
         names = {f.name for f in dataclasses.fields(StewardSettings)}

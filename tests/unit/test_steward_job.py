@@ -78,7 +78,10 @@ def test_an_anchored_rate_premium_is_in_the_receipt_and_replays():
     assert document["settings"]["rate_reference_ltv_bps"] == [["gold", 7_000]]
     assert replay_steward(decision.document).ok
     with pytest.raises(ValidationError, match="rate_reference_ltv_bps.gold: 0 is not in"):
-        StewardConfig(rate_reference_ltv_bps={"gold": 0})
+        StewardConfig(rate_reference_ltv_bps={"gold": 0}, rate_reference_slope1_bps=400)
+    for half in ({"rate_reference_ltv_bps": {"gold": 7_000}}, {"rate_reference_slope1_bps": 400}):
+        with pytest.raises(ValidationError, match="set both or neither"):
+            StewardConfig(**half)
 
 
 def test_a_tampered_input_or_outcome_is_named():
