@@ -20,7 +20,6 @@ from keepers.math import WAD
 from keepers.strategy import (
     Bounds,
     Decision,
-    GasMarket,
     GateParams,
     NoAction,
     OptimiserParams,
@@ -36,11 +35,8 @@ from keepers.strategy import (
 from keepers.strategy.optimiser import MARKET_TRADING_COST_BPS, trading_cost_bps
 from keepers.strategy.rationale import decode
 from keepers.strategy.replay import from_document, replay
+from tests.unit.test_strategy_costs import CHEAP, DAY, NAV, T0  # the same market and vault
 
-DAY = 86_400
-T0 = 1_700_000_000
-NAV = 10**13  # 10M, 6 decimals
-CHEAP = GasMarket(base_fee_wei=10**9, priority_fee_wei=10**8, native_price_wad=3_000 * WAD)
 OLD_RECEIPT = Path(__file__).parent / "data" / "receipt-flat-cost-d3898b0.json"
 
 
