@@ -241,6 +241,13 @@ def run_steward(keeper: Keeper) -> JobReport:
             f"{keeper.address} does not hold STEWARD_ROLE on the registry: nothing sent"
         )
     inputs = read_steward_inputs(keeper)
+    known = sorted(c.name for c in inputs.collaterals)
+    unknown = sorted(set(cfg.rate_reference_ltv_bps) - set(known))
+    if unknown:  # an anchor on a name the book does not have would price nothing, silently
+        raise KeeperError(
+            f"steward.rate_reference_ltv_bps names {', '.join(unknown)}: not a collateral of "
+            f"this book ({', '.join(known)}): nothing sent"
+        )
     report = JobReport("steward", inputs.block, inputs.timestamp, keeper.dry_run)
     decision = decide_steward(inputs, cfg.model(), cfg.uri_base)
     digest = keeper.store.put_rationale(decision.document)

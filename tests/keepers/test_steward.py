@@ -50,11 +50,12 @@ def state(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def steward_keeper_cli(chain, repo_root, steward_manifest, state):
-    def run(*args: str, account: str = "TEST::2"):
+    def run(*args: str, account: str = "TEST::2", env: dict[str, str] | None = None):
         env = {**os.environ, "APE_FOUNDRY_HOST": chain.provider.uri, "NO_COLOR": "1",
                "COLUMNS": "200", "PYTHONPATH": str(repo_root),
                "BALLAST_KEEPER_STEWARD__RECOMMENDATION_DIR": str(state / "rec"),
-               "BALLAST_KEEPER_STEWARD__RATIONALE_DIR": str(state / "docs")}  # fmt: skip
+               "BALLAST_KEEPER_STEWARD__RATIONALE_DIR": str(state / "docs"),
+               **(env or {})}  # fmt: skip
         cmd = [str(KEEPER), "--state-dir", str(state / "keeper"),
                "--manifest", str(steward_manifest), "--account", account, *args]  # fmt: skip
         result = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True,
@@ -122,6 +123,19 @@ def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
     assert errors == [f"Error: steward: {outsider.address} does not hold STEWARD_ROLE on the "
                       "registry: nothing sent"], refused.stderr  # fmt: skip
     assert outsider.nonce == nonce
+
+    # a rate-premium anchor on a collateral the book does not have: one line, nothing sent
+    anchor = {"BALLAST_KEEPER_STEWARD__RATE_REFERENCE_LTV_BPS": '{"glod": 7000}',
+              "BALLAST_KEEPER_STEWARD__RATE_REFERENCE_SLOPE1_BPS": "400"}  # fmt: skip
+    steward = accounts[2]
+    nonce = steward.nonce
+    typo = steward_keeper_cli("once", "--job", "steward", env=anchor)
+    assert typo.returncode == 1, typo.stdout + typo.stderr
+    errors = [line for line in typo.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and errors[0].startswith(
+        "Error: steward: steward.rate_reference_ltv_bps names glod: not a collateral of this book ("
+    ), typo.stderr
+    assert steward.nonce == nonce and not steward_updates(chain, registry)
 
     shock_gold(system, chain, accounts)
     result = steward_keeper_cli("once", "--job", "steward")
