@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from eth_utils import is_address, keccak, to_checksum_address
@@ -37,6 +37,7 @@ from keepers.strategy.optimiser import (
     MAX_TRADING_COST_BPS,
     OptimiserParams,
 )
+from keepers.strategy.risk import RiskOffParams
 
 __all__ = ["DEFAULT_JOBS", "JOBS", "JOB_ALIASES", "ConfigError", "KeeperSettings", "job_name",
            "load_settings"]  # fmt: skip
@@ -214,6 +215,15 @@ class RebalancerConfig(_Section):
         default_factory=lambda: dict(MARKET_TRADING_COST_BPS),
         description="per-sleeve trading cost, sleeve name -> bps each side ({}: the flat cost)",
     )
+    # Chosen on the train families (benchmarks/backtest/README.md, "Model selection"): a move's
+    # trading cost is spread over 90 days of holding, and an oracle deviation counts against a
+    # sleeve only where its own NAV path fell ("nav"; "any": every deviation counts).
+    holding_seconds: int = Field(
+        90 * 86_400, gt=0, description="how long a position is held: a move's cost spreads over it"
+    )
+    deviation_check: Literal["any", "nav"] = Field(
+        "nav", description="which oracle deviations count against a sleeve in the risk-off rule"
+    )
     history: int = Field(2_000, ge=1, description="returnIndex readings kept per sleeve")
     rebalance_gas: int = Field(
         900_000, ge=0, description="gas a rebalance is expected to use (benchmarks/gas)"
@@ -256,6 +266,8 @@ class RebalancerConfig(_Section):
         return StrategyParams(
             horizon_seconds=self.horizon_seconds,
             drift_tolerance_bps=self.drift_tolerance_bps,
+            holding_seconds=self.holding_seconds,
+            risk=RiskOffParams(deviation_check=self.deviation_check),
             optimiser=OptimiserParams(
                 risk_aversion=self.risk_aversion,
                 turnover_cost_bps=self.turnover_cost_bps,
@@ -281,10 +293,11 @@ class StewardConfig(_Section):
     default_daily_exit: int = Field(
         0, ge=0, description="daily exit value (asset units) of a collateral without an issuer"
     )
-    # The tighten-only volatility steward. benchmarks/lending_steward's chosen setting (loosen,
-    # jump_fall 0.3, risk_rate_gain 8) cuts bad debt only by lowering the threshold under open
-    # positions (liquidating borrowers the DAO's threshold calls healthy) and earns only through
-    # the rate premium; a DAO vote does better (see its README): it stays opt-in.
+    # The tighten-only volatility steward by default. The lending-steward benchmark's chosen
+    # posture with the DAO's slow path (loosen false, jump_fall 0.4, risk_rate_gain 8, the premium
+    # anchored at the DAO's own LTVs and slope1) meets the bad-debt goal at the price of lending
+    # less, higher rates and early liquidations of borrowers the DAO's threshold calls healthy
+    # (benchmarks/lending_steward/README.md): a posture for the DAO to delegate, opt-in.
     z: float = Field(10.0, gt=0, description="sigmas of price fall a threshold must survive")
     liquidation_days: float = Field(1.0, ge=0)
     borrow_buffer_days: float = Field(7.0, ge=0)

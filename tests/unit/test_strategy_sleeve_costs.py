@@ -327,3 +327,23 @@ def test_noaction_receipts_record_the_costs_too():
         None, "9000.000000000000"
     ]  # fmt: skip
     assert replay(outcome.rationale).ok
+
+
+def test_the_holding_period_and_the_deviation_rule_are_settings(tmp_path):
+    """`rebalancer.holding_seconds` and `rebalancer.deviation_check` (chosen on train: 90 days,
+    "nav") reach the strategy's parameters, so `--set` and a keeper file can change them; their
+    defaults are the strategy's own; a bad value is one line."""
+    default = RebalancerConfig().strategy_params()
+    assert default.holding_seconds == StrategyParams().holding_seconds == 90 * DAY
+    assert default.risk.deviation_check == StrategyParams().risk.deviation_check == "nav"
+    path = tmp_path / "keeper.yaml"
+    path.write_text("rebalancer: {holding_seconds: 604800, deviation_check: any}\n")
+    params = load_settings(path).rebalancer.strategy_params()
+    assert params.holding_seconds == 7 * DAY and params.risk.deviation_check == "any"
+    assert params.risk == replace(default.risk, deviation_check="any")
+    for bad, message in (("holding_seconds: 0", "rebalancer.holding_seconds"),
+                         ("deviation_check: some", "rebalancer.deviation_check")):  # fmt: skip
+        path.write_text(f"rebalancer: {{{bad}}}\n")
+        with pytest.raises(ConfigError) as err:
+            load_settings(path)
+        assert message in str(err.value) and "\n" not in str(err.value)
