@@ -35,8 +35,8 @@ from eth_utils import keccak
 VERSION: Final = "ballast.rationale/2"  # 2: a replay receipt (strategy identity, block)
 DECIMALS: Final = 12
 _QUANTUM: Final = Decimal(1).scaleb(-DECIMALS)
-_CONTEXT: Final = Context(prec=400)
-OMIT_AT_DEFAULT: Final = "omit_at_default"  # every finite float (up to ~1.8e308) to DECIMALS places
+_CONTEXT: Final = Context(prec=400)  # every finite float (up to ~1.8e308) to DECIMALS places
+OMIT_AT_DEFAULT: Final = "omit_at_default"  # field metadata key: left out while at its default
 
 
 def fixed(x: float) -> str:
