@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+import ape
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -50,17 +51,17 @@ def pytest_xdist_make_scheduler(config, log):
     return make_scheduler(config, log)
 
 
-@pytest.fixture(scope="session")
+@ape.fixture(scope="session", chain_isolation=False)
 def repo_root() -> Path:
     return REPO_ROOT
 
 
-@pytest.fixture(scope="session")
+@ape.fixture(scope="session", chain_isolation=False)
 def deployer(accounts):
     return accounts[0]
 
 
-@pytest.fixture(scope="session")
+@ape.fixture(scope="session", chain_isolation=False)
 def run_ape(chain):
     """Run an `ape` command as a user would, against this test run's anvil.
 

@@ -27,17 +27,17 @@ MAX_FREEZE = keccak(text="registry.maxFreezePeriod")
 FREEZE = 5 * DAY  # registry.maxFreezePeriod in these tests (see `freezable`)
 
 
-@pytest.fixture(scope="session")
+@ape.fixture(scope="session", chain_isolation=False)
 def steward(accounts):
     return accounts[1]
 
 
-@pytest.fixture(scope="session")
+@ape.fixture(scope="session", chain_isolation=False)
 def guardian(accounts):
     return accounts[2]
 
 
-@pytest.fixture(scope="session")
+@ape.fixture(scope="session", chain_isolation=False)
 def outsider(accounts):
     return accounts[3]
 

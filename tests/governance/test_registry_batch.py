@@ -15,7 +15,7 @@ RATIONALE = keccak(text="rationale document")
 URI = "ipfs://rationale"
 
 
-@pytest.fixture(scope="session")
+@ape.fixture(scope="session", chain_isolation=False)
 def steward(accounts):
     return accounts[1]
 

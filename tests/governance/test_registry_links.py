@@ -23,7 +23,7 @@ NO_LINK = 2**256 - 1
 RATIONALE, URI = keccak(text="why"), "ipfs://why"
 
 
-@pytest.fixture(scope="session")
+@ape.fixture(scope="session", chain_isolation=False)
 def steward(accounts):
     return accounts[1]
 

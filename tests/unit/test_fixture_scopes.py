@@ -1,4 +1,5 @@
-"""The collection-time check that no fixture name has two scopes (tests/fixture_scopes.py)."""
+"""The collection-time checks (tests/fixture_scopes.py): no fixture name has two scopes, and every
+session fixture of ours is declared chain-independent."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.fixture_scopes import scope_conflicts
+from tests.fixture_scopes import scope_conflicts, undeclared_session_fixtures
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -120,3 +121,54 @@ def test_the_run_stops_at_collection_naming_the_fixture(tmp_path):
     )
     assert result.returncode == pytest.ExitCode.OK, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+def test_a_session_fixture_of_ours_must_be_declared_chain_independent(tmp_path):
+    defs = {
+        "run_ape": [fixture("session", tmp_path, "tests/conftest.py")],
+        "deployer": [fixture("session", tmp_path, "tests/conftest.py")],
+        "steward": [fixture("session", tmp_path, "tests/governance/test_links.py")],
+        "gov": [fixture("module", tmp_path, "tests/conftest.py")],  # module: not this rule
+        "chain": [SimpleNamespace(scope="session", func=len, baseid="")],  # a plugin's
+    }
+    declared = {"deployer": False, "steward": True}  # True: Ape is told it holds chain state
+    assert undeclared_session_fixtures(defs, declared, tmp_path) == [
+        "run_ape (tests/conftest.py)",
+        "steward (tests/governance/test_links.py)",
+    ]
+    declared = {"run_ape": False, "deployer": False, "steward": False}
+    assert undeclared_session_fixtures(defs, declared, tmp_path) == []
+
+
+def test_the_run_stops_at_collection_naming_an_undeclared_session_fixture(tmp_path):
+    """A real pytest session with tests/conftest.py's hook: a plain session fixture stops the
+    run before any test; declared through `ape.fixture(chain_isolation=False)` it runs."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "conftest.py").write_text(
+        "from tests.conftest import pytest_collection_modifyitems  # noqa: F401\n"
+    )
+    test_file = tmp_path / "test_one.py"
+    test_file.write_text(
+        "import ape\nimport pytest\n\n\n@pytest.fixture(scope='session')\n"
+        "def alice():\n    return 'alice'\n\n\ndef test_one(alice):\n    assert alice\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    args = [sys.executable, "-m", "pytest", "-p", "no:ape_test", "-p", "no:cacheprovider", "-q"]
+    result = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert "alice (test_one.py)" in result.stderr
+    assert "chain_isolation=False" in result.stderr
+    assert "passed" not in result.stdout
+
+    test_file.write_text(
+        test_file.read_text().replace(
+            "@pytest.fixture(scope='session')",
+            "@ape.fixture(scope='session', chain_isolation=False)",
+        )
+    )
+    result = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == pytest.ExitCode.OK, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
