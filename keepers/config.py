@@ -18,7 +18,15 @@ from typing import Any, Literal
 
 import yaml
 from eth_utils import is_address, keccak, to_checksum_address
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -30,6 +38,7 @@ from pydantic_settings import (
 from keepers.jobs import BatchSettings, LiquidatorSettings, SentinelSettings, SettlerSettings
 from keepers.math.steward import StewardSettings
 from keepers.settings import TxSettings
+from keepers.strategy.forecast import MAX_TAIL_VOLATILITY, ForecastParams
 from keepers.strategy.gate import GateParams
 from keepers.strategy.inputs import StrategyParams
 from keepers.strategy.optimiser import (
@@ -215,6 +224,16 @@ class RebalancerConfig(_Section):
         default_factory=lambda: dict(MARKET_TRADING_COST_BPS),
         description="per-sleeve trading cost, sleeve name -> bps each side ({}: the flat cost)",
     )
+    # Per sleeve, the least annual volatility the optimiser assumes: the tail risk (defaults, a
+    # gate) a smoothly accruing mark does not show; a sleeve not named gets none, {} none at all,
+    # as before this setting existed (keepers.strategy.forecast.ForecastParams.tail_volatility).
+    # Invoices 2 % (a wave losing a fifth of the pool once a century): chosen on the train
+    # families, the sixth selection round (benchmarks/backtest/README.md, "Model selection"),
+    # the only value of 0-4 % that beats the static target on all six.
+    tail_volatility: dict[str, float] = Field(
+        default_factory=lambda: {"invoices": 0.02},
+        description="per-sleeve least annual volatility, sleeve name -> fraction ({}: none)",
+    )
     # Chosen on the train families (benchmarks/backtest/README.md, "Model selection"): a move's
     # trading cost is spread over 90 days of holding, and an oracle deviation counts against a
     # sleeve only where its own NAV path fell ("nav"; "any": every deviation counts).
@@ -232,22 +251,24 @@ class RebalancerConfig(_Section):
         100, ge=0, description="drift past a cap or the buffer that does not force a move"
     )
 
-    @field_validator("trading_cost_bps", mode="before")
+    @field_validator("trading_cost_bps", "tail_volatility", mode="before")
     @classmethod
-    def _sleeve_costs(cls, value: Any) -> Any:
-        """Also a string: `"SLEEVE=BPS,SLEEVE=BPS"` or a JSON object (`--set`; the environment
-        takes JSON); "" is {} (flat)."""
+    def _sleeve_table(cls, value: Any, info: ValidationInfo) -> Any:
+        """Also a string: `"SLEEVE=BPS,SLEEVE=BPS"` (costs; `SLEEVE=VOLATILITY` for the floors)
+        or a JSON object (`--set`; the environment takes JSON); "" is {} (flat costs, no
+        floors)."""
         if not isinstance(value, str):
             return value
         text = value.strip()
         if text.startswith("{"):
             return json.loads(text)  # a JSONDecodeError is a ValueError: one line
+        unit = "BPS" if info.field_name == "trading_cost_bps" else "VOLATILITY"
         out: dict[str, str] = {}
         for item in filter(None, (part.strip() for part in text.split(","))):
-            name, sep, bps = item.partition("=")
+            name, sep, number = item.partition("=")
             if not sep or not name.strip():
-                raise ValueError(f"{item!r} is not SLEEVE=BPS")
-            out[name.strip()] = bps.strip()
+                raise ValueError(f"{item!r} is not SLEEVE={unit}")
+            out[name.strip()] = number.strip()
         return out
 
     @field_validator("trading_cost_bps")
@@ -261,6 +282,17 @@ class RebalancerConfig(_Section):
                 )
         return value
 
+    @field_validator("tail_volatility")
+    @classmethod
+    def _tail_volatility_in_range(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, vol in value.items():
+            if not name or not 0.0 <= vol <= MAX_TAIL_VOLATILITY:
+                raise ValueError(
+                    f"{name or '(empty name)'}: {vol:g} is not an annual volatility within "
+                    f"[0, {MAX_TAIL_VOLATILITY:g}]"
+                )
+        return value
+
     def strategy_params(self) -> StrategyParams:
         """The strategy's parameters these settings give (`keepers.strategy.decide`)."""
         return StrategyParams(
@@ -268,6 +300,7 @@ class RebalancerConfig(_Section):
             drift_tolerance_bps=self.drift_tolerance_bps,
             holding_seconds=self.holding_seconds,
             risk=RiskOffParams(deviation_check=self.deviation_check),
+            forecast=ForecastParams(tail_volatility=tuple(sorted(self.tail_volatility.items()))),
             optimiser=OptimiserParams(
                 risk_aversion=self.risk_aversion,
                 turnover_cost_bps=self.turnover_cost_bps,

@@ -54,6 +54,7 @@ TUNABLE = (
     "risk_aversion",
     "turnover_cost_bps",
     "trading_cost_bps",
+    "tail_volatility",
     "history",
     "rebalance_gas",
     "drift_tolerance_bps",

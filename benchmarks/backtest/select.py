@@ -52,10 +52,12 @@ def candidate(
     deviation_check: str = "any",
     benefit: str = "return",
     costs: str = "flat",
+    tail_volatility: tuple[tuple[str, float], ...] = (),
 ) -> StrategyParams:
     """The keeper's default parameters with these choices (`costs`: "flat", the optimiser's
     `turnover_cost_bps` for every sleeve, or "sleeve", each sleeve's trading cost: the market's
-    table, which the backtest's adapter replaces by the simulator's own)."""
+    table, which the backtest's adapter replaces by the simulator's own; `tail_volatility`:
+    the least volatility the optimiser assumes per sleeve)."""
     base = RebalancerConfig().strategy_params()
     forecast = replace(
         ForecastParams(),
@@ -64,6 +66,7 @@ def candidate(
         credit_weight=credit_weight,
         robust=replace(RobustParams(), confirm_seconds=confirm_days * DAY),
         trend_shrink=trend_shrink,
+        tail_volatility=tail_volatility,
     )
     sleeve_costs = tuple(sorted(MARKET_TRADING_COST_BPS.items())) if costs == "sleeve" else ()
     optimiser = replace(base.optimiser, risk_aversion=risk_aversion, sleeve_cost_bps=sleeve_costs)
@@ -75,23 +78,22 @@ def candidate(
 
 
 def _grid() -> dict[str, StrategyParams]:
-    """Fifth round (the optimiser's per-sleeve trading costs), at the third and fourth rounds'
-    winner (λ 300, 10 days' persistence, no trend
-    shrinkage, deviations checked against the sleeve's own NAV; its grid, holding × shrink ×
-    deviation check × gate benefit, is in the git history): the optimiser's trading-cost model
-    (`costs`: "flat", 5 bps per turn of the NAV for every sleeve, as before, or "sleeve", each
-    sleeve's own cost, benchmarks/backtest/costs.py), crossed with the settings it interacts
-    with: the holding period over which a move's cost is paid back (`holding_days`, 7 or 90)
-    and what the gas gate weighs (`benefit`, "return" or "score")."""
+    """Sixth round (a tail-risk floor on the credit sleeve's volatility), at the fifth round's
+    winner (λ 300, 10 days' persistence, no trend shrinkage, deviations checked against the
+    sleeve's own NAV, 90 days' holding, the gas gate weighing the return, each sleeve's own
+    trading cost; the earlier grids are in the git history): the least annual volatility the
+    optimiser assumes for invoices, the sleeve whose mark accrues smoothly until defaults and
+    its issuer's gate arrive together (`ForecastParams.tail_volatility`): 0 (none, as before),
+    1, 2, 3 or 4 %. T-bills and gold show their risk in their marks; lending has its loss
+    model."""
     out = {}
-    for costs in ("flat", "sleeve"):
-        for hold in (7, 90):
-            for benefit in ("return", "score"):
-                name = f"robust/ra300/confirm10d/hold{hold}d/dev-nav/gate-{benefit}/cost-{costs}"
-                out[name] = candidate(
-                    "robust", 300.0, 0.0, 0, confirm_days=10, holding_days=hold,
-                    deviation_check="nav", benefit=benefit, costs=costs,
-                )  # fmt: skip
+    for tail in (0.0, 0.01, 0.02, 0.03, 0.04):
+        name = f"robust/ra300/confirm10d/hold90d/dev-nav/gate-return/cost-sleeve/tail-inv{tail:g}"
+        out[name] = candidate(
+            "robust", 300.0, 0.0, 0, confirm_days=10, holding_days=90, deviation_check="nav",
+            benefit="return", costs="sleeve",
+            tail_volatility=(("invoices", tail),) if tail else (),
+        )  # fmt: skip
     return out
 
 

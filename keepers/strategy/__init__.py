@@ -7,7 +7,9 @@
    corrected for feed noise, an expected credit loss from markdowns that stay), or EWMA return
    and volatility (`ForecastParams.estimator="ewma"`); for the lending sleeve, supply rate from
    utilization and the rate model less the expected loss from the borrowers' health
-   distribution (optionally re-priced at the vault's own move: `supply_response`).
+   distribution (optionally re-priced at the vault's own move: `supply_response`). A sleeve's
+   volatility is at least its `ForecastParams.tail_volatility` (a smoothly accruing credit
+   pool measures none until its defaults and its issuer's gate arrive together).
 2. `risk` — a volatility spike (short/long EWMA volatility) or an oracle-deviation spike flags a
    sleeve; its ceiling is cut within the turnover limit. A deviation is first checked against
    the sleeve's own NAV path (`RiskOffParams.deviation_check`): a rise, or a drop that may

@@ -18,17 +18,19 @@ Pure functions: no chain reads, no clocks. Rates are annual fractions (0.05 = 5%
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
 import numpy as np
 
 from keepers.math import BPS, MAX_RATE, MAX_UINT256, WAD, YEAR, RateModel, utilization
+from keepers.strategy.rationale import OMIT_AT_DEFAULT
 from keepers.strategy.robust import RobustEstimate, RobustParams, robust_estimate
 
 ReturnKind = Literal["log", "simple"]
 Estimator = Literal["ewma", "robust"]
 DAY: Final = 86_400
+MAX_TAIL_VOLATILITY: Final = 5.0  # annual: 500 %, beyond any sleeve's
 
 
 @dataclass(frozen=True)
@@ -242,6 +244,12 @@ class ForecastParams:
     `rate · t² / (t² + c)` with `t = rate / rate_se` (`shrunk_rate`): a drift read to within a
     fraction of itself (an accruing sleeve) is kept, one inside its own noise (a 90-day trend
     of gold) is pulled towards 0, idle's return; 0 turns it off.
+    `tail_volatility`: (sleeve name, annual volatility) pairs, the least volatility the optimiser
+    assumes for that sleeve: the tail risk a smoothly accruing mark does not show (a credit
+    pool's defaults and its issuer's gate arrive as one jump, after years of near-zero measured
+    volatility). A wave losing a fifth of the pool once a century is a volatility of
+    √(0.01 × 0.2²) = 2 %. The risk-off rule still reads the measured volatilities; empty: no
+    floor, as before the setting existed.
     """
 
     half_life_seconds: int = 30 * DAY
@@ -259,10 +267,18 @@ class ForecastParams:
     displacement_hazard: float = 0.0
     supply_response: bool = False
     trend_shrink: float = 0.0
+    tail_volatility: tuple[tuple[str, float], ...] = field(
+        default=(), metadata={OMIT_AT_DEFAULT: True}
+    )
 
     def __post_init__(self) -> None:
         if self.credit_weight < 0 or self.displacement_hazard < 0:
             raise ValueError("credit weights must be non-negative")
+        names = [name for name, _ in self.tail_volatility]
+        if len(set(names)) != len(names) or not all(names):
+            raise ValueError("tail volatilities need distinct, non-empty sleeve names")
+        if not all(0.0 <= v <= MAX_TAIL_VOLATILITY for _, v in self.tail_volatility):
+            raise ValueError(f"tail volatilities must be within [0, {MAX_TAIL_VOLATILITY:g}]")
         if self.trend_shrink < 0:
             raise ValueError("the trend shrinkage must be non-negative")
         if not 0 < self.short_half_life_seconds <= self.half_life_seconds:
@@ -301,9 +317,19 @@ def forecast_sleeve(
     book: LendingBookState | None,
     params: ForecastParams,
 ) -> SleeveForecast:
-    """The sleeve's forecast from its history and, for the lending sleeve, its book."""
+    """The sleeve's forecast from its history and, for the lending sleeve, its book; its
+    volatility at least the sleeve's `tail_volatility`."""
     if params.estimator == "robust":
-        return _robust_forecast(name, history, book, params)
+        made = _robust_forecast(name, history, book, params)
+    else:
+        made = _ewma_forecast(name, history, book, params)
+    floor = dict(params.tail_volatility).get(name, 0.0)
+    return made if made.volatility >= floor else replace(made, volatility=floor)
+
+
+def _ewma_forecast(
+    name: str, history: ReturnHistory, book: LendingBookState | None, params: ForecastParams
+) -> SleeveForecast:
     long = ewma_estimate(history, params.half_life_seconds, params.kind)
     centre = long.rate if long is not None else None
     short = ewma_estimate(history, params.short_half_life_seconds, params.kind, centre)

@@ -165,11 +165,13 @@ def test_the_adapter_prices_the_sleeves_at_the_simulators_costs() -> None:
     assert dict(default.params.optimiser.sleeve_cost_bps) == dict(
         zip(vault.sleeves, (1.0, 30.0, 7.0, 0.5), strict=True)
     )  # priced per sleeve, at the simulator's table (not the keeper's own)
-    name = "robust/ra300/confirm10d/hold90d/dev-nav/gate-return/cost-sleeve"
+    name = "robust/ra300/confirm10d/hold90d/dev-nav/gate-return/cost-sleeve/tail-inv0.02"
     priced = KeeperStrategy(path, vault, override=CANDIDATES[name])
     assert dict(priced.params.optimiser.sleeve_cost_bps) == dict(
         zip(vault.sleeves, (1.0, 30.0, 7.0, 0.5), strict=True)
     )
+    # the selection's winner is the keeper's default (the costs aside, which the adapter prices)
+    assert priced.params == default.params
     # --set trading_cost_bps=... is taken as given (what the strategy assumes, not the table)
     config = cli.strategy_config({"trading_cost_bps": "gold=3"})
     assert KeeperStrategy(path, vault, config).params.optimiser.sleeve_cost_bps == (("gold", 3.0),)
