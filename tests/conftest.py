@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
 from tests.fixture_scopes import check_fixture_scopes
-from tests.governance_support import Governance
+from tests.governance_support import Governance, delegate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,3 +101,12 @@ def gov(project, accounts) -> Governance:
         steward=by_address[config.roles.steward],
         deployer=accounts[0],
     )
+
+
+@pytest.fixture
+def voter(gov, chain):
+    """The largest holder of the governance token (the deployer: 1,000,000 of 1,300,000 BLST),
+    delegated to itself, its votes checkpointed a block later."""
+    delegate(gov.token, gov.deployer)
+    chain.mine(1, deltatime=1)
+    return gov.deployer

@@ -24,23 +24,14 @@ in [100, 5,000], governance step 50 % / cooldown 1 day, steward step 20 % / cool
 from __future__ import annotations
 
 import ape
-import pytest
 
 from ballast.parameters import key_of
-from tests.governance_support import Proposal, delegate
+from tests.governance_support import Proposal
 
 IDLE = key_of("vault.idleBufferBps")
 MAX_FREEZE = key_of("registry.maxFreezePeriod")
 BPS = 10_000
 OK = (True, b"\x00" * 4)
-
-
-@pytest.fixture
-def voter(gov, chain):
-    """The largest holder (1,000,000 of 1,300,000 BLST), delegated to itself."""
-    delegate(gov.token, gov.deployer)
-    chain.mine(1, deltatime=1)
-    return gov.deployer
 
 
 def set_idle(gov, value: int) -> tuple[object, bytes]:

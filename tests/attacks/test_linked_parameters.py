@@ -10,10 +10,9 @@ from the values before the batch)."""
 from __future__ import annotations
 
 import ape
-import pytest
 
 from ballast.parameters import key_of
-from tests.governance_support import Proposal, delegate
+from tests.governance_support import Proposal
 
 LTV, THR = key_of("lend.ltvBps.gold"), key_of("lend.liqThresholdBps.gold")
 LESS_THAN = 1
@@ -52,13 +51,6 @@ def test_a_linked_pair_never_becomes_inconsistent_when_one_side_cannot_follow(go
     reg.stewardSetBatch([THR, LTV], [target, ltv_target], b"\x02" * 32, "ipfs://both",
                         sender=steward)  # fmt: skip
     assert (reg.get(LTV), reg.get(THR)) == (ltv_target, target) and ltv_target < target
-
-
-@pytest.fixture
-def voter(gov, chain):
-    delegate(gov.token, gov.deployer)
-    chain.mine(1, deltatime=1)
-    return gov.deployer
 
 
 def test_a_dao_change_to_one_side_cannot_break_the_pair_either(gov, chain, voter):

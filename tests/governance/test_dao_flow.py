@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ape
-import pytest
 
 from ballast.parameters import key_of
 from tests.governance_support import TOKEN, Proposal, delegate
@@ -25,14 +24,6 @@ def pass_vote(gov, chain, proposal: Proposal, voter) -> None:
     gov.governor.castVote(proposal.id, 1, sender=voter)
     advance(chain, gov.governor.votingPeriod() + 1)
     assert proposal.state() == "Succeeded"
-
-
-@pytest.fixture
-def voter(gov, chain):
-    """The largest holder, delegated to itself, with its votes checkpointed."""
-    delegate(gov.token, gov.deployer)
-    advance(chain, 1)
-    return gov.deployer
 
 
 def test_deploy_wires_roles_and_hands_everything_to_governance(gov):

@@ -11,20 +11,13 @@ import pytest
 from ballast.deploy import parameter_links
 from ballast.deployment import Deployment
 from ballast.parameters import key_of
-from tests.governance_support import Proposal, delegate
+from tests.governance_support import Proposal
 
 NETWORK = ["--network", "ethereum:local:foundry"]
 LESS_THAN, PRODUCT, SUM = 1, 2, 3
 LTV, THR, BONUS = "lend.ltvBps.gold", "lend.liqThresholdBps.gold", "lend.liqBonusBps.gold"
 IDLE = "vault.idleBufferBps"
 CAPS = [f"vault.maxSleeveBps.{s}" for s in ("tbill", "gold", "invoices", "lending")]
-
-
-@pytest.fixture
-def voter(gov, chain):
-    delegate(gov.token, gov.deployer)
-    chain.mine(1, deltatime=1)
-    return gov.deployer
 
 
 def set_call(gov, name: str, value: int):

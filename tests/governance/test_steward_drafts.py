@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import math
 
-import pytest
-
 from ballast.parameters import key_of
 from keepers.config import StewardConfig
 from keepers.math.steward import SLOPE1, BookRisk, CollateralRisk, plan
 from keepers.math.steward_rules import ParamState, steward_reach
-from tests.governance_support import Proposal, delegate
+from tests.governance_support import Proposal
 
 GOLD_LTV, GOLD_THR = "lend.ltvBps.gold", "lend.liqThresholdBps.gold"
 COLLATERALS = ("tbill", "gold", "invoices")
@@ -71,13 +69,6 @@ def market(now: int, gold_swing: float) -> tuple[list[CollateralRisk], BookRisk]
     book = BookRisk(cash=6_000_000 * USD, debt=6_000_000 * USD, bad_debt=0,
                     health=((6_000_000 * USD, 15_000),))  # fmt: skip
     return collaterals, book
-
-
-@pytest.fixture
-def voter(gov, chain):
-    delegate(gov.token, gov.deployer)
-    chain.mine(1, deltatime=1)
-    return gov.deployer
 
 
 def test_a_drafted_ltv_cut_with_its_slope1_executes_and_the_premium_stays(gov, chain, voter):
