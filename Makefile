@@ -79,9 +79,13 @@ $(NPM_STAMP): package.json package-lock.json
 
 # pytest exits 5 when it collected no test: say so instead of failing with a bare code.
 # Contracts are compiled once up front, so parallel workers never write the build at once.
+# The run's anvils keep their disk state cache in a directory of their own, removed afterwards
+# (tools/bin/anvil: anvil leaves ~/.foundry/anvil/tmp/anvil-state-* behind, ~0.8 GB a worker).
 test: install
 	ape compile
-	@status=0; $(TEST_ENV) ape test -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS) || status=$$?; \
+	@status=0; cache=$$(mktemp -d); \
+	BALLAST_ANVIL_CACHE=$$cache $(TEST_ENV) ape test -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS) || status=$$?; \
+	rm -rf "$$cache"; \
 	if [ $$status -eq 5 ]; then echo "make test: no test was collected (PYTEST_ARGS='$(PYTEST_ARGS)')" >&2; fi; \
 	exit $$status
 
@@ -89,7 +93,9 @@ test: install
 # 2,000 examples per property against 40 in CI. Expect hours, not minutes.
 test-deep: install
 	ape compile
-	HYPOTHESIS_PROFILE=deep $(TEST_ENV) ape test tests/invariants -n $(TEST_WORKERS) --hypothesis-show-statistics $(PYTEST_ARGS)
+	@status=0; cache=$$(mktemp -d); \
+	HYPOTHESIS_PROFILE=deep BALLAST_ANVIL_CACHE=$$cache $(TEST_ENV) ape test tests/invariants -n $(TEST_WORKERS) --hypothesis-show-statistics $(PYTEST_ARGS) || status=$$?; \
+	rm -rf "$$cache"; exit $$status
 
 # slither through the solc stand-in; the triage file justifies every finding kept.
 slither: install

@@ -1,0 +1,80 @@
+"""tools/bin/anvil: the suite's anvils keep their disk state cache where `BALLAST_ANVIL_CACHE`
+says (`make test` gives it a directory it removes afterwards), not in ~/.foundry/anvil/tmp,
+where anvil 1.7 leaves it behind on exit; unset, the wrapper is the real anvil."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WRAPPER = REPO_ROOT / "tools" / "bin" / "anvil"
+REAL = (REPO_ROOT / "node_modules" / ".bin" / "anvil").resolve()
+SENDER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # anvil's first default account
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rpc(port: int, method: str, params: list) -> object:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}", data=body, headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["result"]
+
+
+def wait_listening(port: int, process: subprocess.Popen) -> None:
+    for _ in range(300):
+        assert process.poll() is None, "anvil exited at start"
+        try:
+            rpc(port, "eth_chainId", [])
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("anvil did not answer")
+
+
+def test_the_state_cache_goes_where_the_variable_says_and_history_stays_readable(tmp_path):
+    cache = tmp_path / "cache"
+    port = free_port()
+    env = {**os.environ, "BALLAST_ANVIL_CACHE": str(cache)}
+    process = subprocess.Popen([str(WRAPPER), "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_listening(port, process)
+        # the wrapper exec'd anvil itself: Ape's SIGINT reaches it, nothing is left in between
+        assert Path(f"/proc/{process.pid}/exe").resolve() == REAL
+        # enough blocks with state changes that anvil moves old states out of memory to disk
+        for i in range(700):
+            to = f"0x{i + 1_000:040x}"
+            rpc(port, "eth_sendTransaction", [{"from": SENDER, "to": to, "value": "0x1"}])
+        (own,) = cache.iterdir()  # one directory per anvil
+        states = list(own.rglob("*.json"))
+        assert states, "no state was written to the cache"
+        assert all(p.parent.name.startswith("anvil-state-") for p in states)
+        assert rpc(port, "eth_getBalance", [f"0x{1_000:040x}", "0x5"]) == "0x1"  # block 5
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+
+
+def test_unset_or_asked_its_version_it_is_the_real_anvil(tmp_path):
+    cache = tmp_path / "cache"
+    plain = {k: v for k, v in os.environ.items() if k != "BALLAST_ANVIL_CACHE"}
+    real = subprocess.run([str(REAL), "--version"], capture_output=True, text=True, check=True)
+    for env in (plain, {**plain, "BALLAST_ANVIL_CACHE": str(cache)}):
+        out = subprocess.run([str(WRAPPER), "--version"], env=env, capture_output=True,
+                             text=True, check=True)  # fmt: skip
+        assert out.stdout == real.stdout
+    assert not cache.exists()  # a version query makes no cache directory
