@@ -42,7 +42,11 @@ class TxSettings(BaseModel):
     replace_after: float = Field(30.0, gt=0, description="seconds pending before a bump")
     max_replacements: int = Field(3, ge=0)
     receipt_timeout: float = Field(180.0, gt=0, description="give up waiting after this")
-    poll_interval: float = Field(0.25, gt=0)
+    poll_interval: float = Field(
+        0.25,
+        gt=0,
+        description="longest wait between looks for a receipt (the first is 10 ms, doubling)",
+    )
     receipt_grace: float = Field(
         5.0,
         ge=0,

@@ -55,6 +55,10 @@ from keepers.store import Store
 
 log = logging.getLogger(__name__)
 
+FIRST_POLL = 0.01
+"""Seconds before the second look for a receipt; each later wait doubles, up to the settings'
+`poll_interval` (`TxSender._pause`)."""
+
 Contested = Callable[[int], "str | None"]
 """A job's race check: given a block, why another address already did the action by then
 (a one-line reason), or None."""
@@ -529,6 +533,7 @@ class TxSender:
         start = self._clock()
         last_send = start
         nonce_used_at: float | None = None
+        looks = 0
         while True:
             for attempt in reversed(flight.attempts):
                 receipt = self._receipt(attempt.tx_hash)
@@ -541,7 +546,7 @@ class TxSender:
                 if nonce_used_at is None:
                     nonce_used_at = now
                 if now - nonce_used_at < self.settings.receipt_grace:
-                    self._sleep(self.settings.poll_interval)
+                    looks = self._pause(looks)
                     continue
                 for attempt in flight.attempts:
                     self._record(attempt.tx_hash, "replaced", error="nonce used elsewhere")
@@ -555,7 +560,15 @@ class TxSender:
                 last_send = now
                 self._replace(to, data, value, flight, action_id)
                 continue
-            self._sleep(self.settings.poll_interval)
+            looks = self._pause(looks)
+
+    def _pause(self, looks: int) -> int:
+        """Sleeps before the next look for a receipt: `FIRST_POLL` after the first look, doubling
+        up to `poll_interval`. A local node has mined by the second look (it answers the send
+        before its automine has mined); on a chain with blocks every few seconds the few early
+        looks cost a handful of reads and the rest of the wait is at the full interval."""
+        self._sleep(min(FIRST_POLL * 2 ** min(looks, 16), self.settings.poll_interval))
+        return looks + 1
 
     def _replace(self, to: str, data: bytes, value: int, flight: _Flight, action_id: str) -> None:
         """Re-sends the same nonce with bumped fees (no-op when the cap forbids a bump)."""
