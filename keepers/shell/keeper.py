@@ -24,13 +24,14 @@ from web3.exceptions import TransactionNotFound
 
 from keepers.config import KeeperSettings, job_name
 from keepers.funding import NATIVE, NATIVE_DECIMALS, Funding, Shortfall
+from keepers.outcomes import Unfunded
 from keepers.protocol import Protocol
 from keepers.shell.passes import RUNNERS
 from keepers.shell.reports import ActionReport, JobReport, KeeperError, describe_outcome
 from keepers.snapshot import Multicall, ensure_multicall
 from keepers.store import Store, TxRecord
 from keepers.strategy.gate import GasMarket
-from keepers.tx import Contested, TxSender, Unfunded, key_lock
+from keepers.tx import Contested, TxSender, key_lock
 
 log = logging.getLogger("keepers")
 
@@ -315,7 +316,7 @@ def _simulate_anonymous(
 ) -> tuple[str, str] | None:
     """A dry run without an account: the call from the zero address."""
     from keepers.errors import ErrorDecoder
-    from keepers.tx import _error_data
+    from keepers.outcomes import error_data
 
     decoder = ErrorDecoder(contract.contract_type)
     for t in types:
@@ -326,5 +327,5 @@ def _simulate_anonymous(
     if "error" not in response:
         return None
     error = response["error"]
-    name, reason = decoder.decode(_error_data(error) if isinstance(error, dict) else b"")
+    name, reason = decoder.decode(error_data(error) if isinstance(error, dict) else b"")
     return (name or "", reason or str(error.get("message", error)))

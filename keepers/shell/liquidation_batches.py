@@ -42,8 +42,9 @@ from keepers.jobs.liquidator import (
     fitted_count,
     gas_limit_of,
 )
+from keepers.outcomes import Mined, RpcError, Unfunded
 from keepers.shell.reports import ActionReport, JobReport, KeeperError, describe_outcome
-from keepers.tx import Contested, Mined, RpcError, TxSender, Unfunded
+from keepers.tx import Contested, TxSender
 
 if TYPE_CHECKING:
     from keepers.shell.keeper import Keeper

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keepers.funding import Funding, Shortfall
-from keepers.tx import (
+from keepers.outcomes import (
     AlreadyDone,
     LostRace,
     Mined,

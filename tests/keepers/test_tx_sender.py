@@ -13,9 +13,10 @@ from contextlib import contextmanager
 
 import pytest
 
+from keepers.outcomes import AlreadyDone, LostRace, Mined, Refused
 from keepers.settings import GWEI, TxSettings
 from keepers.store import Store
-from keepers.tx import AlreadyDone, LostRace, Mined, Refused, TxSender, bumped
+from keepers.tx import TxSender, bumped
 from tests.agent_support import build_desk
 from tests.vault_support import isolated
 
