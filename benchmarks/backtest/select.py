@@ -53,18 +53,25 @@ def candidate(
     benefit: str = "return",
     costs: str = "flat",
     tail_volatility: tuple[tuple[str, float], ...] = (),
+    trend_days: tuple[int, int] = (30, 90),
 ) -> StrategyParams:
     """The keeper's default parameters with these choices (`costs`: "flat", the optimiser's
     `turnover_cost_bps` for every sleeve, or "sleeve", each sleeve's trading cost: the market's
     table, which the backtest's adapter replaces by the simulator's own; `tail_volatility`:
-    the least volatility the optimiser assumes per sleeve)."""
+    the least volatility the optimiser assumes per sleeve; `trend_days`: the robust trend's
+    half-life and window, days)."""
     base = RebalancerConfig().strategy_params()
     forecast = replace(
         ForecastParams(),
         estimator=estimator,
         displacement_hazard=hazard,
         credit_weight=credit_weight,
-        robust=replace(RobustParams(), confirm_seconds=confirm_days * DAY),
+        robust=replace(
+            RobustParams(),
+            confirm_seconds=confirm_days * DAY,
+            half_life_seconds=trend_days[0] * DAY,
+            trend_window_seconds=trend_days[1] * DAY,
+        ),
         trend_shrink=trend_shrink,
         tail_volatility=tail_volatility,
     )
@@ -78,22 +85,41 @@ def candidate(
 
 
 def _grid() -> dict[str, StrategyParams]:
-    """Sixth round (a tail-risk floor on the credit sleeve's volatility), at the fifth round's
-    winner (λ 300, 10 days' persistence, no trend shrinkage, deviations checked against the
-    sleeve's own NAV, 90 days' holding, the gas gate weighing the return, each sleeve's own
-    trading cost; the earlier grids are in the git history): the least annual volatility the
-    optimiser assumes for invoices, the sleeve whose mark accrues smoothly until defaults and
-    its issuer's gate arrive together (`ForecastParams.tail_volatility`): 0 (none, as before),
-    1, 2, 3 or 4 %. T-bills and gold show their risk in their marks; lending has its loss
-    model."""
+    """Seventh round, after `calm_wide` joined the train split (calm markets whose yields differ
+    by up to a point and a half, where the sixth round's winner earned less than the static
+    target: it bought gold on 30-day trends that were noise and held the lending book, the
+    lowest yield, at its cap while invoices paid more). Around the sixth round's winner (λ 300,
+    10 days' persistence, deviations checked against the sleeve's own NAV, 90 days' holding,
+    the gas gate weighing the return, each sleeve's own trading cost, invoices at least 2 %
+    volatile; the earlier grids are in the git history), one change at a time or crossed:
+    - the trend shrinkage (`ForecastParams.trend_shrink` 0, 2, 8: a drift read inside its own
+      noise pulled towards idle's 0) × λ (150, 300) × the invoice floor (1 %, 2 %);
+    - the robust trend's half-life and window (60/180 and 90/365 days against 30/90): a drift
+      must last longer before it is read as one;
+    - the invoice floor between the sixth round's 1 % and 2 %: 1.25, 1.5, 1.75 %."""
+    base = "robust/ra{ra:g}/confirm10d/hold90d/dev-nav/gate-return/cost-sleeve/tail-inv{tail:g}"
     out = {}
-    for tail in (0.0, 0.01, 0.02, 0.03, 0.04):
-        name = f"robust/ra300/confirm10d/hold90d/dev-nav/gate-return/cost-sleeve/tail-inv{tail:g}"
+
+    def add(ra: float, tail: float, shrink: float = 0.0, trend: tuple[int, int] = (30, 90)):
+        name = base.format(ra=ra, tail=tail)
+        if shrink:
+            name += f"/shrink{shrink:g}"
+        if trend != (30, 90):
+            name += f"/trend{trend[0]}d-{trend[1]}d"
         out[name] = candidate(
-            "robust", 300.0, 0.0, 0, confirm_days=10, holding_days=90, deviation_check="nav",
-            benefit="return", costs="sleeve",
-            tail_volatility=(("invoices", tail),) if tail else (),
+            "robust", ra, 0.0, 0, confirm_days=10, holding_days=90, trend_shrink=shrink,
+            deviation_check="nav", benefit="return", costs="sleeve",
+            tail_volatility=(("invoices", tail),), trend_days=trend,
         )  # fmt: skip
+
+    for shrink in (0.0, 2.0, 8.0):
+        for ra in (150.0, 300.0):
+            for tail in (0.01, 0.02):
+                add(ra, tail, shrink)
+    for trend in ((60, 180), (90, 365)):
+        add(300.0, 0.02, trend=trend)
+    for tail in (0.0125, 0.015, 0.0175):
+        add(300.0, tail)
     return out
 
 

@@ -129,6 +129,23 @@ def test_gold_trends(name: str, sign: int) -> None:
     assert sign * np.mean(growth) > 0.15
 
 
+def test_calm_wide_is_calm_with_yield_gaps_of_up_to_a_point_and_a_half() -> None:
+    # The train sibling of calm_tight (the split change of issue 19's seventh selection round).
+    assert "calm_wide" in SPLITS["train"] and "calm_tight" in SPLITS["test"]
+    gaps = []
+    for p in paths("calm_wide", 6):
+        h = p.history_days
+        tb = np.array(p.apy["tbill"][h:])
+        invoices = np.mean(np.array(p.apy["invoices"][h:]) - tb)
+        lending = np.mean(np.array(p.apy["lending"][h:]) - tb)
+        assert 0.004 - 1e-9 <= invoices <= 0.015 + 1e-9  # a constant spread over the T-bill
+        assert -0.014 <= lending <= 0.004  # the gap's range, the book's utilization noise around it
+        assert not p.crashes and not p.defaults
+        assert all(b <= h for a, b in p.stress)
+        gaps.append(max(invoices, abs(lending)))
+    assert max(gaps) > 0.006  # wider than calm_tight's tenths of a point
+
+
 def test_calm_tight_has_tiny_yield_differences() -> None:
     for p in paths("calm_tight", 4):
         h = p.history_days
