@@ -42,7 +42,7 @@ help:
 	@echo "make bench-gas-check  measure gas and fail on a regression over 2% against the snapshot"
 	@echo "make test-deep  the hypothesis state machines with the deep profile (long: see README)"
 	@echo "make slither  static analysis of contracts/; fails on a High/Medium finding not in security/slither-triage.yaml"
-	@echo "make lint     ruff over the Python code"
+	@echo "make lint     ruff over the Python code (checks and formatting)"
 	@echo "make lock     re-pin constraints.txt from the current .venv"
 	@echo "make clean    remove build outputs (keeps .venv and node_modules)"
 
@@ -103,6 +103,7 @@ slither: install
 
 lint: install
 	ruff check ballast keepers scripts tests benchmarks
+	ruff format --check ballast keepers scripts tests benchmarks
 
 # Benchmarks start their own anvil (foundry.host: auto), like the tests.
 # The demo: a private anvil (foundry.host: auto), the whole system, a market scenario, a report

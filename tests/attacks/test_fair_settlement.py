@@ -225,9 +225,7 @@ def test_a_flash_loan_cannot_snipe_an_executed_slash(desk, searcher, lender, att
     assert locked == donated
 
 
-def test_a_depositor_who_enters_just_before_a_slash_earns_none_of_it_by_leaving(
-    desk, attacker
-):
+def test_a_depositor_who_enters_just_before_a_slash_earns_none_of_it_by_leaving(desk, attacker):
     """M-2 across strikes: the searcher's 9M is settled one strike before the (public) slash
     execution, and it requests its exit right after. The slash unlocks over a week: the exit,
     settled at the next request window's cut-off, carries only the unlocked part — the searcher's

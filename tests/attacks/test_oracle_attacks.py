@@ -279,7 +279,11 @@ def test_an_outsider_poke_cannot_reset_the_deviation_reference(
     accepted = router.poke(gold, sender=mallory)
     assert router_events(accepted, router) == ["PriceDeviation", "PriceAccepted"]
     (event,) = accepted.events.filter(router.PriceDeviation)
-    assert (event.lastPrice, event.newPrice, event.deviationBps) == (2_000 * WAD, 1_600 * WAD, 2_000)
+    assert (event.lastPrice, event.newPrice, event.deviationBps) == (
+        2_000 * WAD,
+        1_600 * WAD,
+        2_000,
+    )
     assert router.lastPrice(gold) == (1_600 * WAD, accepted.timestamp)
     assert router.priceBand(gold) == (1_600 * WAD, 1_600 * WAD)
 
@@ -339,7 +343,8 @@ def test_an_unconfirmed_extreme_answer_is_not_acted_on(lending, chain, bob, mall
         assert_reverts(book, "borrow", 60_000 * USDC, sender=bob, error="InsufficientCollateral",
                        debt=BOB_DEBT + 60_000 * USDC, borrowPower=power)  # fmt: skip
         assert_reverts(book, "withdrawCollateral", gold, BOB_GOLD // 2, sender=bob,
-                       error="InsufficientCollateral", debt=BOB_DEBT, borrowPower=power // 2)  # fmt: skip
+                       error="InsufficientCollateral", debt=BOB_DEBT,
+                       borrowPower=power // 2)  # fmt: skip
         # A poke (anyone's) only records the move; once it has held for oracle.confirmDelay it
         # is the reference, and the same borrow is within LTV: the refusal was the confirmation.
         seen = router.poke(gold, sender=mallory).timestamp

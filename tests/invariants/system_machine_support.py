@@ -538,8 +538,8 @@ class Driver:
     def _claim(self, controller, amount: int, method: str, sender, receiver=None) -> int | None:
         """A claim (`deposit`/`mint` of settled shares, `redeem`/`withdraw` of filled assets)
         with the refusal predicted exactly: NotOperator, ZeroAmount, ClaimExceeded beyond max*,
-        ZeroAmount for a claim that rounds to nothing (but the last one, which clears the dust). Returns what it paid (shares or
-        assets) or None."""
+        ZeroAmount for a claim that rounds to nothing (but the last one, which clears the dust).
+        Returns what it paid (shares or assets) or None."""
         s, v = self.s, self.s.vault
         receiver = receiver or controller
         c = controller.address.lower()

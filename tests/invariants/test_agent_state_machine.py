@@ -413,8 +413,8 @@ class AgentMachine(RuleBasedStateMachine):
     @rule(moves=MOVES)
     def keeper_strikes(self, moves):
         """The keeper requests a small deposit, the NAVs are published at its request window's
-        cut-off (moved by `moves`) and it strikes: the performance fee, if any, is taken there and reaches the
-        registry."""
+        cut-off (moved by `moves`) and it strikes: the performance fee, if any, is taken there and
+        reaches the registry."""
         keeper = self.d.keeper
         self._send(self.vault, "requestDeposit", TICKET, keeper.address, keeper.address,
                    sender=keeper, refusals=set())  # fmt: skip

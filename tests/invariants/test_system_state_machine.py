@@ -612,7 +612,7 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         self._applied(p, value, receipt, governance=True)
 
     def _link_refusal(self, p, value: int) -> str | None:
-        """"LinkViolated" when `p := value` breaks a link deploy declared (ParameterRegistry's
+        """ "LinkViolated" when `p := value` breaks a link deploy declared (ParameterRegistry's
         `_holds`, written again; nothing else moves during a proposal's vote and timelock)."""
         values = {k: q.value for k, q in self.params.items()} | {p.key: value}
         for link in self.links:

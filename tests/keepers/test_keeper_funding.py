@@ -137,7 +137,6 @@ def test_metrics_export_the_keys_balances(book, accounts, chain, tmp_path):
         )
 
 
-
 @pytest.mark.parametrize(
     ("args", "says"),
     [([], f"{UNFUNDED_EXIT} (once) a job could not act for lack of funds"),

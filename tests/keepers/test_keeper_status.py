@@ -128,9 +128,7 @@ def test_requests_and_strikes_match_the_vault(status, protocol, chain):
     r = status.settlement
     assert r.pending_deposits == vault.pendingDeposits(block_id=at) == 10_000 * USDC
     assert r.pending_redemptions == vault.pendingRedemptions(block_id=at) > 0
-    assert r.pending_redemptions_assets == vault.convertToAssets(
-        r.pending_redemptions, block_id=at
-    )
+    assert r.pending_redemptions_assets == vault.convertToAssets(r.pending_redemptions, block_id=at)
     assert r.claimable_redemptions == vault.claimableRedemptions(block_id=at)
     assert r.strike_count == vault.strikeCount(block_id=at) == 1  # the supply's
     (last,) = vault.StrikeSettled.range(0, at + 1)

@@ -103,8 +103,12 @@ def shock_gold(system, chain, accounts) -> None:
 
 def steward_updates(chain, registry) -> list[dict]:
     return chain.provider.web3.eth.get_logs(
-        {"address": registry.address, "topics": [STEWARD_UPDATE], "fromBlock": 0,
-         "toBlock": "latest"}  # fmt: skip
+        {
+            "address": registry.address,
+            "topics": [STEWARD_UPDATE],
+            "fromBlock": 0,
+            "toBlock": "latest",
+        }  # fmt: skip
     )
 
 
@@ -214,8 +218,10 @@ def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
     # bad recommendation files: one line each, no proposal
     bad = {
         "malformed": ("{not json", "is not JSON"),
-        "unknown": (json.dumps({**rec, "values": [["lend.ltvBps.silver", 1]]}),
-                    "unknown parameter 'lend.ltvBps.silver'"),
+        "unknown": (
+            json.dumps({**rec, "values": [["lend.ltvBps.silver", 1]]}),
+            "unknown parameter 'lend.ltvBps.silver'",
+        ),
         "stale": (json.dumps({**rec, "created": {"block": 1, "timestamp": 1}}), "stale: made"),
     }
     for name, (text, message) in bad.items():

@@ -242,7 +242,10 @@ def test_an_agent_from_registration_to_withdrawal(agent_cli, chain, accounts, re
     out = ok(agent_cli("unbond", "2500"))
     assert "unbonding 2,500 mUSDC (in all 2,500 mUSDC); withdrawable from" in out
     assert "(in 7d)" in out
-    warning = "warning: this leaves 7,500.5 mUSDC bonded, below agent.minStake 10,000 mUSDC: the agent stops being active"
+    warning = (
+        "warning: this leaves 7,500.5 mUSDC bonded, below agent.minStake 10,000 mUSDC: "
+        "the agent stops being active"
+    )
     assert out.index(warning) < out.index("unbonding 2,500 mUSDC")  # said before it was sent
     assert "restarts the 3d activation delay" in out
     ready_at = registry.agentInfo(me).unbondReadyAt

@@ -208,20 +208,29 @@ def test_syntax_error_is_a_clear_ape_compile_error(tmp_path):
 
 
 def test_inputs_far_above_solcjs_stack_compile_by_reference():
-    """solc-js copies its whole input onto a 5 MiB wasm stack: inline sources near 1.3 MB crashed it.
+    """solc-js copies its whole input onto a 5 MiB wasm stack: inline sources near 1.3 MB crashed
+    it.
 
     The stand-in hands every inline source to the compiler through its import callback, so a
     2 MB project (sources importing each other and OpenZeppelin) compiles, and diagnostics still
     name the sources by their own unit names.
     """
     padding = ("// " + "z" * 1_000 + "\n") * 500  # ~0.5 MB per file
-    library = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.24;\nlibrary Twice { function times(uint256 x) internal pure returns (uint256) { return 2 * x; } }\n"
+    library = (
+        "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.24;\n"
+        "library Twice { function times(uint256 x) internal pure returns (uint256) "
+        "{ return 2 * x; } }\n"
+    )
     user = (
         "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.24;\n"
         'import {Twice} from "contracts/Twice.sol";\n'
-        "contract User { function f(uint256 x) external pure returns (uint256) { return Twice.times(x); } }\n"
+        "contract User { function f(uint256 x) external pure returns (uint256) "
+        "{ return Twice.times(x); } }\n"
     )
-    broken = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.24;\ncontract Broken { function g() external { undefinedName(); } }\n"
+    broken = (
+        "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.24;\n"
+        "contract Broken { function g() external { undefinedName(); } }\n"
+    )
     sources = {
         "contracts/Token.sol": TOKEN_SOURCE + padding,
         "contracts/Twice.sol": library + padding,
@@ -238,7 +247,9 @@ def test_inputs_far_above_solcjs_stack_compile_by_reference():
     assert len(output["contracts"]["contracts/User.sol"]["User"]["evm"]["bytecode"]["object"]) > 100
 
     sources["contracts/Other.sol"] = broken + padding
-    result = run_solc("--standard-json", "--base-path", str(REPO_ROOT), stdin=standard_json(sources, ["abi"]))
+    result = run_solc(
+        "--standard-json", "--base-path", str(REPO_ROOT), stdin=standard_json(sources, ["abi"])
+    )
     assert result.returncode == 0, result.stderr
     errors = errors_of(json.loads(result.stdout))
     assert [e["sourceLocation"]["file"] for e in errors] == ["contracts/Other.sol"]

@@ -184,9 +184,7 @@ def test_an_anchored_premium_is_a_function_of_the_ltv_and_rides_on_the_drafted_c
     assert not link_violations({**{n: p.value for n, p in _book_params().items()}, **proposal})
     # a larger gain stops at governance's step: 400 + 50 %
     steep = StewardSettings(**{**base, "risk_rate_gain": 16.0}, **ANCHOR)
-    assert dict(plan(_book_params(), gold, CALM, steep, NOW).proposal)[
-        "lend.rate.slope1Bps"
-    ] == 600
+    assert dict(plan(_book_params(), gold, CALM, steep, NOW).proposal)["lend.rate.slope1Bps"] == 600
 
     def adopted(values, params=None):  # the DAO executes the proposal as drafted
         params = dict(params or _book_params())
@@ -230,12 +228,15 @@ def worlds(draw):
     stew_ltv, stew_thr = draw(st.integers(0, 500)), draw(st.integers(0, 500))
     params = _book_params(ltv, thr, bonus, stew_ltv, stew_thr, last)
     params["lend.liqThresholdBps.gold"] = _param(
-        "lend.liqThresholdBps.gold", thr, 5_000, thr_max, 1_000,
-        stew_thr, last,
+        "lend.liqThresholdBps.gold",
+        thr,
+        5_000,
+        thr_max,
+        1_000,
+        stew_thr,
+        last,
     )
-    params["lend.ltvBps.gold"] = _param(
-        "lend.ltvBps.gold", ltv, 0, ltv_max, 2_500, stew_ltv, last
-    )
+    params["lend.ltvBps.gold"] = _param("lend.ltvBps.gold", ltv, 0, ltv_max, 2_500, stew_ltv, last)
     vol = draw(st.floats(0.0, 0.2))
     exit_per_day = draw(st.integers(0, 10**13))
     debt = draw(st.integers(0, 10**13))
@@ -302,7 +303,6 @@ def test_a_declared_sum_link_keeps_the_sleeve_caps_feasible():
     linked = plan(params, [_gold(0.04)], CALM, StewardSettings(), NOW, links=(sum_link,))
     assert "vault.maxSleeveBps.gold" not in dict(linked.batch)
     assert any("maxSleeveBps.gold: steward move left out" in n for n in linked.notes)
-    assert link_violations({"vault.idleBufferBps": 400, "vault.maxSleeveBps.gold": 3_000},
-                           (sum_link,)) == [
-        "vault.idleBufferBps + vault.maxSleeveBps.gold = 3400 is below 3500"
-    ]
+    assert link_violations(
+        {"vault.idleBufferBps": 400, "vault.maxSleeveBps.gold": 3_000}, (sum_link,)
+    ) == ["vault.idleBufferBps + vault.maxSleeveBps.gold = 3400 is below 3500"]

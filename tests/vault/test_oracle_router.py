@@ -404,7 +404,9 @@ def test_price_band_reverts_exactly_as_price_does(router, feed, admin, chain):
         router.priceBand(TOKEN, block_id="pending")
 
 
-def test_a_new_feed_drops_the_pending_move_and_reports_its_jump(project, router, feed, admin, keeper):
+def test_a_new_feed_drops_the_pending_move_and_reports_its_jump(
+    project, router, feed, admin, keeper
+):
     feed.setAnswer(300_000_000, sender=admin)
     router.poke(TOKEN, sender=keeper)
     assert router.pendingPrice(TOKEN)[0] == 3 * WAD

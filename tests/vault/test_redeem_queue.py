@@ -551,7 +551,9 @@ class QueueModel:
         owner = self.owners[who]
         self.system.fund(owner, usdc * USDC)
         if self.deposits[owner]:
-            outcome = revert_of(self.vault, "requestDeposit", usdc * USDC, owner, owner, sender=owner)
+            outcome = revert_of(
+                self.vault, "requestDeposit", usdc * USDC, owner, owner, sender=owner
+            )
             if outcome:  # a request of an earlier window waits for its strike
                 assert outcome[0] == "DepositRequestPending"
                 return

@@ -164,7 +164,9 @@ def test_an_operator_requests_claims_and_cancels_for_its_controller(system, peop
     with ape.reverts(vault.NotOperator):
         vault.cancelRedeemRequest(alice, sender=carol)
     # Without operator rights a redeem request needs an ERC-20 allowance over the shares.
-    with ape.reverts(vault.ERC20InsufficientAllowance, spender=carol.address, allowance=0, needed=1):
+    with ape.reverts(
+        vault.ERC20InsufficientAllowance, spender=carol.address, allowance=0, needed=1
+    ):
         vault.requestRedeem(1, alice, alice, sender=carol)
 
 
@@ -188,7 +190,9 @@ def test_bad_requests_and_claims_name_the_problem_and_move_nothing(system, peopl
     with ape.reverts(vault.NoPendingRequest):  # settled: nothing left to cancel
         vault.cancelDepositRequest(alice, sender=alice)
     claimable = vault.maxDeposit(alice)
-    with ape.reverts(vault.ClaimExceeded, controller=alice.address, requested=claimable + 1, claimable=claimable):
+    with ape.reverts(
+        vault.ClaimExceeded, controller=alice.address, requested=claimable + 1, claimable=claimable
+    ):
         vault.deposit(claimable + 1, alice, sender=alice)
     with ape.reverts(vault.ClaimExceeded):
         vault.redeem(vault.maxRedeem(alice) + 1, alice, alice, sender=alice)

@@ -1,4 +1,5 @@
-"""A first end-to-end pass: request, strike, claim; rebalance into three sleeves; exit through them."""
+"""A first end-to-end pass: request, strike, claim; rebalance into three sleeves; exit through
+them."""
 
 from __future__ import annotations
 
