@@ -423,12 +423,20 @@ def _steward_document(keeper: Any, digest: str, document: Path | None) -> bytes 
 
 
 def _print_replay(console: Any, check: Any) -> None:
+    from keepers.strategy.replay import REAL_TOLERANCE  # loaded already: the replay ran
+
     replay = check.replay
     if replay is None:
         console.print(f"  replay: not run: {check.note}", markup=False)
         return
     if replay.ok:
-        console.print(f"  replay: same document, targets {list(replay.replayed_target or ())}")
+        same = (
+            "same document"
+            if replay.exact
+            else f"same decision (reals within {REAL_TOLERANCE:g} of the receipt's: another CPU's "
+            "floating point)"
+        )
+        console.print(f"  replay: {same}, targets {list(replay.replayed_target or ())}")
     for difference in replay.differences:
         console.print(f"  replay MISMATCH: {difference}", markup=False)
     if check.node is None:

@@ -6,14 +6,22 @@ including the return-index history the forecasts used), `params` (every setting)
 (its name and `code`, the keccak256 of the strategy's source: `strategy_code_hash`). `replay`
 rebuilds `StrategyInputs` and `StrategyParams` from the document (reals are read back from the
 fixed-point strings they were written as), runs `decide` again and compares the document it
-writes with the receipt, byte for byte; a difference is named by the top-level field where it
-appears (the targets first). Pure: no chain I/O (the CLI cross-checks the chain inputs).
+writes with the receipt; a difference is named by the top-level field where it appears (the
+targets first). Pure: no chain I/O (the CLI cross-checks the chain inputs).
+
+Comparison: the targets, every integer and every word exactly; a real (a fixed-point string,
+`rationale.DECIMALS` places) to within `REAL_TOLERANCE` of the receipt's, relative to its size
+(absolute below 1). The optimiser's answer is floating point: the same code on another CPU
+(NumPy's BLAS picks its kernels by CPU) may differ in its last digits — a committed receipt's
+continuous solution moved by 1e-12 bps between two machines, the same targets — and that is not
+a different decision. `exact` says whether the bytes are identical too.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from keepers.strategy.kit import ProposalRefused, StrategyLoadError, decide_with
 from keepers.strategy.kit import strategy_source_hash as source_hash
@@ -27,28 +35,59 @@ from keepers.strategy.receipt import (
     strategy_code_hash,
 )
 
-__all__ = ["Replay", "ReceiptError", "StrategyUnavailable", "from_document", "replay",
-           "strategy_code_hash"]  # fmt: skip
+__all__ = ["REAL_TOLERANCE", "Replay", "ReceiptError", "StrategyUnavailable", "from_document",
+           "replay", "same", "strategy_code_hash"]  # fmt: skip
+
+REAL_TOLERANCE: Final = 1e-9
+_REAL: Final = re.compile(r"-?[0-9]+\.[0-9]+")  # rationale.fixed's form; integers have no point
 
 
 @dataclass(frozen=True)
 class Replay:
-    """`ok`: running the strategy on the receipt's inputs and settings wrote the same document.
+    """`ok`: running the strategy on the receipt's inputs and settings wrote the same document
+    (reals within `REAL_TOLERANCE`, see the module docstring) with the same strategy code.
     `differences`: each top-level field that differs, said in words (targets first);
     `recorded_target`/`replayed_target`: the outcome's targets (None: no target computed);
-    `code_matches`: the receipt's strategy code is this keeper's."""
+    `code_matches`: the receipt's strategy code is this keeper's; `exact`: the replay wrote the
+    receipt's very bytes."""
 
     ok: bool
     differences: tuple[str, ...]
     recorded_target: tuple[int, ...] | None
     replayed_target: tuple[int, ...] | None
     code_matches: bool
+    exact: bool = False
+
+
+def same(recorded: Any, replayed: Any) -> bool:
+    """Whether two decoded document values agree: the same shape, words and integers exactly,
+    reals (fixed-point strings) to within `REAL_TOLERANCE` relative to the larger (absolute
+    below 1)."""
+    if isinstance(recorded, dict) and isinstance(replayed, dict):
+        return recorded.keys() == replayed.keys() and all(
+            same(v, replayed[k]) for k, v in recorded.items()
+        )
+    if isinstance(recorded, list) and isinstance(replayed, list):
+        return len(recorded) == len(replayed) and all(map(same, recorded, replayed))
+    if (
+        isinstance(recorded, str)
+        and isinstance(replayed, str)
+        and _REAL.fullmatch(recorded)
+        and _REAL.fullmatch(replayed)
+    ):
+        a, b = float(recorded), float(replayed)
+        return abs(a - b) <= REAL_TOLERANCE * max(1.0, abs(a), abs(b))
+    return type(recorded) is type(replayed) and recorded == replayed
 
 
 def _target(document: dict[str, Any] | None) -> tuple[int, ...] | None:
     outcome = (document or {}).get("outcome") or {}
     target = outcome.get("target_bps")
     return tuple(int(b) for b in target) if isinstance(target, list) else None
+
+
+def _without_code(identity: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in identity.items() if k != "code"}
 
 
 def replay(document_bytes: bytes) -> Replay:
@@ -80,7 +119,10 @@ def replay(document_bytes: bytes) -> Replay:
         differences.append(f"outcome: the replay stops early ({result.code}: {result.reason})")
     else:
         for key in sorted(set(recorded) | set(replayed)):
-            if key != "strategy" and recorded.get(key) != replayed.get(key):
+            a, b = recorded.get(key), replayed.get(key)
+            if key == "strategy" and isinstance(a, dict) and isinstance(b, dict):
+                a, b = _without_code(a), _without_code(b)  # the code is named above
+            if not same(a, b):
                 differences.append(f"{key}: differs from the replay")
-    ok = result.rationale == document_bytes
-    return Replay(ok and not differences, tuple(differences), before, after, code_matches)
+    exact = result.rationale == document_bytes
+    return Replay(not differences, tuple(differences), before, after, code_matches, exact)

@@ -12,7 +12,14 @@ from hypothesis import given, settings
 
 from keepers.strategy import Decision, StrategyParams, decide
 from keepers.strategy.rationale import decode, encode
-from keepers.strategy.replay import ReceiptError, from_document, replay, strategy_code_hash
+from keepers.strategy.replay import (
+    REAL_TOLERANCE,
+    ReceiptError,
+    from_document,
+    replay,
+    same,
+    strategy_code_hash,
+)
 from tests.unit.test_strategy import PARAMS, random_vaults, vault
 
 
@@ -27,6 +34,7 @@ def test_a_decision_replays_to_the_same_bytes_and_targets():
     assert isinstance(outcome, Decision)
     result = replay(outcome.rationale)
     assert result.ok, result.differences
+    assert result.exact  # on the machine that wrote it: the very bytes
     assert result.replayed_target == result.recorded_target == outcome.target_bps
     assert result.code_matches
     inputs, params = from_document(decode(outcome.rationale))
@@ -49,6 +57,57 @@ def test_non_default_settings_are_part_of_the_receipt():
     outcome = decide(vault(), params)
     assert replay(outcome.rationale).ok
     assert from_document(decode(outcome.rationale))[1] == params
+
+
+def _nudge(real: str, by: float) -> str:
+    """A fixed-point string moved by `by` (relative), in the document's own form."""
+    places = len(real.split(".")[1])
+    return f"{float(real) * (1 + by):.{places}f}"
+
+
+def test_a_receipt_whose_reals_differ_in_their_last_digits_verifies_as_the_same_decision():
+    # Written on another CPU, the optimiser's continuous answer can differ in its last digits
+    # (a committed receipt's moved by 1e-12 bps between two machines): the same decision.
+    outcome = decide(vault(), PARAMS)
+    assert isinstance(outcome, Decision)
+
+    def last_digits(doc):
+        bps = doc["solution"]["continuous_bps"]
+        bps[0] = _nudge(bps[0], 1e-14) if float(bps[0]) else "0.000000000001"
+
+    body = _tamper(outcome.rationale, last_digits)
+    assert body != outcome.rationale
+    result = replay(body)
+    assert result.ok and not result.exact and not result.differences
+    assert result.replayed_target == result.recorded_target == outcome.target_bps
+
+    def visibly(doc):  # a real moved beyond the tolerance is a mismatch, named by its field
+        bps = doc["solution"]["continuous_bps"]
+        bps[1] = _nudge(bps[1], 1_000 * REAL_TOLERANCE) if float(bps[1]) else "0.001000000000"
+
+    result = replay(_tamper(outcome.rationale, visibly))
+    assert not result.ok and result.differences == ("solution: differs from the replay",)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "equal"),
+    [
+        ("1000.000000000000", "999.999999999999", True),  # 1e-12 on 1,000: within 1e-9 relative
+        ("0.000000000000", "0.000000000500", True),  # below 1: absolute
+        ("0.000000000000", "0.000000002000", False),
+        ("2495.000000000002", "2495.000100000000", False),
+        ("1000", "999", False),  # integers (no point): exact
+        (1000, 999, False),
+        (1, "1.000000000000", False),  # a number never equals a real's string
+        ("gold", "gold", True),
+        ({"a": ["1.000000000000", 2]}, {"a": ["1.000000000001", 2]}, True),
+        ({"a": ["1.0"]}, {"a": ["1.0", "1.0"]}, False),
+        ({"a": 1}, {"b": 1}, False),
+        (None, "0.000000000000", False),
+    ],
+)
+def test_reals_compare_within_the_tolerance_and_everything_else_exactly(a, b, equal):
+    assert same(a, b) is equal and same(b, a) is equal
 
 
 def test_an_altered_input_is_a_mismatch_naming_what_differs():

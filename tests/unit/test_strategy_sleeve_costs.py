@@ -313,7 +313,8 @@ def test_a_receipt_written_before_per_sleeve_costs_replays_to_its_targets():
     assert params.optimiser.sleeve_cost_bps == ()  # the missing field: the flat cost
     result = replay(body)
     assert result.recorded_target == result.replayed_target == (1_000, 2_495, 1_000)
-    # Only the strategy's code identity differs: the same bytes otherwise.
+    # Only the strategy's code identity differs: the same document otherwise (its reals to within
+    # REAL_TOLERANCE: replayed on another CPU, the optimiser's continuous answer moves by 1e-12).
     assert not result.code_matches
     assert [d.split(":")[0] for d in result.differences] == ["strategy code"]
 
