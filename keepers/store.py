@@ -48,90 +48,12 @@ from pathlib import Path
 from typing import Final, Literal, get_args
 
 from keepers.binding import ChainBinding
+from keepers.store_schema import MIGRATIONS, SCHEMA_VERSION, STATE_TABLES
 from keepers.strategy.rationale import rationale_hash
-
-SCHEMA_VERSION: Final = 4
 
 Status = Literal["sent", "mined", "reverted", "lost-race", "replaced", "dropped"]
 STATUSES: Final[tuple[str, ...]] = get_args(Status)
 DONE_STATUSES: Final = ("mined", "lost-race")
-
-_SCHEMA_V1: Final = """
-CREATE TABLE IF NOT EXISTS cursors (
-    job TEXT PRIMARY KEY,
-    block INTEGER NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS borrowers (
-    address TEXT PRIMARY KEY,
-    first_block INTEGER NOT NULL,
-    last_block INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS txs (
-    tx_hash TEXT PRIMARY KEY,
-    job TEXT NOT NULL,
-    action_id TEXT NOT NULL,
-    sender TEXT NOT NULL,
-    nonce INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    max_fee INTEGER,
-    priority_fee INTEGER,
-    gas_used INTEGER,
-    effective_gas_price INTEGER,
-    block INTEGER,
-    error TEXT,
-    sent_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS txs_action ON txs (action_id);
-CREATE INDEX IF NOT EXISTS txs_sender_nonce ON txs (sender, nonce);
-CREATE TABLE IF NOT EXISTS decisions (
-    decision_id TEXT PRIMARY KEY,
-    rationale_hash TEXT NOT NULL,
-    uri TEXT NOT NULL,
-    tx_hash TEXT,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS rationales (
-    hash TEXT PRIMARY KEY,
-    body BLOB NOT NULL,
-    created_at REAL NOT NULL
-);
-"""
-_SCHEMA_V2: Final = """
-CREATE TABLE IF NOT EXISTS index_samples (
-    sleeve TEXT NOT NULL,
-    timestamp INTEGER NOT NULL,
-    value TEXT NOT NULL,
-    block INTEGER NOT NULL,
-    PRIMARY KEY (sleeve, timestamp)
-);
-CREATE TABLE IF NOT EXISTS job_state (
-    job TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    updated_at REAL NOT NULL
-);
-"""
-# v3: the redeemer job became the settler (ERC-7540 strikes and claims): its cursor, its
-# transactions and its state are the settler's. The redeemer's cursor held the last block it
-# read, which is what the settler's cursor means too.
-_SCHEMA_V3: Final = """
-UPDATE cursors SET job = 'settler' WHERE job = 'redeemer';
-UPDATE txs SET job = 'settler' WHERE job = 'redeemer';
-UPDATE job_state SET job = 'settler' WHERE job = 'redeemer';
-"""
-
-# v4: the chain and deployment the file belongs to (at most one row).
-_SCHEMA_V4: Final = """
-CREATE TABLE IF NOT EXISTS chain_binding (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    key TEXT NOT NULL,
-    binding TEXT NOT NULL,
-    bound_at REAL NOT NULL
-);
-"""
-# Tables whose rows are chain state (a pre-v4 file with any of them is of an unknown chain).
-_STATE_TABLES: Final = ("cursors", "borrowers", "txs", "decisions", "index_samples", "job_state")
 
 
 class SchemaError(RuntimeError):
@@ -211,8 +133,7 @@ class Store:
                 f"{self.path} has schema version {version}; this keeper knows {SCHEMA_VERSION}"
             )
         # One script per step, one transaction each (executescript commits before it runs).
-        steps = ((1, _SCHEMA_V1), (2, _SCHEMA_V2), (3, _SCHEMA_V3), (4, _SCHEMA_V4))
-        for target, script in steps:
+        for target, script in MIGRATIONS:
             if version < target:
                 with self._lock:
                     self._db.executescript(
@@ -226,7 +147,7 @@ class Store:
             if row is None:
                 if any(
                     db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()  # noqa: S608
-                    for table in _STATE_TABLES
+                    for table in STATE_TABLES
                 ):
                     raise BindingError(
                         f"{self.path} holds state written before chain binding (schema v4): "

@@ -200,12 +200,12 @@ def test_a_file_bound_to_another_chain_is_refused_in_one_line(tmp_path):
 
 
 def test_a_v3_file_migrates_to_v4_and_is_never_adopted_by_a_chain(tmp_path):
-    from keepers.store import _SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3
+    from keepers.store_schema import SCHEMA_V1, SCHEMA_V2, SCHEMA_V3
 
     def v3_file(name: str, rows: bool) -> Path:
         path = tmp_path / name
         db = sqlite3.connect(path)
-        db.executescript(_SCHEMA_V1 + _SCHEMA_V2 + _SCHEMA_V3 + "PRAGMA user_version = 3;")
+        db.executescript(SCHEMA_V1 + SCHEMA_V2 + SCHEMA_V3 + "PRAGMA user_version = 3;")
         if rows:
             db.execute("INSERT INTO cursors (job, block, updated_at) VALUES ('liquidator', 5, 0)")
             db.execute(

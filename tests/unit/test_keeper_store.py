@@ -164,11 +164,11 @@ def test_threads_share_one_store(path):
 
 
 def test_a_version_1_file_is_migrated_keeping_its_rows(path):
-    from keepers.store import _SCHEMA_V1
+    from keepers.store_schema import SCHEMA_V1
 
     path.parent.mkdir(parents=True)
     db = sqlite3.connect(path)
-    db.executescript(_SCHEMA_V1 + "PRAGMA user_version = 1;")
+    db.executescript(SCHEMA_V1 + "PRAGMA user_version = 1;")
     db.execute("INSERT INTO cursors (job, block, updated_at) VALUES ('liquidator', 41, 0)")
     db.commit()
     db.close()
@@ -182,11 +182,11 @@ def test_a_version_1_file_is_migrated_keeping_its_rows(path):
 def test_a_version_2_file_hands_the_redeemers_rows_to_the_settler(path):
     """v3: the settler replaced the redeemer; its cursor and transactions carry over, other
     jobs' rows are untouched."""
-    from keepers.store import _SCHEMA_V1, _SCHEMA_V2
+    from keepers.store_schema import SCHEMA_V1, SCHEMA_V2
 
     path.parent.mkdir(parents=True)
     db = sqlite3.connect(path)
-    db.executescript(_SCHEMA_V1 + _SCHEMA_V2 + "PRAGMA user_version = 2;")
+    db.executescript(SCHEMA_V1 + SCHEMA_V2 + "PRAGMA user_version = 2;")
     db.execute("INSERT INTO cursors (job, block, updated_at) VALUES ('redeemer', 77, 0)")
     db.execute("INSERT INTO cursors (job, block, updated_at) VALUES ('evaluator', 80, 0)")
     db.execute(
