@@ -10,6 +10,7 @@ from pathlib import Path
 
 import ape
 import pytest
+import requests
 from hypothesis import HealthCheck, settings
 from web3.eth.eth import Eth
 
@@ -45,6 +46,22 @@ def _wait_for_receipt_polling_fast(self, transaction_hash, timeout=120, poll_lat
 
 
 Eth.wait_for_transaction_receipt = _wait_for_receipt_polling_fast
+
+# requests consults the environment (proxies, CA bundles, netrc) on every request it sends: two
+# full scans of os.environ per RPC call, 8.6 s of a 75 s profile of tests/vault/test_rebalance.py
+# (7,590 calls). The suite's node is local and nothing here goes through a proxy, so the HTTP
+# sessions opened in the test process (web3's, under Ape) do not read it. Keepers and scripts
+# run as their own processes keep requests' default.
+_session_init = requests.Session.__init__
+
+
+@functools.wraps(_session_init)
+def _session_ignoring_the_environment(self, *args, **kwargs):
+    _session_init(self, *args, **kwargs)
+    self.trust_env = False
+
+
+requests.Session.__init__ = _session_ignoring_the_environment
 
 # Hypothesis: chain round trips are slow and vary, so no per-example deadline.
 # HYPOTHESIS_PROFILE=deep (make test-deep) runs many more examples.

@@ -1,11 +1,14 @@
-"""The two things the suite's speed rests on (measured in the README's CI figures, not here):
-signatures in C (coincurve, pinned in requirements.txt) and receipts polled every 5 ms
-(tests/conftest.py). A dropped pin or a lost patch would not fail any behaviour test, only
-make CI slow again, so they are checked by name."""
+"""The things the suite's speed rests on (measured in the README's CI figures, not here):
+signatures in C (coincurve, pinned in requirements.txt), receipts polled every 5 ms and HTTP
+sessions that do not re-read the environment on every RPC call (tests/conftest.py), and the
+ecosystem's default transaction type named in ape-config.yaml (or Ape builds a network config
+for every lookup). A dropped pin or a lost patch would not fail any behaviour test, only make
+CI slow again, so they are checked by name."""
 
 from __future__ import annotations
 
 import pytest
+import requests
 from eth_keys import KeyAPI
 from eth_keys.backends import CoinCurveECCBackend
 from web3.eth.eth import Eth
@@ -35,3 +38,17 @@ def test_receipts_are_polled_every_5_ms_unless_a_caller_asks_otherwise(waits):
     Eth.wait_for_transaction_receipt(None, "0x02", 7, 0.5)
     assert waits == [("0x01", 30, conftest.RECEIPT_POLL_SECONDS), ("0x02", 7, 0.5)]
     assert conftest.RECEIPT_POLL_SECONDS == 0.005
+
+
+def test_http_sessions_in_the_test_process_do_not_read_the_environment(monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    session = requests.Session()
+    assert session.trust_env is False
+    settings = session.merge_environment_settings("http://127.0.0.1:8545", {}, None, None, None)
+    assert settings["proxies"] == {}  # the proxy variable was not consulted
+
+
+def test_the_ecosystem_names_its_transaction_type_so_ape_builds_no_config_per_lookup():
+    import ape
+
+    assert ape.networks.ethereum.config.get("default_transaction_type") == 2  # not a NetworkConfig
