@@ -183,6 +183,8 @@ interface IRWAVault {
     error InsufficientLiquidity(uint256 requested, uint256 available);
     error NotAllowlisted(address account);
     error NotOperator(address owner, address caller);
+    /// @notice `controller` has nothing pending to cancel: no request, a settled deposit, or a
+    ///         wholly filled redemption (claimable, no longer pending).
     error NoPendingRequest(address controller);
     /// @notice The request's window closed at `closesAt` (its cut-off): it can no longer be cancelled.
     error RequestWindowClosed(address controller, uint256 closesAt);
@@ -308,7 +310,8 @@ interface IRWAVault {
     function cancelDepositRequest(address controller) external returns (uint256 assets);
 
     /// @notice Returns `controller`'s pending redeem shares to the controller before its window's
-    ///         cut-off. Caller: the controller or its operator.
+    ///         cut-off (`NoPendingRequest` once wholly filled: claim it instead). Caller: the
+    ///         controller or its operator.
     function cancelRedeemRequest(address controller) external returns (uint256 shares);
 
     /// @notice ERC-7540: lets `operator` request, claim and cancel for the caller.

@@ -309,6 +309,10 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         VaultStorage.RedeemRequest memory r = _s().redeems[controller];
         shares = r.shares;
         if (shares == 0) revert NoPendingRequest(controller);
+        // A wholly filled request (its window's fill complete: a closed window) is claimable, not
+        // pending, as a settled deposit: nothing to cancel. An open window has filled nothing.
+        VaultStorage.RedeemWindow storage e = _s().redeemWindows[r.window];
+        if (e.filled == e.requested) revert NoPendingRequest(controller);
         _checkWindowOpen(controller, r.window);
         (_s().redeems[controller].shares, _s().redeems[controller].window) = (0, 0); // the flags stay
         _s().redeemWindows[r.window].requested -= uint128(shares);
@@ -387,7 +391,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
 
     /// @inheritdoc IRWAVault
     function strikeTrigger() external view returns (bool, bytes memory) {
-        return abi.decode(_moduleView(abi.encodeCall(RebalanceModule.strikeTrigger, ())), (bool, bytes));
+        _returnModuleView(abi.encodeCall(RebalanceModule.strikeTrigger, ()));
     }
 
     /// @notice Runs one of the module's views in this vault's storage. Reachable only from the
@@ -473,7 +477,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     /// @inheritdoc IRWAVault
     /// @dev Unpacked by RebalanceModule.decision (code size).
     function decision(uint256 decisionId) external view returns (Decision memory) {
-        return abi.decode(_moduleView(abi.encodeCall(RebalanceModule.decision, (decisionId))), (Decision));
+        _returnModuleView(abi.encodeCall(RebalanceModule.decision, (decisionId)));
     }
 
     /// @inheritdoc IRWAVault
@@ -484,7 +488,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
 
     /// @inheritdoc IRWAVault
     function currentBps() external view returns (uint16[] memory) {
-        return abi.decode(_moduleView(abi.encodeCall(RebalanceModule.currentBps, ())), (uint16[]));
+        _returnModuleView(abi.encodeCall(RebalanceModule.currentBps, ()));
     }
 
     // =================================================================== sleeves
@@ -682,6 +686,15 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
             }
         }
         return abi.decode(ret, (bytes));
+    }
+
+    /// @dev Ends the call with a module view's return data as it is (the same ABI as the caller's
+    ///      return type: no decoding and re-encoding here, code size).
+    function _returnModuleView(bytes memory data) internal view {
+        bytes memory ret = _moduleView(data);
+        assembly ("memory-safe") {
+            return(add(ret, 32), mload(ret))
+        }
     }
 
     /// @dev `controller`'s claimable deposits, with a request a strike settled since its last

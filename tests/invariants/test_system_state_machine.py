@@ -209,8 +209,8 @@ class SystemMachine(Driver, RuleBasedStateMachine):
     def cancel(self, who, redeem, via_operator, late):
         """Cancel a pending request: before its window's cut-off it comes back to the
         controller; after it, RequestWindowClosed (a deposit comes back anyway after shutdown or
-        vault.strikeMaxWait past the cut-off); with nothing pending (or a settled deposit),
-        NoPendingRequest. With `late`, the clock first moves to the next window."""
+        vault.strikeMaxWait past the cut-off); with nothing pending (a settled deposit, a wholly
+        filled redemption), NoPendingRequest. With `late`, the clock first moves to the next window."""
         s, d = self.s, self._who(who)
         book = self.red if redeem else self.dep
         if not book[d.address.lower()][0] and book[self._who(1 - who).address.lower()][0]:
@@ -221,7 +221,8 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         sender = self._sender(d, via_operator)
         if redeem:
             shares, w = self.red[c]
-            nothing = shares == 0
+            # a wholly filled request is claimable, no longer pending (IRWAVault.NoPendingRequest)
+            nothing = shares == 0 or s.vault.call("pendingRedeemRequest", 0, c) == 0
         else:
             shares, w = self.dep[c]
             nothing = shares == 0 or w < self.dep_head

@@ -449,6 +449,27 @@ def test_a_request_a_strike_touched_cannot_be_cancelled_one_untouched_can(system
     )
 
 
+def test_a_wholly_filled_request_has_nothing_pending_to_cancel(system, people):
+    """Filled is claimable, not pending: a cancel names NoPendingRequest (as for a settled
+    deposit), before a claim and after a part of it was taken in place; the rest stays."""
+    alice, _, _, _, keeper = people
+    vault = system.vault
+    shares = worth(system, 10_000 * USDC)  # idle (50,000 mUSDC) fills it at once
+    vault.requestRedeem(shares, alice, alice, sender=alice)
+    system.strike(sender=keeper)
+    assert (vault.pendingRedeemRequest(0, alice), vault.claimableRedeemRequest(0, alice)) == (
+        0, shares)  # fmt: skip
+    for _ in range(2):
+        assert_reverts(
+            vault, "cancelRedeemRequest", alice, sender=alice, error="NoPendingRequest",
+            controller=alice,
+        )  # fmt: skip
+        vault.redeem(shares // 4, alice, alice, sender=alice)  # a part, taken in place
+    left = shares - 2 * (shares // 4)
+    assert vault.claimableRedeemRequest(0, alice) == left
+    assert vault.redeem(left, alice, alice, sender=alice).return_value > 0
+
+
 # ------------------------------------------------------------------ keeper trigger
 
 
