@@ -210,7 +210,8 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         """Cancel a pending request: before its window's cut-off it comes back to the
         controller; after it, RequestWindowClosed (a deposit comes back anyway after shutdown or
         vault.strikeMaxWait past the cut-off); with nothing pending (a settled deposit, a wholly
-        filled redemption), NoPendingRequest. With `late`, the clock first moves to the next window."""
+        filled redemption), NoPendingRequest. With `late`, the clock first moves to the next
+        window."""
         s, d = self.s, self._who(who)
         book = self.red if redeem else self.dep
         if not book[d.address.lower()][0] and book[self._who(1 - who).address.lower()][0]:
