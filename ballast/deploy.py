@@ -17,12 +17,9 @@ Local mocks (feeds, issuers) stay owned by the deployer: it plays the market in 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from ape import chain, project
 from ape.api import AccountAPI
-from ape.contracts import ContractContainer, ContractInstance
+from ape.contracts import ContractInstance
 
 from ballast.config import (
     BPS,
@@ -30,143 +27,26 @@ from ballast.config import (
     COLLATERAL_PREFIXES,
     IDLE_BUFFER,
     TOKEN_UNIT,
-    CollateralConfig,
-    ConfigError,
     DeployConfig,
     ParameterSpec,
-    SleeveConfig,
-    TokenSpec,
 )
+from ballast.deploy_run import (
+    ZERO_ADDRESS,
+    DeployError,
+    DeployRun,
+    Report,
+    has_code,
+    require_code,
+)
+from ballast.deploy_sleeves import LendingBook, add_sleeves, lending_book, rwa_sleeve
 from ballast.deployment import CollateralEntry, Deployment, SleeveEntry
 from ballast.journal import Journal
 from ballast.parameters import key_of
 
-Report = Callable[[str], None]
-ZERO_ADDRESS = "0x" + "00" * 20
-FEED_DECIMALS = 8  # mock feeds quote like Chainlink's USD feeds
+__all__ = ["DeployError", "deploy_system", "has_code", "parameter_links"]
 
 
-class DeployError(Exception):
-    """The deployment cannot go on; the message is one line for users."""
-
-
-def _keys(deployment: Deployment) -> dict[str, str]:
-    """What a manifest names, by the keys deploys record (see :class:`_Run`)."""
-    keys = {f"contract:{name}": address for name, address in deployment.contracts.items()}
-    keys |= {f"token:{name}": address for name, address in deployment.tokens.items()}
-    for entry in deployment.sleeves:
-        if entry.kind == "LendingSleeve":
-            keys[f"book:{entry.name}"] = entry.address
-            continue
-        keys[f"sleeve:{entry.name}"] = entry.address
-        for part in ("feed", "issuer"):
-            if address := getattr(entry, part):
-                keys[f"sleeve:{entry.name}:{part}"] = address
-    return keys
-
-
-class _Run:
-    """One deploy run: what it reuses, what it sends.
-
-    Every contract a deploy creates has a key (``contract:RWAVault``, ``token:asset``,
-    ``sleeve:tbill``, ``sleeve:tbill:feed``, ``book:lending``...). An address is reused when the
-    journal of an interrupted deploy, or else the previous manifest of this chain, records it for
-    that key and it has code (each site checks further that it serves this system); every
-    creation goes through :meth:`deploy`, which journals it before and after sending.
-    """
-
-    def __init__(
-        self, deployer: AccountAPI, previous: Deployment | None, report: Report, journal: Journal
-    ):
-        self.deployer = deployer
-        self.report = report
-        self.journal = journal
-        same_chain = previous is not None and previous.chain_id == chain.chain_id
-        self.previous = previous if same_chain else None
-        self.manifest_keys = _keys(self.previous) if self.previous else {}
-        self.reused = False
-        """Whether anything of the previous manifest is reused (its first block then stays)."""
-
-    def recorded(self, key: str) -> str | None:
-        """The address the journal, else the previous manifest, records for `key`, if it has
-        code on this chain."""
-        for address in (self.journal.address(key), self.manifest_keys.get(key)):
-            if address and has_code(address):
-                return address
-        return None
-
-    def reusing(self, label: str, address: str) -> None:
-        """Say that `address` is reused (and where it comes from)."""
-        if address in self.manifest_keys.values():
-            self.reused = True
-            self.report(f"{label}: reusing {address} from the manifest")
-        else:
-            self.report(f"{label}: reusing {address} from the interrupted deploy")
-
-    def reusable(self, label: str, key: str) -> str | None:
-        """The recorded address for `key`, reported as reused, when it has code."""
-        if address := self.recorded(key):
-            self.reusing(label, address)
-        return address
-
-    def deploy(self, key: str, container: ContractContainer, *args) -> ContractInstance:
-        """Create a contract, journaled under `key` before it is sent and once it is mined."""
-        self.journal.sending(key, self.deployer.nonce)
-        instance = self.deployer.deploy(container, *args)
-        self.journal.deployed(key, instance.address)
-        return instance
-
-    def contract(self, name: str, container: ContractContainer, *args) -> ContractInstance:
-        if address := self.reusable(name, f"contract:{name}"):
-            return container.at(address)
-        instance = self.deploy(f"contract:{name}", container, *args)
-        self.report(f"{name}: deployed at {instance.address}")
-        return instance
-
-    def token(self, name: str, spec: TokenSpec) -> str:
-        if spec.address is not None:
-            if not has_code(spec.address):
-                raise ConfigError(
-                    f"{name}: no contract at {spec.address} on chain {chain.chain_id}"
-                )
-            self.report(f"{name}: using configured token {spec.address}")
-            return spec.address
-        assert spec.mock is not None  # TokenSpec guarantees one of the two
-        if address := self.reusable(name, f"token:{name}"):
-            return address
-        token = self.deploy(
-            f"token:{name}", project.MockStablecoin, spec.mock.name, spec.mock.symbol
-        )
-        self.report(f"{name}: deployed MockStablecoin {spec.mock.symbol} at {token.address}")
-        return token.address
-
-    def require(self, target: ContractInstance, role: bytes, what: str) -> None:
-        """Refuse clearly when the deployer no longer holds `role` on `target`."""
-        if not target.hasRole(role, self.deployer):
-            raise DeployError(
-                f"{what} needs a role on {target.address} the deployer no longer holds: "
-                "do it through governance (ape run params)"
-            )
-
-    def grant(self, target: ContractInstance, label: str, role: bytes, account: str) -> None:
-        """Grant `role` unless `account` has it; the deployer must still administer it."""
-        if target.hasRole(role, account):
-            return
-        if not target.hasRole(target.getRoleAdmin(role), self.deployer):
-            raise DeployError(
-                f"{label} is missing on {target.address} for {account} and the deployer no longer "
-                "administers it: grant it through governance"
-            )
-        target.grantRole(role, account, sender=self.deployer)
-        self.report(f"granted {label} to {account}")
-
-    def renounce(self, target: ContractInstance, label: str, role: bytes) -> None:
-        if target.hasRole(role, self.deployer):
-            target.renounceRole(role, self.deployer, sender=self.deployer)
-            self.report(f"deployer renounced {label}")
-
-
-def _agent_registry(run: _Run, vault, registry, treasury: str) -> ContractInstance:
+def _agent_registry(run: DeployRun, vault, registry, treasury: str) -> ContractInstance:
     """The manifest's AgentRegistry when it serves this vault, registry and treasury; else a
     new one (a registry is bound to its vault for life)."""
     if address := run.recorded("contract:AgentRegistry"):
@@ -181,7 +61,7 @@ def _agent_registry(run: _Run, vault, registry, treasury: str) -> ContractInstan
     return agents
 
 
-def _wire_agents(run: _Run, vault, agents, treasury: str) -> None:
+def _wire_agents(run: DeployRun, vault, agents, treasury: str) -> None:
     """Point the vault at the AgentRegistry (only its active agents rebalance). With the
     allowlist on, the registry and the treasury must hold shares (the performance fee): the
     deployer allows them, holding ALLOWLIST only for that."""
@@ -204,16 +84,6 @@ def _wire_agents(run: _Run, vault, agents, treasury: str) -> None:
         run.renounce(vault, "vault ALLOWLIST", role)
 
 
-def has_code(address: str) -> bool:
-    return len(chain.provider.get_code(address)) > 0
-
-
-def _require_code(label: str, address: str) -> str:
-    if not has_code(address):
-        raise ConfigError(f"{label}: no contract at {address} on chain {chain.chain_id}")
-    return address
-
-
 def _check_configured_contracts(config: DeployConfig) -> None:
     """Every contract the config gives by address has code here: refused before anything is
     sent (a placeholder or another network's address must not leave a half-deployed system)."""
@@ -227,155 +97,12 @@ def _check_configured_contracts(config: DeployConfig) -> None:
             given += [(f"{label} token", c.token), (f"{label} feed", c.feed)]
     for label, address in given:
         if address is not None:
-            _require_code(label, address)
+            require_code(label, address)
 
 
-def _set_feed(run: _Run, router: ContractInstance, label: str, token: str, feed: str) -> None:
-    if router.feedOf(token) != feed:
-        run.require(router, router.DEFAULT_ADMIN_ROLE(), f"the feed of {label}")
-        router.setFeed(token, feed, sender=run.deployer)
-        run.report(f"{label}: feed {feed} set on the OracleRouter")
-
-
-def _rwa_sleeve(
-    run: _Run, spec: SleeveConfig, vault: ContractInstance, router: ContractInstance, asset: str
-) -> SleeveEntry:
-    """The RWA sleeve `spec` describes, with its token, feed and issuer (mocks deployed if asked);
-    not yet added to the vault."""
-    label, key = f"sleeve {spec.name}", f"sleeve:{spec.name}"
-    if spec.mock is not None:
-        mock = spec.mock
-        feed = run.reusable(f"{label} feed", f"{key}:feed")
-        if feed is None:
-            answer = mock.nav.scaleb(FEED_DECIMALS)
-            if answer != answer.to_integral_value():
-                raise ConfigError(f"{label}: nav {mock.nav} has more than {FEED_DECIMALS} decimals")
-            feed = run.deploy(
-                f"{key}:feed", project.MockAggregator, FEED_DECIMALS, f"{mock.symbol} / NAV",
-                int(answer), run.deployer,
-            ).address  # fmt: skip
-            run.report(f"{label}: deployed MockAggregator at {feed}")
-        issuer = run.reusable(f"{label} issuer", f"{key}:issuer")
-        if issuer is None:
-            issuer = run.deploy(
-                f"{key}:issuer", project.MockIssuer, asset, feed, mock.name, mock.symbol,
-                mock.decimals, mock.daily_redeem_limit * 10**mock.decimals, run.deployer,
-            ).address  # fmt: skip
-            run.report(f"{label}: deployed MockIssuer {mock.symbol} at {issuer}")
-        token = project.MockIssuer.at(issuer).rwaToken()
-    else:
-        assert spec.token and spec.feed and spec.issuer  # SleeveConfig guarantees all three
-        token = _require_code(f"{label} token", spec.token)
-        feed = _require_code(f"{label} feed", spec.feed)
-        issuer = _require_code(f"{label} issuer", spec.issuer)
-
-    _set_feed(run, router, label, token, feed)
-
-    sleeve = None
-    if address := run.recorded(key):
-        candidate = project.TokenizedRWASleeve.at(address)
-        if (candidate.vault(), candidate.issuer()) == (vault.address, issuer):
-            sleeve = candidate
-            run.reusing(label, address)
-    if sleeve is None:
-        sleeve = run.deploy(key, project.TokenizedRWASleeve, vault, issuer, router)
-        run.report(f"{label}: deployed TokenizedRWASleeve at {sleeve.address}")
-    return SleeveEntry(
-        name=spec.name, address=sleeve.address, kind=spec.kind, token=token, feed=feed,
-        issuer=issuer,
-    )  # fmt: skip
-
-
-def _collateral(
-    run: _Run, spec: CollateralConfig, router: ContractInstance, rwa: dict[str, SleeveEntry]
-) -> CollateralEntry:
-    """A sleeve's token and feed, or a configured token whose feed is set on the router."""
-    if spec.sleeve is not None:
-        sleeve = rwa[spec.sleeve]  # DeployConfig guarantees it names an RWA sleeve
-        assert sleeve.token and sleeve.feed
-        return CollateralEntry(name=spec.sleeve, token=sleeve.token, feed=sleeve.feed)
-    assert spec.name and spec.token and spec.feed  # CollateralConfig guarantees all three
-    label = f"collateral {spec.name}"
-    token = _require_code(f"{label} token", spec.token)
-    feed = _require_code(f"{label} feed", spec.feed)
-    _set_feed(run, router, label, token, feed)
-    return CollateralEntry(name=spec.name, token=token, feed=feed)
-
-
-def _rate_model(run: _Run, registry: ContractInstance) -> ContractInstance:
-    """The manifest's InterestRateModel when it reads this registry, else a new one."""
-    if address := run.recorded("contract:InterestRateModel"):
-        model = project.InterestRateModel.at(address)
-        if model.registry() == registry.address:
-            run.reusing("InterestRateModel", address)
-            return model
-    model = run.deploy("contract:InterestRateModel", project.InterestRateModel, registry)
-    run.report(f"InterestRateModel: deployed at {model.address}")
-    return model
-
-
-@dataclass(frozen=True)
-class _Lending:
-    book: ContractInstance
-    model: ContractInstance
-    collateral: list[CollateralEntry]
-
-
-def _lending_book(
-    run: _Run,
-    spec: SleeveConfig,
-    vault: ContractInstance,
-    registry: ContractInstance,
-    router: ContractInstance,
-    rwa: dict[str, SleeveEntry],
-) -> _Lending:
-    """The lending book (reused when the manifest's points at this vault), its rate model and
-    its collateral, every one listed; not yet added to the vault."""
-    label = f"sleeve {spec.name}"
-    collateral = [_collateral(run, c, router, rwa) for c in spec.collateral]
-    book = None
-    key = f"book:{spec.name}"
-    if address := run.recorded(key):
-        candidate = project.LendingSleeve.at(address)
-        if candidate.vault() == vault.address:
-            book = candidate
-            run.reusing(label, address)
-    if book is not None:
-        # The model in force: governance may have replaced the one first deployed.
-        model = project.InterestRateModel.at(book.interestRateModel())
-        run.report(f"InterestRateModel: reusing {model.address}, the book's")
-    else:
-        model = _rate_model(run, registry)
-        book = run.deploy(key, project.LendingSleeve, vault, registry, router, model, run.deployer)
-        run.report(f"{label}: deployed LendingSleeve at {book.address}")
-
-    listed = set(book.collateralTokens())
-    for entry in collateral:
-        if entry.token in listed:
-            if (name := book.collateralName(entry.token)) != entry.name:
-                raise DeployError(
-                    f"{label}: {entry.token} is listed on the book as collateral {name!r}, "
-                    f"the config calls it {entry.name!r}"
-                )
-            continue
-        run.require(book, book.GOVERNANCE_ROLE(), f"listing collateral {entry.name}")
-        book.listCollateral(entry.token, entry.name, sender=run.deployer)
-        run.report(f"{label}: collateral {entry.name} listed ({entry.token})")
-    return _Lending(book, model, collateral)
-
-
-def _add_sleeves(run: _Run, vault: ContractInstance, entries: list[SleeveEntry]) -> None:
-    """Add to the vault, in the config's order, each sleeve it does not hold yet."""
-    in_vault = {vault.sleeveAt(i).sleeve for i in range(vault.sleeveCount())}
-    for entry in entries:
-        if entry.address in in_vault:
-            continue
-        run.require(vault, vault.GOVERNANCE_ROLE(), f"adding sleeve {entry.name} to the vault")
-        vault.addSleeve(entry.address, entry.name, sender=run.deployer)
-        run.report(f"sleeve {entry.name}: added to the vault")
-
-
-def _define_parameters(run: _Run, registry: ContractInstance, specs: list[ParameterSpec]) -> None:
+def _define_parameters(
+    run: DeployRun, registry: ContractInstance, specs: list[ParameterSpec]
+) -> None:
     defined = {bytes(key) for key in registry.keys()}
     governs = registry.hasRole(registry.GOVERNANCE_ROLE(), run.deployer)
     missing = [spec for spec in specs if key_of(spec.name) not in defined]
@@ -416,7 +143,7 @@ def parameter_links(config: DeployConfig) -> list[tuple[int, list[str], int]]:
     return links
 
 
-def _link_parameters(run: _Run, registry: ContractInstance, config: DeployConfig) -> None:
+def _link_parameters(run: DeployRun, registry: ContractInstance, config: DeployConfig) -> None:
     """Declare every link of `parameter_links` the registry does not enforce yet."""
     live = set()
     for i in range(registry.linkCount()):
@@ -459,7 +186,7 @@ def deploy_system(
     )
     if journal.resumed is not None:
         report(f"resuming the interrupted deploy: {len(journal.state.deployed)} contracts recorded")
-    run = _Run(deployer, previous, report, journal)
+    run = DeployRun(deployer, previous, report, journal)
     gov, roles = config.governance, config.roles
 
     asset = run.token("asset", config.asset)
@@ -491,19 +218,19 @@ def deploy_system(
     agents = _agent_registry(run, vault, registry, treasury)
     # RWA sleeves first: the lending book may lend against their tokens, wherever it is listed.
     rwa = {
-        spec.name: _rwa_sleeve(run, spec, vault, router, asset)
+        spec.name: rwa_sleeve(run, spec, vault, router, asset)
         for spec in config.sleeves
         if spec.kind == "TokenizedRWASleeve"
     }
     entries = dict(rwa)
-    lending: _Lending | None = None
+    lending: LendingBook | None = None
     if (book_spec := config.lending()) is not None:
-        lending = _lending_book(run, book_spec, vault, registry, router, rwa)
+        lending = lending_book(run, book_spec, vault, registry, router, rwa)
         entries[book_spec.name] = SleeveEntry(
             name=book_spec.name, address=lending.book.address, kind=book_spec.kind
         )
     sleeves = [entries[spec.name] for spec in config.sleeves]
-    _add_sleeves(run, vault, sleeves)
+    add_sleeves(run, vault, sleeves)
     if vault.allowlistEnabled() != config.vault.allowlist:
         run.require(vault, vault.GOVERNANCE_ROLE(), "switching the vault's allowlist")
         vault.setAllowlistEnabled(config.vault.allowlist, sender=deployer)

@@ -1,0 +1,152 @@
+"""One deploy run of `ballast.deploy`: what it reuses (journal, manifest) and what it sends.
+
+Every creation goes through :meth:`DeployRun.deploy`, journaled before and after; every address a
+config or a manifest gives is checked for code first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ape import chain, project
+from ape.api import AccountAPI
+from ape.contracts import ContractContainer, ContractInstance
+
+from ballast.config import ConfigError, TokenSpec
+from ballast.deployment import Deployment
+from ballast.journal import Journal
+
+Report = Callable[[str], None]
+
+ZERO_ADDRESS = "0x" + "00" * 20
+FEED_DECIMALS = 8  # mock feeds quote like Chainlink's USD feeds
+
+
+class DeployError(Exception):
+    """The deployment cannot go on; the message is one line for users."""
+
+
+def _keys(deployment: Deployment) -> dict[str, str]:
+    """What a manifest names, by the keys deploys record (see :class:`DeployRun`)."""
+    keys = {f"contract:{name}": address for name, address in deployment.contracts.items()}
+    keys |= {f"token:{name}": address for name, address in deployment.tokens.items()}
+    for entry in deployment.sleeves:
+        if entry.kind == "LendingSleeve":
+            keys[f"book:{entry.name}"] = entry.address
+            continue
+        keys[f"sleeve:{entry.name}"] = entry.address
+        for part in ("feed", "issuer"):
+            if address := getattr(entry, part):
+                keys[f"sleeve:{entry.name}:{part}"] = address
+    return keys
+
+
+class DeployRun:
+    """One deploy run: what it reuses, what it sends.
+
+    Every contract a deploy creates has a key (``contract:RWAVault``, ``token:asset``,
+    ``sleeve:tbill``, ``sleeve:tbill:feed``, ``book:lending``...). An address is reused when the
+    journal of an interrupted deploy, or else the previous manifest of this chain, records it for
+    that key and it has code (each site checks further that it serves this system); every
+    creation goes through :meth:`deploy`, which journals it before and after sending.
+    """
+
+    def __init__(
+        self, deployer: AccountAPI, previous: Deployment | None, report: Report, journal: Journal
+    ):
+        self.deployer = deployer
+        self.report = report
+        self.journal = journal
+        same_chain = previous is not None and previous.chain_id == chain.chain_id
+        self.previous = previous if same_chain else None
+        self.manifest_keys = _keys(self.previous) if self.previous else {}
+        self.reused = False
+        """Whether anything of the previous manifest is reused (its first block then stays)."""
+
+    def recorded(self, key: str) -> str | None:
+        """The address the journal, else the previous manifest, records for `key`, if it has
+        code on this chain."""
+        for address in (self.journal.address(key), self.manifest_keys.get(key)):
+            if address and has_code(address):
+                return address
+        return None
+
+    def reusing(self, label: str, address: str) -> None:
+        """Say that `address` is reused (and where it comes from)."""
+        if address in self.manifest_keys.values():
+            self.reused = True
+            self.report(f"{label}: reusing {address} from the manifest")
+        else:
+            self.report(f"{label}: reusing {address} from the interrupted deploy")
+
+    def reusable(self, label: str, key: str) -> str | None:
+        """The recorded address for `key`, reported as reused, when it has code."""
+        if address := self.recorded(key):
+            self.reusing(label, address)
+        return address
+
+    def deploy(self, key: str, container: ContractContainer, *args) -> ContractInstance:
+        """Create a contract, journaled under `key` before it is sent and once it is mined."""
+        self.journal.sending(key, self.deployer.nonce)
+        instance = self.deployer.deploy(container, *args)
+        self.journal.deployed(key, instance.address)
+        return instance
+
+    def contract(self, name: str, container: ContractContainer, *args) -> ContractInstance:
+        if address := self.reusable(name, f"contract:{name}"):
+            return container.at(address)
+        instance = self.deploy(f"contract:{name}", container, *args)
+        self.report(f"{name}: deployed at {instance.address}")
+        return instance
+
+    def token(self, name: str, spec: TokenSpec) -> str:
+        if spec.address is not None:
+            if not has_code(spec.address):
+                raise ConfigError(
+                    f"{name}: no contract at {spec.address} on chain {chain.chain_id}"
+                )
+            self.report(f"{name}: using configured token {spec.address}")
+            return spec.address
+        assert spec.mock is not None  # TokenSpec guarantees one of the two
+        if address := self.reusable(name, f"token:{name}"):
+            return address
+        token = self.deploy(
+            f"token:{name}", project.MockStablecoin, spec.mock.name, spec.mock.symbol
+        )
+        self.report(f"{name}: deployed MockStablecoin {spec.mock.symbol} at {token.address}")
+        return token.address
+
+    def require(self, target: ContractInstance, role: bytes, what: str) -> None:
+        """Refuse clearly when the deployer no longer holds `role` on `target`."""
+        if not target.hasRole(role, self.deployer):
+            raise DeployError(
+                f"{what} needs a role on {target.address} the deployer no longer holds: "
+                "do it through governance (ape run params)"
+            )
+
+    def grant(self, target: ContractInstance, label: str, role: bytes, account: str) -> None:
+        """Grant `role` unless `account` has it; the deployer must still administer it."""
+        if target.hasRole(role, account):
+            return
+        if not target.hasRole(target.getRoleAdmin(role), self.deployer):
+            raise DeployError(
+                f"{label} is missing on {target.address} for {account} and the deployer no longer "
+                "administers it: grant it through governance"
+            )
+        target.grantRole(role, account, sender=self.deployer)
+        self.report(f"granted {label} to {account}")
+
+    def renounce(self, target: ContractInstance, label: str, role: bytes) -> None:
+        if target.hasRole(role, self.deployer):
+            target.renounceRole(role, self.deployer, sender=self.deployer)
+            self.report(f"deployer renounced {label}")
+
+
+def has_code(address: str) -> bool:
+    return len(chain.provider.get_code(address)) > 0
+
+
+def require_code(label: str, address: str) -> str:
+    if not has_code(address):
+        raise ConfigError(f"{label}: no contract at {address} on chain {chain.chain_id}")
+    return address
