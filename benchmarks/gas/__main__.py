@@ -25,6 +25,13 @@ LENDING = "LendingSleeve"
 AGENTS = "AgentRegistry"
 # Derived: (gas at the most sleeves - at the fewest) / the sleeves added.
 PER_SLEEVE = "Strike, gas per sleeve (RWAVault)"
+# Not gas: each deployed contract's runtime code, recorded for its room under EIP-170's limit
+# (RWAVault sat 6 bytes under it once; its module views now return their data undecoded).
+CODE_SIZE = "Runtime code, bytes"
+CODE_LIMIT = 24_576  # EIP-170
+DEPLOYED = ("RWAVault", "RebalanceModule", "LendingSleeve", "TokenizedRWASleeve", "AgentRegistry",
+            "ParameterRegistry", "OracleRouter", "InterestRateModel", "LiquidationExecutor",
+            "BallastGovernor", "BallastTimelock", "BallastToken")  # fmt: skip
 
 
 def _measure() -> dict:
@@ -44,7 +51,19 @@ def _measure() -> dict:
         bare = {m.name: m.gas for m in measure_bare(asset)}
         lending = {m.name: m.gas for m in measure_lending(base)}
         agents = measure_agents(base)
-    return {BARE: bare, **vaults, PER_SLEEVE: _per_sleeve(vaults), LENDING: lending, AGENTS: agents}
+    return {BARE: bare, **vaults, PER_SLEEVE: _per_sleeve(vaults), LENDING: lending, AGENTS: agents,
+            CODE_SIZE: _code_sizes()}  # fmt: skip
+
+
+def _code_sizes() -> dict[str, int]:
+    """Each deployed contract's runtime code in bytes, from the project's build."""
+    from ape import project
+
+    sizes = {}
+    for name in DEPLOYED:
+        code = project.get_contract(name).contract_type.runtime_bytecode.bytecode
+        sizes[name] = (len(code) - 2) // 2  # a 0x-prefixed hex string
+    return sizes
 
 
 def _sleeves(column: str) -> int:
@@ -65,7 +84,9 @@ def _per_sleeve(vaults: dict[str, dict[str, int]]) -> dict[str, int]:
 
 
 def _vault_table(results: dict) -> Table:
-    columns = {n: ops for n, ops in results.items() if n not in (LENDING, AGENTS, PER_SLEEVE)}
+    columns = {
+        n: ops for n, ops in results.items() if n not in (LENDING, AGENTS, PER_SLEEVE, CODE_SIZE)
+    }
     bare = columns[BARE]
     table = Table(title="Gas per operation (bare OpenZeppelin ERC4626: the synchronous reference)")
     table.add_column("operation")
@@ -98,6 +119,8 @@ def _ops_table(title: str, ops: dict[str, int]) -> Table:
 def _regressions(results: dict, snapshot: dict) -> list[str]:
     found = []
     for column, ops in results.items():
+        if column == CODE_SIZE:
+            continue  # not gas: reported against EIP-170's limit instead
         for op, gas in ops.items():
             before = snapshot.get(column, {}).get(op)
             if before is not None and gas > before * (1 + TOLERANCE):
@@ -155,6 +178,12 @@ def main(check: bool, snapshot_path: Path) -> None:
                 f"{LENDING}: {op} {gas:,} gas = {gas / AAVE_LIQUIDATE:.2f}x Aave V3's "
                 f"{AAVE_LIQUIDATE:,} ({verdict} the goal <= {GOAL_LIQUIDATE:,})"
             )
+    for name, size in results[CODE_SIZE].items():
+        room = CODE_LIMIT - size
+        verdict = f"{room:,} under" if room >= 0 else f"{-room:,} OVER"
+        console.print(
+            f"{name}: {size:,} bytes of runtime code ({verdict} EIP-170's {CODE_LIMIT:,})"
+        )
     if check:
         if not snapshot_path.exists():
             raise click.ClickException(f"no snapshot at {snapshot_path}: run without --check first")
