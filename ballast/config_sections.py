@@ -29,31 +29,16 @@ DAY = 86_400
 
 CAP_PREFIX = "vault.maxSleeveBps."
 IDLE_BUFFER = "vault.idleBufferBps"
-REQUIRED_PARAMETERS: frozenset[str] = frozenset(
-    {
-        "vault.idleBufferBps",
-        "vault.maxTurnoverBps",
-        "vault.rebalanceCooldown",
-        "vault.depositCap",
-        "vault.performanceFeeBps",
-        "vault.unlockPeriod",
-        "vault.strikeMaxWait",
-        "vault.staleHaircutBps",
-        "oracle.maxStaleness",
-        "oracle.maxDeviationBps",
-        "oracle.confirmDelay",
-        "agent.minStake",
-        "agent.activationDelay",
-        "agent.unbondingPeriod",
-        "registry.maxFreezePeriod",
-    }
-)
-"""Parameters the deployed contracts read: a config without them cannot deploy a working vault."""
-
 LENDING_PARAMETERS: frozenset[str] = frozenset(
     name for name in parameters.GLOBAL_PARAMETERS if name.startswith("lend.")
 )
 """Parameters the LendingSleeve and its InterestRateModel read: required with a lending sleeve."""
+
+REQUIRED_PARAMETERS: frozenset[str] = parameters.GLOBAL_PARAMETERS - LENDING_PARAMETERS
+"""Parameters the deployed contracts read: a config without them cannot deploy a working vault
+(every global parameter is read by a contract: tests/unit/test_parameter_names.py checks it
+against the contracts' sources)."""
+
 
 LTV_PREFIX = "lend.ltvBps."
 THRESHOLD_PREFIX = "lend.liqThresholdBps."

@@ -428,6 +428,10 @@ MUTATIONS = {
         lambda c: c["parameters"].remove(_param(c, "vault.strikeMaxWait")),
         "parameter 'vault.strikeMaxWait' is required",
     ),
+    "missing agent parameter": (
+        lambda c: c["parameters"].remove(_param(c, "agent.evalWindow")),
+        "parameter 'agent.evalWindow' is required (the deployed contracts read it)",
+    ),
     "negative nav": (
         lambda c: c["sleeves"][1]["mock"].update(nav=-5),
         "sleeves.1.mock.nav: Input should be greater than 0",
