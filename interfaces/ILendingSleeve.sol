@@ -92,8 +92,11 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        debt left the borrower owns nothing in it. That collateral, every token of it, is
 ///        swept to the liquidator with the seizure (`CollateralSwept`; worth < lend.minDebt: the
 ///        one case where a liquidator gets more than its bonus, as the fee for closing the
-///        position; the book cannot hold RWA tokens, it counts cash and debt only). Taking the
-///        last collateral is the case rest == 0. A position can reach dust only through a
+///        position; the book cannot hold RWA tokens, it counts cash and debt only). Only a
+///        liquidation that took all it could may leave dust: all of the seized token, or the
+///        largest repay this position allows; a smaller repay that would leave dust is refused
+///        `DustDebt` (chosen so, it would buy up to lend.minDebt of dust for nothing and write
+///        off that much more debt). Taking the last collateral is the case rest == 0. A position can reach dust only through a
 ///        liquidation or a price fall: `withdrawCollateral` must leave debt <= borrow power <=
 ///        Σ value, so the collateral it leaves is never worth less than the debt. Dust whose price
 ///        merely fell is written off by its next liquidation (which takes it all: rest == 0).

@@ -782,8 +782,12 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         // less than the debt left. No liquidation of it could repay lend.minDebt, the size below
         // which one is uneconomic, and the borrower owns nothing in it: it is swept to this
         // liquidator and the debt left is written off (`liquidate`), never kept as an asset.
+        // Only a liquidation that took all it could (all of `token`, or the most this position
+        // lets go) may leave dust: a smaller repay chosen to leave it would buy the dust for
+        // nothing and write off more debt, out of depositors' pockets.
         uint256 rest = p.others + _value(p.held - p.seized, price, col.decimals);
         if (rest < Math.max(minDebt, 1) && rest < remaining) {
+            if (p.seized != p.held && p.repay != maxRepay) revert DustDebt(remaining, minDebt);
             p.sweep = true;
             return;
         }

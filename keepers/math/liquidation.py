@@ -140,8 +140,10 @@ def size_liquidation(
     - refused `ZeroAmount` when nothing is seized;
     - when debt is left, `rest = others + collateral_value(held - seized)` (`others`: the value
       of the borrower's other tokens at the same prices) is what the borrower keeps: dust
-      (`is_dust`) makes it a write-off (`sweep`); otherwise refused `DustDebt` when it neither
-      clears the debt nor takes all of `token` and leaves `0 < debt - repay < minDebt`.
+      (`is_dust`) makes it a write-off (`sweep`) when the liquidation took all it could (all of
+      `token`, or `repay == max_repay`), and is refused `DustDebt` otherwise (a smaller repay
+      chosen to leave dust would buy it for nothing); without dust, refused `DustDebt` when it
+      neither clears the debt nor takes all of `token` and leaves `0 < debt - repay < minDebt`.
     """
     cap = max_repay(debt, health, rules)
     repay_ = min(repay_amount, cap)
@@ -160,6 +162,8 @@ def size_liquidation(
         return Liquidation(token, debt, held, health, cap, bonus, repay_, seized)
     rest = others + collateral_value(held - seized, price, decimals, asset_decimals)
     if is_dust(rest, remaining, rules.min_debt):
+        if seized != held and repay_ != cap:  # a smaller repay chosen to leave dust
+            return Refusal("DustDebt", (remaining, rules.min_debt))
         return Liquidation(token, debt, held, health, cap, bonus, repay_, seized, rest, True)
     if seized != held and remaining < rules.min_debt:
         return Refusal("DustDebt", (remaining, rules.min_debt))

@@ -1,4 +1,5 @@
-"""Attacks: a wei of a second collateral token (issue 18, findings M-4 and L-1).
+"""Attacks: a wei of a second collateral token (issue 18, findings M-4 and L-1), and dust
+made to order by a liquidator (found in a review after issue 18).
 
 M-4, phantom bad debt behind 1 wei: the book used to write off debt only when a liquidation
 took the borrower's last collateral token. A borrower holding gold plus 1 wei of T-bills, once
@@ -17,6 +18,14 @@ will. The defence (ILendingSleeve, `lend.borrowCap.<token>`): principal is attri
 tokens pro rata to their borrow power, and a borrow is checked only against the caps of the
 tokens whose share it raises. A wei backs nothing, so it counts for nothing; real T-bills still
 fill the cap.
+
+Dust made to order: the write-off above sweeps what the borrower keeps to the liquidator when it
+is dust, judged after the liquidator's own repay. Below break-even (collateral worth less than
+debt x (1 + bonus)) a liquidator could pick the repay that leaves just under `lend.minDebt` of
+collateral and get it swept for nothing, the debt behind it written off: up to lend.minDebt /
+(1 + bonus) more out of depositors than a full liquidation. The defence (ILendingSleeve, "Dust
+write-off"): only a liquidation that took all it could (all of the token, or the largest repay
+allowed) may leave dust; a smaller repay that would leave it is refused `DustDebt`.
 
 Rates are 0 here so every amount is exact.
 """
@@ -156,3 +165,40 @@ def test_dust_collateral_cannot_grief_a_borrow_cap(lending, accounts, chain):
         assert room == 10_000 * USDC
         book.borrow(room, sender=holder)
         assert book.capUsage(tbill) == 50_000 * USDC
+
+
+def test_a_liquidator_cannot_choose_a_repay_that_leaves_dust_to_sweep(lending, accounts, chain):
+    book, vault = lending.book, lending.vault
+    gold = lending.token("gold")
+    borrower, liquidator = accounts[7], accounts[9]
+    with isolated(chain):
+        lending.set_param("lend.minDebt", 1_000 * USDC)
+        # 50 gold (100,000 at 2,000) behind 70,000; gold falls 40%: 60,000 behind 70,000, below
+        # break-even (70,000 x 1.08), so a full liquidation leaves bad debt whatever happens.
+        lending.open_position(borrower, "gold", 100_000 * USDC, 70_000 * USDC)
+        lending.set_nav("gold", 1_200 * FEED_UNIT)
+        debt = book.debtOf(borrower)
+        full = ceil_div(50 * GOLD * 1_200 * USDC * 10_000, GOLD * 10_800)  # buys all 50 gold
+
+        # The attack: repay what seizes gold worth 59,001, leaving 999 (< minDebt, < the debt
+        # left): swept, the liquidator would get all the gold for 54,630.56 instead of 55,555.56.
+        chosen = 59_001 * USDC * 10_000 // 10_800
+        assets, balance = vault.totalAssets(), gold.balanceOf(liquidator)
+        assert_reverts(book, "liquidate", borrower, gold, chosen, sender=liquidator,
+                       error="DustDebt", remaining=debt - chosen, minDebt=1_000 * USDC)  # fmt: skip
+        assert vault.totalAssets() == assets and gold.balanceOf(liquidator) == balance
+        assert book.debtOf(borrower) == debt and book.collateralOf(borrower, gold) == 50 * GOLD
+
+        # Two steps gain nothing either: a partial that leaves collateral worth minDebt (not
+        # dust), then the rest, cost what the one full liquidation costs (to rounding).
+        first = 59_000 * USDC * 10_000 // 10_800
+        book.liquidate(borrower, gold, first, sender=liquidator)
+        left = book.collateralOf(borrower, gold)
+        assert left * 1_200 * USDC // GOLD >= 1_000 * USDC
+        tx = book.liquidate(borrower, gold, MAX_UINT, sender=liquidator)
+        (second,) = events(tx, "Liquidated")
+        assert second.seized == left and book.collateralOf(borrower, gold) == 0
+        assert first + second.repaid >= full
+        (bad,) = events(tx, "BadDebtRealized")
+        assert bad.amount <= debt - full
+        assert book.debtOf(borrower) == 0 and vault.totalAssets() >= assets - (debt - full)

@@ -636,11 +636,18 @@ def test_dust_rule_edges():
     assert not is_dust(50, 50, 100) and is_dust(49, 50, 100)  # the borrower's equity stays
     assert is_dust(0, 1, 0) and not is_dust(1, 2, 0)
     assert not is_dust(0, 0, 100)  # no debt left: nothing to write off
-    # A partial seizure can leave dust of the seized token itself: it is swept too.
+    # A partial seizure that leaves dust of the seized token itself is swept too, but only when
+    # the repay was the largest allowed (here the close factor's half): a smaller repay chosen to
+    # leave dust would buy it for nothing, so it is refused.
     alone = Position(debt=1_000 * USDC, holdings=(replace(BILLS, amount=1_000 * USDC),),
                      asset_decimals=6)  # fmt: skip
     rules = LiquidationRules(close_factor_bps=BPS, full_close_health_bps=BPS, min_debt=100 * USDC)
-    plan = plan_liquidation(alone, TOKENS[1], 910 * USDC, rules)
+    assert plan_liquidation(alone, TOKENS[1], 910 * USDC, rules) == Refusal(
+        "DustDebt", (90 * USDC, 100 * USDC)
+    )
+    halves = LiquidationRules(close_factor_bps=9_100, full_close_health_bps=0, min_debt=89 * USDC)
+    plan = plan_liquidation(alone, TOKENS[1], MAX_UINT256, halves)
+    assert plan.repay == plan.max_repay == 910 * USDC
     assert plan.seized == 955_500_000 and not plan.takes_all
     assert plan.sweep and plan.rest == 44_500_000  # 44.5 left behind 90 of debt
     assert swept(plan, alone) == ((TOKENS[1], 44_500_000),)
