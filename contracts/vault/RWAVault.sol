@@ -457,14 +457,18 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
 
     /// @inheritdoc IRWAVault
     /// @dev Lifts the high-water mark by the donation per share that exists now (rounded up), so
-    ///      the fee never counts it; what is still locked and the donation unlock together over a
-    ///      new `vault.unlockPeriod` (Yearn V3's profit unlocking).
+    ///      the fee never counts it; what is still locked and the donation unlock together, until
+    ///      the amount-weighted average of their ends (Yearn V3's profit unlocking): what is locked
+    ///      keeps its remaining time, the donation gets a whole `vault.unlockPeriod`, the average
+    ///      rounded up. A wei donated cannot hold a large lock back (a full restart would).
     function donate(uint256 assets) external nonReentrant {
         if (assets == 0) revert ZeroAmount();
         IERC20(asset()).safeTransferFrom(msg.sender, address(this), assets);
         _s().highWaterMark += assets.mulDiv(1e36, totalSupply() + 10 ** _offset, Math.Rounding.Ceil);
-        uint256 locked = _locked() + assets;
-        uint256 end = block.timestamp + registry.get(UNLOCK_PERIOD);
+        uint256 still = _locked();
+        uint256 locked = still + assets;
+        uint256 left = still == 0 ? 0 : _s().lock.end - block.timestamp; // still > 0: before its end
+        uint256 end = block.timestamp + Math.ceilDiv(still * left + assets * registry.get(UNLOCK_PERIOD), locked);
         _s().lock = VaultStorage.Lock(locked.toUint128(), uint64(block.timestamp), uint64(end));
         emit Donated(msg.sender, assets, locked, end);
     }

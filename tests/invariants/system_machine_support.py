@@ -431,9 +431,12 @@ class Driver:
 
     def _donated(self, assets: int) -> None:
         """A donation (or an executed slash) at `now`: what is still locked and `assets`
-        unlock together over a new `vault.unlockPeriod`."""
-        locked = self._locked(self.now) + assets
-        self.lock = (locked, self.now, self.now + self._param("vault.unlockPeriod"))
+        unlock together until the amount-weighted average of their ends (rounded up)."""
+        still = self._locked(self.now)
+        left = self.lock[2] - self.now if still else 0
+        locked = still + assets
+        weighted = still * left + assets * self._param("vault.unlockPeriod")
+        self.lock = (locked, self.now, self.now - (-weighted // locked))
 
     def _pending_deposits(self) -> int:
         """Σ deposit requests no strike settled (the model's)."""
