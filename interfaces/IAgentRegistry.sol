@@ -57,9 +57,14 @@ pragma solidity ^0.8.24;
 ///        (rounded down), opens a pending slash (nothing when it rounds to 0).
 ///      - Reputation, after every evaluation: `rep ← rep + (excess - rep) · 2000 / 10_000`
 ///        (an EWMA with weight 20% on the newest decision, bps × WAD, rounded toward zero).
-///      - Value added (signed, asset units): `excess · navBefore / (1e4 · 1e18)`, rounded down
-///        when positive and away from zero when negative (against the agent). It is netted into
-///        the agent's rewards (below), slashed or not: a slash makes depositors whole beyond the
+///      - Value added (signed, asset units): `stood · navBefore / (1e4 · 1e18)`, rounded down
+///        when positive and away from zero when negative (against the agent), where `stood` is
+///        `excess` with the reversals of every agent, not only the same one's: the value of
+///        each part of the move for as long as it really stood. (Judging counts the author's own
+///        reversals only, so another agent undoing a risky move never spares its author the
+///        slash; paying counts anyone's, so two agents taking turns to undo each other's moves
+///        are not paid for windows their moves did not hold.) It is netted into the agent's
+///        rewards (below), slashed or not: a slash makes depositors whole beyond the
 ///        tolerance, it is not value the agent added.
 ///
 ///      Slashes

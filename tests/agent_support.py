@@ -308,9 +308,10 @@ INITIAL_MARK = PRICE_SCALE // OFFSET  # the price of the empty vault
 
 
 def later_decisions(vault, decision_id: int, due_at: int) -> list:
-    """The same agent's decisions after `decision_id` recorded strictly before `due_at` (the
-    ones that can end part of its window), aligned on its sleeves by address, as
-    `keepers.math.LaterDecision` (a sleeve a later decision lacks: 0 / 0 / 0)."""
+    """The vault's decisions after `decision_id` recorded strictly before `due_at` (the ones
+    that can end part of its window: the same agent's for its judgement, any for its reward),
+    aligned on its sleeves by address, as `keepers.math.LaterDecision` (a sleeve a later
+    decision lacks: 0 / 0 / 0; `own`: the same agent's)."""
     from keepers.math import LaterDecision
 
     first = vault.decision(decision_id)
@@ -320,8 +321,6 @@ def later_decisions(vault, decision_id: int, due_at: int) -> list:
         d = vault.decision(j)
         if d.timestamp >= due_at:
             break
-        if d.agent != first.agent:
-            continue  # only the agent's own later move ends part of its window
         at = {address: k for k, address in enumerate(d.sleeves)}
         pick = [at.get(address) for address in sleeves]
         later.append(
@@ -329,6 +328,7 @@ def later_decisions(vault, decision_id: int, due_at: int) -> list:
                 tuple(0 if k is None else d.oldBps[k] for k in pick),
                 tuple(0 if k is None else d.newBps[k] for k in pick),
                 tuple(0 if k is None else d.startIndex[k] for k in pick),
+                d.agent == first.agent,
             )
         )
     return later

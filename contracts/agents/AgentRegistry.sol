@@ -423,15 +423,19 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         returns (int256 excess, uint256 slashAmount, int256 value)
     {
         IRWAVault.Decision memory d = IRWAVault(vault).decision(decisionId);
-        (int256[] memory kept, int256[] memory banked) = _reversals(decisionId, d, dueAt);
+        int256[] memory returns_ = new int256[](d.sleeves.length);
         for (uint256 i; i < d.sleeves.length; ++i) {
-            int256 moved = int256(uint256(d.newBps[i])) - int256(uint256(d.oldBps[i]));
-            if (moved == 0 || d.startIndex[i] == 0) continue;
-            excess += banked[i];
+            if (d.newBps[i] == d.oldBps[i] || d.startIndex[i] == 0) continue;
             (uint256 end, bool fresh) = d.sleeves[i].returnIndexStatus();
             if (strict && !fresh) revert StaleReturnIndex(decisionId, address(d.sleeves[i]));
-            excess += kept[i] * _indexReturn(end, d.startIndex[i]);
+            returns_[i] = _indexReturn(end, d.startIndex[i]);
         }
+        // Judged (slash, reputation) over the agent's own window: only its own later move ends
+        // part of it, so another agent undoing a risky move never spares its author.
+        excess = _credited(decisionId, d, dueAt, returns_, false);
+        // Rewarded over the time the move really stood: any agent's later opposite move ends
+        // it, so two agents taking turns to reverse each other earn no window they did not hold.
+        int256 stood = _credited(decisionId, d, dueAt, returns_, true);
         uint256 nav = d.navBefore;
         int256 tolerance = registry.get(TOLERANCE_BPS).toInt256() * int256(WAD);
         if (excess < -tolerance) {
@@ -439,10 +443,27 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
             uint256 cap = (a.stake + a.unbonding).mulDiv(registry.get(MAX_SLASH_BPS), BPS);
             slashAmount = Math.min(shortfall, cap);
         }
-        if (excess > 0) {
-            value = uint256(excess).mulDiv(nav, BPS * WAD).toInt256();
-        } else if (excess < 0) {
-            value = -uint256(-excess).mulDiv(nav, BPS * WAD, Math.Rounding.Ceil).toInt256();
+        if (stood > 0) {
+            value = uint256(stood).mulDiv(nav, BPS * WAD).toInt256();
+        } else if (stood < 0) {
+            value = -uint256(-stood).mulDiv(nav, BPS * WAD, Math.Rounding.Ceil).toInt256();
+        }
+    }
+
+    /// @dev The excess a decision's moves earned (bps × WAD): each part of a move credited the
+    ///      sleeve's return while it stood (`_reversals`; `returns_`: each moved sleeve's return
+    ///      to now), up to a reversal by the same agent, or by any agent with `everyone`.
+    function _credited(
+        uint256 decisionId,
+        IRWAVault.Decision memory d,
+        uint256 dueAt,
+        int256[] memory returns_,
+        bool everyone
+    ) internal view returns (int256 excess) {
+        (int256[] memory kept, int256[] memory banked) = _reversals(decisionId, d, dueAt, everyone);
+        for (uint256 i; i < d.sleeves.length; ++i) {
+            if (d.newBps[i] == d.oldBps[i] || d.startIndex[i] == 0) continue;
+            excess += banked[i] + kept[i] * returns_[i];
         }
     }
 
@@ -452,11 +473,12 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
     }
 
     /// @dev The later decisions of the vault inside this decision's window (recorded strictly
-    ///      before `dueAt`) that moved one of its sleeves the other way end that much of its move:
+    ///      before `dueAt`), by the same agent (any agent with `everyone`), that moved one of its
+    ///      sleeves the other way end that much of its move:
     ///      per sleeve i, `kept[i]` is the part of the move still in place at the end (signed like
     ///      the move) and `banked[i]` the excess (bps × WAD) the reversed parts earned up to their
     ///      reversal, read from the reversing decision's recorded `startIndex`.
-    function _reversals(uint256 decisionId, IRWAVault.Decision memory d, uint256 dueAt)
+    function _reversals(uint256 decisionId, IRWAVault.Decision memory d, uint256 dueAt, bool everyone)
         internal
         view
         returns (int256[] memory kept, int256[] memory banked)
@@ -474,9 +496,8 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         for (uint256 j = decisionId + 1; j < count && live != 0; ++j) {
             IRWAVault.Decision memory later = IRWAVault(vault).decision(j);
             if (later.timestamp >= dueAt) break;
-            // Only the agent's own later move ends its window: another agent undoing a risky
-            // move must not spare its author the evaluation (nor cut an honest agent's credit).
-            if (later.agent != d.agent) continue;
+            // Without `everyone`, only the agent's own later move ends its window (see `_assess`).
+            if (!everyone && later.agent != d.agent) continue;
             for (uint256 i; i < n; ++i) {
                 if (kept[i] == 0) continue;
                 uint256 k = _position(later.sleeves, d.sleeves[i], i);

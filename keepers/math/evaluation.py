@@ -52,10 +52,13 @@ def div_toward_zero(numerator: int, denominator: int) -> int:
 class LaterMove:
     """What a later decision of the vault, recorded inside this decision's window (strictly
     before its `dueAt`), did to the same sleeve: its move (`newBps - oldBps`, 0 when the sleeve
-    was not among its sleeves) and the sleeve's `startIndex` it recorded."""
+    was not among its sleeves), the sleeve's `startIndex` it recorded, and whether it was the
+    same agent's (`own`: only those end the window the decision is judged on; any ends the
+    window it is rewarded on)."""
 
     moved_bps: int
     start_index: int
+    own: bool = True
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ class SleeveMove:
     @property
     def kept_bps(self) -> int:
         """What of the move is still in place at the end (signed like the move): the move less
-        every later opposite move, each counted up to what was still in place."""
+        every later opposite move of the same agent, each counted up to what was in place."""
         return _reversed(self)[0]
 
     @property
@@ -91,15 +94,22 @@ class SleeveMove:
         """`credited_excess(self)`."""
         return credited_excess(self)
 
+    @property
+    def stood(self) -> int:
+        """`credited_excess(self, everyone=True)`: up to any agent's reversal."""
+        return credited_excess(self, everyone=True)
+
 
 @dataclass(frozen=True)
 class LaterDecision:
     """A later decision of the vault inside the window, its arrays aligned on the evaluated
-    decision's sleeves (the caller matches sleeves by address; a sleeve it lacks is 0/0/0)."""
+    decision's sleeves (the caller matches sleeves by address; a sleeve it lacks is 0/0/0), and
+    whether the evaluated decision's agent took it (`own`)."""
 
     old_bps: tuple[int, ...]
     new_bps: tuple[int, ...]
     start_index: tuple[int, ...]
+    own: bool = True
 
 
 @dataclass(frozen=True)
@@ -130,7 +140,9 @@ class DecisionEvidence:
                 n,
                 s,
                 e,
-                tuple(LaterMove(d.new_bps[i] - d.old_bps[i], d.start_index[i]) for d in later),
+                tuple(
+                    LaterMove(d.new_bps[i] - d.old_bps[i], d.start_index[i], d.own) for d in later
+                ),
             )
             for i, (o, n, s, e) in enumerate(
                 zip(old_bps, new_bps, start_index, end_index, strict=True)
@@ -188,15 +200,18 @@ def sleeve_return(start_index: int, end_index: int) -> int:
     return mul_div_down(end_index, WAD, start_index) - WAD
 
 
-def _reversed(move: SleeveMove) -> tuple[int, int]:
+def _reversed(move: SleeveMove, everyone: bool = False) -> tuple[int, int]:
     """`AgentRegistry._reversals` for one sleeve: `(kept, banked)`, the part of the move still
     in place at the end and the excess (bps × WAD) its reversed parts earned up to their
-    reversal (from the reversing decision's recorded start index)."""
+    reversal (from the reversing decision's recorded start index); reversals by the same agent
+    only, or by any agent with `everyone`."""
     kept = move.moved_bps
     if kept == 0 or move.start_index == 0:
         return 0, 0
     banked = 0
     for later in move.later:
+        if not (everyone or later.own):
+            continue
         back = later.moved_bps
         if kept == 0 or back == 0 or (back > 0) == (kept > 0):
             continue
@@ -207,21 +222,24 @@ def _reversed(move: SleeveMove) -> tuple[int, int]:
     return kept, banked
 
 
-def credited_excess(move: SleeveMove) -> int:
+def credited_excess(move: SleeveMove, everyone: bool = False) -> int:
     """One sleeve's part of the excess (bps × WAD, exact): `kept · r(end) + Σ_j sign · c_j ·
-    r(startIndex_j)`, each part of the move credited the return while it stood; with no
-    reversal `moved · r(end)`. 0 for an unmoved sleeve or a start index of 0."""
-    kept, banked = _reversed(move)
+    r(startIndex_j)`, each part of the move credited the return while it stood (up to the same
+    agent's reversal, or any agent's with `everyone`); with no reversal `moved · r(end)`. 0 for
+    an unmoved sleeve or a start index of 0."""
+    kept, banked = _reversed(move, everyone)
     if move.moved_bps == 0 or move.start_index == 0:
         return 0
     return banked + kept * move.sleeve_return
 
 
-def excess_return(evidence: DecisionEvidence) -> int:
+def excess_return(evidence: DecisionEvidence, everyone: bool = False) -> int:
     """`excess = Σ_i credited_excess(sleeve_i)` (bps × WAD, exact): what the chosen weights
     earned while they stood minus what the replaced ones would have. Sleeves whose weight did
-    not move, or whose start index is 0, add nothing (the contract skips them)."""
-    return sum(credited_excess(s) for s in evidence.sleeves)
+    not move, or whose start index is 0, add nothing (the contract skips them). The decision is
+    judged (slash, reputation) on its own window; `everyone=True` gives the excess it is
+    rewarded on (`value`), up to any agent's reversal."""
+    return sum(credited_excess(s, everyone) for s in evidence.sleeves)
 
 
 def excess_bps(excess: int) -> int:
@@ -266,7 +284,7 @@ def assess(
     """`AgentRegistry.previewEvaluation` (what `evaluate` applies): the excess, then a slash
     (excess below the tolerance), the points it adds beyond the agent's `debt`, and its value."""
     excess = excess_return(evidence)
-    value = value_added(excess, evidence.nav_before)
+    value = value_added(excess_return(evidence, everyone=True), evidence.nav_before)
     slash = slash_amount(excess, evidence.nav_before, rules, bond)
     return Evaluation(excess, slash, max(value - debt, 0), value)
 

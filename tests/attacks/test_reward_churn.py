@@ -13,7 +13,12 @@ The defence (IAgentRegistry, "Evaluation" and "Rewards: net value added"):
   next day is credited one day of the sleeve's return;
 - an agent's losses net against its points (withdrawn from the open round, then carried as
   `rewardDebt` against later gains): the exit, judged against the weight it undid, costs as
-  much as the next entry earns.
+  much as the next entry earns;
+- for the reward, any agent's opposite move ends that part of the move (the judgement, slash
+  and reputation, counts only the same agent's, so another agent's undoing never spares a
+  risky author): two colluding agents, one entering and the other leaving (found in a review
+  after issue 18: the entries took 83 % of the pot, the accomplice's exits left only a debt
+  on a throwaway bond), earn only the days each entry stood.
 
 The first test mounts the finding's attack (entries and exits evaluated in one reward round)
 and shows what the old rule would have paid from the same chain facts; the second keeps
@@ -41,7 +46,7 @@ from tests.agent_support import (
     model_value,
     only_event,
 )
-from tests.vault_support import DAY, isolated, next_window
+from tests.vault_support import DAY, bond_agent, isolated, next_window
 
 TICKET = 1_000_000  # 1 mUSDC: the deposit the daily strike settles
 
@@ -98,20 +103,24 @@ class Story:
         ends = [desk.system.sleeve(name).sleeve.returnIndex() for name in NAMES]
         # The documented rule, from the chain's records: each later opposite move inside the
         # window ends that much of the move at its recorded startIndex.
+        # The judgement counts the same agent's reversals, the reward any agent's.
         later = later_decisions(vault, decision_id, due)
-        excess = 0
+        excess = stood = 0
         for i in range(3):
             moved = d.newBps[i] - d.oldBps[i]
             reversals = [
-                (abs(x.new_bps[i] - x.old_bps[i]), x.start_index[i])
+                (abs(x.new_bps[i] - x.old_bps[i]), x.start_index[i], x.own)
                 for x in later
                 if (x.new_bps[i] - x.old_bps[i]) * moved < 0
             ]
-            excess += model_credited_excess(moved, d.startIndex[i], ends[i], reversals)
+            own = [(size, start) for size, start, mine in reversals if mine]
+            anyone = [(size, start) for size, start, _ in reversals]
+            excess += model_credited_excess(moved, d.startIndex[i], ends[i], own)
+            stood += model_credited_excess(moved, d.startIndex[i], ends[i], anyone)
         evaluated = only_event(tx, agents.Evaluated)
         assert evaluated["slashAmount"] == 0  # every loss here is inside the tolerance
         assert only_event(tx, agents.ReputationUpdated)["excess"] == excess
-        value = model_value(excess, d.navBefore)
+        value = model_value(stood, d.navBefore)
         netted = events(tx, agents.ValueNetted)
         assert [n["value"] for n in netted] == ([value] if value else [])
         for n in netted:
@@ -121,7 +130,7 @@ class Story:
         self.values[d.agent] = self.values.get(d.agent, 0) + value
         old = model_excess(d.oldBps, d.newBps, d.startIndex, ends)
         self.old_points[d.agent] = self.old_points.get(d.agent, 0) + model_points(old, d.navBefore)
-        return {"excess": excess, "value": value, "old": old}
+        return {"excess": excess, "stood": stood, "value": value, "old": old}
 
 
 def test_a_round_tripping_agent_earns_nothing_from_the_pot(desk, chain):
@@ -220,3 +229,44 @@ def test_churning_through_fee_rounds_earns_no_more_than_its_first_day(desk, chai
         assert agents.rewardDebt(churner) > 0  # its later exits are still owed
         # The honest agent's held week was paid, far more than the churner's day.
         assert agents.claimableRewards(honest) > 3 * agents.claimableRewards(churner)
+
+
+def test_two_colluding_agents_taking_turns_earn_only_the_days_their_moves_stood(
+    desk, chain, accounts
+):
+    """The churner (rival) enters gold on days 1, 3 and 5; an accomplice agent of the same
+    operator leaves on days 2, 4 and 6, so no agent ever reverses its own move. Each entry is
+    still rewarded only for the day it stood, and the honest week of tbill keeps the pot's
+    larger part."""
+    vault, agents, honest, churner = desk.vault, desk.agents, desk.allocator, desk.rival
+    accomplice = accounts[9]
+    with isolated(chain):
+        bond_agent(desk.system, accomplice)
+        story = Story(desk)
+        story.start = max(story.start, agents.activeFrom(accomplice) + 60)
+        story.day(0)
+        story.rebalance(HONEST, honest)
+        for d in range(1, 7):
+            story.day(d)
+            story.rebalance(IN if d % 2 else HONEST, churner if d % 2 else accomplice)
+        first = vault.decisionCount() - 7
+        results = []
+        for k in range(7):
+            story.day(7 + k)
+            results.append(story.evaluate(first + k))
+        # Judged on its own window, each entry earned a week of gold's rise (no own reversal);
+        # rewarded, a day: the accomplice's exit the next day ended it.
+        for k in (1, 3, 5):
+            assert 0 < results[k]["stood"] < results[k]["excess"] // 5
+            assert vault.decision(first + k).agent == churner.address
+        one_day = 1_000 * GOLD_DAILY * vault.decision(first + 1).navBefore // (BPS * BPS)
+        assert 0 < story.credited[churner.address] <= 3 * one_day * 11 // 10
+        assert agents.roundPointsOf(honest) == story.values[honest.address]
+        assert agents.roundPointsOf(honest) > agents.roundPointsOf(churner)
+        assert agents.rewardDebt(accomplice) > 0 and agents.roundPointsOf(accomplice) == 0
+
+        story.day(14)
+        story.rebalance(HONEST, honest)
+        assert agents.rewardRound() == 1
+        assert agents.claimableRewards(honest) > agents.claimableRewards(churner) > 0
+        assert agents.claimableRewards(accomplice) == 0

@@ -457,7 +457,9 @@ class AgentMachine(RuleBasedStateMachine):
 
     def _expected_evaluation(self, decision_id: int, m: AgentModel) -> tuple[int, int, int, int]:
         """(excess, slash, cap, value) by IAgentRegistry's formulas, from the decision's record
-        and the later decisions recorded inside its window."""
+        and the later decisions recorded inside its window: the excess (judged: slash,
+        reputation) ends parts of the move at the same agent's reversals, the value (rewarded)
+        at any agent's."""
         d = self.vault.call("decision", decision_id)
         due_at = self.open[decision_id].due_at
         later = []
@@ -465,28 +467,32 @@ class AgentMachine(RuleBasedStateMachine):
             dj = self.vault.call("decision", j)
             if dj.timestamp >= due_at:
                 break
-            if dj.agent == d.agent:  # only the agent's own later move ends part of its window
-                later.append(dj)
-        if later:
-            event("evaluated with later decisions in the window")
-        excess = 0
+            later.append(dj)
+        if any(dj.agent == d.agent for dj in later):
+            event("evaluated with later decisions of its agent in the window")
+        if any(dj.agent != d.agent for dj in later):
+            event("evaluated with later decisions of another agent in the window")
+        excess = stood = 0
         for i, sleeve in enumerate(d.sleeves):
             assert sleeve == self.d.sleeves[i].address.lower()
             moved = d.newBps[i] - d.oldBps[i]
-            reversals = []
+            own, anyone = [], []
             for dj in later:
                 k = list(dj.sleeves).index(sleeve)  # no sleeve is removed here
                 back = dj.newBps[k] - dj.oldBps[k]
                 if back * moved < 0:
-                    reversals.append((abs(back), dj.startIndex[k]))
+                    anyone.append((abs(back), dj.startIndex[k]))
+                    if dj.agent == d.agent:
+                        own.append((abs(back), dj.startIndex[k]))
             end = self.d.sleeves[i].call("returnIndex")
-            excess += model_credited_excess(moved, d.startIndex[i], end, reversals)
+            excess += model_credited_excess(moved, d.startIndex[i], end, own)
+            stood += model_credited_excess(moved, d.startIndex[i], end, anyone)
         cap = (m.stake + m.unbonding) * self.max_slash_bps // BPS
         tolerance = TOLERANCE_BPS * WAD
         slash = 0
         if excess < -tolerance:
             slash = min((-excess - tolerance) * d.navBefore // (BPS * WAD), cap)
-        return excess, slash, cap, model_value(excess, d.navBefore)
+        return excess, slash, cap, model_value(stood, d.navBefore)
 
     @precondition(lambda self: self.open)
     @rule(pick=st.integers(0, 63))
