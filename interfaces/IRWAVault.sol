@@ -36,7 +36,8 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        its window's cut-off (`RequestWindowClosed` after): from then on a published price may
 ///        be the one that settles it, and an order withdrawn after seeing its price would be a
 ///        free option against those who stay. A deposit no strike can settle comes back anyway:
-///        after `shutdown`, or from `vault.strikeMaxWait` after its cut-off.
+///        after `shutdown`, or from `vault.strikeMaxWait` after its cut-off while a strike could
+///        not settle it now (a stale price in the way; when one could, strike).
 ///      - A controller holds one request of each kind at a time: adding to it is possible within
 ///        its window; a request of an earlier window must settle (`DepositRequestPending`) or be
 ///        fully filled (`RedeemRequestQueued`) before the next.
@@ -50,8 +51,8 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        of a settled request rounds against the claimer; the last claim takes the rest. A part
 ///        taken from a request whose claim buckets are empty is taken in place (no new storage
 ///        slot): the request keeps what is left and its claimable amount is priced again at the
-///        same strike, rounded down, so what is left may fall by one unit (one share, or one
-///        unit of the asset) against the exact difference — the parts never add up to more
+///        same strike, rounded down, so what is left may fall by up to two units (shares, or
+///        units of the asset) against the exact difference — the parts never add up to more
 ///        than the whole.
 ///      - A sleeve whose price is stale or older than a window's cut-off: that window's deposits
 ///        wait for it; its redemptions wait too, until `vault.strikeMaxWait` after the cut-off,
@@ -258,7 +259,8 @@ interface IRWAVault {
 
     /// @notice Sets the AgentRegistry (governance): it decides who may rebalance, receives each
     ///         decision, and receives the performance fee in shares. Its `vault()` must be this
-    ///         vault. Until it is set nobody can rebalance.
+    ///         vault. Until it is set nobody can rebalance, and no fee is taken (the mark follows
+    ///         the price up: strikes never fail for want of a fee recipient).
     /// @dev Performance fee, taken at each strike on the share price `p = (totalAssets + 1) ·
     ///      1e36 / S` with `S = totalSupply + 10^offset`, against the high-water mark `h`
     ///      (initially the price of the empty vault), where `totalAssets` here counts locked
@@ -306,7 +308,9 @@ interface IRWAVault {
 
     /// @notice Returns `controller`'s pending deposit to the controller before its window's
     ///         cut-off, after `shutdown`, or once `vault.strikeMaxWait` has passed since the
-    ///         cut-off without a strike settling it. Caller: the controller or its operator.
+    ///         cut-off without a strike settling it, while no strike could settle it now
+    ///         (`RequestWindowClosed` when one could: strike instead). Caller: the controller or
+    ///         its operator.
     function cancelDepositRequest(address controller) external returns (uint256 assets);
 
     /// @notice Returns `controller`'s pending redeem shares to the controller before its window's

@@ -291,10 +291,16 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         uint256 window = r.window;
         if (assets == 0 || _s().depositWindows[window].strikePlusOne != 0) revert NoPendingRequest(controller);
         // After the cut-off only when it can no longer settle: the vault is shut down, or no strike
-        // settled it within `vault.strikeMaxWait` (a dead feed never traps a deposit).
+        // settled it within `vault.strikeMaxWait` and none could now (a dead feed never traps a
+        // deposit; a live one gives no free option between striking and cancelling at a price
+        // already seen).
         uint256 closesAt = (window + 1) * VaultStorage.WINDOW;
-        if (!_s().flags.shutdown && block.timestamp < closesAt + registry.get(STRIKE_MAX_WAIT)) {
-            _checkWindowOpen(controller, window);
+        if (!_s().flags.shutdown) {
+            if (block.timestamp < closesAt + registry.get(STRIKE_MAX_WAIT)) {
+                _checkWindowOpen(controller, window);
+            } else if (window < abi.decode(_moduleView(abi.encodeCall(RebalanceModule.depositEnd, ())), (uint256))) {
+                revert RequestWindowClosed(controller, closesAt);
+            }
         }
         r.pending = 0;
         _s().depositWindows[window].assets -= uint128(assets);

@@ -204,6 +204,14 @@ contract RebalanceModule {
         }
     }
 
+    /// @notice The first request window whose deposits a strike now would not settle (`_plan`);
+    ///         run by the vault's late `cancelDepositRequest` through `moduleView`.
+    function depositEnd() external view returns (uint256) {
+        VaultStorage.Layout storage $ = VaultStorage.layout();
+        (, Plan memory p) = _plan($, IERC20(IERC4626(address(this)).asset()), $.redeemQueue);
+        return p.depositEnd;
+    }
+
     /// @notice See `IRWAVault.strikeTrigger`; run by the vault's view through `moduleView`.
     function strikeTrigger() external view returns (bool, bytes memory) {
         VaultStorage.Layout storage $ = VaultStorage.layout();
@@ -617,7 +625,8 @@ contract RebalanceModule {
         uint256 mark = $.highWaterMark;
         if (price <= mark) return 0;
         uint256 gain = (price - mark).mulDiv(supply, PRICE_SCALE); // down
-        uint256 fee = gain.mulDiv(registry.get(PERFORMANCE_FEE_BPS), BPS); // down
+        // No AgentRegistry yet: no fee (the mark follows the price), and the strike goes on.
+        uint256 fee = $.agents == address(0) ? 0 : gain.mulDiv(registry.get(PERFORMANCE_FEE_BPS), BPS); // down
         // Shares worth `fee` once minted (Morpho's formula), rounded down: never over-minted.
         if (fee != 0) feeShares = fee.mulDiv(supply, nav + 1 - fee);
         mark = Math.max(mark, (nav + 1).mulDiv(PRICE_SCALE, supply + feeShares));

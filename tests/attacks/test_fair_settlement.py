@@ -294,6 +294,33 @@ def test_a_request_at_the_rounds_own_second_waits_for_the_next_round(desk, attac
         vault.strike(sender=desk.keeper)
 
 
+def test_a_late_cancel_is_no_free_option_while_a_strike_could_settle(desk, attacker):
+    """Found in a review after issue 18: a deposit no strike settled within vault.strikeMaxWait
+    came back on request, whether or not a strike could settle it: with keepers away and prices
+    fresh, the depositor could look at the published price against the market, then strike
+    (cheap) or cancel (dear) at no cost. Now the late cancel is refused while a strike could
+    settle the window (strike instead); with a price in the way (stale here) it comes back."""
+    system, vault = desk.system, desk.vault
+    desk.rebalance([3_000, 3_000, 2_000])  # priced sleeves: a stale one blocks deposits
+    wait = system.registry.get(keccak(text="vault.strikeMaxWait"))
+    system.fund(attacker, MILLION)
+    vault.requestDeposit(MILLION, attacker, attacker, sender=attacker)
+    cutoff = (desk.now() // WINDOW + 1) * WINDOW
+    desk.at(cutoff + wait)
+    desk.refresh()  # every price fresh and past the cut-off: a strike settles the window
+    with ape.reverts(vault.RequestWindowClosed, controller=attacker.address, closesAt=cutoff):
+        vault.cancelDepositRequest(attacker, sender=attacker)
+    assert vault.pendingDepositRequest(0, attacker) == MILLION
+    # A dead feed: no strike can settle the deposit, and it comes back to its controller.
+    desk.make_stale("gold")
+    with ape.reverts(vault.StrikeNotReady):
+        vault.strike(sender=desk.keeper)
+    held = system.asset.balanceOf(attacker)
+    vault.cancelDepositRequest(attacker, sender=attacker)
+    assert system.asset.balanceOf(attacker) == held + MILLION
+    assert vault.pendingDeposits() == 0
+
+
 # --------------------------------------------------------------------------------- the fee dodge
 
 

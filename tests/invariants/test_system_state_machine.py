@@ -229,9 +229,10 @@ class SystemMachine(Driver, RuleBasedStateMachine):
             nothing = shares == 0 or w < self.dep_head
         closes = (w + 1) * WINDOW
         # A deposit no strike can settle comes back after the cut-off too: after shutdown, or
-        # from vault.strikeMaxWait past the cut-off.
+        # from vault.strikeMaxWait past the cut-off while no strike could settle it now.
         wait = self.params[keccak(text="vault.strikeMaxWait")].value
-        stuck = not redeem and (self.shutdown or self.now >= closes + wait)
+        expired = self.now >= closes + wait and (redeem or w >= self._strike_plan()[0])
+        stuck = not redeem and (self.shutdown or expired)
         refusals = (
             {"NotOperator"} if not self._operates(d, sender)
             else {"NoPendingRequest"} if nothing

@@ -14,7 +14,19 @@ from eth_utils import keccak
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from tests.vault_support import DAY, USDC, WAD, deploy_vault_system, isolated, revert_of
+from tests.vault_support import (
+    AGENT_PARAMETERS,
+    DAY,
+    USDC,
+    VAULT_PARAMETERS,
+    WAD,
+    VaultSystem,
+    define,
+    deploy_vault_system,
+    isolated,
+    revert_of,
+    settled,
+)
 
 ZERO_ADDRESS = "0x" + "00" * 20
 
@@ -239,6 +251,38 @@ def test_no_registry_no_rebalance(project, accounts):
     assert vault.agentRegistry() == ZERO_ADDRESS
     with ape.reverts(vault.NotActiveAgent, caller=gov.address):
         vault.rebalance([], HASH, "", sender=gov)
+
+
+def test_strikes_before_the_agent_registry_is_set_take_no_fee(project, accounts, chain):
+    """A vault whose AgentRegistry is not set yet (a deploy in progress) with a performance fee:
+    a gain (here stablecoin sent to it directly) must not make every strike revert for want of
+    a fee recipient; no fee is taken and the mark follows the price."""
+    gov, alice = accounts[0], accounts[6]
+    with isolated(chain):
+        registry = gov.deploy(project.ParameterRegistry, gov)
+        for name, (value, lo, hi) in (VAULT_PARAMETERS | AGENT_PARAMETERS).items():
+            define(registry, gov, name, value, lo, hi)
+        registry.set(keccak(text="vault.performanceFeeBps"), 1_000, sender=gov)
+        asset = gov.deploy(project.MockStablecoin, "Mock USD Coin", "mUSDC")
+        router = gov.deploy(project.OracleRouter, registry, gov)
+        module = gov.deploy(project.RebalanceModule, registry)
+        vault = gov.deploy(project.RWAVault, asset, registry, module, "V", "V", gov)
+        system = VaultSystem(registry, asset, router, module, vault, None, [], gov, gov, gov)
+        system.deposit(alice, 1_000_000 * USDC)
+        asset.faucet(vault, 10_000 * USDC, sender=gov)  # a gain: idle rose
+        system.fund(alice, 2_000 * USDC)
+        vault.requestDeposit(1_000 * USDC, alice, alice, sender=alice)
+        tx = system.strike()
+        assert not [e for e in tx.events if e.event_name == "PerformanceFeeTaken"]
+        assert settled(tx, vault)["depositAssets"] == 1_000 * USDC
+        # The mark followed the price: once the registry is set, the gain before it is not
+        # charged to whoever holds then.
+        agents = gov.deploy(project.AgentRegistry, vault, registry, gov)
+        vault.setAgentRegistry(agents, sender=gov)
+        vault.requestDeposit(1_000 * USDC, alice, alice, sender=alice)
+        tx = system.strike()
+        assert not [e for e in tx.events if e.event_name == "PerformanceFeeTaken"]
+        assert vault.balanceOf(agents) == 0
 
 
 def test_the_agent_registry_must_serve_this_vault(project, funded, accounts):
