@@ -130,6 +130,15 @@ class DeployConfig(Strict):
             raise ValueError(f"parameter {CAP_PREFIX}{name} names no sleeve")
         self._lending_rules({spec.name: spec for spec in self.parameters})
         values = {spec.name: spec.value for spec in self.parameters}
+        # The registry's link (deploy declares it): past vault.strikeMaxWait a strike values the
+        # sleeves whose price is older than a window's cut-off at a haircut; with a staleness at
+        # least as long, a fresh price could be cut (and every window filled with it).
+        staleness, wait = values["oracle.maxStaleness"], values["vault.strikeMaxWait"]
+        if staleness >= wait:
+            raise ValueError(
+                f"oracle.maxStaleness {staleness} s is not below vault.strikeMaxWait {wait} s: a "
+                "strike past the wait could charge the stale haircut on a fresh price"
+            )
         room = sum(values[CAP_PREFIX + name] for name in names)
         if names and values.get(IDLE_BUFFER, 0) + room < BPS:
             # The registry's link (deploy declares it): the vault can place all its assets.

@@ -35,6 +35,9 @@ def _with(local_yaml: dict, **values: int) -> dict:
     [
         ({"lend.ltvBps.gold": 7_500},
          "collateral 'gold': lend.ltvBps.gold 7500 is equal to lend.liqThresholdBps.gold 7500"),
+        ({"oracle.maxStaleness": 259_200},
+         "oracle.maxStaleness 259200 s is not below vault.strikeMaxWait 259200 s: a strike past "
+         "the wait could charge the stale haircut on a fresh price"),
         ({"vault.maxSleeveBps.tbill": 1_000, "vault.maxSleeveBps.gold": 1_000},
          "vault.idleBufferBps 500 + the sleeve caps 8000 is below 10000 bps: the vault could not "
          "place all its assets within its caps"),
@@ -52,11 +55,11 @@ def test_a_second_deploy_run_declares_no_link_again(repo_root, deployer):
     config = DeployConfig.load(repo_root / LOCAL_CONFIG)
     first_messages: list[str] = []
     first = deploy_system(config, deployer, report=first_messages.append)
-    assert "links: 7 declared, 0 already on chain" in first_messages
+    assert "links: 8 declared, 0 already on chain" in first_messages
     messages: list[str] = []
     nonce = deployer.nonce
     deploy_system(config, deployer, previous=first, report=messages.append)
-    assert "links: 0 declared, 7 already on chain" in messages
+    assert "links: 0 declared, 8 already on chain" in messages
     assert deployer.nonce == nonce
 
 
