@@ -162,9 +162,7 @@ def weighted_end(still: int, left: int, assets: int, now: int) -> int:
     return now + ceil_div(still * left + assets * PERIOD, still + assets)
 
 
-def test_a_second_donation_unlocks_with_what_is_locked_at_their_weighted_end(
-    system, people, chain
-):
+def test_a_second_donation_unlocks_with_what_is_locked_at_their_weighted_end(system, people, chain):
     _, _, _, donor = people
     vault = system.vault
     first = donate(system, donor, 70_000 * USDC)
