@@ -473,7 +473,8 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         _s().highWaterMark += assets.mulDiv(1e36, totalSupply() + 10 ** _offset, Math.Rounding.Ceil);
         uint256 still = _locked();
         uint256 locked = still + assets;
-        uint256 left = still == 0 ? 0 : _s().lock.end - block.timestamp; // still > 0: before its end
+        uint256 lockEnd = _s().lock.end;
+        uint256 left = lockEnd > block.timestamp ? lockEnd - block.timestamp : 0; // what is still locked
         uint256 end = block.timestamp + Math.ceilDiv(still * left + assets * registry.get(UNLOCK_PERIOD), locked);
         _s().lock = VaultStorage.Lock(locked.toUint128(), uint64(block.timestamp), uint64(end));
         emit Donated(msg.sender, assets, locked, end);
