@@ -94,11 +94,6 @@ class SleeveMove:
         """`credited_excess(self)`."""
         return credited_excess(self)
 
-    @property
-    def stood(self) -> int:
-        """`credited_excess(self, everyone=True)`: up to any agent's reversal."""
-        return credited_excess(self, everyone=True)
-
 
 @dataclass(frozen=True)
 class LaterDecision:

@@ -237,9 +237,9 @@ def test_excess_is_exact(e):
 
 
 def test_a_reversal_ends_the_reversed_part_of_the_window():
-    """M-6: 2,000 bps into gold at 1.00; the next day a decision (anyone's) sells 2,020 bps of
-    it at 1.01 (the weight drifted up), gold ends the window at 1.07. The move is credited +1 %
-    (the day it stood), not +7 %; a sale of 500 bps only ends 500 of them."""
+    """M-6: 2,000 bps into gold at 1.00; the next day a decision (the same agent's) sells 2,020
+    bps of it at 1.01 (the weight drifted up), gold ends the window at 1.07. The move is credited
+    +1 % (the day it stood), not +7 %; a sale of 500 bps only ends 500 of them."""
     full = [LaterDecision((2_020,), (0,), (101 * WAD // 100,))]
     e = DecisionEvidence.of([0], [2_000], [WAD], [107 * WAD // 100], NAV, full)
     assert e.sleeves[0].kept_bps == 0
@@ -265,6 +265,23 @@ def test_a_reversal_ends_the_reversed_part_of_the_window():
     e = DecisionEvidence.of([0], [3_000], [WAD], [5 * WAD], NAV, steps)
     assert e.sleeves[0].kept_bps == 0
     assert excess_return(e) == 1_000 * (2 * WAD // 100) + 2_000 * (-WAD // 100)
+
+
+def test_another_agents_reversal_ends_the_reward_window_not_the_judgement():
+    """The same 2,000 bps into gold, sold the next day at 1.01 by another agent, gold at 1.07 at
+    the end of the window: judged (slash, reputation) on its author's own window, +7 %; paid
+    (`value`) for the day it stood, +1 %, so agents taking turns earn no window they did not
+    hold. The author's own sale ends both."""
+    sold = [LaterDecision((2_020,), (0,), (101 * WAD // 100,), own=False)]
+    e = DecisionEvidence.of([0], [2_000], [WAD], [107 * WAD // 100], NAV, sold)
+    assert e.sleeves[0].kept_bps == 2_000
+    assert excess_return(e) == 2_000 * (7 * WAD // 100)
+    assert excess_return(e, everyone=True) == 2_000 * (WAD // 100)
+    rules, bond = EvaluationRules(50, 1_000), Bond(10_000 * 10**6)
+    assert assess(e, rules, bond).value == value_added(2_000 * (WAD // 100), NAV)
+    mine = [LaterDecision((2_020,), (0,), (101 * WAD // 100,))]
+    e = DecisionEvidence.of([0], [2_000], [WAD], [107 * WAD // 100], NAV, mine)
+    assert excess_return(e) == excess_return(e, everyone=True) == 2_000 * (WAD // 100)
 
 
 @given(m=st.one_of(moves, realistic_moves))
