@@ -139,6 +139,14 @@ class DeployConfig(Strict):
                 f"oracle.maxStaleness {staleness} s is not below vault.strikeMaxWait {wait} s: a "
                 "strike past the wait could charge the stale haircut on a fresh price"
             )
+        # The registry's link (deploy declares it): a strike waits on an unconfirmed price move
+        # until it is confirmed (oracle.confirmDelay) or the wait is over.
+        delay = values["oracle.confirmDelay"]
+        if delay >= wait:
+            raise ValueError(
+                f"oracle.confirmDelay {delay} s is not below vault.strikeMaxWait {wait} s: "
+                "redemptions would take the stale haircut before a price move could be confirmed"
+            )
         room = sum(values[CAP_PREFIX + name] for name in names)
         if names and values.get(IDLE_BUFFER, 0) + room < BPS:
             # The registry's link (deploy declares it): the vault can place all its assets.

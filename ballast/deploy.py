@@ -125,16 +125,22 @@ def _define_parameters(
 
 LESS_THAN, PRODUCT_WITH_BONUS_AT_MOST, SUM_AT_LEAST = 1, 2, 3  # IParameterRegistry.LinkRule
 MAX_STALENESS, STRIKE_MAX_WAIT = "oracle.maxStaleness", "vault.strikeMaxWait"
+CONFIRM_DELAY = "oracle.confirmDelay"
 
 
 def parameter_links(config: DeployConfig) -> list[tuple[int, list[str], int]]:
     """The links the registry enforces between the configured parameters, as (rule, names,
     bound): oracle.maxStaleness < vault.strikeMaxWait (a strike that takes the stale path values
-    at a haircut only sleeves whose price is really stale), per collateral LTV < liquidation
+    at a haircut only sleeves whose price is really stale), oracle.confirmDelay <
+    vault.strikeMaxWait (a price move can be confirmed before redemptions take that path), per
+    collateral LTV < liquidation
     threshold and threshold x (1 + bonus) <= 100 % (the book's liquidations raise health near
     1), and idle buffer + every sleeve cap >= 100 % (the vault can place all its assets within
     its caps)."""
-    links: list[tuple[int, list[str], int]] = [(LESS_THAN, [MAX_STALENESS, STRIKE_MAX_WAIT], 0)]
+    links: list[tuple[int, list[str], int]] = [
+        (LESS_THAN, [MAX_STALENESS, STRIKE_MAX_WAIT], 0),
+        (LESS_THAN, [CONFIRM_DELAY, STRIKE_MAX_WAIT], 0),
+    ]
     book = config.lending()
     for c in book.collateral if book else []:
         ltv, threshold, bonus = (prefix + c.label for prefix in COLLATERAL_PREFIXES[:3])

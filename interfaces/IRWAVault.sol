@@ -45,8 +45,15 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///      - each sleeve reports `strikeValuation()`: a low and a high value that differ only while
 ///        an oracle move beyond `oracle.maxDeviationBps` is unconfirmed. Deposits pay the high
 ///        NAV, `(idle + Σ high + 1) / S` per share; redemptions get the low NAV less the
-///        donations still locked, `(idle + Σ low − locked + 1) / S`. Neither side can trade on a
-///        price nobody has confirmed, and nobody who enters after a donation earns any of it.
+///        donations still locked, `(idle + Σ low − locked + 1) / S`. Nobody who enters after a
+///        donation earns any of it.
+///      - A move beyond `oracle.maxDeviationBps` settles nothing until it is confirmed: the
+///        sleeve reports itself not fresh while its band is open, so the strike waits (as for a
+///        stale price) until `oracle.poke(token)` confirms the move, `oracle.confirmDelay` after
+///        it was first recorded (anyone may poke; the settler keeper does), or the price comes
+///        back. Nobody can pick a strike inside the band to make requesters pay its wrong edge.
+///        Past `vault.strikeMaxWait` redemptions settle anyway, the sleeve valued as stale at the
+///        band's low end less the haircut (`oracle.confirmDelay < vault.strikeMaxWait`, a link).
 ///      - Rounding favours the vault: shares minted and assets paid round down; a claim of part
 ///        of a settled request rounds against the claimer; the last claim takes the rest. A part
 ///        taken from a request whose claim buckets are empty is taken in place (no new storage

@@ -52,7 +52,10 @@ interface ISleeve {
     ///         beyond `oracle.maxDeviationBps` is unconfirmed, and are equal otherwise;
     ///         `publishedAt` is when the oldest price behind them was published (`block.timestamp`
     ///         for a sleeve valued without a price feed); `fresh` is false when a price is stale
-    ///         or unusable (then `low == high ==` the value at the best stale price). Never reverts.
+    ///         or unusable (then `low == high ==` the value at the best stale price) and while a
+    ///         move is unconfirmed (`low < high`): nothing is settled on a price nobody has
+    ///         confirmed, so a strike waits for the router's `poke` to confirm the move (or for the
+    ///         price to come back), or values the sleeve as stale at `low`. Never reverts.
     function strikeValuation() external view returns (uint256 low, uint256 high, uint256 publishedAt, bool fresh);
 
     /// @notice Invests `assets` the vault has just transferred in. Vault only.

@@ -9,6 +9,7 @@ in `failures` (label -> reason) and left out; nothing here raises for a single f
   (collateral in listing order, priced by `tryPrice`, weighted by `lend.*.<name>`); with
   `unhealthy_only` (the liquidator) only the positions below health 1 are returned (positions
   read in raw Multicall3 batches, `keepers.rawcalls`);
+- `priced_tokens`: name -> token of every priced asset (the sleeves', then lending collateral);
 - `read_oracles`: each priced token's feed age, reference (last accepted), pending move and
   current price, and the registry's staleness, deviation and confirmation bounds (the
   sentinel's `OracleState`s);
@@ -43,6 +44,7 @@ __all__ = [
     "OracleRead",
     "SleeveRead",
     "param_key",
+    "priced_tokens",
     "read_allocation",
     "read_book",
     "read_chain_binding",
@@ -284,6 +286,23 @@ class OracleRead:
 
     def deviation_bps(self, name: str) -> int:
         return next((o.deviation_bps() for o in self.oracles if o.name == name), 0)
+
+
+def priced_tokens(protocol: Protocol, collateral: bool = True) -> dict[str, str]:
+    """name -> token of every priced asset: RWA sleeves' tokens, then (with `collateral`) the
+    lending collateral that is not a sleeve token (named by the book)."""
+    priced = {
+        s.name: to_checksum_address(s.token)
+        for s in protocol.deployment.sleeves
+        if s.token is not None
+    }
+    book = protocol.lending
+    if collateral and book is not None:
+        known = {t.lower() for t in priced.values()}
+        for token in book.collateralTokens():
+            if str(token).lower() not in known:
+                priced[str(book.collateralName(token))] = to_checksum_address(token)
+    return priced
 
 
 def read_oracles(

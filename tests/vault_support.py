@@ -115,9 +115,27 @@ class VaultSystem:
         for s in self.sleeves:
             s.feed.setAnswer(s.feed.latestAnswer(), sender=self.governance)
 
+    def confirm_moves(self) -> bool:
+        """Confirms every sleeve price beyond oracle.maxDeviationBps of the router's reference,
+        as the settler keeper does (a strike settles nothing while a band is open): a poke
+        records the move, and oracle.confirmDelay later, the prices republished unchanged,
+        another confirms it. Returns whether a move was open."""
+        moved = [s.token for s in self.sleeves if len(set(self.router.priceBand(s.token))) == 2]
+        if not moved:
+            return False
+        seen = max(self.router.poke(t, sender=self.governance).timestamp for t in moved)
+        ape.chain.pending_timestamp = seen + self.registry.get(keccak(text="oracle.confirmDelay"))
+        for s in self.sleeves:
+            s.feed.setAnswer(s.feed.latestAnswer(), sender=self.governance)
+        for t in moved:
+            self.router.poke(t, sender=self.governance)
+        return True
+
     def strike(self, sender=None):
-        """Publish fresh prices, then strike (anyone may; the governance account by default)."""
+        """Publish fresh prices, confirm any move beyond the band (`confirm_moves`, as the
+        settler does), then strike (anyone may; the governance account by default)."""
         self.publish_prices()
+        self.confirm_moves()
         return self.vault.strike(sender=sender or self.governance)
 
     def deposit(self, account, amount: int):

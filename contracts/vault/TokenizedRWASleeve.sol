@@ -106,13 +106,14 @@ contract TokenizedRWASleeve is ISleeve {
         ) {
             publishedAt = updatedAt;
         } catch {}
+        // An open band (a move beyond the deviation bound not yet confirmed) is not fresh.
         try router.priceBand(rwaToken) returns (uint256 lo, uint256 hi) {
-            return (_value(held, lo), _value(held, hi), publishedAt, true);
+            return (_value(held, lo), _value(held, hi), publishedAt, lo == hi);
         } catch {}
         (uint256 p, bool fresh) = router.tryPrice(rwaToken);
         if (!fresh) return (_value(held, p), _value(held, p), publishedAt, false);
         (uint256 low, uint256 high) = router.priceBand(rwaToken); // fresh, yet no band: its own revert
-        return (_value(held, low), _value(held, high), publishedAt, true);
+        return (_value(held, low), _value(held, high), publishedAt, low == high);
     }
 
     /// @inheritdoc ISleeve

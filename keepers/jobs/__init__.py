@@ -6,8 +6,9 @@ I/O here: the imperative shell (snapshot reads, the transaction sender) wires th
 
 - `liquidator.plan_liquidations`: every unhealthy borrower, best collateral, profit after gas.
 - `evaluator.plan_evaluator`: `evaluate(id)` of due decisions, `executeSlash(id)` past the veto.
-- `settler.plan_strike` / `plan_claims`: `strike()` when `strikeTrigger` says so, and the ERC-7540
-  claims of controllers that made the keeper their operator (formerly the redeemer).
+- `settler.plan_strike` / `plan_claims` / `plan_confirmations`: `strike()` when `strikeTrigger`
+  says so, the ERC-7540 claims of controllers that made the keeper their operator (formerly the
+  redeemer), and the pokes that confirm a price move a strike waits on.
 - `sentinel.watch`: oracle staleness/deviation, NAV drops, unhealthy debt; alerts and a
   hysteretic `pauseAutomation` decision (only with the guardian key); `sentinel.plan_pokes`:
   which feeds to `poke` so the router's reference stays meaningful.
@@ -67,6 +68,7 @@ from keepers.jobs.settler import (
     StrikeTrigger,
     decode_strike_trigger,
     plan_claims,
+    plan_confirmations,
     plan_strike,
 )
 
@@ -105,6 +107,7 @@ __all__ = [
     "VaultHealth",
     "decode_strike_trigger",
     "plan_claims",
+    "plan_confirmations",
     "plan_evaluator",
     "plan_liquidations",
     "plan_pokes",

@@ -24,6 +24,14 @@ controller as receiver:
 - at most `max_claims` calls per pass (gas bound); the rest wait for the next pass;
 - a base fee above `max_base_fee_wei` postpones claims (never the strike: exits must not wait on
   the settler's fee policy longer than on anyone else calling `strike()`).
+
+A strike settles nothing on a price nobody has confirmed: while a sleeve's price is beyond
+`oracle.maxDeviationBps` of the router's reference, the sleeve reports itself not fresh and the
+windows wait (IRWAVault). `plan_confirmations` lets them settle: while requests wait, it pokes the
+router for every sleeve feed beyond the band, to record the move (its `oracle.confirmDelay` clock
+starts) and, once the delay has passed, to confirm it. The sentinel confirms a move only after it
+tripped on it; exits must not wait on the sentinel's judgement, and the delay gave it the time to
+see the move.
 """
 
 from __future__ import annotations
@@ -34,6 +42,9 @@ from typing import Final, Literal
 
 from eth_utils import keccak
 
+from keepers.jobs.sentinel import OracleState, PokePlan
+
+NO_REQUEST: Final = "no request"  # strikeTrigger's reason when nothing waits
 STRIKE_SELECTOR: Final = keccak(text="strike()")[:4]
 
 
@@ -101,6 +112,25 @@ def plan_strike(
     if liquidity == 0 and pending_deposits == 0:
         return SettleSkip("no liquidity and no deposit pending: queued redemptions wait")
     return StrikeCall(trigger.data)
+
+
+def plan_confirmations(
+    trigger: StrikeTrigger, sleeve_oracles: Sequence[OracleState], now: int
+) -> tuple[PokePlan, ...]:
+    """The `poke`s that let waiting requests settle (module docstring), for the sleeves' feeds as
+    read at `now`, in name order; none while the trigger is true or nothing waits. A feed read
+    stale or invalid is skipped (the router refuses to poke it; the strike's stale rule applies)."""
+    if trigger.ok or trigger.reason == NO_REQUEST:
+        return ()
+    out: list[PokePlan] = []
+    for o in sorted(sleeve_oracles, key=lambda o: o.name):
+        if o.new_price <= 0 or now - o.updated_at > o.staleness_bound or not o.deviating():
+            continue
+        if not o.pending_on_same_side():
+            out.append(PokePlan(o.name, "record the move a strike waits on"))
+        elif o.confirmable(now):
+            out.append(PokePlan(o.name, "confirm the move a strike waits on"))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -172,5 +202,6 @@ __all__ = [
     "StrikeTrigger",
     "decode_strike_trigger",
     "plan_claims",
+    "plan_confirmations",
     "plan_strike",
 ]

@@ -20,10 +20,9 @@ from keepers.jobs import (
     plan_rebalance,
 )
 from keepers.math import adjusted_collateral, health_factor
-from keepers.reads import read_allocation, read_book, read_oracles
+from keepers.reads import priced_tokens, read_allocation, read_book, read_oracles
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.reports import JobReport, KeeperError
-from keepers.shell.sentinel import priced_tokens
 from keepers.strategy import StrategyParams
 from keepers.strategy.kit import ProposalRefused
 from keepers.strategy.rationale import decode as decode_rationale
@@ -85,7 +84,7 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
         report.skipped.append(f"rebalance: cooldown ({left}s left)")
         return report
 
-    oracles = read_oracles(keeper.multicall, protocol, priced_tokens(keeper), alloc.block)
+    oracles = read_oracles(keeper.multicall, protocol, priced_tokens(protocol), alloc.block)
     lending, decimals = (None, int(keeper.erc20(keeper.asset).decimals()))
     if protocol.lending is not None:
         lending, decimals = _lending_snapshot(keeper, alloc.block)

@@ -16,10 +16,10 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 
 from keepers.jobs import Alert, SentinelState, VaultHealth, plan_pokes, watch
-from keepers.reads import OracleRead, read_allocation, read_oracles
+from keepers.reads import OracleRead, priced_tokens, read_allocation, read_oracles
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.reports import JobReport
 from keepers.snapshot import BookSnapshot
@@ -33,23 +33,6 @@ GUARDIAN_ROLE = keccak(text="GUARDIAN_ROLE")
 GOVERNANCE_ROLE = keccak(text="GOVERNANCE_ROLE")
 # Outcomes after which automation is (or will be) paused: anything else is retried.
 PAUSE_SENT = frozenset({"mined", "already-done", "lost-race", "stuck", "would-send"})
-
-
-def priced_tokens(keeper: Keeper) -> dict[str, str]:
-    """name -> token of every priced asset: RWA sleeves' tokens, then lending collateral that is
-    not a sleeve token (named by the book)."""
-    priced = {
-        s.name: to_checksum_address(s.token)
-        for s in keeper.protocol.deployment.sleeves
-        if s.token is not None
-    }
-    book = keeper.protocol.lending
-    if book is not None:
-        known = {t.lower() for t in priced.values()}
-        for token in book.collateralTokens():
-            if str(token).lower() not in known:
-                priced[str(book.collateralName(token))] = to_checksum_address(token)
-    return priced
 
 
 def _refresh_baselines(
@@ -77,7 +60,7 @@ def run_sentinel(keeper: Keeper) -> JobReport:
     protocol = keeper.protocol
     alloc = read_allocation(keeper.multicall, protocol)
     report = JobReport("sentinel", alloc.block, alloc.timestamp, keeper.dry_run)
-    priced = priced_tokens(keeper)
+    priced = priced_tokens(protocol)
     oracles = read_oracles(keeper.multicall, protocol, priced, alloc.block)
     exposures: tuple[tuple[int, int], ...] = ()
     if protocol.lending is not None:

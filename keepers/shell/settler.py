@@ -15,6 +15,11 @@ their ERC-7540 operator.
    `redeem(maxRedeem, c, c)`: the controller receives what it claims. A claim the controller (or
    another settler) made first comes back `ClaimExceeded`: a lost race.
 
+While requests wait on a price move nobody has confirmed (the trigger false, a sleeve's price
+beyond `oracle.maxDeviationBps` of the router's reference), the pass first pokes the router as
+`plan_confirmations` says (record the move; confirm it once `oracle.confirmDelay` has passed) and,
+when a poke was mined, reads the trigger again: a confirmed move is struck in the same pass.
+
 Action ids carry the block the pass read (`strike:<count>@<block>`, `deposit:<c>@<block>`), so a
 restart never repeats an action of the same read, and a race lost to a new request (the strike
 not ready after all) does not mark later strikes done.
@@ -27,7 +32,15 @@ from typing import TYPE_CHECKING
 
 from eth_utils import keccak, to_checksum_address
 
-from keepers.jobs import SettleSkip, decode_strike_trigger, plan_claims, plan_strike
+from keepers.jobs import (
+    SettleSkip,
+    StrikeTrigger,
+    decode_strike_trigger,
+    plan_claims,
+    plan_confirmations,
+    plan_strike,
+)
+from keepers.reads import priced_tokens, read_oracles
 from keepers.shell.reports import JobReport
 from keepers.snapshot import ClaimsSnapshot, VaultSnapshot
 
@@ -82,17 +95,41 @@ def _controllers(keeper: Keeper, head: int) -> list[str]:
     return list(found)
 
 
+def _trigger(report: JobReport, snap: VaultSnapshot) -> StrikeTrigger | None:
+    report.notes += [f"read failed: {k}: {v}" for k, v in snap.failures.items()]
+    try:
+        return decode_strike_trigger(snap.strike_should_act, snap.strike_data)
+    except ValueError as err:
+        report.skipped.append(f"strike: {err}")
+        return None
+
+
+def _confirm_moves(keeper: Keeper, report: JobReport, trigger: StrikeTrigger, block: int) -> bool:
+    """Pokes the router as `plan_confirmations` says; whether a poke was mined."""
+    protocol = keeper.protocol
+    sleeves = priced_tokens(protocol, collateral=False)
+    if not sleeves:
+        return False
+    read = read_oracles(keeper.multicall, protocol, sleeves, block)
+    report.notes += [f"read failed: {k}: {v}" for k, v in read.failures.items()]
+    mined = False
+    for plan in plan_confirmations(trigger, read.oracles, read.timestamp):
+        outcome = keeper.act(report, protocol.router, "poke", sleeves[plan.name],
+                             action_id=f"poke:{plan.name}:{read.block}")  # fmt: skip
+        mined |= outcome.outcome == "mined"
+    return mined
+
+
 def run_settler(keeper: Keeper) -> JobReport:
     vault = keeper.protocol.vault
     settings = keeper.settings.settler.planner()
     snap = VaultSnapshot.read(keeper.multicall, vault)
     report = JobReport(JOB, snap.block, snap.timestamp, keeper.dry_run)
-    report.notes += [f"read failed: {k}: {v}" for k, v in snap.failures.items()]
-    try:
-        trigger = decode_strike_trigger(snap.strike_should_act, snap.strike_data)
-    except ValueError as err:
-        report.skipped.append(f"strike: {err}")
-        trigger = None
+    trigger = _trigger(report, snap)
+    confirm = trigger is not None and settings.strike
+    if confirm and _confirm_moves(keeper, report, trigger, snap.block):
+        snap = VaultSnapshot.read(keeper.multicall, vault)  # a confirmed move may strike now
+        trigger = _trigger(report, snap)
     block = snap.block
     if trigger is not None:
         call = plan_strike(

@@ -205,22 +205,18 @@ def strike_and_check(world: World, moves: tuple[int, int, int]) -> Strike:
     system.fund(world.keeper, TICKET)
     vault.requestDeposit(TICKET, world.keeper, world.keeper, sender=world.keeper)
     publish(system, moves)
+    # A move beyond oracle.maxDeviationBps settles nothing until confirmed (IRWAVault): the
+    # keeper confirms it first, as the settler does, and the strike prices at one NAV.
+    if system.confirm_moves():
+        label("a move confirmed before the strike")
+    bands = [s.sleeve.strikeValuation() for s in system.sleeves]
+    assert all(b[0] == b[1] and b[3] for b in bands)
     before = vault_snapshot(world)
     rounds = reward_rounds(system)
     fee = performance_fee(before, param(system, "vault.performanceFeeBps"))
-    # A move beyond oracle.maxDeviationBps not yet confirmed opens a band: the deposit pays the
-    # high NAV, and what it pays above the low NAV lifts the mark (never a fee) — IRWAVault.
-    bands = [s.sleeve.strikeValuation() for s in system.sleeves]
-    low, high = sum(b[0] for b in bands), sum(b[1] for b in bands)
-    idle, supply = vault.idle(), vault.totalSupply() + 10**12 + fee.fee_shares
 
     tx = vault.strike(sender=world.keeper)
     mark = fee.high_water_mark
-    if high > low:
-        label("deposit priced in an unconfirmed band")
-        minted = settled(tx, vault)["depositShares"]
-        paid_above = -(-TICKET * (high - low) // (idle + high + 1))
-        mark += -(-paid_above * 10**36 // (supply + minted))
     taken = [
         (e.gain, e.feeAssets, e.feeShares, e.highWaterMark)
         for e in tx.events.filter(vault.PerformanceFeeTaken)

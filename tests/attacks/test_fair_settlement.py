@@ -321,6 +321,80 @@ def test_a_late_cancel_is_no_free_option_while_a_strike_could_settle(desk, attac
     assert vault.pendingDeposits() == 0
 
 
+# ------------------------------------------------------------------------------ unconfirmed moves
+
+
+def test_a_strike_inside_an_unconfirmed_move_settles_nothing(desk, accounts, attacker):
+    """Found in a review after issue 18: while a move beyond oracle.maxDeviationBps was
+    unconfirmed, a strike priced deposits at the band's high end and redemptions at its low end.
+    On a real move that is the wrong end for whoever is in flight: gold, 40% of a 1M vault, falls
+    15%, and a holder strikes at once: a 1M deposit paid the pre-fall NAV, 30,000 of it to those
+    who stay. Now a sleeve whose band is open is not fresh: the strike waits, nothing moves, and
+    once the move is confirmed (anyone's poke, oracle.confirmDelay after the move was recorded)
+    the deposit pays the NAV everybody is marked at."""
+    system, vault, router = desk.system, desk.vault, desk.system.router
+    victim = accounts[4]
+    desk.rebalance([0, 4_000, 0])
+    system.fund(victim, MILLION)
+    vault.requestDeposit(MILLION, victim, victim, sender=victim)
+    next_window(desk.chain)
+    desk.move("gold", -1_500)  # beyond the 10% band, after the request's cut-off
+    desk.refresh()
+    gold = system.sleeve("gold")
+    low, high, _, fresh = gold.sleeve.strikeValuation()
+    assert low < high and not fresh
+    ok, reason = vault.strikeTrigger()
+    assert not ok and reason == b"no request window past a published price"
+    with ape.reverts(vault.StrikeNotReady, sleeve=gold.sleeve.address):
+        vault.strike(sender=attacker)
+    assert vault.pendingDepositRequest(0, victim) == MILLION  # nothing moved
+    # Anyone confirms the move: recorded now, confirmed once it has held for the delay.
+    seen = router.poke(gold.token, sender=attacker).timestamp
+    with ape.reverts(vault.StrikeNotReady, sleeve=gold.sleeve.address):
+        vault.strike(sender=attacker)
+    desk.at(seen + system.registry.get(keccak(text="oracle.confirmDelay")))
+    desk.refresh()
+    router.poke(gold.token, sender=attacker)
+    assert gold.sleeve.strikeValuation()[3]  # one price again
+    mark = (vault.totalAssets() + 1) * 10**36 // (vault.totalSupply() + OFFSET)
+    strike = settled(vault.strike(sender=attacker), vault)
+    assert strike["depositAssets"] == MILLION
+    assert strike["depositPrice"] == mark  # the confirmed NAV, not the pre-fall one
+    claim_all(vault, victim)
+    assert vault.convertToAssets(vault.balanceOf(victim)) >= MILLION - 2 * USDC // 10**6
+
+
+def test_an_exit_waits_for_an_unconfirmed_move_at_most_the_strike_wait(desk):
+    """Nobody confirms gold's +15% (no keeper, no poke): exits must not hang on it. The
+    redemption waits vault.strikeMaxWait after its cut-off, then settles with gold valued as a
+    stale sleeve at the band's low end (the reference) less vault.staleHaircutBps; a deposit
+    never settles against it."""
+    system, vault = desk.system, desk.vault
+    desk.rebalance([0, 4_000, 0])
+    holder = desk.depositor
+    shares = vault.balanceOf(holder) // 10
+    vault.requestRedeem(shares, holder, holder, sender=holder)
+    cutoff = next_window(desk.chain)
+    desk.move("gold", 1_500)  # unconfirmed, and nobody pokes
+    desk.refresh()
+    wait = system.registry.get(keccak(text="vault.strikeMaxWait"))
+    with ape.reverts(vault.StrikeNotReady, cutoff=cutoff, staleReadyAt=cutoff + wait):
+        vault.strike(sender=desk.keeper)
+    desk.at(cutoff + wait)
+    desk.refresh()
+    gold = system.sleeve("gold")
+    low, high, _, fresh = gold.sleeve.strikeValuation()
+    assert low < high and not fresh  # still unconfirmed
+    haircut = system.registry.get(keccak(text="vault.staleHaircutBps"))
+    nav = vault.idle() + low - (low * haircut + 9_999) // 10_000
+    supply = vault.totalSupply() + OFFSET
+    strike = settled(vault.strike(sender=desk.keeper), vault)
+    assert strike["staleSleeves"] == 1 << 1  # gold, the second sleeve
+    assert strike["redeemShares"] == shares
+    assert strike["redeemPrice"] == (nav + 1) * 10**36 // supply
+    assert strike["depositAssets"] == 0
+
+
 # --------------------------------------------------------------------------------- the fee dodge
 
 

@@ -18,8 +18,9 @@ risk-off rule judge deviation against) stays until the move has held for `oracle
 so no outsider's poke can hide the shock (M-5 of issue 18); the sentinel (the guardian) pauses
 automation — on a single pass when the NAV per share falls critically; liquidations keep working
 on the fresh price. An unconfirmed answer is acted on by nobody: borrows and collateral
-withdrawals value collateral at the router's `priceBand(token).low`, and a strike prices
-deposits at the band's high end, redemptions at its low end.
+withdrawals value collateral at the router's `priceBand(token).low`, and a strike settles
+nothing while a sleeve's band is open (the sleeve reports itself not fresh): requests wait for
+the confirmation (or the price's return), redemptions at most `vault.strikeMaxWait`.
 
 The market: 1,000,000 deposited; 30% in the gold sleeve (NAV 2,000), 60% lent; bob has posted
 50 gold (100,000) and borrowed 70,000 (threshold 75%: health 1.071). Rates are 0 and the
@@ -31,8 +32,7 @@ from __future__ import annotations
 import pytest
 from eth_utils import keccak
 
-from keepers.reads import read_oracles
-from keepers.shell.sentinel import priced_tokens
+from keepers.reads import priced_tokens, read_oracles
 from tests.keeper_support import keeper as make_keeper
 from tests.keeper_support import protocol_of
 from tests.lending_support import FEED_UNIT, MAX_UINT, USDC, WAD, deploy_lending_system
@@ -217,7 +217,9 @@ def test_an_extreme_move_is_reported_automation_paused_and_liquidations_go_on(
     vault.pauseAutomation(sender=guardian)  # the sentinel's answer to the move
     assert_reverts(vault, "rebalance", [0, 0, 0, 9_000], RATIONALE, "",
                    sender=lending.vs.allocator, error="AutomationIsPaused")  # fmt: skip
-    lending.vs.deposit(mallory, 1_000 * USDC)  # users are not stopped: requests, strikes, claims
+    # Users are not stopped: requests, strikes (once the move is confirmed: the settler pokes) and
+    # claims.
+    lending.vs.deposit(mallory, 1_000 * USDC)
     cash = lending.asset.balanceOf(alice)
     lending.vs.redeem(alice, vault.convertToShares(1_000 * USDC))
     assert lending.asset.balanceOf(alice) > cash
@@ -258,7 +260,7 @@ def test_an_outsider_poke_cannot_reset_the_deviation_reference(
     assert router.deviationTrigger(gold) == (False, b"move pending confirmation")
 
     sentinel = make_keeper(protocol, lending.vs.guardian, tmp_path)
-    oracles = read_oracles(sentinel.multicall, protocol, priced_tokens(sentinel))
+    oracles = read_oracles(sentinel.multicall, protocol, priced_tokens(sentinel.protocol))
     assert oracles.deviation_bps("gold") == 2_000  # the strategy's risk-off input
 
     first = sentinel.run("sentinel")
@@ -327,8 +329,7 @@ def test_an_unconfirmed_extreme_answer_is_not_acted_on(lending, chain, bob, mall
     gold sleeve at half price. The defence: while the latest answer is more than
     oracle.maxDeviationBps from the router's reference, borrows and collateral withdrawals value
     collateral at the lower of the two (`priceBand(token).low`) until the move is confirmed, and
-    a strike prices deposits at the band's high end (gold at the accepted 2,000), redemptions at
-    its low end."""
+    no strike settles anything until the move is confirmed or the price comes back."""
     vault, book, router = lending.vault, lending.book, lending.vs.router
     gold = lending.token("gold")
     assert router.lastPrice(gold)[0] == 2_000 * WAD
@@ -360,6 +361,12 @@ def test_an_unconfirmed_extreme_answer_is_not_acted_on(lending, chain, bob, mall
         lending.vs.fund(mallory, 100_000 * USDC)
         vault.requestDeposit(100_000 * USDC, mallory, mallory, sender=mallory)
         lending.vs.publish_prices()  # gold still at 1,000, unconfirmed
+        # No strike settles on it (the gold sleeve is not fresh while its band is open) ...
+        assert revert_of(vault, "strike", sender=mallory)[0] == "StrikeNotReady"
+        assert vault.pendingDepositRequest(0, mallory) == 100_000 * USDC
+        # ... and when the answer proves faulty (back to 2,000), the deposit settles there.
+        lending.set_nav("gold", 2_000 * FEED_UNIT)
+        lending.vs.publish_prices()
         struck = settled(lending.vs.strike(sender=mallory), vault)
         assert struck["depositAssets"] == 100_000 * USDC
         # Mallory paid the price of gold at 2,000: no share bought at the halved NAV.

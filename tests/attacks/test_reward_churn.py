@@ -91,6 +91,7 @@ class Story:
         desk.vault.requestDeposit(TICKET, desk.keeper, desk.keeper, sender=desk.keeper)
         next_window(desk.chain)
         desk.refresh()
+        desk.system.confirm_moves()  # a move beyond the band is confirmed first (the settler)
         return desk.vault.strike(sender=desk.keeper)
 
     def evaluate(self, decision_id: int) -> dict:

@@ -38,6 +38,10 @@ def _with(local_yaml: dict, **values: int) -> dict:
         ({"oracle.maxStaleness": 259_200},
          "oracle.maxStaleness 259200 s is not below vault.strikeMaxWait 259200 s: a strike past "
          "the wait could charge the stale haircut on a fresh price"),
+        ({"oracle.confirmDelay": 86_400, "vault.strikeMaxWait": 86_400,
+          "oracle.maxStaleness": 3_600},
+         "oracle.confirmDelay 86400 s is not below vault.strikeMaxWait 86400 s: redemptions would "
+         "take the stale haircut before a price move could be confirmed"),
         ({"vault.maxSleeveBps.tbill": 1_000, "vault.maxSleeveBps.gold": 1_000},
          "vault.idleBufferBps 500 + the sleeve caps 8000 is below 10000 bps: the vault could not "
          "place all its assets within its caps"),
@@ -55,11 +59,11 @@ def test_a_second_deploy_run_declares_no_link_again(repo_root, deployer):
     config = DeployConfig.load(repo_root / LOCAL_CONFIG)
     first_messages: list[str] = []
     first = deploy_system(config, deployer, report=first_messages.append)
-    assert "links: 8 declared, 0 already on chain" in first_messages
+    assert "links: 9 declared, 0 already on chain" in first_messages
     messages: list[str] = []
     nonce = deployer.nonce
     deploy_system(config, deployer, previous=first, report=messages.append)
-    assert "links: 0 declared, 8 already on chain" in messages
+    assert "links: 0 declared, 9 already on chain" in messages
     assert deployer.nonce == nonce
 
 

@@ -44,7 +44,7 @@ def through_the_timelock(gov, chain, proposal: Proposal, voter) -> None:
     chain.mine(1, deltatime=gov.timelock.getMinDelay() + 1)
 
 
-def test_deploy_declares_a_link_per_collateral_pair_for_the_caps_and_for_staleness(gov):
+def test_deploy_declares_a_link_per_collateral_pair_for_the_caps_and_for_the_strike_wait(gov):
     reg = gov.registry
     declared = []
     for i in range(reg.linkCount()):
@@ -55,7 +55,8 @@ def test_deploy_declares_a_link_per_collateral_pair_for_the_caps_and_for_stalene
     assert (PRODUCT, [THR, BONUS], 10_000) in declared
     assert (SUM, [IDLE, *CAPS], 10_000) in declared
     assert (LESS_THAN, ["oracle.maxStaleness", "vault.strikeMaxWait"], 0) in declared
-    assert len(declared) == 2 * 3 + 1 + 1  # three collateral, the caps, the staleness
+    assert (LESS_THAN, ["oracle.confirmDelay", "vault.strikeMaxWait"], 0) in declared
+    assert len(declared) == 2 * 3 + 1 + 2  # three collateral, the caps, staleness and confirmation
 
 
 # Each proposal breaks one link with values inside every bound and step, so only the link

@@ -418,6 +418,32 @@ class Driver:
         feed.send("setAnswer", max(answer, 1), sender=self.s.market)
         self.pub[self.s.feeds.index(feed)] = self.now
 
+    def _unconfirmed(self, token) -> bool:
+        """The token's price is beyond oracle.maxDeviationBps of the router's reference (its band
+        is open until a poke confirms the move): the sleeve is not fresh for a strike."""
+        reference = self.s.router.call("lastPrice", token)[0]
+        live = self.s.router.call("tryPrice", token)[0]
+        if reference == 0:
+            return False
+        deviation = -(-abs(live - reference) * BPS // reference)  # rounded up, as the router
+        return deviation > self._param("oracle.maxDeviationBps")
+
+    def _confirm_moves(self, sender) -> bool:
+        """The settler's part before a strike: each price beyond oracle.maxDeviationBps of the
+        router's reference is poked (the move recorded) and, oracle.confirmDelay later with the
+        feeds republished unchanged, poked again (confirmed). Whether a move was open."""
+        s = self.s
+        moved = [t for t in s.tokens if self._unconfirmed(t)]
+        if not moved:
+            return False
+        for token in moved:
+            self._act(s.router, "poke", token, sender=sender)
+        self._advance(self._param("oracle.confirmDelay"), publish=True)
+        for token in moved:
+            self._act(s.router, "poke", token, sender=sender)
+            assert not self._unconfirmed(token), "a move held for oracle.confirmDelay stayed open"
+        return True
+
     def _stale(self) -> bool:
         return any(not self.s.router.call("tryPrice", t)[1] for t in self.s.tokens)
 
@@ -447,18 +473,19 @@ class Driver:
             controller.address.lower(), sender.address.lower()) in self.ops  # fmt: skip
 
     def _strike_plan(self):
-        """What a strike now settles, from the model's request windows and publication times
-        (RebalanceModule._plan): (deposit end window, controllers whose deposits settle,
-        whether a redeem window past the fresh cut-off waits, whether the stale-sleeve path may
-        fill one after `vault.strikeMaxWait`)."""
+        """What a strike now settles, from the model's request windows, publication times and
+        the router's open bands (RebalanceModule._plan): (deposit end window, controllers whose
+        deposits settle, whether a redeem window past the fresh cut-off waits, whether the
+        stale-sleeve path may fill one after `vault.strikeMaxWait`)."""
         s, now = self.s, self.now
         open_ = now // WINDOW
         staleness = self._param("oracle.maxStaleness")
         cutoff = now  # the book: always fresh, published now
-        for sleeve, at in zip(s.sleeves, self.pub, strict=True):
+        for sleeve, token, at in zip(s.sleeves, s.tokens, self.pub, strict=True):
             if sleeve.call("units") == 0:
                 continue  # a sleeve holding nothing needs no price
-            cutoff = min(cutoff, at if now <= at + staleness else 0)
+            fresh = now <= at + staleness and not self._unconfirmed(token)
+            cutoff = min(cutoff, at if fresh else 0)
         fresh_end = min(open_, cutoff // WINDOW)
         # The vault's queues: every window below the deposit head is settled, so no deposit the
         # model still holds pending lies below it (strikes walk only windows with requests).

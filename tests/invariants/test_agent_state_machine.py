@@ -3,7 +3,8 @@
 A hypothesis state machine drives one deployed vault system (`deploy_vault_system`: three
 TokenizedRWASleeves, the AgentRegistry, the allocator bonded at `agent.minStake`; a depositor
 holding 1,000,000 in the vault; `vault.performanceFeeBps` 1000 so that fees reach the registry
-at the NAV strikes a keeper makes after requesting a small deposit)
+at the NAV strikes a keeper makes after requesting a small deposit, confirming a price move
+beyond `oracle.maxDeviationBps` first, as the settler keeper does)
 with four agents (the allocator and three more) through random registrations and stakes,
 unbond requests, withdrawals of unbonded stake, rebalances by an active agent (random targets
 within the caps 6000/4000/3000 bps and the 500 bps idle buffer, under the one-day cooldown),
@@ -160,6 +161,8 @@ class Deployed:
     asset: Raw
     feeds: list[Raw]  # the sleeves' MockAggregators, in sleeve order
     sleeves: list[Raw]  # the TokenizedRWASleeves
+    router: Raw  # the OracleRouter
+    tokens: list[str]  # the sleeves' RWA tokens, in sleeve order
     governance: object  # owns the feeds
     guardian: object
     keeper: object
@@ -191,6 +194,8 @@ def _deployed() -> Deployed:
             asset=Raw(system.asset),
             feeds=[Raw(s.feed) for s in system.sleeves],
             sleeves=[Raw(s.sleeve) for s in system.sleeves],
+            router=Raw(system.router),
+            tokens=[s.token.address for s in system.sleeves],
             governance=system.governance,
             guardian=system.guardian,
             keeper=ta[7],
@@ -419,6 +424,7 @@ class AgentMachine(RuleBasedStateMachine):
         self._send(self.vault, "requestDeposit", TICKET, keeper.address, keeper.address,
                    sender=keeper, refusals=set())  # fmt: skip
         self._advance(3_600 - self.now % 3_600, moves)  # to the request window's cut-off
+        self._confirm_moves()
         tx = self._send(self.vault, "strike", sender=keeper, refusals=set())
         if self.vault.logs(tx, "PerformanceFeeTaken"):
             self.fees += 1
@@ -427,6 +433,24 @@ class AgentMachine(RuleBasedStateMachine):
             event("a reward round closed")
             for a in self.model:  # the round's points are final: claimable now
                 a.points = 0
+
+    def _confirm_moves(self) -> None:
+        """The settler's part: a strike settles nothing while a sleeve's price is beyond
+        oracle.maxDeviationBps of the router's reference, unconfirmed. The keeper pokes each such
+        move (recorded), waits oracle.confirmDelay (the NAVs republished unchanged) and pokes
+        again (confirmed: the band closes)."""
+        router, keeper = self.d.router, self.d.keeper
+        moved = [t for t in self.d.tokens if len(set(router.call("priceBand", t))) == 2]
+        if not moved:
+            return
+        event("strike: a price move confirmed first")
+        for token in moved:
+            self._send(router, "poke", token, sender=keeper, refusals=set())
+        self._advance(self.d.params.call("get", keccak(text="oracle.confirmDelay")))
+        for token in moved:
+            self._send(router, "poke", token, sender=keeper, refusals=set())
+            low, high = router.call("priceBand", token)
+            assert low == high, "a move held for oracle.confirmDelay was not confirmed"
 
     def _publish_navs(self, moves: tuple[int, ...]) -> None:
         """Every sleeve's NAV is published now, moved by `moves` (bps)."""

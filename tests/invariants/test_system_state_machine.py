@@ -12,7 +12,8 @@ before and after a window's cut-off, strikes by anyone, claims (`deposit`/`mint`
 `vault.unlockPeriod` (7 days in local.yaml); a searcher who saw a price round coming and a
 newcomer after a donation or an executed slash; collateral deposits and withdrawals, borrows,
 repayments and keeper liquidations; NAV moves, crashes and time jumps with or without the
-feeds' publications (stale prices); agents' stakes, unbonds and withdrawals, rebalances
+feeds' publications (stale prices), and anyone's oracle pokes (a move beyond the band is
+recorded, then confirmed: strikes wait for it); agents' stakes, unbonds and withdrawals, rebalances
 (within and outside the bounds), evaluations, guardian vetoes, executed slashes and reward
 claims; parameter changes through the DAO (propose, vote, queue, execute in one rule) and the
 steward, guardian freezes and DAO unfreezes; pauses, shutdown and unwinds after it; and the
@@ -22,7 +23,8 @@ Each action is first an `eth_call` on the pending block. Where the documented ru
 the outcome (requests, cancels, strikes, claims, donations, rebalances, stake and unbond,
 evaluations, vetoes, slashes, parameter updates, pauses, shutdown, the forbidden moves) the
 machine predicts the exact custom error, or success, and the call must agree; a strike is
-predicted from the model's request windows and the feeds' publication times (NothingToStrike,
+predicted from the model's request windows, the feeds' publication times and the router's open
+bands (NothingToStrike,
 StrikeNotReady, or which windows settle), except where the stale-sleeve path after
 `vault.strikeMaxWait` may fill a redemption (then either outcome, and a haircut only there).
 Elsewhere a refusal must come from the set a user can explain. An accepted call is then sent.
@@ -313,7 +315,8 @@ class SystemMachine(Driver, RuleBasedStateMachine):
     def searcher_sees_a_round_coming(self, i, move, amount):
         """Invariant 9, no account gains from a price round it saw coming. The searcher requests
         a deposit right before the machine publishes feed `i` moved by `move` (the round it saw
-        coming), the strike after that round settles it, it claims and asks to leave at once,
+        coming), the strike after that round (confirmed first when beyond the band, as the settler
+        does) settles it, it claims and asks to leave at once,
         and the next strike (no price moved in between) fills it. Its deposit price already
         holds the move (it is at least the NAV per share after the round), and it gets back at
         most what it paid, pro rata to what was filled, plus its part of the interest."""
@@ -327,6 +330,8 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         feed = s.feeds[i]
         self._publish(feed, feed.call("latestAnswer") * (BPS + move) // BPS)
         self.loss |= move < 0
+        if self._confirm_moves(me):  # a move beyond the band settles nothing until confirmed
+            event("searcher: the move confirmed before the strike")
         totals = self._totals()
         locked = self._locked(self.now)
         k = self._strike(me)
@@ -377,6 +382,7 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         if not self._request_deposit(me, me, me, amount):
             return
         self._advance(WINDOW - self.now % WINDOW, publish=True)
+        self._confirm_moves(me)  # an earlier move beyond the band, confirmed first (the settler)
         if self._strike(me) is None:
             return
         shares = self._claim(me, s.vault.call("maxMint", me), "mint", me)
@@ -463,6 +469,19 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         feed = self.s.feeds[i]
         self._publish(feed, feed.call("latestAnswer") * (BPS + move) // BPS)
         self.loss |= move < 0
+
+    @rule(i=st.integers(0, 2), who=st.integers(0, 3))
+    def oracle_poked(self, i, who):
+        """Anyone pokes a feed (the sentinel and the settler do): a move beyond the band is
+        recorded, then confirmed once it has held oracle.confirmDelay (strikes wait for it); a
+        stale price is refused."""
+        s = self.s
+        stale = self.now > self.pub[i] + self._param("oracle.maxStaleness")
+        was = self._unconfirmed(s.tokens[i])
+        sender = (*s.depositors, s.keeper, s.searcher)[who]
+        if self._act(s.router, "poke", s.tokens[i], sender=sender,
+                     refusals={"StalePrice"} if stale else set()) and was:  # fmt: skip
+            event("poke: a move confirmed" if not self._unconfirmed(s.tokens[i]) else "poke")
 
     @rule(fall=st.integers(1_000, 6_000))
     def market_crash(self, fall):

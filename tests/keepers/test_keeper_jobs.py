@@ -6,9 +6,10 @@ past its veto, once even with two keepers racing; a keeper killed mid-pass resum
 duplicate transaction; the sentinel pauses automation only with the guardian key (and only
 alerts without it), remembering its streak across restarts; the settler strikes once requests
 wait and every price is newer (once, even with two settlers racing), waits for prices, strikes
-for redemptions after the stale maximum wait, and claims for the controllers that made it their
-operator (and only those); the rebalancer submits a bounded rebalance whose stored rationale
-re-hashes to the on-chain hash; a dry run sends nothing.
+for redemptions after the stale maximum wait, confirms a price move the strike waits on, and
+claims for the controllers that made it their operator (and only those); the rebalancer submits
+a bounded rebalance whose stored rationale re-hashes to the on-chain hash; a dry run sends
+nothing.
 """
 
 from __future__ import annotations
@@ -468,6 +469,43 @@ def test_the_settler_waits_for_a_stale_price_then_strikes_redemptions_after_the_
     assert vault.claimableRedeemRequest(0, accounts[6]) == shares
 
 
+def test_the_settler_confirms_a_price_move_the_strike_waits_on_then_strikes(
+    invested, protocol, accounts, chain, tmp_path
+):
+    """Gold falls 20% (beyond oracle.maxDeviationBps) after a deposit request: no strike settles
+    on an unconfirmed move. The settler records the move with a poke, and once the move has held
+    oracle.confirmDelay confirms it and strikes in the same pass: the deposit pays the NAV
+    everybody is marked at, without waiting for the sentinel."""
+    lending = invested
+    vault, router, registry = lending.vault, lending.vs.router, lending.vs.registry
+    gold, feed = lending.token("gold").address, lending.feed("gold")
+    request_deposit(lending, accounts[2], 100_000 * USDC)
+    chain.pending_timestamp = (now(chain) // 3_600 + 1) * 3_600  # the request window's cut-off
+    fallen = feed.latestAnswer() * 8 // 10
+    feed.setAnswer(fallen, sender=lending.vs.governance)
+    refresh(lending)
+    k = keeper(protocol, accounts[7], tmp_path)
+    recorded = k.run("settler")
+    assert [(a.call, a.outcome) for a in recorded.actions] == [(f"poke({gold})", "mined")], (
+        recorded.summary()
+    )
+    assert recorded.skipped == ["strike: no request window past a published price"]
+    price, since = router.pendingPrice(gold)
+    assert price == fallen * 10**10 and since > 0  # the move is recorded, the reference stays
+    assert k.run("settler").actions == []  # held for less than the delay: nothing to send
+
+    chain.mine(timestamp=since + registry.get(key("oracle.confirmDelay")))
+    start = chain.blocks.head.number + 1
+    confirmed = k.run("settler")
+    assert [(a.call, a.outcome) for a in confirmed.actions] == [
+        (f"poke({gold})", "mined"),
+        ("strike()", "mined"),
+    ], confirmed.summary()
+    assert router.lastPrice(gold)[0] == fallen * 10**10
+    assert len(strikes(vault, start)) == 1
+    assert vault.claimableDepositRequest(0, accounts[2]) == 100_000 * USDC
+
+
 def test_the_settler_claims_for_the_controllers_that_made_it_their_operator(
     invested, protocol, accounts, chain, tmp_path
 ):
@@ -699,6 +737,7 @@ def test_a_dry_run_sends_nothing_and_reports_what_it_would_send(
     # without a key at all: simulated from the zero address (by the settler's deprecated name)
     shares = request_redeem(lending, accounts[6], 1_000 * USDC)
     lending.vs.publish_prices()
+    assert lending.vs.confirm_moves()  # the 20 % falls, confirmed: the strike waits on nothing
     head = chain.blocks.head.number
     readonly = keeper(protocol, None, tmp_path).run("redeemer")
     assert readonly.job == "settler"

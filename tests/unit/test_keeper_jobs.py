@@ -32,6 +32,7 @@ from keepers.jobs import (
     VaultHealth,
     decode_strike_trigger,
     plan_claims,
+    plan_confirmations,
     plan_evaluator,
     plan_liquidations,
     plan_pokes,
@@ -463,6 +464,37 @@ def test_the_sentinel_pokes_to_record_confirm_drop_or_refresh_never_to_reset(
     feed, tripped, expected
 ):
     plans = plan_pokes([feed], NOW, tripped)
+    assert plans == (() if expected is None else (PokePlan("gold", expected),))
+
+
+WAITING = StrikeTrigger(False, reason="no request window past a published price")
+
+
+@pytest.mark.parametrize(
+    "feed, trigger, expected",
+    [
+        # Requests wait on a move beyond the band: recorded at once, confirmed once it has held
+        # for the delay (tripped or not: exits do not wait on the sentinel).
+        (pending(new=1_600 * WAD), WAITING, "record the move a strike waits on"),
+        (
+            pending(new=1_600 * WAD, pending_price=1_650 * WAD, since=NOW - 3_600),
+            WAITING,
+            "confirm the move a strike waits on",
+        ),
+        (pending(new=1_600 * WAD, pending_price=1_650 * WAD, since=NOW - 3_599), WAITING, None),
+        # Nothing waits, or a strike can settle already: no poke.
+        (pending(new=1_600 * WAD), StrikeTrigger(False, reason="no request"), None),
+        (pending(new=1_600 * WAD), decode_strike_trigger(True, STRIKE_SELECTOR), None),
+        # Within the band (no move to confirm), stale or unreadable: no poke.
+        (pending(new=2_050 * WAD, pending_price=1_600 * WAD, since=NOW - 60), WAITING, None),
+        (pending(new=1_600 * WAD, age=86_401), WAITING, None),
+        (pending(new=0), WAITING, None),
+    ],
+)
+def test_the_settler_pokes_only_to_record_or_confirm_a_move_requests_wait_on(
+    feed, trigger, expected
+):
+    plans = plan_confirmations(trigger, [feed], NOW)
     assert plans == (() if expected is None else (PokePlan("gold", expected),))
 
 

@@ -670,6 +670,7 @@ class QueueModel:
             assert_reverts(vault, "strike", sender=self.keeper, error="NothingToStrike")
             return
         self.system.publish_prices()
+        self.system.confirm_moves()  # a move beyond the band is confirmed first (the settler)
         pending = {c: vault.pendingRedeemRequest(0, c) for c in self.redeems}
         price = share_price(vault)
         k = settled(vault.strike(sender=self.keeper), vault)

@@ -364,21 +364,25 @@ def test_strike_valuation_is_one_value_at_the_feeds_publication_time(invested, g
 
 
 def test_strike_valuation_spans_an_unconfirmed_move(invested, gov, bob, chain):
+    """The band of an unconfirmed move, reported not fresh (a strike settles nothing on it)
+    until the move is confirmed."""
     gold = invested.sleeve("gold")
     published = gold.feed.setAnswer(2_300 * FEED_UNIT, sender=gov).timestamp  # +15%, unpoked
     low, high = value(150 * WAD, 2_000 * WAD, "gold"), value(150 * WAD, 2_300 * WAD, "gold")
-    assert gold.sleeve.strikeValuation() == (low, high, published, True)
+    assert gold.sleeve.strikeValuation() == (low, high, published, False)
     assert gold.sleeve.totalAssets() == high  # the live valuation already reads the new price
     gold.feed.setAnswer(1_700 * FEED_UNIT, sender=gov)  # -15%
     low = value(150 * WAD, 1_700 * WAD, "gold")
     assert gold.sleeve.strikeValuation()[:2] == (low, value(150 * WAD, 2_000 * WAD, "gold"))
     seen = invested.router.poke(gold.token, sender=bob).timestamp  # recorded, not confirmed
-    assert gold.sleeve.strikeValuation()[:2] == (low, value(150 * WAD, 2_000 * WAD, "gold"))
+    band = gold.sleeve.strikeValuation()
+    assert band[:2] == (low, value(150 * WAD, 2_000 * WAD, "gold")) and not band[3]
     delay = invested.registry.get(keccak(text="oracle.confirmDelay"))
     chain.pending_timestamp = seen + delay
     gold.feed.setAnswer(1_700 * FEED_UNIT, sender=gov)  # the move held
-    invested.router.poke(gold.token, sender=bob)  # confirmed: one value again
-    assert gold.sleeve.strikeValuation()[:2] == (low, low)
+    invested.router.poke(gold.token, sender=bob)  # confirmed: one value again, fresh
+    confirmed = gold.sleeve.strikeValuation()
+    assert confirmed[:2] == (low, low) and confirmed[3]
 
 
 def test_strike_valuation_is_not_fresh_when_the_price_is_stale(invested, gov, chain):
