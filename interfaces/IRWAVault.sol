@@ -204,9 +204,12 @@ interface IRWAVault {
     error DepositCapExceeded(uint256 assets, uint256 room);
     error NothingToStrike();
     /// @notice Nothing may settle yet: the oldest request window waiting closes (or closed) at
-    ///         `cutoff`, and `sleeve`'s price (published at `publishedAt`, 0 when stale) is older
-    ///         than that (`sleeve` 0: the window is still open). Its redemptions may settle with
-    ///         the stale sleeves at a haircut from `staleReadyAt`; deposits wait for the prices.
+    ///         `cutoff`, and `sleeve`'s price cannot settle it (`sleeve` 0: the window is still
+    ///         open): published at `publishedAt` (the feed's time, 0 when the feed cannot be
+    ///         read), it is older than `cutoff` or stale — or, published at or after `cutoff`, it
+    ///         moved beyond `oracle.maxDeviationBps` and waits for confirmation (the router's
+    ///         `poke`, `oracle.confirmDelay` after the move was recorded). Its redemptions may
+    ///         settle with such sleeves at a haircut from `staleReadyAt`; deposits wait.
     error StrikeNotReady(address sleeve, uint256 publishedAt, uint256 cutoff, uint256 staleReadyAt);
     error ReachedOutsideBounds(uint256 index, uint256 reachedBps, uint256 boundBps);
     error PreviewUnavailable();
