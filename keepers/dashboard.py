@@ -32,8 +32,8 @@ from keepers.dashboard_render import (
     VaultLine,
     render_status,
 )
-from keepers.jobs.settler import decode_strike_trigger
-from keepers.reads import AllocationRead, read_allocation
+from keepers.jobs.settler import NO_REQUEST, decode_strike_trigger, unconfirmed_moves
+from keepers.reads import AllocationRead, priced_tokens, read_allocation, read_oracles
 from keepers.shell.keeper import Keeper
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.passes import RUNNERS
@@ -159,6 +159,11 @@ def _settlement(keeper: Keeper, front: Results, pending_assets: int, block: int)
         strikable, reason = decoded.ok, decoded.reason
     except (MulticallError, ValueError) as err:  # a failed or malformed trigger: shown as such
         strikable, reason = False, str(err)
+    if not strikable and reason != NO_REQUEST:  # requests wait: on an unconfirmed move?
+        sleeves = priced_tokens(keeper.protocol, collateral=False)
+        if sleeves:
+            read = read_oracles(keeper.multicall, keeper.protocol, sleeves, block)
+            reason = "; ".join((reason, *unconfirmed_moves(read.oracles, read.timestamp)))
     strikes = int(front["strikes"].unwrap())
     last = last_strike(keeper, block, strikes)
     locked, until = _value(front["locked"], (0, 0))

@@ -8,7 +8,8 @@ I/O here: the imperative shell (snapshot reads, the transaction sender) wires th
 - `evaluator.plan_evaluator`: `evaluate(id)` of due decisions, `executeSlash(id)` past the veto.
 - `settler.plan_strike` / `plan_claims` / `plan_confirmations`: `strike()` when `strikeTrigger`
   says so, the ERC-7540 claims of controllers that made the keeper their operator (formerly the
-  redeemer), and the pokes that confirm a price move a strike waits on.
+  redeemer), and the pokes that confirm a price move a strike waits on (`unconfirmed_moves`
+  says which, for the status dashboard).
 - `sentinel.watch`: oracle staleness/deviation, NAV drops, unhealthy debt; alerts and a
   hysteretic `pauseAutomation` decision (only with the guardian key); `sentinel.plan_pokes`:
   which feeds to `poke` so the router's reference stays meaningful.
@@ -70,6 +71,7 @@ from keepers.jobs.settler import (
     plan_claims,
     plan_confirmations,
     plan_strike,
+    unconfirmed_moves,
 )
 
 __all__ = [
@@ -116,5 +118,6 @@ __all__ = [
     "plan_strike",
     "rationale_uri",
     "strategy_inputs",
+    "unconfirmed_moves",
     "watch",
 ]

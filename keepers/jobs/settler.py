@@ -133,6 +133,24 @@ def plan_confirmations(
     return tuple(out)
 
 
+def unconfirmed_moves(sleeve_oracles: Sequence[OracleState], now: int) -> tuple[str, ...]:
+    """What a waiting strike waits on among the sleeves' feeds read fresh at `now`, one phrase a
+    feed beyond the band, in name order (the status dashboard shows them): the move, and whether
+    a poke now records it, confirms it, or when it becomes confirmable."""
+    out: list[str] = []
+    for o in sorted(sleeve_oracles, key=lambda o: o.name):
+        if o.new_price <= 0 or now - o.updated_at > o.staleness_bound or not o.deviating():
+            continue
+        moved = f"{o.name} moved {o.deviation_bps()} bps from the reference"
+        if not o.pending_on_same_side():
+            out.append(f"{moved}, not recorded: poke it")
+        elif o.confirmable(now):
+            out.append(f"{moved}, confirmable now: poke it")
+        else:
+            out.append(f"{moved}, confirmable at {o.pending_since + o.confirm_delay}")
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class ControllerClaims:
     """What `controller` may claim now and whether the keeper is still its operator."""
@@ -204,4 +222,5 @@ __all__ = [
     "plan_claims",
     "plan_confirmations",
     "plan_strike",
+    "unconfirmed_moves",
 ]

@@ -21,6 +21,7 @@ import sqlite3
 import pytest
 from eth_abi import decode
 
+from keepers.dashboard import collect_status
 from keepers.shell import Keeper, evaluator
 from keepers.snapshot import DueDecision, EvaluationSnapshot
 from keepers.store import Store
@@ -475,7 +476,8 @@ def test_the_settler_confirms_a_price_move_the_strike_waits_on_then_strikes(
     """Gold falls 20% (beyond oracle.maxDeviationBps) after a deposit request: no strike settles
     on an unconfirmed move. The settler records the move with a poke, and once the move has held
     oracle.confirmDelay confirms it and strikes in the same pass: the deposit pays the NAV
-    everybody is marked at, without waiting for the sentinel."""
+    everybody is marked at, without waiting for the sentinel. The status dashboard says what
+    the strike waits on meanwhile."""
     lending = invested
     vault, router, registry = lending.vault, lending.vs.router, lending.vs.registry
     gold, feed = lending.token("gold").address, lending.feed("gold")
@@ -493,8 +495,14 @@ def test_the_settler_confirms_a_price_move_the_strike_waits_on_then_strikes(
     price, since = router.pendingPrice(gold)
     assert price == fallen * 10**10 and since > 0  # the move is recorded, the reference stays
     assert k.run("settler").actions == []  # held for less than the delay: nothing to send
+    # The status dashboard says what the strike waits on, and from when it may go on.
+    delay = registry.get(key("oracle.confirmDelay"))
+    assert collect_status(k).settlement.reason == (
+        "no request window past a published price; "
+        f"gold moved 2000 bps from the reference, confirmable at {since + delay}"
+    )
 
-    chain.mine(timestamp=since + registry.get(key("oracle.confirmDelay")))
+    chain.mine(timestamp=since + delay)
     start = chain.blocks.head.number + 1
     confirmed = k.run("settler")
     assert [(a.call, a.outcome) for a in confirmed.actions] == [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -40,6 +41,7 @@ from keepers.jobs import (
     plan_strike,
     rationale_uri,
     strategy_inputs,
+    unconfirmed_moves,
     watch,
 )
 from keepers.jobs.settler import STRIKE_SELECTOR, ClaimCall, ControllerClaims
@@ -496,6 +498,25 @@ def test_the_settler_pokes_only_to_record_or_confirm_a_move_requests_wait_on(
 ):
     plans = plan_confirmations(trigger, [feed], NOW)
     assert plans == (() if expected is None else (PokePlan("gold", expected),))
+
+
+def test_the_dashboard_says_which_move_a_waiting_strike_waits_on_and_what_to_do():
+    feeds = [
+        pending(new=1_600 * WAD),  # not recorded
+        dataclasses.replace(
+            pending(new=2_500 * WAD, pending_price=2_400 * WAD, since=NOW - 600), name="tbill"
+        ),
+        dataclasses.replace(pending(new=2_050 * WAD), name="invoices"),  # within the band
+    ]
+    assert unconfirmed_moves(feeds, NOW) == (
+        "gold moved 2000 bps from the reference, not recorded: poke it",
+        f"tbill moved 2500 bps from the reference, confirmable at {NOW - 600 + 3_600}",
+    )
+    held = pending(new=1_600 * WAD, pending_price=1_650 * WAD, since=NOW - 3_600)
+    assert unconfirmed_moves([held], NOW) == (
+        "gold moved 2000 bps from the reference, confirmable now: poke it",
+    )
+    assert unconfirmed_moves([pending(new=1_600 * WAD, age=86_401)], NOW) == ()  # stale
 
 
 # ---------------------------------------------------------------------------------- rebalancer
