@@ -37,7 +37,8 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        be the one that settles it, and an order withdrawn after seeing its price would be a
 ///        free option against those who stay. A deposit no strike can settle comes back anyway:
 ///        after `shutdown`, or from `vault.strikeMaxWait` after its cut-off while a strike could
-///        not settle it now (a stale price in the way; when one could, strike).
+///        not settle it now (a stale price or an unconfirmed move in the way; when one could,
+///        strike).
 ///      - A controller holds one request of each kind at a time: adding to it is possible within
 ///        its window; a request of an earlier window must settle (`DepositRequestPending`) or be
 ///        fully filled (`RedeemRequestQueued`) before the next.
