@@ -341,13 +341,13 @@ def test_a_strike_inside_an_unconfirmed_move_settles_nothing(desk, accounts, att
     desk.move("gold", -1_500)  # beyond the 10% band, after the request's cut-off
     desk.refresh()
     gold = system.sleeve("gold")
-    low, high, _, fresh = gold.sleeve.strikeValuation()
-    assert low < high and not fresh
+    with ape.reverts(vault.StrikeNotReady, sleeve=gold.sleeve.address):
+        vault.strike(sender=attacker)  # the old vault settled here, at the pre-fall NAV
+    assert vault.pendingDepositRequest(0, victim) == MILLION  # nothing moved
     ok, reason = vault.strikeTrigger()
     assert not ok and reason == b"no request window past a published price"
-    with ape.reverts(vault.StrikeNotReady, sleeve=gold.sleeve.address):
-        vault.strike(sender=attacker)
-    assert vault.pendingDepositRequest(0, victim) == MILLION  # nothing moved
+    low, high, _, fresh = gold.sleeve.strikeValuation()
+    assert low < high and not fresh  # the band is open: the sleeve is not fresh
     # Anyone confirms the move: recorded now, confirmed once it has held for the delay.
     seen = router.poke(gold.token, sender=attacker).timestamp
     with ape.reverts(vault.StrikeNotReady, sleeve=gold.sleeve.address):
