@@ -114,23 +114,34 @@ def plan_strike(
     return StrikeCall(trigger.data)
 
 
-def plan_confirmations(
-    trigger: StrikeTrigger, sleeve_oracles: Sequence[OracleState], now: int
-) -> tuple[PokePlan, ...]:
-    """The `poke`s that let waiting requests settle (module docstring), for the sleeves' feeds as
-    read at `now`, in name order; none while the trigger is true or nothing waits. A feed read
-    stale or invalid is skipped (the router refuses to poke it; the strike's stale rule applies)."""
-    if trigger.ok or trigger.reason == NO_REQUEST:
-        return ()
-    out: list[PokePlan] = []
+def _moves(sleeve_oracles: Sequence[OracleState], now: int) -> list[tuple[OracleState, str]]:
+    """Each sleeve feed read fresh at `now` whose price is beyond the band, in name order, with
+    its stage: "unrecorded" (no pending move on its side), "confirmable" or "pending". A feed
+    read stale or invalid is left out (the router refuses to poke it; the stale rule applies)."""
+    out: list[tuple[OracleState, str]] = []
     for o in sorted(sleeve_oracles, key=lambda o: o.name):
         if o.new_price <= 0 or now - o.updated_at > o.staleness_bound or not o.deviating():
             continue
         if not o.pending_on_same_side():
-            out.append(PokePlan(o.name, "record the move a strike waits on"))
-        elif o.confirmable(now):
-            out.append(PokePlan(o.name, "confirm the move a strike waits on"))
-    return tuple(out)
+            out.append((o, "unrecorded"))
+        else:
+            out.append((o, "confirmable" if o.confirmable(now) else "pending"))
+    return out
+
+
+def plan_confirmations(
+    trigger: StrikeTrigger, sleeve_oracles: Sequence[OracleState], now: int
+) -> tuple[PokePlan, ...]:
+    """The `poke`s that let waiting requests settle (module docstring), for the sleeves' feeds as
+    read at `now`, in name order; none while the trigger is true or nothing waits."""
+    if trigger.ok or trigger.reason == NO_REQUEST:
+        return ()
+    verbs = {"unrecorded": "record", "confirmable": "confirm"}
+    return tuple(
+        PokePlan(o.name, f"{verbs[stage]} the move a strike waits on")
+        for o, stage in _moves(sleeve_oracles, now)
+        if stage in verbs
+    )
 
 
 def unconfirmed_moves(sleeve_oracles: Sequence[OracleState], now: int) -> tuple[str, ...]:
@@ -138,13 +149,11 @@ def unconfirmed_moves(sleeve_oracles: Sequence[OracleState], now: int) -> tuple[
     feed beyond the band, in name order (the status dashboard shows them): the move, and whether
     a poke now records it, confirms it, or when it becomes confirmable."""
     out: list[str] = []
-    for o in sorted(sleeve_oracles, key=lambda o: o.name):
-        if o.new_price <= 0 or now - o.updated_at > o.staleness_bound or not o.deviating():
-            continue
+    for o, stage in _moves(sleeve_oracles, now):
         moved = f"{o.name} moved {o.deviation_bps()} bps from the reference"
-        if not o.pending_on_same_side():
+        if stage == "unrecorded":
             out.append(f"{moved}, not recorded: poke it")
-        elif o.confirmable(now):
+        elif stage == "confirmable":
             out.append(f"{moved}, confirmable now: poke it")
         else:
             out.append(f"{moved}, confirmable at {o.pending_since + o.confirm_delay}")
