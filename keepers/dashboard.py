@@ -32,7 +32,12 @@ from keepers.dashboard_render import (
     VaultLine,
     render_status,
 )
-from keepers.jobs.settler import NO_REQUEST, decode_strike_trigger, unconfirmed_moves
+from keepers.jobs.settler import (
+    StrikeTrigger,
+    decode_strike_trigger,
+    requests_wait,
+    unconfirmed_moves,
+)
 from keepers.reads import AllocationRead, priced_tokens, read_allocation, read_oracles
 from keepers.shell.keeper import Keeper
 from keepers.shell.liquidator import discover_borrowers
@@ -159,7 +164,7 @@ def _settlement(keeper: Keeper, front: Results, pending_assets: int, block: int)
         strikable, reason = decoded.ok, decoded.reason
     except (MulticallError, ValueError) as err:  # a failed or malformed trigger: shown as such
         strikable, reason = False, str(err)
-    if not strikable and reason != NO_REQUEST:  # requests wait: on an unconfirmed move?
+    if requests_wait(StrikeTrigger(strikable, reason=reason)):  # on an unconfirmed move?
         sleeves = priced_tokens(keeper.protocol, collateral=False)
         if sleeves:
             read = read_oracles(keeper.multicall, keeper.protocol, sleeves, block)

@@ -71,6 +71,7 @@ from keepers.jobs.settler import (
     plan_claims,
     plan_confirmations,
     plan_strike,
+    requests_wait,
     unconfirmed_moves,
 )
 
@@ -117,6 +118,7 @@ __all__ = [
     "plan_rebalance",
     "plan_strike",
     "rationale_uri",
+    "requests_wait",
     "strategy_inputs",
     "unconfirmed_moves",
     "watch",

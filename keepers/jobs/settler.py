@@ -129,12 +129,18 @@ def _moves(sleeve_oracles: Sequence[OracleState], now: int) -> list[tuple[Oracle
     return out
 
 
+def requests_wait(trigger: StrikeTrigger) -> bool:
+    """Requests wait and no strike can settle them now (the trigger is false for a reason other
+    than "no request"): a price, stale or unconfirmed, is in the way."""
+    return not trigger.ok and trigger.reason != NO_REQUEST
+
+
 def plan_confirmations(
     trigger: StrikeTrigger, sleeve_oracles: Sequence[OracleState], now: int
 ) -> tuple[PokePlan, ...]:
     """The `poke`s that let waiting requests settle (module docstring), for the sleeves' feeds as
     read at `now`, in name order; none while the trigger is true or nothing waits."""
-    if trigger.ok or trigger.reason == NO_REQUEST:
+    if not requests_wait(trigger):
         return ()
     verbs = {"unrecorded": "record", "confirmable": "confirm"}
     return tuple(
@@ -231,5 +237,6 @@ __all__ = [
     "plan_claims",
     "plan_confirmations",
     "plan_strike",
+    "requests_wait",
     "unconfirmed_moves",
 ]

@@ -39,6 +39,7 @@ from keepers.jobs import (
     plan_claims,
     plan_confirmations,
     plan_strike,
+    requests_wait,
 )
 from keepers.reads import priced_tokens, read_oracles
 from keepers.shell.reports import JobReport
@@ -126,7 +127,7 @@ def run_settler(keeper: Keeper) -> JobReport:
     snap = VaultSnapshot.read(keeper.multicall, vault)
     report = JobReport(JOB, snap.block, snap.timestamp, keeper.dry_run)
     trigger = _trigger(report, snap)
-    confirm = trigger is not None and settings.strike
+    confirm = trigger is not None and settings.strike and requests_wait(trigger)
     if confirm and _confirm_moves(keeper, report, trigger, snap.block):
         snap = VaultSnapshot.read(keeper.multicall, vault)  # a confirmed move may strike now
         trigger = _trigger(report, snap)
