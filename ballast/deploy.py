@@ -133,10 +133,9 @@ def parameter_links(config: DeployConfig) -> list[tuple[int, list[str], int]]:
     bound): oracle.maxStaleness < vault.strikeMaxWait (a strike that takes the stale path values
     at a haircut only sleeves whose price is really stale), oracle.confirmDelay <
     vault.strikeMaxWait (a price move can be confirmed before redemptions take that path), per
-    collateral LTV < liquidation
-    threshold and threshold x (1 + bonus) <= 100 % (the book's liquidations raise health near
-    1), and idle buffer + every sleeve cap >= 100 % (the vault can place all its assets within
-    its caps)."""
+    collateral LTV < liquidation threshold and threshold x (1 + bonus) <= 100 % (the book's
+    liquidations raise health near 1), and idle buffer + every sleeve cap >= 100 % (the vault can
+    place all its assets within its caps)."""
     links: list[tuple[int, list[str], int]] = [
         (LESS_THAN, [MAX_STALENESS, STRIKE_MAX_WAIT], 0),
         (LESS_THAN, [CONFIRM_DELAY, STRIKE_MAX_WAIT], 0),
