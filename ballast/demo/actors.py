@@ -204,7 +204,9 @@ class Actors:
             w.event("guardian", "the guardian resumes automation")
 
     def gamble(self) -> None:
-        """The gambler agent buys the gold dip up to its cap, out of T-bills."""
+        """The gambler agent buys the gold dip up to its cap, out of T-bills (then invoices and
+        lending, when the strategist's allocation left too few T-bills: the move does not depend
+        on how the strategy read the market that day)."""
         w = self.w
         names = list(w.protocol.sleeves)
         current = dict(zip(names, (int(b) for b in w.vault.currentBps()), strict=True))
@@ -222,9 +224,14 @@ class Actors:
             targets[n] -= cut
             short -= cut
         trimmed = sum(current.values()) - sum(targets.values())
-        move = max(0, min(caps["gold"] - targets["gold"], targets["tbill"],
+        funding = ("tbill", "invoices", "lending")  # T-bills first, whatever the strategist left
+        move = max(0, min(caps["gold"] - targets["gold"], sum(targets[n] for n in funding),
                           (turnover - trimmed) // 2 - 10))  # fmt: skip
         targets["gold"] += move
-        targets["tbill"] -= move
+        left = move
+        for n in funding:
+            cut = min(left, targets[n])
+            targets[n] -= cut
+            left -= cut
         w.rebalance(w.gambler, "gambler", targets, "buy the gold dip")
         w.event("decision", f"the gambler buys the dip: {move / 100:.1f}% of the vault into gold")
