@@ -88,6 +88,9 @@ class World:
     # ------------------------------------------------------------------ set-up
 
     def setup(self) -> None:
+        # Every block one second after the last, whatever the wall clock says: the scenario's
+        # interest, windows and the strategist's decisions replay the same on a loaded machine.
+        chain.provider.make_request("anvil_setBlockTimestampInterval", [1])
         self.say("deploying Ballast from deployments/config/local.yaml (demo timings)")
         self.deployment_config = demo_config()
         deployment = deploy_system(self.deployment_config, self.deployer, report=lambda _: None)
@@ -108,7 +111,7 @@ class World:
             sleeves=tuple(p.sleeves),
         )  # fmt: skip
         self.tracker = Tracker(self)
-        self.t0 = chain.blocks.head.timestamp + 60
+        self.t0 = (chain.blocks.head.timestamp // 3_600 + 1) * 3_600  # on an hourly window
         self._advance(0)
         for voter in self.voters:  # votes count from delegation (ERC20Votes); by name, since
             self.gov_token.invoke_transaction("delegate", voter, sender=voter)  # Ape has .delegate
@@ -298,6 +301,8 @@ class World:
         keepers = (*self.keepers.values(), self.strategist_keeper, self.settler, self.steward)
         for keeper in keepers:
             keeper.store.close()
+        # The node's clock follows the wall clock again (a node of your own outlives the demo).
+        chain.provider.make_request("anvil_removeBlockTimestampInterval", [])
         return self.record
 
 
