@@ -57,8 +57,13 @@ class OracleState:
     accepted_at: int = 0  # when the reference was accepted (0: never)
 
     def deviating(self) -> bool:
-        """The current reading is beyond `max_deviation_bps` of the reference."""
-        return bool(self.max_deviation_bps) and self.deviation_bps() > self.max_deviation_bps
+        """The current reading is beyond `max_deviation_bps` of the reference, judged as the
+        router judges it (`OracleRouter._deviationBps` rounds the deviation up): exactly when the
+        router's `priceBand` is open and a strike waits on the move."""
+        if not self.max_deviation_bps or self.last_price <= 0:
+            return False
+        diff = abs(self.new_price - self.last_price) * BPS
+        return -(-diff // self.last_price) > self.max_deviation_bps
 
     def pending_on_same_side(self) -> bool:
         """The router already holds a pending move on the current reading's side of the

@@ -500,6 +500,17 @@ def test_the_settler_pokes_only_to_record_or_confirm_a_move_requests_wait_on(
     assert plans == (() if expected is None else (PokePlan("gold", expected),))
 
 
+def test_a_move_is_beyond_the_band_exactly_when_the_router_says_so():
+    """The router rounds the deviation up (`_deviationBps`): 500.5 bps against a 500 bps band is
+    an open band (the strike waits), so the settler must poke it; exactly 500 bps is not."""
+    assert pending(new=2_100 * WAD + WAD // 10).deviating()  # 500.5 bps up
+    assert pending(new=1_900 * WAD - WAD // 10).deviating()  # 500.5 bps down
+    assert not pending(new=2_100 * WAD).deviating()  # exactly 500 bps: within
+    assert not pending(new=1_900 * WAD).deviating()
+    waiting = plan_confirmations(WAITING, [pending(new=2_100 * WAD + WAD // 10)], NOW)
+    assert waiting == (PokePlan("gold", "record the move a strike waits on"),)
+
+
 def test_the_dashboard_says_which_move_a_waiting_strike_waits_on_and_what_to_do():
     feeds = [
         pending(new=1_600 * WAD),  # not recorded
