@@ -16,7 +16,10 @@ claimed); then:
 - a second decision moves more into gold, whose NAV then falls 20%: `evaluate (opens a slash)`,
   then `executeSlash` after the veto window (the stake donated to the vault); a third decision
   and a smaller fall give a slash the guardian vetoes (`vetoSlash`);
-- requestUnbond, then withdrawUnbonded after agent.unbondingPeriod.
+- requestUnbond, then withdrawUnbonded after agent.unbondingPeriod;
+- then a fourth decision moves gold to its cap and the agent's next one, a day later, takes 10
+  points of it back: `evaluate` of the fourth walks the later decision in its window (one walk
+  credits both the agent's own window and the time the move stood).
 
 The "rebalance" rows of the vault columns include the evaluation bookkeeping (the decision's
 sleeves recorded, `onDecision`) as well.
@@ -150,4 +153,12 @@ def _agent_life(base: DeployConfig) -> dict[str, int]:
     record("requestUnbond", agents.requestUnbond(min_stake // 4, sender=agent))
     life.wait(life.param("agent.unbondingPeriod"))
     record("withdrawUnbonded", agents.withdrawUnbonded(sender=agent))
+
+    life.wait(DAY)
+    life.rebalance({"gold": 3_000}, 4)
+    life.wait(DAY)
+    life.rebalance({"gold": 2_000}, 5)  # the same agent takes back the move of decision 4
+    decision = life.vault.decisionCount() - 2
+    life.wait(life.param("agent.evalWindow"))
+    record("evaluate (a later decision reversed it)", agents.evaluate(decision, sender=life.seeder))
     return out

@@ -47,6 +47,13 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
     /// @dev One agent's reward bookkeeping: `points` earned in round `round`, `settled` shares,
     ///      and `debt`: value its decisions lost that no later value added has made up yet
     ///      (asset units; IAgentRegistry, "Rewards: net value added").
+    /// @dev A decision's moves against the later decisions walked so far (`_moves`, `_reverse`).
+    struct Reversals {
+        int256[] kept;
+        int256[] banked;
+        uint256 live;
+    }
+
     struct RewardAccount {
         uint64 round;
         uint256 points;
@@ -431,11 +438,11 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
             returns_[i] = _indexReturn(end, d.startIndex[i]);
         }
         // Judged (slash, reputation) over the agent's own window: only its own later move ends
-        // part of it, so another agent undoing a risky move never spares its author.
-        excess = _credited(decisionId, d, dueAt, returns_, false);
-        // Rewarded over the time the move really stood: any agent's later opposite move ends
-        // it, so two agents taking turns to reverse each other earn no window they did not hold.
-        int256 stood = _credited(decisionId, d, dueAt, returns_, true);
+        // part of it, so another agent undoing a risky move never spares its author. Rewarded
+        // (`stood`) over the time the move really stood: any agent's later opposite move ends it,
+        // so two agents taking turns to reverse each other earn no window they did not hold.
+        int256 stood;
+        (excess, stood) = _credited(decisionId, d, dueAt, returns_);
         uint256 nav = d.navBefore;
         int256 tolerance = registry.get(TOLERANCE_BPS).toInt256() * int256(WAD);
         if (excess < -tolerance) {
@@ -451,19 +458,27 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
     }
 
     /// @dev The excess a decision's moves earned (bps × WAD): each part of a move credited the
-    ///      sleeve's return while it stood (`_reversals`; `returns_`: each moved sleeve's return
-    ///      to now), up to a reversal by the same agent, or by any agent with `everyone`.
-    function _credited(
-        uint256 decisionId,
-        IRWAVault.Decision memory d,
-        uint256 dueAt,
-        int256[] memory returns_,
-        bool everyone
-    ) internal view returns (int256 excess) {
-        (int256[] memory kept, int256[] memory banked) = _reversals(decisionId, d, dueAt, everyone);
+    ///      sleeve's return while it stood (`returns_`: each moved sleeve's return to now), up to
+    ///      a reversal by the same agent (`own`) or by any agent (`stood`). One walk of the later
+    ///      decisions serves both (`_reverse`).
+    function _credited(uint256 decisionId, IRWAVault.Decision memory d, uint256 dueAt, int256[] memory returns_)
+        internal
+        view
+        returns (int256 own, int256 stood)
+    {
+        Reversals memory mine = _moves(d);
+        Reversals memory anyone = _moves(d);
+        uint256 count = IRWAVault(vault).decisionCount();
+        for (uint256 j = decisionId + 1; j < count && (mine.live != 0 || anyone.live != 0); ++j) {
+            IRWAVault.Decision memory later = IRWAVault(vault).decision(j);
+            if (later.timestamp >= dueAt) break;
+            _reverse(anyone, d, later);
+            if (later.agent == d.agent) _reverse(mine, d, later);
+        }
         for (uint256 i; i < d.sleeves.length; ++i) {
             if (d.newBps[i] == d.oldBps[i] || d.startIndex[i] == 0) continue;
-            excess += banked[i] + kept[i] * returns_[i];
+            own += mine.banked[i] + mine.kept[i] * returns_[i];
+            stood += anyone.banked[i] + anyone.kept[i] * returns_[i];
         }
     }
 
@@ -472,46 +487,40 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         return index.mulDiv(WAD, start).toInt256() - int256(WAD);
     }
 
-    /// @dev The later decisions of the vault inside this decision's window (recorded strictly
-    ///      before `dueAt`), by the same agent (any agent with `everyone`), that moved one of its
-    ///      sleeves the other way end that much of its move:
-    ///      per sleeve i, `kept[i]` is the part of the move still in place at the end (signed like
-    ///      the move) and `banked[i]` the excess (bps × WAD) the reversed parts earned up to their
-    ///      reversal, read from the reversing decision's recorded `startIndex`.
-    function _reversals(uint256 decisionId, IRWAVault.Decision memory d, uint256 dueAt, bool everyone)
-        internal
-        view
-        returns (int256[] memory kept, int256[] memory banked)
-    {
+    /// @dev A decision's moves as the later decisions inside its window (recorded strictly before
+    ///      its `dueAt`) leave them: per sleeve i, `kept[i]` is the part of the move still in place
+    ///      (signed like the move) and `banked[i]` the excess (bps × WAD) the reversed parts earned
+    ///      up to their reversal, read from the reversing decision's recorded `startIndex`; `live`
+    ///      counts the sleeves with a part in place.
+    function _moves(IRWAVault.Decision memory d) internal pure returns (Reversals memory w) {
         uint256 n = d.sleeves.length;
-        kept = new int256[](n);
-        banked = new int256[](n);
-        uint256 live;
+        (w.kept, w.banked) = (new int256[](n), new int256[](n));
         for (uint256 i; i < n; ++i) {
             if (d.startIndex[i] == 0) continue;
-            kept[i] = int256(uint256(d.newBps[i])) - int256(uint256(d.oldBps[i]));
-            if (kept[i] != 0) ++live;
+            w.kept[i] = int256(uint256(d.newBps[i])) - int256(uint256(d.oldBps[i]));
+            if (w.kept[i] != 0) ++w.live;
         }
-        uint256 count = IRWAVault(vault).decisionCount();
-        for (uint256 j = decisionId + 1; j < count && live != 0; ++j) {
-            IRWAVault.Decision memory later = IRWAVault(vault).decision(j);
-            if (later.timestamp >= dueAt) break;
-            // Without `everyone`, only the agent's own later move ends its window (see `_assess`).
-            if (!everyone && later.agent != d.agent) continue;
-            for (uint256 i; i < n; ++i) {
-                if (kept[i] == 0) continue;
-                uint256 k = _position(later.sleeves, d.sleeves[i], i);
-                if (k == type(uint256).max) continue;
-                int256 back = int256(uint256(later.newBps[k])) - int256(uint256(later.oldBps[k]));
-                if ((back > 0) == (kept[i] > 0) || back == 0) continue; // not a reversal
-                // The part of the move reversed here, at most what is still in place.
-                int256 cut = kept[i] > 0 ? -Math.min(uint256(-back), uint256(kept[i])).toInt256()
-                    : Math.min(uint256(back), uint256(-kept[i])).toInt256();
-                // `cut` has the reversal's sign: the reversed part is `-cut`, in place until now.
-                banked[i] -= cut * _indexReturn(later.startIndex[k], d.startIndex[i]);
-                kept[i] += cut;
-                if (kept[i] == 0) --live;
-            }
+    }
+
+    /// @dev Ends in `w` the parts of `d`'s moves that `later` moved the other way.
+    function _reverse(Reversals memory w, IRWAVault.Decision memory d, IRWAVault.Decision memory later)
+        internal
+        pure
+    {
+        for (uint256 i; i < d.sleeves.length && w.live != 0; ++i) {
+            int256 kept = w.kept[i];
+            if (kept == 0) continue;
+            uint256 k = _position(later.sleeves, d.sleeves[i], i);
+            if (k == type(uint256).max) continue;
+            int256 back = int256(uint256(later.newBps[k])) - int256(uint256(later.oldBps[k]));
+            if ((back > 0) == (kept > 0) || back == 0) continue; // not a reversal
+            // The part of the move reversed here, at most what is still in place.
+            int256 cut = kept > 0 ? -Math.min(uint256(-back), uint256(kept)).toInt256()
+                : Math.min(uint256(back), uint256(-kept)).toInt256();
+            // `cut` has the reversal's sign: the reversed part is `-cut`, in place until now.
+            w.banked[i] -= cut * _indexReturn(later.startIndex[k], d.startIndex[i]);
+            w.kept[i] = kept + cut;
+            if (kept + cut == 0) --w.live;
         }
     }
 

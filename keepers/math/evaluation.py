@@ -2,8 +2,8 @@
 
 Every function mirrors an integer rule stated in the NatSpec of `IAgentRegistry` (evaluation
 with its early window end for reversed moves, slashing, reputation, the netting of value added,
-reward rounds) and `IRWAVault.setAgentRegistry` (the performance fee), as
-`AgentRegistry` (`_assess`, `_reversals`, `evaluate`, `_net`, `onFee`, `_due`) and `RebalanceModule`
+reward rounds) and `IRWAVault.setAgentRegistry` (the performance fee), as `AgentRegistry`
+(`_assess`, `_credited`, `_reverse`, `evaluate`, `_net`, `onFee`, `_due`) and `RebalanceModule`
 (`_performanceFee`) implement it, rounding the same way, so that a keeper can predict what an
 evaluation or a rebalance will do without a call. Nothing here reads the chain: callers pass
 what they read (the recorded decision, return indices, bonds, parameters, vault state).
@@ -196,10 +196,10 @@ def sleeve_return(start_index: int, end_index: int) -> int:
 
 
 def _reversed(move: SleeveMove, everyone: bool = False) -> tuple[int, int]:
-    """`AgentRegistry._reversals` for one sleeve: `(kept, banked)`, the part of the move still
-    in place at the end and the excess (bps × WAD) its reversed parts earned up to their
-    reversal (from the reversing decision's recorded start index); reversals by the same agent
-    only, or by any agent with `everyone`."""
+    """`AgentRegistry._reverse` over the later decisions, for one sleeve: `(kept, banked)`, the
+    part of the move still in place at the end and the excess (bps × WAD) its reversed parts
+    earned up to their reversal (from the reversing decision's recorded start index); reversals
+    by the same agent only, or by any agent with `everyone`."""
     kept = move.moved_bps
     if kept == 0 or move.start_index == 0:
         return 0, 0
