@@ -14,6 +14,11 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        controller, owner)` escrows `owner`'s shares in the vault (they stay in `totalSupply`
 ///        until their strike burns them). The caller must be `owner` or an operator of `owner`
 ///        (`setOperator`); a redeem request also accepts an ERC-20 allowance over the shares.
+///        A request for a controller other than `owner` needs that controller's consent too: the
+///        caller is the controller or its operator (`NotOperator(controller, caller)`), since a
+///        controller holds one request window at a time (below) and a request it never asked
+///        for, left unsettled in a closed window, would hold up its own next one (1 wei of
+///        shares gifted into a queued window would keep it out of the redemption queue).
 ///        Requests are aggregated per controller (`requestId` is always 0).
 ///      - Requests are grouped in hourly request windows (`block.timestamp / 1 hours`). A window
 ///        settles at the first `strike()` whose every sleeve price was published at or after the
@@ -191,6 +196,8 @@ interface IRWAVault {
     error NotShutdown();
     error InsufficientLiquidity(uint256 requested, uint256 available);
     error NotAllowlisted(address account);
+    /// @notice `caller` is neither `owner` (an owner of assets or shares, or a request's
+    ///         controller) nor an operator it approved.
     error NotOperator(address owner, address caller);
     /// @notice `controller` has nothing pending to cancel: no request, a settled deposit, or a
     ///         wholly filled redemption (claimable, no longer pending).
@@ -297,12 +304,14 @@ interface IRWAVault {
     // ----------------------------------------------------------------- ERC-7540 requests and strikes
 
     /// @notice Takes `assets` from `owner` for `controller`, pending until the next strike whose
-    ///         prices are all newer. Caller: `owner` or its operator. Returns request id 0.
+    ///         prices are all newer. Caller: `owner` or its operator, and `controller` or its
+    ///         operator when it is not `owner`. Returns request id 0.
     function requestDeposit(uint256 assets, address controller, address owner) external returns (uint256 requestId);
 
     /// @notice Escrows `shares` of `owner` for `controller`, pending until the next strike whose
     ///         prices are all newer. Caller: `owner`, its operator, or an ERC-20 spender of its
-    ///         shares. Returns request id 0.
+    ///         shares, and `controller` or its operator when it is not `owner`. Returns request
+    ///         id 0.
     function requestRedeem(uint256 shares, address controller, address owner) external returns (uint256 requestId);
 
     /// @notice Assets of `controller`'s deposit request no strike has settled yet.

@@ -231,6 +231,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         if (assets == 0) revert ZeroAmount();
         if (controller == address(0)) revert ZeroAddress();
         _checkOperator(owner);
+        if (controller != owner) _checkOperator(controller); // no request for a controller unasked
         VaultStorage.Flags memory f = _s().flags;
         if (f.shutdown) revert VaultIsShutdown();
         if (f.allowlistEnabled) {
@@ -266,6 +267,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         if (shares == 0) revert ZeroAmount();
         if (controller == address(0)) revert ZeroAddress();
         if (msg.sender != owner && !_s().operators[owner][msg.sender]) _spendAllowance(owner, msg.sender, shares);
+        if (controller != owner) _checkOperator(controller); // no request for a controller unasked
         uint64 window = uint64(block.timestamp / VaultStorage.WINDOW);
         VaultStorage.RedeemRequest storage r = _s().redeems[controller];
         if (r.shares != 0 && r.window != window) {

@@ -10,7 +10,8 @@ the depositors who stayed. The defences shown here:
 - donations and executed slashes unlock over `vault.unlockPeriod`, deposits pay the NAV with
   locked donations counted, exits get it without them: a newcomer buys none of a donation;
 - the performance fee is crystallized at every strike, so each leaver pays it on its gains;
-- redemptions are aggregated per strike epoch: dust requests cost the strike nothing per request.
+- redemptions are aggregated per strike epoch: dust requests cost the strike nothing per request;
+- a request for another controller needs its consent: nobody's gift holds up a holder's exit.
 
 The attacker is `FlashSearcher` (contracts/mocks): a contract that runs a list of calls, inside an
 ERC-3156 flash loan from `MockFlashLender` or plainly, and can bond as an agent.
@@ -285,6 +286,7 @@ def test_a_request_at_the_rounds_own_second_waits_for_the_next_round(desk, attac
     vault.requestDeposit(MILLION, attacker, attacker, sender=attacker)  # last second of window w
     desk.refresh(at=cutoff)  # the round, at the cut-off
     desk.at(cutoff)
+    vault.setOperator(attacker, True, sender=desk.depositor)  # a second account of the attacker's
     vault.requestDeposit(MILLION, desk.depositor, attacker, sender=attacker)  # same second
     assert desk.now() == cutoff
     strike = settled(vault.strike(sender=desk.keeper), vault)
@@ -431,6 +433,8 @@ def test_dust_redeem_requests_neither_hide_nor_delay_a_real_one(desk, accounts, 
         next_window(chain)
         desk.refresh()
         baseline = vault.strike(sender=desk.keeper).gas_used
+    for sybil in accounts[:5]:  # the attacker's own controllers (a gift needs consent)
+        vault.setOperator(attacker, True, sender=sybil)
     for i in range(100):
         vault.requestRedeem(1, accounts[i % 5].address, attacker, sender=attacker)
     vault.requestRedeem(100_000 * 10**18, real, real, sender=real)
@@ -442,3 +446,33 @@ def test_dust_redeem_requests_neither_hide_nor_delay_a_real_one(desk, accounts, 
     assert settled(tx, vault)["redeemShares"] >= 100_000 * 10**18
     assert vault.claimableRedeemRequest(0, real) == 100_000 * 10**18
     assert tx.gas_used <= baseline * 11 // 10
+
+
+def test_a_request_gifted_to_a_holder_cannot_hold_up_its_exit(desk, attacker):
+    """Found after issue 18 (Low until now): anyone could open a request for any controller. A
+    controller holds one request window at a time, so 1 wei of shares gifted to a holder in the
+    last second of a window kept the holder's own redemption out of the queue until the gifted
+    window was filled — behind a frozen issuer, days — for the cost of a transaction. A request
+    for a controller other than its owner now needs that controller's consent (the caller is the
+    controller or its operator): the gift is refused, the holder's exit enters the next window,
+    and a controller that approved an operator still receives what it sends."""
+    vault = desk.vault
+    enter(desk, attacker, 1_000 * USDC)
+    desk.system.fund(attacker, 1_000 * USDC)
+    holder = desk.depositor
+    cutoff = (desk.now() // WINDOW + 1) * WINDOW
+    desk.at(cutoff - 1)  # the last second of the window
+    with ape.reverts(vault.NotOperator, owner=holder.address, caller=attacker.address):
+        vault.requestRedeem(1, holder, attacker, sender=attacker)
+    with ape.reverts(vault.NotOperator, owner=holder.address, caller=attacker.address):
+        vault.requestDeposit(1, holder, attacker, sender=attacker)
+    assert vault.pendingRedeemRequest(0, holder) == 0
+    assert vault.pendingDepositRequest(0, holder) == 0
+    desk.at(cutoff)  # the next window: the holder leaves
+    shares = vault.balanceOf(holder)
+    vault.requestRedeem(shares, holder, holder, sender=holder)
+    assert vault.pendingRedeemRequest(0, holder) == shares
+    # With the holder's consent a third party may add to its request (ERC-7540's operator).
+    vault.setOperator(attacker, True, sender=holder)
+    vault.requestRedeem(1, holder, attacker, sender=attacker)
+    assert vault.pendingRedeemRequest(0, holder) == shares + 1

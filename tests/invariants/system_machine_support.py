@@ -635,8 +635,8 @@ class Driver:
         refusals = set()
         if assets == 0:
             refusals = {"ZeroAmount"}
-        elif not self._operates(owner, sender):
-            refusals = {"NotOperator"}
+        elif not self._operates(owner, sender) or not self._operates(controller, sender):
+            refusals = {"NotOperator"}  # the owner's, then the controller's consent
         elif self.shutdown:
             refusals = {"VaultIsShutdown"}
         elif p and w != open_ and w >= self.dep_head and not cap_near:
@@ -669,6 +669,8 @@ class Driver:
             refusals = {"ZeroAmount"}
         elif not self._operates(owner, sender):
             refusals = {"ERC20InsufficientAllowance"}  # no share allowance is ever given
+        elif not self._operates(controller, sender):
+            refusals = {"NotOperator"}  # a request for another controller needs its consent
         elif r_shares and w != open_ and v.call("pendingRedeemRequest", 0, c):
             refusals = {"RedeemRequestQueued"}
         if not self._act(v, "requestRedeem", shares, c, owner, sender=sender, refusals=refusals):

@@ -171,7 +171,8 @@ class SystemMachine(Driver, RuleBasedStateMachine):
           via_operator=st.booleans(), late=st.booleans())  # fmt: skip
     def request_deposit(self, who, amount, for_other, via_operator, late):
         """A deposit request from the depositor's assets, for itself or the other depositor as
-        controller, sent by the depositor or by the keeper as its operator. With `late`, the
+        controller (NotOperator unless the sender operates for that controller too), sent by the
+        depositor or by the keeper as its operator. With `late`, the
         clock first moves to the next window (a request of an earlier window still unsettled:
         DepositRequestPending)."""
         s, d = self.s, self._who(who)
@@ -186,7 +187,8 @@ class SystemMachine(Driver, RuleBasedStateMachine):
     def request_redeem(self, who, share, for_other, via_operator, late):
         """Escrow a share of the depositor's shares, for itself or the other depositor, sent by
         the depositor or by the keeper as its operator (ERC20InsufficientAllowance unless it
-        is one: the keeper has no allowance). With `late`, in the next window (a request of an
+        is one: the keeper has no allowance; NotOperator for a controller the sender does not
+        operate for). With `late`, in the next window (a request of an
         earlier window not yet filled: RedeemRequestQueued)."""
         s, d = self.s, self._who(who)
         if late:
@@ -195,17 +197,19 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         controller = self._who(1 - who) if for_other else d
         self._request_redeem(controller, d, self._sender(d, via_operator), shares)
 
-    @rule(who=WHO, approved=st.booleans())
-    def set_operator(self, who, approved):
-        """The depositor approves or revokes the keeper as its operator (ERC-7540)."""
+    @rule(who=WHO, approved=st.booleans(), peer=st.booleans())
+    def set_operator(self, who, approved, peer):
+        """The depositor approves or revokes the keeper, or the other depositor (`peer`: who may
+        then send it requests from its own assets), as its operator (ERC-7540)."""
         s, d = self.s, self._who(who)
-        receipt = self._act(s.vault, "setOperator", s.keeper, approved, sender=d)
+        operator = self._who(1 - who) if peer else s.keeper
+        receipt = self._act(s.vault, "setOperator", operator, approved, sender=d)
         [log] = s.vault.logs(receipt, "OperatorSet")
         assert (log.controller.lower(), log.operator.lower(), log.approved) == (
-            d.address.lower(), s.keeper.address.lower(), approved)  # fmt: skip
-        pair = (d.address.lower(), s.keeper.address.lower())
+            d.address.lower(), operator.address.lower(), approved)  # fmt: skip
+        pair = (d.address.lower(), operator.address.lower())
         self.ops = self.ops | {pair} if approved else self.ops - {pair}
-        assert s.vault.call("isOperator", d, s.keeper) == approved
+        assert s.vault.call("isOperator", d, operator) == approved
 
     @rule(who=WHO, redeem=st.booleans(), via_operator=st.booleans(), late=st.booleans())
     def cancel(self, who, redeem, via_operator, late):

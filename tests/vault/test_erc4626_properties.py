@@ -416,6 +416,8 @@ def test_deposit_requests_and_claims_stop_for_accounts_off_the_allowlist(system,
     vault, alice, outsider = system.vault, holders[0], accounts[9]
     vault.setAllowlistEnabled(True, sender=system.governance)
     vault.setAllowed(alice, True, sender=system.governance)
+    vault.setOperator(alice, True, sender=outsider)  # consent: each may request for the other
+    vault.setOperator(outsider, True, sender=alice)
     for controller, owner in ((outsider, outsider), (outsider, alice), (alice, outsider)):
         args = (USDC, controller, owner)
         sender = owner

@@ -304,6 +304,7 @@ def test_allowlist_gates_deposits_and_share_transfers(system, alice, bob, carol)
     vault.setAllowed(bob, True, sender=gov)
     system.fund(alice, NAV)
     system.fund(carol, NAV)
+    vault.setOperator(alice, True, sender=carol)  # carol consents to alice's requests for it
 
     with ape.reverts(vault.NotAllowlisted, account=carol.address):  # owner off the list
         vault.requestDeposit(USDC, carol, carol, sender=carol)

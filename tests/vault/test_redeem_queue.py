@@ -42,14 +42,17 @@ OFFSET = 10**12  # virtual shares: 10 ** (18 - 6)
 
 @pytest.fixture(scope="module")
 def people(accounts):
-    """alice, bob, carol deposit; dave is a controller or receiver only; keeper only strikes."""
+    """alice, bob, carol deposit; dave is a controller or receiver only (alice and bob are its
+    operators: a request for another controller needs its consent); keeper only strikes."""
     return accounts[6], accounts[7], accounts[8], accounts[9], accounts[3]
 
 
 @pytest.fixture(scope="module")
 def system(project, accounts, people):
-    alice, bob, carol, _, _ = people
+    alice, bob, carol, dave, _ = people
     s = deploy_vault_system(project, accounts[0], accounts[1], accounts[5])
+    for operator in (alice, bob):
+        s.vault.setOperator(operator, True, sender=dave)
     s.deposit(alice, 500_000 * USDC)
     s.deposit(bob, 400_000 * USDC)
     s.deposit(carol, 100_000 * USDC)

@@ -7,6 +7,8 @@ new round of every feed one second later (`publish_prices`) before they strike.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import ape
 import pytest
 from eth_utils import keccak
@@ -436,12 +438,21 @@ def test_a_strike_settles_at_most_max_windows_and_the_next_one_goes_on(system, p
     alice, _, _, keeper = people
     vault = system.vault
     system.fund(alice, 1_000 * USDC)
-    first = next_window(chain) // WINDOW
     windows = 257
     raw = Raw(vault)  # one RPC round trip a request instead of Ape's dozen
-    for i in range(windows):
+    # A controller of its own per window (none may wait twice), each the griefer's: it approves
+    # alice as its operator (a request for another controller needs its consent).
+    controllers = [f"0x{i + 1:040x}" for i in range(windows)]
+    rpc("anvil_autoImpersonateAccount", [True])
+    try:
+        for controller in controllers:
+            rpc("anvil_setBalance", [controller, hex(10**18)])
+            raw.send("setOperator", alice, True, sender=SimpleNamespace(address=controller))
+    finally:
+        rpc("anvil_autoImpersonateAccount", [False])
+    first = next_window(chain) // WINDOW
+    for i, controller in enumerate(controllers):
         rpc("evm_setNextBlockTimestamp", [(first + i) * WINDOW])
-        controller = f"0x{i + 1:040x}"  # a controller of its own per window (none may wait twice)
         raw.send("requestDeposit", 1, controller, alice, sender=alice, gas=GAS)
     system.publish_prices()
     one = settled(vault.strike(sender=keeper), vault)
