@@ -64,9 +64,11 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        of a settled request rounds against the claimer; the last claim takes the rest. A part
 ///        taken from a request whose claim buckets are empty is taken in place (no new storage
 ///        slot): the request keeps what is left and its claimable amount is priced again at the
-///        same strike, rounded down, so what is left may fall by up to two units (shares, or
-///        units of the asset) against the exact difference — the parts never add up to more
-///        than the whole.
+///        same strike, rounded down, so what is left may fall against the exact difference: by
+///        one share after a `deposit` claim, and after a `mint` claim (its assets rounded up) by
+///        up to one unit of the asset's worth of shares plus one; on the redemption side by one
+///        unit of the asset, and after a `withdraw` claim by up to one share's worth of assets
+///        plus one — the parts never add up to more than the whole.
 ///      - A sleeve whose price is stale or older than a window's cut-off: that window's deposits
 ///        wait for it; its redemptions wait too, until `vault.strikeMaxWait` after the cut-off,
 ///        after which the strike values the sleeve at its last price less

@@ -608,9 +608,12 @@ class Driver:
             self.claimed_assets[c] += assets
             self.claimed_shares[c] += shares
             if amount != limit:
-                # a part taken in place re-prices what is left, rounded down: one share at most
-                # (IRWAVault: rounding)
-                self.settled_shares_lo[c] -= 1
+                # a part taken in place re-prices what is left, rounded down (IRWAVault:
+                # rounding): one share at most after `deposit`; after `mint`, which charges the
+                # assets rounded up, up to one asset unit's worth of shares more
+                lost = 1 if method == "deposit" else c_shares // c_assets + 3
+                self.settled_shares_lo[c] -= lost
+                self.dust_bound += lost  # they stay in the vault's escrow, owned by nobody
             got = shares
             p, w = self.dep[c]
             if p and w < self.dep_head:
@@ -658,6 +661,8 @@ class Driver:
             return False
         assert not (p and w != open_ and w >= self.dep_head), "an unsettled earlier request"
         self.dep[c] = ((p if w == open_ else 0) + assets, open_)
+        if c != owner.address.lower():
+            event("requestDeposit: for another controller, with its consent")
         return True
 
     def _request_redeem(self, controller, owner, sender, shares: int) -> bool:
@@ -676,6 +681,8 @@ class Driver:
         if not self._act(v, "requestRedeem", shares, c, owner, sender=sender, refusals=refusals):
             return False
         self.red[c] = ((r_shares if w == open_ else 0) + shares, open_)
+        if c != owner.address.lower():
+            event("requestRedeem: for another controller, with its consent")
         return True
 
     def _rebalance_refusal(self, bot, targets: list[int]) -> set[str]:
