@@ -90,9 +90,9 @@ class Keeper:
         return chain.provider.web3
 
     def erc20(self, address: str) -> Any:
-        from keepers.reads import _erc20
+        from keepers.reads import token_at
 
-        return _erc20(to_checksum_address(address))
+        return token_at(to_checksum_address(address))
 
     def asset_meta(self) -> tuple[str, int]:
         """The vault asset's (symbol, decimals), read once."""

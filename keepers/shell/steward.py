@@ -32,7 +32,7 @@ from keepers.math.steward import (
     CollateralRisk,
     ParamState,
 )
-from keepers.reads import _erc20, _feed, read_book
+from keepers.reads import feed_at, read_book, token_at
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.reports import JobReport, KeeperError
 from keepers.snapshot import Call
@@ -111,7 +111,7 @@ def _params(keeper: Keeper, names: Sequence[str], block: int) -> tuple[ParamStat
 
 
 def _rounds(keeper: Keeper, feed: str, block: int, count: int) -> tuple[tuple[int, int], ...]:
-    aggregator = _feed(feed)
+    aggregator = feed_at(feed)
     latest = keeper.multicall.read([Call(aggregator.latestRoundData)], block).results[0]
     if not latest.success:
         return ()
@@ -195,7 +195,7 @@ def _daily_exit(keeper: Keeper, name: str, token: str, decimals: int, at: int) -
     from ape import project
 
     issuer = project.MockIssuer.at(to_checksum_address(entry.issuer))  # IRWAIssuer's ABI
-    erc20 = _erc20(token)
+    erc20 = token_at(token)
     batch = keeper.multicall.read(
         [
             Call(issuer.maxRedeem),

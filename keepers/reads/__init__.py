@@ -1,0 +1,46 @@
+"""Chain reads that build the jobs' inputs: Multicall3 batches pinned to one block, turned into
+the pure planners' dataclasses (`keepers.math.Position`, `keepers.jobs.OracleState`, ...).
+
+Each reader makes a first batch at `block` (default: latest) and pins every later batch to the
+block the first one read, so one job pass sees one state. Values whose read failed are reported
+in `failures` (label -> reason) and left out; nothing here raises for a single failed call.
+
+- `read_book`: the lending book — liquidation rules, rate model, every borrower's `Position`
+  (collateral in listing order, priced by `tryPrice`, weighted by `lend.*.<name>`); with
+  `unhealthy_only` (the liquidator) only the positions below health 1 are returned (positions
+  read in raw Multicall3 batches, `keepers.rawcalls`);
+- `priced_tokens`: name -> token of every priced asset (the sleeves', then lending collateral);
+- `read_oracles`: each priced token's feed age, reference (last accepted), pending move and
+  current price, and the registry's staleness, deviation and confirmation bounds (the
+  sentinel's `OracleState`s);
+- `read_allocation`: the rebalancer's view — NAV, each sleeve's assets, cap and `returnIndex`,
+  the idle buffer, the turnover limit and the rebalance cooldown;
+- `read_chain_binding`, `read_funding`: the chain and deployment a keeper is bound to, and what
+  its key holds;
+- `token_at`, `feed_at`: an ERC-20 token's or a Chainlink feed's contract at an address.
+
+One module per subject (`book`, `oracles`, `allocation`, `identity`; what they share in
+`batches`), imported from here.
+"""
+
+from keepers.reads.allocation import AllocationRead, SleeveRead, read_allocation
+from keepers.reads.batches import feed_at, param_key, token_at
+from keepers.reads.book import BookRead, read_book
+from keepers.reads.identity import read_chain_binding, read_funding
+from keepers.reads.oracles import OracleRead, priced_tokens, read_oracles
+
+__all__ = [
+    "AllocationRead",
+    "BookRead",
+    "OracleRead",
+    "SleeveRead",
+    "feed_at",
+    "param_key",
+    "priced_tokens",
+    "read_allocation",
+    "read_book",
+    "read_chain_binding",
+    "read_funding",
+    "read_oracles",
+    "token_at",
+]
