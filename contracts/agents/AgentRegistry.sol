@@ -44,9 +44,6 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
     /// @notice Returned by `evaluate` as `slashId` when no slash was opened.
     uint256 public constant NO_SLASH = type(uint256).max;
 
-    /// @dev One agent's reward bookkeeping: `points` earned in round `round`, `settled` shares,
-    ///      and `debt`: value its decisions lost that no later value added has made up yet
-    ///      (asset units; IAgentRegistry, "Rewards: net value added").
     /// @dev A decision's moves against the later decisions walked so far (`_moves`, `_reverse`).
     struct Reversals {
         int256[] kept;
@@ -54,6 +51,9 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         uint256 live;
     }
 
+    /// @dev One agent's reward bookkeeping: `points` earned in round `round`, `settled` shares,
+    ///      and `debt`: value its decisions lost that no later value added has made up yet
+    ///      (asset units; IAgentRegistry, "Rewards: net value added").
     struct RewardAccount {
         uint64 round;
         uint256 points;
