@@ -281,12 +281,12 @@ def test_a_request_at_the_rounds_own_second_waits_for_the_next_round(desk, attac
     system, vault = desk.system, desk.vault
     desk.rebalance([3_000, 3_000, 2_000])  # priced sleeves (an empty one needs no price)
     system.fund(attacker, 2 * MILLION)
+    vault.setOperator(attacker, True, sender=desk.depositor)  # a second account of the attacker's
     cutoff = (desk.now() // WINDOW + 1) * WINDOW
     desk.at(cutoff - 1)
     vault.requestDeposit(MILLION, attacker, attacker, sender=attacker)  # last second of window w
     desk.refresh(at=cutoff)  # the round, at the cut-off
     desk.at(cutoff)
-    vault.setOperator(attacker, True, sender=desk.depositor)  # a second account of the attacker's
     vault.requestDeposit(MILLION, desk.depositor, attacker, sender=attacker)  # same second
     assert desk.now() == cutoff
     strike = settled(vault.strike(sender=desk.keeper), vault)
