@@ -14,6 +14,7 @@ writes PNG charts to the output folder, whose path it prints.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -71,8 +72,6 @@ def cli(network, seed: int, weeks: int, out_dir: Path):
     ) as progress:  # fmt: skip
         task = progress.add_task("setting up", total=scenario.days, note="")
         world = World(scenario, out_dir, say=lambda text: progress.console.print(text))
-        world.setup()
-        progress.update(task, description="playing")
 
         def on_day(day: int) -> None:
             last = world.record.days[-1]
@@ -80,7 +79,14 @@ def cli(network, seed: int, weeks: int, out_dir: Path):
                     f"{last.strikes}  queue {last.pending_redemptions:,.0f} shares")  # fmt: skip
             progress.update(task, completed=day, note=note)
 
-        world.play(on_day)
+        try:
+            world.setup()
+            progress.update(task, description="playing")
+            world.play(on_day)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the node may be what failed
+                world.release_clock()  # a node of your own keeps its wall clock after a failure
+            raise
     record = world.finish()
     record.wall_seconds = time.monotonic() - started
     console.print(render_report(record))

@@ -301,9 +301,13 @@ class World:
         keepers = (*self.keepers.values(), self.strategist_keeper, self.settler, self.steward)
         for keeper in keepers:
             keeper.store.close()
-        # The node's clock follows the wall clock again (a node of your own outlives the demo).
-        chain.provider.make_request("anvil_removeBlockTimestampInterval", [])
+        self.release_clock()
         return self.record
+
+    def release_clock(self) -> None:
+        """The node's clock follows the wall clock again (a node of your own outlives the demo,
+        finished or not)."""
+        chain.provider.make_request("anvil_removeBlockTimestampInterval", [])
 
 
 __all__ = ["KEEPER_JOBS", "SETTLER", "STEWARD", "World", "demo_config"]
