@@ -36,7 +36,7 @@ TEST_WORKERS ?= 2
 
 help:
 	@echo "make demo     set up when needed, then play the market scenario (report + charts in out/demo)"
-	@echo "make test     set up (venv, pip, npm) when needed and run the whole test suite"
+	@echo "make test     set up (venv, uv, npm) when needed and run the whole test suite"
 	@echo "make install  set up only"
 	@echo "make bench-gas        measure gas (requests, strikes, claims, rebalances, lending, agents), write benchmarks/gas/snapshot.json"
 	@echo "make bench-gas-check  measure gas and fail on a regression over 2% against the snapshot"
@@ -63,11 +63,16 @@ redis-server:
 	if [ "$$(printf '%s\n' $(REDIS_MIN) "$$v" | sort -V | head -1)" != "$(REDIS_MIN)" ]; then \
 	  echo "redis-server $$v is too old: the keeper's stream broker needs Redis >= $(REDIS_MIN)"; exit 1; fi
 
+# The pinned set is installed by uv (itself pinned in constraints.txt, installed by pip first):
+# the same packages as pip installs from the same pins, in ~10 s against pip's ~115 s on CI's
+# two cores (docs/performance.md). `make lock` still freezes the venv with pip.
+UV_INSTALL := $(VENV_BIN)/uv pip install --python $(VENV_BIN)/python
 $(PY_STAMP): requirements.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Ballast needs Python >= 3.11, found " + sys.version.split()[0])'
 	@test -x $(VENV_BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(VENV_BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
-	$(VENV_BIN)/python -m pip install --quiet --no-deps -e .
+	$(VENV_BIN)/python -m pip install --quiet -c constraints.txt uv
+	$(UV_INSTALL) --quiet --compile-bytecode -r requirements.txt -c constraints.txt
+	$(UV_INSTALL) --quiet --no-deps -e .
 	@touch $@
 
 # anvil's native binary ships inside its platform package (an optional dependency: the registry
