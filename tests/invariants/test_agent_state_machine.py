@@ -70,7 +70,7 @@ from hypothesis.stateful import (
 )
 
 from tests.agent_support import model_credited_excess, model_net, model_value
-from tests.invariants.agent_machine_support import Raw, rpc
+from tests.invariants.agent_machine_support import Raw, batch, rpc
 from tests.vault_support import (
     AGENT_PARAMETERS,
     DAY,
@@ -630,17 +630,26 @@ class AgentMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ invariants
 
+    # Each invariant reads in one JSON-RPC batch (tests/invariants/agent_machine_support.py):
+    # thousands of checks a run, one HTTP round trip each instead of one per view.
+
     @invariant()
     def stake_is_conserved(self):
-        reg = self.reg
+        reg, n = self.reg, len(self.model)
         assert int(rpc("eth_getBlockByNumber", ["latest", False])["timestamp"], 16) == self.now
-        infos = [reg.call("agentInfo", m.account) for m in self.model]
-        staked, unbonding = reg.call("totals")
-        slashed = reg.call("totalSlashed")
+        read = batch(
+            (reg, "totals", ()),
+            (reg, "totalSlashed", ()),
+            (self.asset, "balanceOf", (reg.address,)),
+            *((reg, "agentInfo", (m.account,)) for m in self.model),
+            *((reg, "isActive", (m.account,)) for m in self.model),
+        )
+        (staked, unbonding), slashed, held = read[:3]
+        infos, active = read[3 : 3 + n], read[3 + n :]
         assert sum(a.stake for a in infos) == staked
         assert sum(a.unbonding for a in infos) == unbonding
         assert sum(a.slashed for a in infos) == slashed == self.executed
-        assert self.asset.call("balanceOf", reg.address) == staked + unbonding
+        assert held == staked + unbonding
         deposited = sum(m.deposited for m in self.model)
         withdrawn = sum(m.withdrawn for m in self.model)
         assert staked + unbonding + slashed == deposited - withdrawn
@@ -653,26 +662,37 @@ class AgentMachine(RuleBasedStateMachine):
             assert a.reputation == m.reputation, i
             if m.unbonding:
                 assert a.unbondReadyAt == m.ready_at, i
-            assert reg.call("isActive", m.account) == m.active, i
+            assert active[i] == m.active, i
 
     @invariant()
     def open_decisions_and_pending_slashes(self):
-        assert sorted(self.reg.call("openDecisions")) == sorted(self.open)
-        assert sorted(self.reg.call("pendingSlashes")) == sorted(self.pending)
+        opened, pending = batch((self.reg, "openDecisions", ()), (self.reg, "pendingSlashes", ()))
+        assert sorted(opened) == sorted(self.open)
+        assert sorted(pending) == sorted(self.pending)
         for slash_id, s in self.pending.items():
             assert s.amount <= s.cap, slash_id
 
     @invariant()
     def rewards_are_net_value_added(self):
+        reg, n = self.reg, len(self.model)
+        read = batch(
+            (reg, "roundPoints", ()),
+            *((reg, "roundPointsOf", (m.account,)) for m in self.model),
+            *((reg, "rewardDebt", (m.account,)) for m in self.model),
+        )
+        points, debts = read[1 : 1 + n], read[1 + n :]
         for i, m in enumerate(self.model):
-            assert self.reg.call("roundPointsOf", m.account) == m.points, i
-            assert self.reg.call("rewardDebt", m.account) == m.debt, i
-        assert self.reg.call("roundPoints") == sum(m.points for m in self.model)
+            assert points[i] == m.points, i
+            assert debts[i] == m.debt, i
+        assert read[0] == sum(m.points for m in self.model)
 
     @invariant()
     def rewards_are_covered(self):
-        claimable = sum(self.reg.call("claimableRewards", m.account) for m in self.model)
-        assert self.vault.call("balanceOf", self.reg.address) >= claimable
+        held, *claimable = batch(
+            (self.vault, "balanceOf", (self.reg.address,)),
+            *((self.reg, "claimableRewards", (m.account,)) for m in self.model),
+        )
+        assert held >= sum(claimable)
 
 
 AgentMachine.TestCase.settings = settings(

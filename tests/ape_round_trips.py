@@ -1,8 +1,10 @@
-"""Two round trips Ape makes before every contract read, which the test process does without.
+"""Round trips Ape makes around every contract read and transaction that the test process does
+without.
 
 Imported by tests/conftest.py for its side effect; only the test process is affected (keepers
 and scripts run as their own processes, with Ape as it ships). A profile of
-tests/invariants/test_lending_state_machine.py (10,487 reads) spent 40 % of its time on them:
+tests/invariants/test_lending_state_machine.py (10,487 reads) spent 40 % of its time on the two
+before a read:
 
 - `eth_getCode` (27 %): `ContractCallHandler` checks that the address has code before every call,
   uncached on a dev network because a snapshot revert can take code away. Here an address seen
@@ -12,13 +14,20 @@ tests/invariants/test_lending_state_machine.py (10,487 reads) spent 40 % of its 
 - the latest block (13 %): the call is built as a transaction with the network's gas limit,
   "max", looked up from the latest block, then `_prepare_call` drops the gas before `eth_call`.
   A read gets an explicit limit instead, which is dropped the same way.
+
+After every transaction to a contract, Ape fetches its code and the transaction's whole trace to
+print the `console.log` lines a contract may have emitted (`_post_send_transaction`); no
+contract here imports a console library (tests/contracts/test_read_shortcuts.py checks), so
+the test process only logs the confirmation, as Ape does after.
 """
 
 from __future__ import annotations
 
 import functools
 
+import ape_ethereum.provider
 from ape.contracts.base import ContractCall, ContractMethodHandler
+from ape.logging import logger
 from ape_ethereum.provider import Web3Provider
 
 # RPC methods after which an address may have lost its code
@@ -72,3 +81,10 @@ ContractMethodHandler._validate_is_contract = _validate_is_contract_remembered
 Web3Provider.make_request = _make_request_forgetting_code
 Web3Provider._post_connect = _post_connect_forgetting_code
 ContractCall.serialize_transaction = _serialize_without_the_block_gas_limit
+
+
+def _confirmed(tx, receipt) -> None:
+    logger.info(f"Confirmed {receipt.txn_hash} (total fees paid = {receipt.total_fees_paid})")
+
+
+ape_ethereum.provider._post_send_transaction = _confirmed
