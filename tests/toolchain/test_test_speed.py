@@ -2,9 +2,10 @@
 signatures in C (coincurve, pinned in requirements.txt), receipts polled every 5 ms and HTTP
 sessions that do not re-read the environment on every RPC call (tests/conftest.py), and the
 ecosystem's default transaction type named in ape-config.yaml (or Ape builds a network config
-for every lookup). The round trips the test process skips around reads and transactions
-(tests/ape_round_trips.py) are checked in tests/contracts/test_read_shortcuts.py, on a chain. A dropped pin or a lost patch would not fail any behaviour test, only make
-CI slow again, so they are checked by name."""
+for every lookup). A dropped pin or a lost patch would not fail any behaviour test, only make
+CI slow again, so they are checked by name. The round trips the test process skips around reads
+and transactions (tests/ape_round_trips.py) are checked on a chain, in
+tests/contracts/test_read_shortcuts.py."""
 
 from __future__ import annotations
 
