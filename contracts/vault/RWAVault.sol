@@ -38,7 +38,6 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     /// @notice Most sleeves a vault holds (Yearn V3's withdraw queue limit).
     uint256 public constant MAX_SLEEVES = 10;
 
-    uint256 internal constant BPS = 10_000;
     bytes32 internal constant REBALANCE_COOLDOWN = keccak256("vault.rebalanceCooldown");
     bytes32 internal constant DEPOSIT_CAP = keccak256("vault.depositCap");
     bytes32 internal constant UNLOCK_PERIOD = keccak256("vault.unlockPeriod");
