@@ -64,8 +64,8 @@ redis-server:
 	  echo "redis-server $$v is too old: the keeper's stream broker needs Redis >= $(REDIS_MIN)"; exit 1; fi
 
 # The pinned set is installed by uv (itself pinned in constraints.txt, installed by pip first):
-# the same packages as pip installs from the same pins, in ~10 s against pip's ~115 s on CI's
-# two cores (docs/performance.md). `make lock` still freezes the venv with pip.
+# the same packages as pip installs from the same pins, in 20-31 s on a fresh clone against
+# pip's 115 s on CI's two cores (docs/performance.md). `make lock` still freezes with pip.
 UV_INSTALL := $(VENV_BIN)/uv pip install --python $(VENV_BIN)/python
 $(PY_STAMP): requirements.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Ballast needs Python >= 3.11, found " + sys.version.split()[0])'

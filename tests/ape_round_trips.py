@@ -18,7 +18,7 @@ before a read:
 After every transaction to a contract, Ape fetches its code and the transaction's whole trace to
 print the `console.log` lines a contract may have emitted (`_post_send_transaction`); no
 contract here imports a console library (tests/contracts/test_read_shortcuts.py checks), so
-the test process only logs the confirmation, as Ape does after.
+the test process only logs the "Confirmed" line Ape logs after them.
 """
 
 from __future__ import annotations

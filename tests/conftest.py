@@ -63,8 +63,9 @@ def _session_ignoring_the_environment(self, *args, **kwargs):
 
 requests.Session.__init__ = _session_ignoring_the_environment
 
-# Two round trips Ape makes before every contract read (its code, the latest block's gas limit):
-# 40 % of a read-heavy state machine's time. tests/ape_round_trips.py says why each can go.
+# Round trips Ape makes around every contract read (the code, the latest block's gas limit: 40 %
+# of a read-heavy state machine's time) and transaction (the code and the whole trace, for
+# console.log lines). tests/ape_round_trips.py says why each can go.
 import tests.ape_round_trips  # noqa: E402, F401  (patches Ape in this process)
 
 # Hypothesis: chain round trips are slow and vary, so no per-example deadline.
