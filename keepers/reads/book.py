@@ -10,6 +10,7 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
+from ballast.config_sections import LENDING_PARAMETERS
 from keepers.jobs.liquidator import Borrower
 from keepers.math import WAD, Holding, LiquidationRules, Position, RateModel, health_factor
 from keepers.protocol import Protocol
@@ -41,15 +42,8 @@ class BookRead:
     healthy: tuple[str, ...] = ()  # unhealthy_only reads: the borrowers not read in full
 
 
-_BOOK_PARAMS = (
-    "lend.closeFactorBps",
-    "lend.fullCloseHealthBps",
-    "lend.minDebt",
-    "lend.rate.baseBps",
-    "lend.rate.slope1Bps",
-    "lend.rate.slope2Bps",
-    "lend.rate.kinkBps",
-)
+# The book's global parameters: the ones a deploy config must give a lending sleeve.
+_BOOK_PARAMS = tuple(sorted(LENDING_PARAMETERS))
 
 
 def read_book(
