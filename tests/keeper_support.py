@@ -120,13 +120,35 @@ def open_many_positions(lending: LendingSystem, count: int, funder) -> list[str]
 
 
 def race(keepers: list[Keeper], job: str, timeout: float = 600) -> list:
-    """Runs one pass of `job` on every keeper at once (threads released together); returns
-    their reports in order. An exception in any thread fails the caller."""
+    """Runs one pass of `job` on every keeper at once and returns their reports in order. An
+    exception in any thread fails the caller.
+
+    The threads are released together, and each keeper's first batched read (its snapshot of
+    the chain) waits until every keeper has taken its own: all of them plan from the same state
+    before any of them can send, so who wins is settled on chain, not by which thread a busy
+    machine ran first (without the gate a keeper scheduled late could read after the other's
+    transaction and find nothing to race for)."""
+    import contextlib
     import threading
 
     reports: list = [None] * len(keepers)
     errors: list[BaseException] = []
     go = threading.Barrier(len(keepers))
+    read = threading.Barrier(len(keepers), timeout=timeout / 2)
+
+    def gated(multicall):
+        original = multicall.read
+
+        def first_read(*args, **kwargs):
+            multicall.read = original  # later reads of this pass go straight through
+            try:
+                return original(*args, **kwargs)
+            finally:
+                # broken: a rival failed before its read; its error is reported below
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    read.wait()
+
+        return first_read
 
     def run(i: int) -> None:
         try:
@@ -134,12 +156,20 @@ def race(keepers: list[Keeper], job: str, timeout: float = 600) -> list:
             reports[i] = keepers[i].run(job)
         except BaseException as err:  # noqa: BLE001 - re-raised in the calling thread
             errors.append(err)
+        finally:  # done, so past its read or never reading: nobody waits for it any more
+            read.abort()
 
+    for k in keepers:
+        k.multicall.read = gated(k.multicall)
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(keepers))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout)
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout)
+    finally:
+        for k in keepers:
+            vars(k.multicall).pop("read", None)  # the class's read again
     assert not errors, errors
     assert all(r is not None for r in reports), "a racing keeper did not finish"
     return reports
