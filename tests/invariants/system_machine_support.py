@@ -610,8 +610,11 @@ class Driver:
             if amount != limit:
                 # a part taken in place re-prices what is left, rounded down (IRWAVault:
                 # rounding): one share at most after `deposit`; after `mint`, which charges the
-                # assets rounded up, up to one asset unit's worth of shares more
-                lost = 1 if method == "deposit" else c_shares // c_assets + 3
+                # assets rounded up, one asset unit's worth of shares plus one. With S shares
+                # for A assets at the strike's rate r (S = ⌊A·r⌋, so r < (S + 1)/A ≤ ⌊S/A⌋ + 1)
+                # a mint of m costs a = ⌈m·A/S⌉ and leaves ⌊(A − a)·r⌋; what falls short of
+                # S − m is below a·r + 1 − m < r + 2, so at most ⌈r⌉ + 1 ≤ ⌊S/A⌋ + 2
+                lost = 1 if method == "deposit" else c_shares // c_assets + 2
                 self.settled_shares_lo[c] -= lost
                 self.dust_bound += lost  # they stay in the vault's escrow, owned by nobody
             got = shares
