@@ -323,6 +323,49 @@ def test_a_late_cancel_is_no_free_option_while_a_strike_could_settle(desk, attac
     assert vault.pendingDeposits() == 0
 
 
+def test_a_request_holding_the_deposit_caps_room_holds_it_one_window_at_most(
+    desk, accounts, attacker
+):
+    """The deposit cap counts pending requests (as Aave's supply caps and MetaMorpho's count
+    what is supplied), so an attacker may take the room left with a request and cancel it before
+    its cut-off, keeping others out for free. What bounds it: cancelled, the room is back at once
+    and the attacker gets exactly its assets (nothing earned: a pending deposit is held apart);
+    past the cut-off the request cannot be cancelled while a strike could settle it, so holding
+    the room for longer than one window means buying shares at the strike's NAV, as any
+    depositor filling the cap does."""
+    system, vault, asset = desk.system, desk.vault, desk.system.asset
+    honest = accounts[3]
+    nav = vault.totalAssets()
+    system.set_param("vault.depositCap", nav + MILLION)
+    system.fund(attacker, 2 * MILLION)
+    system.fund(honest, MILLION)
+    held = asset.balanceOf(attacker)
+    vault.requestDeposit(MILLION, attacker, attacker, sender=attacker)
+    assert vault.totalAssets() == nav  # held apart: it earns nothing while it waits
+    with ape.reverts(vault.DepositCapExceeded, assets=10 * USDC, room=0):
+        vault.requestDeposit(10 * USDC, honest, honest, sender=honest)
+
+    vault.cancelDepositRequest(attacker, sender=attacker)
+    assert asset.balanceOf(attacker) == held
+    vault.requestDeposit(MILLION, honest, honest, sender=honest)  # the same window: room again
+    desk.system.strike()
+    assert vault.maxDeposit(honest) == MILLION
+
+    # Holding the room past the cut-off: settled at the strike, not cancelled.
+    system.set_param("vault.depositCap", vault.totalAssets() + MILLION)
+    vault.requestDeposit(MILLION, attacker, attacker, sender=attacker)
+    cutoff = (desk.now() // WINDOW + 1) * WINDOW
+    desk.at(cutoff)
+    desk.refresh()  # every price published past the cut-off: a strike could settle the window
+    with ape.reverts(vault.RequestWindowClosed, controller=attacker.address, closesAt=cutoff):
+        vault.cancelDepositRequest(attacker, sender=attacker)
+    supply, assets = vault.totalSupply() + OFFSET, vault.totalAssets() + 1
+    strike = settled(vault.strike(sender=desk.keeper), vault)
+    assert strike["depositAssets"] == MILLION
+    assert vault.maxMint(attacker) == MILLION * supply // assets  # at the NAV, rounded down
+    assert vault.pendingDepositRequest(0, attacker) == 0
+
+
 # ------------------------------------------------------------------------------ unconfirmed moves
 
 
