@@ -5,7 +5,9 @@ too; the setting is parsed in one line."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -157,6 +159,7 @@ def test_the_simulators_table_is_the_keepers_market_table() -> None:
 
 
 def test_the_adapter_prices_the_sleeves_at_the_simulators_costs() -> None:
+    from benchmarks.backtest import select
     from benchmarks.backtest.keeper import KeeperStrategy
     from benchmarks.backtest.select import CANDIDATES
 
@@ -165,7 +168,8 @@ def test_the_adapter_prices_the_sleeves_at_the_simulators_costs() -> None:
     assert dict(default.params.optimiser.sleeve_cost_bps) == dict(
         zip(vault.sleeves, (1.0, 30.0, 7.0, 0.5), strict=True)
     )  # priced per sleeve, at the simulator's table (not the keeper's own)
-    name = "robust/ra300/confirm10d/hold90d/dev-nav/gate-return/cost-sleeve/tail-inv0.02"
+    # the committed selection's winner (benchmarks/backtest/selection-train.json)
+    name = json.loads((Path(select.__file__).parent / "selection-train.json").read_text())["winner"]
     priced = KeeperStrategy(path, vault, override=CANDIDATES[name])
     assert dict(priced.params.optimiser.sleeve_cost_bps) == dict(
         zip(vault.sleeves, (1.0, 30.0, 7.0, 0.5), strict=True)
