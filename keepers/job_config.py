@@ -171,8 +171,8 @@ class RebalancerConfig(Section):
     horizon_seconds: int = Field(7 * 86_400, gt=0, description="align with agent.evalWindow")
     uri_base: str = Field("ballast://rationale/", description="rationale URI prefix")
     rationale_dir: Path | None = Field(None, description="also write documents here by hash")
-    # 30: chosen on the train families (benchmarks/backtest/select.py, eighth round): the
-    # small moves a lower margin lets through are mostly forecast noise paid for in trading cost
+    # 30 (3 before): the eighth selection round's winner on the train families
+    # (benchmarks/backtest/README.md, "The gas gate's margin", with its test-split result)
     gain_margin: float = Field(30.0, ge=1.0, description="net gain must beat gas × this")
     min_turnover_bps: int = Field(10, ge=0)
     # 300: the best Sharpe of the values tried on the backtest's paths (benchmarks/backtest);
