@@ -348,7 +348,7 @@ def test_a_request_holding_the_deposit_caps_room_holds_it_one_window_at_most(
     vault.cancelDepositRequest(attacker, sender=attacker)
     assert asset.balanceOf(attacker) == held
     vault.requestDeposit(MILLION, honest, honest, sender=honest)  # the same window: room again
-    desk.system.strike()
+    system.strike()
     assert vault.maxDeposit(honest) == MILLION
 
     # Holding the room past the cut-off: settled at the strike, not cancelled.

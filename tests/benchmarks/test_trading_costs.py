@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -169,7 +168,7 @@ def test_the_adapter_prices_the_sleeves_at_the_simulators_costs() -> None:
         zip(vault.sleeves, (1.0, 30.0, 7.0, 0.5), strict=True)
     )  # priced per sleeve, at the simulator's table (not the keeper's own)
     # the committed selection's winner (benchmarks/backtest/selection-train.json)
-    name = json.loads((Path(select.__file__).parent / "selection-train.json").read_text())["winner"]
+    name = json.loads((select.HERE / "selection-train.json").read_text())["winner"]
     priced = KeeperStrategy(path, vault, override=CANDIDATES[name])
     assert dict(priced.params.optimiser.sleeve_cost_bps) == dict(
         zip(vault.sleeves, (1.0, 30.0, 7.0, 0.5), strict=True)
