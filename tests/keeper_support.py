@@ -3,7 +3,12 @@ from a test deployment (no manifest file), many borrowers opened fast, a keeper 
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import ape
 from eth_utils import to_checksum_address
@@ -119,9 +124,10 @@ def open_many_positions(lending: LendingSystem, count: int, funder) -> list[str]
     return addresses
 
 
-def race(keepers: list[Keeper], job: str, timeout: float = 600) -> list:
+def race(keepers: list[Keeper], job: str, timeout: float = 600, *, failures: bool = False) -> list:
     """Runs one pass of `job` on every keeper at once and returns their reports in order. An
-    exception in any thread fails the caller.
+    exception in any thread fails the caller; with `failures`, a pass that raised an
+    `Exception` gives it in its report's place (the fault drills look at it).
 
     The threads are released together, and each keeper's first batched read (its snapshot of
     the chain) waits until every keeper has taken its own: all of them plan from the same state
@@ -154,6 +160,10 @@ def race(keepers: list[Keeper], job: str, timeout: float = 600) -> list:
         try:
             go.wait()
             reports[i] = keepers[i].run(job)
+        except Exception as err:  # noqa: BLE001 - the fault drills look at it
+            if not failures:
+                errors.append(err)
+            reports[i] = err
         except BaseException as err:  # noqa: BLE001 - re-raised in the calling thread
             errors.append(err)
         finally:  # done, so past its read or never reading: nobody waits for it any more
@@ -173,3 +183,69 @@ def race(keepers: list[Keeper], job: str, timeout: float = 600) -> list:
     assert not errors, errors
     assert all(r is not None for r in reports), "a racing keeper did not finish"
     return reports
+
+
+def pending_from(chain, who: str) -> list[dict]:
+    """`who`'s transactions waiting in the node's pool (a chain fact: txpool_content)."""
+    pool = chain.provider.make_request("txpool_content", [])["pending"]
+    mine = next((txs for sender, txs in pool.items() if sender.lower() == who.lower()), {})
+    return list(mine.values())
+
+
+@dataclass(frozen=True)
+class Overtaken:
+    """A keeper's pass whose first transaction a rival's was mined ahead of, in one block."""
+
+    report: Any  # the pass's JobReport
+    first: dict  # the keeper's first transaction, as the node's pool held it
+    rival_hash: str
+
+
+def overtaken(
+    chain, k: Keeper, job: str, rival: str, to: str, rival_data: Callable[[dict], bytes]
+) -> Overtaken:
+    """Automine off: runs one pass of `job` on `k` in a thread until its first transaction waits
+    in the pool; `rival` then sends `rival_data(that transaction)` to `to` with ten times its
+    tip, and one block mines both, the rival's first. The rest of the pass is mined as it sends.
+    The order is the block's, never a thread's timing; the deadline only stops a hung pass."""
+    request = chain.provider.make_request
+    ours = k.account.address
+    done = threading.Event()
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["report"] = k.run(job)
+        except BaseException as err:  # noqa: BLE001 - re-raised below
+            box["error"] = err
+        finally:
+            done.set()
+
+    request("anvil_setAutomine", [False])
+    try:
+        threading.Thread(target=run, daemon=True).start()
+        deadline = time.monotonic() + 300
+        while not (pending := pending_from(chain, ours)):
+            assert time.monotonic() < deadline and not done.is_set(), box
+            time.sleep(0.05)
+        (first,) = pending
+        tip = int(first.get("maxPriorityFeePerGas") or first["gasPrice"], 16)
+        rival_tx = {
+            "from": rival,
+            "to": to,
+            "data": "0x" + bytes(rival_data(first)).hex(),
+            "gas": hex(2_000_000),
+            "maxPriorityFeePerGas": hex(tip * 10),
+            "maxFeePerGas": hex(tip * 10 + 100 * 10**9),
+        }
+        rival_hash = request("eth_sendTransaction", [rival_tx])
+        request("evm_mine", [])  # both in one block, the higher tip first
+        while not done.is_set():  # the rest of the pass: mine whatever it sends
+            if pending_from(chain, ours):
+                request("evm_mine", [])
+            assert time.monotonic() < deadline, "the pass did not finish"
+            time.sleep(0.05)
+    finally:
+        request("anvil_setAutomine", [True])
+    assert "error" not in box, box
+    return Overtaken(box["report"], first, rival_hash)

@@ -41,7 +41,7 @@ from web3.exceptions import TransactionNotFound
 
 from keepers.math import WAD
 from keepers.shell import JobReport, Keeper
-from tests.keeper_support import keeper, open_many_positions, protocol_of
+from tests.keeper_support import keeper, open_many_positions, protocol_of, race
 from tests.lending_support import LendingSystem, deploy_lending_system
 from tests.rpc_fault_proxy import FAULTS, FaultProxy
 from tests.vault_support import USDC, faucet, isolated
@@ -376,25 +376,6 @@ def test_the_node_going_away_mid_pass_and_back_loses_nothing(
 # ------------------------------------------------------------------ two keepers racing
 
 
-def race_attempts(keepers: list[Keeper], job: str) -> list[JobReport | BaseException]:
-    """One pass of `job` on every keeper at once (threads released together); a pass that
-    raised gives its exception."""
-    results: list[JobReport | BaseException | None] = [None] * len(keepers)
-    go = threading.Barrier(len(keepers))
-
-    def run(i: int) -> None:
-        go.wait()
-        results[i] = attempt(keepers[i], job)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(keepers))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert all(r is not None for r in results), "a racing keeper did not finish"
-    return [r for r in results if r is not None]
-
-
 def test_two_keepers_racing_through_faults_liquidate_each_position_once(
     shocked, proxy, accounts, chain, tmp_path
 ):
@@ -414,11 +395,11 @@ def test_two_keepers_racing_through_faults_liquidate_each_position_once(
     proxy.inject("stall-after", "eth_sendRawTransaction", probability=0.4)
     proxy.inject("drop", "eth_getTransactionReceipt", probability=0.2)
     with routed(proxy, FAST_TIMEOUT):
-        faulty = race_attempts(keepers, "liquidator") + race_attempts(keepers, "liquidator")
+        faulty = [r for _ in range(2) for r in race(keepers, "liquidator", failures=True)]
     assert proxy.injected[("eth_sendRawTransaction", "stall-after")] >= 1, proxy.injected
     proxy.clear()
     with routed(proxy):
-        clean = race_attempts(keepers, "liquidator")
+        clean = race(keepers, "liquidator", failures=True)
     assert all(isinstance(r, JobReport) for r in clean), clean
 
     done = liquidations(lending, start)

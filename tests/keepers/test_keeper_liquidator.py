@@ -3,9 +3,6 @@ and no healthy one touched; two keepers racing liquidate each position once."""
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 from eth_utils import keccak, to_checksum_address
 
@@ -13,7 +10,7 @@ from keepers.config import load_settings
 from keepers.math import WAD
 from keepers.reads import read_book
 from keepers.snapshot import Multicall, ensure_multicall
-from tests.keeper_support import keeper, open_many_positions, protocol_of, race
+from tests.keeper_support import keeper, open_many_positions, overtaken, protocol_of, race
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import USDC, faucet
 
@@ -140,13 +137,6 @@ def test_two_keepers_racing_liquidate_each_position_once(shocked, accounts, chai
     assert all(book.healthFactor(b) >= WAD or book.debtOf(b) == 0 for b in unhealthy)
 
 
-def _pending_from(chain, who: str) -> list[dict]:
-    """`who`'s transactions waiting in the node's pool (a chain fact: txpool_content)."""
-    pool = chain.provider.make_request("txpool_content", [])["pending"]
-    mine = next((txs for sender, txs in pool.items() if sender.lower() == who.lower()), {})
-    return list(mine.values())
-
-
 @pytest.mark.parametrize("by", ["revert reason", "chain fact"])
 def test_a_liquidation_mined_behind_another_keepers_in_one_block_is_a_lost_race(
     shocked, accounts, chain, tmp_path, by
@@ -170,53 +160,16 @@ def test_a_liquidation_mined_behind_another_keepers_in_one_block_is_a_lost_race(
     k = keeper(protocol_of(lending), ours, tmp_path, settings=settings)
     unhealthy = {b for b in borrowers if book.healthFactor(b) < WAD}
     start = chain.blocks.head.number + 1
-    request = chain.provider.make_request
-    done = threading.Event()
-    box: dict = {}
 
-    def run() -> None:
-        try:
-            box["report"] = k.run("liquidator")
-        except BaseException as err:  # noqa: BLE001 - re-raised below
-            box["error"] = err
-        finally:
-            done.set()
+    def borrower_of(tx: dict) -> str:
+        return to_checksum_address("0x" + tx["input"][2 + 8 + 24 : 2 + 8 + 64])
 
-    request("anvil_setAutomine", [False])
-    try:
-        threading.Thread(target=run, daemon=True).start()
-        deadline = time.monotonic() + 300
-        while not (pending := _pending_from(chain, ours.address)):
-            assert time.monotonic() < deadline and not done.is_set(), box
-            time.sleep(0.05)
-        (first,) = pending
-        borrower = to_checksum_address("0x" + first["input"][2 + 8 + 24 : 2 + 8 + 64])
-        assert first["input"][:10] == "0x" + keccak(text=LIQUIDATE)[:4].hex()
-        tip = int(first.get("maxPriorityFeePerGas") or first["gasPrice"], 16)
-        rival_hash = request(
-            "eth_sendTransaction",
-            [
-                {
-                    "from": rival.address,
-                    "to": book.address,
-                    "data": "0x"
-                    + bytes(book.liquidate.encode_input(borrower, tbill, max_uint)).hex(),
-                    "gas": hex(2_000_000),
-                    "maxPriorityFeePerGas": hex(tip * 10),
-                    "maxFeePerGas": hex(tip * 10 + 100 * 10**9),
-                }
-            ],
-        )
-        request("evm_mine", [])  # both in one block, the higher tip first
-        while not done.is_set():  # the rest of the pass: mine whatever it sends
-            if _pending_from(chain, ours.address):
-                request("evm_mine", [])
-            assert time.monotonic() < deadline, "the pass did not finish"
-            time.sleep(0.05)
-    finally:
-        request("anvil_setAutomine", [True])
-    assert "error" not in box, box
-    report = box["report"]
+    passed = overtaken(
+        chain, k, "liquidator", rival.address, book.address,
+        lambda tx: book.liquidate.encode_input(borrower_of(tx), tbill, max_uint),
+    )  # fmt: skip
+    report, first, rival_hash = passed.report, passed.first, passed.rival_hash
+    assert first["input"][:10] == "0x" + keccak(text=LIQUIDATE)[:4].hex()
 
     theirs = chain.provider.web3.eth.get_transaction_receipt(rival_hash)
     lost = chain.provider.web3.eth.get_transaction_receipt(first["hash"])

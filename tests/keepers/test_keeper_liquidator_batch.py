@@ -13,7 +13,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -23,7 +22,15 @@ from eth_utils import keccak, to_checksum_address
 from keepers.config import load_settings
 from keepers.math import WAD
 from keepers.store import Store
-from tests.keeper_support import bound_state, keeper, open_many_positions, protocol_of, race
+from tests.keeper_support import (
+    bound_state,
+    keeper,
+    open_many_positions,
+    overtaken,
+    pending_from,
+    protocol_of,
+    race,
+)
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import USDC, faucet
 
@@ -165,12 +172,6 @@ def test_two_keepers_batching_at_once_liquidate_each_position_once(
         assert all(a.detail.split("(")[0] in {"HealthyPosition", "NoDebt"} for a in lost)
 
 
-def _pending_from(chain, who: str) -> list[dict]:
-    pool = chain.provider.make_request("txpool_content", [])["pending"]
-    mine = next((txs for sender, txs in pool.items() if sender.lower() == who.lower()), {})
-    return list(mine.values())
-
-
 @pytest.mark.parametrize("by", ["revert reason", "chain fact"])
 def test_a_batch_item_another_keeper_cleared_first_is_a_lost_race_and_the_batch_goes_on(
     shocked, accounts, chain, tmp_path, by
@@ -189,57 +190,23 @@ def test_a_batch_item_another_keeper_cleared_first_is_a_lost_race_and_the_batch_
     k = batch_keeper(lending, executor, ours, tmp_path, **tx)
     unhealthy = {b for b in borrowers if book.healthFactor(b) < WAD}
     start = chain.blocks.head.number + 1
-    request = chain.provider.make_request
-    done = threading.Event()
-    box: dict = {}
 
-    def run() -> None:
-        try:
-            box["report"] = k.run("liquidator")
-        except BaseException as err:  # noqa: BLE001 - re-raised below
-            box["error"] = err
-        finally:
-            done.set()
+    def items_of(tx: dict) -> list:
+        calldata = bytes.fromhex(tx["input"][10:])
+        return decode(["(address,address,uint256)[]", "uint256"], calldata)[0]
 
-    request("anvil_setAutomine", [False])
-    try:
-        threading.Thread(target=run, daemon=True).start()
-        deadline = time.monotonic() + 300
-        while not (pending := _pending_from(chain, ours.address)):
-            assert time.monotonic() < deadline and not done.is_set(), box
-            time.sleep(0.05)
-        (batch,) = pending
-        assert batch["input"][:10] == "0x" + keccak(text=BATCH)[:4].hex()
-        items, _ = decode(
-            ["(address,address,uint256)[]", "uint256"], bytes.fromhex(batch["input"][10:])
-        )
-        assert len(items) == len(unhealthy)  # one batch holds them all
-        victim = to_checksum_address(items[len(items) // 2][0])  # one mid-batch
-        tip = int(batch.get("maxPriorityFeePerGas") or batch["gasPrice"], 16)
-        rival_hash = request(
-            "eth_sendTransaction",
-            [
-                {
-                    "from": rival.address,
-                    "to": book.address,
-                    "data": "0x"
-                    + bytes(book.liquidate.encode_input(victim, tbill, MAX_UINT)).hex(),
-                    "gas": hex(2_000_000),
-                    "maxPriorityFeePerGas": hex(tip * 10),
-                    "maxFeePerGas": hex(tip * 10 + 100 * 10**9),
-                }
-            ],
-        )
-        request("evm_mine", [])
-        while not done.is_set():
-            if _pending_from(chain, ours.address):
-                request("evm_mine", [])
-            assert time.monotonic() < deadline, "the pass did not finish"
-            time.sleep(0.05)
-    finally:
-        request("anvil_setAutomine", [True])
-    assert "error" not in box, box
-    report = box["report"]
+    def victim_of(tx: dict) -> str:
+        items = items_of(tx)
+        return to_checksum_address(items[len(items) // 2][0])  # one mid-batch
+
+    passed = overtaken(
+        chain, k, "liquidator", rival.address, book.address,
+        lambda tx: book.liquidate.encode_input(victim_of(tx), tbill, MAX_UINT),
+    )  # fmt: skip
+    report, batch, rival_hash = passed.report, passed.first, passed.rival_hash
+    assert batch["input"][:10] == "0x" + keccak(text=BATCH)[:4].hex()
+    assert len(items_of(batch)) == len(unhealthy)  # one batch holds them all
+    victim = victim_of(batch)
 
     web3 = chain.provider.web3
     theirs = web3.eth.get_transaction_receipt(rival_hash)
@@ -333,7 +300,7 @@ def test_a_keeper_killed_with_its_batch_in_flight_reconciles_it_by_hash_and_acts
     try:
         first = _keeper_process(node, repo_root, address, *args)
         deadline = time.monotonic() + 240
-        while not (_pending_from(chain, keeper_account.address) and _batch_records(state_file)):
+        while not (pending_from(chain, keeper_account.address) and _batch_records(state_file)):
             assert first.poll() is None, first.communicate()
             assert time.monotonic() < deadline, "the keeper never sent its batch"
             time.sleep(0.1)
@@ -341,7 +308,7 @@ def test_a_keeper_killed_with_its_batch_in_flight_reconciles_it_by_hash_and_acts
         first.wait(30)
         ((tx_hash, status),) = _batch_records(state_file)
         assert status == "sent"
-        (pending,) = _pending_from(chain, keeper_account.address)
+        (pending,) = pending_from(chain, keeper_account.address)
         assert pending["hash"] == tx_hash  # the record names the transaction broadcast
         request("evm_mine", [])
     finally:
