@@ -26,9 +26,12 @@ pragma solidity ^0.8.24;
 ///        3. `p` beyond the band, no pending move (or one on the other side of `r`, which is
 ///           dropped): `p` becomes the pending move, first seen now (`PriceMovePending`); the
 ///           reference stays.
-///        4. `p` beyond the band on the same side as the pending move, first seen at least `D`
-///           ago: the move is confirmed and `p` (not the pending price) is accepted, reported as
-///           `PriceDeviation` then `PriceAccepted`. Earlier, nothing changes.
+///        4. `p` beyond the band on the same side as the pending move `c`, first seen at least
+///           `D` ago: the move is confirmed as far as it held. The less extreme of `p` and `c`
+///           is accepted, reported as `PriceDeviation` then `PriceAccepted`; when that is `c`
+///           (`p` went further: an answer that has not held, e.g. a spike behind an aged
+///           moderate move) and `p` is beyond the band of `c`, `p` becomes the pending move,
+///           first seen now. Earlier, nothing changes.
 ///        A move is judged only at pokes: the sentinel pokes every deviating feed on each pass,
 ///        so a move that does not hold (the price back in the band) is dropped. Assumption: the
 ///        sentinel passes `trip_after` times within `D` (once `D` is over anyone may confirm).
@@ -44,8 +47,9 @@ interface IOracleRouter {
     ///         `oracle.confirmDelay`, or set by governance with a new feed.
     event PriceDeviation(address indexed token, uint256 lastPrice, uint256 newPrice, uint256 deviationBps);
     event PriceAccepted(address indexed token, uint256 price);
-    /// @notice `candidatePrice` is beyond `oracle.maxDeviationBps` of `referencePrice`; a poke may
-    ///         accept the live price from `confirmableAt` if it is still beyond on the same side.
+    /// @notice `candidatePrice` is beyond `oracle.maxDeviationBps` of `referencePrice`; from
+    ///         `confirmableAt`, a poke that still sees the live price beyond on the same side
+    ///         accepts the less extreme of the two (rule 4 above).
     event PriceMovePending(
         address indexed token,
         uint256 referencePrice,

@@ -119,17 +119,22 @@ class VaultSystem:
         """Confirms every sleeve price beyond oracle.maxDeviationBps of the router's reference,
         as the settler keeper does (a strike settles nothing while a band is open): a poke
         records the move, and oracle.confirmDelay later, the prices republished unchanged,
-        another confirms it. Returns whether a move was open."""
-        moved = [s.token for s in self.sleeves if len(set(self.router.priceBand(s.token))) == 2]
-        if not moved:
-            return False
-        seen = max(self.router.poke(t, sender=self.governance).timestamp for t in moved)
-        ape.chain.pending_timestamp = seen + self.registry.get(keccak(text="oracle.confirmDelay"))
-        for s in self.sleeves:
-            s.feed.setAnswer(s.feed.latestAnswer(), sender=self.governance)
-        for t in moved:
-            self.router.poke(t, sender=self.governance)
-        return True
+        another confirms it. A price further out than an older pending move is confirmed in two
+        such steps (IOracleRouter, rule 4). Returns whether a move was open."""
+        opened = False
+        for _ in range(2):
+            moved = [s.token for s in self.sleeves if len(set(self.router.priceBand(s.token))) == 2]
+            if not moved:
+                return opened
+            opened = True
+            seen = max(self.router.poke(t, sender=self.governance).timestamp for t in moved)
+            delay = self.registry.get(keccak(text="oracle.confirmDelay"))
+            ape.chain.pending_timestamp = seen + delay
+            for s in self.sleeves:
+                s.feed.setAnswer(s.feed.latestAnswer(), sender=self.governance)
+            for t in moved:
+                self.router.poke(t, sender=self.governance)
+        return opened
 
     def strike(self, sender=None):
         """Publish fresh prices, confirm any move beyond the band (`confirm_moves`, as the

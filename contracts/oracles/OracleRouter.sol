@@ -102,8 +102,9 @@ contract OracleRouter is AccessControl, IOracleRouter {
         }
         uint256 deviation = _deviationBps(last, p);
         uint256 delay = registry.get(CONFIRM_DELAY);
+        uint256 band = registry.get(MAX_DEVIATION_BPS);
         uint256 candidate = _pending[token].price; // 0: no pending move (a price is never 0)
-        if (deviation <= registry.get(MAX_DEVIATION_BPS)) {
+        if (deviation <= band) {
             // Back within the band: a pending move did not hold. The reference follows at most
             // once per confirmDelay, so pokes cannot walk it across a crash round by round.
             if (candidate != 0) _drop(token, p);
@@ -112,15 +113,23 @@ contract OracleRouter is AccessControl, IOracleRouter {
         }
         if (candidate != 0 && _sameSide(last, candidate, p)) {
             if (block.timestamp >= _pending[token].since + delay) {
-                // Held beyond the band on the same side for confirmDelay: confirmed.
+                // Held beyond the band on the same side for confirmDelay: confirmed as far as it
+                // held, the less extreme of `p` and the pending price. An answer further out than
+                // the pending price has not held (a spike behind an aged, moderate move): the
+                // pending price is accepted, and the rest of the move waits its own confirmDelay.
                 delete _pending[token];
-                _accept(token, p, deviation);
+                uint256 held = _deviationBps(last, candidate);
+                if (held >= deviation) {
+                    _accept(token, p, deviation);
+                } else {
+                    _accept(token, candidate, held > band ? held : 0);
+                    _pend(token, candidate, p, band, delay);
+                }
             }
             return p;
         }
         if (candidate != 0) _drop(token, p); // the move reversed across the reference: restart
-        _pending[token] = Pending(SafeCast.toUint192(p), uint64(block.timestamp));
-        emit PriceMovePending(token, last, p, deviation, block.timestamp + delay);
+        _pend(token, last, p, band, delay);
     }
 
     /// @inheritdoc IOracleRouter
@@ -165,6 +174,15 @@ contract OracleRouter is AccessControl, IOracleRouter {
     /// @inheritdoc IOracleRouter
     function pendingPrice(address token) external view returns (uint256, uint256) {
         return (_pending[token].price, _pending[token].since);
+    }
+
+    /// @dev Records `p` as the pending move from the reference `ref`, first seen now, when it is
+    ///      beyond `band` of it.
+    function _pend(address token, uint256 ref, uint256 p, uint256 band, uint256 delay) internal {
+        uint256 deviation = _deviationBps(ref, p);
+        if (deviation <= band) return;
+        _pending[token] = Pending(SafeCast.toUint192(p), uint64(block.timestamp));
+        emit PriceMovePending(token, ref, p, deviation, block.timestamp + delay);
     }
 
     /// @dev Makes `p` the reference; `deviation` (bps from the old reference) is non-zero only

@@ -73,7 +73,8 @@ class OracleState:
         return (self.pending_price < self.last_price) == (self.new_price < self.last_price)
 
     def confirmable(self, now: int) -> bool:
-        """A pending move on this side that a poke at `now` would make the reference."""
+        """A pending move on this side that a poke at `now` would confirm: as far as it held,
+        the less extreme of the pending and the current price becomes the reference."""
         return self.pending_on_same_side() and now >= self.pending_since + self.confirm_delay
 
     def deviation_bps(self) -> int:

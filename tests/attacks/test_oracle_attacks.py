@@ -372,3 +372,63 @@ def test_an_unconfirmed_extreme_answer_is_not_acted_on(lending, chain, bob, mall
         # Mallory paid the price of gold at 2,000: no share bought at the halved NAV.
         assert struck["depositPrice"] == price
         assert struck["depositShares"] == 100_000 * USDC * 10**36 // price
+
+
+@pytest.mark.parametrize("consumer", ["borrow", "deposit"])
+def test_a_spike_behind_an_aged_move_is_not_confirmed_with_it(
+    lending, chain, bob, mallory, consumer
+):
+    """Found in a review after issue 18: a moderate move just past the band (gold +12.5 %, or
+    -10.5 %) is recorded and left pending for oracle.confirmDelay; then one faulty round answers
+    +100 % (or -50 %). A confirmation used to accept the live price, whatever it was, so one
+    poke in that round's block made the never-seen spike the reference: bob borrowed 60,000
+    more against gold at 4,000 and left 25,833 of bad debt when it came back; a deposit settled
+    at the halved NAV bought about 12,474 of the other depositors' value. The defence: a
+    confirmation accepts the less extreme of the live and the pending price, and what lies
+    beyond the pending price is a move of its own, waiting its own confirmDelay."""
+    vault, book, router = lending.vault, lending.book, lending.vs.router
+    gold, delay = lending.token("gold"), confirm_delay(lending)
+    moderate, spike = (2_250, 4_000) if consumer == "borrow" else (1_790, 1_000)
+    price = (vault.totalAssets() + 1) * 10**36 // (vault.totalSupply() + 10**12)
+    lending.set_nav("gold", moderate * FEED_UNIT)
+    seen = router.poke(gold, sender=mallory).timestamp
+    assert router.pendingPrice(gold) == (moderate * WAD, seen)
+    chain.pending_timestamp = seen + delay
+    if consumer == "deposit":
+        lending.vs.fund(mallory, 100_000 * USDC)
+        vault.requestDeposit(100_000 * USDC, mallory, mallory, sender=mallory)
+    lending.set_nav("gold", spike * FEED_UNIT)
+    if consumer == "deposit":
+        lending.vs.publish_prices()  # every sleeve priced after the request, gold at the spike
+    receipt = router.poke(gold, sender=mallory)
+
+    # The move that held is the reference; the spike is pending from its first sight.
+    assert router.lastPrice(gold)[0] == moderate * WAD
+    assert router.pendingPrice(gold) == (spike * WAD, receipt.timestamp)
+    assert router_events(receipt, router) == [
+        "PriceDeviation", "PriceAccepted", "PriceMovePending"
+    ]  # fmt: skip
+    low, high = sorted((moderate, spike))
+    assert router.priceBand(gold) == (low * WAD, high * WAD)
+    if consumer == "borrow":
+        # Bob borrows against the confirmed 2,250 (LTV 70 %: 78,750 of power), not the spike.
+        power = BOB_GOLD * moderate * USDC // GOLD * 7_000 // 10_000
+        assert book.borrowPower(bob) == power
+        assert_reverts(book, "borrow", 60_000 * USDC, sender=bob, error="InsufficientCollateral",
+                       debt=BOB_DEBT + 60_000 * USDC, borrowPower=power)  # fmt: skip
+        # A move that holds is still confirmed: the spike, seen again confirmDelay later.
+        chain.pending_timestamp = receipt.timestamp + delay
+        router.poke(gold, sender=mallory)
+        assert router.lastPrice(gold)[0] == spike * WAD
+        assert router.pendingPrice(gold) == (0, 0)
+    else:
+        # No strike settles on the halving ...
+        assert revert_of(vault, "strike", sender=mallory)[0] == "StrikeNotReady"
+        # ... and once the faulty round is over (gold back at the level that held), the deposit
+        # settles there: mallory's shares are worth no more than she paid.
+        lending.set_nav("gold", moderate * FEED_UNIT)
+        lending.vs.publish_prices()
+        struck = settled(lending.vs.strike(sender=mallory), vault)
+        assert struck["depositAssets"] == 100_000 * USDC
+        assert struck["depositPrice"] < price  # the real -10.5 % of gold is in the NAV
+        assert vault.convertToAssets(struck["depositShares"]) <= 100_000 * USDC

@@ -431,18 +431,23 @@ class Driver:
     def _confirm_moves(self, sender) -> bool:
         """The settler's part before a strike: each price beyond oracle.maxDeviationBps of the
         router's reference is poked (the move recorded) and, oracle.confirmDelay later with the
-        feeds republished unchanged, poked again (confirmed). Whether a move was open."""
+        feeds republished unchanged, poked again (confirmed); a price further out than an older
+        pending move takes a second such step (IOracleRouter, rule 4). Whether a move was
+        open."""
         s = self.s
-        moved = [t for t in s.tokens if self._unconfirmed(t)]
-        if not moved:
-            return False
-        for token in moved:
-            self._act(s.router, "poke", token, sender=sender)
-        self._advance(self._param("oracle.confirmDelay"), publish=True)
-        for token in moved:
-            self._act(s.router, "poke", token, sender=sender)
-            assert not self._unconfirmed(token), "a move held for oracle.confirmDelay stayed open"
-        return True
+        opened = False
+        for _ in range(2):
+            moved = [t for t in s.tokens if self._unconfirmed(t)]
+            if not moved:
+                break
+            opened = True
+            for token in moved:
+                self._act(s.router, "poke", token, sender=sender)
+            self._advance(self._param("oracle.confirmDelay"), publish=True)
+            for token in moved:
+                self._act(s.router, "poke", token, sender=sender)
+        assert not any(map(self._unconfirmed, s.tokens)), "a move that held stayed open"
+        return opened
 
     def _stale(self) -> bool:
         return any(not self.s.router.call("tryPrice", t)[1] for t in self.s.tokens)

@@ -299,9 +299,18 @@ def test_move_beyond_max_deviation_is_held_for_confirm_delay_then_reported_round
     assert router.priceBand(TOKEN) == (new, new)
 
 
+@pytest.mark.parametrize(
+    ("live", "accepted", "bps"),
+    [(85_000_000, 85 * WAD // 100, 1_500), (75_000_000, 8 * WAD // 10, 2_000)],
+    ids=["back-towards-the-reference", "further-out"],
+)
 def test_a_move_is_confirmed_exactly_confirm_delay_after_it_was_first_seen(
-    router, feed, admin, keeper, chain
+    router, feed, admin, keeper, chain, live, accepted, bps
 ):
+    """-20 % is first seen, then held: confirmDelay later it is confirmed as far as it held,
+    the less extreme of the live price and the pending one (IOracleRouter, rule 4). A live
+    price further out is not confirmed with it; here it is within the band of the new
+    reference, so nothing else is pending."""
     feed.setAnswer(80_000_000, sender=admin)
     seen = router.poke(TOKEN, sender=keeper).timestamp
     for t in (seen + 1, seen + CONFIRM_DELAY - 1):  # pokes in between change nothing
@@ -313,14 +322,16 @@ def test_a_move_is_confirmed_exactly_confirm_delay_after_it_was_first_seen(
     assert router.pendingPrice(TOKEN) == (8 * WAD // 10, seen)
     at(chain, seen + CONFIRM_DELAY)
     assert router.deviationTrigger(TOKEN, block_id="pending")[0] is True
-    feed.setAnswer(75_000_000, sender=admin)  # the live price at confirmation is accepted
+    feed.setAnswer(live, sender=admin)
     receipt = router.poke(TOKEN, sender=keeper)
     assert receipt.timestamp == seen + CONFIRM_DELAY
     deviation = only_event(receipt, router.PriceDeviation)
     assert (deviation.lastPrice, deviation.newPrice, deviation.deviationBps) == (
-        WAD, 75 * WAD // 100, 2_500,
+        WAD, accepted, bps,
     )  # fmt: skip
-    assert router.lastPrice(TOKEN)[0] == 75 * WAD // 100
+    assert router.lastPrice(TOKEN)[0] == accepted
+    assert router.pendingPrice(TOKEN) == (0, 0)
+    assert router.priceBand(TOKEN) == (live * 10**10, live * 10**10)
 
 
 @pytest.mark.parametrize("back", [105_000_000, 130_000_000], ids=["into-the-band", "other-side"])
