@@ -96,7 +96,10 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        liquidation that took all it could may leave dust: all of the seized token, or the
 ///        largest repay this position allows; a smaller repay that would leave dust is refused
 ///        `DustDebt` (chosen so, it would buy up to lend.minDebt of dust for nothing and write
-///        off that much more debt). Taking the last collateral is the case rest == 0. A position can reach dust only through a
+///        off that much more debt). For the same reason a smaller repay may not leave less than
+///        lend.minDebt of the seized token behind other collateral (`DustCollateral`): a later
+///        liquidation taking the other tokens would sweep it as dust, the same dust made to
+///        order in two steps. Taking the last collateral is the case rest == 0. A position can reach dust only through a
 ///        liquidation or a price fall: `withdrawCollateral` must leave debt <= borrow power <=
 ///        Σ value, so the collateral it leaves is never worth less than the debt. Dust whose price
 ///        merely fell is written off by its next liquidation (which takes it all: rest == 0).
@@ -156,6 +159,9 @@ interface ILendingSleeve is ISleeve {
     error HealthyPosition(address borrower, uint256 health);
     error NoCollateral(address borrower, address token);
     error DustDebt(uint256 remaining, uint256 minDebt);
+    /// @dev A liquidation that chose a repay smaller than it could would leave `left` (asset
+    ///      units, below `minDebt`) of `token` behind the borrower's other collateral.
+    error DustCollateral(address token, uint256 left, uint256 minDebt);
     /// @dev The OracleRouter's errors, bubbled up unchanged; declared so they decode here too.
     error StalePrice(address token, uint256 updatedAt);
     error InvalidPrice(address token, int256 answer);

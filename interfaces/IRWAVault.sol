@@ -399,6 +399,9 @@ interface IRWAVault {
     function setAllowlistEnabled(bool enabled) external;
 
     /// @notice Allows or disallows `account` to deposit and hold shares (allowlist manager).
+    ///         With the allowlist on, shares go only to allowed accounts, with two exceptions
+    ///         that need no entry: the AgentRegistry and its treasury, the performance fee's
+    ///         receivers, so that a strike taking a fee never stops on the allowlist.
     function setAllowed(address account, bool allowed) external;
 
     function automationPaused() external view returns (bool);

@@ -785,13 +785,19 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         // Only a liquidation that took all it could (all of `token`, or the most this position
         // lets go) may leave dust: a smaller repay chosen to leave it would buy the dust for
         // nothing and write off more debt, out of depositors' pockets.
-        uint256 rest = p.others + _value(p.held - p.seized, price, col.decimals);
+        uint256 left = _value(p.held - p.seized, price, col.decimals);
+        uint256 rest = p.others + left;
         if (rest < Math.max(minDebt, 1) && rest < remaining) {
             if (p.seized != p.held && p.repay != maxRepay) revert DustDebt(remaining, minDebt);
             p.sweep = true;
             return;
         }
         if (p.seized != p.held && remaining < minDebt) revert DustDebt(remaining, minDebt);
+        // Nor may it leave dust of `token` behind the other tokens: a later liquidation taking
+        // those would sweep it for nothing (the same dust, made to order in two steps).
+        if (p.seized != p.held && p.repay != maxRepay && left < minDebt) {
+            revert DustCollateral(col.token, left, minDebt);
+        }
     }
 
     /// @dev Σ value * min(ltv, threshold) / 1e4: with fresh prices (reverting `StalePrice`), or

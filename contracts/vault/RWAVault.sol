@@ -621,11 +621,14 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         return VaultStorage.layout();
     }
 
-    /// @dev With the allowlist on, shares may only go to allowlisted accounts (and the vault's
-    ///      own escrow); burning is always possible.
+    /// @dev With the allowlist on, shares may only go to allowlisted accounts, the vault's own
+    ///      escrow and the performance fee's receivers (the AgentRegistry and its treasury: a
+    ///      strike that takes a fee must never stop on the allowlist, or no exit could settle);
+    ///      burning is always possible.
     function _update(address from, address to, uint256 value) internal override {
         if (to != address(0) && to != address(this) && _s().flags.allowlistEnabled && !_s().allowed[to]) {
-            revert NotAllowlisted(to);
+            address agents = _s().agents;
+            if (to != agents && to != IAgentRegistry(agents).treasury()) revert NotAllowlisted(to);
         }
         super._update(from, to, value);
     }

@@ -81,8 +81,9 @@ class Liquidation:
 @dataclass(frozen=True)
 class Refusal:
     """Why the contract would revert: `error` is its custom error's name, `values` the error's
-    numeric arguments (`HealthyPosition`: (health,), `DustDebt`: (remaining, minDebt); the
-    address arguments and `StalePrice`'s `updatedAt` are left out)."""
+    numeric arguments (`HealthyPosition`: (health,), `DustDebt`: (remaining, minDebt),
+    `DustCollateral`: (left, minDebt); the address arguments and `StalePrice`'s `updatedAt` are
+    left out)."""
 
     error: str
     values: tuple[int, ...] = ()
@@ -143,7 +144,10 @@ def size_liquidation(
       (`is_dust`) makes it a write-off (`sweep`) when the liquidation took all it could (all of
       `token`, or `repay == max_repay`), and is refused `DustDebt` otherwise (a smaller repay
       chosen to leave dust would buy it for nothing); without dust, refused `DustDebt` when it
-      neither clears the debt nor takes all of `token` and leaves `0 < debt - repay < minDebt`.
+      neither clears the debt nor takes all of `token` and leaves `0 < debt - repay < minDebt`;
+      and refused `DustCollateral` when a smaller repay than `max_repay` leaves less than
+      `minDebt` (but not none) of `token` behind the other tokens (a later liquidation of those
+      would sweep it as dust: the same dust made to order in two steps).
     """
     cap = max_repay(debt, health, rules)
     repay_ = min(repay_amount, cap)
@@ -160,13 +164,16 @@ def size_liquidation(
     remaining = debt - repay_
     if remaining == 0:
         return Liquidation(token, debt, held, health, cap, bonus, repay_, seized)
-    rest = others + collateral_value(held - seized, price, decimals, asset_decimals)
+    left = collateral_value(held - seized, price, decimals, asset_decimals)
+    rest = others + left
     if is_dust(rest, remaining, rules.min_debt):
         if seized != held and repay_ != cap:  # a smaller repay chosen to leave dust
             return Refusal("DustDebt", (remaining, rules.min_debt))
         return Liquidation(token, debt, held, health, cap, bonus, repay_, seized, rest, True)
     if seized != held and remaining < rules.min_debt:
         return Refusal("DustDebt", (remaining, rules.min_debt))
+    if seized != held and repay_ != cap and left < rules.min_debt:  # dust of `token` made to order
+        return Refusal("DustCollateral", (left, rules.min_debt))
     return Liquidation(token, debt, held, health, cap, bonus, repay_, seized, rest)
 
 

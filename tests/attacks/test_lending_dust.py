@@ -25,7 +25,9 @@ debt x (1 + bonus)) a liquidator could pick the repay that leaves just under `le
 collateral and get it swept for nothing, the debt behind it written off: up to lend.minDebt /
 (1 + bonus) more out of depositors than a full liquidation. The defence (ILendingSleeve, "Dust
 write-off"): only a liquidation that took all it could (all of the token, or the largest repay
-allowed) may leave dust; a smaller repay that would leave it is refused `DustDebt`.
+allowed) may leave dust; a smaller repay that would leave it is refused `DustDebt`. The same
+dust in two steps over two tokens (leave under `lend.minDebt` of one while the other is still
+there, then take the other) is refused at the first step: `DustCollateral`.
 
 Rates are 0 here so every amount is exact.
 """
@@ -202,3 +204,64 @@ def test_a_liquidator_cannot_choose_a_repay_that_leaves_dust_to_sweep(lending, a
         (bad,) = events(tx, "BadDebtRealized")
         assert bad.amount <= debt - full
         assert book.debtOf(borrower) == 0 and vault.totalAssets() >= assets - (debt - full)
+
+
+def test_a_liquidator_cannot_leave_dust_of_one_token_behind_another_to_sweep_later(
+    lending, accounts, chain
+):
+    """The dust made to order above, in two steps over two tokens (found in a review after
+    issue 18): 50 gold and 5,000 of T-bills behind 72,000; gold falls 40 %. A partial T-bill
+    liquidation leaving 999 of them was allowed (the gold was still there, so nothing was dust
+    yet); taking all the gold then left only those 999 behind the debt: swept to the liquidator
+    for nothing, the debt behind them written off, 951 more out of depositors than liquidating
+    gold first, then the T-bills. The defence: a smaller repay than the position allows may not
+    leave less than lend.minDebt of the seized token behind other collateral (`DustCollateral`);
+    leaving lend.minDebt or more, the two steps cost the liquidator what the honest order does."""
+    book, vault = lending.book, lending.vault
+    gold, tbill = lending.token("gold"), lending.token("tbill")
+    borrower, liquidator = accounts[7], accounts[9]
+    min_debt = 1_000 * USDC
+    with isolated(chain):
+        lending.set_param("lend.minDebt", min_debt)
+        lending.open_position(borrower, "gold", 100_000 * USDC, 0)
+        lending.open_position(borrower, "tbill", 5_000 * USDC, 0)
+        book.borrow(72_000 * USDC, sender=borrower)
+        lending.set_nav("gold", 1_200 * FEED_UNIT)  # 60,000 of gold and 5,000 of T-bills
+        held = book.collateralOf(borrower, tbill)
+
+        def liquidate_all(order) -> tuple[int, int]:
+            """Liquidates `order`'s tokens in full; the liquidator's spend and the bad debt."""
+            spent, bad = 0, 0
+            for token in order:
+                tx = book.liquidate(borrower, token, MAX_UINT, sender=liquidator)
+                spent += sum(e.repaid for e in events(tx, "Liquidated"))
+                bad += sum(e.amount for e in events(tx, "BadDebtRealized"))
+            assert book.debtOf(borrower) == 0
+            return spent, bad
+
+        with isolated(chain):
+            honest_spent, honest_bad = liquidate_all([gold, tbill])
+            honest_assets = vault.totalAssets()
+
+        # The attack's first step: T-bills down to 999 (bonus 5 %): refused, nothing moved.
+        repay = (held - 999 * 10**18) // 10**12 * 10_000 // 10_500
+        seized = repay * 10_500 * 10**12 // 10_000
+        debt, assets = book.debtOf(borrower), vault.totalAssets()
+        assert_reverts(book, "liquidate", borrower, tbill, repay, sender=liquidator,
+                       error="DustCollateral", token=tbill,
+                       left=(held - seized) * USDC // 10**18, minDebt=min_debt)  # fmt: skip
+        assert book.debtOf(borrower) == debt and vault.totalAssets() == assets
+        assert book.collateralOf(borrower, tbill) == held
+
+        # Leaving lend.minDebt of T-bills is allowed, and the gold after it sweeps nothing:
+        # the liquidator pays for every T-bill, as in the honest order (to a wei a step).
+        repay = (held - min_debt * 10**12) // 10**12 * 10_000 // 10_500
+        tx = book.liquidate(borrower, tbill, repay, sender=liquidator)
+        first = sum(e.repaid for e in events(tx, "Liquidated"))
+        assert book.collateralOf(borrower, tbill) * USDC // 10**18 >= min_debt
+        tx = book.liquidate(borrower, gold, MAX_UINT, sender=liquidator)
+        assert events(tx, "CollateralSwept") == []
+        spent, bad = liquidate_all([tbill])
+        spent += first + sum(e.repaid for e in events(tx, "Liquidated"))
+        assert spent >= honest_spent - 3 and bad <= honest_bad + 3
+        assert vault.totalAssets() >= honest_assets - 3

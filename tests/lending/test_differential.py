@@ -316,7 +316,11 @@ def refusal_of(market: Market, token, amount: int) -> Refusal:
     )
     assert outcome is not None, f"previewLiquidation({token}, {amount}) passed"
     name, values = outcome
-    numeric = {"HealthyPosition": ("health",), "DustDebt": ("remaining", "minDebt")}
+    numeric = {
+        "HealthyPosition": ("health",),
+        "DustDebt": ("remaining", "minDebt"),
+        "DustCollateral": ("left", "minDebt"),
+    }
     return Refusal(name, tuple(values[k] for k in numeric.get(name, ())))
 
 

@@ -342,6 +342,38 @@ def test_allowlist_gates_deposits_and_share_transfers(system, alice, bob, carol)
     vault.transfer(carol, 10**18, sender=alice)
 
 
+@pytest.mark.parametrize("how", ["enabled-later", "registry-removed", "treasury-removed"])
+def test_a_strike_taking_a_fee_never_stops_on_the_allowlist(funded, alice, bob, carol, how):
+    """Found in a review after issue 18: a strike that takes a performance fee mints it to the
+    AgentRegistry, which sends the treasury its part. With the allowlist turned on later, or
+    the registry or the treasury taken off it, that strike reverted `NotAllowlisted` and, while
+    the share price stayed above the mark, no redemption or deposit could settle at all. The
+    fee's receivers need no entry; everyone else still does."""
+    system, vault, gov = funded, funded.vault, funded.governance
+    registry, treasury = system.agents.address, system.agents.treasury()
+    system.set_param("vault.performanceFeeBps", 2_000)
+    # enabled later: the DAO lists its holders, not the fee's receivers
+    listed = [alice, bob] + ([] if how == "enabled-later" else [registry, treasury])
+    for account in listed:
+        vault.setAllowed(account, True, sender=gov)
+    vault.setAllowlistEnabled(True, sender=gov)
+    if how != "enabled-later":  # the allowlist manager takes one of them off
+        vault.setAllowed(registry if how == "registry-removed" else treasury, False, sender=gov)
+    gold = system.sleeve("gold")
+    gold.feed.setAnswer(gold.feed.latestAnswer() * 105 // 100, sender=gov)  # a gain: a fee
+    shares = vault.balanceOf(alice)
+    vault.requestRedeem(shares, alice, alice, sender=alice)
+    before = vault.balanceOf(registry), vault.balanceOf(treasury)
+    tx = system.strike()
+    (fee,) = tx.events.filter(system.agents.FeeReceived)
+    assert fee.shares > 0 and fee.toTreasury > 0
+    assert vault.balanceOf(registry) - before[0] == fee.shares - fee.toTreasury
+    assert vault.balanceOf(treasury) - before[1] == fee.toTreasury
+    assert vault.maxRedeem(alice) == shares and vault.pendingRedeemRequest(0, alice) == 0
+    with ape.reverts(vault.NotAllowlisted, account=carol.address):  # the list still holds
+        vault.transfer(carol, 10**18, sender=bob)
+
+
 # ------------------------------------------------------------------ sleeves
 
 
