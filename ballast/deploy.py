@@ -8,8 +8,10 @@ granted are not granted again.
 
 Wiring (DESIGN.md §Governance): the timelock holds GOVERNANCE and the admin role on the
 registry, the vault and the lending book, and the admin role on the OracleRouter; the governor
-proposes to the timelock and anyone executes; the guardian holds the timelock's CANCELLER role
-and the GUARDIAN role of the registry and the vault; the steward holds STEWARD. The deployer
+proposes to the timelock and anyone executes; the guardian cancels queued operations through
+`GuardianVeto` (which holds the timelock's CANCELLER role: once per action, so the guardian
+delays a change by one proposal cycle at most, never vetoes governance forever) and holds the
+GUARDIAN role of the registry and the vault; the steward holds STEWARD. The deployer
 defines the initial parameters and the links between them (`parameter_links`), sets the
 feeds, lists the book's collateral and adds the sleeves, then renounces every role it held.
 Local mocks (feeds, issuers) stay owned by the deployer: it plays the market in demos.
@@ -211,6 +213,7 @@ def deploy_system(
         "BallastGovernor", project.BallastGovernor, token, timelock, gov.voting_delay,
         gov.voting_period, gov.proposal_threshold * TOKEN_UNIT, gov.quorum_percent,
     )  # fmt: skip
+    veto = run.contract("GuardianVeto", project.GuardianVeto, timelock, roles.guardian)
     registry = run.contract("ParameterRegistry", project.ParameterRegistry, deployer)
 
     _define_parameters(run, registry, config.parameters)
@@ -263,7 +266,7 @@ def deploy_system(
 
     run.grant(timelock, "timelock PROPOSER", timelock.PROPOSER_ROLE(), governor.address)
     run.grant(timelock, "timelock CANCELLER", timelock.CANCELLER_ROLE(), governor.address)
-    run.grant(timelock, "timelock CANCELLER", timelock.CANCELLER_ROLE(), roles.guardian)
+    run.grant(timelock, "timelock CANCELLER", timelock.CANCELLER_ROLE(), veto.address)
     run.grant(registry, "registry GOVERNANCE", registry.GOVERNANCE_ROLE(), timelock.address)
     run.grant(registry, "registry GUARDIAN", registry.GUARDIAN_ROLE(), roles.guardian)
     run.grant(registry, "registry STEWARD", registry.STEWARD_ROLE(), roles.steward)
@@ -276,6 +279,7 @@ def deploy_system(
         "BallastToken": token.address,
         "BallastGovernor": governor.address,
         "TimelockController": timelock.address,
+        "GuardianVeto": veto.address,
         "ParameterRegistry": registry.address,
         "OracleRouter": router.address,
         "RebalanceModule": module.address,

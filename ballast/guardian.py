@@ -1,9 +1,11 @@
 """Pure helpers for `ape run guardian`: ids, timelock operation ids, refusals in words.
 
 The guardian (DESIGN.md §Governance) holds the vault's GUARDIAN role (pause, unpause, shut
-down, veto slashes in the AgentRegistry) and the timelock's CANCELLER role. A queued governance
-proposal is one timelock operation; `operation_id` computes its id exactly as OpenZeppelin 5.4's
-GovernorTimelockControl schedules it, so the guardian cancels by the governor's proposal id.
+down, veto slashes in the AgentRegistry) and cancels queued governance through `GuardianVeto`
+(which holds the timelock's CANCELLER role; once per action). A queued governance proposal is
+one timelock operation; `operation_id` computes its id exactly as OpenZeppelin 5.4's
+GovernorTimelockControl schedules it, and `timelock_salt` its salt, so the guardian cancels by
+the governor's proposal id.
 """
 
 from __future__ import annotations

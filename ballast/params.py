@@ -210,6 +210,20 @@ def parse_changes(pairs: tuple[str, ...]) -> list[tuple[str, str]]:
     return changes
 
 
+PROPOSER_SUFFIX = "#proposer="
+
+
+def bound_to_proposer(description: str, proposer: str) -> str:
+    """`description` ending in OpenZeppelin's `#proposer=<address>` (Governor 5.x,
+    `_isValidDescriptionForProposer`): only `proposer` may submit a proposal with it. Without
+    it anyone holding the threshold could copy the proposal from the mempool, land it first
+    and cancel it while Pending: that exact proposal could then never be made again. A
+    description that already names a proposer is kept as it is."""
+    if PROPOSER_SUFFIX in description[-52:]:
+        return description
+    return f"{description} {PROPOSER_SUFFIX}{proposer}"
+
+
 def show_value(name: str, value: int) -> str:
     """A value as users think of it: durations as 3d/12h, amounts in the asset's whole units
     with its symbol (while `amounts_in` is set), others with thousands separators."""

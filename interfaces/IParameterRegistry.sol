@@ -48,9 +48,11 @@ pragma solidity ^0.8.24;
 ///        extended or renewed at once: a key may be frozen again only from `freezableAt =
 ///        frozenUntil + registry.maxFreezePeriod` (the period in force at that moment), so every
 ///        freeze is followed by a window at least as long as the freeze in which governance's
-///        queued updates execute (`FreezeTooSoon(key, freezableAt)` before). Together with the
-///        timelock CANCELLER role this bounds what the guardian can delay: cancelling every
-///        unfreeze proposal keeps a key frozen for one period at most. Bounds may still be
+///        queued updates execute (`FreezeTooSoon(key, freezableAt)` before). Together with
+///        `GuardianVeto` (the guardian's only way to cancel in the timelock, once per action)
+///        this bounds what the guardian can delay: cancelling an unfreeze proposal keeps a key
+///        frozen for one period at most, and the same unfreeze passed again cannot be
+///        cancelled. Bounds may still be
 ///        changed by governance while frozen.
 ///      - Links: governance declares constraints between parameters (`addLink`: LESS_THAN,
 ///        PRODUCT_WITH_BONUS_AT_MOST, SUM_AT_LEAST, see `LinkRule`), which must hold when

@@ -43,6 +43,7 @@ CONTRACTS = {
     "AgentRegistry": "AgentRegistry",
     "BallastGovernor": "BallastGovernor",
     "TimelockController": "BallastTimelock",
+    "GuardianVeto": "GuardianVeto",
 }
 
 
@@ -69,6 +70,7 @@ class Guardian:
             self.agents = found.get("AgentRegistry")
             self.governor = found.get("BallastGovernor")
             self.timelock = found.get("TimelockController")
+            self.veto = found.get("GuardianVeto")
             asset = project.MockStablecoin.at(self.vault.asset())  # any ERC-20 speaks this ABI
             self.units = A.Units(asset.decimals(), asset.symbol())
         except ApeException as err:
@@ -182,9 +184,10 @@ def veto(ecosystem, network, manifest_file, account, slash_id):
 @account_option()
 @click.argument("proposal_id", metavar="ID")
 def cancel(ecosystem, network, manifest_file, account, proposal_id):
-    """Cancel queued governance proposal ID (the governor's id) in the timelock."""
+    """Cancel queued governance proposal ID (the governor's id) in the timelock, through
+    GuardianVeto: once per action (the same calls proposed again cannot be cancelled)."""
     guardian = Guardian(
-        ecosystem, network, manifest_file, ("BallastGovernor", "TimelockController")
+        ecosystem, network, manifest_file, ("BallastGovernor", "TimelockController", "GuardianVeto")
     )
     try:
         pid = parse_proposal_id(proposal_id)
@@ -209,15 +212,26 @@ def cancel(ecosystem, network, manifest_file, account, proposal_id):
             f"proposal {pid} is Queued, but the timelock {timelock.address} has no pending "
             f"operation 0x{op.hex()} for it: was it queued through another timelock?"
         )
-    if not timelock.hasRole(timelock.CANCELLER_ROLE(), account):
+    veto = guardian.veto
+    if veto.guardian() != account.address:
         raise click.ClickException(
-            f"{account.address} does not hold the timelock's CANCELLER role, which cancelling "
-            f"needs{guardian.hint()}"
+            f"{account.address} is not the guardian of GuardianVeto {veto.address}, through "
+            f"which cancelling goes{guardian.hint()}"
         )
-    guardian.send("cancel", timelock.cancel, op, sender=account)
+    if veto.vetoed(veto.actionHash(event.targets, event.values, event.calldatas)):
+        raise click.ClickException(
+            f"proposal {pid} carries an action the guardian already vetoed once: the DAO passed "
+            "it again, and a second veto is not possible (GuardianVeto)"
+        )
+    salt = G.timelock_salt(governor.address, keccak(text=event.description))
+    guardian.send(
+        "cancel", veto.cancel, event.targets, event.values, event.calldatas, G.ZERO32, salt,
+        sender=account,
+    )  # fmt: skip
     now_state = PROPOSAL_STATES[governor.state(pid)]
     console.print(f"cancelled proposal {pid} (timelock operation 0x{op.hex()}): {now_state}")
     console.print(f"it will never execute: {event.description}")
+    console.print("the same calls, passed again, cannot be cancelled a second time")
 
 
 @cli.command(cls=NodeCommand)
@@ -267,9 +281,8 @@ def status(ecosystem, network, manifest_file, account, as_json):
     table.add_row("guardian (manifest)", guardian.deployment.roles.get("guardian", "-"))
     if account is not None:
         roles = [("vault GUARDIAN", vault.hasRole(vault.GUARDIAN_ROLE(), account))]
-        if guardian.timelock is not None:
-            canceller = guardian.timelock.CANCELLER_ROLE()
-            roles.append(("timelock CANCELLER", guardian.timelock.hasRole(canceller, account)))
+        if guardian.veto is not None:
+            roles.append(("GuardianVeto", guardian.veto.guardian() == account.address))
         held = ", ".join(f"{name} {'yes' if has else 'no'}" for name, has in roles)
         table.add_row(f"roles of {account.address}", held)
     paused, shutdown = vault.automationPaused(), vault.isShutdown()

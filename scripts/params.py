@@ -309,6 +309,7 @@ def propose(
             reg.setBatch.encode_input([key_of(n) for n, _ in parsed], [v for _, v in parsed])
         ]
     text = description or "Set " + ", ".join(f"{n} = {P.show_value(n, v)}" for n, v in parsed)
+    text = P.bound_to_proposer(text, account.address)  # nobody can front-run and cancel it
     receipt = _send("propose", gov.propose, [reg.address], [0], calldatas, text, sender=account)
     (created,) = receipt.events.filter(gov.ProposalCreated)
     console.print(f"proposal {created.proposalId}")

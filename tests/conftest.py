@@ -141,6 +141,7 @@ def gov(project, accounts) -> Governance:
         guardian=by_address[config.roles.guardian],
         steward=by_address[config.roles.steward],
         deployer=accounts[0],
+        veto=project.GuardianVeto.at(c["GuardianVeto"]),
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from eth_utils import keccak
 
 from ballast.config import DeployConfig
+from ballast.guardian import timelock_salt
 from ballast.params import PROPOSAL_STATES
 
 TOKEN = 10**18
@@ -22,6 +23,7 @@ class Governance:
     guardian: object
     steward: object
     deployer: object
+    veto: object  # GuardianVeto: the guardian's way to cancel a queued operation, once per action
 
 
 def delegate(token, holder) -> None:
@@ -60,3 +62,12 @@ class Proposal:
 
     def state(self) -> str:
         return PROPOSAL_STATES[self.gov.governor.state(self.id)]
+
+    def salt(self) -> bytes:
+        """The timelock salt GovernorTimelockControl queues it with."""
+        return timelock_salt(self.gov.governor.address, self.description_hash)
+
+    def veto(self, sender):
+        """The guardian cancels it in the timelock through GuardianVeto."""
+        args = (self.targets, self.values, self.calldatas, b"\x00" * 32, self.salt())
+        return self.gov.veto.cancel(*args, sender=sender)

@@ -32,6 +32,7 @@ from ballast.demo.scenario import DAY, Plan
 from ballast.demo.tracker import Tracker
 from ballast.deploy import deploy_system
 from ballast.parameters import key_of
+from ballast.params import bound_to_proposer
 from keepers.config import load_settings
 from keepers.protocol import Protocol
 from keepers.shell import Keeper
@@ -270,12 +271,13 @@ class World:
         if day == self.plan.proposal_day:
             registry = self.protocol.registry
             call = registry.set.encode_input(key_of("lend.ltvBps.gold"), GOLD_LTV_PROPOSED)
-            text = f"Tighten gold LTV to {GOLD_LTV_PROPOSED / 100:.0f}% after the crash"
+            label = f"Tighten gold LTV to {GOLD_LTV_PROPOSED / 100:.0f}% after the crash"
+            text = bound_to_proposer(label, self.deployer.address)  # no one else may submit it
             args = ([registry.address], [0], [call], text)
             receipt = self.governor.propose(*args, sender=self.deployer)
             (created,) = receipt.events.filter(self.governor.ProposalCreated)
             self.proposal = {"id": created.proposalId, "args": args, "voted": False}
-            self.event("governance", f"DAO proposal: {text}")
+            self.event("governance", f"DAO proposal: {label}")
         if self.proposal is None:
             return
         pid = self.proposal["id"]

@@ -24,7 +24,9 @@ in [100, 5,000], governance step 50 % / cooldown 1 day, steward step 20 % / cool
 from __future__ import annotations
 
 import ape
+from eth_utils import keccak
 
+from ballast import params as P
 from ballast.parameters import key_of
 from tests.governance_support import Proposal
 
@@ -66,13 +68,13 @@ def test_a_guardian_freeze_expires_and_cannot_be_renewed_at_once(gov, chain, vot
     (frozen,) = receipt.events.filter(registry.Frozen)
     assert (frozen.key, frozen.frozenUntil) == (IDLE, until)
 
-    # 2. The DAO votes to unfreeze; the guardian cancels it in the timelock (CANCELLER).
+    # 2. The DAO votes to unfreeze; the guardian cancels it in the timelock (GuardianVeto).
     unfreeze = Proposal(
         gov, [(registry, registry.unfreeze.encode_input(IDLE))], "Unfreeze the idle buffer"
     )
     operation = passed_and_queued(gov, chain, unfreeze, voter)
-    assert timelock.hasRole(timelock.CANCELLER_ROLE(), guardian)
-    timelock.cancel(operation, sender=guardian)
+    (vetoed,) = unfreeze.veto(guardian).events.filter(gov.veto.Vetoed)
+    assert vetoed.operationId == operation
     assert unfreeze.state() == "Canceled"
 
     # 3. The DAO's change, voted and queued meanwhile: the timelock ends inside the freeze.
@@ -147,3 +149,71 @@ def test_a_steward_move_cannot_block_a_queued_governance_set(gov, chain, voter):
     ready = receipt.timestamp + rules.stewardCooldown
     with ape.reverts(registry.Cooldown, key=IDLE, readyAt=ready):
         registry.stewardSet(IDLE, 740, sender=steward)
+
+
+def test_the_guardian_vetoes_an_action_once_and_the_dao_passes_it_the_second_time(
+    gov, chain, voter
+):
+    """Found in a review after issue 18: the guardian held the timelock's CANCELLER role itself,
+    so it could cancel every queued proposal, its own removal included, round after round: a
+    veto of governance forever that needed no freeze. The defence: the guardian cancels only
+    through GuardianVeto, which holds the role and cancels each action (the operation's calls,
+    whatever its salt) once. The DAO removes the guardian; the guardian vetoes it; the DAO
+    passes the same calls again, which the guardian cannot cancel, and they execute."""
+    registry, timelock, guardian, veto = gov.registry, gov.timelock, gov.guardian, gov.veto
+    canceller = timelock.CANCELLER_ROLE()
+    assert not timelock.hasRole(canceller, guardian)  # the raw role is not the guardian's
+    remove = [
+        (timelock, timelock.revokeRole.encode_input(canceller, veto.address)),
+        (registry, registry.revokeRole.encode_input(registry.GUARDIAN_ROLE(), guardian.address)),
+    ]
+    first = Proposal(gov, remove, "Remove the guardian")
+    operation = passed_and_queued(gov, chain, first, voter)
+    with ape.reverts(veto.NotGuardian, caller=voter.address):  # nobody else vetoes
+        first.veto(voter)
+    with ape.reverts(timelock.AccessControlUnauthorizedAccount, account=guardian.address):
+        timelock.cancel(operation, sender=guardian)
+    first.veto(guardian)
+    assert first.state() == "Canceled"
+
+    second = Proposal(gov, remove, "Remove the guardian (passed again)")
+    operation = passed_and_queued(gov, chain, second, voter)
+    action = veto.actionHash(second.targets, second.values, second.calldatas)
+    assert veto.vetoed(action)
+    with ape.reverts(veto.AlreadyVetoed, action=action):
+        second.veto(guardian)
+    assert timelock.isOperationPending(operation)
+    chain.pending_timestamp = gov.governor.proposalEta(second.id)
+    second.execute(voter)
+    assert second.state() == "Executed"
+    assert not timelock.hasRole(canceller, veto) and not registry.hasRole(
+        registry.GUARDIAN_ROLE(), guardian
+    )
+
+
+def test_a_threshold_holder_cannot_front_run_and_cancel_the_daos_proposal(
+    gov, chain, voter, accounts
+):
+    """Found in a review after issue 18: OpenZeppelin's Governor names a proposal by its
+    contents and lets its proposer cancel it while Pending. `params propose` sent descriptions
+    anyone could copy: a holder of the proposal threshold (10,000 BLST) copied the DAO's
+    `propose` from the mempool, landed it first (the DAO's reverted) and cancelled it in the
+    voting delay, so that exact proposal could never be made again; its votes unspent, it could
+    do so every time. The defence: the tooling ends every description with `#proposer=<the
+    sender>` (`ballast.params.bound_to_proposer`), and the Governor refuses it from anyone else."""
+    governor, token, registry = gov.governor, gov.token, gov.registry
+    griefer = accounts[4]  # 100,000 BLST of 1,300,000
+    token.invoke_transaction("delegate", griefer, sender=griefer)
+    chain.mine(1, deltatime=1)
+    assert token.getVotes(griefer) >= governor.proposalThreshold()
+    text = P.bound_to_proposer("Set vault.idleBufferBps = 600", voter.address)
+    assert text == f"Set vault.idleBufferBps = 600 #proposer={voter.address}"
+    args = ([registry.address], [0], [registry.set.encode_input(IDLE, 600)], text)
+    with ape.reverts(governor.GovernorRestrictedProposer, proposer=griefer.address):
+        governor.propose(*args, sender=griefer)  # the copy, sent first
+    receipt = governor.propose(*args, sender=voter)
+    (created,) = receipt.events.filter(governor.ProposalCreated)
+    assert created.proposer == voter.address
+    with ape.reverts(governor.GovernorUnableToCancel):
+        governor.cancel(*args[:3], keccak(text=text), sender=griefer)
+    assert P.PROPOSAL_STATES[governor.state(created.proposalId)] == "Pending"

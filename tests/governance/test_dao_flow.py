@@ -32,7 +32,11 @@ def test_deploy_wires_roles_and_hands_everything_to_governance(gov):
     assert reg.hasRole(reg.GUARDIAN_ROLE(), gov.guardian)
     assert reg.hasRole(reg.STEWARD_ROLE(), gov.steward)
     assert tl.hasRole(tl.PROPOSER_ROLE(), gov.governor)
-    assert tl.hasRole(tl.CANCELLER_ROLE(), gov.guardian)
+    # The guardian cancels only through GuardianVeto (once per action), never with the raw role.
+    assert tl.hasRole(tl.CANCELLER_ROLE(), gov.veto) and not tl.hasRole(
+        tl.CANCELLER_ROLE(), gov.guardian
+    )
+    assert (gov.veto.timelock(), gov.veto.guardian()) == (tl.address, gov.guardian.address)
     assert tl.hasRole(tl.EXECUTOR_ROLE(), "0x" + "00" * 20)  # anyone executes
     for contract, role in ((reg, reg.GOVERNANCE_ROLE()), (reg, reg.DEFAULT_ADMIN_ROLE()),
                            (tl, tl.DEFAULT_ADMIN_ROLE())):  # fmt: skip
@@ -95,9 +99,13 @@ def test_guardian_cancels_a_queued_operation(gov, chain, voter):
     receipt = proposal.queue(voter)
     (scheduled, *_) = receipt.events.filter(gov.timelock.CallScheduled)
 
-    with ape.reverts(gov.timelock.AccessControlUnauthorizedAccount):
-        gov.timelock.cancel(scheduled.id, sender=voter)
-    gov.timelock.cancel(scheduled.id, sender=gov.guardian)
+    for who in (voter, gov.guardian):  # the raw role is GuardianVeto's alone
+        with ape.reverts(gov.timelock.AccessControlUnauthorizedAccount):
+            gov.timelock.cancel(scheduled.id, sender=who)
+    with ape.reverts(gov.veto.NotGuardian):
+        proposal.veto(voter)
+    (vetoed,) = proposal.veto(gov.guardian).events.filter(gov.veto.Vetoed)
+    assert vetoed.operationId == scheduled.id
 
     assert proposal.state() == "Canceled"
     advance(chain, gov.timelock.getMinDelay() + 1)

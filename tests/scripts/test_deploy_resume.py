@@ -258,7 +258,9 @@ def test_ape_run_deploy_that_loses_its_node_stops_in_one_line_and_resumes(
     assert proc.returncode == 1, stderr
     assert "Traceback" not in stderr
     assert len(stderr.strip().splitlines()) == 1, stderr
-    assert stderr.startswith("Error: deploy stopped: lost the node (Connection refused) (")
+    # how the connection failed (refused, reset, ...) depends on where the next request was
+    # when the node went: the line names it, the test does not choose it
+    assert stderr.startswith("Error: deploy stopped: lost the node ("), stderr
     assert f"recorded in {journal_path(manifest)}: run the same command again" in stderr
 
     env["APE_FOUNDRY_HOST"] = chain.provider.uri

@@ -102,7 +102,7 @@ def test_status_shows_the_pending_slashes_and_deadlines(
     now = chain.blocks.head.timestamp
     me = accounts[1].address
     assert row(out, "guardian (manifest)") == me
-    assert row(out, f"roles of {me}") == "vault GUARDIAN yes, timelock CANCELLER yes"
+    assert row(out, f"roles of {me}") == "vault GUARDIAN yes, GuardianVeto yes"
     assert row(out, "automation") == "running"
     assert row(out, "shut down") == "no"
     agent = accounts[5].address
@@ -188,7 +188,7 @@ def test_cancel_a_queued_proposal(guardian_cli, project, chain, deployment, acco
 
     refused(
         guardian_cli("cancel", str(pid), account="TEST::6"),
-        f"{accounts[6].address} does not hold the timelock's CANCELLER role",
+        f"{accounts[6].address} is not the guardian of GuardianVeto",
     )
     queued = row(ok(guardian_cli("status", account=None)), "queued proposal")
     assert queued.startswith(f"{pid}: executable from ") and "More idle liquidity" in queued
@@ -199,6 +199,20 @@ def test_cancel_a_queued_proposal(guardian_cli, project, chain, deployment, acco
     refused(
         guardian_cli("cancel", str(pid)), f"proposal {pid} is Canceled: it is already cancelled"
     )
+
+    # The DAO passes the same calls again: the guardian's veto was spent on them.
+    again = "More idle liquidity (passed again)"
+    receipt = governor.propose(targets, values, calldatas, again, sender=holder)
+    (created,) = receipt.events.filter(governor.ProposalCreated)
+    chain.mine(1, timestamp=governor.proposalSnapshot(created.proposalId) + 1)
+    governor.castVote(created.proposalId, 1, sender=holder)
+    chain.mine(1, timestamp=governor.proposalDeadline(created.proposalId) + 1)
+    governor.queue(targets, values, calldatas, keccak(text=again), sender=holder)
+    refused(
+        guardian_cli("cancel", str(created.proposalId)),
+        "carries an action the guardian already vetoed once",
+    )
+    assert PROPOSAL_STATES[governor.state(created.proposalId)] == "Queued"
 
 
 def test_shutdown_asks_first(guardian_cli, guardian_real, market, accounts):

@@ -13,6 +13,7 @@ from ballast import parameters
 from ballast.params import (
     InputError,
     ParamView,
+    bound_to_proposer,
     explain,
     parse_changes,
     parse_proposal_id,
@@ -165,3 +166,11 @@ def test_amount_parameters_in_the_assets_whole_units():
             parse_value("agent.minStake", "-5")
     assert parse_value("agent.minStake", "20000") == 20_000  # --base-units: plain integers
     assert show_value("vault.depositCap", 10**13) == "10,000,000,000,000"
+
+
+def test_a_proposal_description_is_bound_to_its_proposer_once():
+    me = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+    bound = bound_to_proposer("More idle", me)
+    assert bound == f"More idle #proposer={me}"
+    assert bound_to_proposer(bound, me) == bound  # already bound: kept as it is
+    assert bound.endswith(f"#proposer={me}") and len(bound[bound.index("#proposer=") :]) == 52
