@@ -627,8 +627,10 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     ///      burning is always possible.
     function _update(address from, address to, uint256 value) internal override {
         if (to != address(0) && to != address(this) && _s().flags.allowlistEnabled && !_s().allowed[to]) {
-            address agents = _s().agents;
-            if (to != agents && to != IAgentRegistry(agents).treasury()) revert NotAllowlisted(to);
+            address agents = _s().agents; // 0 until governance sets it: then no fee is taken
+            if (agents == address(0) || (to != agents && to != IAgentRegistry(agents).treasury())) {
+                revert NotAllowlisted(to);
+            }
         }
         super._update(from, to, value);
     }
