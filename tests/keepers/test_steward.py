@@ -25,6 +25,7 @@ from eth_utils import keccak
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
 from ballast.deployment import Deployment
+from ballast.params import bound_to_proposer
 from benchmarks.lending_steward.sim import Costs
 from keepers.strategy.rationale import decode, encode
 
@@ -207,7 +208,9 @@ def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
     assert drafted.returncode == 0, drafted.stdout + drafted.stderr
     created = list(system["governor"].ProposalCreated.range(0, chain.blocks.head.number + 1))
     assert len(created) == before + 1
-    assert created[-1].description == rec["rationale"]
+    # the rationale, bound to its proposer (TEST::0) so nobody can front-run and cancel it
+    assert created[-1].description == bound_to_proposer(rec["rationale"], created[-1].proposer)
+    assert created[-1].proposer == accounts[0].address
     (calldata,) = created[-1].calldatas  # one setBatch: the links are checked after all of it
     calldata = bytes(calldata)
     assert calldata[:4] == keccak(text="setBatch(bytes32[],uint256[])")[:4]
