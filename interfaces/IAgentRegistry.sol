@@ -50,7 +50,10 @@ pragma solidity ^0.8.24;
 ///      - The return index of every sleeve whose weight the decision changed must rest on fresh
 ///        prices (`ISleeve.returnIndexStatus()`; a sleeve the decision sold out included, and one
 ///        whose move was reversed in full), or the evaluation waits (`StaleReturnIndex`): no
-///        slash and no reward on stale data.
+///        slash and no reward on stale data. A priced sleeve's index is not fresh while the
+///        router's band is open (a move beyond `oracle.maxDeviationBps` not yet confirmed nor
+///        dropped): nobody is judged on a round the oracle has not confirmed, and a poke by
+///        anyone (the evaluator keeper's) closes the band `oracle.confirmDelay` later at most.
 ///      - Slash: when `excess < -agent.toleranceBps · 1e18`, the shortfall beyond the tolerance,
 ///        valued on the NAV the decision moved, `(-excess - toleranceBps · 1e18) · navBefore /
 ///        (1e4 · 1e18)` (rounded down), capped at `(stake + unbonding) · agent.maxSlashBps / 1e4`

@@ -43,7 +43,9 @@ interface ISleeve {
     function returnIndex() external view returns (uint256);
 
     /// @notice `returnIndex()` and whether every price behind it is fresh (unlike `valuation()`,
-    ///         whose flag is true for a sleeve holding nothing). Agents' decisions are evaluated
+    ///         whose flag is true for a sleeve holding nothing) and confirmed: not fresh while a
+    ///         price behind it is beyond `oracle.maxDeviationBps` of the router's reference,
+    ///         unconfirmed (`IOracleRouter.priceBand` open). Agents' decisions are evaluated
     ///         only on fresh indices.
     function returnIndexStatus() external view returns (uint256 index, bool fresh);
 

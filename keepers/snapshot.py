@@ -47,6 +47,8 @@ LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 _AGGREGATE3 = keccak(text="aggregate3((address,bool,bytes)[])")[:4]
 _GET_BLOCK_NUMBER = keccak(text="getBlockNumber()")[:4]
 _GET_TIMESTAMP = keccak(text="getCurrentBlockTimestamp()")[:4]
+# `evaluateTrigger`'s reason for a due decision whose evidence is stale (IAgentRegistry).
+STALE_EVIDENCE = b"stale return index"
 
 _known: dict[int, str] = {}  # chain id -> a Multicall3 address verified in this process
 
@@ -298,7 +300,9 @@ class PendingSlash:
 
 @dataclass(frozen=True)
 class EvaluationSnapshot:
-    """The evaluator's view. Two batches at one block: the ids, then per-id reads."""
+    """The evaluator's view. Two batches at one block: the ids, then per-id reads. `waiting`:
+    open decisions `decisionsDue` left out because their evidence is stale (`evaluateTrigger`
+    says "stale return index": a price stale or a move unconfirmed), at most `max_due` read."""
 
     block: int
     timestamp: int
@@ -306,6 +310,7 @@ class EvaluationSnapshot:
     due: tuple[DueDecision, ...]
     slashes: tuple[PendingSlash, ...]
     failures: Mapping[str, str] = field(default_factory=dict)
+    waiting: tuple[int, ...] = ()
 
     @classmethod
     def read(
@@ -324,22 +329,35 @@ class EvaluationSnapshot:
         due_ids = tuple(due_r.value) if due_r.success else ()
         slash_ids = tuple(slashes_r.value) if slashes_r.success else ()
         results = list(first.results)
+        listed = set(due_ids)
+        others = tuple(i for i in open_ids if i not in listed)[:max_due]
         due: list[DueDecision] = []
         slashes: list[PendingSlash] = []
-        if due_ids or slash_ids:
-            calls = [
-                Call(agents.evaluateTrigger, i, label=f"evaluateTrigger({i})") for i in due_ids
-            ]
+        waiting: list[int] = []
+        if due_ids or slash_ids or others:
+            ids = due_ids + others
+            calls = [Call(agents.evaluateTrigger, i, label=f"evaluateTrigger({i})") for i in ids]
             calls += [Call(agents.slashInfo, i, label=f"slashInfo({i})") for i in slash_ids]
             second = multicall.read(calls, first.block)
             results += second.results
-            for i, r in zip(due_ids, second.results[: len(due_ids)], strict=True):
+            triggers = second.results[: len(ids)]
+            for i, r in zip(due_ids, triggers[: len(due_ids)], strict=True):
                 should_act, data = _trigger(r)
                 due.append(DueDecision(i, should_act, data, r.error))
-            for i, r in zip(slash_ids, second.results[len(due_ids) :], strict=True):
+            for i, r in zip(others, triggers[len(due_ids) :], strict=True):
+                should_act, data = _trigger(r)
+                if not should_act and data == STALE_EVIDENCE:
+                    waiting.append(i)
+            for i, r in zip(slash_ids, second.results[len(ids) :], strict=True):
                 slashes.append(PendingSlash(i, r.value if r.success else None, r.error))
         return cls(
-            first.block, first.timestamp, open_ids, tuple(due), tuple(slashes), _failures(results)
+            first.block,
+            first.timestamp,
+            open_ids,
+            tuple(due),
+            tuple(slashes),
+            _failures(results),
+            tuple(waiting),
         )
 
 

@@ -133,11 +133,14 @@ class Desk:
         return self.rebalance(targets, agent)
 
     def evaluate(self, decision_id: int, timestamp: int | None = None):
-        """Evaluates `decision_id` (by the keeper) at `timestamp`, default its dueAt."""
+        """Evaluates `decision_id` (by the keeper) at `timestamp`, default its dueAt. A price
+        move beyond oracle.maxDeviationBps still unconfirmed there is confirmed first (an
+        evaluation waits for it: `StaleReturnIndex`), as the evaluator keeper does."""
         if timestamp is None:
             timestamp = self.agents.decisionRecord(decision_id).dueAt
         if timestamp > self.now():
             self.at(timestamp)
+        self.system.confirm_moves()
         return self.agents.evaluate(decision_id, sender=self.keeper)
 
     def add_stake(self, agent, amount: int) -> None:

@@ -116,25 +116,10 @@ class VaultSystem:
             s.feed.setAnswer(s.feed.latestAnswer(), sender=self.governance)
 
     def confirm_moves(self) -> bool:
-        """Confirms every sleeve price beyond oracle.maxDeviationBps of the router's reference,
-        as the settler keeper does (a strike settles nothing while a band is open): a poke
-        records the move, and oracle.confirmDelay later, the prices republished unchanged,
-        another confirms it. A price further out than an older pending move is confirmed in two
-        such steps (IOracleRouter, rule 4). Returns whether a move was open."""
-        opened = False
-        for _ in range(2):
-            moved = [s.token for s in self.sleeves if len(set(self.router.priceBand(s.token))) == 2]
-            if not moved:
-                return opened
-            opened = True
-            seen = max(self.router.poke(t, sender=self.governance).timestamp for t in moved)
-            delay = self.registry.get(keccak(text="oracle.confirmDelay"))
-            ape.chain.pending_timestamp = seen + delay
-            for s in self.sleeves:
-                s.feed.setAnswer(s.feed.latestAnswer(), sender=self.governance)
-            for t in moved:
-                self.router.poke(t, sender=self.governance)
-        return opened
+        """`confirm_moves` for every sleeve's price (a strike or an evaluation waits on a band
+        open); the governance account pokes. Returns whether a move was open."""
+        priced = [(s.token, s.feed) for s in self.sleeves]
+        return confirm_moves(self.router, self.registry, priced, self.governance)
 
     def strike(self, sender=None):
         """Publish fresh prices, confirm any move beyond the band (`confirm_moves`, as the
@@ -168,6 +153,29 @@ class VaultSystem:
 
 
 WINDOW = 3_600  # VaultStorage.WINDOW: requests are grouped by the hour
+
+
+def confirm_moves(router, registry, priced, sender) -> bool:
+    """Confirms every price of `priced` ((token, feed) pairs; `sender` may publish the feeds)
+    beyond oracle.maxDeviationBps of the router's reference, as the settler and evaluator
+    keepers do (a strike settles nothing and an evaluation waits while a band is open): a poke
+    records the move, and oracle.confirmDelay later, the prices republished unchanged, another
+    confirms it. A price further out than an older pending move is confirmed in two such steps
+    (IOracleRouter, rule 4). Returns whether a move was open."""
+    opened = False
+    for _ in range(2):
+        moved = [t for t, _ in priced if len(set(router.priceBand(t))) == 2]
+        if not moved:
+            return opened
+        opened = True
+        seen = max(router.poke(t, sender=sender).timestamp for t in moved)
+        delay = registry.get(keccak(text="oracle.confirmDelay"))
+        ape.chain.pending_timestamp = seen + delay
+        for _, feed in priced:
+            feed.setAnswer(feed.latestAnswer(), sender=sender)
+        for t in moved:
+            router.poke(t, sender=sender)
+    return opened
 
 
 def next_window(chain) -> int:

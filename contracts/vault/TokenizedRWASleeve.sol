@@ -122,8 +122,15 @@ contract TokenizedRWASleeve is ISleeve {
     }
 
     /// @inheritdoc ISleeve
+    /// @dev Fresh only on a fresh price whose band is closed: a move beyond
+    ///      `oracle.maxDeviationBps` not yet confirmed (or dropped) is no evidence to judge an
+    ///      agent on, so its evaluation waits, as a strike does.
     function returnIndexStatus() external view override returns (uint256 index, bool fresh) {
-        return router.tryPrice(rwaToken);
+        (index, fresh) = router.tryPrice(rwaToken);
+        if (fresh) {
+            (uint256 low, uint256 high) = router.priceBand(rwaToken);
+            fresh = low == high;
+        }
     }
 
     /// @inheritdoc ISleeve

@@ -5,7 +5,8 @@ planning function returning typed calls to make and typed skips with their reaso
 I/O here: the imperative shell (snapshot reads, the transaction sender) wires them up.
 
 - `liquidator.plan_liquidations`: every unhealthy borrower, best collateral, profit after gas.
-- `evaluator.plan_evaluator`: `evaluate(id)` of due decisions, `executeSlash(id)` past the veto.
+- `evaluator.plan_evaluator`: `evaluate(id)` of due decisions, `executeSlash(id)` past the veto;
+  `plan_evidence_pokes`: the pokes that confirm a price move a due evaluation waits on.
 - `settler.plan_strike` / `plan_claims` / `plan_confirmations`: `strike()` when `strikeTrigger`
   says so, the ERC-7540 claims of controllers that made the keeper their operator (formerly the
   redeemer), and the pokes that confirm a price move a strike waits on (`unconfirmed_moves`
@@ -25,6 +26,7 @@ from keepers.jobs.evaluator import (
     OpenDecision,
     PendingSlash,
     plan_evaluator,
+    plan_evidence_pokes,
 )
 from keepers.jobs.liquidator import (
     BatchSettings,
@@ -112,6 +114,7 @@ __all__ = [
     "plan_claims",
     "plan_confirmations",
     "plan_evaluator",
+    "plan_evidence_pokes",
     "plan_liquidations",
     "plan_pokes",
     "futile_repeat",

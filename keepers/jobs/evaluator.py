@@ -12,14 +12,23 @@ timestamp the calls are expected to execute at (the next block's, at least the r
 
 Order: evaluations by (dueAt, id), then slash executions by (vetoEndsAt, id); both stable and
 deduplicated by id. `max_actions` caps the calls (the rest is skipped as "over the batch limit").
+
+An evaluation waits while a moved sleeve's price is beyond `oracle.maxDeviationBps` of the
+router's reference, unconfirmed (its return index is not fresh: `StaleReturnIndex`): no agent is
+judged on a price round nobody confirmed. `plan_evidence_pokes` keeps that wait finite: while a
+due decision waits on stale evidence, it pokes the router for each sleeve feed beyond the band, to
+record the move and, `oracle.confirmDelay` later, confirm it (or drop it, the price back in the
+band), as the settler does for a strike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Literal
+
+from keepers.jobs.sentinel import OracleState, PokePlan, confirmation_pokes
 
 Kind = Literal["evaluate", "executeSlash"]
 
@@ -138,6 +147,16 @@ def plan_evaluator(
     return EvaluatorPlan(tuple(actions), tuple(skipped))
 
 
+def plan_evidence_pokes(
+    waiting: Sequence[int], sleeve_oracles: Sequence[OracleState], now: int
+) -> tuple[PokePlan, ...]:
+    """The `poke`s that let the due decisions `waiting` on stale evidence be evaluated (module
+    docstring), for the sleeves' feeds as read at `now`, in name order; none when none waits."""
+    if not waiting:
+        return ()
+    return confirmation_pokes(sleeve_oracles, now, "an evaluation")
+
+
 __all__ = [
     "EvaluatorAction",
     "EvaluatorPlan",
@@ -146,4 +165,5 @@ __all__ = [
     "PendingSlash",
     "SlashStatus",
     "plan_evaluator",
+    "plan_evidence_pokes",
 ]

@@ -256,6 +256,36 @@ def plan_pokes(oracles: Iterable[OracleState], now: int, tripped: bool) -> tuple
     return tuple(out)
 
 
+def move_stages(sleeve_oracles: Iterable[OracleState], now: int) -> list[tuple[OracleState, str]]:
+    """Each feed read fresh at `now` whose price is beyond the band (its `priceBand` open: a
+    strike and an evaluation wait on it), in name order, with its stage: "unrecorded" (no pending
+    move on its side), "confirmable" or "pending". A feed read stale or invalid is left out (the
+    router refuses to poke it; the stale rule applies)."""
+    out: list[tuple[OracleState, str]] = []
+    for o in sorted(sleeve_oracles, key=lambda o: o.name):
+        if o.new_price <= 0 or now - o.updated_at > o.staleness_bound or not o.deviating():
+            continue
+        if not o.pending_on_same_side():
+            out.append((o, "unrecorded"))
+        else:
+            out.append((o, "confirmable" if o.confirmable(now) else "pending"))
+    return out
+
+
+def confirmation_pokes(
+    sleeve_oracles: Iterable[OracleState], now: int, waiting: str
+) -> tuple[PokePlan, ...]:
+    """The `poke`s that close the open bands `waiting` (a strike, an evaluation) waits on, in name
+    order: record an unrecorded move (its `oracle.confirmDelay` clock starts), confirm a
+    confirmable one; a move still pending needs nothing until its delay has passed."""
+    verbs = {"unrecorded": "record", "confirmable": "confirm"}
+    return tuple(
+        PokePlan(o.name, f"{verbs[stage]} the move {waiting} waits on")
+        for o, stage in move_stages(sleeve_oracles, now)
+        if stage in verbs
+    )
+
+
 def watch(
     oracles: Iterable[OracleState],
     vault: VaultHealth,
@@ -317,6 +347,8 @@ __all__ = [
     "Severity",
     "VaultHealth",
     "nav_drop_bps",
+    "confirmation_pokes",
+    "move_stages",
     "plan_pokes",
     "watch",
 ]

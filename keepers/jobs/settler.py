@@ -42,7 +42,7 @@ from typing import Final, Literal
 
 from eth_utils import keccak
 
-from keepers.jobs.sentinel import OracleState, PokePlan
+from keepers.jobs.sentinel import OracleState, PokePlan, confirmation_pokes, move_stages
 
 NO_REQUEST: Final = "no request"  # strikeTrigger's reason when nothing waits
 STRIKE_SELECTOR: Final = keccak(text="strike()")[:4]
@@ -114,21 +114,6 @@ def plan_strike(
     return StrikeCall(trigger.data)
 
 
-def _moves(sleeve_oracles: Sequence[OracleState], now: int) -> list[tuple[OracleState, str]]:
-    """Each sleeve feed read fresh at `now` whose price is beyond the band, in name order, with
-    its stage: "unrecorded" (no pending move on its side), "confirmable" or "pending". A feed
-    read stale or invalid is left out (the router refuses to poke it; the stale rule applies)."""
-    out: list[tuple[OracleState, str]] = []
-    for o in sorted(sleeve_oracles, key=lambda o: o.name):
-        if o.new_price <= 0 or now - o.updated_at > o.staleness_bound or not o.deviating():
-            continue
-        if not o.pending_on_same_side():
-            out.append((o, "unrecorded"))
-        else:
-            out.append((o, "confirmable" if o.confirmable(now) else "pending"))
-    return out
-
-
 def requests_wait(trigger: StrikeTrigger) -> bool:
     """Requests wait and no strike can settle them now (the trigger is false for a reason other
     than "no request"): a price, stale or unconfirmed, is in the way."""
@@ -142,12 +127,7 @@ def plan_confirmations(
     read at `now`, in name order; none while the trigger is true or nothing waits."""
     if not requests_wait(trigger):
         return ()
-    verbs = {"unrecorded": "record", "confirmable": "confirm"}
-    return tuple(
-        PokePlan(o.name, f"{verbs[stage]} the move a strike waits on")
-        for o, stage in _moves(sleeve_oracles, now)
-        if stage in verbs
-    )
+    return confirmation_pokes(sleeve_oracles, now, "a strike")
 
 
 def unconfirmed_moves(sleeve_oracles: Sequence[OracleState], now: int) -> tuple[str, ...]:
@@ -155,7 +135,7 @@ def unconfirmed_moves(sleeve_oracles: Sequence[OracleState], now: int) -> tuple[
     feed beyond the band, in name order (the status dashboard shows them): the move, and whether
     a poke now records it, confirms it, or when it becomes confirmable."""
     out: list[str] = []
-    for o, stage in _moves(sleeve_oracles, now):
+    for o, stage in move_stages(sleeve_oracles, now):
         moved = f"{o.name} moved {o.deviation_bps()} bps from the reference"
         if stage == "unrecorded":
             out.append(f"{moved}, not recorded: poke it")

@@ -1,13 +1,21 @@
 """Evaluator pass: read the due decisions (with `evaluateTrigger`) and the pending slashes in
 one snapshot, plan with `keepers.jobs.plan_evaluator`, send `evaluate(id)` and
 `executeSlash(id)`. Action ids are permanent (`evaluate:<id>`): a restarted keeper never
-evaluates twice, and a keeper that lost the race records it and moves on."""
+evaluates twice, and a keeper that lost the race records it and moves on.
+
+While due decisions wait on stale evidence (a sleeve's price moved beyond
+`oracle.maxDeviationBps`, unconfirmed), the pass first pokes the router as
+`plan_evidence_pokes` says (record the move; confirm it once `oracle.confirmDelay` has passed)
+and, when a poke was mined, reads again: a decision whose move was confirmed is evaluated in the
+same pass."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
-from keepers.jobs import OpenDecision, PendingSlash, plan_evaluator
+from keepers.jobs import OpenDecision, PendingSlash, plan_evaluator, plan_evidence_pokes
+from keepers.shell.confirmations import poke_confirmations
 from keepers.shell.reports import JobReport
 from keepers.snapshot import EvaluationSnapshot
 
@@ -20,6 +28,9 @@ def run_evaluator(keeper: Keeper) -> JobReport:
     agents = keeper.protocol.agents
     snap = EvaluationSnapshot.read(keeper.multicall, agents, settings.max_due)
     report = JobReport("evaluator", snap.block, snap.timestamp, keeper.dry_run)
+    pokes = partial(plan_evidence_pokes, snap.waiting)
+    if snap.waiting and poke_confirmations(keeper, report, pokes, snap.block):
+        snap = EvaluationSnapshot.read(keeper.multicall, agents, settings.max_due)
     report.notes += [f"read failed: {k}: {v}" for k, v in snap.failures.items()]
     # decisionsDue lists decisions already due: their dueAt is at or before the read block.
     # A trigger whose read failed is unknown (None), not a refusal: the planner then acts and
@@ -41,7 +52,7 @@ def run_evaluator(keeper: Keeper) -> JobReport:
     plan = plan_evaluator(decisions, slashes, snap.timestamp, settings.max_actions)
     report.notes.append(
         f"{len(snap.open_decisions)} open decisions, {len(snap.due)} due, "
-        f"{len(snap.slashes)} pending slashes"
+        f"{len(snap.waiting)} waiting on stale evidence, {len(snap.slashes)} pending slashes"
     )
     report.skipped += [f"{s.kind}({s.target_id}): {s.reason}" for s in plan.skipped]
     for action in plan.actions:

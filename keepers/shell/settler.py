@@ -28,6 +28,7 @@ not ready after all) does not mark later strikes done.
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import TYPE_CHECKING
 
 from eth_utils import keccak, to_checksum_address
@@ -41,7 +42,7 @@ from keepers.jobs import (
     plan_strike,
     requests_wait,
 )
-from keepers.reads import priced_tokens, read_oracles
+from keepers.shell.confirmations import poke_confirmations
 from keepers.shell.reports import JobReport
 from keepers.snapshot import ClaimsSnapshot, VaultSnapshot
 
@@ -105,22 +106,6 @@ def _trigger(report: JobReport, snap: VaultSnapshot) -> StrikeTrigger | None:
         return None
 
 
-def _confirm_moves(keeper: Keeper, report: JobReport, trigger: StrikeTrigger, block: int) -> bool:
-    """Pokes the router as `plan_confirmations` says; whether a poke was mined."""
-    protocol = keeper.protocol
-    sleeves = priced_tokens(protocol, collateral=False)
-    if not sleeves:
-        return False
-    read = read_oracles(keeper.multicall, protocol, sleeves, block)
-    report.notes += [f"read failed: {k}: {v}" for k, v in read.failures.items()]
-    mined = False
-    for plan in plan_confirmations(trigger, read.oracles, read.timestamp):
-        outcome = keeper.act(report, protocol.router, "poke", sleeves[plan.name],
-                             action_id=f"poke:{plan.name}:{read.block}")  # fmt: skip
-        mined |= outcome.outcome == "mined"
-    return mined
-
-
 def run_settler(keeper: Keeper) -> JobReport:
     vault = keeper.protocol.vault
     settings = keeper.settings.settler.planner()
@@ -128,7 +113,8 @@ def run_settler(keeper: Keeper) -> JobReport:
     report = JobReport(JOB, snap.block, snap.timestamp, keeper.dry_run)
     trigger = _trigger(report, snap)
     confirm = trigger is not None and settings.strike and requests_wait(trigger)
-    if confirm and _confirm_moves(keeper, report, trigger, snap.block):
+    pokes = partial(plan_confirmations, trigger)
+    if confirm and poke_confirmations(keeper, report, pokes, snap.block):
         snap = VaultSnapshot.read(keeper.multicall, vault)  # a confirmed move may strike now
         trigger = _trigger(report, snap)
     block = snap.block

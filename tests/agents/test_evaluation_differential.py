@@ -432,6 +432,7 @@ def test_evaluation_and_fee_match_python(world, chain, sc):
         assert due == vault.decision(second).timestamp + sc.eval_window
         wait_until(chain, due + sc.late)
         publish(system, sc.end_move)
+        system.confirm_moves()  # evaluations wait for a move beyond the band to be confirmed
         unbond = agents.agentInfo(allocator).stake * sc.unbond_bps // BPS
         if unbond:
             agents.requestUnbond(unbond, sender=allocator)

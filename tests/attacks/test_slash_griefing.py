@@ -14,6 +14,11 @@ evaluation preview unchanged by all of that, and the evaluation then opening exa
 previewed slash (or none); the last test does the same for a decision into the lending book.
 Evaluating early or twice is refused: see tests/agents/test_evaluation.py::
 test_due_exactly_at_the_end_of_the_window_anyone_evaluates_once.
+
+Timing `evaluate` on a faulty round of the feed itself (an answer beyond
+`oracle.maxDeviationBps` of the router's reference) is refused too: a return index behind an open
+price band is not fresh (`TokenizedRWASleeve.returnIndexStatus`), so the evaluation waits until
+the move is confirmed (it held for `oracle.confirmDelay`) or dropped (the price came back).
 """
 
 from __future__ import annotations
@@ -31,10 +36,11 @@ from tests.agent_support import (
     toward_zero,
 )
 from tests.lending_support import deploy_lending_system
-from tests.vault_support import USDC, faucet
+from tests.vault_support import USDC, assert_reverts, faucet
 
 MAX_UINT = 2**256 - 1
 GIFT = 100_000 * USDC
+BPS = 10_000
 
 # name -> (targets, sleeve moved into, its NAV move in bps over the window, slash expected)
 CASES = {
@@ -103,6 +109,60 @@ def test_donations_and_pokes_do_not_move_the_evaluation(desk, accounts, case):
     opened = events(tx, desk.agents.SlashOpened)
     assert [e["amount"] for e in opened] == ([slash] if slashed else [])
     assert only_event(tx, desk.agents.ReputationUpdated)["rewardPoints"] == points
+
+
+# name -> (targets, sleeve moved into, the market's move over the window (bps), the faulty
+# round's answer against it (bps), whether the market's move costs the agent a slash)
+FAULTY_ROUNDS = {
+    "griefer-slashes-a-good-agent-on-a-crash-print": ((0, 4_000, 0), "gold", 200, -3_000, False),
+    "agent-dodges-its-slash-on-a-spike-print": ((0, 4_000, 0), "gold", -500, 3_000, True),
+}
+
+
+@pytest.mark.parametrize("case", FAULTY_ROUNDS.keys())
+def test_an_evaluation_timed_on_a_faulty_round_waits_for_the_market(desk, accounts, case):
+    """The decision falls due just as one round of gold's feed is 30 % off (beyond the 10 %
+    band): a crash print would slash a good agent, a spike print would spare a bad one its slash
+    and pay it points. Whoever times `evaluate` on that round (a griefer, the agent itself) gets
+    `StaleReturnIndex`, pokes or not; no keeper lists the decision as due. The next round is back
+    where the market was, a poke drops the move, and the evaluation is exactly the market's."""
+    targets, name, market_bps, fault_bps, slashed = FAULTY_ROUNDS[case]
+    attacker = desk.allocator if slashed else accounts[9]
+    agents, router = desk.agents, desk.system.router
+    token = desk.system.sleeve(name).token
+    tx = desk.rebalance(list(targets))
+    decision_id = only_event(tx, agents.DecisionReported)["decisionId"]
+    due = tx.timestamp + EVAL_WINDOW
+    desk.at(due - 120)
+    market = desk.move(name, market_bps)
+    excess, slash, points = honest = tuple(agents.previewEvaluation(decision_id))
+    assert (slash > 0) == slashed and (points > 0) == (not slashed)
+
+    desk.at(due)
+    reference = router.lastPrice(token)[0]
+    desk.set_price(name, market * (BPS + fault_bps) // BPS)  # the faulty round
+    _, faulty_slash, faulty_points = agents.previewEvaluation(decision_id)
+    if slashed:  # what the timing would have paid the attacker
+        assert faulty_slash == 0 and faulty_points > 0
+    else:
+        assert faulty_slash > 0 and faulty_points == 0
+    for _ in range(2):  # before and after the attacker's poke (which only records the move)
+        assert tuple(agents.evaluateTrigger(decision_id)) == (False, b"stale return index")
+        assert decision_id not in agents.decisionsDue(10)
+        assert_reverts(agents, "evaluate", decision_id, sender=attacker, error="StaleReturnIndex",
+                       decisionId=decision_id, sleeve=desk.system.sleeve(name).sleeve)  # fmt: skip
+        router.poke(token, sender=attacker)
+    assert router.lastPrice(token)[0] == reference  # the reference never took the round
+
+    desk.set_price(name, market)  # the next round: back where the market was
+    router.poke(token, sender=attacker)  # drops the move that did not hold
+    assert router.pendingPrice(token)[0] == 0
+    assert tuple(agents.previewEvaluation(decision_id)) == honest
+    tx = agents.evaluate(decision_id, sender=attacker)
+    assert tuple(tx.return_value)[0] == toward_zero(excess, WAD)
+    assert only_event(tx, agents.Evaluated)["slashAmount"] == slash
+    assert [e["amount"] for e in events(tx, agents.SlashOpened)] == ([slash] if slashed else [])
+    assert only_event(tx, agents.ReputationUpdated)["rewardPoints"] == points
 
 
 def test_a_donation_to_the_lending_book_does_not_move_its_supply_index(project, accounts, chain):

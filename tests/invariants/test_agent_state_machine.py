@@ -11,9 +11,10 @@ within the caps 6000/4000/3000 bps and the 500 bps idle buffer, under the one-da
 strikes, price moves of the sleeves' feeds, time jumps (the feeds republished after each, so no
 price is stale past `oracle.maxStaleness`), evaluations of due decisions (one at a time, or a keeper
 sweeping `decisionsDue` and the slashes past their veto window, possibly after waiting for the
-next deadline), guardian vetoes and executions of slashes, and reward claims. The windows are
-shortened so that a short run reaches every stage: `agent.evalWindow` 2 days,
-`agent.vetoWindow` 1 day, `agent.unbondingPeriod` 3 days.
+next deadline; an evaluation waits, `StaleReturnIndex`, while a moved sleeve's price is beyond
+the band unconfirmed, and the sweeping keeper confirms such a move first), guardian vetoes and
+executions of slashes, and reward claims. The windows are shortened so that a short run reaches
+every stage: `agent.evalWindow` 2 days, `agent.vetoWindow` 1 day, `agent.unbondingPeriod` 3 days.
 
 The machine keeps a model of every agent (stake, unbonding, slashed, unbond deadline,
 reputation, Σ deposited and Σ withdrawn from the transactions it sent), of the decisions
@@ -524,11 +525,23 @@ class AgentMachine(RuleBasedStateMachine):
         """Mostly a due decision (when there is one); one not due is refused."""
         self._evaluate(self._pick(self.open, pick, lambda d: self.now >= d.due_at))
 
+    def _waits(self, decision_id: int) -> bool:
+        """Whether a sleeve the decision moved has its price band open (a move beyond
+        oracle.maxDeviationBps, unconfirmed): its evaluation waits (`StaleReturnIndex`)."""
+        d = self.vault.call("decision", decision_id)
+        return any(
+            d.newBps[i] != d.oldBps[i] and d.startIndex[i] != 0
+            and len(set(self.d.router.call("priceBand", token))) == 2
+            for i, token in enumerate(self.d.tokens)
+        )  # fmt: skip
+
     def _evaluate(self, decision_id: int) -> None:
         dec = self.open[decision_id]
         m = self.model[dec.agent]
         excess, slash, cap, value = self._expected_evaluation(decision_id, m)
         refusals = {"EvaluationNotDue"} if self.now < dec.due_at else set()
+        if not refusals and self._waits(decision_id):
+            refusals = {"StaleReturnIndex"}  # judged only on a confirmed (or dropped) move
         tx = self._send(self.reg, "evaluate", decision_id, sender=self.d.keeper, refusals=refusals)
         if tx is None:
             return
@@ -620,8 +633,14 @@ class AgentMachine(RuleBasedStateMachine):
         deadlines += [s.veto_ends_at for s in self.pending.values()]
         if wait and min(deadlines) > self.now:
             self._advance(min(deadlines) - self.now, moves)
+        past = sorted(k for k, d in self.open.items() if self.now >= d.due_at)
         due = list(self.reg.call("decisionsDue", 64))
-        assert sorted(due) == sorted(k for k, d in self.open.items() if self.now >= d.due_at)
+        assert sorted(due) == [k for k in past if not self._waits(k)]
+        if len(due) < len(past):  # the evaluator confirms the moves they wait on first
+            event("evaluations waited on an unconfirmed move")
+            self._confirm_moves()
+            due = list(self.reg.call("decisionsDue", 64))
+            assert sorted(due) == past
         for decision_id in due:
             self._evaluate(decision_id)
         for slash_id in sorted(self.pending):

@@ -101,6 +101,7 @@ def due(fresh, accounts, chain):
     rebalance_after_cooldown(lending, chain, [3_000, 2_000, 1_000, 3_000])  # d2
     chain.pending_timestamp = agents.decisionRecord(1).dueAt
     refresh(lending)
+    lending.vs.confirm_moves()  # d1 is judged on the 20 % fall once it is confirmed
     agents.evaluate(1, sender=accounts[9])
     (slash_id,) = agents.pendingSlashes()
     veto_ends = agents.slashInfo(slash_id).vetoEndsAt
@@ -745,7 +746,7 @@ def test_a_dry_run_sends_nothing_and_reports_what_it_would_send(
     # without a key at all: simulated from the zero address (by the settler's deprecated name)
     shares = request_redeem(lending, accounts[6], 1_000 * USDC)
     lending.vs.publish_prices()
-    assert lending.vs.confirm_moves()  # the 20 % falls, confirmed: the strike waits on nothing
+    assert not lending.vs.confirm_moves()  # the 20 % falls were confirmed for d1's evaluation
     head = chain.blocks.head.number
     readonly = keeper(protocol, None, tmp_path).run("redeemer")
     assert readonly.job == "settler"
@@ -776,6 +777,50 @@ def test_a_trigger_read_that_failed_does_not_skip_a_due_decision(
         (f"executeSlash:{slash_id}", "mined"),
     ], report.summary()
     assert sorted(evaluated_ids(lending.vs.agents, start)) == [0, 2]
+
+
+def test_an_evaluation_waiting_on_an_unconfirmed_move_is_confirmed_then_evaluated(
+    fresh, protocol, accounts, chain, tmp_path
+):
+    """d1 moved a fifth of the vault into gold; when it falls due, gold has just printed -20 %,
+    beyond the band and unconfirmed. Nobody may judge d1 on that round (`StaleReturnIndex`),
+    and nobody needs the sentinel or a strike for d1 to be judged: the evaluator pass records the
+    move, and once it has held for oracle.confirmDelay it confirms it and evaluates d1 in the
+    same pass."""
+    lending = fresh
+    agents, router = lending.vs.agents, lending.vs.router
+    gold = lending.vs.sleeve("gold").token
+    rebalance_after_cooldown(lending, chain, [3_000, 2_000, 0, 4_000])  # d1
+    chain.pending_timestamp = agents.decisionRecord(1).dueAt
+    refresh(lending)
+    lending.set_nav("gold", 1_600 * 10**8)
+    assert tuple(agents.evaluateTrigger(1)) == (False, b"stale return index")
+    k = keeper(protocol, accounts[7], tmp_path)
+    start = chain.blocks.head.number + 1
+
+    first = k.run("evaluator")
+    assert [(a.action_id.split(":")[:2], a.outcome) for a in first.actions] == [
+        (["poke", "gold"], "mined"),  # recorded: its confirmDelay clock starts
+        (["evaluate", "0"], "mined"),  # d0 (the book) waits on nothing
+    ], first.summary()
+    assert evaluated_ids(agents, start) == [0]
+    assert router.pendingPrice(gold)[0] == 1_600 * 10**18  # pending, not the reference
+    again = k.run("evaluator")  # the move is pending: nothing a poke could do yet
+    assert again.actions == [], again.summary()
+
+    delay = lending.vs.registry.get(key("oracle.confirmDelay"))
+    chain.pending_timestamp = router.pendingPrice(gold)[1] + delay
+    refresh(lending)  # the round held
+    preview = tuple(agents.previewEvaluation(1))
+    second = k.run("evaluator")
+    assert [(a.action_id.split(":")[:2], a.outcome) for a in second.actions] == [
+        (["poke", "gold"], "mined"),  # confirmed: the band closes
+        (["evaluate", "1"], "mined"),
+    ], second.summary()
+    assert router.lastPrice(gold)[0] == 1_600 * 10**18
+    (evaluated,) = [e for e in agents.Evaluated.range(start, chain.blocks.head.number + 1)
+                    if e.decisionId == 1]  # fmt: skip
+    assert evaluated.slashAmount == preview[1] > 0  # judged on the confirmed fall
 
 
 def test_a_rebalance_the_vault_cannot_carry_out_is_not_repeated_every_day(

@@ -20,6 +20,7 @@ from ballast import agent as A
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
 from ballast.deployment import Deployment
+from tests.vault_support import confirm_moves
 
 NETWORK = ["--network", "ethereum:local:foundry"]
 USDC = 10**6
@@ -44,6 +45,9 @@ class Market:
             s.name: project.MockAggregator.at(s.feed) for s in deployment.sleeves if s.feed
         }
         self.sleeves = len(deployment.sleeves)
+        self.priced = [(s.token, self.feeds[s.name]) for s in deployment.sleeves if s.feed]
+        self.router = project.OracleRouter.at(c["OracleRouter"])
+        self.params = project.ParameterRegistry.at(c["ParameterRegistry"])
         self.owner = accounts[0]  # the deployer owns the local mock feeds
         self.keeper = accounts[9]
 
@@ -97,7 +101,8 @@ class Market:
 
     def evaluate(self, decision_id: int) -> None:
         self.at(self.registry.decisionRecord(decision_id).dueAt)
-        self.quote()  # evaluation waits for fresh prices of the sleeves the decision moved
+        self.quote()  # evaluation waits for fresh prices of the sleeves the decision moved ...
+        confirm_moves(self.router, self.params, self.priced, self.owner)  # ... and confirmed
         self.registry.evaluate(decision_id, sender=self.keeper)
 
 

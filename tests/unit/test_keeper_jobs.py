@@ -35,6 +35,7 @@ from keepers.jobs import (
     plan_claims,
     plan_confirmations,
     plan_evaluator,
+    plan_evidence_pokes,
     plan_liquidations,
     plan_pokes,
     plan_rebalance,
@@ -497,6 +498,33 @@ def test_the_settler_pokes_only_to_record_or_confirm_a_move_requests_wait_on(
     feed, trigger, expected
 ):
     plans = plan_confirmations(trigger, [feed], NOW)
+    assert plans == (() if expected is None else (PokePlan("gold", expected),))
+
+
+@pytest.mark.parametrize(
+    "feed, waiting, expected",
+    [
+        # Due decisions wait on stale evidence: the move is recorded, then confirmed once it has
+        # held for the delay, so no evaluation (nor the agent's stake) waits for ever.
+        (pending(new=1_600 * WAD), (3,), "record the move an evaluation waits on"),
+        (
+            pending(new=1_600 * WAD, pending_price=1_650 * WAD, since=NOW - 3_600),
+            (3, 5),
+            "confirm the move an evaluation waits on",
+        ),
+        (pending(new=1_600 * WAD, pending_price=1_650 * WAD, since=NOW - 3_599), (3,), None),
+        # No decision waits: the evaluator leaves the reference to the sentinel and the settler.
+        (pending(new=1_600 * WAD), (), None),
+        # Within the band, stale or unreadable: nothing a poke could close.
+        (pending(new=2_050 * WAD, pending_price=1_600 * WAD, since=NOW - 60), (3,), None),
+        (pending(new=1_600 * WAD, age=86_401), (3,), None),
+        (pending(new=0), (3,), None),
+    ],
+)
+def test_the_evaluator_pokes_only_to_record_or_confirm_a_move_an_evaluation_waits_on(
+    feed, waiting, expected
+):
+    plans = plan_evidence_pokes(waiting, [feed], NOW)
     assert plans == (() if expected is None else (PokePlan("gold", expected),))
 
 

@@ -1,0 +1,40 @@
+"""Pokes that close a price band a strike or an evaluation waits on, shared by the settler and
+evaluator passes: read the sleeves' feeds at the pass's block, then `poke` the router for each
+feed the job's planner names (`keepers.jobs.plan_confirmations`, `plan_evidence_pokes`). The
+action id carries the feed and the block read (`poke:<name>:<block>`), so two passes reading the
+same block never poke twice, and a restart never repeats one."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from keepers.jobs import OracleState, PokePlan
+from keepers.reads import priced_tokens, read_oracles
+from keepers.shell.reports import JobReport
+
+if TYPE_CHECKING:
+    from keepers.shell.keeper import Keeper
+
+log = logging.getLogger("keepers.confirmations")
+
+Planner = Callable[[Sequence[OracleState], int], tuple[PokePlan, ...]]
+
+
+def poke_confirmations(keeper: Keeper, report: JobReport, plan: Planner, block: int) -> bool:
+    """Pokes the router as `plan(oracles, now)` says for the sleeves' feeds read at `block`;
+    whether a poke was mined (the caller then reads again: a closed band may act now)."""
+    protocol = keeper.protocol
+    sleeves = priced_tokens(protocol, collateral=False)
+    if not sleeves:
+        return False
+    read = read_oracles(keeper.multicall, protocol, sleeves, block)
+    report.notes += [f"read failed: {k}: {v}" for k, v in read.failures.items()]
+    mined = False
+    for p in plan(read.oracles, read.timestamp):
+        log.info("poke %s: %s", p.name, p.reason, extra={"job": report.job})
+        outcome = keeper.act(report, protocol.router, "poke", sleeves[p.name],
+                             action_id=f"poke:{p.name}:{read.block}")  # fmt: skip
+        mined |= outcome.outcome == "mined"
+    return mined
