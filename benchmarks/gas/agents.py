@@ -14,7 +14,8 @@ claimed); then:
   request gives this one something to settle); rebalance (steady state, the second decision
   reported); claimRewards;
 - a second decision moves more into gold, whose NAV then falls 20%: `evaluate (opens a slash)`,
-  then `executeSlash` after the veto window (the stake donated to the vault); a third decision
+  once the fall is confirmed (an evaluation waits while a move beyond oracle.maxDeviationBps is
+  not), then `executeSlash` after the veto window (the stake donated to the vault); a third decision
   and a smaller fall give a slash the guardian vetoes (`vetoSlash`);
 - requestUnbond, then withdrawUnbonded after agent.unbondingPeriod;
 - then a fourth decision moves gold to its cap and the agent's next one, a day later, takes 10
@@ -55,6 +56,8 @@ class _Life:
         self.feeds = {
             s.name: project.MockAggregator.at(s.feed) for s in deployment.sleeves if s.feed
         }
+        self.tokens = {s.name: s.token for s in deployment.sleeves if s.feed}
+        self.router = project.OracleRouter.at(deployment.contracts["OracleRouter"])
 
     def param(self, name: str) -> int:
         return self.registry.get(key_of(name))
@@ -94,9 +97,21 @@ class _Life:
         targets = [weights.get(name, 0) for name in self.names]
         return self.vault.rebalance(targets, bytes([tag]) * 32, f"ipfs://{tag}", sender=self.agent)
 
+    def confirm_moves(self) -> None:
+        """A move beyond oracle.maxDeviationBps holds an evaluation until it is confirmed: poke
+        (recorded), oracle.confirmDelay later (the NAVs republished) poke again (confirmed)."""
+        moved = [t for t in self.tokens.values() if len(set(self.router.priceBand(t))) == 2]
+        for token in moved:
+            self.router.poke(token, sender=self.seeder)
+        if moved:
+            self.wait(self.param("oracle.confirmDelay"))
+        for token in moved:
+            self.router.poke(token, sender=self.seeder)
+
     def evaluate_last(self):
         decision = self.vault.decisionCount() - 1
         self.wait(self.param("agent.evalWindow"))
+        self.confirm_moves()
         return self.agents.evaluate(decision, sender=self.seeder)
 
 

@@ -124,13 +124,15 @@ contract TokenizedRWASleeve is ISleeve {
     /// @inheritdoc ISleeve
     /// @dev Fresh only on a fresh price whose band is closed: a move beyond
     ///      `oracle.maxDeviationBps` not yet confirmed (or dropped) is no evidence to judge an
-    ///      agent on, so its evaluation waits, as a strike does.
+    ///      agent on, so its evaluation waits, as a strike does. `priceBand` quotes only a fresh
+    ///      price (one router read when the band is closed); otherwise `tryPrice` gives the index
+    ///      (the live price) and the flag stays false, so a caller starving the band of gas only
+    ///      makes its own evaluation wait.
     function returnIndexStatus() external view override returns (uint256 index, bool fresh) {
-        (index, fresh) = router.tryPrice(rwaToken);
-        if (fresh) {
-            (uint256 low, uint256 high) = router.priceBand(rwaToken);
-            fresh = low == high;
-        }
+        try router.priceBand(rwaToken) returns (uint256 low, uint256 high) {
+            if (low == high) return (low, true);
+        } catch {}
+        (index,) = router.tryPrice(rwaToken);
     }
 
     /// @inheritdoc ISleeve
