@@ -8,8 +8,9 @@ pragma solidity ^0.8.24;
 ///      the keepers and the `params` script:
 ///      - A parameter is addressed by `key = keccak256(bytes(name))`; names such as
 ///        "vault.idleBufferBps" are the public API. A parameter is defined once and never removed.
-///      - Invariant: `min <= value <= max` at all times. `defineParameter` and `setBounds` refuse anything
-///        that would break it (`setBounds` may not strand the current value). `max` is below
+///      - Invariant: `min <= value <= max` at all times. `defineParameter` refuses anything that
+///        would break it; `setBounds` moves a value outside the new range to the nearest new bound
+///        (a `ParameterSet` before `BoundsSet`). `max` is below
 ///        type(uint256).max (`InvalidBounds` otherwise), so `get` reads one storage slot.
 ///      - Step rule: an update from `old` to `new` is allowed when
 ///        `|new - old| * 10_000 <= stepBps * ref`, where `ref = old` if `old != 0`, else
@@ -213,8 +214,13 @@ interface IParameterRegistry {
     function removeLink(uint256 id) external;
 
     /// @notice Changes a parameter's bounds and governance limits. GOVERNANCE only. Reverts
-    ///         `OutOfBounds` if the current value would fall outside `[min, max]`, and
-    ///         `StewardLimitsTooLoose` if the steward's limits would become looser than the new ones.
+    ///         `StewardLimitsTooLoose` if the steward's limits would become looser than the new
+    ///         ones. A current value outside `[min, max]` (a steward step during the proposal's
+    ///         timelock, say) is moved to the nearest new bound, so such a move can never make a
+    ///         queued change of bounds revert. That move is an update: refused `ParameterFrozen`
+    ///         while the key is frozen and `LinkViolated` when it would break a link; it restarts
+    ///         the steward's cooldown and leaves governance's step reference and cooldown as they
+    ///         were (a `set` of the key in the same proposal is judged as without it).
     function setBounds(bytes32 key, uint256 min, uint256 max, uint16 maxStepBps, uint32 cooldown) external;
 
     /// @notice Sets the steward's step and cooldown for a parameter. GOVERNANCE only.

@@ -131,8 +131,19 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
     {
         Param storage p = _existing(key);
         _validateBounds(min, max, maxStepBps);
-        if (p.value < min || p.value > max) revert OutOfBounds(key, p.value, min, max);
         _validateStewardLimits(key, p.stewardStepBps, p.stewardCooldown, maxStepBps, cooldown);
+        uint256 value = p.value;
+        if (value < min || value > max) {
+            // The new range wins: a value outside it (say, a steward step taken during the
+            // proposal's timelock) moves to the nearest new bound, never stranded, and a move
+            // inside the old range cannot make the queued change revert. It is an update like
+            // any other for the freeze and the links; governance's own history (its step
+            // reference, its cooldown) is left as it was, so a `set` in the same proposal holds.
+            uint256 clamped = value < min ? min : max;
+            if (block.timestamp < p.frozenUntil) revert ParameterFrozen(key);
+            _requireLinks(_one(key), _one(clamped));
+            _write(key, p, clamped, true);
+        }
         (p.min, p.max, p.maxStepBps, p.cooldown) = (min, max, maxStepBps, cooldown);
         emit BoundsSet(key, min, max, maxStepBps, cooldown);
     }

@@ -14,7 +14,9 @@
    the parameter during the timelock delay (once, or one second before the proposal's eta)
    made a passed, queued and valid `set` revert. The defence: governance's cooldown runs from
    its own last update and its step from the value of its own last update
-   (`governanceValue`); the steward still waits its own cooldown after any update.
+   (`governanceValue`); the steward still waits its own cooldown after any update. The same
+   steward moves could take the value out of new bounds the DAO had queued, and `setBounds`
+   refused to strand a value (`OutOfBounds`): the value now moves to the nearest new bound.
 
 The system is `ballast.deploy.deploy_system` of deployments/config/local.yaml (the `gov`
 fixture): voting delay 1 day, voting period 3 days, timelock 15 days; vault.idleBufferBps = 500
@@ -149,6 +151,35 @@ def test_a_steward_move_cannot_block_a_queued_governance_set(gov, chain, voter):
     ready = receipt.timestamp + rules.stewardCooldown
     with ape.reverts(registry.Cooldown, key=IDLE, readyAt=ready):
         registry.stewardSet(IDLE, 740, sender=steward)
+
+
+def test_a_steward_move_cannot_block_a_queued_change_of_bounds(gov, chain, voter):
+    """Found in a review after issue 18. The DAO queues new idle-buffer bounds [100, 1,000]
+    around the live 500. During the 15-day timelock the steward walks the buffer to 1,036 in
+    four 20 % steps, each inside the old bounds and its own limits. `setBounds` used to refuse
+    to strand the value (`OutOfBounds`), so the queued change reverted at its eta; it executes,
+    the value moved to the nearest new bound (the DAO's range wins)."""
+    registry, steward = gov.registry, gov.steward
+    rules = registry.getParam(IDLE)
+    call = registry.setBounds.encode_input(IDLE, 100, 1_000, rules.maxStepBps, rules.cooldown)
+    change = Proposal(gov, [(registry, call)], "Idle buffer at most 10%")
+    passed_and_queued(gov, chain, change, voter)
+    queued_at, eta = chain.blocks.head.timestamp, gov.governor.proposalEta(change.id)
+
+    at = queued_at + 1
+    for value in (600, 720, 864, 1_036):  # 20 % each, a steward cooldown apart
+        chain.pending_timestamp = at
+        registry.stewardSet(IDLE, value, sender=steward)
+        at += rules.stewardCooldown
+    assert at < eta and registry.get(IDLE) == 1_036 > 1_000
+
+    chain.pending_timestamp = eta
+    receipt = change.execute(voter)
+    (moved,) = receipt.events.filter(registry.ParameterSet)
+    assert (moved.oldValue, moved.newValue, moved.by) == (1_036, 1_000, gov.timelock.address)
+    after = registry.getParam(IDLE)
+    assert (after.value, after.min, after.max) == (1_000, 100, 1_000)
+    assert change.state() == "Executed"
 
 
 def test_the_guardian_vetoes_an_action_once_and_the_dao_passes_it_the_second_time(

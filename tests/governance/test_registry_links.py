@@ -160,6 +160,18 @@ def test_value_rules_come_before_links(linked, deployer):
         linked.set(LTV, 9_600, sender=deployer)
 
 
+def test_set_bounds_cannot_move_a_value_across_a_link(linked, deployer):
+    """New LTV bounds [9 200, 9 500] would move LTV 8 900 to 9 200, above the 9 000 threshold:
+    the move a setBounds makes is checked like any update. Nothing changes; with the threshold
+    (and the bonus, for the other link) moved first, it passes."""
+    with ape.reverts(linked.LinkViolated, a=LTV, b=THR, rule=LESS_THAN):
+        linked.setBounds(LTV, 9_200, 9_500, 2_500, 0, sender=deployer)
+    assert (live(linked), linked.getParam(LTV).min) == (BEFORE, 0)
+    linked.setBatch([THR, BONUS], [9_300, 750], sender=deployer)  # 9 300 x 1.075 <= 100 %
+    linked.setBounds(LTV, 9_200, 9_500, 2_500, 0, sender=deployer)
+    assert linked.get(LTV) == 9_200
+
+
 def test_add_link_validates_and_records(registry, deployer):
     define_all(registry, deployer)
     with ape.reverts(registry.InvalidLink, rule=0, keys=2):

@@ -2,12 +2,13 @@
 
 A hypothesis state machine deploys a registry per run, defines a few parameters with random
 rules (and, most runs, `registry.maxFreezePeriod`, a short freeze period that the machine also
-changes), then applies random set / stewardSet / setBounds / setStewardLimits / freeze /
-unfreeze calls and time jumps. Every call may succeed or revert; the model decides which,
-`check` must agree, and after every step each parameter on chain must equal its model (so within
-bounds). The model keeps governance's own history apart (its step counts from the value of its
-last update, its cooldown from that update; the steward's from any update), and freezes that
-expire after the period and may be renewed only one period after they ended.
+changes), then applies random set / stewardSet / setBounds (a value left outside new bounds is
+moved to the nearest one) / setStewardLimits / freeze / unfreeze calls and time jumps. Every
+call may succeed or revert; the model decides which, `check` must agree, and after every step
+each parameter on chain must equal its model (so within bounds). The model keeps governance's
+own history apart (its step counts from the value of its last update, its cooldown from that
+update; the steward's from any update), and freezes that expire after the period and may be
+renewed only one period after they ended.
 
 Time is explicit: before each call the model clock advances by at least one second and
 `chain.pending_timestamp` makes the next block run at exactly that time, so the model, `check`
@@ -128,7 +129,11 @@ def steward_too_loose(steward_step: int, steward_cooldown: int, step: int, coold
     return (step != 0 and steward_step > step) or steward_cooldown <= cooldown
 
 
-def bounds_violations(p: Param | None, min_: int, max_: int, step: int, cooldown: int) -> set[str]:
+def bounds_violations(
+    p: Param | None, min_: int, max_: int, step: int, cooldown: int, now: int
+) -> set[str]:
+    """A value outside the new range is moved to the nearest bound (`clamped`): an update,
+    refused while the key is frozen."""
     if p is None:
         return {"UnknownParameter"}
     broken = set()
@@ -136,11 +141,15 @@ def bounds_violations(p: Param | None, min_: int, max_: int, step: int, cooldown
         broken.add("InvalidBounds")
     if step > BPS:
         broken.add("InvalidStep")
-    if not min_ <= p.value <= max_:
-        broken.add("OutOfBounds")
     if steward_too_loose(p.steward_step, p.steward_cooldown, step, cooldown):
         broken.add("StewardLimitsTooLoose")
+    if not min_ <= p.value <= max_ and p.frozen(now):
+        broken.add("ParameterFrozen")
     return broken
+
+
+def clamped(value: int, min_: int, max_: int) -> int:
+    return min(max(value, min_), max_)
 
 
 def steward_limit_violations(p: Param | None, steward_step: int, steward_cooldown: int) -> set[str]:
@@ -330,11 +339,24 @@ class RegistryMachine(RuleBasedStateMachine):
         edges = st.sampled_from([0, max(0, value - 1), value, value + 1])
         low = data.draw(edges | st.integers(max(0, value - 2_000), value), label="min")
         high = data.draw(edges | st.integers(value, value + 20_000), label="max")
-        self._tick()
-        broken = bounds_violations(p, low, high, step, cooldown)
+        now = self._tick()
+        broken = bounds_violations(p, low, high, step, cooldown, now)
         args = (key, low, high, step, cooldown)
-        if self._transact(broken, self.registry.setBounds, *args, sender=self.gov):
-            self.params[key] = replace(p, min=low, max=high, step=step, cooldown=cooldown)
+        receipt = self._transact(broken, self.registry.setBounds, *args, sender=self.gov)
+        if receipt is None:
+            return
+        p = replace(p, min=low, max=high, step=step, cooldown=cooldown)
+        moved = [
+            (log.oldValue, log.newValue)
+            for log in receipt.events.filter(self.registry.ParameterSet)
+        ]
+        if low <= p.value <= high:
+            assert moved == []
+        else:  # moved to the nearest bound, as an update (governance's history untouched)
+            event("setBounds: value moved to the nearest bound")
+            assert moved == [(p.value, clamped(p.value, low, high))]
+            p = replace(p, value=clamped(p.value, low, high), last_update=now)
+        self.params[key] = p
 
     @rule(data=st.data(), steward_step=STEPS, steward_cooldown=st.integers(0, 240))
     def set_steward_limits(self, data, steward_step, steward_cooldown):
