@@ -19,7 +19,9 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        controller holds one request window at a time (below) and a request it never asked
 ///        for, left unsettled in a closed window, would hold up its own next one (1 wei of
 ///        shares gifted into a queued window would keep it out of the redemption queue).
-///        Requests are aggregated per controller (`requestId` is always 0).
+///        Requests are aggregated per controller (`requestId` is always 0; the request views
+///        take the id for ERC-7540's signature and report the controller's request whatever id
+///        is asked: sum over controllers, never over ids).
 ///      - Requests are grouped in hourly request windows (`block.timestamp / 1 hours`). A window
 ///        settles at the first `strike()` whose every sleeve price was published at or after the
 ///        window's end, its cut-off: every price it uses is newer than every request it settles
@@ -154,6 +156,8 @@ interface IRWAVault {
     );
     /// @notice ERC-7540: `controller` approved or revoked `operator`.
     event OperatorSet(address indexed controller, address indexed operator, bool approved);
+    /// @notice ERC-7575: the vault of `asset` for this share, emitted once at deployment.
+    event VaultUpdate(address indexed asset, address vault);
     /// @notice A pending deposit request went back to its controller.
     event DepositRequestCancelled(address indexed controller, uint256 assets);
     /// @notice A pending redeem request's shares went back to its controller.
@@ -349,6 +353,10 @@ interface IRWAVault {
     /// @notice ERC-7575: the share token (this vault).
     function share() external view returns (address);
 
+    /// @notice ERC-7575 share-to-vault lookup (the share is this vault): this vault for its
+    ///         asset, the zero address for any other. ERC-165 reports it (0xf815c03d).
+    function vault(address asset) external view returns (address);
+
     /// @notice Values every sleeve once and settles every request window that may settle (see
     ///         the lifecycle above). Anyone. Reverts `NothingToStrike` with no request waiting and
     ///         `StrikeNotReady` (naming the window's cut-off and the sleeve in the way) when
@@ -401,7 +409,10 @@ interface IRWAVault {
     /// @notice Allows or disallows `account` to deposit and hold shares (allowlist manager).
     ///         With the allowlist on, shares go only to allowed accounts, with two exceptions
     ///         that need no entry: the AgentRegistry and its treasury, the performance fee's
-    ///         receivers, so that a strike taking a fee never stops on the allowlist.
+    ///         receivers, so that a strike taking a fee never stops on the allowlist. A claim's
+    ///         shares go to its receiver: `maxDeposit`/`maxMint(controller)` report what the
+    ///         controller may claim, and a controller taken off the list claims it to an
+    ///         allowed receiver (`deposit(assets, receiver, controller)`).
     function setAllowed(address account, bool allowed) external;
 
     function automationPaused() external view returns (bool);

@@ -77,6 +77,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
         uint64 window = uint64(block.timestamp / VaultStorage.WINDOW);
         _s().depositQueue = VaultStorage.Queue(window + 1, window, 0);
         _s().redeemQueue = VaultStorage.Queue(window + 1, window, 0);
+        emit VaultUpdate(address(asset_), address(this)); // ERC-7575: the share's vault
     }
 
     modifier onlyGuardianOrGovernance() {
@@ -346,6 +347,11 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     }
 
     /// @inheritdoc IRWAVault
+    function vault(address asset_) external view returns (address) {
+        return asset_ == asset() ? address(this) : address(0);
+    }
+
+    /// @inheritdoc IRWAVault
     function pendingDepositRequest(uint256, address controller) external view returns (uint256) {
         VaultStorage.DepositRequest memory r = _s().deposits[controller];
         return _s().depositWindows[r.window].strikePlusOne == 0 ? r.pending : 0;
@@ -372,7 +378,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     /// @notice ERC-165, with ERC-7540 (operator, async deposit, async redeem) and ERC-7575.
     function supportsInterface(bytes4 id) public view override returns (bool) {
         return id == 0xe3bc4e65 || id == 0xce3bbe50 || id == 0x620ee8e4 || id == 0x2f0a18c5
-            || super.supportsInterface(id);
+            || id == 0xf815c03d || super.supportsInterface(id);
     }
 
     // =================================================================== strikes

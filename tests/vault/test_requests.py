@@ -372,11 +372,26 @@ def test_requests_stop_after_shutdown_but_pending_deposits_can_be_cancelled(syst
 
 
 def test_supports_erc165_for_erc7540_and_erc7575(system):
+    """ERC-165 for the 7540 operator, async deposit and redeem, 7575 vault and share (the
+    share's `vault(asset)` lookup, the share being the vault), ERC-165 itself; 7575's lookups
+    both ways, and the `VaultUpdate` the share emitted when the vault was deployed."""
     vault = system.vault
-    for interface in ("0xe3bc4e65", "0xce3bbe50", "0x620ee8e4", "0x2f0a18c5", "0x01ffc9a7"):
+    interfaces = (
+        "0xe3bc4e65",
+        "0xce3bbe50",
+        "0x620ee8e4",
+        "0x2f0a18c5",
+        "0xf815c03d",
+        "0x01ffc9a7",
+    )
+    for interface in interfaces:
         assert vault.supportsInterface(interface), interface
     assert not vault.supportsInterface("0xffffffff")
     assert vault.share() == vault.address
+    assert vault.vault(system.asset) == vault.address
+    assert vault.vault(system.registry) == "0x" + "0" * 40  # not an asset of this vault
+    (update,) = vault.VaultUpdate.range(0, ape.chain.blocks.head.number + 1)
+    assert (update.asset, update.vault) == (system.asset.address, vault.address)
 
 
 def test_pausing_automation_never_stops_requests_strikes_or_claims(system, people):
