@@ -87,7 +87,10 @@ class ParamView:
 
     @property
     def step_from(self) -> int:
-        return self.value if self.governance_value is None else self.governance_value
+        """Governance's step reference: its own last value, brought into the bounds (as the
+        registry's `_stepFrom`: new bounds never leave governance unable to step into them)."""
+        g = self.value if self.governance_value is None else self.governance_value
+        return min(max(g, self.min), self.max)
 
     @property
     def governance_ready_at(self) -> int:
@@ -263,24 +266,30 @@ def rule_after_freeze(param: ParamView, value: int) -> str | None:
 
 
 def explain(
-    reason: bytes, name: str, value: int, param: ParamView | None, executes_at: int
+    reason: bytes,
+    name: str,
+    value: int,
+    param: ParamView | None,
+    executes_at: int,
+    unfreezes: bool = False,
 ) -> str | None:
     """Why the registry would refuse `value` for `name` when the proposal executes.
 
     Returns None when the update would pass. A cooldown or a freeze that ends before
-    `executes_at` (the earliest time a proposal made now could execute) is no reason to refuse.
+    `executes_at` (the earliest time a proposal made now could execute) is no reason to refuse,
+    nor is a freeze the proposal itself lifts (`unfreezes`: `unfreeze(key)` before the change).
     """
     kind = SELECTORS.get(bytes(reason)[:4])
     if kind == "UnknownParameter" or param is None:
         return f"unknown parameter {name!r} (see `ape run params show`)"
     if kind == "ParameterFrozen":
-        if param.frozen_until > executes_at:
+        if param.frozen_until > executes_at and not unfreezes:
             return (
                 f"{name}: frozen by the guardian until {show_time(param.frozen_until)}, after "
-                "this proposal could execute; governance must unfreeze it first"
+                "this proposal could execute; governance must unfreeze it first (--unfreeze)"
             )
-        # The freeze expires before the proposal can execute; the registry's `check` stops at
-        # the freeze, so the rules behind it are applied here.
+        # The freeze expires or is lifted before the change executes; the registry's `check`
+        # stops at the freeze, so the rules behind it are applied here.
         kind = rule_after_freeze(param, value)
     if kind is None or kind == "LinkViolated":
         # Every value rule passed; links are judged on the whole proposal (`explain_links`).

@@ -17,7 +17,8 @@ pragma solidity ^0.8.24;
 ///        `ref = max` (so a parameter at 0 can leave 0 by at most `stepBps` of its maximum).
 ///        `stepBps == 0` means "no step limit" for governance (any value within bounds).
 ///        `old` depends on who updates: for the steward it is the live `value`; for governance it
-///        is `governanceValue`, the value of governance's own last update (or of the definition).
+///        is `governanceValue`, the value of governance's own last update (or of the definition),
+///        brought into `[min, max]` when new bounds left it outside.
 ///      - Cooldown rule: the steward may update when `block.timestamp >= lastUpdate +
 ///        stewardCooldown`, where `lastUpdate` is the time of the last update by anyone
 ///        (governance's included: the steward never moves right after governance). Governance
@@ -216,11 +217,14 @@ interface IParameterRegistry {
     /// @notice Changes a parameter's bounds and governance limits. GOVERNANCE only. Reverts
     ///         `StewardLimitsTooLoose` if the steward's limits would become looser than the new
     ///         ones. A current value outside `[min, max]` (a steward step during the proposal's
-    ///         timelock, say) is moved to the nearest new bound, so such a move can never make a
-    ///         queued change of bounds revert. That move is an update: refused `ParameterFrozen`
-    ///         while the key is frozen and `LinkViolated` when it would break a link; it restarts
-    ///         the steward's cooldown and leaves governance's step reference and cooldown as they
-    ///         were (a `set` of the key in the same proposal is judged as without it).
+    ///         timelock, say) is moved to the nearest new bound instead of stranded, so a value
+    ///         moved within the old bounds is no reason for a queued change of bounds to revert.
+    ///         That move is an update: refused `ParameterFrozen` while the key is frozen and
+    ///         `LinkViolated` when it would break a link (a steward move of a linked parameter
+    ///         can still cause that: name both in the proposal, the other one set first); it
+    ///         restarts the steward's cooldown and leaves governance's cooldown and last value as
+    ///         they were (a `set` of the key in the same proposal is judged as without it; its
+    ///         step counts from that value brought into the new bounds).
     function setBounds(bytes32 key, uint256 min, uint256 max, uint16 maxStepBps, uint32 cooldown) external;
 
     /// @notice Sets the steward's step and cooldown for a parameter. GOVERNANCE only.

@@ -265,8 +265,12 @@ interface IRWAVault {
     /// @notice Moves capital to `targetBps` (one weight per sleeve, idle is the remainder).
     ///         Only an agent the AgentRegistry reports active; not while automation is paused.
     ///         Records the decision
-    ///         (weights, NAVs, sleeves and their `returnIndex()`) and reports it to the registry
-    ///         (`onDecision`) for evaluation.
+    ///         (weights, NAVs, sleeves and their return indices) and reports it to the registry
+    ///         (`onDecision`) for evaluation. Reverts `StaleValuation(sleeve)` when a sleeve's
+    ///         price is stale, and when a sleeve whose weight the move changed has a return index
+    ///         that is not fresh (`ISleeve.returnIndexStatus()`: a price move beyond
+    ///         `oracle.maxDeviationBps` not yet confirmed): a decision never starts from a price
+    ///         round the oracle has not confirmed, as it is never judged on one.
     /// @return decisionId Index of the recorded decision.
     function rebalance(uint16[] calldata targetBps, bytes32 rationaleHash, string calldata rationaleURI)
         external

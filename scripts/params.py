@@ -88,9 +88,10 @@ class System:
                 values.setdefault(name, reg.get(key))
         return links, values
 
-    def refusals(self, parsed: list[tuple[str, int]]) -> list[str]:
+    def refusals(self, parsed: list[tuple[str, int]], unfreezes: bool = False) -> list[str]:
         """Why governance could not make these changes by a proposal made now: each value rule
-        at the earliest execution time, then every link on the values after all changes."""
+        at the earliest execution time (past any freeze, with `unfreezes`: the proposal lifts
+        them first), then every link on the values after all changes."""
         gov = self.governor
         executes_at = chain.pending_timestamp + gov.votingDelay() + gov.votingPeriod()
         executes_at += self.timelock.getMinDelay()
@@ -98,7 +99,8 @@ class System:
         for name, value in parsed:
             ok, reason = self.registry.check(key_of(name), value, False)
             if not ok:
-                sentence = P.explain(reason, name, value, self.param(name), executes_at)
+                param = self.param(name)
+                sentence = P.explain(reason, name, value, param, executes_at, unfreezes)
                 if sentence:
                     refusals.append(sentence)
         if refusals:
@@ -220,18 +222,27 @@ def show(ecosystem, network, manifest_file, base_units, as_json):
             console.print(f"  {P.describe_link(link)}")
 
 
+unfreeze_option = click.option(
+    "--unfreeze",
+    is_flag=True,
+    help="The proposal first lifts any guardian freeze on these parameters (`unfreeze`, a no-op "
+    "on one not frozen): a freeze on any parameter of a batch at execution blocks it all.",
+)
+
+
 @cli.command(cls=NodeCommand)
 @manifest_option
 @click.argument("changes", nargs=-1, required=True, metavar="NAME VALUE [NAME VALUE]...")
+@unfreeze_option
 @base_units_option
-def check(ecosystem, network, manifest_file, changes, base_units):
+def check(ecosystem, network, manifest_file, changes, unfreeze, base_units):
     """Would a proposal of these changes pass the registry? Sends nothing."""
     system = System(ecosystem, network, manifest_file, base_units)
     try:
         parsed = [(name, P.parse_value(name, text)) for name, text in P.parse_changes(changes)]
     except P.InputError as err:
         raise click.ClickException(str(err)) from None
-    if refusals := system.refusals(parsed):
+    if refusals := system.refusals(parsed, unfreeze):
         raise click.ClickException("; ".join(refusals) + ".")
     shown = ", ".join(f"{n} = {P.show_value(n, v)}" for n, v in parsed)
     console.print(f"ok: a proposal setting {shown} passes the registry's rules and links now")
@@ -255,10 +266,11 @@ def check(ecosystem, network, manifest_file, changes, base_units):
     show_default=True,
     help="With --from-recommendation: refuse a file older than this.",
 )
+@unfreeze_option
 @base_units_option
 def propose(
     ecosystem, network, manifest_file, account, changes, description, self_delegate,
-    recommendation, max_age, base_units,
+    recommendation, max_age, unfreeze, base_units,
 ):  # fmt: skip
     """Propose one batch of parameter changes (pre-checked against the registry). Amounts are in
     the asset's whole units (20000 = 20,000 USDC), unless --base-units."""
@@ -277,7 +289,7 @@ def propose(
             raise click.ClickException(str(err)) from None
 
     gov = system.governor
-    if refusals := system.refusals(parsed):
+    if refusals := system.refusals(parsed, unfreeze):
         raise click.ClickException("; ".join(refusals) + ". No proposal was sent.")
 
     balance, votes = system.token.balanceOf(account), system.token.getVotes(account)
@@ -308,9 +320,17 @@ def propose(
         calldatas = [
             reg.setBatch.encode_input([key_of(n) for n, _ in parsed], [v for _, v in parsed])
         ]
+    if unfreeze:  # lifted in the same transaction, just before the change
+        calldatas = [reg.unfreeze.encode_input(key_of(n)) for n, _ in parsed] + calldatas
+    elif len(parsed) > 1:
+        console.print(
+            f"note: a guardian freeze on any of these {len(parsed)} parameters when the proposal "
+            "executes blocks the whole batch; --unfreeze lifts such freezes in the same proposal"
+        )
     text = description or "Set " + ", ".join(f"{n} = {P.show_value(n, v)}" for n, v in parsed)
     text = P.bound_to_proposer(text, account.address)  # nobody can front-run and cancel it
-    receipt = _send("propose", gov.propose, [reg.address], [0], calldatas, text, sender=account)
+    targets, values = [reg.address] * len(calldatas), [0] * len(calldatas)
+    receipt = _send("propose", gov.propose, targets, values, calldatas, text, sender=account)
     (created,) = receipt.events.filter(gov.ProposalCreated)
     console.print(f"proposal {created.proposalId}")
     console.print(

@@ -161,10 +161,12 @@ def confirm_moves(router, registry, priced, sender) -> bool:
     keepers do (a strike settles nothing and an evaluation waits while a band is open): a poke
     records the move, and oracle.confirmDelay later, the prices republished unchanged, another
     confirms it. A price further out than an older pending move is confirmed in two such steps
-    (IOracleRouter, rule 4). Returns whether a move was open."""
+    (IOracleRouter, rule 4). A stale price has no band to close (the router refuses to poke
+    it): it is left as it is. Returns whether a move was open."""
     opened = False
     for _ in range(2):
-        moved = [t for t, _ in priced if len(set(router.priceBand(t))) == 2]
+        fresh = [t for t, _ in priced if router.tryPrice(t)[1]]
+        moved = [t for t in fresh if len(set(router.priceBand(t))) == 2]
         if not moved:
             return opened
         opened = True

@@ -459,7 +459,11 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
     /// @dev The value a step is measured from: the live value for the steward, the value of
     ///      governance's last update (or the definition) for governance.
     function _stepFrom(Param storage p, bool steward) internal view returns (uint256) {
-        return steward ? p.value : p.governanceValue;
+        if (steward) return p.value;
+        // Governance's own last value, brought into the bounds: new bounds that left it outside
+        // (`setBounds`) never leave governance unable to step into them.
+        uint256 g = p.governanceValue;
+        return g < p.min ? p.min : g > p.max ? p.max : g;
     }
 
     /// @dev The steward waits its cooldown after any update (governance's included);

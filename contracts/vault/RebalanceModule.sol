@@ -717,14 +717,17 @@ contract RebalanceModule {
         uint256[] memory held = new uint256[](n);
         VaultStorage.DecisionSlot storage d = $.decisions.push();
         navAfter = _idle($, token);
+        uint256 unconfirmed; // bit i: sleeve i's return index is not fresh (see _checkReached)
         for (uint256 i; i < n; ++i) {
             ISleeve sleeve = $.sleeves[i].sleeve;
             held[i] = sleeve.totalAssets();
             navAfter += held[i];
-            d.startIndex[i] = sleeve.returnIndex();
+            (uint256 index, bool fresh) = sleeve.returnIndexStatus();
+            d.startIndex[i] = index;
+            if (!fresh) unconfirmed |= 1 << i;
         }
         newBps = weights(held, navAfter);
-        _checkReached($, oldBps, newBps);
+        _checkReached($, oldBps, newBps, unconfirmed);
         (d.agent, d.timestamp, d.sleeveSet) = (msg.sender, uint64(block.timestamp), _sleeveSet($, n));
         (d.navBefore, d.navAfter) = (SafeCast.toUint128(navBefore), SafeCast.toUint128(navAfter));
         (d.oldBps, d.newBps) = (_pack(oldBps), _pack(newBps));
@@ -766,15 +769,22 @@ contract RebalanceModule {
 
     /// @dev The weights reached keep the bounds the targets did: a sleeve the move raised is within
     ///      its cap, and idle, if the move lowered it, within the buffer. (A sleeve whose issuer
-    ///      could not pay may stay above a cap it was already above.)
-    function _checkReached(VaultStorage.Layout storage $, uint16[] memory oldBps, uint16[] memory newBps)
-        internal
-        view
-    {
+    ///      could not pay may stay above a cap it was already above.) A sleeve whose weight moved
+    ///      has a fresh return index (bit i of `unconfirmed` clear): a decision never starts from
+    ///      a price round the oracle has not confirmed (a band open), as it is never judged on one.
+    function _checkReached(
+        VaultStorage.Layout storage $,
+        uint16[] memory oldBps,
+        uint16[] memory newBps,
+        uint256 unconfirmed
+    ) internal view {
         uint256 sumOld;
         uint256 sumNew;
         for (uint256 i; i < newBps.length; ++i) {
             (sumOld, sumNew) = (sumOld + oldBps[i], sumNew + newBps[i]);
+            if (newBps[i] != oldBps[i] && (unconfirmed >> i) & 1 == 1) {
+                revert IRWAVault.StaleValuation(address($.sleeves[i].sleeve));
+            }
             if (newBps[i] <= oldBps[i]) continue;
             uint256 cap = registry.get($.sleeves[i].capKey);
             if (newBps[i] > cap) revert IRWAVault.ReachedOutsideBounds(i, newBps[i], cap);

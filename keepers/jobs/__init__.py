@@ -14,7 +14,8 @@ I/O here: the imperative shell (snapshot reads, the transaction sender) wires th
 - `sentinel.watch`: oracle staleness/deviation, NAV drops, unhealthy debt; alerts and a
   hysteretic `pauseAutomation` decision (only with the guardian key); `sentinel.plan_pokes`:
   which feeds to `poke` so the router's reference stays meaningful.
-- `rebalancer.plan_rebalance`: chain state → `keepers.strategy.decide` → `rebalance` arguments.
+- `rebalancer.plan_rebalance`: chain state → `keepers.strategy.decide` → `rebalance` arguments;
+  `plan_rebalance_pokes`: the pokes that confirm a price move a planned rebalance waits on.
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ from keepers.jobs.rebalancer import (
     SleeveSnapshot,
     futile_repeat,
     plan_rebalance,
+    plan_rebalance_pokes,
     rationale_uri,
+    rebalance_waits,
     strategy_inputs,
 )
 from keepers.jobs.sentinel import (
@@ -119,6 +122,8 @@ __all__ = [
     "plan_pokes",
     "futile_repeat",
     "plan_rebalance",
+    "plan_rebalance_pokes",
+    "rebalance_waits",
     "plan_strike",
     "rationale_uri",
     "requests_wait",

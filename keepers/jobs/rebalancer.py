@@ -7,13 +7,21 @@ contract computes them (`bounds.weights_bps`: `floor(held · 1e4 / nav)`), caps,
 turnover limit, each sleeve's `returnIndex` history, the lending book and gas. `plan_rebalance`
 runs the strategy and returns a `RebalanceCall` (with the rationale document to store under its
 hash before sending) or a `RebalanceSkip` with the strategy's reason.
+
+The vault refuses to move a sleeve whose price moved beyond `oracle.maxDeviationBps` until the
+move is confirmed or dropped (`StaleValuation`: no decision starts from an unconfirmed round).
+`plan_rebalance_pokes` keeps that wait short for a planned rebalance (a risk-off cut on a crash,
+say): it pokes the router for each sleeve feed beyond the band, to record the move and,
+`oracle.confirmDelay` later, confirm it; `rebalance_waits` says which moves the planned targets
+still wait on after those pokes (the rebalance is then skipped and planned again at a later pass).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from keepers.jobs.sentinel import OracleState, PokePlan, confirmation_pokes, move_stages
 from keepers.math import RateModel
 from keepers.strategy import (
     BorrowerExposure,
@@ -158,6 +166,30 @@ def plan_rebalance(
     )
 
 
+def plan_rebalance_pokes(sleeve_oracles: Sequence[OracleState], now: int) -> tuple[PokePlan, ...]:
+    """The `poke`s that close the open bands a planned rebalance may wait on (module docstring),
+    for the sleeves' feeds as read at `now`, in name order."""
+    return confirmation_pokes(sleeve_oracles, now, "a rebalance")
+
+
+def rebalance_waits(
+    sleeve_oracles: Sequence[OracleState], moved: Collection[str], now: int
+) -> tuple[str, ...]:
+    """The unconfirmed moves a rebalance changing the sleeves `moved` waits on after this pass's
+    pokes (`plan_rebalance_pokes`), one phrase each, in name order: a move just recorded or
+    still pending; a confirmable one is confirmed by the pass's poke and no longer waits."""
+    out = []
+    for o, stage in move_stages(sleeve_oracles, now):
+        if o.name not in moved or stage == "confirmable":
+            continue
+        since = now if stage == "unrecorded" else o.pending_since
+        out.append(
+            f"{o.name} moved {o.deviation_bps()} bps from the oracle's reference, confirmable at "
+            f"{since + o.confirm_delay}"
+        )
+    return tuple(out)
+
+
 FUTILE_BPS = 10  # weights within this of each other count as the same allocation
 RETRY_AFTER = 3 * 86_400  # a futile target is tried again after this long
 
@@ -190,6 +222,8 @@ __all__ = [
     "SleeveSnapshot",
     "futile_repeat",
     "plan_rebalance",
+    "plan_rebalance_pokes",
     "rationale_uri",
+    "rebalance_waits",
     "strategy_inputs",
 ]

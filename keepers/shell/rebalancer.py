@@ -2,7 +2,10 @@
 the oracles at one block, appends each sleeve's `returnIndex()` to the stored history, runs the
 strategy (`keepers.jobs.plan_rebalance`), stores the rationale document under its keccak hash
 (and, when configured, as `<rationale_dir>/<hash>.json`), then sends
-`rebalance(targetBps, rationaleHash, rationaleURI)` and records the decision it opened."""
+`rebalance(targetBps, rationaleHash, rationaleURI)` and records the decision it opened. Before
+sending, it pokes the router for any sleeve feed beyond `oracle.maxDeviationBps` of the reference
+(`plan_rebalance_pokes`: record the move, confirm it once `oracle.confirmDelay` has passed): the
+vault refuses to move a sleeve whose band is open, and the refusal in simulation costs nothing."""
 
 from __future__ import annotations
 
@@ -18,9 +21,12 @@ from keepers.jobs import (
     SleeveSnapshot,
     futile_repeat,
     plan_rebalance,
+    plan_rebalance_pokes,
+    rebalance_waits,
 )
 from keepers.math import adjusted_collateral, health_factor
 from keepers.reads import priced_tokens, read_allocation, read_book, read_oracles
+from keepers.shell.confirmations import poke_confirmations
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.reports import JobReport, KeeperError
 from keepers.strategy import StrategyParams
@@ -125,6 +131,16 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
     futile = _futile_repeat(keeper, call.target_bps, alloc.timestamp)
     if futile is not None:
         report.skipped.append(f"rebalance: unreachable: {futile}")
+        return report
+
+    # A sleeve the targets change may not have its band open (the vault's StaleValuation): poke
+    # to record or confirm such a move; wait while one is still unconfirmed.
+    poke_confirmations(keeper, report, plan_rebalance_pokes, alloc.block)
+    current = [s.held * 10_000 // alloc.nav if alloc.nav else 0 for s in alloc.sleeves]
+    pairs = zip(alloc.sleeves, current, call.target_bps, strict=True)
+    moved = {s.name for s, c, t in pairs if c != t}
+    if waits := rebalance_waits(oracles.oracles, moved, alloc.timestamp):
+        report.skipped.append("rebalance: waits on an unconfirmed move: " + "; ".join(waits))
         return report
 
     digest = keeper.store.put_rationale(call.rationale)

@@ -19,6 +19,9 @@ Timing `evaluate` on a faulty round of the feed itself (an answer beyond
 `oracle.maxDeviationBps` of the router's reference) is refused too: a return index behind an open
 price band is not fresh (`TokenizedRWASleeve.returnIndexStatus`), so the evaluation waits until
 the move is confirmed (it held for `oracle.confirmDelay`) or dropped (the price came back).
+Nor may a decision start from such a round: a rebalance that moves a sleeve whose return index is
+not fresh reverts `StaleValuation(sleeve)`, so its recorded start index is always a confirmed
+price.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import pytest
 
 from tests.agent_support import (
     EVAL_WINDOW,
+    FEED_TO_WAD,
     NAMES,
     NO_SLASH,
     WAD,
@@ -36,7 +40,7 @@ from tests.agent_support import (
     toward_zero,
 )
 from tests.lending_support import deploy_lending_system
-from tests.vault_support import USDC, assert_reverts, faucet
+from tests.vault_support import USDC, assert_reverts, faucet, revert_of
 
 MAX_UINT = 2**256 - 1
 GIFT = 100_000 * USDC
@@ -163,6 +167,37 @@ def test_an_evaluation_timed_on_a_faulty_round_waits_for_the_market(desk, accoun
     assert only_event(tx, agents.Evaluated)["slashAmount"] == slash
     assert [e["amount"] for e in events(tx, agents.SlashOpened)] == ([slash] if slashed else [])
     assert only_event(tx, agents.ReputationUpdated)["rewardPoints"] == points
+
+
+@pytest.mark.parametrize("fault_bps", [-3_000, 3_000], ids=["crash-print", "spike-print"])
+def test_a_decision_never_starts_from_a_faulty_round(desk, fault_bps):
+    """Found in a review of the fix above: a rebalance during the faulty round recorded the
+    round's price as the decision's start. Buying gold on a 30 % crash print was then judged,
+    once the feed came back, as a 43 % gain (171,385 of reward points on a 1M vault in the
+    review), and an honest agent buying on a spike print (or the strategy's own risk-off cut on
+    a crash print) as a loss worth a slash. Now a rebalance moving a sleeve whose band is open
+    reverts `StaleValuation(sleeve)`; one leaving that sleeve alone goes on; once the round is
+    over the move goes through and starts from the market's price."""
+    agents, vault, router = desk.agents, desk.vault, desk.system.router
+    gold = desk.system.sleeve("gold")
+    desk.rebalance_after_cooldown([0, 0, 0])  # out of every sleeve: the next move buys gold
+    market = gold.feed.latestAnswer()
+    desk.at(vault.nextRebalanceAt())
+    desk.refresh()
+    desk.set_price("gold", market * (BPS + fault_bps) // BPS)  # the faulty round
+    into_gold = ([0, 4_000, 0], b"\x11" * 32, "ipfs://r")
+    for _ in range(2):  # before and after a poke (which only records the move)
+        assert_reverts(vault, "rebalance", *into_gold, sender=desk.allocator,
+                       error="StaleValuation", sleeve=gold.sleeve)  # fmt: skip
+        router.poke(gold.token, sender=desk.allocator)
+    gold_untouched = ([2_000, 0, 0], b"\x11" * 32, "ipfs://r")  # no reason to wait
+    assert revert_of(vault, "rebalance", *gold_untouched, sender=desk.allocator) is None
+
+    desk.set_price("gold", market)  # the next round: back where the market was
+    router.poke(gold.token, sender=desk.allocator)  # drops the move that did not hold
+    tx = desk.rebalance(into_gold[0])
+    decision_id = only_event(tx, agents.DecisionReported)["decisionId"]
+    assert vault.decision(decision_id).startIndex[NAMES.index("gold")] == market * FEED_TO_WAD
 
 
 def test_a_donation_to_the_lending_book_does_not_move_its_supply_index(project, accounts, chain):

@@ -481,6 +481,23 @@ def test_set_bounds_moves_a_value_left_outside_to_the_nearest_bound(
     assert registry.get(stewarded) == then_set
 
 
+def test_new_bounds_never_leave_governance_unable_to_step_into_them(registry, deployer, chain, ltv):
+    """risk.ltv was defined at 1,000 with a 10 % governance step. New bounds [2,000, 3,000] move
+    it to 2,000; governance's own last value stays 1,000 but its step counts from that value
+    brought into the bounds, 2,000: a 10 % step from there passes, one unit more does not
+    (measured from 1,000, every value in the new range would have been refused)."""
+    start = defined_at(registry, ltv)
+    registry.setBounds(ltv, 2_000, 3_000, 1_000, DAY, sender=deployer)
+    assert (registry.get(ltv), registry.getParam(ltv).governanceValue) == (2_000, 1_000)
+    chain.pending_timestamp = start + DAY
+    assert tuple(registry.check(ltv, 2_201, False, block_id="pending")) == (
+        False, SELECTORS["StepTooLarge"]
+    )  # fmt: skip
+    assert tuple(registry.check(ltv, 2_200, False, block_id="pending")) == OK
+    registry.set(ltv, 2_200, sender=deployer)
+    assert registry.get(ltv) == 2_200
+
+
 def test_set_bounds_never_moves_a_value_inside_the_new_range(registry, deployer, ltv):
     start = defined_at(registry, ltv)
     receipt = registry.setBounds(ltv, 1_000, 1_000, 0, 0, sender=deployer)  # exactly on it

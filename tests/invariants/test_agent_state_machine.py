@@ -408,6 +408,9 @@ class AgentMachine(RuleBasedStateMachine):
                 return
             self._advance(ready_at - self.now, moves)
         assert self.vault.call("nextRebalanceAt") == ready_at
+        # A sleeve the move changes may not have its band open (StaleValuation: no decision
+        # starts from an unconfirmed round): the agent confirms such a move first, as a keeper.
+        self._confirm_moves()
         tx = self._send(self.vault, "rebalance", *args, sender=m.account, refusals=set())
         [log] = self.reg.logs(tx, "DecisionReported")
         assert log.agent == m.account.address.lower() and log.dueAt == self.now + EVAL_WINDOW

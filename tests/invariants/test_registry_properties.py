@@ -84,7 +84,8 @@ class Param:
         return now < self.frozen_until
 
     def step_from(self, steward: bool) -> int:
-        return self.value if steward else self.governance_value
+        # governance's own last value, brought into the bounds (new bounds may leave it outside)
+        return self.value if steward else min(max(self.governance_value, self.min), self.max)
 
 
 def freezable_at(p: Param, period: int) -> int:

@@ -98,10 +98,10 @@ def due(fresh, accounts, chain):
     chain.pending_timestamp = now(chain) + 3_600
     lending.set_nav("tbill", 80_000_000)
     lending.set_nav("gold", 1_600 * 10**8)
+    lending.vs.confirm_moves()  # no decision starts from, nor is judged on, an unconfirmed fall
     rebalance_after_cooldown(lending, chain, [3_000, 2_000, 1_000, 3_000])  # d2
     chain.pending_timestamp = agents.decisionRecord(1).dueAt
     refresh(lending)
-    lending.vs.confirm_moves()  # d1 is judged on the 20 % fall once it is confirmed
     agents.evaluate(1, sender=accounts[9])
     (slash_id,) = agents.pendingSlashes()
     veto_ends = agents.slashInfo(slash_id).vetoEndsAt
@@ -746,7 +746,7 @@ def test_a_dry_run_sends_nothing_and_reports_what_it_would_send(
     # without a key at all: simulated from the zero address (by the settler's deprecated name)
     shares = request_redeem(lending, accounts[6], 1_000 * USDC)
     lending.vs.publish_prices()
-    assert not lending.vs.confirm_moves()  # the 20 % falls were confirmed for d1's evaluation
+    assert not lending.vs.confirm_moves()  # the 20 % falls were confirmed before d2
     head = chain.blocks.head.number
     readonly = keeper(protocol, None, tmp_path).run("redeemer")
     assert readonly.job == "settler"

@@ -158,6 +158,43 @@ def test_show_and_propose_give_the_end_of_a_freeze(params, gov):
     assert proposals_made(gov) == before
 
 
+def test_unfreeze_lifts_the_freezes_a_batch_would_meet(params, gov):
+    """Staggered freezes: the guardian freezes the idle buffer for 30 days, past the execution of
+    a batch proposed now, and the veto window once the proposal is queued. Without --unfreeze the
+    batch is refused up front (and would meet a freeze at every moment if the guardian went on
+    in turn); with it, the proposal unfreezes both first and executes at its eta."""
+    gov.registry.freeze(IDLE, sender=gov.guardian)
+    changes = ("vault.idleBufferBps", "600", "agent.vetoWindow", "4d")
+    refused = params("propose", *changes, "--self-delegate")
+    assert refused.returncode == 1 and "--unfreeze" in refused.stderr
+
+    before = proposals_made(gov)
+    proposed = params("propose", *changes, "--unfreeze", "--self-delegate")
+    assert proposed.returncode == 0, proposed.stderr
+    assert proposals_made(gov) == before + 1
+    proposal_id = re.search(r"^proposal (\d+)$", proposed.stdout, re.M).group(1)
+    head = gov.governor.chain_manager.blocks.head.number
+    (created,) = [e for e in gov.governor.ProposalCreated.range(0, head + 1)
+                  if str(e.proposalId) == proposal_id]  # fmt: skip
+    reg = gov.registry
+    veto = key_of("agent.vetoWindow")
+    assert [bytes(c) for c in created.calldatas[:2]] == [
+        bytes(reg.unfreeze.encode_input(IDLE)), bytes(reg.unfreeze.encode_input(veto))
+    ]  # fmt: skip
+    assert len(created.calldatas) == 3  # then the one setBatch
+
+    assert params("advance", "25h", account=None).returncode == 0
+    assert params("vote", proposal_id, "for").returncode == 0
+    assert params("advance", "3d", account=None).returncode == 0
+    assert params("queue", proposal_id).returncode == 0
+    reg.freeze(veto, sender=gov.guardian)  # the second key, frozen while the first still is
+    assert params("advance", "15d", account=None).returncode == 0
+    executed = params("execute", proposal_id)
+    assert executed.returncode == 0, executed.stderr
+    assert (reg.get(IDLE), reg.get(veto)) == (600, 4 * 86_400)
+    assert not reg.freezeStatus(IDLE)[0] and not reg.freezeStatus(veto)[0]
+
+
 def test_a_dao_change_from_proposal_to_execution(params, gov):
     proposed = params(
         "propose", "vault.idleBufferBps", "600", "agent.vetoWindow", "4d", "--self-delegate"

@@ -39,8 +39,10 @@ from keepers.jobs import (
     plan_liquidations,
     plan_pokes,
     plan_rebalance,
+    plan_rebalance_pokes,
     plan_strike,
     rationale_uri,
+    rebalance_waits,
     strategy_inputs,
     unconfirmed_moves,
     watch,
@@ -526,6 +528,31 @@ def test_the_evaluator_pokes_only_to_record_or_confirm_a_move_an_evaluation_wait
 ):
     plans = plan_evidence_pokes(waiting, [feed], NOW)
     assert plans == (() if expected is None else (PokePlan("gold", expected),))
+
+
+def test_a_rebalance_pokes_then_waits_only_on_an_open_band_of_a_sleeve_it_moves():
+    """The vault refuses to move a sleeve whose band is open (StaleValuation). The rebalancer
+    pokes every feed beyond the band (record; confirm once confirmable), then waits only on a
+    move it changes that its poke did not confirm."""
+    unrecorded = pending(new=1_600 * WAD)
+    held = pending(new=1_600 * WAD, pending_price=1_650 * WAD, since=NOW - 3_600)
+    young = pending(new=1_600 * WAD, pending_price=1_650 * WAD, since=NOW - 600)
+    assert plan_rebalance_pokes([unrecorded], NOW) == (
+        PokePlan("gold", "record the move a rebalance waits on"),
+    )
+    assert plan_rebalance_pokes([held], NOW) == (
+        PokePlan("gold", "confirm the move a rebalance waits on"),
+    )
+    assert plan_rebalance_pokes([young], NOW) == ()
+    assert rebalance_waits([unrecorded], {"gold"}, NOW) == (
+        f"gold moved 2000 bps from the oracle's reference, confirmable at {NOW + 3_600}",
+    )
+    assert rebalance_waits([young], {"gold"}, NOW) == (
+        f"gold moved 2000 bps from the oracle's reference, confirmable at {NOW - 600 + 3_600}",
+    )
+    assert rebalance_waits([held], {"gold"}, NOW) == ()  # this pass's poke confirms it
+    assert rebalance_waits([unrecorded], {"tbill"}, NOW) == ()  # gold is left alone
+    assert rebalance_waits([pending(new=2_050 * WAD)], {"gold"}, NOW) == ()  # within the band
 
 
 def test_a_move_is_beyond_the_band_exactly_when_the_router_says_so():

@@ -78,6 +78,18 @@ def test_a_freeze_that_expires_before_execution_hides_no_other_rule():
     assert "within [250, 750]" in explain(FROZEN, "vault.idleBufferBps", 900, frozen, 40 * DAY)
 
 
+def test_a_freeze_the_proposal_lifts_hides_no_other_rule():
+    """With `--unfreeze` the proposal unfreezes first: a freeze lasting past the execution is
+    no refusal, and bounds and step are judged behind it as the registry will judge them."""
+    frozen = replace(IDLE, frozen_until=40 * DAY, last_update=DAY)
+    assert explain(FROZEN, "vault.idleBufferBps", 600, frozen, 39 * DAY, unfreezes=True) is None
+    assert explain(FROZEN, "vault.idleBufferBps", 12_000, frozen, 39 * DAY, unfreezes=True) == (
+        "vault.idleBufferBps: 12,000 is above its maximum 5,000"
+    )
+    refused = explain(FROZEN, "vault.idleBufferBps", 600, frozen, 39 * DAY)
+    assert refused.endswith("governance must unfreeze it first (--unfreeze)")
+
+
 def test_governance_step_and_cooldown_ignore_the_steward():
     """The steward moved 500 -> 400 at day 30; governance last set 500 at day 10: its step
     counts from 500 and its cooldown from day 10."""
