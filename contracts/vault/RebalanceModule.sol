@@ -717,7 +717,7 @@ contract RebalanceModule {
         uint256[] memory held = new uint256[](n);
         VaultStorage.DecisionSlot storage d = $.decisions.push();
         navAfter = _idle($, token);
-        uint256 unconfirmed; // bit i: sleeve i's return index is not fresh (see _checkReached)
+        uint256 unconfirmed = 0; // bit i: sleeve i's return index is not fresh (see _checkReached)
         for (uint256 i; i < n; ++i) {
             ISleeve sleeve = $.sleeves[i].sleeve;
             held[i] = sleeve.totalAssets();
