@@ -52,8 +52,10 @@ pragma solidity ^0.8.24;
 ///        whose move was reversed in full), or the evaluation waits (`StaleReturnIndex`): no
 ///        slash and no reward on stale data. A priced sleeve's index is not fresh while the
 ///        router's band is open (a move beyond `oracle.maxDeviationBps` not yet confirmed nor
-///        dropped): nobody is judged on a round the oracle has not confirmed, and a poke by
-///        anyone (the evaluator keeper's) closes the band `oracle.confirmDelay` later at most.
+///        dropped): nobody is judged on a round the oracle has not confirmed. Anyone's poke (the
+///        evaluator keeper's) closes the band once the move has held `oracle.confirmDelay`
+///        (twice that when it deepened meanwhile: IOracleRouter rule 4), or at once when the
+///        price is back within the band; only a feed that keeps moving keeps it open.
 ///      - Slash: when `excess < -agent.toleranceBps · 1e18`, the shortfall beyond the tolerance,
 ///        valued on the NAV the decision moved, `(-excess - toleranceBps · 1e18) · navBefore /
 ///        (1e4 · 1e18)` (rounded down), capped at `(stake + unbonding) · agent.maxSlashBps / 1e4`

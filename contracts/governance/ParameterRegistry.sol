@@ -137,8 +137,9 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
             // The new range wins: a value outside it (say, a steward step taken during the
             // proposal's timelock) moves to the nearest new bound, never stranded, and a move
             // inside the old range cannot make the queued change revert. It is an update like
-            // any other for the freeze and the links; governance's own history (its step
-            // reference, its cooldown) is left as it was, so a `set` in the same proposal holds.
+            // any other for the freeze and the links; governance's own history (its last value,
+            // its cooldown) is left as it was, so a `set` in the same proposal holds (its step
+            // counts from that value brought into the new bounds: `_stepFrom`).
             uint256 clamped = value < min ? min : max;
             if (block.timestamp < p.frozenUntil) revert ParameterFrozen(key);
             _requireLinks(_one(key), _one(clamped));

@@ -1,6 +1,7 @@
-"""Pokes that close a price band a strike or an evaluation waits on, shared by the settler and
-evaluator passes: read the sleeves' feeds at the pass's block, then `poke` the router for each
-feed the job's planner names (`keepers.jobs.plan_confirmations`, `plan_evidence_pokes`). The
+"""Pokes that close a price band a strike, an evaluation or a rebalance waits on, shared by the
+settler, evaluator and rebalancer passes: read the sleeves' feeds at the pass's block, then `poke`
+the router for each feed the job's planner names (`keepers.jobs.plan_confirmations`,
+`plan_evidence_pokes`, `plan_rebalance_pokes`). The
 action id carries the feed and the block read (`poke:<name>:<block>`), so two passes reading the
 same block never poke twice, and a restart never repeats one."""
 
