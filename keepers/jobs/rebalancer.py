@@ -172,6 +172,14 @@ def plan_rebalance_pokes(sleeve_oracles: Sequence[OracleState], now: int) -> tup
     return confirmation_pokes(sleeve_oracles, now, "a rebalance")
 
 
+def moved_sleeves(snapshot: RebalancerSnapshot, target: Sequence[int]) -> frozenset[str]:
+    """The sleeves whose weight `target` changes from the contract's current weights
+    (`bounds.weights_bps`): those whose return index the vault requires fresh."""
+    current = weights_bps([s.held for s in snapshot.sleeves], snapshot.nav)
+    pairs = zip(snapshot.sleeves, current, target, strict=True)
+    return frozenset(s.name for s, c, t in pairs if c != t)
+
+
 def rebalance_waits(
     sleeve_oracles: Sequence[OracleState], moved: Collection[str], now: int
 ) -> tuple[str, ...]:
@@ -222,6 +230,7 @@ __all__ = [
     "SleeveSnapshot",
     "futile_repeat",
     "plan_rebalance",
+    "moved_sleeves",
     "plan_rebalance_pokes",
     "rationale_uri",
     "rebalance_waits",

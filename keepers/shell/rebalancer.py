@@ -20,6 +20,7 @@ from keepers.jobs import (
     RebalanceSkip,
     SleeveSnapshot,
     futile_repeat,
+    moved_sleeves,
     plan_rebalance,
     plan_rebalance_pokes,
     rebalance_waits,
@@ -135,11 +136,14 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
 
     # A sleeve the targets change may not have its band open (the vault's StaleValuation): poke
     # to record or confirm such a move; wait while one is still unconfirmed.
-    poke_confirmations(keeper, report, plan_rebalance_pokes, alloc.block)
-    current = [s.held * 10_000 // alloc.nav if alloc.nav else 0 for s in alloc.sleeves]
-    pairs = zip(alloc.sleeves, current, call.target_bps, strict=True)
-    moved = {s.name for s, c, t in pairs if c != t}
-    if waits := rebalance_waits(oracles.oracles, moved, alloc.timestamp):
+    # The pass's own oracle read says whether any sleeve feed is beyond the band; only then are
+    # the feeds read again (at the same block) to poke.
+    names = {s.name for s in alloc.sleeves}
+    sleeve_oracles = [o for o in oracles.oracles if o.name in names]
+    if plan_rebalance_pokes(sleeve_oracles, alloc.timestamp):
+        poke_confirmations(keeper, report, plan_rebalance_pokes, alloc.block)
+    moved = moved_sleeves(snapshot, call.target_bps)
+    if waits := rebalance_waits(sleeve_oracles, moved, alloc.timestamp):
         report.skipped.append("rebalance: waits on an unconfirmed move: " + "; ".join(waits))
         return report
 

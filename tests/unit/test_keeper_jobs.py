@@ -32,6 +32,7 @@ from keepers.jobs import (
     StrikeTrigger,
     VaultHealth,
     decode_strike_trigger,
+    moved_sleeves,
     plan_claims,
     plan_confirmations,
     plan_evaluator,
@@ -613,6 +614,14 @@ def snapshot(held=(3_000, 2_000, 2_000), caps=(6_000, 3_000, 4_000), turnover=1_
         for i, ((name, r, v, lend), h, c) in enumerate(zip(spec, held, caps, strict=True))
     )
     return RebalancerSnapshot(T0 + 60 * DAY, nav, 6, sleeves, 500, turnover, GAS)
+
+
+def test_the_sleeves_a_rebalance_moves_are_those_its_targets_change():
+    """`moved_sleeves`: a target away from the contract's current weight (floor(held·1e4/nav)),
+    the sleeves whose return index the vault then requires fresh."""
+    snap = snapshot(held=(3_000, 2_000, 2_000))
+    assert moved_sleeves(snap, (3_000, 2_000, 2_000)) == frozenset()
+    assert moved_sleeves(snap, (3_000, 1_000, 2_500)) == {"gold", "lending"}
 
 
 def test_rebalancer_produces_bounds_respecting_arguments():
