@@ -218,10 +218,11 @@ def cancel(ecosystem, network, manifest_file, account, proposal_id):
             f"{account.address} is not the guardian of GuardianVeto {veto.address}, through "
             f"which cancelling goes{guardian.hint()}"
         )
-    if veto.vetoed(veto.actionHash(event.targets, event.values, event.calldatas)):
+    covers = veto.vetoCovers(veto.actionHash(event.targets, event.values, event.calldatas))
+    if covers and timelock.getTimestamp(op) > covers:
         raise click.ClickException(
             f"proposal {pid} carries an action the guardian already vetoed once: the DAO passed "
-            "it again, and a second veto is not possible (GuardianVeto)"
+            "it again after the veto, and a second veto is not possible (GuardianVeto)"
         )
     salt = G.timelock_salt(governor.address, keccak(text=event.description))
     guardian.send(
@@ -231,7 +232,10 @@ def cancel(ecosystem, network, manifest_file, account, proposal_id):
     now_state = PROPOSAL_STATES[governor.state(pid)]
     console.print(f"cancelled proposal {pid} (timelock operation 0x{op.hex()}): {now_state}")
     console.print(f"it will never execute: {event.description}")
-    console.print("the same calls, passed again, cannot be cancelled a second time")
+    console.print(
+        "the same calls, passed again after this veto, cannot be cancelled a second time "
+        "(copies already queued can)"
+    )
 
 
 @cli.command(cls=NodeCommand)

@@ -222,6 +222,56 @@ def test_the_guardian_vetoes_an_action_once_and_the_dao_passes_it_the_second_tim
     )
 
 
+def test_one_veto_cancels_every_copy_of_an_action_queued_before_it(gov, chain, voter):
+    """Found in a review after the once-per-action veto: a majority proposes the same calls twice
+    (two descriptions: two proposals, two timelock salts), votes both through and queues them a
+    block apart. Before, the veto of one copy marked the action vetoed and the other copy could
+    not be cancelled (`AlreadyVetoed`): it executed at its own eta, and the veto delayed the
+    change by nothing. Now a veto covers every copy queued when it was cast: the guardian
+    cancels both, the earlier one second, and only a copy queued after the veto is immune."""
+    registry, timelock, guardian, veto = gov.registry, gov.timelock, gov.guardian, gov.veto
+    canceller = timelock.CANCELLER_ROLE()
+    remove = [
+        (timelock, timelock.revokeRole.encode_input(canceller, veto.address)),
+        (registry, registry.revokeRole.encode_input(registry.GUARDIAN_ROLE(), guardian.address)),
+    ]
+    copies = [Proposal(gov, remove, f"Remove the guardian (copy {c})") for c in "AB"]
+    for copy in copies:
+        copy.propose(voter)
+    chain.mine(1, deltatime=gov.governor.votingDelay() + 1)
+    for copy in copies:
+        gov.governor.castVote(copy.id, 1, sender=voter)
+    chain.mine(1, deltatime=gov.governor.votingPeriod() + 1)
+    for copy in copies:
+        copy.queue(voter)
+        chain.mine(1, deltatime=60)  # staggered etas: the later copy is vetoed first
+    a, b = copies
+    assert gov.governor.proposalEta(b.id) > gov.governor.proposalEta(a.id)
+    action = veto.actionHash(a.targets, a.values, a.calldatas)
+
+    (cast,) = b.veto(guardian).events.filter(veto.Vetoed)
+    covers = veto.vetoCovers(action)
+    assert cast.action == action and covers == chain.blocks.head.timestamp + timelock.getMinDelay()
+    (second,) = a.veto(guardian).events.filter(veto.Vetoed)  # queued before the veto: covered
+    assert second.action == action
+    assert a.state() == b.state() == "Canceled"
+    chain.pending_timestamp = gov.governor.proposalEta(b.id) + 1
+    for copy in copies:
+        with ape.reverts(gov.governor.GovernorUnexpectedProposalState):  # nothing to execute
+            copy.execute(voter)
+    assert timelock.hasRole(canceller, veto) and registry.hasRole(
+        registry.GUARDIAN_ROLE(), guardian
+    )
+
+    again = Proposal(gov, remove, "Remove the guardian (passed again)")
+    passed_and_queued(gov, chain, again, voter)
+    with ape.reverts(veto.AlreadyVetoed, action=action):  # queued after the veto: immune
+        again.veto(guardian)
+    chain.pending_timestamp = gov.governor.proposalEta(again.id)
+    again.execute(voter)
+    assert not timelock.hasRole(canceller, veto)
+
+
 def test_a_threshold_holder_cannot_front_run_and_cancel_the_daos_proposal(
     gov, chain, voter, accounts
 ):
