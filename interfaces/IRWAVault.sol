@@ -262,7 +262,8 @@ interface IRWAVault {
 
     // ----------------------------------------------------------------- allocation
 
-    /// @notice Moves capital to `targetBps` (one weight per sleeve, idle is the remainder).
+    /// @notice Moves capital to `targetBps` (one weight per sleeve, idle is the remainder); a
+    ///         sleeve whose target is its weight now (`currentBps`) is not traded at all.
     ///         Only an agent the AgentRegistry reports active; not while automation is paused.
     ///         Records the decision
     ///         (weights, NAVs, sleeves and their return indices) and reports it to the registry

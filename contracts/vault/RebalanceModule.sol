@@ -63,7 +63,7 @@ contract RebalanceModule {
         if (navBefore == 0) revert IRWAVault.EmptyVault();
         uint16[] memory oldBps = weights(held, navBefore);
         _checkBounds($, targetBps, oldBps);
-        _move($, token, targetBps, held, navBefore);
+        _move($, token, targetBps, oldBps, held, navBefore);
         decisionId = _recordAndEmit($, token, oldBps, navBefore, rationaleHash, rationaleURI);
         $.flags.lastRebalance = uint64(block.timestamp);
         IAgentRegistry($.agents).onDecision(msg.sender, decisionId);
@@ -680,11 +680,14 @@ contract RebalanceModule {
     }
 
     /// @dev Pulls from over-weight sleeves first (up to their liquidity), then funds under-weight
-    ///      ones from idle, never taking idle below its target.
+    ///      ones from idle, never taking idle below its target. A sleeve whose target is its
+    ///      weight now is left as it is (not trimmed to the bps below what it holds): a decision
+    ///      moves only what it asked to, so an open price band elsewhere does not hold it up.
     function _move(
         VaultStorage.Layout storage $,
         IERC20 token,
         uint16[] calldata targetBps,
+        uint16[] memory oldBps,
         uint256[] memory held,
         uint256 nav
     ) internal {
@@ -692,7 +695,7 @@ contract RebalanceModule {
         uint256[] memory want = new uint256[](n);
         uint256 idleTarget = nav;
         for (uint256 i; i < n; ++i) {
-            want[i] = nav.mulDiv(targetBps[i], BPS);
+            want[i] = targetBps[i] == oldBps[i] ? held[i] : nav.mulDiv(targetBps[i], BPS);
             idleTarget -= want[i];
             if (held[i] > want[i]) $.sleeves[i].sleeve.withdraw(held[i] - want[i]);
         }

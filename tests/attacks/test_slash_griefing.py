@@ -228,3 +228,32 @@ def test_a_donation_to_the_lending_book_does_not_move_its_supply_index(project, 
     chain.pending_timestamp = tx.timestamp + EVAL_WINDOW
     tx = vs.agents.evaluate(decision_id, sender=griefer)
     assert tuple(tx.return_value) == (0, NO_SLASH)
+
+
+def test_an_open_band_holds_up_only_the_sleeve_it_is_on(desk):
+    """Found in a review of the check above: a rebalance leaving a held sleeve at its weight still
+    sold the fraction of a bps it held above `nav × weight`, so its reached weight was one bps
+    lower, it counted as moved, and an open band on it (a −12.34 % gold round, unconfirmed)
+    reverted a cut of T-bills with `StaleValuation(gold)`: any sleeve's unconfirmed round held up
+    every decision, a risk-off cut included. Now a sleeve whose target is its weight is not
+    traded: the cut goes through with gold's holding and weight unchanged, and a move of gold
+    itself still waits for the market."""
+    vault, router = desk.vault, desk.system.router
+    gold = desk.system.sleeve("gold")
+    g = NAMES.index("gold")
+    desk.rebalance_after_cooldown([3_000, 3_000, 0])
+    desk.at(vault.nextRebalanceAt())
+    desk.refresh()
+    desk.set_price("gold", gold.feed.latestAnswer() * (BPS - 1_234) // BPS)
+    low, high = router.priceBand(gold.token)
+    assert low != high  # the round is beyond the band: unconfirmed
+    weights = list(vault.currentBps())
+    move_gold = ([1_000, weights[g] - 100, 0], b"\x11" * 32, "ipfs://r")
+    assert_reverts(vault, "rebalance", *move_gold, sender=desk.allocator,
+                   error="StaleValuation", sleeve=gold.sleeve)  # fmt: skip
+    held = gold.sleeve.totalAssets()
+    tx = desk.rebalance([1_000, weights[g], 0])  # the cut of T-bills alone
+    moved = only_event(tx, vault.Rebalanced)
+    assert moved["oldBps"][g] == moved["newBps"][g] == weights[g]
+    assert moved["newBps"][0] == 1_000
+    assert gold.sleeve.totalAssets() == held  # not a unit of gold sold
