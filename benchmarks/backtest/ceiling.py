@@ -5,19 +5,25 @@ return a policy that knows the market model, but not the path, can keep.
 The issue's goal measures the strategy against `hindsight_optimal`, the best constant mix of
 each path *after* the path is known (baselines.py). This asks what that goal is worth: the
 `model_optimal` policy knows each family's market model exactly, as no forecaster can. Its
-ideal is the constant mix with the highest *expected* growth under the model: the same greedy
-fill as the hindsight mix (exact for the linear programme, under the same caps and buffer),
-by each sleeve's mean log growth over `M` paths of the family drawn with another seed
-(`S + MODEL_SEED_OFFSET`, never the reported paths; the base model's for `reference`). It is
+ideal is the constant mix with the highest *expected* return under the model: the same greedy
+fill as the hindsight mix (exact for the linear programme `max Σ w_i E[R_i]`, under the same
+caps and buffer), by each sleeve's mean return over the run (`E[R_i]`, simple, as the report's
+mean annual return) over `M` paths of the family drawn with another seed
+(`S + MODEL_SEED_OFFSET`, never the reported paths; the base model's for `reference`). On one
+path the order by return is the hindsight mix's order by log growth; over many it is not: a
+volatile sleeve's mean return exceeds its mean log growth by about half its variance. It is
 then run, as every baseline is, on the reported paths (the split's seed `S`, as `python -m
 benchmarks.backtest --split`), beside the hindsight mix and the static target.
 
-Its share of the hindsight mix's excess return is the ceiling of any constant mix, however it
-was chosen; a policy above it must foresee, path by path, which sleeve will end the year best.
-Beside it runs `train_mix`, the constant mix a selection on the train families alone would pick
-(the same fill, by the mean growth of all train families' model paths pooled): what a fixed
-allocation chosen honestly, without the reported family's model, keeps out of sample (on the
-train split itself it is in sample).
+Its share of the hindsight mix's excess return is the ceiling of constant mixes, however they
+were chosen, up to what the linear programme leaves out (the simulator rebalances a drifting
+mix, charges trading costs and gas): a policy passes it by foreseeing which sleeve ends *this*
+year best, or by reacting within the year better than a constant mix.
+Beside it run the constant mixes a selection on the train families alone would pick, from all
+train families' model paths pooled: `train_mix` by their mean return (as `model_optimal`) and
+`train_growth_mix` by their mean log growth (the growth-optimal, Kelly, criterion): what a
+fixed allocation chosen honestly, without the reported family's model, keeps out of sample (on
+the train split itself they are in sample).
 The reported figures are in benchmarks/backtest/README.md ("What the hindsight goal is worth").
 """
 
@@ -50,13 +56,23 @@ from keepers.math import BPS
 
 MODEL: Final = "model_optimal"
 TRAIN_MIX: Final = "train_mix"
+TRAIN_GROWTH_MIX: Final = "train_growth_mix"
 STATIC: Final = "static_target"
 MODEL_SEED_OFFSET: Final = 1_000  # the model's paths: another seed than every reported run's
 HERE: Final = Path(__file__).resolve().parent
 
 
+def model_return(paths: Sequence[MarketPath]) -> dict[str, float]:
+    """Each sleeve's mean return over the run on `paths` (`e^g - 1` of its realised log growth
+    `g`): its expected return under their model."""
+    if not paths:
+        raise ValueError("the model needs at least one path")
+    per = [realised_growth(p) for p in paths]
+    return {n: statistics.fmean(math.expm1(g[n]) for g in per) for n in per[0]}
+
+
 def model_growth(paths: Sequence[MarketPath]) -> dict[str, float]:
-    """Each sleeve's mean log growth over `paths`: its expected growth under their model."""
+    """Each sleeve's mean log growth over the run on `paths`."""
     if not paths:
         raise ValueError("the model needs at least one path")
     per = [realised_growth(p) for p in paths]
@@ -64,8 +80,9 @@ def model_growth(paths: Sequence[MarketPath]) -> dict[str, float]:
 
 
 def model_mix(growth: Mapping[str, float], vault: Vault) -> tuple[int, ...]:
-    """The constant mix with the highest expected growth: sleeves that grow filled to their caps
-    in order of `growth`, until the investable share (`1e4 - idle buffer`) is used."""
+    """The constant mix with the highest expected return: sleeves that gain filled to their caps
+    in order of `growth` (expected returns), until the investable share (`1e4 - idle buffer`)
+    is used."""
     names = vault.sleeves
     order = sorted(
         (i for i, n in enumerate(names) if growth[n] > 0), key=lambda i: -growth[names[i]]
@@ -81,13 +98,16 @@ def model_paths(group: str, count: int, seed: int, days: int) -> tuple[MarketPat
     return family_paths(group, count, model_seed, days)
 
 
-def _run(task: tuple[MarketPath, tuple[int, ...], tuple[int, ...]]) -> list[PathMetrics]:
-    path, mix, train = task
+def _run(
+    task: tuple[MarketPath, tuple[int, ...], tuple[int, ...], tuple[int, ...]],
+) -> list[PathMetrics]:
+    path, mix, train, train_growth = task
     vault = local_vault()
     gas = default_gas(vault)
     policies = [
         FixedMix(MODEL, mix),
         FixedMix(TRAIN_MIX, train),
+        FixedMix(TRAIN_GROWTH_MIX, train_growth),
         hindsight_optimal(path, vault),
         static_target(path, vault),
     ]
@@ -121,18 +141,19 @@ def ceiling(
     growth: dict[str, dict[str, float]] = {}
     tasks: list[tuple[str, MarketPath]] = []
     pooled = [p for g in split_families("train") for p in model_paths(g, model_count, seed, days)]
-    train_mix = model_mix(model_growth(pooled), vault)
+    train_mix = model_mix(model_return(pooled), vault)
+    train_growth_mix = model_mix(model_growth(pooled), vault)
     for g in groups:
-        growth[g] = model_growth(model_paths(g, model_count, seed, days))
+        growth[g] = model_return(model_paths(g, model_count, seed, days))
         mixes[g] = model_mix(growth[g], vault)
         tasks += [(g, p) for p in family_paths(g, paths, seed, days)]
-    work = [(p, mixes[g], train_mix) for g, p in tasks]
+    work = [(p, mixes[g], train_mix, train_growth_mix) for g, p in tasks]
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(_run, work, chunksize=4))
     else:
         results = [_run(w) for w in work]
-    names = (MODEL, TRAIN_MIX, HINDSIGHT, STATIC)
+    names = (MODEL, TRAIN_MIX, TRAIN_GROWTH_MIX, HINDSIGHT, STATIC)
     per: dict[str, dict[str, list[PathMetrics]]] = {g: {n: [] for n in names} for g in groups}
     overall: dict[str, list[PathMetrics]] = {n: [] for n in names}
     for (g, _), ms in zip(tasks, results, strict=True):
@@ -148,10 +169,11 @@ def ceiling(
         "model_seed": seed + MODEL_SEED_OFFSET,
         "days": days,
         "train_mix_bps": dict(zip(vault.sleeves, train_mix, strict=True)),
+        "train_growth_mix_bps": dict(zip(vault.sleeves, train_growth_mix, strict=True)),
         "runtime_seconds": round(time.perf_counter() - started, 1),
         "per_family": {
             g: {
-                "model_growth": {n: round(v, 6) for n, v in growth[g].items()},
+                "model_return": {n: round(v, 6) for n, v in growth[g].items()},
                 "model_mix_bps": dict(zip(vault.sleeves, mixes[g], strict=True)),
                 "policies": _summary(per[g]),
             }
@@ -171,7 +193,7 @@ def _cell(row: Mapping[str, Any]) -> str:
 def table(doc: Mapping[str, Any]) -> str:
     head = (
         f"{'family':<18} {'model mix (bps)':<20} {'model':>14} {'train mix':>15} "
-        f"{'hindsight':>10} {'static':>14}"
+        f"{'train growth mix':>17} {'hindsight':>10} {'static':>14}"
     )
     lines = [head, "-" * len(head)]
     rows = [*doc["per_family"].items(), ("all", doc["overall"])]
@@ -180,7 +202,8 @@ def table(doc: Mapping[str, Any]) -> str:
         mix = "/".join(str(v) for v in rep.get("model_mix_bps", {}).values())
         lines.append(
             f"{g:<18} {mix:<20} {_cell(p[MODEL]):>14} {_cell(p[TRAIN_MIX]):>15} "
-            f"{100 * p[HINDSIGHT]['annual_return']:>8.2f} % {_cell(p[STATIC]):>14}"
+            f"{_cell(p[TRAIN_GROWTH_MIX]):>17} {100 * p[HINDSIGHT]['annual_return']:>8.2f} % "
+            f"{_cell(p[STATIC]):>14}"
         )
     return "\n".join(lines)
 
@@ -208,10 +231,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(table(doc))
     train = "/".join(str(v) for v in doc["train_mix_bps"].values())
+    growth = "/".join(str(v) for v in doc["train_growth_mix_bps"].values())
     print(
         f"({doc['runtime_seconds']} s; model: {doc['model_paths']} paths per family, seed "
-        f"{doc['model_seed']}; train mix {train}; reported: {doc['paths_per_family']} per "
-        f"family, seed {doc['seed']}; cells: mean annual return (share of hindsight))"
+        f"{doc['model_seed']}; train mix {train}, train growth mix {growth}; reported: "
+        f"{doc['paths_per_family']} per family, seed {doc['seed']}; cells: mean annual return "
+        "(share of hindsight))"
     )
     if args.out is not None:
         args.out.write_text(json.dumps(doc, indent=1) + "\n")

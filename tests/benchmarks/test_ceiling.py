@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 
@@ -11,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.backtest import ceiling
-from benchmarks.backtest.baselines import realised_growth
 from benchmarks.backtest.families import split
 from benchmarks.backtest.generate import SLEEVES
 from benchmarks.backtest.simulate import local_vault
@@ -47,11 +47,16 @@ def test_the_model_is_learned_on_other_paths_than_the_reported_ones() -> None:
     model = ceiling.model_paths("calm_tight", 3, seed=1, days=40)
     reported = family_paths("calm_tight", 3, 1, 40)
     assert {p.nav["gold"] for p in model}.isdisjoint({p.nav["gold"] for p in reported})
+    expected = ceiling.model_return(model)
+    for s in SLEEVES:
+        returns = [p.nav[s][p.history_days + p.days] / p.nav[s][p.history_days] - 1 for p in model]
+        assert expected[s] == pytest.approx(statistics.fmean(returns))
     growth = ceiling.model_growth(model)
     for s in SLEEVES:
-        assert growth[s] == pytest.approx(statistics.fmean(realised_growth(p)[s] for p in model))
-    with pytest.raises(ValueError, match="at least one path"):
-        ceiling.model_growth(())
+        assert math.expm1(growth[s]) <= expected[s] + 1e-12  # Jensen: mean of e^g >= e^(mean g)
+    for empty in (ceiling.model_return, ceiling.model_growth):
+        with pytest.raises(ValueError, match="at least one path"):
+            empty(())
 
 
 def test_cli_reports_each_family_and_refuses_bad_counts(tmp_path: Path, capsys) -> None:
@@ -63,9 +68,11 @@ def test_cli_reports_each_family_and_refuses_bad_counts(tmp_path: Path, capsys) 
     assert list(doc["per_family"]) == list(split("test"))
     for fam in doc["per_family"].values():
         mix = tuple(fam["model_mix_bps"][s] for s in SLEEVES)
-        assert mix == ceiling.model_mix(fam["model_growth"], vault)
+        assert mix == ceiling.model_mix(fam["model_return"], vault)
         policies = fam["policies"]
-        assert set(policies) == {"model_optimal", "train_mix", "hindsight_optimal", "static_target"}
+        assert set(policies) == {
+            "model_optimal", "train_mix", "train_growth_mix", "hindsight_optimal", "static_target"
+        }  # fmt: skip
         assert policies["hindsight_optimal"]["share_of_hindsight"] in (None, pytest.approx(1.0))
     assert "model mix" in capsys.readouterr().out
     with pytest.raises(SystemExit) as e:
