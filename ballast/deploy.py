@@ -213,7 +213,7 @@ def deploy_system(
         "BallastGovernor", project.BallastGovernor, token, timelock, gov.voting_delay,
         gov.voting_period, gov.proposal_threshold * TOKEN_UNIT, gov.quorum_percent,
     )  # fmt: skip
-    veto = run.contract("GuardianVeto", project.GuardianVeto, timelock, roles.guardian)
+    veto = run.contract("GuardianVeto", project.GuardianVeto, timelock, governor, roles.guardian)
     registry = run.contract("ParameterRegistry", project.ParameterRegistry, deployer)
 
     _define_parameters(run, registry, config.parameters)

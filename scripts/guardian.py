@@ -218,13 +218,12 @@ def cancel(ecosystem, network, manifest_file, account, proposal_id):
             f"{account.address} is not the guardian of GuardianVeto {veto.address}, through "
             f"which cancelling goes{guardian.hint()}"
         )
-    covers = veto.vetoCovers(veto.actionHash(event.targets, event.values, event.calldatas))
-    if covers and timelock.getTimestamp(op) > covers:
+    salt = G.timelock_salt(governor.address, keccak(text=event.description))
+    if not veto.covered(event.targets, event.values, event.calldatas, salt):
         raise click.ClickException(
             f"proposal {pid} carries an action the guardian already vetoed once: the DAO passed "
             "it again after the veto, and a second veto is not possible (GuardianVeto)"
         )
-    salt = G.timelock_salt(governor.address, keccak(text=event.description))
     guardian.send(
         "cancel", veto.cancel, event.targets, event.values, event.calldatas, G.ZERO32, salt,
         sender=account,
@@ -232,9 +231,20 @@ def cancel(ecosystem, network, manifest_file, account, proposal_id):
     now_state = PROPOSAL_STATES[governor.state(pid)]
     console.print(f"cancelled proposal {pid} (timelock operation 0x{op.hex()}): {now_state}")
     console.print(f"it will never execute: {event.description}")
+    action = veto.actionHash(event.targets, event.values, event.calldatas)
+    copies = [
+        e.proposalId
+        for e in guardian.proposals()
+        if e.proposalId != pid
+        and PROPOSAL_STATES[governor.state(e.proposalId)] == "Queued"
+        and veto.actionHash(e.targets, e.values, e.calldatas) == action
+    ]
+    if copies:
+        ids = ", ".join(str(c) for c in copies)
+        console.print(f"queued copies of the same calls, cancel each too: {ids}")
     console.print(
         "the same calls, passed again after this veto, cannot be cancelled a second time "
-        "(copies already queued can)"
+        "(copies voted before it can)"
     )
 
 

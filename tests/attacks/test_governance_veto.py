@@ -222,54 +222,104 @@ def test_the_guardian_vetoes_an_action_once_and_the_dao_passes_it_the_second_tim
     )
 
 
-def test_one_veto_cancels_every_copy_of_an_action_queued_before_it(gov, chain, voter):
-    """Found in a review after the once-per-action veto: a majority proposes the same calls twice
-    (two descriptions: two proposals, two timelock salts), votes both through and queues them a
-    block apart. Before, the veto of one copy marked the action vetoed and the other copy could
-    not be cancelled (`AlreadyVetoed`): it executed at its own eta, and the veto delayed the
-    change by nothing. Now a veto covers every copy queued when it was cast: the guardian
-    cancels both, the earlier one second, and only a copy queued after the veto is immune."""
-    registry, timelock, guardian, veto = gov.registry, gov.timelock, gov.guardian, gov.veto
-    canceller = timelock.CANCELLER_ROLE()
-    remove = [
-        (timelock, timelock.revokeRole.encode_input(canceller, veto.address)),
-        (registry, registry.revokeRole.encode_input(registry.GUARDIAN_ROLE(), guardian.address)),
+def _remove_the_guardian(gov) -> list:
+    timelock, registry = gov.timelock, gov.registry
+    return [
+        (timelock, timelock.revokeRole.encode_input(timelock.CANCELLER_ROLE(), gov.veto.address)),
+        (
+            registry,
+            registry.revokeRole.encode_input(registry.GUARDIAN_ROLE(), gov.guardian.address),
+        ),
     ]
-    copies = [Proposal(gov, remove, f"Remove the guardian (copy {c})") for c in "AB"]
-    for copy in copies:
-        copy.propose(voter)
-    chain.mine(1, deltatime=gov.governor.votingDelay() + 1)
-    for copy in copies:
-        gov.governor.castVote(copy.id, 1, sender=voter)
-    chain.mine(1, deltatime=gov.governor.votingPeriod() + 1)
-    for copy in copies:
-        copy.queue(voter)
-        chain.mine(1, deltatime=60)  # staggered etas: the later copy is vetoed first
-    a, b = copies
-    assert gov.governor.proposalEta(b.id) > gov.governor.proposalEta(a.id)
-    action = veto.actionHash(a.targets, a.values, a.calldatas)
 
-    (cast,) = b.veto(guardian).events.filter(veto.Vetoed)
-    covers = veto.vetoCovers(action)
-    assert cast.action == action and covers == chain.blocks.head.timestamp + timelock.getMinDelay()
-    (second,) = a.veto(guardian).events.filter(veto.Vetoed)  # queued before the veto: covered
-    assert second.action == action
-    assert a.state() == b.state() == "Canceled"
-    chain.pending_timestamp = gov.governor.proposalEta(b.id) + 1
-    for copy in copies:
-        with ape.reverts(gov.governor.GovernorUnexpectedProposalState):  # nothing to execute
-            copy.execute(voter)
-    assert timelock.hasRole(canceller, veto) and registry.hasRole(
-        registry.GUARDIAN_ROLE(), guardian
+
+def _vote_through(gov, chain, voter, *proposals: Proposal) -> None:
+    for p in proposals:
+        p.propose(voter)
+    chain.mine(1, deltatime=gov.governor.votingDelay() + 1)
+    for p in proposals:
+        gov.governor.castVote(p.id, 1, sender=voter)
+    chain.mine(1, deltatime=gov.governor.votingPeriod() + 1)
+
+
+def _guardian_stays(gov) -> bool:
+    timelock, registry = gov.timelock, gov.registry
+    return timelock.hasRole(timelock.CANCELLER_ROLE(), gov.veto) and registry.hasRole(
+        registry.GUARDIAN_ROLE(), gov.guardian
     )
 
-    again = Proposal(gov, remove, "Remove the guardian (passed again)")
+
+def test_one_veto_cancels_every_copy_of_an_action_voted_before_it(gov, chain, voter):
+    """Found in a review after the once-per-action veto: a majority proposes the same calls twice
+    (two descriptions: two proposals, two timelock salts), votes both through and queues them a
+    minute apart. Before, the veto of one copy marked the action vetoed and the other copy could
+    not be cancelled (`AlreadyVetoed`): it executed at its own eta, and the veto delayed the
+    change by nothing. Now a veto covers every copy whose vote had ended by then: the guardian
+    cancels both, in either order, and only a copy voted after the veto is immune."""
+    guardian, veto, governor = gov.guardian, gov.veto, gov.governor
+    a, b = (Proposal(gov, _remove_the_guardian(gov), f"Remove the guardian ({c})") for c in "AB")
+    _vote_through(gov, chain, voter, a, b)
+    for copy in (a, b):
+        copy.queue(voter)
+        chain.mine(1, deltatime=60)
+    assert governor.proposalEta(b.id) > governor.proposalEta(a.id)
+    action = veto.actionHash(a.targets, a.values, a.calldatas)
+
+    (cast,) = a.veto(guardian).events.filter(veto.Vetoed)  # the copy ready first, first
+    assert cast.action == action and veto.vetoedAt(action) == chain.blocks.head.timestamp
+    assert veto.covered(b.targets, b.values, b.calldatas, b.salt())
+    (second,) = b.veto(guardian).events.filter(veto.Vetoed)
+    assert second.action == action
+    assert a.state() == b.state() == "Canceled"
+    chain.pending_timestamp = governor.proposalEta(b.id) + 1
+    for copy in (a, b):
+        with ape.reverts(governor.GovernorUnexpectedProposalState):  # nothing left to execute
+            copy.execute(voter)
+    assert _guardian_stays(gov)
+
+    again = Proposal(gov, _remove_the_guardian(gov), "Remove the guardian (passed again)")
     passed_and_queued(gov, chain, again, voter)
-    with ape.reverts(veto.AlreadyVetoed, action=action):  # queued after the veto: immune
+    assert not veto.covered(again.targets, again.values, again.calldatas, again.salt())
+    with ape.reverts(veto.AlreadyVetoed, action=action):  # voted after the veto: immune
         again.veto(guardian)
-    chain.pending_timestamp = gov.governor.proposalEta(again.id)
+    chain.pending_timestamp = governor.proposalEta(again.id)
     again.execute(voter)
-    assert not timelock.hasRole(canceller, veto)
+    assert not _guardian_stays(gov)
+
+
+def test_a_cut_of_the_timelock_delay_neither_hides_nor_exposes_a_copy(gov, chain, voter):
+    """Found in a second read of the fix above, which judged a copy by its timelock ready time:
+    a copy queued under the long delay before a cut of the delay is ready later than one queued
+    after the cut, so it looked "queued after the veto" and executed; and a re-proposal queued
+    after the veto under the cut delay looked covered, a second veto. The rule reads the
+    governor's vote deadline instead: the early copy is cancelled, the re-proposal is immune."""
+    timelock, governor, guardian, veto = gov.timelock, gov.governor, gov.guardian, gov.veto
+    day = 86_400
+    cut = Proposal(gov, [(timelock, timelock.updateDelay.encode_input(day))], "Cut the delay")
+    early = Proposal(gov, _remove_the_guardian(gov), "Remove the guardian (under the long delay)")
+    _vote_through(gov, chain, voter, cut, early)
+    cut.queue(voter)
+    chain.mine(1, deltatime=10 * day)
+    early.queue(voter)  # ready 10 days after the cut's proposal would be
+    chain.pending_timestamp = governor.proposalEta(cut.id)
+    cut.execute(voter)
+    assert timelock.getMinDelay() == day
+    late = Proposal(gov, _remove_the_guardian(gov), "Remove the guardian (under the cut delay)")
+    passed_and_queued(gov, chain, late, voter)
+    assert governor.proposalEta(late.id) < governor.proposalEta(early.id)
+
+    late.veto(guardian)  # the copy ready first: both were voted before this veto
+    early.veto(guardian)
+    assert early.state() == late.state() == "Canceled" and _guardian_stays(gov)
+
+    again = Proposal(gov, _remove_the_guardian(gov), "Remove the guardian (passed again)")
+    passed_and_queued(gov, chain, again, voter)  # under the cut delay: ready soon
+    action = veto.actionHash(again.targets, again.values, again.calldatas)
+    with ape.reverts(veto.AlreadyVetoed, action=action):
+        again.veto(guardian)
+    chain.pending_timestamp = governor.proposalEta(again.id)
+    again.execute(voter)
+    assert not _guardian_stays(gov)
 
 
 def test_a_threshold_holder_cannot_front_run_and_cancel_the_daos_proposal(

@@ -169,20 +169,26 @@ def test_cancel_a_queued_proposal(guardian_cli, project, chain, deployment, acco
     receipt = governor.propose(targets, values, calldatas, description, sender=holder)
     (created,) = receipt.events.filter(governor.ProposalCreated)
     pid = created.proposalId
+    twin = "More idle liquidity (the same calls, voted alongside)"
+    receipt = governor.propose(targets, values, calldatas, twin, sender=holder)
+    (created,) = receipt.events.filter(governor.ProposalCreated)
+    twin_id = created.proposalId
 
     refused(guardian_cli("cancel", "12345"), "no proposal 12345 on this deployment")
     refused(
         guardian_cli("cancel", str(pid)), f"proposal {pid} is Pending: it is not in the timelock"
     )
-    chain.mine(1, timestamp=governor.proposalSnapshot(pid) + 1)
+    chain.mine(1, timestamp=governor.proposalSnapshot(twin_id) + 1)
     governor.castVote(pid, 1, sender=holder)
-    chain.mine(1, timestamp=governor.proposalDeadline(pid) + 1)
+    governor.castVote(twin_id, 1, sender=holder)
+    chain.mine(1, timestamp=governor.proposalDeadline(twin_id) + 1)
     refused(
         guardian_cli("cancel", hex(pid)),
         f"proposal {pid} is Succeeded: it passed but is not queued yet",
     )
     receipt = governor.queue(targets, values, calldatas, keccak(text=description), sender=holder)
     (scheduled, *_) = receipt.events.filter(timelock.CallScheduled)
+    governor.queue(targets, values, calldatas, keccak(text=twin), sender=holder)
     op = G.operation_id(targets, values, calldatas, keccak(text=description), governor.address)
     assert op == bytes(scheduled.id)  # the id GovernorTimelockControl scheduled
 
@@ -194,11 +200,14 @@ def test_cancel_a_queued_proposal(guardian_cli, project, chain, deployment, acco
     assert queued.startswith(f"{pid}: executable from ") and "More idle liquidity" in queued
     out = ok(guardian_cli("cancel", str(pid)))
     assert f"cancelled proposal {pid} (timelock operation 0x{op.hex()}): Canceled" in out
+    assert f"queued copies of the same calls, cancel each too: {twin_id}" in out
     assert PROPOSAL_STATES[governor.state(pid)] == "Canceled"
     assert not timelock.isOperation(op)
     refused(
         guardian_cli("cancel", str(pid)), f"proposal {pid} is Canceled: it is already cancelled"
     )
+    out = ok(guardian_cli("cancel", str(twin_id)))  # voted before the veto: covered by it
+    assert f"cancelled proposal {twin_id}" in out and "queued copies" not in out
 
     # The DAO passes the same calls again: the guardian's veto was spent on them.
     again = "More idle liquidity (passed again)"
