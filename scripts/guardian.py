@@ -238,6 +238,12 @@ def cancel(ecosystem, network, manifest_file, account, proposal_id):
         if e.proposalId != pid
         and PROPOSAL_STATES[governor.state(e.proposalId)] == "Queued"
         and veto.actionHash(e.targets, e.values, e.calldatas) == action
+        and veto.covered(
+            e.targets,
+            e.values,
+            e.calldatas,
+            G.timelock_salt(governor.address, keccak(text=e.description)),
+        )
     ]
     if copies:
         ids = ", ".join(str(c) for c in copies)

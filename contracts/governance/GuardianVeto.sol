@@ -10,7 +10,7 @@ import {IGovernor} from "@openzeppelin/contracts/governance/IGovernor.sol";
 ///         action. An action is the operation's calls, `(targets, values, payloads)`, whatever
 ///         its salt or predecessor. The first veto of an action cancels one operation and
 ///         records its time (`vetoedAt`); after it the guardian may cancel every other queued
-///         copy of the action whose proposal's vote had ended by then (the same calls voted
+///         copy of the action whose proposal's vote had ended before then (the same calls voted
 ///         twice, under two descriptions, are both cancelled, in any order), and none whose vote
 ///         ended later: the DAO that passes the same calls again after seeing the veto (a new
 ///         proposal, so a new salt) cannot be vetoed. Such a copy is queued after its vote and
@@ -63,7 +63,8 @@ contract GuardianVeto {
 
     /// @notice Whether the guardian may cancel the operation `(targets, values, payloads, *,
     ///         salt)` as far as the once-per-action rule goes: its action was never vetoed, or
-    ///         the vote of the proposal that carries it ended at or before the first veto.
+    ///         the vote of the proposal that carries it ended before the first veto (its
+    ///         deadline's second still takes votes, so a deadline equal to `vetoedAt` is not).
     function covered(address[] calldata targets, uint256[] calldata values, bytes[] calldata payloads, bytes32 salt)
         public
         view
@@ -73,7 +74,7 @@ contract GuardianVeto {
         if (at == 0) return true;
         bytes32 descriptionHash = salt ^ bytes32(bytes20(address(governor)));
         uint256 deadline = governor.proposalDeadline(governor.hashProposal(targets, values, payloads, descriptionHash));
-        return deadline != 0 && deadline <= at;
+        return deadline != 0 && deadline < at; // Governor counts the deadline's second as voting
     }
 
     /// @notice Cancels the pending timelock operation `(targets, values, payloads, predecessor,

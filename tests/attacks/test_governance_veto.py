@@ -322,6 +322,29 @@ def test_a_cut_of_the_timelock_delay_neither_hides_nor_exposes_a_copy(gov, chain
     assert not _guardian_stays(gov)
 
 
+def test_a_copy_still_voting_at_the_veto_is_not_covered_by_it(gov, chain, voter):
+    """Found in a review of the rule above: the Governor takes votes in its deadline's second,
+    so a copy whose deadline was the veto's own second could win votes after the veto and was
+    still covered, a second veto. A copy is covered only when its vote ended before the veto."""
+    governor, guardian, veto = gov.governor, gov.guardian, gov.veto
+    first = Proposal(gov, _remove_the_guardian(gov), "Remove the guardian (1)")
+    passed_and_queued(gov, chain, first, voter)
+    later = Proposal(gov, _remove_the_guardian(gov), "Remove the guardian (2)")
+    later.propose(voter)
+    deadline = governor.proposalDeadline(later.id)
+    chain.pending_timestamp = deadline
+    first.veto(guardian)  # in the last second of the later copy's vote
+    action = veto.actionHash(first.targets, first.values, first.calldatas)
+    assert veto.vetoedAt(action) == deadline
+    chain.pending_timestamp = deadline  # the same second, the next block: votes still count
+    governor.castVote(later.id, 1, sender=voter)
+    chain.mine(1, deltatime=2)
+    later.queue(voter)
+    assert not veto.covered(later.targets, later.values, later.calldatas, later.salt())
+    with ape.reverts(veto.AlreadyVetoed, action=action):
+        later.veto(guardian)
+
+
 def test_a_threshold_holder_cannot_front_run_and_cancel_the_daos_proposal(
     gov, chain, voter, accounts
 ):

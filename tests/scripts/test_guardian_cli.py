@@ -252,3 +252,38 @@ def test_a_manifest_without_what_a_command_needs(guardian_cli, guardian_manifest
     path.write_text(json.dumps(old))
     refused(guardian_cli("veto", "0", manifest_file=path), f"{path} has no AgentRegistry")
     refused(guardian_cli("cancel", "1", manifest_file=path), f"{path} has no BallastGovernor")
+
+
+def test_cancel_lists_only_the_copies_the_veto_covers(
+    guardian_cli, project, chain, deployment, accounts
+):
+    """Found in a review: after a veto, `cancel` listed every queued proposal with the same
+    calls as copies to cancel, a re-proposal voted after the veto (immune) included."""
+    c, holder = deployment.contracts, accounts[0]
+    governor = project.BallastGovernor.at(c["BallastGovernor"])
+    registry = project.ParameterRegistry.at(c["ParameterRegistry"])
+    project.BallastToken.at(c["BallastToken"]).invoke_transaction("delegate", holder, sender=holder)
+    chain.mine(1, timestamp=chain.blocks.head.timestamp + 1)
+    targets, values = [registry.address], [0]
+    calldatas = [registry.set.encode_input(key_of("vault.idleBufferBps"), 700)]
+
+    def passed(texts):
+        ids = []
+        for t in texts:
+            r = governor.propose(targets, values, calldatas, t, sender=holder)
+            (e,) = r.events.filter(governor.ProposalCreated)
+            ids.append(e.proposalId)
+        chain.mine(1, timestamp=governor.proposalSnapshot(ids[-1]) + 1)
+        for i in ids:
+            governor.castVote(i, 1, sender=holder)
+        chain.mine(1, timestamp=governor.proposalDeadline(ids[-1]) + 1)
+        for t in texts:
+            governor.queue(targets, values, calldatas, keccak(text=t), sender=holder)
+        return ids
+
+    a, b = passed(["Idle at 7 % (a)", "Idle at 7 % (b)"])
+    assert f"cancel each too: {b}" in ok(guardian_cli("cancel", str(a)))
+    (again,) = passed(["Idle at 7 % (passed again)"])  # voted after the veto: immune
+    out = ok(guardian_cli("cancel", str(b)))
+    assert f"cancelled proposal {b}" in out and "cancel each too" not in out
+    refused(guardian_cli("cancel", str(again)), "already vetoed once")
