@@ -47,10 +47,16 @@ from benchmarks.backtest.baselines import (
     static_target,
 )
 from benchmarks.backtest.generate import generate
-from benchmarks.backtest.metrics import HINDSIGHT, PathMetrics, aggregate, path_metrics
+from benchmarks.backtest.metrics import HINDSIGHT, PathMetrics, path_metrics
 from benchmarks.backtest.scenario import MarketPath
 from benchmarks.backtest.simulate import Vault, default_gas, local_vault, simulate
-from benchmarks.backtest.splits import REFERENCE, SPLIT_NAMES, family_paths, split_families
+from benchmarks.backtest.splits import (
+    REFERENCE,
+    SPLIT_NAMES,
+    family_paths,
+    policy_rows,
+    split_families,
+)
 from benchmarks.cli import OneLineParser
 from keepers.math import BPS
 
@@ -114,21 +120,6 @@ def _run(
     return [path_metrics(simulate(path, vault, p, gas)) for p in policies]
 
 
-def _summary(by_policy: Mapping[str, Sequence[PathMetrics]]) -> dict[str, Any]:
-    h = statistics.fmean(m.excess_return for m in by_policy[HINDSIGHT])
-    out = {}
-    for policy, ms in by_policy.items():
-        agg = aggregate(ms)
-        ex = agg["excess_return"]["mean"]
-        out[policy] = {
-            "annual_return": agg["annual_return"]["mean"],
-            "sharpe": agg["sharpe"]["mean"],
-            "max_drawdown": agg["max_drawdown"]["mean"],
-            "share_of_hindsight": ex / h if h > 0 else None,
-        }
-    return out
-
-
 def ceiling(
     split_name: str, paths: int, model_count: int, seed: int, jobs: int, days: int = 365
 ) -> dict[str, Any]:
@@ -175,11 +166,11 @@ def ceiling(
             g: {
                 "model_return": {n: round(v, 6) for n, v in growth[g].items()},
                 "model_mix_bps": dict(zip(vault.sleeves, mixes[g], strict=True)),
-                "policies": _summary(per[g]),
+                "policies": policy_rows(per[g]),
             }
             for g in groups
         },
-        "overall": {"policies": _summary(overall)},
+        "overall": {"policies": policy_rows(overall)},
     }
 
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -58,8 +58,13 @@ def paths_sha256(paths: Sequence[MarketPath]) -> str:
 
 
 def report(by_policy: dict[str, list[PathMetrics]]) -> dict[str, Any]:
+    """Per policy (`policy_rows`), and the issue's goals."""
+    return {"policies": policy_rows(by_policy), "goals": goals(by_policy)}
+
+
+def policy_rows(by_policy: Mapping[str, Sequence[PathMetrics]]) -> dict[str, dict[str, Any]]:
     """Per policy: mean annual return, Sharpe, max drawdown, share of the hindsight mix's
-    excess return, turnover, gas (asset units a year), breaches; and the issue's goals."""
+    excess return, turnover, gas (asset units a year), trading cost, rebalances, breaches."""
     h = statistics.fmean(m.excess_return for m in by_policy[HINDSIGHT])
     rows = {}
     for policy, ms in by_policy.items():
@@ -76,7 +81,7 @@ def report(by_policy: dict[str, list[PathMetrics]]) -> dict[str, Any]:
             "rebalances": agg["rebalances"]["mean"],
             "breaches": int(agg["breaches"]["total"]),
         }
-    return {"policies": rows, "goals": goals(by_policy)}
+    return rows
 
 
 def run_split(
