@@ -40,7 +40,9 @@ pragma solidity ^0.8.24;
 ///      - Moves are reported, never blocked for liquidations: `price` and `tryPrice` return the
 ///        live price. A consumer that lets value out against a price (a borrow, a collateral
 ///        withdrawal) uses `priceBand(token).low`, so an unconfirmed extreme answer upwards
-///        lends nothing more, and one downwards is used at once.
+///        lends nothing more, and one downwards is used at once; and no more than the reference
+///        while the reference is younger than `D` (rule 2 accepts a price within the band at
+///        once, so two rounds each within the band of the last are not one move beyond it).
 interface IOracleRouter {
     event FeedSet(address indexed token, address indexed feed, uint8 decimals);
     /// @notice A move beyond `oracle.maxDeviationBps` became the reference: confirmed after

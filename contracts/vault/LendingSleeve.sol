@@ -40,6 +40,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     bytes32 internal constant CLOSE_FACTOR = keccak256("lend.closeFactorBps");
     bytes32 internal constant FULL_CLOSE_HEALTH = keccak256("lend.fullCloseHealthBps");
     bytes32 internal constant MIN_DEBT = keccak256("lend.minDebt");
+    bytes32 internal constant CONFIRM_DELAY = keccak256("oracle.confirmDelay");
 
     struct Collateral {
         address token;
@@ -814,17 +815,28 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
             Collateral storage c = _collaterals[i];
             uint256 price;
             if (fresh) {
-                (price,) = router.priceBand(c.token);
+                price = _lendablePrice(c.token);
             } else {
                 bool ok;
                 (price, ok) = router.tryPrice(c.token);
-                if (ok) (price,) = router.priceBand(c.token);
+                if (ok) price = _lendablePrice(c.token);
                 stale = stale || !ok;
             }
             uint256 ltv = Math.min(registry.get(c.ltvKey), registry.get(c.thresholdKey));
             weighted += _value(_collateral[borrower][c.token], price, c.decimals) * ltv;
         }
         weighted /= BPS;
+    }
+
+    /// @dev The price value may leave against: the low end of the router's `priceBand`, and no
+    ///      more than its reference while that reference is younger than `oracle.confirmDelay`.
+    ///      A reference follows the feed within the band at once (IOracleRouter rule 2), so two
+    ///      rounds each within the band of the last, poked in between, would otherwise lend
+    ///      against twice the band that no confirmation ever checked.
+    function _lendablePrice(address token) internal view returns (uint256 price) {
+        (price,) = router.priceBand(token);
+        (uint256 ref, uint256 acceptedAt) = router.lastPrice(token);
+        if (ref != 0 && ref < price && block.timestamp < acceptedAt + registry.get(CONFIRM_DELAY)) price = ref;
     }
 
     /// @dev Σ value * threshold (not yet divided by 1e4) at the best prices available, and

@@ -432,3 +432,69 @@ def test_a_spike_behind_an_aged_move_is_not_confirmed_with_it(
         assert struck["depositAssets"] == 100_000 * USDC
         assert struck["depositPrice"] < price  # the real -10.5 % of gold is in the NAV
         assert vault.convertToAssets(struck["depositShares"]) <= 100_000 * USDC
+
+
+def _aged_and_fresh(lending, chain, token) -> None:
+    """The reference of `token` older than oracle.confirmDelay (a quiet feed's usual state),
+    every feed answering fresh."""
+    at = lending.vs.router.lastPrice(token)[1]
+    chain.pending_timestamp = max(chain.pending_timestamp, at + confirm_delay(lending) + 1)
+    for s in lending.vs.sleeves:
+        s.feed.setAnswer(s.feed.latestAnswer(), sender=lending.vs.governance)
+
+
+def test_two_rounds_within_the_band_lend_no_more_than_one(lending, chain, bob, mallory):
+    """Found in a review after issue 18: a round within the band is accepted as the reference at
+    once (rule 2), and the next round was judged against that unheld reference. Gold at 2,000
+    (aged); a faulty round at 2,200 (+10 %, poked by the attacker); the next at 2,420 (+21 % of
+    the price that held, +10 % of the new reference): bob borrowed 14,700 more against 2,420 and
+    was under water as soon as the feed came back. Now value leaves against no more than a
+    reference younger than oracle.confirmDelay: the second round lends nothing more."""
+    router, book = lending.vs.router, lending.book
+    gold = lending.token("gold")
+    _aged_and_fresh(lending, chain, gold)
+    assert router.lastPrice(gold)[0] == 2_000 * WAD
+    lending.set_nav("gold", 2_200 * FEED_UNIT)
+    router.poke(gold, sender=mallory)
+    assert router.lastPrice(gold)[0] == 2_200 * WAD  # accepted at once: one band, by design
+    at_one_band = book.maxBorrow(bob)
+    lending.set_nav("gold", 2_420 * FEED_UNIT)
+    assert router.priceBand(gold) == (2_420 * WAD, 2_420 * WAD)  # within the new reference's band
+    assert book.maxBorrow(bob) == at_one_band
+    book.borrow(at_one_band, sender=bob)
+    assert book.debtOf(bob) <= BOB_GOLD * 2_200 * USDC // GOLD * 7_000 // 10_000  # 70 % of 2,200
+    lending.set_nav("gold", 2_000 * FEED_UNIT)
+    # One band's error (the rule-2 design: LTV 70 % of 1.1 against a 75 % threshold) leaves bob
+    # at 0.974, liquidatable with no bad debt; two bands left him at 0.885.
+    assert book.healthFactor(bob) > 97 * WAD // 100
+
+    # Once the 2,200 reference has stood oracle.confirmDelay, 2,420 is within its band: the
+    # reference walks one band per confirmDelay, as IOracleRouter's rule 2 states.
+    lending.set_nav("gold", 2_420 * FEED_UNIT)
+    chain.pending_timestamp = router.lastPrice(gold)[1] + confirm_delay(lending)
+    lending.set_nav("gold", 2_420 * FEED_UNIT)
+    assert book.maxBorrow(bob) > 0
+
+
+def test_two_rounds_within_the_band_leave_no_bad_debt(lending, chain, accounts, mallory):
+    """The same two rounds on T-bills (LTV 80 %, bonus 5 %): borrowing 80 % of 1.21 was 96.8 % of
+    the collateral's real value, and a full liquidation at 1.00 left 1,561.90 of bad debt that
+    lowered the book's return index. Now the borrow stops at 80 % of 1.10 (88 %): the
+    liquidation at 1.00 covers the debt and the index does not fall."""
+    router, book = lending.vs.router, lending.book
+    carol, liquidator = accounts[3], accounts[9]
+    tbill = lending.token("tbill")
+    book.depositCollateral(tbill, lending.buy_collateral(carol, "tbill", 100_000 * USDC),
+                           sender=carol)  # fmt: skip
+    _aged_and_fresh(lending, chain, tbill)
+    index = book.returnIndex()
+    lending.set_nav("tbill", 110_000_000)  # 1.10, poked
+    router.poke(tbill, sender=mallory)
+    lending.set_nav("tbill", 121_000_000)  # 1.21
+    room = book.maxBorrow(carol)
+    assert room <= 88_000 * USDC
+    book.borrow(room, sender=carol)
+    lending.set_nav("tbill", 100_000_000)  # back to 1.00
+    receipt = book.liquidate(carol, tbill, MAX_UINT, sender=liquidator)
+    assert not [log for log in receipt.events if log.event_name == "BadDebtRealized"]
+    assert book.returnIndex() >= index
