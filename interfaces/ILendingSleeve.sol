@@ -33,7 +33,9 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///      - `borrow` and `withdrawCollateral` use fresh prices only, each the low end of the
 ///        router's `priceBand` (the live price, or the lower of it and the reference while a move
 ///        beyond `oracle.maxDeviationBps` is unconfirmed; reverting `StalePrice` as `price`
-///        does), and must leave debt <= borrow power (LTV, below the liquidation
+///        does), and no more than the reference while it is younger than `oracle.confirmDelay`
+///        (two rounds within the band are not one move beyond it), and must leave debt <=
+///        borrow power (LTV, below the liquidation
 ///        threshold, so a position the borrower opens is never liquidatable at once). A borrow
 ///        must leave debt >= `lend.minDebt`; a repay must leave 0 or >= `lend.minDebt` (unless
 ///        the debt was below it already): positions too small to liquidate economically are
