@@ -194,7 +194,8 @@ def cancel(ecosystem, network, manifest_file, account, proposal_id):
     except InputError as err:
         raise click.ClickException(str(err)) from None
     governor, timelock = guardian.governor, guardian.timelock
-    event = next((e for e in guardian.proposals() if e.proposalId == pid), None)
+    proposals = guardian.proposals()
+    event = next((e for e in proposals if e.proposalId == pid), None)
     if event is None:
         raise click.ClickException(f"no proposal {pid} on this deployment")
     state = PROPOSAL_STATES[governor.state(pid)]
@@ -231,13 +232,13 @@ def cancel(ecosystem, network, manifest_file, account, proposal_id):
     now_state = PROPOSAL_STATES[governor.state(pid)]
     console.print(f"cancelled proposal {pid} (timelock operation 0x{op.hex()}): {now_state}")
     console.print(f"it will never execute: {event.description}")
-    action = veto.actionHash(event.targets, event.values, event.calldatas)
-    copies = [
+    calls = (list(event.targets), list(event.values), list(event.calldatas))
+    copies = [  # the same calls (so the same action), queued, and voted before this veto
         e.proposalId
-        for e in guardian.proposals()
+        for e in proposals
         if e.proposalId != pid
+        and (list(e.targets), list(e.values), list(e.calldatas)) == calls
         and PROPOSAL_STATES[governor.state(e.proposalId)] == "Queued"
-        and veto.actionHash(e.targets, e.values, e.calldatas) == action
         and veto.covered(
             e.targets,
             e.values,

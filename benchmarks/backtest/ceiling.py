@@ -32,9 +32,8 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Final
@@ -65,24 +64,25 @@ TRAIN_MIX: Final = "train_mix"
 TRAIN_GROWTH_MIX: Final = "train_growth_mix"
 STATIC: Final = "static_target"
 MODEL_SEED_OFFSET: Final = 1_000  # the model's paths: another seed than every reported run's
-HERE: Final = Path(__file__).resolve().parent
 
 
-def model_return(paths: Sequence[MarketPath]) -> dict[str, float]:
-    """Each sleeve's mean return over the run on `paths` (`e^g - 1` of its realised log growth
-    `g`): its expected return under their model."""
+def _mean_over(paths: Sequence[MarketPath], of: Callable[[float], float]) -> dict[str, float]:
+    """Each sleeve's mean of `of(g)` over `paths`, `g` its realised log growth over the run."""
     if not paths:
         raise ValueError("the model needs at least one path")
     per = [realised_growth(p) for p in paths]
-    return {n: statistics.fmean(math.expm1(g[n]) for g in per) for n in per[0]}
+    return {n: statistics.fmean(of(g[n]) for g in per) for n in per[0]}
+
+
+def model_return(paths: Sequence[MarketPath]) -> dict[str, float]:
+    """Each sleeve's mean return over the run on `paths` (`e^g - 1`): its expected return under
+    their model."""
+    return _mean_over(paths, math.expm1)
 
 
 def model_growth(paths: Sequence[MarketPath]) -> dict[str, float]:
     """Each sleeve's mean log growth over the run on `paths`."""
-    if not paths:
-        raise ValueError("the model needs at least one path")
-    per = [realised_growth(p) for p in paths]
-    return {n: statistics.fmean(g[n] for g in per) for n in per[0]}
+    return _mean_over(paths, lambda g: g)
 
 
 def model_mix(growth: Mapping[str, float], vault: Vault) -> tuple[int, ...]:
@@ -129,14 +129,14 @@ def ceiling(
     vault = local_vault()
     groups = split_families(split_name)
     mixes: dict[str, tuple[int, ...]] = {}
-    growth: dict[str, dict[str, float]] = {}
+    expected: dict[str, dict[str, float]] = {}
     tasks: list[tuple[str, MarketPath]] = []
     pooled = [p for g in split_families("train") for p in model_paths(g, model_count, seed, days)]
     train_mix = model_mix(model_return(pooled), vault)
     train_growth_mix = model_mix(model_growth(pooled), vault)
     for g in groups:
-        growth[g] = model_return(model_paths(g, model_count, seed, days))
-        mixes[g] = model_mix(growth[g], vault)
+        expected[g] = model_return(model_paths(g, model_count, seed, days))
+        mixes[g] = model_mix(expected[g], vault)
         tasks += [(g, p) for p in family_paths(g, paths, seed, days)]
     work = [(p, mixes[g], train_mix, train_growth_mix) for g, p in tasks]
     if jobs > 1:
@@ -164,7 +164,7 @@ def ceiling(
         "runtime_seconds": round(time.perf_counter() - started, 1),
         "per_family": {
             g: {
-                "model_return": {n: round(v, 6) for n, v in growth[g].items()},
+                "model_return": {n: round(v, 6) for n, v in expected[g].items()},
                 "model_mix_bps": dict(zip(vault.sleeves, mixes[g], strict=True)),
                 "policies": policy_rows(per[g]),
             }
@@ -218,8 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         doc = ceiling(args.split, args.paths_per_family, args.model_paths, args.seed, args.jobs)
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        parser.fail(str(e))
     print(table(doc))
     train = "/".join(str(v) for v in doc["train_mix_bps"].values())
     growth = "/".join(str(v) for v in doc["train_growth_mix_bps"].values())
