@@ -211,6 +211,15 @@ class RebalancerConfig(Section):
     deviation_check: Literal["any", "nav"] = Field(
         "nav", description="which oracle deviations count against a sleeve in the risk-off rule"
     )
+    # The policy mix the optimiser tilts around (sleeve name -> bps) and how much leaving it
+    # costs (per unit of weight squared a year; 0: no anchor, as before these settings existed;
+    # keepers.strategy.optimiser.OptimiserParams.policy_bps / policy_aversion).
+    policy_mix: dict[str, int] = Field(
+        default_factory=dict, description="the policy mix, sleeve name -> bps ({}: none)"
+    )
+    policy_aversion: float = Field(
+        0.0, ge=0, description="cost of leaving the policy mix, per unit of weight squared a year"
+    )
     history: int = Field(2_000, ge=1, description="returnIndex readings kept per sleeve")
     rebalance_gas: int = Field(
         900_000, ge=0, description="gas a rebalance is expected to use (benchmarks/gas)"
@@ -219,7 +228,7 @@ class RebalancerConfig(Section):
         100, ge=0, description="drift past a cap or the buffer that does not force a move"
     )
 
-    @field_validator("trading_cost_bps", "tail_volatility", mode="before")
+    @field_validator("trading_cost_bps", "tail_volatility", "policy_mix", mode="before")
     @classmethod
     def _sleeve_table(cls, value: Any, info: ValidationInfo) -> Any:
         """Also a string: `"SLEEVE=BPS,SLEEVE=BPS"` (costs; `SLEEVE=VOLATILITY` for the floors)
@@ -230,7 +239,7 @@ class RebalancerConfig(Section):
         text = value.strip()
         if text.startswith("{"):
             return json.loads(text)  # a JSONDecodeError is a ValueError: one line
-        unit = "BPS" if info.field_name == "trading_cost_bps" else "VOLATILITY"
+        unit = "VOLATILITY" if info.field_name == "tail_volatility" else "BPS"
         out: dict[str, str] = {}
         for item in filter(None, (part.strip() for part in text.split(","))):
             name, sep, number = item.partition("=")
@@ -261,6 +270,16 @@ class RebalancerConfig(Section):
                 )
         return value
 
+    @field_validator("policy_mix")
+    @classmethod
+    def _policy_mix_in_range(cls, value: dict[str, int]) -> dict[str, int]:
+        for name, bps in value.items():
+            if not name or not 0 <= bps <= 10_000:
+                raise ValueError(f"{name or '(empty name)'}: {bps} bps is not within [0, 10000]")
+        if sum(value.values()) > 10_000:
+            raise ValueError(f"the policy mix adds up to {sum(value.values())} bps, above 10000")
+        return value
+
     def strategy_params(self) -> StrategyParams:
         """The strategy's parameters these settings give (`keepers.strategy.decide`)."""
         return StrategyParams(
@@ -273,6 +292,8 @@ class RebalancerConfig(Section):
                 risk_aversion=self.risk_aversion,
                 turnover_cost_bps=self.turnover_cost_bps,
                 sleeve_cost_bps=tuple(sorted(self.trading_cost_bps.items())),
+                policy_bps=tuple(sorted(self.policy_mix.items())),
+                policy_aversion=self.policy_aversion,
             ),
             gate=GateParams(
                 rebalance_gas=self.rebalance_gas,

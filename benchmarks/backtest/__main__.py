@@ -55,6 +55,8 @@ TUNABLE = (
     "turnover_cost_bps",
     "trading_cost_bps",
     "tail_volatility",
+    "policy_mix",
+    "policy_aversion",
     "history",
     "rebalance_gas",
     "drift_tolerance_bps",

@@ -5,7 +5,7 @@ current weights `o`, annual expected returns `μ`, annual volatilities `σ`, a c
 correlation `ρ` (`Σ_ij = ρ^(i≠j) σ_i σ_j`, positive semi-definite for `0 <= ρ < 1`), the horizon
 `h` (years), risk aversion `λ` and the trading cost `C(w)`:
 
-    maximise   h·(μᵀw − λ·wᵀΣw) − C(w)
+    maximise   h·(μᵀw − λ·wᵀΣw − A(w)) − C(w)
     subject to 0 <= w_i <= ceiling_i,  Σw <= 1 − buffer,  τ(w) <= max turnover
                τ(w) = ½ (Σ|w_i − o_i| + |Σ(w_i − o_i)|)   (the vault's turnover)
 
@@ -17,6 +17,13 @@ turnover (`OptimiserParams.turnover_cost_bps`), as before it existed:
     C(w) = Σ_{i∉U} c_i |w_i − o_i| + κ·½ (Σ_{i∈U} |w_i − o_i| + |Σ_{i∈U} (w_i − o_i)|)
 
 so with no sleeve priced (`U` every sleeve) `C = κ·τ`, the flat cost exactly.
+
+The policy anchor `A(w) = η·Σ_{i∈P} (w_i − p_i)²` (`OptimiserParams.policy_bps` `p`, the mix the
+operator would hold knowing nothing, and `policy_aversion` `η`, per unit of weight squared a
+year; `P` the sleeves the mix names) makes leaving the policy mix cost what the evidence must
+pay for: a tilt of `d` away from `p_i` needs an expected return `2ηd` above what the rest of the
+objective asks. It is the Black-Litterman idea of blending a prior allocation with views,
+written as a penalty on the active weights; `η = 0` (the default) is the objective without it.
 
 The absolute values are not smooth, so it is solved in split variables `w = o + p − q` with
 `p, q >= 0`, `s >= |Σ(p − q)|` (`τ = ½ (Σp + Σq + s)`) and, when only some sleeves are priced,
@@ -84,6 +91,8 @@ class OptimiserParams:
     sleeve_cost_bps: tuple[tuple[str, float], ...] = field(
         default=(), metadata={OMIT_AT_DEFAULT: True}
     )
+    policy_bps: tuple[tuple[str, int], ...] = field(default=(), metadata={OMIT_AT_DEFAULT: True})
+    policy_aversion: float = field(default=0.0, metadata={OMIT_AT_DEFAULT: True})
 
     def __post_init__(self) -> None:
         if self.risk_aversion < 0 or self.turnover_cost_bps < 0:
@@ -97,6 +106,16 @@ class OptimiserParams:
             raise ValueError("sleeve costs need distinct, non-empty sleeve names")
         if not all(0.0 <= c < MAX_TRADING_COST_BPS for _, c in self.sleeve_cost_bps):
             raise ValueError(f"sleeve costs must be within [0, {MAX_TRADING_COST_BPS:g}) bps")
+        names = [name for name, _ in self.policy_bps]
+        if len(set(names)) != len(names) or not all(names):
+            raise ValueError("the policy mix needs distinct, non-empty sleeve names")
+        weights = [w for _, w in self.policy_bps]
+        if not all(isinstance(w, int) and 0 <= w <= BPS for w in weights) or sum(weights) > BPS:
+            raise ValueError(
+                f"the policy mix must be integer bps in [0, {BPS}], at most {BPS} in all"
+            )
+        if not 0.0 <= self.policy_aversion < float("inf"):
+            raise ValueError("the policy aversion must be a non-negative number")
 
     def sleeve_costs(self, names: Sequence[str], share: float = 1.0) -> tuple[float | None, ...]:
         """Each sleeve's cost per side in bps (× `share`, `inputs.one_off_share`), None for a
@@ -105,6 +124,14 @@ class OptimiserParams:
         if not any(n in table for n in names):
             return ()
         return tuple(table[n] * share if n in table else None for n in names)
+
+    def policy(self, names: Sequence[str]) -> tuple[int | None, ...]:
+        """Each sleeve's policy weight in bps (None for a sleeve the mix does not name); () when
+        the anchor is off (`policy_aversion` 0) or the mix names none of `names`."""
+        table = dict(self.policy_bps)
+        if self.policy_aversion == 0.0 or not any(n in table for n in names):
+            return ()
+        return tuple(table.get(n) for n in names)
 
 
 def trading_cost_bps(
@@ -146,6 +173,7 @@ class Problem:
     bounds: Bounds
     horizon_years: float
     sleeve_cost_bps: tuple[float | None, ...] = ()
+    policy_bps: tuple[int | None, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.current_bps)
@@ -162,14 +190,29 @@ class Problem:
         if any(c is not None and not 0.0 <= c < MAX_TRADING_COST_BPS
                for c in self.sleeve_cost_bps):  # fmt: skip
             raise ValueError("sleeve costs must be non-negative bps")
+        if self.policy_bps and len(self.policy_bps) != n:
+            raise ValueError("the policy mix and current weights differ in length")
+
+    def anchor_terms(self, params: OptimiserParams) -> tuple[np.ndarray, np.ndarray, float]:
+        """`(mask, p, η)` of the policy anchor `A(w) = η·Σ mask_i (w_i − p_i)²` (fractions of
+        NAV; all zero when the problem has no policy mix)."""
+        n = len(self.current_bps)
+        if not self.policy_bps:
+            return np.zeros(n), np.zeros(n), 0.0
+        mask = np.asarray([p is not None for p in self.policy_bps], dtype=np.float64)
+        p = np.asarray([0 if p is None else p for p in self.policy_bps], dtype=np.float64) / BPS
+        return mask, p, params.policy_aversion
 
     def score_bps(self, target_bps: Sequence[float], params: OptimiserParams) -> float:
-        """The objective in bps of NAV over the horizon: `1e4 · h(μᵀw − λwᵀΣw) − C(w)`
+        """The objective in bps of NAV over the horizon: `1e4 · h(μᵀw − λwᵀΣw − A(w)) − C(w)`
         (`C` in bps: `trading_cost_bps`; the flat `κτ` when no sleeve is priced)."""
         w = np.asarray(target_bps, dtype=np.float64) / BPS
         cov = covariance(self.volatilities, params.correlation)
         mu = np.asarray(self.expected_returns, dtype=np.float64)
         value = self.horizon_years * (mu @ w - params.risk_aversion * (w @ cov @ w))
+        if self.policy_bps:  # computed only with a mix: scores without one stay bit for bit
+            mask, p, eta = self.anchor_terms(params)
+            value -= self.horizon_years * eta * float(mask @ (w - p) ** 2)
         if not self.sleeve_cost_bps:  # the flat cost, computed as it always was
             moved = np.abs(w - np.asarray(self.current_bps) / BPS)
             tau = 0.5 * (moved.sum() + abs(w.sum() - sum(self.current_bps) / BPS))
@@ -180,11 +223,16 @@ class Problem:
         return float(BPS * value - cost)
 
     def marginal_bps(self, target_bps: Sequence[float], params: OptimiserParams) -> np.ndarray:
-        """Gradient of the score (turnover aside) per bps of each sleeve: `h(μ − 2λΣw)`."""
+        """Gradient of the score (turnover aside) per bps of each sleeve:
+        `h(μ − 2λΣw − 2η·mask·(w − p))`."""
         w = np.asarray(target_bps, dtype=np.float64) / BPS
         cov = covariance(self.volatilities, params.correlation)
         mu = np.asarray(self.expected_returns, dtype=np.float64)
-        return self.horizon_years * (mu - 2.0 * params.risk_aversion * (cov @ w))
+        gradient = mu - 2.0 * params.risk_aversion * (cov @ w)
+        if self.policy_bps:
+            mask, p, eta = self.anchor_terms(params)
+            gradient = gradient - 2.0 * eta * mask * (w - p)
+        return self.horizon_years * gradient
 
 
 @dataclass(frozen=True)
@@ -240,12 +288,14 @@ def _continuous(problem: Problem, params: OptimiserParams) -> tuple[np.ndarray, 
     linear = np.concatenate([side, side, leg])
     cov = covariance(problem.volatilities, params.correlation)
     mu = np.asarray(problem.expected_returns, dtype=np.float64)
+    mask, policy, eta = problem.anchor_terms(params)
 
     def weights(z: np.ndarray) -> np.ndarray:
         return o + z[:n] - z[n : 2 * n]
 
     def value_gradient(z: np.ndarray) -> np.ndarray:
-        gw = -h * (mu - 2.0 * lam * (cov @ weights(z)))
+        w = weights(z)
+        gw = -h * (mu - 2.0 * lam * (cov @ w) - 2.0 * eta * mask * (w - policy))
         return np.concatenate([gw, -gw, np.zeros(1 + extra)]) + linear
 
     start = np.asarray(anchor(problem.current_bps, problem.bounds), dtype=np.float64) / BPS
@@ -258,7 +308,7 @@ def _continuous(problem: Problem, params: OptimiserParams) -> tuple[np.ndarray, 
         w = weights(z)
         # the flat cost is summed as it always was (old receipts replay bit for bit)
         cost = float(linear @ z) if problem.sleeve_cost_bps else kappa * 0.5 * z.sum()
-        value = h * (mu @ w - lam * (w @ cov @ w)) - cost
+        value = h * (mu @ w - lam * (w @ cov @ w) - eta * (mask @ (w - policy) ** 2)) - cost
         return float(-value * scale)
 
     def gradient(z: np.ndarray) -> np.ndarray:

@@ -234,15 +234,16 @@ def decide(
     if costs:  # per sleeve (None: the flat κ); absent, as in receipts written before it: flat
         constraints["sleeve_cost_bps"] = costs
     mu = tuple(f.expected_return for f in forecasts)
+    policy = params.optimiser.policy(tuple(s.name for s in inputs.sleeves))
     problem = Problem(mu, tuple(f.volatility for f in forecasts), current, bounds, horizon,
-                      costs)  # fmt: skip
+                      costs, policy)  # fmt: skip
     solution = optimise(problem, optimiser)
     if params.forecast.supply_response:
         repriced = supply_response(inputs, params, forecasts, solution.target_bps)
         if repriced != forecasts:
             forecasts, mu = repriced, tuple(f.expected_return for f in repriced)
             parts["forecasts"] = forecasts
-            problem = Problem(mu, problem.volatilities, current, bounds, horizon, costs)
+            problem = replace(problem, expected_returns=mu)
             solution = optimise(problem, optimiser)
     target = solution.target_bps
     verdict = check_gate(
