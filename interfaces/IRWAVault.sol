@@ -60,8 +60,9 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        stale price) until `oracle.poke(token)` confirms the move, `oracle.confirmDelay` after
 ///        it was first recorded (anyone may poke; the settler keeper does), or the price comes
 ///        back. Nobody can pick a strike inside the band to make requesters pay its wrong edge.
-///        Past `vault.strikeMaxWait` redemptions settle anyway, the sleeve valued as stale at the
-///        band's low end less the haircut (`oracle.confirmDelay < vault.strikeMaxWait`, a link).
+///        Past `vault.strikeMaxWait` from the move's record (anyone's first `poke`) redemptions
+///        settle anyway, the sleeve valued as stale at the band's low end less the haircut
+///        (`oracle.confirmDelay < vault.strikeMaxWait`, a link).
 ///      - Rounding favours the vault: shares minted and assets paid round down; a claim of part
 ///        of a settled request rounds against the claimer; the last claim takes the rest. A part
 ///        taken from a request whose claim buckets are empty is taken in place (no new storage
@@ -72,10 +73,13 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        unit of the asset, and after a `withdraw` claim by up to one share's worth of assets
 ///        plus one — the parts never add up to more than the whole.
 ///      - A sleeve whose price is stale or older than a window's cut-off: that window's deposits
-///        wait for it; its redemptions wait too, until `vault.strikeMaxWait` after the cut-off,
-///        after which the strike values the sleeve at its last price less
+///        wait for it; its redemptions wait too, until `vault.strikeMaxWait` after the cut-off
+///        and after the sleeve's stale clock (`ISleeve.strikeValuation`: its last publication,
+///        or its move's record), after which the strike values the sleeve at its last price less
 ///        `vault.staleHaircutBps` (the leavers bear the doubt, never those who stay), so a dead
-///        feed never freezes exits. A sleeve holding nothing needs no price.
+///        feed never freezes exits, and a move waiting for its confirmation or a heartbeat a
+///        moment late never haircuts a window that waited for liquidity. A sleeve holding
+///        nothing needs no price.
 ///      - The performance fee is crystallized at every strike, before anything settles, so every
 ///        leaver pays its share of the fee on its gains.
 ///      - Donations (`donate`, executed slashes) unlock linearly over `vault.unlockPeriod`; they
@@ -223,7 +227,9 @@ interface IRWAVault {
     ///         read), it is older than `cutoff` or stale — or, published at or after `cutoff`, it
     ///         moved beyond `oracle.maxDeviationBps` and waits for confirmation (the router's
     ///         `poke`, `oracle.confirmDelay` after the move was recorded). Its redemptions may
-    ///         settle with such sleeves at a haircut from `staleReadyAt`; deposits wait.
+    ///         settle with such sleeves at a haircut from `staleReadyAt` (`vault.strikeMaxWait`
+    ///         after the later of `cutoff` and `publishedAt`, `sleeve`'s stale clock); deposits
+    ///         wait.
     error StrikeNotReady(address sleeve, uint256 publishedAt, uint256 cutoff, uint256 staleReadyAt);
     error ReachedOutsideBounds(uint256 index, uint256 reachedBps, uint256 boundBps);
     error PreviewUnavailable();

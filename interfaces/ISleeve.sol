@@ -57,7 +57,11 @@ interface ISleeve {
     ///         or unusable (then `low == high ==` the value at the best stale price) and while a
     ///         move is unconfirmed (`low < high`): nothing is settled on a price nobody has
     ///         confirmed, so a strike waits for the router's `poke` to confirm the move (or for the
-    ///         price to come back), or values the sleeve as stale at `low`. Never reverts.
+    ///         price to come back), or values the sleeve as stale at `low`. When not fresh,
+    ///         `publishedAt` is the time the sleeve's stale clock runs from: the stale price's
+    ///         publication, the move's record by `poke` (the round showing it while none is
+    ///         recorded), 0 for an unusable answer or an unreadable feed; a strike values the
+    ///         sleeve as stale only `vault.strikeMaxWait` after it. Never reverts.
     function strikeValuation() external view returns (uint256 low, uint256 high, uint256 publishedAt, bool fresh);
 
     /// @notice Invests `assets` the vault has just transferred in. Vault only.

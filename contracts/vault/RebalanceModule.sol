@@ -55,7 +55,7 @@ contract RebalanceModule {
         external
         returns (uint256 decisionId)
     {
-        if (address(this) == _self) revert DelegateCallOnly();
+        _delegated();
         VaultStorage.Layout storage $ = VaultStorage.layout();
         _checkCaller($, targetBps.length);
         IERC20 token = IERC20(IERC4626(address(this)).asset());
@@ -102,9 +102,15 @@ contract RebalanceModule {
     /// @return minted Shares for the vault to mint to itself for the deposits settled.
     /// @return burned Escrowed shares for the vault to burn for the redemptions filled.
     function strike() external returns (uint256 strikeId, uint256 feeShares, uint256 minted, uint256 burned) {
-        if (address(this) == _self) revert DelegateCallOnly();
+        _delegated();
         Out memory o = _strike(VaultStorage.layout());
         return (o.strikeId, o.feeShares, o.minted, o.burned);
+    }
+
+    /// @dev Reverts unless run through the vault's `delegatecall` (one copy of the immutable's
+    ///      32-byte push, not one per entry point: the module is near EIP-170's limit).
+    function _delegated() internal view {
+        if (address(this) == _self) revert DelegateCallOnly();
     }
 
     /// @dev What a strike hands the vault to mint and burn.
@@ -236,7 +242,10 @@ contract RebalanceModule {
     /// @dev Values every sleeve once and plans the windows: a window settles when every price was
     ///      published at or after its end (its cut-off); redemptions also from
     ///      `vault.strikeMaxWait` after the cut-off, valuing the sleeves whose price is older at
-    ///      their last price less `vault.staleHaircutBps`. The open window never settles.
+    ///      their last price less `vault.staleHaircutBps` — once each such sleeve has gone
+    ///      `vault.strikeMaxWait` without a fresh price (`ISleeve.strikeValuation`'s time): a move
+    ///      waiting for its confirmation hour or a heartbeat a moment late is waited for, never
+    ///      charged to a window that had waited for liquidity. The open window never settles.
     function _plan(VaultStorage.Layout storage $, IERC20 token, VaultStorage.Queue memory rq)
         internal
         view
@@ -246,11 +255,13 @@ contract RebalanceModule {
         uint256 n = $.sleeves.length;
         uint256[] memory lows = new uint256[](n);
         uint256[] memory times = new uint256[](n);
+        uint256 unfresh; // bitmap of the sleeves not fresh
         p.cutoff = type(uint256).max;
         for (uint256 i; i < n; ++i) {
             (uint256 lo, uint256 hi, uint256 at, bool fresh) = $.sleeves[i].sleeve.strikeValuation();
-            (v.low, v.high, lows[i], times[i]) = (v.low + lo, v.high + hi, lo, fresh ? at : 0);
-            if (times[i] < p.cutoff) p.cutoff = times[i];
+            (v.low, v.high, lows[i], times[i]) = (v.low + lo, v.high + hi, lo, at);
+            if (!fresh) (unfresh, at) = (unfresh | 1 << i, 0);
+            if (at < p.cutoff) p.cutoff = at;
         }
         uint256 open = block.timestamp / VaultStorage.WINDOW;
         uint256 freshEnd = Math.min(open, p.cutoff / VaultStorage.WINDOW);
@@ -260,19 +271,37 @@ contract RebalanceModule {
         if (block.timestamp >= wait) {
             uint256 staleEnd = Math.min(open, (block.timestamp - wait) / VaultStorage.WINDOW);
             // The haircut applies when a window past the fresh cut-off is to be filled: to the
-            // sleeves whose price is older than the newest such window's cut-off.
+            // sleeves not fresh or whose price is older than the newest such window's cut-off.
             uint256 last = _lastUnfilled($, rq, p.redeemEnd, staleEnd);
-            if (last != NONE) {
+            if (last != NONE && _valueStale(v, lows, times, unfresh, (last + 1) * VaultStorage.WINDOW, wait)) {
                 p.redeemEnd = last + 1;
-                uint256 bps = registry.get(STALE_HAIRCUT_BPS);
-                for (uint256 i; i < n; ++i) {
-                    if (times[i] >= (last + 1) * VaultStorage.WINDOW) continue;
-                    v.stale |= 1 << i;
-                    v.haircut += lows[i].mulDiv(bps, BPS, Math.Rounding.Ceil);
-                }
             }
         }
         v.locked = _lockedNow($);
+    }
+
+    /// @dev Values as stale the sleeves not fresh (`unfresh`) or published before `end` (a
+    ///      window's cut-off): `v.stale`, `v.haircut`. False (nothing valued) when one of them
+    ///      has been without a fresh price for less than `wait`: the window waits for it.
+    function _valueStale(
+        Valuation memory v,
+        uint256[] memory lows,
+        uint256[] memory times,
+        uint256 unfresh,
+        uint256 end,
+        uint256 wait
+    ) internal view returns (bool) {
+        uint256 bps = registry.get(STALE_HAIRCUT_BPS);
+        for (uint256 i; i < lows.length; ++i) {
+            if (unfresh >> i & 1 == 0 && times[i] >= end) continue;
+            if (times[i] + wait > block.timestamp) {
+                (v.stale, v.haircut) = (0, 0);
+                return false;
+            }
+            v.stale |= 1 << i;
+            v.haircut += lows[i].mulDiv(bps, BPS, Math.Rounding.Ceil);
+        }
+        return true;
     }
 
     // Queue walks (VaultStorage.Queue): from the head, window to window through `next`, stopping
@@ -401,8 +430,9 @@ contract RebalanceModule {
                 break;
             }
         }
-        // Only redemptions may settle with a stale sleeve; a window of deposits only waits.
-        uint256 staleReadyAt = redeems ? cutoff + registry.get(STRIKE_MAX_WAIT) : 0;
+        // Only redemptions may settle with a stale sleeve, once it has gone the wait without a
+        // fresh price (`_plan`); a window of deposits only waits.
+        uint256 staleReadyAt = redeems ? Math.max(cutoff, at) + registry.get(STRIKE_MAX_WAIT) : 0;
         revert IRWAVault.StrikeNotReady(blocker, at, cutoff, staleReadyAt);
     }
 
@@ -520,7 +550,7 @@ contract RebalanceModule {
     /// @notice See `IRWAVault.addSleeve`; the vault checks the governance role and delegate-calls
     ///         this (the vault's code-size budget).
     function addSleeve(ISleeve sleeve, string calldata name) external {
-        if (address(this) == _self) revert DelegateCallOnly();
+        _delegated();
         VaultStorage.Layout storage $ = VaultStorage.layout();
         if (address(sleeve) == address(0)) revert IRWAVault.ZeroAddress();
         if (sleeve.vault() != address(this) || sleeve.asset() != IERC4626(address(this)).asset()) {
@@ -545,7 +575,7 @@ contract RebalanceModule {
     /// @notice See `IRWAVault.setWithdrawQueue`; the vault checks the governance role and
     ///         delegate-calls this (the vault's code-size budget).
     function setWithdrawQueue(uint8[] calldata order) external {
-        if (address(this) == _self) revert DelegateCallOnly();
+        _delegated();
         VaultStorage.Layout storage $ = VaultStorage.layout();
         uint256 n = $.sleeves.length;
         if (order.length != n) revert IRWAVault.InvalidWithdrawQueue();
@@ -564,7 +594,7 @@ contract RebalanceModule {
     ///         index (rebalance targets follow the new order) and the withdraw queue resets to
     ///         index order. Decisions already taken keep their own sleeve set.
     function removeSleeve(ISleeve sleeve) external {
-        if (address(this) == _self) revert DelegateCallOnly();
+        _delegated();
         VaultStorage.Layout storage $ = VaultStorage.layout();
         uint256 indexPlusOne = $.indexPlusOne[address(sleeve)];
         if (indexPlusOne == 0) revert IRWAVault.UnknownSleeve(address(sleeve));

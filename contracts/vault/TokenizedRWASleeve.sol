@@ -101,17 +101,22 @@ contract TokenizedRWASleeve is ISleeve {
         uint256 held = units;
         if (held == 0) return (0, 0, block.timestamp, true);
         uint256 publishedAt;
+        bool usable; // a positive answer: a stale one is still the feed's newest information
         try AggregatorV3Interface(router.feedOf(rwaToken)).latestRoundData() returns (
-            uint80, int256, uint256, uint256 updatedAt, uint80
+            uint80, int256 answer, uint256, uint256 updatedAt, uint80
         ) {
-            publishedAt = updatedAt;
+            (publishedAt, usable) = (updatedAt, answer > 0);
         } catch {}
-        // An open band (a move beyond the deviation bound not yet confirmed) is not fresh.
+        // An open band (a move beyond the deviation bound not yet confirmed) is not fresh: since
+        // the router recorded the move (`poke`), or the round that shows it when none did yet.
         try router.priceBand(rwaToken) returns (uint256 lo, uint256 hi) {
-            return (_value(held, lo), _value(held, hi), publishedAt, lo == hi);
+            if (lo == hi) return (_value(held, lo), _value(held, hi), publishedAt, true);
+            (, uint256 since) = router.pendingPrice(rwaToken);
+            return (_value(held, lo), _value(held, hi), since != 0 ? since : publishedAt, false);
         } catch {}
         (uint256 p, bool fresh) = router.tryPrice(rwaToken);
-        if (!fresh) return (_value(held, p), _value(held, p), publishedAt, false);
+        // Stale: since its last round; an unusable answer or an unreadable feed: 0 (no time).
+        if (!fresh) return (_value(held, p), _value(held, p), usable ? publishedAt : 0, false);
         (uint256 low, uint256 high) = router.priceBand(rwaToken); // fresh, yet no band: its own revert
         return (_value(held, low), _value(held, high), publishedAt, low == high);
     }

@@ -410,22 +410,29 @@ def test_a_strike_inside_an_unconfirmed_move_settles_nothing(desk, accounts, att
 
 
 def test_an_exit_waits_for_an_unconfirmed_move_at_most_the_strike_wait(desk):
-    """Nobody confirms gold's +15% (no keeper, no poke): exits must not hang on it. The
-    redemption waits vault.strikeMaxWait after its cut-off, then settles with gold valued as a
-    stale sleeve at the band's low end (the reference) less vault.staleHaircutBps; a deposit
-    never settles against it."""
+    """Nobody confirms gold's +15% (no keeper; the leaver records the move with one poke, as
+    anyone may, and nobody pokes again): exits must not hang on it. The redemption waits
+    vault.strikeMaxWait from when the move was recorded, the feed publishing the moved price all
+    along, then settles with gold valued as a stale sleeve at the band's low end (the
+    reference) less vault.staleHaircutBps; a deposit never settles against it."""
     system, vault = desk.system, desk.vault
     desk.rebalance([0, 4_000, 0])
     holder = desk.depositor
     shares = vault.balanceOf(holder) // 10
     vault.requestRedeem(shares, holder, holder, sender=holder)
     cutoff = next_window(desk.chain)
-    desk.move("gold", 1_500)  # unconfirmed, and nobody pokes
+    desk.move("gold", 1_500)  # unconfirmed
+    token = system.sleeve("gold").token
+    system.router.poke(token, sender=holder)  # recorded, never confirmed
+    _, since = system.router.pendingPrice(token)
     desk.refresh()
     wait = system.registry.get(keccak(text="vault.strikeMaxWait"))
-    with ape.reverts(vault.StrikeNotReady, cutoff=cutoff, staleReadyAt=cutoff + wait):
+    with ape.reverts(vault.StrikeNotReady, cutoff=cutoff, staleReadyAt=since + wait):
         vault.strike(sender=desk.keeper)
-    desk.at(cutoff + wait)
+    desk.refresh(at=since + wait - 10)  # the feed publishes on: the clock runs from the record
+    with ape.reverts(vault.StrikeNotReady, cutoff=cutoff, staleReadyAt=since + wait):
+        vault.strike(sender=desk.keeper)
+    desk.at(since + wait)
     desk.refresh()
     gold = system.sleeve("gold")
     low, high, _, fresh = gold.sleeve.strikeValuation()
@@ -438,6 +445,87 @@ def test_an_exit_waits_for_an_unconfirmed_move_at_most_the_strike_wait(desk):
     assert strike["redeemShares"] == shares
     assert strike["redeemPrice"] == (nav + 1) * 10**36 // supply
     assert strike["depositAssets"] == 0
+
+
+def queued_behind_a_gate(desk, accounts):
+    """A leaver's 300,000 exit of a 1.3M vault, 130,000 of it paid from idle while the T-bill
+    and gold issuers gate; the rest waits 4 days (past vault.strikeMaxWait, 3 days), then the
+    gates lift with every price fresh. Returns the leaver."""
+    system, vault = desk.system, desk.vault
+    leaver = accounts[3]
+    system.fund(leaver, 300_000 * USDC)
+    vault.requestDeposit(300_000 * USDC, leaver, leaver, sender=leaver)
+    system.strike()
+    vault.mint(vault.maxMint(leaver), leaver, leaver, sender=leaver)
+    desk.rebalance([5_000, 4_000, 0])
+    vault.requestRedeem(vault.balanceOf(leaver), leaver, leaver, sender=leaver)
+    for name in ("tbill", "gold"):
+        system.sleeve(name).issuer.setFrozen(True, sender=desk.governance)
+    first = settled(system.strike(), vault)
+    assert 0 < first["redeemAssets"] < 300_000 * USDC  # part paid, the rest queued
+    desk.at(desk.now() + 4 * DAY)
+    system.publish_prices()
+    for name in ("tbill", "gold"):
+        system.sleeve(name).issuer.setFrozen(False, sender=desk.governance)
+    return leaver
+
+
+def test_a_move_awaiting_confirmation_never_haircuts_an_exit_queued_for_liquidity(desk, accounts):
+    """An exit queued past vault.strikeMaxWait for liquidity (an issuer gate), not for a price,
+    was haircut by the first strike in the hour a >10 % gold move waited for its confirmation
+    (strikeTrigger even advised it; the settler strikes when it does): 5 % of gold taken from the
+    leaver for a price that was live (found in a review: 3,362 of a 170,000 rest). The stale
+    path now values a sleeve as stale only once it has gone vault.strikeMaxWait without a
+    fresh price: the strike waits for the confirmation and pays the confirmed NAV."""
+    system, vault = desk.system, desk.vault
+    leaver = queued_behind_a_gate(desk, accounts)
+    desk.move("gold", -1_100)  # beyond oracle.maxDeviationBps (10 %): an hour to confirm
+    token = system.sleeve("gold").token
+    system.router.poke(token, sender=desk.keeper)  # recorded, as the settler does
+    assert vault.strikeTrigger()[0] is False
+    _, since = system.router.pendingPrice(token)
+    wait = system.registry.get(keccak(text="vault.strikeMaxWait"))
+    with ape.reverts(vault.StrikeNotReady, staleReadyAt=since + wait):
+        vault.strike(sender=desk.depositor)  # a stayer, who would gain the haircut
+    strike = settled(system.strike(), vault)  # confirmed an hour later, then struck
+    assert strike["staleSleeves"] == 0  # the confirmed NAV, no haircut
+    assert vault.pendingRedeemRequest(0, leaver) == 0  # the rest filled
+
+
+def test_a_heartbeat_a_moment_late_never_haircuts_an_exit_queued_for_liquidity(desk, accounts):
+    """The same queued exit while gold's heartbeat is one second past oracle.maxStaleness (1
+    day, under vault.strikeMaxWait as deployed): the strike waits for the next round instead of
+    valuing gold as stale (found in the same review)."""
+    system, vault = desk.system, desk.vault
+    leaver = queued_behind_a_gate(desk, accounts)
+    desk.set_param("oracle.maxStaleness", DAY)
+    feed = desk.feed("gold")
+    feed.setRound(feed.latestAnswer(), desk.now() - DAY - 1, sender=desk.governance)
+    assert vault.strikeTrigger()[0] is False
+    with ape.reverts(vault.StrikeNotReady):
+        vault.strike(sender=desk.depositor)
+    strike = settled(system.strike(), vault)  # the next round, fresh
+    assert strike["staleSleeves"] == 0 and vault.pendingRedeemRequest(0, leaver) == 0
+
+
+def test_a_feed_silent_for_the_wait_still_lets_a_queued_exit_leave(desk, accounts):
+    """The rule keeps exits free of keepers and feeds: gold's feed stops for good, and once it
+    has published nothing for vault.strikeMaxWait the queued exit settles with gold at its last
+    price less vault.staleHaircutBps."""
+    system, vault = desk.system, desk.vault
+    leaver = queued_behind_a_gate(desk, accounts)
+    desk.set_param("oracle.maxStaleness", DAY)
+    gold = system.sleeve("gold")
+    last = gold.feed.latestRoundData()[3]
+    wait = system.registry.get(keccak(text="vault.strikeMaxWait"))
+    desk.at(last + wait - 100)
+    for name in ("tbill", "invoices"):  # the other feeds publish on
+        desk.set_price(name, desk.feed(name).latestAnswer())
+    with ape.reverts(vault.StrikeNotReady, staleReadyAt=last + wait):
+        vault.strike(sender=desk.keeper)
+    desk.at(last + wait)
+    strike = settled(vault.strike(sender=desk.keeper), vault)
+    assert strike["staleSleeves"] == 1 << 1 and vault.pendingRedeemRequest(0, leaver) == 0
 
 
 # --------------------------------------------------------------------------------- the fee dodge
