@@ -89,15 +89,19 @@ pragma solidity ^0.8.24;
 ///        brought, and its debt is what is left negative; the points of a closed round are
 ///        final. `ValueNetted(agent, decisionId, value, pointsAdded, pointsWithdrawn, debt)`
 ///        reports every nonzero value. The debt never expires and is never paid in assets or
-///        shares: it only stands between the agent and future points.
+///        shares: it only stands between the agent and future points (a residual: see below).
 ///      - Why both rules: a round trip (a move and its reversal the next day) credits the move
 ///        only for the day it stood (the early window end), and the reversal, judged from then
 ///        on against the weights it undid, is a loss of about the same size when the trend
 ///        continues: made by one agent, the round trip nets to ~0 points. Another agent's move
-///        never ends a window: an agent is judged on its whole move even when another undid it
-///        (a risky bet an honest agent cut back is still evaluated, and slashed, as made), and an
-///        honest agent's credit cannot be cut by someone else's rebalance. Two colluding agents
-///        reversing each other's moves each carry their own window (the residual stated here).
+///        never ends a window for judging: an agent is judged on its whole move even when another
+///        undid it (a risky bet an honest agent cut back is still evaluated, and slashed, as
+///        made). For paying it does (`stood`): a decision is paid only while its move stood, so
+///        two agents undoing each other's moves earn no window they did not hold. The residuals,
+///        stated (docs/security.md, known limits): a rival that sells an honest agent's new
+///        position and buys it back ends the honest credit and is paid for the rest of the
+///        window; and a loss only becomes debt, so a pair of identities taking opposite sides
+///        is paid on one side while the other's debt is left behind.
 ///        Points are value in the vault's asset (bps of the NAV
 ///        the decision moved), so agents are split by the money each added, whatever the NAV
 ///        was when each decided.
