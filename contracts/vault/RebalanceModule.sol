@@ -255,7 +255,7 @@ contract RebalanceModule {
         uint256 n = $.sleeves.length;
         uint256[] memory lows = new uint256[](n);
         uint256[] memory times = new uint256[](n);
-        uint256 unfresh; // bitmap of the sleeves not fresh
+        uint256 unfresh = 0; // bitmap of the sleeves not fresh
         p.cutoff = type(uint256).max;
         for (uint256 i; i < n; ++i) {
             (uint256 lo, uint256 hi, uint256 at, bool fresh) = $.sleeves[i].sleeve.strikeValuation();

@@ -101,7 +101,7 @@ contract TokenizedRWASleeve is ISleeve {
         uint256 held = units;
         if (held == 0) return (0, 0, block.timestamp, true);
         uint256 publishedAt;
-        bool usable; // a positive answer: a stale one is still the feed's newest information
+        bool usable = false; // a positive answer: a stale one is still the feed's newest information
         try AggregatorV3Interface(router.feedOf(rwaToken)).latestRoundData() returns (
             uint80, int256 answer, uint256, uint256 updatedAt, uint80
         ) {
