@@ -60,9 +60,10 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        stale price) until `oracle.poke(token)` confirms the move, `oracle.confirmDelay` after
 ///        it was first recorded (anyone may poke; the settler keeper does), or the price comes
 ///        back. Nobody can pick a strike inside the band to make requesters pay its wrong edge.
-///        Past `vault.strikeMaxWait` from the move's record (anyone's first `poke`) redemptions
-///        settle anyway, the sleeve valued as stale at the band's low end less the haircut
-///        (`oracle.confirmDelay < vault.strikeMaxWait`, a link).
+///        While the feed publishes, the move is confirmed, never valued stale (a leaver may
+///        confirm it itself: two pokes `oracle.confirmDelay` apart); once the feed has published
+///        nothing for `vault.strikeMaxWait`, redemptions settle anyway, the sleeve valued as
+///        stale at the band's low end less the haircut.
 ///      - Rounding favours the vault: shares minted and assets paid round down; a claim of part
 ///        of a settled request rounds against the claimer; the last claim takes the rest. A part
 ///        taken from a request whose claim buckets are empty is taken in place (no new storage
@@ -74,9 +75,10 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        plus one — the parts never add up to more than the whole.
 ///      - A sleeve whose price is stale or older than a window's cut-off: that window's deposits
 ///        wait for it; its redemptions wait too, until `vault.strikeMaxWait` after the cut-off
-///        and after the sleeve's stale clock (`ISleeve.strikeValuation`: its last publication,
-///        or its move's record), after which the strike values the sleeve at its last price less
-///        `vault.staleHaircutBps` (the leavers bear the doubt, never those who stay), so a dead
+///        and after the sleeve's stale clock (`ISleeve.strikeValuation`: its newest round),
+///        after which the strike values the sleeve at the lower of its last price and the
+///        oracle's reference less `vault.staleHaircutBps` (the leavers bear the doubt, never
+///        those who stay), so a dead
 ///        feed never freezes exits, and a move waiting for its confirmation or a heartbeat a
 ///        moment late never haircuts a window that waited for liquidity. A sleeve holding
 ///        nothing needs no price.
@@ -228,8 +230,8 @@ interface IRWAVault {
     ///         moved beyond `oracle.maxDeviationBps` and waits for confirmation (the router's
     ///         `poke`, `oracle.confirmDelay` after the move was recorded). Its redemptions may
     ///         settle with such sleeves at a haircut from `staleReadyAt` (`vault.strikeMaxWait`
-    ///         after the later of `cutoff` and `publishedAt`, `sleeve`'s stale clock); deposits
-    ///         wait.
+    ///         after the later of `cutoff` and every such sleeve's stale clock, if their feeds
+    ///         publish nothing meanwhile); deposits wait.
     error StrikeNotReady(address sleeve, uint256 publishedAt, uint256 cutoff, uint256 staleReadyAt);
     error ReachedOutsideBounds(uint256 index, uint256 reachedBps, uint256 boundBps);
     error PreviewUnavailable();

@@ -54,14 +54,14 @@ interface ISleeve {
     ///         beyond `oracle.maxDeviationBps` is unconfirmed, and are equal otherwise;
     ///         `publishedAt` is when the oldest price behind them was published (`block.timestamp`
     ///         for a sleeve valued without a price feed); `fresh` is false when a price is stale
-    ///         or unusable (then `low == high ==` the value at the best stale price) and while a
-    ///         move is unconfirmed (`low < high`): nothing is settled on a price nobody has
-    ///         confirmed, so a strike waits for the router's `poke` to confirm the move (or for the
-    ///         price to come back), or values the sleeve as stale at `low`. When not fresh,
-    ///         `publishedAt` is the time the sleeve's stale clock runs from: the stale price's
-    ///         publication, the move's record by `poke` (the round showing it while none is
-    ///         recorded), 0 for an unusable answer or an unreadable feed; a strike values the
-    ///         sleeve as stale only `vault.strikeMaxWait` after it. Never reverts.
+    ///         or unusable (then `high` values the best stale price and `low` the lower of it and
+    ///         the oracle's reference) and while a move is unconfirmed (`low < high`): nothing is
+    ///         settled on a price nobody has confirmed, so a strike waits for the router's `poke`
+    ///         to confirm the move (anyone may) or for the price to come back, or values the
+    ///         sleeve as stale at `low` once it has gone `vault.strikeMaxWait` without a fresh
+    ///         price. When not fresh, `publishedAt` is the time that clock runs from: the newest
+    ///         round (a live feed's move is confirmed, not valued stale), 0 for an unusable
+    ///         answer or an unreadable feed. Never reverts.
     function strikeValuation() external view returns (uint256 low, uint256 high, uint256 publishedAt, bool fresh);
 
     /// @notice Invests `assets` the vault has just transferred in. Vault only.

@@ -422,17 +422,17 @@ contract RebalanceModule {
         uint256 cutoff = (w + 1) * VaultStorage.WINDOW;
         address blocker;
         uint256 at;
+        uint256 ready = cutoff; // the latest stale clock of the sleeves in the way (`_plan`)
         uint256 n = $.sleeves.length;
         for (uint256 i; i < n && w < open; ++i) {
             (,, uint256 t, bool fresh) = $.sleeves[i].sleeve.strikeValuation();
-            if (!fresh || t < cutoff) {
-                (blocker, at) = (address($.sleeves[i].sleeve), t);
-                break;
-            }
+            if (fresh && t >= cutoff) continue;
+            if (blocker == address(0)) (blocker, at) = (address($.sleeves[i].sleeve), t);
+            if (t > ready) ready = t;
         }
-        // Only redemptions may settle with a stale sleeve, once it has gone the wait without a
-        // fresh price (`_plan`); a window of deposits only waits.
-        uint256 staleReadyAt = redeems ? Math.max(cutoff, at) + registry.get(STRIKE_MAX_WAIT) : 0;
+        // Only redemptions may settle with a stale sleeve, once every sleeve in the way has gone
+        // the wait without a fresh price (`_plan`); a window of deposits only waits.
+        uint256 staleReadyAt = redeems ? ready + registry.get(STRIKE_MAX_WAIT) : 0;
         revert IRWAVault.StrikeNotReady(blocker, at, cutoff, staleReadyAt);
     }
 

@@ -107,16 +107,21 @@ contract TokenizedRWASleeve is ISleeve {
         ) {
             (publishedAt, usable) = (updatedAt, answer > 0);
         } catch {}
-        // An open band (a move beyond the deviation bound not yet confirmed) is not fresh: since
-        // the router recorded the move (`poke`), or the round that shows it when none did yet.
+        // An open band (a move beyond the deviation bound not yet confirmed) is not fresh; its
+        // stale clock is its newest round: a live feed's move is confirmed (`poke`, anyone),
+        // never valued stale, and a pending record left from an earlier move is no clock.
         try router.priceBand(rwaToken) returns (uint256 lo, uint256 hi) {
-            if (lo == hi) return (_value(held, lo), _value(held, hi), publishedAt, true);
-            (, uint256 since) = router.pendingPrice(rwaToken);
-            return (_value(held, lo), _value(held, hi), since != 0 ? since : publishedAt, false);
+            return (_value(held, lo), _value(held, hi), publishedAt, lo == hi);
         } catch {}
         (uint256 p, bool fresh) = router.tryPrice(rwaToken);
-        // Stale: since its last round; an unusable answer or an unreadable feed: 0 (no time).
-        if (!fresh) return (_value(held, p), _value(held, p), usable ? publishedAt : 0, false);
+        if (!fresh) {
+            // Leavers take the lower of the last answer and the router's reference (an answer
+            // nobody confirmed is no more than the reference); the stale clock runs from the
+            // last round, and from 0 (no time) for an unusable answer or an unreadable feed.
+            (uint256 ref,) = router.lastPrice(rwaToken);
+            uint256 low = ref != 0 && ref < p ? ref : p;
+            return (_value(held, low), _value(held, p), usable ? publishedAt : 0, false);
+        }
         (uint256 low, uint256 high) = router.priceBand(rwaToken); // fresh, yet no band: its own revert
         return (_value(held, low), _value(held, high), publishedAt, low == high);
     }

@@ -410,30 +410,25 @@ def test_a_strike_inside_an_unconfirmed_move_settles_nothing(desk, accounts, att
 
 
 def test_an_exit_waits_for_an_unconfirmed_move_at_most_the_strike_wait(desk):
-    """Nobody confirms gold's +15% (no keeper; the leaver records the move with one poke, as
-    anyone may, and nobody pokes again): exits must not hang on it. The redemption waits
-    vault.strikeMaxWait from when the move was recorded, the feed publishing the moved price all
-    along, then settles with gold valued as a stale sleeve at the band's low end (the
-    reference) less vault.staleHaircutBps; a deposit never settles against it."""
+    """Nobody confirms gold's +15% (no keeper, no poke): exits must not hang on it. While the
+    feed publishes, the move waits to be confirmed (anyone may), never valued stale; once the
+    feed has published nothing for vault.strikeMaxWait the redemption settles with gold valued
+    as a stale sleeve at the band's low end (the reference) less vault.staleHaircutBps; a
+    deposit never settles against it."""
     system, vault = desk.system, desk.vault
     desk.rebalance([0, 4_000, 0])
     holder = desk.depositor
     shares = vault.balanceOf(holder) // 10
     vault.requestRedeem(shares, holder, holder, sender=holder)
     cutoff = next_window(desk.chain)
-    desk.move("gold", 1_500)  # unconfirmed
-    token = system.sleeve("gold").token
-    system.router.poke(token, sender=holder)  # recorded, never confirmed
-    _, since = system.router.pendingPrice(token)
-    desk.refresh()
+    desk.at(cutoff + 3_600)
+    desk.move("gold", 1_500)  # unconfirmed, an hour after the cut-off
     wait = system.registry.get(keccak(text="vault.strikeMaxWait"))
-    with ape.reverts(vault.StrikeNotReady, cutoff=cutoff, staleReadyAt=since + wait):
+    desk.refresh(at=cutoff + wait)  # the feed publishes on, past the cut-off's wait
+    last = desk.feed("gold").latestRoundData()[3]
+    with ape.reverts(vault.StrikeNotReady, cutoff=cutoff, staleReadyAt=last + wait):
         vault.strike(sender=desk.keeper)
-    desk.refresh(at=since + wait - 10)  # the feed publishes on: the clock runs from the record
-    with ape.reverts(vault.StrikeNotReady, cutoff=cutoff, staleReadyAt=since + wait):
-        vault.strike(sender=desk.keeper)
-    desk.at(since + wait)
-    desk.refresh()
+    desk.at(last + wait)  # then the feed stops: the wait runs from its last round
     gold = system.sleeve("gold")
     low, high, _, fresh = gold.sleeve.strikeValuation()
     assert low < high and not fresh  # still unconfirmed
@@ -445,6 +440,35 @@ def test_an_exit_waits_for_an_unconfirmed_move_at_most_the_strike_wait(desk):
     assert strike["redeemShares"] == shares
     assert strike["redeemPrice"] == (nav + 1) * 10**36 // supply
     assert strike["depositAssets"] == 0
+
+
+def test_a_feed_that_dies_on_an_unconfirmed_jump_pays_leavers_no_more_than_the_reference(desk):
+    """Gold's feed publishes +15 % (unconfirmed) and then stops. Once the answer is stale it
+    was the value leavers were paid at the stale path, less the haircut: a jump nobody
+    confirmed, paid by those who stay (found while reviewing the stale clock). The sleeve now
+    values leavers at the lower of the stale answer and the router's reference."""
+    system, vault = desk.system, desk.vault
+    desk.rebalance([0, 4_000, 0])
+    desk.set_param("oracle.maxStaleness", DAY)
+    holder = desk.depositor
+    shares = vault.balanceOf(holder) // 10
+    vault.requestRedeem(shares, holder, holder, sender=holder)
+    next_window(desk.chain)
+    gold = system.sleeve("gold")
+    before, _, _, _ = gold.sleeve.strikeValuation()  # at the reference
+    desk.move("gold", 1_500)  # the last round the feed publishes
+    last = desk.feed("gold").latestRoundData()[3]
+    wait = system.registry.get(keccak(text="vault.strikeMaxWait"))
+    desk.mine_at(last + wait)
+    low, high, at, fresh = gold.sleeve.strikeValuation()
+    assert not fresh and at == last  # stale (a day), its clock the last round
+    assert low == before and high > low * 114 // 100  # the reference, not the jump
+    haircut = system.registry.get(keccak(text="vault.staleHaircutBps"))
+    nav = vault.idle() + low - (low * haircut + 9_999) // 10_000
+    supply = vault.totalSupply() + OFFSET
+    strike = settled(vault.strike(sender=desk.keeper), vault)
+    assert strike["staleSleeves"] == 1 << 1 and strike["redeemShares"] == shares
+    assert strike["redeemPrice"] == (nav + 1) * 10**36 // supply
 
 
 def queued_behind_a_gate(desk, accounts):
