@@ -8,6 +8,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {AggregatorV3Interface} from "interfaces/AggregatorV3Interface.sol";
 import {IInterestRateModel} from "interfaces/IInterestRateModel.sol";
 import {ILendingSleeve} from "interfaces/ILendingSleeve.sol";
 import {IOracleRouter} from "interfaces/IOracleRouter.sol";
@@ -152,19 +153,28 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     }
 
     /// @inheritdoc ISleeve
-    /// @dev Debt is nominal: the book's value never depends on a price, so it is always fresh.
-    ///      Losses reach it as bad debt, when a liquidation realises them.
+    /// @dev Debt is nominal: the book's value never depends on a price, so it is always fresh
+    ///      here (a rebalance may start from it; the decision's evaluation waits for the
+    ///      collateral's prices, `returnIndexStatus`). Losses reach it as bad debt, when a
+    ///      liquidation realises them; strikes wait for that (`strikeValuation`).
     function valuation() external view override returns (uint256, bool) {
         State memory s = _accrued();
         return (s.cash + _totalDebt(s), true);
     }
 
     /// @inheritdoc ISleeve
-    /// @dev No price behind the book's value: one value, published now, always fresh.
+    /// @dev The book's value is nominal, but it is only as good as the collateral behind the
+    ///      debt, and a position can be liquidated (its loss realised) only at a usable price:
+    ///      while a listed token backing debt has no fresh price the book is not fresh
+    ///      (deposits wait, a strike values it as stale only after `vault.strikeMaxWait` from
+    ///      that token's newest round), and `low` leaves out the principal that token backs
+    ///      (`Collateral.usage`): leavers bear the doubt, never those who stay.
     function strikeValuation() external view override returns (uint256, uint256, uint256, bool) {
         State memory s = _accrued();
         uint256 value = s.cash + _totalDebt(s);
-        return (value, value, block.timestamp, true);
+        (bool fresh, uint256 at, uint256 exposed) = _collateralStatus();
+        if (fresh) return (value, value, block.timestamp, true);
+        return (Math.max(value.saturatingSub(exposed), s.cash), value, at, false);
     }
 
     /// @inheritdoc ISleeve
@@ -178,9 +188,33 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     }
 
     /// @inheritdoc ISleeve
-    /// @dev The supply index depends on no price: always fresh.
+    /// @dev Fresh while every listed token backing debt has a fresh price: a loss the book
+    ///      cannot realise yet is no evidence to judge an agent on (`strikeValuation`).
     function returnIndexStatus() external view override returns (uint256, bool) {
-        return (_accrued().supplyIndex, true);
+        (bool fresh,,) = _collateralStatus();
+        return (_accrued().supplyIndex, fresh);
+    }
+
+    /// @dev Whether every listed token backing debt has a fresh price (`fresh`): a position can
+    ///      be liquidated, its loss realised, only at one (a move beyond the band is no bar:
+    ///      liquidations use the live price); for those that do not, the newest of their rounds
+    ///      (`at`, the stale clock; an unusable answer or an unreadable feed counts no time) and
+    ///      the principal they back (`exposed`, Σ `usage`).
+    function _collateralStatus() internal view returns (bool fresh, uint256 at, uint256 exposed) {
+        fresh = true;
+        uint256 n = _collaterals.length;
+        for (uint256 i; i < n; ++i) {
+            Collateral storage c = _collaterals[i];
+            if (c.usage == 0) continue;
+            (, bool live) = router.tryPrice(c.token);
+            if (live) continue;
+            (fresh, exposed) = (false, exposed + c.usage);
+            try AggregatorV3Interface(router.feedOf(c.token)).latestRoundData() returns (
+                uint80, int256 answer, uint256, uint256 updatedAt, uint80
+            ) {
+                if (answer > 0 && updatedAt > at) at = updatedAt;
+            } catch {}
+        }
     }
 
     /// @inheritdoc ISleeve

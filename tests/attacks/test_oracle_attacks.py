@@ -167,9 +167,14 @@ def test_a_broken_feed_answer_moves_no_funds_in_vault_book_or_rebalance(
     publish_all_but_gold(lending, chain)
     nav, supply = vault.totalAssets(), vault.totalSupply()  # escrowed shares count till burned
     haircut = -(-gold_sleeve.totalAssets() * HAIRCUT_BPS // 10_000)
+    # The book lends against gold: valued for leavers without the principal gold backs (bob's
+    # loan), less the haircut; nobody leaves at par on debt nobody can liquidate.
+    low, high, _, fresh = book.strikeValuation()
+    assert not fresh and high - low == book.positionOf(bob).principal
+    haircut += (high - low) + -(-low * HAIRCUT_BPS // 10_000)
     tx = vault.strike(sender=keeper)
     struck = settled(tx, vault)
-    assert struck["staleSleeves"] == 1 << 1  # gold
+    assert struck["staleSleeves"] == 1 << 1 | 1 << 3  # gold, and the book lending against it
     assert struck["depositEpoch"] == NO_EPOCH and vault.pendingDeposits() == 100_000 * USDC
     assert struck["redeemShares"] == shares
     assert struck["redeemAssets"] == shares * (nav - haircut + 1) // (supply + 10**12)

@@ -1,0 +1,145 @@
+"""The lending book's value while a collateral cannot be priced (found in a review after stop 38).
+
+The book used to report cash plus its nominal debt, published "now" and always fresh, whatever
+its collateral's oracle said. While a collateral's feed is stale nobody can liquidate
+(`StalePrice`), so debt the collateral no longer covers stayed counted at par and every strike
+went on at that value: a holder who knew (the feed stopped because the collateral collapsed)
+left at par, and the write-off, realised when the feed came back, fell on those who stayed and
+on those who entered meanwhile (72,222 of a 144,444 loss moved); an agent's decision into the
+book was evaluated on the same par value and escaped its slash. Now a listed token backing debt
+without a fresh price makes the book not fresh (a move beyond the band does not: liquidations
+use the live price, so the loss is realised at once): strikes and evaluations wait for the
+price (or, for exits only, `vault.strikeMaxWait` after its last round, with that token's
+principal left out of the book's value), and the loss lands before anyone leaves or is judged.
+Rates are 0, so every number is exact.
+"""
+
+from __future__ import annotations
+
+import ape
+import pytest
+from eth_utils import keccak
+
+from tests.lending_support import DAY, FEED_UNIT, MAX_UINT, USDC, deploy_lending_system
+from tests.vault_support import assert_reverts, isolated, next_window, settled
+
+
+@pytest.fixture(scope="module")
+def lending(project, accounts):
+    system = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
+    for name in ("lend.rate.baseBps", "lend.rate.slope1Bps", "lend.rate.slope2Bps"):
+        system.set_param(name, 0)
+    vs = system.vs
+    vs.deposit(accounts[6], 5_000_000 * USDC)  # alice
+    vs.deposit(accounts[8], 5_000_000 * USDC)  # carol
+    vs.rebalance([0, 0, 0, 9_000])  # 90 % of the vault in the book (the RWA sleeves hold nothing)
+    system.book.accrueInterest(sender=accounts[0])
+    system.fund(accounts[9], 5_000_000 * USDC)  # the keeper's inventory
+    # 500 gold (1,000,000 at 2,000) behind 700,000: health 1.07, a sound loan.
+    system.open_position(accounts[7], "gold", 1_000_000 * USDC, 700_000 * USDC)
+    return system
+
+
+def bad_debt(tx) -> int:
+    return sum(e.amount for e in tx.events if e.event_name == "BadDebtRealized")
+
+
+def silence_gold(lending, chain) -> None:
+    """Gold's feed publishes nothing past oracle.maxStaleness (1 day): nobody can liquidate."""
+    chain.pending_timestamp = chain.blocks.head.timestamp + DAY + 2 * 3_600
+    chain.mine()
+    assert not lending.vs.router.tryPrice(lending.token("gold"))[1]
+
+
+def exit_enter_and_write_off(lending, accounts, chain, liquidate_first: bool):
+    """Gold's feed stops; alice redeems everything and dave deposits 1,000,000; the feed comes
+    back at 1,200 (-40 %) and the keeper liquidates, before the requests (`liquidate_first`) or
+    after them. Returns (alice's payout, carol's value, dave's value, loss written off)."""
+    book, vault, vs = lending.book, lending.vault, lending.vs
+    gold = lending.token("gold")
+    alice, borrower, carol, keeper, dave = (accounts[i] for i in (6, 7, 8, 9, 4))
+    silence_gold(lending, chain)
+    assert_reverts(book, "liquidate", borrower, gold, MAX_UINT, sender=keeper, error="StalePrice")
+    low, high, at, fresh = book.strikeValuation()
+    assert not fresh and high == book.cash() + 700_000 * USDC and low == book.cash()
+    assert at == lending.feed("gold").latestRoundData()[3]  # the clock: gold's last round
+    loss = 0
+    if liquidate_first:  # the loss realised before anyone moves
+        lending.set_nav("gold", 1_200 * FEED_UNIT)
+        loss = bad_debt(book.liquidate(borrower, gold, MAX_UINT, sender=keeper))
+    vault.requestRedeem(vault.balanceOf(alice), alice, alice, sender=alice)
+    vs.fund(dave, 1_000_000 * USDC)
+    vault.requestDeposit(1_000_000 * USDC, dave, dave, sender=dave)
+    next_window(chain)
+    if not liquidate_first:
+        with ape.reverts(vault.StrikeNotReady, sleeve=book.address):
+            vault.strike(sender=alice)  # the book is not fresh: nothing settles at par
+        lending.set_nav("gold", 1_200 * FEED_UNIT)
+        loss = bad_debt(book.liquidate(borrower, gold, MAX_UINT, sender=keeper))
+    vault.strike(sender=alice)
+    before = lending.asset.balanceOf(alice)
+    vault.redeem(vault.maxRedeem(alice), alice, alice, sender=alice)
+    paid = lending.asset.balanceOf(alice) - before
+    vault.deposit(vault.maxDeposit(dave), dave, dave, sender=dave)
+    assert book.totalDebt() == 0
+    return (paid, vault.convertToAssets(vault.balanceOf(carol)),
+            vault.convertToAssets(vault.balanceOf(dave)), loss)  # fmt: skip
+
+
+def test_an_exit_while_a_collateral_feed_is_stale_leaves_no_write_off_to_those_who_stay(
+    lending, accounts, chain
+):
+    with isolated(chain):
+        fair = exit_enter_and_write_off(lending, accounts, chain, liquidate_first=True)
+    with isolated(chain):
+        raced = exit_enter_and_write_off(lending, accounts, chain, liquidate_first=False)
+    # The same write-off either way (700,000 - 600,000 / 1.08), and now the same split of it:
+    # alice leaves bearing her half, carol and dave pay nothing of hers.
+    assert 144_444 * USDC < fair[3] == raced[3] < 144_445 * USDC
+    assert raced[0] == fair[0] < 4_927_778 * USDC
+    assert raced[1] == fair[1] and raced[2] == fair[2]
+
+
+def test_an_exit_the_collateral_feed_never_answers_leaves_without_the_debt_it_backs(
+    lending, accounts, chain
+):
+    """Exits never wait on a dead collateral feed for good: vault.strikeMaxWait after its last
+    round the book is valued for leavers without the principal that collateral backs, less
+    vault.staleHaircutBps; the doubt is theirs, not the stayers'."""
+    book, vault, vs = lending.book, lending.vault, lending.vs
+    alice = accounts[6]
+    with isolated(chain):
+        silence_gold(lending, chain)
+        vault.requestRedeem(vault.balanceOf(alice) // 10, alice, alice, sender=alice)
+        cutoff = (chain.blocks.head.timestamp // 3_600 + 1) * 3_600  # the request's window
+        wait = vs.registry.get(keccak(text="vault.strikeMaxWait"))
+        chain.pending_timestamp = cutoff + wait  # gold's last round is older still
+        chain.mine()
+        low, high, _, fresh = book.strikeValuation()
+        assert not fresh and high - low == 700_000 * USDC
+        strike = settled(vault.strike(sender=alice), vault)
+        assert strike["staleSleeves"] == 1 << 3 and strike["redeemShares"] > 0  # the book
+
+
+def test_a_decision_into_the_book_waits_for_its_collateral_to_be_priced(lending, accounts, chain):
+    """The allocator's decision (idle -> 90 % lending) falls due while gold's feed is silent:
+    its evaluation waits (the book's evidence is not fresh) and, once the feed is back and the
+    loss written off, judges it on the loss: slashed, as it is when the loss came first."""
+    book, agents = lending.book, lending.vs.agents
+    gold = lending.token("gold")
+    borrower, keeper, anyone = accounts[7], accounts[9], accounts[3]
+    with isolated(chain):
+        (decision,) = agents.openDecisions()
+        due = agents.decisionRecord(decision).dueAt
+        chain.pending_timestamp = max(due, chain.blocks.head.timestamp + DAY + 3_600)
+        chain.mine()
+        assert not lending.vs.router.tryPrice(gold)[1]
+        assert book.returnIndexStatus()[1] is False
+        assert agents.evaluateTrigger(decision)[0] is False
+        with ape.reverts(agents.StaleReturnIndex):
+            agents.evaluate(decision, sender=anyone)
+        lending.set_nav("gold", 1_200 * FEED_UNIT)
+        assert bad_debt(book.liquidate(borrower, gold, MAX_UINT, sender=keeper)) > 0
+        tx = agents.evaluate(decision, sender=anyone)
+        (ev,) = [e for e in tx.events if e.event_name == "Evaluated"]
+        assert ev.excessBps < -100 and ev.slashAmount > 0
