@@ -42,6 +42,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     bytes32 internal constant FULL_CLOSE_HEALTH = keccak256("lend.fullCloseHealthBps");
     bytes32 internal constant MIN_DEBT = keccak256("lend.minDebt");
     bytes32 internal constant CONFIRM_DELAY = keccak256("oracle.confirmDelay");
+    bytes32 internal constant STALE_HAIRCUT_BPS = keccak256("vault.staleHaircutBps");
 
     struct Collateral {
         address token;
@@ -154,9 +155,9 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc ISleeve
     /// @dev Debt is nominal: the book's value never depends on a price, so it is always fresh
-    ///      here (a rebalance may start from it; the decision's evaluation waits for the
-    ///      collateral's prices, `returnIndexStatus`). Losses reach it as bad debt, when a
-    ///      liquidation realises them; strikes wait for that (`strikeValuation`).
+    ///      here (a decision that moves the book still waits for its collateral's prices: the
+    ///      vault records a moved sleeve's `returnIndexStatus`). Losses reach it as bad debt,
+    ///      when a liquidation realises them; strikes wait for that (`strikeValuation`).
     function valuation() external view override returns (uint256, bool) {
         State memory s = _accrued();
         return (s.cash + _totalDebt(s), true);
@@ -165,16 +166,20 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     /// @inheritdoc ISleeve
     /// @dev The book's value is nominal, but it is only as good as the collateral behind the
     ///      debt, and a position can be liquidated (its loss realised) only at a usable price:
-    ///      while a listed token backing debt has no fresh price the book is not fresh
-    ///      (deposits wait, a strike values it as stale only after `vault.strikeMaxWait` from
-    ///      that token's newest round), and `low` leaves out the principal that token backs
-    ///      (`Collateral.usage`): leavers bear the doubt, never those who stay.
+    ///      while tokens backing more than 1 bps of the book have no fresh price the book is not
+    ///      fresh (deposits wait; a strike values it as stale only `vault.strikeMaxWait` after
+    ///      those tokens' newest round). Then leavers are paid without the debt those tokens back
+    ///      (`_collateralStatus`) and no more: `low` is grossed up by `vault.staleHaircutBps`,
+    ///      which the strike takes off a stale sleeve's `low`, so the doubt is charged once.
     function strikeValuation() external view override returns (uint256, uint256, uint256, bool) {
         State memory s = _accrued();
         uint256 value = s.cash + _totalDebt(s);
-        (bool fresh, uint256 at, uint256 exposed) = _collateralStatus();
+        (bool fresh, uint256 at, uint256 exposed) = _collateralStatus(s, value);
         if (fresh) return (value, value, block.timestamp, true);
-        return (Math.max(value.saturatingSub(exposed), s.cash), value, at, false);
+        uint256 rest = Math.max(value.saturatingSub(exposed), s.cash);
+        uint256 haircut = registry.get(STALE_HAIRCUT_BPS);
+        if (haircut < BPS) rest = Math.min(rest.mulDiv(BPS, BPS - haircut), value);
+        return (rest, value, at, false);
     }
 
     /// @inheritdoc ISleeve
@@ -191,30 +196,41 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     /// @dev Fresh while every listed token backing debt has a fresh price: a loss the book
     ///      cannot realise yet is no evidence to judge an agent on (`strikeValuation`).
     function returnIndexStatus() external view override returns (uint256, bool) {
-        (bool fresh,,) = _collateralStatus();
-        return (_accrued().supplyIndex, fresh);
+        State memory s = _accrued();
+        (bool fresh,,) = _collateralStatus(s, s.cash + _totalDebt(s));
+        return (s.supplyIndex, fresh);
     }
 
-    /// @dev Whether every listed token backing debt has a fresh price (`fresh`): a position can
-    ///      be liquidated, its loss realised, only at one (a move beyond the band is no bar:
-    ///      liquidations use the live price); for those that do not, the newest of their rounds
-    ///      (`at`, the stale clock; an unusable answer or an unreadable feed counts no time) and
-    ///      the principal they back (`exposed`, Σ `usage`).
-    function _collateralStatus() internal view returns (bool fresh, uint256 at, uint256 exposed) {
-        fresh = true;
+    /// @dev The debt backed by listed tokens without a fresh price (`exposed`: their principal,
+    ///      Σ `usage`, with its share of the interest, rounded up), and the newest of their rounds
+    ///      (`at`, the stale clock; an unusable answer or an unreadable feed counts no time).
+    ///      `fresh` while that debt is at most 1 bps of the book's `value` (dust neither holds
+    ///      the book up nor is counted). A position can be liquidated, its loss realised, only at
+    ///      a fresh price; a move beyond the band is no bar (liquidations use the live price).
+    function _collateralStatus(State memory s, uint256 value)
+        internal
+        view
+        returns (bool fresh, uint256 at, uint256 exposed)
+    {
+        uint256 principal; // Σ usage: every position's principal, attributed to its tokens
         uint256 n = _collaterals.length;
         for (uint256 i; i < n; ++i) {
             Collateral storage c = _collaterals[i];
-            if (c.usage == 0) continue;
-            (, bool live) = router.tryPrice(c.token);
-            if (live) continue;
-            (fresh, exposed) = (false, exposed + c.usage);
+            uint256 usage = c.usage;
+            if (usage == 0) continue;
+            principal += usage;
+            try router.tryPrice(c.token) returns (uint256, bool live) {
+                if (live) continue;
+            } catch {} // never priced and unreadable now: no price at all
+            exposed += usage;
             try AggregatorV3Interface(router.feedOf(c.token)).latestRoundData() returns (
                 uint80, int256 answer, uint256, uint256 updatedAt, uint80
             ) {
                 if (answer > 0 && updatedAt > at) at = updatedAt;
             } catch {}
         }
+        if (exposed != 0) exposed = exposed.mulDiv(_totalDebt(s), principal, Math.Rounding.Ceil);
+        fresh = exposed * BPS <= value;
     }
 
     /// @inheritdoc ISleeve

@@ -44,6 +44,21 @@ def bad_debt(tx) -> int:
     return sum(e.amount for e in tx.events if e.event_name == "BadDebtRealized")
 
 
+def haircut_bps(lending) -> int:
+    return lending.vs.registry.get(keccak(text="vault.staleHaircutBps"))
+
+
+def paid_without(rest: int, lending) -> int:
+    """The book's `low` when leavers are to be paid `rest`: grossed up by the stale haircut the
+    strike takes off it, so the doubt is charged once."""
+    return rest * 10_000 // (10_000 - haircut_bps(lending))
+
+
+def after_haircut(low: int, lending) -> int:
+    """What a strike's stale path counts of a sleeve valued `low` (RebalanceModule._valueStale)."""
+    return low - -(-low * haircut_bps(lending) // 10_000)
+
+
 def silence_gold(lending, chain) -> None:
     """Gold's feed publishes nothing past oracle.maxStaleness (1 day): nobody can liquidate."""
     chain.pending_timestamp = chain.blocks.head.timestamp + DAY + 2 * 3_600
@@ -61,7 +76,8 @@ def exit_enter_and_write_off(lending, accounts, chain, liquidate_first: bool):
     silence_gold(lending, chain)
     assert_reverts(book, "liquidate", borrower, gold, MAX_UINT, sender=keeper, error="StalePrice")
     low, high, at, fresh = book.strikeValuation()
-    assert not fresh and high == book.cash() + 700_000 * USDC and low == book.cash()
+    assert not fresh and high == book.cash() + 700_000 * USDC
+    assert low == paid_without(book.cash(), lending)  # leavers: the cash, not the 700,000
     assert at == lending.feed("gold").latestRoundData()[3]  # the clock: gold's last round
     loss = 0
     if liquidate_first:  # the loss realised before anyone moves
@@ -103,22 +119,80 @@ def test_an_exit_while_a_collateral_feed_is_stale_leaves_no_write_off_to_those_w
 def test_an_exit_the_collateral_feed_never_answers_leaves_without_the_debt_it_backs(
     lending, accounts, chain
 ):
-    """Exits never wait on a dead collateral feed for good: vault.strikeMaxWait after its last
-    round the book is valued for leavers without the principal that collateral backs, less
-    vault.staleHaircutBps; the doubt is theirs, not the stayers'."""
+    """Exits never wait on a dead collateral feed for good: gold's feed stops after the cut-off
+    of alice's exit, the strike waits vault.strikeMaxWait from gold's last round (not from the
+    cut-off), then pays alice without the debt gold backs, the doubt charged once (the stale
+    haircut is not taken again from the book's cash)."""
     book, vault, vs = lending.book, lending.vault, lending.vs
     alice = accounts[6]
+    wait = vs.registry.get(keccak(text="vault.strikeMaxWait"))
     with isolated(chain):
-        silence_gold(lending, chain)
-        vault.requestRedeem(vault.balanceOf(alice) // 10, alice, alice, sender=alice)
-        cutoff = (chain.blocks.head.timestamp // 3_600 + 1) * 3_600  # the request's window
-        wait = vs.registry.get(keccak(text="vault.strikeMaxWait"))
-        chain.pending_timestamp = cutoff + wait  # gold's last round is older still
+        shares = vault.balanceOf(alice) // 10
+        vault.requestRedeem(shares, alice, alice, sender=alice)
+        cutoff = next_window(chain)
+        chain.pending_timestamp = cutoff + 3_600
+        lending.set_nav("gold", lending.feed("gold").latestAnswer())  # its last round
+        last = lending.feed("gold").latestRoundData()[3]
+        chain.pending_timestamp = last + wait - 60
+        chain.mine()
+        assert not vs.router.tryPrice(lending.token("gold"))[1]  # stale by now
+        with ape.reverts(vault.StrikeNotReady, sleeve=book.address, staleReadyAt=last + wait):
+            vault.strike(sender=alice)
+        chain.pending_timestamp = last + wait
+        chain.mine()
+        low, high, at, fresh = book.strikeValuation()
+        assert not fresh and at == last and low == paid_without(book.cash(), lending)
+        idle, supply = vault.idle(), vault.totalSupply() + 10**12
+        strike = settled(vault.strike(sender=alice), vault)
+        assert strike["staleSleeves"] == 1 << 3 and strike["redeemShares"] == shares
+        counted = after_haircut(low, lending)  # the cash, to a unit: the 700,000 left out once
+        assert book.cash() - 1 <= counted <= book.cash()
+        assert strike["redeemPrice"] == (idle + counted + 1) * 10**36 // supply
+
+
+def test_dust_of_a_stale_collateral_holds_nothing_up(lending, accounts, chain):
+    """A borrower puts 10 USDC of invoices next to its gold, so a few dollars of its debt rest on
+    invoices; invoices' feed goes stale while gold's stays fresh. Debt of at most 1 bps of the
+    book neither holds strikes, evaluations and rebalances up nor is taken from leavers (a
+    second read's PoC: it froze deposits and cost a 500,000 exit 22,500)."""
+    book, vault, vs = lending.book, lending.vault, lending.vs
+    alice, dan = accounts[6], accounts[3]
+    with isolated(chain):
+        gold = lending.buy_collateral(dan, "gold", 100_000 * USDC)
+        dust = lending.buy_collateral(dan, "invoices", 10 * USDC)
+        book.depositCollateral(lending.token("gold"), gold, sender=dan)
+        book.depositCollateral(lending.token("invoices"), dust, sender=dan)
+        book.borrow(50_000 * USDC, sender=dan)
+        usage = book.capUsage(lending.token("invoices"))
+        assert 0 < usage < 10 * USDC
+        chain.pending_timestamp = chain.blocks.head.timestamp + DAY + 2 * 3_600
+        chain.mine()
+        lending.set_nav("gold", lending.feed("gold").latestAnswer())  # gold fresh, invoices not
+        assert not vs.router.tryPrice(lending.token("invoices"))[1]
+        low, high, _, fresh = book.strikeValuation()
+        assert fresh and low == high == book.totalAssets()
+        assert book.returnIndexStatus()[1] is True
+        shares = vault.balanceOf(alice) // 10
+        vault.requestRedeem(shares, alice, alice, sender=alice)
+        next_window(chain)
+        lending.set_nav("gold", lending.feed("gold").latestAnswer())
+        strike = settled(vault.strike(sender=alice), vault)
+        assert strike["staleSleeves"] == 0 and strike["redeemShares"] == shares
+
+
+def test_the_debt_left_out_carries_its_interest(lending, accounts, chain):
+    """Leavers are paid without the debt a stale collateral backs, interest included: at 50 %
+    a year for a year the 700,000 has grown to about 1,050,000, and all of it is left out."""
+    book = lending.book
+    with isolated(chain):
+        lending.set_param("lend.rate.baseBps", 5_000)
+        book.accrueInterest(sender=accounts[0])
+        chain.pending_timestamp = chain.blocks.head.timestamp + 365 * DAY
         chain.mine()
         low, high, _, fresh = book.strikeValuation()
-        assert not fresh and high - low == 700_000 * USDC
-        strike = settled(vault.strike(sender=alice), vault)
-        assert strike["staleSleeves"] == 1 << 3 and strike["redeemShares"] > 0  # the book
+        assert not fresh and book.totalDebt() > 1_000_000 * USDC
+        assert high == book.totalAssets()
+        assert low == paid_without(book.totalAssets() - book.totalDebt(), lending)
 
 
 def test_a_decision_into_the_book_waits_for_its_collateral_to_be_priced(lending, accounts, chain):
