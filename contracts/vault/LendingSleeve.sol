@@ -212,7 +212,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         view
         returns (bool fresh, uint256 at, uint256 exposed)
     {
-        uint256 principal; // Σ usage: every position's principal, attributed to its tokens
+        uint256 principal = 0; // Σ usage: every position's principal, attributed to its tokens
         uint256 n = _collaterals.length;
         for (uint256 i; i < n; ++i) {
             Collateral storage c = _collaterals[i];
