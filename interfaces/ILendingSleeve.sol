@@ -24,6 +24,13 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        stablecoin that came in through `deposit`, `repay` and `liquidate`: donations are not
 ///        assets. `returnIndex()` is the supply index: it grows by `interest / (cash + debt)` at
 ///        each accrual and falls by `loss / (cash + debt)` at each bad-debt write-off.
+///      - As a sleeve, the book is only as good as a price it can liquidate at: while listed
+///        tokens with no fresh price back more than 1 bps of its value (their `capUsage`, with
+///        its share of the interest), `strikeValuation` and `returnIndexStatus` report it not
+///        fresh (strikes, evaluations and decisions moving the book wait; the stale clock is
+///        those tokens' newest round), and `strikeValuation`'s `low` leaves that debt out for
+///        leavers, grossed up by `vault.staleHaircutBps` so the strike's haircut charges the
+///        doubt once. `valuation()` stays nominal and fresh.
 ///      - Collateral value: `value = floor(amount * price * assetUnit / (WAD * tokenUnit))` with
 ///        the OracleRouter's WAD price. Health factor, WAD:
 ///        `health = floor(Σ value_t * threshold_t * WAD / (debt * 10_000))`, max uint for no
