@@ -23,6 +23,9 @@ class SleeveRead:
     held: int
     cap_bps: int
     return_index: int | None
+    # `returnIndexStatus()`'s flag: the vault refuses a decision that moves a sleeve whose index
+    # is not fresh (StaleValuation); an unreadable flag counts as fresh (the vault decides)
+    index_fresh: bool = True
 
 
 @dataclass(frozen=True)
@@ -77,10 +80,15 @@ def read_allocation(
             Call(s.returnIndex, label=f"{n}.returnIndex()"),
         ]
     calls += [Call(vault.sleeveAt, i, label=f"sleeveAt({i})") for i in range(len(names))]
+    calls += [
+        Call(protocol.sleeves[n].returnIndexStatus, label=f"{n}.returnIndexStatus()") for n in names
+    ]
     batch = multicall.read(calls, block)
-    head, rest = batch.results[:8], batch.results[8 : 8 + 3 * len(names)]
+    k = len(names)
+    head, rest = batch.results[:8], batch.results[8 : 8 + 3 * k]
     count = int(value_of(head[7], 0))
-    configs = batch.results[8 + 3 * len(names) :]
+    configs = batch.results[8 + 3 * k : 8 + 4 * k]
+    status = batch.results[8 + 4 * k :]
     vault_sleeves = tuple(to_checksum_address(r.value.sleeve) for r in configs[:count] if r.success)
     if count > len(names):  # more sleeves on chain than the manifest knows
         vault_sleeves += ("?",) * (count - len(names))
@@ -95,6 +103,7 @@ def read_allocation(
             held=int(value_of(rest[3 * i], 0)),
             cap_bps=int(value_of(rest[3 * i + 1], 0)),
             return_index=value_of(rest[3 * i + 2]),
+            index_fresh=bool(value_of(status[i], (0, True))[1]),
         )
         for i, n in enumerate(names)
     )

@@ -143,6 +143,15 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
     if plan_rebalance_pokes(sleeve_oracles, alloc.timestamp):
         poke_confirmations(keeper, report, plan_rebalance_pokes, alloc.block)
     moved = moved_sleeves(snapshot, call.target_bps)
+    # The lending book's evidence waits on its collaterals' prices, which no poke restores
+    # (LendingSleeve.returnIndexStatus): the vault would refuse the decision (StaleValuation).
+    book = protocol.lending.address if protocol.lending is not None else None
+    if stale := [s.name for s in alloc.sleeves
+                 if s.name in moved and s.address == book and not s.index_fresh]:  # fmt: skip
+        report.skipped.append(
+            f"rebalance: waits on {stale[0]}: a token backing its debt has no fresh price"
+        )
+        return report
     if waits := rebalance_waits(sleeve_oracles, moved, alloc.timestamp):
         report.skipped.append("rebalance: waits on an unconfirmed move: " + "; ".join(waits))
         return report

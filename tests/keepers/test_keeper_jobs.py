@@ -683,6 +683,42 @@ def test_the_rebalancer_submits_a_bounded_rebalance_with_a_verifiable_rationale(
     assert forged.verdict.startswith("MISMATCH"), forged.verdict
 
 
+def into_the_book(inputs):
+    """An operator's strategy (the agent kit's entry point): 5 % more of the NAV in the book."""
+    from keepers.strategy.kit import Proposal
+
+    target = [s.current_bps for s in inputs.sleeves]
+    target[-1] += 500
+    return Proposal(tuple(target), "five points more in the book")
+
+
+def test_the_rebalancer_waits_while_the_books_collateral_has_no_fresh_price(
+    lent_out, protocol, accounts, chain, tmp_path
+):
+    """The agent wants more in the book, but gold, behind 400,000 of its debt, has no fresh
+    price: the book's evidence is not fresh, so the vault would refuse the decision
+    (StaleValuation). The pass says it waits, and sends nothing; with the price back it acts."""
+    lending = lent_out
+    vault = lending.vault
+    chain.pending_timestamp = vault.nextRebalanceAt()
+    refresh(lending)
+    feed = lending.feed("gold")
+    stale_at = chain.blocks.head.timestamp - lending.vs.registry.get(key("oracle.maxStaleness")) - 1
+    feed.setRound(feed.latestAnswer(), stale_at, sender=lending.vs.governance)
+    assert lending.book.returnIndexStatus()[1] is False
+    entry = f"{__name__}:into_the_book"
+    k = keeper(protocol, lending.vs.allocator, tmp_path, rebalancer={"strategy": entry})
+    waiting = k.run("rebalancer")
+    assert waiting.actions == [], waiting.summary()
+    assert waiting.skipped == [
+        "rebalance: waits on lending: a token backing its debt has no fresh price"
+    ]
+    refresh(lending)
+    acted = k.run("rebalancer")
+    (action,) = acted.actions
+    assert action.outcome == "mined", acted.summary()
+
+
 def test_a_rebalancer_killed_after_sending_records_its_decision_on_restart(
     lent_out, protocol, chain, tmp_path, monkeypatch
 ):
