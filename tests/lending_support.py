@@ -186,14 +186,29 @@ def liquidation_rules(lending: LendingSystem) -> LiquidationRules:
     )
 
 
-def position_of(lending: LendingSystem, borrower, debt: int) -> Position:
-    """`borrower`'s collateral in listing order, priced as the router's `tryPrice` says now,
-    with the registry's weights, owing `debt`."""
+def lendable_price(lending: LendingSystem, token) -> int:
+    """The price the book lends against (`LendingSleeve._lendablePrice`): the low end of the
+    router's `priceBand`, and no more than the reference while it is younger than
+    `oracle.confirmDelay`."""
+    router = lending.vs.router
+    low = router.priceBand(token)[0]
+    ref, accepted_at = router.lastPrice(token)
+    delay = lending.vs.registry.get(key("oracle.confirmDelay"))
+    young = ape.chain.blocks.head.timestamp < accepted_at + delay  # as a view call sees it
+    return ref if ref and ref < low and young else low
+
+
+def position_of(lending: LendingSystem, borrower, debt: int, lendable: bool = False) -> Position:
+    """`borrower`'s collateral in listing order, priced as the router's `tryPrice` says now
+    (with `lendable`, as the book lends against it: `lendable_price`), with the registry's
+    weights, owing `debt`."""
     get = lending.vs.registry.get
     holdings = []
     for name in COLLATERAL:
         token = lending.token(name)
         price, fresh = lending.vs.router.tryPrice(token)
+        if lendable and fresh:
+            price = lendable_price(lending, token)
         holdings.append(
             Holding(
                 token=str(token.address),
