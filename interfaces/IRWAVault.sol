@@ -78,10 +78,9 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        and after the sleeve's stale clock (`ISleeve.strikeValuation`: its newest round),
 ///        after which the strike values the sleeve at the lower of its last price and the
 ///        oracle's reference less `vault.staleHaircutBps` (the leavers bear the doubt, never
-///        those who stay), so a dead
-///        feed never freezes exits, and a move waiting for its confirmation or a heartbeat a
-///        moment late never haircuts a window that waited for liquidity. A sleeve holding
-///        nothing needs no price.
+///        those who stay), so a dead feed never freezes exits, and a move waiting for its
+///        confirmation or a heartbeat a moment late never haircuts a window that waited for
+///        liquidity. A sleeve holding nothing needs no price.
 ///      - The performance fee is crystallized at every strike, before anything settles, so every
 ///        leaver pays its share of the fee on its gains.
 ///      - Donations (`donate`, executed slashes) unlock linearly over `vault.unlockPeriod`; they
