@@ -77,18 +77,14 @@ def read_allocation(
         calls += [
             Call(s.totalAssets, label=f"{n}.totalAssets()"),
             param_call(registry, f"vault.maxSleeveBps.{n}"),
-            Call(s.returnIndex, label=f"{n}.returnIndex()"),
+            # the index and its flag in one read (returnIndex() is the same index)
+            Call(s.returnIndexStatus, label=f"{n}.returnIndexStatus()"),
         ]
     calls += [Call(vault.sleeveAt, i, label=f"sleeveAt({i})") for i in range(len(names))]
-    calls += [
-        Call(protocol.sleeves[n].returnIndexStatus, label=f"{n}.returnIndexStatus()") for n in names
-    ]
     batch = multicall.read(calls, block)
-    k = len(names)
-    head, rest = batch.results[:8], batch.results[8 : 8 + 3 * k]
+    head, rest = batch.results[:8], batch.results[8 : 8 + 3 * len(names)]
     count = int(value_of(head[7], 0))
-    configs = batch.results[8 + 3 * k : 8 + 4 * k]
-    status = batch.results[8 + 4 * k :]
+    configs = batch.results[8 + 3 * len(names) :]
     vault_sleeves = tuple(to_checksum_address(r.value.sleeve) for r in configs[:count] if r.success)
     if count > len(names):  # more sleeves on chain than the manifest knows
         vault_sleeves += ("?",) * (count - len(names))
@@ -96,14 +92,15 @@ def read_allocation(
     supply = int(value_of(head[6], 0))
     # NAV per share in WAD; an empty vault is priced at one asset unit per share unit.
     share_price = nav * 10**18 // supply if supply else 10**18
+    statuses = [value_of(rest[3 * i + 2]) for i in range(len(names))]  # (index, fresh) or None
     sleeves = tuple(
         SleeveRead(
             name=n,
             address=to_checksum_address(str(protocol.sleeves[n].address)),
             held=int(value_of(rest[3 * i], 0)),
             cap_bps=int(value_of(rest[3 * i + 1], 0)),
-            return_index=value_of(rest[3 * i + 2]),
-            index_fresh=bool(value_of(status[i], (0, True))[1]),
+            return_index=None if statuses[i] is None else statuses[i][0],
+            index_fresh=True if statuses[i] is None else bool(statuses[i][1]),
         )
         for i, n in enumerate(names)
     )
