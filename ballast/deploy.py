@@ -225,6 +225,7 @@ def deploy_system(
         "RWAVault", project.RWAVault, asset, registry, module, config.vault.name,
         config.vault.symbol, deployer,
     )  # fmt: skip
+    relay = run.contract("ClaimRelay", project.ClaimRelay, vault)
     treasury = roles.treasury or timelock.address
     agents = _agent_registry(run, vault, registry, treasury)
     # RWA sleeves first: the lending book may lend against their tokens, wherever it is listed.
@@ -284,6 +285,7 @@ def deploy_system(
         "OracleRouter": router.address,
         "RebalanceModule": module.address,
         "RWAVault": vault.address,
+        "ClaimRelay": relay.address,
         "AgentRegistry": agents.address,
     }
     collateral: list[CollateralEntry] = []

@@ -51,6 +51,7 @@ class Protocol:
     registry: Any  # ParameterRegistry
     router: Any  # OracleRouter
     lending: Any | None  # LendingSleeve, when the vault has a lending book
+    claim_relay: Any | None  # ClaimRelay (IClaimRelay), absent from manifests older than it
     sleeves: Mapping[str, Any] = field(default_factory=dict)  # name -> sleeve contract
     tokens: Mapping[str, str] = field(default_factory=dict)  # name -> checksummed address
     roles: Mapping[str, str] = field(default_factory=dict)  # role -> checksummed address
@@ -122,6 +123,7 @@ class Protocol:
             registry=named("ParameterRegistry"),
             router=named("OracleRouter"),
             lending=lending,
+            claim_relay=named("ClaimRelay", required=False),
             sleeves=_freeze(sleeves),
             tokens=_freeze(deployment.tokens),
             roles=_freeze(deployment.roles),

@@ -23,6 +23,7 @@ DEFAULT_LOST_RACE_ERRORS: frozenset[str] = frozenset(
         "NothingToStrike",
         "StrikeNotReady",
         "ClaimExceeded",
+        "NothingToClaim",
         "AlreadyExecuted",
         "AlreadyPaused",
     }

@@ -3,13 +3,14 @@
     ape run demo --network ethereum:local:foundry [--seed 7] [--weeks 8] [--out out/demo]
 
 Deploys the whole system (deployments/config/local.yaml with demo timings), seeds depositors,
-borrowers, two agents, two keepers and a settler keeper (it strikes, and claims for the depositors
-that made it their operator), then plays `ballast.demo.scenario` day by day: yields drift, the
-T-bill issuer pauses redemptions while redemptions queue, the settler is down for a day (a
-depositor strikes), gold crashes, the risk steward tightens gold's LTV within its bounds the same
-hour and the DAO's larger cut follows weeks later, the guardian pauses automation. The keepers,
-the steward and the strategist agent are the real keeper jobs. At the end it prints a report and
-writes PNG charts to the output folder, whose path it prints.
+borrowers, two agents, two keepers and a settler keeper (it strikes, and claims through the vault's
+ClaimRelay for the depositors that made the relay their operator), then plays
+`ballast.demo.scenario` day by day: yields drift, the T-bill issuer pauses redemptions while
+redemptions queue, the settler is down for a day (a depositor strikes), gold crashes, the risk
+steward tightens gold's LTV within its bounds the same hour and the DAO's larger cut follows weeks
+later, the guardian pauses automation. The keepers, the steward and the strategist agent are the
+real keeper jobs. At the end it prints a report and writes PNG charts to the output folder, whose
+path it prints.
 """
 
 from __future__ import annotations

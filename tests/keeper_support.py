@@ -25,8 +25,8 @@ from tests.lending_support import COLLATERAL, LendingSystem
 MAX_UINT = 2**256 - 1
 
 
-def protocol_of(lending: LendingSystem, first_block: int = 0) -> Protocol:
-    """The `Protocol` a manifest of this test system would load."""
+def protocol_of(lending: LendingSystem, first_block: int = 0, relay=None) -> Protocol:
+    """The `Protocol` a manifest of this test system would load (`relay`: its ClaimRelay)."""
     vs = lending.vs
     sleeves = [
         SleeveEntry(
@@ -51,6 +51,7 @@ def protocol_of(lending: LendingSystem, first_block: int = 0) -> Protocol:
             "ParameterRegistry": str(vs.registry.address),
             "OracleRouter": str(vs.router.address),
             "LendingSleeve": str(lending.book.address),
+            **({"ClaimRelay": str(relay.address)} if relay is not None else {}),
         },
         sleeves=sleeves,
         collateral=[

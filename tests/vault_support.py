@@ -296,26 +296,30 @@ def isolated(chain) -> Iterator[None]:
 
 
 def revert_of(
-    contract, method: str, *args, sender, block: str = "pending"
+    contract, method: str, *args, sender, block: str = "pending", decode_with=()
 ) -> tuple[str, dict] | None:
     """The custom error `contract.method(*args)` from `sender` reverts with at `block`, with
-    its inputs, or None when the call passes. A raw `eth_call`: Ape renders a trace for every
-    reverted transaction, which costs seconds each."""
+    its inputs, or None when the call passes; `decode_with`: contracts whose errors it may bubble
+    up. A raw `eth_call`: Ape renders a trace for every reverted transaction, which costs seconds
+    each."""
     data = HexBytes(getattr(contract, method).encode_input(*args)).to_0x_hex()
     call = {"from": sender.address, "to": contract.address, "data": data}
     response = ape.chain.provider.web3.provider.make_request("eth_call", [call, block])
     if "error" not in response:
         return None
     output = HexBytes(response["error"].get("data") or b"")
-    for abi in contract.contract_type.errors:
+    errors = [e for c in (contract, *decode_with) for e in c.contract_type.errors]
+    for abi in errors:
         if keccak(text=abi.selector)[:4] == output[:4]:
             values = decode([i.canonical_type for i in abi.inputs], output[4:])
             return abi.name, {i.name: v for i, v in zip(abi.inputs, values, strict=True)}
     return output.to_0x_hex(), {}
 
 
-def assert_reverts(contract, method: str, *args, sender, error: str, **inputs) -> None:
-    outcome = revert_of(contract, method, *args, sender=sender)
+def assert_reverts(
+    contract, method: str, *args, sender, error: str, decode_with=(), **inputs
+) -> None:
+    outcome = revert_of(contract, method, *args, sender=sender, decode_with=decode_with)
     assert outcome is not None, f"{method}{args} passed; expected {error}"
     name, values = outcome
     assert name == error, f"{method}{args} reverted {name}{values}; expected {error}"

@@ -8,10 +8,10 @@ Depositors enter and leave through ERC-7540 requests (`requestDeposit`, `request
 strike settles them once every feed has published after them, and what it settled is claimed
 (`deposit` / `redeem` with the depositor as controller and receiver). The strikes are the settler
 keeper's (the real `settler` job, run by `World`), and so are the claims of the first
-`OPERATOR_DEPOSITORS` depositors, who make the settler's key their ERC-7540 operator
-(`appoint_settler`); the others claim themselves (`claim`). On the plan's settler-outage day a
-depositor sends the strike itself (`strike`: anyone may, so exits never wait on keepers) and every
-depositor claims itself.
+`OPERATOR_DEPOSITORS` depositors, who make the vault's `ClaimRelay` their ERC-7540 operator
+(`appoint_relay`: it can only claim to them, so they trust no keeper's key); the others claim
+themselves (`claim`). On the plan's settler-outage day a depositor sends the strike itself
+(`strike`: anyone may, so exits never wait on keepers) and every depositor claims itself.
 """
 
 from __future__ import annotations
@@ -117,14 +117,14 @@ class Actors:
         """The depositors that claim themselves (the settler claims for the others)."""
         return self.depositors[OPERATOR_DEPOSITORS:]
 
-    def appoint_settler(self, settler: str) -> None:
-        """The first `OPERATOR_DEPOSITORS` depositors make the settler keeper's key their ERC-7540
-        operator (`setOperator`): its job finds them from the `OperatorSet` logs and claims what
-        strikes settle for them, to them."""
+    def appoint_relay(self, relay: str) -> None:
+        """The first `OPERATOR_DEPOSITORS` depositors make the vault's `ClaimRelay` their ERC-7540
+        operator (`setOperator`): the settler keeper finds them from the `OperatorSet` logs and
+        claims through the relay what strikes settle for them, to them."""
         for who in self.depositors[:OPERATOR_DEPOSITORS]:
-            self.send(self.w.vault, "setOperator", settler, True, sender=who)
+            self.send(self.w.vault, "setOperator", relay, True, sender=who)
         self.w.record.events.append(Event(0, "keeper", f"depositors 0-{OPERATOR_DEPOSITORS - 1} "
-                                          "make the settler keeper their operator"))  # fmt: skip
+                                          "make the claim relay their operator"))  # fmt: skip
 
     def strike(self, index: int) -> bool:
         """Depositor `index` sends `strike()` itself when the vault's `strikeTrigger()` says a

@@ -105,7 +105,7 @@ class Strike:
 class Claim:
     """An ERC-7540 claim as the chain logged it: `kind` "deposit" (ERC-4626 `Deposit`: settled
     shares to the controller) or "redeem" (`Withdraw`: filled assets); `by` who sent it (the
-    settler keeper as the controller's operator, or the depositor itself)."""
+    settler keeper through the claim relay, or the depositor itself)."""
 
     day: int
     by: str

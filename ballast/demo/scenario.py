@@ -5,8 +5,8 @@ seed reproduces a run. The acts, as fractions of the run (8 weeks: the days in b
 
 - every day opens with a new round of every feed, then the settler keeper's pass strikes (the
   requests made before it settle: forward pricing) and claims what it settled for the depositors
-  that made it their operator; the other depositors claim themselves;
-- day 0: depositors request their deposits (four make the settler their operator), agents bond;
+  that made the claim relay their operator; the other depositors claim themselves;
+- day 0: depositors request their deposits (four make the claim relay their operator), agents bond;
   day 1: the strike settles them, the strategist's opening allocation, borrowers open positions
   against tbill, gold and invoices;
 - calm (days 2-9): T-bills and invoices accrue (+5 %, +8 % a year), gold slides slowly;

@@ -11,7 +11,7 @@ its bounds at once and writes the rest of its cut as a recommendation for the DA
 strategist's rebalancer. Each day opens with every feed publishing, then the settler's pass
 (`World.settle`): it strikes when `strikeTrigger()` says a strike would settle something (the
 requests made before today's prices: forward pricing) and claims what strikes settled for the
-depositors that made it their operator; the other depositors claim themselves. On the plan's
+depositors that made the claim relay their operator; the others claim themselves. On the plan's
 settler-outage day a depositor strikes instead (anyone may) and every depositor claims itself.
 """
 
@@ -53,7 +53,7 @@ STRATEGIST = {
 GOLD_LTV_PROPOSED = 6_000
 KEEPER_JOBS = {"keeper-a": ("sentinel", "liquidator", "evaluator"),
                "keeper-b": ("liquidator", "evaluator")}  # fmt: skip
-SETTLER = "settler"  # the settler keeper's name (its job's too): strikes, claims for operators
+SETTLER = "settler"  # the settler keeper's name (its job's too): strikes, claims through the relay
 STEWARD = "steward"  # the risk steward's keeper (STEWARD_ROLE: deployments/config/local.yaml)
 OUTAGE_STRIKER = 0  # the depositor who strikes while the settler is down (its redemption waits)
 
@@ -126,8 +126,8 @@ class World:
         for name, account in self.keeper_accounts.items():  # inventory to repay debts with
             self.actors.faucet(str(account.address), 1_000_000 * self.units)
             self.say(f"{name} {account.address}: 1,000,000 {self.record.asset_symbol} inventory")
-        self.say(f"{SETTLER} {self.settler_account.address}: strikes, claims for its operators")
-        self.actors.appoint_settler(str(self.settler_account.address))
+        self.say(f"{SETTLER} {self.settler_account.address}: strikes, claims through the relay")
+        self.actors.appoint_relay(str(self.protocol.claim_relay.address))
         self.actors.deposit_day(0)
 
     def _seed_history(self) -> None:
@@ -210,10 +210,11 @@ class World:
         self.tracker.snapshot(day)
 
     def settle(self, day: int) -> None:
-        """The settler keeper's pass (its strike, then its claims for the depositors that made it
-        their operator), then the other depositors' own claims. On `plan.settler_down_day` the
-        keeper does not run: a depositor whose redemption waits strikes itself and every
-        depositor claims itself; the keeper's next pass finds nothing of that day left to do."""
+        """The settler keeper's pass (its strike, then its claims, through the relay, for the
+        depositors that made the relay their operator), then the other depositors' own claims. On
+        `plan.settler_down_day` the keeper does not run: a depositor whose redemption waits strikes
+        itself and every depositor claims itself; the keeper's next pass finds nothing of that day
+        left to do."""
         if day == self.plan.settler_down_day:
             self.event("keeper", f"the {SETTLER} keeper is down: depositor {OUTAGE_STRIKER} "
                        "strikes itself (anyone may) and every depositor claims itself")  # fmt: skip

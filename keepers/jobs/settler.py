@@ -12,14 +12,15 @@ sleeve frozen). The trigger stays true while filled-in-part redemptions wait in 
 without this rule a settler would pay for an empty strike on every block of an issuer freeze; the
 first block with liquidity or a deposit strikes again.
 
-Claims are a service: ERC-7540 claims (`deposit(assets, receiver, controller)`,
-`redeem(shares, receiver, controller)`) may only be sent by the controller or its operator, so
-the settler claims for the controllers that made the keeper's account their operator
-(`setOperator`). `plan_claims` takes what each such controller may claim now (`maxDeposit`,
-`maxRedeem`) and plans, in the order given, a `ClaimCall` of exactly that amount with the
-controller as receiver:
+Claims are a service, without custody: ERC-7540 claims may only be sent by the controller or
+its operator, and an operator may do everything the controller can. So depositors make the
+vault's `ClaimRelay` their operator, never a keeper's key: its one action, `claim(controller)`,
+takes the whole of the controller's settled deposits and filled redemptions and pays them to the
+controller, for anyone who calls it. Any settler can serve every such controller. `plan_claims`
+takes what each may claim now (`maxDeposit`, `maxRedeem`) and plans one `ClaimCall` a controller
+with something to claim:
 
-- a controller whose `isOperator(controller, keeper)` is false is skipped (revoked);
+- a controller whose `isOperator(controller, relay)` is false is skipped (revoked);
 - nothing claimable: no call, no skip;
 - at most `max_claims` calls per pass (gas bound); the rest wait for the next pass;
 - a base fee above `max_base_fee_wei` postpones claims (never the strike: exits must not wait on
@@ -38,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 from eth_utils import keccak
 
@@ -69,7 +70,7 @@ def decode_strike_trigger(ok: bool, data: bytes) -> StrikeTrigger:
 
 @dataclass(frozen=True)
 class SettlerSettings:
-    """`strike`: send strikes; `claim`: claim for controllers that made this key their operator;
+    """`strike`: send strikes; `claim`: claim for controllers that made the relay their operator;
     `max_claims`: most claims per pass; `max_base_fee_wei`: above it claims wait (None: no
     ceiling)."""
 
@@ -148,7 +149,7 @@ def unconfirmed_moves(sleeve_oracles: Sequence[OracleState], now: int) -> tuple[
 
 @dataclass(frozen=True)
 class ControllerClaims:
-    """What `controller` may claim now and whether the keeper is still its operator."""
+    """What `controller` may claim now and whether the relay is still its operator."""
 
     controller: str
     is_operator: bool
@@ -158,12 +159,12 @@ class ControllerClaims:
 
 @dataclass(frozen=True)
 class ClaimCall:
-    """`deposit(amount, controller, controller)` (kind "deposit": assets → the settled shares) or
-    `redeem(amount, controller, controller)` (kind "redeem": shares → the filled assets)."""
+    """`relay.claim(controller)`: its settled deposits (`deposit_assets` → their shares) and filled
+    redemptions (`redeem_shares` → their assets), as read, all paid to `controller`."""
 
-    kind: Literal["deposit", "redeem"]
     controller: str
-    amount: int
+    deposit_assets: int
+    redeem_shares: int
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ def plan_claims(
     base_fee_wei: int,
     settings: SettlerSettings | None = None,
 ) -> ClaimPlan:
-    """The claims to send for operator controllers (see the module docstring)."""
+    """The claims to send through the relay (see the module docstring)."""
     settings = settings or SettlerSettings()
     if not settings.claim:
         return ClaimPlan((), ())
@@ -186,12 +187,10 @@ def plan_claims(
     for c in claims:
         if not c.is_operator:
             if c.max_deposit or c.max_redeem:
-                skipped.append(f"claims of {c.controller}: not its operator")
+                skipped.append(f"claims of {c.controller}: the relay is not its operator")
             continue
-        if c.max_deposit > 0:
-            wanted.append(ClaimCall("deposit", c.controller, c.max_deposit))
-        if c.max_redeem > 0:
-            wanted.append(ClaimCall("redeem", c.controller, c.max_redeem))
+        if c.max_deposit > 0 or c.max_redeem > 0:
+            wanted.append(ClaimCall(c.controller, c.max_deposit, c.max_redeem))
     if not wanted:
         return ClaimPlan((), tuple(skipped))
     ceiling = settings.max_base_fee_wei

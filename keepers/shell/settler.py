@@ -1,26 +1,27 @@
 """Settler pass (formerly the redeemer): strike the NAV when the vault's `strikeTrigger()` says a
-strike would settle something, then claim for the controllers that made this keeper's account
-their ERC-7540 operator.
+strike would settle something, then claim, through the vault's `ClaimRelay`, for the controllers
+that made the relay their ERC-7540 operator.
 
 1. One batched read (`VaultSnapshot`): `strikeTrigger()`, `strikeCount()`, `liquidity()` and
    `pendingDeposits()`. A true trigger's call data (exactly `strike()`) is sent as is (unless
    the strike could change nothing: no liquidity, no deposit pending); the vault re-checks, so
    a settler that lost the race to another (or to anyone calling `strike()`) gets
    `NothingToStrike` / `StrikeNotReady` back from the simulation: a lost race, not a failure.
-2. Controllers: those an `OperatorSet(controller, operator = this key, approved)` log names (the
-   scan resumes from the store's `operator-scan` cursor; the last log of each controller wins,
-   kept in the job's state), plus `settler.controllers` from the settings. After a mined strike,
-   one batched read (`ClaimsSnapshot`) gives each one's `isOperator`, `maxDeposit` and
-   `maxRedeem`; `plan_claims` picks the claims, each sent as `deposit(maxDeposit, c, c)` /
-   `redeem(maxRedeem, c, c)`: the controller receives what it claims. A claim the controller (or
-   another settler) made first comes back `ClaimExceeded`: a lost race.
+2. Controllers: those an `OperatorSet(controller, operator = the relay, approved)` log names (the
+   scan resumes from the store's `relay-operator-scan` cursor; the last log of each controller
+   wins, kept in the job's state), plus `settler.controllers` from the settings. After a mined
+   strike, one batched read (`ClaimsSnapshot`) gives each one's `isOperator(controller, relay)`,
+   `maxDeposit` and `maxRedeem`; `plan_claims` picks the claims, each sent as
+   `relay.claim(controller)`: the controller receives all it may claim. A claim the controller
+   (or another settler) made first comes back `NothingToClaim`: a lost race. A manifest without
+   a relay (deployed before it) gets no claims, and the report says so.
 
 While requests wait on a price move nobody has confirmed (the trigger false, a sleeve's price
 beyond `oracle.maxDeviationBps` of the router's reference), the pass first pokes the router as
 `plan_confirmations` says (record the move; confirm it once `oracle.confirmDelay` has passed) and,
 when a poke was mined, reads the trigger again: a confirmed move is struck in the same pass.
 
-Action ids carry the block the pass read (`strike:<count>@<block>`, `deposit:<c>@<block>`), so a
+Action ids carry the block the pass read (`strike:<count>@<block>`, `claim:<c>@<block>`), so a
 restart never repeats an action of the same read, and a race lost to a new request (the strike
 not ready after all) does not mark later strikes done.
 """
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from keepers.shell.keeper import Keeper
 
 OPERATOR_SET_TOPIC = "0x" + keccak(text="OperatorSet(address,address,bool)").hex()
-SCAN_CURSOR = "operator-scan"
+SCAN_CURSOR = "relay-operator-scan"
 JOB = "settler"
 
 
@@ -58,15 +59,13 @@ def _topic(address: str) -> str:
     return "0x" + bytes.fromhex(address[2:].lower()).rjust(32, b"\0").hex()
 
 
-def discover_controllers(keeper: Keeper, head: int) -> list[str]:
-    """Controllers whose last `OperatorSet` log for this keeper's account approved it, scanned
-    from the store's cursor to `head` in `liquidator.scan_chunk`-block ranges; the job's state
-    keeps each controller's last approval between passes. Empty without an account."""
-    if keeper.address is None:
-        return []
+def discover_controllers(keeper: Keeper, relay: str, head: int) -> list[str]:
+    """Controllers whose last `OperatorSet` log for `relay` approved it, scanned from the store's
+    cursor to `head` in `liquidator.scan_chunk`-block ranges; the job's state keeps each
+    controller's last approval between passes."""
     store = keeper.store
     state = json.loads(store.job_state(JOB) or "{}")
-    approved: dict[str, bool] = state.get("operators", {})
+    approved: dict[str, bool] = state.get("relay_operators", {})
     last = store.last_block(SCAN_CURSOR)
     start = keeper.protocol.block if last is None else last + 1
     chunk = keeper.settings.liquidator.scan_chunk
@@ -76,7 +75,7 @@ def discover_controllers(keeper: Keeper, head: int) -> list[str]:
         logs = keeper.web3.eth.get_logs(
             {
                 "address": vault,
-                "topics": [OPERATOR_SET_TOPIC, None, _topic(keeper.address)],
+                "topics": [OPERATOR_SET_TOPIC, None, _topic(relay)],
                 "fromBlock": start,
                 "toBlock": stop,
             }
@@ -85,14 +84,14 @@ def discover_controllers(keeper: Keeper, head: int) -> list[str]:
         for log in ordered:
             controller = to_checksum_address("0x" + bytes(log["topics"][1])[-20:].hex())
             approved[controller] = int.from_bytes(bytes(log["data"])[-32:], "big") != 0
-        store.set_job_state(JOB, json.dumps({**state, "operators": approved}, sort_keys=True))
+        store.set_job_state(JOB, json.dumps({**state, "relay_operators": approved}, sort_keys=True))
         store.set_last_block(SCAN_CURSOR, stop)
         start = stop + 1
     return [c for c, ok in approved.items() if ok]
 
 
-def _controllers(keeper: Keeper, head: int) -> list[str]:
-    found = dict.fromkeys(discover_controllers(keeper, head))
+def _controllers(keeper: Keeper, relay: str, head: int) -> list[str]:
+    found = dict.fromkeys(discover_controllers(keeper, relay, head))
     found.update(dict.fromkeys(to_checksum_address(c) for c in keeper.settings.settler.controllers))
     return list(found)
 
@@ -133,21 +132,23 @@ def run_settler(keeper: Keeper) -> JobReport:
                 block = keeper.web3.eth.block_number
     if not settings.claim or keeper.address is None:
         return report
-    controllers = _controllers(keeper, block)
+    relay = keeper.protocol.claim_relay
+    if relay is None:
+        report.notes.append("claims: the manifest names no ClaimRelay (deployed before it)")
+        return report
+    controllers = _controllers(keeper, str(relay.address), block)
     if not controllers:
         return report
-    claims = ClaimsSnapshot.read(keeper.multicall, vault, keeper.address, controllers, block)
+    claims = ClaimsSnapshot.read(keeper.multicall, vault, str(relay.address), controllers, block)
     report.notes += [f"read failed: {k}: {v}" for k, v in claims.failures.items()]
     plan = plan_claims(claims.claims, keeper.gas_market().base_fee_wei, settings)
     report.skipped += list(plan.skipped)
     for c in plan.calls:
         keeper.act(
             report,
-            vault,
-            c.kind,
-            c.amount,
+            relay,
+            "claim",
             c.controller,
-            c.controller,
-            action_id=f"{c.kind}:{c.controller.lower()}@{claims.block}",
+            action_id=f"claim:{c.controller.lower()}@{claims.block}",
         )
     return report

@@ -481,21 +481,22 @@ def request_redeem(lending: LendingSystem, owner, assets: int) -> int:
 
 
 def test_a_seeded_fault_soak_then_a_clean_pass_misses_nothing_and_doubles_nothing(
-    book, proxy, accounts, chain, tmp_path
+    book, proxy, project, accounts, chain, tmp_path
 ):
-    """Eight rounds: tbill marked down a step (more positions unhealthy) and a redemption
-    requested by a holder who made the keeper its operator, then a liquidator and a settler pass
-    under two random fault rules (seeded). Then the faults stop: one clean pass of each leaves no
-    unhealthy position and no redemption pending or unclaimed, with every requested share paid
-    once and every keeper transaction distinct, successful and recorded."""
+    """Eight rounds: tbill marked down a step (more positions unhealthy) and a redemption requested
+    by a holder who made the claim relay its operator, then a liquidator and a settler pass under
+    two random fault rules (seeded). Then the faults stop: one clean pass of each leaves no
+    unhealthy position and no redemption pending or unclaimed, with every requested share paid once
+    and every keeper transaction distinct, successful and recorded."""
     lending, borrowers = book
     vault, who = lending.vault, accounts[7]
     rng = random.Random(SOAK_SEED)
     with isolated(chain):
-        k = keeper(protocol_of(lending), who, tmp_path)
+        relay = accounts[0].deploy(project.ClaimRelay, vault)
+        k = keeper(protocol_of(lending, relay=relay), who, tmp_path)
         sent_before, start = nonce(who), chain.blocks.head.number + 1
         holder = accounts[6]
-        vault.setOperator(who, True, sender=holder)
+        vault.setOperator(relay, True, sender=holder)
         requests: list[int] = []
         outcomes: Counter[str] = Counter()
         for step in range(SOAK_ROUNDS):
@@ -529,6 +530,6 @@ def test_a_seeded_fault_soak_then_a_clean_pass_misses_nothing_and_doubles_nothin
             for log in vault.Withdraw.range(start, chain.blocks.head.number + 1)
             if log.owner == holder.address
         ]
-        assert {(s, r) for s, r, _ in paid} == {(who.address, holder.address)}
+        assert {(s, r) for s, r, _ in paid} == {(relay.address, holder.address)}
         assert sum(n for _, _, n in paid) == sum(requests)  # every requested share paid, once
         assert_nothing_doubled_or_lost(k, who, sent_before, proxy)

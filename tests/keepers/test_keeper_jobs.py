@@ -23,6 +23,7 @@ from eth_abi import decode
 
 from keepers.dashboard import collect_status
 from keepers.shell import Keeper, evaluator
+from keepers.shell.reports import JobReport
 from keepers.snapshot import DueDecision, EvaluationSnapshot
 from keepers.store import Store
 from keepers.tx import TxSender
@@ -48,8 +49,9 @@ def system(project, accounts, chain):
 
 
 @pytest.fixture(scope="module")
-def protocol(system):
-    return protocol_of(system)
+def protocol(system, project, accounts):
+    """The system's manifest, with the vault's claim relay."""
+    return protocol_of(system, relay=accounts[0].deploy(project.ClaimRelay, system.vault))
 
 
 @pytest.fixture
@@ -515,16 +517,16 @@ def test_the_settler_confirms_a_price_move_the_strike_waits_on_then_strikes(
     assert vault.claimableDepositRequest(0, accounts[2]) == 100_000 * USDC
 
 
-def test_the_settler_claims_for_the_controllers_that_made_it_their_operator(
+def test_the_settler_claims_through_the_relay_for_the_controllers_that_made_it_their_operator(
     invested, protocol, accounts, chain, tmp_path
 ):
     lending = invested
-    vault, asset = lending.vault, lending.asset
+    vault, asset, relay = lending.vault, lending.asset, protocol.claim_relay
     who = accounts[7]
     leaver, joiner, stranger = accounts[6], accounts[2], accounts[3]
-    vault.setOperator(who, True, sender=leaver)
-    vault.setOperator(who, True, sender=joiner)
-    vault.setOperator(accounts[8], True, sender=stranger)  # another keeper's customer
+    vault.setOperator(relay, True, sender=leaver)
+    vault.setOperator(relay, True, sender=joiner)
+    vault.setOperator(accounts[8], True, sender=stranger)  # a key, not the relay: not served
     shares = request_redeem(lending, leaver, 40_000 * USDC)
     request_deposit(lending, joiner, 60_000 * USDC)
     request_deposit(lending, stranger, 5_000 * USDC)
@@ -534,24 +536,32 @@ def test_the_settler_claims_for_the_controllers_that_made_it_their_operator(
     k = keeper(protocol, who, tmp_path, settler={"controllers": [stranger.address]})
     start = chain.blocks.head.number + 1
     report = k.run("settler")
-    calls = [(a.call.split("(")[0], a.outcome) for a in report.actions]
-    assert calls[0] == ("strike", "mined"), report.summary()
-    assert sorted(calls[1:]) == [("deposit", "mined"), ("redeem", "mined")], report.summary()
-    # the configured stranger never made this key its operator: named, not claimed
-    assert report.skipped == [f"claims of {stranger.address}: not its operator"]
+    calls = [(a.call, a.outcome) for a in report.actions]
+    assert calls[0] == ("strike()", "mined"), report.summary()
+    assert sorted(calls[1:]) == sorted(
+        (f"claim({c.address})", "mined") for c in (leaver, joiner)
+    ), report.summary()
+    # the configured stranger never made the relay its operator: named, not claimed
+    assert report.skipped == [f"claims of {stranger.address}: the relay is not its operator"]
     head = chain.blocks.head.number
     (minted,) = [e for e in vault.Deposit.range(start, head + 1) if e.owner == joiner.address]
     assert (minted.sender, minted.assets) == (joiner.address, 60_000 * USDC)  # ERC-7540
     assert vault.balanceOf(joiner) - shares_before == minted.shares > 0
     assert vault.maxDeposit(joiner) == 0 and vault.maxRedeem(leaver) == 0
     (paid,) = vault.Withdraw.range(start, head + 1)
-    assert (paid.sender, paid.receiver, paid.owner) == (who.address, leaver.address, leaver.address)
+    assert (paid.sender, paid.receiver, paid.owner) == (
+        relay.address,
+        leaver.address,
+        leaver.address,
+    )
     assert paid.shares == shares
     assert asset.balanceOf(leaver) - paid_before == paid.assets > 0
     assert vault.maxDeposit(stranger) == 5_000 * USDC  # left to the stranger or its operator
+    # the keeper's key holds nothing and was never anyone's operator
+    assert vault.balanceOf(who) == 0 and not vault.isOperator(joiner, who)
 
-    # the joiner revokes the settler: its next settled deposit is left to it
-    vault.setOperator(who, False, sender=joiner)
+    # the joiner revokes the relay: its next settled deposit is left to it
+    vault.setOperator(relay, False, sender=joiner)
     request_deposit(lending, joiner, 1_000 * USDC)
     lending.vs.publish_prices()
     sent = nonce(who)
@@ -559,6 +569,26 @@ def test_the_settler_claims_for_the_controllers_that_made_it_their_operator(
     assert [(a.call, a.outcome) for a in later.actions] == [("strike()", "mined")]
     assert vault.maxDeposit(joiner) == 1_000 * USDC
     assert nonce(who) == sent + 1
+
+
+def test_a_settler_that_lost_the_claim_to_another_counts_a_lost_race(
+    invested, protocol, accounts, tmp_path
+):
+    lending = invested
+    vault, relay = lending.vault, protocol.claim_relay
+    joiner = accounts[2]
+    vault.setOperator(relay, True, sender=joiner)
+    request_deposit(lending, joiner, 10_000 * USDC)
+    lending.vs.publish_prices()
+    lending.vs.strike()
+    k = keeper(protocol, accounts[7], tmp_path, settler={"controllers": [joiner.address]})
+    # another keeper's claim lands between this one's read and its send
+    relay.claim(joiner, sender=accounts[8])
+    assert vault.maxDeposit(joiner) == 0
+    assert k.run("settler").actions == []  # read after the claim: nothing planned
+    report = JobReport("settler", 0, 0, False)  # the claim the pass planned, sent now
+    outcome = k.act(report, relay, "claim", joiner.address, action_id="claim:race")
+    assert outcome.outcome == "lost-race" and "NothingToClaim" in outcome.detail, report.summary()
 
 
 def test_two_settlers_racing_strike_once_and_the_loser_counts_a_lost_race(

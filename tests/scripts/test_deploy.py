@@ -133,6 +133,7 @@ def test_vault_is_wired_and_handed_to_the_timelock(local_config, deployer, proje
     assert vault.agentRegistry() == agents.address
     assert vault.registry() == c["ParameterRegistry"] == router.registry()
     assert vault.rebalanceModule() == c["RebalanceModule"]
+    assert project.ClaimRelay.at(c["ClaimRelay"]).vault() == vault.address  # depositors' operator
     assert [e.name for e in deployment.sleeves] == ["tbill", "gold", "invoices", "lending"]
     assert vault.sleeveCount() == len(deployment.sleeves)
     for index, entry in enumerate(deployment.sleeves):

@@ -269,32 +269,25 @@ def test_settler_skips_a_strike_that_could_change_nothing():
 A, B, C = (f"0x{i:040x}" for i in (0xA, 0xB, 0xC))
 
 
-def test_settler_claims_what_each_operator_controller_may_claim_to_itself():
+def test_settler_claims_through_the_relay_what_each_controller_may_claim():
     claims = [
         ControllerClaims(A, True, 5_000 * USDC, 0),
         ControllerClaims(B, True, 0, 0),  # nothing claimable: nothing sent, nothing said
-        ControllerClaims(C, True, 7 * USDC, 3 * WAD),
+        ControllerClaims(C, True, 7 * USDC, 3 * WAD),  # both kinds: one relay call
     ]
     plan = plan_claims(claims, 10**9)
-    assert plan.calls == (
-        ClaimCall("deposit", A, 5_000 * USDC),
-        ClaimCall("deposit", C, 7 * USDC),
-        ClaimCall("redeem", C, 3 * WAD),
-    )
+    assert plan.calls == (ClaimCall(A, 5_000 * USDC, 0), ClaimCall(C, 7 * USDC, 3 * WAD))
     assert plan.skipped == ()
 
 
-def test_settler_claims_only_as_an_operator_within_its_limits():
+def test_settler_claims_only_where_the_relay_is_operator_within_its_limits():
     revoked = [ControllerClaims(A, False, USDC, WAD), ControllerClaims(B, False, 0, 0)]
     plan = plan_claims(revoked, 0)
-    assert plan.calls == () and plan.skipped == (f"claims of {A}: not its operator",)
+    assert plan.calls == () and plan.skipped == (f"claims of {A}: the relay is not its operator",)
 
-    many = [ControllerClaims(f"0x{i:040x}", True, USDC, WAD) for i in range(1, 4)]  # 6 claims
+    many = [ControllerClaims(f"0x{i:040x}", True, USDC, WAD) for i in range(1, 7)]  # 6 claims
     capped = plan_claims(many, 0, SettlerSettings(max_claims=4))
-    assert [(c.kind, c.controller) for c in capped.calls] == [
-        ("deposit", many[0].controller), ("redeem", many[0].controller),
-        ("deposit", many[1].controller), ("redeem", many[1].controller),
-    ]  # fmt: skip
+    assert [c.controller for c in capped.calls] == [m.controller for m in many[:4]]
     assert capped.skipped == ("2 claims: above max_claims, next pass",)
 
     fees = SettlerSettings(max_base_fee_wei=50 * 10**9)
