@@ -151,6 +151,11 @@ contract TokenizedRWASleeve is ISleeve {
         if (held < assets) revert MissingAssets(assets, held);
         (, bool fresh) = router.tryPrice(rwaToken);
         if (!fresh) revert StaleValuation(address(this)); // never buy at an unverifiable price
+        // Units are never held without a reference price: a feed set while stale has none until a
+        // poke, and were it then to die, nothing would value the units (`tryPrice` reverts) and
+        // every exit would wait on the feed. The fresh price becomes it (the router's first rule).
+        (uint256 ref,) = router.lastPrice(rwaToken);
+        if (ref == 0) router.poke(rwaToken);
         uint256 bought = issuer.subscribe(assets);
         units += bought;
         emit Invested(assets, bought);

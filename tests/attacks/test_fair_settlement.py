@@ -24,7 +24,8 @@ import pytest
 from eth_utils import keccak
 
 from tests.agent_support import EVAL_WINDOW, VETO_WINDOW, build_desk
-from tests.vault_support import DAY, USDC, WINDOW, faucet, isolated, next_window, settled
+from tests.lending_support import FEED_UNIT
+from tests.vault_support import DAY, USDC, WINDOW, define, faucet, isolated, next_window, settled
 
 MILLION = 1_000_000 * USDC
 OFFSET = 10**12
@@ -550,6 +551,41 @@ def test_a_feed_silent_for_the_wait_still_lets_a_queued_exit_leave(desk, account
     desk.at(last + wait)
     strike = settled(vault.strike(sender=desk.keeper), vault)
     assert strike["staleSleeves"] == 1 << 1 and vault.pendingRedeemRequest(0, leaver) == 0
+
+
+def test_a_feed_set_while_stale_that_dies_never_freezes_exits(desk, project, accounts):
+    """Found in an ERC-7540 conformance review after stop 39: a feed set while stale gives its
+    token no reference price, the vault could still invest once the feed was fresh, and when the
+    feed then answered 0 `tryPrice` had no price to fall back on: `totalAssets`, the conversions
+    and `strike()` reverted, so exits waited on the feed (a poke cannot help, it needs a usable
+    price). The sleeve's first purchase now makes its fresh price the reference: the dead feed is
+    valued like any other, at the reference less the haircut once the strike wait has passed."""
+    system, vault, gov = desk.system, desk.vault, desk.system.governance
+    feed = gov.deploy(project.MockAggregator, 8, "late / USD", FEED_UNIT, gov)
+    issuer = gov.deploy(project.MockIssuer, system.asset, feed, "Late", "LATE", 18, 0, gov)
+    token = project.MockRWAToken.at(issuer.rwaToken())
+    feed.setRound(FEED_UNIT, desk.now() - 8 * DAY, sender=gov)  # stale (7 days) when it is set
+    system.router.setFeed(token, feed, sender=gov)
+    assert system.router.lastPrice(token)[0] == 0  # no reference
+    feed.setAnswer(FEED_UNIT, sender=gov)  # the feed comes alive; nobody pokes
+    sleeve = gov.deploy(project.TokenizedRWASleeve, vault, issuer, system.router)
+    define(system.registry, gov, "vault.maxSleeveBps.late", 6_000, 0, 10_000)
+    vault.addSleeve(sleeve, "late", sender=gov)
+    desk.rebalance([0, 0, 0, 3_000])
+    assert sleeve.units() > 0
+    assert system.router.lastPrice(token)[0] == FEED_UNIT * 10**10  # the purchase set it
+
+    feed.setAnswer(0, sender=gov)  # the feed dies
+    nav = vault.totalAssets()  # answers: the units at their reference
+    assert nav > 0 and vault.convertToAssets(10**18) > 0
+    holder = desk.depositor
+    vault.requestRedeem(vault.balanceOf(holder) // 10, holder, holder, sender=holder)
+    wait = system.registry.get(keccak(text="vault.strikeMaxWait"))
+    desk.at(desk.now() + wait + WINDOW)
+    for s in system.sleeves:  # every other feed publishes on
+        desk.set_price(s.name, desk.feed(s.name).latestAnswer())
+    strike = settled(vault.strike(sender=desk.keeper), vault)
+    assert strike["staleSleeves"] == 1 << 3 and vault.pendingRedeemRequest(0, holder) == 0
 
 
 # --------------------------------------------------------------------------------- the fee dodge
