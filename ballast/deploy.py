@@ -66,7 +66,8 @@ def _agent_registry(run: DeployRun, vault, registry, treasury: str) -> ContractI
 def _wire_agents(run: DeployRun, vault, agents, treasury: str) -> None:
     """Point the vault at the AgentRegistry (only its active agents rebalance). With the
     allowlist on, the registry and the treasury must hold shares (the performance fee): the
-    deployer allows them, holding ALLOWLIST only for that."""
+    deployer allows them, holding ALLOWLIST only for that (`deploy_system` renounces it at the
+    end of every run, a resumed one included)."""
     if vault.agentRegistry() != agents.address:
         run.require(vault, vault.GOVERNANCE_ROLE(), "pointing the vault at the AgentRegistry")
         vault.setAgentRegistry(agents, sender=run.deployer)
@@ -77,13 +78,10 @@ def _wire_agents(run: DeployRun, vault, agents, treasury: str) -> None:
     if not missing:
         return
     role = vault.ALLOWLIST_ROLE()
-    held = vault.hasRole(role, run.deployer)
     run.grant(vault, "vault ALLOWLIST (to allow the fee's receivers)", role, run.deployer.address)
     for account in missing:
         vault.setAllowed(account, True, sender=run.deployer)
         run.report(f"vault allowlist: allowed {account} (receives performance fees)")
-    if not held:
-        run.renounce(vault, "vault ALLOWLIST", role)
 
 
 def _check_configured_contracts(config: DeployConfig) -> None:
@@ -255,6 +253,9 @@ def deploy_system(
     run.grant(vault, "vault GOVERNANCE", vault.GOVERNANCE_ROLE(), timelock.address)
     run.grant(vault, "vault ADMIN", vault.DEFAULT_ADMIN_ROLE(), timelock.address)
     run.grant(router, "router ADMIN", router.DEFAULT_ADMIN_ROLE(), timelock.address)
+    if (roles.allowlist_manager or "").lower() != deployer.address.lower():
+        # Whatever an earlier, interrupted run left: the deployer keeps no allowlist power.
+        run.renounce(vault, "vault ALLOWLIST", vault.ALLOWLIST_ROLE())
     run.renounce(vault, "vault GOVERNANCE", vault.GOVERNANCE_ROLE())
     run.renounce(vault, "vault ADMIN", vault.DEFAULT_ADMIN_ROLE())
     run.renounce(router, "router ADMIN", router.DEFAULT_ADMIN_ROLE())

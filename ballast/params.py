@@ -220,11 +220,34 @@ def bound_to_proposer(description: str, proposer: str) -> str:
     """`description` ending in OpenZeppelin's `#proposer=<address>` (Governor 5.x,
     `_isValidDescriptionForProposer`): only `proposer` may submit a proposal with it. Without
     it anyone holding the threshold could copy the proposal from the mempool, land it first
-    and cancel it while Pending: that exact proposal could then never be made again. A
-    description that already names a proposer is kept as it is."""
-    if PROPOSER_SUFFIX in description[-52:]:
-        return description
-    return f"{description} {PROPOSER_SUFFIX}{proposer}"
+    and cancel it while Pending: that exact proposal could then never be made again.
+
+    The governor's rule, in bytes: the last 52 bytes of the UTF-8 description are
+    `#proposer=0x` and 40 hex digits. A description whose suffix is valid and names `proposer`
+    is kept as it is; one naming another address is refused (the governor would refuse this
+    proposer); anything else, such as a `#proposer=` that is not exactly that, gets the suffix
+    appended."""
+    tail = description.encode()[-52:]
+    named = _suffix_address(tail) if len(tail) == 52 else None
+    if named is None:
+        return f"{description} {PROPOSER_SUFFIX}{proposer}"
+    if named.lower() != proposer.lower():
+        raise InputError(
+            f"the description is bound to proposer {named}: only that account may submit it"
+        )
+    return description
+
+
+def _suffix_address(tail: bytes) -> str | None:
+    """The address a 52-byte description tail binds the proposal to, or None when it binds
+    nothing (OpenZeppelin reads `#proposer=0x` then 40 hex digits of either case)."""
+    marker = (PROPOSER_SUFFIX + "0x").encode()
+    if not tail.startswith(marker):
+        return None
+    digits = tail[len(marker) :]
+    if any(chr(b) not in "0123456789abcdefABCDEF" for b in digits):
+        return None
+    return "0x" + digits.decode()
 
 
 def show_value(name: str, value: int) -> str:

@@ -328,7 +328,10 @@ def propose(
             "executes blocks the whole batch; --unfreeze lifts such freezes in the same proposal"
         )
     text = description or "Set " + ", ".join(f"{n} = {P.show_value(n, v)}" for n, v in parsed)
-    text = P.bound_to_proposer(text, account.address)  # nobody can front-run and cancel it
+    try:
+        text = P.bound_to_proposer(text, account.address)  # nobody can front-run and cancel it
+    except P.InputError as err:
+        raise click.ClickException(f"{err}. No proposal was sent.") from None
     targets, values = [reg.address] * len(calldatas), [0] * len(calldatas)
     receipt = _send("propose", gov.propose, targets, values, calldatas, text, sender=account)
     (created,) = receipt.events.filter(gov.ProposalCreated)

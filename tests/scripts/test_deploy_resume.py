@@ -11,6 +11,7 @@ import subprocess
 
 import pytest
 
+from ballast import deploy_run
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
 from ballast.deployment import Deployment, ManifestError
@@ -106,6 +107,37 @@ def test_a_rerun_after_ctrl_c_deploys_only_what_is_missing(
     assert not path.exists()
     reference = deploy_system(resume_local_config, deployer, report=quiet)
     assert _shape(deployment) == _shape(reference)
+
+
+def test_a_deploy_resumed_after_the_allowlist_step_leaves_the_deployer_no_role(
+    resume_local_config, deployer, accounts, project, tmp_path, monkeypatch
+):
+    """Found in a governance review after stop 39: with the allowlist on, the deployer held
+    ALLOWLIST to allow the fee's receivers and renounced it only when it had not held it at the
+    start of that run, so a run interrupted after the grant and resumed kept the role for good
+    (it could allow anyone, or de-list holders)."""
+    config = resume_local_config.model_copy(
+        update={"vault": resume_local_config.vault.model_copy(update={"allowlist": True})}
+    )
+    path = journal_path(tmp_path / "ethereum-local.json")
+    original = deploy_run.DeployRun.renounce
+
+    def connection_lost(self, target, label, role):
+        if label == "vault ALLOWLIST":
+            raise ConnectionError("the node went away")
+        return original(self, target, label, role)
+
+    monkeypatch.setattr(deploy_run.DeployRun, "renounce", connection_lost)
+    with pytest.raises(ConnectionError):
+        deploy_system(config, deployer, report=quiet, journal=Journal.open(path))
+    monkeypatch.setattr(deploy_run.DeployRun, "renounce", original)
+    deployment = deploy_system(config, deployer, report=quiet, journal=Journal.open(path))
+
+    vault = project.RWAVault.at(deployment.contracts["RWAVault"])
+    agents = deployment.contracts["AgentRegistry"]
+    assert vault.isAllowed(agents) and vault.isAllowed(deployment.roles["treasury"])
+    for role in ("ALLOWLIST_ROLE", "GOVERNANCE_ROLE", "DEFAULT_ADMIN_ROLE"):
+        assert not vault.hasRole(getattr(vault, role)(), deployer), role
 
 
 def test_a_creation_mined_but_not_yet_journaled_is_found_by_its_address(

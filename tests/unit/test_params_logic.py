@@ -186,3 +186,21 @@ def test_a_proposal_description_is_bound_to_its_proposer_once():
     assert bound == f"More idle #proposer={me}"
     assert bound_to_proposer(bound, me) == bound  # already bound: kept as it is
     assert bound.endswith(f"#proposer={me}") and len(bound[bound.index("#proposer=") :]) == 52
+
+
+def test_a_description_that_only_mentions_a_proposer_is_still_bound():
+    """Found in a governance review after stop 39: a `#proposer=` anywhere in the last 52
+    characters was taken as binding, though OpenZeppelin honours only a well-formed suffix at
+    exactly len - 52 bytes; such a proposal went out unbound, for anyone to copy and cancel."""
+    me = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+    loose = "Idle buffer to 6% (steward recommendation #proposer=risk-desk)"
+    assert bound_to_proposer(loose, me) == f"{loose} #proposer={me}"
+    lower = f"More idle #proposer={me.lower()}"  # any case of hex digits binds
+    assert bound_to_proposer(lower, me) == lower
+    accented = f"Idle à 6 % #proposer={me}"  # bytes, not characters, count
+    assert bound_to_proposer(accented, me) == accented
+    short = f"#proposer={me}"[1:]  # 51 bytes: binds nothing
+    assert bound_to_proposer(short, me) == f"{short} #proposer={me}"
+    other = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
+    with pytest.raises(InputError, match=f"bound to proposer {other}"):
+        bound_to_proposer(f"Mine #proposer={other}", me)
