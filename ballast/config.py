@@ -46,6 +46,9 @@ from ballast.config_sections import (
     VaultConfig,
 )
 
+# BallastTimelock.GRACE_PERIOD: how long after its ready time a queued operation may execute.
+TIMELOCK_GRACE_PERIOD = 60 * DAY
+
 __all__ = [  # the sections, re-exported: callers import the whole config from here
     "BONUS_PREFIX",
     "BORROW_CAP_PREFIX",
@@ -158,12 +161,21 @@ class DeployConfig(Strict):
         # freeze governance could set outlasts proposing, voting and the timelock.
         response = sum((self.governance.voting_delay, self.governance.voting_period,
                         self.governance.timelock_delay))  # fmt: skip
+        # ... and must end while a change queued behind it can still execute (BallastTimelock's
+        # grace period): a freeze delays the DAO's queued change, it never expires it.
         for spec in self.parameters:
             if spec.name == "registry.maxFreezePeriod" and spec.min < response:
                 raise ValueError(
                     f"registry.maxFreezePeriod min {parameters.format_duration(spec.min)} must "
                     "cover the DAO's response time (voting_delay + voting_period + "
                     f"timelock_delay = {parameters.format_duration(response)})"
+                )
+            if spec.name == "registry.maxFreezePeriod" and spec.max > TIMELOCK_GRACE_PERIOD:
+                raise ValueError(
+                    f"registry.maxFreezePeriod max {parameters.format_duration(spec.max)} must "
+                    "not exceed the timelock's grace period "
+                    f"({parameters.format_duration(TIMELOCK_GRACE_PERIOD)}): a freeze must end "
+                    "while the change queued behind it can still execute"
                 )
         # Nobody may be trapped by a change they can see coming: the timelock must outlast the
         # longest unbonding period governance could ever set (DESIGN.md §Governance).

@@ -10,6 +10,7 @@ import {GovernorVotesQuorumFraction} from
 import {GovernorTimelockControl} from "@openzeppelin/contracts/governance/extensions/GovernorTimelockControl.sol";
 import {TimelockController} from "@openzeppelin/contracts/governance/TimelockController.sol";
 import {IVotes} from "@openzeppelin/contracts/governance/utils/IVotes.sol";
+import {BallastTimelock} from "./BallastTimelock.sol";
 
 /// @title BallastGovernor
 /// @notice The DAO: BallastToken holders propose and vote; passed proposals are queued in and
@@ -47,7 +48,7 @@ contract BallastGovernor is
         GovernorTimelockControl(timelock)
     {}
 
-    // The overrides below only resolve Solidity's multiple inheritance; behaviour is OZ's.
+    // The overrides below resolve Solidity's multiple inheritance; behaviour is OZ's, but for `state`.
 
     function votingDelay() public view override(Governor, GovernorSettings) returns (uint256) {
         return super.votingDelay();
@@ -66,13 +67,21 @@ contract BallastGovernor is
         return super.quorum(timepoint);
     }
 
+    /// @notice OZ's state, with a queued proposal whose operation is past the timelock's grace
+    ///         period (`BallastTimelock.GRACE_PERIOD` after its eta) reported `Expired`: it can no
+    ///         longer execute.
     function state(uint256 proposalId)
         public
         view
         override(Governor, GovernorTimelockControl)
         returns (ProposalState)
     {
-        return super.state(proposalId);
+        ProposalState current = super.state(proposalId);
+        if (
+            current == ProposalState.Queued
+                && block.timestamp > proposalEta(proposalId) + BallastTimelock(payable(timelock())).GRACE_PERIOD()
+        ) return ProposalState.Expired;
+        return current;
     }
 
     function proposalNeedsQueuing(uint256 proposalId)

@@ -4,14 +4,60 @@ pragma solidity ^0.8.24;
 import {TimelockController} from "@openzeppelin/contracts/governance/TimelockController.sol";
 
 /// @title BallastTimelock
-/// @notice OpenZeppelin's TimelockController, unchanged; named so that Ape compiles and deploys it
-///         from this project. It holds GOVERNANCE on the ParameterRegistry and the admin roles
-///         elsewhere; the governor proposes, anyone executes, the guardian cancels through
-///         `GuardianVeto` (once per action).
-/// @dev Its minimum delay must exceed `agent.unbondingPeriod` and a depositor's exit time, so
+/// @notice OpenZeppelin's TimelockController with one rule added: an operation executes only
+///         within `GRACE_PERIOD` of becoming ready (Compound's Timelock rule, 14 days there).
+///         It holds GOVERNANCE on the ParameterRegistry and the admin roles elsewhere; the
+///         governor proposes, anyone executes, the guardian cancels through `GuardianVeto`
+///         (once per action).
+/// @dev Why the grace period: OZ's operations never expire, so one left queued because it
+///      reverted when it became ready (a freeze, a link, a cooldown) stayed a standing option for
+///      anyone to execute whenever it turned valid, months later, over the DAO's later decisions;
+///      and once the guardian had vetoed its action, neither the veto nor the governor could
+///      cancel it. Past the grace period it can no longer execute (`OperationExpired`), and the
+///      governor reports its proposal `Expired`. 60 days: no shorter than the longest guardian
+///      freeze (`registry.maxFreezePeriod`, at most 60 days: the deploy config enforces it), so a
+///      freeze delays a queued change and never expires it.
+///      Its minimum delay must exceed `agent.unbondingPeriod` and a depositor's exit time, so
 ///      nobody is trapped by a change they can see coming (the deploy config enforces this).
 contract BallastTimelock is TimelockController {
+    /// @notice How long after its ready time an operation may still execute.
+    uint256 public constant GRACE_PERIOD = 60 days;
+
+    /// @notice Operation `id` was ready at `readyAt` and could execute until `readyAt + GRACE_PERIOD`.
+    error OperationExpired(bytes32 id, uint256 readyAt);
+
     constructor(uint256 minDelay, address[] memory proposers, address[] memory executors, address admin)
         TimelockController(minDelay, proposers, executors, admin)
     {}
+
+    /// @inheritdoc TimelockController
+    function execute(address target, uint256 value, bytes calldata payload, bytes32 predecessor, bytes32 salt)
+        public
+        payable
+        override
+    {
+        _checkNotExpired(hashOperation(target, value, payload, predecessor, salt));
+        super.execute(target, value, payload, predecessor, salt);
+    }
+
+    /// @inheritdoc TimelockController
+    function executeBatch(
+        address[] calldata targets,
+        uint256[] calldata values,
+        bytes[] calldata payloads,
+        bytes32 predecessor,
+        bytes32 salt
+    ) public payable override {
+        _checkNotExpired(hashOperationBatch(targets, values, payloads, predecessor, salt));
+        super.executeBatch(targets, values, payloads, predecessor, salt);
+    }
+
+    /// @dev Reverts for a pending operation past its grace period; anything else is left to the
+    ///      TimelockController's own checks (an unknown, cancelled or done operation).
+    function _checkNotExpired(bytes32 id) private view {
+        uint256 readyAt = getTimestamp(id);
+        if (readyAt > _DONE_TIMESTAMP && block.timestamp > readyAt + GRACE_PERIOD) {
+            revert OperationExpired(id, readyAt);
+        }
+    }
 }

@@ -345,6 +345,57 @@ def test_a_copy_still_voting_at_the_veto_is_not_covered_by_it(gov, chain, voter)
         later.veto(guardian)
 
 
+def test_a_change_left_queued_expires_instead_of_waiting_for_anyone_to_fire_it(
+    gov, chain, voter, accounts
+):
+    """Found in a governance review after stop 39: timelock operations never expired, so a
+    change left queued because it reverted when it became ready stayed an option for anyone to
+    execute whenever it turned valid, over the DAO's later decisions; once the guardian had
+    vetoed its action, neither the veto nor the governor could cancel it. The PoC: a vetoed
+    raise passed again, frozen at its eta, was fired by a stranger 200 days later. Now an
+    operation executes only within BallastTimelock.GRACE_PERIOD (60 days) of its ready time, no
+    shorter than the longest freeze, and the governor reports the proposal Expired."""
+    registry, guardian, timelock = gov.registry, gov.guardian, gov.timelock
+    grace = timelock.GRACE_PERIOD()
+    assert grace >= registry.get(MAX_FREEZE)
+    first = Proposal(gov, [set_idle(gov, 700)], "Idle buffer to 7%")
+    passed_and_queued(gov, chain, first, voter)
+    first.veto(guardian)  # the guardian's one veto of this action
+    again = Proposal(gov, [set_idle(gov, 700)], "Idle buffer to 7%, second vote")
+    operation = passed_and_queued(gov, chain, again, voter)
+    eta = gov.governor.proposalEta(again.id)
+    chain.pending_timestamp = eta - 10
+    registry.freeze(IDLE, sender=guardian)
+    chain.pending_timestamp = eta
+    with ape.reverts(registry.ParameterFrozen, key=IDLE):
+        again.execute(voter)
+    with ape.reverts(gov.veto.AlreadyVetoed):  # nobody can retire it...
+        again.veto(guardian)
+
+    # The DAO settles on another value meanwhile.
+    later = Proposal(
+        gov,
+        [(registry, registry.unfreeze.encode_input(IDLE)), set_idle(gov, 550)],
+        "Idle buffer to 5.5%",
+    )  # fmt: skip
+    passed_and_queued(gov, chain, later, voter)
+    chain.pending_timestamp = gov.governor.proposalEta(later.id)
+    later.execute(voter)
+    assert registry.get(IDLE) == 550
+
+    # ... but it cannot be fired once the grace period is over: the DAO's decision stands.
+    assert again.state() == "Queued"  # still executable within the grace period
+    chain.pending_timestamp = eta + grace + 1
+    chain.mine(1)
+    assert again.state() == "Expired"
+    stranger = accounts[9]
+    with ape.reverts(timelock.OperationExpired, id=operation, readyAt=eta):
+        timelock.executeBatch(*again.args()[:3], b"\x00" * 32, again.salt(), sender=stranger)
+    with ape.reverts(gov.governor.GovernorUnexpectedProposalState):
+        again.execute(stranger)
+    assert registry.get(IDLE) == 550
+
+
 def test_a_threshold_holder_cannot_front_run_and_cancel_the_daos_proposal(
     gov, chain, voter, accounts
 ):

@@ -341,6 +341,11 @@ MUTATIONS = {
         lambda c: c["parameters"].append(dict(_param(c, "lend.minDebt"))),
         "parameter 'lend.minDebt' is listed twice",
     ),
+    "freeze outlasting the timelock's grace": (
+        lambda c: _param(c, "registry.maxFreezePeriod").update(max="61d"),
+        "registry.maxFreezePeriod max 61d must not exceed the timelock's grace period (60d): a "
+        "freeze must end while the change queued behind it can still execute",
+    ),
     "short timelock": (
         lambda c: c["governance"].update(timelock_delay="14d"),
         "governance.timelock_delay 1209600s must exceed the maximum agent.unbondingPeriod",
