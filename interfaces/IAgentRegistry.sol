@@ -59,7 +59,10 @@ pragma solidity ^0.8.24;
 ///      - Slash: when `excess < -agent.toleranceBps · 1e18`, the shortfall beyond the tolerance,
 ///        valued on the NAV the decision moved, `(-excess - toleranceBps · 1e18) · navBefore /
 ///        (1e4 · 1e18)` (rounded down), capped at `(stake + unbonding) · agent.maxSlashBps / 1e4`
-///        (rounded down), opens a pending slash (nothing when it rounds to 0).
+///        (rounded down), opens a pending slash (nothing when it rounds to 0). Both parameters
+///        are the values when the decision was made (`DecisionRecord`): a rule the DAO votes
+///        later never judges a decision made before it, which an agent could not leave first
+///        (its bond stays locked until its decisions are evaluated).
 ///      - Reputation, after every evaluation: `rep ← rep + (excess - rep) · 2000 / 10_000`
 ///        (an EWMA with weight 20% on the newest decision, bps × WAD, rounded toward zero).
 ///      - Value added (signed, asset units): `stood · navBefore / (1e4 · 1e18)`, rounded down
@@ -136,8 +139,10 @@ interface IAgentRegistry {
     /// @notice A decision the vault reported, as the registry tracks it.
     struct DecisionRecord {
         address agent;
-        uint64 dueAt; // evaluable from then on
+        uint40 dueAt; // evaluable from then on
         bool evaluated;
+        uint16 toleranceBps; // agent.toleranceBps when the decision was made: its slash rule
+        uint16 maxSlashBps; // agent.maxSlashBps then
     }
 
     enum SlashStatus {

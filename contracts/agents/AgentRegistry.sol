@@ -193,7 +193,13 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
     function onDecision(address agent, uint256 decisionId) external {
         if (msg.sender != vault) revert NotVault(msg.sender);
         uint256 dueAt = block.timestamp + registry.get(EVAL_WINDOW);
-        _decisions[decisionId] = DecisionRecord(agent, uint64(dueAt), false);
+        _decisions[decisionId] = DecisionRecord(
+            agent,
+            uint40(dueAt),
+            false,
+            registry.get(TOLERANCE_BPS).toUint16(),
+            registry.get(MAX_SLASH_BPS).toUint16()
+        );
         _open.push(decisionId);
         _openPosPlusOne[decisionId] = _open.length;
         _agents[agent].openDecisions += 1;
@@ -236,7 +242,7 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         Agent storage a = _agents[agent];
         a.openDecisions -= 1;
 
-        (int256 excess, uint256 slashAmount, int256 value) = _assess(decisionId, rec.dueAt, a, true);
+        (int256 excess, uint256 slashAmount, int256 value) = _assess(decisionId, rec, a, true);
         int256 rep = a.reputation;
         rep += (excess - rep) * REPUTATION_WEIGHT_BPS / int256(BPS);
         a.reputation = rep;
@@ -409,7 +415,7 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         DecisionRecord memory rec = _decisions[decisionId];
         if (rec.agent == address(0)) revert UnknownDecision(decisionId);
         int256 value;
-        (excess, slashAmount, value) = _assess(decisionId, rec.dueAt, _agents[rec.agent], false);
+        (excess, slashAmount, value) = _assess(decisionId, rec, _agents[rec.agent], false);
         // What `_net` would add to the open round: the value beyond the agent's debt.
         uint256 debt = _rewards[rec.agent].debt;
         if (value > 0 && uint256(value) > debt) rewardPoints = uint256(value) - debt;
@@ -424,7 +430,7 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
 
     /// @dev Excess, slash and signed value added of a decision now (formulas: IAgentRegistry).
     ///      With `strict`, a stale price behind a sleeve whose weight changed reverts.
-    function _assess(uint256 decisionId, uint256 dueAt, Agent storage a, bool strict)
+    function _assess(uint256 decisionId, DecisionRecord memory rec, Agent storage a, bool strict)
         internal
         view
         returns (int256 excess, uint256 slashAmount, int256 value)
@@ -442,12 +448,12 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         // (`stood`) over the time the move really stood: any agent's later opposite move ends it,
         // so two agents taking turns to reverse each other earn no window they did not hold.
         int256 stood;
-        (excess, stood) = _credited(decisionId, d, dueAt, returns_);
+        (excess, stood) = _credited(decisionId, d, rec.dueAt, returns_);
         uint256 nav = d.navBefore;
-        int256 tolerance = registry.get(TOLERANCE_BPS).toInt256() * int256(WAD);
+        int256 tolerance = int256(uint256(rec.toleranceBps)) * int256(WAD); // the rules of its day
         if (excess < -tolerance) {
             uint256 shortfall = uint256(-excess - tolerance).mulDiv(nav, BPS * WAD);
-            uint256 cap = (a.stake + a.unbonding).mulDiv(registry.get(MAX_SLASH_BPS), BPS);
+            uint256 cap = (a.stake + a.unbonding).mulDiv(rec.maxSlashBps, BPS);
             slashAmount = Math.min(shortfall, cap);
         }
         if (stood > 0) {

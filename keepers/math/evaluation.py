@@ -148,7 +148,8 @@ class DecisionEvidence:
 
 @dataclass(frozen=True)
 class EvaluationRules:
-    """The registry's `agent.toleranceBps` and `agent.maxSlashBps`, read when evaluating."""
+    """`agent.toleranceBps` and `agent.maxSlashBps` as the decision's record keeps them: the
+    values in force when the decision was made (`AgentRegistry.decisionRecord`)."""
 
     tolerance_bps: int
     max_slash_bps: int

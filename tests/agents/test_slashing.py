@@ -128,7 +128,7 @@ def test_slash_size_at_the_boundaries(desk, case):
         assert opened(desk, tx)["amount"] == expected
 
 
-def test_the_cap_counts_unbonding_stake_and_is_read_at_evaluation(desk):
+def test_the_cap_counts_unbonding_stake_and_is_the_one_of_the_decisions_day(desk):
     agents, agent = desk.agents, desk.allocator
     desk.add_stake(agent, 20_000 * USDC)
     agents.requestUnbond(15_000 * USDC, sender=agent)  # 15,000 bonded + 15,000 unbonding
@@ -140,10 +140,9 @@ def test_the_cap_counts_unbonding_stake_and_is_read_at_evaluation(desk):
     assert shortfall == 115_000 * USDC
     assert tuple(agents.previewEvaluation(0)) == (-1_200 * WAD, 3_000 * USDC, 0)
     desk.set_param("agent.maxSlashBps", 2_500)  # governance changes the cap before evaluation
-    cap = model_cap(15_000 * USDC, 15_000 * USDC, 2_500)
-    assert cap == 7_500 * USDC
+    assert model_cap(15_000 * USDC, 15_000 * USDC, 1_000) == 3_000 * USDC
     tx = desk.evaluate(0)
-    assert opened(desk, tx)["amount"] == cap
+    assert opened(desk, tx)["amount"] == 3_000 * USDC  # the decision's own cap, not the new one
 
 
 # ------------------------------------------------------------------ execution
@@ -453,22 +452,24 @@ def test_a_slash_never_exceeds_the_cap(decided, chain, shocks, tolerance, max_sl
     desk = decided
     agents, agent = desk.agents, desk.allocator
     with isolated(chain):
-        desk.set_param("agent.toleranceBps", tolerance)
+        desk.set_param("agent.toleranceBps", tolerance)  # the rules of the decision's day
         desk.set_param("agent.maxSlashBps", max_slash)
+        decision = desk.rebalance([3_000, 2_000, 1_000])
         if unbond:
             agents.requestUnbond(unbond * USDC, sender=agent)
+        desk.mine_at(decision.timestamp + EVAL_WINDOW)
         stake, unbonding = bond_of(desk, agent)
         ends = []
         for name, shock in zip(NAMES, shocks, strict=True):
             answer = START[name] * (BPS + shock) // BPS
             desk.set_price(name, answer)
             ends.append(wad_price(answer))
-        d = desk.vault.decision(0)
+        d = desk.vault.decision(decision.return_value)
         excess = model_excess(d.oldBps, d.newBps, d.startIndex, ends)
         cap = model_cap(stake, unbonding, max_slash)
         expected = model_slash(excess, tolerance, d.navBefore, stake, unbonding, max_slash)
         desk.system.confirm_moves()  # a shock beyond the band is judged once it is confirmed
-        tx = agents.evaluate(0, sender=desk.keeper)
+        tx = agents.evaluate(decision.return_value, sender=desk.keeper)
         slash = only_event(tx, agents.Evaluated)["slashAmount"]
         assert slash == expected <= cap
         assert only_event(tx, agents.ReputationUpdated)["rewardPoints"] == model_points(
@@ -488,9 +489,6 @@ def test_a_slash_never_exceeds_the_cap(decided, chain, shocks, tolerance, max_sl
 
 @pytest.fixture(scope="module")
 def decided(desk):
-    """The allocator bonds 50,000 and decides [3000, 2000, 1000] from idle; a week later the
-    decision is due."""
+    """The allocator bonds 50,000; each example then decides [3000, 2000, 1000] from idle."""
     desk.add_stake(desk.allocator, 40_000 * USDC)
-    tx = desk.rebalance([3_000, 2_000, 1_000])
-    desk.mine_at(tx.timestamp + EVAL_WINDOW)
     return desk

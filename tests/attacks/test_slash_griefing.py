@@ -27,6 +27,7 @@ price.
 from __future__ import annotations
 
 import pytest
+from eth_utils import keccak
 
 from tests.agent_support import (
     EVAL_WINDOW,
@@ -40,7 +41,7 @@ from tests.agent_support import (
     toward_zero,
 )
 from tests.lending_support import deploy_lending_system
-from tests.vault_support import USDC, assert_reverts, faucet, revert_of
+from tests.vault_support import DAY, USDC, assert_reverts, faucet, revert_of
 
 MAX_UINT = 2**256 - 1
 GIFT = 100_000 * USDC
@@ -257,3 +258,39 @@ def test_an_open_band_holds_up_only_the_sleeve_it_is_on(desk):
     assert moved["oldBps"][g] == moved["newBps"][g] == weights[g]
     assert moved["newBps"][0] == 1_000
     assert gold.sleeve.totalAssets() == held  # not a unit of gold sold
+
+
+def test_a_rule_voted_after_a_decision_never_judges_it(desk, accounts):
+    """Found in a governance review after stop 39: an agent's bond stays locked until its open
+    decisions are evaluated (`agent.evalWindow`, up to 30 days, longer than a proposal's 19-day
+    cycle), and the evaluation read `agent.toleranceBps` and `agent.maxSlashBps` when it ran. A
+    change voted after the decision (tolerance 50 -> 0, cap 10 % -> 15 %) slashed the agent 3,000
+    for a 30 bps loss inside the tolerance of its day, though it had asked to leave at once. The
+    defence: the decision record keeps both values from the decision's block."""
+    agents, agent = desk.agents, desk.allocator
+    desk.set_param("agent.evalWindow", 30 * DAY)
+    tx = desk.rebalance_after_cooldown([6_000, 0, 0])
+    decision_id = tx.return_value
+    record = agents.decisionRecord(decision_id)
+    registry = desk.system.registry
+    live = [registry.get(keccak(text=f"agent.{n}")) for n in ("toleranceBps", "maxSlashBps")]
+    assert [record.toleranceBps, record.maxSlashBps] == live == [50, 1_000]
+    agents.requestUnbond(agents.agentInfo(agent).stake, sender=agent)  # it wants out at once
+    desk.at(tx.timestamp + 20 * DAY)  # the DAO's cycle later, before the decision is judged
+    desk.set_param("agent.toleranceBps", 0)
+    desk.set_param("agent.maxSlashBps", 1_500)
+
+    desk.at(record.dueAt - 60)
+    desk.set_price("tbill", 99_500_000)  # -0.5 % on 60 %: -30 bps, inside the old tolerance
+    excess, preview, _ = agents.previewEvaluation(decision_id)
+    assert -50 * WAD < excess <= -30 * WAD and preview == 0
+    tx = desk.evaluate(decision_id)
+    assert only_event(tx, agents.Evaluated)["slashAmount"] == 0
+    # A decision made under the new rules is judged by them.
+    desk.set_price("tbill", 100_000_000)
+    assert (
+        agents.decisionRecord(
+            desk.rebalance_after_cooldown([5_000, 0, 0], agent=accounts[8]).return_value
+        ).toleranceBps
+        == 0
+    )
