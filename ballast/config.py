@@ -46,8 +46,11 @@ from ballast.config_sections import (
     VaultConfig,
 )
 
-# BallastTimelock.GRACE_PERIOD: how long after its ready time a queued operation may execute.
-TIMELOCK_GRACE_PERIOD = 60 * DAY
+# BallastTimelock.GRACE_PERIOD: how long after its ready time a queued operation may execute; a
+# freeze must end this margin before it, so one started up to the margin after a change became
+# ready only delays it.
+TIMELOCK_GRACE_PERIOD = 90 * DAY
+FREEZE_GRACE_MARGIN = 30 * DAY
 
 __all__ = [  # the sections, re-exported: callers import the whole config from here
     "BONUS_PREFIX",
@@ -162,7 +165,8 @@ class DeployConfig(Strict):
         response = sum((self.governance.voting_delay, self.governance.voting_period,
                         self.governance.timelock_delay))  # fmt: skip
         # ... and must end while a change queued behind it can still execute (BallastTimelock's
-        # grace period): a freeze delays the DAO's queued change, it never expires it.
+        # grace period, less a margin): a freeze started before a change's eta, or within the
+        # margin after it, delays the change and never expires it.
         for spec in self.parameters:
             if spec.name == "registry.maxFreezePeriod" and spec.min < response:
                 raise ValueError(
@@ -170,12 +174,14 @@ class DeployConfig(Strict):
                     "cover the DAO's response time (voting_delay + voting_period + "
                     f"timelock_delay = {parameters.format_duration(response)})"
                 )
-            if spec.name == "registry.maxFreezePeriod" and spec.max > TIMELOCK_GRACE_PERIOD:
+            longest = TIMELOCK_GRACE_PERIOD - FREEZE_GRACE_MARGIN
+            if spec.name == "registry.maxFreezePeriod" and spec.max > longest:
                 raise ValueError(
                     f"registry.maxFreezePeriod max {parameters.format_duration(spec.max)} must "
-                    "not exceed the timelock's grace period "
-                    f"({parameters.format_duration(TIMELOCK_GRACE_PERIOD)}): a freeze must end "
-                    "while the change queued behind it can still execute"
+                    f"not exceed {parameters.format_duration(longest)}, the timelock's grace "
+                    f"period ({parameters.format_duration(TIMELOCK_GRACE_PERIOD)}) less "
+                    f"{parameters.format_duration(FREEZE_GRACE_MARGIN)}: a freeze must end while "
+                    "the change queued behind it can still execute"
                 )
         # Nobody may be trapped by a change they can see coming: the timelock must outlast the
         # longest unbonding period governance could ever set (DESIGN.md §Governance).

@@ -141,8 +141,8 @@ interface IAgentRegistry {
         address agent;
         uint40 dueAt; // evaluable from then on
         bool evaluated;
-        uint16 toleranceBps; // agent.toleranceBps when the decision was made: its slash rule
-        uint16 maxSlashBps; // agent.maxSlashBps then
+        uint16 toleranceBps; // agent.toleranceBps when the decision was made (at most 65,535)
+        uint16 maxSlashBps; // agent.maxSlashBps then (at most 10,000: the whole bond)
     }
 
     enum SlashStatus {

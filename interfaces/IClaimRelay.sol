@@ -43,7 +43,9 @@ interface IClaimRelay {
     function vault() external view returns (IERC7540Claims);
 
     /// @notice Claims all of `controller`'s settled deposits (shares) and filled redemptions
-    ///         (assets), paid to `controller`. Anyone may call it; the vault refuses it
-    ///         (`NotOperator`) unless `controller` made this relay its operator.
+    ///         (assets), paid to `controller`, each part on its own: a part the vault refuses
+    ///         leaves the other claimed. Anyone may call it; it reverts when nothing was claimed,
+    ///         with the vault's reason for a refused part (`NotOperator` unless `controller` made
+    ///         this relay its operator), else `NothingToClaim`.
     function claim(address controller) external returns (uint256 shares, uint256 assets);
 }

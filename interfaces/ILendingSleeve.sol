@@ -177,7 +177,11 @@ interface ILendingSleeve is ISleeve {
 
     // ------------------------------------------------------------------ borrowers
 
-    /// @notice Posts `amount` of a listed collateral `token` for the caller. Always allowed.
+    /// @notice Posts `amount` of a listed collateral `token` for the caller, at a fresh price
+    ///         only (`StalePrice` / `InvalidPrice` otherwise: collateral posted against a stale
+    ///         feed would count at an answer nobody can verify and could shield an insolvent
+    ///         position). It pokes the router for the token (as anyone may), so a held token
+    ///         always has a reference price to fall back on.
     function depositCollateral(address token, uint256 amount) external;
 
     /// @notice Takes back `amount` of `token`; the position must stay within its LTV (fresh

@@ -192,13 +192,15 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
     /// @inheritdoc IAgentRegistry
     function onDecision(address agent, uint256 decisionId) external {
         if (msg.sender != vault) revert NotVault(msg.sender);
-        uint256 dueAt = block.timestamp + registry.get(EVAL_WINDOW);
+        // Saturated, never reverted: a parameter the DAO set past a field's range (a tolerance
+        // meaning "never slash", a window meaning "never due") must not stop rebalances.
+        uint256 dueAt = Math.min(block.timestamp + registry.get(EVAL_WINDOW), type(uint40).max);
         _decisions[decisionId] = DecisionRecord(
             agent,
             uint40(dueAt),
             false,
-            registry.get(TOLERANCE_BPS).toUint16(),
-            registry.get(MAX_SLASH_BPS).toUint16()
+            uint16(Math.min(registry.get(TOLERANCE_BPS), type(uint16).max)),
+            uint16(Math.min(registry.get(MAX_SLASH_BPS), BPS))
         );
         _open.push(decisionId);
         _openPosPlusOne[decisionId] = _open.length;

@@ -10,7 +10,7 @@ import {GovernorVotesQuorumFraction} from
 import {GovernorTimelockControl} from "@openzeppelin/contracts/governance/extensions/GovernorTimelockControl.sol";
 import {TimelockController} from "@openzeppelin/contracts/governance/TimelockController.sol";
 import {IVotes} from "@openzeppelin/contracts/governance/utils/IVotes.sol";
-import {BallastTimelock} from "./BallastTimelock.sol";
+import {TIMELOCK_GRACE_PERIOD} from "./BallastTimelock.sol";
 
 /// @title BallastGovernor
 /// @notice The DAO: BallastToken holders propose and vote; passed proposals are queued in and
@@ -69,7 +69,7 @@ contract BallastGovernor is
 
     /// @notice OZ's state, with a queued proposal whose operation is past the timelock's grace
     ///         period (`BallastTimelock.GRACE_PERIOD` after its eta) reported `Expired`: it can no
-    ///         longer execute.
+    ///         longer execute (a constant here, so the state never depends on the timelock's code).
     function state(uint256 proposalId)
         public
         view
@@ -79,7 +79,7 @@ contract BallastGovernor is
         ProposalState current = super.state(proposalId);
         if (
             current == ProposalState.Queued
-                && block.timestamp > proposalEta(proposalId) + BallastTimelock(payable(timelock())).GRACE_PERIOD()
+                && block.timestamp > proposalEta(proposalId) + TIMELOCK_GRACE_PERIOD
         ) return ProposalState.Expired;
         return current;
     }

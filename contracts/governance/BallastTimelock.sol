@@ -3,6 +3,9 @@ pragma solidity ^0.8.24;
 
 import {TimelockController} from "@openzeppelin/contracts/governance/TimelockController.sol";
 
+/// @dev BallastTimelock.GRACE_PERIOD, shared with the governor (which reports expiry).
+uint256 constant TIMELOCK_GRACE_PERIOD = 90 days;
+
 /// @title BallastTimelock
 /// @notice OpenZeppelin's TimelockController with one rule added: an operation executes only
 ///         within `GRACE_PERIOD` of becoming ready (Compound's Timelock rule, 14 days there).
@@ -14,14 +17,16 @@ import {TimelockController} from "@openzeppelin/contracts/governance/TimelockCon
 ///      anyone to execute whenever it turned valid, months later, over the DAO's later decisions;
 ///      and once the guardian had vetoed its action, neither the veto nor the governor could
 ///      cancel it. Past the grace period it can no longer execute (`OperationExpired`), and the
-///      governor reports its proposal `Expired`. 60 days: no shorter than the longest guardian
+///      governor reports its proposal `Expired`. 90 days: 30 days longer than the longest guardian
 ///      freeze (`registry.maxFreezePeriod`, at most 60 days: the deploy config enforces it), so a
-///      freeze delays a queued change and never expires it.
+///      freeze started before the change became ready, or up to 30 days after, only delays it.
+///      A guardian freezing a batch's keys one after another can outlast it: the DAO then passes
+///      the batch again with its `unfreeze` calls (`ape run params propose --unfreeze`).
 ///      Its minimum delay must exceed `agent.unbondingPeriod` and a depositor's exit time, so
 ///      nobody is trapped by a change they can see coming (the deploy config enforces this).
 contract BallastTimelock is TimelockController {
     /// @notice How long after its ready time an operation may still execute.
-    uint256 public constant GRACE_PERIOD = 60 days;
+    uint256 public constant GRACE_PERIOD = TIMELOCK_GRACE_PERIOD;
 
     /// @notice Operation `id` was ready at `readyAt` and could execute until `readyAt + GRACE_PERIOD`.
     error OperationExpired(bytes32 id, uint256 readyAt);

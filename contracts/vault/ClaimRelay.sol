@@ -18,12 +18,35 @@ contract ClaimRelay is IClaimRelay {
     /// @inheritdoc IClaimRelay
     function claim(address controller) external returns (uint256 shares, uint256 assets) {
         // Whole claims only (maxDeposit / maxRedeem): the vault's last claim of a bucket takes it
-        // exactly, so no rounding falls on the controller however often anyone calls this.
+        // exactly, so no rounding falls on the controller however often anyone calls this. Each
+        // part on its own: one the vault refuses (shares to a controller taken off the
+        // allowlist, assets to one the stablecoin blacklists) never holds up the other, and the
+        // call reverts only when nothing at all was claimed (with the vault's reason when one
+        // part was refused, so a caller sees why).
         uint256 deposited = vault.maxDeposit(controller);
         uint256 redeemed = vault.maxRedeem(controller);
-        if (deposited == 0 && redeemed == 0) revert NothingToClaim(controller);
-        if (deposited != 0) shares = vault.deposit(deposited, controller, controller);
-        if (redeemed != 0) assets = vault.redeem(redeemed, controller, controller);
+        bytes memory refused;
+        bool claimed = false;
+        if (deposited != 0) {
+            try vault.deposit(deposited, controller, controller) returns (uint256 s) {
+                (shares, claimed) = (s, true); // s may be 0: dust deposits cleared
+            } catch (bytes memory reason) {
+                refused = reason;
+            }
+        }
+        if (redeemed != 0) {
+            try vault.redeem(redeemed, controller, controller) returns (uint256 a) {
+                (assets, claimed) = (a, true);
+            } catch (bytes memory reason) {
+                refused = reason;
+            }
+        }
+        if (!claimed) {
+            if (refused.length == 0) revert NothingToClaim(controller);
+            assembly ("memory-safe") {
+                revert(add(refused, 32), mload(refused))
+            }
+        }
         emit Claimed(controller, msg.sender, shares, assets);
     }
 }

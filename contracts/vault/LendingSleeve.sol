@@ -261,6 +261,11 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     function depositCollateral(address token, uint256 amount) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
         uint256 index = _listedIndex(token);
+        // Collateral is posted only at a verifiable price: posted while its feed is stale (the
+        // token may be worth nothing by now) it would count at the stale answer and shield an
+        // insolvent position from liquidation. The poke (anyone may send one) reverts as `price`
+        // does, and leaves the token a router reference to fall back on should its feed break.
+        router.poke(token);
         uint256 held = _collateral[msg.sender][token];
         if (held == 0) {
             PositionSlot memory pos = _positions[msg.sender];

@@ -129,3 +129,30 @@ def test_the_relay_claims_for_nobody_who_did_not_approve_it_or_revoked_it(system
     assert_reverts(relay, "claim", depositor, sender=keeper, error="NotOperator",
                    decode_with=(vault,), owner=depositor, caller=relay)  # fmt: skip
     assert vault.maxRedeem(depositor) > 0 and vault.maxRedeem(twin) > 0  # left to themselves
+
+
+def test_a_part_the_vault_refuses_never_holds_up_the_other(system, relay, people, accounts):
+    """Found in a second read: the relay claimed both parts in one call, so a controller taken off
+    the allowlist (its settled shares cannot reach it) could not be paid its filled redemption
+    through the relay either, and held a settler's claim slot on every pass. Each part is now
+    claimed on its own; only a call that claims nothing reverts, with the vault's reason."""
+    depositor, _, keeper = people
+    vault, gov = system.vault, accounts[0]
+    vault.setOperator(relay, True, sender=depositor)
+    vault.setAllowlistEnabled(True, sender=gov)
+    vault.setAllowed(depositor, True, sender=gov)
+    system.fund(depositor, 10_000 * USDC)
+    vault.requestDeposit(10_000 * USDC, depositor, depositor, sender=depositor)
+    vault.requestRedeem(vault.balanceOf(depositor) // 4, depositor, depositor, sender=depositor)
+    system.publish_prices()
+    system.strike()
+    vault.setAllowed(depositor, False, sender=gov)  # off the allowlist after its strike
+    owed, settled_shares = vault.maxWithdraw(depositor), vault.maxMint(depositor)
+    before = system.asset.balanceOf(depositor)
+    tx = relay.claim(depositor, sender=keeper)
+    (event,) = tx.events.filter(relay.Claimed)
+    assert (event.shares, event.assets) == (0, owed) and owed > 0
+    assert system.asset.balanceOf(depositor) - before == owed
+    assert vault.maxMint(depositor) == settled_shares > 0  # still its own, to claim elsewhere
+    assert_reverts(relay, "claim", depositor, sender=keeper, error="NotAllowlisted",
+                   decode_with=(vault,), account=depositor)  # fmt: skip

@@ -353,11 +353,11 @@ def test_a_change_left_queued_expires_instead_of_waiting_for_anyone_to_fire_it(
     execute whenever it turned valid, over the DAO's later decisions; once the guardian had
     vetoed its action, neither the veto nor the governor could cancel it. The PoC: a vetoed
     raise passed again, frozen at its eta, was fired by a stranger 200 days later. Now an
-    operation executes only within BallastTimelock.GRACE_PERIOD (60 days) of its ready time, no
-    shorter than the longest freeze, and the governor reports the proposal Expired."""
+    operation executes only within BallastTimelock.GRACE_PERIOD (90 days) of its ready time, 30
+    days longer than the longest freeze, and the governor reports the proposal Expired."""
     registry, guardian, timelock = gov.registry, gov.guardian, gov.timelock
     grace = timelock.GRACE_PERIOD()
-    assert grace >= registry.get(MAX_FREEZE)
+    assert grace >= registry.get(MAX_FREEZE) + 30 * 86_400
     first = Proposal(gov, [set_idle(gov, 700)], "Idle buffer to 7%")
     passed_and_queued(gov, chain, first, voter)
     first.veto(guardian)  # the guardian's one veto of this action

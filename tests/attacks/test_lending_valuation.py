@@ -21,7 +21,7 @@ import pytest
 from eth_utils import keccak
 
 from tests.lending_support import DAY, FEED_UNIT, MAX_UINT, USDC, deploy_lending_system
-from tests.vault_support import assert_reverts, isolated, next_window, settled
+from tests.vault_support import assert_reverts, define, isolated, next_window, settled
 
 
 @pytest.fixture(scope="module")
@@ -217,3 +217,70 @@ def test_a_decision_into_the_book_waits_for_its_collateral_to_be_priced(lending,
         tx = agents.evaluate(decision, sender=anyone)
         (ev,) = [e for e in tx.events if e.event_name == "Evaluated"]
         assert ev.excessBps < -100 and ev.slashAmount > 0
+
+
+def invoices_go_quiet(lending, chain) -> None:
+    """The invoices' feed publishes nothing past oracle.maxStaleness (its issuer defaulted); gold
+    and T-bills keep publishing."""
+    chain.pending_timestamp = chain.blocks.head.timestamp + DAY + 2 * 3_600
+    chain.mine()
+    lending.set_nav("gold", lending.feed("gold").latestAnswer())
+    lending.set_nav("tbill", lending.feed("tbill").latestAnswer())
+    assert not lending.vs.router.tryPrice(lending.token("invoices"))[1]
+
+
+def test_collateral_posted_at_a_stale_price_cannot_shield_an_insolvent_position(
+    lending, accounts, chain
+):
+    """Found in a review of the lending book after stop 39 (High for depositors): collateral was
+    posted without reading a price and counted in the liquidation health at the stale answer. A
+    borrower a fresh crash round made insolvent (gold -40 %: health 0.643) posted 700,000 of
+    invoices whose feed had gone quiet (bought for cents after a default) at their stale 1.00:
+    health 1.343, every liquidation refused, the book fresh at par while gold fell on to 800, and
+    the write-off when the feed came back at 1 cent was 323,266 instead of 144,444. Now a post
+    needs a fresh price (the router's poke), so the crash round is liquidated as it should be."""
+    book, vault = lending.book, lending.vault
+    gold, invoices = lending.token("gold"), lending.token("invoices")
+    borrower, keeper = accounts[7], accounts[9]
+    with isolated(chain):
+        held = lending.buy_collateral(borrower, "invoices", 700_000 * USDC)
+        invoices_go_quiet(lending, chain)
+        lending.set_nav("gold", 1_200 * FEED_UNIT)  # a fresh crash round: insolvent
+        assert book.healthFactor(borrower) < 10**18
+        assert_reverts(book, "depositCollateral", invoices, held, sender=borrower,
+                       error="StalePrice", token=invoices)  # fmt: skip
+        assert book.collateralOf(borrower, invoices) == 0
+        assert book.liquidationTrigger(borrower)[0]
+        loss = bad_debt(book.liquidate(borrower, gold, MAX_UINT, sender=keeper))
+        assert 144_444 * USDC < loss < 144_445 * USDC and book.debtOf(borrower) == 0
+        assert vault.totalAssets() < 10_000_000 * USDC
+
+
+def test_a_held_collateral_always_has_a_price_to_fall_back_on(project, lending, accounts, chain):
+    """Found in the same review (liveness): a token listed while its feed was stale had no router
+    reference until someone poked it, and the book never poked; when its feed then broke
+    (answer 0), `tryPrice` had nothing to fall back on, so liquidating any position holding a wei
+    of it reverted `InvalidPrice`, as did `healthFactor`. Posting it now pokes the router: the
+    reference exists from the first wei on, and the position is liquidated on its gold."""
+    book, vs = lending.book, lending.vs
+    gov, borrower, keeper = accounts[0], accounts[7], accounts[9]
+    gold = lending.token("gold")
+    with isolated(chain):
+        token = gov.deploy(project.MockRWAToken, "X", "X", 18, gov)
+        feed = gov.deploy(project.MockAggregator, 8, "X / USD", FEED_UNIT, gov)
+        feed.setRound(FEED_UNIT, chain.pending_timestamp - DAY - 1, sender=gov)  # stale when set
+        vs.router.setFeed(token, feed, sender=gov)
+        for rule, value in (("ltvBps", 5_000), ("liqThresholdBps", 6_000), ("liqBonusBps", 500)):
+            define(vs.registry, gov, f"lend.{rule}.x", value, 0, 10_000)
+        define(vs.registry, gov, "lend.borrowCap.x", 10**9 * USDC, 0, 10**15 * USDC)
+        book.listCollateral(token, "x", sender=gov)
+        feed.setAnswer(FEED_UNIT, sender=gov)  # publishes again; nobody pokes
+        assert vs.router.lastPrice(token)[0] == 0
+        token.mint(borrower, 1, sender=gov)
+        token.approve(book, 1, sender=borrower)
+        book.depositCollateral(token, 1, sender=borrower)  # one wei next to 500 gold
+        assert vs.router.lastPrice(token)[0] == FEED_UNIT * 10**10  # the post set it
+        feed.setAnswer(0, sender=gov)  # X's feed breaks
+        lending.set_nav("gold", 1_200 * FEED_UNIT)  # insolvent: 600,000 behind 700,000
+        assert book.healthFactor(borrower) < 10**18
+        assert bad_debt(book.liquidate(borrower, gold, MAX_UINT, sender=keeper)) > 0

@@ -294,3 +294,16 @@ def test_a_rule_voted_after_a_decision_never_judges_it(desk, accounts):
         ).toleranceBps
         == 0
     )
+
+
+def test_rules_past_the_records_range_never_stop_rebalances(desk):
+    """Found in a second read of the record above: a tolerance set above 65,535 bps (the DAO's
+    "never slash") made every rebalance revert on the record's 16-bit cast. The record keeps
+    the value saturated instead (and the slash cap at most the whole bond)."""
+    registry, gov = desk.system.registry, desk.system.governance
+    for name, value in (("agent.toleranceBps", 70_000), ("agent.maxSlashBps", 20_000)):
+        registry.setBounds(keccak(text=name), 0, 100_000, 0, 0, sender=gov)
+        desk.set_param(name, value)
+    tx = desk.rebalance_after_cooldown([6_000, 0, 0])
+    record = desk.agents.decisionRecord(tx.return_value)
+    assert (record.toleranceBps, record.maxSlashBps) == (65_535, 10_000)

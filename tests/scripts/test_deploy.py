@@ -343,8 +343,8 @@ MUTATIONS = {
     ),
     "freeze outlasting the timelock's grace": (
         lambda c: _param(c, "registry.maxFreezePeriod").update(max="61d"),
-        "registry.maxFreezePeriod max 61d must not exceed the timelock's grace period (60d): a "
-        "freeze must end while the change queued behind it can still execute",
+        "registry.maxFreezePeriod max 61d must not exceed 60d, the timelock's grace period (90d) "
+        "less 30d: a freeze must end while the change queued behind it can still execute",
     ),
     "short timelock": (
         lambda c: c["governance"].update(timelock_delay="14d"),
