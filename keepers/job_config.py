@@ -42,7 +42,16 @@ class Section(BaseModel):
 class LiquidatorConfig(Section):
     gas_per_liquidation: int = Field(400_000, ge=0, description="gas of one liquidate()")
     min_profit: int = Field(0, ge=0, description="least profit after gas, asset units")
-    scan_chunk: int = Field(5_000, ge=1, description="blocks per eth_getLogs borrower scan")
+    scan_chunk: int = Field(
+        5_000, ge=1, description="blocks per eth_getLogs range (every keeper log scan)"
+    )
+    reorg_depth: int = Field(
+        12,
+        ge=0,
+        le=10_000,
+        description="blocks below the last scanned block every log scan reads again (a reorg "
+        "or a node behind the head may have changed them)",
+    )
     # Batches through a LiquidationExecutor (one transaction, many liquidations; see
     # keepers/shell/liquidator.py). Without an executor address (here or the manifest's
     # `LiquidationExecutor`) or with `batch: false`, each liquidation is its own transaction.
