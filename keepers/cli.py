@@ -301,14 +301,15 @@ def verify_decision_command(ctx: click.Context, decision_id: int, replay_it: boo
     with connected(ctx.obj["network"]):
         keeper = _open(ctx)
         dir_ = keeper.settings.rebalancer.rationale_dir
+        chunk = keeper.settings.liquidator.scan_chunk
         try:
             if replay_it:
                 check = replay_decision(
-                    keeper.multicall, keeper.protocol, decision_id, keeper.store, dir_
+                    keeper.multicall, keeper.protocol, decision_id, keeper.store, dir_, chunk
                 )
                 result = check.verification
             else:
-                result = verify_decision(keeper.protocol, decision_id, keeper.store, dir_)
+                result = verify_decision(keeper.protocol, decision_id, keeper.store, dir_, chunk)
         except DecisionNotFound as err:
             raise Fail(str(err)) from None
         console = make_console()

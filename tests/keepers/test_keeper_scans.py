@@ -19,12 +19,17 @@ import json
 from contextlib import contextmanager
 
 import pytest
+from web3.exceptions import Web3RPCError
 
 from keepers.math import WAD
 from keepers.shell.settler import discover_controllers
+from keepers.shell.steward import find_steward_update, read_steward_inputs
+from keepers.verify import DecisionNotFound, onchain_rationale
 from tests.keeper_support import keeper, protocol_of
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import USDC, faucet, isolated
+
+CAP = 20  # the provider's largest eth_getLogs range, and the keeper's scan_chunk to match
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +49,20 @@ def provider_rule(monkeypatch, eth, rule):
     with monkeypatch.context() as m:
         m.setattr(type(eth), "get_logs", lambda self, params: rule(self, params, real))
         yield
+
+
+def capped(asked: list[tuple[int, int]]):
+    """A provider refusing ranges above CAP blocks; each range asked is recorded."""
+
+    def rule(self, params, real):
+        lo, hi = int(params["fromBlock"]), params["toBlock"]
+        hi = self.block_number if hi == "latest" else int(hi)
+        asked.append((lo, hi))
+        if hi - lo + 1 > CAP:
+            raise Web3RPCError(f"query exceeds max block range {CAP}")
+        return real(self, params)
+
+    return rule
 
 
 def test_a_borrow_reorged_into_an_already_scanned_block_is_found_and_liquidated(
@@ -150,3 +169,78 @@ def test_a_rescan_never_puts_an_older_approval_over_a_newer_revocation(
         state = json.loads(k.store.job_state("settler"))["relay_operators"]
         assert state[depositor.address] == [False, revoked.block_number]
         assert not vault.isOperator(depositor, relay)
+
+
+def write_off(lending, borrower, liquidator) -> int:
+    """Gold plus 1 wei of T-bills, gold -40 %: `liquidator`'s pass writes debt off; the amount
+    (`BadDebtRealized`)."""
+    start = lending.book.provider.get_block("latest").number + 1
+    price = int(lending.feed("gold").latestRoundData()[1])
+    lending.open_position(borrower, "gold", 100_000 * USDC, 69_000 * USDC)
+    lending.buy_collateral(borrower, "tbill", 10 * USDC)
+    lending.book.depositCollateral(lending.token("tbill"), 1, sender=borrower)
+    lending.set_nav("gold", price * 6 // 10)
+    liquidator.run("liquidator")
+    head = lending.book.provider.get_block("latest").number
+    (bad,) = lending.book.BadDebtRealized.range(start, head + 1)
+    return int(bad.amount)
+
+
+def test_the_steward_reads_bad_debt_behind_a_capped_provider_once_per_block(
+    system, accounts, chain, tmp_path, monkeypatch
+):
+    lending, _ = system
+    with isolated(chain):
+
+        def liquidator(name: str):  # behind the same provider
+            chunked = {"scan_chunk": CAP}
+            return keeper(protocol_of(lending), accounts[7], tmp_path / name, liquidator=chunked)
+
+        steward = keeper(protocol_of(lending), None, tmp_path / "s", liquidator={"scan_chunk": CAP})
+        assert chain.blocks.head.number - steward.protocol.block > CAP
+        asked: list[tuple[int, int]] = []
+        with provider_rule(monkeypatch, steward.web3.eth, capped(asked)):
+            first = read_steward_inputs(steward)
+            assert first.book.bad_debt == 0
+            assert max(hi - lo + 1 for lo, hi in asked) <= CAP
+
+            lost = write_off(lending, accounts[8], liquidator("a"))
+            assert lost > 0
+            asked.clear()
+            second = read_steward_inputs(steward)
+            assert second.book.bad_debt == lost
+            depth = steward.settings.liquidator.reorg_depth
+            assert min(lo for lo, _ in asked) >= first.block + 1 - depth  # new blocks only
+            chain.mine(2)
+            assert read_steward_inputs(steward).book.bad_debt == lost  # counted once
+
+            fork = chain.snapshot()  # a reorg: the next write-off re-included in another block
+            chain.mine(1)
+            before = chain.blocks.head.number
+            lost_again = write_off(lending, accounts[9], liquidator("b"))
+            assert read_steward_inputs(steward).book.bad_debt == lost + lost_again
+            chain.restore(fork)
+            chain.mine(3)
+            assert chain.blocks.head.number >= before
+            assert read_steward_inputs(steward).book.bad_debt == lost  # that write-off is gone
+            again = write_off(lending, accounts[9], liquidator("c"))
+            assert read_steward_inputs(steward).book.bad_debt == lost + again
+            chain.mine(1)
+            assert read_steward_inputs(steward).book.bad_debt == lost + again
+            report = steward.run("steward")
+            assert report.block == chain.blocks.head.number
+            assert max(hi - lo + 1 for lo, hi in asked) <= CAP
+
+
+def test_the_verify_commands_find_their_events_behind_a_capped_provider(
+    system, chain, tmp_path, monkeypatch
+):
+    lending, _ = system
+    k = keeper(protocol_of(lending), None, tmp_path, liquidator={"scan_chunk": CAP})
+    assert chain.blocks.head.number - k.protocol.block > CAP
+    asked: list[tuple[int, int]] = []
+    with provider_rule(monkeypatch, k.web3.eth, capped(asked)):
+        assert find_steward_update(k, "0x" + "00" * 32) is None
+        with pytest.raises(DecisionNotFound):
+            onchain_rationale(k.protocol, 2**200, CAP)
+    assert asked and max(hi - lo + 1 for lo, hi in asked) <= CAP
