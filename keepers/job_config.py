@@ -36,7 +36,7 @@ from keepers.strategy.risk import RiskOffParams
 class Section(BaseModel):
     """A job's section: unknown keys refused, values frozen."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class LiquidatorConfig(Section):
@@ -130,6 +130,14 @@ class SettlerConfig(Section):
     )
     max_claims: int = Field(20, ge=1, description="claims sent per pass")
     max_base_fee_wei: int | None = Field(None, ge=0, description="above it claims wait")
+
+    @field_validator("controllers")
+    @classmethod
+    def _controller_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [c for c in value if not is_address(c)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not an address")
+        return tuple(to_checksum_address(c) for c in value)
 
     def planner(self) -> SettlerSettings:
         return SettlerSettings(self.strike, self.claim, self.max_claims, self.max_base_fee_wei)

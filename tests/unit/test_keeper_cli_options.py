@@ -40,3 +40,12 @@ def test_subcommand_options_stay_with_the_subcommand():
     result = run(["once", "--help"])
     assert result.exit_code == 0
     assert "--job" in result.output and "--show-skips" in result.output
+
+
+def test_an_unknown_job_is_one_line_naming_the_jobs():
+    result = run(["once", "--job", "sentinel", "--job", "lottery"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "Error: unknown job 'lottery'; jobs are liquidator, evaluator, settler, sentinel, "
+        "rebalancer, steward"
+    )
