@@ -79,7 +79,7 @@ def log_chunks(
     """`eth_getLogs` of `params` (address, topics) over blocks `start`..`stop`, asked in ranges
     of at most `chunk` blocks; each range's logs sorted by (block, log index)."""
     for lo, hi in _ranges(start, stop, chunk, newest_first):
-        logs = web3.eth.get_logs({**params, "fromBlock": lo, "toBlock": hi})  # type: ignore[typeddict-item]
+        logs = web3.eth.get_logs({**params, "fromBlock": lo, "toBlock": hi})
         yield lo, hi, sorted(logs, key=_chain_order)
 
 
