@@ -182,6 +182,14 @@ def main(
     ctx.obj = {"settings": settings, "network": network, "verbose": verbose}
 
 
+def _known_jobs(_ctx: click.Context, _param: click.Parameter, jobs: tuple[str, ...]) -> Any:
+    """`--job` values: a job name or a deprecated alias; another is one line, exit 1."""
+    unknown = [j for j in jobs if j not in JOBS and j not in JOB_ALIASES]
+    if unknown:
+        raise Fail(f"unknown job {unknown[0]!r}; jobs are {', '.join(JOBS)}")
+    return jobs
+
+
 def _actions_table(reports: list[Any]) -> Table:
     table = Table(title="actions", title_justify="left")
     for column in ("job", "call", "outcome", "tx", "detail"):
@@ -193,9 +201,10 @@ def _actions_table(reports: list[Any]) -> Table:
 
 
 @main.command()
-@click.option("--job", "jobs", multiple=True, required=True,
-              type=click.Choice(JOBS + tuple(JOB_ALIASES)),
-              help="Job to run (repeatable; `redeemer`: deprecated, runs `settler`).")  # fmt: skip
+@click.option("--job", "jobs", multiple=True, required=True, metavar="JOB",
+              callback=_known_jobs,
+              help=f"Job to run (repeatable): {', '.join(JOBS)} (`redeemer`: deprecated, "
+                   "runs `settler`).")  # fmt: skip
 @click.option("--show-skips", default=10, show_default=True, help="Skips listed per job.")
 @click.pass_context
 def once(ctx: click.Context, jobs: tuple[str, ...], show_skips: int) -> None:
@@ -301,14 +310,15 @@ def verify_decision_command(ctx: click.Context, decision_id: int, replay_it: boo
     with connected(ctx.obj["network"]):
         keeper = _open(ctx)
         dir_ = keeper.settings.rebalancer.rationale_dir
+        chunk = keeper.settings.liquidator.scan_chunk
         try:
             if replay_it:
                 check = replay_decision(
-                    keeper.multicall, keeper.protocol, decision_id, keeper.store, dir_
+                    keeper.multicall, keeper.protocol, decision_id, keeper.store, dir_, chunk
                 )
                 result = check.verification
             else:
-                result = verify_decision(keeper.protocol, decision_id, keeper.store, dir_)
+                result = verify_decision(keeper.protocol, decision_id, keeper.store, dir_, chunk)
         except DecisionNotFound as err:
             raise Fail(str(err)) from None
         console = make_console()

@@ -66,7 +66,11 @@ class KeeperSettings(BaseSettings):
     """Everything a keeper process needs besides the network connection."""
 
     model_config = SettingsConfigDict(
-        env_prefix="BALLAST_KEEPER_", env_nested_delimiter="__", extra="forbid", frozen=True
+        env_prefix="BALLAST_KEEPER_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,  # `.inf` would pass gt=0 and fail every pass
     )
 
     account: str | None = Field(None, description="Ape account alias (None: read only)")
@@ -159,6 +163,11 @@ def load_settings(path: Path | None = None, **overrides: Any) -> KeeperSettings:
             loaded = yaml.safe_load(Path(path).read_text())
         except FileNotFoundError:
             raise ConfigError(f"config file {path} not found") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {path} is not UTF-8 text") from None
+        except OSError as err:  # a folder, no permission, ...
+            why = err.strerror or type(err).__name__
+            raise ConfigError(f"config file {path} cannot be read: {why}") from None
         except yaml.YAMLError as err:
             message = f"config file {path} is not valid YAML: {err}".splitlines()[0]
             raise ConfigError(message) from None

@@ -39,6 +39,7 @@ from keepers.jobs.settler import (
     unconfirmed_moves,
 )
 from keepers.reads import AllocationRead, priced_tokens, read_allocation, read_oracles
+from keepers.reads.scans import log_chunks, read_logs
 from keepers.shell.keeper import Keeper
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.passes import RUNNERS
@@ -78,18 +79,10 @@ def registered_agents(keeper: Keeper, head: int) -> list[str]:
     """Every agent an `AgentRegistered` log names, from the deployment block to `head` (in
     `liquidator.scan_chunk`-block `eth_getLogs` ranges), in registration order."""
     chunk = keeper.settings.liquidator.scan_chunk
+    params = {"address": str(keeper.protocol.agents.address), "topics": [REGISTERED_TOPIC]}
     found: dict[str, None] = {}
-    for start in range(keeper.protocol.block, head + 1, chunk):
-        logs = keeper.web3.eth.get_logs(
-            {
-                "address": str(keeper.protocol.agents.address),
-                "topics": [REGISTERED_TOPIC],
-                "fromBlock": start,
-                "toBlock": min(start + chunk - 1, head),
-            }
-        )
-        for log in logs:
-            found[to_checksum_address("0x" + bytes(log["topics"][1])[-20:].hex())] = None
+    for log in read_logs(keeper.web3, params, keeper.protocol.block, head, chunk):
+        found[to_checksum_address("0x" + bytes(log["topics"][1])[-20:].hex())] = None
     return list(found)
 
 
@@ -144,16 +137,12 @@ def last_strike(keeper: Keeper, head: int, strikes: int) -> tuple[int, int] | No
     vault = keeper.protocol.vault
     topic = "0x" + keccak(text=vault.StrikeSettled.abi.selector).hex()
     chunk = keeper.settings.liquidator.scan_chunk
-    stop = head
-    while stop >= keeper.protocol.block:
-        start = max(keeper.protocol.block, stop - chunk + 1)
-        logs = keeper.web3.eth.get_logs(
-            {"address": str(vault.address), "topics": [topic], "fromBlock": start, "toBlock": stop}
-        )
+    params = {"address": str(vault.address), "topics": [topic]}
+    chunks = log_chunks(keeper.web3, params, keeper.protocol.block, head, chunk, newest_first=True)
+    for _, _, logs in chunks:
         if logs:
-            block = max(int(log["blockNumber"]) for log in logs)
+            block = int(logs[-1]["blockNumber"])
             return block, int(keeper.web3.eth.get_block(block)["timestamp"])
-        stop = start - 1
     return None
 
 

@@ -36,13 +36,22 @@ from keepers.strategy.risk import RiskOffParams
 class Section(BaseModel):
     """A job's section: unknown keys refused, values frozen."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class LiquidatorConfig(Section):
     gas_per_liquidation: int = Field(400_000, ge=0, description="gas of one liquidate()")
     min_profit: int = Field(0, ge=0, description="least profit after gas, asset units")
-    scan_chunk: int = Field(5_000, ge=1, description="blocks per eth_getLogs borrower scan")
+    scan_chunk: int = Field(
+        5_000, ge=1, description="blocks per eth_getLogs range (every keeper log scan)"
+    )
+    reorg_depth: int = Field(
+        12,
+        ge=0,
+        le=10_000,
+        description="blocks below the last scanned block every log scan reads again (a reorg "
+        "or a node behind the head may have changed them)",
+    )
     # Batches through a LiquidationExecutor (one transaction, many liquidations; see
     # keepers/shell/liquidator.py). Without an executor address (here or the manifest's
     # `LiquidationExecutor`) or with `batch: false`, each liquidation is its own transaction.
@@ -121,6 +130,14 @@ class SettlerConfig(Section):
     )
     max_claims: int = Field(20, ge=1, description="claims sent per pass")
     max_base_fee_wei: int | None = Field(None, ge=0, description="above it claims wait")
+
+    @field_validator("controllers")
+    @classmethod
+    def _controller_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [c for c in value if not is_address(c)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not an address")
+        return tuple(to_checksum_address(c) for c in value)
 
     def planner(self) -> SettlerSettings:
         return SettlerSettings(self.strike, self.claim, self.max_claims, self.max_base_fee_wei)

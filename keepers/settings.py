@@ -33,7 +33,7 @@ DEFAULT_LOST_RACE_ERRORS: frozenset[str] = frozenset(
 class TxSettings(BaseModel):
     """How `keepers.tx.TxSender` prices, sends, waits and replaces."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     base_fee_multiplier: float = Field(2.0, ge=1.0, description="max fee = base fee × this + tip")
     priority_fee: int = Field(1 * GWEI, ge=0, description="tip per gas (wei)")

@@ -21,6 +21,7 @@ from eth_utils import keccak, to_checksum_address
 
 from keepers.protocol import Protocol
 from keepers.reads import AllocationRead, read_allocation
+from keepers.reads.scans import log_chunks
 from keepers.store import Store
 from keepers.strategy.bounds import weights_bps
 from keepers.strategy.inputs import StrategyInputs
@@ -44,6 +45,8 @@ REBALANCED_TOPIC = (
         text="Rebalanced(uint256,address,uint16[],uint16[],uint256,uint256,bytes32,string)"
     ).hex()
 )
+
+DEFAULT_CHUNK = 5_000  # blocks per eth_getLogs range: `liquidator.scan_chunk`'s default
 
 
 class DecisionNotFound(LookupError):
@@ -76,21 +79,24 @@ class Verification:
         return f"verified: {self.source} hashes to the on-chain {self.onchain_hash}"
 
 
-def onchain_rationale(protocol: Protocol, decision_id: int) -> tuple[str, str, str, int]:
-    """(agent, rationale hash as 0x hex, URI, block) of decision `decision_id`."""
+def onchain_rationale(
+    protocol: Protocol, decision_id: int, chunk: int = DEFAULT_CHUNK
+) -> tuple[str, str, str, int]:
+    """(agent, rationale hash as 0x hex, URI, block) of decision `decision_id` (its last
+    `Rebalanced` event), read newest first in `chunk`-block ranges (`liquidator.scan_chunk`)
+    down to the deployment block."""
     from ape import chain
 
-    logs = chain.provider.web3.eth.get_logs(
-        {
-            "address": protocol.vault.address,
-            "topics": [REBALANCED_TOPIC, "0x" + decision_id.to_bytes(32, "big").hex()],
-            "fromBlock": protocol.block,
-            "toBlock": "latest",
-        }
-    )
-    if not logs:
+    web3 = chain.provider.web3
+    params = {
+        "address": protocol.vault.address,
+        "topics": [REBALANCED_TOPIC, "0x" + decision_id.to_bytes(32, "big").hex()],
+    }
+    chunks = log_chunks(web3, params, protocol.block, web3.eth.block_number, chunk,
+                        newest_first=True)  # fmt: skip
+    entry = next((logs[-1] for _, _, logs in chunks if logs), None)
+    if entry is None:
         raise DecisionNotFound(f"decision {decision_id} has no Rebalanced event on this chain")
-    entry = logs[-1]
     _, agent, digest, uri = decode_rebalanced(entry)
     return agent, "0x" + digest.hex(), uri, int(entry["blockNumber"])
 
@@ -128,9 +134,11 @@ def verify_decision(
     decision_id: int,
     store: Store | None = None,
     rationale_dir: Path | None = None,
+    chunk: int = DEFAULT_CHUNK,
 ) -> Verification:
-    """Re-hash decision `decision_id`'s stored rationale and compare with the chain."""
-    agent, digest, uri, block = onchain_rationale(protocol, decision_id)
+    """Re-hash decision `decision_id`'s stored rationale and compare with the chain (its event
+    read in `chunk`-block ranges)."""
+    agent, digest, uri, block = onchain_rationale(protocol, decision_id, chunk)
     found = find_document(digest, uri, store, rationale_dir)
     if found is None:
         return Verification(decision_id, agent, block, digest, uri, None, None, False)
@@ -198,9 +206,10 @@ def replay_decision(
     decision_id: int,
     store: Store | None = None,
     rationale_dir: Path | None = None,
+    chunk: int = DEFAULT_CHUNK,
 ) -> ReplayCheck:
     """Verify decision `decision_id`'s document, replay it, cross-check its chain inputs."""
-    verification = verify_decision(protocol, decision_id, store, rationale_dir)
+    verification = verify_decision(protocol, decision_id, store, rationale_dir, chunk)
     if not verification.ok:
         return ReplayCheck(verification, None, None, verification.verdict)
     found = find_document(verification.onchain_hash, verification.uri, store, rationale_dir)

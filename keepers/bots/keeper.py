@@ -101,6 +101,10 @@ class KeeperTasks:
                 keeper = open_keeper(settings)
             except (ConfigError, StartupError) as err:
                 raise StartupFailure(f"ballast keeper: {err}") from None
+            except Exception as err:  # noqa: BLE001 - e.g. a node error while opening
+                raise StartupFailure(
+                    f"ballast keeper: cannot open the keeper: {_one_line(err)}"
+                ) from None
             self.keeper, self.jobs = keeper, settings.jobs
             log.info(
                 "keeper %s on chain %s, jobs %s, state %s",

@@ -37,7 +37,7 @@ see the move.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -203,6 +203,27 @@ def plan_claims(
     return ClaimPlan(calls, tuple(skipped))
 
 
+OperatorLog = tuple[str, bool, int]  # an OperatorSet log: (controller, approved, block)
+
+
+def merge_operator_logs(
+    known: Mapping[str, tuple[bool, int]], first: int, last: int, logs: Sequence[OperatorLog]
+) -> dict[str, tuple[bool, int]]:
+    """`known` (controller -> (approved, block of its last `OperatorSet` log)) after a scan of
+    blocks `first`..`last` read `logs` (in chain order). The scan may re-read blocks already
+    merged (the look-back for reorgs): for each controller named there, its last log in the
+    range wins, so a re-read never puts an older approval over a newer revocation. A controller
+    whose known log is in the range but not read again (a reorg dropped it) stays a candidate
+    (approved): its `isOperator(controller, relay)`, read before any claim, decides."""
+    merged = dict(known)
+    for controller, (_, block) in known.items():
+        if first <= block <= last:
+            merged[controller] = (True, block)
+    for controller, approved, block in logs:
+        merged[controller] = (approved, block)
+    return merged
+
+
 __all__ = [
     "STRIKE_SELECTOR",
     "ClaimCall",
@@ -213,6 +234,7 @@ __all__ = [
     "StrikeCall",
     "StrikeTrigger",
     "decode_strike_trigger",
+    "merge_operator_logs",
     "plan_claims",
     "plan_confirmations",
     "plan_strike",

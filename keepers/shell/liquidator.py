@@ -20,14 +20,16 @@ reconciliation as any transaction. Each item is reported from the mined receipt'
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import keccak, to_checksum_address
 
 from keepers.funding import Shortfall
 from keepers.jobs import plan_liquidations
 from keepers.reads import read_book
+from keepers.reads.scans import scan_cursor
 from keepers.shell.liquidation_batches import find_executor, send_batches
 from keepers.shell.reports import JobReport
 from keepers.tx import Contested
@@ -41,32 +43,27 @@ SCAN_CURSOR = "borrower-scan"
 
 
 def discover_borrowers(keeper: Keeper, head: int) -> list[str]:
-    """Scans `Borrowed` logs from the last scanned block to `head` (chunked) into the store;
-    returns every borrower known."""
-    book = keeper.protocol.lending
+    """Scans `Borrowed` logs into the store, from `liquidator.reorg_depth` blocks below the last
+    scanned block to `head` (chunked: `keepers.reads.scans`); returns every borrower known. The
+    look-back re-reads blocks a reorg or a lagging node may have changed: adding a borrower
+    again changes nothing."""
     store = keeper.store
-    last = store.last_block(SCAN_CURSOR)
-    start = keeper.protocol.block if last is None else last + 1
-    chunk = keeper.settings.liquidator.scan_chunk
-    web3 = keeper.web3
-    while start <= head:
-        stop = min(start + chunk - 1, head)
-        logs = web3.eth.get_logs(
-            {
-                "address": book.address,
-                "topics": [BORROWED_TOPIC],
-                "fromBlock": start,
-                "toBlock": stop,
-            }
-        )
+    cfg = keeper.settings.liquidator
+
+    def apply(_first: int, _last: int, logs: Sequence[Any]) -> None:
         by_block: dict[int, set[str]] = {}
         for log in logs:  # recorded at the block each was seen (first seen kept by the store)
             borrower = to_checksum_address("0x" + bytes(log["topics"][1])[-20:].hex())
             by_block.setdefault(int(log["blockNumber"]), set()).add(borrower)
         for block in sorted(by_block):
             store.add_borrowers(sorted(by_block[block]), block)
-        store.set_last_block(SCAN_CURSOR, stop)
-        start = stop + 1
+
+    scan_cursor(
+        keeper.web3, store, SCAN_CURSOR,
+        {"address": keeper.protocol.lending.address, "topics": [BORROWED_TOPIC]},
+        origin=keeper.protocol.block, head=head, chunk=cfg.scan_chunk, depth=cfg.reorg_depth,
+        apply=apply,
+    )  # fmt: skip
     return store.borrowers()
 
 

@@ -8,9 +8,10 @@ that made the relay their ERC-7540 operator.
    a settler that lost the race to another (or to anyone calling `strike()`) gets
    `NothingToStrike` / `StrikeNotReady` back from the simulation: a lost race, not a failure.
 2. Controllers: those an `OperatorSet(controller, operator = the relay, approved)` log names (the
-   scan resumes from the store's `relay-operator-scan` cursor; the last log of each controller
-   wins, kept in the job's state), plus `settler.controllers` from the settings. After a mined
-   strike, one batched read (`ClaimsSnapshot`) gives each one's `isOperator(controller, relay)`,
+   scan resumes `liquidator.reorg_depth` blocks below the store's `relay-operator-scan` cursor;
+   the last log of each controller wins, kept with its block in the job's state), plus
+   `settler.controllers` from the settings. After a mined strike, one batched read
+   (`ClaimsSnapshot`) gives each one's `isOperator(controller, relay)`,
    `maxDeposit` and `maxRedeem`; `plan_claims` picks the claims, each sent as
    `relay.claim(controller)`: the controller receives all it may claim. A claim the controller
    (or another settler) made first comes back `NothingToClaim`: a lost race. A manifest without
@@ -29,8 +30,9 @@ not ready after all) does not mark later strikes done.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import keccak, to_checksum_address
 
@@ -38,11 +40,13 @@ from keepers.jobs import (
     SettleSkip,
     StrikeTrigger,
     decode_strike_trigger,
+    merge_operator_logs,
     plan_claims,
     plan_confirmations,
     plan_strike,
     requests_wait,
 )
+from keepers.reads.scans import scan_cursor
 from keepers.shell.confirmations import poke_confirmations
 from keepers.shell.reports import JobReport
 from keepers.snapshot import ClaimsSnapshot, VaultSnapshot
@@ -59,35 +63,47 @@ def _topic(address: str) -> str:
     return "0x" + bytes.fromhex(address[2:].lower()).rjust(32, b"\0").hex()
 
 
+def _known_operators(state: dict[str, Any]) -> dict[str, tuple[bool, int]]:
+    """The job state's controllers: [approved, block of the last log] each (a state written
+    before the look-back kept a bool: its block unknown, -1, below any re-scan)."""
+    known: dict[str, tuple[bool, int]] = {}
+    for controller, value in state.get("relay_operators", {}).items():
+        approved, block = (value, -1) if isinstance(value, bool) else value
+        known[controller] = (bool(approved), int(block))
+    return known
+
+
 def discover_controllers(keeper: Keeper, relay: str, head: int) -> list[str]:
-    """Controllers whose last `OperatorSet` log for `relay` approved it, scanned from the store's
-    cursor to `head` in `liquidator.scan_chunk`-block ranges; the job's state keeps each
-    controller's last approval between passes."""
+    """Controllers whose last `OperatorSet` log for `relay` approved it, scanned to `head` from
+    `liquidator.reorg_depth` blocks below the store's cursor, in `liquidator.scan_chunk`-block
+    ranges (`keepers.reads.scans`); the job's state keeps each controller's last log (approval
+    and block) between passes, merged by `merge_operator_logs` (the last log wins)."""
     store = keeper.store
+    cfg = keeper.settings.liquidator
+
+    def apply(first: int, last: int, logs: Sequence[Any]) -> None:
+        state = json.loads(store.job_state(JOB) or "{}")
+        read = [
+            (
+                to_checksum_address("0x" + bytes(log["topics"][1])[-20:].hex()),
+                int.from_bytes(bytes(log["data"])[-32:], "big") != 0,
+                int(log["blockNumber"]),
+            )
+            for log in logs
+        ]
+        known = merge_operator_logs(_known_operators(state), first, last, read)
+        kept = {c: [ok, block] for c, (ok, block) in known.items()}
+        store.set_job_state(JOB, json.dumps({**state, "relay_operators": kept}, sort_keys=True))
+
+    scan_cursor(
+        keeper.web3, store, SCAN_CURSOR,
+        {"address": str(keeper.protocol.vault.address),
+         "topics": [OPERATOR_SET_TOPIC, None, _topic(relay)]},
+        origin=keeper.protocol.block, head=head, chunk=cfg.scan_chunk, depth=cfg.reorg_depth,
+        apply=apply,
+    )  # fmt: skip
     state = json.loads(store.job_state(JOB) or "{}")
-    approved: dict[str, bool] = state.get("relay_operators", {})
-    last = store.last_block(SCAN_CURSOR)
-    start = keeper.protocol.block if last is None else last + 1
-    chunk = keeper.settings.liquidator.scan_chunk
-    vault = str(keeper.protocol.vault.address)
-    while start <= head:
-        stop = min(start + chunk - 1, head)
-        logs = keeper.web3.eth.get_logs(
-            {
-                "address": vault,
-                "topics": [OPERATOR_SET_TOPIC, None, _topic(relay)],
-                "fromBlock": start,
-                "toBlock": stop,
-            }
-        )
-        ordered = sorted(logs, key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
-        for log in ordered:
-            controller = to_checksum_address("0x" + bytes(log["topics"][1])[-20:].hex())
-            approved[controller] = int.from_bytes(bytes(log["data"])[-32:], "big") != 0
-        store.set_job_state(JOB, json.dumps({**state, "relay_operators": approved}, sort_keys=True))
-        store.set_last_block(SCAN_CURSOR, stop)
-        start = stop + 1
-    return [c for c, ok in approved.items() if ok]
+    return [c for c, (ok, _) in _known_operators(state).items() if ok]
 
 
 def _controllers(keeper: Keeper, relay: str, head: int) -> list[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import keccak, to_checksum_address
 
@@ -33,6 +33,7 @@ from keepers.math.steward import (
     ParamState,
 )
 from keepers.reads import feed_at, read_book, token_at
+from keepers.reads.scans import fold_block_sums, log_chunks, read_logs, scan_start
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.reports import JobReport, KeeperError
 from keepers.snapshot import Call
@@ -46,6 +47,7 @@ __all__ = ["chain_differences", "find_steward_update", "managed_names", "read_st
 STEWARD_ROLE = keccak(text="STEWARD_ROLE")
 UNLIMITED_EXIT = 10**30  # asset units: an issuer without a daily limit
 BAD_DEBT_TOPIC = "0x" + keccak(text="BadDebtRealized(address,uint256)").hex()
+JOB = "steward"
 
 
 def managed_names(keeper: Keeper) -> list[str]:
@@ -122,17 +124,39 @@ def _rounds(keeper: Keeper, feed: str, block: int, count: int) -> tuple[tuple[in
     return tuple(sorted(rounds))
 
 
+def _amount(log: Any) -> int:
+    return int.from_bytes(bytes(log["data"])[-32:], "big")
+
+
 def _bad_debt(keeper: Keeper, block: int) -> int:
-    book = keeper.protocol.lending
-    logs = keeper.web3.eth.get_logs(
-        {
-            "address": book.address,
-            "topics": [BAD_DEBT_TOPIC],
-            "fromBlock": keeper.protocol.block,
-            "toBlock": block,
-        }  # fmt: skip
-    )
-    return sum(int.from_bytes(bytes(log["data"])[-32:], "big") for log in logs)
+    """Bad debt written off up to `block` (`BadDebtRealized` logs), kept as a running total in
+    the job's state: each pass reads only the blocks after its cursor, `liquidator.reorg_depth`
+    blocks back (`keepers.reads.scans`), in `liquidator.scan_chunk` ranges. A block below the
+    cursor (a receipt's, `verify-steward --replay`) is summed from the deployment, state kept."""
+    cfg = keeper.settings.liquidator
+    origin, web3 = keeper.protocol.block, keeper.web3
+    params = {"address": keeper.protocol.lending.address, "topics": [BAD_DEBT_TOPIC]}
+    state = json.loads(keeper.store.job_state(JOB) or "{}")
+    kept = state.get("bad_debt")
+    cursor = None if kept is None else int(kept["cursor"])
+    if cursor is not None and block < cursor:
+        return sum(_amount(log) for log in read_logs(web3, params, origin, block, cfg.scan_chunk))
+    settled = 0 if kept is None else int(kept["settled"])
+    recent = {} if kept is None else {int(b): int(v) for b, v in kept["recent"].items()}
+    start = scan_start(cursor, origin, cfg.reorg_depth)
+    for first, last, logs in log_chunks(web3, params, start, block, cfg.scan_chunk):
+        fresh: dict[int, int] = {}
+        for log in logs:
+            fresh[int(log["blockNumber"])] = fresh.get(int(log["blockNumber"]), 0) + _amount(log)
+        settled, recent = fold_block_sums(settled, recent, first, last, fresh, cfg.reorg_depth)
+        kept = {
+            "cursor": last,
+            "settled": settled,
+            "recent": {str(b): v for b, v in recent.items()},
+        }
+        state = {**state, "bad_debt": kept}
+        keeper.store.set_job_state(JOB, json.dumps(state, sort_keys=True))
+    return settled + sum(recent.values())
 
 
 def read_steward_inputs(keeper: Keeper, block: int | str = "latest") -> StewardInputs:
@@ -307,20 +331,19 @@ def find_steward_update(
     keeper: Keeper, digest: str
 ) -> tuple[int, str, str, list[bytes], list[int]] | None:
     """(block, tx hash, URI, keys, values) of the registry's `StewardUpdate` with rationale hash
-    `digest` (the first one), or None."""
+    `digest` (the first one), or None; read in `liquidator.scan_chunk`-block ranges from the
+    deployment block."""
     from eth_abi import decode
 
-    logs = keeper.web3.eth.get_logs(
-        {
-            "address": keeper.protocol.registry.address,
-            "fromBlock": keeper.protocol.block,
-            "toBlock": "latest",
-            "topics": [STEWARD_UPDATE_TOPIC, digest],
-        }  # fmt: skip
+    registry = keeper.protocol.registry.address
+    params = {"address": registry, "topics": [STEWARD_UPDATE_TOPIC, digest]}
+    head = keeper.web3.eth.block_number
+    chunks = log_chunks(
+        keeper.web3, params, keeper.protocol.block, head, keeper.settings.liquidator.scan_chunk
     )
-    if not logs:
+    log = next((logs[0] for _, _, logs in chunks if logs), None)
+    if log is None:
         return None
-    log = logs[0]
     uri, keys, values = decode(["string", "bytes32[]", "uint256[]"], bytes(log["data"]))
     tx = log["transactionHash"]
     tx_hex = tx if isinstance(tx, str) else "0x" + bytes(tx).hex()

@@ -276,7 +276,7 @@ CATALOGUE: list[Bad] = [
         env={"BALLAST_KEEPER_LIQUIDATR__MIN_PROFIT": "1"},
         says="BALLAST_KEEPER_LIQUIDATR__MIN_PROFIT",
     ),  # fmt: skip
-    bad("keeper", "once", "--job", "nosuch", says="'nosuch'", code=2),
+    bad("keeper", "once", "--job", "nosuch", says="unknown job 'nosuch'; jobs are liquidator"),
     bad("keeper", "serve", says="No such command 'serve'", code=2),
     bad("keeper", "once", says="--job", code=2),
     bad("keeper", "verify-decision", "999999", says="decision 999999 has no"),

@@ -40,3 +40,22 @@ def test_subcommand_options_stay_with_the_subcommand():
     result = run(["once", "--help"])
     assert result.exit_code == 0
     assert "--job" in result.output and "--show-skips" in result.output
+
+
+def test_an_unknown_job_is_one_line_naming_the_jobs():
+    result = run(["once", "--job", "sentinel", "--job", "lottery"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "Error: unknown job 'lottery'; jobs are liquidator, evaluator, settler, sentinel, "
+        "rebalancer, steward"
+    )
+
+
+def test_a_settings_path_that_is_a_folder_or_not_utf8_is_one_line(tmp_path):
+    binary = tmp_path / "keeper.yaml"
+    binary.write_bytes(b"\xff\xfe account: k\n")
+    for path, says in ((tmp_path, "cannot be read: Is a directory"),
+                       (binary, "is not UTF-8 text")):  # fmt: skip
+        result = run(["--config", str(path), "once", "--job", "sentinel"])
+        assert result.exit_code == 1
+        assert result.output.strip() == f"Error: config file {path} {says}"

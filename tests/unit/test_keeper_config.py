@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from eth_utils import to_checksum_address
 
 from keepers.config import ConfigError, load_settings
 
@@ -51,6 +52,14 @@ def test_file_then_environment_then_options(tmp_path, monkeypatch):
         ("tx: {fee_bump_bps: 500}", "tx.fee_bump_bps: Input should be greater than or equal"),
         ("- a list", "must be a mapping"),
         ("a: [unclosed", "is not valid YAML"),
+        ("native_price: .inf", "native_price: Input should be a finite number"),
+        ("tx: {base_fee_multiplier: .inf}", "tx.base_fee_multiplier: Input should be a finite"),
+        ("rebalancer: {gain_margin: .nan}", "rebalancer.gain_margin: Input should be a finite"),
+        ("steward: {z: .inf}", "steward.z: Input should be a finite number"),
+        (
+            'settler: {controllers: ["0xnotanaddress"]}',
+            "settler.controllers: Value error, '0xnotanaddress' is not an address",
+        ),
     ],
 )
 def test_mistakes_are_one_line(tmp_path, text, message):
@@ -63,16 +72,31 @@ def test_mistakes_are_one_line(tmp_path, text, message):
 def test_the_settler_replaces_the_redeemer_whose_name_stays_an_alias(tmp_path):
     """`redeemer` in `jobs` (a config written before the settler) runs the settler; its old
     section's settings (batch sizes of a queue that no longer exists) are refused above."""
-    path = write(tmp_path, "jobs: [redeemer, evaluator]\nsettler: {controllers: ['0xab']}\n")
+    controller = "0x00000000000000000000000000000000000000ab"
+    path = write(
+        tmp_path, f"jobs: [redeemer, evaluator]\nsettler: {{controllers: ['{controller}']}}\n"
+    )
     s = load_settings(path)
     assert s.jobs == ("settler", "evaluator")
-    assert s.settler.controllers == ("0xab",)
+    assert s.settler.controllers == (to_checksum_address(controller),)
     assert s.settler.planner().max_claims == 20
 
 
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "nope.yaml")
+
+
+def test_a_settings_path_that_is_a_folder_or_not_utf8_is_one_line(tmp_path):
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    binary = tmp_path / "keeper.yaml"
+    binary.write_bytes(b"\xff\xfe account: k\n")
+    for path, says in ((folder, f"config file {folder} cannot be read"),
+                       (binary, f"config file {binary} is not UTF-8 text")):  # fmt: skip
+        with pytest.raises(ConfigError) as err:
+            load_settings(path)
+        assert str(err.value).startswith(says) and "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize(

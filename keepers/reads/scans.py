@@ -1,0 +1,112 @@
+"""Event-log scans in bounded `eth_getLogs` ranges, with a look-back for reorgs and lagging nodes.
+
+Providers cap the block range of one `eth_getLogs` (10k blocks is common, public endpoints
+allow less): `log_chunks` asks in `chunk`-block ranges (`liquidator.scan_chunk`), oldest first
+or newest first.
+
+A job that keeps a cursor (the last block it scanned) starts its next scan `depth` blocks below
+it (`scan_start`; `liquidator.reorg_depth`): a reorg that puts a log into a block the cursor has
+passed, or a load-balanced node a few blocks behind that answered a range for less than was
+asked, is read again on the next pass instead of missed for ever. What a job keeps from a scan
+must therefore be idempotent (a borrower added twice is one borrower) or replace, not add to,
+what it kept from the re-read blocks (`scan_cursor` gives each chunk's range for that;
+`fold_block_sums` keeps a running total that way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from web3 import Web3
+
+    from keepers.store import Store
+
+__all__ = ["Chunk", "fold_block_sums", "log_chunks", "read_logs", "scan_cursor", "scan_start"]
+
+Chunk = tuple[int, int, list[Any]]  # (first block, last block, the logs in chain order)
+
+
+def scan_start(cursor: int | None, origin: int, depth: int) -> int:
+    """The first block of a scan: `origin` (the deployment block) when nothing was scanned yet,
+    else `depth` blocks below the block after `cursor` (never below `origin`)."""
+    if cursor is None:
+        return origin
+    return max(origin, cursor + 1 - depth)
+
+
+def fold_block_sums(
+    settled: int,
+    recent: Mapping[int, int],
+    first: int,
+    last: int,
+    fresh: Mapping[int, int],
+    depth: int,
+) -> tuple[int, dict[int, int]]:
+    """A running total kept as `settled` (blocks no later scan reads again) plus `recent` (block
+    -> amount, blocks a look-back may read again), after a scan of blocks `first`..`last` read
+    `fresh` (block -> amount): what was kept for those blocks and any after them is replaced by
+    what the scan read (a reorg may have changed them: nothing is counted twice, nothing dropped
+    is kept), and blocks more than `depth` below `last` are settled."""
+    kept = {b: v for b, v in recent.items() if b < first}
+    kept.update({b: v for b, v in fresh.items() if first <= b <= last and v})
+    keep_from = last + 1 - depth
+    settled += sum(v for b, v in kept.items() if b < keep_from)
+    return settled, {b: v for b, v in kept.items() if b >= keep_from}
+
+
+def _ranges(start: int, stop: int, chunk: int, newest_first: bool) -> list[tuple[int, int]]:
+    if chunk < 1:
+        raise ValueError(f"chunk {chunk} is not a positive number of blocks")
+    out = [(lo, min(lo + chunk - 1, stop)) for lo in range(start, stop + 1, chunk)]
+    return out[::-1] if newest_first else out
+
+
+def _chain_order(log: Any) -> tuple[int, int]:
+    return int(log["blockNumber"]), int(log["logIndex"])
+
+
+def log_chunks(
+    web3: Web3,
+    params: Mapping[str, Any],
+    start: int,
+    stop: int,
+    chunk: int,
+    *,
+    newest_first: bool = False,
+) -> Iterator[Chunk]:
+    """`eth_getLogs` of `params` (address, topics) over blocks `start`..`stop`, asked in ranges
+    of at most `chunk` blocks; each range's logs sorted by (block, log index)."""
+    for lo, hi in _ranges(start, stop, chunk, newest_first):
+        logs = web3.eth.get_logs({**params, "fromBlock": lo, "toBlock": hi})
+        yield lo, hi, sorted(logs, key=_chain_order)
+
+
+def read_logs(
+    web3: Web3, params: Mapping[str, Any], start: int, stop: int, chunk: int
+) -> list[Any]:
+    """Every log of `params` in blocks `start`..`stop` (chunked), in chain order."""
+    return [log for _, _, logs in log_chunks(web3, params, start, stop, chunk) for log in logs]
+
+
+def scan_cursor(
+    web3: Web3,
+    store: Store,
+    cursor: str,
+    params: Mapping[str, Any],
+    *,
+    origin: int,
+    head: int,
+    chunk: int,
+    depth: int,
+    apply: Callable[[int, int, Sequence[Any]], None],
+) -> None:
+    """Scans `params` from `scan_start` (the store's `cursor`, `depth` blocks back) to `head`:
+    `apply(first, last, logs)` per chunk, then the cursor moves to the chunk's last block (a scan
+    cut short by a failed request resumes there). `apply` sees the look-back blocks again each
+    pass: it must be idempotent over them."""
+    start = scan_start(store.last_block(cursor), origin, depth)
+    for lo, hi, logs in log_chunks(web3, params, start, head, chunk):
+        apply(lo, hi, logs)
+        store.set_last_block(cursor, hi)

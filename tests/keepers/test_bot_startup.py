@@ -1,0 +1,47 @@
+"""The keeper bot's start-up (`KeeperTasks.open`): whatever stops the keeper from opening ends
+the bot with Silverback's `StartupFailure` and one line, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+from silverback.exceptions import StartupFailure
+
+from keepers.runtime import StartupError
+
+
+@pytest.fixture
+def bot(chain):
+    """keepers.bots.keeper (its Silverback bot is built on import: a provider connected)."""
+    from keepers.bots import keeper
+
+    return keeper
+
+
+@pytest.mark.parametrize(
+    ("raised", "says"),
+    [
+        (StartupError("no account alias 'k'"), "ballast keeper: no account alias 'k'"),
+        (ConnectionError("connection refused\nretrying"),
+         "ballast keeper: cannot open the keeper: ConnectionError: connection refused"),
+        (KeyError("chainId"), "ballast keeper: cannot open the keeper: KeyError: 'chainId'"),
+    ],
+)  # fmt: skip
+def test_any_start_up_failure_is_one_line(bot, monkeypatch, raised, says):
+    monkeypatch.delenv("BALLAST_KEEPER_CONFIG", raising=False)
+
+    def fail(*_args, **_kwargs):
+        raise raised
+
+    monkeypatch.setattr(bot, "open_keeper", fail)
+    with pytest.raises(StartupFailure) as err:
+        bot.KeeperTasks().open()
+    assert str(err.value) == says
+
+
+def test_a_settings_file_that_cannot_be_read_is_one_line(bot, monkeypatch, tmp_path):
+    monkeypatch.setenv("BALLAST_KEEPER_CONFIG", str(tmp_path))  # a folder
+    with pytest.raises(StartupFailure) as err:
+        bot.KeeperTasks().open()
+    assert (
+        str(err.value) == f"ballast keeper: config file {tmp_path} cannot be read: Is a directory"
+    )

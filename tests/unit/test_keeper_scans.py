@@ -1,0 +1,73 @@
+"""keepers.reads.scans and the settler's operator merge (pure): bounded ranges, a look-back that
+re-reads without counting twice, and the last OperatorSet log of each controller winning."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from keepers.jobs import merge_operator_logs
+from keepers.reads.scans import fold_block_sums, log_chunks, read_logs, scan_start
+
+
+def test_a_scan_starts_at_the_deployment_then_depth_blocks_below_the_cursor():
+    assert scan_start(None, 100, 12) == 100
+    assert scan_start(500, 100, 12) == 489
+    assert scan_start(105, 100, 12) == 100  # never below the deployment
+    assert scan_start(500, 100, 0) == 501  # no look-back: the block after the cursor
+
+
+class FakeNode:
+    """`eth_getLogs` over a fixed list of logs; every range asked is recorded."""
+
+    def __init__(self, blocks: list[int]) -> None:
+        self.asked: list[tuple[int, int]] = []
+        self.logs = [{"blockNumber": b, "logIndex": i} for i, b in enumerate(blocks)]
+        self.eth = SimpleNamespace(get_logs=self.get_logs)
+
+    def get_logs(self, params):
+        lo, hi = params["fromBlock"], params["toBlock"]
+        self.asked.append((lo, hi))
+        found = [log for log in self.logs if lo <= log["blockNumber"] <= hi]
+        return list(reversed(found))  # a node's order is not promised
+
+
+def test_logs_are_asked_in_bounded_ranges_and_returned_in_chain_order():
+    node = FakeNode([3, 7, 7, 20, 41])
+    logs = read_logs(node, {"address": "0x"}, 0, 45, 20)
+    assert node.asked == [(0, 19), (20, 39), (40, 45)]
+    assert [(log["blockNumber"], log["logIndex"]) for log in logs] == [
+        (3, 0), (7, 1), (7, 2), (20, 3), (41, 4)
+    ]  # fmt: skip
+    node.asked.clear()
+    newest = [lo for lo, _, _ in log_chunks(node, {}, 0, 45, 20, newest_first=True)]
+    assert newest == [40, 20, 0] and node.asked == [(40, 45), (20, 39), (0, 19)]
+    assert read_logs(node, {}, 10, 9, 20) == []  # nothing to read: nothing asked
+
+
+def test_a_running_total_re_reads_the_look_back_without_counting_twice():
+    # pass 1 read 0..100: 5 at block 50, 7 at block 95 (within 12 of the head: kept apart)
+    settled, recent = fold_block_sums(0, {}, 0, 100, {50: 5, 95: 7}, 12)
+    assert (settled, recent) == (5, {95: 7})
+    # pass 2 re-reads 89..110: block 95 again (the same log), 3 more at block 108
+    settled, recent = fold_block_sums(settled, recent, 89, 110, {95: 7, 108: 3}, 12)
+    assert settled + sum(recent.values()) == 15
+    # a reorg dropped block 108's write-off and put 4 at block 104 instead
+    settled, recent = fold_block_sums(settled, recent, 99, 111, {104: 4}, 12)
+    assert settled + sum(recent.values()) == 16 and 108 not in recent
+    # no look-back: every block settles at once
+    assert fold_block_sums(0, {}, 0, 10, {3: 1, 10: 2}, 0) == (3, {})
+
+
+def test_the_last_operator_log_of_each_controller_wins_across_re_reads():
+    a, b, c = "0xA", "0xB", "0xC"
+    known = merge_operator_logs({}, 0, 100, [(a, True, 90), (a, False, 95), (b, True, 97)])
+    assert known == {a: (False, 95), b: (True, 97)}
+    # the look-back reads blocks 89..110 again: the same logs, in order, and c's approval
+    again = merge_operator_logs(known, 89, 110, [(a, True, 90), (a, False, 95), (b, True, 97),
+                                                  (c, True, 109)])  # fmt: skip
+    assert again == {a: (False, 95), b: (True, 97), c: (True, 109)}  # no approval resurrected
+    # a reorg dropped a's revocation (and its approval): a is a candidate again (isOperator
+    # decides), b's approval is read again; outside the range nothing changes
+    dropped = merge_operator_logs(again, 93, 112, [(b, True, 97)])
+    assert dropped == {a: (True, 95), b: (True, 97), c: (True, 109)}
+    assert merge_operator_logs(again, 111, 120, []) == again
