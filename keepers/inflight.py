@@ -1,5 +1,5 @@
 """A key's own transactions in flight across passes: settled from chain facts, resumed rather
-than sent again (the companion of `keepers.tx.TxSender`).
+than sent again, and re-checked after a reorg (the companion of `keepers.tx.TxSender`).
 
 - `settle(sender, record, latest_nonce)`: what became of a `sent` record — a receipt (mined,
   reverted, or lost-race by its own revert reason), its nonce used by another transaction
@@ -14,6 +14,9 @@ than sent again (the companion of `keepers.tx.TxSender`).
   that mined → the action is done (the key did it after the plan's read).
 - `drain(sender_of, pending)`: at the start of a pass, the key's pending flights resumed lowest
   nonce first; the first still stuck → `Blocked` (every later send would queue behind it).
+- `reopen_reorged(sender, head, depth)`: mined or lost-race records of the last `depth` blocks
+  whose receipt is gone (or moved) are set back to `sent`, so `settle` classifies them again
+  and an action whose transaction a reorg dropped is planned again.
 
 Every function here classifies from receipts, nonces and the node's pool, never from timing
 (the wait's timeout only decides when to stop waiting, as in `TxSender`).
@@ -25,6 +28,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Any
 
 from hexbytes import HexBytes
 
@@ -170,3 +174,25 @@ def drain(
         if isinstance(outcome, Stuck):
             return resumed, Blocked(flight[-1].action_id, outcome)
     return resumed, None
+
+
+def reopen_reorged(sender: TxSender, head: int, depth: int) -> list[TxRecord]:
+    """Sets back to `sent` the key's mined or lost-race records of blocks above `head - depth`
+    whose receipt is gone, moved to another block, or changed status (a reorg); returns them.
+    `settle` then says what became of each."""
+    store = sender.store
+    if store is None or depth <= 0:
+        return []
+    reopened = []
+    for r in store.settled_since(sender.address, head - depth):
+        receipt: dict[str, Any] | None = sender._receipt(r.tx_hash)
+        if receipt is not None and receipt.get("blockNumber"):
+            same_block = int(receipt["blockNumber"], 16) == r.block
+            succeeded = int(receipt.get("status", "0x1"), 16) == 1
+            if same_block and succeeded == (r.status == "mined"):
+                continue
+        store.reopen(r.tx_hash, error=f"no longer in block {r.block} (reorg)")
+        log.warning("%s %s was %s in block %s: a reorg undid it", r.action_id, r.tx_hash,
+                    r.status, r.block)  # fmt: skip
+        reopened.append(r)
+    return reopened

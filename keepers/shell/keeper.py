@@ -7,11 +7,13 @@ what would happen; nothing is signed.
 
 Before each pass (and on start), `reconcile()` settles transactions the store still has in
 flight from an earlier process or pass (killed mid-wait, or stuck): their receipts are looked up
-and recorded, so the next pass neither repeats a mined action nor forgets a pending one. Those
-still pending are then resumed, lowest nonce first (re-priced at current fees, waited on,
-bumped: `keepers.inflight.drain`); one still stuck blocks the pass: no new transaction would
-mine before it, so none is sent (each planned action is reported `blocked`, the stuck one's own
-action `stuck`). A `Stuck` result within a pass blocks the rest of it alike.
+and recorded, so the next pass neither repeats a mined action nor forgets a pending one; the
+key's mined transactions of the last `TxSettings.reorg_depth` blocks are re-checked, and one a
+reorg undid is settled again (its action planned again). Those still pending are then resumed,
+lowest nonce first (re-priced at current fees, waited on, bumped: `keepers.inflight.drain`);
+one still stuck blocks the pass: no new transaction would mine before it, so none is sent (each
+planned action is reported `blocked`, the stuck one's own action `stuck`). A `Stuck` result
+within a pass blocks the rest of it alike.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from hexbytes import HexBytes
 
 from keepers.config import KeeperSettings, job_name
 from keepers.funding import NATIVE, NATIVE_DECIMALS, Funding, Shortfall
-from keepers.inflight import Blocked, drain, settle_all
+from keepers.inflight import Blocked, drain, reopen_reorged, settle_all
 from keepers.outcomes import Stuck, Unfunded
 from keepers.protocol import Protocol
 from keepers.shell.passes import RUNNERS
@@ -239,10 +241,16 @@ class Keeper:
         pass: a broadcast unanswered, a transaction stuck): a receipt found → mined, or
         reverted / lost-race by its own revert reason (`TxSender.revert_of`); the nonce used by
         none of them → replaced; unknown to the node → dropped (`keepers.inflight.settle`).
-        Returns those still pending (the next send
+        First, mined records of the last `reorg_depth` blocks whose receipt a reorg removed
+        are set back to `sent` and settled alike. Returns those still pending (the next send
         waits behind them: the node's pending nonce counts them; `run` resumes them)."""
         if self.address is None:
             return []
+        depth = self.settings.tx.reorg_depth
+        if depth > 0:
+            probe = self.sender("keeper")
+            head = int(probe._rpc("eth_blockNumber", []), 16)
+            reopen_reorged(probe, head, depth)
         return settle_all(self.sender, self.store.in_flight(self.address))
 
     def drain(self) -> list[str]:
@@ -270,9 +278,9 @@ class Keeper:
         started = time.monotonic()
         resumed: list[str] = []
         if not self.dry_run and self.address is not None:
-            # left in flight by an earlier pass (stuck, or the node stopped answering):
-            # settled or resumed before planning, so a transaction that did land is not sent
-            # again, and one still pending is not queued behind
+            # left in flight by an earlier pass (stuck, or the node stopped answering) or
+            # undone by a reorg: settled or resumed before planning, so a transaction that did
+            # land is not sent again, and one still pending is not queued behind
             resumed = self.drain()
         report = runner(self)
         report.notes[:0] = resumed

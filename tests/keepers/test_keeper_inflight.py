@@ -1,7 +1,8 @@
 """A key's own transactions in flight across passes (`keepers.inflight`): a transaction that
 gets no receipt (anvil with automine off stands for a node that never includes it: a gas spike,
 a stalled pool) is resumed on its nonce — re-priced, waited on — never written off as a race
-lost to someone else, never sent a second time, and nothing is queued behind it.
+lost to someone else, never sent a second time, and nothing is queued behind it; one a reorg
+undid is sent again.
 
 Every outcome is classified from chain facts: the store's records, the node's pool
 (`txpool_content`), receipts and the contracts' state. `receipt_timeout` only bounds each wait.
@@ -204,3 +205,26 @@ def test_after_a_stuck_send_the_pass_sends_nothing_behind_it_and_the_next_waits_
     assert kinds == [("liquidate", "mined")] * BORROWERS
     approvals = [t for t in k.store.transactions() if t.action_id.startswith("approve:")]
     assert [t.status for t in approvals] == ["mined"]  # one approval, never signed twice
+
+
+def test_an_evaluation_undone_by_a_reorg_is_sent_again(due, accounts, chain, tmp_path):
+    agents = due.vs.agents
+    blind = keeper(protocol_of(due), accounts[7], tmp_path, tx={"reorg_depth": 0})
+    fork = chain.snapshot()
+    done = blind.run("evaluator")
+    assert [(a.action_id, a.outcome) for a in done.actions] == [("evaluate:0", "mined")]
+    (gone,) = blind.store.transactions("evaluate:0")
+    chain.restore(fork)  # the reorg: the block with the evaluation is gone
+    chain.mine(3)  # the new chain is longer
+    assert not agents.decisionRecord(0).evaluated
+    # with the re-check off, the receipt the reorg removed is still taken for done
+    late = blind.run("evaluator")
+    assert [(a.action_id, a.outcome) for a in late.actions] == [("evaluate:0", "already-done")]
+    k = keeper(protocol_of(due), accounts[7], tmp_path)  # the default depth, same state file
+    again = k.run("evaluator")
+    assert [(a.action_id, a.outcome) for a in again.actions] == [("evaluate:0", "mined")]
+    assert agents.decisionRecord(0).evaluated
+    receipt = chain.provider.web3.eth.get_transaction_receipt(again.actions[0].tx_hash)
+    record = k.store.transaction(again.actions[0].tx_hash)
+    assert (record.status, record.block) == ("mined", receipt["blockNumber"])
+    assert record.block != gone.block
