@@ -34,7 +34,8 @@ def system(project, accounts, chain):
     lending.supply(accounts[6], 2_000_000 * USDC)
     borrowers = open_many_positions(lending, BORROWERS, accounts[0])
     faucet(lending.asset, accounts[7], 2_000_000 * USDC)
-    return lending, borrowers
+    executor = accounts[0].deploy(project.LiquidationExecutor, lending.book)
+    return lending, borrowers, executor
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def fresh(system, chain):
 @pytest.fixture
 def due(fresh, chain):
     """Decision 0 (the supply) due, with fresh prices."""
-    lending, _ = fresh
+    lending, _, _ = fresh
     agents = lending.vs.agents
     chain.pending_timestamp = agents.decisionRecord(0).dueAt + 60
     for name in NAMES:
@@ -106,7 +107,7 @@ def test_a_later_blocks_send_of_the_same_action_resumes_the_pending_one(
 ):
     """`approve:<token>:<spender>:<block>` planned again at a later block while the first is
     pending: no second approval is signed; once the first mines, the action is done."""
-    lending, _ = fresh
+    lending, _, _ = fresh
     who, spender = accounts[7], accounts[3]
     asset = lending.asset
     store = Store(tmp_path / "k.sqlite")
@@ -182,7 +183,7 @@ def test_a_pending_transaction_is_repriced_at_current_fees_before_the_next_pass(
 def test_after_a_stuck_send_the_pass_sends_nothing_behind_it_and_the_next_waits_on_it(
     fresh, accounts, chain, tmp_path
 ):
-    lending, borrowers = fresh
+    lending, borrowers, _ = fresh
     who = accounts[7]
     lending.set_nav("tbill", 50_000_000)
     assert all(lending.book.healthFactor(b) < WAD for b in borrowers)
@@ -205,6 +206,35 @@ def test_after_a_stuck_send_the_pass_sends_nothing_behind_it_and_the_next_waits_
     assert kinds == [("liquidate", "mined")] * BORROWERS
     approvals = [t for t in k.store.transactions() if t.action_id.startswith("approve:")]
     assert [t.status for t in approvals] == ["mined"]  # one approval, never signed twice
+
+
+def test_after_a_stuck_batch_no_later_batch_is_simulated_or_sent(fresh, accounts, chain, tmp_path):
+    """One liquidation a batch: the first batch gets no receipt; the other items are reported
+    `blocked` (nothing simulated against the key's own pending batch, nothing queued behind it),
+    in that pass and the next; once it mines, the next pass liquidates the rest."""
+    lending, borrowers, executor = fresh
+    who = accounts[7]
+    lending.asset.approve(executor, 2**256 - 1, sender=who)  # the operator's one-time approval
+    lending.set_nav("tbill", 50_000_000)
+    settings = load_settings(
+        tx={**SLOW, "max_replacements": 0},
+        liquidator={"executor": str(executor.address), "max_batch_items": 1},
+    )
+    k = keeper(protocol_of(lending), who, tmp_path, settings=settings)
+    with manual_mining(chain):
+        first = k.run("liquidator")
+        assert [a.outcome for a in first.actions] == ["stuck"] + ["blocked"] * (BORROWERS - 1)
+        (batch,) = pending_from(chain, who.address)
+        second = k.run("liquidator")
+        assert [a.outcome for a in second.actions] == ["blocked"] * BORROWERS
+        assert [t["hash"] for t in pending_from(chain, who.address)] == [batch["hash"]]
+        assert not any(t.status == "lost-race" for t in k.store.transactions())
+        request(chain, "evm_mine")  # the first batch mines at last
+    third = k.run("liquidator")
+    assert [a.outcome for a in third.actions] == ["mined"] * (BORROWERS - 1)
+    assert all(lending.book.healthFactor(b) >= WAD for b in borrowers)
+    batches = [t for t in k.store.transactions() if t.action_id.startswith("liquidate-batch:")]
+    assert sorted(t.status for t in batches) == ["mined"] * BORROWERS
 
 
 def test_an_evaluation_undone_by_a_reorg_is_sent_again(due, accounts, chain, tmp_path):
