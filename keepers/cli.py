@@ -44,7 +44,7 @@ from keepers.funding import UNFUNDED_EXIT
 
 __all__ = ["main"]
 
-FAILED_OUTCOMES = frozenset({"reverted", "refused", "replaced", "stuck"})
+FAILED_OUTCOMES = frozenset({"reverted", "refused", "replaced", "stuck", "blocked"})
 PASS_FAILED = 5
 
 

@@ -55,4 +55,11 @@ class TxSettings(BaseModel):
         "concluding another transaction took the nonce (nodes may report the nonce first)",
     )
     max_nonce_retries: int = Field(3, ge=0, description="re-reads of the nonce when too low")
+    reorg_depth: int = Field(
+        12,
+        ge=0,
+        description="blocks back a pass re-checks the receipts of the key's mined transactions; "
+        "one whose receipt a reorg removed is settled again and its action planned again "
+        "(0: never re-checked)",
+    )
     lost_race_errors: frozenset[str] = DEFAULT_LOST_RACE_ERRORS

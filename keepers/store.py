@@ -31,7 +31,8 @@ Migrating a v3 file to v4 only adds the table: its rows stay, unbound.
 A transaction's status is one of `STATUSES`: `sent` (in flight), `mined`, `reverted`,
 `lost-race` (another keeper did it first: the action is done), `replaced` (a same-nonce
 replacement superseded it) and `dropped`. `already_done(action_id)` is true once an action has
-a `mined` or `lost-race` transaction. Every write is an idempotent upsert. The schema version
+a `mined` or `lost-race` transaction; `reopen` sets one a reorg undid back to `sent`
+(`keepers.inflight.reopen_reorged`). Every write is an idempotent upsert. The schema version
 is SQLite's `user_version` pragma; opening a newer file than this code knows is refused.
 
 One `Store` may be shared by threads: a lock serialises its statements.
@@ -244,13 +245,15 @@ class Store:
         priority_fee: int | None = None,
     ) -> None:
         """Records a transaction just broadcast (status `sent`); re-recording the same hash
-        changes nothing."""
+        changes nothing, except that one recorded `dropped` is `sent` again (the same signed
+        bytes broadcast anew: same nonce, fees and call after the pool lost the first)."""
         now = time.time()
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO txs (tx_hash, job, action_id, sender, nonce, status, max_fee, "
                 "priority_fee, sent_at, updated_at) VALUES (?, ?, ?, ?, ?, 'sent', ?, ?, ?, ?) "
-                "ON CONFLICT (tx_hash) DO NOTHING",
+                "ON CONFLICT (tx_hash) DO UPDATE SET status = 'sent', "
+                "updated_at = excluded.updated_at WHERE status = 'dropped'",
                 (
                     _hex(tx_hash),
                     job,
@@ -309,6 +312,29 @@ class Store:
                 (action_id, *DONE_STATUSES),
             ).fetchone()
         return row is not None
+
+    def settled_since(self, sender: str, block: int) -> list[TxRecord]:
+        """`sender`'s transactions recorded `mined` or `lost-race` with a receipt in `block` or
+        later (a reorg may have undone them: `keepers.inflight.reopen_reorged`)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM txs WHERE sender = ? AND status IN (?, ?) AND nonce >= 0 "
+                "AND block IS NOT NULL AND block >= ? ORDER BY nonce",
+                (_hex(sender), *DONE_STATUSES, block),
+            ).fetchall()
+        return [TxRecord(**dict(r)) for r in rows]
+
+    def reopen(self, tx_hash: bytes | str, error: str) -> None:
+        """Sets a transaction whose receipt a reorg removed back to `sent` (its block, gas and
+        price cleared; `error` says why), for the next reconcile to settle again."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE txs SET status = 'sent', block = NULL, gas_used = NULL, "
+                "effective_gas_price = NULL, error = ?, updated_at = ? WHERE tx_hash = ?",
+                (error, time.time(), _hex(tx_hash)),
+            )
+            if cursor.rowcount == 0:
+                raise KeyError(f"no transaction {_hex(tx_hash)} recorded")
 
     def in_flight(self, sender: str | None = None) -> list[TxRecord]:
         """Transactions still `sent` (to reconcile with the chain after a restart)."""

@@ -4,10 +4,15 @@ replace, and say what happened as a typed outcome.
 `TxSender(account).send(contract, "evaluate", 3, action_id="evaluate:3")`:
 
 1. `already_done(action_id)` in the store → `AlreadyDone` (a restart does no double work);
-2. under the key's lock (one transaction in flight per key, across every sender of the process):
+2. under the key's lock (one transaction in flight per key, across every sender of the process),
+   the key's own `sent` transactions of the same action (any block's:
+   `keepers.actions.action_key`) are settled or resumed — re-priced, waited on, bumped on their
+   nonce (`keepers.inflight.resume_own`); one still pending → its `Stuck`: nothing new is
+   simulated or sent;
 3. simulation with `eth_call` at the pending block; a revert → `LostRace` when its custom error
    is one of `TxSettings.lost_race_errors` or `contested` (below) shows another address did the
-   action first, else `Refused`;
+   action first, else `Refused` (also when the call passes at the latest block while the key
+   has transactions pending: the pending state may show the key's own transaction);
 4. gas = `eth_estimateGas` × (1 + margin); EIP-1559 fees: max fee = base fee × multiplier +
    tip, capped by `max_fee_cap` (a base fee at or above the cap → `Refused("FeeCapExceeded")`);
    a key whose balance cannot pay gas limit × max fee (+ value) → `Unfunded`, nothing sent;
@@ -254,9 +259,16 @@ class TxSender:
         if self.store is not None and self.store.already_done(action_id):
             return AlreadyDone(action_id)
         with self._lock:
+            from keepers.inflight import resume_own  # it builds on this module
+
+            earlier = resume_own(self, action_id)  # the key's own flight of this action first
+            if earlier is not None:
+                return earlier
             refusal = self.simulate(to, data, value)
             if refusal is not None:
-                return self._refusal(action_id, *refusal, contested=contested)
+                return self._refusal(
+                    action_id, *refusal, contested=contested, call=(to, data, value)
+                )
             if gas_limit is None:
                 try:
                     estimate = int(
@@ -267,7 +279,11 @@ class TxSender:
                         return Unfunded(0, self.balance())
                     name, reason = self.decoder.decode(error.data)
                     return self._refusal(
-                        action_id, name or "", reason or error.message, contested=contested
+                        action_id,
+                        name or "",
+                        reason or error.message,
+                        contested=contested,
+                        call=(to, data, value),
                     )
                 gas_limit = estimate * (10_000 + self.settings.gas_margin_bps) // 10_000
             max_fee, tip, base = self.fees()
@@ -292,10 +308,20 @@ class TxSender:
         return contested(block()) if contested is not None else None
 
     def _refusal(
-        self, action_id: str, name: str, reason: str, contested: Contested | None = None
+        self,
+        action_id: str,
+        name: str,
+        reason: str,
+        contested: Contested | None = None,
+        call: tuple[str, bytes, int] | None = None,
     ) -> Refused | LostRace:
         head = lambda: int(self._rpc("eth_blockNumber", []), 16)  # noqa: E731
         evidence = self._race_evidence(name, head, contested)
+        if evidence is not None and call is not None and self._own_pending_explains(*call):
+            log.warning("refused %s at the pending block only: the key's own pending "
+                        "transactions may have done it (not a lost race)", action_id)  # fmt: skip
+            return Refused(f"{reason}; not at the latest block, and this key has transactions "
+                           "pending: not counted as a lost race", name or None)  # fmt: skip
         if evidence is not None:
             reason = reason if evidence == name else f"{reason}; {evidence}"
             log.info("lost race on %s: %s", action_id, reason)
@@ -306,6 +332,14 @@ class TxSender:
             return LostRace(reason, name)
         log.warning("refused %s: %s", action_id, reason)
         return Refused(reason, name or None)
+
+    def _own_pending_explains(self, to: str, data: bytes, value: int) -> bool:
+        """Whether a call refused at the pending block passes at the latest one while this key
+        has transactions pending: its own transaction may be what the pending state shows,
+        which is no race lost to another address."""
+        if self.pending_nonce() <= self._latest_nonce():
+            return False
+        return self.simulate(to, data, value, block="latest") is None
 
     def _sign(self, to: str, data: bytes, value: int, flight: _Flight, fee: int, tip: int) -> bytes:
         ecosystem = self.provider.network.ecosystem
@@ -471,13 +505,25 @@ class TxSender:
         self._sleep(min(FIRST_POLL * 2 ** min(looks, 16), self.settings.poll_interval))
         return looks + 1
 
-    def _replace(self, to: str, data: bytes, value: int, flight: _Flight, action_id: str) -> None:
-        """Re-sends the same nonce with bumped fees (no-op when the cap forbids a bump)."""
+    def _replace(
+        self,
+        to: str,
+        data: bytes,
+        value: int,
+        flight: _Flight,
+        action_id: str,
+        floor: tuple[int, int] | None = None,
+    ) -> None:
+        """Re-sends the same nonce with bumped fees, at least `floor` (max fee, tip) when given
+        (no-op when the cap forbids a bump)."""
         last = flight.attempts[-1]
         fees = self._bump(last.max_fee, last.priority_fee)
         if fees is None:
             log.warning("%s stuck at the fee cap; waiting", action_id)
             return
+        if floor is not None:
+            fee = min(max(fees[0], floor[0]), self.settings.max_fee_cap)
+            fees = (fee, min(max(fees[1], floor[1]), fee))
         for _ in range(3):
             fee, tip = fees
             try:

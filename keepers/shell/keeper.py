@@ -5,9 +5,15 @@ pure `keepers.jobs` planners, act through `TxSender` — and returns a `JobRepor
 `dry_run`, or without an account, every planned call is simulated (`eth_call`) and reported as
 what would happen; nothing is signed.
 
-On start, `reconcile()` settles transactions the store still has in flight from an earlier
-process (killed mid-wait): their receipts are looked up and recorded, so the next pass neither
-repeats a mined action nor forgets a pending one.
+Before each pass (and on start), `reconcile()` settles transactions the store still has in
+flight from an earlier process or pass (killed mid-wait, or stuck): their receipts are looked up
+and recorded, so the next pass neither repeats a mined action nor forgets a pending one; the
+key's mined transactions of the last `TxSettings.reorg_depth` blocks are re-checked, and one a
+reorg undid is settled again (its action planned again). Those still pending are then resumed,
+lowest nonce first (re-priced at current fees, waited on, bumped: `keepers.inflight.drain`);
+one still stuck blocks the pass: no new transaction would mine before it, so none is sent (each
+planned action is reported `blocked`, the stuck one's own action `stuck`). A `Stuck` result
+within a pass blocks the rest of it alike.
 """
 
 from __future__ import annotations
@@ -20,14 +26,20 @@ from typing import Any
 from ape import chain
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
-from web3.exceptions import TransactionNotFound
 
 from keepers.config import KeeperSettings, job_name
 from keepers.funding import NATIVE, NATIVE_DECIMALS, Funding, Shortfall
-from keepers.outcomes import Unfunded
+from keepers.inflight import Blocked, drain, reopen_reorged, settle_all
+from keepers.outcomes import Stuck, Unfunded
 from keepers.protocol import Protocol
 from keepers.shell.passes import RUNNERS
-from keepers.shell.reports import ActionReport, JobReport, KeeperError, describe_outcome
+from keepers.shell.reports import (
+    ActionReport,
+    JobReport,
+    KeeperError,
+    blocked_action,
+    describe_outcome,
+)
 from keepers.snapshot import Multicall, ensure_multicall
 from keepers.store import Store, TxRecord
 from keepers.strategy.gate import GasMarket
@@ -60,6 +72,9 @@ class Keeper:
         self._asset_meta: tuple[str, int] | None = None
         self._observe = observe
         self._senders: dict[str, TxSender] = {}
+        self.blocked: Blocked | None = None
+        """The key's transaction that holds its queue up (None: sends go ahead); set by a
+        `Stuck` result, re-read from the chain at the start of each pass."""
         types = (
             protocol.vault.contract_type,
             protocol.agents.contract_type,
@@ -179,6 +194,9 @@ class Keeper:
                 "would-fail" if failure else "would-send",
                 detail=failure[1] if failure else "",
             )
+        elif self.blocked is not None:
+            # a transaction of this key is stuck: a later nonce cannot mine before it
+            outcome = blocked_action(action_id, call, self.blocked)
         elif (short := report.shortfall(NATIVE)) is not None:
             # the key could not pay for an earlier send of this pass: the rest would be refused
             # alike, so they are not tried (one warning a pass, not one error an action)
@@ -190,6 +208,8 @@ class Keeper:
             result = sender.send_raw(
                 str(contract.address), data, action_id=action_id, contested=contested
             )
+            if isinstance(result, Stuck):  # the rest of the pass would queue behind it
+                self.blocked = Blocked(action_id, result)
             if isinstance(result, Unfunded):
                 report.shortfalls.append(
                     Shortfall(
@@ -217,50 +237,34 @@ class Keeper:
     # ------------------------------------------------------------------ recovery
 
     def reconcile(self) -> list[TxRecord]:
-        """Settles this key's transactions left `sent` by an earlier process (or a pass that
-        failed mid-send): a receipt found → mined, or reverted / lost-race by its own revert
-        reason (`TxSender.revert_of`); the nonce used by none of them →
-        replaced; unknown to the node → dropped. Returns those still pending (the next send
-        waits behind them: the node's pending nonce counts them)."""
+        """Settles this key's transactions left `sent` by an earlier process (or an earlier
+        pass: a broadcast unanswered, a transaction stuck): a receipt found → mined, or
+        reverted / lost-race by its own revert reason (`TxSender.revert_of`); the nonce used by
+        none of them → replaced; unknown to the node → dropped (`keepers.inflight.settle`).
+        First, mined records of the last `reorg_depth` blocks whose receipt a reorg removed
+        are set back to `sent` and settled alike. Returns those still pending (the next send
+        waits behind them: the node's pending nonce counts them; `run` resumes them)."""
         if self.address is None:
             return []
-        web3 = chain.provider.web3
-        latest_nonce = web3.eth.get_transaction_count(self.address, "latest")
-        pending = []
-        for record in self.store.in_flight(self.address):
-            try:
-                receipt = web3.eth.get_transaction_receipt(record.tx_hash)
-            except TransactionNotFound:  # none yet; any other error (the node's) propagates:
-                receipt = None  # a failed lookup must not read as "nonce used elsewhere"
-            if receipt is not None and receipt.get("blockNumber") is not None:
-                status, error = "mined", None
-                if receipt["status"] != 1:  # its own revert reason names a lost race
-                    name, reason = self.sender(record.job).revert_of(
-                        record.tx_hash, int(receipt["blockNumber"])
-                    )
-                    lost = name in self.settings.tx.lost_race_errors
-                    status = "lost-race" if lost else "reverted"
-                    error = f"{reason} (found after a restart)"
-                self.store.record_outcome(
-                    record.tx_hash,
-                    status,
-                    gas_used=receipt["gasUsed"],
-                    effective_gas_price=receipt.get("effectiveGasPrice"),
-                    block=receipt["blockNumber"],
-                    error=error,
-                )
-                log.info("reconciled %s %s: %s", record.action_id, record.tx_hash, status)
-            elif record.nonce < latest_nonce:
-                self.store.record_outcome(record.tx_hash, "replaced", error="nonce used elsewhere")
-                log.info("reconciled %s %s: replaced", record.action_id, record.tx_hash)
-            elif not _known(web3, record.tx_hash):
-                # never reached the node (a broadcast whose connection failed) or evicted from
-                # its pool: nothing will mine it, and the nonce is free for the next send
-                self.store.record_outcome(record.tx_hash, "dropped", error="unknown to the node")
-                log.info("reconciled %s %s: dropped", record.action_id, record.tx_hash)
-            else:
-                pending.append(record)
-        return pending
+        depth = self.settings.tx.reorg_depth
+        if depth > 0:
+            probe = self.sender("keeper")
+            head = int(probe._rpc("eth_blockNumber", []), 16)
+            reopen_reorged(probe, head, depth)
+        return settle_all(self.sender, self.store.in_flight(self.address))
+
+    def drain(self) -> list[str]:
+        """Reconciles, then resumes the key's pending transactions (see the module docstring);
+        sets `blocked` to the one still stuck. Returns one note per transaction resumed."""
+        with key_lock(str(self.address)):
+            pending = self.reconcile()
+        resumed, self.blocked = drain(self.sender, pending) if pending else ([], None)
+        notes = []
+        for action_id, outcome in resumed:
+            name, tx_hash, detail, _ = describe_outcome(outcome)
+            notes.append(f"resumed {action_id} from an earlier pass: {name} {tx_hash or ''}"
+                         + (f" ({detail})" if detail else ""))  # fmt: skip
+        return notes
 
     # ------------------------------------------------------------------ passes
 
@@ -272,12 +276,16 @@ class Keeper:
         if runner is None:
             raise KeeperError(f"unknown job {job!r}; jobs are {', '.join(RUNNERS)}")
         started = time.monotonic()
-        if not self.dry_run and self.address is not None and self.store.in_flight(self.address):
-            # left in flight by a pass that failed mid-send (the node stopped answering):
-            # settled before planning, so a transaction that did land is not sent again
-            with key_lock(self.address):
-                self.reconcile()
+        resumed: list[str] = []
+        if not self.dry_run and self.address is not None:
+            # left in flight by an earlier pass (stuck, or the node stopped answering) or
+            # undone by a reorg: settled or resumed before planning, so a transaction that did
+            # land is not sent again, and one still pending is not queued behind
+            resumed = self.drain()
         report = runner(self)
+        report.notes[:0] = resumed
+        if self.blocked is not None:
+            report.notes.append(self.blocked.detail())
         report.seconds = time.monotonic() - started
         if not self.dry_run:
             self.store.set_last_block(job, report.block)
@@ -289,15 +297,6 @@ class Keeper:
             self._observe(report)
         log.info(report.summary(), extra={"job": job, "block": report.block})
         return report
-
-
-def _known(web3: Any, tx_hash: str) -> bool:
-    """Whether the node has `tx_hash` (pending or mined)."""
-    try:
-        web3.eth.get_transaction(tx_hash)
-    except TransactionNotFound:
-        return False
-    return True
 
 
 def _short(value: Any) -> str:

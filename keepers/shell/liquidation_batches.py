@@ -18,7 +18,9 @@ transaction, packed to the block's gas limit, so the block after a shock is fill
 5. reports each item from the mined receipt's own events of this key's call (`ItemLiquidated` →
    `mined`; `ItemFailed` → `lost-race` by the same chain facts as in 2, else `reverted`); a batch
    that is not mined (refused, unfunded, stuck, replaced, reverted as a whole) reports that
-   outcome for each of its items.
+   outcome for each of its items. After a stuck batch (or when the pass started with the key's
+   queue held up: `Keeper.blocked`) nothing more is simulated or sent: the rest are reported
+   `blocked` (a later nonce cannot mine before the stuck one).
 
 A liquidation is never sent twice: an item is either in one batch, or reported without one.
 """
@@ -33,6 +35,7 @@ from eth_utils import is_address, keccak, to_checksum_address
 from hexbytes import HexBytes
 
 from keepers.funding import NATIVE, NATIVE_DECIMALS, Shortfall
+from keepers.inflight import Blocked
 from keepers.jobs.liquidator import (
     BatchSettings,
     LiquidationPlan,
@@ -42,8 +45,14 @@ from keepers.jobs.liquidator import (
     fitted_count,
     gas_limit_of,
 )
-from keepers.outcomes import Mined, RpcError, Unfunded
-from keepers.shell.reports import ActionReport, JobReport, KeeperError, describe_outcome
+from keepers.outcomes import Mined, RpcError, Stuck, Unfunded
+from keepers.shell.reports import (
+    ActionReport,
+    JobReport,
+    KeeperError,
+    blocked_action,
+    describe_outcome,
+)
 from keepers.tx import Contested, TxSender
 
 if TYPE_CHECKING:
@@ -232,20 +241,20 @@ class _Batches:
 
     def send(self, batch: list[LiquidationPlan], data: bytes, limit: int, number: int) -> bool:
         """Sends one batch and reports its items; False when the key cannot pay for gas (the
-        rest of the queue is reported unfunded)."""
+        rest of the queue is reported unfunded) or the batch is stuck (the rest `blocked`)."""
         del self.queue[: len(batch)]
-        outcome = self.sender.send_raw(
-            self.executor,
-            data,
-            action_id=f"liquidate-batch:{self.read_block}:{number}",
-            gas_limit=limit,
-        )
+        action_id = f"liquidate-batch:{self.read_block}:{number}"
+        outcome = self.sender.send_raw(self.executor, data, action_id=action_id, gas_limit=limit)
         if isinstance(outcome, Mined):
             self._settle(batch, outcome)
             return True
         name, tx_hash, detail, _ = describe_outcome(outcome)
         for p in batch:
             self.add(p, name, tx_hash, detail)
+        if isinstance(outcome, Stuck):  # a later nonce cannot mine before it
+            self.keeper.blocked = Blocked(action_id, outcome)
+            self.block_rest(self.keeper.blocked)
+            return False
         if not isinstance(outcome, Unfunded):
             return True
         self.report.shortfalls.append(
@@ -256,6 +265,12 @@ class _Batches:
             self.add(p, name, None, detail)
         self.queue.clear()
         return False
+
+    def block_rest(self, blocked: Blocked) -> None:
+        """Reports every item left in the queue as not sent behind `blocked`."""
+        for p in self.queue:
+            self.report.actions.append(blocked_action(self.action_id(p), self.call(p), blocked))
+        self.queue.clear()
 
     def _settle(self, batch: list[LiquidationPlan], mined: Mined) -> None:
         events = item_events(mined.receipt, self.executor, self.sender.address)
@@ -305,6 +320,9 @@ def send_batches(
     sender = keeper.sender(report.job)
     sender.decoder.add(executor.contract_type)
     batches = _Batches(keeper, report, str(executor.address), plans, read_block, inventory, race)
+    if keeper.blocked is not None:  # nothing is simulated behind the key's stuck transaction
+        batches.block_rest(keeper.blocked)
+        return
     block_limit = int(keeper.web3.eth.get_block("latest")["gasLimit"])
     cap = batch_gas_cap(block_limit, batches.settings)
     number = 0

@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from keepers.actions import same_action
 from keepers.funding import Funding, Shortfall
+from keepers.inflight import Blocked
 from keepers.outcomes import (
     AlreadyDone,
     LostRace,
@@ -21,7 +23,7 @@ from keepers.outcomes import (
     Unfunded,
 )
 
-__all__ = ["ActionReport", "JobReport", "KeeperError", "describe_outcome"]
+__all__ = ["ActionReport", "JobReport", "KeeperError", "blocked_action", "describe_outcome"]
 
 
 class KeeperError(RuntimeError):
@@ -31,8 +33,9 @@ class KeeperError(RuntimeError):
 @dataclass(frozen=True)
 class ActionReport:
     """One planned call and what became of it. `outcome`: mined, reverted, refused, lost-race,
-    replaced, stuck, already-done, unfunded (the key cannot pay the gas: nothing sent), or in a
-    dry run would-send / would-fail."""
+    replaced, stuck, already-done, unfunded (the key cannot pay the gas: nothing sent), blocked
+    (a transaction of the key is stuck: nothing sent behind it), or in a dry run would-send /
+    would-fail."""
 
     action_id: str
     call: str
@@ -74,6 +77,16 @@ class JobReport:
         extra = f"; {len(self.skipped)} skipped" if self.skipped else ""
         extra += f"; {len(self.alerts)} alerts" if self.alerts else ""
         return f"{self.job} @ block {self.block}: {acted}{extra}"
+
+
+def blocked_action(action_id: str, call: str, blocked: Blocked) -> ActionReport:
+    """The report of an action not sent because `blocked` holds the key's queue up: `stuck`
+    when it is the stuck transaction's own action (any block's), else `blocked`."""
+    tx_hash = blocked.stuck.tx_hashes[-1]
+    if same_action(action_id, blocked.action_id):
+        return ActionReport(action_id, call, "stuck", tx_hash,
+                            f"nonce {blocked.stuck.nonce} still pending")  # fmt: skip
+    return ActionReport(action_id, call, "blocked", None, blocked.detail())
 
 
 def describe_outcome(outcome: Outcome) -> tuple[str, str | None, str, int | None]:

@@ -235,3 +235,36 @@ def test_latest_decision_is_the_highest_id_not_the_last_written(path):
         store.record_decision(10, HASH_1, "ballast://r/10")
         store.record_decision(9, HASH_2, "ballast://r/9")
         assert store.latest_decision().decision_id == "10"  # ids compare as numbers
+
+
+def test_a_dropped_transaction_broadcast_again_is_in_flight_again(path):
+    """The same signed bytes (same nonce, fees and call) re-sent after the pool lost them have
+    the same hash: the record is `sent` again, so a restart reconciles it."""
+    with Store(path) as store:
+        store.record_sent(job="e", action_id="evaluate:1", sender=KEEPER, nonce=0, tx_hash=HASH_1)
+        store.record_outcome(HASH_1, "dropped", error="unknown to the node")
+        assert store.in_flight() == []
+        store.record_sent(job="e", action_id="evaluate:1", sender=KEEPER, nonce=0, tx_hash=HASH_1)
+        assert [t.status for t in store.in_flight(KEEPER)] == ["sent"]
+        store.record_outcome(HASH_1, "mined", block=9)
+        store.record_sent(job="e", action_id="evaluate:1", sender=KEEPER, nonce=0, tx_hash=HASH_1)
+        assert store.transaction(HASH_1).status == "mined"  # only a dropped one is re-opened
+
+
+def test_a_mined_record_undone_by_a_reorg_is_reopened_and_no_longer_done(path):
+    with Store(path) as store:
+        store.record_sent(job="e", action_id="evaluate:1", sender=KEEPER, nonce=0, tx_hash=HASH_1)
+        store.record_outcome(HASH_1, "mined", block=20, gas_used=50_000)
+        store.record_sent(job="e", action_id="evaluate:2", sender=KEEPER, nonce=1, tx_hash=HASH_2)
+        store.record_outcome(HASH_2, "mined", block=5)
+        store.record_lost_race(job="e", action_id="evaluate:3", sender=KEEPER, error="x")
+        # the last blocks' settled records of the key (not an old one, nor one without a tx)
+        assert [t.action_id for t in store.settled_since(KEEPER, 12)] == ["evaluate:1"]
+        assert store.settled_since(ALICE, 0) == []
+        store.reopen(HASH_1, error="no longer in block 20 (reorg)")
+        assert not store.already_done("evaluate:1")
+        (record,) = store.in_flight(KEEPER)
+        assert (record.tx_hash, record.block, record.gas_used) == (HASH_1, None, None)
+        assert record.error == "no longer in block 20 (reorg)"
+        with pytest.raises(KeyError):
+            store.reopen("0x" + "09" * 32, error="?")

@@ -1,0 +1,46 @@
+"""An action's identity across passes (pure).
+
+A job names each call it sends with an action id (`keepers.store`). Some ids carry the block the
+pass read, so that two passes reading the same block never send twice:
+`liquidate:<borrower>:<block>`, `approve:<token>:<spender>:<block>`, `poke:<feed>:<block>`,
+`pauseAutomation:<block>`, `liquidate-batch:<block>:<n>`, and the settler's
+`strike:<count>@<block>`, `claim:<controller>@<block>`. Others are permanent:
+`evaluate:<id>`, `executeSlash:<id>`, `rebalance:<digest>`, `steward:<digest>`.
+
+`action_key(action_id)` drops the block stamp: two ids with the same key are the same piece of
+work planned at different blocks (the same borrower's liquidation, the same approval). While the
+key has a transaction of its own in flight for one of them, the sender resumes that flight
+rather than simulating or sending another (`keepers.inflight`): the pending-block simulation
+would see the key's own transaction and call it a race lost to someone else.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+STAMPED_KINDS: Final = frozenset({"liquidate", "approve", "poke", "pauseAutomation"})
+"""Kinds whose id ends with `:<block>` (the block the pass read)."""
+
+BATCH_KIND: Final = "liquidate-batch"
+"""`liquidate-batch:<block>:<n>`: the n-th batch of a pass; every batch of the key is one piece
+of work (its borrowers are planned again from the chain once the batch settles)."""
+
+
+def action_key(action_id: str) -> str:
+    """`action_id` without its block stamp (see the module docstring); a permanent id as is."""
+    head, at, stamp = action_id.rpartition("@")
+    if at and head and stamp.isdigit():
+        return head
+    kind = action_id.split(":", 1)[0]
+    if kind == BATCH_KIND:
+        return BATCH_KIND
+    if kind in STAMPED_KINDS:
+        head, colon, stamp = action_id.rpartition(":")
+        if colon and head and stamp.isdigit():
+            return head
+    return action_id
+
+
+def same_action(a: str, b: str) -> bool:
+    """Whether two action ids name the same piece of work (equal keys)."""
+    return action_key(a) == action_key(b)

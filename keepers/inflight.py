@@ -1,0 +1,198 @@
+"""A key's own transactions in flight across passes: settled from chain facts, resumed rather
+than sent again, and re-checked after a reorg (the companion of `keepers.tx.TxSender`).
+
+- `settle(sender, record, latest_nonce)`: what became of a `sent` record — a receipt (mined,
+  reverted, or lost-race by its own revert reason), its nonce used by another transaction
+  (replaced), unknown to the node (dropped) — or None while the node still holds it pending.
+- `resume(sender, records)`: one nonce's pending records as a flight again: re-priced at once
+  when the current fees are above its last price (a gas spike left it under the base fee), then
+  waited on with the sender's usual same-nonce fee bumps (`TxSender._wait`) → an `Outcome`.
+- `resume_own(sender, action_id)`: before a send, the key's own `sent` records of the same
+  action (`keepers.actions.action_key`: any block's) are settled or resumed. A flight still
+  pending at the end → its `Stuck` (nothing new is simulated or sent: the pending-block
+  simulation would see the key's own transaction and call it a race lost to someone else); one
+  that mined → the action is done (the key did it after the plan's read).
+- `drain(sender_of, pending)`: at the start of a pass, the key's pending flights resumed lowest
+  nonce first; the first still stuck → `Blocked` (every later send would queue behind it).
+- `reopen_reorged(sender, head, depth)`: mined or lost-race records of the last `depth` blocks
+  whose receipt is gone (or moved) are set back to `sent`, so `settle` classifies them again
+  and an action whose transaction a reorg dropped is planned again.
+
+Every function here classifies from receipts, nonces and the node's pool, never from timing
+(the wait's timeout only decides when to stop waiting, as in `TxSender`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any
+
+from hexbytes import HexBytes
+
+from keepers.actions import action_key
+from keepers.outcomes import AlreadyDone, LostRace, Mined, Outcome, Reverted, Stuck
+from keepers.store import TxRecord
+from keepers.tx import TxSender, _Attempt, _Flight
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """The key's queue is held up: its transaction for `action_id` at `stuck.nonce` is still
+    pending after a full wait; a later nonce cannot mine before it."""
+
+    action_id: str
+    stuck: Stuck
+
+    def detail(self) -> str:
+        return (
+            f"not sent: nonce {self.stuck.nonce} of this key ({self.action_id}, "
+            f"{self.stuck.tx_hashes[-1]}) is still pending"
+        )
+
+
+def settle(sender: TxSender, record: TxRecord, latest_nonce: int) -> str | None:
+    """Records what became of `record` (a `sent` transaction of `sender`'s key); its new status,
+    or None while the node still holds it pending. A node error propagates: a failed lookup
+    must not read as "dropped" or "nonce used elsewhere"."""
+    receipt = sender._receipt(record.tx_hash)
+    if receipt is not None and receipt.get("blockNumber"):
+        block = int(receipt["blockNumber"], 16)
+        status, error = "mined", None
+        if int(receipt.get("status", "0x1"), 16) != 1:  # its own revert reason names a race
+            name, reason = sender.revert_of(record.tx_hash, block)
+            status = "lost-race" if name in sender.settings.lost_race_errors else "reverted"
+            error = f"{reason} (found after the pass that sent it)"
+        sender._record(
+            record.tx_hash,
+            status,
+            gas_used=int(receipt["gasUsed"], 16),
+            effective_gas_price=int(receipt.get("effectiveGasPrice") or "0x0", 16),
+            block=block,
+            error=error,
+        )
+    elif record.nonce < latest_nonce:
+        status = "replaced"
+        sender._record(record.tx_hash, status, error="nonce used elsewhere")
+    elif not sender._known(record.tx_hash):
+        # never reached the node (a broadcast whose connection failed) or evicted from its
+        # pool: nothing will mine it, and the nonce is free for the next send
+        status = "dropped"
+        sender._record(record.tx_hash, status, error="unknown to the node")
+    else:
+        return None
+    log.info("settled %s %s: %s", record.action_id, record.tx_hash, status)
+    return status
+
+
+def settle_all(sender_of: Callable[[str], TxSender], records: list[TxRecord]) -> list[TxRecord]:
+    """`settle` of each record (`sender_of(job)`: the sender of the record's job, all of one
+    key); the records still pending, in nonce order."""
+    if not records:
+        return []
+    latest = sender_of(records[0].job)._latest_nonce()
+    return [r for r in records if settle(sender_of(r.job), r, latest) is None]
+
+
+def resume(sender: TxSender, records: list[TxRecord]) -> Outcome | None:
+    """Waits on the pending flight `records` (one nonce, oldest first) as `TxSender` waits on
+    its own, re-priced first when the current fees are above its last price. None when the
+    node no longer has it (the caller plans afresh). The caller holds the key's lock."""
+    newest = records[-1]
+    tx = sender._rpc("eth_getTransactionByHash", [newest.tx_hash])
+    if tx is None:
+        return None
+    to, data = str(tx["to"]), bytes(HexBytes(tx["input"]))
+    value = int(tx["value"], 16)
+    flight = _Flight(nonce=newest.nonce, gas=int(tx["gas"], 16))
+    for r in records:
+        fee = r.max_fee if r.max_fee is not None else int(tx.get("maxFeePerGas") or "0x0", 16)
+        tip = r.priority_fee if r.priority_fee is not None else fee
+        flight.attempts.append(_Attempt(r.tx_hash, fee, tip))
+    fee, tip, _ = sender.fees()
+    last = flight.attempts[-1]
+    if fee > last.max_fee and len(flight.attempts) <= sender.settings.max_replacements:
+        log.info("re-pricing %s nonce %d: max fee %d → %d", newest.action_id, flight.nonce,
+                 last.max_fee, fee)  # fmt: skip
+        sender._replace(to, data, value, flight, newest.action_id, floor=(fee, tip))
+    log.info("resuming %s nonce %d (%s)", newest.action_id, flight.nonce, flight.hashes[-1])
+    return sender._wait(to, data, value, flight, newest.action_id)
+
+
+def _flights(records: list[TxRecord]) -> list[list[TxRecord]]:
+    """`records` grouped by nonce (lowest first), each group oldest first."""
+    ordered = sorted(records, key=lambda r: (r.nonce, r.sent_at))
+    return [list(group) for _, group in groupby(ordered, key=lambda r: r.nonce)]
+
+
+def resume_own(sender: TxSender, action_id: str) -> Outcome | None:
+    """The key's own earlier flights of `action_id`'s action (any block's), settled or resumed
+    (see the module docstring). Returns `Stuck` (one still pending: send nothing); the outcome
+    of this very action id once its flight settled (mined, reverted, lost race);
+    `AlreadyDone` when one of the action's flights mined (this id's, found by its receipt, or
+    another block's: the key did this work after the plan's read); else None: nothing of the
+    key's pending, plan afresh. The caller holds the key's lock."""
+    store = sender.store
+    if store is None:
+        return None
+    key = action_key(action_id)
+    mine = [r for r in store.in_flight(sender.address) if action_key(r.action_id) == key]
+    if not mine:
+        return None
+    latest = sender._latest_nonce()
+    settled = {r.tx_hash: settle(sender, r, latest) for r in mine}
+    pending = [r for r in mine if settled[r.tx_hash] is None]
+    mined = "mined" in settled.values()
+    for flight in _flights(pending):
+        outcome = resume(sender, flight)
+        if isinstance(outcome, Stuck):
+            return outcome
+        if flight[-1].action_id == action_id and isinstance(outcome, Mined | Reverted | LostRace):
+            return outcome
+        mined |= isinstance(outcome, Mined)
+    return AlreadyDone(action_id) if mined or store.already_done(action_id) else None
+
+
+def drain(
+    sender_of: Callable[[str], TxSender], pending: list[TxRecord]
+) -> tuple[list[tuple[str, Outcome]], Blocked | None]:
+    """Resumes the key's `pending` flights, lowest nonce first, each under the key's lock; stops
+    at the first still stuck. Returns (action id, outcome) of each resumed, and the `Blocked`
+    that holds the queue up (None: the queue drained)."""
+    resumed: list[tuple[str, Outcome]] = []
+    for flight in _flights(pending):
+        sender = sender_of(flight[-1].job)
+        with sender._lock:
+            outcome = resume(sender, flight)
+        if outcome is None:
+            continue
+        resumed.append((flight[-1].action_id, outcome))
+        if isinstance(outcome, Stuck):
+            return resumed, Blocked(flight[-1].action_id, outcome)
+    return resumed, None
+
+
+def reopen_reorged(sender: TxSender, head: int, depth: int) -> list[TxRecord]:
+    """Sets back to `sent` the key's mined or lost-race records of blocks above `head - depth`
+    whose receipt is gone, moved to another block, or changed status (a reorg); returns them.
+    `settle` then says what became of each."""
+    store = sender.store
+    if store is None or depth <= 0:
+        return []
+    reopened = []
+    for r in store.settled_since(sender.address, head - depth):
+        receipt: dict[str, Any] | None = sender._receipt(r.tx_hash)
+        if receipt is not None and receipt.get("blockNumber"):
+            same_block = int(receipt["blockNumber"], 16) == r.block
+            succeeded = int(receipt.get("status", "0x1"), 16) == 1
+            if same_block and succeeded == (r.status == "mined"):
+                continue
+        store.reopen(r.tx_hash, error=f"no longer in block {r.block} (reorg)")
+        log.warning("%s %s was %s in block %s: a reorg undid it", r.action_id, r.tx_hash,
+                    r.status, r.block)  # fmt: skip
+        reopened.append(r)
+    return reopened
