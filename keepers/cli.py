@@ -41,10 +41,10 @@ from ballast.cli import make_console, network_problem
 from ballast.node import NodeError, require_node
 from keepers.config import JOB_ALIASES, JOBS, ConfigError, KeeperSettings, job_name, load_settings
 from keepers.funding import UNFUNDED_EXIT
+from keepers.shell.reports import FAILED_OUTCOMES
 
 __all__ = ["main"]
 
-FAILED_OUTCOMES = frozenset({"reverted", "refused", "replaced", "stuck", "blocked"})
 PASS_FAILED = 5
 
 

@@ -51,6 +51,7 @@ from keepers.protocol import Protocol, ProtocolError
 from keepers.reads import read_chain_binding
 from keepers.runtime import StartupError, open_keeper
 from keepers.shell import JobReport, Keeper
+from keepers.shell.reports import FAILED_OUTCOMES
 
 __all__ = ["BLOCK_JOBS", "CRON_JOBS", "REBALANCER_CRON", "KeeperTasks", "bot"]
 
@@ -59,7 +60,6 @@ log = logging.getLogger("keepers.bot")
 BLOCK_JOBS: Final = ("sentinel", "liquidator", "settler", "evaluator")
 CRON_JOBS: Final = ("rebalancer", "steward")  # the steward only if in `jobs` (opt in)
 REBALANCER_CRON: Final = os.environ.get("BALLAST_BOT_REBALANCER_CRON", "0 * * * *")
-FAILED_OUTCOMES: Final = frozenset({"reverted", "refused", "replaced", "stuck"})
 
 
 def _one_line(err: BaseException) -> str:

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from keepers.actions import same_action
 from keepers.funding import Funding, Shortfall
@@ -28,6 +28,11 @@ __all__ = ["ActionReport", "JobReport", "KeeperError", "blocked_action", "descri
 
 class KeeperError(RuntimeError):
     """A pass cannot run (e.g. the account is not an active agent); the message is one line."""
+
+
+# Outcomes that count as a failed action (a pass's exit status, the bots' `<job>_failed` metric):
+# `blocked` is an action not tried behind the key's own stuck transaction.
+FAILED_OUTCOMES: Final = frozenset({"reverted", "refused", "replaced", "stuck", "blocked"})
 
 
 @dataclass(frozen=True)
