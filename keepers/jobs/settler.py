@@ -21,6 +21,9 @@ takes what each may claim now (`maxDeposit`, `maxRedeem`) and plans one `ClaimCa
 with something to claim:
 
 - a controller whose `isOperator(controller, relay)` is false is skipped (revoked);
+- a controller whose claim the vault refused (both parts: say it is off the allowlist with only
+  settled shares, or the stablecoin blacklists it) is not tried again while what it may claim
+  is what it was at the refusal (`refused`), so it never holds a `max_claims` slot for good;
 - nothing claimable: no call, no skip;
 - at most `max_claims` calls per pass (gas bound); the rest wait for the next pass;
 - a base fee above `max_base_fee_wei` postpones claims (never the strike: exits must not wait on
@@ -177,8 +180,11 @@ def plan_claims(
     claims: Sequence[ControllerClaims],
     base_fee_wei: int,
     settings: SettlerSettings | None = None,
+    refused: Mapping[str, tuple[int, int]] | None = None,
 ) -> ClaimPlan:
-    """The claims to send through the relay (see the module docstring)."""
+    """The claims to send through the relay (see the module docstring); `refused`: controller ->
+    its (max_deposit, max_redeem) when the vault last refused its claim."""
+    refused = refused or {}
     settings = settings or SettlerSettings()
     if not settings.claim:
         return ClaimPlan((), ())
@@ -188,6 +194,9 @@ def plan_claims(
         if not c.is_operator:
             if c.max_deposit or c.max_redeem:
                 skipped.append(f"claims of {c.controller}: the relay is not its operator")
+            continue
+        if refused.get(c.controller) == (c.max_deposit, c.max_redeem):
+            skipped.append(f"claims of {c.controller}: refused before, unchanged since")
             continue
         if c.max_deposit > 0 or c.max_redeem > 0:
             wanted.append(ClaimCall(c.controller, c.max_deposit, c.max_redeem))

@@ -157,14 +157,32 @@ def run_settler(keeper: Keeper) -> JobReport:
         return report
     claims = ClaimsSnapshot.read(keeper.multicall, vault, str(relay.address), controllers, block)
     report.notes += [f"read failed: {k}: {v}" for k, v in claims.failures.items()]
-    plan = plan_claims(claims.claims, keeper.gas_market().base_fee_wei, settings)
+    refused = _refused(keeper)
+    plan = plan_claims(claims.claims, keeper.gas_market().base_fee_wei, settings, refused)
     report.skipped += list(plan.skipped)
     for c in plan.calls:
-        keeper.act(
+        outcome = keeper.act(
             report,
             relay,
             "claim",
             c.controller,
             action_id=f"claim:{c.controller.lower()}@{claims.block}",
         )
+        if outcome.outcome == "refused":
+            refused[c.controller] = (c.deposit_assets, c.redeem_shares)
+        elif outcome.outcome == "mined":
+            refused.pop(c.controller, None)
+    _keep_refused(keeper, refused)
     return report
+
+
+def _refused(keeper: Keeper) -> dict[str, tuple[int, int]]:
+    """Controllers whose claim the vault refused, with what they could claim then (job state)."""
+    state = json.loads(keeper.store.job_state(JOB) or "{}")
+    return {c: (int(d), int(r)) for c, (d, r) in state.get("refused_claims", {}).items()}
+
+
+def _keep_refused(keeper: Keeper, refused: dict[str, tuple[int, int]]) -> None:
+    state = json.loads(keeper.store.job_state(JOB) or "{}")
+    kept = {c: [d, r] for c, (d, r) in refused.items()}
+    keeper.store.set_job_state(JOB, json.dumps({**state, "refused_claims": kept}, sort_keys=True))

@@ -591,6 +591,36 @@ def test_a_settler_that_lost_the_claim_to_another_counts_a_lost_race(
     assert outcome.outcome == "lost-race" and "NothingToClaim" in outcome.detail, report.summary()
 
 
+def test_a_claim_the_vault_refuses_is_not_retried_until_it_changes(
+    invested, protocol, accounts, tmp_path
+):
+    """A joiner taken off the allowlist after its strike: its settled shares cannot reach it, so
+    the relay's claim is refused. The settler records that and does not spend its `max_claims`
+    on it again until what the joiner may claim changes; the other controller is served."""
+    lending = invested
+    vault, relay, gov = lending.vault, protocol.claim_relay, accounts[0]
+    joiner, leaver = accounts[2], accounts[6]
+    vault.setAllowlistEnabled(True, sender=gov)
+    for who in (joiner, leaver, lending.vs.agents):
+        vault.setAllowed(who, True, sender=gov)
+    for who in (joiner, leaver):
+        vault.setOperator(relay, True, sender=who)
+    request_deposit(lending, joiner, 10_000 * USDC)
+    lending.vs.publish_prices()
+    lending.vs.strike()
+    vault.setAllowed(joiner, False, sender=gov)
+    k = keeper(protocol, accounts[7], tmp_path, settler={"controllers": [joiner.address]})
+    first = k.run("settler")
+    assert [(a.call, a.outcome) for a in first.actions] == [(f"claim({joiner.address})", "refused")]
+    request_redeem(lending, leaver, 5_000 * USDC)
+    lending.vs.publish_prices()
+    lending.vs.strike()
+    later = k.run("settler")
+    assert [(a.call, a.outcome) for a in later.actions] == [(f"claim({leaver.address})", "mined")]
+    assert f"claims of {joiner.address}: refused before, unchanged since" in later.skipped
+    assert vault.maxMint(joiner) > 0 and vault.maxRedeem(leaver) == 0
+
+
 def test_two_settlers_racing_strike_once_and_the_loser_counts_a_lost_race(
     invested, protocol, accounts, chain, tmp_path
 ):

@@ -667,3 +667,21 @@ def test_a_repeat_is_futile_only_when_same_recent_and_nothing_moved():
     assert not futile_repeat(last, last, t0, t0 + 60, moved_bps=FUTILE_BPS + 1)  # it did move
     assert not futile_repeat(last, last, t0, t0 + RETRY_AFTER, moved_bps=0)  # time to retry
     assert not futile_repeat(last, (5000, 3000, 0), t0, t0 + 60, moved_bps=0)  # sleeves changed
+
+
+def test_settler_does_not_retry_a_refused_claim_until_it_changes():
+    """Found in a second read: a controller whose claim the vault refuses every time (off the
+    allowlist with only settled shares) was planned first on every pass and held a `max_claims`
+    slot for good, starving the others."""
+    stuck = ControllerClaims(A, True, 5 * USDC, 0)
+    others = [ControllerClaims(B, True, USDC, 0), ControllerClaims(C, True, 0, WAD)]
+    one = SettlerSettings(max_claims=1)
+    assert plan_claims([stuck, *others], 0, one).calls == (ClaimCall(A, 5 * USDC, 0),)
+    plan = plan_claims([stuck, *others], 0, one, refused={A: (5 * USDC, 0)})
+    assert plan.calls == (ClaimCall(B, USDC, 0),)
+    assert plan.skipped[0] == f"claims of {A}: refused before, unchanged since"
+    # what it may claim changed (a new strike settled more): tried again
+    more = ControllerClaims(A, True, 7 * USDC, 0)
+    assert plan_claims([more], 0, one, refused={A: (5 * USDC, 0)}).calls == (
+        ClaimCall(A, 7 * USDC, 0),
+    )
