@@ -168,12 +168,21 @@ def run_settler(keeper: Keeper) -> JobReport:
             c.controller,
             action_id=f"claim:{c.controller.lower()}@{claims.block}",
         )
-        if outcome.outcome == "refused":
+        if outcome.outcome == "refused" and _vault_error(outcome.detail, keeper):
             refused[c.controller] = (c.deposit_assets, c.redeem_shares)
         elif outcome.outcome == "mined":
             refused.pop(c.controller, None)
     _keep_refused(keeper, refused)
     return report
+
+
+def _vault_error(detail: str, keeper: Keeper) -> bool:
+    """Whether a refusal's reason is the vault's (or the relay's) own custom error, decoded: only
+    then is the claim refused for the controller's sake; a fee cap, a node's rejection or our own
+    pending transaction says nothing about it (a review after the back-off came in)."""
+    relay = keeper.protocol.claim_relay
+    names = {e.name for c in (keeper.protocol.vault, relay) for e in c.contract_type.errors}
+    return detail.split("(", 1)[0].strip() in names
 
 
 def _refused(keeper: Keeper) -> dict[str, tuple[int, int]]:

@@ -621,6 +621,32 @@ def test_a_claim_the_vault_refuses_is_not_retried_until_it_changes(
     assert vault.maxMint(joiner) > 0 and vault.maxRedeem(leaver) == 0
 
 
+def test_a_claim_refused_for_the_keepers_own_reasons_is_retried(
+    invested, protocol, accounts, chain, tmp_path
+):
+    """Found in a review of the back-off above: it took every refusal for the vault's, so a claim
+    refused by a base-fee spike (above `tx.max_fee_cap`) was never tried again, a settled deposit's
+    claimable amount never changing. Only the vault's (or the relay's) own error backs off now."""
+    lending = invested
+    vault, relay, joiner = lending.vault, protocol.claim_relay, accounts[2]
+    vault.setOperator(relay, True, sender=joiner)
+    request_deposit(lending, joiner, 10_000 * USDC)
+    lending.vs.publish_prices()
+    lending.vs.strike()
+    k = keeper(protocol, accounts[7], tmp_path, settler={"controllers": [joiner.address]})
+    cap = k.settings.tx.max_fee_cap
+    provider = chain.provider.web3.provider
+    provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(10 * cap)])
+    chain.mine()
+    spike = k.run("settler")
+    assert [a.outcome for a in spike.actions] == ["refused"], spike.summary()
+    provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(10**9)])
+    chain.mine()
+    calm = k.run("settler")
+    assert [(a.call, a.outcome) for a in calm.actions] == [(f"claim({joiner.address})", "mined")]
+    assert vault.maxMint(joiner) == 0
+
+
 def test_two_settlers_racing_strike_once_and_the_loser_counts_a_lost_race(
     invested, protocol, accounts, chain, tmp_path
 ):
