@@ -143,15 +143,20 @@ def _bad_debt(keeper: Keeper, block: int) -> int:
         return sum(_amount(log) for log in read_logs(web3, params, origin, block, cfg.scan_chunk))
     settled = 0 if kept is None else int(kept["settled"])
     recent = {} if kept is None else {int(b): int(v) for b, v in kept["recent"].items()}
-    start = scan_start(cursor, origin, cfg.reorg_depth)
+    # Blocks below `settled_below` are in `settled`: never read again, even after the look-back
+    # grows (a larger `reorg_depth` would otherwise count them a second time).
+    below = origin if kept is None else int(kept.get("settled_below", origin))
+    start = max(scan_start(cursor, origin, cfg.reorg_depth), below)
     for first, last, logs in log_chunks(web3, params, start, block, cfg.scan_chunk):
         fresh: dict[int, int] = {}
         for log in logs:
             fresh[int(log["blockNumber"])] = fresh.get(int(log["blockNumber"]), 0) + _amount(log)
         settled, recent = fold_block_sums(settled, recent, first, last, fresh, cfg.reorg_depth)
+        below = max(below, last + 1 - cfg.reorg_depth)
         kept = {
             "cursor": last,
             "settled": settled,
+            "settled_below": below,
             "recent": {str(b): v for b, v in recent.items()},
         }
         state = {**state, "bad_debt": kept}

@@ -71,3 +71,40 @@ def test_the_last_operator_log_of_each_controller_wins_across_re_reads():
     dropped = merge_operator_logs(again, 93, 112, [(b, True, 97)])
     assert dropped == {a: (True, 95), b: (True, 97), c: (True, 109)}
     assert merge_operator_logs(again, 111, 120, []) == again
+
+
+class _Logs:
+    """`web3.eth.get_logs` over a fixed list of BadDebtRealized-shaped logs."""
+
+    def __init__(self, logs):
+        self.logs = logs
+
+    def get_logs(self, params):
+        lo, hi = params["fromBlock"], params["toBlock"]
+        return [log for log in self.logs if lo <= log["blockNumber"] <= hi]
+
+
+def test_raising_the_reorg_depth_never_counts_settled_bad_debt_twice(tmp_path):
+    """Found in a review of the running total: blocks already settled under a look-back of 12
+    were read again, and added again, once the operator raised it to 64 (same state file)."""
+    from types import SimpleNamespace
+
+    from keepers.shell import steward
+    from keepers.store import Store
+
+    store = Store(tmp_path / "k.sqlite")
+    eth = _Logs([{"blockNumber": 50, "logIndex": 0, "data": (100).to_bytes(32, "big")}])
+
+    def keeper_with(depth):
+        return SimpleNamespace(
+            settings=SimpleNamespace(
+                liquidator=SimpleNamespace(scan_chunk=5_000, reorg_depth=depth)
+            ),
+            protocol=SimpleNamespace(block=0, lending=SimpleNamespace(address="0x" + "11" * 20)),
+            web3=SimpleNamespace(eth=eth),
+            store=store,
+        )
+
+    assert steward._bad_debt(keeper_with(12), 100) == 100  # block 50 settled
+    assert steward._bad_debt(keeper_with(64), 110) == 100
+    assert steward._bad_debt(keeper_with(4), 120) == 100  # and lowering it loses nothing
