@@ -108,17 +108,20 @@ def test_the_queue_fills_during_the_freeze_and_drains_after(played):
     assert any(e.kind == "claim" for e in record.events)
 
 
-def test_the_settler_keeper_strikes_and_claims_for_the_depositors_that_made_it_operator(played):
+def test_the_settler_keeper_strikes_and_claims_through_the_relay_for_its_depositors(played):
     """Every strike is the settler keeper's job, except on the day it is down: then a depositor
-    strikes (anyone may) and fills redemptions. The settler claims for the depositors that made
-    its key their operator, to them; the others (and everyone on the outage day) claim
-    themselves. Its own JobReports, recorded by the tracker, count exactly those transactions."""
+    strikes (anyone may) and fills redemptions. The settler claims, through the claim relay, for
+    the depositors that made the relay their operator (never its own key), to them; the others
+    (and everyone on the outage day) claim themselves. Its own JobReports, recorded by the
+    tracker, count exactly those transactions (one relay claim a depositor a day, whatever it
+    claimed)."""
     world, record = played
     vault, outage = world.vault, world.plan.settler_down_day
-    settler = str(world.settler_account.address)
+    settler, relay = str(world.settler_account.address), str(world.protocol.claim_relay.address)
     operators = {f"depositor {i}" for i in range(OPERATOR_DEPOSITORS)}
     for i, who in enumerate(world.actors.depositors):
-        assert vault.isOperator(who, settler) == (i < OPERATOR_DEPOSITORS)
+        assert vault.isOperator(who, relay) == (i < OPERATOR_DEPOSITORS)
+        assert not vault.isOperator(who, settler)
     print("strikes by:", [(k.day, k.by) for k in record.strikes])
     assert record.strikes
     assert all(k.by == SETTLER for k in record.strikes if k.day != outage)
@@ -133,14 +136,15 @@ def test_the_settler_keeper_strikes_and_claims_for_the_depositors_that_made_it_o
     settler_claims = [c for c in record.claims if c.by == SETTLER]
     assert {c.kind for c in settler_claims} == {"deposit", "redeem"}
     assert any(c.day == outage and c.kind == "redeem" for c in record.claims)
-    # on chain: the settler key sent every strike and claim the record names it for
+    # on chain: the relay paid every redemption the record says the settler claimed
     head = chain.blocks.head.number + 1
-    redeemed = [e for e in vault.Withdraw.range(0, head) if str(e.sender) == settler]
+    redeemed = [e for e in vault.Withdraw.range(0, head) if str(e.sender) == relay]
     assert len(redeemed) == sum(c.kind == "redeem" for c in settler_claims)
     assert all(str(e.receiver) == str(e.owner) for e in redeemed)  # paid to the controller
-    # the keeper's own reports: every action it took mined, one per strike and claim
+    # the keeper's own reports: every action it took mined, one per strike and relay claim
     strikes = sum(k.by == SETTLER for k in record.strikes)
-    assert record.keeper_actions[SETTLER] == {"mined": strikes + len(settler_claims)}
+    relay_claims = len({(c.day, c.controller) for c in settler_claims})
+    assert record.keeper_actions[SETTLER] == {"mined": strikes + relay_claims}
     assert record.keeper_gas[SETTLER] > 0
     assert any(e.kind == "keeper" and e.day == outage for e in record.events)
 

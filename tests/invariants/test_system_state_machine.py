@@ -413,10 +413,16 @@ class SystemMachine(Driver, RuleBasedStateMachine):
 
     @rule(who=WHO, i=st.integers(0, 2), share=SHARE)
     def deposit_collateral(self, who, i, share):
+        """Refused while the token's price is not fresh (collateral is posted only at a
+        verifiable price)."""
         s, b = self.s, self.s.borrowers[who]
         amount = s.tokens[i].call("balanceOf", b) * share // 100
         if amount:
-            self._act(s.book, "depositCollateral", s.tokens[i], amount, sender=b)
+            chain.pending_timestamp = self.now
+            fresh = s.router.call("tryPrice", s.tokens[i], block="pending")[1]
+            refusals = frozenset() if fresh else frozenset({"StalePrice", "InvalidPrice"})
+            self._act(s.book, "depositCollateral", s.tokens[i], amount, sender=b,
+                      refusals=refusals)  # fmt: skip
 
     @rule(who=WHO, i=st.integers(0, 2), share=st.integers(1, 110))
     def withdraw_collateral(self, who, i, share):

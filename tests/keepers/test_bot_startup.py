@@ -3,6 +3,8 @@ the bot with Silverback's `StartupFailure` and one line, never a traceback."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from silverback.exceptions import StartupFailure
 
@@ -11,10 +13,18 @@ from keepers.runtime import StartupError
 
 @pytest.fixture
 def bot(chain):
-    """keepers.bots.keeper (its Silverback bot is built on import: a provider connected)."""
+    """keepers.bots.keeper (its Silverback bot is built on import: a provider connected). Opening
+    it configures the `keepers` loggers (no propagation): restored afterwards, so later tests in
+    this process still see their log records (caplog)."""
     from keepers.bots import keeper
 
-    return keeper
+    logger = logging.getLogger("keepers")
+    saved = (list(logger.handlers), logger.propagate, logger.level)
+    yield keeper
+    handlers, propagate, level = saved
+    logger.handlers[:] = handlers
+    logger.propagate = propagate
+    logger.setLevel(level)
 
 
 @pytest.mark.parametrize(
