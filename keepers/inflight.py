@@ -154,7 +154,22 @@ def resume_own(sender: TxSender, action_id: str) -> Outcome | None:
         if flight[-1].action_id == action_id and isinstance(outcome, Mined | Reverted | LostRace):
             return outcome
         mined |= isinstance(outcome, Mined)
-    return AlreadyDone(action_id) if mined or store.already_done(action_id) else None
+    return AlreadyDone(action_id) if mined or already_done(sender, action_id) else None
+
+
+def already_done(sender: TxSender, action_id: str) -> bool:
+    """`Store.already_done`, a lost-race row without a transaction (a simulation at the pending
+    block saw the action done, maybe by a rival's transaction still pending) counted only while
+    read less than `reorg_depth` blocks ago: after that the action is planned again from the
+    chain, so one whose rival transaction was dropped is done after all (depth 0: for good)."""
+    store, depth = sender.store, sender.settings.reorg_depth
+    if store is None:
+        return False
+    if depth <= 0:
+        return store.already_done(action_id)
+    return store.already_done(
+        action_id, lambda: int(sender._rpc("eth_blockNumber", []), 16) - depth
+    )
 
 
 def drain(
