@@ -466,7 +466,18 @@ class TxSender:
             return None
         return new_fee, min(new_tip, new_fee)
 
-    def _wait(self, to: str, data: bytes, value: int, flight: _Flight, action_id: str) -> Outcome:
+    def _wait(
+        self,
+        to: str,
+        data: bytes,
+        value: int,
+        flight: _Flight,
+        action_id: str,
+        timeout: float | None = None,
+    ) -> Outcome:
+        """Waits for `flight`'s receipt, bumping its fees as the module's step 7 says; `Stuck`
+        after `timeout` seconds (default: `receipt_timeout`)."""
+        limit = self.settings.receipt_timeout if timeout is None else timeout
         start = self._clock()
         last_send = start
         nonce_used_at: float | None = None
@@ -488,7 +499,7 @@ class TxSender:
                 for attempt in flight.attempts:
                     self._record(attempt.tx_hash, "replaced", error="nonce used elsewhere")
                 return Replaced(flight.nonce, flight.hashes)
-            if now - start >= self.settings.receipt_timeout:
+            if now - start >= limit:
                 return Stuck(flight.nonce, flight.hashes)
             if (
                 now - last_send >= self.settings.replace_after
