@@ -26,6 +26,20 @@ BATCH_KIND: Final = "liquidate-batch"
 of work (its borrowers are planned again from the chain once the batch settles)."""
 
 
+FILL_KIND: Final = "nonce-fill"
+"""`nonce-fill:<n>`: a 0-value transfer to the key itself that fills nonce n, left unused below
+the key's pending transactions (`keepers.nonces.fill_gaps`)."""
+
+PRIORITY_KINDS: Final = frozenset({"pauseAutomation"})
+"""Kinds sent even while the key's queue is held up by a stuck transaction of another action:
+on that transaction's nonce, as its replacement (`keepers.nonces.take_nonce`)."""
+
+
+def is_priority(action_id: str) -> bool:
+    """Whether `action_id` names an emergency action (`PRIORITY_KINDS`)."""
+    return action_id.split(":", 1)[0] in PRIORITY_KINDS
+
+
 def action_key(action_id: str) -> str:
     """`action_id` without its block stamp (see the module docstring); a permanent id as is."""
     head, at, stamp = action_id.rpartition("@")

@@ -3,17 +3,26 @@ than sent again, and re-checked after a reorg (the companion of `keepers.tx.TxSe
 
 - `settle(sender, record, latest_nonce)`: what became of a `sent` record — a receipt (mined,
   reverted, or lost-race by its own revert reason), its nonce used by another transaction
-  (replaced), unknown to the node (dropped) — or None while the node still holds it pending.
-- `resume(sender, records)`: one nonce's pending records as a flight again: re-priced at once
-  when the current fees are above its last price (a gas spike left it under the base fee), then
-  waited on with the sender's usual same-nonce fee bumps (`TxSender._wait`) → an `Outcome`.
+  (replaced), unknown to the node while a newer attempt of its nonce is pending (replaced:
+  superseded) or not (dropped) — or None while the node still holds it pending.
+- `resume(sender, records, timeout)`: one nonce's pending records as a flight again, with every
+  attempt the store holds of it (so `max_replacements` bounds its bumps across passes):
+  re-priced at once when the current fees are above its last price (a gas spike left it under
+  the base fee: the market's price, up to `max_fee_cap`, whatever the budget), else bumped once
+  when its last attempt is `replace_after` old and the budget allows, then waited on as the
+  sender waits (`TxSender._wait`, for `timeout`) → an `Outcome`.
 - `resume_own(sender, action_id)`: before a send, the key's own `sent` records of the same
   action (`keepers.actions.action_key`: any block's) are settled or resumed. A flight still
   pending at the end → its `Stuck` (nothing new is simulated or sent: the pending-block
   simulation would see the key's own transaction and call it a race lost to someone else); one
   that mined → the action is done (the key did it after the plan's read).
-- `drain(sender_of, pending)`: at the start of a pass, the key's pending flights resumed lowest
-  nonce first; the first still stuck → `Blocked` (every later send would queue behind it).
+- `drain(sender_of, pending)`: at the start of a pass, a gap below the key's lowest pending
+  flight filled (`keepers.nonces.fill_gaps`), then its pending flights resumed lowest nonce
+  first, each waited on for `replace_after` at most; the first still stuck → `Blocked` (every
+  later send would queue behind it; only a priority action takes its nonce:
+  `keepers.nonces.take_nonce`).
+- `already_done(sender, action_id)`: the store's word, a lost race seen only by a simulation
+  (no transaction of ours) counted for `reorg_depth` blocks after it was read.
 - `reopen_reorged(sender, head, depth)`: mined or lost-race records of the last `depth` blocks
   whose receipt is gone (or moved) are set back to `sent`, so `settle` classifies them again
   and an action whose transaction a reorg dropped is planned again.
@@ -25,6 +34,7 @@ Every function here classifies from receipts, nonces and the node's pool, never 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import groupby
@@ -38,6 +48,10 @@ from keepers.store import TxRecord
 from keepers.tx import TxSender, _Attempt, _Flight
 
 log = logging.getLogger(__name__)
+
+LIVE = ("sent", "replaced")
+"""Statuses of a flight's attempts still counted while its nonce is pending: the newest
+`sent`, those it superseded `replaced`."""
 
 
 @dataclass(frozen=True)
@@ -55,10 +69,14 @@ class Blocked:
         )
 
 
-def settle(sender: TxSender, record: TxRecord, latest_nonce: int) -> str | None:
+def settle(
+    sender: TxSender, record: TxRecord, latest_nonce: int, superseded: bool = False
+) -> str | None:
     """Records what became of `record` (a `sent` transaction of `sender`'s key); its new status,
-    or None while the node still holds it pending. A node error propagates: a failed lookup
-    must not read as "dropped" or "nonce used elsewhere"."""
+    or None while the node still holds it pending. `superseded`: a later attempt of the same
+    nonce is still pending, so one the node no longer has was replaced by it (not dropped).
+    A node error propagates: a failed lookup must not read as "dropped" or "nonce used
+    elsewhere"."""
     receipt = sender._receipt(record.tx_hash)
     if receipt is not None and receipt.get("blockNumber"):
         block = int(receipt["blockNumber"], 16)
@@ -79,29 +97,64 @@ def settle(sender: TxSender, record: TxRecord, latest_nonce: int) -> str | None:
         status = "replaced"
         sender._record(record.tx_hash, status, error="nonce used elsewhere")
     elif not sender._known(record.tx_hash):
+        # superseded by a same-nonce replacement still pending (the pool keeps the dearer), or
         # never reached the node (a broadcast whose connection failed) or evicted from its
         # pool: nothing will mine it, and the nonce is free for the next send
-        status = "dropped"
-        sender._record(record.tx_hash, status, error="unknown to the node")
+        status = "replaced" if superseded else "dropped"
+        error = "superseded by a same-nonce replacement" if superseded else "unknown to the node"
+        sender._record(record.tx_hash, status, error=error)
     else:
         return None
     log.info("settled %s %s: %s", record.action_id, record.tx_hash, status)
     return status
 
 
-def settle_all(sender_of: Callable[[str], TxSender], records: list[TxRecord]) -> list[TxRecord]:
+def settle_flights(
+    sender_of: Callable[[str], TxSender], records: list[TxRecord], latest: int
+) -> dict[str, str | None]:
     """`settle` of each record (`sender_of(job)`: the sender of the record's job, all of one
-    key); the records still pending, in nonce order."""
+    key), each nonce's newest first, so that an older attempt the node no longer has while a
+    newer one of its nonce is pending is recorded `replaced`: tx hash → new status (None:
+    pending)."""
+    settled: dict[str, str | None] = {}
+    for flight in _flights(records):
+        live = False
+        for r in reversed(flight):
+            settled[r.tx_hash] = settle(sender_of(r.job), r, latest, superseded=live)
+            live |= settled[r.tx_hash] is None
+    return settled
+
+
+def settle_all(sender_of: Callable[[str], TxSender], records: list[TxRecord]) -> list[TxRecord]:
+    """`settle_flights` of `records`; those still pending, in nonce order."""
     if not records:
         return []
-    latest = sender_of(records[0].job)._latest_nonce()
-    return [r for r in records if settle(sender_of(r.job), r, latest) is None]
+    settled = settle_flights(sender_of, records, sender_of(records[0].job)._latest_nonce())
+    return [r for flight in _flights(records) for r in flight if settled[r.tx_hash] is None]
 
 
-def resume(sender: TxSender, records: list[TxRecord]) -> Outcome | None:
+def attempts(sender: TxSender, newest: TxRecord) -> list[TxRecord]:
+    """Every attempt of `newest`'s flight the store holds (its nonce and action, pending or
+    superseded), oldest first: the replacement budget counts them across passes."""
+    if sender.store is None:
+        return [newest]
+    mine = [
+        t
+        for t in sender.store.transactions(newest.action_id)
+        if t.nonce == newest.nonce and t.sender == newest.sender and t.status in LIVE
+    ]
+    return sorted(mine, key=lambda t: t.sent_at) or [newest]
+
+
+def resume(
+    sender: TxSender, records: list[TxRecord], timeout: float | None = None
+) -> Outcome | None:
     """Waits on the pending flight `records` (one nonce, oldest first) as `TxSender` waits on
-    its own, re-priced first when the current fees are above its last price. None when the
-    node no longer has it (the caller plans afresh). The caller holds the key's lock."""
+    its own (for `timeout` seconds; default `receipt_timeout`). First re-priced when the
+    current fees are above its last price (following the market, up to `max_fee_cap`), else
+    bumped once when its last attempt is `replace_after` old and the flight's attempts, counted
+    across passes, leave room under `max_replacements`. None when the node no longer has it
+    (the caller plans afresh). The caller holds the key's lock."""
     newest = records[-1]
     tx = sender._rpc("eth_getTransactionByHash", [newest.tx_hash])
     if tx is None:
@@ -109,18 +162,25 @@ def resume(sender: TxSender, records: list[TxRecord]) -> Outcome | None:
     to, data = str(tx["to"]), bytes(HexBytes(tx["input"]))
     value = int(tx["value"], 16)
     flight = _Flight(nonce=newest.nonce, gas=int(tx["gas"], 16))
-    for r in records:
+    history = attempts(sender, newest)
+    for r in history:
         fee = r.max_fee if r.max_fee is not None else int(tx.get("maxFeePerGas") or "0x0", 16)
         tip = r.priority_fee if r.priority_fee is not None else fee
         flight.attempts.append(_Attempt(r.tx_hash, fee, tip))
     fee, tip, _ = sender.fees()
     last = flight.attempts[-1]
-    if fee > last.max_fee and len(flight.attempts) <= sender.settings.max_replacements:
+    settings = sender.settings
+    if fee > last.max_fee:
         log.info("re-pricing %s nonce %d: max fee %d → %d", newest.action_id, flight.nonce,
                  last.max_fee, fee)  # fmt: skip
         sender._replace(to, data, value, flight, newest.action_id, floor=(fee, tip))
+    elif (
+        len(flight.attempts) <= settings.max_replacements
+        and time.time() - max(r.sent_at for r in history) >= settings.replace_after
+    ):
+        sender._replace(to, data, value, flight, newest.action_id)
     log.info("resuming %s nonce %d (%s)", newest.action_id, flight.nonce, flight.hashes[-1])
-    return sender._wait(to, data, value, flight, newest.action_id)
+    return sender._wait(to, data, value, flight, newest.action_id, timeout=timeout)
 
 
 def _flights(records: list[TxRecord]) -> list[list[TxRecord]]:
@@ -143,8 +203,7 @@ def resume_own(sender: TxSender, action_id: str) -> Outcome | None:
     mine = [r for r in store.in_flight(sender.address) if action_key(r.action_id) == key]
     if not mine:
         return None
-    latest = sender._latest_nonce()
-    settled = {r.tx_hash: settle(sender, r, latest) for r in mine}
+    settled = settle_flights(lambda _: sender, mine, sender._latest_nonce())
     pending = [r for r in mine if settled[r.tx_hash] is None]
     mined = "mined" in settled.values()
     for flight in _flights(pending):
@@ -154,20 +213,50 @@ def resume_own(sender: TxSender, action_id: str) -> Outcome | None:
         if flight[-1].action_id == action_id and isinstance(outcome, Mined | Reverted | LostRace):
             return outcome
         mined |= isinstance(outcome, Mined)
-    return AlreadyDone(action_id) if mined or store.already_done(action_id) else None
+    return AlreadyDone(action_id) if mined or already_done(sender, action_id) else None
+
+
+def already_done(sender: TxSender, action_id: str) -> bool:
+    """`Store.already_done`, a lost-race row without a transaction (a simulation at the pending
+    block saw the action done, maybe by a rival's transaction still pending) counted only while
+    read less than `reorg_depth` blocks ago: after that the action is planned again from the
+    chain, so one whose rival transaction was dropped is done after all (depth 0: for good)."""
+    store, depth = sender.store, sender.settings.reorg_depth
+    if store is None:
+        return False
+    if depth <= 0:
+        return store.already_done(action_id)
+    return store.already_done(
+        action_id, lambda: int(sender._rpc("eth_blockNumber", []), 16) - depth
+    )
 
 
 def drain(
     sender_of: Callable[[str], TxSender], pending: list[TxRecord]
 ) -> tuple[list[tuple[str, Outcome]], Blocked | None]:
-    """Resumes the key's `pending` flights, lowest nonce first, each under the key's lock; stops
-    at the first still stuck. Returns (action id, outcome) of each resumed, and the `Blocked`
-    that holds the queue up (None: the queue drained)."""
-    resumed: list[tuple[str, Outcome]] = []
-    for flight in _flights(pending):
+    """Resumes the key's `pending` flights, lowest nonce first, each under the key's lock and
+    waited on for `replace_after` at most (a pass does not spend `receipt_timeout` on each
+    before it reads the chain); stops at the first still stuck. First, a gap below the lowest
+    (nonces the chain has not used and nothing of the key's holds: the node lost them) is
+    filled (`keepers.nonces.fill_gaps`), else the flights above it could never mine. Returns
+    (action id, outcome) of each fill and flight resumed, and the `Blocked` that holds the
+    queue up (None: the queue drained)."""
+    from keepers.nonces import fill_gaps  # it builds on this module
+
+    flights = _flights(pending)
+    if not flights:
+        return [], None
+    first = sender_of(flights[0][-1].job)
+    wait = min(first.settings.replace_after, first.settings.receipt_timeout)
+    with first._lock:
+        resumed = fill_gaps(first, flights[0][0].nonce, wait)
+    for action_id, outcome in resumed:
+        if isinstance(outcome, Stuck):
+            return resumed, Blocked(action_id, outcome)
+    for flight in flights:
         sender = sender_of(flight[-1].job)
         with sender._lock:
-            outcome = resume(sender, flight)
+            outcome = resume(sender, flight, timeout=wait)
         if outcome is None:
             continue
         resumed.append((flight[-1].action_id, outcome))

@@ -58,6 +58,7 @@ class TxSettings(BaseModel):
     reorg_depth: int = Field(
         12,
         ge=0,
+        le=10_000,
         description="blocks back a pass re-checks the receipts of the key's mined transactions; "
         "one whose receipt a reorg removed is settled again and its action planned again "
         "(0: never re-checked)",

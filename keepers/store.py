@@ -31,7 +31,8 @@ Migrating a v3 file to v4 only adds the table: its rows stay, unbound.
 A transaction's status is one of `STATUSES`: `sent` (in flight), `mined`, `reverted`,
 `lost-race` (another keeper did it first: the action is done), `replaced` (a same-nonce
 replacement superseded it) and `dropped`. `already_done(action_id)` is true once an action has
-a `mined` or `lost-race` transaction; `reopen` sets one a reorg undid back to `sent`
+a `mined` or `lost-race` transaction (a `lost-race` row without a transaction, read from the
+pending block, only while recent); `reopen` sets one a reorg undid back to `sent`
 (`keepers.inflight.reopen_reorged`). Every write is an idempotent upsert. The schema version
 is SQLite's `user_version` pragma; opening a newer file than this code knows is refused.
 
@@ -43,7 +44,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal, get_args
@@ -291,27 +292,45 @@ class Store:
             if cursor.rowcount == 0:
                 raise KeyError(f"no transaction {_hex(tx_hash)} recorded")
 
-    def record_lost_race(self, *, job: str, action_id: str, sender: str, error: str) -> None:
+    def record_lost_race(
+        self, *, job: str, action_id: str, sender: str, error: str, block: int | None = None
+    ) -> None:
         """Records an action another keeper did first, found before sending anything (a
-        simulation refused it): a `lost-race` row without a transaction."""
+        simulation refused it): a `lost-race` row without a transaction (nonce -1), read at
+        `block` (the head when the simulation ran; a later record of the same action moves it
+        up). Such a row is provisional: `already_done` counts it only while it is recent."""
         now = time.time()
         key = f"lost:{action_id}:{_hex(sender)}"
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO txs (tx_hash, job, action_id, sender, nonce, status, error, "
-                "sent_at, updated_at) VALUES (?, ?, ?, ?, -1, 'lost-race', ?, ?, ?) "
-                "ON CONFLICT (tx_hash) DO UPDATE SET updated_at = excluded.updated_at",
-                (key, job, action_id, _hex(sender), error, now, now),
+                "INSERT INTO txs (tx_hash, job, action_id, sender, nonce, status, error, block, "
+                "sent_at, updated_at) VALUES (?, ?, ?, ?, -1, 'lost-race', ?, ?, ?, ?) "
+                "ON CONFLICT (tx_hash) DO UPDATE SET updated_at = excluded.updated_at, "
+                "status = 'lost-race', error = excluded.error, "
+                "block = max(coalesce(block, 0), coalesce(excluded.block, 0))",
+                (key, job, action_id, _hex(sender), error, block, now, now),
             )
 
-    def already_done(self, action_id: str) -> bool:
-        """The action has a mined transaction, or was found done by another keeper."""
+    def already_done(self, action_id: str, fresh_above: Callable[[], int] | None = None) -> bool:
+        """The action has a mined transaction, or was found done by another keeper.
+
+        A lost-race row without a transaction of ours (a simulation at the pending block saw
+        the action done: perhaps by a rival's transaction still pending, which may yet be
+        dropped) is provisional: with `fresh_above` (called only for such a row: the caller's
+        head block minus its reorg depth) it counts only when read at a block above that;
+        an older one no longer does, so the action is planned again from the chain (and, if
+        the chain shows it done, recorded anew). Without `fresh_above` every row counts."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT 1 FROM txs WHERE action_id = ? AND status IN (?, ?) LIMIT 1",
+            rows = self._db.execute(
+                "SELECT nonce, block FROM txs WHERE action_id = ? AND status IN (?, ?)",
                 (action_id, *DONE_STATUSES),
-            ).fetchone()
-        return row is not None
+            ).fetchall()
+        if not rows:
+            return False
+        if fresh_above is None or any(int(r[0]) >= 0 for r in rows):
+            return True
+        floor = fresh_above()
+        return any(r[1] is not None and int(r[1]) > floor for r in rows)
 
     def settled_since(self, sender: str, block: int) -> list[TxRecord]:
         """`sender`'s transactions recorded `mined` or `lost-race` with a receipt in `block` or

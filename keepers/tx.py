@@ -3,7 +3,8 @@ replace, and say what happened as a typed outcome.
 
 `TxSender(account).send(contract, "evaluate", 3, action_id="evaluate:3")`:
 
-1. `already_done(action_id)` in the store → `AlreadyDone` (a restart does no double work);
+1. `already_done(action_id)` in the store → `AlreadyDone` (a restart does no double work; a
+   lost race seen only by a simulation counts for `reorg_depth` blocks: `inflight.already_done`);
 2. under the key's lock (one transaction in flight per key, across every sender of the process),
    the key's own `sent` transactions of the same action (any block's:
    `keepers.actions.action_key`) are settled or resumed — re-priced, waited on, bumped on their
@@ -255,12 +256,12 @@ class TxSender:
         """Sends `data` to `to` (see the module's steps). `contested(block)`: the job's chain
         fact for "another address did this action after my read, up to `block`" (a reason, or
         None); a revert or refusal it explains is a lost race whatever its error."""
+        from keepers.inflight import already_done, resume_own  # they build on this module
+
         to = to_checksum_address(to)
-        if self.store is not None and self.store.already_done(action_id):
+        if already_done(self, action_id):
             return AlreadyDone(action_id)
         with self._lock:
-            from keepers.inflight import resume_own  # it builds on this module
-
             earlier = resume_own(self, action_id)  # the key's own flight of this action first
             if earlier is not None:
                 return earlier
@@ -327,8 +328,9 @@ class TxSender:
             log.info("lost race on %s: %s", action_id, reason)
             if self.store is not None:
                 self.store.record_lost_race(
-                    job=self.job, action_id=action_id, sender=self.address, error=reason
-                )
+                    job=self.job, action_id=action_id, sender=self.address, error=reason,
+                    block=head(),
+                )  # fmt: skip
             return LostRace(reason, name)
         log.warning("refused %s: %s", action_id, reason)
         return Refused(reason, name or None)
@@ -464,7 +466,18 @@ class TxSender:
             return None
         return new_fee, min(new_tip, new_fee)
 
-    def _wait(self, to: str, data: bytes, value: int, flight: _Flight, action_id: str) -> Outcome:
+    def _wait(
+        self,
+        to: str,
+        data: bytes,
+        value: int,
+        flight: _Flight,
+        action_id: str,
+        timeout: float | None = None,
+    ) -> Outcome:
+        """Waits for `flight`'s receipt, bumping its fees as the module's step 7 says; `Stuck`
+        after `timeout` seconds (default: `receipt_timeout`)."""
+        limit = self.settings.receipt_timeout if timeout is None else timeout
         start = self._clock()
         last_send = start
         nonce_used_at: float | None = None
@@ -486,7 +499,7 @@ class TxSender:
                 for attempt in flight.attempts:
                     self._record(attempt.tx_hash, "replaced", error="nonce used elsewhere")
                 return Replaced(flight.nonce, flight.hashes)
-            if now - start >= self.settings.receipt_timeout:
+            if now - start >= limit:
                 return Stuck(flight.nonce, flight.hashes)
             if (
                 now - last_send >= self.settings.replace_after

@@ -10,10 +10,15 @@ flight from an earlier process or pass (killed mid-wait, or stuck): their receip
 and recorded, so the next pass neither repeats a mined action nor forgets a pending one; the
 key's mined transactions of the last `TxSettings.reorg_depth` blocks are re-checked, and one a
 reorg undid is settled again (its action planned again). Those still pending are then resumed,
-lowest nonce first (re-priced at current fees, waited on, bumped: `keepers.inflight.drain`);
-one still stuck blocks the pass: no new transaction would mine before it, so none is sent (each
-planned action is reported `blocked`, the stuck one's own action `stuck`). A `Stuck` result
-within a pass blocks the rest of it alike.
+lowest nonce first (re-priced at current fees, waited on for `replace_after` at most, bumped
+within a budget counted across passes: `keepers.inflight.drain`; a gap the node's pool left
+below them is filled first: `keepers.nonces.fill_gaps`); one still stuck blocks the pass: no
+new transaction would mine before it, so none is sent (each planned action is reported
+`blocked`, the stuck one's own action `stuck`), except a priority action (the sentinel's
+`pauseAutomation`), sent on the stuck nonce as its replacement (`keepers.nonces.take_nonce`).
+A `Stuck` result within a pass blocks the rest of it alike. A held-up queue, or a resumed
+flight that ended reverted or replaced, is reported as an action even when the job planned
+nothing (`reports.queue_reports`), so the exit status and `<job>_failed` count it.
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ from ape import chain
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 
+from keepers.actions import is_priority
 from keepers.config import KeeperSettings, job_name
 from keepers.funding import NATIVE, NATIVE_DECIMALS, Funding, Shortfall
 from keepers.inflight import Blocked, drain, reopen_reorged, settle_all
-from keepers.outcomes import Stuck, Unfunded
+from keepers.nonces import take_nonce
+from keepers.outcomes import Mined, Outcome, Stuck, Unfunded
 from keepers.protocol import Protocol
 from keepers.shell.passes import RUNNERS
 from keepers.shell.reports import (
@@ -39,6 +46,8 @@ from keepers.shell.reports import (
     KeeperError,
     blocked_action,
     describe_outcome,
+    queue_reports,
+    resumed_note,
 )
 from keepers.snapshot import Multicall, ensure_multicall
 from keepers.store import Store, TxRecord
@@ -194,8 +203,9 @@ class Keeper:
                 "would-fail" if failure else "would-send",
                 detail=failure[1] if failure else "",
             )
-        elif self.blocked is not None:
-            # a transaction of this key is stuck: a later nonce cannot mine before it
+        elif self.blocked is not None and not is_priority(action_id):
+            # a transaction of this key is stuck: a later nonce cannot mine before it (a
+            # priority action takes its nonce instead: `_send`)
             outcome = blocked_action(action_id, call, self.blocked)
         elif (short := report.shortfall(NATIVE)) is not None:
             # the key could not pay for an earlier send of this pass: the rest would be refused
@@ -205,9 +215,7 @@ class Keeper:
         else:
             sender = self.sender(report.job)
             sender.decoder.add(contract.contract_type)
-            result = sender.send_raw(
-                str(contract.address), data, action_id=action_id, contested=contested
-            )
+            result = self._send(sender, str(contract.address), data, action_id, contested)
             if isinstance(result, Stuck):  # the rest of the pass would queue behind it
                 self.blocked = Blocked(action_id, result)
             if isinstance(result, Unfunded):
@@ -234,6 +242,19 @@ class Keeper:
         )
         return outcome
 
+    def _send(
+        self, sender: TxSender, to: str, data: bytes, action_id: str, contested: Contested | None
+    ) -> Outcome:
+        """`send_raw`; while the key is blocked (only a priority action gets here), the stuck
+        transaction's nonce taken by a same-nonce replacement (`keepers.nonces.take_nonce`)."""
+        if self.blocked is not None:
+            taken = take_nonce(sender, to, data, action_id=action_id, stuck=self.blocked.stuck)
+            if taken is None or isinstance(taken, Mined):  # the stuck nonce is used now
+                self.blocked = None
+            if taken is not None:
+                return taken
+        return sender.send_raw(to, data, action_id=action_id, contested=contested)
+
     # ------------------------------------------------------------------ recovery
 
     def reconcile(self) -> list[TxRecord]:
@@ -253,18 +274,14 @@ class Keeper:
             reopen_reorged(probe, head, depth)
         return settle_all(self.sender, self.store.in_flight(self.address))
 
-    def drain(self) -> list[str]:
-        """Reconciles, then resumes the key's pending transactions (see the module docstring);
-        sets `blocked` to the one still stuck. Returns one note per transaction resumed."""
+    def drain(self) -> list[tuple[str, Outcome]]:
+        """Reconciles, then resumes the key's pending transactions, a gap below them filled
+        (see the module docstring); sets `blocked` to the one still stuck. Returns (action id,
+        outcome) of each transaction resumed or sent to fill a gap."""
         with key_lock(str(self.address)):
             pending = self.reconcile()
         resumed, self.blocked = drain(self.sender, pending) if pending else ([], None)
-        notes = []
-        for action_id, outcome in resumed:
-            name, tx_hash, detail, _ = describe_outcome(outcome)
-            notes.append(f"resumed {action_id} from an earlier pass: {name} {tx_hash or ''}"
-                         + (f" ({detail})" if detail else ""))  # fmt: skip
-        return notes
+        return resumed
 
     # ------------------------------------------------------------------ passes
 
@@ -276,14 +293,16 @@ class Keeper:
         if runner is None:
             raise KeeperError(f"unknown job {job!r}; jobs are {', '.join(RUNNERS)}")
         started = time.monotonic()
-        resumed: list[str] = []
+        resumed: list[tuple[str, Outcome]] = []
         if not self.dry_run and self.address is not None:
             # left in flight by an earlier pass (stuck, or the node stopped answering) or
             # undone by a reorg: settled or resumed before planning, so a transaction that did
             # land is not sent again, and one still pending is not queued behind
             resumed = self.drain()
         report = runner(self)
-        report.notes[:0] = resumed
+        report.notes[:0] = [resumed_note(a, o) for a, o in resumed]
+        # a held-up queue, or a resumed flight that failed, counts even when nothing was planned
+        report.actions += queue_reports(resumed, self.blocked, report.actions)
         if self.blocked is not None:
             report.notes.append(self.blocked.detail())
         report.seconds = time.monotonic() - started

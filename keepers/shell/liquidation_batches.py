@@ -154,7 +154,7 @@ class _Batches:
         detail = reason if evidence == name else f"{reason}; {evidence}"
         self.keeper.store.record_lost_race(
             job=self.report.job, action_id=self.action_id(p), sender=self.sender.address,
-            error=detail,
+            error=detail, block=block,
         )  # fmt: skip
         self.add(p, "lost-race", tx_hash, detail)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from keepers.actions import same_action
+from keepers.actions import FILL_KIND, same_action
 from keepers.funding import Funding, Shortfall
 from keepers.inflight import Blocked
 from keepers.outcomes import (
@@ -23,7 +23,15 @@ from keepers.outcomes import (
     Unfunded,
 )
 
-__all__ = ["ActionReport", "JobReport", "KeeperError", "blocked_action", "describe_outcome"]
+__all__ = [
+    "ActionReport",
+    "JobReport",
+    "KeeperError",
+    "blocked_action",
+    "describe_outcome",
+    "queue_reports",
+    "resumed_note",
+]
 
 
 class KeeperError(RuntimeError):
@@ -92,6 +100,37 @@ def blocked_action(action_id: str, call: str, blocked: Blocked) -> ActionReport:
         return ActionReport(action_id, call, "stuck", tx_hash,
                             f"nonce {blocked.stuck.nonce} still pending")  # fmt: skip
     return ActionReport(action_id, call, "blocked", None, blocked.detail())
+
+
+def resumed_note(action_id: str, outcome: Outcome) -> str:
+    """The note of a transaction the pass resumed (or sent to fill a nonce gap) before it
+    planned (`keepers.inflight.drain`)."""
+    name, tx_hash, detail, _ = describe_outcome(outcome)
+    what = (
+        f"filled a nonce gap of this key ({action_id})"
+        if action_id.startswith(FILL_KIND + ":")
+        else f"resumed {action_id} from an earlier pass"
+    )
+    return f"{what}: {name} {tx_hash or ''}" + (f" ({detail})" if detail else "")
+
+
+def queue_reports(
+    resumed: list[tuple[str, Outcome]], blocked: Blocked | None, actions: list[ActionReport]
+) -> list[ActionReport]:
+    """Reports the pass adds for its key's queue, so a held-up key or a resumed flight that
+    failed is counted (exit status, `<job>_failed`) even when nothing was planned: each
+    resumed flight that ended reverted or replaced; and the stuck transaction that holds the
+    queue up (`stuck`) unless an action of the pass already says so (stuck or blocked)."""
+    added = []
+    for action_id, outcome in resumed:
+        name, tx_hash, detail, gas = describe_outcome(outcome)
+        if name in FAILED_OUTCOMES and name != "stuck":
+            added.append(ActionReport(action_id, "(resumed)", name, tx_hash, detail, gas))
+    if blocked is not None and not any(a.outcome in ("stuck", "blocked") for a in actions):
+        stuck = blocked.stuck
+        added.append(ActionReport(blocked.action_id, "(resumed)", "stuck", stuck.tx_hashes[-1],
+                                  f"nonce {stuck.nonce} still pending"))  # fmt: skip
+    return added
 
 
 def describe_outcome(outcome: Outcome) -> tuple[str, str | None, str, int | None]:

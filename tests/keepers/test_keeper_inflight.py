@@ -258,3 +258,33 @@ def test_an_evaluation_undone_by_a_reorg_is_sent_again(due, accounts, chain, tmp
     record = k.store.transaction(again.actions[0].tx_hash)
     assert (record.status, record.block) == ("mined", receipt["blockNumber"])
     assert record.block != gone.block
+
+
+def test_a_race_lost_to_a_rivals_pending_transaction_that_is_dropped_is_planned_again(
+    due, accounts, chain, tmp_path
+):
+    """The pending-block simulation sees a rival's `evaluate(0)` in the pool: a lost race with
+    no transaction of ours, read at the head. It counts as done for `reorg_depth` blocks only:
+    the rival's transaction is dropped, and once the window is past the decision is planned
+    again from the chain and evaluated."""
+    agents = due.vs.agents
+    who, rival = accounts[7], accounts[8]
+    k = keeper(
+        protocol_of(due), who, tmp_path, settings=load_settings(tx={**SLOW, "reorg_depth": 2})
+    )
+    with manual_mining(chain):
+        stray = TxSender(rival, settings=TxSettings(**SLOW))  # no store: another keeper
+        assert isinstance(stray.send(agents, "evaluate", 0, action_id="evaluate:0"), Stuck)
+        first = k.run("evaluator")
+        assert [(a.action_id, a.outcome) for a in first.actions] == [("evaluate:0", "lost-race")]
+        (row,) = k.store.transactions("evaluate:0")
+        assert (row.status, row.nonce, row.block) == ("lost-race", -1, chain.blocks.head.number)
+        request(chain, "anvil_dropAllTransactions")  # the rival's transaction never mines
+    assert pending_from(chain, rival.address) == []
+    chain.mine()  # within the window: still taken for done
+    again = k.run("evaluator")
+    assert [(a.action_id, a.outcome) for a in again.actions] == [("evaluate:0", "already-done")]
+    chain.mine(2)  # the window is past: nobody evaluated it, so the keeper does
+    later = k.run("evaluator")
+    assert [(a.action_id, a.outcome) for a in later.actions] == [("evaluate:0", "mined")]
+    assert agents.decisionRecord(0).evaluated

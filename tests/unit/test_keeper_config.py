@@ -50,6 +50,11 @@ def test_file_then_environment_then_options(tmp_path, monkeypatch):
         ("settler: {max_claims: 0}", "settler.max_claims: Input should be greater"),
         ("redeemer: {min_batch: 3}", "redeemer: Extra inputs are not permitted"),
         ("tx: {fee_bump_bps: 500}", "tx.fee_bump_bps: Input should be greater than or equal"),
+        (
+            "tx: {reorg_depth: 1000000000000000000000000000000}",
+            "tx.reorg_depth: Input should be less",
+        ),
+        ("tx: {reorg_depth: 10001}", "tx.reorg_depth: Input should be less than or equal"),
         ("- a list", "must be a mapping"),
         ("a: [unclosed", "is not valid YAML"),
         ("native_price: .inf", "native_price: Input should be a finite number"),

@@ -113,6 +113,26 @@ def test_reverted_and_replaced_are_not_done_lost_race_is(path):
         assert len(store.transactions("evaluate:1")) == 3
 
 
+def test_a_lost_race_seen_only_by_a_simulation_is_done_only_while_recent(path):
+    """A lost-race row without a transaction (a rival's pending transaction, which may yet be
+    dropped) counts for the caller's reorg window only; a mined one of ours for good."""
+    with Store(path) as store:
+        store.record_lost_race(job="e", action_id="evaluate:1", sender=KEEPER, error="x",
+                               block=100)  # fmt: skip
+        assert store.already_done("evaluate:1")  # no window given: as before
+        assert store.already_done("evaluate:1", lambda: 99)  # read at 100, window above 99
+        assert not store.already_done("evaluate:1", lambda: 100)  # older than the window
+        store.record_lost_race(job="e", action_id="evaluate:1", sender=KEEPER, error="x",
+                               block=110)  # fmt: skip
+        assert store.already_done("evaluate:1", lambda: 100)  # seen again later: recent
+        store.record_lost_race(job="e", action_id="evaluate:2", sender=KEEPER, error="x")
+        assert not store.already_done("evaluate:2", lambda: 0)  # no block: never recent
+        store.record_sent(job="e", action_id="evaluate:2", sender=KEEPER, nonce=1, tx_hash=HASH_1)
+        store.record_outcome(HASH_1, "lost-race", block=3)  # our own transaction lost it
+        assert store.already_done("evaluate:2", lambda: 1_000)
+        assert not store.already_done("evaluate:3", lambda: pytest.fail("not read"))
+
+
 def test_outcome_of_unknown_hash_or_status_is_an_error(path):
     with Store(path) as store:
         with pytest.raises(KeyError):

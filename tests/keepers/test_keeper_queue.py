@@ -1,0 +1,178 @@
+"""The key's queue of its own transactions (`keepers.inflight.drain`, `keepers.nonces`): a nonce
+the node's pool lost below a pending transaction is filled; a stuck flight is bumped at most
+once a pass and at most `max_replacements` times in all, its superseded attempts recorded
+`replaced`; the sentinel's pause takes the nonce of a stuck approval instead of waiting behind
+it; a held-up queue counts as a failed action even in a pass that plans nothing.
+
+Anvil with automine off stands for a node that includes nothing. Every outcome is classified
+from chain facts: the store's records, the node's pool (`txpool_content`), receipts and the
+contracts' state; the settings' seconds only bound each wait.
+"""
+
+from __future__ import annotations
+
+import pytest
+from eth_utils import keccak
+
+from keepers.config import load_settings
+from keepers.outcomes import Stuck
+from keepers.settings import TxSettings
+from keepers.shell.reports import FAILED_OUTCOMES
+from keepers.store import Store
+from keepers.tx import TxSender, bumped
+from tests.keeper_support import keeper, pending_from, protocol_of
+from tests.lending_support import deploy_lending_system
+from tests.vault_support import DAY, USDC, isolated
+
+SLOW = {"receipt_timeout": 1.0, "replace_after": 100.0, "poll_interval": 0.05,
+        "receipt_grace": 0.2}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def system(project, accounts, chain):
+    lending = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
+    lending.supply(accounts[6], 1_000_000 * USDC)
+    lending.open_position(accounts[4], "tbill", 400_000 * USDC, 200_000 * USDC)
+    return lending
+
+
+@pytest.fixture
+def fresh(system, chain):
+    with isolated(chain):
+        yield system
+
+
+def request(chain, method, params=None):
+    return chain.provider.make_request(method, params or [])
+
+
+class manual_mining:  # noqa: N801 - a context manager
+    def __init__(self, chain) -> None:
+        self.chain = chain
+
+    def __enter__(self) -> None:
+        request(self.chain, "anvil_setAutomine", [False])
+
+    def __exit__(self, *exc: object) -> None:
+        request(self.chain, "anvil_dropAllTransactions")
+        request(self.chain, "anvil_setAutomine", [True])
+
+
+def pooled_nonces(chain, who: str) -> dict[str, list[int]]:
+    """`who`'s nonces in the node's pool, executable (`pending`) and waiting on a gap."""
+    pool = request(chain, "txpool_content")
+    return {
+        kind: sorted(
+            int(t["nonce"], 16)
+            for s, txs in pool[kind].items()
+            if s.lower() == who.lower()
+            for t in txs.values()
+        )  # fmt: skip
+        for kind in ("pending", "queued")
+    }
+
+
+def by_age(store: Store, action_id: str) -> list:
+    return sorted(store.transactions(action_id), key=lambda t: t.sent_at)
+
+
+def test_a_nonce_the_pool_lost_below_a_pending_transaction_is_filled(
+    fresh, accounts, chain, tmp_path
+):
+    """Nonces N and N+1 of the key in flight; the pool loses N and keeps N+1 waiting on the
+    gap. N is settled dropped; the pass fills N with a transfer to the key itself, so N+1 can
+    run: once a block is mined both are, and the key is no longer held up."""
+    lending = fresh
+    who, a, b = accounts[7], accounts[3], accounts[8]
+    asset = lending.asset
+    k = keeper(protocol_of(lending), who, tmp_path, settings=load_settings(tx=SLOW))
+    sender = TxSender(who, settings=TxSettings(**SLOW), store=k.store, job="liquidator")
+    n = who.nonce
+    with manual_mining(chain):
+        first = sender.send(asset, "approve", a, 5, action_id="approve:x:a:1")
+        second = sender.send(asset, "approve", b, 6, action_id="approve:x:b:1")
+        assert isinstance(first, Stuck) and isinstance(second, Stuck)
+        # the pool loses N only: N+1 back as the node would hold it (its bytes re-announced)
+        raw = request(chain, "eth_getRawTransactionByHash", [second.tx_hashes[-1]])
+        request(chain, "anvil_dropAllTransactions")
+        request(chain, "eth_sendRawTransaction", [raw])
+        assert pooled_nonces(chain, who.address) == {"pending": [], "queued": [n + 1]}
+        report = k.run("evaluator")
+        (fill,) = k.store.transactions(f"nonce-fill:{n}")
+        assert (fill.nonce, fill.status) == (n, "sent")
+        assert pooled_nonces(chain, who.address) == {"pending": [n, n + 1], "queued": []}
+        tx = chain.provider.web3.eth.get_transaction(fill.tx_hash)
+        assert (tx["to"], tx["value"], tx["input"]) == (who.address, 0, b"")
+        assert [t.status for t in k.store.transactions("approve:x:a:1")] == ["dropped"]
+        assert any(f"nonce-fill:{n}" in note for note in report.notes)
+        request(chain, "evm_mine")
+    k.run("evaluator")
+    assert k.blocked is None
+    assert [t.status for t in k.store.transactions(f"nonce-fill:{n}")] == ["mined"]
+    assert [t.status for t in k.store.transactions("approve:x:b:1")] == ["mined"]
+    assert who.nonce == n + 2 and asset.allowance(who, b) == 6
+
+
+def test_a_stuck_flight_is_bumped_once_a_pass_within_a_budget_counted_across_passes(
+    fresh, accounts, chain, tmp_path
+):
+    """A stuck approval (one attempt), then four passes that plan nothing: each resumes it and
+    bumps it once (not once every `replace_after` of a full `receipt_timeout`), until
+    `max_replacements` attempts are spent in all; the attempts it superseded are `replaced`
+    (not dropped), the pool holds the newest; each pass reports the held-up queue `stuck`."""
+    lending = fresh
+    who, spender = accounts[7], accounts[3]
+    settings = load_settings(tx={**SLOW, "replace_after": 0.2, "max_replacements": 2})
+    k = keeper(protocol_of(lending), who, tmp_path, settings=settings)
+    low = TxSender(who, settings=TxSettings(**SLOW), store=k.store, job="liquidator")
+    action = "approve:x:a:1"
+    with manual_mining(chain):
+        assert isinstance(low.send(lending.asset, "approve", spender, 5, action_id=action), Stuck)
+        counts = []
+        for _ in range(4):
+            report = k.run("evaluator")
+            counts.append(len(k.store.transactions(action)))
+            assert [(a.action_id, a.outcome) for a in report.actions] == [(action, "stuck")]
+            assert sum(a.outcome in FAILED_OUTCOMES for a in report.actions) == 1
+        assert counts == [2, 3, 3, 3]
+        records = by_age(k.store, action)
+        assert [r.status for r in records] == ["replaced", "replaced", "sent"]
+        assert [t["hash"] for t in pending_from(chain, who.address)] == [records[-1].tx_hash]
+        assert records[0].max_fee < records[1].max_fee < records[2].max_fee
+
+
+def test_the_sentinels_pause_takes_the_nonce_of_a_stuck_approval(fresh, accounts, chain, tmp_path):
+    """A guardian key's approval is stuck when the sentinel trips: `pauseAutomation()` is sent
+    on the approval's nonce at a fee at least the replacement bump above it (not reported
+    `blocked` behind it); the approval is recorded replaced and is not done."""
+    lending = fresh
+    guardian, spender = lending.vs.guardian, accounts[3]
+    feed = lending.feed("tbill")  # critical: a feed three days stale trips the sentinel
+    feed.setRound(feed.latestAnswer(), chain.blocks.head.timestamp - 3 * DAY,
+                  sender=lending.vs.governance)  # fmt: skip
+    k = keeper(protocol_of(lending), guardian, tmp_path, settings=load_settings(tx=SLOW))
+    low = TxSender(guardian, settings=TxSettings(**SLOW), store=k.store, job="liquidator")
+    approval = "approve:x:s:1"
+    n = guardian.nonce
+    with manual_mining(chain):
+        assert isinstance(low.send(lending.asset, "approve", spender, 5, action_id=approval), Stuck)
+        (stuck,) = k.store.transactions(approval)
+        pauses = []
+        for _ in range(3):
+            pauses = [a for a in k.run("sentinel").actions if a.call == "pauseAutomation()"]
+            if pauses:
+                break
+        assert [a.outcome for a in pauses] == ["stuck"]  # sent; no block is mined
+        (pooled,) = pending_from(chain, guardian.address)
+        selector = "0x" + keccak(text="pauseAutomation()")[:4].hex()
+        assert int(pooled["nonce"], 16) == n and pooled["input"].startswith(selector)
+        (pause,) = k.store.transactions(pauses[0].action_id)
+        assert (pause.status, pause.nonce, pause.tx_hash) == ("sent", n, pooled["hash"])
+        assert pause.max_fee >= bumped(stuck.max_fee, k.settings.tx.fee_bump_bps)
+        assert pause.priority_fee >= bumped(stuck.priority_fee, k.settings.tx.fee_bump_bps)
+        assert [t.status for t in k.store.transactions(approval)] == ["replaced"]
+        request(chain, "evm_mine")
+    assert lending.vault.automationPaused()
+    k.run("sentinel")
+    assert k.store.transaction(pause.tx_hash).status == "mined"
+    assert not k.store.already_done(approval) and k.blocked is None
