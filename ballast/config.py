@@ -165,7 +165,7 @@ class DeployConfig(Strict):
         response = sum((self.governance.voting_delay, self.governance.voting_period,
                         self.governance.timelock_delay))  # fmt: skip
         # ... and must end while a change queued behind it can still execute (BallastTimelock's
-        # grace period, less a margin): a freeze started before a change's eta, or within the
+        # grace period, less a margin): a freeze started before a change's eta, or less than the
         # margin after it, delays the change and never expires it.
         for spec in self.parameters:
             if spec.name == "registry.maxFreezePeriod" and spec.min < response:

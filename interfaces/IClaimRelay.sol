@@ -38,6 +38,9 @@ interface IClaimRelay {
     /// @notice `controller` has nothing to claim: no settled deposit, no filled redemption (another
     ///         caller may have claimed it first).
     error NothingToClaim(address controller);
+    /// @notice A claim of `controller`'s failed without a reason (out of gas, a token reverting
+    ///         without data): nothing was claimed, what it may claim is unchanged.
+    error ClaimFailed(address controller);
 
     /// @notice The vault whose claims this relay sends.
     function vault() external view returns (IERC7540Claims);
@@ -46,6 +49,7 @@ interface IClaimRelay {
     ///         (assets), paid to `controller`, each part on its own: a part the vault refuses
     ///         leaves the other claimed. Anyone may call it; it reverts when nothing was claimed,
     ///         with the vault's reason for a refused part (`NotOperator` unless `controller` made
-    ///         this relay its operator), else `NothingToClaim`.
+    ///         this relay its operator), `ClaimFailed` for a part that failed without one, and
+    ///         `NothingToClaim` when there was nothing to claim.
     function claim(address controller) external returns (uint256 shares, uint256 assets);
 }

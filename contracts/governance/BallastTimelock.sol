@@ -19,7 +19,7 @@ uint256 constant TIMELOCK_GRACE_PERIOD = 90 days;
 ///      cancel it. Past the grace period it can no longer execute (`OperationExpired`), and the
 ///      governor reports its proposal `Expired`. 90 days: 30 days longer than the longest guardian
 ///      freeze (`registry.maxFreezePeriod`, at most 60 days: the deploy config enforces it), so a
-///      freeze started before the change became ready, or up to 30 days after, only delays it.
+///      freeze started before the change became ready, or less than 30 days after, only delays it.
 ///      A guardian freezing a batch's keys one after another can outlast it: the DAO then passes
 ///      the batch again with its `unfreeze` calls (`ape run params propose --unfreeze`).
 ///      Its minimum delay must exceed `agent.unbondingPeriod` and a depositor's exit time, so

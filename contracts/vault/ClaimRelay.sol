@@ -38,11 +38,12 @@ contract ClaimRelay is IClaimRelay {
             try vault.redeem(redeemed, controller, controller) returns (uint256 a) {
                 (assets, claimed) = (a, true);
             } catch (bytes memory reason) {
-                refused = reason;
+                if (reason.length != 0 || refused.length == 0) refused = reason; // keep a reason
             }
         }
         if (!claimed) {
-            if (refused.length == 0) revert NothingToClaim(controller);
+            if (deposited == 0 && redeemed == 0) revert NothingToClaim(controller);
+            if (refused.length == 0) revert ClaimFailed(controller); // no reason given (out of gas)
             assembly ("memory-safe") {
                 revert(add(refused, 32), mload(refused))
             }

@@ -21,9 +21,11 @@ takes what each may claim now (`maxDeposit`, `maxRedeem`) and plans one `ClaimCa
 with something to claim:
 
 - a controller whose `isOperator(controller, relay)` is false is skipped (revoked);
-- a controller whose claim the vault refused (both parts: say it is off the allowlist with only
-  settled shares, or the stablecoin blacklists it) is not tried again while what it may claim
-  is what it was at the refusal (`refused`), so it never holds a `max_claims` slot for good;
+- a controller whose claim was refused (the vault's reason — off the allowlist with only
+  settled shares, blacklisted by the stablecoin — or the keeper's own, a fee cap, a node's
+  rejection) waits before it is tried again, 1 hour after a first refusal, doubling to at most a
+  day (`RefusedClaim`, `next_refusal`), or until what it may claim changes: it never holds a
+  `max_claims` slot on every pass, and a cause that clears is noticed within a day;
 - nothing claimable: no call, no skip;
 - at most `max_claims` calls per pass (gas bound); the rest wait for the next pass;
 - a base fee above `max_base_fee_wei` postpones claims (never the strike: exits must not wait on
@@ -176,14 +178,43 @@ class ClaimPlan:
     skipped: tuple[str, ...]
 
 
+REFUSAL_WAIT: Final = 3_600  # seconds before a refused claim is tried again, doubling
+REFUSAL_WAIT_CAP: Final = 86_400
+
+
+@dataclass(frozen=True)
+class RefusedClaim:
+    """A controller's refused claim: what it could claim then, the `attempts` refused in a row
+    for those amounts, and the time from which it is tried again."""
+
+    max_deposit: int
+    max_redeem: int
+    retry_at: int
+    attempts: int = 1
+
+
+def next_refusal(previous: RefusedClaim | None, call: ClaimCall, now: int) -> RefusedClaim:
+    """The back-off after `call` was refused at `now`: the wait doubles with each refusal of the
+    same amounts (from REFUSAL_WAIT to at most REFUSAL_WAIT_CAP) and starts over when they
+    changed."""
+    same = previous is not None and (previous.max_deposit, previous.max_redeem) == (
+        call.deposit_assets,
+        call.redeem_shares,
+    )
+    attempts = previous.attempts + 1 if same and previous is not None else 1
+    wait = min(REFUSAL_WAIT * 2 ** min(attempts - 1, 16), REFUSAL_WAIT_CAP)
+    return RefusedClaim(call.deposit_assets, call.redeem_shares, now + wait, attempts)
+
+
 def plan_claims(
     claims: Sequence[ControllerClaims],
     base_fee_wei: int,
     settings: SettlerSettings | None = None,
-    refused: Mapping[str, tuple[int, int]] | None = None,
+    refused: Mapping[str, RefusedClaim] | None = None,
+    now: int = 0,
 ) -> ClaimPlan:
-    """The claims to send through the relay (see the module docstring); `refused`: controller ->
-    its (max_deposit, max_redeem) when the vault last refused its claim."""
+    """The claims to send through the relay at time `now` (see the module docstring);
+    `refused`: the controllers whose claim was refused, and until when they wait."""
     refused = refused or {}
     settings = settings or SettlerSettings()
     if not settings.claim:
@@ -195,8 +226,10 @@ def plan_claims(
             if c.max_deposit or c.max_redeem:
                 skipped.append(f"claims of {c.controller}: the relay is not its operator")
             continue
-        if refused.get(c.controller) == (c.max_deposit, c.max_redeem):
-            skipped.append(f"claims of {c.controller}: refused before, unchanged since")
+        r = refused.get(c.controller)
+        unchanged = r is not None and (r.max_deposit, r.max_redeem) == (c.max_deposit, c.max_redeem)
+        if r is not None and unchanged and now < r.retry_at:
+            skipped.append(f"claims of {c.controller}: refused, tried again at {r.retry_at}")
             continue
         if c.max_deposit > 0 or c.max_redeem > 0:
             wanted.append(ClaimCall(c.controller, c.max_deposit, c.max_redeem))
@@ -238,6 +271,7 @@ __all__ = [
     "ClaimCall",
     "ClaimPlan",
     "ControllerClaims",
+    "RefusedClaim",
     "SettleSkip",
     "SettlerSettings",
     "StrikeCall",
@@ -247,6 +281,7 @@ __all__ = [
     "plan_claims",
     "plan_confirmations",
     "plan_strike",
+    "next_refusal",
     "requests_wait",
     "unconfirmed_moves",
 ]

@@ -37,10 +37,12 @@ from typing import TYPE_CHECKING, Any
 from eth_utils import keccak, to_checksum_address
 
 from keepers.jobs import (
+    RefusedClaim,
     SettleSkip,
     StrikeTrigger,
     decode_strike_trigger,
     merge_operator_logs,
+    next_refusal,
     plan_claims,
     plan_confirmations,
     plan_strike,
@@ -158,7 +160,8 @@ def run_settler(keeper: Keeper) -> JobReport:
     claims = ClaimsSnapshot.read(keeper.multicall, vault, str(relay.address), controllers, block)
     report.notes += [f"read failed: {k}: {v}" for k, v in claims.failures.items()]
     refused = _refused(keeper)
-    plan = plan_claims(claims.claims, keeper.gas_market().base_fee_wei, settings, refused)
+    now = claims.timestamp
+    plan = plan_claims(claims.claims, keeper.gas_market().base_fee_wei, settings, refused, now)
     report.skipped += list(plan.skipped)
     for c in plan.calls:
         outcome = keeper.act(
@@ -168,30 +171,22 @@ def run_settler(keeper: Keeper) -> JobReport:
             c.controller,
             action_id=f"claim:{c.controller.lower()}@{claims.block}",
         )
-        if outcome.outcome == "refused" and _vault_error(outcome.detail, keeper):
-            refused[c.controller] = (c.deposit_assets, c.redeem_shares)
+        if outcome.outcome == "refused":
+            refused[c.controller] = next_refusal(refused.get(c.controller), c, now)
         elif outcome.outcome == "mined":
             refused.pop(c.controller, None)
     _keep_refused(keeper, refused)
     return report
 
 
-def _vault_error(detail: str, keeper: Keeper) -> bool:
-    """Whether a refusal's reason is the vault's (or the relay's) own custom error, decoded: only
-    then is the claim refused for the controller's sake; a fee cap, a node's rejection or our own
-    pending transaction says nothing about it (a review after the back-off came in)."""
-    relay = keeper.protocol.claim_relay
-    names = {e.name for c in (keeper.protocol.vault, relay) for e in c.contract_type.errors}
-    return detail.split("(", 1)[0].strip() in names
-
-
-def _refused(keeper: Keeper) -> dict[str, tuple[int, int]]:
-    """Controllers whose claim the vault refused, with what they could claim then (job state)."""
+def _refused(keeper: Keeper) -> dict[str, RefusedClaim]:
+    """Controllers whose claim was refused, and when each is tried again (job state)."""
     state = json.loads(keeper.store.job_state(JOB) or "{}")
-    return {c: (int(d), int(r)) for c, (d, r) in state.get("refused_claims", {}).items()}
+    kept = state.get("refused_claims", {})
+    return {c: RefusedClaim(*(int(v) for v in r)) for c, r in kept.items() if len(r) == 4}
 
 
-def _keep_refused(keeper: Keeper, refused: dict[str, tuple[int, int]]) -> None:
+def _keep_refused(keeper: Keeper, refused: dict[str, RefusedClaim]) -> None:
     state = json.loads(keeper.store.job_state(JOB) or "{}")
-    kept = {c: [d, r] for c, (d, r) in refused.items()}
+    kept = {c: [r.max_deposit, r.max_redeem, r.retry_at, r.attempts] for c, r in refused.items()}
     keeper.store.set_job_state(JOB, json.dumps({**state, "refused_claims": kept}, sort_keys=True))

@@ -17,6 +17,8 @@ PoC's steps against it.
 from __future__ import annotations
 
 import pytest
+from eth_utils import keccak
+from hexbytes import HexBytes
 
 from tests.vault_support import USDC, assert_reverts, deploy_vault_system, isolated
 
@@ -156,3 +158,23 @@ def test_a_part_the_vault_refuses_never_holds_up_the_other(system, relay, people
     assert vault.maxMint(depositor) == settled_shares > 0  # still its own, to claim elsewhere
     assert_reverts(relay, "claim", depositor, sender=keeper, error="NotAllowlisted",
                    decode_with=(vault,), account=depositor)  # fmt: skip
+
+
+def test_a_part_that_fails_without_a_reason_is_named_not_taken_for_nothing_to_claim(
+    system, relay, people
+):
+    """Found in a second read: a part that failed without revert data (out of gas inside the
+    relay's try) read `NothingToClaim` though the controller had a claim, which a settler's
+    back-off would have taken at its word. It is `ClaimFailed(controller)` now; nothing moved."""
+    depositor, _, keeper = people
+    vault = system.vault
+    vault.setOperator(relay, True, sender=depositor)
+    vault.requestRedeem(vault.balanceOf(depositor) // 2, depositor, depositor, sender=depositor)
+    system.strike()
+    owed = vault.maxRedeem(depositor)
+    data = HexBytes(relay.claim.encode_input(depositor)).to_0x_hex()
+    call = {"from": keeper.address, "to": relay.address, "data": data, "gas": hex(70_000)}
+    response = relay.provider.web3.provider.make_request("eth_call", [call, "pending"])
+    output = HexBytes(response["error"]["data"])
+    assert output[:4] == keccak(text="ClaimFailed(address)")[:4]
+    assert vault.maxRedeem(depositor) == owed > 0

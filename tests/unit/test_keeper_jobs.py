@@ -48,7 +48,13 @@ from keepers.jobs import (
     unconfirmed_moves,
     watch,
 )
-from keepers.jobs.settler import STRIKE_SELECTOR, ClaimCall, ControllerClaims
+from keepers.jobs.settler import (
+    STRIKE_SELECTOR,
+    ClaimCall,
+    ControllerClaims,
+    RefusedClaim,
+    next_refusal,
+)
 from keepers.math import (
     MAX_UINT256,
     WAD,
@@ -669,19 +675,34 @@ def test_a_repeat_is_futile_only_when_same_recent_and_nothing_moved():
     assert not futile_repeat(last, (5000, 3000, 0), t0, t0 + 60, moved_bps=0)  # sleeves changed
 
 
-def test_settler_does_not_retry_a_refused_claim_until_it_changes():
-    """Found in a second read: a controller whose claim the vault refuses every time (off the
-    allowlist with only settled shares) was planned first on every pass and held a `max_claims`
-    slot for good, starving the others."""
+def test_settler_backs_off_a_refused_claim_until_it_changes_or_its_wait_ends():
+    """Found in a second read: a controller whose claim is refused every time (off the allowlist
+    with only settled shares) was planned first on every pass and held a `max_claims` slot for
+    good. A later read: backing off until its amounts changed stopped the service for good once
+    the cause cleared (they seldom change after a strike), so the wait is timed: 1 hour after a
+    first refusal, doubling to at most a day."""
     stuck = ControllerClaims(A, True, 5 * USDC, 0)
     others = [ControllerClaims(B, True, USDC, 0), ControllerClaims(C, True, 0, WAD)]
     one = SettlerSettings(max_claims=1)
     assert plan_claims([stuck, *others], 0, one).calls == (ClaimCall(A, 5 * USDC, 0),)
-    plan = plan_claims([stuck, *others], 0, one, refused={A: (5 * USDC, 0)})
+    first = next_refusal(None, ClaimCall(A, 5 * USDC, 0), now=1_000)
+    assert first == RefusedClaim(5 * USDC, 0, 1_000 + 3_600, 1)
+    plan = plan_claims([stuck, *others], 0, one, refused={A: first}, now=4_599)
     assert plan.calls == (ClaimCall(B, USDC, 0),)
-    assert plan.skipped[0] == f"claims of {A}: refused before, unchanged since"
-    # what it may claim changed (a new strike settled more): tried again
+    assert plan.skipped[0] == f"claims of {A}: refused, tried again at 4600"
+    # its wait over, it is tried again; refused again, the wait doubles, up to a day
+    assert plan_claims([stuck], 0, one, refused={A: first}, now=4_600).calls == (
+        ClaimCall(A, 5 * USDC, 0),
+    )
+    second = next_refusal(first, ClaimCall(A, 5 * USDC, 0), now=4_600)
+    assert (second.retry_at, second.attempts) == (4_600 + 7_200, 2)
+    waits = [first]
+    for _ in range(8):
+        waits.append(next_refusal(waits[-1], ClaimCall(A, 5 * USDC, 0), now=0))
+    assert waits[-1].retry_at == 86_400
+    # what it may claim changed (a new strike settled more): tried at once, the wait starts over
     more = ControllerClaims(A, True, 7 * USDC, 0)
-    assert plan_claims([more], 0, one, refused={A: (5 * USDC, 0)}).calls == (
+    assert plan_claims([more], 0, one, refused={A: second}, now=5_000).calls == (
         ClaimCall(A, 7 * USDC, 0),
     )
+    assert next_refusal(second, ClaimCall(A, 7 * USDC, 0), now=5_000).attempts == 1
