@@ -250,3 +250,23 @@ def overtaken(
         request("anvil_setAutomine", [True])
     assert "error" not in box, box
     return Overtaken(box["report"], first, rival_hash)
+
+
+def request(chain, method, params=None):
+    """A raw JSON-RPC request to the node (anvil's own methods)."""
+    return chain.provider.make_request(method, params or [])
+
+
+class manual_mining:  # noqa: N801 - a context manager
+    """Automine off for the block (transactions wait in the pool); on exit the pool is emptied
+    and automine is back on."""
+
+    def __init__(self, chain) -> None:
+        self.chain = chain
+
+    def __enter__(self) -> None:
+        request(self.chain, "anvil_setAutomine", [False])
+
+    def __exit__(self, *exc: object) -> None:
+        request(self.chain, "anvil_dropAllTransactions")
+        request(self.chain, "anvil_setAutomine", [True])

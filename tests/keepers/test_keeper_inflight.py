@@ -18,7 +18,14 @@ from keepers.outcomes import AlreadyDone, Refused, Stuck
 from keepers.settings import TxSettings
 from keepers.store import Store
 from keepers.tx import TxSender
-from tests.keeper_support import keeper, open_many_positions, pending_from, protocol_of
+from tests.keeper_support import (
+    keeper,
+    manual_mining,
+    open_many_positions,
+    pending_from,
+    protocol_of,
+    request,
+)
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import USDC, faucet, isolated
 
@@ -55,22 +62,6 @@ def due(fresh, chain):
         feed.setAnswer(feed.latestAnswer(), sender=lending.vs.governance)
     assert list(agents.decisionsDue(10)) == [0]
     return lending
-
-
-def request(chain, method, params=None):
-    return chain.provider.make_request(method, params or [])
-
-
-class manual_mining:  # noqa: N801 - a context manager
-    def __init__(self, chain) -> None:
-        self.chain = chain
-
-    def __enter__(self) -> None:
-        request(self.chain, "anvil_setAutomine", [False])
-
-    def __exit__(self, *exc: object) -> None:
-        request(self.chain, "anvil_dropAllTransactions")
-        request(self.chain, "anvil_setAutomine", [True])
 
 
 def statuses(store: Store, action_id: str) -> list[str]:

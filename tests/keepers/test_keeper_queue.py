@@ -20,7 +20,7 @@ from keepers.settings import TxSettings
 from keepers.shell.reports import FAILED_OUTCOMES
 from keepers.store import Store
 from keepers.tx import TxSender, bumped
-from tests.keeper_support import keeper, pending_from, protocol_of
+from tests.keeper_support import keeper, manual_mining, pending_from, protocol_of, request
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import DAY, USDC, isolated
 
@@ -40,22 +40,6 @@ def system(project, accounts, chain):
 def fresh(system, chain):
     with isolated(chain):
         yield system
-
-
-def request(chain, method, params=None):
-    return chain.provider.make_request(method, params or [])
-
-
-class manual_mining:  # noqa: N801 - a context manager
-    def __init__(self, chain) -> None:
-        self.chain = chain
-
-    def __enter__(self) -> None:
-        request(self.chain, "anvil_setAutomine", [False])
-
-    def __exit__(self, *exc: object) -> None:
-        request(self.chain, "anvil_dropAllTransactions")
-        request(self.chain, "anvil_setAutomine", [True])
 
 
 def pooled_nonces(chain, who: str) -> dict[str, list[int]]:
