@@ -179,8 +179,12 @@ def reward_rounds(system: VaultSystem) -> RewardRounds:
     return RewardRounds(agents.rewardRound(), agents.roundPoints(), agents.undistributedRewards())
 
 
-def evaluation_rules(system: VaultSystem) -> EvaluationRules:
-    return EvaluationRules(param(system, "agent.toleranceBps"), param(system, "agent.maxSlashBps"))
+def evaluation_rules(system: VaultSystem, decision_id: int) -> EvaluationRules:
+    """The rules a decision is judged by: those of its day, as its record keeps them (the
+    registry's values then; tests/attacks/test_slash_griefing.py shows a later vote changes
+    nothing)."""
+    record = system.agents.decisionRecord(decision_id)
+    return EvaluationRules(record.toleranceBps, record.maxSlashBps)
 
 
 def bond_of(system: VaultSystem, agent) -> Bond:
@@ -290,7 +294,8 @@ def evaluate_and_check(world: World, decision_id: int) -> tuple[Evaluation, int 
     if any(m.kept_bps != m.moved_bps for m in evidence.sleeves):
         label("part of a move reversed by a later decision")
     account = reward_account(system, agent)
-    expected = assess(evidence, evaluation_rules(system), bond_of(system, agent), account.debt)
+    rules = evaluation_rules(system, decision_id)
+    expected = assess(evidence, rules, bond_of(system, agent), account.debt)
     assert tuple(agents.previewEvaluation(decision_id)) == (
         expected.excess, expected.slash_amount, expected.reward_points,
     )  # fmt: skip
@@ -330,7 +335,7 @@ def evaluate_and_check(world: World, decision_id: int) -> tuple[Evaluation, int 
         label("points" if expected.reward_points else "no slash, no points")
         assert opened == []
         return expected, None, netting
-    cap = bond_of(system, agent).slashable * evaluation_rules(system).max_slash_bps // BPS
+    cap = bond_of(system, agent).slashable * rules.max_slash_bps // BPS
     label("slash capped" if expected.slash_amount == cap else "slash")
     (slash,) = opened
     assert (slash.agent, slash.decisionId, slash.amount) == (
