@@ -20,7 +20,8 @@ from keepers.protocol import Protocol
 from keepers.reads import read_chain_binding
 from keepers.shell import Keeper
 from keepers.store import Store
-from tests.lending_support import COLLATERAL, LendingSystem
+from tests.lending_support import COLLATERAL, LendingSystem, deploy_lending_system
+from tests.vault_support import USDC
 
 MAX_UINT = 2**256 - 1
 
@@ -270,3 +271,17 @@ class manual_mining:  # noqa: N801 - a context manager
     def __exit__(self, *exc: object) -> None:
         request(self.chain, "anvil_dropAllTransactions")
         request(self.chain, "anvil_setAutomine", [True])
+
+
+# A sender that gives up on a receipt after a second and never bumps on its own: the keepers'
+# queue drills make a transaction stuck on purpose (automine off) and classify from the store.
+SLOW_TX = {"receipt_timeout": 1.0, "replace_after": 100.0, "poll_interval": 0.05,
+           "receipt_grace": 0.2}  # fmt: skip
+
+
+def supplied_book(project, accounts) -> LendingSystem:
+    """1M supplied (decision 0: 90 % to the book), one tbill-backed borrower owing 200k."""
+    lending = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
+    lending.supply(accounts[6], 1_000_000 * USDC)
+    lending.open_position(accounts[4], "tbill", 400_000 * USDC, 200_000 * USDC)
+    return lending

@@ -19,6 +19,7 @@ from keepers.settings import TxSettings
 from keepers.store import Store
 from keepers.tx import TxSender
 from tests.keeper_support import (
+    SLOW_TX,
     keeper,
     manual_mining,
     open_many_positions,
@@ -31,8 +32,6 @@ from tests.vault_support import USDC, faucet, isolated
 
 NAMES = ("tbill", "gold", "invoices")
 BORROWERS = 3
-SLOW = {"receipt_timeout": 1.0, "replace_after": 100.0, "poll_interval": 0.05,
-        "receipt_grace": 0.2}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +72,7 @@ def test_a_stuck_evaluation_is_resumed_not_written_off_and_sent_again_once_dropp
 ):
     agents = due.vs.agents
     who = accounts[7]
-    k = keeper(protocol_of(due), who, tmp_path, settings=load_settings(tx=SLOW))
+    k = keeper(protocol_of(due), who, tmp_path, settings=load_settings(tx=SLOW_TX))
     with manual_mining(chain):
         first = k.run("evaluator")
         assert [(a.action_id, a.outcome) for a in first.actions] == [("evaluate:0", "stuck")]
@@ -103,12 +102,12 @@ def test_a_later_blocks_send_of_the_same_action_resumes_the_pending_one(
     asset = lending.asset
     store = Store(tmp_path / "k.sqlite")
     stem = f"approve:{asset.address.lower()}:{spender.address.lower()}"
-    slow = TxSender(who, settings=TxSettings(**SLOW), store=store, job="liquidator")
+    slow = TxSender(who, settings=TxSettings(**SLOW_TX), store=store, job="liquidator")
     nonce = who.nonce
     with manual_mining(chain):
         first = slow.send(asset, "approve", spender, 5, action_id=f"{stem}:100")
         assert isinstance(first, Stuck) and first.nonce == nonce
-        again = TxSender(who, settings=TxSettings(**SLOW), store=store, job="liquidator")
+        again = TxSender(who, settings=TxSettings(**SLOW_TX), store=store, job="liquidator")
         later = again.send(asset, "approve", spender, 5, action_id=f"{stem}:105")
         assert isinstance(later, Stuck) and later.nonce == nonce
         assert later.tx_hashes == first.tx_hashes
@@ -130,10 +129,10 @@ def test_a_call_refused_only_at_the_pending_block_behind_own_transactions_is_no_
     agents = due.vs.agents
     who = accounts[7]
     with manual_mining(chain):
-        stray = TxSender(who, settings=TxSettings(**SLOW))  # no store
+        stray = TxSender(who, settings=TxSettings(**SLOW_TX))  # no store
         assert isinstance(stray.send(agents, "evaluate", 0, action_id="evaluate:0"), Stuck)
         store = Store(tmp_path / "k.sqlite")
-        sender = TxSender(who, settings=TxSettings(**SLOW), store=store, job="evaluator")
+        sender = TxSender(who, settings=TxSettings(**SLOW_TX), store=store, job="evaluator")
         outcome = sender.send(agents, "evaluate", 0, action_id="evaluate:0")
         assert isinstance(outcome, Refused) and outcome.error_name == "AlreadyEvaluated"
         assert len(pending_from(chain, who.address)) == 1
@@ -148,11 +147,11 @@ def test_a_pending_transaction_is_repriced_at_current_fees_before_the_next_pass(
     replaces the pending transaction on its nonce at the current price before planning."""
     agents = due.vs.agents
     who = accounts[7]
-    k = keeper(protocol_of(due), who, tmp_path, settings=load_settings(tx=SLOW))
+    k = keeper(protocol_of(due), who, tmp_path, settings=load_settings(tx=SLOW_TX))
     with manual_mining(chain):
         assert [a.outcome for a in k.run("evaluator").actions] == ["stuck"]
         (flight,) = k.store.in_flight(who.address)
-        dearer = load_settings(tx={**SLOW, "priority_fee": 4 * flight.priority_fee})
+        dearer = load_settings(tx={**SLOW_TX, "priority_fee": 4 * flight.priority_fee})
         k = keeper(protocol_of(due), who, tmp_path, settings=dearer)  # same state file
         second = k.run("evaluator")
         assert [a.outcome for a in second.actions] == ["stuck"]
@@ -178,7 +177,7 @@ def test_after_a_stuck_send_the_pass_sends_nothing_behind_it_and_the_next_waits_
     who = accounts[7]
     lending.set_nav("tbill", 50_000_000)
     assert all(lending.book.healthFactor(b) < WAD for b in borrowers)
-    settings = load_settings(tx={**SLOW, "max_replacements": 0}, liquidator={"batch": False})
+    settings = load_settings(tx={**SLOW_TX, "max_replacements": 0}, liquidator={"batch": False})
     k = keeper(protocol_of(lending), who, tmp_path, settings=settings)
     with manual_mining(chain):
         first = k.run("liquidator")
@@ -208,7 +207,7 @@ def test_after_a_stuck_batch_no_later_batch_is_simulated_or_sent(fresh, accounts
     lending.asset.approve(executor, 2**256 - 1, sender=who)  # the operator's one-time approval
     lending.set_nav("tbill", 50_000_000)
     settings = load_settings(
-        tx={**SLOW, "max_replacements": 0},
+        tx={**SLOW_TX, "max_replacements": 0},
         liquidator={"executor": str(executor.address), "max_batch_items": 1},
     )
     k = keeper(protocol_of(lending), who, tmp_path, settings=settings)
@@ -261,10 +260,10 @@ def test_a_race_lost_to_a_rivals_pending_transaction_that_is_dropped_is_planned_
     agents = due.vs.agents
     who, rival = accounts[7], accounts[8]
     k = keeper(
-        protocol_of(due), who, tmp_path, settings=load_settings(tx={**SLOW, "reorg_depth": 2})
+        protocol_of(due), who, tmp_path, settings=load_settings(tx={**SLOW_TX, "reorg_depth": 2})
     )
     with manual_mining(chain):
-        stray = TxSender(rival, settings=TxSettings(**SLOW))  # no store: another keeper
+        stray = TxSender(rival, settings=TxSettings(**SLOW_TX))  # no store: another keeper
         assert isinstance(stray.send(agents, "evaluate", 0, action_id="evaluate:0"), Stuck)
         first = k.run("evaluator")
         assert [(a.action_id, a.outcome) for a in first.actions] == [("evaluate:0", "lost-race")]

@@ -28,8 +28,8 @@ from keepers.snapshot import DueDecision, EvaluationSnapshot
 from keepers.store import Store
 from keepers.tx import TxSender
 from keepers.verify import verify_decision
-from tests.keeper_support import keeper, protocol_of, race
-from tests.lending_support import deploy_lending_system, key
+from tests.keeper_support import keeper, protocol_of, race, supplied_book
+from tests.lending_support import key
 from tests.vault_support import DAY, USDC, isolated
 
 NAMES = ("tbill", "gold", "invoices")
@@ -41,11 +41,7 @@ EXECUTED = 3  # IAgentRegistry.SlashStatus.Executed
 
 @pytest.fixture(scope="module")
 def system(project, accounts, chain):
-    """1M supplied (decision 0: 90 % to the book), one tbill-backed borrower owing 200k."""
-    lending = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
-    lending.supply(accounts[6], 1_000_000 * USDC)
-    lending.open_position(accounts[4], "tbill", 400_000 * USDC, 200_000 * USDC)
-    return lending
+    return supplied_book(project, accounts)
 
 
 @pytest.fixture(scope="module")

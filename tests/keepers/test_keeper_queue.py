@@ -20,20 +20,21 @@ from keepers.settings import TxSettings
 from keepers.shell.reports import FAILED_OUTCOMES
 from keepers.store import Store
 from keepers.tx import TxSender, bumped
-from tests.keeper_support import keeper, manual_mining, pending_from, protocol_of, request
-from tests.lending_support import deploy_lending_system
-from tests.vault_support import DAY, USDC, isolated
-
-SLOW = {"receipt_timeout": 1.0, "replace_after": 100.0, "poll_interval": 0.05,
-        "receipt_grace": 0.2}  # fmt: skip
+from tests.keeper_support import (
+    SLOW_TX,
+    keeper,
+    manual_mining,
+    pending_from,
+    protocol_of,
+    request,
+    supplied_book,
+)
+from tests.vault_support import DAY, isolated
 
 
 @pytest.fixture(scope="module")
 def system(project, accounts, chain):
-    lending = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
-    lending.supply(accounts[6], 1_000_000 * USDC)
-    lending.open_position(accounts[4], "tbill", 400_000 * USDC, 200_000 * USDC)
-    return lending
+    return supplied_book(project, accounts)
 
 
 @pytest.fixture
@@ -69,8 +70,8 @@ def test_a_nonce_the_pool_lost_below_a_pending_transaction_is_filled(
     lending = fresh
     who, a, b = accounts[7], accounts[3], accounts[8]
     asset = lending.asset
-    k = keeper(protocol_of(lending), who, tmp_path, settings=load_settings(tx=SLOW))
-    sender = TxSender(who, settings=TxSettings(**SLOW), store=k.store, job="liquidator")
+    k = keeper(protocol_of(lending), who, tmp_path, settings=load_settings(tx=SLOW_TX))
+    sender = TxSender(who, settings=TxSettings(**SLOW_TX), store=k.store, job="liquidator")
     n = who.nonce
     with manual_mining(chain):
         first = sender.send(asset, "approve", a, 5, action_id="approve:x:a:1")
@@ -106,9 +107,9 @@ def test_a_stuck_flight_is_bumped_once_a_pass_within_a_budget_counted_across_pas
     (not dropped), the pool holds the newest; each pass reports the held-up queue `stuck`."""
     lending = fresh
     who, spender = accounts[7], accounts[3]
-    settings = load_settings(tx={**SLOW, "replace_after": 0.2, "max_replacements": 2})
+    settings = load_settings(tx={**SLOW_TX, "replace_after": 0.2, "max_replacements": 2})
     k = keeper(protocol_of(lending), who, tmp_path, settings=settings)
-    low = TxSender(who, settings=TxSettings(**SLOW), store=k.store, job="liquidator")
+    low = TxSender(who, settings=TxSettings(**SLOW_TX), store=k.store, job="liquidator")
     action = "approve:x:a:1"
     with manual_mining(chain):
         assert isinstance(low.send(lending.asset, "approve", spender, 5, action_id=action), Stuck)
@@ -134,8 +135,8 @@ def test_the_sentinels_pause_takes_the_nonce_of_a_stuck_approval(fresh, accounts
     feed = lending.feed("tbill")  # critical: a feed three days stale trips the sentinel
     feed.setRound(feed.latestAnswer(), chain.blocks.head.timestamp - 3 * DAY,
                   sender=lending.vs.governance)  # fmt: skip
-    k = keeper(protocol_of(lending), guardian, tmp_path, settings=load_settings(tx=SLOW))
-    low = TxSender(guardian, settings=TxSettings(**SLOW), store=k.store, job="liquidator")
+    k = keeper(protocol_of(lending), guardian, tmp_path, settings=load_settings(tx=SLOW_TX))
+    low = TxSender(guardian, settings=TxSettings(**SLOW_TX), store=k.store, job="liquidator")
     approval = "approve:x:s:1"
     n = guardian.nonce
     with manual_mining(chain):
