@@ -312,10 +312,10 @@ class RegistryMachine(RuleBasedStateMachine):
         if receipt is None:
             return
         # independent of the model's verdict: the accepted update honoured freeze, cooldown and
-        # step (governance's from its own last update, the steward's from the live value)
+        # step (governance's from its own last value brought into the bounds a re-bound may have
+        # moved, the steward's from the live value)
         assert now >= ready_at(p, steward) and now >= p.frozen_until
-        origin = p.value if steward else p.governance_value
-        assert within_step(origin, value, p.max, p.steward_step if steward else p.step)
+        assert within_step(p.step_from(steward), value, p.max, p.steward_step if steward else p.step)
         (log,) = receipt.events.filter(self.registry.ParameterSet)
         assert (log.oldValue, log.newValue, log.by) == (p.value, value, sender.address)
         p = replace(p, value=value, last_update=now)
