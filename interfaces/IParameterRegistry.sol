@@ -42,7 +42,9 @@ pragma solidity ^0.8.24;
 ///      - Freeze: the guardian freezes a parameter for exactly `registry.maxFreezePeriod` seconds
 ///        (the registry's own parameter, key `MAX_FREEZE_PERIOD_KEY`, read when `freeze` is
 ///        called; `freeze` reverts `UnknownParameter(MAX_FREEZE_PERIOD_KEY)` while it is
-///        undefined). A frozen parameter accepts no `set` or `stewardSet` while
+///        undefined; its upper bound, set by `defineParameter` or `setBounds`, may not exceed 60
+///        days, `FreezePeriodTooLong`, so a freeze ends within the timelock's grace period).
+///        A frozen parameter accepts no `set` or `stewardSet` while
 ///        `block.timestamp < frozenUntil`; from `frozenUntil` on it is updatable again without
 ///        any unfreeze. Governance may lift a freeze early (`unfreeze`: the freeze ends then);
 ///        `unfreeze` of a parameter that is not frozen changes nothing and does not revert (a
@@ -159,6 +161,9 @@ interface IParameterRegistry {
     error DuplicateKey(bytes32 key);
     /// @notice `key` was frozen too recently (or is frozen): it may be frozen again from `freezableAt`.
     error FreezeTooSoon(bytes32 key, uint256 freezableAt);
+    /// @notice Bounds for `registry.maxFreezePeriod` above `ceiling` seconds (the timelock's grace
+    ///         period less 30 days), so a freeze could outlast the change queued behind it.
+    error FreezePeriodTooLong(uint256 max, uint256 ceiling);
 
     /// @notice Defines a new parameter. GOVERNANCE only.
     /// @dev DESIGN.md calls this `define`; `define` is a reserved keyword in Solidity.

@@ -5,6 +5,10 @@ import {TimelockController} from "@openzeppelin/contracts/governance/TimelockCon
 
 /// @dev BallastTimelock.GRACE_PERIOD, shared with the governor (which reports expiry).
 uint256 constant TIMELOCK_GRACE_PERIOD = 90 days;
+/// @dev The longest freeze the registry allows (`registry.maxFreezePeriod`'s ceiling): the
+///      grace period less 30 days, so a freeze started before a change became ready, or less
+///      than 30 days after, only delays it.
+uint256 constant MAX_FREEZE_CEILING = TIMELOCK_GRACE_PERIOD - 30 days;
 
 /// @title BallastTimelock
 /// @notice OpenZeppelin's TimelockController with one rule added: an operation executes only
@@ -18,7 +22,8 @@ uint256 constant TIMELOCK_GRACE_PERIOD = 90 days;
 ///      and once the guardian had vetoed its action, neither the veto nor the governor could
 ///      cancel it. Past the grace period it can no longer execute (`OperationExpired`), and the
 ///      governor reports its proposal `Expired`. 90 days: 30 days longer than the longest guardian
-///      freeze (`registry.maxFreezePeriod`, at most 60 days: the deploy config enforces it), so a
+///      freeze (`registry.maxFreezePeriod`, at most `MAX_FREEZE_CEILING`, 60 days: the registry
+///      refuses wider bounds and the deploy config checks it first), so a
 ///      freeze started before the change became ready, or less than 30 days after, only delays it.
 ///      A guardian freezing a batch's keys one after another can outlast it: the DAO then passes
 ///      the batch again with its `unfreeze` calls (`ape run params propose --unfreeze`).

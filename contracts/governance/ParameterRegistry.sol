@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IParameterRegistry} from "interfaces/IParameterRegistry.sol";
+import {MAX_FREEZE_CEILING} from "./BallastTimelock.sol";
 
 /// @title ParameterRegistry
 /// @notice Governance-bounded risk parameters (see IParameterRegistry for every rule).
@@ -58,7 +59,7 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
         if (bytes(name).length == 0) revert EmptyName();
         key = keccak256(bytes(name));
         if (_params[key].exists) revert AlreadyDefined(key);
-        _validateBounds(min, max, maxStepBps);
+        _validateBounds(key, min, max, maxStepBps);
         if (value < min || value > max) revert OutOfBounds(key, value, min, max);
 
         _params[key] = Param({
@@ -130,7 +131,7 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
         onlyRole(GOVERNANCE_ROLE)
     {
         Param storage p = _existing(key);
-        _validateBounds(min, max, maxStepBps);
+        _validateBounds(key, min, max, maxStepBps);
         _validateStewardLimits(key, p.stewardStepBps, p.stewardCooldown, maxStepBps, cooldown);
         uint256 value = p.value;
         if (value < min || value > max) {
@@ -194,9 +195,8 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
         uint256 period = _maxFreezePeriod();
         uint256 freezableAt = _freezableAt(p, period);
         if (block.timestamp < freezableAt) revert FreezeTooSoon(key, freezableAt);
-        // period <= type(uint64).max (see _maxFreezePeriod): no overflow; saturates at the
-        // uint64 ceiling (a freeze governance allowed to last "forever" still fits).
-        uint64 until = uint64(Math.min(block.timestamp + period, type(uint64).max));
+        // period <= MAX_FREEZE_CEILING (its bounds, `_validateBounds`): no overflow.
+        uint64 until = uint64(block.timestamp + period);
         p.frozenUntil = until;
         emit Frozen(key, until);
     }
@@ -475,13 +475,13 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
             : uint256(p.lastGovernanceUpdate) + p.cooldown;
     }
 
-    /// @dev `registry.maxFreezePeriod`, capped at type(uint64).max so that timestamps plus the
-    ///      period cannot overflow. Reverts `UnknownParameter(MAX_FREEZE_PERIOD_KEY)` while it is
+    /// @dev `registry.maxFreezePeriod`, at most MAX_FREEZE_CEILING (its bounds, so timestamps plus
+    ///      the period cannot overflow). Reverts `UnknownParameter(MAX_FREEZE_PERIOD_KEY)` while it is
     ///      undefined: no freeze without a governed end.
     function _maxFreezePeriod() internal view returns (uint256) {
         uint256 plusOne = _livePlusOne[MAX_FREEZE_PERIOD_KEY];
         if (plusOne == 0) revert UnknownParameter(MAX_FREEZE_PERIOD_KEY);
-        return Math.min(plusOne - 1, type(uint64).max);
+        return plusOne - 1;
     }
 
     /// @dev When `p` may be frozen again: at once if never frozen, else `period` seconds after
@@ -496,10 +496,16 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
         if (!p.exists) revert UnknownParameter(key);
     }
 
-    function _validateBounds(uint256 min, uint256 max, uint16 maxStepBps) internal pure {
+    function _validateBounds(bytes32 key, uint256 min, uint256 max, uint16 maxStepBps) internal pure {
         // max < 2^256 - 1: every value fits `_livePlusOne`.
         if (min > max || max == type(uint256).max) revert InvalidBounds(min, max);
         if (maxStepBps > BPS) revert InvalidStep(maxStepBps);
+        // A freeze must end while the change queued behind it can still execute (the timelock's
+        // grace period less a margin): no bounds let governance, or a captured vote, make the
+        // guardian's freeze outlast it.
+        if (key == MAX_FREEZE_PERIOD_KEY && max > MAX_FREEZE_CEILING) {
+            revert FreezePeriodTooLong(max, MAX_FREEZE_CEILING);
+        }
     }
 
     function _validateStewardLimits(

@@ -649,12 +649,31 @@ def test_unfreezing_a_parameter_that_is_not_frozen_changes_nothing(
     assert registry.freezeStatus(ltv) == (False, until, until + FREEZE)
 
 
-def test_a_freeze_longer_than_time_itself_saturates(registry, deployer, guardian, ltv):
-    """A period governance set beyond uint64 seconds freezes until the uint64 ceiling."""
-    registry.defineParameter("registry.maxFreezePeriod", 2**70, 0, 2**80, 0, 0, sender=deployer)
+def test_no_bounds_let_a_freeze_outlast_the_timelocks_grace(
+    registry, deployer, guardian, chain, ltv
+):
+    """A freeze must end while the change queued behind it can still execute: bounds for
+    registry.maxFreezePeriod above 60 days (the timelock's 90-day grace less 30) are refused
+    when defined and when re-bounded, naming the ceiling; nothing is written."""
+    ceiling = 60 * DAY
+    with ape.reverts(registry.FreezePeriodTooLong, max=ceiling + 1, ceiling=ceiling):
+        registry.defineParameter(
+            "registry.maxFreezePeriod", DAY, 0, ceiling + 1, 0, 0, sender=deployer
+        )
+    with ape.reverts(registry.UnknownParameter, key=MAX_FREEZE):
+        registry.get(MAX_FREEZE)
+
+    registry.defineParameter("registry.maxFreezePeriod", ceiling, 0, ceiling, 0, 0,
+                             sender=deployer)  # fmt: skip
+    with ape.reverts(registry.FreezePeriodTooLong, max=2**80, ceiling=ceiling):
+        registry.setBounds(MAX_FREEZE, 0, 2**80, 0, 0, sender=deployer)
+    assert registry.getParam(MAX_FREEZE).max == ceiling
+    # the ceiling itself is allowed, and a freeze at it ends on time
     receipt = registry.freeze(ltv, sender=guardian)
-    assert only_event(receipt, registry.Frozen)["frozenUntil"] == 2**64 - 1
-    assert registry.freezeStatus(ltv) == (True, 2**64 - 1, 2**64 - 1 + 2**64 - 1)
+    assert only_event(receipt, registry.Frozen)["frozenUntil"] == receipt.timestamp + ceiling
+    chain.pending_timestamp = receipt.timestamp + ceiling
+    registry.set(ltv, 1_010, sender=deployer)
+    assert registry.get(ltv) == 1_010
 
 
 # ------------------------------------------------------------------ check
