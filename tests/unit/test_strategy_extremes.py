@@ -30,7 +30,7 @@ from keepers.strategy import (
     turnover_bps,
     violations,
 )
-from keepers.strategy.kit import decide_with
+from keepers.strategy.kit import Proposal, decide_with
 from keepers.strategy.replay import replay
 from keepers.strategy.robust import MAX_LOG_GROWTH, lognormal_mean
 from tests.unit.test_strategy import GAS, NAV, T0, book
@@ -117,6 +117,26 @@ def test_the_learned_strategy_decides_on_extreme_short_histories(name):
     inputs = vault(EDGES[name])
     outcome = decide_with(LEARNED, inputs, KEEPER)
     assert_sound(inputs, outcome, None)
+
+
+def stay(inputs: StrategyInputs) -> Proposal:
+    """A strategy that keeps what it holds."""
+    return Proposal(inputs.current_bps, "stay")
+
+
+@pytest.mark.parametrize(
+    ("entry", "current", "turnover"),
+    [
+        (f"{__name__}:stay", (6001, 3000), 2000),  # drifted one bps over its cap
+        (f"{__name__}:stay", (3000, 3000), 2000),
+        (LEARNED, (9000, 1000), 100),  # caps need 3,000 bps of turnover: the pipeline's infeasible
+    ],
+)
+def test_staying_put_is_no_action_even_on_weights_past_a_bound(entry, current, turnover):
+    inputs = vault(FLAT, current=current, turnover=turnover)
+    outcome = decide_with(entry, inputs, KEEPER)
+    assert isinstance(outcome, NoAction) and outcome.code == "min-change", outcome
+    assert outcome.rationale is not None and replay(outcome.rationale).ok
 
 
 # ---------------------------------------------------------------------------------- properties
