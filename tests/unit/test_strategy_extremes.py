@@ -13,6 +13,13 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from keepers.job_config import RebalancerConfig
+from keepers.jobs import (
+    RebalanceCall,
+    RebalancerSnapshot,
+    RebalanceSkip,
+    SleeveSnapshot,
+    plan_rebalance,
+)
 from keepers.math import WAD
 from keepers.strategy import (
     Bounds,
@@ -137,6 +144,26 @@ def test_staying_put_is_no_action_even_on_weights_past_a_bound(entry, current, t
     outcome = decide_with(entry, inputs, KEEPER)
     assert isinstance(outcome, NoAction) and outcome.code == "min-change", outcome
     assert outcome.rationale is not None and replay(outcome.rationale).ok
+
+
+def test_a_book_that_lost_everything_still_decides():
+    """LendingSleeve writes its supply index down to 0 when bad debt takes the whole book: the
+    keeper records that reading, and every later pass must still decide (cut, or hold)."""
+    days = range(61)
+    stamps = tuple(T0 + d * DAY for d in days)
+    lost = tuple(WAD + d * 10**14 if d < 50 else 0 for d in days)
+    tbill = tuple(WAD + d * 10**14 for d in days)
+    snapshot = RebalancerSnapshot(
+        timestamp=stamps[-1], nav=NAV, asset_decimals=6, idle_buffer_bps=500,
+        max_turnover_bps=2000, gas=GAS,
+        sleeves=(SleeveSnapshot("tbill", NAV // 2, 6000, stamps, tbill),
+                 SleeveSnapshot("lending", 0, 3000, stamps, lost)),
+    )  # fmt: skip
+    call = plan_rebalance(snapshot, KEEPER)
+    assert isinstance(call, RebalanceCall | RebalanceSkip)
+    if isinstance(call, RebalanceCall):
+        assert call.target_bps[1] == 0  # never back into the written-off book
+        assert replay(call.rationale).ok
 
 
 # ---------------------------------------------------------------------------------- properties
