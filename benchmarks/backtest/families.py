@@ -189,7 +189,7 @@ def depositor_churn(d: Draft, rng: np.random.Generator, p: Mapping[str, Any]) ->
             size = float(rng.uniform(*p["flow"]))
             d.flows.append((k, size if rng.random() < 0.5 else -size))
     _waves(d, rng, _run_day(d, rng, 30, 300), int(rng.integers(3, 6)), p["redemption"])
-    k = _run_day(d, rng, 30, 330)
+    k = max(_run_day(d, rng, 30, 330), d.h + 1)  # a simulated day, also in a one-day run
     if all(day != k for day, _ in d.flows):
         d.flows.append((k, float(rng.uniform(*p["entry"]))))
 

@@ -81,8 +81,8 @@ class KeeperStrategy:
         self.params = strategy_costs(
             self.override or rebalancer_params(self.config), self.config, self.vault
         )
-        # returnIndex readings as the chain holds them (WAD integers), one per day.
-        self._index = {n: tuple(round(v * WAD) for v in self.path.nav[n]) for n in SLEEVES}
+        # returnIndex readings as the chain holds them (WAD integers, at least 1 wei), one per day.
+        self._index = {n: tuple(max(round(v * WAD), 1) for v in self.path.nav[n]) for n in SLEEVES}
         self._stamps = tuple(T0 + d * DAY_SECONDS for d in range(self.path.length))
 
     def snapshot(self, view: View) -> RebalancerSnapshot:

@@ -121,14 +121,19 @@ def _lending(book: LendingSnapshot | None) -> LendingBookState | None:
 
 
 def strategy_inputs(snapshot: RebalancerSnapshot) -> StrategyInputs:
-    """The strategy's inputs for `snapshot` (current weights as the contract computes them)."""
+    """The strategy's inputs for `snapshot` (current weights as the contract computes them).
+
+    A `returnIndex()` of 0 is read as 1 wei, the least positive index: a lending book that
+    lost everything writes its supply index down to 0 (`LendingSleeve` bad debt over the whole
+    book), and the loss must stay in the history the strategy reads (`ReturnHistory` takes
+    positive indices only) rather than stop every later decision."""
     current = weights_bps([s.held for s in snapshot.sleeves], snapshot.nav)
     sleeves = tuple(
         SleeveState(
             s.name,
             w,
             s.cap_bps,
-            ReturnHistory(s.index_timestamps, s.index_values),
+            ReturnHistory(s.index_timestamps, tuple(max(v, 1) for v in s.index_values)),
             _lending(s.lending),
             s.oracle_deviation_bps,
         )

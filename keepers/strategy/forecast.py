@@ -25,7 +25,7 @@ import numpy as np
 
 from keepers.math import BPS, MAX_RATE, MAX_UINT256, WAD, YEAR, RateModel, utilization
 from keepers.strategy.rationale import OMIT_AT_DEFAULT
-from keepers.strategy.robust import RobustEstimate, RobustParams, robust_estimate
+from keepers.strategy.robust import RobustEstimate, RobustParams, lognormal_mean, robust_estimate
 
 ReturnKind = Literal["log", "simple"]
 Estimator = Literal["ewma", "robust"]
@@ -81,7 +81,7 @@ class EwmaEstimate:
         """Expected simple return over one year: `exp(rate + vol²/2) - 1` for a log rate (the
         lognormal mean), `rate` itself for a simple one."""
         if self.kind == "log":
-            return math.expm1(self.rate + 0.5 * self.volatility**2)
+            return lognormal_mean(self.rate, self.volatility)
         return self.rate
 
 
@@ -404,7 +404,7 @@ def _robust_forecast(
         credit = params.credit_weight * est.loss_rate
         credit += params.displacement_hazard * est.displacement
         rate = shrunk_rate(est.rate, est.rate_se, params.trend_shrink)
-        mean = math.expm1(rate + 0.5 * est.volatility**2)
+        mean = lognormal_mean(rate, est.volatility)
         expected, source = mean - credit, "robust"
     return SleeveForecast(
         name=name,

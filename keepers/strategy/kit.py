@@ -18,7 +18,8 @@ The kit does the rest, the same for every strategy:
 - `decide_with` runs it and checks the proposal against the vault's bounds exactly as the vault
   will (`bounds.violations`: caps, idle buffer, turnover): a proposal outside them is refused in
   one line (`ProposalRefused`), never sent; a proposal that moves less than
-  `GateParams.min_turnover_bps` is no action.
+  `GateParams.min_turnover_bps` is no action, and so is the current weights themselves (staying
+  put sends nothing, even when the weights have drifted past a cap or the buffer).
 - the rationale document is a replay receipt (`keepers.strategy.replay`): the inputs, the
   proposal, and the strategy's identity (its entry point and the keccak256 of its module's
   source), so `verify-decision --replay` re-runs it as it does the statistical one.
@@ -133,7 +134,9 @@ def decide_with(
     target = tuple(proposal.target_bps)
     current = inputs.current_bps
     bounds = Bounds(inputs.caps_bps, inputs.idle_buffer_bps, inputs.max_turnover_bps)
-    broken = violations(target, current, bounds)
+    # Staying put sends nothing: the current weights as the proposal are no action even when
+    # they drifted past a cap or the buffer (a `rebalance` to them would revert; none is sent).
+    broken = () if target == current else violations(target, current, bounds)
     if broken:
         raise ProposalRefused(f"strategy {entry_point!r} proposed {list(target)}: {broken[0]}")
     moved = turnover_bps(current, target)

@@ -35,7 +35,7 @@ from keepers.strategy.gate import GateParams
 from keepers.strategy.inputs import StrategyInputs, StrategyParams
 from keepers.strategy.optimiser import OptimiserParams
 from keepers.strategy.risk import RiskOffParams
-from keepers.strategy.robust import RobustParams
+from keepers.strategy.robust import RobustParams, lognormal_mean
 
 FORMAT: Final = "ballast-learned-model/1"
 MODEL: Final = Path(__file__).parent / "models" / "learned.json"
@@ -167,6 +167,6 @@ def adjust_with(model: Model, inputs: StrategyInputs,
     """The forecasts with the model's expected returns (a log rate, made a simple mean)."""
     predicted = model.predict(features(inputs, forecasts))
     return tuple(
-        replace(f, expected_return=math.expm1(float(p) + 0.5 * f.volatility**2), source="learned")
+        replace(f, expected_return=lognormal_mean(float(p), f.volatility), source="learned")
         for f, p in zip(forecasts, predicted, strict=True)
     )

@@ -47,6 +47,17 @@ from keepers.math import WAD, YEAR
 
 MAD_TO_SD: Final = 1.4826
 DAY: Final = 86_400
+# The most log growth a year a forecast's mean is taken from (a factor of e^100 ≈ 2.7e43 a
+# year, beyond any sleeve's): a rate annualised from a move over seconds, or the variance of a
+# crash read from three readings, can exceed what `exp` represents (709); the optimiser and the
+# gas gate multiply the mean by NAV (up to 2^256) and 1e4, which stays finite from this bound.
+MAX_LOG_GROWTH: Final = 100.0
+
+
+def lognormal_mean(rate: float, volatility: float) -> float:
+    """`exp(rate + σ²/2) - 1`, the expected simple return of a year at log drift `rate` and
+    volatility `σ`, its exponent at most `MAX_LOG_GROWTH` (the same number below it)."""
+    return math.expm1(min(rate + 0.5 * volatility**2, MAX_LOG_GROWTH))
 
 
 @dataclass(frozen=True)
@@ -104,7 +115,7 @@ class RobustEstimate:
     @property
     def expected_return(self) -> float:
         """Expected simple return over a year before credit losses: `exp(rate + σ²/2) - 1`."""
-        return math.expm1(self.rate + 0.5 * self.volatility**2)
+        return lognormal_mean(self.rate, self.volatility)
 
 
 def split_jumps(
