@@ -315,7 +315,8 @@ class RegistryMachine(RuleBasedStateMachine):
         # step (governance's from its own last value brought into the bounds a re-bound may have
         # moved, the steward's from the live value)
         assert now >= ready_at(p, steward) and now >= p.frozen_until
-        assert within_step(p.step_from(steward), value, p.max, p.steward_step if steward else p.step)
+        step = p.steward_step if steward else p.step
+        assert within_step(p.step_from(steward), value, p.max, step)
         (log,) = receipt.events.filter(self.registry.ParameterSet)
         assert (log.oldValue, log.newValue, log.by) == (p.value, value, sender.address)
         p = replace(p, value=value, last_update=now)
