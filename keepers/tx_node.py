@@ -24,7 +24,7 @@ from keepers.settings import TxSettings
 from keepers.store import Store
 from keepers.tx_rules import Attempt, Flight, already_known, nonce_too_low, price
 
-# the sender's logger, whichever of its modules logs: operators filter on `keepers.tx`
+# the sender's logger wherever its methods live: JSON log lines carry its name (`keepers.logs`)
 log = logging.getLogger("keepers.tx")
 
 # ---------------------------------------------------------------------- locks
