@@ -45,7 +45,8 @@ from hexbytes import HexBytes
 from keepers.actions import action_key
 from keepers.outcomes import AlreadyDone, LostRace, Mined, Outcome, Reverted, Stuck
 from keepers.store import TxRecord
-from keepers.tx import TxSender, _Attempt, _Flight
+from keepers.tx import TxSender
+from keepers.tx_rules import Attempt, Flight
 
 log = logging.getLogger(__name__)
 
@@ -161,12 +162,12 @@ def resume(
         return None
     to, data = str(tx["to"]), bytes(HexBytes(tx["input"]))
     value = int(tx["value"], 16)
-    flight = _Flight(nonce=newest.nonce, gas=int(tx["gas"], 16))
+    flight = Flight(nonce=newest.nonce, gas=int(tx["gas"], 16))
     history = attempts(sender, newest)
     for r in history:
         fee = r.max_fee if r.max_fee is not None else int(tx.get("maxFeePerGas") or "0x0", 16)
         tip = r.priority_fee if r.priority_fee is not None else fee
-        flight.attempts.append(_Attempt(r.tx_hash, fee, tip))
+        flight.attempts.append(Attempt(r.tx_hash, fee, tip))
     fee, tip, _ = sender.fees()
     last = flight.attempts[-1]
     settings = sender.settings

@@ -30,7 +30,16 @@ from keepers.outcomes import (
     Stuck,
     Unfunded,
 )
-from keepers.tx import TxSender, _Attempt, _Flight, _insufficient_funds, bumped
+from keepers.tx import TxSender
+from keepers.tx_rules import (
+    Attempt,
+    Flight,
+    bumped,
+    insufficient_funds,
+    nonce_too_low,
+    underpriced,
+    with_margin,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +68,15 @@ def _fill(sender: TxSender, nonce: int, action_id: str, wait: float) -> Outcome:
     fee, tip, base = sender.fees()
     if base >= fee:
         return Refused(f"base fee {base} wei at or above the cap", "FeeCapExceeded")
-    flight = _Flight(nonce=nonce, gas=TRANSFER_GAS)
+    flight = Flight(nonce=nonce, gas=TRANSFER_GAS)
     try:
         raw = sender._sign(sender.address, b"", 0, flight, fee, tip)
         tx_hash = sender._logged_broadcast(raw, action_id, flight, fee, tip)
     except RpcError as error:
-        if _insufficient_funds(error.message):
+        if insufficient_funds(error.message):
             return Unfunded(TRANSFER_GAS * fee, sender.balance())
         return Refused(f"node rejected the nonce fill: {error.message}", None)
-    flight.attempts.append(_Attempt(tx_hash, fee, tip))
+    flight.attempts.append(Attempt(tx_hash, fee, tip))
     return sender._wait(sender.address, b"", 0, flight, action_id, timeout=wait)
 
 
@@ -90,7 +99,7 @@ def take_nonce(
             gas = sender.estimate_gas(to, data)
         except RpcError as error:
             return Refused(f"gas estimate failed: {error.message}", None)
-        flight = _Flight(stuck.nonce, gas * (10_000 + sender.settings.gas_margin_bps) // 10_000)
+        flight = Flight(stuck.nonce, with_margin(gas, sender.settings.gas_margin_bps))
         fees = _outbid(sender, stuck)
         for _ in range(3):
             if fees is None:
@@ -101,17 +110,16 @@ def take_nonce(
                 tx_hash = sender._logged_broadcast(raw, action_id, flight, *fees)
                 break
             except RpcError as error:
-                message = error.message.lower()
-                if "nonce too low" in message:
+                if nonce_too_low(error.message):
                     return None  # the stuck one mined meanwhile
-                if _insufficient_funds(message):
+                if insufficient_funds(error.message):
                     return Unfunded(flight.gas * fees[0], sender.balance())
-                if "underpriced" not in message:
+                if not underpriced(error.message):
                     return Refused(f"node rejected the transaction: {error.message}", None)
                 fees = sender._bump(*fees)
         else:
             return Refused(f"replacement of nonce {stuck.nonce} underpriced", None)
-        flight.attempts.append(_Attempt(tx_hash, *fees))
+        flight.attempts.append(Attempt(tx_hash, *fees))
         log.warning("%s sent on nonce %d in place of %s", action_id, stuck.nonce,
                     stuck.tx_hashes[-1])  # fmt: skip
         superseded = _supersede(sender, stuck, action_id)

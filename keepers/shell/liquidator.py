@@ -32,7 +32,7 @@ from keepers.reads import read_book
 from keepers.reads.scans import scan_cursor
 from keepers.shell.liquidation_batches import find_executor, send_batches
 from keepers.shell.reports import JobReport
-from keepers.tx import Contested
+from keepers.tx_rules import Contested
 
 if TYPE_CHECKING:
     from keepers.shell.keeper import Keeper

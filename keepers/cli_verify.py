@@ -1,0 +1,179 @@
+"""`ballast-keeper verify-decision` and `verify-steward`: a decision's or a steward batch's
+rationale document checked against the hash on chain, and with --replay re-run (registered on
+`keepers.cli.main`; exit status 4 when the document is missing or does not match).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ballast.cli import make_console
+from keepers.cli_common import Fail, connected, keeper_for
+
+
+@click.command("verify-decision", context_settings={"ignore_unknown_options": True})
+@click.argument("decision_id", type=click.IntRange(min=0, max=2**256 - 1))
+@click.option(
+    "--replay",
+    "replay_it",
+    is_flag=True,
+    help="Also re-run the strategy on the document and cross-check its chain inputs at its block.",
+)
+@click.pass_context
+def verify_decision_command(ctx: click.Context, decision_id: int, replay_it: bool) -> None:
+    """Re-hash DECISION_ID's stored rationale and compare it with the on-chain hash; with
+    --replay, re-run the strategy on it (exit 4 names the input or output that differs)."""
+    from keepers.verify import DecisionNotFound, replay_decision, verify_decision
+
+    with connected(ctx.obj["network"]):
+        keeper = keeper_for(ctx)
+        dir_ = keeper.settings.rebalancer.rationale_dir
+        chunk = keeper.settings.liquidator.scan_chunk
+        try:
+            if replay_it:
+                check = replay_decision(
+                    keeper.multicall, keeper.protocol, decision_id, keeper.store, dir_, chunk
+                )
+                result = check.verification
+            else:
+                result = verify_decision(keeper.protocol, decision_id, keeper.store, dir_, chunk)
+        except DecisionNotFound as err:
+            raise Fail(str(err)) from None
+        console = make_console()
+        console.print(f"decision {decision_id} by {result.agent} at block {result.block}")
+        console.print(f"  on-chain hash {result.onchain_hash}  uri {result.uri}", markup=False)
+        console.print(f"  {result.verdict}", markup=False)
+        ok = result.ok
+        if replay_it:
+            _print_replay(console, check)
+            ok = check.ok
+    if not ok:
+        sys.exit(4)
+
+
+@click.command("verify-steward")
+@click.argument("rationale_hash")
+@click.option(
+    "--replay",
+    "replay_it",
+    is_flag=True,
+    help="Also re-run the steward on the document and cross-check its chain inputs.",
+)
+@click.option(
+    "--document",
+    type=click.Path(path_type=Path),
+    help="The rationale document (default: the keeper's store or rationale_dir).",
+)
+@click.pass_context
+def verify_steward_command(
+    ctx: click.Context, rationale_hash: str, replay_it: bool, document: Path | None
+) -> None:
+    """Check the steward batch whose StewardUpdate carries RATIONALE_HASH: the document re-hashes
+    to it and lists the batch's keys and values; with --replay, the steward re-run on it decides
+    the same and the node agrees with its inputs at its block (exit 4 names what differs)."""
+    import re
+
+    from keepers.shell.steward import chain_differences, find_steward_update, read_steward_inputs
+    from keepers.strategy.rationale import decode as decode_doc
+    from keepers.strategy.rationale import verify as verify_hash
+    from keepers.strategy.replay import ReceiptError
+
+    digest = rationale_hash.lower()
+    if not re.fullmatch(r"0x[0-9a-f]{64}", digest):
+        raise Fail(f"{rationale_hash!r} is not a rationale hash (0x and 64 hex digits)")
+    with connected(ctx.obj["network"]):
+        keeper = keeper_for(ctx)
+        found = find_steward_update(keeper, digest)
+        if found is None:
+            raise Fail(f"no StewardUpdate with rationale hash {digest} on this registry")
+        block, tx, uri, keys, values = found
+        console = make_console()
+        console.print(f"steward batch {tx} at block {block}, uri {uri}", markup=False)
+        body = _steward_document(keeper, digest, document)
+        if body is None:
+            console.print("  MISMATCH: the document is not in the store, the rationale "
+                          "folder or --document")  # fmt: skip
+            sys.exit(4)
+        problems: list[str] = []
+        if not verify_hash(body, digest):
+            problems.append("document: its keccak256 is not the on-chain rationale hash "
+                            "(or it is not canonical)")  # fmt: skip
+        else:
+            console.print("  document: keccak256 matches the on-chain hash")
+        try:
+            batch = decode_doc(body).get("outcome", {}).get("batch", [])
+            listed = [(_key(n), int(v)) for n, v in batch]
+        except (ValueError, TypeError, AttributeError):
+            listed = None
+        if listed != list(zip(keys, values, strict=True)):
+            problems.append(
+                "outcome.batch: the document's batch is not the event's keys and values"
+            )
+        if replay_it:
+            try:
+                from keepers.jobs.steward import replay_steward
+
+                result = replay_steward(body)
+            except ReceiptError as err:
+                problems.append(f"replay: {err}")
+            else:
+                problems += [f"replay: {d}" for d in result.differences]
+                if result.ok:
+                    console.print("  replay: same document")
+                node = read_steward_inputs(keeper, result.inputs.block)
+                chain = chain_differences(result.inputs, node)
+                problems += [f"chain inputs: {d}" for d in chain]
+                if not chain:
+                    console.print("  chain inputs: the node agrees at the receipt's block")
+        for problem in problems:
+            console.print(f"  MISMATCH: {problem}", markup=False)
+    if problems:
+        sys.exit(4)
+
+
+def _key(name: str) -> bytes:
+    from eth_utils import keccak
+
+    return keccak(text=name)
+
+
+def _steward_document(keeper: Any, digest: str, document: Path | None) -> bytes | None:
+    if document is not None:
+        try:
+            return Path(document).read_bytes()
+        except OSError as err:
+            raise Fail(f"cannot read {document}: {err.strerror}") from None
+    body = keeper.store.rationale(digest)
+    folder = keeper.settings.steward.rationale_dir
+    if body is None and folder is not None and (folder / f"{digest}.json").is_file():
+        body = (folder / f"{digest}.json").read_bytes()
+    return body
+
+
+def _print_replay(console: Any, check: Any) -> None:
+    from keepers.strategy.replay import REAL_TOLERANCE  # loaded already: the replay ran
+
+    replay = check.replay
+    if replay is None:
+        console.print(f"  replay: not run: {check.note}", markup=False)
+        return
+    if replay.ok:
+        same = (
+            "same document"
+            if replay.exact
+            else f"same decision (reals within {REAL_TOLERANCE:g} of the receipt's: another CPU's "
+            "floating point)"
+        )
+        console.print(f"  replay: {same}, targets {list(replay.replayed_target or ())}")
+    for difference in replay.differences:
+        console.print(f"  replay MISMATCH: {difference}", markup=False)
+    if check.node is None:
+        console.print(f"  chain inputs: not checked: {check.note}", markup=False)
+    elif not check.node:
+        console.print("  chain inputs: the node agrees at the receipt's block")
+    for difference in check.node or ():
+        console.print(f"  chain inputs MISMATCH: {difference}", markup=False)
