@@ -89,12 +89,6 @@ __all__ = ["FIRST_POLL", "Contested", "TxSender", "bumped", "key_lock"]
 
 log = logging.getLogger(__name__)
 
-# The names this module had before its rules moved to `keepers.tx_rules`.
-_Attempt = Attempt
-_Flight = Flight
-_insufficient_funds = insufficient_funds
-
-
 class TxSender(KeyNode):
     """Sends transactions for one Ape account. Thread-safe; one transaction in flight per key.
 

@@ -81,7 +81,7 @@ def with_margin(estimate: int, margin_bps: int) -> int:
 
 def bumped(fee: int, bump_bps: int) -> int:
     """`fee` raised by at least `bump_bps` (rounded up, and by at least 1 wei)."""
-    return max(math.ceil(fee * (10_000 + bump_bps) / 10_000), fee + 1)
+    return max(-(-fee * (10_000 + bump_bps) // 10_000), fee + 1)  # integer ceiling: exact
 
 
 def bump(fee: int, tip: int, settings: TxSettings) -> tuple[int, int] | None:

@@ -28,8 +28,9 @@ from keepers.tx_rules import (
 GETH_PRICE_BUMP_BPS = 1_000  # geth's default txpool.pricebump: a replacement pays 10 % more
 
 
-# fees any cap allows: `bumped` divides in floating point, exact to the wei below ~5e14 wei
-@pytest.mark.parametrize("fee", [0, 1, 7, 8, 9, 99, 10**9 + 1, 3 * GWEI + 7, 100_000 * GWEI + 7])
+@pytest.mark.parametrize(
+    "fee", [0, 1, 7, 8, 9, 99, 10**9 + 1, 3 * GWEI + 7, 100_000 * GWEI + 7, 10**30 + 7]
+)
 def test_a_bump_is_never_below_the_replacement_premium_nor_under_one_wei(fee):
     least = TxSettings().fee_bump_bps
     assert least == 1_250
