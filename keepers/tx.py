@@ -89,6 +89,7 @@ __all__ = ["FIRST_POLL", "Contested", "TxSender", "bumped", "key_lock"]
 
 log = logging.getLogger(__name__)
 
+
 class TxSender(KeyNode):
     """Sends transactions for one Ape account. Thread-safe; one transaction in flight per key.
 
