@@ -26,6 +26,7 @@ The kit does the rest, the same for every strategy:
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 from collections.abc import Callable
@@ -116,6 +117,36 @@ def _document(inputs: StrategyInputs, params: StrategyParams, entry_point: str,
     )
 
 
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+
+
+def _propose(entry_point: str, inputs: StrategyInputs) -> tuple[Proposal, tuple[int, ...]]:
+    """The strategy's proposal and its targets as plain integers, or `ProposalRefused`. It runs
+    on a copy of `inputs`: what it changes there reaches neither the bounds nor the receipt."""
+    strategy = load_strategy(entry_point)
+    try:
+        proposal = strategy(copy.deepcopy(inputs))
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - the operator's code: never sent
+        raise ProposalRefused(f"strategy {entry_point!r} raised {_first_line(err)}") from None
+    if not isinstance(proposal, Proposal):
+        raise ProposalRefused(
+            f"strategy {entry_point!r} returned {type(proposal).__name__}, not a Proposal"
+        )
+    if not isinstance(proposal.target_bps, tuple | list):
+        kind = type(proposal.target_bps).__name__
+        raise ProposalRefused(f"strategy {entry_point!r}: target_bps is a {kind}, not a tuple")
+    target = tuple(proposal.target_bps)
+    for i, t in enumerate(target):
+        if type(t) is not int:  # bool, float, numpy and str targets: the vault takes uint16
+            raise ProposalRefused(
+                f"strategy {entry_point!r} proposed {list(target)}: sleeve {i}: target {t!r} "
+                f"is not an integer"
+            )
+    return proposal, target
+
+
 def decide_with(
     entry_point: str, inputs: StrategyInputs, params: StrategyParams
 ) -> Decision | NoAction:
@@ -124,13 +155,7 @@ def decide_with(
         return decide(inputs, params)
     if inputs.nav <= 0 or not inputs.sleeves:
         return NoAction("empty vault or no sleeves: nothing to allocate", "empty")
-    strategy = load_strategy(entry_point)
-    proposal = strategy(inputs)
-    if not isinstance(proposal, Proposal):
-        raise ProposalRefused(
-            f"strategy {entry_point!r} returned {type(proposal).__name__}, not a Proposal"
-        )
-    target = tuple(proposal.target_bps)
+    proposal, target = _propose(entry_point, inputs)
     current = inputs.current_bps
     bounds = Bounds(inputs.caps_bps, inputs.idle_buffer_bps, inputs.max_turnover_bps)
     broken = violations(target, current, bounds)
@@ -146,7 +171,12 @@ def decide_with(
         "idle_bps": BPS - sum(target),
         "turnover_bps": moved,
     }
-    doc = _document(inputs, params, entry_point, proposal, outcome)
+    try:
+        doc = _document(inputs, params, entry_point, proposal, outcome)
+    except (TypeError, ValueError) as err:  # e.g. NaN or an object in its notes
+        raise ProposalRefused(
+            f"strategy {entry_point!r}: its proposal cannot be recorded: {_first_line(err)}"
+        ) from None
     if not act:
         reason = f"moves {moved} bps, under the minimum {params.gate.min_turnover_bps}"
         return NoAction(reason, "min-change", doc)
