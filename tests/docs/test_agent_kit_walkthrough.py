@@ -226,3 +226,21 @@ def test_a_strategy_that_fails_or_returns_bad_types_is_refused_in_one_line(entry
     assert "\n" not in str(err.value)
     assert inputs == vault(current=(3000, 1000, 2000))  # the keeper's inputs are untouched
 
+
+_draws = iter(range(100, 10_000, 7))
+
+
+def drifting(inputs):
+    """A strategy reading a source that changes between runs (a clock, a random generator)."""
+    return Proposal((inputs.current_bps[0] + next(_draws) % 300, *inputs.current_bps[1:]), "drift")
+
+
+def test_a_decision_that_does_not_replay_is_never_planned():
+    """Found by the fault drill: a nondeterministic strategy's decision was planned and sent,
+    and its receipt then failed `verify-decision --replay`. The keeper replays a decision's
+    receipt before it plans the call."""
+    from keepers.jobs import plan_rebalance
+    from tests.unit.test_keeper_jobs import snapshot
+
+    with pytest.raises(ProposalRefused, match="its receipt does not replay: targets: recorded"):
+        plan_rebalance(snapshot(held=(3_000, 1_000, 2_000)), strategy=f"{__name__}:drifting")
