@@ -194,3 +194,48 @@ def test_the_chain_cross_check_names_every_input_the_node_disagrees_with():
         f"tbill returnIndex: receipt {inputs.sleeves[0].history.indices[-1]}, node 1",
         "gold cap_bps: receipt 3000, node 2500",
     )
+
+
+def _set(path, value):
+    def edit(doc):
+        *parents, last = path
+        for key in parents:
+            doc = doc[key]
+        doc[last] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        _set(("outcome",), "x"),
+        _set(("outcome", "target_bps", 0), "x"),
+        _set(("strategy", "name"), 0),
+        _set(("strategy",), ["x"]),
+        _set(("inputs", "max_turnover_bps"), -1),
+        _set(("inputs", "asset_decimals"), 256),
+        _set(("params", "optimiser", "max_iterations"), 10**30),
+        _set(("params", "forecast", "prior_volatility"), "1e400"),
+    ],
+    ids=[
+        "outcome-text",
+        "target-text",
+        "name-number",
+        "strategy-list",
+        "negative-limit",
+        "decimals-past-uint8",
+        "huge-iterations",
+        "infinite-setting",
+    ],  # fmt: skip
+)
+def test_a_malformed_receipt_is_refused_in_one_line_never_a_traceback(edit):
+    """Found by the fault drill (every field of a receipt set to a wrong value): these escaped
+    `replay` as AttributeError, TypeError, ValueError or SystemError — a traceback out of
+    `verify-decision --replay` instead of exit 4 with the reason — and decimals of 10**30 hung
+    it (10**decimals in the gas cost)."""
+    body = _tamper(decide(vault(), PARAMS).rationale, edit)
+    with pytest.raises(ReceiptError) as err:
+        replay(body)
+    assert "\n" not in str(err.value)
+
