@@ -15,9 +15,11 @@ The kit does the rest, the same for every strategy:
 
 - `load_strategy` imports the entry point when the keeper starts; a name that does not import or
   is not callable is refused in one line (`StrategyLoadError`), so nothing is ever sent.
-- `decide_with` runs it and checks the proposal against the vault's bounds exactly as the vault
-  will (`bounds.violations`: caps, idle buffer, turnover): a proposal outside them is refused in
-  one line (`ProposalRefused`), never sent; a proposal that moves less than
+- `decide_with` runs it (on a copy of the inputs) and checks the proposal against the vault's
+  bounds exactly as the vault will (`bounds.violations`: caps, idle buffer, turnover): a
+  proposal outside them, with targets that are not plain integers or notes the receipt cannot
+  hold, or a strategy that raises, is refused in one line (`ProposalRefused`), never sent;
+  a proposal that moves less than
   `GateParams.min_turnover_bps` is no action.
 - the rationale document is a replay receipt (`keepers.strategy.replay`): the inputs, the
   proposal, and the strategy's identity (its entry point and the keccak256 of its module's
