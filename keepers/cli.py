@@ -16,7 +16,8 @@ decision id or rationale hash with no event on chain is bad input);
 3 (`once`) an action ended reverted, refused, replaced or stuck; 4 (`verify-decision`,
 `verify-steward`) the
 document is missing or does not match (with --replay: or it is not a replay receipt, the replay
-decides otherwise, or the node disagrees with its chain inputs, each named); 5 (`once`) a pass
+decides otherwise, the node cannot serve or disagrees with its chain inputs, or the decision's
+transaction sent other targets, each named); 5 (`once`) a pass
 failed on a node error (unreachable, timed out, an RPC error: one line on stderr per pass; the
 other jobs still run, and the next run resumes from the state file); 6 (`once`) a job could not
 act for lack of funds — the key cannot pay the gas, or the liquidator's stablecoin inventory
@@ -449,12 +450,16 @@ def _print_replay(console: Any, check: Any) -> None:
         console.print(f"  replay: {same}, targets {list(replay.replayed_target or ())}")
     for difference in replay.differences:
         console.print(f"  replay MISMATCH: {difference}", markup=False)
-    if check.node is None:
-        console.print(f"  chain inputs: not checked: {check.note}", markup=False)
+    if check.node is None:  # a receipt whose inputs the node cannot check does not verify
+        console.print(f"  chain inputs MISMATCH: cannot be checked: {check.note}", markup=False)
     elif not check.node:
         console.print("  chain inputs: the node agrees at the receipt's block")
     for difference in check.node or ():
         console.print(f"  chain inputs MISMATCH: {difference}", markup=False)
+    if not check.decision:
+        console.print("  chain decision: the transaction sent the receipt's targets")
+    for difference in check.decision:
+        console.print(f"  chain decision MISMATCH: {difference}", markup=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

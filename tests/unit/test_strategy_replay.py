@@ -239,3 +239,58 @@ def test_a_malformed_receipt_is_refused_in_one_line_never_a_traceback(edit):
         replay(body)
     assert "\n" not in str(err.value)
 
+
+def _verification(block=20, tx_hash="0x" + "ab" * 32):
+    from keepers.verify import Verification
+
+    return Verification(0, "0x" + "11" * 20, block, "0x" + "22" * 32, "", "store", "0x" + "22" * 32,
+                        True, tx_hash)  # fmt: skip
+
+
+VAULT = "0x" + "33" * 20
+
+
+def _rebalance_tx(targets, to=VAULT):
+    from eth_abi import encode as abi_encode
+
+    from keepers.verify import REBALANCE_SELECTOR
+
+    args = abi_encode(["uint16[]", "bytes32", "string"], [list(targets), b"\x22" * 32, "uri"])
+    return {"to": to, "input": REBALANCE_SELECTOR + args}
+
+
+def test_the_targets_the_decision_sent_must_be_the_receipts():
+    """Found by the fault drill: `verify-decision --replay` compared the receipt with its own
+    replay and its inputs with the node, never with what the decision sent: an agent could send
+    any targets with the hash of a receipt that replays, and it verified (exit 0)."""
+    from keepers.verify import decision_differences
+
+    sent = _rebalance_tx((4_000, 2_000, 2_000))
+    assert decision_differences((4_000, 2_000, 2_000), 19, _verification(), VAULT, sent) == ()
+    assert decision_differences((3_000, 2_000, 2_000), 19, _verification(), VAULT, sent) == (
+        "targets: the transaction sent [4000, 2000, 2000], the receipt's outcome "
+        "[3000, 2000, 2000]",
+    )
+    assert decision_differences(None, 19, _verification(), VAULT, sent)[0].endswith(
+        "the receipt's outcome None"
+    )
+    (later,) = decision_differences((4_000, 2_000, 2_000), 20, _verification(), VAULT, sent)
+    assert later == "block: the receipt reads block 20, not before the decision's block 20"
+    elsewhere = _rebalance_tx((4_000, 2_000, 2_000), to="0x" + "44" * 20)
+    (other,) = decision_differences((4_000, 2_000, 2_000), 19, _verification(), VAULT, elsewhere)
+    assert other.endswith("is not a rebalance call to the vault: the targets it sent cannot be "
+                          "checked")  # fmt: skip
+
+
+def test_a_receipt_whose_chain_inputs_cannot_be_checked_does_not_verify():
+    """Found by the fault drill: a receipt naming no block, or a block the node does not serve
+    (one far in the future, say), skipped the chain cross-check and verified (exit 0) whatever
+    inputs it recorded."""
+    from keepers.verify import ReplayCheck
+
+    result = replay(decide(vault(), PARAMS).rationale)
+    assert result.ok
+    assert ReplayCheck(_verification(), result, (), "").ok
+    assert not ReplayCheck(_verification(), result, None, "block 10**9 not served: no such").ok
+    assert not ReplayCheck(_verification(), result, None, "the receipt names no block").ok
+    assert not ReplayCheck(_verification(), result, (), "", ("targets: …",)).ok
