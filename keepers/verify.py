@@ -183,9 +183,12 @@ def chain_differences(inputs: StrategyInputs, allocation: AllocationRead) -> tup
         compare(f"{mine.name} cap_bps", mine.cap_bps, node.cap_bps)
         compare(f"{mine.name} current_bps", mine.current_bps, weight)
         history = mine.history
+        index = None if node.return_index is None else int(node.return_index)
         if history.timestamps and history.timestamps[-1] == inputs.timestamp:
-            index = None if node.return_index is None else int(node.return_index)
             compare(f"{mine.name} returnIndex", history.indices[-1], index)
+        elif index is not None:  # the keeper records the index it read before it decides
+            found.append(f"{mine.name} returnIndex: the receipt has no reading at its timestamp, "
+                         f"node {index}")  # fmt: skip
     return tuple(found)
 
 

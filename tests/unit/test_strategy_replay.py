@@ -294,3 +294,28 @@ def test_a_receipt_whose_chain_inputs_cannot_be_checked_does_not_verify():
     assert not ReplayCheck(_verification(), result, None, "block 10**9 not served: no such").ok
     assert not ReplayCheck(_verification(), result, None, "the receipt names no block").ok
     assert not ReplayCheck(_verification(), result, (), "", ("targets: …",)).ok
+
+
+def test_a_receipt_that_drops_its_latest_return_index_is_a_chain_mismatch():
+    """Found by the fault drill: the cross-check compared a sleeve's return index only when the
+    receipt's history ended at its timestamp, so a receipt that dropped (or moved) its latest
+    reading escaped it with any earlier history."""
+    from keepers.reads import AllocationRead, SleeveRead
+    from keepers.strategy import ReturnHistory
+    from keepers.verify import chain_differences
+
+    inputs = vault()
+    held = [w * inputs.nav // 10_000 for w in inputs.current_bps]
+    sleeves = tuple(
+        SleeveRead(s.name, f"0x{i + 1:040x}", h, s.cap_bps, s.history.indices[-1])
+        for i, (s, h) in enumerate(zip(inputs.sleeves, held, strict=True))
+    )
+    node = AllocationRead(1, inputs.timestamp, inputs.nav, sleeves, 500, 1_500, 0, False, False, 0)
+    assert chain_differences(inputs, node) == ()
+    tbill = inputs.sleeves[0]
+    cut = ReturnHistory(tbill.history.timestamps[:-1], tbill.history.indices[:-1])
+    dropped = replace(inputs, sleeves=(replace(tbill, history=cut), *inputs.sleeves[1:]))
+    assert chain_differences(dropped, node) == (
+        f"tbill returnIndex: the receipt has no reading at its timestamp, node "
+        f"{tbill.history.indices[-1]}",
+    )
