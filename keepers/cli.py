@@ -16,7 +16,8 @@ decision id or rationale hash with no event on chain is bad input);
 3 (`once`) an action ended reverted, refused, replaced or stuck; 4 (`verify-decision`,
 `verify-steward`) the
 document is missing or does not match (with --replay: or it is not a replay receipt, the replay
-decides otherwise, or the node disagrees with its chain inputs, each named); 5 (`once`) a pass
+decides otherwise, the node cannot serve or disagrees with its chain inputs, or the decision's
+transaction sent other targets, each named); 5 (`once`) a pass
 failed on a node error (unreachable, timed out, an RPC error: one line on stderr per pass; the
 other jobs still run, and the next run resumes from the state file); 6 (`once`) a job could not
 act for lack of funds — the key cannot pay the gas, or the liquidator's stablecoin inventory

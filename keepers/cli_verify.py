@@ -171,9 +171,13 @@ def _print_replay(console: Any, check: Any) -> None:
         console.print(f"  replay: {same}, targets {list(replay.replayed_target or ())}")
     for difference in replay.differences:
         console.print(f"  replay MISMATCH: {difference}", markup=False)
-    if check.node is None:
-        console.print(f"  chain inputs: not checked: {check.note}", markup=False)
+    if check.node is None:  # a receipt whose inputs the node cannot check does not verify
+        console.print(f"  chain inputs MISMATCH: cannot be checked: {check.note}", markup=False)
     elif not check.node:
         console.print("  chain inputs: the node agrees at the receipt's block")
     for difference in check.node or ():
         console.print(f"  chain inputs MISMATCH: {difference}", markup=False)
+    if not check.decision:
+        console.print("  chain decision: the transaction sent the receipt's targets")
+    for difference in check.decision:
+        console.print(f"  chain decision MISMATCH: {difference}", markup=False)

@@ -7,10 +7,16 @@ The chain's side is the `Rebalanced(decisionId, agent, …, rationaleHash, ratio
 of that decision; the document is found by hash in the keeper's store, or as
 `<rationale_dir>/<hash>.json`, or at a `file://` URI. `verify_decision` never raises for a
 missing or mismatching document: the `Verification` says what was found.
+
+A receipt verifies only against the chain: the targets its decision's transaction sent
+(`rebalance(targetBps, …)` to the vault) are its outcome's, its block is before the decision's,
+and the node serves that block and agrees with its inputs there. A receipt whose inputs cannot
+be checked (no block, a block the node no longer serves) does not verify.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,9 +42,10 @@ from keepers.strategy.replay import (
 )
 
 __all__ = ["DecisionNotFound", "ReplayCheck", "Verification", "chain_differences",
-           "decode_rebalanced", "find_document", "onchain_rationale", "replay_decision",
-           "verify_decision"]  # fmt: skip
+           "decision_differences", "decode_rebalanced", "find_document", "onchain_rationale",
+           "replay_decision", "verify_decision"]  # fmt: skip
 
+REBALANCE_SELECTOR = keccak(text="rebalance(uint16[],bytes32,string)")[:4]
 REBALANCED_TOPIC = (
     "0x"
     + keccak(
@@ -63,6 +70,7 @@ class Verification:
     source: str | None  # where the document was found; None: nowhere
     computed_hash: str | None
     canonical: bool
+    tx_hash: str = ""  # the transaction that emitted the decision's `Rebalanced`
 
     @property
     def ok(self) -> bool:
@@ -81,10 +89,10 @@ class Verification:
 
 def onchain_rationale(
     protocol: Protocol, decision_id: int, chunk: int = DEFAULT_CHUNK
-) -> tuple[str, str, str, int]:
-    """(agent, rationale hash as 0x hex, URI, block) of decision `decision_id` (its last
-    `Rebalanced` event), read newest first in `chunk`-block ranges (`liquidator.scan_chunk`)
-    down to the deployment block."""
+) -> tuple[str, str, str, int, str]:
+    """(agent, rationale hash as 0x hex, URI, block, transaction hash) of decision
+    `decision_id` (its last `Rebalanced` event), read newest first in `chunk`-block ranges
+    (`liquidator.scan_chunk`) down to the deployment block."""
     from ape import chain
 
     web3 = chain.provider.web3
@@ -98,7 +106,8 @@ def onchain_rationale(
     if entry is None:
         raise DecisionNotFound(f"decision {decision_id} has no Rebalanced event on this chain")
     _, agent, digest, uri = decode_rebalanced(entry)
-    return agent, "0x" + digest.hex(), uri, int(entry["blockNumber"])
+    tx_hash = "0x" + bytes(entry["transactionHash"]).hex()
+    return agent, "0x" + digest.hex(), uri, int(entry["blockNumber"]), tx_hash
 
 
 def decode_rebalanced(entry: Any) -> tuple[int, str, bytes, str]:
@@ -138,14 +147,14 @@ def verify_decision(
 ) -> Verification:
     """Re-hash decision `decision_id`'s stored rationale and compare with the chain (its event
     read in `chunk`-block ranges)."""
-    agent, digest, uri, block = onchain_rationale(protocol, decision_id, chunk)
+    agent, digest, uri, block, tx_hash = onchain_rationale(protocol, decision_id, chunk)
     found = find_document(digest, uri, store, rationale_dir)
     if found is None:
-        return Verification(decision_id, agent, block, digest, uri, None, None, False)
+        return Verification(decision_id, agent, block, digest, uri, None, None, False, tx_hash)
     body, source = found
     computed = "0x" + rationale_hash(body).hex()
     return Verification(
-        decision_id, agent, block, digest, uri, source, computed, is_canonical(body)
+        decision_id, agent, block, digest, uri, source, computed, is_canonical(body), tx_hash
     )
 
 
@@ -161,6 +170,7 @@ def chain_differences(inputs: StrategyInputs, allocation: AllocationRead) -> tup
         if node is not None and receipt != node:
             found.append(f"{what}: receipt {receipt}, node {node}")
 
+    compare("timestamp", inputs.timestamp, allocation.timestamp)
     compare("nav", inputs.nav, allocation.nav)
     compare("vault.idleBufferBps", inputs.idle_buffer_bps, allocation.idle_buffer_bps)
     compare("vault.maxTurnoverBps", inputs.max_turnover_bps, allocation.max_turnover_bps)
@@ -173,22 +183,60 @@ def chain_differences(inputs: StrategyInputs, allocation: AllocationRead) -> tup
         compare(f"{mine.name} cap_bps", mine.cap_bps, node.cap_bps)
         compare(f"{mine.name} current_bps", mine.current_bps, weight)
         history = mine.history
+        index = None if node.return_index is None else int(node.return_index)
         if history.timestamps and history.timestamps[-1] == inputs.timestamp:
-            index = None if node.return_index is None else int(node.return_index)
             compare(f"{mine.name} returnIndex", history.indices[-1], index)
+        elif index is not None:  # the keeper records the index it read before it decides
+            found.append(f"{mine.name} returnIndex: the receipt has no reading at its timestamp, "
+                         f"node {index}")  # fmt: skip
+    return tuple(found)
+
+
+def decision_differences(
+    recorded_target: tuple[int, ...] | None,
+    receipt_block: int,
+    verification: Verification,
+    vault: str,
+    sent: Mapping[str, Any],
+) -> tuple[str, ...]:
+    """What the chain's decision says that the receipt does not: its block, which must follow
+    the receipt's, and the targets its transaction `sent` (a web3 transaction:
+    `rebalance(targetBps, rationaleHash, rationaleURI)` to `vault`), which must be the receipt's
+    outcome's."""
+    found: list[str] = []
+    if receipt_block >= verification.block:
+        found.append(
+            f"block: the receipt reads block {receipt_block}, not before the decision's block "
+            f"{verification.block}"
+        )
+    data = bytes(sent.get("input") or b"")
+    to = sent.get("to")
+    direct = to is not None and to_checksum_address(str(to)) == to_checksum_address(vault)
+    if not direct or data[:4] != REBALANCE_SELECTOR:
+        found.append(
+            f"targets: transaction {verification.tx_hash} is not a rebalance call to the vault: "
+            "the targets it sent cannot be checked"
+        )
+        return tuple(found)
+    targets, _, _ = decode(["uint16[]", "bytes32", "string"], data[4:])
+    if tuple(targets) != recorded_target:
+        mine = list(recorded_target) if recorded_target is not None else None
+        found.append(f"targets: the transaction sent {list(targets)}, the receipt's outcome {mine}")
     return tuple(found)
 
 
 @dataclass(frozen=True)
 class ReplayCheck:
-    """`verify-decision --replay`: the document's verification, the strategy re-run on it, and
-    its chain inputs against the node at its block (`node` None: the node could not serve that
-    block, said in `node_note`)."""
+    """`verify-decision --replay`: the document's verification, the strategy re-run on it, its
+    chain inputs against the node at its block (`node` None: not checked, said in `note`: the
+    receipt names no block or the node cannot serve it — it does not verify) and what the
+    decision sent against the receipt (`decision`: `decision_differences`)."""
 
     verification: Verification
     replay: Replay | None
     node: tuple[str, ...] | None
     note: str
+    decision: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -196,7 +244,8 @@ class ReplayCheck:
             self.verification.ok
             and self.replay is not None
             and self.replay.ok
-            and not self.node  # None (not checkable) or empty
+            and self.node == ()  # checked, and the node agrees
+            and not self.decision
         )
 
 
@@ -221,11 +270,25 @@ def replay_decision(
         return ReplayCheck(verification, None, None, f"cannot replay here: {err}")
     except ReceiptError as err:
         return ReplayCheck(verification, None, None, f"not a replay receipt: {err}")
+    try:
+        from ape import chain
+
+        sent = chain.provider.web3.eth.get_transaction(verification.tx_hash)
+        vault = str(protocol.vault.address)
+        decision = decision_differences(result.recorded_target, inputs.block, verification,
+                                        vault, sent)  # fmt: skip
+    except Exception as err:  # noqa: BLE001 - any node refusal: the transaction is not served
+        decision = (f"targets: transaction {verification.tx_hash} not served: {_line(err)}",)
     if inputs.block <= 0:
-        return ReplayCheck(verification, result, None, "the receipt names no block")
+        return ReplayCheck(verification, result, None, "the receipt names no block", decision)
     try:
         allocation = read_allocation(keeper_multicall, protocol, inputs.block)
     except Exception as err:  # noqa: BLE001 - any node refusal: the block is not served
-        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        return ReplayCheck(verification, result, None, f"block {inputs.block} not served: {text}")
-    return ReplayCheck(verification, result, chain_differences(inputs, allocation), "")
+        note = f"block {inputs.block} not served: {_line(err)}"
+        return ReplayCheck(verification, result, None, note, decision)
+    node = chain_differences(inputs, allocation)
+    return ReplayCheck(verification, result, node, "", decision)
+
+
+def _line(err: BaseException) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

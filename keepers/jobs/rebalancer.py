@@ -34,7 +34,8 @@ from keepers.strategy import (
     StrategyParams,
     weights_bps,
 )
-from keepers.strategy.kit import BUILTIN, decide_with
+from keepers.strategy.kit import BUILTIN, ProposalRefused, decide_with
+from keepers.strategy.replay import ReceiptError, replay
 
 DEFAULT_URI_BASE = "ballast://rationale/"
 
@@ -158,10 +159,19 @@ def plan_rebalance(
     strategy: str = BUILTIN,
 ) -> RebalanceCall | RebalanceSkip:
     """Run the strategy (`strategy`: an entry point, `keepers.strategy.kit`) on `snapshot`; the
-    call to send or why not. A proposal outside the vault's bounds raises `ProposalRefused`."""
+    call to send or why not. A proposal outside the vault's bounds, or a decision whose receipt
+    does not replay to itself (a strategy reading a clock or a random source), raises
+    `ProposalRefused`: what is sent is what `verify-decision --replay` will find."""
     result = decide_with(strategy, strategy_inputs(snapshot), params or StrategyParams())
     if not isinstance(result, Decision):
         return RebalanceSkip(result.code, result.reason, result.rationale)
+    try:
+        check = replay(result.rationale)
+        problem = None if check.ok else check.differences[0]
+    except ReceiptError as err:
+        problem = str(err)
+    if problem is not None:
+        raise ProposalRefused(f"strategy {strategy!r}: its receipt does not replay: {problem}")
     return RebalanceCall(
         result.target_bps,
         result.rationale_hash,

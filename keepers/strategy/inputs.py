@@ -58,8 +58,8 @@ class StrategyInputs:
         names = [s.name for s in self.sleeves]
         if len(set(names)) != len(names):
             raise ValueError("sleeve names must be unique")
-        if self.nav < 0 or self.asset_decimals < 0:
-            raise ValueError("nav and decimals must be non-negative")
+        if self.nav < 0 or not 0 <= self.asset_decimals <= 255:  # ERC-20 decimals: a uint8
+            raise ValueError("nav must be non-negative and decimals within [0, 255]")
 
     @property
     def current_bps(self) -> tuple[int, ...]:

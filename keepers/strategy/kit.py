@@ -15,11 +15,13 @@ The kit does the rest, the same for every strategy:
 
 - `load_strategy` imports the entry point when the keeper starts; a name that does not import or
   is not callable is refused in one line (`StrategyLoadError`), so nothing is ever sent.
-- `decide_with` runs it and checks the proposal against the vault's bounds exactly as the vault
-  will (`bounds.violations`: caps, idle buffer, turnover): a proposal outside them is refused in
-  one line (`ProposalRefused`), never sent; a proposal that moves less than
-  `GateParams.min_turnover_bps` is no action, and so is the current weights themselves (staying
-  put sends nothing, even when the weights have drifted past a cap or the buffer).
+- `decide_with` runs it (on a copy of the inputs) and checks the proposal against the vault's
+  bounds exactly as the vault will (`bounds.violations`: caps, idle buffer, turnover): a
+  proposal outside them, with targets that are not plain integers or notes the receipt cannot
+  hold, or a strategy that raises, is refused in one line (`ProposalRefused`), never sent; a
+  proposal that moves less than `GateParams.min_turnover_bps` is no action, and so is the
+  current weights themselves (staying put sends nothing, even when the weights have drifted
+  past a cap or the buffer).
 - the rationale document is a replay receipt (`keepers.strategy.replay`): the inputs, the
   proposal, and the strategy's identity (its entry point and the keccak256 of its module's
   source), so `verify-decision --replay` re-runs it as it does the statistical one.
@@ -27,6 +29,7 @@ The kit does the rest, the same for every strategy:
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 from collections.abc import Callable
@@ -117,6 +120,36 @@ def _document(inputs: StrategyInputs, params: StrategyParams, entry_point: str,
     )
 
 
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+
+
+def _propose(entry_point: str, inputs: StrategyInputs) -> tuple[Proposal, tuple[int, ...]]:
+    """The strategy's proposal and its targets as plain integers, or `ProposalRefused`. It runs
+    on a copy of `inputs`: what it changes there reaches neither the bounds nor the receipt."""
+    strategy = load_strategy(entry_point)
+    try:
+        proposal = strategy(copy.deepcopy(inputs))
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - the operator's code: never sent
+        raise ProposalRefused(f"strategy {entry_point!r} raised {_first_line(err)}") from None
+    if not isinstance(proposal, Proposal):
+        raise ProposalRefused(
+            f"strategy {entry_point!r} returned {type(proposal).__name__}, not a Proposal"
+        )
+    if not isinstance(proposal.target_bps, tuple | list):
+        kind = type(proposal.target_bps).__name__
+        raise ProposalRefused(f"strategy {entry_point!r}: target_bps is a {kind}, not a tuple")
+    target = tuple(proposal.target_bps)
+    for i, t in enumerate(target):
+        if type(t) is not int:  # bool, float, numpy and str targets: the vault takes uint16
+            raise ProposalRefused(
+                f"strategy {entry_point!r} proposed {list(target)}: sleeve {i}: target {t!r} "
+                f"is not an integer"
+            )
+    return proposal, target
+
+
 def decide_with(
     entry_point: str, inputs: StrategyInputs, params: StrategyParams
 ) -> Decision | NoAction:
@@ -125,13 +158,7 @@ def decide_with(
         return decide(inputs, params)
     if inputs.nav <= 0 or not inputs.sleeves:
         return NoAction("empty vault or no sleeves: nothing to allocate", "empty")
-    strategy = load_strategy(entry_point)
-    proposal = strategy(inputs)
-    if not isinstance(proposal, Proposal):
-        raise ProposalRefused(
-            f"strategy {entry_point!r} returned {type(proposal).__name__}, not a Proposal"
-        )
-    target = tuple(proposal.target_bps)
+    proposal, target = _propose(entry_point, inputs)
     current = inputs.current_bps
     bounds = Bounds(inputs.caps_bps, inputs.idle_buffer_bps, inputs.max_turnover_bps)
     # Staying put sends nothing: the current weights as the proposal are no action even when
@@ -149,7 +176,12 @@ def decide_with(
         "idle_bps": BPS - sum(target),
         "turnover_bps": moved,
     }
-    doc = _document(inputs, params, entry_point, proposal, outcome)
+    try:
+        doc = _document(inputs, params, entry_point, proposal, outcome)
+    except (TypeError, ValueError) as err:  # e.g. NaN or an object in its notes
+        raise ProposalRefused(
+            f"strategy {entry_point!r}: its proposal cannot be recorded: {_first_line(err)}"
+        ) from None
     if not act:
         reason = f"moves {moved} bps, under the minimum {params.gate.min_turnover_bps}"
         return NoAction(reason, "min-change", doc)

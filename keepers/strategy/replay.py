@@ -92,14 +92,31 @@ def _without_code(identity: dict[str, Any]) -> dict[str, Any]:
 
 def replay(document_bytes: bytes) -> Replay:
     """Re-run the strategy on the receipt `document_bytes` (see the module docstring): the
-    statistical one, or the entry point the receipt names (`keepers.strategy.kit`)."""
+    statistical one, or the entry point the receipt names (`keepers.strategy.kit`). A receipt
+    that cannot be re-run (malformed, or settings the strategy cannot run with) is a
+    `ReceiptError` in one line, whatever fails inside."""
+    try:
+        return _replay(document_bytes)
+    except ReceiptError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a malformed receipt: one line, never a traceback
+        text = str(err).strip().splitlines()[0] if str(err).strip() else "(no message)"
+        reason = f"{type(err).__name__}: {text}"
+        raise ReceiptError(f"the receipt cannot be replayed: {reason}") from None
+
+
+def _replay(document_bytes: bytes) -> Replay:
     try:
         recorded = decode(document_bytes)
     except (UnicodeDecodeError, ValueError) as err:
         raise ReceiptError(f"the document is not canonical JSON: {err}") from None
     inputs, params = from_document(recorded)
     identity = recorded.get("strategy") or {}
+    if not isinstance(identity, dict):
+        raise ReceiptError("strategy: expected an object")
     name, code = identity.get("name"), identity.get("code")
+    if name is not None and not isinstance(name, str):
+        raise ReceiptError("strategy.name: expected a string")
     differences: list[str] = []
     if name in (None, STRATEGY_NAME):
         expected, result = strategy_code_hash(), decide(inputs, params)

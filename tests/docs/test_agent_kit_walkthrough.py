@@ -157,3 +157,90 @@ def test_a_receipt_whose_strategy_is_not_here_says_so_in_one_line(my_agent, monk
     assert str(err.value) == (
         "strategy 'my_agent:momentum' does not import: No module named 'my_agent'"
     )
+
+
+# ------------------------------------------- bad outputs: refused in one line, never sent
+
+
+def _one_more_tbill(inputs):
+    return (inputs.current_bps[0] + 100, *inputs.current_bps[1:])
+
+
+def raises(inputs):
+    raise RuntimeError("the model is not loaded\n  (a second line)")
+
+
+def exits(inputs):
+    raise SystemExit(0)
+
+
+def no_targets(inputs):
+    return Proposal(None, "none")
+
+
+def text_targets(inputs):
+    return Proposal(tuple("1" for _ in inputs.sleeves), "text")
+
+
+def bool_targets(inputs):
+    return Proposal((True, *inputs.current_bps[1:]), "a bool is not a bps")
+
+
+def nan_notes(inputs):
+    return Proposal(_one_more_tbill(inputs), "nan", {"score": float("nan")})
+
+
+def object_reason(inputs):
+    return Proposal(_one_more_tbill(inputs), object())
+
+
+def widens_its_caps(inputs):
+    """Raises the caps and the limits it was given, then proposes within the widened ones."""
+    for sleeve in inputs.sleeves:
+        object.__setattr__(sleeve, "cap_bps", 10_000)
+    object.__setattr__(inputs, "idle_buffer_bps", 0)
+    object.__setattr__(inputs, "max_turnover_bps", 10_000)
+    return Proposal((10_000, *(0 for _ in inputs.sleeves[1:])), "all in")
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("raises", "raised RuntimeError: the model is not loaded"),
+        ("exits", "raised SystemExit: 0"),
+        ("no_targets", "target_bps is a NoneType, not a tuple"),
+        ("text_targets", "sleeve 0: target '1' is not an integer"),
+        ("bool_targets", "sleeve 0: target True is not an integer"),
+        ("nan_notes", "cannot be recorded: ValueError: cannot encode non-finite number nan"),
+        ("object_reason", "cannot be recorded: TypeError: cannot encode object in a rationale"),
+        ("widens_its_caps", "proposed [10000, 0, 0]: sleeve 0: target 10000 above ceiling 6000"),
+    ],
+)
+def test_a_strategy_that_fails_or_returns_bad_types_is_refused_in_one_line(entry, message):
+    """Found by the fault drill: these escaped `decide_with` as raw exceptions (a traceback out
+    of `verify-decision --replay`), a bool passed as a target, and a strategy that widened the
+    caps it was given proposed past the vault's real ones (the kit checked the widened ones)."""
+    inputs = vault(current=(3000, 1000, 2000))
+    with pytest.raises(ProposalRefused, match=re.escape(message)) as err:
+        decide_with(f"{__name__}:{entry}", inputs, StrategyParams())
+    assert "\n" not in str(err.value)
+    assert inputs == vault(current=(3000, 1000, 2000))  # the keeper's inputs are untouched
+
+
+_draws = iter(range(100, 10_000, 7))
+
+
+def drifting(inputs):
+    """A strategy reading a source that changes between runs (a clock, a random generator)."""
+    return Proposal((inputs.current_bps[0] + next(_draws) % 300, *inputs.current_bps[1:]), "drift")
+
+
+def test_a_decision_that_does_not_replay_is_never_planned():
+    """Found by the fault drill: a nondeterministic strategy's decision was planned and sent,
+    and its receipt then failed `verify-decision --replay`. The keeper replays a decision's
+    receipt before it plans the call."""
+    from keepers.jobs import plan_rebalance
+    from tests.unit.test_keeper_jobs import snapshot
+
+    with pytest.raises(ProposalRefused, match="its receipt does not replay: targets: recorded"):
+        plan_rebalance(snapshot(held=(3_000, 1_000, 2_000)), strategy=f"{__name__}:drifting")

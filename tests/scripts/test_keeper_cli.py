@@ -223,6 +223,7 @@ def test_the_rebalancer_decides_and_verify_decision_checks_its_rationale(
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert "replay: same document, targets [" in replayed.stdout, replayed.stdout
     assert "chain inputs: the node agrees at the receipt's block" in replayed.stdout
+    assert "chain decision: the transaction sent the receipt's targets" in replayed.stdout
 
     with Store(state_file) as store:
         digest = store.decision(0).rationale_hash
@@ -238,6 +239,48 @@ def test_the_rebalancer_decides_and_verify_decision_checks_its_rationale(
                               "verify-decision", "0", "--replay")  # fmt: skip
     assert not_replayed.returncode == 4, not_replayed.stdout + not_replayed.stderr
     assert "replay: not run: MISMATCH" in not_replayed.stdout, not_replayed.stdout
+
+
+def test_verify_decision_replay_refuses_a_receipt_whose_targets_the_decision_did_not_send(
+    keeper_cli, keeper_manifest, project, chain, accounts, tmp_path
+):
+    """Found by the fault drill: `verify-decision --replay` never compared the receipt with what
+    the decision sent. The keeper writes a receipt that replays (its pass, then undone); the
+    agent sends other targets with that receipt's hash: exit 4, naming the targets (it was 0)."""
+    from tests.scripts.test_agent_cli import Market
+
+    market = Market(project, chain, Deployment.load(keeper_manifest), accounts)
+    agent = accounts[7]
+    market.bond(agent, 10_000 * 10**6)
+    deposit_through_a_strike(market, accounts[4], 1_000_000 * 10**6)
+    market.quote()
+    now = chain.blocks.head.timestamp
+    state_file, binding = bound_state(tmp_path / "state", keeper_manifest, agent.address)
+    with Store(state_file, binding) as store:  # a month of tbill at +5 %/year: it moves there
+        for day in range(30, 0, -1):
+            store.add_index_sample("tbill", now - day * 86_400, 10**18 - 10**16 * 5 * day // 365, 0)
+    before = chain.snapshot()
+    result = keeper_cli("--manifest", str(keeper_manifest), "--account", "TEST::7", "once",
+                        "--job", "rebalancer")  # fmt: skip
+    assert "decision 0 opened" in result.stdout, result.stdout + result.stderr
+    with Store(state_file) as store:
+        digest, uri = store.decision(0).rationale_hash, store.decision(0).uri
+        body = store.rationale(digest)
+    chain.restore(before)  # the receipt stays in the keeper's store; its decision is undone
+    vault = project.RWAVault.at(Deployment.load(keeper_manifest).contracts["RWAVault"])
+    target = list(json.loads(body)["outcome"]["target_bps"])
+    moved = next(
+        i for i, (t, o) in enumerate(zip(target, vault.currentBps(), strict=True)) if t != o
+    )
+    sent = [*target]
+    sent[moved] -= 1  # one bps less: within every bound, not the receipt's decision
+    vault.rebalance(sent, digest, uri, sender=agent)
+    replayed = keeper_cli("--manifest", str(keeper_manifest), "--account", "TEST::7",
+                          "verify-decision", "0", "--replay")  # fmt: skip
+    assert replayed.returncode == 4, replayed.stdout + replayed.stderr
+    assert "replay: same document" in replayed.stdout, replayed.stdout
+    assert (f"chain decision MISMATCH: targets: the transaction sent {sent}, the receipt's "
+            f"outcome {target}") in replayed.stdout, replayed.stdout  # fmt: skip
 
 
 def test_status_shows_the_dashboard(keeper_cli, keeper_manifest):

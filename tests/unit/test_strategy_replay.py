@@ -194,3 +194,128 @@ def test_the_chain_cross_check_names_every_input_the_node_disagrees_with():
         f"tbill returnIndex: receipt {inputs.sleeves[0].history.indices[-1]}, node 1",
         "gold cap_bps: receipt 3000, node 2500",
     )
+
+
+def _set(path, value):
+    def edit(doc):
+        *parents, last = path
+        for key in parents:
+            doc = doc[key]
+        doc[last] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        _set(("outcome",), "x"),
+        _set(("outcome", "target_bps", 0), "x"),
+        _set(("strategy", "name"), 0),
+        _set(("strategy",), ["x"]),
+        _set(("inputs", "max_turnover_bps"), -1),
+        _set(("inputs", "asset_decimals"), 256),
+        _set(("params", "optimiser", "max_iterations"), 10**30),
+        _set(("params", "forecast", "prior_volatility"), "1e400"),
+    ],
+    ids=[
+        "outcome-text",
+        "target-text",
+        "name-number",
+        "strategy-list",
+        "negative-limit",
+        "decimals-past-uint8",
+        "huge-iterations",
+        "infinite-setting",
+    ],  # fmt: skip
+)
+def test_a_malformed_receipt_is_refused_in_one_line_never_a_traceback(edit):
+    """Found by the fault drill (every field of a receipt set to a wrong value): these escaped
+    `replay` as AttributeError, TypeError, ValueError or SystemError — a traceback out of
+    `verify-decision --replay` instead of exit 4 with the reason — and decimals of 10**30 hung
+    it (10**decimals in the gas cost)."""
+    body = _tamper(decide(vault(), PARAMS).rationale, edit)
+    with pytest.raises(ReceiptError) as err:
+        replay(body)
+    assert "\n" not in str(err.value)
+
+
+def _verification(block=20, tx_hash="0x" + "ab" * 32):
+    from keepers.verify import Verification
+
+    return Verification(0, "0x" + "11" * 20, block, "0x" + "22" * 32, "", "store", "0x" + "22" * 32,
+                        True, tx_hash)  # fmt: skip
+
+
+VAULT = "0x" + "33" * 20
+
+
+def _rebalance_tx(targets, to=VAULT):
+    from eth_abi import encode as abi_encode
+
+    from keepers.verify import REBALANCE_SELECTOR
+
+    args = abi_encode(["uint16[]", "bytes32", "string"], [list(targets), b"\x22" * 32, "uri"])
+    return {"to": to, "input": REBALANCE_SELECTOR + args}
+
+
+def test_the_targets_the_decision_sent_must_be_the_receipts():
+    """Found by the fault drill: `verify-decision --replay` compared the receipt with its own
+    replay and its inputs with the node, never with what the decision sent: an agent could send
+    any targets with the hash of a receipt that replays, and it verified (exit 0)."""
+    from keepers.verify import decision_differences
+
+    sent = _rebalance_tx((4_000, 2_000, 2_000))
+    assert decision_differences((4_000, 2_000, 2_000), 19, _verification(), VAULT, sent) == ()
+    assert decision_differences((3_000, 2_000, 2_000), 19, _verification(), VAULT, sent) == (
+        "targets: the transaction sent [4000, 2000, 2000], the receipt's outcome "
+        "[3000, 2000, 2000]",
+    )
+    assert decision_differences(None, 19, _verification(), VAULT, sent)[0].endswith(
+        "the receipt's outcome None"
+    )
+    (later,) = decision_differences((4_000, 2_000, 2_000), 20, _verification(), VAULT, sent)
+    assert later == "block: the receipt reads block 20, not before the decision's block 20"
+    elsewhere = _rebalance_tx((4_000, 2_000, 2_000), to="0x" + "44" * 20)
+    (other,) = decision_differences((4_000, 2_000, 2_000), 19, _verification(), VAULT, elsewhere)
+    assert other.endswith("is not a rebalance call to the vault: the targets it sent cannot be "
+                          "checked")  # fmt: skip
+
+
+def test_a_receipt_whose_chain_inputs_cannot_be_checked_does_not_verify():
+    """Found by the fault drill: a receipt naming no block, or a block the node does not serve
+    (one far in the future, say), skipped the chain cross-check and verified (exit 0) whatever
+    inputs it recorded."""
+    from keepers.verify import ReplayCheck
+
+    result = replay(decide(vault(), PARAMS).rationale)
+    assert result.ok
+    assert ReplayCheck(_verification(), result, (), "").ok
+    assert not ReplayCheck(_verification(), result, None, "block 10**9 not served: no such").ok
+    assert not ReplayCheck(_verification(), result, None, "the receipt names no block").ok
+    assert not ReplayCheck(_verification(), result, (), "", ("targets: …",)).ok
+
+
+def test_a_receipt_that_drops_its_latest_return_index_is_a_chain_mismatch():
+    """Found by the fault drill: the cross-check compared a sleeve's return index only when the
+    receipt's history ended at its timestamp, so a receipt that dropped (or moved) its latest
+    reading escaped it with any earlier history."""
+    from keepers.reads import AllocationRead, SleeveRead
+    from keepers.strategy import ReturnHistory
+    from keepers.verify import chain_differences
+
+    inputs = vault()
+    held = [w * inputs.nav // 10_000 for w in inputs.current_bps]
+    sleeves = tuple(
+        SleeveRead(s.name, f"0x{i + 1:040x}", h, s.cap_bps, s.history.indices[-1])
+        for i, (s, h) in enumerate(zip(inputs.sleeves, held, strict=True))
+    )
+    node = AllocationRead(1, inputs.timestamp, inputs.nav, sleeves, 500, 1_500, 0, False, False, 0)
+    assert chain_differences(inputs, node) == ()
+    tbill = inputs.sleeves[0]
+    cut = ReturnHistory(tbill.history.timestamps[:-1], tbill.history.indices[:-1])
+    dropped = replace(inputs, sleeves=(replace(tbill, history=cut), *inputs.sleeves[1:]))
+    assert chain_differences(dropped, node) == (
+        f"tbill returnIndex: the receipt has no reading at its timestamp, node "
+        f"{tbill.history.indices[-1]}",
+    )
