@@ -161,11 +161,16 @@ def once(ctx: click.Context, jobs: tuple[str, ...], show_skips: int) -> None:
     Exits 3 when an action reverted, was refused, replaced or stuck; 5 when a pass failed on a
     node error; 6 when a job could not act for lack of funds (the key's gas coin, or the
     liquidator's stablecoin inventory: one warning line per job and asset)."""
+    from keepers.runtime import StartupError, check_strategy
     from keepers.shell import KeeperError
 
     console = make_console()
     with connected(ctx.obj["network"]):
         keeper = keeper_for(ctx, serve_metrics=True)
+        try:
+            check_strategy(keeper, jobs)  # an operator's strategy the keeper could never send
+        except StartupError as err:
+            raise Fail(str(err)) from None
         reports = []
         failed_passes = []
         for job in jobs:

@@ -22,7 +22,7 @@ from keepers.snapshot import MulticallError
 from keepers.store import BindingError, SchemaError, Store
 from keepers.strategy.kit import BUILTIN, StrategyLoadError, load_strategy
 
-__all__ = ["StartupError", "load_account", "open_keeper", "open_store"]
+__all__ = ["StartupError", "check_strategy", "load_account", "open_keeper", "open_store"]
 
 log = logging.getLogger("keepers")
 
@@ -100,3 +100,24 @@ def open_keeper(
         for record in keeper.reconcile():
             log.warning("still pending from before: %s %s", record.action_id, record.tx_hash)
     return keeper
+
+
+def check_strategy(keeper: Keeper, jobs: tuple[str, ...]) -> None:
+    """`StartupError` (one line) when `jobs` include the rebalancer and an operator's own strategy
+    proposes, on the vault as it is now, what the keeper would refuse to send (outside the
+    vault's bounds, bad output, a receipt that does not replay): such a keeper stops at start-up
+    rather than skip every pass. The built-in strategy is not tried (its proposals are within
+    the bounds by construction and by test)."""
+    from keepers.config import job_name
+    from keepers.shell.rebalancer import trial_strategy
+
+    strategy = keeper.settings.rebalancer.strategy
+    if strategy == BUILTIN or "rebalancer" not in {job_name(j) for j in jobs}:
+        return
+    try:
+        refused = trial_strategy(keeper)
+    except Exception as err:  # noqa: BLE001 - a node error while reading: cannot judge, cannot start
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise StartupError(f"rebalancer: cannot try strategy {strategy!r}: {first}") from None
+    if refused is not None:
+        raise StartupError(f"rebalancer: {refused}")

@@ -49,7 +49,7 @@ from keepers.config import ConfigError, load_settings
 from keepers.logs import configure_logging
 from keepers.protocol import Protocol, ProtocolError
 from keepers.reads import read_chain_binding
-from keepers.runtime import StartupError, open_keeper
+from keepers.runtime import StartupError, check_strategy, open_keeper
 from keepers.shell import JobReport, Keeper
 from keepers.shell.reports import FAILED_OUTCOMES
 
@@ -99,6 +99,7 @@ class KeeperTasks:
                 settings = load_settings(Path(config) if config else None)
                 configure_logging(settings.log_json, logging.INFO)
                 keeper = open_keeper(settings)
+                check_strategy(keeper, settings.jobs)
             except (ConfigError, StartupError) as err:
                 raise StartupFailure(f"ballast keeper: {err}") from None
             except Exception as err:  # noqa: BLE001 - e.g. a node error while opening

@@ -26,7 +26,14 @@ from keepers.jobs import (
     rebalance_waits,
 )
 from keepers.math import adjusted_collateral, health_factor
-from keepers.reads import priced_tokens, read_allocation, read_book, read_oracles
+from keepers.reads import (
+    AllocationRead,
+    OracleRead,
+    priced_tokens,
+    read_allocation,
+    read_book,
+    read_oracles,
+)
 from keepers.shell.confirmations import poke_confirmations
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.reports import JobReport, KeeperError
@@ -57,40 +64,10 @@ def _lending_snapshot(keeper: Keeper, block: int) -> tuple[LendingSnapshot, int]
     return snapshot, book.asset_decimals
 
 
-def _params(keeper: Keeper) -> StrategyParams:
-    return keeper.settings.rebalancer.strategy_params()
-
-
-def run_rebalancer(keeper: Keeper) -> JobReport:
-    protocol = keeper.protocol
-    cfg = keeper.settings.rebalancer
-    alloc = read_allocation(keeper.multicall, protocol)
-    report = JobReport("rebalancer", alloc.block, alloc.timestamp, keeper.dry_run)
-    report.notes += [f"read failed: {k}: {v}" for k, v in alloc.failures.items()]
-    for s in alloc.sleeves:  # history first: every pass is an observation, acted on or not
-        if s.return_index is not None:
-            keeper.store.add_index_sample(s.name, alloc.timestamp, int(s.return_index), alloc.block)
-
-    if keeper.address is None:
-        raise KeeperError("the rebalancer acts as an agent: give --account (an active agent)")
-    if not keeper.dry_run:
-        _recover_decisions(keeper, report)
-    if not protocol.agents.isActive(keeper.address):
-        report.skipped.append(f"rebalance: {keeper.address} is not an active agent")
-        return report
-    if alloc.order_mismatch is not None:
-        report.skipped.append(f"rebalance: {alloc.order_mismatch}")
-        return report
-    if alloc.is_shutdown or alloc.automation_paused:
-        report.skipped.append(
-            "rebalance: vault shut down" if alloc.is_shutdown else "rebalance: automation paused"
-        )
-        return report
-    if alloc.timestamp < alloc.next_rebalance_at:
-        left = alloc.next_rebalance_at - alloc.timestamp
-        report.skipped.append(f"rebalance: cooldown ({left}s left)")
-        return report
-
+def _snapshot(keeper: Keeper, alloc: AllocationRead) -> tuple[RebalancerSnapshot, OracleRead]:
+    """What the strategy decides on at `alloc`'s block (the stored index history, the oracles,
+    the lending book, gas), and the oracles read."""
+    cfg, protocol = keeper.settings.rebalancer, keeper.protocol
     oracles = read_oracles(keeper.multicall, protocol, priced_tokens(protocol), alloc.block)
     lending, decimals = (None, int(keeper.erc20(keeper.asset).decimals()))
     if protocol.lending is not None:
@@ -121,6 +98,67 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
         gas=keeper.gas_market(),
         block=alloc.block,
     )
+    return snapshot, oracles
+
+
+def _params(keeper: Keeper) -> StrategyParams:
+    return keeper.settings.rebalancer.strategy_params()
+
+
+def _observe(keeper: Keeper, alloc: AllocationRead) -> None:
+    """Each sleeve's `returnIndex()` of `alloc` appended to the stored history."""
+    for s in alloc.sleeves:
+        if s.return_index is not None:
+            keeper.store.add_index_sample(s.name, alloc.timestamp, int(s.return_index), alloc.block)
+
+
+def trial_strategy(keeper: Keeper) -> str | None:
+    """Why the configured strategy's proposal on the vault as it is now would be refused (one
+    line: outside the vault's bounds, bad output, a receipt that does not replay), or None. Run
+    when a keeper starts, so that an operator's strategy that cannot be sent stops it at once
+    instead of skipping every pass; a later pass still refuses any proposal it would not send."""
+    alloc = read_allocation(keeper.multicall, keeper.protocol)
+    _observe(keeper, alloc)  # an observation like any pass's
+    if alloc.order_mismatch is not None:
+        return None  # the pass says so; nothing the strategy can be judged on
+    snapshot, _ = _snapshot(keeper, alloc)
+    cfg = keeper.settings.rebalancer
+    try:
+        plan_rebalance(snapshot, _params(keeper), cfg.uri_base, cfg.strategy)
+    except ProposalRefused as err:
+        return str(err)
+    return None
+
+
+def run_rebalancer(keeper: Keeper) -> JobReport:
+    protocol = keeper.protocol
+    cfg = keeper.settings.rebalancer
+    alloc = read_allocation(keeper.multicall, protocol)
+    report = JobReport("rebalancer", alloc.block, alloc.timestamp, keeper.dry_run)
+    report.notes += [f"read failed: {k}: {v}" for k, v in alloc.failures.items()]
+    _observe(keeper, alloc)  # history first: every pass is an observation, acted on or not
+
+    if keeper.address is None:
+        raise KeeperError("the rebalancer acts as an agent: give --account (an active agent)")
+    if not keeper.dry_run:
+        _recover_decisions(keeper, report)
+    if not protocol.agents.isActive(keeper.address):
+        report.skipped.append(f"rebalance: {keeper.address} is not an active agent")
+        return report
+    if alloc.order_mismatch is not None:
+        report.skipped.append(f"rebalance: {alloc.order_mismatch}")
+        return report
+    if alloc.is_shutdown or alloc.automation_paused:
+        report.skipped.append(
+            "rebalance: vault shut down" if alloc.is_shutdown else "rebalance: automation paused"
+        )
+        return report
+    if alloc.timestamp < alloc.next_rebalance_at:
+        left = alloc.next_rebalance_at - alloc.timestamp
+        report.skipped.append(f"rebalance: cooldown ({left}s left)")
+        return report
+
+    snapshot, oracles = _snapshot(keeper, alloc)
     try:
         call = plan_rebalance(snapshot, _params(keeper), cfg.uri_base, cfg.strategy)
     except ProposalRefused as err:  # outside the vault's bounds: never sent

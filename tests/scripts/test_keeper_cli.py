@@ -174,6 +174,45 @@ def test_a_strategy_that_does_not_load_is_refused_at_start_up(keeper_cli, keeper
     assert one_line_error(result).startswith(message)
 
 
+GREEDY = """
+from keepers.strategy.kit import Proposal
+
+
+def everything_in_the_first_sleeve(inputs):
+    rest = [0] * (len(inputs.sleeves) - 1)
+    return Proposal(target_bps=(10_000, *rest), reason="all in")
+"""
+
+
+def test_a_strategy_proposing_outside_the_bounds_stops_the_keeper_at_start_up(
+    keeper_cli, keeper_manifest, project, chain, accounts, tmp_path, monkeypatch
+):
+    """An operator's strategy is tried on the vault as it is when the keeper starts: one that
+    proposes what the vault's bounds refuse (every asset in one sleeve, past its cap and the
+    idle buffer) stops `once --job rebalancer` with one line and exit 1, before any pass: the
+    agent sends nothing. (Before, it started and skipped every pass, exit 0.)"""
+    from tests.scripts.test_agent_cli import Market
+
+    (tmp_path / "greedy_agent.py").write_text(GREEDY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    market = Market(project, chain, Deployment.load(keeper_manifest), accounts)
+    agent = accounts[7]
+    market.bond(agent, 10_000 * 10**6)
+    deposit_through_a_strike(market, accounts[4], 1_000_000 * 10**6)
+    market.quote()
+    sent = agent.nonce
+
+    env = {"BALLAST_KEEPER_REBALANCER__STRATEGY": "greedy_agent:everything_in_the_first_sleeve"}
+    result = keeper_cli("--manifest", str(keeper_manifest), "--account", "TEST::7", "once",
+                        "--job", "rebalancer", env=env)  # fmt: skip
+    error = one_line_error(result)
+    assert error.startswith(
+        "Error: rebalancer: strategy 'greedy_agent:everything_in_the_first_sleeve' proposed "
+        "[10000, 0, 0, 0]: sleeve 0: target 10000 above ceiling 6000"
+    ), error
+    assert agent.nonce == sent
+
+
 def deposit_through_a_strike(market, account, amount: int) -> None:
     """Request, a fresh round on every feed, strike, claim: `account` holds the shares."""
     market.fund(account, amount)
