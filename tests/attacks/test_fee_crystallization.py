@@ -79,8 +79,11 @@ def _passing_peak(system, people, chain, outsider_strikes: bool):
     return fees, system.asset.balanceOf(leaver), vault.convertToAssets(vault.balanceOf(stayer))
 
 
-@pytest.mark.xfail(strict=True, reason="design decision open: the fee is crystallized at every "
-                   "strike, and anyone may strike while an exit waits (docs/security.md)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="design decision open: the fee is crystallized at every "
+    "strike, and anyone may strike while an exit waits (docs/security.md)",
+)
 def test_an_outsider_strike_that_settles_nothing_takes_no_fee_on_a_passing_peak(
     system, people, chain
 ):
