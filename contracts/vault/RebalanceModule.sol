@@ -670,13 +670,16 @@ contract RebalanceModule {
             if (fee != 0) {
                 // Shares worth `fee` once minted (Morpho's formula), rounded down: never over-minted.
                 feeShares = fee.mulDiv(supply, nav + 1 - fee);
-                // Rounded down as the next strike computes its price: at this NAV the next strike
-                // sees exactly `post`, so only `price - charged` (the part not charged) can be
-                // charged again, never the gain charged now.
+                // Rounded down, as the next strike computes its price (at this NAV it sees `post`).
                 post = (nav + 1).mulDiv(PRICE_SCALE, supply + feeShares);
             }
-            // `charged` less the mint's dilution `price - post`; the `max` guards the rounding.
-            mark = Math.max(mark, charged + post - price);
+            // The price after the mint less the part not charged, `price - charged`, spread over
+            // the shares with the fee's (the fee's shares never pay the fee on a gain made before
+            // them): `charged` when nothing is minted, `post` when all of the gain stood. The
+            // part spread is rounded down (the mark up): at this NAV the next strike charges at
+            // most the assets of the gain not charged now, never the gain charged now. The
+            // `max` guards the rounding.
+            mark = Math.max(mark, post - (price - charged).mulDiv(supply, supply + feeShares));
             $.highWaterMark = mark;
             if (feeShares != 0) emit IRWAVault.PerformanceFeeTaken(gain, fee, feeShares, mark);
         }
