@@ -9,7 +9,8 @@ the depositors who stayed. The defences shown here:
   transaction: a pending deposit is held apart);
 - donations and executed slashes unlock over `vault.unlockPeriod`, deposits pay the NAV with
   locked donations counted, exits get it without them: a newcomer buys none of a donation;
-- the performance fee is crystallized at every strike, so each leaver pays it on its gains;
+- the performance fee is taken at strikes on the gains that stood, so each leaver pays it on
+  its gains that stood;
 - redemptions are aggregated per strike epoch: dust requests cost the strike nothing per request;
 - a request for another controller needs its consent: nobody's gift holds up a holder's exit.
 
