@@ -81,8 +81,9 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        those who stay), so a dead feed never freezes exits, and a move waiting for its
 ///        confirmation or a heartbeat a moment late never haircuts a window that waited for
 ///        liquidity. A sleeve holding nothing needs no price.
-///      - The performance fee is crystallized at every strike, before anything settles, so every
-///        leaver pays its share of the fee on its gains.
+///      - The performance fee is taken at strikes, before anything settles, on the gains that
+///        stood (`setAgentRegistry`), so every leaver pays its share of the fee on its gains
+///        that stood; a peak only one strike saw is never charged.
 ///      - Donations (`donate`, executed slashes) unlock linearly over `vault.unlockPeriod`; they
 ///        lift the high-water mark when made, so the fee never counts them.
 ///      - Deposit requests stop at `vault.depositCap` (the last strike's NAV plus pending
@@ -178,8 +179,10 @@ interface IRWAVault {
     event AllowlistUpdated(address indexed account, bool allowed);
     event AgentRegistrySet(address indexed agents);
     /// @notice A performance fee was taken at a strike: `gain` (assets) above the high-water
-    ///         mark (which donations lift); `feeShares` worth `feeAssets` minted to the AgentRegistry;
-    ///         `highWaterMark` the share price after the fee (assets per share × 1e36).
+    ///         mark (which donations lift), up to the price that stood (`setAgentRegistry`);
+    ///         `feeShares` worth `feeAssets` minted to the AgentRegistry; `highWaterMark` the mark
+    ///         after the fee (assets per share × 1e36: the share price after the fee when all of
+    ///         the gain stood).
     event PerformanceFeeTaken(uint256 gain, uint256 feeAssets, uint256 feeShares, uint256 highWaterMark);
     /// @notice `assets` given to the depositors (a slash, a compensation): they unlock into the
     ///         share price over `vault.unlockPeriod` (`lockedUntil`) and are never charged the fee.
@@ -296,18 +299,31 @@ interface IRWAVault {
     /// @notice Sets the AgentRegistry (governance): it decides who may rebalance, receives each
     ///         decision, and receives the performance fee in shares. Its `vault()` must be this
     ///         vault. Until it is set nobody can rebalance, and no fee is taken (the mark follows
-    ///         the price up: strikes never fail for want of a fee recipient).
-    /// @dev Performance fee, taken at each strike on the share price `p = (totalAssets + 1) ·
+    ///         the price that stood up: strikes never fail for want of a fee recipient).
+    /// @dev Performance fee, taken at strikes on the share price `p = (totalAssets + 1) ·
     ///      1e36 / S` with `S = totalSupply + 10^offset`, against the high-water mark `h`
     ///      (initially the price of the empty vault), where `totalAssets` here counts locked
     ///      donations and values sleeves low. A donation lifts the mark when it is made, as much
     ///      as it lifts that price: `h += donated · 1e36 / S` (rounded up), and so does the locked
     ///      part a redemption leaves behind; so donations never count as performance, neither as
-    ///      gain nor as recovery of a loss. Then, above the mark: `gain = (p - h) · S / 1e36` (assets), `fee = gain ·
-    ///      vault.performanceFeeBps / 10_000`, minted as `fee · S / (totalAssets + 1 - fee)`
-    ///      shares (so they are worth `fee` after the mint, Morpho's formula); every division
-    ///      rounds down (against the fee taker); then `h` becomes the price after the mint. At or
-    ///      below `h` no fee is taken and `h` stays: losses are recovered before any fee.
+    ///      gain nor as recovery of a loss. The fee is charged only on gains that stood: the
+    ///      vault keeps a fee sample `(q, t)`, the price a strike saw (after its fee's mint) and
+    ///      when. A strike less than FEE_HOLD = 1 day after `t` (RWA NAVs publish daily: a peak
+    ///      that has not stood a day of publications is not charged) takes no fee and moves
+    ///      neither `h` nor the sample. Otherwise it charges up to `c = min(p, q)` (the first
+    ///      strike ever, with no sample, charges nothing) and the sample becomes `(p', now)`,
+    ///      `p'` the price after the fee's mint. Above the mark: `gain = (c - h) · S / 1e36`
+    ///      (assets), `fee = gain · vault.performanceFeeBps / 10_000`, minted as
+    ///      `fee · S / (totalAssets + 1 - fee)` shares (so they are worth `fee` after the mint,
+    ///      Morpho's formula); every division rounds down (against the fee taker); then `h`
+    ///      becomes `p' - (p - c) · S / S'` (`S'` the supply after the mint, the product rounded
+    ///      down): the price after the mint less the part not yet charged, which stays
+    ///      chargeable, spread over the fee's shares too (they never pay the fee on a gain made
+    ///      before them); `p'` when all of the gain stood. At or below `h` no fee is taken and
+    ///      `h` stays: losses are recovered before any fee. So a leaver pays the fee on the gains
+    ///      that stood up to the sample; the gains above it (those of the last day, when strikes
+    ///      come daily) escape it, and a deposit settled meanwhile pays its part of the fee on
+    ///      them once they stand. Donations and what leavers forfeit still lift `h` as above.
     function setAgentRegistry(address agents) external;
 
     /// @notice The AgentRegistry (zero until governance sets it).

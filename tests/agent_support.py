@@ -278,25 +278,38 @@ class Fee:
     fee: int
     shares: int
     mark: int  # the high-water mark after the strike
+    sample: tuple[int, int] = (0, 0)  # the fee sample (price, at) after the strike
 
 
-def model_fee(nav: int, supply: int, mark: int, donated: int, fee_bps: int) -> Fee:
-    """IRWAVault.setAgentRegistry: the performance fee at a strike.
+FEE_HOLD = 86_400  # RebalanceModule.FEE_HOLD
 
-    `nav` is totalAssets and `supply` totalSupply before it; `mark` the high-water mark.
+
+def model_fee(
+    nav: int, supply: int, mark: int, donated: int, fee_bps: int, sample: tuple[int, int], now: int
+) -> Fee:
+    """IRWAVault.setAgentRegistry: the performance fee at a strike at `now`.
+
+    `nav` is totalAssets and `supply` totalSupply before it; `mark` the high-water mark;
+    `sample` the stored fee sample (price, at).
     """
     virtual = supply + OFFSET
     price = (nav + 1) * PRICE_SCALE // virtual
     # Donations lift the mark as much as the price (rounded up): never performance.
     mark += -(-donated * PRICE_SCALE // virtual)
-    if price <= mark:
-        return Fee(0, 0, 0, mark)
-    gain = (price - mark) * virtual // PRICE_SCALE
+    if now < sample[1] + FEE_HOLD:  # the sample has not stood a day: nothing moves
+        return Fee(0, 0, 0, mark, sample)
+    charged = min(price, sample[0])  # the price that stood
+    if charged <= mark:  # no fee; the mark stays (a gain not charged stays chargeable)
+        return Fee(0, 0, 0, mark, (price, now))
+    gain = (charged - mark) * virtual // PRICE_SCALE
     fee = gain * fee_bps // BPS
     shares = fee * virtual // (nav + 1 - fee) if fee else 0
-    # The mark becomes the price after the mint (never below the old mark: the fee is at most
-    # the gain above it).
-    return Fee(gain, fee, shares, (nav + 1) * PRICE_SCALE // (virtual + shares))
+    # The mark becomes the price after the mint less the part not charged, spread over the
+    # shares with the fee's (the price after the mint when all of the gain stood); the next
+    # sample is the price after the mint.
+    post = (nav + 1) * PRICE_SCALE // (virtual + shares)
+    mark = max(mark, post - (price - charged) * virtual // (virtual + shares))
+    return Fee(gain, fee, shares, mark, (post, now))
 
 
 def model_to_assets(shares: int, total_assets: int, supply: int) -> int:

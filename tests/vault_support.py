@@ -180,6 +180,43 @@ def confirm_moves(router, registry, priced, sender) -> bool:
     return opened
 
 
+# RWAVault's ERC-7201 namespace (VaultStorage.SLOT): `feeSample` (price, at) is its 26th and
+# 27th slots (no view returns it).
+VAULT_SLOT = 0x892C696AF5D1469CF7A85E56E253BE8704884D4041E5B9FFFBB101CBB55C3700
+FEE_SAMPLE_SLOT = VAULT_SLOT + 25
+FEE_HOLD = DAY  # RebalanceModule.FEE_HOLD
+
+
+def fee_sample(vault) -> tuple[int, int]:
+    """The vault's stored fee sample `(price, at)`: the share price (× 1e36) the performance fee
+    is charged up to once it has stood FEE_HOLD, and when a strike saw it ((0, 0) before the
+    first strike)."""
+    price, at = (
+        int.from_bytes(ape.chain.provider.get_storage(vault.address, FEE_SAMPLE_SLOT + i), "big")
+        for i in range(2)
+    )
+    return price, at
+
+
+def stand_fee_sample(system: VaultSystem, requester=None):
+    """Sets up a fee's precondition: a strike at the prices of now (anyone's; `requester`, the
+    governance account by default, requests a wei-sized deposit so that there is one to settle)
+    once the stored sample has stood FEE_HOLD, then the next block FEE_HOLD after it, so the
+    next strike charges the gain of now if it stands (IRWAVault.setAgentRegistry). Returns the
+    strike's receipt."""
+    vault = system.vault
+    requester = requester or system.governance
+    _, at = fee_sample(vault)
+    if ape.chain.pending_timestamp < at + FEE_HOLD:
+        ape.chain.pending_timestamp = at + FEE_HOLD
+    system.fund(requester, 1)
+    vault.requestDeposit(1, requester, requester, sender=requester)
+    tx = system.strike()
+    assert fee_sample(vault)[1] == tx.timestamp  # the sample is the price of now
+    ape.chain.pending_timestamp = tx.timestamp + FEE_HOLD
+    return tx
+
+
 def next_window(chain) -> int:
     """Move the next block to the start of the request window after the last block's (the
     cut-off of every request made so far); returns that time."""

@@ -9,10 +9,10 @@ claimed); then:
   (repeat);
 - rebalance (first, with the decision reported to the registry) into gold; gold's NAV then
   rises 5%, and a week later `evaluate` finds a positive excess ("evaluate (reward points)");
-- strike (taking a performance fee on gold's gain: shares minted to the registry, split between
-  the agents' reward round and the treasury; the fee is taken at strikes, and a depositor's
-  request gives this one something to settle); rebalance (steady state, the second decision
-  reported); claimRewards;
+- strike (taking a performance fee on gold's gain, a day after a strike saw it: shares minted
+  to the registry, split between the agents' reward round and the treasury; the fee is taken
+  at strikes, and a depositor's request gives this one something to settle); rebalance
+  (steady state, the second decision reported); claimRewards;
 - a second decision moves more into gold, whose NAV then falls 20%: `evaluate (opens a slash)`,
   once the fall is confirmed (an evaluation waits while a move beyond oracle.maxDeviationBps is
   not), then `executeSlash` after the veto window (the stake donated to the vault); a third decision
@@ -141,6 +141,8 @@ def _agent_life(base: DeployConfig) -> dict[str, int]:
     life.wait(DAY)
     life.move("gold", 500)
     record("evaluate (reward points)", life.evaluate_last())
+    life.enter(SEED // 100)  # a strike sees the gain; the fee is charged once it stood a day
+    life.wait(DAY)
     tx = life.enter(SEED // 100)
     if not list(tx.events.filter(life.vault.PerformanceFeeTaken)):
         raise RuntimeError("agents benchmark: the strike after gold's rise took no fee")

@@ -34,6 +34,10 @@ contract RebalanceModule {
     bytes32 internal constant STALE_HAIRCUT_BPS = keccak256("vault.staleHaircutBps");
     /// @dev Share prices are assets per share scaled by 1e36 (see IRWAVault.setAgentRegistry).
     uint256 internal constant PRICE_SCALE = 1e36;
+    /// @dev How long a sampled share price must stand before the fee is charged up to it: RWA
+    ///      NAVs publish daily, and a peak that has not stood a day of publications is not
+    ///      charged (IRWAVault.setAgentRegistry).
+    uint256 internal constant FEE_HOLD = 1 days;
     /// @dev As RWAVault.MAX_SLEEVES (decisions pack 16-bit weights into 160 bits).
     uint256 internal constant MAX_SLEEVES = 10;
 
@@ -645,23 +649,41 @@ contract RebalanceModule {
     }
 
     /// @dev The performance fee on the share price at `nav` with `supply` shares (virtual ones
-    ///      included; formulas: IRWAVault.setAgentRegistry). Moves the high-water mark; returns the
-    ///      shares to mint.
+    ///      included; formulas: IRWAVault.setAgentRegistry): charged only up to the lower of the
+    ///      price now and the price sampled at a strike at least FEE_HOLD ago. Moves the sample and
+    ///      the high-water mark; returns the shares to mint.
     function _performanceFee(VaultStorage.Layout storage $, uint256 nav, uint256 supply)
         internal
         returns (uint256 feeShares)
     {
+        VaultStorage.FeeSample storage sample = $.feeSample;
+        // The sample ages until it has stood FEE_HOLD: nothing is charged, nothing moves.
+        if (block.timestamp < sample.at + FEE_HOLD) return 0;
         uint256 price = (nav + 1).mulDiv(PRICE_SCALE, supply); // down: never overstates the gain
+        uint256 post = price; // the price after the fee's mint: the next sample
+        uint256 charged = Math.min(price, sample.price); // the price that stood (0 at the first strike)
         uint256 mark = $.highWaterMark;
-        if (price <= mark) return 0;
-        uint256 gain = (price - mark).mulDiv(supply, PRICE_SCALE); // down
-        // No AgentRegistry yet: no fee (the mark follows the price), and the strike goes on.
-        uint256 fee = $.agents == address(0) ? 0 : gain.mulDiv(registry.get(PERFORMANCE_FEE_BPS), BPS); // down
-        // Shares worth `fee` once minted (Morpho's formula), rounded down: never over-minted.
-        if (fee != 0) feeShares = fee.mulDiv(supply, nav + 1 - fee);
-        mark = Math.max(mark, (nav + 1).mulDiv(PRICE_SCALE, supply + feeShares));
-        $.highWaterMark = mark;
-        if (feeShares != 0) emit IRWAVault.PerformanceFeeTaken(gain, fee, feeShares, mark);
+        if (charged > mark) {
+            uint256 gain = (charged - mark).mulDiv(supply, PRICE_SCALE); // down
+            // No AgentRegistry yet: no fee (the mark follows the charged price), the strike goes on.
+            uint256 fee = $.agents == address(0) ? 0 : gain.mulDiv(registry.get(PERFORMANCE_FEE_BPS), BPS); // down
+            if (fee != 0) {
+                // Shares worth `fee` once minted (Morpho's formula), rounded down: never over-minted.
+                feeShares = fee.mulDiv(supply, nav + 1 - fee);
+                // Rounded down, as the next strike computes its price (at this NAV it sees `post`).
+                post = (nav + 1).mulDiv(PRICE_SCALE, supply + feeShares);
+            }
+            // The price after the mint less the part not charged, `price - charged`, spread over
+            // the shares with the fee's (the fee's shares never pay the fee on a gain made before
+            // them): `charged` when nothing is minted, `post` when all of the gain stood. The
+            // part spread is rounded down (the mark up): at this NAV the next strike charges at
+            // most the assets of the gain not charged now, never the gain charged now. The
+            // `max` guards the rounding.
+            mark = Math.max(mark, post - (price - charged).mulDiv(supply, supply + feeShares));
+            $.highWaterMark = mark;
+            if (feeShares != 0) emit IRWAVault.PerformanceFeeTaken(gain, fee, feeShares, mark);
+        }
+        $.feeSample = VaultStorage.FeeSample(post, uint64(block.timestamp));
     }
 
     /// @dev Each sleeve's valuation and the NAV; reverts when any price behind them is stale.

@@ -127,6 +127,14 @@ library VaultStorage {
         uint64 redemptions;
     }
 
+    /// @dev The share price (assets per share × 1e36, as `highWaterMark`) a strike saw, and when:
+    ///      the performance fee is charged only on the part of a gain seen at two strikes at least
+    ///      `RebalanceModule.FEE_HOLD` apart (IRWAVault.setAgentRegistry). Zero before the first.
+    struct FeeSample {
+        uint256 price;
+        uint64 at;
+    }
+
     struct Layout {
         Flags flags;
         SleeveSlot[] sleeves;
@@ -154,6 +162,7 @@ library VaultStorage {
         uint256 reservedAssets; // assets of filled redemptions not yet claimed
         uint256 strikes; // strikes so far
         Lock lock; // donations unlocking into the share price
+        FeeSample feeSample; // the price the performance fee is charged up to (appended)
     }
 
     /// @dev keccak256(abi.encode(uint256(keccak256("ballast.storage.RWAVault")) - 1)) & ~bytes32(uint256(0xff))

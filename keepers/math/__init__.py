@@ -39,8 +39,10 @@ from keepers.math.evaluation import (
     value_added,
 )
 from keepers.math.fee import (
+    FEE_HOLD,
     ClosedRound,
     FeeAccrual,
+    FeeSample,
     RewardRounds,
     RewardSplit,
     VaultSnapshot,
@@ -102,6 +104,7 @@ from keepers.math.liquidation import (
 __all__ = [
     "BPS",
     "BPS_TO_WAD",
+    "FEE_HOLD",
     "MAX_RATE",
     "MAX_UINT256",
     "PRICE_SCALE",
@@ -115,6 +118,7 @@ __all__ = [
     "Evaluation",
     "EvaluationRules",
     "FeeAccrual",
+    "FeeSample",
     "LaterDecision",
     "LaterMove",
     "Netting",

@@ -1,9 +1,10 @@
 """The performance fee and the agents' reward rounds in pure Python, to the wei.
 
-Mirrors `IRWAVault.setAgentRegistry` (the fee, crystallized at each strike above the high-water
-mark) and `IAgentRegistry`'s reward rounds (`onFee`, `_due`), as `RebalanceModule`
-(`_performanceFee`) and `AgentRegistry` implement them, rounding the same way. Units and
-rounding conventions: `keepers.math.evaluation`'s docstring.
+Mirrors `IRWAVault.setAgentRegistry` (the fee, taken at strikes above the high-water mark on
+the gains that stood: up to the lower of the price now and the price sampled at a strike at
+least `FEE_HOLD` before) and `IAgentRegistry`'s reward rounds (`onFee`, `_due`), as
+`RebalanceModule` (`_performanceFee`) and `AgentRegistry` implement them, rounding the same
+way. Units and rounding conventions: `keepers.math.evaluation`'s docstring.
 """
 
 from __future__ import annotations
@@ -16,12 +17,17 @@ from keepers.math.lending import BPS, WAD, mul_div_down, mul_div_up
 # ---------------------------------------------------------------------------------- fee
 
 
+FEE_HOLD = 86_400
+"""`RebalanceModule.FEE_HOLD` (1 day): how long a sampled share price must stand before the fee
+is charged up to it."""
+
+
 @dataclass(frozen=True)
 class VaultSnapshot:
-    """The vault when a rebalance takes the performance fee: `nav` (its NAV then,
-    `totalAssets()`), `total_supply` (shares, without the virtual ones), `decimals_offset`
-    (`18 - asset decimals`), the stored `high_water_mark` (assets per share × 1e36) and the
-    assets `donated` since the last rebalance."""
+    """The vault when a strike takes the performance fee: `nav` (its NAV then, `totalAssets()`),
+    `total_supply` (shares, without the virtual ones), `decimals_offset` (`18 - asset
+    decimals`), the stored `high_water_mark` (assets per share × 1e36) and the assets `donated`
+    since the last strike."""
 
     nav: int
     total_supply: int
@@ -41,19 +47,34 @@ class VaultSnapshot:
 
 
 @dataclass(frozen=True)
+class FeeSample:
+    """The stored fee sample (`VaultStorage.FeeSample`): the share `price` (assets per share ×
+    1e36) a strike saw, after its fee's mint, and the time `at` it was taken; `FeeSample()`
+    (zeros) before the first strike."""
+
+    price: int = 0
+    at: int = 0
+
+    def stood(self, now: int) -> bool:
+        """Whether a strike at `now` charges up to it: `now >= at + FEE_HOLD`."""
+        return now >= self.at + FEE_HOLD
+
+
+@dataclass(frozen=True)
 class FeeAccrual:
-    """A rebalance's performance fee: the share `price` it was taken at, the `gain` charged
-    (assets above the mark, which donations lift), the `fee` (assets), the `fee_shares` minted
-    and the `high_water_mark` stored after. Only when `fee_shares != 0` (`taken`) does the
-    rebalance emit `PerformanceFeeTaken(gain, fee, fee_shares, mark)`, mint the shares to the
-    AgentRegistry and call its `onFee` (`split_fee`); the mark and the donations are updated in
-    every case."""
+    """A strike's performance fee: the share `price` it saw, the `gain` charged (assets above
+    the mark, which donations lift, up to the price that stood), the `fee` (assets), the
+    `fee_shares` minted, the `high_water_mark` stored after and the `sample` stored after. Only
+    when `fee_shares != 0` (`taken`) does the strike emit `PerformanceFeeTaken(gain, fee,
+    fee_shares, mark)`, mint the shares to the AgentRegistry and call its `onFee`
+    (`split_fee`); the mark, the sample and the donations are updated in every case."""
 
     price: int
     gain: int
     fee: int
     fee_shares: int
     high_water_mark: int
+    sample: FeeSample = FeeSample()
 
     @property
     def taken(self) -> bool:
@@ -71,35 +92,48 @@ def share_price(nav: int, virtual_supply: int) -> int:
 
 
 def lifted_mark(high_water_mark: int, donated: int, virtual_supply: int) -> int:
-    """The mark after the donations since the last rebalance: `h + ceil(donated · 1e36 / S)`,
-    as much as they lifted the price (rounded up: a donation never counts as performance,
-    neither as gain nor as recovery of a loss)."""
+    """The mark after the donations since the last strike: `h + ceil(donated · 1e36 / S)`, as
+    much as they lifted the price (rounded up: a donation never counts as performance, neither
+    as gain nor as recovery of a loss)."""
     if donated == 0:
         return high_water_mark
     return high_water_mark + mul_div_up(donated, PRICE_SCALE, virtual_supply)
 
 
-def performance_fee(vault: VaultSnapshot, fee_bps: int) -> FeeAccrual:
-    """`RebalanceModule._performanceFee` (IRWAVault.setAgentRegistry), with `S` the virtual
-    supply:
+def performance_fee(vault: VaultSnapshot, fee_bps: int, sample: FeeSample, now: int) -> FeeAccrual:
+    """`RebalanceModule._performanceFee` (IRWAVault.setAgentRegistry) at a strike at time `now`
+    with the stored `sample`, `S` the virtual supply:
 
     - the donations first lift the mark: `h = lifted_mark(...)` (stored, donations cleared);
-    - `p = share_price`; at or below `h` nothing is taken and the mark stays `h`;
-    - `gain = floor((p - h) · S / 1e36)`, `fee = floor(gain · performanceFeeBps / 1e4)`;
+    - before the sample has stood `FEE_HOLD` (`now < sample.at + FEE_HOLD`) nothing is taken
+      and the mark and the sample stay;
+    - else `p = share_price`, `c = min(p, sample.price)` (the price that stood; 0 at the first
+      strike); at or below `h` nothing is taken, the mark stays `h` (a gain not yet charged
+      stays chargeable) and the sample becomes `(p, now)`;
+    - above: `gain = floor((c - h) · S / 1e36)`, `fee = floor(gain · performanceFeeBps / 1e4)`;
     - `shares = floor(fee · S / (nav + 1 - fee))` (worth `fee` after the mint, Morpho);
-    - the mark becomes `max(h, floor((nav + 1) · 1e36 / (S + shares)))`, the price after the
-      mint (never below `h`: the `max` only guards the rounding and never binds).
+    - `post = floor((nav + 1) · 1e36 / (S + shares))`, the price after the mint (`p` without
+      a fee); the mark becomes `max(h, post - floor((p - c) · S / (S + shares)))`: the price
+      after the mint less the part not charged spread over the shares with the fee's (so the
+      fee's shares never pay the fee on a gain made before them; `c` without a fee, `post`
+      when `c == p`; rounded so that the part not charged is charged at most once, and the
+      gain charged never again; the `max` only guards the rounding); the sample becomes
+      `(post, now)`.
     """
     supply = vault.virtual_supply
     price = share_price(vault.nav, supply)
     mark = lifted_mark(vault.high_water_mark, vault.donated, supply)
-    if price <= mark:
-        return FeeAccrual(price, 0, 0, 0, mark)
-    gain = mul_div_down(price - mark, supply, PRICE_SCALE)
+    if not sample.stood(now):
+        return FeeAccrual(price, 0, 0, 0, mark, sample)
+    charged = min(price, sample.price)
+    if charged <= mark:
+        return FeeAccrual(price, 0, 0, 0, mark, FeeSample(price, now))
+    gain = mul_div_down(charged - mark, supply, PRICE_SCALE)
     fee = mul_div_down(gain, fee_bps, BPS)
     shares = mul_div_down(fee, supply, vault.nav + 1 - fee) if fee != 0 else 0
-    mark = max(mark, share_price(vault.nav, supply + shares))
-    return FeeAccrual(price, gain, fee, shares, mark)
+    post = share_price(vault.nav, supply + shares) if fee != 0 else price
+    mark = max(mark, post - mul_div_down(price - charged, supply, supply + shares))
+    return FeeAccrual(price, gain, fee, shares, mark, FeeSample(post, now))
 
 
 # ---------------------------------------------------------------------------------- rewards
@@ -193,8 +227,10 @@ def reward_due(points: int, closed: ClosedRound) -> int:
 
 
 __all__ = [
+    "FEE_HOLD",
     "ClosedRound",
     "FeeAccrual",
+    "FeeSample",
     "RewardRounds",
     "RewardSplit",
     "VaultSnapshot",

@@ -10,8 +10,9 @@ targets and price moves:
    allocator, then `targets`, by the allocator), each after a NAV strike (the keeper requests a
    small deposit, the moved prices are published after it, anyone strikes): each strike's
    performance fee is predicted (`performance_fee`, from the strike's NAV — idle plus each
-   sleeve's low `strikeValuation` —, the supply and the stored high-water mark) and compared
-   with `PerformanceFeeTaken`, the stored mark, and the registry's `FeeReceived` and reward
+   sleeve's low `strikeValuation` —, the supply, the stored high-water mark and fee sample, and
+   the strike's time: the fee is charged only on gains that stood a day) and compared with
+   `PerformanceFeeTaken`, the stored mark and sample, and the registry's `FeeReceived` and reward
    rounds (`split_fee`); each rebalance takes no fee, and the recorded decision is checked
    against what was read before;
 2. someone may donate (the donation lifts the stored mark at once, `lifted_mark`), prices move,
@@ -24,8 +25,9 @@ targets and price moves:
    the second evaluation updates a reputation the first one moved and nets against its points);
    the slashes may be executed after their veto window (donations: they lift the mark too, and
    the next fee must ignore them);
-4. prices move again and a last strike takes the fee on all of that, closing the reward round
-   the evaluations earned points in: each agent's `claimableRewards` is its `reward_due`.
+4. prices move again, a strike sees them and, a day later, another takes the fee on all of that
+   (the first of the two that takes a fee closes the reward round the evaluations earned points
+   in): each agent's `claimableRewards` is its `reward_due`.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from keepers.math import (
     Evaluation,
     EvaluationRules,
     FeeAccrual,
+    FeeSample,
     Netting,
     RewardAccount,
     RewardRounds,
@@ -63,12 +66,14 @@ from keepers.math import (
 from tests.agent_support import evidence_of
 from tests.vault_support import (
     DAY,
+    FEE_HOLD,
     FEED_DECIMALS,
     USDC,
     VaultSystem,
     bond_agent,
     deploy_vault_system,
     faucet,
+    fee_sample,
     isolated,
     next_window,
     settled,
@@ -217,9 +222,12 @@ def strike_and_check(world: World, moves: tuple[int, int, int]) -> Strike:
     assert all(b[0] == b[1] and b[3] for b in bands)
     before = vault_snapshot(world)
     rounds = reward_rounds(system)
-    fee = performance_fee(before, param(system, "vault.performanceFeeBps"))
+    sample = FeeSample(*fee_sample(vault))
 
     tx = vault.strike(sender=world.keeper)
+    fee = performance_fee(before, param(system, "vault.performanceFeeBps"), sample, tx.timestamp)
+    if not sample.stood(tx.timestamp):
+        label("the fee sample had not stood a day")
     mark = fee.high_water_mark
     taken = [
         (e.gain, e.feeAssets, e.feeShares, e.highWaterMark)
@@ -229,6 +237,7 @@ def strike_and_check(world: World, moves: tuple[int, int, int]) -> Strike:
         (e.shares, e.toAgents, e.toTreasury, e.round) for e in tx.events.filter(agents.FeeReceived)
     ]
     assert stored(vault, HIGH_WATER_MARK_SLOT) == mark
+    assert FeeSample(*fee_sample(vault)) == fee.sample
     assert settled(tx, vault)["depositAssets"] == TICKET
     split = None
     if fee.taken:
@@ -472,9 +481,13 @@ def test_evaluation_and_fee_match_python(world, chain, sc):
         if sc.donation or (slashes and sc.execute_slashes):
             label("donations lifted the mark")
 
-        # 4. The next strike takes the fee on all of it and pays the round's points.
-        last = strike_and_check(world, sc.final_move)
-        closed = last.split.closed if last.split is not None else None
+        # 4. The next strike sees the move, and once it has stood a day a strike takes the fee
+        # on all of it, paying the round's points (the first of the two that takes a fee does).
+        seen = strike_and_check(world, sc.final_move)
+        wait_until(chain, fee_sample(vault)[1] + FEE_HOLD)
+        last = strike_and_check(world, (BPS, BPS, BPS))
+        splits = [s.split for s in (seen, last) if s.split is not None]
+        closed = next((s.closed for s in splits if s.closed is not None), None)
         if closed is not None:
             assert closed.points == sum(points.values())
         for agent in (allocator, world.rival):

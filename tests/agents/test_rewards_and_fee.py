@@ -4,9 +4,12 @@
 The fee is taken at each NAV strike (never at a rebalance) above the high-water mark, minted in
 vault shares to the AgentRegistry, which keeps agent.rewardShareBps (2000) of them for the
 agents and passes the rest to the treasury (the deployer here). Each fee closes a reward round
-split pro rata among the reward points earned in it. `FeeBook` follows the mark with the
-documented formula (`tests.agent_support.model_fee`) and checks every strike's fee against it
-(a strike needs a request: the keeper requests a small deposit before each).
+split pro rata among the reward points earned in it. The fee is charged only on gains that
+stood: up to the lower of the price now and the price a strike saw at least a day before (the
+fee sample). `FeeBook` follows the mark and the sample with the documented formula
+(`tests.agent_support.model_fee`) and checks every strike's fee against it (a strike needs a
+request: the keeper requests a small deposit before each); its `strike` lets the price of now
+stand first (a strike, then a day), the fee's precondition.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from tests.agent_support import (
     model_points,
     only_event,
 )
-from tests.vault_support import DAY, assert_reverts, isolated, settled
+from tests.vault_support import DAY, FEE_HOLD, assert_reverts, fee_sample, isolated, settled
 
 FEE_BPS = 1_000  # 10 %
+UNLOCK = 14 * DAY  # vault.unlockPeriod, where a test sets it
 TICKET = 1 * USDC  # the deposit each fee strike settles
 
 
@@ -42,30 +46,46 @@ def desk(project, accounts, chain):
 
 
 class FeeBook:
-    """The high-water mark and the donations since the last strike, as the documentation
-    defines them; `strike` checks the vault's fee against the formula."""
+    """The high-water mark, the fee sample and the donations since the last strike, as the
+    documentation defines them; `strike` checks the vault's fee against the formula."""
 
     def __init__(self, desk, fee_bps: int = FEE_BPS, reward_share_bps: int = REWARD_SHARE_BPS):
         self.desk, self.fee_bps, self.reward_share_bps = desk, fee_bps, reward_share_bps
         self.mark, self.donated = INITIAL_MARK, 0
+        self.sample = fee_sample(desk.vault)
         self.nav = self.supply = 0  # what the last strike's fee was measured on
 
-    def strike(self) -> tuple[object, Fee]:
+    def strike(self, stand: bool = True) -> tuple[object, Fee]:
+        """The fee's strike, with `stand` after the precondition that lets the price of now
+        stand: a strike once the sample is a day old (it records the price of now; checked
+        too; it settles a one-wei deposit, so that the shares it adds, which pay their part of
+        a fee on the gain they bought into, are worth nothing), then the fee's strike a day
+        later. Returns the fee's strike and its fee."""
+        if stand:
+            if self.desk.now() + 1 < self.sample[1] + FEE_HOLD:
+                self.desk.at(self.sample[1] + FEE_HOLD)
+            self.strike_once(ticket=1)
+            self.desk.at(self.sample[1] + FEE_HOLD)
+        return self.strike_once()
+
+    def strike_once(self, ticket: int = TICKET) -> tuple[object, Fee]:
         """The keeper requests a small deposit (a strike needs a request), prices are published
         after it, and anyone strikes: the fee is taken first, on the NAV and shares before the
         deposit settles (the strike's low NAV: idle plus each sleeve's low value, donations
         still locked included)."""
         desk = self.desk
         vault, agents, system = desk.vault, desk.agents, desk.system
-        system.fund(desk.keeper, TICKET)
-        vault.requestDeposit(TICKET, desk.keeper, desk.keeper, sender=desk.keeper)
+        system.fund(desk.keeper, ticket)
+        vault.requestDeposit(ticket, desk.keeper, desk.keeper, sender=desk.keeper)
         system.publish_prices()
         nav = vault.idle() + sum(s.sleeve.strikeValuation()[0] for s in system.sleeves)
         supply = vault.totalSupply()
-        expected = model_fee(nav, supply, self.mark, self.donated, self.fee_bps)
         registry_shares = vault.balanceOf(agents)
         treasury_shares = vault.balanceOf(agents.treasury())
         tx = vault.strike(sender=desk.keeper)
+        expected = model_fee(
+            nav, supply, self.mark, self.donated, self.fee_bps, self.sample, tx.timestamp
+        )
         taken = events(tx, vault.PerformanceFeeTaken)
         to_agents = expected.shares * self.reward_share_bps // BPS
         if expected.shares:
@@ -94,13 +114,14 @@ class FeeBook:
         # The fee is minted, and the deposit's shares, nothing else: the registry keeps the
         # agents' part, the treasury gets the rest.
         deposit = settled(tx, vault)
-        assert deposit["depositAssets"] == TICKET
+        assert deposit["depositAssets"] == ticket
         assert vault.totalSupply() == supply + expected.shares + deposit["depositShares"]
         assert vault.balanceOf(agents) - registry_shares == to_agents
         assert vault.balanceOf(agents.treasury()) - treasury_shares == expected.shares - to_agents
         claimable = sum(agents.claimableRewards(a) for a in (desk.allocator, desk.rival))
         assert vault.balanceOf(agents) >= claimable
-        self.mark, self.donated = expected.mark, 0
+        assert fee_sample(vault) == expected.sample
+        self.mark, self.donated, self.sample = expected.mark, 0, expected.sample
         self.nav, self.supply = nav, supply
         return tx, expected
 
@@ -183,7 +204,9 @@ def test_fee_shares_are_worth_the_fee_once_minted(desk):
     book.rebalance([6_000, 0, 0])
     desk.move("tbill", 300)  # +3 %: +18,000
     tx, fee = book.strike()
-    assert fee.fee == 1_800 * USDC - 1  # 10 % of the gain; the price rounds down by a wei
+    # 10 % of the gain, to the wei (the price the fee is charged up to is the sample's, taken
+    # after the gain: it lands on the gain exactly here).
+    assert fee.fee == 1_800 * USDC
     worth = vault.convertToAssets(fee.shares)
     assert fee.fee - 1 <= worth <= fee.fee
     # The mark is the price after the fee's mint, before the strike's deposit settles.
@@ -242,9 +265,9 @@ def test_a_donation_is_never_charged_the_fee(desk, chain):
     assert vault.totalAssets() == before + donation
     book.donated = donation
     _, fee = book.strike()
-    # Gold's 1 % on 400,000, less a wei of price rounding, in both worlds (the rounding could
+    # Gold's 1 % on 400,000, to the wei, in both worlds (the rounding could
     # differ by a wei; with these numbers it does not).
-    assert fee.gain == without.gain == 4_000 * USDC - 1
+    assert fee.gain == without.gain == 4_000 * USDC
     assert fee.fee == without.fee == fee.gain * FEE_BPS // BPS
     assert fee.mark > without.mark  # the donation lifted the price, and the mark with it
 
@@ -291,7 +314,8 @@ def test_a_locked_donation_unlocks_into_the_price_and_is_never_charged_the_fee(d
     strike's fee counts it neither while locked (the mark was lifted by all of it when it was
     made) nor once unlocked: the gain charged is the gain of the world without it."""
     vault = desk.vault
-    desk.set_param("vault.unlockPeriod", 7 * DAY)
+    # 14 days: the fee's strike comes up to two days after the donation (its gain stands a day).
+    desk.set_param("vault.unlockPeriod", UNLOCK)
     book = FeeBook(desk)
     book.rebalance([6_000, 0, 0])
     desk.move("tbill", 300)  # +3 % on 60 %: +18,000
@@ -299,13 +323,13 @@ def test_a_locked_donation_unlocks_into_the_price_and_is_never_charged_the_fee(d
         plain = FeeBook(desk)
         plain.mark = book.mark
         _, without = plain.strike()
-    assert without.gain == 18_000 * USDC - 1
+    assert without.gain == 18_000 * USDC
 
     gift = 20_000 * USDC
     desk.system.fund(desk.keeper, gift)
     before = vault.totalAssets()
     tx = vault.donate(gift, sender=desk.keeper)
-    end = tx.timestamp + 7 * DAY
+    end = tx.timestamp + UNLOCK
     assert only_event(tx, vault.Donated) == {
         "from": desk.keeper.address, "assets": gift, "locked": gift, "lockedUntil": end,
     }  # fmt: skip
@@ -314,7 +338,7 @@ def test_a_locked_donation_unlocks_into_the_price_and_is_never_charged_the_fee(d
     _, fee = book.strike()  # the fee's NAV holds the locked gift; the mark rose by as much
     assert abs(fee.gain - without.gain) <= 1 and fee.fee <= without.fee
 
-    desk.mine_at(tx.timestamp + 7 * DAY // 4)  # a quarter of the period: a quarter unlocked
+    desk.mine_at(tx.timestamp + UNLOCK // 4)  # a quarter of the period: a quarter unlocked
     assert tuple(vault.lockedDonations()) == (gift * 3 // 4, end)
     sleeves = sum(s.sleeve.totalAssets() for s in desk.system.sleeves)
     assert vault.totalAssets() == vault.idle() + sleeves - gift * 3 // 4
@@ -350,7 +374,7 @@ def test_rewards_are_split_by_the_value_each_agent_added(desk):
 
     registry = vault.balanceOf(agents)
     tx, fee = book.strike()
-    assert fee.gain == 16_000 * USDC - 1  # 1,016,000: the price rounds down by a wei
+    assert fee.gain == 16_000 * USDC  # 1,016,000, to the wei
     pot = fee.shares * REWARD_SHARE_BPS // BPS
     assert only_event(tx, agents.FeeReceived)["round"] == 0
     assert (agents.rewardRound(), agents.roundPoints(), agents.undistributedRewards()) == (1, 0, 0)

@@ -9,7 +9,8 @@ the depositors who stayed. The defences shown here:
   transaction: a pending deposit is held apart);
 - donations and executed slashes unlock over `vault.unlockPeriod`, deposits pay the NAV with
   locked donations counted, exits get it without them: a newcomer buys none of a donation;
-- the performance fee is crystallized at every strike, so each leaver pays it on its gains;
+- the performance fee is taken at strikes on the gains that stood, so each leaver pays it on
+  its gains that stood;
 - redemptions are aggregated per strike epoch: dust requests cost the strike nothing per request;
 - a request for another controller needs its consent: nobody's gift holds up a holder's exit.
 
@@ -25,7 +26,17 @@ from eth_utils import keccak
 
 from tests.agent_support import EVAL_WINDOW, VETO_WINDOW, build_desk
 from tests.lending_support import FEED_UNIT
-from tests.vault_support import DAY, USDC, WINDOW, define, faucet, isolated, next_window, settled
+from tests.vault_support import (
+    DAY,
+    USDC,
+    WINDOW,
+    define,
+    faucet,
+    isolated,
+    next_window,
+    settled,
+    stand_fee_sample,
+)
 
 MILLION = 1_000_000 * USDC
 OFFSET = 10**12
@@ -593,12 +604,14 @@ def test_a_feed_set_while_stale_that_dies_never_freezes_exits(desk, project, acc
 
 def test_a_holder_cannot_leave_before_the_fee_and_come_back_after(desk):
     """Holders used to dodge the fee by leaving before a fee-taking rebalance. Now the strike
-    that settles the exit crystallizes the fee first: the leaver pays its share on its gains."""
+    that settles the exit takes the fee first: the leaver pays its share on its gains that
+    stood (here a day: a strike saw it a day before)."""
     system, vault = desk.system, desk.vault
     desk.set_param("vault.performanceFeeBps", 1_000)
     desk.rebalance([0, 4_000, 0])
     desk.at(desk.now() + DAY)
     desk.move("gold", 500)  # +20,000 on 400,000
+    stand_fee_sample(system)
     vault.requestRedeem(vault.balanceOf(desk.depositor), desk.depositor, desk.depositor,
                         sender=desk.depositor)  # fmt: skip
     tx = system.strike()

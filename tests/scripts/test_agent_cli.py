@@ -370,8 +370,10 @@ def test_decisions_slashes_and_rewards(agent_cli, market, accounts):
     market.quote(tbill=110 * FEED // 100)
     market.evaluate(first)
     assert registry.reputation(me) == 40 * 10**18
-    # The next strike (a depositor's request settles) takes the performance fee and pays the
-    # agents' share for the gain.
+    # Once a strike has seen the gain and it has stood a day, the next strike (a depositor's
+    # request settles) takes the performance fee and pays the agents' share for the gain.
+    market.deposit(accounts[9], 1_000 * USDC)
+    market.at(market.chain.blocks.head.timestamp + DAY)
     strike = market.deposit(accounts[9], 1_000 * USDC)
     assert list(strike.events.filter(vault.PerformanceFeeTaken))
     rewards = registry.claimableRewards(me)

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from keepers.math import (
     BPS,
+    FEE_HOLD,
     PRICE_SCALE,
     REPUTATION_WEIGHT_BPS,
     WAD,
@@ -24,6 +25,7 @@ from keepers.math import (
     Evaluation,
     EvaluationRules,
     FeeAccrual,
+    FeeSample,
     LaterDecision,
     LaterMove,
     RewardAccount,
@@ -471,6 +473,14 @@ def test_reputation_converges(rep, excess):
 
 # ---------------------------------------------------------------------------------- fee
 
+T0 = 1_800_000_000  # a strike's time
+STOOD = FeeSample(2**256 - 1, 0)  # a sample above any price, a day old at FEE_HOLD
+
+
+def fee_on_what_stood(vault: VaultSnapshot, fee_bps: int) -> FeeAccrual:
+    """The fee when all of the gain stood: the sample above the price, FEE_HOLD old."""
+    return performance_fee(vault, fee_bps, STOOD, FEE_HOLD)
+
 
 def test_fee_known_values():
     # 1,000,000 deposited in a fresh vault (price = mark = 1e24), then the NAV gains 10%.
@@ -479,7 +489,7 @@ def test_fee_known_values():
     vault = VaultSnapshot(nav=NAV + NAV // 10, total_supply=10**24, decimals_offset=OFFSET,
                           high_water_mark=mark)  # fmt: skip
     assert vault.virtual_supply == 10**24 + 10**12
-    fee = performance_fee(vault, 1_000)
+    fee = fee_on_what_stood(vault, 1_000)
     assert fee.price == 1_099_999_999_999_900_000_000_000  # the virtual share dilutes a little
     assert fee.gain == 100_000 * USDC - 1  # rounded down
     assert fee.fee == 10_000 * USDC - 1
@@ -487,28 +497,31 @@ def test_fee_known_values():
     assert fee.high_water_mark == share_price(vault.nav, vault.virtual_supply + fee.fee_shares)
     assert fee.taken
     # 40,000 of the gain was donated: it lifts the mark by as much (rounded up), not performance.
-    donated = performance_fee(VaultSnapshot(vault.nav, 10**24, OFFSET, mark, 40_000 * USDC), 1_000)
+    donated = fee_on_what_stood(
+        VaultSnapshot(vault.nav, 10**24, OFFSET, mark, 40_000 * USDC), 1_000
+    )
     assert (
         lifted_mark(mark, 40_000 * USDC, vault.virtual_supply) == 1_039_999_999_999_960_000_000_001
     )
     assert (donated.gain, donated.fee) == (60_000 * USDC - 1, 6_000 * USDC - 1)
     # Below (or at) the mark: nothing, the mark stays.
-    loss = performance_fee(VaultSnapshot(NAV - 1, 10**24, OFFSET, mark), 1_000)
-    assert loss == FeeAccrual(loss.price, 0, 0, 0, mark) and not loss.taken
+    loss = fee_on_what_stood(VaultSnapshot(NAV - 1, 10**24, OFFSET, mark), 1_000)
+    assert loss == FeeAccrual(loss.price, 0, 0, 0, mark, FeeSample(loss.price, FEE_HOLD))
+    assert not loss.taken
     # A 10% loss, then a 10% donation: back at the old price, but a donation is no recovery;
     # the mark rises with it and no fee is taken.
     gift = 100_000 * USDC
-    refilled = performance_fee(VaultSnapshot(NAV, 10**24, OFFSET, mark, gift), 1_000)
+    refilled = fee_on_what_stood(VaultSnapshot(NAV, 10**24, OFFSET, mark, gift), 1_000)
     assert not refilled.taken
     assert refilled.high_water_mark == lifted_mark(mark, gift, vault.virtual_supply) > mark
     # No fee rate: nothing minted, the mark still rises to the price.
-    free = performance_fee(vault, 0)
+    free = fee_on_what_stood(vault, 0)
     assert (free.fee_shares, free.high_water_mark) == (0, fee.price)
 
 
 @given(vault=vaults(), fee_bps=bps)
 def test_fee_properties(vault, fee_bps):
-    f = performance_fee(vault, fee_bps)
+    f = fee_on_what_stood(vault, fee_bps)
     supply, n = vault.virtual_supply, vault.nav + 1
     assert f.price == n * PRICE_SCALE // supply
     mark = lifted_mark(vault.high_water_mark, vault.donated, supply)
@@ -536,8 +549,8 @@ def test_fee_properties(vault, fee_bps):
 def test_donations_are_not_performance(vault, fee_bps, gift):
     """A donation adds to the NAV and to `donated` alike: it never adds to the gain (nor the
     fee), and never lifts a vault at or below its mark above it (no recovery either)."""
-    base = performance_fee(vault, fee_bps)
-    gifted = performance_fee(
+    base = fee_on_what_stood(vault, fee_bps)
+    gifted = fee_on_what_stood(
         VaultSnapshot(vault.nav + gift, vault.total_supply, vault.decimals_offset,
                       vault.high_water_mark, vault.donated + gift),
         fee_bps,
@@ -547,6 +560,85 @@ def test_donations_are_not_performance(vault, fee_bps, gift):
     if base.gain == 0:
         assert gifted.gain == 0
     event("donation with a gain" if base.gain and gift else "donation, no gain")
+
+
+def test_fee_only_on_what_stood_known_values():
+    """The fee sample (IRWAVault.setAgentRegistry): a gain is charged once a strike saw it a
+    day before, up to the lower of the two prices, and only once."""
+    mark = initial_high_water_mark(OFFSET)
+    up = VaultSnapshot(NAV + NAV // 10, 10**24, OFFSET, mark)  # +10 %
+    # The first strike ever: no fee, the sample is the price of now, the mark stays.
+    first = performance_fee(up, 1_000, FeeSample(), T0)  # (any time: a chain's is past a day)
+    assert (first.gain, first.high_water_mark, first.sample) == (
+        0,
+        mark,
+        FeeSample(up.share_price, T0),
+    )
+    # Within a day of the sample: nothing moves, not even the sample (it ages).
+    held = performance_fee(up, 1_000, first.sample, T0 + FEE_HOLD - 1)
+    assert (held.gain, held.high_water_mark, held.sample) == (0, mark, first.sample)
+    # A sample at the old price, a day later at +10 %: nothing stood yet; the mark stays (the
+    # gain stays chargeable) and the sample becomes +10 %.
+    flat = FeeSample(share_price(NAV, up.virtual_supply), 0)
+    seen = performance_fee(up, 1_000, flat, FEE_HOLD)
+    assert (seen.gain, seen.high_water_mark) == (0, mark)
+    assert seen.sample == FeeSample(up.share_price, FEE_HOLD)
+    # A day later still at +10 %: charged in full, as when it all stood.
+    stood = performance_fee(up, 1_000, seen.sample, 2 * FEE_HOLD)
+    assert stood.gain == fee_on_what_stood(up, 1_000).gain == 100_000 * USDC - 1
+    # A peak of +10 % over a sample at +4 %: charged up to +4 % only; the rest stays chargeable
+    # and is charged once, when it has stood.
+    part = performance_fee(
+        up, 1_000, FeeSample(share_price(NAV + 40_000 * USDC, up.virtual_supply), 0), FEE_HOLD
+    )
+    assert part.gain == 40_000 * USDC - 1
+    after = VaultSnapshot(up.nav, up.total_supply + part.fee_shares, OFFSET, part.high_water_mark)
+    assert after.share_price == part.sample.price
+    rest = performance_fee(after, 1_000, part.sample, 2 * FEE_HOLD)
+    assert 60_000 * USDC - 2 <= rest.gain <= 60_000 * USDC
+    assert part.fee + rest.fee <= stood.fee + 1  # in all, the fee as when all of it stood
+    assert performance_fee(after, 1_000, part.sample, FEE_HOLD + 1).gain == 0  # not before
+    # A peak that does not last: the next strike, back at the old price, charges nothing.
+    back = performance_fee(
+        VaultSnapshot(NAV, 10**24, OFFSET, mark), 1_000, seen.sample, 2 * FEE_HOLD
+    )
+    assert back.gain == 0 and back.high_water_mark == mark
+
+
+@given(vault=vaults(), fee_bps=bps, sample=st.integers(0, 10**42), age=st.integers(0, 3 * FEE_HOLD))
+def test_fee_is_charged_only_up_to_what_stood(vault, fee_bps, sample, age):
+    now = 10 * FEE_HOLD
+    f = performance_fee(vault, fee_bps, FeeSample(sample, now - age), now)
+    mark = lifted_mark(vault.high_water_mark, vault.donated, vault.virtual_supply)
+    if age < FEE_HOLD:
+        event("the sample has not stood")
+        assert (f.gain, f.fee_shares, f.high_water_mark) == (0, 0, mark)
+        assert f.sample == FeeSample(sample, now - age)
+        return
+    charged = min(f.price, sample)
+    full = fee_on_what_stood(vault, fee_bps)  # as if all of the gain stood
+    assert f.gain <= full.gain and f.fee <= full.fee and f.fee_shares <= full.fee_shares
+    assert f.high_water_mark >= mark  # the mark never falls
+    if charged <= mark:
+        event("nothing stood above the mark")
+        assert (f.gain, f.fee_shares, f.high_water_mark) == (0, 0, mark)
+        assert f.sample == FeeSample(f.price, now)
+        return
+    event("fee on what stood" if f.taken else "no fee on what stood")
+    assert f.gain == (charged - mark) * vault.virtual_supply // PRICE_SCALE
+    post = share_price(vault.nav, vault.virtual_supply + f.fee_shares)
+    assert f.sample == FeeSample(post, now)
+    # The mark: the price after the mint less the part not charged, spread over the shares
+    # with the fee's (the max guards the rounding).
+    spread = (f.price - charged) * vault.virtual_supply // (vault.virtual_supply + f.fee_shares)
+    assert f.high_water_mark == max(mark, post - spread)
+    # Never twice: a strike a day later at the same NAV charges at most the part not charged.
+    after = VaultSnapshot(vault.nav, vault.total_supply + f.fee_shares, vault.decimals_offset,
+                          f.high_water_mark)  # fmt: skip
+    again = performance_fee(after, fee_bps, f.sample, now + FEE_HOLD)
+    assert again.gain <= (f.price - charged) * vault.virtual_supply // PRICE_SCALE + 1
+    # In all, no more than when all of the gain stood at once (a wei of rounding a step).
+    assert f.gain + again.gain <= full.gain + 2
 
 
 # ---------------------------------------------------------------------------------- rewards

@@ -19,7 +19,15 @@ from fractions import Fraction
 
 import pytest
 
-from tests.vault_support import DAY, FEED_UNIT, USDC, deploy_vault_system, isolated, settled
+from tests.vault_support import (
+    DAY,
+    FEED_UNIT,
+    USDC,
+    deploy_vault_system,
+    isolated,
+    settled,
+    stand_fee_sample,
+)
 
 OFFSET = 10**12  # virtual shares: 10 ** (18 - 6)
 PERIOD = 7 * DAY
@@ -101,6 +109,7 @@ def test_a_donation_lifts_the_high_water_mark_at_once(system, people, chain):
     # A real gain, tbill +1% (5,000 of the vault's assets): the fee is on that alone.
     tbill = system.sleeve("tbill")
     tbill.feed.setAnswer(FEED_UNIT * 101 // 100, sender=system.governance)
+    stand_fee_sample(system, bob)  # the fee is charged on a gain that stood a day
     vault.requestDeposit(USDC, bob, bob, sender=bob)
     (fee,) = system.strike().events.filter(vault.PerformanceFeeTaken)
     assert 5_000 * USDC - 2 <= fee.gain <= 5_000 * USDC

@@ -24,6 +24,7 @@ from tests.vault_support import (
     add_sleeve,
     deploy_vault_system,
     settled,
+    stand_fee_sample,
 )
 
 NAV = 1_000_000 * USDC
@@ -361,6 +362,7 @@ def test_a_strike_taking_a_fee_never_stops_on_the_allowlist(funded, alice, bob, 
         vault.setAllowed(registry if how == "registry-removed" else treasury, False, sender=gov)
     gold = system.sleeve("gold")
     gold.feed.setAnswer(gold.feed.latestAnswer() * 105 // 100, sender=gov)  # a gain: a fee
+    stand_fee_sample(system, bob)  # once it has stood a day
     shares = vault.balanceOf(alice)
     vault.requestRedeem(shares, alice, alice, sender=alice)
     before = vault.balanceOf(registry), vault.balanceOf(treasury)
