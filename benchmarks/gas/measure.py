@@ -27,7 +27,10 @@ depositor's life, each step measured:
   strike pulls the rest from the sleeves in withdraw-queue order.
 
 Every strike follows a new round of every NAV feed published after the requests (forward
-pricing). A bare OpenZeppelin ERC4626 with the same decimals offset is deployed in the same run on
+pricing). The performance fee's sample (IRWAVault.setAgentRegistry) moves at most once a day: strike
+(deposits) and strike (deposits, two windows a week apart) come a day or more after the strike
+before them and pay for moving it, as a daily strike does; strike (redemptions) and strike
+(redemptions from sleeves) come the same day and do not. A bare OpenZeppelin ERC4626 with the same decimals offset is deployed in the same run on
 the same mock stablecoin as the reference for a synchronous deposit, mint, withdraw and redeem.
 The rebalances: the first one into k sleeves, and a steady-state one (weights shift, a day later).
 
@@ -292,6 +295,8 @@ def _vault_scenario(base: DeployConfig, sleeves: int) -> tuple[list[Measured], o
         publish()
         tx = vault.rebalance(NEXT_TARGETS[sleeves], b"\x02" * 32, "ipfs://2", sender=allocator)
         record("rebalance", tx)
+    else:  # as with sleeves: the next strike comes a day after the seeder's (it moves the sample)
+        chain.mine(timestamp=chain.pending_timestamp + DAY)
     _user_ops(vault, asset, users, publish, deployer, record)
     if sleeves:
         shares = vault.convertToShares(vault.idle() + POSITION)  # more than idle holds
