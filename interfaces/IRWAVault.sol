@@ -322,8 +322,11 @@ interface IRWAVault {
     ///      before them); `p'` when all of the gain stood. At or below `h` no fee is taken and
     ///      `h` stays: losses are recovered before any fee. So a leaver pays the fee on the gains
     ///      that stood up to the sample; the gains above it (those of the last day, when strikes
-    ///      come daily) escape it, and a deposit settled meanwhile pays its part of the fee on
-    ///      them once they stand. Donations and what leavers forfeit still lift `h` as above.
+    ///      come daily) escape it. A deposit lifts `h` by what it pays above it for its shares,
+    ///      `deposited - ceil(minted · h / 1e36)` when positive, over the supply after the strike
+    ///      (rounded up, never lowering it): a gain not yet charged stays the gain of the shares
+    ///      that held it, so the fee on it is never more than its own (minted pro rata, as every
+    ///      fee). Donations and what leavers forfeit still lift `h` as above.
     function setAgentRegistry(address agents) external;
 
     /// @notice The AgentRegistry (zero until governance sets it).

@@ -407,7 +407,11 @@ contract RebalanceModule {
         minted = k.depositShares = deposited.mulDiv(v.supply, nav);
         $.depositPrices[strikeId] = VaultStorage.Price(SafeCast.toUint128(nav), SafeCast.toUint128(v.supply));
         $.depositQueue.pending = q.pending - uint128(deposited);
-        v.forfeited = deposited.mulDiv(v.high - v.low, nav, Math.Rounding.Ceil);
+        // What the deposits pay above the mark for their shares lifts it (never lowering it): a
+        // gain not yet charged stays chargeable only to the shares that held it, and what they
+        // pay above the low NAV is never performance (IRWAVault.setAgentRegistry).
+        uint256 worth = minted.mulDiv($.highWaterMark, PRICE_SCALE, Math.Rounding.Ceil);
+        if (deposited > worth) v.forfeited = deposited - worth;
     }
 
     /// @dev Reverts `StrikeNotReady` naming the oldest window waiting and the first sleeve whose

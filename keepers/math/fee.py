@@ -100,6 +100,18 @@ def lifted_mark(high_water_mark: int, donated: int, virtual_supply: int) -> int:
     return high_water_mark + mul_div_up(donated, PRICE_SCALE, virtual_supply)
 
 
+def entered_mark(high_water_mark: int, deposited: int, minted: int, supply_after: int) -> int:
+    """The mark after a strike's deposits (`RebalanceModule._priceDeposits`, sleeves valued at
+    one price): what they pay above the mark for their `minted` shares, `deposited - ceil(minted
+    · h / 1e36)` when positive, lifts it over the `supply_after` (virtual) shares, rounded up, as
+    a donation does; so a gain not yet charged is never charged to the shares that entered after
+    it (IRWAVault.setAgentRegistry). `high_water_mark` is the mark after the strike's fee."""
+    paid = deposited - mul_div_up(minted, high_water_mark, PRICE_SCALE)
+    if paid <= 0:
+        return high_water_mark
+    return high_water_mark + mul_div_up(paid, PRICE_SCALE, supply_after)
+
+
 def performance_fee(vault: VaultSnapshot, fee_bps: int, sample: FeeSample, now: int) -> FeeAccrual:
     """`RebalanceModule._performanceFee` (IRWAVault.setAgentRegistry) at a strike at time `now`
     with the stored `sample`, `S` the virtual supply:
@@ -234,6 +246,7 @@ __all__ = [
     "RewardRounds",
     "RewardSplit",
     "VaultSnapshot",
+    "entered_mark",
     "initial_high_water_mark",
     "lifted_mark",
     "performance_fee",

@@ -55,6 +55,7 @@ from keepers.math import (
     RewardSplit,
     VaultSnapshot,
     assess,
+    entered_mark,
     initial_high_water_mark,
     lifted_mark,
     net_value,
@@ -228,7 +229,12 @@ def strike_and_check(world: World, moves: tuple[int, int, int]) -> Strike:
     fee = performance_fee(before, param(system, "vault.performanceFeeBps"), sample, tx.timestamp)
     if not sample.stood(tx.timestamp):
         label("the fee sample had not stood a day")
-    mark = fee.high_water_mark
+    # The keeper's deposit lifts the mark by what it paid above it (never charged the fee on a
+    # gain made before it).
+    minted = settled(tx, vault)["depositShares"]
+    mark = entered_mark(
+        fee.high_water_mark, TICKET, minted, before.virtual_supply + fee.fee_shares + minted
+    )
     taken = [
         (e.gain, e.feeAssets, e.feeShares, e.highWaterMark)
         for e in tx.events.filter(vault.PerformanceFeeTaken)
