@@ -407,11 +407,14 @@ contract RebalanceModule {
         minted = k.depositShares = deposited.mulDiv(v.supply, nav);
         $.depositPrices[strikeId] = VaultStorage.Price(SafeCast.toUint128(nav), SafeCast.toUint128(v.supply));
         $.depositQueue.pending = q.pending - uint128(deposited);
-        // What the deposits pay above the mark for their shares lifts it (never lowering it): a
-        // gain not yet charged stays chargeable only to the shares that held it, and what they
-        // pay above the low NAV is never performance (IRWAVault.setAgentRegistry).
+        // What the deposits pay above the mark for their shares, and at least what they pay above
+        // the low NAV, lifts the mark (never lowering it): a gain not yet charged stays
+        // chargeable only to the shares that held it, and a deposit's premium is never
+        // performance, above the mark or below it (IRWAVault.setAgentRegistry). Rounded up.
         uint256 worth = minted.mulDiv($.highWaterMark, PRICE_SCALE, Math.Rounding.Ceil);
-        if (deposited > worth) v.forfeited = deposited - worth;
+        v.forfeited = Math.max(
+            deposited.mulDiv(v.high - v.low, nav, Math.Rounding.Ceil), deposited > worth ? deposited - worth : 0
+        );
     }
 
     /// @dev Reverts `StrikeNotReady` naming the oldest window waiting and the first sleeve whose
@@ -643,8 +646,8 @@ contract RebalanceModule {
         }
     }
 
-    /// @notice Sleeve weights in bps of `total`, rounded down (idle takes the remainder).
-    function weights(uint256[] memory held, uint256 total) public pure returns (uint16[] memory w) {
+    /// @dev Sleeve weights in bps of `total`, rounded down (idle takes the remainder).
+    function weights(uint256[] memory held, uint256 total) internal pure returns (uint16[] memory w) {
         w = new uint16[](held.length);
         if (total == 0) return w;
         for (uint256 i; i < held.length; ++i) {

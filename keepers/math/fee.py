@@ -102,7 +102,8 @@ def lifted_mark(high_water_mark: int, donated: int, virtual_supply: int) -> int:
 
 def entered_mark(high_water_mark: int, deposited: int, minted: int, supply_after: int) -> int:
     """The mark after a strike's deposits (`RebalanceModule._priceDeposits`, sleeves valued at
-    one price): what they pay above the mark for their `minted` shares, `deposited - ceil(minted
+    one price, so their premium over the low NAV, which the contract lifts the mark by at least,
+    is 0): what they pay above the mark for their `minted` shares, `deposited - ceil(minted
     · h / 1e36)` when positive, lifts it over the `supply_after` (virtual) shares, rounded up, as
     a donation does; so a gain not yet charged is never charged to the shares that entered after
     it (IRWAVault.setAgentRegistry). `high_water_mark` is the mark after the strike's fee."""
