@@ -27,11 +27,12 @@ depositor's life, each step measured:
   strike pulls the rest from the sleeves in withdraw-queue order.
 
 Every strike follows a new round of every NAV feed published after the requests (forward
-pricing). The performance fee's sample (IRWAVault.setAgentRegistry) moves at most once a day: strike
-(deposits) and strike (deposits, two windows a week apart) come a day or more after the strike
-before them and pay for moving it, as a daily strike does; strike (redemptions) and strike
-(redemptions from sleeves) come the same day and do not. A bare OpenZeppelin ERC4626 with the same decimals offset is deployed in the same run on
-the same mock stablecoin as the reference for a synchronous deposit, mint, withdraw and redeem.
+pricing). The performance fee's sample (IRWAVault.setAgentRegistry) moves at most once a day:
+strike (deposits) and strike (deposits, two windows a week apart) come a day or more after the
+strike before them and pay for moving it, as a daily strike does; strike (redemptions) and strike
+(redemptions from sleeves) come the same day and do not. A bare OpenZeppelin ERC4626 with the
+same decimals offset is deployed in the same run on the same mock stablecoin as the reference for
+a synchronous deposit, mint, withdraw and redeem.
 The rebalances: the first one into k sleeves, and a steady-state one (weights shift, a day later).
 
 Rebalances are sent by an agent bonded at agent.minStake in the AgentRegistry and active
