@@ -18,7 +18,7 @@ The kit does the rest, the same for every strategy:
 - `decide_with` runs it (on a copy of the inputs) and checks the proposal against the vault's
   bounds exactly as the vault will (`bounds.violations`: caps, idle buffer, turnover): a
   proposal outside them, with targets that are not plain integers or notes the receipt cannot
-  hold, or a strategy that raises, is refused in one line (`ProposalRefused`), never sent; a
+  hold (or a receipt over `MAX_RECEIPT_BYTES`), or a strategy that raises, is refused in one line (`ProposalRefused`), never sent; a
   proposal that moves less than `GateParams.min_turnover_bps` is no action, and so is the
   current weights themselves (staying put sends nothing, even when the weights have drifted
   past a cap or the buffer).
@@ -48,6 +48,10 @@ __all__ = ["BUILTIN", "Proposal", "ProposalRefused", "StrategyLoadError", "decid
            "load_strategy", "strategy_source_hash"]  # fmt: skip
 
 BUILTIN: Final = "keepers.strategy:decide"
+# The largest receipt an operator's strategy may produce (its inputs, with 2,000 readings of ten
+# sleeves' histories, take about 0.6 MiB): notes or a reason beyond it are refused, never stored,
+# published or sent.
+MAX_RECEIPT_BYTES: Final = 4 * 2**20
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,11 @@ def decide_with(
         raise ProposalRefused(
             f"strategy {entry_point!r}: its proposal cannot be recorded: {_first_line(err)}"
         ) from None
+    if len(doc) > MAX_RECEIPT_BYTES:
+        raise ProposalRefused(
+            f"strategy {entry_point!r}: its receipt is {len(doc):,} bytes, above "
+            f"{MAX_RECEIPT_BYTES:,} (its notes or reason are too large to publish)"
+        )
     if not act:
         reason = f"moves {moved} bps, under the minimum {params.gate.min_turnover_bps}"
         return NoAction(reason, "min-change", doc)

@@ -194,6 +194,10 @@ def object_reason(inputs):
     return Proposal(_one_more_tbill(inputs), object())
 
 
+def huge_notes(inputs):
+    return Proposal(_one_more_tbill(inputs), "verbose", {"dump": "x" * (5 * 2**20)})
+
+
 def widens_its_caps(inputs):
     """Raises the caps and the limits it was given, then proposes within the widened ones."""
     for sleeve in inputs.sleeves:
@@ -214,6 +218,7 @@ def widens_its_caps(inputs):
         ("nan_notes", "cannot be recorded: ValueError: cannot encode non-finite number nan"),
         ("object_reason", "cannot be recorded: TypeError: cannot encode object in a rationale"),
         ("widens_its_caps", "proposed [10000, 0, 0]: sleeve 0: target 10000 above ceiling 6000"),
+        ("huge_notes", "bytes, above 4,194,304 (its notes or reason are too large to publish)"),
     ],
 )
 def test_a_strategy_that_fails_or_returns_bad_types_is_refused_in_one_line(entry, message):
