@@ -99,7 +99,11 @@ class KeeperTasks:
                 settings = load_settings(Path(config) if config else None)
                 configure_logging(settings.log_json, logging.INFO)
                 keeper = open_keeper(settings)
-                check_strategy(keeper, settings.jobs)
+                try:
+                    check_strategy(keeper, settings.jobs)  # a strategy it could never send
+                except BaseException:
+                    keeper.store.close()
+                    raise
             except (ConfigError, StartupError) as err:
                 raise StartupFailure(f"ballast keeper: {err}") from None
             except Exception as err:  # noqa: BLE001 - e.g. a node error while opening

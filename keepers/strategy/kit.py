@@ -18,10 +18,10 @@ The kit does the rest, the same for every strategy:
 - `decide_with` runs it (on a copy of the inputs) and checks the proposal against the vault's
   bounds exactly as the vault will (`bounds.violations`: caps, idle buffer, turnover): a
   proposal outside them, with targets that are not plain integers or notes the receipt cannot
-  hold (or a receipt over `MAX_RECEIPT_BYTES`), or a strategy that raises, is refused in one line (`ProposalRefused`), never sent; a
-  proposal that moves less than `GateParams.min_turnover_bps` is no action, and so is the
-  current weights themselves (staying put sends nothing, even when the weights have drifted
-  past a cap or the buffer).
+  hold (or a receipt over `MAX_RECEIPT_BYTES`), or a strategy that raises, is refused in one
+  line (`ProposalRefused`), never sent; a proposal that moves less than
+  `GateParams.min_turnover_bps` is no action, and so is the current weights themselves (staying
+  put sends nothing, even when the weights have drifted past a cap or the buffer).
 - the rationale document is a replay receipt (`keepers.strategy.replay`): the inputs, the
   proposal, and the strategy's identity (its entry point and the keccak256 of its module's
   source), so `verify-decision --replay` re-runs it as it does the statistical one.

@@ -55,3 +55,35 @@ def test_a_settings_file_that_cannot_be_read_is_one_line(bot, monkeypatch, tmp_p
     assert (
         str(err.value) == f"ballast keeper: config file {tmp_path} cannot be read: Is a directory"
     )
+
+
+def test_a_strategy_the_keeper_would_refuse_stops_the_bot_in_one_line(bot, monkeypatch):
+    """A bot running the rebalancer tries the operator's strategy once it has opened the keeper
+    (`keepers.runtime.check_strategy`): a refusal ends it with one line, its state file closed."""
+    monkeypatch.delenv("BALLAST_KEEPER_CONFIG", raising=False)
+    closed = []
+
+    class Opened:
+        class store:  # noqa: N801 - the keeper's store, as the bot closes it
+            @staticmethod
+            def close():
+                closed.append(True)
+
+    tried = []
+
+    def refuse(keeper, jobs):
+        tried.append((keeper, jobs))
+        raise StartupError("rebalancer: strategy 'greedy:all_in' proposed [10000, 0]: sleeve 0: "
+                           "target 10000 above ceiling 6000")  # fmt: skip
+
+    monkeypatch.setattr(bot, "open_keeper", lambda *_a, **_k: Opened)
+    monkeypatch.setattr(bot, "check_strategy", refuse)
+    tasks = bot.KeeperTasks()
+    with pytest.raises(StartupFailure) as err:
+        tasks.open()
+    assert str(err.value) == (
+        "ballast keeper: rebalancer: strategy 'greedy:all_in' proposed [10000, 0]: sleeve 0: "
+        "target 10000 above ceiling 6000"
+    )
+    assert len(tried) == 1 and tried[0][0] is Opened
+    assert closed == [True] and tasks.keeper is None
