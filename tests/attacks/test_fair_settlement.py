@@ -186,6 +186,12 @@ def test_the_fee_is_never_charged_on_a_donation_followed_by_deposits(desk, accou
     vault.requestDeposit(9_900_000 * USDC, attacker, attacker, sender=attacker)
     tx = system.strike()
     assert not tx.events.filter(vault.PerformanceFeeTaken)
+    # That strike came within a day of the fee's sample, so it could charge nothing whatever
+    # the price (IRWAVault.setAgentRegistry): through the unlock and a day past it, a strike
+    # each day once the last one's price has stood a day, which would charge any gain on it.
+    for _ in range(8):
+        tx = stand_fee_sample(system)
+        assert not tx.events.filter(vault.PerformanceFeeTaken)
     desk.at(desk.now() + 7 * DAY)
     system.fund(donor, USDC)
     vault.requestDeposit(USDC, donor, donor, sender=donor)

@@ -87,7 +87,10 @@ def _passing_peak(system, people, chain, outsider_strikes: bool, waited: int):
     if outsider_strikes:
         ok, why = vault.strikeTrigger()
         assert (ok, bytes(why)) == (False, b"no liquidity")  # the keeper would not strike
+        _, at = fee_sample(vault)
         tx = vault.strike(sender=outsider)
+        # The peak's strike finds the sample as the test's id says: young, or a day old.
+        assert (tx.timestamp >= at + FEE_HOLD) == bool(waited)
         assert tx.events.filter(vault.Withdraw) == []
         taken += fees(tx, vault)
     chain.pending_timestamp += 3_600

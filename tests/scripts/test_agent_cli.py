@@ -20,7 +20,7 @@ from ballast import agent as A
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
 from ballast.deployment import Deployment
-from tests.vault_support import confirm_moves
+from tests.vault_support import FEE_HOLD, confirm_moves, fee_sample
 
 NETWORK = ["--network", "ethereum:local:foundry"]
 USDC = 10**6
@@ -372,8 +372,9 @@ def test_decisions_slashes_and_rewards(agent_cli, market, accounts):
     assert registry.reputation(me) == 40 * 10**18
     # Once a strike has seen the gain and it has stood a day, the next strike (a depositor's
     # request settles) takes the performance fee and pays the agents' share for the gain.
-    market.deposit(accounts[9], 1_000 * USDC)
-    market.at(market.chain.blocks.head.timestamp + DAY)
+    seen = market.deposit(accounts[9], 1_000 * USDC)
+    assert fee_sample(vault)[1] == seen.timestamp  # it saw the gain (the sample had stood)
+    market.at(fee_sample(vault)[1] + FEE_HOLD)
     strike = market.deposit(accounts[9], 1_000 * USDC)
     assert list(strike.events.filter(vault.PerformanceFeeTaken))
     rewards = registry.claimableRewards(me)

@@ -23,9 +23,11 @@ from tests.vault_support import (
     VaultSystem,
     define,
     deploy_vault_system,
+    fee_sample,
     isolated,
     revert_of,
     settled,
+    stand_fee_sample,
 )
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -270,17 +272,27 @@ def test_strikes_before_the_agent_registry_is_set_take_no_fee(project, accounts,
         system = VaultSystem(registry, asset, router, module, vault, None, [], gov, gov, gov)
         system.deposit(alice, 1_000_000 * USDC)
         asset.faucet(vault, 10_000 * USDC, sender=gov)  # a gain: idle rose
+        # The fee charges only a gain a strike saw a day before (IRWAVault.setAgentRegistry):
+        # a strike sees it, and the next comes a day later, so that it would charge it. (A
+        # strike seconds after the first would take no fee whatever the registry.)
+        stand_fee_sample(system)
         system.fund(alice, 2_000 * USDC)
         vault.requestDeposit(1_000 * USDC, alice, alice, sender=alice)
         tx = system.strike()
+        assert fee_sample(vault)[1] == tx.timestamp  # the gain had stood: charged, to nobody
         assert not [e for e in tx.events if e.event_name == "PerformanceFeeTaken"]
         assert settled(tx, vault)["depositAssets"] == 1_000 * USDC
         # The mark followed the price: once the registry is set, the gain before it is not
-        # charged to whoever holds then.
+        # charged to whoever holds then (the next strike a day after the sample, so that it
+        # would charge a gain above the mark).
         agents = gov.deploy(project.AgentRegistry, vault, registry, gov)
         vault.setAgentRegistry(agents, sender=gov)
         vault.requestDeposit(1_000 * USDC, alice, alice, sender=alice)
+        stood = fee_sample(vault)[1] + DAY
+        if chain.pending_timestamp < stood:
+            chain.pending_timestamp = stood
         tx = system.strike()
+        assert fee_sample(vault)[1] == tx.timestamp  # the sample had stood: a fee could be taken
         assert not [e for e in tx.events if e.event_name == "PerformanceFeeTaken"]
         assert vault.balanceOf(agents) == 0
 
