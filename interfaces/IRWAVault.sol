@@ -325,9 +325,10 @@ interface IRWAVault {
     ///      come daily) escape it. A deposit lifts `h` by what it pays above it for its shares,
     ///      `deposited - ceil(minted · h / 1e36)` when positive, and at least by its premium over
     ///      the low NAV (`deposited · (high - low) / (idle + high + 1)`, rounded up), over the
-    ///      supply after the strike (rounded up, never lowering it): a gain not yet charged stays the gain of the shares
-    ///      that held it, so the fee on it is never more than its own (minted pro rata, as every
-    ///      fee). Donations and what leavers forfeit still lift `h` as above.
+    ///      supply after the strike (rounded up, never lowering it): a gain not yet charged stays
+    ///      the gain of the shares that held it, so the fee on it is never more than its own
+    ///      (minted pro rata, as every fee). Donations and what leavers forfeit still lift `h`
+    ///      as above.
     function setAgentRegistry(address agents) external;
 
     /// @notice The AgentRegistry (zero until governance sets it).
