@@ -21,6 +21,8 @@ AAVE_LIQUIDATE = 340_429  # Aave V3 Pool.liquidationCall
 GOAL_LIQUIDATE = 170_000  # issue goal: a liquidation costs at most about half of Aave's
 GOAL_REBALANCE_SLEEVES, GOAL_REBALANCE = 3, 300_000  # issue goal: rebalance of 3 sleeves < 300k
 BARE = "BareERC4626 (OpenZeppelin 5.4)"
+# The least an ERC-7540 request can cost: contracts/mocks/BareRequest.sol.
+BARE_REQUEST = "BareRequest (ERC-7540 floor)"
 LENDING = "LendingSleeve"
 AGENTS = "AgentRegistry"
 # Derived: (gas at the most sleeves - at the fewest) / the sleeves added.
@@ -39,7 +41,13 @@ def _measure() -> dict:
 
     from ballast.config import DeployConfig
     from benchmarks.gas.agents import measure_agents
-    from benchmarks.gas.measure import VAULT_SLEEVES, measure_bare, measure_lending, measure_vault
+    from benchmarks.gas.measure import (
+        VAULT_SLEEVES,
+        measure_bare,
+        measure_bare_request,
+        measure_lending,
+        measure_vault,
+    )
 
     base = DeployConfig.load(Path("deployments/config/local.yaml"))
     with networks.parse_network_choice("ethereum:local:foundry"):
@@ -49,9 +57,10 @@ def _measure() -> dict:
             ops, asset = measure_vault(base, k)
             vaults[f"RWAVault, {k} sleeve{'s' if k != 1 else ''}"] = {m.name: m.gas for m in ops}
         bare = {m.name: m.gas for m in measure_bare(asset)}
+        floor = {m.name: m.gas for m in measure_bare_request(asset)}
         lending = {m.name: m.gas for m in measure_lending(base)}
         agents = measure_agents(base)
-    return {BARE: bare, **vaults, PER_SLEEVE: _per_sleeve(vaults), LENDING: lending, AGENTS: agents,
+    return {BARE: bare, BARE_REQUEST: floor, **vaults, PER_SLEEVE: _per_sleeve(vaults), LENDING: lending, AGENTS: agents,
             CODE_SIZE: _code_sizes()}  # fmt: skip
 
 
@@ -157,6 +166,12 @@ def main(check: bool, snapshot_path: Path) -> None:
             f"{column}: " + ", ".join(parts) + f"; request + claim {entry:,} vs a bare OZ "
             f"deposit {bare['deposit']:,} (the strike's cost is shared by every request it settles)"
         )
+    floor = results[BARE_REQUEST]
+    console.print(
+        f"{BARE_REQUEST}: " + ", ".join(f"{op} {gas:,}" for op, gas in floor.items())
+        + " (a request that only takes the assets and adds them to the controller's and the total"
+        " pending)"
+    )
     for op in (*STRIKES, "rebalance"):
         previous = None
         for column, ops in results.items():

@@ -268,6 +268,31 @@ def measure_bare(asset) -> list[Measured]:
     return out
 
 
+def measure_bare_request(asset) -> list[Measured]:
+    """The least an ERC-7540 request costs (contracts/mocks/BareRequest.sol): the seeder's
+    request first (the total pending is no longer zero, as in a window that has requests), then
+    a new controller's first request and its repeat, by the same accounts and amounts as the
+    vault's "same window" and "repeat" rows; then its first claim (its first shares, a part of
+    what is claimable) and the claim of the rest into a balance that holds shares."""
+    deployer, seeder, (_, peer) = _actors()
+    bare = deployer.deploy(project.BareRequest, asset)
+    out: list[Measured] = []
+    _fund(asset, seeder, POSITION, bare)
+    bare.requestDeposit(POSITION, seeder, seeder, sender=seeder)
+    _fund(asset, peer, 2 * POSITION, bare)
+    tx = bare.requestDeposit(POSITION, peer, peer, sender=peer)
+    out.append(Measured("requestDeposit (new controller, same window)", tx.gas_used))
+    tx = bare.requestDeposit(POSITION // 2, peer, peer, sender=peer)
+    out.append(Measured("requestDeposit (repeat)", tx.gas_used))
+    bare.settle([seeder, peer], sender=deployer)
+    bare.deposit(POSITION, seeder, seeder, sender=seeder)  # the share supply is no longer zero
+    tx = bare.deposit(POSITION, peer, peer, sender=peer)
+    out.append(Measured("deposit (claim part)", tx.gas_used))
+    tx = bare.deposit(POSITION // 2, peer, peer, sender=peer)
+    out.append(Measured("deposit (claim all, existing holder)", tx.gas_used))
+    return out
+
+
 def measure_vault(base: DeployConfig, sleeves: int) -> tuple[list[Measured], object]:
     """Operations on a vault with `sleeves` sleeves, capital spread over them when k > 0."""
     with _block_time(BLOCK_TIME):  # each request in its own second, as on mainnet
