@@ -60,8 +60,8 @@ def _measure() -> dict:
         floor = {m.name: m.gas for m in measure_bare_request(asset)}
         lending = {m.name: m.gas for m in measure_lending(base)}
         agents = measure_agents(base)
-    return {BARE: bare, BARE_REQUEST: floor, **vaults, PER_SLEEVE: _per_sleeve(vaults), LENDING: lending, AGENTS: agents,
-            CODE_SIZE: _code_sizes()}  # fmt: skip
+    return {BARE: bare, BARE_REQUEST: floor, **vaults, PER_SLEEVE: _per_sleeve(vaults),
+            LENDING: lending, AGENTS: agents, CODE_SIZE: _code_sizes()}  # fmt: skip
 
 
 def _code_sizes() -> dict[str, int]:
@@ -168,7 +168,8 @@ def main(check: bool, snapshot_path: Path) -> None:
         )
     floor = results[BARE_REQUEST]
     console.print(
-        f"{BARE_REQUEST}: " + ", ".join(f"{op} {gas:,}" for op, gas in floor.items())
+        f"{BARE_REQUEST}: "
+        + ", ".join(f"{op} {gas:,}" for op, gas in floor.items())
         + " (a request that only takes the assets and adds them to the controller's and the total"
         " pending)"
     )
