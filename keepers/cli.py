@@ -220,7 +220,7 @@ def status(ctx: click.Context, as_json: bool, watch: float | None, times: int | 
     actions (--json: one document; --watch: redrawn until Ctrl-C)."""
     from keepers.dashboard import collect_status, render_status
     from keepers.dashboard_json import status_json
-    from keepers.snapshot import MulticallError
+    from keepers.multicall import MulticallError
 
     console = make_console()
     with connected(ctx.obj["network"]):

@@ -38,19 +38,13 @@ from keepers.jobs.settler import (
     requests_wait,
     unconfirmed_moves,
 )
+from keepers.multicall import Call, CallResult, Multicall, MulticallError
 from keepers.reads import AllocationRead, priced_tokens, read_allocation, read_oracles
 from keepers.reads.scans import log_chunks, read_logs
 from keepers.shell.keeper import Keeper
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.passes import RUNNERS
-from keepers.snapshot import (
-    BookSnapshot,
-    Call,
-    CallResult,
-    EvaluationSnapshot,
-    Multicall,
-    MulticallError,
-)
+from keepers.snapshot import BookSnapshot, EvaluationSnapshot
 
 __all__ = ["LAST_ACTIONS", "Status", "collect_status", "registered_agents", "render_status"]
 

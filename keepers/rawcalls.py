@@ -1,6 +1,6 @@
 """Raw Multicall3 batches for the hot scans: calldata built from bytes, results sliced from bytes.
 
-`keepers.snapshot.Multicall.read` encodes each call and decodes each result through Ape's ABI
+`keepers.multicall.Multicall.read` encodes each call and decodes each result through Ape's ABI
 machinery (about 1 ms per call: 10,000 borrowers cost seconds; ``eth_abi`` alone still costs
 about 0.1 ms). A scan of thousands of borrowers needs none of it: the calldata is a selector and
 32-byte words, and the results have a fixed layout. `RawMulticall.read` builds the
@@ -23,7 +23,7 @@ from ape import chain
 from Crypto.Hash import keccak as _keccak
 from eth_utils import keccak
 
-from keepers.snapshot import MulticallError
+from keepers.multicall import MulticallError
 
 __all__ = [
     "RawBatch",

@@ -15,10 +15,10 @@ import logging
 from typing import Any
 
 from keepers.config import KeeperSettings
+from keepers.multicall import MulticallError
 from keepers.protocol import Protocol, ProtocolError
 from keepers.reads import read_chain_binding
 from keepers.shell import Keeper
-from keepers.snapshot import MulticallError
 from keepers.store import BindingError, SchemaError, Store
 from keepers.strategy.kit import BUILTIN, StrategyLoadError, load_strategy
 

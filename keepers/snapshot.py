@@ -1,13 +1,13 @@
-"""Batched chain reads: one Multicall3 ``aggregate3`` per job per block.
+"""Typed snapshots: what each job reads, as one Multicall3 batch at one block.
 
-A job reads everything it needs in one ``eth_call`` (Multicall3 with ``allowFailure``), so the
-values are mutually consistent (one block) and cost one round trip. A call that reverts inside
-the batch is reported as failed in its :class:`CallResult`; it never raises. Snapshots whose
-second reads depend on the first (the evaluator's per-decision triggers) make a second batch
-pinned to the first batch's block.
+Each snapshot's ``read`` makes its calls in one ``aggregate3`` (:mod:`keepers.multicall`) and
+turns the results into a frozen dataclass; a call that failed leaves its field None (or the
+item out) and is named in ``failures`` (label -> reason). Snapshots whose second reads depend on
+the first (the evaluator's per-decision triggers) make a second batch pinned to the first
+batch's block.
 
-Multicall3 lives at its canonical address on most chains; :func:`ensure_multicall` puts the
-project's minimal ``contracts/utils/Multicall3.sol`` there on local chains (anvil_setCode).
+The batch machinery (`Call`, `Multicall`, `ensure_multicall`, ...) lives in
+:mod:`keepers.multicall`; the names listed in ``__all__`` are re-exported here.
 """
 
 from __future__ import annotations
@@ -17,12 +17,18 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ape import chain, project
-from eth_abi import decode, encode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 
-from keepers.errors import ErrorDecoder
 from keepers.jobs.settler import ControllerClaims
+from keepers.multicall import (
+    LOCAL_CHAIN_IDS,
+    MULTICALL3_ADDRESS,
+    Call,
+    CallResult,
+    Multicall,
+    MulticallError,
+    ensure_multicall,
+)
 
 __all__ = [
     "LOCAL_CHAIN_IDS",
@@ -41,169 +47,8 @@ __all__ = [
     "ensure_multicall",
 ]
 
-MULTICALL3_ADDRESS = to_checksum_address("0xcA11bde05977b3631167028862bE2a173976CA11")
-LOCAL_CHAIN_IDS = frozenset({31337, 1337})
-
-_AGGREGATE3 = keccak(text="aggregate3((address,bool,bytes)[])")[:4]
-_GET_BLOCK_NUMBER = keccak(text="getBlockNumber()")[:4]
-_GET_TIMESTAMP = keccak(text="getCurrentBlockTimestamp()")[:4]
 # `evaluateTrigger`'s reason for a due decision whose evidence is stale (IAgentRegistry).
 STALE_EVIDENCE = b"stale return index"
-
-_known: dict[int, str] = {}  # chain id -> a Multicall3 address verified in this process
-
-
-class MulticallError(Exception):
-    """Multicall3 is unavailable or the batch itself failed; the message is one line."""
-
-
-def _has_code(address: str) -> bool:
-    return len(chain.provider.get_code(address)) > 0
-
-
-def ensure_multicall(sender: Any = None) -> str:
-    """The address of a Multicall3 on the connected chain, putting one in place when local.
-
-    The canonical address when it has code. Otherwise, on a local chain (31337, 1337), the
-    project's Multicall3 runtime code is set there (``anvil_setCode``); a provider without
-    ``set_code`` falls back to deploying it from `sender`. Elsewhere: :class:`MulticallError`.
-    """
-    chain_id = chain.chain_id
-    remembered = _known.get(chain_id)
-    if remembered is not None and _has_code(remembered):
-        return remembered
-    if _has_code(MULTICALL3_ADDRESS):
-        _known[chain_id] = MULTICALL3_ADDRESS
-        return MULTICALL3_ADDRESS
-    if chain_id not in LOCAL_CHAIN_IDS:
-        raise MulticallError(
-            f"no Multicall3 at {MULTICALL3_ADDRESS} on chain {chain_id}; "
-            "keepers need it (deploy it there, see github.com/mds1/multicall)"
-        )
-    runtime = project.Multicall3.contract_type.runtime_bytecode.bytecode
-    address = MULTICALL3_ADDRESS
-    try:
-        chain.provider.set_code(MULTICALL3_ADDRESS, runtime)
-    except NotImplementedError:
-        if sender is None:
-            raise MulticallError(
-                f"cannot set code on chain {chain_id} and no account was given to deploy Multicall3"
-            ) from None
-        address = project.Multicall3.deploy(sender=sender).address
-    if not _has_code(address):
-        raise MulticallError(f"placing Multicall3 at {address} on chain {chain_id} failed")
-    _known[chain_id] = address
-    return address
-
-
-# --- calls and results --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Call:
-    """One view call in a batch: ``Call(contract.method, arg, ...)``."""
-
-    method: Any  # an ape ContractMethodHandler (contract.someView)
-    args: tuple = ()
-    label: str = ""
-
-    def __init__(self, method: Any, *args: Any, label: str = "") -> None:
-        object.__setattr__(self, "method", method)
-        object.__setattr__(self, "args", args)
-        object.__setattr__(self, "label", label or f"{method.abis[0].name}{args!r}")
-
-    @property
-    def target(self) -> str:
-        return self.method.contract.address
-
-    @property
-    def abi(self) -> Any:
-        abis = self.method.abis
-        if len(abis) == 1:
-            return abis[0]
-        return next(a for a in abis if len(a.inputs) == len(self.args))
-
-    def calldata(self) -> bytes:
-        return bytes(self.method.encode_input(*self.args))
-
-    def decode(self, data: bytes) -> Any:
-        """Decode like ape's own call does: one output unwrapped, several as a tuple."""
-        abi = self.abi
-        if abi.outputs and not data:
-            raise ValueError("empty return data (no contract at the target?)")
-        values = chain.provider.network.ecosystem.decode_returndata(abi, data)
-        if not isinstance(values, (list, tuple)):
-            return values
-        if len(values) < 2:
-            return values[0] if values else None
-        return tuple(values)
-
-
-@dataclass(frozen=True)
-class CallResult:
-    """The outcome of one call of a batch: a decoded value, or why it failed."""
-
-    call: Call
-    success: bool
-    value: Any = None
-    error: str | None = None
-    raw: bytes = b""
-
-    def unwrap(self) -> Any:
-        if not self.success:
-            raise MulticallError(f"{self.call.label} failed: {self.error}")
-        return self.value
-
-
-def describe_revert(data: bytes, contract: Any = None) -> str:
-    """A one-line reason for revert data: Error(string), Panic, a custom error of `contract`."""
-    decoder = ErrorDecoder(contract.contract_type) if contract is not None else ErrorDecoder()
-    return decoder.decode(bytes(data))[1]
-
-
-@dataclass(frozen=True)
-class Batch:
-    """The results of one ``aggregate3``, and the block and timestamp it read."""
-
-    block: int
-    timestamp: int
-    results: tuple[CallResult, ...]
-
-
-class Multicall:
-    """Runs batches of view calls through one Multicall3 ``aggregate3`` eth_call."""
-
-    def __init__(self, address: str | None = None) -> None:
-        self.address = to_checksum_address(address) if address else ensure_multicall()
-
-    def read(self, calls: Sequence[Call], block: int | str = "latest") -> Batch:
-        """One eth_call at `block`: every call is allowed to fail; failures are reported."""
-        items = [(self.address, False, _GET_BLOCK_NUMBER), (self.address, False, _GET_TIMESTAMP)]
-        items += [(c.target, True, c.calldata()) for c in calls]
-        data = _AGGREGATE3 + encode(["(address,bool,bytes)[]"], [items])
-        try:
-            raw = chain.provider.web3.eth.call(
-                {"to": self.address, "data": "0x" + data.hex()}, block_identifier=block
-            )
-        except Exception as err:  # noqa: BLE001 - the node's own error, made one line
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise MulticallError(f"Multicall3 batch at block {block} failed: {reason}") from None
-        (outcomes,) = decode(["(bool,bytes)[]"], bytes(raw))
-        number = decode(["uint256"], outcomes[0][1])[0]
-        timestamp = decode(["uint256"], outcomes[1][1])[0]
-        results = []
-        for call, (ok, returned) in zip(calls, outcomes[2:], strict=True):
-            if not ok:
-                reason = describe_revert(returned, call.method.contract)
-                results.append(CallResult(call, False, error=reason, raw=returned))
-                continue
-            try:
-                value = call.decode(returned)
-            except Exception as err:  # noqa: BLE001 - undecodable output counts as a failure
-                results.append(CallResult(call, False, error=f"undecodable: {err}", raw=returned))
-                continue
-            results.append(CallResult(call, True, value=value, raw=returned))
-        return Batch(number, timestamp, tuple(results))
 
 
 # --- typed snapshots ----------------------------------------------------------------------------

@@ -37,53 +37,35 @@ pending block, only while recent); `reopen` sets one a reorg undid back to `sent
 is SQLite's `user_version` pragma; opening a newer file than this code knows is refused.
 
 One `Store` may be shared by threads: a lock serialises its statements.
+
+The code is in three modules: `keepers.store_file` (the SQLite connection, its migrations, the
+binding check and the lock every statement runs under), `keepers.store_txs` (the `txs` table)
+and this one (the other tables, and `Store`, which has them all); `keepers.store_schema` holds
+the schema.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Final, Literal, get_args
 
-from keepers.binding import ChainBinding
-from keepers.store_schema import MIGRATIONS, SCHEMA_VERSION, STATE_TABLES
+from keepers.store_file import BindingError, SchemaError, _hex
+from keepers.store_schema import SCHEMA_VERSION
+from keepers.store_txs import DONE_STATUSES, STATUSES, Status, TxLedger, TxRecord
 from keepers.strategy.rationale import rationale_hash
 
-Status = Literal["sent", "mined", "reverted", "lost-race", "replaced", "dropped"]
-STATUSES: Final[tuple[str, ...]] = get_args(Status)
-DONE_STATUSES: Final = ("mined", "lost-race")
-
-
-class SchemaError(RuntimeError):
-    """The file was written by a newer schema than this code knows."""
-
-
-class BindingError(RuntimeError):
-    """The file belongs to another chain or deployment (or to an unknown one); one line."""
-
-
-@dataclass(frozen=True)
-class TxRecord:
-    """One row of `txs`."""
-
-    tx_hash: str
-    job: str
-    action_id: str
-    sender: str
-    nonce: int
-    status: str
-    max_fee: int | None
-    priority_fee: int | None
-    gas_used: int | None
-    effective_gas_price: int | None
-    block: int | None
-    error: str | None
-    sent_at: float
-    updated_at: float
+__all__ = [
+    "DONE_STATUSES",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "BindingError",
+    "DecisionRecord",
+    "SchemaError",
+    "Status",
+    "Store",
+    "TxRecord",
+]
 
 
 @dataclass(frozen=True)
@@ -97,100 +79,9 @@ class DecisionRecord:
     created_at: float
 
 
-def _hex(value: bytes | str) -> str:
-    """`0x`-prefixed lower-case hex of bytes or a hex string."""
-    if isinstance(value, bytes | bytearray):
-        return "0x" + bytes(value).hex()
-    text = value.lower()
-    return text if text.startswith("0x") else "0x" + text
-
-
-class Store:
+class Store(TxLedger):
     """The keeper state in the SQLite file at `path` (created with its folders if absent),
     bound to `binding` when given (see the module docstring)."""
-
-    def __init__(self, path: str | Path, binding: ChainBinding | None = None) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        try:
-            self._migrate()
-            if binding is not None:
-                self._bind(binding)
-        except BaseException:
-            self._db.close()
-            raise
-
-    # ------------------------------------------------------------------ plumbing
-
-    def _migrate(self) -> None:
-        version = self.schema_version
-        if version > SCHEMA_VERSION:
-            raise SchemaError(
-                f"{self.path} has schema version {version}; this keeper knows {SCHEMA_VERSION}"
-            )
-        # One script per step, one transaction each (executescript commits before it runs).
-        for target, script in MIGRATIONS:
-            if version < target:
-                with self._lock:
-                    self._db.executescript(
-                        f"BEGIN IMMEDIATE;{script}PRAGMA user_version = {target};COMMIT;"
-                    )
-
-    def _bind(self, binding: ChainBinding) -> None:
-        """Binds an unbound, empty file to `binding`; refuses any other file (`BindingError`)."""
-        with self._transaction() as db:
-            row = db.execute("SELECT binding FROM chain_binding WHERE id = 1").fetchone()
-            if row is None:
-                if any(
-                    db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()  # noqa: S608
-                    for table in STATE_TABLES
-                ):
-                    raise BindingError(
-                        f"{self.path} holds state written before chain binding (schema v4): "
-                        f"its chain is unknown, so it is not used for {binding.describe()}"
-                    )
-                db.execute(
-                    "INSERT INTO chain_binding (id, key, binding, bound_at) VALUES (1, ?, ?, ?)",
-                    (binding.key, binding.to_json(), time.time()),
-                )
-                return
-        bound = ChainBinding.from_json(str(row[0]))
-        if bound != binding:
-            raise BindingError(
-                f"{self.path} is the state of {bound.describe()}, not of "
-                f"{binding.describe()} ({', '.join(binding.differences(bound))} differ)"
-            )
-
-    @property
-    def binding(self) -> ChainBinding | None:
-        """The chain and deployment this file is bound to (None: not bound)."""
-        with self._lock:
-            row = self._db.execute("SELECT binding FROM chain_binding WHERE id = 1").fetchone()
-        return None if row is None else ChainBinding.from_json(str(row[0]))
-
-    @property
-    def schema_version(self) -> int:
-        with self._lock:
-            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
-
-    def _transaction(self) -> _Tx:
-        return _Tx(self._db, self._lock)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ cursors
 
@@ -231,160 +122,6 @@ class Store:
                 "SELECT address FROM borrowers ORDER BY first_block, address"
             ).fetchall()
         return [str(r[0]) for r in rows]
-
-    # ------------------------------------------------------------------ transactions
-
-    def record_sent(
-        self,
-        *,
-        job: str,
-        action_id: str,
-        sender: str,
-        nonce: int,
-        tx_hash: bytes | str,
-        max_fee: int | None = None,
-        priority_fee: int | None = None,
-    ) -> None:
-        """Records a transaction just broadcast (status `sent`); re-recording the same hash
-        changes nothing, except that one recorded `dropped` is `sent` again (the same signed
-        bytes broadcast anew: same nonce, fees and call after the pool lost the first)."""
-        now = time.time()
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO txs (tx_hash, job, action_id, sender, nonce, status, max_fee, "
-                "priority_fee, sent_at, updated_at) VALUES (?, ?, ?, ?, ?, 'sent', ?, ?, ?, ?) "
-                "ON CONFLICT (tx_hash) DO UPDATE SET status = 'sent', "
-                "updated_at = excluded.updated_at WHERE status = 'dropped'",
-                (
-                    _hex(tx_hash),
-                    job,
-                    action_id,
-                    _hex(sender),
-                    nonce,
-                    max_fee,
-                    priority_fee,
-                    now,
-                    now,
-                ),
-            )
-
-    def record_outcome(
-        self,
-        tx_hash: bytes | str,
-        status: Status,
-        *,
-        gas_used: int | None = None,
-        effective_gas_price: int | None = None,
-        block: int | None = None,
-        error: str | None = None,
-    ) -> None:
-        """Sets the final status of a recorded transaction (idempotent; unknown hash: error)."""
-        if status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}")
-        with self._transaction() as db:
-            cursor = db.execute(
-                "UPDATE txs SET status = ?, gas_used = coalesce(?, gas_used), "
-                "effective_gas_price = coalesce(?, effective_gas_price), "
-                "block = coalesce(?, block), error = coalesce(?, error), updated_at = ? "
-                "WHERE tx_hash = ?",
-                (status, gas_used, effective_gas_price, block, error, time.time(), _hex(tx_hash)),
-            )
-            if cursor.rowcount == 0:
-                raise KeyError(f"no transaction {_hex(tx_hash)} recorded")
-
-    def record_lost_race(
-        self, *, job: str, action_id: str, sender: str, error: str, block: int | None = None
-    ) -> None:
-        """Records an action another keeper did first, found before sending anything (a
-        simulation refused it): a `lost-race` row without a transaction (nonce -1), read at
-        `block` (the head when the simulation ran; a later record of the same action moves it
-        up). Such a row is provisional: `already_done` counts it only while it is recent."""
-        now = time.time()
-        key = f"lost:{action_id}:{_hex(sender)}"
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO txs (tx_hash, job, action_id, sender, nonce, status, error, block, "
-                "sent_at, updated_at) VALUES (?, ?, ?, ?, -1, 'lost-race', ?, ?, ?, ?) "
-                "ON CONFLICT (tx_hash) DO UPDATE SET updated_at = excluded.updated_at, "
-                "status = 'lost-race', error = excluded.error, "
-                "block = max(coalesce(block, 0), coalesce(excluded.block, 0))",
-                (key, job, action_id, _hex(sender), error, block, now, now),
-            )
-
-    def already_done(self, action_id: str, fresh_above: Callable[[], int] | None = None) -> bool:
-        """The action has a mined transaction, or was found done by another keeper.
-
-        A lost-race row without a transaction of ours (a simulation at the pending block saw
-        the action done: perhaps by a rival's transaction still pending, which may yet be
-        dropped) is provisional: with `fresh_above` (called only for such a row: the caller's
-        head block minus its reorg depth) it counts only when read at a block above that;
-        an older one no longer does, so the action is planned again from the chain (and, if
-        the chain shows it done, recorded anew). Without `fresh_above` every row counts."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT nonce, block FROM txs WHERE action_id = ? AND status IN (?, ?)",
-                (action_id, *DONE_STATUSES),
-            ).fetchall()
-        if not rows:
-            return False
-        if fresh_above is None or any(int(r[0]) >= 0 for r in rows):
-            return True
-        floor = fresh_above()
-        return any(r[1] is not None and int(r[1]) > floor for r in rows)
-
-    def settled_since(self, sender: str, block: int) -> list[TxRecord]:
-        """`sender`'s transactions recorded `mined` or `lost-race` with a receipt in `block` or
-        later (a reorg may have undone them: `keepers.inflight.reopen_reorged`)."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM txs WHERE sender = ? AND status IN (?, ?) AND nonce >= 0 "
-                "AND block IS NOT NULL AND block >= ? ORDER BY nonce",
-                (_hex(sender), *DONE_STATUSES, block),
-            ).fetchall()
-        return [TxRecord(**dict(r)) for r in rows]
-
-    def reopen(self, tx_hash: bytes | str, error: str) -> None:
-        """Sets a transaction whose receipt a reorg removed back to `sent` (its block, gas and
-        price cleared; `error` says why), for the next reconcile to settle again."""
-        with self._transaction() as db:
-            cursor = db.execute(
-                "UPDATE txs SET status = 'sent', block = NULL, gas_used = NULL, "
-                "effective_gas_price = NULL, error = ?, updated_at = ? WHERE tx_hash = ?",
-                (error, time.time(), _hex(tx_hash)),
-            )
-            if cursor.rowcount == 0:
-                raise KeyError(f"no transaction {_hex(tx_hash)} recorded")
-
-    def in_flight(self, sender: str | None = None) -> list[TxRecord]:
-        """Transactions still `sent` (to reconcile with the chain after a restart)."""
-        query = "SELECT * FROM txs WHERE status = 'sent'"
-        args: tuple[str, ...] = ()
-        if sender is not None:
-            query += " AND sender = ?"
-            args = (_hex(sender),)
-        with self._lock:
-            rows = self._db.execute(query + " ORDER BY sender, nonce, sent_at", args).fetchall()
-        return [TxRecord(**dict(r)) for r in rows]
-
-    def transactions(self, action_id: str | None = None, limit: int = 1_000) -> list[TxRecord]:
-        """Recorded transactions (of one action, or all), newest first."""
-        query = "SELECT * FROM txs"
-        args: tuple[str | int, ...] = ()
-        if action_id is not None:
-            query += " WHERE action_id = ?"
-            args = (action_id,)
-        with self._lock:
-            rows = self._db.execute(
-                query + " ORDER BY sent_at DESC, rowid DESC LIMIT ?", (*args, limit)
-            ).fetchall()
-        return [TxRecord(**dict(r)) for r in rows]
-
-    def transaction(self, tx_hash: bytes | str) -> TxRecord | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM txs WHERE tx_hash = ?", (_hex(tx_hash),)
-            ).fetchone()
-        return None if row is None else TxRecord(**dict(row))
 
     # ------------------------------------------------------------------ decisions
 
@@ -480,22 +217,3 @@ class Store:
                 "updated_at = excluded.updated_at",
                 (job, state, time.time()),
             )
-
-
-class _Tx:
-    """`with store._transaction() as db:` — the lock held and one BEGIN IMMEDIATE … COMMIT
-    (ROLLBACK on error)."""
-
-    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
-        self._db, self._lock = db, lock
-
-    def __enter__(self) -> sqlite3.Connection:
-        self._lock.acquire()
-        self._db.execute("BEGIN IMMEDIATE")
-        return self._db
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        try:
-            self._db.execute("ROLLBACK" if exc_type else "COMMIT")
-        finally:
-            self._lock.release()

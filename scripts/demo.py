@@ -48,7 +48,7 @@ def cli(network, seed: int, weeks: int, out_dir: Path):
     keepers, a gold crash, a DAO vote and a guardian pause; write the report and charts to
     --out. Local chains only (it moves time and impersonates accounts)."""
     # Heavy imports here, not at the top: `ape run <any script>` imports every script.
-    from keepers.snapshot import LOCAL_CHAIN_IDS
+    from keepers.multicall import LOCAL_CHAIN_IDS
 
     if chain.chain_id not in LOCAL_CHAIN_IDS:
         raise click.ClickException(

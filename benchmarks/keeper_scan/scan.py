@@ -44,8 +44,8 @@ from benchmarks.keeper_scan.rpc import RpcCounter
 from keepers.config import KeeperSettings
 from keepers.jobs import plan_liquidations
 from keepers.math import WAD
+from keepers.multicall import Multicall
 from keepers.reads import read_book
-from keepers.snapshot import Multicall
 from keepers.strategy.gate import GasMarket
 
 __all__ = ["ScanMismatch", "ScanResult", "measure_scans", "profile_batched"]
@@ -167,8 +167,8 @@ def measure_scans(bench: Bench, repeats: int) -> dict[str, ScanResult]:
 
 _PARTS = {  # (file suffix, function) -> part of the batched scan
     ("web3/providers/rpc/rpc.py", "_make_request"): "JSON-RPC (node)",
-    ("keepers/snapshot.py", "calldata"): "ape ABI encode",
-    ("keepers/snapshot.py", "decode"): "ape ABI decode",
+    ("keepers/multicall.py", "calldata"): "ape ABI encode",
+    ("keepers/multicall.py", "decode"): "ape ABI decode",
     ("keepers/rawcalls.py", "encode_aggregate3"): "raw encode",
     ("keepers/rawcalls.py", "decode_aggregate3"): "raw decode",
     ("keepers/rawcalls.py", "decode_position"): "raw decode",

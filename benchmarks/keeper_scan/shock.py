@@ -44,9 +44,9 @@ from hexbytes import HexBytes
 from benchmarks.keeper_scan.book import Bench
 from keepers.config import KeeperSettings
 from keepers.jobs import plan_liquidations
+from keepers.multicall import Multicall
 from keepers.reads import read_book
 from keepers.shell import Keeper
-from keepers.snapshot import Multicall
 from keepers.store import Store
 from keepers.strategy.gate import GasMarket
 

@@ -47,9 +47,9 @@ def clear_book(
     from eth_utils import keccak, to_checksum_address
 
     from keepers.config import load_settings
+    from keepers.multicall import Multicall
     from keepers.reads import read_book
     from keepers.shell import Keeper
-    from keepers.snapshot import Multicall
     from keepers.store import Store
 
     node, lending = bench.node, bench.lending

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 
 from eth_utils import to_checksum_address
 
+from keepers.multicall import Call, Multicall
 from keepers.protocol import Protocol
 from keepers.reads.batches import (
     failures_of,
     param_call,
     value_of,
 )
-from keepers.snapshot import Call, Multicall
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 from ape import project
 
 from ballast.parameters import key_of as param_key
-from keepers.snapshot import Batch, Call, CallResult, Multicall, describe_revert
+from keepers.multicall import Batch, Call, CallResult, Multicall, describe_revert
 
 CHUNK = 400  # calls per eth_call: keeps each batch well under a node's eth_call gas cap
 

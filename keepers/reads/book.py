@@ -13,6 +13,7 @@ from eth_utils import to_checksum_address
 from ballast.config_sections import LENDING_PARAMETERS
 from keepers.jobs.liquidator import Borrower
 from keepers.math import WAD, Holding, LiquidationRules, Position, RateModel, health_factor
+from keepers.multicall import Call, Multicall
 from keepers.protocol import Protocol
 from keepers.rawcalls import RawMulticall, checksum, decode_position, selector, word_address
 from keepers.reads.batches import (
@@ -23,7 +24,6 @@ from keepers.reads.batches import (
     token_at,
     value_of,
 )
-from keepers.snapshot import Call, Multicall
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from eth_utils import to_checksum_address
 
 from keepers.jobs.sentinel import OracleState
+from keepers.multicall import Call, Multicall
 from keepers.protocol import Protocol
 from keepers.reads.batches import (
     failures_of,
@@ -16,7 +17,6 @@ from keepers.reads.batches import (
     param_call,
     value_of,
 )
-from keepers.snapshot import Call, Multicall
 
 
 @dataclass(frozen=True)

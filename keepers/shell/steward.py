@@ -32,11 +32,11 @@ from keepers.math.steward import (
     CollateralRisk,
     ParamState,
 )
+from keepers.multicall import Call
 from keepers.reads import feed_at, read_book, token_at
 from keepers.reads.scans import fold_block_sums, log_chunks, read_logs, scan_start
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.reports import JobReport, KeeperError
-from keepers.snapshot import Call
 
 if TYPE_CHECKING:
     from keepers.shell.keeper import Keeper

@@ -8,8 +8,8 @@ from eth_utils import keccak, to_checksum_address
 
 from keepers.config import load_settings
 from keepers.math import WAD
+from keepers.multicall import Multicall, ensure_multicall
 from keepers.reads import read_book
-from keepers.snapshot import Multicall, ensure_multicall
 from tests.keeper_support import keeper, open_many_positions, overtaken, protocol_of, race
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import USDC, faucet

@@ -1,4 +1,5 @@
-"""keepers.protocol and keepers.snapshot on anvil: the manifest as handles, Multicall3 batches."""
+"""keepers.protocol, keepers.multicall and keepers.snapshot on anvil: the manifest as handles,
+Multicall3 batches and the typed snapshots read through them."""
 
 from __future__ import annotations
 
@@ -6,18 +7,15 @@ import pytest
 
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
-from keepers import snapshot
-from keepers.protocol import Protocol, ProtocolError
-from keepers.snapshot import (
+from keepers.multicall import (
     MULTICALL3_ADDRESS,
-    BookSnapshot,
     Call,
-    ClaimsSnapshot,
-    EvaluationSnapshot,
     Multicall,
-    VaultSnapshot,
+    MulticallError,
     ensure_multicall,
 )
+from keepers.protocol import Protocol, ProtocolError
+from keepers.snapshot import BookSnapshot, ClaimsSnapshot, EvaluationSnapshot, VaultSnapshot
 from tests.agent_support import EVAL_WINDOW, build_desk
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import USDC
@@ -215,11 +213,11 @@ def test_multicall3_is_put_back_after_its_code_is_gone(chain):
 
 
 def test_no_multicall3_on_a_remote_chain_is_one_clear_error(chain, monkeypatch):
-    monkeypatch.setattr(snapshot, "LOCAL_CHAIN_IDS", frozenset())
-    monkeypatch.setattr(snapshot, "_known", {})
+    monkeypatch.setattr("keepers.multicall.LOCAL_CHAIN_IDS", frozenset())
+    monkeypatch.setattr("keepers.multicall._known", {})
     chain.provider.set_code(MULTICALL3_ADDRESS, b"")
     try:
-        with pytest.raises(snapshot.MulticallError) as err:
+        with pytest.raises(MulticallError) as err:
             ensure_multicall()
         assert f"no Multicall3 at {MULTICALL3_ADDRESS} on chain {chain.chain_id}" in one_line(err)
     finally:

@@ -1,0 +1,141 @@
+"""The keeper state file itself (`keepers.store`): the SQLite connection (WAL mode), the schema
+migrations (`keepers.store_schema`) applied on opening, the chain binding checked on opening
+(`BindingError`), and the lock and `BEGIN IMMEDIATE … COMMIT` every write runs under.
+
+`StateFile` is the base of `keepers.store.Store`; the tables' reads and writes are in
+`keepers.store_txs` (the transactions) and `keepers.store` (the rest).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Self
+
+from keepers.binding import ChainBinding
+from keepers.store_schema import MIGRATIONS, SCHEMA_VERSION, STATE_TABLES
+
+
+class SchemaError(RuntimeError):
+    """The file was written by a newer schema than this code knows."""
+
+
+class BindingError(RuntimeError):
+    """The file belongs to another chain or deployment (or to an unknown one); one line."""
+
+
+def _hex(value: bytes | str) -> str:
+    """`0x`-prefixed lower-case hex of bytes or a hex string."""
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    text = value.lower()
+    return text if text.startswith("0x") else "0x" + text
+
+
+class StateFile:
+    """The SQLite file at `path` (created with its folders if absent), migrated to
+    `SCHEMA_VERSION` and bound to `binding` when given (see `keepers.store`)."""
+
+    def __init__(self, path: str | Path, binding: ChainBinding | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        try:
+            self._migrate()
+            if binding is not None:
+                self._bind(binding)
+        except BaseException:
+            self._db.close()
+            raise
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
+            raise SchemaError(
+                f"{self.path} has schema version {version}; this keeper knows {SCHEMA_VERSION}"
+            )
+        # One script per step, one transaction each (executescript commits before it runs).
+        for target, script in MIGRATIONS:
+            if version < target:
+                with self._lock:
+                    self._db.executescript(
+                        f"BEGIN IMMEDIATE;{script}PRAGMA user_version = {target};COMMIT;"
+                    )
+
+    def _bind(self, binding: ChainBinding) -> None:
+        """Binds an unbound, empty file to `binding`; refuses any other file (`BindingError`)."""
+        with self._transaction() as db:
+            row = db.execute("SELECT binding FROM chain_binding WHERE id = 1").fetchone()
+            if row is None:
+                if any(
+                    db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()  # noqa: S608
+                    for table in STATE_TABLES
+                ):
+                    raise BindingError(
+                        f"{self.path} holds state written before chain binding (schema v4): "
+                        f"its chain is unknown, so it is not used for {binding.describe()}"
+                    )
+                db.execute(
+                    "INSERT INTO chain_binding (id, key, binding, bound_at) VALUES (1, ?, ?, ?)",
+                    (binding.key, binding.to_json(), time.time()),
+                )
+                return
+        bound = ChainBinding.from_json(str(row[0]))
+        if bound != binding:
+            raise BindingError(
+                f"{self.path} is the state of {bound.describe()}, not of "
+                f"{binding.describe()} ({', '.join(binding.differences(bound))} differ)"
+            )
+
+    @property
+    def binding(self) -> ChainBinding | None:
+        """The chain and deployment this file is bound to (None: not bound)."""
+        with self._lock:
+            row = self._db.execute("SELECT binding FROM chain_binding WHERE id = 1").fetchone()
+        return None if row is None else ChainBinding.from_json(str(row[0]))
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _transaction(self) -> _Tx:
+        return _Tx(self._db, self._lock)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Tx:
+    """`with store._transaction() as db:` — the lock held and one BEGIN IMMEDIATE … COMMIT
+    (ROLLBACK on error)."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
+        self._db, self._lock = db, lock
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._lock.acquire()
+        self._db.execute("BEGIN IMMEDIATE")
+        return self._db
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        try:
+            self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self._lock.release()
