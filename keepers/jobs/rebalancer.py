@@ -157,16 +157,19 @@ def plan_rebalance(
     params: StrategyParams | None = None,
     uri_base: str = DEFAULT_URI_BASE,
     strategy: str = BUILTIN,
+    time_limit: float | None = None,
 ) -> RebalanceCall | RebalanceSkip:
-    """Run the strategy (`strategy`: an entry point, `keepers.strategy.kit`) on `snapshot`; the
-    call to send or why not. A proposal outside the vault's bounds, or a decision whose receipt
-    does not replay to itself (a strategy reading a clock or a random source), raises
-    `ProposalRefused`: what is sent is what `verify-decision --replay` will find."""
-    result = decide_with(strategy, strategy_inputs(snapshot), params or StrategyParams())
+    """Run the strategy (`strategy`: an entry point, `keepers.strategy.kit`; an operator's within
+    `time_limit` seconds, each of its two runs) on `snapshot`; the call to send or why not. A
+    proposal outside the vault's bounds, a strategy that does not return in time, or a decision
+    whose receipt does not replay to itself (a strategy reading a clock or a random source),
+    raises `ProposalRefused`: what is sent is what `verify-decision --replay` will find."""
+    inputs = strategy_inputs(snapshot)
+    result = decide_with(strategy, inputs, params or StrategyParams(), time_limit)
     if not isinstance(result, Decision):
         return RebalanceSkip(result.code, result.reason, result.rationale)
     try:
-        check = replay(result.rationale)
+        check = replay(result.rationale, time_limit)
         problem = None if check.ok else check.differences[0]
     except ReceiptError as err:
         problem = str(err)

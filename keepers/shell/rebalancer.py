@@ -124,7 +124,9 @@ def trial_strategy(keeper: Keeper) -> str | None:
     snapshot, _ = _snapshot(keeper, alloc)
     cfg = keeper.settings.rebalancer
     try:
-        plan_rebalance(snapshot, _params(keeper), cfg.uri_base, cfg.strategy)
+        plan_rebalance(
+            snapshot, _params(keeper), cfg.uri_base, cfg.strategy, cfg.strategy_time_limit_seconds
+        )
     except ProposalRefused as err:
         return str(err)
     return None
@@ -160,7 +162,9 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
 
     snapshot, oracles = _snapshot(keeper, alloc)
     try:
-        call = plan_rebalance(snapshot, _params(keeper), cfg.uri_base, cfg.strategy)
+        call = plan_rebalance(
+            snapshot, _params(keeper), cfg.uri_base, cfg.strategy, cfg.strategy_time_limit_seconds
+        )
     except ProposalRefused as err:  # outside the vault's bounds: never sent
         report.skipped.append(f"rebalance: refused: {err}")
         return report

@@ -22,6 +22,11 @@ The kit does the rest, the same for every strategy:
   line (`ProposalRefused`), never sent; a proposal that moves less than
   `GateParams.min_turnover_bps` is no action, and so is the current weights themselves (staying
   put sends nothing, even when the weights have drifted past a cap or the buffer).
+- a keeper runs an operator's strategy under a time limit
+  (`rebalancer.strategy_time_limit_seconds`): one that does not return in time is refused in one
+  line and the keeper's pass goes on (its other jobs wait on that pass: liquidations, the
+  sentinel); the call left running is never used, and while it runs every later proposal is
+  refused, so a strategy that hangs holds at most one thread.
 - the rationale document is a replay receipt (`keepers.strategy.replay`): the inputs, the
   proposal, and the strategy's identity (its entry point and the keccak256 of its module's
   source), so `verify-decision --replay` re-runs it as it does the statistical one.
@@ -32,6 +37,7 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -129,12 +135,58 @@ def _first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
 
 
-def _propose(entry_point: str, inputs: StrategyInputs) -> tuple[Proposal, tuple[int, ...]]:
+# The one call of an operator's strategy that outran its time limit and has not returned yet
+# (a thread cannot be stopped; its answer is never used).
+_overdue: threading.Thread | None = None
+
+
+def _call(strategy: Callable[[StrategyInputs], Proposal], inputs: StrategyInputs,
+          entry_point: str, time_limit: float | None) -> Any:  # fmt: skip
+    """`strategy(inputs)`, in a thread of its own when `time_limit` (seconds) is set:
+    `ProposalRefused` when it does not return within the limit, or while an earlier call that
+    did not is still running. Whatever it raises is raised here."""
+    global _overdue
+    if time_limit is None:
+        return strategy(inputs)
+    if _overdue is not None and _overdue.is_alive():
+        raise ProposalRefused(
+            f"strategy {entry_point!r}: an earlier call that outran its time limit has not "
+            f"returned yet"
+        )
+    answer: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            answer.append((True, strategy(inputs)))
+        except BaseException as err:  # noqa: BLE001 - handed to the caller's thread below
+            answer.append((False, err))
+
+    worker = threading.Thread(target=run, name=f"strategy {entry_point}", daemon=True)
+    worker.start()
+    worker.join(time_limit)
+    if worker.is_alive():
+        _overdue = worker
+        raise ProposalRefused(
+            f"strategy {entry_point!r} did not return within {time_limit:g} s "
+            f"(rebalancer.strategy_time_limit_seconds)"
+        )
+    ok, value = answer[0]
+    if not ok:
+        raise value
+    return value
+
+
+def _propose(
+    entry_point: str, inputs: StrategyInputs, time_limit: float | None = None
+) -> tuple[Proposal, tuple[int, ...]]:
     """The strategy's proposal and its targets as plain integers, or `ProposalRefused`. It runs
-    on a copy of `inputs`: what it changes there reaches neither the bounds nor the receipt."""
+    on a copy of `inputs`: what it changes there reaches neither the bounds nor the receipt;
+    with `time_limit`, under that limit (`_call`)."""
     strategy = load_strategy(entry_point)
     try:
-        proposal = strategy(copy.deepcopy(inputs))
+        proposal = _call(strategy, copy.deepcopy(inputs), entry_point, time_limit)
+    except ProposalRefused:
+        raise
     except (Exception, SystemExit) as err:  # noqa: BLE001 - the operator's code: never sent
         raise ProposalRefused(f"strategy {entry_point!r} raised {_first_line(err)}") from None
     if not isinstance(proposal, Proposal):
@@ -155,14 +207,18 @@ def _propose(entry_point: str, inputs: StrategyInputs) -> tuple[Proposal, tuple[
 
 
 def decide_with(
-    entry_point: str, inputs: StrategyInputs, params: StrategyParams
+    entry_point: str,
+    inputs: StrategyInputs,
+    params: StrategyParams,
+    time_limit: float | None = None,
 ) -> Decision | NoAction:
-    """Run the strategy `entry_point` on `inputs` (the built-in one with `params`)."""
+    """Run the strategy `entry_point` on `inputs` (the built-in one with `params`); an
+    operator's strategy within `time_limit` seconds when it is set (`_call`)."""
     if entry_point == BUILTIN:
         return decide(inputs, params)
     if inputs.nav <= 0 or not inputs.sleeves:
         return NoAction("empty vault or no sleeves: nothing to allocate", "empty")
-    proposal, target = _propose(entry_point, inputs)
+    proposal, target = _propose(entry_point, inputs, time_limit)
     current = inputs.current_bps
     bounds = Bounds(inputs.caps_bps, inputs.idle_buffer_bps, inputs.max_turnover_bps)
     # Staying put sends nothing: the current weights as the proposal are no action even when

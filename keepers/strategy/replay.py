@@ -90,13 +90,14 @@ def _without_code(identity: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in identity.items() if k != "code"}
 
 
-def replay(document_bytes: bytes) -> Replay:
+def replay(document_bytes: bytes, time_limit: float | None = None) -> Replay:
     """Re-run the strategy on the receipt `document_bytes` (see the module docstring): the
-    statistical one, or the entry point the receipt names (`keepers.strategy.kit`). A receipt
-    that cannot be re-run (malformed, or settings the strategy cannot run with) is a
-    `ReceiptError` in one line, whatever fails inside."""
+    statistical one, or the entry point the receipt names (`keepers.strategy.kit`; within
+    `time_limit` seconds when it is set). A receipt that cannot be re-run (malformed, or
+    settings the strategy cannot run with) is a `ReceiptError` in one line, whatever fails
+    inside."""
     try:
-        return _replay(document_bytes)
+        return _replay(document_bytes, time_limit)
     except ReceiptError:
         raise
     except Exception as err:  # noqa: BLE001 - a malformed receipt: one line, never a traceback
@@ -105,7 +106,7 @@ def replay(document_bytes: bytes) -> Replay:
         raise ReceiptError(f"the receipt cannot be replayed: {reason}") from None
 
 
-def _replay(document_bytes: bytes) -> Replay:
+def _replay(document_bytes: bytes, time_limit: float | None) -> Replay:
     try:
         recorded = decode(document_bytes)
     except (UnicodeDecodeError, ValueError) as err:
@@ -122,7 +123,7 @@ def _replay(document_bytes: bytes) -> Replay:
         expected, result = strategy_code_hash(), decide(inputs, params)
     else:
         try:
-            expected, result = source_hash(name), decide_with(name, inputs, params)
+            expected, result = source_hash(name), decide_with(name, inputs, params, time_limit)
         except (StrategyLoadError, ProposalRefused) as err:
             raise StrategyUnavailable(str(err)) from None
     code_matches = code == expected

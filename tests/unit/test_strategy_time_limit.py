@@ -1,0 +1,118 @@
+"""An operator's strategy runs under the keeper's time limit (`keepers.strategy.kit._call`).
+
+The rebalancer's pass holds the keeper's lock, and the block jobs (liquidator, sentinel, settler,
+evaluator) wait on it: a strategy that never returned used to stop them all. The strategies here
+block on an event the test sets, so what they do never depends on how fast the machine is: the
+one that outruns its limit is still blocked when the limit ends, however loaded the cores are.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from keepers.job_config import RebalancerConfig
+from keepers.jobs import RebalanceSkip, plan_rebalance
+from keepers.jobs.rebalancer import RebalancerSnapshot, SleeveSnapshot
+from keepers.strategy import NoAction, kit
+from keepers.strategy.kit import Proposal, ProposalRefused, decide_with
+from tests.unit.test_strategy import GAS, NAV, T0
+from tests.unit.test_strategy_extremes import DAY, FLAT, KEEPER, vault
+
+RELEASE = threading.Event()
+CALLS: list[str] = []
+GENEROUS = 600.0  # seconds: a strategy that returns at once is never near it
+
+
+def stuck(inputs) -> Proposal:
+    """Never returns until the test releases it."""
+    CALLS.append("stuck")
+    RELEASE.wait()
+    return Proposal(inputs.current_bps, "late")
+
+
+def stay(inputs) -> Proposal:
+    CALLS.append("stay")
+    return Proposal(inputs.current_bps, "stay")
+
+
+def fails(inputs) -> Proposal:
+    raise RuntimeError("model file missing\nsecond line")
+
+
+def stuck_on_replay(inputs) -> Proposal:
+    """Moves 10 % into the second sleeve at once; blocks the second time it is asked (the
+    keeper's replay of its own receipt)."""
+    CALLS.append("move")
+    if CALLS.count("move") > 1:
+        RELEASE.wait()
+    target = list(inputs.current_bps)
+    target[1] += 1000
+    return Proposal(tuple(target), "move")
+
+
+@pytest.fixture(autouse=True)
+def released() -> Iterator[None]:
+    """Every test starts with no call left running and leaves none behind."""
+    RELEASE.clear()
+    CALLS.clear()
+    yield
+    RELEASE.set()
+    late = kit._overdue
+    if late is not None:
+        late.join(GENEROUS)
+        assert not late.is_alive()
+    kit._overdue = None
+
+
+def test_a_strategy_that_does_not_return_in_time_is_refused_and_its_late_answer_never_used():
+    inputs = vault(FLAT)
+    with pytest.raises(ProposalRefused, match=r"did not return within 0\.05 s"):
+        decide_with(f"{__name__}:stuck", inputs, KEEPER, time_limit=0.05)
+    # While it runs, every proposal is refused: a strategy that hangs holds one thread at most.
+    with pytest.raises(ProposalRefused, match="has not returned yet"):
+        decide_with(f"{__name__}:stay", inputs, KEEPER, time_limit=GENEROUS)
+    assert CALLS == ["stuck"]
+    RELEASE.set()
+    kit._overdue.join(GENEROUS)
+    # Once it has returned, the next pass runs as before.
+    outcome = decide_with(f"{__name__}:stay", inputs, KEEPER, time_limit=GENEROUS)
+    assert isinstance(outcome, NoAction) and outcome.code == "min-change"
+    assert CALLS == ["stuck", "stay"]
+
+
+def test_a_strategy_that_raises_under_the_limit_is_refused_in_one_line():
+    with pytest.raises(ProposalRefused) as refused:
+        decide_with(f"{__name__}:fails", vault(FLAT), KEEPER, time_limit=GENEROUS)
+    assert str(refused.value) == (
+        f"strategy '{__name__}:fails' raised RuntimeError: model file missing"
+    )
+
+
+def test_the_replay_of_a_decision_is_under_the_limit_too():
+    stamps = tuple(T0 + d * DAY for d in range(61))
+    flat = tuple(10**18 + d * 10**14 for d in range(61))
+    snapshot = RebalancerSnapshot(
+        timestamp=stamps[-1], nav=NAV, asset_decimals=6, idle_buffer_bps=500,
+        max_turnover_bps=2000, gas=GAS,
+        sleeves=(SleeveSnapshot("tbill", NAV * 3 // 10, 6000, stamps, flat),
+                 SleeveSnapshot("gold", NAV * 3 // 10, 6000, stamps, flat)),
+    )  # fmt: skip
+    with pytest.raises(ProposalRefused, match=r"did not return within 0\.05 s"):
+        plan_rebalance(snapshot, KEEPER, strategy=f"{__name__}:stuck_on_replay", time_limit=0.05)
+    assert CALLS == ["move", "move"]  # the proposal returned; its replay did not
+    RELEASE.set()
+    kit._overdue.join(GENEROUS)
+    kit._overdue = None
+    CALLS.clear()
+    call = plan_rebalance(snapshot, KEEPER, strategy=f"{__name__}:stay", time_limit=GENEROUS)
+    assert isinstance(call, RebalanceSkip) and call.code == "min-change"
+
+
+def test_the_keeper_setting_is_bounded():
+    assert RebalancerConfig().strategy_time_limit_seconds == 60.0
+    for bad in (0, -1, 3_601):
+        with pytest.raises(ValueError, match="strategy_time_limit_seconds"):
+            RebalancerConfig(strategy_time_limit_seconds=bad)
