@@ -1,17 +1,25 @@
 """An agent operator's review of the AgentRegistry (staking, evaluation, slashing, rewards).
 
-Carried pot sniped with next to no value added. A reward round that ends with no points carries
-the agents' share of its fee to the next round, and a round is split pro rata among the points
-earned in it, however few. The vault takes a fee at (nearly) every daily strike while an honest
-agent's decision waits the week before it is evaluated, so most rounds have no points and the
-agents' pot piles up; whoever has *any* points in the round that closes it takes all of it. A
-sniper agent buys 10 bps of T-bills (risk-free: its index only rises), a day before the honest
-agent buys gold. Its evaluation lands first: ~7 mUSDC of value added takes a week of the pot,
-and the honest agent's week of gold is paid one day's fee.
+1. One reversal ending two moves (fixed). Each evaluation walked the later decisions on its own,
+   so a reversal ended part of every earlier move it opposed: an agent that bought gold in two
+   1,000 bps decisions and sold 1,000 bps the next day had *both* buys ended by the one sale,
+   and the 1,000 bps it still held was judged by no decision. Through a 13 % fall the split
+   path opened no slash (the one-decision path: 1,000) and was paid +13,187 of value added for
+   the depositors' loss on the gold it held (the one-decision path: +3,580). The defence
+   (IAgentRegistry, "Evaluation"): later moves the same way stand in front of the move and a
+   reversal undoes the newest moves first, so one sale never ends more than its size.
 
-The defence asserted: a round never pays more than the value its points stand for (points are
-value added in the vault's asset, IAgentRegistry "Rewards"), the rest stays carried for the
-agents who add value; so the sniper is paid at most the 7 mUSDC it added.
+2. Carried pot sniped with next to no value added (open, strict xfail). A reward round that
+   ends with no points carries the agents' share of its fee to the next round, and a round is
+   split pro rata among the points earned in it, however few. The vault takes a fee at (nearly)
+   every daily strike while an honest agent's decision waits the week before it is evaluated,
+   so most rounds have no points and the pot piles up; whoever has *any* points in the round
+   that closes it takes all of it. A sniper agent buys 10 bps of T-bills (risk-free: its index
+   only rises) a day before the honest agent buys gold; its evaluation lands first: 7.02 of
+   value added took 100.75 of a 121 pot (83 %), the honest week of gold (7,102 of value) was
+   paid 20.39. The defence asserted: a round never pays more than the value its points stand
+   for (points are value added in the vault's asset), the rest stays carried for the agents who
+   add value.
 """
 
 from __future__ import annotations
@@ -157,12 +165,6 @@ def held_through_a_fall(desk, split: bool) -> dict:
     return {"slash": sum(slashes), "value": sum(values), "moves": gold, "ids": ids}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_reverse applies one reversal to every earlier decision: a 1,000 bps sale ends two "
-    "1,000 bps buys, so the 1,000 bps still held is judged by nobody (slash escaped, the fall "
-    "paid as points); fix: net each reversal once (LIFO), see the report",
-)
 def test_one_reversal_cannot_end_two_moves_and_hide_the_gold_still_held(desk, chain):
     """The same portfolio path, bought in one decision or in two: the agent holds 1,000 bps more
     gold through a 13 % fall either way, and must be judged the same. In one decision the buy's
