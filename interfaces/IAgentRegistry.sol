@@ -33,15 +33,20 @@ pragma solidity ^0.8.24;
 ///      - The window ends early for what is reversed (M-6, "round-tripping agents farm
 ///        rewards"): every later decision j by the same agent recorded strictly before the
 ///        decision's `dueAt` (in id order) that moves sleeve i the other way
-///        (`sign(m^j_i) = -sign(m_i)`) ends `c_j = min(|m^j_i|, what of m_i is still in place)`
-///        of the move there; that part is credited the return up to j only, read from j's
+///        (`sign(m^j_i) = -sign(m_i)`) ends `c_j = min(|m^j_i| - a_j, what of m_i is still in
+///        place)` of the move there (`a_j`: the part of it that undoes later moves the same
+///        way, below); that part is credited the return up to j only, read from j's
 ///        recorded `startIndex` (`R_i(startIndex^j_i)`: deterministic, nobody picks the moment).
 ///        What is still in place after the last such j, `k_i = m_i - sign(m_i) · Σ_j c_j`, is
 ///        credited up to now: `R_i(end_i)`, `end_i` the sleeve's `returnIndex()` at evaluation.
-///        Moves the same way as `m_i` neither lengthen nor shorten it (they are j's own), and a
-///        sleeve is matched by address (indices shift when a sleeve is removed). The evaluation
-///        reads at most every decision made inside its window (about `agent.evalWindow /
-///        vault.rebalanceCooldown` of them).
+///        Later moves the same way as `m_i` (by the agents counted) neither lengthen nor shorten
+///        it (they are their own decisions'), but they stand in front of it: a reversal undoes
+///        the newest moves first, `a_j = min(|m^j_i|, what those moves added and no reversal
+///        has undone yet)`, so one sale never ends two buys in full (found in an agent review:
+///        two 1,000 bps buys and one 1,000 bps sale left the 1,000 bps still held judged by no
+///        decision). A sleeve is matched by address (indices shift when a sleeve is removed).
+///        The evaluation reads at most every decision made inside its window (about
+///        `agent.evalWindow / vault.rebalanceCooldown` of them).
 ///      - `excess = Σ_i [ k_i · R_i(end_i) + sign(m_i) · Σ_j c_j · R_i(startIndex^j_i) ]`
 ///        (bps × WAD; Solidity's signed arithmetic, exact: no rounding): what the weights the
 ///        agent chose earned while they stood, minus what the weights they replaced would have

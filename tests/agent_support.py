@@ -210,16 +210,25 @@ def model_excess(old_bps, new_bps, starts, ends) -> int:
     )
 
 
-def model_credited_excess(moved: int, start: int, end: int, reversals) -> int:
-    """One sleeve's excess under the early window end (IAgentRegistry, "Evaluation"):
-    `reversals` are the later opposite moves inside the window as `(bps, index recorded then)`,
-    in order; each ends `min(bps, what is still in place)` of `moved` there."""
+def model_credited_excess(moved: int, start: int, end: int, later) -> int:
+    """One sleeve's excess under the early window end (IAgentRegistry, "Evaluation"): `later`
+    are the later moves of the sleeve inside the window as `(signed bps, index recorded then)`,
+    in order. A move the same way stands in front of `moved`; an opposite move undoes those
+    first (the newest moves first), and what is left of it ends `min(left, what is still in
+    place)` of `moved` there."""
     if moved == 0 or start == 0:
         return 0
     sign = 1 if moved > 0 else -1
-    kept, excess = abs(moved), 0
-    for bps, index in reversals:
-        part = min(bps, kept)
+    kept, ahead, excess = abs(moved), 0, 0
+    for bps, index in later:
+        if kept == 0 or bps == 0:
+            continue
+        if (bps > 0) == (sign > 0):
+            ahead += abs(bps)
+            continue
+        used = min(abs(bps), ahead)
+        ahead -= used
+        part = min(abs(bps) - used, kept)
         excess += sign * part * model_return(start, index)
         kept -= part
     return excess + sign * kept * model_return(start, end)

@@ -44,10 +44,13 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
     /// @notice Returned by `evaluate` as `slashId` when no slash was opened.
     uint256 public constant NO_SLASH = type(uint256).max;
 
-    /// @dev A decision's moves against the later decisions walked so far (`_moves`, `_reverse`).
+    /// @dev A decision's moves against the later decisions walked so far (`_moves`, `_reverse`):
+    ///      `ahead[i]`, what later moves the same way as the decision's added on top of it and no
+    ///      reversal has undone yet (a reversal undoes the newest moves first).
     struct Reversals {
         int256[] kept;
         int256[] banked;
+        int256[] ahead;
         uint256 live;
     }
 
@@ -502,7 +505,7 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
     ///      counts the sleeves with a part in place.
     function _moves(IRWAVault.Decision memory d) internal pure returns (Reversals memory w) {
         uint256 n = d.sleeves.length;
-        (w.kept, w.banked) = (new int256[](n), new int256[](n));
+        (w.kept, w.banked, w.ahead) = (new int256[](n), new int256[](n), new int256[](n));
         for (uint256 i; i < n; ++i) {
             if (d.startIndex[i] == 0) continue;
             w.kept[i] = int256(uint256(d.newBps[i])) - int256(uint256(d.oldBps[i]));
@@ -510,7 +513,8 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev Ends in `w` the parts of `d`'s moves that `later` moved the other way.
+    /// @dev Ends in `w` the parts of `d`'s moves that `later` moved the other way, once the later
+    ///      moves the same way (`ahead`) are undone; a move the same way joins `ahead`.
     function _reverse(Reversals memory w, IRWAVault.Decision memory d, IRWAVault.Decision memory later)
         internal
         pure
@@ -521,7 +525,19 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
             uint256 k = _position(later.sleeves, d.sleeves[i], i);
             if (k == type(uint256).max) continue;
             int256 back = int256(uint256(later.newBps[k])) - int256(uint256(later.oldBps[k]));
-            if ((back > 0) == (kept > 0) || back == 0) continue; // not a reversal
+            if (back == 0) continue;
+            if ((back > 0) == (kept > 0)) {
+                w.ahead[i] += back; // a later move the same way stands in front of this one
+                continue;
+            }
+            // A reversal undoes the newest moves first (LIFO): what later moves added on top,
+            // then this move, so one reversal never ends more than its own size in all.
+            int256 ahead = w.ahead[i];
+            int256 used = kept > 0 ? Math.min(uint256(-back), uint256(ahead)).toInt256()
+                : -Math.min(uint256(back), uint256(-ahead)).toInt256();
+            w.ahead[i] = ahead - used;
+            back += used;
+            if (back == 0) continue;
             // The part of the move reversed here, at most what is still in place.
             int256 cut = kept > 0 ? -Math.min(uint256(-back), uint256(kept)).toInt256()
                 : Math.min(uint256(back), uint256(-kept)).toInt256();

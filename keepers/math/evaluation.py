@@ -86,7 +86,8 @@ class SleeveMove:
     @property
     def kept_bps(self) -> int:
         """What of the move is still in place at the end (signed like the move): the move less
-        every later opposite move of the same agent, each counted up to what was in place."""
+        every later opposite move of the same agent, each counted up to what was in place once
+        the later moves the same way were undone."""
         return _reversed(self)[0]
 
     @property
@@ -199,20 +200,27 @@ def sleeve_return(start_index: int, end_index: int) -> int:
 def _reversed(move: SleeveMove, everyone: bool = False) -> tuple[int, int]:
     """`AgentRegistry._reverse` over the later decisions, for one sleeve: `(kept, banked)`, the
     part of the move still in place at the end and the excess (bps × WAD) its reversed parts
-    earned up to their reversal (from the reversing decision's recorded start index); reversals
-    by the same agent only, or by any agent with `everyone`."""
+    earned up to their reversal (from the reversing decision's recorded start index); moves by
+    the same agent only, or by any agent with `everyone`. A later move the same way stands in
+    front of the move (`ahead`); a later opposite move undoes that first (the newest moves
+    first), and only what is left of it ends part of the move."""
     kept = move.moved_bps
     if kept == 0 or move.start_index == 0:
         return 0, 0
-    banked = 0
+    banked = ahead = 0
     for later in move.later:
         if not (everyone or later.own):
             continue
         back = later.moved_bps
-        if kept == 0 or back == 0 or (back > 0) == (kept > 0):
+        if kept == 0 or back == 0:
             continue
+        if (back > 0) == (kept > 0):
+            ahead += abs(back)
+            continue
+        used = min(abs(back), ahead)
+        ahead -= used
         sign = 1 if kept > 0 else -1
-        part = min(abs(back), abs(kept))
+        part = min(abs(back) - used, abs(kept))
         banked += sign * part * sleeve_return(move.start_index, later.start_index)
         kept -= sign * part
     return kept, banked

@@ -108,19 +108,16 @@ class Story:
         tx = desk.evaluate(decision_id)
         ends = [desk.system.sleeve(name).sleeve.returnIndex() for name in NAMES]
         # The documented rule, from the chain's records: each later opposite move inside the
-        # window ends that much of the move at its recorded startIndex.
-        # The judgement counts the same agent's reversals, the reward any agent's.
+        # window ends that much of the move at its recorded startIndex (once the later moves
+        # the same way are undone). The judgement counts the same agent's moves, the reward
+        # any agent's.
         later = later_decisions(vault, decision_id, due)
         excess = stood = 0
         for i in range(3):
             moved = d.newBps[i] - d.oldBps[i]
-            reversals = [
-                (abs(x.new_bps[i] - x.old_bps[i]), x.start_index[i], x.own)
-                for x in later
-                if (x.new_bps[i] - x.old_bps[i]) * moved < 0
-            ]
-            own = [(size, start) for size, start, mine in reversals if mine]
-            anyone = [(size, start) for size, start, _ in reversals]
+            moves = [(x.new_bps[i] - x.old_bps[i], x.start_index[i], x.own) for x in later]
+            own = [(size, start) for size, start, mine in moves if mine]
+            anyone = [(size, start) for size, start, _ in moves]
             excess += model_credited_excess(moved, d.startIndex[i], ends[i], own)
             stood += model_credited_excess(moved, d.startIndex[i], ends[i], anyone)
         evaluated = only_event(tx, agents.Evaluated)

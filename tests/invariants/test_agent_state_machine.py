@@ -508,10 +508,9 @@ class AgentMachine(RuleBasedStateMachine):
             for dj in later:
                 k = list(dj.sleeves).index(sleeve)  # no sleeve is removed here
                 back = dj.newBps[k] - dj.oldBps[k]
-                if back * moved < 0:
-                    anyone.append((abs(back), dj.startIndex[k]))
-                    if dj.agent == d.agent:
-                        own.append((abs(back), dj.startIndex[k]))
+                anyone.append((back, dj.startIndex[k]))
+                if dj.agent == d.agent:
+                    own.append((back, dj.startIndex[k]))
             end = self.d.sleeves[i].call("returnIndex")
             excess += model_credited_excess(moved, d.startIndex[i], end, own)
             stood += model_credited_excess(moved, d.startIndex[i], end, anyone)

@@ -250,7 +250,7 @@ def test_a_reversal_ends_the_reversed_part_of_the_window():
     e = DecisionEvidence.of([0], [2_000], [WAD], [107 * WAD // 100], NAV, part)
     assert e.sleeves[0].kept_bps == 1_500
     assert excess_return(e) == 500 * (WAD // 100) + 1_500 * (7 * WAD // 100)
-    # Moves the same way, and later moves of other sleeves, change nothing.
+    # Moves the same way (never reversed), and later moves of other sleeves, change nothing.
     same = [LaterDecision((2_020,), (3_000,), (101 * WAD // 100,))]
     e = DecisionEvidence.of([0], [2_000], [WAD], [107 * WAD // 100], NAV, same)
     assert excess_return(e) == 2_000 * (7 * WAD // 100)
@@ -267,6 +267,20 @@ def test_a_reversal_ends_the_reversed_part_of_the_window():
     e = DecisionEvidence.of([0], [3_000], [WAD], [5 * WAD], NAV, steps)
     assert e.sleeves[0].kept_bps == 0
     assert excess_return(e) == 1_000 * (2 * WAD // 100) + 2_000 * (-WAD // 100)
+    # A reversal undoes the newest moves first: after a second buy of 1,000, a sale of 1,000
+    # undoes that one and leaves this move in place (judged to the end, gold at 0.90), so one
+    # sale never ends two buys (an agent review: the gold still held was judged by nobody).
+    stacked = [
+        LaterDecision((1_000,), (2_000,), (WAD,)),  # the same way: stands in front of it
+        LaterDecision((2_000,), (1_000,), (101 * WAD // 100,)),  # undoes the buy above first
+        LaterDecision((1_000,), (0,), (95 * WAD // 100,)),  # then ends this move at -5 %
+    ]
+    e = DecisionEvidence.of([0], [1_000], [WAD], [90 * WAD // 100], NAV, stacked[:2])
+    assert e.sleeves[0].kept_bps == 1_000
+    assert excess_return(e) == 1_000 * (-10 * WAD // 100)
+    e = DecisionEvidence.of([0], [1_000], [WAD], [90 * WAD // 100], NAV, stacked)
+    assert e.sleeves[0].kept_bps == 0
+    assert excess_return(e) == 1_000 * (-5 * WAD // 100)
 
 
 def test_another_agents_reversal_ends_the_reward_window_not_the_judgement():
@@ -297,14 +311,19 @@ def test_no_later_move_is_the_whole_window(m):
 @given(m=reversed_moves)
 def test_reversals_only_shorten_what_is_in_place(m):
     """What stands at the end never grows, never changes sign, and is the move less the
-    reversed parts; a reversal read at the start index credits that part 0."""
+    reversed parts: later moves stack on top of it and reversals undo the newest first, so it
+    loses what the running sum of the later moves (its own direction positive) ever fell below
+    zero; a reversal read at the start index credits that part 0."""
     kept = m.kept_bps
     if m.moved_bps == 0 or m.start_index == 0:
         assert kept == 0 and credited_excess(m) == 0
         return
     assert abs(kept) <= abs(m.moved_bps) and kept * m.moved_bps >= 0
-    opposite = sum(abs(x.moved_bps) for x in m.later if x.moved_bps * m.moved_bps < 0)
-    assert abs(m.moved_bps) - abs(kept) == min(opposite, abs(m.moved_bps))
+    running = lowest = 0
+    for x in m.later:
+        running += x.moved_bps if m.moved_bps > 0 else -x.moved_bps
+        lowest = min(lowest, running)
+    assert abs(m.moved_bps) - abs(kept) == min(-lowest, abs(m.moved_bps))
     if kept != m.moved_bps:
         event("partly or fully reversed")
     # Every reversal read where the move started: only the kept part earns anything.
