@@ -51,6 +51,12 @@ from ballast.config_sections import (
 # ready only delays it.
 TIMELOCK_GRACE_PERIOD = 90 * DAY
 FREEZE_GRACE_MARGIN = 30 * DAY
+# An evaluation walks every decision the vault took in its window after it (IAgentRegistry,
+# "Evaluation"; about 34k gas each with three sleeves), and the vault takes one decision per
+# vault.rebalanceCooldown: the longest window over the shortest cooldown bounds that walk, so a
+# griefer's no-op decisions can never make an evaluation too long for a block (and lock the
+# judged agent's bond for good).
+MAX_DECISIONS_PER_WINDOW = 120
 
 __all__ = [  # the sections, re-exported: callers import the whole config from here
     "BONUS_PREFIX",
@@ -183,6 +189,15 @@ class DeployConfig(Strict):
                     f"{parameters.format_duration(FREEZE_GRACE_MARGIN)}: a freeze must end while "
                     "the change queued behind it can still execute"
                 )
+        bounds = {spec.name: spec for spec in self.parameters}
+        window, cooldown = bounds.get("agent.evalWindow"), bounds.get("vault.rebalanceCooldown")
+        if window and cooldown and window.max > MAX_DECISIONS_PER_WINDOW * cooldown.min:
+            raise ValueError(
+                f"agent.evalWindow max {parameters.format_duration(window.max)} over "
+                f"vault.rebalanceCooldown min {parameters.format_duration(cooldown.min)} lets "
+                f"more than {MAX_DECISIONS_PER_WINDOW} decisions into one evaluation window: an "
+                "evaluation walks them all, and could grow too long for a block"
+            )
         # Nobody may be trapped by a change they can see coming: the timelock must outlast the
         # longest unbonding period governance could ever set (DESIGN.md §Governance).
         for spec in self.parameters:

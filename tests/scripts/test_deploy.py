@@ -346,6 +346,12 @@ MUTATIONS = {
         "registry.maxFreezePeriod max 61d must not exceed 60d, the timelock's grace period (90d) "
         "less 30d: a freeze must end while the change queued behind it can still execute",
     ),
+    "more decisions in an evaluation window than an evaluation walks": (
+        lambda c: _param(c, "vault.rebalanceCooldown").update(min="5h"),
+        "agent.evalWindow max 30d over vault.rebalanceCooldown min 5h lets more than 120 "
+        "decisions into one evaluation window: an evaluation walks them all, and could grow too "
+        "long for a block",
+    ),
     "short timelock": (
         lambda c: c["governance"].update(timelock_delay="14d"),
         "governance.timelock_delay 1209600s must exceed the maximum agent.unbondingPeriod",
