@@ -19,6 +19,8 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///      withdrawal burns units rounded up, so the vault never receives less than it asked for
 ///      out of available liquidity (ISleeve's guarantee) and no rounding leaks value out of the
 ///      vault. `returnIndex()` is the NAV price: the return of one unit held since inception.
+///      What the issuer mints and takes is measured on the token balance, never taken from its
+///      return value, so an issuer filling part of a request leaves nothing uncounted.
 contract TokenizedRWASleeve is ISleeve {
     using SafeERC20 for IERC20;
     using Math for uint256;
@@ -146,6 +148,7 @@ contract TokenizedRWASleeve is ISleeve {
     }
 
     /// @inheritdoc ISleeve
+    /// @dev Assets the issuer does not take are sent back to the vault in the same call.
     function deposit(uint256 assets) external override onlyVault {
         uint256 held = IERC20(asset).balanceOf(address(this));
         if (held < assets) revert MissingAssets(assets, held);
@@ -156,9 +159,17 @@ contract TokenizedRWASleeve is ISleeve {
         // every exit would wait on the feed. The fresh price becomes it (the router's first rule).
         (uint256 ref,) = router.lastPrice(rwaToken);
         if (ref == 0) router.poke(rwaToken);
-        uint256 bought = issuer.subscribe(assets);
+        // Measured, not taken from the issuer's word: an issuer may fill part of a subscription
+        // (a short window) without reverting. The tokens it minted are counted; the assets it
+        // did not take go back to the vault's idle, never left here counted by nobody.
+        uint256 tokens = IERC20(rwaToken).balanceOf(address(this));
+        issuer.subscribe(assets);
+        uint256 bought = IERC20(rwaToken).balanceOf(address(this)) - tokens;
+        uint256 left = IERC20(asset).balanceOf(address(this));
+        uint256 spent = held > left ? held - left : 0;
+        if (spent < assets) IERC20(asset).safeTransfer(vault, assets - spent);
         units += bought;
-        emit Invested(assets, bought);
+        emit Invested(Math.min(spent, assets), bought);
     }
 
     /// @inheritdoc ISleeve
@@ -177,9 +188,14 @@ contract TokenizedRWASleeve is ISleeve {
         }
         if (redeem == 0) return 0;
         units = held - redeem;
+        uint256 tokens = IERC20(rwaToken).balanceOf(address(this));
         uint256 before = IERC20(asset).balanceOf(address(this));
         issuer.redeem(redeem);
         withdrawn = IERC20(asset).balanceOf(address(this)) - before;
+        // An issuer may fill part of a redemption (a short reserve) without reverting: the units
+        // it did not take are still held and still counted, never written off for nothing.
+        uint256 taken = tokens - IERC20(rwaToken).balanceOf(address(this));
+        if (taken < redeem) (units, redeem) = (held - taken, taken);
         IERC20(asset).safeTransfer(vault, withdrawn);
         emit Divested(assets, redeem, withdrawn);
     }

@@ -7,6 +7,11 @@
   before a steward pass. Left at 1 wei of a token, the steward priced a 30-day exit for the
   collateral and cut its liquidation threshold under open positions (the gate rule, which holds
   the threshold, only applies at exactly 0), and its borrow cap to the debt.
+- An issuer that fills part of a request without reverting (a subscription window or an
+  instant-redemption reserve that is short: `MockPartialFillIssuer`). The sleeve trusted
+  `subscribe`'s return value and wrote off every unit it asked `redeem` to take: the assets a
+  subscription did not take stayed in the sleeve, and the tokens a redemption did not take stayed
+  there too, counted by nobody; the vault's pull charged the leaver the units written off.
 """
 
 from __future__ import annotations
@@ -18,7 +23,19 @@ from keepers.math.steward import BORROW_CAP, LTV, THRESHOLD, recommend
 from keepers.shell.steward import read_steward_inputs
 from tests.keeper_support import keeper, protocol_of
 from tests.lending_support import deploy_lending_system
-from tests.vault_support import DAY, FEED_UNIT, USDC, WAD, faucet, isolated
+from tests.vault_support import (
+    DAY,
+    FEED_DECIMALS,
+    FEED_UNIT,
+    USDC,
+    WAD,
+    Sleeve,
+    define,
+    deploy_vault_system,
+    faucet,
+    isolated,
+    settled,
+)  # fmt: skip
 
 GOLD_LIMIT = 100  # whole gold tokens a day (200,000 at 2,000)
 
@@ -90,4 +107,59 @@ def test_a_frozen_issuer_still_reads_as_a_gate(review_book, chain, tmp_path):
         # the gate rule: the threshold held, the LTV cut, borrowing capped at the debt
         assert gated[THRESHOLD + "gold"] == before[THRESHOLD + "gold"]
         assert gated[LTV + "gold"] < before[LTV + "gold"]
-        assert gated[BORROW_CAP + "gold"] == 280_000 * USDC
+        assert 280_000 * USDC <= gated[BORROW_CAP + "gold"] < 280_001 * USDC  # debt, interest
+
+
+# ------------------------------------------------------------------ an issuer filling part
+
+
+@pytest.fixture(scope="module")
+def partial_system(project, accounts):
+    """A vault with one sleeve, behind `MockPartialFillIssuer` (NAV 1.00, 18 decimals), and
+    alice's 1,000,000 deposited (all idle)."""
+    system = deploy_vault_system(project, accounts[0], accounts[1], accounts[5], sleeves=())
+    gov = system.governance
+    feed = gov.deploy(project.MockAggregator, FEED_DECIMALS, "partial / USD", FEED_UNIT, gov)
+    issuer = gov.deploy(project.MockPartialFillIssuer, system.asset, feed, 18, gov)
+    token = project.MockRWAToken.at(issuer.rwaToken())
+    system.router.setFeed(token, feed, sender=gov)
+    sleeve = gov.deploy(project.TokenizedRWASleeve, system.vault, issuer, system.router)
+    define(system.registry, gov, "vault.maxSleeveBps.partial", 9_000, 0, 10_000)
+    system.vault.addSleeve(sleeve, "partial", sender=gov)
+    system.sleeves.append(Sleeve("partial", sleeve, issuer, token, feed))
+    system.deposit(accounts[6], 1_000_000 * USDC)
+    return system
+
+
+def test_assets_a_subscription_did_not_take_go_back_to_the_vault(partial_system, chain):
+    system = partial_system
+    entry = system.sleeve("partial")
+    with isolated(chain):
+        entry.issuer.setFills(5_000, 10_000, sender=system.governance)  # takes half
+        nav = system.vault.totalAssets()
+        system.rebalance([5_000])  # 500,000 sent; the issuer takes 250,000
+        assert entry.sleeve.units() == entry.token.balanceOf(entry.sleeve) == 250_000 * WAD
+        stranded = system.asset.balanceOf(entry.sleeve)
+        assert stranded == 0, f"{stranded} of cash left in the sleeve, counted by nobody"
+        assert system.vault.totalAssets() == nav
+
+
+def test_tokens_a_redemption_did_not_take_stay_counted_and_the_leaver_is_not_charged(
+    partial_system, accounts, chain
+):
+    system, alice = partial_system, accounts[6]
+    entry = system.sleeve("partial")
+    with isolated(chain):
+        system.rebalance([5_000])  # 500,000 idle, 500,000 in the sleeve
+        entry.issuer.setFills(10_000, 5_000, sender=system.governance)  # redeems half
+        nav, shares = system.vault.totalAssets(), system.vault.balanceOf(alice)
+        system.vault.requestRedeem(shares, alice, alice, sender=alice)
+        k = settled(system.strike(), system.vault)
+        # the issuer took 250,000 of the 500,000 tokens asked and paid 250,000: the rest is held
+        held = entry.token.balanceOf(entry.sleeve)
+        assert entry.sleeve.units() == held == 250_000 * WAD, (entry.sleeve.units(), held)
+        # alice is paid for what was sold, at the NAV, and keeps the rest of her request queued;
+        # nothing is lost between her and the vault
+        assert k["redeemAssets"] == 750_000 * USDC, k
+        assert system.vault.totalAssets() + k["redeemAssets"] == nav
+        assert system.vault.pendingRedeemRequest(0, alice) > 0
