@@ -190,3 +190,22 @@ def test_collateral_parked_behind_a_minimum_loan_does_not_move_the_stewards_thre
         lending.open_position(parker, "gold", 2_000_000 * USDC, minimum)
         _, after = gold_targets(steward)
         assert after[THRESHOLD + "gold"] == before[THRESHOLD + "gold"], (before, after)
+
+
+# ------------------------------------------------------------------ the sentinel
+
+
+def test_a_feed_answering_zero_is_alarmed_on_and_pauses_automation(review_book, chain, tmp_path):
+    lending = review_book
+    vault, guardian = lending.vault, lending.vs.guardian
+    with isolated(chain):
+        lending.set_nav("gold", 0)  # a fresh round answering 0: the router refuses it
+        assert lending.vs.router.tryPrice(lending.token("gold"))[1] is False
+        sentinel = keeper(protocol_of(lending), guardian, tmp_path / "sentinel")
+        first = sentinel.run("sentinel")
+        alarms = {(a.code, a.severity, a.subject) for a in first.alerts}
+        assert ("oracle-invalid", "critical", "gold") in alarms, first.alerts
+        assert not any(a.call.startswith("poke") for a in first.actions), first.actions
+        second = sentinel.run("sentinel")  # trip_after passes: paused
+        assert [(a.call, a.outcome) for a in second.actions] == [("pauseAutomation()", "mined")]
+        assert vault.automationPaused()
