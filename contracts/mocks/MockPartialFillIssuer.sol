@@ -19,8 +19,8 @@ interface IPartialFillFaucet {
 /// @notice Tests only: an issuer that fills part of what it is asked, as a real one may when its
 ///         subscription window or its instant-redemption reserve is short: `subscribe` takes
 ///         `subscribeFillBps` of the assets (and mints their tokens), `redeem` takes
-///         `redeemFillBps` of the tokens (and pays their NAV), neither reverting for the rest.
-///         Prices at its NAV feed, as MockIssuer; no daily limit.
+///         `redeemFillBps` of the tokens (and pays their NAV less `redeemFeeBps`), neither
+///         reverting for the rest. Prices at its NAV feed, as MockIssuer; no daily limit.
 contract MockPartialFillIssuer is IRWAIssuer, Ownable {
     using SafeERC20 for IERC20;
 
@@ -36,6 +36,7 @@ contract MockPartialFillIssuer is IRWAIssuer, Ownable {
 
     uint256 public subscribeFillBps = BPS;
     uint256 public redeemFillBps = BPS;
+    uint256 public redeemFeeBps;
 
     error ZeroAmount();
 
@@ -53,6 +54,11 @@ contract MockPartialFillIssuer is IRWAIssuer, Ownable {
     /// @notice The share of each subscription and redemption filled, in bps. Owner only.
     function setFills(uint256 subscribeBps, uint256 redeemBps) external onlyOwner {
         (subscribeFillBps, redeemFillBps) = (subscribeBps, redeemBps);
+    }
+
+    /// @notice The fee kept on each redemption, in bps of its NAV. Owner only.
+    function setRedeemFee(uint256 bps) external onlyOwner {
+        redeemFeeBps = bps;
     }
 
     function nav() public view returns (uint256) {
@@ -74,6 +80,7 @@ contract MockPartialFillIssuer is IRWAIssuer, Ownable {
         if (tokens == 0) revert ZeroAmount();
         uint256 taken = tokens * redeemFillBps / BPS;
         assets = Math.mulDiv(taken, nav() * _assetUnit, WAD * _tokenUnit);
+        assets -= assets * redeemFeeBps / BPS;
         MockRWAToken(rwaToken).burn(msg.sender, taken);
         uint256 held = IERC20(asset).balanceOf(address(this));
         if (held < assets) {
