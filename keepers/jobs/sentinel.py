@@ -9,6 +9,10 @@ Checks, each giving typed `Alert`s:
   which the router refuses → "oracle-invalid" (critical): `tryPrice` then falls back on the
   reference, so neither the staleness nor the deviation check would ever see it, while strikes,
   borrowing and liquidations against that token wait;
+- oracle clock: the feed's latest round is stamped after the block it is read in →
+  "oracle-future" (critical): the router's staleness check (`now > updatedAt + maxStaleness`)
+  can then never fire, so a feed that stops (a pusher writing milliseconds, a clock bug) stays
+  "fresh" for good and strikes settle at its last price;
 - oracle deviation: `|new - last| / last` (bps) above `max_deviation_bps` → "oracle-deviation"
   (critical). `last` is the router's reference, which no poke can reset: a move beyond the band
   becomes the reference only after it held for `oracle.confirmDelay` (the alert says since when
@@ -170,6 +174,16 @@ class SentinelVerdict:
 def _oracle_alerts(o: OracleState, now: int, settings: SentinelSettings) -> list[Alert]:
     out: list[Alert] = []
     age = now - o.updated_at
+    if age < 0:
+        out.append(
+            Alert(
+                "oracle-future",
+                "critical",
+                o.name,
+                f"{o.name} round stamped {-age}s after the block: the router can never call it "
+                "stale",
+            )
+        )
     if age > o.staleness_bound:
         critical = age > o.staleness_bound * settings.stale_critical_factor
         out.append(

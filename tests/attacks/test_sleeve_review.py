@@ -15,6 +15,9 @@
 - The sentinel never saw a feed answering zero or less: the router refuses the answer and
   `tryPrice` falls back on the reference, so the reading was neither stale nor deviating while
   strikes, borrowing and liquidations against the token waited; nobody was alarmed.
+- Nor a round stamped in the future (a NAV pusher writing milliseconds): the router's staleness
+  check (`now > updatedAt + maxStaleness`) can never fire, so the feed stays fresh for good once
+  it stops; the sentinel now alarms on it (the router's own check is a strict xfail below).
 - Not fixed (strict xfail): a pull's loss is charged to the first window a strike fills, a rule
   sized for a wei of rounding; with an issuer that keeps a redemption fee, a small leaver paid
   from idle was charged the whole 2,200 fee of the 110,000 a later, larger window needed.
@@ -246,3 +249,32 @@ def test_a_feed_answering_zero_is_alarmed_on_and_pauses_automation(review_book, 
         second = sentinel.run("sentinel")  # trip_after passes: paused
         assert [(a.call, a.outcome) for a in second.actions] == [("pauseAutomation()", "mined")]
         assert vault.automationPaused()
+
+
+def test_a_round_stamped_in_the_future_is_alarmed_on(review_book, chain, tmp_path):
+    lending = review_book
+    with isolated(chain):
+        now = chain.blocks.head.timestamp
+        lending.feed("gold").setRound(2_000 * FEED_UNIT, now * 1_000, sender=lending.vs.governance)
+        sentinel = keeper(protocol_of(lending), None, tmp_path / "sentinel")
+        report = sentinel.run("sentinel")
+        alarms = {(a.code, a.severity, a.subject) for a in report.alerts}
+        assert ("oracle-future", "critical", "gold") in alarms, report.alerts
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="OracleRouter judges staleness as now > updatedAt + maxStaleness, so a round stamped "
+    "in the future (a pusher writing milliseconds) is fresh for good and every request window "
+    "settles at its price; fix: _read and price treat updatedAt > block.timestamp as unusable "
+    "(InvalidPrice, the sleeve's stale clock 0)",
+)
+def test_a_feed_stamped_in_the_future_that_stops_goes_stale(partial_system, chain):
+    system = partial_system
+    entry = system.sleeve("partial")
+    with isolated(chain):
+        now = chain.blocks.head.timestamp
+        entry.feed.setRound(FEED_UNIT, now * 1_000, sender=system.governance)  # milliseconds
+        chain.pending_timestamp = now + 30 * DAY  # the feed publishes nothing for 30 days
+        chain.mine(1)
+        assert system.router.tryPrice(entry.token)[1] is False  # stale, as any silent feed

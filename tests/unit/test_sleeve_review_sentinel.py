@@ -1,6 +1,7 @@
 """The sentinel on a feed that answers zero or less (sleevereview): the router refuses the answer
 and `tryPrice` falls back on the reference, so the reading shows neither staleness nor deviation;
-the sentinel alarms on the answer itself and never pokes it (the router would refuse)."""
+the sentinel alarms on the answer itself and never pokes it (the router would refuse). And on a
+round stamped in the future, which the router's staleness check can never call stale."""
 
 from __future__ import annotations
 
@@ -41,3 +42,12 @@ def test_an_unusable_answer_is_never_poked():
     assert [p.reason for p in plan_pokes([gold(True)], NOW, False)] == ["heartbeat"]
     assert plan_pokes([gold(False)], NOW, False) == ()
     assert plan_pokes([gold(False)], NOW, True) == ()
+
+
+def test_a_round_stamped_in_the_future_is_critical():
+    """A pusher writing milliseconds: the router's staleness check can never fire."""
+    ms = OracleState("gold", NOW * 1_000, 86_400, 2_000 * WAD, 2_000 * WAD, 1_000)
+    (alert,) = watch([ms], CALM, NOW).alerts
+    assert (alert.code, alert.severity, alert.subject) == ("oracle-future", "critical", "gold")
+    now = OracleState("gold", NOW, 86_400, 2_000 * WAD, 2_000 * WAD, 1_000)
+    assert watch([now], CALM, NOW).alerts == ()  # published in this very block: fine
