@@ -8,6 +8,7 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {AggregatorV3Interface} from "interfaces/AggregatorV3Interface.sol";
 import {IOracleRouter} from "interfaces/IOracleRouter.sol";
 import {IRWAIssuer} from "interfaces/IRWAIssuer.sol";
+import {IRWAVault} from "interfaces/IRWAVault.sol";
 import {ISleeve} from "interfaces/ISleeve.sol";
 
 /// @title TokenizedRWASleeve
@@ -82,14 +83,15 @@ contract TokenizedRWASleeve is ISleeve {
 
     /// @inheritdoc ISleeve
     /// @dev 0 while the price is stale: the issuer would redeem at a price nobody can verify,
-    ///      and the vault must never promise what a withdrawal then fails to deliver.
+    ///      and the vault must never promise what a withdrawal then fails to deliver. 0 too, after
+    ///      a shutdown, at a fall the router has not confirmed (`_unconfirmedFall`).
     function availableLiquidity() external view override returns (uint256) {
         uint256 held = units;
         if (held == 0) return 0;
         uint256 redeemable = Math.min(held, issuer.maxRedeem());
         if (redeemable == 0) return 0;
         (uint256 p, bool fresh) = router.tryPrice(rwaToken);
-        return fresh ? _value(redeemable, p) : 0;
+        return fresh && !_unconfirmedFall(p) ? _value(redeemable, p) : 0;
     }
 
     /// @inheritdoc ISleeve
@@ -179,7 +181,8 @@ contract TokenizedRWASleeve is ISleeve {
         uint256 redeemable = Math.min(held, issuer.maxRedeem());
         if (redeemable == 0) return 0;
         (uint256 p, bool fresh) = router.tryPrice(rwaToken);
-        if (!fresh) return 0; // as availableLiquidity: no redemption at an unverifiable price
+        // As availableLiquidity: no redemption at an unverifiable price, nor at a fall not confirmed
+        if (!fresh || _unconfirmedFall(p)) return 0;
         // Units to redeem for `assets`, rounded up so the issuer pays at least `assets`; all that
         // is redeemable when `assets` is worth more (also keeps the conversion from overflowing).
         uint256 redeem = redeemable;
@@ -198,6 +201,22 @@ contract TokenizedRWASleeve is ISleeve {
         if (taken < redeem) (units, redeem) = (held - taken, taken);
         IERC20(asset).safeTransfer(vault, withdrawn);
         emit Divested(assets, redeem, withdrawn);
+    }
+
+    /// @dev After a shutdown anyone may `unwind` a sleeve, and nothing else guards the price it
+    ///      sells at: a live price below the router's reference by more than
+    ///      `oracle.maxDeviationBps`, not yet confirmed (`priceBand` open), may be one faulty round,
+    ///      and selling at it would lose the difference for every holder. Those units wait for the
+    ///      move to be confirmed (`oracle.confirmDelay`; strikes wait for it anyway) or dropped.
+    ///      Before a shutdown the vault's own paths already wait for an open band (strikes) or
+    ///      refuse to move its sleeve (rebalances, `StaleValuation`), so nothing changes there.
+    function _unconfirmedFall(uint256 p) internal view returns (bool) {
+        if (!IRWAVault(vault).isShutdown()) return false;
+        try router.priceBand(rwaToken) returns (uint256 low, uint256 high) {
+            return low == p && p < high; // the live price is the band's low end, the band open
+        } catch {
+            return false; // only for a price `tryPrice` already called unusable
+        }
     }
 
     function _value(uint256 amount, uint256 p) internal view returns (uint256) {

@@ -12,6 +12,10 @@
   `subscribe`'s return value and wrote off every unit it asked `redeem` to take: the assets a
   subscription did not take stayed in the sleeve, and the tokens a redemption did not take stayed
   there too, counted by nobody; the vault's pull charged the leaver the units written off.
+- After a shutdown anyone may `unwind`, and it did not wait for the oracle: one faulty round at
+  -50 % (unconfirmed) and a griefer's unwind sold the sleeve at half its value (the vault 750,000
+  instead of 1,000,000 once the feed was back). The sleeve now sells nothing at a fall the router
+  has not confirmed, after a shutdown; a fall that held is unwound at its price.
 - The sentinel never saw a feed answering zero or less: the router refuses the answer and
   `tryPrice` falls back on the reference, so the reading was neither stale nor deviating while
   strikes, borrowing and liquidations against the token waited; nobody was alarmed.
@@ -230,6 +234,46 @@ def test_an_issuers_redemption_fee_is_not_charged_to_an_earlier_leaver_paid_from
         # bob's request needed no redemption: he bears at most his pro-rata part of the fee
         charged = 20_000 * USDC - vault.maxWithdraw(bob)
         assert charged <= fee * 20_000 // 620_000 + 2, f"bob was charged {charged} of the {fee}"
+
+
+def test_after_a_shutdown_nobody_unwinds_a_sleeve_at_an_unconfirmed_crash_print(
+    partial_system, accounts, chain
+):
+    system, griefer = partial_system, accounts[9]
+    vault, entry = system.vault, system.sleeve("partial")
+    gov = system.governance
+    with isolated(chain):
+        system.rebalance([5_000])  # 500,000 idle, 500,000 of the RWA at 1.00
+        vault.shutdown(sender=system.guardian)
+        entry.feed.setAnswer(FEED_UNIT // 2, sender=gov)  # one faulty round: -50 %, unconfirmed
+        assert system.router.priceBand(entry.token) == (WAD // 2, WAD)  # the band is open
+        units = entry.sleeve.units()
+        receipt = vault.unwind(entry.sleeve, 10**9 * USDC, sender=griefer)
+        (log,) = receipt.events.filter(vault.Unwound)
+        assert (log.withdrawn, entry.sleeve.units()) == (0, units), (
+            f"sold {units - entry.sleeve.units()} units at the faulty print for {log.withdrawn}"
+        )
+        entry.feed.setAnswer(FEED_UNIT, sender=gov)  # the feed comes back
+        vault.unwind(entry.sleeve, 10**9 * USDC, sender=griefer)
+        assert entry.sleeve.units() == 0 and vault.totalAssets() == 1_000_000 * USDC
+
+
+def test_after_a_shutdown_a_confirmed_fall_is_unwound_at_its_price(partial_system, accounts, chain):
+    system, keeper_ = partial_system, accounts[9]
+    vault, entry, router = system.vault, system.sleeve("partial"), system.router
+    gov = system.governance
+    with isolated(chain):
+        system.rebalance([5_000])
+        vault.shutdown(sender=system.guardian)
+        entry.feed.setAnswer(FEED_UNIT // 2, sender=gov)
+        router.poke(entry.token, sender=keeper_)  # recorded: pending for oracle.confirmDelay
+        chain.pending_timestamp = chain.blocks.head.timestamp + 3_600
+        entry.feed.setAnswer(FEED_UNIT // 2, sender=gov)  # it held
+        router.poke(entry.token, sender=keeper_)  # confirmed: the band closes at 0.50
+        assert router.priceBand(entry.token) == (WAD // 2, WAD // 2)
+        receipt = vault.unwind(entry.sleeve, 10**9 * USDC, sender=keeper_)
+        (log,) = receipt.events.filter(vault.Unwound)
+        assert log.withdrawn == 250_000 * USDC and entry.sleeve.units() == 0
 
 
 # ------------------------------------------------------------------ the sentinel
