@@ -8,6 +8,7 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {AggregatorV3Interface} from "interfaces/AggregatorV3Interface.sol";
 import {IOracleRouter} from "interfaces/IOracleRouter.sol";
 import {IRWAIssuer} from "interfaces/IRWAIssuer.sol";
+import {IRWAVault} from "interfaces/IRWAVault.sol";
 import {ISleeve} from "interfaces/ISleeve.sol";
 
 /// @title TokenizedRWASleeve
@@ -19,6 +20,8 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///      withdrawal burns units rounded up, so the vault never receives less than it asked for
 ///      out of available liquidity (ISleeve's guarantee) and no rounding leaks value out of the
 ///      vault. `returnIndex()` is the NAV price: the return of one unit held since inception.
+///      What the issuer mints and takes is measured on the token balance, never taken from its
+///      return value, so an issuer filling part of a request leaves nothing uncounted.
 contract TokenizedRWASleeve is ISleeve {
     using SafeERC20 for IERC20;
     using Math for uint256;
@@ -80,14 +83,15 @@ contract TokenizedRWASleeve is ISleeve {
 
     /// @inheritdoc ISleeve
     /// @dev 0 while the price is stale: the issuer would redeem at a price nobody can verify,
-    ///      and the vault must never promise what a withdrawal then fails to deliver.
+    ///      and the vault must never promise what a withdrawal then fails to deliver. 0 too, after
+    ///      a shutdown, at a fall the router has not confirmed (`_unconfirmedFall`).
     function availableLiquidity() external view override returns (uint256) {
         uint256 held = units;
         if (held == 0) return 0;
         uint256 redeemable = Math.min(held, issuer.maxRedeem());
         if (redeemable == 0) return 0;
         (uint256 p, bool fresh) = router.tryPrice(rwaToken);
-        return fresh ? _value(redeemable, p) : 0;
+        return fresh && !_unconfirmedFall(p) ? _value(redeemable, p) : 0;
     }
 
     /// @inheritdoc ISleeve
@@ -146,6 +150,7 @@ contract TokenizedRWASleeve is ISleeve {
     }
 
     /// @inheritdoc ISleeve
+    /// @dev Assets the issuer does not take are sent back to the vault in the same call.
     function deposit(uint256 assets) external override onlyVault {
         uint256 held = IERC20(asset).balanceOf(address(this));
         if (held < assets) revert MissingAssets(assets, held);
@@ -156,9 +161,17 @@ contract TokenizedRWASleeve is ISleeve {
         // every exit would wait on the feed. The fresh price becomes it (the router's first rule).
         (uint256 ref,) = router.lastPrice(rwaToken);
         if (ref == 0) router.poke(rwaToken);
-        uint256 bought = issuer.subscribe(assets);
+        // Measured, not taken from the issuer's word: an issuer may fill part of a subscription
+        // (a short window) without reverting. The tokens it minted are counted; the assets it
+        // did not take go back to the vault's idle, never left here counted by nobody.
+        uint256 tokens = IERC20(rwaToken).balanceOf(address(this));
+        issuer.subscribe(assets);
+        uint256 bought = IERC20(rwaToken).balanceOf(address(this)) - tokens;
+        uint256 left = IERC20(asset).balanceOf(address(this));
+        uint256 spent = held > left ? held - left : 0;
+        if (spent < assets) IERC20(asset).safeTransfer(vault, assets - spent);
         units += bought;
-        emit Invested(assets, bought);
+        emit Invested(Math.min(spent, assets), bought);
     }
 
     /// @inheritdoc ISleeve
@@ -168,7 +181,8 @@ contract TokenizedRWASleeve is ISleeve {
         uint256 redeemable = Math.min(held, issuer.maxRedeem());
         if (redeemable == 0) return 0;
         (uint256 p, bool fresh) = router.tryPrice(rwaToken);
-        if (!fresh) return 0; // as availableLiquidity: no redemption at an unverifiable price
+        // As availableLiquidity: no redemption at an unverifiable price, nor at a fall not confirmed
+        if (!fresh || _unconfirmedFall(p)) return 0;
         // Units to redeem for `assets`, rounded up so the issuer pays at least `assets`; all that
         // is redeemable when `assets` is worth more (also keeps the conversion from overflowing).
         uint256 redeem = redeemable;
@@ -177,11 +191,32 @@ contract TokenizedRWASleeve is ISleeve {
         }
         if (redeem == 0) return 0;
         units = held - redeem;
+        uint256 tokens = IERC20(rwaToken).balanceOf(address(this));
         uint256 before = IERC20(asset).balanceOf(address(this));
         issuer.redeem(redeem);
         withdrawn = IERC20(asset).balanceOf(address(this)) - before;
+        // An issuer may fill part of a redemption (a short reserve) without reverting: the units
+        // it did not take are still held and still counted, never written off for nothing.
+        uint256 taken = tokens - IERC20(rwaToken).balanceOf(address(this));
+        if (taken < redeem) (units, redeem) = (held - taken, taken);
         IERC20(asset).safeTransfer(vault, withdrawn);
         emit Divested(assets, redeem, withdrawn);
+    }
+
+    /// @dev After a shutdown anyone may `unwind` a sleeve, and nothing else guards the price it
+    ///      sells at: a live price below the router's reference by more than
+    ///      `oracle.maxDeviationBps`, not yet confirmed (`priceBand` open), may be one faulty round,
+    ///      and selling at it would lose the difference for every holder. Those units wait for the
+    ///      move to be confirmed (`oracle.confirmDelay`; strikes wait for it anyway) or dropped.
+    ///      Before a shutdown the vault's own paths already wait for an open band (strikes) or
+    ///      refuse to move its sleeve (rebalances, `StaleValuation`), so nothing changes there.
+    function _unconfirmedFall(uint256 p) internal view returns (bool) {
+        if (!IRWAVault(vault).isShutdown()) return false;
+        try router.priceBand(rwaToken) returns (uint256 low, uint256 high) {
+            return low == p && p < high; // the live price is the band's low end, the band open
+        } catch {
+            return false; // only for a price `tryPrice` already called unusable
+        }
     }
 
     function _value(uint256 amount, uint256 p) internal view returns (uint256) {

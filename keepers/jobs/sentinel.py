@@ -5,6 +5,14 @@ Checks, each giving typed `Alert`s:
 
 - oracle staleness: `now - updated_at > staleness_bound` → "oracle-stale" (critical when older
   than `stale_critical_factor` × the bound, warning otherwise);
+- oracle answer unusable: the feed publishes (its round is not stale) but answers zero or less,
+  which the router refuses → "oracle-invalid" (critical): `tryPrice` then falls back on the
+  reference, so neither the staleness nor the deviation check would ever see it, while strikes,
+  borrowing and liquidations against that token wait;
+- oracle clock: the feed's latest round is stamped after the block it is read in →
+  "oracle-future" (critical): the router's staleness check (`now > updatedAt + maxStaleness`)
+  can then never fire, so a feed that stops (a pusher writing milliseconds, a clock bug) stays
+  "fresh" for good and strikes settle at its last price;
 - oracle deviation: `|new - last| / last` (bps) above `max_deviation_bps` → "oracle-deviation"
   (critical). `last` is the router's reference, which no poke can reset: a move beyond the band
   becomes the reference only after it held for `oracle.confirmDelay` (the alert says since when
@@ -43,7 +51,8 @@ class OracleState:
     `last_price` (the router's reference: the last accepted price, WAD), `new_price` (the current
     reading, WAD), `max_deviation_bps` (0: no deviation check), and the router's pending move
     beyond the band: `pending_price` (0: none), first seen at `pending_since`, confirmable
-    `confirm_delay` seconds later."""
+    `confirm_delay` seconds later; `answer_valid` false when the feed's latest answer is zero or
+    less (the router refuses it, `new_price` is then the router's fallback)."""
 
     name: str
     updated_at: int
@@ -55,6 +64,7 @@ class OracleState:
     pending_since: int = 0
     confirm_delay: int = 0
     accepted_at: int = 0  # when the reference was accepted (0: never)
+    answer_valid: bool = True  # the feed's latest answer is positive
 
     def deviating(self) -> bool:
         """The current reading is beyond `max_deviation_bps` of the reference, judged as the
@@ -164,6 +174,16 @@ class SentinelVerdict:
 def _oracle_alerts(o: OracleState, now: int, settings: SentinelSettings) -> list[Alert]:
     out: list[Alert] = []
     age = now - o.updated_at
+    if age < 0:
+        out.append(
+            Alert(
+                "oracle-future",
+                "critical",
+                o.name,
+                f"{o.name} round stamped {-age}s after the block: the router can never call it "
+                "stale",
+            )
+        )
     if age > o.staleness_bound:
         critical = age > o.staleness_bound * settings.stale_critical_factor
         out.append(
@@ -172,6 +192,16 @@ def _oracle_alerts(o: OracleState, now: int, settings: SentinelSettings) -> list
                 "critical" if critical else "warning",
                 o.name,
                 f"{o.name} updated {age}s ago, bound {o.staleness_bound}s",
+            )
+        )
+    if not o.answer_valid:
+        out.append(
+            Alert(
+                "oracle-invalid",
+                "critical",
+                o.name,
+                f"{o.name} answers zero or less: the router refuses it (strikes, borrowing and "
+                "liquidations against it wait)",
             )
         )
     dev = o.deviation_bps()
@@ -240,7 +270,7 @@ def plan_pokes(oracles: Iterable[OracleState], now: int, tripped: bool) -> tuple
     """
     out: list[PokePlan] = []
     for o in sorted(oracles, key=lambda o: o.name):
-        if o.new_price <= 0 or now - o.updated_at > o.staleness_bound:
+        if o.new_price <= 0 or not o.answer_valid or now - o.updated_at > o.staleness_bound:
             continue
         if o.deviating():
             if not o.pending_on_same_side():

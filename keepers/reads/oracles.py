@@ -58,7 +58,9 @@ def read_oracles(
     current price.
 
     A feed that cannot be read at all is reported as `updated_at = 0` (stale) rather than left
-    out: the sentinel must see a dead oracle.
+    out: the sentinel must see a dead oracle; one that answers zero or less, as
+    `answer_valid = False` (the router's `tryPrice` falls back on the reference, so `new_price`
+    alone would show nothing).
     """
     router, registry = protocol.router, protocol.registry
     names = sorted(priced)
@@ -90,6 +92,9 @@ def read_oracles(
     updated = {
         i: int(r.value[3]) for (i, _), r in zip(live, second.results, strict=True) if r.success
     }
+    answers = {
+        i: int(r.value[1]) for (i, _), r in zip(live, second.results, strict=True) if r.success
+    }
     states = []
     accepted: dict[str, int] = {}
     for i, n in enumerate(names):
@@ -109,6 +114,7 @@ def read_oracles(
                 pending_since=int(pending[1]),
                 confirm_delay=confirm_delay,
                 accepted_at=int(last[1]),
+                answer_valid=answers.get(i, 1) > 0,
             )
         )
     return OracleRead(

@@ -5,7 +5,9 @@ the moves beyond them (`ape run params propose --from-recommendation FILE` draft
 
 Reads (`read_steward_inputs`, also used to cross-check a receipt at its block): `getParam` of
 every managed parameter; each collateral's last `rounds` oracle rounds (`getRoundData` of its
-feed), the issuer's `maxRedeem()` (its sleeve's issuer; tokens × price = the day's exit value),
+feed), its sleeve's issuer's daily redemption limit and gate (`dailyRedeemLimit()`, `frozen()`;
+tokens × price = the day's exit value; never what is left of today's limit, which anyone holding
+the token can use up before a pass: `_daily_exit`),
 the book's positions (debt, collateral, health) and the bad debt written off so far
 (`BadDebtRealized` logs)."""
 
@@ -215,26 +217,45 @@ def read_steward_inputs(keeper: Keeper, block: int | str = "latest") -> StewardI
 
 
 def _daily_exit(keeper: Keeper, name: str, token: str, decimals: int, at: int) -> int:
-    """Asset value the issuer redeems today (its `maxRedeem()` at the router's price, 0 when it
-    is frozen or today's limit is used; `UNLIMITED_EXIT` without a limit); no issuer known: the
-    configured `default_daily_exit`."""
+    """Asset value the issuer redeems a day, at the router's price: its daily limit
+    (`dailyRedeemLimit()`, `UNLIMITED_EXIT` for none), 0 while it is `frozen()`; no issuer known:
+    the configured `default_daily_exit`.
+
+    Never what is left of today's limit (`maxRedeem()`): the limit is shared by every holder, so
+    anyone holding the token (on the local mock, anyone: subscribe and redeem in one transaction)
+    could use it up just before a pass and have the steward price a gate or a 30-day exit (the
+    LTV, the borrow cap and, with dust left, the threshold cut under open positions). An issuer
+    adapter exposing neither call is read through `maxRedeem()` (0 = gated), as IRWAIssuer has
+    nothing else: give such an issuer's limit as a view of its adapter."""
     entry = next((s for s in keeper.protocol.deployment.sleeves if s.name == name), None)
     if entry is None or not entry.issuer:
         return keeper.settings.steward.default_daily_exit
     from ape import project
 
-    issuer = project.MockIssuer.at(to_checksum_address(entry.issuer))  # IRWAIssuer's ABI
+    issuer = project.MockIssuer.at(to_checksum_address(entry.issuer))  # IRWAIssuer's ABI (+ two)
     erc20 = token_at(token)
     batch = keeper.multicall.read(
         [
             Call(issuer.maxRedeem),
             Call(erc20.decimals),
             Call(keeper.protocol.router.tryPrice, token),
+            Call(issuer.frozen),
+            Call(issuer.dailyRedeemLimit),
         ],  # fmt: skip
         at,
     )
-    redeem, token_decimals, price = (r.value if r.success else None for r in batch.results)
-    if redeem is None or price is None or token_decimals is None:
+    redeem, token_decimals, price, frozen, limit = (
+        r.value if r.success else None for r in batch.results
+    )
+    if price is None or token_decimals is None:
+        return 0
+    if frozen is not None and limit is not None:  # the issuer's own gate and limit
+        if frozen:
+            return 0
+        if int(limit) == 0:  # no daily limit
+            return UNLIMITED_EXIT
+        redeem = int(limit)
+    if redeem is None:
         return 0
     if int(redeem) >= 2**128:  # no daily limit
         return UNLIMITED_EXIT
