@@ -5,12 +5,14 @@ pragma solidity ^0.8.24;
 /// @notice WAD prices (base asset per whole token) from one Chainlink-style feed per token.
 /// @dev Rules, relied on by the sleeves, the lending book and the sentinel keeper:
 ///      - `price(token)` reverts `StalePrice` when `block.timestamp - updatedAt` exceeds the
-///        registry's `oracle.maxStaleness`, `InvalidPrice` for an answer <= 0, `FeedNotSet` for an
-///        unknown token. Feed decimals are normalised to 18.
+///        registry's `oracle.maxStaleness`, `InvalidPrice` for an answer <= 0, `FutureRound` for
+///        a round stamped after the block (a publisher writing milliseconds: such a round would
+///        never go stale), `FeedNotSet` for an unknown token. Feed decimals are normalised to 18.
 ///      - `tryPrice` never reverts once a price was accepted: it returns the fresh price; or,
 ///        with `fresh = false`, the stale feed's last positive answer (the newest information
-///        there is, and what an issuer settles at), or — for a zero/negative answer or a
-///        reverting feed — the last accepted price (set with the feed, then by `poke`).
+///        there is, and what an issuer settles at), or — for a zero/negative answer, a round
+///        stamped in the future or a reverting feed — the last accepted price (set with the
+///        feed, then by `poke`).
 ///        Valuations use it so that one bad feed never freezes withdrawals; sleeves report no
 ///        liquidity and the vault takes no deposits while a price is not fresh.
 ///      - A normalised price of 0 (a positive answer below 1e-18) is invalid.
@@ -67,6 +69,7 @@ interface IOracleRouter {
     error InvalidFeed(address feed);
     error StalePrice(address token, uint256 updatedAt);
     error InvalidPrice(address token, int256 answer);
+    error FutureRound(address token, uint256 updatedAt);
 
     /// @notice The fresh WAD price of `token`; reverts when stale, invalid or unknown.
     function price(address token) external view returns (uint256);
@@ -85,7 +88,8 @@ interface IOracleRouter {
     /// @notice Fresh live price `p` and the reference `r` (last accepted price): `(p, p)` when
     ///         there is no reference yet or `p` is within `oracle.maxDeviationBps` of `r`;
     ///         otherwise `(min(p, r), max(p, r))` until the move is confirmed and accepted.
-    ///         Reverts exactly as `price(token)` does (FeedNotSet, InvalidPrice, StalePrice).
+    ///         Reverts exactly as `price(token)` does (FeedNotSet, InvalidPrice, StalePrice,
+    ///         FutureRound).
     function priceBand(address token) external view returns (uint256 low, uint256 high);
 
     /// @notice Keeper trigger: `(true, poke calldata)` when a poke has something to do — no

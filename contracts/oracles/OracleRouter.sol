@@ -74,6 +74,7 @@ contract OracleRouter is AccessControl, IOracleRouter {
         Feed memory f = _feed(token);
         (, int256 answer,, uint256 updatedAt,) = f.aggregator.latestRoundData();
         if (answer <= 0) revert InvalidPrice(token, answer);
+        if (updatedAt > block.timestamp) revert FutureRound(token, updatedAt);
         if (block.timestamp > updatedAt + registry.get(MAX_STALENESS)) revert StalePrice(token, updatedAt);
         uint256 p = _normalise(uint256(answer), f.decimals);
         if (p == 0) revert InvalidPrice(token, answer); // below 1e-18: unusable as a WAD price
@@ -213,7 +214,7 @@ contract OracleRouter is AccessControl, IOracleRouter {
     function _read(address token) internal view returns (uint256, bool) {
         Feed memory f = _feed(token);
         try f.aggregator.latestRoundData() returns (uint80, int256 answer, uint256, uint256 updatedAt, uint80) {
-            if (answer <= 0) return (0, false);
+            if (answer <= 0 || updatedAt > block.timestamp) return (0, false); // unusable
             uint256 p = _normalise(uint256(answer), f.decimals);
             return (p, p != 0 && block.timestamp <= updatedAt + registry.get(MAX_STALENESS));
         } catch {

@@ -226,7 +226,8 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
             try AggregatorV3Interface(router.feedOf(c.token)).latestRoundData() returns (
                 uint80, int256 answer, uint256, uint256 updatedAt, uint80
             ) {
-                if (answer > 0 && updatedAt > at) at = updatedAt;
+                // A round stamped after the block is unusable (IOracleRouter): no clock.
+                if (answer > 0 && updatedAt > at && updatedAt <= block.timestamp) at = updatedAt;
             } catch {}
         }
         if (exposed != 0) exposed = exposed.mulDiv(_totalDebt(s), principal, Math.Rounding.Ceil);

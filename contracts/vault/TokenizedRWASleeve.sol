@@ -109,7 +109,9 @@ contract TokenizedRWASleeve is ISleeve {
         try AggregatorV3Interface(router.feedOf(rwaToken)).latestRoundData() returns (
             uint80, int256 answer, uint256, uint256 updatedAt, uint80
         ) {
-            (publishedAt, usable) = (updatedAt, answer > 0);
+            // A round stamped after the block is unusable, as the router reads it (its clock
+            // would never run: exits must not wait on it).
+            (publishedAt, usable) = (updatedAt, answer > 0 && updatedAt <= block.timestamp);
         } catch {}
         // An open band (a move beyond the deviation bound not yet confirmed) is not fresh; its
         // stale clock is its newest round: a live feed's move is confirmed (`poke`, anyone),

@@ -284,3 +284,19 @@ def test_a_held_collateral_always_has_a_price_to_fall_back_on(project, lending, 
         lending.set_nav("gold", 1_200 * FEED_UNIT)  # insolvent: 600,000 behind 700,000
         assert book.healthFactor(borrower) < 10**18
         assert bad_debt(book.liquidate(borrower, gold, MAX_UINT, sender=keeper)) > 0
+
+
+def test_a_collateral_round_stamped_in_the_future_gives_the_book_no_clock(lending, chain):
+    """A collateral feed's round stamped after the block (a publisher writing milliseconds) is
+    unusable (IOracleRouter: `FutureRound`): the book is not fresh while that token backs its
+    debt, and the round gives its stale clock no time, where a clock 54,000 years ahead would
+    have held every exit until then (found in a review of the sleeves after stop 41)."""
+    book, vs = lending.book, lending.vs
+    gold = lending.feed("gold")
+    with isolated(chain):
+        now = chain.blocks.head.timestamp
+        gold.setRound(gold.latestAnswer(), now * 1_000, sender=vs.governance)
+        chain.mine()
+        assert not vs.router.tryPrice(lending.token("gold"))[1]
+        _, _, at, fresh = book.strikeValuation()
+        assert not fresh and at <= now, f"the book's stale clock reads {at}"

@@ -21,7 +21,8 @@
   strikes, borrowing and liquidations against the token waited; nobody was alarmed.
 - Nor a round stamped in the future (a NAV pusher writing milliseconds): the router's staleness
   check (`now > updatedAt + maxStaleness`) can never fire, so the feed stays fresh for good once
-  it stops; the sentinel now alarms on it (the router's own check is a strict xfail below).
+  it stops; the sentinel now alarms on it, and the router reads such a round as unusable
+  (`FutureRound`; the sleeves give it no stale clock).
 - Not fixed (strict xfail): a pull's loss is charged to the first window a strike fills, a rule
   sized for a wei of rounding; with an issuer that keeps a redemption fee, a small leaver paid
   from idle was charged the whole 2,200 fee of the 110,000 a later, larger window needed.
@@ -32,6 +33,7 @@
 
 from __future__ import annotations
 
+import ape
 import pytest
 from eth_utils import keccak
 
@@ -306,19 +308,26 @@ def test_a_round_stamped_in_the_future_is_alarmed_on(review_book, chain, tmp_pat
         assert ("oracle-future", "critical", "gold") in alarms, report.alerts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OracleRouter judges staleness as now > updatedAt + maxStaleness, so a round stamped "
-    "in the future (a pusher writing milliseconds) is fresh for good and every request window "
-    "settles at its price; fix: _read and price treat updatedAt > block.timestamp as unusable "
-    "(InvalidPrice, the sleeve's stale clock 0)",
-)
-def test_a_feed_stamped_in_the_future_that_stops_goes_stale(partial_system, chain):
+def test_a_feed_stamped_in_the_future_is_never_fresh_and_holds_no_exit(partial_system, chain):
+    """A round stamped after the block (a publisher writing milliseconds) passed the router's
+    `now > updatedAt + maxStaleness` for good: fresh forever once the feed stopped, and every
+    request window settled at its price. Now it is unusable, as an answer of 0 is: `price`
+    reverts `FutureRound`, `tryPrice` falls back on the reference (not fresh), and the sleeve's
+    stale clock has no time to wait for (0), so exits are never held by it."""
     system = partial_system
-    entry = system.sleeve("partial")
+    entry, router = system.sleeve("partial"), system.router
     with isolated(chain):
+        system.rebalance([5_000])  # the sleeve holds units: its valuation reads the feed
+        reference, _ = router.lastPrice(entry.token)
         now = chain.blocks.head.timestamp
-        entry.feed.setRound(FEED_UNIT, now * 1_000, sender=system.governance)  # milliseconds
+        stamp = now * 1_000
+        entry.feed.setRound(FEED_UNIT, stamp, sender=system.governance)  # milliseconds
+        chain.mine(1)
+        with ape.reverts(router.FutureRound, token=entry.token, updatedAt=stamp):
+            router.price(entry.token)
+        assert router.tryPrice(entry.token) == (reference, False)
+        assert entry.sleeve.strikeValuation()[2:] == (0, False)  # no clock, not fresh
         chain.pending_timestamp = now + 30 * DAY  # the feed publishes nothing for 30 days
         chain.mine(1)
-        assert system.router.tryPrice(entry.token)[1] is False  # stale, as any silent feed
+        assert router.tryPrice(entry.token)[1] is False  # stale, as any silent feed
+        assert entry.sleeve.strikeValuation()[2:] == (0, False)
