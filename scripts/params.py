@@ -24,19 +24,27 @@ from pathlib import Path
 
 import click
 from ape import chain, project
-from ape.exceptions import ContractLogicError
 from eth_utils import keccak
 from rich.table import Table
 
 from ballast import agent as A
 from ballast import params as P
-from ballast.cli import NodeCommand, account_option, json_option, make_console, manifest_option
-from ballast.deployment import ManifestError, load_for_chain, manifest_path
+from ballast.cli import (
+    NodeCommand,
+    account_option,
+    json_option,
+    load_deployment,
+    make_console,
+    manifest_option,
+    send_explained,
+)
+from ballast.deployment import manifest_path
 from ballast.jsonout import document
 from ballast.parameters import format_duration, key_of, parse_duration
 
 console = make_console()
 MAX_ADVANCE = 365 * 86_400  # `advance` moves local time by at most a year per call
+NEEDS = ("ParameterRegistry", "BallastGovernor", "BallastToken", "TimelockController")
 
 
 class System:
@@ -44,18 +52,12 @@ class System:
 
     def __init__(self, ecosystem, network, manifest_file: Path | None, base_units: bool = False):
         path = manifest_file or manifest_path(ecosystem.name, network.name)
-        try:
-            deployment = load_for_chain(path, chain.chain_id)
-        except ManifestError as err:
-            raise click.ClickException(str(err)) from None
-        try:
-            c = deployment.contracts
-            self.registry = project.ParameterRegistry.at(c["ParameterRegistry"])
-            self.governor = project.BallastGovernor.at(c["BallastGovernor"])
-            self.token = project.BallastToken.at(c["BallastToken"])
-            self.timelock = project.BallastTimelock.at(c["TimelockController"])
-        except KeyError as err:
-            raise click.ClickException(f"{path} has no {err.args[0]}: redeploy") from None
+        deployment = load_deployment(path, NEEDS)
+        c = deployment.contracts
+        self.registry = project.ParameterRegistry.at(c["ParameterRegistry"])
+        self.governor = project.BallastGovernor.at(c["BallastGovernor"])
+        self.token = project.BallastToken.at(c["BallastToken"])
+        self.timelock = project.BallastTimelock.at(c["TimelockController"])
         self.deployment = deployment
         # amount parameters (vault.depositCap, agent.minStake, lend.*) in the asset's whole units
         if not base_units and (asset := deployment.tokens.get("asset")):
@@ -123,10 +125,7 @@ class System:
 
 def _send(action: str, call, *args, **kwargs):
     """Send a transaction; a revert becomes one line naming the contract's error."""
-    try:
-        return call(*args, **kwargs)
-    except ContractLogicError as err:
-        raise click.ClickException(f"{action} reverted: {err.message}") from None
+    return send_explained(action, P.explain_governor_error, call, *args, **kwargs)
 
 
 def _after(network, timestamp: int) -> None:
@@ -292,6 +291,34 @@ def propose(
     if refusals := system.refusals(parsed, unfreeze):
         raise click.ClickException("; ".join(refusals) + ". No proposal was sent.")
 
+    reg = system.registry
+    if len(parsed) == 1:
+        calldatas = [reg.set.encode_input(key_of(parsed[0][0]), parsed[0][1])]
+    else:  # one call: the registry checks the links on the values after all changes
+        calldatas = [
+            reg.setBatch.encode_input([key_of(n) for n, _ in parsed], [v for _, v in parsed])
+        ]
+    if unfreeze:  # lifted in the same transaction, just before the change
+        calldatas = [reg.unfreeze.encode_input(key_of(n)) for n, _ in parsed] + calldatas
+    elif len(parsed) > 1:
+        console.print(
+            f"note: a guardian freeze on any of these {len(parsed)} parameters when the proposal "
+            "executes blocks the whole batch; --unfreeze lifts such freezes in the same proposal"
+        )
+    text = description or "Set " + ", ".join(f"{n} = {P.show_value(n, v)}" for n, v in parsed)
+    try:
+        text = P.bound_to_proposer(text, account.address)  # nobody can front-run and cancel it
+    except P.InputError as err:
+        raise click.ClickException(f"{err}. No proposal was sent.") from None
+    targets, values = [reg.address] * len(calldatas), [0] * len(calldatas)
+    existing = gov.hashProposal(targets, values, calldatas, keccak(text=text))
+    if gov.proposalSnapshot(existing):  # the same changes and text: the governor refuses it
+        raise click.ClickException(
+            f"proposal {existing} makes these changes with this description already "
+            f"({system.state(existing)}); vote on it, or give another --description. "
+            "No proposal was sent."
+        )
+
     balance, votes = system.token.balanceOf(account), system.token.getVotes(account)
     if self_delegate and system.token.delegates(account) != account.address:
         # ContractInstance.delegate is Ape's own attribute: call the token's method by name.
@@ -313,26 +340,6 @@ def propose(
             f"{votes / 1e18:,.0f} (votes count from the moment tokens are delegated)"
         )
 
-    reg = system.registry
-    if len(parsed) == 1:
-        calldatas = [reg.set.encode_input(key_of(parsed[0][0]), parsed[0][1])]
-    else:  # one call: the registry checks the links on the values after all changes
-        calldatas = [
-            reg.setBatch.encode_input([key_of(n) for n, _ in parsed], [v for _, v in parsed])
-        ]
-    if unfreeze:  # lifted in the same transaction, just before the change
-        calldatas = [reg.unfreeze.encode_input(key_of(n)) for n, _ in parsed] + calldatas
-    elif len(parsed) > 1:
-        console.print(
-            f"note: a guardian freeze on any of these {len(parsed)} parameters when the proposal "
-            "executes blocks the whole batch; --unfreeze lifts such freezes in the same proposal"
-        )
-    text = description or "Set " + ", ".join(f"{n} = {P.show_value(n, v)}" for n, v in parsed)
-    try:
-        text = P.bound_to_proposer(text, account.address)  # nobody can front-run and cancel it
-    except P.InputError as err:
-        raise click.ClickException(f"{err}. No proposal was sent.") from None
-    targets, values = [reg.address] * len(calldatas), [0] * len(calldatas)
     receipt = _send("propose", gov.propose, targets, values, calldatas, text, sender=account)
     (created,) = receipt.events.filter(gov.ProposalCreated)
     console.print(f"proposal {created.proposalId}")
@@ -356,6 +363,10 @@ def vote(ecosystem, network, manifest_file, account, proposal_id, support):
         when = P.show_time(system.governor.proposalSnapshot(pid))
         hint = f" (voting opens {when})" if state == "Pending" else ""
         raise click.ClickException(f"proposal {pid} is {state}, not open for votes{hint}")
+    if system.governor.hasVoted(pid, account.address):
+        raise click.ClickException(
+            f"{account.address} has already voted on proposal {pid} (a vote is final)"
+        )
     receipt = _send("vote", system.governor.castVote, pid, P.SUPPORT[support], sender=account)
     (cast,) = receipt.events.filter(system.governor.VoteCast)
     if cast.weight == 0:
