@@ -16,6 +16,7 @@ from ape.exceptions import ContractLogicError, CustomError
 from rich.console import Console
 
 from ballast.accounts import AccountError, load_account, ready_to_sign, unattended_requested
+from ballast.deployment import Deployment, ManifestError, load_for_chain
 from ballast.node import NodeError, require_node
 
 
@@ -69,6 +70,31 @@ def account_option(prompt: bool = True):
         help="Ape account alias, or TEST::<n> on a local network "
         + ("(signs; BALLAST_UNATTENDED=1 signs without asking)." if prompt else "(read only)."),
     )
+
+
+def load_deployment(path: Path, needs: tuple[str, ...]) -> Deployment:
+    """The manifest at `path` for the connected chain, with code at each contract in `needs`
+    (and at the asset it names): otherwise one line (a ClickException), before any call to a
+    contract that is not there (the node was restarted, or the manifest is of another node)."""
+    from ape import chain
+
+    try:
+        deployment = load_for_chain(path, chain.chain_id)
+    except ManifestError as err:
+        raise click.ClickException(str(err)) from None
+    named = {name: deployment.contracts.get(name) for name in needs}
+    for name, address in named.items():
+        if address is None:
+            raise click.ClickException(f"{path} has no {name}: redeploy with `ape run deploy`")
+    if (asset := deployment.tokens.get("asset")) is not None:
+        named["asset"] = asset
+    for name, address in named.items():
+        if not chain.provider.get_code(address):
+            raise click.ClickException(
+                f"{path}: no code at {name} {address} on chain {deployment.chain_id} (was the "
+                "node restarted? run `ape run deploy` again, or give the right --manifest)"
+            )
+    return deployment
 
 
 Explain = Callable[[str, dict[str, Any]], str]

@@ -28,11 +28,12 @@ from ballast.cli import (
     NodeCommand,
     account_option,
     json_option,
+    load_deployment,
     make_console,
     manifest_option,
     send_explained,
 )
-from ballast.deployment import ManifestError, load_for_chain, manifest_path, parse_address
+from ballast.deployment import manifest_path, parse_address
 from ballast.jsonout import document
 from ballast.parameters import format_duration, key_of
 
@@ -49,13 +50,7 @@ class Agents:
 
     def __init__(self, ecosystem, network, manifest_file: Path | None):
         path = manifest_file or manifest_path(ecosystem.name, network.name)
-        try:
-            deployment = load_for_chain(path, chain.chain_id)
-        except ManifestError as err:
-            raise click.ClickException(str(err)) from None
-        for name in ("AgentRegistry", "ParameterRegistry"):
-            if name not in deployment.contracts:
-                raise click.ClickException(f"{path} has no {name}: redeploy with `ape run deploy`")
+        deployment = load_deployment(path, ("AgentRegistry", "ParameterRegistry"))
         try:
             self.registry = project.AgentRegistry.at(deployment.contracts["AgentRegistry"])
             self.params_registry = project.ParameterRegistry.at(
