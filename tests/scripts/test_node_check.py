@@ -50,12 +50,55 @@ def test_no_node_named_is_refused_unless_a_private_node_is_asked_for(host, monke
 
 
 def test_a_named_node_that_does_not_answer_is_refused(monkeypatch):
-    monkeypatch.setenv("APE_FOUNDRY_HOST", f"127.0.0.1:{_dead_port()}")
+    monkeypatch.setenv("APE_FOUNDRY_HOST", f"http://127.0.0.1:{_dead_port()}")
     monkeypatch.delenv(PRIVATE_NODE_VARIABLE, raising=False)
     with pytest.raises(NodeError, match=r"cannot reach node at http://127\.0\.0\.1:\d+"):
         require_node(_foundry("auto"))
     with pytest.raises(NodeError, match="cannot reach node"):
         require_node(_foundry("auto"), private_ok=True)  # named: must answer, even for the demo
+
+
+@pytest.mark.parametrize(
+    "form", ["{host}", "localhost:{port}", " http://{host}", "http://{host} ", "http://[::1"]
+)
+def test_a_host_that_is_not_a_url_is_refused_even_when_the_node_answers(chain, monkeypatch, form):
+    """ape-foundry takes APE_FOUNDRY_HOST as it is: `127.0.0.1:8545` (no scheme) it cannot
+    reach, so it starts a private anvil on 127.0.0.1:8545 instead, even though a node answers
+    at the named address; a stray space fails its connection after 20 s. Refused in one line
+    before Ape connects (the probe alone would have found the node and let it through)."""
+    host = chain.provider.uri.removeprefix("http://")
+    variable = form.format(host=host, port=host.split(":")[-1])
+    monkeypatch.setenv("APE_FOUNDRY_HOST", variable)
+    monkeypatch.delenv(PRIVATE_NODE_VARIABLE, raising=False)
+    with pytest.raises(NodeError) as err:
+        require_node(_foundry("auto"))
+    message = str(err.value)
+    assert "\n" not in message
+    if "[" in form:
+        assert message.startswith("cannot reach node at http://[::1: Invalid IPv6 URL")
+        return
+    bare = variable.strip().removeprefix("http://")
+    assert message == (
+        f"APE_FOUNDRY_HOST={variable!r} is not an http:// or https:// URL: e.g. export "
+        f"APE_FOUNDRY_HOST=http://{bare}"
+    )
+
+
+def test_a_host_without_scheme_starts_no_private_anvil(repo_root, chain, tmp_path):
+    """The real wrapper: `params status` with the node named as host:port stops in one line;
+    no anvil is started (on 127.0.0.1:8545, another node, or nothing)."""
+    env = {**os.environ, "APE_FOUNDRY_HOST": chain.provider.uri.removeprefix("http://"),
+           "NO_COLOR": "1"}  # fmt: skip
+    env.pop(PRIVATE_NODE_VARIABLE, None)
+    result = _run(
+        ["ape", "run", "params", "status", "--network", "ethereum:local:foundry",
+         "--manifest", str(tmp_path / "none.json")],
+        env, repo_root,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: APE_FOUNDRY_HOST='{env['APE_FOUNDRY_HOST']}' is not an http")
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
