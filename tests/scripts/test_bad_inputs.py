@@ -240,6 +240,7 @@ CATALOGUE: list[Bad] = [
     bad("agent", "status", "alice", says="alice"),
     bad("agent", "status", "0x70997970c51812dc3a010c7d01b50e0d17dc79C8", says="fails its checksum"),
     bad("agent", "stake", "10", "--account", "TEST::99", says="no test account TEST::99"),
+    bad("agent", "stake", "10", "--account", HOLDER, says="an account alias, not an address"),
     bad("agent", "status", "--manifest", "{garbled}", "--account", "TEST::5", says="garbled"),
     bad("agent", "status", GUARDIAN, "--manifest", "{nocode}", says="no code at AgentRegistry"),
     # --- ape run guardian ---------------------------------------------------------------------
@@ -326,6 +327,15 @@ CATALOGUE: list[Bad] = [
         "keeper", "--metrics-port", "99999", "once", "--job", "sentinel", says="metrics_port"
     ),  # fmt: skip
     bad("keeper", "--account", "nobody", "once", "--job", "sentinel", says="nobody"),
+    bad(
+        "keeper",
+        "--account",
+        GUARDIAN,
+        "once",
+        "--job",
+        "sentinel",
+        says="--account takes an account alias, not an address",
+    ),  # fmt: skip
     bad("keeper", "status", "--watch", "0", says="--watch", code=2),
     bad("keeper", "status", env={"APE_FOUNDRY_HOST": DEAD_NODE}, says="cannot reach node at"),
     # --- python -m benchmarks.backtest / lending_steward --------------------------------------
