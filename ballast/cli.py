@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 from ape.cli import ConnectedProviderCommand
-from ape.exceptions import ContractLogicError, CustomError
+from ape.exceptions import ContractLogicError, CustomError, ProviderError
 from rich.console import Console
 
 from ballast.accounts import AccountError, load_account, ready_to_sign, unattended_requested
@@ -163,7 +163,11 @@ class NodeCommand(ConnectedProviderCommand):
                 require_node(provider, private_ok=self.private_ok)
             except NodeError as err:
                 raise click.ClickException(str(err)) from None
-        return super().invoke(ctx)
+        try:
+            return super().invoke(ctx)
+        except ProviderError as err:  # e.g. the node answers but is not anvil: one line
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise click.ClickException(f"cannot use the node: {first}") from None
 
 
 class PrivateNodeCommand(NodeCommand):

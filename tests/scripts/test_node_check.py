@@ -4,12 +4,16 @@ command (ape-foundry's silent fallback) and a manifest for a chain that no longe
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import SimpleNamespace
+from typing import ClassVar
 
 import pytest
 
@@ -150,3 +154,52 @@ def test_other_providers_are_probed_at_their_uri_and_never_crash_the_check():
     )
     with pytest.raises(NodeError, match="cannot reach node at http://127.0.0.1:"):
         require_node(dead)
+
+
+class _NotAnvil(http.server.BaseHTTPRequestHandler):
+    """A JSON-RPC node that answers, on chain 31337, but is not anvil (says Geth)."""
+
+    ANSWERS: ClassVar[dict[str, str]] = {
+        "eth_chainId": "0x7a69", "net_version": "31337", "web3_clientVersion": "Geth/v1.13.0",
+        "eth_blockNumber": "0x1",
+    }  # fmt: skip
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        batch = request if isinstance(request, list) else [request]
+        answers = [{"jsonrpc": "2.0", "id": r["id"], "result": self.ANSWERS.get(r["method"])}
+                   for r in batch]  # fmt: skip
+        body = json.dumps(answers if isinstance(request, list) else answers[0]).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args):
+        pass
+
+
+def test_a_node_that_answers_but_is_not_anvil_is_one_line(repo_root, tmp_path):
+    """ape-foundry refuses a node that is not anvil (FoundryProviderError) while connecting: one
+    line and exit 1, not a traceback."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotAnvil)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        env = {**os.environ, "NO_COLOR": "1",
+               "APE_FOUNDRY_HOST": f"http://127.0.0.1:{server.server_address[1]}"}  # fmt: skip
+        env.pop(PRIVATE_NODE_VARIABLE, None)
+        result = _run(
+            ["ape", "run", "params", "status", "--network", "ethereum:local:foundry",
+             "--manifest", str(tmp_path / "none.json")],
+            env, repo_root,
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: cannot use the node: ")
+    assert "isn't an Anvil node" in line
