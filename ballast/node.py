@@ -56,6 +56,14 @@ def require_node(provider: Any, private_ok: bool = False) -> None:
     they have an HTTP one.
     """
     private_asked = os.environ.get(PRIVATE_NODE_VARIABLE, "") not in ("", "0")
+    if getattr(provider, "name", None) == "test":  # ape-test: an in-memory chain, never a node
+        if private_ok or private_asked:
+            return
+        raise NodeError(
+            "the `test` provider is an in-memory chain that ends with this command (whatever "
+            "answers on its URI): use --network ethereum:local:foundry with APE_FOUNDRY_HOST, or "
+            f"{PRIVATE_NODE_VARIABLE}=1 for a throwaway chain"
+        )
     if (
         getattr(provider, "name", None) == "foundry"
         and getattr(provider.network, "name", "") == "local"

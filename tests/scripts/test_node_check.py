@@ -53,6 +53,20 @@ def test_no_node_named_is_refused_unless_a_private_node_is_asked_for(host, monke
     require_node(_foundry(host))
 
 
+def test_the_in_memory_test_provider_is_refused_even_with_a_node_on_its_uri(chain, monkeypatch):
+    """`--network ethereum:local:test` runs on ape-test's in-memory chain; its URI
+    (localhost:8545 by default) may well answer, being where anvil listens by default, so probing
+    it proves nothing: refused like a private anvil unless asked for."""
+    monkeypatch.delenv(PRIVATE_NODE_VARIABLE, raising=False)
+    local = SimpleNamespace(name="local")
+    test = SimpleNamespace(name="test", network=local, uri=chain.provider.uri)  # it answers
+    with pytest.raises(NodeError, match="the `test` provider is an in-memory chain"):
+        require_node(test)
+    require_node(test, private_ok=True)
+    monkeypatch.setenv(PRIVATE_NODE_VARIABLE, "1")
+    require_node(test)
+
+
 def test_a_named_node_that_does_not_answer_is_refused(monkeypatch):
     monkeypatch.setenv("APE_FOUNDRY_HOST", f"http://127.0.0.1:{_dead_port()}")
     monkeypatch.delenv(PRIVATE_NODE_VARIABLE, raising=False)
