@@ -144,13 +144,31 @@ class NodeCommand(ConnectedProviderCommand):
     def _parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if not any(_NEGATIVE.match(a) for a in args):
             return super().parse_args(ctx, args)
+        self._refuse_unknown_options(ctx, args)  # before any option's callback runs
         ctx.ignore_unknown_options = True
-        rest = super().parse_args(ctx, args)
-        for value in ctx.params.values():
-            for token in value if isinstance(value, (tuple, list)) else (value,):
-                if isinstance(token, str) and token.startswith("-") and not _NEGATIVE.match(token):
-                    raise click.NoSuchOption(token.split("=", 1)[0], ctx=ctx)
-        return rest
+        return super().parse_args(ctx, args)
+
+    def _refuse_unknown_options(self, ctx: click.Context, args: list[str]) -> None:
+        """A mistyped option (`--acount`) among negative numbers is named as click would name
+        it, not swallowed as an argument (which left `--account` unset)."""
+        # name -> takes a value; Ape adds --network and --provider-settings while parsing
+        options = {"--network": True, "--provider-settings": True}
+        for param in self.get_params(ctx):
+            if isinstance(param, click.Option):
+                for name in (*param.opts, *param.secondary_opts):
+                    options[name] = not param.is_flag and not param.count
+        taking_value = False
+        for arg in args:
+            if arg == "--":
+                return
+            if taking_value:
+                taking_value = False
+                continue
+            if arg.startswith("-") and not _NEGATIVE.match(arg):
+                name = arg.split("=", 1)[0]
+                if name not in options:
+                    raise click.NoSuchOption(name, possibilities=list(options), ctx=ctx)
+                taking_value = "=" not in arg and options[name]
 
     def invoke(self, ctx: click.Context) -> Any:
         provider = ctx.params.get("network")

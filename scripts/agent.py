@@ -38,11 +38,9 @@ from ballast.jsonout import document
 from ballast.parameters import format_duration, key_of
 
 console = make_console()
-# `stake -5` must reach the amount parser (and be refused in words), not click's option parser.
-AMOUNT_COMMAND = {
-    "cls": NodeCommand,
-    "context_settings": {"ignore_unknown_options": True},
-}
+# `stake -5` reaches the amount parser (and is refused in words): NodeCommand reads a negative
+# number as an argument, and still refuses a mistyped option (`--acount`).
+AMOUNT_COMMAND = {"cls": NodeCommand}
 
 
 class Agents:
