@@ -23,6 +23,8 @@ import os
 import sys
 from typing import Any
 
+from eth_utils import is_address
+
 UNATTENDED = "BALLAST_UNATTENDED"
 _ON, _OFF = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off"}
 
@@ -63,6 +65,11 @@ def load_account(alias: str) -> Any:
         return accounts.load(alias)
     except (IndexError, KeyError, AccountsError):
         known = ", ".join(sorted(a.alias for a in accounts if getattr(a, "alias", None))) or "none"
+        if is_address(alias):  # an address signs nothing: its key's keystore alias does
+            raise AccountError(
+                f"--account takes an account alias, not an address ({alias}); known aliases: "
+                f"{known} (`ape accounts import NAME` makes one from a key)"
+            ) from None
         raise AccountError(
             f"no Ape account {alias!r} (known: {known}); create one with "
             f"`ape accounts generate {alias}` or `ape accounts import {alias}`"

@@ -12,10 +12,11 @@ from typing import Any
 
 import click
 from ape.cli import ConnectedProviderCommand
-from ape.exceptions import ContractLogicError, CustomError
+from ape.exceptions import ContractLogicError, CustomError, ProviderError
 from rich.console import Console
 
 from ballast.accounts import AccountError, load_account, ready_to_sign, unattended_requested
+from ballast.deployment import Deployment, ManifestError, load_for_chain
 from ballast.node import NodeError, require_node
 
 
@@ -71,6 +72,31 @@ def account_option(prompt: bool = True):
     )
 
 
+def load_deployment(path: Path, needs: tuple[str, ...]) -> Deployment:
+    """The manifest at `path` for the connected chain, with code at each contract in `needs`
+    (and at the asset it names): otherwise one line (a ClickException), before any call to a
+    contract that is not there (the node was restarted, or the manifest is of another node)."""
+    from ape import chain
+
+    try:
+        deployment = load_for_chain(path, chain.chain_id)
+    except ManifestError as err:
+        raise click.ClickException(str(err)) from None
+    named = {name: deployment.contracts.get(name) for name in needs}
+    for name, address in named.items():
+        if address is None:
+            raise click.ClickException(f"{path} has no {name}: redeploy with `ape run deploy`")
+    if (asset := deployment.tokens.get("asset")) is not None:
+        named["asset"] = asset
+    for name, address in named.items():
+        if not chain.provider.get_code(address):
+            raise click.ClickException(
+                f"{path}: no code at {name} {address} on chain {deployment.chain_id} (was the "
+                "node restarted? run `ape run deploy` again, or give the right --manifest)"
+            )
+    return deployment
+
+
 Explain = Callable[[str, dict[str, Any]], str]
 """Turns a contract's custom error (name, inputs) into a sentence."""
 
@@ -118,13 +144,31 @@ class NodeCommand(ConnectedProviderCommand):
     def _parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if not any(_NEGATIVE.match(a) for a in args):
             return super().parse_args(ctx, args)
+        self._refuse_unknown_options(ctx, args)  # before any option's callback runs
         ctx.ignore_unknown_options = True
-        rest = super().parse_args(ctx, args)
-        for value in ctx.params.values():
-            for token in value if isinstance(value, (tuple, list)) else (value,):
-                if isinstance(token, str) and token.startswith("-") and not _NEGATIVE.match(token):
-                    raise click.NoSuchOption(token.split("=", 1)[0], ctx=ctx)
-        return rest
+        return super().parse_args(ctx, args)
+
+    def _refuse_unknown_options(self, ctx: click.Context, args: list[str]) -> None:
+        """A mistyped option (`--acount`) among negative numbers is named as click would name
+        it, not swallowed as an argument (which left `--account` unset)."""
+        # name -> takes a value; Ape adds --network and --provider-settings while parsing
+        options = {"--network": True, "--provider-settings": True}
+        for param in self.get_params(ctx):
+            if isinstance(param, click.Option):
+                for name in (*param.opts, *param.secondary_opts):
+                    options[name] = not param.is_flag and not param.count
+        taking_value = False
+        for arg in args:
+            if arg == "--":
+                return
+            if taking_value:
+                taking_value = False
+                continue
+            if arg.startswith("-") and not _NEGATIVE.match(arg):
+                name = arg.split("=", 1)[0]
+                if name not in options:
+                    raise click.NoSuchOption(name, possibilities=list(options), ctx=ctx)
+                taking_value = "=" not in arg and options[name]
 
     def invoke(self, ctx: click.Context) -> Any:
         provider = ctx.params.get("network")
@@ -137,7 +181,11 @@ class NodeCommand(ConnectedProviderCommand):
                 require_node(provider, private_ok=self.private_ok)
             except NodeError as err:
                 raise click.ClickException(str(err)) from None
-        return super().invoke(ctx)
+        try:
+            return super().invoke(ctx)
+        except ProviderError as err:  # e.g. the node answers but is not anvil: one line
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise click.ClickException(f"cannot use the node: {first}") from None
 
 
 class PrivateNodeCommand(NodeCommand):

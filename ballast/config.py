@@ -45,6 +45,7 @@ from ballast.config_sections import (
     TokenSpec,
     VaultConfig,
 )
+from ballast.yamlfile import load_yaml, yaml_problem
 
 # BallastTimelock.GRACE_PERIOD: how long after its ready time a queued operation may execute; a
 # freeze must end this margin before it, so one started up to the margin after a change became
@@ -343,13 +344,15 @@ class DeployConfig(Strict):
         """Parse a YAML config, raising :class:`ConfigError` with a one-line reason."""
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf8"))
+            data = load_yaml(path.read_text(encoding="utf8"))
         except FileNotFoundError:
             raise ConfigError(f"no deploy config at {path}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text") from None
+        except OSError as err:  # a folder, no permission, ...
+            raise ConfigError(f"cannot read {path}: {err.strerror or type(err).__name__}") from None
         except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            line = f" line {mark.line + 1}" if mark else ""
-            raise ConfigError(f"{path}{line}: not valid YAML") from None
+            raise ConfigError(f"{path}: not valid YAML: {yaml_problem(err)}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
         try:

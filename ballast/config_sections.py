@@ -8,7 +8,7 @@ sections.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -16,6 +16,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    field_validator,
     model_validator,
 )
 
@@ -133,6 +134,19 @@ class GovernanceConfig(Strict):
     proposal_threshold: int = Field(ge=0, description="whole tokens of votes needed to propose")
     quorum_percent: int = Field(ge=1, le=100)
     timelock_delay: Annotated[Duration, fits(256, "the timelock's minDelay")]
+
+    @field_validator("distribution", mode="before")
+    @classmethod
+    def _each_holder_once(cls, value: Any) -> Any:
+        """One holder written in two cases would merge into one key, the last amount winning."""
+        if isinstance(value, dict):
+            seen: dict[str, str] = {}
+            for holder in value:
+                if isinstance(holder, str) and (same := seen.get(holder.lower())) is not None:
+                    raise ValueError(f"{holder} is listed twice (also as {same})")
+                if isinstance(holder, str):
+                    seen[holder.lower()] = holder
+        return value
 
     @model_validator(mode="after")
     def _positive_amounts(self) -> Self:

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 from eth_utils import function_signature_to_4byte_selector
 
@@ -344,3 +345,20 @@ def explain(
             return None
         return f"{name}: in cooldown until {show_time(ready)}, after this proposal could execute"
     return f"{name}: refused by the registry ({kind})"
+
+
+def explain_governor_error(name: str, inputs: Mapping[str, Any]) -> str:
+    """A governor or timelock custom error in words (the ones a DAO member's command can still
+    meet after its pre-checks: another transaction got in first)."""
+    if name == "GovernorAlreadyCastVote":
+        return f"{inputs.get('voter')} has already voted on this proposal (a vote is final)"
+    if name == "GovernorUnexpectedProposalState":
+        state = PROPOSAL_STATES[inputs["current"]] if inputs["current"] < 8 else inputs["current"]
+        return f"proposal {inputs.get('proposalId')} is {state}"
+    if name == "GovernorNonexistentProposal":
+        return f"no proposal {inputs.get('proposalId')}"
+    if name == "GovernorInsufficientProposerVotes":
+        return f"{inputs.get('proposer')} has too few votes to propose"
+    shown = (f"0x{bytes(v).hex()}" if isinstance(v, (bytes, bytearray)) else str(v)
+             for v in inputs.values())  # fmt: skip
+    return f"{name}({', '.join(f'{k}={v}' for k, v in zip(inputs, shown, strict=True))})"

@@ -28,6 +28,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from ballast.yamlfile import load_yaml, yaml_problem
 from keepers.job_config import (
     EvaluatorConfig,
     LiquidatorConfig,
@@ -160,7 +161,7 @@ def load_settings(path: Path | None = None, **overrides: Any) -> KeeperSettings:
     data: dict[str, Any] = {}  # the file's settings, below the environment
     if path is not None:
         try:
-            loaded = yaml.safe_load(Path(path).read_text())
+            loaded = load_yaml(Path(path).read_text())
         except FileNotFoundError:
             raise ConfigError(f"config file {path} not found") from None
         except UnicodeDecodeError:
@@ -169,10 +170,12 @@ def load_settings(path: Path | None = None, **overrides: Any) -> KeeperSettings:
             why = err.strerror or type(err).__name__
             raise ConfigError(f"config file {path} cannot be read: {why}") from None
         except yaml.YAMLError as err:
-            message = f"config file {path} is not valid YAML: {err}".splitlines()[0]
-            raise ConfigError(message) from None
+            problem = yaml_problem(err)
+            raise ConfigError(f"config file {path} is not valid YAML: {problem}") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must be a mapping of settings")
+        if odd := next((k for k in (loaded or {}) if not isinstance(k, str)), None):
+            raise ConfigError(f"config file {path}: {odd!r} is not a setting name")
         data.update(loaded or {})
     _check_environment(os.environ)
     given = {k: v for k, v in overrides.items() if v is not None}

@@ -12,6 +12,7 @@ Ape's n-th test account (local networks only).
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from keepers.config import KeeperSettings
@@ -61,6 +62,11 @@ def open_store(settings: KeeperSettings, protocol: Protocol, address: str | None
         return Store(path, binding)
     except (SchemaError, BindingError, OSError) as err:
         raise StartupError(f"keeper state: {err}") from None
+    except sqlite3.DatabaseError as err:  # not SQLite at all, or damaged
+        raise StartupError(
+            f"keeper state: {path} cannot be read ({err}): restore it from a backup, or move it "
+            "away to start with empty state"
+        ) from None
 
 
 def open_keeper(

@@ -28,20 +28,19 @@ from ballast.cli import (
     NodeCommand,
     account_option,
     json_option,
+    load_deployment,
     make_console,
     manifest_option,
     send_explained,
 )
-from ballast.deployment import ManifestError, load_for_chain, manifest_path, parse_address
+from ballast.deployment import manifest_path, parse_address
 from ballast.jsonout import document
 from ballast.parameters import format_duration, key_of
 
 console = make_console()
-# `stake -5` must reach the amount parser (and be refused in words), not click's option parser.
-AMOUNT_COMMAND = {
-    "cls": NodeCommand,
-    "context_settings": {"ignore_unknown_options": True},
-}
+# `stake -5` reaches the amount parser (and is refused in words): NodeCommand reads a negative
+# number as an argument, and still refuses a mistyped option (`--acount`).
+AMOUNT_COMMAND = {"cls": NodeCommand}
 
 
 class Agents:
@@ -49,13 +48,7 @@ class Agents:
 
     def __init__(self, ecosystem, network, manifest_file: Path | None):
         path = manifest_file or manifest_path(ecosystem.name, network.name)
-        try:
-            deployment = load_for_chain(path, chain.chain_id)
-        except ManifestError as err:
-            raise click.ClickException(str(err)) from None
-        for name in ("AgentRegistry", "ParameterRegistry"):
-            if name not in deployment.contracts:
-                raise click.ClickException(f"{path} has no {name}: redeploy with `ape run deploy`")
+        deployment = load_deployment(path, ("AgentRegistry", "ParameterRegistry"))
         try:
             self.registry = project.AgentRegistry.at(deployment.contracts["AgentRegistry"])
             self.params_registry = project.ParameterRegistry.at(

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from ape import chain
 from ape.exceptions import ApeException
 from rich.console import Console
 from rich.table import Table
@@ -56,6 +57,13 @@ def cli(ecosystem, network, account, config_file: Path | None, manifest_file: Pa
     try:
         config = DeployConfig.load(config_file)
         previous = Deployment.load(manifest_file) if manifest_file.exists() else None
+        if previous is not None and previous.chain_id != chain.chain_id:
+            # its addresses are the only record of that deployment: never write over them
+            raise ManifestError(
+                f"{manifest_file} describes a deployment on chain {previous.chain_id}, but this "
+                f"node is chain {chain.chain_id}: give another --manifest (or move that file "
+                "away); nothing was sent"
+            )
         journal = Journal.open(journal_path(manifest_file))
         nonce = account.nonce
         with StepProgress(console, f"deploying to {ecosystem.name}:{network.name}") as progress:
@@ -80,8 +88,6 @@ def cli(ecosystem, network, account, config_file: Path | None, manifest_file: Pa
     deployment.save(manifest_file)
     journal.finish()
 
-    if previous is not None and previous.chain_id != deployment.chain_id:
-        previous = None  # another chain's manifest: nothing of it was reused
     status = _Status(config, previous)
     table = Table(title=f"Ballast on {ecosystem.name}:{network.name} (chain {deployment.chain_id})")
     for column in ("kind", "name", "address", "status"):

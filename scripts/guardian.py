@@ -29,11 +29,12 @@ from ballast.cli import (
     NodeCommand,
     account_option,
     json_option,
+    load_deployment,
     make_console,
     manifest_option,
     send_explained,
 )
-from ballast.deployment import ManifestError, load_for_chain, manifest_path
+from ballast.deployment import manifest_path
 from ballast.jsonout import document
 from ballast.params import PROPOSAL_STATES, InputError, parse_proposal_id
 
@@ -52,13 +53,7 @@ class Guardian:
 
     def __init__(self, ecosystem, network, manifest_file: Path | None, needs: tuple[str, ...]):
         path = manifest_file or manifest_path(ecosystem.name, network.name)
-        try:
-            deployment = load_for_chain(path, chain.chain_id)
-        except ManifestError as err:
-            raise click.ClickException(str(err)) from None
-        for name in ("RWAVault", *needs):
-            if name not in deployment.contracts:
-                raise click.ClickException(f"{path} has no {name}: redeploy with `ape run deploy`")
+        deployment = load_deployment(path, ("RWAVault", *needs))
         self.deployment = deployment
         try:
             found = {

@@ -19,132 +19,28 @@ A proposal of several changes is one `setBatch` call, so linked parameters move 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
-from ape import chain, project
-from ape.exceptions import ContractLogicError
+from ape import chain
 from eth_utils import keccak
 from rich.table import Table
 
-from ballast import agent as A
 from ballast import params as P
-from ballast.cli import NodeCommand, account_option, json_option, make_console, manifest_option
-from ballast.deployment import ManifestError, load_for_chain, manifest_path
+from ballast.cli import (
+    NodeCommand,
+    account_option,
+    json_option,
+    make_console,
+    manifest_option,
+)
 from ballast.jsonout import document
 from ballast.parameters import format_duration, key_of, parse_duration
+from ballast.params_chain import System, after, from_recommendation, send
+from ballast.params_chain import proposal_id as proposal_id_of
 
 console = make_console()
 MAX_ADVANCE = 365 * 86_400  # `advance` moves local time by at most a year per call
-
-
-class System:
-    """The governance contracts of one deployment."""
-
-    def __init__(self, ecosystem, network, manifest_file: Path | None, base_units: bool = False):
-        path = manifest_file or manifest_path(ecosystem.name, network.name)
-        try:
-            deployment = load_for_chain(path, chain.chain_id)
-        except ManifestError as err:
-            raise click.ClickException(str(err)) from None
-        try:
-            c = deployment.contracts
-            self.registry = project.ParameterRegistry.at(c["ParameterRegistry"])
-            self.governor = project.BallastGovernor.at(c["BallastGovernor"])
-            self.token = project.BallastToken.at(c["BallastToken"])
-            self.timelock = project.BallastTimelock.at(c["TimelockController"])
-        except KeyError as err:
-            raise click.ClickException(f"{path} has no {err.args[0]}: redeploy") from None
-        self.deployment = deployment
-        # amount parameters (vault.depositCap, agent.minStake, lend.*) in the asset's whole units
-        if not base_units and (asset := deployment.tokens.get("asset")):
-            token = project.MockStablecoin.at(asset)  # ERC-20 views only
-            P._AMOUNT_UNITS.set(A.Units(token.decimals(), token.symbol()))
-
-    def param(self, name: str) -> P.ParamView | None:
-        key = key_of(name)
-        if key not in {bytes(k) for k in self.registry.keys()}:
-            return None
-        p = self.registry.getParam(key)
-        return P.ParamView(
-            p.value, p.min, p.max, p.maxStepBps, p.cooldown, p.lastUpdate,
-            frozen_until=p.frozenUntil, governance_value=p.governanceValue,
-            last_governance_update=p.lastGovernanceUpdate,
-        )  # fmt: skip
-
-    def links(self, names: list[str]) -> tuple[list[P.LinkView], dict[str, int]]:
-        """The live links naming any of `names`, and the live value of every key they name."""
-        reg = self.registry
-        ids = sorted({i for name in names for i in reg.linksOf(key_of(name))})
-        links, values = [], {}
-        for i in ids:
-            link = reg.getLink(i)
-            if not link.rule:
-                continue  # removed
-            link_names = tuple(reg.nameOf(k) for k in link.keys)
-            links.append(P.LinkView(link.rule, link_names, link.bound))
-            for key, name in zip(link.keys, link_names, strict=True):
-                values.setdefault(name, reg.get(key))
-        return links, values
-
-    def refusals(self, parsed: list[tuple[str, int]], unfreezes: bool = False) -> list[str]:
-        """Why governance could not make these changes by a proposal made now: each value rule
-        at the earliest execution time (past any freeze, with `unfreezes`: the proposal lifts
-        them first), then every link on the values after all changes."""
-        gov = self.governor
-        executes_at = chain.pending_timestamp + gov.votingDelay() + gov.votingPeriod()
-        executes_at += self.timelock.getMinDelay()
-        refusals = []
-        for name, value in parsed:
-            ok, reason = self.registry.check(key_of(name), value, False)
-            if not ok:
-                param = self.param(name)
-                sentence = P.explain(reason, name, value, param, executes_at, unfreezes)
-                if sentence:
-                    refusals.append(sentence)
-        if refusals:
-            return refusals
-        links, values = self.links([name for name, _ in parsed])
-        return P.explain_links(links, {**values, **dict(parsed)})
-
-    def proposal(self, proposal_id: int):
-        """The ProposalCreated event of `proposal_id` (it holds what queue/execute need)."""
-        head = chain.blocks.head.number
-        for log in self.governor.ProposalCreated.range(self.deployment.block, head + 1):
-            if log.proposalId == proposal_id:
-                return log
-        raise click.ClickException(f"no proposal {proposal_id} on this deployment")
-
-    def state(self, proposal_id: int) -> str:
-        """The proposal's state; call after `proposal()` has shown that it exists."""
-        return P.PROPOSAL_STATES[self.governor.state(proposal_id)]
-
-
-def _send(action: str, call, *args, **kwargs):
-    """Send a transaction; a revert becomes one line naming the contract's error."""
-    try:
-        return call(*args, **kwargs)
-    except ContractLogicError as err:
-        raise click.ClickException(f"{action} reverted: {err.message}") from None
-
-
-def _after(network, timestamp: int) -> None:
-    """Return once the next block will be later than `timestamp`.
-
-    The governor counts votes at `clock() - 1`: votes delegated at time t count for a proposal
-    only from a block with a later timestamp. Local nodes mine one empty block a second later;
-    elsewhere the next block is awaited.
-    """
-    if network.name == "local":
-        if chain.blocks.head.timestamp <= timestamp:
-            chain.mine(1, timestamp=timestamp + 1)
-        return
-    deadline = time.monotonic() + 120
-    while chain.blocks.head.timestamp <= timestamp:
-        if time.monotonic() > deadline:
-            raise click.ClickException("no new block for 2 minutes: is the node producing blocks?")
-        time.sleep(2)
 
 
 @click.group()
@@ -278,7 +174,7 @@ def propose(
     if recommendation is not None:
         if changes:
             raise click.ClickException("give either NAME VALUE pairs or --from-recommendation")
-        parsed, drafted = _from_recommendation(system, recommendation, max_age)
+        parsed, drafted = from_recommendation(system, recommendation, max_age)
         description = description or drafted
     elif not changes:
         raise click.ClickException("nothing to propose: give NAME VALUE pairs")
@@ -291,27 +187,6 @@ def propose(
     gov = system.governor
     if refusals := system.refusals(parsed, unfreeze):
         raise click.ClickException("; ".join(refusals) + ". No proposal was sent.")
-
-    balance, votes = system.token.balanceOf(account), system.token.getVotes(account)
-    if self_delegate and system.token.delegates(account) != account.address:
-        # ContractInstance.delegate is Ape's own attribute: call the token's method by name.
-        receipt = _send(
-            "delegate", system.token.invoke_transaction, "delegate", account, sender=account
-        )
-        console.print(f"delegated {balance / 1e18:,.0f} BLST of votes to yourself")
-        _after(network, chain.blocks[receipt.block_number].timestamp)
-        votes = system.token.getVotes(account)
-    elif balance and system.token.delegates(account) == "0x" + "00" * 20:
-        console.print(
-            f"[yellow]warning:[/] your {balance / 1e18:,.0f} BLST are not delegated, so they count "
-            "for nothing (ERC20Votes). Re-run with --self-delegate, or delegate to someone."
-        )
-    threshold = gov.proposalThreshold()
-    if votes < threshold:
-        raise click.ClickException(
-            f"proposing needs {threshold / 1e18:,.0f} votes; {account.address} has "
-            f"{votes / 1e18:,.0f} (votes count from the moment tokens are delegated)"
-        )
 
     reg = system.registry
     if len(parsed) == 1:
@@ -333,7 +208,36 @@ def propose(
     except P.InputError as err:
         raise click.ClickException(f"{err}. No proposal was sent.") from None
     targets, values = [reg.address] * len(calldatas), [0] * len(calldatas)
-    receipt = _send("propose", gov.propose, targets, values, calldatas, text, sender=account)
+    existing = gov.hashProposal(targets, values, calldatas, keccak(text=text))
+    if gov.proposalSnapshot(existing):  # the same changes and text: the governor refuses it
+        raise click.ClickException(
+            f"proposal {existing} makes these changes with this description already "
+            f"({system.state(existing)}); vote on it, or give another --description. "
+            "No proposal was sent."
+        )
+
+    balance, votes = system.token.balanceOf(account), system.token.getVotes(account)
+    if self_delegate and system.token.delegates(account) != account.address:
+        # ContractInstance.delegate is Ape's own attribute: call the token's method by name.
+        receipt = send(
+            "delegate", system.token.invoke_transaction, "delegate", account, sender=account
+        )
+        console.print(f"delegated {balance / 1e18:,.0f} BLST of votes to yourself")
+        after(network, chain.blocks[receipt.block_number].timestamp)
+        votes = system.token.getVotes(account)
+    elif balance and system.token.delegates(account) == "0x" + "00" * 20:
+        console.print(
+            f"[yellow]warning:[/] your {balance / 1e18:,.0f} BLST are not delegated, so they count "
+            "for nothing (ERC20Votes). Re-run with --self-delegate, or delegate to someone."
+        )
+    threshold = gov.proposalThreshold()
+    if votes < threshold:
+        raise click.ClickException(
+            f"proposing needs {threshold / 1e18:,.0f} votes; {account.address} has "
+            f"{votes / 1e18:,.0f} (votes count from the moment tokens are delegated)"
+        )
+
+    receipt = send("propose", gov.propose, targets, values, calldatas, text, sender=account)
     (created,) = receipt.events.filter(gov.ProposalCreated)
     console.print(f"proposal {created.proposalId}")
     console.print(
@@ -349,14 +253,18 @@ def propose(
 def vote(ecosystem, network, manifest_file, account, proposal_id, support):
     """Vote for, against or abstain on an active proposal."""
     system = System(ecosystem, network, manifest_file)
-    pid = _proposal_id(proposal_id)
+    pid = proposal_id_of(proposal_id)
     system.proposal(pid)  # one clear line for an unknown ID
     state = system.state(pid)
     if state != "Active":
         when = P.show_time(system.governor.proposalSnapshot(pid))
         hint = f" (voting opens {when})" if state == "Pending" else ""
         raise click.ClickException(f"proposal {pid} is {state}, not open for votes{hint}")
-    receipt = _send("vote", system.governor.castVote, pid, P.SUPPORT[support], sender=account)
+    if system.governor.hasVoted(pid, account.address):
+        raise click.ClickException(
+            f"{account.address} has already voted on proposal {pid} (a vote is final)"
+        )
+    receipt = send("vote", system.governor.castVote, pid, P.SUPPORT[support], sender=account)
     (cast,) = receipt.events.filter(system.governor.VoteCast)
     if cast.weight == 0:
         console.print(
@@ -386,7 +294,7 @@ def execute(ecosystem, network, manifest_file, account, proposal_id):
 
 def _lifecycle(action, ecosystem, network, manifest_file, account, proposal_id, needed):
     system = System(ecosystem, network, manifest_file)
-    pid = _proposal_id(proposal_id)
+    pid = proposal_id_of(proposal_id)
     event = system.proposal(pid)  # one log scan: existence and the call data
     state = system.state(pid)
     if state != needed:
@@ -398,7 +306,7 @@ def _lifecycle(action, ecosystem, network, manifest_file, account, proposal_id, 
                 f"proposal {pid} is in the timelock until {P.show_time(eta)}"
             )
     args = (event.targets, event.values, event.calldatas, keccak(text=event.description))
-    _send(action, getattr(system.governor, action), *args, sender=account)
+    send(action, getattr(system.governor, action), *args, sender=account)
     new_state = P.PROPOSAL_STATES[system.governor.state(pid)]
     line = f"proposal {pid}: {new_state}"
     if new_state == "Queued":
@@ -417,7 +325,7 @@ def status(ecosystem, network, manifest_file, proposal_id, as_json):
     head = chain.blocks.head.number
     events = list(gov.ProposalCreated.range(system.deployment.block, head + 1))
     if proposal_id is not None:
-        pid = _proposal_id(proposal_id)
+        pid = proposal_id_of(proposal_id)
         events = [e for e in events if e.proposalId == pid]
         if not events:
             raise click.ClickException(f"no proposal {pid} on this deployment")
@@ -486,30 +394,3 @@ def advance(ecosystem, network, duration):
     console.print(
         f"now {P.show_time(chain.blocks.head.timestamp)} (block {chain.blocks.head.number})"
     )
-
-
-def _from_recommendation(system: System, path: Path, max_age: str) -> tuple[list, str]:
-    """The (name, value) changes and the description of a steward recommendation file
-    (`keepers.jobs.steward`); a malformed, stale or unknown-parameter file is one line."""
-    from ballast.parameters import is_known
-    from keepers.jobs.steward import RecommendationError, check_recommendation, load_recommendation
-
-    try:
-        age = parse_duration(max_age)
-        data = load_recommendation(path)
-        values, text = check_recommendation(
-            data,
-            now=chain.blocks.head.timestamp,
-            max_age=age,
-            known=lambda name: is_known(name) and system.param(name) is not None,
-        )
-    except (RecommendationError, ValueError) as err:
-        raise click.ClickException(f"{path}: {err}. No proposal was sent.") from None
-    return values, text
-
-
-def _proposal_id(text: str) -> int:
-    try:
-        return P.parse_proposal_id(text)
-    except P.InputError as err:
-        raise click.ClickException(str(err)) from None

@@ -227,6 +227,8 @@ def load_recommendation(path: Path) -> Any:
         raise RecommendationError(f"{path} not found") from None
     except (ValueError, UnicodeDecodeError) as err:
         raise RecommendationError(f"{path} is not JSON: {err}".splitlines()[0]) from None
+    except OSError as err:  # a folder, no permission, ...
+        raise RecommendationError(f"{path} cannot be read: {err.strerror or err}") from None
 
 
 # ------------------------------------------------------------------ replay

@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from eth_utils import keccak, to_checksum_address
 
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
@@ -46,6 +48,9 @@ HUGE = str(2**256 + 1)
 ZERO_HASH = "0x" + "00" * 32
 PASSPHRASE = "correct horse battery staple"
 GUARDIAN = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # the local config's guardian (TEST::1)
+HOLDER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # the local config's first token holder
+OTHER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"  # TEST::3
+HOLDER_ROW = f'    "{HOLDER}": 1_000_000\n'
 AGENT = "TEST::6"  # registered with no stake by the module's fixture; TEST::5 is not registered
 KEEPER = Path(sys.executable).with_name("ballast-keeper")
 WATCHED = ("ParameterRegistry", "AgentRegistry", "RWAVault", "BallastGovernor", "BallastToken")
@@ -82,6 +87,17 @@ CATALOGUE: list[Bad] = [
     bad("params", "show", "--manifest", "{garbled}", says="garbled"),
     bad("params", "show", "--manifest", "{otherchain}", says="chain"),
     bad("params", "status", "--manifest", "{empty}", says="has no"),
+    bad("params", "show", "--manifest", "{nocode}", says="no code at ParameterRegistry 0x"),
+    bad("params", "status", "--manifest", "{nocode}", says="was the node restarted?"),
+    bad(
+        "params",
+        "check",
+        "vault.idleBufferBps",
+        "600",
+        "--manifest",
+        "{nocode}",
+        says="no code at ParameterRegistry",
+    ),  # fmt: skip
     bad("params", "show", "--network", "bogus", says="No ecosystem named 'bogus'", code=2),
     bad(
         "params",
@@ -154,6 +170,15 @@ CATALOGUE: list[Bad] = [
         "params",
         "propose",
         "--from-recommendation",
+        "{afolder}",
+        "--account",
+        "TEST::0",
+        says="Is a directory. No proposal was sent.",
+    ),  # fmt: skip
+    bad(
+        "params",
+        "propose",
+        "--from-recommendation",
         "{garbled}",
         "--account",
         "TEST::0",
@@ -202,6 +227,17 @@ CATALOGUE: list[Bad] = [
     bad("params", "advance", "abc", says="abc"),
     bad("params", "advance", "1e3", says="1e3"),
     bad("params", "check", "vault.depositCap", "-5", says="vault.depositCap"),
+    bad(
+        "params",
+        "propose",
+        "vault.depositCap",
+        "-5",
+        "--description",
+        "-x",
+        "--account",
+        "TEST::0",
+        says="vault.depositCap: the amount must be positive, not -5",
+    ),  # fmt: skip
     bad("params", "check", "agent.minStake", "0.0000001", says="6 decimals"),
     bad("params", "status", HUGE, says="not a proposal ID"),
     bad("params", "advance", "0", says="a year"),
@@ -218,13 +254,19 @@ CATALOGUE: list[Bad] = [
     bad("agent", "stake", "1.0000001", "--account", AGENT, says="6 decimals"),
     bad("agent", "stake", "1e6", "--account", AGENT, says="not an amount: '1e6'"),
     bad("agent", "unbond", HUGE, "--account", AGENT, says="too large"),
+    # a mistyped option is named, never swallowed as an argument (leaving --account unset)
+    bad("agent", "stake", "10", "--acount", AGENT, says="No such option: --acount", code=2),
+    bad("agent", "stake", "-5", "--acount", AGENT, says="No such option: --acount", code=2),
+    bad("agent", "unbond", "-5", f"--account={AGENT}", says="must be positive, not -5"),
     bad("agent", "unbond", "100", "--account", "TEST::5", says="not registered"),
     bad("agent", "withdraw", "--account", "TEST::5", says="not registered"),
     bad("agent", "status", "0x123", says="0x123"),
     bad("agent", "status", "alice", says="alice"),
     bad("agent", "status", "0x70997970c51812dc3a010c7d01b50e0d17dc79C8", says="fails its checksum"),
     bad("agent", "stake", "10", "--account", "TEST::99", says="no test account TEST::99"),
+    bad("agent", "stake", "10", "--account", HOLDER, says="an account alias, not an address"),
     bad("agent", "status", "--manifest", "{garbled}", "--account", "TEST::5", says="garbled"),
+    bad("agent", "status", GUARDIAN, "--manifest", "{nocode}", says="no code at AgentRegistry"),
     # --- ape run guardian ---------------------------------------------------------------------
     bad("guardian", "veto", "999", "--account", "TEST::1", says="999"),
     bad("guardian", "veto", "abc", "--account", "TEST::1", says="abc"),
@@ -235,6 +277,16 @@ CATALOGUE: list[Bad] = [
     bad("guardian", "pause", "--account", "TEST::9", says="guardian"),
     bad("guardian", "shutdown", "--account", "TEST::1", says="not confirmed"),
     bad("guardian", "status", "--manifest", "{nomanifest}", says="no deployment manifest at"),
+    bad("guardian", "status", "--manifest", "{nocode}", says="no code at RWAVault"),
+    bad(
+        "guardian",
+        "pause",
+        "--account",
+        "TEST::1",
+        "--manifest",
+        "{nocode}",
+        says="no code at RWAVault",
+    ),  # fmt: skip
     bad(
         "guardian",
         "pause",
@@ -251,7 +303,11 @@ CATALOGUE: list[Bad] = [
     bad("deploy", "--config", "{cfg_unknown}", says="cfg_unknown"),
     bad("deploy", "--config", "{cfg_duration}", says="cfg_duration"),
     bad("deploy", "--config", "{cfg_checksum}", says="fails its checksum"),
+    bad("deploy", "--config", "{cfg_dupkey}", says="duplicate key 'guardian' (also on line"),
+    bad("deploy", "--config", "{cfg_dupholder}", says="is listed twice"),
+    bad("deploy", "--config", "{cfg_binary}", says="not UTF-8 text"),
     bad("deploy", "--manifest", "{garbled}", says="garbled"),
+    bad("deploy", "--manifest", "{otherchain}", says="describes a deployment on chain"),
     bad("deploy", "--account", "nobody", says="no Ape account 'nobody'"),
     bad("deploy", env={"APE_FOUNDRY_HOST": DEAD_NODE}, says="cannot reach node at"),
     # --- ape run demo (refused while parsing: nothing is deployed) ---------------------------
@@ -270,6 +326,8 @@ CATALOGUE: list[Bad] = [
     bad("keeper", "--config", "{garbled}", "status", says="garbled"),
     bad("keeper", "--config", "{kcfg_unknown}", "status", says="liquidatr"),
     bad("keeper", "--config", "{kcfg_list}", "status", says="must be a mapping"),
+    bad("keeper", "--config", "{kcfg_dupkey}", "status", says="duplicate key 'dry_run'"),
+    bad("keeper", "--config", "{kcfg_intkey}", "status", says="1 is not a setting name"),
     bad(
         "keeper",
         "status",
@@ -293,6 +351,15 @@ CATALOGUE: list[Bad] = [
         "keeper", "--metrics-port", "99999", "once", "--job", "sentinel", says="metrics_port"
     ),  # fmt: skip
     bad("keeper", "--account", "nobody", "once", "--job", "sentinel", says="nobody"),
+    bad(
+        "keeper",
+        "--account",
+        GUARDIAN,
+        "once",
+        "--job",
+        "sentinel",
+        says="--account takes an account alias, not an address",
+    ),  # fmt: skip
     bad("keeper", "status", "--watch", "0", says="--watch", code=2),
     bad("keeper", "status", env={"APE_FOUNDRY_HOST": DEAD_NODE}, says="cannot reach node at"),
     # --- python -m benchmarks.backtest / lending_steward --------------------------------------
@@ -344,15 +411,24 @@ def files(system, chain) -> dict[str, Path]:
     other["chain_id"] = chain.chain_id + 1
     empty = json.loads(manifest.read_text())
     empty["contracts"] = {}
+    nocode = json.loads(manifest.read_text())  # the right chain, but nothing at its addresses
+    for section in ("contracts", "tokens"):
+        nocode[section] = {name: to_checksum_address(keccak(text=name)[:20])
+                           for name in nocode[section]}  # fmt: skip
     first_value = "value: 500,"
     assert first_value in good  # vault.idleBufferBps's row: the replacements below hit it
     assert GUARDIAN in good
+    assert HOLDER_ROW in good and "  steward:" in good
+    (folder / "cfg_binary.yaml").write_bytes(b"\xad\xde\xff\x00asset:")
     return {
+        "cfg_binary": folder / "cfg_binary.yaml",
         "manifest": manifest,
         "nomanifest": folder / "nomanifest.json",
+        "afolder": folder,
         "garbled": write("garbled.json", "{ this is: [not json\n"),
         "otherchain": write("otherchain.json", json.dumps(other)),
         "empty": write("empty.json", json.dumps(empty)),
+        "nocode": write("nocode.json", json.dumps(nocode)),
         "cfg_huge": write("cfg_huge.yaml", good.replace(first_value, f"value: {HUGE},", 1)),
         "cfg_negative": write("cfg_negative.yaml", good.replace(first_value, "value: -500,", 1)),
         "cfg_unknown": write("cfg_unknown.yaml", good + "\nsurprise_key: 1\n"),
@@ -361,6 +437,15 @@ def files(system, chain) -> dict[str, Path]:
         ),
         "cfg_duration": write("cfg_duration.yaml", good.replace("cooldown: 1d", "cooldown: 1q", 1)),
         "kcfg_unknown": write("kcfg_unknown.yaml", "liquidatr:\n  min_profit: 1\n"),
+        "kcfg_dupkey": write("kcfg_dupkey.yaml", "dry_run: true\ndry_run: false\n"),
+        "kcfg_intkey": write("kcfg_intkey.yaml", "1: 2\n"),
+        "cfg_dupkey": write(  # a second guardian under roles: PyYAML alone keeps the last
+            "cfg_dupkey.yaml", good.replace("  steward:", f'  guardian: "{OTHER}"\n  steward:', 1)
+        ),
+        "cfg_dupholder": write(  # one holder in two cases: one key once checksummed
+            "cfg_dupholder.yaml",
+            good.replace(HOLDER_ROW, f"{HOLDER_ROW}    {HOLDER.lower()!r}: 5\n", 1),
+        ),
         "kcfg_list": write("kcfg_list.yaml", "- liquidator\n- settler\n"),
         "rec_unknown": write("rec_unknown.json", json.dumps({"values": {"vault.nope": 1}})),
     }
@@ -516,6 +601,7 @@ SUBPROCESS: list[Bad] = [
     bad("params", "show", "--network", "bogus", says="No ecosystem named 'bogus'", code=2),
     bad("params", "vote", "999", "for", "--account", "TEST::0", says="no proposal 999"),
     bad("params", "show", env={"APE_FOUNDRY_HOST": DEAD_NODE}, says="cannot reach node at"),
+    bad("params", "show", "--manifest", "{nocode}", says="no code at ParameterRegistry"),
     bad(
         "params",
         "propose",
@@ -587,3 +673,22 @@ def test_the_catalogue_covers_every_cli():
     assert {case.cli for case in CATALOGUE} == {*SCRIPTS, "keeper", "backtest", "steward"}
     assert {case.cli for case in SUBPROCESS} >= {"params", "agent", "deploy", "keeper"}
     assert len({case.id() for case in CATALOGUE}) == len(CATALOGUE)  # no row twice
+
+
+def test_a_damaged_state_file_is_named_in_one_line(system, files, state_dir, keeper_main, tmp_path):
+    """A keeper state file that is not SQLite (damaged, or another file put there): one line
+    naming the file, exit 1, and the file left as it was for the operator to restore."""
+    damaged = tmp_path / "state"
+    shutil.copytree(state_dir, damaged)
+    (state_file,) = [p for p in damaged.glob("*.sqlite")]
+    for stale in damaged.glob("*.sqlite-*"):  # its WAL and shared memory
+        stale.unlink()
+    state_file.write_bytes(b"not a database, but something an operator should get back\n" * 100)
+    before = state_file.read_bytes()
+    result = keeper_main(
+        ["--state-dir", str(damaged), "--manifest", str(files["manifest"]), "status"]
+    )
+    line = one_error_line(result.stdout + result.stderr)
+    assert result.returncode == 1
+    assert line.startswith(f"Error: keeper state: {state_file} cannot be read (file is not a")
+    assert state_file.read_bytes() == before

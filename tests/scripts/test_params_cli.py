@@ -233,6 +233,38 @@ def test_a_dao_change_from_proposal_to_execution(params, gov):
     assert "Executed" in status.stdout and "1,000,000" in status.stdout
 
 
+def test_the_same_proposal_and_the_same_vote_twice_are_refused_before_sending(params, gov):
+    """The governor refuses a proposal it already has (same calls, same text) and a second vote
+    from one account: both are refused up front in words, with nothing sent (on a local node a
+    reverting transaction would be mined: a nonce, gas and a call trace for nothing)."""
+    dao = gov.deployer
+    changes = ("vault.idleBufferBps", "700", "--description", "the same, twice", "--self-delegate")
+    first = params("propose", *changes)
+    assert first.returncode == 0, first.stderr
+    proposal_id = re.search(r"^proposal (\d+)$", first.stdout, re.M).group(1)
+
+    before, nonce = proposals_made(gov), dao.nonce
+    again = params("propose", *changes)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert again.stderr == (
+        f"Error: proposal {proposal_id} makes these changes with this description already "
+        "(Pending); vote on it, or give another --description. No proposal was sent.\n"
+    )
+    assert "Call trace" not in again.stdout
+    assert (proposals_made(gov), dao.nonce) == (before, nonce)
+
+    assert params("advance", "25h", account=None).returncode == 0
+    assert params("vote", proposal_id, "for").returncode == 0
+    nonce = dao.nonce
+    twice = params("vote", proposal_id, "against")
+    assert twice.returncode == 1, twice.stdout + twice.stderr
+    assert twice.stderr == (
+        f"Error: {dao.address} has already voted on proposal {proposal_id} (a vote is final)\n"
+    )
+    assert dao.nonce == nonce
+    assert gov.governor.proposalVotes(int(proposal_id))[0] == 0  # no vote against counted
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -1,0 +1,145 @@
+"""What `ape run params` (scripts/params.py) reads and sends on chain: the governance contracts
+of one deployment, the pre-check of a proposal's changes against the registry's rules and links,
+proposals by ID, and steward recommendation files."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from ape import chain, project
+
+from ballast import agent as A
+from ballast import params as P
+from ballast.cli import load_deployment, send_explained
+from ballast.deployment import manifest_path
+from ballast.parameters import key_of, parse_duration
+
+NEEDS = ("ParameterRegistry", "BallastGovernor", "BallastToken", "TimelockController")
+
+
+class System:
+    """The governance contracts of one deployment."""
+
+    def __init__(self, ecosystem, network, manifest_file: Path | None, base_units: bool = False):
+        path = manifest_file or manifest_path(ecosystem.name, network.name)
+        deployment = load_deployment(path, NEEDS)
+        c = deployment.contracts
+        self.registry = project.ParameterRegistry.at(c["ParameterRegistry"])
+        self.governor = project.BallastGovernor.at(c["BallastGovernor"])
+        self.token = project.BallastToken.at(c["BallastToken"])
+        self.timelock = project.BallastTimelock.at(c["TimelockController"])
+        self.deployment = deployment
+        # amount parameters (vault.depositCap, agent.minStake, lend.*) in the asset's whole units
+        if not base_units and (asset := deployment.tokens.get("asset")):
+            token = project.MockStablecoin.at(asset)  # ERC-20 views only
+            P._AMOUNT_UNITS.set(A.Units(token.decimals(), token.symbol()))
+
+    def param(self, name: str) -> P.ParamView | None:
+        key = key_of(name)
+        if key not in {bytes(k) for k in self.registry.keys()}:
+            return None
+        p = self.registry.getParam(key)
+        return P.ParamView(
+            p.value, p.min, p.max, p.maxStepBps, p.cooldown, p.lastUpdate,
+            frozen_until=p.frozenUntil, governance_value=p.governanceValue,
+            last_governance_update=p.lastGovernanceUpdate,
+        )  # fmt: skip
+
+    def links(self, names: list[str]) -> tuple[list[P.LinkView], dict[str, int]]:
+        """The live links naming any of `names`, and the live value of every key they name."""
+        reg = self.registry
+        ids = sorted({i for name in names for i in reg.linksOf(key_of(name))})
+        links, values = [], {}
+        for i in ids:
+            link = reg.getLink(i)
+            if not link.rule:
+                continue  # removed
+            link_names = tuple(reg.nameOf(k) for k in link.keys)
+            links.append(P.LinkView(link.rule, link_names, link.bound))
+            for key, name in zip(link.keys, link_names, strict=True):
+                values.setdefault(name, reg.get(key))
+        return links, values
+
+    def refusals(self, parsed: list[tuple[str, int]], unfreezes: bool = False) -> list[str]:
+        """Why governance could not make these changes by a proposal made now: each value rule
+        at the earliest execution time (past any freeze, with `unfreezes`: the proposal lifts
+        them first), then every link on the values after all changes."""
+        gov = self.governor
+        executes_at = chain.pending_timestamp + gov.votingDelay() + gov.votingPeriod()
+        executes_at += self.timelock.getMinDelay()
+        refusals = []
+        for name, value in parsed:
+            ok, reason = self.registry.check(key_of(name), value, False)
+            if not ok:
+                param = self.param(name)
+                sentence = P.explain(reason, name, value, param, executes_at, unfreezes)
+                if sentence:
+                    refusals.append(sentence)
+        if refusals:
+            return refusals
+        links, values = self.links([name for name, _ in parsed])
+        return P.explain_links(links, {**values, **dict(parsed)})
+
+    def proposal(self, proposal_id: int):
+        """The ProposalCreated event of `proposal_id` (it holds what queue/execute need)."""
+        head = chain.blocks.head.number
+        for log in self.governor.ProposalCreated.range(self.deployment.block, head + 1):
+            if log.proposalId == proposal_id:
+                return log
+        raise click.ClickException(f"no proposal {proposal_id} on this deployment")
+
+    def state(self, proposal_id: int) -> str:
+        """The proposal's state; call after `proposal()` has shown that it exists."""
+        return P.PROPOSAL_STATES[self.governor.state(proposal_id)]
+
+
+def send(action: str, call, *args, **kwargs):
+    """Send a transaction; a revert becomes one line naming the contract's error."""
+    return send_explained(action, P.explain_governor_error, call, *args, **kwargs)
+
+
+def after(network, timestamp: int) -> None:
+    """Return once the next block will be later than `timestamp`.
+
+    The governor counts votes at `clock() - 1`: votes delegated at time t count for a proposal
+    only from a block with a later timestamp. Local nodes mine one empty block a second later;
+    elsewhere the next block is awaited.
+    """
+    if network.name == "local":
+        if chain.blocks.head.timestamp <= timestamp:
+            chain.mine(1, timestamp=timestamp + 1)
+        return
+    deadline = time.monotonic() + 120
+    while chain.blocks.head.timestamp <= timestamp:
+        if time.monotonic() > deadline:
+            raise click.ClickException("no new block for 2 minutes: is the node producing blocks?")
+        time.sleep(2)
+
+
+def from_recommendation(system: System, path: Path, max_age: str) -> tuple[list, str]:
+    """The (name, value) changes and the description of a steward recommendation file
+    (`keepers.jobs.steward`); a malformed, stale or unknown-parameter file is one line."""
+    from ballast.parameters import is_known
+    from keepers.jobs.steward import RecommendationError, check_recommendation, load_recommendation
+
+    try:
+        age = parse_duration(max_age)
+        data = load_recommendation(path)
+        values, text = check_recommendation(
+            data,
+            now=chain.blocks.head.timestamp,
+            max_age=age,
+            known=lambda name: is_known(name) and system.param(name) is not None,
+        )
+    except (RecommendationError, ValueError) as err:
+        raise click.ClickException(f"{path}: {err}. No proposal was sent.") from None
+    return values, text
+
+
+def proposal_id(text: str) -> int:
+    try:
+        return P.parse_proposal_id(text)
+    except P.InputError as err:
+        raise click.ClickException(str(err)) from None
