@@ -46,6 +46,7 @@ from keepers.math.fee import (
     RewardRounds,
     RewardSplit,
     VaultSnapshot,
+    convert_to_shares,
     entered_mark,
     initial_high_water_mark,
     lifted_mark,
