@@ -145,6 +145,7 @@ __all__ = [
     "borrow",
     "borrow_power",
     "collateral_value",
+    "convert_to_shares",
     "credited_excess",
     "debt_of",
     "div_toward_zero",

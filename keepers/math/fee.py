@@ -91,7 +91,9 @@ def share_price(nav: int, virtual_supply: int) -> int:
     return mul_div_down(nav + 1, PRICE_SCALE, virtual_supply)
 
 
-def convert_to_shares(assets: int, total_supply: int, total_assets: int, decimals_offset: int) -> int:
+def convert_to_shares(
+    assets: int, total_supply: int, total_assets: int, decimals_offset: int
+) -> int:
     """`vault.convertToShares(assets)` (OpenZeppelin's ERC-4626 with virtual shares): `floor(assets
     · (totalSupply + 10^offset) / (totalAssets + 1))`."""
     return mul_div_down(assets, total_supply + 10**decimals_offset, total_assets + 1)
@@ -229,7 +231,9 @@ class RewardSplit:
         return self.rounds.undistributed
 
 
-def split_fee(shares: int, reward_share_bps: int, rounds: RewardRounds, points_worth: int) -> RewardSplit:
+def split_fee(
+    shares: int, reward_share_bps: int, rounds: RewardRounds, points_worth: int
+) -> RewardSplit:
     """`AgentRegistry.onFee`: `to_agents = floor(shares · rewardShareBps / 1e4)` (the treasury
     gets the dust), `pot = undistributed + to_agents`. With points in the open round, the round
     closes on `(paid, points)` with `paid = min(pot, points_worth)` (each agent then gets

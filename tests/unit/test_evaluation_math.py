@@ -697,8 +697,9 @@ def test_convert_to_shares_known_values():
     # OpenZeppelin's virtual shares: floor(a · (S + 10^off) / (A + 1)).
     assert convert_to_shares(0, 10**18, 10**6, 12) == 0
     assert convert_to_shares(10**6, 0, 0, 12) == 10**18  # the empty vault: 1e12 shares a unit
-    assert convert_to_shares(7_020_000, 10**24, 2 * 10**12, 12) == 7_020_000 * (10**24 + 10**12) // (
-        2 * 10**12 + 1
+    supply, assets = 10**24, 2 * 10**12
+    assert convert_to_shares(7_020_000, supply, assets, 12) == 7_020_000 * (supply + 10**12) // (
+        assets + 1
     )
     # A share worth 1.21 units: 100 units buy 82.64 shares' worth, rounded down.
     assert convert_to_shares(100, 100 * 10**12, 121, 12) == 100 * (101 * 10**12) // 122
@@ -712,7 +713,9 @@ def test_convert_to_shares_known_values():
     round_=st.integers(0, 2**64 - 2),
     points_worth=st.integers(0, 10**31),
 )
-def test_split_never_pays_more_than_the_pot(shares, share_bps, undistributed, points, round_, points_worth):
+def test_split_never_pays_more_than_the_pot(
+    shares, share_bps, undistributed, points, round_, points_worth
+):
     total = sum(points)
     s = split_fee(shares, share_bps, RewardRounds(round_, total, undistributed), points_worth)
     assert s.to_agents + s.to_treasury == shares
