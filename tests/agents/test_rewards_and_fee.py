@@ -16,6 +16,7 @@ the price of now stand first (a strike, then a day), the fee's precondition.
 from __future__ import annotations
 
 import pytest
+from eth_utils import keccak
 
 from tests.agent_support import (
     BPS,
@@ -34,7 +35,15 @@ from tests.agent_support import (
     model_to_shares,
     only_event,
 )
-from tests.vault_support import DAY, FEE_HOLD, assert_reverts, fee_sample, isolated, settled
+from tests.vault_support import (
+    DAY,
+    FEE_HOLD,
+    WINDOW,
+    assert_reverts,
+    fee_sample,
+    isolated,
+    settled,
+)
 
 FEE_BPS = 1_000  # 10 %
 UNLOCK = 14 * DAY  # vault.unlockPeriod, where a test sets it
@@ -489,6 +498,43 @@ def test_a_round_pays_at_most_what_its_points_are_worth_and_carries_the_rest(des
     assert agents.claimableRewards(allocator) == pot
     assert agents.claimableRewards(rival) == paid
     assert vault.balanceOf(agents) == pot + paid
+
+
+def test_a_fee_strike_with_a_stale_sleeve_still_closes_the_capped_round(desk):
+    """The fee path never blocks an exit: gold's feed is silent past `vault.strikeMaxWait`, and
+    the strike that settles a redemption with gold at its last price less the haircut also takes
+    the fee on tbill's rise, calls `onFee` and closes the round with points. The cap's
+    `convertToShares` values gold at its last price there (`tryPrice`: it never reverts where
+    the strike's own `strikeValuation` did not): the round is paid `min(pot, worth)`."""
+    agents, vault, allocator = desk.agents, desk.vault, desk.allocator
+    book = FeeBook(desk)
+    book.rebalance([5_000, 1_000, 0])  # decision 0: tbill and some gold
+    desk.move("tbill", 100)
+    _, first = book.strike()  # a fee, no points yet: carried
+    carried = first.shares * REWARD_SHARE_BPS // BPS
+    points = only_event(evaluate_at_due(desk, 0), agents.ValueNetted)["pointsAdded"]
+    assert points > 0 and agents.roundPoints() == points
+    desk.move("tbill", 100)
+    book.strike_once(ticket=1)  # the price with tbill's rise, sampled: it stands from now
+
+    holder = desk.depositor
+    vault.requestRedeem(vault.balanceOf(holder) // 100, holder, holder, sender=holder)
+    wait = desk.system.registry.get(keccak(text="vault.strikeMaxWait"))
+    desk.at(max(desk.now(), book.sample[1] + FEE_HOLD) + wait + WINDOW)
+    for name in ("tbill", "invoices"):  # these feeds publish on; gold's fell silent
+        desk.set_price(name, desk.feed(name).latestAnswer())
+    desk.make_stale("gold")
+    assert not desk.system.sleeve("gold").sleeve.valuation()[1]
+    tx = vault.strike(sender=desk.keeper)
+    assert settled(tx, vault)["staleSleeves"] == 1 << 1  # gold at its last price, haircut
+    assert vault.pendingRedeemRequest(0, holder) == 0  # the exit settled
+    (received,) = events(tx, agents.FeeReceived)
+    assert received["round"] == 0 and received["toAgents"] > 0
+    pot = carried + received["toAgents"]
+    paid = round_pays(vault, tx, pot, points)
+    assert paid == min(pot, vault.convertToShares(points, block_id=tx.block_number))
+    assert (agents.rewardRound(), agents.undistributedRewards()) == (1, pot - paid)
+    assert agents.claimableRewards(allocator) == paid > 0
 
 
 def test_only_the_vault_reports_decisions_and_fees(desk):
