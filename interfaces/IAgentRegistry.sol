@@ -115,14 +115,22 @@ pragma solidity ^0.8.24;
 ///        was when each decided.
 ///      - The vault mints its performance fee to this registry in shares (`onFee`):
 ///        `agent.rewardShareBps` of them (rounded down) fund the agents, the rest goes to the
-///        treasury at once. Each fee closes a reward round: the agents' share of it, plus
-///        whatever earlier rounds could not pay out, is split among the reward points earned in
-///        the round, pro rata (each agent's amount `pot · points / roundPoints`, rounded down; the
-///        rounding dust, under one share unit per agent, stays in the registry uncounted); a
-///        round with no points carries its rewards to the next. `claimRewards()` pays an agent
-///        its vault shares. The vault may call `onFee` as often as it takes a fee (at every NAV
-///        strike): a round is then short, and a loss evaluated after the round its gain was paid
-///        in is carried as debt against the next gains.
+///        treasury at once. Each fee closes a reward round that has points: its pot, the agents'
+///        share of the fee plus whatever earlier rounds did not pay out (`undistributedRewards`),
+///        pays the round `paid = min(pot, vault.convertToShares(roundPoints))` (rounded down, at
+///        the share price after the strike's mint and burn: a round never pays more than the
+///        value its points stand for) and carries the rest, `pot - paid`, to the next round; a
+///        round with no points carries its whole pot. (Found in an agent review: a pot carried
+///        through days without points went to whatever points closed it, so a sniper with 7 of
+///        value added took 101 of a 121 pot from an honest agent's 7,102.) `paid` is split among
+///        the round's points pro rata (each agent's amount `paid · points / roundPoints`, rounded
+///        down; the rounding dust, under one share unit per agent, stays in the registry
+///        uncounted). `convertToShares` never reverts there: the strike has just valued every
+///        sleeve (`strikeValuation`, which reads the prices `valuation` reads), and a stale one
+///        is valued at its last price. `claimRewards()` pays an agent its vault shares. The vault
+///        may call `onFee` as often as it takes a fee (at every NAV strike): a round is then
+///        short, and a loss evaluated after the round its gain was paid in is carried as debt
+///        against the next gains.
 ///
 ///      Accounting: the registry holds exactly Σ(stake + unbonding) of the asset that agents
 ///      brought, plus whatever was sent to it otherwise (never counted); slashed stake leaves it

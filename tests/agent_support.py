@@ -326,6 +326,61 @@ def model_to_assets(shares: int, total_assets: int, supply: int) -> int:
     return shares * (total_assets + 1) // (supply + OFFSET)
 
 
+def model_to_shares(assets: int, total_assets: int, supply: int) -> int:
+    """ERC-4626 convertToShares with OpenZeppelin's virtual shares, rounded down."""
+    return assets * (supply + OFFSET) // (total_assets + 1)
+
+
+def model_round_pays(pot: int, points: int, total_assets: int, supply: int) -> int:
+    """What a fee closing a round with `points` (assets of value added) pays it out of `pot`
+    (IAgentRegistry, "Rewards"): never more than the value the points stand for, their shares
+    at the vault's `total_assets` and `supply` after the strike; the rest carries."""
+    return min(pot, model_to_shares(points, total_assets, supply))
+
+
+class RewardBook:
+    """The agents' rewards as IAgentRegistry's "Rewards" section defines them, fed with the
+    chain facts of each fee strike: the round's points per agent (`roundPointsOf`) before it,
+    the agents' share of the fee (`FeeReceived.toAgents`) and the vault's `totalAssets` and
+    `totalSupply` in the strike's block (the price the cap is taken at). `claimable[agent]` and
+    `carried` are what the registry must show; `rounds` lists (pot, paid, points) per round
+    closed."""
+
+    def __init__(self, agents, vault, accounts, carried: int = 0):
+        self.agents, self.vault, self.accounts = agents, vault, list(accounts)
+        self.carried = carried
+        self.claimable = {a.address: agents.claimableRewards(a) for a in self.accounts}
+        self.rounds: list[tuple[int, int, int]] = []
+
+    def points(self) -> dict[str, int]:
+        """Each agent's points in the open round, read before a strike."""
+        return {a.address: self.agents.roundPointsOf(a) for a in self.accounts}
+
+    def fee(self, tx, points: dict[str, int]) -> None:
+        """The strike `tx`, with `points` read before it: books its fee (if any) and checks the
+        registry against the book."""
+        agents, vault = self.agents, self.vault
+        received = events(tx, agents.FeeReceived)
+        if received:
+            (fee,) = received
+            pot = self.carried + fee["toAgents"]
+            total = sum(points.values())
+            if total == 0:
+                self.carried = pot  # no points: the whole pot carries
+            else:
+                block = tx.block_number
+                paid = model_round_pays(
+                    pot, total, vault.totalAssets(block_id=block), vault.totalSupply(block_id=block)
+                )
+                for agent, p in points.items():
+                    self.claimable[agent] += paid * p // total  # pro rata, rounded down once
+                self.carried = pot - paid
+                self.rounds.append((pot, paid, total))
+        assert agents.undistributedRewards() == self.carried
+        for a in self.accounts:
+            assert agents.claimableRewards(a) == self.claimable[a.address], a
+
+
 INITIAL_MARK = PRICE_SCALE // OFFSET  # the price of the empty vault
 
 

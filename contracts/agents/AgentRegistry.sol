@@ -64,7 +64,8 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         uint256 debt;
     }
 
-    /// @dev A closed reward round: the shares it split and the points they were split among.
+    /// @dev A closed reward round: the shares it split (its pot, capped at what its points are
+    ///      worth) and the points they were split among.
     struct RewardRound {
         uint256 pot;
         uint256 points;
@@ -96,10 +97,12 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
     uint64 public rewardRound;
     /// @notice Points earned in the current round, by all agents.
     uint256 public roundPoints;
-    /// @notice Agents' fee shares no round has paid out yet (waiting for points).
+    /// @notice Agents' fee shares no round has paid out yet (waiting for points: a round with none,
+    ///         and what a round's points were not worth, carry to the next).
     uint256 public undistributedRewards;
-    /// @dev The pot and points of each closed round: an agent's part is `pot · points / total`
-    ///      (rounded down once, IAgentRegistry's pro-rata rule).
+    /// @dev The shares paid (`pot`: at most what the points are worth) and points of each closed
+    ///      round: an agent's part is `pot · points / total` (rounded down once, IAgentRegistry's
+    ///      pro-rata rule).
     mapping(uint256 round => RewardRound) internal _closedRounds;
 
     /// @param vault_ The vault whose asset is bonded, whose decisions are evaluated and whose
@@ -222,10 +225,14 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         if (points == 0) {
             undistributedRewards = pot; // nobody earned this round: the next one gets it
         } else {
-            // The whole pot goes to the round's points; each agent's part is rounded down once
-            // (`_due`), so the round never promises more than its pot.
-            _closedRounds[round] = RewardRound(pot, points);
-            undistributedRewards = 0;
+            // A round pays at most the value its points stand for (points are assets): their
+            // shares at the price after this strike's mint and burn (rounded down); the rest of
+            // the pot waits for the next round. Each agent's part is rounded down once (`_due`),
+            // so the round never promises more than it kept. `convertToShares` cannot revert
+            // here: it reads what the strike just valued (IAgentRegistry, "Rewards").
+            uint256 paid = Math.min(pot, IERC4626(vault).convertToShares(points));
+            _closedRounds[round] = RewardRound(paid, points);
+            undistributedRewards = pot - paid;
             rewardRound = uint64(round + 1);
             roundPoints = 0;
         }
@@ -379,7 +386,8 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
     }
 
     /// @notice Vault shares per reward point (WAD, rounded down) of a closed round; 0 for a round
-    ///         not closed. Informational: agents are paid `pot · points / roundPoints` exactly.
+    ///         not closed. Informational: agents are paid `pot · points / roundPoints` exactly
+    ///         (`pot`: what the round paid, at most what its points were worth).
     function sharesPerPoint(uint256 round) external view returns (uint256) {
         RewardRound memory c = _closedRounds[round];
         return c.points == 0 ? 0 : c.pot.mulDiv(WAD, c.points);

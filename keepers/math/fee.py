@@ -91,6 +91,14 @@ def share_price(nav: int, virtual_supply: int) -> int:
     return mul_div_down(nav + 1, PRICE_SCALE, virtual_supply)
 
 
+def convert_to_shares(
+    assets: int, total_supply: int, total_assets: int, decimals_offset: int
+) -> int:
+    """`vault.convertToShares(assets)` (OpenZeppelin's ERC-4626 with virtual shares): `floor(assets
+    · (totalSupply + 10^offset) / (totalAssets + 1))`."""
+    return mul_div_down(assets, total_supply + 10**decimals_offset, total_assets + 1)
+
+
 def lifted_mark(high_water_mark: int, donated: int, virtual_supply: int) -> int:
     """The mark after the donations since the last strike: `h + ceil(donated · 1e36 / S)`, as
     much as they lifted the price (rounded up: a donation never counts as performance, neither
@@ -172,8 +180,9 @@ class RewardRounds:
 
 @dataclass(frozen=True)
 class ClosedRound:
-    """A reward round a fee closed: the `pot` of shares it split among the `points` earned in it
-    (the registry keeps both; each agent's part is rounded down once)."""
+    """A reward round a fee closed: the `pot` of shares it paid (`sharesPerPoint`'s pot: at most
+    what its points were worth) split among the `points` earned in it (the registry keeps both;
+    each agent's part is rounded down once)."""
 
     pot: int
     points: int
@@ -192,10 +201,10 @@ class ClosedRound:
 @dataclass(frozen=True)
 class RewardSplit:
     """What `onFee(shares)` does: `to_agents` and `to_treasury` (as `FeeReceived` reports them,
-    with `round`, the round open when the fee came), the `pot` to split (`to_agents` plus what
-    earlier rounds carried), the round it `closed` (None when the round had no points: the pot
-    carries over) and the rounds after. The vault calls `onFee` only for a fee of at least one
-    share (`FeeAccrual.taken`)."""
+    with `round`, the round open when the fee came), the `pot` (`to_agents` plus what earlier
+    rounds carried), the round it `closed` with what it paid (None when the round had no points:
+    the pot carries over) and the rounds after. The vault calls `onFee` only for a fee of at
+    least one share (`FeeAccrual.taken`)."""
 
     shares: int
     to_agents: int
@@ -210,25 +219,40 @@ class RewardSplit:
         return self.closed is not None
 
     @property
+    def paid(self) -> int:
+        """What the round closed pays its points (0 when none closed)."""
+        return self.closed.pot if self.closed is not None else 0
+
+    @property
     def carry(self) -> int:
         """What the next round inherits (`undistributedRewards` after): the whole pot when no
-        points were earned, else 0 (the rounding dust of the agents' parts is not carried)."""
+        points were earned, else what the round's points were not worth, `pot - paid` (the
+        rounding dust of the agents' parts is not carried)."""
         return self.rounds.undistributed
 
 
-def split_fee(shares: int, reward_share_bps: int, rounds: RewardRounds) -> RewardSplit:
+def split_fee(
+    shares: int, reward_share_bps: int, rounds: RewardRounds, points_worth: int
+) -> RewardSplit:
     """`AgentRegistry.onFee`: `to_agents = floor(shares · rewardShareBps / 1e4)` (the treasury
     gets the dust), `pot = undistributed + to_agents`. With points in the open round, the round
-    closes on `(pot, points)` (each agent then gets `reward_due`), nothing carries and the next
-    round opens with no points; without points the whole pot carries to the open round."""
+    closes on `(paid, points)` with `paid = min(pot, points_worth)` (each agent then gets
+    `reward_due`), `pot - paid` carries and the next round opens with no points; without points
+    the whole pot carries to the open round. `points_worth` is `vault.convertToShares(
+    roundPoints)` after the strike's mint and burn (`convert_to_shares` on the vault's supply and
+    `totalAssets()` then; unused when the round has no points): a round never pays more than
+    the value its points stand for."""
+    if points_worth < 0:
+        raise ValueError(f"points_worth {points_worth} < 0")
     to_agents = mul_div_down(shares, reward_share_bps, BPS)
     to_treasury = shares - to_agents
     pot = rounds.undistributed + to_agents
     if rounds.round_points == 0:
         after = RewardRounds(rounds.round, 0, pot)
         return RewardSplit(shares, to_agents, to_treasury, rounds.round, pot, None, after)
-    closed = ClosedRound(pot, rounds.round_points)
-    after = RewardRounds(rounds.round + 1, 0, 0)
+    paid = min(pot, points_worth)
+    closed = ClosedRound(paid, rounds.round_points)
+    after = RewardRounds(rounds.round + 1, 0, pot - paid)
     return RewardSplit(shares, to_agents, to_treasury, rounds.round, pot, closed, after)
 
 
@@ -247,6 +271,7 @@ __all__ = [
     "RewardRounds",
     "RewardSplit",
     "VaultSnapshot",
+    "convert_to_shares",
     "entered_mark",
     "initial_high_water_mark",
     "lifted_mark",

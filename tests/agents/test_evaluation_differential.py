@@ -13,8 +13,9 @@ targets and price moves:
    sleeve's low `strikeValuation` —, the supply, the stored high-water mark and fee sample, and
    the strike's time: the fee is charged only on gains that stood a day) and compared with
    `PerformanceFeeTaken`, the stored mark and sample, and the registry's `FeeReceived` and reward
-   rounds (`split_fee`); each rebalance takes no fee, and the recorded decision is checked
-   against what was read before;
+   rounds (`split_fee`, capped at `convert_to_shares` of the round's points on the supply and
+   `totalAssets()` in the strike's block); each rebalance takes no fee, and the recorded
+   decision is checked against what was read before;
 2. someone may donate (the donation lifts the stored mark at once, `lifted_mark`), prices move,
    time jumps past both decisions' `agent.evalWindow` (feeds republished so no price is
    stale), the allocator may start unbonding part of its stake;
@@ -55,6 +56,7 @@ from keepers.math import (
     RewardSplit,
     VaultSnapshot,
     assess,
+    convert_to_shares,
     entered_mark,
     initial_high_water_mark,
     lifted_mark,
@@ -249,11 +251,25 @@ def strike_and_check(world: World, moves: tuple[int, int, int]) -> Strike:
     if fee.taken:
         label("fee taken")
         assert taken == [(fee.gain, fee.fee, fee.fee_shares, fee.high_water_mark)]
-        split = split_fee(fee.fee_shares, param(system, "agent.rewardShareBps"), rounds)
+        # A round pays at most what its points are worth at the price after the strike's mint
+        # and burn: `convertToShares(roundPoints)` in the strike's own block (nothing after).
+        after = tx.block_number
+        points_worth = convert_to_shares(
+            rounds.round_points,
+            vault.totalSupply(block_id=after),
+            vault.totalAssets(block_id=after),
+            world.offset,
+        )
+        assert points_worth == vault.convertToShares(rounds.round_points, block_id=after)
+        split = split_fee(
+            fee.fee_shares, param(system, "agent.rewardShareBps"), rounds, points_worth
+        )
         assert received == [(split.shares, split.to_agents, split.to_treasury, split.round)]
         assert reward_rounds(system) == split.rounds, (rounds, split)
         if split.closes_round:
             label("reward round closed")
+            if split.carry:
+                label("reward round capped at its points' worth")
             assert agents.sharesPerPoint(split.round) == split.closed.shares_per_point
     else:
         label("no fee" if fee.gain == 0 else "no fee shares on a gain")

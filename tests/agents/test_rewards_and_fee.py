@@ -4,17 +4,19 @@
 The fee is taken at each NAV strike (never at a rebalance) above the high-water mark, minted in
 vault shares to the AgentRegistry, which keeps agent.rewardShareBps (2000) of them for the
 agents and passes the rest to the treasury (the deployer here). Each fee closes a reward round
-split pro rata among the reward points earned in it. The fee is charged only on gains that
-stood: up to the lower of the price now and the price a strike saw at least a day before (the
-fee sample). `FeeBook` follows the mark and the sample with the documented formula
-(`tests.agent_support.model_fee`) and checks every strike's fee against it (a strike needs a
-request: the keeper requests a small deposit before each); its `strike` lets the price of now
-stand first (a strike, then a day), the fee's precondition.
+split pro rata among the reward points earned in it, paying at most what those points are worth
+(`round_pays`: `convertToShares(roundPoints)` after the strike; the rest carries). The fee is
+charged only on gains that stood: up to the lower of the price now and the price a strike saw
+at least a day before (the fee sample). `FeeBook` follows the mark and the sample with the
+documented formula (`tests.agent_support.model_fee`) and checks every strike's fee against it
+(a strike needs a request: the keeper requests a small deposit before each); its `strike` lets
+the price of now stand first (a strike, then a day), the fee's precondition.
 """
 
 from __future__ import annotations
 
 import pytest
+from eth_utils import keccak
 
 from tests.agent_support import (
     BPS,
@@ -29,9 +31,19 @@ from tests.agent_support import (
     events,
     model_fee,
     model_points,
+    model_round_pays,
+    model_to_shares,
     only_event,
 )
-from tests.vault_support import DAY, FEE_HOLD, assert_reverts, fee_sample, isolated, settled
+from tests.vault_support import (
+    DAY,
+    FEE_HOLD,
+    WINDOW,
+    assert_reverts,
+    fee_sample,
+    isolated,
+    settled,
+)
 
 FEE_BPS = 1_000  # 10 %
 UNLOCK = 14 * DAY  # vault.unlockPeriod, where a test sets it
@@ -147,6 +159,15 @@ def evaluate_at_due(desk, decision_id: int):
         desk.at(due)
     desk.refresh()
     return desk.agents.evaluate(decision_id, sender=desk.keeper)
+
+
+def round_pays(vault, tx, pot: int, points: int) -> int:
+    """What a fee strike `tx` closing a round of `points` with `pot` pays that round
+    (`model_round_pays`): at most the value the points stand for, at the vault's price after the
+    strike's mint and burn (its `totalAssets` and `totalSupply` in the strike's own block)."""
+    block = tx.block_number
+    assets, supply = vault.totalAssets(block_id=block), vault.totalSupply(block_id=block)
+    return model_round_pays(pot, points, assets, supply)
 
 
 def price_of(nav: int, supply: int) -> int:
@@ -376,6 +397,7 @@ def test_rewards_are_split_by_the_value_each_agent_added(desk):
     tx, fee = book.strike()
     assert fee.gain == 16_000 * USDC  # 1,016,000, to the wei
     pot = fee.shares * REWARD_SHARE_BPS // BPS
+    assert round_pays(vault, tx, pot, sum(points)) == pot  # 16,000 of value: worth the pot
     assert only_event(tx, agents.FeeReceived)["round"] == 0
     assert (agents.rewardRound(), agents.roundPoints(), agents.undistributedRewards()) == (1, 0, 0)
     due = [pot * p // sum(points) for p in points]  # pro rata, each rounded down
@@ -415,6 +437,7 @@ def test_a_round_without_points_carries_its_rewards_to_the_next(desk):
     desk.move("tbill", 100)
     tx, second = book.strike()
     pot = carried + second.shares * REWARD_SHARE_BPS // BPS
+    assert round_pays(vault, tx, pot, 6_000 * USDC) == pot  # 6,000 of value: worth the pot
     assert only_event(tx, agents.FeeReceived)["round"] == 0
     assert (agents.rewardRound(), agents.undistributedRewards()) == (1, 0)
     assert agents.sharesPerPoint(0) == pot * WAD // (6_000 * USDC)
@@ -425,6 +448,93 @@ def test_a_round_without_points_carries_its_rewards_to_the_next(desk):
 
     # Points earned later belong to the next round: nothing to claim until another fee.
     assert_reverts(agents, "claimRewards", sender=allocator, error="NoRewards", agent=allocator)
+
+
+def test_a_round_pays_at_most_what_its_points_are_worth_and_carries_the_rest(desk):
+    """A pot carried through a fee without points, then a round whose only points are a few
+    units of value (the rival's 10 bps of tbill through +1 %, ~10 USDC): the round pays
+    `convertToShares(points)` after the strike, never the pot, and the rest carries to the
+    round of the agent whose 5,000 bps added thousands (IAgentRegistry, "Rewards")."""
+    agents, vault, allocator, rival = desk.agents, desk.vault, desk.allocator, desk.rival
+    book = FeeBook(desk)
+    book.rebalance([5_000, 0, 0])  # decision 0: the allocator's
+    desk.move("tbill", 100)
+    _, first = book.strike()  # a fee, nobody has points yet: carried
+    carried = first.shares * REWARD_SHARE_BPS // BPS
+    assert agents.undistributedRewards() == carried > 0
+    targets = list(vault.currentBps())
+    targets[0] += 10
+    book.rebalance(targets, agent=rival)  # decision 1: 10 bps more tbill
+    desk.move("tbill", 100)
+    small = only_event(evaluate_at_due(desk, 1), agents.ValueNetted)
+    assert 0 < small["pointsAdded"] == agents.roundPoints() < 20 * USDC
+
+    tx, second = book.strike()
+    pot = carried + second.shares * REWARD_SHARE_BPS // BPS
+    block = tx.block_number
+    worth = model_to_shares(
+        small["pointsAdded"], vault.totalAssets(block_id=block), vault.totalSupply(block_id=block)
+    )
+    assert worth == vault.convertToShares(small["pointsAdded"], block_id=block)
+    paid = round_pays(vault, tx, pot, small["pointsAdded"])
+    assert paid == worth < pot // 10  # capped: the points are worth a sliver of the pot
+    assert only_event(tx, agents.FeeReceived)["round"] == 0
+    assert (agents.rewardRound(), agents.roundPoints()) == (1, 0)
+    assert agents.undistributedRewards() == pot - paid  # the rest carries, none lost
+    assert agents.sharesPerPoint(0) == paid * WAD // small["pointsAdded"]
+    assert agents.claimableRewards(rival) == paid  # the only points of the round: all it paid
+    assert vault.convertToAssets(paid) <= small["pointsAdded"]  # never above the value added
+    assert vault.balanceOf(agents) == pot
+
+    # The allocator's 5,000 bps, evaluated in the next round, is worth what carried: all of it.
+    big = only_event(evaluate_at_due(desk, 0), agents.ValueNetted)
+    assert big["pointsAdded"] > 1_000 * USDC
+    desk.move("tbill", 100)
+    tx, third = book.strike()
+    pot = pot - paid + third.shares * REWARD_SHARE_BPS // BPS
+    assert only_event(tx, agents.FeeReceived)["round"] == 1
+    assert round_pays(vault, tx, pot, big["pointsAdded"]) == pot
+    assert (agents.rewardRound(), agents.undistributedRewards()) == (2, 0)
+    assert agents.claimableRewards(allocator) == pot
+    assert agents.claimableRewards(rival) == paid
+    assert vault.balanceOf(agents) == pot + paid
+
+
+def test_a_fee_strike_with_a_stale_sleeve_still_closes_the_capped_round(desk):
+    """The fee path never blocks an exit: gold's feed is silent past `vault.strikeMaxWait`, and
+    the strike that settles a redemption with gold at its last price less the haircut also takes
+    the fee on tbill's rise, calls `onFee` and closes the round with points. The cap's
+    `convertToShares` values gold at its last price there (`tryPrice`: it never reverts where
+    the strike's own `strikeValuation` did not): the round is paid `min(pot, worth)`."""
+    agents, vault, allocator = desk.agents, desk.vault, desk.allocator
+    book = FeeBook(desk)
+    book.rebalance([5_000, 1_000, 0])  # decision 0: tbill and some gold
+    desk.move("tbill", 100)
+    _, first = book.strike()  # a fee, no points yet: carried
+    carried = first.shares * REWARD_SHARE_BPS // BPS
+    points = only_event(evaluate_at_due(desk, 0), agents.ValueNetted)["pointsAdded"]
+    assert points > 0 and agents.roundPoints() == points
+    desk.move("tbill", 100)
+    book.strike_once(ticket=1)  # the price with tbill's rise, sampled: it stands from now
+
+    holder = desk.depositor
+    vault.requestRedeem(vault.balanceOf(holder) // 100, holder, holder, sender=holder)
+    wait = desk.system.registry.get(keccak(text="vault.strikeMaxWait"))
+    desk.at(max(desk.now(), book.sample[1] + FEE_HOLD) + wait + WINDOW)
+    for name in ("tbill", "invoices"):  # these feeds publish on; gold's fell silent
+        desk.set_price(name, desk.feed(name).latestAnswer())
+    desk.make_stale("gold")
+    assert not desk.system.sleeve("gold").sleeve.valuation()[1]
+    tx = vault.strike(sender=desk.keeper)
+    assert settled(tx, vault)["staleSleeves"] == 1 << 1  # gold at its last price, haircut
+    assert vault.pendingRedeemRequest(0, holder) == 0  # the exit settled
+    (received,) = events(tx, agents.FeeReceived)
+    assert received["round"] == 0 and received["toAgents"] > 0
+    pot = carried + received["toAgents"]
+    paid = round_pays(vault, tx, pot, points)
+    assert paid == min(pot, vault.convertToShares(points, block_id=tx.block_number))
+    assert (agents.rewardRound(), agents.undistributedRewards()) == (1, pot - paid)
+    assert agents.claimableRewards(allocator) == paid > 0
 
 
 def test_only_the_vault_reports_decisions_and_fees(desk):

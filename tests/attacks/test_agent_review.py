@@ -9,7 +9,7 @@
    (IAgentRegistry, "Evaluation"): later moves the same way stand in front of the move and a
    reversal undoes the newest moves first, so one sale never ends more than its size.
 
-2. Carried pot sniped with next to no value added (open, strict xfail). A reward round that
+2. Carried pot sniped with next to no value added (fixed). A reward round that
    ends with no points carries the agents' share of its fee to the next round, and a round is
    split pro rata among the points earned in it, however few. The vault takes a fee at (nearly)
    every daily strike while an honest agent's decision waits the week before it is evaluated,
@@ -17,9 +17,10 @@
    that closes it takes all of it. A sniper agent buys 10 bps of T-bills (risk-free: its index
    only rises) a day before the honest agent buys gold; its evaluation lands first: 7.02 of
    value added took 100.75 of a 121 pot (83 %), the honest week of gold (7,102 of value) was
-   paid 20.39. The defence asserted: a round never pays more than the value its points stand
-   for (points are value added in the vault's asset), the rest stays carried for the agents who
-   add value.
+   paid 20.39. The defence (IAgentRegistry, "Rewards"): a round never pays more than the value
+   its points stand for (points are value added in the vault's asset), `min(pot,
+   vault.convertToShares(roundPoints))` after the strike, the rest stays carried for the agents
+   who add value.
 """
 
 from __future__ import annotations
@@ -102,12 +103,6 @@ def run(desk, snipe: bool) -> dict:
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a round's pot goes to its points however few: a 7 mUSDC sniper takes 83 % of a "
-    "week's carried pot; fix: pay a round at most convertToShares(roundPoints), carry the rest "
-    "(AgentRegistry.onFee + keepers/math/fee.split_fee)",
-)
 def test_a_sniper_with_next_to_no_value_added_cannot_take_the_carried_pot(desk, chain):
     vault = desk.vault
     with isolated(chain):

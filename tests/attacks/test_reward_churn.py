@@ -37,6 +37,7 @@ from tests.agent_support import (
     REWARD_SHARE_BPS,
     TOLERANCE_BPS,
     WAD,
+    RewardBook,
     build_desk,
     events,
     later_decisions,
@@ -66,10 +67,16 @@ def desk(project, accounts, chain):
 class Story:
     """Days from the honest agent's decision: each day both prices rise, then the day's
     actions; every evaluation is checked against the documented formulas (`model_*`), and
-    what the old rule (the whole window, no netting) would have credited is kept alongside."""
+    what the old rule (the whole window, no netting) would have credited is kept alongside;
+    every strike's reward split against `RewardBook` (each round paid at most what its points
+    are worth, the rest carried)."""
 
-    def __init__(self, desk):
+    def __init__(self, desk, extra_agents=()):
         self.desk, self.start = desk, desk.now() + 60
+        self.book = RewardBook(
+            desk.agents, desk.vault, [desk.allocator, desk.rival, *extra_agents],
+            carried=desk.agents.undistributedRewards(),
+        )  # fmt: skip
         self.old_points: dict[str, int] = {}
         self.values: dict[str, int] = {}
         self.credited: dict[str, int] = {}  # points actually added, net of withdrawals
@@ -97,7 +104,10 @@ class Story:
             desk.chain.pending_timestamp = stood
         desk.refresh()
         desk.system.confirm_moves()  # a move beyond the band is confirmed first (the settler)
-        return desk.vault.strike(sender=desk.keeper)
+        points = self.book.points()
+        tx = desk.vault.strike(sender=desk.keeper)
+        self.book.fee(tx, points)
+        return tx
 
     def evaluate(self, decision_id: int) -> dict:
         desk = self.desk
@@ -187,6 +197,7 @@ def test_a_round_tripping_agent_earns_nothing_from_the_pot(desk, chain):
         assert agents.rewardRound() == 1
         assert agents.claimableRewards(churner) == 0
         assert agents.claimableRewards(honest) == pot
+        assert story.book.rounds[-1][:2] == (pot, pot)  # a week of tbill is worth the pot
         assert vault.balanceOf(agents) >= pot
 
 
@@ -217,7 +228,7 @@ def test_churning_through_fee_rounds_earns_no_more_than_its_first_day(desk, chai
         assert fees >= 19, fees
         # Rounds closed on day 7 (the honest week) and day 8 (the churner's first entry); on
         # no later day did anyone have points left after the netting: the pots carried.
-        assert agents.rewardRound() == 2
+        assert agents.rewardRound() == 2 == len(story.book.rounds)
 
         churned = story.credited[churner.address]
         net = story.values[churner.address]
@@ -245,7 +256,7 @@ def test_two_colluding_agents_taking_turns_earn_only_the_days_their_moves_stood(
     accomplice = accounts[9]
     with isolated(chain):
         bond_agent(desk.system, accomplice)
-        story = Story(desk)
+        story = Story(desk, extra_agents=[accomplice])
         story.start = max(story.start, agents.activeFrom(accomplice) + 60)
         story.day(0)
         story.rebalance(HONEST, honest)

@@ -33,7 +33,9 @@ Checked after every step (DESIGN.md invariant 7, stake is conserved, and what it
 - Σ stake + Σ unbonding + Σ slashed-and-donated == Σ deposited − Σ withdrawn by the agents;
 - openDecisions() and pendingSlashes() are the model's sets; every pending slash was opened
   for at most (stake + unbonding at evaluation) · agent.maxSlashBps / 1e4;
-- the registry holds at least Σ claimableRewards in vault shares.
+- the registry holds at least Σ claimableRewards in vault shares; each agent's
+  `claimableRewards`, `rewardRound` and `undistributedRewards` are the model's (`split_fee`,
+  `reward_due`: every round paid at most `convertToShares` of its points, the rest carried);
 - each agent's reward points in the open round (`roundPointsOf`) and `rewardDebt` equal the
   model's net value added (IAgentRegistry, "Rewards: net value added"), and `roundPoints` is
   their sum;
@@ -41,7 +43,7 @@ And at each step that does it: an evaluation reports the excess and the slash th
 formulas give on the decision's record, the later decisions inside its window that reversed part
 of its moves (their recorded start indices) and the sleeves' return indices, and nets its value
 (`ValueNetted`) into the agent's points and debt; a fee (`FeeReceived`) closes the round when it
-has points; an executed slash
+has points, paying at most what they are worth at the price after the strike; an executed slash
 takes min(amount, stake + unbonding), stake first, raises vault.totalAssets() by exactly the
 SlashExecuted amount and never lowers the share price (convertToAssets(1e18); DESIGN.md
 invariant 3); an agent that still has a decision to evaluate or a slash pending cannot
@@ -70,6 +72,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from keepers.math import RewardRounds, convert_to_shares, reward_due, split_fee
 from tests.agent_support import model_credited_excess, model_net, model_value
 from tests.invariants.agent_machine_support import Raw, batch, rpc
 from tests.vault_support import (
@@ -87,6 +90,7 @@ BPS = 10_000
 MAX_UINT = 2**256 - 1
 MIN_STAKE = AGENT_PARAMETERS["agent.minStake"][0]
 TOLERANCE_BPS = AGENT_PARAMETERS["agent.toleranceBps"][0]
+REWARD_SHARE_BPS = AGENT_PARAMETERS["agent.rewardShareBps"][0]
 EVAL_WINDOW = 2 * DAY
 VETO_WINDOW = DAY
 UNBONDING_PERIOD = 3 * DAY
@@ -133,6 +137,7 @@ class AgentModel:
     withdrawn: int = 0  # Σ paid out to it by withdrawUnbonded
     points: int = 0  # reward points in the open round
     debt: int = 0  # value lost not yet made up (rewardDebt)
+    claimable: int = 0  # shares its points earned in closed rounds, not claimed yet
 
     @property
     def active(self) -> bool:
@@ -226,6 +231,16 @@ class AgentMachine(RuleBasedStateMachine):
         self.executed = 0  # Σ SlashExecuted amounts
         self.last_rebalance = 0
         self.fees = 0  # performance fees taken
+        self.offset = self.vault.call("decimals") - self.asset.call("decimals")
+        # The reward rounds: the open round and what no round has paid yet (its points are the
+        # model's Σ points); nothing earned yet.
+        round_, points, carried = batch(
+            (self.reg, "rewardRound", ()),
+            (self.reg, "roundPoints", ()),
+            (self.reg, "undistributedRewards", ()),
+        )
+        assert points == 0
+        self.rounds = RewardRounds(round_, 0, carried)
         self.max_slash_bps = max_slash_bps
         chain.pending_timestamp = self.now
         d.params.send("set", keccak(text="agent.maxSlashBps"), max_slash_bps, sender=d.governance)
@@ -365,12 +380,13 @@ class AgentMachine(RuleBasedStateMachine):
     @rule(who=st.integers(0, N_AGENTS - 1))
     def claim_rewards(self, who):
         m = self.model[who]
-        claimable = self.reg.call("claimableRewards", m.account)
+        claimable = m.claimable  # the model's (`rewards_are_net_value_added` checks the chain's)
         before = self.vault.call("balanceOf", m.account)
         refusals = set() if claimable else {"NoRewards"}
         if self._send(self.reg, "claimRewards", sender=m.account, refusals=refusals):
             assert self.vault.call("balanceOf", m.account) - before == claimable
             assert self.reg.call("claimableRewards", m.account) == 0
+            m.claimable = 0
 
     # ------------------------------------------------------------------ the vault
 
@@ -433,10 +449,35 @@ class AgentMachine(RuleBasedStateMachine):
         if self.vault.logs(tx, "PerformanceFeeTaken"):
             self.fees += 1
             event("performance fee taken")
-        if self.reg.logs(tx, "FeeReceived") and any(a.points for a in self.model):
+        for fee in self.reg.logs(tx, "FeeReceived"):
+            self._fee_received(tx, fee)
+
+    def _fee_received(self, tx: dict, fee) -> None:
+        """`onFee` (IAgentRegistry, "Rewards"): the agents' share joins what earlier rounds
+        carried; a round with points pays at most what they are worth, `convertToShares(
+        roundPoints)` at the price after the strike (read in its block), each agent its pro-rata
+        part (claimable now), and carries the rest; a round without points carries it all."""
+        rounds = RewardRounds(
+            self.rounds.round, sum(a.points for a in self.model), self.rounds.undistributed
+        )
+        block = tx["blockNumber"]
+        worth = self.vault.call("convertToShares", rounds.round_points, block=block)
+        supply = self.vault.call("totalSupply", block=block)
+        assets = self.vault.call("totalAssets", block=block)
+        assert worth == convert_to_shares(rounds.round_points, supply, assets, self.offset)
+        split = split_fee(fee.shares, REWARD_SHARE_BPS, rounds, worth)
+        assert (fee.toAgents, fee.toTreasury, fee.round) == (
+            split.to_agents, split.to_treasury, split.round
+        )  # fmt: skip
+        if split.closes_round:
             event("a reward round closed")
+            if split.carry:
+                event("a reward round capped at its points' worth")
+            assert split.paid <= worth
             for a in self.model:  # the round's points are final: claimable now
+                a.claimable += reward_due(a.points, split.closed)
                 a.points = 0
+        self.rounds = split.rounds
 
     def _confirm_moves(self) -> None:
         """The settler's part: a strike settles nothing while a sleeve's price is beyond
@@ -706,6 +747,18 @@ class AgentMachine(RuleBasedStateMachine):
             assert points[i] == m.points, i
             assert debts[i] == m.debt, i
         assert read[0] == sum(m.points for m in self.model)
+
+    @invariant()
+    def rewards_are_the_rounds_capped_payouts(self):
+        """Each agent's `claimableRewards`, the open round and the carried pot are the model's
+        (`_fee_received`: every round paid at most what its points were worth)."""
+        round_, carried, *claimable = batch(
+            (self.reg, "rewardRound", ()),
+            (self.reg, "undistributedRewards", ()),
+            *((self.reg, "claimableRewards", (m.account,)) for m in self.model),
+        )
+        assert (round_, carried) == (self.rounds.round, self.rounds.undistributed)
+        assert claimable == [m.claimable for m in self.model]
 
     @invariant()
     def rewards_are_covered(self):

@@ -33,6 +33,7 @@ from keepers.math import (
     SleeveMove,
     VaultSnapshot,
     assess,
+    convert_to_shares,
     credited_excess,
     div_toward_zero,
     excess_bps,
@@ -663,23 +664,45 @@ def test_fee_is_charged_only_up_to_what_stood(vault, fee_bps, sample, age):
 # ---------------------------------------------------------------------------------- rewards
 
 
+UNCAPPED = 10**40  # `points_worth` beyond any pot: the cap does not bind
+
+
 def test_split_known_values():
-    s = split_fee(1_000, 2_000, RewardRounds(round=0, round_points=3, undistributed=0))
+    s = split_fee(1_000, 2_000, RewardRounds(round=0, round_points=3, undistributed=0), UNCAPPED)
     assert (s.to_agents, s.to_treasury, s.pot, s.round) == (200, 800, 200, 0)
-    assert s.closed == ClosedRound(pot=200, points=3) and s.closes_round
+    assert s.closed == ClosedRound(pot=200, points=3) and s.closes_round and s.paid == 200
     assert s.rounds == RewardRounds(round=1, round_points=0, undistributed=0) and s.carry == 0
     assert reward_due(3, s.closed) == 200  # one agent with every point: the whole pot
     # Two agents with 1 and 2 points: 66.67 and 133.33, each rounded down once; 1 share of dust.
     assert (s.closed.due(1), s.closed.due(2)) == (66, 133)
     assert s.closed.shares_per_point == 200 * WAD // 3 == 66_666_666_666_666_666_666
-    # No points: everything the agents get carries, the round stays open.
-    s = split_fee(1_000, 2_000, RewardRounds(round=4, round_points=0, undistributed=7))
-    assert (s.pot, s.closed, s.rounds) == (207, None, RewardRounds(4, 0, 207))
+    # No points: everything the agents get carries, the round stays open (the cap is unused).
+    s = split_fee(1_000, 2_000, RewardRounds(round=4, round_points=0, undistributed=7), 0)
+    assert (s.pot, s.closed, s.rounds, s.paid) == (207, None, RewardRounds(4, 0, 207), 0)
     assert not s.closes_round and s.carry == 207
     assert RewardRounds(4, 0, 207).earned(5) == RewardRounds(4, 5, 207)
-    # The next fee with points pays the carried pot too.
-    s = split_fee(1_000, 2_000, RewardRounds(round=4, round_points=5, undistributed=207))
-    assert s.closed == ClosedRound(407, 5) and s.closed.due(5) == 407
+    # The next fee with points pays the carried pot too, when the points are worth it.
+    s = split_fee(1_000, 2_000, RewardRounds(round=4, round_points=5, undistributed=207), 407)
+    assert s.closed == ClosedRound(407, 5) and s.closed.due(5) == 407 and s.carry == 0
+    # Points worth less than the pot: the round pays what they are worth, the rest carries.
+    s = split_fee(1_000, 2_000, RewardRounds(round=4, round_points=5, undistributed=207), 150)
+    assert (s.pot, s.paid, s.carry) == (407, 150, 257)
+    assert s.closed == ClosedRound(150, 5) and s.rounds == RewardRounds(5, 0, 257)
+    assert (s.closed.due(2), s.closed.due(3)) == (60, 90)
+    with pytest.raises(ValueError):
+        split_fee(1_000, 2_000, RewardRounds(round=4, round_points=5), -1)
+
+
+def test_convert_to_shares_known_values():
+    # OpenZeppelin's virtual shares: floor(a · (S + 10^off) / (A + 1)).
+    assert convert_to_shares(0, 10**18, 10**6, 12) == 0
+    assert convert_to_shares(10**6, 0, 0, 12) == 10**18  # the empty vault: 1e12 shares a unit
+    supply, assets = 10**24, 2 * 10**12
+    assert convert_to_shares(7_020_000, supply, assets, 12) == 7_020_000 * (supply + 10**12) // (
+        assets + 1
+    )
+    # A share worth 1.21 units: 100 units buy 82.64 shares' worth, rounded down.
+    assert convert_to_shares(100, 100 * 10**12, 121, 12) == 100 * (101 * 10**12) // 122
 
 
 @given(
@@ -688,50 +711,67 @@ def test_split_known_values():
     undistributed=st.integers(0, 10**30),
     points=st.lists(st.integers(0, 10**30), min_size=0, max_size=6),
     round_=st.integers(0, 2**64 - 2),
+    points_worth=st.integers(0, 10**31),
 )
-def test_split_never_pays_more_than_the_pot(shares, share_bps, undistributed, points, round_):
+def test_split_never_pays_more_than_the_pot(
+    shares, share_bps, undistributed, points, round_, points_worth
+):
     total = sum(points)
-    s = split_fee(shares, share_bps, RewardRounds(round_, total, undistributed))
+    s = split_fee(shares, share_bps, RewardRounds(round_, total, undistributed), points_worth)
     assert s.to_agents + s.to_treasury == shares
     assert s.to_agents * BPS <= shares * share_bps < (s.to_agents + 1) * BPS
     assert s.pot == undistributed + s.to_agents
     if total == 0:
         event("carried")
-        assert s.rounds == RewardRounds(round_, 0, s.pot) and s.closed is None
+        assert s.rounds == RewardRounds(round_, 0, s.pot) and s.closed is None and s.paid == 0
         return
-    event("closed")
-    assert s.rounds == RewardRounds(round_ + 1, 0, 0)
-    assert s.closed == ClosedRound(s.pot, total)
+    event("capped" if points_worth < s.pot else "closed")
+    # The round pays the pot up to what its points are worth; the rest carries, none lost.
+    assert s.paid == min(s.pot, points_worth)
+    assert s.rounds == RewardRounds(round_ + 1, 0, s.pot - s.paid)
+    assert s.paid + s.carry == s.pot
+    assert s.closed == ClosedRound(s.paid, total)
     dues = [s.closed.due(p) for p in points]
-    assert sum(dues) <= s.pot  # never more than the pot
+    assert sum(dues) <= s.paid <= points_worth  # never more than the pot, nor the points' worth
     for p, due in zip(points, dues, strict=True):
-        assert due == s.pot * p // total  # pro rata, rounded down once
+        assert due == s.paid * p // total  # pro rata, rounded down once
+        assert due <= points_worth * p // total  # no agent paid above its points' worth
     # Each agent's rounding loses under a share: the dust stays under one share per agent.
-    assert s.pot - sum(dues) < max(len([p for p in points if p]), 1)
+    assert s.paid - sum(dues) < max(len([p for p in points if p]), 1)
     # The informational rate never overstates an agent's part.
-    assert s.closed.shares_per_point * total <= s.pot * WAD
+    assert s.closed.shares_per_point * total <= s.paid * WAD
+
+
+# The vault's state after each strike, as `convert_to_shares` reads it: (totalSupply,
+# totalAssets) of a 6-decimal asset (offset 12), share prices from 0.5 to ~2e6 units.
+vault_after = st.tuples(st.integers(0, 10**30), st.integers(0, 10**18))
 
 
 @given(
     steps=st.lists(
         st.one_of(
             st.tuples(st.just("earn"), st.integers(0, 2), st.integers(1, 10**24)),
-            st.tuples(st.just("fee"), st.integers(0, 10**24), bps),
+            st.tuples(st.just("fee"), st.integers(0, 10**24), bps, vault_after),
         ),
         max_size=20,
     )
 )
-def test_rounds_never_pay_more_than_the_fees(steps):
-    """Agents earning points and fees closing rounds, as AgentRegistry books them (`_earn`,
-    `_settle`, `_due`): everything ever paid or owed, plus what carries, is at most what the fees
-    gave the agents."""
+def test_rounds_never_pay_more_than_the_fees_nor_the_points_worth(steps):
+    """Agents earning points and fees closing rounds, as AgentRegistry books them (`_net`,
+    `_settle`, `_due`), each fee at its own share price: everything ever paid or owed, plus what
+    carries, is at most what the fees gave the agents; the rounds' payouts plus the carry are
+    exactly that (conserved: a cap only defers); no round pays more than `convertToShares` of
+    its points, nor any agent more than its points' worth."""
     rounds = RewardRounds()
     closed: dict[int, ClosedRound] = {}
+    worth: dict[int, int] = {}  # round -> convertToShares(roundPoints) when it closed
     accounts = [[0, 0, 0] for _ in range(3)]  # round, points, settled
 
     def settle(a):
         if a[1] and a[0] < rounds.round:
-            a[2] += reward_due(a[1], closed[a[0]])
+            due = reward_due(a[1], closed[a[0]])
+            assert due <= worth[a[0]] * a[1] // closed[a[0]].points
+            a[2] += due
             a[1] = 0
 
     given_to_agents = 0
@@ -743,14 +783,20 @@ def test_rounds_never_pay_more_than_the_fees(steps):
             a[1] += step[2]
             rounds = rounds.earned(step[2])
         else:
-            s = split_fee(step[1], step[2], rounds)
+            supply, assets = step[3]
+            points_worth = convert_to_shares(rounds.round_points, supply, assets, 12)
+            s = split_fee(step[1], step[2], rounds, points_worth)
             given_to_agents += s.to_agents
             if s.closes_round:
+                assert s.paid <= points_worth and s.paid + s.carry == s.pot
                 closed[s.round] = s.closed
+                worth[s.round] = points_worth
             rounds = s.rounds
     for a in accounts:
         settle(a)
     paid = sum(a[2] for a in accounts)
     assert paid + rounds.undistributed <= given_to_agents
+    # Conserved: what the rounds paid plus what carries is what the fees gave the agents.
+    assert sum(c.pot for c in closed.values()) + rounds.undistributed == given_to_agents
     # What is lost to rounding is under one share per agent and closed round.
     assert given_to_agents - paid - rounds.undistributed < 3 * max(len(closed), 1)
