@@ -142,7 +142,9 @@ def held_through_a_fall(desk, split: bool) -> dict:
     steps = {0: 1_000, 1: 2_000, 2: 1_000} if split else {0: 2_000, 2: 1_000}
     ids, slashes, values = [], [], []
     for d in range(10):
-        desk.at(max(start + d * DAY, desk.now() + 1))
+        # Never before the cooldown: on a loaded machine the previous day's refresh may have
+        # taken longer (each transaction its own block), ending its rebalance seconds later.
+        desk.at(max(start + d * DAY, desk.now() + 1, vault.nextRebalanceAt()))
         if d >= 3:
             desk.move("gold", GOLD_FALL)
         desk.refresh()
