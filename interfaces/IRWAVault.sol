@@ -33,6 +33,9 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        same strike included), then from sleeves in `withdrawQueue()` order up to their
 ///        liquidity, first in first out by window, pro rata within a window; what liquidity
 ///        cannot pay stays queued for the next strikes and is filled there at their prices.
+///        What a strike's pull from the sleeves loses (an issuer's rounding or redemption fee)
+///        is charged to the windows it fills, pro rata to what each is paid (never to those
+///        who stay).
 ///      - Claims move what a strike settled to the controller's receiver: shares through
 ///        `deposit(assets, receiver, controller)` / `mint(shares, receiver, controller)`, assets
 ///        through `redeem(shares, receiver, controller)` / `withdraw(assets, receiver,

@@ -448,9 +448,10 @@ contract RebalanceModule {
     }
 
     /// @dev Fills the redeem windows before `end` first in, first out at `(nav + 1) / supply` per
-    ///      share, pro rata within a window, from idle and then the sleeves' liquidity; a pull's
-    ///      rounding (≤ 1 wei a sleeve) is taken from the first window filled. Returns the shares
-    ///      filled, the assets set aside and the newest window touched.
+    ///      share, pro rata within a window, from idle and then the sleeves' liquidity; what a
+    ///      pull lost (issuers' rounding, an issuer's redemption fee) is charged to the windows
+    ///      filled pro rata to what each is paid. Returns the shares filled, the assets set aside
+    ///      and the newest window touched.
     function _fill(
         VaultStorage.Layout storage $,
         IERC20 token,
@@ -471,6 +472,7 @@ contract RebalanceModule {
             w = x.next;
         }
         (uint256 budget, uint256 loss) = _pull($, token, need);
+        uint256 lost = loss;
         if (budget > need) budget = need;
         last = type(uint64).max; // none filled
         w = q.head;
@@ -485,7 +487,14 @@ contract RebalanceModule {
                     assets = shares.mulDiv(nav + 1, supply);
                 }
                 if (shares == 0) break;
+                // The pull's loss, pro rata to what each window is paid of the `need` it was
+                // pulled for: `lost · assets / need` rounded up, capped by what is left of it (the
+                // charges never exceed the loss; the first windows bear the rounding) and by
+                // `assets`. Windows paid in full are paid `need` in all, so they bear all of it;
+                // what no payment covered is charged after the walk. (A charge only where a loss
+                // is left: then `need` > 0, `_pull` having pulled.)
                 uint256 charge = Math.min(loss, assets);
+                if (charge != 0) charge = Math.min(charge, lost.mulDiv(assets, need, Math.Rounding.Ceil));
                 (loss, budget, last) = (loss - charge, budget - assets, w);
                 x.filled += uint128(shares);
                 x.assets += SafeCast.toUint128(assets - charge);

@@ -23,9 +23,10 @@
   check (`now > updatedAt + maxStaleness`) can never fire, so the feed stays fresh for good once
   it stops; the sentinel now alarms on it, and the router reads such a round as unusable
   (`FutureRound`; the sleeves give it no stale clock).
-- Not fixed (strict xfail): a pull's loss is charged to the first window a strike fills, a rule
-  sized for a wei of rounding; with an issuer that keeps a redemption fee, a small leaver paid
-  from idle was charged the whole 2,200 fee of the 110,000 a later, larger window needed.
+- A pull's loss was charged to the first window a strike fills, a rule sized for a wei of
+  rounding; with an issuer that keeps a redemption fee, a small leaver paid from idle was charged
+  the whole 2,200 fee of the 110,000 a later, larger window needed. The loss is now charged to
+  the windows filled pro rata to what each is paid.
 - Not fixed (strict xfail): the steward's exit time counts every token of a collateral the book
   holds, also collateral parked behind the minimum loan, which backs nothing a liquidation could
   seize: 2,000,000 of gold behind a 100 loan took its threshold target from 7,500 to 6,094.
@@ -33,9 +34,13 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import ape
 import pytest
 from eth_utils import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keepers.config import load_settings
 from keepers.math.steward import BORROW_CAP, LTV, THRESHOLD, recommend
@@ -209,13 +214,6 @@ def test_collateral_parked_behind_a_minimum_loan_does_not_move_the_stewards_thre
         assert after[THRESHOLD + "gold"] == before[THRESHOLD + "gold"], (before, after)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RebalanceModule._fill charges a pull's loss to the first window it fills, sized for a "
-    "wei of rounding: an issuer's redemption fee for a later window's pull lands on an earlier "
-    "leaver paid from idle; fix: charge it pro rata to the windows the strike fills (or value "
-    "a fee-charging issuer's units net of its fee in the sleeve)",
-)
 def test_an_issuers_redemption_fee_is_not_charged_to_an_earlier_leaver_paid_from_idle(
     partial_system, accounts, chain
 ):
@@ -229,13 +227,61 @@ def test_an_issuers_redemption_fee_is_not_charged_to_an_earlier_leaver_paid_from
         next_window(chain)
         shares = vault.balanceOf(alice) * 6 // 10  # 600,000: 110,000 from the sleeve
         vault.requestRedeem(shares, alice, alice, sender=alice)
+        total = vault.totalAssets()
         k = settled(system.strike(), vault)
         assert k["redeemAssets"] == vault.maxWithdraw(bob) + vault.maxWithdraw(alice)
         # the sleeve sold 110,000 of units for 107,800: a fee of 2,200, caused by alice's part
         fee = 2_200 * USDC
+        assert total - vault.totalAssets() - k["redeemAssets"] == fee
         # bob's request needed no redemption: he bears at most his pro-rata part of the fee
         charged = 20_000 * USDC - vault.maxWithdraw(bob)
         assert charged <= fee * 20_000 // 620_000 + 2, f"bob was charged {charged} of the {fee}"
+
+
+def _share_price(vault) -> Fraction:
+    """Exact assets per share unit: (totalAssets + 1) / (totalSupply + 10**12)."""
+    return Fraction(vault.totalAssets() + 1, vault.totalSupply() + 10**12)
+
+
+@settings(max_examples=max(6, settings.default.max_examples // 10), deadline=None)
+@given(
+    fee_bps=st.integers(0, 1_000),
+    bob_usdc=st.integers(1, 400_000),
+    alice_pct=st.integers(1, 99),
+)
+def test_a_pulls_loss_is_charged_pro_rata_to_the_windows_it_fills(
+    partial_system, accounts, chain, fee_bps, bob_usdc, alice_pct
+):
+    """Bob's window (idle pays it) then alice's (idle and the sleeve, at the issuer's fee): the
+    pull's loss `L` falls on the windows filled, bob's part exactly `min(L, gross, ⌈L · gross /
+    need⌉)` of the `need` both windows asked, and none of it on the shares that stay."""
+    system, alice, bob = partial_system, accounts[6], accounts[7]
+    vault, entry = system.vault, system.sleeve("partial")
+    with isolated(chain):
+        system.deposit(bob, bob_usdc * USDC)
+        system.rebalance([5_000])
+        entry.issuer.setRedeemFee(fee_bps, sender=system.governance)
+        b = vault.balanceOf(bob)
+        vault.requestRedeem(b, bob, bob, sender=bob)
+        next_window(chain)
+        a = vault.balanceOf(alice) * alice_pct // 100
+        vault.requestRedeem(a, alice, alice, sender=alice)
+        system.publish_prices()
+        nav = vault.idle() + entry.sleeve.strikeValuation()[0]
+        supply = vault.totalSupply() + 10**12
+        gross_b, gross_a = b * (nav + 1) // supply, a * (nav + 1) // supply
+        need = gross_b + gross_a
+        total, price = vault.totalAssets(), _share_price(vault)
+        k = settled(vault.strike(sender=system.governance), vault)
+        loss = total - vault.totalAssets() - k["redeemAssets"]
+        assert loss >= 0 and (fee_bps or loss <= 1)
+        assert k["redeemAssets"] == vault.maxWithdraw(bob) + vault.maxWithdraw(alice)
+        charged = gross_b - vault.maxWithdraw(bob)
+        assert charged == min(loss, gross_b, -(-loss * gross_b // need)), (charged, loss)
+        assert charged <= loss * gross_b // need + 1  # his part, up to a wei
+        assert vault.pendingRedeemRequest(0, bob) == 0
+        # the rest of the loss is alice's (assets or escrowed shares): those who stay lose nothing
+        assert _share_price(vault) >= price
 
 
 def test_after_a_shutdown_nobody_unwinds_a_sleeve_at_an_unconfirmed_crash_print(

@@ -8,9 +8,10 @@ strikes at their prices, first in first out by epoch and pro rata within an epoc
 trigger; and (hypothesis) that random sequences of all of these keep the books.
 
 Pricing is exact: a strike is priced at the book (T, S) before it; a pull from the sleeves may
-lower the valuation by `loss` (at most 1 wei per sleeve), which the leavers of the first epoch
-it fills bear, so the exact value of a share that stays, (totalAssets + 1) / (totalSupply +
-10**12), never falls. Until the tests move a price, one share is worth exactly 10**-12 mUSDC.
+lower the valuation by `loss` (at most 1 wei per sleeve), which the epochs it fills bear pro rata
+to what each is paid (rounded up: a wei falls on the first epoch filled), so the exact value of
+a share that stays, (totalAssets + 1) / (totalSupply + 10**12), never falls. Until the tests
+move a price, one share is worth exactly 10**-12 mUSDC.
 """
 
 from __future__ import annotations
@@ -365,7 +366,8 @@ def test_the_pull_rounding_is_borne_by_the_first_epoch_it_fills(system, people):
     loss = total - vault.totalAssets() - k2["redeemAssets"]
     assert loss == 1  # the pull lost 1 wei of valuation ...
     assert k2["redeemAssets"] == gross_a + gross_b - loss
-    # ... and alice's epoch, the first the strike filled, bore it; dave got his shares' value
+    # ... and alice's epoch, the first the strike filled, bore it (its pro rata part of 1 wei,
+    # rounded up: all of it); dave got his shares' value
     assert vault.maxWithdraw(alice) == k1["redeemAssets"] + gross_a - loss
     assert vault.maxWithdraw(dave) == gross_b
     assert share_price(vault) >= price  # those who stay never lose
