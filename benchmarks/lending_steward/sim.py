@@ -19,10 +19,12 @@ and steward limits of deployments/config/local.yaml). Borrowers:
 
 Interest earned: Σ debt × rate × dt with the book's kinked rate model (`keepers.math.RateModel`).
 The steward (`keepers.math.steward.plan`, the keeper's own code) runs every `steward_every`
-hours on the last 48 hourly oracle rounds, the exit liquidity, the health distribution, bad
-debt and utilization; each batch is checked here against the registry's rules (bounds, steward
-step from the live value, cooldown, links: `bound_breaches`, `link_breaches`) before it applies,
-and costs `batch_gas` gas (subtracted from interest at `gas_price_gwei` and `eth_price`).
+hours on the last 48 hourly oracle rounds, the exit liquidity (the collateral liquidations could
+seize — per position at most its debt × (1 + bonus), `seizable_exposure`, as the keeper counts
+it — against the issuer's daily exit), the health distribution, bad debt and utilization; each
+batch is checked here against the registry's rules (bounds, steward step from the live value,
+cooldown, links: `bound_breaches`, `link_breaches`) before it applies, and costs `batch_gas`
+gas (subtracted from interest at `gas_price_gwei` and `eth_price`).
 
 The DAO's slow path (`slow`, a `SlowPath`): what `plan` leaves beyond the steward's bounds (its
 `proposal`) is drafted as one proposal when none is in flight and, adopted, executed as drafted
@@ -41,6 +43,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from keepers.math import RateModel
+from keepers.math.liquidation import effective_bonus_bps
 from keepers.math.steward import (
     BookRisk,
     CollateralRisk,
@@ -50,6 +53,7 @@ from keepers.math.steward import (
     link_violations,
     plan,
 )
+from keepers.math.steward_liquidity import seizable_exposure
 
 HOUR = 3_600
 BPS = 10_000
@@ -324,7 +328,16 @@ def simulate(
                 for d, val in zip(debt[with_debt], value[with_debt], strict=True)
             )
             book = BookRisk(int(cash), int(debt.sum()), int(out.bad_debt), health)
-            coll = CollateralRisk(GOLD, rounds, int(value.sum()), int(debt.sum()),
+            # what liquidations could seize, as the keeper counts it: per position at most its
+            # debt × (1 + the effective bonus), never the collateral above that
+            bonus_bps = effective_bonus_bps(
+                v["lend.liqBonusBps.gold"], v["lend.liqThresholdBps.gold"]
+            )
+            exposure = seizable_exposure(
+                (int(d), ((GOLD, int(val), bonus_bps),))
+                for d, val in zip(debt[with_debt], value[with_debt], strict=True)
+            ).get(GOLD, 0)
+            coll = CollateralRisk(GOLD, rounds, exposure, int(debt.sum()),
                                   int(path.daily_exit[t]), GOLD)  # fmt: skip
             result = plan(params, [coll], book, steward, now)
             if result.batch:

@@ -6,7 +6,8 @@ target value for every risk knob it manages:
 
 - `lend.liqThresholdBps.<c>`: a position at the threshold must survive a `z`-sigma price fall
   over the time a liquidation takes (`liquidation_days` plus the days needed to sell the
-  book's collateral at the issuer's daily limit), bonus included:
+  collateral liquidations could seize — per position at most its debt × (1 + bonus) — at the
+  issuer's daily limit), bonus included:
   `threshold × (1 + bonus) ≤ 1 − max(z·σ·√h, jump_fall)` — `jump_fall` the gap (a fall
   within hours, no warning in the volatility) a position at the threshold must survive; with
   `jump_threshold` False the gap bounds only the LTV (a new loan at the LTV survives it, bonus
@@ -92,7 +93,9 @@ __all__ = [
 @dataclass(frozen=True)
 class CollateralRisk:
     """One collateral as read: `rounds` its oracle's (updatedAt, answer), oldest first;
-    `collateral_value` what the book holds of it and `debt` the debt it backs (asset units);
+    `collateral_value` what liquidations could seize of it (asset units: per position at most
+    its debt × (1 + the bonus), `steward_liquidity.seizable_exposure`; never collateral parked
+    above that) and `debt` the debt it backs (asset units);
     `daily_exit` the asset value the issuer redeems (or the market absorbs) a day, 0 = gated;
     `sleeve` the vault sleeve holding the same token, if any."""
 

@@ -8,8 +8,13 @@ every managed parameter; each collateral's last `rounds` oracle rounds (`getRoun
 feed), its sleeve's issuer's daily redemption limit and gate (`dailyRedeemLimit()`, `frozen()`;
 tokens × price = the day's exit value; never what is left of today's limit, which anyone holding
 the token can use up before a pass: `_daily_exit`),
-the book's positions (debt, collateral, health) and the bad debt written off so far
-(`BadDebtRealized` logs)."""
+the book's positions (debt, collateral, health; the shared `keepers.reads.read_book` over the
+liquidator's borrower scan) and the bad debt written off so far (`BadDebtRealized` logs).
+
+Each collateral's `collateral_value` is what liquidations could seize of it: per position at
+most its debt × (1 + the token's effective bonus) (`seizable_exposure`), never the collateral
+parked above that, which the book never sells (anyone could otherwise post collateral behind a
+minimum loan and lengthen the exit the steward prices: a threshold cut under other borrowers)."""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from eth_utils import keccak, to_checksum_address
 
 from keepers.jobs.steward import StewardInputs, decide_steward
 from keepers.math import WAD, adjusted_collateral, collateral_value, health_factor
+from keepers.math.liquidation import effective_bonus_bps
 from keepers.math.steward import (
     BONUS,
     BORROW_CAP,
@@ -34,6 +40,7 @@ from keepers.math.steward import (
     CollateralRisk,
     ParamState,
 )
+from keepers.math.steward_liquidity import seizable_exposure
 from keepers.multicall import Call
 from keepers.reads import feed_at, read_book, token_at
 from keepers.reads.scans import fold_block_sums, log_chunks, read_logs, scan_start
@@ -181,9 +188,9 @@ def read_steward_inputs(keeper: Keeper, block: int | str = "latest") -> StewardI
     borrowers = discover_borrowers(keeper, at)
     book = read_book(keeper.multicall, protocol, borrowers, keeper.asset, at)
     decimals = book.asset_decimals
-    value_of: dict[str, int] = {}
     debt_of: dict[str, int] = {}
     health = []
+    positions = []
     for b in book.borrowers:
         pos = b.position
         if pos.debt == 0:
@@ -191,11 +198,16 @@ def read_steward_inputs(keeper: Keeper, block: int | str = "latest") -> StewardI
         hf = health_factor(pos)
         health.append((pos.debt, min(hf * 10_000 // WAD, 10**9)))
         adjusted = adjusted_collateral(pos.held, decimals)
+        held = [
+            (h.token.lower(), h.value(decimals), effective_bonus_bps(h.bonus_bps, h.threshold_bps))
+            for h in pos.held
+        ]
+        positions.append((pos.debt, held))
         for h in pos.held:
             t = h.token.lower()
-            value_of[t] = value_of.get(t, 0) + h.value(decimals)
             share = h.value(decimals) * h.threshold_bps
             debt_of[t] = debt_of.get(t, 0) + (pos.debt * share // adjusted if adjusted else 0)
+    value_of = seizable_exposure(positions)  # never the collateral parked above the debt
     collaterals = []
     for c in protocol.deployment.collateral:
         token = to_checksum_address(c.token)

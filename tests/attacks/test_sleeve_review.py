@@ -191,12 +191,6 @@ def test_tokens_a_redemption_did_not_take_stay_counted_and_the_leaver_is_not_cha
         assert system.vault.pendingRedeemRequest(0, alice) > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the steward's exit time counts all of a collateral the book holds, also what backs no "
-    "debt a liquidation could seize: fix by counting at most debt x (1 + bonus) per position "
-    "(keepers.shell.steward.read_steward_inputs) and recalibrating benchmarks/lending_steward",
-)
 def test_collateral_parked_behind_a_minimum_loan_does_not_move_the_stewards_threshold(
     review_book, accounts, chain, tmp_path
 ):

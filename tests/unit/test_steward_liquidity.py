@@ -1,7 +1,9 @@
 """Exit liquidity in the steward's model (keepers.math.steward_liquidity): the days the issuer's
 exit takes to absorb the book's collateral, and the gate response — while the issuer redeems
 nothing the steward stops new borrowing and cuts the LTV but holds the liquidation threshold
-(lowering it then only queues early liquidations for the gate's end)."""
+(lowering it then only queues early liquidations for the gate's end). The collateral counted is
+what liquidations could seize: per position at most its debt × (1 + bonus), so collateral parked
+behind a minimum loan moves nothing."""
 
 from __future__ import annotations
 
@@ -14,7 +16,14 @@ from benchmarks.lending_steward.paths import make_path
 from benchmarks.lending_steward.sim import simulate
 from keepers.config import StewardConfig
 from keepers.math.steward import CollateralRisk, StewardSettings, link_violations, plan, recommend
-from keepers.math.steward_liquidity import MAX_LIQUIDITY_DAYS, exit_days, gate_targets, is_gated
+from keepers.math.steward_liquidity import (
+    MAX_LIQUIDITY_DAYS,
+    exit_days,
+    gate_targets,
+    is_gated,
+    seizable_exposure,
+    seizable_value,
+)
 from tests.unit.test_steward_math import CALM, NOW, _book_params, _rounds, worlds
 
 LTV, THR, CAP = "lend.ltvBps.gold", "lend.liqThresholdBps.gold", "lend.borrowCap.gold"
@@ -90,3 +99,69 @@ def test_holding_the_threshold_through_a_gate_liquidates_no_one_early():
     assert held.bound_breaches == held.link_breaches == 0
     assert held.early_liquidated == 0 < lowered.early_liquidated
     assert held.bad_debt <= lowered.bad_debt
+
+
+# ------------------------------------------------------------------ what a liquidation can seize
+
+USD = 10**6
+BONUS = 800  # local.yaml's gold bonus
+
+
+def test_a_position_counts_at_most_its_debt_and_bonus():
+    assert seizable_value(2_000_000 * USD, 100 * USD, BONUS) == 108 * USD  # parked behind 100
+    assert seizable_value(50 * USD, 100 * USD, BONUS) == 50 * USD  # all it holds
+    assert seizable_value(10**9, 0, BONUS) == 0  # no debt: nothing is ever seized
+    assert seizable_value(0, 100, BONUS) == 0
+    assert seizable_value(10**9, 1, 1) == 2  # rounded up: never under-counted
+    book = [
+        (100 * USD, [("gold", 2_000_000 * USD, BONUS)]),
+        (1_000 * USD, [("gold", 600 * USD, BONUS), ("tbill", 900 * USD, 200)]),
+        (0, [("tbill", 5_000 * USD, 200)]),
+    ]
+    assert seizable_exposure(book) == {"gold": 708 * USD, "tbill": 900 * USD}
+
+
+_holdings = st.lists(
+    st.tuples(st.sampled_from(["gold", "tbill"]), st.integers(0, 10**15), st.integers(0, 2_000)),
+    max_size=3,
+)
+_positions = st.lists(st.tuples(st.integers(0, 10**13), _holdings), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_positions, st.integers(0, 10**13), st.integers(0, 2_000), st.integers(0, 10**15),
+       st.integers(0, 10**18))  # fmt: skip
+def test_added_collateral_never_counts_beyond_what_its_debt_allows(book, debt, bonus, held, more):
+    base = seizable_exposure(book)
+    with_position = seizable_exposure([*book, (debt, [("gold", held, bonus)])])
+    topped_up = seizable_exposure([*book, (debt, [("gold", held + more, bonus)])])
+    cap = -(-debt * (10_000 + bonus) // 10_000)
+    # adding collateral never lowers what is counted, nor raises it beyond debt × (1 + bonus)
+    assert with_position.get("gold", 0) <= topped_up.get("gold", 0)
+    assert topped_up.get("gold", 0) - base.get("gold", 0) <= cap
+    assert topped_up.get("tbill", 0) == base.get("tbill", 0)
+    if held >= cap:  # parked: the collateral above the debt's reach changes nothing
+        assert topped_up == with_position
+    if debt == 0:  # no debt: nothing of it is ever sold
+        assert topped_up == base
+
+
+def test_parked_collateral_does_not_move_the_threshold_target():
+    """The PoC in the pure core: 2,000,000 of gold behind a 100 loan moves gold's targets no more
+    than the same loan with ordinary collateral (150); counted whole, as the steward did before,
+    it cut the threshold."""
+    params, s = _book_params(), StewardSettings()
+    book = [(1_000_000 * USD, [("gold", 2_000_000 * USD, BONUS)])]  # 1,080,000 seizable
+    ordinary = [*book, (100 * USD, [("gold", 150 * USD, BONUS)])]
+    parked = [*book, (100 * USD, [("gold", 2_000_000 * USD, BONUS)])]
+
+    def targets(value: int) -> dict[str, int]:
+        gold = CollateralRisk("gold", _rounds(0.02), value, 10**12, 100_000 * USD, "gold")
+        return recommend(params, [gold], CALM, s)[0]
+
+    counted = seizable_exposure(parked)["gold"]
+    assert seizable_exposure(parked) == seizable_exposure(ordinary) == {"gold": 1_080_108 * USD}
+    before = targets(seizable_exposure(book)["gold"])
+    assert targets(counted)[THR] == before[THR] and targets(counted)[LTV] == before[LTV]
+    whole = 4_000_000 * USD  # every token of gold the book holds: a 30-day exit, not 10.8
+    assert targets(whole)[THR] < before[THR] - 100
