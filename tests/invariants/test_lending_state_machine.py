@@ -27,6 +27,8 @@ After every step, on chain:
 
 from __future__ import annotations
 
+import os
+
 from ape import accounts, chain, project
 from eth_abi import decode
 from hypothesis import HealthCheck, event, settings
@@ -281,8 +283,12 @@ class LendingMachine(RuleBasedStateMachine):
 
 
 LendingMachine.TestCase.settings = settings(
-    max_examples=max(8, settings.default.max_examples // 5),  # "deep" profile: 400
-    stateful_step_count=20,
+    # LENDING_MACHINE_EXAMPLES / _STEPS bound a run (a timed deep run, say); else ci 8, deep 400
+    # examples of 20 steps.
+    max_examples=int(
+        os.environ.get("LENDING_MACHINE_EXAMPLES", max(8, settings.default.max_examples // 5))
+    ),
+    stateful_step_count=int(os.environ.get("LENDING_MACHINE_STEPS", 20)),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
