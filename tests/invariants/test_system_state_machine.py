@@ -150,6 +150,8 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         for c in cs:
             assert s.vault.call("maxMint", c) == s.vault.call("maxRedeem", c) == 0
         self.dust_bound = 0  # settled shares the per-controller rounding left in escrow
+        self.supply = s.vault.call("totalSupply")
+        self.reserved = s.vault.call("claimableRedemptions")
         self.last_strike = None
         self.searcher_rounds: list[tuple[int, int]] = []  # (assets got back, its bound)
 
@@ -790,6 +792,10 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         assert 0 <= sum(v.call("pendingRedeemRequest", 0, c) for c in cs) - redeeming <= len(cs)
         reserved = v.call("claimableRedemptions")
         assert reserved >= sum(v.call("maxWithdraw", c) for c in cs)
+        # Conservation: no share minted or burned but by a strike, as it reported; the assets
+        # reserved are what strikes set aside less what claims paid, to the wei.
+        assert v.call("totalSupply") == self.supply, (v.call("totalSupply"), self.supply)
+        assert reserved == self.reserved, (reserved, self.reserved)
         assert s.asset.call("balanceOf", v) >= v.call("pendingDeposits") + reserved
 
     @invariant()
