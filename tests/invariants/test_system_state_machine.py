@@ -40,7 +40,12 @@ After every step, DESIGN.md's invariants:
 2. Σ share balances + the vault's escrow == totalSupply(); escrow == pendingRedemptions() +
    Σ unclaimed deposit shares (maxMint) + the claims' rounding dust (≤ a share per controller
    and strike); Σ pendingRedeemRequest == pendingRedemptions() up to a share per controller;
-   the vault's cash >= pendingDeposits() + claimableRedemptions() >= Σ maxWithdraw.
+   the vault's cash >= pendingDeposits() + claimableRedemptions() >= Σ maxWithdraw;
+   totalSupply() moves only at strikes, by their fee and deposit shares less the shares they
+   burn, and claimableRedemptions() == Σ strikes' redeemAssets − Σ assets claims paid, to the
+   wei; a strike fills redeem windows first in, first out (none earlier left unfilled), mints
+   shares worth at most the deposits' assets and sets aside at most the shares' worth, at its
+   prices.
 3. The share price never falls, except in a step that realised a loss (a NAV fall, bad debt)
    or took a performance fee (by at most the fee); rounding is allowed `ROUNDING_WEI`. Flows
    cannot lower it: deposits pay the high NAV (locked donations included), redemptions get
@@ -62,7 +67,9 @@ After every step, DESIGN.md's invariants:
 9. No account gains from a price round it saw coming (`searcher_sees_a_round_coming`): the
    searcher requests a deposit, the machine publishes a NAV move, the strike after it settles
    the searcher at a price that already holds the move, and its exit at the next strike pays
-   at most what it put in (pro rata to what was filled) plus its part of the book's interest.
+   at most what it put in (pro rata to what was filled) plus its part of the book's interest,
+   and its part of what the same strike's leavers forfeited of a locked donation (an open gap:
+   tests/attacks/test_donation_forfeit.py).
 10. An executed slash or a donation raises only the shares that existed when it was made,
    over the unlock period (`newcomer_after_a_donation`): a newcomer that requests after it
    and leaves after the whole unlock gets back at most what it paid plus its part of the
