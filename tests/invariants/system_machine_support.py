@@ -371,6 +371,8 @@ class Driver:
     paid: dict[str, int]
     redeemed: dict[str, int]
     dust_bound: int  # settled shares the per-controller rounding may leave in escrow
+    supply: int  # totalSupply: moved only by strikes (fee and deposit shares minted, burns)
+    reserved: int  # claimableRedemptions: Σ strikes' redeemAssets − Σ assets claims paid
     fee: int  # performance fee assets taken this step
 
     def _act(self, raw, method, *args, sender, refusals=frozenset()):
@@ -553,8 +555,9 @@ class Driver:
             assert k["depositEpoch"] == 2**64 - 1 and k["depositAssets"] == 0
         self.dep_head = max(self.dep_head, dep_end)
         filled_total = 0
+        after_ = {c: s.vault.call("pendingRedeemRequest", 0, c) for c in cs}
         for c in cs:
-            after = s.vault.call("pendingRedeemRequest", 0, c)
+            after = after_[c]
             filled = before[c] - after
             assert filled >= 0, (c, before[c], after)
             filled_total += filled
@@ -562,6 +565,19 @@ class Driver:
             if before[c]:
                 self.owed_hi[c] += (filled + 1) * (k["redeemPrice"] + 1) // PRICE_SCALE + 2
         assert filled_total <= k["redeemShares"] + len(cs)
+        # First in, first out: a strike that fills a window leaves no earlier window unfilled
+        # (`RebalanceModule._fill`; pro rata within a window, by construction of the views).
+        touched = [self.red[c][1] for c in cs if before[c] and before[c] != after_[c]]
+        for c in cs:
+            if touched and before[c] and self.red[c][1] < max(touched):
+                assert after_[c] == 0, ("an earlier window left unfilled", c, self.red[c])
+        # No share without assets: the deposits' shares are worth at most what they paid at the
+        # strike's price, the redemptions' assets at most their shares' worth at its price; the
+        # supply moves only here, by the fee, the deposits' shares and the redemptions' burn.
+        assert k["depositShares"] * k["depositPrice"] <= k["depositAssets"] * PRICE_SCALE
+        assert k["redeemAssets"] * PRICE_SCALE <= k["redeemShares"] * (k["redeemPrice"] + 1)
+        self.supply += k["feeShares"] + k["depositShares"] - k["redeemShares"]
+        self.reserved += k["redeemAssets"]
         if k["redeemShares"]:
             event("strike: redemptions filled")
         for fee in s.vault.logs(receipt, "PerformanceFeeTaken"):
@@ -628,6 +644,7 @@ class Driver:
                 self.dep[c] = (0, w)
         else:
             self.paid[c] += assets
+            self.reserved -= assets
             self.redeemed[c] += shares
             got = assets
             if self.red[c][0] and pending == 0:

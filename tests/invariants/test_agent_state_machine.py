@@ -58,6 +58,7 @@ runs and takes minutes.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from ape import accounts, chain, project
@@ -770,7 +771,10 @@ class AgentMachine(RuleBasedStateMachine):
 
 
 AgentMachine.TestCase.settings = settings(
-    max_examples=max(40, settings.default.max_examples // 5),  # "deep" profile: 400
+    # AGENT_MACHINE_EXAMPLES bounds a timed deep run; else ci 40, "deep" profile: 400
+    max_examples=int(
+        os.environ.get("AGENT_MACHINE_EXAMPLES", max(40, settings.default.max_examples // 5))
+    ),
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

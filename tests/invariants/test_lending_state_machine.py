@@ -22,10 +22,14 @@ After every step, on chain:
 - a keeper's liquidation never leaves debt behind dust (collateral worth less than lend.minDebt
   and the debt left: issue 18, M-4): it writes it off instead; and it lowers health only when it
   writes debt off or the position was below the seized token's threshold x (1 + bonus)
-  (DESIGN.md invariant 6, second half, with the gap ILendingSleeve states).
+  (DESIGN.md invariant 6, second half, with the gap ILendingSleeve states); the liquidator
+  pays exactly the repayment, gets exactly the seizure and any dust swept, and the seizure is
+  worth at most the repayment plus the effective bonus at the price it was taken at.
 """
 
 from __future__ import annotations
+
+import os
 
 from ape import accounts, chain, project
 from eth_abi import decode
@@ -188,7 +192,33 @@ class LendingMachine(RuleBasedStateMachine):
         chain.pending_timestamp = chain.blocks.head.timestamp
         health = self.book.healthFactor(b)
         _, token, _ = decode(["address", "address", "uint256"], bytes(data)[4:])
+        tokens = [self.lending.token(n) for n in NAMES]
+        addresses = [t.address.lower() for t in tokens]
+        name = NAMES[addresses.index(token.lower())]
+        asset = self.lending.asset
+        held = [asset.balanceOf(self.keeper), *(t.balanceOf(self.keeper) for t in tokens)]
         tx = self.book(sender=self.keeper, data=data)
+        # The liquidator pays exactly the repayment and gets the seizure and any dust swept; the
+        # seizure is worth at most the repayment plus the (effective) bonus at the price it was
+        # taken at, to the wei (`_size` rounds it down).
+        [liq] = [e for e in tx.events if e.event_name == "Liquidated"]
+        swept = [0] * len(NAMES)
+        for e in tx.events:
+            if e.event_name == "CollateralSwept":
+                swept[addresses.index(e.token.lower())] += e.amount
+        now = [asset.balanceOf(self.keeper), *(t.balanceOf(self.keeper) for t in tokens)]
+        assert held[0] - now[0] == liq.repaid
+        for i, n in enumerate(NAMES):
+            got = liq.seized * (n == name) + swept[i]
+            assert now[1 + i] - held[1 + i] == got, n
+        get = self.lending.vs.registry.get
+        lt = get(key(f"lend.liqThresholdBps.{name}"))
+        bonus = effective_bonus_bps(get(key(f"lend.liqBonusBps.{name}")), lt)
+        seized_token = tokens[NAMES.index(name)]
+        price = self.lending.vs.router.price(seized_token)
+        unit = 10 ** seized_token.decimals()
+        worth = liq.seized * price * USDC // (WAD * unit)
+        assert worth <= liq.repaid * (BPS + bonus) // BPS, (worth, liq.repaid, bonus)
         bad = any(e.event_name == "BadDebtRealized" for e in tx.events)
         if bad:
             self.bad_debt = True
@@ -206,11 +236,6 @@ class LendingMachine(RuleBasedStateMachine):
         # Health falls only with a write-off or below the seized token's break-even.
         after = self.book.healthFactor(b)
         if not bad and after < health:
-            tokens = [self.lending.token(n).address.lower() for n in NAMES]
-            name = NAMES[tokens.index(token.lower())]
-            get = self.lending.vs.registry.get
-            lt = get(key(f"lend.liqThresholdBps.{name}"))
-            bonus = effective_bonus_bps(get(key(f"lend.liqBonusBps.{name}")), lt)
             assert health < WAD * lt * (BPS + bonus) // BPS**2, (health, after)
             event("liquidated: an under-water position's health fell (DESIGN 6 gap)")
 
@@ -281,8 +306,12 @@ class LendingMachine(RuleBasedStateMachine):
 
 
 LendingMachine.TestCase.settings = settings(
-    max_examples=max(8, settings.default.max_examples // 5),  # "deep" profile: 400
-    stateful_step_count=20,
+    # LENDING_MACHINE_EXAMPLES / _STEPS bound a run (a timed deep run, say); else ci 8, deep 400
+    # examples of 20 steps.
+    max_examples=int(
+        os.environ.get("LENDING_MACHINE_EXAMPLES", max(8, settings.default.max_examples // 5))
+    ),
+    stateful_step_count=int(os.environ.get("LENDING_MACHINE_STEPS", 20)),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -23,6 +23,7 @@ covers every revert through real transactions.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 
 from ape import accounts, chain, project
@@ -440,7 +441,10 @@ class RegistryMachine(RuleBasedStateMachine):
 
 
 RegistryMachine.TestCase.settings = settings(
-    max_examples=max(25, settings.default.max_examples // 10),  # "deep" profile: 200
+    # REGISTRY_MACHINE_EXAMPLES bounds a timed deep run; else ci 25, "deep" profile: 200
+    max_examples=int(
+        os.environ.get("REGISTRY_MACHINE_EXAMPLES", max(25, settings.default.max_examples // 10))
+    ),
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
