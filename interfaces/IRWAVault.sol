@@ -54,10 +54,13 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        fully filled (`RedeemRequestQueued`) before the next.
 ///      Prices at a strike (`S` = supply + 10^offset virtual shares, OZ's):
 ///      - each sleeve reports `strikeValuation()`: a low and a high value that differ only while
-///        an oracle move beyond `oracle.maxDeviationBps` is unconfirmed. Deposits pay the high
-///        NAV, `(idle + Σ high + 1) / S` per share; redemptions get the low NAV less the
-///        donations still locked, `(idle + Σ low − locked + 1) / S`. Nobody who enters after a
-///        donation earns any of it.
+///        an oracle move beyond `oracle.maxDeviationBps` is unconfirmed. Redemptions are filled
+///        first, at the low NAV less the donations still locked (and a stale sleeve's haircut),
+///        `p_r = (idle + Σ low − locked + 1) / S` per share; deposits then pay the high NAV of
+///        what the leavers left, `(idle + Σ high + 1 − B·p_r) / (S − B)` for `B` shares burned
+///        (`B·p_r` rounded down). What leavers forfeit (their part of the locked donations and
+///        of the haircut) stays with those who held before them: a deposit settled in the same
+///        strike buys it at that price and earns none of it, nor of any donation.
 ///      - A move beyond `oracle.maxDeviationBps` settles nothing until it is confirmed: the
 ///        sleeve reports itself not fresh while its band is open, so the strike waits (as for a
 ///        stale price) until `oracle.poke(token)` confirms the move, `oracle.confirmDelay` after
@@ -121,7 +124,7 @@ interface IRWAVault {
     struct Strike {
         uint64 depositEpoch; // the newest request window whose deposits it settled (max: none)
         uint64 redeemEpoch; // the newest request window it filled redemptions of (max: none)
-        uint256 depositPrice; // assets per share × 1e36 paid by deposits ((idle + Σ high + 1) / S)
+        uint256 depositPrice; // assets per share × 1e36 paid by deposits (after redemptions, above)
         uint256 redeemPrice; // assets per share × 1e36 paid to redemptions (low NAV less locked)
         uint256 depositAssets; // assets of the deposits settled
         uint256 depositShares; // shares minted for them (escrowed until claimed)

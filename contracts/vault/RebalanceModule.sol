@@ -87,6 +87,7 @@ contract RebalanceModule {
         uint256 deposited; // deposits this strike settles
         uint256 redeemNav; // the NAV redemptions are paid at
         uint256 forfeited; // paid in or left behind beyond the low NAV: lifts the mark
+        uint256 left; // what the redemptions filled took out, at their price (deposits come after)
     }
 
     /// @dev What a strike may settle: deposit windows before `depositEnd` and redeem windows
@@ -145,23 +146,27 @@ contract RebalanceModule {
         o.feeShares = _performanceFee($, v.idle + v.low, v.supply);
         v.supply += o.feeShares;
 
-        // Deposits pay the high NAV, locked donations included: nobody buys a donation cheap.
-        k.depositPrice = (v.idle + v.high + 1).mulDiv(PRICE_SCALE, v.supply);
         // Redemptions get the low NAV less the haircut and what is still locked.
         v.redeemNav = v.idle + v.low;
         v.redeemNav = v.redeemNav > v.haircut + v.locked ? v.redeemNav - v.haircut - v.locked : 0;
         k.redeemPrice = (v.redeemNav + 1).mulDiv(PRICE_SCALE, v.supply);
-        if (v.deposited != 0) o.minted = _priceDeposits($, dq, v, k, o.strikeId);
         if (redeems) {
             (o.burned, k.redeemAssets, k.redeemEpoch) = _fill($, token, rq, p.redeemEnd, v.redeemNav, v.supply);
             k.redeemShares = o.burned;
             // What leavers leave behind of the locked donations and the haircut stays with those
-            // who stay: it lifts the mark as a donation would (never counted as performance).
+            // who held before them: it lifts the mark as a donation would (never performance),
+            // and deposits are priced after it, on the NAV and shares the leavers left (their
+            // price's worth, `v.left`, taken out, rounded down): a deposit settled beside a
+            // leaver buys its forfeit, never shares it.
             v.forfeited += o.burned.mulDiv(v.haircut + v.locked, v.supply, Math.Rounding.Ceil);
+            v.left = o.burned.mulDiv(v.redeemNav + 1, v.supply);
+            v.supply -= o.burned;
         }
+        // Deposits pay the high NAV, locked donations included: nobody buys a donation cheap.
+        k.depositPrice = (v.idle + v.high + 1 - v.left).mulDiv(PRICE_SCALE, v.supply);
+        if (v.deposited != 0) o.minted = _priceDeposits($, dq, v, k, o.strikeId);
         if (v.forfeited != 0) {
-            $.highWaterMark +=
-                v.forfeited.mulDiv(PRICE_SCALE, v.supply + o.minted - o.burned, Math.Rounding.Ceil);
+            $.highWaterMark += v.forfeited.mulDiv(PRICE_SCALE, v.supply + o.minted, Math.Rounding.Ceil);
         }
         $.flags.lastNav = SafeCast.toUint128(v.redeemNav + k.depositAssets - k.redeemAssets);
         emit IRWAVault.StrikeSettled(o.strikeId, k, v.locked, v.stale);
@@ -401,7 +406,7 @@ contract RebalanceModule {
         uint256 strikeId
     ) internal returns (uint256 minted) {
         uint256 deposited = v.deposited;
-        uint256 nav = v.idle + v.high + 1;
+        uint256 nav = v.idle + v.high + 1 - v.left;
         k.depositAssets = deposited;
         // Shares rounded down: the vault keeps the dust.
         minted = k.depositShares = deposited.mulDiv(v.supply, nav);

@@ -19,9 +19,9 @@ is donated, six days later alice requests to leave with all her shares and bob d
 of the NAV without the lock, so she forfeits 5,750 of it. Bob, 70 % of the shares after the
 strike, takes 4,026.61 of that from carol, who alone held through the donation (433,750 without
 bob's deposit, 429,723.39 with it; bob leaves with 1,004,026.61 after the unlock). The
-fix (not made: RebalanceModule has 198 bytes left under EIP-170) is to fill the redemptions
-first and price the deposits at the NAV and supply they leave, `(idle + high − paid + 1) /
-(supply − burned)`, so a deposit pays for the forfeit it joins.
+defence: a strike fills the redemptions first and prices the deposits at the NAV and supply
+they leave, `(idle + Σ high + 1 − B·p_r) / (S − B)` (IRWAVault, "Prices at a strike"), so a
+deposit pays for the forfeit it joins: bob leaves with his 1,000,000, carol with 433,750.
 """
 
 from __future__ import annotations
@@ -106,18 +106,12 @@ def test_without_a_deposit_alongside_the_stayer_keeps_what_the_leaver_forfeits(
     assert paid + back <= 1_000_000 * USDC + DONATION
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="deposits are priced before the same strike's redemptions forfeit their part of the "
-    "lock: bob takes 4,026.61 of alice's 5,750 forfeit from carol (module docstring)",
-)
 def test_a_deposit_alongside_a_leaver_takes_none_of_its_forfeited_lock(system, people, chain):
     _, bob, carol, _ = people
     end, _, k = _donate_then_alice_leaves(system, chain, people, bob_deposits=True)
     forfeit = k["lockedDonations"] * 6 // 10
     carol_back = _leave_after_the_unlock(system, chain, carol, end)
     bob_back = _leave_after_the_unlock(system, chain, bob, end)
-    # Measured: bob 1,004,026.61 for its 1,000,000; carol 429,723.39 instead of 433,750.
-    print(f"bob {bob_back / USDC:,.2f}, carol {carol_back / USDC:,.2f}")
+    # Before the fix: bob 1,004,026.61 for its 1,000,000; carol 429,723.39 instead of 433,750.
     assert bob_back <= 1_000_000 * USDC + 2, f"bob gained {(bob_back - 1_000_000 * USDC) / USDC:,}"
     assert carol_back >= 400_000 * USDC + DONATION * 4 // 10 + forfeit - 2

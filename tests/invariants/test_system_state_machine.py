@@ -355,23 +355,12 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         assert (k["depositPrice"] + 1) * supply >= (totals[0] + locked + 1) * PRICE_SCALE
         shares = self._claim(me, s.vault.call("maxMint", me), "mint", me)
         book = s.book.call("totalAssets")
-        # A known gap (tests/attacks/test_donation_forfeit.py, xfail): the strike prices the
-        # deposits before its redemptions leave their part of the lock behind, so the searcher
-        # shares what those leavers forfeit. Allowed here, and only that, so that the rule
-        # keeps catching any other gain; drop it when the gap is closed.
-        forfeit = (
-            (k["redeemShares"] * locked // supply + 1)
-            * shares
-            // (s.vault.call("totalSupply") + OFFSET)
-        )
-        if forfeit > 1 and k["redeemShares"]:
-            event("searcher: shared leavers' forfeited lock (test_donation_forfeit gap)")
         self._request_redeem(me, me, me, shares)
         self._advance(WINDOW - self.now % WINDOW, publish=True)
         self._strike(me)
         filled = s.vault.call("maxRedeem", me)
         got = self._claim(me, filled, "redeem", me) if filled else 0
-        bound = amount * filled // shares + self._round_trip_allowance(filled, book) + forfeit
+        bound = amount * filled // shares + self._round_trip_allowance(filled, book)
         assert got <= bound, f"the searcher gained {got - amount * filled // shares}"
         self.searcher_rounds.append((got, bound))
         sign = "+" if move > 0 else "-"
