@@ -8,6 +8,10 @@ mounts one attack or misbehaving issuer against a change and asserts the defence
   loss on those who stay: bob (1,100,000) paid 1,099,500 through a sleeve whose issuer fills a
   tenth of a redemption and keeps 10 %, a 5,500 loss; bob was charged 3,780 and 500 in shares,
   and 1,220 fell on the holders who stay. The loss is now charged pro rata to what is paid.
+- `TokenizedRWASleeve.withdraw` measured the tokens a redemption took only to keep those it did
+  not take: an issuer taking more than asked (whole lots) and paying for them left the extra
+  counted twice, as cash and as units no longer held (100,000 of phantom NAV on a 1,000,000
+  vault). All the tokens taken are now written off.
 """
 
 from __future__ import annotations
@@ -87,3 +91,27 @@ def test_a_pulls_loss_on_short_liquidity_never_falls_on_those_who_stay(
         # nothing charged in escrowed shares: bob's last 500 and alice's 500,000 wait, whole
         assert vault.pendingRedeemRequest(0, bob) == 500 * USDC * 10**12
         assert vault.pendingRedeemRequest(0, alice) == 500_000 * USDC * 10**12
+
+
+def test_a_redemption_that_takes_more_tokens_than_asked_never_leaves_units_counted_twice(
+    partial_system, accounts, chain
+):
+    """An issuer redeeming in whole lots (more than asked, and paying for it): the sleeve wrote
+    off only the units it asked, so the units taken beyond it were counted twice, as the cash
+    they paid and as units the sleeve no longer held (100,000 here: NAV 1,100,000 for 1,000,000)."""
+    system, alice = partial_system, accounts[6]
+    vault, entry = system.vault, system.sleeve("partial")
+    with isolated(chain):
+        system.rebalance([5_000])  # 500,000 idle, 500,000 units at 1.00
+        entry.issuer.setFills(10_000, 15_000, sender=system.governance)  # takes 1.5x, pays it
+        vault.requestRedeem(vault.balanceOf(alice) * 7 // 10, alice, alice, sender=alice)
+        system.publish_prices()
+        receipt = vault.strike(sender=system.governance)
+        k = settled(receipt, vault)
+        (divested,) = receipt.events.filter(entry.sleeve.Divested)
+        assert divested.requested == 200_000 * USDC and divested.assets == 300_000 * USDC
+        held = entry.token.balanceOf(entry.sleeve)
+        assert held == 200_000 * 10**18
+        assert entry.sleeve.units() == held, f"{entry.sleeve.units()} units counted, {held} held"
+        assert k["redeemAssets"] == 700_000 * USDC
+        assert vault.totalAssets() == 300_000 * USDC  # 100,000 idle, 200,000 of units
