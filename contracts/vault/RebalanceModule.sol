@@ -455,8 +455,8 @@ contract RebalanceModule {
     /// @dev Fills the redeem windows before `end` first in, first out at `(nav + 1) / supply` per
     ///      share, pro rata within a window, from idle and then the sleeves' liquidity; what a
     ///      pull lost (issuers' rounding, an issuer's redemption fee) is charged to the windows
-    ///      filled pro rata to what each is paid. Returns the shares filled, the assets set aside
-    ///      and the newest window touched.
+    ///      filled pro rata to what each is paid of all it pays. Returns the shares filled, the
+    ///      assets set aside and the newest window touched.
     function _fill(
         VaultStorage.Layout storage $,
         IERC20 token,
@@ -479,6 +479,7 @@ contract RebalanceModule {
         (uint256 budget, uint256 loss) = _pull($, token, need);
         uint256 lost = loss;
         if (budget > need) budget = need;
+        need = budget; // what the walk pays in all: the loss is shared pro rata to it
         last = type(uint64).max; // none filled
         w = q.head;
         for (uint256 n; w <= q.tail && w < end && n < VaultStorage.MAX_WINDOWS;) {
@@ -492,12 +493,13 @@ contract RebalanceModule {
                     assets = shares.mulDiv(nav + 1, supply);
                 }
                 if (shares == 0) break;
-                // The pull's loss, pro rata to what each window is paid of the `need` it was
-                // pulled for: `lost · assets / need` rounded up, capped by what is left of it (the
-                // charges never exceed the loss; the first windows bear the rounding) and by
-                // `assets`. Windows paid in full are paid `need` in all, so they bear all of it;
-                // what no payment covered is charged after the walk. (A charge only where a loss
-                // is left: then `need` > 0, `_pull` having pulled.)
+                // The pull's loss, pro rata to what each window is paid of all the walk pays
+                // (`need`, set to the budget: less than asked when liquidity is short, else the
+                // unpaid part of the loss fell on the head window's shares, capped by what it
+                // asked, and the rest on those who stay): `lost · assets / need` rounded up,
+                // capped by what is left of it (the charges never exceed the loss; the first
+                // windows bear the rounding) and by `assets`; a loss above what is paid is
+                // charged after the walk. (A charge only where assets are paid: `need` > 0.)
                 uint256 charge = Math.min(loss, assets);
                 if (charge != 0) charge = Math.min(charge, lost.mulDiv(assets, need, Math.Rounding.Ceil));
                 (loss, budget, last) = (loss - charge, budget - assets, w);

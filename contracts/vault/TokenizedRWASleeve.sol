@@ -198,9 +198,12 @@ contract TokenizedRWASleeve is ISleeve {
         issuer.redeem(redeem);
         withdrawn = IERC20(asset).balanceOf(address(this)) - before;
         // An issuer may fill part of a redemption (a short reserve) without reverting: the units
-        // it did not take are still held and still counted, never written off for nothing.
+        // it did not take are still held and still counted, never written off for nothing. One
+        // may take more than asked (whole lots), paying for them: all it took is written off,
+        // never counted twice, as the cash paid and as units no longer held (a second read);
+        // had some been donated tokens, the count is only lower than what is held, never above.
         uint256 taken = tokens - IERC20(rwaToken).balanceOf(address(this));
-        if (taken < redeem) (units, redeem) = (held - taken, taken);
+        if (taken != redeem) (units, redeem) = (held - Math.min(taken, held), taken);
         IERC20(asset).safeTransfer(vault, withdrawn);
         emit Divested(assets, redeem, withdrawn);
     }

@@ -227,9 +227,10 @@ def test_an_issuers_redemption_fee_is_not_charged_to_an_earlier_leaver_paid_from
         # the sleeve sold 110,000 of units for 107,800: a fee of 2,200, caused by alice's part
         fee = 2_200 * USDC
         assert total - vault.totalAssets() - k["redeemAssets"] == fee
-        # bob's request needed no redemption: he bears at most his pro-rata part of the fee
+        # bob's request needed no redemption: he bears at most his pro-rata part of the fee, his
+        # 20,000 of the 617,800 the strike paid (alice's last 2,200 wait for the next strike)
         charged = 20_000 * USDC - vault.maxWithdraw(bob)
-        assert charged <= fee * 20_000 // 620_000 + 2, f"bob was charged {charged} of the {fee}"
+        assert charged <= fee * 20_000 // 617_800 + 2, f"bob was charged {charged} of the {fee}"
 
 
 def _share_price(vault) -> Fraction:
@@ -248,7 +249,8 @@ def test_a_pulls_loss_is_charged_pro_rata_to_the_windows_it_fills(
 ):
     """Bob's window (idle pays it) then alice's (idle and the sleeve, at the issuer's fee): the
     pull's loss `L` falls on the windows filled, bob's part exactly `min(L, gross, ⌈L · gross /
-    need⌉)` of the `need` both windows asked, and none of it on the shares that stay."""
+    paid⌉)` of the `paid` the strike pays both (the `need` they asked, or the budget when the
+    fee leaves it short), and none of it on the shares that stay."""
     system, alice, bob = partial_system, accounts[6], accounts[7]
     vault, entry = system.vault, system.sleeve("partial")
     with isolated(chain):
@@ -265,14 +267,17 @@ def test_a_pulls_loss_is_charged_pro_rata_to_the_windows_it_fills(
         supply = vault.totalSupply() + 10**12
         gross_b, gross_a = b * (nav + 1) // supply, a * (nav + 1) // supply
         need = gross_b + gross_a
-        total, price = vault.totalAssets(), _share_price(vault)
-        k = settled(vault.strike(sender=system.governance), vault)
+        total, price, idle = vault.totalAssets(), _share_price(vault), vault.idle()
+        receipt = vault.strike(sender=system.governance)
+        k = settled(receipt, vault)
+        pulled = sum(log.assets for log in receipt.events.filter(entry.sleeve.Divested))
+        paid = min(idle + pulled, need)
         loss = total - vault.totalAssets() - k["redeemAssets"]
         assert loss >= 0 and (fee_bps or loss <= 1)
         assert k["redeemAssets"] == vault.maxWithdraw(bob) + vault.maxWithdraw(alice)
         charged = gross_b - vault.maxWithdraw(bob)
-        assert charged == min(loss, gross_b, -(-loss * gross_b // need)), (charged, loss)
-        assert charged <= loss * gross_b // need + 1  # his part, up to a wei
+        assert charged == min(loss, gross_b, -(-loss * gross_b // paid)), (charged, loss)
+        assert charged <= loss * gross_b // paid + 1  # his part, up to a wei
         assert vault.pendingRedeemRequest(0, bob) == 0
         # the rest of the loss is alice's (assets or escrowed shares): those who stay lose nothing
         assert _share_price(vault) >= price
