@@ -150,6 +150,9 @@ contract RebalanceModule {
         v.redeemNav = v.idle + v.low;
         v.redeemNav = v.redeemNav > v.haircut + v.locked ? v.redeemNav - v.haircut - v.locked : 0;
         k.redeemPrice = (v.redeemNav + 1).mulDiv(PRICE_SCALE, v.supply);
+        // The deposits settled here are the vault's cash from now on: redemptions may be paid
+        // from them (their shares are priced below, after the redemptions).
+        if (v.deposited != 0) $.depositQueue.pending = dq.pending - uint128(v.deposited);
         if (redeems) {
             (o.burned, k.redeemAssets, k.redeemEpoch) = _fill($, token, rq, p.redeemEnd, v.redeemNav, v.supply);
             k.redeemShares = o.burned;
@@ -164,7 +167,7 @@ contract RebalanceModule {
         }
         // Deposits pay the high NAV, locked donations included: nobody buys a donation cheap.
         k.depositPrice = (v.idle + v.high + 1 - v.left).mulDiv(PRICE_SCALE, v.supply);
-        if (v.deposited != 0) o.minted = _priceDeposits($, dq, v, k, o.strikeId);
+        if (v.deposited != 0) o.minted = _priceDeposits($, v, k, o.strikeId);
         if (v.forfeited != 0) {
             $.highWaterMark += v.forfeited.mulDiv(PRICE_SCALE, v.supply + o.minted, Math.Rounding.Ceil);
         }
@@ -400,7 +403,6 @@ contract RebalanceModule {
     ///      mint; what they paid above the low NAV is not performance (`v.forfeited`).
     function _priceDeposits(
         VaultStorage.Layout storage $,
-        VaultStorage.Queue memory q,
         Valuation memory v,
         IRWAVault.Strike memory k,
         uint256 strikeId
@@ -411,7 +413,6 @@ contract RebalanceModule {
         // Shares rounded down: the vault keeps the dust.
         minted = k.depositShares = deposited.mulDiv(v.supply, nav);
         $.depositPrices[strikeId] = VaultStorage.Price(SafeCast.toUint128(nav), SafeCast.toUint128(v.supply));
-        $.depositQueue.pending = q.pending - uint128(deposited);
         // What the deposits pay above the mark for their shares, and at least what they pay above
         // the low NAV, lifts the mark (never lowering it): a gain not yet charged stays
         // chargeable only to the shares that held it, and a deposit's premium is never

@@ -319,14 +319,18 @@ def test_a_strike_prices_toward_the_vault_and_claims_never_exceed_it(
         k = settled(vault.strike(sender=receiver), vault)
         assert {a: vault.maxMint(a) for a in deposits} == paused
 
-        # Deposits: the high NAV, shares rounded down.
-        high_nav = book.idle + book.high + 1
-        assert k["depositPrice"] == floor(Fraction(high_nav * PRICE_SCALE, book.supply))
+        # Deposits: the high NAV of what the redemptions (filled first) left, the leavers' shares
+        # at their price taken out (rounded down), shares rounded down.
+        low_nav = book.idle + book.low + 1
+        high_nav = (
+            book.idle + book.high + 1 - floor(Fraction(k["redeemShares"] * low_nav, book.supply))
+        )
+        left = book.supply - k["redeemShares"]
+        assert k["depositPrice"] == floor(Fraction(high_nav * PRICE_SCALE, left))
         assert k["depositAssets"] == sum(deposits.values())
-        assert k["depositShares"] == floor(Fraction(k["depositAssets"] * book.supply, high_nav))
+        assert k["depositShares"] == floor(Fraction(k["depositAssets"] * left, high_nav))
         # Redemptions: the low NAV, assets rounded down, less the pull's rounding, up to what
         # idle, the deposits of this strike and the sleeves could pay.
-        low_nav = book.idle + book.low + 1
         assert k["redeemPrice"] == floor(Fraction(low_nav * PRICE_SCALE, book.supply))
         requested = sum(redeems.values())
         assert k["redeemShares"] <= requested
