@@ -418,7 +418,7 @@ contract RebalanceModule {
         // chargeable only to the shares that held it, and a deposit's premium is never
         // performance, above the mark or below it (IRWAVault.setAgentRegistry). Rounded up.
         uint256 worth = minted.mulDiv($.highWaterMark, PRICE_SCALE, Math.Rounding.Ceil);
-        v.forfeited = Math.max(
+        v.forfeited += Math.max(
             deposited.mulDiv(v.high - v.low, nav, Math.Rounding.Ceil), deposited > worth ? deposited - worth : 0
         );
     }
