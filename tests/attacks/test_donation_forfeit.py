@@ -28,7 +28,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.agents.test_evaluation_differential import HIGH_WATER_MARK_SLOT, stored
 from tests.vault_support import DAY, USDC, WINDOW, deploy_vault_system, isolated, settled
+
+PRICE_SCALE = 10**36
+OFFSET = 10**12  # the vault's virtual shares (decimals offset 12)
 
 PERIOD = 7 * DAY
 DONATION = 70_000 * USDC
@@ -80,7 +84,15 @@ def _donate_then_alice_leaves(system, chain, people, bob_deposits: bool):
     vault.requestRedeem(vault.balanceOf(alice), alice, alice, sender=alice)
     if bob_deposits:
         vault.requestDeposit(1_000_000 * USDC, bob, bob, sender=bob)
-    k = settled(system.strike(), vault)
+    receipt = system.strike()
+    k = settled(receipt, vault)
+    # Nothing here is performance: the high-water mark follows the share price with the lock in
+    # it (the leaver's forfeit and the deposit's price both lift it, neither replaces the other).
+    at = receipt.block_number
+    full = vault.totalAssets(block_id=at) + k["lockedDonations"] + 1
+    price = full * PRICE_SCALE // (vault.totalSupply(block_id=at) + OFFSET)
+    mark = stored(vault, HIGH_WATER_MARK_SLOT)
+    assert abs(mark - price) <= price // 10**9, f"mark {mark}, price {price}"
     # 23 hours of the 7 days left (less the few seconds the price publications take)
     assert (
         DONATION * (23 * 3_600 - 60) // PERIOD <= k["lockedDonations"] <= -(-DONATION * 23 // 168)
