@@ -363,3 +363,21 @@ def assert_reverts(
     for key, want in inputs.items():
         want = want.address.lower() if hasattr(want, "address") else want
         assert values[key] == want, f"{error}.{key} = {values[key]}, expected {want}"
+
+
+def deploy_partial_fill_system(project, accounts):
+    """A vault with one sleeve, "partial", behind `MockPartialFillIssuer` (NAV 1.00, 18
+    decimals; it may fill part of a request or keep a redemption fee), and account 6's
+    1,000,000 deposited (all idle)."""
+    system = deploy_vault_system(project, accounts[0], accounts[1], accounts[5], sleeves=())
+    gov = system.governance
+    feed = gov.deploy(project.MockAggregator, FEED_DECIMALS, "partial / USD", FEED_UNIT, gov)
+    issuer = gov.deploy(project.MockPartialFillIssuer, system.asset, feed, 18, gov)
+    token = project.MockRWAToken.at(issuer.rwaToken())
+    system.router.setFeed(token, feed, sender=gov)
+    sleeve = gov.deploy(project.TokenizedRWASleeve, system.vault, issuer, system.router)
+    define(system.registry, gov, "vault.maxSleeveBps.partial", 9_000, 0, 10_000)
+    system.vault.addSleeve(sleeve, "partial", sender=gov)
+    system.sleeves.append(Sleeve("partial", sleeve, issuer, token, feed))
+    system.deposit(accounts[6], 1_000_000 * USDC)
+    return system

@@ -21,12 +21,8 @@ from fractions import Fraction
 import pytest
 
 from tests.vault_support import (
-    FEED_DECIMALS,
-    FEED_UNIT,
     USDC,
-    Sleeve,
-    define,
-    deploy_vault_system,
+    deploy_partial_fill_system,
     isolated,
     next_window,
     settled,
@@ -37,18 +33,7 @@ from tests.vault_support import (
 def partial_system(project, accounts):
     """A vault with one sleeve behind `MockPartialFillIssuer` (NAV 1.00, 18 decimals), and
     alice's 1,000,000 deposited (all idle)."""
-    system = deploy_vault_system(project, accounts[0], accounts[1], accounts[5], sleeves=())
-    gov = system.governance
-    feed = gov.deploy(project.MockAggregator, FEED_DECIMALS, "partial / USD", FEED_UNIT, gov)
-    issuer = gov.deploy(project.MockPartialFillIssuer, system.asset, feed, 18, gov)
-    token = project.MockRWAToken.at(issuer.rwaToken())
-    system.router.setFeed(token, feed, sender=gov)
-    sleeve = gov.deploy(project.TokenizedRWASleeve, system.vault, issuer, system.router)
-    define(system.registry, gov, "vault.maxSleeveBps.partial", 9_000, 0, 10_000)
-    system.vault.addSleeve(sleeve, "partial", sender=gov)
-    system.sleeves.append(Sleeve("partial", sleeve, issuer, token, feed))
-    system.deposit(accounts[6], 1_000_000 * USDC)
-    return system
+    return deploy_partial_fill_system(project, accounts)
 
 
 def _share_price(vault) -> Fraction:

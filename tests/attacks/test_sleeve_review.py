@@ -49,13 +49,10 @@ from tests.keeper_support import keeper, protocol_of
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import (
     DAY,
-    FEED_DECIMALS,
     FEED_UNIT,
     USDC,
     WAD,
-    Sleeve,
-    define,
-    deploy_vault_system,
+    deploy_partial_fill_system,
     faucet,
     isolated,
     next_window,
@@ -143,18 +140,7 @@ def test_a_frozen_issuer_still_reads_as_a_gate(review_book, chain, tmp_path):
 def partial_system(project, accounts):
     """A vault with one sleeve, behind `MockPartialFillIssuer` (NAV 1.00, 18 decimals), and
     alice's 1,000,000 deposited (all idle)."""
-    system = deploy_vault_system(project, accounts[0], accounts[1], accounts[5], sleeves=())
-    gov = system.governance
-    feed = gov.deploy(project.MockAggregator, FEED_DECIMALS, "partial / USD", FEED_UNIT, gov)
-    issuer = gov.deploy(project.MockPartialFillIssuer, system.asset, feed, 18, gov)
-    token = project.MockRWAToken.at(issuer.rwaToken())
-    system.router.setFeed(token, feed, sender=gov)
-    sleeve = gov.deploy(project.TokenizedRWASleeve, system.vault, issuer, system.router)
-    define(system.registry, gov, "vault.maxSleeveBps.partial", 9_000, 0, 10_000)
-    system.vault.addSleeve(sleeve, "partial", sender=gov)
-    system.sleeves.append(Sleeve("partial", sleeve, issuer, token, feed))
-    system.deposit(accounts[6], 1_000_000 * USDC)
-    return system
+    return deploy_partial_fill_system(project, accounts)
 
 
 def test_assets_a_subscription_did_not_take_go_back_to_the_vault(partial_system, chain):
