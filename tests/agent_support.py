@@ -23,6 +23,8 @@ from tests.vault_support import (
     bond_agent,
     deploy_vault_system,
     faucet,
+    fee_sample,
+    next_window,
 )
 
 BPS = 10_000
@@ -112,6 +114,20 @@ class Desk:
             if at is not None:
                 self.at(at)
             self.set_price(name, self.feed(name).latestAnswer())
+
+    def ready_fee_strike(self, ticket: int) -> None:
+        """Readies the day's NAV strike: the keeper requests a `ticket` deposit, the next window
+        opens a day or more after the fee's sample (so the strike may charge the day's gain:
+        IRWAVault.setAgentRegistry; a strike a few seconds early would wait for the next), the
+        feeds publish and a move beyond the band is confirmed (as the settler does)."""
+        self.system.fund(self.keeper, ticket)
+        self.vault.requestDeposit(ticket, self.keeper, self.keeper, sender=self.keeper)
+        next_window(self.chain)
+        stood = fee_sample(self.vault)[1] + DAY
+        if self.chain.pending_timestamp < stood:
+            self.chain.pending_timestamp = stood
+        self.refresh()
+        self.system.confirm_moves()
 
     def make_stale(self, name: str) -> None:
         """Republishes `name`'s latest answer stamped just past `oracle.maxStaleness`."""

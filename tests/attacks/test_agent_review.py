@@ -28,7 +28,7 @@ from __future__ import annotations
 import pytest
 
 from tests.agent_support import BPS, build_desk, events, only_event
-from tests.vault_support import DAY, fee_sample, isolated, next_window
+from tests.vault_support import DAY, isolated
 
 FEE_BPS = 1_000
 TICKET = 1_000_000  # 1 mUSDC: the deposit each daily strike settles
@@ -56,14 +56,7 @@ def day(desk, start: int, d: int) -> None:
 def fee_strike(desk):
     """The day's NAV strike (a 1-unit ticket deposit settled at the next window's prices), a day
     after the fee's sample so it may charge the day's gain. Returns its receipt."""
-    desk.system.fund(desk.keeper, TICKET)
-    desk.vault.requestDeposit(TICKET, desk.keeper, desk.keeper, sender=desk.keeper)
-    next_window(desk.chain)
-    stood = fee_sample(desk.vault)[1] + DAY
-    if desk.chain.pending_timestamp < stood:
-        desk.chain.pending_timestamp = stood
-    desk.refresh()
-    desk.system.confirm_moves()
+    desk.ready_fee_strike(TICKET)
     return desk.vault.strike(sender=desk.keeper)
 
 

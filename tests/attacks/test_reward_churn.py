@@ -47,7 +47,7 @@ from tests.agent_support import (
     model_value,
     only_event,
 )
-from tests.vault_support import DAY, bond_agent, fee_sample, isolated, next_window
+from tests.vault_support import DAY, bond_agent, isolated
 
 TICKET = 1_000_000  # 1 mUSDC: the deposit the daily strike settles
 
@@ -94,16 +94,7 @@ class Story:
         the next window's prices), where the performance fee is taken. Returns the strike."""
         desk = self.desk
         desk.rebalance(targets, agent)
-        desk.system.fund(desk.keeper, TICKET)
-        desk.vault.requestDeposit(TICKET, desk.keeper, desk.keeper, sender=desk.keeper)
-        next_window(desk.chain)
-        # The day's strike a day or more after the fee's sample, so it may charge the day's gain
-        # (IRWAVault.setAgentRegistry; a strike a few seconds early would wait for the next).
-        stood = fee_sample(desk.vault)[1] + DAY
-        if desk.chain.pending_timestamp < stood:
-            desk.chain.pending_timestamp = stood
-        desk.refresh()
-        desk.system.confirm_moves()  # a move beyond the band is confirmed first (the settler)
+        desk.ready_fee_strike(TICKET)
         points = self.book.points()
         tx = desk.vault.strike(sender=desk.keeper)
         self.book.fee(tx, points)

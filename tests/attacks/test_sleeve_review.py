@@ -27,9 +27,10 @@
   rounding; with an issuer that keeps a redemption fee, a small leaver paid from idle was charged
   the whole 2,200 fee of the 110,000 a later, larger window needed. The loss is now charged to
   the windows filled pro rata to what each is paid.
-- Not fixed (strict xfail): the steward's exit time counts every token of a collateral the book
-  holds, also collateral parked behind the minimum loan, which backs nothing a liquidation could
-  seize: 2,000,000 of gold behind a 100 loan took its threshold target from 7,500 to 6,094.
+- The steward's exit time counted every token of a collateral the book holds, also collateral
+  parked behind the minimum loan, which backs nothing a liquidation could seize: 2,000,000 of
+  gold behind a 100 loan took its threshold target from 7,500 to 6,094. It now counts per
+  position at most the debt × (1 + bonus) (`seizable_exposure`).
 """
 
 from __future__ import annotations
