@@ -9,7 +9,7 @@ Each simulated day `k` (from `history_days + 1`):
 
 1. The market moves: each sleeve's holding grows with its index (`nav[k] / nav[k-1]`; a gold
    crash, an invoice mark-down or a lending default is in the index). Idle earns nothing.
-2. The policy reads the vault as `RebalanceModule.weights` computes it (`floor(held · 1e4 /
+2. The policy reads the vault as `VaultMath.weights` computes it (`floor(held · 1e4 /
    nav)` on integer asset units) and the market up to day `k`, never later (the hindsight
    baseline is the one declared exception), and proposes integer targets or nothing.
 3. A proposal the contract would refuse — inside `vault.rebalanceCooldown` of the last

@@ -31,9 +31,10 @@ PER_SLEEVE = "Strike, gas per sleeve (RWAVault)"
 # (RWAVault sat 6 bytes under it once; its module views now return their data undecoded).
 CODE_SIZE = "Runtime code, bytes"
 CODE_LIMIT = 24_576  # EIP-170
-DEPLOYED = ("RWAVault", "RebalanceModule", "LendingSleeve", "TokenizedRWASleeve", "AgentRegistry",
-            "ParameterRegistry", "OracleRouter", "InterestRateModel", "LiquidationExecutor",
-            "BallastGovernor", "BallastTimelock", "BallastToken")  # fmt: skip
+DEPLOYED = ("RWAVault", "RebalanceModule", "SleeveModule", "LendingSleeve", "TokenizedRWASleeve",
+            "AgentRegistry", "ParameterRegistry", "OracleRouter", "InterestRateModel",
+            "LiquidationExecutor", "BallastGovernor", "BallastTimelock",
+            "BallastToken")  # fmt: skip
 
 
 def _measure() -> dict:

@@ -16,6 +16,7 @@ import {IParameterRegistry} from "interfaces/IParameterRegistry.sol";
 import {IRWAVault} from "interfaces/IRWAVault.sol";
 import {ISleeve} from "interfaces/ISleeve.sol";
 import {RebalanceModule} from "./RebalanceModule.sol";
+import {SleeveModule} from "./SleeveModule.sol";
 import {VaultStorage} from "./VaultStorage.sol";
 
 /// @title RWAVault
@@ -493,9 +494,9 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     }
 
     /// @inheritdoc IRWAVault
-    /// @dev Unpacked by RebalanceModule.decision (code size).
+    /// @dev Unpacked by SleeveModule.decision (code size).
     function decision(uint256 decisionId) external view returns (Decision memory) {
-        _returnModuleView(abi.encodeCall(RebalanceModule.decision, (decisionId)));
+        _returnModuleView(abi.encodeCall(SleeveModule.decision, (decisionId)));
     }
 
     /// @inheritdoc IRWAVault
@@ -506,26 +507,26 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
 
     /// @inheritdoc IRWAVault
     function currentBps() external view returns (uint16[] memory) {
-        _returnModuleView(abi.encodeCall(RebalanceModule.currentBps, ()));
+        _returnModuleView(abi.encodeCall(SleeveModule.currentBps, ()));
     }
 
     // =================================================================== sleeves
 
     /// @inheritdoc IRWAVault
-    /// @dev Run by RebalanceModule.addSleeve (code size).
+    /// @dev Run by SleeveModule.addSleeve (code size).
     function addSleeve(ISleeve, string calldata) external onlyRole(GOVERNANCE_ROLE) {
         Address.functionDelegateCall(rebalanceModule, msg.data);
     }
 
     /// @inheritdoc IRWAVault
-    /// @dev Run by RebalanceModule.removeSleeve (code size): later sleeves shift down one index
+    /// @dev Run by SleeveModule.removeSleeve (code size): later sleeves shift down one index
     ///      (rebalance targets follow the new order) and the withdraw queue resets to index order.
     function removeSleeve(ISleeve) external onlyRole(GOVERNANCE_ROLE) {
         Address.functionDelegateCall(rebalanceModule, msg.data);
     }
 
     /// @inheritdoc IRWAVault
-    /// @dev Run by RebalanceModule.setWithdrawQueue (code size).
+    /// @dev Run by SleeveModule.setWithdrawQueue (code size).
     function setWithdrawQueue(uint8[] calldata) external onlyRole(GOVERNANCE_ROLE) {
         Address.functionDelegateCall(rebalanceModule, msg.data);
     }

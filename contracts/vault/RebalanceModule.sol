@@ -11,6 +11,8 @@ import {IAgentRegistry} from "interfaces/IAgentRegistry.sol";
 import {IParameterRegistry} from "interfaces/IParameterRegistry.sol";
 import {IRWAVault} from "interfaces/IRWAVault.sol";
 import {ISleeve} from "interfaces/ISleeve.sol";
+import {SleeveModule} from "./SleeveModule.sol";
+import {VaultMath} from "./VaultMath.sol";
 import {VaultStorage} from "./VaultStorage.sol";
 
 /// @title RebalanceModule
@@ -38,11 +40,13 @@ contract RebalanceModule {
     ///      NAVs publish daily, and a peak that has not stood a day of publications is not
     ///      charged (IRWAVault.setAgentRegistry).
     uint256 internal constant FEE_HOLD = 1 days;
-    /// @dev As RWAVault.MAX_SLEEVES (decisions pack 16-bit weights into 160 bits).
-    uint256 internal constant MAX_SLEEVES = 10;
 
     /// @notice The registry the bounds are read from (the vault's, checked at vault construction).
     IParameterRegistry public immutable registry;
+    /// @notice The sleeve administration and the decision views (`SleeveModule`), deployed by
+    ///         this module's constructor: every call this module does not implement is
+    ///         delegate-called there, in the vault's storage (the vault keeps one module address).
+    SleeveModule public immutable sleeveModule;
     address private immutable _self;
 
     /// @notice The module was called directly instead of through the vault.
@@ -51,6 +55,21 @@ contract RebalanceModule {
     constructor(IParameterRegistry registry_) {
         registry = registry_;
         _self = address(this);
+        sleeveModule = new SleeveModule(registry_);
+    }
+
+    /// @dev Runs the call in `sleeveModule` (still in the vault's storage), its revert bubbled up.
+    fallback() external {
+        _delegated();
+        address target = address(sleeveModule);
+        // Not memory-safe (it writes from offset 0), as OpenZeppelin's Proxy: the call ends here.
+        assembly {
+            calldatacopy(0, 0, calldatasize())
+            let ok := delegatecall(gas(), target, 0, calldatasize(), 0, 0)
+            returndatacopy(0, 0, returndatasize())
+            if iszero(ok) { revert(0, returndatasize()) }
+            return(0, returndatasize())
+        }
     }
 
     /// @notice See `IRWAVault.rebalance`. Delegate-called by the vault only.
@@ -65,7 +84,7 @@ contract RebalanceModule {
         IERC20 token = IERC20(IERC4626(address(this)).asset());
         (uint256[] memory held, uint256 navBefore) = _freshHoldings($, token);
         if (navBefore == 0) revert IRWAVault.EmptyVault();
-        uint16[] memory oldBps = weights(held, navBefore);
+        uint16[] memory oldBps = VaultMath.weights(held, navBefore);
         _checkBounds($, targetBps, oldBps);
         _move($, token, targetBps, oldBps, held, navBefore);
         decisionId = _recordAndEmit($, token, oldBps, navBefore, rationaleHash, rationaleURI);
@@ -175,37 +194,6 @@ contract RebalanceModule {
         emit IRWAVault.StrikeSettled(o.strikeId, k, v.locked, v.stale);
     }
 
-    /// @notice See `IRWAVault.decision`; run by the vault's view through `moduleView`. Unpacks
-    ///         VaultStorage.DecisionSlot.
-    function decision(uint256 decisionId) external view returns (IRWAVault.Decision memory d) {
-        VaultStorage.Layout storage $ = VaultStorage.layout();
-        VaultStorage.DecisionSlot storage slot = $.decisions[decisionId];
-        ISleeve[] storage set = $.sleeveSets[slot.sleeveSet];
-        uint256 n = set.length;
-        (d.agent, d.timestamp) = (slot.agent, slot.timestamp);
-        (d.navBefore, d.navAfter) = (slot.navBefore, slot.navAfter);
-        (d.oldBps, d.newBps) = (new uint16[](n), new uint16[](n));
-        (d.startIndex, d.sleeves) = (new uint256[](n), new ISleeve[](n));
-        for (uint256 i; i < n; ++i) {
-            d.oldBps[i] = uint16(slot.oldBps >> (16 * i));
-            d.newBps[i] = uint16(slot.newBps >> (16 * i));
-            (d.startIndex[i], d.sleeves[i]) = (slot.startIndex[i], set[i]);
-        }
-    }
-
-    /// @notice See `IRWAVault.currentBps`; run by the vault's view through `moduleView`.
-    function currentBps() external view returns (uint16[] memory) {
-        VaultStorage.Layout storage $ = VaultStorage.layout();
-        uint256 n = $.sleeves.length;
-        uint256[] memory held = new uint256[](n);
-        uint256 total = _idle($, IERC20(IERC4626(address(this)).asset()));
-        for (uint256 i; i < n; ++i) {
-            held[i] = $.sleeves[i].sleeve.totalAssets();
-            total += held[i];
-        }
-        return weights(held, total);
-    }
-
     /// @notice See `IRWAVault.liquidity`; run by the vault's view through `moduleView`. A sleeve
     ///         whose view reverts counts as illiquid.
     function liquidity() external view returns (uint256) {
@@ -213,7 +201,7 @@ contract RebalanceModule {
     }
 
     function _liquidity(VaultStorage.Layout storage $, IERC20 token) internal view returns (uint256 liquid) {
-        liquid = _idle($, token);
+        liquid = VaultMath.idle($, token);
         uint256 n = $.sleeves.length;
         for (uint256 i; i < n; ++i) {
             try $.sleeves[i].sleeve.availableLiquidity() returns (uint256 a) {
@@ -263,7 +251,7 @@ contract RebalanceModule {
         view
         returns (Valuation memory v, Plan memory p)
     {
-        v.idle = _idle($, token);
+        v.idle = VaultMath.idle($, token);
         uint256 n = $.sleeves.length;
         uint256[] memory lows = new uint256[](n);
         uint256[] memory times = new uint256[](n);
@@ -534,7 +522,7 @@ contract RebalanceModule {
         internal
         returns (uint256 have, uint256 loss)
     {
-        have = _idle($, token);
+        have = VaultMath.idle($, token);
         if (have >= assets) return (have, 0);
         uint256 n = $.withdrawQueue.length;
         uint256 before = have + _sleevesValue($);
@@ -548,7 +536,7 @@ contract RebalanceModule {
                 continue;
             }
             try sleeve.withdraw(ask) {
-                have = _idle($, token);
+                have = VaultMath.idle($, token);
             } catch {
                 emit IRWAVault.SleeveWithdrawFailed(address(sleeve), ask);
             }
@@ -575,76 +563,6 @@ contract RebalanceModule {
         return IERC20Metadata(address(this)).decimals() - IERC20Metadata(address(token)).decimals();
     }
 
-    /// @notice See `IRWAVault.addSleeve`; the vault checks the governance role and delegate-calls
-    ///         this (the vault's code-size budget).
-    function addSleeve(ISleeve sleeve, string calldata name) external {
-        _delegated();
-        VaultStorage.Layout storage $ = VaultStorage.layout();
-        if (address(sleeve) == address(0)) revert IRWAVault.ZeroAddress();
-        if (sleeve.vault() != address(this) || sleeve.asset() != IERC4626(address(this)).asset()) {
-            revert IRWAVault.InvalidSleeve(address(sleeve));
-        }
-        if ($.indexPlusOne[address(sleeve)] != 0) revert IRWAVault.SleeveAlreadyAdded(address(sleeve));
-        uint256 index = $.sleeves.length;
-        if (index == MAX_SLEEVES) revert IRWAVault.TooManySleeves(MAX_SLEEVES);
-        bytes32 capKey = keccak256(abi.encodePacked("vault.maxSleeveBps.", name));
-        // `get` reverts UnknownParameter for an undefined key: report it in the vault's terms.
-        try registry.get(capKey) returns (uint256) {}
-        catch {
-            revert IRWAVault.SleeveCapUndefined(capKey);
-        }
-        $.sleeves.push(VaultStorage.SleeveSlot(sleeve, capKey));
-        $.names[address(sleeve)] = name;
-        $.indexPlusOne[address(sleeve)] = index + 1;
-        $.withdrawQueue.push(uint8(index));
-        emit IRWAVault.SleeveAdded(index, address(sleeve), name);
-    }
-
-    /// @notice See `IRWAVault.setWithdrawQueue`; the vault checks the governance role and
-    ///         delegate-calls this (the vault's code-size budget).
-    function setWithdrawQueue(uint8[] calldata order) external {
-        _delegated();
-        VaultStorage.Layout storage $ = VaultStorage.layout();
-        uint256 n = $.sleeves.length;
-        if (order.length != n) revert IRWAVault.InvalidWithdrawQueue();
-        uint256 seen;
-        for (uint256 i; i < n; ++i) {
-            uint256 bit = 1 << order[i];
-            if (order[i] >= n || seen & bit != 0) revert IRWAVault.InvalidWithdrawQueue();
-            seen |= bit;
-        }
-        $.withdrawQueue = order;
-        emit IRWAVault.WithdrawQueueSet(order);
-    }
-
-    /// @notice See `IRWAVault.removeSleeve`; the vault checks the governance role and
-    ///         delegate-calls this (the vault's code-size budget). Later sleeves shift down one
-    ///         index (rebalance targets follow the new order) and the withdraw queue resets to
-    ///         index order. Decisions already taken keep their own sleeve set.
-    function removeSleeve(ISleeve sleeve) external {
-        _delegated();
-        VaultStorage.Layout storage $ = VaultStorage.layout();
-        uint256 indexPlusOne = $.indexPlusOne[address(sleeve)];
-        if (indexPlusOne == 0) revert IRWAVault.UnknownSleeve(address(sleeve));
-        uint256 index = indexPlusOne - 1;
-        uint256 assets = sleeve.totalAssets();
-        if (assets != 0) revert IRWAVault.SleeveNotEmpty(address(sleeve), assets);
-        uint256 n = $.sleeves.length;
-        for (uint256 i = index; i + 1 < n; ++i) {
-            $.sleeves[i] = $.sleeves[i + 1];
-            $.indexPlusOne[address($.sleeves[i].sleeve)] = i + 1;
-        }
-        $.sleeves.pop();
-        delete $.indexPlusOne[address(sleeve)];
-        delete $.names[address(sleeve)];
-        delete $.withdrawQueue;
-        for (uint256 i; i + 1 < n; ++i) {
-            $.withdrawQueue.push(uint8(i));
-        }
-        emit IRWAVault.SleeveRemoved(address(sleeve));
-        emit IRWAVault.WithdrawQueueSet($.withdrawQueue);
-    }
-
     /// @dev Only an agent the AgentRegistry reports active, with automation running, one target
     ///      per sleeve, after the cooldown.
     function _checkCaller(VaultStorage.Layout storage $, uint256 targets) internal view {
@@ -660,15 +578,6 @@ contract RebalanceModule {
         if (f.lastRebalance != 0) {
             uint256 readyAt = f.lastRebalance + registry.get(REBALANCE_COOLDOWN);
             if (block.timestamp < readyAt) revert IRWAVault.RebalanceCooldown(readyAt);
-        }
-    }
-
-    /// @dev Sleeve weights in bps of `total`, rounded down (idle takes the remainder).
-    function weights(uint256[] memory held, uint256 total) internal pure returns (uint16[] memory w) {
-        w = new uint16[](held.length);
-        if (total == 0) return w;
-        for (uint256 i; i < held.length; ++i) {
-            w[i] = uint16(held[i].mulDiv(BPS, total));
         }
     }
 
@@ -718,7 +627,7 @@ contract RebalanceModule {
     {
         uint256 n = $.sleeves.length;
         held = new uint256[](n);
-        nav = _idle($, token);
+        nav = VaultMath.idle($, token);
         for (uint256 i; i < n; ++i) {
             ISleeve sleeve = $.sleeves[i].sleeve;
             (uint256 a, bool fresh) = sleeve.valuation();
@@ -775,7 +684,7 @@ contract RebalanceModule {
             idleTarget -= want[i];
             if (held[i] > want[i]) $.sleeves[i].sleeve.withdraw(held[i] - want[i]);
         }
-        uint256 idleNow = _idle($, token);
+        uint256 idleNow = VaultMath.idle($, token);
         for (uint256 i; i < n && idleNow > idleTarget; ++i) {
             if (held[i] >= want[i]) continue;
             uint256 amount = Math.min(want[i] - held[i], idleNow - idleTarget);
@@ -795,7 +704,7 @@ contract RebalanceModule {
         uint256 n = oldBps.length;
         uint256[] memory held = new uint256[](n);
         VaultStorage.DecisionSlot storage d = $.decisions.push();
-        navAfter = _idle($, token);
+        navAfter = VaultMath.idle($, token);
         uint256 unconfirmed = 0; // bit i: sleeve i's return index is not fresh (see _checkReached)
         for (uint256 i; i < n; ++i) {
             ISleeve sleeve = $.sleeves[i].sleeve;
@@ -805,7 +714,7 @@ contract RebalanceModule {
             d.startIndex[i] = index;
             if (!fresh) unconfirmed |= 1 << i;
         }
-        newBps = weights(held, navAfter);
+        newBps = VaultMath.weights(held, navAfter);
         _checkReached($, oldBps, newBps, unconfirmed);
         (d.agent, d.timestamp, d.sleeveSet) = (msg.sender, uint64(block.timestamp), _sleeveSet($, n));
         (d.navBefore, d.navAfter) = (SafeCast.toUint128(navBefore), SafeCast.toUint128(navAfter));
@@ -873,11 +782,6 @@ contract RebalanceModule {
         if (sumNew > sumOld && BPS - sumNew < minIdle) {
             revert IRWAVault.ReachedOutsideBounds(type(uint256).max, BPS - sumNew, minIdle);
         }
-    }
-
-    /// @dev The vault's cash less pending deposits and redemptions awaiting their claim.
-    function _idle(VaultStorage.Layout storage $, IERC20 token) internal view returns (uint256) {
-        return token.balanceOf(address(this)) - $.depositQueue.pending - $.reservedAssets;
     }
 
     /// @dev 16 bits per weight, sleeve i in bits [16i, 16i + 16).

@@ -54,7 +54,7 @@ class Bounds:
 
 
 def weights_bps(held: Sequence[int], nav: int) -> tuple[int, ...]:
-    """The contract's current weights (`RebalanceModule.weights`): `floor(held_i · 1e4 / nav)`,
+    """The contract's current weights (`VaultMath.weights`): `floor(held_i · 1e4 / nav)`,
     all 0 for an empty vault."""
     if nav == 0:
         return tuple(0 for _ in held)

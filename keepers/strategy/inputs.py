@@ -19,7 +19,7 @@ DAY: Final = 86_400
 class SleeveState:
     """One sleeve, in the vault's sleeve order.
 
-    `current_bps`: its weight as `RebalanceModule.weights` computes it (`bounds.weights_bps`);
+    `current_bps`: its weight as `VaultMath.weights` computes it (`bounds.weights_bps`);
     `cap_bps`: `vault.maxSleeveBps.<name>`; `history`: its `returnIndex()` readings;
     `lending`: the book, for the lending sleeve only; `oracle_deviation_bps`: the largest move,
     against the last accepted price, of a price the sleeve is valued with (0 when none).

@@ -311,11 +311,23 @@ def test_the_agent_registry_must_serve_this_vault(project, funded, accounts):
     assert [e.agents for e in tx.events if e.event_name == "AgentRegistrySet"] == [other.address]
 
 
-def test_module_refuses_direct_calls(funded, alice):
-    with ape.reverts(funded.module.DelegateCallOnly):
-        funded.module.rebalance([0, 0, 0], HASH, "", sender=alice)
-    with ape.reverts(funded.module.DelegateCallOnly):
-        funded.module.rebalance([0, 0, 0], HASH, "", sender=funded.allocator)
+def test_module_refuses_direct_calls(project, funded, alice):
+    module = funded.module
+    with ape.reverts(module.DelegateCallOnly):
+        module.rebalance([0, 0, 0], HASH, "", sender=alice)
+    with ape.reverts(module.DelegateCallOnly):
+        module.rebalance([0, 0, 0], HASH, "", sender=funded.allocator)
+    # The sleeve administration lives in the SleeveModule the module deployed: neither it nor the
+    # module's fallback into it runs outside the vault.
+    sleeves = project.SleeveModule.at(module.sleeveModule())
+    assert sleeves.registry() == module.registry()
+    tbill = funded.sleeve("tbill").sleeve
+    through_fallback = project.SleeveModule.at(module.address)
+    for target in (sleeves, through_fallback):
+        with ape.reverts(target.DelegateCallOnly):
+            target.removeSleeve(tbill, sender=alice)
+        with ape.reverts(target.DelegateCallOnly):
+            target.setWithdrawQueue([0, 1, 2], sender=alice)
 
 
 # ------------------------------------------------------------------ the decision record
