@@ -106,7 +106,11 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        pulls from over-weight sleeves (up to their liquidity) before funding under-weight ones,
 ///        never below the target idle, then re-checks the weights reached: a sleeve it raised is
 ///        within its cap, and idle, if it lowered it, within the buffer (`ReachedOutsideBounds`).
-///        `Rebalanced.newBps` are the weights actually reached.
+///        `Rebalanced.newBps` are the weights actually reached, except that a sleeve whose target
+///        is its weight before is not traded and is recorded at that weight (`newBps == oldBps`):
+///        another move's rounding or issuer fee may tick its weight, which is no decision on it
+///        (it is not judged on the tick, and an open price band on it does not hold the
+///        decision up; a sleeve a decision moves must have a confirmed price, `StaleValuation`).
 ///      - The guardian can pause automation and shut down; it cannot move funds anywhere but back
 ///        to idle (`unwind`, anyone, after shutdown).
 ///      - Only agents the AgentRegistry reports active may rebalance; each decision is recorded
@@ -137,7 +141,7 @@ interface IRWAVault {
         address agent;
         uint64 timestamp;
         uint16[] oldBps; // sleeve weights before (idle is the remainder)
-        uint16[] newBps; // sleeve weights reached
+        uint16[] newBps; // sleeve weights reached (a sleeve left as it was: its weight before)
         uint256[] startIndex; // each sleeve's returnIndex() at the decision
         uint256 navBefore;
         uint256 navAfter;

@@ -81,15 +81,33 @@ contract RebalanceModule {
         _delegated();
         VaultStorage.Layout storage $ = VaultStorage.layout();
         _checkCaller($, targetBps.length);
-        IERC20 token = IERC20(IERC4626(address(this)).asset());
-        (uint256[] memory held, uint256 navBefore) = _freshHoldings($, token);
-        if (navBefore == 0) revert IRWAVault.EmptyVault();
-        uint16[] memory oldBps = VaultMath.weights(held, navBefore);
-        _checkBounds($, targetBps, oldBps);
-        _move($, token, targetBps, oldBps, held, navBefore);
-        decisionId = _recordAndEmit($, token, oldBps, navBefore, rationaleHash, rationaleURI);
+        (uint16[] memory oldBps, uint16[] memory newBps, uint256 navBefore, uint256 navAfter) =
+            _rebalance($, targetBps);
+        decisionId = $.decisions.length - 1;
+        emit IRWAVault.Rebalanced(
+            decisionId, msg.sender, oldBps, newBps, navBefore, navAfter, rationaleHash, rationaleURI
+        );
         $.flags.lastRebalance = uint64(block.timestamp);
         IAgentRegistry($.agents).onDecision(msg.sender, decisionId);
+    }
+
+    /// @dev Checks the targets, moves the capital and records the decision (`_record`).
+    function _rebalance(VaultStorage.Layout storage $, uint16[] calldata targetBps)
+        internal
+        returns (uint16[] memory oldBps, uint16[] memory newBps, uint256 navBefore, uint256 navAfter)
+    {
+        IERC20 token = IERC20(IERC4626(address(this)).asset());
+        uint256[] memory held;
+        (held, navBefore) = _freshHoldings($, token);
+        if (navBefore == 0) revert IRWAVault.EmptyVault();
+        oldBps = VaultMath.weights(held, navBefore);
+        _checkBounds($, targetBps, oldBps);
+        uint256 untouched; // bit i: sleeve i's target is its weight now (left as it is)
+        for (uint256 i; i < held.length; ++i) {
+            if (targetBps[i] == oldBps[i]) untouched |= 1 << i;
+        }
+        _move($, token, targetBps, untouched, held, navBefore);
+        (newBps, navAfter) = _record($, token, oldBps, navBefore, untouched);
     }
 
     /// @dev A strike's valuation: idle (pending deposits and unclaimed redemptions excluded),
@@ -668,11 +686,12 @@ contract RebalanceModule {
     ///      ones from idle, never taking idle below its target. A sleeve whose target is its
     ///      weight now is left as it is (not trimmed to the bps below what it holds): a decision
     ///      moves only what it asked to, so an open price band elsewhere does not hold it up.
+    ///      Those sleeves are the bits of `untouched`.
     function _move(
         VaultStorage.Layout storage $,
         IERC20 token,
         uint16[] calldata targetBps,
-        uint16[] memory oldBps,
+        uint256 untouched,
         uint256[] memory held,
         uint256 nav
     ) internal {
@@ -680,7 +699,7 @@ contract RebalanceModule {
         uint256[] memory want = new uint256[](n);
         uint256 idleTarget = nav;
         for (uint256 i; i < n; ++i) {
-            want[i] = targetBps[i] == oldBps[i] ? held[i] : nav.mulDiv(targetBps[i], BPS);
+            want[i] = (untouched >> i) & 1 == 1 ? held[i] : nav.mulDiv(targetBps[i], BPS);
             idleTarget -= want[i];
             if (held[i] > want[i]) $.sleeves[i].sleeve.withdraw(held[i] - want[i]);
         }
@@ -697,10 +716,17 @@ contract RebalanceModule {
 
     /// @dev Stores the decision (VaultStorage.DecisionSlot): weights before and reached, NAVs,
     ///      each sleeve's return index and the sleeve set; returns the weights reached and the NAV.
-    function _record(VaultStorage.Layout storage $, IERC20 token, uint16[] memory oldBps, uint256 navBefore)
-        internal
-        returns (uint16[] memory newBps, uint256 navAfter)
-    {
+    ///      A sleeve the decision left as it is (bit i of `untouched`) is recorded at its weight
+    ///      before: its weight reached may tick by a bps when another move's rounding or issuer
+    ///      fee moves the NAV, which is no decision on it (it is not judged on that tick, and its
+    ///      open band, if any, does not hold the decision up: see _checkReached).
+    function _record(
+        VaultStorage.Layout storage $,
+        IERC20 token,
+        uint16[] memory oldBps,
+        uint256 navBefore,
+        uint256 untouched
+    ) internal returns (uint16[] memory newBps, uint256 navAfter) {
         uint256 n = oldBps.length;
         uint256[] memory held = new uint256[](n);
         VaultStorage.DecisionSlot storage d = $.decisions.push();
@@ -715,25 +741,13 @@ contract RebalanceModule {
             if (!fresh) unconfirmed |= 1 << i;
         }
         newBps = VaultMath.weights(held, navAfter);
-        _checkReached($, oldBps, newBps, unconfirmed);
+        _checkReached($, oldBps, newBps, unconfirmed & ~untouched);
+        for (uint256 i; i < n; ++i) {
+            if ((untouched >> i) & 1 == 1) newBps[i] = oldBps[i];
+        }
         (d.agent, d.timestamp, d.sleeveSet) = (msg.sender, uint64(block.timestamp), _sleeveSet($, n));
         (d.navBefore, d.navAfter) = (SafeCast.toUint128(navBefore), SafeCast.toUint128(navAfter));
         (d.oldBps, d.newBps) = (_pack(oldBps), _pack(newBps));
-    }
-
-    function _recordAndEmit(
-        VaultStorage.Layout storage $,
-        IERC20 token,
-        uint16[] memory oldBps,
-        uint256 navBefore,
-        bytes32 rationaleHash,
-        string calldata rationaleURI
-    ) internal returns (uint256 decisionId) {
-        decisionId = $.decisions.length;
-        (uint16[] memory newBps, uint256 navAfter) = _record($, token, oldBps, navBefore);
-        emit IRWAVault.Rebalanced(
-            decisionId, msg.sender, oldBps, newBps, navBefore, navAfter, rationaleHash, rationaleURI
-        );
     }
 
     /// @dev The index of the stored sleeve set equal to the vault's `n` sleeves now: the last one
@@ -758,8 +772,9 @@ contract RebalanceModule {
     /// @dev The weights reached keep the bounds the targets did: a sleeve the move raised is within
     ///      its cap, and idle, if the move lowered it, within the buffer. (A sleeve whose issuer
     ///      could not pay may stay above a cap it was already above.) A sleeve whose weight moved
-    ///      has a fresh return index (bit i of `unconfirmed` clear): a decision never starts from
-    ///      a price round the oracle has not confirmed (a band open), as it is never judged on one.
+    ///      has a fresh return index (bit i of `unconfirmed` clear; the sleeves left untouched,
+    ///      recorded unmoved, are cleared by the caller): a decision never starts from a price
+    ///      round the oracle has not confirmed (a band open), as it is never judged on one.
     function _checkReached(
         VaultStorage.Layout storage $,
         uint16[] memory oldBps,
