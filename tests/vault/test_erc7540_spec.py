@@ -540,3 +540,23 @@ def test_max_deposit_of_a_controller_taken_off_the_allowlist_is_claimable_to_an_
     held = vault.balanceOf(dave)
     vault.deposit(DEPOSIT, dave, alice, sender=alice)
     assert vault.balanceOf(dave) - held == shares
+
+
+def test_a_mint_charged_the_last_assets_leaves_dust_shares_only_mint_can_take(system, people):
+    """Documented (IRWAVault, standards): a partial `mint` whose assets, rounded up, are all that
+    was left leaves shares claimable with maxDeposit and claimableDepositRequest 0 (in sync, as
+    ERC-7540 asks) — less than one asset unit's worth, which only `mint` takes (at no cost); a
+    whole-claim relay going by maxDeposit leaves them. The parts never exceed the whole."""
+    alice, _, _, dave, _ = people
+    vault = system.vault
+    assets, shares = vault.maxDeposit(alice), vault.maxMint(alice)
+    left = shares // assets // 2  # half an asset unit's worth of shares
+    part = shares - left
+    assert vault.mint(part, dave, alice, sender=alice).return_value == assets
+    assert vault.maxDeposit(alice) == vault.claimableDepositRequest(0, alice) == 0
+    dust = vault.maxMint(alice)
+    assert 0 < dust <= left
+    assert vault.convertToAssets(dust) == 0
+    assert vault.mint(dust, dave, alice, sender=alice).return_value == 0
+    assert vault.maxMint(alice) == 0
+    assert vault.balanceOf(dave) == part + dust <= shares
