@@ -8,7 +8,26 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///         governance bounds. Entries and exits are forward-priced ERC-7540 requests settled at NAV
 ///         strikes (ERC-7575 `share()` is the vault itself; ERC-165 reports 7540 and 7575). The
 ///         ERC-4626 functions are OpenZeppelin's IERC4626, with ERC-7540's meaning.
-/// @dev The request lifecycle, stated once (Centrifuge's): pending → claimable → claimed.
+/// @dev Where the vault departs from ERC-7540 / ERC-4626, deliberately (each checked in
+///      tests/vault/test_erc7540_spec.py or the request tests; every other MUST holds):
+///      - a request for a `controller` other than `owner` also needs the controller's consent
+///        (caller: the controller or its operator, else `NotOperator(controller, caller)`);
+///        ERC-7540 lets the owner (or its operator) name any controller. Why: below.
+///      - `maxDeposit`/`maxMint(controller)` report the controller's claim even when the
+///        allowlist no longer admits the controller as a receiver (ERC-4626's maxDeposit factors
+///        in user-specific limits): the claim goes to an allowed receiver (`setAllowed`).
+///      - the request views answer the controller's aggregated request for any `requestId`
+///        (every id the vault returns is 0).
+///      - cancels are the vault's own (`cancelDepositRequest`/`cancelRedeemRequest`, not
+///        ERC-7887): they return the request to its controller, before the window's cut-off.
+///      - `totalAssets()` leaves out pending deposits, redemptions filled but not claimed and
+///        donations still locked; claims never move it. Claims burn nothing (strikes burned the
+///        shares) and deposit claims take no assets (the request did).
+///      - a partial `mint` whose assets, rounded up, are all that was left leaves under one asset
+///        unit's worth of shares with `maxDeposit` 0 (only `mint` takes them; likewise assets
+///        after a `withdraw` charged the last share, with `maxRedeem` 0): dust, never more than
+///        the whole claim.
+///      The request lifecycle, stated once (Centrifuge's): pending → claimable → claimed.
 ///      - `requestDeposit(assets, controller, owner)` takes `assets` from `owner` into the vault,
 ///        held apart: pending deposits never count in `totalAssets()`. `requestRedeem(shares,
 ///        controller, owner)` escrows `owner`'s shares in the vault (they stay in `totalSupply`
