@@ -56,7 +56,8 @@ FREEZE_GRACE_MARGIN = 30 * DAY
 # "Evaluation"; about 34k gas each with three sleeves), and the vault takes one decision per
 # vault.rebalanceCooldown: the longest window over the shortest cooldown bounds that walk, so a
 # griefer's no-op decisions can never make an evaluation too long for a block (and lock the
-# judged agent's bond for good).
+# judged agent's bond for good). Deploy also links the live values (RATIO_AT_MOST), so new bounds
+# never lift it.
 MAX_DECISIONS_PER_WINDOW = 120
 
 __all__ = [  # the sections, re-exported: callers import the whole config from here

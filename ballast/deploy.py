@@ -28,6 +28,7 @@ from ballast.config import (
     CAP_PREFIX,
     COLLATERAL_PREFIXES,
     IDLE_BUFFER,
+    MAX_DECISIONS_PER_WINDOW,
     TOKEN_UNIT,
     DeployConfig,
     ParameterSpec,
@@ -43,7 +44,13 @@ from ballast.deploy_run import (
 from ballast.deploy_sleeves import LendingBook, add_sleeves, lending_book, rwa_sleeve
 from ballast.deployment import CollateralEntry, Deployment, SleeveEntry
 from ballast.journal import Journal
-from ballast.parameters import key_of
+from ballast.parameters import (
+    LESS_THAN,
+    PRODUCT_WITH_BONUS_AT_MOST,
+    RATIO_AT_MOST,
+    SUM_AT_LEAST,
+    key_of,
+)
 
 __all__ = ["DeployError", "deploy_system", "has_code", "parameter_links"]
 
@@ -123,9 +130,9 @@ def _define_parameters(
     run.report(f"parameters: {len(missing)} defined, {len(specs) - len(missing)} already on chain")
 
 
-LESS_THAN, PRODUCT_WITH_BONUS_AT_MOST, SUM_AT_LEAST = 1, 2, 3  # IParameterRegistry.LinkRule
 MAX_STALENESS, STRIKE_MAX_WAIT = "oracle.maxStaleness", "vault.strikeMaxWait"
 CONFIRM_DELAY = "oracle.confirmDelay"
+EVAL_WINDOW, REBALANCE_COOLDOWN = "agent.evalWindow", "vault.rebalanceCooldown"
 
 
 def parameter_links(config: DeployConfig) -> list[tuple[int, list[str], int]]:
@@ -134,12 +141,18 @@ def parameter_links(config: DeployConfig) -> list[tuple[int, list[str], int]]:
     at a haircut only sleeves whose price is really stale), oracle.confirmDelay <
     vault.strikeMaxWait (a price move can be confirmed before redemptions take that path), per
     collateral LTV < liquidation threshold and threshold x (1 + bonus) <= 100 % (the book's
-    liquidations raise health near 1), and idle buffer + every sleeve cap >= 100 % (the vault can
-    place all its assets within its caps)."""
+    liquidations raise health near 1), idle buffer + every sleeve cap >= 100 % (the vault can
+    place all its assets within its caps), and agent.evalWindow <= MAX_DECISIONS_PER_WINDOW x
+    vault.rebalanceCooldown (an evaluation walks the decisions inside its window: the config's
+    check on the bounds, kept by the registry on the live values whatever bounds governance sets
+    later)."""
     links: list[tuple[int, list[str], int]] = [
         (LESS_THAN, [MAX_STALENESS, STRIKE_MAX_WAIT], 0),
         (LESS_THAN, [CONFIRM_DELAY, STRIKE_MAX_WAIT], 0),
     ]
+    names = {spec.name for spec in config.parameters}
+    if {EVAL_WINDOW, REBALANCE_COOLDOWN} <= names:
+        links.append((RATIO_AT_MOST, [EVAL_WINDOW, REBALANCE_COOLDOWN], MAX_DECISIONS_PER_WINDOW))
     book = config.lending()
     for c in book.collateral if book else []:
         ltv, threshold, bonus = (prefix + c.label for prefix in COLLATERAL_PREFIXES[:3])

@@ -10,6 +10,9 @@ import re
 
 from eth_utils import keccak
 
+# IParameterRegistry.LinkRule (0 is NONE, a removed link).
+LESS_THAN, PRODUCT_WITH_BONUS_AT_MOST, SUM_AT_LEAST, RATIO_AT_MOST = 1, 2, 3, 4
+
 GLOBAL_PARAMETERS: frozenset[str] = frozenset(
     {
         "vault.idleBufferBps",

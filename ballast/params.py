@@ -20,7 +20,14 @@ from eth_utils import function_signature_to_4byte_selector
 from ballast import parameters
 from ballast.agent import InputError as AmountError
 from ballast.agent import Units, parse_amount
-from ballast.parameters import UINT256_MAX, short_number
+from ballast.parameters import (
+    LESS_THAN,
+    PRODUCT_WITH_BONUS_AT_MOST,
+    RATIO_AT_MOST,
+    SUM_AT_LEAST,
+    UINT256_MAX,
+    short_number,
+)
 
 # The asset's units for amount parameters (parameters.is_amount): shown and parsed in whole
 # units with the symbol while set (`amounts_in`); base units (plain integers) when not.
@@ -51,8 +58,6 @@ SELECTORS: dict[bytes, str] = {
     )
 }
 
-# IParameterRegistry.LinkRule
-LESS_THAN, PRODUCT_WITH_BONUS_AT_MOST, SUM_AT_LEAST = 1, 2, 3
 BPS = 10_000
 
 SUPPORT = {"against": 0, "for": 1, "abstain": 2}
@@ -119,6 +124,8 @@ def link_holds(link: LinkView, values: Mapping[str, int]) -> bool:
         return v[0] * (BPS + v[1]) <= link.bound * BPS
     if link.rule == SUM_AT_LEAST:
         return sum(v) >= link.bound
+    if link.rule == RATIO_AT_MOST:
+        return v[0] <= link.bound * v[1]
     return True  # NONE: a removed link
 
 
@@ -139,6 +146,11 @@ def explain_link(link: LinkView, values: Mapping[str, int]) -> str | None:
             f"{a} {show_value(a, va)} x (1 + {b} {show_value(b, vb)} bps) = {product:,.0f} is "
             f"above {show_value(a, link.bound)}: lower one of the two"
         )
+    if link.rule == RATIO_AT_MOST:
+        return (
+            f"{a} {show_value(a, va)} must stay at most {link.bound:,} x {b} "
+            f"{show_value(b, vb)}: lower {a} or raise {b} in the same proposal"
+        )
     total = sum(values[name] for name in link.names)
     return (
         f"{a} + {' + '.join(link.names[1:])} = {total:,} would fall below {link.bound:,}: "
@@ -153,6 +165,8 @@ def describe_link(link: LinkView) -> str:
         return f"{a} < {b}"
     if link.rule == PRODUCT_WITH_BONUS_AT_MOST:
         return f"{a} x (1 + {b} / 10,000) <= {link.bound:,}"
+    if link.rule == RATIO_AT_MOST:
+        return f"{a} <= {link.bound:,} x {b}"
     return f"{' + '.join(link.names)} >= {link.bound:,}"
 
 

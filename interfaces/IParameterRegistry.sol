@@ -59,8 +59,8 @@ pragma solidity ^0.8.24;
 ///        cancelled. Bounds may still be
 ///        changed by governance while frozen.
 ///      - Links: governance declares constraints between parameters (`addLink`: LESS_THAN,
-///        PRODUCT_WITH_BONUS_AT_MOST, SUM_AT_LEAST, see `LinkRule`), which must hold when
-///        declared. Every `set`, `stewardSet`, `setBatch` and `stewardSetBatch` (so every
+///        PRODUCT_WITH_BONUS_AT_MOST, SUM_AT_LEAST, RATIO_AT_MOST, see `LinkRule`), which must
+///        hold when declared. Every `set`, `stewardSet`, `setBatch` and `stewardSetBatch` (so every
 ///        proposal's execution) is refused with `LinkViolated(a, b, rule)` when the values after
 ///        it would break a link naming one of its keys; value rules are checked first. Invariant:
 ///        every live link holds at all times. A batch checks each entry's value rules against
@@ -86,7 +86,10 @@ interface IParameterRegistry {
         PRODUCT_WITH_BONUS_AT_MOST,
         /// keys[0] + keys[1] + ... >= bound (e.g. idle buffer + every sleeve cap >= 100 %: the
         /// vault can place all its assets within its caps).
-        SUM_AT_LEAST
+        SUM_AT_LEAST,
+        /// keys[0] <= bound * keys[1] (e.g. an evaluation window at most 120 rebalance
+        /// cooldowns: an evaluation walks the decisions inside its window, a bounded number).
+        RATIO_AT_MOST
     }
 
     /// @notice A constraint between parameters, declared by governance and enforced on every
@@ -94,7 +97,7 @@ interface IParameterRegistry {
     struct Link {
         LinkRule rule;
         bytes32[] keys;
-        uint256 bound; // PRODUCT_WITH_BONUS_AT_MOST and SUM_AT_LEAST; LESS_THAN ignores it (deploy gives 0)
+        uint256 bound; // the rule's constant; LESS_THAN ignores it (deploy gives 0)
     }
 
     /// @notice A parameter and its rules.

@@ -89,7 +89,7 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
         returns (uint256 id)
     {
         uint256 n = linkKeys.length;
-        bool pair = rule == LinkRule.LESS_THAN || rule == LinkRule.PRODUCT_WITH_BONUS_AT_MOST;
+        bool pair = rule != LinkRule.SUM_AT_LEAST;
         if (rule == LinkRule.NONE || (pair ? n != 2 : (n < 2 || n > MAX_LINK_KEYS))) revert InvalidLink(rule, n);
         for (uint256 i; i < n; ++i) {
             _existing(linkKeys[i]);
@@ -350,6 +350,11 @@ contract ParameterRegistry is AccessControl, IParameterRegistry {
             (uint256 hi, uint256 lo) = Math.mul512(a, _valueOf(lk[1], ks, vs));
             (uint256 roomHi, uint256 roomLo) = Math.mul512(link.bound - a, BPS);
             return hi < roomHi || (hi == roomHi && lo <= roomLo);
+        }
+        if (link.rule == LinkRule.RATIO_AT_MOST) {
+            // a <= bound * b, the product in 512 bits: exact, no overflow for any values.
+            (uint256 hi, uint256 lo) = Math.mul512(link.bound, _valueOf(lk[1], ks, vs));
+            return hi != 0 || _valueOf(lk[0], ks, vs) <= lo;
         }
         // SUM_AT_LEAST: sum >= bound, summed without overflow (stops once the bound is reached).
         uint256 sum = 0;

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from ballast.parameters import LESS_THAN, PRODUCT_WITH_BONUS_AT_MOST, RATIO_AT_MOST, SUM_AT_LEAST
+
 BPS: Final = 10_000
 LTV: Final = "lend.ltvBps."
 THRESHOLD: Final = "lend.liqThresholdBps."
@@ -88,7 +90,6 @@ def governance_reach(p: ParamState, target: int) -> int:
     return v
 
 
-LESS_THAN, PRODUCT_WITH_BONUS_AT_MOST, SUM_AT_LEAST = 1, 2, 3  # IParameterRegistry.LinkRule
 Link = tuple[int, tuple[str, ...], int]  # (rule, parameter names, bound) as `getLink` declares
 
 
@@ -107,6 +108,8 @@ def link_violations(values: Mapping[str, int], links: Sequence[Link] = ()) -> li
             out.append(f"{names[0]} {v[0]} × (1 + {names[1]} {v[1]}) is above {bound} bps")
         elif rule == SUM_AT_LEAST and sum(v) < bound:
             out.append(f"{' + '.join(names)} = {sum(v)} is below {bound}")
+        elif rule == RATIO_AT_MOST and v[0] > bound * v[1]:
+            out.append(f"{names[0]} {v[0]} is above {bound} × {names[1]} {v[1]}")
     for name, ltv in values.items():
         if not name.startswith(LTV):
             continue

@@ -12,7 +12,7 @@ import yaml
 
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
-from ballast.params import LinkView, explain_link, explain_links, link_holds
+from ballast.params import LinkView, describe_link, explain_link, explain_links, link_holds
 
 LOCAL_CONFIG = "deployments/config/local.yaml"
 
@@ -59,20 +59,22 @@ def test_a_second_deploy_run_declares_no_link_again(repo_root, deployer):
     config = DeployConfig.load(repo_root / LOCAL_CONFIG)
     first_messages: list[str] = []
     first = deploy_system(config, deployer, report=first_messages.append)
-    assert "links: 9 declared, 0 already on chain" in first_messages
+    assert "links: 10 declared, 0 already on chain" in first_messages
     messages: list[str] = []
     nonce = deployer.nonce
     deploy_system(config, deployer, previous=first, report=messages.append)
-    assert "links: 0 declared, 9 already on chain" in messages
+    assert "links: 0 declared, 10 already on chain" in messages
     assert deployer.nonce == nonce
 
 
 LTV = LinkView(1, ("lend.ltvBps.gold", "lend.liqThresholdBps.gold"), 0)
 BONUS = LinkView(2, ("lend.liqThresholdBps.gold", "lend.liqBonusBps.gold"), 10_000)
 CAPS = LinkView(3, ("vault.idleBufferBps", "vault.maxSleeveBps.a", "vault.maxSleeveBps.b"), 10_000)
+WINDOW = LinkView(4, ("agent.evalWindow", "vault.rebalanceCooldown"), 120)
 VALUES = {
     "lend.ltvBps.gold": 7_000, "lend.liqThresholdBps.gold": 7_500, "lend.liqBonusBps.gold": 800,
     "vault.idleBufferBps": 500, "vault.maxSleeveBps.a": 6_000, "vault.maxSleeveBps.b": 3_500,
+    "agent.evalWindow": 7 * 86_400, "vault.rebalanceCooldown": 86_400,
 }  # fmt: skip
 
 
@@ -88,6 +90,9 @@ VALUES = {
         (CAPS, {"vault.maxSleeveBps.b": 3_000},
          "vault.idleBufferBps + vault.maxSleeveBps.a + vault.maxSleeveBps.b = 9,500 would fall "
          "below 10,000: raise another of them in the same proposal"),
+        (WINDOW, {"vault.rebalanceCooldown": 3_600},
+         "agent.evalWindow 7d must stay at most 120 x vault.rebalanceCooldown 1h: lower "
+         "agent.evalWindow or raise vault.rebalanceCooldown in the same proposal"),
     ],
 )  # fmt: skip
 def test_a_broken_link_is_one_sentence_naming_both_parameters(link, change, sentence):
@@ -95,7 +100,7 @@ def test_a_broken_link_is_one_sentence_naming_both_parameters(link, change, sent
     after = VALUES | change
     assert not link_holds(link, after)
     assert explain_link(link, after) == sentence
-    assert explain_links([LTV, BONUS, CAPS], after) == [sentence]
+    assert explain_links([LTV, BONUS, CAPS, WINDOW], after) == [sentence]
 
 
 def test_links_hold_exactly_at_their_edges():
@@ -106,4 +111,7 @@ def test_links_hold_exactly_at_their_edges():
                                            "lend.liqBonusBps.gold": 2_501})  # fmt: skip
     assert link_holds(CAPS, VALUES)  # 500 + 6 000 + 3 500: exactly 100 %
     assert not link_holds(CAPS, VALUES | {"vault.maxSleeveBps.b": 3_499})
+    assert link_holds(WINDOW, VALUES | {"vault.rebalanceCooldown": 5_040})  # 120 x 1h24m = 7d
+    assert not link_holds(WINDOW, VALUES | {"vault.rebalanceCooldown": 5_039})
+    assert describe_link(WINDOW) == "agent.evalWindow <= 120 x vault.rebalanceCooldown"
     assert link_holds(LinkView(0, LTV.names, 0), VALUES | {"lend.ltvBps.gold": 9_999})  # removed

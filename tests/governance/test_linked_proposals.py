@@ -14,7 +14,7 @@ from ballast.parameters import key_of
 from tests.governance_support import Proposal
 
 NETWORK = ["--network", "ethereum:local:foundry"]
-LESS_THAN, PRODUCT, SUM = 1, 2, 3
+LESS_THAN, PRODUCT, SUM, RATIO = 1, 2, 3, 4
 LTV, THR, BONUS = "lend.ltvBps.gold", "lend.liqThresholdBps.gold", "lend.liqBonusBps.gold"
 IDLE = "vault.idleBufferBps"
 CAPS = [f"vault.maxSleeveBps.{s}" for s in ("tbill", "gold", "invoices", "lending")]
@@ -44,7 +44,7 @@ def through_the_timelock(gov, chain, proposal: Proposal, voter) -> None:
     chain.mine(1, deltatime=gov.timelock.getMinDelay() + 1)
 
 
-def test_deploy_declares_a_link_per_collateral_pair_for_the_caps_and_for_the_strike_wait(gov):
+def test_deploy_declares_a_link_per_collateral_pair_the_caps_the_strike_wait_and_the_window(gov):
     reg = gov.registry
     declared = []
     for i in range(reg.linkCount()):
@@ -56,7 +56,9 @@ def test_deploy_declares_a_link_per_collateral_pair_for_the_caps_and_for_the_str
     assert (SUM, [IDLE, *CAPS], 10_000) in declared
     assert (LESS_THAN, ["oracle.maxStaleness", "vault.strikeMaxWait"], 0) in declared
     assert (LESS_THAN, ["oracle.confirmDelay", "vault.strikeMaxWait"], 0) in declared
-    assert len(declared) == 2 * 3 + 1 + 2  # three collateral, the caps, staleness and confirmation
+    assert (RATIO, ["agent.evalWindow", "vault.rebalanceCooldown"], 120) in declared
+    # three collateral, the caps, staleness and confirmation, the evaluation window
+    assert len(declared) == 2 * 3 + 1 + 2 + 1
 
 
 # Each proposal breaks one link with values inside every bound and step, so only the link

@@ -1,7 +1,8 @@
 """Property: after any sequence of accepted updates every link of the registry holds.
 
 A hypothesis state machine drives one registry holding gold's LTV, threshold and bonus, the idle
-buffer and two sleeve caps, linked as deploy links them, through random `set`, `stewardSet`,
+buffer and two sleeve caps, the evaluation window and the rebalance cooldown (at most 120 of them
+to a window), linked as deploy links them, through random `set`, `stewardSet`,
 `setBatch` and `stewardSetBatch` calls (values near the links' edges half the time) and time
 jumps. For every call: `checkBatch` predicts the outcome exactly (a refused call reverts with the
 predicted error, an accepted one is sent and succeeds); when only links can refuse it, a Python
@@ -27,16 +28,20 @@ from ballast.params import LinkView, link_holds
 BPS = 10_000
 DAY = 86_400
 NAMES = ("lend.ltvBps.gold", "lend.liqThresholdBps.gold", "lend.liqBonusBps.gold",
-         "vault.idleBufferBps", "vault.maxSleeveBps.a", "vault.maxSleeveBps.b")  # fmt: skip
+         "vault.idleBufferBps", "vault.maxSleeveBps.a", "vault.maxSleeveBps.b",
+         "agent.evalWindow", "vault.rebalanceCooldown")  # fmt: skip
+RATIO = 120  # deploy's MAX_DECISIONS_PER_WINDOW
 KEYS = [keccak(text=n) for n in NAMES]
 RULES = {  # name: (value, min, max)
     NAMES[0]: (7_000, 0, 9_500), NAMES[1]: (7_500, 5_000, 9_500), NAMES[2]: (800, 100, 3_000),
     NAMES[3]: (500, 100, 5_000), NAMES[4]: (6_000, 0, 9_000), NAMES[5]: (4_000, 0, 9_000),
+    NAMES[6]: (3 * DAY, DAY, 30 * DAY), NAMES[7]: (3_600, 600, DAY),
 }  # fmt: skip
 LINKS = [
     LinkView(1, NAMES[0:2], 0),
     LinkView(2, NAMES[1:3], BPS),
     LinkView(3, NAMES[3:6], BPS),
+    LinkView(4, NAMES[6:8], RATIO),
 ]
 VALUE_RULES = {keccak(text=sig)[:4] for sig in (
     "UnknownParameter(bytes32)", "ParameterFrozen(bytes32)", "StewardDisabled(bytes32)",
@@ -86,9 +91,11 @@ class LinkMachine(RuleBasedStateMachine):
             NAMES[1]: [v[NAMES[0]], v[NAMES[0]] + 1, BPS * BPS // (BPS + v[NAMES[2]]),
                        BPS * BPS // (BPS + v[NAMES[2]]) + 1],
             NAMES[2]: [BPS * BPS // v[NAMES[1]] - BPS, BPS * BPS // v[NAMES[1]] - BPS + 1],
+            NAMES[6]: [RATIO * v[NAMES[7]], RATIO * v[NAMES[7]] + 1],
+            NAMES[7]: [-(-v[NAMES[6]] // RATIO) - 1, -(-v[NAMES[6]] // RATIO)],
         }.get(name, [])  # fmt: skip
-        if name in NAMES[3:]:
-            rest = sum(v[n] for n in NAMES[3:] if n != name)
+        if name in NAMES[3:6]:
+            rest = sum(v[n] for n in NAMES[3:6] if n != name)
             edges = [BPS - rest - 1, BPS - rest]
         current = v[name]
         near = st.integers(max(0, current - current // 10 - 5), current + current // 10 + 5)

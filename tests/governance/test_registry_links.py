@@ -11,7 +11,7 @@ import pytest
 from eth_utils import keccak
 
 DAY = 86_400
-LESS_THAN, PRODUCT, SUM = 1, 2, 3
+LESS_THAN, PRODUCT, SUM, RATIO = 1, 2, 3, 4
 LTV, THR, BONUS = (
     keccak(text=f"lend.{n}.gold") for n in ("ltvBps", "liqThresholdBps", "liqBonusBps")
 )
@@ -244,3 +244,44 @@ def test_product_link_is_exact_at_the_edge_and_for_huge_values(registry, deploye
     s = registry.defineParameter("x.s", top, 0, top, 0, 0, sender=deployer).return_value
     registry.addLink(SUM, [s, a, b], top, sender=deployer)  # summing huge values cannot overflow
     registry.set(b, 0, sender=deployer)
+
+
+def test_ratio_link_bounds_a_window_by_its_cooldowns(registry, deployer, steward):
+    """RATIO_AT_MOST, as deploy links the evaluation window to the rebalance cooldown (at most
+    120 decisions inside one window): whatever bounds governance sets, a window beyond 120
+    cooldowns is refused, by either side's move, and both may move together."""
+    window = registry.defineParameter("agent.evalWindow", 400_000, DAY, 30 * DAY, 2_500, 0,
+                                      sender=deployer).return_value  # fmt: skip
+    cooldown = registry.defineParameter("vault.rebalanceCooldown", 3_600, 600, DAY, 2_500, 0,
+                                        sender=deployer).return_value  # fmt: skip
+    with ape.reverts(registry.InvalidLink, rule=RATIO, keys=3):
+        registry.addLink(RATIO, [window, cooldown, LTV], 120, sender=deployer)
+    with ape.reverts(registry.LinkViolated, a=window, b=cooldown, rule=RATIO):
+        registry.addLink(RATIO, [window, cooldown], 111, sender=deployer)  # 400,000 > 399,600
+    link = registry.addLink(RATIO, [window, cooldown], 120, sender=deployer).return_value
+
+    with ape.reverts(registry.LinkViolated, a=window, b=cooldown, rule=RATIO):
+        registry.set(window, 120 * 3_600 + 1, sender=deployer)
+    registry.set(window, 120 * 3_600, sender=deployer)  # exactly 120 cooldowns
+    assert registry.checkBatch([cooldown], [3_599], False, block_id="pending") == (
+        False, LINK_VIOLATED, window, link
+    )  # fmt: skip
+    with ape.reverts(registry.LinkViolated, a=window, b=cooldown, rule=RATIO):
+        registry.set(cooldown, 3_599, sender=deployer)
+    # New bounds do not lift it: the link reads the live values.
+    registry.setBounds(cooldown, 60, DAY, 2_500, 0, sender=deployer)
+    with ape.reverts(registry.LinkViolated, a=window, b=cooldown, rule=RATIO):
+        registry.set(cooldown, 2_700, sender=deployer)
+    registry.setBatch([window, cooldown], [324_000, 2_700], sender=deployer)  # both together
+    assert (registry.get(window), registry.get(cooldown)) == (324_000, 2_700)
+
+
+def test_ratio_link_is_exact_for_huge_values(registry, deployer):
+    top = 2**256 - 2  # the largest value a parameter may hold
+    a = registry.defineParameter("x.a", 0, 0, top, 0, 0, sender=deployer).return_value
+    b = registry.defineParameter("x.b", 1, 0, top, 0, 0, sender=deployer).return_value
+    registry.addLink(RATIO, [a, b], 2**256 - 1, sender=deployer)  # bound x b overflows 256 bits
+    registry.set(a, top, sender=deployer)  # top <= (2^256 - 1) x 1
+    registry.set(b, top, sender=deployer)  # a product in 512 bits
+    with ape.reverts(registry.LinkViolated, a=a, b=b, rule=RATIO):
+        registry.set(b, 0, sender=deployer)  # top > bound x 0

@@ -306,3 +306,11 @@ def test_a_declared_sum_link_keeps_the_sleeve_caps_feasible():
     assert link_violations(
         {"vault.idleBufferBps": 400, "vault.maxSleeveBps.gold": 3_000}, (sum_link,)
     ) == ["vault.idleBufferBps + vault.maxSleeveBps.gold = 3400 is below 3500"]
+    ratio = (4, ("agent.evalWindow", "vault.rebalanceCooldown"), 120)
+    assert (
+        link_violations({"agent.evalWindow": 432_000, "vault.rebalanceCooldown": 3_600}, (ratio,))
+        == []
+    )
+    assert link_violations(
+        {"agent.evalWindow": 432_001, "vault.rebalanceCooldown": 3_600}, (ratio,)
+    ) == ["agent.evalWindow 432001 is above 120 × vault.rebalanceCooldown 3600"]
