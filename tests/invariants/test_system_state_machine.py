@@ -91,6 +91,7 @@ from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from ballast.params import LinkView, link_holds
 from tests.invariants.system_machine_support import (
     BPS,
     DAO_DELAY,
@@ -663,26 +664,22 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         """ "LinkViolated" when `p := value` breaks a link deploy declared (ParameterRegistry's
         `_holds`, written again; nothing else moves during a proposal's vote and timelock)."""
         values = {k: q.value for k, q in self.params.items()} | {p.key: value}
-        for link in self.links:
-            keys = [bytes(k) for k in link.keys]
-            if p.key not in keys:
-                continue
-            v = [values[k] for k in keys]
-            holds = (v[0] < v[1] if link.rule == 1
-                     else v[0] * (BPS + v[1]) <= link.bound * BPS if link.rule == 2
-                     else sum(v) >= link.bound)  # fmt: skip
-            if not holds:
+        for link in self._link_views():
+            if p.key in link.names and not link_holds(link, values):
                 return "LinkViolated"
         return None
+
+    def _link_views(self) -> list[LinkView]:
+        """The registry's links, named by key (`ballast.params.link_holds` reads them)."""
+        return [LinkView(link.rule, tuple(bytes(k) for k in link.keys), link.bound)
+                for link in self.links]  # fmt: skip
 
     @invariant()
     def every_link_holds(self):
         """The registry's links hold at all times (no accepted update breaks one)."""
-        for link in self.links:
-            v = [self.params[bytes(k)].value for k in link.keys]
-            assert (v[0] < v[1] if link.rule == 1
-                    else v[0] * (BPS + v[1]) <= link.bound * BPS if link.rule == 2
-                    else sum(v) >= link.bound), link  # fmt: skip
+        values = {k: q.value for k, q in self.params.items()}
+        for link in self._link_views():
+            assert link_holds(link, values), link
 
     @rule(pick=st.integers(0, 63))
     def guardian_freezes(self, pick):
