@@ -98,7 +98,10 @@ def shown_yield(path: MarketPath, name: str, k: int) -> float:
     back = max(k - CHASER_WINDOW_DAYS, 0)
     if back == k:
         return 0.0
-    return (nav[k] / nav[back]) ** (365 / (k - back)) - 1.0
+    try:
+        return (nav[k] / nav[back]) ** (365 / (k - back)) - 1.0
+    except OverflowError:  # a rebound of orders of magnitude in a week: beyond any float
+        return math.inf
 
 
 @dataclass
