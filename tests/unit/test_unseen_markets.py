@@ -16,6 +16,7 @@ import json
 import math
 import time
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -38,9 +39,12 @@ from keepers.jobs import (
     plan_rebalance,
     strategy_inputs,
 )
-from keepers.math import BPS
+from keepers.math import BPS, WAD
+from keepers.multicall import Batch, CallResult
+from keepers.protocol import Protocol
+from keepers.reads import read_allocation
 from keepers.store import Store
-from keepers.strategy import Bounds, turnover_bps, violations
+from keepers.strategy import Bounds, turnover_bps, violations, weights_bps
 from keepers.strategy.kit import BUILTIN, ProposalRefused
 from keepers.strategy.rationale import decode, is_canonical
 from keepers.strategy.replay import replay
@@ -49,7 +53,6 @@ from tests.market_support import (
     T0,
     _walk,
     path_scenarios,
-    snapshot,
     snapshot_scenarios,
     wad,
 )
@@ -164,27 +167,76 @@ def test_duplicate_readings_in_the_keepers_store_reach_the_strategy_once(tmp_pat
         check_decision(snap, entry)
 
 
-def test_a_locked_donation_above_idle_is_an_answer_not_a_crash():
-    """`totalAssets()` (the `nav` the keeper reads) is idle + Σ sleeves less the donations
-    still locked; the vault's weights (`RebalanceModule.weights`, `currentBps`) divide by
-    idle + Σ sleeves. A slash donated into a vault whose idle was then invested leaves Σ sleeves
-    above `totalAssets()`: the pass must still answer (or refuse in one line), and its weights
-    must be the vault's."""
-    snap = snapshot(
-        [_walk(np.random.default_rng(3), 90, 0.05, 0.01)] * 2,
-        [4800, 4800],
-        [6000, 6000],
-        nav=1_000_000 * 10**6,
-    )
-    held = sum(s.held for s in snap.sleeves)
-    idle, locked = 20_000 * 10**6, 60_000 * 10**6  # 2 % idle, 6 % of NAV still locked
-    snap = replace(snap, nav=held + idle - locked)
-    try:
-        result = plan_rebalance(snap, KEEPER)
-    except ProposalRefused as err:
-        assert "\n" not in str(err)
-        return
-    assert isinstance(result, RebalanceCall | RebalanceSkip)
+class _Node:
+    """A vault at one block as `read_allocation` sees it, answering each call by its label."""
+
+    def __init__(self, values: dict[str, object]) -> None:
+        self.values = values
+
+    def read(self, calls, block="latest") -> Batch:
+        results = tuple(CallResult(c, True, self.values[c.label]) for c in calls)
+        return Batch(7, T0, results)
+
+
+class _Contract:
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    def __getattr__(self, name: str) -> object:
+        return name  # a method handle: Call only keeps it (every call here has a label)
+
+
+def _locked_vault(idle: int, held: tuple[int, int], locked: int) -> tuple[_Node, Protocol]:
+    """Two sleeves holding `held`, `idle` cash, `locked` of a donation still locking."""
+    names = ("u0", "u1")
+    addresses = [f"0x{i + 1:040x}" for i in range(2)]
+    sleeves = {n: SimpleNamespace(address=a, **{m: m for m in ("totalAssets", "returnIndexStatus")})
+               for n, a in zip(names, addresses, strict=True)}  # fmt: skip
+    values: dict[str, object] = {
+        "totalAssets()": idle + sum(held) - locked,  # RWAVault.totalAssets: locked left out
+        "vault.idleBufferBps": 300,
+        "vault.maxTurnoverBps": 1_500,
+        "nextRebalanceAt()": 0,
+        "automationPaused()": False,
+        "isShutdown()": False,
+        "totalSupply()": 10**24,
+        "sleeveCount()": 2,
+        "idle()": idle,
+    }
+    for i, n in enumerate(names):
+        values[f"{n}.totalAssets()"] = held[i]
+        values[f"vault.maxSleeveBps.{n}"] = 6_000
+        values[f"{n}.returnIndexStatus()"] = (WAD, True)
+        values[f"sleeveAt({i})"] = SimpleNamespace(sleeve=addresses[i])
+    protocol = SimpleNamespace(vault=_Contract("0x" + "aa" * 20),
+                               registry=_Contract("0x" + "bb" * 20), sleeves=sleeves)  # fmt: skip
+    return _Node(values), protocol
+
+
+def test_the_keepers_weights_are_the_vaults_while_a_donation_is_locked():
+    """`totalAssets()` is idle + Σ sleeves less the donations still locked; the vault weighs a
+    rebalance over idle + Σ sleeves (`RebalanceModule.rebalance`: `_freshHoldings`, `weights`).
+    A slash or any donation (`donate` is open to anyone) locks for `vault.unlockPeriod` (7 days);
+    once the rebalancer invests idle, idle can be below what is locked. The keeper used to
+    divide by `totalAssets()`: weights above the vault's, summing above 10,000 bps, and every
+    pass raised ValueError (not a one-line refusal) until the lock ran out; risk-off included."""
+    idle, held, locked = 20_000 * 10**6, (480_000 * 10**6, 480_000 * 10**6), 60_000 * 10**6
+    node, protocol = _locked_vault(idle, held, locked)
+    alloc = read_allocation(node, protocol)
+    vaults = tuple(h * BPS // (idle + sum(held)) for h in held)  # RebalanceModule.weights
+    assert weights_bps([s.held for s in alloc.sleeves], alloc.rebalance_nav) == vaults
+    assert alloc.nav == idle + sum(held) - locked  # the share price still reads totalAssets()
+    assert sum(weights_bps([s.held for s in alloc.sleeves], alloc.nav)) > BPS  # what it read
+    stamps = tuple(T0 + d * DAY for d in range(91))
+    levels = wad(_walk(np.random.default_rng(3), 90, 0.05, 0.01))
+    snap = RebalancerSnapshot(
+        alloc.timestamp, alloc.rebalance_nav, 6,
+        tuple(SleeveSnapshot(s.name, s.held, s.cap_bps, stamps, levels) for s in alloc.sleeves),
+        alloc.idle_buffer_bps, alloc.max_turnover_bps, SNAPSHOTS["one sleeve only"].gas,
+    )  # fmt: skip
+    assert strategy_inputs(snap).current_bps == vaults
+    for entry in STRATEGIES.values():
+        check_decision(snap, entry)
 
 
 # ---------------------------------------------------------------------------- the simulator
