@@ -327,6 +327,19 @@ def snapshot_scenarios(seed: int) -> list[SnapshotScenario]:
         ),
     )
     add(
+        "ten sleeves, 2,000 readings each (the most the keeper keeps)",
+        snapshot(
+            [
+                _walk(rng, 1999, float(rng.uniform(-0.1, 0.2)), float(rng.uniform(0, 0.5)))
+                for _ in range(10)
+            ],
+            [900] * 10,
+            [1500] * 10,
+            deviation=[0] * 9 + [1200],
+            lending=2,
+        ),
+    )
+    add(
         "gas free, base fee 0, native price 0",
         snapshot(
             [calm(), _walk(rng, d, 0.25, 0.05)], [5000, 0], [8000, 8000], gas=GasMarket(0, 0, 0)

@@ -242,6 +242,34 @@ def test_the_keepers_weights_are_the_vaults_while_a_donation_is_locked():
 # ---------------------------------------------------------------------------- the simulator
 
 
+class Recorder:
+    """A policy passed through, every proposal kept with the day's weights and time, so that
+    the breaches can be counted again independently of the simulator."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name, self.seen = inner, inner.name, []
+
+    def target(self, view):
+        target = self.inner.target(view)
+        self.seen.append((view.current_bps, view.timestamp, target))
+        return target
+
+
+def recount(seen, vault) -> tuple[int, int]:
+    """(rebalances, breaches) by the contract's rules (`_checkBounds`, the cooldown)."""
+    rebalances = breaches = 0
+    last = None
+    for current, when, target in seen:
+        if target is None or turnover_bps(current, target) == 0:
+            continue
+        early = last is not None and when < last + vault.cooldown_seconds
+        if early or violations(tuple(target), current, vault.bounds):
+            breaches += 1
+        else:
+            rebalances, last = rebalances + 1, when
+    return rebalances, breaches
+
+
 def _policies(path, vault):
     cfg = strategy_config({})
     yield KeeperStrategy(path, vault, cfg)
@@ -255,9 +283,11 @@ def test_the_simulator_runs_every_policy_on_an_unseen_path_and_reports_breaches(
     scenario = PATHS[name]
     vault = scenario.vault(local_vault())
     gas = default_gas(vault)
-    for policy in _policies(scenario.path, vault):
+    for inner in _policies(scenario.path, vault):
+        policy = Recorder(inner)
         run = simulate(scenario.path, vault, policy, gas)
-        assert run.breaches == len(run.breach_reasons) == 0 or run.breach_reasons, run
+        assert (run.rebalances, run.breaches) == recount(policy.seen, vault), policy.name
+        assert (run.breaches == 0) == (run.breach_reasons == ()), run.breach_reasons
         if policy.name in ("strategy", "learned"):
             assert run.breaches == 0, (policy.name, run.breach_reasons)
         assert all(math.isfinite(v) for v in run.net_nav), policy.name
@@ -283,3 +313,28 @@ def test_the_backtest_cli_runs_an_unseen_scenario_file(tmp_path):
     assert code == 0
     doc = json.loads(out.read_text())
     assert doc["summary"]["strategy"]["breaches"]["mean"] == 0
+
+
+class _Reckless:
+    """Proposes every other day: 9,000 bps in gold (over its cap), then a legal 100 bps move."""
+
+    name = "reckless"
+
+    def target(self, view):
+        current = view.current_bps
+        if view.k % 2:
+            return (0, 9_000, 0, 0)
+        return (current[0] + 100, *current[1:]) if sum(current) <= 9_000 else None
+
+
+def test_the_simulator_counts_a_breach_as_the_contract_would_refuse_it():
+    """The recount above can disagree: a policy over a cap, or inside the cooldown, is a breach
+    in both, and its rebalance does not happen."""
+    scenario = PATHS["all four falling together"]
+    vault = local_vault()
+    policy = Recorder(_Reckless())
+    run = simulate(scenario.path, vault, policy, default_gas(vault))
+    rebalances, breaches = recount(policy.seen, vault)
+    assert breaches >= scenario.path.days // 2 and rebalances >= 1
+    assert (run.rebalances, run.breaches) == (rebalances, breaches)
+    assert any("above ceiling" in r for r in run.breach_reasons)
