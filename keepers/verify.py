@@ -171,14 +171,14 @@ def chain_differences(inputs: StrategyInputs, allocation: AllocationRead) -> tup
             found.append(f"{what}: receipt {receipt}, node {node}")
 
     compare("timestamp", inputs.timestamp, allocation.timestamp)
-    compare("nav", inputs.nav, allocation.nav)
+    compare("nav", inputs.nav, allocation.rebalance_nav)
     compare("vault.idleBufferBps", inputs.idle_buffer_bps, allocation.idle_buffer_bps)
     compare("vault.maxTurnoverBps", inputs.max_turnover_bps, allocation.max_turnover_bps)
     names = [s.name for s in allocation.sleeves]
     if [s.name for s in inputs.sleeves] != names:
         found.append(f"sleeves: receipt {[s.name for s in inputs.sleeves]}, node {names}")
         return tuple(found)
-    weights = weights_bps([s.held for s in allocation.sleeves], allocation.nav)
+    weights = weights_bps([s.held for s in allocation.sleeves], allocation.rebalance_nav)
     for mine, node, weight in zip(inputs.sleeves, allocation.sleeves, weights, strict=True):
         compare(f"{mine.name} cap_bps", mine.cap_bps, node.cap_bps)
         compare(f"{mine.name} current_bps", mine.current_bps, weight)

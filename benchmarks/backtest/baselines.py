@@ -8,7 +8,8 @@ sent when it moves at least `min_change_bps` (the keeper's own minimum change,
 
 - `equal_weight`: the investable share (`1e4 - idle buffer`) split equally, within caps.
 - `static_target`: a fixed policy mix, `STATIC_TARGET` (a conservative 60/40-style book: mostly
-  T-bills, some credit, a little gold).
+  T-bills, some credit, a little gold), scaled down in proportion under a buffer wider than it
+  leaves idle.
 - `max_apy_chaser`: sleeves ranked by the yield they show today — the issuer's stated APY for
   tbill and invoices, the book's current supply rate for lending, and for gold (no stated
   yield) its trailing 7-day return annualised, as yield dashboards show it — and filled in that
@@ -84,9 +85,12 @@ def equal_weight(path: MarketPath, vault: Vault) -> FixedMix:
 def static_target(
     path: MarketPath, vault: Vault, mix: Mapping[str, int] = STATIC_TARGET
 ) -> FixedMix:
+    """The mix within the caps; under a buffer wider than the mix leaves idle, every weight
+    scaled down in proportion (rounded down) to the investable share."""
     ideal = tuple(min(mix.get(n, 0), c) for n, c in zip(vault.sleeves, vault.caps_bps, strict=True))
-    if sum(ideal) > BPS - vault.idle_buffer_bps:
-        raise ValueError("the static target leaves less idle than the buffer")
+    room = BPS - vault.idle_buffer_bps
+    if sum(ideal) > room:  # the mix as such would leave less idle than the buffer
+        ideal = tuple(w * room // sum(ideal) for w in ideal)
     return FixedMix("static_target", ideal)
 
 
@@ -98,7 +102,10 @@ def shown_yield(path: MarketPath, name: str, k: int) -> float:
     back = max(k - CHASER_WINDOW_DAYS, 0)
     if back == k:
         return 0.0
-    return (nav[k] / nav[back]) ** (365 / (k - back)) - 1.0
+    try:
+        return (nav[k] / nav[back]) ** (365 / (k - back)) - 1.0
+    except OverflowError:  # a rebound of orders of magnitude in a week: beyond any float
+        return math.inf
 
 
 @dataclass

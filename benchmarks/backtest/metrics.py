@@ -80,11 +80,25 @@ class PathMetrics:
     trading_cost: float = 0.0
 
 
+def _annualised(growth: float, days: int) -> float:
+    """`growth^(365/days) - 1`: -1 when nothing is left (gas can take a tiny vault's net NAV
+    below 0, where the power is not real), `inf` beyond a float (a rebound of orders of
+    magnitude in a few days)."""
+    if not days:
+        return 0.0
+    if growth <= 0:
+        return -1.0
+    try:
+        return growth ** (DAYS_PER_YEAR / days) - 1.0
+    except OverflowError:
+        return math.inf
+
+
 def path_metrics(run: PathRun) -> PathMetrics:
     v = run.net_nav
     days = len(v) - 1
     growth = v[-1] / v[0]
-    annual = growth ** (DAYS_PER_YEAR / days) - 1.0 if days else 0.0
+    annual = _annualised(growth, days)
     return PathMetrics(
         policy=run.policy,
         path_id=run.path_id,

@@ -44,6 +44,18 @@ class AllocationRead:
     share_price: int  # NAV per share unit, WAD (a ratio: the sentinel watches its drops)
     failures: Mapping[str, str] = field(default_factory=dict)
     vault_sleeves: tuple[str, ...] = ()  # the vault's own sleeve order (sleeveAt), checksummed
+    # `idle()`: the vault's cash less pending deposits and unclaimed redemptions (None: unread)
+    idle: int | None = None
+
+    @property
+    def rebalance_nav(self) -> int:
+        """The NAV `rebalance` weighs and moves with (`RebalanceModule`: idle + Σ sleeves, as
+        `currentBps()`): `totalAssets()` (`nav`) leaves out the donations still locked, so while
+        one is, weights over `nav` are higher than the vault's, and sum above 10,000 bps once
+        the idle left is below what is locked. `nav` when `idle()` could not be read."""
+        if self.idle is None:
+            return self.nav
+        return self.idle + sum(s.held for s in self.sleeves)
 
     @property
     def order_mismatch(self) -> str | None:
@@ -81,10 +93,12 @@ def read_allocation(
             Call(s.returnIndexStatus, label=f"{n}.returnIndexStatus()"),
         ]
     calls += [Call(vault.sleeveAt, i, label=f"sleeveAt({i})") for i in range(len(names))]
+    calls.append(Call(vault.idle, label="idle()"))
     batch = multicall.read(calls, block)
     head, rest = batch.results[:8], batch.results[8 : 8 + 3 * len(names)]
     count = int(value_of(head[7], 0))
-    configs = batch.results[8 + 3 * len(names) :]
+    configs = batch.results[8 + 3 * len(names) : -1]
+    idle = value_of(batch.results[-1])
     vault_sleeves = tuple(to_checksum_address(r.value.sleeve) for r in configs[:count] if r.success)
     if count > len(names):  # more sleeves on chain than the manifest knows
         vault_sleeves += ("?",) * (count - len(names))
@@ -117,4 +131,5 @@ def read_allocation(
         share_price=share_price,
         failures=failures_of(batch),
         vault_sleeves=vault_sleeves,
+        idle=None if idle is None else int(idle),
     )

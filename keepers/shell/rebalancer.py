@@ -90,7 +90,7 @@ def _snapshot(keeper: Keeper, alloc: AllocationRead) -> tuple[RebalancerSnapshot
         )
     snapshot = RebalancerSnapshot(
         timestamp=alloc.timestamp,
-        nav=alloc.nav,
+        nav=alloc.rebalance_nav,  # the vault's weights: locked donations included
         asset_decimals=decimals,
         sleeves=tuple(sleeves),
         idle_buffer_bps=alloc.idle_buffer_bps,

@@ -988,3 +988,50 @@ def test_a_rebalance_the_vault_cannot_carry_out_is_not_repeated_every_day(
     refresh(lending)
     retried = k.run("rebalancer")
     assert [a.outcome for a in retried.actions] == ["mined"], retried.skipped
+
+
+def out_of_the_book(inputs):
+    """An operator's strategy: one point of the NAV from the book (the last sleeve) to the
+    first, from the weights the keeper read."""
+    from keepers.strategy.kit import Proposal
+
+    target = [s.current_bps for s in inputs.sleeves]
+    target[0], target[-1] = target[0] + 100, target[-1] - 100
+    return Proposal(tuple(target), "one point out of the book")
+
+
+def test_the_rebalancer_decides_on_the_vaults_weights_while_a_donation_is_locked(
+    fresh, protocol, accounts, chain, tmp_path
+):
+    """A donation locks for `vault.unlockPeriod`; `totalAssets()` leaves what is locked out, the
+    vault's weights (`currentBps`, `rebalance`) do not. Once a rebalance invests the donated
+    cash, idle is below what is locked and Σ sleeves is above `totalAssets()`: the keeper's
+    pass must still decide on the vault's weights (it used to divide by `totalAssets()` and
+    raise ValueError, weights summing above 10,000 bps, at every pass of the lock)."""
+    lending = fresh
+    vs, vault, registry = lending.vs, lending.vault, lending.vs.registry
+    vs.set_param("vault.unlockPeriod", 7 * DAY)  # as the deploy config has it
+    donor = accounts[8]
+    vs.fund(donor, 200_000 * USDC)
+    vault.donate(200_000 * USDC, sender=donor)
+    current = list(vault.currentBps())
+    room = 10_000 - registry.get(key("vault.idleBufferBps")) - sum(current)
+    target = [current[0] + min(room, registry.get(key("vault.maxTurnoverBps"))), *current[1:]]
+    rebalance_after_cooldown(lending, chain, target)  # the donated cash into the first sleeve
+    chain.pending_timestamp = vault.nextRebalanceAt()
+    refresh(lending)
+    locked, _ = vault.lockedDonations()
+    assert vault.idle() < locked  # the state the keeper used to fail on
+    weights = list(vault.currentBps())
+    assert sum(weights) <= 10_000
+    entry = f"{__name__}:out_of_the_book"
+    k = keeper(protocol, vs.allocator, tmp_path, rebalancer={"strategy": entry})
+    report = k.run("rebalancer")
+    (action,) = report.actions
+    assert action.outcome == "mined", report.summary()
+    targets, digest, _ = rebalance_call(chain, action.tx_hash)
+    assert targets == [weights[0] + 100, *weights[1:-1], weights[-1] - 100]
+    inputs = json.loads(k.store.rationale(digest))["inputs"]
+    assert [s["current_bps"] for s in inputs["sleeves"]] == weights
+    (decision_id,) = [int(n.split()[1]) for n in report.notes if n.endswith(" opened")]
+    assert verify_decision(protocol, decision_id, k.store).ok
