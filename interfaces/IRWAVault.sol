@@ -287,7 +287,9 @@ interface IRWAVault {
     /// @notice What a strike could pay now: idle plus each sleeve's available liquidity.
     function liquidity() external view returns (uint256);
 
-    /// @notice Current weights of the sleeves in bps of `totalAssets()` (idle is the remainder).
+    /// @notice Current weights of the sleeves in bps of `idle() + Σ sleeve.totalAssets()`, rounded
+    ///         down (idle is the remainder): the NAV a rebalance measures, which unlike
+    ///         `totalAssets()` includes donations still locked.
     function currentBps() external view returns (uint16[] memory);
 
     /// @notice Adds a sleeve (governance). Its cap parameter must be defined in the registry.
