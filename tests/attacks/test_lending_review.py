@@ -159,3 +159,93 @@ def test_no_bad_debt_is_written_off_at_a_crash_print_nobody_confirmed(lending, a
             f"a faulty -50 % print wrote off {loss / USDC:,.2f}; mallory paid "
             f"{paid / USDC:,.2f} for gold worth {got * 2_000 // 10**18:,} at the reference"
         )
+
+
+# ------------------------------------------------------------------ checked, and they held
+
+
+def call(contract, method: str, *args) -> tuple[str, bytes]:
+    """One FlashSearcher.Call: `contract.method(*args)` encoded."""
+    return (contract.address, bytes(getattr(contract, method).as_transaction(*args).data))
+
+
+def exit_with_a_sandwich(project, lending, accounts, sandwich: bool) -> int:
+    """Alice asks to redeem 3,000,000 of shares; a round is published after her cut-off; with
+    `sandwich`, a borrower contract takes all of the book's cash, strikes and repays in one
+    transaction, then anyone strikes in the next block. Returns what alice is paid."""
+    book, vault, vs, asset = lending.book, lending.vault, lending.vs, lending.asset
+    alice, mallory = accounts[6], accounts[4]
+    gold_t = lending.token("gold")
+    searcher = mallory.deploy(project.FlashSearcher)
+    cash = book.cash()
+    gold = lending.buy_collateral(mallory, "gold", cash * 10_000 // 7_000 + 10 * USDC)
+    gold_t.transfer(searcher, gold, sender=mallory)
+    searcher.execute(
+        [call(gold_t, "approve", book, gold), call(book, "depositCollateral", gold_t, gold),
+         call(asset, "approve", book, MAX_UINT)],
+        sender=mallory,
+    )  # fmt: skip
+    shares = vault.convertToShares(3_000_000 * USDC)
+    vault.requestRedeem(shares, alice, alice, sender=alice)
+    vs.publish_prices()  # a round after alice's cut-off: her window can settle
+    if sandwich:
+        book_before = (book.cash(), book.totalDebt(), book.returnIndex())
+        tx = searcher.execute(
+            [call(book, "borrow", cash), call(vault, "strike"),
+             call(book, "repay", MAX_UINT, searcher)],
+            sender=mallory,
+        )  # fmt: skip
+        first = settled(tx, vault)
+        assert first["redeemAssets"] == 1_000_000 * USDC  # idle only: the book had no cash
+        assert first["redeemShares"] < shares
+        assert asset.balanceOf(searcher) == 0  # repaid exactly what it borrowed: no interest
+        assert (book.cash(), book.totalDebt(), book.returnIndex()) == book_before
+    second = settled(vault.strike(sender=accounts[0]), vault)
+    if sandwich:
+        assert first["redeemShares"] + second["redeemShares"] == shares
+        assert second["redeemPrice"] == first["redeemPrice"]
+    before = asset.balanceOf(alice)
+    vault.redeem(vault.maxRedeem(alice), alice, alice, sender=alice)
+    return asset.balanceOf(alice) - before
+
+
+def test_borrowing_the_books_cash_around_a_strike_moves_no_value_and_freezes_no_exit(
+    project, lending, accounts, chain
+):
+    """A borrower contract takes all of the book's cash, strikes and repays in one transaction
+    (no time passes: no interest): that strike pays alice's 3,000,000 exit only from idle
+    (1,000,000) and leaves the rest queued; the next strike, anyone's, in the next block pays
+    the rest at the same price. Alice gets exactly what one honest strike pays, the book ends
+    as it was, and the borrower paid nothing and gained nothing."""
+    with isolated(chain):
+        honest = exit_with_a_sandwich(project, lending, accounts, sandwich=False)
+    with isolated(chain):
+        sandwiched = exit_with_a_sandwich(project, lending, accounts, sandwich=True)
+    assert 2_999_999 * USDC <= honest == sandwiched <= 3_000_000 * USDC
+
+
+def test_many_one_wei_borrows_and_repays_never_owe_less_than_was_lent(lending, accounts, chain):
+    """Interest at 50 % a year; a borrower alternates 1-wei borrows and repays, 13 s apart, 40
+    times, then repays all. Every 1-wei repay is credited at most 1 wei (its debt never falls
+    below what it was before the pair), the book's cash ends up by exactly what the borrower
+    paid in net, the debt is cleared, and the supply index never fell."""
+    book, asset = lending.book, lending.asset
+    dan = accounts[3]
+    with isolated(chain):
+        lending.set_param("lend.rate.baseBps", 5_000)
+        lending.open_position(dan, "gold", 10_000 * USDC, 100 * USDC)
+        lending.fund(dan, 1_000 * USDC)
+        cash0, index0 = book.cash(), book.returnIndex()
+        held0 = asset.balanceOf(dan)
+        for _ in range(40):
+            chain.pending_timestamp = chain.blocks.head.timestamp + 13
+            before = book.debtOf(dan)
+            book.borrow(1, sender=dan)
+            book.repay(1, dan, sender=dan)
+            assert book.debtOf(dan) >= before  # a pair never lowers the debt
+        book.repay(MAX_UINT, dan, sender=dan)
+        net_paid = held0 - asset.balanceOf(dan)
+        assert book.debtOf(dan) == 0 and book.totalDebt() == 0
+        assert net_paid > 0  # the interest on 100 for ~9 minutes, rounded for the book
+        assert book.cash() == cash0 + net_paid
+        assert book.returnIndex() >= index0
