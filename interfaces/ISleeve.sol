@@ -61,7 +61,8 @@ interface ISleeve {
     ///         sleeve as stale at `low` once it has gone `vault.strikeMaxWait` without a fresh
     ///         price. When not fresh, `publishedAt` is the time that clock runs from: the newest
     ///         round (a live feed's move is confirmed, not valued stale), 0 for an unusable
-    ///         answer or an unreadable feed. Never reverts.
+    ///         answer or an unreadable feed. Never reverts. A sleeve not fresh may report `low`
+    ///         above `high` when it grosses up for the vault's stale haircut (ILendingSleeve).
     function strikeValuation() external view returns (uint256 low, uint256 high, uint256 publishedAt, bool fresh);
 
     /// @notice Invests `assets` the vault has just transferred in. Vault only.

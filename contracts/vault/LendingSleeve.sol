@@ -178,7 +178,10 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         if (fresh) return (value, value, block.timestamp, true);
         uint256 rest = Math.max(value.saturatingSub(exposed), s.cash);
         uint256 haircut = registry.get(STALE_HAIRCUT_BPS);
-        if (haircut < BPS) rest = Math.min(rest.mulDiv(BPS, BPS - haircut), value);
+        // Grossed up by the vault's haircut (which it takes off a stale sleeve's low): leavers
+        // are paid the book less the exposed debt, never less. `low` may exceed `high` then;
+        // the strike's fee base excludes the haircut (RebalanceModule._strike).
+        if (haircut < BPS) rest = rest.mulDiv(BPS, BPS - haircut);
         return (rest, value, at, false);
     }
 

@@ -180,7 +180,9 @@ contract RebalanceModule {
 
         // The fee first, on every share before anything settles (IRWAVault.setAgentRegistry).
         v.supply = IERC20(address(this)).totalSupply() + 10 ** _offset(token);
-        o.feeShares = _performanceFee($, v.idle + v.low, v.supply);
+        // On the NAV less the stale haircut: a sleeve may gross its low up for it (the lending
+        // book: `low` above `high`), which is no gain.
+        o.feeShares = _performanceFee($, v.idle + v.low - v.haircut, v.supply);
         v.supply += o.feeShares;
 
         // Redemptions get the low NAV less the haircut and what is still locked.

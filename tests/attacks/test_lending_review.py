@@ -14,13 +14,10 @@ so every amount is exact.
    book, not the debt: a 23,077 exposure in a 9,000,000 book cost a 2,500,000 exit 106,731
    instead of 5,769 (the forfeit stays with the holders who stay and lifts their mark).
    The 1 bps dust rule of an earlier review only moved this cliff: 1.01 bps costs the haircut
-   on the book as 0.99 bps costs nothing. Not fixed here (strict xfail): the book cannot report
-   a `low` above its value (`min(rest / (1 - h), value)`) because the strike computes the
-   performance fee on `idle + low` before the haircut, so an uncapped `low` would charge a fee
-   on a phantom gain. The fix is two lines: the strike's fee base `v.idle + v.low - v.haircut`
-   (RebalanceModule._strike; ~10 bytes there, 15 free) and the cap dropped in
-   `LendingSleeve.strikeValuation` (`rest * BPS / (BPS - haircut)`, saves bytes); deposits never
-   settle while the book is not fresh, so `high - low` (`_priceDeposits`) is never read then.
+   on the book as 0.99 bps costs nothing. Fixed: the book reports `low` grossed up without the
+   cap (`rest * BPS / (BPS - haircut)`, possibly above its value) and the strike computes the
+   performance fee on `idle + low - haircut` (no fee on a phantom gain); deposits never settle
+   while the book is not fresh, so `high - low` (`_priceDeposits`) is never read then.
 
 2. Bad debt written off at a crash print nobody confirmed. Borrowing, strikes, evaluations and a
    shutdown's unwind all refuse to act on a fall beyond `oracle.maxDeviationBps` that has not
@@ -77,11 +74,6 @@ def registry_get(lending, name: str) -> int:
     return lending.vs.registry.get(keccak(text=name))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs RebalanceModule bytes (EIP-170): the strike's fee base must exclude the haircut "
-    "before the book may report a `low` above its nominal value (see the module docstring)",
-)
 def test_a_small_stale_exposure_costs_a_leaver_no_more_than_the_debt_it_backs(
     lending, accounts, chain
 ):
@@ -136,6 +128,37 @@ def test_a_small_stale_exposure_costs_a_leaver_no_more_than_the_debt_it_backs(
             f"a {exposed / USDC:,.0f} stale exposure cost the leaver "
             f"{(par - paid) / USDC:,.0f} instead of {(par - fair) / USDC:,.0f}"
         )
+
+
+def test_a_grossed_up_stale_book_is_no_gain_to_charge_a_fee_on(lending, accounts, chain):
+    """The fix above lets the book report a `low` above its value (grossed up by the haircut the
+    strike takes off). The performance fee is computed on the NAV less that haircut, so two
+    stale strikes a day apart (the fee's sample has stood) with nothing earned charge nothing."""
+    book, vault, vs = lending.book, lending.vault, lending.vs
+    alice, dan = accounts[6], accounts[3]
+    gold_t, inv_t = lending.token("gold"), lending.token("invoices")
+    with isolated(chain):
+        vs.set_param("vault.performanceFeeBps", 2_000)
+        gold = lending.buy_collateral(dan, "gold", 100_000 * USDC)
+        inv = lending.buy_collateral(dan, "invoices", 100_000 * USDC)
+        book.depositCollateral(gold_t, gold, sender=dan)
+        book.depositCollateral(inv_t, inv, sender=dan)
+        book.borrow(50_000 * USDC, sender=dan)
+        lending.set_nav("invoices", lending.feed("invoices").latestAnswer())
+        last = lending.feed("invoices").latestRoundData()[3]
+        wait = registry_get(lending, "vault.strikeMaxWait")
+        for day in range(2):
+            vault.requestRedeem(vault.balanceOf(alice) // 4, alice, alice, sender=alice)
+            cutoff = next_window(chain)
+            chain.pending_timestamp = max(last, cutoff) + wait + 60 + day * DAY
+            chain.mine()
+            lending.set_nav("gold", lending.feed("gold").latestAnswer())
+            low, high, _, fresh = book.strikeValuation()
+            assert not fresh and low > high  # grossed up
+            receipt = vault.strike(sender=alice)
+            assert settled(receipt, vault)["staleSleeves"] == 1 << 3
+            fees = list(receipt.events.filter(vault.PerformanceFeeTaken))
+            assert not fees, f"a fee on a phantom gain: {fees}"
 
 
 @pytest.mark.xfail(
