@@ -157,6 +157,20 @@ def _reads_as(name: str, text: str, value: int) -> bool:
         return False
 
 
+def description_gaps(description: str, changes: Sequence[tuple[str, int]]) -> list[str]:
+    """One line for each change `description` does not name, or names with another value."""
+    out: list[str] = []
+    for name, value in changes:
+        shown = P.show_value(name, value)
+        if not _mentions(description, name):
+            out.append(f"it sets {name} to {shown}, which the description does not mention")
+            continue
+        for stated in _stated_values(description, name):
+            if not _reads_as(name, stated, value):
+                out.append(f"the description gives {name} as {stated}; the call sets {shown}")
+    return out
+
+
 def warnings(description: str, calls: Sequence[Call], name_of: NameOf) -> list[str]:
     """One line for each thing the description does not say about the calls."""
     out: list[str] = []
@@ -171,16 +185,11 @@ def warnings(description: str, calls: Sequence[Call], name_of: NameOf) -> list[s
             out.append(
                 f"{call.contract}.{call.function} is not a parameter change: read it before voting"
             )
+    named: list[tuple[str, int]] = []
     for key, value in parameter_changes(calls):
         name = name_of(key)
         if name is None:
             out.append(f"it sets 0x{key.hex()}, which is no parameter of the registry")
-            continue
-        shown = P.show_value(name, value)
-        if not _mentions(description, name):
-            out.append(f"it sets {name} to {shown}, which the description does not mention")
-            continue
-        for stated in _stated_values(description, name):
-            if not _reads_as(name, stated, value):
-                out.append(f"the description gives {name} as {stated}; the call sets {shown}")
-    return out
+        else:
+            named.append((name, value))
+    return out + description_gaps(description, named)
