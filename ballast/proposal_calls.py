@@ -129,6 +129,8 @@ def show_call(call: Call, name_of: NameOf) -> str:
         shown = ", ".join(
             f"{_label(k, name_of)} = {P.show_value(_label(k, name_of), v)}" for k, v in changes
         )
+        if call.function == "setBatch" and len(call.args[0][2]) != len(call.args[1][2]):
+            shown += f"; {len(call.args[0][2])} keys for {len(call.args[1][2])} values"
         return f"{REGISTRY}.{call.function}({shown}){sent}"
     args = ", ".join(_show_arg(t, v, name_of) for _, t, v in call.args)
     return f"{call.contract}.{call.function}({args}){sent}"
@@ -185,6 +187,8 @@ def warnings(description: str, calls: Sequence[Call], name_of: NameOf) -> list[s
             out.append(
                 f"{call.contract}.{call.function} is not a parameter change: read it before voting"
             )
+        elif call.function == "setBatch" and len(call.args[0][2]) != len(call.args[1][2]):
+            out.append("a setBatch gives keys and values of different lengths (it reverts)")
     named: list[tuple[str, int]] = []
     for key, value in parameter_changes(calls):
         name = name_of(key)

@@ -192,3 +192,18 @@ def test_the_stewards_governance_reach_steps_from_its_last_value_brought_into_th
     assert governance_reach(p, 100) == 1_000
     zero = ParamState(**{**p.__dict__, "governance_value": 0, "min": 200, "value": 200})
     assert governance_reach(zero, 4_000) == 300  # from 200 (the bound), not from max 5,000
+
+
+def test_a_set_batch_of_uneven_lengths_is_shown_whole_and_warned_about():
+    uneven = data(
+        "setBatch(bytes32[],uint256[])",
+        ["bytes32[]", "uint256[]"],
+        [[keccak(text="vault.idleBufferBps"), keccak(text="lend.ltvBps.gold")], [600]],
+    )
+    (call,) = calls_of((REGISTRY, uneven))
+    assert C.show_call(call, KEYS.get) == (
+        "ParameterRegistry.setBatch(vault.idleBufferBps = 600; 2 keys for 1 values)"
+    )
+    assert C.warnings("Set vault.idleBufferBps = 600", [call], KEYS.get) == [
+        "a setBatch gives keys and values of different lengths (it reverts)"
+    ]
