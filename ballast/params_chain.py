@@ -12,6 +12,7 @@ from ape import chain, project
 
 from ballast import agent as A
 from ballast import params as P
+from ballast import proposal_calls as C
 from ballast.cli import load_deployment, send_explained
 from ballast.deployment import manifest_path
 from ballast.parameters import key_of, parse_duration
@@ -81,6 +82,35 @@ class System:
             return refusals
         links, values = self.links([name for name, _ in parsed])
         return P.explain_links(links, {**values, **dict(parsed)})
+
+    def name_of(self, key: bytes) -> str | None:
+        """The parameter name of a registry key, None if the registry has no such parameter."""
+        if not hasattr(self, "_names"):
+            reg = self.registry
+            self._names = {bytes(k): reg.nameOf(k) for k in reg.keys()}
+        return self._names.get(bytes(key))
+
+    def calls(self, event) -> list[C.Call]:
+        """A ProposalCreated event's calls, decoded against the deployment's contracts."""
+        if not hasattr(self, "_abis"):
+            self._abis = {}
+            for name, address in self.deployment.contracts.items():
+                kind = project.BallastTimelock if name == "TimelockController" else (
+                    getattr(project, name, None)
+                )  # fmt: skip
+                if kind is not None:
+                    abi = [a.model_dump(mode="json", by_alias=True) for a in kind.contract_type.abi]
+                    self._abis[address.lower()] = (name, abi)
+        return [
+            C.decode_call(t, v, bytes(d), self._abis)
+            for t, v, d in zip(event.targets, event.values, event.calldatas, strict=True)
+        ]
+
+    def explained(self, event) -> tuple[list[str], list[str]]:
+        """A proposal's calls in words, and what its description does not say about them."""
+        calls = self.calls(event)
+        shown = [C.show_call(call, self.name_of) for call in calls]
+        return shown, C.warnings(event.description, calls, self.name_of)
 
     def proposal(self, proposal_id: int):
         """The ProposalCreated event of `proposal_id` (it holds what queue/execute need)."""

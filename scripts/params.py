@@ -25,8 +25,10 @@ import click
 from ape import chain
 from eth_utils import keccak
 from rich.table import Table
+from rich.text import Text
 
 from ballast import params as P
+from ballast import proposal_calls as C
 from ballast.cli import (
     NodeCommand,
     account_option,
@@ -202,7 +204,13 @@ def propose(
             f"note: a guardian freeze on any of these {len(parsed)} parameters when the proposal "
             "executes blocks the whole batch; --unfreeze lifts such freezes in the same proposal"
         )
-    text = description or "Set " + ", ".join(f"{n} = {P.show_value(n, v)}" for n, v in parsed)
+    summary = ", ".join(f"{n} = {P.show_value(n, v)}" for n, v in parsed)
+    text = description or "Set " + summary
+    keys, new = [key_of(n) for n, _ in parsed], [v for _, v in parsed]
+    planned = C.Call(reg.address, 0, b"", C.REGISTRY, "setBatch", (("", "", keys), ("", "", new)))
+    if C.warnings(text, [planned], system.name_of):
+        # Voters read the description: it names every change the calls make, with its value.
+        text = f"{text} (changes: {summary})"
     try:
         text = P.bound_to_proposer(text, account.address)  # nobody can front-run and cancel it
     except P.InputError as err:
@@ -245,16 +253,32 @@ def propose(
     )
 
 
+def _print_calls(system: System, event) -> list[str]:
+    """Print what proposal `event` executes and what its description does not say; returns
+    those warnings."""
+    shown, warned = system.explained(event)
+    console.print(f"proposal {event.proposalId} executes:", highlight=False)
+    for i, line in enumerate(shown, 1):
+        console.print(Text(f"  {i}. {line}"))
+    for line in warned:
+        console.print(Text(f"warning: {line}"), style="yellow")
+    return warned
+
+
 @cli.command(cls=NodeCommand)
 @manifest_option
 @account_option()
 @click.argument("proposal_id")
 @click.argument("support", type=click.Choice(sorted(P.SUPPORT)))
-def vote(ecosystem, network, manifest_file, account, proposal_id, support):
-    """Vote for, against or abstain on an active proposal."""
+@click.option(
+    "--despite-warnings", is_flag=True,
+    help="Vote for a proposal whose description does not say all that its calls do.",
+)  # fmt: skip
+def vote(ecosystem, network, manifest_file, account, proposal_id, support, despite_warnings):
+    """Vote for, against or abstain on an active proposal (its calls are shown first)."""
     system = System(ecosystem, network, manifest_file)
     pid = proposal_id_of(proposal_id)
-    system.proposal(pid)  # one clear line for an unknown ID
+    event = system.proposal(pid)  # one clear line for an unknown ID
     state = system.state(pid)
     if state != "Active":
         when = P.show_time(system.governor.proposalSnapshot(pid))
@@ -263,6 +287,13 @@ def vote(ecosystem, network, manifest_file, account, proposal_id, support):
     if system.governor.hasVoted(pid, account.address):
         raise click.ClickException(
             f"{account.address} has already voted on proposal {pid} (a vote is final)"
+        )
+    warned = _print_calls(system, event)
+    if warned and support == "for" and not despite_warnings:
+        raise click.ClickException(
+            f"proposal {pid} does more than its description says ({len(warned)} warning"
+            f"{'s' if len(warned) > 1 else ''} above); read its calls, and vote for it anyway "
+            "with --despite-warnings. Nothing was sent."
         )
     receipt = send("vote", system.governor.castVote, pid, P.SUPPORT[support], sender=account)
     (cast,) = receipt.events.filter(system.governor.VoteCast)
@@ -349,11 +380,12 @@ def status(ecosystem, network, manifest_file, proposal_id, as_json):
         eta = gov.proposalEta(pid)
         snapshot = gov.proposalSnapshot(pid)
         quorum = gov.quorum(snapshot) if snapshot < chain.blocks.head.timestamp else None
+        shown, warned = system.explained(event)
         rows.append({
             "id": str(pid), "state": P.PROPOSAL_STATES[gov.state(pid)], "for": for_,
             "against": against, "abstain": abstain, "quorum": quorum,
             "votes_close": gov.proposalDeadline(pid), "eta": eta or None,
-            "description": event.description,
+            "description": event.description, "calls": shown, "warnings": warned,
         })  # fmt: skip
         table.add_row(
             str(pid),
@@ -364,7 +396,7 @@ def status(ecosystem, network, manifest_file, proposal_id, as_json):
             f"{quorum / 1e18:,.0f}" if quorum is not None else "at snapshot",
             P.show_time(gov.proposalDeadline(pid)),
             P.show_time(eta) if eta else "-",
-            event.description,
+            Text(event.description),  # the proposer's text, never read as markup
         )
     if as_json:  # votes in the token's base units (18 decimals), times in unix seconds
         click.echo(document("ballast.proposals/1", proposals=rows))
@@ -373,6 +405,15 @@ def status(ecosystem, network, manifest_file, proposal_id, as_json):
         console.print("no proposals yet")
         return
     console.print(table)
+    if proposal_id is not None:
+        _print_calls(system, events[0])
+        return
+    for row in rows:
+        if row["warnings"]:
+            console.print(Text(
+                f"warning: proposal {row['id']} does more than its description says "
+                f"({len(row['warnings'])}): `params status {row['id']}` shows its calls"
+            ), style="yellow")  # fmt: skip
 
 
 @cli.command(cls=NodeCommand)

@@ -67,9 +67,19 @@ contract BallastGovernor is
         return super.quorum(timepoint);
     }
 
+    /// @notice How long after its vote ends a passed proposal may still be queued (seconds): the
+    ///         timelock's grace period. Later it is `Expired` and `queue` refuses it.
+    /// @dev OZ keeps a passed proposal that nobody queued `Succeeded` for good, and `queue` is
+    ///      anyone's: without this a copy the DAO passed and then left aside (it settled on
+    ///      another value) stayed an option a stranger could queue and execute months later, over
+    ///      the DAO's later decisions, past a guardian whose one veto of that action was spent.
+    uint256 public constant QUEUE_PERIOD = TIMELOCK_GRACE_PERIOD;
+
     /// @notice OZ's state, with a queued proposal whose operation is past the timelock's grace
     ///         period (`BallastTimelock.GRACE_PERIOD` after its eta) reported `Expired`: it can no
-    ///         longer execute (a constant here, so the state never depends on the timelock's code).
+    ///         longer execute (a constant here, so the state never depends on the timelock's code);
+    ///         and a passed proposal not queued within `QUEUE_PERIOD` of its deadline reported
+    ///         `Expired`: it can no longer be queued.
     function state(uint256 proposalId)
         public
         view
@@ -80,6 +90,10 @@ contract BallastGovernor is
         if (
             current == ProposalState.Queued
                 && block.timestamp > proposalEta(proposalId) + TIMELOCK_GRACE_PERIOD
+        ) return ProposalState.Expired;
+        if (
+            current == ProposalState.Succeeded
+                && block.timestamp > proposalDeadline(proposalId) + QUEUE_PERIOD
         ) return ProposalState.Expired;
         return current;
     }

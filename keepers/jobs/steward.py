@@ -25,6 +25,7 @@ from typing import Any, Final
 from eth_utils import keccak
 
 from ballast.parameters import is_known
+from ballast.proposal_calls import description_gaps
 from keepers.math.steward import (
     BookRisk,
     CollateralRisk,
@@ -187,7 +188,9 @@ def check_recommendation(
     """The (name, value) changes, in order, and the description of a recommendation file's
     parsed JSON `data`, or `RecommendationError`: not an object of this version, values not a
     list of [name, non-negative int] with each name once, an unknown parameter (`known(name)`
-    false), no rationale, or created more than `max_age` seconds before `now`."""
+    false), no rationale, a rationale that does not name every value as the values give it (the
+    rationale is what voters read; the values are what executes), or created more than
+    `max_age` seconds before `now`."""
     if not isinstance(data, dict) or data.get("version") != RECOMMENDATION_VERSION:
         raise RecommendationError(f"not a steward recommendation ({RECOMMENDATION_VERSION})")
     values = data.get("values")
@@ -208,6 +211,8 @@ def check_recommendation(
     rationale = data.get("rationale")
     if not isinstance(rationale, str) or not rationale.strip():
         raise RecommendationError("it has no rationale (the proposal's description)")
+    if gaps := description_gaps(rationale, [(name, value) for name, value in values]):
+        raise RecommendationError(f"its rationale does not say what its values do: {gaps[0]}")
     created = data.get("created")
     stamp = created.get("timestamp") if isinstance(created, dict) else None
     if not isinstance(stamp, int) or isinstance(stamp, bool):

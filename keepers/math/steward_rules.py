@@ -81,12 +81,15 @@ def beyond_steward(p: ParamState, target: int) -> bool:
 
 def governance_reach(p: ParamState, target: int) -> int:
     """The value nearest `target` a governance `set` may set (bounds and its step from the last
-    governance value; its cooldown is the proposal's delay)."""
+    governance value brought into the bounds, the registry's `_stepFrom`: new bounds that left
+    it outside never leave governance unable to step into them; its cooldown is the proposal's
+    delay)."""
     v = _clamp(target, p.min, p.max)
     if p.max_step_bps:
-        ref = p.governance_value if p.governance_value else p.max
+        origin = _clamp(p.governance_value, p.min, p.max)
+        ref = origin if origin else p.max
         step = ref * p.max_step_bps // BPS
-        v = _clamp(v, p.governance_value - step, p.governance_value + step)
+        v = _clamp(v, origin - step, origin + step)
     return v
 
 

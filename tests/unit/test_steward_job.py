@@ -110,7 +110,8 @@ def _rec(**over):
         "version": RECOMMENDATION_VERSION,
         "created": {"block": 1, "timestamp": NOW},
         "values": [["lend.ltvBps.gold", 6_400], ["lend.liqThresholdBps.gold", 7_000]],
-        "rationale": "tighten gold",
+        "rationale": "tighten gold: set lend.ltvBps.gold 7000 -> 6400 (model target 6400); "
+        "lend.liqThresholdBps.gold 7500 -> 7000 (model target 7000)",
     }
     data.update(over)
     return json.loads(json.dumps(data))
@@ -119,7 +120,7 @@ def _rec(**over):
 def test_recommendation_checks():
     values, text = check_recommendation(_rec(), now=NOW + 60, max_age=3_600)
     assert values == [("lend.ltvBps.gold", 6_400), ("lend.liqThresholdBps.gold", 7_000)]
-    assert text == "tighten gold"
+    assert text == _rec()["rationale"]
     cases = {
         "not a steward recommendation": _rec(version="x"),
         "non-empty list": _rec(values={"lend.ltvBps.gold": 1}),
