@@ -195,12 +195,16 @@ contract RebalanceModule {
         if (redeems) {
             (o.burned, k.redeemAssets, k.redeemEpoch) = _fill($, token, rq, p.redeemEnd, v.redeemNav, v.supply);
             k.redeemShares = o.burned;
-            // What leavers leave behind of the locked donations and the haircut stays with those
-            // who held before them: it lifts the mark as a donation would (never performance),
-            // and deposits are priced after it, on the NAV and shares the leavers left (their
+            // What leavers leave behind stays with those who held before them: the locked
+            // donations and the sleeves' high value less what the leavers were paid on (low less
+            // the haircut): `high + haircut - low`, the haircut and a stale sleeve's spread, or
+            // the exposed debt where the book grossed its low up (0 when every sleeve is fresh:
+            // low == high). It lifts the mark as a donation would (never performance), and
+            // deposits are priced after it, on the NAV and shares the leavers left (their
             // price's worth, `v.left`, taken out, rounded down): a deposit settled beside a
             // leaver buys its forfeit, never shares it.
-            v.forfeited += o.burned.mulDiv(v.haircut + v.locked, v.supply, Math.Rounding.Ceil);
+            uint256 behind = (v.high + v.haircut).saturatingSub(v.low) + v.locked;
+            v.forfeited += o.burned.mulDiv(behind, v.supply, Math.Rounding.Ceil);
             v.left = o.burned.mulDiv(v.redeemNav + 1, v.supply);
             v.supply -= o.burned;
         }

@@ -47,11 +47,12 @@ so every amount is exact.
 
 from __future__ import annotations
 
+import ape
 import pytest
 from eth_utils import keccak
 
 from tests.lending_support import DAY, FEED_UNIT, MAX_UINT, USDC, WAD, deploy_lending_system
-from tests.vault_support import isolated, next_window, settled
+from tests.vault_support import VAULT_SLOT, isolated, next_window, settled
 
 PRICE_SCALE = 10**36  # RebalanceModule's share price scale (asset 6 decimals, shares 18)
 
@@ -68,6 +69,12 @@ def lending(project, accounts):
     system.book.accrueInterest(sender=accounts[0])
     system.fund(accounts[9], 5_000_000 * USDC)  # a keeper's inventory
     return system
+
+
+def high_water_mark(vault) -> int:
+    """`VaultStorage.Layout.highWaterMark` (slot 8 of the vault's namespace)."""
+    raw = ape.chain.provider.get_storage(vault.address, VAULT_SLOT + 8)
+    return int.from_bytes(raw, "big")
 
 
 def registry_get(lending, name: str) -> int:
@@ -114,6 +121,7 @@ def test_a_small_stale_exposure_costs_a_leaver_no_more_than_the_debt_it_backs(
         assert not fresh and high == book.totalAssets() == value
 
         idle, supply = vault.idle(), vault.totalSupply() + 10**12
+        mark = high_water_mark(vault)
         strike = settled(vault.strike(sender=alice), vault)
         assert strike["staleSleeves"] == 1 << 3 and strike["redeemShares"] == shares
         paid = strike["redeemAssets"]
@@ -128,6 +136,11 @@ def test_a_small_stale_exposure_costs_a_leaver_no_more_than_the_debt_it_backs(
             f"a {exposed / USDC:,.0f} stale exposure cost the leaver "
             f"{(par - paid) / USDC:,.0f} instead of {(par - fair) / USDC:,.0f}"
         )
+        # What she left behind (the exposed debt's part, not the larger haircut the grossed-up
+        # book was cut by) lifts the mark, so its return is never charged as performance.
+        left = par - paid
+        lift = (high_water_mark(vault) - mark) * (supply - shares) // PRICE_SCALE
+        assert left - 2 <= lift <= left + 2, (left, lift)
 
 
 def test_a_grossed_up_stale_book_is_no_gain_to_charge_a_fee_on(lending, accounts, chain):
