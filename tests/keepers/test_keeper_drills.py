@@ -1,0 +1,388 @@
+"""Keeper fault drills an outside checker runs, beyond `test_keeper_faults.py` (the RPC proxy's
+transport faults), `test_keeper_inflight.py` (stuck, re-priced, reorged flights) and
+`test_keeper_restart.py` (SIGKILL, node restart):
+
+- a lagging node (a load-balanced endpoint whose read backend is blocks behind) under a keeper
+  whose transaction already mined;
+- the settler's strike landing while the node disappears, the keeper restarted before its
+  claims;
+- the settler's strike overtaken in one block by a rival's strike (mined reverted);
+- the key's pending nonce consumed by another process holding the same key;
+- the key running out of gas money in the middle of a batch of claims;
+- the state file damaged at start-up.
+
+Each drill asks: no value-moving action sent twice, no user's claim lost, the other jobs alive,
+recovery on its own, and one clear line about what happened. Outcomes are classified from chain
+facts (events, receipts, nonces, the vault's views) and the store, never from timing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+import pytest
+from eth_utils import keccak
+
+from keepers.config import load_settings
+from keepers.runtime import StartupError, open_store
+from keepers.shell import Keeper
+from keepers.store import Store
+from keepers.tx_rules import with_margin
+from tests.keeper_support import (
+    SLOW_TX,
+    keeper,
+    manual_mining,
+    overtaken,
+    pending_from,
+    protocol_of,
+    request,
+    supplied_book,
+)
+from tests.keepers.test_keeper_faults import attempt, receipt, routed
+from tests.rpc_fault_proxy import FaultProxy
+from tests.vault_support import USDC, isolated
+
+NAMES = ("tbill", "gold", "invoices")
+
+
+# ------------------------------------------------------------------ the system
+
+
+@pytest.fixture(scope="module")
+def system(project, accounts, chain):
+    """1M supplied (decision 0), one borrower, the vault's claim relay."""
+    lending = supplied_book(project, accounts)
+    relay = accounts[0].deploy(project.ClaimRelay, lending.vault)
+    return lending, protocol_of(lending, relay=relay)
+
+
+@pytest.fixture
+def fresh(system, chain):
+    with isolated(chain):
+        yield system
+
+
+@pytest.fixture
+def due(fresh, chain):
+    """Decision 0 (the supply) due, with fresh prices."""
+    lending, protocol = fresh
+    agents = lending.vs.agents
+    chain.pending_timestamp = agents.decisionRecord(0).dueAt + 60
+    for name in NAMES:
+        feed = lending.feed(name)
+        feed.setAnswer(feed.latestAnswer(), sender=lending.vs.governance)
+    assert list(agents.decisionsDue(10)) == [0]
+    return lending, protocol
+
+
+@pytest.fixture
+def proxy(chain):
+    with FaultProxy(chain.provider.uri, seed=3, stall_seconds=2.5) as running:
+        yield running
+
+
+def nonce(who) -> int:
+    return who.provider.get_nonce(who.address)
+
+
+def evaluations(agents, since: int) -> list[int]:
+    head = agents.provider.get_block("latest").number
+    return [log.decisionId for log in agents.Evaluated.range(since, head + 1)]
+
+
+def request_redeem(lending, owner, assets: int) -> int:
+    shares = lending.vault.convertToShares(assets)
+    lending.vault.requestRedeem(shares, owner, owner, sender=owner)
+    return shares
+
+
+def request_deposit(lending, owner, assets: int) -> None:
+    lending.vs.fund(owner, assets)
+    lending.vault.requestDeposit(assets, owner, owner, sender=owner)
+
+
+def strikes(vault, since: int) -> list[int]:
+    head = vault.provider.get_block("latest").number
+    return [log.strikeId for log in vault.StrikeSettled.range(since, head + 1)]
+
+
+def paid_to(vault, since: int) -> tuple[Counter, Counter]:
+    """(shares redeemed, assets deposited) per owner through claims since `since`."""
+    head = vault.provider.get_block("latest").number
+    redeemed: Counter = Counter()
+    deposited: Counter = Counter()
+    for log in vault.Withdraw.range(since, head + 1):
+        redeemed[log.owner] += log.shares
+    for log in vault.Deposit.range(since, head + 1):
+        deposited[log.owner] += log.assets
+    return redeemed, deposited
+
+
+def hashes(raws: list[str]) -> set[str]:
+    return {"0x" + keccak(bytes.fromhex(r.removeprefix("0x"))).hex() for r in raws}
+
+
+def action_kinds(store: Store) -> Counter:
+    """Mined transactions per action key (the action id without its block stamp)."""
+    from keepers.actions import action_key
+
+    return Counter(action_key(t.action_id) for t in store.transactions() if t.status == "mined")
+
+
+# ------------------------------------------------------------------ a lagging node
+
+
+def test_a_lagging_node_does_not_unrecord_a_mined_transaction_or_send_it_again(
+    due, proxy, accounts, chain, tmp_path
+):
+    """The keeper's `evaluate(0)` mined at block B; then its endpoint answers from a backend
+    stuck below B (no receipt, no transaction, the old nonce). A node that has not reached B
+    cannot say a transaction of B is gone: the record stays `mined`, nothing is signed again,
+    the pass says the node is behind, and once the node catches up the action is done, once."""
+    lending, protocol = due
+    agents, who = lending.vs.agents, accounts[7]
+    k = keeper(protocol, who, tmp_path)
+    start = chain.blocks.head.number + 1
+    with routed(proxy):
+        first = k.run("evaluator")
+    assert [(a.action_id, a.outcome) for a in first.actions] == [("evaluate:0", "mined")]
+    (done,) = k.store.transactions("evaluate:0")
+    assert done.status == "mined" and done.block is not None
+    sent_before = len(proxy.raw_transactions)
+
+    proxy.lag(done.block - 1)  # the read backend has not seen the evaluation's block
+    with routed(proxy):
+        lagging = attempt(k, "evaluator")
+    assert proxy.raw_transactions[sent_before:] == [], "a transaction was signed on stale reads"
+    assert k.store.transaction(done.tx_hash).status == "mined", k.store.transactions()
+    report_text = " ".join(lagging.notes) if not isinstance(lagging, Exception) else str(lagging)
+    assert "behind" in report_text, report_text  # one line says why the pass saw old state
+    if not isinstance(lagging, Exception):
+        assert [a.outcome for a in lagging.actions] in ([], ["already-done"]), lagging.summary()
+
+    proxy.catch_up()
+    with routed(proxy):
+        after = k.run("evaluator")
+    assert after.actions == [], after.summary()
+    assert evaluations(agents, start) == [0]  # evaluated once
+    assert k.store.transaction(done.tx_hash).status == "mined"
+    assert k.store.in_flight() == []
+    assert agents.decisionRecord(0).evaluated
+
+
+# ------------------------------------------------------------------ strike, node gone, restart
+
+
+def test_a_strike_landing_while_the_node_disappears_is_claimed_for_after_a_restart(
+    fresh, proxy, accounts, chain, tmp_path
+):
+    """The settler's strike reaches the node, the connection drops before the answer and the
+    node goes away (the strike mines meanwhile); the keeper process restarts (the same state
+    file) while the node is still gone (the pass fails in one exception), then the node is back:
+    the strike is reconciled by its hash, never sent again, and every controller is claimed for
+    once — the leaver's shares paid, the joiner's deposit minted."""
+    lending, protocol = fresh
+    vault, relay = lending.vault, protocol.claim_relay
+    who, leaver, joiner = accounts[7], accounts[6], accounts[2]
+    for holder in (leaver, joiner):
+        vault.setOperator(relay, True, sender=holder)
+    shares = request_redeem(lending, leaver, 20_000 * USDC)
+    request_deposit(lending, joiner, 30_000 * USDC)
+    lending.vs.publish_prices()
+    start, sent_before = chain.blocks.head.number + 1, nonce(who)
+
+    first = keeper(protocol, who, tmp_path)
+    proxy.inject("drop-after", "eth_sendRawTransaction", times=1)
+    with routed(proxy):
+        failed = attempt(first, "settler")
+        proxy.down()  # the node disappears
+        still_down = attempt(first, "settler")
+    assert isinstance(failed, Exception) and isinstance(still_down, Exception)
+    (strike,) = first.store.in_flight()  # the strike: recorded, its receipt never seen
+    assert strike.action_id.startswith("strike:")
+    assert receipt(chain.provider.web3, strike.tx_hash)["status"] == 1  # it mined meanwhile
+    first.store.close()  # the process stops
+
+    proxy.up()
+    store = Store(tmp_path / f"{who.address}.sqlite")  # the restarted process, the same file
+    with routed(proxy):
+        again = Keeper(protocol, store, who, load_settings())
+        report = again.run("settler")
+    assert store.transaction(strike.tx_hash).status == "mined"  # reconciled, not re-sent
+    assert sorted((a.call, a.outcome) for a in report.actions) == sorted(
+        (f"claim({c.address})", "mined") for c in (leaver, joiner)
+    ), report.summary()
+    assert len(strikes(vault, start)) == 1
+    redeemed, deposited = paid_to(vault, start)
+    assert redeemed == Counter({leaver.address: shares})  # paid once, in full
+    assert deposited == Counter({joiner.address: 30_000 * USDC})
+    assert vault.maxRedeem(leaver) == 0 and vault.maxDeposit(joiner) == 0
+    landed = {h for h in hashes(proxy.raw_transactions) if receipt(chain.provider.web3, h)}
+    assert len(landed) == nonce(who) - sent_before == 3  # strike, two claims: nothing doubled
+    assert max(action_kinds(store).values()) == 1
+    assert store.in_flight() == []
+
+
+# ------------------------------------------------------------------ a rival strikes first
+
+
+def test_a_strike_a_rival_struck_first_in_the_same_block_is_a_lost_race_and_claims_follow(
+    fresh, accounts, chain, tmp_path
+):
+    """The settler's `strike()` waits in the pool; a rival's strike with ten times the tip is
+    mined ahead of it in the same block, so the settler's strike reverts on chain. That is a
+    race lost (no failure, never re-sent), and the requests the rival's strike settled are
+    claimed for in the same pass."""
+    lending, protocol = fresh
+    vault, relay = lending.vault, protocol.claim_relay
+    who, leaver, rival = accounts[7], accounts[6], accounts[8]
+    vault.setOperator(relay, True, sender=leaver)
+    shares = request_redeem(lending, leaver, 20_000 * USDC)
+    lending.vs.publish_prices()
+    start, count = chain.blocks.head.number + 1, vault.strikeCount()
+    k = keeper(protocol, who, tmp_path)
+
+    race = overtaken(chain, k, "settler", rival.address, str(vault.address),
+                     lambda first: bytes.fromhex(first["input"][2:]))  # fmt: skip
+    assert strikes(vault, start) == [count]  # struck once, by the rival
+    ours = chain.provider.web3.eth.get_transaction_receipt(race.first["hash"])
+    theirs = chain.provider.web3.eth.get_transaction_receipt(race.rival_hash)
+    assert (theirs["status"], ours["status"]) == (1, 0)
+    assert theirs["blockNumber"] == ours["blockNumber"]
+    outcomes = [(a.action_id.split(":")[0], a.outcome) for a in race.report.actions]
+    assert outcomes[0] == ("strike", "lost-race"), race.report.summary()
+    assert outcomes[1:] == [("claim", "mined")], race.report.summary()
+    assert vault.maxRedeem(leaver) == 0
+    redeemed, _ = paid_to(vault, start)
+    assert redeemed == Counter({leaver.address: shares})
+
+
+# ------------------------------------------------------------------ the same key elsewhere
+
+
+def test_a_nonce_taken_by_another_process_with_the_same_key_is_replaced_then_done_once(
+    due, accounts, chain, tmp_path
+):
+    """The keeper's `evaluate(0)` waits in the pool at nonce N; another process holding the same
+    key (which read N before the keeper's broadcast) sends a transaction of its own at N with a
+    higher fee, and it mines. The keeper records its own as replaced (the nonce used elsewhere),
+    plans the evaluation again and it is evaluated once."""
+    lending, protocol = due
+    agents, who = lending.vs.agents, accounts[7]
+    k = keeper(protocol, who, tmp_path, settings=load_settings(tx=SLOW_TX))
+    start, n = chain.blocks.head.number + 1, nonce(who)
+    with manual_mining(chain):
+        first = k.run("evaluator")
+        assert [(a.action_id, a.outcome) for a in first.actions] == [("evaluate:0", "stuck")]
+        (ours,) = pending_from(chain, who.address)
+        assert int(ours["nonce"], 16) == n
+        fee = 10 * int(ours["maxFeePerGas"], 16)
+        other = request(chain, "eth_sendTransaction", [{
+            "from": who.address, "to": who.address, "value": "0x0", "nonce": hex(n),
+            "gas": hex(21_000), "maxFeePerGas": hex(fee), "maxPriorityFeePerGas": hex(fee),
+        }])  # fmt: skip
+        assert [t["hash"] for t in pending_from(chain, who.address)] == [other]
+        request(chain, "evm_mine")
+    assert nonce(who) == n + 1 and not agents.decisionRecord(0).evaluated
+
+    again = k.run("evaluator")
+    assert [(a.action_id, a.outcome) for a in again.actions] == [("evaluate:0", "mined")]
+    records = {t.tx_hash: t.status for t in k.store.transactions("evaluate:0")}
+    assert records[ours["hash"]] == "replaced"
+    assert sorted(records.values()) == ["mined", "replaced"]
+    assert evaluations(agents, start) == [0]
+    assert nonce(who) == n + 2
+    assert k.store.in_flight() == []
+
+
+# ------------------------------------------------------------------ out of gas money mid-batch
+
+
+def test_a_key_running_out_of_gas_money_mid_batch_claims_the_rest_once_refunded(
+    fresh, accounts, chain, tmp_path, caplog
+):
+    """Three settled deposits to claim; the key can pay for one claim. The first is mined, the
+    other two are reported unfunded (one warning line, not an error per claim), nothing is
+    refused or backed off; refunded, the next pass claims the two, each once."""
+    lending, protocol = fresh
+    vault, relay = lending.vault, protocol.claim_relay
+    who = accounts[7]
+    joiners = [accounts[2], accounts[3], accounts[8]]
+    for j in joiners:
+        vault.setOperator(relay, True, sender=j)
+        request_deposit(lending, j, 10_000 * USDC)
+    lending.vs.publish_prices()
+    lending.vs.strike()
+    start = chain.blocks.head.number + 1
+    k = keeper(protocol, who, tmp_path)
+    sender = k.sender("settler")
+    need = (
+        max(
+            with_margin(
+                sender.estimate_gas(str(relay.address), bytes(relay.claim.encode_input(j))),
+                k.settings.tx.gas_margin_bps,
+            )
+            for j in joiners
+        )
+        * sender.fees()[0]
+    )
+    request(chain, "anvil_setBalance", [who.address, hex(need + need // 10)])
+
+    with caplog.at_level(logging.WARNING, logger="keepers"):
+        short = k.run("settler")
+    outcomes = [a.outcome for a in short.actions]
+    assert outcomes == ["mined", "unfunded", "unfunded"], short.summary()
+    warnings = [r for r in caplog.records if "lack of funds" in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in caplog.records]
+    assert not any(a.outcome == "refused" for a in short.actions)
+
+    request(chain, "anvil_setBalance", [who.address, hex(10 * 10**18)])
+    refunded = k.run("settler")
+    assert [a.outcome for a in refunded.actions] == ["mined", "mined"], refunded.summary()
+    _, deposited = paid_to(vault, start)
+    assert deposited == Counter({j.address: 10_000 * USDC for j in joiners})  # each once
+    assert all(vault.maxDeposit(j) == 0 for j in joiners)
+
+
+# ------------------------------------------------------------------ the state file damaged
+
+
+@pytest.mark.parametrize("damage", ["garbage", "torn-page"])
+def test_a_damaged_state_file_stops_the_keeper_at_start_up_in_one_line_sending_nothing(
+    due, accounts, chain, tmp_path, damage
+):
+    """The state file is not SQLite at all, or has a page torn (bytes overwritten past its
+    header): the keeper does not start on it (one line naming the file and what to do), or a
+    pass that hits the torn page fails before anything is signed; nothing is sent either way."""
+    lending, protocol = due
+    who = accounts[7]
+    settings = load_settings(state_dir=tmp_path / "state")
+    store = open_store(settings, protocol, who.address)  # a real file, with state in it
+    k = Keeper(protocol, store, who, settings)
+    k.run("sentinel")
+    path = store.path
+    store.close()
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    data = bytearray(path.read_bytes())
+    if damage == "garbage":
+        data = bytearray(b"not a database, just bytes" * 200)
+    else:
+        for i in range(4096 + 16, min(len(data), 3 * 4096)):
+            data[i] = 0xA5
+    path.write_bytes(bytes(data))
+    sent = nonce(who)
+
+    try:
+        damaged = open_store(settings, protocol, who.address)
+    except StartupError as err:
+        line = str(err)
+        assert "\n" not in line and str(path) in line and "cannot be read" in line, line
+        assert nonce(who) == sent
+        return
+    with damaged:  # opened: the damage is met by a pass
+        failed = attempt(Keeper(protocol, damaged, who, settings), "evaluator")
+    assert isinstance(failed, Exception), failed
+    assert "\n" not in str(failed).strip()
+    assert nonce(who) == sent and not lending.vs.agents.decisionRecord(0).evaluated
