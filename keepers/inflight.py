@@ -269,12 +269,16 @@ def drain(
 def reopen_reorged(sender: TxSender, head: int, depth: int) -> list[TxRecord]:
     """Sets back to `sent` the key's mined or lost-race records of blocks above `head - depth`
     whose receipt is gone, moved to another block, or changed status (a reorg); returns them.
-    `settle` then says what became of each."""
+    `settle` then says what became of each. Records of blocks above `head` are left as they
+    are: a node behind them (a lagging, load-balanced endpoint) has no receipt of them yet,
+    which says nothing of a reorg; they are checked once the node has reached their block."""
     store = sender.store
     if store is None or depth <= 0:
         return []
     reopened = []
     for r in store.settled_since(sender.address, head - depth):
+        if r.block is not None and r.block > head:
+            continue  # a node that has not reached the block (lagging) cannot say it is gone
         receipt: dict[str, Any] | None = sender._receipt(r.tx_hash)
         if receipt is not None and receipt.get("blockNumber"):
             same_block = int(receipt["blockNumber"], 16) == r.block
