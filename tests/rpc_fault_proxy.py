@@ -35,6 +35,10 @@ is `block` — a load-balanced endpoint whose read backend is behind the one tha
 broadcasts. `eth_blockNumber` says `block`; a `latest` / `pending` tag (calls, nonces, balances,
 blocks, logs) reads `block`; a transaction or receipt mined above it is unknown (null).
 `eth_sendRawTransaction` still reaches the node (the synced backend).
+
+Something else happening on chain at an exact point of a keeper's pass (`before(method, action)`):
+`action()` runs once (`times`), in the proxy, just before the next request calling `method` is
+forwarded — a rival's transaction mined between a keeper's read and its broadcast, say.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
@@ -85,6 +90,7 @@ class FaultProxy:
         self.injected: Counter[tuple[str, str]] = Counter()
         self.raw_transactions: list[str] = []
         self.pinned: int | None = None
+        self._hooks: list[list[Any]] = []
         self._rules: list[Rule] = []
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -161,6 +167,19 @@ class FaultProxy:
         """Removes every rule: requests are forwarded untouched."""
         with self._lock:
             self._rules.clear()
+
+    def before(self, method: str, action: Callable[[], None], *, times: int = 1) -> None:
+        """Runs `action()` before forwarding the next `times` requests calling `method`."""
+        with self._lock:
+            self._hooks.append([method, times, action])
+
+    def _run_hooks(self, methods: list[str]) -> None:
+        with self._lock:
+            due = [h for h in self._hooks if h[1] > 0 and h[0] in methods]
+            for hook in due:
+                hook[1] -= 1
+        for _, _, action in due:
+            action()
 
     def lag(self, block: int) -> None:
         """Answers as a node whose head is `block` until `catch_up()` (see the module)."""
@@ -304,6 +323,7 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                     proxy._stall()
                 self.close_connection = True  # no response: the client sees a closed socket
             else:
+                proxy._run_hooks([str(c.get("method")) for c in calls])
                 pinned = proxy.pinned
                 if pinned is not None and calls:
                     body = json.dumps([_pin_call(c, pinned) for c in calls] if batch

@@ -8,7 +8,12 @@ transport faults), `test_keeper_inflight.py` (stuck, re-priced, reorged flights)
   claims;
 - the settler's strike overtaken in one block by a rival's strike (mined reverted);
 - the key's pending nonce consumed by another process holding the same key;
+- a replacement racing its original: the original mined just before the replacement's
+  broadcast;
+- a user claiming part of its settled deposit between the settler's read and its claim;
 - the key running out of gas money in the middle of a batch of claims;
+- one job failing on every block (an exception storm) beside a job that keeps acting, under the
+  bot's task runner;
 - the state file damaged at start-up.
 
 Each drill asks: no value-moving action sent twice, no user's claim lost, the other jobs alive,
@@ -18,15 +23,19 @@ facts (events, receipts, nonces, the vault's views) and the store, never from ti
 
 from __future__ import annotations
 
+import importlib
 import logging
+import sys
 from collections import Counter
+from unittest import mock
 
 import pytest
+from eth_abi import encode
 from eth_utils import keccak
 
 from keepers.config import load_settings
 from keepers.runtime import StartupError, open_store
-from keepers.shell import Keeper
+from keepers.shell import JobReport, Keeper
 from keepers.store import Store
 from keepers.tx_rules import with_margin
 from tests.keeper_support import (
@@ -39,7 +48,7 @@ from tests.keeper_support import (
     request,
     supplied_book,
 )
-from tests.keepers.test_keeper_faults import attempt, receipt, routed
+from tests.keepers.test_keeper_faults import attempt, post, receipt, routed
 from tests.rpc_fault_proxy import FaultProxy
 from tests.vault_support import USDC, isolated
 
@@ -171,6 +180,40 @@ def test_a_lagging_node_does_not_unrecord_a_mined_transaction_or_send_it_again(
     assert agents.decisionRecord(0).evaluated
 
 
+def test_a_transaction_in_flight_is_not_written_off_by_a_lagging_node(
+    due, proxy, accounts, chain, tmp_path
+):
+    """The keeper's `evaluate(0)` mined at block B; its approval's broadcast then lands unanswered
+    (mined at B + 1, recorded `sent`). The next pass reads from a backend stuck at B - 1, which
+    knows neither: the approval is not written off as dropped (the node is behind a block the
+    key's own transaction is in), and once the node catches up it is settled `mined`."""
+    lending, protocol = due
+    who, asset, book = accounts[7], lending.asset, lending.book
+    k = keeper(protocol, who, tmp_path)
+    with routed(proxy):
+        k.run("evaluator")
+        (done,) = k.store.transactions("evaluate:0")
+        proxy.inject("drop-after", "eth_sendRawTransaction", times=1)
+        with pytest.raises(Exception):  # noqa: B017, PT011 - the dropped connection, whatever web3 makes of it
+            k.ensure_allowance(JobReport("liquidator", 0, 0, False), str(asset.address),
+                               str(book.address), 2**255)  # fmt: skip
+    (approval,) = k.store.in_flight()
+    assert approval.action_id.startswith("approve:")
+    mined = receipt(chain.provider.web3, approval.tx_hash)
+    assert mined["status"] == 1 and mined["blockNumber"] > done.block
+
+    proxy.lag(done.block - 1)
+    with routed(proxy):
+        lagging = attempt(k, "evaluator")
+    assert k.store.transaction(approval.tx_hash).status == "sent", k.store.transactions()
+    assert not isinstance(lagging, Exception) and any("behind" in n for n in lagging.notes)
+    proxy.catch_up()
+    with routed(proxy):
+        k.run("evaluator")
+    assert k.store.transaction(approval.tx_hash).status == "mined"
+    assert k.store.in_flight() == [] and int(asset.allowance(who, book)) > 0
+
+
 # ------------------------------------------------------------------ strike, node gone, restart
 
 
@@ -296,6 +339,86 @@ def test_a_nonce_taken_by_another_process_with_the_same_key_is_replaced_then_don
     assert k.store.in_flight() == []
 
 
+# ------------------------------------------------------------------ a replacement racing
+
+
+def test_a_replacement_whose_original_mines_first_settles_as_the_original_once(
+    due, proxy, accounts, chain, tmp_path
+):
+    """The keeper's `evaluate(0)` waits in the pool and is due a fee bump; just before the
+    bump's broadcast reaches the node, a block mines the original. The node refuses the bump
+    (its nonce is used): the keeper settles the flight on the original's receipt — mined, once —
+    records the bump as never having reached the node, and signs nothing else."""
+    lending, protocol = due
+    agents, who = lending.vs.agents, accounts[7]
+    tx = {**SLOW_TX, "replace_after": 0.2, "max_replacements": 1, "receipt_timeout": 10.0}
+    k = keeper(protocol, who, tmp_path, settings=load_settings(tx=tx))
+    start, n = chain.blocks.head.number + 1, nonce(who)
+
+    def mine_the_original() -> None:  # at the bump's broadcast only (the second one)
+        if len(proxy.raw_transactions) == 1:
+            post(chain.provider.uri, "evm_mine")
+
+    proxy.before("eth_sendRawTransaction", mine_the_original, times=2)
+    with manual_mining(chain), routed(proxy):
+        report = k.run("evaluator")
+    original, bump = (
+        "0x" + keccak(bytes.fromhex(r.removeprefix("0x"))).hex() for r in proxy.raw_transactions
+    )
+    assert [(a.action_id, a.outcome, a.tx_hash) for a in report.actions] == [
+        ("evaluate:0", "mined", original)
+    ], report.summary()
+    assert receipt(chain.provider.web3, original)["status"] == 1
+    assert receipt(chain.provider.web3, bump) is None
+    statuses = {t.tx_hash: t.status for t in k.store.transactions("evaluate:0")}
+    assert statuses[original] == "mined" and statuses[bump] in ("dropped", "replaced"), statuses
+    assert nonce(who) == n + 1 and evaluations(agents, start) == [0]
+    assert k.store.in_flight() == []
+
+
+# ------------------------------------------------------------------ claimable moved under a claim
+
+
+def test_a_claim_sent_after_the_user_claimed_part_itself_pays_the_rest_once(
+    fresh, proxy, accounts, chain, tmp_path
+):
+    """The settler reads 30k of the joiner's settled deposit as claimable; between that read
+    and its broadcast the joiner claims 10k itself. The relay's claim takes what is claimable
+    when it runs, so the joiner gets the other 20k: 30k claimed in all, none twice, none left."""
+    lending, protocol = fresh
+    vault, relay = lending.vault, protocol.claim_relay
+    who, joiner = accounts[7], accounts[2]
+    vault.setOperator(relay, True, sender=joiner)
+    request_deposit(lending, joiner, 30_000 * USDC)
+    lending.vs.publish_prices()
+    lending.vs.strike()
+    start = chain.blocks.head.number + 1
+    k = keeper(protocol, who, tmp_path)
+    own_claim = keccak(text="deposit(uint256,address,address)")[:4] + encode(
+        ["uint256", "address", "address"], [10_000 * USDC, joiner.address, joiner.address]
+    )
+
+    def joiner_claims_part() -> None:
+        status, answer = post(chain.provider.uri, "eth_sendTransaction", [{
+            "from": joiner.address, "to": str(vault.address), "data": "0x" + own_claim.hex(),
+            "gas": hex(1_000_000)}])  # fmt: skip
+        assert status == 200 and "result" in answer, answer
+
+    proxy.before("eth_sendRawTransaction", joiner_claims_part)
+    with routed(proxy):
+        report = k.run("settler")
+    assert [(a.call, a.outcome) for a in report.actions] == [
+        (f"claim({joiner.address})", "mined")
+    ], report.summary()
+    head = chain.blocks.head.number
+    claims = [(log.sender, log.assets) for log in vault.Deposit.range(start, head + 1)]
+    assert claims == [
+        (joiner.address, 10_000 * USDC),  # its own
+        (joiner.address, 20_000 * USDC),  # the relay's, for the controller: the rest
+    ], claims
+    assert vault.maxDeposit(joiner) == 0
+
+
 # ------------------------------------------------------------------ out of gas money mid-batch
 
 
@@ -343,6 +466,59 @@ def test_a_key_running_out_of_gas_money_mid_batch_claims_the_rest_once_refunded(
     _, deposited = paid_to(vault, start)
     assert deposited == Counter({j.address: 10_000 * USDC for j in joiners})  # each once
     assert all(vault.maxDeposit(j) == 0 for j in joiners)
+
+
+# ------------------------------------------------------------------ an exception storm
+
+
+@pytest.fixture
+def bot_tasks(monkeypatch):
+    """`keepers.bots.keeper.KeeperTasks`, the bot's task runner. The module is imported with its
+    Silverback bot object stubbed: building the real one enters a provider context of its own,
+    which takes this test run's chain away (the bot end to end is `test_bots.py`)."""
+    import silverback
+
+    monkeypatch.setattr(silverback, "SilverbackBot", mock.MagicMock(name="SilverbackBot"))
+    saved = sys.modules.pop("keepers.bots.keeper", None)
+    try:
+        yield importlib.import_module("keepers.bots.keeper").KeeperTasks
+    finally:
+        sys.modules.pop("keepers.bots.keeper", None)
+        if saved is not None:
+            sys.modules["keepers.bots.keeper"] = saved
+
+
+def test_a_job_failing_on_every_block_is_logged_once_and_the_others_keep_acting(
+    due, proxy, bot_tasks, accounts, chain, tmp_path, caplog
+):
+    """The liquidator's borrower scan fails on every pass (HTTP 502 on every `eth_getLogs`), ten
+    blocks in a row, under the bot's task runner; the evaluator beside it evaluates the due
+    decision on the first block. The storm is one error line (repeats only counted in the
+    metrics); once the node answers, one line says the job is back."""
+    lending, protocol = due
+    agents = lending.vs.agents
+    start = chain.blocks.head.number + 1
+    tasks = bot_tasks()
+    tasks.keeper = keeper(protocol, accounts[7], tmp_path)
+    tasks.jobs = ("liquidator", "evaluator")
+    proxy.inject("http-502", "eth_getLogs")
+    metrics = []
+    with routed(proxy), caplog.at_level(logging.INFO, logger="keepers"):
+        for _ in range(10):
+            chain.mine()
+            metrics.append(tasks.run(("liquidator", "evaluator"), chain.blocks.head.number))
+        proxy.clear()
+        chain.mine()
+        metrics.append(tasks.run(("liquidator", "evaluator"), chain.blocks.head.number))
+    assert [m["liquidator_errors"] for m in metrics] == [1] * 10 + [0]
+    assert [m.get("evaluator_errors") for m in metrics] == [0] * 11  # alive on every block
+    assert [m["evaluator_actions"] for m in metrics] == [1] + [0] * 10
+    assert evaluations(agents, start) == [0]
+    messages = [r.getMessage() for r in caplog.records]
+    failed = [m for m in messages if m.startswith("liquidator pass failed")]
+    back = [m for m in messages if m == "liquidator pass succeeded again"]
+    assert len(failed) == 1 and len(back) == 1, messages
+    assert "\n" not in failed[0] and "502" in failed[0], failed
 
 
 # ------------------------------------------------------------------ the state file damaged
