@@ -419,6 +419,44 @@ def test_a_claim_sent_after_the_user_claimed_part_itself_pays_the_rest_once(
     assert vault.maxDeposit(joiner) == 0
 
 
+# ------------------------------------------------------------------ a gas price spike
+
+
+def test_a_base_fee_spike_above_the_cap_refuses_the_strike_unsigned_and_it_goes_out_after(
+    fresh, accounts, chain, tmp_path
+):
+    """The base fee jumps to ten times the keeper's `max_fee_cap` while a redemption waits for
+    its strike: nothing is signed (the key's nonce does not move), the pass says why in one
+    line; the spike over, the next pass strikes once and the leaver is claimed for."""
+    lending, protocol = fresh
+    vault, relay = lending.vault, protocol.claim_relay
+    who, leaver = accounts[7], accounts[6]
+    vault.setOperator(relay, True, sender=leaver)
+    shares = request_redeem(lending, leaver, 20_000 * USDC)
+    lending.vs.publish_prices()
+    start, n = chain.blocks.head.number + 1, nonce(who)
+    k = keeper(protocol, who, tmp_path)
+    cap = k.settings.tx.max_fee_cap
+    request(chain, "anvil_setNextBlockBaseFeePerGas", [hex(10 * cap)])
+    chain.mine()
+    spike = k.run("settler")
+    assert [(a.call, a.outcome) for a in spike.actions] == [("strike()", "refused")]
+    (line,) = [a.detail for a in spike.actions]
+    assert "\n" not in line and f"at or above the cap {cap}" in line, line
+    assert nonce(who) == n and strikes(vault, start) == []
+
+    request(chain, "anvil_setNextBlockBaseFeePerGas", [hex(10**9)])
+    chain.mine()
+    calm = k.run("settler")
+    assert [(a.call, a.outcome) for a in calm.actions] == [
+        ("strike()", "mined"),
+        (f"claim({leaver.address})", "mined"),
+    ], calm.summary()
+    assert len(strikes(vault, start)) == 1 and nonce(who) == n + 2
+    redeemed, _ = paid_to(vault, start)
+    assert redeemed == Counter({leaver.address: shares})
+
+
 # ------------------------------------------------------------------ out of gas money mid-batch
 
 
