@@ -339,6 +339,37 @@ def test_a_nonce_taken_by_another_process_with_the_same_key_is_replaced_then_don
     assert k.store.in_flight() == []
 
 
+def test_a_nonce_taken_between_the_keepers_read_and_its_broadcast_is_read_again_once(
+    due, proxy, accounts, chain, tmp_path
+):
+    """Another process with the same key sends a transaction of its own just before the
+    keeper's `evaluate(0)` broadcast reaches the node, on the nonce the keeper signed with. The
+    node says "nonce too low": the keeper records its signed transaction as never sent, reads
+    the nonce again and sends the evaluation once, on the next nonce."""
+    lending, protocol = due
+    agents, who = lending.vs.agents, accounts[7]
+    k = keeper(protocol, who, tmp_path)
+    start, n = chain.blocks.head.number + 1, nonce(who)
+    other: list[str] = []
+
+    def same_key_elsewhere() -> None:
+        status, answer = post(chain.provider.uri, "eth_sendTransaction", [{
+            "from": who.address, "to": who.address, "value": "0x0", "nonce": hex(n),
+            "gas": hex(21_000)}])  # fmt: skip
+        assert status == 200 and "result" in answer, answer
+        other.append(answer["result"])
+
+    proxy.before("eth_sendRawTransaction", same_key_elsewhere)
+    with routed(proxy):
+        report = k.run("evaluator")
+    assert [(a.action_id, a.outcome) for a in report.actions] == [("evaluate:0", "mined")]
+    assert receipt(chain.provider.web3, other[0])["status"] == 1
+    statuses = sorted(t.status for t in k.store.transactions("evaluate:0"))
+    assert statuses == ["dropped", "mined"], k.store.transactions("evaluate:0")
+    assert nonce(who) == n + 2 and evaluations(agents, start) == [0]
+    assert k.store.in_flight() == []
+
+
 # ------------------------------------------------------------------ a replacement racing
 
 
