@@ -4,7 +4,9 @@ than sent again, and re-checked after a reorg (the companion of `keepers.tx.TxSe
 - `settle(sender, record, latest_nonce)`: what became of a `sent` record — a receipt (mined,
   reverted, or lost-race by its own revert reason), its nonce used by another transaction
   (replaced), unknown to the node while a newer attempt of its nonce is pending (replaced:
-  superseded) or not (dropped) — or None while the node still holds it pending.
+  superseded) or not (dropped; unless the node is behind a block the key's transactions are
+  recorded in: a lagging node, which may not have seen it mined) — or None while the node
+  still holds it pending.
 - `resume(sender, records, timeout)`: one nonce's pending records as a flight again, with every
   attempt the store holds of it (so `max_replacements` bounds its bumps across passes):
   re-priced at once when the current fees are above its last price (a gas spike left it under
@@ -98,6 +100,8 @@ def settle(
         status = "replaced"
         sender._record(record.tx_hash, status, error="nonce used elsewhere")
     elif not sender._known(record.tx_hash):
+        if not superseded and node_behind(sender):
+            return None  # a lagging node that has not seen it: judged once it catches up
         # superseded by a same-nonce replacement still pending (the pool keeps the dearer), or
         # never reached the node (a broadcast whose connection failed) or evicted from its
         # pool: nothing will mine it, and the nonce is free for the next send
@@ -108,6 +112,16 @@ def settle(
         return None
     log.info("settled %s %s: %s", record.action_id, record.tx_hash, status)
     return status
+
+
+def node_behind(sender: TxSender) -> bool:
+    """Whether the node's head is below a block one of the key's transactions is recorded in
+    (a lagging, load-balanced endpoint): a transaction it does not know may have been mined
+    on the blocks it has not seen, so it is not written off as dropped."""
+    if sender.store is None:
+        return False
+    head = int(sender._rpc("eth_blockNumber", []), 16)
+    return bool(sender.store.settled_since(sender.address, head + 1))
 
 
 def settle_flights(
@@ -269,12 +283,16 @@ def drain(
 def reopen_reorged(sender: TxSender, head: int, depth: int) -> list[TxRecord]:
     """Sets back to `sent` the key's mined or lost-race records of blocks above `head - depth`
     whose receipt is gone, moved to another block, or changed status (a reorg); returns them.
-    `settle` then says what became of each."""
+    `settle` then says what became of each. Records of blocks above `head` are left as they
+    are: a node behind them (a lagging, load-balanced endpoint) has no receipt of them yet,
+    which says nothing of a reorg; they are checked once the node has reached their block."""
     store = sender.store
     if store is None or depth <= 0:
         return []
     reopened = []
     for r in store.settled_since(sender.address, head - depth):
+        if r.block is not None and r.block > head:
+            continue  # a node that has not reached the block (lagging) cannot say it is gone
         receipt: dict[str, Any] | None = sender._receipt(r.tx_hash)
         if receipt is not None and receipt.get("blockNumber"):
             same_block = int(receipt["blockNumber"], 16) == r.block

@@ -48,6 +48,7 @@ class StateFile:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
+            self._check()
             self._migrate()
             if binding is not None:
                 self._bind(binding)
@@ -70,6 +71,17 @@ class StateFile:
                     self._db.executescript(
                         f"BEGIN IMMEDIATE;{script}PRAGMA user_version = {target};COMMIT;"
                     )
+
+    def _check(self) -> None:
+        """`sqlite3.DatabaseError` when the file is damaged (SQLite's `quick_check`: every page
+        and index readable): a keeper must not sign on a state it cannot write the outcome
+        of, so a torn file stops it at opening, not in the middle of a pass after a broadcast."""
+        rows = self._db.execute("PRAGMA quick_check").fetchall()
+        lines = [line.strip() for r in rows for line in str(r[0]).splitlines()]
+        if lines != ["ok"]:  # one line: the first concrete problem and how many there are
+            problems = [p for p in lines if p and not p.startswith("***")] or lines
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise sqlite3.DatabaseError(f"integrity check failed: {problems[0]}{more}")
 
     def _bind(self, binding: ChainBinding) -> None:
         """Binds an unbound, empty file to `binding`; refuses any other file (`BindingError`)."""

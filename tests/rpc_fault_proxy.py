@@ -29,6 +29,16 @@ for the same sequence of requests). `received` counts requests by method (every 
 `forwarded` those that reached the node, `injected` the faults by (method, fault) and
 `raw_transactions` lists the payload of every `eth_sendRawTransaction` that reached the node.
 Connections are closed after every response (HTTP/1.0), so `down()` refuses every later request.
+
+A lagging node (`lag(block)`, `catch_up()`): while pinned, the proxy answers as a node whose head
+is `block` — a load-balanced endpoint whose read backend is behind the one that takes the
+broadcasts. `eth_blockNumber` says `block`; a `latest` / `pending` tag (calls, nonces, balances,
+blocks, logs) reads `block`; a transaction or receipt mined above it is unknown (null).
+`eth_sendRawTransaction` still reaches the node (the synced backend).
+
+Something else happening on chain at an exact point of a keeper's pass (`before(method, action)`):
+`action()` runs once (`times`), in the proxy, just before the next request calling `method` is
+forwarded — a rival's transaction mined between a keeper's read and its broadcast, say.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
@@ -78,6 +89,8 @@ class FaultProxy:
         self.forwarded: Counter[str] = Counter()
         self.injected: Counter[tuple[str, str]] = Counter()
         self.raw_transactions: list[str] = []
+        self.pinned: int | None = None
+        self._hooks: list[list[Any]] = []
         self._rules: list[Rule] = []
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -155,6 +168,26 @@ class FaultProxy:
         with self._lock:
             self._rules.clear()
 
+    def before(self, method: str, action: Callable[[], None], *, times: int = 1) -> None:
+        """Runs `action()` before forwarding the next `times` requests calling `method`."""
+        with self._lock:
+            self._hooks.append([method, times, action])
+
+    def _run_hooks(self, methods: list[str]) -> None:
+        with self._lock:
+            due = [h for h in self._hooks if h[1] > 0 and h[0] in methods]
+            for hook in due:
+                hook[1] -= 1
+        for _, _, action in due:
+            action()
+
+    def lag(self, block: int) -> None:
+        """Answers as a node whose head is `block` until `catch_up()` (see the module)."""
+        self.pinned = block
+
+    def catch_up(self) -> None:
+        self.pinned = None
+
     def _choose(self, methods: list[str]) -> str | None:
         """The fault for a request calling `methods` (and the bookkeeping), or None."""
         with self._lock:
@@ -203,6 +236,62 @@ def _calls(body: bytes) -> tuple[list[dict[str, Any]], bool]:
     return ([doc] if isinstance(doc, dict) else []), False
 
 
+# where each method takes its block tag (index in params)
+_TAG_AT: Final = {"eth_call": 1, "eth_getTransactionCount": 1, "eth_getBalance": 1,
+                  "eth_getBlockByNumber": 0, "eth_estimateGas": 1, "eth_getCode": 1,
+                  "eth_getStorageAt": 2}  # fmt: skip
+_LATEST: Final = ("latest", "pending", "safe", "finalized")
+
+
+def _pin_call(call: dict[str, Any], pinned: int) -> dict[str, Any]:
+    """`call` as a node whose head is `pinned` would read it."""
+    method, params = call.get("method"), list(call.get("params") or [])
+    at = _TAG_AT.get(str(method))
+    if at is not None:
+        while len(params) <= at:
+            params.append("latest")
+        tag = params[at]
+        if tag in _LATEST or (isinstance(tag, str) and tag.startswith("0x")
+                              and int(tag, 16) > pinned):  # fmt: skip
+            params[at] = hex(pinned)
+    elif method == "eth_getLogs" and params and isinstance(params[0], dict):
+        query = dict(params[0])
+        for key in ("fromBlock", "toBlock"):
+            tag = query.get(key, "latest")
+            if tag in _LATEST or (isinstance(tag, str) and tag.startswith("0x")
+                                  and int(tag, 16) > pinned):  # fmt: skip
+                query[key] = hex(pinned)
+        params[0] = query
+    return {**call, "params": params}
+
+
+def _pin_one(answer: dict[str, Any], method: str, pinned: int) -> dict[str, Any]:
+    result = answer.get("result")
+    if method == "eth_blockNumber" and isinstance(result, str):
+        return {**answer, "result": hex(min(int(result, 16), pinned))}
+    if method in ("eth_getTransactionReceipt", "eth_getTransactionByHash") and isinstance(
+        result, dict
+    ):
+        mined_at = result.get("blockNumber")
+        if mined_at is None or int(mined_at, 16) > pinned:
+            return {**answer, "result": None}  # not seen yet (or broadcast elsewhere)
+    return answer
+
+
+def _pin_answer(answer: bytes, calls: list[dict[str, Any]], pinned: int) -> bytes:
+    """The node's `answer` to `calls` as a node whose head is `pinned` would give it."""
+    try:
+        doc = json.loads(answer)
+    except ValueError:
+        return answer
+    methods = {c.get("id"): str(c.get("method")) for c in calls}
+    if isinstance(doc, list):
+        doc = [_pin_one(a, methods.get(a.get("id"), ""), pinned) for a in doc]
+    elif isinstance(doc, dict) and calls:
+        doc = _pin_one(doc, str(calls[0].get("method")), pinned)
+    return json.dumps(doc).encode()
+
+
 def _rpc_errors(calls: list[dict[str, Any]], batch: bool) -> bytes:
     errors = [
         {
@@ -234,7 +323,14 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                     proxy._stall()
                 self.close_connection = True  # no response: the client sees a closed socket
             else:
+                proxy._run_hooks([str(c.get("method")) for c in calls])
+                pinned = proxy.pinned
+                if pinned is not None and calls:
+                    body = json.dumps([_pin_call(c, pinned) for c in calls] if batch
+                                      else _pin_call(calls[0], pinned)).encode()  # fmt: skip
                 status, answer = proxy._forward(body, calls)
+                if pinned is not None and status == 200:
+                    answer = _pin_answer(answer, calls, pinned)
                 if fault in FORWARDING:
                     if fault == "stall-after":
                         proxy._stall()

@@ -81,6 +81,9 @@ class Keeper:
         self._asset_meta: tuple[str, int] | None = None
         self._observe = observe
         self._senders: dict[str, TxSender] = {}
+        self.behind: str | None = None
+        """One line when the node's head is below a block this key's transaction is recorded in
+        (a lagging node): set by `reconcile`, noted in the pass's report."""
         self.blocked: Blocked | None = None
         """The key's transaction that holds its queue up (None: sends go ahead); set by a
         `Stuck` result, re-read from the chain at the start of each pass."""
@@ -268,9 +271,12 @@ class Keeper:
         if self.address is None:
             return []
         depth = self.settings.tx.reorg_depth
+        probe = self.sender("keeper")
+        head = int(probe._rpc("eth_blockNumber", []), 16)
+        self.behind = _behind(self.store.settled_since(self.address, head + 1), head)
+        if self.behind is not None:
+            log.warning(self.behind, extra={"block": head})
         if depth > 0:
-            probe = self.sender("keeper")
-            head = int(probe._rpc("eth_blockNumber", []), 16)
             reopen_reorged(probe, head, depth)
         return settle_all(self.sender, self.store.in_flight(self.address))
 
@@ -301,6 +307,8 @@ class Keeper:
             resumed = self.drain()
         report = runner(self)
         report.notes[:0] = [resumed_note(a, o) for a, o in resumed]
+        if self.behind is not None and not self.dry_run:
+            report.notes.insert(0, self.behind)
         # a held-up queue, or a resumed flight that failed, counts even when nothing was planned
         report.actions += queue_reports(resumed, self.blocked, report.actions)
         if self.blocked is not None:
@@ -316,6 +324,19 @@ class Keeper:
             self._observe(report)
         log.info(report.summary(), extra={"job": job, "block": report.block})
         return report
+
+
+def _behind(ahead: list[TxRecord], head: int) -> str | None:
+    """The lagging node's line: `ahead` are the key's transactions recorded in blocks above the
+    node's `head` (None: the node is not behind them)."""
+    if not ahead:
+        return None
+    newest = max(ahead, key=lambda r: r.block or 0)
+    return (
+        f"the node is behind: its head is block {head}, this key's {newest.action_id} "
+        f"({newest.tx_hash}) is recorded in block {newest.block}; its records stand until the "
+        "node catches up"
+    )
 
 
 def _short(value: Any) -> str:

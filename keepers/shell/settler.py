@@ -12,7 +12,8 @@ that made the relay their ERC-7540 operator.
    the last log of each controller wins, kept with its block in the job's state), plus
    `settler.controllers` from the settings. After a mined strike, one batched read
    (`ClaimsSnapshot`) gives each one's `isOperator(controller, relay)`,
-   `maxDeposit` and `maxRedeem`; `plan_claims` picks the claims, each sent as
+   `maxDeposit` and `maxRedeem` (after a strike lost to another address too: what the winner's
+   strike settled is claimed in the same pass); `plan_claims` picks the claims, each sent as
    `relay.claim(controller)`: the controller receives all it may claim. A claim the controller
    (or another settler) made first comes back `NothingToClaim`: a lost race. A manifest without
    a relay (deployed before it) gets no claims, and the report says so.
@@ -146,7 +147,9 @@ def run_settler(keeper: Keeper) -> JobReport:
             outcome = keeper.act_data(
                 report, vault, call.data, call="strike()", action_id=f"strike:{count}@{block}"
             )
-            if outcome.outcome == "mined":  # claim what this strike settled, this pass
+            if outcome.outcome in ("mined", "lost-race"):
+                # claim what this strike, or the one another address sent first, settled: this
+                # pass, not the next (the read block is before either)
                 block = keeper.web3.eth.block_number
     if not settings.claim or keeper.address is None:
         return report
