@@ -78,7 +78,8 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        `p_r = (idle + Σ low − locked + 1) / S` per share; deposits then pay the high NAV of
 ///        what the leavers left, `(idle + Σ high + 1 − B·p_r) / (S − B)` for `B` shares burned
 ///        (`B·p_r` rounded down). What leavers forfeit (their part of the locked donations and
-///        of the haircut) stays with those who held before them: a deposit settled in the same
+///        of `Σ high + haircut − Σ low`: the haircut and a stale sleeve's spread, or the exposed
+///        debt where the lending book grossed its low up) stays with those who held before them: a deposit settled in the same
 ///        strike buys it at that price and earns none of it, nor of any donation.
 ///      - A move beyond `oracle.maxDeviationBps` settles nothing until it is confirmed: the
 ///        sleeve reports itself not fresh while its band is open, so the strike waits (as for a
