@@ -56,17 +56,19 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        order) gets `floor(P * W_k / W) - floor(P * W_(k-1) / W)`, `W_k` the weights up to k,
 ///        so the shares add up to the principal exactly (equal weights if all are 0).
 ///        `capUsageOf(borrower, token)` is that share, `capUsage(token)` their sum. The shares
-///        are re-attributed at every borrow, collateral withdrawal and liquidation (at its
-///        prices), scaled down pro rata by a repayment (same cumulative rounding: none rises),
-///        and left as they are by a deposit (a newly posted token carries nothing until then).
-///        A borrow or withdrawal is refused (`BorrowCapExceeded`) only if a token whose share it
-///        raises ends above its cap: a position's debt weighs on a cap only as far as that token
+///        are re-attributed at every borrow, collateral withdrawal, deposit behind debt and
+///        liquidation (at its prices) and scaled down pro rata by a repayment (same cumulative
+///        rounding: none rises); a deposit without debt attributes nothing. A borrow, withdrawal
+///        or deposit behind debt is refused (`BorrowCapExceeded`) only if a token whose share
+///        it raises ends above its cap (a deposit behind debt rests part of it on the token, so
+///        the book counts that part exposed when the token's price stops): a position's debt weighs on a cap only as far as that token
 ///        backs it, so a wei of a token (a dust holding: weight ~0) neither counts against its cap
 ///        nor lets anyone block other holders' borrows (L-1); a token at its cap still takes no
 ///        more debt, so the caps bound the exposure resting on each token at the last
 ///        re-attribution. Moving debt onto a capped token by withdrawing the others is a borrow
-///        against it. Adding collateral, repaying and liquidating are never blocked by a cap;
-///        0 stops new borrowing against the token.
+///        against it, and so is posting a token behind debt taken elsewhere. Adding collateral
+///        without debt, repaying and liquidating are never blocked by a cap; 0 stops new
+///        borrowing against the token.
 ///        Repayments pay interest first, then principal.
 ///      - `liquidate` works only when health < 1 and the seized token's price is fresh (the other
 ///        tokens count at the best price available, so no lapsed feed of another token shields

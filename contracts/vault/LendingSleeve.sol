@@ -270,18 +270,20 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         // insolvent position from liquidation. The poke (anyone may send one) reverts as `price`
         // does, and leaves the token a router reference to fall back on should its feed break.
         router.poke(token);
-        uint256 held = _collateral[msg.sender][token];
-        if (held == 0) {
-            PositionSlot memory pos = _positions[msg.sender];
-            uint16 bit = uint16(1 << index);
-            if (pos.mask & bit == 0) {
-                // No share of the principal yet: it is attributed at the next borrow,
-                // withdrawal or liquidation (`_rebase`), never by a deposit.
-                pos.mask |= bit;
-                _positions[msg.sender] = pos;
-            }
+        PositionSlot memory pos = _positions[msg.sender];
+        uint16 bit = uint16(1 << index);
+        if (pos.mask & bit == 0) {
+            pos.mask |= bit;
+            _positions[msg.sender] = pos;
         }
-        _collateral[msg.sender][token] = held + amount;
+        _collateral[msg.sender][token] += amount;
+        // A position with debt attributes its principal again, the new collateral included
+        // (`_rebase`, pro rata to borrow power): debt a token is posted behind rests on it, so
+        // the book counts it exposed when that token's price stops (`strikeValuation`). As a
+        // borrow against that share, it must fit the token's cap (`BorrowCapExceeded`, as an
+        // over-cap supply in Aave): nobody fills a cap others borrow under by posting behind
+        // debt they took elsewhere; a wei backs nothing. Without debt nothing is attributed.
+        if (pos.principal != 0) _rebase(msg.sender, pos.mask, pos.principal, true);
         IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
         emit CollateralDeposited(msg.sender, token, amount);
     }

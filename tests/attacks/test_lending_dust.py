@@ -154,14 +154,14 @@ def test_dust_collateral_cannot_grief_a_borrow_cap(lending, accounts, chain):
 
         # The cap still bounds what really rests on T-bills: the attacker's real T-bills take
         # a real share of its debt, and that share cannot pass the 10,000 left.
+        # Posting them behind the gold-backed debt rests part of it on them: a borrow against
+        # the T-bills, refused past the cap (the holder's room stays the holder's).
         lending.buy_collateral(attacker, "tbill", 1_000_000 * USDC)
-        book.depositCollateral(tbill, tbill.balanceOf(attacker), sender=attacker)
-        assert book.capUsageOf(attacker, tbill) == 0  # a deposit attributes nothing
-        assert_reverts(book, "borrow", 1_000 * USDC, sender=attacker, error="BorrowCapExceeded",
-                       token=tbill, cap=50_000 * USDC)  # fmt: skip
-        # Nor can the attacker move its debt onto the T-bills by taking the gold out.
-        assert_reverts(book, "withdrawCollateral", gold, book.collateralOf(attacker, gold),
-                       sender=attacker, error="BorrowCapExceeded", token=tbill)  # fmt: skip
+        assert_reverts(book, "depositCollateral", tbill, tbill.balanceOf(attacker),
+                       sender=attacker, error="BorrowCapExceeded", token=tbill,
+                       cap=50_000 * USDC)  # fmt: skip
+        assert book.capUsageOf(attacker, tbill) == 0 == book.collateralOf(attacker, tbill) - 1
+        # (Nor can debt be moved onto T-bills by a withdrawal: tests/lending/test_book.py.)
         # The holder, whose share is within the cap, keeps borrowing up to it.
         room = book.maxBorrow(holder)
         assert room == 10_000 * USDC

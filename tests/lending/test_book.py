@@ -187,11 +187,12 @@ def test_second_token_enters_and_leaves_the_position(lending, book, bob):
     got = lending.buy_collateral(bob, "tbill", 10_000 * USDC)
     book.depositCollateral(tbill, got, sender=bob)
     assert list(book.positionOf(bob).tokens) == [tbill.address, gold.address]
-    # A deposit attributes nothing: the principal rests on gold until the next borrow.
-    assert book.capUsage(tbill) == 0 and book.capUsage(gold) == 50_000 * USDC
-    book.borrow(1_000 * USDC, sender=bob)
-    # Now pro rata to borrow power: T-bills 10,000 x 80%, gold 100,000 x 70%.
+    # A deposit behind debt attributes the principal again, pro rata to borrow power: T-bills
+    # 10,000 x 80%, gold 100,000 x 70%.
     weights = (10_000 * USDC * 8_000, 100_000 * USDC * 7_000)
+    share = 50_000 * USDC * weights[0] // sum(weights)
+    assert book.capUsage(tbill) == share and book.capUsage(gold) == 50_000 * USDC - share
+    book.borrow(1_000 * USDC, sender=bob)
     share = 51_000 * USDC * weights[0] // sum(weights)
     assert book.capUsageOf(bob, tbill) == book.capUsage(tbill) == share
     assert book.capUsageOf(bob, gold) == book.capUsage(gold) == 51_000 * USDC - share
@@ -278,15 +279,23 @@ def test_moving_debt_onto_a_capped_token_is_a_borrow_against_it(lending, book, b
     lending.set_param("lend.borrowCap.gold", 0)
     tbill, gold = lending.token("tbill"), lending.token("gold")
     bills = lending.open_position(bob, "tbill", 130_000 * USDC, 100_000 * USDC)
-    bars = lending.open_position(bob, "gold", 200_000 * USDC, 0)  # adding collateral: always fine
-    assert book.capUsage(gold) == 0  # a deposit attributes nothing
-    # Taking the T-bills out would leave the debt on gold alone, past gold's cap of 0...
+    bars = lending.buy_collateral(bob, "gold", 200_000 * USDC)
+    # Posting gold behind the debt rests part of it on gold (pro rata to borrow power): a borrow
+    # against gold, past its cap of 0.
+    assert_reverts(book, "depositCollateral", gold, bars, sender=bob, error="BorrowCapExceeded",
+                   token=gold, cap=0)  # fmt: skip
+    lending.set_param("lend.borrowCap.gold", 10**9 * USDC)
+    book.depositCollateral(gold, bars, sender=bob)
+    on_gold = book.capUsage(gold)
+    assert 0 < on_gold < 100_000 * USDC and book.capUsage(tbill) == 100_000 * USDC - on_gold
+    lending.set_param("lend.borrowCap.gold", 0)  # a cap closed under a share: no more on gold
+    # Taking the T-bills out would leave the debt on gold alone...
     assert_reverts(book, "withdrawCollateral", tbill, bills, sender=bob, error="BorrowCapExceeded",
                    token=gold, principal=100_000 * USDC, cap=0)  # fmt: skip
     # ...and taking half of them would rest 140 / 192 of it on gold.
     assert_reverts(book, "withdrawCollateral", tbill, bills // 2, sender=bob,
                    error="BorrowCapExceeded", token=gold, cap=0)  # fmt: skip
-    # Taking the gold back out is fine: the debt stays on the T-bills.
+    # Taking the gold back out is fine: the debt goes back to the T-bills.
     book.withdrawCollateral(gold, bars, sender=bob)
     assert book.capUsage(tbill) == 100_000 * USDC and book.capUsage(gold) == 0
     lending.set_param("lend.borrowCap.gold", 10**9 * USDC)
