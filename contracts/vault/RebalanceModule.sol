@@ -102,7 +102,7 @@ contract RebalanceModule {
         if (navBefore == 0) revert IRWAVault.EmptyVault();
         oldBps = VaultMath.weights(held, navBefore);
         _checkBounds($, targetBps, oldBps);
-        uint256 untouched; // bit i: sleeve i's target is its weight now (left as it is)
+        uint256 untouched = 0; // bit i: sleeve i's target is its weight now (left as it is)
         for (uint256 i; i < held.length; ++i) {
             if (targetBps[i] == oldBps[i]) untouched |= 1 << i;
         }
