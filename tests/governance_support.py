@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from eth_utils import keccak
 
 from ballast.config import DeployConfig
+from ballast.deployment import Deployment
 from ballast.guardian import timelock_salt
 from ballast.params import PROPOSAL_STATES
 
@@ -71,3 +72,21 @@ class Proposal:
         """The guardian cancels it in the timelock through GuardianVeto."""
         args = (self.targets, self.values, self.calldatas, b"\x00" * 32, self.salt())
         return self.gov.veto.cancel(*args, sender=sender)
+
+
+def save_governance_manifest(gov, chain, path):
+    """`gov`'s deployment (token, governor, timelock, registry, veto) written as a manifest at
+    `path`, where the params script reads it; returns `path`."""
+    Deployment(
+        chain_id=chain.chain_id,
+        block=0,
+        deployer=gov.deployer.address,
+        contracts={
+            "BallastToken": gov.token.address,
+            "BallastGovernor": gov.governor.address,
+            "TimelockController": gov.timelock.address,
+            "ParameterRegistry": gov.registry.address,
+            "GuardianVeto": gov.veto.address,
+        },
+    ).save(path)
+    return path

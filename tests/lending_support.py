@@ -243,3 +243,18 @@ __all__ = [
     "stored_book",
     "stored_loan",
 ]
+
+
+def deploy_zero_rate_book(project, accounts) -> LendingSystem:
+    """The lending system at zero interest (every amount exact): alice (account 6) and carol (8)
+    5,000,000 each, 90 % of the vault in the book (the RWA sleeves hold nothing), and the
+    keeper (9) funded with 5,000,000 of inventory."""
+    system = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
+    for name in ("lend.rate.baseBps", "lend.rate.slope1Bps", "lend.rate.slope2Bps"):
+        system.set_param(name, 0)
+    system.vs.deposit(accounts[6], 5_000_000 * USDC)
+    system.vs.deposit(accounts[8], 5_000_000 * USDC)
+    system.vs.rebalance([0, 0, 0, 9_000])
+    system.book.accrueInterest(sender=accounts[0])
+    system.fund(accounts[9], 5_000_000 * USDC)
+    return system

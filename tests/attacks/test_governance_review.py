@@ -34,9 +34,8 @@ import re
 import ape
 import pytest
 
-from ballast.deployment import Deployment
 from ballast.parameters import key_of
-from tests.governance_support import Proposal
+from tests.governance_support import Proposal, save_governance_manifest
 from tests.scripts.inprocess import (  # noqa: F401 - fixtures
     _process_state_restored,
     ape_script,
@@ -122,19 +121,7 @@ def test_a_passed_proposal_queued_within_the_queue_period_executes(gov, chain, v
 @pytest.fixture(scope="module")
 def params_manifest(gov, chain, tmp_path_factory):
     path = tmp_path_factory.mktemp("deploy") / "ethereum-local.json"
-    Deployment(
-        chain_id=chain.chain_id,
-        block=0,
-        deployer=gov.deployer.address,
-        contracts={
-            "BallastToken": gov.token.address,
-            "BallastGovernor": gov.governor.address,
-            "TimelockController": gov.timelock.address,
-            "ParameterRegistry": gov.registry.address,
-            "GuardianVeto": gov.veto.address,
-        },
-    ).save(path)
-    return path
+    return save_governance_manifest(gov, chain, path)
 
 
 @pytest.fixture

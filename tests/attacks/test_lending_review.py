@@ -51,7 +51,7 @@ import ape
 import pytest
 from eth_utils import keccak
 
-from tests.lending_support import DAY, FEED_UNIT, MAX_UINT, USDC, WAD, deploy_lending_system
+from tests.lending_support import DAY, FEED_UNIT, MAX_UINT, USDC, WAD, deploy_zero_rate_book
 from tests.vault_support import VAULT_SLOT, assert_reverts, isolated, next_window, settled
 
 PRICE_SCALE = 10**36  # RebalanceModule's share price scale (asset 6 decimals, shares 18)
@@ -59,16 +59,7 @@ PRICE_SCALE = 10**36  # RebalanceModule's share price scale (asset 6 decimals, s
 
 @pytest.fixture(scope="module")
 def lending(project, accounts):
-    system = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
-    for name in ("lend.rate.baseBps", "lend.rate.slope1Bps", "lend.rate.slope2Bps"):
-        system.set_param(name, 0)
-    vs = system.vs
-    vs.deposit(accounts[6], 5_000_000 * USDC)  # alice
-    vs.deposit(accounts[8], 5_000_000 * USDC)  # carol
-    vs.rebalance([0, 0, 0, 9_000])  # 90 % of the vault in the book
-    system.book.accrueInterest(sender=accounts[0])
-    system.fund(accounts[9], 5_000_000 * USDC)  # a keeper's inventory
-    return system
+    return deploy_zero_rate_book(project, accounts)
 
 
 def high_water_mark(vault) -> int:

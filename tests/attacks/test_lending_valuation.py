@@ -20,21 +20,13 @@ import ape
 import pytest
 from eth_utils import keccak
 
-from tests.lending_support import DAY, FEED_UNIT, MAX_UINT, USDC, deploy_lending_system
+from tests.lending_support import DAY, FEED_UNIT, MAX_UINT, USDC, deploy_zero_rate_book
 from tests.vault_support import assert_reverts, define, isolated, next_window, settled
 
 
 @pytest.fixture(scope="module")
 def lending(project, accounts):
-    system = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
-    for name in ("lend.rate.baseBps", "lend.rate.slope1Bps", "lend.rate.slope2Bps"):
-        system.set_param(name, 0)
-    vs = system.vs
-    vs.deposit(accounts[6], 5_000_000 * USDC)  # alice
-    vs.deposit(accounts[8], 5_000_000 * USDC)  # carol
-    vs.rebalance([0, 0, 0, 9_000])  # 90 % of the vault in the book (the RWA sleeves hold nothing)
-    system.book.accrueInterest(sender=accounts[0])
-    system.fund(accounts[9], 5_000_000 * USDC)  # the keeper's inventory
+    system = deploy_zero_rate_book(project, accounts)
     # 500 gold (1,000,000 at 2,000) behind 700,000: health 1.07, a sound loan.
     system.open_position(accounts[7], "gold", 1_000_000 * USDC, 700_000 * USDC)
     return system

@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from ballast.deployment import Deployment
 from ballast.parameters import key_of
 from ballast.params import show_time
+from tests.governance_support import save_governance_manifest
 
 NETWORK = ["--network", "ethereum:local:foundry"]
 IDLE = key_of("vault.idleBufferBps")
@@ -20,18 +20,7 @@ IDLE = key_of("vault.idleBufferBps")
 def params_manifest(gov, chain, tmp_path_factory):
     """The module's governance deployment, written where the script reads it."""
     path = tmp_path_factory.mktemp("deploy") / "ethereum-local.json"
-    Deployment(
-        chain_id=chain.chain_id,
-        block=0,
-        deployer=gov.deployer.address,
-        contracts={
-            "BallastToken": gov.token.address,
-            "BallastGovernor": gov.governor.address,
-            "TimelockController": gov.timelock.address,
-            "ParameterRegistry": gov.registry.address,
-        },
-    ).save(path)
-    return path
+    return save_governance_manifest(gov, chain, path)
 
 
 def params_runner(run, params_manifest):
