@@ -27,6 +27,7 @@ cannot repay a profitable liquidation (one warning line per job and asset). When
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
@@ -226,6 +227,11 @@ def status(ctx: click.Context, as_json: bool, watch: float | None, times: int | 
     with connected(ctx.obj["network"]):
         keeper = keeper_for(ctx)
         shown = 0
+        # Ape's import makes SIGINT exit 130 at once (`sys.exit(130)`), which would skip the
+        # `except KeyboardInterrupt` below: while watching, Ctrl-C is Python's own again.
+        previous = signal.getsignal(signal.SIGINT)
+        if watch is not None:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             while True:
                 try:
@@ -244,6 +250,8 @@ def status(ctx: click.Context, as_json: bool, watch: float | None, times: int | 
                 time.sleep(watch)
         except KeyboardInterrupt:
             pass  # --watch ends with Ctrl-C: not an error
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
 
 main.add_command(verify_decision_command)

@@ -288,6 +288,12 @@ def vote(ecosystem, network, manifest_file, account, proposal_id, support, despi
         raise click.ClickException(
             f"{account.address} has already voted on proposal {pid} (a vote is final)"
         )
+    snapshot = system.governor.proposalSnapshot(pid)
+    if system.governor.getVotes(account.address, snapshot) == 0:  # a final vote of nothing
+        raise click.ClickException(
+            f"{account.address} has no votes on proposal {pid}: only tokens delegated before "
+            f"its snapshot ({P.show_time(snapshot)}) count; nothing was sent"
+        )
     warned = _print_calls(system, event)
     if warned and support == "for" and not despite_warnings:
         raise click.ClickException(
@@ -297,11 +303,6 @@ def vote(ecosystem, network, manifest_file, account, proposal_id, support, despi
         )
     receipt = send("vote", system.governor.castVote, pid, P.SUPPORT[support], sender=account)
     (cast,) = receipt.events.filter(system.governor.VoteCast)
-    if cast.weight == 0:
-        console.print(
-            "[yellow]warning:[/] your vote has weight 0: only tokens delegated before the "
-            "proposal's snapshot count"
-        )
     console.print(f"voted {support} on {pid} with {cast.weight / 1e18:,.0f} votes")
 
 

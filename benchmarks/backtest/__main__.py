@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import statistics
 import sys
 import time
@@ -240,6 +241,20 @@ def run(
     return doc
 
 
+def unwritable(path: Path | None) -> str | None:
+    """Why the results (or chart) could not be written at `path`, or None when they could."""
+    if path is None:
+        return None
+    if path.is_dir():
+        return "is a folder"
+    folder = path.parent
+    if not folder.is_dir():
+        return f"the folder {folder} does not exist"
+    if not os.access(folder, os.W_OK):
+        return f"the folder {folder} is not writable"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineParser(
         prog="python -m benchmarks.backtest",
@@ -293,6 +308,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     default_out = "results.json" if args.split is None else f"results-{args.split}.json"
     out = args.out or HERE / default_out
     chart = None if args.no_chart else (args.chart or out.with_suffix(".png"))
+    for option, path in (("--out", out), ("--chart", chart)):
+        problem = unwritable(path)
+        if problem:  # before the run, which takes minutes on the committed paths
+            parser.fail(f"{option} {path}: {problem}", 1)
     try:
         pairs = [item.split("=", 1) for item in args.set]
         if any(len(p) != 2 for p in pairs):

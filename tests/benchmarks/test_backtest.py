@@ -413,3 +413,30 @@ def test_hindsight_ideal_is_the_best_allowed_constant_mix(weights: list[int], se
     g = realised_growth(path)
     value = lambda w: sum(x * g[s] for x, s in zip(w, SLEEVES, strict=True))  # noqa: E731
     assert value(ideal) >= value(other) - 1e-9
+
+
+@pytest.mark.parametrize("split", [None, "test"])
+def test_an_output_path_that_cannot_be_written_is_refused_before_the_run(
+    tmp_path: Path, capsys, monkeypatch, split
+) -> None:
+    """`--out` in a folder that does not exist (or naming a folder) stops the command in one line
+    before any path is simulated: the documented 200-path run takes minutes, and it used to fail
+    only when writing its results (with a traceback under `--split`)."""
+    from benchmarks.backtest import splits
+
+    def must_not_run(*_a, **_k):
+        raise AssertionError("the backtest ran although its results could not be written")
+
+    monkeypatch.setattr(cli, "run", must_not_run)
+    monkeypatch.setattr(splits, "run_split", must_not_run)
+    extra = [] if split is None else ["--split", split, "--family", "calm_tight"]
+    for out in (tmp_path / "missing" / "r.json", tmp_path):
+        with pytest.raises(SystemExit) as e:
+            cli.main(["--out", str(out), "--no-chart", "--paths", "1", *extra])
+        assert e.value.code == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"Error: --out {out}: ") and err.count("\n") == 1
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--out", str(tmp_path / "r.json"), "--chart", str(tmp_path / "no" / "c.png")])
+    assert e.value.code == 1
+    assert capsys.readouterr().err.startswith(f"Error: --chart {tmp_path / 'no' / 'c.png'}: ")

@@ -190,3 +190,18 @@ def test_a_failing_console_block_names_its_page_line_and_error(node, tmp_path: P
         assert 'File "docs/x.md", line 10' in message and "ZeroDivisionError" in message
     finally:
         runner.close()
+
+
+def test_a_console_expectation_on_an_expression_is_its_whole_value(capsys):
+    """`expr  # -> TEXT` on a console line is the value the prompt echoes for that line, not a
+    substring of the block's output: `vault.balanceOf(me) // 10**6  # -> 10000` passed while
+    the value was 10000000000000000 (the shares have 18 decimals), and `x  # -> 0` passed on
+    any output holding a 0."""
+    namespace: dict = {}
+    execute("x = 10**16\nx  # -> 10000000000000000\n'a'  # -> 'a'\n", namespace, "docs/x.md", 3)
+    assert capsys.readouterr().out == "10000000000000000\n'a'\n"
+    for code, shown in (("x  # -> 10000\n", "10000000000000000"), ("x - x + 1  # -> 0\n", "1")):
+        with pytest.raises(AssertionError) as e:
+            execute(code, namespace, "docs/x.md", 7)
+        assert str(e.value).startswith(f"docs/x.md:7: the value is {shown}, the page says ")
+    execute("print(5)  # -> 5\n", namespace, "docs/x.md", 7)  # printed: the block's check

@@ -15,7 +15,8 @@ The convention every page follows:
 - a block preceded by `<!-- not run: <reason> -->` is not run either (counted and reported: a
   node the test starts itself, a benchmark of minutes, a real network);
 - a comment `# -> TEXT` in a run block (a line of its own or after a command) asserts that TEXT
-  appears in that block's output (stdout and stderr; runs of blanks count as one).
+  appears in that block's output (stdout and stderr; runs of blanks count as one); after a
+  console expression whose value is not None, TEXT must be that value's echo, all of it.
 
 `Walkthrough` runs pages in a sandbox: a folder whose entries link to the repository's (sources,
 compiled contracts, .venv, node_modules, configs), with its own `deployments/` (holding a link to
@@ -261,11 +262,21 @@ def execute(code: str, namespace: dict, filename: str, first_line: int) -> None:
     None (as a console prompt does)."""
     tree = ast.parse(code, filename)
     ast.increment_lineno(tree, first_line - 1)
+    lines = code.splitlines()
     for stmt in tree.body:
         if isinstance(stmt, ast.Expr):
             value = eval(compile(ast.Expression(stmt.value), filename, "eval"), namespace)
             if value is not None:
                 print(repr(value))
+                # `expr  # -> TEXT`: TEXT is the value echoed for that line, all of it (not a
+                # substring of the block's output, which `10000` of 10000000000000000 passes)
+                last = lines[(stmt.end_lineno or stmt.lineno) - first_line]
+                said = EXPECT.search(last)
+                if said and squeeze(repr(value)) != squeeze(said.group("text")):
+                    raise AssertionError(
+                        f"{filename}:{stmt.lineno}: the value is {value!r}, the page says "
+                        f"{said.group('text')}"
+                    )
         else:
             exec(compile(ast.Module([stmt], type_ignores=[]), filename, "exec"), namespace)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -327,6 +328,32 @@ def test_status_shows_the_dashboard(keeper_cli, keeper_manifest):
     assert result.returncode == 0, result.stdout + result.stderr
     for section in ("tbill", "gold", "invoices", "lending", "no pending slashes"):
         assert section in result.stdout, result.stdout
+
+
+def test_status_watch_ends_on_ctrl_c_with_exit_0(chain, repo_root, tmp_path, keeper_manifest):
+    """`status --watch` runs until Ctrl-C, which ends it, not an error (exit 0, no traceback).
+    Importing Ape replaces Python's SIGINT handler with one that exits 130, so the loop's
+    `except KeyboardInterrupt` never ran and a watched dashboard always ended in exit 130."""
+    env = {**os.environ, "APE_FOUNDRY_HOST": chain.provider.uri, "NO_COLOR": "1",
+           "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    watch = subprocess.Popen(
+        [str(KEEPER), "--state-dir", str(tmp_path / "state"), "--manifest", str(keeper_manifest),
+         "status", "--watch", "1", "--json"],
+        cwd=repo_root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert watch.stdout is not None
+        for line in watch.stdout:  # the first dashboard is drawn: the loop is running
+            if '"version": "ballast.status/1"' in line:
+                break
+        watch.send_signal(signal.SIGINT)
+        _, err = watch.communicate(timeout=60)
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+            watch.wait()
+    assert watch.returncode == 0, err
+    assert "Traceback" not in err, err
 
 
 def test_status_as_json_and_watched(keeper_cli, keeper_manifest, chain):

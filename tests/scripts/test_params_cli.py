@@ -254,6 +254,28 @@ def test_the_same_proposal_and_the_same_vote_twice_are_refused_before_sending(pa
     assert gov.governor.proposalVotes(int(proposal_id))[0] == 0  # no vote against counted
 
 
+def test_a_vote_with_no_weight_is_refused_before_sending(params, gov, accounts):
+    """An account with no votes at the proposal's snapshot (TEST::1: no BLST delegated to it)
+    would cast a vote that counts 0, final, for gas: it used to be sent and warned about
+    afterwards; it is refused in one line with nothing sent."""
+    changes = ("vault.idleBufferBps", "650", "--description", "a vote of nothing")
+    proposed = params("propose", *changes, "--self-delegate")
+    assert proposed.returncode == 0, proposed.stderr
+    proposal_id = re.search(r"^proposal (\d+)$", proposed.stdout, re.M).group(1)
+    assert params("advance", "25h", account=None).returncode == 0
+
+    nobody = accounts[1]
+    nonce = nobody.nonce
+    result = params("vote", proposal_id, "for", account="TEST::1")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.startswith(
+        f"Error: {nobody.address} has no votes on proposal {proposal_id}: "
+    ), result.stderr
+    assert result.stderr.count("\n") == 1 and "nothing was sent" in result.stderr
+    assert nobody.nonce == nonce
+    assert not gov.governor.hasVoted(int(proposal_id), nobody.address)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
