@@ -15,7 +15,7 @@ from ballast import params as P
 from ballast import proposal_calls as C
 from ballast.cli import load_deployment, send_explained
 from ballast.deployment import manifest_path
-from ballast.parameters import key_of, parse_duration
+from ballast.parameters import format_duration, key_of, parse_duration
 
 NEEDS = ("ParameterRegistry", "BallastGovernor", "BallastToken", "TimelockController")
 
@@ -173,3 +173,36 @@ def proposal_id(text: str) -> int:
         return P.parse_proposal_id(text)
     except P.InputError as err:
         raise click.ClickException(str(err)) from None
+
+
+PARAMETER_COLUMNS = (
+    "name", "value", "min", "max", "step", "cooldown", "steward", "last update", "frozen",
+)  # fmt: skip
+
+
+def parameter_rows(system: System, now: int) -> tuple[list[dict], list[tuple[str, ...]]]:
+    """Every registry parameter, as `params show --json` gives it (base units) and as its table
+    shows it (`PARAMETER_COLUMNS`, in words)."""
+    rows, shown = [], []
+    for key in system.registry.keys():
+        name = system.registry.nameOf(key)
+        p = system.registry.getParam(key)
+        _, frozen_until, freezable_at = system.registry.freezeStatus(key)
+        rows.append({
+            "name": name, "value": p.value, "min": p.min, "max": p.max,
+            "max_step_bps": p.maxStepBps, "cooldown": p.cooldown,
+            "steward_step_bps": p.stewardStepBps, "steward_cooldown": p.stewardCooldown,
+            "last_update": p.lastUpdate, "frozen_until": frozen_until or None,
+        })  # fmt: skip
+        steward = (
+            f"{p.stewardStepBps} bps / {format_duration(p.stewardCooldown)}"
+            if p.stewardStepBps
+            else "-"
+        )
+        shown.append((
+            name, P.show_value(name, p.value), P.show_value(name, p.min),
+            P.show_value(name, p.max), f"{p.maxStepBps} bps" if p.maxStepBps else "any",
+            format_duration(p.cooldown), steward, P.show_time(p.lastUpdate),
+            P.show_freeze(frozen_until, freezable_at, now),
+        ))  # fmt: skip
+    return rows, shown

@@ -38,7 +38,14 @@ from ballast.cli import (
 )
 from ballast.jsonout import document
 from ballast.parameters import format_duration, key_of, parse_duration
-from ballast.params_chain import System, after, from_recommendation, send
+from ballast.params_chain import (
+    PARAMETER_COLUMNS,
+    System,
+    after,
+    from_recommendation,
+    parameter_rows,
+    send,
+)
 from ballast.params_chain import proposal_id as proposal_id_of
 
 console = make_console()
@@ -66,46 +73,12 @@ def show(ecosystem, network, manifest_file, base_units, as_json):
     (--json: one document, values in base units)."""
     system = System(ecosystem, network, manifest_file, base_units)
     table = Table(title="Ballast parameters")
-    for column in (
-        "name",
-        "value",
-        "min",
-        "max",
-        "step",
-        "cooldown",
-        "steward",
-        "last update",
-        "frozen",
-    ):
+    for column in PARAMETER_COLUMNS:
         table.add_column(column, justify="left" if column == "name" else "right")
     now = chain.blocks.head.timestamp
-    rows = []
-    for key in system.registry.keys():
-        name = system.registry.nameOf(key)
-        p = system.registry.getParam(key)
-        _, frozen_until, freezable_at = system.registry.freezeStatus(key)
-        rows.append({
-            "name": name, "value": p.value, "min": p.min, "max": p.max,
-            "max_step_bps": p.maxStepBps, "cooldown": p.cooldown,
-            "steward_step_bps": p.stewardStepBps, "steward_cooldown": p.stewardCooldown,
-            "last_update": p.lastUpdate, "frozen_until": frozen_until or None,
-        })  # fmt: skip
-        steward = (
-            f"{p.stewardStepBps} bps / {format_duration(p.stewardCooldown)}"
-            if p.stewardStepBps
-            else "-"
-        )
-        table.add_row(
-            name,
-            P.show_value(name, p.value),
-            P.show_value(name, p.min),
-            P.show_value(name, p.max),
-            f"{p.maxStepBps} bps" if p.maxStepBps else "any",
-            format_duration(p.cooldown),
-            steward,
-            P.show_time(p.lastUpdate),
-            P.show_freeze(frozen_until, freezable_at, now),
-        )
+    rows, shown = parameter_rows(system, now)
+    for row in shown:
+        table.add_row(*row)
     links, _ = system.links([system.registry.nameOf(k) for k in system.registry.keys()])
     if as_json:
         click.echo(document(
