@@ -58,10 +58,13 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        `capUsageOf(borrower, token)` is that share, `capUsage(token)` their sum. The shares
 ///        are re-attributed at every borrow, collateral withdrawal, deposit behind debt and
 ///        liquidation (at its prices) and scaled down pro rata by a repayment (same cumulative
-///        rounding: none rises); a deposit without debt attributes nothing. A borrow, withdrawal
-///        or deposit behind debt is refused (`BorrowCapExceeded`) only if a token whose share
-///        it raises ends above its cap (a deposit behind debt rests part of it on the token, so
-///        the book counts that part exposed when the token's price stops): a position's debt weighs on a cap only as far as that token
+///        rounding: none rises); a deposit without debt attributes nothing. A borrow or
+///        withdrawal is refused (`BorrowCapExceeded`) only if a token whose share it raises ends
+///        above its cap, a deposit behind debt only if the token posted does (it rests part of
+///        the debt on that token, so the book counts that part exposed when the token's price
+///        stops; another token's share rises there only as prices moved since the last
+///        attribution, recorded unchecked as a liquidation's: a top-up is never refused for a
+///        cap the borrower did not post into): a position's debt weighs on a cap only as far as that token
 ///        backs it, so a wei of a token (a dust holding: weight ~0) neither counts against its cap
 ///        nor lets anyone block other holders' borrows (L-1); a token at its cap still takes no
 ///        more debt, so the caps bound the exposure resting on each token at the last

@@ -283,7 +283,10 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         // borrow against that share, it must fit the token's cap (`BorrowCapExceeded`, as an
         // over-cap supply in Aave): nobody fills a cap others borrow under by posting behind
         // debt they took elsewhere; a wei backs nothing. Without debt nothing is attributed.
-        if (pos.principal != 0) _rebase(msg.sender, pos.mask, pos.principal, true);
+        // Only the token posted is checked: another token's share rises here only as prices
+        // moved since the last attribution (a top-up adds no debt), and a top-up that keeps a
+        // position from liquidation is never refused for a cap someone else filled.
+        if (pos.principal != 0) _rebase(msg.sender, pos.mask, pos.principal, bit);
         IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
         emit CollateralDeposited(msg.sender, token, amount);
     }
@@ -311,7 +314,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         // The principal now rests on what is left, pro rata: as for a borrow, a token whose share
         // rises must stay within its cap (else posting a capped token and taking others out would
         // move debt onto it past its cap).
-        if (pos.principal != 0) _rebase(msg.sender, pos.mask, pos.principal, true);
+        if (pos.principal != 0) _rebase(msg.sender, pos.mask, pos.principal, pos.mask);
         IERC20(token).safeTransfer(msg.sender, amount);
         emit CollateralWithdrawn(msg.sender, token, amount);
     }
@@ -336,7 +339,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         pos.principal = (pos.principal + amount).toUint112();
         // The principal is attributed to the tokens pro rata to what each adds to the borrow
         // power; only a token whose share rises is checked against its cap (dust backs ~nothing).
-        _rebase(msg.sender, pos.mask, pos.principal, true);
+        _rebase(msg.sender, pos.mask, pos.principal, pos.mask);
         _positions[msg.sender] = pos;
         s.cash -= amount;
         _commit(s);
@@ -412,7 +415,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         }
         // The principal left rests on the tokens left, at this liquidation's prices (no cap
         // check: a liquidation is never refused for a cap).
-        _rebase(borrower, pos.mask, pos.principal, false);
+        _rebase(borrower, pos.mask, pos.principal, 0);
         _positions[borrower] = pos;
         _commit(s);
         seized = p.seized;
@@ -674,8 +677,8 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     /// @dev Attributes `principal` to the tokens of `mask` pro rata to `_capWeights` (cumulative
     ///      rounding down: token k gets floor(P * W_k / W) - floor(P * W_(k-1) / W), W_k the weights
     ///      up to k, so the shares add up to `principal` exactly); equal weights when all are 0.
-    ///      With `check`, a token whose share rises must end with usage <= its cap.
-    function _rebase(address borrower, uint16 mask, uint256 principal, bool check) internal {
+    ///      A token of `checked` whose share rises must end with usage <= its cap.
+    function _rebase(address borrower, uint16 mask, uint256 principal, uint16 checked) internal {
         if (mask == 0) return;
         uint256[MAX_COLLATERALS] memory w;
         uint256 total;
@@ -692,7 +695,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
             if ((mask >> i) & 1 == 0) continue;
             cumulative += w[i];
             uint256 upTo = principal.mulDiv(cumulative, total);
-            _setBacking(borrower, i, upTo - given, check);
+            _setBacking(borrower, i, upTo - given, (checked >> i) & 1 == 1);
             given = upTo;
         }
     }
