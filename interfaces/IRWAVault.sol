@@ -338,9 +338,11 @@ interface IRWAVault {
     ///      donations and values sleeves low, less the haircut on the sleeves a stale strike
     ///      values stale (a sleeve may gross its low up for that haircut: the lending book's
     ///      `low` may exceed its `high` then, which is no gain). A donation lifts the mark when it is made, as much
-    ///      as it lifts that price: `h += donated · 1e36 / S` (rounded up), and so does the locked
-    ///      part a redemption leaves behind; so donations never count as performance, neither as
-    ///      gain nor as recovery of a loss. The fee is charged only on gains that stood: the
+    ///      as it lifts that price: `h += donated · 1e36 / S` (rounded up), and so does what a
+    ///      redemption leaves behind (`B · (Σ high + haircut − Σ low + locked) / S` for `B` shares
+    ///      burned, rounded up: the locked donations and what the leavers were not paid of the
+    ///      high NAV); so donations and forfeits never count as performance, neither as gain nor
+    ///      as recovery of a loss. The fee is charged only on gains that stood: the
     ///      vault keeps a fee sample `(q, t)`, the price a strike saw (after its fee's mint) and
     ///      when. A strike less than FEE_HOLD = 1 day after `t` (RWA NAVs publish daily: a peak
     ///      that has not stood a day of publications is not charged) takes no fee and moves
