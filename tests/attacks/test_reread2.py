@@ -12,14 +12,32 @@ change and asserts the defence from chain facts (receipts, revert reasons, balan
   collateral and moves no debt in: only the token posted is now checked (the posting-behind-
   debt rule of the lending review's finding 3); a rise that prices made is recorded, unchecked,
   as a liquidation's re-attribution is.
+- The strike now takes the performance fee on `idle + low - haircut` (so that the lending book's
+  `low`, grossed up for the haircut above its value, is no gain). That also takes the haircut
+  off every stale-valued sleeve that grossed nothing up: a gain that stood is not charged at a
+  stale strike as far as the haircut covers it, and what of it was the leavers' leaves with
+  them uncharged (the mark rises by their forfeit, so the holders who stay are never charged on
+  it either). A 60,000 gain on 2,000,000 (fee 20 %: 12,000 owed) was charged 9,000: the part
+  of bob's half he took out at a stale strike left with him. The fee base is now
+  `idle + Σ min(low, high)` over the sleeves: the fee before today's change for every sleeve
+  whose low is at most its high, and never above the book's value for the lending book (no
+  phantom gain).
 """
 
 from __future__ import annotations
 
 import pytest
+from eth_utils import keccak
 
-from tests.lending_support import FEED_UNIT, USDC, WAD, deploy_zero_rate_book
-from tests.vault_support import confirm_moves, isolated, revert_of
+from tests.lending_support import DAY, FEED_UNIT, USDC, WAD, deploy_zero_rate_book
+from tests.vault_support import (
+    confirm_moves,
+    deploy_vault_system,
+    isolated,
+    next_window,
+    revert_of,
+    settled,
+)
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +91,73 @@ def test_a_top_up_is_never_refused_for_another_tokens_cap(lending, accounts, cha
         assert book.capUsageOf(bob, gold_t) + book.capUsageOf(bob, inv_t) == 1_200_000 * USDC
         # A new borrow against gold is still refused past its cap (the cap still binds).
         assert revert_of(book, "borrow", 10_000 * USDC, sender=mallory)[0] == "BorrowCapExceeded"
+
+
+@pytest.fixture(scope="module")
+def rwa(project, accounts):
+    return deploy_vault_system(project, accounts[0], accounts[1], accounts[5])
+
+
+def _strike_with_a_request(vs, account):
+    """A 1-unit deposit request by `account` (a strike needs one), then `vs.strike()`: prices
+    published, moves confirmed, struck. Returns the strike's receipt."""
+    vs.fund(account, USDC)
+    vs.vault.requestDeposit(USDC, account, account, sender=account)
+    return vs.strike()
+
+
+def _fees(receipt, vault) -> int:
+    return sum(e.feeAssets for e in receipt.events.filter(vault.PerformanceFeeTaken))
+
+
+def test_a_gain_that_stood_is_charged_its_fee_when_its_holders_leave_at_a_stale_strike(
+    rwa, accounts, chain
+):
+    """Alice and bob deposit 1,000,000 each; 1,200,000 goes to T-bills, which gain 5 % (60,000,
+    within the band), sampled by a strike a day later: a gain that stood, 12,000 of fee at 20 %.
+    T-bills' feed then stops; bob asks to redeem half his shares and strikeMaxWait later the
+    stale strike pays him (T-bills valued at their last price less the 5 % haircut, 63,000).
+    Then the feed is back at the same price and two strikes a day apart follow (nothing else
+    earned): the fee charged in all must be the 12,000 the gain owes."""
+    vs, vault, gov = rwa, rwa.vault, rwa.governance
+    alice, bob, carol = accounts[6], accounts[7], accounts[8]
+    tbill = vs.sleeve("tbill")
+    with isolated(chain):
+        vs.set_param("vault.performanceFeeBps", 2_000)
+        vs.deposit(alice, 1_000_000 * USDC)
+        vs.deposit(bob, 1_000_000 * USDC)
+        vs.rebalance([6_000, 0, 0])
+        charged = 0
+        chain.pending_timestamp = chain.blocks.head.timestamp + DAY + 60
+        chain.mine()
+        tbill.feed.setAnswer(105 * FEED_UNIT // 100, sender=gov)  # +5 %: 60,000
+        vs.router.poke(tbill.token, sender=carol)  # the reference follows (within the band)
+        assert vs.router.lastPrice(tbill.token)[0] == 105 * WAD // 100
+        charged += _fees(_strike_with_a_request(vs, carol), vault)  # samples the gain
+        # A day later (the sample has stood) T-bills' feed stops; bob asks to leave.
+        chain.pending_timestamp = chain.blocks.head.timestamp + DAY + 60
+        chain.mine()
+        tbill.feed.setAnswer(tbill.feed.latestAnswer(), sender=gov)  # its last round
+        last = tbill.feed.latestRoundData()[3]
+        shares = vault.balanceOf(bob) // 2  # idle pays it: stale T-bills offer no liquidity
+        vault.requestRedeem(shares, bob, bob, sender=bob)
+        cutoff = next_window(chain)
+        wait = vs.registry.get(keccak(text="vault.strikeMaxWait"))
+        chain.pending_timestamp = max(last, cutoff) + wait + 60
+        chain.mine()
+        assert not vs.router.tryPrice(tbill.token)[1]
+        receipt = vault.strike(sender=carol)
+        strike = settled(receipt, vault)
+        assert strike["staleSleeves"] == 1 and strike["redeemShares"] == shares
+        charged += _fees(receipt, vault)
+        # The feed is back at the same price; two strikes a day apart, nothing else earned.
+        for _ in range(2):
+            chain.pending_timestamp = chain.blocks.head.timestamp + DAY + 60
+            chain.mine()
+            charged += _fees(_strike_with_a_request(vs, carol), vault)
+        owed = 60_000 * USDC * 2_000 // 10_000
+        print(f"fee charged {charged / USDC:,.2f} of {owed / USDC:,.2f} owed on the gain")
+        assert abs(charged - owed) <= 10 * USDC, (
+            f"a 60,000 gain that stood was charged {charged / USDC:,.2f} of fee, not "
+            f"{owed / USDC:,.2f}: the leaver's part left uncharged at the stale strike"
+        )
