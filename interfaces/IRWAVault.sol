@@ -335,9 +335,9 @@ interface IRWAVault {
     /// @dev Performance fee, taken at strikes on the share price `p = (totalAssets + 1) ·
     ///      1e36 / S` with `S = totalSupply + 10^offset`, against the high-water mark `h`
     ///      (initially the price of the empty vault), where `totalAssets` here counts locked
-    ///      donations and values sleeves low, less the haircut on the sleeves a stale strike
-    ///      values stale (a sleeve may gross its low up for that haircut: the lending book's
-    ///      `low` may exceed its `high` then, which is no gain). A donation lifts the mark when it is made, as much
+    ///      donations and values each sleeve at the lower of its `low` and `high` (a sleeve may
+    ///      gross its low up for the stale haircut: the lending book's `low` may exceed its `high`
+    ///      then, which is no gain; the haircut itself is no loss). A donation lifts the mark when it is made, as much
     ///      as it lifts that price: `h += donated · 1e36 / S` (rounded up), and so does what a
     ///      redemption leaves behind (`B · (Σ high + haircut − Σ low + locked) / S` for `B` shares
     ///      burned, rounded up: the locked donations and what the leavers were not paid of the

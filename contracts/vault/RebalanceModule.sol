@@ -117,6 +117,7 @@ contract RebalanceModule {
         uint256 idle;
         uint256 low;
         uint256 high;
+        uint256 feeLow; // Σ min(low, high): the sleeves as the performance fee counts them
         uint256 haircut;
         uint256 locked;
         uint256 supply;
@@ -180,9 +181,10 @@ contract RebalanceModule {
 
         // The fee first, on every share before anything settles (IRWAVault.setAgentRegistry).
         v.supply = IERC20(address(this)).totalSupply() + 10 ** _offset(token);
-        // On the NAV less the stale haircut: a sleeve may gross its low up for it (the lending
-        // book: `low` above `high`), which is no gain.
-        o.feeShares = _performanceFee($, v.idle + v.low - v.haircut, v.supply);
+        // Each sleeve at the lower of its low and high: a sleeve may gross its low up for the
+        // stale haircut (the lending book: `low` above `high`), which is no gain; the haircut
+        // itself is no loss (taking it off would leave a leaver's gain that stood uncharged).
+        o.feeShares = _performanceFee($, v.idle + v.feeLow, v.supply);
         v.supply += o.feeShares;
 
         // Redemptions get the low NAV less the haircut and what is still locked.
@@ -284,6 +286,7 @@ contract RebalanceModule {
         for (uint256 i; i < n; ++i) {
             (uint256 lo, uint256 hi, uint256 at, bool fresh) = $.sleeves[i].sleeve.strikeValuation();
             (v.low, v.high, lows[i], times[i]) = (v.low + lo, v.high + hi, lo, at);
+            v.feeLow += Math.min(lo, hi);
             if (!fresh) (unfresh, at) = (unfresh | 1 << i, 0);
             if (at < p.cutoff) p.cutoff = at;
         }
