@@ -200,13 +200,15 @@ def lendable_price(lending: LendingSystem, token) -> int:
 
 def position_of(lending: LendingSystem, borrower, debt: int, lendable: bool = False) -> Position:
     """`borrower`'s collateral in listing order, priced as the router's `tryPrice` says now
-    (with `lendable`, as the book lends against it: `lendable_price`), with the registry's
-    weights, owing `debt`."""
+    (with `lendable`, as the book lends against it: `lendable_price`), each fresh one with the
+    high end of its `priceBand` (what a liquidation values it at), with the registry's weights,
+    owing `debt`."""
     get = lending.vs.registry.get
     holdings = []
     for name in COLLATERAL:
         token = lending.token(name)
         price, fresh = lending.vs.router.tryPrice(token)
+        high = lending.vs.router.priceBand(token)[1] if fresh else None
         if lendable and fresh:
             price = lendable_price(lending, token)
         holdings.append(
@@ -219,6 +221,7 @@ def position_of(lending: LendingSystem, borrower, debt: int, lendable: bool = Fa
                 threshold_bps=get(key(f"lend.liqThresholdBps.{name}")),
                 bonus_bps=get(key(f"lend.liqBonusBps.{name}")),
                 fresh=fresh,
+                high=high,
             )
         )
     return Position(debt=debt, holdings=tuple(holdings), asset_decimals=lending.asset.decimals())
