@@ -21,6 +21,7 @@ from tests.vault_support import (
     USDC,
     WAD,
     VaultSystem,
+    confirm_moves,
     define,
     deploy_vault_system,
     faucet,
@@ -76,6 +77,14 @@ class LendingSystem:
     def set_nav(self, name: str, answer: int) -> None:
         """Publish a new feed answer (8 decimals) for collateral `name`, fresh now."""
         self.feed(name).setAnswer(answer, sender=self.vs.governance)
+
+    def confirm(self, *names: str) -> bool:
+        """The router confirms the moves of collateral `names` beyond oracle.maxDeviationBps, as
+        the sentinel keeper does (`confirm_moves`: a poke, oracle.confirmDelay, the feeds
+        published again, a poke): a liquidation counts such a fall only then. Returns whether
+        a move was open."""
+        priced = [(self.token(n), self.feed(n)) for n in names]
+        return confirm_moves(self.vs.router, self.vs.registry, priced, self.vs.governance)
 
     def supply(self, depositor, amount: int) -> None:
         """`depositor` deposits `amount` and the allocator moves 90% of the vault to the book."""
