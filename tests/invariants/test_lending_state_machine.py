@@ -177,16 +177,21 @@ class LendingMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ market and keepers
 
-    @rule(name=st.sampled_from(NAMES), move_bps=st.integers(-4_000, 2_000))
-    def price_moves(self, name, move_bps):
+    @rule(name=st.sampled_from(NAMES), move_bps=st.integers(-4_000, 2_000), holds=st.booleans())
+    def price_moves(self, name, move_bps, holds):
+        """A new round; with `holds`, a move beyond the band is then confirmed (it held)."""
         answer = self.lending.feed(name).latestAnswer()
         self.lending.set_nav(name, max(answer * (10_000 + move_bps) // 10_000, 1))
+        if holds and self.lending.confirm(name):
+            event("move confirmed")
 
-    @rule(fall_bps=st.integers(1_000, 6_000))
-    def market_crash(self, fall_bps):
+    @rule(fall_bps=st.integers(1_000, 6_000), holds=st.booleans())
+    def market_crash(self, fall_bps, holds):
         for name in NAMES:
             answer = self.lending.feed(name).latestAnswer()
             self.lending.set_nav(name, max(answer * (10_000 - fall_bps) // 10_000, 1))
+        if holds and self.lending.confirm(*NAMES):
+            event("crash confirmed")
 
     @rule()
     def sentinel_pokes(self):
