@@ -88,6 +88,7 @@ def shock(lending, borrowers, wanted: int) -> set[str]:
     ranked = sorted(health.values())
     new_nav = nav * WAD // ranked[min(wanted, len(ranked)) - 1] - 1
     lending.set_nav("tbill", new_nav)
+    lending.confirm("tbill")  # a liquidation counts the fall once confirmed
     unhealthy = {b for b, h in health.items() if h * new_nav // nav < WAD}
     assert len(unhealthy) >= min(wanted, len(ranked))
     return unhealthy

@@ -76,6 +76,7 @@ def shocked(book, chain) -> Iterator[tuple[LendingSystem, set[str]]]:
     lending, borrowers = book
     with isolated(chain):
         lending.set_nav("tbill", 60_500_000)
+        lending.confirm("tbill")  # a liquidation counts the fall once confirmed
         unhealthy = {b for b in borrowers if lending.book.healthFactor(b) < WAD}
         assert 10 <= len(unhealthy) < BORROWERS
         yield lending, unhealthy
