@@ -73,9 +73,15 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        without debt, repaying and liquidating are never blocked by a cap; 0 stops new
 ///        borrowing against the token.
 ///        Repayments pay interest first, then principal.
-///      - `liquidate` works only when health < 1 and the seized token's price is fresh (the other
-///        tokens count at the best price available, so no lapsed feed of another token shields
-///        a position). It repays at most
+///      - `liquidate` works only when health < 1 and the seized token's price is fresh. Its
+///        health, seizure and dust rule value every token of the position at the high end of
+///        the router's `priceBand` (the live price, or the higher of it and the reference while
+///        a move beyond `oracle.maxDeviationBps` is unconfirmed), so one faulty low round of any
+///        token neither makes a sound position liquidatable nor sizes a seizure; a real fall
+///        counts once the router confirmed it (`oracle.confirmDelay` after it was first poked).
+///        A token without a band (no fresh price) counts at the best price available
+///        (`tryPrice`), so no lapsed feed of another token shields a position. Below, `price` is
+///        the seized token's band high. It repays at most
 ///        `lend.closeFactorBps` of the debt, or all of it when health < `lend.fullCloseHealthBps`
 ///        or when the close factor would leave less than `lend.minDebt` (or round to 0). It seizes
 ///        `floor(repay * (1 + bonus) / price)` of the chosen collateral, where the bonus is
@@ -100,8 +106,8 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        exactly the amount reported, and the supply index falls with them. The book never
 ///        counts debt nobody can be made to pay (Morpho Blue's rule). The amount is 0 when what was
 ///        left was a rounding wei the book never counted. Dust: the collateral the borrower would
-///        keep, `rest` = Σ value of its tokens at the liquidation's prices (the seized token's
-///        fresh price, the others' best available, as for its health), is below
+///        keep, `rest` = Σ value of its tokens at the liquidation's prices (each token's band
+///        high, else its best available, as for its health), is below
 ///        `max(lend.minDebt, 1)` and below `remaining`. Below lend.minDebt no liquidation of it
 ///        could repay the size under which liquidating is uneconomic (the keeper would never pay
 ///        gas for it, and the debt would sit as a phantom asset behind a wei: M-4); below the
@@ -216,11 +222,13 @@ interface ILendingSleeve is ISleeve {
     function liquidate(address borrower, address token, uint256 repayAmount) external returns (uint256 seized);
 
     /// @notice `(true, liquidate calldata)` for an unhealthy borrower: the collateral (fresh
-    ///         price) whose seizure pays the liquidator the largest bonus, and `type(uint256).max`
+    ///         price) whose seizure pays the liquidator the largest bonus (valued at the price
+    ///         it is seized at, its band high), and `type(uint256).max`
     ///         as the repay, i.e. the most allowed when the call is mined (robust to interest,
     ///         repayments and price moves in between; `previewLiquidation` says how much that is
-    ///         now). `(false, reason)` otherwise: "no debt", "healthy", "stale price",
-    ///         "nothing to seize".
+    ///         now). `(false, reason)` otherwise: "no debt", "healthy" (at the best available
+    ///         prices, as `healthFactor`), "stale price", "nothing to seize" (also when the
+    ///         position is unhealthy only at a fall the router has not confirmed).
     function liquidationTrigger(address borrower) external view returns (bool shouldAct, bytes memory data);
 
     /// @notice Accrues interest to now and re-reads the rate model. Anyone.
@@ -235,7 +243,9 @@ interface ILendingSleeve is ISleeve {
 
     // ------------------------------------------------------------------ views
 
-    /// @notice WAD health factor (best available prices); max uint without debt.
+    /// @notice WAD health factor (best available prices); max uint without debt. A
+    ///         liquidation judges health at each token's band high instead (see the rules): it
+    ///         may refuse a position this reads below 1 while a fall is unconfirmed.
     function healthFactor(address borrower) external view returns (uint256);
 
     /// @notice The borrower's debt now, interest included (rounded up).

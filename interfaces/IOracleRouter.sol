@@ -39,9 +39,11 @@ pragma solidity ^0.8.24;
 ///        sentinel passes `trip_after` times within `D` (once `D` is over anyone may confirm).
 ///        `setFeed` (governance) makes the new feed's price the reference at once (reporting a
 ///        jump beyond the band as `PriceDeviation`) and drops any pending move.
-///      - Moves are reported, never blocked for liquidations: `price` and `tryPrice` return the
-///        live price. A consumer that lets value out against a price (a borrow, a collateral
-///        withdrawal) uses `priceBand(token).low`, so an unconfirmed extreme answer upwards
+///      - Moves are reported: `price` and `tryPrice` return the live price. A liquidation values
+///        collateral at `priceBand(token).high`, so an unconfirmed extreme answer downwards
+///        liquidates nothing and sizes no seizure (a real crash is liquidated once confirmed,
+///        `D` after it was first poked). A consumer that lets value out against a price (a
+///        borrow, a collateral withdrawal) uses `priceBand(token).low`, so an unconfirmed extreme answer upwards
 ///        lends nothing more, and one downwards is used at once; and no more than the reference
 ///        while the reference is younger than `D` (rule 2 accepts a price within the band at
 ///        once, so two rounds each within the band of the last are not one move beyond it).

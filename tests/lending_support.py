@@ -21,6 +21,7 @@ from tests.vault_support import (
     USDC,
     WAD,
     VaultSystem,
+    confirm_moves,
     define,
     deploy_vault_system,
     faucet,
@@ -76,6 +77,14 @@ class LendingSystem:
     def set_nav(self, name: str, answer: int) -> None:
         """Publish a new feed answer (8 decimals) for collateral `name`, fresh now."""
         self.feed(name).setAnswer(answer, sender=self.vs.governance)
+
+    def confirm(self, *names: str) -> bool:
+        """The router confirms the moves of collateral `names` beyond oracle.maxDeviationBps, as
+        the sentinel keeper does (`confirm_moves`: a poke, oracle.confirmDelay, the feeds
+        published again, a poke): a liquidation counts such a fall only then. Returns whether
+        a move was open."""
+        priced = [(self.token(n), self.feed(n)) for n in names]
+        return confirm_moves(self.vs.router, self.vs.registry, priced, self.vs.governance)
 
     def supply(self, depositor, amount: int) -> None:
         """`depositor` deposits `amount` and the allocator moves 90% of the vault to the book."""
@@ -200,13 +209,15 @@ def lendable_price(lending: LendingSystem, token) -> int:
 
 def position_of(lending: LendingSystem, borrower, debt: int, lendable: bool = False) -> Position:
     """`borrower`'s collateral in listing order, priced as the router's `tryPrice` says now
-    (with `lendable`, as the book lends against it: `lendable_price`), with the registry's
-    weights, owing `debt`."""
+    (with `lendable`, as the book lends against it: `lendable_price`), each fresh one with the
+    high end of its `priceBand` (what a liquidation values it at), with the registry's weights,
+    owing `debt`."""
     get = lending.vs.registry.get
     holdings = []
     for name in COLLATERAL:
         token = lending.token(name)
         price, fresh = lending.vs.router.tryPrice(token)
+        high = lending.vs.router.priceBand(token)[1] if fresh else None
         if lendable and fresh:
             price = lendable_price(lending, token)
         holdings.append(
@@ -219,6 +230,7 @@ def position_of(lending: LendingSystem, borrower, debt: int, lendable: bool = Fa
                 threshold_bps=get(key(f"lend.liqThresholdBps.{name}")),
                 bonus_bps=get(key(f"lend.liqBonusBps.{name}")),
                 fresh=fresh,
+                high=high,
             )
         )
     return Position(debt=debt, holdings=tuple(holdings), asset_decimals=lending.asset.decimals())

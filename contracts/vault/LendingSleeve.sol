@@ -442,7 +442,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
             if ((pos.mask >> i) & 1 == 0) continue;
             Collateral storage c = _collaterals[i];
             try this.previewLiquidation(borrower, c.token, type(uint256).max) returns (uint256 repay, uint256 seized) {
-                uint256 gain = _value(seized, router.price(c.token), c.decimals).saturatingSub(repay);
+                uint256 gain = _value(seized, _bandHigh(c.token), c.decimals).saturatingSub(repay);
                 if (best == address(0) || gain > bestGain) (best, bestGain) = (c.token, gain);
             } catch {}
         }
@@ -784,10 +784,14 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     }
 
     /// @dev Sets `p.health` and `p.others` (the other tokens' value at the same prices); returns
-    ///      the price and threshold of collateral `index`. That price must
-    ///      be fresh (`StalePrice`: nothing is seized at a price nobody can verify); the others are
-    ///      the best available (`tryPrice`), so that a lapsed feed of some other token, even one
-    ///      wei of it posted on purpose, never shields a position from liquidation.
+    ///      the price and threshold of collateral `index`. Every token counts at the high end of
+    ///      its router `priceBand` (the live price, or the higher of it and the reference while a
+    ///      move beyond `oracle.maxDeviationBps` is unconfirmed): one faulty low round, of any
+    ///      token, neither makes a sound position liquidatable nor sizes a seizure; a real fall
+    ///      counts once confirmed. The price of `index` must be fresh (`StalePrice`: nothing is
+    ///      seized at a price nobody can verify); another token without a band counts at the best
+    ///      available (`tryPrice`), so that a lapsed feed of some other token, even one wei of it
+    ///      posted on purpose, never shields a position from liquidation.
     function _freshHealth(Plan memory p, address borrower, uint16 mask, uint256 index)
         internal
         view
@@ -798,8 +802,8 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
             if ((mask >> i) & 1 == 0) continue;
             Collateral storage c = _collaterals[i];
             uint256 pr;
-            if (i == index) pr = router.price(c.token);
-            else (pr,) = router.tryPrice(c.token);
+            if (i == index) (, pr) = router.priceBand(c.token);
+            else pr = _bandHigh(c.token);
             uint256 lt = registry.get(c.thresholdKey);
             uint256 value = _value(_collateral[borrower][c.token], pr, c.decimals);
             adjusted += value * lt;
@@ -807,6 +811,15 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
             else p.others += value;
         }
         p.health = adjusted.mulDiv(WAD, p.debt * BPS);
+    }
+
+    /// @dev The high end of `token`'s router `priceBand`, or, when it has none (not fresh), the
+    ///      best price available (`tryPrice`): what a liquidation values it at.
+    function _bandHigh(address token) internal view returns (uint256 price) {
+        try router.priceBand(token) returns (uint256, uint256 high) {
+            return high;
+        } catch {}
+        (price,) = router.tryPrice(token);
     }
 
     /// @dev The repay and seizure of an unhealthy position (`p.debt`, `p.held`, `p.health` set).

@@ -226,6 +226,9 @@ class Holding:
     """One collateral token a borrower holds, with its oracle price and `lend.*.<name>` weights.
 
     `fresh` is the router's verdict on `price` (`tryPrice`): liquidations need fresh prices.
+    `high` is the high end of the router's `priceBand` (the live price, or the higher of it and
+    the reference while a move beyond `oracle.maxDeviationBps` is unconfirmed), None when the
+    band cannot be read (the price is not fresh) or was not read (then `price` stands for it).
     """
 
     token: str
@@ -236,10 +239,17 @@ class Holding:
     threshold_bps: int
     bonus_bps: int
     fresh: bool = True
+    high: int | None = None
 
     def value(self, asset_decimals: int) -> int:
         """`collateral_value` of the holding, rounded down."""
         return collateral_value(self.amount, self.price, self.decimals, asset_decimals)
+
+    @property
+    def liquidation_price(self) -> int:
+        """What a liquidation values the holding at (`LendingSleeve._bandHigh`): the high end of
+        its band, or `price` (the best available) when it has none."""
+        return self.price if self.high is None else self.high
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,8 @@ class LiquidationRules:
 @dataclass(frozen=True)
 class Liquidation:
     """A liquidation the contract would accept: repay `repay` of `debt`, seize `seized` of the
-    `held` units of `token`. `health` is the health before (fresh prices).
+    `held` units of `token`. `health` is the health before, at the liquidation's prices
+    (`liquidation_prices`).
 
     `rest` is the value of the collateral the borrower keeps (0 when the debt closes: not
     needed); `sweep` says it is dust (`is_dust`): swept to the liquidator with the seizure, the
@@ -183,9 +184,12 @@ def plan_liquidation(
     """`LendingSleeve._plan` (what `previewLiquidation` returns or `liquidate` reverts with).
 
     Checked in the contract's order: `ZeroAmount` (repay_amount 0), `NoDebt`, `NoCollateral`
-    (no `token` held), `StalePrice` (the price of `token` not fresh: the other tokens count at
-    the best price available), `HealthyPosition` (health >= 1, health from these prices), then
-    `size_liquidation`.
+    (no `token` held), `StalePrice` (the price of `token` not fresh), `HealthyPosition`
+    (health >= 1), then `size_liquidation`. Health, the seizure and the value the borrower keeps
+    count every token at its `liquidation_price` (`liquidation_prices`): the high end of its
+    router band, so a faulty low round nobody confirmed neither makes a sound position
+    liquidatable nor sizes a seizure; a token without a band (not fresh) at the best price
+    available, so no lapsed feed of another token shields a position.
     """
     if repay_amount == 0:
         return Refusal("ZeroAmount")
@@ -196,6 +200,9 @@ def plan_liquidation(
         return Refusal("NoCollateral")
     if not target.fresh:
         return Refusal("StalePrice")
+    position = liquidation_prices(position)
+    target = position.holding(token)
+    assert target is not None
     health = health_factor(position)
     if health >= WAD:
         return Refusal("HealthyPosition", (health,))
@@ -215,14 +222,24 @@ def plan_liquidation(
     )
 
 
+def liquidation_prices(position: Position) -> Position:
+    """The position as a liquidation values it (`LendingSleeve._freshHealth`): every holding
+    at its `liquidation_price` (its band's high end, else its best available price)."""
+    return replace(
+        position,
+        holdings=tuple(replace(h, price=h.liquidation_price) for h in position.holdings),
+    )
+
+
 def liquidation_gain(liquidation: Liquidation, position: Position) -> int:
-    """What the liquidator earns: `value(seized) - repay` at the token's price, floored at 0
-    (`liquidationTrigger`'s measure; a dust sweep adds `liquidation.rest`: see `swept`)."""
+    """What the liquidator earns: `value(seized) - repay` at the token's `liquidation_price`
+    (the seizure's), floored at 0 (`liquidationTrigger`'s measure; a dust sweep adds
+    `liquidation.rest`: see `swept`)."""
     target = position.holding(liquidation.token)
     if target is None:
         raise ValueError(f"{liquidation.token} is not held by the position")
     value = collateral_value(
-        liquidation.seized, target.price, target.decimals, position.asset_decimals
+        liquidation.seized, target.liquidation_price, target.decimals, position.asset_decimals
     )
     return max(value - liquidation.repay, 0)
 
@@ -253,7 +270,9 @@ def liquidation_trigger(
     """`LendingSleeve.liquidationTrigger`: the held collateral whose `plan_liquidation(..., MAX)`
     pays the largest `liquidation_gain` (the first in listing order on a tie; refused plans,
     stale-priced tokens among them, skipped), to be sent with `type(uint256).max` as the repay.
-    Health counts every token at the best price available."""
+    "healthy" counts every token at the best price available (`healthFactor`); each plan at the
+    liquidation's prices (`liquidation_prices`), so a position unhealthy only at an unconfirmed
+    low print has "nothing to seize"."""
     if position.debt == 0:
         return NoLiquidation("no debt")
     if health_factor(position) >= WAD:
@@ -377,6 +396,7 @@ __all__ = [
     "effective_bonus_bps",
     "is_dust",
     "liquidation_gain",
+    "liquidation_prices",
     "liquidation_trigger",
     "max_repay",
     "plan_liquidation",

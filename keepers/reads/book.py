@@ -88,15 +88,21 @@ def read_book(
             Call(book.collateralName, t, label=f"collateralName({t})"),
             Call(protocol.router.tryPrice, t, label=f"tryPrice({t})"),
             Call(token_at(t).decimals, label=f"decimals({t})"),
+            Call(protocol.router.priceBand, t, label=f"priceBand({t})"),
         ]
     second = read_chunked(multicall, calls, first.block)
-    per_token = second.results[: 3 * len(tokens)]
-    names = [str(per_token[3 * i].unwrap()) for i in range(len(tokens))]
+    per_token = second.results[: 4 * len(tokens)]
+    names = [str(per_token[4 * i].unwrap()) for i in range(len(tokens))]
     prices = [
-        per_token[3 * i + 1].value if per_token[3 * i + 1].success else (0, False)
+        per_token[4 * i + 1].value if per_token[4 * i + 1].success else (0, False)
         for i in range(len(tokens))
     ]
-    decimals = [int(per_token[3 * i + 2].unwrap()) for i in range(len(tokens))]
+    decimals = [int(per_token[4 * i + 2].unwrap()) for i in range(len(tokens))]
+    # What a liquidation values each token at (`LendingSleeve._bandHigh`): its band's high end;
+    # a band that cannot be read (the price is not fresh: `priceBand` reverts as `price` does)
+    # leaves the best available price (None). Its revert is expected, not a failure.
+    bands = [per_token[4 * i + 3] for i in range(len(tokens))]
+    highs = [int(b.value[1]) if b.success else None for b in bands]
 
     weights = ("lend.ltvBps", "lend.liqThresholdBps", "lend.liqBonusBps")
     third = multicall.read(
@@ -114,10 +120,14 @@ def read_book(
             threshold_bps=weight_values[3 * i + 1],
             bonus_bps=weight_values[3 * i + 2],
             fresh=bool(prices[i][1]),
+            high=highs[i] if prices[i][1] else None,
         )
         for i, t in enumerate(tokens)
     ]
     failures = dict(failures_of(first, second, third))
+    for i, t in enumerate(tokens):
+        if not prices[i][1]:  # not fresh: no band to read, as the book expects
+            failures.pop(f"priceBand({t})", None)
     views, healthy = _positions(
         RawMulticall(multicall.address),
         book,
@@ -170,7 +180,8 @@ def _positions(
     batch = raw.read([(target, _POSITION_OF + word_address(b)) for b in borrowers], block)
     index = {h.token.lower(): i for i, h in enumerate(holdings)}
     rest = [
-        (h.decimals, h.price, h.ltv_bps, h.threshold_bps, h.bonus_bps, h.fresh) for h in holdings
+        (h.decimals, h.price, h.ltv_bps, h.threshold_bps, h.bonus_bps, h.fresh, h.high)
+        for h in holdings
     ]
     views: list[Borrower] = []
     healthy: list[str] = []

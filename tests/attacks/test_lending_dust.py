@@ -84,6 +84,7 @@ def test_dust_collateral_cannot_hide_bad_debt(lending, accounts, chain):
         book.depositCollateral(tbill, 1, sender=borrower)
         # Gold crashes 40%: 60,000 of gold behind 70,000 of debt.
         lending.set_nav("gold", 1_200 * FEED_UNIT)
+        lending.confirm("gold")  # a liquidation counts the fall once confirmed
         debt = book.debtOf(borrower)
         assert debt == 70_000 * USDC
         # Taking all the gold repays ceil(60,000 / 1.08) and leaves 14,444.44 behind 1 wei.
@@ -179,6 +180,7 @@ def test_a_liquidator_cannot_choose_a_repay_that_leaves_dust_to_sweep(lending, a
         # break-even (70,000 x 1.08), so a full liquidation leaves bad debt whatever happens.
         lending.open_position(borrower, "gold", 100_000 * USDC, 70_000 * USDC)
         lending.set_nav("gold", 1_200 * FEED_UNIT)
+        lending.confirm("gold")  # a liquidation counts the fall once confirmed
         debt = book.debtOf(borrower)
         full = ceil_div(50 * GOLD * 1_200 * USDC * 10_000, GOLD * 10_800)  # buys all 50 gold
 
@@ -227,6 +229,7 @@ def test_a_liquidator_cannot_leave_dust_of_one_token_behind_another_to_sweep_lat
         lending.open_position(borrower, "tbill", 5_000 * USDC, 0)
         book.borrow(72_000 * USDC, sender=borrower)
         lending.set_nav("gold", 1_200 * FEED_UNIT)  # 60,000 of gold and 5,000 of T-bills
+        lending.confirm("gold")  # a liquidation counts the fall once confirmed
         held = book.collateralOf(borrower, tbill)
 
         def liquidate_all(order) -> tuple[int, int]:

@@ -22,13 +22,14 @@ so every amount is exact.
 2. Bad debt written off at a crash print nobody confirmed. Borrowing, strikes, evaluations and a
    shutdown's unwind all refuse to act on a fall beyond `oracle.maxDeviationBps` that has not
    held for `oracle.confirmDelay` ("a faulty round is not a price to sell at"), but `liquidate`
-   sizes the seizure at the live price by design (liquidations must not freeze in a real
-   crash). One faulty round of gold at -50 %: anyone liquidates a sound loan (health 1.07 at the
-   reference) in full at the print, gets 500 gold (1,000,000 once the feed is back) for 462,963
-   and the book writes off 237,037 that the collateral covers three times over at the
-   reference. Not fixed here (strict xfail): the defence (seize at the band's high end, or no
-   write-off or full close at the low end of an open band) trades against liquidations going on
-   during a real crash, an explicit DESIGN.md rule: the maintainers' call.
+   sized health and seizure at the live price. One faulty round of gold at -50 %: anyone
+   liquidated a sound loan (health 1.07 at the reference) in full at the print, got 500 gold
+   (1,000,000 once the feed is back) for 462,963 and the book wrote off 237,037 that the
+   collateral covers three times over at the reference. Fixed: a liquidation values every token
+   of the position at the high end of its router `priceBand` (a token without one, its feed
+   lapsed, at the best price available, as before), so a low print nobody confirmed neither
+   makes a sound position liquidatable nor sizes a seizure; a real crash is liquidated, at its
+   price, once the move is confirmed (a poke `oracle.confirmDelay` after the first).
 
 3. A stale collateral holding up a position does not hold up the book. The book is not fresh
    while listed tokens without a fresh price carry more than 1 bps of its debt, measured by
@@ -52,7 +53,15 @@ import pytest
 from eth_utils import keccak
 
 from tests.lending_support import DAY, FEED_UNIT, MAX_UINT, USDC, WAD, deploy_zero_rate_book
-from tests.vault_support import VAULT_SLOT, assert_reverts, isolated, next_window, settled
+from tests.vault_support import (
+    VAULT_SLOT,
+    assert_reverts,
+    confirm_moves,
+    isolated,
+    next_window,
+    revert_of,
+    settled,
+)
 
 PRICE_SCALE = 10**36  # RebalanceModule's share price scale (asset 6 decimals, shares 18)
 
@@ -165,30 +174,36 @@ def test_a_grossed_up_stale_book_is_no_gain_to_charge_a_fee_on(lending, accounts
             assert not fees, f"a fee on a phantom gain: {fees}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="design trade-off (DESIGN.md: liquidations keep working on fresh prices): a write-off "
-    "at an unconfirmed crash print is permanent; see the module docstring, finding 2",
-)
 def test_no_bad_debt_is_written_off_at_a_crash_print_nobody_confirmed(lending, accounts, chain):
     """Bob's sound loan (500 gold, 1,000,000 at the reference 2,000, behind 700,000) meets one
-    faulty gold round at 1,000. Mallory liquidates it at the print before the feed comes back.
-    The defence would leave the depositors whole once the price is back."""
+    faulty gold round at 1,000. Mallory tries to liquidate it at the print before the feed
+    comes back: a liquidation values gold at the high end of its open band (the reference), where
+    bob's health is 1.07, so it is refused `HealthyPosition`, the trigger offers nothing, and
+    the depositors are whole once the price is back."""
     book, router = lending.book, lending.vs.router
     bob, mallory = accounts[7], accounts[4]
     gold_t = lending.token("gold")
     with isolated(chain):
         lending.open_position(bob, "gold", 1_000_000 * USDC, 700_000 * USDC)
-        assert book.healthFactor(bob) == 1_000_000 * 7_500 * WAD // (700_000 * 10_000)
+        sound = 1_000_000 * 7_500 * WAD // (700_000 * 10_000)  # 1.07 at the reference
+        assert book.healthFactor(bob) == sound
         before = book.totalAssets()
         lending.set_nav("gold", 1_000 * FEED_UNIT)  # one faulty round, -50 %
         router.poke(gold_t, sender=mallory)  # recorded as pending, never confirmed
         assert router.lastPrice(gold_t)[0] == 2_000 * WAD
         assert router.priceBand(gold_t) == (1_000 * WAD, 2_000 * WAD)
+        assert book.healthFactor(bob) < WAD  # the live price says liquidatable
         lending.fund(mallory, 1_000_000 * USDC)
-        tx = book.liquidate(bob, gold_t, MAX_UINT, sender=mallory)
-        paid = sum(e.repaid for e in tx.events if e.event_name == "Liquidated")
-        loss = sum(e.amount for e in tx.events if e.event_name == "BadDebtRealized")
+        loss = paid = 0
+        outcome = revert_of(book, "liquidate", bob, gold_t, MAX_UINT, sender=mallory)
+        if outcome is None:  # no defence: the liquidation goes through at the print
+            tx = book.liquidate(bob, gold_t, MAX_UINT, sender=mallory)
+            paid = sum(e.repaid for e in tx.events if e.event_name == "Liquidated")
+            loss = sum(e.amount for e in tx.events if e.event_name == "BadDebtRealized")
+        else:
+            assert outcome == ("HealthyPosition", {"borrower": bob.address.lower(),
+                                                   "health": sound}), outcome  # fmt: skip
+            assert tuple(book.liquidationTrigger(bob)) == (False, b"nothing to seize")
         got = gold_t.balanceOf(mallory)
         lending.set_nav("gold", 2_000 * FEED_UNIT)  # the feed is back
         router.poke(gold_t, sender=mallory)  # the pending move is dropped
@@ -200,6 +215,43 @@ def test_no_bad_debt_is_written_off_at_a_crash_print_nobody_confirmed(lending, a
             f"a faulty -50 % print wrote off {loss / USDC:,.2f}; mallory paid "
             f"{paid / USDC:,.2f} for gold worth {got * 2_000 // 10**18:,} at the reference"
         )
+        assert got == 0 and book.collateralOf(bob, gold_t) == 500 * 10**18
+        assert book.debtOf(bob) == 700_000 * USDC and book.healthFactor(bob) == sound
+
+
+def test_a_confirmed_crash_is_liquidated_at_its_price(lending, accounts, chain):
+    """The control: the same -50 % gold round, held for `oracle.confirmDelay` and poked again,
+    is the reference; bob's loan (health 0.53 at 1,000) is liquidated at once, in full, at
+    1,000: 500 gold for 462,963 (a 8 % bonus), and the 237,037 the gold no longer covers is
+    written off."""
+    book, router, registry = lending.book, lending.vs.router, lending.vs.registry
+    bob, mallory = accounts[7], accounts[4]
+    gold_t = lending.token("gold")
+    with isolated(chain):
+        lending.open_position(bob, "gold", 1_000_000 * USDC, 700_000 * USDC)
+        lending.set_nav("gold", 1_000 * FEED_UNIT)
+        router.poke(gold_t, sender=mallory)
+        assert_reverts(book, "liquidate", bob, gold_t, MAX_UINT, sender=mallory,
+                       error="HealthyPosition")  # fmt: skip
+        assert confirm_moves(router, registry, [(gold_t, lending.feed("gold"))],
+                             lending.vs.governance)  # fmt: skip
+        assert router.lastPrice(gold_t)[0] == 1_000 * WAD
+        assert router.priceBand(gold_t) == (1_000 * WAD, 1_000 * WAD)
+        ok, data = book.liquidationTrigger(bob)
+        assert ok, bytes(data)
+        lending.fund(mallory, 1_000_000 * USDC)
+        before = book.totalAssets()
+        tx = book(sender=mallory, data=data)
+        [liq] = [e for e in tx.events if e.event_name == "Liquidated"]
+        [bad] = [e for e in tx.events if e.event_name == "BadDebtRealized"]
+        bonus = registry_get(lending, "lend.liqBonusBps.gold")
+        repaid = -(-500 * 1_000 * USDC * 10_000 // (10_000 + bonus))  # all 500 gold, rounded up
+        assert (liq.borrower, liq.token, liq.seized) == (bob.address, gold_t.address, 500 * 10**18)
+        assert liq.repaid == repaid
+        assert bad.amount == 700_000 * USDC - repaid
+        assert gold_t.balanceOf(mallory) == 500 * 10**18
+        assert book.debtOf(bob) == 0
+        assert book.totalAssets() == before - bad.amount
 
 
 def publish(lending, *names: str) -> None:

@@ -7,8 +7,10 @@ went on at that value: a holder who knew (the feed stopped because the collatera
 left at par, and the write-off, realised when the feed came back, fell on those who stayed and
 on those who entered meanwhile (72,222 of a 144,444 loss moved); an agent's decision into the
 book was evaluated on the same par value and escaped its slash. Now a listed token backing debt
-without a fresh price makes the book not fresh (a move beyond the band does not: liquidations
-use the live price, so the loss is realised at once): strikes and evaluations wait for the
+without a fresh price makes the book not fresh (a move beyond the band does not: a liquidation
+realises the loss once the move is confirmed, `oracle.confirmDelay` after the round; meanwhile
+the book is at par, docs/security.md's strike-before-liquidation limit): strikes and evaluations
+wait for the
 price (or, for exits only, `vault.strikeMaxWait` after its last round, with that token's
 principal left out of the book's value), and the loss lands before anyone leaves or is judged.
 Rates are 0, so every number is exact.
@@ -21,7 +23,14 @@ import pytest
 from eth_utils import keccak
 
 from tests.lending_support import DAY, FEED_UNIT, MAX_UINT, USDC, deploy_zero_rate_book
-from tests.vault_support import assert_reverts, define, isolated, next_window, settled
+from tests.vault_support import (
+    assert_reverts,
+    confirm_moves,
+    define,
+    isolated,
+    next_window,
+    settled,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +60,16 @@ def after_haircut(low: int, lending) -> int:
     return low - -(-low * haircut_bps(lending) // 10_000)
 
 
+def gold_crashes_to(lending, answer: int) -> None:
+    """Gold publishes `answer` and the move holds: poked, `oracle.confirmDelay`, published again
+    and poked (a liquidation values gold at the high end of its band: a fall beyond
+    oracle.maxDeviationBps counts once the router confirmed it)."""
+    vs, gold = lending.vs, lending.token("gold")
+    lending.set_nav("gold", answer)
+    confirm_moves(vs.router, vs.registry, [(gold, lending.feed("gold"))], vs.governance)
+    assert vs.router.priceBand(gold) == (answer * 10**10, answer * 10**10)  # 8-decimal feed
+
+
 def silence_gold(lending, chain) -> None:
     """Gold's feed publishes nothing past oracle.maxStaleness (1 day): nobody can liquidate."""
     chain.pending_timestamp = chain.blocks.head.timestamp + DAY + 2 * 3_600
@@ -73,7 +92,7 @@ def exit_enter_and_write_off(lending, accounts, chain, liquidate_first: bool):
     assert at == lending.feed("gold").latestRoundData()[3]  # the clock: gold's last round
     loss = 0
     if liquidate_first:  # the loss realised before anyone moves
-        lending.set_nav("gold", 1_200 * FEED_UNIT)
+        gold_crashes_to(lending, 1_200 * FEED_UNIT)
         loss = bad_debt(book.liquidate(borrower, gold, MAX_UINT, sender=keeper))
     vault.requestRedeem(vault.balanceOf(alice), alice, alice, sender=alice)
     vs.fund(dave, 1_000_000 * USDC)
@@ -82,7 +101,7 @@ def exit_enter_and_write_off(lending, accounts, chain, liquidate_first: bool):
     if not liquidate_first:
         with ape.reverts(vault.StrikeNotReady, sleeve=book.address):
             vault.strike(sender=alice)  # the book is not fresh: nothing settles at par
-        lending.set_nav("gold", 1_200 * FEED_UNIT)
+        gold_crashes_to(lending, 1_200 * FEED_UNIT)
         loss = bad_debt(book.liquidate(borrower, gold, MAX_UINT, sender=keeper))
     vault.strike(sender=alice)
     before = lending.asset.balanceOf(alice)
@@ -204,7 +223,7 @@ def test_a_decision_into_the_book_waits_for_its_collateral_to_be_priced(lending,
         assert agents.evaluateTrigger(decision)[0] is False
         with ape.reverts(agents.StaleReturnIndex):
             agents.evaluate(decision, sender=anyone)
-        lending.set_nav("gold", 1_200 * FEED_UNIT)
+        gold_crashes_to(lending, 1_200 * FEED_UNIT)
         assert bad_debt(book.liquidate(borrower, gold, MAX_UINT, sender=keeper)) > 0
         tx = agents.evaluate(decision, sender=anyone)
         (ev,) = [e for e in tx.events if e.event_name == "Evaluated"]
@@ -242,6 +261,9 @@ def test_collateral_posted_at_a_stale_price_cannot_shield_an_insolvent_position(
         assert_reverts(book, "depositCollateral", invoices, held, sender=borrower,
                        error="StalePrice", token=invoices)  # fmt: skip
         assert book.collateralOf(borrower, invoices) == 0
+        gold_crashes_to(lending, 1_200 * FEED_UNIT)  # the crash holds; invoices stay quiet
+        assert_reverts(book, "depositCollateral", invoices, held, sender=borrower,
+                       error="StalePrice", token=invoices)  # fmt: skip
         assert book.liquidationTrigger(borrower)[0]
         loss = bad_debt(book.liquidate(borrower, gold, MAX_UINT, sender=keeper))
         assert 144_444 * USDC < loss < 144_445 * USDC and book.debtOf(borrower) == 0
@@ -273,7 +295,8 @@ def test_a_held_collateral_always_has_a_price_to_fall_back_on(project, lending, 
         book.depositCollateral(token, 1, sender=borrower)  # one wei next to 500 gold
         assert vs.router.lastPrice(token)[0] == FEED_UNIT * 10**10  # the post set it
         feed.setAnswer(0, sender=gov)  # X's feed breaks
-        lending.set_nav("gold", 1_200 * FEED_UNIT)  # insolvent: 600,000 behind 700,000
+        gold_crashes_to(lending, 1_200 * FEED_UNIT)  # insolvent: 600,000 behind 700,000
+        assert not vs.router.tryPrice(token)[1]  # X's band unreadable: its last price counts
         assert book.healthFactor(borrower) < 10**18
         assert bad_debt(book.liquidate(borrower, gold, MAX_UINT, sender=keeper)) > 0
 

@@ -21,7 +21,7 @@ from eth_utils import keccak
 
 from tests.keeper_support import open_many_positions
 from tests.lending_support import deploy_lending_system
-from tests.vault_support import USDC, faucet
+from tests.vault_support import USDC, confirm_moves, faucet
 
 MAX_UINT = 2**256 - 1
 WAD = 10**18
@@ -38,6 +38,7 @@ def system(project, accounts, chain):
     faucet(lending.asset, keeper, 500_000 * USDC)
     lending.asset.approve(executor, MAX_UINT, sender=keeper)
     lending.set_nav("tbill", 50_000_000)  # halved: every position unhealthy
+    lending.confirm("tbill")  # a liquidation counts the fall once confirmed
     assert all(lending.book.healthFactor(b) < WAD for b in borrowers)
     return lending, borrowers, executor, keeper
 
@@ -160,6 +161,8 @@ def test_a_hook_token_cannot_re_enter_the_executor_while_it_hands_out_seizures(
         lending.book.depositCollateral(token, 1_000 * TOKEN, sender=borrower)
         lending.book.borrow(60_000 * USDC, sender=borrower)
         feed.setAnswer(70 * 10**8, sender=gov)  # hook -30 %: health 0.875
+        # confirmed by the router: a liquidation counts a fall beyond the band only then
+        assert confirm_moves(lending.vs.router, lending.vs.registry, [(token, feed)], gov)
         assert lending.book.healthFactor(borrower) < WAD
 
         attacker = owner.deploy(project.ReentrantLiquidator, executor)

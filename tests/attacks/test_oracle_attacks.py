@@ -203,7 +203,9 @@ def test_an_extreme_move_is_reported_automation_paused_and_liquidations_go_on(
     hope: an agent rebalancing into the shock, or liquidations frozen while it unfolds. The
     router reports it (`deviationTrigger` → `poke` → `PriceMovePending`, the reference kept),
     the sentinel pauses automation, which stops agents but not users, and bob's position is
-    liquidated at the fresh price."""
+    liquidated at 1,600 once the move is confirmed (it held for oracle.confirmDelay: the
+    settler's pokes for the users' strikes confirm it); before, nobody liquidates at the print
+    (a liquidation values gold at the high end of its open band, the reference)."""
     vault, book, router = lending.vault, lending.book, lending.vs.router
     gold, guardian = lending.token("gold"), lending.vs.guardian
     last, accepted_at = router.lastPrice(gold)
@@ -221,6 +223,11 @@ def test_an_extreme_move_is_reported_automation_paused_and_liquidations_go_on(
     assert router.lastPrice(gold) == (2_000 * WAD, accepted_at)
 
     vault.pauseAutomation(sender=guardian)  # the sentinel's answer to the move
+    assert book.healthFactor(bob) < WAD  # at the print
+    sound = 100_000 * 7_500 * WAD // (70_000 * 10_000)  # 1.07 at the reference 2,000
+    assert_reverts(book, "liquidate", bob, gold, MAX_UINT, sender=keeper,
+                   error="HealthyPosition", health=sound)  # fmt: skip
+    assert tuple(book.liquidationTrigger(bob)) == (False, b"nothing to seize")
     assert_reverts(vault, "rebalance", [0, 0, 0, 9_000], RATIONALE, "",
                    sender=lending.vs.allocator, error="AutomationIsPaused")  # fmt: skip
     # Users are not stopped: requests, strikes (once the move is confirmed: the settler pokes) and
@@ -229,6 +236,7 @@ def test_an_extreme_move_is_reported_automation_paused_and_liquidations_go_on(
     cash = lending.asset.balanceOf(alice)
     lending.vs.redeem(alice, vault.convertToShares(1_000 * USDC))
     assert lending.asset.balanceOf(alice) > cash
+    assert router.priceBand(gold) == (1_600 * WAD, 1_600 * WAD)  # confirmed
 
     assert book.healthFactor(bob) == 80_000 * 7_500 * WAD // (70_000 * 10_000)  # 0.857
     repay, seized = book.previewLiquidation(bob, gold, MAX_UINT)

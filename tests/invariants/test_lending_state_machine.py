@@ -2,9 +2,10 @@
 
 A hypothesis state machine drives one deployed system (vault + book, three collateral tokens,
 three borrowers holding a stock of each, a quarter of it posted behind a loan at 90% of what
-they may borrow) through random deposits and withdrawals of
-collateral, borrows, repayments, price moves, time jumps, keeper liquidations through
-`liquidationTrigger` and depositors leaving the vault. Every action is first tried as an
+they may borrow) through random deposits and withdrawals of collateral, borrows, repayments,
+price moves, oracle pokes and confirmations (a move beyond `oracle.maxDeviationBps` stays
+pending until a poke `oracle.confirmDelay` after the first), time jumps, keeper liquidations
+through `liquidationTrigger` and depositors leaving the vault. Every action is first tried as an
 `eth_call` on the pending block (no trace rendering for the refusals): a refusal must be one a
 user can explain, and an accepted call is then sent for real. Each block is mined in the same
 second as the one before unless a rule moves time, so the call and the transaction agree.
@@ -18,13 +19,17 @@ After every step, on chain:
   stablecoin; totalAssets() == cash + totalDebt();
 - the vault's totalAssets() == idle + Σ sleeves (DESIGN.md invariant 1);
 - the supply index only falls in a step that realised bad debt;
-- a position with health >= 1 cannot be liquidated (DESIGN.md invariant 6, first half);
+- a position with health >= 1 cannot be liquidated (DESIGN.md invariant 6, first half), nor
+  one whose health is >= 1 at the liquidation's prices (each token at the high end of its
+  router band: a fall nobody confirmed liquidates nothing);
 - a keeper's liquidation never leaves debt behind dust (collateral worth less than lend.minDebt
-  and the debt left: issue 18, M-4): it writes it off instead; and it lowers health only when it
-  writes debt off or the position was below the seized token's threshold x (1 + bonus)
-  (DESIGN.md invariant 6, second half, with the gap ILendingSleeve states); the liquidator
+  and the debt left, at the liquidation's prices: issue 18, M-4): it writes it off instead; and
+  it lowers health only when it writes debt off or the position was below the seized token's
+  threshold x (1 + bonus) (DESIGN.md invariant 6, second half, with the gap ILendingSleeve
+  states); the liquidator
   pays exactly the repayment, gets exactly the seizure and any dust swept, and the seizure is
-  worth at most the repayment plus the effective bonus at the price it was taken at.
+  worth at most the repayment plus the effective bonus at the price it was taken at (the high
+  end of the seized token's band).
 """
 
 from __future__ import annotations
@@ -37,7 +42,13 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from keepers.math import BPS, effective_bonus_bps, is_dust
+from keepers.math import (
+    BPS,
+    effective_bonus_bps,
+    health_factor,
+    is_dust,
+    liquidation_prices,
+)
 from tests.lending_support import (
     COLLATERAL,
     DAY,
@@ -52,7 +63,7 @@ from tests.lending_support import (
     stored_book,
     stored_loan,
 )
-from tests.vault_support import next_window, revert_of
+from tests.vault_support import confirm_moves, next_window, revert_of
 
 NAMES = tuple(COLLATERAL)
 STOCK = 400_000 * USDC  # each borrower's stock of each collateral, bought once
@@ -166,16 +177,40 @@ class LendingMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ market and keepers
 
-    @rule(name=st.sampled_from(NAMES), move_bps=st.integers(-4_000, 2_000))
-    def price_moves(self, name, move_bps):
+    @rule(name=st.sampled_from(NAMES), move_bps=st.integers(-4_000, 2_000), holds=st.booleans())
+    def price_moves(self, name, move_bps, holds):
+        """A new round; with `holds`, a move beyond the band is then confirmed (it held)."""
         answer = self.lending.feed(name).latestAnswer()
         self.lending.set_nav(name, max(answer * (10_000 + move_bps) // 10_000, 1))
+        if holds and self.lending.confirm(name):
+            event("move confirmed")
 
-    @rule(fall_bps=st.integers(1_000, 6_000))
-    def market_crash(self, fall_bps):
+    @rule(fall_bps=st.integers(1_000, 6_000), holds=st.booleans())
+    def market_crash(self, fall_bps, holds):
         for name in NAMES:
             answer = self.lending.feed(name).latestAnswer()
             self.lending.set_nav(name, max(answer * (10_000 - fall_bps) // 10_000, 1))
+        if holds and self.lending.confirm(*NAMES):
+            event("crash confirmed")
+
+    @rule()
+    def sentinel_pokes(self):
+        """Anyone pokes the router where `deviationTrigger` asks (records, confirms or drops a
+        move beyond oracle.maxDeviationBps, or moves the reference within it)."""
+        router = self.lending.vs.router
+        for name in NAMES:
+            token = self.lending.token(name)
+            if router.deviationTrigger(token)[0]:
+                router.poke(token, sender=self.keeper)
+                event("oracle poked")
+
+    @rule()
+    def moves_confirmed(self):
+        """The open moves held: a poke, oracle.confirmDelay, the NAVs published again, a poke."""
+        router, registry = self.lending.vs.router, self.lending.vs.registry
+        priced = [(self.lending.token(n), self.lending.feed(n)) for n in NAMES]
+        if confirm_moves(router, registry, priced, self.gov):
+            event("moves confirmed")
 
     @rule(seconds=st.one_of(st.integers(1, 3_600), st.integers(DAY, 90 * DAY)))
     def time_passes(self, seconds):
@@ -215,7 +250,7 @@ class LendingMachine(RuleBasedStateMachine):
         lt = get(key(f"lend.liqThresholdBps.{name}"))
         bonus = effective_bonus_bps(get(key(f"lend.liqBonusBps.{name}")), lt)
         seized_token = tokens[NAMES.index(name)]
-        price = self.lending.vs.router.price(seized_token)
+        price = self.lending.vs.router.priceBand(seized_token)[1]  # the band's high end
         unit = 10 ** seized_token.decimals()
         worth = liq.seized * price * USDC // (WAD * unit)
         assert worth <= liq.repaid * (BPS + bonus) // BPS, (worth, liq.repaid, bonus)
@@ -226,9 +261,10 @@ class LendingMachine(RuleBasedStateMachine):
         if any(e.event_name == "CollateralSwept" for e in tx.events):
             event("dust swept")
         event("liquidated")
-        # No debt is left behind dust (a rounding wei of interest aside).
+        # No debt is left behind dust (a rounding wei of interest aside), at the prices the
+        # liquidation valued the collateral at.
         debt = self.book.debtOf(b)
-        position = position_of(self.lending, b, debt)
+        position = liquidation_prices(position_of(self.lending, b, debt))
         if debt:
             rest = sum(h.value(position.asset_decimals) for h in position.held)
             margin = -(-self.book.borrowIndex() // WAD)
@@ -297,9 +333,14 @@ class LendingMachine(RuleBasedStateMachine):
 
     @invariant()
     def healthy_positions_cannot_be_liquidated(self):
+        chain.pending_timestamp = chain.blocks.head.timestamp
         for b in self.borrowers:
-            if self.book.healthFactor(b) < WAD:
+            debt = self.book.debtOf(b)
+            banded = health_factor(liquidation_prices(position_of(self.lending, b, debt)))
+            if self.book.healthFactor(b) < WAD and banded < WAD:
                 continue
+            if self.book.healthFactor(b) < WAD:
+                event("unhealthy only at a price nobody confirmed")
             for token in self.book.positionOf(b).tokens:
                 outcome = revert_of(self.book, "liquidate", b, token, MAX_UINT, sender=self.keeper)
                 assert outcome is not None and outcome[0] in ("HealthyPosition", "NoDebt")

@@ -176,6 +176,7 @@ def test_after_a_stuck_send_the_pass_sends_nothing_behind_it_and_the_next_waits_
     lending, borrowers, _ = fresh
     who = accounts[7]
     lending.set_nav("tbill", 50_000_000)
+    lending.confirm("tbill")  # a liquidation counts the fall once confirmed
     assert all(lending.book.healthFactor(b) < WAD for b in borrowers)
     settings = load_settings(tx={**SLOW_TX, "max_replacements": 0}, liquidator={"batch": False})
     k = keeper(protocol_of(lending), who, tmp_path, settings=settings)
@@ -206,6 +207,7 @@ def test_after_a_stuck_batch_no_later_batch_is_simulated_or_sent(fresh, accounts
     who = accounts[7]
     lending.asset.approve(executor, 2**256 - 1, sender=who)  # the operator's one-time approval
     lending.set_nav("tbill", 50_000_000)
+    lending.confirm("tbill")  # a liquidation counts the fall once confirmed
     settings = load_settings(
         tx={**SLOW_TX, "max_replacements": 0},
         liquidator={"executor": str(executor.address), "max_batch_items": 1},

@@ -32,10 +32,12 @@ def book(project, accounts, chain):
 
 @pytest.fixture
 def shocked(book, chain):
-    """tbill marked down 25 %: the most indebted third of the book is unhealthy."""
+    """tbill marked down 25 %, confirmed by the router: the most indebted third of the book is
+    unhealthy."""
     lending, borrowers = book
     with chain.isolate():
         lending.set_nav("tbill", 75_000_000)
+        assert lending.confirm("tbill")
         yield lending, borrowers
 
 
@@ -79,6 +81,28 @@ def test_the_liquidator_clears_every_unhealthy_position_and_touches_no_healthy_o
     again = k.run("liquidator")
     assert again.actions == []
     assert k.store.last_block("liquidator") == again.block
+
+
+def test_the_liquidator_waits_for_a_crash_print_to_be_confirmed(book, accounts, chain, tmp_path):
+    """tbill printed 25 % down, the move not yet confirmed: the book's `healthFactor` (live
+    price) puts a third of the positions below 1, but a liquidation values tbill at the band's
+    high end (the reference), so the keeper plans nothing ("nothing to seize") and sends
+    nothing; once the router confirmed the move, the same keeper liquidates them."""
+    lending, borrowers = book
+    with chain.isolate():
+        lending.set_nav("tbill", 75_000_000)
+        lending.vs.router.poke(lending.token("tbill"), sender=accounts[7])  # pending
+        unhealthy = {b for b in borrowers if lending.book.healthFactor(b) < WAD}
+        assert 40 < len(unhealthy) < BORROWERS - 40
+        start = chain.blocks.head.number + 1
+        k = keeper(protocol_of(lending), accounts[7], tmp_path)
+        report = k.run("liquidator")
+        assert [a for a in report.actions if a.action_id.startswith("liquidate:")] == []
+        assert liquidated_borrowers(lending, start) == []
+        assert all(not lending.book.liquidationTrigger(b)[0] for b in unhealthy)
+        assert lending.confirm("tbill")
+        report = k.run("liquidator")
+        assert sorted(liquidated_borrowers(lending, start)) == sorted(unhealthy), report.summary()
 
 
 def test_the_scan_keeps_exactly_the_unhealthy_positions_as_the_book_holds_them(
@@ -200,6 +224,7 @@ def test_the_liquidator_writes_off_debt_left_behind_dust(book, accounts, chain, 
         lending.buy_collateral(b, "tbill", 10 * USDC)
         lending.book.depositCollateral(tbill, 1, sender=b)
         lending.set_nav("gold", 1_200 * 10**8)  # 60,000 of gold behind 70,000
+        assert lending.confirm("gold")
         start = chain.blocks.head.number + 1
         assets_before = lending.vault.totalAssets()
 

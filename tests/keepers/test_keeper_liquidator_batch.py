@@ -59,6 +59,7 @@ def shocked(book, chain):
     lending, borrowers, executor = book
     with chain.isolate():
         lending.set_nav("tbill", 75_000_000)
+        assert lending.confirm("tbill")  # a liquidation counts the fall once confirmed
         yield lending, borrowers, executor
 
 
@@ -68,6 +69,7 @@ def crashed(book, chain):
     lending, borrowers, executor = book
     with chain.isolate():
         lending.set_nav("tbill", 60_000_000)
+        assert lending.confirm("tbill")  # a liquidation counts the fall once confirmed
         yield lending, borrowers, executor
 
 

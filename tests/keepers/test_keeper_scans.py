@@ -86,6 +86,7 @@ def test_a_borrow_reorged_into_an_already_scanned_block_is_found_and_liquidated(
         assert receipt.block_number <= cursor
         chain.mine(5)
         lending.set_nav("tbill", 50_000_000)
+        lending.confirm("tbill")  # a liquidation counts the fall once confirmed
         assert lending.book.healthFactor(late) < WAD
 
         start = chain.blocks.head.number + 1
@@ -180,6 +181,7 @@ def write_off(lending, borrower, liquidator) -> int:
     lending.buy_collateral(borrower, "tbill", 10 * USDC)
     lending.book.depositCollateral(lending.token("tbill"), 1, sender=borrower)
     lending.set_nav("gold", price * 6 // 10)
+    lending.confirm("gold")  # a liquidation counts the fall once confirmed
     liquidator.run("liquidator")
     head = lending.book.provider.get_block("latest").number
     (bad,) = lending.book.BadDebtRealized.range(start, head + 1)

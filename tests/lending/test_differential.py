@@ -7,9 +7,10 @@ system (the book funded with 900,000 through the vault, borrowers holding collat
 - random sequences of borrows, repayments, time jumps, accruals and rate changes, tracked in
   Python from the actions (the mined block's timestamp for each), vs the book's views after
   every step and its storage at the end;
-- random positions, waits, price moves and risk parameters vs `debtOf`, `healthFactor`,
-  `borrowPower`, `previewLiquidation` (values or the custom error), `liquidationTrigger`'s
-  calldata, and the outcome of the liquidation itself (events, storage, `totalAssets()`).
+- random positions, waits, price moves (beyond `oracle.maxDeviationBps` or not, confirmed by
+  the router or left pending) and risk parameters vs `debtOf`, `healthFactor`, `borrowPower`,
+  `previewLiquidation` (values or the custom error), `liquidationTrigger`'s calldata, and the
+  outcome of the liquidation itself (events, storage, `totalAssets()`).
 
 The initial book of an example is read from storage (`stored_book`), checked against views.
 """
@@ -28,6 +29,7 @@ from hypothesis.control import currently_in_test_context
 
 from keepers.math import (
     MAX_UINT256,
+    WAD,
     Book,
     Liquidation,
     LiquidationCall,
@@ -59,7 +61,7 @@ from tests.lending_support import (
     stored_book,
     stored_loan,
 )
-from tests.vault_support import isolated, revert_of
+from tests.vault_support import confirm_moves, isolated, revert_of
 
 NAMES = tuple(COLLATERAL)  # listing order
 # Chain examples are slow: a few per test by default (the file runs in about a minute), ten
@@ -422,6 +424,7 @@ class Scenario:
     borrowed_bps: int  # of its borrow power
     wait: int
     moves: tuple[int, int, int]  # new price, bps of the original NAV
+    confirmed: bool  # the moves beyond oracle.maxDeviationBps confirmed (else left pending)
     stale: int | None  # a collateral whose feed goes stale, or None
     thresholds: tuple[int, int, int]
     bonuses: tuple[int, int, int]
@@ -445,6 +448,7 @@ scenarios = st.builds(
     borrowed_bps=st.integers(5_000, BPS),
     wait=st.integers(0, 200 * DAY),
     moves=st.one_of(triples(st.integers(1_000, 11_000)), triples(st.integers(1_000, 7_000))),
+    confirmed=st.booleans(),
     stale=st.one_of(st.none(), st.none(), st.none(), st.integers(0, 2)),
     thresholds=triples(st.integers(5_000, BPS)),
     bonuses=triples(st.integers(0, 5_000)),
@@ -475,6 +479,12 @@ def set_up(market: Market, chain, sc: Scenario) -> bool:
     # Time, prices and risk parameters move.
     chain.mine(timestamp=chain.pending_timestamp + sc.wait)
     refresh_feeds(lending, {n: NAV[n] * m // BPS for n, m in zip(NAMES, sc.moves, strict=True)})
+    if sc.confirmed:  # as the sentinel keeper does: a poke, and another confirmDelay later
+        priced = [(lending.token(n), lending.feed(n)) for n in NAMES]
+        confirm_moves(lending.vs.router, lending.vs.registry, priced, lending.vs.governance)
+    else:  # anyone's poke records the moves as pending: the bands stay open
+        for name in NAMES:
+            lending.vs.router.poke(lending.token(name), sender=market.keeper)
     if sc.stale is not None:
         name = NAMES[sc.stale]
         answer = lending.feed(name).latestRoundData()[1]
@@ -535,15 +545,18 @@ def test_liquidation_matches_python(market, chain, sc):
         (8_800, "full close"),  # health 0.935 < 0.95: all of it, MAX in the calldata
         (5_000, "bad debt"),  # collateral worth less than the debt: all of it, the rest written off
         (5_000, "dust"),  # the same with 10.00 of invoices left: dust, swept, the rest written off
+        (5_000, "unconfirmed"),  # the -50 % not confirmed: health 1.06 at the band's high end
     ],
 )
 def test_liquidation_paths(market, chain, tbill_move, outcome):
     """Each path of a liquidation, deterministically, on a tbill position at 80% LTV (and, for
-    "dust", 10.00 of invoices beside it: less than lend.minDebt)."""
+    "dust", 10.00 of invoices beside it: less than lend.minDebt); the moves are confirmed by the
+    router, but for "unconfirmed": a fall nobody confirmed liquidates nothing."""
     lending, book, debtor = market.lending, market.lending.book, market.debtor
     posted = (BPS, 0, 1 if outcome == "dust" else 0)  # 1 bps of the 100,000 stock: 10.00
     sc = Scenario(posted=posted, borrowed_bps=BPS, wait=0, moves=(tbill_move, BPS, BPS),
-                  stale=None, thresholds=(8_500, 7_500, 7_000), bonuses=(500, 800, 1_000),
+                  confirmed=outcome != "unconfirmed", stale=None,
+                  thresholds=(8_500, 7_500, 7_000), bonuses=(500, 800, 1_000),
                   close_factor=5_000, full_close=9_500, min_debt=100 * USDC, action=("trigger",),
                   odd_amount=1)  # fmt: skip
     with isolated(chain):
@@ -554,6 +567,13 @@ def test_liquidation_paths(market, chain, tbill_move, outcome):
         rules = liquidation_rules(lending)
         check_previews(market, position, rules, preview_amounts(position.debt, 10**9))
         call = check_trigger(market, position, rules)
+        if outcome == "unconfirmed":
+            assert health_factor(position) < WAD  # at the live price
+            assert call == NoLiquidation("nothing to seize")
+            assert refusal_of(market, position.holdings[0].token, MAX_UINT256).error == (
+                "HealthyPosition"
+            )
+            return
         assert isinstance(call, LiquidationCall)
         plan = call.liquidation
         all_but_a_wei = plan_liquidation(position, call.token, position.debt - 1, rules)

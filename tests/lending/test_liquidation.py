@@ -3,6 +3,10 @@
 Rates are set to 0 here so that every amount is exact; interest is covered in test_book.py and
 test_differential.py. Bob's standard position: 50 gold (100,000 at NAV 2,000; LTV 70%,
 threshold 75%, bonus 8%) behind 70,000 of debt, health 1.0714.
+
+A liquidation values collateral at the high end of the router's `priceBand`: a fall beyond
+`oracle.maxDeviationBps` (10 %) counts once confirmed, so the tests' crashes are confirmed
+(`move`: published, poked, `oracle.confirmDelay`, published again, poked) before liquidating.
 """
 
 from __future__ import annotations
@@ -12,8 +16,17 @@ from eth_abi import decode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.lending_support import COLLATERAL, FEED_UNIT, MAX_UINT, USDC, WAD, deploy_lending_system
-from tests.vault_support import assert_reverts, isolated, revert_of
+from keepers.math import health_factor, liquidation_prices
+from tests.lending_support import (
+    COLLATERAL,
+    FEED_UNIT,
+    MAX_UINT,
+    USDC,
+    WAD,
+    deploy_lending_system,
+    position_of,
+)
+from tests.vault_support import assert_reverts, confirm_moves, isolated, revert_of
 
 GOLD = 10**18  # one whole gold token
 BOB_DEBT = 70_000 * USDC
@@ -49,6 +62,16 @@ def value_of_gold(amount: int, nav: int) -> int:
 
 def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
+
+
+def move(lending, confirmed: bool = True, **answers: int) -> None:
+    """Publish each `name=answer` (8-decimal feed units); with `confirmed`, the moves beyond
+    oracle.maxDeviationBps are then confirmed by the router, as the sentinel keeper does."""
+    for name, answer in answers.items():
+        lending.set_nav(name, answer)
+    if confirmed:
+        priced = [(lending.token(n), lending.feed(n)) for n in answers]
+        confirm_moves(lending.vs.router, lending.vs.registry, priced, lending.vs.governance)
 
 
 def last(tx, name: str):
@@ -108,7 +131,8 @@ def test_a_lapsed_feed_elsewhere_does_not_shield_a_position(
     now = chain.pending_timestamp + 10
     chain.pending_timestamp = now
     feed.setRound(feed.latestAnswer(), now - 86_400 - 1, sender=accounts[0])
-    lending.set_nav("gold", 1_000 * FEED_UNIT)
+    move(lending, gold=1_000 * FEED_UNIT)
+    assert not lending.vs.router.tryPrice(invoices)[1]
     ok, data = book.liquidationTrigger(bob_position)
     assert ok
     assert data == book.liquidate.encode_input(bob_position, gold, MAX_UINT)
@@ -150,7 +174,7 @@ def test_partial_liquidation_by_the_close_factor(lending, book, bob_position, ke
 
 def test_full_close_below_full_close_health(lending, book, bob_position, keeper):
     gold = lending.token("gold")
-    lending.set_nav("gold", 1_700 * FEED_UNIT)
+    move(lending, gold=1_700 * FEED_UNIT)
     assert book.healthFactor(bob_position) < 95 * WAD // 100
     ok, data = book.liquidationTrigger(bob_position)
     assert ok
@@ -190,7 +214,7 @@ def test_collateral_runs_out_before_the_repay(lending, book, keeper, bob):
     gold, tbill = lending.token("gold"), lending.token("tbill")
     lending.open_position(bob, "gold", 20_000 * USDC, 0)
     lending.open_position(bob, "tbill", 100_000 * USDC, 80_000 * USDC)
-    lending.set_nav("tbill", 70_000_000)  # 0.70: health (20,000*0.75 + 70,000*0.85)/80,000
+    move(lending, tbill=70_000_000)  # 0.70: health (20,000*0.75 + 70,000*0.85)/80,000
     assert book.healthFactor(bob) < WAD
     held = book.collateralOf(bob, gold)
     repay, seized = book.previewLiquidation(bob, gold, MAX_UINT)
@@ -208,7 +232,7 @@ def test_collateral_runs_out_before_the_repay(lending, book, keeper, bob):
 def test_bad_debt_is_written_off_at_once(lending, book, bob_position, keeper):
     gold = lending.token("gold")
     vault = lending.vault
-    lending.set_nav("gold", 1_200 * FEED_UNIT)  # 60,000 of gold behind 70,000 of debt
+    move(lending, gold=1_200 * FEED_UNIT)  # 60,000 of gold behind 70,000 of debt
     index_before = book.returnIndex()
     assets_before = vault.totalAssets()
     tx = book.liquidate(bob_position, gold, MAX_UINT, sender=keeper)
@@ -237,8 +261,7 @@ def test_trigger_picks_the_collateral_paying_the_largest_bonus(lending, book, ke
     lending.open_position(bob, "tbill", 50_000 * USDC, 0)  # bonus 5%
     lending.open_position(bob, "invoices", 50_000 * USDC, 0)  # bonus 10%
     book.borrow(70_000 * USDC, sender=bob)
-    lending.set_nav("tbill", 80_000_000)
-    lending.set_nav("invoices", 80_000_000)
+    move(lending, tbill=80_000_000, invoices=80_000_000)
     assert book.healthFactor(bob) < 95 * WAD // 100
     ok, data = book.liquidationTrigger(bob)
     assert ok
@@ -265,13 +288,15 @@ def test_trigger_reasons(lending, book, bob):
     collateral=st.integers(1_000, 2_000_000),
     ltv_used=st.integers(2_000, 10_000),
     drop_bps=st.integers(0, 6_000),
+    confirmed=st.booleans(),
     ask_bps=st.integers(1, 10_000),
 )
 def test_liquidation_properties(
-    lending, book, keeper, bob, chain, name, collateral, ltv_used, drop_bps, ask_bps
+    lending, book, keeper, bob, chain, name, collateral, ltv_used, drop_bps, confirmed, ask_bps
 ):
-    """Any position, any price fall, any repay asked:
-    - health >= 1: never liquidatable, whatever is asked;
+    """Any position, any price fall (confirmed by the router or not), any repay asked:
+    - health >= 1 at the liquidation's prices (the band's high end; the live price once the
+      fall is confirmed): never liquidatable, whatever is asked;
     - otherwise the call repays no more than allowed, seizes no more than held, leaves debt
       0 or >= lend.minDebt unless it took all of that collateral, raises health while the
       collateral covers debt plus bonus, and writes off whatever no collateral (or only dust,
@@ -286,19 +311,23 @@ def test_liquidation_properties(
             return
         book.borrow(debt, sender=bob)
         nav = lending.feed(name).latestAnswer()
-        lending.set_nav(name, max(nav * (10_000 - drop_bps) // 10_000, 1))
-        health = book.healthFactor(bob)
+        move(lending, confirmed, **{name: max(nav * (10_000 - drop_bps) // 10_000, 1)})
+        live = book.healthFactor(bob)
+        health = health_factor(liquidation_prices(position_of(lending, bob, book.debtOf(bob))))
+        assert health >= live
         ask = max(debt * ask_bps // 10_000, 1)
         outcome = revert_of(book, "liquidate", bob, token, ask, sender=keeper)
         if health >= WAD:
-            assert outcome is not None and outcome[0] == "HealthyPosition"
+            assert outcome == ("HealthyPosition", {"borrower": bob.address.lower(),
+                                                   "health": health}), outcome  # fmt: skip
             return
+        assert health == live  # a fall beyond the band counts once confirmed
         if outcome is not None:
             # Only two refusals are legitimate for an unhealthy position and a valid token.
             assert outcome[0] in ("DustDebt", "ZeroAmount"), outcome
             ask = MAX_UINT  # the largest liquidation always goes through
         held = book.collateralOf(bob, token)
-        price = lending.vs.router.price(token)
+        price = lending.vs.router.priceBand(token)[1]  # the band's high end
         unit = 10 ** token.decimals()
         assets_before = lending.vault.totalAssets()
         tx = book.liquidate(bob, token, ask, sender=keeper)
@@ -332,7 +361,7 @@ def test_liquidation_properties(
             assert lending.vault.totalAssets() == assets_before
             value = held * price * USDC // (WAD * unit)
             if value * 10_000 > debt * (10_000 + capped_bonus):
-                assert book.healthFactor(bob) >= health
+                assert book.healthFactor(bob) >= live
 
 
 def test_price_shock_many_borrowers(lending, book, keeper, accounts):
@@ -351,8 +380,12 @@ def test_price_shock_many_borrowers(lending, book, keeper, accounts):
         book.borrow(int(book.borrowPower(account) * used), sender=account)
         if name == "gold":  # a second collateral for some
             lending.open_position(account, "tbill", 5_000 * USDC, 0)
-    lending.set_nav("gold", 1_300 * FEED_UNIT)  # -35%
-    lending.set_nav("invoices", 80_000_000)  # -20%
+    move(lending, False, gold=1_300 * FEED_UNIT, invoices=80_000_000)  # -35%, -20%
+    # Before the router confirmed the crash, nobody is liquidated at it: every position is
+    # healthy at the reference prices.
+    for b in borrowers:
+        assert book.liquidationTrigger(b)[0] is False
+    move(lending, gold=1_300 * FEED_UNIT, invoices=80_000_000)  # confirmed
     unhealthy = [b for b in borrowers if book.healthFactor(b) < WAD]
     healthy = [b for b in borrowers if b not in unhealthy]
     assert unhealthy and healthy

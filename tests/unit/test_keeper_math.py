@@ -33,6 +33,7 @@ from keepers.math import (
     health_factor,
     is_dust,
     liquidation_gain,
+    liquidation_prices,
     liquidation_trigger,
     max_repay,
     plan_liquidation,
@@ -375,6 +376,44 @@ def test_liquidation_by_hand():
     assert plan_liquidation(position, TOKENS[0], 59_950 * USDC, RULES) == Refusal(
         "DustDebt", (50 * USDC, 100 * USDC)
     )
+
+
+def test_a_liquidation_counts_every_token_at_the_high_end_of_its_band():
+    """`LendingSleeve._freshHealth`: a faulty low print nobody confirmed (the band open, its high
+    end the reference) neither makes a sound position liquidatable nor sizes a seizure; a token
+    without a band (stale) counts at its best price."""
+    # Gold printed 1_500, the reference is 2_000: health 0.9375 at the print, 1.25 at the band.
+    pending = Position(debt=60_000 * USDC, holdings=(replace(GOLD, price=1_500 * WAD,
+                       high=2_000 * WAD),), asset_decimals=6)  # fmt: skip
+    assert health_factor(pending) == 9_375 * WAD // 10_000  # what healthFactor reports
+    assert plan_liquidation(pending, TOKENS[0], MAX_UINT256, RULES) == Refusal(
+        "HealthyPosition", (25 * WAD // 20,)
+    )
+    assert liquidation_trigger(pending, RULES) == NoLiquidation("nothing to seize")
+    # Another token's low print does not either: gold at 1_200 (no band), bills printed at 0.50
+    # with the reference at 1: (60_000 * 0.75 + 20_000 * 0.85) / 60_000 = 1.033 at the band.
+    mixed = Position(debt=60_000 * USDC, holdings=(replace(GOLD, price=1_200 * WAD),
+                     replace(BILLS, price=WAD // 2, high=WAD)), asset_decimals=6)  # fmt: skip
+    assert health_factor(mixed) < WAD
+    assert plan_liquidation(mixed, TOKENS[0], MAX_UINT256, RULES) == Refusal(
+        "HealthyPosition", (62_000 * WAD // 60_000,)
+    )
+    # The same without the band (stale bills at 0.50: the best price) is liquidatable.
+    lapsed = replace(mixed, holdings=(mixed.holdings[0], replace(mixed.holdings[1], fresh=False,
+                     high=None)))  # fmt: skip
+    assert isinstance(plan_liquidation(lapsed, TOKENS[0], MAX_UINT256, RULES), Liquidation)
+    # Unhealthy even at the band's high end (gold printed 1_100, reference 1_400: health 0.875):
+    # the seizure is sized at 1_400, 60_000 * 1.08 / 1_400 = 46.28 gold, not 58.9 at the print,
+    # and the trigger's gain is valued at the same price.
+    deep = Position(debt=60_000 * USDC, holdings=(replace(GOLD, price=1_100 * WAD,
+                    high=1_400 * WAD),), asset_decimals=6)  # fmt: skip
+    plan = plan_liquidation(deep, TOKENS[0], MAX_UINT256, RULES)
+    assert isinstance(plan, Liquidation) and plan.health == 875 * WAD // 1_000
+    assert (plan.repay, plan.seized) == (60_000 * USDC, 60_000 * 10_800 * WAD // (BPS * 1_400))
+    call = liquidation_trigger(deep, RULES)
+    assert isinstance(call, LiquidationCall) and call.liquidation == plan
+    assert call.gain == plan.seized * 1_400 * USDC // WAD - 60_000 * USDC
+    assert liquidation_prices(deep).holdings[0].price == 1_400 * WAD
 
 
 def test_bonus_cap_and_collateral_limited_repay():
