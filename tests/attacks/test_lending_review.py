@@ -317,6 +317,7 @@ def test_a_stale_collateral_holding_up_a_position_holds_up_the_book(lending, acc
         par = strike["redeemShares"] * (idle + value + 1) // supply
         paid = strike["redeemAssets"]
         lending.set_nav("invoices", 1)  # the feed is back: worth nothing (1e-8)
+        assert lending.confirm("invoices", "gold")  # the fall holds (a liquidation waits on it)
         lending.fund(keeper, 1_000_000 * USDC)
         tx = book.liquidate(bob, gold_t, MAX_UINT, sender=keeper)
         loss = sum(e.amount for e in tx.events if e.event_name == "BadDebtRealized")
