@@ -376,6 +376,8 @@ class _Book:
     feed: object
     issuer: object
     deployer: object
+    router: object
+    registry: object
 
     def buy(self, borrower, assets: int) -> int:
         """`borrower` subscribes `assets` at the issuer: the tokens got, approved to the book."""
@@ -394,6 +396,22 @@ class _Book:
         """Publish the collateral price that puts `borrower`'s health at ~`target` (WAD)."""
         answer = self.feed.latestAnswer() * target // self.book.healthFactor(borrower)
         self.feed.setAnswer(answer, sender=self.deployer)
+        self.confirm()
+
+    def confirm(self) -> None:
+        """The router confirms a fall beyond oracle.maxDeviationBps, as the sentinel keeper does
+        (a poke, oracle.confirmDelay, the feed published again, a poke): a liquidation counts
+        such a fall only then (it values collateral at the high end of the price band)."""
+        low, high = self.router.priceBand(self.token)
+        if low == high:
+            return
+        self.router.poke(self.token, sender=self.deployer)
+        delay = self.registry.get(key_of("oracle.confirmDelay"))
+        chain.mine(timestamp=chain.pending_timestamp + delay)
+        self.feed.setAnswer(self.feed.latestAnswer(), sender=self.deployer)
+        self.router.poke(self.token, sender=self.deployer)
+        low, high = self.router.priceBand(self.token)
+        _expect(low == high, "the collateral's fall was not confirmed")
 
     def liquidate(self, keeper, borrower):
         """The call `liquidationTrigger` hands a keeper, sent by `keeper`."""
@@ -430,6 +448,8 @@ def _lending_scenario(base: DeployConfig) -> list[Measured]:
         feed=project.MockAggregator.at(collateral.feed),
         issuer=project.MockIssuer.at(issuer),
         deployer=deployer,
+        router=project.OracleRouter.at(deployment.contracts["OracleRouter"]),
+        registry=project.ParameterRegistry.at(deployment.contracts["ParameterRegistry"]),
     )
     book, token = lending.book, lending.token
     full_close = registry.get(key_of("lend.fullCloseHealthBps")) * WAD // 10_000
