@@ -32,7 +32,8 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        leavers, grossed up by `vault.staleHaircutBps` so the strike's haircut charges the
 ///        doubt once: leavers bear that debt, never the haircut on the rest of the book (so
 ///        `low` exceeds `high` while that debt is under the haircut's share of the book; the
-///        vault's fee base leaves the haircut out). `valuation()` stays nominal and fresh.
+///        vault's fee counts a sleeve at the lower of the two). `valuation()` stays nominal and
+///        fresh.
 ///      - Collateral value: `value = floor(amount * price * assetUnit / (WAD * tokenUnit))` with
 ///        the OracleRouter's WAD price. Health factor, WAD:
 ///        `health = floor(Σ value_t * threshold_t * WAD / (debt * 10_000))`, max uint for no

@@ -337,8 +337,8 @@ interface IRWAVault {
     ///      (initially the price of the empty vault), where `totalAssets` here counts locked
     ///      donations and values each sleeve at the lower of its `low` and `high` (a sleeve may
     ///      gross its low up for the stale haircut: the lending book's `low` may exceed its `high`
-    ///      then, which is no gain; the haircut itself is no loss). A donation lifts the mark when it is made, as much
-    ///      as it lifts that price: `h += donated · 1e36 / S` (rounded up), and so does what a
+    ///      then, which is no gain; the haircut itself is no loss). A donation lifts the mark when
+    ///      it is made, as much as it lifts that price: `h += donated · 1e36 / S` (rounded up), and so does what a
     ///      redemption leaves behind (`B · (Σ high + haircut − Σ low + locked) / S` for `B` shares
     ///      burned, rounded up: the locked donations and what the leavers were not paid of the
     ///      high NAV); so donations and forfeits never count as performance, neither as gain nor

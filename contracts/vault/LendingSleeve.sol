@@ -180,7 +180,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         uint256 haircut = registry.get(STALE_HAIRCUT_BPS);
         // Grossed up by the vault's haircut (which it takes off a stale sleeve's low): leavers
         // are paid the book less the exposed debt, never less. `low` may exceed `high` then;
-        // the strike's fee base excludes the haircut (RebalanceModule._strike).
+        // the strike's fee counts each sleeve at the lower of the two (RebalanceModule._strike).
         if (haircut < BPS) rest = rest.mulDiv(BPS, BPS - haircut);
         return (rest, value, at, false);
     }
