@@ -338,9 +338,9 @@ interface IRWAVault {
     ///      donations and values each sleeve at the lower of its `low` and `high` (a sleeve may
     ///      gross its low up for the stale haircut: the lending book's `low` may exceed its `high`
     ///      then, which is no gain; the haircut itself is no loss). A donation lifts the mark when
-    ///      it is made, as much as it lifts that price: `h += donated · 1e36 / S` (rounded up), and so does what a
-    ///      redemption leaves behind (`B · (Σ high + haircut − Σ low + locked) / S` for `B` shares
-    ///      burned, rounded up: the locked donations and what the leavers were not paid of the
+    ///      it is made, as much as it lifts that price: `h += donated · 1e36 / S` (rounded up),
+    ///      and so does what a redemption leaves behind (`B · (Σ high + haircut − Σ low + locked)
+    ///      / S` for `B` shares burned, rounded up: the locked donations and what the leavers were not paid of the
     ///      high NAV); so donations and forfeits never count as performance, neither as gain nor
     ///      as recovery of a loss. The fee is charged only on gains that stood: the
     ///      vault keeps a fee sample `(q, t)`, the price a strike saw (after its fee's mint) and
