@@ -188,9 +188,9 @@ class World:
         self.tracker.watch_chain(day)  # its strike and claims, before the day's other events
         self.actors.scripted(day)
         self.tracker.watch_chain(day)
-        for name, jobs in KEEPER_JOBS.items():
-            for job in jobs:
-                self.keepers[name].run(job)
+        self._keepers()
+        if day == plan.crash_day:
+            self._confirm_crash(day)
         self._steward()
         if day >= STRATEGIST_FROM:
             ready = int(self.vault.nextRebalanceAt())  # the strategist acts later in the day
@@ -208,6 +208,22 @@ class World:
                 h for who, h in self.health_before.items() if who in liquidated
             ]
         self.tracker.snapshot(day)
+
+    def _keepers(self) -> None:
+        for name, jobs in KEEPER_JOBS.items():
+            for job in jobs:
+                self.keepers[name].run(job)
+
+    def _confirm_crash(self, day: int) -> None:
+        """A fall beyond oracle.maxDeviationBps counts for liquidations once it has held
+        oracle.confirmDelay: the sentinel recorded it in the morning pass; the feeds publish
+        again that long after and the keepers' next pass confirms it and liquidates."""
+        delay = int(self.protocol.registry.get(key_of("oracle.confirmDelay")))
+        chain.mine(1, timestamp=chain.blocks.head.timestamp + delay)
+        for name, nav in self.plan.navs(day).items():
+            self.feeds[name].setAnswer(int(round(nav * FEED_UNIT)), sender=self.deployer)
+        self.event("market", "the gold fall has held oracle.confirmDelay: the keepers act on it")
+        self._keepers()
 
     def settle(self, day: int) -> None:
         """The settler keeper's pass (its strike, then its claims, through the relay, for the

@@ -199,7 +199,9 @@ def test_a_transaction_in_flight_is_not_written_off_by_a_lagging_node(
                                str(book.address), 2**255)  # fmt: skip
     (approval,) = k.store.in_flight()
     assert approval.action_id.startswith("approve:")
-    mined = receipt(chain.provider.web3, approval.tx_hash)
+    # The broadcast reached the node (the answer was dropped on the way back); under load it may
+    # still be on its way in: wait for its receipt, a chain fact.
+    mined = chain.provider.web3.eth.wait_for_transaction_receipt(approval.tx_hash, timeout=60)
     assert mined["status"] == 1 and mined["blockNumber"] > done.block
 
     proxy.lag(done.block - 1)
@@ -364,8 +366,12 @@ def test_a_nonce_taken_between_the_keepers_read_and_its_broadcast_is_read_again_
         report = k.run("evaluator")
     assert [(a.action_id, a.outcome) for a in report.actions] == [("evaluate:0", "mined")]
     assert receipt(chain.provider.web3, other[0])["status"] == 1
-    statuses = sorted(t.status for t in k.store.transactions("evaluate:0"))
-    assert statuses == ["dropped", "mined"], k.store.transactions("evaluate:0")
+    # Each signed copy that met the other's transaction is recorded as never sent ("nonce too
+    # low", or "replacement underpriced" while it still waits in the pool on a loaded machine);
+    # exactly one is mined.
+    records = k.store.transactions("evaluate:0")
+    statuses = [t.status for t in records]
+    assert statuses.count("mined") == 1 and set(statuses) == {"dropped", "mined"}, records
     assert nonce(who) == n + 2 and evaluations(agents, start) == [0]
     assert k.store.in_flight() == []
 
