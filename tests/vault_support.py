@@ -180,11 +180,18 @@ def confirm_moves(router, registry, priced, sender) -> bool:
     return opened
 
 
-# RWAVault's ERC-7201 namespace (VaultStorage.SLOT): `feeSample` (price, at) is its 26th and
-# 27th slots (no view returns it).
+# RWAVault's ERC-7201 namespace (VaultStorage.SLOT): `highWaterMark` is its 9th slot and
+# `feeSample` (price, at) its 26th and 27th (no view returns them).
 VAULT_SLOT = 0x892C696AF5D1469CF7A85E56E253BE8704884D4041E5B9FFFBB101CBB55C3700
+HIGH_WATER_MARK_SLOT = VAULT_SLOT + 8
 FEE_SAMPLE_SLOT = VAULT_SLOT + 25
 FEE_HOLD = DAY  # RebalanceModule.FEE_HOLD
+
+
+def high_water_mark(vault) -> int:
+    """The vault's stored high-water mark (assets per share × 1e36)."""
+    raw = ape.chain.provider.get_storage(vault.address, HIGH_WATER_MARK_SLOT)
+    return int.from_bytes(raw, "big")
 
 
 def fee_sample(vault) -> tuple[int, int]:

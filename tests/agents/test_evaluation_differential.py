@@ -71,6 +71,7 @@ from tests.vault_support import (
     DAY,
     FEE_HOLD,
     FEED_DECIMALS,
+    HIGH_WATER_MARK_SLOT,
     USDC,
     VaultSystem,
     bond_agent,
@@ -96,8 +97,6 @@ TICKET = 1 * USDC  # the deposit the keeper requests before each strike (a strik
 
 # RWAVault's ERC-7201 namespace (VaultStorage.SLOT): `highWaterMark` is its 9th slot (no view
 # returns it).
-VAULT_SLOT = 0x892C696AF5D1469CF7A85E56E253BE8704884D4041E5B9FFFBB101CBB55C3700
-HIGH_WATER_MARK_SLOT = VAULT_SLOT + 8
 
 
 @dataclass

@@ -28,8 +28,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.agents.test_evaluation_differential import HIGH_WATER_MARK_SLOT, stored
-from tests.vault_support import DAY, USDC, WINDOW, deploy_vault_system, isolated, settled
+from tests.vault_support import (
+    DAY,
+    USDC,
+    WINDOW,
+    deploy_vault_system,
+    high_water_mark,
+    isolated,
+    settled,
+)
 
 PRICE_SCALE = 10**36
 OFFSET = 10**12  # the vault's virtual shares (decimals offset 12)
@@ -91,7 +98,7 @@ def _donate_then_alice_leaves(system, chain, people, bob_deposits: bool):
     at = receipt.block_number
     full = vault.totalAssets(block_id=at) + k["lockedDonations"] + 1
     price = full * PRICE_SCALE // (vault.totalSupply(block_id=at) + OFFSET)
-    mark = stored(vault, HIGH_WATER_MARK_SLOT)
+    mark = high_water_mark(vault)
     assert abs(mark - price) <= price // 10**9, f"mark {mark}, price {price}"
     # 23 hours of the 7 days left (less the few seconds the price publications take)
     assert (

@@ -21,7 +21,6 @@ block apart at a peak nor the first strike ever take a fee.
 
 from __future__ import annotations
 
-import ape
 import pytest
 
 from keepers.math.fee import FeeSample, VaultSnapshot, performance_fee
@@ -29,16 +28,15 @@ from tests.vault_support import (
     DAY,
     FEE_HOLD,
     USDC,
-    VAULT_SLOT,
     deploy_vault_system,
     fee_sample,
+    high_water_mark,
     isolated,
     stand_fee_sample,
 )
 
 HALF = 500_000 * USDC
 FEE_BPS = 1_000
-HIGH_WATER_MARK_SLOT = VAULT_SLOT + 8  # VaultStorage.Layout.highWaterMark
 
 
 @pytest.fixture(scope="module")
@@ -115,12 +113,6 @@ def test_a_fee_is_charged_only_on_a_gain_that_stood(system, people, chain, waite
     assert struck == quiet
 
 
-def stored_mark(vault) -> int:
-    return int.from_bytes(
-        ape.chain.provider.get_storage(vault.address, HIGH_WATER_MARK_SLOT), "big"
-    )
-
-
 def test_a_gain_that_stands_a_day_is_charged_once(system, chain):
     vault, gov = system.vault, system.governance
     system.sleeve("gold").feed.setAnswer(2_100 * 10**8, sender=gov)  # +5 % on 400,000: it stays
@@ -130,7 +122,7 @@ def test_a_gain_that_stands_a_day_is_charged_once(system, chain):
         system.fund(gov, 1)
         vault.requestDeposit(1, gov, gov, sender=gov)
         system.publish_prices()
-        mark, sample = stored_mark(vault), fee_sample(vault)
+        mark, sample = high_water_mark(vault), fee_sample(vault)
         nav = vault.idle() + sum(s.sleeve.strikeValuation()[0] for s in system.sleeves)
         supply = vault.totalSupply()
         tx = vault.strike(sender=gov)
@@ -143,7 +135,7 @@ def test_a_gain_that_stands_a_day_is_charged_once(system, chain):
         ]
         event = (expected.gain, expected.fee, expected.fee_shares, expected.high_water_mark)
         assert taken == ([event] if expected.taken else [])
-        assert (stored_mark(vault), FeeSample(*fee_sample(vault))) == (
+        assert (high_water_mark(vault), FeeSample(*fee_sample(vault))) == (
             expected.high_water_mark, expected.sample,
         )  # fmt: skip
         if _ == 0:
@@ -182,7 +174,7 @@ def test_the_first_strike_takes_no_fee(project, accounts, chain):
     s = deploy_vault_system(project, accounts[0], accounts[1], accounts[5])
     s.set_param("vault.performanceFeeBps", FEE_BPS)
     assert fee_sample(s.vault) == (0, 0)
-    mark = stored_mark(s.vault)
+    mark = high_water_mark(s.vault)
     # Someone gives the empty vault a gain before its first strike: nothing is charged on it.
     s.fund(accounts[8], 1_000 * USDC)
     s.asset.transfer(s.vault, 1_000 * USDC, sender=accounts[8])
@@ -193,4 +185,4 @@ def test_the_first_strike_takes_no_fee(project, accounts, chain):
     price, at = fee_sample(s.vault)
     assert at == tx.timestamp and price > mark  # the price it saw, the gift in it
     # The deposit lifted the mark by what it paid above it: the gift is never charged to it.
-    assert mark < stored_mark(s.vault) <= price
+    assert mark < high_water_mark(s.vault) <= price

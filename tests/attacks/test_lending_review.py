@@ -48,15 +48,14 @@ so every amount is exact.
 
 from __future__ import annotations
 
-import ape
 import pytest
 from eth_utils import keccak
 
 from tests.lending_support import DAY, FEED_UNIT, MAX_UINT, USDC, WAD, deploy_zero_rate_book
 from tests.vault_support import (
-    VAULT_SLOT,
     assert_reverts,
     confirm_moves,
+    high_water_mark,
     isolated,
     next_window,
     revert_of,
@@ -69,12 +68,6 @@ PRICE_SCALE = 10**36  # RebalanceModule's share price scale (asset 6 decimals, s
 @pytest.fixture(scope="module")
 def lending(project, accounts):
     return deploy_zero_rate_book(project, accounts)
-
-
-def high_water_mark(vault) -> int:
-    """`VaultStorage.Layout.highWaterMark` (slot 8 of the vault's namespace)."""
-    raw = ape.chain.provider.get_storage(vault.address, VAULT_SLOT + 8)
-    return int.from_bytes(raw, "big")
 
 
 def registry_get(lending, name: str) -> int:
