@@ -10,8 +10,10 @@ missing or mismatching document: the `Verification` says what was found.
 
 A receipt verifies only against the chain: the targets its decision's transaction sent
 (`rebalance(targetBps, …)` to the vault) are its outcome's, its block is before the decision's,
-and the node serves that block and agrees with its inputs there. A receipt whose inputs cannot
-be checked (no block, a block the node no longer serves) does not verify.
+and the node serves that block and agrees with its inputs there, and every reading of its
+return-index history is the chain's at a block carrying its timestamp. A receipt whose inputs
+cannot be checked (no block, a block the node no longer serves) does not verify. (The lending
+book's exposures and the gas market a receipt records are not checked.)
 """
 
 from __future__ import annotations
