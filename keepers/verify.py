@@ -10,13 +10,15 @@ missing or mismatching document: the `Verification` says what was found.
 
 A receipt verifies only against the chain: the targets its decision's transaction sent
 (`rebalance(targetBps, …)` to the vault) are its outcome's, its block is before the decision's,
-and the node serves that block and agrees with its inputs there. A receipt whose inputs cannot
-be checked (no block, a block the node no longer serves) does not verify.
+and the node serves that block and agrees with its inputs there, and every reading of its
+return-index history is the chain's at a block carrying its timestamp. A receipt whose inputs
+cannot be checked (no block, a block the node no longer serves) does not verify. (The lending
+book's exposures and the gas market a receipt records are not checked.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,11 +43,13 @@ from keepers.strategy.replay import (
     replay,
 )
 
-__all__ = ["DecisionNotFound", "ReplayCheck", "Verification", "chain_differences",
-           "decision_differences", "decode_rebalanced", "find_document", "onchain_rationale",
-           "replay_decision", "verify_decision"]  # fmt: skip
+__all__ = ["DecisionNotFound", "ReplayCheck", "Verification", "blocks_at", "chain_differences",
+           "decision_differences", "decode_rebalanced", "find_document", "history_differences",
+           "onchain_rationale", "oracle_differences", "replay_decision",
+           "verify_decision"]  # fmt: skip
 
 REBALANCE_SELECTOR = keccak(text="rebalance(uint16[],bytes32,string)")[:4]
+RETURN_INDEX_SELECTOR = keccak(text="returnIndex()")[:4]
 REBALANCED_TOPIC = (
     "0x"
     + keccak(
@@ -192,6 +196,89 @@ def chain_differences(inputs: StrategyInputs, allocation: AllocationRead) -> tup
     return tuple(found)
 
 
+def history_differences(
+    inputs: StrategyInputs,
+    blocks_at: Callable[[int], Sequence[int]],
+    indices_at: Callable[[int], Mapping[str, int | None]],
+) -> tuple[str, ...]:
+    """What the receipt's return-index history says that the chain does not: every reading but
+    the latest (`chain_differences` checks that one) must be the sleeve's `returnIndex()` at a
+    block carrying the reading's timestamp (`blocks_at(t)`: those blocks, newest first; a block
+    where any of them agrees will do) as `indices_at(block)` reads it (name -> index, None:
+    unread); a chain index of 0 is recorded as 1 (`jobs.rebalancer.strategy_inputs`). At most
+    one difference per sleeve, its oldest. (Found in an agent review: only the latest reading
+    was checked, so an agent could write any history, the forecast's whole input, and run the
+    strategy on it: its decision "replayed" and "the node agreed".)"""
+    found: dict[str, str] = {}
+    readings: dict[int, list[tuple[str, int]]] = {}
+    for s in inputs.sleeves:
+        for t, v in zip(s.history.timestamps, s.history.indices, strict=True):
+            if t != inputs.timestamp:
+                readings.setdefault(t, []).append((s.name, v))
+    for t in sorted(readings):
+        waiting = [(n, v) for n, v in readings[t] if n not in found]
+        if not waiting:
+            continue
+        blocks = list(blocks_at(t))
+        if not blocks:
+            for name, _ in waiting:
+                found[name] = f"{name} returnIndex history: no block at its reading's time {t}"
+            continue
+        seen: dict[str, list[int | None]] = {name: [] for name, _ in waiting}
+        for block in blocks:
+            node = indices_at(block)
+            for name, value in list(waiting):
+                index = node.get(name)
+                chain_value = None if index is None else max(int(index), 1)
+                if chain_value == value:
+                    waiting.remove((name, value))
+                else:
+                    seen[name].append(chain_value)
+            if not waiting:
+                break
+        for name, value in waiting:
+            found[name] = (f"{name} returnIndex history at {t}: receipt {value}, node "
+                           f"{seen[name][0]} (block {blocks[0]})")  # fmt: skip
+    return tuple(found[s.name] for s in inputs.sleeves if s.name in found)
+
+
+def oracle_differences(
+    inputs: StrategyInputs, deviations: Mapping[str, int], book: str | None
+) -> tuple[str, ...]:
+    """The receipt's `oracle_deviation_bps` (the risk-off rule's input) against the router read
+    at the receipt's block (`deviations`: feed name -> bps, collateral included): a priced
+    sleeve's own feed, the lending sleeve (named `book`) the largest of every feed
+    (`shell.rebalancer._snapshot`), any other sleeve 0."""
+    found = []
+    for s in inputs.sleeves:
+        node = max(deviations.values(), default=0) if s.name == book else deviations.get(s.name, 0)
+        if s.oracle_deviation_bps != node:
+            found.append(f"{s.name} oracle_deviation_bps: receipt {s.oracle_deviation_bps}, "
+                         f"node {node}")  # fmt: skip
+    return tuple(found)
+
+
+def blocks_at(timestamp_of: Callable[[int], int], first: int, last: int, t: int,
+              most: int = 8) -> tuple[int, ...]:  # fmt: skip
+    """The blocks in [first, last] whose timestamp is `t`, newest first (at most `most`), found
+    by bisection on `timestamp_of(block)` (block timestamps never decrease)."""
+    lo, hi = first, last
+    if hi < lo or timestamp_of(lo) > t:
+        return ()
+    while lo < hi:  # the newest block with a timestamp <= t
+        mid = (lo + hi + 1) // 2
+        if timestamp_of(mid) <= t:
+            lo = mid
+        else:
+            hi = mid - 1
+    found = []
+    block = lo
+    while block >= first and len(found) < most and timestamp_of(block) == t:
+        found.append(block)
+        block -= 1
+    return tuple(found)
+
+
 def decision_differences(
     recorded_target: tuple[int, ...] | None,
     receipt_block: int,
@@ -286,8 +373,55 @@ def replay_decision(
     except Exception as err:  # noqa: BLE001 - any node refusal: the block is not served
         note = f"block {inputs.block} not served: {_line(err)}"
         return ReplayCheck(verification, result, None, note, decision)
-    node = chain_differences(inputs, allocation)
+    try:
+        node = chain_differences(inputs, allocation) + _history_and_oracles(
+            keeper_multicall, protocol, inputs
+        )
+    except Exception as err:  # noqa: BLE001 - any node refusal: the inputs cannot be checked
+        return ReplayCheck(verification, result, None, f"inputs not served: {_line(err)}",
+                           decision)  # fmt: skip
     return ReplayCheck(verification, result, node, "", decision)
+
+
+def _history_and_oracles(multicall: Any, protocol: Protocol,
+                         inputs: StrategyInputs) -> tuple[str, ...]:  # fmt: skip
+    """`oracle_differences` at the receipt's block and `history_differences` over the blocks
+    from the deployment's to the receipt's (read through the node)."""
+    from ape import chain
+
+    from keepers.reads.oracles import priced_tokens, read_oracles
+
+    web3 = chain.provider.web3
+    times: dict[int, int] = {}
+
+    def timestamp_of(block: int) -> int:
+        if block not in times:
+            times[block] = int(web3.eth.get_block(block)["timestamp"])
+        return times[block]
+
+    def indices(block: int) -> dict[str, int | None]:
+        # One plain call per sleeve: Multicall3 may postdate the oldest readings (a local node).
+        out: dict[str, int | None] = {}
+        for name, sleeve in protocol.sleeves.items():
+            call = {"to": str(sleeve.address), "data": "0x" + RETURN_INDEX_SELECTOR.hex()}
+            try:
+                raw = bytes(web3.eth.call(call, block))
+            except Exception:  # noqa: BLE001 - unread: a difference, never a pass
+                raw = b""
+            out[name] = int.from_bytes(raw[:32], "big") if len(raw) >= 32 else None
+        return out
+
+    oracles = read_oracles(multicall, protocol, priced_tokens(protocol), inputs.block)
+    deviations = {o.name: o.deviation_bps() for o in oracles.oracles}
+    book = "" if protocol.lending is None else str(protocol.lending.address).lower()
+    book_name = next((n for n, c in protocol.sleeves.items() if str(c.address).lower() == book),
+                     None)  # fmt: skip
+    found = oracle_differences(inputs, deviations, book_name)
+    first = max(int(protocol.block), 0)
+    history = history_differences(
+        inputs, lambda t: blocks_at(timestamp_of, first, inputs.block, t), indices
+    )
+    return found + history
 
 
 def _line(err: BaseException) -> str:

@@ -285,3 +285,29 @@ def supplied_book(project, accounts) -> LendingSystem:
     lending.supply(accounts[6], 1_000_000 * USDC)
     lending.open_position(accounts[4], "tbill", 400_000 * USDC, 200_000 * USDC)
     return lending
+
+
+def observe_days(
+    market: Any, deployment: Deployment, days: int, tbill_per_year_pct: int = 5
+) -> list[tuple[str, int, int, int]]:
+    """`days` days on chain, as a keeper would have seen them: each day a fresh round on every
+    feed (`market`: tests.scripts.test_agent_cli.Market; tbill's NAV up `tbill_per_year_pct` %
+    a year, the others unchanged) and every sleeve's `returnIndex()` read at that block, as the
+    rebalancer's `_observe` records it. Returns [(name, timestamp, index, block)]: readings
+    `verify-decision --replay` can check against the node (it checks every one)."""
+    tbill = market.feeds["tbill"]
+    start = int(tbill.latestAnswer())
+    from keepers.verify import RETURN_INDEX_SELECTOR
+
+    sleeves = [(s.name, s.address) for s in deployment.sleeves]
+    web3 = ape.chain.provider.web3
+    selector = "0x" + RETURN_INDEX_SELECTOR.hex()
+    readings = []
+    for day in range(1, days + 1):
+        market.at(market.chain.blocks.head.timestamp + 86_400)
+        market.quote(tbill=start + start * tbill_per_year_pct * day // (100 * 365))
+        head = market.chain.blocks.head
+        for name, address in sleeves:
+            raw = bytes(web3.eth.call({"to": str(address), "data": selector}, head.number))
+            readings.append((name, head.timestamp, int.from_bytes(raw[:32], "big"), head.number))
+    return readings

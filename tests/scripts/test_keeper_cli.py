@@ -19,7 +19,7 @@ from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
 from ballast.deployment import Deployment
 from keepers.store import Store
-from tests.keeper_support import bound_state
+from tests.keeper_support import bound_state, observe_days
 
 KEEPER = Path(sys.executable).with_name("ballast-keeper")
 
@@ -226,22 +226,23 @@ def deposit_through_a_strike(market, account, amount: int) -> None:
 def test_the_rebalancer_decides_and_verify_decision_checks_its_rationale(
     keeper_cli, keeper_manifest, project, chain, accounts, tmp_path
 ):
-    """The keeper as a bonded agent: a month of tbill history (+5 %/year) in its store, an idle
-    vault; one pass rebalances, and `verify-decision` re-hashes the stored rationale against the
-    on-chain hash — and catches a tampered document."""
+    """The keeper as a bonded agent: a month of tbill history (+5 %/year) read from the chain in
+    its store, an idle vault; one pass rebalances, and `verify-decision` re-hashes the stored
+    rationale against the on-chain hash — and catches a tampered document."""
     from tests.scripts.test_agent_cli import Market
 
     market = Market(project, chain, Deployment.load(keeper_manifest), accounts)
     agent = accounts[7]
     market.bond(agent, 10_000 * 10**6)
     deposit_through_a_strike(market, accounts[4], 1_000_000 * 10**6)
+    # A month of the chain as the keeper read it (tbill +5 %/year): `--replay` checks every
+    # reading against the node, so the history must be the chain's, not made up.
+    readings = observe_days(market, Deployment.load(keeper_manifest), 30)
     market.quote()  # fresh prices for every sleeve
-    now = chain.blocks.head.timestamp
     state_file, binding = bound_state(tmp_path / "state", keeper_manifest, agent.address)
     with Store(state_file, binding) as store:
-        for day in range(30, 0, -1):
-            growth = 10**18 - 10**18 * 5 * day // (100 * 365)
-            store.add_index_sample("tbill", now - day * 86_400, growth, 0)
+        for name, timestamp, index, block in readings:
+            store.add_index_sample(name, timestamp, index, block)
 
     result = keeper_cli("--manifest", str(keeper_manifest), "--account", "TEST::7", "once",
                         "--job", "rebalancer")  # fmt: skip
@@ -293,12 +294,12 @@ def test_verify_decision_replay_refuses_a_receipt_whose_targets_the_decision_did
     agent = accounts[7]
     market.bond(agent, 10_000 * 10**6)
     deposit_through_a_strike(market, accounts[4], 1_000_000 * 10**6)
+    readings = observe_days(market, Deployment.load(keeper_manifest), 30)  # tbill +5 %/year
     market.quote()
-    now = chain.blocks.head.timestamp
     state_file, binding = bound_state(tmp_path / "state", keeper_manifest, agent.address)
-    with Store(state_file, binding) as store:  # a month of tbill at +5 %/year: it moves there
-        for day in range(30, 0, -1):
-            store.add_index_sample("tbill", now - day * 86_400, 10**18 - 10**16 * 5 * day // 365, 0)
+    with Store(state_file, binding) as store:  # the month as the keeper read it: it moves there
+        for name, timestamp, index, block in readings:
+            store.add_index_sample(name, timestamp, index, block)
     before = chain.snapshot()
     result = keeper_cli("--manifest", str(keeper_manifest), "--account", "TEST::7", "once",
                         "--job", "rebalancer")  # fmt: skip

@@ -319,3 +319,70 @@ def test_a_receipt_that_drops_its_latest_return_index_is_a_chain_mismatch():
         f"tbill returnIndex: the receipt has no reading at its timestamp, node "
         f"{tbill.history.indices[-1]}",
     )
+
+
+def test_every_reading_of_the_history_is_checked_at_a_block_of_its_time():
+    """Found in an agent review (tests/attacks/test_agent_receipts.py): only the latest reading
+    was compared with the node, so any earlier history, the forecast's input, verified."""
+    from keepers.verify import history_differences
+
+    inputs = vault()
+    names = [s.name for s in inputs.sleeves]
+    times = sorted({t for s in inputs.sleeves for t in s.history.timestamps} - {inputs.timestamp})
+    block_of = {t: 100 + i for i, t in enumerate(times)}
+    truth = {
+        (s.name, t): v
+        for s in inputs.sleeves
+        for t, v in zip(s.history.timestamps, s.history.indices, strict=True)
+    }
+
+    def blocks_at(t):
+        return (block_of[t],) if t in block_of else ()
+
+    def indices_at(chain=truth):
+        def read(block):
+            t = next(t for t, b in block_of.items() if b == block)
+            return {n: chain.get((n, t)) for n in names}
+
+        return read
+
+    assert history_differences(inputs, blocks_at, indices_at()) == ()
+    gold = inputs.sleeves[1]
+    t0 = gold.history.timestamps[0]
+    lied = {**truth, (gold.name, t0): truth[(gold.name, t0)] + 1}
+    assert history_differences(inputs, blocks_at, indices_at(lied)) == (
+        f"{gold.name} returnIndex history at {t0}: receipt {truth[(gold.name, t0)]}, node "
+        f"{truth[(gold.name, t0)] + 1} (block {block_of[t0]})",
+    )
+    assert history_differences(inputs, lambda t: (), indices_at()) == tuple(
+        f"{s.name} returnIndex history: no block at its reading's time {s.history.timestamps[0]}"
+        for s in inputs.sleeves
+        if s.history.timestamps[0] != inputs.timestamp
+    )
+
+
+def test_blocks_at_a_time_are_found_by_bisection():
+    from keepers.verify import blocks_at
+
+    stamps = [10, 12, 12, 12, 20, 30, 30, 41]  # block i at stamps[i]
+    for t, expected in [(12, (3, 2, 1)), (10, (0,)), (11, ()), (30, (6, 5)), (41, (7,)),
+                        (9, ()), (50, ())]:  # fmt: skip
+        assert blocks_at(lambda b: stamps[b], 0, len(stamps) - 1, t) == expected
+    assert blocks_at(lambda b: stamps[b], 2, 5, 12) == (3, 2)
+
+
+def test_the_risk_off_input_is_checked_against_the_router():
+    from keepers.verify import oracle_differences
+
+    inputs = vault(gold_deviation=900)
+    names = [s.name for s in inputs.sleeves]
+    node = {names[1]: 900, "collateral": 40}
+    assert oracle_differences(inputs, node, None) == ()
+    calm = {names[1]: 0}
+    assert oracle_differences(inputs, calm, None) == (
+        f"{names[1]} oracle_deviation_bps: receipt 900, node 0",
+    )
+    book = names[2]  # as the lending sleeve: the largest move of every feed
+    assert oracle_differences(inputs, node, book) == (
+        f"{book} oracle_deviation_bps: receipt 0, node 900",
+    )

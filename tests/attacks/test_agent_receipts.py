@@ -1,0 +1,145 @@
+"""A replay receipt written on a return-index history the chain never held (found in an agent
+review, branch `agents`).
+
+`verify-decision --replay` re-ran the strategy on the receipt and compared the node, at the
+receipt's block, with its NAV, bounds, caps, weights and each sleeve's *latest* return index. The
+rest of the history, the forecast's whole input, was the agent's word: an agent could write gold
+rising 0.2 % a day over a month in which gold's feed never moved, run the published strategy on
+it, send the decision it gave (into gold) and publish the receipt — which "replayed" and on which
+"the node agreed" (exit 0). Every reading is now checked against the sleeve's `returnIndex()` at
+a block carrying its timestamp; the honest keeper's history (its own readings of the chain)
+still verifies.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ballast.config import DeployConfig
+from ballast.deploy import deploy_system
+from ballast.deployment import Deployment
+from keepers.store import Store
+from tests.keeper_support import bound_state, observe_days
+from tests.scripts import inprocess
+
+# The in-process CLI runner and what it needs (tests/scripts/conftest.py's fixtures).
+_process_state_restored = inprocess._process_state_restored
+keeper_main = inprocess.keeper_main
+
+DAY = 86_400
+
+
+@pytest.fixture(scope="module")
+def manifest(repo_root, accounts, tmp_path_factory):
+    config = DeployConfig.load(repo_root / "deployments/config/local.yaml")
+    deployment = deploy_system(config, accounts[0], report=lambda _: None)
+    path = tmp_path_factory.mktemp("deployments") / "ethereum-local.json"
+    deployment.save(path)
+    return path
+
+
+def _market(project, chain, manifest, accounts):
+    from tests.scripts.test_agent_cli import Market
+
+    return Market(project, chain, Deployment.load(manifest), accounts)
+
+
+def _month_observed(market, manifest, days: int = 30):
+    """A month on chain as the keeper reads it (tbill's NAV up 5 %/year, gold flat)."""
+    return observe_days(market, Deployment.load(manifest), days)
+
+
+def _keeper_decides(keeper_main, market, project, manifest, accounts, tmp_path, readings):
+    """Agent TEST::7 bonded, 1M deposited, the keeper's store holding `readings`: one rebalancer
+    pass. Returns the store's file."""
+    agent = accounts[7]
+    market.bond(agent, 10_000 * 10**6)
+    depositor = accounts[4]
+    market.fund(depositor, 1_000_000 * 10**6)
+    market.asset.approve(market.vault, 1_000_000 * 10**6, sender=depositor)
+    market.vault.requestDeposit(1_000_000 * 10**6, depositor, depositor, sender=depositor)
+    market.strike()
+    market.vault.deposit(1_000_000 * 10**6, depositor, sender=depositor)
+    market.quote()
+    state_file, binding = bound_state(tmp_path / "state", manifest, agent.address)
+    with Store(state_file, binding) as store:
+        for name, timestamp, index, block in readings:
+            store.add_index_sample(name, timestamp, index, block)
+    ran = keeper_main(["--state-dir", str(tmp_path / "state"), "--manifest", str(manifest),
+                       "--account", "TEST::7", "once", "--job", "rebalancer"])  # fmt: skip
+    assert "decision 0 opened" in ran.stdout, ran.stdout + ran.stderr
+    return state_file
+
+
+def _verify(keeper_main, manifest, tmp_path):
+    return keeper_main(["--state-dir", str(tmp_path / "state"), "--manifest", str(manifest),
+                        "--account", "TEST::7", "verify-decision", "0", "--replay"])  # fmt: skip
+
+
+def test_a_receipt_written_on_a_history_the_chain_never_held_does_not_verify(
+    keeper_main, manifest, project, chain, accounts, tmp_path
+):
+    market = _market(project, chain, manifest, accounts)
+    readings = _month_observed(market, manifest)
+    # The agent's story: gold up 0.2 % a day at the very blocks the chain has (gold never moved).
+    gold = [r for r in readings if r[0] == "gold"]
+    base = gold[0][2]
+    forged = [
+        (name, t, base + base * 2 * day // 1_000 if name == "gold" else index, block)
+        for name, t, index, block in readings
+        for day in [next(i for i, g in enumerate(gold) if g[1] == t)]
+    ]
+    assert {r[2] for r in gold} == {base}  # the chain's gold: flat all month
+    state_file = _keeper_decides(keeper_main, market, project, manifest, accounts, tmp_path,
+                                 forged)  # fmt: skip
+    with Store(state_file) as store:
+        body = store.rationale(store.decision(0).rationale_hash)
+    target = json.loads(body)["outcome"]["target_bps"]
+    assert target[1] > 0  # the forged rise sent the vault into gold
+    assert market.vault.decision(0).newBps[1] > 0
+
+    result = _verify(keeper_main, manifest, tmp_path)
+    assert "replay: same document" in result.stdout, result.stdout  # the strategy's, on the story
+    assert result.returncode == 4, result.stdout + result.stderr  # was 0: "the node agrees"
+    first = gold[0]
+    assert (
+        f"chain inputs MISMATCH: gold returnIndex history at {first[1]}: receipt {base}, "
+        f"node {base}"
+    ) not in result.stdout  # day 0 is the chain's own reading
+    second = gold[1]
+    assert (f"chain inputs MISMATCH: gold returnIndex history at {second[1]}: receipt "
+            f"{base + base * 2 // 1_000}, node {base} (block {second[3]})") in result.stdout, (
+        result.stdout
+    )  # fmt: skip
+    assert "tbill returnIndex history" not in result.stdout  # tbill's readings are the chain's
+
+
+def test_the_keepers_own_readings_of_the_chain_verify(
+    keeper_main, manifest, project, chain, accounts, tmp_path
+):
+    """Control: the same month as the keeper read it; its decision verifies (exit 0)."""
+    market = _market(project, chain, manifest, accounts)
+    readings = _month_observed(market, manifest)
+    _keeper_decides(keeper_main, market, project, manifest, accounts, tmp_path, readings)
+    result = _verify(keeper_main, manifest, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "chain inputs: the node agrees at the receipt's block" in result.stdout, result.stdout
+
+
+def test_a_reading_at_a_time_no_block_has_does_not_verify(
+    keeper_main, manifest, project, chain, accounts, tmp_path
+):
+    """A reading moved off its block (half a day earlier, when nothing was mined) has no block
+    to be checked at: the receipt does not verify."""
+    market = _market(project, chain, manifest, accounts)
+    readings = _month_observed(market, manifest)
+    name, t, index, block = readings[0]
+    moved = [(name, t - DAY // 2, index, block), *readings[1:]]
+    _keeper_decides(keeper_main, market, project, manifest, accounts, tmp_path, moved)
+    result = _verify(keeper_main, manifest, tmp_path)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert f"{name} returnIndex history: no block at its reading's time {t - DAY // 2}" in (
+        result.stdout
+    )
