@@ -132,11 +132,17 @@ def main(
 
 
 def _known_jobs(_ctx: click.Context, _param: click.Parameter, jobs: tuple[str, ...]) -> Any:
-    """`--job` values: a job name or a deprecated alias; another is one line, exit 1."""
+    """`--job` values: a job name or a deprecated alias; another is one line, exit 1. A job given
+    twice (or by its name and its alias) runs once, where it was first given: `--job` names the
+    set of jobs to run (a list merged from two sources must not double a job's actions, alerts
+    and report)."""
     unknown = [j for j in jobs if j not in JOBS and j not in JOB_ALIASES]
     if unknown:
         raise Fail(f"unknown job {unknown[0]!r}; jobs are {', '.join(JOBS)}")
-    return jobs
+    first: dict[str, str] = {}
+    for job in jobs:
+        first.setdefault(job_name(job), job)
+    return tuple(first.values())
 
 
 def _actions_table(reports: list[Any]) -> Table:
