@@ -1,6 +1,6 @@
 """What the `ape run` scripts share: the console, the `--manifest` and `--account` options,
-commands that check their node before connecting, and sending a transaction whose revert becomes
-one line in words."""
+commands that check their node before connecting, usage errors on one line (`OneLineUsage`, also
+`ballast-keeper`'s), and sending a transaction whose revert becomes one line in words."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 from ape.cli import ConnectedProviderCommand
@@ -24,6 +24,51 @@ def make_console() -> Console:
     """A rich console; piped or captured output is not squeezed into 80 columns."""
     console = Console()
     return console if console.is_terminal else Console(width=200)
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage error (an unknown option or command, a bad or missing value) shown as one line,
+    ``Error: <what is wrong>``, exit status 2: without click's usage line and help hint above it
+    (``-h`` shows the usage)."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"Error: {self.format_message()}", file=file, err=True)
+
+
+class OneLineUsage(click.Command):
+    """Put first in the bases of a click command or group: a usage error raised while parsing its
+    arguments or running it, subcommands included, is shown as one line (`OneLineUsageError`),
+    whether click's own `main` shows it (`ballast-keeper`) or Ape's (`ape run <script>`)."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as err:
+            raise _one_line_usage(err) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as err:
+            raise _one_line_usage(err) from None
+
+
+def _one_line_usage(err: click.UsageError) -> click.UsageError:
+    if isinstance(err, OneLineUsageError):
+        return err
+    one = OneLineUsageError(err.format_message(), err.ctx)
+    one.exit_code = err.exit_code
+    return one
+
+
+class OneLineGroup(OneLineUsage, click.Group):
+    """A click group whose usage errors, and its subcommands', are one line (`OneLineUsage`)."""
 
 
 manifest_option = click.option(
@@ -124,12 +169,13 @@ def network_problem(message: str) -> str:
     return f"{first.removesuffix('Options:').strip()} (`ape networks list` shows the choices)"
 
 
-class NodeCommand(ConnectedProviderCommand):
+class NodeCommand(OneLineUsage, ConnectedProviderCommand):
     """An Ape command that connects only to a node that is running (see ballast.node): a dead or
     unnamed node is one line and exit 1, never a private anvil that vanishes with the command.
 
     A negative number (`-5`, `-1d`) is an argument, never read as an option: the command's own
-    parser then explains why it is refused; a real unknown option is still refused."""
+    parser then explains why it is refused; a real unknown option is still refused. A usage error
+    is one line (`OneLineUsage`)."""
 
     private_ok = False
 

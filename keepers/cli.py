@@ -36,7 +36,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from ballast.cli import make_console
+from ballast.cli import OneLineUsage, make_console
 from keepers.cli_common import Fail, connected, keeper_for, one_line
 from keepers.cli_verify import verify_decision_command, verify_steward_command
 from keepers.config import JOB_ALIASES, JOBS, ConfigError, job_name, load_settings
@@ -57,10 +57,11 @@ EXIT_CODES = (
 )
 
 
-class _OptionsAnywhere(click.Group):
+class _OptionsAnywhere(OneLineUsage, click.Group):
     """A group whose own options may also follow the subcommand (`ballast-keeper once --job x
     --account k` as well as `ballast-keeper --account k once --job x`), like the `ape run`
-    scripts: they are moved in front of the subcommand before parsing."""
+    scripts: they are moved in front of the subcommand before parsing. Usage errors, its own and
+    its commands', are one line (`OneLineUsage`)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         takes_value, flags = set(), set()

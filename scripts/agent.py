@@ -26,6 +26,7 @@ from rich.table import Table
 from ballast import agent as A
 from ballast.cli import (
     NodeCommand,
+    OneLineGroup,
     account_option,
     json_option,
     load_deployment,
@@ -161,7 +162,7 @@ def _metadata_uri(uri: str) -> str:
         raise click.ClickException(str(err)) from None
 
 
-@click.group()
+@click.group(cls=OneLineGroup)
 def cli():
     """Bond stake in the AgentRegistry as a strategy agent."""
 

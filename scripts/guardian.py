@@ -27,6 +27,7 @@ from ballast import agent as A
 from ballast import guardian as G
 from ballast.cli import (
     NodeCommand,
+    OneLineGroup,
     account_option,
     json_option,
     load_deployment,
@@ -111,7 +112,7 @@ def _now() -> int:
     return chain.blocks.head.timestamp
 
 
-@click.group()
+@click.group(cls=OneLineGroup)
 def cli():
     """The guardian: pause, veto slashes, cancel queued proposals, shut down."""
 
