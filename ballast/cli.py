@@ -4,6 +4,7 @@ commands that check their node before connecting, usage errors on one line (`One
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from rich.console import Console
 from ballast.accounts import AccountError, load_account, ready_to_sign, unattended_requested
 from ballast.deployment import Deployment, ManifestError, load_for_chain
 from ballast.node import NodeError, require_node
+from keepers.errors import SENTENCES, ErrorDecoder, revert_data_in
 
 
 def make_console() -> Console:
@@ -148,13 +150,36 @@ Explain = Callable[[str, dict[str, Any]], str]
 
 def send_explained(action: str, explain: Explain, call, *args, **kwargs):
     """Send a transaction; a revert becomes one line: the custom error in words (`explain`),
-    or the node's message."""
+    or the node's message (a custom error in it named: `revert_in_words`)."""
     try:
         return call(*args, **kwargs)
     except ContractLogicError as err:
         if not isinstance(err, CustomError):
-            raise click.ClickException(f"{action} reverted: {err.message}") from None
+            raise click.ClickException(f"{action} reverted: {revert_in_words(err)}") from None
         raise click.ClickException(f"{action} refused: {explain(err.name, err.inputs)}") from None
+
+
+@functools.cache
+def _project_errors() -> ErrorDecoder:
+    """The custom errors of every contract of the project (compiled), by selector."""
+    from ape import project
+
+    return ErrorDecoder(*project.contracts.values())
+
+
+def revert_in_words(err: ContractLogicError) -> str:
+    """A revert as one phrase. A call's custom error reaches us unnamed (Ape: ``custom error
+    0x7dc53e1c``; it names a transaction's): it is named from the project's contracts, with a
+    sentence for the ones a user meets (``PreviewUnavailable: the vault has no previews: …``,
+    keepers.errors.SENTENCES); a named one gets its sentence too; else the node's message."""
+    if isinstance(err, CustomError):
+        if err.name in SENTENCES:
+            return f"{err.name}: {SENTENCES[err.name]}"
+        return repr(err)
+    data = revert_data_in(err.message or "")
+    if data is None:
+        return err.message or "reverted without a reason"
+    return _project_errors().in_words(data)
 
 
 _NEGATIVE = re.compile(r"^-[0-9.]")
@@ -175,7 +200,8 @@ class NodeCommand(OneLineUsage, ConnectedProviderCommand):
 
     A negative number (`-5`, `-1d`) is an argument, never read as an option: the command's own
     parser then explains why it is refused; a real unknown option is still refused. A usage error
-    is one line (`OneLineUsage`)."""
+    is one line (`OneLineUsage`), and so is a revert that reaches the command's end, its custom
+    error named (`revert_in_words`)."""
 
     private_ok = False
 
@@ -232,6 +258,8 @@ class NodeCommand(OneLineUsage, ConnectedProviderCommand):
         except ProviderError as err:  # e.g. the node answers but is not anvil: one line
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise click.ClickException(f"cannot use the node: {first}") from None
+        except ContractLogicError as err:  # a call or transaction no explain() caught
+            raise click.ClickException(f"a contract refused: {revert_in_words(err)}") from None
 
 
 class PrivateNodeCommand(NodeCommand):
