@@ -1,14 +1,15 @@
 """What the `ape run` scripts share: the console, the `--manifest` and `--account` options,
-commands that check their node before connecting, and sending a transaction whose revert becomes
-one line in words."""
+commands that check their node before connecting, usage errors on one line (`OneLineUsage`, also
+`ballast-keeper`'s), and sending a transaction whose revert becomes one line in words."""
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 from ape.cli import ConnectedProviderCommand
@@ -18,12 +19,58 @@ from rich.console import Console
 from ballast.accounts import AccountError, load_account, ready_to_sign, unattended_requested
 from ballast.deployment import Deployment, ManifestError, load_for_chain
 from ballast.node import NodeError, require_node
+from keepers.errors import SENTENCES, ErrorDecoder, revert_data_in
 
 
 def make_console() -> Console:
     """A rich console; piped or captured output is not squeezed into 80 columns."""
     console = Console()
     return console if console.is_terminal else Console(width=200)
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage error (an unknown option or command, a bad or missing value) shown as one line,
+    ``Error: <what is wrong>``, exit status 2: without click's usage line and help hint above it
+    (``-h`` shows the usage)."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"Error: {self.format_message()}", file=file, err=True)
+
+
+class OneLineUsage(click.Command):
+    """Put first in the bases of a click command or group: a usage error raised while parsing its
+    arguments or running it, subcommands included, is shown as one line (`OneLineUsageError`),
+    whether click's own `main` shows it (`ballast-keeper`) or Ape's (`ape run <script>`)."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as err:
+            raise _one_line_usage(err) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as err:
+            raise _one_line_usage(err) from None
+
+
+def _one_line_usage(err: click.UsageError) -> click.UsageError:
+    if isinstance(err, OneLineUsageError):
+        return err
+    one = OneLineUsageError(err.format_message(), err.ctx)
+    one.exit_code = err.exit_code
+    return one
+
+
+class OneLineGroup(OneLineUsage, click.Group):
+    """A click group whose usage errors, and its subcommands', are one line (`OneLineUsage`)."""
 
 
 manifest_option = click.option(
@@ -103,13 +150,36 @@ Explain = Callable[[str, dict[str, Any]], str]
 
 def send_explained(action: str, explain: Explain, call, *args, **kwargs):
     """Send a transaction; a revert becomes one line: the custom error in words (`explain`),
-    or the node's message."""
+    or the node's message (a custom error in it named: `revert_in_words`)."""
     try:
         return call(*args, **kwargs)
     except ContractLogicError as err:
         if not isinstance(err, CustomError):
-            raise click.ClickException(f"{action} reverted: {err.message}") from None
+            raise click.ClickException(f"{action} reverted: {revert_in_words(err)}") from None
         raise click.ClickException(f"{action} refused: {explain(err.name, err.inputs)}") from None
+
+
+@functools.cache
+def _project_errors() -> ErrorDecoder:
+    """The custom errors of every contract of the project (compiled), by selector."""
+    from ape import project
+
+    return ErrorDecoder(*project.contracts.values())
+
+
+def revert_in_words(err: ContractLogicError) -> str:
+    """A revert as one phrase. A call's custom error reaches us unnamed (Ape: ``custom error
+    0x7dc53e1c``; it names a transaction's): it is named from the project's contracts, with a
+    sentence for the ones a user meets (``PreviewUnavailable: the vault has no previews: …``,
+    keepers.errors.SENTENCES); a named one gets its sentence too; else the node's message."""
+    if isinstance(err, CustomError):
+        if err.name in SENTENCES:
+            return f"{err.name}: {SENTENCES[err.name]}"
+        return repr(err)
+    data = revert_data_in(err.message or "")
+    if data is None:
+        return err.message or "reverted without a reason"
+    return _project_errors().in_words(data)
 
 
 _NEGATIVE = re.compile(r"^-[0-9.]")
@@ -124,12 +194,14 @@ def network_problem(message: str) -> str:
     return f"{first.removesuffix('Options:').strip()} (`ape networks list` shows the choices)"
 
 
-class NodeCommand(ConnectedProviderCommand):
+class NodeCommand(OneLineUsage, ConnectedProviderCommand):
     """An Ape command that connects only to a node that is running (see ballast.node): a dead or
     unnamed node is one line and exit 1, never a private anvil that vanishes with the command.
 
     A negative number (`-5`, `-1d`) is an argument, never read as an option: the command's own
-    parser then explains why it is refused; a real unknown option is still refused."""
+    parser then explains why it is refused; a real unknown option is still refused. A usage error
+    is one line (`OneLineUsage`), and so is a revert that reaches the command's end, its custom
+    error named (`revert_in_words`)."""
 
     private_ok = False
 
@@ -186,6 +258,8 @@ class NodeCommand(ConnectedProviderCommand):
         except ProviderError as err:  # e.g. the node answers but is not anvil: one line
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise click.ClickException(f"cannot use the node: {first}") from None
+        except ContractLogicError as err:  # a call or transaction no explain() caught
+            raise click.ClickException(f"a contract refused: {revert_in_words(err)}") from None
 
 
 class PrivateNodeCommand(NodeCommand):

@@ -1,7 +1,8 @@
 """The deployment manifest: the one file that keepers, scripts and users read.
 
 `ape run deploy` writes ``deployments/<ecosystem>-<network>.json`` (DESIGN.md §Deployment
-manifest). This module owns its schema, so the writer and every reader agree on it.
+manifest; a fork network writes its own, read before the forked network's: `manifest_to_read`).
+This module owns its schema, so the writer and every reader agree on it.
 """
 
 from __future__ import annotations
@@ -131,11 +132,28 @@ def load_for_chain(path: Path, chain_id: int) -> Deployment:
     return deployment
 
 
+FORK_SUFFIX = "-fork"  # Ape's fork networks: `mainnet-fork` forks `mainnet`
+
+
 def manifest_path(ecosystem: str, network: str, root: Path = DEPLOYMENTS_DIR) -> Path:
-    """``deployments/<ecosystem>-<network>.json``; a fork network shares its parent's name."""
-    return Path(root) / f"{ecosystem}-{network.removesuffix('-fork')}.json"
+    """``deployments/<ecosystem>-<network>.json``, the manifest `ape run deploy` writes. A fork
+    network has its own (``ethereum-mainnet-fork.json``): a fork has the chain id of the network
+    it forks, so nothing else would stop a deploy on it writing over the real manifest."""
+    return Path(root) / f"{ecosystem}-{network}.json"
+
+
+def manifest_to_read(ecosystem: str, network: str, root: Path = DEPLOYMENTS_DIR) -> Path:
+    """The manifest read on `network` (by the scripts, the keepers, a deploy's reuse): its own
+    (`manifest_path`); on a fork that has none yet, the forked network's, whose contracts the
+    fork holds."""
+    own = manifest_path(ecosystem, network, root)
+    if own.exists() or not network.endswith(FORK_SUFFIX):
+        return own
+    forked = manifest_path(ecosystem, network.removesuffix(FORK_SUFFIX), root)
+    return forked if forked.exists() else own
 
 
 def config_path(network: str, root: Path = DEPLOYMENTS_DIR) -> Path:
-    """``deployments/config/<network>.yaml``."""
-    return Path(root) / "config" / f"{network.removesuffix('-fork')}.yaml"
+    """``deployments/config/<network>.yaml``; a fork network's is the forked network's (a fork
+    rehearses that network's deploy)."""
+    return Path(root) / "config" / f"{network.removesuffix(FORK_SUFFIX)}.yaml"

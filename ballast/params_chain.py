@@ -14,7 +14,7 @@ from ballast import agent as A
 from ballast import params as P
 from ballast import proposal_calls as C
 from ballast.cli import load_deployment, send_explained
-from ballast.deployment import manifest_path
+from ballast.deployment import manifest_to_read
 from ballast.parameters import format_duration, key_of, parse_duration
 
 NEEDS = ("ParameterRegistry", "BallastGovernor", "BallastToken", "TimelockController")
@@ -24,7 +24,7 @@ class System:
     """The governance contracts of one deployment."""
 
     def __init__(self, ecosystem, network, manifest_file: Path | None, base_units: bool = False):
-        path = manifest_file or manifest_path(ecosystem.name, network.name)
+        path = manifest_file or manifest_to_read(ecosystem.name, network.name)
         deployment = load_deployment(path, NEEDS)
         c = deployment.contracts
         self.registry = project.ParameterRegistry.at(c["ParameterRegistry"])

@@ -12,8 +12,8 @@ APE_ACCOUNTS_<alias>_PASSPHRASE), `--manifest`, `--state-dir`, `--dry-run`, `--l
 `--metrics-port`. Run it from the project folder (Ape loads the compiled contracts from there).
 
 Exit status: 0 done; 1 the keeper could not start or the input is bad (one line on stderr; a
-decision id or rationale hash with no event on chain is bad input);
-3 (`once`) an action ended reverted, refused, replaced or stuck; 4 (`verify-decision`,
+decision id or rationale hash with no event on chain is bad input); 2 a usage error (one line:
+an unknown option, a value of the wrong type); 3 (`once`) an action ended reverted, refused, replaced or stuck; 4 (`verify-decision`,
 `verify-steward`) the
 document is missing or does not match (with --replay: or it is not a replay receipt, the replay
 decides otherwise, the node cannot serve or disagrees with its chain inputs, or the decision's
@@ -36,7 +36,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from ballast.cli import make_console
+from ballast.cli import OneLineUsage, make_console
 from keepers.cli_common import Fail, connected, keeper_for, one_line
 from keepers.cli_verify import verify_decision_command, verify_steward_command
 from keepers.config import JOB_ALIASES, JOBS, ConfigError, job_name, load_settings
@@ -49,7 +49,7 @@ PASS_FAILED = 5
 
 
 EXIT_CODES = (
-    "Exit status: 0 done; 1 bad input or the keeper cannot start; 3 (once) an action reverted, "
+    "Exit status: 0 done; 1 bad input or the keeper cannot start; 2 a usage error; 3 (once) an action reverted, "
     "was refused, replaced or stuck; 4 (verify-decision, verify-steward) no match; 5 (once) a "
     "pass failed on a "
     f"node error; {UNFUNDED_EXIT} (once) a job could not act for lack of funds (gas coin or "
@@ -57,10 +57,11 @@ EXIT_CODES = (
 )
 
 
-class _OptionsAnywhere(click.Group):
+class _OptionsAnywhere(OneLineUsage, click.Group):
     """A group whose own options may also follow the subcommand (`ballast-keeper once --job x
     --account k` as well as `ballast-keeper --account k once --job x`), like the `ape run`
-    scripts: they are moved in front of the subcommand before parsing."""
+    scripts: they are moved in front of the subcommand before parsing. Usage errors, its own and
+    its commands', are one line (`OneLineUsage`)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         takes_value, flags = set(), set()
@@ -132,11 +133,17 @@ def main(
 
 
 def _known_jobs(_ctx: click.Context, _param: click.Parameter, jobs: tuple[str, ...]) -> Any:
-    """`--job` values: a job name or a deprecated alias; another is one line, exit 1."""
+    """`--job` values: a job name or a deprecated alias; another is one line, exit 1. A job given
+    twice (or by its name and its alias) runs once, where it was first given: `--job` names the
+    set of jobs to run (a list merged from two sources must not double a job's actions, alerts
+    and report)."""
     unknown = [j for j in jobs if j not in JOBS and j not in JOB_ALIASES]
     if unknown:
         raise Fail(f"unknown job {unknown[0]!r}; jobs are {', '.join(JOBS)}")
-    return jobs
+    first: dict[str, str] = {}
+    for job in jobs:
+        first.setdefault(job_name(job), job)
+    return tuple(first.values())
 
 
 def _actions_table(reports: list[Any]) -> Table:

@@ -288,7 +288,10 @@ def _borrowers(s: Status) -> RenderableType:
     if s.borrowers is None:
         return _empty("Borrowers", "no lending book")
     indebted = [b for b in s.borrowers if b.debt > 0]
-    if not indebted:
+    if not indebted:  # positions known (they borrowed once) but all without debt now
+        known = len(s.borrowers)
+        if known:
+            return _empty("Borrowers", f"{plural(known, 'position')}, none borrowing")
         return _empty("Borrowers", "no borrowers")
     total = sum(b.debt for b in indebted)
     buckets = _table("Borrowers by health", "health", ">borrowers", f">debt ({s.asset.symbol})",

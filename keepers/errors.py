@@ -3,13 +3,33 @@ keeper talks to. One decoder for the sender (simulations, replays) and the snaps
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Final
 
 from eth_abi import decode as abi_decode
 from eth_utils import keccak
 
 ERROR_STRING = bytes.fromhex("08c379a0")  # Error(string)
 PANIC = bytes.fromhex("4e487b71")  # Panic(uint256)
+
+# Custom errors a user meets by calling the contracts as ERC-4626 or ERC-7540 clients do, in words.
+SENTENCES: Final[dict[str, str]] = {
+    "PreviewUnavailable": (
+        "the vault has no previews: it prices deposits and redemptions at a future strike "
+        "(ERC-7540); request one (requestDeposit, requestRedeem), then claim what maxDeposit "
+        "and maxRedeem show"
+    ),
+}
+
+_RAW_CUSTOM_ERROR = re.compile(r"custom error (0x(?:[0-9a-fA-F]{2}){4,})")
+
+
+def revert_data_in(message: str) -> bytes | None:
+    """The revert data in an `eth_call`'s error message as anvil words a custom error (``custom
+    error 0x7dc53e1c``): Ape passes such a call's message on with the error unnamed (it names the
+    custom errors of transactions). None when the message holds none."""
+    found = _RAW_CUSTOM_ERROR.search(message)
+    return bytes.fromhex(found.group(1)[2:]) if found else None
 
 
 class ErrorDecoder:
@@ -52,6 +72,12 @@ class ErrorDecoder:
             except Exception:  # noqa: BLE001
                 return name, name
         return None, "0x" + data.hex()
+
+    def in_words(self, data: bytes) -> str:
+        """The revert as one phrase: a known custom error's name and sentence (`SENTENCES`),
+        else `decode`'s reason."""
+        name, reason = self.decode(data)
+        return f"{name}: {SENTENCES[name]}" if name in SENTENCES else reason
 
 
 def _show(value: Any) -> str:

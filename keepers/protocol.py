@@ -21,7 +21,7 @@ from ballast.deployment import (
     Deployment,
     ManifestError,
     load_for_chain,
-    manifest_path,
+    manifest_to_read,
 )
 
 __all__ = ["Protocol", "ProtocolError", "default_manifest_path"]
@@ -32,9 +32,10 @@ class ProtocolError(ManifestError):
 
 
 def default_manifest_path(root: Path = DEPLOYMENTS_DIR) -> Path:
-    """The manifest of the network ape is connected to."""
+    """The manifest of the network ape is connected to (on a fork without its own: the forked
+    network's, `manifest_to_read`)."""
     network = chain.provider.network
-    return manifest_path(network.ecosystem.name, network.name, root)
+    return manifest_to_read(network.ecosystem.name, network.name, root)
 
 
 def _freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -26,6 +26,7 @@ from rich.table import Table
 from ballast import agent as A
 from ballast.cli import (
     NodeCommand,
+    OneLineGroup,
     account_option,
     json_option,
     load_deployment,
@@ -33,7 +34,7 @@ from ballast.cli import (
     manifest_option,
     send_explained,
 )
-from ballast.deployment import manifest_path, parse_address
+from ballast.deployment import manifest_to_read, parse_address
 from ballast.jsonout import document
 from ballast.parameters import format_duration, key_of
 
@@ -47,7 +48,7 @@ class Agents:
     """The AgentRegistry of one deployment, its asset and its parameters."""
 
     def __init__(self, ecosystem, network, manifest_file: Path | None):
-        path = manifest_file or manifest_path(ecosystem.name, network.name)
+        path = manifest_file or manifest_to_read(ecosystem.name, network.name)
         deployment = load_deployment(path, ("AgentRegistry", "ParameterRegistry"))
         try:
             self.registry = project.AgentRegistry.at(deployment.contracts["AgentRegistry"])
@@ -161,7 +162,7 @@ def _metadata_uri(uri: str) -> str:
         raise click.ClickException(str(err)) from None
 
 
-@click.group()
+@click.group(cls=OneLineGroup)
 def cli():
     """Bond stake in the AgentRegistry as a strategy agent."""
 

@@ -5,10 +5,12 @@
         --config deployments/config/sepolia.yaml
 
 Reads ``deployments/config/<network>.yaml`` and writes ``deployments/<ecosystem>-<network>.json``
-(the paths can be overridden). Running it again on the same chain reuses what the manifest
-already names. Every contract is recorded in ``<manifest>.partial.json`` as it is deployed, so
-an interrupted deploy (Ctrl-C, a lost connection) resumes where it stopped when run again; the
-journal is removed once the manifest is written.
+(the paths can be overridden; a fork network, e.g. ``mainnet-fork``, reads the forked network's
+config and writes a manifest of its own, never the forked network's). Running it again on the
+same chain reuses what the manifest already names. Every contract is recorded in
+``<manifest>.partial.json`` as it is deployed, so an interrupted deploy (Ctrl-C, a lost
+connection) resumes where it stopped when run again; the journal is removed once the manifest is
+written.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from rich.table import Table
 from ballast.cli import NodeCommand, account_option
 from ballast.config import ConfigError, DeployConfig
 from ballast.deploy import DeployError, deploy_system
-from ballast.deployment import Deployment, ManifestError, config_path, manifest_path
+from ballast.deployment import (
+    Deployment,
+    ManifestError,
+    config_path,
+    manifest_path,
+    manifest_to_read,
+)
 from ballast.journal import Journal, journal_path
 from ballast.parameters import format_duration
 from ballast.progress import StepProgress
@@ -46,21 +54,24 @@ if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 
     "--manifest",
     "manifest_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Manifest to write (default: deployments/<ecosystem>-<network>.json).",
+    help="Manifest to write (default: deployments/<ecosystem>-<network>.json; a fork network's "
+    "own, reusing the forked network's until it has one).",
 )
 def cli(ecosystem, network, account, config_file: Path | None, manifest_file: Path | None):
     """Deploy Ballast on the connected network as the config describes, reusing what the manifest
     (or an interrupted deploy's journal) already has there, and write the manifest."""
     config_file = config_file or config_path(network.name)
+    # a fork reuses what the forked network's manifest names, and writes its own
+    reused = manifest_file or manifest_to_read(ecosystem.name, network.name)
     manifest_file = manifest_file or manifest_path(ecosystem.name, network.name)
     journal = None
     try:
         config = DeployConfig.load(config_file)
-        previous = Deployment.load(manifest_file) if manifest_file.exists() else None
+        previous = Deployment.load(reused) if reused.exists() else None
         if previous is not None and previous.chain_id != chain.chain_id:
             # its addresses are the only record of that deployment: never write over them
             raise ManifestError(
-                f"{manifest_file} describes a deployment on chain {previous.chain_id}, but this "
+                f"{reused} describes a deployment on chain {previous.chain_id}, but this "
                 f"node is chain {chain.chain_id}: give another --manifest (or move that file "
                 "away); nothing was sent"
             )

@@ -27,6 +27,7 @@ from ballast import agent as A
 from ballast import guardian as G
 from ballast.cli import (
     NodeCommand,
+    OneLineGroup,
     account_option,
     json_option,
     load_deployment,
@@ -34,7 +35,7 @@ from ballast.cli import (
     manifest_option,
     send_explained,
 )
-from ballast.deployment import manifest_path
+from ballast.deployment import manifest_to_read
 from ballast.jsonout import document
 from ballast.params import PROPOSAL_STATES, InputError, parse_proposal_id
 
@@ -52,7 +53,7 @@ class Guardian:
     """The contracts the guardian acts on, from one deployment's manifest."""
 
     def __init__(self, ecosystem, network, manifest_file: Path | None, needs: tuple[str, ...]):
-        path = manifest_file or manifest_path(ecosystem.name, network.name)
+        path = manifest_file or manifest_to_read(ecosystem.name, network.name)
         deployment = load_deployment(path, ("RWAVault", *needs))
         self.deployment = deployment
         try:
@@ -111,7 +112,7 @@ def _now() -> int:
     return chain.blocks.head.timestamp
 
 
-@click.group()
+@click.group(cls=OneLineGroup)
 def cli():
     """The guardian: pause, veto slashes, cancel queued proposals, shut down."""
 

@@ -31,6 +31,7 @@ from ballast import params as P
 from ballast import proposal_calls as C
 from ballast.cli import (
     NodeCommand,
+    OneLineGroup,
     account_option,
     json_option,
     make_console,
@@ -52,7 +53,7 @@ console = make_console()
 MAX_ADVANCE = 365 * 86_400  # `advance` moves local time by at most a year per call
 
 
-@click.group()
+@click.group(cls=OneLineGroup)
 def cli():
     """Read the parameter registry and change it through the DAO."""
 

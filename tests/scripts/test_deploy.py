@@ -6,6 +6,7 @@ import copy
 import json
 from collections.abc import Callable
 from fractions import Fraction
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -21,7 +22,9 @@ from ballast.deployment import (
     ManifestError,
     config_path,
     manifest_path,
+    manifest_to_read,
 )
+from tests.scripts.inprocess import script
 
 LOCAL_CONFIG = "deployments/config/local.yaml"
 
@@ -605,10 +608,57 @@ def test_manifest_errors_are_one_line(tmp_path):
         Deployment.load(bad)
 
 
-def test_default_paths_follow_the_design():
+def test_default_paths_follow_the_design(tmp_path):
     assert str(manifest_path("ethereum", "local")) == "deployments/ethereum-local.json"
-    assert str(manifest_path("ethereum", "mainnet-fork")) == "deployments/ethereum-mainnet.json"
+    # a fork writes its own manifest, and deploys the forked network's config
+    assert str(manifest_path("ethereum", "mainnet-fork")) == (
+        "deployments/ethereum-mainnet-fork.json"
+    )
     assert str(config_path("sepolia")) == "deployments/config/sepolia.yaml"
+    assert str(config_path("mainnet-fork")) == "deployments/config/mainnet.yaml"
+    # read on a fork: its own manifest, else the forked network's, else its own (to be made)
+    fork, real = tmp_path / "ethereum-mainnet-fork.json", tmp_path / "ethereum-mainnet.json"
+    assert manifest_to_read("ethereum", "mainnet-fork", tmp_path) == fork
+    real.write_text("{}")
+    assert manifest_to_read("ethereum", "mainnet-fork", tmp_path) == real
+    fork.write_text("{}")
+    assert manifest_to_read("ethereum", "mainnet-fork", tmp_path) == fork
+    assert manifest_to_read("ethereum", "mainnet", tmp_path) == real
+    assert manifest_to_read("ethereum", "local", tmp_path) == tmp_path / "ethereum-local.json"
+
+
+def test_a_deploy_on_a_fork_never_writes_the_forked_networks_manifest(
+    local_config, deployer, chain, repo_root, tmp_path, monkeypatch
+):
+    """A fork keeps the chain id of the network it forks, so the manifest's chain check cannot
+    tell them apart: `ape run deploy --network ethereum:mainnet-fork:foundry` once wrote
+    deployments/ethereum-mainnet.json. Here this node stands for both (the "real" deployment is
+    on it, as the forked state is on a fork): the fork's deploy reuses what the real manifest
+    names and writes its own manifest, leaving the real one's bytes and time as they were."""
+    real_deployment = deploy_system(local_config, deployer, report=quiet)
+    (tmp_path / "deployments" / "config").mkdir(parents=True)
+    (tmp_path / "deployments" / "config" / "mainnet.yaml").write_bytes(
+        (repo_root / LOCAL_CONFIG).read_bytes()
+    )
+    real = tmp_path / "deployments" / "ethereum-mainnet.json"
+    real_deployment.save(real)
+    before = (real.read_bytes(), real.stat().st_mtime_ns)
+    monkeypatch.chdir(tmp_path)  # the default paths are under ./deployments
+    nonce = deployer.nonce
+
+    script("deploy").callback(
+        ecosystem=SimpleNamespace(name="ethereum"),
+        network=SimpleNamespace(name="mainnet-fork"),
+        account=deployer,
+        config_file=None,
+        manifest_file=None,
+    )
+
+    assert (real.read_bytes(), real.stat().st_mtime_ns) == before
+    fork = Deployment.load(tmp_path / "deployments" / "ethereum-mainnet-fork.json")
+    assert fork == real_deployment  # reused: everything the real manifest names
+    assert deployer.nonce == nonce
+    assert fork.chain_id == chain.chain_id
 
 
 DEPLOY = ["run", "deploy", "--network", "ethereum:local:foundry", "--account", "TEST::0"]

@@ -90,6 +90,17 @@ def test_once_runs_each_job_and_resumes_from_its_cursor(keeper_cli, keeper_manif
     assert f"settler @ block {chain.blocks.head.number}" in again.stdout
 
 
+def test_a_job_given_twice_runs_once(keeper_cli, keeper_manifest, chain):
+    # twice by name, and the settler by its name and its deprecated alias: one pass of each
+    result = keeper_cli("--manifest", str(keeper_manifest), "--account", "TEST::7", "once",
+                        "--job", "sentinel", "--job", "settler", "--job", "sentinel",
+                        "--job", "redeemer")  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("sentinel @ block") == 1, result.stdout
+    assert result.stdout.count("settler @ block") == 1, result.stdout
+    assert "redeemer" not in result.stderr  # the alias came after the name: never run
+
+
 def test_json_logs_are_one_object_per_line(keeper_real, keeper_manifest):
     """The installed console script (subprocess): its log lines on the process's stderr."""
     result = keeper_real(

@@ -51,6 +51,21 @@ def test_an_unknown_job_is_one_line_naming_the_jobs():
     )
 
 
+@pytest.mark.parametrize(
+    ("given", "runs"),
+    [
+        (["sentinel", "sentinel"], ("sentinel",)),
+        (["settler", "sentinel", "settler"], ("settler", "sentinel")),
+        (["redeemer", "settler"], ("redeemer",)),  # the alias first: its warning, then settler
+        (["settler", "redeemer"], ("settler",)),
+    ],
+)
+def test_a_job_given_twice_runs_once_where_first_given(given, runs):
+    args = [arg for job in given for arg in ("--job", job)]
+    ctx = main.commands["once"].make_context("once", args)
+    assert ctx.params["jobs"] == runs
+
+
 def test_a_settings_path_that_is_a_folder_or_not_utf8_is_one_line(tmp_path):
     binary = tmp_path / "keeper.yaml"
     binary.write_bytes(b"\xff\xfe account: k\n")

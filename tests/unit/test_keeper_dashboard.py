@@ -251,8 +251,15 @@ def test_empty_states_are_said_in_words():
     assert "no registered agents; 1 open decision, 0 due for evaluation" in text
     assert "Reads that failed" not in text
     assert "no lending book" in render(status(borrowers=None))
-    only_repaid = (borrower(BOB, MAX_UINT, 0),)
-    assert "no borrowers" in render(status(borrowers=only_repaid))
+
+
+def test_positions_without_debt_are_counted_not_called_no_borrowers():
+    # a borrower who repaid keeps a position (collateral only): the book is not empty
+    one = render(status(borrowers=(borrower(BOB, MAX_UINT, 0),)))
+    assert "1 position, none borrowing" in one
+    assert "no borrowers" not in one
+    two = render(status(borrowers=(borrower(BOB, MAX_UINT, 0), borrower(CAROL, MAX_UINT, 0))))
+    assert "2 positions, none borrowing" in two
 
 
 # ------------------------------------------------------------------ requests, agents, slashes

@@ -5,7 +5,7 @@ from __future__ import annotations
 from eth_abi import encode
 from eth_utils import keccak
 
-from keepers.errors import ERROR_STRING, PANIC, ErrorDecoder
+from keepers.errors import ERROR_STRING, PANIC, SENTENCES, ErrorDecoder, revert_data_in
 
 
 class _Input:
@@ -38,3 +38,19 @@ def test_unknown_empty_and_malformed_data_never_raise():
     assert decoder.decode(bytes.fromhex("deadbeef")) == (None, "0xdeadbeef")
     # A known selector with a body too short to decode falls back to the raw bytes.
     assert decoder.decode(ERROR_STRING + b"\x01") == (None, "0x" + (ERROR_STRING + b"\x01").hex())
+
+
+class _VaultType:
+    errors = [_ErrorAbi("PreviewUnavailable", [])]
+
+
+def test_a_call_message_gives_up_its_custom_error_and_a_known_one_is_a_sentence():
+    # anvil words a call's custom error so, and Ape passes the message on unnamed
+    data = revert_data_in("custom error 0x7dc53e1c")
+    assert data == keccak(text="PreviewUnavailable()")[:4]
+    assert revert_data_in("execution reverted") is None
+    assert revert_data_in("custom error 0x7dc") is None  # not a whole selector
+    words = ErrorDecoder(_VaultType()).in_words(data)
+    assert words == f"PreviewUnavailable: {SENTENCES['PreviewUnavailable']}"
+    assert "future strike" in words
+    assert ErrorDecoder().in_words(data) == "0x7dc53e1c"  # an unknown contract: the raw data
