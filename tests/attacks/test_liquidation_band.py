@@ -14,10 +14,21 @@ from __future__ import annotations
 import pytest
 from eth_utils import keccak
 
-from keepers.math import WAD
+from keepers.jobs import plan_liquidations
+from keepers.math import (
+    MAX_UINT256,
+    WAD,
+    NoLiquidation,
+    Refusal,
+    liquidation_trigger,
+    plan_liquidation,
+)
+from keepers.multicall import Multicall, ensure_multicall
+from keepers.reads import read_book
+from keepers.strategy.gate import GasMarket
 from tests.keeper_support import keeper, protocol_of
 from tests.lending_support import FEED_UNIT, USDC, deploy_lending_system
-from tests.vault_support import faucet, isolated, revert_of
+from tests.vault_support import confirm_moves, faucet, isolated, revert_of
 
 DEBT = 69_900 * USDC
 
@@ -155,3 +166,95 @@ def test_a_confirmed_upward_print_holds_a_liquidation_off_a_delay_after_it_ended
         k.run("liquidator")
         (done,) = liquidations(lending, start)
         assert done.borrower == b.address
+
+
+# ------------------------------------------- the keeper's read and plan against the book
+
+STATES = ("flat", "within", "down", "up", "confirmed", "stale")
+NAVS = {"gold": 2_000 * FEED_UNIT, "invoices": FEED_UNIT}
+
+
+def set_band(lending, name: str, state: str, sender) -> None:
+    """Put collateral `name` in band `state` (the confirmations are made before the others)."""
+    feed, token = lending.feed(name), lending.token(name)
+    nav = NAVS[name]
+    if state == "within":
+        lending.set_nav(name, nav * 93 // 100)  # -7 %: inside the band
+    elif state in ("down", "up"):
+        lending.set_nav(name, nav * (60 if state == "down" else 140) // 100)
+        lending.vs.router.poke(token, sender=sender)  # recorded, pending: the band open
+    elif state == "confirmed":
+        lending.set_nav(name, nav * 60 // 100)
+        assert confirm_moves(lending.vs.router, lending.vs.registry, [(token, feed)],
+                             lending.vs.governance)  # fmt: skip
+    elif state == "stale":  # a -40 % print nobody confirmed, then the feed stopped
+        feed.setRound(nav * 60 // 100, chain_now(lending) - 2 * 86_400,
+                      sender=lending.vs.governance)  # fmt: skip
+
+
+def chain_now(lending) -> int:
+    return lending.book.provider.get_block("latest").timestamp
+
+
+@pytest.mark.parametrize("invoices", STATES)
+@pytest.mark.parametrize("gold", STATES)
+def test_the_keeper_plans_what_the_book_allows_in_every_band_state(
+    lending, accounts, chain, gold, invoices
+):
+    """Differential across band states (gold x invoices: within the band, a fall or a rise
+    pending, a fall confirmed, a crash print gone stale): the keeper's own read (`read_book`:
+    `tryPrice` and `priceBand`) gives, for each token, `plan_liquidation` = `previewLiquidation`
+    (amounts or the custom error) at the read block, `liquidation_trigger` = `liquidationTrigger`;
+    and the liquidation the keeper's planner would send goes through, on the token it planned.
+    50 gold (100,000) and 50,000 of invoices behind 99,000 (health 1.11 at the references)."""
+    b, k = accounts[4], accounts[7]
+    with isolated(chain):
+        lending.buy_collateral(b, "gold", 100_000 * USDC)
+        lending.buy_collateral(b, "invoices", 50_000 * USDC)
+        for name in ("gold", "invoices"):
+            token = lending.token(name)
+            lending.book.depositCollateral(token, token.balanceOf(b), sender=b)
+        lending.book.borrow(99_000 * USDC, sender=b)
+        order = sorted((("gold", gold), ("invoices", invoices)), key=lambda s: s[1] != "confirmed")
+        for name, state in order:
+            set_band(lending, name, state, k)
+        head = chain.blocks.head.number
+
+        multicall = Multicall(ensure_multicall(accounts[0]))
+        read = read_book(multicall, protocol_of(lending), [b.address],
+                         str(lending.asset.address), block=head)  # fmt: skip
+        (borrower,) = read.borrowers
+        pos, rules = borrower.position, read.rules
+        for h in pos.held:
+            planned = plan_liquidation(pos, h.token, MAX_UINT256, rules)
+            router = (lending.vs.router,)  # StalePrice is the router's
+            out = revert_of(lending.book, "previewLiquidation", b, h.token, MAX_UINT256,
+                            sender=k, block=hex(head), decode_with=router)  # fmt: skip
+            if isinstance(planned, Refusal):
+                assert out is not None and out[0] == planned.error, (h.token, planned, out)
+            else:
+                assert out is None, (h.token, out)
+                got = lending.book.previewLiquidation(b, h.token, MAX_UINT256, block_id=head)
+                assert tuple(got) == (planned.repay, planned.seized)
+        call = liquidation_trigger(pos, rules)
+        ok, data = lending.book.liquidationTrigger(b, block_id=head)
+        # the band's semantics: a token counts at its high end (a pending fall at its reference,
+        # a rise at once), a stale one at its last print; below health 1 with a fresh token left
+        worth = {"flat": 100, "within": 93, "down": 100, "up": 140, "confirmed": 60, "stale": 60}
+        adjusted = worth[gold] * 750 + worth[invoices] * 350  # 0.75 x 100,000 and 0.7 x 50,000
+        assert ok == (adjusted < 99_000 and (gold, invoices) != ("stale", "stale"))
+        if isinstance(call, NoLiquidation):
+            assert (ok, bytes(data)) == (False, call.reason.encode())
+        else:  # liquidate(borrower, token, MAX): the token in the second word
+            assert ok and bytes(data)[48:68].hex() == call.token.lower()[2:]
+
+        report = plan_liquidations([borrower], rules, GasMarket(0, 0, WAD))
+        for p in report.plans:  # what the keeper would send is allowed, on the token planned
+            lending.asset.approve(lending.book, 2**256 - 1, sender=k)
+            tx = lending.book.liquidate(b, p.token, p.repay_amount, sender=k)
+            (done,) = tx.decode_logs(lending.book.Liquidated)
+            assert done.token.lower() == p.token.lower()
+            assert done.seized >= p.liquidation.seized * 99 // 100  # a block's interest apart
+        for s in report.skipped:  # what it skips for want of a price is refused by the book
+            if s.reason in ("nothing to seize", "stale price"):
+                assert not ok
