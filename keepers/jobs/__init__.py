@@ -4,7 +4,8 @@ Each module defines small frozen input dataclasses (what the job reads from the 
 planning function returning typed calls to make and typed skips with their reasons. No chain
 I/O here: the imperative shell (snapshot reads, the transaction sender) wires them up.
 
-- `liquidator.plan_liquidations`: every unhealthy borrower, best collateral, profit after gas.
+- `liquidator.plan_liquidations`: every unhealthy borrower, best collateral, profit after gas;
+  `plan_liquidation_pokes`: the pokes that confirm a fall beyond the band a liquidation waits on.
 - `evaluator.plan_evaluator`: `evaluate(id)` of due decisions, `executeSlash(id)` past the veto;
   `plan_evidence_pokes`: the pokes that confirm a price move a due evaluation waits on.
 - `settler.plan_strike` / `plan_claims` / `plan_confirmations`: `strike()` when `strikeTrigger`
@@ -36,6 +37,7 @@ from keepers.jobs.liquidator import (
     LiquidationSkip,
     LiquidatorReport,
     LiquidatorSettings,
+    plan_liquidation_pokes,
     plan_liquidations,
 )
 from keepers.jobs.rebalancer import (
@@ -125,6 +127,7 @@ __all__ = [
     "plan_confirmations",
     "plan_evaluator",
     "plan_evidence_pokes",
+    "plan_liquidation_pokes",
     "plan_liquidations",
     "plan_pokes",
     "futile_repeat",

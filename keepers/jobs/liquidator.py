@@ -19,6 +19,13 @@ For every borrower read (`Borrower`: address and `keepers.math.Position`, debt a
 
 Plans come ordered by profit (highest first), then borrower address: deterministic.
 
+A liquidation values every token at the high end of its router band, so a fall beyond
+`oracle.maxDeviationBps` counts only once the router confirmed it (a poke, `oracle.confirmDelay`,
+a poke). `plan_liquidation_pokes` keeps that wait finite without the sentinel: for the tokens of
+the unhealthy positions read whose band is open downward (their liquidation price above the
+live one), it pokes to record the fall and, once it has held, to confirm it; a rise is never
+confirmed here (it would hold liquidations off longer).
+
 Batches (`LiquidationExecutor.liquidateBatch`, one transaction for many liquidations): the plans,
 in that order, are packed into batches whose gas fits the block: `batch_gas_cap` (the latest
 block's gas limit less `BatchSettings.headroom_bps`), first by a per-item guess
@@ -28,9 +35,10 @@ block's gas limit less `BatchSettings.headroom_bps`), first by a per-item guess
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from keepers.jobs.sentinel import OracleState, PokePlan, confirmation_pokes
 from keepers.math import (
     MAX_UINT256,
     WAD,
@@ -210,6 +218,26 @@ def plan_liquidations(
     return LiquidatorReport(tuple(plans), tuple(skipped), tuple(healthy), short)
 
 
+def plan_liquidation_pokes(
+    borrowers: Iterable[Borrower],
+    oracles: Iterable[OracleState],
+    tokens: Mapping[str, str],
+    now: int,
+) -> tuple[PokePlan, ...]:
+    """The `poke`s that close the downward bands the unhealthy `borrowers` (health < 1 at the
+    best prices) wait on (module docstring): `confirmation_pokes` over the `oracles` (named as in
+    `tokens`, name -> token address) of the tokens those positions hold at a liquidation price
+    above the live one; record a fall not yet recorded, confirm one that has held."""
+    falling: set[str] = set()
+    for b in borrowers:
+        pos = b.position
+        if pos.debt == 0 or health_factor(pos) >= WAD:
+            continue
+        falling |= {h.token.lower() for h in pos.held if h.liquidation_price > h.price}
+    waiting = [o for o in oracles if tokens.get(o.name, "").lower() in falling]
+    return confirmation_pokes(waiting, now, "a liquidation")
+
+
 # ---------------------------------------------------------------------- batches
 
 BATCH_BASE_GAS = 80_000
@@ -310,5 +338,6 @@ __all__ = [
     "LiquidationSkip",
     "LiquidatorReport",
     "LiquidatorSettings",
+    "plan_liquidation_pokes",
     "plan_liquidations",
 ]

@@ -23,11 +23,14 @@ log = logging.getLogger("keepers.confirmations")
 Planner = Callable[[Sequence[OracleState], int], tuple[PokePlan, ...]]
 
 
-def poke_confirmations(keeper: Keeper, report: JobReport, plan: Planner, block: int) -> bool:
-    """Pokes the router as `plan(oracles, now)` says for the sleeves' feeds read at `block`;
-    whether a poke was mined (the caller then reads again: a closed band may act now)."""
+def poke_confirmations(
+    keeper: Keeper, report: JobReport, plan: Planner, block: int, collateral: bool = False
+) -> bool:
+    """Pokes the router as `plan(oracles, now)` says for the sleeves' feeds (with `collateral`,
+    the lending collateral's too: the liquidator's) read at `block`; whether a poke was mined
+    (the caller then reads again: a closed band may act now)."""
     protocol = keeper.protocol
-    sleeves = priced_tokens(protocol, collateral=False)
+    sleeves = priced_tokens(protocol, collateral=collateral)
     if not sleeves:
         return False
     read = read_oracles(keeper.multicall, protocol, sleeves, block)

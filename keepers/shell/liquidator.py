@@ -16,20 +16,34 @@ the read block) and left out, the rest estimated and re-sized to fit the block, 
 the key's `TxSender` — the same write-ahead record, replacement, receipt and restart
 reconciliation as any transaction. Each item is reported from the mined receipt's own events
 (`ItemLiquidated` / `ItemFailed` of this key's call): an item that lost a race on chain is
-`lost-race` and does not revert the batch."""
+`lost-race` and does not revert the batch.
+
+A fall beyond `oracle.maxDeviationBps` counts for a liquidation only once the router confirmed
+it: the pass first pokes the router as `keepers.jobs.plan_liquidation_pokes` says (record the
+fall of a token an unhealthy position holds; confirm it once `oracle.confirmDelay` has passed)
+and, when a poke was mined, reads the book again, so a confirmed fall is liquidated in the same
+pass and never waits on the sentinel."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from eth_utils import keccak, to_checksum_address
 
 from keepers.funding import Shortfall
-from keepers.jobs import plan_liquidations
-from keepers.reads import read_book
+from keepers.jobs import (
+    Borrower,
+    OracleState,
+    PokePlan,
+    plan_liquidation_pokes,
+    plan_liquidations,
+)
+from keepers.reads import priced_tokens, read_book
 from keepers.reads.scans import scan_cursor
+from keepers.shell.confirmations import poke_confirmations
 from keepers.shell.liquidation_batches import find_executor, send_batches
 from keepers.shell.reports import JobReport
 from keepers.tx_rules import Contested
@@ -109,6 +123,13 @@ def liquidated_by_others(
     return check
 
 
+def _pokes(
+    borrowers: Sequence[Borrower], tokens: dict[str, str], oracles: Sequence[OracleState], now: int
+) -> tuple[PokePlan, ...]:
+    """`plan_liquidation_pokes` as a `poke_confirmations` planner."""
+    return plan_liquidation_pokes(borrowers, oracles, tokens, now)
+
+
 def run_liquidator(keeper: Keeper) -> JobReport:
     protocol = keeper.protocol
     if protocol.lending is None:
@@ -120,6 +141,16 @@ def run_liquidator(keeper: Keeper) -> JobReport:
         keeper.multicall, protocol, borrowers, keeper.asset, block=head, unhealthy_only=True
     )
     report = JobReport("liquidator", read.block, read.timestamp, keeper.dry_run)
+    if read.borrowers:
+        tokens = priced_tokens(protocol)
+        pokes = partial(_pokes, read.borrowers, tokens)
+        if poke_confirmations(keeper, report, pokes, read.block, collateral=True):
+            # a confirmed fall may liquidate now: read again (this key's pokes are mined)
+            head = keeper.web3.eth.block_number
+            read = read_book(
+                keeper.multicall, protocol, borrowers, keeper.asset, block=head,
+                unhealthy_only=True,
+            )  # fmt: skip
     report.notes += [f"read failed: {k}: {v}" for k, v in read.failures.items()]
     inventory = None
     if keeper.address is not None:

@@ -18,7 +18,7 @@ from keepers.math import WAD
 from keepers.metrics import Metrics
 from tests.keeper_support import keeper, open_many_positions, protocol_of
 from tests.lending_support import deploy_lending_system
-from tests.vault_support import USDC, faucet
+from tests.vault_support import USDC, faucet, isolated
 
 KEEPER = Path(sys.executable).with_name("ballast-keeper")
 BROKE = 9  # the test account whose balances each test sets
@@ -109,7 +109,7 @@ def test_a_liquidator_without_inventory_names_it_and_exits_unfunded(
 def test_status_shows_the_keys_gas_and_inventory(book, accounts, chain, repo_root, tmp_path):
     lending, _, manifest = book
     who = accounts[BROKE]
-    with chain.isolate():
+    with isolated(chain):
         faucet(lending.asset, who, 250 * USDC)  # sent by `who`: gas paid, so the ETH after
         set_eth(chain, who, 3 * 10**18 // 2)
         inventory = lending.asset.balanceOf(who)
@@ -124,7 +124,7 @@ def test_status_shows_the_keys_gas_and_inventory(book, accounts, chain, repo_roo
 def test_metrics_export_the_keys_balances(book, accounts, chain, tmp_path):
     lending, _, _ = book
     who = accounts[BROKE]
-    with chain.isolate():
+    with isolated(chain):
         faucet(lending.asset, who, 1_234 * USDC)
         set_eth(chain, who, 2 * 10**18)
         metrics = Metrics()

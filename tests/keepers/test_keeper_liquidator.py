@@ -12,7 +12,7 @@ from keepers.multicall import Multicall, ensure_multicall
 from keepers.reads import read_book
 from tests.keeper_support import keeper, open_many_positions, overtaken, protocol_of, race
 from tests.lending_support import deploy_lending_system
-from tests.vault_support import USDC, faucet
+from tests.vault_support import USDC, faucet, isolated
 
 BORROWERS = 200
 LIQUIDATE = "liquidate(address,address,uint256)"
@@ -89,7 +89,7 @@ def test_the_liquidator_waits_for_a_crash_print_to_be_confirmed(book, accounts, 
     high end (the reference), so the keeper plans nothing ("nothing to seize") and sends
     nothing; once the router confirmed the move, the same keeper liquidates them."""
     lending, borrowers = book
-    with chain.isolate():
+    with isolated(chain):
         lending.set_nav("tbill", 75_000_000)
         lending.vs.router.poke(lending.token("tbill"), sender=accounts[7])  # pending
         unhealthy = {b for b in borrowers if lending.book.healthFactor(b) < WAD}
@@ -216,11 +216,14 @@ def test_a_liquidation_mined_behind_another_keepers_in_one_block_is_a_lost_race(
 def test_the_liquidator_writes_off_debt_left_behind_dust(book, accounts, chain, tmp_path):
     """Issue 18, M-4: gold plus 1 wei of T-bills, gold -40%. Seizing all the gold leaves 14,444
     behind the wei: the keeper plans that liquidation (bonus plus sweep, net of gas), it sweeps
-    the wei and writes the rest off in the same transaction, and nothing is left to act on."""
+    the wei and writes the rest off in the same transaction, and nothing is left to act on.
+    (Run in `isolated`: inside Ape's `chain.isolate()`, which swallows exceptions, its borrow
+    was refused and its checks never ran.)"""
     lending, _ = book
     b, gold, tbill = accounts[4], lending.token("gold"), lending.token("tbill")
-    with chain.isolate():
-        lending.open_position(b, "gold", 100_000 * USDC, 70_000 * USDC)
+    with isolated(chain):
+        # 69,999: a borrow of the whole power (70,000) owes a wei more, refused
+        lending.open_position(b, "gold", 100_000 * USDC, 69_999 * USDC)
         lending.buy_collateral(b, "tbill", 10 * USDC)
         lending.book.depositCollateral(tbill, 1, sender=b)
         lending.set_nav("gold", 1_200 * 10**8)  # 60,000 of gold behind 70,000
@@ -236,8 +239,11 @@ def test_the_liquidator_writes_off_debt_left_behind_dust(book, accounts, chain, 
         (bad,) = lending.book.BadDebtRealized.range(start, head + 1)
         (sweep,) = lending.book.CollateralSwept.range(start, head + 1)
         assert (bad.borrower, sweep.token, sweep.amount) == (b.address, tbill.address, 1)
-        assert 14_444 * USDC < bad.amount < 14_445 * USDC
-        assert lending.vault.totalAssets() == assets_before - bad.amount
+        assert 14_443 * USDC < bad.amount < 14_445 * USDC
+        # the vault lost the bad debt; interest on the rest of the book accrued meanwhile (the
+        # anvil clock runs while the keeper passes): far less than 1 % of the loss
+        after = lending.vault.totalAssets()
+        assert assets_before - bad.amount <= after < assets_before - bad.amount * 99 // 100
         assert lending.book.debtOf(b) == 0 and gold.balanceOf(accounts[7]) == 50 * 10**18
         assert {a.outcome for a in report.actions} == {"mined"}
         assert k.run("liquidator").actions == []

@@ -37,6 +37,7 @@ from keepers.jobs import (
     plan_confirmations,
     plan_evaluator,
     plan_evidence_pokes,
+    plan_liquidation_pokes,
     plan_liquidations,
     plan_pokes,
     plan_rebalance,
@@ -706,3 +707,29 @@ def test_settler_backs_off_a_refused_claim_until_it_changes_or_its_wait_ends():
         ClaimCall(A, 7 * USDC, 0),
     )
     assert next_refusal(second, ClaimCall(A, 7 * USDC, 0), now=5_000).attempts == 1
+
+
+def test_the_liquidator_pokes_only_the_falls_its_unhealthy_positions_wait_on():
+    """`plan_liquidation_pokes`: gold fell beyond the band (its liquidation price, the band's
+    high end, is the 2,000 reference, above the live 1,500) under an unhealthy position: record
+    the fall, and confirm it once `confirm_delay` has passed; a rise (high = live) is never
+    poked, nor a fall under healthy positions only, nor one still pending."""
+    gold, tbill = "0x" + "a" * 40, "0x" + "b" * 40
+    tokens = {"gold": gold, "tbill": tbill}
+    fell = dataclasses.replace(holding(gold, 10 * WAD, 1_500 * WAD), high=2_000 * WAD)
+    rose = dataclasses.replace(holding(tbill, 10_000 * WAD, 2 * WAD), high=2 * WAD)
+    sick = borrower(1, 30_000 * USDC, fell, rose)  # health 0.8 x 35,000 / 30,000 = 0.93
+    well = borrower(2, 1_000 * USDC, fell)
+    gold_fell = OracleState("gold", NOW, DAY, 2_000 * WAD, 1_500 * WAD, 1_000, 0, 0, 3_600)
+    tbill_rose = OracleState("tbill", NOW, DAY, WAD, 2 * WAD, 1_000, 0, 0, 3_600)
+    oracles = [gold_fell, tbill_rose]
+    assert plan_liquidation_pokes([sick, well], oracles, tokens, NOW) == (
+        PokePlan("gold", "record the move a liquidation waits on"),
+    )
+    assert plan_liquidation_pokes([well], oracles, tokens, NOW) == ()
+    recorded = dataclasses.replace(gold_fell, pending_price=1_500 * WAD, pending_since=NOW - 60)
+    assert plan_liquidation_pokes([sick], [recorded, tbill_rose], tokens, NOW) == ()
+    held = dataclasses.replace(recorded, pending_since=NOW - 3_600)
+    assert plan_liquidation_pokes([sick], [held, tbill_rose], tokens, NOW) == (
+        PokePlan("gold", "confirm the move a liquidation waits on"),
+    )
