@@ -1,0 +1,101 @@
+"""The suite's own rules, checked on its source: a test body never runs inside Ape's
+`chain.isolate()` (it swallows every exception raised inside it, failed assertions included, so a
+check there can never fail; `tests.vault_support.isolated` is the snapshot that does not), and no
+test is a strict xfail (a defence the catalogue says is missing: every attack listed fails or
+gains nothing)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+def _is_fixture(function: ast.FunctionDef) -> bool:
+    """A pytest fixture: a `yield` inside `chain.isolate()` there runs no test body inside it."""
+    for decorator in function.decorator_list:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if isinstance(target, ast.Attribute) and target.attr == "fixture":
+            return True
+        if isinstance(target, ast.Name) and target.id == "fixture":
+            return True
+    return False
+
+
+def _isolates(node: ast.With) -> bool:
+    return any(
+        isinstance(item.context_expr, ast.Call)
+        and isinstance(item.context_expr.func, ast.Attribute)
+        and item.context_expr.func.attr == "isolate"
+        for item in node.items
+    )
+
+
+def isolate_blocks_outside_fixtures(source: str) -> list[str]:
+    """`function:line` of every `with <x>.isolate():` in a function that is not a fixture."""
+    found = []
+    for function in ast.walk(ast.parse(source)):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        if _is_fixture(function):
+            continue
+        for node in ast.walk(function):
+            if isinstance(node, ast.With) and _isolates(node):
+                found.append(f"{function.name}:{node.lineno}")
+    return found
+
+
+def strict_xfails(source: str) -> list[int]:
+    """Lines of every `xfail(..., strict=True)` marker."""
+    return [
+        node.lineno
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "xfail"
+        and any(
+            k.arg == "strict" and isinstance(k.value, ast.Constant) and k.value.value is True
+            for k in node.keywords
+        )
+    ]
+
+
+def _test_sources() -> dict[str, str]:
+    return {
+        str(path.relative_to(TESTS)): path.read_text()
+        for path in sorted(TESTS.rglob("*.py"))
+        if path.resolve() != Path(__file__).resolve()
+    }
+
+
+def test_no_test_body_runs_inside_apes_isolate():
+    sources = _test_sources().items()
+    check = isolate_blocks_outside_fixtures
+    offenders = {name: found for name, src in sources if (found := check(src))}
+    assert offenders == {}, f"use tests.vault_support.isolated, not chain.isolate(): {offenders}"
+
+
+def test_the_isolate_check_finds_a_test_body_and_spares_a_fixture():
+    source = (
+        "import pytest\n"
+        "@pytest.fixture\n"
+        "def snap(chain):\n"
+        "    with chain.isolate():\n"
+        "        yield\n"
+        "def test_x(chain):\n"
+        "    with chain.isolate():\n"
+        "        assert False\n"
+    )
+    assert isolate_blocks_outside_fixtures(source) == ["test_x:7"]
+
+
+def test_no_strict_xfail_is_left():
+    sources = _test_sources().items()
+    offenders = {name: lines for name, src in sources if (lines := strict_xfails(src))}
+    assert offenders == {}, f"a strict xfail states a missing defence: {offenders}"
+
+
+def test_the_strict_xfail_check_finds_a_marker():
+    source = "import pytest\n@pytest.mark.xfail(strict=True, reason='x')\ndef test_y():\n    pass\n"
+    assert strict_xfails(source) == [2]
