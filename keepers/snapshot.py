@@ -29,6 +29,7 @@ from keepers.multicall import (
     MulticallError,
     ensure_multicall,
 )
+from keepers.reads.batches import read_chunked
 
 __all__ = [
     "LOCAL_CHAIN_IDS",
@@ -271,8 +272,10 @@ class VaultSnapshot:
 @dataclass(frozen=True)
 class ClaimsSnapshot:
     """What each controller may claim now (`maxDeposit`, `maxRedeem`) and whether `operator`
-    may claim it for them (`isOperator(controller, operator)`), read in one batch. A controller
-    whose reads failed is left out and named in `failures`."""
+    may claim it for them (`isOperator(controller, operator)`), read at one block in batches of
+    at most `keepers.reads.batches.CHUNK` calls (anyone can add controllers by approving the
+    relay: one batch of them all would pass a node's eth_call limits). A controller whose reads
+    failed is left out and named in `failures`."""
 
     block: int
     timestamp: int
@@ -295,7 +298,7 @@ class ClaimsSnapshot:
                 Call(vault.maxDeposit, c, label=f"maxDeposit({c})"),
                 Call(vault.maxRedeem, c, label=f"maxRedeem({c})"),
             ]
-        batch = multicall.read(calls, block)
+        batch = read_chunked(multicall, calls, block)
         claims = []
         for i, c in enumerate(controllers):
             op, dep, red = batch.results[3 * i : 3 * i + 3]
