@@ -225,6 +225,8 @@ class VaultSnapshot:
     pending_deposits: int | None
     next_rebalance_at: int | None
     failures: Mapping[str, str] = field(default_factory=dict)
+    pending_redemptions: int | None = None  # escrowed shares not yet filled
+    total_supply: int | None = None
 
     @classmethod
     def read(cls, multicall: Multicall, vault: Any, block: int | str = "latest") -> VaultSnapshot:
@@ -240,12 +242,13 @@ class VaultSnapshot:
                 Call(vault.liquidity, label="liquidity()"),
                 Call(vault.pendingDeposits, label="pendingDeposits()"),
                 Call(vault.nextRebalanceAt, label="nextRebalanceAt()"),
+                Call(vault.pendingRedemptions, label="pendingRedemptions()"),
+                Call(vault.totalSupply, label="totalSupply()"),
             ],
             block,
         )
-        total, idle, bps, paused, shutdown, trigger, strikes, liquid, deposits, next_at = (
-            batch.results
-        )
+        (total, idle, bps, paused, shutdown, trigger, strikes, liquid, deposits, next_at,
+         redemptions, supply) = batch.results  # fmt: skip
 
         def value(r: CallResult) -> Any:
             return r.value if r.success else None
@@ -266,7 +269,18 @@ class VaultSnapshot:
             pending_deposits=value(deposits),
             next_rebalance_at=value(next_at),
             failures=_failures(batch.results),
+            pending_redemptions=value(redemptions),
+            total_supply=value(supply),
         )
+
+    def queued_assets(self) -> int | None:
+        """What the redemptions not yet filled are worth at the share price now (None: a read
+        failed)."""
+        if None in (self.pending_redemptions, self.total_assets, self.total_supply):
+            return None
+        if not self.total_supply:
+            return 0
+        return self.pending_redemptions * self.total_assets // self.total_supply
 
 
 @dataclass(frozen=True)

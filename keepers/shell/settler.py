@@ -53,6 +53,7 @@ from keepers.reads.scans import scan_cursor
 from keepers.shell.confirmations import poke_confirmations
 from keepers.shell.reports import JobReport
 from keepers.snapshot import ClaimsSnapshot, VaultSnapshot
+from keepers.strategy.gate import gas_cost_assets
 
 if TYPE_CHECKING:
     from keepers.shell.keeper import Keeper
@@ -124,6 +125,14 @@ def _trigger(report: JobReport, snap: VaultSnapshot) -> StrikeTrigger | None:
         return None
 
 
+def _strike_gas_cost(keeper: Keeper, gas: int) -> int | None:
+    """A strike's `gas` at the gas market now, in asset units (None: not read)."""
+    try:
+        return gas_cost_assets(keeper.gas_market(), gas, keeper.asset_meta()[1])
+    except Exception:  # noqa: BLE001 - a failed read never stops a strike
+        return None
+
+
 def run_settler(keeper: Keeper) -> JobReport:
     vault = keeper.protocol.vault
     settings = keeper.settings.settler.planner()
@@ -138,7 +147,12 @@ def run_settler(keeper: Keeper) -> JobReport:
     block = snap.block
     if trigger is not None:
         call = plan_strike(
-            trigger, settings, liquidity=snap.liquidity, pending_deposits=snap.pending_deposits
+            trigger,
+            settings,
+            liquidity=snap.liquidity,
+            pending_deposits=snap.pending_deposits,
+            gas_cost=_strike_gas_cost(keeper, settings.strike_gas),
+            queued=snap.queued_assets(),
         )
         if isinstance(call, SettleSkip):
             report.skipped.append(f"strike: {call.reason}")

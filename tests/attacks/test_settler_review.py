@@ -77,3 +77,43 @@ def test_approvals_from_many_empty_addresses_do_not_stop_the_settlers_claims(
     assert (paid.owner, paid.receiver, paid.shares) == (leaver.address, leaver.address, shares)
     assert asset.balanceOf(leaver) - paid_before == paid.assets > 0
     assert vault.maxRedeem(leaver) == 0
+
+
+def test_a_wei_sent_to_the_vault_does_not_make_the_settler_pay_for_a_strike(
+    fresh, accounts, chain, tmp_path
+):
+    """While redemptions wait for liquidity, `strikeTrigger` is true for a single wei of it
+    (what it pays rounds to a wei at most), so anyone sending the vault a wei of the stablecoin
+    (34,409 gas) made the settler send a strike (209,649 gas) that paid the leaver 2 wei, every
+    time the griefer did it. A redemptions-only strike now waits for liquidity worth at least
+    its gas (`settler.strike_gas` at the gas market) or covering the queue; real liquidity is
+    struck for at once."""
+    lending, protocol = fresh
+    vault, asset, book = lending.vault, lending.asset, lending.book
+    leaver, griefer, borrower = accounts[6], accounts[9], accounts[4]
+    vault.requestRedeem(vault.balanceOf(leaver) * 9 // 10, leaver, leaver, sender=leaver)
+    lending.vs.publish_prices()
+    k = keeper(protocol, accounts[7], tmp_path)
+    first = k.run("settler")
+    assert [(a.call, a.outcome) for a in first.actions] == [("strike()", "mined")]
+    queued = vault.pendingRedemptions()
+    assert queued > 0 and vault.strikeTrigger()[0] is False  # the rest waits for liquidity
+
+    lending.fund(griefer, 1)
+    gift = asset.transfer(vault, 1, sender=griefer)
+    assert gift.gas_used < 40_000 and vault.strikeTrigger()[0] is True
+    count = vault.strikeCount()
+    griefed = k.run("settler")
+    assert griefed.actions == [], griefed.summary()
+    assert vault.strikeCount() == count
+    (why,) = griefed.skipped
+    assert why.startswith("strike: liquidity 2 below the strike's gas"), why
+
+    # a borrower repays 50,000: that is worth a strike, and the leaver is paid it
+    lending.fund(borrower, 50_000 * USDC, spender=book)
+    book.repay(50_000 * USDC, borrower, sender=borrower)
+    owed = vault.maxWithdraw(leaver)
+    paid = k.run("settler")
+    assert [(a.call, a.outcome) for a in paid.actions] == [("strike()", "mined")], paid.summary()
+    assert vault.strikeCount() == count + 1
+    assert vault.maxWithdraw(leaver) - owed >= 50_000 * USDC
