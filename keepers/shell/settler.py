@@ -23,6 +23,10 @@ beyond `oracle.maxDeviationBps` of the router's reference), the pass first pokes
 `plan_confirmations` says (record the move; confirm it once `oracle.confirmDelay` has passed) and,
 when a poke was mined, reads the trigger again: a confirmed move is struck in the same pass.
 
+While the node is behind this key's own transactions (`Keeper.behind`: a load-balanced endpoint
+whose read backend lags), the pass sends nothing: on those reads a mined claim is still
+claimable, and its refused copy (a stale nonce) was backed off as the controller's refusal.
+
 Action ids carry the block the pass read (`strike:<count>@<block>`, `claim:<c>@<block>`), so a
 restart never repeats an action of the same read, and a race lost to a new request (the strike
 not ready after all) does not mark later strikes done.
@@ -138,6 +142,12 @@ def run_settler(keeper: Keeper) -> JobReport:
     settings = keeper.settings.settler.planner()
     snap = VaultSnapshot.read(keeper.multicall, vault)
     report = JobReport(JOB, snap.block, snap.timestamp, keeper.dry_run)
+    if keeper.behind is not None and not keeper.dry_run:
+        # the node has not reached this key's own transactions: on its reads a mined claim is
+        # still claimable and a mined strike still due; what they would send is refused (a
+        # stale nonce), and a refusal would hold the controller's next claim of the same size
+        report.skipped.append("settler: the node is behind this key's transactions: nothing sent")
+        return report
     trigger = _trigger(report, snap)
     confirm = trigger is not None and settings.strike and requests_wait(trigger)
     pokes = partial(plan_confirmations, trigger)
