@@ -24,7 +24,7 @@ beyond `oracle.maxDeviationBps` of the router's reference), the pass first pokes
 when a poke was mined, reads the trigger again: a confirmed move is struck in the same pass.
 
 While the node is behind this key's own transactions (`Keeper.behind`: a load-balanced endpoint
-whose read backend lags), the pass sends nothing: on those reads a mined claim is still
+whose read backend lags), the pass sends no claims: on those reads a mined claim is still
 claimable, and its refused copy (a stale nonce) was backed off as the controller's refusal.
 
 Action ids carry the block the pass read (`strike:<count>@<block>`, `claim:<c>@<block>`), so a
@@ -142,12 +142,6 @@ def run_settler(keeper: Keeper) -> JobReport:
     settings = keeper.settings.settler.planner()
     snap = VaultSnapshot.read(keeper.multicall, vault)
     report = JobReport(JOB, snap.block, snap.timestamp, keeper.dry_run)
-    if keeper.behind is not None and not keeper.dry_run:
-        # the node has not reached this key's own transactions: on its reads a mined claim is
-        # still claimable and a mined strike still due; what they would send is refused (a
-        # stale nonce), and a refusal would hold the controller's next claim of the same size
-        report.skipped.append("settler: the node is behind this key's transactions: nothing sent")
-        return report
     trigger = _trigger(report, snap)
     confirm = trigger is not None and settings.strike and requests_wait(trigger)
     pokes = partial(plan_confirmations, trigger)
@@ -176,6 +170,13 @@ def run_settler(keeper: Keeper) -> JobReport:
                 # pass, not the next (the read block is before either)
                 block = keeper.web3.eth.block_number
     if not settings.claim or keeper.address is None:
+        return report
+    if keeper.behind is not None and not keeper.dry_run:
+        # the node has not reached this key's own transactions: on its reads a mined claim is
+        # still claimable; its copy would be refused (a stale nonce), and that refusal would
+        # hold the controller's next claim of the same size (a strike goes on: the vault
+        # re-checks it, nothing backs it off, and a chain truly rewound must not hold exits)
+        report.skipped.append("claims: the node is behind this key's transactions: none sent")
         return report
     relay = keeper.protocol.claim_relay
     if relay is None:
