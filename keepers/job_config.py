@@ -130,6 +130,11 @@ class SettlerConfig(Section):
     )
     max_claims: int = Field(20, ge=1, description="claims sent per pass")
     max_base_fee_wei: int | None = Field(None, ge=0, description="above it claims wait")
+    strike_gas: int = Field(
+        250_000,
+        ge=0,
+        description="gas of a strike: one for redemptions only waits for liquidity worth it",
+    )
 
     @field_validator("controllers")
     @classmethod
@@ -140,7 +145,9 @@ class SettlerConfig(Section):
         return tuple(to_checksum_address(c) for c in value)
 
     def planner(self) -> SettlerSettings:
-        return SettlerSettings(self.strike, self.claim, self.max_claims, self.max_base_fee_wei)
+        return SettlerSettings(
+            self.strike, self.claim, self.max_claims, self.max_base_fee_wei, self.strike_gas
+        )
 
 
 class SentinelConfig(Section):

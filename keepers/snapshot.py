@@ -29,6 +29,7 @@ from keepers.multicall import (
     MulticallError,
     ensure_multicall,
 )
+from keepers.reads.batches import read_chunked
 
 __all__ = [
     "LOCAL_CHAIN_IDS",
@@ -224,6 +225,8 @@ class VaultSnapshot:
     pending_deposits: int | None
     next_rebalance_at: int | None
     failures: Mapping[str, str] = field(default_factory=dict)
+    pending_redemptions: int | None = None  # escrowed shares not yet filled
+    total_supply: int | None = None
 
     @classmethod
     def read(cls, multicall: Multicall, vault: Any, block: int | str = "latest") -> VaultSnapshot:
@@ -239,12 +242,13 @@ class VaultSnapshot:
                 Call(vault.liquidity, label="liquidity()"),
                 Call(vault.pendingDeposits, label="pendingDeposits()"),
                 Call(vault.nextRebalanceAt, label="nextRebalanceAt()"),
+                Call(vault.pendingRedemptions, label="pendingRedemptions()"),
+                Call(vault.totalSupply, label="totalSupply()"),
             ],
             block,
         )
-        total, idle, bps, paused, shutdown, trigger, strikes, liquid, deposits, next_at = (
-            batch.results
-        )
+        (total, idle, bps, paused, shutdown, trigger, strikes, liquid, deposits, next_at,
+         redemptions, supply) = batch.results  # fmt: skip
 
         def value(r: CallResult) -> Any:
             return r.value if r.success else None
@@ -265,14 +269,27 @@ class VaultSnapshot:
             pending_deposits=value(deposits),
             next_rebalance_at=value(next_at),
             failures=_failures(batch.results),
+            pending_redemptions=value(redemptions),
+            total_supply=value(supply),
         )
+
+    def queued_assets(self) -> int | None:
+        """What the redemptions not yet filled are worth at the share price now (None: a read
+        failed)."""
+        if None in (self.pending_redemptions, self.total_assets, self.total_supply):
+            return None
+        if not self.total_supply:
+            return 0
+        return self.pending_redemptions * self.total_assets // self.total_supply
 
 
 @dataclass(frozen=True)
 class ClaimsSnapshot:
     """What each controller may claim now (`maxDeposit`, `maxRedeem`) and whether `operator`
-    may claim it for them (`isOperator(controller, operator)`), read in one batch. A controller
-    whose reads failed is left out and named in `failures`."""
+    may claim it for them (`isOperator(controller, operator)`), read at one block in batches of
+    at most `keepers.reads.batches.CHUNK` calls (anyone can add controllers by approving the
+    relay: one batch of them all would pass a node's eth_call limits). A controller whose reads
+    failed is left out and named in `failures`."""
 
     block: int
     timestamp: int
@@ -295,7 +312,7 @@ class ClaimsSnapshot:
                 Call(vault.maxDeposit, c, label=f"maxDeposit({c})"),
                 Call(vault.maxRedeem, c, label=f"maxRedeem({c})"),
             ]
-        batch = multicall.read(calls, block)
+        batch = read_chunked(multicall, calls, block)
         claims = []
         for i, c in enumerate(controllers):
             op, dep, red = batch.results[3 * i : 3 * i + 3]

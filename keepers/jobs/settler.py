@@ -10,7 +10,11 @@ that read a stale trigger loses a race, it does no harm) — except when the str
 nothing anyone holds: no deposit pending and no liquidity at all (`liquidity()` = 0, say every
 sleeve frozen). The trigger stays true while filled-in-part redemptions wait in the queue, so
 without this rule a settler would pay for an empty strike on every block of an issuer freeze; the
-first block with liquidity or a deposit strikes again.
+first block with liquidity or a deposit strikes again. Likewise a strike for redemptions only
+waits while the liquidity it could pay is below what the strike's gas costs (`strike_gas` at the
+gas market, in asset units) and below what the queued redemptions are worth: the trigger is true
+for a single wei of liquidity, so anyone sending the vault a wei of the asset (about 34,000 gas)
+made the settler pay for a strike (about 210,000 gas) that paid out that wei, block after block.
 
 Claims are a service, without custody: ERC-7540 claims may only be sent by the controller or
 its operator, and an operator may do everything the controller can. So depositors make the
@@ -77,16 +81,20 @@ def decode_strike_trigger(ok: bool, data: bytes) -> StrikeTrigger:
 class SettlerSettings:
     """`strike`: send strikes; `claim`: claim for controllers that made the relay their operator;
     `max_claims`: most claims per pass; `max_base_fee_wei`: above it claims wait (None: no
-    ceiling)."""
+    ceiling); `strike_gas`: the gas a strike is expected to use (a redemptions-only strike
+    waits for liquidity worth at least that gas, `plan_strike`)."""
 
     strike: bool = True
     claim: bool = True
     max_claims: int = 20
     max_base_fee_wei: int | None = None
+    strike_gas: int = 250_000
 
     def __post_init__(self) -> None:
         if self.max_claims < 1:
             raise ValueError("max_claims must be >= 1")
+        if self.strike_gas < 0:
+            raise ValueError("strike_gas must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -107,9 +115,14 @@ def plan_strike(
     *,
     liquidity: int | None = None,
     pending_deposits: int | None = None,
+    gas_cost: int | None = None,
+    queued: int | None = None,
 ) -> StrikeCall | SettleSkip:
     """The strike to send this block, or why not (`liquidity`, `pending_deposits`: the vault's
-    views; None when their read failed, which never stops a strike)."""
+    views; `gas_cost`: the strike's gas in asset units; `queued`: what the redemptions waiting
+    are worth, in asset units; None when a read failed, which never stops a strike). With no
+    deposit pending, a strike waits while the liquidity is below `gas_cost` and does not cover
+    `queued` (module docstring): it would pay out less than it costs."""
     settings = settings or SettlerSettings()
     if not settings.strike:
         return SettleSkip("strikes disabled")
@@ -117,6 +130,17 @@ def plan_strike(
         return SettleSkip(trigger.reason or "trigger false")
     if liquidity == 0 and pending_deposits == 0:
         return SettleSkip("no liquidity and no deposit pending: queued redemptions wait")
+    if (
+        pending_deposits == 0
+        and liquidity is not None
+        and gas_cost is not None
+        and liquidity < gas_cost
+        and (queued is None or liquidity < queued)
+    ):
+        return SettleSkip(
+            f"liquidity {liquidity} below the strike's gas ({gas_cost}) and no deposit "
+            "pending: queued redemptions wait"
+        )
     return StrikeCall(trigger.data)
 
 

@@ -23,6 +23,10 @@ beyond `oracle.maxDeviationBps` of the router's reference), the pass first pokes
 `plan_confirmations` says (record the move; confirm it once `oracle.confirmDelay` has passed) and,
 when a poke was mined, reads the trigger again: a confirmed move is struck in the same pass.
 
+While the node is behind this key's own transactions (`Keeper.behind`: a load-balanced endpoint
+whose read backend lags), the pass sends no claims: on those reads a mined claim is still
+claimable, and its refused copy (a stale nonce) was backed off as the controller's refusal.
+
 Action ids carry the block the pass read (`strike:<count>@<block>`, `claim:<c>@<block>`), so a
 restart never repeats an action of the same read, and a race lost to a new request (the strike
 not ready after all) does not mark later strikes done.
@@ -53,6 +57,7 @@ from keepers.reads.scans import scan_cursor
 from keepers.shell.confirmations import poke_confirmations
 from keepers.shell.reports import JobReport
 from keepers.snapshot import ClaimsSnapshot, VaultSnapshot
+from keepers.strategy.gate import gas_cost_assets
 
 if TYPE_CHECKING:
     from keepers.shell.keeper import Keeper
@@ -124,6 +129,14 @@ def _trigger(report: JobReport, snap: VaultSnapshot) -> StrikeTrigger | None:
         return None
 
 
+def _strike_gas_cost(keeper: Keeper, gas: int) -> int | None:
+    """A strike's `gas` at the gas market now, in asset units (None: not read)."""
+    try:
+        return gas_cost_assets(keeper.gas_market(), gas, keeper.asset_meta()[1])
+    except Exception:  # noqa: BLE001 - a failed read never stops a strike
+        return None
+
+
 def run_settler(keeper: Keeper) -> JobReport:
     vault = keeper.protocol.vault
     settings = keeper.settings.settler.planner()
@@ -138,7 +151,12 @@ def run_settler(keeper: Keeper) -> JobReport:
     block = snap.block
     if trigger is not None:
         call = plan_strike(
-            trigger, settings, liquidity=snap.liquidity, pending_deposits=snap.pending_deposits
+            trigger,
+            settings,
+            liquidity=snap.liquidity,
+            pending_deposits=snap.pending_deposits,
+            gas_cost=_strike_gas_cost(keeper, settings.strike_gas),
+            queued=snap.queued_assets(),
         )
         if isinstance(call, SettleSkip):
             report.skipped.append(f"strike: {call.reason}")
@@ -152,6 +170,13 @@ def run_settler(keeper: Keeper) -> JobReport:
                 # pass, not the next (the read block is before either)
                 block = keeper.web3.eth.block_number
     if not settings.claim or keeper.address is None:
+        return report
+    if keeper.behind is not None and not keeper.dry_run:
+        # the node has not reached this key's own transactions: on its reads a mined claim is
+        # still claimable; its copy would be refused (a stale nonce), and that refusal would
+        # hold the controller's next claim of the same size (a strike goes on: the vault
+        # re-checks it, nothing backs it off, and a chain truly rewound must not hold exits)
+        report.skipped.append("claims: the node is behind this key's transactions: none sent")
         return report
     relay = keeper.protocol.claim_relay
     if relay is None:

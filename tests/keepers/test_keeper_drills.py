@@ -11,6 +11,7 @@ transport faults), `test_keeper_inflight.py` (stuck, re-priced, reorged flights)
 - a replacement racing its original: the original mined just before the replacement's
   broadcast;
 - a user claiming part of its settled deposit between the settler's read and its claim;
+- the settler's claims mined, then its endpoint's read backend stuck below the later one;
 - the key running out of gas money in the middle of a batch of claims;
 - one job failing on every block (an exception storm) beside a job that keeps acting, under the
   bot's task runner;
@@ -454,6 +455,71 @@ def test_a_claim_sent_after_the_user_claimed_part_itself_pays_the_rest_once(
         (joiner.address, 20_000 * USDC),  # the relay's, for the controller: the rest
     ], claims
     assert vault.maxDeposit(joiner) == 0
+
+
+# ------------------------------------------------------------------ claims, then a lagging node
+
+
+def test_claims_mined_then_a_lagging_node_pay_each_controller_once_and_hold_no_later_claim(
+    fresh, proxy, accounts, chain, tmp_path
+):
+    """The settler strikes and claims for two leavers (mined in blocks C1 < C2); its endpoint
+    then answers from a backend stuck at C2 - 1, where the later leaver still has its claim.
+    The settler used to plan that claim again (its action id carries the block read), sign it on
+    the stale nonce, have it rejected ("nonce too low") and back it off as the leaver's
+    refusal, so the leaver's next claim of the same size waited an hour. Now a pass whose node
+    is behind the key's own transactions sends no claim: each leaver is paid once, the records
+    stay `mined`, and the later claim of the same size is claimed in the pass after its
+    strike."""
+    lending, protocol = fresh
+    vault, relay = lending.vault, protocol.claim_relay
+    who, first, second = accounts[7], accounts[6], accounts[2]
+    lending.vs.fund(second, 40_000 * USDC)
+    vault.requestDeposit(40_000 * USDC, second, second, sender=second)
+    lending.vs.strike()
+    vault.deposit(vault.maxDeposit(second), second, second, sender=second)
+    for leaver in (first, second):
+        vault.setOperator(relay, True, sender=leaver)
+    part = vault.balanceOf(second) // 4
+    for leaver in (first, second):
+        vault.requestRedeem(part, leaver, leaver, sender=leaver)
+    lending.vs.publish_prices()
+    start = chain.blocks.head.number + 1
+    k = keeper(protocol, who, tmp_path)
+    with routed(proxy):
+        report = k.run("settler")
+    assert [a.outcome for a in report.actions] == ["mined"] * 3, report.summary()
+    done = {t.action_id.split("@")[0]: t for t in k.store.transactions() if t.status == "mined"}
+    (_, c1), (late, c2) = sorted(
+        ((who_, done[f"claim:{who_.address.lower()}"].block) for who_ in (first, second)),
+        key=lambda pair: pair[1],
+    )
+    assert c2 > c1
+
+    sent_before = len(proxy.raw_transactions)
+    proxy.lag(c2 - 1)  # the later claim is not there yet
+    with routed(proxy):
+        lagging = k.run("settler")
+    proxy.catch_up()
+    assert lagging.actions == [], lagging.summary()
+    assert proxy.raw_transactions[sent_before:] == [], "a claim was signed on stale reads"
+    assert "claims: the node is behind this key's transactions: none sent" in lagging.skipped
+    redeemed, _ = paid_to(vault, start)
+    assert redeemed == Counter({first.address: part, second.address: part})  # once each
+    assert all(t.status == "mined" for t in done.values())
+    assert k.store.in_flight() == []
+
+    # the same size again in a later window: claimed in the pass after its strike
+    vault.requestRedeem(part, late, late, sender=late)
+    lending.vs.publish_prices()
+    with routed(proxy):
+        again = k.run("settler")
+    assert [(a.call, a.outcome) for a in again.actions] == [
+        ("strike()", "mined"),
+        (f"claim({late.address})", "mined"),
+    ], (again.summary(), again.skipped)  # before: refused, tried again an hour later
+    redeemed, _ = paid_to(vault, start)
+    assert redeemed[late.address] == 2 * part and vault.maxRedeem(late) == 0
 
 
 # ------------------------------------------------------------------ a gas price spike

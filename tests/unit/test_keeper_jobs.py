@@ -273,6 +273,29 @@ def test_settler_skips_a_strike_that_could_change_nothing():
     assert plan_strike(ready, liquidity=0, pending_deposits=None) == StrikeCall(STRIKE_SELECTOR)
 
 
+def test_settler_waits_with_a_redemptions_only_strike_worth_less_than_its_gas():
+    """A wei sent to the vault makes the trigger true (tests/attacks/test_settler_review.py):
+    with no deposit pending, a strike waits until the liquidity pays its gas or covers the
+    queue; a deposit pending, or a read that failed, never holds it."""
+    ready = decode_strike_trigger(True, STRIKE_SELECTOR)
+    strike = StrikeCall(STRIKE_SELECTOR)
+
+    def plan(liquidity, deposits=0, gas_cost=750_000, queued=10**12):
+        return plan_strike(
+            ready, liquidity=liquidity, pending_deposits=deposits, gas_cost=gas_cost, queued=queued
+        )
+
+    dust = plan(2)
+    assert isinstance(dust, SettleSkip) and dust.reason.startswith("liquidity 2 below")
+    assert isinstance(plan(749_999), SettleSkip)
+    assert plan(750_000) == strike  # pays its gas
+    assert plan(2, deposits=1) == strike  # deposits settle whatever it pays
+    assert plan(2, queued=2) == strike  # clears the queue
+    assert plan(2, queued=3) == dust
+    assert plan(2, gas_cost=None) == strike and plan(2, deposits=None) == strike
+    assert plan(2, queued=None) == dust  # the queue's worth unknown: the gas still decides
+
+
 A, B, C = (f"0x{i:040x}" for i in (0xA, 0xB, 0xC))
 
 
