@@ -361,6 +361,10 @@ def test_a_nonce_taken_between_the_keepers_read_and_its_broadcast_is_read_again_
             "gas": hex(21_000)}])  # fmt: skip
         assert status == 200 and "result" in answer, answer
         other.append(answer["result"])
+        # Mined before the keeper's broadcast goes on: on a loaded machine anvil's automine can
+        # still hold it in the pool, where the keeper's copy would meet a pending transaction
+        # (replaced or underpriced) instead of a used nonce, another drill than this one.
+        chain.provider.web3.eth.wait_for_transaction_receipt(answer["result"], timeout=120)
 
     proxy.before("eth_sendRawTransaction", same_key_elsewhere)
     with routed(proxy):
