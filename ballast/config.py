@@ -52,6 +52,9 @@ from ballast.yamlfile import load_yaml, yaml_problem
 # ready only delays it.
 TIMELOCK_GRACE_PERIOD = 90 * DAY
 FREEZE_GRACE_MARGIN = 30 * DAY
+# After a shutdown the lending book's loans are called and fall due this long after (its max
+# bound counts in the depositors' exit time).
+NOTICE = "lend.callNoticePeriod"
 # An evaluation walks every decision the vault took in its window after it (IAgentRegistry,
 # "Evaluation"; about 34k gas each with three sleeves), and the vault takes one decision per
 # vault.rebalanceCooldown: the longest window over the shortest cooldown bounds that walk, so a
@@ -236,13 +239,19 @@ class DeployConfig(Strict):
         A mock sleeve: ``vault.depositCap`` at its max bound x ``vault.maxSleeveBps.<name>`` at
         its max bound, in tokens at the mock's ``nav``, divided by its ``daily_redeem_limit``
         (0 = unlimited: no wait). A real sleeve: its declared ``exit_days``; without one it is not
-        known and not listed. The lending book is not listed: its liquidity is what borrowers
-        have not drawn, bounded by utilization and liquidations, not by an issuer's schedule.
+        known and not listed. The lending book: ``lend.callNoticePeriod`` at its max bound, the
+        longest its lent cash may wait after a shutdown (anyone calls the loans at once; when
+        they fall due anyone may liquidate them in full). While the vault runs loans have no
+        term: that part of an exit waits on borrowers and liquidations, and is not counted.
         """
         bounds = {spec.name: spec.max for spec in self.parameters}
         cap = Fraction(bounds["vault.depositCap"], 10**MOCK_ASSET_DECIMALS)
         times = []
         for sleeve in self.sleeves:
+            if sleeve.kind == "LendingSleeve" and NOTICE in bounds:
+                days = Fraction(bounds[NOTICE], DAY)
+                how = f"after a shutdown, loans called: {NOTICE} max {_number(days)} days"
+                times.append(ExitTime(sleeve.name, days, how))
             if sleeve.kind != "TokenizedRWASleeve":
                 continue
             if sleeve.mock is None:

@@ -26,6 +26,7 @@ GLOBAL_PARAMETERS: frozenset[str] = frozenset(
         "lend.closeFactorBps",
         "lend.fullCloseHealthBps",
         "lend.minDebt",
+        "lend.callNoticePeriod",
         "lend.rate.baseBps",
         "lend.rate.slope1Bps",
         "lend.rate.slope2Bps",

@@ -74,7 +74,16 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        without debt, repaying and liquidating are never blocked by a cap; 0 stops new
 ///        borrowing against the token.
 ///        Repayments pay interest first, then principal.
-///      - `liquidate` works only when health < 1 and the seized token's price is fresh. Its
+///      - Loans have no term while the vault runs. Once it is shut down anyone may call them
+///        (`callLoans`, once): they fall due `lend.callNoticePeriod` later (`loansDueAt`, fixed at
+///        the call). Until then nothing changes for a borrower (who may not borrow more since the
+///        shutdown); from then on every position with debt is liquidatable as if its health
+///        were 0: the health check is skipped and the whole debt may be repaid at once (no close
+///        factor: the loan is due whole, and the vault's leavers wait on all of it), with the
+///        usual bonus, dust and fresh-price rules. So the lent cash comes back without the
+///        borrowers' cooperation: a borrower who has not repaid by then pays the bonus.
+///      - `liquidate` works only when health < 1 (or the loans are due) and the seized token's
+///        price is fresh. Its
 ///        health, seizure and dust rule value every token of the position at the high end of
 ///        the router's `priceBand` (the live price, or the higher of it and the reference while
 ///        a move beyond `oracle.maxDeviationBps` is unconfirmed), so one faulty low round of any
@@ -161,6 +170,7 @@ interface ILendingSleeve is ISleeve {
     );
     event Supplied(uint256 assets);
     event Recalled(uint256 requested, uint256 assets);
+    event LoansCalled(uint256 calledAt, uint256 dueAt);
 
     error OnlyVault(address caller);
     error ZeroAmount();
@@ -179,6 +189,8 @@ interface ILendingSleeve is ISleeve {
     error NoDebt(address borrower);
     /// @dev Same signature as IRWAVault.VaultIsShutdown.
     error VaultIsShutdown();
+    error NotShutdown();
+    error LoansAlreadyCalled(uint256 dueAt);
     error HealthyPosition(address borrower, uint256 health);
     error NoCollateral(address borrower, address token);
     error DustDebt(uint256 remaining, uint256 minDebt);
@@ -214,7 +226,8 @@ interface ILendingSleeve is ISleeve {
 
     // ------------------------------------------------------------------ keepers
 
-    /// @notice Repays up to `repayAmount` of an unhealthy `borrower`'s debt and seizes the
+    /// @notice Repays up to `repayAmount` of an unhealthy `borrower`'s debt (any borrower's, all
+    ///         of it if asked, once the loans are due: `callLoans`) and seizes the
     ///         matching `token` collateral plus the bonus (see the rules above). Anyone.
     ///         `type(uint256).max` repays as much as allowed. When it leaves only dust behind the
     ///         debt, the dust goes to the caller too (`CollateralSwept`) and the debt left is
@@ -227,10 +240,21 @@ interface ILendingSleeve is ISleeve {
     ///         it is seized at, its band high), and `type(uint256).max`
     ///         as the repay, i.e. the most allowed when the call is mined (robust to interest,
     ///         repayments and price moves in between; `previewLiquidation` says how much that is
-    ///         now). `(false, reason)` otherwise: "no debt", "healthy" (at the best available
+    ///         now). Once the loans are due every position with debt qualifies.
+    ///         `(false, reason)` otherwise: "no debt", "healthy" (at the best available
     ///         prices, as `healthFactor`), "stale price", "nothing to seize" (also when the
     ///         position is unhealthy only at a fall the router has not confirmed).
     function liquidationTrigger(address borrower) external view returns (bool shouldAct, bytes memory data);
+
+    /// @notice Calls every loan after the vault's shutdown: they fall due `lend.callNoticePeriod`
+    ///         from now, after which any position with debt may be liquidated in full (see the
+    ///         rules). Anyone, once (`NotShutdown` before the shutdown, `LoansAlreadyCalled`
+    ///         after a call). Emits `LoansCalled(calledAt, dueAt)`.
+    /// @return dueAt When the loans fall due (`loansDueAt`).
+    function callLoans() external returns (uint256 dueAt);
+
+    /// @notice When the called loans fall due (0: not called); liquidatable in full from then.
+    function loansDueAt() external view returns (uint256);
 
     /// @notice Accrues interest to now and re-reads the rate model. Anyone.
     function accrueInterest() external;

@@ -82,7 +82,10 @@ def registered_agents(keeper: Keeper, head: int) -> list[str]:
 
 def _vault_calls(keeper: Keeper) -> dict[str, Call]:
     vault, asset = keeper.protocol.vault, keeper.erc20(keeper.asset)
+    book = keeper.protocol.lending
+    due = {} if book is None else {"loans_due": Call(book.loansDueAt, label="loansDueAt()")}
     return {
+        **due,
         "bps": Call(vault.currentBps, label="currentBps()"),
         "idle": Call(vault.idle, label="idle()"),
         "supply": Call(vault.totalSupply, label="totalSupply()"),
@@ -120,6 +123,7 @@ def _vault_line(alloc: AllocationRead, front: Results, share_price: int) -> Vaul
         is_shutdown=alloc.is_shutdown,
         next_rebalance_at=alloc.next_rebalance_at,
         sleeves=sleeves,
+        loans_due_at=int(_value(front["loans_due"], 0)) if "loans_due" in front else 0,
     )
 
 

@@ -75,6 +75,7 @@ class VaultLine:
     is_shutdown: bool
     next_rebalance_at: int
     sleeves: tuple[SleeveLine, ...]
+    loans_due_at: int = 0  # the lending book's called loans fall due (0: not called, or no book)
 
     @property
     def idle_bps(self) -> int:
@@ -264,6 +265,10 @@ def _vault(s: Status) -> Table:
         ("automation", "SHUT DOWN" if v.is_shutdown else automation),
         ("next rebalance", _next_rebalance(v.next_rebalance_at, s.timestamp)),
     )
+    if v.loans_due_at:  # after a shutdown's `callLoans`: every loan liquidatable in full once due
+        due = v.loans_due_at <= s.timestamp
+        state = "called, DUE: liquidatable in full" if due else "called, due"
+        rows += (("loans", f"{state} {when(v.loans_due_at, s.timestamp)}"),)
     for label, value in rows:
         table.add_row(label, value)
     return table

@@ -35,6 +35,7 @@ LEND_PARAMETERS: dict[str, tuple[int, int, int]] = {
     "lend.closeFactorBps": (5_000, 0, 10_000),
     "lend.fullCloseHealthBps": (9_500, 0, 10_000),
     "lend.minDebt": (100 * USDC, 0, 10**12 * USDC),
+    "lend.callNoticePeriod": (7 * DAY, 0, 30 * DAY),
     "lend.rate.baseBps": (100, 0, 10_000),
     "lend.rate.slope1Bps": (400, 0, 10_000),
     "lend.rate.slope2Bps": (6_000, 0, 100_000),

@@ -43,6 +43,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     bytes32 internal constant MIN_DEBT = keccak256("lend.minDebt");
     bytes32 internal constant CONFIRM_DELAY = keccak256("oracle.confirmDelay");
     bytes32 internal constant STALE_HAIRCUT_BPS = keccak256("vault.staleHaircutBps");
+    bytes32 internal constant CALL_NOTICE = keccak256("lend.callNoticePeriod");
 
     struct Collateral {
         address token;
@@ -112,6 +113,8 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     /// @dev The part of a position's principal attributed to each of its tokens (borrow caps):
     ///      Σ over the position's tokens == its principal; 0 for a token it does not hold.
     mapping(address borrower => mapping(address token => uint256)) internal _backing;
+    /// @inheritdoc ILendingSleeve
+    uint256 public loansDueAt;
 
     /// @param vault_ The RWAVault that supplies and recalls the cash.
     /// @param admin Receives DEFAULT_ADMIN and GOVERNANCE (the deployer, who hands them to the
@@ -332,7 +335,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         pos.scaled = (pos.scaled + added).toUint128();
         s.totalScaled += added;
         uint256 debt = _debtOf(pos.scaled, s.borrowIndex);
-        uint256 minDebt = registry.get(MIN_DEBT);
+        uint256 minDebt = _param(MIN_DEBT);
         if (debt < minDebt) revert DebtBelowMinimum(debt, minDebt);
         (uint256 power,) = _borrowPower(msg.sender, pos.mask, true);
         if (debt > power) revert InsufficientCollateral(debt, power);
@@ -360,7 +363,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         uint256 left = _reduceDebt(s, pos, repaid, debt);
         _scaleBacking(onBehalfOf, pos.mask, principal, pos.principal);
         if (left != 0) {
-            uint256 minDebt = registry.get(MIN_DEBT);
+            uint256 minDebt = _param(MIN_DEBT);
             if (left < minDebt && debt >= minDebt) revert DustDebt(left, minDebt);
         }
         _positions[onBehalfOf] = pos;
@@ -434,7 +437,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         uint256 debt = _debtOf(pos.scaled, s.borrowIndex);
         if (debt == 0) return (false, bytes("no debt"));
         (uint256 adjusted, bool stale) = _adjusted(borrower, pos.mask);
-        if (adjusted.mulDiv(WAD, debt * BPS) >= WAD) return (false, bytes("healthy"));
+        if (!_due() && adjusted.mulDiv(WAD, debt * BPS) >= WAD) return (false, bytes("healthy"));
         // The collateral (with a fresh price) whose liquidation pays the largest bonus.
         address best;
         uint256 bestGain;
@@ -450,6 +453,17 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         // "As much as allowed when mined": the best repay, robust to interest, repayments and
         // price moves in between (previewLiquidation says how much that is now).
         return (true, abi.encodeCall(this.liquidate, (borrower, best, type(uint256).max)));
+    }
+
+    /// @inheritdoc ILendingSleeve
+    /// @dev The notice is read once, here: a later change of `lend.callNoticePeriod` does not
+    ///      move a call already made.
+    function callLoans() external returns (uint256 dueAt) {
+        if (!IVaultAsset(vault).isShutdown()) revert NotShutdown();
+        if (loansDueAt != 0) revert LoansAlreadyCalled(loansDueAt);
+        dueAt = block.timestamp + _param(CALL_NOTICE);
+        loansDueAt = dueAt;
+        emit LoansCalled(block.timestamp, dueAt);
     }
 
     /// @inheritdoc ILendingSleeve
@@ -521,7 +535,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         // A borrow of x raises the debt by at most x + ceil(borrowIndex / WAD): both roundings
         // (scaled units added, debt read back) are up.
         room = Math.min(room, power.saturatingSub(debt + s.borrowIndex.ceilDiv(WAD)));
-        if (debt + room < registry.get(MIN_DEBT)) return 0;
+        if (debt + room < _param(MIN_DEBT)) return 0;
     }
 
     /// @inheritdoc ILendingSleeve
@@ -779,7 +793,10 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         if (p.held == 0) revert NoCollateral(borrower, token);
 
         (uint256 price, uint256 threshold) = _freshHealth(p, borrower, pos.mask, index);
-        if (p.health >= WAD) revert HealthyPosition(borrower, p.health);
+        // A called loan is due whole (`callLoans`): liquidatable as if at health 0, so its
+        // whole debt may go at once (no close factor); otherwise only below health 1.
+        if (_due()) p.health = 0;
+        else if (p.health >= WAD) revert HealthyPosition(borrower, p.health);
         _size(p, index, price, threshold, repayAmount);
     }
 
@@ -811,6 +828,19 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
             else p.others += value;
         }
         p.health = adjusted.mulDiv(WAD, p.debt * BPS);
+    }
+
+    /// @dev `registry.get(key)`, one copy of the call for the paths outside liquidations.
+    function _param(bytes32 key) internal view returns (uint256) {
+        return registry.get(key);
+    }
+
+    /// @dev The loans are called (`callLoans`) and the notice is over.
+    function _due() internal view returns (bool) {
+        // 0 (not called) wraps to the largest time: never due.
+        unchecked {
+            return loansDueAt - 1 < block.timestamp;
+        }
     }
 
     /// @dev The high end of `token`'s router `priceBand`, or, when it has none (not fresh), the

@@ -2,7 +2,9 @@
 
 For every borrower read (`Borrower`: address and `keepers.math.Position`, debt accrued to now):
 
-- a healthy position (health >= 1 WAD) or one without debt is never planned (counted only);
+- a healthy position (health >= 1 WAD) or one without debt is never planned (counted only),
+  except that once the book's loans are due (`LiquidationRules.called`, after the vault's
+  shutdown and the call's notice) every position with debt is planned, in full;
 - otherwise the collateral is chosen as `liquidationTrigger` chooses it
   (`keepers.math.liquidation_trigger`: the largest `liquidation_gain`, first listed on a tie);
 - the gain is the trigger's (`liquidation_gain`: value seized - repay) plus, when the liquidation
@@ -162,7 +164,7 @@ def plan_liquidations(
         b = by_address[key]
         pos = b.position
         health = health_factor(pos)
-        if pos.debt == 0 or health >= WAD:
+        if pos.debt == 0 or (health >= WAD and not rules.called):
             healthy.append(b.address)
             continue
         decimals = pos.asset_decimals

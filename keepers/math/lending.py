@@ -298,6 +298,13 @@ def health_factor(position: Position) -> int:
     return mul_div_down(adjusted, WAD, position.debt * BPS)
 
 
+def loans_due(due_at: int, now: int) -> bool:
+    """`LendingSleeve._due`: the book's loans were called (`loansDueAt` set, after the vault's
+    shutdown) and the notice is over at `now`: every position with debt is then liquidatable,
+    all of its debt at once (`keepers.math.liquidation.LiquidationRules.called`)."""
+    return due_at != 0 and now >= due_at
+
+
 def borrow_power(position: Position) -> int:
     """`floor(Σ value_t * min(ltv_t, threshold_t) / 10_000)`: the debt the collateral supports."""
     weighted = sum(
@@ -325,6 +332,7 @@ __all__ = [
     "collateral_value",
     "debt_of",
     "health_factor",
+    "loans_due",
     "mul_div_down",
     "mul_div_up",
     "recall",

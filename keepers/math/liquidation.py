@@ -29,11 +29,14 @@ from keepers.math.lending import (
 
 @dataclass(frozen=True)
 class LiquidationRules:
-    """The registry's `lend.closeFactorBps`, `lend.fullCloseHealthBps` and `lend.minDebt`."""
+    """The registry's `lend.closeFactorBps`, `lend.fullCloseHealthBps` and `lend.minDebt`, and
+    whether the book's loans are `called` and due (`keepers.math.lending.loans_due`): then every
+    position with debt is liquidatable as if at health 0, all of its debt at once."""
 
     close_factor_bps: int
     full_close_health_bps: int
     min_debt: int
+    called: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,10 +102,11 @@ def effective_bonus_bps(bonus_bps: int, threshold_bps: int) -> int:
 
 
 def max_repay(debt: int, health: int, rules: LiquidationRules) -> int:
-    """The most a liquidation may repay: all of the debt below `fullCloseHealth`; above it the
-    close factor, `floor(debt * closeFactor / 1e4)`, unless that leaves less than `minDebt` or
-    rounds to 0."""
-    if health >= rules.full_close_health_bps * BPS_TO_WAD:
+    """The most a liquidation may repay: all of the debt below `fullCloseHealth` or once the
+    loans are due (`rules.called`: the contract sizes it at health 0); above it the close
+    factor, `floor(debt * closeFactor / 1e4)`, unless that leaves less than `minDebt` or rounds
+    to 0."""
+    if not rules.called and health >= rules.full_close_health_bps * BPS_TO_WAD:
         part = mul_div_down(debt, rules.close_factor_bps, BPS)
         if part != 0 and debt - part >= rules.min_debt:
             return part
@@ -185,7 +189,8 @@ def plan_liquidation(
 
     Checked in the contract's order: `ZeroAmount` (repay_amount 0), `NoDebt`, `NoCollateral`
     (no `token` held), `StalePrice` (the price of `token` not fresh), `HealthyPosition`
-    (health >= 1), then `size_liquidation`. Health, the seizure and the value the borrower keeps
+    (health >= 1, unless the loans are due: `rules.called`), then `size_liquidation`. Health,
+    the seizure and the value the borrower keeps
     count every token at its `liquidation_price` (`liquidation_prices`): the high end of its
     router band, so a faulty low round nobody confirmed neither makes a sound position
     liquidatable nor sizes a seizure; a token without a band (not fresh) at the best price
@@ -204,7 +209,7 @@ def plan_liquidation(
     target = position.holding(token)
     assert target is not None
     health = health_factor(position)
-    if health >= WAD:
+    if health >= WAD and not rules.called:
         return Refusal("HealthyPosition", (health,))
     return size_liquidation(
         token=target.token,
@@ -272,10 +277,11 @@ def liquidation_trigger(
     stale-priced tokens among them, skipped), to be sent with `type(uint256).max` as the repay.
     "healthy" counts every token at the best price available (`healthFactor`); each plan at the
     liquidation's prices (`liquidation_prices`), so a position unhealthy only at an unconfirmed
-    low print has "nothing to seize"."""
+    low print has "nothing to seize". Once the loans are due (`rules.called`) no position with
+    debt is "healthy"."""
     if position.debt == 0:
         return NoLiquidation("no debt")
-    if health_factor(position) >= WAD:
+    if not rules.called and health_factor(position) >= WAD:
         return NoLiquidation("healthy")
     best: LiquidationCall | None = None
     for h in position.held:

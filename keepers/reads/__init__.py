@@ -8,8 +8,9 @@ in `failures` (label -> reason) and left out; nothing here raises for a single f
 - `read_book`: the lending book — liquidation rules, rate model, every borrower's `Position`
   (collateral in listing order, priced by `tryPrice`, with its `priceBand` high end, what a
   liquidation values it at, weighted by `lend.*.<name>`); with
-  `unhealthy_only` (the liquidator) only the positions below health 1 are returned (positions
-  read in raw Multicall3 batches, `keepers.rawcalls`);
+  `unhealthy_only` (the liquidator) only the positions below health 1 are returned (every
+  position with debt once the book's called loans are due; positions read in raw Multicall3
+  batches, `keepers.rawcalls`);
 - `priced_tokens`: name -> token of every priced asset (the sleeves', then lending collateral);
 - `read_oracles`: each priced token's feed age, reference (last accepted), pending move and
   current price, and the registry's staleness, deviation and confirmation bounds (the

@@ -12,7 +12,15 @@ from eth_utils import to_checksum_address
 
 from ballast.config_sections import LENDING_PARAMETERS
 from keepers.jobs.liquidator import Borrower
-from keepers.math import WAD, Holding, LiquidationRules, Position, RateModel, health_factor
+from keepers.math import (
+    WAD,
+    Holding,
+    LiquidationRules,
+    Position,
+    RateModel,
+    health_factor,
+    loans_due,
+)
 from keepers.multicall import Call, Multicall
 from keepers.protocol import Protocol
 from keepers.rawcalls import RawMulticall, checksum, decode_position, selector, word_address
@@ -64,7 +72,8 @@ def read_book(
 
     `unhealthy_only` (the liquidator's scan): `borrowers` holds only the positions with debt and
     `keepers.math.health_factor` below 1 WAD; the others are listed in `healthy` (the planner
-    leaves them alone: it judges with the same function).
+    leaves them alone: it judges with the same function). Once the book's loans are due
+    (`loansDueAt` reached at the read block: `rules.called`) every position with debt is kept.
     """
     book, registry = protocol.lending, protocol.registry
     first = multicall.read(
@@ -73,14 +82,16 @@ def read_book(
             Call(book.cash, label="cash()"),
             Call(book.totalDebt, label="totalDebt()"),
             Call(token_at(asset).decimals, label="asset.decimals()"),
+            Call(book.loansDueAt, label="loansDueAt()"),
             *(param_call(registry, name) for name in _BOOK_PARAMS),
         ],
         block,
     )
-    tokens_r, cash_r, debt_r, dec_r, *param_r = first.results
+    tokens_r, cash_r, debt_r, dec_r, due_r, *param_r = first.results
     tokens = [to_checksum_address(t) for t in tokens_r.unwrap()]
     asset_decimals = int(dec_r.unwrap())
     params = dict(zip(_BOOK_PARAMS, (int(r.unwrap()) for r in param_r), strict=True))
+    called = loans_due(int(due_r.unwrap()), first.timestamp)
 
     calls = []
     for t in tokens:
@@ -136,14 +147,17 @@ def read_book(
         asset_decimals,
         first.block,
         failures,
-        unhealthy_only,
+        unhealthy_only and not called,
     )
 
     return BookRead(
         block=first.block,
         timestamp=first.timestamp,
         rules=LiquidationRules(
-            params["lend.closeFactorBps"], params["lend.fullCloseHealthBps"], params["lend.minDebt"]
+            params["lend.closeFactorBps"],
+            params["lend.fullCloseHealthBps"],
+            params["lend.minDebt"],
+            called,
         ),
         rate_model=RateModel(
             base_bps=params["lend.rate.baseBps"],

@@ -14,11 +14,12 @@ exact). Alice and carol hold 1,000,000 each; the allocator put 30 % in T-bills, 
 against 500,000 of gold. The feeds publish on their own (the oracle is not a keeper): on anvil
 the governance account pushes their rounds.
 
-What holds is asserted as it holds. One case does not hold as the docs state it: the part of an
-exit that the lending book has lent out comes back only when borrowers repay (or fall below
-health 1 and someone liquidates them); nothing, a shutdown included, lets a depositor or anyone
-else call a healthy loan (`test_after_a_shutdown_the_lent_part_of_an_exit_waits_on_the_borrower`;
-docs/security.md now says so).
+What holds is asserted as it holds. The part of an exit that the lending book has lent out
+comes back when borrowers repay, fall below health 1 and are liquidated, or, after a shutdown,
+once anyone has called the loans and `lend.callNoticePeriod` has passed: then anyone may
+liquidate every loan in full
+(`test_after_a_shutdown_the_loans_are_called_and_the_lent_part_comes_back`; this was a finding,
+docs/security.md states the rule).
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ def test_a_frozen_issuer_on_one_sleeve_queues_only_its_part(lending, people):
     second = claim_all(vault, asset, carol)
     assert 399_999 * USDC <= second <= 400_000 * USDC  # gold, once its issuer pays
     assert c_value - LOAN - 2 * PULL_ROUNDING <= first + second <= c_value - LOAN
-    assert vault.pendingRedeemRequest(0, carol) > 0  # the lent part still waits (see below)
+    assert vault.pendingRedeemRequest(0, carol) > 0  # the lent part waits: no shutdown, no call
 
 
 def test_a_stopped_feed_holds_the_exit_until_the_wait_then_pays_its_last_price_less_the_haircut(
@@ -187,14 +188,16 @@ def test_paused_and_shut_down_the_user_still_requests_strikes_unwinds_and_claims
     assert value - PULL_ROUNDING <= paid <= value
 
 
-def test_after_a_shutdown_the_lent_part_of_an_exit_waits_on_the_borrower(lending, people, chain):
-    """Finding (docs/security.md, "What is not defended"): the book's lent cash comes back only
-    as borrowers repay. After a shutdown nobody may borrow, but nobody can call a healthy loan
-    either: `unwind` of the book returns 0, `liquidate` is refused `HealthyPosition`, and the
-    last leavers' exit waits on bob alone, however long. The timelock's "longer than the longest
-    exit" does not cover this part."""
+def test_after_a_shutdown_the_loans_are_called_and_the_lent_part_comes_back(lending, people, chain):
+    """Was a finding (the book's lent cash came back only as borrowers repaid: after a shutdown
+    nobody could call a healthy loan, and the last leavers' exit waited on bob alone). Now anyone
+    calls the loans after the shutdown (`callLoans`); until `lend.callNoticePeriod` has passed
+    bob's healthy position is still refused `HealthyPosition`, then anyone may liquidate all of
+    it (no close factor): mallory, a third party with cash, brings the 300,000 back for the
+    bonus, and carol strikes and claims her last 300,000 herself. No keeper, no repayment."""
     vault, asset, vs, book = lending.vault, lending.asset, lending.vs, lending.book
     alice, bob, carol, mallory = (people[n] for n in ("alice", "bob", "carol", "mallory"))
+    gold = lending.token("gold")
     vault.shutdown(sender=vs.guardian)
     a_shares, c_shares = vault.balanceOf(alice), vault.balanceOf(carol)
     a_value = fair(vault, a_shares, vault.totalAssets())
@@ -209,27 +212,44 @@ def test_after_a_shutdown_the_lent_part_of_an_exit_waits_on_the_borrower(lending
     c_first = claim_all(vault, asset, carol)
     assert a_value - PULL_ROUNDING <= a_paid <= a_value
     assert c_value - LOAN - PULL_ROUNDING <= c_first <= c_value - LOAN  # 1.7M was liquid
-    # Nothing anyone may call brings the lent 300,000 back.
     assert book.cash() == 0 and book.totalDebt() == LOAN
-    tx = vault.unwind(book, LOAN, sender=carol)
-    assert tx.events.filter(vault.Unwound)[0].withdrawn == 0
+    assert vault.pendingRedeemRequest(0, carol) > 0  # the lent part waits
+    # carol calls the loans herself; once only.
+    call = book.callLoans(sender=carol)
+    notice = vs.registry.get(keccak(text="lend.callNoticePeriod"))
+    assert notice == 7 * DAY
+    due = call.timestamp + notice
+    assert call.events.filter(book.LoansCalled)[0].calledAt == call.timestamp
+    assert call.events.filter(book.LoansCalled)[0].dueAt == due == book.loansDueAt()
+    assert call.return_value == due
+    with ape.reverts(book.LoansAlreadyCalled, dueAt=due):
+        book.callLoans(sender=mallory)
+    # Until the notice ends nothing changes for bob: his healthy loan cannot be liquidated.
     lending.fund(mallory, LOAN)
-    with ape.reverts(book.HealthyPosition):
-        book.liquidate(bob, lending.token("gold"), MAX_UINT, sender=mallory)
-    chain.pending_timestamp = strike.timestamp + 30 * DAY  # a month on, no keeper, no repay
+    chain.pending_timestamp = due - 3_600
     publish(lending)
-    assert bytes(vault.strikeTrigger()[1]) == b"no liquidity"
-    vault.strike(sender=carol)  # anyone's strike fills nothing
-    assert vault.maxRedeem(carol) == 0 and vault.pendingRedeemRequest(0, carol) > 0
-    # Only bob's repayment (his cooperation) lets carol out.
-    lending.fund(bob, LOAN)
-    book.repay(LOAN, bob, sender=bob)
+    health = book.healthFactor(bob)
+    assert health == 125 * 10**16  # 500,000 * 0.75 / 300,000
+    chain.pending_timestamp = due - 1
+    with ape.reverts(book.HealthyPosition, borrower=bob.address, health=health):
+        book.liquidate(bob, gold, MAX_UINT, sender=mallory)
+    # Due: mallory liquidates all of it, at the usual 8 % bonus; bob keeps the rest of his gold.
+    chain.pending_timestamp = due
+    held = book.collateralOf(bob, gold)
+    tx = book.liquidate(bob, gold, MAX_UINT, sender=mallory)
+    event = tx.events.filter(book.Liquidated)[0]
+    assert event.repaid == LOAN and event.seized == 162 * 10 ** gold.decimals()  # 324,000 / 2,000
+    assert book.debtOf(bob) == 0 and book.collateralOf(bob, gold) == held - event.seized
+    assert not list(tx.events.filter(book.BadDebtRealized))
+    assert book.cash() == LOAN and gold.balanceOf(mallory) == event.seized
+    # carol's rest: her own strike and claim, one window after the loan came back.
     next_window(chain)
     publish(lending)
     vault.strike(sender=carol)
     c_rest = claim_all(vault, asset, carol)
     assert c_value - 2 * PULL_ROUNDING <= c_first + c_rest <= c_value
     assert vault.pendingRedeemRequest(0, carol) == 0
+    assert chain.blocks.head.timestamp - strike.timestamp <= notice + 2 * WINDOW
 
 
 def test_an_underwater_loan_not_yet_written_off_pays_the_leaver_at_par(lending, people, chain):

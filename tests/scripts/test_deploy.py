@@ -393,6 +393,12 @@ MUTATIONS = {
         "sleeve gold needs 16.67 days (vault.depositCap max 20,000,000 x vault.maxSleeveBps.gold "
         "max 10000 bps / nav 2,400 = 8,333.33 tokens at 500 a day)",
     ),
+    "exit time counts the loan call's notice (max bound)": (
+        lambda c: _param(c, "lend.callNoticePeriod").update(max="12d"),
+        "must exceed the depositors' exit time: sleeve lending needs 12 days (after a shutdown, "
+        "loans called: lend.callNoticePeriod max 12 days) + up to 4 days for a strike "
+        "(vault.strikeMaxWait max) = 16 days",
+    ),
     "exit time of a real sleeve": (
         _real_tbill(16),
         "must exceed the depositors' exit time: sleeve tbill needs 16 days (its exit_days 16) + "
@@ -541,9 +547,10 @@ def test_bad_config_is_one_clear_line(tmp_path, local_yaml, case):
 
 
 def test_exit_time_of_the_local_config(local_config):
-    """Documented in local.yaml: 20M x cap / nav / daily limit, the longest counts."""
+    """Documented in local.yaml: 20M x cap / nav / daily limit, the longest counts; the lending
+    book's after a shutdown: lend.callNoticePeriod's max bound (its loans called, then due)."""
     times = {t.sleeve: t.days for t in local_config.exit_times()}
-    assert times == {"tbill": 9, "gold": Fraction(25, 3), "invoices": 10}
+    assert times == {"tbill": 9, "gold": Fraction(25, 3), "invoices": 10, "lending": 10}
     exit_time = local_config.exit_time()
     assert (exit_time.sleeve, exit_time.days, exit_time.strike_wait) == ("invoices", 10, 4)
     assert exit_time.total == 14  # + vault.strikeMaxWait's max bound: 14 days, documented too
@@ -556,7 +563,7 @@ def test_unlimited_mock_and_undeclared_real_sleeve_do_not_delay_exit(local_yaml)
     for sleeve in config["sleeves"][1:3]:
         sleeve["mock"]["daily_redeem_limit"] = 0
     times = DeployConfig.model_validate(config).exit_times()
-    assert [(t.sleeve, t.days) for t in times] == [("gold", 0), ("invoices", 0)]
+    assert [(t.sleeve, t.days) for t in times] == [("gold", 0), ("invoices", 0), ("lending", 10)]
 
 
 def test_the_real_network_example_is_a_valid_config(repo_root):

@@ -240,6 +240,18 @@ def test_vault_times_are_relative_to_the_status_block():
     assert "paused" in render(status(vault=replace(status().vault, automation_paused=True)))
 
 
+def test_called_loans_show_when_they_fall_due():
+    """After a shutdown's `callLoans`: the book's due time, and once it is past, that every loan
+    may be liquidated in full (the borrowers' health no longer protects them)."""
+    assert "called" not in render(status())  # not called: no row
+    shut = replace(status().vault, is_shutdown=True, loans_due_at=NOW + 7 * DAY)
+    assert row(render(status(vault=shut)), "loans")[1].startswith("called, due ")
+    assert "(in 7d)" in row(render(status(vault=shut)), "loans")[1]
+    due = replace(shut, loans_due_at=NOW - 60)
+    cells = row(render(status(vault=due)), "loans")
+    assert cells[1].startswith("called, DUE: liquidatable in full") and "ago)" in cells[1]
+
+
 # ------------------------------------------------------------------ empty states
 
 

@@ -166,6 +166,20 @@ def test_liquidator_picks_the_best_collateral_and_skips_with_reasons():
     assert reasons[tiny.address].startswith("unprofitable")
 
 
+def test_liquidator_plans_every_called_loan_once_due_in_full():
+    """Once the book's loans are due (`LiquidationRules.called`), a healthy position is planned
+    like an unhealthy one, its whole debt repaid; one without debt is still left alone."""
+    healthy = borrower(2, 10_000 * USDC, holding("0xaa", 100 * WAD, 1_000 * WAD))  # health 8
+    idle = borrower(5, 0, holding("0xaa", WAD, 1_000 * WAD))
+    assert plan_liquidations([healthy, idle], RULES, GAS, SETTINGS).plans == ()
+    called = dataclasses.replace(RULES, called=True)
+    report = plan_liquidations([healthy, idle], called, GAS, SETTINGS)
+    assert [p.borrower for p in report.plans] == [healthy.address]
+    assert report.plans[0].liquidation.repay == 10_000 * USDC  # all of it: no close factor
+    assert report.plans[0].health == health_factor(healthy.position) == 8 * WAD
+    assert report.healthy == (idle.address,) and report.skipped == ()
+
+
 def test_liquidator_never_spends_more_than_its_inventory():
     book = [
         borrower(i, 1_000 * USDC * (i + 1), holding("0xaa", WAD // 2 * (i + 1), 1_600 * WAD))

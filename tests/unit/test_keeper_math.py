@@ -35,6 +35,7 @@ from keepers.math import (
     liquidation_gain,
     liquidation_prices,
     liquidation_trigger,
+    loans_due,
     max_repay,
     plan_liquidation,
     position_after,
@@ -376,6 +377,44 @@ def test_liquidation_by_hand():
     assert plan_liquidation(position, TOKENS[0], 59_950 * USDC, RULES) == Refusal(
         "DustDebt", (50 * USDC, 100 * USDC)
     )
+
+
+def test_a_called_loan_is_liquidatable_in_full_once_due():
+    """`LendingSleeve._due` and `_plan` after `callLoans`: before the notice ends nothing
+    changes (a healthy position is refused `HealthyPosition`); from `loansDueAt` on every
+    position with debt is liquidatable as at health 0: all of its debt at once, no close factor,
+    the usual bonus; the stale-price and no-debt refusals stand."""
+    assert not loans_due(0, T0)  # never called
+    assert not loans_due(T0 + 1, T0)  # called, the notice not over: one second short
+    assert loans_due(T0, T0) and loans_due(T0, T0 + DAY)
+    called = replace(RULES, called=True)
+    # Gold at 2_000: 100_000 * 0.75 / 60_000 = 1.25, healthy.
+    position = Position(debt=60_000 * USDC, holdings=(GOLD,), asset_decimals=6)
+    assert plan_liquidation(position, TOKENS[0], MAX_UINT256, RULES) == Refusal(
+        "HealthyPosition", (25 * WAD // 20,)
+    )
+    assert liquidation_trigger(position, RULES) == NoLiquidation("healthy")
+    plan = plan_liquidation(position, TOKENS[0], MAX_UINT256, called)
+    assert isinstance(plan, Liquidation) and plan.health == 25 * WAD // 20
+    # All of it (the close factor would allow 30_000); seized 60_000 * 1.08 / 2_000 = 32.4 gold.
+    assert plan.max_repay == plan.repay == 60_000 * USDC and plan.seized == 324 * WAD // 10
+    assert max_repay(60_000 * USDC, 25 * WAD // 20, RULES) == 30_000 * USDC
+    assert max_repay(60_000 * USDC, 25 * WAD // 20, called) == 60_000 * USDC
+    call = liquidation_trigger(position, called)
+    assert isinstance(call, LiquidationCall) and call.gain == 4_800 * USDC
+    # Unhealthy above fullCloseHealth (0.975): half before the call, all once due.
+    mild = position.with_prices({TOKENS[0]: 1_560 * WAD})
+    assert plan_liquidation(mild, TOKENS[0], MAX_UINT256, RULES).repay == 30_000 * USDC
+    assert plan_liquidation(mild, TOKENS[0], MAX_UINT256, called).repay == 60_000 * USDC
+    # A smaller repay is still a liquidation by the usual rules (dust included).
+    assert plan_liquidation(position, TOKENS[0], 10_000 * USDC, called).repay == 10_000 * USDC
+    assert plan_liquidation(position, TOKENS[0], 59_950 * USDC, called) == Refusal(
+        "DustDebt", (50 * USDC, 100 * USDC)
+    )
+    stale = replace(position, holdings=(replace(GOLD, fresh=False),))
+    assert plan_liquidation(stale, TOKENS[0], 1, called) == Refusal("StalePrice")
+    assert liquidation_trigger(stale, called) == NoLiquidation("stale price")
+    assert liquidation_trigger(position.with_debt(0), called) == NoLiquidation("no debt")
 
 
 def test_a_liquidation_counts_every_token_at_the_high_end_of_its_band():
