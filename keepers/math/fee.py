@@ -27,7 +27,8 @@ class VaultSnapshot:
     """The vault when a strike takes the performance fee: `nav` (its NAV then, `totalAssets()`),
     `total_supply` (shares, without the virtual ones), `decimals_offset` (`18 - asset
     decimals`), the stored `high_water_mark` (assets per share × 1e36) and the assets `donated`
-    since the last strike."""
+    in one donation since the last strike (`RWAVault.donate` lifts the mark by each donation on
+    its own, rounded up: fold earlier ones into `high_water_mark` with `lifted_mark`)."""
 
     nav: int
     total_supply: int
