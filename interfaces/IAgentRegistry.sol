@@ -50,7 +50,20 @@ pragma solidity ^0.8.24;
 ///      - `excess = Σ_i [ k_i · R_i(end_i) + sign(m_i) · Σ_j c_j · R_i(startIndex^j_i) ]`
 ///        (bps × WAD; Solidity's signed arithmetic, exact: no rounding): what the weights the
 ///        agent chose earned while they stood, minus what the weights they replaced would have
-///        earned. With no reversal it is `Σ_i m_i · R_i(end_i)`. `excessBps = excess / 1e18`,
+///        earned. With no reversal it is `Σ_i m_i · R_i(end_i)`.
+///      - Trading cost (found in an agent review: round trips behind an issuer's redemption fee
+///        took 297 bps of the NAV and every evaluation was 0): a decision is charged what its own
+///        trades cost the vault. `navBefore` and `navAfter` are measured in its transaction at
+///        the same prices, so their difference is exactly that cost (an issuer's fee or spread,
+///        rounding). When `navAfter < navBefore`,
+///        `cost = ceil((navBefore - navAfter) · 1e4 · 1e18 / navBefore)` (bps × WAD; rounded up:
+///        the agent is never under-charged) is subtracted from `excess` (so from the slash and
+///        the reputation) and from `stood` (the value, below), whatever later decisions reverse:
+///        the trade that paid the cost is charged, the reversal pays its own. A `navAfter` above
+///        `navBefore` is no credit: a gain inside one transaction is no skill of the decision's,
+///        and one an agent could arrange there would buy back real losses. An honest risk-off
+///        sale pays its issuer's fee too: the fee is a cost the decision chose, and the tolerance
+///        absorbs small ones. Below, `excess` is the charged one. `excessBps = excess / 1e18`,
 ///        rounded toward zero, is what `Evaluated` reports.
 ///      - The return index of every sleeve whose weight the decision changed must rest on fresh
 ///        prices (`ISleeve.returnIndexStatus()`; a sleeve the decision sold out included, and one
@@ -72,8 +85,10 @@ pragma solidity ^0.8.24;
 ///        (an EWMA with weight 20% on the newest decision, bps × WAD, rounded toward zero).
 ///      - Value added (signed, asset units): `stood · navBefore / (1e4 · 1e18)`, rounded down
 ///        when positive and away from zero when negative (against the agent), where `stood` is
-///        `excess` with the reversals of every agent, not only the same one's: the value of
-///        each part of the move for as long as it really stood. (Judging counts the author's own
+///        `excess` (its trading cost charged) with the reversals of every agent, not only the
+///        same one's: the value of each part of the move for as long as it really stood, less
+///        what its trades cost (so a decision that earned nothing owes at least every unit its
+///        trades took). (Judging counts the author's own
 ///        reversals only, so another agent undoing a risky move never spares its author the
 ///        slash; paying counts anyone's, so two agents taking turns to undo each other's moves
 ///        are not paid for windows their moves did not hold.) It is netted into the agent's
@@ -255,7 +270,7 @@ interface IAgentRegistry {
 
     /// @notice Evaluates a decision (anyone, once, when due); may open a slash.
     /// @return excessBps The decision's excess return over its window (ended early for what a
-    ///         later decision reversed), in bps (toward zero).
+    ///         later decision reversed) less its own trading cost, in bps (toward zero).
     /// @return slashId The slash opened, or type(uint256).max when none.
     function evaluate(uint256 decisionId) external returns (int256 excessBps, uint256 slashId);
 
@@ -326,11 +341,11 @@ interface IAgentRegistry {
     /// @notice Σ stake ever slashed and donated to the vault.
     function totalSlashed() external view returns (uint256);
 
-    /// @notice The evaluation of `decisionId` as it would be now: excess (bps × WAD), the
-    ///         slash it would open and the reward points it would add to the open round (its
-    ///         positive value beyond the agent's `rewardDebt` now; 0 for a loss). Reverts like `evaluate`
-    ///         for an unknown decision; checks neither that it is due nor that the prices behind
-    ///         it are fresh (`evaluateTrigger` does both).
+    /// @notice The evaluation of `decisionId` as it would be now: excess (bps × WAD, its trading
+    ///         cost charged), the slash it would open and the reward points it would add to the
+    ///         open round (its positive value beyond the agent's `rewardDebt` now; 0 for a loss).
+    ///         Reverts like `evaluate` for an unknown decision; checks neither that it is due nor
+    ///         that the prices behind it are fresh (`evaluateTrigger` does both).
     function previewEvaluation(uint256 decisionId)
         external
         view

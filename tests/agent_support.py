@@ -250,6 +250,15 @@ def model_credited_excess(moved: int, start: int, end: int, later) -> int:
     return excess + sign * kept * model_return(start, end)
 
 
+def model_cost(nav_before: int, nav_after: int) -> int:
+    """A decision's own trading cost (bps × WAD), charged to its excess judged and rewarded:
+    `ceil((navBefore - navAfter) · 1e4 · 1e18 / navBefore)` when the NAV fell inside its
+    transaction (rounded up, against the agent), 0 when it did not (a rise is no credit)."""
+    if nav_after >= nav_before:
+        return 0
+    return -(-(nav_before - nav_after) * BPS * WAD // nav_before)
+
+
 def model_value(excess: int, nav_before: int) -> int:
     """Signed value added, in assets: rounded down when positive, away from zero when not."""
     if excess >= 0:
@@ -444,4 +453,5 @@ def evidence_of(vault, agents, decision_id: int, ends) -> object:
         ends,
         d.navBefore,
         later_decisions(vault, decision_id, due),
+        nav_after=d.navAfter,
     )

@@ -463,6 +463,16 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         int256 stood;
         (excess, stood) = _credited(decisionId, d, rec.dueAt, returns_);
         uint256 nav = d.navBefore;
+        // The decision's own trading cost (an issuer's fee, rounding): both NAVs were measured
+        // in its transaction at the same prices, so what it lost between them is what its moves
+        // cost. Charged to judging and to rewards alike, rounded up (the agent is never
+        // under-charged). A NAV that rose inside the transaction is no credit: it is no skill of
+        // the decision's, and a gain an agent could arrange there would buy back real losses.
+        if (d.navAfter < nav) {
+            int256 cost = (nav - d.navAfter).mulDiv(BPS * WAD, nav, Math.Rounding.Ceil).toInt256();
+            excess -= cost;
+            stood -= cost;
+        }
         int256 tolerance = int256(uint256(rec.toleranceBps)) * int256(WAD); // the rules of its day
         if (excess < -tolerance) {
             uint256 shortfall = uint256(-excess - tolerance).mulDiv(nav, BPS * WAD);

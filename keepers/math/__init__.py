@@ -4,8 +4,8 @@
   collateral and health factors.
 - `keepers.math.liquidation`: the book's liquidations: sizing, dust sweeps, bad debt, the
   keeper trigger.
-- `keepers.math.evaluation`: the agents' decisions (`IAgentRegistry`): excess return, slashes,
-  reputation, the netting of value added.
+- `keepers.math.evaluation`: the agents' decisions (`IAgentRegistry`): excess return, the
+  decision's own trading cost, slashes, reputation, the netting of value added.
 - `keepers.math.fee`: the performance fee (`IRWAVault.setAgentRegistry`) and reward rounds.
 
 Everything public in each is re-exported here: `from keepers.math import ...` works for any of them.
@@ -26,6 +26,7 @@ from keepers.math.evaluation import (
     RewardAccount,
     SleeveMove,
     assess,
+    charged_excess,
     credited_excess,
     div_toward_zero,
     excess_bps,
@@ -36,6 +37,7 @@ from keepers.math.evaluation import (
     slash_amount,
     slash_cap,
     sleeve_return,
+    trading_cost,
     value_added,
 )
 from keepers.math.fee import (
@@ -146,6 +148,7 @@ __all__ = [
     "book_debt",
     "borrow",
     "borrow_power",
+    "charged_excess",
     "collateral_value",
     "convert_to_shares",
     "credited_excess",
@@ -183,6 +186,7 @@ __all__ = [
     "slash_amount",
     "slash_cap",
     "sleeve_return",
+    "trading_cost",
     "split_fee",
     "supply",
     "swept",

@@ -1,7 +1,8 @@
 """How the agents' decisions are judged and paid, in pure Python, to the wei.
 
 Every function mirrors an integer rule stated in the NatSpec of `IAgentRegistry` (evaluation
-with its early window end for reversed moves, slashing, reputation, the netting of value added,
+with its early window end for reversed moves and its charge for the decision's own trading cost,
+slashing, reputation, the netting of value added,
 reward rounds) and `IRWAVault.setAgentRegistry` (the performance fee), as `AgentRegistry`
 (`_assess`, `_credited`, `_reverse`, `evaluate`, `_net`, `onFee`, `_due`) and `RebalanceModule`
 (`_performanceFee`) implement it, rounding the same way, so that a keeper can predict what an
@@ -111,10 +112,17 @@ class LaterDecision:
 @dataclass(frozen=True)
 class DecisionEvidence:
     """What a decision is judged on: each sleeve's move and return (in the decision's sleeve
-    order) and `navBefore`, the NAV the decision moved (`IRWAVault.Decision`)."""
+    order), `navBefore`, the NAV the decision moved, and `navAfter`, the NAV its trades left
+    (`IRWAVault.Decision`; both measured in its transaction at the same prices)."""
 
     sleeves: tuple[SleeveMove, ...]
     nav_before: int
+    nav_after: int
+
+    @property
+    def cost(self) -> int:
+        """`trading_cost(nav_before, nav_after)`: what its own trades cost (bps × WAD)."""
+        return trading_cost(self.nav_before, self.nav_after)
 
     @classmethod
     def of(
@@ -125,10 +133,13 @@ class DecisionEvidence:
         end_index: Iterable[int],
         nav_before: int,
         later: Iterable[LaterDecision] = (),
+        *,
+        nav_after: int,
     ) -> DecisionEvidence:
         """From the decision's arrays (as `IRWAVault.decision` returns them), each sleeve's
-        `returnIndex()` now, and the later decisions inside its window (`LaterDecision`, aligned
-        on its sleeves, in id order); the four arrays must have one entry per sleeve."""
+        `returnIndex()` now, the later decisions inside its window (`LaterDecision`, aligned
+        on its sleeves, in id order), and its `navBefore` and `navAfter`; the four arrays must
+        have one entry per sleeve."""
         later = tuple(later)
         moves = tuple(
             SleeveMove(
@@ -144,7 +155,7 @@ class DecisionEvidence:
                 zip(old_bps, new_bps, start_index, end_index, strict=True)
             )
         )
-        return cls(moves, nav_before)
+        return cls(moves, nav_before, nav_after)
 
 
 @dataclass(frozen=True)
@@ -246,6 +257,23 @@ def excess_return(evidence: DecisionEvidence, everyone: bool = False) -> int:
     return sum(credited_excess(s, everyone) for s in evidence.sleeves)
 
 
+def trading_cost(nav_before: int, nav_after: int) -> int:
+    """What a decision's own trades cost the vault (bps × WAD): `ceil((navBefore - navAfter) ·
+    1e4 · 1e18 / navBefore)` when the NAV fell inside its transaction (an issuer's fee,
+    rounding), rounded up so the agent is never under-charged; 0 when it did not fall (a rise
+    inside one transaction is no skill of the decision's, and is never credited)."""
+    if nav_after >= nav_before:
+        return 0
+    return mul_div_up(nav_before - nav_after, BPS * WAD, nav_before)
+
+
+def charged_excess(evidence: DecisionEvidence, everyone: bool = False) -> int:
+    """`excess_return(evidence, everyone) - evidence.cost` (bps × WAD): the excess the decision
+    is judged on (slash, reputation; `everyone=True`: the one it is rewarded on), its own
+    trading cost charged to both (`AgentRegistry._assess`)."""
+    return excess_return(evidence, everyone) - evidence.cost
+
+
 def excess_bps(excess: int) -> int:
     """`excess / 1e18` in Solidity's signed arithmetic: bps, truncated toward zero."""
     return div_toward_zero(excess, WAD)
@@ -285,10 +313,11 @@ def reward_points(excess: int, nav_before: int, debt: int = 0) -> int:
 def assess(
     evidence: DecisionEvidence, rules: EvaluationRules, bond: Bond, debt: int = 0
 ) -> Evaluation:
-    """`AgentRegistry.previewEvaluation` (what `evaluate` applies): the excess, then a slash
-    (excess below the tolerance), the points it adds beyond the agent's `debt`, and its value."""
-    excess = excess_return(evidence)
-    value = value_added(excess_return(evidence, everyone=True), evidence.nav_before)
+    """`AgentRegistry.previewEvaluation` (what `evaluate` applies): the excess less the
+    decision's trading cost (`charged_excess`), then a slash (excess below the tolerance), the
+    points it adds beyond the agent's `debt`, and its value."""
+    excess = charged_excess(evidence)
+    value = value_added(charged_excess(evidence, everyone=True), evidence.nav_before)
     slash = slash_amount(excess, evidence.nav_before, rules, bond)
     return Evaluation(excess, slash, max(value - debt, 0), value)
 
@@ -346,6 +375,7 @@ __all__ = [
     "EvaluationRules",
     "SleeveMove",
     "assess",
+    "charged_excess",
     "credited_excess",
     "div_toward_zero",
     "excess_bps",
@@ -356,5 +386,6 @@ __all__ = [
     "slash_amount",
     "slash_cap",
     "sleeve_return",
+    "trading_cost",
     "value_added",
 ]

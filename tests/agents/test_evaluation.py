@@ -25,6 +25,7 @@ from tests.agent_support import (
     WAD,
     build_desk,
     events,
+    model_cost,
     model_excess,
     model_points,
     model_reputation,
@@ -49,11 +50,13 @@ def starts_of(answers: dict[str, int]) -> list[int]:
 
 
 def expected_evaluation(desk, decision_id: int, ends: dict[str, int], stake=MIN_STAKE):
-    """(excess, slash, points) of a decision from its recorded weights and NAV, the start
-    prices it recorded and the `ends` answers the test published (formulas: IAgentRegistry)."""
+    """(excess, slash, points) of a decision from its recorded weights and NAVs, the start
+    prices it recorded and the `ends` answers the test published (formulas: IAgentRegistry),
+    its own trading cost (`navBefore - navAfter`) charged."""
     d = desk.vault.decision(decision_id)
     end_index = [wad_price(ends[n]) for n in NAMES]
     excess = model_excess(d.oldBps, d.newBps, d.startIndex, end_index)
+    excess -= model_cost(d.navBefore, d.navAfter)
     slash = model_slash(excess, TOLERANCE_BPS, d.navBefore, stake, 0, MAX_SLASH_BPS)
     return excess, slash, model_points(excess, d.navBefore)
 
@@ -229,7 +232,12 @@ def test_return_division_rounds_down_and_reputation_is_an_ewma(desk):
     tx = agents.evaluate(1, sender=desk.keeper)
     r = 99 * WAD // 100 * WAD // (103 * WAD // 100) - WAD
     assert r == model_return(103 * WAD // 100, 99 * WAD // 100) == -38_834_951_456_310_680
-    excess1 = (d.newBps[0] - d.oldBps[0]) * r  # weight sold: the sale avoided the fall
+    # The sale's own trading cost: the unit its rounding lost (the NAV it recorded after its
+    # trades), ceil(1 · 1e4 · 1e18 / 1,018,000e6) bps × WAD, charged against the excess.
+    assert d.navBefore - d.navAfter == 1
+    cost = -(-1 * 10_000 * WAD // d.navBefore)
+    assert cost == model_cost(d.navBefore, d.navAfter) == 9_823_182_712
+    excess1 = (d.newBps[0] - d.oldBps[0]) * r - cost  # weight sold: the sale avoided the fall
     assert excess1 > 0
     rep1 = rep0 + toward_zero((excess1 - rep0) * 2_000, 10_000)
     ev = only_event(tx, agents.ReputationUpdated)

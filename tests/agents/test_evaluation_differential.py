@@ -323,6 +323,8 @@ def evaluate_and_check(world: World, decision_id: int) -> tuple[Evaluation, int 
     evidence = evidence_of(system.vault, agents, decision_id, ends)
     if any(m.kept_bps != m.moved_bps for m in evidence.sleeves):
         label("part of a move reversed by a later decision")
+    if evidence.cost:
+        label("a decision whose own trades cost the vault (navAfter < navBefore)")
     account = reward_account(system, agent)
     rules = evaluation_rules(system, decision_id)
     expected = assess(evidence, rules, bond_of(system, agent), account.debt)

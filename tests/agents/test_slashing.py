@@ -32,6 +32,7 @@ from tests.agent_support import (
     build_desk,
     events,
     model_cap,
+    model_cost,
     model_excess,
     model_points,
     model_reputation,
@@ -466,6 +467,7 @@ def test_a_slash_never_exceeds_the_cap(decided, chain, shocks, tolerance, max_sl
             ends.append(wad_price(answer))
         d = desk.vault.decision(decision.return_value)
         excess = model_excess(d.oldBps, d.newBps, d.startIndex, ends)
+        excess -= model_cost(d.navBefore, d.navAfter)  # its own trading cost
         cap = model_cap(stake, unbonding, max_slash)
         expected = model_slash(excess, tolerance, d.navBefore, stake, unbonding, max_slash)
         desk.system.confirm_moves()  # a shock beyond the band is judged once it is confirmed

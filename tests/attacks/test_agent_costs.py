@@ -1,32 +1,26 @@
-"""What a decision's own trades cost the vault is judged by no evaluation (found in an agent
-review, branch `agents`; not fixed: docs/security.md, known limits).
+"""What a decision's own trades cost the vault is charged to the decision (found in an agent
+review, branch `agents`; fixed on branch `tradecost`).
 
-The vault records each decision's NAV before and after its trades (`navBefore`, `navAfter`), but
-the evaluation judges the weights against the sleeves' return indices only: an issuer's
-redemption fee (or any spread an issuer keeps) is a loss the depositors bear at once and no
-decision is charged for. An agent that buys a sleeve and sells it back the next day, three
-times, behind an issuer keeping 2 % of a redemption, takes 29,701 from a 1,000,000 vault
-(297 bps of its NAV, about six times `agent.toleranceBps`): every evaluation is 0, no slash
-opens, no value is netted, no debt is left, and the agent's bond leaves whole.
+The vault records each decision's NAV before and after its trades (`navBefore`, `navAfter`),
+both in its own transaction at the same prices: `navBefore - navAfter` is exactly what the
+decision's moves cost (an issuer's redemption fee, rounding). The evaluation judged the weights
+against the sleeves' return indices only, so an agent that bought a sleeve and sold it back the
+next day, three times, behind an issuer keeping 2 % of a redemption, took 29,701 from a
+1,000,000 vault (297 bps of its NAV, about six times `agent.toleranceBps`) with every evaluation
+at 0: no slash, no value netted, the bond whole.
 
-The defence is missing: the test states it (a decision that cost the vault beyond the tolerance
-is slashed, and its cost netted against the agent's rewards) and is a strict xfail.
+The defence (IAgentRegistry, "Evaluation": trading cost): each decision is charged
+`ceil((navBefore - navAfter) · 1e4 · 1e18 / navBefore)` against both its judged excess (slash,
+reputation) and its rewarded one (value netted). Each sale here costs 100 bps: 50 bps beyond
+the tolerance are slashed on its NAV, and its full cost is netted into the agent's rewards.
 """
 
 from __future__ import annotations
 
-import pytest
-
 from tests.agent_support import events
-from tests.vault_support import USDC, deploy_partial_fill_system
+from tests.vault_support import USDC, WAD, deploy_partial_fill_system
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the evaluation judges weights against return indices only: a decision's own "
-    "trading cost (navBefore - navAfter) is charged to nobody (docs/security.md, known limits)",
-)
 def test_an_agents_round_trips_through_an_issuer_fee_are_judged_on_what_they_cost(
     project, accounts, chain
 ):
@@ -52,14 +46,33 @@ def test_an_agents_round_trips_through_an_issuer_fee_are_judged_on_what_they_cos
 
     chain.pending_timestamp = agents.decisionRecord(ids[-1]).dueAt
     system.publish_prices()
-    slashes, values = [], []
+    navs = [vault.decision(i).navBefore for i in ids]
+    cap = stake * agents.decisionRecord(ids[-1]).maxSlashBps // 10_000
+    slashes, values, judged = [], [], []
     for i in ids:
         tx = agents.evaluate(i, sender=keeper)
-        slashes += events(tx, agents.SlashOpened)
-        values += [e["value"] for e in events(tx, agents.ValueNetted)]
-    # Today: every evaluation 0 (a flat price), no slash, no value netted, no debt, the bond
-    # whole. The defence: the sales that cost the vault beyond the tolerance are slashed and
-    # their cost is netted against the agent's rewards.
-    assert slashes != [], "297 bps of the NAV lost to the agent's trades, no slash"
-    assert sum(values) <= -(lost - tolerance * nav // 10_000)
+        (evaluated,) = events(tx, agents.Evaluated)
+        judged.append(evaluated["excessBps"])
+        slashes.append(sum(e["amount"] for e in events(tx, agents.SlashOpened)))
+        values.append(sum(e["value"] for e in events(tx, agents.ValueNetted)))
+    # A flat price: each decision's excess is its own cost, rounded up against the agent
+    # (-ceil(cost · 1e4 · 1e18 / navBefore)); here every sale's cost is exactly 100 bps of the
+    # NAV it moved (2 % of half of it) and a buy costs nothing.
+    charged = [-((c * 10_000 * WAD + n - 1) // n) for c, n in zip(costs, navs, strict=True)]
+    assert charged == [0, -100 * WAD] * 3
+    assert judged == [x // WAD if x >= 0 else -(-x // WAD) for x in charged] == [0, -100] * 3
+    # Slashed: the shortfall beyond the tolerance valued on each sale's NAV (rounded down):
+    # 50 bps of 1,000,000, of 990,000 and of 980,100, each capped at maxSlashBps (10 %) of the
+    # agent's 10,000 bond.
+    shortfalls = [
+        (-x - tolerance * WAD) * n // (10_000 * WAD) if x < -tolerance * WAD else 0
+        for x, n in zip(charged, navs, strict=True)
+    ]
+    assert shortfalls == [0, 5_000 * USDC, 0, 4_950 * USDC, 0, 4_900_500_000]
+    assert cap == 1_000 * USDC
+    assert slashes == [min(x, cap) for x in shortfalls] == [0, cap] * 3
+    # Netted: each sale's whole cost, so the agent owes every unit its trades took.
+    assert values == [0, -10_000 * USDC, 0, -9_900 * USDC, 0, -9_801 * USDC]
+    assert -sum(values) == lost == 29_701 * USDC
+    assert agents.rewardDebt(system.allocator) == lost
     assert agents.agentInfo(system.allocator).stake == stake  # (before any slash executes)

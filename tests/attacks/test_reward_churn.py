@@ -41,6 +41,7 @@ from tests.agent_support import (
     build_desk,
     events,
     later_decisions,
+    model_cost,
     model_credited_excess,
     model_excess,
     model_points,
@@ -121,6 +122,8 @@ class Story:
             anyone = [(size, start) for size, start, _ in moves]
             excess += model_credited_excess(moved, d.startIndex[i], ends[i], own)
             stood += model_credited_excess(moved, d.startIndex[i], ends[i], anyone)
+        cost = model_cost(d.navBefore, d.navAfter)  # its own trading cost, charged to both
+        excess, stood = excess - cost, stood - cost
         evaluated = only_event(tx, agents.Evaluated)
         assert evaluated["slashAmount"] == 0  # every loss here is inside the tolerance
         assert only_event(tx, agents.ReputationUpdated)["excess"] == excess

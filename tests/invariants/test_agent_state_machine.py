@@ -74,7 +74,7 @@ from hypothesis.stateful import (
 )
 
 from keepers.math import RewardRounds, convert_to_shares, reward_due, split_fee
-from tests.agent_support import model_credited_excess, model_net, model_value
+from tests.agent_support import model_cost, model_credited_excess, model_net, model_value
 from tests.invariants.agent_machine_support import Raw, batch, rpc
 from tests.vault_support import (
     AGENT_PARAMETERS,
@@ -556,6 +556,10 @@ class AgentMachine(RuleBasedStateMachine):
             end = self.d.sleeves[i].call("returnIndex")
             excess += model_credited_excess(moved, d.startIndex[i], end, own)
             stood += model_credited_excess(moved, d.startIndex[i], end, anyone)
+        cost = model_cost(d.navBefore, d.navAfter)  # its own trading cost, charged to both
+        if cost:
+            event("evaluated a decision whose trades cost the vault")
+        excess, stood = excess - cost, stood - cost
         cap = (m.stake + m.unbonding) * self.max_slash_bps // BPS
         tolerance = TOLERANCE_BPS * WAD
         slash = 0

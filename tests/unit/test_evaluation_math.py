@@ -33,6 +33,7 @@ from keepers.math import (
     SleeveMove,
     VaultSnapshot,
     assess,
+    charged_excess,
     convert_to_shares,
     credited_excess,
     div_toward_zero,
@@ -50,6 +51,7 @@ from keepers.math import (
     slash_cap,
     sleeve_return,
     split_fee,
+    trading_cost,
     value_added,
 )
 
@@ -85,15 +87,24 @@ reversed_moves = st.builds(
     st.one_of(moves, realistic_moves),
     later_moves,
 )
+# A decision's NAVs: `navAfter` equal to `navBefore` (no cost), below it (an issuer's fee,
+# rounding: up to all of it) or above it (never credited). `navBefore` is never 0 on chain
+# (`EmptyVault`); 0 is kept here for the arithmetic's edge.
+navs = st.integers(0, 10**30).flatmap(
+    lambda before: st.tuples(
+        st.just(before),
+        st.one_of(st.just(before), st.integers(0, before), st.integers(before, 10**30)),
+    )
+)
 evidence = st.builds(
-    DecisionEvidence,
-    sleeves=st.lists(st.one_of(moves, realistic_moves), min_size=1, max_size=5).map(tuple),
-    nav_before=st.integers(0, 10**30),
+    lambda sleeves, nav: DecisionEvidence(sleeves, *nav),
+    st.lists(st.one_of(moves, realistic_moves), min_size=1, max_size=5).map(tuple),
+    navs,
 )
 reversed_evidence = st.builds(
-    DecisionEvidence,
-    sleeves=st.lists(st.one_of(moves, reversed_moves), min_size=1, max_size=5).map(tuple),
-    nav_before=st.integers(0, 10**30),
+    lambda sleeves, nav: DecisionEvidence(sleeves, *nav),
+    st.lists(st.one_of(moves, reversed_moves), min_size=1, max_size=5).map(tuple),
+    navs,
 )
 rules = st.builds(
     EvaluationRules, tolerance_bps=st.one_of(st.integers(0, 500), bps), max_slash_bps=bps
@@ -118,6 +129,7 @@ def swapped(e: DecisionEvidence) -> DecisionEvidence:
             for s in e.sleeves
         ),
         e.nav_before,
+        e.nav_after,
     )  # fmt: skip
 
 
@@ -196,14 +208,16 @@ def test_sleeve_return_rounds_down(start, end):
 def test_excess_known_values():
     # 2,000 bps moved from a sleeve that lost 10% (over the window) to one that gained 5%.
     e = DecisionEvidence.of([5_000, 1_000], [3_000, 3_000], [WAD, 2 * WAD],
-                            [9 * WAD // 10, 21 * WAD // 10], NAV)  # fmt: skip
+                            [9 * WAD // 10, 21 * WAD // 10], NAV, nav_after=NAV)  # fmt: skip
     assert excess_return(e) == -2_000 * (-WAD // 10) + 2_000 * (WAD // 20)  # 300 bps
     assert excess_bps(excess_return(e)) == 300
     # Idle is the remainder: moving weight to idle earns 0 against the sleeve's return.
-    e = DecisionEvidence.of([4_000], [2_000], [WAD], [11 * WAD // 10], NAV)
+    e = DecisionEvidence.of([4_000], [2_000], [WAD], [11 * WAD // 10], NAV, nav_after=NAV)
     assert excess_return(e) == -2_000 * WAD // 10  # -200 bps: idle missed the 10%
     # Unmoved sleeves and sleeves without a start index are skipped.
-    e = DecisionEvidence.of([1_000, 0, 2_000], [1_000, 3_000, 0], [WAD, 0, 0], [2 * WAD, WAD, 1], 1)
+    e = DecisionEvidence.of(
+        [1_000, 0, 2_000], [1_000, 3_000, 0], [WAD, 0, 0], [2 * WAD, WAD, 1], 1, nav_after=1
+    )
     assert excess_return(e) == 0
 
 
@@ -221,7 +235,10 @@ def test_excess_is_antisymmetric(e):
     x = excess_return(e)
     assert excess_return(swapped(e)) == -x
     assert excess_bps(-x) == -excess_bps(x)
-    assert excess_return(DecisionEvidence(e.sleeves + swapped(e).sleeves, e.nav_before)) == 0
+    assert (
+        excess_return(DecisionEvidence(e.sleeves + swapped(e).sleeves, e.nav_before, e.nav_after))
+        == 0
+    )
 
 
 @given(e=evidence)
@@ -235,6 +252,7 @@ def test_excess_is_exact(e):
     unmoved = DecisionEvidence(
         tuple(SleeveMove(s.old_bps, s.old_bps, s.start_index, s.end_index) for s in e.sleeves),
         e.nav_before,
+        e.nav_after,
     )
     assert excess_return(unmoved) == 0
 
@@ -244,20 +262,20 @@ def test_a_reversal_ends_the_reversed_part_of_the_window():
     bps of it at 1.01 (the weight drifted up), gold ends the window at 1.07. The move is credited
     +1 % (the day it stood), not +7 %; a sale of 500 bps only ends 500 of them."""
     full = [LaterDecision((2_020,), (0,), (101 * WAD // 100,))]
-    e = DecisionEvidence.of([0], [2_000], [WAD], [107 * WAD // 100], NAV, full)
+    e = DecisionEvidence.of([0], [2_000], [WAD], [107 * WAD // 100], NAV, full, nav_after=NAV)
     assert e.sleeves[0].kept_bps == 0
     assert excess_return(e) == 2_000 * (WAD // 100)  # 20 bps, not 140
     part = [LaterDecision((2_020,), (1_520,), (101 * WAD // 100,))]
-    e = DecisionEvidence.of([0], [2_000], [WAD], [107 * WAD // 100], NAV, part)
+    e = DecisionEvidence.of([0], [2_000], [WAD], [107 * WAD // 100], NAV, part, nav_after=NAV)
     assert e.sleeves[0].kept_bps == 1_500
     assert excess_return(e) == 500 * (WAD // 100) + 1_500 * (7 * WAD // 100)
     # Moves the same way (never reversed), and later moves of other sleeves, change nothing.
     same = [LaterDecision((2_020,), (3_000,), (101 * WAD // 100,))]
-    e = DecisionEvidence.of([0], [2_000], [WAD], [107 * WAD // 100], NAV, same)
+    e = DecisionEvidence.of([0], [2_000], [WAD], [107 * WAD // 100], NAV, same, nav_after=NAV)
     assert excess_return(e) == 2_000 * (7 * WAD // 100)
     # A sale reversed by a buy-back: the sale is judged while it stood (gold +1 %: -1 %).
     back = [LaterDecision((0,), (2_000,), (101 * WAD // 100,))]
-    e = DecisionEvidence.of([2_000], [0], [WAD], [107 * WAD // 100], NAV, back)
+    e = DecisionEvidence.of([2_000], [0], [WAD], [107 * WAD // 100], NAV, back, nav_after=NAV)
     assert excess_return(e) == -2_000 * (WAD // 100)
     # Several reversals in order, each up to what is still in place.
     steps = [
@@ -265,7 +283,7 @@ def test_a_reversal_ends_the_reversed_part_of_the_window():
         LaterDecision((2_000,), (2_500,), (103 * WAD // 100,)),  # a buy: not a reversal
         LaterDecision((2_500,), (0,), (99 * WAD // 100,)),  # ends the other 2,000 at -1 %
     ]
-    e = DecisionEvidence.of([0], [3_000], [WAD], [5 * WAD], NAV, steps)
+    e = DecisionEvidence.of([0], [3_000], [WAD], [5 * WAD], NAV, steps, nav_after=NAV)
     assert e.sleeves[0].kept_bps == 0
     assert excess_return(e) == 1_000 * (2 * WAD // 100) + 2_000 * (-WAD // 100)
     # A reversal undoes the newest moves first: after a second buy of 1,000, a sale of 1,000
@@ -276,10 +294,10 @@ def test_a_reversal_ends_the_reversed_part_of_the_window():
         LaterDecision((2_000,), (1_000,), (101 * WAD // 100,)),  # undoes the buy above first
         LaterDecision((1_000,), (0,), (95 * WAD // 100,)),  # then ends this move at -5 %
     ]
-    e = DecisionEvidence.of([0], [1_000], [WAD], [90 * WAD // 100], NAV, stacked[:2])
+    e = DecisionEvidence.of([0], [1_000], [WAD], [90 * WAD // 100], NAV, stacked[:2], nav_after=NAV)
     assert e.sleeves[0].kept_bps == 1_000
     assert excess_return(e) == 1_000 * (-10 * WAD // 100)
-    e = DecisionEvidence.of([0], [1_000], [WAD], [90 * WAD // 100], NAV, stacked)
+    e = DecisionEvidence.of([0], [1_000], [WAD], [90 * WAD // 100], NAV, stacked, nav_after=NAV)
     assert e.sleeves[0].kept_bps == 0
     assert excess_return(e) == 1_000 * (-5 * WAD // 100)
 
@@ -290,15 +308,52 @@ def test_another_agents_reversal_ends_the_reward_window_not_the_judgement():
     (`value`) for the day it stood, +1 %, so agents taking turns earn no window they did not
     hold. The author's own sale ends both."""
     sold = [LaterDecision((2_020,), (0,), (101 * WAD // 100,), own=False)]
-    e = DecisionEvidence.of([0], [2_000], [WAD], [107 * WAD // 100], NAV, sold)
+    e = DecisionEvidence.of([0], [2_000], [WAD], [107 * WAD // 100], NAV, sold, nav_after=NAV)
     assert e.sleeves[0].kept_bps == 2_000
     assert excess_return(e) == 2_000 * (7 * WAD // 100)
     assert excess_return(e, everyone=True) == 2_000 * (WAD // 100)
     rules, bond = EvaluationRules(50, 1_000), Bond(10_000 * 10**6)
     assert assess(e, rules, bond).value == value_added(2_000 * (WAD // 100), NAV)
     mine = [LaterDecision((2_020,), (0,), (101 * WAD // 100,))]
-    e = DecisionEvidence.of([0], [2_000], [WAD], [107 * WAD // 100], NAV, mine)
+    e = DecisionEvidence.of([0], [2_000], [WAD], [107 * WAD // 100], NAV, mine, nav_after=NAV)
     assert excess_return(e) == excess_return(e, everyone=True) == 2_000 * (WAD // 100)
+
+
+def test_a_decision_is_charged_its_own_trading_cost():
+    """The issuer-fee round trip (tests/attacks/test_agent_costs.py): half of a 1,000,000 vault
+    sold behind an issuer keeping 2 % leaves 990,000, 100 bps of the NAV the decision moved. At a
+    flat price, bought back the next day, the sale is judged at -100 bps: the 50 beyond the
+    tolerance are slashed (5,000) and the whole 10,000 is netted against the agent's rewards."""
+    back = [LaterDecision((0,), (5_000,), (WAD,))]
+    e = DecisionEvidence.of([5_000], [0], [WAD], [WAD], NAV, back, nav_after=NAV - 10_000 * USDC)
+    assert excess_return(e) == 0 and e.cost == 100 * WAD
+    rules, bond = EvaluationRules(50, 1_000), Bond(100_000 * USDC)
+    ev = assess(e, rules, bond)
+    assert ev.excess == charged_excess(e, everyone=True) == -100 * WAD and ev.excess_bps == -100
+    assert ev.slash_amount == 5_000 * USDC
+    assert ev.value == -10_000 * USDC and ev.reward_points == 0
+    # A gain is netted of the cost: 2,000 bps into a sleeve that gains 1 % (20 bps) through a
+    # fee of 500 (5 bps) earns 15 bps, 1,500.
+    e = DecisionEvidence.of(
+        [0], [2_000], [WAD], [101 * WAD // 100], NAV, nav_after=NAV - 500 * USDC
+    )
+    ev = assess(e, rules, bond)
+    assert ev.excess == 15 * WAD and ev.value == ev.reward_points == 1_500 * USDC
+    # Rounded up: one unit lost of 3 is charged ceil(1e22 / 3), never less.
+    assert trading_cost(3, 2) == BPS * WAD // 3 + 1
+    # A NAV that rose inside the decision's transaction is no credit; an unchanged one is free.
+    assert trading_cost(NAV, NAV + 1) == trading_cost(NAV, NAV) == 0
+
+
+@given(nav=navs)
+def test_a_trading_cost_is_never_under_charged(nav):
+    """`ceil`: the cost charged is at least what the NAV lost and less than a unit of it more,
+    so the value netted for a decision that earned nothing covers every unit its trades took."""
+    before, after = nav
+    cost, lost = trading_cost(before, after), max(before - after, 0)
+    assert lost * BPS * WAD <= cost * before < lost * BPS * WAD + before or cost == lost == 0
+    assert -value_added(-cost, before) >= lost
+    event("a cost" if cost else "no cost")
 
 
 @given(m=st.one_of(moves, realistic_moves))
@@ -379,7 +434,8 @@ debts = st.one_of(st.just(0), st.integers(0, 10**30))
 @given(e=reversed_evidence, rules=rules, bond=bonds, debt=debts)
 def test_assess(e, rules, bond, debt):
     ev = assess(e, rules, bond, debt)
-    assert ev.excess == excess_return(e)
+    assert ev.excess == charged_excess(e) == excess_return(e) - e.cost
+    assert e.cost == trading_cost(e.nav_before, e.nav_after) >= 0
     assert ev.slash_amount == slash_amount(ev.excess, e.nav_before, rules, bond)
     assert not (ev.slash_amount and ev.reward_points)  # never both
     assert ev.opens_slash == (ev.slash_amount != 0)
