@@ -75,14 +75,14 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        borrowing against the token.
 ///        Repayments pay interest first, then principal.
 ///      - `liquidate` works only when health < 1 and the seized token's price is fresh. Its
-///        health, seizure and dust rule value every token of the position at the high end of
-///        the router's `priceBand` (the live price, or the higher of it and the reference while
-///        a move beyond `oracle.maxDeviationBps` is unconfirmed), so one faulty low round of any
-///        token neither makes a sound position liquidatable nor sizes a seizure; a real fall
-///        counts once the router confirmed it (`oracle.confirmDelay` after it was first poked).
-///        A token without a band (no fresh price) counts at the best price available
-///        (`tryPrice`), so no lapsed feed of another token shields a position. Below, `price` is
-///        the seized token's band high. It repays at most
+///        health, seizure and dust rule value every token of the position at the router's
+///        `liquidationPrice` (the live price clamped to `oracle.maxDeviationBps` around the
+///        reference, edges rounded down), so one faulty round of any token, up or down, moves a
+///        liquidation no more than a round within the band could; a real fall counts at once up
+///        to the band's edge, in full once the router confirmed it (`oracle.confirmDelay` after
+///        it was first poked). A token without one (no fresh price) counts at the best price
+///        available (`tryPrice`), so no lapsed feed of another token shields a position. Below,
+///        `price` is the seized token's liquidation price. It repays at most
 ///        `lend.closeFactorBps` of the debt, or all of it when health < `lend.fullCloseHealthBps`
 ///        or when the close factor would leave less than `lend.minDebt` (or round to 0). It seizes
 ///        `floor(repay * (1 + bonus) / price)` of the chosen collateral, where the bonus is
@@ -107,8 +107,8 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        exactly the amount reported, and the supply index falls with them. The book never
 ///        counts debt nobody can be made to pay (Morpho Blue's rule). The amount is 0 when what was
 ///        left was a rounding wei the book never counted. Dust: the collateral the borrower would
-///        keep, `rest` = Σ value of its tokens at the liquidation's prices (each token's band
-///        high, else its best available, as for its health), is below
+///        keep, `rest` = Σ value of its tokens at the liquidation's prices (each token's
+///        liquidation price, else its best available, as for its health), is below
 ///        `max(lend.minDebt, 1)` and below `remaining`. Below lend.minDebt no liquidation of it
 ///        could repay the size under which liquidating is uneconomic (the keeper would never pay
 ///        gas for it, and the debt would sit as a phantom asset behind a wei: M-4); below the
@@ -224,12 +224,13 @@ interface ILendingSleeve is ISleeve {
 
     /// @notice `(true, liquidate calldata)` for an unhealthy borrower: the collateral (fresh
     ///         price) whose seizure pays the liquidator the largest bonus (valued at the price
-    ///         it is seized at, its band high), and `type(uint256).max`
+    ///         it is seized at, its liquidation price), and `type(uint256).max`
     ///         as the repay, i.e. the most allowed when the call is mined (robust to interest,
     ///         repayments and price moves in between; `previewLiquidation` says how much that is
-    ///         now). `(false, reason)` otherwise: "no debt", "healthy" (at the best available
-    ///         prices, as `healthFactor`), "stale price", "nothing to seize" (also when the
-    ///         position is unhealthy only at a fall the router has not confirmed).
+    ///         now). `(false, reason)` otherwise: "no debt", "healthy" (each token at the lower of
+    ///         its best available price, as `healthFactor`, and its liquidation price), "stale
+    ///         price", "nothing to seize" (also when the position is unhealthy only beyond the
+    ///         band's edge of a fall the router has not confirmed).
     function liquidationTrigger(address borrower) external view returns (bool shouldAct, bytes memory data);
 
     /// @notice Accrues interest to now and re-reads the rate model. Anyone.
@@ -245,8 +246,9 @@ interface ILendingSleeve is ISleeve {
     // ------------------------------------------------------------------ views
 
     /// @notice WAD health factor (best available prices); max uint without debt. A
-    ///         liquidation judges health at each token's band high instead (see the rules): it
-    ///         may refuse a position this reads below 1 while a fall is unconfirmed.
+    ///         liquidation judges health at each token's liquidation price instead (see the rules):
+    ///         it may refuse a position this reads below 1 while a fall beyond the band is
+    ///         unconfirmed, and take one this reads at 1 or above while a rise is.
     function healthFactor(address borrower) external view returns (uint256);
 
     /// @notice The borrower's debt now, interest included (rounded up).

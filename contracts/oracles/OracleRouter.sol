@@ -142,6 +142,18 @@ contract OracleRouter is AccessControl, IOracleRouter {
     }
 
     /// @inheritdoc IOracleRouter
+    function liquidationPrice(address token) external view returns (uint256 p) {
+        p = price(token);
+        uint256 ref = _accepted[token].price;
+        if (ref == 0) return p;
+        uint256 band = registry.get(MAX_DEVIATION_BPS);
+        uint256 edge = ref * (BPS - band) / BPS; // rounded down, as the high edge below
+        if (p < edge) return edge;
+        edge = ref * (BPS + band) / BPS;
+        if (p > edge) return edge;
+    }
+
+    /// @inheritdoc IOracleRouter
     function deviationTrigger(address token) external view returns (bool, bytes memory) {
         if (address(_feeds[token].aggregator) == address(0)) return (false, bytes("no feed"));
         (uint256 p, bool ok) = _read(token);

@@ -433,7 +433,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         PositionSlot memory pos = _positions[borrower];
         uint256 debt = _debtOf(pos.scaled, s.borrowIndex);
         if (debt == 0) return (false, bytes("no debt"));
-        (uint256 adjusted, bool stale) = _adjusted(borrower, pos.mask);
+        (uint256 adjusted, bool stale) = _adjusted(borrower, pos.mask, true);
         if (adjusted.mulDiv(WAD, debt * BPS) >= WAD) return (false, bytes("healthy"));
         // The collateral (with a fresh price) whose liquidation pays the largest bonus.
         address best;
@@ -442,7 +442,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
             if ((pos.mask >> i) & 1 == 0) continue;
             Collateral storage c = _collaterals[i];
             try this.previewLiquidation(borrower, c.token, type(uint256).max) returns (uint256 repay, uint256 seized) {
-                uint256 gain = _value(seized, _bandHigh(c.token), c.decimals).saturatingSub(repay);
+                uint256 gain = _value(seized, _liquidationPrice(c.token), c.decimals).saturatingSub(repay);
                 if (best == address(0) || gain > bestGain) (best, bestGain) = (c.token, gain);
             } catch {}
         }
@@ -494,7 +494,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         PositionSlot memory pos = _positions[borrower];
         uint256 debt = _debtOf(pos.scaled, _accrued().borrowIndex);
         if (debt == 0) return type(uint256).max;
-        (uint256 adjusted,) = _adjusted(borrower, pos.mask);
+        (uint256 adjusted,) = _adjusted(borrower, pos.mask, false);
         return adjusted.mulDiv(WAD, debt * BPS);
     }
 
@@ -784,11 +784,11 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     }
 
     /// @dev Sets `p.health` and `p.others` (the other tokens' value at the same prices); returns
-    ///      the price and threshold of collateral `index`. Every token counts at the high end of
-    ///      its router `priceBand` (the live price, or the higher of it and the reference while a
-    ///      move beyond `oracle.maxDeviationBps` is unconfirmed): one faulty low round, of any
-    ///      token, neither makes a sound position liquidatable nor sizes a seizure; a real fall
-    ///      counts once confirmed. The price of `index` must be fresh (`StalePrice`: nothing is
+    ///      the price and threshold of collateral `index`. Every token counts at its router
+    ///      `liquidationPrice` (the live price clamped to `oracle.maxDeviationBps` around the
+    ///      reference): one faulty round, of any token, moves a liquidation no more than a round
+    ///      within the band could; a real fall counts at once to the band's edge, in full once
+    ///      confirmed. The price of `index` must be fresh (`StalePrice`: nothing is
     ///      seized at a price nobody can verify); another token without a band counts at the best
     ///      available (`tryPrice`), so that a lapsed feed of some other token, even one wei of it
     ///      posted on purpose, never shields a position from liquidation.
@@ -802,8 +802,8 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
             if ((mask >> i) & 1 == 0) continue;
             Collateral storage c = _collaterals[i];
             uint256 pr;
-            if (i == index) (, pr) = router.priceBand(c.token);
-            else pr = _bandHigh(c.token);
+            if (i == index) pr = router.liquidationPrice(c.token);
+            else pr = _liquidationPrice(c.token);
             uint256 lt = registry.get(c.thresholdKey);
             uint256 value = _value(_collateral[borrower][c.token], pr, c.decimals);
             adjusted += value * lt;
@@ -813,11 +813,11 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         p.health = adjusted.mulDiv(WAD, p.debt * BPS);
     }
 
-    /// @dev The high end of `token`'s router `priceBand`, or, when it has none (not fresh), the
-    ///      best price available (`tryPrice`): what a liquidation values it at.
-    function _bandHigh(address token) internal view returns (uint256 price) {
-        try router.priceBand(token) returns (uint256, uint256 high) {
-            return high;
+    /// @dev `token`'s router `liquidationPrice`, or, when it has none (not fresh), the best price
+    ///      available (`tryPrice`): what a liquidation values it at.
+    function _liquidationPrice(address token) internal view returns (uint256 price) {
+        try router.liquidationPrice(token) returns (uint256 p) {
+            return p;
         } catch {}
         (price,) = router.tryPrice(token);
     }
@@ -917,12 +917,20 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     }
 
     /// @dev Σ value * threshold (not yet divided by 1e4) at the best prices available, and
-    ///      whether one of them was stale: the health views' numerator.
-    function _adjusted(address borrower, uint16 mask) internal view returns (uint256 adjusted, bool stale) {
+    ///      whether one of them was stale: the health views' numerator. `screen` (the trigger's
+    ///      "healthy"): each token at the lower of that and `_liquidationPrice` (the same for a
+    ///      stale one), so no position a liquidation could take reads healthy (an unconfirmed
+    ///      rise beyond the band counts only to its edge there).
+    function _adjusted(address borrower, uint16 mask, bool screen)
+        internal
+        view
+        returns (uint256 adjusted, bool stale)
+    {
         for (uint256 i; (mask >> i) != 0; ++i) {
             if ((mask >> i) & 1 == 0) continue;
             Collateral storage c = _collaterals[i];
             (uint256 price, bool fresh) = router.tryPrice(c.token);
+            if (screen) price = Math.min(price, _liquidationPrice(c.token));
             stale = stale || !fresh;
             adjusted += _value(_collateral[borrower][c.token], price, c.decimals) * registry.get(c.thresholdKey);
         }

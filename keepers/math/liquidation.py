@@ -186,9 +186,10 @@ def plan_liquidation(
     Checked in the contract's order: `ZeroAmount` (repay_amount 0), `NoDebt`, `NoCollateral`
     (no `token` held), `StalePrice` (the price of `token` not fresh), `HealthyPosition`
     (health >= 1), then `size_liquidation`. Health, the seizure and the value the borrower keeps
-    count every token at its `liquidation_price` (`liquidation_prices`): the high end of its
-    router band, so a faulty low round nobody confirmed neither makes a sound position
-    liquidatable nor sizes a seizure; a token without a band (not fresh) at the best price
+    count every token at its `liquidation_price` (`liquidation_prices`): the router's
+    `liquidationPrice` (`band_clamp`), so a round nobody confirmed counts no further than the
+    band's edge, and a faulty one moves a liquidation no more than a round within the band could;
+    a token without a band (not fresh) at the best price
     available, so no lapsed feed of another token shields a position.
     """
     if repay_amount == 0:
@@ -224,10 +225,26 @@ def plan_liquidation(
 
 def liquidation_prices(position: Position) -> Position:
     """The position as a liquidation values it (`LendingSleeve._freshHealth`): every holding
-    at its `liquidation_price` (its band's high end, else its best available price)."""
+    at its `liquidation_price` (its clamp to the band, else its best available price)."""
     return replace(
         position,
         holdings=tuple(replace(h, price=h.liquidation_price) for h in position.holdings),
+    )
+
+
+def screening_health(position: Position) -> int:
+    """`liquidationTrigger`'s "healthy" test (`LendingSleeve._adjusted` with `screen`): the health
+    with every holding at the lower of its best price and its `liquidation_price`. It is never
+    above `health_factor` nor above the health a liquidation judges (`liquidation_prices`), so no
+    position a liquidation could take (an unconfirmed rise beyond the band counts only to its
+    edge there) reads healthy."""
+    return health_factor(
+        replace(
+            position,
+            holdings=tuple(
+                replace(h, price=min(h.price, h.liquidation_price)) for h in position.holdings
+            ),
+        )
     )
 
 
@@ -270,12 +287,12 @@ def liquidation_trigger(
     """`LendingSleeve.liquidationTrigger`: the held collateral whose `plan_liquidation(..., MAX)`
     pays the largest `liquidation_gain` (the first in listing order on a tie; refused plans,
     stale-priced tokens among them, skipped), to be sent with `type(uint256).max` as the repay.
-    "healthy" counts every token at the best price available (`healthFactor`); each plan at the
-    liquidation's prices (`liquidation_prices`), so a position unhealthy only at an unconfirmed
-    low print has "nothing to seize"."""
+    "healthy" is `screening_health` >= 1; each plan is at the liquidation's prices
+    (`liquidation_prices`), so a position unhealthy only beyond the band's edge of an
+    unconfirmed fall has "nothing to seize"."""
     if position.debt == 0:
         return NoLiquidation("no debt")
-    if health_factor(position) >= WAD:
+    if screening_health(position) >= WAD:
         return NoLiquidation("healthy")
     best: LiquidationCall | None = None
     for h in position.held:
@@ -397,6 +414,7 @@ __all__ = [
     "is_dust",
     "liquidation_gain",
     "liquidation_prices",
+    "screening_health",
     "liquidation_trigger",
     "max_repay",
     "plan_liquidation",

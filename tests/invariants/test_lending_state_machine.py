@@ -250,7 +250,7 @@ class LendingMachine(RuleBasedStateMachine):
         lt = get(key(f"lend.liqThresholdBps.{name}"))
         bonus = effective_bonus_bps(get(key(f"lend.liqBonusBps.{name}")), lt)
         seized_token = tokens[NAMES.index(name)]
-        price = self.lending.vs.router.priceBand(seized_token)[1]  # the band's high end
+        price = self.lending.vs.router.liquidationPrice(seized_token)  # clamped to the band
         unit = 10 ** seized_token.decimals()
         worth = liq.seized * price * USDC // (WAD * unit)
         assert worth <= liq.repaid * (BPS + bonus) // BPS, (worth, liq.repaid, bonus)
