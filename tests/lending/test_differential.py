@@ -585,5 +585,5 @@ def test_liquidation_paths(market, chain, tbill_move, outcome):
         assert call.repay_amount == MAX_UINT256  # the most allowed when mined
         liquidate_and_check(market, chain, book0, loan, position, rules, call.token,
                             call.repay_amount)  # fmt: skip
-        if outcome != "close factor":
+        if outcome not in ("close factor", "unconfirmed"):  # the two leave half the debt
             assert book.debtOf(debtor) == 0
