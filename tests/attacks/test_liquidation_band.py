@@ -196,6 +196,38 @@ def test_a_confirmed_upward_print_holds_a_liquidation_off_a_delay_after_it_ended
         assert done.borrower == b.address
 
 
+def test_a_rise_nobody_confirmed_counts_only_to_the_band_edge(lending, accounts, chain, tmp_path):
+    """50 gold (100,000) and 50,000 of invoices behind 99,000. Invoices fall 60 % (confirmed:
+    14,000 of weighted value left); gold prints 3,000 (+50 %), pending. At the live prices the
+    position reads healthy (health (112,500 + 14,000) / 99,000 = 1.28); before, a liquidation
+    counted the rise in full and the trigger said "healthy". Now gold counts at the band's edge,
+    2,200: (82,500 + 14,000) / 99,000 = 0.975, so the book allows the liquidation, the trigger
+    offers it (it screens at the lower of live and clamp) and the keeper sends it."""
+    b, k = accounts[4], accounts[7]
+    gold, invoices = lending.token("gold"), lending.token("invoices")
+    with isolated(chain):
+        lending.buy_collateral(b, "gold", 100_000 * USDC)
+        lending.buy_collateral(b, "invoices", 50_000 * USDC)
+        for token in (gold, invoices):
+            lending.book.depositCollateral(token, token.balanceOf(b), sender=b)
+        lending.book.borrow(99_000 * USDC, sender=b)
+        lending.set_nav("invoices", NAVS["invoices"] * 40 // 100)
+        fell = [(invoices, lending.feed("invoices"))]
+        assert confirm_moves(lending.vs.router, lending.vs.registry, fell, lending.vs.governance)
+        lending.set_nav("gold", NAVS["gold"] * 150 // 100)
+        lending.vs.router.poke(gold, sender=k)  # pending
+        start = chain.blocks.head.number + 1
+        assert lending.book.healthFactor(b) >= WAD  # at the print
+        assert lending.vs.router.liquidationPrice(gold) == 2_200 * 10**18
+        assert refusal(lending, b, k) is None
+        assert lending.book.liquidationTrigger(b)[0]
+        keeper(protocol_of(lending), k, tmp_path).run("liquidator")
+        (done,) = liquidations(lending, start)
+        assert (done.borrower, done.liquidator) == (b.address, k.address)
+        if done.token == gold.address:
+            assert done.seized == seized_at(lending, done.repaid, 2_200 * 10**18)
+
+
 # ------------------------------------------- the keeper's read and plan against the book
 
 STATES = ("flat", "within", "down", "up", "confirmed", "stale")

@@ -19,9 +19,11 @@ After every step, on chain:
   stablecoin; totalAssets() == cash + totalDebt();
 - the vault's totalAssets() == idle + Σ sleeves (DESIGN.md invariant 1);
 - the supply index only falls in a step that realised bad debt;
-- a position with health >= 1 cannot be liquidated (DESIGN.md invariant 6, first half), nor
-  one whose health is >= 1 at the liquidation's prices (each token at the high end of its
-  router band: a fall nobody confirmed liquidates nothing);
+- a position whose health is >= 1 at the liquidation's prices (each token at its live price
+  clamped to the router band: a fall nobody confirmed counts only to the band's edge) cannot be
+  liquidated (DESIGN.md invariant 6, first half, with health read at those prices: since the
+  clamp, a position `healthFactor` reads >= 1 at an unconfirmed rise beyond the band may be
+  liquidated, as at the band's edge);
 - a keeper's liquidation never leaves debt behind dust (collateral worth less than lend.minDebt
   and the debt left, at the liquidation's prices: issue 18, M-4): it writes it off instead; and
   it lowers health only when it writes debt off or the position was below the seized token's
@@ -337,9 +339,12 @@ class LendingMachine(RuleBasedStateMachine):
         for b in self.borrowers:
             debt = self.book.debtOf(b)
             banded = health_factor(liquidation_prices(position_of(self.lending, b, debt)))
-            if self.book.healthFactor(b) < WAD and banded < WAD:
+            live = self.book.healthFactor(b)
+            if banded < WAD:
+                if live >= WAD:
+                    event("healthy only at a rise nobody confirmed")
                 continue
-            if self.book.healthFactor(b) < WAD:
+            if live < WAD:
                 event("unhealthy only at a price nobody confirmed")
             for token in self.book.positionOf(b).tokens:
                 outcome = revert_of(self.book, "liquidate", b, token, MAX_UINT, sender=self.keeper)
