@@ -76,11 +76,12 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        Repayments pay interest first, then principal.
 ///      - `liquidate` works only when health < 1 and the seized token's price is fresh. Its
 ///        health, seizure and dust rule value every token of the position at the router's
-///        `liquidationPrice` (the live price clamped to `oracle.maxDeviationBps` around the
-///        reference, edges rounded down), so one faulty round of any token, up or down, moves a
-///        liquidation no more than a round within the band could; a real fall counts at once up
-///        to the band's edge, in full once the router confirmed it (`oracle.confirmDelay` after
-///        it was first poked). A token without one (no fresh price) counts at the best price
+///        `liquidationPrice` (the live price, never below the lower edge of
+///        `oracle.maxDeviationBps` around the reference, the edge rounded down), so one faulty low
+///        round of any token moves a liquidation no more than a round at the band's edge could; a
+///        real fall counts at once up to that edge, in full once the router confirmed it
+///        (`oracle.confirmDelay` after it was first poked); a rise counts at once (never above
+///        the live price: a position with health >= 1 is never liquidated). A token without one (no fresh price) counts at the best price
 ///        available (`tryPrice`), so no lapsed feed of another token shields a position. Below,
 ///        `price` is the seized token's liquidation price. It repays at most
 ///        `lend.closeFactorBps` of the debt, or all of it when health < `lend.fullCloseHealthBps`
@@ -227,9 +228,9 @@ interface ILendingSleeve is ISleeve {
     ///         it is seized at, its liquidation price), and `type(uint256).max`
     ///         as the repay, i.e. the most allowed when the call is mined (robust to interest,
     ///         repayments and price moves in between; `previewLiquidation` says how much that is
-    ///         now). `(false, reason)` otherwise: "no debt", "healthy" (each token at the lower of
-    ///         its best available price, as `healthFactor`, and its liquidation price), "stale
-    ///         price", "nothing to seize" (also when the position is unhealthy only beyond the
+    ///         now). `(false, reason)` otherwise: "no debt", "healthy" (at the best available
+    ///         prices, as `healthFactor`: no liquidation price is below them), "stale price",
+    ///         "nothing to seize" (also when the position is unhealthy only beyond the
     ///         band's edge of a fall the router has not confirmed).
     function liquidationTrigger(address borrower) external view returns (bool shouldAct, bytes memory data);
 
@@ -248,7 +249,7 @@ interface ILendingSleeve is ISleeve {
     /// @notice WAD health factor (best available prices); max uint without debt. A
     ///         liquidation judges health at each token's liquidation price instead (see the rules):
     ///         it may refuse a position this reads below 1 while a fall beyond the band is
-    ///         unconfirmed, and take one this reads at 1 or above while a rise is.
+    ///         unconfirmed, and never takes one this reads at 1 or above.
     function healthFactor(address borrower) external view returns (uint256);
 
     /// @notice The borrower's debt now, interest included (rounded up).

@@ -210,7 +210,7 @@ def lendable_price(lending: LendingSystem, token) -> int:
 def position_of(lending: LendingSystem, borrower, debt: int, lendable: bool = False) -> Position:
     """`borrower`'s collateral in listing order, priced as the router's `tryPrice` says now
     (with `lendable`, as the book lends against it: `lendable_price`), each fresh one with its
-    liquidation price (`band_clamp` of the live price to the band around the reference, checked
+    liquidation price (`band_clamp`: the live price floored at the band's lower edge, checked
     against the router's `liquidationPrice`), with the registry's weights, owing `debt`."""
     get = lending.vs.registry.get
     band = get(key("oracle.maxDeviationBps"))

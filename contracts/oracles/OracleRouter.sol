@@ -146,11 +146,8 @@ contract OracleRouter is AccessControl, IOracleRouter {
         p = price(token);
         uint256 ref = _accepted[token].price;
         if (ref == 0) return p;
-        uint256 band = registry.get(MAX_DEVIATION_BPS);
-        uint256 edge = ref * (BPS - band) / BPS; // rounded down, as the high edge below
+        uint256 edge = ref * (BPS - registry.get(MAX_DEVIATION_BPS)) / BPS; // rounded down
         if (p < edge) return edge;
-        edge = ref * (BPS + band) / BPS;
-        if (p > edge) return edge;
     }
 
     /// @inheritdoc IOracleRouter

@@ -433,7 +433,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         PositionSlot memory pos = _positions[borrower];
         uint256 debt = _debtOf(pos.scaled, s.borrowIndex);
         if (debt == 0) return (false, bytes("no debt"));
-        (uint256 adjusted, bool stale) = _adjusted(borrower, pos.mask, true);
+        (uint256 adjusted, bool stale) = _adjusted(borrower, pos.mask);
         if (adjusted.mulDiv(WAD, debt * BPS) >= WAD) return (false, bytes("healthy"));
         // The collateral (with a fresh price) whose liquidation pays the largest bonus.
         address best;
@@ -494,7 +494,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         PositionSlot memory pos = _positions[borrower];
         uint256 debt = _debtOf(pos.scaled, _accrued().borrowIndex);
         if (debt == 0) return type(uint256).max;
-        (uint256 adjusted,) = _adjusted(borrower, pos.mask, false);
+        (uint256 adjusted,) = _adjusted(borrower, pos.mask);
         return adjusted.mulDiv(WAD, debt * BPS);
     }
 
@@ -785,10 +785,10 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
 
     /// @dev Sets `p.health` and `p.others` (the other tokens' value at the same prices); returns
     ///      the price and threshold of collateral `index`. Every token counts at its router
-    ///      `liquidationPrice` (the live price clamped to `oracle.maxDeviationBps` around the
-    ///      reference): one faulty round, of any token, moves a liquidation no more than a round
-    ///      within the band could; a real fall counts at once to the band's edge, in full once
-    ///      confirmed. The price of `index` must be fresh (`StalePrice`: nothing is
+    ///      `liquidationPrice` (the live price, never below the band's lower edge around the
+    ///      reference): an unconfirmed fall counts at once to the band's edge, in full once
+    ///      confirmed; a rise counts at once (never above the live price, so health >= 1 at live
+    ///      prices is never liquidated). The price of `index` must be fresh (`StalePrice`: nothing is
     ///      seized at a price nobody can verify); another token without a band counts at the best
     ///      available (`tryPrice`), so that a lapsed feed of some other token, even one wei of it
     ///      posted on purpose, never shields a position from liquidation.
@@ -917,20 +917,14 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     }
 
     /// @dev Σ value * threshold (not yet divided by 1e4) at the best prices available, and
-    ///      whether one of them was stale: the health views' numerator. `screen` (the trigger's
-    ///      "healthy"): each token at the lower of that and `_liquidationPrice` (the same for a
-    ///      stale one), so no position a liquidation could take reads healthy (an unconfirmed
-    ///      rise beyond the band counts only to its edge there).
-    function _adjusted(address borrower, uint16 mask, bool screen)
-        internal
-        view
-        returns (uint256 adjusted, bool stale)
-    {
+    ///      whether one of them was stale: the health views' numerator (and the trigger's
+    ///      "healthy": no token's liquidation price is below its best price, so a position
+    ///      healthy here is healthy for a liquidation too).
+    function _adjusted(address borrower, uint16 mask) internal view returns (uint256 adjusted, bool stale) {
         for (uint256 i; (mask >> i) != 0; ++i) {
             if ((mask >> i) & 1 == 0) continue;
             Collateral storage c = _collaterals[i];
             (uint256 price, bool fresh) = router.tryPrice(c.token);
-            if (screen) price = Math.min(price, _liquidationPrice(c.token));
             stale = stale || !fresh;
             adjusted += _value(_collateral[borrower][c.token], price, c.decimals) * registry.get(c.thresholdKey);
         }

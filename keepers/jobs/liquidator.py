@@ -2,9 +2,7 @@
 
 For every borrower read (`Borrower`: address and `keepers.math.Position`, debt accrued to now):
 
-- a healthy position (`screening_health` >= 1 WAD: each token at the lower of its best price
-  and its liquidation price, as `liquidationTrigger`'s "healthy") or one without debt is never
-  planned (counted only);
+- a healthy position (health >= 1 WAD) or one without debt is never planned (counted only);
 - otherwise the collateral is chosen as `liquidationTrigger` chooses it
   (`keepers.math.liquidation_trigger`: the largest `liquidation_gain`, first listed on a tie);
 - the gain is the trigger's (`liquidation_gain`: value seized - repay) plus, when the liquidation
@@ -21,14 +19,15 @@ For every borrower read (`Borrower`: address and `keepers.math.Position`, debt a
 
 Plans come ordered by profit (highest first), then borrower address: deterministic.
 
-A liquidation values every token at its router `liquidationPrice`: the live price clamped to
-`oracle.maxDeviationBps` around the reference, so a fall beyond the band counts at once up to the
-band's edge and the rest only once the router confirmed it (a poke, `oracle.confirmDelay`, a
-poke). `plan_liquidation_pokes` keeps that wait finite without the sentinel: for the tokens of
-the unhealthy positions read whose live price is below the clamp (confirming would move their
-liquidation price past the band's edge, down to the live one), it pokes to record the fall and,
+A liquidation values every token at its router `liquidationPrice`: the live price, never below
+the lower edge of `oracle.maxDeviationBps` around the reference, so a rise counts at once and a
+fall beyond the band counts at once up to the band's edge, the rest only once the router
+confirmed it (a poke, `oracle.confirmDelay`, a poke). `plan_liquidation_pokes` keeps that wait
+finite without the sentinel: for the tokens of the unhealthy positions read whose live price is
+below the band's edge (confirming would move their liquidation price down to the live one), it
+pokes to record the fall and,
 once it has held, to confirm it; a rise is never confirmed here (it would hold liquidations off
-longer), nor is a fall within the clamp (it counts already).
+longer), nor is a fall within the band (it counts already).
 
 Batches (`LiquidationExecutor.liquidateBatch`, one transaction for many liquidations): the plans,
 in that order, are packed into batches whose gas fits the block: `batch_gas_cap` (the latest
@@ -55,7 +54,6 @@ from keepers.math import (
     liquidation_gain,
     liquidation_trigger,
     plan_liquidation,
-    screening_health,
 )
 from keepers.strategy.gate import GasMarket, gas_cost_assets
 
@@ -167,7 +165,7 @@ def plan_liquidations(
         b = by_address[key]
         pos = b.position
         health = health_factor(pos)
-        if pos.debt == 0 or screening_health(pos) >= WAD:
+        if pos.debt == 0 or health >= WAD:
             healthy.append(b.address)
             continue
         decimals = pos.asset_decimals
@@ -230,15 +228,15 @@ def plan_liquidation_pokes(
     now: int,
 ) -> tuple[PokePlan, ...]:
     """The `poke`s that confirm the falls beyond the band the unhealthy `borrowers`
-    (`screening_health` < 1) wait on (module docstring): `confirmation_pokes` over the `oracles`
-    (named as in `tokens`, name -> token address) of the tokens those positions hold at a
+    (health < 1 at the best prices) wait on (module docstring): `confirmation_pokes` over the
+    `oracles` (named as in `tokens`, name -> token address) of the tokens those positions hold at a
     liquidation price above the live one (the live price below the band's lower edge: only
     there does confirming move the liquidation price); record a fall not yet recorded, confirm
     one that has held."""
     falling: set[str] = set()
     for b in borrowers:
         pos = b.position
-        if pos.debt == 0 or screening_health(pos) >= WAD:
+        if pos.debt == 0 or health_factor(pos) >= WAD:
             continue
         falling |= {h.token.lower() for h in pos.held if h.liquidation_price > h.price}
     waiting = [o for o in oracles if tokens.get(o.name, "").lower() in falling]

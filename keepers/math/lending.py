@@ -222,15 +222,14 @@ def collateral_value(amount: int, price: int, token_decimals: int, asset_decimal
 
 
 def band_clamp(live: int, reference: int, band_bps: int) -> int:
-    """`OracleRouter.liquidationPrice`: the fresh `live` price clamped to `band_bps`
-    (`oracle.maxDeviationBps`) around the router's `reference`,
-    `clamp(live, floor(ref * (1e4 - b) / 1e4), floor(ref * (1e4 + b) / 1e4))` (both edges rounded
-    down: a lower collateral price never favours the borrower); `live` without a reference (0)."""
+    """`OracleRouter.liquidationPrice`: the fresh `live` price, never below the lower edge of the
+    `band_bps` (`oracle.maxDeviationBps`) band around the router's `reference`,
+    `max(live, floor(ref * (1e4 - b) / 1e4))` (the edge rounded down: a lower collateral price
+    never favours the borrower): an unconfirmed fall counts at once to the edge, a rise at once
+    in full (never above `live`: DESIGN invariant 6); `live` without a reference (0)."""
     if reference == 0:
         return live
-    low = reference * (BPS - band_bps) // BPS
-    high = reference * (BPS + band_bps) // BPS
-    return min(max(live, low), high)
+    return max(live, reference * (BPS - band_bps) // BPS)
 
 
 @dataclass(frozen=True)
@@ -238,9 +237,9 @@ class Holding:
     """One collateral token a borrower holds, with its oracle price and `lend.*.<name>` weights.
 
     `fresh` is the router's verdict on `price` (`tryPrice`): liquidations need fresh prices.
-    `high` is the router's `liquidationPrice` (`band_clamp`: the live price clamped to
-    `oracle.maxDeviationBps` around the reference), None when it cannot be read (the price is
-    not fresh) or was not read (then `price` stands for it).
+    `high` is the router's `liquidationPrice` (`band_clamp`: the live price, never below the
+    lower edge of `oracle.maxDeviationBps` around the reference), None when it cannot be read
+    (the price is not fresh) or was not read (then `price` stands for it).
     """
 
     token: str

@@ -187,9 +187,9 @@ def plan_liquidation(
     (no `token` held), `StalePrice` (the price of `token` not fresh), `HealthyPosition`
     (health >= 1), then `size_liquidation`. Health, the seizure and the value the borrower keeps
     count every token at its `liquidation_price` (`liquidation_prices`): the router's
-    `liquidationPrice` (`band_clamp`), so a round nobody confirmed counts no further than the
-    band's edge, and a faulty one moves a liquidation no more than a round within the band could;
-    a token without a band (not fresh) at the best price
+    `liquidationPrice` (`band_clamp`), so a fall nobody confirmed counts no further than the
+    band's lower edge and a rise counts at once (never above the live price, so health >= 1 at
+    the best prices is never liquidated); a token without a band (not fresh) at the best price
     available, so no lapsed feed of another token shields a position.
     """
     if repay_amount == 0:
@@ -225,26 +225,10 @@ def plan_liquidation(
 
 def liquidation_prices(position: Position) -> Position:
     """The position as a liquidation values it (`LendingSleeve._freshHealth`): every holding
-    at its `liquidation_price` (its clamp to the band, else its best available price)."""
+    at its `liquidation_price` (its band clamp, else its best available price)."""
     return replace(
         position,
         holdings=tuple(replace(h, price=h.liquidation_price) for h in position.holdings),
-    )
-
-
-def screening_health(position: Position) -> int:
-    """`liquidationTrigger`'s "healthy" test (`LendingSleeve._adjusted` with `screen`): the health
-    with every holding at the lower of its best price and its `liquidation_price`. It is never
-    above `health_factor` nor above the health a liquidation judges (`liquidation_prices`), so no
-    position a liquidation could take (an unconfirmed rise beyond the band counts only to its
-    edge there) reads healthy."""
-    return health_factor(
-        replace(
-            position,
-            holdings=tuple(
-                replace(h, price=min(h.price, h.liquidation_price)) for h in position.holdings
-            ),
-        )
     )
 
 
@@ -287,12 +271,13 @@ def liquidation_trigger(
     """`LendingSleeve.liquidationTrigger`: the held collateral whose `plan_liquidation(..., MAX)`
     pays the largest `liquidation_gain` (the first in listing order on a tie; refused plans,
     stale-priced tokens among them, skipped), to be sent with `type(uint256).max` as the repay.
-    "healthy" is `screening_health` >= 1; each plan is at the liquidation's prices
-    (`liquidation_prices`), so a position unhealthy only beyond the band's edge of an
-    unconfirmed fall has "nothing to seize"."""
+    "healthy" counts every token at the best price available (`healthFactor`: no liquidation
+    price is below it, so that is the liquidation's health or lower); each plan is at the
+    liquidation's prices (`liquidation_prices`), so a position unhealthy only beyond the band's
+    edge of an unconfirmed fall has "nothing to seize"."""
     if position.debt == 0:
         return NoLiquidation("no debt")
-    if screening_health(position) >= WAD:
+    if health_factor(position) >= WAD:
         return NoLiquidation("healthy")
     best: LiquidationCall | None = None
     for h in position.held:
@@ -414,7 +399,6 @@ __all__ = [
     "is_dust",
     "liquidation_gain",
     "liquidation_prices",
-    "screening_health",
     "liquidation_trigger",
     "max_repay",
     "plan_liquidation",

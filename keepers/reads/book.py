@@ -12,7 +12,7 @@ from eth_utils import to_checksum_address
 
 from ballast.config_sections import LENDING_PARAMETERS
 from keepers.jobs.liquidator import Borrower
-from keepers.math import WAD, Holding, LiquidationRules, Position, RateModel, screening_health
+from keepers.math import WAD, Holding, LiquidationRules, Position, RateModel, health_factor
 from keepers.multicall import Call, Multicall
 from keepers.protocol import Protocol
 from keepers.rawcalls import RawMulticall, checksum, decode_position, selector, word_address
@@ -63,8 +63,8 @@ def read_book(
     bytes, `positionOf`'s return sliced by hand; Ape's codec costs about 1 ms a call).
 
     `unhealthy_only` (the liquidator's scan): `borrowers` holds only the positions with debt and
-    `keepers.math.screening_health` below 1 WAD (the trigger's "healthy" test); the others are
-    listed in `healthy` (the planner leaves them alone: it judges with the same function).
+    `keepers.math.health_factor` below 1 WAD; the others are listed in `healthy` (the planner
+    leaves them alone: it judges with the same function).
     """
     book, registry = protocol.lending, protocol.registry
     first = multicall.read(
@@ -99,9 +99,9 @@ def read_book(
     ]
     decimals = [int(per_token[4 * i + 2].unwrap()) for i in range(len(tokens))]
     # What a liquidation values each token at (`LendingSleeve._liquidationPrice`): the router's
-    # `liquidationPrice` (the live price clamped to the band); one that cannot be read (the price
-    # is not fresh: it reverts as `price` does) leaves the best available price (None). Its
-    # revert is expected, not a failure.
+    # `liquidationPrice` (the live price, never below the band's lower edge); one that cannot be
+    # read (the price is not fresh: it reverts as `price` does) leaves the best available price
+    # (None). Its revert is expected, not a failure.
     clamps = [per_token[4 * i + 3] for i in range(len(tokens))]
     highs = [int(c.value) if c.success else None for c in clamps]
 
@@ -200,7 +200,7 @@ def _positions(
             if i is not None:  # positionOf lists only listed tokens
                 held[i] = Holding(holdings[i].token, amount, *rest[i])
         position = Position(debt, tuple(held), asset_decimals)
-        if unhealthy_only and (debt == 0 or screening_health(position) >= WAD):
+        if unhealthy_only and (debt == 0 or health_factor(position) >= WAD):
             healthy.append(b)
             continue
         views.append(Borrower(checksum(b), position))

@@ -26,8 +26,8 @@ so every amount is exact.
    liquidated a sound loan (health 1.07 at the reference) in full at the print, got 500 gold
    (1,000,000 once the feed is back) for 462,963 and the book wrote off 237,037 that the
    collateral covers three times over at the reference. Fixed: a liquidation values every token
-   of the position at the router's `liquidationPrice`, the live price clamped to the band around
-   the reference (a token without one, its feed lapsed, at the best price available, as
+   of the position at the router's `liquidationPrice`, the live price floored at the band's lower
+   edge around the reference (a token without one, its feed lapsed, at the best price available, as
    before), so a low print nobody confirmed liquidates and sizes no more than a print at the
    band's edge, which the router accepts unconfirmed anyway; a loan sound at that edge is never
    liquidated by it; a real crash is liquidated at the edge at once and at its price once the
@@ -173,7 +173,7 @@ def test_no_bad_debt_is_written_off_at_a_crash_print_nobody_confirmed(lending, a
     """Bob's sound loan (500 gold, 1,000,000 at the reference 2,000, behind 650,000: health 1.04
     even at 1,800, the band's 10 % edge) meets one faulty gold round at 1,000. Mallory tries to
     liquidate it at the print before the feed comes back: a liquidation values gold at its
-    `liquidationPrice`, the print clamped to the band's edge (1,800), where bob's health is
+    `liquidationPrice`, the print floored at the band's edge (1,800), where bob's health is
     1.04, so it is refused `HealthyPosition`, the trigger offers nothing, and the depositors are
     whole once the price is back."""
     book, router = lending.book, lending.vs.router

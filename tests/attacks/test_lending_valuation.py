@@ -62,7 +62,7 @@ def after_haircut(low: int, lending) -> int:
 
 def gold_crashes_to(lending, answer: int) -> None:
     """Gold publishes `answer` and the move holds: poked, `oracle.confirmDelay`, published again
-    and poked (a liquidation values gold at its live price clamped to the band: a fall beyond
+    and poked (a liquidation values gold at its live price floored at the band's edge: a fall beyond
     oracle.maxDeviationBps counts in full once the router confirmed it)."""
     vs, gold = lending.vs, lending.token("gold")
     lending.set_nav("gold", answer)

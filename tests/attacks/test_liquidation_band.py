@@ -2,10 +2,11 @@
 `liqread`), and its fix (branch `clamp`): how long a legitimate liquidation waits on the band,
 and who closes it.
 
-A liquidation now values a token at the router's `liquidationPrice`, the live price clamped to
-`oracle.maxDeviationBps` around the reference: a fall beyond the band counts at once up to the
-band's edge, the rest once the router confirmed it (a poke records it, a poke
-`oracle.confirmDelay` later confirms it); a rise counts only up to the edge.
+A liquidation now values a token at the router's `liquidationPrice`, the live price never below
+the lower edge of `oracle.maxDeviationBps` around the reference: a fall beyond the band counts at
+once up to the band's edge, the rest once the router confirmed it (a poke records it, a poke
+`oracle.confirmDelay` later confirms it); a rise counts at once (DESIGN.md invariant 6: health
+>= 1 at live prices is never liquidated).
 The liquidator keeper used to poke nothing: alone (no sentinel, or one not tripped:
 the sentinel confirms only once tripped) it never liquidated a real crash, however long it held.
 Each test below has a borrower on gold (50 gold, 2,000 each at the reference, threshold 75 %)
@@ -166,7 +167,7 @@ def test_a_confirmed_upward_print_holds_a_liquidation_off_a_delay_after_it_ended
     and the print becomes the reference. The feed comes back to 1,840 (health 0.987, due at any
     reference it held before): the liquidation is still refused (`HealthyPosition`, gold at
     2,700, the band's edge below the 3,000 reference: health 1.45) until that fall is
-    confirmed, oracle.confirmDelay after somebody records it. The clamp does not shorten this
+    confirmed, oracle.confirmDelay after somebody records it. The floor does not shorten this
     one: the print was confirmed, so it is the reference the band is measured from. The keeper
     records it on its first pass and liquidates on the first pass after the delay."""
     b = accounts[4]
@@ -196,36 +197,48 @@ def test_a_confirmed_upward_print_holds_a_liquidation_off_a_delay_after_it_ended
         assert done.borrower == b.address
 
 
-def test_a_rise_nobody_confirmed_counts_only_to_the_band_edge(lending, accounts, chain, tmp_path):
-    """50 gold (100,000) and 50,000 of invoices behind 99,000. Invoices fall 60 % (confirmed:
-    14,000 of weighted value left); gold prints 3,000 (+50 %), pending. At the live prices the
-    position reads healthy (health (112,500 + 14,000) / 99,000 = 1.28); before, a liquidation
-    counted the rise in full and the trigger said "healthy". Now gold counts at the band's edge,
-    2,200: (82,500 + 14,000) / 99,000 = 0.975, so the book allows the liquidation, the trigger
-    offers it (it screens at the lower of live and clamp) and the keeper sends it."""
+def test_a_rise_nobody_confirmed_counts_at_once_so_a_live_healthy_position_is_not_liquidated(
+    lending, accounts, chain, tmp_path
+):
+    """DESIGN.md invariant 6 on chain ("a position with health >= 1 cannot be liquidated",
+    health at live prices). 50 gold (100,000) and 50,000 of invoices behind 99,000. Invoices fall
+    60 % (confirmed: 14,000 of weighted value left); gold prints 3,000 (+50 %), pending. At the
+    live prices the position is healthy ((112,500 + 14,000) / 99,000 = 1.28); at the band's
+    high edge, 2,200, it would not be ((82,500 + 14,000) / 99,000 = 0.975: branch `clamp`
+    liquidated it there). A rise counts at once (`liquidationPrice` is never below the live
+    price, and never above it on a rise): `liquidate` of either token is refused
+    `HealthyPosition` at a health >= 1, the trigger says "healthy", and the keeper's pass pokes
+    and liquidates nothing."""
     b, k = accounts[4], accounts[7]
     gold, invoices = lending.token("gold"), lending.token("invoices")
+    book, router = lending.book, lending.vs.router
     with isolated(chain):
         lending.buy_collateral(b, "gold", 100_000 * USDC)
         lending.buy_collateral(b, "invoices", 50_000 * USDC)
         for token in (gold, invoices):
-            lending.book.depositCollateral(token, token.balanceOf(b), sender=b)
-        lending.book.borrow(99_000 * USDC, sender=b)
+            book.depositCollateral(token, token.balanceOf(b), sender=b)
+        book.borrow(99_000 * USDC, sender=b)
         lending.set_nav("invoices", NAVS["invoices"] * 40 // 100)
         fell = [(invoices, lending.feed("invoices"))]
-        assert confirm_moves(lending.vs.router, lending.vs.registry, fell, lending.vs.governance)
+        assert confirm_moves(router, lending.vs.registry, fell, lending.vs.governance)
         lending.set_nav("gold", NAVS["gold"] * 150 // 100)
-        lending.vs.router.poke(gold, sender=k)  # pending
+        router.poke(gold, sender=k)  # pending: the reference stays 2,000
+        assert router.lastPrice(gold)[0] == 2_000 * 10**18
+        assert router.priceBand(gold) == (2_000 * 10**18, 3_000 * 10**18)  # the band open
         start = chain.blocks.head.number + 1
-        assert lending.book.healthFactor(b) >= WAD  # at the print
-        assert lending.vs.router.liquidationPrice(gold) == 2_200 * 10**18
-        assert refusal(lending, b, k) is None
-        assert lending.book.liquidationTrigger(b)[0]
-        keeper(protocol_of(lending), k, tmp_path).run("liquidator")
-        (done,) = liquidations(lending, start)
-        assert (done.borrower, done.liquidator) == (b.address, k.address)
-        if done.token == gold.address:
-            assert done.seized == seized_at(lending, done.repaid, 2_200 * 10**18)
+        assert router.liquidationPrice(gold) == 3_000 * 10**18  # the live price
+        debt = book.debtOf(b)
+        assert 99_000 * USDC <= debt < 99_100 * USDC
+        assert debt > (82_500 + 14_000) * USDC  # unhealthy had the rise counted only to 2,200
+        assert book.healthFactor(b) >= 126_500 * WAD // 99_100  # 1.28 at the print
+        for token in (gold, invoices):
+            outcome = revert_of(book, "liquidate", b, token, MAX_UINT256, sender=k)
+            assert outcome is not None and outcome[0] == "HealthyPosition", outcome
+            assert outcome[1]["health"] >= WAD, outcome
+        assert tuple(book.liquidationTrigger(b)) == (False, b"healthy")
+        report = keeper(protocol_of(lending), k, tmp_path).run("liquidator")
+        assert pokes(report) == [] and liquidations(lending, start) == []
+        assert book.collateralOf(b, gold) == 50 * 10**18
 
 
 # ------------------------------------------- the keeper's read and plan against the book
@@ -299,10 +312,10 @@ def test_the_keeper_plans_what_the_book_allows_in_every_band_state(
                 assert tuple(got) == (planned.repay, planned.seized)
         call = liquidation_trigger(pos, rules)
         ok, data = lending.book.liquidationTrigger(b, block_id=head)
-        # the clamp: a token counts at its live price clamped to the 10 % band around the
-        # reference (a pending -40 % fall at 90, a pending +40 % rise at 110), a stale one at its
-        # last print; below health 1 (the debt, interest included) with a fresh token left
-        worth = {"flat": 100, "within": 93, "down": 90, "up": 110, "confirmed": 60, "stale": 60}
+        # the clamp: a token counts at its live price floored at the 10 % band's lower edge around
+        # the reference (a pending -40 % fall at 90, a pending +40 % rise at once, 140), a stale
+        # one at its last print; below health 1 (the debt, interest included) with a fresh token
+        worth = {"flat": 100, "within": 93, "down": 90, "up": 140, "confirmed": 60, "stale": 60}
         adjusted = worth[gold] * 750 + worth[invoices] * 350  # 0.75 x 100,000 and 0.7 x 50,000
         debt = lending.book.debtOf(b, block_id=head)
         assert ok == (adjusted * USDC < debt and (gold, invoices) != ("stale", "stale"))

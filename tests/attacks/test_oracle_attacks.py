@@ -205,7 +205,7 @@ def test_an_extreme_move_is_reported_automation_paused_and_liquidations_go_on(
     the sentinel pauses automation, which stops agents but not users, and bob's position is
     liquidated at 1,600 once the move is confirmed (it held for oracle.confirmDelay: the
     settler's pokes for the users' strikes confirm it); before, nobody liquidates at the print:
-    a liquidation values gold at the print clamped to the band, 1,800, where bob's health is
+    a liquidation values gold at the print floored at the band's edge, 1,800, where bob's health is
     0.964, so half his debt may go, as a 1,800 round within the band would allow."""
     vault, book, router = lending.vault, lending.book, lending.vs.router
     gold, guardian = lending.token("gold"), lending.vs.guardian

@@ -19,11 +19,10 @@ After every step, on chain:
   stablecoin; totalAssets() == cash + totalDebt();
 - the vault's totalAssets() == idle + Σ sleeves (DESIGN.md invariant 1);
 - the supply index only falls in a step that realised bad debt;
-- a position whose health is >= 1 at the liquidation's prices (each token at its live price
-  clamped to the router band: a fall nobody confirmed counts only to the band's edge) cannot be
-  liquidated (DESIGN.md invariant 6, first half, with health read at those prices: since the
-  clamp, a position `healthFactor` reads >= 1 at an unconfirmed rise beyond the band may be
-  liquidated, as at the band's edge);
+- a position with health >= 1 cannot be liquidated (DESIGN.md invariant 6, first half), nor
+  one whose health is >= 1 at the liquidation's prices (each token at its live price floored at
+  the lower edge of its router band: a fall nobody confirmed counts only to that edge); those
+  prices are never below the live ones, so the second health is never below the first;
 - a keeper's liquidation never leaves debt behind dust (collateral worth less than lend.minDebt
   and the debt left, at the liquidation's prices: issue 18, M-4): it writes it off instead; and
   it lowers health only when it writes debt off or the position was below the seized token's
@@ -252,7 +251,7 @@ class LendingMachine(RuleBasedStateMachine):
         lt = get(key(f"lend.liqThresholdBps.{name}"))
         bonus = effective_bonus_bps(get(key(f"lend.liqBonusBps.{name}")), lt)
         seized_token = tokens[NAMES.index(name)]
-        price = self.lending.vs.router.liquidationPrice(seized_token)  # clamped to the band
+        price = self.lending.vs.router.liquidationPrice(seized_token)  # floored at the edge
         unit = 10 ** seized_token.decimals()
         worth = liq.seized * price * USDC // (WAD * unit)
         assert worth <= liq.repaid * (BPS + bonus) // BPS, (worth, liq.repaid, bonus)
@@ -340,9 +339,8 @@ class LendingMachine(RuleBasedStateMachine):
             debt = self.book.debtOf(b)
             banded = health_factor(liquidation_prices(position_of(self.lending, b, debt)))
             live = self.book.healthFactor(b)
-            if banded < WAD:
-                if live >= WAD:
-                    event("healthy only at a rise nobody confirmed")
+            assert banded >= live, (banded, live)  # liquidation prices >= live prices
+            if live < WAD and banded < WAD:
                 continue
             if live < WAD:
                 event("unhealthy only at a price nobody confirmed")

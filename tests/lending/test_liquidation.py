@@ -4,10 +4,11 @@ Rates are set to 0 here so that every amount is exact; interest is covered in te
 test_differential.py. Bob's standard position: 50 gold (100,000 at NAV 2,000; LTV 70%,
 threshold 75%, bonus 8%) behind 70,000 of debt, health 1.0714.
 
-A liquidation values collateral at the router's `liquidationPrice`: the live price clamped to
-`oracle.maxDeviationBps` (10 %) around the reference, so a fall beyond it counts at once up to
-the band's edge and in full once confirmed; the tests' crashes are confirmed (`move`:
-published, poked, `oracle.confirmDelay`, published again, poked) before liquidating.
+A liquidation values collateral at the router's `liquidationPrice`: the live price floored at
+the lower edge of `oracle.maxDeviationBps` (10 %) around the reference, so a fall beyond it
+counts at once up to the band's edge and in full once confirmed (a rise at once); the tests'
+crashes are confirmed (`move`: published, poked, `oracle.confirmDelay`, published again, poked)
+before liquidating.
 """
 
 from __future__ import annotations
@@ -296,7 +297,7 @@ def test_liquidation_properties(
     lending, book, keeper, bob, chain, name, collateral, ltv_used, drop_bps, confirmed, ask_bps
 ):
     """Any position, any price fall (confirmed by the router or not), any repay asked:
-    - health >= 1 at the liquidation's prices (the live price clamped to the band's edge; the
+    - health >= 1 at the liquidation's prices (the live price floored at the band's edge; the
       live price once the fall is confirmed): never liquidatable, whatever is asked;
     - otherwise the call repays no more than allowed, seizes no more than held, leaves debt
       0 or >= lend.minDebt unless it took all of that collateral, raises health while the
@@ -332,7 +333,7 @@ def test_liquidation_properties(
             assert outcome[0] in ("DustDebt", "ZeroAmount"), outcome
             ask = MAX_UINT  # the largest liquidation always goes through
         held = book.collateralOf(bob, token)
-        price = lending.vs.router.liquidationPrice(token)  # clamped to the band
+        price = lending.vs.router.liquidationPrice(token)  # floored at the edge
         unit = 10 ** token.decimals()
         assets_before = lending.vault.totalAssets()
         tx = book.liquidate(bob, token, ask, sender=keeper)

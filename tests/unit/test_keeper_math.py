@@ -42,7 +42,6 @@ from keepers.math import (
     recall,
     repay,
     scaled_borrowed,
-    screening_health,
     settle_liquidation,
     supply,
     swept,
@@ -380,22 +379,24 @@ def test_liquidation_by_hand():
     )
 
 
-def test_the_liquidation_price_is_the_live_price_clamped_to_the_band_rounded_down():
-    """`OracleRouter.liquidationPrice`: clamp(live, ref (1 - b), ref (1 + b)), both edges rounded
-    down; the live price without a reference."""
+def test_the_liquidation_price_is_the_live_price_floored_at_the_band_edge_rounded_down():
+    """`OracleRouter.liquidationPrice`: max(live, ref (1 - b)), the edge rounded down; the live
+    price without a reference, and on a rise (never above live: DESIGN invariant 6)."""
     assert band_clamp(1_500 * WAD, 2_000 * WAD, 1_000) == 1_800 * WAD  # a fall past the edge
-    assert band_clamp(3_000 * WAD, 2_000 * WAD, 1_000) == 2_200 * WAD  # a rise past the edge
+    assert band_clamp(3_000 * WAD, 2_000 * WAD, 1_000) == 3_000 * WAD  # a rise: live
     assert band_clamp(1_900 * WAD, 2_000 * WAD, 1_000) == 1_900 * WAD  # within the band
     assert band_clamp(1_500 * WAD, 0, 1_000) == 1_500 * WAD  # no reference yet
-    # 999 x 0.9 = 899.1 and 999 x 1.1 = 1_098.9: both edges down
+    # 999 x 0.9 = 899.1: the edge down; the high side is the live price
     assert band_clamp(1, 999, 1_000) == 899
-    assert band_clamp(10**6, 999, 1_000) == 1_098
+    assert band_clamp(899, 999, 1_000) == 899
+    assert band_clamp(10**6, 999, 1_000) == 10**6
 
 
 def test_a_liquidation_counts_every_token_at_its_price_clamped_to_the_band():
-    """`LendingSleeve._freshHealth`: a print nobody confirmed counts up to the band's edge
+    """`LendingSleeve._freshHealth`: a fall nobody confirmed counts down to the band's edge
     (`band_clamp`, b = 10 %), so a faulty crash print does no more than a print within the band
-    could; a token without a liquidation price (stale) counts at its best price."""
+    could; a rise counts at once; a token without a liquidation price (stale) counts at its best
+    price."""
     # Gold printed 1_500, the reference is 2_000: health 0.9375 at the print, 1.125 at the edge
     # (1_800): 50 x 1_800 x 0.75 / 60_000.
     pending = Position(debt=60_000 * USDC, holdings=(replace(GOLD, price=1_500 * WAD,
@@ -443,19 +444,19 @@ def test_a_liquidation_counts_every_token_at_its_price_clamped_to_the_band():
     assert isinstance(call, LiquidationCall) and call.liquidation == plan
     assert call.gain == 48 * 1_350 * USDC - 60_000 * USDC
     assert liquidation_prices(deep).holdings[0].price == 1_350 * WAD
-    # A rise nobody confirmed counts only to the edge too: gold printed 3_000 (reference 2_000,
-    # edge 2_200) behind 90_000: health 1.25 at the print, 0.917 at the edge. The trigger screens
-    # at the lower of the two (`screening_health`), so it offers the liquidation, sized at 2_200.
+    # A rise nobody confirmed counts at once, in full (DESIGN invariant 6: health >= 1 at live
+    # prices is never liquidated): gold printed 3_000 (reference 2_000, edge 2_200 above)
+    # behind 90_000: health 1.25 at the print (0.917 at 2_200), refused, and the trigger says
+    # "healthy".
     rise = Position(debt=90_000 * USDC, holdings=(replace(GOLD, price=3_000 * WAD,
                     high=band_clamp(3_000 * WAD, 2_000 * WAD, 1_000)),),
                     asset_decimals=6)  # fmt: skip
     assert health_factor(rise) == 5 * WAD // 4
-    assert screening_health(rise) == 82_500 * WAD // 90_000
-    plan = plan_liquidation(rise, TOKENS[0], MAX_UINT256, RULES)
-    assert isinstance(plan, Liquidation) and plan.health == 82_500 * WAD // 90_000
-    assert (plan.repay, plan.seized) == (90_000 * USDC, 90_000 * 10_800 * WAD // (BPS * 2_200))
-    call = liquidation_trigger(rise, RULES)
-    assert isinstance(call, LiquidationCall) and call.liquidation == plan
+    assert liquidation_prices(rise).holdings[0].price == 3_000 * WAD
+    assert plan_liquidation(rise, TOKENS[0], MAX_UINT256, RULES) == Refusal(
+        "HealthyPosition", (5 * WAD // 4,)
+    )
+    assert liquidation_trigger(rise, RULES) == NoLiquidation("healthy")
 
 
 def test_bonus_cap_and_collateral_limited_repay():

@@ -190,15 +190,17 @@ def test_try_price_reverts_when_no_price_was_ever_accepted(project, router, admi
     assert router.tryPrice(FRESH) == (3 * WAD, True)
 
 
-def test_the_liquidation_price_is_the_live_price_clamped_to_the_band_edges_rounded_down(
+def test_the_liquidation_price_is_the_live_price_floored_at_the_band_edge_rounded_down(
     project, router, admin, chain
 ):
-    """`liquidationPrice`: clamp(live, ref (1 - b), ref (1 + b)), b = oracle.maxDeviationBps
-    (10 %), both edges rounded down; the live price without a reference; reverts as `price`."""
-    f = deploy_feed(project, admin, 18, 999)  # a 999-wei reference: edges 899.1 and 1,098.9
+    """`liquidationPrice`: max(live, ref (1 - b)), b = oracle.maxDeviationBps (10 %), the edge
+    rounded down; never above the live price (a rise counts at once: DESIGN.md invariant 6);
+    the live price without a reference; reverts as `price`."""
+    f = deploy_feed(project, admin, 18, 999)  # a 999-wei reference: the low edge 899.1
     router.setFeed(FRESH, f, sender=admin)
     assert router.lastPrice(FRESH)[0] == 999
-    cases = [(1, 899), (899, 899), (950, 950), (1_050, 1_050), (1_099, 1_098), (10**6, 1_098)]
+    cases = [(1, 899), (898, 899), (899, 899), (900, 900), (950, 950), (1_050, 1_050),
+             (1_099, 1_099), (10**6, 10**6)]  # fmt: skip
     for answer, expected in cases:
         f.setAnswer(answer, sender=admin)
         assert router.liquidationPrice(FRESH) == expected, answer
