@@ -82,16 +82,17 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        factor: the loan is due whole, and the vault's leavers wait on all of it), with the
 ///        usual bonus, dust and fresh-price rules. So the lent cash comes back without the
 ///        borrowers' cooperation: a borrower who has not repaid by then pays the bonus.
-///      - `liquidate` works only when health < 1 (or the loans are due) and the seized token's
-///        price is fresh. Its
-///        health, seizure and dust rule value every token of the position at the high end of
-///        the router's `priceBand` (the live price, or the higher of it and the reference while
-///        a move beyond `oracle.maxDeviationBps` is unconfirmed), so one faulty low round of any
-///        token neither makes a sound position liquidatable nor sizes a seizure; a real fall
-///        counts once the router confirmed it (`oracle.confirmDelay` after it was first poked).
-///        A token without a band (no fresh price) counts at the best price available
-///        (`tryPrice`), so no lapsed feed of another token shields a position. Below, `price` is
-///        the seized token's band high. It repays at most
+///      - `liquidate` works only when health < 1 (0 once the loans are due) and the seized token's
+///        price is fresh. Its health, seizure and dust rule value every token of the position at
+///        the router's `liquidationPrice` (the live price, never below the lower edge of
+///        `oracle.maxDeviationBps` around the reference, the edge rounded down), so one faulty low
+///        round of any token moves a liquidation no more than a round at the band's edge could; a
+///        real fall counts at once up to that edge, in full once the router confirmed it
+///        (`oracle.confirmDelay` after it was first poked); a rise counts at once (never above the
+///        live price: a position with health >= 1 is never liquidated). A token without one (no
+///        fresh price) counts at the best price available (`tryPrice`), so no lapsed feed of
+///        another token shields a position. Below, `price` is the seized token's liquidation price.
+///        It repays at most
 ///        `lend.closeFactorBps` of the debt, or all of it when health < `lend.fullCloseHealthBps`
 ///        or when the close factor would leave less than `lend.minDebt` (or round to 0). It seizes
 ///        `floor(repay * (1 + bonus) / price)` of the chosen collateral, where the bonus is
@@ -116,8 +117,8 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        exactly the amount reported, and the supply index falls with them. The book never
 ///        counts debt nobody can be made to pay (Morpho Blue's rule). The amount is 0 when what was
 ///        left was a rounding wei the book never counted. Dust: the collateral the borrower would
-///        keep, `rest` = Σ value of its tokens at the liquidation's prices (each token's band
-///        high, else its best available, as for its health), is below
+///        keep, `rest` = Σ value of its tokens at the liquidation's prices (each token's
+///        liquidation price, else its best available, as for its health), is below
 ///        `max(lend.minDebt, 1)` and below `remaining`. Below lend.minDebt no liquidation of it
 ///        could repay the size under which liquidating is uneconomic (the keeper would never pay
 ///        gas for it, and the debt would sit as a phantom asset behind a wei: M-4); below the
@@ -237,13 +238,14 @@ interface ILendingSleeve is ISleeve {
 
     /// @notice `(true, liquidate calldata)` for an unhealthy borrower: the collateral (fresh
     ///         price) whose seizure pays the liquidator the largest bonus (valued at the price
-    ///         it is seized at, its band high), and `type(uint256).max`
+    ///         it is seized at, its liquidation price), and `type(uint256).max`
     ///         as the repay, i.e. the most allowed when the call is mined (robust to interest,
     ///         repayments and price moves in between; `previewLiquidation` says how much that is
     ///         now). Once the loans are due every position with debt qualifies.
     ///         `(false, reason)` otherwise: "no debt", "healthy" (at the best available
-    ///         prices, as `healthFactor`), "stale price", "nothing to seize" (also when the
-    ///         position is unhealthy only at a fall the router has not confirmed).
+    ///         prices, as `healthFactor`: no liquidation price is below them), "stale price",
+    ///         "nothing to seize" (also when the position is unhealthy only beyond the
+    ///         band's edge of a fall the router has not confirmed).
     function liquidationTrigger(address borrower) external view returns (bool shouldAct, bytes memory data);
 
     /// @notice Calls every loan after the vault's shutdown: they fall due `lend.callNoticePeriod`
@@ -269,8 +271,11 @@ interface ILendingSleeve is ISleeve {
     // ------------------------------------------------------------------ views
 
     /// @notice WAD health factor (best available prices); max uint without debt. A
-    ///         liquidation judges health at each token's band high instead (see the rules): it
-    ///         may refuse a position this reads below 1 while a fall is unconfirmed.
+    ///         liquidation judges health at each token's liquidation price instead (see the rules):
+    ///         it may refuse a position this reads below 1 while a fall beyond the band is
+    ///         unconfirmed, and never takes one this reads at 1 or above. 0 for a position with
+    ///         debt once the loans are due (`callLoans`): a called loan past its notice is in
+    ///         default whatever its collateral, so it is liquidatable and reads so.
     function healthFactor(address borrower) external view returns (uint256);
 
     /// @notice The borrower's debt now, interest included (rounded up).

@@ -40,9 +40,13 @@ pragma solidity ^0.8.24;
 ///        `setFeed` (governance) makes the new feed's price the reference at once (reporting a
 ///        jump beyond the band as `PriceDeviation`) and drops any pending move.
 ///      - Moves are reported: `price` and `tryPrice` return the live price. A liquidation values
-///        collateral at `priceBand(token).high`, so an unconfirmed extreme answer downwards
-///        liquidates nothing and sizes no seizure (a real crash is liquidated once confirmed,
-///        `D` after it was first poked). A consumer that lets value out against a price (a
+///        collateral at `liquidationPrice(token)`, the live price never below the band's lower
+///        edge around the reference: an unconfirmed answer downwards counts at once up to that
+///        edge (no more than an answer within the band already could), the rest once confirmed
+///        (a real crash is liquidated at the edge at once, in full `D` after it was first
+///        poked); one upwards counts at once (a liquidation never values collateral above its
+///        live price).
+///        A consumer that lets value out against a price (a
 ///        borrow, a collateral withdrawal) uses `priceBand(token).low`, so an unconfirmed extreme answer upwards
 ///        lends nothing more, and one downwards is used at once; and no more than the reference
 ///        while the reference is younger than `D` (rule 2 accepts a price within the band at
@@ -93,6 +97,15 @@ interface IOracleRouter {
     ///         Reverts exactly as `price(token)` does (FeedNotSet, InvalidPrice, StalePrice,
     ///         FutureRound).
     function priceBand(address token) external view returns (uint256 low, uint256 high);
+
+    /// @notice What a liquidation values `token` at: the fresh live price `p`, never below the
+    ///         band's lower edge around the reference `r`, `max(p, r * (1e4 - b) / 1e4)` with
+    ///         `b = oracle.maxDeviationBps`, the edge rounded down (a lower collateral price never
+    ///         favours the borrower: it lowers health and seizes more per repay); `p` when there
+    ///         is no reference yet. Never below `p` (a position healthy at live prices is never
+    ///         liquidated); `p` whenever `p` is within the band or above it. Reverts exactly as
+    ///         `price(token)` does.
+    function liquidationPrice(address token) external view returns (uint256);
 
     /// @notice Keeper trigger: `(true, poke calldata)` when a poke has something to do — no
     ///         reference yet; a fresh price beyond `oracle.maxDeviationBps` with no pending move

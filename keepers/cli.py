@@ -13,9 +13,9 @@ APE_ACCOUNTS_<alias>_PASSPHRASE), `--manifest`, `--state-dir`, `--dry-run`, `--l
 
 Exit status: 0 done; 1 the keeper could not start or the input is bad (one line on stderr; a
 decision id or rationale hash with no event on chain is bad input); 2 a usage error (one line:
-an unknown option, a value of the wrong type); 3 (`once`) an action ended reverted, refused, replaced or stuck; 4 (`verify-decision`,
-`verify-steward`) the
-document is missing or does not match (with --replay: or it is not a replay receipt, the replay
+an unknown option, a value of the wrong type); 3 (`once`) an action ended reverted, refused,
+replaced or stuck; 4 (`verify-decision`, `verify-steward`) the document is missing or does not
+match (with --replay: or it is not a replay receipt, the replay
 decides otherwise, the node cannot serve or disagrees with its chain inputs, or the decision's
 transaction sent other targets, each named); 5 (`once`) a pass
 failed on a node error (unreachable, timed out, an RPC error: one line on stderr per pass; the
@@ -49,9 +49,9 @@ PASS_FAILED = 5
 
 
 EXIT_CODES = (
-    "Exit status: 0 done; 1 bad input or the keeper cannot start; 2 a usage error; 3 (once) an action reverted, "
-    "was refused, replaced or stuck; 4 (verify-decision, verify-steward) no match; 5 (once) a "
-    "pass failed on a "
+    "Exit status: 0 done; 1 bad input or the keeper cannot start; 2 a usage error; 3 (once) an "
+    "action reverted, was refused, replaced or stuck; 4 (verify-decision, verify-steward) no "
+    "match; 5 (once) a pass failed on a "
     f"node error; {UNFUNDED_EXIT} (once) a job could not act for lack of funds (gas coin or "
     "stablecoin inventory). When several apply: 5, then 6, then 3."
 )

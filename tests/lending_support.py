@@ -14,7 +14,7 @@ import ape
 from eth_abi import encode
 from eth_utils import keccak
 
-from keepers.math import Book, Holding, LiquidationRules, Loan, Position, RateModel
+from keepers.math import Book, Holding, LiquidationRules, Loan, Position, RateModel, band_clamp
 from tests.vault_support import (
     DAY,
     FEED_UNIT,
@@ -210,15 +210,19 @@ def lendable_price(lending: LendingSystem, token) -> int:
 
 def position_of(lending: LendingSystem, borrower, debt: int, lendable: bool = False) -> Position:
     """`borrower`'s collateral in listing order, priced as the router's `tryPrice` says now
-    (with `lendable`, as the book lends against it: `lendable_price`), each fresh one with the
-    high end of its `priceBand` (what a liquidation values it at), with the registry's weights,
-    owing `debt`."""
+    (with `lendable`, as the book lends against it: `lendable_price`), each fresh one with its
+    liquidation price (`band_clamp`: the live price floored at the band's lower edge, checked
+    against the router's `liquidationPrice`), with the registry's weights, owing `debt`."""
     get = lending.vs.registry.get
+    band = get(key("oracle.maxDeviationBps"))
     holdings = []
     for name in COLLATERAL:
         token = lending.token(name)
         price, fresh = lending.vs.router.tryPrice(token)
-        high = lending.vs.router.priceBand(token)[1] if fresh else None
+        high = None
+        if fresh:
+            high = band_clamp(price, lending.vs.router.lastPrice(token)[0], band)
+            assert high == lending.vs.router.liquidationPrice(token), (name, high)
         if lendable and fresh:
             price = lendable_price(lending, token)
         holdings.append(

@@ -142,6 +142,15 @@ contract OracleRouter is AccessControl, IOracleRouter {
     }
 
     /// @inheritdoc IOracleRouter
+    function liquidationPrice(address token) external view returns (uint256 p) {
+        p = price(token);
+        uint256 ref = _accepted[token].price;
+        if (ref == 0) return p;
+        uint256 edge = ref * (BPS - registry.get(MAX_DEVIATION_BPS)) / BPS; // rounded down
+        if (p < edge) return edge;
+    }
+
+    /// @inheritdoc IOracleRouter
     function deviationTrigger(address token) external view returns (bool, bytes memory) {
         if (address(_feeds[token].aggregator) == address(0)) return (false, bytes("no feed"));
         (uint256 p, bool ok) = _read(token);

@@ -445,7 +445,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
             if ((pos.mask >> i) & 1 == 0) continue;
             Collateral storage c = _collaterals[i];
             try this.previewLiquidation(borrower, c.token, type(uint256).max) returns (uint256 repay, uint256 seized) {
-                uint256 gain = _value(seized, _bandHigh(c.token), c.decimals).saturatingSub(repay);
+                uint256 gain = _value(seized, _liquidationPrice(c.token), c.decimals).saturatingSub(repay);
                 if (best == address(0) || gain > bestGain) (best, bestGain) = (c.token, gain);
             } catch {}
         }
@@ -508,6 +508,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         PositionSlot memory pos = _positions[borrower];
         uint256 debt = _debtOf(pos.scaled, _accrued().borrowIndex);
         if (debt == 0) return type(uint256).max;
+        if (_due()) return 0; // a called loan past its notice is in default, whatever it holds
         (uint256 adjusted,) = _adjusted(borrower, pos.mask);
         return adjusted.mulDiv(WAD, debt * BPS);
     }
@@ -801,11 +802,11 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     }
 
     /// @dev Sets `p.health` and `p.others` (the other tokens' value at the same prices); returns
-    ///      the price and threshold of collateral `index`. Every token counts at the high end of
-    ///      its router `priceBand` (the live price, or the higher of it and the reference while a
-    ///      move beyond `oracle.maxDeviationBps` is unconfirmed): one faulty low round, of any
-    ///      token, neither makes a sound position liquidatable nor sizes a seizure; a real fall
-    ///      counts once confirmed. The price of `index` must be fresh (`StalePrice`: nothing is
+    ///      the price and threshold of collateral `index`. Every token counts at its router
+    ///      `liquidationPrice` (the live price, never below the band's lower edge around the
+    ///      reference): an unconfirmed fall counts at once to the band's edge, in full once
+    ///      confirmed; a rise counts at once (never above the live price, so health >= 1 at live
+    ///      prices is never liquidated). The price of `index` must be fresh (`StalePrice`: nothing is
     ///      seized at a price nobody can verify); another token without a band counts at the best
     ///      available (`tryPrice`), so that a lapsed feed of some other token, even one wei of it
     ///      posted on purpose, never shields a position from liquidation.
@@ -819,8 +820,8 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
             if ((mask >> i) & 1 == 0) continue;
             Collateral storage c = _collaterals[i];
             uint256 pr;
-            if (i == index) (, pr) = router.priceBand(c.token);
-            else pr = _bandHigh(c.token);
+            if (i == index) pr = router.liquidationPrice(c.token);
+            else pr = _liquidationPrice(c.token);
             uint256 lt = registry.get(c.thresholdKey);
             uint256 value = _value(_collateral[borrower][c.token], pr, c.decimals);
             adjusted += value * lt;
@@ -843,11 +844,11 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         }
     }
 
-    /// @dev The high end of `token`'s router `priceBand`, or, when it has none (not fresh), the
-    ///      best price available (`tryPrice`): what a liquidation values it at.
-    function _bandHigh(address token) internal view returns (uint256 price) {
-        try router.priceBand(token) returns (uint256, uint256 high) {
-            return high;
+    /// @dev `token`'s router `liquidationPrice`, or, when it has none (not fresh), the best price
+    ///      available (`tryPrice`): what a liquidation values it at.
+    function _liquidationPrice(address token) internal view returns (uint256 price) {
+        try router.liquidationPrice(token) returns (uint256 p) {
+            return p;
         } catch {}
         (price,) = router.tryPrice(token);
     }
@@ -947,7 +948,9 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     }
 
     /// @dev Σ value * threshold (not yet divided by 1e4) at the best prices available, and
-    ///      whether one of them was stale: the health views' numerator.
+    ///      whether one of them was stale: the health views' numerator (and the trigger's
+    ///      "healthy": no token's liquidation price is below its best price, so a position
+    ///      healthy here is healthy for a liquidation too).
     function _adjusted(address borrower, uint16 mask) internal view returns (uint256 adjusted, bool stale) {
         for (uint256 i; (mask >> i) != 0; ++i) {
             if ((mask >> i) & 1 == 0) continue;

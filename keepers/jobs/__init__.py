@@ -5,7 +5,8 @@ planning function returning typed calls to make and typed skips with their reaso
 I/O here: the imperative shell (snapshot reads, the transaction sender) wires them up.
 
 - `liquidator.plan_liquidations`: every unhealthy borrower, best collateral, profit after gas;
-  `plan_liquidation_pokes`: the pokes that confirm a fall beyond the band a liquidation waits on.
+  `plan_liquidation_pokes`: the pokes that confirm a fall past the band's edge a liquidation
+  waits on.
 - `evaluator.plan_evaluator`: `evaluate(id)` of due decisions, `executeSlash(id)` past the veto;
   `plan_evidence_pokes`: the pokes that confirm a price move a due evaluation waits on.
 - `settler.plan_strike` / `plan_claims` / `plan_confirmations`: `strike()` when `strikeTrigger`

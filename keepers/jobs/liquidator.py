@@ -21,12 +21,15 @@ For every borrower read (`Borrower`: address and `keepers.math.Position`, debt a
 
 Plans come ordered by profit (highest first), then borrower address: deterministic.
 
-A liquidation values every token at the high end of its router band, so a fall beyond
-`oracle.maxDeviationBps` counts only once the router confirmed it (a poke, `oracle.confirmDelay`,
-a poke). `plan_liquidation_pokes` keeps that wait finite without the sentinel: for the tokens of
-the unhealthy positions read whose band is open downward (their liquidation price above the
-live one), it pokes to record the fall and, once it has held, to confirm it; a rise is never
-confirmed here (it would hold liquidations off longer).
+A liquidation values every token at its router `liquidationPrice`: the live price, never below
+the lower edge of `oracle.maxDeviationBps` around the reference, so a rise counts at once and a
+fall beyond the band counts at once up to the band's edge, the rest only once the router
+confirmed it (a poke, `oracle.confirmDelay`, a poke). `plan_liquidation_pokes` keeps that wait
+finite without the sentinel: for the tokens of the unhealthy positions read whose live price is
+below the band's edge (confirming would move their liquidation price down to the live one), it
+pokes to record the fall and,
+once it has held, to confirm it; a rise is never confirmed here (it would hold liquidations off
+longer), nor is a fall within the band (it counts already).
 
 Batches (`LiquidationExecutor.liquidateBatch`, one transaction for many liquidations): the plans,
 in that order, are packed into batches whose gas fits the block: `batch_gas_cap` (the latest
@@ -226,10 +229,12 @@ def plan_liquidation_pokes(
     tokens: Mapping[str, str],
     now: int,
 ) -> tuple[PokePlan, ...]:
-    """The `poke`s that close the downward bands the unhealthy `borrowers` (health < 1 at the
-    best prices) wait on (module docstring): `confirmation_pokes` over the `oracles` (named as in
-    `tokens`, name -> token address) of the tokens those positions hold at a liquidation price
-    above the live one; record a fall not yet recorded, confirm one that has held."""
+    """The `poke`s that confirm the falls beyond the band the unhealthy `borrowers`
+    (health < 1 at the best prices) wait on (module docstring): `confirmation_pokes` over the
+    `oracles` (named as in `tokens`, name -> token address) of the tokens those positions hold at a
+    liquidation price above the live one (the live price below the band's lower edge: only
+    there does confirming move the liquidation price); record a fall not yet recorded, confirm
+    one that has held."""
     falling: set[str] = set()
     for b in borrowers:
         pos = b.position

@@ -221,14 +221,25 @@ def collateral_value(amount: int, price: int, token_decimals: int, asset_decimal
     return mul_div_down(amount, price * 10**asset_decimals, WAD * 10**token_decimals)
 
 
+def band_clamp(live: int, reference: int, band_bps: int) -> int:
+    """`OracleRouter.liquidationPrice`: the fresh `live` price, never below the lower edge of the
+    `band_bps` (`oracle.maxDeviationBps`) band around the router's `reference`,
+    `max(live, floor(ref * (1e4 - b) / 1e4))` (the edge rounded down: a lower collateral price
+    never favours the borrower): an unconfirmed fall counts at once to the edge, a rise at once
+    in full (never above `live`: DESIGN invariant 6); `live` without a reference (0)."""
+    if reference == 0:
+        return live
+    return max(live, reference * (BPS - band_bps) // BPS)
+
+
 @dataclass(frozen=True)
 class Holding:
     """One collateral token a borrower holds, with its oracle price and `lend.*.<name>` weights.
 
     `fresh` is the router's verdict on `price` (`tryPrice`): liquidations need fresh prices.
-    `high` is the high end of the router's `priceBand` (the live price, or the higher of it and
-    the reference while a move beyond `oracle.maxDeviationBps` is unconfirmed), None when the
-    band cannot be read (the price is not fresh) or was not read (then `price` stands for it).
+    `high` is the router's `liquidationPrice` (`band_clamp`: the live price, never below the
+    lower edge of `oracle.maxDeviationBps` around the reference), None when it cannot be read
+    (the price is not fresh) or was not read (then `price` stands for it).
     """
 
     token: str
@@ -247,8 +258,8 @@ class Holding:
 
     @property
     def liquidation_price(self) -> int:
-        """What a liquidation values the holding at (`LendingSleeve._bandHigh`): the high end of
-        its band, or `price` (the best available) when it has none."""
+        """What a liquidation values the holding at (`LendingSleeve._liquidationPrice`): the
+        router's `liquidationPrice`, or `price` (the best available) when it has none."""
         return self.price if self.high is None else self.high
 
 
@@ -329,6 +340,7 @@ __all__ = [
     "book_debt",
     "borrow",
     "borrow_power",
+    "band_clamp",
     "collateral_value",
     "debt_of",
     "health_factor",

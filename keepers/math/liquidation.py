@@ -190,10 +190,11 @@ def plan_liquidation(
     Checked in the contract's order: `ZeroAmount` (repay_amount 0), `NoDebt`, `NoCollateral`
     (no `token` held), `StalePrice` (the price of `token` not fresh), `HealthyPosition`
     (health >= 1, unless the loans are due: `rules.called`), then `size_liquidation`. Health,
-    the seizure and the value the borrower keeps
-    count every token at its `liquidation_price` (`liquidation_prices`): the high end of its
-    router band, so a faulty low round nobody confirmed neither makes a sound position
-    liquidatable nor sizes a seizure; a token without a band (not fresh) at the best price
+    the seizure and the value the borrower keeps count every token at its `liquidation_price`
+    (`liquidation_prices`): the router's `liquidationPrice` (`band_clamp`), so a fall nobody
+    confirmed counts no further than the band's lower edge and a rise counts at once (never
+    above the live price, so health >= 1 at the best prices is never liquidated); a token without
+    a band (not fresh) at the best price
     available, so no lapsed feed of another token shields a position.
     """
     if repay_amount == 0:
@@ -229,7 +230,7 @@ def plan_liquidation(
 
 def liquidation_prices(position: Position) -> Position:
     """The position as a liquidation values it (`LendingSleeve._freshHealth`): every holding
-    at its `liquidation_price` (its band's high end, else its best available price)."""
+    at its `liquidation_price` (its band clamp, else its best available price)."""
     return replace(
         position,
         holdings=tuple(replace(h, price=h.liquidation_price) for h in position.holdings),
@@ -275,10 +276,11 @@ def liquidation_trigger(
     """`LendingSleeve.liquidationTrigger`: the held collateral whose `plan_liquidation(..., MAX)`
     pays the largest `liquidation_gain` (the first in listing order on a tie; refused plans,
     stale-priced tokens among them, skipped), to be sent with `type(uint256).max` as the repay.
-    "healthy" counts every token at the best price available (`healthFactor`); each plan at the
-    liquidation's prices (`liquidation_prices`), so a position unhealthy only at an unconfirmed
-    low print has "nothing to seize". Once the loans are due (`rules.called`) no position with
-    debt is "healthy"."""
+    "healthy" counts every token at the best price available (`healthFactor`: no liquidation
+    price is below it, so that is the liquidation's health or lower); each plan is at the
+    liquidation's prices (`liquidation_prices`), so a position unhealthy only beyond the band's
+    edge of an unconfirmed fall has "nothing to seize". Once the loans are due (`rules.called`)
+    no position with debt is "healthy"."""
     if position.debt == 0:
         return NoLiquidation("no debt")
     if not rules.called and health_factor(position) >= WAD:

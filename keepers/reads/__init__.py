@@ -6,8 +6,8 @@ block the first one read, so one job pass sees one state. Values whose read fail
 in `failures` (label -> reason) and left out; nothing here raises for a single failed call.
 
 - `read_book`: the lending book — liquidation rules, rate model, every borrower's `Position`
-  (collateral in listing order, priced by `tryPrice`, with its `priceBand` high end, what a
-  liquidation values it at, weighted by `lend.*.<name>`); with
+  (collateral in listing order, priced by `tryPrice`, with the router's `liquidationPrice`, what
+  a liquidation values it at, weighted by `lend.*.<name>`); with
   `unhealthy_only` (the liquidator) only the positions below health 1 are returned (every
   position with debt once the book's called loans are due; positions read in raw Multicall3
   batches, `keepers.rawcalls`);

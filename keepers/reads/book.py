@@ -99,7 +99,7 @@ def read_book(
             Call(book.collateralName, t, label=f"collateralName({t})"),
             Call(protocol.router.tryPrice, t, label=f"tryPrice({t})"),
             Call(token_at(t).decimals, label=f"decimals({t})"),
-            Call(protocol.router.priceBand, t, label=f"priceBand({t})"),
+            Call(protocol.router.liquidationPrice, t, label=f"liquidationPrice({t})"),
         ]
     second = read_chunked(multicall, calls, first.block)
     per_token = second.results[: 4 * len(tokens)]
@@ -109,11 +109,12 @@ def read_book(
         for i in range(len(tokens))
     ]
     decimals = [int(per_token[4 * i + 2].unwrap()) for i in range(len(tokens))]
-    # What a liquidation values each token at (`LendingSleeve._bandHigh`): its band's high end;
-    # a band that cannot be read (the price is not fresh: `priceBand` reverts as `price` does)
-    # leaves the best available price (None). Its revert is expected, not a failure.
-    bands = [per_token[4 * i + 3] for i in range(len(tokens))]
-    highs = [int(b.value[1]) if b.success else None for b in bands]
+    # What a liquidation values each token at (`LendingSleeve._liquidationPrice`): the router's
+    # `liquidationPrice` (the live price, never below the band's lower edge); one that cannot be
+    # read (the price is not fresh: it reverts as `price` does) leaves the best available price
+    # (None). Its revert is expected, not a failure.
+    clamps = [per_token[4 * i + 3] for i in range(len(tokens))]
+    highs = [int(c.value) if c.success else None for c in clamps]
 
     weights = ("lend.ltvBps", "lend.liqThresholdBps", "lend.liqBonusBps")
     third = multicall.read(
@@ -137,8 +138,8 @@ def read_book(
     ]
     failures = dict(failures_of(first, second, third))
     for i, t in enumerate(tokens):
-        if not prices[i][1]:  # not fresh: no band to read, as the book expects
-            failures.pop(f"priceBand({t})", None)
+        if not prices[i][1]:  # not fresh: no liquidation price to read, as the book expects
+            failures.pop(f"liquidationPrice({t})", None)
     views, healthy = _positions(
         RawMulticall(multicall.address),
         book,

@@ -18,11 +18,12 @@ reconciliation as any transaction. Each item is reported from the mined receipt'
 (`ItemLiquidated` / `ItemFailed` of this key's call): an item that lost a race on chain is
 `lost-race` and does not revert the batch.
 
-A fall beyond `oracle.maxDeviationBps` counts for a liquidation only once the router confirmed
-it: the pass first pokes the router as `keepers.jobs.plan_liquidation_pokes` says (record the
-fall of a token an unhealthy position holds; confirm it once `oracle.confirmDelay` has passed)
-and, when a poke was mined, reads the book again, so a confirmed fall is liquidated in the same
-pass and never waits on the sentinel."""
+A fall beyond `oracle.maxDeviationBps` counts for a liquidation at once up to the band's edge,
+the rest only once the router confirmed it: the pass first pokes the router as
+`keepers.jobs.plan_liquidation_pokes` says (record the fall past the edge of a token an
+unhealthy position holds; confirm it once `oracle.confirmDelay` has passed) and, when a poke
+was mined, reads the book again, so a confirmed fall is liquidated in the same pass and never
+waits on the sentinel."""
 
 from __future__ import annotations
 

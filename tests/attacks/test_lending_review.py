@@ -26,10 +26,12 @@ so every amount is exact.
    liquidated a sound loan (health 1.07 at the reference) in full at the print, got 500 gold
    (1,000,000 once the feed is back) for 462,963 and the book wrote off 237,037 that the
    collateral covers three times over at the reference. Fixed: a liquidation values every token
-   of the position at the high end of its router `priceBand` (a token without one, its feed
-   lapsed, at the best price available, as before), so a low print nobody confirmed neither
-   makes a sound position liquidatable nor sizes a seizure; a real crash is liquidated, at its
-   price, once the move is confirmed (a poke `oracle.confirmDelay` after the first).
+   of the position at the router's `liquidationPrice`, the live price floored at the band's lower
+   edge around the reference (a token without one, its feed lapsed, at the best price available, as
+   before), so a low print nobody confirmed liquidates and sizes no more than a print at the
+   band's edge, which the router accepts unconfirmed anyway; a loan sound at that edge is never
+   liquidated by it; a real crash is liquidated at the edge at once and at its price once the
+   move is confirmed (a poke `oracle.confirmDelay` after the first).
 
 3. A stale collateral holding up a position does not hold up the book. The book is not fresh
    while listed tokens without a fresh price carry more than 1 bps of its debt, measured by
@@ -168,23 +170,25 @@ def test_a_grossed_up_stale_book_is_no_gain_to_charge_a_fee_on(lending, accounts
 
 
 def test_no_bad_debt_is_written_off_at_a_crash_print_nobody_confirmed(lending, accounts, chain):
-    """Bob's sound loan (500 gold, 1,000,000 at the reference 2,000, behind 700,000) meets one
-    faulty gold round at 1,000. Mallory tries to liquidate it at the print before the feed
-    comes back: a liquidation values gold at the high end of its open band (the reference), where
-    bob's health is 1.07, so it is refused `HealthyPosition`, the trigger offers nothing, and
-    the depositors are whole once the price is back."""
+    """Bob's sound loan (500 gold, 1,000,000 at the reference 2,000, behind 650,000: health 1.04
+    even at 1,800, the band's 10 % edge) meets one faulty gold round at 1,000. Mallory tries to
+    liquidate it at the print before the feed comes back: a liquidation values gold at its
+    `liquidationPrice`, the print floored at the band's edge (1,800), where bob's health is
+    1.04, so it is refused `HealthyPosition`, the trigger offers nothing, and the depositors are
+    whole once the price is back."""
     book, router = lending.book, lending.vs.router
     bob, mallory = accounts[7], accounts[4]
     gold_t = lending.token("gold")
     with isolated(chain):
-        lending.open_position(bob, "gold", 1_000_000 * USDC, 700_000 * USDC)
-        sound = 1_000_000 * 7_500 * WAD // (700_000 * 10_000)  # 1.07 at the reference
-        assert book.healthFactor(bob) == sound
+        lending.open_position(bob, "gold", 1_000_000 * USDC, 650_000 * USDC)
+        assert book.healthFactor(bob) == 1_000_000 * 7_500 * WAD // (650_000 * 10_000)
+        at_edge = 900_000 * 7_500 * WAD // (650_000 * 10_000)  # 1.04 at 1,800
         before = book.totalAssets()
         lending.set_nav("gold", 1_000 * FEED_UNIT)  # one faulty round, -50 %
         router.poke(gold_t, sender=mallory)  # recorded as pending, never confirmed
         assert router.lastPrice(gold_t)[0] == 2_000 * WAD
         assert router.priceBand(gold_t) == (1_000 * WAD, 2_000 * WAD)
+        assert router.liquidationPrice(gold_t) == 1_800 * WAD  # 2,000 x (1 - 10 %)
         assert book.healthFactor(bob) < WAD  # the live price says liquidatable
         lending.fund(mallory, 1_000_000 * USDC)
         loss = paid = 0
@@ -195,7 +199,7 @@ def test_no_bad_debt_is_written_off_at_a_crash_print_nobody_confirmed(lending, a
             loss = sum(e.amount for e in tx.events if e.event_name == "BadDebtRealized")
         else:
             assert outcome == ("HealthyPosition", {"borrower": bob.address.lower(),
-                                                   "health": sound}), outcome  # fmt: skip
+                                                   "health": at_edge}), outcome  # fmt: skip
             assert tuple(book.liquidationTrigger(bob)) == (False, b"nothing to seize")
         got = gold_t.balanceOf(mallory)
         lending.set_nav("gold", 2_000 * FEED_UNIT)  # the feed is back
@@ -209,14 +213,50 @@ def test_no_bad_debt_is_written_off_at_a_crash_print_nobody_confirmed(lending, a
             f"{paid / USDC:,.2f} for gold worth {got * 2_000 // 10**18:,} at the reference"
         )
         assert got == 0 and book.collateralOf(bob, gold_t) == 500 * 10**18
-        assert book.debtOf(bob) == 700_000 * USDC and book.healthFactor(bob) == sound
+        assert book.debtOf(bob) == 650_000 * USDC
+
+
+def test_a_crash_print_nobody_confirmed_liquidates_no_more_than_a_print_at_the_band_edge(
+    lending, accounts, chain
+):
+    """Bob owes 700,000 on 500 gold (health 1.07 at the 2,000 reference, 0.964 at 1,800, the
+    band's edge). A gold round at 1,800 (within the band: the router takes it unconfirmed)
+    already makes the loan liquidatable: half the debt (0.964 >= lend.fullCloseHealthBps) for
+    350,000 x (1 + 8 %) / 1,800 = 210 gold. A faulty round at 1,000 nobody confirmed allows
+    exactly that liquidation and no more (the print counts at the edge), and writes nothing
+    off: the book's assets are what they were."""
+    book, router = lending.book, lending.vs.router
+    bob, mallory = accounts[7], accounts[4]
+    gold_t = lending.token("gold")
+    with isolated(chain):
+        lending.open_position(bob, "gold", 1_000_000 * USDC, 700_000 * USDC)
+        lending.set_nav("gold", 1_800 * FEED_UNIT)  # within the band
+        edge = tuple(book.previewLiquidation(bob, gold_t, MAX_UINT))
+        bonus = registry_get(lending, "lend.liqBonusBps.gold")
+        seized = 350_000 * (10_000 + bonus) * WAD // (10_000 * 1_800)
+        assert edge == (350_000 * USDC, seized)
+        lending.set_nav("gold", 1_000 * FEED_UNIT)  # one faulty round, -50 %
+        router.poke(gold_t, sender=mallory)  # recorded as pending, never confirmed
+        assert router.lastPrice(gold_t)[0] == 2_000 * WAD
+        assert tuple(book.previewLiquidation(bob, gold_t, MAX_UINT)) == edge
+        lending.fund(mallory, 1_000_000 * USDC)
+        before = book.totalAssets()
+        tx = book.liquidate(bob, gold_t, MAX_UINT, sender=mallory)
+        [liq] = [e for e in tx.events if e.event_name == "Liquidated"]
+        assert (liq.repaid, liq.seized) == edge
+        assert not [e for e in tx.events if e.event_name == "BadDebtRealized"]
+        assert gold_t.balanceOf(mallory) == seized
+        assert book.debtOf(bob) == 350_000 * USDC
+        assert book.collateralOf(bob, gold_t) == 500 * 10**18 - seized
+        assert book.totalAssets() == before
 
 
 def test_a_confirmed_crash_is_liquidated_at_its_price(lending, accounts, chain):
-    """The control: the same -50 % gold round, held for `oracle.confirmDelay` and poked again,
-    is the reference; bob's loan (health 0.53 at 1,000) is liquidated at once, in full, at
-    1,000: 500 gold for 462,963 (a 8 % bonus), and the 237,037 the gold no longer covers is
-    written off."""
+    """The control: the same -50 % gold round, unconfirmed, offers only the liquidation of a
+    print at the band's edge (half the debt at 1,800); held for `oracle.confirmDelay` and poked
+    again, it is the reference; bob's loan (health 0.53 at 1,000) is liquidated at once, in
+    full, at 1,000: 500 gold for 462,963 (a 8 % bonus), and the 237,037 the gold no longer
+    covers is written off."""
     book, router, registry = lending.book, lending.vs.router, lending.vs.registry
     bob, mallory = accounts[7], accounts[4]
     gold_t = lending.token("gold")
@@ -224,8 +264,11 @@ def test_a_confirmed_crash_is_liquidated_at_its_price(lending, accounts, chain):
         lending.open_position(bob, "gold", 1_000_000 * USDC, 700_000 * USDC)
         lending.set_nav("gold", 1_000 * FEED_UNIT)
         router.poke(gold_t, sender=mallory)
-        assert_reverts(book, "liquidate", bob, gold_t, MAX_UINT, sender=mallory,
-                       error="HealthyPosition")  # fmt: skip
+        bonus = registry_get(lending, "lend.liqBonusBps.gold")
+        assert tuple(book.previewLiquidation(bob, gold_t, MAX_UINT)) == (
+            350_000 * USDC,
+            350_000 * (10_000 + bonus) * WAD // (10_000 * 1_800),
+        )  # at the edge, 1,800: half the debt (health 0.964), nothing written off
         assert confirm_moves(router, registry, [(gold_t, lending.feed("gold"))],
                              lending.vs.governance)  # fmt: skip
         assert router.lastPrice(gold_t)[0] == 1_000 * WAD
@@ -237,7 +280,6 @@ def test_a_confirmed_crash_is_liquidated_at_its_price(lending, accounts, chain):
         tx = book(sender=mallory, data=data)
         [liq] = [e for e in tx.events if e.event_name == "Liquidated"]
         [bad] = [e for e in tx.events if e.event_name == "BadDebtRealized"]
-        bonus = registry_get(lending, "lend.liqBonusBps.gold")
         repaid = -(-500 * 1_000 * USDC * 10_000 // (10_000 + bonus))  # all 500 gold, rounded up
         assert (liq.borrower, liq.token, liq.seized) == (bob.address, gold_t.address, 500 * 10**18)
         assert liq.repaid == repaid

@@ -62,8 +62,8 @@ def after_haircut(low: int, lending) -> int:
 
 def gold_crashes_to(lending, answer: int) -> None:
     """Gold publishes `answer` and the move holds: poked, `oracle.confirmDelay`, published again
-    and poked (a liquidation values gold at the high end of its band: a fall beyond
-    oracle.maxDeviationBps counts once the router confirmed it)."""
+    and poked (a liquidation values gold at its live price floored at the band's edge: a fall beyond
+    oracle.maxDeviationBps counts in full once the router confirmed it)."""
     vs, gold = lending.vs, lending.token("gold")
     lending.set_nav("gold", answer)
     confirm_moves(vs.router, vs.registry, [(gold, lending.feed("gold"))], vs.governance)

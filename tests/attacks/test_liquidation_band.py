@@ -1,12 +1,17 @@
 """Second read of "liquidations price every token at the high end of its price band" (branch
-`liqread`): how long a legitimate liquidation waits on the band, and who closes it.
+`liqread`), and its fix (branch `clamp`): how long a legitimate liquidation waits on the band,
+and who closes it.
 
-A liquidation values a token at its band's high end, so a fall beyond `oracle.maxDeviationBps`
-counts only once the router confirmed it: a poke records it, a poke `oracle.confirmDelay` later
-confirms it. The liquidator keeper used to poke nothing: alone (no sentinel, or one not tripped:
+A liquidation now values a token at the router's `liquidationPrice`, the live price never below
+the lower edge of `oracle.maxDeviationBps` around the reference: a fall beyond the band counts at
+once up to the band's edge, the rest once the router confirmed it (a poke records it, a poke
+`oracle.confirmDelay` later confirms it); a rise counts at once (DESIGN.md invariant 6: health
+>= 1 at live prices is never liquidated).
+The liquidator keeper used to poke nothing: alone (no sentinel, or one not tripped:
 the sentinel confirms only once tripped) it never liquidated a real crash, however long it held.
-Each test below has a borrower on gold (50 gold, 2,000 each at the reference) owing 69,900, and
-the keeper (accounts[7]) running its liquidator job alone, nobody else poking after the fall.
+Each test below has a borrower on gold (50 gold, 2,000 each at the reference, threshold 75 %)
+owing 69,900 (the first 67,400), and the keeper (accounts[7]) running its liquidator job alone,
+nobody else poking after the fall.
 """
 
 from __future__ import annotations
@@ -45,6 +50,15 @@ def delay_of(lending) -> int:
     return int(lending.vs.registry.get(keccak(text="oracle.confirmDelay")))
 
 
+def seized_at(lending, repaid: int, price: int) -> int:
+    """Gold seized for `repaid` at WAD `price` (`LendingSleeve._size`: the bonus capped so that
+    threshold x (1 + bonus) <= 100 %, rounded down)."""
+    get = lending.vs.registry.get
+    threshold = int(get(keccak(text="lend.liqThresholdBps.gold")))
+    bonus = min(int(get(keccak(text="lend.liqBonusBps.gold"))), 10**8 // threshold - 10_000)
+    return repaid * (10_000 + bonus) * 10**18 * 10**18 // (10_000 * price * USDC)
+
+
 def refusal(lending, borrower, keeper_account):
     """`previewLiquidation(borrower, gold, MAX)`'s custom error name (what `liquidate` reverts
     with), None if the liquidation is allowed."""
@@ -74,17 +88,21 @@ def later(chain, lending, seconds: int) -> None:
 def test_a_liquidator_keeper_alone_liquidates_a_fall_once_it_has_held(
     lending, accounts, chain, tmp_path
 ):
-    """Gold falls 15 % (health 0.911 at the live price, a full close) and stays there. The
-    keeper's first pass records the fall (a poke, nothing to seize yet); oracle.confirmDelay
-    later its next pass confirms it and liquidates in the same pass. Before: the keeper poked
-    nothing, the fall stayed unrecorded and the position unliquidated for good."""
+    """Owing 67,400, gold falls 15 % and stays there: health 0.946 at the live 1,700 (a full
+    close), 1.0015 at the band's edge 1,800 (50 x 1,800 x 0.75 / 67,400), where an unconfirmed
+    fall counts. The keeper's first pass records the fall (a poke, nothing to seize yet);
+    oracle.confirmDelay later its next pass confirms it and liquidates in the same pass. Before:
+    the keeper poked nothing, the fall stayed unrecorded and the position unliquidated for
+    good."""
     b = accounts[4]
+    owed = 67_400 * USDC
     with isolated(chain):
-        lending.open_position(b, "gold", 100_000 * USDC, DEBT)
+        lending.open_position(b, "gold", 100_000 * USDC, owed)
         start = chain.blocks.head.number + 1
         lending.set_nav("gold", 1_700 * FEED_UNIT)
-        assert lending.book.healthFactor(b) < WAD
-        assert refusal(lending, b, accounts[7]) == "HealthyPosition"  # the band's high end
+        assert lending.book.healthFactor(b) < 95 * WAD // 100
+        assert lending.vs.router.liquidationPrice(lending.token("gold")) == 1_800 * 10**18
+        assert refusal(lending, b, accounts[7]) == "HealthyPosition"  # at the band's edge
 
         k = keeper(protocol_of(lending), accounts[7], tmp_path)
         first = k.run("liquidator")
@@ -97,22 +115,25 @@ def test_a_liquidator_keeper_alone_liquidates_a_fall_once_it_has_held(
         assert pokes(second) == [("gold", "mined")]  # confirmed
         (done,) = liquidations(lending, start)
         assert (done.borrower, done.liquidator) == (b.address, accounts[7].address)
-        assert done.repaid >= DEBT  # all of it, the hour's interest included
+        assert done.repaid >= owed  # all of it, the hour's interest included
         assert lending.book.debtOf(b) == 0
         assert lending.vs.router.lastPrice(lending.token("gold"))[0] == 1_700 * 10**18
 
 
-def test_a_further_fall_past_the_band_edge_of_an_old_reference_holds_a_liquidation_off(
+def test_a_further_fall_past_the_band_edge_of_an_old_reference_is_liquidated_at_the_edge(
     lending, accounts, chain, tmp_path
 ):
     """The band is measured from the reference, which follows the feed within the band only when
     somebody pokes (the sentinel's heartbeat: once its age passes oracle.maxStaleness). Gold
-    drifts from 2,000 to 1,840 (-8 %): health 0.987, liquidatable. It slips on to 1,790: the
-    live health falls to 0.960, yet the liquidation is refused (`HealthyPosition` at 1.073: gold
-    counts at the 2,000 reference again) until the 10.5 % "move" is confirmed: a further fall
-    made a due liquidation wait oracle.confirmDelay. The keeper records and confirms it itself,
-    so the wait is that delay, not unbounded."""
+    drifts from 2,000 to 1,840 (-8 %): health 0.987, liquidatable. It slips on to 1,790 (10.5 %
+    from the reference, unconfirmed). Before: the liquidation was refused (`HealthyPosition` at
+    1.073: gold counted at the 2,000 reference again) until the "move" was confirmed, a further
+    fall holding a due liquidation off oracle.confirmDelay. Now gold counts at the band's edge,
+    1,800 (health 0.966): the keeper's first pass records the fall and liquidates at once, half
+    the debt (the close factor: 0.966 >= 0.95), the seizure sized at 1,800; the position left is
+    healthy even at 1,790, so the later pass pokes nothing and liquidates nothing."""
     b = accounts[4]
+    gold = lending.token("gold")
     with isolated(chain):
         lending.open_position(b, "gold", 100_000 * USDC, DEBT)  # its deposit poked: ref 2,000
         start = chain.blocks.head.number + 1
@@ -122,26 +143,33 @@ def test_a_further_fall_past_the_band_edge_of_an_old_reference_holds_a_liquidati
         assert refusal(lending, b, accounts[7]) is None  # due
         lending.set_nav("gold", 1_790 * FEED_UNIT)
         assert lending.book.healthFactor(b) < health_at_1840
-        assert refusal(lending, b, accounts[7]) == "HealthyPosition"  # held off
+        assert lending.vs.router.liquidationPrice(gold) == 1_800 * 10**18  # the band's edge
+        assert refusal(lending, b, accounts[7]) is None  # still due
 
         k = keeper(protocol_of(lending), accounts[7], tmp_path)
-        k.run("liquidator")
-        assert liquidations(lending, start) == []
-        later(chain, lending, delay_of(lending))
-        k.run("liquidator")
+        first = k.run("liquidator")
+        assert pokes(first) == [("gold", "mined")]  # the rest of the fall recorded
         (done,) = liquidations(lending, start)
-        assert done.borrower == b.address
+        assert (done.borrower, done.liquidator) == (b.address, accounts[7].address)
+        assert DEBT // 2 <= done.repaid <= lending.book.debtOf(b)  # half: the close factor
+        assert done.seized == seized_at(lending, done.repaid, 1_800 * 10**18)
+        assert lending.vs.router.lastPrice(gold)[0] == 2_000 * 10**18  # nothing confirmed
+        later(chain, lending, delay_of(lending))
+        second = k.run("liquidator")
+        assert pokes(second) == [] and len(liquidations(lending, start)) == 1
+        assert lending.book.healthFactor(b) >= WAD
 
 
 def test_a_confirmed_upward_print_holds_a_liquidation_off_a_delay_after_it_ended(
     lending, accounts, chain, tmp_path
 ):
-    """docs/security.md: "a faulty high round holds a liquidation off while it stands". Worse:
-    gold prints 3,000 (+50 %) and stands oracle.confirmDelay; the borrower itself pokes twice
+    """Gold prints 3,000 (+50 %) and stands oracle.confirmDelay; the borrower itself pokes twice
     and the print becomes the reference. The feed comes back to 1,840 (health 0.987, due at any
     reference it held before): the liquidation is still refused (`HealthyPosition`, gold at
-    3,000) until that fall is confirmed, oracle.confirmDelay after somebody records it. The
-    keeper records it on its first pass and liquidates on the first pass after the delay."""
+    2,700, the band's edge below the 3,000 reference: health 1.45) until that fall is
+    confirmed, oracle.confirmDelay after somebody records it. The floor does not shorten this
+    one: the print was confirmed, so it is the reference the band is measured from. The keeper
+    records it on its first pass and liquidates on the first pass after the delay."""
     b = accounts[4]
     gold = lending.token("gold")
     router = lending.vs.router
@@ -156,6 +184,7 @@ def test_a_confirmed_upward_print_holds_a_liquidation_off_a_delay_after_it_ended
 
         lending.set_nav("gold", 1_840 * FEED_UNIT)  # the print is over
         assert lending.book.healthFactor(b) < WAD
+        assert router.liquidationPrice(gold) == 2_700 * 10**18
         assert refusal(lending, b, accounts[7]) == "HealthyPosition"
 
         k = keeper(protocol_of(lending), accounts[7], tmp_path)
@@ -166,6 +195,50 @@ def test_a_confirmed_upward_print_holds_a_liquidation_off_a_delay_after_it_ended
         k.run("liquidator")
         (done,) = liquidations(lending, start)
         assert done.borrower == b.address
+
+
+def test_a_rise_nobody_confirmed_counts_at_once_so_a_live_healthy_position_is_not_liquidated(
+    lending, accounts, chain, tmp_path
+):
+    """DESIGN.md invariant 6 on chain ("a position with health >= 1 cannot be liquidated",
+    health at live prices). 50 gold (100,000) and 50,000 of invoices behind 99,000. Invoices fall
+    60 % (confirmed: 14,000 of weighted value left); gold prints 3,000 (+50 %), pending. At the
+    live prices the position is healthy ((112,500 + 14,000) / 99,000 = 1.28); at the band's
+    high edge, 2,200, it would not be ((82,500 + 14,000) / 99,000 = 0.975: branch `clamp`
+    liquidated it there). A rise counts at once (`liquidationPrice` is never below the live
+    price, and never above it on a rise): `liquidate` of either token is refused
+    `HealthyPosition` at a health >= 1, the trigger says "healthy", and the keeper's pass pokes
+    and liquidates nothing."""
+    b, k = accounts[4], accounts[7]
+    gold, invoices = lending.token("gold"), lending.token("invoices")
+    book, router = lending.book, lending.vs.router
+    with isolated(chain):
+        lending.buy_collateral(b, "gold", 100_000 * USDC)
+        lending.buy_collateral(b, "invoices", 50_000 * USDC)
+        for token in (gold, invoices):
+            book.depositCollateral(token, token.balanceOf(b), sender=b)
+        book.borrow(99_000 * USDC, sender=b)
+        lending.set_nav("invoices", NAVS["invoices"] * 40 // 100)
+        fell = [(invoices, lending.feed("invoices"))]
+        assert confirm_moves(router, lending.vs.registry, fell, lending.vs.governance)
+        lending.set_nav("gold", NAVS["gold"] * 150 // 100)
+        router.poke(gold, sender=k)  # pending: the reference stays 2,000
+        assert router.lastPrice(gold)[0] == 2_000 * 10**18
+        assert router.priceBand(gold) == (2_000 * 10**18, 3_000 * 10**18)  # the band open
+        start = chain.blocks.head.number + 1
+        assert router.liquidationPrice(gold) == 3_000 * 10**18  # the live price
+        debt = book.debtOf(b)
+        assert 99_000 * USDC <= debt < 99_100 * USDC
+        assert debt > (82_500 + 14_000) * USDC  # unhealthy had the rise counted only to 2,200
+        assert book.healthFactor(b) >= 126_500 * WAD // 99_100  # 1.28 at the print
+        for token in (gold, invoices):
+            outcome = revert_of(book, "liquidate", b, token, MAX_UINT256, sender=k)
+            assert outcome is not None and outcome[0] == "HealthyPosition", outcome
+            assert outcome[1]["health"] >= WAD, outcome
+        assert tuple(book.liquidationTrigger(b)) == (False, b"healthy")
+        report = keeper(protocol_of(lending), k, tmp_path).run("liquidator")
+        assert pokes(report) == [] and liquidations(lending, start) == []
+        assert book.collateralOf(b, gold) == 50 * 10**18
 
 
 # ------------------------------------------- the keeper's read and plan against the book
@@ -203,9 +276,10 @@ def test_the_keeper_plans_what_the_book_allows_in_every_band_state(
 ):
     """Differential across band states (gold x invoices: within the band, a fall or a rise
     pending, a fall confirmed, a crash print gone stale): the keeper's own read (`read_book`:
-    `tryPrice` and `priceBand`) gives, for each token, `plan_liquidation` = `previewLiquidation`
-    (amounts or the custom error) at the read block, `liquidation_trigger` = `liquidationTrigger`;
-    and the liquidation the keeper's planner would send goes through, on the token it planned.
+    `tryPrice` and `liquidationPrice`) gives, for each token, `plan_liquidation` =
+    `previewLiquidation` (amounts or the custom error) at the read block, `liquidation_trigger`
+    = `liquidationTrigger`; and the liquidation the keeper's planner would send goes through, on
+    the token it planned.
     50 gold (100,000) and 50,000 of invoices behind 99,000 (health 1.11 at the references)."""
     b, k = accounts[4], accounts[7]
     with isolated(chain):
@@ -238,11 +312,13 @@ def test_the_keeper_plans_what_the_book_allows_in_every_band_state(
                 assert tuple(got) == (planned.repay, planned.seized)
         call = liquidation_trigger(pos, rules)
         ok, data = lending.book.liquidationTrigger(b, block_id=head)
-        # the band's semantics: a token counts at its high end (a pending fall at its reference,
-        # a rise at once), a stale one at its last print; below health 1 with a fresh token left
-        worth = {"flat": 100, "within": 93, "down": 100, "up": 140, "confirmed": 60, "stale": 60}
+        # the clamp: a token counts at its live price floored at the 10 % band's lower edge around
+        # the reference (a pending -40 % fall at 90, a pending +40 % rise at once, 140), a stale
+        # one at its last print; below health 1 (the debt, interest included) with a fresh token
+        worth = {"flat": 100, "within": 93, "down": 90, "up": 140, "confirmed": 60, "stale": 60}
         adjusted = worth[gold] * 750 + worth[invoices] * 350  # 0.75 x 100,000 and 0.7 x 50,000
-        assert ok == (adjusted < 99_000 and (gold, invoices) != ("stale", "stale"))
+        debt = lending.book.debtOf(b, block_id=head)
+        assert ok == (adjusted * USDC < debt and (gold, invoices) != ("stale", "stale"))
         if isinstance(call, NoLiquidation):
             assert (ok, bytes(data)) == (False, call.reason.encode())
         else:  # liquidate(borrower, token, MAX): the token in the second word

@@ -204,8 +204,9 @@ def test_an_extreme_move_is_reported_automation_paused_and_liquidations_go_on(
     router reports it (`deviationTrigger` → `poke` → `PriceMovePending`, the reference kept),
     the sentinel pauses automation, which stops agents but not users, and bob's position is
     liquidated at 1,600 once the move is confirmed (it held for oracle.confirmDelay: the
-    settler's pokes for the users' strikes confirm it); before, nobody liquidates at the print
-    (a liquidation values gold at the high end of its open band, the reference)."""
+    settler's pokes for the users' strikes confirm it); before, nobody liquidates at the print:
+    a liquidation values gold at the print floored at the band's edge, 1,800, where bob's health is
+    0.964, so half his debt may go, as a 1,800 round within the band would allow."""
     vault, book, router = lending.vault, lending.book, lending.vs.router
     gold, guardian = lending.token("gold"), lending.vs.guardian
     last, accepted_at = router.lastPrice(gold)
@@ -224,10 +225,12 @@ def test_an_extreme_move_is_reported_automation_paused_and_liquidations_go_on(
 
     vault.pauseAutomation(sender=guardian)  # the sentinel's answer to the move
     assert book.healthFactor(bob) < WAD  # at the print
-    sound = 100_000 * 7_500 * WAD // (70_000 * 10_000)  # 1.07 at the reference 2,000
-    assert_reverts(book, "liquidate", bob, gold, MAX_UINT, sender=keeper,
-                   error="HealthyPosition", health=sound)  # fmt: skip
-    assert tuple(book.liquidationTrigger(bob)) == (False, b"nothing to seize")
+    assert router.liquidationPrice(gold) == 1_800 * WAD  # 2,000 less the 10 % band
+    assert tuple(book.previewLiquidation(bob, gold, MAX_UINT)) == (
+        BOB_DEBT // 2,
+        BOB_DEBT // 2 * 10_800 * GOLD // (10_000 * 1_800 * USDC),
+    )  # health 0.964 at 1,800 (>= lend.fullCloseHealthBps): half the debt, 21 gold
+    assert book.liquidationTrigger(bob)[0]
     assert_reverts(vault, "rebalance", [0, 0, 0, 9_000], RATIONALE, "",
                    sender=lending.vs.allocator, error="AutomationIsPaused")  # fmt: skip
     # Users are not stopped: requests, strikes (once the move is confirmed: the settler pokes) and

@@ -20,8 +20,9 @@ After every step, on chain:
 - the vault's totalAssets() == idle + Σ sleeves (DESIGN.md invariant 1);
 - the supply index only falls in a step that realised bad debt;
 - a position with health >= 1 cannot be liquidated (DESIGN.md invariant 6, first half), nor
-  one whose health is >= 1 at the liquidation's prices (each token at the high end of its
-  router band: a fall nobody confirmed liquidates nothing);
+  one whose health is >= 1 at the liquidation's prices (each token at its live price floored at
+  the lower edge of its router band: a fall nobody confirmed counts only to that edge); those
+  prices are never below the live ones, so the second health is never below the first;
 - a keeper's liquidation never leaves debt behind dust (collateral worth less than lend.minDebt
   and the debt left, at the liquidation's prices: issue 18, M-4): it writes it off instead; and
   it lowers health only when it writes debt off or the position was below the seized token's
@@ -250,7 +251,7 @@ class LendingMachine(RuleBasedStateMachine):
         lt = get(key(f"lend.liqThresholdBps.{name}"))
         bonus = effective_bonus_bps(get(key(f"lend.liqBonusBps.{name}")), lt)
         seized_token = tokens[NAMES.index(name)]
-        price = self.lending.vs.router.priceBand(seized_token)[1]  # the band's high end
+        price = self.lending.vs.router.liquidationPrice(seized_token)  # floored at the edge
         unit = 10 ** seized_token.decimals()
         worth = liq.seized * price * USDC // (WAD * unit)
         assert worth <= liq.repaid * (BPS + bonus) // BPS, (worth, liq.repaid, bonus)
@@ -337,9 +338,11 @@ class LendingMachine(RuleBasedStateMachine):
         for b in self.borrowers:
             debt = self.book.debtOf(b)
             banded = health_factor(liquidation_prices(position_of(self.lending, b, debt)))
-            if self.book.healthFactor(b) < WAD and banded < WAD:
+            live = self.book.healthFactor(b)
+            assert banded >= live, (banded, live)  # liquidation prices >= live prices
+            if live < WAD and banded < WAD:
                 continue
-            if self.book.healthFactor(b) < WAD:
+            if live < WAD:
                 event("unhealthy only at a price nobody confirmed")
             for token in self.book.positionOf(b).tokens:
                 outcome = revert_of(self.book, "liquidate", b, token, MAX_UINT, sender=self.keeper)

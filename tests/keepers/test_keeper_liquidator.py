@@ -86,8 +86,9 @@ def test_the_liquidator_clears_every_unhealthy_position_and_touches_no_healthy_o
 def test_the_liquidator_waits_for_a_crash_print_to_be_confirmed(book, accounts, chain, tmp_path):
     """tbill printed 25 % down, the move not yet confirmed: the book's `healthFactor` (live
     price) puts a third of the positions below 1, but a liquidation values tbill at the band's
-    high end (the reference), so the keeper plans nothing ("nothing to seize") and sends
-    nothing; once the router confirmed the move, the same keeper liquidates them."""
+    edge (-10 %: every position's health is 1.22 to 1.70 at the reference, so at least 1.09
+    there), so the keeper plans nothing ("nothing to seize") and sends nothing; once the router
+    confirmed the move, the same keeper liquidates them."""
     lending, borrowers = book
     with isolated(chain):
         lending.set_nav("tbill", 75_000_000)

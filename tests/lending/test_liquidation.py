@@ -4,9 +4,11 @@ Rates are set to 0 here so that every amount is exact; interest is covered in te
 test_differential.py. Bob's standard position: 50 gold (100,000 at NAV 2,000; LTV 70%,
 threshold 75%, bonus 8%) behind 70,000 of debt, health 1.0714.
 
-A liquidation values collateral at the high end of the router's `priceBand`: a fall beyond
-`oracle.maxDeviationBps` (10 %) counts once confirmed, so the tests' crashes are confirmed
-(`move`: published, poked, `oracle.confirmDelay`, published again, poked) before liquidating.
+A liquidation values collateral at the router's `liquidationPrice`: the live price floored at
+the lower edge of `oracle.maxDeviationBps` (10 %) around the reference, so a fall beyond it
+counts at once up to the band's edge and in full once confirmed (a rise at once); the tests'
+crashes are confirmed (`move`: published, poked, `oracle.confirmDelay`, published again, poked)
+before liquidating.
 """
 
 from __future__ import annotations
@@ -295,8 +297,8 @@ def test_liquidation_properties(
     lending, book, keeper, bob, chain, name, collateral, ltv_used, drop_bps, confirmed, ask_bps
 ):
     """Any position, any price fall (confirmed by the router or not), any repay asked:
-    - health >= 1 at the liquidation's prices (the band's high end; the live price once the
-      fall is confirmed): never liquidatable, whatever is asked;
+    - health >= 1 at the liquidation's prices (the live price floored at the band's edge; the
+      live price once the fall is confirmed): never liquidatable, whatever is asked;
     - otherwise the call repays no more than allowed, seizes no more than held, leaves debt
       0 or >= lend.minDebt unless it took all of that collateral, raises health while the
       collateral covers debt plus bonus, and writes off whatever no collateral (or only dust,
@@ -321,13 +323,17 @@ def test_liquidation_properties(
             assert outcome == ("HealthyPosition", {"borrower": bob.address.lower(),
                                                    "health": health}), outcome  # fmt: skip
             return
-        assert health == live  # a fall beyond the band counts once confirmed
+        if confirmed or drop_bps <= 1_000:  # a fall within the band, or confirmed: in full
+            assert health == live
+        else:  # unconfirmed beyond the band: at the band's edge
+            ref = lending.vs.router.lastPrice(token)[0]
+            assert lending.vs.router.liquidationPrice(token) == ref * 9_000 // 10_000
         if outcome is not None:
             # Only two refusals are legitimate for an unhealthy position and a valid token.
             assert outcome[0] in ("DustDebt", "ZeroAmount"), outcome
             ask = MAX_UINT  # the largest liquidation always goes through
         held = book.collateralOf(bob, token)
-        price = lending.vs.router.priceBand(token)[1]  # the band's high end
+        price = lending.vs.router.liquidationPrice(token)  # floored at the edge
         unit = 10 ** token.decimals()
         assets_before = lending.vault.totalAssets()
         tx = book.liquidate(bob, token, ask, sender=keeper)
@@ -382,7 +388,7 @@ def test_price_shock_many_borrowers(lending, book, keeper, accounts):
             lending.open_position(account, "tbill", 5_000 * USDC, 0)
     move(lending, False, gold=1_300 * FEED_UNIT, invoices=80_000_000)  # -35%, -20%
     # Before the router confirmed the crash, nobody is liquidated at it: every position is
-    # healthy at the reference prices.
+    # healthy at the band's edge (-10 %), where an unconfirmed fall counts.
     for b in borrowers:
         assert book.liquidationTrigger(b)[0] is False
     move(lending, gold=1_300 * FEED_UNIT, invoices=80_000_000)  # confirmed

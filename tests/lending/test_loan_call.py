@@ -119,6 +119,8 @@ def test_before_the_notice_ends_a_called_loan_is_an_ordinary_loan(lending, bob, 
     assert book.previewLiquidation(bob, gold, MAX_UINT)[0] == 30_000 * USDC  # the close factor
     chain.pending_timestamp = due
     publish(lending)
+    # In default whatever it holds: healthFactor reads 0 (invariant 6 holds with that health).
+    assert book.healthFactor(bob) == 0 and book.debtOf(bob) > 0
     assert book.previewLiquidation(bob, gold, MAX_UINT)[0] == 60_000 * USDC  # all of it
     tx = book.liquidate(bob, gold, MAX_UINT, sender=keeper)
     assert tx.events.filter(book.Liquidated)[0].repaid == 60_000 * USDC

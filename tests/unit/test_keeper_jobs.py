@@ -64,6 +64,7 @@ from keepers.math import (
     LiquidationRules,
     Position,
     RateModel,
+    band_clamp,
     health_factor,
     liquidation_trigger,
 )
@@ -747,14 +748,20 @@ def test_settler_backs_off_a_refused_claim_until_it_changes_or_its_wait_ends():
 
 
 def test_the_liquidator_pokes_only_the_falls_its_unhealthy_positions_wait_on():
-    """`plan_liquidation_pokes`: gold fell beyond the band (its liquidation price, the band's
-    high end, is the 2,000 reference, above the live 1,500) under an unhealthy position: record
-    the fall, and confirm it once `confirm_delay` has passed; a rise (high = live) is never
-    poked, nor a fall under healthy positions only, nor one still pending."""
+    """`plan_liquidation_pokes`: gold fell beyond the band (its liquidation price, the live
+    1,500 floored at the band's edge around the 2,000 reference, is the 1,800 edge) under an
+    unhealthy position: record the fall, and confirm it once `confirm_delay` has passed (only
+    then does it count below 1,800); a rise (it counts at once: liquidation price = live) is
+    never poked, nor a fall within the band, nor one under healthy positions only, nor one
+    still pending."""
     gold, tbill = "0x" + "a" * 40, "0x" + "b" * 40
     tokens = {"gold": gold, "tbill": tbill}
-    fell = dataclasses.replace(holding(gold, 10 * WAD, 1_500 * WAD), high=2_000 * WAD)
-    rose = dataclasses.replace(holding(tbill, 10_000 * WAD, 2 * WAD), high=2 * WAD)
+    fell = dataclasses.replace(holding(gold, 10 * WAD, 1_500 * WAD),
+                               high=band_clamp(1_500 * WAD, 2_000 * WAD, 1_000))  # fmt: skip
+    assert fell.liquidation_price == 1_800 * WAD
+    rose = dataclasses.replace(holding(tbill, 10_000 * WAD, 2 * WAD),
+                               high=band_clamp(2 * WAD, WAD, 1_000))  # fmt: skip
+    assert rose.liquidation_price == 2 * WAD
     sick = borrower(1, 30_000 * USDC, fell, rose)  # health 0.8 x 35,000 / 30,000 = 0.93
     well = borrower(2, 1_000 * USDC, fell)
     gold_fell = OracleState("gold", NOW, DAY, 2_000 * WAD, 1_500 * WAD, 1_000, 0, 0, 3_600)
@@ -770,3 +777,11 @@ def test_the_liquidator_pokes_only_the_falls_its_unhealthy_positions_wait_on():
     assert plan_liquidation_pokes([sick], [held, tbill_rose], tokens, NOW) == (
         PokePlan("gold", "confirm the move a liquidation waits on"),
     )
+    # Healthy at the live prices (0.8 x 35,000 / 25,000 = 1.12; tbill's unconfirmed rise counts
+    # at once): no liquidation can take it (DESIGN invariant 6), so gold's fall is not poked.
+    masked = borrower(3, 25_000 * USDC, fell, rose)
+    assert plan_liquidation_pokes([masked], oracles, tokens, NOW) == ()
+    # A fall within the band (1,850: it counts already) is not poked.
+    within = dataclasses.replace(fell, price=1_850 * WAD, high=1_850 * WAD)
+    assert plan_liquidation_pokes([borrower(4, 30_000 * USDC, within, rose)], oracles, tokens,
+                                  NOW) == ()  # fmt: skip

@@ -25,6 +25,7 @@ from keepers.math import (
     Position,
     RateModel,
     Refusal,
+    band_clamp,
     borrow,
     borrow_power,
     collateral_value,
@@ -417,42 +418,84 @@ def test_a_called_loan_is_liquidatable_in_full_once_due():
     assert liquidation_trigger(position.with_debt(0), called) == NoLiquidation("no debt")
 
 
-def test_a_liquidation_counts_every_token_at_the_high_end_of_its_band():
-    """`LendingSleeve._freshHealth`: a faulty low print nobody confirmed (the band open, its high
-    end the reference) neither makes a sound position liquidatable nor sizes a seizure; a token
-    without a band (stale) counts at its best price."""
-    # Gold printed 1_500, the reference is 2_000: health 0.9375 at the print, 1.25 at the band.
+def test_the_liquidation_price_is_the_live_price_floored_at_the_band_edge_rounded_down():
+    """`OracleRouter.liquidationPrice`: max(live, ref (1 - b)), the edge rounded down; the live
+    price without a reference, and on a rise (never above live: DESIGN invariant 6)."""
+    assert band_clamp(1_500 * WAD, 2_000 * WAD, 1_000) == 1_800 * WAD  # a fall past the edge
+    assert band_clamp(3_000 * WAD, 2_000 * WAD, 1_000) == 3_000 * WAD  # a rise: live
+    assert band_clamp(1_900 * WAD, 2_000 * WAD, 1_000) == 1_900 * WAD  # within the band
+    assert band_clamp(1_500 * WAD, 0, 1_000) == 1_500 * WAD  # no reference yet
+    # 999 x 0.9 = 899.1: the edge down; the high side is the live price
+    assert band_clamp(1, 999, 1_000) == 899
+    assert band_clamp(899, 999, 1_000) == 899
+    assert band_clamp(10**6, 999, 1_000) == 10**6
+
+
+def test_a_liquidation_counts_every_token_at_its_price_clamped_to_the_band():
+    """`LendingSleeve._freshHealth`: a fall nobody confirmed counts down to the band's edge
+    (`band_clamp`, b = 10 %), so a faulty crash print does no more than a print within the band
+    could; a rise counts at once; a token without a liquidation price (stale) counts at its best
+    price."""
+    # Gold printed 1_500, the reference is 2_000: health 0.9375 at the print, 1.125 at the edge
+    # (1_800): 50 x 1_800 x 0.75 / 60_000.
     pending = Position(debt=60_000 * USDC, holdings=(replace(GOLD, price=1_500 * WAD,
-                       high=2_000 * WAD),), asset_decimals=6)  # fmt: skip
+                       high=band_clamp(1_500 * WAD, 2_000 * WAD, 1_000)),),
+                       asset_decimals=6)  # fmt: skip
     assert health_factor(pending) == 9_375 * WAD // 10_000  # what healthFactor reports
     assert plan_liquidation(pending, TOKENS[0], MAX_UINT256, RULES) == Refusal(
-        "HealthyPosition", (25 * WAD // 20,)
+        "HealthyPosition", (9 * WAD // 8,)
     )
     assert liquidation_trigger(pending, RULES) == NoLiquidation("nothing to seize")
-    # Another token's low print does not either: gold at 1_200 (no band), bills printed at 0.50
-    # with the reference at 1: (60_000 * 0.75 + 20_000 * 0.85) / 60_000 = 1.033 at the band.
+    # Owing 70_000 (0.964 at 1_800) a -50 % print liquidates exactly what a 1_800 print does.
+    owing = replace(pending, debt=70_000 * USDC)
+    crash = replace(owing, holdings=(replace(GOLD, price=1_000 * WAD,
+                    high=band_clamp(1_000 * WAD, 2_000 * WAD, 1_000)),))  # fmt: skip
+    edge = replace(owing, holdings=(replace(GOLD, price=1_800 * WAD, high=1_800 * WAD),))
+    plan = plan_liquidation(crash, TOKENS[0], MAX_UINT256, RULES)
+    assert isinstance(plan, Liquidation) and plan == plan_liquidation(
+        edge, TOKENS[0], MAX_UINT256, RULES
+    )
+    assert plan.health == 67_500 * WAD // 70_000 and plan.repay == 35_000 * USDC  # half
+    # Another token's low print: gold at 1_200 (no band), bills printed at 0.50 with the
+    # reference at 1 (edge 0.90): (60_000 x 0.75 + 18_000 x 0.85) / 60_000 = 1.005.
     mixed = Position(debt=60_000 * USDC, holdings=(replace(GOLD, price=1_200 * WAD),
-                     replace(BILLS, price=WAD // 2, high=WAD)), asset_decimals=6)  # fmt: skip
+                     replace(BILLS, price=WAD // 2, high=band_clamp(WAD // 2, WAD, 1_000))),
+                     asset_decimals=6)  # fmt: skip
     assert health_factor(mixed) < WAD
     assert plan_liquidation(mixed, TOKENS[0], MAX_UINT256, RULES) == Refusal(
-        "HealthyPosition", (62_000 * WAD // 60_000,)
+        "HealthyPosition", (60_300 * WAD // 60_000,)
     )
-    # The same without the band (stale bills at 0.50: the best price) is liquidatable.
+    # The same without a liquidation price (stale bills at 0.50: the best price) is
+    # liquidatable.
     lapsed = replace(mixed, holdings=(mixed.holdings[0], replace(mixed.holdings[1], fresh=False,
                      high=None)))  # fmt: skip
     assert isinstance(plan_liquidation(lapsed, TOKENS[0], MAX_UINT256, RULES), Liquidation)
-    # Unhealthy even at the band's high end (gold printed 1_100, reference 1_400: health 0.875):
-    # the seizure is sized at 1_400, 60_000 * 1.08 / 1_400 = 46.28 gold, not 58.9 at the print,
-    # and the trigger's gain is valued at the same price.
+    # Unhealthy even at the edge (gold printed 1_100, reference 1_500, edge 1_350: health
+    # 0.84375): the seizure is sized at 1_350, 60_000 x 1.08 / 1_350 = 48 gold, not 58.9 at the
+    # print, and the trigger's gain is valued at the same price.
     deep = Position(debt=60_000 * USDC, holdings=(replace(GOLD, price=1_100 * WAD,
-                    high=1_400 * WAD),), asset_decimals=6)  # fmt: skip
+                    high=band_clamp(1_100 * WAD, 1_500 * WAD, 1_000)),),
+                    asset_decimals=6)  # fmt: skip
     plan = plan_liquidation(deep, TOKENS[0], MAX_UINT256, RULES)
-    assert isinstance(plan, Liquidation) and plan.health == 875 * WAD // 1_000
-    assert (plan.repay, plan.seized) == (60_000 * USDC, 60_000 * 10_800 * WAD // (BPS * 1_400))
+    assert isinstance(plan, Liquidation) and plan.health == 84_375 * WAD // 100_000
+    assert (plan.repay, plan.seized) == (60_000 * USDC, 48 * WAD)
     call = liquidation_trigger(deep, RULES)
     assert isinstance(call, LiquidationCall) and call.liquidation == plan
-    assert call.gain == plan.seized * 1_400 * USDC // WAD - 60_000 * USDC
-    assert liquidation_prices(deep).holdings[0].price == 1_400 * WAD
+    assert call.gain == 48 * 1_350 * USDC - 60_000 * USDC
+    assert liquidation_prices(deep).holdings[0].price == 1_350 * WAD
+    # A rise nobody confirmed counts at once, in full (DESIGN invariant 6: health >= 1 at live
+    # prices is never liquidated): gold printed 3_000 (reference 2_000, edge 2_200 above)
+    # behind 90_000: health 1.25 at the print (0.917 at 2_200), refused, and the trigger says
+    # "healthy".
+    rise = Position(debt=90_000 * USDC, holdings=(replace(GOLD, price=3_000 * WAD,
+                    high=band_clamp(3_000 * WAD, 2_000 * WAD, 1_000)),),
+                    asset_decimals=6)  # fmt: skip
+    assert health_factor(rise) == 5 * WAD // 4
+    assert liquidation_prices(rise).holdings[0].price == 3_000 * WAD
+    assert plan_liquidation(rise, TOKENS[0], MAX_UINT256, RULES) == Refusal(
+        "HealthyPosition", (5 * WAD // 4,)
+    )
+    assert liquidation_trigger(rise, RULES) == NoLiquidation("healthy")
 
 
 def test_bonus_cap_and_collateral_limited_repay():

@@ -190,6 +190,35 @@ def test_try_price_reverts_when_no_price_was_ever_accepted(project, router, admi
     assert router.tryPrice(FRESH) == (3 * WAD, True)
 
 
+def test_the_liquidation_price_is_the_live_price_floored_at_the_band_edge_rounded_down(
+    project, router, admin, chain
+):
+    """`liquidationPrice`: max(live, ref (1 - b)), b = oracle.maxDeviationBps (10 %), the edge
+    rounded down; never above the live price (a rise counts at once: DESIGN.md invariant 6);
+    the live price without a reference; reverts as `price`."""
+    f = deploy_feed(project, admin, 18, 999)  # a 999-wei reference: the low edge 899.1
+    router.setFeed(FRESH, f, sender=admin)
+    assert router.lastPrice(FRESH)[0] == 999
+    cases = [(1, 899), (898, 899), (899, 899), (900, 900), (950, 950), (1_050, 1_050),
+             (1_099, 1_099), (10**6, 10**6)]  # fmt: skip
+    for answer, expected in cases:
+        f.setAnswer(answer, sender=admin)
+        assert router.liquidationPrice(FRESH) == expected, answer
+    f.setAnswer(1_050, sender=admin)
+    assert router.priceBand(FRESH) == (1_050, 1_050)  # within the band: the live price
+    updated = f.setAnswer(1, sender=admin).timestamp
+    chain.pending_timestamp = updated + 30 * DAY  # past oracle.maxStaleness
+    with ape.reverts(router.StalePrice, token=FRESH, updatedAt=updated):
+        router.liquidationPrice(FRESH, block_id="pending")
+    # No reference yet (an unusable first answer accepted nothing): the live price.
+    g = deploy_feed(project, admin, 8, 0)
+    unpriced = to_checksum_address("0x" + "7c" * 20)
+    router.setFeed(unpriced, g, sender=admin)
+    g.setAnswer(3 * FEED_UNIT, sender=admin)
+    assert router.lastPrice(unpriced) == (0, 0)
+    assert router.liquidationPrice(unpriced) == 3 * WAD
+
+
 # ------------------------------------------------------------------ setFeed()
 
 
