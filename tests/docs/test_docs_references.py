@@ -1,6 +1,6 @@
 """What the docs pages point at exists, without a node: every relative link of docs/*.md and the
 README reaches a file (and a heading of it, for `#anchor`), and every repository path the
-agent-operator, performance and security pages name in backticks
+agent-operator, performance and security pages and the attack catalogue name in backticks
 (`tests/attacks/test_x.py::test_y` included) is a file or folder of the repository, with that
 test in it. A renamed test, module or heading
 fails here instead of leaving the docs pointing at nothing."""
@@ -15,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 PAGES = ("agent-operator", "performance", "security")
+CATALOGUE = "tests/attacks/README.md"  # each row names the tests that mount its attack
 LINK = re.compile(r"\]\((?P<target>[^)\s]+)\)")
 CODE = re.compile(r"`([^`\n]+)`")
 TOP = ("contracts/", "interfaces/", "keepers/", "benchmarks/", "tests/", "tools/", "security/",
@@ -65,11 +66,11 @@ def named_paths(page: Path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", [*(f"docs/{p}.md" for p in PAGES), CATALOGUE])
 def test_every_named_path_and_test_exists(page: str):
-    source = DOCS / f"{page}.md"
+    source = ROOT / page
     if not source.exists():
-        pytest.fail(f"docs/{page}.md is missing")
+        pytest.fail(f"{page} is missing")
     missing, last_file = [], None
     for name in named_paths(source):
         file, _, test = name.partition("::")
@@ -83,7 +84,7 @@ def test_every_named_path_and_test_exists(page: str):
         test = re.sub(r"\[.*", "", test)
         if test and not re.search(rf"def {re.escape(test)}\(", path.read_text()):
             missing.append(f"{file}::{test}")
-    assert not missing, f"docs/{page}.md names what the repository does not have: {missing}"
+    assert not missing, f"{page} names what the repository does not have: {missing}"
 
 
 def test_the_checks_see_what_they_check():
@@ -92,6 +93,8 @@ def test_the_checks_see_what_they_check():
     named = named_paths(DOCS / "security.md")
     assert sum(n.startswith("tests/attacks/test_") for n in named) >= 5
     assert "tests/invariants/test_system_state_machine.py" in named
+    catalogue = named_paths(ROOT / CATALOGUE)
+    assert sum("::test_" in n for n in catalogue) >= 50  # its rows' tests, by file and name
     assert "performance.md#strategy-backtest" in links(DOCS / "security.md")
     assert slug("Risk steward: static parameters against the steward") == (
         "risk-steward-static-parameters-against-the-steward"
