@@ -13,6 +13,8 @@ from typing import Any
 import ape
 from eth_utils import to_checksum_address
 
+from ballast.config import DeployConfig
+from ballast.deploy import deploy_system
 from ballast.deployment import CollateralEntry, Deployment, SleeveEntry
 from keepers.binding import ChainBinding
 from keepers.config import KeeperSettings, load_settings
@@ -285,6 +287,24 @@ def supplied_book(project, accounts) -> LendingSystem:
     lending.supply(accounts[6], 1_000_000 * USDC)
     lending.open_position(accounts[4], "tbill", 400_000 * USDC, 200_000 * USDC)
     return lending
+
+
+def deployed_manifest(repo_root: Path, deployer, folder: Path) -> Path:
+    """The local config deployed by `deployer` (quietly), its manifest saved in `folder` under
+    the name a local network's manifest has: what a keeper or script started with
+    `--manifest` reads."""
+    config = DeployConfig.load(repo_root / "deployments/config/local.yaml")
+    deployment = deploy_system(config, deployer, report=lambda _: None)
+    path = folder / "ethereum-local.json"
+    deployment.save(path)
+    return path
+
+
+def relayed_book(project, accounts) -> tuple[LendingSystem, Protocol]:
+    """`supplied_book` with the vault's claim relay deployed, and the keepers' view of both."""
+    lending = supplied_book(project, accounts)
+    relay = accounts[0].deploy(project.ClaimRelay, lending.vault)
+    return lending, protocol_of(lending, relay=relay)
 
 
 def observe_days(

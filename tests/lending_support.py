@@ -262,6 +262,17 @@ __all__ = [
 ]
 
 
+def deploy_zero_rate_supplied_book(project, accounts) -> LendingSystem:
+    """The lending system at zero interest (every amount exact), 10,000,000 supplied by account
+    6 (90 % of it in the book), interest accrued once so the rate model reads 0."""
+    system = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
+    for name in ("lend.rate.baseBps", "lend.rate.slope1Bps", "lend.rate.slope2Bps"):
+        system.set_param(name, 0)
+    system.supply(accounts[6], 10_000_000 * USDC)
+    system.book.accrueInterest(sender=accounts[0])
+    return system
+
+
 def deploy_zero_rate_book(project, accounts) -> LendingSystem:
     """The lending system at zero interest (every amount exact): alice (account 6) and carol (8)
     5,000,000 each, 90 % of the vault in the book (the RWA sleeves hold nothing), and the

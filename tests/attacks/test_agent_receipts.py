@@ -17,11 +17,9 @@ import json
 
 import pytest
 
-from ballast.config import DeployConfig
-from ballast.deploy import deploy_system
 from ballast.deployment import Deployment
 from keepers.store import Store
-from tests.keeper_support import bound_state, observe_days
+from tests.keeper_support import bound_state, deployed_manifest, observe_days
 from tests.scripts import inprocess
 
 # The in-process CLI runner and what it needs (tests/scripts/conftest.py's fixtures).
@@ -33,11 +31,7 @@ DAY = 86_400
 
 @pytest.fixture(scope="module")
 def manifest(repo_root, accounts, tmp_path_factory):
-    config = DeployConfig.load(repo_root / "deployments/config/local.yaml")
-    deployment = deploy_system(config, accounts[0], report=lambda _: None)
-    path = tmp_path_factory.mktemp("deployments") / "ethereum-local.json"
-    deployment.save(path)
-    return path
+    return deployed_manifest(repo_root, accounts[0], tmp_path_factory.mktemp("deployments"))
 
 
 def _market(project, chain, manifest, accounts):

@@ -44,7 +44,7 @@ from tests.lending_support import (
     MAX_UINT,
     USDC,
     WAD,
-    deploy_lending_system,
+    deploy_zero_rate_supplied_book,
     liquidation_rules,
     position_of,
 )
@@ -56,11 +56,7 @@ GAS = GasMarket(base_fee_wei=20 * 10**9, priority_fee_wei=10**9, native_price_wa
 
 @pytest.fixture(scope="module")
 def lending(project, accounts):
-    system = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
-    for name in ("lend.rate.baseBps", "lend.rate.slope1Bps", "lend.rate.slope2Bps"):
-        system.set_param(name, 0)
-    system.supply(accounts[6], 10_000_000 * USDC)
-    system.book.accrueInterest(sender=accounts[0])
+    system = deploy_zero_rate_supplied_book(project, accounts)
     system.fund(accounts[9], 5_000_000 * USDC)  # the keeper's inventory
     return system
 

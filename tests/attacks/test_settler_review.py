@@ -12,16 +12,14 @@ from __future__ import annotations
 import pytest
 from eth_utils import to_checksum_address
 
-from tests.keeper_support import keeper, protocol_of, supplied_book
+from tests.keeper_support import keeper, relayed_book
 from tests.vault_support import USDC, isolated
 
 
 @pytest.fixture(scope="module")
 def system(project, accounts, chain):
     """1M supplied (decision 0), one borrower, the vault's claim relay."""
-    lending = supplied_book(project, accounts)
-    relay = accounts[0].deploy(project.ClaimRelay, lending.vault)
-    return lending, protocol_of(lending, relay=relay)
+    return relayed_book(project, accounts)
 
 
 @pytest.fixture

@@ -45,9 +45,8 @@ from tests.keeper_support import (
     manual_mining,
     overtaken,
     pending_from,
-    protocol_of,
+    relayed_book,
     request,
-    supplied_book,
 )
 from tests.keepers.test_keeper_faults import attempt, post, receipt, routed
 from tests.rpc_fault_proxy import FaultProxy
@@ -62,9 +61,7 @@ NAMES = ("tbill", "gold", "invoices")
 @pytest.fixture(scope="module")
 def system(project, accounts, chain):
     """1M supplied (decision 0), one borrower, the vault's claim relay."""
-    lending = supplied_book(project, accounts)
-    relay = accounts[0].deploy(project.ClaimRelay, lending.vault)
-    return lending, protocol_of(lending, relay=relay)
+    return relayed_book(project, accounts)
 
 
 @pytest.fixture

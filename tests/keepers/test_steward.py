@@ -22,12 +22,11 @@ import pytest
 from eth_abi import decode as abi_decode
 from eth_utils import keccak
 
-from ballast.config import DeployConfig
-from ballast.deploy import deploy_system
 from ballast.deployment import Deployment
 from ballast.params import bound_to_proposer
 from benchmarks.lending_steward.sim import Costs
 from keepers.strategy.rationale import decode, encode
+from tests.keeper_support import deployed_manifest
 
 KEEPER = Path(sys.executable).with_name("ballast-keeper")
 DAY = 86_400
@@ -37,11 +36,7 @@ STEWARD_UPDATE = "0x" + keccak(text="StewardUpdate(bytes32,string,bytes32[],uint
 
 @pytest.fixture(scope="module")
 def steward_manifest(repo_root, accounts, tmp_path_factory):
-    config = DeployConfig.load(repo_root / "deployments/config/local.yaml")
-    deployment = deploy_system(config, accounts[0], report=lambda _: None)
-    path = tmp_path_factory.mktemp("deployments") / "ethereum-local.json"
-    deployment.save(path)
-    return path
+    return deployed_manifest(repo_root, accounts[0], tmp_path_factory.mktemp("deployments"))
 
 
 @pytest.fixture(scope="module")

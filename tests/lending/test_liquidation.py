@@ -25,7 +25,7 @@ from tests.lending_support import (
     MAX_UINT,
     USDC,
     WAD,
-    deploy_lending_system,
+    deploy_zero_rate_supplied_book,
     position_of,
 )
 from tests.vault_support import assert_reverts, confirm_moves, isolated, revert_of
@@ -37,11 +37,7 @@ BOB_GOLD = 50 * GOLD
 
 @pytest.fixture(scope="module")
 def lending(project, accounts):
-    system = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
-    for name in ("lend.rate.baseBps", "lend.rate.slope1Bps", "lend.rate.slope2Bps"):
-        system.set_param(name, 0)
-    system.supply(accounts[6], 10_000_000 * USDC)
-    system.book.accrueInterest(sender=accounts[0])
+    system = deploy_zero_rate_supplied_book(project, accounts)
     assert system.book.borrowRate() == 0
     keeper = accounts[9]
     system.fund(keeper, 20_000_000 * USDC)

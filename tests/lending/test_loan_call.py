@@ -15,7 +15,7 @@ from eth_utils import keccak
 
 from tests.keeper_support import keeper as keeper_for
 from tests.keeper_support import protocol_of
-from tests.lending_support import FEED_UNIT, MAX_UINT, USDC, WAD, deploy_lending_system
+from tests.lending_support import FEED_UNIT, MAX_UINT, USDC, WAD, deploy_zero_rate_supplied_book
 from tests.vault_support import DAY, isolated
 
 BOB_DEBT = 70_000 * USDC
@@ -25,11 +25,7 @@ NOTICE = 7 * DAY  # tests.lending_support's lend.callNoticePeriod
 
 @pytest.fixture(scope="module")
 def lending(project, accounts):
-    system = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
-    for name in ("lend.rate.baseBps", "lend.rate.slope1Bps", "lend.rate.slope2Bps"):
-        system.set_param(name, 0)
-    system.supply(accounts[6], 10_000_000 * USDC)
-    system.book.accrueInterest(sender=accounts[0])
+    system = deploy_zero_rate_supplied_book(project, accounts)
     system.open_position(accounts[7], "gold", 100_000 * USDC, BOB_DEBT)
     system.open_position(accounts[8], "tbill", 100_000 * USDC, CAROL_DEBT)
     system.open_position(accounts[4], "tbill", 10_000 * USDC, 0)

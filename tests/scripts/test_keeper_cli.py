@@ -15,22 +15,16 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from ballast.config import DeployConfig
-from ballast.deploy import deploy_system
 from ballast.deployment import Deployment
 from keepers.store import Store
-from tests.keeper_support import bound_state, observe_days
+from tests.keeper_support import bound_state, deployed_manifest, observe_days
 
 KEEPER = Path(sys.executable).with_name("ballast-keeper")
 
 
 @pytest.fixture(scope="module")
 def keeper_manifest(repo_root, accounts, tmp_path_factory):
-    config = DeployConfig.load(repo_root / "deployments/config/local.yaml")
-    deployment = deploy_system(config, accounts[0], report=lambda _: None)
-    path = tmp_path_factory.mktemp("deployments") / "ethereum-local.json"
-    deployment.save(path)
-    return path
+    return deployed_manifest(repo_root, accounts[0], tmp_path_factory.mktemp("deployments"))
 
 
 @pytest.fixture
