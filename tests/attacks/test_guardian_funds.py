@@ -178,6 +178,9 @@ GUARDIAN_CALLS: dict[str, dict[str, Refused | OwnFunds | Allowed]] = {
         "liquidate": Refused(lambda m: (m.bob, m.lending.token("gold"), MAX_UINT),
                              "HealthyPosition", lambda m: {"borrower": m.bob}),
         "accrueInterest": Allowed("books interest; moves no tokens"),
+        # Anyone's after a shutdown (which the guardian may cause): the loans fall due after
+        # the notice, and a liquidation then takes the liquidator's own cash (OwnFunds' rule).
+        "callLoans": Refused(lambda m: (), "NotShutdown"),
         "depositCollateral": OwnFunds(lambda m: (m.lending.token("gold"), GOLD)),
         "repay": OwnFunds(lambda m: (1_000 * USDC, m.bob)),
     },
@@ -312,6 +315,7 @@ def test_what_the_guardian_may_call_moves_nothing_to_it(market):
     for s in vs.sleeves:
         vault.unwind(s.sleeve, MAX_UINT, sender=guardian)
     vault.unwind(book, MAX_UINT, sender=guardian)
+    book.callLoans(sender=guardian)  # bob's loan falls due after the notice: nothing moves now
     for contract in (vault, book, vs.registry, vs.router):
         contract.renounceRole(contract.DEFAULT_ADMIN_ROLE(), guardian, sender=guardian)
 
