@@ -18,7 +18,7 @@ from rich.console import Console
 
 from ballast.accounts import AccountError, load_account, ready_to_sign, unattended_requested
 from ballast.deployment import Deployment, ManifestError, load_for_chain
-from ballast.node import NodeError, require_node
+from ballast.node import NodeError, forget_dead_nodes, require_node
 from keepers.errors import SENTENCES, ErrorDecoder, revert_data_in
 
 
@@ -248,6 +248,7 @@ class NodeCommand(OneLineUsage, ConnectedProviderCommand):
             from ape import networks
 
             provider = networks.default_ecosystem.default_network.get_provider()
+        forget_dead_nodes()  # Ape checks each entry on connecting: keep the map short
         if not isinstance(provider, str):
             try:
                 require_node(provider, private_ok=self.private_ok)

@@ -10,11 +10,13 @@ commands that are meant to run on one, such as the demo).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import urllib.error
 import urllib.request
 from http.client import HTTPException
+from pathlib import Path
 from typing import Any
 
 PRIVATE_NODE_VARIABLE = "BALLAST_PRIVATE_NODE"
@@ -36,6 +38,52 @@ def probe(uri: str, timeout: float = PROBE_TIMEOUT) -> int:
     except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError, HTTPException) as err:
         reason = getattr(err, "reason", err)
         raise NodeError(f"cannot reach node at {uri}: {reason}") from None
+
+
+def forget_dead_nodes(data_folder: Path | None = None) -> int:
+    """Drops from Ape's map of the nodes it started (``<data folder>/processes/nodes.json``) every
+    entry whose process is gone; returns how many.
+
+    Ape adds an anvil it starts to that map and removes it only when it stops the node itself,
+    so every killed run leaves an entry for good. Each connect and disconnect then checks every
+    entry against its provider, rebuilding the provider's settings three times an entry (34 ms
+    an entry here): 687 stale entries made every command connecting to a node 20 s slower. An
+    entry names a process Ape started on this machine, so a PID no process has is stale. The map
+    is rewritten whole (a new file moved into place), as Ape writes it.
+    """
+    if data_folder is None:
+        from ape import config, networks
+
+        data_folder = config.DATA_FOLDER
+        networks.__dict__.pop("running_nodes", None)  # a map this process read: read it again
+    path = Path(data_folder) / "processes" / "nodes.json"
+    try:
+        document = json.loads(path.read_text())
+        nodes = document["nodes"]
+        alive = {pid: node for pid, node in nodes.items() if _running(int(pid))}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return 0  # no map, or one Ape itself would discard: nothing to do
+    if len(alive) == len(nodes):
+        return 0
+    staged = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        staged.write_text(json.dumps({**document, "nodes": alive}))
+        os.replace(staged, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            staged.unlink()
+        return 0  # a read-only data folder: Ape is merely slower
+    return len(nodes) - len(alive)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _http(host: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from ballast.cli import network_problem
-from ballast.node import NodeError, require_node
+from ballast.node import NodeError, forget_dead_nodes, require_node
 from keepers.config import KeeperSettings
 
 
@@ -35,6 +35,7 @@ def connected(network: str) -> Iterator[None]:
     from ape import networks
     from ape.exceptions import ApeException
 
+    forget_dead_nodes()  # Ape checks each entry on connecting: keep the map short
     try:
         context = networks.parse_network_choice(network)
         require_node(context._provider)  # never a private anvil that vanishes with the command

@@ -16,6 +16,7 @@ from web3.eth.eth import Eth
 
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
+from ballast.node import forget_dead_nodes
 from tests.fixture_scopes import check_fixture_scopes
 from tests.governance_support import Governance, delegate
 
@@ -67,6 +68,11 @@ requests.Session.__init__ = _session_ignoring_the_environment
 # of a read-heavy state machine's time) and transaction (the code and the whole trace, for
 # console.log lines). tests/ape_round_trips.py says why each can go.
 import tests.ape_round_trips  # noqa: E402, F401  (patches Ape in this process)
+
+# Ape's map of the nodes it started keeps an entry for every killed anvil (the suite kills
+# nodes on purpose) and checks each one on every connect and disconnect: 687 stale entries
+# made tests/scripts/test_bad_inputs.py 159 s instead of 43 s (ballast.node.forget_dead_nodes).
+forget_dead_nodes()
 
 # Hypothesis: chain round trips are slow and vary, so no per-example deadline.
 # HYPOTHESIS_PROFILE=deep (make test-deep) runs many more examples.
