@@ -36,6 +36,7 @@ from keepers.actions import is_priority
 from keepers.config import KeeperSettings, job_name
 from keepers.funding import NATIVE, NATIVE_DECIMALS, Funding, Shortfall
 from keepers.inflight import Blocked, drain, reopen_reorged, settle_all
+from keepers.math import GasMarket
 from keepers.multicall import Multicall, ensure_multicall
 from keepers.nonces import take_nonce
 from keepers.outcomes import Mined, Outcome, Stuck, Unfunded
@@ -51,7 +52,6 @@ from keepers.shell.reports import (
     resumed_note,
 )
 from keepers.store import Store, TxRecord
-from keepers.strategy.gate import GasMarket
 from keepers.tx import Contested, TxSender, key_lock
 
 log = logging.getLogger("keepers")
