@@ -4,7 +4,6 @@ commands that check their node before connecting, usage errors on one line (`One
 
 from __future__ import annotations
 
-import functools
 import re
 import sys
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from rich.console import Console
 from ballast.accounts import AccountError, load_account, ready_to_sign, unattended_requested
 from ballast.deployment import Deployment, ManifestError, load_for_chain
 from ballast.node import NodeError, forget_dead_nodes, require_node
-from keepers.errors import SENTENCES, ErrorDecoder, revert_data_in
+from keepers.errors import SENTENCES, project_decoder, revert_data_in
 
 
 def make_console() -> Console:
@@ -159,14 +158,6 @@ def send_explained(action: str, explain: Explain, call, *args, **kwargs):
         raise click.ClickException(f"{action} refused: {explain(err.name, err.inputs)}") from None
 
 
-@functools.cache
-def _project_errors() -> ErrorDecoder:
-    """The custom errors of every contract of the project (compiled), by selector."""
-    from ape import project
-
-    return ErrorDecoder(*project.contracts.values())
-
-
 def revert_in_words(err: ContractLogicError) -> str:
     """A revert as one phrase. A call's custom error reaches us unnamed (Ape: ``custom error
     0x7dc53e1c``; it names a transaction's): it is named from the project's contracts, with a
@@ -179,7 +170,7 @@ def revert_in_words(err: ContractLogicError) -> str:
     data = revert_data_in(err.message or "")
     if data is None:
         return err.message or "reverted without a reason"
-    return _project_errors().in_words(data)
+    return project_decoder().in_words(data)
 
 
 _NEGATIVE = re.compile(r"^-[0-9.]")

@@ -12,13 +12,17 @@ from typing import Any
 
 import click
 
-from ballast.cli import network_problem
+from ballast.cli import network_problem, revert_in_words
 from ballast.node import NodeError, forget_dead_nodes, require_node
 from keepers.config import KeeperSettings
 
 
 def one_line(err: BaseException) -> str:
-    text = str(err).strip()
+    """`Type: first line`; a contract's revert in words, its custom error named from the
+    project's contracts (`revert_in_words`), never a raw selector."""
+    from ape.exceptions import ContractLogicError
+
+    text = revert_in_words(err) if isinstance(err, ContractLogicError) else str(err).strip()
     return f"{type(err).__name__}: {text.splitlines()[0] if text else '(no message)'}"
 
 
