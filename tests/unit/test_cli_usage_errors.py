@@ -66,7 +66,7 @@ def test_an_unknown_command_is_one_line_naming_it(cli):
     ("args", "says"),
     [
         (["once", "--job", "sentinel", "--show-skips", "abc"],
-         "Error: Invalid value for '--show-skips': 'abc' is not a valid integer."),
+         "Error: Invalid value for '--show-skips': 'abc' is not a valid integer range."),
         (["--metrics-port", "x", "status"],
          "Error: Invalid value for '--metrics-port': 'x' is not a valid integer."),
         (["status", "--watch", "0.5"],
