@@ -18,7 +18,7 @@ from rich.console import Console
 from ballast.accounts import AccountError, load_account, ready_to_sign, unattended_requested
 from ballast.deployment import Deployment, ManifestError, load_for_chain
 from ballast.node import NodeError, forget_dead_nodes, require_node
-from keepers.errors import SENTENCES, project_decoder, revert_data_in
+from keepers.errors import revert_in_words
 
 
 def make_console() -> Console:
@@ -156,21 +156,6 @@ def send_explained(action: str, explain: Explain, call, *args, **kwargs):
         if not isinstance(err, CustomError):
             raise click.ClickException(f"{action} reverted: {revert_in_words(err)}") from None
         raise click.ClickException(f"{action} refused: {explain(err.name, err.inputs)}") from None
-
-
-def revert_in_words(err: ContractLogicError) -> str:
-    """A revert as one phrase. A call's custom error reaches us unnamed (Ape: ``custom error
-    0x7dc53e1c``; it names a transaction's): it is named from the project's contracts, with a
-    sentence for the ones a user meets (``PreviewUnavailable: the vault has no previews: …``,
-    keepers.errors.SENTENCES); a named one gets its sentence too; else the node's message."""
-    if isinstance(err, CustomError):
-        if err.name in SENTENCES:
-            return f"{err.name}: {SENTENCES[err.name]}"
-        return repr(err)
-    data = revert_data_in(err.message or "")
-    if data is None:
-        return err.message or "reverted without a reason"
-    return project_decoder().in_words(data)
 
 
 _NEGATIVE = re.compile(r"^-[0-9.]")

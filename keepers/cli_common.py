@@ -12,18 +12,12 @@ from typing import Any
 
 import click
 
-from ballast.cli import network_problem, revert_in_words
+from ballast.cli import network_problem
 from ballast.node import NodeError, forget_dead_nodes, require_node
 from keepers.config import KeeperSettings
+from keepers.errors import one_line
 
-
-def one_line(err: BaseException) -> str:
-    """`Type: first line`; a contract's revert in words, its custom error named from the
-    project's contracts (`revert_in_words`), never a raw selector."""
-    from ape.exceptions import ContractLogicError
-
-    text = revert_in_words(err) if isinstance(err, ContractLogicError) else str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0] if text else '(no message)'}"
+__all__ = ["Fail", "connected", "keeper_for", "one_line"]
 
 
 class Fail(click.ClickException):

@@ -105,5 +105,32 @@ def project_decoder() -> ErrorDecoder:
     return ErrorDecoder(*project_error_types())
 
 
+def revert_in_words(err: Any) -> str:
+    """A revert (Ape's `ContractLogicError`) as one phrase. A call's custom error reaches us
+    unnamed (Ape: ``custom error 0x7dc53e1c``; it names a transaction's): it is named from the
+    project's contracts, with a sentence for the ones a user meets (``PreviewUnavailable: the
+    vault has no previews: …``, `SENTENCES`); a named one gets its sentence too; else the node's
+    message."""
+    from ape.exceptions import CustomError
+
+    if isinstance(err, CustomError):
+        if err.name in SENTENCES:
+            return f"{err.name}: {SENTENCES[err.name]}"
+        return repr(err)
+    data = revert_data_in(err.message or "")
+    if data is None:
+        return err.message or "reverted without a reason"
+    return project_decoder().in_words(data)
+
+
+def one_line(err: BaseException) -> str:
+    """`Type: first line` of an error; a contract's revert in words (`revert_in_words`), its
+    custom error named, never a raw selector."""
+    from ape.exceptions import ContractLogicError
+
+    text = revert_in_words(err) if isinstance(err, ContractLogicError) else str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else '(no message)'}"
+
+
 def _show(value: Any) -> str:
     return "0x" + value.hex() if isinstance(value, bytes) else str(value)

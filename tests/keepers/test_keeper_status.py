@@ -257,3 +257,6 @@ def test_a_revert_in_another_contract_is_named_from_the_projects_errors(
         with pytest.raises(ContractLogicError) as caught:  # a pass failing on a call: `once`
             book.previewLiquidation(borrowers[2], tbill, USDC)
         assert one_line(caught.value).startswith("ContractLogicError: FutureRound("), caught.value
+    from keepers.bots import keeper as bots
+
+    assert bots.one_line is one_line  # a bot's pass failure is logged in the same words
