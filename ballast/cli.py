@@ -4,12 +4,11 @@ commands that check their node before connecting, usage errors on one line (`One
 
 from __future__ import annotations
 
-import functools
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 import click
 from ape.cli import ConnectedProviderCommand
@@ -19,7 +18,7 @@ from rich.console import Console
 from ballast.accounts import AccountError, load_account, ready_to_sign, unattended_requested
 from ballast.deployment import Deployment, ManifestError, load_for_chain
 from ballast.node import NodeError, forget_dead_nodes, require_node
-from keepers.errors import SENTENCES, ErrorDecoder, revert_data_in
+from keepers.errors import revert_in_words
 
 
 def make_console() -> Console:
@@ -159,29 +158,6 @@ def send_explained(action: str, explain: Explain, call, *args, **kwargs):
         raise click.ClickException(f"{action} refused: {explain(err.name, err.inputs)}") from None
 
 
-@functools.cache
-def _project_errors() -> ErrorDecoder:
-    """The custom errors of every contract of the project (compiled), by selector."""
-    from ape import project
-
-    return ErrorDecoder(*project.contracts.values())
-
-
-def revert_in_words(err: ContractLogicError) -> str:
-    """A revert as one phrase. A call's custom error reaches us unnamed (Ape: ``custom error
-    0x7dc53e1c``; it names a transaction's): it is named from the project's contracts, with a
-    sentence for the ones a user meets (``PreviewUnavailable: the vault has no previews: …``,
-    keepers.errors.SENTENCES); a named one gets its sentence too; else the node's message."""
-    if isinstance(err, CustomError):
-        if err.name in SENTENCES:
-            return f"{err.name}: {SENTENCES[err.name]}"
-        return repr(err)
-    data = revert_data_in(err.message or "")
-    if data is None:
-        return err.message or "reverted without a reason"
-    return _project_errors().in_words(data)
-
-
 _NEGATIVE = re.compile(r"^-[0-9.]")
 
 
@@ -194,26 +170,15 @@ def network_problem(message: str) -> str:
     return f"{first.removesuffix('Options:').strip()} (`ape networks list` shows the choices)"
 
 
-class NodeCommand(OneLineUsage, ConnectedProviderCommand):
-    """An Ape command that connects only to a node that is running (see ballast.node): a dead or
-    unnamed node is one line and exit 1, never a private anvil that vanishes with the command.
+class NegativeNumbers(click.Command):
+    """A negative number (`-5`, `-1d`) among the arguments is an argument, never read as an
+    option: the command's own parser then explains why it is refused; a real unknown option
+    (`--acount`, `--replya`) is still refused by name. `known_options`: options a base class
+    adds while parsing (name -> takes a value)."""
 
-    A negative number (`-5`, `-1d`) is an argument, never read as an option: the command's own
-    parser then explains why it is refused; a real unknown option is still refused. A usage error
-    is one line (`OneLineUsage`), and so is a revert that reaches the command's end, its custom
-    error named (`revert_in_words`)."""
-
-    private_ok = False
+    known_options: ClassVar[dict[str, bool]] = {}
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return self._parse_args(ctx, args)
-        except click.BadParameter as err:
-            if err.param is not None and err.param.name == "network":
-                err.message = network_problem(err.message)
-            raise
-
-    def _parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if not any(_NEGATIVE.match(a) for a in args):
             return super().parse_args(ctx, args)
         self._refuse_unknown_options(ctx, args)  # before any option's callback runs
@@ -223,8 +188,7 @@ class NodeCommand(OneLineUsage, ConnectedProviderCommand):
     def _refuse_unknown_options(self, ctx: click.Context, args: list[str]) -> None:
         """A mistyped option (`--acount`) among negative numbers is named as click would name
         it, not swallowed as an argument (which left `--account` unset)."""
-        # name -> takes a value; Ape adds --network and --provider-settings while parsing
-        options = {"--network": True, "--provider-settings": True}
+        options = dict(self.known_options)  # name -> takes a value
         for param in self.get_params(ctx):
             if isinstance(param, click.Option):
                 for name in (*param.opts, *param.secondary_opts):
@@ -241,6 +205,28 @@ class NodeCommand(OneLineUsage, ConnectedProviderCommand):
                 if name not in options:
                     raise click.NoSuchOption(name, possibilities=list(options), ctx=ctx)
                 taking_value = "=" not in arg and options[name]
+
+
+class NodeCommand(OneLineUsage, NegativeNumbers, ConnectedProviderCommand):
+    """An Ape command that connects only to a node that is running (see ballast.node): a dead or
+    unnamed node is one line and exit 1, never a private anvil that vanishes with the command.
+
+    A negative number (`-5`, `-1d`) is an argument, never read as an option: the command's own
+    parser then explains why it is refused; a real unknown option is still refused
+    (`NegativeNumbers`). A usage error is one line (`OneLineUsage`), and so is a revert that
+    reaches the command's end, its custom error named (`revert_in_words`)."""
+
+    private_ok = False
+    # Ape adds these while parsing
+    known_options: ClassVar[dict[str, bool]] = {"--network": True, "--provider-settings": True}
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.BadParameter as err:
+            if err.param is not None and err.param.name == "network":
+                err.message = network_problem(err.message)
+            raise
 
     def invoke(self, ctx: click.Context) -> Any:
         provider = ctx.params.get("network")

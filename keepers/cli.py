@@ -161,7 +161,8 @@ def _actions_table(reports: list[Any]) -> Table:
               callback=_known_jobs,
               help=f"Job to run (repeatable): {', '.join(JOBS)} (`redeemer`: deprecated, "
                    "runs `settler`).")  # fmt: skip
-@click.option("--show-skips", default=10, show_default=True, help="Skips listed per job.")
+@click.option("--show-skips", default=10, show_default=True, type=click.IntRange(min=0),
+              help="Skips listed per job.")  # fmt: skip
 @click.pass_context
 def once(ctx: click.Context, jobs: tuple[str, ...], show_skips: int) -> None:
     """One pass of each JOB, then exit (for cron and debugging).

@@ -15,11 +15,9 @@ import click
 from ballast.cli import network_problem
 from ballast.node import NodeError, forget_dead_nodes, require_node
 from keepers.config import KeeperSettings
+from keepers.errors import one_line
 
-
-def one_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0] if text else '(no message)'}"
+__all__ = ["Fail", "connected", "keeper_for", "one_line"]
 
 
 class Fail(click.ClickException):

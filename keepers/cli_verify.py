@@ -11,12 +11,26 @@ from typing import Any
 
 import click
 
-from ballast.cli import make_console
+from ballast.cli import NegativeNumbers, make_console
 from keepers.cli_common import Fail, connected, keeper_for
 
 
-@click.command("verify-decision", context_settings={"ignore_unknown_options": True})
-@click.argument("decision_id", type=click.IntRange(min=0, max=2**256 - 1))
+class DecisionId(click.IntRange):
+    """A decision ID, 0 to 2^256 - 1; a signed zero (`-0`) is refused, not read as decision 0."""
+
+    def __init__(self) -> None:
+        super().__init__(min=0, max=2**256 - 1)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if isinstance(value, str) and value.strip().startswith("-"):
+            self.fail(f"{value} is not a decision ID: a whole number without a sign", param, ctx)
+        return number
+
+
+# NegativeNumbers: `-1` is an ID the type explains; a mistyped option (`--replya`) is named
+@click.command("verify-decision", cls=NegativeNumbers)
+@click.argument("decision_id", type=DecisionId())
 @click.option(
     "--replay",
     "replay_it",

@@ -6,9 +6,10 @@ starts): the allocation (`read_allocation`), the vault's requests, strikes and s
 the lending book (`BookSnapshot`), the evaluator's view (`EvaluationSnapshot`), then the
 agents. Agents are those an `AgentRegistered` log names, plus any agent of an open decision or
 a pending slash. The newest `StrikeSettled` log gives the last strike's block and time.
-Borrowers are discovered like the liquidator does (`Borrowed` logs since the store's scan
-cursor, which this advances). A call that fails inside a batch is named in `Status.failures`
-and its value shown as a default; only the vault's own figures are required.
+Borrowers are discovered like the liquidator does (`Borrowed` and `CollateralDeposited` logs since
+the store's scan cursor, which this advances: a position with collateral and no debt is shown).
+A call that fails inside a batch is named in `Status.failures` and its value shown as a default;
+only the vault's own figures are required.
 """
 
 from __future__ import annotations

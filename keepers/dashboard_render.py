@@ -292,12 +292,12 @@ def _allocation(s: Status) -> Table:
 def _borrowers(s: Status) -> RenderableType:
     if s.borrowers is None:
         return _empty("Borrowers", "no lending book")
-    indebted = [b for b in s.borrowers if b.debt > 0]
-    if not indebted:  # positions known (they borrowed once) but all without debt now
-        known = len(s.borrowers)
-        if known:
-            return _empty("Borrowers", f"{plural(known, 'position')}, none borrowing")
+    if not s.borrowers:
         return _empty("Borrowers", "no borrowers")
+    indebted = [b for b in s.borrowers if b.debt > 0]
+    free = [b for b in s.borrowers if b.debt == 0]  # collateral only: not yet borrowing, repaid
+    if not indebted:
+        return _without_debt(s, free, f"{plural(len(free), 'position')}, none borrowing")
     total = sum(b.debt for b in indebted)
     buckets = _table("Borrowers by health", "health", ">borrowers", f">debt ({s.asset.symbol})",
                      ">of debt")  # fmt: skip
@@ -311,7 +311,19 @@ def _borrowers(s: Status) -> RenderableType:
     for b in sorted(indebted, key=lambda b: (b.health, b.address))[:LOWEST_SHOWN]:
         flag = Text("yes", style="bold red") if b.liquidatable else Text("no")
         lowest.add_row(b.address, format_health(b.health), _plain(s.asset, b.debt), flag)
-    return Group(buckets, lowest)
+    if not free:
+        return Group(buckets, lowest)
+    return Group(buckets, lowest, _without_debt(s, free, plural(len(free), "position")))
+
+
+def _without_debt(s: Status, free: Sequence[BorrowerLine], count: str) -> Table:
+    """The positions with collateral and no debt (health infinite), a few by address."""
+    table = _table(f"Without debt: {count}", "borrower", ">health", f">debt ({s.asset.symbol})")
+    for b in sorted(free, key=lambda b: b.address)[:LOWEST_SHOWN]:
+        table.add_row(b.address, f"{format_health(b.health)} (no debt)", _plain(s.asset, 0))
+    if len(free) > LOWEST_SHOWN:
+        table.add_row(f"… and {len(free) - LOWEST_SHOWN} more (--json lists every position)")
+    return table
 
 
 def _settlement(s: Status) -> Table:

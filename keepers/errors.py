@@ -1,8 +1,14 @@
 """Revert data in words: Error(string), Panic(uint256), or a custom error of the contracts a
-keeper talks to. One decoder for the sender (simulations, replays) and the snapshots."""
+keeper talks to. One decoder for the sender (simulations, replays) and the snapshots.
+
+A revert may come from a contract other than the one called (the book calls the oracle router,
+the vault its sleeves and their issuers): `project_error_types()` are the contract types of every
+contract the project compiles, whose errors name any of them (a library's errors are listed in
+the ABI of each contract that uses it)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Final
 
@@ -21,15 +27,19 @@ SENTENCES: Final[dict[str, str]] = {
     ),
 }
 
-_RAW_CUSTOM_ERROR = re.compile(r"custom error (0x(?:[0-9a-fA-F]{2}){4,})")
+# anvil: "custom error 0x8de06bce: 0000…0090" (the selector, then the ABI-encoded arguments)
+_RAW_CUSTOM_ERROR = re.compile(
+    r"custom error 0x((?:[0-9a-fA-F]{2}){4,})(?::\s*((?:[0-9a-fA-F]{2})*)(?![0-9a-fA-F]))?"
+)
 
 
 def revert_data_in(message: str) -> bytes | None:
     """The revert data in an `eth_call`'s error message as anvil words a custom error (``custom
     error 0x7dc53e1c``): Ape passes such a call's message on with the error unnamed (it names the
-    custom errors of transactions). None when the message holds none."""
+    custom errors of transactions), with its arguments when the message gives them (``custom error
+    0x8de06bce: 0000…``). None when the message holds none."""
     found = _RAW_CUSTOM_ERROR.search(message)
-    return bytes.fromhex(found.group(1)[2:]) if found else None
+    return bytes.fromhex(found.group(1) + (found.group(2) or "")) if found else None
 
 
 class ErrorDecoder:
@@ -78,6 +88,48 @@ class ErrorDecoder:
         else `decode`'s reason."""
         name, reason = self.decode(data)
         return f"{name}: {SENTENCES[name]}" if name in SENTENCES else reason
+
+
+@functools.cache
+def project_error_types() -> tuple[Any, ...]:
+    """The contract types of every contract of the compiled project (Ape's `project`: the keepers
+    and scripts run from the project folder)."""
+    from ape import project
+
+    return tuple(project.contracts.values())
+
+
+@functools.cache
+def project_decoder() -> ErrorDecoder:
+    """A decoder of the custom errors of every contract of the project (`project_error_types`)."""
+    return ErrorDecoder(*project_error_types())
+
+
+def revert_in_words(err: Any) -> str:
+    """A revert (Ape's `ContractLogicError`) as one phrase. A call's custom error reaches us
+    unnamed (Ape: ``custom error 0x7dc53e1c``; it names a transaction's): it is named from the
+    project's contracts, with a sentence for the ones a user meets (``PreviewUnavailable: the
+    vault has no previews: …``, `SENTENCES`); a named one gets its sentence too; else the node's
+    message."""
+    from ape.exceptions import CustomError
+
+    if isinstance(err, CustomError):
+        if err.name in SENTENCES:
+            return f"{err.name}: {SENTENCES[err.name]}"
+        return repr(err)
+    data = revert_data_in(err.message or "")
+    if data is None:
+        return err.message or "reverted without a reason"
+    return project_decoder().in_words(data)
+
+
+def one_line(err: BaseException) -> str:
+    """`Type: first line` of an error; a contract's revert in words (`revert_in_words`), its
+    custom error named, never a raw selector."""
+    from ape.exceptions import ContractLogicError
+
+    text = revert_in_words(err) if isinstance(err, ContractLogicError) else str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else '(no message)'}"
 
 
 def _show(value: Any) -> str:

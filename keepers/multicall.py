@@ -19,7 +19,7 @@ from ape import chain, project
 from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
 
-from keepers.errors import ErrorDecoder
+from keepers.errors import ErrorDecoder, project_decoder
 
 __all__ = [
     "LOCAL_CHAIN_IDS",
@@ -146,9 +146,11 @@ class CallResult:
 
 
 def describe_revert(data: bytes, contract: Any = None) -> str:
-    """A one-line reason for revert data: Error(string), Panic, a custom error of `contract`."""
+    """A one-line reason for revert data: Error(string), Panic, a custom error of `contract`, or
+    else of any contract of the project (the revert came from a contract it called)."""
     decoder = ErrorDecoder(contract.contract_type) if contract is not None else ErrorDecoder()
-    return decoder.decode(bytes(data))[1]
+    name, reason = decoder.decode(bytes(data))
+    return reason if name is not None or len(data) < 4 else project_decoder().decode(bytes(data))[1]
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from taskiq import TaskiqEvents, TaskiqState
 
 from keepers.bots.redis import KeeperStreamBroker, Member
 from keepers.config import ConfigError, load_settings
+from keepers.errors import one_line
 from keepers.logs import configure_logging
 from keepers.protocol import Protocol, ProtocolError
 from keepers.reads import read_chain_binding
@@ -60,11 +61,6 @@ log = logging.getLogger("keepers.bot")
 BLOCK_JOBS: Final = ("sentinel", "liquidator", "settler", "evaluator")
 CRON_JOBS: Final = ("rebalancer", "steward")  # the steward only if in `jobs` (opt in)
 REBALANCER_CRON: Final = os.environ.get("BALLAST_BOT_REBALANCER_CRON", "0 * * * *")
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0] if text else '(no message)'}"
 
 
 def _metrics(report: JobReport) -> dict[str, int]:
@@ -108,7 +104,7 @@ class KeeperTasks:
                 raise StartupFailure(f"ballast keeper: {err}") from None
             except Exception as err:  # noqa: BLE001 - e.g. a node error while opening
                 raise StartupFailure(
-                    f"ballast keeper: cannot open the keeper: {_one_line(err)}"
+                    f"ballast keeper: cannot open the keeper: {one_line(err)}"
                 ) from None
             self.keeper, self.jobs = keeper, settings.jobs
             log.info(
@@ -152,7 +148,7 @@ class KeeperTasks:
         try:
             report = keeper.run(job)
         except Exception as err:  # noqa: BLE001 - one failing job must not stop the others
-            message = _one_line(err)
+            message = one_line(err)
             if self._last_error.get(job) != message:
                 log.error("%s pass failed: %s", job, message, extra={"job": job})
             self._last_error[job] = message

@@ -47,17 +47,18 @@ from keepers.jobs.sentinel import OracleState, PokePlan, confirmation_pokes
 from keepers.math import (
     MAX_UINT256,
     WAD,
+    GasMarket,
     Liquidation,
     LiquidationRules,
     NoLiquidation,
     Position,
     Refusal,
+    gas_cost_assets,
     health_factor,
     liquidation_gain,
     liquidation_trigger,
     plan_liquidation,
 )
-from keepers.strategy.gate import GasMarket, gas_cost_assets
 
 
 @dataclass(frozen=True)

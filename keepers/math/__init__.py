@@ -7,6 +7,8 @@
 - `keepers.math.evaluation`: the agents' decisions (`IAgentRegistry`): excess return, the
   decision's own trading cost, slashes, reputation, the netting of value added.
 - `keepers.math.fee`: the performance fee (`IRWAVault.setAgentRegistry`) and reward rounds.
+- `keepers.math.gas`: a transaction's gas in the vault's asset (`GasMarket`, `gas_cost_assets`),
+  shared by the jobs that weigh a gain against gas.
 
 Everything public in each is re-exported here: `from keepers.math import ...` works for any of them.
 """
@@ -57,6 +59,7 @@ from keepers.math.fee import (
     share_price,
     split_fee,
 )
+from keepers.math.gas import GasMarket, gas_cost_assets
 from keepers.math.lending import (
     BPS,
     BPS_TO_WAD,
@@ -126,6 +129,7 @@ __all__ = [
     "EvaluationRules",
     "FeeAccrual",
     "FeeSample",
+    "GasMarket",
     "LaterDecision",
     "LaterMove",
     "Netting",
@@ -159,6 +163,7 @@ __all__ = [
     "effective_bonus_bps",
     "excess_bps",
     "excess_return",
+    "gas_cost_assets",
     "health_factor",
     "loans_due",
     "is_dust",

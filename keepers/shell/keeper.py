@@ -34,8 +34,10 @@ from hexbytes import HexBytes
 
 from keepers.actions import is_priority
 from keepers.config import KeeperSettings, job_name
+from keepers.errors import project_error_types
 from keepers.funding import NATIVE, NATIVE_DECIMALS, Funding, Shortfall
 from keepers.inflight import Blocked, drain, reopen_reorged, settle_all
+from keepers.math import GasMarket
 from keepers.multicall import Multicall, ensure_multicall
 from keepers.nonces import take_nonce
 from keepers.outcomes import Mined, Outcome, Stuck, Unfunded
@@ -51,7 +53,6 @@ from keepers.shell.reports import (
     resumed_note,
 )
 from keepers.store import Store, TxRecord
-from keepers.strategy.gate import GasMarket
 from keepers.tx import Contested, TxSender, key_lock
 
 log = logging.getLogger("keepers")
@@ -92,7 +93,9 @@ class Keeper:
             protocol.agents.contract_type,
             protocol.registry.contract_type,
         )
-        self._error_types = types + (
+        # every contract's errors (a revert may come from one the called contract called: the
+        # router under the book, an issuer under a sleeve); the protocol's own win a shared selector
+        self._error_types = (*project_error_types(), *types) + (
             (protocol.lending.contract_type,) if protocol.lending is not None else ()
         )
 
@@ -357,9 +360,7 @@ def _simulate_anonymous(
     from keepers.errors import ErrorDecoder
     from keepers.outcomes import error_data
 
-    decoder = ErrorDecoder(contract.contract_type)
-    for t in types:
-        decoder.add(t)
+    decoder = ErrorDecoder(*types, contract.contract_type)  # the called contract's own win
     response = chain.provider.web3.provider.make_request(
         "eth_call", [{"to": to, "data": "0x" + data.hex()}, "pending"]
     )

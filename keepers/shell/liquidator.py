@@ -1,6 +1,6 @@
-"""Liquidator pass: find borrowers (`Borrowed` events since the last scan), keep this key's
-shard of them (`KeeperSettings.shard`: all unless keys split the book), read every
-position and keep the unhealthy ones (`read_book(unhealthy_only=True)`), plan with
+"""Liquidator pass: find borrowers (`Borrowed` and `CollateralDeposited` events since the last
+scan), keep this key's shard of them (`KeeperSettings.shard`: all unless keys split the book),
+read every position and keep the unhealthy ones (`read_book(unhealthy_only=True)`), plan with
 `keepers.jobs.plan_liquidations` (profit after gas, the keeper's inventory), send each
 `liquidate` — a liquidation another keeper made first comes back as a lost race (the position is
 healthy again, the debt gone, or the borrower liquidated by another address since the read
@@ -53,15 +53,19 @@ if TYPE_CHECKING:
     from keepers.shell.keeper import Keeper
 
 BORROWED_TOPIC = "0x" + keccak(text="Borrowed(address,uint256,uint256)").hex()
+COLLATERAL_TOPIC = "0x" + keccak(text="CollateralDeposited(address,address,uint256)").hex()
 LIQUIDATED_TOPIC = "0x" + keccak(text="Liquidated(address,address,address,uint256,uint256)").hex()
-SCAN_CURSOR = "borrower-scan"
+# the scan of both topics; "borrower-scan" read `Borrowed` only: a file that has it reads the
+# book's history again once, from the deployment block, for the positions it never saw
+SCAN_CURSOR = "position-scan"
 
 
 def discover_borrowers(keeper: Keeper, head: int) -> list[str]:
-    """Scans `Borrowed` logs into the store, from `liquidator.reorg_depth` blocks below the last
-    scanned block to `head` (chunked: `keepers.reads.scans`); returns every borrower known. The
-    look-back re-reads blocks a reorg or a lagging node may have changed: adding a borrower
-    again changes nothing."""
+    """Scans `Borrowed` and `CollateralDeposited` logs into the store (a position with
+    collateral and no debt yet is one: the status shows it), from `liquidator.reorg_depth`
+    blocks below the last scanned block to `head` (chunked: `keepers.reads.scans`); returns
+    every borrower known. The look-back re-reads blocks a reorg or a lagging node may have
+    changed: adding a borrower again changes nothing."""
     store = keeper.store
     cfg = keeper.settings.liquidator
 
@@ -75,7 +79,8 @@ def discover_borrowers(keeper: Keeper, head: int) -> list[str]:
 
     scan_cursor(
         keeper.web3, store, SCAN_CURSOR,
-        {"address": keeper.protocol.lending.address, "topics": [BORROWED_TOPIC]},
+        {"address": keeper.protocol.lending.address,
+         "topics": [[BORROWED_TOPIC, COLLATERAL_TOPIC]]},
         origin=keeper.protocol.block, head=head, chunk=cfg.scan_chunk, depth=cfg.reorg_depth,
         apply=apply,
     )  # fmt: skip

@@ -53,11 +53,11 @@ from keepers.jobs import (
     plan_strike,
     requests_wait,
 )
+from keepers.math import gas_cost_assets
 from keepers.reads.scans import scan_cursor
 from keepers.shell.confirmations import poke_confirmations
 from keepers.shell.reports import JobReport
 from keepers.snapshot import ClaimsSnapshot, VaultSnapshot
-from keepers.strategy.gate import gas_cost_assets
 
 if TYPE_CHECKING:
     from keepers.shell.keeper import Keeper

@@ -23,25 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from keepers.math import BPS, WAD
+from keepers.math import BPS
+from keepers.math.gas import GasMarket, gas_cost_assets
 from keepers.strategy.bounds import turnover_bps
 from keepers.strategy.optimiser import trading_cost_bps
 
 GWEI: Final = 10**9
-
-
-@dataclass(frozen=True)
-class GasMarket:
-    """Gas now: `base_fee_wei` of the pending block, the `priority_fee_wei` the sender will
-    pay, and `native_price_wad`, the base-asset value of one native token (ETH) in WAD."""
-
-    base_fee_wei: int
-    priority_fee_wei: int
-    native_price_wad: int
-
-    def __post_init__(self) -> None:
-        if min(self.base_fee_wei, self.priority_fee_wei, self.native_price_wad) < 0:
-            raise ValueError("gas market values must be non-negative")
 
 
 @dataclass(frozen=True)
@@ -80,13 +67,6 @@ class GateVerdict:
     gas_cost: int
     turnover_bps: int
     net: float = 0.0
-
-
-def gas_cost_assets(market: GasMarket, gas: int, asset_decimals: int) -> int:
-    """`gas · (baseFee + priorityFee)` wei in base-asset units, rounded up:
-    `ceil(gas · price_wei · native_price_wad · 10^decimals / 1e36)`."""
-    wei = gas * (market.base_fee_wei + market.priority_fee_wei)
-    return -(-(wei * market.native_price_wad * 10**asset_decimals) // (WAD * WAD))
 
 
 def expected_gain(

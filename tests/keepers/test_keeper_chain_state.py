@@ -87,7 +87,8 @@ def test_a_reset_chain_redeployed_at_the_same_addresses_starts_fresh_state(
     assert liquidated == set(first_borrowers)
     (old_file,) = state_dir.glob("*.sqlite")
     with Store(old_file) as old:
-        old_cursor = old.last_block("borrower-scan")
+        old_cursor = old.last_block("position-scan")
+        assert old_cursor is not None
         assert sentinel_state(old)["critical_streak"] == 1
         assert len(old.borrowers()) == len(first_borrowers)
         old_binding = old.binding
@@ -116,7 +117,7 @@ def test_a_reset_chain_redeployed_at_the_same_addresses_starts_fresh_state(
         assert sentinel_state(new)["critical_streak"] == 1  # from zero: one pass, not two
         assert sorted(new.borrowers()) == sorted(b.lower() for b in borrowers)
     with Store(old_file) as old:  # kept as it was, for audit
-        assert old.last_block("borrower-scan") == old_cursor
+        assert old.last_block("position-scan") == old_cursor
         assert old.binding == old_binding
 
 

@@ -78,7 +78,7 @@ def test_a_borrow_reorged_into_an_already_scanned_block_is_found_and_liquidated(
         fork = chain.snapshot()  # the common ancestor
         chain.mine(3)  # chain A: the borrow waits; the keeper scans these blocks
         k.run("liquidator")
-        cursor = k.store.last_block("borrower-scan")
+        cursor = k.store.last_block("position-scan")
         assert cursor == chain.blocks.head.number
 
         chain.restore(fork)  # chain B includes the borrow in a block the keeper scanned
@@ -116,7 +116,7 @@ def test_a_borrow_a_lagging_node_left_out_is_found_on_the_next_pass(
 
         with provider_rule(monkeypatch, eth, behind):
             k.run("liquidator")
-        assert k.store.last_block("borrower-scan") >= borrowed  # the keeper believes it read it
+        assert k.store.last_block("position-scan") >= borrowed  # the keeper believes it read it
         assert late.address.lower() not in k.store.borrowers()
 
         chain.mine(1)

@@ -8,9 +8,11 @@ from __future__ import annotations
 import io
 
 import pytest
+from ape.exceptions import ContractLogicError
 from eth_utils import keccak
 from rich.console import Console
 
+from keepers.cli_common import one_line
 from keepers.dashboard import collect_status, registered_agents, render_status
 from keepers.dashboard_render import health_buckets
 from keepers.math import WAD
@@ -196,3 +198,65 @@ def test_the_collected_status_renders(status):
     assert f"#{status.slashes[0].slash_id}" in text and "no pending slashes" not in text
     assert "no transactions recorded" in text
     assert all(b.address in text for b in status.borrowers)
+
+
+def test_a_position_with_collateral_and_no_debt_is_shown(
+    system, protocol, accounts, tmp_path, chain
+):
+    """A borrower who posted collateral and has not borrowed (no `Borrowed` log) is a position:
+    listed with no debt and infinite health, in the document and in the tables."""
+    lending, borrowers = system
+    holder = accounts[8]
+    with isolated(chain):
+        lending.open_position(holder, "tbill", 2_000 * USDC, 0)  # collateral only
+        assert lending.book.debtOf(holder) == 0
+        result = collect_status(keeper(protocol, None, tmp_path))
+        lines = {b.address: b for b in result.borrowers}
+        assert sorted(lines) == sorted([*borrowers, str(holder.address)])
+        line = lines[str(holder.address)]
+        assert (line.debt, line.liquidatable) == (0, False)
+        assert line.health == lending.book.healthFactor(holder) >= 2**255
+        console = Console(record=True, width=160, file=io.StringIO())
+        console.print(render_status(result))
+        text = console.export_text()
+        row = next(r for r in text.splitlines() if str(holder.address) in r)
+        assert "∞" in row and "no debt" in row, text
+        assert [b.count for b in health_buckets(result.borrowers)] == [1, 1, 0, 1]  # debt only
+
+
+def test_a_revert_in_another_contract_is_named_from_the_projects_errors(
+    system, protocol, accounts, tmp_path, chain
+):
+    """A call to the book that reverts in the oracle router (a feed round dated in the future:
+    the router's `FutureRound`, which the book's ABI does not declare) is named from the errors
+    of every contract of the project: in a job's simulation before a send, in a dry run's
+    detail and in a batched read's failure — never left as a raw selector."""
+    from keepers.multicall import Call
+    from keepers.shell.reports import JobReport
+
+    lending, borrowers = system
+    book, tbill = lending.book, lending.token("tbill")
+    selector = "0x" + keccak(text="FutureRound(address,uint256)")[:4].hex()
+    with isolated(chain):
+        feed = lending.feed("tbill")
+        future = chain.blocks.head.timestamp + 3_600
+        feed.setRound(feed.latestAnswer(), future, sender=lending.vs.governance)
+        data = bytes(book.liquidate.encode_input(borrowers[2], tbill, USDC))
+        k = keeper(protocol, accounts[7], tmp_path)
+        name, reason = k.sender("liquidator").simulate(str(book.address), data)
+        assert (name, reason.split("(")[0]) == ("FutureRound", "FutureRound"), reason
+        assert f"updatedAt={future}" in reason, reason
+        readonly = keeper(protocol, None, tmp_path / "readonly")
+        report = JobReport("liquidator", 0, 0, True)
+        action = readonly.act_data(report, book, data, call="liquidate", action_id="probe")
+        assert action.outcome == "would-fail" and action.detail.startswith("FutureRound("), action
+        preview = Call(book.previewLiquidation, borrowers[2], tbill, USDC, label="preview")
+        (result,) = k.multicall.read([preview]).results
+        assert not result.success and result.error.startswith("FutureRound("), result.error
+        assert selector not in reason + action.detail + result.error
+        with pytest.raises(ContractLogicError) as caught:  # a pass failing on a call: `once`
+            book.previewLiquidation(borrowers[2], tbill, USDC)
+        assert one_line(caught.value).startswith("ContractLogicError: FutureRound("), caught.value
+    from keepers.bots import keeper as bots
+
+    assert bots.one_line is one_line  # a bot's pass failure is logged in the same words

@@ -363,6 +363,22 @@ CATALOGUE: list[Bad] = [
     ),  # fmt: skip
     bad("keeper", "status", "--watch", "0", says="--watch", code=2),
     bad("keeper", "status", env={"APE_FOUNDRY_HOST": DEAD_NODE}, says="cannot reach node at"),
+    # a mistyped option is named, never read as an argument (verify-decision once read it as
+    # the decision ID); a signed zero is not decision 0
+    bad("keeper", "verify-decision", "--replya", "3", says="No such option: --replya", code=2),
+    bad("keeper", "verify-decision", "3", "--replya", says="No such option: --replya", code=2),
+    bad("keeper", "verify-decision", "-0", says="-0 is not a decision ID", code=2),
+    bad("keeper", "verify-decision", "--rep", "-1", says="No such option: --rep", code=2),
+    bad("keeper", "verify-steward", "--replya", ZERO_HASH, says="No such option", code=2),
+    bad("keeper", "status", "--jsno", says="No such option: --jsno", code=2),
+    bad("keeper", "once", "--jbo", "sentinel", says="No such option: --jbo", code=2),
+    bad("keeper", "--manifest", "{afolder}", "status", says="Is a directory"),
+    bad("keeper", "--manifest", "{garbled}", "status", says="garbled"),
+    bad("keeper", "--manifest", "{empty}", "status", says="empty.json"),
+    bad("keeper", "--manifest", "{nocode}", "status", says="nocode.json"),
+    bad("keeper", "--state-dir", "{manifest}", "status", says="state"),
+    bad("keeper", "--config", "{afolder}", "status", says="cannot be read: Is a directory"),
+    bad("keeper", "once", "--job", "sentinel", "--show-skips", "-1", says="--show-skips", code=2),
     # --- python -m benchmarks.backtest / lending_steward --------------------------------------
     bad("backtest", "--paths", "0", says="--paths", code=2),
     bad("backtest", "--paths", "abc", says="abc", code=2),

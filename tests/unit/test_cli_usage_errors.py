@@ -54,7 +54,6 @@ def usage_error(cli: str, args: list[str]) -> str:
 @pytest.mark.parametrize(("cli", "path"), CASES)
 def test_an_unknown_option_is_one_line_naming_it(cli, path):
     line = usage_error(cli, [*path, "--no-such-option"])
-    # verify-decision reads an unknown option as its argument (a negative id is one): refused
     assert line.startswith("Error: ") and "--no-such-option" in line, line
 
 
@@ -67,7 +66,7 @@ def test_an_unknown_command_is_one_line_naming_it(cli):
     ("args", "says"),
     [
         (["once", "--job", "sentinel", "--show-skips", "abc"],
-         "Error: Invalid value for '--show-skips': 'abc' is not a valid integer."),
+         "Error: Invalid value for '--show-skips': 'abc' is not a valid integer range."),
         (["--metrics-port", "x", "status"],
          "Error: Invalid value for '--metrics-port': 'x' is not a valid integer."),
         (["status", "--watch", "0.5"],
@@ -89,3 +88,33 @@ def test_a_script_argument_of_the_wrong_type_or_missing_is_one_line():
 def test_every_cli_shows_its_usage_errors_through_the_shared_class():
     # the outermost command of each CLI: its own errors and its subcommands' pass through it
     assert all(isinstance(command, OneLineUsage) for command in CLIS.values())
+
+
+KEEPER_COMMANDS = [p for p in commands(keeper_cli) if p]
+
+
+@pytest.mark.parametrize("path", KEEPER_COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_mistyped_keeper_option_is_named_never_read_as_an_argument(path, where):
+    # `verify-decision --replya 3` once read '--replya' as the decision ID (refused as 'not a
+    # valid integer range', which blamed the ID): the option is named, beside a value or not
+    value = {"verify-decision": "3", "verify-steward": "0x" + "ab" * 32}.get(path[0])
+    args = ["--replya", *([value] if value else [])]
+    if where == "after":
+        args = args[::-1]
+    line = usage_error("ballast-keeper", [*path, *args])
+    assert line.startswith("Error: No such option: --replya"), line
+
+
+@pytest.mark.parametrize("args", [["-0"], ["--replay", "-00"], ["-0_0"]])
+def test_a_signed_zero_is_not_read_as_decision_zero(args):
+    # a negative-looking id is explained, never looked up as another (decision 0)
+    line = usage_error("ballast-keeper", ["verify-decision", *args])
+    assert "DECISION_ID" in line and "without a sign" in line, line
+
+
+@pytest.mark.parametrize(("arg", "says"), [("-1", "-1 is not in the range 0<=x<="),
+                                           ("abc", "'abc' is not a valid integer")])  # fmt: skip
+def test_a_negative_or_wordy_decision_id_is_still_explained(arg, says):
+    line = usage_error("ballast-keeper", ["verify-decision", arg])
+    assert says in line, line

@@ -167,7 +167,9 @@ def test_the_bucket_table_shows_count_debt_and_share_of_debt():
     assert "Lowest health (of 2)" in text
     assert row(text, ALICE) == [ALICE, "0.999", "7,900", "yes"]  # rounded down, never 1.000
     assert row(text, BOB) == [BOB, "1.000", "2,100", "no"]
-    assert CAROL not in text  # no debt: not a borrower to watch
+    # no debt: not a borrower to watch, but a position its holder finds (below the lowest)
+    assert text.index(CAROL) > text.index(BOB) and "Without debt: 1 position" in text
+    assert row(text, CAROL)[1:] == ["2.000 (no debt)", "0"]
 
 
 def test_only_the_lowest_health_borrowers_are_listed_lowest_first():
@@ -272,6 +274,20 @@ def test_positions_without_debt_are_counted_not_called_no_borrowers():
     assert "no borrowers" not in one
     two = render(status(borrowers=(borrower(BOB, MAX_UINT, 0), borrower(CAROL, MAX_UINT, 0))))
     assert "2 positions, none borrowing" in two
+    assert row(two, BOB) == [BOB, "∞ (no debt)", "0"] and row(two, CAROL)[1] == "∞ (no debt)"
+
+
+def test_positions_without_debt_are_listed_beside_the_borrowers():
+    # collateral posted, nothing borrowed: the holder finds the position, with infinite health
+    text = render(status(borrowers=(borrower(ALICE, 2 * WAD, 100 * USDC),
+                                    borrower(BOB, MAX_UINT, 0))))  # fmt: skip
+    assert "Without debt: 1 position" in text and "none borrowing" not in text
+    assert row(text, BOB) == [BOB, "∞ (no debt)", "0"]
+    assert row(text, "total")[1] == "1"  # the buckets count the debt's borrowers
+    many = tuple(borrower(f"0x{i:040x}", MAX_UINT, 0) for i in range(1, 8))
+    text = render(status(borrowers=many))
+    assert "7 positions, none borrowing" in text
+    assert "… and 2 more (--json lists every position)" in text
 
 
 # ------------------------------------------------------------------ requests, agents, slashes

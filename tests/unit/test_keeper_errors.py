@@ -54,3 +54,14 @@ def test_a_call_message_gives_up_its_custom_error_and_a_known_one_is_a_sentence(
     assert words == f"PreviewUnavailable: {SENTENCES['PreviewUnavailable']}"
     assert "future strike" in words
     assert ErrorDecoder().in_words(data) == "0x7dc53e1c"  # an unknown contract: the raw data
+
+
+def test_a_call_messages_arguments_are_kept_with_its_selector():
+    # anvil words a custom error with arguments so: "custom error 0x<selector>: <arguments>"
+    selector = keccak(text="VetoWindowOver(uint256,uint256)")[:4]
+    body = encode(["uint256", "uint256"], [7, 1_700_000_000])
+    data = revert_data_in(f"custom error 0x{selector.hex()}: {body.hex()}")
+    assert data == selector + body
+    words = ErrorDecoder(_ContractType()).in_words(data)
+    assert words == "VetoWindowOver(slashId=7, at=1700000000)"
+    assert revert_data_in(f"custom error 0x{selector.hex()}: 0x12") == selector  # not hex words
