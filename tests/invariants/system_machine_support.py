@@ -29,6 +29,7 @@ is `Raw` with the ERC-7540 overloads (`deposit`/`mint` with a controller) chosen
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +42,7 @@ from hypothesis import strategies as st
 
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
-from tests.invariants.agent_machine_support import Raw, rpc
+from tests.invariants.agent_machine_support import MAX_FEE_PER_GAS, RECEIPT_TIMEOUT, Raw, rpc
 from tests.vault_support import STRIKE_FIELDS, USDC, WINDOW, faucet  # noqa: F401 (re-exported)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -268,6 +269,7 @@ def deploy_full_system() -> System:
     for depositor, amount in zip(depositors, DEPOSITS, strict=True):
         faucet(asset, depositor, 2 * amount)  # half in the vault, half to deposit later
         asset.approve(vault, MAX_UINT, sender=depositor)
+        asset.approve(at["LendingSleeve"], MAX_UINT, sender=depositor)  # anyone liquidates
         vault.requestDeposit(amount, depositor, depositor, sender=depositor)
     agents, minimum = (
         at["AgentRegistry"],
@@ -307,6 +309,7 @@ def deploy_full_system() -> System:
         for _ in range(ACTOR_FUNDS // asset.FAUCET_LIMIT()):
             asset.faucet(actor.address, asset.FAUCET_LIMIT(), sender=market)
         Raw(asset).send("approve", vault.address, MAX_UINT, sender=actor)
+        Raw(asset).send("approve", book.address, MAX_UINT, sender=actor)
     names = {bytes(k): at["ParameterRegistry"].nameOf(k) for k in at["ParameterRegistry"].keys()}
     return System(
         governor=Raw(at["BallastGovernor"]), timelock=Raw(at["TimelockController"]),
@@ -386,6 +389,22 @@ class Driver:
         assert outcome is None, f"{method}{args} refused: {outcome}"
         event(f"{method}: ok")
         return raw.send(method, *args, sender=sender)
+
+    def _send_refused(self, raw, method, *args, sender) -> dict:
+        """Sends a call the machine predicted refused, with an explicit gas limit so that it is
+        mined (reverted) rather than refused by the node's estimate; returns the receipt, which
+        must show the revert and no log."""
+        chain.pending_timestamp = self.now
+        tx = {"from": sender.address, "to": raw.address, "data": raw.calldata(method, *args),
+              "gas": hex(500_000), "maxFeePerGas": hex(MAX_FEE_PER_GAS),
+              "maxPriorityFeePerGas": "0x0"}  # fmt: skip
+        tx_hash = rpc("eth_sendTransaction", [tx])
+        deadline = time.monotonic() + RECEIPT_TIMEOUT
+        while (receipt := rpc("eth_getTransactionReceipt", [tx_hash])) is None:
+            assert time.monotonic() < deadline, f"{method}{args}: {tx_hash} not mined"
+            time.sleep(0.001)
+        assert int(receipt["status"], 16) == 0 and not receipt["logs"], (method, receipt)
+        return receipt
 
     def _try(self, raw, method, *args, sender, explained):
         """Sent when the call passes; a refusal must be one of `explained`."""
@@ -739,13 +758,15 @@ class Driver:
             return {"TurnoverExceeded"}
         return set()
 
-    def _through_dao(self, method: str, *args, refusal: str | None):
-        """Propose, vote, queue, wait out the timelock and execute `registry.method(*args)`."""
+    def _through_dao(self, method: str, *args, refusal: str | None, target=None):
+        """Propose, vote, queue, wait out the timelock and execute `target.method(*args)` (the
+        registry's by default)."""
         s, voter = self.s, self.s.market
+        target = target or s.params
         self.proposals += 1
         description = f"system machine #{self.proposals}"
         call = (
-            [s.params.address], [0], [bytes.fromhex(s.params.calldata(method, *args)[2:])],
+            [target.address], [0], [bytes.fromhex(target.calldata(method, *args)[2:])],
             keccak(text=description),
         )  # fmt: skip
         self._act(s.governor, "propose", *call[:3], description, sender=voter)

@@ -89,7 +89,13 @@ from ape import chain
 from eth_abi import decode
 from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from ballast.params import LinkView, link_holds
 from tests.invariants.system_machine_support import (
@@ -101,6 +107,7 @@ from tests.invariants.system_machine_support import (
     MOVE,
     OFFSET,
     PRICE_SCALE,
+    REDEEM_LIMITS,
     REGISTRY_EVENTS,
     ROUNDING_WEI,
     RWA,
@@ -162,6 +169,12 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         self.reserved = s.vault.call("claimableRedemptions")
         self.last_strike = None
         self.searcher_rounds: list[tuple[int, int]] = []  # (assets got back, its bound)
+        # Shutdown, called loans and everyone's exit (`everyone_leaves`).
+        assert s.book.call("loansDueAt") == 0
+        self.due_at = 0  # when the called loans fall due (0: not called)
+        self.everyone_left = False
+        self.exits: list[tuple[str, int, int]] = []  # (controller, paid, its floor)
+        self.exit_totals: list[tuple[int, int, int]] = []  # (held, paid + kept, rounding)
 
     def teardown(self):
         if hasattr(self, "snapshot"):
@@ -733,6 +746,257 @@ class SystemMachine(Driver, RuleBasedStateMachine):
             [log] = s.vault.logs(receipt, "Unwound")
             assert s.vault.call("idle") - idle == log.withdrawn <= amount + ROUNDING_WEI
 
+    # ------------------------------------------------------------------ shutdown and called loans
+
+    @rule(by_dao=st.booleans(), then=st.sampled_from(["nothing", "call", "leave"]))
+    def shut_down(self, by_dao, then):
+        """The guardian, or governance through a whole DAO proposal (the timelock bubbles the
+        vault's error up), shuts the vault down: VaultIsShutdown the second time. `then`: anyone
+        calls the loans at once, or everybody leaves at once (`everyone_leaves`); else the
+        machine goes on with the vault shut."""
+        s = self.s
+        refusal = "VaultIsShutdown" if self.shutdown else None
+        if by_dao:
+            receipt = self._through_dao("shutdown", refusal=refusal, target=s.vault)
+        else:
+            receipt = self._act(s.vault, "shutdown", sender=s.guardian,
+                                refusals={refusal} if refusal else set())  # fmt: skip
+        if receipt:
+            [log] = s.vault.logs(receipt, "Shutdown")
+            by = s.timelock if by_dao else s.guardian
+            assert log.by.lower() == by.address.lower()
+            self.shutdown = True
+        assert s.vault.call("isShutdown")
+        if then == "call":
+            self.call_loans(2)
+        elif then == "leave" and not self.everyone_left:
+            self.everyone_leaves(0)
+
+    def _book_facts(self, sender) -> tuple:
+        """What a refused call must leave as it was: the call, the book's cash and debt, the
+        balances of the book and the caller."""
+        s = self.s
+        return (
+            s.book.call("loansDueAt"), s.book.call("cash"), s.book.call("totalDebt"),
+            s.asset.call("balanceOf", s.book), s.asset.call("balanceOf", sender),
+        )  # fmt: skip
+
+    @rule(who=st.integers(0, 3))
+    def call_loans(self, who):
+        """Anyone (a depositor, the keeper, the searcher) calls the book's loans: NotShutdown
+        while the vault runs, LoansAlreadyCalled(dueAt) after a call, the model's due time
+        decoded (a refused call is sent anyway, mined reverted: nothing moved); once, after the
+        shutdown, due lend.callNoticePeriod later (LoansCalled(now, now + notice))."""
+        s = self.s
+        sender = (*s.depositors, s.keeper, s.searcher)[who]
+        chain.pending_timestamp = self.now
+        outcome = s.book.refusal("callLoans", sender=sender)
+        if not self.shutdown:
+            expected = ("NotShutdown", {})
+        elif self.due_at:
+            expected = ("LoansAlreadyCalled", {"dueAt": self.due_at})
+        else:
+            expected = None
+        assert outcome == expected, (outcome, expected)
+        if expected:
+            before = self._book_facts(sender)
+            self._send_refused(s.book, "callLoans", sender=sender)
+            assert self._book_facts(sender) == before, "a refused call moved something"
+            event(f"callLoans: {expected[0]}")
+            return
+        receipt = s.book.send("callLoans", sender=sender)
+        [log] = s.book.logs(receipt, "LoansCalled")
+        self.due_at = self.now + self._param("lend.callNoticePeriod")
+        assert (log.calledAt, log.dueAt) == (self.now, self.due_at)
+        assert s.book.call("loansDueAt") == self.due_at
+        event("callLoans: ok")
+
+    def _due(self) -> bool:
+        return bool(self.due_at) and self.now >= self.due_at
+
+    @precondition(lambda self: self.due_at and self.now < self.due_at)
+    @rule(early=st.booleans(), publish=st.booleans())
+    def call_notice_elapses(self, early, publish):
+        """Time runs to the notice's last second (`early`: a position with health >= 1 is still
+        refused there, the invariant checks) or to its end (every position with debt then reads
+        health 0 and is liquidatable whole), with or without the NAV publications."""
+        self._advance(self.due_at - self.now - (1 if early else 0), publish)
+        event("loans: notice's last second" if early else "loans: due")
+
+    def _liquidation(self, borrower, token, repay: int, sender, exact: bool = False):
+        """`liquidate(borrower, token, repay)` by `sender`, its refusal predicted: NoDebt,
+        NoCollateral, the seized token's missing price (the router's error), HealthyPosition at a
+        reported health >= 1 before the loans are due, exactly; otherwise it may only be refused
+        for what a liquidation can explain (never HealthyPosition once due), and once due a max
+        repay with the cash for it must pass (`exact`: the richest liquidator, whole debt). A
+        liquidation never lowers health unless it realised bad debt or the position was under
+        water past the seized token's break-even (see `keeper_liquidates`). The receipt or None."""
+        s = self.s
+        debt = s.book.call("debtOf", borrower)
+        held = s.book.call("collateralOf", borrower, token)
+        health = s.book.call("healthFactor", borrower)
+        chain.pending_timestamp = self.now
+        priced = s.refusal(s.router, "liquidationPrice", token, sender=sender)
+        due = self._due()
+        if debt == 0:
+            refusals = {"NoDebt"}
+        elif held == 0:
+            refusals = {"NoCollateral"}
+        elif priced is not None:
+            refusals = {priced}
+        elif not due and health >= WAD:
+            refusals = {"HealthyPosition"}
+        elif due and repay >= debt and s.asset.call("balanceOf", sender) >= debt:
+            refusals = set()
+        else:
+            explained = {"DustDebt", "ZeroAmount", "ERC20InsufficientBalance"}
+            if not due:  # health read at live prices, the liquidation's at the band's floor
+                explained.add("HealthyPosition")
+            assert not exact, "a whole liquidation of a called loan was not planned exactly"
+            receipt = self._try(s.book, "liquidate", borrower, token, repay, sender=sender,
+                                explained=explained)  # fmt: skip
+            return receipt and self._liquidated(receipt, borrower, token, health, repay, due)
+        receipt = self._act(s.book, "liquidate", borrower, token, repay, sender=sender,
+                            refusals=refusals)  # fmt: skip
+        return receipt and self._liquidated(receipt, borrower, token, health, repay, due)
+
+    def _liquidated(self, receipt, borrower, token, health: int, repay: int, due: bool):
+        s = self.s
+        [log] = s.book.logs(receipt, "Liquidated")
+        bad = s.book.logs(receipt, "BadDebtRealized")
+        self.loss |= any(x.amount for x in bad)
+        after = s.book.call("healthFactor", borrower)
+        if due and repay == MAX_UINT:  # due whole: the debt is cleared or the token all taken
+            left = s.book.call("debtOf", borrower)
+            assert left == 0 or s.book.call("collateralOf", borrower, token) == 0, left
+            assert after in (0, MAX_UINT), after  # a called loan with debt reads 0
+            event("liquidated: a called loan" + (", bad debt" if bad else ""))
+        elif not (bad or after == MAX_UINT or after >= health):
+            name = RWA[[t.address.lower() for t in s.tokens].index(token.address.lower())]
+            value = lambda key: self.params[keccak(text=f"lend.{key}.{name}")].value  # noqa: E731
+            break_even = WAD * value("liqThresholdBps") * (BPS + value("liqBonusBps")) // BPS**2
+            assert health < break_even, (health, after, break_even)
+        return receipt
+
+    @rule(b=WHO, i=st.integers(0, 2), by=st.integers(0, 3), whole=st.booleans(), share=SHARE)
+    def anyone_liquidates(self, b, i, by, whole, share):
+        """Anyone with cash (a depositor, the searcher, the newcomer: no keeper) liquidates a
+        borrower on one collateral, for the whole debt or a share of it (`_liquidation`)."""
+        s = self.s
+        borrower, sender = s.borrowers[b], (*s.depositors, s.searcher, s.newcomer)[by]
+        debt = s.book.call("debtOf", borrower)
+        repay = MAX_UINT if whole else max(debt * share // 100, 1)
+        self._liquidation(borrower, s.tokens[i], repay, sender)
+
+    @precondition(lambda self: self.shutdown)
+    @rule(who=WHO, share=SHARE)
+    def depositor_exits_alone(self, who, share):
+        """After the shutdown with no keeper alive: the depositor claims its settled deposit
+        shares, asks to redeem a share of what it holds (RedeemRequestQueued behind an earlier
+        unfilled window, predicted), waits for the cut-off and the next NAV round, confirms an
+        open move itself, strikes and claims what was filled, all itself."""
+        s, d = self.s, self._who(who)
+        if minted := s.vault.call("maxMint", d):
+            self._claim(d, minted, "mint", d)
+        shares = s.vault.call("balanceOf", d) * share // 100
+        if shares:
+            self._request_redeem(d, d, d, shares)
+        self._advance(WINDOW - self.now % WINDOW, publish=True)
+        self._confirm_moves(d)
+        self._strike(d)
+        if filled := s.vault.call("maxRedeem", d):
+            self._claim(d, filled, "redeem", d)
+
+    @precondition(lambda self: self.shutdown and not self.everyone_left)
+    @rule(who=WHO)
+    def everyone_leaves(self, who):
+        """Everybody leaves after the shutdown, nobody running a keeper. Depositor `who` calls
+        the loans (unless someone did), the notice is waited out, the richest of the
+        depositors, the searcher and the newcomer liquidates every loan whole (each max repay
+        must pass: the loans are due), the book then holds its whole value as cash; every
+        controller claims its settled deposit shares, asks to redeem all it holds, and strikes
+        and claims itself at each day's NAV round (the issuers redeem a day's limit each) until
+        nothing is left: within the exit time the issuers' limits give, each is paid at least
+        what its shares and filled claims were worth at the start (less its part of any fee and
+        the rounding), and what all were paid plus what the vault still holds equals what it
+        held (invariant `the_lent_cash_comes_back`)."""
+        s, d = self.s, self._who(who)
+        self.everyone_left = True
+        if not self.due_at:
+            self.call_loans(who)
+        if self.now < self.due_at:
+            self._advance(self.due_at - self.now, publish=True)
+        elif self._stale():
+            self._advance(0, publish=True)
+        people = [*s.depositors, s.searcher, s.newcomer]
+        for borrower in s.borrowers:
+            for _ in range(4):  # at most one whole liquidation per token, then a write-off
+                position = s.book.call("positionOf", borrower)
+                if position.debt == 0:
+                    break
+                liquidator = max(people, key=lambda p: s.asset.call("balanceOf", p))
+                self._liquidation(borrower, position.tokens[0], MAX_UINT, liquidator, exact=True)
+            assert s.book.call("debtOf", borrower) == 0, "a called loan left after its notice"
+        book = s.book.call("totalAssets")
+        assert s.book.call("availableLiquidity") == book == s.book.call("cash")
+        self._everyone_exits(d)
+
+    def _everyone_exits(self, striker) -> None:
+        s, v = self.s, self.s.vault
+        cs = s.controllers()
+        ta0, supply0 = self._totals()
+        start = ta0 + self._locked(self.now) + v.call("claimableRedemptions")
+        worth, paid = {}, {}
+        for c in cs:
+            owned = (v.call("balanceOf", c) + v.call("maxMint", c)
+                     + v.call("pendingRedeemRequest", 0, c))  # fmt: skip
+            worth[c.address] = (owned, v.call("maxWithdraw", c))
+            paid[c.address] = 0
+        # The exit time: the issuers redeem a day's limit each, in parallel; one day more for
+        # a limit used today and one for the first strike after the requests' window.
+        days = 2 + max(
+            -(-sl.call("units") // (REDEEM_LIMITS[n] * 10 ** t.call("decimals")))
+            for sl, t, n in zip(s.sleeves, s.tokens, RWA, strict=True)
+        )  # fmt: skip
+        strikes = 0
+        holding = sum(1 for c in cs if sum(worth[c.address]))
+        charged = dict.fromkeys(worth, 0)  # the fees each controller's shares paid
+        for day in range(days + 1):
+            for c in cs:
+                if minted := v.call("maxMint", c):
+                    self._claim(c, minted, "mint", c)
+                if held := v.call("balanceOf", c):
+                    self._request_redeem(c, c, c, held)
+                if filled := v.call("maxRedeem", c):
+                    paid[c.address] += self._claim(c, filled, "redeem", c)
+            if v.call("pendingRedemptions") == 0 and all(
+                v.call("balanceOf", c) == v.call("pendingRedeemRequest", 0, c) == 0 for c in cs
+            ):
+                break
+            assert day < days, f"an exit still waits after {days} days"
+            self._advance(DAY - self.now % DAY + 60, publish=True)  # the next day's round
+            self._confirm_moves(striker)
+            # A fee is charged on the shares there are at the strike, before anything settles
+            # (on a gain that stood a day since a strike sampled it: one that leaves at the
+            # first strike after a quiet spell leaves before its fee is charged).
+            left = {c.address: v.call("pendingRedeemRequest", 0, c) + v.call("balanceOf", c)
+                    for c in cs}  # fmt: skip
+            supply, fee = v.call("totalSupply") + OFFSET, self.fee
+            strikes += self._strike(striker) is not None
+            for who, shares in left.items():
+                charged[who] += -(-(self.fee - fee) * shares // supply)
+        ta1, _ = self._totals()
+        end = ta1 + self._locked(self.now) + v.call("claimableRedemptions")
+        rounding = (strikes + 1) * ROUNDING_WEI
+        for c in cs:
+            owned, fixed = worth[c.address]
+            assert v.call("balanceOf", c) == v.call("maxRedeem", c) == 0
+            fair = fixed + owned * (ta0 + 1) // (supply0 + OFFSET)
+            self.exits.append((c.address, paid[c.address], fair - charged[c.address] - rounding))
+        total = sum(paid.values())
+        self.exit_totals.append((start, total + end, rounding))
+        event(f"everyone left: {strikes} strikes, {holding} holding")
+
     @rule(kind=st.integers(0, 5), by_agent=st.booleans(), i=st.integers(0, 3))
     def outsider_tries_to_move_funds(self, kind, by_agent, i):
         """The guardian (or an agent) calls what would move the vault's money to it."""
@@ -856,15 +1120,49 @@ class SystemMachine(Driver, RuleBasedStateMachine):
 
     @invariant()
     def healthy_positions_cannot_be_liquidated(self):
+        """6, with the health the book reports: a position reading health >= 1 is refused
+        (HealthyPosition, or the seized token's missing price). The loans fall due when the
+        model says; from then every position with debt reads health 0 and a whole liquidation
+        on any of its collateral is never refused HealthyPosition (only for a missing price or
+        the liquidator's cash)."""
         s = self.s
         stale = {"StalePrice"} if self._stale() else set()
+        assert s.book.call("loansDueAt") == self.due_at
+        due = self._due()
         for b in s.borrowers:
-            if s.book.call("healthFactor", b) < WAD:
+            health = s.book.call("healthFactor", b)
+            if due and health != MAX_UINT:
+                assert health == 0, health
+                for token in s.book.call("positionOf", b).tokens:
+                    chain.pending_timestamp = self.now
+                    outcome = s.refusal(s.book, "liquidate", b, token, MAX_UINT, sender=s.keeper)
+                    assert outcome in {None, "ERC20InsufficientBalance", "StalePrice",
+                                       "FutureRound", "InvalidPrice"}, outcome  # fmt: skip
+                continue
+            if health < WAD:
                 continue
             for token in s.book.call("positionOf", b).tokens:
                 chain.pending_timestamp = self.now
                 outcome = s.refusal(s.book, "liquidate", b, token, MAX_UINT, sender=s.keeper)
                 assert outcome in {"HealthyPosition", "NoDebt", *stale}, outcome
+
+    @invariant()
+    def the_lent_cash_comes_back(self):
+        """Once the called loans are due and liquidated (no debt left), the book's whole value is
+        cash and fresh whatever its collaterals' feeds say, so strikes pay it out: strikeValuation
+        == (value, value, now, fresh) and availableLiquidity == totalAssets. Every full exit
+        (`everyone_leaves`) paid each controller at least its shares' and filled claims' worth
+        at the start (less its part of a fee and `ROUNDING_WEI` a strike), and what all were
+        paid plus what the vault kept equals what it held, within that rounding."""
+        book = self.s.book
+        if self._due() and book.call("totalDebt") == 0:
+            value = book.call("totalAssets")
+            assert tuple(book.call("strikeValuation")) == (value, value, self.now, True)
+            assert book.call("availableLiquidity") == value
+        for who, paid, floor in self.exits:
+            assert paid >= floor, (who, paid, floor)
+        for held, accounted, rounding in self.exit_totals:
+            assert abs(held - accounted) <= rounding, (held, accounted)
 
     @invariant()
     def stake_is_conserved(self):
