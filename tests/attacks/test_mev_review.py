@@ -1,0 +1,169 @@
+"""An outside searcher's review (branch `mev`): each test mounts one attack on a private anvil and
+asserts the defence from chain facts (receipts, events, balances, revert reasons).
+
+A stayer's donation holds an old lock back from a leaver. A donation (an executed slash is one)
+unlocks linearly over `vault.unlockPeriod`, and a leaver is paid the NAV without what is still
+locked: its part of the lock stays with those who stay. `donate` merged a new donation with what
+was still locked into one linear lock ending at the amount-weighted average of their ends (Yearn
+V3's rule). That slows what was locked: a lock one day from its end, merged with a new one of a
+whole period, is spread over days. The catalogue's wei donations move the end by a second; a
+donation of about 5/7 of what is still locked (the amount that slows it most) holds half of it
+back. A holder who sees a redemption queued (`pendingRedemptions()` is public) while its window
+waits for the day's T-bill NAV donates that much and gets it back, with the leaver's forfeit, by
+staying: the leaver held through six of the seven days of the slash and loses half of its last
+day's part.
+
+The numbers (everything exact: the T-bill NAV does not move, the fee is 0): alice and mallory
+deposit 1,000,000 each; 40 % goes into T-bills, whose NAV is published once a day; a slash of
+70,000 is donated. Six days later (10,000 still locked, one day left) alice asks to leave with
+all her shares, just after the day's round, so her window settles at the next day's round, when
+the slash has unlocked: 1,035,000. Mallory donates 7,143 right after alice's request: the merged
+lock (17,143) ended 3.5 days on, 12,245 of it was still locked at alice's strike, and alice got
+1,032,449 (2,551 less), mallory the 2,551 on top of her 7,143 back. The defence: a donation adds
+its unlock rate to the lock's (`still / left + assets / period`), so the lock ends at
+`locked / rate` and what was locked keeps its own schedule (a line never above the two locks
+unlocking apart): alice gets her 1,035,000 and the 510 of mallory's donation that unlocked while
+she held (1/7 of 7,143, her half); mallory loses what she gave away.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.vault_support import (
+    DAY,
+    FEED_UNIT,
+    USDC,
+    WINDOW,
+    SleeveSpec,
+    assert_reverts,
+    deploy_vault_system,
+    isolated,
+    settled,
+)
+
+PERIOD = 7 * DAY
+SLASH = 70_000 * USDC
+RELOCK = 7_143 * USDC  # ~5/7 of the 10,000 still locked on the last day: the most it holds back
+HALF = 1_035_000 * USDC  # alice's or mallory's half of 2,070,000, nothing locked
+
+
+@pytest.fixture(scope="module")
+def people(accounts):
+    """alice leaves, mallory stays (and donates), donor pays the slash."""
+    return accounts[6], accounts[7], accounts[2]
+
+
+@pytest.fixture(scope="module")
+def system(project, accounts, people):
+    alice, mallory, donor = people
+    s = deploy_vault_system(project, accounts[0], accounts[1], accounts[5], (SleeveSpec("tbill"),))
+    s.set_param("vault.unlockPeriod", PERIOD)
+    s.deposit(alice, 1_000_000 * USDC)
+    s.deposit(mallory, 1_000_000 * USDC)
+    s.rebalance([4_000])
+    s.fund(donor, SLASH)
+    s.fund(mallory, RELOCK)
+    return s
+
+
+@pytest.fixture(autouse=True)
+def _isolate(chain):
+    with isolated(chain):
+        yield
+
+
+def _publish_tbill_nav(system):
+    """The T-bill NAV round of the day (the answer does not move)."""
+    system.sleeve("tbill").feed.setAnswer(FEED_UNIT, sender=system.governance)
+
+
+def _alice_leaves_a_day_after_asking(system, chain, people, relock: int) -> tuple[int, int]:
+    """The slash at t0; at t0 + 6 days the day's NAV round, then alice's request for all her
+    shares, and mallory's donation of `relock` (none when 0); the next round at t0 + 7 days,
+    the strike, alice's claim. Returns (alice's payout, the lock at alice's strike)."""
+    alice, mallory, donor = people
+    vault = system.vault
+    t0 = vault.donate(SLASH, sender=donor).timestamp
+    chain.pending_timestamp = t0 + 6 * DAY
+    _publish_tbill_nav(system)
+    vault.requestRedeem(vault.balanceOf(alice), alice, alice, sender=alice)
+    asked = chain.blocks.head.timestamp
+    if relock:
+        vault.donate(relock, sender=mallory)
+    # Alice's window closes within the hour; the day's round came before it: nothing settles
+    # her before the next day's round (forward pricing), so she waits a day, as keepers do.
+    cutoff = (asked // WINDOW + 1) * WINDOW
+    chain.pending_timestamp = cutoff + 60
+    assert_reverts(vault, "strike", sender=alice, error="StrikeNotReady", cutoff=cutoff)
+    chain.pending_timestamp = t0 + PERIOD
+    _publish_tbill_nav(system)
+    k = settled(vault.strike(sender=alice), vault)
+    assert k["redeemShares"] == vault.maxRedeem(alice) > 0  # filled whole
+    paid = vault.redeem(vault.maxRedeem(alice), alice, alice, sender=alice).return_value
+    return paid, k["lockedDonations"]
+
+
+def _mallory_leaves_after_every_unlock(system, chain, mallory) -> int:
+    vault = system.vault
+    chain.pending_timestamp = max(chain.pending_timestamp, vault.lockedDonations()[1] + 1)
+    shares = vault.balanceOf(mallory)
+    vault.requestRedeem(shares, mallory, mallory, sender=mallory)
+    chain.pending_timestamp = (chain.blocks.head.timestamp // WINDOW + 1) * WINDOW
+    _publish_tbill_nav(system)
+    k = settled(vault.strike(sender=mallory), vault)
+    assert k["lockedDonations"] == 0 and vault.maxRedeem(mallory) == shares
+    return vault.redeem(shares, mallory, mallory, sender=mallory).return_value
+
+
+def test_a_leaver_a_day_after_asking_gets_the_slash_it_held_through(system, people, chain):
+    """The control: nobody donates; alice's strike comes when the slash has unlocked, she
+    gets her half of it, mallory the other half."""
+    alice, mallory, _ = people
+    paid, locked = _alice_leaves_a_day_after_asking(system, chain, people, relock=0)
+    assert locked == 0
+    assert abs(paid - HALF) <= 2
+    assert abs(_mallory_leaves_after_every_unlock(system, chain, mallory) - HALF) <= 2
+
+
+def test_a_stayers_donation_cannot_hold_back_a_lock_a_leaver_held_through(system, people, chain):
+    """The attack: mallory donates 7,143 right after alice asks to leave. Before the fix, the
+    merged lock ended 3.5 days on: 12,245 was locked at alice's strike, alice got 1,032,449
+    and mallory left with 2,551 more than she put in. Now what was locked keeps its schedule:
+    the only part locked at alice's strike is mallory's donation's (6/7 of it), alice gets her
+    1,035,000 and her half of the seventh of mallory's donation that unlocked while she held."""
+    _, mallory, _ = people
+    paid, locked = _alice_leaves_a_day_after_asking(system, chain, people, relock=RELOCK)
+    # No more than mallory's own donation still locked: 6/7 of it (its own schedule; the
+    # seconds between the day's round and her donation, and the rounding, within 1 USDC).
+    assert locked <= RELOCK * 6 // 7 + USDC, f"locked at alice's strike: {locked / USDC:,}"
+    assert paid >= HALF - 2, f"alice lost {(HALF - paid) / USDC:,} to mallory's donation"
+    assert paid <= HALF + RELOCK // 14 + 2  # at most her half of what unlocked while she held
+    back = _mallory_leaves_after_every_unlock(system, chain, mallory)
+    gain = back - RELOCK - HALF
+    assert gain <= 2, f"mallory gained {gain / USDC:,} by donating"
+
+
+def test_a_donation_adds_its_unlock_rate_to_the_lock(system, people, chain):
+    """The rule, on the lock itself: a second donation ends where both rates together run the
+    lock out (rounded up), later than the first's end and sooner than a restart; at the
+    first's end only the second's own schedule is left (never more)."""
+    _, mallory, donor = people
+    vault = system.vault
+    t0 = vault.donate(SLASH, sender=donor).timestamp
+    chain.pending_timestamp = t0 + 6 * DAY
+    receipt = vault.donate(RELOCK, sender=mallory)
+    t1 = receipt.timestamp
+    still = -(-SLASH * (t0 + PERIOD - t1) // PERIOD)
+    left = t0 + PERIOD - t1
+    locked = still + RELOCK
+    end = t1 - (-locked * left * PERIOD // (still * PERIOD + RELOCK * left))
+    (event,) = receipt.events.filter(vault.Donated)
+    assert (event.locked, event.lockedUntil) == (locked, end)
+    assert t0 + PERIOD < end < t1 + PERIOD
+    chain.mine(1, timestamp=t0 + PERIOD)
+    # The end is rounded up to the second: within a second's unlocking of the line.
+    second = locked // (end - t1) + 1
+    assert vault.lockedDonations()[0] <= -(-RELOCK * (PERIOD - left) // PERIOD) + second
+    chain.mine(1, timestamp=end)
+    assert vault.lockedDonations()[0] == 0
