@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.agent_support import build_desk
 from tests.lending_support import MAX_UINT, deploy_zero_rate_book
 from tests.vault_support import (
     DAY,
@@ -55,6 +56,7 @@ from tests.vault_support import (
     deploy_vault_system,
     isolated,
     next_window,
+    revert_of,
     settled,
 )
 
@@ -234,3 +236,64 @@ def test_an_entrant_struck_between_a_crash_round_and_its_liquidation_pays_par(
     # Struck first: dave bears half of a loss made before he held a share (the known limit).
     moved = fair - raced
     assert abs(moved - loss // 2) <= 2, f"dave bore {moved / USDC:,}"
+
+
+@pytest.fixture(scope="module")
+def desk(project, accounts, chain):
+    """1M from the depositor (accounts[6]), the allocator bonded, prices valid for a week."""
+    return build_desk(project, accounts, chain)
+
+
+def _queued_behind_a_gate(desk, accounts):
+    """A leaver's 300,000 exit of a 1.3M vault (50 % T-bills, 40 % gold), 130,000 of it paid
+    from idle while the T-bill and gold issuers gate; the rest waits 4 days (past
+    vault.strikeMaxWait, 3 days), then the gates lift with every price fresh. Returns the
+    leaver and what its rest is worth at those prices."""
+    system, vault = desk.system, desk.vault
+    leaver = accounts[3]
+    system.fund(leaver, 300_000 * USDC)
+    vault.requestDeposit(300_000 * USDC, leaver, leaver, sender=leaver)
+    system.strike()
+    vault.mint(vault.maxMint(leaver), leaver, leaver, sender=leaver)
+    desk.rebalance([5_000, 4_000, 0])
+    vault.requestRedeem(vault.balanceOf(leaver), leaver, leaver, sender=leaver)
+    for name in ("tbill", "gold"):
+        system.sleeve(name).issuer.setFrozen(True, sender=desk.governance)
+    first = settled(system.strike(), vault)
+    assert 0 < first["redeemAssets"] < 300_000 * USDC  # part paid, the rest queued
+    desk.at(desk.now() + 4 * DAY)
+    system.publish_prices()
+    for name in ("tbill", "gold"):
+        system.sleeve(name).issuer.setFrozen(False, sender=desk.governance)
+    rest = vault.pendingRedeemRequest(0, leaver)
+    return leaver, vault.convertToAssets(rest)
+
+
+def test_one_faulty_zero_round_never_haircuts_an_exit_queued_for_liquidity(desk, accounts):
+    """The exit of the catalogue's "transient stale price" row, queued 4 days behind an issuer
+    gate, and gold's feed publishes one unusable round (an answer of 0) as the gates lift. The
+    sleeve reported no stale clock for an unusable answer (0: "counts no time"), so the stale
+    path was open at once: a holder who stays struck in that round's block and the leaver's
+    rest was paid with gold at its reference less the 5 % haircut. Now an unusable answer's
+    clock is the newest usable price the protocol knows (the feed's previous round, or the
+    router's reference, whichever is newer): the strike waits for the feed (`StrikeNotReady`),
+    and once the next round answers the rest is paid at the NAV, no sleeve stale."""
+    vault = desk.vault
+    leaver, worth = _queued_behind_a_gate(desk, accounts)
+    gold = desk.feed("gold")
+    answer = gold.latestAnswer()
+    gold.setAnswer(0, sender=desk.governance)  # one faulty round
+    outcome = revert_of(vault, "strike", sender=desk.depositor)  # a holder who stays
+    if outcome is None:  # the stale path: measure what the leaver loses
+        k = settled(vault.strike(sender=desk.depositor), vault)
+        paid = vault.maxWithdraw(leaver) - 0
+        raise AssertionError(
+            f"struck at once, stale sleeves {k['staleSleeves']:#b}: the rest worth "
+            f"{worth / USDC:,} paid {k['redeemAssets'] / USDC:,} (claimable {paid / USDC:,})"
+        )
+    assert outcome[0] == "StrikeNotReady"
+    assert vault.strikeTrigger()[0] is False
+    gold.setAnswer(answer, sender=desk.governance)  # the feed answers again
+    k = settled(vault.strike(sender=desk.depositor), vault)
+    assert k["staleSleeves"] == 0 and vault.pendingRedeemRequest(0, leaver) == 0
+    assert abs(k["redeemAssets"] - worth) <= 2
