@@ -37,6 +37,13 @@ that happened before he held a share; liquidated first, he would have paid the N
 attacker is needed: a settler striking promptly does the same. Recorded, not fixed: the remedy is
 the liquidation grace docs/security.md describes (the book not fresh until keepers had the
 chance), a design decision.
+
+One faulty round haircut an exit queued for liquidity. The stale path values a sleeve stale
+only once it has gone `vault.strikeMaxWait` without a round (the catalogue's transient-price
+row), but an unusable answer (0) had no clock at all, so one faulty round opened it at once: the
+row's 300,000 exit, queued 4 days behind an issuer gate, had its 170,000 rest paid 166,222.22
+(gold at its reference less 5 %) by a stayer striking in that round's block. Now an unusable
+answer's clock is the last usable price (`IOracleRouter.lastUsableAt`).
 """
 
 from __future__ import annotations
