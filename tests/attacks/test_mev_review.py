@@ -43,7 +43,9 @@ only once it has gone `vault.strikeMaxWait` without a round (the catalogue's tra
 row), but an unusable answer (0) had no clock at all, so one faulty round opened it at once: the
 row's 300,000 exit, queued 4 days behind an issuer gate, had its 170,000 rest paid 166,222.22
 (gold at its reference less 5 %) by a stayer striking in that round's block. Now an unusable
-answer's clock is the last usable price (`IOracleRouter.lastUsableAt`).
+answer's clock is the last usable price (`IOracleRouter.lastUsableAt`). The lending book had the
+same hole at a larger cost: a collateral round of 0 paid a queued exit without the whole debt
+that token backs (alice's 3,700,000 rest paid 3,402,298.85, 297,701.15 left to carol).
 """
 
 from __future__ import annotations
@@ -303,4 +305,43 @@ def test_one_faulty_zero_round_never_haircuts_an_exit_queued_for_liquidity(desk,
     gold.setAnswer(answer, sender=desk.governance)  # the feed answers again
     k = settled(vault.strike(sender=desk.depositor), vault)
     assert k["staleSleeves"] == 0 and vault.pendingRedeemRequest(0, leaver) == 0
+    assert abs(k["redeemAssets"] - worth) <= 2
+
+
+def test_one_faulty_zero_round_of_a_collateral_never_pays_a_queued_exit_without_its_debt(
+    lending, accounts, chain
+):
+    """The lending book's side of the same clock. Alice (5,000,000 of a 10,000,000 vault) leaves
+    while dave has borrowed 8,000,000 of the book's cash against T-bills: 1,300,000 is paid at
+    once, the rest waits four days for liquidity. Dave repays, and in that block gold's feed
+    publishes one 0: gold backs bob's 700,000, so the book was not fresh with no clock, and a
+    stayer's strike paid alice's rest without those 700,000 (carol kept them, at par once gold
+    answered again). Now the strike waits (`StrikeNotReady`) and pays the rest at the NAV."""
+    book, vault, vs = lending.book, lending.vault, lending.vs
+    alice, carol, dave = accounts[6], accounts[8], accounts[4]
+    lending.open_position(dave, "tbill", 10_000_000 * USDC, 8_000_000 * USDC)
+    vault.requestRedeem(vault.balanceOf(alice), alice, alice, sender=alice)
+    next_window(chain)
+    vs.publish_prices()
+    first = settled(vault.strike(sender=alice), vault)
+    assert 0 < first["redeemAssets"] < 5_000_000 * USDC  # the idle and the book's cash only
+    for _ in range(5):  # four days and more, prices published daily
+        chain.pending_timestamp = chain.blocks.head.timestamp + 20 * 3_600
+        vs.publish_prices()
+    worth = vault.convertToAssets(vault.pendingRedeemRequest(0, alice))
+    lending.fund(dave, 8_000_000 * USDC)
+    book.repay(8_000_000 * USDC, dave, sender=dave)
+    gold = lending.feed("gold")
+    answer = gold.latestAnswer()
+    gold.setAnswer(0, sender=vs.governance)  # one faulty round
+    outcome = revert_of(vault, "strike", sender=carol)
+    if outcome is None:
+        k = settled(vault.strike(sender=carol), vault)
+        raise AssertionError(
+            f"struck at once: the rest worth {worth / USDC:,} paid {k['redeemAssets'] / USDC:,}"
+        )
+    assert outcome[0] == "StrikeNotReady"
+    gold.setAnswer(answer, sender=vs.governance)
+    k = settled(vault.strike(sender=carol), vault)
+    assert vault.pendingRedeemRequest(0, alice) == 0
     assert abs(k["redeemAssets"] - worth) <= 2
