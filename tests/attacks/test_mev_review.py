@@ -50,7 +50,9 @@ that token backs (alice's 3,700,000 rest paid 3,402,298.85, 297,701.15 left to c
 
 from __future__ import annotations
 
+import ape
 import pytest
+from hexbytes import HexBytes
 
 from tests.agent_support import build_desk
 from tests.lending_support import MAX_UINT, deploy_zero_rate_book
@@ -302,6 +304,14 @@ def test_one_faulty_zero_round_never_haircuts_an_exit_queued_for_liquidity(desk,
         )
     assert outcome[0] == "StrikeNotReady"
     assert vault.strikeTrigger()[0] is False
+    # Nor with too little gas: starving the clock's reads (their `catch` falls back on an
+    # older time) leaves the strike too little to settle anything (EIP-150's 1/64).
+    web3 = ape.chain.provider.web3
+    data = HexBytes(vault.strike.encode_input()).to_0x_hex()
+    call = {"from": desk.depositor.address, "to": vault.address, "data": data}
+    for gas in range(30_000, 1_500_000, 7_919):
+        reply = web3.provider.make_request("eth_call", [call | {"gas": hex(gas)}, "pending"])
+        assert "error" in reply, f"a strike with {gas} gas went through"
     gold.setAnswer(answer, sender=desk.governance)  # the feed answers again
     k = settled(vault.strike(sender=desk.depositor), vault)
     assert k["staleSleeves"] == 0 and vault.pendingRedeemRequest(0, leaver) == 0
