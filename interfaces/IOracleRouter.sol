@@ -123,6 +123,15 @@ interface IOracleRouter {
     /// @notice The reference of `token` (its last accepted price) and when it was accepted.
     function lastPrice(address token) external view returns (uint256 price, uint256 acceptedAt);
 
+    /// @notice When `token` last had a usable price: the feed's latest round when its answer is
+    ///         usable (positive, not stamped after the block; stale or not: the stale clock runs
+    ///         from it); otherwise the newer of the feed's previous round (when usable) and the
+    ///         reference's acceptance, 0 when neither is known. A sleeve's stale clock: one
+    ///         unusable round (an answer of 0) is waited for as a late heartbeat is, and a feed
+    ///         that answers nothing usable for good still lets exits leave `vault.strikeMaxWait`
+    ///         after its last usable price.
+    function lastUsableAt(address token) external view returns (uint256);
+
     /// @notice The pending move of `token` (the fresh price a poke saw beyond
     ///         `oracle.maxDeviationBps`) and when it was first seen; `(0, 0)` when none.
     function pendingPrice(address token) external view returns (uint256 candidatePrice, uint256 since);

@@ -372,8 +372,9 @@ interface IRWAVault {
 
     /// @notice Gives `assets` of the base asset from the caller to the shares that exist now:
     ///         they unlock into the share price over `vault.unlockPeriod` (with what is still
-    ///         locked, until the amount-weighted average of the two ends, rounded up: a small
-    ///         donation barely moves a large lock's end), and the performance fee ignores them. The AgentRegistry pays executed slashes this way.
+    ///         locked, their unlock rates added, to the end where that runs the lock out, rounded
+    ///         up: what was locked keeps its pace, so no donation holds it back), and the
+    ///         performance fee ignores them. The AgentRegistry pays executed slashes this way.
     function donate(uint256 assets) external;
 
     // ----------------------------------------------------------------- ERC-7540 requests and strikes

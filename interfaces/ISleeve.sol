@@ -60,8 +60,9 @@ interface ISleeve {
     ///         to confirm the move (anyone may) or for the price to come back, or values the
     ///         sleeve as stale at `low` once it has gone `vault.strikeMaxWait` without a fresh
     ///         price. When not fresh, `publishedAt` is the time that clock runs from: the newest
-    ///         round (a live feed's move is confirmed, not valued stale), 0 for an unusable
-    ///         answer or an unreadable feed. Never reverts. A sleeve not fresh may report `low`
+    ///         round (a live feed's move is confirmed, not valued stale); for an unusable
+    ///         answer or an unreadable feed the last usable price the router knows
+    ///         (`IOracleRouter.lastUsableAt`: one faulty round is waited for). Never reverts. A sleeve not fresh may report `low`
     ///         above `high` when it grosses up for the vault's stale haircut (ILendingSleeve).
     function strikeValuation() external view returns (uint256 low, uint256 high, uint256 publishedAt, bool fresh);
 

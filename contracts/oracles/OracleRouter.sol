@@ -176,6 +176,19 @@ contract OracleRouter is AccessControl, IOracleRouter {
     }
 
     /// @inheritdoc IOracleRouter
+    function lastUsableAt(address token) external view returns (uint256 at) {
+        AggregatorV3Interface feed = _feed(token).aggregator;
+        at = _accepted[token].acceptedAt; // a price accepted was usable then
+        try feed.latestRoundData() returns (uint80 id, int256 answer, uint256, uint256 updatedAt, uint80) {
+            if (answer > 0 && updatedAt <= block.timestamp) return updatedAt;
+            if (id == 0) return at;
+            try feed.getRoundData(id - 1) returns (uint80, int256 last, uint256, uint256 lastAt, uint80) {
+                if (last > 0 && lastAt <= block.timestamp && lastAt > at) at = lastAt;
+            } catch {}
+        } catch {}
+    }
+
+    /// @inheritdoc IOracleRouter
     function lastPrice(address token) external view returns (uint256, uint256) {
         Accepted memory a = _accepted[token];
         return (a.price, a.acceptedAt);

@@ -8,7 +8,6 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
-import {AggregatorV3Interface} from "interfaces/AggregatorV3Interface.sol";
 import {IInterestRateModel} from "interfaces/IInterestRateModel.sol";
 import {ILendingSleeve} from "interfaces/ILendingSleeve.sol";
 import {IOracleRouter} from "interfaces/IOracleRouter.sol";
@@ -209,7 +208,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
 
     /// @dev The debt backed by listed tokens without a fresh price (`exposed`: their principal,
     ///      Σ `usage`, with its share of the interest, rounded up), and the newest of their rounds
-    ///      (`at`, the stale clock; an unusable answer or an unreadable feed counts no time).
+    ///      (`at`, the stale clock: `IOracleRouter.lastUsableAt`).
     ///      `fresh` while that debt is at most 1 bps of the book's `value` (dust neither holds
     ///      the book up nor is counted). A position can be liquidated, its loss realised, only at
     ///      a fresh price; a move beyond the band is no bar (liquidations use the live price).
@@ -229,11 +228,10 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
                 if (live) continue;
             } catch {} // never priced and unreadable now: no price at all
             exposed += usage;
-            try AggregatorV3Interface(router.feedOf(c.token)).latestRoundData() returns (
-                uint80, int256 answer, uint256, uint256 updatedAt, uint80
-            ) {
-                // A round stamped after the block is unusable (IOracleRouter): no clock.
-                if (answer > 0 && updatedAt > at && updatedAt <= block.timestamp) at = updatedAt;
+            // Its newest usable price (a stale round's time; for an unusable answer the last
+            // usable one the router knows: one faulty round is waited for, IOracleRouter).
+            try router.lastUsableAt(c.token) returns (uint256 t) {
+                if (t > at) at = t;
             } catch {}
         }
         if (exposed != 0) exposed = exposed.mulDiv(_totalDebt(s), principal, Math.Rounding.Ceil);

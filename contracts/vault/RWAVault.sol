@@ -471,19 +471,29 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
 
     /// @inheritdoc IRWAVault
     /// @dev Lifts the high-water mark by the donation per share that exists now (rounded up), so
-    ///      the fee never counts it; what is still locked and the donation unlock together, until
-    ///      the amount-weighted average of their ends (Yearn V3's profit unlocking): what is locked
-    ///      keeps its remaining time, the donation gets a whole `vault.unlockPeriod`, the average
-    ///      rounded up. A wei donated cannot hold a large lock back (a full restart would).
+    ///      the fee never counts it; what is still locked and the donation unlock together, their
+    ///      rates added: `still / left` (what is locked keeps its pace) plus `assets / period`
+    ///      (the donation's own), so the lock ends at `locked / rate`, rounded up. That line is
+    ///      never above the two unlocking apart: nobody's donation, of a wei or of more, holds
+    ///      back what was locked before it (an amount-weighted average of the ends, Yearn V3's
+    ///      rule, spread a lock a day from its end over days: tests/attacks/test_mev_review.py).
+    ///      With a period of 0 the donation unlocks at once and the lock keeps its schedule.
     function donate(uint256 assets) external nonReentrant {
         if (assets == 0) revert ZeroAmount();
         IERC20(asset()).safeTransferFrom(msg.sender, address(this), assets);
         _s().highWaterMark += assets.mulDiv(1e36, totalSupply() + 10 ** _offset, Math.Rounding.Ceil);
         uint256 still = _locked();
         uint256 locked = still + assets;
-        uint256 lockEnd = _s().lock.end;
-        uint256 left = lockEnd > block.timestamp ? lockEnd - block.timestamp : 0; // what is still locked
-        uint256 end = block.timestamp + Math.ceilDiv(still * left + assets * registry.get(UNLOCK_PERIOD), locked);
+        uint256 end = _s().lock.end; // after now whenever something is still locked
+        uint256 period = registry.get(UNLOCK_PERIOD);
+        if (still == 0) {
+            end = block.timestamp + period;
+        } else if (period == 0) {
+            locked = still;
+        } else {
+            uint256 left = end - block.timestamp;
+            end = block.timestamp + (locked * period).mulDiv(left, still * period + assets * left, Math.Rounding.Ceil);
+        }
         _s().lock = VaultStorage.Lock(locked.toUint128(), uint64(block.timestamp), uint64(end));
         emit Donated(msg.sender, assets, locked, end);
     }

@@ -123,10 +123,14 @@ contract TokenizedRWASleeve is ISleeve {
         if (!fresh) {
             // Leavers take the lower of the last answer and the router's reference (an answer
             // nobody confirmed is no more than the reference); the stale clock runs from the
-            // last round, and from 0 (no time) for an unusable answer or an unreadable feed.
+            // last round, and for an unusable answer or an unreadable feed from the last usable
+            // price the router knows (`lastUsableAt`): one faulty round is waited for, never a
+            // haircut at once on a window queued for liquidity; a feed dead for good still lets
+            // exits leave `vault.strikeMaxWait` after it.
             (uint256 ref,) = router.lastPrice(rwaToken);
             uint256 low = ref != 0 && ref < p ? ref : p;
-            return (_value(held, low), _value(held, p), usable ? publishedAt : 0, false);
+            if (!usable) publishedAt = router.lastUsableAt(rwaToken);
+            return (_value(held, low), _value(held, p), publishedAt, false);
         }
         (uint256 low, uint256 high) = router.priceBand(rwaToken); // fresh, yet no band: its own revert
         return (_value(held, low), _value(held, high), publishedAt, low == high);

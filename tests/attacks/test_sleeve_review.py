@@ -352,12 +352,15 @@ def test_a_feed_stamped_in_the_future_is_never_fresh_and_holds_no_exit(partial_s
     `now > updatedAt + maxStaleness` for good: fresh forever once the feed stopped, and every
     request window settled at its price. Now it is unusable, as an answer of 0 is: `price`
     reverts `FutureRound`, `tryPrice` falls back on the reference (not fresh), and the sleeve's
-    stale clock has no time to wait for (0), so exits are never held by it."""
+    stale clock runs from the last usable price (the feed's round before it: `lastUsableAt`,
+    since branch `mev`; before it, 0), never from the future stamp, so exits are held by it at
+    most `vault.strikeMaxWait`, as by any silent feed."""
     system = partial_system
     entry, router = system.sleeve("partial"), system.router
     with isolated(chain):
         system.rebalance([5_000])  # the sleeve holds units: its valuation reads the feed
         reference, _ = router.lastPrice(entry.token)
+        usable = entry.feed.latestRoundData()[3]  # the round before the faulty one
         now = chain.blocks.head.timestamp
         stamp = now * 1_000
         entry.feed.setRound(FEED_UNIT, stamp, sender=system.governance)  # milliseconds
@@ -365,11 +368,13 @@ def test_a_feed_stamped_in_the_future_is_never_fresh_and_holds_no_exit(partial_s
         with ape.reverts(router.FutureRound, token=entry.token, updatedAt=stamp):
             router.price(entry.token)
         assert router.tryPrice(entry.token) == (reference, False)
-        assert entry.sleeve.strikeValuation()[2:] == (0, False)  # no clock, not fresh
+        assert entry.sleeve.strikeValuation()[2:] == (usable, False)  # not fresh, no future clock
         chain.pending_timestamp = now + 30 * DAY  # the feed publishes nothing for 30 days
         chain.mine(1)
         assert router.tryPrice(entry.token)[1] is False  # stale, as any silent feed
-        assert entry.sleeve.strikeValuation()[2:] == (0, False)
+        assert entry.sleeve.strikeValuation()[2:] == (usable, False)
+        wait = system.registry.get(keccak(text="vault.strikeMaxWait"))
+        assert usable + wait <= chain.blocks.head.timestamp  # exits no longer wait on it
 
 
 def test_an_untouched_sleeve_whose_weight_ticks_on_anothers_fee_does_not_wait_for_its_band(

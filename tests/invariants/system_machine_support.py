@@ -483,12 +483,19 @@ class Driver:
 
     def _donated(self, assets: int) -> None:
         """A donation (or an executed slash) at `now`: what is still locked and `assets`
-        unlock together until the amount-weighted average of their ends (rounded up)."""
+        unlock together, their rates added (`still / left + assets / period`), to the end
+        where that runs the lock out, rounded up (RWAVault.donate)."""
         still = self._locked(self.now)
-        left = self.lock[2] - self.now if still else 0
-        locked = still + assets
-        weighted = still * left + assets * self._param("vault.unlockPeriod")
-        self.lock = (locked, self.now, self.now - (-weighted // locked))
+        period = self._param("vault.unlockPeriod")
+        if still == 0:
+            self.lock = (assets, self.now, self.now + period)
+        elif period:
+            left = self.lock[2] - self.now
+            locked = still + assets
+            span = -(-locked * period * left // (still * period + assets * left))
+            self.lock = (locked, self.now, self.now + span)
+        else:  # the donation unlocks at once; the lock keeps its schedule
+            self.lock = (still, self.now, self.lock[2])
 
     def _pending_deposits(self) -> int:
         """Σ deposit requests no strike settled (the model's)."""

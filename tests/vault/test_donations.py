@@ -7,7 +7,8 @@ early) and lifts the performance fee's high-water mark at once, so the fee never
 deposit request settled while it is locked pays the NAV with the locked part included, and a
 redemption gets the NAV without it: nobody who enters after a donation earns any of it, and a
 holder who leaves before the unlock leaves the still-locked part to those who stay. A second
-donation unlocks with what is still locked, until the amount-weighted average of their ends.
+donation unlocks with what is still locked, their unlock rates added (what was locked keeps its
+pace: tests/attacks/test_mev_review.py).
 
 Everything stays idle here (no rebalance) unless a test invests, so the strike's NAV is exactly
 the vault's cash less what is locked, and the expected payouts are computed exactly.
@@ -166,12 +167,13 @@ def test_holders_from_before_the_donation_get_their_share_and_leavers_leave_the_
     assert paid + back <= 1_100_000 * USDC
 
 
-def weighted_end(still: int, left: int, assets: int, now: int) -> int:
-    """RWAVault.donate: the amount-weighted average of the lock's end and a new period's."""
-    return now + ceil_div(still * left + assets * PERIOD, still + assets)
+def merged_end(still: int, left: int, assets: int, now: int) -> int:
+    """RWAVault.donate: the end where the lock's rate and the donation's, added, run it out."""
+    locked = still + assets
+    return now + ceil_div(locked * PERIOD * left, still * PERIOD + assets * left)
 
 
-def test_a_second_donation_unlocks_with_what_is_locked_at_their_weighted_end(system, people, chain):
+def test_a_second_donation_unlocks_with_what_is_locked_at_their_added_rates(system, people, chain):
     _, _, _, donor = people
     vault = system.vault
     first = donate(system, donor, 70_000 * USDC)
@@ -182,14 +184,18 @@ def test_a_second_donation_unlocks_with_what_is_locked_at_their_weighted_end(sys
     (event,) = second.events.filter(vault.Donated)
     still = locked_at(70_000 * USDC, t0, t0 + PERIOD, t1)
     assert still > 0
-    end = weighted_end(still, t0 + PERIOD - t1, 10_000 * USDC, t1)
+    end = merged_end(still, t0 + PERIOD - t1, 10_000 * USDC, t1)
     assert t0 + PERIOD < end < t1 + PERIOD  # later than the first's end, sooner than a restart
     assert (event.locked, event.lockedUntil) == (still + 10_000 * USDC, end)
     assert tuple(vault.lockedDonations()) == (still + 10_000 * USDC, end)
-    # The whole lock unlocks linearly to that end: past the first one's end, some is locked.
+    # The whole lock unlocks linearly to that end: past the first one's end, what is locked is
+    # the second's own part (3/7 of it, within a second's unlocking of the rounded-up end), none
+    # of the first's.
     chain.mine(1, timestamp=t0 + PERIOD)
-    assert vault.lockedDonations()[0] == locked_at(still + 10_000 * USDC, t1, end, t0 + PERIOD)
-    assert vault.lockedDonations()[0] > 0
+    locked = vault.lockedDonations()[0]
+    assert locked == locked_at(still + 10_000 * USDC, t1, end, t0 + PERIOD)
+    own = ceil_div(10_000 * USDC * (t1 + PERIOD - (t0 + PERIOD)), PERIOD)
+    assert 0 < locked <= own + (still + 10_000 * USDC) // (end - t1) + 1
     chain.mine(1, timestamp=end)
     assert vault.lockedDonations()[0] == 0
     assert vault.totalAssets() == 1_080_000 * USDC
@@ -199,7 +205,7 @@ def test_wei_donations_cannot_hold_a_slash_locked_past_its_period(system, people
     """The attack (found in a review after issue 18): a slash of 100,000 is donated; a griefer
     donates 1 wei every 7 hours. Had each donation restarted the period for what is locked, a
     third of the slash would still be locked a week on (holders leaving then would leave it to
-    those who stay, for 24 wei). Weighted by amount, each wei moves the end by a second of
+    those who stay, for 24 wei). With the rates added, each wei moves the end by a second of
     rounding at most: the slash is all unlocked one period after it was paid."""
     _, _, _, donor = people
     griefer = people[1]
