@@ -2,12 +2,13 @@
 properties adapted to a fully asynchronous vault), for what tests/vault/test_erc7540_spec.py,
 tests/vault/test_erc4626_properties.py and tests/vault/test_requests.py check in one state only:
 
-- over random sequences of requests, cancels, strikes that fill redemptions in part (frozen or
-  gated issuers), partial claims by an operator between strikes, pauses, a shutdown and gifts,
-  every `max*` is what a claim of exactly that amount takes (an `eth_call` by the controller's
-  operator: it passes and returns the other side's `max*`), never more than the vault holds
-  aside, and no claim ever raises what was taken plus what is still claimable (the parts never
-  add up to more than the whole, whichever bucket, fold or in-place path the claim takes);
+- over random sequences of requests (an operator's, some for another consenting controller),
+  cancels, strikes that fill redemptions in part (frozen issuers), partial claims by an
+  operator between strikes, pauses, a shutdown and gifts, every `max*` is what a claim of
+  exactly that amount takes (an `eth_call` by the controller's operator: it passes and returns
+  the other side's `max*`), never more than the vault holds aside; the pending views add up to
+  the queues; and no claim ever raises what was taken plus what is still claimable (the parts
+  never add up to more than the whole, whichever bucket, fold or in-place path it takes);
 - the same with an 18-decimal asset (no decimals offset: a share unit may be worth more than an
   asset unit), where a partial fill can owe a controller assets for no whole share.
 
@@ -74,6 +75,11 @@ def check_claims_at_max(vault, controllers, operator, receiver) -> None:
         owed, owed_shares = owed + paid, owed_shares + shares
     assert owed <= vault.claimableRedemptions()
     assert owed_shares <= vault.balanceOf(vault) - vault.pendingRedemptions()
+    # Pending is what no strike settled: deposits exactly, redemptions pro rata (each
+    # controller's filled part rounded down, so the parts pending add up to the queue or more).
+    assert sum(vault.pendingDepositRequest(0, c) for c in controllers) == vault.pendingDeposits()
+    pending = sum(vault.pendingRedeemRequest(0, c) for c in controllers)
+    assert pending >= vault.pendingRedemptions()
 
 
 # ------------------------------------------------------------------ 6-decimal asset, random runs
@@ -115,7 +121,7 @@ METHODS = ("deposit", "mint", "withdraw", "redeem")  # in the order of `maxima`
 claims = st.tuples(st.just("claim"), st.integers(0, 5), st.tuples(st.integers(0, 3), bps))
 others = st.one_of(
     st.tuples(st.just("requestRedeem"), who, bps),
-    st.tuples(st.just("requestRedeem"), who, bps),
+    st.tuples(st.just("requestRedeemFor"), who, st.tuples(who, bps)),  # (owner, controller)
     st.tuples(st.just("requestDeposit"), who, st.integers(1, 60_000 * USDC)),  # × unit / USDC
     st.tuples(st.just("cancel"), who, st.booleans()),
     st.tuples(st.just("strike"), st.just(0), st.just(0)),
@@ -139,6 +145,12 @@ def run_step(system, people, donor, step) -> str:
         if shares == 0 or revert_of(vault, "requestRedeem", shares, c, c, sender=erin):
             return "skip"
         vault.requestRedeem(shares, c, c, sender=erin)
+    elif kind == "requestRedeemFor":  # the controller (erin's too) consents: erin sends
+        controller, part = (alice, bob, carol)[arg[0]], arg[1]
+        shares = vault.balanceOf(c) * part // 10_000
+        if shares == 0 or revert_of(vault, "requestRedeem", shares, controller, c, sender=erin):
+            return "skip"
+        vault.requestRedeem(shares, controller, c, sender=erin)
     elif kind == "requestDeposit":
         arg = arg * system.unit // USDC
         if revert_of(vault, "requestDeposit", arg, c, c, sender=erin):
