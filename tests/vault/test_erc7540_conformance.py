@@ -331,3 +331,50 @@ def test_a_fill_owing_assets_for_no_whole_share_is_claimed_once(
     assert whole - 1 <= asset.balanceOf(dave) <= whole
     vault.redeem(vault.maxRedeem(alice), alice, alice, sender=alice)
     assert vault.maxWithdraw(alice) == vault.maxWithdraw(carol) == 0
+
+
+@pytest.fixture(scope="module")
+def empty_dai_vault(project, accounts):
+    """A fresh vault over an 18-decimal stablecoin: nobody has deposited yet."""
+    gov = accounts[0]
+    asset = gov.deploy(project.MockStablecoin18, "Mock DAI", "mDAI")
+    s = deploy_vault_system(project, gov, accounts[1], accounts[5], asset=asset)
+    s.set_param("vault.depositCap", 10**12 * USDC)  # the parameter's bound: one whole DAI
+    return s
+
+
+@pytest.mark.parametrize("seeded", [False, True], ids=["empty", "seeded"])
+def test_an_empty_18_decimal_vault_lets_a_griefer_cost_the_first_depositor_a_third(
+    empty_dai_vault, chain, accounts, seeded
+):
+    """Known limit (docs/security.md): the decimals offset against the first-depositor inflation
+    attack is `18 - asset decimals`, so an 18-decimal asset gets none (one virtual share). A
+    griefer who holds the whole supply (1 wei bought at the first strike) sends the stablecoin
+    straight to the vault just before the strike that settles a victim's 0.5 request: the victim
+    is struck 1 share, worth a third less than it paid; the griefer loses as much (never a gain).
+    A vault seeded with a first deposit (0.1 here) leaves the victim its deposit less a few wei
+    (3: the griefer's donation goes to the seed's holder)."""
+    s, vault = empty_dai_vault, empty_dai_vault.vault
+    griefer, victim, seeder = accounts[4], accounts[2], accounts[0]
+    half = DAI // 2
+    if seeded:
+        s.deposit(seeder, DAI // 10)
+    s.fund(griefer, 1 + half)
+    vault.requestDeposit(1, griefer, griefer, sender=griefer)
+    s.strike()
+    vault.deposit(1, griefer, sender=griefer)
+    s.fund(victim, half)
+    vault.requestDeposit(half, victim, victim, sender=victim)
+    s.publish_prices()
+    s.asset.transfer(vault, half, sender=griefer)  # in the strike's block, before it
+    vault.strike(sender=griefer)
+    shares = vault.deposit(half, victim, sender=victim).return_value
+    worth = vault.convertToAssets(shares)
+    griefer_worth = vault.convertToAssets(vault.balanceOf(griefer))
+    if not seeded:
+        assert (shares, vault.balanceOf(griefer)) == (1, 1)
+        assert worth == (2 * half + 1 + 1) // 3  # (assets + 1) / (supply + 1 virtual share)
+        assert half - worth > half // 3 - 1  # a third of the deposit
+        assert (1 + half) - griefer_worth >= half - worth  # the griefer loses at least as much
+    else:
+        assert half - 5 <= worth <= half  # a few wei of rounding
