@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from tests.vault_support import USDC, assert_reverts, deploy_vault_system, isolated, revert_of
 
 EXAMPLES = settings(
-    max_examples=max(20, settings.default.max_examples // 5),  # "deep" profile: 100
+    max_examples=max(8, settings.default.max_examples // 5),  # "deep" profile: 400
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
