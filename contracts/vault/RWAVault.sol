@@ -824,7 +824,9 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
                 if (m.folded) delete _s().redeemFolded[controller];
                 delete _s().redeems[controller];
                 m.claims = false; // the slot is cleared: the flag is set again below if needed
-            } else if (fill.shares != 0) {
+            } else if ((fill.shares | fill.assets) != 0) {
+                // Assets for no whole share are a fill too (a share unit may be worth more than
+                // an asset unit when the asset has 18 decimals): never claimable twice.
                 _s().redeemFolded[controller] = fill;
                 r.folded = true;
             }
