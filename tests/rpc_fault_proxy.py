@@ -21,7 +21,10 @@ of its calls does):
 - `stall`: held for `stall_seconds` (meant to exceed the client's timeout), then closed;
   nothing forwarded;
 - `stall-after`: forwarded, then held for `stall_seconds` and closed unanswered: the node acted,
-  the client times out.
+  the client times out;
+- `rpc-error-after`: forwarded to the node (so it takes effect), then answered with the
+  `rpc-error` fault's JSON-RPC error objects: a gateway that accepted the call upstream and
+  reported a failure anyway (a backend timing out after the pool took the transaction).
 
 Rules are tried in the order given; the first whose method matches and has uses left decides,
 its `probability` drawn from one RNG seeded at construction (so a run's faults are reproducible
@@ -56,8 +59,9 @@ from typing import Any, Final
 
 __all__ = ["FAULTS", "FaultProxy", "Rule"]
 
-FAULTS: Final = ("http-500", "http-502", "rpc-error", "drop", "drop-after", "stall", "stall-after")
-FORWARDING: Final = frozenset({"drop-after", "stall-after"})
+FAULTS: Final = ("http-500", "http-502", "rpc-error", "drop", "drop-after", "stall", "stall-after",
+                  "rpc-error-after")  # fmt: skip
+FORWARDING: Final = frozenset({"drop-after", "stall-after", "rpc-error-after"})
 UPSTREAM_TIMEOUT: Final = 60.0
 
 
@@ -331,6 +335,9 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 status, answer = proxy._forward(body, calls)
                 if pinned is not None and status == 200:
                     answer = _pin_answer(answer, calls, pinned)
+                if fault == "rpc-error-after" and calls:
+                    self._reply(200, _rpc_errors(calls, batch))
+                    return
                 if fault in FORWARDING:
                     if fault == "stall-after":
                         proxy._stall()
