@@ -20,9 +20,10 @@ replace, and say what happened as a typed outcome.
 5. nonce = the node's pending transaction count; the transaction is built by the ecosystem,
    signed by the Ape account (`account.sign_transaction`: a test account, or a keystore
    account unlocked with `set_autosign`) and broadcast raw;
-6. node errors: "already known" is a success (same bytes already in the pool); "nonce too low"
-   is a success too when the node has this very transaction (an earlier copy of the request
-   landed unanswered: web3 re-sends `eth_sendRawTransaction` after a timeout), else it re-reads
+6. node errors: "already known" is a success (same bytes already in the pool); any other error
+   is a success too when the node has this very transaction ("nonce too low": an earlier copy
+   of the request landed unanswered, web3 re-sends `eth_sendRawTransaction` after a timeout;
+   any error: a gateway that forwarded it and answered with an error), else "nonce too low" re-reads
    the nonce (before anything was sent) or checks whether one of our transactions was mined
    (after); "replacement transaction underpriced" bumps again. Every signed transaction is
    recorded as sent BEFORE its broadcast (write-ahead), so a process killed in between, or a

@@ -186,17 +186,27 @@ class KeyNode:
         return bytes(signed.serialize_transaction())
 
     def _broadcast(self, raw: bytes) -> str:
-        """Broadcasts; "already known" counts as sent. Returns the hash."""
+        """Broadcasts; "already known" counts as sent, and so does any error while the node
+        holds this very transaction (pending or mined): an error answer is no proof that the
+        node refused it. Returns the hash."""
         tx_hash = "0x" + keccak(raw).hex()
         try:
             self._rpc("eth_sendRawTransaction", ["0x" + raw.hex()])
         except RpcError as error:
             if already_known(error.message):
                 return tx_hash
-            if nonce_too_low(error.message) and self._known(tx_hash):
-                # This very transaction took the nonce: an earlier copy of the request landed
-                # and its answer was lost (web3 re-sends eth_sendRawTransaction after a timeout).
-                log.info("broadcast of %s answered late: it is already on the node", tx_hash)
+            if self._known(tx_hash):
+                if nonce_too_low(error.message):
+                    # This very transaction took the nonce: an earlier copy of the request
+                    # landed and its answer was lost (web3 re-sends eth_sendRawTransaction
+                    # after a timeout).
+                    log.info("broadcast of %s answered late: it is already on the node", tx_hash)
+                else:
+                    # A gateway that forwarded it and answered with an error (its backend timed
+                    # out after the pool took it): the node has it, so it is sent, and it will
+                    # be settled by its receipt like any other.
+                    log.warning("broadcast of %s answered %r, but the node holds it: sent",
+                                tx_hash, error.message)  # fmt: skip
                 return tx_hash
             raise
         return tx_hash
