@@ -16,7 +16,8 @@ transport faults), `test_keeper_inflight.py` (stuck, re-priced, reorged flights)
 - one job failing on every block (an exception storm) beside a job that keeps acting, under the
   bot's task runner;
 - the state file damaged at start-up;
-- a broadcast (and a fee bump) the node took but the endpoint answered with a JSON-RPC error.
+- a broadcast (and a fee bump) the node took but the endpoint answered with a JSON-RPC error;
+- a provider's rate limit (-32005) answering the gas estimate of a user's claim.
 
 Each drill asks: no value-moving action sent twice, no user's claim lost, the other jobs alive,
 recovery on its own, and one clear line about what happened. Outcomes are classified from chain
@@ -780,3 +781,44 @@ def test_a_fee_bump_the_node_took_but_answered_with_an_error_is_the_one_recorded
 
 def hashes_in_order(raws: list[str]) -> list[str]:
     return ["0x" + keccak(bytes.fromhex(r.removeprefix("0x"))).hex() for r in raws]
+
+
+# ------------------------------------------------------------------ a rate-limited node
+
+
+RATE_LIMITED = {"code": -32005, "message": "daily request count exceeded, request rate limited"}
+
+
+def test_a_rate_limited_gas_estimate_fails_the_pass_and_holds_no_users_claim(
+    fresh, proxy, accounts, chain, tmp_path
+):
+    """The settler's claim for a controller simulates fine, then the endpoint answers its
+    `eth_estimateGas` with a provider's rate-limit error (-32005). That is the node failing, not
+    the chain refusing the claim: the pass fails (a node error: `once` exits 5, the next run
+    resumes), the controller is not backed off as a refused claim, and the next pass, the limit
+    lifted, claims its deposit — once."""
+    lending, protocol = fresh
+    vault, relay = lending.vault, protocol.claim_relay
+    who, joiner = accounts[7], accounts[2]
+    vault.setOperator(relay, True, sender=joiner)
+    request_deposit(lending, joiner, 30_000 * USDC)
+    lending.vs.publish_prices()
+    lending.vs.strike()
+    start, n = chain.blocks.head.number + 1, nonce(who)
+    k = keeper(protocol, who, tmp_path)
+    proxy.inject("rpc-error", "eth_estimateGas", times=1, **RATE_LIMITED)
+    with routed(proxy):
+        limited = attempt(k, "settler")
+        again = k.run("settler")
+    assert proxy.injected[("eth_estimateGas", "rpc-error")] == 1
+    head = chain.blocks.head.number
+    assert [(log.owner, log.assets) for log in vault.Deposit.range(start, head + 1)] == [
+        (joiner.address, 30_000 * USDC)
+    ], again.summary()  # held for an hour as a refused claim before the fix
+    assert [(a.call, a.outcome) for a in again.actions] == [
+        (f"claim({joiner.address})", "mined")
+    ], again.summary()
+    assert not isinstance(limited, JobReport) or [a.outcome for a in limited.actions] != [
+        "refused"
+    ], limited.summary()
+    assert vault.maxDeposit(joiner) == 0 and nonce(who) == n + 1
