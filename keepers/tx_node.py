@@ -22,7 +22,7 @@ from keepers.errors import ErrorDecoder
 from keepers.outcomes import BroadcastUnknown, RpcError, error_data
 from keepers.settings import TxSettings
 from keepers.store import Store
-from keepers.tx_rules import Attempt, Flight, already_known, nonce_too_low, price
+from keepers.tx_rules import Attempt, Flight, already_known, node_failure, nonce_too_low, price
 
 # the sender's logger wherever its methods live: JSON log lines carry its name (`keepers.logs`)
 log = logging.getLogger("keepers.tx")
@@ -82,7 +82,10 @@ class KeyNode:
         if "error" in response:
             error = response["error"]
             message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
-            raise RpcError(message, error_data(error) if isinstance(error, dict) else b"")
+            if not isinstance(error, dict):
+                raise RpcError(message)
+            code = error.get("code")
+            raise RpcError(message, error_data(error), code if isinstance(code, int) else None)
         return response.get("result")
 
     def _call_object(self, to: str, data: bytes, value: int) -> dict[str, str]:
@@ -101,10 +104,14 @@ class KeyNode:
     def simulate(
         self, to: str, data: bytes, value: int = 0, block: str = "pending"
     ) -> tuple[str, str] | None:
-        """None when the call would pass at `block`; else (error name, reason)."""
+        """None when the call would pass at `block`; else (error name, reason). A node failing
+        to answer (`node_failure`: a rate limit, a timeout) raises its `RpcError`: it says
+        nothing of the call."""
         try:
             self._rpc("eth_call", [self._call_object(to, data, value), block])
         except RpcError as error:
+            if node_failure(error):
+                raise  # the node failed (rate limit, timeout), not the call: a node error
             name, reason = self.decoder.decode(error.data)
             if name is None and not error.data:
                 return "", error.message
