@@ -95,12 +95,13 @@ Outcome = Mined | Reverted | Refused | LostRace | Replaced | Stuck | AlreadyDone
 
 
 class RpcError(Exception):
-    """A JSON-RPC error: message and revert data (when any)."""
+    """A JSON-RPC error: message, revert data (when any) and code (when the node gave one)."""
 
-    def __init__(self, message: str, data: bytes = b"") -> None:
+    def __init__(self, message: str, data: bytes = b"", code: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.data = data
+        self.code = code
 
 
 class BroadcastUnknown(Exception):

@@ -10,7 +10,9 @@ replace, and say what happened as a typed outcome.
    `keepers.actions.action_key`) are settled or resumed — re-priced, waited on, bumped on their
    nonce (`keepers.inflight.resume_own`); one still pending → its `Stuck`: nothing new is
    simulated or sent;
-3. simulation with `eth_call` at the pending block; a revert → `LostRace` when its custom error
+3. simulation with `eth_call` at the pending block (a node failing to answer — a rate limit,
+   a timeout: `tx_rules.node_failure` — raises, here and at the estimate: a node error that
+   fails the pass, never a refusal of the action); a revert → `LostRace` when its custom error
    is one of `TxSettings.lost_race_errors` or `contested` (below) shows another address did the
    action first, else `Refused` (also when the call passes at the latest block while the key
    has transactions pending: the pending state may show the key's own transaction);
@@ -20,9 +22,10 @@ replace, and say what happened as a typed outcome.
 5. nonce = the node's pending transaction count; the transaction is built by the ecosystem,
    signed by the Ape account (`account.sign_transaction`: a test account, or a keystore
    account unlocked with `set_autosign`) and broadcast raw;
-6. node errors: "already known" is a success (same bytes already in the pool); "nonce too low"
-   is a success too when the node has this very transaction (an earlier copy of the request
-   landed unanswered: web3 re-sends `eth_sendRawTransaction` after a timeout), else it re-reads
+6. node errors: "already known" is a success (same bytes already in the pool); any other error
+   is a success too when the node has this very transaction ("nonce too low": an earlier copy
+   of the request landed unanswered, web3 re-sends `eth_sendRawTransaction` after a timeout;
+   any error: a gateway that forwarded it and answered with an error), else "nonce too low" re-reads
    the nonce (before anything was sent) or checks whether one of our transactions was mined
    (after); "replacement transaction underpriced" bumps again. Every signed transaction is
    recorded as sent BEFORE its broadcast (write-ahead), so a process killed in between, or a
@@ -76,6 +79,7 @@ from keepers.tx_rules import (
     bumped,
     insufficient_funds,
     mined,
+    node_failure,
     nonce_too_low,
     poll_delay,
     race_reason,
@@ -149,6 +153,8 @@ class TxSender(KeyNode):
                         self._rpc("eth_estimateGas", [self._call_object(to, data, value)]), 16
                     )
                 except RpcError as error:  # the state moved between the two calls
+                    if node_failure(error):
+                        raise  # the node failed (rate limit, timeout): a node error, no refusal
                     if insufficient_funds(error.message):
                         return Unfunded(0, self.balance())
                     name, reason = self.decoder.decode(error.data)

@@ -22,7 +22,7 @@ from keepers.errors import ErrorDecoder
 from keepers.outcomes import BroadcastUnknown, RpcError, error_data
 from keepers.settings import TxSettings
 from keepers.store import Store
-from keepers.tx_rules import Attempt, Flight, already_known, nonce_too_low, price
+from keepers.tx_rules import Attempt, Flight, already_known, node_failure, nonce_too_low, price
 
 # the sender's logger wherever its methods live: JSON log lines carry its name (`keepers.logs`)
 log = logging.getLogger("keepers.tx")
@@ -82,7 +82,10 @@ class KeyNode:
         if "error" in response:
             error = response["error"]
             message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
-            raise RpcError(message, error_data(error) if isinstance(error, dict) else b"")
+            if not isinstance(error, dict):
+                raise RpcError(message)
+            code = error.get("code")
+            raise RpcError(message, error_data(error), code if isinstance(code, int) else None)
         return response.get("result")
 
     def _call_object(self, to: str, data: bytes, value: int) -> dict[str, str]:
@@ -101,10 +104,14 @@ class KeyNode:
     def simulate(
         self, to: str, data: bytes, value: int = 0, block: str = "pending"
     ) -> tuple[str, str] | None:
-        """None when the call would pass at `block`; else (error name, reason)."""
+        """None when the call would pass at `block`; else (error name, reason). A node failing
+        to answer (`node_failure`: a rate limit, a timeout) raises its `RpcError`: it says
+        nothing of the call."""
         try:
             self._rpc("eth_call", [self._call_object(to, data, value), block])
         except RpcError as error:
+            if node_failure(error):
+                raise  # the node failed (rate limit, timeout), not the call: a node error
             name, reason = self.decoder.decode(error.data)
             if name is None and not error.data:
                 return "", error.message
@@ -186,17 +193,27 @@ class KeyNode:
         return bytes(signed.serialize_transaction())
 
     def _broadcast(self, raw: bytes) -> str:
-        """Broadcasts; "already known" counts as sent. Returns the hash."""
+        """Broadcasts; "already known" counts as sent, and so does any error while the node
+        holds this very transaction (pending or mined): an error answer is no proof that the
+        node refused it. Returns the hash."""
         tx_hash = "0x" + keccak(raw).hex()
         try:
             self._rpc("eth_sendRawTransaction", ["0x" + raw.hex()])
         except RpcError as error:
             if already_known(error.message):
                 return tx_hash
-            if nonce_too_low(error.message) and self._known(tx_hash):
-                # This very transaction took the nonce: an earlier copy of the request landed
-                # and its answer was lost (web3 re-sends eth_sendRawTransaction after a timeout).
-                log.info("broadcast of %s answered late: it is already on the node", tx_hash)
+            if self._known(tx_hash):
+                if nonce_too_low(error.message):
+                    # This very transaction took the nonce: an earlier copy of the request
+                    # landed and its answer was lost (web3 re-sends eth_sendRawTransaction
+                    # after a timeout).
+                    log.info("broadcast of %s answered late: it is already on the node", tx_hash)
+                else:
+                    # A gateway that forwarded it and answered with an error (its backend timed
+                    # out after the pool took it): the node has it, so it is sent, and it will
+                    # be settled by its receipt like any other.
+                    log.warning("broadcast of %s answered %r, but the node holds it: sent",
+                                tx_hash, error.message)  # fmt: skip
                 return tx_hash
             raise
         return tx_hash

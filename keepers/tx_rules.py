@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, TypeGuard
+from typing import Any, Final, TypeGuard
 
 from keepers.settings import TxSettings
 
@@ -113,6 +113,30 @@ def already_known(message: str) -> bool:
     """The node already holds these very bytes: the broadcast counts as sent."""
     message = message.lower()
     return "already known" in message or "already imported" in message
+
+
+NODE_FAILURE_CODES: Final = frozenset({-32700, -32600, -32601, -32602, -32002, -32005, 429})
+"""JSON-RPC error codes that say the node (or the provider in front of it) did not run the
+call: parse error, invalid request, method not found, invalid params, resource unavailable,
+limit exceeded (EIP-1474), and 429 (too many requests, as some providers put it)."""
+
+NODE_FAILURE_WORDS: Final = ("rate limit", "limit exceeded", "too many requests", "timed out",
+                             "timeout", "header not found", "unavailable")  # fmt: skip
+
+
+def node_failure(error: Any) -> bool:
+    """Whether an `RpcError` answering a call or gas estimate is the node failing to run it (a
+    rate limit, a timeout, a backend without the block), not the EVM refusing the call: no
+    revert data, and a code or words that say so. A refusal of the EVM — a revert, "EVM error
+    OutOfGas", "gas required exceeds allowance" (anvil puts these under -32603 too) — is not."""
+    if getattr(error, "data", b""):
+        return False
+    if getattr(error, "code", None) in NODE_FAILURE_CODES:
+        return True
+    message = str(getattr(error, "message", "")).lower()
+    if "revert" in message or "evm error" in message:
+        return False
+    return any(word in message for word in NODE_FAILURE_WORDS)
 
 
 def nonce_too_low(message: str) -> bool:

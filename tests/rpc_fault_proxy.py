@@ -13,7 +13,8 @@ Faults (`FAULTS`), each applied to a whole HTTP request (a JSON-RPC batch matche
 of its calls does):
 
 - `http-500` / `http-502`: that status with a plain-text body; nothing forwarded;
-- `rpc-error`: a JSON-RPC error object (code -32603) for every call of the request; nothing
+- `rpc-error`: a JSON-RPC error object (code -32603, or the rule's `code` and `message`: a
+  provider's rate limit is -32005 "limit exceeded") for every call of the request; nothing
   forwarded;
 - `drop`: the connection closed with no response; nothing forwarded;
 - `drop-after`: forwarded to the node (so it takes effect), then the connection closed with no
@@ -21,7 +22,10 @@ of its calls does):
 - `stall`: held for `stall_seconds` (meant to exceed the client's timeout), then closed;
   nothing forwarded;
 - `stall-after`: forwarded, then held for `stall_seconds` and closed unanswered: the node acted,
-  the client times out.
+  the client times out;
+- `rpc-error-after`: forwarded to the node (so it takes effect), then answered with the
+  `rpc-error` fault's JSON-RPC error objects: a gateway that accepted the call upstream and
+  reported a failure anyway (a backend timing out after the pool took the transaction).
 
 Rules are tried in the order given; the first whose method matches and has uses left decides,
 its `probability` drawn from one RNG seeded at construction (so a run's faults are reproducible
@@ -56,8 +60,9 @@ from typing import Any, Final
 
 __all__ = ["FAULTS", "FaultProxy", "Rule"]
 
-FAULTS: Final = ("http-500", "http-502", "rpc-error", "drop", "drop-after", "stall", "stall-after")
-FORWARDING: Final = frozenset({"drop-after", "stall-after"})
+FAULTS: Final = ("http-500", "http-502", "rpc-error", "drop", "drop-after", "stall", "stall-after",
+                  "rpc-error-after")  # fmt: skip
+FORWARDING: Final = frozenset({"drop-after", "stall-after", "rpc-error-after"})
 UPSTREAM_TIMEOUT: Final = 60.0
 
 
@@ -70,6 +75,8 @@ class Rule:
     method: str | None = None
     times: int | None = None
     probability: float = 1.0
+    code: int = -32603
+    message: str | None = None  # None: "injected fault: <method> failed"
 
     def matches(self, methods: list[str]) -> bool:
         live = self.times is None or self.times > 0
@@ -152,13 +159,15 @@ class FaultProxy:
         *,
         times: int | None = None,
         probability: float = 1.0,
+        code: int = -32603,
+        message: str | None = None,
     ) -> Rule:
         """Adds a rule (after the existing ones); returns it (its `times` counts down)."""
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; faults are {', '.join(FAULTS)}")
         if not 0.0 <= probability <= 1.0:
             raise ValueError(f"probability {probability} is not in [0, 1]")
-        rule = Rule(fault, method, times, probability)
+        rule = Rule(fault, method, times, probability, code, message)
         with self._lock:
             self._rules.append(rule)
         return rule
@@ -188,8 +197,9 @@ class FaultProxy:
     def catch_up(self) -> None:
         self.pinned = None
 
-    def _choose(self, methods: list[str]) -> str | None:
-        """The fault for a request calling `methods` (and the bookkeeping), or None."""
+    def _choose(self, methods: list[str]) -> Rule | None:
+        """The rule of the fault for a request calling `methods` (and the bookkeeping), or
+        None."""
         with self._lock:
             self.received.update(methods)
             for rule in self._rules:
@@ -201,7 +211,7 @@ class FaultProxy:
                     rule.times -= 1
                 for method in methods:
                     self.injected[(method, rule.fault)] += 1
-                return rule.fault
+                return rule
             return None
 
     # ------------------------------------------------------------------ forwarding
@@ -292,12 +302,15 @@ def _pin_answer(answer: bytes, calls: list[dict[str, Any]], pinned: int) -> byte
     return json.dumps(doc).encode()
 
 
-def _rpc_errors(calls: list[dict[str, Any]], batch: bool) -> bytes:
+def _rpc_errors(calls: list[dict[str, Any]], batch: bool, rule: Rule) -> bytes:
     errors = [
         {
             "jsonrpc": "2.0",
             "id": c.get("id"),
-            "error": {"code": -32603, "message": f"injected fault: {c.get('method')} failed"},
+            "error": {
+                "code": rule.code,
+                "message": rule.message or f"injected fault: {c.get('method')} failed",
+            },
         }
         for c in calls
     ]
@@ -312,12 +325,13 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             calls, batch = _calls(body)
-            fault = proxy._choose([str(c.get("method")) for c in calls])
+            rule = proxy._choose([str(c.get("method")) for c in calls])
+            fault = None if rule is None else rule.fault
             if fault in ("http-500", "http-502"):
                 status = 500 if fault == "http-500" else 502
                 self._reply(status, f"injected fault: HTTP {status}".encode(), "text/plain")
-            elif fault == "rpc-error" and calls:
-                self._reply(200, _rpc_errors(calls, batch))
+            elif fault == "rpc-error" and rule is not None and calls:
+                self._reply(200, _rpc_errors(calls, batch, rule))
             elif fault in ("drop", "stall"):
                 if fault == "stall":
                     proxy._stall()
@@ -331,6 +345,9 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 status, answer = proxy._forward(body, calls)
                 if pinned is not None and status == 200:
                     answer = _pin_answer(answer, calls, pinned)
+                if fault == "rpc-error-after" and rule is not None and calls:
+                    self._reply(200, _rpc_errors(calls, batch, rule))
+                    return
                 if fault in FORWARDING:
                     if fault == "stall-after":
                         proxy._stall()

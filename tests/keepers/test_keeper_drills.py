@@ -15,7 +15,9 @@ transport faults), `test_keeper_inflight.py` (stuck, re-priced, reorged flights)
 - the key running out of gas money in the middle of a batch of claims;
 - one job failing on every block (an exception storm) beside a job that keeps acting, under the
   bot's task runner;
-- the state file damaged at start-up.
+- the state file damaged at start-up;
+- a broadcast (and a fee bump) the node took but the endpoint answered with a JSON-RPC error;
+- a provider's rate limit (-32005) answering the gas estimate of a user's claim.
 
 Each drill asks: no value-moving action sent twice, no user's claim lost, the other jobs alive,
 recovery on its own, and one clear line about what happened. Outcomes are classified from chain
@@ -704,3 +706,119 @@ def test_a_damaged_state_file_stops_the_keeper_at_start_up_in_one_line_sending_n
     assert isinstance(failed, Exception), failed
     assert "\n" not in str(failed).strip()
     assert nonce(who) == sent and not lending.vs.agents.decisionRecord(0).evaluated
+
+
+# ------------------------------------------------------------------ an error after the node took it
+
+
+def test_a_broadcast_the_node_took_but_answered_with_an_error_is_recorded_mined_once(
+    due, proxy, accounts, chain, tmp_path
+):
+    """The endpoint forwards the keeper's `evaluate(0)` to the node, which takes it (automine
+    mines it), and answers the broadcast with a JSON-RPC error (a gateway whose backend timed
+    out after its pool took the transaction). The keeper must look the hash up before writing
+    it off: its outcome is `mined`, the store records it mined (not `dropped`), and the next
+    pass signs nothing."""
+    lending, protocol = due
+    agents, who = lending.vs.agents, accounts[7]
+    k = keeper(protocol, who, tmp_path)
+    start, n = chain.blocks.head.number + 1, nonce(who)
+    proxy.inject("rpc-error-after", "eth_sendRawTransaction", times=1)
+    with routed(proxy):
+        report = k.run("evaluator")
+        again = k.run("evaluator")
+    assert proxy.injected[("eth_sendRawTransaction", "rpc-error-after")] == 1
+    (sent,) = hashes(proxy.raw_transactions)
+    assert receipt(chain.provider.web3, sent)["status"] == 1
+    assert evaluations(agents, start) == [0] and nonce(who) == n + 1
+    assert [(a.action_id, a.outcome, a.tx_hash) for a in report.actions] == [
+        ("evaluate:0", "mined", sent)
+    ], report.summary()
+    assert {t.tx_hash: t.status for t in k.store.transactions("evaluate:0")} == {sent: "mined"}
+    assert [a.outcome for a in again.actions] in ([], ["already-done"]), again.summary()
+    assert len(proxy.raw_transactions) == 1 and k.store.in_flight() == []
+
+
+def test_a_fee_bump_the_node_took_but_answered_with_an_error_is_the_one_recorded_mined(
+    due, proxy, accounts, chain, tmp_path
+):
+    """The keeper's `evaluate(0)` waits in the pool and is bumped; the bump reaches the node
+    (it replaces the original in the pool) but is answered with a JSON-RPC error. When the bump
+    mines, the keeper must settle its flight on the bump's receipt — `mined`, the bump recorded
+    mined and the original replaced — not call it replaced by someone else's transaction."""
+    lending, protocol = due
+    agents, who = lending.vs.agents, accounts[7]
+    tx = {**SLOW_TX, "replace_after": 0.2, "max_replacements": 1, "receipt_timeout": 10.0}
+    k = keeper(protocol, who, tmp_path, settings=load_settings(tx=tx))
+    start, n = chain.blocks.head.number + 1, nonce(who)
+
+    def error_the_bump() -> None:  # at the original's broadcast: the rule takes the next one
+        proxy.inject("rpc-error-after", "eth_sendRawTransaction", times=1)
+
+    proxy.before("eth_sendRawTransaction", error_the_bump)
+    mined_once: list[int] = []
+
+    def mine_after_the_bump() -> None:  # the first look after the bump's answer
+        if len(proxy.raw_transactions) == 2 and not mined_once:
+            mined_once.append(1)
+            post(chain.provider.uri, "evm_mine")
+
+    proxy.before("eth_getTransactionReceipt", mine_after_the_bump, times=1_000)
+    with manual_mining(chain), routed(proxy):
+        report = k.run("evaluator")
+    original, bump = hashes_in_order(proxy.raw_transactions)
+    assert proxy.injected[("eth_sendRawTransaction", "rpc-error-after")] == 1
+    assert receipt(chain.provider.web3, bump)["status"] == 1
+    assert receipt(chain.provider.web3, original) is None
+    assert evaluations(agents, start) == [0] and nonce(who) == n + 1
+    assert [(a.action_id, a.outcome, a.tx_hash) for a in report.actions] == [
+        ("evaluate:0", "mined", bump)
+    ], report.summary()
+    statuses = {t.tx_hash: t.status for t in k.store.transactions("evaluate:0")}
+    assert statuses == {original: "replaced", bump: "mined"}, statuses
+    assert k.store.in_flight() == []
+
+
+def hashes_in_order(raws: list[str]) -> list[str]:
+    return ["0x" + keccak(bytes.fromhex(r.removeprefix("0x"))).hex() for r in raws]
+
+
+# ------------------------------------------------------------------ a rate-limited node
+
+
+RATE_LIMITED = {"code": -32005, "message": "daily request count exceeded, request rate limited"}
+
+
+def test_a_rate_limited_gas_estimate_fails_the_pass_and_holds_no_users_claim(
+    fresh, proxy, accounts, chain, tmp_path
+):
+    """The settler's claim for a controller simulates fine, then the endpoint answers its
+    `eth_estimateGas` with a provider's rate-limit error (-32005). That is the node failing, not
+    the chain refusing the claim: the pass fails (a node error: `once` exits 5, the next run
+    resumes), the controller is not backed off as a refused claim, and the next pass, the limit
+    lifted, claims its deposit — once."""
+    lending, protocol = fresh
+    vault, relay = lending.vault, protocol.claim_relay
+    who, joiner = accounts[7], accounts[2]
+    vault.setOperator(relay, True, sender=joiner)
+    request_deposit(lending, joiner, 30_000 * USDC)
+    lending.vs.publish_prices()
+    lending.vs.strike()
+    start, n = chain.blocks.head.number + 1, nonce(who)
+    k = keeper(protocol, who, tmp_path)
+    proxy.inject("rpc-error", "eth_estimateGas", times=1, **RATE_LIMITED)
+    with routed(proxy):
+        limited = attempt(k, "settler")
+        again = k.run("settler")
+    assert proxy.injected[("eth_estimateGas", "rpc-error")] == 1
+    head = chain.blocks.head.number
+    assert [(log.owner, log.assets) for log in vault.Deposit.range(start, head + 1)] == [
+        (joiner.address, 30_000 * USDC)
+    ], again.summary()  # held for an hour as a refused claim before the fix
+    assert [(a.call, a.outcome) for a in again.actions] == [
+        (f"claim({joiner.address})", "mined")
+    ], again.summary()
+    assert not isinstance(limited, JobReport) or [a.outcome for a in limited.actions] != [
+        "refused"
+    ], limited.summary()
+    assert vault.maxDeposit(joiner) == 0 and nonce(who) == n + 1
