@@ -14,6 +14,10 @@ import click
 from ballast.cli import NegativeNumbers, make_console
 from keepers.cli_common import Fail, connected, keeper_for
 
+# `verify-steward --replay`'s default for `--max-age`: the steward sends its batch right after
+# its read (`tx.receipt_timeout` 180 s, with replacements); an hour covers a slow inclusion.
+STEWARD_RECEIPT_MAX_AGE = 3_600
+
 
 class DecisionId(click.IntRange):
     """A decision ID, 0 to 2^256 - 1; a signed zero (`-0`) is refused, not read as decision 0."""
@@ -82,16 +86,30 @@ def verify_decision_command(ctx: click.Context, decision_id: int, replay_it: boo
     type=click.Path(path_type=Path),
     help="The rationale document (default: the keeper's store or rationale_dir).",
 )
+@click.option(
+    "--max-age",
+    type=click.IntRange(min=0),
+    default=STEWARD_RECEIPT_MAX_AGE,
+    show_default=True,
+    help="With --replay: the most seconds the receipt's inputs may precede the batch.",
+)
 @click.pass_context
 def verify_steward_command(
-    ctx: click.Context, rationale_hash: str, replay_it: bool, document: Path | None
+    ctx: click.Context, rationale_hash: str, replay_it: bool, document: Path | None, max_age: int
 ) -> None:
     """Check the steward batch whose StewardUpdate carries RATIONALE_HASH: the document re-hashes
-    to it and lists the batch's keys and values; with --replay, the steward re-run on it decides
-    the same and the node agrees with its inputs at its block (exit 4 names what differs)."""
+    to it and lists the batch's keys and values, and no other batch carries the hash; with
+    --replay, the steward re-run on it decides the same, the node agrees with its inputs at its
+    block, and that block is just before the batch's: no parameter changed in between and at most
+    --max-age seconds passed (exit 4 names what differs)."""
     import re
 
-    from keepers.shell.steward import chain_differences, find_steward_update, read_steward_inputs
+    from keepers.shell.steward import (
+        chain_differences,
+        find_steward_updates,
+        read_steward_inputs,
+        receipt_timing,
+    )
     from keepers.strategy.rationale import decode as decode_doc
     from keepers.strategy.rationale import verify as verify_hash
     from keepers.strategy.replay import ReceiptError
@@ -101,18 +119,24 @@ def verify_steward_command(
         raise Fail(f"{rationale_hash!r} is not a rationale hash (0x and 64 hex digits)")
     with connected(ctx.obj["network"]):
         keeper = keeper_for(ctx)
-        found = find_steward_update(keeper, digest)
-        if found is None:
+        found = find_steward_updates(keeper, digest)
+        if not found:
             raise Fail(f"no StewardUpdate with rationale hash {digest} on this registry")
-        block, tx, uri, keys, values = found
+        block, tx, uri, keys, values = found[0]
         console = make_console()
         console.print(f"steward batch {tx} at block {block}, uri {uri}", markup=False)
+        problems: list[str] = []
+        if len(found) > 1:  # one document, one batch: a reused hash vouches for none after it
+            others = ", ".join(f"{t} at block {b}" for b, t, *_ in found[1:])
+            problems.append(f"rationale hash: {len(found)} steward batches carry it (also "
+                            f"{others}); a receipt describes one batch")  # fmt: skip
         body = _steward_document(keeper, digest, document)
         if body is None:
+            for problem in problems:
+                console.print(f"  MISMATCH: {problem}", markup=False)
             console.print("  MISMATCH: the document is not in the store, the rationale "
                           "folder or --document")  # fmt: skip
             sys.exit(4)
-        problems: list[str] = []
         if not verify_hash(body, digest):
             problems.append("document: its keccak256 is not the on-chain rationale hash "
                             "(or it is not canonical)")  # fmt: skip
@@ -138,11 +162,19 @@ def verify_steward_command(
                 problems += [f"replay: {d}" for d in result.differences]
                 if result.ok:
                     console.print("  replay: same document")
-                node = read_steward_inputs(keeper, result.inputs.block)
-                chain = chain_differences(result.inputs, node)
-                problems += [f"chain inputs: {d}" for d in chain]
-                if not chain:
-                    console.print("  chain inputs: the node agrees at the receipt's block")
+                # the receipt's block first: one at or after the batch's (the future, even)
+                # is named, not read
+                timing = receipt_timing(keeper, result.inputs, block, max_age)
+                if result.inputs.block < block:
+                    node = read_steward_inputs(keeper, result.inputs.block)
+                    chain = chain_differences(result.inputs, node)
+                    problems += [f"chain inputs: {d}" for d in chain]
+                    if not chain:
+                        console.print("  chain inputs: the node agrees at the receipt's block")
+                problems += timing
+                if not timing:
+                    console.print(f"  receipt: read at block {result.inputs.block}, no managed "
+                                  f"parameter changed before the batch at {block}")  # fmt: skip
         for problem in problems:
             console.print(f"  MISMATCH: {problem}", markup=False)
     if problems:

@@ -50,8 +50,8 @@ from keepers.shell.reports import JobReport, KeeperError
 if TYPE_CHECKING:
     from keepers.shell.keeper import Keeper
 
-__all__ = ["chain_differences", "find_steward_update", "managed_names", "read_steward_inputs",
-           "run_steward"]  # fmt: skip
+__all__ = ["chain_differences", "find_steward_update", "find_steward_updates", "managed_names",
+           "read_steward_inputs", "receipt_timing", "run_steward"]  # fmt: skip
 
 STEWARD_ROLE = keccak(text="STEWARD_ROLE")
 UNLIMITED_EXIT = 10**30  # asset units: an issuer without a daily limit
@@ -368,21 +368,59 @@ STEWARD_UPDATE_TOPIC = "0x" + keccak(text="StewardUpdate(bytes32,string,bytes32[
 def find_steward_update(
     keeper: Keeper, digest: str
 ) -> tuple[int, str, str, list[bytes], list[int]] | None:
-    """(block, tx hash, URI, keys, values) of the registry's `StewardUpdate` with rationale hash
-    `digest` (the first one), or None; read in `liquidator.scan_chunk`-block ranges from the
-    deployment block."""
+    """(block, tx hash, URI, keys, values) of the registry's first `StewardUpdate` with rationale
+    hash `digest`, or None (`find_steward_updates` for all of them)."""
+    found = find_steward_updates(keeper, digest)
+    return found[0] if found else None
+
+
+def find_steward_updates(
+    keeper: Keeper, digest: str
+) -> list[tuple[int, str, str, list[bytes], list[int]]]:
+    """(block, tx hash, URI, keys, values) of every `StewardUpdate` of the registry with rationale
+    hash `digest`, in chain order; read in `liquidator.scan_chunk`-block ranges from the
+    deployment block. The registry does not refuse a hash it has seen, so a steward can send a
+    second batch under a document that describes only the first: a receipt vouches for one
+    batch, and `verify-steward` refuses a hash that more than one carries."""
     from eth_abi import decode
 
     registry = keeper.protocol.registry.address
     params = {"address": registry, "topics": [STEWARD_UPDATE_TOPIC, digest]}
     head = keeper.web3.eth.block_number
-    chunks = log_chunks(
+    logs = read_logs(
         keeper.web3, params, keeper.protocol.block, head, keeper.settings.liquidator.scan_chunk
     )
-    log = next((logs[0] for _, _, logs in chunks if logs), None)
-    if log is None:
-        return None
-    uri, keys, values = decode(["string", "bytes32[]", "uint256[]"], bytes(log["data"]))
-    tx = log["transactionHash"]
-    tx_hex = tx if isinstance(tx, str) else "0x" + bytes(tx).hex()
-    return int(log["blockNumber"]), tx_hex, uri, [bytes(k) for k in keys], [int(v) for v in values]
+    out = []
+    for log in logs:
+        uri, keys, values = decode(["string", "bytes32[]", "uint256[]"], bytes(log["data"]))
+        tx = log["transactionHash"]
+        tx_hex = tx if isinstance(tx, str) else "0x" + bytes(tx).hex()
+        block = int(log["blockNumber"])
+        out.append((block, tx_hex, uri, [bytes(k) for k in keys], [int(v) for v in values]))
+    return out
+
+
+def receipt_timing(
+    keeper: Keeper, recorded: StewardInputs, batch_block: int, max_age: int
+) -> list[str]:
+    """What makes the receipt's inputs not those the batch was decided on, though the chain held
+    them at the receipt's block: read at or after the batch's block; read more than `max_age`
+    seconds before it (a decision priced from a moment the steward picked, a shock long gone);
+    or a managed parameter that changed between the receipt's block and the batch (the batch
+    moves from other values than those the receipt decided from)."""
+    if recorded.block >= batch_block:
+        return [f"receipt: its inputs are read at block {recorded.block}, not before the "
+                f"batch's block {batch_block}"]  # fmt: skip
+    sent = keeper.web3.eth.get_block(batch_block)["timestamp"]
+    out = []
+    age = int(sent) - recorded.timestamp
+    if age > max_age:
+        out.append(f"receipt: its inputs are {age} s older than the batch (block "
+                   f"{recorded.block}, batch at {batch_block}; at most {max_age} s)")  # fmt: skip
+    names = [p.name for p in recorded.params]
+    before = {p.name: p for p in _params(keeper, names, batch_block - 1)}
+    for p in recorded.params:
+        if before.get(p.name) != p:
+            out.append(f"receipt: {p.name} changed between the receipt's block "
+                       f"{recorded.block} and the batch's block {batch_block}")  # fmt: skip
+    return out
