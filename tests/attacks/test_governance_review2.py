@@ -19,55 +19,26 @@ the registry's values) and the command's exit status and lines.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from eth_utils import keccak
 
 from ballast.deployment import Deployment
 from keepers.strategy.rationale import decode
-from tests.keeper_support import deployed_manifest
-from tests.keepers.test_steward import GOLD_LTV, shock_gold, steward_updates
+from tests.keepers.test_steward import (  # noqa: F401 - fixtures: the steward's deployment and CLI
+    GOLD_LTV,
+    shock_gold,
+    state,
+    steward_keeper_cli,
+    steward_manifest,
+    steward_updates,
+)
 
-KEEPER = Path(sys.executable).with_name("ballast-keeper")
 DAY = 86_400
 
 
 @pytest.fixture(scope="module")
-def manifest(repo_root, accounts, tmp_path_factory):
-    return deployed_manifest(repo_root, accounts[0], tmp_path_factory.mktemp("deployments"))
-
-
-@pytest.fixture(scope="module")
-def state(tmp_path_factory):
-    return tmp_path_factory.mktemp("steward")
-
-
-@pytest.fixture(scope="module")
-def keeper_cli(chain, repo_root, manifest, state):
-    """`ballast-keeper ARGS` as TEST::2, the steward, against this anvil."""
-
-    def run(*args: str):
-        env = {**os.environ, "APE_FOUNDRY_HOST": chain.provider.uri, "NO_COLOR": "1",
-               "COLUMNS": "200", "PYTHONPATH": str(repo_root),
-               "BALLAST_KEEPER_STEWARD__RECOMMENDATION_DIR": str(state / "rec"),
-               "BALLAST_KEEPER_STEWARD__RATIONALE_DIR": str(state / "docs")}  # fmt: skip
-        cmd = [str(KEEPER), "--state-dir", str(state / "keeper"),
-               "--manifest", str(manifest), "--account", "TEST::2", *args]  # fmt: skip
-        result = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True,
-                                timeout=300, check=False)  # fmt: skip
-        assert "Traceback" not in result.stderr, result.stderr
-        return result
-
-    return run
-
-
-@pytest.fixture(scope="module")
-def system(project, manifest):
-    d = Deployment.load(manifest)
+def system(project, steward_manifest):  # noqa: F811 - the imported fixture
+    d = Deployment.load(steward_manifest)
     gold = next(s for s in d.sleeves if s.name == "gold")
     return {
         "registry": project.ParameterRegistry.at(d.contracts["ParameterRegistry"]),
@@ -86,12 +57,16 @@ def calm_gold(system, chain, accounts, days: int) -> None:
 
 
 def test_a_receipt_read_days_before_its_batch_does_not_verify(
-    keeper_cli, system, chain, accounts, state
+    steward_keeper_cli,  # noqa: F811 - the imported fixture
+    system,
+    chain,
+    accounts,
+    state,  # noqa: F811 - the imported fixture
 ):
     registry = system["registry"]
     shock_gold(system, chain, accounts)
     # the steward prices the volatile day, and keeps the receipt without sending anything
-    dry = keeper_cli("--dry-run", "once", "--job", "steward")
+    dry = steward_keeper_cli("--dry-run", "once", "--job", "steward")
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert not steward_updates(chain, registry)
     (path,) = (state / "docs").glob("*.json")
@@ -114,7 +89,7 @@ def test_a_receipt_read_days_before_its_batch_does_not_verify(
     age = sent_at - document["inputs"]["timestamp"]
     assert age > 5 * DAY and document["inputs"]["block"] < log["blockNumber"]
 
-    out = keeper_cli("verify-steward", digest, "--replay")
+    out = steward_keeper_cli("verify-steward", digest, "--replay")
     # the document is the event's, replays, and the chain held its inputs at its own block...
     assert "keccak256 matches" in out.stdout and "replay: same document" in out.stdout, out.stdout
     assert "chain inputs: the node agrees at the receipt's block" in out.stdout, out.stdout
@@ -125,25 +100,28 @@ def test_a_receipt_read_days_before_its_batch_does_not_verify(
         f"(block {document['inputs']['block']}, batch at {log['blockNumber']}; at most 3600 s)"
     ) in out.stdout, out.stdout
     # a wider window, stated by the checker, accepts it: the check is the age, nothing else
-    wide = keeper_cli("verify-steward", digest, "--replay", "--max-age", str(age))
+    wide = steward_keeper_cli("verify-steward", digest, "--replay", "--max-age", str(age))
     assert wide.returncode == 0, wide.stdout + wide.stderr
     assert "receipt: read at block" in wide.stdout, wide.stdout
 
 
 def test_a_rationale_hash_carried_by_a_second_batch_does_not_verify(
-    keeper_cli, system, chain, accounts
+    steward_keeper_cli,  # noqa: F811 - the imported fixture
+    system,
+    chain,
+    accounts,
 ):
     registry = system["registry"]
     shock_gold(system, chain, accounts)
     before = len(steward_updates(chain, registry))
-    result = keeper_cli("once", "--job", "steward")
+    result = steward_keeper_cli("once", "--job", "steward")
     assert result.returncode == 0 and "mined" in result.stdout, result.stdout + result.stderr
     logs = steward_updates(chain, registry)
     assert len(logs) == before + 1
     digest = "0x" + bytes(logs[-1]["topics"][1]).hex()
 
     # control: the honest batch, just read and sent, verifies
-    honest = keeper_cli("verify-steward", digest, "--replay")
+    honest = steward_keeper_cli("verify-steward", digest, "--replay")
     assert honest.returncode == 0, honest.stdout + honest.stderr
     assert "MISMATCH" not in honest.stdout, honest.stdout
 
@@ -162,12 +140,12 @@ def test_a_rationale_hash_carried_by_a_second_batch_does_not_verify(
     second = again[-1]["transactionHash"]
     second_hex = second if isinstance(second, str) else "0x" + bytes(second).hex()
 
-    out = keeper_cli("verify-steward", digest, "--replay")
+    out = steward_keeper_cli("verify-steward", digest, "--replay")
     assert out.returncode == 4, out.stdout + out.stderr
     assert (
         f"MISMATCH: rationale hash: 2 steward batches carry it (also {second_hex} at block "
         f"{again[-1]['blockNumber']}); a receipt describes one batch"
     ) in out.stdout, out.stdout
     # without --replay too: the reuse is read from the events alone
-    plain = keeper_cli("verify-steward", digest)
+    plain = steward_keeper_cli("verify-steward", digest)
     assert plain.returncode == 4 and "2 steward batches carry it" in plain.stdout, plain.stdout

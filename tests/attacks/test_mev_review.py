@@ -55,6 +55,7 @@ import pytest
 from hexbytes import HexBytes
 
 from tests.agent_support import build_desk
+from tests.attacks.test_fair_settlement import queued_behind_a_gate
 from tests.lending_support import MAX_UINT, deploy_zero_rate_book
 from tests.vault_support import (
     DAY,
@@ -256,28 +257,10 @@ def desk(project, accounts, chain):
 
 
 def _queued_behind_a_gate(desk, accounts):
-    """A leaver's 300,000 exit of a 1.3M vault (50 % T-bills, 40 % gold), 130,000 of it paid
-    from idle while the T-bill and gold issuers gate; the rest waits 4 days (past
-    vault.strikeMaxWait, 3 days), then the gates lift with every price fresh. Returns the
-    leaver and what its rest is worth at those prices."""
-    system, vault = desk.system, desk.vault
-    leaver = accounts[3]
-    system.fund(leaver, 300_000 * USDC)
-    vault.requestDeposit(300_000 * USDC, leaver, leaver, sender=leaver)
-    system.strike()
-    vault.mint(vault.maxMint(leaver), leaver, leaver, sender=leaver)
-    desk.rebalance([5_000, 4_000, 0])
-    vault.requestRedeem(vault.balanceOf(leaver), leaver, leaver, sender=leaver)
-    for name in ("tbill", "gold"):
-        system.sleeve(name).issuer.setFrozen(True, sender=desk.governance)
-    first = settled(system.strike(), vault)
-    assert 0 < first["redeemAssets"] < 300_000 * USDC  # part paid, the rest queued
-    desk.at(desk.now() + 4 * DAY)
-    system.publish_prices()
-    for name in ("tbill", "gold"):
-        system.sleeve(name).issuer.setFrozen(False, sender=desk.governance)
-    rest = vault.pendingRedeemRequest(0, leaver)
-    return leaver, vault.convertToAssets(rest)
+    """test_fair_settlement's leaver whose 300,000 exit waits 4 days behind the T-bill and gold
+    issuers' gates, and what the rest of it is worth at the fresh prices once they lift."""
+    leaver = queued_behind_a_gate(desk, accounts)
+    return leaver, desk.vault.convertToAssets(desk.vault.pendingRedeemRequest(0, leaver))
 
 
 def test_one_faulty_zero_round_never_haircuts_an_exit_queued_for_liquidity(desk, accounts):
