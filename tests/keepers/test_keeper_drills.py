@@ -420,19 +420,26 @@ def test_a_replacement_whose_original_mines_first_settles_as_the_original_once(
 # ------------------------------------------------------------------ claimable moved under a claim
 
 
+def joiner_with_a_settled_deposit(fresh, accounts):
+    """(lending, protocol, keeper account, joiner): the joiner's 30,000 deposit, the claim relay
+    its operator, settled by a strike and claimable."""
+    lending, protocol = fresh
+    joiner = accounts[2]
+    lending.vault.setOperator(protocol.claim_relay, True, sender=joiner)
+    request_deposit(lending, joiner, 30_000 * USDC)
+    lending.vs.publish_prices()
+    lending.vs.strike()
+    return lending, protocol, accounts[7], joiner
+
+
 def test_a_claim_sent_after_the_user_claimed_part_itself_pays_the_rest_once(
     fresh, proxy, accounts, chain, tmp_path
 ):
     """The settler reads 30k of the joiner's settled deposit as claimable; between that read
     and its broadcast the joiner claims 10k itself. The relay's claim takes what is claimable
     when it runs, so the joiner gets the other 20k: 30k claimed in all, none twice, none left."""
-    lending, protocol = fresh
-    vault, relay = lending.vault, protocol.claim_relay
-    who, joiner = accounts[7], accounts[2]
-    vault.setOperator(relay, True, sender=joiner)
-    request_deposit(lending, joiner, 30_000 * USDC)
-    lending.vs.publish_prices()
-    lending.vs.strike()
+    lending, protocol, who, joiner = joiner_with_a_settled_deposit(fresh, accounts)
+    vault = lending.vault
     start = chain.blocks.head.number + 1
     k = keeper(protocol, who, tmp_path)
     own_claim = keccak(text="deposit(uint256,address,address)")[:4] + encode(
@@ -797,13 +804,8 @@ def test_a_rate_limited_gas_estimate_fails_the_pass_and_holds_no_users_claim(
     the chain refusing the claim: the pass fails (a node error: `once` exits 5, the next run
     resumes), the controller is not backed off as a refused claim, and the next pass, the limit
     lifted, claims its deposit — once."""
-    lending, protocol = fresh
-    vault, relay = lending.vault, protocol.claim_relay
-    who, joiner = accounts[7], accounts[2]
-    vault.setOperator(relay, True, sender=joiner)
-    request_deposit(lending, joiner, 30_000 * USDC)
-    lending.vs.publish_prices()
-    lending.vs.strike()
+    lending, protocol, who, joiner = joiner_with_a_settled_deposit(fresh, accounts)
+    vault = lending.vault
     start, n = chain.blocks.head.number + 1, nonce(who)
     k = keeper(protocol, who, tmp_path)
     proxy.inject("rpc-error", "eth_estimateGas", times=1, **RATE_LIMITED)
