@@ -54,6 +54,7 @@ from keepers.shell.reports import (
     describe_outcome,
 )
 from keepers.tx import Contested, TxSender
+from keepers.tx_rules import node_failure
 
 if TYPE_CHECKING:
     from keepers.shell.keeper import Keeper
@@ -164,10 +165,13 @@ class _Batches:
 
     def _limit(self, batch: list[LiquidationPlan], data: bytes) -> int | None:
         """The batch's gas limit (estimate + margin); None when the node cannot estimate it (the
-        state moved since the simulation): its items are then reported `refused` and dropped."""
+        state moved since the simulation): its items are then reported `refused` and dropped. A
+        node failing to answer (`tx_rules.node_failure`) raises: the pass fails, as a node error."""
         try:
             estimate = self.sender.estimate_gas(self.executor, data)
         except RpcError as error:
+            if node_failure(error):
+                raise  # the node failed (rate limit, timeout): a node error, no item refused
             _, reason = self.sender.decoder.decode(error.data)
             for p in batch:
                 self.add(p, "refused", None, reason or error.message)
@@ -178,10 +182,12 @@ class _Batches:
     def _simulate(self, batch: list[LiquidationPlan], data: bytes) -> bool:
         """Reports and drops (from the queue) the items of `batch` that would fail; True when
         every item would pass. A batch failing as a whole (the budget's pull) is reported
-        `refused` item by item and dropped."""
+        `refused` item by item and dropped; a node failing to answer raises (`_limit`)."""
         try:
             (results,) = decode(RESULTS, self.sender.call(self.executor, data))
         except RpcError as error:
+            if node_failure(error):
+                raise  # the node failed (rate limit, timeout): a node error, no item refused
             _, reason = self.sender.decoder.decode(error.data)
             for p in batch:
                 self.add(p, "refused", None, reason or error.message)

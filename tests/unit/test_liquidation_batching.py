@@ -4,6 +4,7 @@ transactions that fit the block's gas (no chain)."""
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 from eth_utils import to_checksum_address
@@ -11,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keepers.config import ConfigError, load_settings
+from keepers.errors import ErrorDecoder
 from keepers.jobs.liquidator import (
     BATCH_BASE_GAS,
     BatchSettings,
@@ -23,6 +25,9 @@ from keepers.jobs.liquidator import (
     pack_batches,
 )
 from keepers.math import Liquidation
+from keepers.outcomes import RpcError
+from keepers.shell.liquidation_batches import _Batches
+from keepers.shell.reports import JobReport
 
 
 def plan(i: int, repay: int = 1_000) -> LiquidationPlan:
@@ -132,3 +137,41 @@ def test_an_executor_setting_that_is_not_an_address_is_refused_in_one_line():
     lower = "0x" + "ab" * 20
     executor = load_settings(liquidator={"executor": lower}).liquidator.executor
     assert executor == to_checksum_address(lower)  # checksummed once, at load
+
+
+class _FailingSender:
+    """A sender whose every call and gas estimate of the executor answers `error`."""
+
+    def __init__(self, error: RpcError) -> None:
+        self.error = error
+        self.decoder = ErrorDecoder()
+
+    def call(self, to: str, data: bytes) -> bytes:
+        raise self.error
+
+    def estimate_gas(self, to: str, data: bytes) -> int:
+        raise self.error
+
+
+def _batches(error: RpcError, plans: list[LiquidationPlan]) -> _Batches:
+    settings = SimpleNamespace(liquidator=SimpleNamespace(batches=BatchSettings))
+    keeper = SimpleNamespace(sender=lambda job: _FailingSender(error), settings=settings)
+    report = JobReport(job="liquidator", block=1, timestamp=0, dry_run=False)
+    return _Batches(keeper, report, "0x" + "22" * 20, plans, 1, None, lambda borrower: None)
+
+
+@pytest.mark.parametrize("step", ["_simulate", "_limit"])
+def test_a_node_failing_to_answer_fails_the_pass_and_refuses_no_liquidation(step):
+    """A provider's rate limit (-32005) on the batch's simulation or gas estimate says nothing
+    of the liquidations: it is raised (the pass fails as a node error, the next one retries)
+    and no item is reported refused or dropped. A call the EVM refused still is, item by item."""
+    plans = [plan(i) for i in range(3)]
+    limited = _batches(RpcError("request rate limit exceeded", code=-32005), plans)
+    with pytest.raises(RpcError):
+        getattr(limited, step)(plans, b"")
+    assert limited.report.actions == [] and limited.queue == plans
+
+    refused = _batches(RpcError("execution reverted", data=bytes.fromhex("08c379a0")), plans)
+    assert getattr(refused, step)(plans, b"") in (False, None)
+    assert [a.outcome for a in refused.report.actions] == ["refused"] * 3
+    assert refused.queue == []
