@@ -332,15 +332,6 @@ def head_timestamp() -> int:
     return int(rpc("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
 
 
-def share_price_drop(before: tuple[int, int], after: tuple[int, int], offset: int) -> int:
-    """By how much, in asset wei of the vault's `before` total, the share price fell from
-    `before` to `after` (each (totalAssets, totalSupply), priced with OZ's virtual share and
-    asset): 0 when it did not fall."""
-    (ta0, s0), (ta1, s1) = before, after
-    lhs, rhs = (ta1 + 1) * (s0 + offset), (ta0 + 1) * (s1 + offset)
-    return 0 if lhs >= rhs else -(-(rhs - lhs) // (s1 + offset))
-
-
 class Driver:
     """The machine's plumbing: its clock, sending with an exact or explained refusal, the
     predictions that need the chain's views, the DAO's walk through a proposal and the choice
@@ -361,6 +352,7 @@ class Driver:
     dep_head: int  # the model's: deposit windows below it are settled
     ops: set[tuple[str, str]]  # (controller, operator) pairs approved
     lock: tuple[int, int, int]  # donations unlocking: (amount, start, end)
+    totals: tuple[int, int]  # (totalAssets, totalSupply) when the step began
     pub: list[int]  # each feed's last publication time
     # Invariant 4, per controller: assets settled, the settled shares' bounds, what claims took;
     # shares filled, the assets' bound, what claims paid and the shares they used.
@@ -377,6 +369,7 @@ class Driver:
     supply: int  # totalSupply: moved only by strikes (fee and deposit shares minted, burns)
     reserved: int  # claimableRedemptions: Σ strikes' redeemAssets − Σ assets claims paid
     fee: int  # performance fee assets taken this step
+    fee_drop: int  # the same, in assets of the step's first vault (invariant 3)
 
     def _act(self, raw, method, *args, sender, refusals=frozenset()):
         """Refused with one of `refusals` exactly when it is non-empty; else sent (receipt)."""
@@ -602,12 +595,16 @@ class Driver:
         # supply moves only here, by the fee, the deposits' shares and the redemptions' burn.
         assert k["depositShares"] * k["depositPrice"] <= k["depositAssets"] * PRICE_SCALE
         assert k["redeemAssets"] * PRICE_SCALE <= k["redeemShares"] * (k["redeemPrice"] + 1)
+        # The fee dilutes those holding at the strike; a wei of it, on a vault that shrank in
+        # this step (everyone exiting), is more than a wei of the step's first vault.
+        scale = (self.totals[1] + OFFSET, self.supply + OFFSET)
         self.supply += k["feeShares"] + k["depositShares"] - k["redeemShares"]
         self.reserved += k["redeemAssets"]
         if k["redeemShares"]:
             event("strike: redemptions filled")
         for fee in s.vault.logs(receipt, "PerformanceFeeTaken"):
             self.fee += fee.feeAssets
+            self.fee_drop += -(-fee.feeAssets * scale[0] // scale[1])
             event("strike: performance fee taken")
         self.last_strike = k
         return k
