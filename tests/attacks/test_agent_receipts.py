@@ -137,3 +137,54 @@ def test_a_reading_at_a_time_no_block_has_does_not_verify(
     assert f"{name} returnIndex history: no block at its reading's time {t - DAY // 2}" in (
         result.stdout
     )
+
+
+def test_a_later_decision_reusing_an_earlier_receipt_does_not_verify(
+    keeper_main, manifest, project, chain, accounts, tmp_path
+):
+    """Found in an outside review (kit2): `verify-decision --replay` checked that the receipt's
+    block was before the decision's, never how long before nor whether the vault decided in
+    between. The agent's keeper decides honestly (decision 0); two days later the agent sends
+    decision 1 by hand, with decision 0's targets, rationale hash and URI: the receipt replays,
+    the node agrees at its block, the transaction sent its targets — it verified (exit 0) for a
+    move the strategy never made on the vault as it was then. Now the receipt's inputs must be at
+    most `--max-age` seconds (an hour) older than the decision, with no decision between them."""
+    market = _market(project, chain, manifest, accounts)
+    readings = _month_observed(market, manifest)
+    state_file = _keeper_decides(keeper_main, market, project, manifest, accounts, tmp_path,
+                                 readings)  # fmt: skip
+    assert _verify(keeper_main, manifest, tmp_path).returncode == 0  # decision 0: its own
+    first = market.vault.decision(0)
+    with Store(state_file) as store:
+        digest = store.decision(0).rationale_hash
+        body = store.rationale(digest)
+    doc = json.loads(body)
+    target, read_at = doc["outcome"]["target_bps"], doc["inputs"]["block"]
+    assert list(first.newBps) != [0] * len(target)
+
+    market.at(market.chain.blocks.head.timestamp + 2 * DAY)  # past vault.rebalanceCooldown
+    market.quote()
+    tx = market.vault.rebalance(target, bytes.fromhex(digest[2:]), "ipfs://reused",
+                                sender=accounts[7])  # fmt: skip
+    (event,) = tx.events.filter(market.vault.Rebalanced)
+    assert event.decisionId == 1
+
+    result = keeper_main(["--state-dir", str(tmp_path / "state"), "--manifest", str(manifest),
+                          "--account", "TEST::7", "verify-decision", "1", "--replay"])  # fmt: skip
+    out = result.stdout
+    assert "replay: same document" in out, out  # the strategy's, on decision 0's inputs
+    assert "chain decision: the transaction sent the receipt's targets" in out, out
+    assert result.returncode == 4, out + result.stderr  # was 0
+    assert (f"receipt timing MISMATCH: the receipt's inputs are "
+            f"{market.chain.blocks[tx.block_number].timestamp - doc['timestamp']} s older than "
+            f"the decision (block {read_at}, decision at {tx.block_number}; at most 3600 s)"
+            ) in out, out  # fmt: skip
+    assert "receipt timing MISMATCH: the vault's previous decision (block " in out, out
+    assert f"came after the receipt's block {read_at}: its weights are not the decision's" in out
+
+    wide = keeper_main(["--state-dir", str(tmp_path / "state"), "--manifest", str(manifest),
+                        "--account", "TEST::7", "verify-decision", "1", "--replay",
+                        "--max-age", str(10 * DAY)])  # fmt: skip
+    assert wide.returncode == 4, wide.stdout  # the decision between them still names it
+    assert "older than the decision" not in wide.stdout, wide.stdout
+    assert "the vault's previous decision" in wide.stdout, wide.stdout

@@ -116,3 +116,30 @@ def test_the_keeper_setting_is_bounded():
     for bad in (0, -1, 3_601):
         with pytest.raises(ValueError, match="strategy_time_limit_seconds"):
             RebalancerConfig(strategy_time_limit_seconds=bad)
+
+
+def test_verify_decision_replays_an_operators_strategy_under_the_limit(monkeypatch):
+    """Found in an outside review (kit2): the keeper ran an operator's strategy under
+    `rebalancer.strategy_time_limit_seconds`, but `verify-decision --replay` re-ran the strategy
+    a receipt names with no limit at all: a strategy (or any callable a published receipt names)
+    that does not return held the verifier for ever. The replay now runs under the same limit:
+    one line, the replay not run, no verification (exit 4)."""
+    from keepers import verify
+
+    inputs = vault(FLAT)
+    decision = decide_with(f"{__name__}:stuck_on_replay", inputs, KEEPER)
+    assert CALLS == ["move"]  # the first call returned: its receipt is the decision's
+    body = decision.rationale
+    digest = "0x" + decision.rationale_hash.hex()
+    checked = verify.Verification(0, "0x" + "11" * 20, 20, digest, "", "store", digest, True,
+                                  "0x" + "ab" * 32)  # fmt: skip
+    monkeypatch.setattr(verify, "verify_decision", lambda *args, **kwargs: checked)
+    monkeypatch.setattr(verify, "find_document", lambda *args: (body, "store"))
+
+    check = verify.replay_decision(None, None, 0, time_limit=0.05)
+    assert CALLS == ["move", "move"]  # asked again; it blocks and the verifier does not wait
+    assert not check.ok and check.replay is None
+    assert check.note == (
+        f"cannot replay here: strategy '{__name__}:stuck_on_replay' did not return within 0.05 s "
+        f"(rebalancer.strategy_time_limit_seconds)"
+    )
