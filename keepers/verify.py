@@ -43,9 +43,9 @@ from keepers.strategy.replay import (
     replay,
 )
 
-__all__ = ["DecisionNotFound", "ReplayCheck", "Verification", "blocks_at", "chain_differences",
-           "decision_differences", "decode_rebalanced", "find_document", "history_differences",
-           "onchain_rationale", "oracle_differences", "replay_decision",
+__all__ = ["DecisionNotFound", "ReplayCheck", "Verification", "agent_differences", "blocks_at",
+           "chain_differences", "decision_differences", "decode_rebalanced", "find_document",
+           "history_differences", "onchain_rationale", "oracle_differences", "replay_decision",
            "timing_differences", "verify_decision"]  # fmt: skip
 
 REBALANCE_SELECTOR = keccak(text="rebalance(uint16[],bytes32,string)")[:4]
@@ -312,6 +312,23 @@ def decision_differences(
     return tuple(found)
 
 
+def agent_differences(receipt_agent: str, decision_agent: str) -> tuple[str, ...]:
+    """The receipt names the agent it was read for (`StrategyInputs.agent`), and it must be the
+    decision's (`Rebalanced.agent`, the sender). (Found in an outside review: a receipt did not
+    name its agent, so another agent that copied a pending `rebalance` — targets, hash, URI —
+    and landed first had a decision that verified, exit 0, as the strategy's run for it.)"""
+    if not receipt_agent:
+        return (f"agent: the receipt names no agent; the decision was sent by {decision_agent}",)
+    try:
+        same_agent = to_checksum_address(receipt_agent) == to_checksum_address(decision_agent)
+    except ValueError:
+        same_agent = False
+    if same_agent:
+        return ()
+    return (f"agent: the receipt was read for {receipt_agent}, the decision was sent by "
+            f"{decision_agent}",)  # fmt: skip
+
+
 # `verify-decision --replay`'s default for `--max-age`: the keeper sends its rebalance right after
 # its read (`tx.receipt_timeout` 180 s, with replacements); an hour covers a slow inclusion (as
 # `verify-steward`'s).
@@ -410,6 +427,7 @@ def replay_decision(
                                         vault, sent)  # fmt: skip
     except Exception as err:  # noqa: BLE001 - any node refusal: the transaction is not served
         decision = (f"targets: transaction {verification.tx_hash} not served: {_line(err)}",)
+    decision += agent_differences(inputs.agent, verification.agent)
     try:
         from ape import chain
 

@@ -14,6 +14,7 @@ still verifies.
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 
@@ -45,9 +46,11 @@ def _month_observed(market, manifest, days: int = 30):
     return observe_days(market, Deployment.load(manifest), days)
 
 
-def _keeper_decides(keeper_main, market, project, manifest, accounts, tmp_path, readings):
+def _keeper_decides(keeper_main, market, project, manifest, accounts, tmp_path, readings,
+                    *dry_run: str):  # fmt: skip
     """Agent TEST::7 bonded, 1M deposited, the keeper's store holding `readings`: one rebalancer
-    pass. Returns the store's file."""
+    pass (`dry_run`: "--dry-run", it stores the receipt and sends nothing). Returns the store's
+    file."""
     agent = accounts[7]
     market.bond(agent, 10_000 * 10**6)
     depositor = accounts[4]
@@ -62,8 +65,10 @@ def _keeper_decides(keeper_main, market, project, manifest, accounts, tmp_path, 
         for name, timestamp, index, block in readings:
             store.add_index_sample(name, timestamp, index, block)
     ran = keeper_main(["--state-dir", str(tmp_path / "state"), "--manifest", str(manifest),
-                       "--account", "TEST::7", "once", "--job", "rebalancer"])  # fmt: skip
-    assert "decision 0 opened" in ran.stdout, ran.stdout + ran.stderr
+                       "--account", "TEST::7", *dry_run, "once", "--job",
+                       "rebalancer"])  # fmt: skip
+    if not dry_run:
+        assert "decision 0 opened" in ran.stdout, ran.stdout + ran.stderr
     return state_file
 
 
@@ -188,3 +193,38 @@ def test_a_later_decision_reusing_an_earlier_receipt_does_not_verify(
     assert wide.returncode == 4, wide.stdout  # the decision between them still names it
     assert "older than the decision" not in wide.stdout, wide.stdout
     assert "the vault's previous decision" in wide.stdout, wide.stdout
+
+
+def test_another_agents_copy_of_a_pending_decision_does_not_verify(
+    keeper_main, manifest, project, chain, accounts, tmp_path
+):
+    """Found in an outside review (kit2): a receipt did not name the agent it was read for.
+    Agent TEST::7's keeper plans a rebalance (here a dry run: the receipt stored, nothing sent,
+    as a pending transaction would be); agent TEST::8 copies it — targets, rationale hash, URI —
+    and lands first (decision 0 is TEST::8's). Its decision replayed, the node agreed, the
+    transaction sent the receipt's targets within the hour: verified, exit 0, as the published
+    strategy's run for TEST::8. The receipt now records its agent (`inputs.agent`) and
+    `verify-decision --replay` requires it to be the decision's sender."""
+    market = _market(project, chain, manifest, accounts)
+    readings = _month_observed(market, manifest)
+    copier = accounts[8]
+    market.bond(copier, 10_000 * 10**6)
+    state_file = _keeper_decides(keeper_main, market, project, manifest, accounts, tmp_path,
+                                 readings, "--dry-run")  # fmt: skip
+    with sqlite3.connect(state_file) as db:  # the dry run's receipt: the only one stored
+        ((digest, body),) = db.execute("SELECT hash, body FROM rationales").fetchall()
+    doc = json.loads(body)
+    assert doc["inputs"]["agent"] == accounts[7].address  # the keeper's own agent
+    tx = market.vault.rebalance(doc["outcome"]["target_bps"], bytes.fromhex(digest[2:]),
+                                "ipfs://copied", sender=copier)  # fmt: skip
+    (event,) = tx.events.filter(market.vault.Rebalanced)
+    assert event.decisionId == 0 and event.agent == copier.address
+
+    result = _verify(keeper_main, manifest, tmp_path)
+    out = result.stdout
+    assert "replay: same document" in out, out
+    assert "chain inputs: the node agrees at the receipt's block" in out, out
+    assert "receipt timing: read within --max-age of the decision" in out, out
+    assert result.returncode == 4, out + result.stderr  # was 0
+    assert (f"chain decision MISMATCH: agent: the receipt was read for {accounts[7].address}, "
+            f"the decision was sent by {copier.address}") in out, out  # fmt: skip
