@@ -17,6 +17,8 @@ from keepers.cli_common import Fail, connected, keeper_for
 # `verify-steward --replay`'s default for `--max-age`: the steward sends its batch right after
 # its read (`tx.receipt_timeout` 180 s, with replacements); an hour covers a slow inclusion.
 STEWARD_RECEIPT_MAX_AGE = 3_600
+# `verify-decision --replay`'s (keepers.verify.DECISION_RECEIPT_MAX_AGE: the same hour).
+DECISION_RECEIPT_MAX_AGE = 3_600
 
 
 class DecisionId(click.IntRange):
@@ -41,10 +43,22 @@ class DecisionId(click.IntRange):
     is_flag=True,
     help="Also re-run the strategy on the document and cross-check its chain inputs at its block.",
 )
+@click.option(
+    "--max-age",
+    type=click.IntRange(min=0),
+    default=DECISION_RECEIPT_MAX_AGE,
+    show_default=True,
+    help="With --replay: the most seconds the receipt's inputs may precede the decision.",
+)
 @click.pass_context
-def verify_decision_command(ctx: click.Context, decision_id: int, replay_it: bool) -> None:
+def verify_decision_command(
+    ctx: click.Context, decision_id: int, replay_it: bool, max_age: int
+) -> None:
     """Re-hash DECISION_ID's stored rationale and compare it with the on-chain hash; with
-    --replay, re-run the strategy on it (exit 4 names the input or output that differs)."""
+    --replay, re-run the strategy on it (an operator's within its time limit,
+    rebalancer.strategy_time_limit_seconds), check its inputs against the node at its block and
+    that they are at most --max-age seconds older than the decision, with no decision of the
+    vault between them (exit 4 names the input or output that differs)."""
     from keepers.verify import DecisionNotFound, replay_decision, verify_decision
 
     with connected(ctx.obj["network"]):
@@ -53,9 +67,9 @@ def verify_decision_command(ctx: click.Context, decision_id: int, replay_it: boo
         chunk = keeper.settings.liquidator.scan_chunk
         try:
             if replay_it:
-                check = replay_decision(
-                    keeper.multicall, keeper.protocol, decision_id, keeper.store, dir_, chunk
-                )
+                limit = keeper.settings.rebalancer.strategy_time_limit_seconds
+                check = replay_decision(keeper.multicall, keeper.protocol, decision_id,
+                                        keeper.store, dir_, chunk, limit, max_age)  # fmt: skip
                 result = check.verification
             else:
                 result = verify_decision(keeper.protocol, decision_id, keeper.store, dir_, chunk)
@@ -227,3 +241,8 @@ def _print_replay(console: Any, check: Any) -> None:
         console.print("  chain decision: the transaction sent the receipt's targets")
     for difference in check.decision:
         console.print(f"  chain decision MISMATCH: {difference}", markup=False)
+    if not check.timing:
+        console.print("  receipt timing: read within --max-age of the decision, no decision "
+                      "between")  # fmt: skip
+    for difference in check.timing:
+        console.print(f"  receipt timing MISMATCH: {difference}", markup=False)

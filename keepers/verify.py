@@ -43,10 +43,10 @@ from keepers.strategy.replay import (
     replay,
 )
 
-__all__ = ["DecisionNotFound", "ReplayCheck", "Verification", "blocks_at", "chain_differences",
-           "decision_differences", "decode_rebalanced", "find_document", "history_differences",
-           "onchain_rationale", "oracle_differences", "replay_decision",
-           "verify_decision"]  # fmt: skip
+__all__ = ["DecisionNotFound", "ReplayCheck", "Verification", "agent_differences", "blocks_at",
+           "chain_differences", "decision_differences", "decode_rebalanced", "find_document",
+           "history_differences", "onchain_rationale", "oracle_differences", "replay_decision",
+           "timing_differences", "verify_decision"]  # fmt: skip
 
 REBALANCE_SELECTOR = keccak(text="rebalance(uint16[],bytes32,string)")[:4]
 RETURN_INDEX_SELECTOR = keccak(text="returnIndex()")[:4]
@@ -312,18 +312,74 @@ def decision_differences(
     return tuple(found)
 
 
+def agent_differences(receipt_agent: str, decision_agent: str) -> tuple[str, ...]:
+    """The receipt names the agent it was read for (`StrategyInputs.agent`), and it must be the
+    decision's (`Rebalanced.agent`, the sender). (Found in an outside review: a receipt did not
+    name its agent, so another agent that copied a pending `rebalance` — targets, hash, URI —
+    and landed first had a decision that verified, exit 0, as the strategy's run for it.)"""
+    if not receipt_agent:
+        return (f"agent: the receipt names no agent; the decision was sent by {decision_agent}",)
+    try:
+        same_agent = to_checksum_address(receipt_agent) == to_checksum_address(decision_agent)
+    except ValueError:
+        same_agent = False
+    if same_agent:
+        return ()
+    return (f"agent: the receipt was read for {receipt_agent}, the decision was sent by "
+            f"{decision_agent}",)  # fmt: skip
+
+
+# `verify-decision --replay`'s default for `--max-age`: the keeper sends its rebalance right after
+# its read (`tx.receipt_timeout` 180 s, with replacements); an hour covers a slow inclusion (as
+# `verify-steward`'s).
+DECISION_RECEIPT_MAX_AGE = 3_600
+
+
+def timing_differences(
+    receipt_block: int,
+    receipt_timestamp: int,
+    decision_block: int,
+    decision_timestamp: int,
+    previous_block: int | None,
+    max_age: int,
+) -> tuple[str, ...]:
+    """What makes a receipt's inputs not those its decision was made on, though the chain held
+    them at the receipt's block: read more than `max_age` seconds before the decision's block
+    (a receipt kept from a moment the agent picked, or another decision's receipt reused), or
+    before the vault's previous decision (`previous_block`: its block, None when there is none:
+    the weights the receipt decided from were moved since). (Found in an outside review: a
+    decision sent days after its receipt, or a later decision reusing an earlier one's receipt
+    and targets, verified: exit 0.) A receipt read at or after the decision's block is named by
+    `decision_differences`."""
+    found: list[str] = []
+    if receipt_block >= decision_block:
+        return ()
+    age = decision_timestamp - receipt_timestamp
+    if age > max_age:
+        found.append(f"the receipt's inputs are {age} s older than the decision "
+                     f"(block {receipt_block}, decision at {decision_block}; at most "
+                     f"{max_age} s)")  # fmt: skip
+    if previous_block is not None and previous_block > receipt_block:
+        found.append(f"the vault's previous decision (block {previous_block}) came after "
+                     f"the receipt's block {receipt_block}: its weights are not the "
+                     f"decision's")  # fmt: skip
+    return tuple(found)
+
+
 @dataclass(frozen=True)
 class ReplayCheck:
     """`verify-decision --replay`: the document's verification, the strategy re-run on it, its
     chain inputs against the node at its block (`node` None: not checked, said in `note`: the
     receipt names no block or the node cannot serve it — it does not verify) and what the
-    decision sent against the receipt (`decision`: `decision_differences`)."""
+    decision sent against the receipt (`decision`: `decision_differences`), and the receipt's
+    timing against the decision's (`timing`: `timing_differences`)."""
 
     verification: Verification
     replay: Replay | None
     node: tuple[str, ...] | None
     note: str
     decision: tuple[str, ...] = ()
+    timing: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -333,6 +389,7 @@ class ReplayCheck:
             and self.replay.ok
             and self.node == ()  # checked, and the node agrees
             and not self.decision
+            and not self.timing
         )
 
 
@@ -343,15 +400,19 @@ def replay_decision(
     store: Store | None = None,
     rationale_dir: Path | None = None,
     chunk: int = DEFAULT_CHUNK,
+    time_limit: float | None = None,
+    max_age: int = DECISION_RECEIPT_MAX_AGE,
 ) -> ReplayCheck:
-    """Verify decision `decision_id`'s document, replay it, cross-check its chain inputs."""
+    """Verify decision `decision_id`'s document, replay it (an operator's strategy within
+    `time_limit` seconds when set: `rebalancer.strategy_time_limit_seconds`), cross-check its
+    chain inputs and its timing (`timing_differences`, at most `max_age` seconds old)."""
     verification = verify_decision(protocol, decision_id, store, rationale_dir, chunk)
     if not verification.ok:
         return ReplayCheck(verification, None, None, verification.verdict)
     found = find_document(verification.onchain_hash, verification.uri, store, rationale_dir)
     body = found[0] if found is not None else b""
     try:
-        result = replay(body)
+        result = replay(body, time_limit)
         inputs, _ = from_document(decode_rationale(body))
     except StrategyUnavailable as err:
         return ReplayCheck(verification, None, None, f"cannot replay here: {err}")
@@ -366,21 +427,34 @@ def replay_decision(
                                         vault, sent)  # fmt: skip
     except Exception as err:  # noqa: BLE001 - any node refusal: the transaction is not served
         decision = (f"targets: transaction {verification.tx_hash} not served: {_line(err)}",)
+    decision += agent_differences(inputs.agent, verification.agent)
+    try:
+        from ape import chain
+
+        decided_at = int(chain.provider.web3.eth.get_block(verification.block)["timestamp"])
+        previous = None
+        if decision_id > 0:
+            previous = onchain_rationale(protocol, decision_id - 1, chunk)[3]
+        timing = timing_differences(inputs.block, inputs.timestamp, verification.block,
+                                    decided_at, previous, max_age)  # fmt: skip
+    except Exception as err:  # noqa: BLE001 - any node refusal: the timing cannot be checked
+        timing = (f"the decision's block or its previous decision not served: {_line(err)}",)
     if inputs.block <= 0:
-        return ReplayCheck(verification, result, None, "the receipt names no block", decision)
+        return ReplayCheck(verification, result, None, "the receipt names no block", decision,
+                           timing)  # fmt: skip
     try:
         allocation = read_allocation(keeper_multicall, protocol, inputs.block)
     except Exception as err:  # noqa: BLE001 - any node refusal: the block is not served
         note = f"block {inputs.block} not served: {_line(err)}"
-        return ReplayCheck(verification, result, None, note, decision)
+        return ReplayCheck(verification, result, None, note, decision, timing)
     try:
         node = chain_differences(inputs, allocation) + _history_and_oracles(
             keeper_multicall, protocol, inputs
         )
     except Exception as err:  # noqa: BLE001 - any node refusal: the inputs cannot be checked
         return ReplayCheck(verification, result, None, f"inputs not served: {_line(err)}",
-                           decision)  # fmt: skip
-    return ReplayCheck(verification, result, node, "", decision)
+                           decision, timing)  # fmt: skip
+    return ReplayCheck(verification, result, node, "", decision, timing)
 
 
 def _history_and_oracles(multicall: Any, protocol: Protocol,

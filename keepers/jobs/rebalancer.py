@@ -76,6 +76,7 @@ class RebalancerSnapshot:
     max_turnover_bps: int
     gas: GasMarket
     block: int = 0  # the block read (0: off chain, e.g. the backtest)
+    agent: str = ""  # the agent the keeper decides for (checksummed; "": off chain)
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ def strategy_inputs(snapshot: RebalancerSnapshot) -> StrategyInputs:
         snapshot.max_turnover_bps,
         snapshot.gas,
         snapshot.block,
+        snapshot.agent,
     )
 
 

@@ -97,6 +97,7 @@ def _snapshot(keeper: Keeper, alloc: AllocationRead) -> tuple[RebalancerSnapshot
         max_turnover_bps=alloc.max_turnover_bps,
         gas=keeper.gas_market(),
         block=alloc.block,
+        agent=to_checksum_address(keeper.address) if keeper.address else "",
     )
     return snapshot, oracles
 

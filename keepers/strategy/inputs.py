@@ -10,6 +10,7 @@ from keepers.math import BPS
 from keepers.strategy.forecast import ForecastParams, LendingBookState, ReturnHistory
 from keepers.strategy.gate import GasMarket, GateParams
 from keepers.strategy.optimiser import OptimiserParams
+from keepers.strategy.rationale import OMIT_AT_DEFAULT
 from keepers.strategy.risk import RiskOffParams
 
 DAY: Final = 86_400
@@ -41,7 +42,9 @@ class SleeveState:
 class StrategyInputs:
     """The vault as the keeper read it at `timestamp` (block `block`; 0 off chain): `nav`
     (`totalAssets()`, asset units), the asset's decimals, the sleeves, `vault.idleBufferBps`,
-    `vault.maxTurnoverBps` and gas."""
+    `vault.maxTurnoverBps` and gas; `agent`, the address the keeper decides for (checksummed;
+    "" off chain and in receipts written before it: left out of the document then), so a
+    receipt vouches for its own agent's decision only (`verify-decision --replay`)."""
 
     timestamp: int
     nav: int
@@ -51,6 +54,7 @@ class StrategyInputs:
     max_turnover_bps: int
     gas: GasMarket
     block: int = 0
+    agent: str = field(default="", metadata={OMIT_AT_DEFAULT: True})
 
     def __post_init__(self) -> None:
         if sum(s.current_bps for s in self.sleeves) > BPS:

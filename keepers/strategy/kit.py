@@ -18,15 +18,16 @@ The kit does the rest, the same for every strategy:
 - `decide_with` runs it (on a copy of the inputs) and checks the proposal against the vault's
   bounds exactly as the vault will (`bounds.violations`: caps, idle buffer, turnover): a
   proposal outside them, with targets that are not plain integers or notes the receipt cannot
-  hold (or a receipt over `MAX_RECEIPT_BYTES`), or a strategy that raises, is refused in one
-  line (`ProposalRefused`), never sent; a proposal that moves less than
-  `GateParams.min_turnover_bps` is no action, and so is the current weights themselves (staying
-  put sends nothing, even when the weights have drifted past a cap or the buffer).
-- a keeper runs an operator's strategy under a time limit
-  (`rebalancer.strategy_time_limit_seconds`): one that does not return in time is refused in one
-  line and the keeper's pass goes on (its other jobs wait on that pass: liquidations, the
-  sentinel); the call left running is never used, and while it runs every later proposal is
-  refused, so a strategy that hangs holds at most one thread.
+  hold (or a receipt over `MAX_RECEIPT_BYTES`), or a strategy that raises (or whose
+  `strategy_identity_extra` raises), is refused in one line (`ProposalRefused`), never sent;
+  a proposal that moves less than `GateParams.min_turnover_bps` is no action, and so is the
+  current weights themselves (staying put sends nothing, even when the weights have drifted
+  past a cap or the buffer).
+- a keeper runs an operator's strategy, and its identity, under a time limit
+  (`rebalancer.strategy_time_limit_seconds`; `verify-decision --replay` too): one that does not
+  return in time is refused in one line and the keeper's pass goes on (its other jobs wait on
+  that pass: liquidations, the sentinel); the call left running is never used, and while it
+  runs every later proposal is refused, so a strategy that hangs holds at most one thread.
 - the rationale document is a replay receipt (`keepers.strategy.replay`): the inputs, the
   proposal, and the strategy's identity (its entry point and the keccak256 of its module's
   source), so `verify-decision --replay` re-runs it as it does the statistical one.
@@ -115,12 +116,26 @@ def strategy_source_hash(entry_point: str) -> str:
     return "0x" + keccak(source).hex()
 
 
-def _document(inputs: StrategyInputs, params: StrategyParams, entry_point: str,
+def _identity(entry_point: str) -> str:
+    """`strategy_source_hash`, or `ProposalRefused` in one line when the module's
+    `strategy_identity_extra` (the operator's code) raises."""
+    try:
+        return strategy_source_hash(entry_point)
+    except StrategyLoadError as err:
+        raise ProposalRefused(str(err)) from None
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - the operator's code: never sent
+        raise ProposalRefused(
+            f"strategy {entry_point!r}: its identity (strategy_identity_extra) raised "
+            f"{_first_line(err)}"
+        ) from None
+
+
+def _document(inputs: StrategyInputs, params: StrategyParams, entry_point: str, code: str,
               proposal: Proposal, outcome: dict[str, Any]) -> bytes:  # fmt: skip
     return encode(
         {
             "version": VERSION,
-            "strategy": {"name": entry_point, "code": strategy_source_hash(entry_point)},
+            "strategy": {"name": entry_point, "code": code},
             "timestamp": inputs.timestamp,
             "inputs": inputs,
             "params": params,
@@ -178,13 +193,19 @@ def _call(strategy: Callable[[StrategyInputs], Proposal], inputs: StrategyInputs
 
 def _propose(
     entry_point: str, inputs: StrategyInputs, time_limit: float | None = None
-) -> tuple[Proposal, tuple[int, ...]]:
-    """The strategy's proposal and its targets as plain integers, or `ProposalRefused`. It runs
-    on a copy of `inputs`: what it changes there reaches neither the bounds nor the receipt;
-    with `time_limit`, under that limit (`_call`)."""
+) -> tuple[Proposal, tuple[int, ...], str]:
+    """The strategy's proposal, its targets as plain integers and its identity (`_identity`),
+    or `ProposalRefused`. It runs on a copy of `inputs`: what it changes there reaches neither
+    the bounds nor the receipt; with `time_limit`, under that limit (`_call`), its identity
+    (the module's `strategy_identity_extra`, the operator's code too) within the same limit."""
     strategy = load_strategy(entry_point)
+
+    def with_identity(given: StrategyInputs) -> tuple[Any, str]:
+        answer = strategy(given)
+        return answer, _identity(entry_point)
+
     try:
-        proposal = _call(strategy, copy.deepcopy(inputs), entry_point, time_limit)
+        proposal, code = _call(with_identity, copy.deepcopy(inputs), entry_point, time_limit)
     except ProposalRefused:
         raise
     except (Exception, SystemExit) as err:  # noqa: BLE001 - the operator's code: never sent
@@ -203,7 +224,7 @@ def _propose(
                 f"strategy {entry_point!r} proposed {list(target)}: sleeve {i}: target {t!r} "
                 f"is not an integer"
             )
-    return proposal, target
+    return proposal, target, code
 
 
 def decide_with(
@@ -218,7 +239,7 @@ def decide_with(
         return decide(inputs, params)
     if inputs.nav <= 0 or not inputs.sleeves:
         return NoAction("empty vault or no sleeves: nothing to allocate", "empty")
-    proposal, target = _propose(entry_point, inputs, time_limit)
+    proposal, target, code = _propose(entry_point, inputs, time_limit)
     current = inputs.current_bps
     bounds = Bounds(inputs.caps_bps, inputs.idle_buffer_bps, inputs.max_turnover_bps)
     # Staying put sends nothing: the current weights as the proposal are no action even when
@@ -237,7 +258,7 @@ def decide_with(
         "turnover_bps": moved,
     }
     try:
-        doc = _document(inputs, params, entry_point, proposal, outcome)
+        doc = _document(inputs, params, entry_point, code, proposal, outcome)
     except (TypeError, ValueError) as err:  # e.g. NaN or an object in its notes
         raise ProposalRefused(
             f"strategy {entry_point!r}: its proposal cannot be recorded: {_first_line(err)}"

@@ -14,6 +14,7 @@ still verifies.
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 
@@ -45,9 +46,11 @@ def _month_observed(market, manifest, days: int = 30):
     return observe_days(market, Deployment.load(manifest), days)
 
 
-def _keeper_decides(keeper_main, market, project, manifest, accounts, tmp_path, readings):
+def _keeper_decides(keeper_main, market, project, manifest, accounts, tmp_path, readings,
+                    *dry_run: str):  # fmt: skip
     """Agent TEST::7 bonded, 1M deposited, the keeper's store holding `readings`: one rebalancer
-    pass. Returns the store's file."""
+    pass (`dry_run`: "--dry-run", it stores the receipt and sends nothing). Returns the store's
+    file."""
     agent = accounts[7]
     market.bond(agent, 10_000 * 10**6)
     depositor = accounts[4]
@@ -62,8 +65,10 @@ def _keeper_decides(keeper_main, market, project, manifest, accounts, tmp_path, 
         for name, timestamp, index, block in readings:
             store.add_index_sample(name, timestamp, index, block)
     ran = keeper_main(["--state-dir", str(tmp_path / "state"), "--manifest", str(manifest),
-                       "--account", "TEST::7", "once", "--job", "rebalancer"])  # fmt: skip
-    assert "decision 0 opened" in ran.stdout, ran.stdout + ran.stderr
+                       "--account", "TEST::7", *dry_run, "once", "--job",
+                       "rebalancer"])  # fmt: skip
+    if not dry_run:
+        assert "decision 0 opened" in ran.stdout, ran.stdout + ran.stderr
     return state_file
 
 
@@ -137,3 +142,89 @@ def test_a_reading_at_a_time_no_block_has_does_not_verify(
     assert f"{name} returnIndex history: no block at its reading's time {t - DAY // 2}" in (
         result.stdout
     )
+
+
+def test_a_later_decision_reusing_an_earlier_receipt_does_not_verify(
+    keeper_main, manifest, project, chain, accounts, tmp_path
+):
+    """Found in an outside review (kit2): `verify-decision --replay` checked that the receipt's
+    block was before the decision's, never how long before nor whether the vault decided in
+    between. The agent's keeper decides honestly (decision 0); two days later the agent sends
+    decision 1 by hand, with decision 0's targets, rationale hash and URI: the receipt replays,
+    the node agrees at its block, the transaction sent its targets — it verified (exit 0) for a
+    move the strategy never made on the vault as it was then. Now the receipt's inputs must be at
+    most `--max-age` seconds (an hour) older than the decision, with no decision between them."""
+    market = _market(project, chain, manifest, accounts)
+    readings = _month_observed(market, manifest)
+    state_file = _keeper_decides(keeper_main, market, project, manifest, accounts, tmp_path,
+                                 readings)  # fmt: skip
+    assert _verify(keeper_main, manifest, tmp_path).returncode == 0  # decision 0: its own
+    first = market.vault.decision(0)
+    with Store(state_file) as store:
+        digest = store.decision(0).rationale_hash
+        body = store.rationale(digest)
+    doc = json.loads(body)
+    target, read_at = doc["outcome"]["target_bps"], doc["inputs"]["block"]
+    assert list(first.newBps) != [0] * len(target)
+
+    market.at(market.chain.blocks.head.timestamp + 2 * DAY)  # past vault.rebalanceCooldown
+    market.quote()
+    tx = market.vault.rebalance(target, bytes.fromhex(digest[2:]), "ipfs://reused",
+                                sender=accounts[7])  # fmt: skip
+    (event,) = tx.events.filter(market.vault.Rebalanced)
+    assert event.decisionId == 1
+
+    result = keeper_main(["--state-dir", str(tmp_path / "state"), "--manifest", str(manifest),
+                          "--account", "TEST::7", "verify-decision", "1", "--replay"])  # fmt: skip
+    out = result.stdout
+    assert "replay: same document" in out, out  # the strategy's, on decision 0's inputs
+    assert "chain decision: the transaction sent the receipt's targets" in out, out
+    assert result.returncode == 4, out + result.stderr  # was 0
+    assert (f"receipt timing MISMATCH: the receipt's inputs are "
+            f"{market.chain.blocks[tx.block_number].timestamp - doc['timestamp']} s older than "
+            f"the decision (block {read_at}, decision at {tx.block_number}; at most 3600 s)"
+            ) in out, out  # fmt: skip
+    assert "receipt timing MISMATCH: the vault's previous decision (block " in out, out
+    assert f"came after the receipt's block {read_at}: its weights are not the decision's" in out
+
+    wide = keeper_main(["--state-dir", str(tmp_path / "state"), "--manifest", str(manifest),
+                        "--account", "TEST::7", "verify-decision", "1", "--replay",
+                        "--max-age", str(10 * DAY)])  # fmt: skip
+    assert wide.returncode == 4, wide.stdout  # the decision between them still names it
+    assert "older than the decision" not in wide.stdout, wide.stdout
+    assert "the vault's previous decision" in wide.stdout, wide.stdout
+
+
+def test_another_agents_copy_of_a_pending_decision_does_not_verify(
+    keeper_main, manifest, project, chain, accounts, tmp_path
+):
+    """Found in an outside review (kit2): a receipt did not name the agent it was read for.
+    Agent TEST::7's keeper plans a rebalance (here a dry run: the receipt stored, nothing sent,
+    as a pending transaction would be); agent TEST::8 copies it — targets, rationale hash, URI —
+    and lands first (decision 0 is TEST::8's). Its decision replayed, the node agreed, the
+    transaction sent the receipt's targets within the hour: verified, exit 0, as the published
+    strategy's run for TEST::8. The receipt now records its agent (`inputs.agent`) and
+    `verify-decision --replay` requires it to be the decision's sender."""
+    market = _market(project, chain, manifest, accounts)
+    readings = _month_observed(market, manifest)
+    copier = accounts[8]
+    market.bond(copier, 10_000 * 10**6)
+    state_file = _keeper_decides(keeper_main, market, project, manifest, accounts, tmp_path,
+                                 readings, "--dry-run")  # fmt: skip
+    with sqlite3.connect(state_file) as db:  # the dry run's receipt: the only one stored
+        ((digest, body),) = db.execute("SELECT hash, body FROM rationales").fetchall()
+    doc = json.loads(body)
+    assert doc["inputs"]["agent"] == accounts[7].address  # the keeper's own agent
+    tx = market.vault.rebalance(doc["outcome"]["target_bps"], bytes.fromhex(digest[2:]),
+                                "ipfs://copied", sender=copier)  # fmt: skip
+    (event,) = tx.events.filter(market.vault.Rebalanced)
+    assert event.decisionId == 0 and event.agent == copier.address
+
+    result = _verify(keeper_main, manifest, tmp_path)
+    out = result.stdout
+    assert "replay: same document" in out, out
+    assert "chain inputs: the node agrees at the receipt's block" in out, out
+    assert "receipt timing: read within --max-age of the decision" in out, out
+    assert result.returncode == 4, out + result.stderr  # was 0
+    assert (f"chain decision MISMATCH: agent: the receipt was read for {accounts[7].address}, "
+            f"the decision was sent by {copier.address}") in out, out  # fmt: skip

@@ -369,6 +369,16 @@ CATALOGUE: list[Bad] = [
     bad("keeper", "verify-decision", "3", "--replya", says="No such option: --replya", code=2),
     bad("keeper", "verify-decision", "-0", says="-0 is not a decision ID", code=2),
     bad("keeper", "verify-decision", "--rep", "-1", says="No such option: --rep", code=2),
+    bad(
+        "keeper",
+        "verify-decision",
+        "3",
+        "--replay",
+        "--max-age",
+        "-1",
+        says="-1 is not in the range x>=0",
+        code=2,
+    ),  # fmt: skip
     bad("keeper", "verify-steward", "--replya", ZERO_HASH, says="No such option", code=2),
     bad("keeper", "status", "--jsno", says="No such option: --jsno", code=2),
     bad("keeper", "once", "--jbo", "sentinel", says="No such option: --jbo", code=2),

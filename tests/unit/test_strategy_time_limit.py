@@ -116,3 +116,90 @@ def test_the_keeper_setting_is_bounded():
     for bad in (0, -1, 3_601):
         with pytest.raises(ValueError, match="strategy_time_limit_seconds"):
             RebalancerConfig(strategy_time_limit_seconds=bad)
+
+
+def test_verify_decision_replays_an_operators_strategy_under_the_limit(monkeypatch):
+    """Found in an outside review (kit2): the keeper ran an operator's strategy under
+    `rebalancer.strategy_time_limit_seconds`, but `verify-decision --replay` re-ran the strategy
+    a receipt names with no limit at all: a strategy (or any callable a published receipt names)
+    that does not return held the verifier for ever. The replay now runs under the same limit:
+    one line, the replay not run, no verification (exit 4)."""
+    from keepers import verify
+
+    inputs = vault(FLAT)
+    decision = decide_with(f"{__name__}:stuck_on_replay", inputs, KEEPER)
+    assert CALLS == ["move"]  # the first call returned: its receipt is the decision's
+    body = decision.rationale
+    digest = "0x" + decision.rationale_hash.hex()
+    checked = verify.Verification(0, "0x" + "11" * 20, 20, digest, "", "store", digest, True,
+                                  "0x" + "ab" * 32)  # fmt: skip
+    monkeypatch.setattr(verify, "verify_decision", lambda *args, **kwargs: checked)
+    monkeypatch.setattr(verify, "find_document", lambda *args: (body, "store"))
+
+    check = verify.replay_decision(None, None, 0, time_limit=0.05)
+    assert CALLS == ["move", "move"]  # asked again; it blocks and the verifier does not wait
+    assert not check.ok and check.replay is None
+    assert check.note == (
+        f"cannot replay here: strategy '{__name__}:stuck_on_replay' did not return within 0.05 s "
+        f"(rebalancer.strategy_time_limit_seconds)"
+    )
+
+
+IDENTITY_MODULE = """
+from keepers.strategy.kit import Proposal
+from tests.unit.test_strategy_time_limit import RELEASE
+
+
+def strategy_identity_extra():
+    {body}
+
+
+def decide(inputs):
+    target = list(inputs.current_bps)
+    target[1] += 1000
+    return Proposal(tuple(target), "move")
+"""
+
+
+@pytest.fixture
+def identity_module(tmp_path, monkeypatch):
+    """A strategy module `name` whose `strategy_identity_extra` runs `body`."""
+    import sys
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def write(name: str, body: str) -> str:
+        (tmp_path / f"{name}.py").write_text(IDENTITY_MODULE.format(body=body))
+        monkeypatch.delitem(sys.modules, name, raising=False)
+        return f"{name}:decide"
+
+    return write
+
+
+def test_a_strategy_whose_identity_raises_is_refused_in_one_line(identity_module):
+    """Found in an outside review (kit2): the module's `strategy_identity_extra` (the operator's
+    code: a model's weights hash) ran outside the kit's guard, so when it raised (a weights file
+    gone) the exception escaped `decide_with` raw: a traceback out of a backtest, a keeper
+    pass failing as an error instead of a refused proposal."""
+    entry = identity_module("identity_raises", 'raise RuntimeError("weights gone\\nmore")')
+    for limit in (None, GENEROUS):
+        with pytest.raises(ProposalRefused) as refused:
+            decide_with(entry, vault(FLAT), KEEPER, time_limit=limit)
+        assert str(refused.value) == (
+            f"strategy {entry!r}: its identity (strategy_identity_extra) raised RuntimeError: "
+            f"weights gone"
+        )
+
+
+def test_a_strategy_whose_identity_hangs_is_refused_under_the_limit(identity_module):
+    """Found in an outside review (kit2): the identity was computed after the strategy returned,
+    outside its time limit: a `strategy_identity_extra` that never returned (a weights hash
+    fetched from a node that does not answer) held the keeper's pass, and the liquidator and
+    the sentinel waiting on it, for ever."""
+    entry = identity_module("identity_hangs", "RELEASE.wait()\n    return 'late'")
+    with pytest.raises(ProposalRefused, match=r"did not return within 0\.05 s"):
+        decide_with(entry, vault(FLAT), KEEPER, time_limit=0.05)
+    RELEASE.set()
+    kit._overdue.join(GENEROUS)
+    decision = decide_with(entry, vault(FLAT), KEEPER, time_limit=GENEROUS)
+    assert decision.target_bps == (3000, 4000)  # once it returns, the next pass decides
