@@ -26,6 +26,11 @@ class DeployError(Exception):
     """The deployment cannot go on; the message is one line for users."""
 
 
+class NotThisSystem(DeployError):
+    """The manifest or the journal names, for a contract, code that is not this config's: the
+    message says which file and what to do (resuming from that journal would only stop again)."""
+
+
 def _keys(deployment: Deployment) -> dict[str, str]:
     """What a manifest names, by the keys deploys record (see :class:`DeployRun`)."""
     keys = {f"contract:{name}": address for name, address in deployment.contracts.items()}
@@ -122,10 +127,10 @@ class DeployRun:
                     origin, remedy = "journal", "delete the journal to deploy from scratch"
                 else:
                     origin, remedy = "manifest", "give another --manifest (or move that file away)"
-                raise DeployError(
+                raise NotThisSystem(
                     f"{name}: the {origin} names {address}, which is not this config's {name} "
                     f"on chain {chain.chain_id} (another node's or another config's deployment?): "
-                    f"{remedy}; nothing more was sent"
+                    f"{remedy}"
                 )
         instance = self.deploy(key, container, *args)
         self.report(f"{name}: deployed at {instance.address}")

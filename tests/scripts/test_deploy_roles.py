@@ -8,16 +8,20 @@ contracts reported as this one)."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from types import SimpleNamespace
 
+import click
 import pytest
 from eth_utils import keccak, to_checksum_address
 
 from ballast.config import ConfigError, DeployConfig
 from ballast.deploy import DeployError, deploy_system
 from ballast.deployment import Deployment, ManifestError
-from ballast.journal import Journal, journal_path
+from ballast.journal import Journal, config_digest, journal_path
 from tests.conftest import REPO_ROOT
+from tests.scripts.inprocess import script
 
 LOCAL_CONFIG = REPO_ROOT / "deployments/config/local.yaml"
 ZERO = "0x" + "00" * 20
@@ -277,3 +281,39 @@ def test_a_claim_relay_of_another_vault_is_not_reused(roles_local_config, deploy
     relay = project.ClaimRelay.at(second.contracts["ClaimRelay"])
     assert relay.vault() == second.contracts["RWAVault"] != first.contracts["RWAVault"]
     assert second.contracts["ParameterRegistry"] == first.contracts["ParameterRegistry"]
+
+
+def test_a_journal_naming_other_code_says_to_delete_it_not_to_resume(
+    roles_local_config, deployer, chain, project, tmp_path
+):
+    """Same review: `ape run deploy` ended every refusal with "run the same command again to
+    resume" when a journal was left; for a journal that names other code (here a stablecoin
+    where it records the BallastToken) that command only stops again. It now says which file
+    names what, and to delete the journal."""
+    other = deployer.deploy(project.MockStablecoin, "Other", "O")
+    manifest = tmp_path / "ethereum-local.json"
+    journal_path(manifest).write_text(
+        json.dumps(
+            {
+                "chain_id": chain.chain_id,
+                "deployer": deployer.address,
+                "block": chain.blocks.head.number,
+                "config": config_digest(roles_local_config),
+                "deployed": {"contract:BallastToken": other.address},
+            }
+        )
+    )
+
+    with pytest.raises(click.ClickException) as refused:
+        script("deploy").callback(
+            ecosystem=SimpleNamespace(name="ethereum"),
+            network=SimpleNamespace(name="local"),
+            account=deployer,
+            config_file=LOCAL_CONFIG,
+            manifest_file=manifest,
+        )
+
+    message = refused.value.message
+    assert message.startswith(f"BallastToken: the journal names {other.address}, which is not")
+    assert message.endswith("delete the journal to deploy from scratch"), message
+    assert not manifest.exists()
