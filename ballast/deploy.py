@@ -51,6 +51,7 @@ from ballast.parameters import (
     PRODUCT_WITH_BONUS_AT_MOST,
     RATIO_AT_MOST,
     SUM_AT_LEAST,
+    format_duration,
     key_of,
 )
 from keepers.multicall import LOCAL_CHAIN_IDS
@@ -110,6 +111,35 @@ def _check_mocks_are_local(config: DeployConfig) -> None:
             f"{', '.join(map(str, sorted(LOCAL_CHAIN_IDS)))} only: their deployer sets the "
             "prices): give the real addresses; nothing was sent"
         )
+
+
+def _report_governance_drift(run: DeployRun, timelock, governor, config: DeployConfig) -> None:
+    """Say, for a reused timelock and governor, every setting whose value on chain is not the
+    config's. Left as it is (governance changes these by proposal, as it may have done), but a
+    rerun, the way to check a deployment, must not report a config it does not match as done."""
+    gov = config.governance
+    checks = []
+    if timelock.address not in run.fresh:
+        checks.append(("the timelock's minDelay", timelock.getMinDelay(), gov.timelock_delay, True))
+    if governor.address not in run.fresh:
+        checks += [
+            ("the governor's votingDelay", governor.votingDelay(), gov.voting_delay, True),
+            ("the governor's votingPeriod", governor.votingPeriod(), gov.voting_period, True),
+            (
+                "the governor's proposalThreshold (whole tokens)",
+                governor.proposalThreshold() // TOKEN_UNIT,
+                gov.proposal_threshold,
+                False,
+            ),
+            ("the governor's quorum (%)", governor.quorumNumerator(), gov.quorum_percent, False),
+        ]
+    for what, on_chain, configured, duration in checks:
+        if on_chain != configured:
+            show = format_duration if duration else str
+            run.report(
+                f"differs from the config: {what} is {show(on_chain)} on chain, the config says "
+                f"{show(configured)} (left as it is: governance changes it by proposal)"
+            )
 
 
 def _check_configured_contracts(config: DeployConfig) -> None:
@@ -250,6 +280,7 @@ def deploy_system(
         serves=lambda g: same(g.token(), token.address) and same(g.timelock(), timelock.address),
         after=(token, timelock),
     )  # fmt: skip
+    _report_governance_drift(run, timelock, governor, config)
     veto = run.contract(
         "GuardianVeto", project.GuardianVeto, timelock, governor, roles.guardian,
         serves=lambda v: same(v.timelock(), timelock.address)

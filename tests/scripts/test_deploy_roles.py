@@ -317,3 +317,26 @@ def test_a_journal_naming_other_code_says_to_delete_it_not_to_resume(
     assert message.startswith(f"BallastToken: the journal names {other.address}, which is not")
     assert message.endswith("delete the journal to deploy from scratch"), message
     assert not manifest.exists()
+
+
+def test_a_rerun_says_which_governance_settings_differ_from_the_config(
+    roles_local_config, deployer
+):
+    """Same review: rerunning the deploy is the documented way to check a deployment, and a
+    config asking for a 20-day timelock and a 5 % quorum against a system with 15 days and 4 %
+    was reported "nothing sent: everything was already deployed, defined and wired". The values
+    are left as they are (governance changes them), but each difference is now said."""
+    first = deploy_system(roles_local_config, deployer, report=quiet)
+    changed = _with(roles_local_config, "governance", timelock_delay=20 * 86_400, quorum_percent=5)
+    messages: list[str] = []
+    nonce = deployer.nonce
+
+    again = deploy_system(changed, deployer, previous=first, report=messages.append)
+
+    assert (deployer.nonce, again.contracts) == (nonce, first.contracts)
+    said = "differs from the config: the"
+    left = "(left as it is: governance changes it by proposal)"
+    assert [m for m in messages if m.startswith(said)] == [
+        f"{said} timelock's minDelay is 15d on chain, the config says 20d {left}",
+        f"{said} governor's quorum (%) is 4 on chain, the config says 5 {left}",
+    ]
