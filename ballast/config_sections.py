@@ -151,6 +151,11 @@ class GovernanceConfig(Strict):
     @model_validator(mode="after")
     def _positive_amounts(self) -> Self:
         for holder, amount in self.distribution.items():
+            if int(holder, 16) == 0:
+                raise ValueError(
+                    "distribution: the zero address cannot hold tokens (BallastToken's mint to it "
+                    "reverts, after the deploy has begun)"
+                )
             if amount <= 0:
                 raise ValueError(f"distribution: {holder} gets {amount}; amounts must be positive")
         supply = sum(self.distribution.values()) * TOKEN_UNIT
@@ -177,6 +182,16 @@ class RolesConfig(Strict):
     allowlist_manager: Address | None = Field(
         default=None, description="adds and removes allowlisted depositors (KYC operator)"
     )
+
+    @field_validator("guardian", "steward", "treasury", "allowlist_manager")
+    @classmethod
+    def _not_zero(cls, value: str | None) -> str | None:
+        """The zero address holds no key: a guardian or steward there is none at all (the veto
+        and pause would answer to nobody, with the deploy reporting them wired), and a treasury
+        there is refused by the AgentRegistry's constructor halfway through the deploy."""
+        if value is not None and int(value, 16) == 0:
+            raise ValueError("the zero address holds no key: give the account that holds the role")
+        return value
 
 
 class VaultConfig(Strict):

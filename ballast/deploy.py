@@ -30,6 +30,7 @@ from ballast.config import (
     IDLE_BUFFER,
     MAX_DECISIONS_PER_WINDOW,
     TOKEN_UNIT,
+    ConfigError,
     DeployConfig,
     ParameterSpec,
 )
@@ -40,17 +41,20 @@ from ballast.deploy_run import (
     Report,
     has_code,
     require_code,
+    same,
 )
 from ballast.deploy_sleeves import LendingBook, add_sleeves, lending_book, rwa_sleeve
 from ballast.deployment import CollateralEntry, Deployment, SleeveEntry
-from ballast.journal import Journal
+from ballast.journal import Journal, config_digest
 from ballast.parameters import (
     LESS_THAN,
     PRODUCT_WITH_BONUS_AT_MOST,
     RATIO_AT_MOST,
     SUM_AT_LEAST,
+    format_duration,
     key_of,
 )
+from keepers.multicall import LOCAL_CHAIN_IDS
 
 __all__ = ["DeployError", "deploy_system", "has_code", "parameter_links"]
 
@@ -89,6 +93,53 @@ def _wire_agents(run: DeployRun, vault, agents, treasury: str) -> None:
     for account in missing:
         vault.setAllowed(account, True, sender=run.deployer)
         run.report(f"vault allowlist: allowed {account} (receives performance fees)")
+
+
+def _check_mocks_are_local(config: DeployConfig) -> None:
+    """Mocks only on a local node (DESIGN.md: real addresses elsewhere): refused before anything
+    is sent. A mock asset has a faucet anyone mints from, and a mock sleeve's feed and issuer stay
+    the deployer's (it sets the NAV, freezes or limits redemptions): on a real network that
+    would leave one EOA pricing the vault, outside governance and the guardian."""
+    if chain.chain_id in LOCAL_CHAIN_IDS:
+        return
+    mocks = ["asset"] if config.asset.mock is not None else []
+    mocks += [f"sleeve {s.name}" for s in config.sleeves if s.mock is not None]
+    if mocks:
+        raise ConfigError(
+            f"config: {', '.join(mocks)} {'is a mock' if len(mocks) == 1 else 'are mocks'} and "
+            f"chain {chain.chain_id} is not a local node (mocks are for chains "
+            f"{', '.join(map(str, sorted(LOCAL_CHAIN_IDS)))} only: their deployer sets the "
+            "prices): give the real addresses; nothing was sent"
+        )
+
+
+def _report_governance_drift(run: DeployRun, timelock, governor, config: DeployConfig) -> None:
+    """Say, for a reused timelock and governor, every setting whose value on chain is not the
+    config's. Left as it is (governance changes these by proposal, as it may have done), but a
+    rerun, the way to check a deployment, must not report a config it does not match as done."""
+    gov = config.governance
+    checks = []
+    if timelock.address not in run.fresh:
+        checks.append(("the timelock's minDelay", timelock.getMinDelay(), gov.timelock_delay, True))
+    if governor.address not in run.fresh:
+        checks += [
+            ("the governor's votingDelay", governor.votingDelay(), gov.voting_delay, True),
+            ("the governor's votingPeriod", governor.votingPeriod(), gov.voting_period, True),
+            (
+                "the governor's proposalThreshold (whole tokens)",
+                governor.proposalThreshold() // TOKEN_UNIT,
+                gov.proposal_threshold,
+                False,
+            ),
+            ("the governor's quorum (%)", governor.quorumNumerator(), gov.quorum_percent, False),
+        ]
+    for what, on_chain, configured, duration in checks:
+        if on_chain != configured:
+            show = format_duration if duration else str
+            run.report(
+                f"differs from the config: {what} is {show(on_chain)} on chain, the config says "
+                f"{show(configured)} (left as it is: governance changes it by proposal)"
+            )
 
 
 def _check_configured_contracts(config: DeployConfig) -> None:
@@ -200,11 +251,13 @@ def deploy_system(
     kept from `previous` while the system it describes is still on this chain, else the first
     block of the (possibly interrupted and resumed) deploy.
     """
+    _check_mocks_are_local(config)
     _check_configured_contracts(config)
     journal = journal or Journal()
     first_block = journal.begin(
-        chain.chain_id, deployer.address, chain.blocks.head.number + 1, has_code
-    )
+        chain.chain_id, deployer.address, chain.blocks.head.number + 1, has_code,
+        config_digest(config),
+    )  # fmt: skip
     if journal.resumed is not None:
         report(f"resuming the interrupted deploy: {len(journal.state.deployed)} contracts recorded")
     run = DeployRun(deployer, previous, report, journal)
@@ -214,29 +267,56 @@ def deploy_system(
     holders = list(gov.distribution)
     amounts = [gov.distribution[h] * TOKEN_UNIT for h in holders]
     token = run.contract(
-        "BallastToken", project.BallastToken, gov.token_name, gov.token_symbol, holders, amounts
-    )
+        "BallastToken", project.BallastToken, gov.token_name, gov.token_symbol, holders, amounts,
+        serves=lambda t: (t.name(), t.symbol()) == (gov.token_name, gov.token_symbol),
+    )  # fmt: skip
     timelock = run.contract(
         "TimelockController", project.BallastTimelock, gov.timelock_delay, [], [ZERO_ADDRESS],
-        deployer,
+        deployer, serves=lambda t: t.GRACE_PERIOD() > 0 and t.hasRole(bytes(32), t.address),
     )  # fmt: skip
     governor = run.contract(
         "BallastGovernor", project.BallastGovernor, token, timelock, gov.voting_delay,
         gov.voting_period, gov.proposal_threshold * TOKEN_UNIT, gov.quorum_percent,
+        serves=lambda g: same(g.token(), token.address) and same(g.timelock(), timelock.address),
+        after=(token, timelock),
     )  # fmt: skip
-    veto = run.contract("GuardianVeto", project.GuardianVeto, timelock, governor, roles.guardian)
-    registry = run.contract("ParameterRegistry", project.ParameterRegistry, deployer)
+    _report_governance_drift(run, timelock, governor, config)
+    veto = run.contract(
+        "GuardianVeto", project.GuardianVeto, timelock, governor, roles.guardian,
+        serves=lambda v: same(v.timelock(), timelock.address)
+        and same(v.governor(), governor.address) and same(v.guardian(), roles.guardian),
+        after=(timelock, governor),
+    )  # fmt: skip
+    registry = run.contract(
+        "ParameterRegistry", project.ParameterRegistry, deployer,
+        serves=lambda r: any(
+            r.hasRole(r.GOVERNANCE_ROLE(), who) for who in (timelock.address, deployer.address)
+        ),
+        after=(timelock,),
+    )  # fmt: skip
 
     _define_parameters(run, registry, config.parameters)
     _link_parameters(run, registry, config)
 
-    router = run.contract("OracleRouter", project.OracleRouter, registry, deployer)
-    module = run.contract("RebalanceModule", project.RebalanceModule, registry)
+    router = run.contract(
+        "OracleRouter", project.OracleRouter, registry, deployer,
+        serves=lambda r: same(r.registry(), registry.address), after=(registry,),
+    )  # fmt: skip
+    module = run.contract(
+        "RebalanceModule", project.RebalanceModule, registry,
+        serves=lambda m: same(m.registry(), registry.address), after=(registry,),
+    )  # fmt: skip
     vault = run.contract(
         "RWAVault", project.RWAVault, asset, registry, module, config.vault.name,
         config.vault.symbol, deployer,
+        serves=lambda v: same(v.asset(), asset) and same(v.registry(), registry.address)
+        and same(v.rebalanceModule(), module.address),
+        after=(asset, registry, module),
     )  # fmt: skip
-    relay = run.contract("ClaimRelay", project.ClaimRelay, vault)
+    relay = run.contract(
+        "ClaimRelay", project.ClaimRelay, vault,
+        serves=lambda r: same(r.vault(), vault.address), after=(vault,),
+    )  # fmt: skip
     treasury = roles.treasury or timelock.address
     agents = _agent_registry(run, vault, registry, treasury)
     # RWA sleeves first: the lending book may lend against their tokens, wherever it is listed.

@@ -26,6 +26,11 @@ class DeployError(Exception):
     """The deployment cannot go on; the message is one line for users."""
 
 
+class NotThisSystem(DeployError):
+    """The manifest or the journal names, for a contract, code that is not this config's: the
+    message says which file and what to do (resuming from that journal would only stop again)."""
+
+
 def _keys(deployment: Deployment) -> dict[str, str]:
     """What a manifest names, by the keys deploys record (see :class:`DeployRun`)."""
     keys = {f"contract:{name}": address for name, address in deployment.contracts.items()}
@@ -60,6 +65,8 @@ class DeployRun:
         same_chain = previous is not None and previous.chain_id == chain.chain_id
         self.previous = previous if same_chain else None
         self.manifest_keys = _keys(self.previous) if self.previous else {}
+        self.fresh: set[str] = set()
+        """The contracts this run created."""
         self.reused = False
         """Whether anything of the previous manifest is reused (its first block then stays)."""
 
@@ -90,12 +97,42 @@ class DeployRun:
         self.journal.sending(key, self.deployer.nonce)
         instance = self.deployer.deploy(container, *args)
         self.journal.deployed(key, instance.address)
+        self.fresh.add(instance.address)
         return instance
 
-    def contract(self, name: str, container: ContractContainer, *args) -> ContractInstance:
-        if address := self.reusable(name, f"contract:{name}"):
-            return container.at(address)
-        instance = self.deploy(f"contract:{name}", container, *args)
+    def contract(
+        self,
+        name: str,
+        container: ContractContainer,
+        *args,
+        serves: Callable[[ContractInstance], bool] | None = None,
+        after: tuple = (),
+    ) -> ContractInstance:
+        """The recorded `name` if it `serves` this system, else a new one.
+
+        `after` are the contracts (or addresses) `serves` checks links to. When one of them was
+        deployed by this run, a recorded `name` that does not serve belongs to the one it
+        replaced, and a new `name` is deployed (as for the AgentRegistry and the sleeves). When
+        all of them were reused, it is refused in one line: the manifest or the journal then
+        names other code or another system there (another node with the same chain id, or
+        another config), and nothing built on it could be this config's system."""
+        key = f"contract:{name}"
+        if address := self.recorded(key):
+            candidate = container.at(address)
+            if serves is None or _answers(serves, candidate):
+                self.reusing(name, address)
+                return candidate
+            if not any(str(getattr(c, "address", c)) in self.fresh for c in after):
+                if self.journal.address(key) == address:
+                    origin, remedy = "journal", "delete the journal to deploy from scratch"
+                else:
+                    origin, remedy = "manifest", "give another --manifest (or move that file away)"
+                raise NotThisSystem(
+                    f"{name}: the {origin} names {address}, which is not this config's {name} "
+                    f"on chain {chain.chain_id} (another node's or another config's deployment?): "
+                    f"{remedy}"
+                )
+        instance = self.deploy(key, container, *args)
         self.report(f"{name}: deployed at {instance.address}")
         return instance
 
@@ -140,6 +177,22 @@ class DeployRun:
         if target.hasRole(role, self.deployer):
             target.renounceRole(role, self.deployer, sender=self.deployer)
             self.report(f"deployer renounced {label}")
+
+
+def _answers(serves: Callable[[ContractInstance], bool], candidate: ContractInstance) -> bool:
+    """Whether `candidate` passes `serves`; code that reverts or answers garbage does not (a lost
+    node still stops the deploy as one)."""
+    try:
+        return bool(serves(candidate))
+    except OSError:
+        raise
+    except Exception:  # noqa: BLE001 - any other code at that address is not the contract
+        return False
+
+
+def same(a: str, b: str) -> bool:
+    """Two addresses are the same, whatever their case."""
+    return str(a).lower() == str(b).lower()
 
 
 def has_code(address: str) -> bool:

@@ -9,6 +9,7 @@ has code, so it sends only what is missing. The journal is removed when the mani
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import rlp
@@ -21,6 +22,13 @@ from ballast.deployment import Address, ManifestError, write_atomically
 def create_address(sender: str, nonce: int) -> str:
     """The address of the contract `sender` creates with its transaction of nonce `nonce`."""
     return to_checksum_address(keccak(rlp.encode([to_canonical_address(sender), nonce]))[12:])
+
+
+def config_digest(config: BaseModel) -> str:
+    """What the journal records of the config a deploy is made for: the SHA-256 of its
+    validated form (comments, key order and spelling of the file aside, e.g. ``15d`` or
+    ``1296000``)."""
+    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()
 
 
 def journal_path(manifest: Path) -> Path:
@@ -46,6 +54,9 @@ class JournalState(BaseModel):
     chain_id: int
     deployer: Address
     block: int = Field(ge=0, description="first block of the interrupted deploy")
+    config: str | None = Field(
+        default=None, description="digest of the config the deploy was made for (config_digest)"
+    )
     deployed: dict[str, Address] = Field(default_factory=dict)
     sending: dict[str, Sending] = Field(default_factory=dict)
 
@@ -74,27 +85,37 @@ class Journal:
                 ) from None
         return journal
 
-    def begin(self, chain_id: int, deployer: str, block: int, has_code) -> int:
+    def begin(
+        self, chain_id: int, deployer: str, block: int, has_code, config: str | None = None
+    ) -> int:
         """Start recording a deploy from `deployer` on chain `chain_id` whose first block is
-        `block`; an interrupted deploy of the same chain and deployer is resumed: its creations
-        that have code count as deployed. Returns the first block of the deploy (the
-        interrupted one's when resuming)."""
+        `block`, of the config whose digest is `config`; an interrupted deploy of the same
+        chain and deployer is resumed (refused under another config: its contracts were built,
+        and some roles granted, for the old one): its creations that have code count as
+        deployed. Returns the first block of the deploy (the interrupted one's when resuming)."""
         old = self.resumed
         if old is not None and old.chain_id == chain_id and old.deployer != deployer:
             raise ManifestError(
                 f"{self.path} is an interrupted deploy by {old.deployer} on this chain: resume it "
                 "with that account, or delete the file to deploy from scratch"
             )
+        if old is not None and old.chain_id == chain_id and old.config not in (None, config):
+            raise ManifestError(
+                f"{self.path} is an interrupted deploy of another config (it changed since): "
+                "restore that config to resume, or delete the file to deploy from scratch"
+            )
         if old is None or old.chain_id != chain_id:
             self.resumed = None
-            self.state = JournalState(chain_id=chain_id, deployer=deployer, block=block)
+            self.state = JournalState(
+                chain_id=chain_id, deployer=deployer, block=block, config=config
+            )
             return block
         deployed = {k: a for k, a in old.deployed.items() if has_code(a)}
         # A creation sent just before the interruption: mined if its address has code (nothing
         # else can put code there: only the deployer's transaction of that nonce).
         deployed |= {k: s.address for k, s in old.sending.items() if has_code(s.address)}
         self.state = JournalState(
-            chain_id=chain_id, deployer=deployer, block=old.block, deployed=deployed
+            chain_id=chain_id, deployer=deployer, block=old.block, deployed=deployed, config=config
         )
         self._save()
         return old.block

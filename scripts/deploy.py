@@ -26,6 +26,7 @@ from rich.table import Table
 from ballast.cli import NodeCommand, account_option
 from ballast.config import ConfigError, DeployConfig
 from ballast.deploy import DeployError, deploy_system
+from ballast.deploy_run import NotThisSystem
 from ballast.deployment import (
     Deployment,
     ManifestError,
@@ -81,6 +82,8 @@ def cli(ecosystem, network, account, config_file: Path | None, manifest_file: Pa
             deployment = deploy_system(
                 config, account, previous, report=progress.step, journal=journal
             )
+    except NotThisSystem as err:  # its journal, if it names it, would stop the same way
+        raise click.ClickException(str(err)) from None
     except (ConfigError, DeployError, ManifestError) as err:
         raise click.ClickException(str(err) + _journal_note(journal)) from None
     except (ApeException, OSError) as err:  # a refused transaction, a lost node (requests'

@@ -317,8 +317,24 @@ def _real_tbill(exit_days: int | None) -> Callable[[dict], None]:
     return mutate
 
 
+ZERO = "0x" + "00" * 20
+
 MUTATIONS = {
     "extra section": (lambda c: c.update(assets={}), "assets: Extra inputs are not permitted"),
+    # Found in the deployment review: accepted, then a treasury or a holder at the zero address
+    # reverted the AgentRegistry's or the token's creation halfway through the deploy, and a
+    # guardian or steward there was no one, the deploy reporting the roles wired.
+    **{
+        f"zero {role}": (
+            lambda c, role=role: c["roles"].update({role: ZERO}),
+            f"roles.{role}: the zero address holds no key",
+        )
+        for role in ("guardian", "steward", "treasury", "allowlist_manager")
+    },
+    "zero token holder": (
+        lambda c: c["governance"]["distribution"].update({ZERO: 1}),
+        "distribution: the zero address cannot hold tokens",
+    ),
     "bad address": (
         lambda c: c.update(asset={"address": "0x12"}),
         "asset.address: not an address: '0x12'",

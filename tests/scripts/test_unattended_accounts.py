@@ -72,12 +72,14 @@ def test_a_headless_deploy_and_proposal_from_a_keystore(headless, tmp_path, depl
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     assert Deployment.load(manifest).deployer == deployer.address
     assert "Sign:" not in deployed.stdout + deployed.stderr
+    assert PASSPHRASE not in deployed.stdout + deployed.stderr  # never echoed, never logged
 
     nonce = deployer.nonce
     propose = ["run", "params", "propose", *NETWORK, "--manifest", str(manifest),
                "--account", "ops", "vault.idleBufferBps", "600", "--self-delegate"]  # fmt: skip
     proposed = headless(propose, **UNATTENDED)
     assert proposed.returncode == 0, proposed.stdout + proposed.stderr
+    assert PASSPHRASE not in proposed.stdout + proposed.stderr
     assert deployer.nonce == nonce + 2  # delegate, propose: signed by the keystore, unasked
 
 
