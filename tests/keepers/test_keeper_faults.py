@@ -457,6 +457,31 @@ def test_the_cli_reports_a_failed_pass_in_one_line_exits_5_and_the_next_run_fini
     assert sorted(b for b, _ in liquidations(lending, start)) == sorted(unhealthy)
 
 
+def test_status_with_a_node_failing_mid_read_is_one_line_and_prints_no_document(
+    shocked, proxy, accounts, chain, tmp_path
+):
+    """`status` opens fine, then the node fails a read outside the Multicall3 batches (the
+    borrower scan's `eth_getLogs`, every retry): one line on stderr, exit 1, no traceback, and no
+    JSON document on stdout (a half-read status must not pass for a status)."""
+    lending, _ = shocked
+    manifest = tmp_path / "ethereum-local.json"
+    protocol_of(lending).deployment.save(manifest)
+    options = ("--manifest", str(manifest), "--account", "TEST::7",
+               "--state-dir", str(tmp_path / "state"), "status")  # fmt: skip
+    proxy.inject("http-502", "eth_getLogs")
+    for extra in ((), ("--json",), ("--json", "--watch", "1", "--times", "2")):
+        failed = keeper_cli(proxy.url, REPO, *options, *extra)
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        assert "Traceback" not in failed.stderr, failed.stderr
+        (line,) = [t for t in failed.stderr.splitlines() if t.strip()]
+        assert line.startswith("Error: status: cannot read the chain: HTTPError: 502"), line
+        assert "ballast.status" not in failed.stdout
+    proxy.clear()
+    done = keeper_cli(proxy.url, REPO, *options, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["version"] == "ballast.status/1"
+
+
 # ------------------------------------------------------------------ a seeded soak
 
 
