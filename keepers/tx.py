@@ -29,7 +29,9 @@ replace, and say what happened as a typed outcome.
    of the request landed unanswered, web3 re-sends `eth_sendRawTransaction` after a timeout;
    any error: a gateway that forwarded it and answered with an error), else "nonce too low" re-reads
    the nonce (before anything was sent) or checks whether one of our transactions was mined
-   (after); "replacement transaction underpriced" bumps again. Every signed transaction is
+   (after); "replacement transaction underpriced" re-reads the nonce when the pending nonce
+   moved past it (another process of the key pooled a transaction on it after the read: it is
+   not outbid and evicted), else bumps again. Every signed transaction is
    recorded as sent BEFORE its broadcast (write-ahead), so a process killed in between, or a
    broadcast left unanswered (timeout, dropped connection, HTTP error), leaves its hash for the
    next pass's `Keeper.reconcile` to settle (mined, replaced, or dropped when it never reached
@@ -241,8 +243,9 @@ class TxSender(KeyNode):
     ) -> Outcome:
         flight = Flight(nonce=self.pending_nonce(), gas=gas, contested=contested)
         nonce_retries = 0
-        # first broadcast: a stale nonce is re-read, an underpriced one (a stale pool entry of
-        # ours with this nonce) bumped
+        # first broadcast: a stale nonce is re-read; an underpriced one is re-read too when the
+        # pending nonce moved past it (another process of the key put a transaction there after
+        # the read: outbidding it would evict that process's transaction), else bumped
         while True:
             try:
                 raw = self._sign(to, data, value, flight, fee, tip)
@@ -258,6 +261,12 @@ class TxSender(KeyNode):
                     continue
                 if underpriced(error.message) and retry:
                     nonce_retries += 1
+                    pending = self.pending_nonce()
+                    if pending > flight.nonce:  # taken by another's pooled transaction
+                        log.info("nonce %d taken in the pool; sending on nonce %d",
+                                 flight.nonce, pending)  # fmt: skip
+                        flight.nonce = pending
+                        continue
                     fee, tip = self._bump(fee, tip) or (fee, tip)
                     continue
                 if insufficient_funds(error.message):  # the balance moved since it was read

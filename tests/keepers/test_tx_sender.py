@@ -321,3 +321,42 @@ def test_two_senders_of_one_key_and_store_send_an_action_once_however_they_inter
     assert sorted(type(o).__name__ for o in outcomes) == ["AlreadyDone", "Mined"], outcomes
     assert nonce_of(chain, accounts[7].address) == before + 1  # one transaction on chain
     assert [t.status for t in store.transactions("approve:7")] == ["mined"]
+
+
+def test_a_transaction_of_another_process_of_the_key_waiting_on_its_nonce_is_not_outbid(
+    desk, accounts, chain, fresh, tmp_path
+):
+    """Another process holding the same key (an operator's wallet, a second keeper) puts its
+    transaction in the pool at nonce N between the sender's nonce read and its broadcast. The
+    node answers "replacement transaction underpriced": the sender must read the nonce again
+    and send on N + 1 — not bump its fees until it outbids, and so evicts, the other process's
+    transaction (which then never mines)."""
+    store = Store(tmp_path / "k.sqlite")
+    sender = TxSender(accounts[7], settings=FAST, store=store)
+    asset, who = desk.system.asset, accounts[7].address
+    n = nonce_of(chain, who)
+    other: list[str] = []
+    real_sign = sender._sign
+
+    def sign(to, data, value, flight, fee, tip):  # the other process, just before our send
+        if not other:
+            other.append(chain.provider.make_request("eth_sendTransaction", [{
+                "from": who, "to": who, "value": "0x0", "nonce": hex(flight.nonce),
+                "gas": hex(21_000), "maxFeePerGas": hex(fee), "maxPriorityFeePerGas": hex(tip),
+            }]))  # fmt: skip
+        return real_sign(to, data, value, flight, fee, tip)
+
+    sender._sign = sign  # type: ignore[method-assign]
+    try:
+        with manual_mining(chain):
+            result = in_thread(lambda: sender.send(asset, "approve", accounts[3], 9, action_id="o"))
+            wait_for(lambda: in_pool(chain, store.in_flight()))
+            chain.provider.mine(1)
+            outcome = result()
+    finally:
+        chain.provider.make_request("anvil_dropAllTransactions", [])
+    theirs = chain.provider.make_request("eth_getTransactionReceipt", [other[0]])
+    assert theirs is not None, "the other process's transaction was evicted by the sender's"
+    assert int(theirs["status"], 16) == 1
+    assert isinstance(outcome, Mined) and outcome.nonce == n + 1, outcome
+    assert nonce_of(chain, who) == n + 2 and asset.allowance(accounts[7], accounts[3]) == 9
