@@ -193,6 +193,9 @@ def test_the_proxy_injects_each_fault_as_told_and_counts_every_request(chain, pr
     status, answer = post(url, "eth_getLogs", [{"fromBlock": "0x0", "toBlock": "0x0"}])
     assert status == 200 and answer["error"]["code"] == -32603 and "result" not in answer
 
+    proxy.inject("null", "eth_blockNumber", times=1)  # an index behind: null, not forwarded
+    assert post(url, "eth_blockNumber") == (200, {"jsonrpc": "2.0", "id": 1, "result": None})
+
     proxy.inject("drop", "eth_call", times=1)
     with pytest.raises((ConnectionError, urllib.error.URLError)):  # closed without an answer
         post(url, "eth_call", [{"to": "0x" + "00" * 20}, "latest"])
@@ -216,7 +219,7 @@ def test_the_proxy_injects_each_fault_as_told_and_counts_every_request(chain, pr
 
     assert proxy.injected[("eth_blockNumber", "http-502")] == 2
     assert proxy.injected[("eth_call", "drop")] == 1
-    assert proxy.received["eth_blockNumber"] == 5 and proxy.forwarded["eth_blockNumber"] == 2
+    assert proxy.received["eth_blockNumber"] == 6 and proxy.forwarded["eth_blockNumber"] == 2
     assert proxy.forwarded["evm_mine"] == 2 and proxy.forwarded["eth_call"] == 0
 
     proxy.down()  # the node is gone: the port refuses connections
