@@ -460,6 +460,40 @@ def test_the_cli_reports_a_failed_pass_in_one_line_exits_5_and_the_next_run_fini
     assert sorted(b for b, _ in liquidations(lending, start)) == sorted(unhealthy)
 
 
+def test_a_pass_failing_on_a_node_error_is_counted_in_the_metrics_not_hidden_behind_old_gauges(
+    shocked, proxy, accounts, chain, tmp_path
+):
+    """A keeper serving Prometheus metrics whose node starts failing (eth_getLogs answering
+    HTTP 502): its pass raises, and `/metrics` must say so — a failure counter per job — not
+    only keep serving the last good pass's block and balances as if all were well."""
+    from keepers.config import load_settings
+    from keepers.runtime import open_keeper
+    from tests.bot_support import free_port
+
+    lending, unhealthy = shocked
+    manifest = tmp_path / "ethereum-local.json"
+    protocol_of(lending).deployment.save(manifest)
+    port = free_port()
+    settings = load_settings(manifest=manifest, account="TEST::7", state_dir=tmp_path / "state",
+                             metrics_port=port)  # fmt: skip
+
+    def scrape() -> str:
+        url = f"http://127.0.0.1:{port}/metrics"
+        return urllib.request.urlopen(url, timeout=5).read().decode()
+
+    k = open_keeper(settings)
+    with routed(proxy):
+        assert isinstance(attempt(k, "evaluator"), JobReport)
+        proxy.inject("http-502", "eth_getLogs")
+        failed = attempt(k, "liquidator")
+    assert isinstance(failed, Exception), failed
+    body = scrape()
+    assert 'ballast_keeper_pass_failures_total{job="liquidator"} 1.0' in body, body
+    assert 'ballast_keeper_pass_failures_total{job="evaluator"}' not in body
+    assert 'ballast_keeper_passes_total{job="evaluator"} 1.0' in body
+    k.store.close()
+
+
 def test_status_with_a_node_failing_mid_read_is_one_line_and_prints_no_document(
     shocked, proxy, accounts, chain, tmp_path
 ):
