@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 
 def plain(value: Any) -> Any:
-    """`value` as JSON types (dataclasses as objects, bytes as 0x-hex, anything else as str)."""
+    """`value` as JSON types (dataclasses and mappings as objects, bytes as 0x-hex, anything
+    else as str)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):  # a dict, or a read-only view of one (MappingProxyType)
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]

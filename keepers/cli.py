@@ -12,7 +12,8 @@ APE_ACCOUNTS_<alias>_PASSPHRASE), `--manifest`, `--state-dir`, `--dry-run`, `--l
 `--metrics-port`. Run it from the project folder (Ape loads the compiled contracts from there).
 
 Exit status: 0 done; 1 the keeper could not start or the input is bad (one line on stderr; a
-decision id or rationale hash with no event on chain is bad input); 2 a usage error (one line:
+decision id or rationale hash with no event on chain is bad input), or `status` could not read
+the chain (one line, no document printed); 2 a usage error (one line:
 an unknown option, a value of the wrong type); 3 (`once`) an action ended reverted, refused,
 replaced or stuck; 4 (`verify-decision`, `verify-steward`) the document is missing or does not
 match (with --replay: or it is not a replay receipt, the replay
@@ -49,7 +50,8 @@ PASS_FAILED = 5
 
 
 EXIT_CODES = (
-    "Exit status: 0 done; 1 bad input or the keeper cannot start; 2 a usage error; 3 (once) an "
+    "Exit status: 0 done; 1 bad input, the keeper cannot start, or (status) the chain cannot be "
+    "read; 2 a usage error; 3 (once) an "
     "action reverted, was refused, replaced or stuck; 4 (verify-decision, verify-steward) no "
     "match; 5 (once) a pass failed on a "
     f"node error; {UNFUNDED_EXIT} (once) a job could not act for lack of funds (gas coin or "
@@ -246,6 +248,9 @@ def status(ctx: click.Context, as_json: bool, watch: float | None, times: int | 
                     current = collect_status(keeper)
                 except MulticallError as err:
                     raise Fail(str(err)) from None
+                except Exception as err:  # noqa: BLE001 - a node error outside the batches
+                    # (the log scans, the head, the balances): one line, and no document
+                    raise Fail(f"status: cannot read the chain: {one_line(err)}") from None
                 if watch is not None and not as_json and console.is_terminal:
                     console.clear()
                 if as_json:

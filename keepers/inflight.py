@@ -3,10 +3,11 @@ than sent again, and re-checked after a reorg (the companion of `keepers.tx.TxSe
 
 - `settle(sender, record, latest_nonce)`: what became of a `sent` record — a receipt (mined,
   reverted, or lost-race by its own revert reason), its nonce used by another transaction
-  (replaced), unknown to the node while a newer attempt of its nonce is pending (replaced:
-  superseded) or not (dropped; unless the node is behind a block the key's transactions are
-  recorded in: a lagging node, which may not have seen it mined) — or None while the node
-  still holds it pending.
+  (replaced; unless the node holds this very transaction in a block whose receipt it does not
+  serve yet: pending, settled from the receipt later), unknown to the node while a newer
+  attempt of its nonce is pending (replaced: superseded) or not (dropped; unless the node is
+  behind a block the key's transactions are recorded in: a lagging node, which may not have
+  seen it mined) — or None while the node still holds it pending.
 - `resume(sender, records, timeout)`: one nonce's pending records as a flight again, with every
   attempt the store holds of it (so `max_replacements` bounds its bumps across passes):
   re-priced at once when the current fees are above its last price (a gas spike left it under
@@ -97,6 +98,13 @@ def settle(
             error=error,
         )
     elif record.nonce < latest_nonce:
+        if _mined_unreceipted(sender, record.tx_hash):
+            # the node has it in a block but serves no receipt yet (an index behind the state:
+            # `TxSender._wait` gives such a node `receipt_grace`): ours, mined; settled from its
+            # receipt once served, never written off as "used elsewhere"
+            log.info("%s %s is mined but its receipt is not served yet", record.action_id,
+                     record.tx_hash)  # fmt: skip
+            return None
         status = "replaced"
         sender._record(record.tx_hash, status, error="nonce used elsewhere")
     elif not sender._known(record.tx_hash):
@@ -112,6 +120,12 @@ def settle(
         return None
     log.info("settled %s %s: %s", record.action_id, record.tx_hash, status)
     return status
+
+
+def _mined_unreceipted(sender: TxSender, tx_hash: str) -> bool:
+    """Whether the node holds `tx_hash` in a block (its receipt not served yet)."""
+    tx = sender._rpc("eth_getTransactionByHash", [tx_hash])
+    return isinstance(tx, dict) and tx.get("blockNumber") is not None
 
 
 def node_behind(sender: TxSender) -> bool:
@@ -185,7 +199,9 @@ def resume(
     fee, tip, _ = sender.fees()
     last = flight.attempts[-1]
     settings = sender.settings
-    if fee > last.max_fee:
+    if tx.get("blockNumber") is not None:
+        pass  # mined already (its receipt not served yet): nothing to re-price, only to wait on
+    elif fee > last.max_fee:
         log.info("re-pricing %s nonce %d: max fee %d → %d", newest.action_id, flight.nonce,
                  last.max_fee, fee)  # fmt: skip
         sender._replace(to, data, value, flight, newest.action_id, floor=(fee, tip))

@@ -10,6 +10,9 @@
                                                      whole units: asset="ETH" (gas) and the
                                                      vault asset's symbol (inventory)
     ballast_keeper_unfunded_total{job,asset}         passes a job could not act for lack of funds
+    ballast_keeper_pass_failures_total{job}          passes that raised (a node error, a failed
+                                                     read): the gauges above keep the values of
+                                                     the last pass that finished
 
 `Metrics.serve(port)` exposes them over HTTP (`/metrics`) from a daemon thread.
 """
@@ -53,6 +56,14 @@ class Metrics:
             "ballast_keeper_unfunded", "passes that could not act for lack of funds",
             ["job", "asset"], registry=r,
         )  # fmt: skip
+        self.failures = Counter(
+            "ballast_keeper_pass_failures", "passes that raised (a node error, a failed read)",
+            ["job"], registry=r,
+        )  # fmt: skip
+
+    def failed(self, job: str) -> None:
+        """A pass of `job` raised (`Keeper(failed=...)`)."""
+        self.failures.labels(job).inc()
 
     def observe(self, report: JobReport) -> None:
         job = report.job

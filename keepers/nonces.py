@@ -87,9 +87,9 @@ def take_nonce(
     the module docstring) and waits on it as `TxSender` does. None: the stuck nonce is used
     already (send the usual way). Simulated at the latest block (the pending one holds the
     stuck transaction this one replaces)."""
-    if already_done(sender, action_id):
-        return AlreadyDone(action_id)
     with sender._lock:
+        if already_done(sender, action_id):  # under the lock: see `TxSender.send_raw`
+            return AlreadyDone(action_id)
         if sender._latest_nonce() > stuck.nonce:
             return None
         refusal = sender.simulate(to, data, 0, block="latest")

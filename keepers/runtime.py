@@ -87,7 +87,7 @@ def open_keeper(
     account = load_account(settings.account) if settings.account else None
     address = str(account.address) if account is not None else None
     store = open_store(settings, protocol, address)
-    observe = None
+    observe = failed = None
     if settings.metrics_port is not None and serve_metrics:
         from keepers.metrics import Metrics
 
@@ -97,9 +97,9 @@ def open_keeper(
         except OSError as err:
             reason = err.strerror or str(err)
             raise StartupError(f"metrics port {settings.metrics_port}: {reason}") from None
-        observe = metrics.observe
+        observe, failed = metrics.observe, metrics.failed
     try:
-        keeper = Keeper(protocol, store, account, settings, observe=observe)
+        keeper = Keeper(protocol, store, account, settings, observe=observe, failed=failed)
     except MulticallError as err:
         raise StartupError(str(err)) from None
     if reconcile:

@@ -3,10 +3,12 @@ replace, and say what happened as a typed outcome.
 
 `TxSender(account).send(contract, "evaluate", 3, action_id="evaluate:3")`:
 
-1. `already_done(action_id)` in the store → `AlreadyDone` (a restart does no double work; a
-   lost race seen only by a simulation counts for `reorg_depth` blocks: `inflight.already_done`);
-2. under the key's lock (one transaction in flight per key, across every sender of the process),
-   the key's own `sent` transactions of the same action (any block's:
+1. under the key's lock (one transaction in flight per key, across every sender of the
+   process), `already_done(action_id)` in the store → `AlreadyDone` (a restart does no double
+   work, nor does a second sender of the key that waited for the lock while the first did the
+   action; a lost race seen only by a simulation counts for `reorg_depth` blocks:
+   `inflight.already_done`);
+2. still under the lock, the key's own `sent` transactions of the same action (any block's:
    `keepers.actions.action_key`) are settled or resumed — re-priced, waited on, bumped on their
    nonce (`keepers.inflight.resume_own`); one still pending → its `Stuck`: nothing new is
    simulated or sent;
@@ -27,13 +29,17 @@ replace, and say what happened as a typed outcome.
    of the request landed unanswered, web3 re-sends `eth_sendRawTransaction` after a timeout;
    any error: a gateway that forwarded it and answered with an error), else "nonce too low" re-reads
    the nonce (before anything was sent) or checks whether one of our transactions was mined
-   (after); "replacement transaction underpriced" bumps again. Every signed transaction is
+   (after); "replacement transaction underpriced" re-reads the nonce when the pending nonce
+   moved past it (another process of the key pooled a transaction on it after the read: it is
+   not outbid and evicted), else bumps again. Every signed transaction is
    recorded as sent BEFORE its broadcast (write-ahead), so a process killed in between, or a
    broadcast left unanswered (timeout, dropped connection, HTTP error), leaves its hash for the
    next pass's `Keeper.reconcile` to settle (mined, replaced, or dropped when it never reached
    the node); a broadcast the node rejects marks its record dropped;
 7. waits for a receipt; pending for `replace_after` seconds → the same nonce re-sent with
-   fees bumped by ≥ `fee_bump_bps` (12.5 %), up to `max_replacements`; after
+   fees bumped by ≥ `fee_bump_bps` (12.5 %) and at least the market's price of step 4 (a base
+   fee that jumped above the flight's max fee needs more than a bump: a replacement under the
+   base fee is refused by the node and could never be mined), up to `max_replacements`; after
    `receipt_timeout` → `Stuck`;
 8. the receipt: success → `Mined`; reverted → the transaction's own revert reason, decoded from
    the node's trace (`revert_of`; the call replayed at its block on a node without traces):
@@ -136,9 +142,11 @@ class TxSender(KeyNode):
         from keepers.inflight import already_done, resume_own  # they build on this module
 
         to = to_checksum_address(to)
-        if already_done(self, action_id):
-            return AlreadyDone(action_id)
         with self._lock:
+            # asked under the lock: another sender of the key (another job's, or a thread) may
+            # have done this very action while this one waited for the lock
+            if already_done(self, action_id):
+                return AlreadyDone(action_id)
             earlier = resume_own(self, action_id)  # the key's own flight of this action first
             if earlier is not None:
                 return earlier
@@ -235,8 +243,9 @@ class TxSender(KeyNode):
     ) -> Outcome:
         flight = Flight(nonce=self.pending_nonce(), gas=gas, contested=contested)
         nonce_retries = 0
-        # first broadcast: a stale nonce is re-read, an underpriced one (a stale pool entry of
-        # ours with this nonce) bumped
+        # first broadcast: a stale nonce is re-read; an underpriced one is re-read too when the
+        # pending nonce moved past it (another process of the key put a transaction there after
+        # the read: outbidding it would evict that process's transaction), else bumped
         while True:
             try:
                 raw = self._sign(to, data, value, flight, fee, tip)
@@ -252,6 +261,12 @@ class TxSender(KeyNode):
                     continue
                 if underpriced(error.message) and retry:
                     nonce_retries += 1
+                    pending = self.pending_nonce()
+                    if pending > flight.nonce:  # taken by another's pooled transaction
+                        log.info("nonce %d taken in the pool; sending on nonce %d",
+                                 flight.nonce, pending)  # fmt: skip
+                        flight.nonce = pending
+                        continue
                     fee, tip = self._bump(fee, tip) or (fee, tip)
                     continue
                 if insufficient_funds(error.message):  # the balance moved since it was read
@@ -309,7 +324,9 @@ class TxSender(KeyNode):
                 return Stuck(flight.nonce, flight.hashes)
             if step is WaitStep.REPLACE:
                 last_send = now
-                self._replace(to, data, value, flight, action_id)
+                # at least the market's price: a base fee that rose above the flight's max fee
+                # needs more than the bump, else the replacement cannot be mined either
+                self._replace(to, data, value, flight, action_id, floor=self.fees()[:2])
                 continue
             looks = self._pause(looks)
 

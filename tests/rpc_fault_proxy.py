@@ -25,7 +25,9 @@ of its calls does):
   the client times out;
 - `rpc-error-after`: forwarded to the node (so it takes effect), then answered with the
   `rpc-error` fault's JSON-RPC error objects: a gateway that accepted the call upstream and
-  reported a failure anyway (a backend timing out after the pool took the transaction).
+  reported a failure anyway (a backend timing out after the pool took the transaction);
+- `null`: answered `"result": null` for every call of the request; nothing forwarded: an index
+  behind the state (a receipt not served yet while the nonce it used already is).
 
 Rules are tried in the order given; the first whose method matches and has uses left decides,
 its `probability` drawn from one RNG seeded at construction (so a run's faults are reproducible
@@ -61,7 +63,7 @@ from typing import Any, Final
 __all__ = ["FAULTS", "FaultProxy", "Rule"]
 
 FAULTS: Final = ("http-500", "http-502", "rpc-error", "drop", "drop-after", "stall", "stall-after",
-                  "rpc-error-after")  # fmt: skip
+                  "rpc-error-after", "null")  # fmt: skip
 FORWARDING: Final = frozenset({"drop-after", "stall-after", "rpc-error-after"})
 UPSTREAM_TIMEOUT: Final = 60.0
 
@@ -332,6 +334,9 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 self._reply(status, f"injected fault: HTTP {status}".encode(), "text/plain")
             elif fault == "rpc-error" and rule is not None and calls:
                 self._reply(200, _rpc_errors(calls, batch, rule))
+            elif fault == "null" and calls:
+                nulls = [{"jsonrpc": "2.0", "id": c.get("id"), "result": None} for c in calls]
+                self._reply(200, json.dumps(nulls if batch else nulls[0]).encode())
             elif fault in ("drop", "stall"):
                 if fault == "stall":
                     proxy._stall()

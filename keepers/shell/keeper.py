@@ -70,6 +70,7 @@ class Keeper:
         account: Any = None,
         settings: KeeperSettings | None = None,
         observe: Callable[[JobReport], None] | None = None,
+        failed: Callable[[str], None] | None = None,
     ) -> None:
         self.protocol = protocol
         self.store = store
@@ -81,6 +82,7 @@ class Keeper:
         self.asset = to_checksum_address(protocol.vault.asset())
         self._asset_meta: tuple[str, int] | None = None
         self._observe = observe
+        self._failed = failed  # called with the job's name when a pass raises
         self._senders: dict[str, TxSender] = {}
         self.behind: str | None = None
         """One line when the node's head is below a block this key's transaction is recorded in
@@ -301,6 +303,14 @@ class Keeper:
         runner = RUNNERS.get(job)
         if runner is None:
             raise KeeperError(f"unknown job {job!r}; jobs are {', '.join(RUNNERS)}")
+        try:
+            return self._pass(job, runner)
+        except Exception:
+            if self._failed is not None:  # the metrics say so: a pass that raised shows
+                self._failed(job)  # nowhere else (its gauges keep the last pass's values)
+            raise
+
+    def _pass(self, job: str, runner: Callable[[Keeper], JobReport]) -> JobReport:
         started = time.monotonic()
         resumed: list[tuple[str, Outcome]] = []
         if not self.dry_run and self.address is not None:

@@ -380,6 +380,37 @@ def test_a_nonce_taken_between_the_keepers_read_and_its_broadcast_is_read_again_
     assert k.store.in_flight() == []
 
 
+def test_a_mined_transaction_whose_receipt_the_node_serves_late_is_not_recorded_replaced(
+    due, proxy, accounts, chain, tmp_path
+):
+    """The keeper's `evaluate(0)` was left pending by a pass and mined while no pass ran. The
+    next pass's endpoint already counts the nonce it used but does not serve its receipt yet
+    (an index behind the state: the sender's own wait gives such a node `receipt_grace`). The
+    record must not be written off as replaced by "another transaction" — it is the keeper's own,
+    mined — but settled from its receipt once the node serves it: recorded `mined`, done once."""
+    lending, protocol = due
+    agents, who = lending.vs.agents, accounts[7]
+    k = keeper(protocol, who, tmp_path, settings=load_settings(tx=SLOW_TX))
+    start, n = chain.blocks.head.number + 1, nonce(who)
+    with manual_mining(chain):
+        first = k.run("evaluator")
+        assert [(a.action_id, a.outcome) for a in first.actions] == [("evaluate:0", "stuck")]
+        (ours,) = pending_from(chain, who.address)
+        request(chain, "evm_mine")
+    assert nonce(who) == n + 1 and receipt(chain.provider.web3, ours["hash"])["status"] == 1
+
+    proxy.inject("null", "eth_getTransactionReceipt", times=1)  # the pass's first look
+    with routed(proxy):
+        k.run("evaluator")
+    assert k.store.transaction(ours["hash"]).status != "replaced", k.store.transactions()
+    with routed(proxy):
+        k.run("evaluator")
+    (record,) = k.store.transactions("evaluate:0")
+    assert (record.tx_hash, record.status) == (ours["hash"], "mined")
+    assert k.store.already_done("evaluate:0") and k.store.in_flight() == []
+    assert evaluations(agents, start) == [0] and nonce(who) == n + 1
+
+
 # ------------------------------------------------------------------ a replacement racing
 
 

@@ -193,6 +193,9 @@ def test_the_proxy_injects_each_fault_as_told_and_counts_every_request(chain, pr
     status, answer = post(url, "eth_getLogs", [{"fromBlock": "0x0", "toBlock": "0x0"}])
     assert status == 200 and answer["error"]["code"] == -32603 and "result" not in answer
 
+    proxy.inject("null", "eth_blockNumber", times=1)  # an index behind: null, not forwarded
+    assert post(url, "eth_blockNumber") == (200, {"jsonrpc": "2.0", "id": 1, "result": None})
+
     proxy.inject("drop", "eth_call", times=1)
     with pytest.raises((ConnectionError, urllib.error.URLError)):  # closed without an answer
         post(url, "eth_call", [{"to": "0x" + "00" * 20}, "latest"])
@@ -216,7 +219,7 @@ def test_the_proxy_injects_each_fault_as_told_and_counts_every_request(chain, pr
 
     assert proxy.injected[("eth_blockNumber", "http-502")] == 2
     assert proxy.injected[("eth_call", "drop")] == 1
-    assert proxy.received["eth_blockNumber"] == 5 and proxy.forwarded["eth_blockNumber"] == 2
+    assert proxy.received["eth_blockNumber"] == 6 and proxy.forwarded["eth_blockNumber"] == 2
     assert proxy.forwarded["evm_mine"] == 2 and proxy.forwarded["eth_call"] == 0
 
     proxy.down()  # the node is gone: the port refuses connections
@@ -455,6 +458,65 @@ def test_the_cli_reports_a_failed_pass_in_one_line_exits_5_and_the_next_run_fini
     done = keeper_cli(proxy.url, REPO, *options, "--job", "liquidator")
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(b for b, _ in liquidations(lending, start)) == sorted(unhealthy)
+
+
+def test_a_pass_failing_on_a_node_error_is_counted_in_the_metrics_not_hidden_behind_old_gauges(
+    shocked, proxy, accounts, chain, tmp_path
+):
+    """A keeper serving Prometheus metrics whose node starts failing (eth_getLogs answering
+    HTTP 502): its pass raises, and `/metrics` must say so — a failure counter per job — not
+    only keep serving the last good pass's block and balances as if all were well."""
+    from keepers.config import load_settings
+    from keepers.runtime import open_keeper
+    from tests.bot_support import free_port
+
+    lending, unhealthy = shocked
+    manifest = tmp_path / "ethereum-local.json"
+    protocol_of(lending).deployment.save(manifest)
+    port = free_port()
+    settings = load_settings(manifest=manifest, account="TEST::7", state_dir=tmp_path / "state",
+                             metrics_port=port)  # fmt: skip
+
+    def scrape() -> str:
+        url = f"http://127.0.0.1:{port}/metrics"
+        return urllib.request.urlopen(url, timeout=5).read().decode()
+
+    k = open_keeper(settings)
+    with routed(proxy):
+        assert isinstance(attempt(k, "evaluator"), JobReport)
+        proxy.inject("http-502", "eth_getLogs")
+        failed = attempt(k, "liquidator")
+    assert isinstance(failed, Exception), failed
+    body = scrape()
+    assert 'ballast_keeper_pass_failures_total{job="liquidator"} 1.0' in body, body
+    assert 'ballast_keeper_pass_failures_total{job="evaluator"}' not in body
+    assert 'ballast_keeper_passes_total{job="evaluator"} 1.0' in body
+    k.store.close()
+
+
+def test_status_with_a_node_failing_mid_read_is_one_line_and_prints_no_document(
+    shocked, proxy, accounts, chain, tmp_path
+):
+    """`status` opens fine, then the node fails a read outside the Multicall3 batches (the
+    borrower scan's `eth_getLogs`, every retry): one line on stderr, exit 1, no traceback, and no
+    JSON document on stdout (a half-read status must not pass for a status)."""
+    lending, _ = shocked
+    manifest = tmp_path / "ethereum-local.json"
+    protocol_of(lending).deployment.save(manifest)
+    options = ("--manifest", str(manifest), "--account", "TEST::7",
+               "--state-dir", str(tmp_path / "state"), "status")  # fmt: skip
+    proxy.inject("http-502", "eth_getLogs")
+    for extra in ((), ("--json",), ("--json", "--watch", "1", "--times", "2")):
+        failed = keeper_cli(proxy.url, REPO, *options, *extra)
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        assert "Traceback" not in failed.stderr, failed.stderr
+        (line,) = [t for t in failed.stderr.splitlines() if t.strip()]
+        assert line.startswith("Error: status: cannot read the chain: HTTPError: 502"), line
+        assert "ballast.status" not in failed.stdout
+    proxy.clear()
+    done = keeper_cli(proxy.url, REPO, *options, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["version"] == "ballast.status/1"
 
 
 # ------------------------------------------------------------------ a seeded soak

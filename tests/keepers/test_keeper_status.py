@@ -6,6 +6,7 @@ for a strike; then the keeper's own actions."""
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from ape.exceptions import ContractLogicError
@@ -260,3 +261,49 @@ def test_a_revert_in_another_contract_is_named_from_the_projects_errors(
     from keepers.bots import keeper as bots
 
     assert bots.one_line is one_line  # a bot's pass failure is logged in the same words
+
+
+# ------------------------------------------------------------------ an empty system, then shut down
+
+
+def typed(document: dict, path: str, kind: type | tuple[type, ...]):
+    """The value at dotted `path` of a JSON `document`, asserted of `kind` (bool is no int)."""
+    value = document
+    for part in path.split("."):
+        value = value[part]
+    assert isinstance(value, kind) and not (kind is int and isinstance(value, bool)), (path, value)
+    return value
+
+
+def test_status_json_of_an_empty_system_then_after_shutdown_is_typed_and_true(
+    project, accounts, chain, tmp_path
+):
+    """A vault nobody deposited in, then the guardian's shutdown: every field of the JSON
+    document (docs/keeper-operator.md, keepers.dashboard_json) is there, typed as documented —
+    amounts integers, `failures` an object of call → reason (it was the Python text "{}") — and
+    says what the chain says: nothing held, no supply, no strike yet, shut down after."""
+    from keepers.dashboard_json import status_json
+
+    with isolated(chain):
+        lending = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
+        k = keeper(protocol_of(lending), accounts[7], tmp_path)
+        empty = json.loads(status_json(collect_status(k)))
+        lending.vault.shutdown(sender=lending.vs.guardian)
+        after = json.loads(status_json(collect_status(k)))
+        share_price = lending.vault.convertToAssets(10**18)
+        gas_coin = accounts[7].balance
+    for doc, shut in ((empty, False), (after, True)):
+        assert doc["version"] == "ballast.status/1"
+        assert typed(doc, "failures", dict) == {}
+        assert typed(doc, "vault.is_shutdown", bool) is shut
+        for path in ("vault.nav", "vault.idle", "vault.total_supply", "settlement.strike_count",
+                     "settlement.pending_deposits", "settlement.pending_redemptions",
+                     "funding.asset", "open_decisions", "due_decisions"):  # fmt: skip
+            assert typed(doc, path, int) == 0, path
+        assert typed(doc, "vault.share_price", int) == share_price
+        assert typed(doc, "funding.native", int) == gas_coin
+        assert doc["settlement"]["last_strike_block"] is None
+        assert typed(doc, "borrowers", list) == [] and typed(doc, "actions", list) == []
+        assert {j["job"]: j["last_block"] for j in typed(doc, "jobs", list)}["liquidator"] is None
+        assert doc["sentinel_tripped"] is None and doc["keeper"] == accounts[7].address
+    assert after["block"] == empty["block"] + 1

@@ -16,7 +16,7 @@ import pytest
 from keepers.outcomes import AlreadyDone, LostRace, Mined, Refused
 from keepers.settings import GWEI, TxSettings
 from keepers.store import Store
-from keepers.tx import TxSender, bumped
+from keepers.tx import TxSender, bumped, key_lock
 from tests.agent_support import build_desk
 from tests.vault_support import isolated
 
@@ -76,6 +76,10 @@ def in_thread(fn):
         return box["result"]
 
     return result
+
+
+def nonce_of(chain, address: str) -> int:
+    return int(chain.provider.make_request("eth_getTransactionCount", [address, "latest"]), 16)
 
 
 def wait_for(predicate, timeout: float = 30):
@@ -241,3 +245,118 @@ def test_fees_are_capped_and_bumps_are_at_least_12_5_percent(desk, accounts, cha
     outcome = roomy.send(asset, "approve", accounts[3], 3, action_id="z")
     assert isinstance(outcome, Mined), outcome
     assert outcome.max_fee >= 2 * GWEI * 2 + GWEI  # base fee × 2 + tip (the base may fall)
+
+
+def base_fee(chain) -> int:
+    block = chain.provider.make_request("eth_getBlockByNumber", ["latest", False])
+    return int(block["baseFeePerGas"], 16)
+
+
+def test_a_transaction_priced_out_by_a_base_fee_spike_is_replaced_at_the_market_not_by_12_5(
+    desk, accounts, chain, fresh, tmp_path
+):
+    """The key's transaction waits in the pool when the base fee jumps 10× above its max fee.
+    Its replacement in the same wait must be priced at the market (base fee × multiplier + tip,
+    under the cap), not the last attempt + 12.5 %: such a replacement is still under the base
+    fee, cannot be mined, and spends the replacement budget until the flight is `Stuck`."""
+    store = Store(tmp_path / "k.sqlite")
+    settings = TxSettings(
+        poll_interval=0.05, receipt_timeout=8, replace_after=0.3, max_replacements=1,
+        base_fee_multiplier=1.0, priority_fee=GWEI, max_fee_cap=1_000 * GWEI,
+    )  # fmt: skip
+    sender = TxSender(accounts[7], settings=settings, store=store)
+    asset = desk.system.asset
+    normal = base_fee(chain)
+    # a known base fee to start from (an earlier test may have left anvil's next one set)
+    chain.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(GWEI)])
+    chain.provider.mine(1)
+    try:
+        with manual_mining(chain):
+            result = in_thread(lambda: sender.send(asset, "approve", accounts[3], 5, action_id="s"))
+            wait_for(lambda: in_pool(chain, store.transactions("s")))
+            (first,) = store.transactions("s")
+            spike = 10 * first.max_fee
+            chain.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(spike)])
+            chain.provider.mine(1)  # a block the transaction's max fee cannot pay for
+            assert base_fee(chain) == spike and asset.allowance(accounts[7], accounts[3]) != 5
+            # the replacement, recorded before its broadcast (the node refuses one under the
+            # base fee); the next block's base fee is at most 1/8 lower than the spike
+            wait_for(lambda: len(store.transactions("s")) == 2, timeout=10)
+            second = store.transactions("s")[0]
+            assert second.max_fee >= spike + GWEI, (first.max_fee, second.max_fee, spike)
+            wait_for(lambda: in_pool(chain, [second]), timeout=10)
+            chain.provider.mine(1)
+            outcome = result()
+    finally:
+        chain.provider.make_request("anvil_dropAllTransactions", [])
+        chain.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(normal)])
+    assert isinstance(outcome, Mined), outcome
+    assert outcome.tx_hash == second.tx_hash and asset.allowance(accounts[7], accounts[3]) == 5
+
+
+def test_two_senders_of_one_key_and_store_send_an_action_once_however_they_interleave(
+    desk, accounts, chain, fresh, tmp_path
+):
+    """Two jobs' senders of one key share its lock and its state file. Both ask for the same
+    action while the key is busy: the one that gets the lock second must see the action done
+    (the store says so) and send nothing — not a second transaction that the chain accepts
+    (`approve` does not revert when repeated, so the simulation cannot catch it)."""
+    store = Store(tmp_path / "k.sqlite")
+    senders = [TxSender(accounts[7], settings=FAST, store=store, job=j) for j in ("a", "b")]
+    asked = []
+    real = store.already_done
+    store.already_done = lambda *a, **k: (asked.append(1), real(*a, **k))[1]  # type: ignore[method-assign]
+    asset = desk.system.asset
+    before = nonce_of(chain, accounts[7].address)
+    lock = key_lock(accounts[7].address)
+    with lock:  # the key busy (another job's send): both requests come in meanwhile
+        results = [
+            in_thread(lambda s=s: s.send(asset, "approve", accounts[3], 7, action_id="approve:7"))
+            for s in senders
+        ]
+        deadline = time.monotonic() + 2  # both asked the store before the lock (unfixed code)
+        while len(asked) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    outcomes = [r() for r in results]
+    assert sorted(type(o).__name__ for o in outcomes) == ["AlreadyDone", "Mined"], outcomes
+    assert nonce_of(chain, accounts[7].address) == before + 1  # one transaction on chain
+    assert [t.status for t in store.transactions("approve:7")] == ["mined"]
+
+
+def test_a_transaction_of_another_process_of_the_key_waiting_on_its_nonce_is_not_outbid(
+    desk, accounts, chain, fresh, tmp_path
+):
+    """Another process holding the same key (an operator's wallet, a second keeper) puts its
+    transaction in the pool at nonce N between the sender's nonce read and its broadcast. The
+    node answers "replacement transaction underpriced": the sender must read the nonce again
+    and send on N + 1 — not bump its fees until it outbids, and so evicts, the other process's
+    transaction (which then never mines)."""
+    store = Store(tmp_path / "k.sqlite")
+    sender = TxSender(accounts[7], settings=FAST, store=store)
+    asset, who = desk.system.asset, accounts[7].address
+    n = nonce_of(chain, who)
+    other: list[str] = []
+    real_sign = sender._sign
+
+    def sign(to, data, value, flight, fee, tip):  # the other process, just before our send
+        if not other:
+            other.append(chain.provider.make_request("eth_sendTransaction", [{
+                "from": who, "to": who, "value": "0x0", "nonce": hex(flight.nonce),
+                "gas": hex(21_000), "maxFeePerGas": hex(fee), "maxPriorityFeePerGas": hex(tip),
+            }]))  # fmt: skip
+        return real_sign(to, data, value, flight, fee, tip)
+
+    sender._sign = sign  # type: ignore[method-assign]
+    try:
+        with manual_mining(chain):
+            result = in_thread(lambda: sender.send(asset, "approve", accounts[3], 9, action_id="o"))
+            wait_for(lambda: in_pool(chain, store.in_flight()))
+            chain.provider.mine(1)
+            outcome = result()
+    finally:
+        chain.provider.make_request("anvil_dropAllTransactions", [])
+    theirs = chain.provider.make_request("eth_getTransactionReceipt", [other[0]])
+    assert theirs is not None, "the other process's transaction was evicted by the sender's"
+    assert int(theirs["status"], 16) == 1
+    assert isinstance(outcome, Mined) and outcome.nonce == n + 1, outcome
+    assert nonce_of(chain, who) == n + 2 and asset.allowance(accounts[7], accounts[3]) == 9

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import replace
 
 import pytest
@@ -389,3 +390,15 @@ def test_header_names_the_block_keeper_jobs_and_sentinel():
 def test_failed_reads_are_listed():
     text = render(status(failures={"slashInfo(7)": "UnknownSlash(slashId=7)"}))
     assert row(text, "slashInfo(7)") == ["slashInfo(7)", "UnknownSlash(slashId=7)"]
+
+
+def test_failed_reads_are_an_object_in_the_json_document():
+    """`collect_status` hands `failures` over as a read-only mapping: the document must carry
+    it as a JSON object of call → reason, not as the mapping's Python text."""
+    from types import MappingProxyType
+
+    from keepers.dashboard_json import status_json
+
+    failed = MappingProxyType({"slashInfo(7)": "UnknownSlash(slashId=7)"})
+    document = json.loads(status_json(status(failures=failed)))
+    assert document["failures"] == {"slashInfo(7)": "UnknownSlash(slashId=7)"}
