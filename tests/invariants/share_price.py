@@ -32,4 +32,4 @@ def allowed_drop(
     the fee it charged on the `before` vault plus `rounding` wei of the smaller of the two
     vaults, in wei of the `before` one (rounded up: one more wei of it at most)."""
     s0, s1 = before[1] + offset, after[1] + offset
-    return fee + rounding * max(1, -(-s0 // s1))
+    return fee + -(-rounding * max(s0, s1) // s1)
