@@ -1,0 +1,139 @@
+"""Outside review of the risk steward (branch `steward2`): findings on `ballast-keeper
+verify-steward --replay`, the check that a steward batch is the decision the DAO delegated.
+
+The system is deployed from deployments/config/local.yaml, as in tests/keepers/test_steward.py
+(steward limits: gold's LTV moves at most 70 bps of its value per 3 days), and the steward is
+TEST::2. Each test asserts from chain facts (the `StewardUpdate` events, the registry's values)
+and the command's exit status and lines; the CLI fixture fails on any traceback.
+
+1. A batch priced with settings the DAO never delegated verified. The replay re-ran the
+   steward with the settings the receipt itself records: a steward that ran its pass with a
+   z of 3 and `loosen` on (the published settings: z 10, tighten-only) wrote a receipt that
+   replays exactly, the node agreed at its block, exit 0.
+2. A malformed receipt crashed the checker instead of being named: a receipt whose settings
+   and inputs the steward cannot run on (a volatility floor of 0 on a flat price), a `steward`
+   entry that is not an object, or a block before the deployment's (read there: a node error)
+   ended in a Python traceback, exit 1, with no reason.
+"""
+
+from __future__ import annotations
+
+import pytest
+from eth_utils import keccak
+
+from ballast.deployment import Deployment
+from keepers.strategy.rationale import decode, encode, fixed
+from tests.keepers.test_steward import (  # noqa: F401 - fixtures: the steward's deployment and CLI
+    DAY,
+    GOLD_LTV,
+    shock_gold,
+    state,
+    steward_keeper_cli,
+    steward_manifest,
+    steward_updates,
+)
+
+# a steward's own posture: a z of 3 where the DAO published 10, loosening where it delegated
+# tightening only (keepers.job_config.StewardConfig's defaults)
+OWN_SETTINGS = {"BALLAST_KEEPER_STEWARD__Z": "3", "BALLAST_KEEPER_STEWARD__LOOSEN": "true"}
+
+
+@pytest.fixture(scope="module")
+def system(project, steward_manifest):  # noqa: F811 - the imported fixture
+    d = Deployment.load(steward_manifest)
+    gold = next(s for s in d.sleeves if s.name == "gold")
+    return {
+        "registry": project.ParameterRegistry.at(d.contracts["ParameterRegistry"]),
+        "gold_feed": project.MockAggregator.at(gold.feed),
+    }
+
+
+def a_steward_batch(cli, system, chain, accounts, state, env=None) -> tuple[str, bytes]:  # noqa: F811
+    """After a gold shock (past the steward's cooldown), one steward pass sends one batch: its
+    rationale hash and document."""
+    registry = system["registry"]
+    shock_gold(system, chain, accounts)
+    before = len(steward_updates(chain, registry))
+    ltv = registry.get(GOLD_LTV)
+    result = cli("once", "--job", "steward", env=env)
+    assert result.returncode == 0 and "mined" in result.stdout, result.stdout + result.stderr
+    logs = steward_updates(chain, registry)
+    assert len(logs) == before + 1 and registry.get(GOLD_LTV) == ltv - ltv * 70 // 10_000
+    digest = "0x" + bytes(logs[-1]["topics"][1]).hex()
+    body = (state / "docs" / f"{digest}.json").read_bytes()
+    assert "0x" + keccak(body).hex() == digest
+    return digest, body
+
+
+def test_a_batch_priced_with_settings_the_dao_did_not_delegate_does_not_verify(
+    steward_keeper_cli,  # noqa: F811 - the imported fixture
+    system,
+    chain,
+    accounts,
+    state,  # noqa: F811 - the imported fixture
+):
+    digest, body = a_steward_batch(
+        steward_keeper_cli, system, chain, accounts, state, env=OWN_SETTINGS
+    )
+    settings = decode(body)["settings"]
+    assert settings["z"] == fixed(3.0) and settings["loosen"] is True
+
+    out = steward_keeper_cli("verify-steward", digest, "--replay")
+    # the document is the event's, replays exactly, and the node held its inputs...
+    assert "keccak256 matches" in out.stdout and "replay: same document" in out.stdout, out.stdout
+    assert "chain inputs: the node agrees at the receipt's block" in out.stdout, out.stdout
+    # ...but it was decided with settings the checker's (the published) ones are not
+    assert out.returncode == 4, out.stdout + out.stderr
+    mismatches = [line.strip() for line in out.stdout.splitlines() if "MISMATCH" in line]
+    assert mismatches == [
+        "MISMATCH: settings.loosen: the receipt's True, configured False",
+        f"MISMATCH: settings.z: the receipt's '{fixed(3.0)}', configured '{fixed(10.0)}'",
+    ], out.stdout
+
+    # control: a checker configured with the same settings verifies it
+    same = steward_keeper_cli("verify-steward", digest, "--replay", env=OWN_SETTINGS)
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "settings: the configured steward settings" in same.stdout, same.stdout
+
+
+def _forge(state, name: str, document: dict) -> str:  # noqa: F811 - the imported fixture
+    path = state / f"{name}.json"
+    path.write_bytes(encode(document))
+    return str(path)
+
+
+def test_a_malformed_receipt_is_named_with_its_reason_not_a_traceback(
+    steward_keeper_cli,  # noqa: F811 - the imported fixture
+    steward_manifest,  # noqa: F811 - the imported fixture
+    system,
+    chain,
+    accounts,
+    state,  # noqa: F811 - the imported fixture
+):
+    digest, body = a_steward_batch(steward_keeper_cli, system, chain, accounts, state)
+    honest = steward_keeper_cli("verify-steward", digest, "--replay")
+    assert honest.returncode == 0, honest.stdout + honest.stderr
+
+    flat = decode(body)  # gold at one price and no volatility floor: sigma 0, a division by it
+    gold = next(c for c in flat["inputs"]["collaterals"] if c["name"] == "gold")
+    gold["rounds"] = [[t, gold["rounds"][-1][1]] for t, _ in gold["rounds"]]
+    flat["settings"]["vol_floor"] = fixed(0.0)
+    odd = decode(body)
+    odd["steward"] = "ballast.steward"
+    early = decode(body)
+    early["inputs"]["block"] = -1
+    deployed = Deployment.load(steward_manifest)
+    cases = {
+        "flat": (flat, "MISMATCH: replay: the steward cannot run on its inputs and settings: "
+                       "ZeroDivisionError: float division by zero"),
+        "odd": (odd, "MISMATCH: replay: steward code: the receipt's None is not this keeper's"),
+        "early": (early, "MISMATCH: receipt: its inputs are read at block -1, before the "
+                         f"deployment's block {deployed.block}"),
+    }  # fmt: skip
+    for name, (document, reason) in cases.items():
+        out = steward_keeper_cli(
+            "verify-steward", digest, "--replay", "--document", _forge(state, name, document)
+        )
+        assert out.returncode == 4, (name, out.stdout + out.stderr)
+        assert reason in out.stdout, (name, out.stdout)
+        assert "MISMATCH: document: its keccak256 is not the on-chain rationale hash" in out.stdout
