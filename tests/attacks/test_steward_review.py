@@ -19,6 +19,7 @@ and the command's exit status and lines; the CLI fixture fails on any traceback.
 from __future__ import annotations
 
 import pytest
+from eth_abi import decode as abi_decode
 from eth_utils import keccak
 
 from ballast.deployment import Deployment
@@ -137,3 +138,70 @@ def test_a_malformed_receipt_is_named_with_its_reason_not_a_traceback(
         assert out.returncode == 4, (name, out.stdout + out.stderr)
         assert reason in out.stdout, (name, out.stdout)
         assert "MISMATCH: document: its keccak256 is not the on-chain rationale hash" in out.stdout
+
+
+def test_a_steward_batch_the_registry_refuses_between_read_and_send_is_one_clear_outcome(
+    steward_manifest,  # noqa: F811 - the imported fixture
+    system,
+    chain,
+    accounts,
+    tmp_path,
+    monkeypatch,
+):
+    """Control (checked and found sound): the guardian freezes a key of the steward's batch
+    after the steward read the chain. Frozen before the registry's `checkBatch`: the pass says
+    `ParameterFrozen at <key>: nothing sent`; frozen after it (the transaction's own simulation
+    refuses it): one `refused` action naming `ParameterFrozen`, nothing mined, no exception; the
+    next pass plans around the freeze and is not refused again (no retry of a doomed batch)."""
+    from keepers.protocol import Protocol
+    from keepers.shell import steward as shell
+    from tests.keeper_support import keeper as make_keeper
+
+    registry, guardian, steward = system["registry"], accounts[1], accounts[2]
+    k = make_keeper(Protocol.load(steward_manifest), steward, tmp_path,
+                    steward={"recommendation_dir": tmp_path / "rec"})  # fmt: skip
+    shock_gold(system, chain, accounts)
+    updates, nonce = len(steward_updates(chain, registry)), steward.nonce
+
+    # frozen after the checkBatch, before the transaction: the sender's simulation refuses it
+    act, frozen = k.act, []
+
+    def freeze_then_act(report, contract, method, *args, **kw):
+        frozen.append(args[0][-1])  # the batch's last key
+        registry.freeze(frozen[-1], sender=guardian)
+        return act(report, contract, method, *args, **kw)
+
+    monkeypatch.setattr(k, "act", freeze_then_act)
+    report = shell.run_steward(k)
+    (action,) = report.actions
+    assert action.outcome == "refused" and "ParameterFrozen" in action.detail, action
+    assert len(steward_updates(chain, registry)) == updates and steward.nonce == nonce
+    monkeypatch.setattr(k, "act", act)
+
+    # frozen after the read, before the checkBatch: nothing sent, the reason named
+    decide = shell.decide_steward
+
+    def decide_then_freeze(*args, **kw):
+        decision = decide(*args, **kw)
+        assert decision.call is not None  # the next pass still has a batch, without that key
+        assert keccak(text=decision.call.names[0]) not in frozen
+        frozen.append(keccak(text=decision.call.names[0]))
+        registry.freeze(frozen[-1], sender=guardian)
+        return decision
+
+    monkeypatch.setattr(shell, "decide_steward", decide_then_freeze)
+    report = shell.run_steward(k)
+    monkeypatch.setattr(shell, "decide_steward", decide)
+    assert not report.actions, report.actions
+    first = registry.nameOf(frozen[-1])
+    assert (f"stewardSetBatch: the registry's checkBatch refuses it (ParameterFrozen at {first}):"
+            " nothing sent") in report.skipped, report.skipped  # fmt: skip
+    assert len(steward_updates(chain, registry)) == updates and steward.nonce == nonce
+
+    # the next pass plans around both freezes: whatever it sends is not refused
+    report = shell.run_steward(k)
+    assert all(a.outcome == "mined" for a in report.actions), report.actions
+    sent = steward_updates(chain, registry)[updates:]
+    assert len(sent) == len(report.actions) == 1, report
+    _, keys, _ = abi_decode(["string", "bytes32[]", "uint256[]"], bytes(sent[0]["data"]))
+    assert keys and not set(keys) & set(frozen)
