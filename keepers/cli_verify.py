@@ -1,6 +1,7 @@
 """`ballast-keeper verify-decision` and `verify-steward`: a decision's or a steward batch's
 rationale document checked against the hash on chain, and with --replay re-run (registered on
-`keepers.cli.main`; exit status 4 when the document is missing or does not match).
+`keepers.cli.main`; exit status 4 when the document is missing or does not match); and
+`steward-moves`: every steward move with its batch's rationale hash (exit 4: a move without one).
 """
 
 from __future__ import annotations
@@ -169,6 +170,32 @@ def verify_steward_command(
         for problem in problems:
             console.print(f"  MISMATCH: {problem}", markup=False)
     if problems:
+        sys.exit(4)
+
+
+@click.command("steward-moves")
+@click.pass_context
+def steward_moves_command(ctx: click.Context) -> None:
+    """List every steward move on the registry (each parameter change by an account without
+    GOVERNANCE_ROLE) with the rationale hash of its batch; exit 4 when any carries none (a
+    `stewardSet`: a move with no document to check)."""
+    from keepers.shell.steward import steward_moves
+
+    with connected(ctx.obj["network"]):
+        keeper = keeper_for(ctx)
+        moves = steward_moves(keeper)
+        console = make_console()
+        console.print(f"{len(moves)} steward moves since block {keeper.protocol.block}")
+        unexplained = [m for m in moves if m.rationale is None]
+        for m in moves:
+            what = f"block {m.block} tx {m.tx}: {m.name} {m.old} -> {m.new} by {m.by}"
+            if m.rationale is not None:
+                console.print(f"  {what}, rationale {m.rationale}", markup=False, soft_wrap=True)
+            else:
+                console.print(f"  UNEXPLAINED: {what}: no StewardUpdate in its transaction "
+                              "(stewardSet carries no rationale)", markup=False,
+                              soft_wrap=True)  # fmt: skip
+    if unexplained:
         sys.exit(4)
 
 

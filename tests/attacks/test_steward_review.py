@@ -14,6 +14,11 @@ and the command's exit status and lines; the CLI fixture fails on any traceback.
    and inputs the steward cannot run on (a volatility floor of 0 on a flat price), a `steward`
    entry that is not an object, or a block before the deployment's (read there: a node error)
    ended in a Python traceback, exit 1, with no reason.
+3. A steward move without a rationale went unnoticed: `stewardSet` logs no `StewardUpdate`,
+   and every check started from a rationale hash (`steward-moves` now names it).
+
+Control: a batch the registry refuses between the steward's read and its send is one clear
+outcome (nothing sent, the reason named) and the next pass plans around it.
 """
 
 from __future__ import annotations
@@ -205,3 +210,47 @@ def test_a_steward_batch_the_registry_refuses_between_read_and_send_is_one_clear
     assert len(sent) == len(report.actions) == 1, report
     _, keys, _ = abi_decode(["string", "bytes32[]", "uint256[]"], bytes(sent[0]["data"]))
     assert keys and not set(keys) & set(frozen)
+
+
+def test_a_steward_move_without_a_rationale_is_named(
+    steward_keeper_cli,  # noqa: F811 - the imported fixture
+    system,
+    chain,
+    accounts,
+):
+    """3. A steward move with nothing to check went unnoticed. `stewardSet` moves a parameter
+    as a batch does but logs no `StewardUpdate` (no rationale hash, no document): only
+    `verify-steward HASH` existed, which starts from a hash, so such a move was never named.
+    `steward-moves` lists every move by an account without GOVERNANCE_ROLE with its batch's hash
+    and names one without (exit 4)."""
+    registry, steward = system["registry"], accounts[2]
+    chain.pending_timestamp = chain.blocks.head.timestamp + 4 * DAY  # past the cooldowns
+    chain.mine(1)
+    # a batch: its moves carry its rationale hash (whether the document matches it is
+    # verify-steward's check)
+    ltv = registry.get(GOLD_LTV)
+    digest = keccak(text="a steward document")
+    batch = registry.stewardSetBatch([GOLD_LTV], [ltv - ltv * 70 // 10_000], digest,
+                                     "ballast://steward/doc", sender=steward)  # fmt: skip
+    assert not batch.failed
+    listed = steward_keeper_cli("steward-moves")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert (
+        f"block {batch.block_number} tx {batch.txn_hash}: lend.ltvBps.gold {ltv} -> "
+        f"{ltv - ltv * 70 // 10_000} by {steward.address}, rationale 0x{digest.hex()}"
+    ) in listed.stdout, listed.stdout
+    assert "UNEXPLAINED" not in listed.stdout, listed.stdout
+
+    key = keccak(text="vault.idleBufferBps")
+    old = registry.get(key)
+    tx = registry.stewardSet(key, old + old // 10, sender=steward)  # within its 20 % step
+    assert not tx.failed and registry.get(key) == old + old // 10
+    assert len(steward_updates(chain, registry)) == 1  # the batch's: no rationale logged
+
+    out = steward_keeper_cli("steward-moves")
+    assert out.returncode == 4, out.stdout + out.stderr
+    assert (
+        f"UNEXPLAINED: block {tx.block_number} tx {tx.txn_hash}: vault.idleBufferBps {old} -> "
+        f"{old + old // 10} by {steward.address}: no StewardUpdate in its transaction "
+        "(stewardSet carries no rationale)"
+    ) in out.stdout, out.stdout
