@@ -39,7 +39,11 @@ from rich.table import Table
 
 from ballast.cli import OneLineUsage, make_console
 from keepers.cli_common import Fail, connected, keeper_for, one_line
-from keepers.cli_verify import verify_decision_command, verify_steward_command
+from keepers.cli_verify import (
+    steward_moves_command,
+    verify_decision_command,
+    verify_steward_command,
+)
 from keepers.config import JOB_ALIASES, JOBS, ConfigError, job_name, load_settings
 from keepers.funding import UNFUNDED_EXIT
 from keepers.shell.reports import FAILED_OUTCOMES
@@ -269,6 +273,7 @@ def status(ctx: click.Context, as_json: bool, watch: float | None, times: int | 
 
 main.add_command(verify_decision_command)
 main.add_command(verify_steward_command)
+main.add_command(steward_moves_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

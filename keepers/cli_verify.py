@@ -1,6 +1,7 @@
 """`ballast-keeper verify-decision` and `verify-steward`: a decision's or a steward batch's
 rationale document checked against the hash on chain, and with --replay re-run (registered on
-`keepers.cli.main`; exit status 4 when the document is missing or does not match).
+`keepers.cli.main`; exit status 4 when the document is missing or does not match); and
+`steward-moves`: every steward move with its batch's rationale hash (exit 4: a move without one).
 """
 
 from __future__ import annotations
@@ -118,12 +119,8 @@ def verify_steward_command(
     --max-age seconds passed (exit 4 names what differs)."""
     import re
 
-    from keepers.shell.steward import (
-        chain_differences,
-        find_steward_updates,
-        read_steward_inputs,
-        receipt_timing,
-    )
+    from keepers.jobs.steward import settings_differences
+    from keepers.shell.steward import find_steward_updates
     from keepers.strategy.rationale import decode as decode_doc
     from keepers.strategy.rationale import verify as verify_hash
     from keepers.strategy.replay import ReceiptError
@@ -176,23 +173,73 @@ def verify_steward_command(
                 problems += [f"replay: {d}" for d in result.differences]
                 if result.ok:
                     console.print("  replay: same document")
-                # the receipt's block first: one at or after the batch's (the future, even)
-                # is named, not read
-                timing = receipt_timing(keeper, result.inputs, block, max_age)
-                if result.inputs.block < block:
-                    node = read_steward_inputs(keeper, result.inputs.block)
-                    chain = chain_differences(result.inputs, node)
-                    problems += [f"chain inputs: {d}" for d in chain]
-                    if not chain:
-                        console.print("  chain inputs: the node agrees at the receipt's block")
-                problems += timing
-                if not timing:
-                    console.print(f"  receipt: read at block {result.inputs.block}, no managed "
-                                  f"parameter changed before the batch at {block}")  # fmt: skip
+                # the settings the DAO delegated (this keeper's `steward` section), not only
+                # those the receipt names: a replay re-runs whatever settings it records
+                configured = keeper.settings.steward.model()
+                settings = settings_differences(result.settings, configured)
+                problems += list(settings)
+                if not settings:
+                    console.print("  settings: the configured steward settings")
+                problems += _steward_chain(console, keeper, result.inputs, block, max_age)
         for problem in problems:
             console.print(f"  MISMATCH: {problem}", markup=False)
     if problems:
         sys.exit(4)
+
+
+@click.command("steward-moves")
+@click.pass_context
+def steward_moves_command(ctx: click.Context) -> None:
+    """List every steward move on the registry (each parameter change by an account without
+    GOVERNANCE_ROLE) with the rationale hash of its batch; exit 4 when any carries none (a
+    `stewardSet`: a move with no document to check)."""
+    from keepers.shell.steward import steward_moves
+
+    with connected(ctx.obj["network"]):
+        keeper = keeper_for(ctx)
+        moves = steward_moves(keeper)
+        console = make_console()
+        console.print(f"{len(moves)} steward moves since block {keeper.protocol.block}")
+        unexplained = [m for m in moves if m.rationale is None]
+        for m in moves:
+            what = f"block {m.block} tx {m.tx}: {m.name} {m.old} -> {m.new} by {m.by}"
+            if m.rationale is not None:
+                console.print(f"  {what}, rationale {m.rationale}", markup=False, soft_wrap=True)
+            else:
+                console.print(f"  UNEXPLAINED: {what}: no StewardUpdate in its transaction "
+                              "(stewardSet carries no rationale)", markup=False,
+                              soft_wrap=True)  # fmt: skip
+    if unexplained:
+        sys.exit(4)
+
+
+def _steward_chain(console: Any, keeper: Any, inputs: Any, block: int, max_age: int) -> list[str]:
+    """The receipt's inputs against the node at its block and its timing against the batch's
+    (`shell.steward.chain_differences`, `receipt_timing`). The receipt's block first: one at or
+    after the batch's (the future, even) or before the deployment's is named, not read; a block
+    the node does not serve (pruned, a node error) is a difference, never a pass."""
+    from keepers.errors import one_line
+    from keepers.shell.steward import chain_differences, read_steward_inputs, receipt_timing
+
+    deployed = int(keeper.protocol.block)
+    if inputs.block < deployed:
+        return [f"receipt: its inputs are read at block {inputs.block}, before the deployment's "
+                f"block {deployed}: nothing there to check them against"]  # fmt: skip
+    problems: list[str] = []
+    try:
+        timing = receipt_timing(keeper, inputs, block, max_age)
+        if inputs.block < block:
+            chain = chain_differences(inputs, read_steward_inputs(keeper, inputs.block))
+            problems += [f"chain inputs: {d}" for d in chain]
+            if not chain:
+                console.print("  chain inputs: the node agrees at the receipt's block")
+    except Exception as err:  # noqa: BLE001 - any node refusal: the inputs cannot be checked
+        return problems + [f"chain inputs: cannot be checked at block {inputs.block}: "
+                           f"{one_line(err)}"]  # fmt: skip
+    if not timing:
+        console.print(f"  receipt: read at block {inputs.block}, no managed "
+                      f"parameter changed before the batch at {block}")  # fmt: skip
+    return problems + timing
 
 
 def _key(name: str) -> bytes:

@@ -34,7 +34,7 @@ from keepers.math.steward import (
     StewardSettings,
     plan,
 )
-from keepers.strategy.rationale import decode, encode, rationale_hash
+from keepers.strategy.rationale import canonical, decode, encode, rationale_hash
 from keepers.strategy.receipt import ReceiptError, rebuild
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "decide_steward",
     "recommendation",
     "replay_steward",
+    "settings_differences",
     "steward_code_hash",
 ]
 
@@ -243,12 +244,29 @@ def load_recommendation(path: Path) -> Any:
 class StewardReplay:
     """`ok`: the steward, re-run on the receipt's inputs and settings, wrote the same bytes;
     `differences`: what differs, in words; `inputs`: the receipt's inputs (for the chain
-    cross-check)."""
+    cross-check); `settings`: the receipt's settings (for `settings_differences`: a replay
+    re-runs the settings the receipt names, whatever they are)."""
 
     ok: bool
     differences: tuple[str, ...]
     inputs: StewardInputs
     code_matches: bool
+    settings: StewardSettings = StewardSettings()
+
+
+def settings_differences(recorded: StewardSettings, configured: StewardSettings) -> tuple[str, ...]:
+    """Each setting the receipt decided with that is not the `configured` one (the steward
+    settings the DAO delegated, as the verifier's `steward` section gives them), compared in the
+    receipt's own encoding (reals to its fixed places). A replay alone proves only that the
+    receipt's outcome follows from the receipt's settings: a steward that priced its batch with
+    a z of its own choosing (or `loosen` on where the DAO delegated tighten-only) wrote a receipt
+    that replays exactly. (Found in an outside review of the steward.)"""
+    mine, theirs = canonical(recorded), canonical(configured)
+    return tuple(
+        f"settings.{name}: the receipt's {mine.get(name)!r}, configured {theirs.get(name)!r}"
+        for name in sorted(set(mine) | set(theirs))
+        if mine.get(name) != theirs.get(name)
+    )
 
 
 def replay_steward(document_bytes: bytes) -> StewardReplay:
@@ -264,7 +282,8 @@ def replay_steward(document_bytes: bytes) -> StewardReplay:
             raise ReceiptError(f"the document has no {key!r}: it is not a replay receipt")
     inputs = rebuild(StewardInputs, recorded["inputs"], "inputs")
     settings = rebuild(StewardSettings, recorded["settings"], "settings")
-    identity = recorded.get("steward") or {}
+    identity = recorded.get("steward")
+    identity = identity if isinstance(identity, dict) else {}
     differences: list[str] = []
     code_matches = identity.get("code") == steward_code_hash()
     if not code_matches:
@@ -272,8 +291,15 @@ def replay_steward(document_bytes: bytes) -> StewardReplay:
             f"steward code: the receipt's {identity.get('code')} is not this keeper's "
             f"{steward_code_hash()}"
         )
-    replayed = decode(decide_steward(inputs, settings).document)
-    before, after = recorded.get("outcome") or {}, replayed["outcome"]
+    try:
+        replayed = decode(decide_steward(inputs, settings).document)
+    except (ArithmeticError, ValueError) as err:
+        # settings or inputs no steward could have decided from (a volatility floor of 0 on a
+        # flat price, an infinite or NaN setting, an amount beyond a float): not a receipt
+        raise ReceiptError(f"the steward cannot run on its inputs and settings: "
+                           f"{type(err).__name__}: {err}") from None  # fmt: skip
+    before = recorded.get("outcome")
+    before, after = (before if isinstance(before, dict) else {}), replayed["outcome"]
     for key in sorted(set(before) | set(after)):
         if before.get(key) != after.get(key):
             was, now = _short(before.get(key)), _short(after.get(key))
@@ -282,7 +308,9 @@ def replay_steward(document_bytes: bytes) -> StewardReplay:
         if key not in ("steward", "outcome") and recorded.get(key) != replayed.get(key):
             differences.append(f"{key}: differs from the replay")
     same = encode(replayed) == document_bytes
-    return StewardReplay(same and not differences, tuple(differences), inputs, code_matches)
+    return StewardReplay(
+        same and not differences, tuple(differences), inputs, code_matches, settings
+    )
 
 
 def _short(value: Any) -> str:

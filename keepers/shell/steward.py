@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from eth_utils import keccak, to_checksum_address
@@ -50,8 +50,9 @@ from keepers.shell.reports import JobReport, KeeperError
 if TYPE_CHECKING:
     from keepers.shell.keeper import Keeper
 
-__all__ = ["chain_differences", "find_steward_update", "find_steward_updates", "managed_names",
-           "read_steward_inputs", "receipt_timing", "run_steward"]  # fmt: skip
+__all__ = ["StewardMove", "chain_differences", "find_steward_update", "find_steward_updates",
+           "managed_names", "read_steward_inputs", "receipt_timing", "run_steward",
+           "steward_moves"]  # fmt: skip
 
 STEWARD_ROLE = keccak(text="STEWARD_ROLE")
 UNLIMITED_EXIT = 10**30  # asset units: an issuer without a daily limit
@@ -423,4 +424,66 @@ def receipt_timing(
         if before.get(p.name) != p:
             out.append(f"receipt: {p.name} changed between the receipt's block "
                        f"{recorded.block} and the batch's block {batch_block}")  # fmt: skip
+    return out
+
+
+PARAMETER_SET_TOPIC = "0x" + keccak(text="ParameterSet(bytes32,uint256,uint256,address)").hex()
+GOVERNANCE_ROLE = keccak(text="GOVERNANCE_ROLE")
+_HAS_ROLE = keccak(text="hasRole(bytes32,address)")[:4]
+
+
+@dataclass(frozen=True)
+class StewardMove:
+    """One parameter move by an account without GOVERNANCE_ROLE (at its block): the steward's.
+    `rationale`: the hash of the `StewardUpdate` its transaction emitted, None for none (a
+    `stewardSet`, which carries no rationale)."""
+
+    block: int
+    tx: str
+    name: str
+    old: int
+    new: int
+    by: str
+    rationale: str | None
+
+
+def steward_moves(keeper: Keeper) -> list[StewardMove]:
+    """Every steward move of the registry since the deployment block, in chain order: each
+    `ParameterSet` whose sender does not hold GOVERNANCE_ROLE at its block, with the rationale
+    hash of the `StewardUpdate` of its transaction (read in `liquidator.scan_chunk` ranges).
+    `stewardSetBatch` logs its rationale's hash; `stewardSet` logs none, so a steward key can move
+    a parameter with no document to check: `ballast-keeper steward-moves` names such moves."""
+    web3, registry = keeper.web3, keeper.protocol.registry
+    chunk, head = keeper.settings.liquidator.scan_chunk, web3.eth.block_number
+    origin = keeper.protocol.block
+    address = str(registry.address)
+    sets = read_logs(web3, {"address": address, "topics": [PARAMETER_SET_TOPIC]}, origin, head,
+                     chunk)  # fmt: skip
+    updates = read_logs(web3, {"address": address, "topics": [STEWARD_UPDATE_TOPIC]}, origin,
+                        head, chunk)  # fmt: skip
+
+    def tx_of(log: Any) -> str:
+        tx = log["transactionHash"]
+        return tx if isinstance(tx, str) else "0x" + bytes(tx).hex()
+
+    rationale = {tx_of(u): "0x" + bytes(u["topics"][1]).hex() for u in updates}
+    governs: dict[tuple[str, int], bool] = {}
+    names: dict[bytes, str] = {}
+    out = []
+    for log in sets:
+        block = int(log["blockNumber"])
+        by = to_checksum_address("0x" + bytes(log["topics"][2])[-20:].hex())
+        if (by, block) not in governs:
+            data = _HAS_ROLE + GOVERNANCE_ROLE + bytes(12) + bytes.fromhex(by[2:])
+            raw = bytes(web3.eth.call({"to": address, "data": "0x" + data.hex()}, block))
+            governs[(by, block)] = int.from_bytes(raw[:32] or b"\0", "big") == 1
+        if governs[(by, block)]:
+            continue
+        key = bytes(log["topics"][1])
+        if key not in names:
+            names[key] = str(registry.nameOf(key))
+        data = bytes(log["data"])
+        old, new = int.from_bytes(data[:32], "big"), int.from_bytes(data[32:64], "big")
+        out.append(StewardMove(block, tx_of(log), names[key], old, new, by,
+                               rationale.get(tx_of(log))))  # fmt: skip
     return out

@@ -17,6 +17,7 @@ from keepers.jobs.steward import (
     check_recommendation,
     decide_steward,
     replay_steward,
+    settings_differences,
 )
 from keepers.math.steward import StewardSettings
 from keepers.strategy.rationale import decode, encode, rationale_hash, verify
@@ -135,3 +136,113 @@ def test_recommendation_checks():
             check_recommendation(data, now=NOW, max_age=3_600)
     with pytest.raises(RecommendationError, match="stale: made 3601s ago"):
         check_recommendation(_rec(), now=NOW + 3_601, max_age=3_600)
+
+
+def test_a_receipt_decided_with_other_settings_than_configured_is_named():
+    """Steward review (steward2): a replay re-runs the receipt's own settings, so a receipt
+    priced with a z or a `loosen` of the steward's choosing replays exactly; `verify-steward`
+    names each setting that is not the configured one (`settings_differences`)."""
+    configured = StewardConfig().model()
+    own = StewardSettings(**{**configured.__dict__, "z": 3.0, "loosen": True})
+    result = replay_steward(decide_steward(_inputs(), own).document)
+    assert result.ok and result.settings == own  # the replay alone: exact
+    assert settings_differences(result.settings, configured) == (
+        "settings.loosen: the receipt's True, configured False",
+        "settings.z: the receipt's '3.000000000000', configured '10.000000000000'",
+    )
+    mine = replay_steward(decide_steward(_inputs(), configured).document)
+    assert mine.ok and settings_differences(mine.settings, configured) == ()
+    # compared in the receipt's encoding: a real that rounds to the same places is the same
+    near = StewardSettings(**{**configured.__dict__, "z": 10.0 + 1e-15})
+    assert settings_differences(near, configured) == ()
+
+
+def _flat_gold_document() -> dict:
+    document = decode(decide_steward(_inputs(), StewardSettings()).document)
+    (gold,) = document["inputs"]["collaterals"]
+    gold["rounds"] = [[t, 100] for t, _ in gold["rounds"]]
+    document["settings"]["vol_floor"] = "0"
+    return document
+
+
+def _set(path: str, value):
+    def edit(document: dict) -> dict:
+        *parents, last = path.split(".")
+        node = document
+        for part in parents:
+            node = node[part] if not part.isdigit() else node[int(part)]
+        node[int(last) if last.isdigit() else last] = value
+        return document
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda d: _flat_gold_document(), "ZeroDivisionError"),
+        (_set("settings.z", "1e400"), "cannot encode non-finite number inf"),
+        (_set("settings.cap_exit_days", "1e308"), "OverflowError"),
+        (_set("inputs.collaterals.0.daily_exit", 10**400), "OverflowError"),
+        (_set("inputs.collaterals.0.rounds.9.1", 10**400), "OverflowError"),
+    ],
+    ids=["zero-volatility", "infinite-z", "infinite-cap", "huge-exit", "huge-price"],
+)
+def test_a_receipt_the_steward_cannot_run_on_is_refused_not_a_crash(edit, reason):
+    """Steward review (steward2): a receipt whose inputs or settings the steward cannot decide
+    from raised ZeroDivisionError, ValueError or OverflowError out of `replay_steward`, a
+    traceback in `verify-steward` instead of exit 4 with the reason: now a `ReceiptError`."""
+    document = edit(decode(decide_steward(_inputs(), StewardSettings()).document))
+    with pytest.raises(ReceiptError, match=f"the steward cannot run on its inputs and settings: "
+                                           f".*{reason}"):  # fmt: skip
+        replay_steward(encode(document))
+
+
+def test_a_steward_entry_or_outcome_that_is_not_an_object_is_named():
+    document = decode(decide_steward(_inputs(), StewardSettings()).document)
+    document["steward"] = "ballast.steward"
+    document["outcome"] = ["not", "an", "object"]
+    result = replay_steward(encode(document))
+    assert not result.ok
+    assert result.differences[0].startswith("steward code: the receipt's None is not")
+    assert any(d.startswith("outcome.batch: recorded null") for d in result.differences)
+
+
+class _Console:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def print(self, text: str, **_: object) -> None:
+        self.lines.append(text)
+
+
+class _RefusingNode:
+    """A node that serves nothing at or below a pruned height (`missing trie node`)."""
+
+    class eth:  # noqa: N801 - web3's attribute name
+        @staticmethod
+        def get_block(block: int) -> dict:
+            raise ValueError(f"missing trie node at block {block} (pruned)\nmore detail")
+
+
+def test_a_receipt_block_the_node_cannot_serve_never_verifies():
+    """Steward review (steward2): `verify-steward --replay` read the node at the receipt's block
+    outside any guard: a node that cannot serve it (pruned, an RPC error) ended in a traceback.
+    Now one line, a difference, never a pass; a block before the deployment is named unread."""
+    from types import SimpleNamespace
+
+    from keepers.cli_verify import _steward_chain
+
+    keeper = SimpleNamespace(protocol=SimpleNamespace(block=100), web3=_RefusingNode())
+    console = _Console()
+    found = _steward_chain(console, keeper, _inputs(), 200, 3_600)  # the receipt's block: 123
+    assert found == [
+        "chain inputs: cannot be checked at block 123: ValueError: missing trie node at block "
+        "200 (pruned)"
+    ]
+    assert not [line for line in console.lines if "agrees" in line or "no managed" in line]
+    early = SimpleNamespace(protocol=SimpleNamespace(block=124), web3=_RefusingNode())
+    assert _steward_chain(console, early, _inputs(), 200, 3_600) == [
+        "receipt: its inputs are read at block 123, before the deployment's block 124: nothing "
+        "there to check them against"
+    ]
