@@ -35,6 +35,16 @@ class DecisionId(click.IntRange):
         return number
 
 
+def _entry_points(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
+    """`--strategy`'s values: each an entry point (package.module:function), else one line."""
+    from keepers.strategy.kit import ENTRY_POINT
+
+    for entry in value:
+        if not ENTRY_POINT.fullmatch(entry):
+            raise click.BadParameter(f"{entry!r} is not an entry point (package.module:function)")
+    return value
+
+
 # NegativeNumbers: `-1` is an ID the type explains; a mistyped option (`--replya`) is named
 @click.command("verify-decision", cls=NegativeNumbers)
 @click.argument("decision_id", type=DecisionId())
@@ -51,15 +61,31 @@ class DecisionId(click.IntRange):
     show_default=True,
     help="With --replay: the most seconds the receipt's inputs may precede the decision.",
 )
+@click.option(
+    "--strategy",
+    "strategies",
+    multiple=True,
+    callback=_entry_points,
+    metavar="MODULE:CALLABLE",
+    help="With --replay: a strategy you trust to run when a receipt names it (repeatable; the "
+    "shipped strategies and rebalancer.strategy are trusted already).",
+)
 @click.pass_context
 def verify_decision_command(
-    ctx: click.Context, decision_id: int, replay_it: bool, max_age: int
+    ctx: click.Context,
+    decision_id: int,
+    replay_it: bool,
+    max_age: int,
+    strategies: tuple[str, ...],
 ) -> None:
     """Re-hash DECISION_ID's stored rationale and compare it with the on-chain hash; with
     --replay, re-run the strategy on it (an operator's within its time limit,
     rebalancer.strategy_time_limit_seconds), check its inputs against the node at its block and
     that they are at most --max-age seconds older than the decision, with no decision of the
-    vault between them (exit 4 names the input or output that differs)."""
+    vault between them (exit 4 names the input or output that differs). The strategy runs only
+    if you trust it: a shipped one, your rebalancer.strategy, or one named by --strategy; any
+    other a receipt names is refused, nothing of it imported (exit 4)."""
+    from keepers.strategy.kit import trusted_strategies
     from keepers.verify import DecisionNotFound, replay_decision, verify_decision
 
     with connected(ctx.obj["network"]):
@@ -69,8 +95,10 @@ def verify_decision_command(
         try:
             if replay_it:
                 limit = keeper.settings.rebalancer.strategy_time_limit_seconds
+                trusted = trusted_strategies(keeper.settings.rebalancer.strategy, strategies)
                 check = replay_decision(keeper.multicall, keeper.protocol, decision_id,
-                                        keeper.store, dir_, chunk, limit, max_age)  # fmt: skip
+                                        keeper.store, dir_, chunk, limit, max_age,
+                                        trusted)  # fmt: skip
                 result = check.verification
             else:
                 result = verify_decision(keeper.protocol, decision_id, keeper.store, dir_, chunk)
@@ -266,7 +294,8 @@ def _print_replay(console: Any, check: Any) -> None:
 
     replay = check.replay
     if replay is None:
-        console.print(f"  replay: not run: {check.note}", markup=False)
+        # one line however long (a receipt's entry point is the agent's text)
+        console.print(f"  replay: not run: {check.note}", markup=False, soft_wrap=True)
         return
     if replay.ok:
         same = (

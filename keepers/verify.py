@@ -18,7 +18,7 @@ book's exposures and the gas market a receipt records are not checked.)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from keepers.reads.scans import log_chunks
 from keepers.store import Store
 from keepers.strategy.bounds import weights_bps
 from keepers.strategy.inputs import StrategyInputs
+from keepers.strategy.kit import SHIPPED
 from keepers.strategy.rationale import decode as decode_rationale
 from keepers.strategy.rationale import is_canonical, rationale_hash
 from keepers.strategy.replay import (
@@ -402,17 +403,19 @@ def replay_decision(
     chunk: int = DEFAULT_CHUNK,
     time_limit: float | None = None,
     max_age: int = DECISION_RECEIPT_MAX_AGE,
+    trusted: Collection[str] = SHIPPED,
 ) -> ReplayCheck:
     """Verify decision `decision_id`'s document, replay it (an operator's strategy within
-    `time_limit` seconds when set: `rebalancer.strategy_time_limit_seconds`), cross-check its
-    chain inputs and its timing (`timing_differences`, at most `max_age` seconds old)."""
+    `time_limit` seconds when set: `rebalancer.strategy_time_limit_seconds`; only a strategy
+    of `trusted`, `kit.trusted_strategies`: the receipt is the agent's document), cross-check
+    its chain inputs and its timing (`timing_differences`, at most `max_age` seconds old)."""
     verification = verify_decision(protocol, decision_id, store, rationale_dir, chunk)
     if not verification.ok:
         return ReplayCheck(verification, None, None, verification.verdict)
     found = find_document(verification.onchain_hash, verification.uri, store, rationale_dir)
     body = found[0] if found is not None else b""
     try:
-        result = replay(body, time_limit)
+        result = replay(body, time_limit, trusted)
         inputs, _ = from_document(decode_rationale(body))
     except StrategyUnavailable as err:
         return ReplayCheck(verification, None, None, f"cannot replay here: {err}")

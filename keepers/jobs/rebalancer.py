@@ -34,7 +34,7 @@ from keepers.strategy import (
     StrategyParams,
     weights_bps,
 )
-from keepers.strategy.kit import BUILTIN, ProposalRefused, decide_with
+from keepers.strategy.kit import BUILTIN, ProposalRefused, decide_with, trusted_strategies
 from keepers.strategy.replay import ReceiptError, replay
 
 DEFAULT_URI_BASE = "ballast://rationale/"
@@ -171,7 +171,7 @@ def plan_rebalance(
     if not isinstance(result, Decision):
         return RebalanceSkip(result.code, result.reason, result.rationale)
     try:
-        check = replay(result.rationale, time_limit)
+        check = replay(result.rationale, time_limit, trusted_strategies(strategy))
         problem = None if check.ok else check.differences[0]
     except ReceiptError as err:
         problem = str(err)

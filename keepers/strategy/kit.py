@@ -30,7 +30,10 @@ The kit does the rest, the same for every strategy:
   runs every later proposal is refused, so a strategy that hangs holds at most one thread.
 - the rationale document is a replay receipt (`keepers.strategy.replay`): the inputs, the
   proposal, and the strategy's identity (its entry point and the keccak256 of its module's
-  source), so `verify-decision --replay` re-runs it as it does the statistical one.
+  source), so `verify-decision --replay` re-runs it as it does the statistical one — when the
+  verifier trusts it (`trusted_strategies`: the shipped ones, its own `rebalancer.strategy`, the
+  ones it names with `--strategy`). A receipt is the agent's document: the entry point it names
+  is never imported on its word alone.
 """
 
 from __future__ import annotations
@@ -38,8 +41,9 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -51,10 +55,16 @@ from keepers.strategy.inputs import StrategyInputs, StrategyParams
 from keepers.strategy.pipeline import Decision, NoAction, decide
 from keepers.strategy.rationale import VERSION, encode, rationale_hash
 
-__all__ = ["BUILTIN", "Proposal", "ProposalRefused", "StrategyLoadError", "decide_with",
-           "load_strategy", "strategy_source_hash"]  # fmt: skip
+__all__ = ["BUILTIN", "ENTRY_POINT", "LEARNED", "SHIPPED", "Proposal", "ProposalRefused",
+           "StrategyLoadError", "decide_with", "load_strategy", "strategy_source_hash",
+           "trusted_strategies"]  # fmt: skip
 
 BUILTIN: Final = "keepers.strategy:decide"
+LEARNED: Final = "keepers.strategy.learned:decide"
+# The strategies this repository ships: a verifier trusts them without being told.
+SHIPPED: Final = frozenset({BUILTIN, LEARNED})
+# An entry point's form (as `rebalancer.strategy`'s setting): package.module:function.
+ENTRY_POINT: Final = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 # The largest receipt an operator's strategy may produce (its inputs, with 2,000 readings of ten
 # sleeves' histories, take about 0.6 MiB): notes or a reason beyond it are refused, never stored,
 # published or sent.
@@ -97,6 +107,15 @@ def load_strategy(entry_point: str) -> Callable[[StrategyInputs], Proposal]:
     if not callable(target):
         raise StrategyLoadError(f"strategy {entry_point!r} is not callable")
     return target
+
+
+def trusted_strategies(configured: str = BUILTIN, named: Iterable[str] = ()) -> frozenset[str]:
+    """The entry points a verifier runs when a receipt names them: the shipped strategies
+    (`SHIPPED`), its own `rebalancer.strategy` (`configured`) and those it `named`
+    (`verify-decision --strategy`). Any other is refused before anything is imported (a receipt
+    is the agent's document: found in an outside review, a receipt naming `this:s` printed the
+    Zen of Python, an import's side effect, and any installed callable was called)."""
+    return SHIPPED | {configured} | frozenset(named)
 
 
 def strategy_source_hash(entry_point: str) -> str:

@@ -19,8 +19,8 @@ from eth_utils import keccak
 
 from keepers.strategy.inputs import StrategyInputs, StrategyParams
 
-__all__ = ["ReceiptError", "StrategyUnavailable", "from_document", "rebuild", "strategy_code_hash",
-           "strategy_identity"]  # fmt: skip
+__all__ = ["ReceiptError", "StrategyUnavailable", "StrategyUntrusted", "from_document", "rebuild",
+           "strategy_code_hash", "strategy_identity"]  # fmt: skip
 
 STRATEGY_NAME: Final = "ballast.statistical"
 # The source the decision depends on: the strategy package and the keepers' fixed-point math.
@@ -34,6 +34,11 @@ class ReceiptError(ValueError):
 class StrategyUnavailable(ReceiptError):
     """The receipt names a strategy this keeper cannot run: its entry point does not import
     here, or it now proposes targets the kit refuses (one-line message)."""
+
+
+class StrategyUntrusted(StrategyUnavailable):
+    """The receipt names a strategy the verifier does not trust (`kit.trusted_strategies`):
+    nothing of it was imported or run (one-line message)."""
 
 
 @cache

@@ -9,6 +9,11 @@ fixed-point strings they were written as), runs `decide` again and compares the 
 writes with the receipt; a difference is named by the top-level field where it appears (the
 targets first). Pure: no chain I/O (the CLI cross-checks the chain inputs).
 
+Trust: the receipt is the agent's document, and the strategy it names is code. The replay runs
+it only when the caller trusts it (`trusted`: `kit.trusted_strategies`, by default the shipped
+strategies); any other entry point is refused (`StrategyUntrusted`, one line naming it and the
+`--strategy` that would run it) before anything of it is imported.
+
 Comparison: the targets, every integer and every word exactly; a real (a fixed-point string,
 `rationale.DECIMALS` places) to within `REAL_TOLERANCE` of the receipt's, relative to its size
 (absolute below 1). The optimiser's answer is floating point: the same code on another CPU
@@ -20,10 +25,17 @@ a different decision. `exact` says whether the bytes are identical too.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Final
 
-from keepers.strategy.kit import ProposalRefused, StrategyLoadError, decide_with
+from keepers.strategy.kit import (
+    ENTRY_POINT,
+    SHIPPED,
+    ProposalRefused,
+    StrategyLoadError,
+    decide_with,
+)
 from keepers.strategy.kit import strategy_source_hash as source_hash
 from keepers.strategy.pipeline import decide
 from keepers.strategy.rationale import decode
@@ -31,12 +43,13 @@ from keepers.strategy.receipt import (
     STRATEGY_NAME,
     ReceiptError,
     StrategyUnavailable,
+    StrategyUntrusted,
     from_document,
     strategy_code_hash,
 )
 
-__all__ = ["REAL_TOLERANCE", "Replay", "ReceiptError", "StrategyUnavailable", "from_document",
-           "replay", "same", "strategy_code_hash"]  # fmt: skip
+__all__ = ["REAL_TOLERANCE", "Replay", "ReceiptError", "StrategyUnavailable", "StrategyUntrusted",
+           "from_document", "replay", "require_trusted", "same", "strategy_code_hash"]  # fmt: skip
 
 REAL_TOLERANCE: Final = 1e-9
 _REAL: Final = re.compile(r"-?[0-9]+\.[0-9]+")  # rationale.fixed's form; integers have no point
@@ -90,14 +103,34 @@ def _without_code(identity: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in identity.items() if k != "code"}
 
 
-def replay(document_bytes: bytes, time_limit: float | None = None) -> Replay:
+def require_trusted(name: str, trusted: Collection[str]) -> None:
+    """`StrategyUntrusted` (one line) unless the entry point `name` a receipt names is one of
+    `trusted` (exactly). Imports nothing."""
+    if name in trusted:
+        return
+    if ENTRY_POINT.fullmatch(name):
+        raise StrategyUntrusted(
+            f"strategy {name!r} is not one this verifier trusts (the shipped strategies, "
+            f"rebalancer.strategy, --strategy): nothing of it was imported; pass --strategy "
+            f"{name} to run it"
+        )
+    raise StrategyUntrusted(
+        f"strategy {name!r} is not one this verifier trusts, nor an entry point "
+        f"(package.module:function): nothing of it was imported"
+    )
+
+
+def replay(
+    document_bytes: bytes, time_limit: float | None = None, trusted: Collection[str] = SHIPPED
+) -> Replay:
     """Re-run the strategy on the receipt `document_bytes` (see the module docstring): the
     statistical one, or the entry point the receipt names (`keepers.strategy.kit`; within
-    `time_limit` seconds when it is set). A receipt that cannot be re-run (malformed, or
-    settings the strategy cannot run with) is a `ReceiptError` in one line, whatever fails
-    inside."""
+    `time_limit` seconds when it is set) when it is one of `trusted` (`require_trusted`: any
+    other is `StrategyUntrusted`, nothing of it imported). A receipt that cannot be re-run
+    (malformed, or settings the strategy cannot run with) is a `ReceiptError` in one line,
+    whatever fails inside."""
     try:
-        return _replay(document_bytes, time_limit)
+        return _replay(document_bytes, time_limit, trusted)
     except ReceiptError:
         raise
     except Exception as err:  # noqa: BLE001 - a malformed receipt: one line, never a traceback
@@ -106,7 +139,7 @@ def replay(document_bytes: bytes, time_limit: float | None = None) -> Replay:
         raise ReceiptError(f"the receipt cannot be replayed: {reason}") from None
 
 
-def _replay(document_bytes: bytes, time_limit: float | None) -> Replay:
+def _replay(document_bytes: bytes, time_limit: float | None, trusted: Collection[str]) -> Replay:
     try:
         recorded = decode(document_bytes)
     except (UnicodeDecodeError, ValueError) as err:
@@ -122,6 +155,7 @@ def _replay(document_bytes: bytes, time_limit: float | None) -> Replay:
     if name in (None, STRATEGY_NAME):
         expected, result = strategy_code_hash(), decide(inputs, params)
     else:
+        require_trusted(name, trusted)  # before anything of it is imported
         try:
             result = decide_with(name, inputs, params, time_limit)
             # the identity the run computed (within the time limit); an empty vault's run

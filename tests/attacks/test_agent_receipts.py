@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
+import uuid
 
 import pytest
 
@@ -228,3 +230,73 @@ def test_another_agents_copy_of_a_pending_decision_does_not_verify(
     assert result.returncode == 4, out + result.stderr  # was 0
     assert (f"chain decision MISMATCH: agent: the receipt was read for {accounts[7].address}, "
             f"the decision was sent by {copier.address}") in out, out  # fmt: skip
+
+
+# A module "installed" on the verifier's machine whose import has a side effect (as `this` prints
+# the Zen of Python): the marker file says whether the verifier ever imported or called it.
+MARKER_MODULE = """
+from pathlib import Path
+
+Path({marker!r}).write_text("imported")
+
+
+def decide(inputs):
+    Path({marker!r}).write_text("called")
+"""
+
+
+def test_a_receipt_naming_an_untrusted_module_is_refused_without_importing_it(
+    keeper_main, manifest, project, chain, accounts, tmp_path, monkeypatch
+):
+    """Found in an outside review (allow-list): a receipt is the agent's document (its rationale
+    URI), and `verify-decision --replay` imported whatever `module:callable` it named and called
+    it with the receipt's inputs: a receipt naming `this:s` printed the Zen of Python before
+    being refused; any module installed on the verifier's machine ran its import, any callable
+    was called. Agent TEST::7 takes its keeper's receipt, names in it a module whose import
+    writes a marker file, publishes it (a file:// URI) and sends its targets under its hash.
+    The verifier now runs only a strategy it trusts (the shipped ones, its own
+    `rebalancer.strategy`, `--strategy`): one line naming the entry point, nothing imported,
+    exit 4."""
+    from keepers.strategy.rationale import encode, rationale_hash
+
+    market = _market(project, chain, manifest, accounts)
+    readings = _month_observed(market, manifest)
+    state_file = _keeper_decides(keeper_main, market, project, manifest, accounts, tmp_path,
+                                 readings, "--dry-run")  # fmt: skip
+    with sqlite3.connect(state_file) as db:
+        ((body,),) = db.execute("SELECT body FROM rationales").fetchall()  # the dry run's
+    module = f"ballast_marker_{uuid.uuid4().hex[:12]}"
+    marker = tmp_path / "imported.txt"
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / f"{module}.py").write_text(MARKER_MODULE.format(marker=str(marker)))
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, module, raising=False)
+    entry = f"{module}:decide"
+    doc = json.loads(body)
+    doc["strategy"]["name"] = entry
+    forged = encode(doc)
+    published = tmp_path / "receipt.json"
+    published.write_bytes(forged)
+    tx = market.vault.rebalance(doc["outcome"]["target_bps"], rationale_hash(forged),
+                                f"file://{published}", sender=accounts[7])  # fmt: skip
+    (event,) = tx.events.filter(market.vault.Rebalanced)
+    assert event.decisionId == 0
+
+    result = _verify(keeper_main, manifest, tmp_path)
+    out = result.stdout
+    assert not marker.exists(), "the verifier imported the receipt's module"  # was: imported
+    assert module not in sys.modules
+    assert result.returncode == 4, out + result.stderr
+    assert (f"  replay: not run: cannot replay here: strategy {entry!r} is not one this verifier "
+            f"trusts (the shipped strategies, rebalancer.strategy, --strategy): nothing of it "
+            f"was imported; pass --strategy {entry} to run it\n") in out, out  # fmt: skip
+    assert "Traceback" not in out + result.stderr
+
+    # Control: the verifier that names it (`--strategy`) runs it: the allow-list, not a ban.
+    named = keeper_main(["--state-dir", str(tmp_path / "state"), "--manifest", str(manifest),
+                         "--account", "TEST::7", "verify-decision", "0", "--replay",
+                         "--strategy", entry])  # fmt: skip
+    assert marker.read_text() == "called", named.stdout
+    assert named.returncode == 4  # its answer is no Proposal
+    assert f"strategy {entry!r} returned NoneType, not a Proposal" in named.stdout, named.stdout

@@ -68,7 +68,7 @@ def test_the_page_agent_decides_within_bounds_and_replays(my_agent):
     document = decode(outcome.rationale)
     assert document["strategy"]["name"] == my_agent
     assert document["proposal"]["reason"].endswith("grew most over 30 days")
-    result = replay(outcome.rationale)
+    result = replay(outcome.rationale, trusted={my_agent})  # verify-decision --strategy
     assert result.ok, result.differences
 
 
@@ -105,7 +105,7 @@ def test_an_altered_receipt_of_a_custom_strategy_is_a_mismatch(my_agent):
     document["inputs"]["idle_buffer_bps"] = 3_000
     from keepers.strategy.rationale import encode
 
-    result = replay(encode(document))
+    result = replay(encode(document), trusted={my_agent})
     assert not result.ok and result.differences[0].startswith("targets: recorded")
 
 
@@ -113,7 +113,7 @@ def test_settings_reach_the_custom_strategy_receipt(my_agent):
     params = replace(StrategyParams(), gate=replace(StrategyParams().gate, min_turnover_bps=5_000))
     outcome = decide_with(my_agent, vault(current=(3000, 1000, 2000)), params)
     assert not isinstance(outcome, Decision)  # 3,500 bps is under the 5,000 asked
-    assert replay(outcome.rationale).ok
+    assert replay(outcome.rationale, trusted={my_agent}).ok
 
 
 def test_load_strategy_names_the_problem():
@@ -153,7 +153,7 @@ def test_a_receipt_whose_strategy_is_not_here_says_so_in_one_line(my_agent, monk
     monkeypatch.setattr(sys, "path", here)
     monkeypatch.delitem(sys.modules, "my_agent")
     with pytest.raises(StrategyUnavailable) as err:
-        replay(outcome.rationale)
+        replay(outcome.rationale, trusted={my_agent})  # trusted (--strategy), not installed
     assert str(err.value) == (
         "strategy 'my_agent:momentum' does not import: No module named 'my_agent'"
     )

@@ -73,6 +73,9 @@ def test_an_unknown_command_is_one_line_naming_it(cli):
          "Error: Invalid value for '--watch': 0.5 is not in the range x>=1.0."),
         (["once"], "Error: Missing option '--job'."),
         (["verify-decision"], "Error: Missing argument 'DECISION_ID'."),
+        (["verify-decision", "0", "--replay", "--strategy", "os.system"],
+         "Error: Invalid value for '--strategy': 'os.system' is not an entry point "
+         "(package.module:function)"),
     ],
 )  # fmt: skip
 def test_a_keeper_value_of_the_wrong_type_or_missing_is_one_line(args, says):

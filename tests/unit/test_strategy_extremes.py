@@ -143,7 +143,7 @@ def test_staying_put_is_no_action_even_on_weights_past_a_bound(entry, current, t
     inputs = vault(FLAT, current=current, turnover=turnover)
     outcome = decide_with(entry, inputs, KEEPER)
     assert isinstance(outcome, NoAction) and outcome.code == "min-change", outcome
-    assert outcome.rationale is not None and replay(outcome.rationale).ok
+    assert outcome.rationale is not None and replay(outcome.rationale, trusted={entry}).ok
 
 
 def test_a_book_that_lost_everything_still_decides():

@@ -123,8 +123,10 @@ def test_verify_decision_replays_an_operators_strategy_under_the_limit(monkeypat
     `rebalancer.strategy_time_limit_seconds`, but `verify-decision --replay` re-ran the strategy
     a receipt names with no limit at all: a strategy (or any callable a published receipt names)
     that does not return held the verifier for ever. The replay now runs under the same limit:
-    one line, the replay not run, no verification (exit 4)."""
+    one line, the replay not run, no verification (exit 4). (The verifier trusts the strategy
+    here, `--strategy`; one it does not trust is never called: test_replay_allow_list.py.)"""
     from keepers import verify
+    from keepers.strategy.kit import trusted_strategies
 
     inputs = vault(FLAT)
     decision = decide_with(f"{__name__}:stuck_on_replay", inputs, KEEPER)
@@ -136,7 +138,8 @@ def test_verify_decision_replays_an_operators_strategy_under_the_limit(monkeypat
     monkeypatch.setattr(verify, "verify_decision", lambda *args, **kwargs: checked)
     monkeypatch.setattr(verify, "find_document", lambda *args: (body, "store"))
 
-    check = verify.replay_decision(None, None, 0, time_limit=0.05)
+    trusted = trusted_strategies(named=[f"{__name__}:stuck_on_replay"])
+    check = verify.replay_decision(None, None, 0, time_limit=0.05, trusted=trusted)
     assert CALLS == ["move", "move"]  # asked again; it blocks and the verifier does not wait
     assert not check.ok and check.replay is None
     assert check.note == (
