@@ -18,7 +18,8 @@ an unknown option, a value of the wrong type); 3 (`once`) an action ended revert
 replaced or stuck; 4 (`verify-decision`, `verify-steward`) the document is missing or does not
 match (with --replay: or it is not a replay receipt, the replay
 decides otherwise, the node cannot serve or disagrees with its chain inputs, or the decision's
-transaction sent other targets, each named); 5 (`once`) a pass
+transaction sent other targets, each named), (`steward-moves`) a steward move carries no
+rationale hash (a `stewardSet`); 5 (`once`) a pass
 failed on a node error (unreachable, timed out, an RPC error: one line on stderr per pass; the
 other jobs still run, and the next run resumes from the state file); 6 (`once`) a job could not
 act for lack of funds — the key cannot pay the gas, or the liquidator's stablecoin inventory
@@ -57,7 +58,7 @@ EXIT_CODES = (
     "Exit status: 0 done; 1 bad input, the keeper cannot start, or (status) the chain cannot be "
     "read; 2 a usage error; 3 (once) an "
     "action reverted, was refused, replaced or stuck; 4 (verify-decision, verify-steward) no "
-    "match; 5 (once) a pass failed on a "
+    "match, (steward-moves) a steward move without a rationale; 5 (once) a pass failed on a "
     f"node error; {UNFUNDED_EXIT} (once) a job could not act for lack of funds (gas coin or "
     "stablecoin inventory). When several apply: 5, then 6, then 3."
 )
