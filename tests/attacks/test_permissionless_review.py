@@ -12,7 +12,8 @@ evaluation the agent's. The borrower pays a block's interest.
 The keeper's decision is pure (`keepers.strategy.decide` on what it read at one block), so the
 test gives it the book as read in the attacker's block and in the block before, with the keeper's
 own settings (`RebalancerConfig().strategy_params()`). No chain: what a borrow does to `cash` and
-`debt` at a block is the contract's plain accounting (`tests/lending/test_book.py`).
+`debt` at a block is the contract's plain accounting (`tests/lending/test_book.py`). The risk
+steward's one-block read of the same utilization is recorded last, as a known limit.
 """
 
 from __future__ import annotations
@@ -96,3 +97,28 @@ def test_a_rate_the_book_really_pays_is_followed():
     high rate for the last days (the utilization held, interest paid to the vault) draws the
     vault in as the spot rate did."""
     assert lending_target(SPIKE, [0.024] * 54 + [0.58] * 6) > lending_target(0, [0.024] * 60)
+
+
+def test_a_repay_held_across_the_stewards_read_skips_one_slope1_step():
+    """A known limit recorded, not fixed (same audit): the risk steward also reads the book's
+    utilization at one block (`keepers.math.steward.recommend`). At 90 % (above the 80 % kink)
+    it raises `lend.rate.slope1Bps` 400 -> 450; a borrower repaying 600,000 for that block (30 %)
+    skips the step, and a borrow held across it would take one. Bounded: one step of
+    `stewardStepBps` per `stewardCooldown`, the keeper's settings never lower slope1
+    (`kink_band_bps` 10,000), and the slope above the kink, the governed part, applies to every
+    block the borrower does not hold down."""
+    from keepers.job_config import StewardConfig
+    from keepers.math.steward import BookRisk, plan
+    from tests.unit.test_steward_math import CALM, NOW, _book_params, _gold
+
+    settings = StewardConfig().model()
+    assert settings.kink_band_bps == 10_000  # slope1 is only ever raised by the keeper
+
+    def slope1(book: BookRisk) -> int | None:
+        made = plan(_book_params(), [_gold(0.01)], book, settings, NOW)
+        return dict(made.batch).get("lend.rate.slope1Bps")
+
+    hot = BookRisk(cash=10**11, debt=9 * 10**11, bad_debt=0, health=CALM.health)
+    held_down = BookRisk(cash=7 * 10**11, debt=3 * 10**11, bad_debt=0, health=CALM.health)
+    assert slope1(hot) == 450
+    assert slope1(held_down) is None  # the step is skipped for this pass, never reversed
