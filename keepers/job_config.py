@@ -240,6 +240,13 @@ class RebalancerConfig(Section):
     deviation_check: Literal["any", "nav"] = Field(
         "nav", description="which oracle deviations count against a sleeve in the risk-off rule"
     )
+    # The book's supply rate at most what its supply index paid over the forecast's short
+    # half-life (keepers.strategy.forecast.lending_rate_cap): a borrow held across the block the
+    # keeper reads moves the spot rate, not that (tests/attacks/test_permissionless_review.py).
+    # false: the spot rate, as before this setting existed.
+    lending_rate_cap: bool = Field(
+        True, description="take the book's yield at most at what its supply index paid lately"
+    )
     # The policy mix the optimiser tilts around (sleeve name -> bps) and how much leaving it
     # costs (per unit of weight squared a year; 0: no anchor, as before these settings existed;
     # keepers.strategy.optimiser.OptimiserParams.policy_bps / policy_aversion).
@@ -316,7 +323,10 @@ class RebalancerConfig(Section):
             drift_tolerance_bps=self.drift_tolerance_bps,
             holding_seconds=self.holding_seconds,
             risk=RiskOffParams(deviation_check=self.deviation_check),
-            forecast=ForecastParams(tail_volatility=tuple(sorted(self.tail_volatility.items()))),
+            forecast=ForecastParams(
+                tail_volatility=tuple(sorted(self.tail_volatility.items())),
+                lending_rate_cap=self.lending_rate_cap,
+            ),
             optimiser=OptimiserParams(
                 risk_aversion=self.risk_aversion,
                 turnover_cost_bps=self.turnover_cost_bps,

@@ -6,8 +6,10 @@
    (`robust`: jumps clipped and netted against their reversals, the jump-free trend, volatility
    corrected for feed noise, an expected credit loss from markdowns that stay), or EWMA return
    and volatility (`ForecastParams.estimator="ewma"`); for the lending sleeve, supply rate from
-   utilization and the rate model less the expected loss from the borrowers' health
-   distribution (optionally re-priced at the vault's own move: `supply_response`). A sleeve's
+   utilization and the rate model (at most what its supply index paid lately, with
+   `ForecastParams.lending_rate_cap`: the keeper's default) less the expected loss from the
+   borrowers' health distribution (optionally re-priced at the vault's own move:
+   `supply_response`). A sleeve's
    volatility is at least its `ForecastParams.tail_volatility` (a smoothly accruing credit
    pool measures none until its defaults and its issuer's gate arrive together).
 2. `risk` — a volatility spike (short/long EWMA volatility) or an oracle-deviation spike flags a

@@ -188,11 +188,13 @@ def lending_forecast(
     collateral_volatility: float,
     unliquidated_share: float,
     horizon_seconds: int,
+    supply_cap: float | None = None,
 ) -> LendingForecast:
     """The book's supply rate and expected loss.
 
     - Supply rate: `borrowRate(cash, debt) × utilization` (the rate model's answer, capped as the
-      contract stores it at MAX_RATE; no reserve factor: every wei of interest goes to the book).
+      contract stores it at MAX_RATE; no reserve factor: every wei of interest goes to the book),
+      at most `supply_cap` when given (`lending_rate_cap`: what the book has paid lately).
     - Expected loss: for each borrower, the shortfall of its collateral against its debt after a
       lognormal price shock of `collateral_volatility·√horizon` (`expected_shortfall`), assuming
       no liquidation in between, times `unliquidated_share` (the part of that shortfall
@@ -212,10 +214,11 @@ def lending_forecast(
         if b.debt > 0 and b.health != MAX_UINT256
     )
     loss_rate = loss / total / years if total > 0 else 0.0
+    supply_rate = borrow_rate * u if supply_cap is None else min(borrow_rate * u, supply_cap)
     return LendingForecast(
         utilization=u,
         borrow_rate=borrow_rate,
-        supply_rate=borrow_rate * u,
+        supply_rate=supply_rate,
         expected_loss=loss,
         loss_rate=loss_rate,
     )
@@ -250,6 +253,12 @@ class ForecastParams:
     volatility). A wave losing a fifth of the pool once a century is a volatility of
     √(0.01 × 0.2²) = 2 %. The risk-off rule still reads the measured volatilities; empty: no
     floor, as before the setting existed.
+    `lending_rate_cap`: the book's supply rate is taken at most at what its supply index paid
+    over the short half-life (`lending_rate_cap`). The spot rate is one block's utilization, and
+    anyone with collateral moves it: a borrow held across the block the keeper reads (repaid the
+    next) made the book look like a 58 % yield and the vault move 15 % of its NAV into it
+    (tests/attacks/test_permissionless_review.py). Off: the spot rate, as receipts written
+    before the setting decided; the keeper's settings turn it on.
     """
 
     half_life_seconds: int = 30 * DAY
@@ -270,6 +279,7 @@ class ForecastParams:
     tail_volatility: tuple[tuple[str, float], ...] = field(
         default=(), metadata={OMIT_AT_DEFAULT: True}
     )
+    lending_rate_cap: bool = field(default=False, metadata={OMIT_AT_DEFAULT: True})
 
     def __post_init__(self) -> None:
         if self.credit_weight < 0 or self.displacement_hazard < 0:
@@ -327,6 +337,18 @@ def forecast_sleeve(
     return made if made.volatility >= floor else replace(made, volatility=floor)
 
 
+def lending_rate_cap(history: ReturnHistory, params: ForecastParams) -> float | None:
+    """The most the lending forecast takes the book's supply rate at: the simple annual rate its
+    `returnIndex` (the supply index, which grows by exactly the supply rate) paid over
+    `short_half_life_seconds`, never below 0 (a write-off is the loss model's, not a rate);
+    None (the spot rate) when the setting is off or the history has fewer than two readings.
+    A borrow held across one read moves the spot rate, not what the book paid over days."""
+    if not params.lending_rate_cap:
+        return None
+    paid = ewma_estimate(history, params.short_half_life_seconds, "simple")
+    return None if paid is None else max(paid.rate, 0.0)
+
+
 def _ewma_forecast(
     name: str, history: ReturnHistory, book: LendingBookState | None, params: ForecastParams
 ) -> SleeveForecast:
@@ -342,6 +364,7 @@ def _ewma_forecast(
             collateral_volatility=params.collateral_volatility,
             unliquidated_share=params.unliquidated_share,
             horizon_seconds=params.loss_horizon_seconds,
+            supply_cap=lending_rate_cap(history, params),
         )
         expected, source = lending.net_yield, "lending"
     elif long is not None:
@@ -397,6 +420,7 @@ def _robust_forecast(
             collateral_volatility=params.collateral_volatility,
             unliquidated_share=params.unliquidated_share,
             horizon_seconds=params.loss_horizon_seconds,
+            supply_cap=lending_rate_cap(history, params),
         )
         expected, source = lending.net_yield, "lending"
     else:

@@ -19,6 +19,7 @@ from keepers.strategy.forecast import (
     SleeveForecast,
     forecast_sleeve,
     lending_forecast,
+    lending_rate_cap,
 )
 from keepers.strategy.gate import GateVerdict, check_gate
 from keepers.strategy.inputs import SleeveState, StrategyInputs, StrategyParams, one_off_share
@@ -144,7 +145,8 @@ def supply_response(
         fp = params.forecast
         lf = lending_forecast(moved, collateral_volatility=fp.collateral_volatility,
                               unliquidated_share=fp.unliquidated_share,
-                              horizon_seconds=fp.loss_horizon_seconds)  # fmt: skip
+                              horizon_seconds=fp.loss_horizon_seconds,
+                              supply_cap=lending_rate_cap(s.history, fp))  # fmt: skip
         out[i] = replace(f, expected_return=lf.net_yield, lending=lf)
     return tuple(out)
 
