@@ -49,7 +49,7 @@ replace, and say what happened as a typed outcome.
    transaction that is not one of ours → `Replaced`: once the nonce has shown used for
    `receipt_grace` with no receipt of ours, the node is asked for each attempt itself (as
    `keepers.inflight.settle` asks); one it holds in a block is ours, mined, its receipt not
-   served yet: never written off, looked at until `receipt_timeout` (then `Stuck`, settled
+   served yet: never written off, looked at until the wait's timeout (then `Stuck`, settled
    from its receipt by a later pass).
 
 Every broadcast and outcome goes to the `Store` when one is given.
