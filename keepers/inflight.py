@@ -98,7 +98,7 @@ def settle(
             error=error,
         )
     elif record.nonce < latest_nonce:
-        if _mined_unreceipted(sender, record.tx_hash):
+        if sender._in_a_block(record.tx_hash):
             # the node has it in a block but serves no receipt yet (an index behind the state:
             # `TxSender._wait` gives such a node `receipt_grace`): ours, mined; settled from its
             # receipt once served, never written off as "used elsewhere"
@@ -120,12 +120,6 @@ def settle(
         return None
     log.info("settled %s %s: %s", record.action_id, record.tx_hash, status)
     return status
-
-
-def _mined_unreceipted(sender: TxSender, tx_hash: str) -> bool:
-    """Whether the node holds `tx_hash` in a block (its receipt not served yet)."""
-    tx = sender._rpc("eth_getTransactionByHash", [tx_hash])
-    return isinstance(tx, dict) and tx.get("blockNumber") is not None
 
 
 def node_behind(sender: TxSender) -> bool:

@@ -70,11 +70,17 @@ def open_store(settings: KeeperSettings, protocol: Protocol, address: str | None
 
 
 def open_keeper(
-    settings: KeeperSettings, reconcile: bool = True, serve_metrics: bool = True
+    settings: KeeperSettings,
+    reconcile: bool = True,
+    serve_metrics: bool = True,
+    *,
+    account: Any | None = None,
 ) -> Keeper:
     """A keeper on the connected network, per `settings` (account, manifest, state folder),
     serving Prometheus metrics on `settings.metrics_port` when set and `serve_metrics` (views
-    such as `status` do not: the running keeper with the same file already holds the port)."""
+    such as `status` do not: the running keeper with the same file already holds the port).
+    `account`: the account of `settings.account` when the caller loaded it already (the bot,
+    which claims the key's lease before it opens the keeper); else it is loaded here."""
     try:
         protocol = Protocol.load(settings.manifest)
     except ProtocolError as err:
@@ -84,7 +90,8 @@ def open_keeper(
             load_strategy(settings.rebalancer.strategy)
         except StrategyLoadError as err:
             raise StartupError(str(err)) from None
-    account = load_account(settings.account) if settings.account else None
+    if account is None and settings.account:
+        account = load_account(settings.account)
     address = str(account.address) if account is not None else None
     store = open_store(settings, protocol, address)
     observe = failed = None

@@ -46,7 +46,11 @@ replace, and say what happened as a typed outcome.
    `LostRace` when the error is a lost-race error or the job's `contested` chain fact says
    another address did the action (the liquidator: the borrower liquidated by someone else
    since the read block), else `Reverted` — never by timing. If the nonce was consumed by a
-   transaction that is not one of ours → `Replaced`.
+   transaction that is not one of ours → `Replaced`: once the nonce has shown used for
+   `receipt_grace` with no receipt of ours, the node is asked for each attempt itself (as
+   `keepers.inflight.settle` asks); one it holds in a block is ours, mined, its receipt not
+   served yet: never written off, looked at until the wait's timeout (then `Stuck`, settled
+   from its receipt by a later pass).
 
 Every broadcast and outcome goes to the `Store` when one is given.
 """
@@ -295,6 +299,7 @@ class TxSender(KeyNode):
         last_send = start
         nonce_used_at: float | None = None
         looks = 0
+        unreceipted = False
         while True:
             for attempt in reversed(flight.attempts):
                 receipt = self._receipt(attempt.tx_hash)
@@ -316,6 +321,18 @@ class TxSender(KeyNode):
                 limit=limit,
                 settings=self.settings,
             )
+            if step is WaitStep.REPLACED and any(
+                self._in_a_block(a.tx_hash) for a in reversed(flight.attempts)
+            ):
+                # the nonce is ours after all, its receipt not served yet (as `settle` finds)
+                if not unreceipted:
+                    log.info("%s nonce %d is mined but its receipt is not served yet",
+                             action_id, flight.nonce)  # fmt: skip
+                unreceipted = True
+                if now - start >= limit:
+                    return Stuck(flight.nonce, flight.hashes)
+                looks = self._pause(looks)
+                continue
             if step is WaitStep.REPLACED:
                 for attempt in flight.attempts:
                     self._record(attempt.tx_hash, "replaced", error="nonce used elsewhere")

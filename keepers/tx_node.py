@@ -218,6 +218,12 @@ class KeyNode:
             raise
         return tx_hash
 
+    def _in_a_block(self, tx_hash: str) -> bool:
+        """Whether the node holds `tx_hash` in a block (mined, even while it serves no receipt
+        for it yet: an index behind the state)."""
+        tx = self._rpc("eth_getTransactionByHash", [tx_hash])
+        return isinstance(tx, dict) and tx.get("blockNumber") is not None
+
     def _known(self, tx_hash: str) -> bool:
         """Whether the node has `tx_hash` (pending or mined); `BroadcastUnknown` when the node
         cannot say."""

@@ -199,10 +199,16 @@ class Fleet:
             return None
 
     def wait_worker_up(self, proc: Proc, address: str) -> None:
+        """Until the worker holds its key's lease and has opened its keeper (in that order: the
+        lease is claimed before the keeper opens)."""
+
         def up() -> bool:
             if (code := proc.process.poll()) is not None:
                 pytest.fail(f"{proc.name} exited ({code}) at startup\n{self.output()}")
-            return self.lease("key", address.lower()) is not None
+            return (
+                self.lease("key", address.lower()) is not None
+                and f"keeper {address} on chain" in proc.text()
+            )
 
         wait_until(f"{proc.name}'s lease", up, START_TIMEOUT, self.output)
 

@@ -10,9 +10,11 @@ Triggers (a job runs only if it is in the settings' `jobs`):
   inputs (returnIndex history, gas-gated reallocation) move on hours, not blocks.
 
 Distributed (`silverback worker` per key, `silverback run` as the runner, over Redis): the broker
-is `keepers.bots.redis.KeeperStreamBroker`; each worker names itself to it at startup (chain,
-deployment, key, shard) and the runner names its chain and deployment from the settings'
-manifest, so the broker can refuse a process that does not belong on the queue.
+is `keepers.bots.redis.KeeperStreamBroker`; at startup, before the bot's handlers run, it asks
+each worker who it is (chain, deployment, key, shard: read from the settings, the account and
+the manifest, nothing of the key's opened) and the runner its chain and deployment (from the
+settings' manifest), so the broker can refuse a process that does not belong on the queue —
+a second worker of a held key before it opens the key's state file or metrics port.
 
 Settings are `load_settings(BALLAST_KEEPER_CONFIG)` plus `BALLAST_KEEPER_*` variables. Each
 worker process opens one keeper (one key, one SQLite state file) at worker startup; a bad
@@ -35,22 +37,22 @@ import os
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from ape import chain
 from ape.api import BlockAPI
 from silverback import SilverbackBot
 from silverback.exceptions import StartupFailure
 from silverback.main import SharedState
-from taskiq import TaskiqEvents, TaskiqState
+from taskiq import TaskiqState
 
 from keepers.bots.redis import KeeperStreamBroker, Member
-from keepers.config import ConfigError, load_settings
+from keepers.config import ConfigError, KeeperSettings, load_settings
 from keepers.errors import one_line
 from keepers.logs import configure_logging
 from keepers.protocol import Protocol, ProtocolError
 from keepers.reads import read_chain_binding
-from keepers.runtime import StartupError, check_strategy, open_keeper
+from keepers.runtime import StartupError, check_strategy, load_account, open_keeper
 from keepers.shell import JobReport, Keeper
 from keepers.shell.reports import FAILED_OUTCOMES
 
@@ -84,23 +86,49 @@ class KeeperTasks:
         self.jobs: tuple[str, ...] = ()
         self._last_read: dict[str, int] = {}
         self._last_error: dict[str, str] = {}
+        self._identified: tuple[KeeperSettings, Any, Member] | None = None
+
+    def identify(self) -> Member:
+        """This worker on a Redis queue (its chain and deployment, key and shard), read from
+        the settings, the account and the manifest before anything of the key's is opened: the
+        broker claims the key's lease with it, then `open` uses the same settings and account."""
+        with self._lock:
+            if self._identified is None:
+                settings = _settings()
+                try:
+                    account = load_account(settings.account) if settings.account else None
+                    binding = read_chain_binding(
+                        chain.provider.web3, Protocol.load(settings.manifest)
+                    )
+                except (ProtocolError, StartupError) as err:
+                    raise StartupFailure(f"ballast keeper: {err}") from None
+                except Exception as err:  # noqa: BLE001 - e.g. a node error while reading
+                    raise StartupFailure(
+                        f"ballast keeper: cannot open the keeper: {one_line(err)}"
+                    ) from None
+                address = str(account.address) if account is not None else None
+                shard = settings.shard
+                member = Member(
+                    binding.key, binding.describe(), address, (shard.index, shard.count)
+                )
+                self._identified = (settings, account, member)
+            return self._identified[2]
 
     def open(self) -> None:
-        """Opens the keeper once per process (every receiver of a worker starts the broker)."""
+        """Opens the keeper once per process (every receiver of a worker starts the broker),
+        with the settings and account `identify` read when it ran."""
         with self._lock:
             if self.keeper is not None:
                 return
-            config = os.environ.get("BALLAST_KEEPER_CONFIG")
+            settings, account = self._identified[:2] if self._identified else (_settings(), None)
             try:
-                settings = load_settings(Path(config) if config else None)
-                configure_logging(settings.log_json, logging.INFO)
-                keeper = open_keeper(settings)
+                keeper = open_keeper(settings, account=account)
                 try:
                     check_strategy(keeper, settings.jobs)  # a strategy it could never send
                 except BaseException:
                     keeper.store.close()
                     raise
-            except (ConfigError, StartupError) as err:
+            except StartupError as err:
                 raise StartupFailure(f"ballast keeper: {err}") from None
             except Exception as err:  # noqa: BLE001 - e.g. a node error while opening
                 raise StartupFailure(
@@ -114,17 +142,6 @@ class KeeperTasks:
                 ", ".join(settings.jobs),
                 keeper.store.path,
             )
-
-    def member(self) -> Member:
-        """This worker on a Redis queue: its chain and deployment, key and shard."""
-        keeper = self.keeper
-        if keeper is None:
-            raise RuntimeError("the keeper is not open")
-        binding = keeper.store.binding
-        if binding is None:
-            raise StartupFailure("ballast keeper: the keeper's state is bound to no deployment")
-        shard = keeper.settings.shard
-        return Member(binding.key, binding.describe(), keeper.address, (shard.index, shard.count))
 
     def close(self) -> None:
         with self._lock:
@@ -159,38 +176,53 @@ class KeeperTasks:
         return _metrics(report)
 
 
+def _settings() -> KeeperSettings:
+    """`load_settings(BALLAST_KEEPER_CONFIG)`, the logging configured from them; a bad config is
+    `StartupFailure` (one line)."""
+    config = os.environ.get("BALLAST_KEEPER_CONFIG")
+    try:
+        settings = load_settings(Path(config) if config else None)
+    except ConfigError as err:
+        raise StartupFailure(f"ballast keeper: {err}") from None
+    configure_logging(settings.log_json, logging.INFO)
+    return settings
+
+
 tasks = KeeperTasks()
 bot = SilverbackBot()
 
 
 @bot.on_worker_startup()
-def open_keeper_at_worker_startup(state: TaskiqState) -> None:
-    tasks.open()
-    if isinstance(bot.broker, KeeperStreamBroker):
-        bot.broker.join(tasks.member())
+async def open_keeper_at_worker_startup(state: TaskiqState) -> None:
+    # Off the event loop: on a Redis queue the key's lease is already held, and its heartbeat
+    # must go on refreshing it while the keeper opens (reconciling may take a while).
+    await asyncio.to_thread(tasks.open)
+    if isinstance(bot.broker, KeeperStreamBroker) and not hasattr(bot, "state"):
         # A worker that joins a running runner (a restart) gets no startup snapshot from it:
         # Silverback's per-task bookkeeping then needs a state of its own.
-        if not hasattr(bot, "state"):
-            bot.state = SharedState()
+        bot.state = SharedState()
 
 
 def runner_member() -> Member:
     """The runner on a Redis queue: the chain and the deployment of the keeper's settings'
     manifest (the runner holds no key; it reads the same settings, for the manifest only)."""
-    config = os.environ.get("BALLAST_KEEPER_CONFIG")
+    settings = _settings()
     try:
-        settings = load_settings(Path(config) if config else None)
-        configure_logging(settings.log_json, logging.INFO)
         binding = read_chain_binding(chain.provider.web3, Protocol.load(settings.manifest))
-    except (ConfigError, ProtocolError) as err:
+    except ProtocolError as err:
         raise StartupFailure(f"ballast keeper: {err}") from None
     return Member(binding.key, binding.describe())
 
 
-@bot.broker.on_event(TaskiqEvents.CLIENT_STARTUP)
-def name_the_runner_at_startup(state: TaskiqState) -> None:
-    if isinstance(bot.broker, KeeperStreamBroker):
-        bot.broker.join(runner_member())
+def identify(worker: bool) -> Member:
+    """Who this process is on a Redis queue, asked by the broker at startup before the bot's
+    handlers run (`KeeperStreamBroker.startup`): a worker's key is claimed before its keeper
+    opens, so a second worker of a held key is refused having touched nothing of the key's."""
+    return tasks.identify() if worker else runner_member()
+
+
+if isinstance(bot.broker, KeeperStreamBroker):
+    bot.broker.identify = identify
 
 
 @bot.on_worker_shutdown()

@@ -15,7 +15,9 @@ taskiq-redis's `RedisStreamBroker` and `RedisAsyncResultBackend`, with four chan
   10 s); the process logs one warning when Redis stops answering and one line when it answers
   again (`keepers.bots.reconnect`). A consumer group lost with an unpersisted Redis is
   declared again.
-- **Start-up checks** (each refused with one line and exit status 1): Redis does not answer;
+- **Start-up checks** (each refused with one line and exit status 1, before the bot's
+  handlers run: a refused worker has not opened its keeper, so it touched neither the key's
+  state file nor its metrics port nor its transactions in flight): Redis does not answer;
   the runner or a worker is on another chain or deployment than the processes already on the
   queue (`<queue>:network`, the `ChainBinding` of the first); a key or a shard already held
   by a live worker (`<queue>:key:<address>`, `<queue>:shard:<index>`, `<queue>:shards`);
@@ -105,7 +107,10 @@ class KeeperStreamBroker(RedisStreamBroker):
         super().__init__(url, queue_name=queue_name, **kwargs)
         self.url = url
         self.lease_ms = lease_ms
-        self.member: Member | None = None  # the bot's startup handler names it (`join`)
+        self.member: Member | None = None
+        # who this process is (argument: a worker?), set by the bot when its module is imported;
+        # asked at startup before the bot's handlers run (a worker opens its keeper in them)
+        self.identify: Callable[[bool], Member] | None = None
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._leases: dict[str, str] = {}
         self._started = asyncio.Lock()
@@ -115,23 +120,24 @@ class KeeperStreamBroker(RedisStreamBroker):
         self._watches: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
 
-    def join(self, member: Member) -> None:
-        """Called by the bot's startup handler: who this process is on the queue."""
-        self.member = member
-
     def _key(self, *parts: object) -> str:
         return ":".join([self.queue_name, *map(str, parts)])
 
     # ----- start-up -------------------------------------------------------------------------
 
     async def startup(self) -> None:
-        """Once per process (every receiver of a worker calls it): Redis answers, the bot's
-        handlers (the keeper opens), this process's records, the consumer group of its key."""
+        """Once per process (every receiver of a worker calls it): Redis answers, who this
+        process is (`identify`: settings, account, chain binding; nothing of the key's is
+        touched), the consumer group of its key, this process's leases, and only then the bot's
+        handlers (a worker's keeper opens: its state file, its metrics port, the reconciling of
+        its transactions in flight), then the tasks its key left unacknowledged. A second
+        worker of a held key is thus refused before it opens anything."""
         async with self._started:
             if self._ready:
                 return
             await self._ping()
-            await super(RedisStreamBroker, self).startup()  # the event handlers, the results
+            if self.member is None and self.identify is not None:
+                self.member = self.identify(self.is_worker_process)
             if self.member is None:
                 raise StartupFailure(
                     "ballast keeper: the bot did not name this process to the broker"
@@ -141,12 +147,20 @@ class KeeperStreamBroker(RedisStreamBroker):
                 self.consumer_name = self.token
                 await self._declare_consumer_group()
             await self._claim(self.member)
-            if self.is_worker_process:
-                await self._recover()
-                self._stop_on_signals()
-            else:
-                await self._require_a_worker()
+            # refreshed from now on: opening the keeper may outlast a lease
             self._heartbeat = asyncio.create_task(self._beat())
+            try:
+                await super(RedisStreamBroker, self).startup()  # the event handlers, the results
+                if self.is_worker_process:
+                    await self._recover()
+                    self._stop_on_signals()
+                else:
+                    await self._require_a_worker()
+            except BaseException:
+                await self._stop_beating()
+                with contextlib.suppress(Exception):  # else they expire after `lease_ms`
+                    await self._release()
+                raise
             self._ready = True
 
     async def _ping(self) -> None:
@@ -274,10 +288,15 @@ class KeeperStreamBroker(RedisStreamBroker):
                         await redis.delete(key)
         self._leases.clear()
 
-    async def shutdown(self) -> None:
+    async def _stop_beating(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
             self._heartbeat = None
+
+    async def shutdown(self) -> None:
+        await self._stop_beating()
         try:
             await asyncio.wait_for(self._release(), timeout=5)
         except (TimeoutError, *RETRYABLE):

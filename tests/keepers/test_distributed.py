@@ -11,9 +11,11 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from eth_utils import keccak
 
 from keepers.config import ShardConfig
 from keepers.math import WAD
+from keepers.store import Store
 from tests.bot_support import (
     DOWN,
     PASS_TIMEOUT,
@@ -122,6 +124,69 @@ def test_a_dead_redis_and_a_runner_without_workers_are_refused_at_startup_in_one
         assert proc.exit_code(START_TIMEOUT) == 1, fleet.output()
         err = proc.err.read_text(errors="replace").strip().splitlines()
         assert len(err) == 1 and err[0].startswith(line), fleet.output()
+
+
+def test_a_second_worker_of_a_held_key_is_refused_before_it_touches_the_keys_state_or_port(
+    fleet, world, accounts, chain
+):
+    """A worker holds key 7 (metrics on a port) and has just recorded a transaction it has not
+    broadcast yet (write-ahead: `sent` in its state file, unknown to the node). A second worker
+    of the key on the same host — the same state folder, with and without the same metrics
+    port — is refused in one line naming the held key, exit status 1, before it opens the
+    keeper: the live worker's record is still `sent` (not reconciled as dropped), the port is
+    not tried, and the live worker keeps its lease and stops cleanly."""
+    key = str(accounts[KEYS[0]].address)
+    port = free_port()
+    live = fleet.worker(KEYS[0], 0, 1, BALLAST_KEEPER_METRICS_PORT=str(port))
+    fleet.wait_worker_up(live, key)  # no runner: no task, so no pass of its own runs
+    (state,) = (fleet.tmp / "state").glob(f"*-{key.lower()}-*.sqlite")
+    web3 = chain.provider.web3
+    nonce = web3.eth.get_transaction_count(key, "pending")
+    assert nonce == web3.eth.get_transaction_count(key, "latest")  # nothing of the key pending
+    tx_hash = "0x" + keccak(b"signed and recorded, not broadcast yet").hex()
+    with Store(state) as store:  # what the live worker's sender writes just before a broadcast
+        store.record_sent(
+            job="liquidator", action_id=f"liquidate:{key}:1", sender=key, nonce=nonce,
+            tx_hash=tx_hash, max_fee=10**10, priority_fee=10**9,
+        )  # fmt: skip
+    held = fleet.lease("key", key.lower())
+    assert held is not None
+
+    second = [
+        fleet.worker(KEYS[0], 0, 1, name="second-worker"),
+        fleet.worker(KEYS[0], 0, 1, name="second-worker-port",
+                     BALLAST_KEEPER_METRICS_PORT=str(port)),
+    ]  # fmt: skip
+    refusal = (
+        f"Error: ballast keeper: key {key} is already held by the worker {held.decode()} on "
+        f"redis {fleet.server.url} queue {fleet.queue}: run one worker per key"
+    )
+    assert [proc.exit_code(START_TIMEOUT) for proc in second] == [1, 1], fleet.output()
+    with Store(state) as store:
+        record = store.transaction(tx_hash)
+        assert record is not None and (record.status, record.error) == ("sent", None), record
+    for proc in second:
+        err = proc.err.read_text(errors="replace").strip().splitlines()
+        assert err[-1] == refusal, proc.output()
+        assert [line for line in err if "Error" in line] == err[-1:], proc.output()
+        text = proc.text()
+        assert "Traceback" not in text and "metrics port" not in text, proc.output()
+        assert f"keeper {key} on chain" not in text, proc.output()  # never opened
+        assert "settled" not in text and "still pending" not in text, proc.output()
+    assert fleet.lease("key", key.lower()) == held and live.process.poll() is None
+    assert live.stop() == 0, fleet.output()
+    assert fleet.lease("key", key.lower()) is None
+
+    # The lease is claimed before the keeper opens: a worker whose keeper then fails to open
+    # (a state file that is not SQLite) gives it back as it exits, not `lease_ms` later.
+    for leftover in state.parent.glob(f"{state.name}-*"):  # the WAL of the closed file
+        leftover.unlink()
+    state.write_bytes(b"not a state file")
+    broken = fleet.worker(KEYS[0], 0, 1, name="broken-state")
+    assert broken.exit_code(START_TIMEOUT) == 1, fleet.output()
+    err = broken.err.read_text(errors="replace").strip().splitlines()
+    assert err[-1].startswith(f"Error: ballast keeper: keeper state: {state} cannot be read"), err
+    assert fleet.lease("key", key.lower()) is None, "the failed worker's lease was left behind"
 
 
 def test_workers_split_the_book_liquidate_each_position_once_and_ride_out_a_redis_restart(

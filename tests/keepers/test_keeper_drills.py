@@ -411,6 +411,38 @@ def test_a_mined_transaction_whose_receipt_the_node_serves_late_is_not_recorded_
     assert evaluations(agents, start) == [0] and nonce(who) == n + 1
 
 
+def test_a_receipt_served_after_the_grace_does_not_write_off_the_keepers_own_mined_flight(
+    due, proxy, accounts, chain, tmp_path
+):
+    """The keeper's `evaluate(0)` mines at once, but its endpoint serves no receipt for it
+    (an index behind the state) for longer than `receipt_grace`, while the nonce it used already
+    shows used. The sender's own wait asks the node for the transaction itself, as `settle`
+    does: the node holds it in a block, so it is the keeper's own, mined — not written off as
+    replaced by "another transaction" (which would plan the action again). The pass leaves it
+    stuck (recorded `sent`); the next pass, the receipt served, settles it `mined`: done once."""
+    lending, protocol = due
+    agents, who = lending.vs.agents, accounts[7]
+    k = keeper(protocol, who, tmp_path, settings=load_settings(tx=SLOW_TX))  # grace 0.2 s of 1 s
+    start, n = chain.blocks.head.number + 1, nonce(who)
+    proxy.inject("null", "eth_getTransactionReceipt")  # every look of the first pass
+    with routed(proxy):
+        first = k.run("evaluator")
+    (record,) = k.store.transactions("evaluate:0")
+    assert nonce(who) == n + 1 and receipt(chain.provider.web3, record.tx_hash)["status"] == 1
+    assert record.status == "sent", k.store.transactions()  # not "replaced": ours, in a block
+    assert [(a.action_id, a.outcome) for a in first.actions] == [("evaluate:0", "stuck")]
+    assert proxy.received["eth_getTransactionByHash"] > 0
+
+    proxy.clear()
+    with routed(proxy):
+        second = k.run("evaluator")
+    assert [a.outcome for a in second.actions] in ([], ["already-done"]), second.summary()
+    (record,) = k.store.transactions("evaluate:0")
+    assert record.status == "mined" and k.store.in_flight() == []
+    assert evaluations(agents, start) == [0] and nonce(who) == n + 1
+    assert len(proxy.raw_transactions) == 1  # signed once
+
+
 # ------------------------------------------------------------------ a replacement racing
 
 
