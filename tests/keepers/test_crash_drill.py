@@ -16,6 +16,8 @@ What users rely on is measured from chain facts (the book's views and its `Liqui
 - no position that was healthy at the block before is liquidated;
 - what is written off is realised: no debt is left behind no collateral (no phantom debt);
 - a depositor's exit settles with no keeper at all (anyone strikes), issuer frozen or not;
+- the guardian-key sentinel pauses automation on the crash (the allocator's rebalancer then
+  sends nothing) while liquidations go on;
 - no pass raises, and every pass ends (each sends a bounded number of transactions).
 """
 
@@ -160,6 +162,10 @@ def test_a_50_percent_gold_crash_under_a_gas_spike_is_cleared_within_the_bound(
     settings = load_settings(liquidator={"executor": str(executor.address)})
     liquidator = keeper(protocol_of(lending), accounts[7], tmp_path, settings=settings)
     sentinel = keeper(protocol_of(lending), accounts[1], tmp_path)  # the guardian's key
+    allocator = keeper(
+        protocol_of(lending), accounts[5], tmp_path,
+        settings=load_settings(rebalancer={"rationale_dir": str(tmp_path / "rationales")}),
+    )  # fmt: skip
     start = chain.blocks.head.number + 1
     assert min(health(lending, borrowers).values()) >= WAD  # a healthy book to begin with
 
@@ -195,6 +201,9 @@ def test_a_50_percent_gold_crash_under_a_gas_spike_is_cleared_within_the_bound(
         if paused_at is None and any(a.call == "pauseAutomation()" for a in watch.actions):
             paused_at = chain.blocks.head.number
         report = liquidator.run("liquidator")
+        moved = allocator.run("rebalancer")
+        if paused_at is not None:  # the guardian's pause holds the allocator's keeper off
+            assert not moved.actions and moved.skipped == ["rebalance: automation paused"]
         since_last_step += 1
         liquidated = liquidated_in(lending, head + 1, chain.blocks.head.number)
         for _, who in liquidated:  # none healthy is touched (health read the block before)
