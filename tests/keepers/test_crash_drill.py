@@ -15,7 +15,7 @@ What users rely on is measured from chain facts (the book's views and its `Liqui
   last price step (see `PASS_BOUND` for where the number comes from);
 - no position that was healthy at the block before is liquidated;
 - what is written off is realised: no debt is left behind no collateral (no phantom debt);
-- a depositor's exit settles with no keeper at all (anyone strikes), issuer frozen or not;
+- a depositor's exit settles with no keeper at all (anyone strikes), the gold issuer frozen;
 - the guardian-key sentinel pauses automation on the crash (the allocator's rebalancer then
   sends nothing) while liquidations go on;
 - no pass raises, and every pass ends (each sends a bounded number of transactions).
@@ -44,7 +44,11 @@ SPIKE_GWEI = 150  # the base fee the block after the first step starts at
 # counts only once confirmed (`oracle.confirmDelay`): the pass after a step records the fall
 # (and liquidates what is unhealthy at the band's edge), the next confirms it and liquidates the
 # rest; a close-factor liquidation (health still >= fullCloseHealth) may leave a position that
-# is still unhealthy, taken on the following pass. Hence three passes after the last step.
+# is still unhealthy, taken on the following pass. Hence three passes after the last step, for
+# every liquidation whose gain covers its batch item's gas at the base fee of the pass (one that
+# does not waits, skipped "unprofitable", until the base fee falls: the spike here has decayed
+# by then). The blocks a pass fills: ceil(declared gas / (block gas limit - headroom)), one batch
+# of at most `max_batch_items` each (tests/keepers/test_keeper_liquidator_batch.py).
 PASS_BOUND = 3
 
 
