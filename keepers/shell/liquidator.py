@@ -10,14 +10,15 @@ repay are a `Shortfall` of the report (the CLI warns once and exits `UNFUNDED_EX
 With a `LiquidationExecutor` (the `liquidator.executor` setting, else the manifest's) the
 liquidations go out in batches, one `liquidateBatch` transaction each (`send_batches`). Each is
 weighed at the gas a batch item costs by the node's estimate (`item_gas`: one batch of every
-liquidation worth anything before gas, the executor approved first; `batch_item_gas` only when
-the node cannot estimate it), not at a transaction's. The batches are packed to
-the latest block's gas limit (`keepers.jobs.liquidator` batch functions): a batch is first
-simulated (`eth_call`: its per-item results), items that would fail are reported at once (a lost
-race when the book's error is a lost-race error or another address liquidated the borrower since
-the read block) and left out, the rest estimated and re-sized to fit the block, then sent through
-the key's `TxSender` — the same write-ahead record, replacement, receipt and restart
-reconciliation as any transaction. Each item is reported from the mined receipt's own events
+liquidation worth anything before gas, the executor approved first, then of those still worth
+it, up to `ITEM_GAS_ROUNDS` estimates: fewer items share the transaction's own gas;
+`batch_item_gas` only when the node cannot estimate it), not at a transaction's. The batches
+are packed to the latest block's gas limit (`keepers.jobs.liquidator` batch functions): a batch
+is first simulated (`eth_call`: its per-item results), items that would fail are reported at
+once (a lost race when the book's error is a lost-race error or another address liquidated the
+borrower since the read block) and left out, the rest estimated and re-sized to fit the block,
+then sent through the key's `TxSender` — the same write-ahead record, replacement, receipt and
+restart reconciliation as any transaction. Each item is reported from the mined receipt's own events
 (`ItemLiquidated` / `ItemFailed` of this key's call): an item that lost a race on chain is
 `lost-race` and does not revert the batch.
 
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 BORROWED_TOPIC = "0x" + keccak(text="Borrowed(address,uint256,uint256)").hex()
 COLLATERAL_TOPIC = "0x" + keccak(text="CollateralDeposited(address,address,uint256)").hex()
 LIQUIDATED_TOPIC = "0x" + keccak(text="Liquidated(address,address,address,uint256,uint256)").hex()
+ITEM_GAS_ROUNDS = 3  # batch estimates weighing one pass's liquidations (`item_gas`)
 # the scan of both topics; "borrower-scan" read `Borrowed` only: a file that has it reads the
 # book's history again once, from the deployment block, for the positions it never saw
 SCAN_CURSOR = "position-scan"
@@ -179,7 +181,16 @@ def run_liquidator(keeper: Keeper) -> JobReport:
             approval = report.actions[sent:]
             if approval and approval[0].outcome != "mined":
                 return report  # the executor could pull nothing: no batch would liquidate
-            item = item_gas(keeper, executor, probe, inventory) or item
+            for _ in range(ITEM_GAS_ROUNDS):  # fewer items share the batch's own gas: again
+                estimate = item_gas(keeper, executor, probe, inventory)
+                if estimate is None:
+                    break
+                item = estimate
+                weighed = replace(planner, gas_per_liquidation=item)
+                kept = plan_liquidations(read.borrowers, read.rules, gas, weighed, inventory).plans
+                if not kept or len(kept) >= len(probe):
+                    break
+                probe = kept
         planner = replace(planner, gas_per_liquidation=item)
     plan = plan_liquidations(read.borrowers, read.rules, gas, planner, inventory)
     report.notes.append(
