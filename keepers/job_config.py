@@ -60,7 +60,10 @@ class LiquidatorConfig(Section):
         None, description="LiquidationExecutor address (default: the manifest's)"
     )
     batch_item_gas: int = Field(
-        250_000, gt=0, description="first guess of one batch item's gas (the estimate decides)"
+        250_000,
+        gt=0,
+        description="first guess of one batch item's gas, for packing and for the profit check "
+        "when the node cannot estimate a batch (the estimate decides both)",
     )
     batch_gas_headroom_bps: int = Field(
         0, ge=0, lt=10_000, description="share of the block gas limit a batch leaves unused"

@@ -59,7 +59,7 @@ from keepers.tx_rules import node_failure
 if TYPE_CHECKING:
     from keepers.shell.keeper import Keeper
 
-__all__ = ["batch_data", "find_executor", "send_batches"]
+__all__ = ["batch_data", "find_executor", "item_gas", "send_batches"]
 
 ITEM_LIQUIDATED_TOPIC = (
     "0x" + keccak(text="ItemLiquidated(address,address,uint256,address,uint256,uint256)").hex()
@@ -103,6 +103,32 @@ def batch_data(plans: list[LiquidationPlan], budget: int) -> bytes:
     """`liquidateBatch(items, budget)` call data for `plans`."""
     items = [(p.borrower, p.token, p.repay_amount) for p in plans]
     return BATCH_SELECTOR + encode(["(address,address,uint256)[]", "uint256"], [items, budget])
+
+
+def item_gas(
+    keeper: Keeper,
+    executor: Any,
+    plans: list[LiquidationPlan] | tuple[LiquidationPlan, ...],
+    inventory: int | None,
+) -> int | None:
+    """The gas one batch item costs by the node's estimate: `liquidateBatch` of the first batch
+    of `plans` (as many as the packing guess puts in one block) estimated from the key, over its
+    item count, rounded up (the transaction's own gas shared among its items, so never below an
+    item's own cost). None when the node cannot estimate it (the state moved, the budget's pull
+    refused): the caller keeps `liquidator.batch_item_gas`. A node failing to answer raises."""
+    if not plans:
+        return None
+    settings = keeper.settings.liquidator.batches()
+    block_limit = int(keeper.web3.eth.get_block("latest")["gasLimit"])
+    batch = list(plans[: first_batch(len(plans), batch_gas_cap(block_limit, settings), settings)])
+    data = batch_data(batch, batch_budget(batch, inventory, settings))
+    try:
+        estimate = keeper.sender("liquidator").estimate_gas(str(executor.address), data)
+    except RpcError as error:
+        if node_failure(error):
+            raise
+        return None
+    return -(-estimate // len(batch))
 
 
 class _Batches:

@@ -8,13 +8,17 @@ block) and the pass carries on. Profitable liquidations the key's stablecoin inv
 repay are a `Shortfall` of the report (the CLI warns once and exits `UNFUNDED_EXIT`).
 
 With a `LiquidationExecutor` (the `liquidator.executor` setting, else the manifest's) the
-liquidations go out in batches, one `liquidateBatch` transaction each (`send_batches`), packed to
-the latest block's gas limit (`keepers.jobs.liquidator` batch functions): a batch is first
-simulated (`eth_call`: its per-item results), items that would fail are reported at once (a lost
-race when the book's error is a lost-race error or another address liquidated the borrower since
-the read block) and left out, the rest estimated and re-sized to fit the block, then sent through
-the key's `TxSender` — the same write-ahead record, replacement, receipt and restart
-reconciliation as any transaction. Each item is reported from the mined receipt's own events
+liquidations go out in batches, one `liquidateBatch` transaction each (`send_batches`). Each is
+weighed at the gas a batch item costs by the node's estimate (`item_gas`: one batch of every
+liquidation worth anything before gas, the executor approved first, then of those still worth
+it, up to `ITEM_GAS_ROUNDS` estimates: fewer items share the transaction's own gas;
+`batch_item_gas` only when the node cannot estimate it), not at a transaction's. The batches
+are packed to the latest block's gas limit (`keepers.jobs.liquidator` batch functions): a batch
+is first simulated (`eth_call`: its per-item results), items that would fail are reported at
+once (a lost race when the book's error is a lost-race error or another address liquidated the
+borrower since the read block) and left out, the rest estimated and re-sized to fit the block,
+then sent through the key's `TxSender` — the same write-ahead record, replacement, receipt and
+restart reconciliation as any transaction. Each item is reported from the mined receipt's own events
 (`ItemLiquidated` / `ItemFailed` of this key's call): an item that lost a race on chain is
 `lost-race` and does not revert the batch.
 
@@ -45,7 +49,7 @@ from keepers.jobs import (
 from keepers.reads import priced_tokens, read_book
 from keepers.reads.scans import scan_cursor
 from keepers.shell.confirmations import poke_confirmations
-from keepers.shell.liquidation_batches import find_executor, send_batches
+from keepers.shell.liquidation_batches import find_executor, item_gas, send_batches
 from keepers.shell.reports import JobReport
 from keepers.tx_rules import Contested
 
@@ -55,6 +59,7 @@ if TYPE_CHECKING:
 BORROWED_TOPIC = "0x" + keccak(text="Borrowed(address,uint256,uint256)").hex()
 COLLATERAL_TOPIC = "0x" + keccak(text="CollateralDeposited(address,address,uint256)").hex()
 LIQUIDATED_TOPIC = "0x" + keccak(text="Liquidated(address,address,address,uint256,uint256)").hex()
+ITEM_GAS_ROUNDS = 3  # batch estimates weighing one pass's liquidations (`item_gas`)
 # the scan of both topics; "borrower-scan" read `Borrowed` only: a file that has it reads the
 # book's history again once, from the deployment block, for the positions it never saw
 SCAN_CURSOR = "position-scan"
@@ -164,9 +169,30 @@ def run_liquidator(keeper: Keeper) -> JobReport:
         inventory = int(asset.balanceOf(keeper.address))
     executor = find_executor(keeper) if read.borrowers and not keeper.dry_run else None
     planner = keeper.settings.liquidator.planner()
-    if executor is not None:  # a batch item costs its own gas, not a transaction's
-        planner = replace(planner, gas_per_liquidation=keeper.settings.liquidator.batch_item_gas)
-    plan = plan_liquidations(read.borrowers, read.rules, keeper.gas_market(), planner, inventory)
+    gas = keeper.gas_market()
+    if executor is not None:  # a batch item costs its share of the batch, not a transaction
+        item = keeper.settings.liquidator.batch_item_gas
+        free = replace(planner, gas_per_liquidation=0)
+        probe = plan_liquidations(read.borrowers, read.rules, gas, free, inventory).plans
+        if probe and keeper.address is not None:
+            sent = len(report.actions)
+            need = sum(p.liquidation.repay for p in probe)
+            keeper.ensure_allowance(report, keeper.asset, str(executor.address), need)
+            approval = report.actions[sent:]
+            if approval and approval[0].outcome != "mined":
+                return report  # the executor could pull nothing: no batch would liquidate
+            for _ in range(ITEM_GAS_ROUNDS):  # fewer items share the batch's own gas: again
+                estimate = item_gas(keeper, executor, probe, inventory)
+                if estimate is None:
+                    break
+                item = estimate
+                weighed = replace(planner, gas_per_liquidation=item)
+                kept = plan_liquidations(read.borrowers, read.rules, gas, weighed, inventory).plans
+                if not kept or len(kept) >= len(probe):
+                    break
+                probe = kept
+        planner = replace(planner, gas_per_liquidation=item)
+    plan = plan_liquidations(read.borrowers, read.rules, gas, planner, inventory)
     report.notes.append(
         f"{len(read.borrowers) + len(read.healthy)} borrowers, "
         f"{len(plan.healthy) + len(read.healthy)} healthy, "
