@@ -61,6 +61,7 @@ TUNABLE = (
     "history",
     "rebalance_gas",
     "drift_tolerance_bps",
+    "lending_rate_cap",
 )
 # The backtest's departures from the keeper's defaults (README: "Strategy settings"): none;
 # `--set key=value` tries others (the keeper takes them as BALLAST_KEEPER_REBALANCER__<KEY>).
