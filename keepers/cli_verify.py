@@ -88,6 +88,8 @@ def verify_decision_command(
     from keepers.strategy.kit import trusted_strategies
     from keepers.verify import DecisionNotFound, replay_decision, verify_decision
 
+    if strategies and not replay_it:  # it would trust nothing: the hash check runs no strategy
+        raise click.UsageError("--strategy applies only with --replay")
     with connected(ctx.obj["network"]):
         keeper = keeper_for(ctx)
         dir_ = keeper.settings.rebalancer.rationale_dir

@@ -76,6 +76,8 @@ def test_an_unknown_command_is_one_line_naming_it(cli):
         (["verify-decision", "0", "--replay", "--strategy", "os.system"],
          "Error: Invalid value for '--strategy': 'os.system' is not an entry point "
          "(package.module:function)"),
+        (["verify-decision", "0", "--strategy", "my_agent:momentum"],
+         "Error: --strategy applies only with --replay"),
     ],
 )  # fmt: skip
 def test_a_keeper_value_of_the_wrong_type_or_missing_is_one_line(args, says):
