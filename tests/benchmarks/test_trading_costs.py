@@ -173,8 +173,13 @@ def test_the_adapter_prices_the_sleeves_at_the_simulators_costs() -> None:
     assert dict(priced.params.optimiser.sleeve_cost_bps) == dict(
         zip(vault.sleeves, (1.0, 30.0, 7.0, 0.5), strict=True)
     )
-    # the selection's winner is the keeper's default (the costs aside, which the adapter prices)
-    assert priced.params == default.params
+    # the selection's winner is the keeper's default (the costs aside, which the adapter prices,
+    # and the lending rate cap, a defence set on after the selection: benchmarks/backtest/README.md,
+    # "The lending rate cap")
+    assert default.params.forecast.lending_rate_cap
+    assert not priced.params.forecast.lending_rate_cap
+    uncapped = replace(default.params.forecast, lending_rate_cap=False)
+    assert priced.params == replace(default.params, forecast=uncapped)
     # --set trading_cost_bps=... is taken as given (what the strategy assumes, not the table)
     config = cli.strategy_config({"trading_cost_bps": "gold=3"})
     assert KeeperStrategy(path, vault, config).params.optimiser.sleeve_cost_bps == (("gold", 3.0),)
