@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -331,3 +332,17 @@ def observe_days(
             raw = bytes(web3.eth.call({"to": str(address), "data": selector}, head.number))
             readings.append((name, head.timestamp, int.from_bytes(raw[:32], "big"), head.number))
     return readings
+
+
+@contextmanager
+def block_gas_limit(chain, limit: int) -> Iterator[int]:
+    """Blocks of `limit` gas from the next one on; anvil's limit before restored after."""
+    request = chain.provider.make_request
+    default = int(chain.provider.web3.eth.get_block("latest")["gasLimit"])
+    request("anvil_setBlockGasLimit", [hex(limit)])
+    request("evm_mine", [])
+    try:
+        yield limit
+    finally:
+        request("anvil_setBlockGasLimit", [hex(default)])
+        request("evm_mine", [])

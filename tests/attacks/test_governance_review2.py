@@ -19,10 +19,8 @@ the registry's values) and the command's exit status and lines.
 
 from __future__ import annotations
 
-import pytest
 from eth_utils import keccak
 
-from ballast.deployment import Deployment
 from keepers.strategy.rationale import decode
 from tests.keepers.test_steward import (  # noqa: F401 - fixtures: the steward's deployment and CLI
     GOLD_LTV,
@@ -31,22 +29,13 @@ from tests.keepers.test_steward import (  # noqa: F401 - fixtures: the steward's
     steward_keeper_cli,
     steward_manifest,
     steward_updates,
+    system,
 )
 
 DAY = 86_400
 
 
-@pytest.fixture(scope="module")
-def system(project, steward_manifest):  # noqa: F811 - the imported fixture
-    d = Deployment.load(steward_manifest)
-    gold = next(s for s in d.sleeves if s.name == "gold")
-    return {
-        "registry": project.ParameterRegistry.at(d.contracts["ParameterRegistry"]),
-        "gold_feed": project.MockAggregator.at(gold.feed),
-    }
-
-
-def calm_gold(system, chain, accounts, days: int) -> None:
+def calm_gold(system, chain, accounts, days: int) -> None:  # noqa: F811 - the fixture's value
     """`days` later, 48 hourly gold rounds at one price: nothing left of any shock."""
     chain.pending_timestamp = chain.blocks.head.timestamp + days * DAY
     chain.mine(1)
@@ -58,7 +47,7 @@ def calm_gold(system, chain, accounts, days: int) -> None:
 
 def test_a_receipt_read_days_before_its_batch_does_not_verify(
     steward_keeper_cli,  # noqa: F811 - the imported fixture
-    system,
+    system,  # noqa: F811 - the imported fixture
     chain,
     accounts,
     state,  # noqa: F811 - the imported fixture
@@ -107,7 +96,7 @@ def test_a_receipt_read_days_before_its_batch_does_not_verify(
 
 def test_a_rationale_hash_carried_by_a_second_batch_does_not_verify(
     steward_keeper_cli,  # noqa: F811 - the imported fixture
-    system,
+    system,  # noqa: F811 - the imported fixture
     chain,
     accounts,
 ):

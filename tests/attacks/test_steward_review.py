@@ -23,7 +23,6 @@ outcome (nothing sent, the reason named) and the next pass plans around it.
 
 from __future__ import annotations
 
-import pytest
 from eth_abi import decode as abi_decode
 from eth_utils import keccak
 
@@ -37,21 +36,12 @@ from tests.keepers.test_steward import (  # noqa: F401 - fixtures: the steward's
     steward_keeper_cli,
     steward_manifest,
     steward_updates,
+    system,
 )
 
 # a steward's own posture: a z of 3 where the DAO published 10, loosening where it delegated
 # tightening only (keepers.job_config.StewardConfig's defaults)
 OWN_SETTINGS = {"BALLAST_KEEPER_STEWARD__Z": "3", "BALLAST_KEEPER_STEWARD__LOOSEN": "true"}
-
-
-@pytest.fixture(scope="module")
-def system(project, steward_manifest):  # noqa: F811 - the imported fixture
-    d = Deployment.load(steward_manifest)
-    gold = next(s for s in d.sleeves if s.name == "gold")
-    return {
-        "registry": project.ParameterRegistry.at(d.contracts["ParameterRegistry"]),
-        "gold_feed": project.MockAggregator.at(gold.feed),
-    }
 
 
 def a_steward_batch(cli, system, chain, accounts, state, env=None) -> tuple[str, bytes]:  # noqa: F811
@@ -73,7 +63,7 @@ def a_steward_batch(cli, system, chain, accounts, state, env=None) -> tuple[str,
 
 def test_a_batch_priced_with_settings_the_dao_did_not_delegate_does_not_verify(
     steward_keeper_cli,  # noqa: F811 - the imported fixture
-    system,
+    system,  # noqa: F811 - the imported fixture
     chain,
     accounts,
     state,  # noqa: F811 - the imported fixture
@@ -111,7 +101,7 @@ def _forge(state, name: str, document: dict) -> str:  # noqa: F811 - the importe
 def test_a_malformed_receipt_is_named_with_its_reason_not_a_traceback(
     steward_keeper_cli,  # noqa: F811 - the imported fixture
     steward_manifest,  # noqa: F811 - the imported fixture
-    system,
+    system,  # noqa: F811 - the imported fixture
     chain,
     accounts,
     state,  # noqa: F811 - the imported fixture
@@ -147,7 +137,7 @@ def test_a_malformed_receipt_is_named_with_its_reason_not_a_traceback(
 
 def test_a_steward_batch_the_registry_refuses_between_read_and_send_is_one_clear_outcome(
     steward_manifest,  # noqa: F811 - the imported fixture
-    system,
+    system,  # noqa: F811 - the imported fixture
     chain,
     accounts,
     tmp_path,
@@ -214,7 +204,7 @@ def test_a_steward_batch_the_registry_refuses_between_read_and_send_is_one_clear
 
 def test_a_steward_move_without_a_rationale_is_named(
     steward_keeper_cli,  # noqa: F811 - the imported fixture
-    system,
+    system,  # noqa: F811 - the imported fixture
     chain,
     accounts,
 ):

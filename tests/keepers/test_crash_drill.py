@@ -31,7 +31,7 @@ from keepers.config import load_settings
 from keepers.jobs import LiquidatorSettings, plan_liquidations
 from keepers.math import WAD, GasMarket, gas_cost_assets
 from keepers.reads import read_book
-from tests.keeper_support import keeper, protocol_of
+from tests.keeper_support import block_gas_limit, keeper, protocol_of
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import FEED_UNIT, USDC, faucet
 
@@ -129,15 +129,9 @@ def drill(drill_book, chain):
 
 @pytest.fixture
 def small_blocks(chain):
-    request = chain.provider.make_request
-    default = int(chain.provider.web3.eth.get_block("latest")["gasLimit"])
-    request("anvil_setBlockGasLimit", [hex(SMALL_BLOCK)])
-    request("evm_mine", [])
-    try:
+    """Blocks of SMALL_BLOCK gas from the next one on (anvil's default limit restored after)."""
+    with block_gas_limit(chain, SMALL_BLOCK):
         yield SMALL_BLOCK
-    finally:
-        request("anvil_setBlockGasLimit", [hex(default)])
-        request("evm_mine", [])
 
 
 def republish(lending) -> None:

@@ -23,6 +23,7 @@ from keepers.config import load_settings
 from keepers.math import WAD
 from keepers.store import Store
 from tests.keeper_support import (
+    block_gas_limit,
     bound_state,
     keeper,
     open_many_positions,
@@ -76,15 +77,8 @@ def crashed(book, chain):
 @pytest.fixture
 def small_blocks(chain):
     """Blocks of SMALL_BLOCK gas from the next one on (anvil's default limit restored after)."""
-    request = chain.provider.make_request
-    default = int(chain.provider.web3.eth.get_block("latest")["gasLimit"])
-    request("anvil_setBlockGasLimit", [hex(SMALL_BLOCK)])
-    request("evm_mine", [])
-    try:
+    with block_gas_limit(chain, SMALL_BLOCK):
         yield SMALL_BLOCK
-    finally:
-        request("anvil_setBlockGasLimit", [hex(default)])
-        request("evm_mine", [])
 
 
 def batch_keeper(lending, executor, account, state, **tx):
