@@ -180,13 +180,17 @@ class DeployRun:
 
 
 def _answers(serves: Callable[[ContractInstance], bool], candidate: ContractInstance) -> bool:
-    """Whether `candidate` passes `serves`; code that reverts or answers garbage does not (a lost
-    node still stops the deploy as one)."""
+    """Whether `candidate` passes `serves`; code that reverts or answers what does not decode
+    does not. Any other failure (a lost node, an RPC error, a rate limit) stops the deploy as
+    itself: taken for "not this system", it would redeploy the contract beside a live one, or
+    tell the operator to delete a good journal."""
+    from ape.exceptions import ContractLogicError
+    from ape.exceptions import DecodingError as ApeDecodingError
+    from eth_abi.exceptions import DecodingError as AbiDecodingError
+
     try:
         return bool(serves(candidate))
-    except OSError:
-        raise
-    except Exception:  # noqa: BLE001 - any other code at that address is not the contract
+    except (ContractLogicError, ApeDecodingError, AbiDecodingError):
         return False
 
 

@@ -223,11 +223,15 @@ def steward_moves_command(ctx: click.Context) -> None:
     """List every steward move on the registry (each parameter change by an account without
     GOVERNANCE_ROLE) with the rationale hash of its batch; exit 4 when any carries none (a
     `stewardSet`: a move with no document to check)."""
+    from keepers.errors import one_line
     from keepers.shell.steward import steward_moves
 
     with connected(ctx.obj["network"]):
         keeper = keeper_for(ctx)
-        moves = steward_moves(keeper)
+        try:
+            moves = steward_moves(keeper)
+        except Exception as err:  # noqa: BLE001 - a node that cannot serve the history: one line
+            raise Fail(f"steward-moves: cannot read the chain: {one_line(err)}") from None
         console = make_console()
         console.print(f"{len(moves)} steward moves since block {keeper.protocol.block}")
         unexplained = [m for m in moves if m.rationale is None]
@@ -236,7 +240,7 @@ def steward_moves_command(ctx: click.Context) -> None:
             if m.rationale is not None:
                 console.print(f"  {what}, rationale {m.rationale}", markup=False, soft_wrap=True)
             else:
-                console.print(f"  UNEXPLAINED: {what}: no StewardUpdate in its transaction "
+                console.print(f"  UNEXPLAINED: {what}: no StewardUpdate carries it "
                               "(stewardSet carries no rationale)", markup=False,
                               soft_wrap=True)  # fmt: skip
     if unexplained:

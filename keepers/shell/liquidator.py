@@ -179,9 +179,10 @@ def run_liquidator(keeper: Keeper) -> JobReport:
             need = sum(p.liquidation.repay for p in probe)
             keeper.ensure_allowance(report, keeper.asset, str(executor.address), need)
             approval = report.actions[sent:]
-            if approval and approval[0].outcome != "mined":
-                return report  # the executor could pull nothing: no batch would liquidate
-            for _ in range(ITEM_GAS_ROUNDS):  # fewer items share the batch's own gas: again
+            # not approved: nothing to estimate (the pass still reports its plan and shortfall,
+            # then stops at the approval below)
+            rounds = ITEM_GAS_ROUNDS if not approval or approval[0].outcome == "mined" else 0
+            for _ in range(rounds):  # fewer items share the batch's own gas: again
                 estimate = item_gas(keeper, executor, probe, inventory)
                 if estimate is None:
                     break

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 
 from keepers.jobs.steward import StewardInputs, decide_steward
@@ -450,7 +451,8 @@ class StewardMove:
 def steward_moves(keeper: Keeper) -> list[StewardMove]:
     """Every steward move of the registry since the deployment block, in chain order: each
     `ParameterSet` whose sender does not hold GOVERNANCE_ROLE at its block, with the rationale
-    hash of the `StewardUpdate` of its transaction (read in `liquidator.scan_chunk` ranges).
+    hash of the `StewardUpdate` that carried its (key, value) in its transaction (read in
+    `liquidator.scan_chunk` ranges).
     `stewardSetBatch` logs its rationale's hash; `stewardSet` logs none, so a steward key can move
     a parameter with no document to check: `ballast-keeper steward-moves` names such moves."""
     web3, registry = keeper.web3, keeper.protocol.registry
@@ -466,7 +468,22 @@ def steward_moves(keeper: Keeper) -> list[StewardMove]:
         tx = log["transactionHash"]
         return tx if isinstance(tx, str) else "0x" + bytes(tx).hex()
 
-    rationale = {tx_of(u): "0x" + bytes(u["topics"][1]).hex() for u in updates}
+    # each batch's own (key, value) pairs: a move is credited with a batch's hash only if that
+    # batch carried it (a stewardSet in the same transaction, from a multisig's multisend or a
+    # delegated EOA's, moves a parameter no document describes)
+    batches: dict[str, list[tuple[str, list[tuple[bytes, int]]]]] = {}
+    for u in updates:
+        _, keys, values = abi_decode(["string", "bytes32[]", "uint256[]"], bytes(u["data"]))
+        pairs = [(bytes(k), int(v)) for k, v in zip(keys, values, strict=True)]
+        batches.setdefault(tx_of(u), []).append(("0x" + bytes(u["topics"][1]).hex(), pairs))
+
+    def rationale_of(tx: str, key: bytes, new: int) -> str | None:
+        for digest, pairs in batches.get(tx, []):
+            if (key, new) in pairs:
+                pairs.remove((key, new))  # one move each
+                return digest
+        return None
+
     governs: dict[tuple[str, int], bool] = {}
     names: dict[bytes, str] = {}
     out = []
@@ -485,5 +502,5 @@ def steward_moves(keeper: Keeper) -> list[StewardMove]:
         data = bytes(log["data"])
         old, new = int.from_bytes(data[:32], "big"), int.from_bytes(data[32:64], "big")
         out.append(StewardMove(block, tx_of(log), names[key], old, new, by,
-                               rationale.get(tx_of(log))))  # fmt: skip
+                               rationale_of(tx_of(log), key, new)))  # fmt: skip
     return out

@@ -241,6 +241,44 @@ def test_a_steward_move_without_a_rationale_is_named(
     assert out.returncode == 4, out.stdout + out.stderr
     assert (
         f"UNEXPLAINED: block {tx.block_number} tx {tx.txn_hash}: vault.idleBufferBps {old} -> "
-        f"{old + old // 10} by {steward.address}: no StewardUpdate in its transaction "
+        f"{old + old // 10} by {steward.address}: no StewardUpdate carries it "
         "(stewardSet carries no rationale)"
     ) in out.stdout, out.stdout
+
+
+def test_a_steward_set_beside_a_batch_in_one_transaction_is_not_credited_with_its_hash(
+    steward_keeper_cli,  # noqa: F811 - the imported fixture
+    system,  # noqa: F811 - the imported fixture
+    chain,
+    accounts,
+    project,
+):
+    """3b. A steward that is a contract (a multisig's multisend) sends `stewardSetBatch` and a
+    `stewardSet` in one transaction. Matched by transaction alone, the `stewardSet`'s move was
+    listed with the batch's rationale hash and `steward-moves` exited 0 (found in a read of
+    the change); a move is now credited only by the batch that carried its key and value."""
+    registry = system["registry"]
+    timelock = system["governor"].timelock()  # GOVERNANCE on the registry
+    multisend = project.Multicall3.deploy(sender=accounts[0])  # the steward: a contract
+    governance = accounts.impersonate_account(timelock)
+    accounts[0].transfer(governance, 10**18)
+    registry.grantRole(registry.STEWARD_ROLE(), multisend, sender=governance)
+    chain.pending_timestamp = chain.blocks.head.timestamp + 4 * DAY  # past the cooldowns
+    chain.mine(1)
+    ltv, idle = registry.get(GOLD_LTV), keccak(text="vault.idleBufferBps")
+    old = registry.get(idle)
+    digest = keccak(text="a steward document")
+    batch = registry.stewardSetBatch.encode_input(
+        [GOLD_LTV], [ltv - ltv * 70 // 10_000], digest, "ballast://steward/doc"
+    )
+    single = registry.stewardSet.encode_input(idle, old + old // 10)
+    tx = multisend.aggregate3(
+        [(registry.address, False, batch), (registry.address, False, single)], sender=accounts[0]
+    )
+    assert not tx.failed and registry.get(idle) == old + old // 10
+    out = steward_keeper_cli("steward-moves")
+    assert out.returncode == 4, out.stdout + out.stderr
+    assert f"lend.ltvBps.gold {ltv} -> {ltv - ltv * 70 // 10_000} by {multisend.address}, " \
+        f"rationale 0x{digest.hex()}" in out.stdout, out.stdout  # fmt: skip
+    assert f"UNEXPLAINED: block {tx.block_number} tx {tx.txn_hash}: vault.idleBufferBps " \
+        f"{old} -> {old + old // 10} by {multisend.address}" in out.stdout, out.stdout  # fmt: skip
