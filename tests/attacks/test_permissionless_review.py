@@ -23,25 +23,18 @@ import math
 import numpy as np
 
 from keepers.job_config import RebalancerConfig
-from keepers.math import WAD, RateModel
+from keepers.math import WAD
 from keepers.strategy import (
     BorrowerExposure,
     Decision,
-    GasMarket,
     LendingBookState,
     ReturnHistory,
     SleeveState,
     StrategyInputs,
     decide,
 )
+from tests.unit.test_strategy import DAY, GAS, MODEL, NAV, T0, USDC  # the strategy tests' market
 
-DAY = 86_400
-T0 = 1_700_000_000
-USDC = 10**6
-NAV = 10_000_000 * USDC
-# 1 % base, 4 % to the 80 % kink, 60 % above it (the book's shape: tests/unit/test_strategy.py)
-MODEL = RateModel(base_bps=100, slope1_bps=400, slope2_bps=6_000, kink_bps=8_000)
-GAS = GasMarket(base_fee_wei=20 * 10**9, priority_fee_wei=10**9, native_price_wad=3_000 * WAD)
 CASH, DEBT = 400_000 * USDC, 600_000 * USDC  # 60 % utilization: borrow 4 %, supply 2.4 %
 SPIKE = 380_000 * USDC  # the attacker's borrow: 98 % utilization for one block
 
