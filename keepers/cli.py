@@ -183,6 +183,7 @@ def once(ctx: click.Context, jobs: tuple[str, ...], show_skips: int) -> None:
     console = make_console()
     with connected(ctx.obj["network"]):
         keeper = keeper_for(ctx, serve_metrics=True)
+        ctx.call_on_close(keeper.store.close)  # and the state's process lock (in-process runs)
         try:
             check_strategy(keeper, jobs)  # an operator's strategy the keeper could never send
         except StartupError as err:

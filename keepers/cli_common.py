@@ -51,8 +51,9 @@ def connected(network: str) -> Iterator[None]:
 
 
 def keeper_for(ctx: click.Context, serve_metrics: bool = False) -> Any:
-    """The keeper of this invocation (connected, reconciled, logging set up; metrics served only
-    when `serve_metrics`: `once` acts, the views do not and leave the port to the keeper)."""
+    """The keeper of this invocation (connected, reconciled, logging set up; metrics served and
+    the state file's process lock taken only when `serve_metrics`: `once` acts, the views do not
+    and leave the port and the state file to the keeper)."""
     from keepers.logs import configure_logging
     from keepers.runtime import StartupError, open_keeper
 
@@ -60,7 +61,7 @@ def keeper_for(ctx: click.Context, serve_metrics: bool = False) -> Any:
     verbose = ctx.obj["verbose"] or settings.log_json
     configure_logging(settings.log_json, logging.INFO if verbose else logging.WARNING)
     try:
-        return open_keeper(settings, serve_metrics=serve_metrics)
+        return open_keeper(settings, serve_metrics=serve_metrics, sending=serve_metrics)
     except StartupError as err:
         raise Fail(str(err)) from None
     except Exception as err:  # noqa: BLE001 - a node error while opening (reads, reconcile)

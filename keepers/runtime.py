@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from pathlib import Path
 from typing import Any
 
+from keepers.binding import ChainBinding
 from keepers.config import KeeperSettings
+from keepers.errors import one_line
 from keepers.multicall import MulticallError
 from keepers.protocol import Protocol, ProtocolError
 from keepers.reads import read_chain_binding
 from keepers.shell import Keeper
+from keepers.state_lock import StateInUse, hold, release
 from keepers.store import BindingError, SchemaError, Store
 from keepers.strategy.kit import BUILTIN, StrategyLoadError, load_strategy
 
@@ -44,14 +48,37 @@ def load_account(alias: str) -> Any:
         raise StartupError(str(err)) from None
 
 
-def open_store(settings: KeeperSettings, protocol: Protocol, address: str | None) -> Store:
+def open_store(
+    settings: KeeperSettings, protocol: Protocol, address: str | None, *, sending: bool = False
+) -> Store:
     """The state of this key on the connected chain and `protocol`'s deployment: the file
     `settings.state_path(chain id, address, binding key)`, bound to that binding (created
-    fresh for a chain or deployment not seen before; an older file is left as it is)."""
+    fresh for a chain or deployment not seen before; an older file is left as it is).
+    `sending` (a keeper with a key, not a dry run, that may send): the file's process lock is
+    taken first (`keepers.state_lock`: another sending process of the key is refused in one
+    line before the file is read), released by `Store.close` or the process's end."""
     from ape import chain
 
     binding = read_chain_binding(chain.provider.web3, protocol)
     path = settings.state_path(binding.chain_id, address, binding.key)
+    held = None
+    if sending and address is not None and not settings.dry_run:
+        try:
+            held = hold(path)
+        except (StateInUse, OSError) as err:
+            raise StartupError(one_line(err)) from None
+    try:
+        store = _open_state(settings, binding, path, address)
+    except BaseException:
+        release(held)
+        raise
+    store.process_lock = held
+    return store
+
+
+def _open_state(
+    settings: KeeperSettings, binding: ChainBinding, path: Path, address: str | None
+) -> Store:
     unbound = settings.state_path(binding.chain_id, address)
     if unbound.exists() and not path.exists():
         log.warning(
@@ -75,12 +102,15 @@ def open_keeper(
     serve_metrics: bool = True,
     *,
     account: Any | None = None,
+    sending: bool = True,
 ) -> Keeper:
     """A keeper on the connected network, per `settings` (account, manifest, state folder),
     serving Prometheus metrics on `settings.metrics_port` when set and `serve_metrics` (views
     such as `status` do not: the running keeper with the same file already holds the port).
     `account`: the account of `settings.account` when the caller loaded it already (the bot,
-    which claims the key's lease before it opens the keeper); else it is loaded here."""
+    which claims the key's lease before it opens the keeper); else it is loaded here.
+    `sending`: a keeper that may send takes its state file's process lock (`open_store`);
+    the views (`status`, `verify-*`) pass False and read beside a running keeper."""
     try:
         protocol = Protocol.load(settings.manifest)
     except ProtocolError as err:
@@ -93,7 +123,22 @@ def open_keeper(
     if account is None and settings.account:
         account = load_account(settings.account)
     address = str(account.address) if account is not None else None
-    store = open_store(settings, protocol, address)
+    store = open_store(settings, protocol, address, sending=sending)
+    try:
+        return _keeper_on(store, protocol, account, settings, reconcile, serve_metrics)
+    except BaseException:
+        store.close()  # and its process lock: a keeper that did not open holds nothing
+        raise
+
+
+def _keeper_on(
+    store: Store,
+    protocol: Protocol,
+    account: Any | None,
+    settings: KeeperSettings,
+    reconcile: bool,
+    serve_metrics: bool,
+) -> Keeper:
     observe = failed = None
     if settings.metrics_port is not None and serve_metrics:
         from keepers.metrics import Metrics

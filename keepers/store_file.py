@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Self
 
 from keepers.binding import ChainBinding
+from keepers.state_lock import release
 from keepers.store_schema import MIGRATIONS, SCHEMA_VERSION, STATE_TABLES
 
 
@@ -37,6 +38,9 @@ def _hex(value: bytes | str) -> str:
 class StateFile:
     """The SQLite file at `path` (created with its folders if absent), migrated to
     `SCHEMA_VERSION` and bound to `binding` when given (see `keepers.store`)."""
+
+    process_lock: int | None = None
+    """The sending process's lock on this file (`keepers.state_lock`), released by `close`."""
 
     def __init__(self, path: str | Path, binding: ChainBinding | None = None) -> None:
         self.path = Path(path)
@@ -124,8 +128,12 @@ class StateFile:
         return _Tx(self._db, self._lock)
 
     def close(self) -> None:
+        """Closes the file and releases the sending process's lock on it, if it holds one
+        (`keepers.state_lock`, taken by `keepers.runtime.open_store`)."""
         with self._lock:
             self._db.close()
+            release(self.process_lock)
+            self.process_lock = None
 
     def __enter__(self) -> Self:
         return self

@@ -16,6 +16,7 @@ import pytest
 from eth_account import Account
 
 from ballast.deployment import Deployment
+from keepers.state_lock import hold, release
 from keepers.store import Store
 from tests.keeper_support import bound_state, deployed_manifest, observe_days
 
@@ -82,6 +83,32 @@ def test_once_runs_each_job_and_resumes_from_its_cursor(keeper_cli, keeper_manif
     # the settler's former name still runs it, with a warning
     assert "warning: job 'redeemer' is deprecated; running 'settler'" in again.stderr
     assert f"settler @ block {chain.blocks.head.number}" in again.stdout
+
+
+def test_a_second_sending_process_of_one_key_is_refused_and_views_still_read(
+    keeper_cli, keeper_manifest, accounts, tmp_path
+):
+    """A bot or a cron `once` of TEST::7 holds this state (keepers.state_lock): another sending
+    `once` of the key stops in one line before it reads or writes the state; a dry run and
+    `status` (send nothing) still work beside it; once released, `once` runs, and one `once`
+    after another in one process (the first released its lock when it ended)."""
+    state, _ = bound_state(tmp_path / "state", keeper_manifest, accounts[7].address)
+    common = ("--manifest", str(keeper_manifest), "--account", "TEST::7")
+    held = hold(state)
+    try:
+        error = one_line_error(keeper_cli(*common, "once", "--job", "settler"))
+        assert "is in use by another keeper process" in error and f"pid {os.getpid()}" in error
+        assert not state.exists()  # refused before the state file was opened
+        dry = keeper_cli(*common, "--dry-run", "once", "--job", "settler")
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        view = keeper_cli(*common, "status", "--json")
+        assert view.returncode == 0, view.stdout + view.stderr
+    finally:
+        release(held)
+    for _ in range(2):
+        ran = keeper_cli(*common, "once", "--job", "settler")
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert "settler @ block" in ran.stdout
 
 
 def test_a_job_given_twice_runs_once(keeper_cli, keeper_manifest, chain):
