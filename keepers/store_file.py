@@ -50,7 +50,10 @@ class StateFile:
         self._db.row_factory = sqlite3.Row
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            # FULL: each commit (a record written before its broadcast) is on disk before the
+            # keeper moves on, so a power loss or OS crash cannot forget a sent transaction
+            # (NORMAL, in WAL mode, may lose the last commits then; a killed process never did)
+            self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._check()
             self._migrate()

@@ -32,6 +32,13 @@ def test_new_file_is_wal_and_versioned(path):
     Store(path).close()  # reopening migrates nothing and fails nothing
 
 
+def test_every_commit_is_synced_to_disk(path):
+    """A record written before its broadcast must survive a power loss, not only a killed
+    process: WAL with synchronous=FULL (2) syncs each commit; NORMAL (1) may lose the last."""
+    with Store(path) as store:
+        assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
 def test_a_newer_schema_is_refused(path):
     Store(path).close()
     db = sqlite3.connect(path)
