@@ -292,7 +292,9 @@ def test_an_entrant_during_a_lock_takes_part_of_what_a_queued_leaver_forfeits(
     "those who stay" when the leaver is filled: it paid for the lock only as it stood, shares the
     leaver's forfeit, and its payment, the lock in it, also lifts what the leaver is paid. Here
     bob's 50,000 one strike after alice's request takes about 13,000 of carol's, who alone held
-    through the donation (DESIGN.md invariants 3 and 9); alice gets about 2,000 more."""
+    through the donation (DESIGN.md invariants 3 and 9); alice gets about 2,000 more. Were bob
+    alice's second address, the queued leaver would take back about 15,000 of the part of the
+    donation she forfeits (about 34,000 of it in all instead of 19,000)."""
     with isolated(chain):
         alone = _lock_then_queued_exit(review3_lock, accounts, chain, 0)
     with isolated(chain):
@@ -305,3 +307,4 @@ def test_an_entrant_during_a_lock_takes_part_of_what_a_queued_leaver_forfeits(
     assert carol_loss > 14_000 * USDC
     assert alice_gain > 1_500 * USDC
     assert abs(carol_loss - bob_gain - alice_gain) <= 10  # what bob and alice take is carol's
+    assert alone["alice"] - 900_000 * USDC < 19_500 * USDC  # her part of the donation, alone
