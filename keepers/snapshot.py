@@ -227,6 +227,10 @@ class VaultSnapshot:
     failures: Mapping[str, str] = field(default_factory=dict)
     pending_redemptions: int | None = None  # escrowed shares not yet filled
     total_supply: int | None = None
+    # `requestWindows()`: the open request window and the deposit queue's head (the oldest
+    # window not yet settled; with the queue empty, one past the newest it held)
+    open_window: int | None = None
+    deposit_head: int | None = None
 
     @classmethod
     def read(cls, multicall: Multicall, vault: Any, block: int | str = "latest") -> VaultSnapshot:
@@ -244,11 +248,12 @@ class VaultSnapshot:
                 Call(vault.nextRebalanceAt, label="nextRebalanceAt()"),
                 Call(vault.pendingRedemptions, label="pendingRedemptions()"),
                 Call(vault.totalSupply, label="totalSupply()"),
+                Call(vault.requestWindows, label="requestWindows()"),
             ],
             block,
         )
         (total, idle, bps, paused, shutdown, trigger, strikes, liquid, deposits, next_at,
-         redemptions, supply) = batch.results  # fmt: skip
+         redemptions, supply, windows) = batch.results  # fmt: skip
 
         def value(r: CallResult) -> Any:
             return r.value if r.success else None
@@ -271,7 +276,17 @@ class VaultSnapshot:
             failures=_failures(batch.results),
             pending_redemptions=value(redemptions),
             total_supply=value(supply),
+            open_window=int(windows.value[0]) if windows.success else None,
+            deposit_head=int(windows.value[1]) if windows.success else None,
         )
+
+    def closed_deposits(self) -> int | None:
+        """The pending deposits a strike now may settle: all of them when the deposit queue's
+        head is a window before the open one, 0 when the only ones wait in the open window
+        (no strike settles a window before its cut-off). None: a read failed."""
+        if self.pending_deposits is None or None in (self.open_window, self.deposit_head):
+            return None if self.pending_deposits is None else self.pending_deposits
+        return self.pending_deposits if self.deposit_head < self.open_window else 0
 
     def queued_assets(self) -> int | None:
         """What the redemptions not yet filled are worth at the share price now (None: a read

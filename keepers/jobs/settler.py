@@ -118,9 +118,11 @@ def plan_strike(
     gas_cost: int | None = None,
     queued: int | None = None,
 ) -> StrikeCall | SettleSkip:
-    """The strike to send this block, or why not (`liquidity`, `pending_deposits`: the vault's
-    views; `gas_cost`: the strike's gas in asset units; `queued`: what the redemptions waiting
-    are worth, in asset units; None when a read failed, which never stops a strike). With no
+    """The strike to send this block, or why not (`liquidity`: the vault's view;
+    `pending_deposits`: the deposits of a closed window waiting, `VaultSnapshot.closed_deposits`
+    — one in the open window settles at no strike yet, so it never makes a strike worth its gas;
+    `gas_cost`: the strike's gas in asset units; `queued`: what the redemptions waiting are
+    worth, in asset units; None when a read failed, which never stops a strike). With no such
     deposit pending, a strike waits while the liquidity is below `gas_cost` and does not cover
     `queued` (module docstring): it would pay out less than it costs."""
     settings = settings or SettlerSettings()

@@ -2,9 +2,11 @@
 strike would settle something, then claim, through the vault's `ClaimRelay`, for the controllers
 that made the relay their ERC-7540 operator.
 
-1. One batched read (`VaultSnapshot`): `strikeTrigger()`, `strikeCount()`, `liquidity()` and
-   `pendingDeposits()`. A true trigger's call data (exactly `strike()`) is sent as is (unless
-   the strike could change nothing: no liquidity, no deposit pending); the vault re-checks, so
+1. One batched read (`VaultSnapshot`): `strikeTrigger()`, `strikeCount()`, `liquidity()`,
+   `pendingDeposits()` and `requestWindows()`. A true trigger's call data (exactly `strike()`)
+   is sent as is (unless the strike could change nothing worth its gas: no deposit of a closed
+   window pending — one in the open window settles at no strike yet — and no liquidity, or
+   less than the strike's gas, `plan_strike`); the vault re-checks, so
    a settler that lost the race to another (or to anyone calling `strike()`) gets
    `NothingToStrike` / `StrikeNotReady` back from the simulation: a lost race, not a failure.
 2. Controllers: those an `OperatorSet(controller, operator = the relay, approved)` log names (the
@@ -154,7 +156,7 @@ def run_settler(keeper: Keeper) -> JobReport:
             trigger,
             settings,
             liquidity=snap.liquidity,
-            pending_deposits=snap.pending_deposits,
+            pending_deposits=snap.closed_deposits(),
             gas_cost=_strike_gas_cost(keeper, settings.strike_gas),
             queued=snap.queued_assets(),
         )
