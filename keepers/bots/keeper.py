@@ -46,6 +46,7 @@ from silverback.exceptions import StartupFailure
 from silverback.main import SharedState
 from taskiq import TaskiqState
 
+from ballast.node import PRIVATE_NODE_VARIABLE, NodeError, require_node
 from keepers.bots.redis import KeeperStreamBroker, Member
 from keepers.config import ConfigError, KeeperSettings, load_settings
 from keepers.errors import one_line
@@ -188,12 +189,36 @@ def _settings() -> KeeperSettings:
     return settings
 
 
+def require_named_node() -> None:
+    """The bot acts on the node the operator named, as `ballast-keeper` and the scripts do
+    (`ballast.node.require_node`): `APE_FOUNDRY_HOST` unset, not a URL, or naming a node that
+    does not answer is one line at start-up (`StartupFailure`). Silverback connects before it
+    loads the bot, and ape-foundry starts a private anvil (on the named host and port) when no
+    node answers there: a provider that started its own node is refused too, unless asked for
+    (`BALLAST_PRIVATE_NODE=1`). Without this the bot stopped on that empty chain with "no code at
+    LendingSleeve … (was the node restarted? run `ape run deploy` again)", naming neither the
+    cause nor the fix."""
+    provider = chain.provider
+    try:
+        require_node(provider)
+    except NodeError as err:
+        raise StartupFailure(f"ballast keeper: {err}") from None
+    private_asked = os.environ.get(PRIVATE_NODE_VARIABLE, "") not in ("", "0")
+    if getattr(provider, "process", None) is not None and not private_asked:
+        raise StartupFailure(
+            f"ballast keeper: no node answered at {provider.uri}, so ape-foundry started a private "
+            "anvil there that stops with the bot: start your node first (or point "
+            f"APE_FOUNDRY_HOST at it), or set {PRIVATE_NODE_VARIABLE}=1 for a private one"
+        )
+
+
 tasks = KeeperTasks()
 bot = SilverbackBot()
 
 
 @bot.on_worker_startup()
 async def open_keeper_at_worker_startup(state: TaskiqState) -> None:
+    require_named_node()
     # Off the event loop: on a Redis queue the key's lease is already held, and its heartbeat
     # must go on refreshing it while the keeper opens (reconciling may take a while).
     await asyncio.to_thread(tasks.open)
@@ -218,6 +243,7 @@ def identify(worker: bool) -> Member:
     """Who this process is on a Redis queue, asked by the broker at startup before the bot's
     handlers run (`KeeperStreamBroker.startup`): a worker's key is claimed before its keeper
     opens, so a second worker of a held key is refused having touched nothing of the key's."""
+    require_named_node()
     return tasks.identify() if worker else runner_member()
 
 
