@@ -88,6 +88,7 @@ class KeeperTasks:
         self._last_read: dict[str, int] = {}
         self._last_error: dict[str, str] = {}
         self._identified: tuple[KeeperSettings, Any, Member] | None = None
+        self._stopping = threading.Event()
 
     def identify(self) -> Member:
         """This worker on a Redis queue (its chain and deployment, key and shard), read from
@@ -144,6 +145,15 @@ class KeeperTasks:
                 keeper.store.path,
             )
 
+    def stop(self) -> None:
+        """The bot is stopping (SIGTERM, SIGINT): no new pass starts, and a pass under way stops
+        waiting for its transaction (no more fee bumps): it stays recorded in the state file, and
+        the next start settles it by its hash. Not under the lock, which the pass holds."""
+        self._stopping.set()
+        keeper = self.keeper
+        if keeper is not None:
+            keeper.stopping.set()
+
     def close(self) -> None:
         with self._lock:
             if self.keeper is not None:
@@ -158,6 +168,8 @@ class KeeperTasks:
                 raise RuntimeError("the keeper is not open (worker startup did not run)")
             results: dict[str, int] = {}
             for job in jobs:
+                if self._stopping.is_set():
+                    break
                 if job in self.jobs and (block is None or self._last_read.get(job, -1) < block):
                     results.update(self._pass(keeper, job))
             return results
@@ -249,6 +261,15 @@ def identify(worker: bool) -> Member:
 
 if isinstance(bot.broker, KeeperStreamBroker):
     bot.broker.identify = identify
+    bot.broker.on_stop = tasks.stop
+
+
+@bot.on_shutdown()
+def stop_passes_at_shutdown() -> None:
+    """Silverback's shutdown (SIGTERM, SIGINT) runs this while a pass may still be waiting on
+    its transaction: it stops waiting, so the bot exits in seconds rather than bumping fees for
+    up to `tx.receipt_timeout` after it was told to stop."""
+    tasks.stop()
 
 
 @bot.on_worker_shutdown()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 
 import pytest
 from silverback.exceptions import StartupFailure
@@ -125,3 +126,25 @@ def test_the_bot_acts_only_on_the_node_it_was_given(bot, chain, monkeypatch):
     monkeypatch.delenv("BALLAST_PRIVATE_NODE")
     monkeypatch.setattr(chain.provider, "process", None)  # a node the provider found running
     bot.require_named_node()
+
+
+def test_stopping_the_bot_ends_the_pass_under_way_and_starts_no_other(bot, monkeypatch):
+    """Silverback's shutdown runs `stop_passes_at_shutdown` (SIGTERM, SIGINT) while a pass may
+    still wait on its transaction: it sets the keeper's `stopping` (every sender's wait ends at
+    its next look, tests/keepers/test_tx_sender.py) and no later pass starts."""
+    ran = []
+
+    class Opened:
+        stopping = threading.Event()
+
+        @staticmethod
+        def run(job):
+            ran.append(job)
+            raise RuntimeError("not reached")
+
+    tasks = bot.KeeperTasks()
+    tasks.keeper, tasks.jobs = Opened, ("settler",)
+    monkeypatch.setattr(bot, "tasks", tasks)
+    bot.stop_passes_at_shutdown()
+    assert Opened.stopping.is_set()
+    assert tasks.run(("settler",), 5) == {} and ran == []
