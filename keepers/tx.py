@@ -305,6 +305,11 @@ class TxSender(KeyNode):
                 receipt = self._receipt(attempt.tx_hash)
                 if mined(receipt):
                     return self._settle(to, data, value, flight, attempt, receipt, action_id)
+            if self.stopping.is_set():
+                # the process is stopping: no more waiting or fee bumps; the flight stays
+                # `sent` in the store, and the next start settles it by its hashes
+                log.warning("%s nonce %d left in flight: stopping", action_id, flight.nonce)
+                return Stuck(flight.nonce, flight.hashes)
             now = self._clock()
             used_for: float | None = None
             if self._latest_nonce() > flight.nonce:

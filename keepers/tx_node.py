@@ -73,6 +73,9 @@ class KeyNode:
             self.decoder.add(contract_type)
         self._clock = clock
         self._sleep = sleep
+        # set when the process is stopping (the bot on SIGTERM/SIGINT): a wait for a receipt
+        # ends at its next look, its flight left recorded for the next start to settle
+        self.stopping = threading.Event()
         self._lock = key_lock(self.address)
 
     # ------------------------------------------------------------------ RPC

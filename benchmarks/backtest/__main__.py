@@ -230,6 +230,7 @@ def run(
         "strategy_proposals": dict(sorted(acted.items())),
         "strategy_skips": dict(sorted(skipped.items())),
         "breach_reasons": {p: dict(c) for p, c in reasons.items()},
+        "strategy_refusals": _refusals(results),
         "mean_net_nav": {p: [round(v, 6) for v in c] for p, c in mean_nav.items()},
         "paths": [as_dict(m) for r in results for m in r.metrics],
     }
@@ -240,6 +241,17 @@ def run(
         title = f"Ballast backtest: {len(paths)} paths x {paths[0].days} days ({scenarios.name})"
         render(chart, mean_nav, by_policy, title)
     return doc
+
+
+def _refusals(results: Sequence[PathResult]) -> dict[str, Any]:
+    """The strategy's proposals the kit refused (each a breach): how many, and the first reason."""
+    refused = [
+        x.removeprefix("refused: ")
+        for r in results
+        for x in r.breach_reasons.get("strategy", ())
+        if x.startswith("refused: ")
+    ]
+    return {"count": len(refused), "first": refused[0]} if refused else {"count": 0}
 
 
 def unwritable(path: Path | None) -> str | None:
@@ -350,6 +362,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:
         parser.fail(f"{e.filename or ''}: {e.strerror or e}", 1)
     print(_table(doc["summary"]))
+    refusals = doc["strategy_refusals"]
+    if refusals["count"]:
+        print(
+            f"strategy: {refusals['count']} proposals refused, each a breach (the keeper would "
+            f"send none of them); the first: {refusals['first']}"
+        )
     for name, g in doc["goals"].items():
         status = "met" if g["met"] else "MISSED"
         print(f"goal {name}: {status} (holds on {100 * g['share_of_paths']:.0f}% of paths)")

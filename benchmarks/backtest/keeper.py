@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Final
 
 from benchmarks.backtest.generate import DAY_SECONDS, LENDING, RATE_MODEL, SLEEVES, MarketPath
-from benchmarks.backtest.simulate import T0, LastRebalance, Vault, View
+from benchmarks.backtest.simulate import T0, LastRebalance, Refused, Vault, View
 from keepers.config import RebalancerConfig
 from keepers.jobs import (
     LendingSnapshot,
@@ -141,12 +141,12 @@ class KeeperStrategy:
         decided_at, now = last.day * DAY_SECONDS, k * DAY_SECONDS
         return futile_repeat(last.target_bps, target, decided_at, now, moved)
 
-    def target(self, view: View) -> tuple[int, ...] | None:
+    def target(self, view: View) -> tuple[int, ...] | Refused | None:
         try:
             call = plan_rebalance(self.snapshot(view), self.params, strategy=self.config.strategy)
-        except ProposalRefused:  # outside the bounds: the keeper would never send it
+        except ProposalRefused as err:  # the keeper would refuse it: a breach, not a hold
             self.skipped["refused"] = self.skipped.get("refused", 0) + 1
-            return None
+            return Refused(str(err))
         if not isinstance(call, RebalanceCall):
             self.skipped[call.code] = self.skipped.get(call.code, 0) + 1
             return None

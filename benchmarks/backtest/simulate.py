@@ -15,7 +15,9 @@ Each simulated day `k` (from `history_days + 1`):
 3. A proposal the contract would refuse — inside `vault.rebalanceCooldown` of the last
    rebalance, or failing `_checkBounds` (caps, idle buffer, turnover, as `bounds.violations`)
    — is a **breach**: counted, and the rebalance reverts (nothing moves; the keeper would have
-   seen the revert in its pre-send simulation, so no gas is counted).
+   seen the revert in its pre-send simulation, so no gas is counted). So is a proposal the
+   strategy kit refuses before the contract sees it (`Refused`: targets outside the bounds, a
+   strategy that raised or returned no proposal): the keeper would refuse it too.
 4. An accepted rebalance moves money like `RebalanceModule._move`: over-weight sleeves are
    pulled first, each up to what it can pay today (a frozen issuer: nothing; an issuer's
    `daily_redeem_limit`; the lending book: its cash, `(1 - utilization)` of the holding), then
@@ -203,12 +205,20 @@ class View:
         return weights_bps(self.held, self.nav)
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A proposal refused before it could be sent (the strategy kit's one-line reason): a breach."""
+
+    reason: str
+
+
 class Policy(Protocol):
-    """A rebalancing policy: `name`, and `target(view)` (integer bps per sleeve, or None)."""
+    """A rebalancing policy: `name`, and `target(view)` (integer bps per sleeve, None to hold,
+    or `Refused`)."""
 
     name: str
 
-    def target(self, view: View) -> tuple[int, ...] | None: ...
+    def target(self, view: View) -> tuple[int, ...] | Refused | None: ...
 
 
 PolicyFactory = Callable[[MarketPath, Vault], Policy]
@@ -303,7 +313,11 @@ def simulate(path: MarketPath, vault: Vault, policy: Policy, gas: GasCosts) -> P
         view = View(path, k, vault, units, nav_units, gas.market(path.base_fee_gwei[k]), last)
         target = policy.target(view) if nav_units > 0 else None
         current = view.current_bps
-        if target is not None and turnover_bps(current, target) > 0:
+        if isinstance(target, Refused):
+            proposals += 1
+            breaches += 1
+            reasons.append(f"refused: {target.reason}")
+        elif target is not None and turnover_bps(current, target) > 0:
             proposals += 1
             broken = violations(tuple(target), current, vault.bounds)
             if last_time is not None and view.timestamp < last_time + vault.cooldown_seconds:

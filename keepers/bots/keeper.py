@@ -46,6 +46,7 @@ from silverback.exceptions import StartupFailure
 from silverback.main import SharedState
 from taskiq import TaskiqState
 
+from ballast.node import PRIVATE_NODE_VARIABLE, NodeError, require_node
 from keepers.bots.redis import KeeperStreamBroker, Member
 from keepers.config import ConfigError, KeeperSettings, load_settings
 from keepers.errors import one_line
@@ -87,6 +88,7 @@ class KeeperTasks:
         self._last_read: dict[str, int] = {}
         self._last_error: dict[str, str] = {}
         self._identified: tuple[KeeperSettings, Any, Member] | None = None
+        self._stopping = threading.Event()
 
     def identify(self) -> Member:
         """This worker on a Redis queue (its chain and deployment, key and shard), read from
@@ -143,6 +145,15 @@ class KeeperTasks:
                 keeper.store.path,
             )
 
+    def stop(self) -> None:
+        """The bot is stopping (SIGTERM, SIGINT): no new pass starts, and a pass under way stops
+        waiting for its transaction (no more fee bumps): it stays recorded in the state file, and
+        the next start settles it by its hash. Not under the lock, which the pass holds."""
+        self._stopping.set()
+        keeper = self.keeper
+        if keeper is not None:
+            keeper.stopping.set()
+
     def close(self) -> None:
         with self._lock:
             if self.keeper is not None:
@@ -157,6 +168,8 @@ class KeeperTasks:
                 raise RuntimeError("the keeper is not open (worker startup did not run)")
             results: dict[str, int] = {}
             for job in jobs:
+                if self._stopping.is_set():
+                    break
                 if job in self.jobs and (block is None or self._last_read.get(job, -1) < block):
                     results.update(self._pass(keeper, job))
             return results
@@ -188,12 +201,36 @@ def _settings() -> KeeperSettings:
     return settings
 
 
+def require_named_node() -> None:
+    """The bot acts on the node the operator named, as `ballast-keeper` and the scripts do
+    (`ballast.node.require_node`): `APE_FOUNDRY_HOST` unset, not a URL, or naming a node that
+    does not answer is one line at start-up (`StartupFailure`). Silverback connects before it
+    loads the bot, and ape-foundry starts a private anvil (on the named host and port) when no
+    node answers there: a provider that started its own node is refused too, unless asked for
+    (`BALLAST_PRIVATE_NODE=1`). Without this the bot stopped on that empty chain with "no code at
+    LendingSleeve … (was the node restarted? run `ape run deploy` again)", naming neither the
+    cause nor the fix."""
+    provider = chain.provider
+    try:
+        require_node(provider)
+    except NodeError as err:
+        raise StartupFailure(f"ballast keeper: {err}") from None
+    private_asked = os.environ.get(PRIVATE_NODE_VARIABLE, "") not in ("", "0")
+    if getattr(provider, "process", None) is not None and not private_asked:
+        raise StartupFailure(
+            f"ballast keeper: no node answered at {provider.uri}, so ape-foundry started a private "
+            "anvil there that stops with the bot: start your node first (or point "
+            f"APE_FOUNDRY_HOST at it), or set {PRIVATE_NODE_VARIABLE}=1 for a private one"
+        )
+
+
 tasks = KeeperTasks()
 bot = SilverbackBot()
 
 
 @bot.on_worker_startup()
 async def open_keeper_at_worker_startup(state: TaskiqState) -> None:
+    require_named_node()
     # Off the event loop: on a Redis queue the key's lease is already held, and its heartbeat
     # must go on refreshing it while the keeper opens (reconciling may take a while).
     await asyncio.to_thread(tasks.open)
@@ -218,11 +255,21 @@ def identify(worker: bool) -> Member:
     """Who this process is on a Redis queue, asked by the broker at startup before the bot's
     handlers run (`KeeperStreamBroker.startup`): a worker's key is claimed before its keeper
     opens, so a second worker of a held key is refused having touched nothing of the key's."""
+    require_named_node()
     return tasks.identify() if worker else runner_member()
 
 
 if isinstance(bot.broker, KeeperStreamBroker):
     bot.broker.identify = identify
+    bot.broker.on_stop = tasks.stop
+
+
+@bot.on_shutdown()
+def stop_passes_at_shutdown() -> None:
+    """Silverback's shutdown (SIGTERM, SIGINT) runs this while a pass may still be waiting on
+    its transaction: it stops waiting, so the bot exits in seconds rather than bumping fees for
+    up to `tx.receipt_timeout` after it was told to stop."""
+    tasks.stop()
 
 
 @bot.on_worker_shutdown()

@@ -111,6 +111,8 @@ class KeeperStreamBroker(RedisStreamBroker):
         # who this process is (argument: a worker?), set by the bot when its module is imported;
         # asked at startup before the bot's handlers run (a worker opens its keeper in them)
         self.identify: Callable[[bool], Member] | None = None
+        # called on SIGTERM/SIGINT (the bot: its pass under way stops waiting on its transaction)
+        self.on_stop: Callable[[], None] | None = None
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._leases: dict[str, str] = {}
         self._started = asyncio.Lock()
@@ -346,11 +348,18 @@ class KeeperStreamBroker(RedisStreamBroker):
         return _ack
 
     def _stop_on_signals(self) -> None:
-        """SIGTERM or SIGINT: stop taking tasks; the passes under way finish, then the worker
+        """SIGTERM or SIGINT: stop taking tasks; the passes under way finish (`on_stop`: a pass
+        stops waiting on its transaction, left recorded for the next start), then the worker
         shuts down (its handlers run, its leases are given back) and exits 0."""
+
+        def stop() -> None:
+            self._stopping.set()
+            if self.on_stop is not None:
+                self.on_stop()
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stopping.set)
+            loop.add_signal_handler(sig, stop)
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         """The messages of `_messages` until a stop signal (a message read but not yet handed

@@ -24,6 +24,7 @@ nothing (`reports.queue_reports`), so the exit status and `<job>_failed` count i
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -84,6 +85,8 @@ class Keeper:
         self._observe = observe
         self._failed = failed  # called with the job's name when a pass raises
         self._senders: dict[str, TxSender] = {}
+        # set by the bot when it stops: every sender's wait for a receipt ends at its next look
+        self.stopping = threading.Event()
         self.behind: str | None = None
         """One line when the node's head is below a block this key's transaction is recorded in
         (a lagging node): set by `reconcile`, noted in the pass's report."""
@@ -115,6 +118,7 @@ class Keeper:
                 job=job,
                 contract_types=self._error_types,
             )
+            self._senders[job].stopping = self.stopping
         return self._senders[job]
 
     @property

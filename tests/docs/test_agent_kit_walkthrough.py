@@ -7,6 +7,7 @@ tests/docs/test_docs_walkthroughs.py."""
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from dataclasses import replace
@@ -130,6 +131,33 @@ def test_the_page_agent_backtests_with_one_command(my_agent, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "strategy " in printed and "breaches" in printed
     assert out.is_file()
+
+
+@pytest.mark.parametrize(
+    ("entry", "first"),
+    [
+        ("greedy", "proposed [2500, 2500, 2500, 2500]: "),
+        ("raises", "raised RuntimeError: the model is not loaded"),
+    ],
+)
+def test_a_strategy_the_keeper_would_refuse_backtests_as_breaches(entry, first, tmp_path, capsys):
+    """The page: a strategy that proposes outside the bounds counts as a breach. The kit refused
+    such a proposal before the simulator saw it and the backtest held instead: an all-in
+    strategy, or one that raised on every call, backtested as 0 breaches, `goal no_breaches:
+    met`, exit 0 (a hold every day), while the keeper refuses it at start-up."""
+    from benchmarks.backtest.__main__ import main
+
+    out = tmp_path / "results.json"
+    args = ["--strategy", f"{__name__}:{entry}", "--paths", "1", "--out", str(out), "--no-chart"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    row = next(r for r in printed.splitlines() if r.startswith("strategy ") and "%" in r)
+    assert int(row.split()[-1]) > 0, printed  # the breaches column
+    assert "goal no_breaches: MISSED" in printed
+    assert "proposals refused, each a breach" in printed and first in printed
+    doc = json.loads(out.read_text())
+    assert doc["strategy_refusals"]["count"] == doc["summary"]["strategy"]["breaches"]["total"]
+    assert doc["breach_reasons"]["strategy"]["refused"] == doc["strategy_refusals"]["count"]
 
 
 def test_the_backtest_refuses_a_strategy_that_does_not_import(capsys):

@@ -3,7 +3,10 @@ the bot with Silverback's `StartupFailure` and one line, never a traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
+import threading
 
 import pytest
 from silverback.exceptions import StartupFailure
@@ -87,3 +90,61 @@ def test_a_strategy_the_keeper_would_refuse_stops_the_bot_in_one_line(bot, monke
     )
     assert len(tried) == 1 and tried[0][0] is Opened
     assert closed == [True] and tasks.keeper is None
+
+
+def test_the_bot_acts_only_on_the_node_it_was_given(bot, chain, monkeypatch):
+    """docs/keeper-operator.md runs the bot against the node `APE_FOUNDRY_HOST` names. Silverback
+    connects before it loads the bot, and ape-foundry starts a private anvil on that host when no
+    node answers there (or on a free port when none is named): the bot then stopped on the empty
+    chain with "no code at LendingSleeve … (was the node restarted? run `ape run deploy`
+    again)". Now the worker's start-up (and a Redis worker's or runner's `identify`) refuses
+    such a node in one line naming the cause, before the keeper opens; a private node only when
+    asked (`BALLAST_PRIVATE_NODE=1`). This test's provider started its own anvil, as
+    ape-foundry does for a host where nothing answers."""
+    assert chain.provider.process is not None
+    monkeypatch.delenv("BALLAST_PRIVATE_NODE", raising=False)
+    monkeypatch.delenv("APE_FOUNDRY_HOST", raising=False)
+    with pytest.raises(StartupFailure) as err:
+        bot.require_named_node()
+    assert str(err.value).startswith(
+        "ballast keeper: no node named: export APE_FOUNDRY_HOST=http://127.0.0.1:8545"
+    )
+    monkeypatch.setenv("APE_FOUNDRY_HOST", chain.provider.uri)  # where ape-foundry started one
+    says = (
+        f"ballast keeper: no node answered at {chain.provider.uri}, so ape-foundry started a "
+        "private anvil there that stops with the bot: start your node first"
+    )
+    monkeypatch.setattr(bot.tasks, "open", lambda: pytest.fail("the keeper was opened"))
+    with pytest.raises(StartupFailure) as err:
+        asyncio.run(bot.open_keeper_at_worker_startup(None))
+    assert str(err.value).startswith(says) and "\n" not in str(err.value)
+    for worker in (True, False):
+        with pytest.raises(StartupFailure, match=re.escape(says)):
+            bot.identify(worker)
+    monkeypatch.setenv("BALLAST_PRIVATE_NODE", "1")
+    bot.require_named_node()  # asked for
+    monkeypatch.delenv("BALLAST_PRIVATE_NODE")
+    monkeypatch.setattr(chain.provider, "process", None)  # a node the provider found running
+    bot.require_named_node()
+
+
+def test_stopping_the_bot_ends_the_pass_under_way_and_starts_no_other(bot, monkeypatch):
+    """Silverback's shutdown runs `stop_passes_at_shutdown` (SIGTERM, SIGINT) while a pass may
+    still wait on its transaction: it sets the keeper's `stopping` (every sender's wait ends at
+    its next look, tests/keepers/test_tx_sender.py) and no later pass starts."""
+    ran = []
+
+    class Opened:
+        stopping = threading.Event()
+
+        @staticmethod
+        def run(job):
+            ran.append(job)
+            raise RuntimeError("not reached")
+
+    tasks = bot.KeeperTasks()
+    tasks.keeper, tasks.jobs = Opened, ("settler",)
+    monkeypatch.setattr(bot, "tasks", tasks)
+    bot.stop_passes_at_shutdown()
+    assert Opened.stopping.is_set()
+    assert tasks.run(("settler",), 5) == {} and ran == []

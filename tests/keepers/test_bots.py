@@ -21,6 +21,7 @@ import pytest
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
 from keepers.store import Store
+from tests.bot_support import free_port
 from tests.keeper_support import bound_state
 
 # keepers.bots.keeper.BLOCK_JOBS (not imported: importing the bot module connects its bot)
@@ -180,3 +181,46 @@ def test_bot_follows_blocks_and_pauses_on_stale_feeds(bot, chain, bot_manifest):
     assert bot.stop() == 0, f"the bot did not stop cleanly on SIGTERM\n{bot.output()}"
     log = bot.err.read_text(errors="replace")
     assert not [job for job in BLOCK_JOBS if f"{job} pass failed" in log], bot.output()
+
+
+def test_the_bot_refuses_a_host_where_no_node_answers(repo_root, bot_manifest, tmp_path):
+    """The operator's node is down: `silverback run` connects first, ape-foundry starts a private
+    anvil on the named host, and the bot stopped on that empty chain naming the manifest ("no
+    code at LendingSleeve … run `ape run deploy` again"). It now stops in one line naming the
+    node, exit status 1, having opened nothing of the key's."""
+    port = free_port()
+    inherited = {
+        k: v for k, v in os.environ.items() if not k.startswith(("BALLAST_", "SILVERBACK_"))
+    }
+    env = {
+        **inherited,
+        "APE_FOUNDRY_HOST": f"http://127.0.0.1:{port}",
+        "BALLAST_KEEPER_MANIFEST": str(bot_manifest),
+        "BALLAST_KEEPER_ACCOUNT": f"TEST::{GUARDIAN}",
+        "BALLAST_KEEPER_STATE_DIR": str(tmp_path / "state"),
+        "SILVERBACK_BOT_NAME": f"ballast-test-{os.getpid()}-down",
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    }
+    command = [str(Path(sys.executable).with_name("silverback")), "run",
+               "keepers.bots.keeper:bot", "--network", "ethereum:local:foundry"]  # fmt: skip
+    try:
+        done = subprocess.run(
+            command, cwd=repo_root, env=env, capture_output=True, text=True,
+            timeout=STARTUP_TIMEOUT, check=False,
+        )  # fmt: skip
+    finally:
+        sessions = repo_root / ".silverback-sessions"
+        shutil.rmtree(sessions / env["SILVERBACK_BOT_NAME"], ignore_errors=True)
+        with contextlib.suppress(OSError):
+            sessions.rmdir()  # only if no other bot's snapshot is there
+    output = done.stdout + done.stderr
+    errors = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert done.returncode == 1, output
+    assert errors == [
+        f"Error: ballast keeper: no node answered at http://127.0.0.1:{port}, so ape-foundry "
+        "started a private anvil there that stops with the bot: start your node first (or point "
+        "APE_FOUNDRY_HOST at it), or set BALLAST_PRIVATE_NODE=1 for a private one"
+    ], output
+    assert "Traceback" not in output and "no code at" not in output, output
+    assert not (tmp_path / "state").exists()

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from keepers.outcomes import AlreadyDone, LostRace, Mined, Refused
+from keepers.outcomes import AlreadyDone, LostRace, Mined, Refused, Stuck
 from keepers.settings import GWEI, TxSettings
 from keepers.store import Store
 from keepers.tx import TxSender, bumped, key_lock
@@ -205,6 +205,38 @@ def test_a_stuck_transaction_is_replaced_with_a_bumped_fee(desk, accounts, chain
     assert second.priority_fee * 10_000 >= first.priority_fee * 11_250
     assert second.max_fee * 10_000 >= first.max_fee * 11_250
     assert (first.status, second.status) == ("replaced", "mined")
+    assert asset.allowance(accounts[7], accounts[3]) == 1
+
+
+def test_a_stopping_sender_leaves_its_flight_for_the_next_start(
+    desk, accounts, chain, fresh, tmp_path
+):
+    """The keeper bot told to stop (SIGTERM, SIGINT) with a transaction pending went on waiting
+    for it and bumping its fee until `tx.receipt_timeout`: on anvil with mining off, three
+    replacements signed and broadcast over 180 s after SIGINT, exit at 185 s (a supervisor's
+    minute-long stop timeout kills it mid-wait). Once `stopping` is set the wait ends at its next
+    look: no replacement, the flight left `sent` in the store, and the next start (another
+    sender on the same store) settles it by its hash, mined once."""
+    store = Store(tmp_path / "k.sqlite")
+    settings = TxSettings(poll_interval=0.05, receipt_timeout=60, replace_after=0.3,
+                          max_replacements=5, priority_fee=2 * GWEI)  # fmt: skip
+    sender = TxSender(accounts[7], settings=settings, store=store)
+    asset = desk.system.asset
+    with manual_mining(chain):
+        result = in_thread(lambda: sender.send(asset, "approve", accounts[3], 1, action_id="s"))
+        wait_for(lambda: in_pool(chain, store.transactions("s")))
+        sender.stopping.set()
+        began = time.monotonic()
+        outcome = result()
+        assert time.monotonic() - began < 5, "the wait did not end on stopping"
+        assert isinstance(outcome, Stuck), outcome
+        (flight,) = store.transactions("s")  # no replacement was signed
+        assert flight.status == "sent" and outcome.tx_hashes == (flight.tx_hash,)
+        chain.provider.mine(1)
+    again = TxSender(accounts[7], settings=settings, store=store)  # the next start
+    outcome = again.send(asset, "approve", accounts[3], 1, action_id="s")
+    assert isinstance(outcome, Mined | AlreadyDone), outcome
+    assert [t.status for t in store.transactions("s")] == ["mined"]
     assert asset.allowance(accounts[7], accounts[3]) == 1
 
 

@@ -29,7 +29,7 @@ from benchmarks.backtest.baselines import BASELINES
 from benchmarks.backtest.keeper import KeeperStrategy
 from benchmarks.backtest.metrics import path_metrics
 from benchmarks.backtest.scenario import Scenarios, save
-from benchmarks.backtest.simulate import default_gas, local_vault, simulate
+from benchmarks.backtest.simulate import Refused, default_gas, local_vault, simulate
 from keepers.job_config import RebalancerConfig
 from keepers.jobs import (
     RebalanceCall,
@@ -260,6 +260,9 @@ def recount(seen, vault) -> tuple[int, int]:
     rebalances = breaches = 0
     last = None
     for current, when, target in seen:
+        if isinstance(target, Refused):  # the kit refused it: a breach, as the simulator counts
+            breaches += 1
+            continue
         if target is None or turnover_bps(current, target) == 0:
             continue
         early = last is not None and when < last + vault.cooldown_seconds
