@@ -364,3 +364,60 @@ def test_a_buffer_exits_left_further_than_one_turnover_away_can_be_met_again(edg
     reached = list(event.newBps)  # weights round down: T-bills may read a bps under
     assert reached[1:] == back[1:] and back[0] - 1 <= reached[0] <= back[0]
     assert 5_000 <= BPS - sum(reached) <= 5_001  # the buffer met, and no further
+
+
+def test_a_steady_trend_faster_than_the_band_per_confirm_delay_holds_every_strike(edge, chain):
+    """A known limit, recorded (docs/security.md): `oracle.maxDeviationBps` at its min (100 bps)
+    and `oracle.confirmDelay` at its max (1 day), both in bounds. Gold falls a steady 1.5 % a
+    day, published every 6 hours, and a keeper pokes it at each round (as the settler does). A
+    confirmation accepts the move only as far as it held a delay ago and the rest of the fall is
+    pending again at once (IOracleRouter, rule 4), so the band never closes while the trend
+    lasts: every strike waits (`StrikeNotReady`, gold in the way, the stale path never opening
+    because gold's feed is live), alice's redemption and carol's deposit with it, and the agent
+    cannot cut gold (`StaleValuation`): 7 days here, not "twice the delay", as long as the trend."""
+    reg, vault, router, agent = edge.registry, edge.vault, edge.router, edge.agent
+    edge.govern("oracle.maxDeviationBps", 100)
+    edge.govern("oracle.confirmDelay", DAY)
+    edge.publish()
+    alice = edge.alice
+    shares = vault.balanceOf(alice) // 2
+    gold_feed, gold = edge.feeds["gold"], edge.tokens["gold"]
+    chain.pending_timestamp = max(chain.pending_timestamp, vault.nextRebalanceAt())
+    cut_gold = list(vault.currentBps())
+    cut_gold[1] = 0
+    answer = gold_feed.latestAnswer()
+    step = 6 * 3_600
+    start = chain.pending_timestamp
+    refusals = set()
+    for i in range(5 + 7 * 4):  # 6-hourly rounds: a day, alice's request, 7 days
+        chain.pending_timestamp = chain.pending_timestamp + step
+        answer = answer * 99_625 // 100_000  # -0.375 % a round: -1.5 % a day
+        for name, feed in edge.feeds.items():
+            feed.setAnswer(answer if name == "gold" else feed.latestAnswer(), sender=edge.deployer)
+        router.poke(gold, sender=edge.deployer)  # records, confirms as far as it held, re-pends
+        low, high = router.priceBand(gold)
+        assert low < high or i < 4  # from the first day's fall beyond 1 %, open at every round
+        if i == 4:  # alice asks to leave once the band is open
+            vault.requestRedeem(shares, alice, alice, sender=alice)
+            start = chain.pending_timestamp
+            continue
+        if i < 4:
+            continue
+        refusals.add(edge.refused(vault, "strike", sender=alice))
+        refusals.add(edge.refused(vault, "rebalance", cut_gold, b"\x04" * 32, "ipfs://risk-off",
+                                  sender=agent))  # fmt: skip
+    waited = chain.pending_timestamp - start
+    assert refusals == {"StrikeNotReady", "StaleValuation"}
+    assert 7 * DAY <= waited < 7 * DAY + 60 and waited > reg.get(key_of("vault.strikeMaxWait"))
+    assert vault.pendingRedeemRequest(0, alice) == shares  # nothing filled in 8 days
+    assert gold_feed.latestAnswer() < 0.89 * 2_400 * 10**8  # gold fell 11 % meanwhile
+
+    # the trend stops: a delay later the move is confirmed, the band closes, the strike fills
+    for _ in range(2):
+        chain.pending_timestamp = chain.pending_timestamp + DAY
+        for feed in edge.feeds.values():
+            feed.setAnswer(feed.latestAnswer(), sender=edge.deployer)
+        router.poke(gold, sender=edge.deployer)
+    low, high = router.priceBand(gold)
+    assert low == high
+    assert settled(vault.strike(sender=alice), vault)["redeemShares"] == shares
