@@ -421,3 +421,73 @@ def test_a_steady_trend_faster_than_the_band_per_confirm_delay_holds_every_strik
     low, high = router.priceBand(gold)
     assert low == high
     assert settled(vault.strike(sender=alice), vault)["redeemShares"] == shares
+
+
+def widen(edge, name: str, value: int) -> None:
+    """Governance widens `name`'s max to 20,000 bps (setBounds: nothing refuses it) and sets
+    `value` (one executed proposal)."""
+    reg, key = edge.registry, key_of(name)
+    p = reg.getParam(key)
+    edge.chain.pending_timestamp = max(
+        edge.chain.pending_timestamp, p.lastGovernanceUpdate + p.cooldown
+    )
+    reg.setBounds(key, p.min, 20_000, 0, p.cooldown, sender=edge.timelock)
+    reg.set(key, value, sender=edge.timelock)
+
+
+def test_a_reward_share_above_the_whole_fee_never_freezes_a_strike(edge, chain):
+    """`agent.rewardShareBps` is a share of the performance fee, read by `onFee` inside every
+    strike that charges one. Nothing bounds it by 10,000 (the deploy config took any max, and
+    `setBounds` does): at 15,000 `onFee` underflowed (`shares - toAgents`), so every strike that
+    charged a fee reverted with a panic: no redemption or deposit settled while the share price
+    stood above the high-water mark. The registry now gives the agents at most the whole fee
+    (as `agent.maxSlashBps` is read at most 10,000), and the deploy config refuses the bound."""
+    vault, alice = edge.vault, edge.alice
+    widen(edge, "agent.rewardShareBps", 15_000)
+    gold = edge.feeds["gold"]
+    gold.setAnswer(gold.latestAnswer() * 105 // 100, sender=edge.deployer)  # +5 %: a gain
+    for _ in range(2):  # the gain stands a day: the second strike charges the fee
+        vault.requestRedeem(10**18, alice, alice, sender=alice)
+        receipt = edge.strike()
+        chain.pending_timestamp = chain.pending_timestamp + DAY
+    vault.requestRedeem(10**18, alice, alice, sender=alice)
+    edge.publish()
+    assert edge.refused(vault, "strike", sender=alice) is None
+    receipt = vault.strike(sender=alice)
+    (fee,) = receipt.events.filter(vault.PerformanceFeeTaken)
+    (got,) = receipt.events.filter(edge.agents.FeeReceived)
+    assert fee.feeShares == got.shares == got.toAgents > 0 and got.toTreasury == 0
+
+
+def test_a_close_factor_above_the_whole_debt_never_freezes_a_liquidation(edge, chain):
+    """`lend.closeFactorBps` is the part of the debt one liquidation may repay: above 10,000 the
+    part exceeded the debt and `_size` underflowed (`p.debt - part`), so every liquidation of a
+    position at health between `lend.fullCloseHealthBps` and 1 reverted with a panic. It is now
+    read at most 10,000 (the whole debt)."""
+    book, bob, carol = edge.book, edge.bob, edge.carol
+    book.borrow(19_000 * USDC, sender=bob)  # 39,000 behind 25 gold (60,000): health 1.15
+    widen(edge, "lend.closeFactorBps", 15_000)
+    gold = edge.feeds["gold"]
+    gold.setAnswer(2_000 * 10**8, sender=edge.deployer)  # health 0.96, confirmed below
+    edge.publish()
+    assert 0.95e18 <= book.healthFactor(bob) < 1e18
+    faucet(edge.asset, carol, 100_000 * USDC)
+    edge.asset.approve(book, 2**256 - 1, sender=carol)
+    token = edge.tokens["gold"]
+    debt = book.debtOf(bob)
+    assert edge.refused(book, "liquidate", bob, token, 2**256 - 1, sender=carol) is None
+    receipt = book.liquidate(bob, token, 2**256 - 1, sender=carol)
+    (event,) = receipt.events.filter(book.Liquidated)
+    # the whole debt (a second's interest on top): the close factor read at 10,000
+    assert event.repaid >= debt and book.debtOf(bob) == 0
+
+
+@pytest.mark.parametrize("name", ["agent.rewardShareBps", "lend.closeFactorBps",
+                                  "vault.maxSleeveBps.gold", "oracle.maxDeviationBps"])  # fmt: skip
+def test_the_deploy_config_refuses_a_share_above_the_whole(name):
+    data = CONFIG.model_dump(mode="json")
+    for spec in data["parameters"]:
+        if spec["name"] == name:
+            spec["max"] = 20_000
+    with pytest.raises(ValueError, match=rf"{name}: max 20000 is above 10000 bps"):
+        DeployConfig.model_validate(data)
