@@ -336,6 +336,10 @@ class ParameterSpec(Strict):
             raise ValueError(
                 f"{self.name}: value {self.value} is outside its bounds [{self.min}, {self.max}]"
             )
+        if parameters.is_share(self.name) and self.max > BPS:
+            raise ValueError(
+                f"{self.name}: max {self.max} is above {BPS} bps: it is a part of a whole"
+            )
         if self.steward_step_bps and (
             (self.step_bps and self.steward_step_bps > self.step_bps)
             or self.steward_cooldown <= self.cooldown

@@ -76,6 +76,28 @@ def key_of(name: str) -> bytes:
 
 AMOUNTS = ("vault.depositCap", "agent.minStake", "lend.minDebt")
 
+# Parts of a whole, in bps: the contracts read them as at most 10,000 (a reward share above the
+# whole fee made every fee-charging strike revert; a close factor above the whole debt every
+# partial liquidation). The contracts clamp the two that reverted; the deploy config refuses
+# bounds above 10,000 for all of them.
+SHARES = (
+    "vault.idleBufferBps",
+    "vault.maxTurnoverBps",
+    "vault.performanceFeeBps",
+    "vault.staleHaircutBps",
+    "lend.closeFactorBps",
+    "lend.rate.kinkBps",
+    "oracle.maxDeviationBps",
+    "agent.maxSlashBps",
+    "agent.rewardShareBps",
+)
+SHARE_PREFIXES = ("vault.maxSleeveBps.", "lend.ltvBps.", "lend.liqThresholdBps.")
+
+
+def is_share(name: str) -> bool:
+    """Parameters that are a part of a whole (at most 10,000 bps)."""
+    return name in SHARES or name.startswith(SHARE_PREFIXES)
+
 
 def is_amount(name: str) -> bool:
     """Parameters measured in the vault's asset (shown and entered in its whole units)."""

@@ -122,7 +122,11 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        rebalance measures (entering needs a strike after the next price round).
 ///      - `rebalance` enforces, on the target weights: `targetBps[i] <= vault.maxSleeveBps.<name>`,
 ///        idle `>= vault.idleBufferBps`, turnover `½ Σ|target - current|` over sleeves and idle
-///        `<= vault.maxTurnoverBps`, and `vault.rebalanceCooldown` since the last rebalance. It
+///        `<= vault.maxTurnoverBps`, and `vault.rebalanceCooldown` since the last rebalance. When
+///        the weights now are further from the caps and the buffer than one turnover (prices
+///        drifted, exits were paid from idle, the DAO tightened them), the turnover limit yields
+///        to the least turnover meeting them, `Σ current - min(Σ min(current_i, cap_i), 1e4 -
+///        buffer)`, and to no more: a decision can always bring the vault back within them. It
 ///        pulls from over-weight sleeves (up to their liquidity) before funding under-weight ones,
 ///        never below the target idle, then re-checks the weights reached: a sleeve it raised is
 ///        within its cap, and idle, if it lowered it, within the buffer (`ReachedOutsideBounds`).

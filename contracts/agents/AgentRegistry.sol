@@ -217,7 +217,9 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
     /// @inheritdoc IAgentRegistry
     function onFee(uint256 shares) external nonReentrant {
         if (msg.sender != vault) revert NotVault(msg.sender);
-        uint256 toAgents = shares.mulDiv(registry.get(REWARD_SHARE_BPS), BPS); // down: treasury gets the dust
+        // At most the whole fee, whatever bounds governance gave the share (a share above it
+        // would make every strike that charges a fee revert: exits held while the price is up).
+        uint256 toAgents = shares.mulDiv(Math.min(registry.get(REWARD_SHARE_BPS), BPS), BPS); // down: treasury gets the dust
         uint256 toTreasury = shares - toAgents;
         uint256 pot = undistributedRewards + toAgents;
         uint256 round = rewardRound;

@@ -861,7 +861,8 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         uint256 minDebt = type(uint256).max;
         uint256 maxRepay = p.debt;
         if (p.health >= registry.get(FULL_CLOSE_HEALTH) * BPS_TO_WAD) {
-            uint256 part = p.debt.mulDiv(registry.get(CLOSE_FACTOR), BPS);
+            // At most the whole debt, whatever bounds governance gave the factor.
+            uint256 part = p.debt.mulDiv(Math.min(registry.get(CLOSE_FACTOR), BPS), BPS);
             minDebt = registry.get(MIN_DEBT);
             // A close factor that would leave dust (or round to nothing) lets the whole debt go.
             if (part != 0 && p.debt - part >= minDebt) maxRepay = part;

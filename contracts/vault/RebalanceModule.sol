@@ -664,7 +664,11 @@ contract RebalanceModule {
         }
     }
 
-    /// @dev Every rebalance bound, on the targets: caps, idle buffer, turnover.
+    /// @dev Every rebalance bound, on the targets: caps, idle buffer, turnover. The turnover limit
+    ///      yields only to the least turnover any target meeting the caps and the buffer needs
+    ///      from the weights now (`need`: weights drifted, or exits paid from idle, further from
+    ///      them than one turnover): a decision can always bring the vault back within the DAO's
+    ///      caps and buffer, and move no more than that.
     function _checkBounds(VaultStorage.Layout storage $, uint16[] calldata targetBps, uint16[] memory oldBps)
         internal
         view
@@ -672,12 +676,14 @@ contract RebalanceModule {
         uint256 sumTarget;
         uint256 sumOld;
         uint256 moved;
+        uint256 kept; // Σ min(weight now, cap): what the caps let stay invested
         for (uint256 i; i < targetBps.length; ++i) {
             uint256 t = targetBps[i];
             uint256 cap = registry.get($.sleeves[i].capKey);
             if (t > cap) revert IRWAVault.SleeveCapExceeded(i, t, cap);
             sumTarget += t;
             sumOld += oldBps[i];
+            kept += Math.min(oldBps[i], cap);
             moved += t > oldBps[i] ? t - oldBps[i] : oldBps[i] - t;
         }
         uint256 minIdle = registry.get(IDLE_BUFFER_BPS);
@@ -687,7 +693,9 @@ contract RebalanceModule {
         moved += idleTarget > idleOld ? idleTarget - idleOld : idleOld - idleTarget;
         // Turnover ½ Σ|Δw| over sleeves and idle, rounded up (never under-counted).
         uint256 turnover = (moved + 1) / 2;
-        uint256 maxTurnover = registry.get(MAX_TURNOVER_BPS);
+        // minIdle <= idleTarget <= BPS here; sumOld >= kept.
+        uint256 need = sumOld - Math.min(kept, BPS - minIdle);
+        uint256 maxTurnover = Math.max(registry.get(MAX_TURNOVER_BPS), need);
         if (turnover > maxTurnover) revert IRWAVault.TurnoverExceeded(turnover, maxTurnover);
     }
 

@@ -50,7 +50,7 @@ from typing import Any, Final
 from eth_utils import keccak
 
 from keepers.math import BPS
-from keepers.strategy.bounds import Bounds, turnover_bps, violations
+from keepers.strategy.bounds import Bounds, min_turnover_bps, turnover_bps, violations
 from keepers.strategy.inputs import StrategyInputs, StrategyParams
 from keepers.strategy.pipeline import Decision, NoAction, decide
 from keepers.strategy.rationale import VERSION, encode, rationale_hash
@@ -261,6 +261,9 @@ def decide_with(
     proposal, target, code = _propose(entry_point, inputs, time_limit)
     current = inputs.current_bps
     bounds = Bounds(inputs.caps_bps, inputs.idle_buffer_bps, inputs.max_turnover_bps)
+    # The vault lets a decision turn over what meeting the caps and the buffer needs.
+    need = min_turnover_bps(current, bounds)
+    bounds = Bounds(bounds.ceilings_bps, bounds.idle_buffer_bps, max(bounds.max_turnover_bps, need))
     # Staying put sends nothing: the current weights as the proposal are no action even when
     # they drifted past a cap or the buffer (a `rebalance` to them would revert; none is sent).
     broken = () if target == current else violations(target, current, bounds)

@@ -57,7 +57,8 @@ class Decision:
 
 @dataclass(frozen=True)
 class NoAction:
-    """Nothing to send, and why: `code` ("empty", "infeasible", "no-change", "base-fee",
+    """Nothing to send, and why: `code` ("empty", "infeasible" (before the vault let a decision
+    turn over what its bounds need; no longer produced), "no-change", "base-fee",
     "min-change", "gas") and `reason` in words; `rationale` the document when the pipeline got as
     far as forecasting (kept for the decision log, never sent)."""
 
@@ -207,19 +208,8 @@ def decide(
         "current_breaks_beyond_drift": drifted_past(current, caps, params.drift_tolerance_bps),
     }
     parts: dict[str, Any] = {"forecasts": forecasts, "signals": signals}
-    if need > inputs.max_turnover_bps:
-        reason = (
-            f"infeasible: meeting the caps and the idle buffer needs turnover {need} bps, above "
-            f"vault.maxTurnoverBps {inputs.max_turnover_bps}: any rebalance would revert"
-        )
-        doc = _document(
-            inputs,
-            params,
-            **parts,
-            constraints=constraints,
-            outcome={"act": False, "code": "infeasible", "reason": reason},
-        )
-        return NoAction(reason, "infeasible", doc)
+    # Weights further from the caps and the buffer than one turnover: the vault lets a decision
+    # turn over what meeting them needs (RebalanceModule._checkBounds), so it is always planned.
 
     plan = plan_risk_off(
         signals, current, Bounds(caps.ceilings_bps, caps.idle_buffer_bps, limit), params.risk

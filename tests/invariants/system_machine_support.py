@@ -758,7 +758,11 @@ class Driver:
             return {"IdleBufferBreached"}
         moved = sum(abs(t - o) for t, o in zip(targets, old, strict=True))
         moved += abs(idle - (BPS - sum(old)))
-        if (moved + 1) // 2 > value("vault.maxTurnoverBps"):
+        # The limit yields to the least turnover meeting the caps and the buffer from `old`.
+        caps = [value(f"vault.maxSleeveBps.{name}") for name in SLEEVES]
+        kept = sum(min(o, cap) for o, cap in zip(old, caps, strict=True))
+        need = sum(old) - min(kept, BPS - value("vault.idleBufferBps"))
+        if (moved + 1) // 2 > max(value("vault.maxTurnoverBps"), need):
             return {"TurnoverExceeded"}
         return set()
 

@@ -136,7 +136,6 @@ def stay(inputs: StrategyInputs) -> Proposal:
     [
         (f"{__name__}:stay", (6001, 3000), 2000),  # drifted one bps over its cap
         (f"{__name__}:stay", (3000, 3000), 2000),
-        (LEARNED, (9000, 1000), 100),  # caps need 3,000 bps of turnover: the pipeline's infeasible
     ],
 )
 def test_staying_put_is_no_action_even_on_weights_past_a_bound(entry, current, turnover):
@@ -144,6 +143,16 @@ def test_staying_put_is_no_action_even_on_weights_past_a_bound(entry, current, t
     outcome = decide_with(entry, inputs, KEEPER)
     assert isinstance(outcome, NoAction) and outcome.code == "min-change", outcome
     assert outcome.rationale is not None and replay(outcome.rationale, trusted={entry}).ok
+
+
+def test_weights_further_from_the_caps_than_one_turnover_are_brought_back():
+    """The caps need 3,000 bps of turnover, the limit is 100: the vault lets a decision turn
+    over what meeting them needs (RebalanceModule._checkBounds), and the strategy takes it."""
+    inputs = vault(FLAT, current=(9000, 1000), turnover=100)
+    outcome = decide_with(LEARNED, inputs, KEEPER)
+    assert isinstance(outcome, Decision), outcome
+    assert outcome.target_bps[0] <= 6000 and outcome.turnover_bps == 3000
+    assert outcome.rationale is not None and replay(outcome.rationale, trusted={LEARNED}).ok
 
 
 def test_a_book_that_lost_everything_still_decides():

@@ -44,7 +44,7 @@ from keepers.multicall import Batch, CallResult
 from keepers.protocol import Protocol
 from keepers.reads import read_allocation
 from keepers.store import Store
-from keepers.strategy import Bounds, turnover_bps, violations, weights_bps
+from keepers.strategy import Bounds, min_turnover_bps, turnover_bps, violations, weights_bps
 from keepers.strategy.kit import BUILTIN, ProposalRefused
 from keepers.strategy.rationale import decode, is_canonical
 from keepers.strategy.replay import replay
@@ -103,7 +103,9 @@ def check_decision(snap: RebalancerSnapshot, entry: str) -> str:
         assert all(type(t) is int and t >= 0 for t in target), target
         assert violations(target, inputs.current_bps, bounds) == (), target
         assert sum(target) <= BPS - inputs.idle_buffer_bps
-        assert turnover_bps(inputs.current_bps, target) <= inputs.max_turnover_bps
+        # the limit, or what meeting the caps and the buffer needs (RebalanceModule._checkBounds)
+        need = min_turnover_bps(inputs.current_bps, bounds)
+        assert turnover_bps(inputs.current_bps, target) <= max(inputs.max_turnover_bps, need)
         assert math.isfinite(result.decision.expected_gain)
         outcome = "call"
     if result.rationale is not None:

@@ -87,6 +87,10 @@ def violation(targets, old, caps, buffer, max_turnover):
     idle = max(0, BPS - sum(targets))
     if sum(targets) > BPS or idle < buffer:
         return "IdleBufferBreached", {"idleBps": idle, "minIdleBps": buffer}
+    # The limit yields to the least turnover that meets the caps and the buffer from `old`
+    # (weights drifted, or exits paid from idle, further from them than one turnover).
+    kept = sum(min(o, cap) for o, cap in zip(old, caps, strict=True))
+    max_turnover = max(max_turnover, sum(old) - min(kept, BPS - buffer))
     t = turnover(old, targets)
     if t > max_turnover:
         return "TurnoverExceeded", {"turnoverBps": t, "maxTurnoverBps": max_turnover}
