@@ -25,8 +25,10 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        assets. `returnIndex()` is the supply index: it grows by `interest / (cash + debt)` at
 ///        each accrual and falls by `loss / (cash + debt)` at each bad-debt write-off.
 ///      - As a sleeve, the book is only as good as a price it can liquidate at: while listed
-///        tokens with no fresh price back more than 1 bps of its value (their `capUsage`, with
-///        its share of the interest), `strikeValuation` and `returnIndexStatus` report it not
+///        tokens with no fresh price back more than 1 bps of its value (what the positions'
+///        shares of them owe now: each position's scaled debt is split over its tokens as its
+///        principal is, so that debt carries its own interest and no other position's borrow
+///        or repayment moves it), `strikeValuation` and `returnIndexStatus` report it not
 ///        fresh (strikes, evaluations and decisions moving the book wait; the stale clock is
 ///        those tokens' newest round), and `strikeValuation`'s `low` leaves that debt out for
 ///        leavers, grossed up by `vault.staleHaircutBps` so the strike's haircut charges the

@@ -143,8 +143,11 @@ def key(name: str) -> bytes:
 # ------------------------------------------------- the book as keepers.math (lending) sees it
 
 # LendingSleeve's storage: `_book` (cash | totalScaled << 128), `_rates` (borrowIndex | rate <<
-# 128 | lastAccrual << 192), `_supplyIndex`, and the `_positions` mapping (scaled | ...).
+# 128 | lastAccrual << 192), `_supplyIndex`, the `_positions` mapping (scaled | ...), the
+# `_collaterals` array (6 slots a token: usage | scaledUsage << 128 at 5) and the `_backing`
+# mapping (share | scaledShare << 128).
 BOOK_SLOT, RATES_SLOT, SUPPLY_INDEX_SLOT, POSITIONS_SLOT = 1, 2, 3, 7
+COLLATERALS_SLOT, COLLATERAL_SLOTS, BACKING_SLOT = 4, 6, 9
 _U128, _U64, _U40 = 2**128 - 1, 2**64 - 1, 2**40 - 1
 
 
@@ -174,6 +177,34 @@ def stored_loan(book, borrower) -> Loan:
     """The borrower's scaled debt, from `_positions`."""
     slot = keccak(encode(["address", "uint256"], [str(borrower.address), POSITIONS_SLOT]))
     return Loan(_slot(book, int.from_bytes(slot, "big")) & _U128)
+
+
+def _collateral_field(book, index: int, offset: int) -> int:
+    base = int.from_bytes(keccak(COLLATERALS_SLOT.to_bytes(32, "big")), "big")
+    return _slot(book, base + index * COLLATERAL_SLOTS + offset)
+
+
+def stored_scaled_usage(book, index: int) -> int:
+    """`_collaterals[index].scaledUsage`: the positions' scaled debt resting on that token (the
+    layout checked against `capUsage`, its `usage`)."""
+    token = book.collateralTokens()[index]
+    packed = _collateral_field(book, index, 5)
+    assert packed & _U128 == book.capUsage(token), (
+        "LendingSleeve's storage layout changed: update the slots in lending_support"
+    )
+    return packed >> 128
+
+
+def stored_scaled_backing(book, borrower, token) -> int:
+    """The borrower's scaled debt resting on `token` (`_backing[borrower][token] >> 128`; the
+    layout checked against `capUsageOf`, the low half)."""
+    inner = keccak(encode(["address", "uint256"], [str(borrower.address), BACKING_SLOT]))
+    slot = keccak(encode(["address", "bytes32"], [str(token.address), inner]))
+    packed = _slot(book, int.from_bytes(slot, "big"))
+    assert packed & _U128 == book.capUsageOf(borrower, token), (
+        "LendingSleeve's storage layout changed: update the slots in lending_support"
+    )
+    return packed >> 128
 
 
 def rate_model(lending: LendingSystem) -> RateModel:

@@ -51,7 +51,8 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         bytes32 thresholdKey;
         bytes32 bonusKey;
         bytes32 capKey;
-        uint256 usage; // principal attributed to this token (borrow cap), Σ `_backing`
+        uint128 usage; // principal attributed to this token (borrow cap), Σ `_backing` shares
+        uint128 scaledUsage; // the scaled debt resting on it (stale exposure), Σ scaled shares
     }
 
     struct PositionSlot {
@@ -110,7 +111,9 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     mapping(address borrower => PositionSlot) internal _positions;
     mapping(address borrower => mapping(address token => uint256)) internal _collateral;
     /// @dev The part of a position's principal attributed to each of its tokens (borrow caps):
-    ///      Σ over the position's tokens == its principal; 0 for a token it does not hold.
+    ///      Σ over the position's tokens == its principal; 0 for a token it does not hold. Above
+    ///      bit 128, the same split of its scaled debt (its interest with it: Σ == its scaled
+    ///      units), from which what a stale token backs is read (`scaledUsage`).
     mapping(address borrower => mapping(address token => uint256)) internal _backing;
     /// @inheritdoc ILendingSleeve
     uint256 public loansDueAt;
@@ -206,8 +209,10 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         return (s.supplyIndex, fresh);
     }
 
-    /// @dev The debt backed by listed tokens without a fresh price (`exposed`: their principal,
-    ///      Σ `usage`, with its share of the interest, rounded up), and the newest of their rounds
+    /// @dev The debt backed by listed tokens without a fresh price (`exposed`: what the positions'
+    ///      shares of them owe now, Σ `scaledUsage` at the borrow index, rounded up: the interest
+    ///      of those very shares, which no other position's borrow or repayment moves), and the
+    ///      newest of their rounds
     ///      (`at`, the stale clock: `IOracleRouter.lastUsableAt`).
     ///      `fresh` while that debt is at most 1 bps of the book's `value` (dust neither holds
     ///      the book up nor is counted). A position can be liquidated, its loss realised, only at
@@ -217,24 +222,22 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         view
         returns (bool fresh, uint256 at, uint256 exposed)
     {
-        uint256 principal = 0; // Σ usage: every position's principal, attributed to its tokens
         uint256 n = _collaterals.length;
         for (uint256 i; i < n; ++i) {
             Collateral storage c = _collaterals[i];
-            uint256 usage = c.usage;
-            if (usage == 0) continue;
-            principal += usage;
+            uint256 owed = c.scaledUsage;
+            if (owed == 0) continue;
             try router.tryPrice(c.token) returns (uint256, bool live) {
                 if (live) continue;
             } catch {} // never priced and unreadable now: no price at all
-            exposed += usage;
+            exposed += owed;
             // Its newest usable price (a stale round's time; for an unusable answer the last
             // usable one the router knows: one faulty round is waited for, IOracleRouter).
             try router.lastUsableAt(c.token) returns (uint256 t) {
                 if (t > at) at = t;
             } catch {}
         }
-        if (exposed != 0) exposed = exposed.mulDiv(_totalDebt(s), principal, Math.Rounding.Ceil);
+        exposed = _debtOf(exposed, s.borrowIndex);
         fresh = exposed * BPS <= value;
     }
 
@@ -287,7 +290,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         // Only the token posted is checked: another token's share rises here only as prices
         // moved since the last attribution (a top-up adds no debt), and a top-up that keeps a
         // position from liquidation is never refused for a cap someone else filled.
-        if (pos.principal != 0) _rebase(msg.sender, pos.mask, pos.principal, bit);
+        if (pos.principal != 0) _rebase(msg.sender, pos, bit);
         IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
         emit CollateralDeposited(msg.sender, token, amount);
     }
@@ -315,7 +318,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         // The principal now rests on what is left, pro rata: as for a borrow, a token whose share
         // rises must stay within its cap (else posting a capped token and taking others out would
         // move debt onto it past its cap).
-        if (pos.principal != 0) _rebase(msg.sender, pos.mask, pos.principal, pos.mask);
+        if (pos.principal != 0) _rebase(msg.sender, pos, pos.mask);
         IERC20(token).safeTransfer(msg.sender, amount);
         emit CollateralWithdrawn(msg.sender, token, amount);
     }
@@ -340,7 +343,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         pos.principal = (pos.principal + amount).toUint112();
         // The principal is attributed to the tokens pro rata to what each adds to the borrow
         // power; only a token whose share rises is checked against its cap (dust backs ~nothing).
-        _rebase(msg.sender, pos.mask, pos.principal, pos.mask);
+        _rebase(msg.sender, pos, pos.mask);
         _positions[msg.sender] = pos;
         s.cash -= amount;
         _commit(s);
@@ -359,7 +362,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         repaid = Math.min(amount, debt);
         uint256 principal = pos.principal;
         uint256 left = _reduceDebt(s, pos, repaid, debt);
-        _scaleBacking(onBehalfOf, pos.mask, principal, pos.principal);
+        _scaleBacking(onBehalfOf, pos, principal);
         if (left != 0) {
             uint256 minDebt = _param(MIN_DEBT);
             if (left < minDebt && debt >= minDebt) revert DustDebt(left, minDebt);
@@ -416,7 +419,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         }
         // The principal left rests on the tokens left, at this liquidation's prices (no cap
         // check: a liquidation is never refused for a cap).
-        _rebase(borrower, pos.mask, pos.principal, 0);
+        _rebase(borrower, pos, 0);
         _positions[borrower] = pos;
         _commit(s);
         seized = p.seized;
@@ -491,7 +494,8 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
                 thresholdKey: _requireParameter("lend.liqThresholdBps.", name),
                 bonusKey: _requireParameter("lend.liqBonusBps.", name),
                 capKey: _requireParameter("lend.borrowCap.", name),
-                usage: 0
+                usage: 0,
+                scaledUsage: 0
             })
         );
         _indexPlusOne[token] = index + 1;
@@ -583,7 +587,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
     /// @inheritdoc ILendingSleeve
     function capUsageOf(address borrower, address token) external view returns (uint256) {
         _listedIndex(token);
-        return _backing[borrower][token];
+        return uint128(_backing[borrower][token]);
     }
 
     /// @inheritdoc ILendingSleeve
@@ -636,7 +640,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         for (uint256 i; (mask >> i) != 0; ++i) {
             if (w[i] == 0) continue;
             Collateral storage c = _collaterals[i];
-            uint256 own = _backing[borrower][c.token];
+            uint256 own = uint128(_backing[borrower][c.token]);
             uint256 limit = Math.max(own, registry.get(c.capKey).saturatingSub(c.usage - own));
             uint256 most = w[i] == total ? limit : limit.saturatingSub(1).mulDiv(total, w[i]);
             room = Math.min(room, most.saturatingSub(principal));
@@ -687,16 +691,18 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         if (left < pos.principal) pos.principal = uint112(left);
     }
 
-    /// @dev Attributes `principal` to the tokens of `mask` pro rata to `_capWeights` (cumulative
-    ///      rounding down: token k gets floor(P * W_k / W) - floor(P * W_(k-1) / W), W_k the weights
-    ///      up to k, so the shares add up to `principal` exactly); equal weights when all are 0.
-    ///      A token of `checked` whose share rises must end with usage <= its cap.
-    function _rebase(address borrower, uint16 mask, uint256 principal, uint16 checked) internal {
+    /// @dev Attributes `pos.principal` to the tokens of `pos.mask` pro rata to `_capWeights`
+    ///      (cumulative rounding down: token k gets floor(P * W_k / W) - floor(P * W_(k-1) / W), W_k
+    ///      the weights up to k, so the shares add up to the principal exactly); equal weights when
+    ///      all are 0; `pos.scaled` alike. A token of `checked` whose share rises must end with
+    ///      usage <= its cap.
+    function _rebase(address borrower, PositionSlot memory pos, uint16 checked) internal {
+        uint16 mask = pos.mask;
         if (mask == 0) return;
         uint256[MAX_COLLATERALS] memory w;
         uint256 total;
         // One token carries it all whatever the prices: no price to read (the common case).
-        if (principal != 0 && mask & (mask - 1) != 0) (w, total) = _capWeights(borrower, mask);
+        if (pos.principal != 0 && mask & (mask - 1) != 0) (w, total) = _capWeights(borrower, mask);
         if (total == 0) {
             for (uint256 i; (mask >> i) != 0; ++i) {
                 if ((mask >> i) & 1 == 1) (w[i], total) = (1, total + 1);
@@ -704,39 +710,51 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
         }
         uint256 cumulative;
         uint256 given;
+        uint256 scaledGiven;
         for (uint256 i; (mask >> i) != 0; ++i) {
             if ((mask >> i) & 1 == 0) continue;
             cumulative += w[i];
-            uint256 upTo = principal.mulDiv(cumulative, total);
-            _setBacking(borrower, i, upTo - given, (checked >> i) & 1 == 1);
-            given = upTo;
+            uint256 upTo = uint256(pos.principal).mulDiv(cumulative, total);
+            uint256 scaledUpTo = uint256(pos.scaled).mulDiv(cumulative, total);
+            _setBacking(borrower, i, upTo - given, scaledUpTo - scaledGiven, (checked >> i) & 1 == 1);
+            (given, scaledGiven) = (upTo, scaledUpTo);
         }
     }
 
-    /// @dev The principal fell from `from` to `to` (a repayment): each share falls pro rata, by
-    ///      the same cumulative rounding as `_rebase` (no share rises; they add up to `to`).
-    function _scaleBacking(address borrower, uint16 mask, uint256 from, uint256 to) internal {
-        if (from == to) return;
+    /// @dev The principal fell from `from` to `pos.principal` (a repayment): each share falls pro
+    ///      rata, by the same cumulative rounding as `_rebase` (no share rises; they add up to the
+    ///      principal); the scaled shares split `pos.scaled` alike (it fell even if the principal
+    ///      did not: interest is paid first).
+    function _scaleBacking(address borrower, PositionSlot memory pos, uint256 from) internal {
+        if (from == 0) return; // no principal: nothing attributed (a position with debt has some)
+        uint16 mask = pos.mask;
         uint256 cumulative;
         uint256 given;
+        uint256 scaledGiven;
         for (uint256 i; (mask >> i) != 0; ++i) {
             if ((mask >> i) & 1 == 0) continue;
-            cumulative += _backing[borrower][_collaterals[i].token];
-            uint256 upTo = cumulative.mulDiv(to, from);
-            _setBacking(borrower, i, upTo - given, false);
-            given = upTo;
+            cumulative += uint128(_backing[borrower][_collaterals[i].token]);
+            uint256 upTo = cumulative.mulDiv(pos.principal, from);
+            uint256 scaledUpTo = cumulative.mulDiv(pos.scaled, from);
+            _setBacking(borrower, i, upTo - given, scaledUpTo - scaledGiven, false);
+            (given, scaledGiven) = (upTo, scaledUpTo);
         }
     }
 
     /// @dev Sets the borrower's share of collateral `index`, and the token's usage with it; with
-    ///      `check`, a rise must leave usage within the cap (`BorrowCapExceeded`).
-    function _setBacking(address borrower, uint256 index, uint256 share, bool check) internal {
+    ///      `check`, a rise must leave usage within the cap (`BorrowCapExceeded`); and its share of
+    ///      the position's scaled debt (`scaledShare`), and the token's `scaledUsage` with it.
+    function _setBacking(address borrower, uint256 index, uint256 share, uint256 scaledShare, bool check)
+        internal
+    {
         Collateral storage c = _collaterals[index];
-        uint256 old = _backing[borrower][c.token];
-        if (share == old) return;
-        _backing[borrower][c.token] = share;
+        uint256 packed = _backing[borrower][c.token];
+        uint256 next = share | scaledShare << 128; // share <= uint112, scaledShare <= uint128
+        if (packed == next) return;
+        _backing[borrower][c.token] = next;
+        uint256 old = uint128(packed);
         uint256 usage = c.usage - old + share;
-        c.usage = usage;
+        (c.usage, c.scaledUsage) = (uint128(usage), uint128(c.scaledUsage - (packed >> 128) + scaledShare));
         if (check && share > old) {
             uint256 cap = registry.get(c.capKey);
             if (usage > cap) revert BorrowCapExceeded(c.token, usage, cap);
@@ -745,7 +763,7 @@ contract LendingSleeve is ILendingSleeve, AccessControl, ReentrancyGuardTransien
 
     /// @dev Collateral `index` leaves the position: its share of the principal leaves its usage.
     function _dropBacking(address borrower, uint256 index) internal {
-        _setBacking(borrower, index, 0, false);
+        _setBacking(borrower, index, 0, 0, false);
     }
 
     /// @dev Empties the borrower's collateral of `mask` (a dust write-off), for the liquidator.

@@ -14,7 +14,8 @@ After every step, on chain:
 - Σ borrowers' scaled debt == the book's totalScaled, and Σ debts (rounded up) lies between
   the book's debt (rounded down) and that plus one wei per borrower;
 - each token's cap usage == Σ the positions' shares of it (`capUsageOf`), each position's shares
-  add up to its principal, and a token it does not hold carries none of it;
+  add up to its principal, and a token it does not hold carries none of it; the same for the
+  split of its scaled debt (the high half of `_backing`, `scaledUsage`: a stale token's exposure);
 - the book holds exactly the collateral its positions record, and at least its cash in
   stablecoin; totalAssets() == cash + totalDebt();
 - the vault's totalAssets() == idle + Σ sleeves (DESIGN.md invariant 1);
@@ -63,6 +64,8 @@ from tests.lending_support import (
     position_of,
     stored_book,
     stored_loan,
+    stored_scaled_backing,
+    stored_scaled_usage,
 )
 from tests.vault_support import confirm_moves, next_window, revert_of
 
@@ -311,9 +314,17 @@ class LendingMachine(RuleBasedStateMachine):
             assert sum(shares) == book.positionOf(b).principal
             for name, share in zip(NAMES, shares, strict=True):
                 assert share == 0 or book.collateralOf(b, lending.token(name)) > 0, name
-        for name in NAMES:
+            # The same split of its scaled debt (what a stale token's exposure is read from).
+            scaled = [stored_scaled_backing(book, b, lending.token(n)) for n in NAMES]
+            assert sum(scaled) == stored_loan(book, b).scaled
+            for name, share in zip(NAMES, scaled, strict=True):
+                assert share == 0 or book.collateralOf(b, lending.token(name)) > 0, name
+        for index, name in enumerate(NAMES):
             token = lending.token(name)
             assert book.capUsage(token) == sum(book.capUsageOf(b, token) for b in self.borrowers)
+            assert stored_scaled_usage(book, index) == sum(
+                stored_scaled_backing(book, b, token) for b in self.borrowers
+            )
             held = sum(book.collateralOf(b, token) for b in self.borrowers)
             assert token.balanceOf(book) == held, name
 
