@@ -12,11 +12,19 @@ economic attacker and as an honest agent operator.
    the carried pot alone (`min(pot, convertToShares(roundPoints))`, the rest still carried);
    `NotShutdown` before, `NoRoundPoints` with nothing to pay, and nothing moves then.
 
-2. Bad input (checked, sound): zero amounts, unknown agents, decisions and slashes, double
+2. A slash executed after a shutdown left locked in the vault, nobody's (fixed). The guardian
+   shuts the vault down while a rogue agent's slash waits out its veto window; the slash then
+   executes and, like any donation, unlocked over `vault.unlockPeriod`, redemptions being paid
+   without what is still locked. The only holder, leaving at once, got 940,059.51 of 950,000;
+   its shares burned, 9,940.49 stayed in the vault with no share to own it, and no deposit can
+   come after a shutdown to ever claim it. The defence (IRWAVault.shutdown): after a shutdown
+   nothing is locked (nobody can enter to snipe a donation then), so the leavers are paid it.
+
+3. Bad input (checked, sound): zero amounts, unknown agents, decisions and slashes, double
    evaluations, executions, vetoes and claims each revert with the registry's custom error (no
    panic, no bare revert) and leave every balance and total as it was.
 
-3. Conservation under any sequence (checked, sound): two agents rebalancing, prices moving, fee
+4. Conservation under any sequence (checked, sound): two agents rebalancing, prices moving, fee
    strikes, evaluations, vetoes, slash executions, unbonds, withdrawals and claims, as hypothesis
    draws them, a day at a time. After every day, from the transactions' own events: the
    registry's vault shares are exactly the agents' part of every fee less every claim; what it
@@ -122,7 +130,44 @@ def test_after_a_shutdown_the_points_no_fee_will_close_are_paid(desk, chain):
         assert vault.balanceOf(agents) == pot - paid == agents.undistributedRewards()
 
 
-# ------------------------------------------------------------------ 2. bad input
+# ---------------------------------------------------------- 2. a slash left locked after a shutdown
+
+
+def test_a_slash_executed_after_a_shutdown_reaches_the_holders_who_leave(desk, chain):
+    """The guardian shuts the vault down while a rogue agent's slash waits out its veto window;
+    the slash executes after the shutdown and is donated. Deposits are refused from the
+    shutdown on, so nobody can enter to snipe it: the holders' exits pay it to them at once.
+    Under a week's unlock the only holder, leaving at once, got all but the 9,940.49 still
+    locked; its shares burned, that part stayed in the vault with nobody to own it."""
+    vault, agents, agent, holder = desk.vault, desk.agents, desk.allocator, desk.depositor
+    with isolated(chain):
+        desk.set_param("vault.unlockPeriod", 7 * DAY)
+        desk.add_stake(agent, 90_000 * USDC)  # 100,000 bonded: a 10,000 cap
+        decision = desk.rebalance_after_cooldown([6_000, 0, 0], agent).return_value
+        desk.at(agents.decisionRecord(decision).dueAt)
+        desk.move("tbill", -1_000)  # tbill -10 %: a slash at the cap
+        slash = only_event(desk.evaluate(decision), agents.SlashOpened)
+        assert slash["amount"] == 10_000 * USDC
+
+        vault.shutdown(sender=desk.guardian)
+        tbill = desk.system.sleeve("tbill").sleeve
+        vault.unwind(tbill, tbill.totalAssets(), sender=desk.keeper)
+        desk.at(slash["vetoEndsAt"])
+        nav = vault.totalAssets()
+        agents.executeSlash(slash["slashId"], sender=desk.keeper)
+        assert vault.lockedDonations()[0] == 0  # nothing held back after a shutdown
+        assert vault.totalAssets() == nav + slash["amount"]
+
+        before = desk.system.asset.balanceOf(holder)
+        desk.system.redeem(holder, vault.balanceOf(holder))
+        got = desk.system.asset.balanceOf(holder) - before
+        assert vault.totalSupply() == 0
+        # The holder that bore the loss gets the slash; the vault keeps the rounding only.
+        assert got >= nav + slash["amount"] - USDC
+        assert desk.system.asset.balanceOf(vault) < USDC
+
+
+# ------------------------------------------------------------------ 3. bad input
 
 
 def test_bad_input_is_a_custom_error_and_moves_nothing(desk, accounts, chain):
@@ -184,7 +229,7 @@ def test_bad_input_is_a_custom_error_and_moves_nothing(desk, accounts, chain):
         assert snapshot() == after
 
 
-# ------------------------------------------------------------------ 3. conservation (last: its
+# ------------------------------------------------------------------ 4. conservation (last: its
 # module fixture bonds more and shortens the windows)
 
 TARGETS = (
