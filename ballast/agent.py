@@ -387,6 +387,10 @@ def explain_error(name: str, inputs: dict, now: int, units: Units) -> str:
         return f"withdrawal locked: {lock} (see `ape run agent status`)"
     if name == "NoRewards":
         return f"nothing to claim: {inputs.get('agent')} has no rewards"
+    if name == "NoRoundPoints":
+        return "the open reward round has no points: nothing to close"
+    if name == "NotShutdown":
+        return "the vault is not shut down: its next performance fee closes the reward round"
     if name == "NotAllowlisted":
         return f"{inputs.get('account')} is not on the vault's allowlist: it cannot hold shares"
     if name == "ERC20InsufficientBalance":

@@ -146,6 +146,14 @@ pragma solidity ^0.8.24;
 ///        may call `onFee` as often as it takes a fee (at every NAV strike): a round is then
 ///        short, and a loss evaluated after the round its gain was paid in is carried as debt
 ///        against the next gains.
+///      - After the vault's `shutdown` anyone may `closeRound()`: the open round, when it has
+///        points, is closed as a fee would close it, with the carried pot alone (the same
+///        `paid = min(pot, convertToShares(roundPoints))`, at the vault's price then). (Found in
+///        an agent review: a shut vault's capital goes back to idle and its price stops rising,
+///        so no fee closes a round again, while the decisions made before the shutdown are
+///        evaluated over the next `agent.evalWindow`: an honest agent's 5,050 of value added
+///        after the last fee was paid nothing and the 100.6 shares carried for it stayed in the
+///        registry, nobody's, for good.) A fee after the shutdown still closes rounds as before.
 ///
 ///      Accounting: the registry holds exactly Σ(stake + unbonding) of the asset that agents
 ///      brought, plus whatever was sent to it otherwise (never counted); slashed stake leaves it
@@ -201,6 +209,9 @@ interface IAgentRegistry {
     event SlashExecuted(uint256 indexed slashId, address indexed agent, uint256 amount);
     event FeeReceived(uint256 shares, uint256 toAgents, uint256 toTreasury, uint256 indexed round);
     event RewardsClaimed(address indexed agent, uint256 shares);
+    /// @notice `closeRound` closed reward round `round` of `points`, paying it `paid` shares of the
+    ///         carried pot (the rest still carried).
+    event RoundClosed(uint256 indexed round, uint256 paid, uint256 points);
     /// @notice An evaluation's signed `value` (asset units) netted into `agent`'s rewards:
     ///         `pointsAdded` to the open round, `pointsWithdrawn` from it, and the agent's
     ///         `debt` after.
@@ -234,6 +245,10 @@ interface IAgentRegistry {
     error VetoWindowOpen(uint256 slashId, uint256 vetoEndsAt);
     error NoRewards(address agent);
     error StaleReturnIndex(uint256 decisionId, address sleeve);
+    /// @notice `closeRound` before the vault's shutdown: a fee closes the rounds then.
+    error NotShutdown();
+    /// @notice `closeRound` with no reward points in the open round: nothing to pay.
+    error NoRoundPoints();
 
     // ----------------------------------------------------------------- agents
 
@@ -256,6 +271,12 @@ interface IAgentRegistry {
     /// @notice Pays the caller's rewards, in vault shares.
     /// @return shares What was paid.
     function claimRewards() external returns (uint256 shares);
+
+    /// @notice After the vault's `shutdown` (anyone): closes the open reward round as a fee
+    ///         would, with the carried pot alone (`undistributedRewards`, no new fee), so the
+    ///         points earned after the last fee are paid (claimable) instead of waiting for a fee
+    ///         that a shut vault, its capital back in idle, may never take again.
+    function closeRound() external;
 
     // ----------------------------------------------------------------- vault
 

@@ -460,7 +460,8 @@ interface IRWAVault {
     ///         settled.
     function requestWindows() external view returns (uint256 open, uint256 depositHead, uint256 redeemHead);
 
-    /// @notice Donations still locked (not yet in the share price) and when the lock ends.
+    /// @notice Donations still locked (not yet in the share price) and when the lock ends; 0
+    ///         locked after a shutdown.
     function lockedDonations() external view returns (uint256 locked, uint256 until);
 
     // ----------------------------------------------------------------- guardian, shutdown, allowlist
@@ -471,7 +472,11 @@ interface IRWAVault {
     /// @notice Lets rebalances resume (guardian or governance).
     function unpauseAutomation() external;
 
-    /// @notice Stops deposits and rebalances for good (guardian or governance).
+    /// @notice Stops deposits and rebalances for good (guardian or governance). Donations still
+    ///         locked, and any made later (an executed slash), count in the share price at once
+    ///         from then on: nobody can enter to snipe them, and the holders leaving are those
+    ///         they are owed to (a lock would pay them to whoever stayed last, and what was still
+    ///         locked when the last share left would be nobody's).
     function shutdown() external;
 
     /// @notice After shutdown, moves up to `assets` from `sleeve` back to idle. Anyone.

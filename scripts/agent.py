@@ -302,7 +302,16 @@ def withdraw(ecosystem, network, manifest_file, account):
 def claim(ecosystem, network, manifest_file, account):
     """Claim the agent's rewards: vault shares from the performance fee."""
     agents = Agents(ecosystem, network, manifest_file)
-    if not agents.registry.claimableRewards(account):
+    registry = agents.registry
+    if (
+        not registry.claimableRewards(account)
+        and registry.roundPointsOf(account)
+        and agents.vault.isShutdown()
+    ):
+        # No fee may come after a shutdown: close the open round from the carried pot first.
+        agents.send("close the reward round", registry.closeRound, sender=account)
+        console.print("closed the open reward round (the vault is shut down: no fee will)")
+    if not registry.claimableRewards(account):
         raise click.ClickException(
             f"nothing to claim: {account.address} has no rewards (decisions that beat the "
             "weights they replaced earn points; the vault's next performance fee pays them)"

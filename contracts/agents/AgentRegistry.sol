@@ -227,19 +227,22 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         if (points == 0) {
             undistributedRewards = pot; // nobody earned this round: the next one gets it
         } else {
-            // A round pays at most the value its points stand for (points are assets): their
-            // shares at the price after this strike's mint and burn (rounded down); the rest of
-            // the pot waits for the next round. Each agent's part is rounded down once (`_due`),
-            // so the round never promises more than it kept. `convertToShares` cannot revert
-            // here: it reads what the strike just valued (IAgentRegistry, "Rewards").
-            uint256 paid = Math.min(pot, IERC4626(vault).convertToShares(points));
-            _closedRounds[round] = RewardRound(paid, points);
-            undistributedRewards = pot - paid;
-            rewardRound = uint64(round + 1);
-            roundPoints = 0;
+            // `convertToShares` cannot revert here: it reads what the strike just valued
+            // (IAgentRegistry, "Rewards").
+            _closeRound(round, pot, points);
         }
         if (toTreasury != 0) IERC20(vault).safeTransfer(treasury, toTreasury);
         emit FeeReceived(shares, toAgents, toTreasury, round);
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function closeRound() external nonReentrant {
+        if (!IRWAVault(vault).isShutdown()) revert NotShutdown();
+        uint256 points = roundPoints;
+        if (points == 0) revert NoRoundPoints();
+        uint256 round = rewardRound;
+        uint256 paid = _closeRound(round, undistributedRewards, points);
+        emit RoundClosed(round, paid, points);
     }
 
     // =================================================================== evaluation and slashing
@@ -656,6 +659,18 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         }
         r.debt = debt;
         emit ValueNetted(agent, decisionId, value, points, withdrawn, debt);
+    }
+
+    /// @dev Closes the open `round` of `points` with `pot`: it pays at most the value its points
+    ///      stand for (points are assets), their shares at the vault's price now (rounded down);
+    ///      the rest of the pot waits for the next round. Each agent's part is rounded down once
+    ///      (`_due`), so the round never promises more than it kept.
+    function _closeRound(uint256 round, uint256 pot, uint256 points) internal returns (uint256 paid) {
+        paid = Math.min(pot, IERC4626(vault).convertToShares(points));
+        _closedRounds[round] = RewardRound(paid, points);
+        undistributedRewards = pot - paid;
+        rewardRound = uint64(round + 1);
+        roundPoints = 0;
     }
 
     /// @dev Moves what `agent` earned in a closed round into `settled`.

@@ -662,10 +662,11 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
     }
 
     /// @dev Donations still locked: linear from `lock.amount` at `start` to 0 at `end`, rounded up
-    ///      (the share price never counts a wei early).
+    ///      (the share price never counts a wei early); nothing after a shutdown (nobody can enter
+    ///      to snipe it then, and what stayed locked when the last holder left was nobody's).
     function _locked() internal view returns (uint256) {
         VaultStorage.Lock memory l = _s().lock;
-        if (block.timestamp >= l.end) return 0;
+        if (block.timestamp >= l.end || _s().flags.shutdown) return 0;
         return uint256(l.amount).mulDiv(l.end - block.timestamp, l.end - l.start, Math.Rounding.Ceil);
     }
 

@@ -579,10 +579,10 @@ contract RebalanceModule {
         }
     }
 
-    /// @dev As RWAVault._locked: linear unlock, rounded up.
+    /// @dev As RWAVault._locked: linear unlock, rounded up; nothing after a shutdown.
     function _lockedNow(VaultStorage.Layout storage $) internal view returns (uint256) {
         VaultStorage.Lock memory l = $.lock;
-        if (block.timestamp >= l.end) return 0;
+        if (block.timestamp >= l.end || $.flags.shutdown) return 0;
         return uint256(l.amount).mulDiv(l.end - block.timestamp, l.end - l.start, Math.Rounding.Ceil);
     }
 

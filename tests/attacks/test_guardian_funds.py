@@ -193,6 +193,8 @@ GUARDIAN_CALLS: dict[str, dict[str, Refused | OwnFunds | Allowed]] = {
                               lambda m: {"caller": m.guardian}),
         "onFee": Refused(lambda m: (1,), "NotVault", lambda m: {"caller": m.guardian}),
         "claimRewards": Refused(lambda m: (), "NoRewards", lambda m: {"agent": m.guardian}),
+        # Anyone's after a shutdown: closes the open reward round (bookkeeping, no transfer).
+        "closeRound": Refused(lambda m: (), "NotShutdown"),
         "withdrawUnbonded": Refused(lambda m: (), "NotRegistered",
                                     lambda m: {"agent": m.guardian}),
         "requestUnbond": Refused(lambda m: (1,), "NotRegistered",

@@ -470,9 +470,10 @@ class Driver:
         return self.params[keccak(text=name)].value
 
     def _locked(self, t: int) -> int:
-        """VaultStorage.Lock as the model holds it, at time `t` (RWAVault._locked)."""
+        """VaultStorage.Lock as the model holds it, at time `t` (RWAVault._locked): nothing
+        after a shutdown (it unlocks at once)."""
         amount, start, end = self.lock
-        return 0 if t >= end else -(-amount * (end - t) // (end - start))
+        return 0 if t >= end or self.shutdown else -(-amount * (end - t) // (end - start))
 
     def _donated(self, assets: int) -> None:
         """A donation (or an executed slash) at `now`: what is still locked and `assets`

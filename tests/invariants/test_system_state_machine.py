@@ -35,8 +35,9 @@ After every step, DESIGN.md's invariants:
 1. totalAssets() == idle + Σ sleeves − locked donations; idle == the vault's cash − pending
    deposits − assets reserved for filled redemptions; pendingDeposits() == the model's
    unsettled requests; lockedDonations() == the model's lock, decaying linearly over
-   vault.unlockPeriod; each RWA sleeve holds the tokens it counts and values them at the
-   router's price; the book's totalAssets() == cash + totalDebt() and it holds at least its cash.
+   vault.unlockPeriod (nothing after a shutdown); each RWA sleeve holds the tokens it counts
+   and values them at the router's price; the book's totalAssets() == cash + totalDebt() and
+   it holds at least its cash.
 2. Σ share balances + the vault's escrow == totalSupply(); escrow == pendingRedemptions() +
    Σ unclaimed deposit shares (maxMint) + the claims' rounding dust (≤ a share per controller
    and strike); Σ pendingRedeemRequest == pendingRedemptions() up to a share per controller;
@@ -321,13 +322,16 @@ class SystemMachine(Driver, RuleBasedStateMachine):
     @rule(amount=st.integers(0, 300_000 * USDC))
     def donate(self, amount):
         """The keeper donates: nothing of it shows in totalAssets at once (it is locked, and
-        unlocks linearly over vault.unlockPeriod: invariant 1 checks lockedDonations())."""
+        unlocks linearly over vault.unlockPeriod: invariant 1 checks lockedDonations()); after
+        a shutdown all of it at once (nothing is locked then: no deposit can snipe it)."""
         s = self.s
         before = s.vault.call("totalAssets")
         if self._act(s.vault, "donate", amount, sender=s.keeper,
                      refusals=set() if amount else {"ZeroAmount"}):  # fmt: skip
             self._donated(amount)
-            if self._param("vault.unlockPeriod"):
+            if self.shutdown:
+                assert s.vault.call("totalAssets") == before + amount
+            elif self._param("vault.unlockPeriod"):
                 assert s.vault.call("totalAssets") == before
 
     # ------------------------------------------------------------------ the searcher (9)
@@ -626,7 +630,7 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         """The guardian vetoes a pending slash (refused once its window is over), or anyone
         executes it (refused while the window is open; with `wait`, after waiting it out): the
         slashed stake is donated and locked (totalAssets does not move; the model's lock, which
-        invariant 1 compares with lockedDonations(), takes it)."""
+        invariant 1 compares with lockedDonations(), takes it), at once after a shutdown."""
         s = self.s
         pending = s.agents.call("pendingSlashes")
         if not pending:
@@ -645,8 +649,9 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         if receipt:
             [log] = s.agents.logs(receipt, "SlashExecuted")
             self._donated(log.amount)
-            # Locked at once: the share price gains it only over vault.unlockPeriod (0: at once).
-            rise = 0 if self._param("vault.unlockPeriod") else log.amount
+            # Locked at once: the share price gains it only over vault.unlockPeriod (0, or after
+            # a shutdown: at once).
+            rise = 0 if self._param("vault.unlockPeriod") and not self.shutdown else log.amount
             assert s.vault.call("totalAssets") - before == rise
             self.slashed += log.amount
 

@@ -20,7 +20,7 @@ from ballast import agent as A
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
 from ballast.deployment import Deployment
-from tests.vault_support import FEE_HOLD, confirm_moves, fee_sample
+from tests.vault_support import FEE_HOLD, confirm_moves, fee_sample, isolated
 
 NETWORK = ["--network", "ethereum:local:foundry"]
 USDC = 10**6
@@ -437,3 +437,35 @@ def test_decisions_slashes_and_rewards(agent_cli, market, accounts):
 
 def market_units(amount: int) -> str:
     return A.format_amount(amount, 6, "mUSDC")
+
+
+def test_after_a_shutdown_claim_closes_the_round_no_fee_will(agent_cli, market, accounts, chain):
+    """Found in a review: after a shutdown no fee may close a reward round again. The agent's
+    decision is evaluated after the last fee; `claim` closes the open round from the carried pot
+    (`closeRound`) and pays it."""
+    registry, vault = market.registry, market.vault
+    me, depositor, guardian = accounts[4], accounts[3], accounts[1]
+    with isolated(chain):
+        market.bond(me, 10_000 * USDC)
+        market.quote()
+        market.deposit(depositor, 1_000_000 * USDC)
+        decision = market.rebalance(me, gold=2_000)
+        gold = NAV["gold"]
+        for _ in range(3):  # gold rises a day at a time; each day's fee is carried (no points)
+            market.at(max(fee_sample(vault)[1] + FEE_HOLD, chain.blocks.head.timestamp + 1))
+            gold = gold * 101 // 100
+            market.quote(gold=gold)
+            market.deposit(depositor, 1 * USDC)
+        vault.shutdown(sender=guardian)
+        market.at(fee_sample(vault)[1] + FEE_HOLD)
+        vault.requestRedeem(vault.balanceOf(depositor) // 2, depositor, depositor, sender=depositor)
+        market.strike()  # the last fee: the gain that stood
+        market.evaluate(decision)
+        assert registry.roundPointsOf(me) > 0 and registry.claimableRewards(me) == 0
+        pot = registry.undistributedRewards()
+        assert pot > 0
+
+        out = ok(agent_cli("claim", account="TEST::4"))
+        assert "closed the open reward round" in out and "claimed " in out
+        assert 0 < vault.balanceOf(me) <= pot
+        assert registry.roundPoints() == 0
