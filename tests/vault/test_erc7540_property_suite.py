@@ -154,15 +154,18 @@ pieces = st.lists(
 )
 
 
+PIECES = {
+    "deposits": st.lists(amounts, min_size=2, max_size=2),
+    "later": st.just(0) | amounts,
+    "redeem_bps": st.lists(st.integers(1, 10_000), min_size=2, max_size=2),
+    "frozen": st.booleans(),
+    "steps": pieces,
+    "again": amounts,
+}
+
+
 @EXAMPLES
-@given(
-    deposits=st.lists(amounts, min_size=2, max_size=2),
-    later=st.just(0) | amounts,
-    redeem_bps=st.lists(st.integers(1, 10_000), min_size=2, max_size=2),
-    frozen=st.booleans(),
-    steps=pieces,
-    again=amounts,
-)
+@given(**PIECES)
 def test_claims_in_many_pieces_by_an_operator_to_a_third_party_round_for_the_vault(
     system, chain, people, deposits, later, redeem_bps, frozen, steps, again
 ):
@@ -179,6 +182,36 @@ def test_claims_in_many_pieces_by_an_operator_to_a_third_party_round_for_the_vau
     taken in place move to a bucket, folded fills complete), then the other half of the pieces."""
     with isolated(chain):  # hypothesis runs every example in one call of the test
         run_pieces(system, people, deposits, later, redeem_bps, frozen, steps, again)
+
+
+@pytest.fixture(scope="module")
+def dai_system(project, accounts, people):
+    """The same over an 18-decimal stablecoin (no decimals offset): a gift of half the NAV makes
+    a share unit worth about 1.5 asset units, so a fill may owe assets for no whole share."""
+    alice, bob, carol, _, erin = people
+    gov = accounts[0]
+    asset = gov.deploy(project.MockStablecoin18, "Mock DAI", "mDAI")
+    s = deploy_vault_system(project, gov, accounts[1], accounts[5], asset=asset)
+    s.set_param("vault.depositCap", 10**12 * USDC)  # the parameter's bound: one whole DAI
+    unit = 10**11
+    for who, amount in ((alice, 450_000), (bob, 350_000), (carol, 200_000)):
+        s.deposit(who, amount * unit + 345_679)
+        s.fund(who, 400_000 * unit)
+        s.vault.setOperator(erin, True, sender=who)
+    s.fund(accounts[2], 1_000_000 * unit)
+    s.asset.transfer(s.vault, s.vault.totalAssets() // 2 + 12_345, sender=accounts[2])
+    s.rebalance([5_000, 3_000, 1_500])
+    return s
+
+
+@settings(EXAMPLES, max_examples=max(3, settings.default.max_examples // 12))
+@given(**PIECES)
+def test_claims_in_many_pieces_with_an_18_decimal_asset(
+    dai_system, chain, people, deposits, later, redeem_bps, frozen, steps, again
+):
+    """The same pieces over an 18-decimal asset (a share unit worth more than an asset unit)."""
+    with isolated(chain):
+        run_pieces(dai_system, people, deposits, later, redeem_bps, frozen, steps, again)
 
 
 def run_pieces(system, people, deposits, later, redeem_bps, frozen, steps, again) -> None:
