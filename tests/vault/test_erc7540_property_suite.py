@@ -507,3 +507,81 @@ def test_erc165_answers_false_for_every_id_it_does_not_implement(system, ids):
     vault = system.vault
     for i in [*ids, 0xFFFFFFFF, *KNOWN]:
         assert vault.supportsInterface(i.to_bytes(4, "big")) is (i in KNOWN), hex(i)
+
+
+# ------------------------------------------------------------------ who may request for whom
+
+
+def test_requests_by_every_sender_owner_and_controller_follow_the_documented_rule(
+    system, chain, people, accounts
+):
+    """ERC-7540 §requestDeposit/§requestRedeem for every (sender, owner, controller) among alice,
+    bob, erin (alice's operator, not bob's: bob revokes it here) and dave (no rights; an ERC-20
+    spender of alice's shares for a redeem request): the owner's side as the standard says (the
+    owner, its operator, or for shares an ERC-20 spender), plus the controller's consent
+    IRWAVault documents (the controller or its operator sends, when it is not the owner). A
+    request that passes returns 0, emits the event with `sender` the caller and raises exactly
+    that controller's pending; one refused names NotOperator with the account that did not
+    consent, or the allowance short."""
+    alice, bob, _, dave, erin = people
+    vault = system.vault
+    vault.setOperator(erin, False, sender=bob)
+    system.fund(bob, 10 * USDC)
+    vault.approve(dave, 10**18, sender=alice)
+    everyone = (alice, bob, erin, dave)
+    operator_of = {alice: {erin}, bob: set(), erin: set(), dave: set()}
+    passed = 0
+    for kind, amount in (("requestDeposit", 1_000_003), ("requestRedeem", 10**18)):
+        for sender in everyone:
+            for owner in (alice, bob):
+                for controller in everyone:
+                    acts_for = {owner} | operator_of[owner]
+                    spender = kind == "requestRedeem" and owner == alice and sender == dave
+                    owner_ok = sender in acts_for or spender
+                    consent = (
+                        controller == owner or sender in {controller} | operator_of[controller]
+                    )
+                    args = (amount, controller, owner)
+                    if not owner_ok:
+                        if kind == "requestRedeem":
+                            assert_reverts(
+                                vault, kind, *args, sender=sender,
+                                error="ERC20InsufficientAllowance", spender=sender,
+                            )  # fmt: skip
+                        else:
+                            assert_reverts(
+                                vault, kind, *args, sender=sender,
+                                error="NotOperator", owner=owner, caller=sender,
+                            )  # fmt: skip
+                        continue
+                    if not consent:
+                        assert_reverts(
+                            vault, kind, *args, sender=sender,
+                            error="NotOperator", owner=controller, caller=sender,
+                        )  # fmt: skip
+                        continue
+                    view = (
+                        "pendingDepositRequest"
+                        if kind == "requestDeposit"
+                        else ("pendingRedeemRequest")
+                    )
+                    with isolated(chain):
+                        before = getattr(vault, view)(0, controller)
+                        tx = getattr(vault, kind)(*args, sender=sender)
+                        assert tx.return_value == 0
+                        log = (
+                            vault.DepositRequest
+                            if kind == "requestDeposit"
+                            else (vault.RedeemRequest)
+                        )
+                        (e,) = tx.events.filter(log)
+                        assert (e.controller, e.owner, e.requestId, e.sender) == (
+                            controller.address,
+                            owner.address,
+                            0,
+                            sender.address,
+                        )
+                        assert (e.assets if kind == "requestDeposit" else e.shares) == amount
+                        assert getattr(vault, view)(0, controller) == before + amount
+                        passed += 1
+    assert passed == 10  # 4 deposit requests, 6 redeem requests (2 by the spender)
