@@ -231,6 +231,9 @@ interface IRWAVault {
     error SleeveCapUndefined(bytes32 capKey);
     error SleeveNotEmpty(address sleeve, uint256 assets);
     error UnknownSleeve(address sleeve);
+    /// @notice `decision(decisionId)` of an id no rebalance recorded (ids run from 0 to
+    ///         `decisionCount() - 1`).
+    error UnknownDecision(uint256 decisionId);
     error InvalidWithdrawQueue();
     error LengthMismatch(uint256 expected, uint256 given);
     error SleeveCapExceeded(uint256 index, uint256 targetBps, uint256 capBps);
@@ -326,7 +329,7 @@ interface IRWAVault {
     /// @notice Number of recorded decisions.
     function decisionCount() external view returns (uint256);
 
-    /// @notice A recorded decision.
+    /// @notice A recorded decision; `UnknownDecision` for an id not recorded.
     function decision(uint256 decisionId) external view returns (Decision memory);
 
     /// @notice Earliest timestamp the next rebalance may happen.

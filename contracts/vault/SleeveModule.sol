@@ -40,6 +40,7 @@ contract SleeveModule {
     ///         VaultStorage.DecisionSlot.
     function decision(uint256 decisionId) external view returns (IRWAVault.Decision memory d) {
         VaultStorage.Layout storage $ = VaultStorage.layout();
+        if (decisionId >= $.decisions.length) revert IRWAVault.UnknownDecision(decisionId);
         VaultStorage.DecisionSlot storage slot = $.decisions[decisionId];
         ISleeve[] storage set = $.sleeveSets[slot.sleeveSet];
         uint256 n = set.length;

@@ -21,6 +21,7 @@ from tests.vault_support import (
     VAULT_PARAMETERS,
     WAD,
     VaultSystem,
+    assert_reverts,
     define,
     deploy_vault_system,
     fee_sample,
@@ -385,6 +386,10 @@ def test_rebalanced_event_and_decision_record(funded, chain):
     assert list(d.startIndex) == [WAD, 2_100 * WAD, WAD]
     assert list(d.oldBps) == old
     assert vault.decisionCount() == 2
+    # an id no rebalance recorded is a named error (it was a bare Panic 0x32)
+    for unknown in (2, 2**256 - 1):
+        assert_reverts(vault, "decision", unknown, sender=funded.allocator,
+                       error="UnknownDecision", decisionId=unknown)  # fmt: skip
 
 
 # ------------------------------------------------------------------ movement
