@@ -32,7 +32,7 @@ import pytest
 from eth_abi import decode
 from eth_utils import keccak
 from hexbytes import HexBytes
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from tests.vault_support import (
@@ -433,6 +433,7 @@ def test_views_never_revert_in_any_state(system, chain, people, state):
     shares=st.integers(1, 10**24),
     controller_is_spender=st.booleans(),
 )
+@example(allowance=MAX, shares=10**24, controller_is_spender=False)  # more than alice holds
 def test_request_redeem_through_an_erc20_allowance_follows_erc6909(
     system, chain, people, allowance, shares, controller_is_spender
 ):
@@ -456,6 +457,12 @@ def request_by_allowance(system, people, allowance, shares, controller_is_spende
         )  # fmt: skip
         return
     held = vault.balanceOf(alice)
+    if shares > held:  # allowed, but more than alice holds: the share's own refusal
+        assert_reverts(
+            vault, "requestRedeem", shares, controller, alice, sender=dave,
+            error="ERC20InsufficientBalance", balance=held, needed=shares,
+        )  # fmt: skip
+        return
     tx = vault.requestRedeem(shares, controller, alice, sender=dave)
     assert tx.return_value == 0
     assert tx.events.filter(vault.RedeemRequest) == [
