@@ -218,7 +218,9 @@ def test_a_stopping_sender_leaves_its_flight_for_the_next_start(
     look: no replacement, the flight left `sent` in the store, and the next start (another
     sender on the same store) settles it by its hash, mined once."""
     store = Store(tmp_path / "k.sqlite")
-    settings = TxSettings(poll_interval=0.05, receipt_timeout=60, replace_after=0.3,
+    # Neither the receipt timeout nor a fee bump can end the wait while the test runs, however
+    # busy the machine: only `stopping` can (the join below gives up long before 600 s).
+    settings = TxSettings(poll_interval=0.05, receipt_timeout=600, replace_after=600,
                           max_replacements=5, priority_fee=2 * GWEI)  # fmt: skip
     sender = TxSender(accounts[7], settings=settings, store=store)
     asset = desk.system.asset
@@ -226,9 +228,7 @@ def test_a_stopping_sender_leaves_its_flight_for_the_next_start(
         result = in_thread(lambda: sender.send(asset, "approve", accounts[3], 1, action_id="s"))
         wait_for(lambda: in_pool(chain, store.transactions("s")))
         sender.stopping.set()
-        began = time.monotonic()
-        outcome = result()
-        assert time.monotonic() - began < 5, "the wait did not end on stopping"
+        outcome = result(timeout=120)  # "the wait did not end on stopping" if still waiting
         assert isinstance(outcome, Stuck), outcome
         (flight,) = store.transactions("s")  # no replacement was signed
         assert flight.status == "sent" and outcome.tx_hashes == (flight.tx_hash,)
