@@ -13,9 +13,9 @@ APE_ACCOUNTS_<alias>_PASSPHRASE), `--manifest`, `--state-dir`, `--dry-run`, `--l
 
 Exit status: 0 done; 1 the keeper could not start or the input is bad (one line on stderr; a
 decision id or rationale hash with no event on chain is bad input), or `status` could not read
-the chain (one line, no document printed); 2 a usage error (one line:
-an unknown option, a value of the wrong type); 3 (`once`) an action ended reverted, refused,
-replaced or stuck; 4 (`verify-decision`, `verify-steward`) the document is missing or does not
+the chain (one line, no document printed); 2 a usage error (one line: an unknown option, a
+value of the wrong type, an unknown job); 3 (`once`) an action ended reverted, refused, replaced
+or stuck; 4 (`verify-decision`, `verify-steward`) the document is missing or does not
 match (with --replay: or it is not a replay receipt, the replay
 decides otherwise, the node cannot serve or disagrees with its chain inputs, or the decision's
 transaction sent other targets, each named), (`steward-moves`) a steward move carries no
@@ -140,13 +140,14 @@ def main(
 
 
 def _known_jobs(_ctx: click.Context, _param: click.Parameter, jobs: tuple[str, ...]) -> Any:
-    """`--job` values: a job name or a deprecated alias; another is one line, exit 1. A job given
-    twice (or by its name and its alias) runs once, where it was first given: `--job` names the
-    set of jobs to run (a list merged from two sources must not double a job's actions, alerts
-    and report)."""
+    """`--job` values: a job name or a deprecated alias; another is a usage error, one line naming
+    the jobs, exit 2 (like a value click refuses, e.g. `params vote ID maybe`). A job given twice
+    (or by its name and its alias) runs once, where it was first given: `--job` names the set of
+    jobs to run (a list merged from two sources must not double a job's actions, alerts and
+    report)."""
     unknown = [j for j in jobs if j not in JOBS and j not in JOB_ALIASES]
     if unknown:
-        raise Fail(f"unknown job {unknown[0]!r}; jobs are {', '.join(JOBS)}")
+        raise click.BadParameter(f"unknown job {unknown[0]!r}; jobs are {', '.join(JOBS)}")
     first: dict[str, str] = {}
     for job in jobs:
         first.setdefault(job_name(job), job)

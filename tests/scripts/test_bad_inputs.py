@@ -335,7 +335,14 @@ CATALOGUE: list[Bad] = [
         env={"BALLAST_KEEPER_LIQUIDATR__MIN_PROFIT": "1"},
         says="BALLAST_KEEPER_LIQUIDATR__MIN_PROFIT",
     ),  # fmt: skip
-    bad("keeper", "once", "--job", "nosuch", says="unknown job 'nosuch'; jobs are liquidator"),
+    bad(
+        "keeper",
+        "once",
+        "--job",
+        "nosuch",
+        says="Invalid value for '--job': unknown job 'nosuch'; jobs are liquidator",
+        code=2,
+    ),  # fmt: skip
     bad("keeper", "serve", says="No such command 'serve'", code=2),
     bad("keeper", "once", says="--job", code=2),
     bad("keeper", "verify-decision", "999999", says="decision 999999 has no"),
@@ -645,6 +652,7 @@ SUBPROCESS: list[Bad] = [
         "keeper", "--account", "ops", "once", "--job", "sentinel", env=LOCKED, says="ops"
     ),  # fmt: skip
     bad("keeper", "verify-decision", "-1", says="-1 is not in the range", code=2),
+    bad("keeper", "once", "--job", "nojob", says="unknown job 'nojob'; jobs are", code=2),
     bad("backtest", "--paths", "abc", says="invalid int value: 'abc'", code=2),
     bad("steward", "--paths", "0", says="--paths and --step-scale must be positive", code=2),
 ]

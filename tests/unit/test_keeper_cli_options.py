@@ -42,12 +42,14 @@ def test_subcommand_options_stay_with_the_subcommand():
     assert "--job" in result.output and "--show-skips" in result.output
 
 
-def test_an_unknown_job_is_one_line_naming_the_jobs():
+def test_an_unknown_job_is_a_usage_error_one_line_naming_the_jobs():
+    # a usage error (exit 2, docs/keeper-operator.md), like any value click refuses; it was
+    # exit 1, the status of a keeper that cannot start
     result = run(["once", "--job", "sentinel", "--job", "lottery"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.strip() == (
-        "Error: unknown job 'lottery'; jobs are liquidator, evaluator, settler, sentinel, "
-        "rebalancer, steward"
+        "Error: Invalid value for '--job': unknown job 'lottery'; jobs are liquidator, "
+        "evaluator, settler, sentinel, rebalancer, steward"
     )
 
 
