@@ -93,9 +93,17 @@ class DeployRun:
         return address
 
     def deploy(self, key: str, container: ContractContainer, *args) -> ContractInstance:
-        """Create a contract, journaled under `key` before it is sent and once it is mined."""
-        self.journal.sending(key, self.deployer.nonce)
-        instance = self.deployer.deploy(container, *args)
+        """Create a contract, journaled under `key` before it is sent and once it is mined. A
+        creation refused before the node received it (Ape's own checks: a deployer that cannot
+        pay for it) is taken out of the journal again: a deploy that sent nothing leaves none."""
+        nonce = self.deployer.nonce
+        self.journal.sending(key, nonce)
+        try:
+            instance = self.deployer.deploy(container, *args)
+        except Exception:
+            if not _sent_since(self.deployer.address, nonce):
+                self.journal.not_sent(key)
+            raise
         self.journal.deployed(key, instance.address)
         self.fresh.add(instance.address)
         return instance
@@ -192,6 +200,15 @@ def _answers(serves: Callable[[ContractInstance], bool], candidate: ContractInst
         return bool(serves(candidate))
     except (ContractLogicError, ApeDecodingError, AbiDecodingError):
         return False
+
+
+def _sent_since(address: str, nonce: int) -> bool:
+    """Whether `address` has sent a transaction of nonce `nonce` or later, one still pending
+    included; True when the node cannot say (the journal then keeps the creation)."""
+    try:
+        return chain.provider.web3.eth.get_transaction_count(address, "pending") > nonce
+    except Exception:  # noqa: BLE001 - a lost node: assume it was sent
+        return True
 
 
 def same(a: str, b: str) -> bool:

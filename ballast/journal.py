@@ -2,9 +2,11 @@
 
 `ape run deploy` records every contract it deploys here as it goes: the address a creation will
 have is written before the transaction is sent (it follows from the deployer and its nonce), and
-confirmed once it is mined. An interrupted deploy (Ctrl-C, a dropped connection, a refused step)
-leaves the journal behind; the next run on the same chain reuses every contract it names that
-has code, so it sends only what is missing. The journal is removed when the manifest is written.
+confirmed once it is mined (a creation refused before it was sent is taken out again, so a
+deploy that sent nothing, e.g. from a deployer without ETH, leaves no journal). An interrupted
+deploy (Ctrl-C, a dropped connection, a refused step) leaves the journal behind; the next run on
+the same chain reuses every contract it names that has code, so it sends only what is missing.
+The journal is removed when the manifest is written.
 """
 
 from __future__ import annotations
@@ -130,6 +132,18 @@ class Journal:
         address = create_address(self.state.deployer, nonce)
         self.state.sending[key] = Sending(nonce=nonce, address=address)
         self._save()
+
+    def not_sent(self, key: str) -> None:
+        """The creation of `key` recorded by `sending` never reached the node (refused before it
+        was sent, e.g. the deployer cannot pay for it): forget it. A journal that then records
+        nothing is removed: the next run has no interrupted deploy to resume (nor to refuse
+        another deployer for)."""
+        assert self.state is not None, "begin() first"
+        self.state.sending.pop(key, None)
+        if self.state.deployed or self.state.sending:
+            self._save()
+        else:
+            self.finish()
 
     def deployed(self, key: str, address: str) -> None:
         """Record that `key` is deployed at `address`."""

@@ -10,6 +10,8 @@ import signal
 import subprocess
 
 import pytest
+from ape.exceptions import AccountsError
+from eth_account import Account
 
 from ballast import deploy_run
 from ballast.config import DeployConfig
@@ -203,6 +205,51 @@ def test_a_journal_of_another_deployer_is_refused_before_sending(
     assert deployer.nonce == nonce
 
 
+def set_eth(chain, address: str, wei: int) -> None:
+    chain.provider.web3.provider.make_request("anvil_setBalance", [address, hex(wei)])
+
+
+def test_a_deploy_that_cannot_pay_its_first_creation_leaves_no_journal(
+    resume_local_config, deployer, accounts, chain, tmp_path
+):
+    """A deployer with no ETH is refused its first creation before anything is sent: no journal
+    is left (it left one naming that creation, so the next run "resumed" an empty deploy, and
+    one from another, funded account was refused as "an interrupted deploy by" the broke one)."""
+    broke = accounts[9]
+    set_eth(chain, broke.address, 0)
+    path = journal_path(tmp_path / "ethereum-local.json")
+    nonce = broke.nonce
+    with pytest.raises(AccountsError, match="Transfer value meets or exceeds account balance"):
+        deploy_system(resume_local_config, broke, report=quiet, journal=Journal.open(path))
+    assert broke.nonce == nonce  # nothing was sent
+    assert not path.exists()
+
+    messages: list[str] = []
+    journal = Journal.open(path)
+    deploy_system(resume_local_config, deployer, report=messages.append, journal=journal)
+    assert journal.resumed is None
+    assert not [m for m in messages if "resuming" in m]
+
+
+def test_a_failed_creation_that_was_broadcast_stays_in_the_journal(
+    resume_local_config, deployer, chain, tmp_path, monkeypatch
+):
+    """The other side: a creation the node received (the deployer's pending nonce moved) that
+    then failed — here the receipt wait — stays journaled for the next run to find."""
+    path = journal_path(tmp_path / "ethereum-local.json")
+    send = type(deployer).deploy
+
+    def broadcast_then_fail(self, container, *args, **kwargs):
+        send(self, container, *args, **kwargs)
+        raise ConnectionError("lost the node while waiting for the receipt")
+
+    monkeypatch.setattr(type(deployer), "deploy", broadcast_then_fail)
+    with pytest.raises(ConnectionError):
+        deploy_system(resume_local_config, deployer, report=quiet, journal=Journal.open(path))
+    left = json.loads(path.read_text())
+    assert left["deployed"] == {} and list(left["sending"]) == ["token:asset"]
+
+
 def test_an_unreadable_journal_is_one_line(tmp_path):
     path = tmp_path / "ethereum-local.partial.json"
     path.write_text("{not json")
@@ -303,3 +350,36 @@ def test_ape_run_deploy_that_loses_its_node_stops_in_one_line_and_resumes(
     created = creations(chain, deployer.address, start)
     assert len(created) == len(set(created))
     assert set(created) == deployed_by_the_run(Deployment.load(manifest))
+
+
+def test_ape_run_deploy_with_an_unfunded_keystore_leaves_no_journal(chain, tmp_path):
+    """`ape run deploy` from a keystore holding no ETH: one line, exit 1, nothing sent, and no
+    journal; the same command again starts afresh (it said "resuming the interrupted deploy: 0
+    contracts recorded")."""
+    key = Account.create()
+    data = tmp_path / "ape-data"
+    (data / "accounts").mkdir(parents=True)
+    (data / "accounts" / "broke.json").write_text(json.dumps(Account.encrypt(key.key, "pw")))
+    manifest = tmp_path / "ethereum-local.json"
+    env = {**os.environ, "APE_FOUNDRY_HOST": chain.provider.uri, "NO_COLOR": "1",
+           "COLUMNS": "200", "APE_DATA_FOLDER": str(data), "BALLAST_UNATTENDED": "1",
+           "APE_ACCOUNTS_broke_PASSPHRASE": "pw"}  # fmt: skip
+    # this checkout's code (the venv may hold an editable install of another checkout)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    args = ["ape", "run", "deploy", "--network", "ethereum:local:foundry", "--account", "broke",
+            "--manifest", str(manifest)]  # fmt: skip
+    said = (
+        f"Error: deploy stopped: Transfer value meets or exceeds account balance for account "
+        f"'{key.address}' on chain '{chain.chain_id}' using provider 'foundry'."
+    )
+    for _ in range(2):
+        done = subprocess.run(
+            args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+        output = done.stdout + done.stderr
+        assert done.returncode == 1, output
+        assert "Traceback" not in output
+        assert [line for line in output.splitlines() if line.startswith("Error")] == [said]
+        assert "resuming" not in output
+        assert not journal_path(manifest).exists() and not manifest.exists()
+    assert chain.provider.web3.eth.get_transaction_count(key.address) == 0
