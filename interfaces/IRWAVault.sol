@@ -227,6 +227,9 @@ interface IRWAVault {
     error InvalidModule(address module);
     error InvalidSleeve(address sleeve);
     error SleeveAlreadyAdded(address sleeve);
+    /// @notice A sleeve already holds `name`: the name is the sleeve's cap key
+    ///         (`vault.maxSleeveBps.<name>`), and one cap over two sleeves would bound each.
+    error DuplicateSleeveName(string name);
     error TooManySleeves(uint256 max);
     error SleeveCapUndefined(bytes32 capKey);
     error SleeveNotEmpty(address sleeve, uint256 assets);
@@ -300,10 +303,14 @@ interface IRWAVault {
     ///         `totalAssets()` includes donations still locked.
     function currentBps() external view returns (uint16[] memory);
 
-    /// @notice Adds a sleeve (governance). Its cap parameter must be defined in the registry.
+    /// @notice Adds a sleeve (governance), last in the withdraw queue. Its cap parameter
+    ///         (`vault.maxSleeveBps.<name>`) must be defined in the registry; a sleeve already
+    ///         added reverts `SleeveAlreadyAdded`, a name another sleeve holds
+    ///         `DuplicateSleeveName` (each sleeve has a cap of its own).
     function addSleeve(ISleeve sleeve, string calldata name) external;
 
-    /// @notice Removes an empty sleeve (governance).
+    /// @notice Removes an empty sleeve (governance). Later sleeves shift down one index; the
+    ///         withdraw queue keeps its order for the sleeves left (emitted in `WithdrawQueueSet`).
     function removeSleeve(ISleeve sleeve) external;
 
     /// @notice Sets the withdrawal order: a permutation of all sleeve indices (governance).

@@ -530,7 +530,7 @@ contract RWAVault is ERC4626, AccessControl, ReentrancyGuardTransient, IRWAVault
 
     /// @inheritdoc IRWAVault
     /// @dev Run by SleeveModule.removeSleeve (code size): later sleeves shift down one index
-    ///      (rebalance targets follow the new order) and the withdraw queue resets to index order.
+    ///      (rebalance targets follow the new order); the withdraw queue keeps its order.
     function removeSleeve(ISleeve) external onlyRole(GOVERNANCE_ROLE) {
         Address.functionDelegateCall(rebalanceModule, msg.data);
     }

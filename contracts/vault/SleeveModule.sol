@@ -82,6 +82,10 @@ contract SleeveModule {
         uint256 index = $.sleeves.length;
         if (index == MAX_SLEEVES) revert IRWAVault.TooManySleeves(MAX_SLEEVES);
         bytes32 capKey = keccak256(abi.encodePacked("vault.maxSleeveBps.", name));
+        // One name, one cap key: two sleeves under it would each be bounded by one DAO cap.
+        for (uint256 i; i < index; ++i) {
+            if ($.sleeves[i].capKey == capKey) revert IRWAVault.DuplicateSleeveName(name);
+        }
         // `get` reverts UnknownParameter for an undefined key: report it in the vault's terms.
         try registry.get(capKey) returns (uint256) {}
         catch {
@@ -113,8 +117,9 @@ contract SleeveModule {
 
     /// @notice See `IRWAVault.removeSleeve`; the vault checks the governance role and
     ///         delegate-calls this (the vault's code-size budget). Later sleeves shift down one
-    ///         index (rebalance targets follow the new order) and the withdraw queue resets to
-    ///         index order. Decisions already taken keep their own sleeve set.
+    ///         index (rebalance targets follow the new order); the withdraw queue keeps its order
+    ///         for the sleeves left (the removed index dropped, the later ones renumbered with
+    ///         their sleeves). Decisions already taken keep their own sleeve set.
     function removeSleeve(ISleeve sleeve) external {
         _delegated();
         VaultStorage.Layout storage $ = VaultStorage.layout();
@@ -131,10 +136,15 @@ contract SleeveModule {
         $.sleeves.pop();
         delete $.indexPlusOne[address(sleeve)];
         delete $.names[address(sleeve)];
-        delete $.withdrawQueue;
-        for (uint256 i; i + 1 < n; ++i) {
-            $.withdrawQueue.push(uint8(i));
+        // The queue holds each of the n indices once (addSleeve, setWithdrawQueue): compact it in
+        // place, keeping the governance's order.
+        uint8[] storage queue = $.withdrawQueue;
+        uint256 kept;
+        for (uint256 i; i < n; ++i) {
+            uint8 q = queue[i];
+            if (q != index) queue[kept++] = q > index ? q - 1 : q;
         }
+        queue.pop();
         emit IRWAVault.SleeveRemoved(address(sleeve));
         emit IRWAVault.WithdrawQueueSet($.withdrawQueue);
     }

@@ -421,6 +421,20 @@ def test_add_sleeve_checks(project, system):
     assert vault.sleeveCount() == 3
 
 
+def test_add_sleeve_refuses_a_name_another_sleeve_holds(project, system):
+    """A name is a cap key (`vault.maxSleeveBps.<name>`): a second sleeve under "tbill" would be
+    bounded by T-bills' cap on its own, doubling the exposure the DAO allowed."""
+    vault, gov = system.vault, system.governance
+    fresh = new_sleeve(project, system)
+    with ape.reverts(vault.DuplicateSleeveName, name="tbill"):
+        vault.addSleeve(fresh, "tbill", sender=gov)
+    assert vault.sleeveCount() == 3
+    # The name is free again once its sleeve is removed.
+    vault.removeSleeve(system.sleeve("tbill").sleeve, sender=gov)
+    vault.addSleeve(fresh, "tbill", sender=gov)
+    assert config(vault, 2) == (fresh.address, "tbill", cap_key("tbill"))
+
+
 def test_sleeve_without_a_cap_reverts_sleeve_cap_undefined(project, system):
     vault = system.vault
     with ape.reverts(vault.SleeveCapUndefined, capKey=cap_key("realestate")):
@@ -474,11 +488,11 @@ def test_remove_sleeve_only_when_empty(funded, chain):
     total = vault.totalAssets()
     tx = vault.removeSleeve(gold, sender=gov)
     assert only_event(tx, vault.SleeveRemoved) == {"sleeve": gold.address}
-    assert list(only_event(tx, vault.WithdrawQueueSet)["order"]) == [0, 1]
+    assert list(only_event(tx, vault.WithdrawQueueSet)["order"]) == [1, 0]  # invoices, tbill
     assert vault.totalAssets() == total
 
     # invoices shifted from index 2 to 1, with its own cap.
-    assert vault.sleeveCount() == 2 and list(vault.withdrawQueue()) == [0, 1]
+    assert vault.sleeveCount() == 2 and list(vault.withdrawQueue()) == [1, 0]
     invoices = funded.sleeve("invoices").sleeve
     assert config(vault, 1) == (invoices.address, "invoices", cap_key("invoices"))
     chain.pending_timestamp = vault.nextRebalanceAt()
@@ -493,6 +507,30 @@ def test_remove_sleeve_only_when_empty(funded, chain):
     assert len(after.oldBps) == len(after.newBps) == len(after.startIndex) == 2
     with ape.reverts(vault.UnknownSleeve, sleeve=gold.address):
         vault.removeSleeve(gold, sender=gov)
+
+
+def test_removing_a_sleeve_keeps_the_governance_withdraw_queue_order(funded, chain, alice, bob):
+    """The DAO's order (invoices first, T-bills last) outlives a removal: the removed index
+    leaves the queue and the later ones follow their sleeves down; it used to reset to index
+    order, T-bills first."""
+    vault, gov, gold = funded.vault, funded.governance, funded.sleeve("gold").sleeve
+    chain.pending_timestamp = vault.nextRebalanceAt()
+    funded.rebalance([3_000, 0, 1_000])  # empties gold: tbill 600k, invoices 200k, idle 1.2M
+    vault.setWithdrawQueue([2, 1, 0], sender=gov)  # invoices, gold, tbill
+    tx = vault.removeSleeve(gold, sender=gov)  # invoices 2 -> 1
+    assert list(only_event(tx, vault.WithdrawQueueSet)["order"]) == [1, 0]
+    assert list(vault.withdrawQueue()) == [1, 0]
+    assert vault.sleeveAt(1).sleeve == funded.sleeve("invoices").sleeve.address
+
+    # Strikes still draw on invoices before T-bills: 1.3M against 1.2M idle takes 100k from
+    # invoices and none from T-bills.
+    before = units(funded)
+    funded.redeem(alice, 1_000_000 * 10**18)
+    funded.redeem(bob, 300_000 * 10**18)
+    assert funded.asset.balanceOf(bob) == 300_000 * USDC
+    after = units(funded)
+    assert after["invoices"] < before["invoices"]
+    assert after["tbill"] == before["tbill"]
 
 
 def test_removal_keeps_the_index_book_consistent(system):
