@@ -81,6 +81,13 @@ pragma solidity ^0.8.24;
 ///        are the values when the decision was made (`DecisionRecord`): a rule the DAO votes
 ///        later never judges a decision made before it, which an agent could not leave first
 ///        (its bond stays locked until its decisions are evaluated).
+///        `toleranceBps` is the decision's share of `agent.toleranceBps`: the tolerance is a
+///        budget per `agent.evalWindow` of time, and a decision gets the part the time since
+///        the same agent's previous decision earned, `floor(agent.toleranceBps · min(elapsed,
+///        window) / window)` (all of it for an agent's first decision, or a window of 0). Found
+///        in an agent review: a 2,000 bps buy split into four daily 500 bps decisions had each
+///        loss inside its own whole tolerance, and no slash opened where the single buy was
+///        slashed; now the parts after the first share one budget.
 ///      - Reputation, after every evaluation: `rep ← rep + (excess - rep) · 2000 / 10_000`
 ///        (an EWMA with weight 20% on the newest decision, bps × WAD, rounded toward zero).
 ///      - Value added (signed, asset units): `stood · navBefore / (1e4 · 1e18)`, rounded down
@@ -165,6 +172,7 @@ interface IAgentRegistry {
         uint64 unbondReadyAt; // when `unbonding` may be withdrawn
         uint32 openDecisions; // decisions reported by the vault, not yet evaluated
         uint32 pendingSlashes; // slashes opened, neither vetoed nor executed
+        uint48 lastDecisionAt; // when the vault reported the agent's latest decision (0: none)
         int256 reputation; // EWMA of excess, bps × WAD
         uint256 stake;
         uint256 unbonding;
@@ -177,7 +185,7 @@ interface IAgentRegistry {
         address agent;
         uint40 dueAt; // evaluable from then on
         bool evaluated;
-        uint16 toleranceBps; // agent.toleranceBps when the decision was made (at most 65,535)
+        uint16 toleranceBps; // the decision's share of agent.toleranceBps then (see "Slash")
         uint16 maxSlashBps; // agent.maxSlashBps then (at most 10,000: the whole bond)
     }
 

@@ -200,17 +200,22 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         if (msg.sender != vault) revert NotVault(msg.sender);
         // Saturated, never reverted: a parameter the DAO set past a field's range (a tolerance
         // meaning "never slash", a window meaning "never due") must not stop rebalances.
-        uint256 dueAt = Math.min(block.timestamp + registry.get(EVAL_WINDOW), type(uint40).max);
+        uint256 window = registry.get(EVAL_WINDOW);
+        uint256 dueAt = Math.min(block.timestamp + window, type(uint40).max);
+        Agent storage a = _agents[agent];
+        // The tolerance is a budget per window of time, not per decision: a decision has the
+        // part of it the time since the agent's previous decision earned (all of it after a
+        // whole window), rounded down, so a move split into several decisions is tolerated
+        // no more than once (found in an agent review: each part fell inside its own tolerance).
+        uint256 tolerance = Math.min(registry.get(TOLERANCE_BPS), type(uint16).max);
+        uint256 since = block.timestamp - a.lastDecisionAt;
+        if (since < window) tolerance = tolerance * since / window;
         _decisions[decisionId] = DecisionRecord(
-            agent,
-            uint40(dueAt),
-            false,
-            uint16(Math.min(registry.get(TOLERANCE_BPS), type(uint16).max)),
-            uint16(Math.min(registry.get(MAX_SLASH_BPS), BPS))
+            agent, uint40(dueAt), false, uint16(tolerance), uint16(Math.min(registry.get(MAX_SLASH_BPS), BPS))
         );
         _open.push(decisionId);
         _openPosPlusOne[decisionId] = _open.length;
-        _agents[agent].openDecisions += 1;
+        (a.openDecisions, a.lastDecisionAt) = (a.openDecisions + 1, uint48(block.timestamp));
         emit DecisionReported(decisionId, agent, dueAt);
     }
 

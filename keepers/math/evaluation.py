@@ -158,10 +158,24 @@ class DecisionEvidence:
         return cls(moves, nav_before, nav_after)
 
 
+def decision_tolerance_bps(tolerance_bps: int, eval_window: int, elapsed: int) -> int:
+    """The tolerance a decision's record keeps (`AgentRegistry.onDecision`): the part of
+    `agent.toleranceBps` (at most 65,535) that `elapsed`, the seconds since the same agent's
+    previous decision, earned of an `agent.evalWindow`, `floor(tolerance · elapsed / window)`;
+    the whole of it once `elapsed >= window` (an agent's first decision: `elapsed` is its
+    timestamp), or with a window of 0. The tolerance is a budget per window of time: a move
+    split into several decisions is tolerated no more than the time between them earned."""
+    tolerance = min(tolerance_bps, 2**16 - 1)
+    if elapsed < eval_window:
+        return tolerance * elapsed // eval_window
+    return tolerance
+
+
 @dataclass(frozen=True)
 class EvaluationRules:
-    """`agent.toleranceBps` and `agent.maxSlashBps` as the decision's record keeps them: the
-    values in force when the decision was made (`AgentRegistry.decisionRecord`)."""
+    """The decision's tolerance (`decision_tolerance_bps`) and `agent.maxSlashBps` as its
+    record keeps them: the values in force when the decision was made
+    (`AgentRegistry.decisionRecord`)."""
 
     tolerance_bps: int
     max_slash_bps: int
@@ -377,6 +391,7 @@ __all__ = [
     "assess",
     "charged_excess",
     "credited_excess",
+    "decision_tolerance_bps",
     "div_toward_zero",
     "excess_bps",
     "excess_return",

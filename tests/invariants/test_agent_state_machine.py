@@ -73,7 +73,13 @@ from hypothesis.stateful import (
     rule,
 )
 
-from keepers.math import RewardRounds, convert_to_shares, reward_due, split_fee
+from keepers.math import (
+    RewardRounds,
+    convert_to_shares,
+    decision_tolerance_bps,
+    reward_due,
+    split_fee,
+)
 from tests.agent_support import model_cost, model_credited_excess, model_net, model_value
 from tests.invariants.agent_machine_support import Raw, batch, rpc
 from tests.vault_support import (
@@ -139,6 +145,7 @@ class AgentModel:
     points: int = 0  # reward points in the open round
     debt: int = 0  # value lost not yet made up (rewardDebt)
     claimable: int = 0  # shares its points earned in closed rounds, not claimed yet
+    last_decision: int = 0  # its latest decision's time (agentInfo.lastDecisionAt)
 
     @property
     def active(self) -> bool:
@@ -158,6 +165,7 @@ class PendingSlash:
 class Decision:
     agent: int
     due_at: int
+    tolerance_bps: int  # its share of agent.toleranceBps (decision_tolerance_bps)
 
 
 @dataclass
@@ -432,7 +440,14 @@ class AgentMachine(RuleBasedStateMachine):
         [log] = self.reg.logs(tx, "DecisionReported")
         assert log.agent == m.account.address.lower() and log.dueAt == self.now + EVAL_WINDOW
         assert log.decisionId not in self.open
-        self.open[log.decisionId] = Decision(who, log.dueAt)
+        # The tolerance is a budget per window: the decision has what the time since the
+        # agent's previous decision earned (IAgentRegistry, "Slash").
+        tolerance = decision_tolerance_bps(TOLERANCE_BPS, EVAL_WINDOW, self.now - m.last_decision)
+        if tolerance < TOLERANCE_BPS:
+            event("a decision with part of the tolerance")
+        assert self.reg.call("decisionRecord", log.decisionId).toleranceBps == tolerance
+        m.last_decision = self.now
+        self.open[log.decisionId] = Decision(who, log.dueAt, tolerance)
         self.last_rebalance = self.now
         assert not self.vault.logs(tx, "PerformanceFeeTaken")  # fees are taken at strikes
 
@@ -561,7 +576,7 @@ class AgentMachine(RuleBasedStateMachine):
             event("evaluated a decision whose trades cost the vault")
         excess, stood = excess - cost, stood - cost
         cap = (m.stake + m.unbonding) * self.max_slash_bps // BPS
-        tolerance = TOLERANCE_BPS * WAD
+        tolerance = self.open[decision_id].tolerance_bps * WAD
         slash = 0
         if excess < -tolerance:
             slash = min((-excess - tolerance) * d.navBefore // (BPS * WAD), cap)

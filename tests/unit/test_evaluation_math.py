@@ -2,7 +2,8 @@
 and IRWAVault.setAgentRegistry promise (slashes capped and tolerant, excess antisymmetric, a
 move reversed inside its window credited only while it stood, an agent's points never above its
 net value added, reputation an EWMA truncated toward zero, fee shares worth at most the fee, a
-mark that never falls, reward splits that never pay more than the pot)."""
+mark that never falls, reward splits that never pay more than the pot, a tolerance shared by
+time)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from keepers.math import (
     charged_excess,
     convert_to_shares,
     credited_excess,
+    decision_tolerance_bps,
     div_toward_zero,
     excess_bps,
     excess_return,
@@ -879,3 +881,37 @@ def test_rounds_never_pay_more_than_the_fees_nor_the_points_worth(steps):
     assert sum(c.pot for c in closed.values()) + rounds.undistributed == given_to_agents
     # What is lost to rounding is under one share per agent and closed round.
     assert given_to_agents - paid - rounds.undistributed < 3 * max(len(closed), 1)
+
+
+# ------------------------------------------------------------------ the tolerance's time budget
+
+WEEK = 7 * 86_400
+
+
+def test_decision_tolerance_known_values():
+    """A first decision (elapsed: its timestamp) and one a window or more after the agent's
+    last have the whole tolerance; one a day after, a seventh (rounded down); a window of 0
+    never shares; a tolerance past a uint16 is read at 65,535 (the record's field)."""
+    assert decision_tolerance_bps(50, WEEK, 1_800_000_000) == 50
+    assert decision_tolerance_bps(50, WEEK, WEEK) == 50
+    assert decision_tolerance_bps(50, WEEK, 86_400) == 7
+    assert decision_tolerance_bps(50, WEEK, WEEK // 2) == 25
+    assert decision_tolerance_bps(50, WEEK, 0) == 0
+    assert decision_tolerance_bps(50, 0, 0) == 50
+    assert decision_tolerance_bps(70_000, WEEK, WEEK) == 65_535
+
+
+@given(
+    tolerance=st.integers(0, 1_000),
+    window=st.integers(1, 60 * 86_400),
+    gaps=st.lists(st.integers(0, 60 * 86_400), min_size=1, max_size=20),
+)
+def test_a_split_move_is_tolerated_no_more_than_its_time_earned(tolerance, window, gaps):
+    """Decisions after a first one, `gaps` apart: together they are tolerated at most what the
+    time between them earned (`tolerance · Σ gaps / window`), each at most the whole tolerance,
+    and a longer gap never earns less."""
+    shares = [decision_tolerance_bps(tolerance, window, g) for g in gaps]
+    assert all(0 <= x <= tolerance for x in shares)
+    assert sum(shares) <= Fraction(tolerance * sum(gaps), window)
+    for g, x in zip(gaps, shares, strict=True):
+        assert decision_tolerance_bps(tolerance, window, g + 1) >= x
