@@ -148,6 +148,7 @@ class AgentView:
     pending_slashes: int = 0
     reputation: int = 0  # EWMA of excess return, bps × WAD
     slashed: int = 0
+    slash_pending: int = 0  # Σ its pending slashes (they count as gone for activation)
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,15 @@ def activation(agent: AgentView, params: AgentParams, now: int, units: Units) ->
         return f"yes, since {when(agent.active_from, now)}"
     if agent.active_from:
         return f"not yet: from {when(agent.active_from, now)}"
+    if (
+        agent.bonded_since
+        and params.min_stake <= agent.stake < params.min_stake + agent.slash_pending
+    ):
+        missing = units(params.min_stake + agent.slash_pending - agent.stake)
+        return (
+            f"paused: pending slashes of {units(agent.slash_pending)} count as gone "
+            f"({missing} more stake, or their veto or execution, ends the pause)"
+        )
     if agent.stake < params.min_stake:
         missing = units(params.min_stake - agent.stake)
         return f"no: bonded stake is below agent.minStake ({missing} more starts the clock)"

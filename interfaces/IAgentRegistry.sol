@@ -17,6 +17,12 @@ pragma solidity ^0.8.24;
 ///        (`bondedSince`); the agent is active from `bondedSince + agent.activationDelay` for as
 ///        long as its stake stays at or above `agent.minStake` (both read when asked, so a
 ///        governance change applies at once). Dropping below the minimum resets the clock.
+///        What its pending slashes would take counts as gone: an agent is active only while
+///        `stake >= agent.minStake + slashPending` (found in an agent review: a bond at the
+///        minimum, its whole 10 % cap pending ten times over, still steered the vault with
+///        nothing left to answer for the next decision). Staking more, a veto or the slash's
+///        execution ends the pause; only an execution that leaves the stake below the minimum
+///        resets the clock.
 ///      - Unbonding: `requestUnbond(amount)` moves stake to `unbonding` and (re)starts a wait of
 ///        `agent.unbondingPeriod` for everything unbonding; `withdrawUnbonded()` pays it out
 ///        after the wait, and only while the agent has no decision awaiting evaluation and no
@@ -177,6 +183,7 @@ interface IAgentRegistry {
         uint256 stake;
         uint256 unbonding;
         uint256 slashed; // taken from this agent and donated to the vault, in total
+        uint256 slashPending; // the amounts of its pending slashes, in total
         string metadataURI;
     }
 
@@ -339,7 +346,8 @@ interface IAgentRegistry {
     /// @notice Whether `agent` may act now (registered, bonded at the minimum, activation over).
     function isActive(address agent) external view returns (bool);
 
-    /// @notice When `agent` becomes (or became) active; 0 while its stake is below the minimum.
+    /// @notice When `agent` becomes (or became) active; 0 while its stake, less its pending
+    ///         slashes, is below the minimum.
     function activeFrom(address agent) external view returns (uint256);
 
     function agentInfo(address agent) external view returns (Agent memory);

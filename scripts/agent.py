@@ -86,6 +86,7 @@ class Agents:
             pending_slashes=info.pendingSlashes,
             reputation=info.reputation,
             slashed=info.slashed,
+            slash_pending=info.slashPending,
         )
 
     def decisions(self, agent: A.AgentView) -> list[A.DecisionView]:

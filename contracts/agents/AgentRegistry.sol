@@ -364,7 +364,8 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         Agent storage a = _agents[agent];
         uint256 since = a.bondedSince;
         // The minimum is read now: a raise by governance deactivates agents below it at once.
-        if (since == 0 || a.stake < registry.get(MIN_STAKE)) return 0;
+        // What pending slashes would take counts as gone (IAgentRegistry, "Activation").
+        if (since == 0 || a.stake < registry.get(MIN_STAKE) + a.slashPending) return 0;
         return since + registry.get(ACTIVATION_DELAY);
     }
 
@@ -603,7 +604,8 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         _slashes.push(Slash(agent, uint64(vetoEndsAt), SlashStatus.Pending, decisionId, amount));
         _pending.push(slashId);
         _pendingPosPlusOne[slashId] = _pending.length;
-        _agents[agent].pendingSlashes += 1;
+        Agent storage a = _agents[agent];
+        (a.pendingSlashes, a.slashPending) = (a.pendingSlashes + 1, a.slashPending + amount);
         emit SlashOpened(slashId, agent, decisionId, amount, vetoEndsAt);
     }
 
@@ -615,7 +617,8 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
 
     function _closeSlash(uint256 slashId, Slash storage s, SlashStatus status) internal {
         s.status = status;
-        _agents[s.agent].pendingSlashes -= 1;
+        Agent storage a = _agents[s.agent];
+        (a.pendingSlashes, a.slashPending) = (a.pendingSlashes - 1, a.slashPending - s.amount);
         uint256 pos = _pendingPosPlusOne[slashId] - 1;
         uint256 last = _pending[_pending.length - 1];
         _pending[pos] = last;

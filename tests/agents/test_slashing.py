@@ -194,7 +194,7 @@ def test_execute_takes_stake_then_unbonding_never_more_than_both(desk):
 def test_a_slash_below_the_minimum_deactivates_the_agent(desk):
     agents, agent = desk.agents, desk.allocator
     tx = bad_decision(desk)
-    assert agents.isActive(agent)  # opened only: still bonded at the minimum
+    assert not agents.isActive(agent)  # opened: paused, the pending slash counts as gone
     desk.at(opened(desk, tx)["vetoEndsAt"])
     agents.executeSlash(0, sender=desk.keeper)
     info = agents.agentInfo(agent)

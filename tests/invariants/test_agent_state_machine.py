@@ -147,10 +147,10 @@ class AgentModel:
     claimable: int = 0  # shares its points earned in closed rounds, not claimed yet
     last_decision: int = 0  # its latest decision's time (agentInfo.lastDecisionAt)
 
-    @property
-    def active(self) -> bool:
-        # agent.activationDelay is 0: active exactly while bonded at the minimum.
-        return self.registered and self.stake >= MIN_STAKE
+    def active(self, slash_pending: int) -> bool:
+        # agent.activationDelay is 0: active exactly while bonded at the minimum, what its
+        # pending slashes (`slash_pending`) would take counted as gone.
+        return self.registered and self.stake >= MIN_STAKE + slash_pending
 
 
 @dataclass
@@ -409,9 +409,16 @@ class AgentMachine(RuleBasedStateMachine):
         """Mostly by an active agent (when there is one); an inactive one is refused. In the
         cooldown the rebalance is refused, and with `wait` made once the cooldown is over (the
         NAVs having moved by `moves` meanwhile)."""
-        active = [i for i, m in enumerate(self.model) if m.active]
+        active = [i for i, m in enumerate(self.model) if self._active(i)]
         who = active[who % len(active)] if active and who >= N_AGENTS else who % N_AGENTS
         self._rebalance(who, weights, wait, moves)
+
+    def _slash_pending(self, i: int) -> int:
+        """Σ the amounts of agent i's pending slashes (`Agent.slashPending`)."""
+        return sum(s.amount for s in self.pending.values() if s.agent == i)
+
+    def _active(self, i: int) -> bool:
+        return self.model[i].active(self._slash_pending(i))
 
     def _rebalance(
         self, who: int, weights: tuple[int, ...], wait: bool, moves: tuple[int, ...] = NO_MOVES
@@ -422,14 +429,16 @@ class AgentMachine(RuleBasedStateMachine):
             targets = [t * room // sum(weights) for t in weights]
         args = (targets, b"\x11" * 32, "ipfs://r")
         refusals = set()
-        if not m.active:
+        if not self._active(who):
             refusals.add("NotActiveAgent")
+            if m.registered and m.stake >= MIN_STAKE:
+                event("rebalance refused: bonded, its pending slashes counted as gone")
         ready_at = self.last_rebalance + COOLDOWN if self.last_rebalance else 0
         if self.now < ready_at:
             refusals.add("RebalanceCooldown")
         if refusals:
             self._send(self.vault, "rebalance", *args, sender=m.account, refusals=refusals)
-            if not m.active or not wait:
+            if not self._active(who) or not wait:
                 return
             self._advance(ready_at - self.now, moves)
         assert self.vault.call("nextRebalanceAt") == ready_at
@@ -741,10 +750,11 @@ class AgentMachine(RuleBasedStateMachine):
                 m.registered, m.stake, m.unbonding, m.slashed,
             ), i  # fmt: skip
             assert (a.openDecisions, a.pendingSlashes) == (opened, slashes), i
+            assert a.slashPending == self._slash_pending(i), i
             assert a.reputation == m.reputation, i
             if m.unbonding:
                 assert a.unbondReadyAt == m.ready_at, i
-            assert active[i] == m.active, i
+            assert active[i] == self._active(i), i
 
     @invariant()
     def open_decisions_and_pending_slashes(self):

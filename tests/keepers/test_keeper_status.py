@@ -159,8 +159,10 @@ def test_agents_and_slashes_match_the_registry(status, protocol, accounts, tmp_p
         assert (line.open_decisions, line.pending_slashes) == (
             info.openDecisions, info.pendingSlashes
         )  # fmt: skip
-        assert line.active == agents.isActive(line.address, block_id=at) is True
+        assert line.active == agents.isActive(line.address, block_id=at)
     assert [a.reputation < 0 for a in status.agents] == [True, False]  # decision 1 lost
+    # The allocator, bonded at the minimum, is paused by its pending slash (counted as gone).
+    assert [a.active for a in status.agents] == [False, True]
     assert status.open_decisions == len(agents.openDecisions(block_id=at)) == 1
     assert status.due_decisions == len(agents.decisionsDue(50, block_id=at))
     (slash_id,) = agents.pendingSlashes(block_id=at)

@@ -133,6 +133,12 @@ def test_activation_in_every_state():
     live = agent(stake=PARAMS.min_stake, bonded_since=NOW - 4 * 86_400, active=True,
                  active_from=NOW - 86_400)  # fmt: skip
     assert activation(live, PARAMS, NOW, USDC).startswith("yes, since ")
+    # Pending slashes count as gone: at the minimum, a pending 1,000 pauses the agent.
+    paused = agent(stake=PARAMS.min_stake, bonded_since=NOW - 4 * 86_400, slash_pending=10**9)
+    assert activation(paused, PARAMS, NOW, USDC) == (
+        "paused: pending slashes of 1,000 mUSDC count as gone (1,000 mUSDC more stake, or their"
+        " veto or execution, ends the pause)"
+    )
     # The minimum was lowered after the last stake: the clock starts at the next stake.
     no_clock = agent(stake=PARAMS.min_stake)
     assert activation(no_clock, PARAMS, NOW, USDC) == (
