@@ -95,12 +95,13 @@ class DeployRun:
     def deploy(self, key: str, container: ContractContainer, *args) -> ContractInstance:
         """Create a contract, journaled under `key` before it is sent and once it is mined. A
         creation refused before the node received it (Ape's own checks: a deployer that cannot
-        pay for it) is taken out of the journal again: a deploy that sent nothing leaves none."""
+        pay for it; Ctrl-C before the broadcast) is taken out of the journal again: a deploy
+        that sent nothing leaves none."""
         nonce = self.deployer.nonce
         self.journal.sending(key, nonce)
         try:
             instance = self.deployer.deploy(container, *args)
-        except Exception:
+        except BaseException:  # an interrupt too (Ape's SystemExit on SIGINT/SIGTERM)
             if not _sent_since(self.deployer.address, nonce):
                 self.journal.not_sent(key)
             raise

@@ -231,6 +231,25 @@ def test_a_deploy_that_cannot_pay_its_first_creation_leaves_no_journal(
     assert not [m for m in messages if "resuming" in m]
 
 
+def test_a_deploy_interrupted_before_its_first_broadcast_leaves_no_journal(
+    resume_local_config, deployer, tmp_path, monkeypatch
+):
+    """Ctrl-C while the first creation is being signed (before the node has it): nothing was
+    sent, so no journal is left (it named that creation: the next run "resumed" an empty
+    deploy, and another deployer was refused as "an interrupted deploy by" this one)."""
+    path = journal_path(tmp_path / "ethereum-local.json")
+    nonce = deployer.nonce
+
+    def interrupted(self, container, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(deployer), "deploy", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        deploy_system(resume_local_config, deployer, report=quiet, journal=Journal.open(path))
+    assert deployer.nonce == nonce  # nothing was sent
+    assert not path.exists()
+
+
 def test_a_failed_creation_that_was_broadcast_stays_in_the_journal(
     resume_local_config, deployer, chain, tmp_path, monkeypatch
 ):
