@@ -121,7 +121,12 @@ call: parse error, invalid request, method not found, invalid params, resource u
 limit exceeded (EIP-1474), and 429 (too many requests, as some providers put it)."""
 
 NODE_FAILURE_WORDS: Final = ("rate limit", "limit exceeded", "too many requests", "timed out",
-                             "timeout", "header not found", "unavailable")  # fmt: skip
+                             "timeout", "header not found", "unavailable",
+                             "internal error")  # fmt: skip
+"""Words of a node's (or provider's) failure; "internal error" is JSON-RPC's own message for
+-32603 without revert data, which hosted providers answer when a backend fails the call (the
+EVM's refusals say "execution reverted", or name the halt: "EVM error OutOfGas", "out of gas",
+"gas required exceeds allowance")."""
 
 
 def node_failure(error: Any) -> bool:
