@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final, TypeGuard
@@ -152,6 +152,14 @@ def nonce_too_low(message: str) -> bool:
 def underpriced(message: str) -> bool:
     """The pool holds a transaction of this nonce that the fees do not outbid enough."""
     return "underpriced" in message.lower()
+
+
+def held_elsewhere(latest: int, pending: int, own: Collection[int]) -> bool:
+    """Whether the key's next nonce (`latest`: the lowest the chain has not used) is held in
+    the node's pool by a transaction the keeper did not send (an operator's, by hand): the pool
+    counts one there (`pending` above it) and none of the keeper's records in flight (`own`:
+    their nonces) has it. No later nonce of the key can mine before that transaction."""
+    return pending > latest and latest not in own
 
 
 # ---------------------------------------------------------------------- waits

@@ -57,6 +57,7 @@ from keepers.shell.reports import (
 )
 from keepers.store import Store, TxRecord
 from keepers.tx import Contested, TxSender, key_lock
+from keepers.tx_rules import held_elsewhere
 
 log = logging.getLogger("keepers")
 
@@ -270,6 +271,16 @@ class Keeper:
                 self.blocked = None
             if taken is not None:
                 return taken
+        elif is_priority(action_id):
+            # nothing of the keeper's is stuck, but a transaction it did not send (an
+            # operator's, by hand) may hold the key's next nonce: a send on the pending nonce
+            # would wait behind it
+            latest, pending = sender._latest_nonce(), sender.pending_nonce()
+            own = {r.nonce for r in self.store.in_flight(sender.address)}
+            if held_elsewhere(latest, pending, own):
+                taken = take_nonce(sender, to, data, action_id=action_id, stuck=Stuck(latest, ()))
+                if taken is not None:
+                    return taken
         return sender.send_raw(to, data, action_id=action_id, contested=contested)
 
     # ------------------------------------------------------------------ recovery
