@@ -209,8 +209,9 @@ def test_a_file_bound_to_another_chain_is_refused_in_one_line(tmp_path):
 def test_a_file_whose_binding_is_damaged_is_refused_in_one_line(tmp_path, damaged):
     """The file's pages are sound (SQLite's check passes) but the chain binding it holds is not
     a binding (a torn write by another tool, a hand edit): the keeper cannot know the file's
-    chain, so it refuses it as it refuses another chain's — one line (the CLI: exit 1, nothing
-    sent) — never a traceback from the JSON."""
+    chain, so it refuses it as it refuses another chain's, naming the file and what to do (the
+    CLI: exit 1, nothing sent). It used to raise the JSON's own error, which the CLI's catch-all
+    turned into `cannot open the keeper: KeyError: 'chain_id'`, naming neither."""
     path = tmp_path / "k.sqlite"
     with Store(path, binding()) as store:
         store.set_last_block("liquidator", 99)
