@@ -26,9 +26,11 @@ than sent again, and re-checked after a reorg (the companion of `keepers.tx.TxSe
   `keepers.nonces.take_nonce`).
 - `already_done(sender, action_id)`: the store's word, a lost race seen only by a simulation
   (no transaction of ours) counted for `reorg_depth` blocks after it was read.
-- `reopen_reorged(sender, head, depth)`: mined or lost-race records of the last `depth` blocks
-  whose receipt is gone (or moved) are set back to `sent`, so `settle` classifies them again
-  and an action whose transaction a reorg dropped is planned again.
+- `reopen_reorged(sender, head, depth, checked)`: mined or lost-race records from `depth` blocks
+  below the lower of the node's `head` and the head the key's last check read (`checked`: a
+  reorg since then, however far the chain grew before this pass, replaced no block below it;
+  `recheck_floor`) whose receipt is gone (or moved) are set back to `sent`, so `settle`
+  classifies them again and an action whose transaction a reorg dropped is planned again.
 
 Every function here classifies from receipts, nonces and the node's pool, never from timing
 (the wait's timeout only decides when to stop waiting, as in `TxSender`).
@@ -290,17 +292,30 @@ def drain(
     return resumed, None
 
 
-def reopen_reorged(sender: TxSender, head: int, depth: int) -> list[TxRecord]:
-    """Sets back to `sent` the key's mined or lost-race records of blocks above `head - depth`
-    whose receipt is gone, moved to another block, or changed status (a reorg); returns them.
-    `settle` then says what became of each. Records of blocks above `head` are left as they
-    are: a node behind them (a lagging, load-balanced endpoint) has no receipt of them yet,
-    which says nothing of a reorg; they are checked once the node has reached their block."""
+def recheck_floor(head: int, checked: int | None, depth: int) -> int:
+    """The lowest block whose records a pass re-checks: `depth` blocks below the lower of the
+    node's `head` and `checked`, the head the key's last check read (None: never checked). A
+    reorg of at most `depth` blocks since that check replaced no block below it, however far
+    the chain has grown since (a cron's interval, a restart): anchored to `head` alone, a
+    reorg that happened while the keeper was away would be missed once the chain had grown
+    `depth` blocks past it."""
+    return min(head, head if checked is None else checked) - depth
+
+
+def reopen_reorged(
+    sender: TxSender, head: int, depth: int, checked: int | None = None
+) -> list[TxRecord]:
+    """Sets back to `sent` the key's mined or lost-race records of blocks from
+    `recheck_floor(head, checked, depth)` whose receipt is gone, moved to another block, or
+    changed status (a reorg); returns them. `settle` then says what became of each. Records of
+    blocks above `head` are left as they are: a node behind them (a lagging, load-balanced
+    endpoint) has no receipt of them yet, which says nothing of a reorg; they are checked once
+    the node has reached their block."""
     store = sender.store
     if store is None or depth <= 0:
         return []
     reopened = []
-    for r in store.settled_since(sender.address, head - depth):
+    for r in store.settled_since(sender.address, recheck_floor(head, checked, depth)):
         if r.block is not None and r.block > head:
             continue  # a node that has not reached the block (lagging) cannot say it is gone
         receipt: dict[str, Any] | None = sender._receipt(r.tx_hash)

@@ -7,9 +7,11 @@
 - `take_nonce(sender, to, data, action_id, stuck)`: a priority action (`keepers.actions
   .is_priority`: the sentinel's pause) sent on the nonce of the key's stuck transaction, as a
   same-nonce replacement priced at least the required bump over the stuck attempt (and at the
-  current fees): it goes out instead of waiting behind a stuck approval. The stuck attempts
-  are recorded `replaced` (their action is planned again later); set back to `sent` if the
-  stuck transaction mined first after all.
+  current fees): it goes out instead of waiting behind a stuck approval. When a transaction
+  the keeper did not send holds a lower nonce (an operator's, by hand, that cannot be mined:
+  `keepers.tx_rules.held_elsewhere`), the action takes that nonce instead, outbidding it.
+  The stuck attempts are recorded `replaced` (their action is planned again later); set back
+  to `sent` if the stuck transaction mined first after all.
 
 Both classify from nonces, receipts and the node's pool; the waits only bound how long a pass
 looks (as in `keepers.tx.TxSender`).
@@ -90,8 +92,17 @@ def take_nonce(
     with sender._lock:
         if already_done(sender, action_id):  # under the lock: see `TxSender.send_raw`
             return AlreadyDone(action_id)
-        if sender._latest_nonce() > stuck.nonce:
+        latest = sender._latest_nonce()
+        if latest > stuck.nonce:
             return None
+        if latest < stuck.nonce:
+            # the key's next nonce is held by a transaction the keeper did not send (its own
+            # flights drain lowest first): a replacement of the stuck flight would still wait
+            # behind it, so the priority action takes that nonce (at the market's fees, bumped
+            # while the node says they do not outbid it) and the stuck flight stays as it is
+            log.warning("nonce %d of %s is held by a transaction this keeper did not send: "
+                        "%s takes it", latest, sender.address, action_id)  # fmt: skip
+            stuck = Stuck(latest, ())
         refusal = sender.simulate(to, data, 0, block="latest")
         if refusal is not None:
             return sender._refusal(action_id, *refusal)
@@ -121,7 +132,7 @@ def take_nonce(
             return Refused(f"replacement of nonce {stuck.nonce} underpriced", None)
         flight.attempts.append(Attempt(tx_hash, *fees))
         log.warning("%s sent on nonce %d in place of %s", action_id, stuck.nonce,
-                    stuck.tx_hashes[-1])  # fmt: skip
+                    stuck.tx_hashes[-1] if stuck.tx_hashes else "another's")  # fmt: skip
         superseded = _supersede(sender, stuck, action_id)
         outcome = sender._wait(to, data, 0, flight, action_id)
         if isinstance(outcome, Replaced) and sender.store is not None:

@@ -59,8 +59,9 @@ class TxSettings(BaseModel):
         12,
         ge=0,
         le=10_000,
-        description="blocks back a pass re-checks the receipts of the key's mined transactions; "
-        "one whose receipt a reorg removed is settled again and its action planned again "
+        description="blocks below the head its last check read (or this pass's, when lower) "
+        "from which a pass re-checks the receipts of the key's mined transactions; one whose "
+        "receipt a reorg removed is settled again and its action planned again "
         "(0: never re-checked)",
     )
     lost_race_errors: frozenset[str] = DEFAULT_LOST_RACE_ERRORS

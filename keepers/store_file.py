@@ -108,19 +108,31 @@ class StateFile:
                     (binding.key, binding.to_json(), time.time()),
                 )
                 return
-        bound = ChainBinding.from_json(str(row[0]))
+        bound = self._bound(str(row[0]))
         if bound != binding:
             raise BindingError(
                 f"{self.path} is the state of {bound.describe()}, not of "
                 f"{binding.describe()} ({', '.join(binding.differences(bound))} differ)"
             )
 
+    def _bound(self, text: str) -> ChainBinding:
+        """The binding the file holds; `BindingError` when it is not one (torn, hand-edited):
+        the file's chain cannot be known, so it is refused like another chain's."""
+        try:
+            return ChainBinding.from_json(text)
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise BindingError(
+                f"{self.path} holds a chain binding that cannot be read ({type(err).__name__}: "
+                f"{str(err).splitlines()[0] if str(err) else 'malformed'}): its chain is "
+                "unknown, so it is not used; move it away to start with empty state"
+            ) from None
+
     @property
     def binding(self) -> ChainBinding | None:
         """The chain and deployment this file is bound to (None: not bound)."""
         with self._lock:
             row = self._db.execute("SELECT binding FROM chain_binding WHERE id = 1").fetchone()
-        return None if row is None else ChainBinding.from_json(str(row[0]))
+        return None if row is None else self._bound(str(row[0]))
 
     @property
     def schema_version(self) -> int:

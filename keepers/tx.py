@@ -25,17 +25,19 @@ replace, and say what happened as a typed outcome.
    signed by the Ape account (`account.sign_transaction`: a test account, or a keystore
    account unlocked with `set_autosign`) and broadcast raw;
 6. node errors: "already known" is a success (same bytes already in the pool); any other error
-   is a success too when the node has this very transaction ("nonce too low": an earlier copy
-   of the request landed unanswered, web3 re-sends `eth_sendRawTransaction` after a timeout;
-   any error: a gateway that forwarded it and answered with an error), else "nonce too low" re-reads
+   is a success too when the node has this very transaction ("nonce too low": an earlier copy of
+   the request landed unanswered, web3 re-sends `eth_sendRawTransaction` after a timeout; any
+   error: a gateway that forwarded it and answered with an error), else "nonce too low" re-reads
    the nonce (before anything was sent) or checks whether one of our transactions was mined
    (after); "replacement transaction underpriced" re-reads the nonce when the pending nonce
    moved past it (another process of the key pooled a transaction on it after the read: it is
-   not outbid and evicted), else bumps again. Every signed transaction is
-   recorded as sent BEFORE its broadcast (write-ahead), so a process killed in between, or a
-   broadcast left unanswered (timeout, dropped connection, HTTP error), leaves its hash for the
-   next pass's `Keeper.reconcile` to settle (mined, replaced, or dropped when it never reached
-   the node); a broadcast the node rejects marks its record dropped;
+   not outbid and evicted), else bumps again; a node failure (`tx_rules.node_failure`: a rate
+   limit, a backend's "Internal error") of a broadcast the node does not hold raises, as at the
+   simulation: a node error that fails the pass, never a refusal of the action. Every signed
+   transaction is recorded as sent BEFORE its broadcast (write-ahead), so a process killed in
+   between, or a broadcast left unanswered (timeout, dropped connection, HTTP error), leaves its
+   hash for the next pass's `Keeper.reconcile` to settle (mined, replaced, or dropped when it
+   never reached the node); a broadcast the node rejects marks its record dropped;
 7. waits for a receipt; pending for `replace_after` seconds → the same nonce re-sent with
    fees bumped by ≥ `fee_bump_bps` (12.5 %) and at least the market's price of step 4 (a base
    fee that jumped above the flight's max fee needs more than a bump: a replacement under the
@@ -275,6 +277,8 @@ class TxSender(KeyNode):
                     continue
                 if insufficient_funds(error.message):  # the balance moved since it was read
                     return Unfunded(flight.gas * fee + value, self.balance())
+                if node_failure(error):  # not forwarded (a rate limit, a backend failing): a
+                    raise  # node error that fails the pass, never a refusal of the action
                 return Refused(f"node rejected the transaction: {error.message}", None)
         flight.attempts.append(attempt)  # recorded before its broadcast (`_logged_broadcast`)
         log.info("sent %s nonce %d: %s", action_id, flight.nonce, attempt.tx_hash)

@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final, TypeGuard
@@ -121,7 +121,12 @@ call: parse error, invalid request, method not found, invalid params, resource u
 limit exceeded (EIP-1474), and 429 (too many requests, as some providers put it)."""
 
 NODE_FAILURE_WORDS: Final = ("rate limit", "limit exceeded", "too many requests", "timed out",
-                             "timeout", "header not found", "unavailable")  # fmt: skip
+                             "timeout", "header not found", "unavailable",
+                             "internal error")  # fmt: skip
+"""Words of a node's (or provider's) failure; "internal error" is JSON-RPC's own message for
+-32603 without revert data, which hosted providers answer when a backend fails the call (the
+EVM's refusals say "execution reverted", or name the halt: "EVM error OutOfGas", "out of gas",
+"gas required exceeds allowance")."""
 
 
 def node_failure(error: Any) -> bool:
@@ -147,6 +152,14 @@ def nonce_too_low(message: str) -> bool:
 def underpriced(message: str) -> bool:
     """The pool holds a transaction of this nonce that the fees do not outbid enough."""
     return "underpriced" in message.lower()
+
+
+def held_elsewhere(latest: int, pending: int, own: Collection[int]) -> bool:
+    """Whether the key's next nonce (`latest`: the lowest the chain has not used) is held in
+    the node's pool by a transaction the keeper did not send (an operator's, by hand): the pool
+    counts one there (`pending` above it) and none of the keeper's records in flight (`own`:
+    their nonces) has it. No later nonce of the key can mine before that transaction."""
+    return pending > latest and latest not in own
 
 
 # ---------------------------------------------------------------------- waits

@@ -8,17 +8,19 @@ what would happen; nothing is signed.
 Before each pass (and on start), `reconcile()` settles transactions the store still has in
 flight from an earlier process or pass (killed mid-wait, or stuck): their receipts are looked up
 and recorded, so the next pass neither repeats a mined action nor forgets a pending one; the
-key's mined transactions of the last `TxSettings.reorg_depth` blocks are re-checked, and one a
-reorg undid is settled again (its action planned again). Those still pending are then resumed,
-lowest nonce first (re-priced at current fees, waited on for `replace_after` at most, bumped
-within a budget counted across passes: `keepers.inflight.drain`; a gap the node's pool left
-below them is filled first: `keepers.nonces.fill_gaps`); one still stuck blocks the pass: no
-new transaction would mine before it, so none is sent (each planned action is reported
-`blocked`, the stuck one's own action `stuck`), except a priority action (the sentinel's
-`pauseAutomation`), sent on the stuck nonce as its replacement (`keepers.nonces.take_nonce`).
-A `Stuck` result within a pass blocks the rest of it alike. A held-up queue, or a resumed
-flight that ended reverted or replaced, is reported as an action even when the job planned
-nothing (`reports.queue_reports`), so the exit status and `<job>_failed` count it.
+key's mined transactions from `TxSettings.reorg_depth` blocks below the head the last check read
+(or this one, when lower: the chain may have grown past a reorg while the keeper was away) are
+re-checked, and one a reorg undid is settled again (its action planned again). Those still
+pending are then resumed, lowest nonce first (re-priced at current fees, waited on for
+`replace_after` at most, bumped within a budget counted across passes: `keepers.inflight.drain`;
+a gap the node's pool left below them is filled first: `keepers.nonces.fill_gaps`); one still
+stuck blocks the pass: no new transaction would mine before it, so none is sent (each planned
+action is reported `blocked`, the stuck one's own action `stuck`), except a priority action (the
+sentinel's `pauseAutomation`), sent on the stuck nonce as its replacement
+(`keepers.nonces.take_nonce`). A `Stuck` result within a pass blocks the rest of it alike. A
+held-up queue, or a resumed flight that ended reverted or replaced, is reported as an action
+even when the job planned nothing (`reports.queue_reports`), so the exit status and
+`<job>_failed` count it.
 """
 
 from __future__ import annotations
@@ -55,8 +57,12 @@ from keepers.shell.reports import (
 )
 from keepers.store import Store, TxRecord
 from keepers.tx import Contested, TxSender, key_lock
+from keepers.tx_rules import held_elsewhere
 
 log = logging.getLogger("keepers")
+
+REORG_CHECK = "reorg-check"
+"""The store's cursor of the head each reconcile's reorg check read (`Keeper.reconcile`)."""
 
 __all__ = ["ActionReport", "JobReport", "Keeper", "KeeperError"]
 
@@ -265,6 +271,16 @@ class Keeper:
                 self.blocked = None
             if taken is not None:
                 return taken
+        elif is_priority(action_id):
+            # nothing of the keeper's is stuck, but a transaction it did not send (an
+            # operator's, by hand) may hold the key's next nonce: a send on the pending nonce
+            # would wait behind it
+            latest, pending = sender._latest_nonce(), sender.pending_nonce()
+            own = {r.nonce for r in self.store.in_flight(sender.address)}
+            if held_elsewhere(latest, pending, own):
+                taken = take_nonce(sender, to, data, action_id=action_id, stuck=Stuck(latest, ()))
+                if taken is not None:
+                    return taken
         return sender.send_raw(to, data, action_id=action_id, contested=contested)
 
     # ------------------------------------------------------------------ recovery
@@ -274,8 +290,10 @@ class Keeper:
         pass: a broadcast unanswered, a transaction stuck): a receipt found → mined, or
         reverted / lost-race by its own revert reason (`TxSender.revert_of`); the nonce used by
         none of them → replaced; unknown to the node → dropped (`keepers.inflight.settle`).
-        First, mined records of the last `reorg_depth` blocks whose receipt a reorg removed
-        are set back to `sent` and settled alike. Returns those still pending (the next send
+        First, mined records whose receipt a reorg removed are set back to `sent` and settled
+        alike: those of `reorg_depth` blocks below the head, or below the head the last check
+        read when that is lower (the chain grew while the keeper was away; a cursor
+        `reorg-check:<address>` in the store). Returns those still pending (the next send
         waits behind them: the node's pending nonce counts them; `run` resumes them)."""
         if self.address is None:
             return []
@@ -286,7 +304,11 @@ class Keeper:
         if self.behind is not None:
             log.warning(self.behind, extra={"block": head})
         if depth > 0:
-            reopen_reorged(probe, head, depth)
+            # from the head the last check read, not only this one: the chain may have grown
+            # past a reorg by more than `depth` blocks since (`keepers.inflight.recheck_floor`)
+            cursor = f"{REORG_CHECK}:{self.address}"
+            reopen_reorged(probe, head, depth, self.store.last_block(cursor))
+            self.store.set_last_block(cursor, head)
         return settle_all(self.sender, self.store.in_flight(self.address))
 
     def drain(self) -> list[tuple[str, Outcome]]:

@@ -201,6 +201,30 @@ def test_a_file_bound_to_another_chain_is_refused_in_one_line(tmp_path):
         assert store.last_block("liquidator") == 99
 
 
+@pytest.mark.parametrize(
+    "damaged",
+    ['{"chain_id": 31337, "genesis', "{}", "[1, 2]", '{"chain_id": 31337}', "null"],
+    ids=["torn", "empty", "a-list", "keys-missing", "null"],
+)
+def test_a_file_whose_binding_is_damaged_is_refused_in_one_line(tmp_path, damaged):
+    """The file's pages are sound (SQLite's check passes) but the chain binding it holds is not
+    a binding (a torn write by another tool, a hand edit): the keeper cannot know the file's
+    chain, so it refuses it as it refuses another chain's, naming the file and what to do (the
+    CLI: exit 1, nothing sent). It used to raise the JSON's own error, which the CLI's catch-all
+    turned into `cannot open the keeper: KeyError: 'chain_id'`, naming neither."""
+    path = tmp_path / "k.sqlite"
+    with Store(path, binding()) as store:
+        store.set_last_block("liquidator", 99)
+    db = sqlite3.connect(path)
+    db.execute("UPDATE chain_binding SET binding = ? WHERE id = 1", (damaged,))
+    db.commit()
+    db.close()
+    with pytest.raises(BindingError) as refused:
+        Store(path, binding())
+    message = str(refused.value)
+    assert "\n" not in message and str(path) in message and "binding" in message, message
+
+
 def test_a_v3_file_migrates_to_v4_and_is_never_adopted_by_a_chain(tmp_path):
     from keepers.store_schema import SCHEMA_V1, SCHEMA_V2, SCHEMA_V3
 

@@ -871,11 +871,47 @@ def test_a_rate_limited_gas_estimate_fails_the_pass_and_holds_no_users_claim(
     vault = lending.vault
     start, n = chain.blocks.head.number + 1, nonce(who)
     k = keeper(protocol, who, tmp_path)
-    proxy.inject("rpc-error", "eth_estimateGas", times=1, **RATE_LIMITED)
+    claimed_once_after(k, proxy, "eth_estimateGas", RATE_LIMITED, joiner, vault, chain, start)
+    assert nonce(who) == n + 1
+
+
+INTERNAL_ERROR = {"code": -32603, "message": "Internal error"}  # JSON-RPC's own generic failure
+
+
+@pytest.mark.parametrize(
+    ("method", "error"),
+    [
+        ("eth_estimateGas", INTERNAL_ERROR),
+        ("eth_sendRawTransaction", INTERNAL_ERROR),
+        ("eth_sendRawTransaction", RATE_LIMITED),
+    ],
+    ids=["estimate-internal-error", "broadcast-internal-error", "broadcast-rate-limited"],
+)
+def test_a_node_failing_the_claims_estimate_or_broadcast_holds_no_users_claim(
+    fresh, proxy, accounts, chain, tmp_path, method, error
+):
+    """As above, with the answer hosted providers give when their backend fails a call — the
+    JSON-RPC spec's generic `-32603 "Internal error"`, no revert data, no word of the EVM's (a
+    revert says "execution reverted" and carries its data; an EVM halt names itself) — or a
+    broadcast the endpoint did not forward (rate-limited, or that error; the node never got
+    it). Neither says anything of the claim: the controller must not be held for an hour
+    (doubling to a day) as a claim the vault refused."""
+    lending, protocol, who, joiner = joiner_with_a_settled_deposit(fresh, accounts)
+    start, n = chain.blocks.head.number + 1, nonce(who)
+    k = keeper(protocol, who, tmp_path)
+    claimed_once_after(k, proxy, method, error, joiner, lending.vault, chain, start)
+    assert nonce(who) == n + 1
+
+
+def claimed_once_after(k, proxy, method, error, joiner, vault, chain, start):
+    """A settler pass whose claim's `method` call the endpoint answers with `error`, then a
+    clean pass: the joiner's deposit is claimed once, by the second, and the first did not
+    record the claim refused."""
+    proxy.inject("rpc-error", method, times=1, **error)
     with routed(proxy):
-        limited = attempt(k, "settler")
+        failed = attempt(k, "settler")
         again = k.run("settler")
-    assert proxy.injected[("eth_estimateGas", "rpc-error")] == 1
+    assert proxy.injected[(method, "rpc-error")] == 1
     head = chain.blocks.head.number
     assert [(log.owner, log.assets) for log in vault.Deposit.range(start, head + 1)] == [
         (joiner.address, 30_000 * USDC)
@@ -883,7 +919,7 @@ def test_a_rate_limited_gas_estimate_fails_the_pass_and_holds_no_users_claim(
     assert [(a.call, a.outcome) for a in again.actions] == [
         (f"claim({joiner.address})", "mined")
     ], again.summary()
-    assert not isinstance(limited, JobReport) or [a.outcome for a in limited.actions] != [
+    assert not isinstance(failed, JobReport) or [a.outcome for a in failed.actions] != [
         "refused"
-    ], limited.summary()
-    assert vault.maxDeposit(joiner) == 0 and nonce(who) == n + 1
+    ], failed.summary()
+    assert vault.maxDeposit(joiner) == 0

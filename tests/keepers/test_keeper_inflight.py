@@ -252,6 +252,32 @@ def test_an_evaluation_undone_by_a_reorg_is_sent_again(due, accounts, chain, tmp
     assert record.block != gone.block
 
 
+def test_an_evaluation_a_reorg_undid_while_the_keeper_was_away_is_sent_again(
+    due, accounts, chain, tmp_path
+):
+    """`reorg_depth` bounds how deep a reorg is, not how long the keeper may be away from the
+    chain: a one-block reorg drops the keeper's `evaluate(0)`, and the chain grows 20 blocks
+    (4 minutes of mainnet: a cron keeper's interval, a bot's restart) before its next pass. The
+    re-check must reach back from the head it last checked at, not only from the head it reads
+    now, else the vanished evaluation is taken for done for good and nobody's keeper sends it."""
+    agents = due.vs.agents
+    k = keeper(protocol_of(due), accounts[7], tmp_path)  # the default depth: 12
+    fork = chain.snapshot()
+    done = k.run("evaluator")
+    assert [(a.action_id, a.outcome) for a in done.actions] == [("evaluate:0", "mined")]
+    (gone,) = k.store.transactions("evaluate:0")
+    chain.restore(fork)  # a one-block reorg: the block with the evaluation is gone
+    chain.mine(20)  # and the chain grows past it by more than reorg_depth before the next pass
+    assert not agents.decisionRecord(0).evaluated
+    assert chain.blocks.head.number > gone.block + k.settings.tx.reorg_depth
+    again = k.run("evaluator")
+    assert [(a.action_id, a.outcome) for a in again.actions] == [("evaluate:0", "mined")]
+    assert agents.decisionRecord(0).evaluated
+    receipt = chain.provider.web3.eth.get_transaction_receipt(again.actions[0].tx_hash)
+    record = k.store.transaction(again.actions[0].tx_hash)
+    assert (record.status, record.block) == ("mined", receipt["blockNumber"])
+
+
 def test_a_race_lost_to_a_rivals_pending_transaction_that_is_dropped_is_planned_again(
     due, accounts, chain, tmp_path
 ):

@@ -161,3 +161,56 @@ def test_the_sentinels_pause_takes_the_nonce_of_a_stuck_approval(fresh, accounts
     k.run("sentinel")
     assert k.store.transaction(pause.tx_hash).status == "mined"
     assert not k.store.already_done(approval) and k.blocked is None
+
+
+@pytest.mark.parametrize("own_stuck", [False, True], ids=["alone", "behind-it-the-keepers-own"])
+def test_the_sentinels_pause_goes_out_ahead_of_an_operators_stuck_manual_transaction(
+    fresh, accounts, chain, tmp_path, own_stuck
+):
+    """An operator sent a transaction by hand with the guardian key (another process: the
+    keeper has no record of it), and it cannot be mined now: it sits in the pool on the key's
+    next nonce. (A fee spike prices it out on a real node, which keeps it pooled; anvil evicts
+    a transaction under the base fee, so here its gas limit is above what blocks now hold.)
+    When the sentinel trips, `pauseAutomation()` must not queue behind it (no later nonce of
+    the key can mine before it, whatever its fees): it takes that nonce, as it takes the nonce
+    of the keeper's own stuck transaction, and automation is paused in the next block. With
+    the keeper's own approval stuck behind the operator's, the pause takes the operator's
+    nonce, not the approval's (which still waits behind it), and the approval mines after."""
+    lending = fresh
+    guardian, spender = lending.vs.guardian, accounts[3]
+    feed = lending.feed("tbill")  # critical: a feed three days stale trips the sentinel
+    feed.setRound(feed.latestAnswer(), chain.blocks.head.timestamp - 3 * DAY,
+                  sender=lending.vs.governance)  # fmt: skip
+    k = keeper(protocol_of(lending), guardian, tmp_path, settings=load_settings(tx=SLOW_TX))
+    operator = TxSender(guardian, settings=TxSettings(**SLOW_TX))  # by hand: no keeper store
+    n, limit = guardian.nonce, chain.blocks.head.gas_limit
+    try:
+        with manual_mining(chain):
+            manual = operator.send(lending.asset, "approve", spender, 5, action_id="x",
+                                   gas_limit=5_000_000)  # fmt: skip
+            assert isinstance(manual, Stuck)
+            request(chain, "evm_setBlockGasLimit", [hex(4_000_000)])  # it cannot be mined now
+            request(chain, "evm_mine")
+            assert guardian.nonce == n and len(pending_from(chain, guardian.address)) == 1
+            if own_stuck:
+                low = TxSender(guardian, settings=TxSettings(**SLOW_TX), store=k.store,
+                               job="liquidator")  # fmt: skip
+                assert isinstance(low.send(lending.asset, "approve", spender, 7,
+                                           action_id="approve:x:s:1"), Stuck)  # fmt: skip
+            pauses = []
+            for _ in range(3):
+                pauses = [a for a in k.run("sentinel").actions if a.call == "pauseAutomation()"]
+                if pauses:
+                    break
+            assert [a.outcome for a in pauses] == ["stuck"]  # sent; no block is mined
+            request(chain, "evm_mine")  # the next block: the operator's transaction still cannot
+            assert pending_from(chain, guardian.address) == []  # the operator's was outbid
+            assert guardian.nonce == n + 1 + own_stuck  # the approval mined after the pause
+        assert lending.vault.automationPaused()
+    finally:
+        request(chain, "evm_setBlockGasLimit", [hex(limit)])
+    k.run("sentinel")  # settles the pause by its receipt
+    sent = {t.status: t.nonce for t in k.store.transactions(pauses[0].action_id)}
+    assert sent.get("mined") == n, sent
+    if own_stuck:
+        assert [t.status for t in k.store.transactions("approve:x:s:1")] == ["mined"]

@@ -28,6 +28,7 @@ from keepers.tx_rules import node_failure
         (RpcError("request timed out", b"", -32603), True),
         (RpcError("header not found", b"", -32000), True),
         (RpcError("upstream unavailable", b""), True),
+        (RpcError("Internal error", b"", -32603), True),  # JSON-RPC's generic backend failure
     ],
 )
 def test_node_failure_tells_the_node_failing_from_the_evm_refusing(error, failure):

@@ -15,6 +15,7 @@ from keepers.tx_rules import (
     at_least,
     bump,
     bumped,
+    held_elsewhere,
     insufficient_funds,
     mined,
     nonce_too_low,
@@ -125,3 +126,20 @@ def test_what_a_receipt_says():
     assert receipt_facts(receipt) == {"gas_used": 21_000, "effective_gas_price": 0, "block": 16}
     assert not succeeded({**receipt, "status": "0x0"})
     assert succeeded({"blockNumber": "0x10", "gasUsed": "0x0"})  # no status: not a revert
+
+
+def test_the_keys_next_nonce_is_held_elsewhere_only_when_pooled_and_not_the_keepers():
+    # latest 5: the chain's next nonce; pending counts what the pool holds of the key
+    assert held_elsewhere(5, 6, set())  # an operator's transaction on nonce 5
+    assert held_elsewhere(5, 7, {6})  # ... with the keeper's own stuck behind it
+    assert not held_elsewhere(5, 6, {5})  # the keeper's own: take_nonce replaces it as before
+    assert not held_elsewhere(5, 5, set())  # nothing pooled: the pending nonce is free
+
+
+def test_the_reorg_recheck_reaches_back_from_the_head_the_last_check_read():
+    from keepers.inflight import recheck_floor
+
+    assert recheck_floor(100, None, 12) == 88  # never checked: the head alone
+    assert recheck_floor(130, 100, 12) == 88  # the chain grew while away: from the last check
+    assert recheck_floor(95, 100, 12) == 83  # rolled back below the last check: from the head
+    assert recheck_floor(101, 100, 0) == 100
