@@ -204,18 +204,24 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         uint256 dueAt = Math.min(block.timestamp + window, type(uint40).max);
         Agent storage a = _agents[agent];
         // The tolerance is a budget per window of time, not per decision: a decision has the
-        // part of it the time since the agent's previous decision earned (all of it after a
-        // whole window), rounded down, so a move split into several decisions is tolerated
-        // no more than once (found in an agent review: each part fell inside its own tolerance).
+        // part of it for the part of its window that the agent's previous decision's window
+        // does not still cover (all of it once that one has ended), rounded down, so a move
+        // split into several decisions is tolerated no more than once (found in an agent
+        // review: each part fell inside its own tolerance). The previous window as it was
+        // recorded: a window governance shortens or lengthens meanwhile neither refills the
+        // budget early nor cuts it after that window ended (found in an agent review).
         uint256 tolerance = Math.min(registry.get(TOLERANCE_BPS), type(uint16).max);
-        uint256 since = block.timestamp - a.lastDecisionAt;
-        if (since < window) tolerance = tolerance * since / window;
+        uint256 lastDueAt = a.lastDueAt;
+        if (lastDueAt > block.timestamp) {
+            uint256 open = lastDueAt - block.timestamp;
+            tolerance = open < window ? tolerance * (window - open) / window : 0;
+        }
         _decisions[decisionId] = DecisionRecord(
             agent, uint40(dueAt), false, uint16(tolerance), uint16(Math.min(registry.get(MAX_SLASH_BPS), BPS))
         );
         _open.push(decisionId);
         _openPosPlusOne[decisionId] = _open.length;
-        (a.openDecisions, a.lastDecisionAt) = (a.openDecisions + 1, uint48(block.timestamp));
+        (a.openDecisions, a.lastDueAt) = (a.openDecisions + 1, uint48(dueAt));
         emit DecisionReported(decisionId, agent, dueAt);
     }
 
