@@ -200,8 +200,10 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         if (msg.sender != vault) revert NotVault(msg.sender);
         // Saturated, never reverted: a parameter the DAO set past a field's range (a tolerance
         // meaning "never slash", a window meaning "never due") must not stop rebalances.
-        uint256 window = registry.get(EVAL_WINDOW);
-        uint256 dueAt = Math.min(block.timestamp + window, type(uint40).max);
+        // (The window is capped before the sum: a window near 2^256 overflowed it.)
+        uint256 dueAt = block.timestamp + Math.min(registry.get(EVAL_WINDOW), type(uint40).max);
+        dueAt = Math.min(dueAt, type(uint40).max);
+        uint256 window = dueAt - block.timestamp; // the window as recorded
         Agent storage a = _agents[agent];
         // The tolerance is a budget per window of time, not per decision: a decision has the
         // part of it for the part of its window that the agent's previous decision's window
@@ -606,7 +608,9 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
 
     function _openSlash(address agent, uint256 decisionId, uint256 amount) internal returns (uint256 slashId) {
         slashId = _slashes.length;
-        uint256 vetoEndsAt = block.timestamp + registry.get(VETO_WINDOW);
+        // Saturated at the field's range: a veto window past 2^64 truncated to a short one.
+        uint256 vetoEndsAt = block.timestamp + Math.min(registry.get(VETO_WINDOW), type(uint64).max);
+        vetoEndsAt = Math.min(vetoEndsAt, type(uint64).max);
         _slashes.push(Slash(agent, uint64(vetoEndsAt), SlashStatus.Pending, decisionId, amount));
         _pending.push(slashId);
         _pendingPosPlusOne[slashId] = _pending.length;

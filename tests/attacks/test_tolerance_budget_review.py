@@ -11,9 +11,10 @@ trade-off is stated in numbers (docs/security.md, known limits).
 from __future__ import annotations
 
 import pytest
+from eth_utils import keccak
 
 from tests.agent_support import BPS, NAV, build_desk, only_event
-from tests.vault_support import DAY, isolated
+from tests.vault_support import DAY, assert_reverts, isolated
 
 TOLERANCE_BPS = 50
 WINDOW = 7 * DAY
@@ -125,3 +126,38 @@ def test_a_lengthened_window_does_not_cut_a_decision_made_after_the_previous_win
         first, second = decide_across_a_window_change(desk, WINDOW, 2 * WINDOW, WINDOW + DAY)
         assert first == TOLERANCE_BPS
         assert second == TOLERANCE_BPS, f"the second decision kept {second} bps"
+
+
+def test_a_window_meaning_never_due_never_stops_rebalances(desk, chain):
+    """Windows the DAO set past any date (found in this review, as the tolerance's 16-bit
+    record before them): an `agent.evalWindow` near 2^256 overflowed `now + window` and every
+    rebalance reverted (a panic), though the record saturates `dueAt` at its uint40; now the
+    window is capped first. The agent's next decision, inside that window, goes through with
+    no tolerance left."""
+    registry, gov = desk.system.registry, desk.system.governance
+    with isolated(chain):
+        registry.setBounds(keccak(text="agent.evalWindow"), 0, 2**256 - 2, 0, 0, sender=gov)
+        desk.set_param("agent.evalWindow", 2**256 - 2)
+        first = desk.rebalance_after_cooldown([0, 1_000, 0]).return_value
+        second = desk.rebalance_after_cooldown([0, 2_000, 0]).return_value
+        records = [desk.agents.decisionRecord(i) for i in (first, second)]
+        assert [r.dueAt for r in records] == [2**40 - 1] * 2
+        assert [r.toleranceBps for r in records] == [TOLERANCE_BPS, 0]
+
+
+def test_a_veto_window_past_its_field_is_not_cut_short(desk, chain):
+    """An `agent.vetoWindow` past 2^64 seconds (the DAO's "only a veto or never") was truncated
+    into the slash's uint64 `vetoEndsAt`: 2^64 + a day became a day, and anyone executed the
+    slash the guardian was meant to have for good. Now it saturates at the field's range."""
+    registry, gov, agents = desk.system.registry, desk.system.governance, desk.agents
+    with isolated(chain):
+        registry.setBounds(keccak(text="agent.vetoWindow"), 0, 2**256 - 2, 0, 0, sender=gov)
+        desk.set_param("agent.vetoWindow", 2**64 + DAY)
+        tx = desk.rebalance_after_cooldown([6_000, 0, 0])
+        desk.at(agents.decisionRecord(tx.return_value).dueAt - 60)
+        desk.set_price("tbill", 80_000_000)  # -20 %: the decision loses beyond its tolerance
+        opened = only_event(desk.evaluate(tx.return_value), agents.SlashOpened)
+        desk.at(desk.now() + 2 * DAY)
+        assert_reverts(agents, "executeSlash", opened["slashId"], sender=desk.keeper,
+                       error="VetoWindowOpen")  # fmt: skip
+        assert opened["vetoEndsAt"] == agents.slashInfo(opened["slashId"]).vetoEndsAt == 2**64 - 1
