@@ -168,7 +168,8 @@ def decision_tolerance_bps(tolerance_bps: int, eval_window: int, still_open: int
     `window - elapsed`, so a decision gets what the time since the previous one earned: a move
     split into several decisions is tolerated no more than once, and a window governance
     changes meanwhile neither refills the budget early nor cuts it after the previous window
-    ended."""
+    ended. `eval_window` is the window as the record has it, `dueAt - now`: the parameter,
+    unless it reaches past the uint40 `dueAt` (then `2^40 - 1 - now`)."""
     tolerance = min(tolerance_bps, 2**16 - 1)
     if still_open <= 0:
         return tolerance
