@@ -91,7 +91,7 @@ pragma solidity ^0.8.24;
 ///        budget per `agent.evalWindow` of time, and a decision gets the part for the part of
 ///        its window that the same agent's previous decision's window does not still cover,
 ///        `floor(agent.toleranceBps · (window - open) / window)`, `open = lastDueAt - now`
-///        what is left of that window (`Agent.lastDueAt`, its recorded `dueAt`); all of it
+///        what is left of its windows (`Agent.lastDueAt`, the latest `dueAt` recorded); all of it
 ///        once that window has ended (an agent's first decision), none while it covers the
 ///        whole new one. With the window unchanged `open = window - elapsed`: a decision gets
 ///        what the time since the previous one earned. Found in an agent review: a 2,000 bps
@@ -186,7 +186,7 @@ interface IAgentRegistry {
         uint64 unbondReadyAt; // when `unbonding` may be withdrawn
         uint32 openDecisions; // decisions reported by the vault, not yet evaluated
         uint32 pendingSlashes; // slashes opened, neither vetoed nor executed
-        uint48 lastDueAt; // when the agent's latest decision's window ends, its dueAt (0: none)
+        uint48 lastDueAt; // the latest dueAt of its decisions: when its last window ends (0: none)
         int256 reputation; // EWMA of excess, bps × WAD
         uint256 stake;
         uint256 unbonding;

@@ -223,7 +223,8 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         );
         _open.push(decisionId);
         _openPosPlusOne[decisionId] = _open.length;
-        (a.openDecisions, a.lastDueAt) = (a.openDecisions + 1, uint48(dueAt));
+        // The latest end of its windows (a shortened window may end before an earlier one).
+        (a.openDecisions, a.lastDueAt) = (a.openDecisions + 1, uint48(Math.max(dueAt, lastDueAt)));
         emit DecisionReported(decisionId, agent, dueAt);
     }
 

@@ -116,6 +116,28 @@ def test_a_shortened_window_refills_no_budget_the_open_window_still_claims(desk,
         assert second == 0, f"the second decision kept {second} bps inside the open window"
 
 
+def test_a_shortened_window_leaves_the_longest_open_window_claimed(desk, chain):
+    """A decision judged over 14 days; the window cut to 7; a decision a day later (its window
+    inside the first's) and another 8 days after the first: the first one's window still has 6
+    days to run, so the last decision has a seventh of the budget, not the whole of it (the
+    budget follows the latest end of the agent's windows, not its latest decision's)."""
+    agents = desk.agents
+    with isolated(chain):
+        desk.set_param("agent.evalWindow", 2 * WINDOW)
+        start = desk.rebalance_after_cooldown([0, 500, 0])
+        t0 = desk.chain.blocks[start.block_number].timestamp
+        desk.set_param("agent.evalWindow", WINDOW)
+        desk.at(t0 + DAY)
+        desk.refresh()
+        inside = desk.rebalance([0, 1_000, 0]).return_value
+        desk.at(t0 + WINDOW + DAY)
+        desk.refresh()
+        last = desk.rebalance([0, 1_500, 0]).return_value
+        assert agents.decisionRecord(inside).toleranceBps == 0
+        assert agents.decisionRecord(last).toleranceBps == TOLERANCE_BPS * DAY // WINDOW == 7
+        assert agents.agentInfo(desk.allocator).lastDueAt == agents.decisionRecord(last).dueAt
+
+
 def test_a_lengthened_window_does_not_cut_a_decision_made_after_the_previous_window_ended(
     desk, chain
 ):

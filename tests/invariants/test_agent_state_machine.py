@@ -455,7 +455,7 @@ class AgentMachine(RuleBasedStateMachine):
         if tolerance < TOLERANCE_BPS:
             event("a decision with part of the tolerance")
         assert self.reg.call("decisionRecord", log.decisionId).toleranceBps == tolerance
-        m.last_due = log.dueAt
+        m.last_due = max(m.last_due, log.dueAt)
         self.open[log.decisionId] = Decision(who, log.dueAt, tolerance)
         self.last_rebalance = self.now
         assert not self.vault.logs(tx, "PerformanceFeeTaken")  # fees are taken at strikes

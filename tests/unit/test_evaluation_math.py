@@ -941,4 +941,4 @@ def test_a_changing_window_never_tolerates_an_overlap_twice(tolerance, windows, 
         assert share <= Fraction(tolerance * (window - covered), window)
         if covered == 0:
             assert share == tolerance
-        due = now + window
+        due = max(due, now + window)  # the latest end of its windows (Agent.lastDueAt)
