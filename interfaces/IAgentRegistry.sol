@@ -89,11 +89,11 @@ pragma solidity ^0.8.24;
 ///        (its bond stays locked until its decisions are evaluated).
 ///        `toleranceBps` is the decision's share of `agent.toleranceBps`: the tolerance is a
 ///        budget per `agent.evalWindow` of time, and a decision gets the part for the part of
-///        its window that the same agent's previous decision's window does not still cover,
+///        its window that the same agent's earlier decisions' windows do not still cover,
 ///        `floor(agent.toleranceBps · (window - open) / window)`, `open = lastDueAt - now`
-///        what is left of its windows (`Agent.lastDueAt`, the latest `dueAt` recorded); all of it
-///        once that window has ended (an agent's first decision), none while it covers the
-///        whole new one. With the window unchanged `open = window - elapsed`: a decision gets
+///        what is left of them (`Agent.lastDueAt`, the latest `dueAt` recorded; `window` as
+///        recorded, `dueAt - now`); all of it once they have ended (an agent's first decision),
+///        none while they cover the whole new one. With the window unchanged `open = window - elapsed`: a decision gets
 ///        what the time since the previous one earned. Found in an agent review: a 2,000 bps
 ///        buy split into four daily 500 bps decisions had each loss inside its own whole
 ///        tolerance, and no slash opened where the single buy was slashed; now the parts after

@@ -206,12 +206,12 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         uint256 window = dueAt - block.timestamp; // the window as recorded
         Agent storage a = _agents[agent];
         // The tolerance is a budget per window of time, not per decision: a decision has the
-        // part of it for the part of its window that the agent's previous decision's window
-        // does not still cover (all of it once that one has ended), rounded down, so a move
+        // part of it for the part of its window that the agent's earlier decisions' windows
+        // do not still cover (all of it once they have ended), rounded down, so a move
         // split into several decisions is tolerated no more than once (found in an agent
-        // review: each part fell inside its own tolerance). The previous window as it was
+        // review: each part fell inside its own tolerance). The windows as they were
         // recorded: a window governance shortens or lengthens meanwhile neither refills the
-        // budget early nor cuts it after that window ended (found in an agent review).
+        // budget early nor cuts it after they ended (found in an agent review).
         uint256 tolerance = Math.min(registry.get(TOLERANCE_BPS), type(uint16).max);
         uint256 lastDueAt = a.lastDueAt;
         if (lastDueAt > block.timestamp) {
