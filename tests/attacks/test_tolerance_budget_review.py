@@ -5,7 +5,16 @@ A decision's record keeps the part of `agent.toleranceBps` the time since the sa
 previous decision earned. That closes the split-decision attack, and it also means the earliest
 risk-off sale after any decision (one `vault.rebalanceCooldown`, a day locally) has a seventh of
 the 50 bps: these tests measure what that changes for the same sale in the same market, so the
-trade-off is stated in numbers (docs/security.md, known limits).
+trade-off is stated in numbers (docs/security.md).
+
+Found here: the budget was measured as the elapsed time over today's window, so a window
+governance changed let a decision keep a whole tolerance inside a window still open (cut from 14
+to 7 days: 50 bps where nothing new was earned) or cut one made after every window ended
+(lengthened from 7 to 14: 28 of 50 bps). `onDecision` now keeps the latest `dueAt` of the agent's
+decisions (`Agent.lastDueAt`) and a decision gets the part of its window they no longer cover
+(identical with the window unchanged). And windows past their record's field: an
+`agent.evalWindow` near 2^256 made every rebalance panic, an `agent.vetoWindow` past 2^64 s was
+truncated to a short veto window; both now saturate.
 """
 
 from __future__ import annotations
