@@ -190,11 +190,21 @@ def activation(agent: AgentView, params: AgentParams, now: int, units: Units) ->
             f"paused: pending slashes of {units(agent.slash_pending)} count as gone "
             f"({missing} more stake, or their veto or execution, ends the pause)"
         )
+    # Pending slashes count as gone beyond the clock too: starting it is not enough to be active
+    # (found in an agent review: with a second slash pending after the first executed, the
+    # status named only what starts the clock).
+    gone = ""
+    if agent.slash_pending:
+        more = units(max(params.min_stake + agent.slash_pending - agent.stake, 0))
+        gone = (
+            f"; active only with {more} more in all: pending slashes of "
+            f"{units(agent.slash_pending)} count as gone"
+        )
     if agent.stake < params.min_stake:
         missing = units(params.min_stake - agent.stake)
-        return f"no: bonded stake is below agent.minStake ({missing} more starts the clock)"
+        return f"no: bonded stake is below agent.minStake ({missing} more starts the clock{gone})"
     # At the minimum without a clock: the minimum was lowered after the last stake.
-    return "no: stake again (any amount) to start the activation clock"
+    return f"no: stake again (any amount) to start the activation clock{gone}"
 
 
 def unbonding_state(agent: AgentView, now: int, units: Units) -> str:

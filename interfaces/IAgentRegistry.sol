@@ -88,12 +88,20 @@ pragma solidity ^0.8.24;
 ///        later never judges a decision made before it, which an agent could not leave first
 ///        (its bond stays locked until its decisions are evaluated).
 ///        `toleranceBps` is the decision's share of `agent.toleranceBps`: the tolerance is a
-///        budget per `agent.evalWindow` of time, and a decision gets the part the time since
-///        the same agent's previous decision earned, `floor(agent.toleranceBps · min(elapsed,
-///        window) / window)` (all of it for an agent's first decision, or a window of 0). Found
-///        in an agent review: a 2,000 bps buy split into four daily 500 bps decisions had each
-///        loss inside its own whole tolerance, and no slash opened where the single buy was
-///        slashed; now the parts after the first share one budget.
+///        budget per `agent.evalWindow` of time, and a decision gets the part for the part of
+///        its window that the same agent's earlier decisions' windows do not still cover,
+///        `floor(agent.toleranceBps · (window - open) / window)`, `open = lastDueAt - now`
+///        what is left of them (`Agent.lastDueAt`, the latest `dueAt` recorded; `window` as
+///        recorded, `dueAt - now`); all of it once they have ended (an agent's first decision),
+///        none while they cover the whole new one. With the window unchanged `open = window - elapsed`: a decision gets
+///        what the time since the previous one earned. Found in an agent review: a 2,000 bps
+///        buy split into four daily 500 bps decisions had each loss inside its own whole
+///        tolerance, and no slash opened where the single buy was slashed; now the parts after
+///        the first share one budget. The previous window is read as it was recorded (found in
+///        a later review: measured on the elapsed time and today's window, a window shortened
+///        from 14 to 7 days gave a decision a week after the previous one the whole tolerance
+///        while that one's window still covered all of it, and one lengthened from 7 to 14 days
+///        cut a decision 8 days later to 28 of 50 bps though nothing overlapped).
 ///      - Reputation, after every evaluation: `rep ← rep + (excess - rep) · 2000 / 10_000`
 ///        (an EWMA with weight 20% on the newest decision, bps × WAD, rounded toward zero).
 ///      - Value added (signed, asset units): `stood · navBefore / (1e4 · 1e18)`, rounded down
@@ -178,7 +186,7 @@ interface IAgentRegistry {
         uint64 unbondReadyAt; // when `unbonding` may be withdrawn
         uint32 openDecisions; // decisions reported by the vault, not yet evaluated
         uint32 pendingSlashes; // slashes opened, neither vetoed nor executed
-        uint48 lastDecisionAt; // when the vault reported the agent's latest decision (0: none)
+        uint48 lastDueAt; // the latest dueAt of its decisions: when its last window ends (0: none)
         int256 reputation; // EWMA of excess, bps × WAD
         uint256 stake;
         uint256 unbonding;

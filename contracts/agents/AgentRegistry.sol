@@ -200,22 +200,31 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         if (msg.sender != vault) revert NotVault(msg.sender);
         // Saturated, never reverted: a parameter the DAO set past a field's range (a tolerance
         // meaning "never slash", a window meaning "never due") must not stop rebalances.
-        uint256 window = registry.get(EVAL_WINDOW);
-        uint256 dueAt = Math.min(block.timestamp + window, type(uint40).max);
+        // (The window is capped before the sum: a window near 2^256 overflowed it.)
+        uint256 dueAt = block.timestamp + Math.min(registry.get(EVAL_WINDOW), type(uint40).max);
+        dueAt = Math.min(dueAt, type(uint40).max);
+        uint256 window = dueAt - block.timestamp; // the window as recorded
         Agent storage a = _agents[agent];
         // The tolerance is a budget per window of time, not per decision: a decision has the
-        // part of it the time since the agent's previous decision earned (all of it after a
-        // whole window), rounded down, so a move split into several decisions is tolerated
-        // no more than once (found in an agent review: each part fell inside its own tolerance).
+        // part of it for the part of its window that the agent's earlier decisions' windows
+        // do not still cover (all of it once they have ended), rounded down, so a move
+        // split into several decisions is tolerated no more than once (found in an agent
+        // review: each part fell inside its own tolerance). The windows as they were
+        // recorded: a window governance shortens or lengthens meanwhile neither refills the
+        // budget early nor cuts it after they ended (found in an agent review).
         uint256 tolerance = Math.min(registry.get(TOLERANCE_BPS), type(uint16).max);
-        uint256 since = block.timestamp - a.lastDecisionAt;
-        if (since < window) tolerance = tolerance * since / window;
+        uint256 lastDueAt = a.lastDueAt;
+        if (lastDueAt > block.timestamp) {
+            uint256 open = lastDueAt - block.timestamp;
+            tolerance = open < window ? tolerance * (window - open) / window : 0;
+        }
         _decisions[decisionId] = DecisionRecord(
             agent, uint40(dueAt), false, uint16(tolerance), uint16(Math.min(registry.get(MAX_SLASH_BPS), BPS))
         );
         _open.push(decisionId);
         _openPosPlusOne[decisionId] = _open.length;
-        (a.openDecisions, a.lastDecisionAt) = (a.openDecisions + 1, uint48(block.timestamp));
+        // The latest end of its windows (a shortened window may end before an earlier one).
+        (a.openDecisions, a.lastDueAt) = (a.openDecisions + 1, uint48(Math.max(dueAt, lastDueAt)));
         emit DecisionReported(decisionId, agent, dueAt);
     }
 
@@ -600,7 +609,9 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
 
     function _openSlash(address agent, uint256 decisionId, uint256 amount) internal returns (uint256 slashId) {
         slashId = _slashes.length;
-        uint256 vetoEndsAt = block.timestamp + registry.get(VETO_WINDOW);
+        // Saturated at the field's range: a veto window past 2^64 truncated to a short one.
+        uint256 vetoEndsAt = block.timestamp + Math.min(registry.get(VETO_WINDOW), type(uint64).max);
+        vetoEndsAt = Math.min(vetoEndsAt, type(uint64).max);
         _slashes.push(Slash(agent, uint64(vetoEndsAt), SlashStatus.Pending, decisionId, amount));
         _pending.push(slashId);
         _pendingPosPlusOne[slashId] = _pending.length;

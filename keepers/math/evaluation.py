@@ -158,17 +158,25 @@ class DecisionEvidence:
         return cls(moves, nav_before, nav_after)
 
 
-def decision_tolerance_bps(tolerance_bps: int, eval_window: int, elapsed: int) -> int:
+def decision_tolerance_bps(tolerance_bps: int, eval_window: int, still_open: int) -> int:
     """The tolerance a decision's record keeps (`AgentRegistry.onDecision`): the part of
-    `agent.toleranceBps` (at most 65,535) that `elapsed`, the seconds since the same agent's
-    previous decision, earned of an `agent.evalWindow`, `floor(tolerance · elapsed / window)`;
-    the whole of it once `elapsed >= window` (an agent's first decision: `elapsed` is its
-    timestamp), or with a window of 0. The tolerance is a budget per window of time: a move
-    split into several decisions is tolerated no more than the time between them earned."""
+    `agent.toleranceBps` (at most 65,535) for the part of its `agent.evalWindow` that the same
+    agent's earlier decisions' windows do not still cover, `floor(tolerance · (window -
+    still_open) / window)`; `still_open` is what is left of them at this decision
+    (`Agent.lastDueAt - now`, the latest `dueAt` recorded; 0 once they ended or for an agent's
+    first decision: then the whole of it; 0 when they cover this whole window). With an
+    unchanged window `still_open` is `window - elapsed`, so a decision gets what the time since
+    the previous one earned: a move split into several decisions is tolerated no more than
+    once, and a window governance changes meanwhile neither refills the budget early nor cuts
+    it after the earlier windows ended. `eval_window` is the window as the record has it,
+    `dueAt - now`: the parameter, unless it reaches past the uint40 `dueAt` (then
+    `2^40 - 1 - now`)."""
     tolerance = min(tolerance_bps, 2**16 - 1)
-    if elapsed < eval_window:
-        return tolerance * elapsed // eval_window
-    return tolerance
+    if still_open <= 0:
+        return tolerance
+    if still_open >= eval_window:
+        return 0
+    return tolerance * (eval_window - still_open) // eval_window
 
 
 @dataclass(frozen=True)

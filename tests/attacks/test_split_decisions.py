@@ -105,4 +105,4 @@ def test_decisions_a_window_apart_each_have_the_whole_tolerance(desk, chain):
             TOLERANCE_BPS,
             TOLERANCE_BPS * elapsed // (WINDOW_DAYS * DAY),
         ]
-        assert agents.agentInfo(agent).lastDecisionAt == times[2]
+        assert agents.agentInfo(agent).lastDueAt == records[2].dueAt == times[2] + WINDOW_DAYS * DAY

@@ -145,7 +145,7 @@ class AgentModel:
     points: int = 0  # reward points in the open round
     debt: int = 0  # value lost not yet made up (rewardDebt)
     claimable: int = 0  # shares its points earned in closed rounds, not claimed yet
-    last_decision: int = 0  # its latest decision's time (agentInfo.lastDecisionAt)
+    last_due: int = 0  # its latest decision's dueAt (agentInfo.lastDueAt)
 
     def active(self, slash_pending: int) -> bool:
         # agent.activationDelay is 0: active exactly while bonded at the minimum, what its
@@ -449,13 +449,13 @@ class AgentMachine(RuleBasedStateMachine):
         [log] = self.reg.logs(tx, "DecisionReported")
         assert log.agent == m.account.address.lower() and log.dueAt == self.now + EVAL_WINDOW
         assert log.decisionId not in self.open
-        # The tolerance is a budget per window: the decision has what the time since the
-        # agent's previous decision earned (IAgentRegistry, "Slash").
-        tolerance = decision_tolerance_bps(TOLERANCE_BPS, EVAL_WINDOW, self.now - m.last_decision)
+        # The tolerance is a budget per window: the decision has the part of its window the
+        # agent's previous decision's window no longer covers (IAgentRegistry, "Slash").
+        tolerance = decision_tolerance_bps(TOLERANCE_BPS, EVAL_WINDOW, m.last_due - self.now)
         if tolerance < TOLERANCE_BPS:
             event("a decision with part of the tolerance")
         assert self.reg.call("decisionRecord", log.decisionId).toleranceBps == tolerance
-        m.last_decision = self.now
+        m.last_due = max(m.last_due, log.dueAt)
         self.open[log.decisionId] = Decision(who, log.dueAt, tolerance)
         self.last_rebalance = self.now
         assert not self.vault.logs(tx, "PerformanceFeeTaken")  # fees are taken at strikes
@@ -752,6 +752,7 @@ class AgentMachine(RuleBasedStateMachine):
             assert (a.openDecisions, a.pendingSlashes) == (opened, slashes), i
             assert a.slashPending == self._slash_pending(i), i
             assert a.reputation == m.reputation, i
+            assert a.lastDueAt == m.last_due, i
             if m.unbonding:
                 assert a.unbondReadyAt == m.ready_at, i
             assert active[i] == self._active(i), i

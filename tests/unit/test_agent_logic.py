@@ -146,6 +146,23 @@ def test_activation_in_every_state():
     )
 
 
+def test_activation_below_the_minimum_names_the_pending_slashes_too():
+    """Found in an agent review: an agent at the minimum with two 1,000 slashes pending, the
+    first executed (stake 9,000, clock reset), was told 1,000 more starts the clock; staking it
+    started the clock and left the agent paused by the second slash. The status names the
+    2,000 it takes to be active."""
+    after_one = agent(stake=9_000 * 10**6, slash_pending=10**9)
+    assert activation(after_one, PARAMS, NOW, USDC) == (
+        "no: bonded stake is below agent.minStake (1,000 mUSDC more starts the clock; active"
+        " only with 2,000 mUSDC more in all: pending slashes of 1,000 mUSDC count as gone)"
+    )
+    lowered = agent(stake=PARAMS.min_stake, slash_pending=10**9)
+    assert activation(lowered, PARAMS, NOW, USDC) == (
+        "no: stake again (any amount) to start the activation clock; active only with"
+        " 1,000 mUSDC more in all: pending slashes of 1,000 mUSDC count as gone"
+    )
+
+
 def test_status_rows():
     rows = dict(agent_rows(agent(registered=False, metadata_uri=""), PARAMS, NOW, USDC))
     assert rows == {"agent": ME, "registered": "no", "active": "no: not registered"}

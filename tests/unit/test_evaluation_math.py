@@ -889,16 +889,22 @@ WEEK = 7 * 86_400
 
 
 def test_decision_tolerance_known_values():
-    """A first decision (elapsed: its timestamp) and one a window or more after the agent's
-    last have the whole tolerance; one a day after, a seventh (rounded down); a window of 0
-    never shares; a tolerance past a uint16 is read at 65,535 (the record's field)."""
-    assert decision_tolerance_bps(50, WEEK, 1_800_000_000) == 50
-    assert decision_tolerance_bps(50, WEEK, WEEK) == 50
-    assert decision_tolerance_bps(50, WEEK, 86_400) == 7
+    """A first decision (nothing still open) and one after the agent's previous window ended
+    have the whole tolerance; one a day after a decision with the same window (6 days of it
+    still open), a seventh (rounded down); a previous window covering this whole one leaves
+    nothing, whatever the windows' lengths (a window shortened by governance); a window of 0
+    has the whole of it once the previous one ended; a tolerance past a uint16 is read at
+    65,535 (the record's field)."""
+    assert decision_tolerance_bps(50, WEEK, 0) == 50
+    assert decision_tolerance_bps(50, WEEK, -86_400) == 50  # ended a day ago
+    assert decision_tolerance_bps(50, WEEK, WEEK - 86_400) == 7
     assert decision_tolerance_bps(50, WEEK, WEEK // 2) == 25
-    assert decision_tolerance_bps(50, WEEK, 0) == 0
+    assert decision_tolerance_bps(50, WEEK, WEEK) == 0
+    assert decision_tolerance_bps(50, WEEK, 2 * WEEK) == 0
+    assert decision_tolerance_bps(50, 2 * WEEK, WEEK) == 25
     assert decision_tolerance_bps(50, 0, 0) == 50
-    assert decision_tolerance_bps(70_000, WEEK, WEEK) == 65_535
+    assert decision_tolerance_bps(50, 0, 1) == 0
+    assert decision_tolerance_bps(70_000, WEEK, 0) == 65_535
 
 
 @given(
@@ -907,11 +913,32 @@ def test_decision_tolerance_known_values():
     gaps=st.lists(st.integers(0, 60 * 86_400), min_size=1, max_size=20),
 )
 def test_a_split_move_is_tolerated_no_more_than_its_time_earned(tolerance, window, gaps):
-    """Decisions after a first one, `gaps` apart: together they are tolerated at most what the
-    time between them earned (`tolerance · Σ gaps / window`), each at most the whole tolerance,
-    and a longer gap never earns less."""
-    shares = [decision_tolerance_bps(tolerance, window, g) for g in gaps]
+    """Decisions after a first one, `gaps` apart, the window unchanged (what is still open of
+    the previous one is `window - gap`): together they are tolerated at most what the time
+    between them earned (`tolerance · Σ gaps / window`), each at most the whole tolerance, and
+    a longer gap never earns less."""
+    shares = [decision_tolerance_bps(tolerance, window, window - g) for g in gaps]
     assert all(0 <= x <= tolerance for x in shares)
     assert sum(shares) <= Fraction(tolerance * sum(gaps), window)
     for g, x in zip(gaps, shares, strict=True):
-        assert decision_tolerance_bps(tolerance, window, g + 1) >= x
+        assert decision_tolerance_bps(tolerance, window, window - g - 1) >= x
+
+
+@given(
+    tolerance=st.integers(0, 1_000),
+    windows=st.lists(st.integers(1, 60 * 86_400), min_size=2, max_size=20),
+    gaps=st.lists(st.integers(0, 60 * 86_400), min_size=2, max_size=20),
+)
+def test_a_changing_window_never_tolerates_an_overlap_twice(tolerance, windows, gaps):
+    """Decisions `gaps` apart, each under its own window (governance changing it between them):
+    a decision is tolerated at most the part of its own window its predecessor's does not cover,
+    and the whole tolerance when nothing is covered (the windows do not overlap)."""
+    now, due = 0, 0
+    for window, gap in zip(windows, gaps, strict=False):
+        now += gap
+        share = decision_tolerance_bps(tolerance, window, due - now)
+        covered = min(max(due - now, 0), window)
+        assert share <= Fraction(tolerance * (window - covered), window)
+        if covered == 0:
+            assert share == tolerance
+        due = max(due, now + window)  # the latest end of its windows (Agent.lastDueAt)
