@@ -202,6 +202,13 @@ def activation(agent: AgentView, params: AgentParams, now: int, units: Units) ->
         )
     if agent.stake < params.min_stake:
         missing = units(params.min_stake - agent.stake)
+        if agent.bonded_since:
+            # Governance raised the minimum after the clock started: the clock is kept (only
+            # an unbond or a slash below the minimum resets it), so topping up reactivates.
+            return (
+                f"no: bonded stake is below agent.minStake, raised since its clock started "
+                f"({missing} more makes it active again, its clock kept{gone})"
+            )
         return f"no: bonded stake is below agent.minStake ({missing} more starts the clock{gone})"
     # At the minimum without a clock: the minimum was lowered after the last stake.
     return f"no: stake again (any amount) to start the activation clock{gone}"

@@ -163,6 +163,17 @@ def test_activation_below_the_minimum_names_the_pending_slashes_too():
     )
 
 
+def test_activation_below_a_raised_minimum_keeps_the_clock():
+    """Governance raised agent.minStake above a clocked agent's stake: `activeFrom` is 0 but
+    `bondedSince` stays, so topping up makes it active again at once (it was told the top-up
+    "starts the clock")."""
+    raised = agent(stake=8_000 * 10**6, bonded_since=NOW - 10 * 86_400)
+    assert activation(raised, PARAMS, NOW, USDC) == (
+        "no: bonded stake is below agent.minStake, raised since its clock started "
+        "(2,000 mUSDC more makes it active again, its clock kept)"
+    )
+
+
 def test_status_rows():
     rows = dict(agent_rows(agent(registered=False, metadata_uri=""), PARAMS, NOW, USDC))
     assert rows == {"agent": ME, "registered": "no", "active": "no: not registered"}
