@@ -185,6 +185,31 @@ def build_desk(project, accounts, chain) -> Desk:
     return Desk(system, chain, depositor, keeper, rival)
 
 
+def gold_days(desk, days: int, steps: dict[int, int], move) -> tuple[list[int], list]:
+    """`days` days from a minute from now, each (never before the cooldown): `move(d)` moves
+    prices, every feed publishes, the allocator sets gold to `steps[d]` bps on its days, and
+    every decision is evaluated the day it falls due. Returns the decision ids and the
+    evaluations' transactions, in order; every decision is evaluated by the end."""
+    vault, agents = desk.vault, desk.agents
+    start = desk.now() + 60
+    ids, evaluations = [], []
+    for d in range(days):
+        # Never before the cooldown: on a loaded machine the previous day's refresh may have
+        # taken longer (each transaction its own block), ending its rebalance seconds later.
+        desk.at(max(start + d * DAY, desk.now() + 1, vault.nextRebalanceAt()))
+        move(d)
+        desk.refresh()
+        if d in steps:
+            desk.rebalance([0, steps[d], 0], desk.allocator)
+            ids.append(vault.decisionCount() - 1)
+        for decision_id in ids:
+            record = agents.decisionRecord(decision_id)
+            if not record.evaluated and record.dueAt < start + (d + 1) * DAY:
+                evaluations.append(desk.evaluate(decision_id))
+    assert all(agents.decisionRecord(i).evaluated for i in ids)
+    return ids, evaluations
+
+
 # ------------------------------------------------------------------ events
 
 

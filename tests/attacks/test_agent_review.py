@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.agent_support import BPS, build_desk, events, only_event
+from tests.agent_support import BPS, build_desk, events, gold_days, only_event
 from tests.vault_support import DAY, isolated
 
 FEE_BPS = 1_000
@@ -130,27 +130,16 @@ def held_through_a_fall(desk, split: bool) -> dict:
     for a week. `split`: bought as +1,000 (day 0) and +1,000 (day 1), then sold 1,000 (day 2);
     else bought +2,000 on day 0 and sold 1,000 on day 2. Each decision is evaluated when due;
     returns the slashes opened, the values netted and the decisions."""
-    vault, agents, agent = desk.vault, desk.agents, desk.allocator
-    start = desk.now() + 60
+    vault, agents = desk.vault, desk.agents
     steps = {0: 1_000, 1: 2_000, 2: 1_000} if split else {0: 2_000, 2: 1_000}
-    ids, slashes, values = [], [], []
-    for d in range(10):
-        # Never before the cooldown: on a loaded machine the previous day's refresh may have
-        # taken longer (each transaction its own block), ending its rebalance seconds later.
-        desk.at(max(start + d * DAY, desk.now() + 1, vault.nextRebalanceAt()))
+
+    def fall(d: int) -> None:
         if d >= 3:
             desk.move("gold", GOLD_FALL)
-        desk.refresh()
-        if d in steps:
-            desk.rebalance([0, steps[d], 0], agent)
-            ids.append(vault.decisionCount() - 1)
-        for decision_id in ids:
-            record = agents.decisionRecord(decision_id)
-            if not record.evaluated and record.dueAt < start + (d + 1) * DAY:
-                tx = desk.evaluate(decision_id)
-                slashes.append(only_event(tx, agents.Evaluated)["slashAmount"])
-                values += [e["value"] for e in events(tx, agents.ValueNetted)]
-    assert all(agents.decisionRecord(i).evaluated for i in ids)
+
+    ids, evaluations = gold_days(desk, 10, steps, fall)
+    slashes = [only_event(tx, agents.Evaluated)["slashAmount"] for tx in evaluations]
+    values = [e["value"] for tx in evaluations for e in events(tx, agents.ValueNetted)]
     gold = [vault.decision(i).newBps[1] - vault.decision(i).oldBps[1] for i in ids]
     return {"slash": sum(slashes), "value": sum(values), "moves": gold, "ids": ids}
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.agent_support import BPS, NAV, build_desk, only_event
+from tests.agent_support import BPS, NAV, build_desk, gold_days, only_event
 from tests.vault_support import DAY, isolated
 
 TOLERANCE_BPS = 50
@@ -39,23 +39,14 @@ def buy_through_a_fall(desk, steps: dict[int, int]) -> dict:
     4-6 (every part bought before the fall, inside every part's window) and stays flat after.
     Each decision is evaluated when due. Returns the slashes, the recorded tolerances and the
     gold moves."""
-    vault, agents, agent = desk.vault, desk.agents, desk.allocator
-    start = desk.now() + 60
-    ids, slashes = [], []
-    for d in range(WINDOW_DAYS + max(steps) + 1):
-        desk.at(max(start + d * DAY, desk.now() + 1, vault.nextRebalanceAt()))
+    vault, agents = desk.vault, desk.agents
+
+    def fall(d: int) -> None:
         if 4 <= d <= 6:
             desk.move("gold", GOLD_FALL)
-        desk.refresh()
-        if d in steps:
-            desk.rebalance([0, steps[d], 0], agent)
-            ids.append(vault.decisionCount() - 1)
-        for decision_id in ids:
-            record = agents.decisionRecord(decision_id)
-            if not record.evaluated and record.dueAt < start + (d + 1) * DAY:
-                tx = desk.evaluate(decision_id)
-                slashes.append(only_event(tx, agents.Evaluated)["slashAmount"])
-    assert all(agents.decisionRecord(i).evaluated for i in ids)
+
+    ids, evaluations = gold_days(desk, WINDOW_DAYS + max(steps) + 1, steps, fall)
+    slashes = [only_event(tx, agents.Evaluated)["slashAmount"] for tx in evaluations]
     return {
         "slash": sum(slashes),
         "slashes": slashes,

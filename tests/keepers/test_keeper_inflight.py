@@ -229,6 +229,18 @@ def test_after_a_stuck_batch_no_later_batch_is_simulated_or_sent(fresh, accounts
     assert sorted(t.status for t in batches) == ["mined"] * BORROWERS
 
 
+def evaluated_again(k, agents, chain):
+    """The keeper's next evaluator pass sends `evaluate(0)` again, and it is mined and recorded
+    at the block of its receipt. Returns the record."""
+    again = k.run("evaluator")
+    assert [(a.action_id, a.outcome) for a in again.actions] == [("evaluate:0", "mined")]
+    assert agents.decisionRecord(0).evaluated
+    receipt = chain.provider.web3.eth.get_transaction_receipt(again.actions[0].tx_hash)
+    record = k.store.transaction(again.actions[0].tx_hash)
+    assert (record.status, record.block) == ("mined", receipt["blockNumber"])
+    return record
+
+
 def test_an_evaluation_undone_by_a_reorg_is_sent_again(due, accounts, chain, tmp_path):
     agents = due.vs.agents
     blind = keeper(protocol_of(due), accounts[7], tmp_path, tx={"reorg_depth": 0})
@@ -243,12 +255,7 @@ def test_an_evaluation_undone_by_a_reorg_is_sent_again(due, accounts, chain, tmp
     late = blind.run("evaluator")
     assert [(a.action_id, a.outcome) for a in late.actions] == [("evaluate:0", "already-done")]
     k = keeper(protocol_of(due), accounts[7], tmp_path)  # the default depth, same state file
-    again = k.run("evaluator")
-    assert [(a.action_id, a.outcome) for a in again.actions] == [("evaluate:0", "mined")]
-    assert agents.decisionRecord(0).evaluated
-    receipt = chain.provider.web3.eth.get_transaction_receipt(again.actions[0].tx_hash)
-    record = k.store.transaction(again.actions[0].tx_hash)
-    assert (record.status, record.block) == ("mined", receipt["blockNumber"])
+    record = evaluated_again(k, agents, chain)
     assert record.block != gone.block
 
 
@@ -270,12 +277,7 @@ def test_an_evaluation_a_reorg_undid_while_the_keeper_was_away_is_sent_again(
     chain.mine(20)  # and the chain grows past it by more than reorg_depth before the next pass
     assert not agents.decisionRecord(0).evaluated
     assert chain.blocks.head.number > gone.block + k.settings.tx.reorg_depth
-    again = k.run("evaluator")
-    assert [(a.action_id, a.outcome) for a in again.actions] == [("evaluate:0", "mined")]
-    assert agents.decisionRecord(0).evaluated
-    receipt = chain.provider.web3.eth.get_transaction_receipt(again.actions[0].tx_hash)
-    record = k.store.transaction(again.actions[0].tx_hash)
-    assert (record.status, record.block) == ("mined", receipt["blockNumber"])
+    evaluated_again(k, agents, chain)
 
 
 def test_a_race_lost_to_a_rivals_pending_transaction_that_is_dropped_is_planned_again(

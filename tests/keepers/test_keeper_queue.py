@@ -126,28 +126,41 @@ def test_a_stuck_flight_is_bumped_once_a_pass_within_a_budget_counted_across_pas
         assert records[0].max_fee < records[1].max_fee < records[2].max_fee
 
 
+def tripping_sentinel(lending, chain, tmp_path):
+    """A critical feed (tbill) three days stale, so the sentinel trips; returns the guardian's
+    keeper (slow fee bumps)."""
+    feed = lending.feed("tbill")
+    feed.setRound(feed.latestAnswer(), chain.blocks.head.timestamp - 3 * DAY,
+                  sender=lending.vs.governance)  # fmt: skip
+    guardian = lending.vs.guardian
+    return keeper(protocol_of(lending), guardian, tmp_path, settings=load_settings(tx=SLOW_TX))
+
+
+def sentinel_pause_sent(k) -> list:
+    """The sentinel's passes (at most three) until one sends `pauseAutomation()`: it is sent
+    and, no block being mined, reported stuck. Returns that pass's pause actions."""
+    pauses = []
+    for _ in range(3):
+        pauses = [a for a in k.run("sentinel").actions if a.call == "pauseAutomation()"]
+        if pauses:
+            break
+    assert [a.outcome for a in pauses] == ["stuck"]  # sent; no block is mined
+    return pauses
+
+
 def test_the_sentinels_pause_takes_the_nonce_of_a_stuck_approval(fresh, accounts, chain, tmp_path):
     """A guardian key's approval is stuck when the sentinel trips: `pauseAutomation()` is sent
     on the approval's nonce at a fee at least the replacement bump above it (not reported
     `blocked` behind it); the approval is recorded replaced and is not done."""
-    lending = fresh
-    guardian, spender = lending.vs.guardian, accounts[3]
-    feed = lending.feed("tbill")  # critical: a feed three days stale trips the sentinel
-    feed.setRound(feed.latestAnswer(), chain.blocks.head.timestamp - 3 * DAY,
-                  sender=lending.vs.governance)  # fmt: skip
-    k = keeper(protocol_of(lending), guardian, tmp_path, settings=load_settings(tx=SLOW_TX))
+    lending, guardian, spender = fresh, fresh.vs.guardian, accounts[3]
+    k = tripping_sentinel(lending, chain, tmp_path)
     low = TxSender(guardian, settings=TxSettings(**SLOW_TX), store=k.store, job="liquidator")
     approval = "approve:x:s:1"
     n = guardian.nonce
     with manual_mining(chain):
         assert isinstance(low.send(lending.asset, "approve", spender, 5, action_id=approval), Stuck)
         (stuck,) = k.store.transactions(approval)
-        pauses = []
-        for _ in range(3):
-            pauses = [a for a in k.run("sentinel").actions if a.call == "pauseAutomation()"]
-            if pauses:
-                break
-        assert [a.outcome for a in pauses] == ["stuck"]  # sent; no block is mined
+        pauses = sentinel_pause_sent(k)
         (pooled,) = pending_from(chain, guardian.address)
         selector = "0x" + keccak(text="pauseAutomation()")[:4].hex()
         assert int(pooled["nonce"], 16) == n and pooled["input"].startswith(selector)
@@ -176,12 +189,8 @@ def test_the_sentinels_pause_goes_out_ahead_of_an_operators_stuck_manual_transac
     of the keeper's own stuck transaction, and automation is paused in the next block. With
     the keeper's own approval stuck behind the operator's, the pause takes the operator's
     nonce, not the approval's (which still waits behind it), and the approval mines after."""
-    lending = fresh
-    guardian, spender = lending.vs.guardian, accounts[3]
-    feed = lending.feed("tbill")  # critical: a feed three days stale trips the sentinel
-    feed.setRound(feed.latestAnswer(), chain.blocks.head.timestamp - 3 * DAY,
-                  sender=lending.vs.governance)  # fmt: skip
-    k = keeper(protocol_of(lending), guardian, tmp_path, settings=load_settings(tx=SLOW_TX))
+    lending, guardian, spender = fresh, fresh.vs.guardian, accounts[3]
+    k = tripping_sentinel(lending, chain, tmp_path)
     operator = TxSender(guardian, settings=TxSettings(**SLOW_TX))  # by hand: no keeper store
     n, limit = guardian.nonce, chain.blocks.head.gas_limit
     try:
@@ -197,12 +206,7 @@ def test_the_sentinels_pause_goes_out_ahead_of_an_operators_stuck_manual_transac
                                job="liquidator")  # fmt: skip
                 assert isinstance(low.send(lending.asset, "approve", spender, 7,
                                            action_id="approve:x:s:1"), Stuck)  # fmt: skip
-            pauses = []
-            for _ in range(3):
-                pauses = [a for a in k.run("sentinel").actions if a.call == "pauseAutomation()"]
-                if pauses:
-                    break
-            assert [a.outcome for a in pauses] == ["stuck"]  # sent; no block is mined
+            pauses = sentinel_pause_sent(k)
             request(chain, "evm_mine")  # the next block: the operator's transaction still cannot
             assert pending_from(chain, guardian.address) == []  # the operator's was outbid
             assert guardian.nonce == n + 1 + own_stuck  # the approval mined after the pause
