@@ -373,8 +373,11 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         Agent storage a = _agents[agent];
         uint256 since = a.bondedSince;
         // The minimum is read now: a raise by governance deactivates agents below it at once.
-        // What pending slashes would take counts as gone (IAgentRegistry, "Activation").
-        if (since == 0 || a.stake < registry.get(MIN_STAKE) + a.slashPending) return 0;
+        // What pending slashes would take counts as gone (IAgentRegistry, "Activation"); by
+        // subtraction, so that no minimum the DAO sets overflows the sum (a view that reverts).
+        uint256 min = registry.get(MIN_STAKE);
+        uint256 bonded = a.stake;
+        if (since == 0 || bonded < min || bonded - min < a.slashPending) return 0;
         return since + registry.get(ACTIVATION_DELAY);
     }
 

@@ -18,6 +18,7 @@ the stake below the minimum).
 from __future__ import annotations
 
 import pytest
+from eth_utils import keccak
 
 from tests.agent_support import MIN_STAKE, build_desk, only_event
 from tests.vault_support import USDC, assert_reverts, isolated
@@ -97,4 +98,18 @@ def test_a_veto_ends_the_pause_and_an_execution_below_the_minimum_restarts_the_c
         agents.executeSlash(slash_id, sender=desk.keeper)
         info = agents.agentInfo(agent)
         assert (info.stake, info.slashPending, info.bondedSince) == (MIN_STAKE - amount, 0, 0)
+        assert not can_rebalance(desk)
+
+
+def test_a_minimum_past_any_stake_deactivates_without_reverting(desk, chain):
+    """The DAO widened `agent.minStake`'s bounds and set it near 2^256 while a slash is
+    pending: `isActive` / `activeFrom` answer false / 0 (the sum `minStake + slashPending` would
+    overflow: a view that reverts would make the rebalance a panic, not `NotActiveAgent`)."""
+    agents, agent, gov = desk.agents, desk.allocator, desk.system.governance
+    with isolated(chain):
+        slashed_agent(desk)
+        key = keccak(text="agent.minStake")
+        desk.system.registry.setBounds(key, 0, 2**256 - 2, 0, 0, sender=gov)
+        desk.set_param("agent.minStake", 2**256 - 2)
+        assert agents.activeFrom(agent) == 0 and not agents.isActive(agent)
         assert not can_rebalance(desk)
