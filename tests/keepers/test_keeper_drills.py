@@ -246,7 +246,11 @@ def test_a_strike_landing_while_the_node_disappears_is_claimed_for_after_a_resta
     assert isinstance(failed, Exception) and isinstance(still_down, Exception)
     (strike,) = first.store.in_flight()  # the strike: recorded, its receipt never seen
     assert strike.action_id.startswith("strike:")
-    assert receipt(chain.provider.web3, strike.tx_hash)["status"] == 1  # it mined meanwhile
+    # It mined meanwhile: the broadcast reached the node (the answer was dropped on the way
+    # back); under load it may still be on its way in (a whole run once read no receipt yet):
+    # wait for its receipt, a chain fact.
+    mined = chain.provider.web3.eth.wait_for_transaction_receipt(strike.tx_hash, timeout=60)
+    assert mined["status"] == 1
     first.store.close()  # the process stops
 
     proxy.up()
