@@ -317,3 +317,11 @@ def deploy_zero_rate_book(project, accounts) -> LendingSystem:
     system.book.accrueInterest(sender=accounts[0])
     system.fund(accounts[9], 5_000_000 * USDC)
     return system
+
+
+def zero_rate_book_with_a_gold_loan(project, accounts) -> LendingSystem:
+    """`deploy_zero_rate_book` with bob (account 7) borrowing 700,000 against 500 gold
+    (1,000,000 at 2,000): health 1.07, a sound loan."""
+    system = deploy_zero_rate_book(project, accounts)
+    system.open_position(accounts[7], "gold", 1_000_000 * USDC, 700_000 * USDC)
+    return system

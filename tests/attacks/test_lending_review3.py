@@ -24,17 +24,14 @@ from tests.lending_support import (
     MAX_UINT,
     USDC,
     YEAR,
-    deploy_zero_rate_book,
+    zero_rate_book_with_a_gold_loan,
 )
 from tests.vault_support import faucet, isolated, next_window, settled
 
 
 @pytest.fixture(scope="module")
 def lending(project, accounts):
-    system = deploy_zero_rate_book(project, accounts)
-    # 500 gold (1,000,000 at 2,000) behind 700,000: health 1.07, a sound loan.
-    system.open_position(accounts[7], "gold", 1_000_000 * USDC, 700_000 * USDC)
-    return system
+    return zero_rate_book_with_a_gold_loan(project, accounts)
 
 
 def call(contract, method: str, *args) -> tuple[str, bytes]:

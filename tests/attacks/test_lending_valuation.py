@@ -22,7 +22,7 @@ import ape
 import pytest
 from eth_utils import keccak
 
-from tests.lending_support import DAY, FEED_UNIT, MAX_UINT, USDC, deploy_zero_rate_book
+from tests.lending_support import DAY, FEED_UNIT, MAX_UINT, USDC, zero_rate_book_with_a_gold_loan
 from tests.vault_support import (
     assert_reverts,
     confirm_moves,
@@ -35,10 +35,7 @@ from tests.vault_support import (
 
 @pytest.fixture(scope="module")
 def lending(project, accounts):
-    system = deploy_zero_rate_book(project, accounts)
-    # 500 gold (1,000,000 at 2,000) behind 700,000: health 1.07, a sound loan.
-    system.open_position(accounts[7], "gold", 1_000_000 * USDC, 700_000 * USDC)
-    return system
+    return zero_rate_book_with_a_gold_loan(project, accounts)
 
 
 def bad_debt(tx) -> int:
