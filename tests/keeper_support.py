@@ -301,6 +301,20 @@ def deployed_manifest(repo_root: Path, deployer, folder: Path) -> Path:
     return path
 
 
+def struck_with_a_queued_leaver(lending, protocol, leaver, sender, tmp_path) -> Keeper:
+    """`leaver` asks to redeem 90 % of its shares, the prices publish and `sender`'s settler
+    strikes once: idle pays what it can, the rest waits queued for liquidity (the strike
+    trigger off). Returns that keeper."""
+    vault = lending.vault
+    vault.requestRedeem(vault.balanceOf(leaver) * 9 // 10, leaver, leaver, sender=leaver)
+    lending.vs.publish_prices()
+    k = keeper(protocol, sender, tmp_path)
+    first = k.run("settler")
+    assert [(a.call, a.outcome) for a in first.actions] == [("strike()", "mined")]
+    assert vault.pendingRedemptions() > 0 and vault.strikeTrigger()[0] is False
+    return k
+
+
 def relayed_book(project, accounts) -> tuple[LendingSystem, Protocol]:
     """`supplied_book` with the vault's claim relay deployed, and the keepers' view of both."""
     lending = supplied_book(project, accounts)

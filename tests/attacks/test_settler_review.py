@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from eth_utils import to_checksum_address
 
-from tests.keeper_support import keeper, relayed_book
+from tests.keeper_support import keeper, relayed_book, struck_with_a_queued_leaver
 from tests.vault_support import USDC, isolated
 
 
@@ -89,13 +89,7 @@ def test_a_wei_sent_to_the_vault_does_not_make_the_settler_pay_for_a_strike(
     lending, protocol = fresh
     vault, asset, book = lending.vault, lending.asset, lending.book
     leaver, griefer, borrower = accounts[6], accounts[9], accounts[4]
-    vault.requestRedeem(vault.balanceOf(leaver) * 9 // 10, leaver, leaver, sender=leaver)
-    lending.vs.publish_prices()
-    k = keeper(protocol, accounts[7], tmp_path)
-    first = k.run("settler")
-    assert [(a.call, a.outcome) for a in first.actions] == [("strike()", "mined")]
-    queued = vault.pendingRedemptions()
-    assert queued > 0 and vault.strikeTrigger()[0] is False  # the rest waits for liquidity
+    k = struck_with_a_queued_leaver(lending, protocol, leaver, accounts[7], tmp_path)
 
     lending.fund(griefer, 1)
     gift = asset.transfer(vault, 1, sender=griefer)

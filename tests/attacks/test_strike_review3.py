@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.keeper_support import keeper, relayed_book
+from tests.keeper_support import relayed_book, struck_with_a_queued_leaver
 from tests.vault_support import (
     DAY,
     USDC,
@@ -52,12 +52,7 @@ def test_a_deposit_waiting_in_the_open_window_does_not_reopen_the_wei_griefing_o
     lending, protocol = review3_fresh
     vault, asset = lending.vault, lending.asset
     leaver, griefer, depositor = accounts[6], accounts[9], accounts[8]
-    vault.requestRedeem(vault.balanceOf(leaver) * 9 // 10, leaver, leaver, sender=leaver)
-    lending.vs.publish_prices()
-    k = keeper(protocol, accounts[7], tmp_path)
-    first = k.run("settler")
-    assert [(a.call, a.outcome) for a in first.actions] == [("strike()", "mined")]
-    assert vault.pendingRedemptions() > 0 and vault.strikeTrigger()[0] is False
+    k = struck_with_a_queued_leaver(lending, protocol, leaver, accounts[7], tmp_path)
 
     lending.fund(griefer, 2, spender=vault)
     vault.requestDeposit(
