@@ -696,14 +696,21 @@ def bot_tasks(monkeypatch):
     which takes this test run's chain away (the bot end to end is `test_bots.py`)."""
     import silverback
 
+    import keepers.bots
+
     monkeypatch.setattr(silverback, "SilverbackBot", mock.MagicMock(name="SilverbackBot"))
     saved = sys.modules.pop("keepers.bots.keeper", None)
     try:
         yield importlib.import_module("keepers.bots.keeper").KeeperTasks
     finally:
+        # The stubbed module is gone from both places an import finds it: `sys.modules` and the
+        # package's attribute (`from keepers.bots import keeper` reads the attribute first).
         sys.modules.pop("keepers.bots.keeper", None)
         if saved is not None:
             sys.modules["keepers.bots.keeper"] = saved
+            keepers.bots.keeper = saved
+        elif hasattr(keepers.bots, "keeper"):
+            del keepers.bots.keeper
 
 
 def test_a_job_failing_on_every_block_is_logged_once_and_the_others_keep_acting(
