@@ -50,10 +50,14 @@ from hexbytes import HexBytes
 from keepers.actions import action_key
 from keepers.outcomes import AlreadyDone, LostRace, Mined, Outcome, Reverted, Stuck
 from keepers.store import TxRecord
-from keepers.tx import TxSender
+from keepers.tx import Contested, TxSender
 from keepers.tx_rules import Attempt, Flight
 
 log = logging.getLogger(__name__)
+
+RaceCheck = Callable[[TxRecord], Contested | None]
+"""A sent record's race check (`TxSender.send_raw`'s `contested`), rebuilt from its job and
+action id by the keeper (`keepers.shell.passes.RACE_CHECKS`); None when its job has none."""
 
 LIVE = ("sent", "replaced")
 """Statuses of a flight's attempts still counted while its nonce is pending: the newest
@@ -69,18 +73,27 @@ class Blocked:
     stuck: Stuck
 
     def detail(self) -> str:
+        held = "" if self.stuck.behind is None else (
+            f" behind nonce {self.stuck.behind}, held by a transaction this keeper did not send"
+        )  # fmt: skip
         return (
             f"not sent: nonce {self.stuck.nonce} of this key ({self.action_id}, "
-            f"{self.stuck.tx_hashes[-1]}) is still pending"
+            f"{self.stuck.tx_hashes[-1]}) is still pending{held}"
         )
 
 
 def settle(
-    sender: TxSender, record: TxRecord, latest_nonce: int, superseded: bool = False
+    sender: TxSender,
+    record: TxRecord,
+    latest_nonce: int,
+    superseded: bool = False,
+    contested: Contested | None = None,
 ) -> str | None:
     """Records what became of `record` (a `sent` transaction of `sender`'s key); its new status,
     or None while the node still holds it pending. `superseded`: a later attempt of the same
     nonce is still pending, so one the node no longer has was replaced by it (not dropped).
+    `contested`: the job's race check for the record's action (`RaceCheck`), so a revert found
+    after the pass that sent it is a lost race by the same chain fact as in that pass.
     A node error propagates: a failed lookup must not read as "dropped" or "nonce used
     elsewhere"."""
     receipt = sender._receipt(record.tx_hash)
@@ -89,7 +102,10 @@ def settle(
         status, error = "mined", None
         if int(receipt.get("status", "0x1"), 16) != 1:  # its own revert reason names a race
             name, reason = sender.revert_of(record.tx_hash, block)
-            status = "lost-race" if name in sender.settings.lost_race_errors else "reverted"
+            evidence = sender._race_evidence(name, lambda: block, contested)
+            status = "lost-race" if evidence is not None else "reverted"
+            if evidence is not None and evidence != name:
+                reason = f"{reason}: {evidence}"
             error = f"{reason} (found after the pass that sent it)"
         sender._record(
             record.tx_hash,
@@ -135,26 +151,37 @@ def node_behind(sender: TxSender) -> bool:
 
 
 def settle_flights(
-    sender_of: Callable[[str], TxSender], records: list[TxRecord], latest: int
+    sender_of: Callable[[str], TxSender],
+    records: list[TxRecord],
+    latest: int,
+    race_check: RaceCheck | None = None,
 ) -> dict[str, str | None]:
     """`settle` of each record (`sender_of(job)`: the sender of the record's job, all of one
     key), each nonce's newest first, so that an older attempt the node no longer has while a
     newer one of its nonce is pending is recorded `replaced`: tx hash → new status (None:
-    pending)."""
+    pending). `race_check`: each record's race check, from its job and action id."""
     settled: dict[str, str | None] = {}
     for flight in _flights(records):
         live = False
         for r in reversed(flight):
-            settled[r.tx_hash] = settle(sender_of(r.job), r, latest, superseded=live)
+            contested = race_check(r) if race_check is not None else None
+            settled[r.tx_hash] = settle(
+                sender_of(r.job), r, latest, superseded=live, contested=contested
+            )
             live |= settled[r.tx_hash] is None
     return settled
 
 
-def settle_all(sender_of: Callable[[str], TxSender], records: list[TxRecord]) -> list[TxRecord]:
+def settle_all(
+    sender_of: Callable[[str], TxSender],
+    records: list[TxRecord],
+    race_check: RaceCheck | None = None,
+) -> list[TxRecord]:
     """`settle_flights` of `records`; those still pending, in nonce order."""
     if not records:
         return []
-    settled = settle_flights(sender_of, records, sender_of(records[0].job)._latest_nonce())
+    latest = sender_of(records[0].job)._latest_nonce()
+    settled = settle_flights(sender_of, records, latest, race_check)
     return [r for flight in _flights(records) for r in flight if settled[r.tx_hash] is None]
 
 

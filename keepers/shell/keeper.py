@@ -45,7 +45,7 @@ from keepers.multicall import Multicall, ensure_multicall
 from keepers.nonces import take_nonce
 from keepers.outcomes import Mined, Outcome, Stuck, Unfunded
 from keepers.protocol import Protocol
-from keepers.shell.passes import RUNNERS
+from keepers.shell.passes import RACE_CHECKS, RUNNERS
 from keepers.shell.reports import (
     ActionReport,
     JobReport,
@@ -288,8 +288,10 @@ class Keeper:
     def reconcile(self) -> list[TxRecord]:
         """Settles this key's transactions left `sent` by an earlier process (or an earlier
         pass: a broadcast unanswered, a transaction stuck): a receipt found → mined, or
-        reverted / lost-race by its own revert reason (`TxSender.revert_of`); the nonce used by
-        none of them → replaced; unknown to the node → dropped (`keepers.inflight.settle`).
+        reverted / lost-race by its own revert reason (`TxSender.revert_of`) or its job's
+        chain fact (`RACE_CHECKS`: for a liquidation, a rival's `Liquidated` log); the nonce
+        used by none of them → replaced; unknown to the node → dropped
+        (`keepers.inflight.settle`).
         First, mined records whose receipt a reorg removed are set back to `sent` and settled
         alike: those of `reorg_depth` blocks below the head, or below the head the last check
         read when that is lower (the chain grew while the keeper was away; a cursor
@@ -309,7 +311,12 @@ class Keeper:
             cursor = f"{REORG_CHECK}:{self.address}"
             reopen_reorged(probe, head, depth, self.store.last_block(cursor))
             self.store.set_last_block(cursor, head)
-        return settle_all(self.sender, self.store.in_flight(self.address))
+        return settle_all(self.sender, self.store.in_flight(self.address), self._race_check)
+
+    def _race_check(self, record: TxRecord) -> Contested | None:
+        """`record`'s race check, rebuilt from its job and action id (`RACE_CHECKS`)."""
+        check = RACE_CHECKS.get(record.job)
+        return check(self, record.action_id) if check is not None else None
 
     def drain(self) -> list[tuple[str, Outcome]]:
         """Reconciles, then resumes the key's pending transactions, a gap below them filled

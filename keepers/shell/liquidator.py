@@ -36,7 +36,7 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils import is_address, keccak, to_checksum_address
 
 from keepers.funding import Shortfall
 from keepers.jobs import (
@@ -90,6 +90,19 @@ def discover_borrowers(keeper: Keeper, head: int) -> list[str]:
         apply=apply,
     )  # fmt: skip
     return store.borrowers()
+
+
+def liquidation_race_check(keeper: Keeper, action_id: str) -> Contested | None:
+    """The race check of a liquidation sent by an earlier pass or process (`Keeper.reconcile`):
+    its action id, `liquidate:<borrower>:<read block>`, names what `liquidated_by_others` was
+    given then, so a revert found after a restart is a lost race by the same chain fact (a
+    rival that took all of a collateral leaves ours `NoCollateral`, no lost-race error). A
+    batch's items were settled with their batch; other ids have none."""
+    kind, _, rest = action_id.partition(":")
+    borrower, _, block = rest.partition(":")
+    if kind != "liquidate" or not is_address(borrower) or not block.isdigit():
+        return None
+    return liquidated_by_others(keeper, borrower, int(block))
 
 
 def liquidated_by_others(

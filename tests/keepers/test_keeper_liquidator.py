@@ -214,6 +214,64 @@ def test_a_liquidation_mined_behind_another_keepers_in_one_block_is_a_lost_race(
     assert sorted(liquidated) == sorted(unhealthy)  # each exactly once, the rival's included
 
 
+@pytest.mark.parametrize("race_errors", ["none configured", "the defaults"])
+def test_a_liquidation_found_mined_behind_a_rival_after_a_restart_is_a_lost_race(
+    shocked, accounts, chain, tmp_path, race_errors
+):
+    """The keeper's process died with its liquidation in the pool (recorded `sent`, as the
+    sender records it before the broadcast); a rival's liquidation of the same borrower, with a
+    higher tip, was mined ahead of it in one block, so ours mined and reverted. The restarted
+    keeper settles it `lost-race` by the chain fact the pass that sent it would have used (the
+    borrower's `Liquidated` log by another address since the read block named in the action
+    id) — with no lost-race error names configured too, as for a revert such as `NoCollateral`
+    (a rival took all of that token), which names no race. Was `reverted`: at a restart, only
+    the revert's name was read."""
+    lending, borrowers = shocked
+    book = lending.book
+    ours, rival = accounts[8], accounts[7]
+    for who in (ours, rival):
+        lending.asset.approve(book, 2**256 - 1, sender=who)
+    borrower = next(b for b in borrowers if book.liquidationTrigger(b)[0])
+    data = book.liquidationTrigger(borrower)[1]
+    settings = load_settings()
+    if race_errors == "none configured":
+        tx = settings.tx.model_copy(update={"lost_race_errors": frozenset()})
+        settings = settings.model_copy(update={"tx": tx})
+    k = keeper(protocol_of(lending), ours, tmp_path, settings=settings)
+    read = chain.blocks.head.number
+    request = chain.provider.make_request
+
+    def send(who, tip: int) -> str:
+        call = {"from": who.address, "to": book.address, "data": "0x" + bytes(data).hex()}
+        fees = {"maxPriorityFeePerGas": hex(tip), "maxFeePerGas": hex(tip + 100 * 10**9)}
+        return request("eth_sendTransaction", [call | fees | {"gas": hex(2_000_000)}])
+
+    request("anvil_setAutomine", [False])
+    try:
+        nonce = ours.nonce
+        mine = send(ours, 10**9)
+        k.store.record_sent(
+            job="liquidator", action_id=f"liquidate:{borrower.lower()}:{read}",
+            sender=ours.address, nonce=nonce, tx_hash=mine,
+        )  # fmt: skip
+        theirs = send(rival, 10 * 10**9)
+        request("evm_mine", [])  # both in one block, the rival's first
+    finally:
+        request("anvil_setAutomine", [True])
+    web3 = chain.provider.web3
+    lost, won = web3.eth.get_transaction_receipt(mine), web3.eth.get_transaction_receipt(theirs)
+    assert (won.status, lost.status) == (1, 0) and won.blockNumber == lost.blockNumber
+    k.store.close()
+
+    restarted = keeper(protocol_of(lending), ours, tmp_path, settings=settings)
+    assert restarted.reconcile() == []
+    record = restarted.store.transaction(mine)
+    assert (record.status, record.block) == ("lost-race", lost.blockNumber), record
+    if race_errors == "none configured":
+        assert f"liquidated by {rival.address} in block {lost.blockNumber}" in record.error
+    assert restarted.store.already_done(record.action_id)
+
+
 def test_the_liquidator_writes_off_debt_left_behind_dust(book, accounts, chain, tmp_path):
     """Issue 18, M-4: gold plus 1 wei of T-bills, gold -40%. Seizing all the gold leaves 14,444
     behind the wei: the keeper plans that liquidation (bonus plus sweep, net of gas), it sweeps
