@@ -66,10 +66,20 @@ class Replaced:
 
 @dataclass(frozen=True)
 class Stuck:
-    """Still pending after `receipt_timeout` (status stays `sent` in the store)."""
+    """Still pending after `receipt_timeout` (status stays `sent` in the store). `behind`: the
+    key's lowest unused nonce when a transaction the keeper did not send holds it (an operator's,
+    by hand, or another process's) — the one this waits behind; None when none does."""
 
     nonce: int
     tx_hashes: tuple[str, ...]
+    behind: int | None = None
+
+    def why(self) -> str:
+        """`nonce N still pending`, and what it waits behind when that is not the keeper's."""
+        held = "" if self.behind is None else (
+            f" behind nonce {self.behind}, held by a transaction this keeper did not send"
+        )  # fmt: skip
+        return f"nonce {self.nonce} still pending{held}"
 
 
 @dataclass(frozen=True)

@@ -347,7 +347,7 @@ class TxSender(KeyNode):
                     self._record(attempt.tx_hash, "replaced", error="nonce used elsewhere")
                 return Replaced(flight.nonce, flight.hashes)
             if step is WaitStep.STUCK:
-                return Stuck(flight.nonce, flight.hashes)
+                return Stuck(flight.nonce, flight.hashes, self._held_below(flight.nonce))
             if step is WaitStep.REPLACE:
                 last_send = now
                 # at least the market's price: a base fee that rose above the flight's max fee
@@ -355,6 +355,16 @@ class TxSender(KeyNode):
                 self._replace(to, data, value, flight, action_id, floor=self.fees()[:2])
                 continue
             looks = self._pause(looks)
+
+    def _held_below(self, nonce: int) -> int | None:
+        """The key's lowest unused nonce, when it is below `nonce` and no transaction of the
+        keeper's (its store's records in flight) holds it: what a stuck `nonce` waits behind is
+        someone else's (`keepers.tx_rules.held_elsewhere`)."""
+        if self.store is None:  # a sender by hand keeps no records: it cannot tell
+            return None
+        latest = self._latest_nonce()
+        own = {r.nonce for r in self.store.in_flight(self.address)}
+        return latest if latest < nonce and latest not in own else None
 
     def _pause(self, looks: int) -> int:
         """Sleeps before the next look for a receipt: `FIRST_POLL` after the first look, doubling

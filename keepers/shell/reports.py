@@ -147,7 +147,7 @@ def describe_outcome(outcome: Outcome) -> tuple[str, str | None, str, int | None
         case Replaced():
             return "replaced", outcome.tx_hashes[-1], f"nonce {outcome.nonce} used elsewhere", None
         case Stuck():
-            return "stuck", outcome.tx_hashes[-1], f"nonce {outcome.nonce} still pending", None
+            return "stuck", outcome.tx_hashes[-1], outcome.why(), None
         case AlreadyDone():
             return "already-done", None, "done in an earlier pass", None
         case Unfunded():

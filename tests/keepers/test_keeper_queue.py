@@ -204,8 +204,12 @@ def test_the_sentinels_pause_goes_out_ahead_of_an_operators_stuck_manual_transac
             if own_stuck:
                 low = TxSender(guardian, settings=TxSettings(**SLOW_TX), store=k.store,
                                job="liquidator")  # fmt: skip
-                assert isinstance(low.send(lending.asset, "approve", spender, 7,
-                                           action_id="approve:x:s:1"), Stuck)  # fmt: skip
+                behind = low.send(lending.asset, "approve", spender, 7, action_id="approve:x:s:1")
+                assert isinstance(behind, Stuck) and (behind.nonce, behind.behind) == (n + 1, n)
+                assert behind.why() == (  # what holds it up is named: not the keeper's nonce
+                    f"nonce {n + 1} still pending behind nonce {n}, held by a transaction "
+                    "this keeper did not send"
+                )  # fmt: skip
             pauses = sentinel_pause_sent(k)
             request(chain, "evm_mine")  # the next block: the operator's transaction still cannot
             assert pending_from(chain, guardian.address) == []  # the operator's was outbid
