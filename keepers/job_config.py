@@ -40,7 +40,9 @@ class Section(BaseModel):
 
 
 class LiquidatorConfig(Section):
-    gas_per_liquidation: int = Field(400_000, ge=0, description="gas of one liquidate()")
+    gas_per_liquidation: int = Field(
+        250_000, ge=0, description="gas of one liquidate() (measured 170k-202k: benchmarks/gas)"
+    )
     min_profit: int = Field(0, ge=0, description="least profit after gas, asset units")
     scan_chunk: int = Field(
         5_000, ge=1, description="blocks per eth_getLogs range (every keeper log scan)"

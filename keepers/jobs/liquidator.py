@@ -74,7 +74,7 @@ class LiquidatorSettings:
     """`gas_per_liquidation`: the gas estimate of one `liquidate` (units); `min_profit`: the
     least profit after gas (asset units) worth sending; a plan needs `profit > min_profit`."""
 
-    gas_per_liquidation: int = 400_000
+    gas_per_liquidation: int = 250_000
     min_profit: int = 0
 
     def __post_init__(self) -> None:

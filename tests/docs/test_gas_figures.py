@@ -113,3 +113,18 @@ def test_the_prose_figures_named_as_current_are_the_snapshot() -> None:
         found = re.search(pattern, text)
         assert found, f"not in the page: {pattern}"
         assert gas(found.group(1)) == value, pattern
+
+
+def test_the_liquidators_default_gas_per_liquidation_is_the_measured_cost_with_a_margin() -> None:
+    """The keeper's profit check weighs an unbatched `liquidate` at `gas_per_liquidation`: below
+    the dearest measured case it would send liquidations that lose money; far above it (400k was
+    twice the measured cost) it skips small unhealthy positions whose bonus pays their real gas,
+    leaving them to grow into bad debt that depositors bear. The default covers every measured
+    case with at most a quarter to spare."""
+    from keepers.job_config import LiquidatorConfig
+    from keepers.jobs.liquidator import LiquidatorSettings
+
+    measured = [v for k, v in SNAPSHOT["LendingSleeve"].items() if k.startswith("liquidate (")]
+    default = LiquidatorConfig().gas_per_liquidation
+    assert default == LiquidatorSettings().gas_per_liquidation
+    assert len(measured) == 4 and max(measured) <= default <= max(measured) * 5 // 4, measured
