@@ -8,7 +8,7 @@ same block never poke twice, and a restart never repeats one."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from keepers.jobs import OracleState, PokePlan
@@ -24,13 +24,19 @@ Planner = Callable[[Sequence[OracleState], int], tuple[PokePlan, ...]]
 
 
 def poke_confirmations(
-    keeper: Keeper, report: JobReport, plan: Planner, block: int, collateral: bool = False
+    keeper: Keeper,
+    report: JobReport,
+    plan: Planner,
+    block: int,
+    collateral: bool = False,
+    extra: Mapping[str, str] | None = None,
 ) -> bool:
     """Pokes the router as `plan(oracles, now)` says for the sleeves' feeds (with `collateral`,
-    the lending collateral's too: the liquidator's) read at `block`; whether a poke was mined
-    (the caller then reads again: a closed band may act now)."""
+    the lending collateral's too: the liquidator's; `extra`: name -> token of feeds the manifest
+    does not list) read at `block`; whether a poke was mined (the caller then reads again: a
+    closed band may act now)."""
     protocol = keeper.protocol
-    sleeves = priced_tokens(protocol, collateral=collateral)
+    sleeves = {**priced_tokens(protocol, collateral=collateral), **(extra or {})}
     if not sleeves:
         return False
     read = read_oracles(keeper.multicall, protocol, sleeves, block)

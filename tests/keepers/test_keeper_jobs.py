@@ -22,6 +22,7 @@ import pytest
 from eth_abi import decode
 
 from keepers.dashboard import collect_status
+from keepers.protocol import Protocol
 from keepers.shell import Keeper, evaluator
 from keepers.shell.reports import JobReport
 from keepers.snapshot import DueDecision, EvaluationSnapshot
@@ -949,6 +950,50 @@ def test_an_evaluation_waiting_on_an_unconfirmed_move_is_confirmed_then_evaluate
     (evaluated,) = [e for e in agents.Evaluated.range(start, chain.blocks.head.number + 1)
                     if e.decisionId == 1]  # fmt: skip
     assert evaluated.slashAmount == preview[1] > 0  # judged on the confirmed fall
+
+
+def test_an_evaluation_waiting_on_a_removed_sleeves_move_is_confirmed_then_evaluated(
+    fresh, protocol, accounts, chain, tmp_path
+):
+    """d1 moved a fifth of the vault into gold, d2 sold it all, and the DAO removed the empty
+    gold sleeve; the manifest, refreshed for the rebalancer (which refuses a manifest that is not
+    the vault's set), no longer lists gold. d1 is still judged on gold's return, and when it
+    falls due gold has just printed -20 %, unconfirmed. The evaluator poked only the manifest's
+    feeds: d1 and d2 waited for ever (their agent's bond with them) unless someone else poked.
+    It now pokes the feeds of the sleeves the waiting decisions moved, as the chain names them."""
+    lending = fresh
+    vs, agents, router = lending.vs, lending.vs.agents, lending.vs.router
+    gold = vs.sleeve("gold")
+    rebalance_after_cooldown(lending, chain, [3_000, 2_000, 0, 4_000])  # d1
+    rebalance_after_cooldown(lending, chain, [3_000, 0, 0, 4_000])  # d2 sells gold
+    assert gold.sleeve.totalAssets() == 0
+    vs.vault.removeSleeve(gold.sleeve, sender=vs.governance)
+    manifest = protocol.deployment.model_copy(
+        update={"sleeves": [s for s in protocol.deployment.sleeves if s.name != "gold"]}
+    )
+    refreshed = Protocol.from_deployment(manifest, source="the refreshed manifest")
+    chain.pending_timestamp = agents.decisionRecord(1).dueAt
+    refresh(lending)
+    lending.set_nav("gold", 1_600 * 10**8)
+    assert tuple(agents.evaluateTrigger(1)) == (False, b"stale return index")
+    k = keeper(refreshed, accounts[7], tmp_path)
+
+    first = k.run("evaluator")
+    assert [(a.action_id.split(":")[:2], a.outcome) for a in first.actions] == [
+        (["poke", gold.sleeve.address], "mined"),  # recorded: its confirmDelay clock starts
+        (["evaluate", "0"], "mined"),
+    ], first.summary()
+    assert router.pendingPrice(gold.token)[0] == 1_600 * 10**18
+
+    delay = vs.registry.get(key("oracle.confirmDelay"))
+    chain.pending_timestamp = router.pendingPrice(gold.token)[1] + delay
+    refresh(lending)  # the round held
+    second = k.run("evaluator")
+    assert [(a.action_id.split(":")[:2], a.outcome) for a in second.actions] == [
+        (["poke", gold.sleeve.address], "mined"),  # confirmed: the band closes
+        (["evaluate", "1"], "mined"),
+    ], second.summary()
+    assert router.lastPrice(gold.token)[0] == 1_600 * 10**18
 
 
 def test_a_rebalance_the_vault_cannot_carry_out_is_not_repeated_every_day(
