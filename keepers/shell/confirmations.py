@@ -8,10 +8,13 @@ same block never poke twice, and a restart never repeats one."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from web3.exceptions import ContractLogicError
+
 from keepers.jobs import OracleState, PokePlan
+from keepers.rawcalls import checksum, selector
 from keepers.reads import priced_tokens, read_oracles
 from keepers.shell.reports import JobReport
 
@@ -21,6 +24,29 @@ if TYPE_CHECKING:
 log = logging.getLogger("keepers.confirmations")
 
 Planner = Callable[[Sequence[OracleState], int], tuple[PokePlan, ...]]
+
+
+RWA_TOKEN = selector("rwaToken()")  # TokenizedRWASleeve's priced token
+
+
+def unlisted_feeds(keeper: Keeper, sleeves: Iterable[str], block: int) -> dict[str, str]:
+    """sleeve address -> token of each priced sleeve of `sleeves` the manifest does not list (the
+    DAO added or removed a sleeve since it was written or refreshed), read at `block`: its feed
+    is poked as the manifest's are. A sleeve without `rwaToken()` (a lending book) has no feed
+    of its own to poke."""
+    listed = {str(s.address).lower() for s in keeper.protocol.sleeves.values()}
+    found: dict[str, str] = {}
+    for sleeve in sleeves:
+        address = checksum(str(sleeve))
+        if address.lower() in listed or address in found:
+            continue
+        try:
+            raw = keeper.web3.eth.call({"to": address, "data": RWA_TOKEN}, block)
+        except ContractLogicError:  # no such view: not a priced sleeve
+            continue
+        if len(raw) == 32:
+            found[address] = checksum("0x" + bytes(raw[12:]).hex())
+    return found
 
 
 def poke_confirmations(

@@ -15,11 +15,8 @@ from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
-from web3.exceptions import ContractLogicError
-
 from keepers.jobs import OpenDecision, PendingSlash, plan_evaluator, plan_evidence_pokes
-from keepers.rawcalls import checksum, selector
-from keepers.shell.confirmations import poke_confirmations
+from keepers.shell.confirmations import poke_confirmations, unlisted_feeds
 from keepers.shell.reports import JobReport
 from keepers.snapshot import EvaluationSnapshot
 
@@ -27,30 +24,15 @@ if TYPE_CHECKING:
     from keepers.shell.keeper import Keeper
 
 
-RWA_TOKEN = selector("rwaToken()")  # TokenizedRWASleeve's priced token
-
-
 def _unlisted_feeds(keeper: Keeper, waiting: Sequence[int], block: int) -> dict[str, str]:
-    """sleeve address -> token of each priced sleeve a waiting decision moved that the manifest
-    does not list: a decision keeps the sleeves it was taken over (`IRWAVault.decision`), so one
-    may wait on a sleeve removed since (gone from a refreshed manifest) or added after the
-    manifest was written. A sleeve without `rwaToken()` (the lending book) has no feed of its own
-    to poke."""
-    listed = {str(s.address).lower() for s in keeper.protocol.sleeves.values()}
-    found: dict[str, str] = {}
+    """`unlisted_feeds` of the sleeves the waiting decisions moved: a decision keeps the sleeves
+    it was taken over (`IRWAVault.decision`), so one may wait on a sleeve removed since (gone
+    from a refreshed manifest) or added after the manifest was written."""
+    moved: list[str] = []
     for decision_id in waiting:
         d = keeper.protocol.vault.decision(decision_id, block_id=block)
-        for sleeve, old, new in zip(d.sleeves, d.oldBps, d.newBps, strict=True):
-            address = checksum(str(sleeve))
-            if old == new or address.lower() in listed or address in found:
-                continue
-            try:
-                raw = keeper.web3.eth.call({"to": address, "data": RWA_TOKEN}, block)
-            except ContractLogicError:  # no such view: not a priced sleeve
-                continue
-            if len(raw) == 32:
-                found[address] = checksum("0x" + bytes(raw[12:]).hex())
-    return found
+        moved += [str(s) for s, o, n in zip(d.sleeves, d.oldBps, d.newBps, strict=True) if o != n]
+    return unlisted_feeds(keeper, moved, block)
 
 
 def run_evaluator(keeper: Keeper) -> JobReport:

@@ -31,7 +31,7 @@ from keepers.tx import TxSender
 from keepers.verify import verify_decision
 from tests.keeper_support import keeper, protocol_of, race, supplied_book
 from tests.lending_support import key
-from tests.vault_support import DAY, USDC, isolated
+from tests.vault_support import DAY, USDC, SleeveSpec, add_sleeve, isolated
 
 NAMES = ("tbill", "gold", "invoices")
 EXECUTED = 3  # IAgentRegistry.SlashStatus.Executed
@@ -511,6 +511,48 @@ def test_the_settler_confirms_a_price_move_the_strike_waits_on_then_strikes(
     ], confirmed.summary()
     assert router.lastPrice(gold)[0] == fallen * 10**10
     assert len(strikes(vault, start)) == 1
+    assert vault.claimableDepositRequest(0, accounts[2]) == 100_000 * USDC
+
+
+def test_the_settler_confirms_a_move_on_a_sleeve_its_manifest_does_not_list(
+    invested, protocol, project, accounts, chain, tmp_path
+):
+    """The DAO adds a sleeve and an agent moves a tenth of the vault into it; this keeper's
+    manifest was written before (the rebalancer refuses it, the settler did not look). The new
+    sleeve's price falls 20 %, beyond the band: every strike waits on it, and the settler poked
+    only the manifest's feeds, so deposits and exits waited until someone else poked. It now
+    pokes the feeds of the vault's sleeves the manifest does not list as well."""
+    lending = invested
+    vs, vault, router = lending.vs, lending.vault, lending.vs.router
+    local = dataclasses.replace(vs, sleeves=list(vs.sleeves))  # keep the module's list intact
+    extra = add_sleeve(project, local, SleeveSpec("extra", cap_bps=2_000))
+    chain.pending_timestamp = vault.nextRebalanceAt()
+    refresh(lending)
+    extra.feed.setAnswer(extra.feed.latestAnswer(), sender=vs.governance)
+    weights = list(vault.currentBps())  # extra last, at 0
+    vs.rebalance([weights[0] - 1_000, *weights[1:-1], 1_000])
+    assert extra.sleeve.totalAssets() > 0
+
+    request_deposit(lending, accounts[2], 100_000 * USDC)
+    chain.pending_timestamp = (now(chain) // 3_600 + 1) * 3_600  # the request window's cut-off
+    fallen = extra.feed.latestAnswer() * 8 // 10
+    extra.feed.setAnswer(fallen, sender=vs.governance)
+    refresh(lending)
+    k = keeper(protocol, accounts[7], tmp_path)
+    recorded = k.run("settler")
+    assert [(a.call, a.outcome) for a in recorded.actions] == [
+        (f"poke({extra.token.address})", "mined")
+    ], recorded.summary()
+    price, since = router.pendingPrice(extra.token)
+    assert price == fallen * 10**10 and since > 0
+
+    delay = vs.registry.get(key("oracle.confirmDelay"))
+    chain.mine(timestamp=since + delay)
+    confirmed = k.run("settler")
+    assert [(a.call, a.outcome) for a in confirmed.actions] == [
+        (f"poke({extra.token.address})", "mined"),
+        ("strike()", "mined"),
+    ], confirmed.summary()
     assert vault.claimableDepositRequest(0, accounts[2]) == 100_000 * USDC
 
 
