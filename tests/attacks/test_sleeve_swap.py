@@ -10,17 +10,36 @@ pending rebalance. The change now starts the rebalance cooldown, as a decision d
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import ape
 import pytest
 
-from tests.vault_support import DAY, USDC, SleeveSpec, add_sleeve, deploy_vault_system
+from keepers.math.evaluation import charged_excess
+from tests.agent_support import evidence_of
+from tests.vault_support import (
+    DAY,
+    FEED_UNIT,
+    USDC,
+    SleeveSpec,
+    add_sleeve,
+    deploy_vault_system,
+    isolated,
+)
 
 NAV = 1_000_000 * USDC
 
 
 @pytest.fixture(scope="module")
-def system(project, accounts):
+def deployed(project, accounts):
     return deploy_vault_system(project, accounts[0], accounts[1], accounts[5])
+
+
+@pytest.fixture
+def system(deployed, chain):
+    """The module's system, each test on its own chain snapshot and sleeve list."""
+    with isolated(chain):
+        yield replace(deployed, sleeves=list(deployed.sleeves))
 
 
 def test_a_rebalance_signed_before_a_sleeve_swap_does_not_land_on_the_new_sleeves(
@@ -59,3 +78,36 @@ def test_a_rebalance_signed_before_a_sleeve_swap_does_not_land_on_the_new_sleeve
     d = vault.decision(count)
     assert list(d.sleeves) == [tbill.address, invoices.address, swap.sleeve.address]
     assert list(d.newBps) == [3_000, 2_000, 0]
+
+
+def test_a_decision_across_a_sleeve_removal_is_judged_on_its_own_sleeves(system, chain, accounts):
+    """Sound, checked: d0 buys 2,000 bps of gold (index 1); T-bills are removed, so gold moves to
+    index 0; d1, the same agent, sells 1,000 of gold there. The registry matches d1's move to
+    d0's gold by address, not index (half of d0's move reversed, at d1's recorded gold index),
+    as the Python model aligned by address does, and never reads invoices' return for it."""
+    vault, agents, gov = system.vault, system.agents, system.governance
+    tbill, gold = system.sleeve("tbill"), system.sleeve("gold")
+    system.deposit(accounts[6], NAV)
+    system.rebalance([0, 2_000, 1_000])  # d0
+    chain.pending_timestamp = vault.nextRebalanceAt()
+    gold.feed.setAnswer(2_100 * FEED_UNIT, sender=gov)  # +5 %, inside the band
+    system.publish_prices()
+    vault.removeSleeve(tbill.sleeve, sender=gov)
+    chain.pending_timestamp = vault.nextRebalanceAt()
+    system.publish_prices()
+    system.rebalance([1_000, 1_000])  # d1: gold, now index 0, 2,000 -> 1,000
+    assert list(vault.decision(1).sleeves) == [
+        gold.sleeve.address,
+        system.sleeve("invoices").sleeve.address,
+    ]
+
+    chain.pending_timestamp = agents.decisionRecord(0).dueAt
+    gold.feed.setAnswer(2_200 * FEED_UNIT, sender=gov)
+    system.publish_prices()
+    ends = [s.sleeve.returnIndex() for s in (tbill, gold, system.sleeve("invoices"))]
+    evidence = evidence_of(vault, agents, 0, ends)
+    d1 = vault.decision(1)
+    sold = d1.oldBps[0] - d1.newBps[0]  # gold's 2,000 grew 5 % before d1 cut it to 1,000
+    assert sold > 1_000
+    assert [m.kept_bps for m in evidence.sleeves] == [0, 2_000 - sold, 1_000]  # by address
+    assert agents.previewEvaluation(0)[0] == charged_excess(evidence)
