@@ -31,20 +31,21 @@ NAV = 1_000_000 * USDC
 
 
 @pytest.fixture(scope="module")
-def deployed(project, accounts):
+def swap_deployed(project, accounts):
     return deploy_vault_system(project, accounts[0], accounts[1], accounts[5])
 
 
 @pytest.fixture
-def system(deployed, chain):
+def swappable(swap_deployed, chain):
     """The module's system, each test on its own chain snapshot and sleeve list."""
     with isolated(chain):
-        yield replace(deployed, sleeves=list(deployed.sleeves))
+        yield replace(swap_deployed, sleeves=list(swap_deployed.sleeves))
 
 
 def test_a_rebalance_signed_before_a_sleeve_swap_does_not_land_on_the_new_sleeves(
-    project, system, chain, accounts
+    project, swappable, chain, accounts
 ):
+    system = swappable
     vault, gov = system.vault, system.governance
     tbill, gold, invoices = (system.sleeve(n).sleeve for n in ("tbill", "gold", "invoices"))
     system.deposit(accounts[6], NAV)
@@ -80,11 +81,14 @@ def test_a_rebalance_signed_before_a_sleeve_swap_does_not_land_on_the_new_sleeve
     assert list(d.newBps) == [3_000, 2_000, 0]
 
 
-def test_a_decision_across_a_sleeve_removal_is_judged_on_its_own_sleeves(system, chain, accounts):
+def test_a_decision_across_a_sleeve_removal_is_judged_on_its_own_sleeves(
+    swappable, chain, accounts
+):
     """Sound, checked: d0 buys 2,000 bps of gold (index 1); T-bills are removed, so gold moves to
-    index 0; d1, the same agent, sells 1,000 of gold there. The registry matches d1's move to
-    d0's gold by address, not index (half of d0's move reversed, at d1's recorded gold index),
+    index 0; d1, the same agent, cuts gold to 1,000 there. The registry matches d1's move to
+    d0's gold by address, not index (part of d0's move reversed, at d1's recorded gold index),
     as the Python model aligned by address does, and never reads invoices' return for it."""
+    system = swappable
     vault, agents, gov = system.vault, system.agents, system.governance
     tbill, gold = system.sleeve("tbill"), system.sleeve("gold")
     system.deposit(accounts[6], NAV)
@@ -93,7 +97,7 @@ def test_a_decision_across_a_sleeve_removal_is_judged_on_its_own_sleeves(system,
     gold.feed.setAnswer(2_100 * FEED_UNIT, sender=gov)  # +5 %, inside the band
     system.publish_prices()
     vault.removeSleeve(tbill.sleeve, sender=gov)
-    chain.pending_timestamp = vault.nextRebalanceAt()
+    chain.pending_timestamp = max(vault.nextRebalanceAt(), chain.blocks.head.timestamp + 1)
     system.publish_prices()
     system.rebalance([1_000, 1_000])  # d1: gold, now index 0, 2,000 -> 1,000
     assert list(vault.decision(1).sleeves) == [
