@@ -22,6 +22,7 @@ import pytest
 from eth_abi import decode
 
 from keepers.dashboard import collect_status
+from keepers.multicall import MulticallError
 from keepers.protocol import Protocol
 from keepers.shell import Keeper, evaluator
 from keepers.shell.reports import JobReport
@@ -554,6 +555,26 @@ def test_the_settler_confirms_a_move_on_a_sleeve_its_manifest_does_not_list(
         ("strike()", "mined"),
     ], confirmed.summary()
     assert vault.claimableDepositRequest(0, accounts[2]) == 100_000 * USDC
+
+
+def test_the_status_refuses_a_manifest_whose_sleeve_the_vault_replaced(
+    invested, protocol, project, chain, tmp_path
+):
+    """The DAO removes the emptied gold sleeve and adds another: the vault has four sleeves
+    again, [tbill, invoices, lending, extra]. The dashboard compared only the count with its
+    manifest's [tbill, gold, invoices, lending], so it printed the vault's weights by index under
+    the manifest's names and caps (gold at invoices' weight). It now refuses the manifest as the
+    rebalancer does, naming the remedy."""
+    lending = invested
+    vs = lending.vs
+    rebalance_after_cooldown(lending, chain, [3_000, 0, 1_000, 4_000])  # gold sold
+    vs.vault.removeSleeve(vs.sleeve("gold").sleeve, sender=vs.governance)
+    local = dataclasses.replace(vs, sleeves=list(vs.sleeves))  # keep the module's list intact
+    add_sleeve(project, local, SleeveSpec("extra", cap_bps=2_000))
+    assert vs.vault.sleeveCount() == len(protocol.sleeves)
+    k = keeper(protocol, None, tmp_path)
+    with pytest.raises(MulticallError, match="refresh the manifest"):
+        collect_status(k)
 
 
 def test_the_settler_claims_through_the_relay_for_the_controllers_that_made_it_their_operator(
