@@ -49,6 +49,16 @@ def unlisted_feeds(keeper: Keeper, sleeves: Iterable[str], block: int) -> dict[s
     return found
 
 
+def vault_unlisted_feeds(keeper: Keeper, block: int) -> dict[str, str]:
+    """`unlisted_feeds` of the vault's sleeves at `block` (`sleeveAt`): a strike waits on, and
+    the sentinel watches, every sleeve the vault holds, one the DAO added since the manifest was
+    written included."""
+    vault = keeper.protocol.vault
+    count = int(vault.sleeveCount(block_id=block))
+    sleeves = [str(vault.sleeveAt(i, block_id=block).sleeve) for i in range(count)]
+    return unlisted_feeds(keeper, sleeves, block)
+
+
 def poke_confirmations(
     keeper: Keeper,
     report: JobReport,

@@ -57,7 +57,7 @@ from keepers.jobs import (
 )
 from keepers.math import gas_cost_assets
 from keepers.reads.scans import scan_cursor
-from keepers.shell.confirmations import poke_confirmations, unlisted_feeds
+from keepers.shell.confirmations import poke_confirmations, vault_unlisted_feeds
 from keepers.shell.reports import JobReport
 from keepers.snapshot import ClaimsSnapshot, VaultSnapshot
 
@@ -139,15 +139,6 @@ def _strike_gas_cost(keeper: Keeper, gas: int) -> int | None:
         return None
 
 
-def _unlisted_sleeve_feeds(keeper: Keeper, block: int) -> dict[str, str]:
-    """`unlisted_feeds` of the vault's sleeves now: a strike waits on every sleeve the vault
-    holds, one the DAO added since the manifest was written included."""
-    vault = keeper.protocol.vault
-    count = int(vault.sleeveCount(block_id=block))
-    sleeves = [str(vault.sleeveAt(i, block_id=block).sleeve) for i in range(count)]
-    return unlisted_feeds(keeper, sleeves, block)
-
-
 def run_settler(keeper: Keeper) -> JobReport:
     vault = keeper.protocol.vault
     settings = keeper.settings.settler.planner()
@@ -156,7 +147,7 @@ def run_settler(keeper: Keeper) -> JobReport:
     trigger = _trigger(report, snap)
     confirm = trigger is not None and settings.strike and requests_wait(trigger)
     pokes = partial(plan_confirmations, trigger)
-    extra = _unlisted_sleeve_feeds(keeper, snap.block) if confirm else {}
+    extra = vault_unlisted_feeds(keeper, snap.block) if confirm else {}
     if confirm and poke_confirmations(keeper, report, pokes, snap.block, extra=extra):
         snap = VaultSnapshot.read(keeper.multicall, vault)  # a confirmed move may strike now
         trigger = _trigger(report, snap)

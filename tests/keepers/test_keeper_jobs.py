@@ -304,6 +304,22 @@ def test_the_sentinel_with_the_guardian_key_pauses_after_trip_after_passes(
     assert nonce(guardian) == sent
 
 
+def test_the_sentinel_watches_a_sleeve_its_manifest_does_not_list(
+    fresh, protocol, project, chain, tmp_path
+):
+    """The DAO adds a sleeve whose feed then stops (3 days, the bound 1): a sentinel whose
+    manifest predates the sleeve watched only the manifest's feeds and said nothing. It now
+    watches the vault's sleeves the manifest does not list too (named by address)."""
+    lending = fresh
+    vs = lending.vs
+    local = dataclasses.replace(vs, sleeves=list(vs.sleeves))  # keep the module's list intact
+    extra = add_sleeve(project, local, SleeveSpec("extra", cap_bps=2_000))
+    extra.feed.setRound(extra.feed.latestAnswer(), now(chain) - 3 * DAY, sender=vs.governance)
+    k = keeper(protocol, vs.guardian, tmp_path)
+    first = k.run("sentinel")
+    assert ("oracle-stale", "critical", extra.sleeve.address) in alerts(first), first.summary()
+
+
 def test_the_sentinel_without_the_key_only_recommends_a_pause(
     fresh, protocol, accounts, chain, tmp_path
 ):
