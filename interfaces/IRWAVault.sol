@@ -306,11 +306,14 @@ interface IRWAVault {
     /// @notice Adds a sleeve (governance), last in the withdraw queue. Its cap parameter
     ///         (`vault.maxSleeveBps.<name>`) must be defined in the registry; a sleeve already
     ///         added reverts `SleeveAlreadyAdded`, a name another sleeve holds
-    ///         `DuplicateSleeveName` (each sleeve has a cap of its own).
+    ///         `DuplicateSleeveName` (each sleeve has a cap of its own). Once the vault has taken a
+    ///         decision, a change of the sleeve set starts the rebalance cooldown (targets are per
+    ///         index: a vector signed over the old set would move other sleeves).
     function addSleeve(ISleeve sleeve, string calldata name) external;
 
     /// @notice Removes an empty sleeve (governance). Later sleeves shift down one index; the
     ///         withdraw queue keeps its order for the sleeves left (emitted in `WithdrawQueueSet`).
+    ///         Starts the rebalance cooldown as `addSleeve` does.
     function removeSleeve(ISleeve sleeve) external;
 
     /// @notice Sets the withdrawal order: a permutation of all sleeve indices (governance).
@@ -339,7 +342,8 @@ interface IRWAVault {
     /// @notice A recorded decision; `UnknownDecision` for an id not recorded.
     function decision(uint256 decisionId) external view returns (Decision memory);
 
-    /// @notice Earliest timestamp the next rebalance may happen.
+    /// @notice Earliest timestamp the next rebalance may happen: `vault.rebalanceCooldown` after
+    ///         the last rebalance or, once there was one, the last change of the sleeve set.
     function nextRebalanceAt() external view returns (uint256);
 
     /// @notice Sets the AgentRegistry (governance): it decides who may rebalance, receives each

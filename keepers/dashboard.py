@@ -105,6 +105,10 @@ def _vault_calls(keeper: Keeper) -> dict[str, Call]:
 
 def _vault_line(alloc: AllocationRead, front: Results, share_price: int) -> VaultLine:
     weights = front["bps"].unwrap()
+    # The vault's weights are by index: shown under the manifest's names only when its sleeves
+    # are the vault's, in order (a removal and an addition keep the count).
+    if alloc.order_mismatch is not None:
+        raise MulticallError(alloc.order_mismatch)
     if len(weights) != len(alloc.sleeves):
         raise MulticallError(
             f"the vault has {len(weights)} sleeves, the manifest {len(alloc.sleeves)}: "

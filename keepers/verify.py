@@ -446,18 +446,51 @@ def replay_decision(
         return ReplayCheck(verification, result, None, "the receipt names no block", decision,
                            timing)  # fmt: skip
     try:
-        allocation = read_allocation(keeper_multicall, protocol, inputs.block)
+        then = sleeves_at(protocol, inputs.block)
+        allocation = read_allocation(keeper_multicall, then, inputs.block)
     except Exception as err:  # noqa: BLE001 - any node refusal: the block is not served
         note = f"block {inputs.block} not served: {_line(err)}"
         return ReplayCheck(verification, result, None, note, decision, timing)
     try:
         node = chain_differences(inputs, allocation) + _history_and_oracles(
-            keeper_multicall, protocol, inputs
+            keeper_multicall, then, inputs
         )
     except Exception as err:  # noqa: BLE001 - any node refusal: the inputs cannot be checked
         return ReplayCheck(verification, result, None, f"inputs not served: {_line(err)}",
                            decision, timing)  # fmt: skip
     return ReplayCheck(verification, result, node, "", decision, timing)
+
+
+def sleeves_at(protocol: Protocol, block: int) -> Protocol:
+    """`protocol` with the vault's sleeves as they were at `block` (order, names, addresses;
+    a priced sleeve's token read there when the manifest does not list it): a receipt is
+    checked against the sleeves its decision was taken over, not the manifest's, which a
+    sleeve added or removed since has changed (refreshed for the rebalancer, which refuses one
+    that is not the vault's set). `protocol` itself when they are the manifest's."""
+    from ape import project
+
+    from ballast.deployment import SleeveEntry
+
+    vault, listed = protocol.vault, protocol.deployment.sleeves
+    known = {s.address.lower(): s for s in listed}
+    book = "" if protocol.lending is None else str(protocol.lending.address).lower()
+    entries = []
+    for i in range(int(vault.sleeveCount(block_id=block))):
+        config = vault.sleeveAt(i, block_id=block)
+        address, name = to_checksum_address(str(config.sleeve)), str(config.name)
+        entry = known.get(address.lower())
+        if entry is not None:
+            entries.append(entry.model_copy(update={"name": name}))
+        elif address.lower() == book:
+            entries.append(SleeveEntry(name=name, address=address, kind="LendingSleeve"))
+        else:
+            token = project.TokenizedRWASleeve.at(address).rwaToken(block_id=block)
+            entries.append(SleeveEntry(name=name, address=address, kind="TokenizedRWASleeve",
+                                       token=str(token)))  # fmt: skip
+    if entries == list(listed):
+        return protocol
+    deployment = protocol.deployment.model_copy(update={"sleeves": entries})
+    return Protocol.from_deployment(deployment, source=f"the vault's sleeves at block {block}")
 
 
 def _history_and_oracles(multicall: Any, protocol: Protocol,

@@ -95,7 +95,18 @@ contract SleeveModule {
         $.names[address(sleeve)] = name;
         $.indexPlusOne[address(sleeve)] = index + 1;
         $.withdrawQueue.push(uint8(index));
+        _restartCooldown($);
         emit IRWAVault.SleeveAdded(index, address(sleeve), name);
+    }
+
+    /// @dev A change of the sleeve set starts the rebalance cooldown, as a decision does, once
+    ///      the vault has taken one: targets are per index, so a `rebalance` signed over the old
+    ///      set and mined after the change (pending, or ordered behind the timelock's `execute`
+    ///      by anyone) would move other sleeves than its agent chose; a removal followed by an
+    ///      addition keeps the count, so `LengthMismatch` does not catch it. For a cooldown it
+    ///      reverts `RebalanceCooldown`, while the agents' keepers see the new set.
+    function _restartCooldown(VaultStorage.Layout storage $) internal {
+        if ($.flags.lastRebalance != 0) $.flags.lastRebalance = uint64(block.timestamp);
     }
 
     /// @notice See `IRWAVault.setWithdrawQueue`; the vault checks the governance role and
@@ -145,6 +156,7 @@ contract SleeveModule {
             if (q != index) queue[kept++] = q > index ? q - 1 : q;
         }
         queue.pop();
+        _restartCooldown($);
         emit IRWAVault.SleeveRemoved(address(sleeve));
         emit IRWAVault.WithdrawQueueSet($.withdrawQueue);
     }

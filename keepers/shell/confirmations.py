@@ -8,10 +8,13 @@ same block never poke twice, and a restart never repeats one."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from web3.exceptions import ContractLogicError
+
 from keepers.jobs import OracleState, PokePlan
+from keepers.rawcalls import checksum, selector
 from keepers.reads import priced_tokens, read_oracles
 from keepers.shell.reports import JobReport
 
@@ -23,14 +26,53 @@ log = logging.getLogger("keepers.confirmations")
 Planner = Callable[[Sequence[OracleState], int], tuple[PokePlan, ...]]
 
 
+RWA_TOKEN = selector("rwaToken()")  # TokenizedRWASleeve's priced token
+
+
+def unlisted_feeds(keeper: Keeper, sleeves: Iterable[str], block: int) -> dict[str, str]:
+    """sleeve address -> token of each priced sleeve of `sleeves` the manifest does not list (the
+    DAO added or removed a sleeve since it was written or refreshed), read at `block`: its feed
+    is poked as the manifest's are. A sleeve without `rwaToken()` (a lending book) has no feed
+    of its own to poke."""
+    listed = {str(s.address).lower() for s in keeper.protocol.sleeves.values()}
+    found: dict[str, str] = {}
+    for sleeve in sleeves:
+        address = checksum(str(sleeve))
+        if address.lower() in listed or address in found:
+            continue
+        try:
+            raw = keeper.web3.eth.call({"to": address, "data": RWA_TOKEN}, block)
+        except ContractLogicError:  # no such view: not a priced sleeve
+            continue
+        if len(raw) == 32:
+            found[address] = checksum("0x" + bytes(raw[12:]).hex())
+    return found
+
+
+def vault_unlisted_feeds(keeper: Keeper, block: int) -> dict[str, str]:
+    """`unlisted_feeds` of the vault's sleeves at `block` (`sleeveAt`): a strike waits on, and
+    the sentinel watches, every sleeve the vault holds, one the DAO added since the manifest was
+    written included."""
+    vault = keeper.protocol.vault
+    count = int(vault.sleeveCount(block_id=block))
+    sleeves = [str(vault.sleeveAt(i, block_id=block).sleeve) for i in range(count)]
+    return unlisted_feeds(keeper, sleeves, block)
+
+
 def poke_confirmations(
-    keeper: Keeper, report: JobReport, plan: Planner, block: int, collateral: bool = False
+    keeper: Keeper,
+    report: JobReport,
+    plan: Planner,
+    block: int,
+    collateral: bool = False,
+    extra: Mapping[str, str] | None = None,
 ) -> bool:
     """Pokes the router as `plan(oracles, now)` says for the sleeves' feeds (with `collateral`,
-    the lending collateral's too: the liquidator's) read at `block`; whether a poke was mined
-    (the caller then reads again: a closed band may act now)."""
+    the lending collateral's too: the liquidator's; `extra`: name -> token of feeds the manifest
+    does not list) read at `block`; whether a poke was mined (the caller then reads again: a
+    closed band may act now)."""
     protocol = keeper.protocol
-    sleeves = priced_tokens(protocol, collateral=collateral)
+    sleeves = {**priced_tokens(protocol, collateral=collateral), **(extra or {})}
     if not sleeves:
         return False
     read = read_oracles(keeper.multicall, protocol, sleeves, block)

@@ -11,16 +11,28 @@ same pass."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
 from keepers.jobs import OpenDecision, PendingSlash, plan_evaluator, plan_evidence_pokes
-from keepers.shell.confirmations import poke_confirmations
+from keepers.shell.confirmations import poke_confirmations, unlisted_feeds
 from keepers.shell.reports import JobReport
 from keepers.snapshot import EvaluationSnapshot
 
 if TYPE_CHECKING:
     from keepers.shell.keeper import Keeper
+
+
+def _unlisted_feeds(keeper: Keeper, waiting: Sequence[int], block: int) -> dict[str, str]:
+    """`unlisted_feeds` of the sleeves the waiting decisions moved: a decision keeps the sleeves
+    it was taken over (`IRWAVault.decision`), so one may wait on a sleeve removed since (gone
+    from a refreshed manifest) or added after the manifest was written."""
+    moved: list[str] = []
+    for decision_id in waiting:
+        d = keeper.protocol.vault.decision(decision_id, block_id=block)
+        moved += [str(s) for s, o, n in zip(d.sleeves, d.oldBps, d.newBps, strict=True) if o != n]
+    return unlisted_feeds(keeper, moved, block)
 
 
 def run_evaluator(keeper: Keeper) -> JobReport:
@@ -29,7 +41,8 @@ def run_evaluator(keeper: Keeper) -> JobReport:
     snap = EvaluationSnapshot.read(keeper.multicall, agents, settings.max_due)
     report = JobReport("evaluator", snap.block, snap.timestamp, keeper.dry_run)
     pokes = partial(plan_evidence_pokes, snap.waiting)
-    if snap.waiting and poke_confirmations(keeper, report, pokes, snap.block):
+    extra = _unlisted_feeds(keeper, snap.waiting, snap.block) if snap.waiting else {}
+    if snap.waiting and poke_confirmations(keeper, report, pokes, snap.block, extra=extra):
         snap = EvaluationSnapshot.read(keeper.multicall, agents, settings.max_due)
     report.notes += [f"read failed: {k}: {v}" for k, v in snap.failures.items()]
     # decisionsDue lists decisions already due: their dueAt is at or before the read block.

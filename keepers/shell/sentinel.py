@@ -20,6 +20,7 @@ from eth_utils import keccak
 
 from keepers.jobs import Alert, SentinelState, VaultHealth, plan_pokes, watch
 from keepers.reads import OracleRead, priced_tokens, read_allocation, read_oracles
+from keepers.shell.confirmations import vault_unlisted_feeds
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.reports import JobReport
 from keepers.snapshot import BookSnapshot
@@ -60,7 +61,13 @@ def run_sentinel(keeper: Keeper) -> JobReport:
     protocol = keeper.protocol
     alloc = read_allocation(keeper.multicall, protocol)
     report = JobReport("sentinel", alloc.block, alloc.timestamp, keeper.dry_run)
-    priced = priced_tokens(protocol)
+    # the manifest's feeds and those of the vault's sleeves it does not list (the DAO added one)
+    try:
+        unlisted = vault_unlisted_feeds(keeper, alloc.block)
+    except Exception as err:  # noqa: BLE001 - a node error: the manifest's feeds are still watched
+        unlisted = {}
+        report.notes.append(f"read failed: the vault's sleeves: {err}")
+    priced = {**priced_tokens(protocol), **unlisted}
     oracles = read_oracles(keeper.multicall, protocol, priced, alloc.block)
     exposures: tuple[tuple[int, int], ...] = ()
     if protocol.lending is not None:

@@ -57,7 +57,7 @@ from keepers.jobs import (
 )
 from keepers.math import gas_cost_assets
 from keepers.reads.scans import scan_cursor
-from keepers.shell.confirmations import poke_confirmations
+from keepers.shell.confirmations import poke_confirmations, vault_unlisted_feeds
 from keepers.shell.reports import JobReport
 from keepers.snapshot import ClaimsSnapshot, VaultSnapshot
 
@@ -147,7 +147,8 @@ def run_settler(keeper: Keeper) -> JobReport:
     trigger = _trigger(report, snap)
     confirm = trigger is not None and settings.strike and requests_wait(trigger)
     pokes = partial(plan_confirmations, trigger)
-    if confirm and poke_confirmations(keeper, report, pokes, snap.block):
+    extra = vault_unlisted_feeds(keeper, snap.block) if confirm else {}
+    if confirm and poke_confirmations(keeper, report, pokes, snap.block, extra=extra):
         snap = VaultSnapshot.read(keeper.multicall, vault)  # a confirmed move may strike now
         trigger = _trigger(report, snap)
     block = snap.block

@@ -129,6 +129,43 @@ def test_the_keepers_own_readings_of_the_chain_verify(
     assert "chain inputs: the node agrees at the receipt's block" in result.stdout, result.stdout
 
 
+def test_a_decision_taken_before_a_sleeve_was_added_still_verifies(
+    keeper_main, manifest, project, chain, accounts, tmp_path
+):
+    """The keeper decides (decision 0, it verifies); the DAO then adds a sleeve and the manifest
+    is refreshed to the vault's new set, as the rebalancer requires. The replay read the node at
+    the receipt's block through the manifest's sleeves: "sleeves: receipt [tbill, gold,
+    invoices, lending], node [..., tbill2]", so an honest decision no longer verified (exit 4)
+    once the set had changed. The node is now read through the vault's sleeves at that block."""
+    from keepers.protocol import Protocol
+    from keepers.verify import replay_decision
+    from tests.keeper_support import keeper
+
+    market = _market(project, chain, manifest, accounts)
+    readings = _month_observed(market, manifest)
+    state_file = _keeper_decides(keeper_main, market, project, manifest, accounts, tmp_path,
+                                 readings)  # fmt: skip
+    assert _verify(keeper_main, manifest, tmp_path).returncode == 0
+
+    deployment = Deployment.load(manifest)
+    timelock = accounts.impersonate_account(deployment.contracts["TimelockController"])
+    accounts[0].transfer(timelock, 10**19)
+    tbill = next(s for s in deployment.sleeves if s.name == "tbill")
+    added = accounts[0].deploy(project.TokenizedRWASleeve, market.vault, tbill.issuer,
+                               market.router)  # fmt: skip
+    market.params.defineParameter("vault.maxSleeveBps.tbill2", 1_000, 0, 10_000, 0, 0,
+                                  sender=timelock)  # fmt: skip
+    market.vault.addSleeve(added, "tbill2", sender=timelock)
+    entry = tbill.model_copy(update={"name": "tbill2", "address": str(added.address)})
+    refreshed = Protocol.from_deployment(
+        deployment.model_copy(update={"sleeves": [*deployment.sleeves, entry]})
+    )
+    reader = keeper(refreshed, None, tmp_path / "reader")
+    with Store(state_file) as store:
+        check = replay_decision(reader.multicall, refreshed, 0, store)
+    assert check.node == () and check.ok, (check.node, check.note, check.decision, check.timing)
+
+
 def test_a_reading_at_a_time_no_block_has_does_not_verify(
     keeper_main, manifest, project, chain, accounts, tmp_path
 ):

@@ -22,6 +22,8 @@ import pytest
 from eth_abi import decode
 
 from keepers.dashboard import collect_status
+from keepers.multicall import MulticallError
+from keepers.protocol import Protocol
 from keepers.shell import Keeper, evaluator
 from keepers.shell.reports import JobReport
 from keepers.snapshot import DueDecision, EvaluationSnapshot
@@ -30,7 +32,7 @@ from keepers.tx import TxSender
 from keepers.verify import verify_decision
 from tests.keeper_support import keeper, protocol_of, race, supplied_book
 from tests.lending_support import key
-from tests.vault_support import DAY, USDC, isolated
+from tests.vault_support import DAY, USDC, SleeveSpec, add_sleeve, isolated
 
 NAMES = ("tbill", "gold", "invoices")
 EXECUTED = 3  # IAgentRegistry.SlashStatus.Executed
@@ -302,6 +304,22 @@ def test_the_sentinel_with_the_guardian_key_pauses_after_trip_after_passes(
     assert nonce(guardian) == sent
 
 
+def test_the_sentinel_watches_a_sleeve_its_manifest_does_not_list(
+    fresh, protocol, project, chain, tmp_path
+):
+    """The DAO adds a sleeve whose feed then stops (3 days, the bound 1): a sentinel whose
+    manifest predates the sleeve watched only the manifest's feeds and said nothing. It now
+    watches the vault's sleeves the manifest does not list too (named by address)."""
+    lending = fresh
+    vs = lending.vs
+    local = dataclasses.replace(vs, sleeves=list(vs.sleeves))  # keep the module's list intact
+    extra = add_sleeve(project, local, SleeveSpec("extra", cap_bps=2_000))
+    extra.feed.setRound(extra.feed.latestAnswer(), now(chain) - 3 * DAY, sender=vs.governance)
+    k = keeper(protocol, vs.guardian, tmp_path)
+    first = k.run("sentinel")
+    assert ("oracle-stale", "critical", extra.sleeve.address) in alerts(first), first.summary()
+
+
 def test_the_sentinel_without_the_key_only_recommends_a_pause(
     fresh, protocol, accounts, chain, tmp_path
 ):
@@ -511,6 +529,68 @@ def test_the_settler_confirms_a_price_move_the_strike_waits_on_then_strikes(
     assert router.lastPrice(gold)[0] == fallen * 10**10
     assert len(strikes(vault, start)) == 1
     assert vault.claimableDepositRequest(0, accounts[2]) == 100_000 * USDC
+
+
+def test_the_settler_confirms_a_move_on_a_sleeve_its_manifest_does_not_list(
+    invested, protocol, project, accounts, chain, tmp_path
+):
+    """The DAO adds a sleeve and an agent moves a tenth of the vault into it; this keeper's
+    manifest was written before (the rebalancer refuses it, the settler did not look). The new
+    sleeve's price falls 20 %, beyond the band: every strike waits on it, and the settler poked
+    only the manifest's feeds, so deposits and exits waited until someone else poked. It now
+    pokes the feeds of the vault's sleeves the manifest does not list as well."""
+    lending = invested
+    vs, vault, router = lending.vs, lending.vault, lending.vs.router
+    local = dataclasses.replace(vs, sleeves=list(vs.sleeves))  # keep the module's list intact
+    extra = add_sleeve(project, local, SleeveSpec("extra", cap_bps=2_000))
+    chain.pending_timestamp = vault.nextRebalanceAt()
+    refresh(lending)
+    extra.feed.setAnswer(extra.feed.latestAnswer(), sender=vs.governance)
+    weights = list(vault.currentBps())  # extra last, at 0
+    vs.rebalance([weights[0] - 1_000, *weights[1:-1], 1_000])
+    assert extra.sleeve.totalAssets() > 0
+
+    request_deposit(lending, accounts[2], 100_000 * USDC)
+    chain.pending_timestamp = (now(chain) // 3_600 + 1) * 3_600  # the request window's cut-off
+    fallen = extra.feed.latestAnswer() * 8 // 10
+    extra.feed.setAnswer(fallen, sender=vs.governance)
+    refresh(lending)
+    k = keeper(protocol, accounts[7], tmp_path)
+    recorded = k.run("settler")
+    assert [(a.call, a.outcome) for a in recorded.actions] == [
+        (f"poke({extra.token.address})", "mined")
+    ], recorded.summary()
+    price, since = router.pendingPrice(extra.token)
+    assert price == fallen * 10**10 and since > 0
+
+    delay = vs.registry.get(key("oracle.confirmDelay"))
+    chain.mine(timestamp=since + delay)
+    confirmed = k.run("settler")
+    assert [(a.call, a.outcome) for a in confirmed.actions] == [
+        (f"poke({extra.token.address})", "mined"),
+        ("strike()", "mined"),
+    ], confirmed.summary()
+    assert vault.claimableDepositRequest(0, accounts[2]) == 100_000 * USDC
+
+
+def test_the_status_refuses_a_manifest_whose_sleeve_the_vault_replaced(
+    invested, protocol, project, chain, tmp_path
+):
+    """The DAO removes the emptied gold sleeve and adds another: the vault has four sleeves
+    again, [tbill, invoices, lending, extra]. The dashboard compared only the count with its
+    manifest's [tbill, gold, invoices, lending], so it printed the vault's weights by index under
+    the manifest's names and caps (gold at invoices' weight). It now refuses the manifest as the
+    rebalancer does, naming the remedy."""
+    lending = invested
+    vs = lending.vs
+    rebalance_after_cooldown(lending, chain, [3_000, 0, 1_000, 4_000])  # gold sold
+    vs.vault.removeSleeve(vs.sleeve("gold").sleeve, sender=vs.governance)
+    local = dataclasses.replace(vs, sleeves=list(vs.sleeves))  # keep the module's list intact
+    add_sleeve(project, local, SleeveSpec("extra", cap_bps=2_000))
+    assert vs.vault.sleeveCount() == len(protocol.sleeves)
+    k = keeper(protocol, None, tmp_path)
+    with pytest.raises(MulticallError, match="refresh the manifest"):
+        collect_status(k)
 
 
 def test_the_settler_claims_through_the_relay_for_the_controllers_that_made_it_their_operator(
@@ -949,6 +1029,50 @@ def test_an_evaluation_waiting_on_an_unconfirmed_move_is_confirmed_then_evaluate
     (evaluated,) = [e for e in agents.Evaluated.range(start, chain.blocks.head.number + 1)
                     if e.decisionId == 1]  # fmt: skip
     assert evaluated.slashAmount == preview[1] > 0  # judged on the confirmed fall
+
+
+def test_an_evaluation_waiting_on_a_removed_sleeves_move_is_confirmed_then_evaluated(
+    fresh, protocol, accounts, chain, tmp_path
+):
+    """d1 moved a fifth of the vault into gold, d2 sold it all, and the DAO removed the empty
+    gold sleeve; the manifest, refreshed for the rebalancer (which refuses a manifest that is not
+    the vault's set), no longer lists gold. d1 is still judged on gold's return, and when it
+    falls due gold has just printed -20 %, unconfirmed. The evaluator poked only the manifest's
+    feeds: d1 and d2 waited for ever (their agent's bond with them) unless someone else poked.
+    It now pokes the feeds of the sleeves the waiting decisions moved, as the chain names them."""
+    lending = fresh
+    vs, agents, router = lending.vs, lending.vs.agents, lending.vs.router
+    gold = vs.sleeve("gold")
+    rebalance_after_cooldown(lending, chain, [3_000, 2_000, 0, 4_000])  # d1
+    rebalance_after_cooldown(lending, chain, [3_000, 0, 0, 4_000])  # d2 sells gold
+    assert gold.sleeve.totalAssets() == 0
+    vs.vault.removeSleeve(gold.sleeve, sender=vs.governance)
+    manifest = protocol.deployment.model_copy(
+        update={"sleeves": [s for s in protocol.deployment.sleeves if s.name != "gold"]}
+    )
+    refreshed = Protocol.from_deployment(manifest, source="the refreshed manifest")
+    chain.pending_timestamp = agents.decisionRecord(1).dueAt
+    refresh(lending)
+    lending.set_nav("gold", 1_600 * 10**8)
+    assert tuple(agents.evaluateTrigger(1)) == (False, b"stale return index")
+    k = keeper(refreshed, accounts[7], tmp_path)
+
+    first = k.run("evaluator")
+    assert [(a.action_id.split(":")[:2], a.outcome) for a in first.actions] == [
+        (["poke", gold.sleeve.address], "mined"),  # recorded: its confirmDelay clock starts
+        (["evaluate", "0"], "mined"),
+    ], first.summary()
+    assert router.pendingPrice(gold.token)[0] == 1_600 * 10**18
+
+    delay = vs.registry.get(key("oracle.confirmDelay"))
+    chain.pending_timestamp = router.pendingPrice(gold.token)[1] + delay
+    refresh(lending)  # the round held
+    second = k.run("evaluator")
+    assert [(a.action_id.split(":")[:2], a.outcome) for a in second.actions] == [
+        (["poke", gold.sleeve.address], "mined"),  # confirmed: the band closes
+        (["evaluate", "1"], "mined"),
+    ], second.summary()
+    assert router.lastPrice(gold.token)[0] == 1_600 * 10**18
 
 
 def test_a_rebalance_the_vault_cannot_carry_out_is_not_repeated_every_day(
