@@ -19,8 +19,9 @@ pragma solidity ^0.8.24;
 ///        governance change applies at once). Dropping below the minimum resets the clock.
 ///        What its pending slashes would take counts as gone: an agent is active only while
 ///        `stake >= agent.minStake + slashPending` (found in an agent review: a bond at the
-///        minimum, its whole 10 % cap pending ten times over, still steered the vault with
-///        nothing left to answer for the next decision). Staking more, a veto or the slash's
+///        minimum with a capped slash pending, 10 % of it, still steered the vault with only
+///        9,000 of 10,000 left to answer for the next decision, and a string of bad decisions
+///        could open slashes past its whole stake). Staking more, a veto or the slash's
 ///        execution ends the pause; only an execution that leaves the stake below the minimum
 ///        resets the clock.
 ///      - Unbonding: `requestUnbond(amount)` moves stake to `unbonding` and (re)starts a wait of
