@@ -2,7 +2,8 @@
 `chain.isolate()` (it swallows every exception raised inside it, failed assertions included, so a
 check there can never fail; `tests.vault_support.isolated` is the snapshot that does not), and no
 test is a strict xfail (a defence the catalogue says is missing: every attack listed fails or
-gains nothing)."""
+gains nothing). Process state a test changes is restored for the tests after it on the same
+xdist worker: `keepers.logs.configure_logging` runs inside `loggers_kept()`."""
 
 from __future__ import annotations
 
@@ -61,6 +62,31 @@ def strict_xfails(source: str) -> list[int]:
     ]
 
 
+def _calls(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Call) and (
+        (isinstance(node.func, ast.Name) and node.func.id == name)
+        or (isinstance(node.func, ast.Attribute) and node.func.attr == name)
+    )
+
+
+def logging_configured_unrestored(source: str) -> list[int]:
+    """Lines of every `configure_logging(...)` call outside a `with loggers_kept():` block: it
+    leaves the `keepers` logger without propagation (and its handler on a stream that was this
+    test's), so caplog sees no `keepers` record in any later test of the same worker."""
+    tree = ast.parse(source)
+    kept: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.With) and any(
+            _calls(item.context_expr, "loggers_kept") for item in node.items
+        ):
+            kept.update(id(inner) for inner in ast.walk(node))
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if _calls(node, "configure_logging") and id(node) not in kept
+    ]
+
+
 def _test_sources() -> dict[str, str]:
     return {
         str(path.relative_to(TESTS)): path.read_text()
@@ -99,3 +125,23 @@ def test_no_strict_xfail_is_left():
 def test_the_strict_xfail_check_finds_a_marker():
     source = "import pytest\n@pytest.mark.xfail(strict=True, reason='x')\ndef test_y():\n    pass\n"
     assert strict_xfails(source) == [2]
+
+
+def test_no_test_leaves_the_keepers_logging_configured():
+    sources = _test_sources().items()
+    check = logging_configured_unrestored
+    offenders = {name: lines for name, src in sources if (lines := check(src))}
+    assert offenders == {}, (
+        f"configure_logging inside tests.scripts.inprocess.loggers_kept: {offenders}"
+    )
+
+
+def test_the_logging_check_finds_a_bare_call_and_spares_a_kept_one():
+    source = (
+        "def test_a():\n"
+        "    configure_logging(json_lines=True)\n"
+        "def test_b():\n"
+        "    with loggers_kept():\n"
+        "        logs.configure_logging()\n"
+    )
+    assert logging_configured_unrestored(source) == [2]
