@@ -523,6 +523,7 @@ def test_a_move_awaiting_confirmation_never_haircuts_an_exit_queued_for_liquidit
     leaver = queued_behind_a_gate(desk, accounts)
     desk.move("gold", -1_100)  # beyond oracle.maxDeviationBps (10 %): an hour to confirm
     token = system.sleeve("gold").token
+    desk.at(desk.now())  # seen in the round's second, however long that took (`since` below)
     system.router.poke(token, sender=desk.keeper)  # recorded, as the settler does
     assert vault.strikeTrigger()[0] is False
     _, since = system.router.pendingPrice(token)

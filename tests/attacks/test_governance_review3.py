@@ -110,10 +110,13 @@ def test_a_steady_trend_faster_than_the_band_per_confirm_delay_holds_every_strik
     cut_gold[1] = 0
     answer = gold_feed.latestAnswer()
     step = 6 * 3_600
-    start = chain.pending_timestamp
+    start = round_at = chain.pending_timestamp
     refusals = set()
     for i in range(5 + 7 * 4):  # 6-hourly rounds: a day, alice's request, 7 days
-        chain.pending_timestamp = chain.pending_timestamp + step
+        # Each round `step` after the last one began (or alice asked), not after wherever the
+        # pending block got to: the seconds each round takes would otherwise add up.
+        round_at += step
+        chain.pending_timestamp = round_at
         answer = answer * 99_625 // 100_000  # -0.375 % a round: -1.5 % a day
         for name, feed in edge.feeds.items():
             feed.setAnswer(answer if name == "gold" else feed.latestAnswer(), sender=edge.deployer)
@@ -121,8 +124,7 @@ def test_a_steady_trend_faster_than_the_band_per_confirm_delay_holds_every_strik
         low, high = router.priceBand(gold)
         assert low < high or i < 4  # from the first day's fall beyond 1 %, open at every round
         if i == 4:  # alice asks to leave once the band is open
-            vault.requestRedeem(shares, alice, alice, sender=alice)
-            start = chain.pending_timestamp
+            start = round_at = vault.requestRedeem(shares, alice, alice, sender=alice).timestamp
             continue
         if i < 4:
             continue

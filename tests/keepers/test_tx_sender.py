@@ -297,6 +297,17 @@ def test_a_transaction_priced_out_by_a_base_fee_spike_is_replaced_at_the_market_
         base_fee_multiplier=1.0, priority_fee=GWEI, max_fee_cap=1_000 * GWEI,
     )  # fmt: skip
     sender = TxSender(accounts[7], settings=settings, store=store)
+    # The replacement (due `replace_after` after the send) reads the market once the spike is
+    # mined, however long the test takes to mine it: a loaded machine let it price the old base
+    # fee first (+12.5 %, the case a slow test cannot tell from the bug).
+    spiked, market = threading.Event(), sender.fees
+
+    def fees_once_spiked():
+        if store.transactions("s"):  # the first transaction sent: a replacement's floor
+            assert spiked.wait(30), "the test never mined the spike"
+        return market()
+
+    sender.fees = fees_once_spiked  # type: ignore[method-assign]
     asset = desk.system.asset
     normal = base_fee(chain)
     # a known base fee to start from (an earlier test may have left anvil's next one set)
@@ -310,6 +321,7 @@ def test_a_transaction_priced_out_by_a_base_fee_spike_is_replaced_at_the_market_
             spike = 10 * first.max_fee
             chain.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(spike)])
             chain.provider.mine(1)  # a block the transaction's max fee cannot pay for
+            spiked.set()
             assert base_fee(chain) == spike and asset.allowance(accounts[7], accounts[3]) != 5
             # the replacement, recorded before its broadcast (the node refuses one under the
             # base fee); the next block's base fee is at most 1/8 lower than the spike

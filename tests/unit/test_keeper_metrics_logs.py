@@ -10,6 +10,7 @@ from keepers.jobs import Alert
 from keepers.logs import JsonFormatter, configure_logging
 from keepers.metrics import Metrics
 from keepers.shell import ActionReport, JobReport
+from tests.scripts.inprocess import loggers_kept
 
 
 def report(job: str, block: int, *outcomes: str, alerts=()) -> JobReport:
@@ -59,9 +60,12 @@ def test_json_log_lines_carry_the_structured_fields():
 
 
 def test_configure_logging_routes_keepers_loggers_once(capsys):
-    configure_logging(json_lines=True)
-    configure_logging(json_lines=True)  # reconfiguring does not duplicate handlers
-    logging.getLogger("keepers.tx").info("hello", extra={"job": "liquidator"})
+    # Restored after: `keepers` left without propagation (and a handler on this test's captured
+    # stderr) hid its records from caplog in every later test of this worker.
+    with loggers_kept():
+        configure_logging(json_lines=True)
+        configure_logging(json_lines=True)  # reconfiguring does not duplicate handlers
+        logging.getLogger("keepers.tx").info("hello", extra={"job": "liquidator"})
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1
     assert json.loads(lines[0])["job"] == "liquidator"
