@@ -47,7 +47,7 @@ from keepers.jobs import (
     plan_liquidations,
 )
 from keepers.reads import priced_tokens, read_book
-from keepers.reads.scans import scan_cursor
+from keepers.reads.scans import log_chunks, scan_cursor
 from keepers.shell.confirmations import poke_confirmations
 from keepers.shell.liquidation_batches import find_executor, item_gas, send_batches
 from keepers.shell.reports import JobReport
@@ -113,7 +113,8 @@ def liquidated_by_others(
     was made on) up to the block asked about. One found: another keeper cleared (part of) the
     position first, so a liquidation of ours that reverted or was refused lost the race.
     A liquidation through one of `executors` (batch contracts anyone may call) is told by the
-    sender of its transaction."""
+    sender of its transaction. Read in `liquidator.scan_chunk` ranges, oldest first, up to the
+    first found: a flight mined long after its read (settled at a restart) spans many."""
     executors = tuple(e.lower() for e in executors)
     topic = "0x" + bytes(12).hex() + borrower[2:].lower()
     ours = (keeper.address or "").lower()
@@ -121,13 +122,12 @@ def liquidated_by_others(
     def check(block: int) -> str | None:
         if block <= read_block:
             return None
-        logs = keeper.web3.eth.get_logs(
-            {
-                "address": keeper.protocol.lending.address,
-                "topics": [LIQUIDATED_TOPIC, topic],
-                "fromBlock": read_block + 1,
-                "toBlock": block,
-            }
+        params = {"address": keeper.protocol.lending.address, "topics": [LIQUIDATED_TOPIC, topic]}
+        chunk = keeper.settings.liquidator.scan_chunk  # a flight may have waited that long
+        logs = (
+            log
+            for _, _, found in log_chunks(keeper.web3, params, read_block + 1, block, chunk)
+            for log in found
         )
         for log in logs:
             liquidator = "0x" + bytes(log["topics"][2])[-20:].hex()
