@@ -31,12 +31,13 @@ waits on the sentinel."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from eth_utils import is_address, keccak, to_checksum_address
+from eth_utils import keccak, to_checksum_address
 
 from keepers.funding import Shortfall
 from keepers.jobs import (
@@ -92,6 +93,10 @@ def discover_borrowers(keeper: Keeper, head: int) -> list[str]:
     return store.borrowers()
 
 
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_BLOCK = re.compile(r"[0-9]+")
+
+
 def liquidation_race_check(keeper: Keeper, action_id: str) -> Contested | None:
     """The race check of a liquidation sent by an earlier pass or process (`Keeper.reconcile`):
     its action id, `liquidate:<borrower>:<read block>`, names what `liquidated_by_others` was
@@ -100,7 +105,9 @@ def liquidation_race_check(keeper: Keeper, action_id: str) -> Contested | None:
     batch's items were settled with their batch; other ids have none."""
     kind, _, rest = action_id.partition(":")
     borrower, _, block = rest.partition(":")
-    if kind != "liquidate" or not is_address(borrower) or not block.isdigit():
+    # as the liquidator writes it: 0x and 40 hex digits (the log topic is built from them), a
+    # block in ASCII digits (str.isdigit alone passes "²", which int() refuses)
+    if kind != "liquidate" or not _ADDRESS.fullmatch(borrower) or not _BLOCK.fullmatch(block):
         return None
     return liquidated_by_others(keeper, borrower, int(block))
 
