@@ -59,6 +59,21 @@ def vault_unlisted_feeds(keeper: Keeper, block: int) -> dict[str, str]:
     return unlisted_feeds(keeper, sleeves, block)
 
 
+def with_unlisted(priced: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """`priced` (name -> token) and the feeds of `extra` (sleeves the manifest does not list)
+    on a token not already there: a sleeve the DAO added on a listed sleeve's token (a second
+    mandate of the same issuer) or on a collateral's is that feed, watched and poked once under
+    its listed name (two names were two alerts and two pokes of one token a pass, the second
+    changing nothing)."""
+    merged = dict(priced)
+    seen = {t.lower() for t in priced.values()}
+    for name, token in extra.items():
+        if token.lower() not in seen:
+            merged[name] = token
+            seen.add(token.lower())
+    return merged
+
+
 def poke_confirmations(
     keeper: Keeper,
     report: JobReport,
@@ -72,7 +87,7 @@ def poke_confirmations(
     does not list) read at `block`; whether a poke was mined (the caller then reads again: a
     closed band may act now)."""
     protocol = keeper.protocol
-    sleeves = {**priced_tokens(protocol, collateral=collateral), **(extra or {})}
+    sleeves = with_unlisted(priced_tokens(protocol, collateral=collateral), extra or {})
     if not sleeves:
         return False
     read = read_oracles(keeper.multicall, protocol, sleeves, block)

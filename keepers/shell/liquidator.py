@@ -31,12 +31,13 @@ waits on the sentinel."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from eth_utils import is_address, keccak, to_checksum_address
+from eth_utils import keccak, to_checksum_address
 
 from keepers.funding import Shortfall
 from keepers.jobs import (
@@ -47,7 +48,7 @@ from keepers.jobs import (
     plan_liquidations,
 )
 from keepers.reads import priced_tokens, read_book
-from keepers.reads.scans import scan_cursor
+from keepers.reads.scans import log_chunks, scan_cursor
 from keepers.shell.confirmations import poke_confirmations
 from keepers.shell.liquidation_batches import find_executor, item_gas, send_batches
 from keepers.shell.reports import JobReport
@@ -92,6 +93,10 @@ def discover_borrowers(keeper: Keeper, head: int) -> list[str]:
     return store.borrowers()
 
 
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_BLOCK = re.compile(r"[0-9]+")
+
+
 def liquidation_race_check(keeper: Keeper, action_id: str) -> Contested | None:
     """The race check of a liquidation sent by an earlier pass or process (`Keeper.reconcile`):
     its action id, `liquidate:<borrower>:<read block>`, names what `liquidated_by_others` was
@@ -100,7 +105,9 @@ def liquidation_race_check(keeper: Keeper, action_id: str) -> Contested | None:
     batch's items were settled with their batch; other ids have none."""
     kind, _, rest = action_id.partition(":")
     borrower, _, block = rest.partition(":")
-    if kind != "liquidate" or not is_address(borrower) or not block.isdigit():
+    # as the liquidator writes it: 0x and 40 hex digits (the log topic is built from them), a
+    # block in ASCII digits (str.isdigit alone passes "²", which int() refuses)
+    if kind != "liquidate" or not _ADDRESS.fullmatch(borrower) or not _BLOCK.fullmatch(block):
         return None
     return liquidated_by_others(keeper, borrower, int(block))
 
@@ -113,7 +120,8 @@ def liquidated_by_others(
     was made on) up to the block asked about. One found: another keeper cleared (part of) the
     position first, so a liquidation of ours that reverted or was refused lost the race.
     A liquidation through one of `executors` (batch contracts anyone may call) is told by the
-    sender of its transaction."""
+    sender of its transaction. Read in `liquidator.scan_chunk` ranges, oldest first, up to the
+    first found: a flight mined long after its read (settled at a restart) spans many."""
     executors = tuple(e.lower() for e in executors)
     topic = "0x" + bytes(12).hex() + borrower[2:].lower()
     ours = (keeper.address or "").lower()
@@ -121,13 +129,12 @@ def liquidated_by_others(
     def check(block: int) -> str | None:
         if block <= read_block:
             return None
-        logs = keeper.web3.eth.get_logs(
-            {
-                "address": keeper.protocol.lending.address,
-                "topics": [LIQUIDATED_TOPIC, topic],
-                "fromBlock": read_block + 1,
-                "toBlock": block,
-            }
+        params = {"address": keeper.protocol.lending.address, "topics": [LIQUIDATED_TOPIC, topic]}
+        chunk = keeper.settings.liquidator.scan_chunk  # a flight may have waited that long
+        logs = (
+            log
+            for _, _, found in log_chunks(keeper.web3, params, read_block + 1, block, chunk)
+            for log in found
         )
         for log in logs:
             liquidator = "0x" + bytes(log["topics"][2])[-20:].hex()

@@ -20,7 +20,7 @@ from eth_utils import keccak
 
 from keepers.jobs import Alert, SentinelState, VaultHealth, plan_pokes, watch
 from keepers.reads import OracleRead, priced_tokens, read_allocation, read_oracles
-from keepers.shell.confirmations import vault_unlisted_feeds
+from keepers.shell.confirmations import vault_unlisted_feeds, with_unlisted
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.reports import JobReport
 from keepers.snapshot import BookSnapshot
@@ -67,7 +67,7 @@ def run_sentinel(keeper: Keeper) -> JobReport:
     except Exception as err:  # noqa: BLE001 - a node error: the manifest's feeds are still watched
         unlisted = {}
         report.notes.append(f"read failed: the vault's sleeves: {err}")
-    priced = {**priced_tokens(protocol), **unlisted}
+    priced = with_unlisted(priced_tokens(protocol), unlisted)
     oracles = read_oracles(keeper.multicall, protocol, priced, alloc.block)
     exposures: tuple[tuple[int, int], ...] = ()
     if protocol.lending is not None:

@@ -32,7 +32,7 @@ from keepers.tx import TxSender
 from keepers.verify import verify_decision
 from tests.keeper_support import keeper, protocol_of, race, supplied_book
 from tests.lending_support import key
-from tests.vault_support import DAY, USDC, SleeveSpec, add_sleeve, isolated
+from tests.vault_support import DAY, USDC, SleeveSpec, add_sleeve, define, isolated
 
 NAMES = ("tbill", "gold", "invoices")
 EXECUTED = 3  # IAgentRegistry.SlashStatus.Executed
@@ -318,6 +318,35 @@ def test_the_sentinel_watches_a_sleeve_its_manifest_does_not_list(
     k = keeper(protocol, vs.guardian, tmp_path)
     first = k.run("sentinel")
     assert ("oracle-stale", "critical", extra.sleeve.address) in alerts(first), first.summary()
+
+
+def test_a_sleeve_the_manifest_does_not_list_on_a_listed_token_is_poked_once(
+    fresh, protocol, project, chain, tmp_path
+):
+    """The DAO adds a second sleeve on gold's issuer, so on gold's token ("gold2", as a second
+    mandate under a cap of its own); the sentinel's manifest predates it. Gold moves +20 %: the
+    sentinel watched gold's feed under both names (the manifest's "gold", and gold2's address
+    for the vault's sleeve it does not list), alerted twice and sent two pokes of the one token
+    in the pass, the second changing nothing (the move was already recorded) and paid for. A
+    token is now watched and poked once, under the manifest's name."""
+    lending = fresh
+    vs, router = lending.vs, lending.vs.router
+    gold = vs.sleeve("gold")
+    gov = vs.governance
+    gold2 = gov.deploy(project.TokenizedRWASleeve, vs.vault, gold.issuer, router)
+    define(vs.registry, gov, "vault.maxSleeveBps.gold2", 1_000, 0, 10_000)
+    vs.vault.addSleeve(gold2, "gold2", sender=gov)
+    assert gold2.rwaToken() == gold.token.address
+    lending.set_nav("gold", 2_400 * 10**8)  # +20 %, above oracle.maxDeviationBps (10 %)
+    k = keeper(protocol, vs.guardian, tmp_path)
+    first = k.run("sentinel")
+    pokes = [a for a in first.actions if a.call.startswith("poke(")]
+    assert [(a.call, a.outcome) for a in pokes] == [(f"poke({gold.token.address})", "mined")], (
+        first.summary()
+    )
+    deviations = sorted(a for a in alerts(first) if a[0] == "oracle-deviation")
+    assert deviations == [("oracle-deviation", "critical", "gold")], deviations
+    assert router.pendingPrice(gold.token)[0] == 2_400 * 10**18
 
 
 def test_the_sentinel_without_the_key_only_recommends_a_pause(

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 import pytest
 from web3.exceptions import Web3RPCError
 
+from keepers.config import load_settings
 from keepers.math import WAD
 from keepers.shell.settler import discover_controllers
 from keepers.shell.steward import find_steward_update, read_steward_inputs
@@ -246,3 +247,43 @@ def test_the_verify_commands_find_their_events_behind_a_capped_provider(
         with pytest.raises(DecisionNotFound):
             onchain_rationale(k.protocol, 2**200, CAP)
     assert asked and max(hi - lo + 1 for lo, hi in asked) <= CAP
+
+
+def test_a_liquidation_settled_after_a_long_wait_reads_its_race_behind_a_capped_provider(
+    system, accounts, chain, tmp_path, monkeypatch
+):
+    """A liquidation recorded `sent` (its action id names the block its plan read) and mined
+    reverted more than `scan_chunk` blocks later (it waited in the pool through a fee spike):
+    the restarted keeper's `reconcile` reads its race check, the borrower's `Liquidated` logs
+    since that block, in `scan_chunk` ranges. It asked the node for the whole span at once, which
+    a provider capping ranges refuses: `reconcile` raised before every pass of the key (each
+    job's, the sentinel's pause included), the record never settled."""
+    lending, _ = system
+    book, ours, borrower = lending.book, accounts[7], accounts[4].address
+    with isolated(chain):
+        settings = load_settings(liquidator={"scan_chunk": CAP})
+        tx = settings.tx.model_copy(update={"lost_race_errors": frozenset()})  # every revert
+        settings = settings.model_copy(update={"tx": tx})  # is checked against the chain
+        k = keeper(protocol_of(lending), ours, tmp_path, settings=settings)
+        read = chain.blocks.head.number
+        chain.mine(2 * CAP)  # the flight waited
+        token = lending.token("tbill")
+        data = book.liquidate.encode_input(borrower, token, 1_000 * USDC)
+        call = {"from": ours.address, "to": book.address, "data": "0x" + bytes(data).hex(),
+                "gas": hex(1_000_000)}  # fmt: skip
+        nonce = ours.nonce
+        sent = chain.provider.make_request("eth_sendTransaction", [call])
+        k.store.record_sent(
+            job="liquidator", action_id=f"liquidate:{borrower.lower()}:{read}",
+            sender=ours.address, nonce=nonce, tx_hash=sent,
+        )  # fmt: skip
+        receipt = k.web3.eth.get_transaction_receipt(sent)
+        assert receipt.status == 0 and receipt.blockNumber - read > CAP  # a healthy borrower
+        asked: list[tuple[int, int]] = []
+        with provider_rule(monkeypatch, k.web3.eth, capped(asked)):
+            assert k.reconcile() == []
+        record = k.store.transaction(sent)
+        assert (record.status, record.block) == ("reverted", receipt.blockNumber), record
+        assert asked and max(hi - lo + 1 for lo, hi in asked) <= CAP
+        assert min(lo for lo, _ in asked) == read + 1
+        assert max(hi for _, hi in asked) == receipt.blockNumber
