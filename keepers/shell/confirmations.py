@@ -11,8 +11,9 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from web3.exceptions import ContractLogicError
+from web3.exceptions import ContractLogicError, Web3RPCError
 
+from keepers.errors import one_line
 from keepers.jobs import OracleState, PokePlan
 from keepers.rawcalls import checksum, selector
 from keepers.reads import priced_tokens, read_oracles
@@ -43,6 +44,11 @@ def unlisted_feeds(keeper: Keeper, sleeves: Iterable[str], block: int) -> dict[s
         try:
             raw = keeper.web3.eth.call({"to": address, "data": RWA_TOKEN}, block)
         except ContractLogicError:  # no such view: not a priced sleeve
+            continue
+        except Web3RPCError as err:  # the call failed in the EVM (out of gas): one odd sleeve,
+            # not a reason to fail the pass (the settler's strike and claims, the evaluator's
+            # evaluations, the sentinel's watch); its feed, if any, is not poked
+            log.warning("sleeve %s: rwaToken() failed: %s", address, one_line(err))
             continue
         if len(raw) == 32:
             found[address] = checksum("0x" + bytes(raw[12:]).hex())

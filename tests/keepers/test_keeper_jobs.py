@@ -25,6 +25,7 @@ from keepers.dashboard import collect_status
 from keepers.multicall import MulticallError
 from keepers.protocol import Protocol
 from keepers.shell import Keeper, evaluator
+from keepers.shell.confirmations import unlisted_feeds
 from keepers.shell.reports import JobReport
 from keepers.snapshot import DueDecision, EvaluationSnapshot
 from keepers.store import Store
@@ -347,6 +348,22 @@ def test_a_sleeve_the_manifest_does_not_list_on_a_listed_token_is_poked_once(
     deviations = sorted(a for a in alerts(first) if a[0] == "oracle-deviation")
     assert deviations == [("oracle-deviation", "critical", "gold")], deviations
     assert router.pendingPrice(gold.token)[0] == 2_400 * 10**18
+
+
+def test_a_sleeve_whose_rwa_token_view_runs_out_of_gas_is_skipped_not_a_failed_pass(
+    fresh, protocol, chain, tmp_path
+):
+    """The settler, the evaluator and the sentinel read `rwaToken()` of the vault's sleeves the
+    manifest does not list, for their feeds. A sleeve whose view runs out of gas gets an RPC
+    error from the node (`EVM error OutOfGas`), not a revert: it raised out of the read, and
+    failed the settler's whole pass (its strike and claims) and the evaluator's. It is skipped,
+    with a warning; a sleeve without the view (the lending book) is skipped as before."""
+    odd = "0x" + "0d" * 20
+    chain.provider.make_request("anvil_setCode", [odd, "0x5b600056"])  # jumps back for ever
+    k = keeper(protocol, fresh.vs.guardian, tmp_path)
+    block = chain.blocks.head.number
+    book = str(fresh.book.address)
+    assert unlisted_feeds(k, [odd, book], block) == {}
 
 
 def test_the_sentinel_without_the_key_only_recommends_a_pause(
