@@ -41,7 +41,13 @@ class Section(BaseModel):
 
 class LiquidatorConfig(Section):
     gas_per_liquidation: int = Field(
-        250_000, ge=0, description="gas of one liquidate() (measured 170k-202k: benchmarks/gas)"
+        250_000,
+        ge=0,
+        description="gas of one liquidate() of a one-collateral position (measured 170k-202k: "
+        "benchmarks/gas)",
+    )
+    gas_per_extra_collateral: int = Field(
+        50_000, ge=0, description="gas each further collateral token a position holds adds"
     )
     min_profit: int = Field(0, ge=0, description="least profit after gas, asset units")
     scan_chunk: int = Field(
@@ -88,7 +94,9 @@ class LiquidatorConfig(Section):
         return to_checksum_address(value)
 
     def planner(self) -> LiquidatorSettings:
-        return LiquidatorSettings(self.gas_per_liquidation, self.min_profit)
+        return LiquidatorSettings(
+            self.gas_per_liquidation, self.min_profit, self.gas_per_extra_collateral
+        )
 
     def batches(self) -> BatchSettings:
         return BatchSettings(

@@ -11,8 +11,11 @@ For every borrower read (`Borrower`: address and `keepers.math.Position`, debt a
   leaves only dust behind the debt (`Liquidation.sweep`: it writes the rest off), the dust swept to
   the liquidator with it (`Liquidation.rest`): such a liquidation is planned like any other, so
   no phantom debt waits behind a wei of collateral for a liquidation nobody would pay gas for;
-- the profit is `gain - gas cost`, the gas cost being `gas_per_liquidation · (baseFee +
-  priorityFee)` converted to asset units with the ETH/asset price (`GasMarket`), rounded up;
+- the profit is `gain - gas cost`, the gas cost being `liquidation_gas · (baseFee +
+  priorityFee)` converted to asset units with the ETH/asset price (`GasMarket`), rounded up,
+  where `liquidation_gas` is `gas_per_liquidation` plus `gas_per_extra_collateral` for each
+  collateral token held beyond the first (the book prices every held token: measured 202,274
+  gas with one, 221,635 with two, 290,130 with three);
 - unprofitable plans (`profit <= min_profit`) are skipped with a reason;
 - with a finite keeper `inventory` (asset units it can repay with), plans are funded greedily in
   profit order; one the rest of the inventory cannot fund in full is re-sized to it
@@ -71,15 +74,23 @@ class Borrower:
 
 @dataclass(frozen=True)
 class LiquidatorSettings:
-    """`gas_per_liquidation`: the gas estimate of one `liquidate` (units); `min_profit`: the
-    least profit after gas (asset units) worth sending; a plan needs `profit > min_profit`."""
+    """`gas_per_liquidation`: the gas estimate of one `liquidate` of a position holding one
+    collateral token (units), `gas_per_extra_collateral` each further token held adds (a batch
+    item's estimate from the node covers both: 0 there); `min_profit`: the least profit after
+    gas (asset units) worth sending; a plan needs `profit > min_profit`."""
 
     gas_per_liquidation: int = 250_000
     min_profit: int = 0
+    gas_per_extra_collateral: int = 50_000
 
     def __post_init__(self) -> None:
-        if self.gas_per_liquidation < 0 or self.min_profit < 0:
-            raise ValueError("gas estimate and minimum profit must be non-negative")
+        if min(self.gas_per_liquidation, self.min_profit, self.gas_per_extra_collateral) < 0:
+            raise ValueError("gas estimates and minimum profit must be non-negative")
+
+    def liquidation_gas(self, position: Position) -> int:
+        """The gas one `liquidate` of `position` is weighed at (see the module docstring)."""
+        extra = max(len(position.held) - 1, 0)
+        return self.gas_per_liquidation + self.gas_per_extra_collateral * extra
 
 
 @dataclass(frozen=True)
@@ -172,7 +183,7 @@ def plan_liquidations(
             healthy.append(b.address)
             continue
         decimals = pos.asset_decimals
-        gas_cost = gas_cost_assets(gas, settings.gas_per_liquidation, decimals)
+        gas_cost = gas_cost_assets(gas, settings.liquidation_gas(pos), decimals)
         call = liquidation_trigger(pos, rules)
         if isinstance(call, NoLiquidation):
             skipped.append(LiquidationSkip(b.address, health, call.reason))

@@ -192,7 +192,7 @@ def run_liquidator(keeper: Keeper) -> JobReport:
     gas = keeper.gas_market()
     if executor is not None:  # a batch item costs its share of the batch, not a transaction
         item = keeper.settings.liquidator.batch_item_gas
-        free = replace(planner, gas_per_liquidation=0)
+        free = replace(planner, gas_per_liquidation=0, gas_per_extra_collateral=0)
         probe = plan_liquidations(read.borrowers, read.rules, gas, free, inventory).plans
         if probe and keeper.address is not None:
             sent = len(report.actions)
@@ -207,12 +207,12 @@ def run_liquidator(keeper: Keeper) -> JobReport:
                 if estimate is None:
                     break
                 item = estimate
-                weighed = replace(planner, gas_per_liquidation=item)
+                weighed = replace(planner, gas_per_liquidation=item, gas_per_extra_collateral=0)
                 kept = plan_liquidations(read.borrowers, read.rules, gas, weighed, inventory).plans
                 if not kept or len(kept) >= len(probe):
                     break
                 probe = kept
-        planner = replace(planner, gas_per_liquidation=item)
+        planner = replace(planner, gas_per_liquidation=item, gas_per_extra_collateral=0)
     plan = plan_liquidations(read.borrowers, read.rules, gas, planner, inventory)
     report.notes.append(
         f"{len(read.borrowers) + len(read.healthy)} borrowers, "

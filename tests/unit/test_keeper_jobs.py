@@ -120,12 +120,13 @@ def make_book(raw) -> list[Borrower]:
 @given(st.lists(positions(), max_size=12), st.integers(0, 50 * USDC))
 def test_liquidator_plans_exactly_the_unhealthy_profitable(raw, min_profit):
     book = make_book(raw)
-    cfg = LiquidatorSettings(gas_per_liquidation=400_000, min_profit=min_profit)
+    cfg = LiquidatorSettings(400_000, min_profit, gas_per_extra_collateral=60_000)
     report = plan_liquidations(book, RULES, GAS, cfg)
-    gas_cost = gas_cost_assets(GAS, 400_000, 6)
     planned = {p.borrower: p for p in report.plans}
     skipped = {s.borrower for s in report.skipped}
     for b in book:
+        held = sum(h.amount > 0 for h in b.position.holdings)  # a second token held: +60k gas
+        gas_cost = gas_cost_assets(GAS, 400_000 + 60_000 * max(held - 1, 0), 6)
         health = health_factor(b.position)
         if b.position.debt == 0 or health >= WAD:
             assert b.address not in planned and b.address not in skipped
@@ -165,6 +166,28 @@ def test_liquidator_picks_the_best_collateral_and_skips_with_reasons():
     reasons = {s.borrower: s.reason for s in report.skipped}
     assert reasons[stale.address] == "stale price"
     assert reasons[tiny.address].startswith("unprofitable")
+
+
+def test_a_liquidation_is_weighed_at_the_gas_of_the_collateral_tokens_the_position_holds():
+    """The book prices every token a position holds, so a liquidation of a position holding
+    more tokens costs more (measured 202,274 gas with one, 221,635 with two, 290,130 with
+    three, review5 on anvil): the default weighs 250,000 plus 50,000 a token beyond the first,
+    above each and within two fifths of it; a token held at 0 is not counted (the book's mask
+    skips it)."""
+    one = borrower(1, 1_000 * USDC, holding("0xaa", 10**18, 1_000 * WAD))
+    three = borrower(2, 1_000 * USDC, holding("0xaa", 10**18, 1_000 * WAD),
+                     holding("0xbb", 10**17, 100 * WAD), holding("0xcc", 10**17, 10 * WAD),
+                     holding("0xdd", 0, 10 * WAD))  # fmt: skip
+    cfg = LiquidatorSettings()
+    measured = {1: 202_274, 2: 221_635, 3: 290_130}
+    weighed = {n: cfg.gas_per_liquidation + cfg.gas_per_extra_collateral * (n - 1)
+               for n in measured}  # fmt: skip
+    assert all(measured[n] <= weighed[n] <= measured[n] * 7 // 5 for n in measured), weighed
+    plans = {p.borrower: p for p in plan_liquidations([one, three], RULES, GAS, cfg).plans}
+    assert plans[one.address].gas_cost == gas_cost_assets(GAS, 250_000, 6)
+    assert plans[three.address].gas_cost == gas_cost_assets(GAS, 350_000, 6)
+    with pytest.raises(ValueError, match="non-negative"):
+        LiquidatorSettings(gas_per_extra_collateral=-1)
 
 
 def test_liquidator_plans_every_called_loan_once_due_in_full():
