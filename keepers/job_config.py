@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -199,6 +200,10 @@ class SentinelConfig(Section):
         )
 
 
+SLEEVE_TABLES = ("trading_cost_bps", "tail_volatility", "policy_mix")
+"""The rebalancer's settings keyed by sleeve name."""
+
+
 class RebalancerConfig(Section):
     strategy: str = Field(
         "keepers.strategy:decide",
@@ -328,6 +333,22 @@ class RebalancerConfig(Section):
         if sum(value.values()) > 10_000:
             raise ValueError(f"the policy mix adds up to {sum(value.values())} bps, above 10000")
         return value
+
+    def unknown_sleeve(self, sleeves: Sequence[str]) -> str | None:
+        """Why a per-sleeve table the operator set (`SLEEVE_TABLES`) names a sleeve that is not
+        one of `sleeves` (the manifest's), or None: a case variant ("Gold") or a removed
+        sleeve's name would be ignored without a word, the sleeve given the flat cost or no
+        floor. The defaults name the local deployment's sleeves and are not checked."""
+        for table in SLEEVE_TABLES:
+            if table not in self.model_fields_set:
+                continue
+            for name in getattr(self, table):
+                if name not in sleeves:
+                    return (
+                        f"rebalancer.{table}: no sleeve {name!r} in the manifest "
+                        f"(its sleeves: {', '.join(sleeves)})"
+                    )
+        return None
 
     def strategy_params(self) -> StrategyParams:
         """The strategy's parameters these settings give (`keepers.strategy.decide`)."""

@@ -161,16 +161,22 @@ def _keeper_on(
 
 
 def check_strategy(keeper: Keeper, jobs: tuple[str, ...]) -> None:
-    """`StartupError` (one line) when `jobs` include the rebalancer and an operator's own strategy
-    proposes, on the vault as it is now, what the keeper would refuse to send (outside the
-    vault's bounds, bad output, a receipt that does not replay): such a keeper stops at start-up
-    rather than skip every pass. The built-in strategy is not tried (its proposals are within
-    the bounds by construction and by test)."""
+    """`StartupError` (one line) when `jobs` include the rebalancer and its settings name a
+    sleeve the manifest does not have (`RebalancerConfig.unknown_sleeve`), or an operator's own
+    strategy proposes, on the vault as it is now, what the keeper would refuse to send (outside
+    the vault's bounds, bad output, a receipt that does not replay): such a keeper stops at
+    start-up rather than skip every pass. The built-in strategy is not tried (its proposals are
+    within the bounds by construction and by test)."""
     from keepers.config import job_name
     from keepers.shell.rebalancer import trial_strategy
 
+    if "rebalancer" not in {job_name(j) for j in jobs}:
+        return
+    unknown = keeper.settings.rebalancer.unknown_sleeve(list(keeper.protocol.sleeves))
+    if unknown is not None:
+        raise StartupError(unknown)
     strategy = keeper.settings.rebalancer.strategy
-    if strategy == BUILTIN or "rebalancer" not in {job_name(j) for j in jobs}:
+    if strategy == BUILTIN:
         return
     try:
         refused = trial_strategy(keeper)

@@ -246,6 +246,24 @@ def test_a_strategy_proposing_outside_the_bounds_stops_the_keeper_at_start_up(
     assert agent.nonce == sent
 
 
+def test_a_per_sleeve_setting_naming_no_sleeve_stops_the_rebalancer_at_start_up(
+    keeper_cli, keeper_manifest
+):
+    """`rebalancer.trading_cost_bps` keyed "Gold" where the manifest's sleeve is "gold": one line
+    and exit 1 before any pass (the setting was ignored without a word: gold got the flat
+    cost). A keeper that does not run the rebalancer is not stopped by it."""
+    env = {"BALLAST_KEEPER_REBALANCER__TRADING_COST_BPS": '{"Gold": 20}'}
+    result = keeper_cli("--manifest", str(keeper_manifest), "--account", "TEST::7", "once",
+                        "--job", "rebalancer", env=env)  # fmt: skip
+    assert one_line_error(result) == (
+        "Error: rebalancer.trading_cost_bps: no sleeve 'Gold' in the manifest "
+        "(its sleeves: tbill, gold, invoices, lending)"
+    )
+    other = keeper_cli("--manifest", str(keeper_manifest), "--account", "TEST::7", "once",
+                       "--job", "sentinel", env=env)  # fmt: skip
+    assert other.returncode == 0, other.stdout + other.stderr
+
+
 def deposit_through_a_strike(market, account, amount: int) -> None:
     """Request, a fresh round on every feed, strike, claim: `account` holds the shares."""
     market.fund(account, amount)

@@ -140,3 +140,47 @@ def test_the_shipped_example_config_loads_as_the_readme_says(monkeypatch):
     assert s.account == "keeper" and s.metrics_port == 9464
     assert s.liquidator.min_profit == 5_000_000 and s.shard.count == 1
     assert s.jobs == ("liquidator", "evaluator", "settler", "sentinel", "rebalancer")
+
+
+SLEEVES = ["tbill", "gold", "invoices", "lending"]
+
+
+@pytest.mark.parametrize(
+    ("source", "says"),
+    [
+        ("rebalancer: {trading_cost_bps: {Gold: 20}}",
+         "rebalancer.trading_cost_bps: no sleeve 'Gold' in the manifest"),
+        ("rebalancer: {tail_volatility: {realestate: 0.02}}",
+         "rebalancer.tail_volatility: no sleeve 'realestate' in the manifest"),
+        ('env:BALLAST_KEEPER_REBALANCER__POLICY_MIX={"tbill": 5000, "goId": 500}',
+         "rebalancer.policy_mix: no sleeve 'goId' in the manifest"),
+    ],
+    ids=["case-variant", "removed-sleeve", "typo-in-environment"],
+)  # fmt: skip
+def test_a_per_sleeve_setting_naming_no_sleeve_of_the_manifest_is_named(
+    tmp_path, monkeypatch, source, says
+):
+    """A per-sleeve table the operator set (costs, volatility floors, the policy mix) keyed by a
+    name the manifest's sleeves do not have was ignored without a word (the sleeve got the flat
+    cost, no floor). The keeper's start-up (`keepers.runtime.check_strategy`) stops on it with
+    this one line; the defaults (the local deployment's names) and tables naming only manifest
+    sleeves pass."""
+    if source.startswith("env:"):
+        key, _, value = source[4:].partition("=")
+        monkeypatch.setenv(key, value)
+        settings = load_settings()
+    else:
+        settings = load_settings(write(tmp_path, source))
+    assert (
+        settings.rebalancer.unknown_sleeve(SLEEVES)
+        == f"{says} (its sleeves: " + ", ".join(SLEEVES) + ")"
+    )
+
+
+def test_the_default_sleeve_tables_and_ones_naming_manifest_sleeves_pass(tmp_path, monkeypatch):
+    for key in [k for k in __import__("os").environ if k.startswith("BALLAST_KEEPER_")]:
+        monkeypatch.delenv(key)
+    assert load_settings().rebalancer.trading_cost_bps  # the defaults name the local sleeves
+    assert load_settings().rebalancer.unknown_sleeve(["senior", "junior"]) is None
+    named = load_settings(write(tmp_path, "rebalancer: {trading_cost_bps: {gold: 20}}"))
+    assert named.rebalancer.unknown_sleeve(SLEEVES) is None
