@@ -448,6 +448,8 @@ def replay_decision(
     try:
         then = sleeves_at(protocol, inputs.block)
         allocation = read_allocation(keeper_multicall, then, inputs.block)
+    except UnknownSleeve as err:  # served, but not a sleeve the replay can read
+        return ReplayCheck(verification, result, None, str(err), decision, timing)
     except Exception as err:  # noqa: BLE001 - any node refusal: the block is not served
         note = f"block {inputs.block} not served: {_line(err)}"
         return ReplayCheck(verification, result, None, note, decision, timing)
@@ -461,6 +463,10 @@ def replay_decision(
     return ReplayCheck(verification, result, node, "", decision, timing)
 
 
+class UnknownSleeve(Exception):
+    """The vault held, at the receipt's block, a sleeve the replay cannot read (`sleeves_at`)."""
+
+
 def sleeves_at(protocol: Protocol, block: int) -> Protocol:
     """`protocol` with the vault's sleeves as they were at `block` (order, names, addresses;
     a priced sleeve's token read there when the manifest does not list it): a receipt is
@@ -468,6 +474,7 @@ def sleeves_at(protocol: Protocol, block: int) -> Protocol:
     sleeve added or removed since has changed (refreshed for the rebalancer, which refuses one
     that is not the vault's set). `protocol` itself when they are the manifest's."""
     from ape import project
+    from ape.exceptions import ContractLogicError
 
     from ballast.deployment import SleeveEntry
 
@@ -484,7 +491,13 @@ def sleeves_at(protocol: Protocol, block: int) -> Protocol:
         elif address.lower() == book:
             entries.append(SleeveEntry(name=name, address=address, kind="LendingSleeve"))
         else:
-            token = project.TokenizedRWASleeve.at(address).rwaToken(block_id=block)
+            try:
+                token = project.TokenizedRWASleeve.at(address).rwaToken(block_id=block)
+            except ContractLogicError:  # a second lending book, or a kind the keepers lack
+                raise UnknownSleeve(
+                    f"sleeve {name!r} ({address}) at block {block} is neither a tokenized RWA "
+                    "sleeve nor the manifest's lending book: its inputs cannot be read"
+                ) from None
             entries.append(SleeveEntry(name=name, address=address, kind="TokenizedRWASleeve",
                                        token=str(token)))  # fmt: skip
     if entries == list(listed):
