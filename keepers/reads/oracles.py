@@ -33,7 +33,10 @@ class OracleRead:
 
 def priced_tokens(protocol: Protocol, collateral: bool = True) -> dict[str, str]:
     """name -> token of every priced asset: RWA sleeves' tokens, then (with `collateral`) the
-    lending collateral that is not a sleeve token (named by the book)."""
+    lending collateral that is not a sleeve token (named by the book; a collateral the book
+    names as a sleeve is named after its token too, `gold (collateral 0x…)`: the chain does not
+    keep the two sets of names apart, and under one name the collateral's token replaced the
+    sleeve's, whose feed the keepers then neither watched nor poked)."""
     priced = {
         s.name: to_checksum_address(s.token)
         for s in protocol.deployment.sleeves
@@ -44,7 +47,8 @@ def priced_tokens(protocol: Protocol, collateral: bool = True) -> dict[str, str]
         known = {t.lower() for t in priced.values()}
         for token in book.collateralTokens():
             if str(token).lower() not in known:
-                priced[str(book.collateralName(token))] = to_checksum_address(token)
+                name, address = str(book.collateralName(token)), to_checksum_address(token)
+                priced[name if name not in priced else f"{name} (collateral {address})"] = address
     return priced
 
 
