@@ -277,7 +277,7 @@ def test_a_liquidation_settled_after_a_long_wait_reads_its_race_behind_a_capped_
             job="liquidator", action_id=f"liquidate:{borrower.lower()}:{read}",
             sender=ours.address, nonce=nonce, tx_hash=sent,
         )  # fmt: skip
-        receipt = k.web3.eth.get_transaction_receipt(sent)
+        receipt = k.web3.eth.wait_for_transaction_receipt(sent, timeout=60)  # mined: a chain fact
         assert receipt.status == 0 and receipt.blockNumber - read > CAP  # a healthy borrower
         asked: list[tuple[int, int]] = []
         with provider_rule(monkeypatch, k.web3.eth, capped(asked)):
