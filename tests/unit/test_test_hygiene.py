@@ -154,11 +154,14 @@ def _test_sources() -> dict[str, str]:
     }
 
 
+def offenders(check) -> dict[str, list]:
+    """test file -> what `check` finds in it, for every file where it finds something."""
+    return {name: found for name, src in _test_sources().items() if (found := check(src))}
+
+
 def test_no_test_body_runs_inside_apes_isolate():
-    sources = _test_sources().items()
-    check = isolate_blocks_outside_fixtures
-    offenders = {name: found for name, src in sources if (found := check(src))}
-    assert offenders == {}, f"use tests.vault_support.isolated, not chain.isolate(): {offenders}"
+    found = offenders(isolate_blocks_outside_fixtures)
+    assert found == {}, f"use tests.vault_support.isolated, not chain.isolate(): {found}"
 
 
 def test_the_isolate_check_finds_a_test_body_and_spares_a_fixture():
@@ -176,9 +179,8 @@ def test_the_isolate_check_finds_a_test_body_and_spares_a_fixture():
 
 
 def test_no_strict_xfail_is_left():
-    sources = _test_sources().items()
-    offenders = {name: lines for name, src in sources if (lines := strict_xfails(src))}
-    assert offenders == {}, f"a strict xfail states a missing defence: {offenders}"
+    found = offenders(strict_xfails)
+    assert found == {}, f"a strict xfail states a missing defence: {found}"
 
 
 def test_the_strict_xfail_check_finds_a_marker():
@@ -187,12 +189,8 @@ def test_the_strict_xfail_check_finds_a_marker():
 
 
 def test_no_test_leaves_the_keepers_logging_configured():
-    sources = _test_sources().items()
-    check = logging_configured_unrestored
-    offenders = {name: lines for name, src in sources if (lines := check(src))}
-    assert offenders == {}, (
-        f"configure_logging inside tests.scripts.inprocess.loggers_kept: {offenders}"
-    )
+    found = offenders(logging_configured_unrestored)
+    assert found == {}, f"configure_logging inside tests.scripts.inprocess.loggers_kept: {found}"
 
 
 def test_the_logging_check_finds_a_bare_call_and_spares_a_kept_one():
@@ -207,10 +205,8 @@ def test_the_logging_check_finds_a_bare_call_and_spares_a_kept_one():
 
 
 def test_no_submodule_taken_out_of_sys_modules_is_left_on_its_package():
-    sources = _test_sources().items()
-    check = submodules_left_on_their_package
-    offenders = {name: found for name, src in sources if (found := check(src))}
-    assert offenders == {}, f"restore (or delete) the package attribute too: {offenders}"
+    found = offenders(submodules_left_on_their_package)
+    assert found == {}, f"restore (or delete) the package attribute too: {found}"
 
 
 def test_the_submodule_check_finds_a_pop_without_the_attribute():
