@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,31 @@ from tests.lending_support import COLLATERAL, LendingSystem, deploy_lending_syst
 from tests.vault_support import USDC
 
 MAX_UINT = 2**256 - 1
+
+
+@contextmanager
+def rpc_requests() -> Iterator[Counter]:
+    """Counts the JSON-RPC requests this process sends to the node, by method, while inside:
+    every request, Ape's and web3's (`eth_call`, Multicall3's included), goes through the web3
+    provider's `make_request` (its cached middleware chain is rebuilt around the counter)."""
+    provider = ape.chain.provider.web3.provider
+    real, own = provider.make_request, vars(provider).get("make_request")
+    counts: Counter = Counter()
+
+    def counting(method: str, params: Any) -> Any:
+        counts[str(method)] += 1
+        return real(method, params)
+
+    provider.make_request = counting
+    provider._request_func_cache = (None, None)
+    try:
+        yield counts
+    finally:
+        if own is None:
+            del provider.make_request
+        else:
+            provider.make_request = own
+        provider._request_func_cache = (None, None)
 
 
 def protocol_of(lending: LendingSystem, first_block: int = 0, relay=None) -> Protocol:

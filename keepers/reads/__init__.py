@@ -17,11 +17,13 @@ in `failures` (label -> reason) and left out; nothing here raises for a single f
   sentinel's `OracleState`s);
 - `read_allocation`: the rebalancer's view — NAV, each sleeve's assets, cap and `returnIndex`,
   the idle buffer, the turnover limit and the rebalance cooldown;
+- `read_moved_sleeves`: the sleeves the vault's decisions moved (`decision(id)`, one batch for
+  every id: the evaluator's waiting decisions);
 - `read_chain_binding`, `read_funding`: the chain and deployment a keeper is bound to, and what
   its key holds;
 - `token_at`, `feed_at`: an ERC-20 token's or a Chainlink feed's contract at an address.
 
-One module per subject (`book`, `oracles`, `allocation`, `identity`; what they share in
+One module per subject (`book`, `oracles`, `allocation`, `sleeves`, `identity`; what they share in
 `batches`), imported from here.
 """
 
@@ -30,10 +32,12 @@ from keepers.reads.batches import feed_at, param_key, token_at
 from keepers.reads.book import BookRead, read_book
 from keepers.reads.identity import read_chain_binding, read_funding
 from keepers.reads.oracles import OracleRead, priced_tokens, read_oracles
+from keepers.reads.sleeves import MovedSleeves, read_moved_sleeves
 
 __all__ = [
     "AllocationRead",
     "BookRead",
+    "MovedSleeves",
     "OracleRead",
     "SleeveRead",
     "feed_at",
@@ -43,6 +47,7 @@ __all__ = [
     "read_book",
     "read_chain_binding",
     "read_funding",
+    "read_moved_sleeves",
     "read_oracles",
     "token_at",
 ]

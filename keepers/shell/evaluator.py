@@ -16,6 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from keepers.jobs import OpenDecision, PendingSlash, plan_evaluator, plan_evidence_pokes
+from keepers.reads import read_moved_sleeves
 from keepers.shell.confirmations import poke_confirmations, unlisted_feeds
 from keepers.shell.reports import JobReport
 from keepers.snapshot import EvaluationSnapshot
@@ -24,15 +25,17 @@ if TYPE_CHECKING:
     from keepers.shell.keeper import Keeper
 
 
-def _unlisted_feeds(keeper: Keeper, waiting: Sequence[int], block: int) -> dict[str, str]:
+def _unlisted_feeds(
+    keeper: Keeper, report: JobReport, waiting: Sequence[int], block: int
+) -> dict[str, str]:
     """`unlisted_feeds` of the sleeves the waiting decisions moved: a decision keeps the sleeves
     it was taken over (`IRWAVault.decision`), so one may wait on a sleeve removed since (gone
-    from a refreshed manifest) or added after the manifest was written."""
-    moved: list[str] = []
-    for decision_id in waiting:
-        d = keeper.protocol.vault.decision(decision_id, block_id=block)
-        moved += [str(s) for s, o, n in zip(d.sleeves, d.oldBps, d.newBps, strict=True) if o != n]
-    return unlisted_feeds(keeper, moved, block)
+    from a refreshed manifest) or added after the manifest was written. The decisions are read
+    in one Multicall3 batch (`read_moved_sleeves`); one whose read failed is named in the
+    report's notes and its sleeves are not poked."""
+    moved = read_moved_sleeves(keeper.multicall, keeper.protocol.vault, waiting, block)
+    report.notes += [f"read failed: {k}: {v}" for k, v in moved.failures.items()]
+    return unlisted_feeds(keeper, moved.sleeves, block)
 
 
 def run_evaluator(keeper: Keeper) -> JobReport:
@@ -41,7 +44,7 @@ def run_evaluator(keeper: Keeper) -> JobReport:
     snap = EvaluationSnapshot.read(keeper.multicall, agents, settings.max_due)
     report = JobReport("evaluator", snap.block, snap.timestamp, keeper.dry_run)
     pokes = partial(plan_evidence_pokes, snap.waiting)
-    extra = _unlisted_feeds(keeper, snap.waiting, snap.block) if snap.waiting else {}
+    extra = _unlisted_feeds(keeper, report, snap.waiting, snap.block) if snap.waiting else {}
     if snap.waiting and poke_confirmations(keeper, report, pokes, snap.block, extra=extra):
         snap = EvaluationSnapshot.read(keeper.multicall, agents, settings.max_due)
     report.notes += [f"read failed: {k}: {v}" for k, v in snap.failures.items()]

@@ -24,6 +24,7 @@ from eth_abi import decode
 from keepers.dashboard import collect_status
 from keepers.multicall import MulticallError
 from keepers.protocol import Protocol
+from keepers.reads import read_moved_sleeves
 from keepers.shell import Keeper, evaluator
 from keepers.shell.confirmations import unlisted_feeds
 from keepers.shell.reports import JobReport
@@ -31,7 +32,7 @@ from keepers.snapshot import DueDecision, EvaluationSnapshot
 from keepers.store import Store
 from keepers.tx import TxSender
 from keepers.verify import verify_decision
-from tests.keeper_support import keeper, protocol_of, race, supplied_book
+from tests.keeper_support import keeper, protocol_of, race, rpc_requests, supplied_book
 from tests.lending_support import key
 from tests.vault_support import DAY, USDC, SleeveSpec, add_sleeve, define, isolated
 
@@ -1119,6 +1120,49 @@ def test_an_evaluation_waiting_on_a_removed_sleeves_move_is_confirmed_then_evalu
         (["evaluate", "1"], "mined"),
     ], second.summary()
     assert router.lastPrice(gold.token)[0] == 1_600 * 10**18
+
+
+def test_the_decisions_waiting_on_evidence_are_read_in_one_batch_whatever_their_number(
+    fresh, protocol, chain, tmp_path, monkeypatch
+):
+    """While due decisions wait on stale evidence, a pass reads what each moved
+    (`IRWAVault.decision`) to poke the feeds of sleeves the manifest misses: one eth_call per
+    decision, up to `evaluator.max_due` (50) a pass for as long as they waited. They are one
+    Multicall3 batch now: a pass with four waiting decisions makes as many eth_calls as a pass
+    with one, and the batch reads the sleeves the decisions' own views name; a decision whose
+    read fails is a note, not a failed pass."""
+    lending = fresh
+    vault = lending.vault
+    rebalance_after_cooldown(lending, chain, [3_000, 2_000, 0, 4_000])  # d1: tbill, gold
+    rebalance_after_cooldown(lending, chain, [3_000, 2_000, 1_000, 3_000])  # d2: invoices
+    rebalance_after_cooldown(lending, chain, [3_000, 1_000, 1_000, 4_000])  # d3: gold back
+    real = EvaluationSnapshot.read
+    waiting: list[int] = []
+
+    def with_waiting(*args, **kwargs):  # the reads are real; which ids wait is the test's
+        return dataclasses.replace(real(*args, **kwargs), waiting=tuple(waiting))
+
+    monkeypatch.setattr(evaluator.EvaluationSnapshot, "read", with_waiting)
+    k = keeper(protocol, None, tmp_path)
+    counts = []
+    for ids in ([0], [0, 1, 2, 3], [0]):
+        waiting[:] = ids
+        with rpc_requests() as requests:
+            report = k.run("evaluator")
+        assert not [n for n in report.notes if n.startswith("read failed")], report.notes
+        counts.append(requests["eth_call"])
+    assert counts[1] == counts[2] <= 5, counts  # was 3 more: one per further decision
+
+    block = chain.blocks.head.number
+    moved = read_moved_sleeves(k.multicall, vault, [0, 1, 2, 3, 99], block)
+    expected: list[str] = []
+    for i in range(4):
+        d = vault.decision(i, block_id=block)
+        for sleeve, old, new in zip(d.sleeves, d.oldBps, d.newBps, strict=True):
+            if old != new and str(sleeve) not in expected:
+                expected.append(str(sleeve))
+    assert list(moved.sleeves) == expected and len(expected) == 4
+    assert list(moved.failures) == ["decision(99)"]  # no such decision: reported, not raised
 
 
 def test_a_rebalance_the_vault_cannot_carry_out_is_not_repeated_every_day(
