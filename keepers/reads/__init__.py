@@ -18,7 +18,8 @@ in `failures` (label -> reason) and left out; nothing here raises for a single f
 - `read_allocation`: the rebalancer's view — NAV, each sleeve's assets, cap and `returnIndex`,
   the idle buffer, the turnover limit and the rebalance cooldown;
 - `read_moved_sleeves`: the sleeves the vault's decisions moved (`decision(id)`, one batch for
-  every id: the evaluator's waiting decisions);
+  every id: the evaluator's waiting decisions); `read_vault_sleeves`: the sleeves the vault
+  holds, kept as a `SleeveSet` until a sleeve log says it changed (`sleeve_set_changed`);
 - `read_chain_binding`, `read_funding`: the chain and deployment a keeper is bound to, and what
   its key holds;
 - `token_at`, `feed_at`: an ERC-20 token's or a Chainlink feed's contract at an address.
@@ -32,14 +33,25 @@ from keepers.reads.batches import feed_at, param_key, token_at
 from keepers.reads.book import BookRead, read_book
 from keepers.reads.identity import read_chain_binding, read_funding
 from keepers.reads.oracles import OracleRead, priced_tokens, read_oracles
-from keepers.reads.sleeves import MovedSleeves, read_moved_sleeves
+from keepers.reads.sleeves import (
+    SLEEVE_ADDED_TOPIC,
+    SLEEVE_REMOVED_TOPIC,
+    MovedSleeves,
+    SleeveSet,
+    read_moved_sleeves,
+    read_vault_sleeves,
+    sleeve_set_changed,
+)
 
 __all__ = [
+    "SLEEVE_ADDED_TOPIC",
+    "SLEEVE_REMOVED_TOPIC",
     "AllocationRead",
     "BookRead",
     "MovedSleeves",
     "OracleRead",
     "SleeveRead",
+    "SleeveSet",
     "feed_at",
     "param_key",
     "priced_tokens",
@@ -48,6 +60,8 @@ __all__ = [
     "read_chain_binding",
     "read_funding",
     "read_moved_sleeves",
+    "read_vault_sleeves",
+    "sleeve_set_changed",
     "read_oracles",
     "token_at",
 ]

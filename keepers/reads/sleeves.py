@@ -1,15 +1,21 @@
-"""Which sleeves the vault's decisions moved (`read_moved_sleeves`), read in Multicall3 batches."""
+"""The vault's sleeves, read in Multicall3 batches: which sleeves its decisions moved
+(`read_moved_sleeves`), and the sleeves it holds (`read_vault_sleeves`), kept between passes as a
+`SleeveSet` and read again only once a `SleeveAdded` or `SleeveRemoved` log says the set changed
+after the block it was read at (`sleeve_set_changed`, pure)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 
-from keepers.multicall import Call, Multicall
+from keepers.multicall import Call, Multicall, MulticallError
 from keepers.reads.batches import failures_of, read_chunked
+
+SLEEVE_ADDED_TOPIC = "0x" + keccak(text="SleeveAdded(uint256,address,string)").hex()
+SLEEVE_REMOVED_TOPIC = "0x" + keccak(text="SleeveRemoved(address)").hex()
 
 
 @dataclass(frozen=True)
@@ -40,3 +46,36 @@ def read_moved_sleeves(
             if old != new:
                 moved.setdefault(to_checksum_address(str(sleeve)), None)
     return MovedSleeves(batch.block, tuple(moved), failures_of(batch))
+
+
+def read_vault_sleeves(
+    multicall: Multicall, vault: Any, block: int | str = "latest"
+) -> tuple[int, tuple[str, ...]]:
+    """(block read, the vault's sleeves in its order, checksummed): `sleeveCount()`, then every
+    `sleeveAt(i)` in one batch pinned to the first one's block. A failed read raises
+    `MulticallError` (a partial list would hide a sleeve)."""
+    first = multicall.read([Call(vault.sleeveCount, label="sleeveCount()")], block)
+    count = int(first.results[0].unwrap())
+    calls = [Call(vault.sleeveAt, i, label=f"sleeveAt({i})") for i in range(count)]
+    configs = read_chunked(multicall, calls, first.block).results if calls else ()
+    failed = [r for r in configs if not r.success]
+    if failed:
+        raise MulticallError(f"{failed[0].call.label} failed: {failed[0].error}")
+    return first.block, tuple(to_checksum_address(str(r.value.sleeve)) for r in configs)
+
+
+@dataclass(frozen=True)
+class SleeveSet:
+    """The vault's `sleeves` as read at `block`, with `feeds` (sleeve -> token) of those the
+    manifest does not list, and `scanned`: the last block whose sleeve logs were looked at."""
+
+    block: int
+    scanned: int
+    sleeves: tuple[str, ...]
+    feeds: Mapping[str, str] = field(default_factory=dict)
+
+
+def sleeve_set_changed(read_block: int, log_blocks: Iterable[int]) -> bool:
+    """Whether a `SleeveAdded`/`SleeveRemoved` log at `log_blocks` changed the sleeve set after
+    it was read at `read_block` (a log at or below it is in the read already)."""
+    return any(b > read_block for b in log_blocks)

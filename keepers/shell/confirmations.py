@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from web3.exceptions import ContractLogicError, Web3RPCError
@@ -16,7 +18,16 @@ from web3.exceptions import ContractLogicError, Web3RPCError
 from keepers.errors import one_line
 from keepers.jobs import OracleState, PokePlan
 from keepers.rawcalls import checksum, selector
-from keepers.reads import priced_tokens, read_oracles
+from keepers.reads import (
+    SLEEVE_ADDED_TOPIC,
+    SLEEVE_REMOVED_TOPIC,
+    SleeveSet,
+    priced_tokens,
+    read_oracles,
+    read_vault_sleeves,
+    sleeve_set_changed,
+)
+from keepers.reads.scans import read_logs, scan_start
 from keepers.shell.reports import JobReport
 
 if TYPE_CHECKING:
@@ -56,13 +67,30 @@ def unlisted_feeds(keeper: Keeper, sleeves: Iterable[str], block: int) -> dict[s
 
 
 def vault_unlisted_feeds(keeper: Keeper, block: int) -> dict[str, str]:
-    """`unlisted_feeds` of the vault's sleeves at `block` (`sleeveAt`): a strike waits on, and
-    the sentinel watches, every sleeve the vault holds, one the DAO added since the manifest was
-    written included."""
-    vault = keeper.protocol.vault
-    count = int(vault.sleeveCount(block_id=block))
-    sleeves = [str(vault.sleeveAt(i, block_id=block).sleeve) for i in range(count)]
-    return unlisted_feeds(keeper, sleeves, block)
+    """`unlisted_feeds` of the vault's sleeves at `block`: a strike waits on, and the sentinel
+    watches, every sleeve the vault holds, one the DAO added since the manifest was written
+    included. The sleeves (and their feeds) are read once (`read_vault_sleeves`: one batch) and
+    kept on the keeper (`Keeper.sleeve_set`); a later pass only looks for `SleeveAdded` and
+    `SleeveRemoved` logs of the vault since the last block it looked at (`liquidator.reorg_depth`
+    blocks back, in `liquidator.scan_chunk` ranges), and reads the sleeves again when one is after
+    the block they were read at (`sleeve_set_changed`), or when the pass reads an earlier block
+    than they were read at (a node behind, a chain rolled back)."""
+    kept = keeper.sleeve_set
+    if kept is not None and block >= kept.block:
+        cfg = keeper.settings.liquidator
+        start = scan_start(kept.scanned, kept.block + 1, cfg.reorg_depth)
+        if start > block:
+            return dict(kept.feeds)
+        params = {"address": str(keeper.protocol.vault.address),
+                  "topics": [[SLEEVE_ADDED_TOPIC, SLEEVE_REMOVED_TOPIC]]}  # fmt: skip
+        logs = read_logs(keeper.web3, params, start, block, cfg.scan_chunk)
+        if not sleeve_set_changed(kept.block, (int(g["blockNumber"]) for g in logs)):
+            keeper.sleeve_set = replace(kept, scanned=max(kept.scanned, block))
+            return dict(kept.feeds)
+    read_at, sleeves = read_vault_sleeves(keeper.multicall, keeper.protocol.vault, block)
+    feeds = unlisted_feeds(keeper, sleeves, read_at)
+    keeper.sleeve_set = SleeveSet(read_at, read_at, sleeves, MappingProxyType(dict(feeds)))
+    return feeds
 
 
 def with_unlisted(priced: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:

@@ -45,6 +45,7 @@ from keepers.multicall import Multicall, ensure_multicall
 from keepers.nonces import take_nonce
 from keepers.outcomes import Mined, Outcome, Stuck, Unfunded
 from keepers.protocol import Protocol
+from keepers.reads import SleeveSet
 from keepers.shell.passes import RACE_CHECKS, RUNNERS
 from keepers.shell.reports import (
     ActionReport,
@@ -96,6 +97,9 @@ class Keeper:
         self.behind: str | None = None
         """One line when the node's head is below a block this key's transaction is recorded in
         (a lagging node): set by `reconcile`, noted in the pass's report."""
+        self.sleeve_set: SleeveSet | None = None
+        """The vault's sleeves and the feeds of those the manifest does not list, as last read
+        (`keepers.shell.confirmations.vault_unlisted_feeds` keeps it; None: not read yet)."""
         self.blocked: Blocked | None = None
         """The key's transaction that holds its queue up (None: sends go ahead); set by a
         `Stuck` result, re-read from the chain at the start of each pass."""

@@ -24,8 +24,8 @@ from eth_abi import decode
 from keepers.dashboard import collect_status
 from keepers.multicall import MulticallError
 from keepers.protocol import Protocol
-from keepers.reads import read_moved_sleeves
-from keepers.shell import Keeper, evaluator
+from keepers.reads import read_moved_sleeves, read_vault_sleeves
+from keepers.shell import Keeper, confirmations, evaluator
 from keepers.shell.confirmations import unlisted_feeds
 from keepers.shell.reports import JobReport
 from keepers.snapshot import DueDecision, EvaluationSnapshot
@@ -320,6 +320,49 @@ def test_the_sentinel_watches_a_sleeve_its_manifest_does_not_list(
     k = keeper(protocol, vs.guardian, tmp_path)
     first = k.run("sentinel")
     assert ("oracle-stale", "critical", extra.sleeve.address) in alerts(first), first.summary()
+
+
+def test_the_sentinel_reads_the_vaults_sleeves_again_only_after_a_sleeve_change(
+    fresh, protocol, project, chain, tmp_path, monkeypatch
+):
+    """The sentinel read the vault's sleeves (`sleeveCount()` and each `sleeveAt(i)`, an eth_call
+    each: five here) on every pass. It reads them once (two batches) and again only after a
+    `SleeveAdded` or `SleeveRemoved` log: passes without a change make no sleeve read; the pass
+    after the DAO adds a sleeve (its feed stopped 3 days ago) watches it, the pass after the DAO
+    removes it no longer does."""
+    lending = fresh
+    vs = lending.vs
+    reads: list[int] = []
+
+    def counted(multicall, vault, block):
+        reads.append(block)
+        return read_vault_sleeves(multicall, vault, block)
+
+    monkeypatch.setattr(confirmations, "read_vault_sleeves", counted, raising=False)
+    k = keeper(protocol, None, tmp_path)
+    calls = []
+    for _ in range(3):
+        chain.mine(2)
+        with rpc_requests() as requests:
+            report = k.run("sentinel")
+        assert not [n for n in report.notes if n.startswith("read failed")], report.notes
+        calls.append(requests["eth_call"])
+    assert len(reads) == 1 and calls[1] == calls[2] == calls[0] - 2, (reads, calls)
+
+    local = dataclasses.replace(vs, sleeves=list(vs.sleeves))  # keep the module's list intact
+    extra = add_sleeve(project, local, SleeveSpec("extra", cap_bps=2_000))
+    extra.feed.setRound(extra.feed.latestAnswer(), now(chain) - 3 * DAY, sender=vs.governance)
+    added = k.run("sentinel")
+    assert len(reads) == 2, reads
+    assert ("oracle-stale", "critical", extra.sleeve.address) in alerts(added), added.summary()
+    chain.mine(2)
+    again = k.run("sentinel")
+    assert len(reads) == 2 and ("oracle-stale", "critical", extra.sleeve.address) in alerts(again)
+
+    vs.vault.removeSleeve(extra.sleeve, sender=vs.governance)
+    removed = k.run("sentinel")
+    assert len(reads) == 3, reads
+    assert not [a for a in alerts(removed) if a[2] == extra.sleeve.address], removed.summary()
 
 
 def test_a_sleeve_the_manifest_does_not_list_on_a_listed_token_is_poked_once(
