@@ -2,10 +2,14 @@
 
 A `ChainBinding` names a chain by its identity, not only its id: block 0's hash (the genesis
 hash) and, for the deployment, the block the manifest names with that block's hash and every
-contract address the manifest lists. A node restarted empty, or a system redeployed (even at
-the same addresses, as a fresh anvil gives), is another binding, so its state is another file
-(`KeeperSettings.state_path(..., binding.key)`) and a `Store` opened with a binding refuses a
-file bound to another one. `keepers.reads.read_chain_binding` reads one from the chain.
+address the manifest lists. Its `deployment` is what a state file belongs to: the chain, the
+deployment block and hash, and the system's contracts (`contract:*`), not what governance
+changes on a running system (its sleeves, the book's collateral, their tokens). A node
+restarted empty, or a system redeployed (even at the same addresses, as a fresh anvil gives), is
+another deployment, so its state is another file (`KeeperSettings.state_path(..., binding.key)`)
+and a `Store` opened with a binding refuses a file bound to another deployment; a manifest
+refreshed after a sleeve was added or removed is the same deployment: the same file, its history
+carried on (`keepers.store`). `keepers.reads.read_chain_binding` reads one from the chain.
 
 Two fresh anvils started in the same second share a genesis hash (anvil's genesis is the
 start time); the deployment block's hash (its transactions and timestamp) still tells their
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from eth_utils import keccak
 
@@ -81,8 +85,21 @@ class ChainBinding:
         )
 
     @property
+    def deployment(self) -> ChainBinding:
+        """This binding without the addresses governance changes on a running system (sleeves,
+        collateral, tokens): the chain, the deployment block and hash, and the `contract:*`
+        addresses. Two bindings of one deployment share their state file."""
+        contracts = tuple(c for c in self.contracts if c[0].startswith("contract:"))
+        return replace(self, contracts=contracts)
+
+    @property
     def key(self) -> str:
-        """12 hex digits of the keccak of `to_json()`: the state file's name part."""
+        """12 hex digits of the keccak of `deployment.to_json()`: the state file's name part."""
+        return keccak(text=self.deployment.to_json()).hex()[:12]
+
+    def legacy_key(self) -> str:
+        """The key state files had before it named the deployment only (every address the
+        manifest lists: a sleeve added or removed was another file)."""
         return keccak(text=self.to_json()).hex()[:12]
 
     def describe(self) -> str:

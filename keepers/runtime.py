@@ -56,19 +56,28 @@ def open_store(
     fresh for a chain or deployment not seen before; an older file is left as it is).
     `sending` (a keeper with a key, not a dry run, that may send): the file's process lock is
     taken first (`keepers.state_lock`: another sending process of the key is refused in one
-    line before the file is read), released by `Store.close` or the process's end."""
+    line before the file is read), released by `Store.close` or the process's end; only such a
+    keeper rebinds a file of the same deployment to a refreshed manifest's sleeves (a view or a
+    dry run with an older manifest reads the file as it is: `keepers.store`), and carries a
+    file named the old way over to the new name (`_legacy_file`; a view reads that one)."""
     from ape import chain
 
     binding = read_chain_binding(chain.provider.web3, protocol)
     path = settings.state_path(binding.chain_id, address, binding.key)
+    may_send = sending and address is not None and not settings.dry_run
+    legacy = _legacy_file(settings, binding, path, address)
+    if legacy is not None and not may_send:
+        path = legacy  # a view or a dry run reads it where it is: only a sender carries it over
     held = None
-    if sending and address is not None and not settings.dry_run:
+    if may_send:
         try:
             held = hold(path)
         except (StateInUse, OSError) as err:
             raise StartupError(one_line(err)) from None
     try:
-        store = _open_state(settings, binding, path, address)
+        if legacy is not None and may_send:
+            _carry_over(legacy, path)
+        store = _open_state(settings, binding, path, address, rebind=held is not None)
     except BaseException:
         release(held)
         raise
@@ -76,8 +85,64 @@ def open_store(
     return store
 
 
-def _open_state(
+def _legacy_file(
     settings: KeeperSettings, binding: ChainBinding, path: Path, address: str | None
+) -> Path | None:
+    """State files were named by every address of the manifest (`ChainBinding.legacy_key`), so
+    a sleeve added or removed started a new one. The file of this very manifest under that name,
+    bound to this deployment, is this deployment's state while `path` does not exist yet."""
+    legacy = settings.state_path(binding.chain_id, address, binding.legacy_key())
+    if legacy == path or path.exists() or not legacy.exists():
+        return None
+    try:
+        db = sqlite3.connect(legacy)
+        try:
+            row = db.execute("SELECT binding FROM chain_binding WHERE id = 1").fetchone()
+        finally:
+            db.close()
+        bound = row is not None and ChainBinding.from_json(row[0]).deployment == binding.deployment
+    except (sqlite3.DatabaseError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # unbound, damaged or hand-edited: left as it is
+    return legacy if bound else None
+
+
+def _carry_over(legacy: Path, path: Path) -> None:
+    """Copies the `legacy` state file to `path` (SQLite's backup, into a temporary file moved
+    into place), the old file left for audit, under the old file's lock: an older keeper still
+    running on it is refused in one line (its records would not follow)."""
+    try:
+        held = hold(legacy)
+    except (StateInUse, OSError) as err:
+        raise StartupError(one_line(err)) from None
+    temporary = path.with_name(path.name + ".carry")
+    try:
+        source, target = sqlite3.connect(legacy), sqlite3.connect(temporary)
+        try:
+            source.backup(target)
+        finally:
+            source.close()
+            target.close()
+        temporary.replace(path)
+    except (sqlite3.DatabaseError, OSError) as err:
+        raise StartupError(
+            f"keeper state: {legacy} cannot be carried over to {path}: {err}"
+        ) from None
+    finally:
+        temporary.unlink(missing_ok=True)
+        release(held)
+    log.warning(
+        "state file %s carried over to %s (state files are named by the deployment now, not "
+        "by its sleeves); the old file is kept as it was", legacy.name, path.name,
+    )  # fmt: skip
+
+
+def _open_state(
+    settings: KeeperSettings,
+    binding: ChainBinding,
+    path: Path,
+    address: str | None,
+    *,
+    rebind: bool = True,
 ) -> Store:
     unbound = settings.state_path(binding.chain_id, address)
     if unbound.exists() and not path.exists():
@@ -86,7 +151,7 @@ def _open_state(
             "this chain's state starts fresh in %s", unbound, path.name,
         )  # fmt: skip
     try:
-        return Store(path, binding)
+        return Store(path, binding, rebind=rebind)
     except (SchemaError, BindingError, OSError) as err:
         raise StartupError(f"keeper state: {err}") from None
     except sqlite3.DatabaseError as err:  # not SQLite at all, or damaged

@@ -17,15 +17,20 @@ What it keeps:
 v3 renamed the job `redeemer` to `settler` in every table (the settler replaced it).
 
 v4 binds a file to one chain and deployment (`chain_binding`, one row: a
-`keepers.binding.ChainBinding` — chain id, genesis hash, deployment block and hash, contract
-addresses). State is only true of the chain that wrote it: a cursor, a borrower list, a
-sentinel streak or an `evaluate:<id>` done marker of a reset or other chain would hide work or
-trip alarms on this one. The rule: each binding has its own file
-(`KeeperSettings.state_path(chain_id, address, binding.key)`), so a reset or different chain
-starts fresh state in a new file and the old file stays untouched for audit;
-`Store(path, binding)` binds a new (or empty) file to `binding` and refuses, with a one-line
-`BindingError`, a file bound to another binding or a pre-v4 file that holds state (its chain
-cannot be known, so it is never adopted). `Store(path)` opens any file unchecked (tools, tests).
+`keepers.binding.ChainBinding` — chain id, genesis hash, deployment block and hash, the
+manifest's addresses). State is only true of the chain that wrote it: a cursor, a borrower
+list, a sentinel streak or an `evaluate:<id>` done marker of a reset or other chain would hide
+work or trip alarms on this one. The rule: each deployment has its own file
+(`KeeperSettings.state_path(chain_id, address, binding.key)`, the key of `binding.deployment`:
+chain, genesis, deployment block and hash, the `contract:*` addresses), so a reset or different
+chain starts fresh state in a new file and the old file stays untouched for audit;
+`Store(path, binding)` binds a new (or empty) file to `binding`, rebinds a file of the same
+deployment whose sleeves, collateral or tokens differ (a manifest refreshed after governance
+changed them: the history carries on; the index readings of a sleeve name that left or now names
+another address are dropped; `rebind=False`, a view's or a dry run's, reads it as it is), and
+refuses, with a one-line `BindingError`, a file bound to
+another deployment or a pre-v4 file that holds state (its chain cannot be known, so it is never
+adopted). `Store(path)` opens any file unchecked (tools, tests).
 Migrating a v3 file to v4 only adds the table: its rows stay, unbound.
 
 A transaction's status is one of `STATUSES`: `sent` (in flight), `mined`, `reverted`,

@@ -42,7 +42,9 @@ class StateFile:
     process_lock: int | None = None
     """The sending process's lock on this file (`keepers.state_lock`), released by `close`."""
 
-    def __init__(self, path: str | Path, binding: ChainBinding | None = None) -> None:
+    def __init__(
+        self, path: str | Path, binding: ChainBinding | None = None, *, rebind: bool = True
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -58,7 +60,7 @@ class StateFile:
             self._check()
             self._migrate()
             if binding is not None:
-                self._bind(binding)
+                self._bind(binding, rebind)
         except BaseException:
             self._db.close()
             raise
@@ -90,8 +92,11 @@ class StateFile:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise sqlite3.DatabaseError(f"integrity check failed: {problems[0]}{more}")
 
-    def _bind(self, binding: ChainBinding) -> None:
-        """Binds an unbound, empty file to `binding`; refuses any other file (`BindingError`)."""
+    def _bind(self, binding: ChainBinding, rebind: bool = True) -> None:
+        """Binds an unbound, empty file to `binding`; a file bound to the same deployment with
+        other sleeves, collateral or tokens (a manifest refreshed after governance changed
+        them) is rebound (`_rebind`) when `rebind` (a keeper that sends; a view or a dry run
+        reads it as it is); refuses any other file (`BindingError`)."""
         with self._transaction() as db:
             row = db.execute("SELECT binding FROM chain_binding WHERE id = 1").fetchone()
             if row is None:
@@ -109,11 +114,29 @@ class StateFile:
                 )
                 return
         bound = self._bound(str(row[0]))
-        if bound != binding:
+        if bound.deployment != binding.deployment:
+            differ = binding.deployment.differences(bound.deployment)
             raise BindingError(
                 f"{self.path} is the state of {bound.describe()}, not of "
-                f"{binding.describe()} ({', '.join(binding.differences(bound))} differ)"
+                f"{binding.describe()} ({', '.join(differ)} differ)"
             )
+        if bound != binding and rebind:
+            self._rebind(bound, binding)
+
+    def _rebind(self, bound: ChainBinding, binding: ChainBinding) -> None:
+        """The same deployment, its manifest refreshed: the file now records `binding`, and the
+        return-index readings of a sleeve name that left the manifest or now names another
+        address are dropped (the rebalancer keys them by name: a new sleeve under a removed
+        one's name starts its own history, never the old sleeve's)."""
+        old = {n: a for n, a in bound.contracts if n.startswith("sleeve:")}
+        new = {n: a for n, a in binding.contracts if n.startswith("sleeve:")}
+        gone = sorted(n.removeprefix("sleeve:") for n, a in old.items() if new.get(n) != a)
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE chain_binding SET key = ?, binding = ?, bound_at = ? WHERE id = 1",
+                (binding.key, binding.to_json(), time.time()),
+            )
+            db.executemany("DELETE FROM index_samples WHERE sleeve = ?", [(n,) for n in gone])
 
     def _bound(self, text: str) -> ChainBinding:
         """The binding the file holds; `BindingError` when it is not one (torn, hand-edited):

@@ -11,6 +11,7 @@ Unit tests of the keying (`ChainBinding`, `Store(path, binding)`, the v3 → v4 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -20,15 +21,17 @@ from pathlib import Path
 
 import pytest
 
+from ballast.deployment import SleeveEntry
 from keepers.binding import ChainBinding
 from keepers.config import load_settings
 from keepers.math import WAD
+from keepers.protocol import Protocol
 from keepers.reads import read_chain_binding
 from keepers.runtime import open_store
 from keepers.store import BindingError, Store
 from tests.keeper_support import open_many_positions, protocol_of
 from tests.lending_support import deploy_lending_system
-from tests.vault_support import USDC, faucet
+from tests.vault_support import USDC, SleeveSpec, add_sleeve, faucet
 
 KEEPER = Path(sys.executable).with_name("ballast-keeper")
 GENESIS = "0x" + "01" * 32
@@ -143,6 +146,83 @@ def test_the_same_chain_and_deployment_reopen_the_same_state(project, accounts, 
         assert old.last_block("borrower-scan") == 10**9
 
 
+def test_a_sleeve_change_keeps_the_state_file_and_its_history(project, accounts, chain, tmp_path):
+    """The DAO adds a sleeve and removes gold; the manifest is refreshed. The state file's name
+    and binding named every address of the manifest, sleeves included: the keeper opened a new,
+    empty file, so the rebalancer's return-index history started again and the receipts of its
+    earlier decisions stayed in the old file. A state file is the deployment's (the chain, the
+    deployment block and hash, the system's contracts): the same file, its history carried on;
+    only gold's readings are dropped (a sleeve named gold later is another sleeve)."""
+    lending = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
+    vs = lending.vs
+    protocol = protocol_of(lending, chain.blocks.head.number)
+    settings = load_settings(state_dir=tmp_path)
+    who = str(accounts[7].address)
+    with open_store(settings, protocol, who, sending=True) as store:
+        first_path = store.path
+        store.set_last_block("position-scan", 7)
+        body = b'{"decision": 0}'
+        store.record_decision(0, store.put_rationale(body), "ipfs://0", "0x" + "ab" * 32)
+        for name in ("tbill", "gold"):
+            store.add_index_sample(name, 1_000, WAD, 1)
+            store.add_index_sample(name, 2_000, WAD + 1, 2)
+
+    local = dataclasses.replace(vs, sleeves=list(vs.sleeves))
+    extra = add_sleeve(project, local, SleeveSpec("extra", cap_bps=2_000))
+    vs.vault.removeSleeve(vs.sleeve("gold").sleeve, sender=vs.governance)
+    entries = [e for e in protocol.deployment.sleeves if e.name != "gold"]
+    added = {"name": "extra", "kind": "TokenizedRWASleeve", "address": str(extra.sleeve.address),
+             "token": str(extra.token.address), "feed": str(extra.feed.address),
+             "issuer": str(extra.issuer.address)}  # fmt: skip
+    entries.append(SleeveEntry(**added))  # the vault's order: the new one last
+    refreshed = Protocol.from_deployment(
+        protocol.deployment.model_copy(update={"sleeves": entries}), source="refreshed"
+    )
+    with open_store(settings, refreshed, who, sending=True) as store:
+        assert store.path == first_path
+        assert store.last_block("position-scan") == 7
+        decision = store.decision(0)
+        assert decision is not None and store.rationale(decision.rationale_hash) == body
+        assert store.index_history("tbill") == ((1_000, WAD), (2_000, WAD + 1))
+        assert store.index_history("gold") == ()  # gone from the vault: its readings dropped
+        bound = store.binding
+        assert bound is not None
+        assert ("sleeve:extra", str(extra.sleeve.address).lower()) in bound.contracts
+        store.add_index_sample("extra", 3_000, WAD, 3)
+    with open_store(settings, protocol, who) as view:  # a view with the old manifest
+        assert view.binding == bound and view.index_history("extra") == ((3_000, WAD),)
+    assert [p.name for p in tmp_path.glob("*.sqlite")] == [first_path.name]
+
+
+def test_a_state_file_named_by_every_address_is_carried_over_once(
+    project, accounts, chain, tmp_path
+):
+    """A keeper upgraded from the naming by every address of the manifest starts with the file
+    of its manifest under the old name: the first keeper that may send copies it to the
+    deployment's name once (the old file kept as it was, for audit), not left behind for an
+    empty one; a view before it reads the old file where it is (a copy it made would miss what
+    an older keeper still running wrote after it)."""
+    lending = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
+    protocol = protocol_of(lending, chain.blocks.head.number)
+    settings = load_settings(state_dir=tmp_path)
+    who = str(accounts[7].address)
+    binding = read_chain_binding(chain.provider.web3, protocol)
+    legacy = settings.state_path(chain.chain_id, who, binding.legacy_key())
+    assert legacy != settings.state_path(chain.chain_id, who, binding.key)
+    with Store(legacy, binding) as old:
+        old.set_last_block("position-scan", 7)
+    with open_store(settings, protocol, who) as view:  # a view reads it where it is
+        assert view.path == legacy and view.last_block("position-scan") == 7
+    assert not settings.state_path(chain.chain_id, who, binding.key).exists()
+    with open_store(settings, protocol, who, sending=True) as store:
+        assert store.path != legacy and store.last_block("position-scan") == 7  # carried over
+        store.set_last_block("position-scan", 9)
+    with open_store(settings, protocol, who, sending=True) as store:
+        assert store.last_block("position-scan") == 9  # once: not copied over again
+    with Store(legacy) as old:
+        assert old.last_block("position-scan") == 7  # as it was
+
+
 # ------------------------------------------------------------------ the keying, unit by unit
 
 
@@ -175,6 +255,11 @@ def test_the_binding_key_follows_the_genesis_the_deployment_and_every_address():
     assert others["genesis"].differences(base) == ["genesis hash"]
     assert others["address"].differences(base) == ["addresses of contract:RWAVault"]
     assert ChainBinding.from_json(base.to_json()) == base
+    # what governance changes on a running system is not the deployment: the same state file
+    governed = binding(contracts=[("contract:RWAVault", VAULT), ("sleeve:extra", "0x" + "dd" * 20),
+                                  ("token:asset", "0x" + "ee" * 20)])  # fmt: skip
+    assert governed != base and governed.deployment == base.deployment
+    assert governed.key == base.key and governed.legacy_key() != base.legacy_key()
 
 
 def test_each_binding_has_its_own_state_file(tmp_path):
