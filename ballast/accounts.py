@@ -15,12 +15,19 @@ A keystore signs in one of two ways:
 
 Without a terminal and without ``BALLAST_UNATTENDED=1`` a keystore cannot sign: the command
 refuses in one line before sending anything (rather than end in Ape's bare "Aborted!").
+
+Unattended signing is the operator's choice, made on purpose: Ape's own warning when auto-sign
+is turned on ("Danger! This account will now sign any transaction it's given.") is not shown
+for it; `ready_to_sign` says once, in one line of ours, that the account signs unattended.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from eth_utils import is_address
@@ -76,10 +83,42 @@ def load_account(alias: str) -> Any:
         ) from None
 
 
-def ready_to_sign(account: Any, *, unattended: bool, interactive: bool | None = None) -> Any:
+APE_AUTOSIGN_WARNING = "Danger! This account will now sign any transaction it's given."
+
+
+class _AutosignWarning(logging.Filter):
+    """Drops Ape's auto-sign warning (`KeyfileAccount.set_autosign`), nothing else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage().strip() != APE_AUTOSIGN_WARNING
+
+
+@contextmanager
+def _without_autosign_warning() -> Iterator[None]:
+    ape_logger = logging.getLogger("ape")
+    quiet = _AutosignWarning()
+    ape_logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        ape_logger.removeFilter(quiet)
+
+
+def _to_stdout(line: str) -> None:
+    print(line, flush=True)  # where Ape's warning went: stderr keeps to one line for an error
+
+
+def ready_to_sign(
+    account: Any,
+    *,
+    unattended: bool,
+    interactive: bool | None = None,
+    say: Callable[[str], None] = _to_stdout,
+) -> Any:
     """`account`, able to sign as the module describes: a keystore is unlocked with auto-sign
-    when `unattended`; left to Ape's prompts when `interactive` (default: stdin is a terminal);
-    refused otherwise. Other accounts (test accounts) are returned as they are."""
+    when `unattended` (Ape's warning left out; `say` gets one line saying so instead, default:
+    stdout); left to Ape's prompts when `interactive` (default: stdin is a terminal); refused
+    otherwise. Other accounts (test accounts) are returned as they are."""
     if not hasattr(account, "set_autosign"):
         return account
     alias = account.alias
@@ -97,7 +136,10 @@ def ready_to_sign(account: Any, *, unattended: bool, interactive: bool | None = 
         raise AccountError(f"account {alias!r} is locked: set {variable} to its passphrase")
     # At a terminal without the variable, Ape asks for the passphrase once, then signs unasked.
     try:
-        account.set_autosign(True, passphrase=passphrase or None)
+        with _without_autosign_warning():
+            account.set_autosign(True, passphrase=passphrase or None)
     except Exception as err:  # noqa: BLE001 - ape's InvalidPasswordError and friends
         raise AccountError(f"cannot unlock account {alias!r}: {err}") from None
+    say(f"account {alias!r} signs unattended: every transaction this process sends is signed "
+        "without asking")  # fmt: skip
     return account

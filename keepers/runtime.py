@@ -43,7 +43,8 @@ def load_account(alias: str) -> Any:
     from ballast.accounts import load_account as load
 
     try:
-        return ready_to_sign(load(alias), unattended=True, interactive=False)  # never a prompt
+        # never a prompt; that it signs unattended is what a keeper does: said at INFO
+        return ready_to_sign(load(alias), unattended=True, interactive=False, say=log.info)
     except AccountError as err:
         raise StartupError(str(err)) from None
 

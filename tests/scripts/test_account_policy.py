@@ -3,9 +3,16 @@ part; tests/scripts/test_unattended_accounts.py runs the scripts with a real key
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
-from ballast.accounts import AccountError, ready_to_sign, unattended_requested
+from ballast.accounts import (
+    APE_AUTOSIGN_WARNING,
+    AccountError,
+    ready_to_sign,
+    unattended_requested,
+)
 
 
 class Keystore:
@@ -40,6 +47,32 @@ def test_unattended_unlocks_with_apes_variable_and_auto_signs(monkeypatch):
     monkeypatch.setenv(VARIABLE, "right")
     account = ready_to_sign(Keystore(), unattended=True, interactive=False)
     assert account.autosign == (True, "right")
+
+
+class WarningKeystore(Keystore):
+    """Logs as Ape's KeyfileAccount does when auto-sign is turned on, and one other warning."""
+
+    def set_autosign(self, enabled: bool, passphrase: str | None = None) -> None:
+        super().set_autosign(enabled, passphrase)
+        logging.getLogger("ape").warning(APE_AUTOSIGN_WARNING)
+        logging.getLogger("ape").warning("another warning of Ape's")
+
+
+def test_unattended_signing_is_said_once_in_our_words_not_with_apes_warning(monkeypatch, caplog):
+    """Ape warns "Danger! ..." each time auto-sign is turned on: an operator who chose
+    unattended signing got it on every start. Only that warning is left out, only here; one
+    line of ours says the account signs unattended."""
+    monkeypatch.setenv(VARIABLE, "right")
+    said: list[str] = []
+    with caplog.at_level(logging.WARNING, logger="ape"):
+        ready_to_sign(WarningKeystore(), unattended=True, interactive=False, say=said.append)
+        logging.getLogger("ape").warning(APE_AUTOSIGN_WARNING)  # elsewhere: Ape's, as it is
+    messages = [r.getMessage() for r in caplog.records if r.name == "ape"]
+    assert messages == ["another warning of Ape's", APE_AUTOSIGN_WARNING]
+    assert said == [
+        "account 'ops' signs unattended: every transaction this process sends is signed without "
+        "asking"
+    ]
 
 
 def test_unattended_at_a_terminal_without_the_variable_lets_ape_ask_once():

@@ -73,6 +73,9 @@ def test_a_headless_deploy_and_proposal_from_a_keystore(headless, tmp_path, depl
     assert Deployment.load(manifest).deployer == deployer.address
     assert "Sign:" not in deployed.stdout + deployed.stderr
     assert PASSPHRASE not in deployed.stdout + deployed.stderr  # never echoed, never logged
+    # chosen on purpose: said once in our words, not with Ape's "Danger!" warning
+    assert "Danger!" not in deployed.stdout + deployed.stderr, deployed.stderr
+    assert deployed.stdout.count("account 'ops' signs unattended") == 1, deployed.stdout
 
     nonce = deployer.nonce
     propose = ["run", "params", "propose", *NETWORK, "--manifest", str(manifest),
@@ -173,6 +176,8 @@ def test_the_keeper_shares_the_helper_and_needs_no_switch(ape_data, deployer, en
     if expected is None:
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip().splitlines()[-1] == deployer.address
+        # Ape's auto-sign warning (on stdout, before the address) is left out
+        assert "Danger!" not in result.stdout + result.stderr, result.stdout + result.stderr
     else:
         assert result.returncode == 1
         assert result.stderr.strip().splitlines()[-1].startswith(expected), result.stderr
