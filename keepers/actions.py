@@ -5,7 +5,8 @@ pass read, so that two passes reading the same block never send twice:
 `liquidate:<borrower>:<block>`, `approve:<token>:<spender>:<block>`, `poke:<feed>:<block>`,
 `pauseAutomation:<block>`, `liquidate-batch:<block>:<n>`, and the settler's
 `strike:<count>@<block>`, `claim:<controller>@<block>`. Others are permanent:
-`evaluate:<id>`, `executeSlash:<id>`, `rebalance:<digest>`, `steward:<digest>`.
+`evaluate:<id>`, `executeSlash:<id>`, `rebalance:<digest>`, `rebalance-cancel:<digest>`,
+`steward:<digest>`.
 
 `action_key(action_id)` drops the block stamp: two ids with the same key are the same piece of
 work planned at different blocks (the same borrower's liquidation, the same approval). While the
@@ -29,6 +30,12 @@ of work (its borrowers are planned again from the chain once the batch settles).
 FILL_KIND: Final = "nonce-fill"
 """`nonce-fill:<n>`: a 0-value transfer to the key itself that fills nonce n, left unused below
 the key's pending transactions (`keepers.nonces.fill_gaps`)."""
+
+CANCEL_KIND: Final = "rebalance-cancel"
+"""`rebalance-cancel:<digest>`: a 0-value transfer to the key itself on the nonce of the key's
+own pending `rebalance:<digest>`, as its same-nonce replacement: the rebalance no longer holds
+(the vault's sleeve set changed after its plan's read, or a newer plan supersedes it:
+`keepers.jobs.stale_rebalance`; `keepers.nonces.cancel_flight`)."""
 
 PRIORITY_KINDS: Final = frozenset({"pauseAutomation"})
 """Kinds sent even while the key's queue is held up by a stuck transaction of another action:

@@ -13,7 +13,14 @@
   The stuck attempts are recorded `replaced` (their action is planned again later); set back
   to `sent` if the stuck transaction mined first after all.
 
-Both classify from nonces, receipts and the node's pool; the waits only bound how long a pass
+- `cancel_flight(sender, stuck, action_id)`: the key's own pending transaction at `stuck.nonce`
+  cancelled by a same-nonce replacement that does nothing (a 0-value transfer to the key
+  itself, action `rebalance-cancel:<digest>`), priced as `take_nonce` prices its replacement
+  (the current fees, and at least the replacement bump over every attempt); recorded as sent
+  before its broadcast. The cancelled attempts stay `sent` until `keepers.inflight.settle` finds
+  them gone from the node's pool (`replaced`) or mined before the cancel (the chain decides).
+
+All classify from nonces, receipts and the node's pool; the waits only bound how long a pass
 looks (as in `keepers.tx.TxSender`).
 """
 
@@ -139,6 +146,37 @@ def take_nonce(
             for h in superseded:  # not ours on that nonce after all: settle them again
                 sender.store.reopen(h, error=f"{action_id} did not take nonce {stuck.nonce}")
         return outcome
+
+
+def cancel_flight(sender: TxSender, stuck: Stuck, action_id: str) -> str | Refused | None:
+    """Broadcasts a 0-value transfer to the key itself on `stuck.nonce` (the key's own pending
+    flight, `stuck.tx_hashes` its attempts) as its same-nonce replacement (see the module
+    docstring); returns its hash (not waited on: the caller settles it like any flight).
+    `Refused` ("FeeCapExceeded") when no replacement is priced under the fee cap, or the node
+    rejected it; None when the nonce is used already (the flight mined before its cancel).
+    The caller holds the key's lock."""
+    if sender._latest_nonce() > stuck.nonce:
+        return None
+    fees = _outbid(sender, stuck)
+    flight = Flight(stuck.nonce, TRANSFER_GAS)
+    for _ in range(3):
+        if fees is None:
+            return Refused(
+                f"a cancel of nonce {stuck.nonce} would need more than the fee cap "
+                f"{sender.settings.max_fee_cap} wei (the replacement bump over "
+                f"{stuck.tx_hashes[-1] if stuck.tx_hashes else 'it'})",
+                "FeeCapExceeded",
+            )
+        try:
+            raw = sender._sign(sender.address, b"", 0, flight, *fees)
+            return sender._logged_broadcast(raw, action_id, flight, *fees)
+        except RpcError as error:
+            if nonce_too_low(error.message):
+                return None  # mined meanwhile: the chain decides
+            if not underpriced(error.message):
+                return Refused(f"node rejected the cancel: {error.message}", None)
+            fees = sender._bump(*fees)
+    return Refused(f"cancel of nonce {stuck.nonce} underpriced", None)
 
 
 def _outbid(sender: TxSender, stuck: Stuck) -> tuple[int, int] | None:

@@ -55,6 +55,7 @@ from keepers.jobs.rebalancer import (
     plan_rebalance_pokes,
     rationale_uri,
     rebalance_waits,
+    stale_rebalance,
     strategy_inputs,
 )
 from keepers.jobs.sentinel import (
@@ -136,6 +137,7 @@ __all__ = [
     "moved_sleeves",
     "plan_rebalance_pokes",
     "rebalance_waits",
+    "stale_rebalance",
     "plan_strike",
     "rationale_uri",
     "requests_wait",

@@ -18,7 +18,7 @@ still wait on after those pokes (the rebalance is then skipped and planned again
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from keepers.jobs.sentinel import OracleState, PokePlan, confirmation_pokes, move_stages
@@ -239,6 +239,37 @@ def futile_repeat(
     return same and moved_bps <= FUTILE_BPS
 
 
+def stale_rebalance(
+    plan_block: int,
+    sleeve_log_blocks: Iterable[int],
+    pending_targets: Sequence[int] | None = None,
+    newer_targets: Sequence[int] | None = None,
+) -> str | None:
+    """Why the keeper's own pending rebalance, planned on the vault read at `plan_block` for
+    `pending_targets`, no longer holds and must be cancelled (one phrase), or None (keep it).
+
+    `rebalance` takes one target per sleeve INDEX: a `SleeveAdded`/`SleeveRemoved` log after
+    the plan's read block (`sleeve_log_blocks`: the blocks of those logs) means its vector may
+    now name other sleeves than it was planned on (a swap keeps the count), whatever the
+    targets; the vault's cooldown restart stops it only while the change is recent. A newer
+    plan of the same keeper (`newer_targets`, None: none) with other targets supersedes it:
+    left pending it would still land first, on its nonce. Same targets: it does the work."""
+    changed = sorted(b for b in sleeve_log_blocks if b > plan_block)
+    if changed:
+        return (
+            f"the vault's sleeve set changed at block {changed[0]}, after the plan's read at "
+            f"block {plan_block}"
+        )
+    if newer_targets is not None and (
+        pending_targets is None or list(pending_targets) != list(newer_targets)
+    ):
+        return (
+            f"superseded by a newer plan {list(newer_targets)} (it was planned at block "
+            f"{plan_block} for {list(pending_targets or [])})"
+        )
+    return None
+
+
 __all__ = [
     "DEFAULT_URI_BASE",
     "FUTILE_BPS",
@@ -254,5 +285,6 @@ __all__ = [
     "plan_rebalance_pokes",
     "rationale_uri",
     "rebalance_waits",
+    "stale_rebalance",
     "strategy_inputs",
 ]

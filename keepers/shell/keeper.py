@@ -17,10 +17,12 @@ a gap the node's pool left below them is filled first: `keepers.nonces.fill_gaps
 stuck blocks the pass: no new transaction would mine before it, so none is sent (each planned
 action is reported `blocked`, the stuck one's own action `stuck`), except a priority action (the
 sentinel's `pauseAutomation`), sent on the stuck nonce as its replacement
-(`keepers.nonces.take_nonce`). A `Stuck` result within a pass blocks the rest of it alike. A
-held-up queue, or a resumed flight that ended reverted or replaced, is reported as an action
-even when the job planned nothing (`reports.queue_reports`), so the exit status and
-`<job>_failed` count it.
+(`keepers.nonces.take_nonce`). Before that, a pending rebalance of the key planned before a
+change of the vault's sleeve set is cancelled rather than resumed
+(`keepers.shell.rebalancer.cancel_stale_rebalances`). A `Stuck` result within a pass blocks
+the rest of it alike. A held-up queue, or a resumed flight that ended reverted or replaced, is
+reported as an action even when the job planned nothing (`reports.queue_reports`), so the exit
+status and `<job>_failed` count it.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from keepers.outcomes import Mined, Outcome, Stuck, Unfunded
 from keepers.protocol import Protocol
 from keepers.reads import SleeveSet
 from keepers.shell.passes import RACE_CHECKS, RUNNERS
+from keepers.shell.rebalancer import cancel_stale_rebalances, settle_cancels
 from keepers.shell.reports import (
     ActionReport,
     JobReport,
@@ -100,6 +103,8 @@ class Keeper:
         self.sleeve_set: SleeveSet | None = None
         """The vault's sleeves and the feeds of those the manifest does not list, as last read
         (`keepers.shell.confirmations.vault_unlisted_feeds` keeps it; None: not read yet)."""
+        self.cancel_notes: list[str] = []
+        """The lines of the key's stale rebalances cancelled before this pass (`drain`)."""
         self.blocked: Blocked | None = None
         """The key's transaction that holds its queue up (None: sends go ahead); set by a
         `Stuck` result, re-read from the chain at the start of each pass."""
@@ -328,6 +333,16 @@ class Keeper:
         outcome) of each transaction resumed or sent to fill a gap."""
         with key_lock(str(self.address)):
             pending = self.reconcile()
+            # the key's own rebalances planned before a sleeve change are cancelled, not resumed
+            # (re-priced, they would land on the new set once the cooldown has run)
+            cancels = cancel_stale_rebalances(self, pending)
+            if cancels.sent or cancels.raced:
+                pending = self.reconcile()
+                settle_cancels(self, cancels)
+        self.cancel_notes = cancels.notes
+        if cancels.blocked is not None:  # no cancel under the fee cap: nothing sent behind it
+            self.blocked = cancels.blocked
+            return []
         resumed, self.blocked = drain(self.sender, pending) if pending else ([], None)
         return resumed
 
@@ -356,7 +371,8 @@ class Keeper:
             # land is not sent again, and one still pending is not queued behind
             resumed = self.drain()
         report = runner(self)
-        report.notes[:0] = [resumed_note(a, o) for a, o in resumed]
+        report.notes[:0] = self.cancel_notes + [resumed_note(a, o) for a, o in resumed]
+        self.cancel_notes = []
         if self.behind is not None and not self.dry_run:
             report.notes.insert(0, self.behind)
         # a held-up queue, or a resumed flight that failed, counts even when nothing was planned

@@ -9,10 +9,15 @@ vault refuses to move a sleeve whose band is open, and the refusal in simulation
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
+from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
 
+from keepers.actions import CANCEL_KIND
+from keepers.inflight import Blocked
 from keepers.jobs import (
     RETRY_AFTER,
     LendingSnapshot,
@@ -24,9 +29,14 @@ from keepers.jobs import (
     plan_rebalance,
     plan_rebalance_pokes,
     rebalance_waits,
+    stale_rebalance,
 )
 from keepers.math import adjusted_collateral, health_factor
+from keepers.nonces import cancel_flight
+from keepers.outcomes import Refused, Stuck
 from keepers.reads import (
+    SLEEVE_ADDED_TOPIC,
+    SLEEVE_REMOVED_TOPIC,
     AllocationRead,
     OracleRead,
     priced_tokens,
@@ -34,16 +44,23 @@ from keepers.reads import (
     read_book,
     read_oracles,
 )
+from keepers.reads.scans import read_logs
 from keepers.shell.confirmations import poke_confirmations
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.reports import JobReport, KeeperError
 from keepers.strategy import StrategyParams
 from keepers.strategy.kit import ProposalRefused
 from keepers.strategy.rationale import decode as decode_rationale
+from keepers.tx_node import key_lock
 from keepers.verify import REBALANCED_TOPIC, decode_rebalanced
 
 if TYPE_CHECKING:
     from keepers.shell.keeper import Keeper
+    from keepers.store import TxRecord
+
+log = logging.getLogger("keepers")
+
+REBALANCE_KIND = "rebalance"
 
 RECOVER_LAST = 3  # newest mined rebalances checked for an unrecorded decision at each pass
 
@@ -172,6 +189,9 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
     if isinstance(call, RebalanceSkip):
         report.skipped.append(f"rebalance: {call.code}: {call.reason}")
         return report
+    if (superseded := _supersede_pending(keeper, report, call.target_bps)) is not None:
+        report.skipped.append(superseded)
+        return report
     futile = _futile_repeat(keeper, call.target_bps, alloc.timestamp)
     if futile is not None:
         report.skipped.append(f"rebalance: unreachable: {futile}")
@@ -211,6 +231,154 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
         for decision_id in _record_decisions(keeper, action.tx_hash):
             report.notes.append(f"decision {decision_id} opened")
     return report
+
+
+# ------------------------------------------------------------------ stale flights
+
+
+@dataclass
+class Cancels:
+    """What `cancel_stale_rebalances` did: one line each (`notes`), the flights whose cancel
+    was broadcast (`sent`: cancel action id -> (the flight's hashes, the reason)), those mined
+    before their cancel (`raced`: action id -> hashes), and the flight that holds the key up
+    because no cancel of it could be priced (`blocked`)."""
+
+    notes: list[str] = field(default_factory=list)
+    sent: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
+    raced: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    blocked: Blocked | None = None
+
+
+def _plan_of(keeper: Keeper, action_id: str) -> tuple[int, list[int]] | None:
+    """(read block, targets) of the plan a `rebalance:<digest>` was sent for, from its rationale
+    document in the store (None: not there or not readable)."""
+    body = keeper.store.rationale(action_id.split(":", 1)[1])
+    if body is None:
+        return None
+    try:
+        doc = decode_rationale(body)
+        return int(doc["inputs"]["block"]), [int(b) for b in doc["outcome"]["target_bps"]]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _sleeve_log_blocks(keeper: Keeper, since: int) -> list[int]:
+    """The blocks of the vault's `SleeveAdded`/`SleeveRemoved` logs from `since` to the head."""
+    head = int(keeper.web3.eth.block_number)
+    if since > head:
+        return []
+    params = {"address": str(keeper.protocol.vault.address),
+              "topics": [[SLEEVE_ADDED_TOPIC, SLEEVE_REMOVED_TOPIC]]}  # fmt: skip
+    logs = read_logs(keeper.web3, params, since, head, keeper.settings.liquidator.scan_chunk)
+    return [int(g["blockNumber"]) for g in logs]
+
+
+def cancel_stale_rebalances(
+    keeper: Keeper, pending: list[TxRecord], newer: tuple[int, ...] | None = None
+) -> Cancels:
+    """Cancels each of the key's own pending rebalance flights (`pending`: the key's records
+    still pending, as `Keeper.reconcile` returns them) that no longer holds
+    (`keepers.jobs.stale_rebalance`: a sleeve change after its plan's read block, or `newer`
+    targets of this pass's plan): a same-nonce 0-value transfer to the key itself
+    (`keepers.nonces.cancel_flight`), not waited on here. The caller holds the key's lock and
+    settles the cancels like any flight (`Keeper.reconcile`, `keepers.inflight.drain`)."""
+    done = Cancels()
+    ordered = sorted(pending, key=lambda r: (r.nonce, r.sent_at))
+    for _, group in groupby(ordered, key=lambda r: r.nonce):
+        flight = list(group)
+        newest = flight[-1]
+        if newest.action_id.split(":", 1)[0] != REBALANCE_KIND:
+            continue
+        plan = _plan_of(keeper, newest.action_id)
+        if plan is None:
+            log.warning("%s: its plan is not in the store; it cannot be checked for a sleeve "
+                        "change", newest.action_id)  # fmt: skip
+            continue
+        block, targets = plan
+        reason = stale_rebalance(block, _sleeve_log_blocks(keeper, block + 1), targets, newer)
+        if reason is None:
+            continue
+        hashes = tuple(r.tx_hash for r in flight)
+        cancel_id = f"{CANCEL_KIND}:{newest.action_id.split(':', 1)[1]}"
+        result = cancel_flight(keeper.sender(newest.job), Stuck(newest.nonce, hashes), cancel_id)
+        what = f"{newest.action_id} (nonce {newest.nonce}, {hashes[-1]})"
+        if isinstance(result, str):
+            line = f"cancelled {what}: {reason}; cancel {result}, planned afresh once it settles"
+            done.sent[cancel_id] = (hashes, reason)
+        elif isinstance(result, Refused):
+            line = (f"cannot cancel {what}: {reason}; {result.reason}: nothing is sent behind it "
+                    "and it is not re-priced")  # fmt: skip
+            done.blocked = Blocked(newest.action_id, Stuck(newest.nonce, hashes))
+        else:
+            line = f"{what} was mined before its cancel"
+            done.raced[newest.action_id] = hashes
+        log.warning(line, extra={"job": newest.job, "action_id": cancel_id})
+        done.notes.append(line)
+        if done.blocked is not None:
+            break  # every later nonce waits behind it
+    return done
+
+
+def settle_cancels(keeper: Keeper, cancels: Cancels) -> None:
+    """After the reconcile that followed `cancels`: each cancelled attempt the node no longer
+    has (recorded `replaced`) says which cancel replaced it and why; a flight mined before its
+    cancel is reported as the chain has it (one line: landed, or reverted and why)."""
+    store = keeper.store
+    for cancel_id, (hashes, reason) in cancels.sent.items():
+        for h in hashes:
+            record = store.transaction(h)
+            if record is not None and record.status == "replaced":
+                store.record_outcome(h, "replaced", error=f"cancelled by {cancel_id}: {reason}")
+    for action_id, hashes in cancels.raced.items():
+        records = [r for h in hashes if (r := store.transaction(h)) is not None]
+        final = next((r for r in records if r.status in ("mined", "reverted", "lost-race")), None)
+        if final is None:
+            continue
+        verdict = (
+            "landed on the vault's sleeves as they are now"
+            if final.status == "mined"
+            else f"{final.status}: {final.error}"
+        )
+        line = (
+            f"{action_id} ({final.tx_hash}) was mined before its cancel, in block "
+            f"{final.block}: {verdict}"
+        )
+        log.warning(line, extra={"action_id": action_id})
+        cancels.notes.append(line)
+
+
+def _supersede_pending(keeper: Keeper, report: JobReport, target: tuple[int, ...]) -> str | None:
+    """While the key is held up by its own earlier rebalance (`Keeper.blocked`), this pass's plan
+    with other targets supersedes it: it is cancelled (`cancel_stale_rebalances`) instead of
+    being left to land first, and the pass sends nothing (it plans afresh once the cancel has
+    settled). The skip line, or None (nothing of the key's rebalances pending)."""
+    blocked = keeper.blocked
+    if keeper.dry_run or blocked is None:
+        return None
+    if blocked.action_id.split(":", 1)[0] != REBALANCE_KIND:
+        return None
+    flight = [r for r in keeper.store.in_flight(keeper.address)
+              if r.nonce == blocked.stuck.nonce]  # fmt: skip
+    with key_lock(str(keeper.address)):
+        cancels = cancel_stale_rebalances(keeper, flight, newer=target)
+        if cancels.sent or cancels.raced:
+            keeper.reconcile()
+            settle_cancels(keeper, cancels)
+    report.notes += cancels.notes
+    if cancels.sent:
+        (cancel_id,) = cancels.sent
+        hashes = tuple(r.tx_hash for r in keeper.store.transactions(cancel_id))
+        keeper.blocked = Blocked(cancel_id, Stuck(blocked.stuck.nonce, hashes))
+        return (
+            f"rebalance: {blocked.action_id} superseded and cancelled; planned afresh once the "
+            "cancel settles"
+        )
+    if cancels.blocked is not None:
+        return (
+            f"rebalance: {blocked.action_id} is superseded but cannot be cancelled under the "
+            "fee cap"
+        )
+    return None
 
 
 def _futile_repeat(keeper: Keeper, target: tuple[int, ...], now: int) -> str | None:
@@ -277,4 +445,4 @@ def _recover_decisions(keeper: Keeper, report: JobReport) -> None:
             report.notes.append(f"decision {decision_id} recorded after a restart")
 
 
-__all__ = ["run_rebalancer"]
+__all__ = ["Cancels", "cancel_stale_rebalances", "run_rebalancer", "settle_cancels"]
