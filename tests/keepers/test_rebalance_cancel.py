@@ -22,10 +22,17 @@ from eth_utils import to_checksum_address
 from ballast.deployment import Deployment, SleeveEntry
 from keepers.protocol import Protocol
 from keepers.strategy.kit import Proposal
-from tests.keeper_support import SLOW_TX, keeper, request
+from tests.keeper_support import SLOW_TX, keeper, pending_from, request
 from tests.vault_support import USDC, SleeveSpec, add_sleeve, deploy_vault_system, isolated
 
 NAV = 1_000_000 * USDC
+
+
+def more_tbill(inputs):
+    """An operator's strategy: 500 bps more of the NAV in the first sleeve (tbill)."""
+    target = [s.current_bps for s in inputs.sleeves]
+    target[0] += 500
+    return Proposal(tuple(target), "half a tenth more in tbill")
 
 
 def more_invoices(inputs):
@@ -81,60 +88,90 @@ def nonce(chain, who) -> int:
     return int(request(chain, "eth_getTransactionCount", [who.address, "latest"]), 16)
 
 
-def test_a_pending_rebalance_planned_before_a_sleeve_swap_is_cancelled_not_landed(
-    project, swappable, chain, accounts, tmp_path, caplog
-):
-    system = swappable
-    vault, gov, allocator = system.vault, system.governance, system.allocator
-    gold = system.sleeve("gold").sleeve
-    system.deposit(accounts[6], NAV)
+def planned(system, chain, tmp_path, strategy: str = "more_invoices", **tx):
+    """After the cooldown, a keeper of the allocator with `strategy` (a gas margin roomy enough
+    for either sleeve set: the old set's estimate would not pay for the new set's move into a
+    sleeve it never held, and an out-of-gas revert would hide the landing)."""
+    vault = system.vault
     system.rebalance([3_000, 0, 1_000])  # tbill 300,000, invoices 100,000
     chain.pending_timestamp = vault.nextRebalanceAt()
     system.publish_prices()
-    protocol = manifest_of(system, chain)
-    entry = f"{__name__}:more_invoices"
-    # a roomy gas margin: the estimate of the old set's rebalance would not pay for the new set's
-    # (its move into a sleeve it never held), and an out-of-gas revert would hide the landing
-    tx = SLOW_TX | {"gas_margin_bps": 10_000}
-    k = keeper(protocol, allocator, tmp_path, tx=tx, rebalancer={"strategy": entry})
+    settings = SLOW_TX | {"gas_margin_bps": 10_000} | tx
+    entry = f"{__name__}:{strategy}"
+    return keeper(
+        manifest_of(system, chain),
+        system.allocator,
+        tmp_path,
+        tx=settings,
+        rebalancer={"strategy": entry},
+    )
 
-    # The keeper plans [3000, 0, 2000] over [tbill, gold, invoices]; its transaction stays pending.
+
+def left_pending(chain, k):
+    """One pass of `k` with automine off: its rebalance stays pending (its sender gives up after
+    a second). The signed transaction is then held out of the pool (automine back on would mine
+    it) until `put_back`. Returns the pass's report, the flight's record and its signed bytes."""
     request(chain, "anvil_setAutomine", [False])
     try:
         sent = k.run("rebalancer")
     finally:
-        (stale,) = k.store.in_flight(allocator.address)
-        raw = request(chain, "eth_getRawTransactionByHash", [stale.tx_hash])
-        request(chain, "anvil_dropTransaction", [stale.tx_hash])
+        flights = k.store.in_flight(k.address)
+        raws = [request(chain, "eth_getRawTransactionByHash", [f.tx_hash]) for f in flights]
+        request(chain, "anvil_dropAllTransactions")
         request(chain, "anvil_setAutomine", [True])
     assert [a.outcome for a in sent.actions] == ["stuck"], sent.summary()
-    assert stale.action_id.startswith("rebalance:") and stale.nonce == nonce(chain, allocator)
-    count, start = vault.decisionCount(), chain.blocks.head.number + 1
+    (stale,), (raw,) = flights, raws
+    assert stale.action_id.startswith("rebalance:") and stale.nonce == nonce(chain, k.account)
+    return sent, stale, raw
 
-    # The DAO's batch: gold out, realestate in (same count); the cooldown it restarts runs out.
-    vault.removeSleeve(gold, sender=gov)
+
+def put_back(chain, stale, raw) -> None:
+    """Automine off, and `stale`'s signed bytes in the pool again: pending as before."""
+    request(chain, "anvil_setAutomine", [False])
+    assert request(chain, "eth_sendRawTransaction", [raw]) == stale.tx_hash
+
+
+def swap_sleeves(project, system, chain) -> None:
+    """The DAO's batch: gold out, realestate in (same count), and the cooldown it restarts runs
+    out (while the keeper's rebalance is held out of the pool: blocks must be mined)."""
+    vault, gov = system.vault, system.governance
+    vault.removeSleeve(system.sleeve("gold").sleeve, sender=gov)
     swap = add_sleeve(project, system, SleeveSpec("realestate", cap_bps=3_000))
-    new_set = [vault.sleeveAt(i).sleeve for i in range(3)]
-    assert new_set[2] == swap.sleeve.address
+    assert vault.sleeveAt(2).sleeve == swap.sleeve.address
     chain.pending_timestamp = vault.nextRebalanceAt()
     system.publish_prices()
 
-    # The keeper's rebalance, signed over the old set, is pending again; the next pass runs.
-    request(chain, "anvil_setAutomine", [False])
+
+def decisions_since(vault, chain, start: int) -> list[tuple[list[str], list[int]]]:
+    """(sleeves, new weights) of every decision opened from block `start` on."""
+    found = []
+    for e in vault.Rebalanced.range(start, chain.blocks.head.number + 1):
+        d = vault.decision(e.decisionId)
+        found.append((list(d.sleeves), list(d.newBps)))
+    return found
+
+
+def test_a_pending_rebalance_planned_before_a_sleeve_swap_is_cancelled_not_landed(
+    project, swappable, chain, accounts, tmp_path, caplog
+):
+    system = swappable
+    vault, allocator = system.vault, system.allocator
+    system.deposit(accounts[6], NAV)
+    k = planned(system, chain, tmp_path)
+    _, stale, raw = left_pending(chain, k)  # [3000, 0, 2000] over [tbill, gold, invoices]
+    count, start = vault.decisionCount(), chain.blocks.head.number + 1
+    swap_sleeves(project, system, chain)
     try:
-        assert request(chain, "eth_sendRawTransaction", [raw]) == stale.tx_hash
+        put_back(chain, stale, raw)
         caplog.set_level("WARNING", logger="keepers")
-        after = k.run("rebalancer")
+        after = k.run("rebalancer")  # the keeper's next pass, its rebalance still pending
         request(chain, "evm_mine", [])
     finally:
         request(chain, "anvil_setAutomine", [True])
     k.reconcile()
 
     # Chain facts: no decision with the old targets, the nonce went to a 0-value self-transfer.
-    landed = [
-        (list(vault.decision(e.decisionId).sleeves), list(vault.decision(e.decisionId).newBps))
-        for e in vault.Rebalanced.range(start, chain.blocks.head.number + 1)
-    ]
+    landed = decisions_since(vault, chain, start)
     assert landed == [], after.summary()  # was [(the new set, [3000, 0, 2000])]
     assert vault.decisionCount() == count
     assert nonce(chain, allocator) == stale.nonce + 1
@@ -150,10 +187,75 @@ def test_a_pending_rebalance_planned_before_a_sleeve_swap_is_cancelled_not_lande
     assert cancel.status == "mined" and cancel.nonce == stale.nonce
     record = k.store.transaction(stale.tx_hash)
     assert record.status == "replaced", record
-    assert record.error.startswith(f"rebalance-cancel:{digest}".join(("cancelled by ", ": ")))
+    assert record.error.startswith(f"cancelled by rebalance-cancel:{digest}: "), record.error
     assert "sleeve set changed" in record.error
     (line,) = [n for n in after.notes if n.startswith("cancelled ")]
     assert "\n" not in line and stale.action_id in line and "sleeve set changed" in line
-    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("cancelled")] == [
-        line
-    ]
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("cancelled")]
+    assert logged == [line]
+
+
+def test_a_newer_plan_with_other_targets_cancels_the_pending_one_then_lands(
+    swappable, chain, accounts, tmp_path
+):
+    """No sleeve change: the keeper's [3000, 0, 2000] is pending when its next pass plans
+    [3500, 0, 1000] (its operator changed strategy). Before, the newer plan was reported
+    `blocked` behind it and the pending one re-priced, so the old targets landed first. Now the
+    pending one is cancelled, and the pass after the cancel settles sends the newer plan."""
+    system = swappable
+    vault = system.vault
+    system.deposit(accounts[6], NAV)
+    k = planned(system, chain, tmp_path)
+    _, stale, raw = left_pending(chain, k)
+    start = chain.blocks.head.number + 1
+    k2 = keeper(
+        k.protocol,
+        system.allocator,
+        tmp_path,
+        tx=SLOW_TX | {"gas_margin_bps": 10_000},
+        rebalancer={"strategy": f"{__name__}:more_tbill"},
+    )  # the same key and store, restarted with another strategy
+    try:
+        put_back(chain, stale, raw)
+        superseding = k2.run("rebalancer")
+        request(chain, "evm_mine", [])
+    finally:
+        request(chain, "anvil_setAutomine", [True])
+    assert decisions_since(vault, chain, start) == [], superseding.summary()
+    assert any(s.endswith("superseded and cancelled; planned afresh once the cancel settles")
+               for s in superseding.skipped), superseding.skipped  # fmt: skip
+    assert nonce(chain, k2.account) == stale.nonce + 1
+
+    fresh = k2.run("rebalancer")
+    assert [a.outcome for a in fresh.actions] == ["mined"], fresh.summary()
+    sleeves = [s.sleeve.address for s in system.sleeves]
+    assert decisions_since(vault, chain, start) == [(sleeves, [3_500, 0, 1_000])]
+    assert k2.store.transaction(stale.tx_hash).status == "replaced"
+
+
+def test_a_cancel_the_fee_cap_cannot_price_is_said_and_nothing_is_sent_behind(
+    project, swappable, chain, accounts, tmp_path
+):
+    """The pending rebalance was priced at the keeper's fee cap: a replacement needs the node's
+    bump above it, over the cap. The pass says so in one line, sends nothing behind it and does
+    not re-price it: the pool holds the same transaction on the key's next nonce."""
+    system = swappable
+    system.deposit(accounts[6], NAV)
+    base = int(chain.provider.web3.eth.get_block("latest")["baseFeePerGas"])
+    cap = base + 1  # below base × 2 + tip: the send is priced at the cap
+    k = planned(system, chain, tmp_path, max_fee_cap=cap)
+    _, stale, raw = left_pending(chain, k)
+    assert stale.max_fee == cap
+    swap_sleeves(project, system, chain)
+    try:
+        put_back(chain, stale, raw)
+        after = k.run("rebalancer")
+        pool = pending_from(chain, k.address)
+    finally:
+        request(chain, "anvil_dropAllTransactions")
+        request(chain, "anvil_setAutomine", [True])
+    (line,) = [n for n in after.notes if n.startswith("cannot cancel ")]
+    assert "\n" not in line and f"fee cap {cap}" in line and "nothing is sent behind it" in line
+    assert [(p["hash"], int(p["nonce"], 16)) for p in pool] == [(stale.tx_hash, stale.nonce)]
+    assert k.store.transactions(f"rebalance-cancel:{stale.action_id.split(':', 1)[1]}") == []
+    assert [r.tx_hash for r in k.store.in_flight(k.address)] == [stale.tx_hash]

@@ -737,6 +737,28 @@ def test_a_repeat_is_futile_only_when_same_recent_and_nothing_moved():
     assert not futile_repeat(last, (5000, 3000, 0), t0, t0 + 60, moved_bps=0)  # sleeves changed
 
 
+def test_a_pending_rebalance_is_cancelled_after_a_sleeve_change_or_a_newer_plan_only():
+    """The keeper's own pending rebalance, planned on the vault read at block 100 for
+    [3000, 0, 2000]: a SleeveAdded/SleeveRemoved log after block 100 cancels it whatever the
+    targets (they name sleeves by index); a log at or before it is in the read already. A newer
+    plan of the keeper supersedes it only with other targets."""
+    from keepers.jobs import stale_rebalance
+
+    planned, targets = 100, (3_000, 0, 2_000)
+    assert stale_rebalance(planned, [], targets) is None
+    assert stale_rebalance(planned, [90, 100], targets) is None  # before or at the read
+    reason = stale_rebalance(planned, [100, 105, 101], targets)
+    assert reason == (
+        "the vault's sleeve set changed at block 101, after the plan's read at block 100"
+    )
+    assert stale_rebalance(planned, [101], targets, targets) == reason  # same targets: still
+    assert stale_rebalance(planned, [], targets, [3_000, 0, 2_000]) is None  # same work
+    newer = stale_rebalance(planned, [99], targets, (3_000, 500, 1_500))
+    assert newer is not None and newer.startswith("superseded by a newer plan [3000, 500, 1500]")
+    assert stale_rebalance(planned, [], None, (3_000, 0, 2_000)) is not None  # plan unknown
+    assert "\n" not in reason + newer
+
+
 def test_settler_backs_off_a_refused_claim_until_it_changes_or_its_wait_ends():
     """Found in a second read: a controller whose claim is refused every time (off the allowlist
     with only settled shares) was planned first on every pass and held a `max_claims` slot for
