@@ -22,6 +22,7 @@ from eth_utils import to_checksum_address
 from ballast.deployment import Deployment, SleeveEntry
 from keepers.protocol import Protocol
 from keepers.strategy.kit import Proposal
+from keepers.tx_node import KeyNode
 from tests.keeper_support import SLOW_TX, keeper, pending_from, request
 from tests.vault_support import USDC, SleeveSpec, add_sleeve, deploy_vault_system, isolated
 
@@ -259,3 +260,58 @@ def test_a_cancel_the_fee_cap_cannot_price_is_said_and_nothing_is_sent_behind(
     assert [(p["hash"], int(p["nonce"], 16)) for p in pool] == [(stale.tx_hash, stale.nonce)]
     assert k.store.transactions(f"rebalance-cancel:{stale.action_id.split(':', 1)[1]}") == []
     assert [r.tx_hash for r in k.store.in_flight(k.address)] == [stale.tx_hash]
+
+
+class Killed(BaseException):
+    """The process killed (not an `Exception`: nothing of the keeper's catches it)."""
+
+
+@pytest.mark.parametrize("killed", ["before its broadcast", "after its broadcast"])
+def test_a_keeper_killed_mid_cancel_settles_it_on_restart(
+    project, swappable, chain, accounts, tmp_path, monkeypatch, killed
+):
+    """The cancel is recorded as sent before its broadcast (write-ahead). Killed between the two,
+    the restart finds it unknown to the node (dropped) and the stale rebalance still pending,
+    and cancels it again; killed after the broadcast, the restart finds the cancel pending and
+    the stale one gone from the pool (replaced by it), and waits on the cancel. Either way the
+    old targets never land and the nonce goes to the keeper's self-transfer."""
+    system = swappable
+    vault = system.vault
+    system.deposit(accounts[6], NAV)
+    k = planned(system, chain, tmp_path)
+    _, stale, raw = left_pending(chain, k)
+    start = chain.blocks.head.number + 1
+    swap_sleeves(project, system, chain)
+    real = KeyNode._broadcast
+
+    def dies(self, signed: bytes) -> str:
+        if killed == "after its broadcast":
+            real(self, signed)
+        raise Killed
+
+    try:
+        put_back(chain, stale, raw)
+        with monkeypatch.context() as m:
+            m.setattr(KeyNode, "_broadcast", dies)
+            with pytest.raises(Killed):
+                k.run("rebalancer")
+        digest = stale.action_id.split(":", 1)[1]
+        (cancel,) = k.store.transactions(f"rebalance-cancel:{digest}")
+        assert cancel.status == "sent" and k.store.transaction(stale.tx_hash).status == "sent"
+        restarted = keeper(
+            k.protocol, system.allocator, tmp_path, tx=SLOW_TX | {"gas_margin_bps": 10_000}
+        )  # a new process on the same store
+        after = restarted.run("rebalancer")
+        request(chain, "evm_mine", [])
+    finally:
+        request(chain, "anvil_setAutomine", [True])
+    restarted.reconcile()
+    assert decisions_since(vault, chain, start) == [], after.summary()
+    assert nonce(chain, system.allocator) == stale.nonce + 1
+    (cancel,) = k.store.transactions(f"rebalance-cancel:{digest}")
+    assert cancel.status == "mined" and cancel.nonce == stale.nonce, cancel
+    tx = chain.provider.web3.eth.get_transaction(cancel.tx_hash)
+    assert to_checksum_address(tx["to"]) == system.allocator.address and tx["value"] == 0
+    assert k.store.transaction(stale.tx_hash).status == "replaced"
+    cancelled_again = [n for n in after.notes if n.startswith("cancelled ")]
+    assert len(cancelled_again) == (1 if killed == "before its broadcast" else 0), after.notes
