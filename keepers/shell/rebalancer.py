@@ -309,9 +309,9 @@ def cancel_stale_rebalances(
             line = (f"cannot cancel {what}: {reason}; {result.reason}: nothing is sent behind it "
                     "and it is not re-priced")  # fmt: skip
             done.blocked = Blocked(newest.action_id, Stuck(newest.nonce, hashes))
-        else:
-            line = f"{what} was mined before its cancel"
+        else:  # said once the reconcile has its receipt (`settle_cancels`)
             done.raced[newest.action_id] = hashes
+            continue
         log.warning(line, extra={"job": newest.job, "action_id": cancel_id})
         done.notes.append(line)
         if done.blocked is not None:
@@ -332,17 +332,18 @@ def settle_cancels(keeper: Keeper, cancels: Cancels) -> None:
     for action_id, hashes in cancels.raced.items():
         records = [r for h in hashes if (r := store.transaction(h)) is not None]
         final = next((r for r in records if r.status in ("mined", "reverted", "lost-race")), None)
-        if final is None:
-            continue
-        verdict = (
-            "landed on the vault's sleeves as they are now"
-            if final.status == "mined"
-            else f"{final.status}: {final.error}"
-        )
-        line = (
-            f"{action_id} ({final.tx_hash}) was mined before its cancel, in block "
-            f"{final.block}: {verdict}"
-        )
+        if final is None:  # a receipt not served yet: the next reconcile settles it
+            line = f"{action_id} ({hashes[-1]}) was mined before its cancel (no receipt yet)"
+        else:
+            verdict = (
+                "landed on the vault's sleeves as they are now"
+                if final.status == "mined"
+                else f"{final.status}: {final.error}"
+            )
+            line = (
+                f"{action_id} ({final.tx_hash}) was mined before its cancel, in block "
+                f"{final.block}: {verdict}"
+            )
         log.warning(line, extra={"action_id": action_id})
         cancels.notes.append(line)
 

@@ -132,14 +132,16 @@ def put_back(chain, stale, raw) -> None:
     assert request(chain, "eth_sendRawTransaction", [raw]) == stale.tx_hash
 
 
-def swap_sleeves(project, system, chain) -> None:
-    """The DAO's batch: gold out, realestate in (same count), and the cooldown it restarts runs
-    out (while the keeper's rebalance is held out of the pool: blocks must be mined)."""
+def swap_sleeves(project, system, chain, cooldown_over: bool = True) -> None:
+    """The DAO's batch: gold out, realestate in (same count), and (`cooldown_over`) the cooldown
+    it restarts runs out (while the keeper's rebalance is held out of the pool: blocks must be
+    mined)."""
     vault, gov = system.vault, system.governance
     vault.removeSleeve(system.sleeve("gold").sleeve, sender=gov)
     swap = add_sleeve(project, system, SleeveSpec("realestate", cap_bps=3_000))
     assert vault.sleeveAt(2).sleeve == swap.sleeve.address
-    chain.pending_timestamp = vault.nextRebalanceAt()
+    if cooldown_over:
+        chain.pending_timestamp = vault.nextRebalanceAt()
     system.publish_prices()
 
 
@@ -315,3 +317,52 @@ def test_a_keeper_killed_mid_cancel_settles_it_on_restart(
     assert k.store.transaction(stale.tx_hash).status == "replaced"
     cancelled_again = [n for n in after.notes if n.startswith("cancelled ")]
     assert len(cancelled_again) == (1 if killed == "before its broadcast" else 0), after.notes
+
+
+@pytest.mark.parametrize("cooldown_over", [False, True])
+def test_a_rebalance_mined_before_its_cancel_is_reported_as_the_chain_has_it(
+    project, swappable, chain, accounts, tmp_path, monkeypatch, cooldown_over
+):
+    """A block mines the stale rebalance between the pass's reconcile and its cancel (the
+    cancel's broadcast finds its nonce used): the chain decides, and the pass says which in one
+    line: reverted `RebalanceCooldown` inside the cooldown the swap restarted, landed after it
+    (its decision recorded)."""
+    system = swappable
+    vault = system.vault
+    system.deposit(accounts[6], NAV)
+    k = planned(system, chain, tmp_path)
+    _, stale, raw = left_pending(chain, k)
+    start = chain.blocks.head.number + 1
+    swap_sleeves(project, system, chain, cooldown_over)
+    real = KeyNode._sign
+
+    def mined_first(self, to, data, *args):
+        if data == b"":  # the cancel: the stale rebalance is mined just before it goes out
+            request(chain, "evm_mine", [])
+        return real(self, to, data, *args)
+
+    try:
+        put_back(chain, stale, raw)
+        with monkeypatch.context() as m:
+            m.setattr(KeyNode, "_sign", mined_first)
+            after = k.run("rebalancer")
+    finally:
+        request(chain, "anvil_setAutomine", [True])
+    record = k.store.transaction(stale.tx_hash)
+    (line,) = [n for n in after.notes if " was mined before its cancel" in n]
+    assert "\n" not in line and line.startswith(f"{stale.action_id} ({stale.tx_hash})")
+    assert nonce(chain, system.allocator) == stale.nonce + 1
+    if cooldown_over:
+        sleeves = [s.sleeve.address for s in system.sleeves if s.name != "gold"]
+        assert decisions_since(vault, chain, start) == [(sleeves, [3_000, 0, 2_000])]
+        assert record.status == "mined" and line.endswith(
+            "landed on the vault's sleeves as they are now"
+        )
+        (decision_id,) = [
+            e.decisionId for e in vault.Rebalanced.range(start, chain.blocks.head.number + 1)
+        ]
+        assert k.store.decision(decision_id) is not None
+    else:
+        assert decisions_since(vault, chain, start) == []
+        assert record.status == "reverted" and "RebalanceCooldown" in record.error, record
+        assert ": reverted: RebalanceCooldown" in line, line
