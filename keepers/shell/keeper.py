@@ -340,10 +340,12 @@ class Keeper:
                 pending = self.reconcile()
                 settle_cancels(self, cancels)
         self.cancel_notes = cancels.notes
-        if cancels.blocked is not None:  # no cancel under the fee cap: nothing sent behind it
-            self.blocked = cancels.blocked
-            return []
+        if cancels.blocked is not None:
+            # no cancel under the fee cap: the stale flight is neither resumed (re-priced, it
+            # would land sooner) nor is anything sent behind it; the key's flights below it are
+            pending = [r for r in pending if r.nonce < cancels.blocked.stuck.nonce]
         resumed, self.blocked = drain(self.sender, pending) if pending else ([], None)
+        self.blocked = self.blocked or cancels.blocked
         return resumed
 
     # ------------------------------------------------------------------ passes
