@@ -89,15 +89,19 @@ def nonce(chain, who) -> int:
     return int(request(chain, "eth_getTransactionCount", [who.address, "latest"]), 16)
 
 
-def planned(system, chain, tmp_path, strategy: str = "more_invoices", **tx):
+def planned(system, chain, tmp_path, strategy: str = "more_invoices", capped: bool = False):
     """After the cooldown, a keeper of the allocator with `strategy` (a gas margin roomy enough
     for either sleeve set: the old set's estimate would not pay for the new set's move into a
-    sleeve it never held, and an out-of-gas revert would hide the landing)."""
+    sleeve it never held, and an out-of-gas revert would hide the landing). `capped`: its fee
+    cap 1 wei above the base fee, below base fee × 2 + tip: its next send is priced at the cap."""
     vault = system.vault
     system.rebalance([3_000, 0, 1_000])  # tbill 300,000, invoices 100,000
     chain.pending_timestamp = vault.nextRebalanceAt()
     system.publish_prices()
-    settings = SLOW_TX | {"gas_margin_bps": 10_000} | tx
+    settings = SLOW_TX | {"gas_margin_bps": 10_000}
+    if capped:
+        base = int(chain.provider.web3.eth.get_block("latest")["baseFeePerGas"])
+        settings |= {"max_fee_cap": base + 1}
     entry = f"{__name__}:{strategy}"
     return keeper(
         manifest_of(system, chain),
@@ -244,9 +248,8 @@ def test_a_cancel_the_fee_cap_cannot_price_is_said_and_nothing_is_sent_behind(
     not re-price it: the pool holds the same transaction on the key's next nonce."""
     system = swappable
     system.deposit(accounts[6], NAV)
-    base = int(chain.provider.web3.eth.get_block("latest")["baseFeePerGas"])
-    cap = base + 1  # below base × 2 + tip: the send is priced at the cap
-    k = planned(system, chain, tmp_path, max_fee_cap=cap)
+    k = planned(system, chain, tmp_path, capped=True)
+    cap = k.settings.tx.max_fee_cap
     _, stale, raw = left_pending(chain, k)
     assert stale.max_fee == cap
     swap_sleeves(project, system, chain)
