@@ -103,8 +103,6 @@ class Keeper:
         self.sleeve_set: SleeveSet | None = None
         """The vault's sleeves and the feeds of those the manifest does not list, as last read
         (`keepers.shell.confirmations.vault_unlisted_feeds` keeps it; None: not read yet)."""
-        self.cancel_notes: list[str] = []
-        """The lines of the key's stale rebalances cancelled before this pass (`drain`)."""
         self.blocked: Blocked | None = None
         """The key's transaction that holds its queue up (None: sends go ahead); set by a
         `Stuck` result, re-read from the chain at the start of each pass."""
@@ -331,6 +329,10 @@ class Keeper:
         """Reconciles, then resumes the key's pending transactions, a gap below them filled
         (see the module docstring); sets `blocked` to the one still stuck. Returns (action id,
         outcome) of each transaction resumed or sent to fill a gap."""
+        return self._drain()[0]
+
+    def _drain(self) -> tuple[list[tuple[str, Outcome]], list[str]]:
+        """`drain`, and the lines of the key's stale rebalances it cancelled first."""
         with key_lock(str(self.address)):
             pending = self.reconcile()
             # the key's own rebalances planned before a sleeve change are cancelled, not resumed
@@ -339,14 +341,13 @@ class Keeper:
             if cancels.sent or cancels.raced:
                 pending = self.reconcile()
                 settle_cancels(self, cancels)
-        self.cancel_notes = cancels.notes
         if cancels.blocked is not None:
             # no cancel under the fee cap: the stale flight is neither resumed (re-priced, it
             # would land sooner) nor is anything sent behind it; the key's flights below it are
             pending = [r for r in pending if r.nonce < cancels.blocked.stuck.nonce]
         resumed, self.blocked = drain(self.sender, pending) if pending else ([], None)
         self.blocked = self.blocked or cancels.blocked
-        return resumed
+        return resumed, cancels.notes
 
     # ------------------------------------------------------------------ passes
 
@@ -367,14 +368,14 @@ class Keeper:
     def _pass(self, job: str, runner: Callable[[Keeper], JobReport]) -> JobReport:
         started = time.monotonic()
         resumed: list[tuple[str, Outcome]] = []
+        cancelled: list[str] = []
         if not self.dry_run and self.address is not None:
             # left in flight by an earlier pass (stuck, or the node stopped answering) or
             # undone by a reorg: settled or resumed before planning, so a transaction that did
             # land is not sent again, and one still pending is not queued behind
-            resumed = self.drain()
+            resumed, cancelled = self._drain()
         report = runner(self)
-        report.notes[:0] = self.cancel_notes + [resumed_note(a, o) for a, o in resumed]
-        self.cancel_notes = []
+        report.notes[:0] = cancelled + [resumed_note(a, o) for a, o in resumed]
         if self.behind is not None and not self.dry_run:
             report.notes.insert(0, self.behind)
         # a held-up queue, or a resumed flight that failed, counts even when nothing was planned
