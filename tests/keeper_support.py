@@ -55,10 +55,9 @@ def rpc_requests() -> Iterator[Counter]:
         provider._request_func_cache = (None, None)
 
 
-def protocol_of(lending: LendingSystem, first_block: int = 0, relay=None) -> Protocol:
-    """The `Protocol` a manifest of this test system would load (`relay`: its ClaimRelay)."""
-    vs = lending.vs
-    sleeves = [
+def sleeve_entries(sleeves) -> list[SleeveEntry]:
+    """The manifest's entries of a test system's tokenized sleeves (`vault_support` specs)."""
+    return [
         SleeveEntry(
             name=s.name,
             address=str(s.sleeve.address),
@@ -67,8 +66,14 @@ def protocol_of(lending: LendingSystem, first_block: int = 0, relay=None) -> Pro
             feed=str(s.feed.address),
             issuer=str(s.issuer.address),
         )
-        for s in vs.sleeves
+        for s in sleeves
     ]
+
+
+def protocol_of(lending: LendingSystem, first_block: int = 0, relay=None) -> Protocol:
+    """The `Protocol` a manifest of this test system would load (`relay`: its ClaimRelay)."""
+    vs = lending.vs
+    sleeves = sleeve_entries(vs.sleeves)
     sleeves.append(SleeveEntry(name="lending", address=str(lending.book.address),
                                kind="LendingSleeve"))  # fmt: skip
     deployment = Deployment(

@@ -19,11 +19,11 @@ from dataclasses import replace
 import pytest
 from eth_utils import to_checksum_address
 
-from ballast.deployment import Deployment, SleeveEntry
+from ballast.deployment import Deployment
 from keepers.protocol import Protocol
 from keepers.strategy.kit import Proposal
 from keepers.tx_node import KeyNode
-from tests.keeper_support import SLOW_TX, keeper, pending_from, request
+from tests.keeper_support import SLOW_TX, keeper, pending_from, request, sleeve_entries
 from tests.vault_support import USDC, SleeveSpec, add_sleeve, deploy_vault_system, isolated
 
 NAV = 1_000_000 * USDC
@@ -67,17 +67,7 @@ def manifest_of(system, chain) -> Protocol:
             "ParameterRegistry": str(system.registry.address),
             "OracleRouter": str(system.router.address),
         },
-        sleeves=[
-            SleeveEntry(
-                name=s.name,
-                address=str(s.sleeve.address),
-                kind="TokenizedRWASleeve",
-                token=str(s.token.address),
-                feed=str(s.feed.address),
-                issuer=str(s.issuer.address),
-            )
-            for s in system.sleeves
-        ],
+        sleeves=sleeve_entries(system.sleeves),
         collateral=[],
         tokens={"asset": str(system.asset.address)},
         roles={"guardian": str(system.guardian.address)},
