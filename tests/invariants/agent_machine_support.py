@@ -4,8 +4,8 @@ An Ape contract call costs round trips besides the call (tests/ape_round_trips.p
 the test process) and an Ape transaction a dozen; `Raw` makes each view one `eth_call` and each
 transaction one `eth_sendTransaction` (the test accounts are anvil's own, unlocked) plus its
 receipt, encoding and decoding with eth_abi from the contract's ABI; `batch` reads many views in
-one request. Reverted calls decode to the contract's custom error (name and inputs), like
-`tests.vault_support.revert_of`.
+one request, and `Reads` any mix of views, storage slots and refusals. Reverted calls decode to
+the contract's custom error (name and inputs), like `tests.vault_support.revert_of`.
 """
 
 from __future__ import annotations
@@ -95,6 +95,10 @@ class Raw:
         with its inputs, or None when the call passes."""
         call = {"from": sender.address, "to": self.address, "data": self.calldata(method, *args)}
         response = ape.chain.provider.web3.provider.make_request("eth_call", [call, "pending"])
+        return self.refused(response)
+
+    def refused(self, response: dict) -> tuple[str, dict] | None:
+        """The custom error (name and inputs) an `eth_call` response reverted with, or None."""
         if "error" not in response:
             return None
         output = HexBytes(response["error"].get("data") or b"")
@@ -144,3 +148,67 @@ class Raw:
             values.update(zip((p.name for p in plain), data, strict=True))
             found.append(SimpleNamespace(**values))
         return found
+
+
+class Read:
+    """One read queued on `Reads`; `value` once the batch is fetched."""
+
+    __slots__ = ("request", "decode", "value")
+
+    def __init__(self, request: tuple[str, list], decode) -> None:
+        self.request, self.decode = request, decode
+
+
+class Reads:
+    """Views, storage slots and refusals queued, then fetched in one JSON-RPC batch (one HTTP
+    round trip; nothing is mined in between, so all see the same state): each queued `Read` gets
+    its `value` as the one request would have answered it (a view as `Raw.call` decodes it, a
+    slot as an int, a refusal as `Raw.refusal`'s outcome). A view or slot answering an error
+    raises."""
+
+    def __init__(self) -> None:
+        self.queued: list[Read] = []
+
+    def _queue(self, request: tuple[str, list], decode) -> Read:
+        read = Read(request, decode)
+        self.queued.append(read)
+        return read
+
+    def call(self, contract: Raw, method: str, *args, block: str = "latest") -> Read:
+        call = {"to": contract.address, "data": contract.calldata(method, *args)}
+        return self._queue(
+            ("eth_call", [call, block]),
+            lambda r: contract.decoded(method, HexBytes(_result(r, f"{method}{args}"))),
+        )
+
+    def storage(self, address: str, slot: int, block: str = "latest") -> Read:
+        return self._queue(
+            ("eth_getStorageAt", [address, hex(slot), block]),
+            lambda r: int(_result(r, f"slot {slot:#x} of {address}"), 16),
+        )
+
+    def refusal(self, contract: Raw, method: str, *args, sender, block: str = "pending") -> Read:
+        call = {
+            "from": sender.address,
+            "to": contract.address,
+            "data": contract.calldata(method, *args),
+        }
+        return self._queue(("eth_call", [call, block]), contract.refused)
+
+    def fetch(self) -> None:
+        if not self.queued:
+            return
+        responses = ape.chain.provider.web3.provider.make_batch_request(
+            [read.request for read in self.queued]
+        )
+        if not isinstance(responses, list):  # the node refused the batch as a whole
+            raise RuntimeError(f"batch of {len(self.queued)}: {responses.get('error', responses)}")
+        for read, response in zip(self.queued, responses, strict=True):
+            read.value = read.decode(response)
+        self.queued = []
+
+
+def _result(response: dict, what: str) -> Any:
+    if "error" in response:
+        raise RuntimeError(f"{what}: {response['error']}")
+    return response["result"]
