@@ -169,21 +169,24 @@ class Reads:
     def __init__(self) -> None:
         self.queued: list[Read] = []
 
-    def _queue(self, request: tuple[str, list], decode) -> Read:
-        read = Read(request, decode)
+    def request(self, method: str, params: list, decode) -> Read:
+        """Any request, its value `decode(response)` (the whole JSON-RPC response)."""
+        read = Read((method, params), decode)
         self.queued.append(read)
         return read
 
     def call(self, contract: Raw, method: str, *args, block: str = "latest") -> Read:
         call = {"to": contract.address, "data": contract.calldata(method, *args)}
-        return self._queue(
-            ("eth_call", [call, block]),
+        return self.request(
+            "eth_call",
+            [call, block],
             lambda r: contract.decoded(method, HexBytes(_result(r, f"{method}{args}"))),
         )
 
     def storage(self, address: str, slot: int, block: str = "latest") -> Read:
-        return self._queue(
-            ("eth_getStorageAt", [address, hex(slot), block]),
+        return self.request(
+            "eth_getStorageAt",
+            [address, hex(slot), block],
             lambda r: int(_result(r, f"slot {slot:#x} of {address}"), 16),
         )
 
@@ -193,7 +196,7 @@ class Reads:
             "to": contract.address,
             "data": contract.calldata(method, *args),
         }
-        return self._queue(("eth_call", [call, block]), contract.refused)
+        return self.request("eth_call", [call, block], contract.refused)
 
     def fetch(self) -> None:
         if not self.queued:
