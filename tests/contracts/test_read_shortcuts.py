@@ -1,7 +1,8 @@
 """The test process's shortcuts around Ape's reads and transactions (tests/ape_round_trips.py)
 keep Ape's behaviour: a contract a snapshot revert took away is refused as Ape refuses it, a read
-still answers at the block asked for, and no contract has `console.log` lines for Ape's
-post-transaction trace to print."""
+still answers at the block asked for, no contract has `console.log` lines for Ape's
+post-transaction trace to print, a transaction sent after the mining mode changed (by Ape or by a
+raw request) waits or not as the node now mines, and a mined receipt's sender is past its nonce."""
 
 from __future__ import annotations
 
@@ -47,3 +48,29 @@ def test_no_contract_logs_to_a_console():
         if console.search(path.read_text())
     ]
     assert users == [], "contracts with console.log: their lines would not be printed in tests"
+
+
+def test_the_mining_mode_is_read_again_after_any_request_that_changes_it(chain, accounts, project):
+    coin = project.MockStablecoin.deploy("Mine", "MINE", sender=accounts[0])
+    web3 = chain.provider.web3
+    assert chain.provider.auto_mine is True
+    assert web3.provider.endpoint_uri in ape_round_trips._automine  # remembered
+    for off, on in (
+        (lambda: web3.provider.make_request("evm_setAutomine", [False]),
+         lambda: web3.provider.make_request("evm_setAutomine", [True])),
+        (lambda: setattr(chain.provider, "auto_mine", False),
+         lambda: setattr(chain.provider, "auto_mine", True)),
+    ):  # fmt: skip
+        off()
+        try:
+            assert chain.provider.auto_mine is False
+            pending = coin.faucet(accounts[1], 7, sender=accounts[0])
+            assert pending.block_number == -1  # Ape did not wait for a block that never comes
+            chain.mine(1)
+        finally:
+            on()
+        assert chain.provider.auto_mine is True
+        mined = coin.faucet(accounts[1], 7, sender=accounts[0])
+        assert mined.block_number == chain.blocks.head.number
+        assert accounts[0].nonce == mined.nonce + 1  # no poll needed: already past it
+    assert coin.balanceOf(accounts[1]) == 28
