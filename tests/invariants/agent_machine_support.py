@@ -49,6 +49,11 @@ def batch(*reads: tuple[Raw, str, tuple]) -> list[Any]:
     return out
 
 
+def decoded_outputs(outputs: list, result: bytes) -> Any:
+    """Return data decoded by a method's `outputs` (a struct as a namespace of its fields)."""
+    return _shape(outputs, decode([o.canonical_type for o in outputs], result))
+
+
 def _address(value: Any) -> Any:
     return value.address if hasattr(value, "address") else value
 
@@ -87,8 +92,7 @@ class Raw:
 
     def decoded(self, method: str, result: bytes) -> Any:
         """`method`'s return data decoded (a struct as a namespace of its fields)."""
-        outputs = self.methods[method].outputs
-        return _shape(outputs, decode([o.canonical_type for o in outputs], result))
+        return decoded_outputs(self.methods[method].outputs, result)
 
     def refusal(self, method: str, *args, sender) -> tuple[str, dict] | None:
         """The custom error `method(*args)` from `sender` reverts with on the pending block,
@@ -177,10 +181,11 @@ class Reads:
 
     def call(self, contract: Raw, method: str, *args, block: str = "latest") -> Read:
         call = {"to": contract.address, "data": contract.calldata(method, *args)}
+        outputs = contract.methods[method].outputs  # the overload calldata chose, if any
         return self.request(
             "eth_call",
             [call, block],
-            lambda r: contract.decoded(method, HexBytes(_result(r, f"{method}{args}"))),
+            lambda r: decoded_outputs(outputs, HexBytes(_result(r, f"{method}{args}"))),
         )
 
     def storage(self, address: str, slot: int, block: str = "latest") -> Read:

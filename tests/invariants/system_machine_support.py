@@ -42,7 +42,14 @@ from hypothesis import strategies as st
 
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
-from tests.invariants.agent_machine_support import MAX_FEE_PER_GAS, RECEIPT_TIMEOUT, Raw, rpc
+from tests.invariants.agent_machine_support import (
+    MAX_FEE_PER_GAS,
+    RECEIPT_TIMEOUT,
+    Raw,
+    Read,
+    Reads,
+    rpc,
+)
 from tests.vault_support import STRIKE_FIELDS, USDC, WINDOW, faucet  # noqa: F401 (re-exported)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -187,6 +194,15 @@ class System:
         pending block (any contract's of the system), or None when the call passes."""
         call = {"from": sender.address, "to": raw.address, "data": raw.calldata(method, *args)}
         response = chain.provider.web3.provider.make_request("eth_call", [call, "pending"])
+        return self.refused(response)
+
+    def queue_refusal(self, reads: Reads, raw: Raw, method: str, *args, sender) -> Read:
+        """`refusal`, queued on `reads`."""
+        call = {"from": sender.address, "to": raw.address, "data": raw.calldata(method, *args)}
+        return reads.request("eth_call", [call, "pending"], self.refused)
+
+    def refused(self, response: dict) -> str | None:
+        """The name of the custom error an `eth_call` response reverted with, or None."""
         if "error" not in response:
             return None
         output = HexBytes(response["error"].get("data") or b"")
