@@ -2,15 +2,15 @@
 
 An Ape contract call costs round trips besides the call (tests/ape_round_trips.py removes two in
 the test process) and an Ape transaction a dozen; `Raw` makes each view one `eth_call` and each
-transaction one `eth_sendTransaction` (the test accounts are anvil's own, unlocked) plus its
-receipt, encoding and decoding with eth_abi from the contract's ABI; `batch` reads many views in
-one request, and `Reads` any mix of views, storage slots and refusals. Reverted calls decode to
-the contract's custom error (name and inputs), like `tests.vault_support.revert_of`.
+transaction one `eth_sendTransactionSync` (the test accounts are anvil's own, unlocked: the
+answer is its receipt), encoding and decoding with eth_abi from the contract's ABI; `batch` reads
+many views in one request, and `Reads` any mix of views, storage slots and refusals. Reverted
+calls decode to the contract's custom error (name and inputs), like
+`tests.vault_support.revert_of`.
 """
 
 from __future__ import annotations
 
-import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,7 +20,6 @@ from eth_utils import keccak
 from hexbytes import HexBytes
 
 MAX_FEE_PER_GAS = 10**12  # 1000 gwei
-RECEIPT_TIMEOUT = 30.0  # seconds; a loaded machine may be slow, a lost transaction is a failure
 
 
 def rpc(method: str, params: list) -> Any:
@@ -29,6 +28,14 @@ def rpc(method: str, params: list) -> Any:
     if "error" in response:
         raise RuntimeError(f"{method}: {response['error']}")
     return response["result"]
+
+
+def mined(tx: dict) -> dict:
+    """Sends `tx` from an unlocked test account and returns its receipt once mined, in one
+    request (`eth_sendTransactionSync`: anvil answers when its automine has mined it, where
+    `eth_sendTransaction` answers before and the receipt had to be polled for); a transaction
+    the node does not mine within its timeout raises."""
+    return rpc("eth_sendTransactionSync", [tx])
 
 
 def batch(*reads: tuple[Raw, str, tuple]) -> list[Any]:
@@ -125,12 +132,7 @@ class Raw:
         }
         if gas is not None:
             tx["gas"] = hex(gas)
-        tx_hash = rpc("eth_sendTransaction", [tx])
-        deadline = time.monotonic() + RECEIPT_TIMEOUT
-        # Anvil mines the transaction at once, but asynchronously: poll for the receipt.
-        while (receipt := rpc("eth_getTransactionReceipt", [tx_hash])) is None:
-            assert time.monotonic() < deadline, f"{method}{args}: {tx_hash} not mined"
-            time.sleep(0.001)
+        receipt = mined(tx)
         assert int(receipt["status"], 16) == 1, f"{method}{args} reverted"
         return receipt
 
