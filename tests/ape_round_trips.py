@@ -26,15 +26,24 @@ is past the transaction's (`_await_sender_nonce_increment`): two of the nine rou
 transaction (tests/vault/test_rebalance.py). A mined receipt's sender is always past its nonce,
 so the poll is left to receipts of transactions not mined; the mining mode is remembered per node
 until a request that can change it (`anvil_setAutomine`, interval mining, a reset, a state load),
-made through any HTTP provider of this process, or a provider connecting.
+made through any HTTP provider of this process, or a provider connecting. On an automining node a
+raw transaction goes as `eth_sendRawTransactionSync`, whose answer is the receipt: the sender's
+receipt request is answered with it instead of polling until the node has mined.
+
+Ape also rebuilds the network's config from its dict (a pydantic-settings model that reads the
+environment) every time it looks a setting up: twice a read, four times a transaction. The test
+process keeps the model built from a dict until the dict changes.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 
 import ape_ethereum.provider
+from ape.api.config import PluginConfig
+from ape.api.networks import NetworkAPI
 from ape.api.transactions import ReceiptAPI
 from ape.contracts.base import ContractCall, ContractMethodHandler
 from ape.logging import logger
@@ -173,6 +182,27 @@ def _http_make_batch_request_forgetting_mining(self, requests):
         _forget_mining()
 
 
+_network_config = NetworkAPI.config.fget
+_configs: dict[tuple[int, str], tuple[dict, PluginConfig]] = {}  # (network, name) -> (dict, model)
+
+
+@functools.wraps(_network_config)
+def _network_config_remembered(self):
+    for opt in {self.name, self.name.replace("-", "_"), self.name.replace("_", "-")}:
+        cfg = self.ecosystem_config.get(opt)
+        if cfg and isinstance(cfg, dict):
+            known = _configs.get((id(self), opt))
+            if known is not None and known[0] == cfg:
+                return known[1]
+            model = _network_config(self)
+            if isinstance(model, PluginConfig):
+                _configs[id(self), opt] = (copy.deepcopy(cfg), model)
+            return model
+        if cfg:
+            break
+    return _network_config(self)
+
+
 _await_sender_nonce_increment = ReceiptAPI._await_sender_nonce_increment
 
 
@@ -200,6 +230,7 @@ FoundryProvider.auto_mine = _auto_mine_remembered.setter(FoundryProvider.auto_mi
 HTTPProvider.make_request = _http_make_request_forgetting_mining
 HTTPProvider.make_batch_request = _http_make_batch_request_forgetting_mining
 ReceiptAPI._await_sender_nonce_increment = _await_sender_nonce_increment_unless_mined
+NetworkAPI.config = property(_network_config_remembered)
 ContractCall.serialize_transaction = _serialize_without_the_block_gas_limit
 
 

@@ -4,7 +4,8 @@ still answers at the block asked for, no contract has `console.log` lines for Ap
 post-transaction trace to print, a transaction sent after the mining mode changed (by Ape or by a
 raw request) waits or not as the node now mines, a mined receipt's sender is past its nonce, and a
 transaction sent while the node automines gets the receipt the node keeps for it (none once a
-revert took the transaction away)."""
+revert took the transaction away), and a network's config is built again when its settings
+change."""
 
 from __future__ import annotations
 
@@ -103,3 +104,18 @@ def test_a_transaction_sent_while_automining_gets_the_receipt_the_node_keeps(
     assert ape_round_trips._sent_receipts == {}
     gone = web3.provider.make_request("eth_getTransactionReceipt", [tx_hash.to_0x_hex()])
     assert gone["result"] is None
+
+
+def test_a_network_config_is_built_again_when_its_settings_change(chain):
+    network = chain.provider.network
+    first = network.config
+    assert network.config is first  # kept while the settings are the same
+    settings = network.ecosystem_config.get(network.name)
+    block_time = settings["block_time"]
+    settings["block_time"] = block_time + 7
+    try:
+        assert network.config is not first
+        assert network.config.get("block_time") == block_time + 7
+    finally:
+        settings["block_time"] = block_time
+    assert network.config.get("block_time") == block_time
