@@ -23,7 +23,6 @@ outcome (nothing sent, the reason named) and the next pass plans around it.
 
 from __future__ import annotations
 
-import pytest
 from eth_abi import decode as abi_decode
 from eth_utils import keccak
 
@@ -34,6 +33,7 @@ from tests.keepers.test_steward import (  # noqa: F401 - fixtures: the steward's
     GOLD_LTV,
     shock_gold,
     state,
+    steward_keeper,
     steward_keeper_cli,
     steward_manifest,
     steward_updates,
@@ -44,24 +44,6 @@ from tests.scripts import inprocess
 # The in-process CLI runner and what it needs (tests/scripts/conftest.py's fixtures).
 _process_state_restored = inprocess._process_state_restored
 keeper_main = inprocess.keeper_main
-
-
-@pytest.fixture(scope="module")
-def steward_keeper(keeper_main, steward_manifest, state):  # noqa: F811 - the imported fixture
-    """`steward_keeper_cli` in-process (tests/scripts/inprocess.py): the same arguments, state
-    folders and settings, a "Traceback" in stderr failing the same way; about four seconds of
-    start-up less a call. The first test's three calls stay real `ballast-keeper` processes."""
-
-    def run(*args: str, account: str = "TEST::2", env: dict[str, str] | None = None):
-        env = {"BALLAST_KEEPER_STEWARD__RECOMMENDATION_DIR": str(state / "rec"),
-               "BALLAST_KEEPER_STEWARD__RATIONALE_DIR": str(state / "docs"),
-               **(env or {})}  # fmt: skip
-        where = ["--state-dir", str(state / "keeper"), "--manifest", str(steward_manifest)]
-        result = keeper_main([*where, "--account", account, *args], env=env)
-        assert "Traceback" not in result.stderr, result.stderr
-        return result
-
-    return run
 
 
 # a steward's own posture: a z of 3 where the DAO published 10, loosening where it delegated
@@ -124,7 +106,7 @@ def _forge(state, name: str, document: dict) -> str:  # noqa: F811 - the importe
 
 
 def test_a_malformed_receipt_is_named_with_its_reason_not_a_traceback(
-    steward_keeper,
+    steward_keeper,  # noqa: F811 - the imported fixture
     steward_manifest,  # noqa: F811 - the imported fixture
     system,  # noqa: F811 - the imported fixture
     chain,
@@ -228,7 +210,7 @@ def test_a_steward_batch_the_registry_refuses_between_read_and_send_is_one_clear
 
 
 def test_a_steward_move_without_a_rationale_is_named(
-    steward_keeper,
+    steward_keeper,  # noqa: F811 - the imported fixture
     system,  # noqa: F811 - the imported fixture
     chain,
     accounts,
@@ -272,7 +254,7 @@ def test_a_steward_move_without_a_rationale_is_named(
 
 
 def test_a_steward_set_beside_a_batch_in_one_transaction_is_not_credited_with_its_hash(
-    steward_keeper,
+    steward_keeper,  # noqa: F811 - the imported fixture
     system,  # noqa: F811 - the imported fixture
     chain,
     accounts,
