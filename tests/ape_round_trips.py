@@ -19,16 +19,37 @@ After every transaction to a contract, Ape fetches its code and the transaction'
 print the `console.log` lines a contract may have emitted (`_post_send_transaction`); no
 contract here imports a console library (tests/contracts/test_read_shortcuts.py checks), so
 the test process only logs the "Confirmed" line Ape logs after them.
+
+Around every transaction Ape also asks anvil whether it automines (`anvil_getAutomine`, to know
+whether to wait for a receipt) and, once it has the receipt, polls the sender's nonce until it
+is past the transaction's (`_await_sender_nonce_increment`): two of the nine round trips of a
+transaction (tests/vault/test_rebalance.py). A mined receipt's sender is always past its nonce,
+so the poll is left to receipts of transactions not mined; the mining mode is remembered per node
+until a request that can change it (`anvil_setAutomine`, interval mining, a reset, a state load),
+made through any HTTP provider of this process, or a provider connecting. On an automining node a
+raw transaction goes as `eth_sendRawTransactionSync`, whose answer is the receipt: the sender's
+receipt request is answered with it instead of polling until the node has mined.
+
+Ape also rebuilds the network's config from its dict (a pydantic-settings model that reads the
+environment) every time it looks a setting up: twice a read, four times a transaction. The test
+process keeps the model built from a dict until the dict changes.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
+import threading
 
 import ape_ethereum.provider
+from ape.api.config import PluginConfig
+from ape.api.networks import NetworkAPI
+from ape.api.transactions import ReceiptAPI
 from ape.contracts.base import ContractCall, ContractMethodHandler
 from ape.logging import logger
 from ape_ethereum.provider import Web3Provider
+from ape_foundry.provider import FoundryProvider
+from web3.providers.rpc import HTTPProvider
 
 # RPC methods after which an address may have lost its code
 _CODE_CHANGERS = frozenset(
@@ -64,7 +85,132 @@ _post_connect = Web3Provider._post_connect  # runs after every provider's connec
 @functools.wraps(_post_connect)
 def _post_connect_forgetting_code(self, *args, **kwargs):
     _with_code.clear()
+    _forget_mining()
     return _post_connect(self, *args, **kwargs)
+
+
+# RPC methods after which a node's mining mode may have changed
+_MINING_CHANGERS = frozenset(
+    {"anvil_setAutomine", "evm_setAutomine", "anvil_setIntervalMining", "evm_setIntervalMining",
+     "anvil_reset", "hardhat_reset", "anvil_loadState", "hardhat_loadState"}
+)  # fmt: skip
+_automine: dict[str, bool] = {}  # node URL -> anvil_getAutomine's answer
+_mining_changes = [0]  # bumped by every forget: an answer read across a change is not kept
+_mining_lock = threading.Lock()
+
+
+def _forget_mining() -> None:
+    with _mining_lock:
+        _mining_changes[0] += 1
+        _automine.clear()
+
+
+@property
+def _auto_mine_remembered(self) -> bool:
+    node = self.web3.provider.endpoint_uri
+    with _mining_lock:
+        known, changes = _automine.get(node), _mining_changes[0]
+    if known is not None:
+        return known
+    answer = self.make_request("anvil_getAutomine", [])
+    with _mining_lock:
+        if changes == _mining_changes[0]:
+            _automine[node] = answer
+    return answer
+
+
+_http_make_request = HTTPProvider.make_request
+_http_make_batch_request = HTTPProvider.make_batch_request
+
+
+# Receipts anvil answered a synchronous send with, until their first eth_getTransactionReceipt:
+# tx hash -> that request's response. Forgotten when a request may take the transaction away.
+_sent_receipts: dict[str, dict] = {}
+_RECEIPT_FORGETTERS = frozenset({"evm_revert", "anvil_reset", "hardhat_reset", "anvil_loadState",
+                                 "hardhat_loadState", "anvil_rollback"})  # fmt: skip
+_MAX_SENT_RECEIPTS = 1_000  # a sender that never asks for its receipts keeps no more than these
+
+
+def _hash_key(value) -> str:
+    return value.lower() if isinstance(value, str) else "0x" + bytes(value).hex()
+
+
+@functools.wraps(_http_make_request)
+def _http_make_request_forgetting_mining(self, method, params):
+    if method in _RECEIPT_FORGETTERS:
+        _sent_receipts.clear()
+    if method == "eth_sendRawTransaction" and _automine.get(self.endpoint_uri) is True:
+        return _send_raw_transaction_sync(self, params)
+    if method == "eth_getTransactionReceipt" and params:
+        stashed = _sent_receipts.pop(_hash_key(params[0]), None)
+        if stashed is not None:
+            return stashed
+    if method not in _MINING_CHANGERS:
+        return _http_make_request(self, method, params)
+    _forget_mining()
+    try:
+        return _http_make_request(self, method, params)
+    finally:
+        _forget_mining()
+
+
+def _send_raw_transaction_sync(self, params):
+    """eth_sendRawTransaction on an automining node, as eth_sendRawTransactionSync: the node
+    answers once the transaction is mined, with its receipt, kept for the sender's receipt
+    request (Ape's or web3's wait for it, which polled until anvil's automine had mined it);
+    answered as eth_sendRawTransaction is, with the hash (an error as it comes)."""
+    response = _http_make_request(self, "eth_sendRawTransactionSync", params)
+    receipt = response.get("result") if isinstance(response, dict) else None
+    if not isinstance(receipt, dict):
+        return response
+    if len(_sent_receipts) >= _MAX_SENT_RECEIPTS:
+        _sent_receipts.clear()
+    tx_hash = receipt["transactionHash"]
+    _sent_receipts[_hash_key(tx_hash)] = {"jsonrpc": "2.0", "id": response.get("id"),
+                                          "result": receipt}  # fmt: skip
+    return {**response, "result": tx_hash}
+
+
+@functools.wraps(_http_make_batch_request)
+def _http_make_batch_request_forgetting_mining(self, requests):
+    if not any(method in _MINING_CHANGERS for method, _ in requests):
+        return _http_make_batch_request(self, requests)
+    _forget_mining()
+    try:
+        return _http_make_batch_request(self, requests)
+    finally:
+        _forget_mining()
+
+
+_network_config = NetworkAPI.config.fget
+_configs: dict[tuple[int, str], tuple[dict, PluginConfig]] = {}  # (network, name) -> (dict, model)
+
+
+@functools.wraps(_network_config)
+def _network_config_remembered(self):
+    for opt in {self.name, self.name.replace("-", "_"), self.name.replace("_", "-")}:
+        cfg = self.ecosystem_config.get(opt)
+        if cfg and isinstance(cfg, dict):
+            known = _configs.get((id(self), opt))
+            if known is not None and known[0] == cfg:
+                return known[1]
+            model = _network_config(self)
+            if isinstance(model, PluginConfig):
+                _configs[id(self), opt] = (copy.deepcopy(cfg), model)
+            return model
+        if cfg:
+            break
+    return _network_config(self)
+
+
+_await_sender_nonce_increment = ReceiptAPI._await_sender_nonce_increment
+
+
+@functools.wraps(_await_sender_nonce_increment)
+def _await_sender_nonce_increment_unless_mined(self) -> None:
+    if self.block_number is not None and self.block_number >= 0:
+        return  # mined: the sender's nonce is already past the transaction's
+    _await_sender_nonce_increment(self)
 
 
 _serialize = ContractCall.serialize_transaction
@@ -80,6 +226,11 @@ def _serialize_without_the_block_gas_limit(self, *args, **kwargs):
 ContractMethodHandler._validate_is_contract = _validate_is_contract_remembered
 Web3Provider.make_request = _make_request_forgetting_code
 Web3Provider._post_connect = _post_connect_forgetting_code
+FoundryProvider.auto_mine = _auto_mine_remembered.setter(FoundryProvider.auto_mine.fset)
+HTTPProvider.make_request = _http_make_request_forgetting_mining
+HTTPProvider.make_batch_request = _http_make_batch_request_forgetting_mining
+ReceiptAPI._await_sender_nonce_increment = _await_sender_nonce_increment_unless_mined
+NetworkAPI.config = property(_network_config_remembered)
 ContractCall.serialize_transaction = _serialize_without_the_block_gas_limit
 
 

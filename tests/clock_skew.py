@@ -20,7 +20,8 @@ from typing import Any
 import web3.providers.rpc as rpc
 
 # RPC methods that mine a block (automine mines one per transaction)
-MINING = frozenset({"eth_sendRawTransaction", "eth_sendTransaction", "evm_mine", "anvil_mine"})
+MINING = frozenset({"eth_sendRawTransaction", "eth_sendTransaction", "eth_sendTransactionSync",
+                    "eth_sendRawTransactionSync", "evm_mine", "anvil_mine"})  # fmt: skip
 
 
 def skewed(make_request: Callable[..., Any], seconds: int) -> Callable[..., Any]:

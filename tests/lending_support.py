@@ -158,38 +158,82 @@ def _slot(contract, slot: int) -> int:
 def stored_book(book) -> Book:
     """The book's stored interest state (not accrued), read from storage and checked against
     its views (a changed storage layout fails here, not in a differential test)."""
-    packed, rates = _slot(book, BOOK_SLOT), _slot(book, RATES_SLOT)
+    return book_of(
+        _slot(book, BOOK_SLOT), _slot(book, RATES_SLOT), _slot(book, SUPPLY_INDEX_SLOT),
+        cash=book.cash(), rate=book.borrowRate(),
+    )  # fmt: skip
+
+
+def book_of(packed: int, rates: int, supply_index: int, *, cash: int, rate: int) -> Book:
+    """The Book from the words at BOOK_SLOT, RATES_SLOT and SUPPLY_INDEX_SLOT, checked against
+    the views `cash()` and `borrowRate()`."""
     state = Book(
         cash=packed & _U128,
         total_scaled=packed >> 128,
         borrow_index=rates & _U128,
         rate=(rates >> 128) & _U64,
         last_accrual=(rates >> 192) & _U40,
-        supply_index=_slot(book, SUPPLY_INDEX_SLOT),
+        supply_index=supply_index,
     )
-    assert (state.cash, state.rate) == (book.cash(), book.borrowRate()), (
+    assert (state.cash, state.rate) == (cash, rate), (
         "LendingSleeve's storage layout changed: update the slots in lending_support"
     )
     return state
 
 
+def loan_slot(borrower) -> int:
+    """The slot of `_positions[borrower]` (its low half: the scaled debt)."""
+    slot = keccak(encode(["address", "uint256"], [str(borrower.address), POSITIONS_SLOT]))
+    return int.from_bytes(slot, "big")
+
+
+def collateral_field_slot(index: int, offset: int) -> int:
+    """The slot of word `offset` of `_collaterals[index]`."""
+    base = int.from_bytes(keccak(COLLATERALS_SLOT.to_bytes(32, "big")), "big")
+    return base + index * COLLATERAL_SLOTS + offset
+
+
+def backing_slot(borrower, token) -> int:
+    """The slot of `_backing[borrower][token]` (share | scaledShare << 128)."""
+    inner = keccak(encode(["address", "uint256"], [str(borrower.address), BACKING_SLOT]))
+    slot = keccak(encode(["address", "bytes32"], [str(token.address), inner]))
+    return int.from_bytes(slot, "big")
+
+
 def stored_loan(book, borrower) -> Loan:
     """The borrower's scaled debt, from `_positions`."""
-    slot = keccak(encode(["address", "uint256"], [str(borrower.address), POSITIONS_SLOT]))
-    return Loan(_slot(book, int.from_bytes(slot, "big")) & _U128)
+    return loan_of(_slot(book, loan_slot(borrower)))
+
+
+def loan_of(word: int) -> Loan:
+    """The Loan in a `_positions` word."""
+    return Loan(word & _U128)
 
 
 def _collateral_field(book, index: int, offset: int) -> int:
-    base = int.from_bytes(keccak(COLLATERALS_SLOT.to_bytes(32, "big")), "big")
-    return _slot(book, base + index * COLLATERAL_SLOTS + offset)
+    return _slot(book, collateral_field_slot(index, offset))
+
+
+def scaled_usage_of(packed: int, usage: int) -> int:
+    """`_collaterals[index].scaledUsage` from the packed word at offset 5, its low half checked
+    against `capUsage` (`usage`)."""
+    assert packed & _U128 == usage, (
+        "LendingSleeve's storage layout changed: update the slots in lending_support"
+    )
+    return packed >> 128
 
 
 def stored_scaled_usage(book, index: int) -> int:
     """`_collaterals[index].scaledUsage`: the positions' scaled debt resting on that token (the
     layout checked against `capUsage`, its `usage`)."""
     token = book.collateralTokens()[index]
-    packed = _collateral_field(book, index, 5)
-    assert packed & _U128 == book.capUsage(token), (
+    return scaled_usage_of(_collateral_field(book, index, 5), book.capUsage(token))
+
+
+def scaled_backing_of(packed: int, share: int) -> int:
+    """The scaled half of a `_backing` word, its low half checked against `capUsageOf`
+    (`share`)."""
+    assert packed & _U128 == share, (
         "LendingSleeve's storage layout changed: update the slots in lending_support"
     )
     return packed >> 128
@@ -198,13 +242,8 @@ def stored_scaled_usage(book, index: int) -> int:
 def stored_scaled_backing(book, borrower, token) -> int:
     """The borrower's scaled debt resting on `token` (`_backing[borrower][token] >> 128`; the
     layout checked against `capUsageOf`, the low half)."""
-    inner = keccak(encode(["address", "uint256"], [str(borrower.address), BACKING_SLOT]))
-    slot = keccak(encode(["address", "bytes32"], [str(token.address), inner]))
-    packed = _slot(book, int.from_bytes(slot, "big"))
-    assert packed & _U128 == book.capUsageOf(borrower, token), (
-        "LendingSleeve's storage layout changed: update the slots in lending_support"
-    )
-    return packed >> 128
+    packed = _slot(book, backing_slot(borrower, token))
+    return scaled_backing_of(packed, book.capUsageOf(borrower, token))
 
 
 def rate_model(lending: LendingSystem) -> RateModel:
@@ -239,37 +278,46 @@ def lendable_price(lending: LendingSystem, token) -> int:
     return ref if ref and ref < low and young else low
 
 
-def position_of(lending: LendingSystem, borrower, debt: int, lendable: bool = False) -> Position:
+def _ape_read(contract, method: str, *args):
+    return getattr(contract, method)(*args)
+
+
+def position_of(
+    lending: LendingSystem, borrower, debt: int, lendable: bool = False, read=_ape_read
+) -> Position:
     """`borrower`'s collateral in listing order, priced as the router's `tryPrice` says now
     (with `lendable`, as the book lends against it: `lendable_price`), each fresh one with its
     liquidation price (`band_clamp`: the live price floored at the band's lower edge, checked
-    against the router's `liquidationPrice`), with the registry's weights, owing `debt`."""
-    get = lending.vs.registry.get
-    band = get(key("oracle.maxDeviationBps"))
+    against the router's `liquidationPrice`), with the registry's weights, owing `debt`.
+    `read(contract, method, *args)` makes each view call (Ape's by default; a state machine
+    hands in reads it fetched in one batch)."""
+    registry, router = lending.vs.registry, lending.vs.router
+    band = read(registry, "get", key("oracle.maxDeviationBps"))
     holdings = []
     for name in COLLATERAL:
         token = lending.token(name)
-        price, fresh = lending.vs.router.tryPrice(token)
+        price, fresh = read(router, "tryPrice", token)
         high = None
         if fresh:
-            high = band_clamp(price, lending.vs.router.lastPrice(token)[0], band)
-            assert high == lending.vs.router.liquidationPrice(token), (name, high)
+            high = band_clamp(price, read(router, "lastPrice", token)[0], band)
+            assert high == read(router, "liquidationPrice", token), (name, high)
         if lendable and fresh:
             price = lendable_price(lending, token)
         holdings.append(
             Holding(
                 token=str(token.address),
-                amount=lending.book.collateralOf(borrower, token),
-                decimals=token.decimals(),
+                amount=read(lending.book, "collateralOf", borrower, token),
+                decimals=read(token, "decimals"),
                 price=price,
-                ltv_bps=get(key(f"lend.ltvBps.{name}")),
-                threshold_bps=get(key(f"lend.liqThresholdBps.{name}")),
-                bonus_bps=get(key(f"lend.liqBonusBps.{name}")),
+                ltv_bps=read(registry, "get", key(f"lend.ltvBps.{name}")),
+                threshold_bps=read(registry, "get", key(f"lend.liqThresholdBps.{name}")),
+                bonus_bps=read(registry, "get", key(f"lend.liqBonusBps.{name}")),
                 fresh=fresh,
                 high=high,
             )
         )
-    return Position(debt=debt, holdings=tuple(holdings), asset_decimals=lending.asset.decimals())
+    decimals = read(lending.asset, "decimals")
+    return Position(debt=debt, holdings=tuple(holdings), asset_decimals=decimals)
 
 
 __all__ = [

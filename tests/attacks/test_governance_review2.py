@@ -26,11 +26,18 @@ from tests.keepers.test_steward import (  # noqa: F401 - fixtures: the steward's
     GOLD_LTV,
     shock_gold,
     state,
+    steward_keeper,
     steward_keeper_cli,
     steward_manifest,
     steward_updates,
     system,
 )
+from tests.scripts import inprocess
+
+# The in-process CLI runner and what it needs (tests/scripts/conftest.py's fixtures): the second
+# test's calls run in-process, the first test's stay real `ballast-keeper` processes.
+_process_state_restored = inprocess._process_state_restored
+keeper_main = inprocess.keeper_main
 
 DAY = 86_400
 
@@ -95,7 +102,7 @@ def test_a_receipt_read_days_before_its_batch_does_not_verify(
 
 
 def test_a_rationale_hash_carried_by_a_second_batch_does_not_verify(
-    steward_keeper_cli,  # noqa: F811 - the imported fixture
+    steward_keeper,  # noqa: F811 - the imported fixture
     system,  # noqa: F811 - the imported fixture
     chain,
     accounts,
@@ -103,14 +110,14 @@ def test_a_rationale_hash_carried_by_a_second_batch_does_not_verify(
     registry = system["registry"]
     shock_gold(system, chain, accounts)
     before = len(steward_updates(chain, registry))
-    result = steward_keeper_cli("once", "--job", "steward")
+    result = steward_keeper("once", "--job", "steward")
     assert result.returncode == 0 and "mined" in result.stdout, result.stdout + result.stderr
     logs = steward_updates(chain, registry)
     assert len(logs) == before + 1
     digest = "0x" + bytes(logs[-1]["topics"][1]).hex()
 
     # control: the honest batch, just read and sent, verifies
-    honest = steward_keeper_cli("verify-steward", digest, "--replay")
+    honest = steward_keeper("verify-steward", digest, "--replay")
     assert honest.returncode == 0, honest.stdout + honest.stderr
     assert "MISMATCH" not in honest.stdout, honest.stdout
 
@@ -129,12 +136,12 @@ def test_a_rationale_hash_carried_by_a_second_batch_does_not_verify(
     second = again[-1]["transactionHash"]
     second_hex = second if isinstance(second, str) else "0x" + bytes(second).hex()
 
-    out = steward_keeper_cli("verify-steward", digest, "--replay")
+    out = steward_keeper("verify-steward", digest, "--replay")
     assert out.returncode == 4, out.stdout + out.stderr
     assert (
         f"MISMATCH: rationale hash: 2 steward batches carry it (also {second_hex} at block "
         f"{again[-1]['blockNumber']}); a receipt describes one batch"
     ) in out.stdout, out.stdout
     # without --replay too: the reuse is read from the events alone
-    plain = steward_keeper_cli("verify-steward", digest)
+    plain = steward_keeper("verify-steward", digest)
     assert plain.returncode == 4 and "2 steward batches carry it" in plain.stdout, plain.stdout

@@ -33,11 +33,18 @@ from tests.keepers.test_steward import (  # noqa: F401 - fixtures: the steward's
     GOLD_LTV,
     shock_gold,
     state,
+    steward_keeper,
     steward_keeper_cli,
     steward_manifest,
     steward_updates,
     system,
 )
+from tests.scripts import inprocess
+
+# The in-process CLI runner and what it needs (tests/scripts/conftest.py's fixtures).
+_process_state_restored = inprocess._process_state_restored
+keeper_main = inprocess.keeper_main
+
 
 # a steward's own posture: a z of 3 where the DAO published 10, loosening where it delegated
 # tightening only (keepers.job_config.StewardConfig's defaults)
@@ -99,15 +106,15 @@ def _forge(state, name: str, document: dict) -> str:  # noqa: F811 - the importe
 
 
 def test_a_malformed_receipt_is_named_with_its_reason_not_a_traceback(
-    steward_keeper_cli,  # noqa: F811 - the imported fixture
+    steward_keeper,  # noqa: F811 - the imported fixture
     steward_manifest,  # noqa: F811 - the imported fixture
     system,  # noqa: F811 - the imported fixture
     chain,
     accounts,
     state,  # noqa: F811 - the imported fixture
 ):
-    digest, body = a_steward_batch(steward_keeper_cli, system, chain, accounts, state)
-    honest = steward_keeper_cli("verify-steward", digest, "--replay")
+    digest, body = a_steward_batch(steward_keeper, system, chain, accounts, state)
+    honest = steward_keeper("verify-steward", digest, "--replay")
     assert honest.returncode == 0, honest.stdout + honest.stderr
 
     flat = decode(body)  # gold at one price and no volatility floor: sigma 0, a division by it
@@ -127,7 +134,7 @@ def test_a_malformed_receipt_is_named_with_its_reason_not_a_traceback(
                          f"deployment's block {deployed.block}"),
     }  # fmt: skip
     for name, (document, reason) in cases.items():
-        out = steward_keeper_cli(
+        out = steward_keeper(
             "verify-steward", digest, "--replay", "--document", _forge(state, name, document)
         )
         assert out.returncode == 4, (name, out.stdout + out.stderr)
@@ -203,7 +210,7 @@ def test_a_steward_batch_the_registry_refuses_between_read_and_send_is_one_clear
 
 
 def test_a_steward_move_without_a_rationale_is_named(
-    steward_keeper_cli,  # noqa: F811 - the imported fixture
+    steward_keeper,  # noqa: F811 - the imported fixture
     system,  # noqa: F811 - the imported fixture
     chain,
     accounts,
@@ -223,7 +230,7 @@ def test_a_steward_move_without_a_rationale_is_named(
     batch = registry.stewardSetBatch([GOLD_LTV], [ltv - ltv * 70 // 10_000], digest,
                                      "ballast://steward/doc", sender=steward)  # fmt: skip
     assert not batch.failed
-    listed = steward_keeper_cli("steward-moves")
+    listed = steward_keeper("steward-moves")
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert (
         f"block {batch.block_number} tx {batch.txn_hash}: lend.ltvBps.gold {ltv} -> "
@@ -237,7 +244,7 @@ def test_a_steward_move_without_a_rationale_is_named(
     assert not tx.failed and registry.get(key) == old + old // 10
     assert len(steward_updates(chain, registry)) == 1  # the batch's: no rationale logged
 
-    out = steward_keeper_cli("steward-moves")
+    out = steward_keeper("steward-moves")
     assert out.returncode == 4, out.stdout + out.stderr
     assert (
         f"UNEXPLAINED: block {tx.block_number} tx {tx.txn_hash}: vault.idleBufferBps {old} -> "
@@ -247,7 +254,7 @@ def test_a_steward_move_without_a_rationale_is_named(
 
 
 def test_a_steward_set_beside_a_batch_in_one_transaction_is_not_credited_with_its_hash(
-    steward_keeper_cli,  # noqa: F811 - the imported fixture
+    steward_keeper,  # noqa: F811 - the imported fixture
     system,  # noqa: F811 - the imported fixture
     chain,
     accounts,
@@ -276,7 +283,7 @@ def test_a_steward_set_beside_a_batch_in_one_transaction_is_not_credited_with_it
         [(registry.address, False, batch), (registry.address, False, single)], sender=accounts[0]
     )
     assert not tx.failed and registry.get(idle) == old + old // 10
-    out = steward_keeper_cli("steward-moves")
+    out = steward_keeper("steward-moves")
     assert out.returncode == 4, out.stdout + out.stderr
     assert f"lend.ltvBps.gold {ltv} -> {ltv - ltv * 70 // 10_000} by {multisend.address}, " \
         f"rationale 0x{digest.hex()}" in out.stdout, out.stdout  # fmt: skip

@@ -2,15 +2,15 @@
 
 An Ape contract call costs round trips besides the call (tests/ape_round_trips.py removes two in
 the test process) and an Ape transaction a dozen; `Raw` makes each view one `eth_call` and each
-transaction one `eth_sendTransaction` (the test accounts are anvil's own, unlocked) plus its
-receipt, encoding and decoding with eth_abi from the contract's ABI; `batch` reads many views in
-one request. Reverted calls decode to the contract's custom error (name and inputs), like
+transaction one `eth_sendTransactionSync` (the test accounts are anvil's own, unlocked: the
+answer is its receipt), encoding and decoding with eth_abi from the contract's ABI; `batch` reads
+many views in one request, and `Reads` any mix of views, storage slots and refusals. Reverted
+calls decode to the contract's custom error (name and inputs), like
 `tests.vault_support.revert_of`.
 """
 
 from __future__ import annotations
 
-import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,7 +20,6 @@ from eth_utils import keccak
 from hexbytes import HexBytes
 
 MAX_FEE_PER_GAS = 10**12  # 1000 gwei
-RECEIPT_TIMEOUT = 30.0  # seconds; a loaded machine may be slow, a lost transaction is a failure
 
 
 def rpc(method: str, params: list) -> Any:
@@ -29,6 +28,14 @@ def rpc(method: str, params: list) -> Any:
     if "error" in response:
         raise RuntimeError(f"{method}: {response['error']}")
     return response["result"]
+
+
+def mined(tx: dict) -> dict:
+    """Sends `tx` from an unlocked test account and returns its receipt once mined, in one
+    request (`eth_sendTransactionSync`: anvil answers when its automine has mined it, where
+    `eth_sendTransaction` answers before and the receipt had to be polled for); a transaction
+    the node does not mine within its timeout raises."""
+    return rpc("eth_sendTransactionSync", [tx])
 
 
 def batch(*reads: tuple[Raw, str, tuple]) -> list[Any]:
@@ -47,6 +54,11 @@ def batch(*reads: tuple[Raw, str, tuple]) -> list[Any]:
             raise RuntimeError(f"{method}{args}: {response['error']}")
         out.append(contract.decoded(method, HexBytes(response["result"])))
     return out
+
+
+def decoded_outputs(outputs: list, result: bytes) -> Any:
+    """Return data decoded by a method's `outputs` (a struct as a namespace of its fields)."""
+    return _shape(outputs, decode([o.canonical_type for o in outputs], result))
 
 
 def _address(value: Any) -> Any:
@@ -87,14 +99,17 @@ class Raw:
 
     def decoded(self, method: str, result: bytes) -> Any:
         """`method`'s return data decoded (a struct as a namespace of its fields)."""
-        outputs = self.methods[method].outputs
-        return _shape(outputs, decode([o.canonical_type for o in outputs], result))
+        return decoded_outputs(self.methods[method].outputs, result)
 
     def refusal(self, method: str, *args, sender) -> tuple[str, dict] | None:
         """The custom error `method(*args)` from `sender` reverts with on the pending block,
         with its inputs, or None when the call passes."""
         call = {"from": sender.address, "to": self.address, "data": self.calldata(method, *args)}
         response = ape.chain.provider.web3.provider.make_request("eth_call", [call, "pending"])
+        return self.refused(response)
+
+    def refused(self, response: dict) -> tuple[str, dict] | None:
+        """The custom error (name and inputs) an `eth_call` response reverted with, or None."""
         if "error" not in response:
             return None
         output = HexBytes(response["error"].get("data") or b"")
@@ -117,12 +132,7 @@ class Raw:
         }
         if gas is not None:
             tx["gas"] = hex(gas)
-        tx_hash = rpc("eth_sendTransaction", [tx])
-        deadline = time.monotonic() + RECEIPT_TIMEOUT
-        # Anvil mines the transaction at once, but asynchronously: poll for the receipt.
-        while (receipt := rpc("eth_getTransactionReceipt", [tx_hash])) is None:
-            assert time.monotonic() < deadline, f"{method}{args}: {tx_hash} not mined"
-            time.sleep(0.001)
+        receipt = mined(tx)
         assert int(receipt["status"], 16) == 1, f"{method}{args} reverted"
         return receipt
 
@@ -144,3 +154,71 @@ class Raw:
             values.update(zip((p.name for p in plain), data, strict=True))
             found.append(SimpleNamespace(**values))
         return found
+
+
+class Read:
+    """One read queued on `Reads`; `value` once the batch is fetched."""
+
+    __slots__ = ("request", "decode", "value")
+
+    def __init__(self, request: tuple[str, list], decode) -> None:
+        self.request, self.decode = request, decode
+
+
+class Reads:
+    """Views, storage slots and refusals queued, then fetched in one JSON-RPC batch (one HTTP
+    round trip; nothing is mined in between, so all see the same state): each queued `Read` gets
+    its `value` as the one request would have answered it (a view as `Raw.call` decodes it, a
+    slot as an int, a refusal as `Raw.refusal`'s outcome). A view or slot answering an error
+    raises."""
+
+    def __init__(self) -> None:
+        self.queued: list[Read] = []
+
+    def request(self, method: str, params: list, decode) -> Read:
+        """Any request, its value `decode(response)` (the whole JSON-RPC response)."""
+        read = Read((method, params), decode)
+        self.queued.append(read)
+        return read
+
+    def call(self, contract: Raw, method: str, *args, block: str = "latest") -> Read:
+        call = {"to": contract.address, "data": contract.calldata(method, *args)}
+        outputs = contract.methods[method].outputs  # the overload calldata chose, if any
+        return self.request(
+            "eth_call",
+            [call, block],
+            lambda r: decoded_outputs(outputs, HexBytes(_result(r, f"{method}{args}"))),
+        )
+
+    def storage(self, address: str, slot: int, block: str = "latest") -> Read:
+        return self.request(
+            "eth_getStorageAt",
+            [address, hex(slot), block],
+            lambda r: int(_result(r, f"slot {slot:#x} of {address}"), 16),
+        )
+
+    def refusal(self, contract: Raw, method: str, *args, sender, block: str = "pending") -> Read:
+        call = {
+            "from": sender.address,
+            "to": contract.address,
+            "data": contract.calldata(method, *args),
+        }
+        return self.request("eth_call", [call, block], contract.refused)
+
+    def fetch(self) -> None:
+        if not self.queued:
+            return
+        responses = ape.chain.provider.web3.provider.make_batch_request(
+            [read.request for read in self.queued]
+        )
+        if not isinstance(responses, list):  # the node refused the batch as a whole
+            raise RuntimeError(f"batch of {len(self.queued)}: {responses.get('error', responses)}")
+        for read, response in zip(self.queued, responses, strict=True):
+            read.value = read.decode(response)
+        self.queued = []
+
+
+def _result(response: dict, what: str) -> Any:
+    if "error" in response:
+        raise RuntimeError(f"{what}: {response['error']}")
+    return response["result"]

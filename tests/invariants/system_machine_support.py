@@ -29,7 +29,6 @@ is `Raw` with the ERC-7540 overloads (`deposit`/`mint` with a controller) chosen
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +41,14 @@ from hypothesis import strategies as st
 
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
-from tests.invariants.agent_machine_support import MAX_FEE_PER_GAS, RECEIPT_TIMEOUT, Raw, rpc
+from tests.invariants.agent_machine_support import (
+    MAX_FEE_PER_GAS,
+    Raw,
+    Read,
+    Reads,
+    mined,
+    rpc,
+)
 from tests.vault_support import STRIKE_FIELDS, USDC, WINDOW, faucet  # noqa: F401 (re-exported)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -187,6 +193,15 @@ class System:
         pending block (any contract's of the system), or None when the call passes."""
         call = {"from": sender.address, "to": raw.address, "data": raw.calldata(method, *args)}
         response = chain.provider.web3.provider.make_request("eth_call", [call, "pending"])
+        return self.refused(response)
+
+    def queue_refusal(self, reads: Reads, raw: Raw, method: str, *args, sender) -> Read:
+        """`refusal`, queued on `reads`."""
+        call = {"from": sender.address, "to": raw.address, "data": raw.calldata(method, *args)}
+        return reads.request("eth_call", [call, "pending"], self.refused)
+
+    def refused(self, response: dict) -> str | None:
+        """The name of the custom error an `eth_call` response reverted with, or None."""
         if "error" not in response:
             return None
         output = HexBytes(response["error"].get("data") or b"")
@@ -391,11 +406,7 @@ class Driver:
         tx = {"from": sender.address, "to": raw.address, "data": raw.calldata(method, *args),
               "gas": hex(500_000), "maxFeePerGas": hex(MAX_FEE_PER_GAS),
               "maxPriorityFeePerGas": "0x0"}  # fmt: skip
-        tx_hash = rpc("eth_sendTransaction", [tx])
-        deadline = time.monotonic() + RECEIPT_TIMEOUT
-        while (receipt := rpc("eth_getTransactionReceipt", [tx_hash])) is None:
-            assert time.monotonic() < deadline, f"{method}{args}: {tx_hash} not mined"
-            time.sleep(0.001)
+        receipt = mined(tx)
         assert int(receipt["status"], 16) == 0 and not receipt["logs"], (method, receipt)
         return receipt
 

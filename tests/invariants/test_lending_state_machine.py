@@ -37,6 +37,7 @@ After every step, on chain:
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 from ape import accounts, chain, project
 from eth_abi import decode
@@ -51,21 +52,28 @@ from keepers.math import (
     is_dust,
     liquidation_prices,
 )
+from tests.invariants.agent_machine_support import Raw, Reads
 from tests.lending_support import (
+    BOOK_SLOT,
     COLLATERAL,
     DAY,
     MAX_UINT,
+    RATES_SLOT,
+    SUPPLY_INDEX_SLOT,
     USDC,
     WAD,
     LendingSystem,
+    backing_slot,
+    book_of,
+    collateral_field_slot,
     deploy_lending_system,
     key,
     liquidation_rules,
+    loan_of,
+    loan_slot,
     position_of,
-    stored_book,
-    stored_loan,
-    stored_scaled_backing,
-    stored_scaled_usage,
+    scaled_backing_of,
+    scaled_usage_of,
 )
 from tests.vault_support import confirm_moves, next_window, revert_of
 
@@ -298,43 +306,86 @@ class LendingMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ invariants
 
+    # Each invariant reads in one JSON-RPC batch per round of reads that depend on earlier ones
+    # (`Reads`, tests/invariants/agent_machine_support.py): nothing is mined in between, so every
+    # read sees what a call of its own would have; hundreds of views a step, a few HTTP round
+    # trips instead of one each.
+
+    def _raw(self, contract, abi=None) -> Raw:
+        """`contract` (or an address with the ABI `abi`) over raw JSON-RPC, kept per address and
+        ABI."""
+        address = str(getattr(contract, "address", contract))
+        abi = abi or contract.contract_type
+        raw = _RAW.get((address.lower(), abi.name))
+        if raw is None:
+            typed = SimpleNamespace(address=address, contract_type=abi)
+            raw = _RAW[address.lower(), abi.name] = Raw(typed)
+        return raw
+
     @invariant()
     def books_balance(self):
         book, lending = self.book, self.lending
-        stored = stored_book(book)
-        loans = [stored_loan(book, b).scaled for b in self.borrowers]
+        rb, reads = self._raw(book), Reads()
+        tokens = [lending.token(n) for n in NAMES]
+        words = [reads.storage(book.address, s) for s in (BOOK_SLOT, RATES_SLOT, SUPPLY_INDEX_SLOT)]
+        cash, rate = reads.call(rb, "cash"), reads.call(rb, "borrowRate")
+        loan = {b: reads.storage(book.address, loan_slot(b)) for b in self.borrowers}
+        debt = {b: reads.call(rb, "debtOf", b) for b in self.borrowers}
+        total, assets = reads.call(rb, "totalDebt"), reads.call(rb, "totalAssets")
+        held_cash = reads.call(self._raw(lending.asset), "balanceOf", book)
+        pairs = [(b, t) for b in self.borrowers for t in tokens]
+        share = {(b, t): reads.call(rb, "capUsageOf", b, t) for b, t in pairs}
+        collateral = {(b, t): reads.call(rb, "collateralOf", b, t) for b, t in pairs}
+        backing = {(b, t): reads.storage(book.address, backing_slot(b, t)) for b, t in pairs}
+        principal = {b: reads.call(rb, "positionOf", b) for b in self.borrowers}
+        listed = reads.call(rb, "collateralTokens")
+        usage = [reads.call(rb, "capUsage", t) for t in tokens]
+        usage_word = [reads.storage(book.address, collateral_field_slot(i, 5)) for i in range(3)]
+        balance = [reads.call(self._raw(t), "balanceOf", book) for t in tokens]
+        reads.fetch()
+        # stored_scaled_usage(book, i) checks its word against capUsage of the i-th listed token
+        listed_usage = [reads.call(rb, "capUsage", t) for t in listed.value]
+        reads.fetch()
+
+        stored = book_of(*(w.value for w in words), cash=cash.value, rate=rate.value)
+        loans = [loan_of(loan[b].value).scaled for b in self.borrowers]
         assert sum(loans) == stored.total_scaled
-        debts = [book.debtOf(b) for b in self.borrowers]
-        total = book.totalDebt()
+        debts = [debt[b].value for b in self.borrowers]
+        total = total.value
         assert total <= sum(debts) <= total + len(debts)
-        assert book.totalAssets() == book.cash() + total
-        assert lending.asset.balanceOf(book) >= book.cash()
-        for b in self.borrowers:
-            shares = [book.capUsageOf(b, lending.token(n)) for n in NAMES]
-            assert sum(shares) == book.positionOf(b).principal
-            for name, share in zip(NAMES, shares, strict=True):
-                assert share == 0 or book.collateralOf(b, lending.token(name)) > 0, name
+        assert assets.value == cash.value + total
+        assert held_cash.value >= cash.value
+        for b, scaled_debt in zip(self.borrowers, loans, strict=True):
+            shares = [share[b, t].value for t in tokens]
+            assert sum(shares) == principal[b].value.principal
+            for name, t, s in zip(NAMES, tokens, shares, strict=True):
+                assert s == 0 or collateral[b, t].value > 0, name
             # The same split of its scaled debt (what a stale token's exposure is read from).
-            scaled = [stored_scaled_backing(book, b, lending.token(n)) for n in NAMES]
-            assert sum(scaled) == stored_loan(book, b).scaled
-            for name, share in zip(NAMES, scaled, strict=True):
-                assert share == 0 or book.collateralOf(b, lending.token(name)) > 0, name
-        for index, name in enumerate(NAMES):
-            token = lending.token(name)
-            assert book.capUsage(token) == sum(book.capUsageOf(b, token) for b in self.borrowers)
-            assert stored_scaled_usage(book, index) == sum(
-                stored_scaled_backing(book, b, token) for b in self.borrowers
+            scaled = [scaled_backing_of(backing[b, t].value, share[b, t].value) for t in tokens]
+            assert sum(scaled) == scaled_debt
+            for name, t, s in zip(NAMES, tokens, scaled, strict=True):
+                assert s == 0 or collateral[b, t].value > 0, name
+        for index, (name, token) in enumerate(zip(NAMES, tokens, strict=True)):
+            assert usage[index].value == sum(share[b, token].value for b in self.borrowers)
+            assert scaled_usage_of(usage_word[index].value, listed_usage[index].value) == sum(
+                scaled_backing_of(backing[b, token].value, share[b, token].value)
+                for b in self.borrowers
             )
-            held = sum(book.collateralOf(b, token) for b in self.borrowers)
-            assert token.balanceOf(book) == held, name
+            held = sum(collateral[b, token].value for b in self.borrowers)
+            assert balance[index].value == held, name
 
     @invariant()
     def vault_counts_every_sleeve(self):
-        vault = self.lending.vault
-        sleeves = [vault.sleeveAt(i).sleeve for i in range(vault.sleeveCount())]
+        rv, reads = self._raw(self.lending.vault), Reads()
+        count, total, idle = (reads.call(rv, m) for m in ("sleeveCount", "totalAssets", "idle"))
+        reads.fetch()
+        at = [reads.call(rv, "sleeveAt", i) for i in range(count.value)]
+        reads.fetch()
         # Every sleeve answers ISleeve.totalAssets(); any sleeve ABI reads it.
-        parts = sum(project.TokenizedRWASleeve.at(s).totalAssets() for s in sleeves)
-        assert vault.totalAssets() == vault.idle() + parts
+        abi = project.TokenizedRWASleeve.contract_type
+        parts = [reads.call(self._raw(a.value.sleeve, abi), "totalAssets") for a in at]
+        reads.fetch()
+        assert total.value == idle.value + sum(p.value for p in parts)
 
     @invariant()
     def supply_index_falls_only_with_bad_debt(self):
@@ -346,18 +397,72 @@ class LendingMachine(RuleBasedStateMachine):
     @invariant()
     def healthy_positions_cannot_be_liquidated(self):
         chain.pending_timestamp = chain.blocks.head.timestamp
+        lending, book, rb = self.lending, self.book, self._raw(self.book)
+        router, registry = lending.vs.router, lending.vs.registry
+        tokens = [lending.token(n) for n in NAMES]
+        # position_of's views, in rounds: the prices of the fresh tokens need tryPrice first
+        views, reads = {}, Reads()
+
+        def view(contract, method, *args):
+            views[_view_key(contract, method, args)] = reads.call(
+                self._raw(contract), method, *args
+            )
+
+        weights = [
+            f"lend.{w}.{n}" for n in NAMES for w in ("ltvBps", "liqThresholdBps", "liqBonusBps")
+        ]
+        for name in ("oracle.maxDeviationBps", *weights):
+            view(registry, "get", key(name))
         for b in self.borrowers:
-            debt = self.book.debtOf(b)
-            banded = health_factor(liquidation_prices(position_of(self.lending, b, debt)))
-            live = self.book.healthFactor(b)
+            view(book, "debtOf", b)
+            view(book, "healthFactor", b)
+            view(book, "positionOf", b)
+            for t in tokens:
+                view(book, "collateralOf", b, t)
+        for t in (*tokens, lending.asset):
+            view(t, "decimals")
+        for t in tokens:
+            view(router, "tryPrice", t)
+        reads.fetch()
+        for t in tokens:
+            if views[_view_key(router, "tryPrice", (t,))].value[1]:  # fresh
+                view(router, "lastPrice", t)
+                view(router, "liquidationPrice", t)
+        reads.fetch()
+
+        def read(contract, method, *args):
+            return views[_view_key(contract, method, args)].value
+
+        refusals = []
+        for b in self.borrowers:
+            debt = read(book, "debtOf", b)
+            banded = health_factor(liquidation_prices(position_of(lending, b, debt, read=read)))
+            live = read(book, "healthFactor", b)
             assert banded >= live, (banded, live)  # liquidation prices >= live prices
             if live < WAD and banded < WAD:
                 continue
             if live < WAD:
                 event("unhealthy only at a price nobody confirmed")
-            for token in self.book.positionOf(b).tokens:
-                outcome = revert_of(self.book, "liquidate", b, token, MAX_UINT, sender=self.keeper)
-                assert outcome is not None and outcome[0] in ("HealthyPosition", "NoDebt")
+            for token in read(book, "positionOf", b).tokens:
+                refusals.append(
+                    reads.refusal(rb, "liquidate", b, token, MAX_UINT, sender=self.keeper)
+                )
+        reads.fetch()
+        for refused in refusals:
+            outcome = refused.value
+            assert outcome is not None and outcome[0] in ("HealthyPosition", "NoDebt")
+
+
+_RAW: dict[tuple[str, str], Raw] = {}
+
+
+def _view_key(contract, method: str, args: tuple) -> tuple:
+    """A view call's identity: the contract's address, the method, the arguments (an account or
+    contract by its address)."""
+    norm = tuple(
+        str(getattr(a, "address", a)).lower() if hasattr(a, "address") else a for a in args
+    )
+    return str(contract.address).lower(), method, norm
 
 
 LendingMachine.TestCase.settings = settings(

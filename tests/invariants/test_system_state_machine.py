@@ -100,6 +100,7 @@ from hypothesis.stateful import (
 )
 
 from ballast.params import LinkView, link_holds
+from tests.invariants.agent_machine_support import Reads
 from tests.invariants.share_price import allowed_drop, share_price_drop
 from tests.invariants.system_machine_support import (
     BPS,
@@ -1033,20 +1034,32 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         s, v = self.s, self.s.vault
         self.steps += 1  # the invariants run once after `start` and after every step
         assert head_timestamp() == self.now
-        parts = [sl.call("totalAssets") for sl in (*s.sleeves, s.book)]
-        locked, until = v.call("lockedDonations")
+        r = Reads()
+        parts = [r.call(sl, "totalAssets") for sl in (*s.sleeves, s.book)]
+        lock, total, idle = (r.call(v, m) for m in ("lockedDonations", "totalAssets", "idle"))
+        pending, reserved = r.call(v, "pendingDeposits"), r.call(v, "claimableRedemptions")
+        held = r.call(s.asset, "balanceOf", v)
+        per_sleeve = [
+            (r.call(sl, "units"), r.call(s.router, "tryPrice", token),
+             r.call(token, "balanceOf", sl), r.call(token, "decimals"))
+            for sl, token in zip(s.sleeves, s.tokens, strict=False)
+        ]  # fmt: skip
+        cash, debt, book_held = (r.call(s.book, "cash"), r.call(s.book, "totalDebt"),
+                                 r.call(s.asset, "balanceOf", s.book))  # fmt: skip
+        r.fetch()
+        parts = [p.value for p in parts]
+        locked, until = lock.value
         assert (locked, until) == (self._locked(self.now), self.lock[2]), (locked, self.lock)
-        assert v.call("totalAssets") == max(v.call("idle") + sum(parts) - locked, 0)
-        pending, reserved = v.call("pendingDeposits"), v.call("claimableRedemptions")
+        assert total.value == max(idle.value + sum(parts) - locked, 0)
+        pending, reserved = pending.value, reserved.value
         assert pending == self._pending_deposits()
-        assert v.call("idle") == s.asset.call("balanceOf", v) - pending - reserved
-        for sl, token, value in zip(s.sleeves, s.tokens, parts, strict=False):
-            units = sl.call("units")
-            price, _ = s.router.call("tryPrice", token)
-            assert token.call("balanceOf", sl) == units
-            assert value == units * price * USDC // (WAD * 10 ** token.call("decimals"))
-        cash, debt = s.book.call("cash"), s.book.call("totalDebt")
-        assert parts[3] == cash + debt and s.asset.call("balanceOf", s.book) >= cash
+        assert idle.value == held.value - pending - reserved
+        for (units, priced, balance, decimals), value in zip(per_sleeve, parts, strict=False):
+            units, (price, _) = units.value, priced.value
+            assert balance.value == units
+            assert value == units * price * USDC // (WAD * 10**decimals.value)
+        cash, debt = cash.value, debt.value
+        assert parts[3] == cash + debt and book_held.value >= cash
 
     @invariant()
     def shares_are_accounted_for(self):
@@ -1055,22 +1068,29 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         rounding dust, at most a share per controller and strike); the vault holds at least
         the pending deposits and the reserved redemption assets."""
         s, v = self.s, self.s.vault
-        escrow = v.call("balanceOf", v)
-        held = sum(v.call("balanceOf", h) for h in s.holders())
-        assert held + escrow == v.call("totalSupply")
         cs = [c.address.lower() for c in s.controllers()]
-        redeeming = v.call("pendingRedemptions")
-        unclaimed = sum(v.call("maxMint", c) for c in cs)
+        r = Reads()
+        escrow, supply = r.call(v, "balanceOf", v), r.call(v, "totalSupply")
+        held = [r.call(v, "balanceOf", h) for h in s.holders()]
+        redeeming, reserved = r.call(v, "pendingRedemptions"), r.call(v, "claimableRedemptions")
+        unclaimed = [r.call(v, "maxMint", c) for c in cs]
+        requested = [r.call(v, "pendingRedeemRequest", 0, c) for c in cs]
+        withdrawable = [r.call(v, "maxWithdraw", c) for c in cs]
+        assets, pending = r.call(s.asset, "balanceOf", v), r.call(v, "pendingDeposits")
+        r.fetch()
+        escrow, supply, redeeming = escrow.value, supply.value, redeeming.value
+        assert sum(h.value for h in held) + escrow == supply
+        unclaimed = sum(u.value for u in unclaimed)
         dust = escrow - redeeming - unclaimed
         assert 0 <= dust <= self.dust_bound, (escrow, redeeming, unclaimed)
-        assert 0 <= sum(v.call("pendingRedeemRequest", 0, c) for c in cs) - redeeming <= len(cs)
-        reserved = v.call("claimableRedemptions")
-        assert reserved >= sum(v.call("maxWithdraw", c) for c in cs)
+        assert 0 <= sum(q.value for q in requested) - redeeming <= len(cs)
+        reserved = reserved.value
+        assert reserved >= sum(w.value for w in withdrawable)
         # Conservation: no share minted or burned but by a strike, as it reported; the assets
         # reserved are what strikes set aside less what claims paid, to the wei.
-        assert v.call("totalSupply") == self.supply, (v.call("totalSupply"), self.supply)
+        assert supply == self.supply, (supply, self.supply)
         assert reserved == self.reserved, (reserved, self.reserved)
-        assert s.asset.call("balanceOf", v) >= v.call("pendingDeposits") + reserved
+        assert assets.value >= pending.value + reserved
 
     @invariant()
     def share_price_falls_only_with_losses(self):
@@ -1093,13 +1113,18 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         the shares within the settled price's rounding (less one share for each part claimed in
         place: IRWAVault, rounding); redemptions: claimed + claimable shares
         == what strikes filled, and the assets at most the fill at the strike's price."""
-        v = self.s.vault
-        for c in (x.address.lower() for x in self.s.controllers()):
-            assert self.claimed_assets[c] + v.call("maxDeposit", c) == self.settled_assets[c]
-            shares = self.claimed_shares[c] + v.call("maxMint", c)
+        v, r = self.s.vault, Reads()
+        cs = [x.address.lower() for x in self.s.controllers()]
+        views = ("maxDeposit", "maxMint", "maxRedeem", "maxWithdraw")
+        maxima = {c: [r.call(v, view, c) for view in views] for c in cs}
+        r.fetch()
+        for c in cs:
+            deposit, mint, redeem, withdraw = (m.value for m in maxima[c])
+            assert self.claimed_assets[c] + deposit == self.settled_assets[c]
+            shares = self.claimed_shares[c] + mint
             assert self.settled_shares_lo[c] <= shares <= self.settled_shares_hi[c], c
-            assert self.redeemed[c] + v.call("maxRedeem", c) == self.filled[c], c
-            assert self.paid[c] + v.call("maxWithdraw", c) <= self.owed_hi[c], c
+            assert self.redeemed[c] + redeem == self.filled[c], c
+            assert self.paid[c] + withdraw <= self.owed_hi[c], c
 
     @invariant()
     def searcher_never_gains_from_a_round_it_saw_coming(self):
@@ -1135,24 +1160,38 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         the liquidator's cash)."""
         s = self.s
         stale = {"StalePrice"} if self._stale() else set()
-        assert s.book.call("loansDueAt") == self.due_at
+        r = Reads()
+        due_at = r.call(s.book, "loansDueAt")
+        health = {b: r.call(s.book, "healthFactor", b) for b in s.borrowers}
+        position = {b: r.call(s.book, "positionOf", b) for b in s.borrowers}
+        r.fetch()
+        assert due_at.value == self.due_at
         due = self._due()
+        due_refusals, healthy_refusals = [], []
         for b in s.borrowers:
-            health = s.book.call("healthFactor", b)
-            if due and health != MAX_UINT:
-                assert health == 0, health
-                for token in s.book.call("positionOf", b).tokens:
-                    chain.pending_timestamp = self.now
-                    outcome = s.refusal(s.book, "liquidate", b, token, MAX_UINT, sender=s.keeper)
-                    assert outcome in {None, "ERC20InsufficientBalance", "StalePrice",
-                                       "FutureRound", "InvalidPrice"}, outcome  # fmt: skip
+            if due and health[b].value != MAX_UINT:
+                assert health[b].value == 0, health[b].value
+                due_refusals += [
+                    s.queue_refusal(r, s.book, "liquidate", b, token, MAX_UINT, sender=s.keeper)
+                    for token in position[b].value.tokens
+                ]
                 continue
-            if health < WAD:
+            if health[b].value < WAD:
                 continue
-            for token in s.book.call("positionOf", b).tokens:
-                chain.pending_timestamp = self.now
-                outcome = s.refusal(s.book, "liquidate", b, token, MAX_UINT, sender=s.keeper)
-                assert outcome in {"HealthyPosition", "NoDebt", *stale}, outcome
+            healthy_refusals += [
+                s.queue_refusal(r, s.book, "liquidate", b, token, MAX_UINT, sender=s.keeper)
+                for token in position[b].value.tokens
+            ]
+        if due_refusals or healthy_refusals:  # calls on the pending block, at the model's now
+            chain.pending_timestamp = self.now
+            r.fetch()
+        for refused in due_refusals:
+            outcome = refused.value
+            assert outcome in {None, "ERC20InsufficientBalance", "StalePrice",
+                               "FutureRound", "InvalidPrice"}, outcome  # fmt: skip
+        for refused in healthy_refusals:
+            outcome = refused.value
+            assert outcome in {"HealthyPosition", "NoDebt", *stale}, outcome
 
     @invariant()
     def the_lent_cash_comes_back(self):
@@ -1183,12 +1222,16 @@ class SystemMachine(Driver, RuleBasedStateMachine):
 
     @invariant()
     def nobody_moves_funds_outside_the_rules(self):
-        s = self.s
-        for raw in (s.asset, s.vault, *s.tokens):
-            assert raw.call("balanceOf", s.guardian) == 0
+        s, r = self.s, Reads()
+        guardian = [r.call(raw, "balanceOf", s.guardian) for raw in (s.asset, s.vault, *s.tokens)]
+        wallets = {bot: r.call(s.asset, "balanceOf", bot) for bot in s.bots}
+        tokens = {bot: [r.call(t, "balanceOf", bot) for t in s.tokens] for bot in s.bots}
+        r.fetch()
+        for held in guardian:
+            assert held.value == 0
         for bot in s.bots:
-            assert s.asset.call("balanceOf", bot) == self.wallets[bot.address]
-            assert all(t.call("balanceOf", bot) == 0 for t in s.tokens)
+            assert wallets[bot].value == self.wallets[bot.address]
+            assert all(t.value == 0 for t in tokens[bot])
 
 
 DEEP = settings.default.max_examples >= 100  # HYPOTHESIS_PROFILE=deep

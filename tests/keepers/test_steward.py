@@ -27,6 +27,13 @@ from ballast.params import bound_to_proposer
 from benchmarks.lending_steward.sim import Costs
 from keepers.strategy.rationale import decode, encode
 from tests.keeper_support import deployed_manifest
+from tests.scripts import inprocess
+
+# The in-process CLI runners and what they need (tests/scripts/conftest.py's fixtures).
+_process_state_restored = inprocess._process_state_restored
+keeper_main = inprocess.keeper_main
+ape_script = inprocess.ape_script
+session_provider = inprocess.session_provider
 
 KEEPER = Path(sys.executable).with_name("ballast-keeper")
 DAY = 86_400
@@ -56,6 +63,24 @@ def steward_keeper_cli(chain, repo_root, steward_manifest, state):
                "--manifest", str(steward_manifest), "--account", account, *args]  # fmt: skip
         result = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True,
                                 timeout=300, check=False)  # fmt: skip
+        assert "Traceback" not in result.stderr, result.stderr
+        return result
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def steward_keeper(keeper_main, steward_manifest, state):
+    """`steward_keeper_cli` in-process (tests/scripts/inprocess.py): the same arguments, state
+    folders and settings, a "Traceback" in stderr failing the same way; about four seconds of
+    start-up less a call. Each module keeps real `ballast-keeper` processes too."""
+
+    def run(*args: str, account: str = "TEST::2", env: dict[str, str] | None = None):
+        env = {"BALLAST_KEEPER_STEWARD__RECOMMENDATION_DIR": str(state / "rec"),
+               "BALLAST_KEEPER_STEWARD__RATIONALE_DIR": str(state / "docs"),
+               **(env or {})}  # fmt: skip
+        where = ["--state-dir", str(state / "keeper"), "--manifest", str(steward_manifest)]
+        result = keeper_main([*where, "--account", account, *args], env=env)
         assert "Traceback" not in result.stderr, result.stderr
         return result
 
@@ -109,8 +134,18 @@ def steward_updates(chain, registry) -> list[dict]:
 
 
 def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
-    steward_keeper_cli, system, chain, accounts, state, run_checkout_ape, steward_manifest
+    steward_keeper_cli,
+    steward_keeper,
+    ape_script,
+    system,
+    chain,
+    accounts,
+    state,
+    run_checkout_ape,
+    steward_manifest,
 ):
+    """Real `ballast-keeper` processes: the refused key and the pass that sends; a real `ape run`:
+    the proposal drafted. The other calls run in-process (tests/scripts/inprocess.py)."""
     registry = system["registry"]
     assert registry.get(GOLD_LTV) == 7_000
 
@@ -129,7 +164,7 @@ def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
               "BALLAST_KEEPER_STEWARD__RATE_REFERENCE_SLOPE1_BPS": "400"}  # fmt: skip
     steward = accounts[2]
     nonce = steward.nonce
-    typo = steward_keeper_cli("once", "--job", "steward", env=anchor)
+    typo = steward_keeper("once", "--job", "steward", env=anchor)
     assert typo.returncode == 1, typo.stdout + typo.stderr
     errors = [line for line in typo.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1 and errors[0].startswith(
@@ -165,11 +200,11 @@ def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
     assert rec["rationale_hash"] == digest and "lend.ltvBps.gold" in rec["rationale"]
 
     # a second pass inside the cooldown moves nothing
-    again = steward_keeper_cli("once", "--job", "steward")
+    again = steward_keeper("once", "--job", "steward")
     assert again.returncode == 0 and len(steward_updates(chain, registry)) == 1
 
     # the document replays; a tampered one is named
-    replayed = steward_keeper_cli("verify-steward", digest, "--replay")
+    replayed = steward_keeper("verify-steward", digest, "--replay")
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert "keccak256 matches" in replayed.stdout and "replay: same document" in replayed.stdout
     assert "chain inputs: the node agrees at the receipt's block" in replayed.stdout
@@ -178,9 +213,7 @@ def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
     assert forged["inputs"]["collaterals"][1]["name"] == "gold"
     forged_path = state / "forged.json"
     forged_path.write_bytes(encode(forged))
-    tampered = steward_keeper_cli(
-        "verify-steward", digest, "--replay", "--document", str(forged_path)
-    )
+    tampered = steward_keeper("verify-steward", digest, "--replay", "--document", str(forged_path))
     assert tampered.returncode == 4, tampered.stdout + tampered.stderr
     assert "MISMATCH: document: its keccak256 is not the on-chain rationale hash" in tampered.stdout
     assert "MISMATCH: chain inputs: inputs.collaterals.gold: rounds differ" in tampered.stdout
@@ -190,7 +223,7 @@ def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
         ("0x12", "Error: '0x12' is not a rationale hash (0x and 64 hex digits)"),
         (unknown, f"Error: no StewardUpdate with rationale hash {unknown} on this registry"),
     ):
-        out = steward_keeper_cli("verify-steward", bad)
+        out = steward_keeper("verify-steward", bad)
         assert out.returncode == 1, out.stdout + out.stderr
         assert out.stderr.strip() == message, out.stderr
 
@@ -225,10 +258,10 @@ def test_the_steward_tightens_gold_within_its_bounds_and_drafts_the_rest(
     for name, (text, message) in bad.items():
         path = state / f"{name}.json"
         path.write_text(text)
-        out = run_checkout_ape(["run", "params", "propose", "--from-recommendation", str(path),
-                                "--network", "ethereum:local:foundry",
-                                "--manifest", str(steward_manifest),
-                                "--account", "TEST::0"])  # fmt: skip
+        out = ape_script("params", ["propose", "--from-recommendation", str(path),
+                                    "--network", "ethereum:local:foundry",
+                                    "--manifest", str(steward_manifest),
+                                    "--account", "TEST::0"])  # fmt: skip
         assert out.returncode == 1, out.stdout + out.stderr
         assert message in out.stderr and "No proposal was sent." in out.stderr, out.stderr
         assert "Traceback" not in out.stderr

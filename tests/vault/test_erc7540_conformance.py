@@ -17,13 +17,13 @@ Speed: expected reverts and the claims-at-max are raw `eth_call`s on the pending
 
 from __future__ import annotations
 
-import ape
 import pytest
 from eth_abi import decode
 from hexbytes import HexBytes
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from tests.invariants.agent_machine_support import Raw, Read, Reads
 from tests.vault_support import USDC, assert_reverts, deploy_vault_system, isolated, revert_of
 
 EXAMPLES = settings(
@@ -41,45 +41,110 @@ def people(accounts):
     return accounts[6], accounts[7], accounts[8], accounts[9], accounts[3]
 
 
-def claim_call(vault, method: str, amount: int, receiver, controller, sender) -> int | None:
-    """`method(amount, receiver, controller)` (the 3-argument claim) as an `eth_call` from
-    `sender` on the pending block: its return value, or None when it reverts."""
-    data = HexBytes(getattr(vault, method).encode_input(amount, receiver, controller)).to_0x_hex()
-    call = {"from": sender.address, "to": vault.address, "data": data}
-    response = ape.chain.provider.web3.provider.make_request("eth_call", [call, "pending"])
+# The views of a step are read in one JSON-RPC batch per round of reads that depend on earlier
+# ones (`Reads`, tests/invariants/agent_machine_support.py): nothing is mined in between, so each
+# read sees what a call of its own would have; a few HTTP round trips a step instead of dozens.
+MAX_VIEWS = ("maxDeposit", "maxMint", "maxWithdraw", "maxRedeem")  # in the order of `maxima`
+_RAW: dict[str, Raw] = {}
+
+
+def _raw(vault) -> Raw:
+    raw = _RAW.get(vault.address)
+    if raw is None:
+        raw = _RAW[vault.address] = Raw(vault)
+    return raw
+
+
+def _claim_return(response: dict) -> int | None:
     if "error" in response:
         return None
     return decode(["uint256"], HexBytes(response["result"]))[0]
 
 
+def queue_claim_call(
+    reads: Reads, vault, method: str, amount: int, receiver, controller, sender
+) -> Read:
+    """`claim_call`, queued on `reads`."""
+    data = HexBytes(getattr(vault, method).encode_input(amount, receiver, controller)).to_0x_hex()
+    call = {"from": sender.address, "to": vault.address, "data": data}
+    return reads.request("eth_call", [call, "pending"], _claim_return)
+
+
+def claim_call(vault, method: str, amount: int, receiver, controller, sender) -> int | None:
+    """`method(amount, receiver, controller)` (the 3-argument claim) as an `eth_call` from
+    `sender` on the pending block: its return value, or None when it reverts."""
+    reads = Reads()
+    claimed = queue_claim_call(reads, vault, method, amount, receiver, controller, sender)
+    reads.fetch()
+    return claimed.value
+
+
+def queue_maxima(reads: Reads, vault, who) -> list[Read]:
+    return [reads.call(_raw(vault), view, who) for view in MAX_VIEWS]
+
+
+def all_maxima(vault, controllers) -> dict:
+    """`maxima` of each of `controllers`, read in one batch."""
+    reads = Reads()
+    queued = {c: queue_maxima(reads, vault, c) for c in controllers}
+    reads.fetch()
+    return {c: tuple(r.value for r in queued[c]) for c in controllers}
+
+
 def maxima(vault, who) -> tuple[int, int, int, int]:
-    return (vault.maxDeposit(who), vault.maxMint(who), vault.maxWithdraw(who), vault.maxRedeem(who))
+    return all_maxima(vault, [who])[who]
 
 
 def check_claims_at_max(vault, controllers, operator, receiver) -> None:
     """Every max* is claimable in one call by the controller's operator, returning the other
     side's max*; Σ of what is claimable never exceeds what the vault holds aside for it."""
+    raw, reads = _raw(vault), Reads()
+    got = {
+        c: (
+            queue_maxima(reads, vault, c),
+            [reads.call(raw, view, 0, c) for view in ("claimableDepositRequest",
+             "claimableRedeemRequest", "pendingDepositRequest", "pendingRedeemRequest")],
+        )
+        for c in controllers
+    }  # fmt: skip
+    held = [reads.call(raw, view) for view in ("claimableRedemptions", "pendingRedemptions",
+                                                 "pendingDeposits")]  # fmt: skip
+    in_escrow = reads.call(raw, "balanceOf", vault)
+    reads.fetch()
+    claimable_redemptions, pending_redemptions, pending_deposits = (r.value for r in held)
+    claims = {}
+    for c in controllers:
+        assets, shares, paid, burned = (r.value for r in got[c][0])
+        wanted = {"mint": shares, "deposit": assets, "redeem": burned, "withdraw": paid}
+        claims[c] = {
+            method: queue_claim_call(reads, vault, method, amount, receiver, c, operator)
+            for method, amount in wanted.items()
+            if amount
+        }
+    reads.fetch()
     owed = owed_shares = 0
     for c in controllers:
-        assets, shares, paid, burned = maxima(vault, c)
-        assert assets == vault.claimableDepositRequest(0, c)
-        assert burned == vault.claimableRedeemRequest(0, c)
+        assets, shares, paid, burned = (r.value for r in got[c][0])
+        claimable_deposit, claimable_redeem = (r.value for r in got[c][1][:2])
+        assert assets == claimable_deposit
+        assert burned == claimable_redeem
+        claim = {method: r.value for method, r in claims[c].items()}
         if shares:
-            assert claim_call(vault, "mint", shares, receiver, c, operator) == assets, (c, shares)
+            assert claim["mint"] == assets, (c, shares)
         if assets:
-            assert claim_call(vault, "deposit", assets, receiver, c, operator) == shares, c
+            assert claim["deposit"] == shares, c
         if burned:
-            assert claim_call(vault, "redeem", burned, receiver, c, operator) == paid, c
+            assert claim["redeem"] == paid, c
         if paid:
-            assert claim_call(vault, "withdraw", paid, receiver, c, operator) == burned, c
+            assert claim["withdraw"] == burned, c
         owed, owed_shares = owed + paid, owed_shares + shares
-    assert owed <= vault.claimableRedemptions()
-    assert owed_shares <= vault.balanceOf(vault) - vault.pendingRedemptions()
+    assert owed <= claimable_redemptions
+    assert owed_shares <= in_escrow.value - pending_redemptions
     # Pending is what no strike settled: deposits exactly, redemptions pro rata (each
     # controller's filled part rounded down, so the parts pending add up to the queue or more).
-    assert sum(vault.pendingDepositRequest(0, c) for c in controllers) == vault.pendingDeposits()
-    pending = sum(vault.pendingRedeemRequest(0, c) for c in controllers)
-    assert pending >= vault.pendingRedemptions()
+    assert sum(got[c][1][2].value for c in controllers) == pending_deposits
+    pending = sum(got[c][1][3].value for c in controllers)
+    assert pending >= pending_redemptions
 
 
 # ------------------------------------------------------------------ 6-decimal asset, random runs
@@ -214,12 +279,13 @@ def test_max_is_what_a_claim_takes_and_claims_never_add_up_to_more_in_any_state(
             kind, i, arg = step
             if kind == "claim":
                 k, part = arg
-                open_ = [c for c in controllers if any(maxima(vault, c))]
+                now = all_maxima(vault, controllers)
+                open_ = [c for c in controllers if any(now[c])]
                 if not open_:
                     ran.append("skip")
                     continue
                 c = open_[i % len(open_)]
-                before = maxima(vault, c)
+                before = now[c]
                 sides = [side for side in range(4) if before[side]]
                 side = sides[k % len(sides)]
                 method = METHODS[side]
@@ -242,10 +308,10 @@ def test_max_is_what_a_claim_takes_and_claims_never_add_up_to_more_in_any_state(
                     assert after[:2] == before[:2]
                 ran.append(method)
             else:
-                untouched = {c: maxima(vault, c) for c in controllers}
+                untouched = all_maxima(vault, controllers)
                 ran.append(run_step(system, people, accounts[2], step))
                 if kind != "strike":  # nothing but a strike changes what is claimable
-                    assert {c: maxima(vault, c) for c in controllers} == untouched, step
+                    assert all_maxima(vault, controllers) == untouched, step
             check_claims_at_max(vault, controllers, erin, dave)
         n = sum(r in METHODS for r in ran)
         event(f"claims run: {'3 or more' if n >= 3 else n}")
