@@ -337,12 +337,20 @@ class SystemMachine(Driver, RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ the searcher (9)
 
-    def _round_trip_allowance(self, shares: int, book_before: int) -> int:
-        """What a holder of `shares` may earn besides a price move: its part of the book's
-        interest since `book_before`, and rounding."""
+    def _book_reading(self) -> tuple[int, int]:
+        """(the book's value, its supply index) now: where a round trip's interest counts from."""
+        return self.s.book.call("totalAssets"), self.s.book.call("returnIndex")
+
+    def _round_trip_allowance(self, shares: int, book_before: tuple[int, int]) -> int:
+        """What a holder of `shares` may earn besides a price move: its part of the interest the
+        book's value at `book_before` earned since (by the supply index: the book's value itself
+        also falls by what a strike takes out of it to pay leavers, the round trip's own exit
+        among them), and rounding."""
         s = self.s
-        grown = max(s.book.call("totalAssets") - book_before, 0)
-        return grown * shares // max(s.vault.call("totalSupply"), 1) + ROUNDING_WEI
+        value, index = book_before
+        grown = max(s.book.call("returnIndex") - index, 0)
+        interest = -(-value * grown // max(index, 1))  # rounded up: the holder's due, not less
+        return interest * shares // max(s.vault.call("totalSupply"), 1) + ROUNDING_WEI
 
     @rule(i=st.integers(0, 2), move=MOVE, amount=st.integers(1_000 * USDC, 2_000_000 * USDC))
     def searcher_sees_a_round_coming(self, i, move, amount):
@@ -374,7 +382,7 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         supply = totals[1] + OFFSET + k["feeShares"]
         assert (k["depositPrice"] + 1) * supply >= (totals[0] + locked + 1) * PRICE_SCALE
         shares = self._claim(me, s.vault.call("maxMint", me), "mint", me)
-        book = s.book.call("totalAssets")
+        book = self._book_reading()
         self._request_redeem(me, me, me, shares)
         self._advance(WINDOW - self.now % WINDOW, publish=True)
         self._strike(me)
@@ -422,7 +430,7 @@ class SystemMachine(Driver, RuleBasedStateMachine):
         if self._strike(me) is None:
             return
         shares = self._claim(me, s.vault.call("maxMint", me), "mint", me)
-        book = s.book.call("totalAssets")
+        book = self._book_reading()
         wait = max(self.lock[2] - self.now, 0)
         while wait > 0:  # publish daily so that prices stay fresh through the unlock
             step = min(wait, HOUR * 20)
