@@ -26,9 +26,12 @@ is past the transaction's (`_await_sender_nonce_increment`): two of the nine rou
 transaction (tests/vault/test_rebalance.py). A mined receipt's sender is always past its nonce,
 so the poll is left to receipts of transactions not mined; the mining mode is remembered per node
 until a request that can change it (`anvil_setAutomine`, interval mining, a reset, a state load),
-made through any HTTP provider of this process, or a provider connecting. On an automining node a
-raw transaction goes as `eth_sendRawTransactionSync`, whose answer is the receipt: the sender's
-receipt request is answered with it instead of polling until the node has mined.
+made through any web3 HTTP provider of this process (Ape's, a keeper's), or a provider
+connecting; a test that changes it another way (a session of its own, another process) must not
+rely on Ape's wait afterwards. (Sending raw transactions as `eth_sendRawTransactionSync` on an
+automining node was tried and dropped: the keepers in the test process send through the same
+providers, and a benchmark that turned automine off through its own session had each of its
+pipelined liquidations wait for its own block.)
 
 Ape also rebuilds the network's config from its dict (a pydantic-settings model that reads the
 environment) every time it looks a setting up: twice a read, four times a transaction. The test
@@ -123,28 +126,8 @@ _http_make_request = HTTPProvider.make_request
 _http_make_batch_request = HTTPProvider.make_batch_request
 
 
-# Receipts anvil answered a synchronous send with, until their first eth_getTransactionReceipt:
-# tx hash -> that request's response. Forgotten when a request may take the transaction away.
-_sent_receipts: dict[str, dict] = {}
-_RECEIPT_FORGETTERS = frozenset({"evm_revert", "anvil_reset", "hardhat_reset", "anvil_loadState",
-                                 "hardhat_loadState", "anvil_rollback"})  # fmt: skip
-_MAX_SENT_RECEIPTS = 1_000  # a sender that never asks for its receipts keeps no more than these
-
-
-def _hash_key(value) -> str:
-    return value.lower() if isinstance(value, str) else "0x" + bytes(value).hex()
-
-
 @functools.wraps(_http_make_request)
 def _http_make_request_forgetting_mining(self, method, params):
-    if method in _RECEIPT_FORGETTERS:
-        _sent_receipts.clear()
-    if method == "eth_sendRawTransaction" and _automine.get(self.endpoint_uri) is True:
-        return _send_raw_transaction_sync(self, params)
-    if method == "eth_getTransactionReceipt" and params:
-        stashed = _sent_receipts.pop(_hash_key(params[0]), None)
-        if stashed is not None:
-            return stashed
     if method not in _MINING_CHANGERS:
         return _http_make_request(self, method, params)
     _forget_mining()
@@ -152,23 +135,6 @@ def _http_make_request_forgetting_mining(self, method, params):
         return _http_make_request(self, method, params)
     finally:
         _forget_mining()
-
-
-def _send_raw_transaction_sync(self, params):
-    """eth_sendRawTransaction on an automining node, as eth_sendRawTransactionSync: the node
-    answers once the transaction is mined, with its receipt, kept for the sender's receipt
-    request (Ape's or web3's wait for it, which polled until anvil's automine had mined it);
-    answered as eth_sendRawTransaction is, with the hash (an error as it comes)."""
-    response = _http_make_request(self, "eth_sendRawTransactionSync", params)
-    receipt = response.get("result") if isinstance(response, dict) else None
-    if not isinstance(receipt, dict):
-        return response
-    if len(_sent_receipts) >= _MAX_SENT_RECEIPTS:
-        _sent_receipts.clear()
-    tx_hash = receipt["transactionHash"]
-    _sent_receipts[_hash_key(tx_hash)] = {"jsonrpc": "2.0", "id": response.get("id"),
-                                          "result": receipt}  # fmt: skip
-    return {**response, "result": tx_hash}
 
 
 @functools.wraps(_http_make_batch_request)

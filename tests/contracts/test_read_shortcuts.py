@@ -3,9 +3,7 @@ keep Ape's behaviour: a contract a snapshot revert took away is refused as Ape r
 still answers at the block asked for, no contract has `console.log` lines for Ape's
 post-transaction trace to print, a transaction sent after the mining mode changed (by Ape or by a
 raw request) waits or not as the node now mines, a mined receipt's sender is past its nonce, and a
-transaction sent while the node automines gets the receipt the node keeps for it (none once a
-revert took the transaction away), and a network's config is built again when its settings
-change."""
+network's config is built again when its settings change."""
 
 from __future__ import annotations
 
@@ -77,33 +75,6 @@ def test_the_mining_mode_is_read_again_after_any_request_that_changes_it(chain, 
         assert mined.block_number == chain.blocks.head.number
         assert accounts[0].nonce == mined.nonce + 1  # no poll needed: already past it
     assert coin.balanceOf(accounts[1]) == 28
-
-
-def test_a_transaction_sent_while_automining_gets_the_receipt_the_node_keeps(
-    chain, accounts, project
-):
-    web3 = chain.provider.web3
-    snapshot = chain.snapshot()
-    try:
-        coin = project.MockStablecoin.deploy("Sync", "SYNC", sender=accounts[0])
-        tx = coin.faucet(accounts[1], 5, sender=accounts[0])
-        assert ape_round_trips._sent_receipts == {}  # Ape's receipt request took it
-        node = web3.provider.make_request("eth_getTransactionReceipt", [tx.txn_hash])["result"]
-        assert int(node["blockNumber"], 16) == tx.block_number == chain.blocks.head.number
-        assert int(node["status"], 16) == tx.status == 1
-        assert int(node["gasUsed"], 16) == tx.gas_used and len(node["logs"]) == len(tx.logs) == 1
-        assert coin.balanceOf(accounts[1]) == 5
-
-        # Sent, its receipt never asked for: a revert takes the transaction and the receipt away.
-        unsent = accounts[0].prepare_transaction(coin.faucet.as_transaction(accounts[1], 7))
-        signed = accounts[0].sign_transaction(unsent)
-        tx_hash = web3.eth.send_raw_transaction(signed.serialize_transaction())
-        assert ape_round_trips._hash_key(tx_hash) in ape_round_trips._sent_receipts
-    finally:
-        chain.restore(snapshot)
-    assert ape_round_trips._sent_receipts == {}
-    gone = web3.provider.make_request("eth_getTransactionReceipt", [tx_hash.to_0x_hex()])
-    assert gone["result"] is None
 
 
 def test_a_network_config_is_built_again_when_its_settings_change(chain):
