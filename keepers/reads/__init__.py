@@ -40,6 +40,7 @@ from keepers.reads.sleeves import (
     SleeveSet,
     read_moved_sleeves,
     read_vault_sleeves,
+    sleeve_change_blocks,
     sleeve_set_changed,
 )
 
@@ -61,6 +62,7 @@ __all__ = [
     "read_funding",
     "read_moved_sleeves",
     "read_vault_sleeves",
+    "sleeve_change_blocks",
     "sleeve_set_changed",
     "read_oracles",
     "token_at",

@@ -13,6 +13,7 @@ from eth_utils import keccak, to_checksum_address
 
 from keepers.multicall import Call, Multicall, MulticallError
 from keepers.reads.batches import failures_of, read_chunked
+from keepers.reads.scans import read_logs
 
 SLEEVE_ADDED_TOPIC = "0x" + keccak(text="SleeveAdded(uint256,address,string)").hex()
 SLEEVE_REMOVED_TOPIC = "0x" + keccak(text="SleeveRemoved(address)").hex()
@@ -73,6 +74,13 @@ class SleeveSet:
     scanned: int
     sleeves: tuple[str, ...]
     feeds: Mapping[str, str] = field(default_factory=dict)
+
+
+def sleeve_change_blocks(web3: Any, vault: Any, start: int, end: int, chunk: int) -> list[int]:
+    """The blocks of `vault`'s `SleeveAdded`/`SleeveRemoved` logs from `start` to `end`, read in
+    `chunk`-block ranges (`read_logs`)."""
+    params = {"address": str(vault.address), "topics": [[SLEEVE_ADDED_TOPIC, SLEEVE_REMOVED_TOPIC]]}
+    return [int(g["blockNumber"]) for g in read_logs(web3, params, start, end, chunk)]
 
 
 def sleeve_set_changed(read_block: int, log_blocks: Iterable[int]) -> bool:

@@ -19,15 +19,14 @@ from keepers.errors import one_line
 from keepers.jobs import OracleState, PokePlan
 from keepers.rawcalls import checksum, selector
 from keepers.reads import (
-    SLEEVE_ADDED_TOPIC,
-    SLEEVE_REMOVED_TOPIC,
     SleeveSet,
     priced_tokens,
     read_oracles,
     read_vault_sleeves,
+    sleeve_change_blocks,
     sleeve_set_changed,
 )
-from keepers.reads.scans import read_logs, scan_start
+from keepers.reads.scans import scan_start
 from keepers.shell.reports import JobReport
 
 if TYPE_CHECKING:
@@ -81,10 +80,10 @@ def vault_unlisted_feeds(keeper: Keeper, block: int) -> dict[str, str]:
         start = scan_start(kept.scanned, kept.block + 1, cfg.reorg_depth)
         if start > block:
             return dict(kept.feeds)
-        params = {"address": str(keeper.protocol.vault.address),
-                  "topics": [[SLEEVE_ADDED_TOPIC, SLEEVE_REMOVED_TOPIC]]}  # fmt: skip
-        logs = read_logs(keeper.web3, params, start, block, cfg.scan_chunk)
-        if not sleeve_set_changed(kept.block, (int(g["blockNumber"]) for g in logs)):
+        changes = sleeve_change_blocks(
+            keeper.web3, keeper.protocol.vault, start, block, cfg.scan_chunk
+        )
+        if not sleeve_set_changed(kept.block, changes):
             keeper.sleeve_set = replace(kept, scanned=max(kept.scanned, block))
             return dict(kept.feeds)
     read_at, sleeves = read_vault_sleeves(keeper.multicall, keeper.protocol.vault, block)

@@ -35,16 +35,14 @@ from keepers.math import adjusted_collateral, health_factor
 from keepers.nonces import cancel_flight
 from keepers.outcomes import Refused, Stuck
 from keepers.reads import (
-    SLEEVE_ADDED_TOPIC,
-    SLEEVE_REMOVED_TOPIC,
     AllocationRead,
     OracleRead,
     priced_tokens,
     read_allocation,
     read_book,
     read_oracles,
+    sleeve_change_blocks,
 )
-from keepers.reads.scans import read_logs
 from keepers.shell.confirmations import poke_confirmations
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.reports import JobReport, KeeperError
@@ -267,10 +265,8 @@ def _sleeve_log_blocks(keeper: Keeper, since: int) -> list[int]:
     head = int(keeper.web3.eth.block_number)
     if since > head:
         return []
-    params = {"address": str(keeper.protocol.vault.address),
-              "topics": [[SLEEVE_ADDED_TOPIC, SLEEVE_REMOVED_TOPIC]]}  # fmt: skip
-    logs = read_logs(keeper.web3, params, since, head, keeper.settings.liquidator.scan_chunk)
-    return [int(g["blockNumber"]) for g in logs]
+    chunk = keeper.settings.liquidator.scan_chunk
+    return sleeve_change_blocks(keeper.web3, keeper.protocol.vault, since, head, chunk)
 
 
 def cancel_stale_rebalances(
