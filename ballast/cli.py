@@ -16,6 +16,7 @@ from ape.exceptions import ContractLogicError, CustomError, ProviderError
 from rich.console import Console
 
 from ballast.accounts import AccountError, load_account, ready_to_sign, unattended_requested
+from ballast.chain_reads import ChainReadError
 from ballast.deployment import Deployment, ManifestError, load_for_chain
 from ballast.node import NodeError, forget_dead_nodes, require_node
 from keepers.errors import revert_in_words
@@ -247,6 +248,8 @@ class NodeCommand(OneLineUsage, NegativeNumbers, ConnectedProviderCommand):
             raise click.ClickException(f"cannot use the node: {first}") from None
         except ContractLogicError as err:  # a call or transaction no explain() caught
             raise click.ClickException(f"a contract refused: {revert_in_words(err)}") from None
+        except ChainReadError as err:  # a batched view (ballast.chain_reads) reverted
+            raise click.ClickException(f"a contract refused: {err}") from None
 
 
 class PrivateNodeCommand(NodeCommand):

@@ -11,6 +11,7 @@ import click
 from ape import chain, project
 
 from ballast import agent as A
+from ballast import chain_reads as R
 from ballast import params as P
 from ballast import proposal_calls as C
 from ballast.cli import load_deployment, send_explained
@@ -49,18 +50,22 @@ class System:
         )  # fmt: skip
 
     def links(self, names: list[str]) -> tuple[list[P.LinkView], dict[str, int]]:
-        """The live links naming any of `names`, and the live value of every key they name."""
+        """The live links naming any of `names`, and the live value of every key they name (three
+        batched reads: the links of each name, the links, then the names and values they hold)."""
         reg = self.registry
-        ids = sorted({i for name in names for i in reg.linksOf(key_of(name))})
+        named = R.read([R.Call(reg.linksOf, key_of(name)) for name in names])
+        ids = sorted({int(i) for found in named for i in found})
+        live = [link for link in R.read([R.Call(reg.getLink, i) for i in ids]) if link.rule]
+        keys = list(dict.fromkeys(bytes(k) for link in live for k in link.keys))
+        read = R.read([R.Call(reg.nameOf, k) for k in keys] + [R.Call(reg.get, k) for k in keys])
+        name_of = dict(zip(keys, read[: len(keys)], strict=True))
+        value_of = dict(zip(keys, read[len(keys) :], strict=True))
         links, values = [], {}
-        for i in ids:
-            link = reg.getLink(i)
-            if not link.rule:
-                continue  # removed
-            link_names = tuple(reg.nameOf(k) for k in link.keys)
+        for link in live:  # removed links (rule 0) are left out
+            link_names = tuple(name_of[bytes(k)] for k in link.keys)
             links.append(P.LinkView(link.rule, link_names, link.bound))
-            for key, name in zip(link.keys, link_names, strict=True):
-                values.setdefault(name, reg.get(key))
+            for key in link.keys:
+                values.setdefault(name_of[bytes(key)], value_of[bytes(key)])
         return links, values
 
     def refusals(self, parsed: list[tuple[str, int]], unfreezes: bool = False) -> list[str]:
@@ -86,8 +91,9 @@ class System:
     def name_of(self, key: bytes) -> str | None:
         """The parameter name of a registry key, None if the registry has no such parameter."""
         if not hasattr(self, "_names"):
-            reg = self.registry
-            self._names = {bytes(k): reg.nameOf(k) for k in reg.keys()}
+            keys = [bytes(k) for k in self.registry.keys()]
+            names = R.read([R.Call(self.registry.nameOf, k) for k in keys])
+            self._names = dict(zip(keys, names, strict=True))
         return self._names.get(bytes(key))
 
     def calls(self, event) -> list[C.Call]:
@@ -183,11 +189,13 @@ PARAMETER_COLUMNS = (
 def parameter_rows(system: System, now: int) -> tuple[list[dict], list[tuple[str, ...]]]:
     """Every registry parameter, as `params show --json` gives it (base units) and as its table
     shows it (`PARAMETER_COLUMNS`, in words)."""
+    reg = system.registry
+    keys = [bytes(k) for k in reg.keys()]
+    views = (reg.nameOf, reg.getParam, reg.freezeStatus)
+    read = R.read([R.Call(view, key) for key in keys for view in views])
     rows, shown = [], []
-    for key in system.registry.keys():
-        name = system.registry.nameOf(key)
-        p = system.registry.getParam(key)
-        _, frozen_until, freezable_at = system.registry.freezeStatus(key)
+    for i in range(len(keys)):
+        name, p, (_, frozen_until, freezable_at) = read[3 * i : 3 * i + 3]
         rows.append({
             "name": name, "value": p.value, "min": p.min, "max": p.max,
             "max_step_bps": p.maxStepBps, "cooldown": p.cooldown,

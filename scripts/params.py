@@ -80,7 +80,7 @@ def show(ecosystem, network, manifest_file, base_units, as_json):
     rows, shown = parameter_rows(system, now)
     for row in shown:
         table.add_row(*row)
-    links, _ = system.links([system.registry.nameOf(k) for k in system.registry.keys()])
+    links, _ = system.links([row["name"] for row in rows])
     if as_json:
         click.echo(document(
             "ballast.parameters/1", chain_time=now, parameters=rows,
