@@ -42,7 +42,6 @@ from types import MappingProxyType
 from typing import Final
 
 import numpy as np
-from scipy.optimize import minimize
 
 from keepers.math import BPS
 from keepers.strategy.bounds import (
@@ -313,6 +312,10 @@ def _continuous(problem: Problem, params: OptimiserParams) -> tuple[np.ndarray, 
 
     def gradient(z: np.ndarray) -> np.ndarray:
         return value_gradient(z) * scale
+
+    # imported here: scipy takes half a second to import, and every keeper command (status,
+    # verify-decision) loads the strategy's settings, but only a rebalance plan solves
+    from scipy.optimize import minimize
 
     result = minimize(
         objective,
