@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,18 +20,14 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.ports import free_port
+
 START_TIMEOUT = 180.0  # importing Ape, connecting, opening the keeper, on a loaded machine
 PASS_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0  # either process must stop within 30 s of SIGTERM (a supervisor's timeout)
 SILVERBACK = str(Path(sys.executable).with_name("silverback"))
 REDIS_SERVER = shutil.which("redis-server")
 DOWN = "does not answer"  # the one-line warning while Redis is away
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(what: str, done: Callable[[], bool], timeout: float, why: Callable[[], str]) -> None:

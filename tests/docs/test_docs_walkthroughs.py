@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot_support import free_port
 from tests.docs.walkthrough import DOCS, ORDER, REPO_ROOT, Block, Walkthrough, execute, parse
+from tests.ports import free_port
 
 MAX_NOT_RUN = 15  # blocks a page may keep from the runner, over all pages: few, each with a reason
 TIMES: dict[str, float] = {}

@@ -21,8 +21,8 @@ import pytest
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
 from keepers.store import Store
-from tests.bot_support import free_port
 from tests.keeper_support import bound_state
+from tests.ports import free_port
 
 # keepers.bots.keeper.BLOCK_JOBS (not imported: importing the bot module connects its bot)
 BLOCK_JOBS = ("sentinel", "liquidator", "settler", "evaluator")

@@ -22,11 +22,11 @@ from tests.bot_support import (
     START_TIMEOUT,
     Fleet,
     RedisServer,
-    free_port,
     wait_until,
 )
 from tests.keeper_support import open_many_positions, protocol_of
 from tests.lending_support import deploy_lending_system
+from tests.ports import free_port
 from tests.vault_support import USDC, faucet
 
 pytestmark = pytest.mark.redis

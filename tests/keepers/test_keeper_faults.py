@@ -468,7 +468,7 @@ def test_a_pass_failing_on_a_node_error_is_counted_in_the_metrics_not_hidden_beh
     only keep serving the last good pass's block and balances as if all were well."""
     from keepers.config import load_settings
     from keepers.runtime import open_keeper
-    from tests.bot_support import free_port
+    from tests.ports import free_port
 
     lending, unhealthy = shocked
     manifest = tmp_path / "ethereum-local.json"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from keepers.math import WAD
 from keepers.store import Store
 from tests.keeper_support import bound_state, open_many_positions, protocol_of
 from tests.lending_support import deploy_lending_system
+from tests.ports import free_port
 from tests.vault_support import USDC, faucet
 
 KEEPER = Path(sys.executable).with_name("ballast-keeper")
@@ -97,12 +97,6 @@ def test_a_keeper_killed_mid_run_finishes_without_doing_anything_twice(
 
 
 # ------------------------------------------------------------------ the node restarts
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rpc(url: str, method: str, params: list) -> object:

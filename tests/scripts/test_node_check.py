@@ -7,7 +7,6 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -18,15 +17,14 @@ from typing import ClassVar
 import pytest
 
 from ballast.node import PRIVATE_NODE_VARIABLE, NodeError, probe, require_node
+from tests.ports import free_port
 
 KEEPER = Path(sys.executable).with_name("ballast-keeper")
 
 
 def _dead_port() -> int:
     """A local port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port()
 
 
 def _foundry(host: str | None) -> SimpleNamespace:

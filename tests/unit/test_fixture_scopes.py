@@ -102,7 +102,7 @@ def test_the_run_stops_at_collection_naming_the_fixture(tmp_path):
     assert "manifest: function (test_two.py), module (test_one.py)" in result.stderr
     assert "passed" not in result.stdout
 
-    # Under xdist (the suite runs `-n 2 --dist loadscope`) the workers collect: the controller
+    # Under xdist (the suite runs `-n 3 --dist loadscope`) the workers collect: the controller
     # stops with the message, not an INTERNALERROR about a crashed item.
     result = subprocess.run(
         [*args, "-q", "-n", "1"], cwd=tmp_path, env=env, capture_output=True, text=True,
