@@ -24,6 +24,7 @@ from ape.exceptions import ApeException
 from rich.table import Table
 
 from ballast import agent as A
+from ballast import chain_reads as R
 from ballast.cli import (
     NodeCommand,
     OneLineGroup,
@@ -93,22 +94,26 @@ class Agents:
         """The agent's decisions awaiting evaluation, the earliest due first."""
         if not agent.open_decisions:
             return []
-        found = []
-        for decision_id in self.registry.openDecisions():
-            record = self.registry.decisionRecord(decision_id)
-            if record.agent == agent.address:
-                found.append(A.DecisionView(decision_id, record.agent, record.dueAt))
+        ids = list(self.registry.openDecisions())  # every agent's: one batched read of them
+        records = R.read([R.Call(self.registry.decisionRecord, i) for i in ids])
+        found = [
+            A.DecisionView(i, record.agent, record.dueAt)
+            for i, record in zip(ids, records, strict=True)
+            if record.agent == agent.address
+        ]
         return sorted(found, key=lambda d: (d.due_at, d.id))
 
     def slashes(self, agent: A.AgentView) -> list[A.SlashView]:
         """The agent's pending slashes, the earliest veto deadline first."""
         if not agent.pending_slashes:
             return []
-        found = []
-        for slash_id in self.registry.pendingSlashes():
-            s = self.registry.slashInfo(slash_id)
-            if s.agent == agent.address:
-                found.append(A.SlashView(slash_id, s.agent, s.amount, s.vetoEndsAt, s.decisionId))
+        ids = list(self.registry.pendingSlashes())  # every agent's: one batched read of them
+        infos = R.read([R.Call(self.registry.slashInfo, i) for i in ids])
+        found = [
+            A.SlashView(i, s.agent, s.amount, s.vetoEndsAt, s.decisionId)
+            for i, s in zip(ids, infos, strict=True)
+            if s.agent == agent.address
+        ]
         return sorted(found, key=lambda s: (s.veto_ends_at, s.id))
 
     def rewards(self, address: str) -> str:
