@@ -30,11 +30,12 @@ TEST_ENV := env -u APE_FOUNDRY_HOST
 PYTEST_ARGS ?=
 # Test workers (pytest-xdist), each with its own anvil; test modules stay whole on one worker
 # (--dist loadscope) so module fixtures deploy once. TEST_WORKERS=0 runs in one process.
-# One worker more than the cores: a worker often waits (on a CLI subprocess starting, a keeper
+# One worker more than the cores (tools/test_workers: the CPU affinity, or a cgroup's CPU quota
+# when lower; at most 8): a worker often waits (on a CLI subprocess starting, a keeper
 # bot's poll, Redis coming back), and its core then runs another's tests. Measured on two cores,
 # tests/keepers + tests/scripts (622 tests): 2 workers 626 s with the cores 83 % busy, 3 workers
 # 437 s, 94 % busy; the whole suite from a clean clone, back to back: 872 s on 2, 825 s on 3.
-TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
+TEST_WORKERS ?= $(shell tools/test_workers)
 
 .PHONY: help install redis-server test test-deep slither demo lint lock clean bench-gas bench-gas-check
 
