@@ -56,6 +56,7 @@ class Protocol:
     sleeves: Mapping[str, Any] = field(default_factory=dict)  # name -> sleeve contract
     tokens: Mapping[str, str] = field(default_factory=dict)  # name -> checksummed address
     roles: Mapping[str, str] = field(default_factory=dict)  # role -> checksummed address
+    source: str = "the manifest"  # where the manifest was read (its path), for messages
 
     @property
     def chain_id(self) -> int:
@@ -128,4 +129,5 @@ class Protocol:
             sleeves=_freeze(sleeves),
             tokens=_freeze(deployment.tokens),
             roles=_freeze(deployment.roles),
+            source=source,
         )

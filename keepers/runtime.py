@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from keepers.binding import ChainBinding
 from keepers.config import KeeperSettings
 from keepers.errors import one_line
-from keepers.multicall import MulticallError
+from keepers.multicall import Multicall, MulticallError
 from keepers.protocol import Protocol, ProtocolError
-from keepers.reads import read_chain_binding
+from keepers.reads import read_chain_binding, read_vault_sleeves
 from keepers.shell import Keeper
 from keepers.state_lock import StateInUse, hold, release
 from keepers.store import BindingError, SchemaError, Store
@@ -59,8 +60,10 @@ def open_store(
     taken first (`keepers.state_lock`: another sending process of the key is refused in one
     line before the file is read), released by `Store.close` or the process's end; only such a
     keeper rebinds a file of the same deployment to a refreshed manifest's sleeves (a view or a
-    dry run with an older manifest reads the file as it is: `keepers.store`), and carries a
-    file named the old way over to the new name (`_legacy_file`; a view reads that one)."""
+    dry run with an older manifest reads the file as it is: `keepers.store`), and only to a
+    manifest that lists every sleeve the vault holds (`_refuse_an_out_of_date_manifest`), and
+    carries a file named the old way over to the new name (`_legacy_file`; a view reads that
+    one)."""
     from ape import chain
 
     binding = read_chain_binding(chain.provider.web3, protocol)
@@ -78,12 +81,43 @@ def open_store(
     try:
         if legacy is not None and may_send:
             _carry_over(legacy, path)
-        store = _open_state(settings, binding, path, address, rebind=held is not None)
+        store = _open_state(
+            settings, binding, path, address, rebind=held is not None,
+            check_rebind=lambda bound, _: _refuse_an_out_of_date_manifest(protocol, path, bound),
+        )  # fmt: skip
     except BaseException:
         release(held)
         raise
     store.process_lock = held
     return store
+
+
+def _refuse_an_out_of_date_manifest(protocol: Protocol, path: Path, bound: ChainBinding) -> None:
+    """`StartupError` (one line, before anything is written or sent) when `protocol`'s manifest
+    does not list a sleeve the vault holds at the head (`read_vault_sleeves`; the rebalancer's
+    rule, `AllocationRead.order_mismatch`, which skips its passes on such a manifest): it was
+    written before the DAO added that sleeve, and rebinding the file `path` (bound to `bound`)
+    to it would drop the readings of a sleeve the file's manifest named, history the next keeper
+    with the up-to-date manifest would have lost. A sleeve really removed on chain is not held,
+    so a refreshed manifest rebinds and drops its readings as before."""
+    try:
+        _, held = read_vault_sleeves(Multicall(), protocol.vault)
+    except MulticallError as err:
+        raise StartupError(
+            f"keeper state: cannot read the vault's sleeves to check {protocol.source} before "
+            f"rebinding {path} to it: {one_line(err)}"
+        ) from None
+    listed = {s.address.lower() for s in protocol.deployment.sleeves}
+    missing = [a for a in held if a.lower() not in listed]
+    if not missing:
+        return
+    names = {a: n.removeprefix("sleeve:") for n, a in bound.contracts if n.startswith("sleeve:")}
+    described = ", ".join(f"{names[a.lower()]} ({a})" if a.lower() in names else a for a in missing)
+    raise StartupError(
+        f"{protocol.source} is out of date: it does not list the vault's sleeve(s) {described}; "
+        f"refresh it (`ape run deploy` writes it) and start again (nothing sent, {path} left "
+        "as it is)"
+    )
 
 
 def _legacy_file(
@@ -144,6 +178,7 @@ def _open_state(
     address: str | None,
     *,
     rebind: bool = True,
+    check_rebind: Callable[[ChainBinding, ChainBinding], None] | None = None,
 ) -> Store:
     unbound = settings.state_path(binding.chain_id, address)
     if unbound.exists() and not path.exists():
@@ -152,7 +187,7 @@ def _open_state(
             "this chain's state starts fresh in %s", unbound, path.name,
         )  # fmt: skip
     try:
-        return Store(path, binding, rebind=rebind)
+        return Store(path, binding, rebind=rebind, check_rebind=check_rebind)
     except (SchemaError, BindingError, OSError) as err:
         raise StartupError(f"keeper state: {err}") from None
     except sqlite3.DatabaseError as err:  # not SQLite at all, or damaged

@@ -27,7 +27,9 @@ chain starts fresh state in a new file and the old file stays untouched for audi
 `Store(path, binding)` binds a new (or empty) file to `binding`, rebinds a file of the same
 deployment whose sleeves, collateral or tokens differ (a manifest refreshed after governance
 changed them: the history carries on; the index readings of a sleeve name that left or now names
-another address are dropped; `rebind=False`, a view's or a dry run's, reads it as it is), and
+another address are dropped; `rebind=False`, a view's or a dry run's, reads it as it is;
+`check_rebind` may refuse the rebind first, as `keepers.runtime` does for a manifest that does
+not list a sleeve the vault holds), and
 refuses, with a one-line `BindingError`, a file bound to
 another deployment or a pre-v4 file that holds state (its chain cannot be known, so it is never
 adopted). `Store(path)` opens any file unchecked (tools, tests).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Self
 
@@ -43,7 +44,12 @@ class StateFile:
     """The sending process's lock on this file (`keepers.state_lock`), released by `close`."""
 
     def __init__(
-        self, path: str | Path, binding: ChainBinding | None = None, *, rebind: bool = True
+        self,
+        path: str | Path,
+        binding: ChainBinding | None = None,
+        *,
+        rebind: bool = True,
+        check_rebind: Callable[[ChainBinding, ChainBinding], None] | None = None,
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,7 +66,7 @@ class StateFile:
             self._check()
             self._migrate()
             if binding is not None:
-                self._bind(binding, rebind)
+                self._bind(binding, rebind, check_rebind)
         except BaseException:
             self._db.close()
             raise
@@ -92,11 +98,18 @@ class StateFile:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise sqlite3.DatabaseError(f"integrity check failed: {problems[0]}{more}")
 
-    def _bind(self, binding: ChainBinding, rebind: bool = True) -> None:
+    def _bind(
+        self,
+        binding: ChainBinding,
+        rebind: bool = True,
+        check_rebind: Callable[[ChainBinding, ChainBinding], None] | None = None,
+    ) -> None:
         """Binds an unbound, empty file to `binding`; a file bound to the same deployment with
         other sleeves, collateral or tokens (a manifest refreshed after governance changed
         them) is rebound (`_rebind`) when `rebind` (a keeper that sends; a view or a dry run
-        reads it as it is); refuses any other file (`BindingError`)."""
+        reads it as it is), once `check_rebind(bound, binding)` returned (it raises to refuse
+        the rebind, the file left as it is: `keepers.runtime` refuses a manifest that is out of
+        date); refuses any other file (`BindingError`)."""
         with self._transaction() as db:
             row = db.execute("SELECT binding FROM chain_binding WHERE id = 1").fetchone()
             if row is None:
@@ -121,6 +134,8 @@ class StateFile:
                 f"{binding.describe()} ({', '.join(differ)} differ)"
             )
         if bound != binding and rebind:
+            if check_rebind is not None:
+                check_rebind(bound, binding)
             self._rebind(bound, binding)
 
     def _rebind(self, bound: ChainBinding, binding: ChainBinding) -> None:

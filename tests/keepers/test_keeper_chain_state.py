@@ -27,7 +27,7 @@ from keepers.config import load_settings
 from keepers.math import WAD
 from keepers.protocol import Protocol
 from keepers.reads import read_chain_binding
-from keepers.runtime import open_store
+from keepers.runtime import StartupError, open_store
 from keepers.store import BindingError, Store
 from tests.keeper_support import open_many_positions, protocol_of
 from tests.lending_support import deploy_lending_system
@@ -192,6 +192,72 @@ def test_a_sleeve_change_keeps_the_state_file_and_its_history(project, accounts,
     with open_store(settings, protocol, who) as view:  # a view with the old manifest
         assert view.binding == bound and view.index_history("extra") == ((3_000, WAD),)
     assert [p.name for p in tmp_path.glob("*.sqlite")] == [first_path.name]
+
+
+def test_a_sending_keeper_with_an_out_of_date_manifest_keeps_a_newer_sleeves_history(
+    project, accounts, chain, repo_root, tmp_path
+):
+    """The DAO adds a sleeve and a keeper with the refreshed manifest records its readings. An
+    operator then starts a sending keeper with the manifest from before the sleeve
+    (`once --job sentinel`): it rebound the file to that manifest and dropped the readings of a
+    sleeve the vault still holds, so the next keeper with the up-to-date manifest had lost its
+    history. A manifest that does not list a sleeve the vault holds is out of date: the keeper
+    stops in one line (exit 1) naming the manifest and the sleeve, sends nothing and leaves the
+    file as it is. A manifest refreshed after the sleeve was removed and its name given to
+    another sleeve still rebinds and drops the old sleeve's readings."""
+    lending = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
+    vs = lending.vs
+    protocol = protocol_of(lending, chain.blocks.head.number)
+    old_manifest = tmp_path / "before-extra.json"
+    protocol.deployment.save(old_manifest)
+    settings = load_settings(state_dir=tmp_path / "state")
+    who = str(accounts[7].address)
+
+    local = dataclasses.replace(vs, sleeves=list(vs.sleeves))
+    extra = add_sleeve(project, local, SleeveSpec("extra", cap_bps=2_000))
+    entry = {"name": "extra", "kind": "TokenizedRWASleeve", "address": str(extra.sleeve.address),
+             "token": str(extra.token.address), "feed": str(extra.feed.address),
+             "issuer": str(extra.issuer.address)}  # fmt: skip
+
+    def manifest_with(address: str) -> Protocol:
+        entries = [*protocol.deployment.sleeves, SleeveEntry(**{**entry, "address": address})]
+        return Protocol.from_deployment(
+            protocol.deployment.model_copy(update={"sleeves": entries}), source="refreshed"
+        )
+
+    with open_store(settings, manifest_with(str(extra.sleeve.address)), who, sending=True) as store:
+        for name in ("tbill", "extra"):
+            store.add_index_sample(name, 1_000, WAD, 1)
+        bound, path = store.binding, store.path
+    assert bound is not None
+
+    with pytest.raises(StartupError) as refused:
+        open_store(settings, Protocol.load(old_manifest), who, sending=True)
+    message = str(refused.value)
+    assert "\n" not in message, message
+    assert str(old_manifest) in message and f"extra ({extra.sleeve.address})" in message, message
+    assert "ape run deploy" in message, message
+    nonce = accounts[7].nonce
+    ran = run_keeper(chain.provider.uri, repo_root, "--manifest", str(old_manifest),
+                     "--account", "TEST::7", "--state-dir", str(settings.state_dir),
+                     "once", "--job", "sentinel")  # fmt: skip
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert "Traceback" not in ran.stderr, ran.stderr
+    assert f"Error: {message}" in ran.stderr.splitlines(), ran.stderr
+    assert accounts[7].nonce == nonce  # nothing sent
+    with Store(path) as store:  # as it was: bound to the up-to-date manifest, its history kept
+        assert store.binding == bound
+        assert store.index_history("extra") == store.index_history("tbill") == ((1_000, WAD),)
+
+    # The DAO removes extra and adds another sleeve under its name: the manifest refreshed for
+    # that rebinds, and extra's readings, another sleeve's, are dropped.
+    vs.vault.removeSleeve(extra.sleeve, sender=vs.governance)
+    again = vs.governance.deploy(project.TokenizedRWASleeve, vs.vault, extra.issuer, vs.router)
+    vs.vault.addSleeve(again, "extra", sender=vs.governance)
+    with open_store(settings, manifest_with(str(again.address)), who, sending=True) as store:
+        assert store.path == path and store.binding != bound
+        assert store.index_history("extra") == ()
+        assert store.index_history("tbill") == ((1_000, WAD),)
 
 
 def test_a_state_file_named_by_every_address_is_carried_over_once(
