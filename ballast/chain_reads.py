@@ -60,7 +60,7 @@ def _decoded(call: Call, data: bytes) -> Any:
     try:
         return call.decode(data)
     except Exception as err:  # noqa: BLE001 - e.g. no code at the address at that block
-        raise ChainReadError(f"{call.label} at {call.target}: {err}") from None
+        raise ChainReadError(f"{_label(call)} at {call.target}: {err}") from None
 
 
 def _transaction(call: Call) -> dict[str, str]:
@@ -79,9 +79,15 @@ def _one(call: Call, tag: str) -> Any:
     return _decoded(call, bytes(raw))
 
 
+def _label(call: Call) -> str:
+    """`view(arg, ...)` with bytes as 0x-hex, as a user reads them (the keys of the registry)."""
+    args = ", ".join("0x" + bytes(a).hex() if isinstance(a, bytes) else str(a) for a in call.args)
+    return f"{call.abi.name}({args})"
+
+
 def _refusal(call: Call, error: Any) -> str:
     """`<view>(<args>) at <address>: <why>`, the why decoded from the revert data when any."""
-    where = f"{call.label} at {call.target}"
+    where = f"{_label(call)} at {call.target}"
     if not isinstance(error, dict):
         return f"{where}: {error}"
     data = error.get("data")

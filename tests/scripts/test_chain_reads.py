@@ -75,5 +75,5 @@ def test_a_view_that_reverts_stops_the_read_naming_the_view_and_the_error(
         R.read(calls)
     message = str(refused.value)
     assert "\n" not in message
-    assert message.startswith(f"get({unknown!r},) at {gov.registry.address}")
+    assert message.startswith(f"get(0x{unknown.hex()}) at {gov.registry.address} reverted: ")
     assert f"UnknownParameter(key=0x{unknown.hex()})" in message, message
