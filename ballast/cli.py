@@ -248,7 +248,7 @@ class NodeCommand(OneLineUsage, NegativeNumbers, ConnectedProviderCommand):
             raise click.ClickException(f"cannot use the node: {first}") from None
         except ContractLogicError as err:  # a call or transaction no explain() caught
             raise click.ClickException(f"a contract refused: {revert_in_words(err)}") from None
-        except ChainReadError as err:  # a batched view (ballast.chain_reads) reverted
+        except ChainReadError as err:  # a batched view (ballast.chain_reads) failed
             raise click.ClickException(f"a contract refused: {err}") from None
 
 

@@ -180,9 +180,15 @@ class Multicall:
         except Exception as err:  # noqa: BLE001 - the node's own error, made one line
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise MulticallError(f"Multicall3 batch at block {block} failed: {reason}") from None
-        (outcomes,) = decode(["(bool,bytes)[]"], bytes(raw))
-        number = decode(["uint256"], outcomes[0][1])[0]
-        timestamp = decode(["uint256"], outcomes[1][1])[0]
+        try:
+            (outcomes,) = decode(["(bool,bytes)[]"], bytes(raw))
+            number = decode(["uint256"], outcomes[0][1])[0]
+            timestamp = decode(["uint256"], outcomes[1][1])[0]
+        except Exception:  # noqa: BLE001 - e.g. a block before Multicall3 had code there
+            raise MulticallError(
+                f"Multicall3 batch at block {block}: the answer is not a batch's "
+                f"({len(raw)} bytes; no Multicall3 at {self.address} at that block?)"
+            ) from None
         results = []
         for call, (ok, returned) in zip(calls, outcomes[2:], strict=True):
             if not ok:
