@@ -120,6 +120,15 @@ def left_pending(chain, k):
     return sent, stale, raw
 
 
+def pending_plan(system, chain, accounts, tmp_path, **planned_kw):
+    """The vault funded, a keeper `planned` (its keyword arguments), its rebalance `left_pending`:
+    the keeper, the flight's record and its signed bytes."""
+    system.deposit(accounts[6], NAV)
+    k = planned(system, chain, tmp_path, **planned_kw)
+    _, stale, raw = left_pending(chain, k)
+    return k, stale, raw
+
+
 def put_back(chain, stale, raw) -> None:
     """Automine off, and `stale`'s signed bytes in the pool again: pending as before."""
     request(chain, "anvil_setAutomine", [False])
@@ -153,9 +162,8 @@ def test_a_pending_rebalance_planned_before_a_sleeve_swap_is_cancelled_not_lande
 ):
     system = swappable
     vault, allocator = system.vault, system.allocator
-    system.deposit(accounts[6], NAV)
-    k = planned(system, chain, tmp_path)
-    _, stale, raw = left_pending(chain, k)  # [3000, 0, 2000] over [tbill, gold, invoices]
+    # pending: [3000, 0, 2000] over [tbill, gold, invoices]
+    k, stale, raw = pending_plan(system, chain, accounts, tmp_path)
     count, start = vault.decisionCount(), chain.blocks.head.number + 1
     swap_sleeves(project, system, chain)
     try:
@@ -201,9 +209,7 @@ def test_a_newer_plan_with_other_targets_cancels_the_pending_one_then_lands(
     pending one is cancelled, and the pass after the cancel settles sends the newer plan."""
     system = swappable
     vault = system.vault
-    system.deposit(accounts[6], NAV)
-    k = planned(system, chain, tmp_path)
-    _, stale, raw = left_pending(chain, k)
+    k, stale, raw = pending_plan(system, chain, accounts, tmp_path)
     start = chain.blocks.head.number + 1
     k2 = keeper(
         k.protocol,
@@ -237,10 +243,8 @@ def test_a_cancel_the_fee_cap_cannot_price_is_said_and_nothing_is_sent_behind(
     bump above it, over the cap. The pass says so in one line, sends nothing behind it and does
     not re-price it: the pool holds the same transaction on the key's next nonce."""
     system = swappable
-    system.deposit(accounts[6], NAV)
-    k = planned(system, chain, tmp_path, capped=True)
+    k, stale, raw = pending_plan(system, chain, accounts, tmp_path, capped=True)
     cap = k.settings.tx.max_fee_cap
-    _, stale, raw = left_pending(chain, k)
     assert stale.max_fee == cap
     swap_sleeves(project, system, chain)
     try:
@@ -272,9 +276,7 @@ def test_a_keeper_killed_mid_cancel_settles_it_on_restart(
     old targets never land and the nonce goes to the keeper's self-transfer."""
     system = swappable
     vault = system.vault
-    system.deposit(accounts[6], NAV)
-    k = planned(system, chain, tmp_path)
-    _, stale, raw = left_pending(chain, k)
+    k, stale, raw = pending_plan(system, chain, accounts, tmp_path)
     start = chain.blocks.head.number + 1
     swap_sleeves(project, system, chain)
     real = KeyNode._broadcast
@@ -322,9 +324,7 @@ def test_a_rebalance_mined_before_its_cancel_is_reported_as_the_chain_has_it(
     (its decision recorded)."""
     system = swappable
     vault = system.vault
-    system.deposit(accounts[6], NAV)
-    k = planned(system, chain, tmp_path)
-    _, stale, raw = left_pending(chain, k)
+    k, stale, raw = pending_plan(system, chain, accounts, tmp_path)
     start = chain.blocks.head.number + 1
     swap_sleeves(project, system, chain, cooldown_over)
     real = KeyNode._sign
