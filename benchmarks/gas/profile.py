@@ -115,7 +115,7 @@ def _print(console: Console, prof: Profile) -> None:
 def main(sleeves: int, only: str) -> None:
     from pathlib import Path
 
-    from ape import chain, networks
+    from ape import networks
 
     from ballast.config import DeployConfig
     from benchmarks.gas import measure
@@ -125,15 +125,15 @@ def main(sleeves: int, only: str) -> None:
     profiles: list[Profile] = []
     original = measure.Measured
 
-    def traced(name: str, gas: int):
-        if only in name:
-            block = chain.provider.make_request("eth_getBlockByNumber", ["latest", False])
-            names = {}
-            profiles.append(profile_tx(name, block["transactions"][-1], names))
-        return original(name, gas)
+    class Traced(original):
+        @classmethod
+        def of(cls, name: str, tx) -> measure.Measured:
+            if only in name:
+                profiles.append(profile_tx(name, tx.txn_hash, {}))
+            return original.of(name, tx)
 
     with networks.parse_network_choice("ethereum:local:foundry"):
-        measure.Measured = traced  # type: ignore[misc]
+        measure.Measured = Traced  # type: ignore[misc]
         try:
             measure.measure_vault(base, sleeves)
         finally:

@@ -68,6 +68,30 @@ def test_the_vault_table_is_the_snapshot() -> None:
     assert checked >= 90
 
 
+def test_the_call_gas_table_is_the_snapshot() -> None:
+    """The goal rows as a whole transaction and as the call alone (forge's convention): every
+    operation the snapshot holds a call figure for, both figures, and the goal it is held to."""
+    calls = SNAPSHOT["Call gas, RWAVault (receipt less 21,000 + calldata)"]
+    header = ["operation (idle only)", "transaction", "call", "goal"]
+    (table,) = [t for t in tables(gas_section()) if t[0] == header]
+    assert [row[0] for row in table[1:]] == list(calls)
+    for op, tx, call, goal in table[1:]:
+        assert gas(tx) == vault(0)[op], op
+        assert gas(call) == calls[op] < gas(tx), op
+        assert gas(goal) == (
+            70_000 if op.startswith(("requestDeposit", "requestRedeem")) else 60_000
+        )
+    text = " ".join(gas_section().split())
+    floor = re.search(r"new-controller request is ([\d,]+) by the call, ([\d,]+) as a", text)
+    assert floor, "the floor's call figure is not in the page"
+    op = "requestDeposit (new controller, same window)"
+    assert (
+        gas(floor.group(1))
+        == SNAPSHOT["Call gas, BareRequest (receipt less 21,000 + calldata)"][op]
+    )
+    assert gas(floor.group(2)) == SNAPSHOT["BareRequest (ERC-7540 floor)"][op]
+
+
 @pytest.mark.parametrize("contract", ["LendingSleeve", "AgentRegistry"])
 def test_the_contract_tables_are_the_snapshot(contract: str) -> None:
     measured = SNAPSHOT[contract]
