@@ -185,6 +185,10 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
         report.skipped.append(f"rebalance: refused: {err}")
         return report
     if isinstance(call, RebalanceSkip):
+        # Staying put is a plan too: a pending rebalance to other targets no longer holds.
+        target = _skip_target(call)
+        if target is not None and (superseded := _supersede_pending(keeper, report, target)):
+            report.skipped.append(superseded)
         report.skipped.append(f"rebalance: {call.code}: {call.reason}")
         return report
     if (superseded := _supersede_pending(keeper, report, call.target_bps)) is not None:
@@ -376,6 +380,17 @@ def _supersede_pending(keeper: Keeper, report: JobReport, target: tuple[int, ...
             "fee cap"
         )
     return None
+
+
+def _skip_target(skip: RebalanceSkip) -> tuple[int, ...] | None:
+    """The targets a skipped plan chose (its document's outcome: the current weights, or a move
+    too small or too dear to send), or None when the skip has no readable document."""
+    if skip.rationale is None:
+        return None
+    try:
+        return tuple(int(b) for b in decode_rationale(skip.rationale)["outcome"]["target_bps"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _futile_repeat(keeper: Keeper, target: tuple[int, ...], now: int) -> str | None:

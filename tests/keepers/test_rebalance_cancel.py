@@ -44,6 +44,11 @@ def more_invoices(inputs):
     return Proposal(tuple(target), "one more tenth in invoices")
 
 
+def stay_put(inputs):
+    """An operator's strategy: the current weights (no move: a skip, not a rebalance)."""
+    return Proposal(tuple(s.current_bps for s in inputs.sleeves), "hold what the vault holds")
+
+
 @pytest.fixture(scope="module")
 def cancel_deployed(project, accounts):
     return deploy_vault_system(project, accounts[0], accounts[1], accounts[5])
@@ -234,6 +239,48 @@ def test_a_newer_plan_with_other_targets_cancels_the_pending_one_then_lands(
     sleeves = [s.sleeve.address for s in system.sleeves]
     assert decisions_since(vault, chain, start) == [(sleeves, [3_500, 0, 1_000])]
     assert k2.store.transaction(stale.tx_hash).status == "replaced"
+
+
+def test_a_newer_plan_to_stay_put_cancels_the_pending_rebalance(
+    swappable, chain, accounts, tmp_path
+):
+    """The keeper's [3000, 0, 2000] is pending when its next pass's plan is to stay at the
+    current [3000, 0, 1000]: a skip ("min-change", nothing to send). Before, a skip returned
+    without looking at the pending rebalance, which then landed the targets the keeper no
+    longer wanted. Now the skip's targets supersede it like a plan's: it is cancelled, and the
+    next pass sends nothing."""
+    system = swappable
+    vault = system.vault
+    k, stale, raw = pending_plan(system, chain, accounts, tmp_path)
+    start = chain.blocks.head.number + 1
+    k2 = keeper(
+        k.protocol,
+        system.allocator,
+        tmp_path,
+        tx=SLOW_TX | {"gas_margin_bps": 10_000},
+        rebalancer={"strategy": f"{__name__}:stay_put"},
+    )  # the same key and store, restarted with another strategy
+    try:
+        put_back(chain, stale, raw)
+        staying = k2.run("rebalancer")
+        request(chain, "evm_mine", [])
+    finally:
+        request(chain, "anvil_setAutomine", [True])
+    k2.reconcile()
+    assert decisions_since(vault, chain, start) == [], staying.summary()  # was [3000, 0, 2000]
+    superseded, skip = staying.skipped
+    assert superseded.endswith("superseded and cancelled; planned afresh once the cancel settles")
+    assert skip.startswith("rebalance: min-change: "), skip
+    assert nonce(chain, k2.account) == stale.nonce + 1
+    record = k2.store.transaction(stale.tx_hash)
+    assert (
+        record.status == "replaced" and "superseded by a newer plan [3000, 0, 1000]" in record.error
+    )
+
+    after = k2.run("rebalancer")
+    assert after.actions == [] and after.skipped == [skip], after.summary()
+    assert nonce(chain, k2.account) == stale.nonce + 1
+    assert decisions_since(vault, chain, start) == []
 
 
 def test_a_cancel_the_fee_cap_cannot_price_is_said_and_nothing_is_sent_behind(
