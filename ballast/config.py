@@ -10,6 +10,7 @@ depositors' exit time) and loads the YAML.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -287,6 +288,20 @@ class DeployConfig(Strict):
         bounds = {spec.name: spec.max for spec in self.parameters}
         wait = Fraction(bounds.get("vault.strikeMaxWait", 0), DAY)
         return ExitTime(longest.sleeve, longest.days, longest.how, strike_wait=wait)
+
+    def timelock_delay_floor(self) -> int:
+        """The least timelock delay, in seconds, the rules above allow: one second more than the
+        longest ``agent.unbondingPeriod`` governance could set and than the depositors' exit time
+        (0 when neither is known). Deployed as ``BallastTimelock.DELAY_FLOOR``: governance can
+        never lower the delay below it."""
+        floor = 0
+        for spec in self.parameters:
+            if spec.name == "agent.unbondingPeriod":
+                floor = max(floor, spec.max + 1)
+        exit_time = self.exit_time()
+        if exit_time is not None:
+            floor = max(floor, math.floor(exit_time.total * DAY) + 1)
+        return floor
 
     def lending(self) -> SleeveConfig | None:
         """The lending sleeve, if the config has one (at most one)."""

@@ -271,8 +271,10 @@ def deploy_system(
         serves=lambda t: (t.name(), t.symbol()) == (gov.token_name, gov.token_symbol),
     )  # fmt: skip
     timelock = run.contract(
-        "TimelockController", project.BallastTimelock, gov.timelock_delay, [], [ZERO_ADDRESS],
-        deployer, serves=lambda t: t.GRACE_PERIOD() > 0 and t.hasRole(bytes(32), t.address),
+        "TimelockController", project.BallastTimelock, gov.timelock_delay,
+        config.timelock_delay_floor(), [], [ZERO_ADDRESS], deployer,
+        serves=lambda t: t.GRACE_PERIOD() > 0 and t.hasRole(bytes(32), t.address)
+        and t.DELAY_FLOOR() == config.timelock_delay_floor(),
     )  # fmt: skip
     governor = run.contract(
         "BallastGovernor", project.BallastGovernor, token, timelock, gov.voting_delay,

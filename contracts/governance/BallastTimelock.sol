@@ -28,17 +28,50 @@ uint256 constant MAX_FREEZE_CEILING = TIMELOCK_GRACE_PERIOD - 30 days;
 ///      A guardian freezing a batch's keys one after another can outlast it: the DAO then passes
 ///      the batch again with its `unfreeze` calls (`ape run params propose --unfreeze`).
 ///      Its minimum delay must exceed `agent.unbondingPeriod` and a depositor's exit time, so
-///      nobody is trapped by a change they can see coming (the deploy config enforces this).
+///      nobody is trapped by a change they can see coming: the deploy config checks the delay it
+///      deploys with, and passes the least delay those rules allow as `DELAY_FLOOR`, below which
+///      governance can never set it (`updateDelay`): a proposal lowering the delay under a
+///      depositor's exit time would otherwise let every later change arrive faster than an exit.
 contract BallastTimelock is TimelockController {
     /// @notice How long after its ready time an operation may still execute.
     uint256 public constant GRACE_PERIOD = TIMELOCK_GRACE_PERIOD;
+    /// @notice The least minimum delay this timelock may ever have (set at deployment).
+    uint256 public immutable DELAY_FLOOR;
+
+    /// @dev The minimum delay (OpenZeppelin's own is private: `getMinDelay` reads this instead).
+    uint256 private _delay;
 
     /// @notice Operation `id` was ready at `readyAt` and could execute until `readyAt + GRACE_PERIOD`.
     error OperationExpired(bytes32 id, uint256 readyAt);
+    /// @notice A minimum delay `delay` below `floor` (`DELAY_FLOOR`) was asked for.
+    error DelayBelowFloor(uint256 delay, uint256 floor);
 
-    constructor(uint256 minDelay, address[] memory proposers, address[] memory executors, address admin)
-        TimelockController(minDelay, proposers, executors, admin)
-    {}
+    constructor(
+        uint256 minDelay,
+        uint256 delayFloor,
+        address[] memory proposers,
+        address[] memory executors,
+        address admin
+    ) TimelockController(minDelay, proposers, executors, admin) {
+        if (minDelay < delayFloor) revert DelayBelowFloor(minDelay, delayFloor);
+        DELAY_FLOOR = delayFloor;
+        _delay = minDelay;
+    }
+
+    /// @inheritdoc TimelockController
+    function getMinDelay() public view override returns (uint256) {
+        return _delay;
+    }
+
+    /// @inheritdoc TimelockController
+    /// @dev As OpenZeppelin's (only the timelock itself, so only through a proposal), and never
+    ///      below `DELAY_FLOOR`.
+    function updateDelay(uint256 newDelay) external override {
+        if (msg.sender != address(this)) revert TimelockUnauthorizedCaller(msg.sender);
+        if (newDelay < DELAY_FLOOR) revert DelayBelowFloor(newDelay, DELAY_FLOOR);
+        emit MinDelayChange(_delay, newDelay);
+        _delay = newDelay;
+    }
 
     /// @inheritdoc TimelockController
     function execute(address target, uint256 value, bytes calldata payload, bytes32 predecessor, bytes32 salt)

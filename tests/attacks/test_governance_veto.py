@@ -295,15 +295,22 @@ def test_a_cut_of_the_timelock_delay_neither_hides_nor_exposes_a_copy(gov, chain
     governor's vote deadline instead: the early copy is cancelled, the re-proposal is immune."""
     timelock, governor, guardian, veto = gov.timelock, gov.governor, gov.guardian, gov.veto
     day = 86_400
-    cut = Proposal(gov, [(timelock, timelock.updateDelay.encode_input(day))], "Cut the delay")
+    # The delay is first raised to 30 days, so that a cut to its floor (14 days and a second,
+    # BallastTimelock.DELAY_FLOOR: never below the depositors' exit time) is one of 16 days.
+    longer = Proposal(gov, [(timelock, timelock.updateDelay.encode_input(30 * day))], "Raise it")
+    passed_and_queued(gov, chain, longer, voter)
+    chain.pending_timestamp = governor.proposalEta(longer.id)
+    longer.execute(voter)
+    floor = timelock.DELAY_FLOOR()
+    cut = Proposal(gov, [(timelock, timelock.updateDelay.encode_input(floor))], "Cut the delay")
     early = Proposal(gov, _remove_the_guardian(gov), "Remove the guardian (under the long delay)")
     _vote_through(gov, chain, voter, cut, early)
     cut.queue(voter)
-    chain.mine(1, deltatime=10 * day)
-    early.queue(voter)  # ready 10 days after the cut's proposal would be
+    chain.mine(1, deltatime=20 * day)
+    early.queue(voter)  # ready 20 days after the cut's proposal would be
     chain.pending_timestamp = governor.proposalEta(cut.id)
     cut.execute(voter)
-    assert timelock.getMinDelay() == day
+    assert timelock.getMinDelay() == floor
     late = Proposal(gov, _remove_the_guardian(gov), "Remove the guardian (under the cut delay)")
     passed_and_queued(gov, chain, late, voter)
     assert governor.proposalEta(late.id) < governor.proposalEta(early.id)

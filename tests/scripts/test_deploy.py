@@ -573,6 +573,18 @@ def test_exit_time_of_the_local_config(local_config):
     assert local_config.governance.timelock_delay > 14 * 86_400
 
 
+def test_the_timelock_floor_is_one_second_past_the_exit_time_or_the_unbonding(local_yaml):
+    """`BallastTimelock.DELAY_FLOOR`: the least delay the config's rules accept, whichever of
+    the depositors' exit time and the longest unbonding period is longer."""
+    config = DeployConfig.model_validate(copy.deepcopy(local_yaml))
+    assert config.timelock_delay_floor() == 14 * 86_400 + 1  # the exit time: 14 days
+    longer = copy.deepcopy(local_yaml)
+    for spec in longer["parameters"]:
+        if spec["name"] == "agent.unbondingPeriod":
+            spec["max"] = 14 * 86_400 + 7
+    assert DeployConfig.model_validate(longer).timelock_delay_floor() == 14 * 86_400 + 8
+
+
 def test_unlimited_mock_and_undeclared_real_sleeve_do_not_delay_exit(local_yaml):
     config = copy.deepcopy(local_yaml)
     _real_tbill(None)(config)
