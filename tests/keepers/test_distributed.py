@@ -7,6 +7,7 @@ processes' exit statuses and output lines."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 
@@ -107,6 +108,23 @@ def mine_until(chain, what: str, done: Callable[[], bool], why: Callable[[], str
         return done()
 
     wait_until(what, step, PASS_TIMEOUT, why)
+
+
+PASS_LINE = re.compile(r"liquidator @ block (\d+)")
+
+
+def passes_past(chain, workers, output: Callable[[], str], blocks: int = 3) -> None:
+    """Mines `blocks` more blocks and waits until every worker has logged a liquidator pass at
+    the new head or later (a pass logs its summary after its sends are mined): an action those
+    passes sent again is on chain before the caller counts, whatever the machine's load."""
+    chain.mine(blocks)
+    head = chain.blocks.head.number
+
+    def reached(proc) -> bool:
+        return max((int(n) for n in PASS_LINE.findall(proc.text())), default=-1) >= head
+
+    wait_until(f"every worker's pass at block {head}", lambda: all(map(reached, workers)),
+               PASS_TIMEOUT, output)  # fmt: skip
 
 
 def test_a_dead_redis_and_a_runner_without_workers_are_refused_at_startup_in_one_line(fleet):
@@ -237,9 +255,8 @@ def test_workers_split_the_book_liquidate_each_position_once_and_ride_out_a_redi
             ),
             fleet.output,
         )
-        chain.mine(3)  # the passes of a few more blocks must not act again
-        time.sleep(3)
-        done = liquidations(lending, start)
+        passes_past(chain, workers, fleet.output)  # the passes of a few more blocks must not
+        done = liquidations(lending, start)  # act again
         assert sorted(b for b, _ in done) == sorted(unhealthy), fleet.output()  # each once
         for borrower, liquidator in done:  # by the key whose shard holds the borrower
             assert liquidator == owner(borrower, keys), (borrower, liquidator)
@@ -362,8 +379,7 @@ def test_a_worker_killed_mid_pass_has_its_task_redelivered_and_acts_once(
         ),
         fleet.output,
     )
-    chain.mine(2)
-    time.sleep(3)
+    passes_past(chain, [again], fleet.output, blocks=2)  # and later passes do not act again
     done = liquidations(lending, start)
     assert sorted(b for b, _ in done) == sorted(unhealthy), fleet.output()  # once each
     assert {liquidator for _, liquidator in done} == {key}
