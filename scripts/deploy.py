@@ -120,6 +120,11 @@ def cli(ecosystem, network, account, config_file: Path | None, manifest_file: Pa
         table.add_row("collateral", entry.name, entry.token, status(entry.token))
     console.print(table)
     console.print(_timelock_line(config))
+    if least := config.timelock_delay_floor():  # one second past what the delay must outlast
+        console.print(
+            f"no proposal can set the timelock delay to {format_duration(least - 1)} or less "
+            f"(BallastTimelock.DELAY_FLOOR {least}s)"
+        )
     if sent:
         console.print(f"{sent} transaction{'s' if sent != 1 else ''} sent")
     else:
@@ -163,9 +168,10 @@ def _timelock_line(config: DeployConfig) -> str:
     def days(value) -> str:
         return f"{float(value):.2f}".rstrip("0").rstrip(".")
 
-    return line + (
-        f" and the depositors' exit time ({days(exit_time.total)} days: sleeve "
-        f"{exit_time.sleeve} {days(exit_time.days)} + a strike up to {days(exit_time.strike_wait)})"
+    wait = days(exit_time.strike_wait)
+    return (
+        f"{line} and the depositors' exit time ({days(exit_time.total)} days: sleeve "
+        f"{exit_time.sleeve} {days(exit_time.days)} + a strike up to {wait})"
     )
 
 

@@ -712,7 +712,8 @@ def test_ape_run_deploy_as_a_user(run_ape, tmp_path, project):
     assert "reused" not in _statuses(first.stdout, deployment)
     assert (
         "timelock delay 15d: longer than the longest agent.unbondingPeriod (14d) and the "
-        "depositors' exit time (14 days: sleeve invoices 10 + a strike up to 4)"
+        "depositors' exit time (14 days: sleeve invoices 10 + a strike up to 4)\nno proposal can "
+        "set the timelock delay to 14d or less (BallastTimelock.DELAY_FLOOR 1209601s)\n"
     ) in first.stdout
 
     again = run_ape(args)
