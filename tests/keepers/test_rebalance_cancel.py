@@ -140,6 +140,26 @@ def put_back(chain, stale, raw) -> None:
     assert request(chain, "eth_sendRawTransaction", [raw]) == stale.tx_hash
 
 
+def restarted_pass(system, chain, tmp_path, k, stale, raw, strategy: str):
+    """`k`'s key and store restarted with another operator `strategy` of this module; its first
+    pass runs with `stale` pending (`put_back`) and a block is mined after it. The keeper and
+    the pass's report."""
+    k2 = keeper(
+        k.protocol,
+        system.allocator,
+        tmp_path,
+        tx=SLOW_TX | {"gas_margin_bps": 10_000},
+        rebalancer={"strategy": f"{__name__}:{strategy}"},
+    )
+    try:
+        put_back(chain, stale, raw)
+        report = k2.run("rebalancer")
+        request(chain, "evm_mine", [])
+    finally:
+        request(chain, "anvil_setAutomine", [True])
+    return k2, report
+
+
 def swap_sleeves(project, system, chain, cooldown_over: bool = True) -> None:
     """The DAO's batch: gold out, realestate in (same count), and (`cooldown_over`) the cooldown
     it restarts runs out (while the keeper's rebalance is held out of the pool: blocks must be
@@ -216,19 +236,7 @@ def test_a_newer_plan_with_other_targets_cancels_the_pending_one_then_lands(
     vault = system.vault
     k, stale, raw = pending_plan(system, chain, accounts, tmp_path)
     start = chain.blocks.head.number + 1
-    k2 = keeper(
-        k.protocol,
-        system.allocator,
-        tmp_path,
-        tx=SLOW_TX | {"gas_margin_bps": 10_000},
-        rebalancer={"strategy": f"{__name__}:more_tbill"},
-    )  # the same key and store, restarted with another strategy
-    try:
-        put_back(chain, stale, raw)
-        superseding = k2.run("rebalancer")
-        request(chain, "evm_mine", [])
-    finally:
-        request(chain, "anvil_setAutomine", [True])
+    k2, superseding = restarted_pass(system, chain, tmp_path, k, stale, raw, "more_tbill")
     assert decisions_since(vault, chain, start) == [], superseding.summary()
     assert any(s.endswith("superseded and cancelled; planned afresh once the cancel settles")
                for s in superseding.skipped), superseding.skipped  # fmt: skip
@@ -253,19 +261,7 @@ def test_a_newer_plan_to_stay_put_cancels_the_pending_rebalance(
     vault = system.vault
     k, stale, raw = pending_plan(system, chain, accounts, tmp_path)
     start = chain.blocks.head.number + 1
-    k2 = keeper(
-        k.protocol,
-        system.allocator,
-        tmp_path,
-        tx=SLOW_TX | {"gas_margin_bps": 10_000},
-        rebalancer={"strategy": f"{__name__}:stay_put"},
-    )  # the same key and store, restarted with another strategy
-    try:
-        put_back(chain, stale, raw)
-        staying = k2.run("rebalancer")
-        request(chain, "evm_mine", [])
-    finally:
-        request(chain, "anvil_setAutomine", [True])
+    k2, staying = restarted_pass(system, chain, tmp_path, k, stale, raw, "stay_put")
     k2.reconcile()
     assert decisions_since(vault, chain, start) == [], staying.summary()  # was [3000, 0, 2000]
     superseded, skip = staying.skipped
