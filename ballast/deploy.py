@@ -39,6 +39,7 @@ from ballast.deploy_run import (
     DeployError,
     DeployRun,
     Report,
+    governance_call,
     has_code,
     require_code,
     same,
@@ -80,7 +81,8 @@ def _wire_agents(run: DeployRun, vault, agents, treasury: str) -> None:
     deployer allows them, holding ALLOWLIST only for that (`deploy_system` renounces it at the
     end of every run, a resumed one included)."""
     if vault.agentRegistry() != agents.address:
-        run.require(vault, vault.GOVERNANCE_ROLE(), "pointing the vault at the AgentRegistry")
+        run.require(vault, vault.GOVERNANCE_ROLE(), "pointing the vault at the AgentRegistry",
+                    "setAgentRegistry", agents.address)  # fmt: skip
         vault.setAgentRegistry(agents, sender=run.deployer)
         run.report(f"vault: agents are those of the AgentRegistry {agents.address}")
     if not vault.allowlistEnabled():
@@ -166,9 +168,11 @@ def _define_parameters(
     missing = [spec for spec in specs if key_of(spec.name) not in defined]
     for spec in missing:
         if not governs:
+            define = (spec.name, spec.value, spec.min, spec.max, spec.step_bps, spec.cooldown)
             raise DeployError(
                 f"parameter {spec.name} is not defined on chain and the deployer no longer "
-                "governs the registry: define it by proposal (ape run params)"
+                f"governs the registry: {governance_call(registry, 'defineParameter', *define)}"
+                + (" (then its steward limits: setStewardLimits)" if spec.steward_step_bps else "")
             )
         registry.defineParameter(
             spec.name, spec.value, spec.min, spec.max, spec.step_bps, spec.cooldown,
@@ -229,9 +233,11 @@ def _link_parameters(run: DeployRun, registry: ContractInstance, config: DeployC
     ]  # fmt: skip
     for rule, names, bound in missing:
         if not registry.hasRole(registry.GOVERNANCE_ROLE(), run.deployer):
+            keys = [key_of(n) for n in names]
             raise DeployError(
                 f"the link between {' and '.join(names)} is not declared on chain and the "
-                "deployer no longer governs the registry: declare it by proposal (addLink)"
+                f"deployer no longer governs the registry: "
+                f"{governance_call(registry, 'addLink', rule, keys, bound)}"
             )
         registry.addLink(rule, [key_of(n) for n in names], bound, sender=run.deployer)
     run.report(f"links: {len(missing)} declared, {len(wanted) - len(missing)} already on chain")
@@ -337,7 +343,8 @@ def deploy_system(
     sleeves = [entries[spec.name] for spec in config.sleeves]
     add_sleeves(run, vault, sleeves)
     if vault.allowlistEnabled() != config.vault.allowlist:
-        run.require(vault, vault.GOVERNANCE_ROLE(), "switching the vault's allowlist")
+        run.require(vault, vault.GOVERNANCE_ROLE(), "switching the vault's allowlist",
+                    "setAllowlistEnabled", config.vault.allowlist)  # fmt: skip
         vault.setAllowlistEnabled(config.vault.allowlist, sender=deployer)
         run.report(f"vault allowlist {'on' if config.vault.allowlist else 'off'}")
 

@@ -162,12 +162,15 @@ class DeployRun:
         self.report(f"{name}: deployed MockStablecoin {spec.mock.symbol} at {token.address}")
         return token.address
 
-    def require(self, target: ContractInstance, role: bytes, what: str) -> None:
-        """Refuse clearly when the deployer no longer holds `role` on `target`."""
+    def require(
+        self, target: ContractInstance, role: bytes, what: str, method: str, *args: object
+    ) -> None:
+        """Refuse clearly when the deployer no longer holds `role` on `target`, naming the call
+        `method(*args)` on `target` the DAO has to make instead (`governance_call`)."""
         if not target.hasRole(role, self.deployer):
             raise DeployError(
                 f"{what} needs a role on {target.address} the deployer no longer holds: "
-                "do it through governance (ape run params)"
+                f"{governance_call(target, method, *args)}"
             )
 
     def grant(self, target: ContractInstance, label: str, role: bytes, account: str) -> None:
@@ -186,6 +189,31 @@ class DeployRun:
         if target.hasRole(role, self.deployer):
             target.renounceRole(role, self.deployer, sender=self.deployer)
             self.report(f"deployer renounced {label}")
+
+
+def governance_call(target: ContractInstance, method: str, *args: object) -> str:
+    """How to have the timelock make the call `method(*args)` on `target` (one line): the call
+    in words and its calldata, for a governor proposal. `ape run params` proposes only the
+    registry's value changes (`set`, `setBatch`, `unfreeze`), not these."""
+    data = bytes(getattr(target, method).encode_input(*args))
+    shown = ", ".join(_shown(a) for a in args)
+    name = target.contract_type.name
+    return (
+        f"propose it to the DAO (a governor proposal; `ape run params` proposes value changes "
+        f"only): {name}.{method}({shown}) on {target.address}, calldata 0x{data.hex()}"
+    )
+
+
+def _shown(value: object) -> str:
+    """An argument of `governance_call` as it would be written in a call: strings quoted,
+    bytes as 0x hex, lists in brackets."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    return str(value)
 
 
 def _answers(serves: Callable[[ContractInstance], bool], candidate: ContractInstance) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from fractions import Fraction
 from types import SimpleNamespace
@@ -24,6 +25,7 @@ from ballast.deployment import (
     manifest_path,
     manifest_to_read,
 )
+from ballast.journal import Journal
 from tests.scripts.inprocess import script
 
 LOCAL_CONFIG = "deployments/config/local.yaml"
@@ -270,6 +272,55 @@ def test_a_new_sleeve_after_handover_must_go_through_governance(local_config, lo
     config = DeployConfig.model_validate(grown)
     with pytest.raises(DeployError, match="vault.maxSleeveBps.estate is not defined on chain"):
         deploy_system(config, deployer, previous=first, report=quiet)
+
+
+GOVERNANCE_CALL = re.compile(
+    r"(\w+)\.(\w+)\((.*)\) on (0x[0-9a-fA-F]{40}), calldata (0x[0-9a-f]+)$"
+)
+
+
+def test_each_step_a_grown_config_needs_from_the_dao_is_named_as_a_call_that_does_it(
+    local_config, local_yaml, deployer, accounts, chain, tmp_path
+):
+    """After the handover a config with a new sleeve stops, in one line, at each step only the
+    DAO may take, naming the call: that call, made by the timelock (as an executed proposal
+    would), lets the next run go one step further, until the sleeve is in the vault and in the
+    manifest. The DAO member's path to a new sleeve, no longer "ape run params", which proposes
+    value changes only."""
+    first = deploy_system(local_config, deployer, report=quiet)
+    grown = copy.deepcopy(local_yaml)
+    grown["sleeves"].insert(3, {"name": "estate", "mock": {"name": "E", "symbol": "E", "nav": 100}})
+    grown["parameters"].append(
+        {"name": "vault.maxSleeveBps.estate", "value": 0, "min": 0, "max": 1000, "step_bps": 0,
+         "cooldown": 0}
+    )  # fmt: skip
+    config = DeployConfig.model_validate(grown)
+    timelock = accounts.impersonate_account(first.contracts["TimelockController"])
+    deployer.transfer(timelock, 10**18)
+    steps = []
+    for _ in range(8):
+        try:
+            journal = Journal.open(tmp_path / "deploy-journal.json")  # as `ape run deploy` does
+            grown_deployment = deploy_system(
+                config, deployer, previous=first, report=quiet, journal=journal
+            )
+            break
+        except DeployError as err:
+            message = str(err)
+            assert "\n" not in message and "ape run params` proposes value changes only" in message
+            found = GOVERNANCE_CALL.search(message)
+            assert found, message
+            contract, method, _, target, calldata = found.groups()
+            steps.append(f"{contract}.{method}")
+            web3 = chain.provider.web3
+            sent = web3.eth.send_transaction({"from": timelock.address, "to": target,
+                                              "data": calldata})  # fmt: skip
+            assert web3.eth.wait_for_transaction_receipt(sent)["status"] == 1, steps
+    else:
+        pytest.fail(f"still refused after {steps}")
+    assert steps == ["ParameterRegistry.defineParameter", "ParameterRegistry.addLink",
+                     "OracleRouter.setFeed", "RWAVault.addSleeve"]  # fmt: skip
+    assert [s.name for s in grown_deployment.sleeves] == [s["name"] for s in grown["sleeves"]]
 
 
 def _param(config: dict, name: str) -> dict:
