@@ -38,8 +38,8 @@ from ballast.deploy_run import (
     ZERO_ADDRESS,
     DeployError,
     DeployRun,
+    NeedsTheDao,
     Report,
-    governance_call,
     has_code,
     require_code,
     same,
@@ -57,7 +57,7 @@ from ballast.parameters import (
 )
 from keepers.multicall import LOCAL_CHAIN_IDS
 
-__all__ = ["DeployError", "deploy_system", "has_code", "parameter_links"]
+__all__ = ["DeployError", "NeedsTheDao", "deploy_system", "has_code", "parameter_links"]
 
 
 def _agent_registry(run: DeployRun, vault, registry, treasury: str) -> ContractInstance:
@@ -80,9 +80,10 @@ def _wire_agents(run: DeployRun, vault, agents, treasury: str) -> None:
     allowlist on, the registry and the treasury must hold shares (the performance fee): the
     deployer allows them, holding ALLOWLIST only for that (`deploy_system` renounces it at the
     end of every run, a resumed one included)."""
-    if vault.agentRegistry() != agents.address:
-        run.require(vault, vault.GOVERNANCE_ROLE(), "pointing the vault at the AgentRegistry",
-                    "setAgentRegistry", agents.address)  # fmt: skip
+    if vault.agentRegistry() != agents.address and run.may(
+        vault, vault.GOVERNANCE_ROLE(), "point the vault at the AgentRegistry", "setAgentRegistry",
+        agents.address,
+    ):  # fmt: skip
         vault.setAgentRegistry(agents, sender=run.deployer)
         run.report(f"vault: agents are those of the AgentRegistry {agents.address}")
     if not vault.allowlistEnabled():
@@ -167,22 +168,18 @@ def _define_parameters(
     governs = registry.hasRole(registry.GOVERNANCE_ROLE(), run.deployer)
     missing = [spec for spec in specs if key_of(spec.name) not in defined]
     for spec in missing:
+        define = (spec.name, spec.value, spec.min, spec.max, spec.step_bps, spec.cooldown)
+        limits = (key_of(spec.name), spec.steward_step_bps, spec.steward_cooldown)
         if not governs:
-            define = (spec.name, spec.value, spec.min, spec.max, spec.step_bps, spec.cooldown)
-            raise DeployError(
-                f"parameter {spec.name} is not defined on chain and the deployer no longer "
-                f"governs the registry: {governance_call(registry, 'defineParameter', *define)}"
-                + (" (then its steward limits: setStewardLimits)" if spec.steward_step_bps else "")
-            )
-        registry.defineParameter(
-            spec.name, spec.value, spec.min, spec.max, spec.step_bps, spec.cooldown,
-            sender=run.deployer,
-        )  # fmt: skip
+            run.leave_to_dao(f"define {spec.name}", registry, "defineParameter", *define)
+            if spec.steward_step_bps:
+                run.leave_to_dao("its steward limits", registry, "setStewardLimits", *limits)
+            continue
+        registry.defineParameter(*define, sender=run.deployer)
         if spec.steward_step_bps:
-            registry.setStewardLimits(
-                key_of(spec.name), spec.steward_step_bps, spec.steward_cooldown, sender=run.deployer
-            )
-    run.report(f"parameters: {len(missing)} defined, {len(specs) - len(missing)} already on chain")
+            registry.setStewardLimits(*limits, sender=run.deployer)
+    done = "defined" if governs or not missing else "left to the DAO"
+    run.report(f"parameters: {len(missing)} {done}, {len(specs) - len(missing)} already on chain")
 
 
 MAX_STALENESS, STRIKE_MAX_WAIT = "oracle.maxStaleness", "vault.strikeMaxWait"
@@ -220,26 +217,33 @@ def parameter_links(config: DeployConfig) -> list[tuple[int, list[str], int]]:
 
 
 def _link_parameters(run: DeployRun, registry: ContractInstance, config: DeployConfig) -> None:
-    """Declare every link of `parameter_links` the registry does not enforce yet."""
-    live = set()
+    """Declare every link of `parameter_links` the registry does not enforce yet, and remove
+    the caps-and-buffer link a new sleeve's supersedes (over the buffer and the caps of some of
+    the config's sleeves, not all: left, it would still hold those caps up as if the new sleeve
+    could take nothing)."""
+    live = {}
     for i in range(registry.linkCount()):
         link = registry.getLink(i)
         if link.rule:
-            live.add((link.rule, tuple(bytes(k) for k in link.keys), link.bound))
+            live[(link.rule, tuple(bytes(k) for k in link.keys), link.bound)] = i
     wanted = parameter_links(config)
     missing = [
         (rule, names, bound) for rule, names, bound in wanted
         if (rule, tuple(key_of(n) for n in names), bound) not in live
     ]  # fmt: skip
     for rule, names, bound in missing:
-        if not registry.hasRole(registry.GOVERNANCE_ROLE(), run.deployer):
-            keys = [key_of(n) for n in names]
-            raise DeployError(
-                f"the link between {' and '.join(names)} is not declared on chain and the "
-                f"deployer no longer governs the registry: "
-                f"{governance_call(registry, 'addLink', rule, keys, bound)}"
-            )
-        registry.addLink(rule, [key_of(n) for n in names], bound, sender=run.deployer)
+        keys = [key_of(n) for n in names]
+        if run.may(registry, registry.GOVERNANCE_ROLE(), f"link {' and '.join(names)}",
+                   "addLink", rule, keys, bound):  # fmt: skip
+            registry.addLink(rule, keys, bound, sender=run.deployer)
+    caps = {key_of(CAP_PREFIX + s.name) for s in config.sleeves}
+    for (rule, keys, bound), i in live.items():
+        if (rule, bound, keys[:1]) == (SUM_AT_LEAST, BPS, (key_of(IDLE_BUFFER),)) and set(
+            keys[1:]
+        ) < caps:
+            what = f"remove link {i}, the buffer and {len(keys) - 1} of the {len(caps)} caps"
+            if run.may(registry, registry.GOVERNANCE_ROLE(), what, "removeLink", i):
+                registry.removeLink(i, sender=run.deployer)
     run.report(f"links: {len(missing)} declared, {len(wanted) - len(missing)} already on chain")
 
 
@@ -342,9 +346,10 @@ def deploy_system(
         )
     sleeves = [entries[spec.name] for spec in config.sleeves]
     add_sleeves(run, vault, sleeves)
-    if vault.allowlistEnabled() != config.vault.allowlist:
-        run.require(vault, vault.GOVERNANCE_ROLE(), "switching the vault's allowlist",
-                    "setAllowlistEnabled", config.vault.allowlist)  # fmt: skip
+    if vault.allowlistEnabled() != config.vault.allowlist and run.may(
+        vault, vault.GOVERNANCE_ROLE(), "switch the vault's allowlist", "setAllowlistEnabled",
+        config.vault.allowlist,
+    ):  # fmt: skip
         vault.setAllowlistEnabled(config.vault.allowlist, sender=deployer)
         run.report(f"vault allowlist {'on' if config.vault.allowlist else 'off'}")
 
@@ -379,6 +384,8 @@ def deploy_system(
     run.renounce(registry, "registry ADMIN", registry.DEFAULT_ADMIN_ROLE())
     run.renounce(timelock, "timelock ADMIN", timelock.DEFAULT_ADMIN_ROLE())
 
+    if run.for_dao:  # everything else is done; the journal keeps what this run deployed
+        raise NeedsTheDao(run.for_dao)
     contracts = {
         "BallastToken": token.address,
         "BallastGovernor": governor.address,

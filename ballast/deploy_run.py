@@ -7,6 +7,7 @@ config or a manifest gives is checked for code first.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ape import chain, project
 from ape.api import AccountAPI
@@ -24,6 +25,32 @@ FEED_DECIMALS = 8  # mock feeds quote like Chainlink's USD feeds
 
 class DeployError(Exception):
     """The deployment cannot go on; the message is one line for users."""
+
+
+@dataclass(frozen=True)
+class DaoCall:
+    """A step of the config the deployer no longer has the role for: the call the timelock
+    must make instead, in words (`what`, `call`) and as sent (`target`, `data`)."""
+
+    what: str
+    call: str
+    target: str
+    data: bytes
+
+
+class NeedsTheDao(DeployError):
+    """The config asks for steps only the DAO may now take (`calls`, in the order the deploy
+    reached them, which is the order they must execute in): everything else is done."""
+
+    def __init__(self, calls: list[DaoCall]):
+        self.calls = calls
+        steps = "; ".join(c.what for c in calls)
+        counted = (
+            "1 step of the config needs"
+            if len(calls) == 1
+            else f"{len(calls)} steps of the config need"
+        )
+        super().__init__(f"{counted} the DAO (the deployer no longer holds the roles): {steps}")
 
 
 class NotThisSystem(DeployError):
@@ -69,6 +96,8 @@ class DeployRun:
         """The contracts this run created."""
         self.reused = False
         """Whether anything of the previous manifest is reused (its first block then stays)."""
+        self.for_dao: list[DaoCall] = []
+        """The steps left to the DAO (`may`): `deploy_system` raises `NeedsTheDao` with them."""
 
     def recorded(self, key: str) -> str | None:
         """The address the journal, else the previous manifest, records for `key`, if it has
@@ -162,16 +191,23 @@ class DeployRun:
         self.report(f"{name}: deployed MockStablecoin {spec.mock.symbol} at {token.address}")
         return token.address
 
-    def require(
+    def may(
         self, target: ContractInstance, role: bytes, what: str, method: str, *args: object
-    ) -> None:
-        """Refuse clearly when the deployer no longer holds `role` on `target`, naming the call
-        `method(*args)` on `target` the DAO has to make instead (`governance_call`)."""
-        if not target.hasRole(role, self.deployer):
-            raise DeployError(
-                f"{what} needs a role on {target.address} the deployer no longer holds: "
-                f"{governance_call(target, method, *args)}"
-            )
+    ) -> bool:
+        """Whether the deployer still holds `role` on `target` to make the call `method(*args)`
+        for `what` itself. When it does not, the call is kept for the DAO (`for_dao`, said in
+        one line) and the run goes on with what the deployer may still do."""
+        if target.hasRole(role, self.deployer):
+            return True
+        self.leave_to_dao(what, target, method, *args)
+        return False
+
+    def leave_to_dao(self, what: str, target: ContractInstance, method: str, *args: object) -> None:
+        """Keep the call `method(*args)` on `target` for the DAO (see `may`)."""
+        data = bytes(getattr(target, method).encode_input(*args))
+        shown = f"{target.contract_type.name}.{method}({', '.join(_shown(a) for a in args)})"
+        self.for_dao.append(DaoCall(what, shown, target.address, data))
+        self.report(f"for the DAO: {what}: {shown} on {target.address}")
 
     def grant(self, target: ContractInstance, label: str, role: bytes, account: str) -> None:
         """Grant `role` unless `account` has it; the deployer must still administer it."""
@@ -189,19 +225,6 @@ class DeployRun:
         if target.hasRole(role, self.deployer):
             target.renounceRole(role, self.deployer, sender=self.deployer)
             self.report(f"deployer renounced {label}")
-
-
-def governance_call(target: ContractInstance, method: str, *args: object) -> str:
-    """How to have the timelock make the call `method(*args)` on `target` (one line): the call
-    in words and its calldata, for a governor proposal. `ape run params` proposes only the
-    registry's value changes (`set`, `setBatch`, `unfreeze`), not these."""
-    data = bytes(getattr(target, method).encode_input(*args))
-    shown = ", ".join(_shown(a) for a in args)
-    name = target.contract_type.name
-    return (
-        f"propose it to the DAO (a governor proposal; `ape run params` proposes value changes "
-        f"only): {name}.{method}({shown}) on {target.address}, calldata 0x{data.hex()}"
-    )
 
 
 def _shown(value: object) -> str:

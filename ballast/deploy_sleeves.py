@@ -16,9 +16,9 @@ from ballast.deployment import CollateralEntry, SleeveEntry
 
 
 def set_feed(run: DeployRun, router: ContractInstance, label: str, token: str, feed: str) -> None:
-    if router.feedOf(token) != feed:
-        run.require(router, router.DEFAULT_ADMIN_ROLE(), f"the feed of {label}", "setFeed", token,
-                    feed)  # fmt: skip
+    if router.feedOf(token) != feed and run.may(
+        router, router.DEFAULT_ADMIN_ROLE(), f"set the feed of {label}", "setFeed", token, feed
+    ):
         router.setFeed(token, feed, sender=run.deployer)
         run.report(f"{label}: feed {feed} set on the OracleRouter")
 
@@ -148,10 +148,10 @@ def lending_book(
                     f"the config calls it {entry.name!r}"
                 )
             continue
-        run.require(book, book.GOVERNANCE_ROLE(), f"listing collateral {entry.name}",
-                    "listCollateral", entry.token, entry.name)  # fmt: skip
-        book.listCollateral(entry.token, entry.name, sender=run.deployer)
-        run.report(f"{label}: collateral {entry.name} listed ({entry.token})")
+        if run.may(book, book.GOVERNANCE_ROLE(), f"list collateral {entry.name}",
+                   "listCollateral", entry.token, entry.name):  # fmt: skip
+            book.listCollateral(entry.token, entry.name, sender=run.deployer)
+            run.report(f"{label}: collateral {entry.name} listed ({entry.token})")
     return LendingBook(book, model, collateral)
 
 
@@ -161,7 +161,7 @@ def add_sleeves(run: DeployRun, vault: ContractInstance, entries: list[SleeveEnt
     for entry in entries:
         if entry.address in in_vault:
             continue
-        run.require(vault, vault.GOVERNANCE_ROLE(), f"adding sleeve {entry.name} to the vault",
-                    "addSleeve", entry.address, entry.name)  # fmt: skip
-        vault.addSleeve(entry.address, entry.name, sender=run.deployer)
-        run.report(f"sleeve {entry.name}: added to the vault")
+        if run.may(vault, vault.GOVERNANCE_ROLE(), f"add sleeve {entry.name} to the vault",
+                   "addSleeve", entry.address, entry.name):  # fmt: skip
+            vault.addSleeve(entry.address, entry.name, sender=run.deployer)
+            run.report(f"sleeve {entry.name}: added to the vault")

@@ -5,10 +5,13 @@ proposals by ID, and steward recommendation files."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import click
 from ape import chain, project
+from eth_utils import keccak, to_checksum_address
 
 from ballast import agent as A
 from ballast import chain_reads as R
@@ -214,3 +217,81 @@ def parameter_rows(system: System, now: int) -> tuple[list[dict], list[tuple[str
             P.show_freeze(frozen_until, freezable_at, now),
         ))  # fmt: skip
     return rows, shown
+
+
+def submit_proposal(
+    system: System,
+    account,
+    network,
+    calls,
+    text: str,
+    self_delegate: bool,
+    say: Callable[[str], object],
+) -> None:
+    """Propose `calls` (targets, values, calldatas) with the description `text` from `account`
+    (delegating its tokens to itself first with `self_delegate`); refused in one line when the
+    same proposal exists or the account has too few votes."""
+    gov = system.governor
+    targets, values, calldatas = calls
+    existing = gov.hashProposal(targets, values, calldatas, keccak(text=text))
+    if gov.proposalSnapshot(existing):  # the same changes and text: the governor refuses it
+        raise click.ClickException(
+            f"proposal {existing} makes these changes with this description already "
+            f"({system.state(existing)}); vote on it, or give another --description. "
+            "No proposal was sent."
+        )
+
+    balance, votes = system.token.balanceOf(account), system.token.getVotes(account)
+    if self_delegate and system.token.delegates(account) != account.address:
+        # ContractInstance.delegate is Ape's own attribute: call the token's method by name.
+        receipt = send(
+            "delegate", system.token.invoke_transaction, "delegate", account, sender=account
+        )
+        say(f"delegated {balance / 1e18:,.0f} BLST of votes to yourself")
+        after(network, chain.blocks[receipt.block_number].timestamp)
+        votes = system.token.getVotes(account)
+    elif balance and system.token.delegates(account) == "0x" + "00" * 20:
+        say(
+            f"[yellow]warning:[/] your {balance / 1e18:,.0f} BLST are not delegated, so they count "
+            "for nothing (ERC20Votes). Re-run with --self-delegate, or delegate to someone."
+        )
+    threshold = gov.proposalThreshold()
+    if votes < threshold:
+        raise click.ClickException(
+            f"proposing needs {threshold / 1e18:,.0f} votes; {account.address} has "
+            f"{votes / 1e18:,.0f} (votes count from the moment tokens are delegated)"
+        )
+
+    receipt = send("propose", gov.propose, targets, values, calldatas, text, sender=account)
+    (created,) = receipt.events.filter(gov.ProposalCreated)
+    say(f"proposal {created.proposalId}")
+    say(f"voting opens {P.show_time(created.voteStart)}, closes {P.show_time(created.voteEnd)}")
+
+
+def batch_proposal(system: System, batch_file: Path):
+    """The batch `ape run deploy` left for the DAO (`ballast.dao_batch`) as a proposal's calls
+    (targets, values, calldatas) and decoded; refused in one line when it is unreadable, of
+    another chain, or calls what no contract of this deployment decodes."""
+    from ballast.dao_batch import DaoBatch
+    from ballast.deployment import ManifestError
+
+    try:
+        batch = DaoBatch.load(batch_file)
+    except ManifestError as err:
+        raise click.ClickException(f"{err}. No proposal was sent.") from None
+    if batch.chain_id != chain.chain_id:
+        raise click.ClickException(
+            f"{batch_file} was written for chain {batch.chain_id}, this node is chain "
+            f"{chain.chain_id}. No proposal was sent."
+        )
+    targets = [to_checksum_address(c.target) for c in batch.calls]
+    calldatas = [bytes.fromhex(c.data[2:]) for c in batch.calls]
+    values = [0] * len(targets)
+    decoded = system.calls(SimpleNamespace(targets=targets, values=values, calldatas=calldatas))
+    for step, call in zip(batch.calls, decoded, strict=True):
+        if call.contract is None or call.function is None:
+            raise click.ClickException(
+                f"{batch_file}: {step.what!r} calls {call.target} with data no contract of this "
+                "deployment decodes. No proposal was sent."
+            )
+    return batch, (targets, values, calldatas), decoded

@@ -10,7 +10,10 @@ config and writes a manifest of its own, never the forked network's). Running it
 same chain reuses what the manifest already names. Every contract is recorded in
 ``<manifest>.partial.json`` as it is deployed, so an interrupted deploy (Ctrl-C, a lost
 connection) resumes where it stopped when run again; the journal is removed once the manifest is
-written.
+written. Steps of the config only the DAO may take once the deployer handed its roles over (a new
+sleeve's cap, link, feed and addition) are written as one proposal batch,
+``<manifest>.dao.json`` (`ballast.dao_batch`: `ape run params propose-batch` proposes it), and
+the deploy exits 1 with everything else done; run again once the proposal executed.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from rich.table import Table
 
 from ballast.cli import NodeCommand, account_option
 from ballast.config import ConfigError, DeployConfig
-from ballast.deploy import DeployError, deploy_system
+from ballast.dao_batch import DaoBatch, batch_path
+from ballast.deploy import DeployError, NeedsTheDao, deploy_system
 from ballast.deploy_run import NotThisSystem
 from ballast.deployment import (
     Deployment,
@@ -84,6 +88,14 @@ def cli(ecosystem, network, account, config_file: Path | None, manifest_file: Pa
             )
     except NotThisSystem as err:  # its journal, if it names it, would stop the same way
         raise click.ClickException(str(err)) from None
+    except NeedsTheDao as err:  # the rest is done: the DAO's steps, as one proposal batch
+        batch = batch_path(manifest_file)
+        DaoBatch.of(err.calls, chain.chain_id, config_file).save(batch)
+        kept = f" (what it deployed is kept in {journal.path})" if journal and journal.path else ""
+        raise click.ClickException(
+            f"{err}. Written as one proposal batch to {batch}: propose it with `ape run params "
+            f"propose-batch {batch}`, and run this deploy again once it executed{kept}"
+        ) from None
     except (ConfigError, DeployError, ManifestError) as err:
         raise click.ClickException(str(err) + _journal_note(journal)) from None
     except (ApeException, OSError) as err:  # a refused transaction, a lost node (requests'
@@ -101,6 +113,7 @@ def cli(ecosystem, network, account, config_file: Path | None, manifest_file: Pa
     sent = account.nonce - nonce
     deployment.save(manifest_file)
     journal.finish()
+    batch_path(manifest_file).unlink(missing_ok=True)  # the DAO's steps it listed are done
 
     status = _Status(config, previous)
     table = Table(title=f"Ballast on {ecosystem.name}:{network.name} (chain {deployment.chain_id})")

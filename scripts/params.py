@@ -4,6 +4,7 @@
     ape run params check lend.ltvBps.gold 7600 lend.liqThresholdBps.gold 8000
     ape run params propose vault.idleBufferBps 600 --description "More idle" --account me
     ape run params propose --from-recommendation .keeper/recommendations/steward-N.json --account me
+    ape run params propose-batch deployments/ethereum-local.dao.json --account me
     ape run params vote ID for --account me
     ape run params advance 4d              # local networks only: move time forward
     ape run params queue ID --account me
@@ -42,10 +43,11 @@ from ballast.parameters import format_duration, key_of, parse_duration
 from ballast.params_chain import (
     PARAMETER_COLUMNS,
     System,
-    after,
+    batch_proposal,
     from_recommendation,
     parameter_rows,
     send,
+    submit_proposal,
 )
 from ballast.params_chain import proposal_id as proposal_id_of
 
@@ -160,7 +162,6 @@ def propose(
         except P.InputError as err:
             raise click.ClickException(str(err)) from None
 
-    gov = system.governor
     if refusals := system.refusals(parsed, unfreeze):
         raise click.ClickException("; ".join(refusals) + ". No proposal was sent.")
 
@@ -190,41 +191,31 @@ def propose(
     except P.InputError as err:
         raise click.ClickException(f"{err}. No proposal was sent.") from None
     targets, values = [reg.address] * len(calldatas), [0] * len(calldatas)
-    existing = gov.hashProposal(targets, values, calldatas, keccak(text=text))
-    if gov.proposalSnapshot(existing):  # the same changes and text: the governor refuses it
-        raise click.ClickException(
-            f"proposal {existing} makes these changes with this description already "
-            f"({system.state(existing)}); vote on it, or give another --description. "
-            "No proposal was sent."
-        )
+    submit_proposal(system, account, network, (targets, values, calldatas), text, self_delegate,
+                    console.print)  # fmt: skip
 
-    balance, votes = system.token.balanceOf(account), system.token.getVotes(account)
-    if self_delegate and system.token.delegates(account) != account.address:
-        # ContractInstance.delegate is Ape's own attribute: call the token's method by name.
-        receipt = send(
-            "delegate", system.token.invoke_transaction, "delegate", account, sender=account
-        )
-        console.print(f"delegated {balance / 1e18:,.0f} BLST of votes to yourself")
-        after(network, chain.blocks[receipt.block_number].timestamp)
-        votes = system.token.getVotes(account)
-    elif balance and system.token.delegates(account) == "0x" + "00" * 20:
-        console.print(
-            f"[yellow]warning:[/] your {balance / 1e18:,.0f} BLST are not delegated, so they count "
-            "for nothing (ERC20Votes). Re-run with --self-delegate, or delegate to someone."
-        )
-    threshold = gov.proposalThreshold()
-    if votes < threshold:
-        raise click.ClickException(
-            f"proposing needs {threshold / 1e18:,.0f} votes; {account.address} has "
-            f"{votes / 1e18:,.0f} (votes count from the moment tokens are delegated)"
-        )
 
-    receipt = send("propose", gov.propose, targets, values, calldatas, text, sender=account)
-    (created,) = receipt.events.filter(gov.ProposalCreated)
-    console.print(f"proposal {created.proposalId}")
-    console.print(
-        f"voting opens {P.show_time(created.voteStart)}, closes {P.show_time(created.voteEnd)}"
-    )
+@cli.command("propose-batch", cls=NodeCommand)
+@manifest_option
+@account_option()
+@click.argument("batch_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--description", default=None, help="Proposal text (default: the batch's steps).")
+@click.option("--self-delegate", is_flag=True, help="Delegate your tokens to yourself first.")
+def propose_batch(
+    ecosystem, network, manifest_file, account, batch_file, description, self_delegate
+):  # fmt: skip
+    """Propose the steps `ape run deploy` left to the DAO (its .dao.json batch: a new sleeve's
+    parameter, feed and addition...) as one proposal, in the batch's order."""
+    system = System(ecosystem, network, manifest_file)
+    batch, calls, decoded = batch_proposal(system, batch_file)
+    console.print(f"the proposal executes, in order ({batch_file}):", highlight=False)
+    for i, call in enumerate(decoded, 1):
+        console.print(Text(f"  {i}. {C.show_call(call, system.name_of)}"))
+    try:
+        text = P.bound_to_proposer(description or batch.description(), account.address)
+    except P.InputError as err:
+        raise click.ClickException(f"{err}. No proposal was sent.") from None
+    submit_proposal(system, account, network, calls, text, self_delegate, console.print)
 
 
 def _print_calls(system: System, event) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from collections.abc import Callable
 from fractions import Fraction
 from types import SimpleNamespace
@@ -16,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ballast.config import ConfigError, DeployConfig, ParameterSpec, TokenSpec
-from ballast.deploy import DeployError, deploy_system
+from ballast.deploy import NeedsTheDao, deploy_system
 from ballast.deployment import (
     CollateralEntry,
     Deployment,
@@ -26,6 +25,7 @@ from ballast.deployment import (
     manifest_to_read,
 )
 from ballast.journal import Journal
+from ballast.parameters import SUM_AT_LEAST
 from tests.scripts.inprocess import script
 
 LOCAL_CONFIG = "deployments/config/local.yaml"
@@ -105,8 +105,15 @@ def test_a_new_parameter_after_handover_must_go_through_governance(local_config,
         name="lend.ltvBps.silver", value=5_000, min=0, max=10_000, step_bps=0, cooldown=0
     )
     grown = local_config.model_copy(update={"parameters": [*local_config.parameters, extra]})
-    with pytest.raises(DeployError, match="lend.ltvBps.silver is not defined on chain"):
+    nonce = deployer.nonce
+    with pytest.raises(NeedsTheDao, match="1 step of the config needs the DAO") as left:
         deploy_system(grown, deployer, previous=first, report=quiet)
+    (call,) = left.value.calls
+    assert call.what == "define lend.ltvBps.silver"
+    assert (
+        call.call == "ParameterRegistry.defineParameter('lend.ltvBps.silver', 5000, 0, 10000, 0, 0)"
+    )
+    assert call.target == first.contracts["ParameterRegistry"] and deployer.nonce == nonce
 
 
 def test_manifest_of_another_chain_is_not_reused(local_config, deployer):
@@ -261,32 +268,15 @@ def test_a_manifest_without_collateral_still_loads(tmp_path):
     assert Deployment.load(path).collateral == []
 
 
-def test_a_new_sleeve_after_handover_must_go_through_governance(local_config, local_yaml, deployer):
-    first = deploy_system(local_config, deployer, report=quiet)
-    grown = copy.deepcopy(local_yaml)
-    grown["sleeves"].append({"name": "estate", "mock": {"name": "E", "symbol": "E", "nav": 100}})
-    grown["parameters"].append(
-        {"name": "vault.maxSleeveBps.estate", "value": 0, "min": 0, "max": 1000, "step_bps": 0,
-         "cooldown": 0}
-    )  # fmt: skip
-    config = DeployConfig.model_validate(grown)
-    with pytest.raises(DeployError, match="vault.maxSleeveBps.estate is not defined on chain"):
-        deploy_system(config, deployer, previous=first, report=quiet)
-
-
-GOVERNANCE_CALL = re.compile(
-    r"(\w+)\.(\w+)\((.*)\) on (0x[0-9a-fA-F]{40}), calldata (0x[0-9a-f]+)$"
-)
-
-
-def test_each_step_a_grown_config_needs_from_the_dao_is_named_as_a_call_that_does_it(
-    local_config, local_yaml, deployer, accounts, chain, tmp_path
+def test_the_steps_a_grown_config_needs_from_the_dao_are_left_as_calls_that_take_them(
+    local_config, local_yaml, deployer, accounts, chain, tmp_path, project
 ):
-    """After the handover a config with a new sleeve stops, in one line, at each step only the
-    DAO may take, naming the call: that call, made by the timelock (as an executed proposal
-    would), lets the next run go one step further, until the sleeve is in the vault and in the
-    manifest. The DAO member's path to a new sleeve, no longer "ape run params", which proposes
-    value changes only."""
+    """After the handover a config with a new sleeve deploys what the deployer may still deploy
+    (the sleeve, its mock token, feed and issuer) and leaves the rest to the DAO: the calls
+    that take each step, in the order they must execute (`NeedsTheDao`). Made by the timelock
+    in that order (as one executed proposal would), the next run finds every step taken and
+    lists the sleeve. (The CLI's batch file and `params propose-batch`:
+    tests/scripts/test_dao_sleeve.py.)"""
     first = deploy_system(local_config, deployer, report=quiet)
     grown = copy.deepcopy(local_yaml)
     grown["sleeves"].insert(3, {"name": "estate", "mock": {"name": "E", "symbol": "E", "nav": 100}})
@@ -295,32 +285,37 @@ def test_each_step_a_grown_config_needs_from_the_dao_is_named_as_a_call_that_doe
          "cooldown": 0}
     )  # fmt: skip
     config = DeployConfig.model_validate(grown)
+    journal = tmp_path / "deploy-journal.json"  # as `ape run deploy` keeps one
+    with pytest.raises(NeedsTheDao) as left:
+        deploy_system(config, deployer, previous=first, report=quiet, journal=Journal.open(journal))
+    calls = left.value.calls
+    assert [c.call.split("(")[0] for c in calls] == [
+        "ParameterRegistry.defineParameter", "ParameterRegistry.addLink",
+        "ParameterRegistry.removeLink", "OracleRouter.setFeed", "RWAVault.addSleeve",
+    ]  # fmt: skip
+    message = str(left.value)
+    assert "\n" not in message and message.startswith("5 steps of the config need the DAO")
+    assert (
+        calls[0].call
+        == "ParameterRegistry.defineParameter('vault.maxSleeveBps.estate', 0, 0, 1000, 0, 0)"
+    )
     timelock = accounts.impersonate_account(first.contracts["TimelockController"])
     deployer.transfer(timelock, 10**18)
-    steps = []
-    for _ in range(8):
-        try:
-            journal = Journal.open(tmp_path / "deploy-journal.json")  # as `ape run deploy` does
-            grown_deployment = deploy_system(
-                config, deployer, previous=first, report=quiet, journal=journal
-            )
-            break
-        except DeployError as err:
-            message = str(err)
-            assert "\n" not in message and "ape run params` proposes value changes only" in message
-            found = GOVERNANCE_CALL.search(message)
-            assert found, message
-            contract, method, _, target, calldata = found.groups()
-            steps.append(f"{contract}.{method}")
-            web3 = chain.provider.web3
-            sent = web3.eth.send_transaction({"from": timelock.address, "to": target,
-                                              "data": calldata})  # fmt: skip
-            assert web3.eth.wait_for_transaction_receipt(sent)["status"] == 1, steps
-    else:
-        pytest.fail(f"still refused after {steps}")
-    assert steps == ["ParameterRegistry.defineParameter", "ParameterRegistry.addLink",
-                     "OracleRouter.setFeed", "RWAVault.addSleeve"]  # fmt: skip
+    web3 = chain.provider.web3
+    for call in calls:
+        sent = web3.eth.send_transaction({"from": timelock.address, "to": call.target,
+                                          "data": "0x" + call.data.hex()})  # fmt: skip
+        assert web3.eth.wait_for_transaction_receipt(sent)["status"] == 1, call
+    grown_deployment = deploy_system(
+        config, deployer, previous=first, report=quiet, journal=Journal.open(journal)
+    )
     assert [s.name for s in grown_deployment.sleeves] == [s["name"] for s in grown["sleeves"]]
+    estate = next(s for s in grown_deployment.sleeves if s.name == "estate")
+    assert estate.address == calls[-1].call.split("'")[1]  # the sleeve the first run deployed
+    registry = project.ParameterRegistry.at(first.contracts["ParameterRegistry"])
+    sums = [registry.getLink(i) for i in range(registry.linkCount())]
+    sums = [len(link.keys) for link in sums if link.rule == SUM_AT_LEAST]
+    assert sums == [1 + len(grown["sleeves"])]  # the buffer and every cap, the old link removed
 
 
 def _param(config: dict, name: str) -> dict:
