@@ -18,8 +18,10 @@ The kit does the rest, the same for every strategy:
 - `decide_with` runs it (on a copy of the inputs) and checks the proposal against the vault's
   bounds exactly as the vault will (`bounds.violations`: caps, idle buffer, turnover): a
   proposal outside them, with targets that are not plain integers or notes the receipt cannot
-  hold (or a receipt over `MAX_RECEIPT_BYTES`), or a strategy that raises (or whose
-  `strategy_identity_extra` raises), is refused in one line (`ProposalRefused`), never sent;
+  hold (or a receipt over `MAX_RECEIPT_BYTES`), or a strategy that raises (anything: a
+  `BaseException` such as `asyncio.CancelledError` too; or whose `strategy_identity_extra`
+  raises, or whose answer's own methods do), is refused in one line (`ProposalRefused`), never
+  sent;
   a proposal that moves less than `GateParams.min_turnover_bps` is no action, and so is the
   current weights themselves (staying put sends nothing, even when the weights have drifted
   past a cap or the buffer).
@@ -165,7 +167,10 @@ def _document(inputs: StrategyInputs, params: StrategyParams, entry_point: str, 
 
 
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
+    try:
+        text = str(err).strip()
+    except Exception:  # noqa: BLE001 - the operator's exception: its type names it
+        text = ""
     return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
 
 
@@ -206,6 +211,10 @@ def _call(strategy: Callable[[StrategyInputs], Proposal], inputs: StrategyInputs
         )
     ok, value = answer[0]
     if not ok:
+        if not isinstance(value, Exception | SystemExit):
+            # KeyboardInterrupt, asyncio.CancelledError, GeneratorExit, a library's own
+            # BaseException: the strategy's (no signal reaches this thread), refused as any raise
+            raise ProposalRefused(f"strategy {entry_point!r} raised {_first_line(value)}")
         raise value
     return value
 
@@ -225,18 +234,25 @@ def _propose(
 
     try:
         proposal, code = _call(with_identity, copy.deepcopy(inputs), entry_point, time_limit)
-    except ProposalRefused:
+    except (ProposalRefused, KeyboardInterrupt):  # a Ctrl-C of this thread is the operator's
         raise
-    except (Exception, SystemExit) as err:  # noqa: BLE001 - the operator's code: never sent
+    except BaseException as err:  # noqa: BLE001 - the operator's code: never sent
         raise ProposalRefused(f"strategy {entry_point!r} raised {_first_line(err)}") from None
     if not isinstance(proposal, Proposal):
         raise ProposalRefused(
             f"strategy {entry_point!r} returned {type(proposal).__name__}, not a Proposal"
         )
-    if not isinstance(proposal.target_bps, tuple | list):
-        kind = type(proposal.target_bps).__name__
-        raise ProposalRefused(f"strategy {entry_point!r}: target_bps is a {kind}, not a tuple")
-    target = tuple(proposal.target_bps)
+    try:  # the operator's objects: a property or an `__iter__` of theirs may raise
+        if not isinstance(proposal.target_bps, tuple | list):
+            kind = type(proposal.target_bps).__name__
+            raise ProposalRefused(f"strategy {entry_point!r}: target_bps is a {kind}, not a tuple")
+        target = tuple(proposal.target_bps)
+    except ProposalRefused:
+        raise
+    except Exception as err:  # noqa: BLE001 - the operator's code: never sent
+        raise ProposalRefused(
+            f"strategy {entry_point!r}: its targets cannot be read: {_first_line(err)}"
+        ) from None
     for i, t in enumerate(target):
         if type(t) is not int:  # bool, float, numpy and str targets: the vault takes uint16
             raise ProposalRefused(
@@ -281,7 +297,7 @@ def decide_with(
     }
     try:
         doc = _document(inputs, params, entry_point, code, proposal, outcome)
-    except (TypeError, ValueError) as err:  # e.g. NaN or an object in its notes
+    except Exception as err:  # noqa: BLE001 - NaN, an object, notes holding themselves
         raise ProposalRefused(
             f"strategy {entry_point!r}: its proposal cannot be recorded: {_first_line(err)}"
         ) from None
