@@ -98,8 +98,13 @@ def load_strategy(entry_point: str) -> Callable[[StrategyInputs], Proposal]:
         raise StrategyLoadError(f"strategy {entry_point!r}: expected 'package.module:function'")
     try:
         module = importlib.import_module(module_name)
-    except Exception as err:  # noqa: BLE001 - any import failure is the operator's to fix
+    except KeyboardInterrupt:  # the operator's Ctrl-C while it imports
+        raise
+    except BaseException as err:  # noqa: BLE001 - any import failure is the operator's to fix
+        # (a SystemExit too: a script's module-level argparse parsing the keeper's own argv)
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if not isinstance(err, Exception) and first != type(err).__name__:
+            first = f"{type(err).__name__}: {first}"
         raise StrategyLoadError(f"strategy {entry_point!r} does not import: {first}") from None
     target: Any = module
     for part in attribute.split("."):

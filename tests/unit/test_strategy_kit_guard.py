@@ -7,6 +7,7 @@ reports as a skip and its start-up as a refusal, never an exception out of the k
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -15,7 +16,13 @@ from hypothesis import strategies as st
 
 from keepers.jobs import RebalanceCall, RebalanceSkip, plan_rebalance, strategy_inputs
 from keepers.strategy import Bounds, violations
-from keepers.strategy.kit import Proposal, ProposalRefused, decide_with
+from keepers.strategy.kit import (
+    Proposal,
+    ProposalRefused,
+    StrategyLoadError,
+    decide_with,
+    load_strategy,
+)
 from keepers.strategy.replay import replay
 from tests.unit.test_keeper_jobs import snapshot
 from tests.unit.test_strategy_extremes import KEEPER
@@ -179,3 +186,46 @@ def test_whatever_a_strategy_answers_is_sent_within_bounds_or_refused_in_one_lin
     assert violations(call.target_bps, inputs.current_bps, bounds) == ()
     assert all(type(t) is int for t in call.target_bps)
     assert replay(call.rationale, trusted={f"{__name__}:answer"}).ok
+
+
+# ---------------------------------------------------------------------------------- import
+
+SCRIPT = """import argparse
+parser = argparse.ArgumentParser(description="my agent's backtest")
+parser.add_argument("--paths", type=int, required=True)
+ARGS = parser.parse_args()
+
+
+def decide(inputs):
+    raise AssertionError("never called")
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (SCRIPT, "does not import: SystemExit: 2"),
+        ("import asyncio\nraise asyncio.CancelledError('loop closed')\n",
+         "does not import: CancelledError: loop closed"),
+    ],
+    ids=["module-level-argparse", "cancelled"],
+)  # fmt: skip
+def test_a_strategy_module_that_exits_while_it_imports_is_refused_in_one_line(
+    tmp_path, monkeypatch, source, message
+):
+    """Found by fuzzing the kit (fuzz8): `load_strategy` refused a module whose import raised an
+    `Exception` only. A strategy file that is also its operator's script (argparse at module
+    level) parsed the keeper's own command line when imported and raised `SystemExit(2)`: every
+    keeper command (`run`, `status`, `verify-decision`, which all load the strategy's settings)
+    exited with argparse's usage for the keeper's arguments instead of the one-line refusal,
+    and `verify-decision --replay` the same way. Now any failure of the import is
+    `StrategyLoadError` (start-up: `StartupError`; a replay: `StrategyUnavailable`)."""
+    (tmp_path / "script_agent.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr("sys.argv", ["ballast-keeper", "run", "rebalancer"])
+    entry = "script_agent:decide"
+    with pytest.raises(StrategyLoadError) as refused:
+        load_strategy(entry)
+    assert str(refused.value) == f"strategy {entry!r} {message}"
+    with pytest.raises(StrategyLoadError, match=re.escape(message)):  # a pass, or a replay
+        decide_with(entry, strategy_inputs(SNAP), KEEPER, time_limit=LIMIT)
