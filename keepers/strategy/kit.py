@@ -25,7 +25,8 @@ The kit does the rest, the same for every strategy:
   a proposal that moves less than `GateParams.min_turnover_bps` is no action, and so is the
   current weights themselves (staying put sends nothing, even when the weights have drifted
   past a cap or the buffer).
-- a keeper runs an operator's strategy, and its identity, under a time limit
+- a keeper runs an operator's strategy, its identity and the recording of its answer (its
+  reason and notes, encoded for the receipt: `_recorded`) under a time limit
   (`rebalancer.strategy_time_limit_seconds`; `verify-decision --replay` too): one that does not
   return in time is refused in one line and the keeper's pass goes on (its other jobs wait on
   that pass: liquidations, the sentinel); the call left running is never used, and while it
@@ -55,7 +56,7 @@ from keepers.math import BPS
 from keepers.strategy.bounds import Bounds, min_turnover_bps, turnover_bps, violations
 from keepers.strategy.inputs import StrategyInputs, StrategyParams
 from keepers.strategy.pipeline import Decision, NoAction, decide
-from keepers.strategy.rationale import VERSION, encode, rationale_hash
+from keepers.strategy.rationale import VERSION, canonical, encode, rationale_hash
 
 __all__ = ["BUILTIN", "ENTRY_POINT", "LEARNED", "SHIPPED", "Proposal", "ProposalRefused",
            "StrategyLoadError", "decide_with", "load_strategy", "strategy_source_hash",
@@ -157,7 +158,7 @@ def _identity(entry_point: str) -> str:
 
 
 def _document(inputs: StrategyInputs, params: StrategyParams, entry_point: str, code: str,
-              proposal: Proposal, outcome: dict[str, Any]) -> bytes:  # fmt: skip
+              proposal: dict[str, Any], outcome: dict[str, Any]) -> bytes:  # fmt: skip
     return encode(
         {
             "version": VERSION,
@@ -224,21 +225,43 @@ def _call(strategy: Callable[[StrategyInputs], Proposal], inputs: StrategyInputs
     return value
 
 
+def _recorded(answer: Any) -> tuple[Any, Any] | str:
+    """A `Proposal`'s reason and notes as its receipt holds them (plain JSON data, `canonical`),
+    or why they cannot be held (one phrase): a value the receipt cannot encode, or more than
+    `MAX_RECEIPT_BYTES`. Run in the strategy's own call, under its time limit: notes a strategy
+    builds in a moment (a list of 10**8 floats) take the encoder minutes."""
+    if not isinstance(answer, Proposal):
+        return "not a Proposal"
+    try:
+        reason, notes = canonical(answer.reason), canonical(answer.notes)
+        size = len(encode({"notes": notes, "reason": reason}))
+    except Exception as err:  # noqa: BLE001 - NaN, an object, notes holding themselves
+        return f"its proposal cannot be recorded: {_first_line(err)}"
+    if size > MAX_RECEIPT_BYTES:
+        return (f"its proposal is {size:,} bytes, above {MAX_RECEIPT_BYTES:,} (its notes or "
+                "reason are too large to publish)")  # fmt: skip
+    return reason, notes
+
+
 def _propose(
     entry_point: str, inputs: StrategyInputs, time_limit: float | None = None
-) -> tuple[Proposal, tuple[int, ...], str]:
-    """The strategy's proposal, its targets as plain integers and its identity (`_identity`),
-    or `ProposalRefused`. It runs on a copy of `inputs`: what it changes there reaches neither
-    the bounds nor the receipt; with `time_limit`, under that limit (`_call`), its identity
-    (the module's `strategy_identity_extra`, the operator's code too) within the same limit."""
+) -> tuple[Proposal, tuple[int, ...], str, tuple[Any, Any] | str]:
+    """The strategy's proposal, its targets as plain integers, its identity (`_identity`) and
+    its reason and notes as the receipt holds them (`_recorded`), or `ProposalRefused`. It runs
+    on a copy of `inputs`: what it changes there reaches neither the bounds nor the receipt;
+    with `time_limit`, under that limit (`_call`), its identity (the module's
+    `strategy_identity_extra`, the operator's code too) and the recording of its answer within
+    the same limit."""
     strategy = load_strategy(entry_point)
 
-    def with_identity(given: StrategyInputs) -> tuple[Any, str]:
+    def with_identity(given: StrategyInputs) -> tuple[Any, str, tuple[Any, Any] | str]:
         answer = strategy(given)
-        return answer, _identity(entry_point)
+        return answer, _identity(entry_point), _recorded(answer)
 
     try:
-        proposal, code = _call(with_identity, copy.deepcopy(inputs), entry_point, time_limit)
+        proposal, code, recorded = _call(
+            with_identity, copy.deepcopy(inputs), entry_point, time_limit
+        )
     except (ProposalRefused, KeyboardInterrupt):  # a Ctrl-C of this thread is the operator's
         raise
     except BaseException as err:  # noqa: BLE001 - the operator's code: never sent
@@ -264,7 +287,7 @@ def _propose(
                 f"strategy {entry_point!r} proposed {list(target)}: sleeve {i}: target {t!r} "
                 f"is not an integer"
             )
-    return proposal, target, code
+    return proposal, target, code, recorded
 
 
 def decide_with(
@@ -279,7 +302,7 @@ def decide_with(
         return decide(inputs, params)
     if inputs.nav <= 0 or not inputs.sleeves:
         return NoAction("empty vault or no sleeves: nothing to allocate", "empty")
-    proposal, target, code = _propose(entry_point, inputs, time_limit)
+    proposal, target, code, recorded = _propose(entry_point, inputs, time_limit)
     current = inputs.current_bps
     bounds = Bounds(inputs.caps_bps, inputs.idle_buffer_bps, inputs.max_turnover_bps)
     # The vault lets a decision turn over what meeting the caps and the buffer needs.
@@ -290,30 +313,31 @@ def decide_with(
     broken = () if target == current else violations(target, current, bounds)
     if broken:
         raise ProposalRefused(f"strategy {entry_point!r} proposed {list(target)}: {broken[0]}")
+    if isinstance(recorded, str):
+        raise ProposalRefused(f"strategy {entry_point!r}: {recorded}")
+    # The reason and notes as recorded in the strategy's call (plain data, within the size
+    # cap): the receipt's as they are, never encoded again from the operator's objects here.
+    reason, notes = recorded
     moved = turnover_bps(current, target)
     act = moved >= max(params.gate.min_turnover_bps, 1)
     outcome = {
         "act": act,
         "code": "act" if act else "min-change",
-        "reason": proposal.reason,
+        "reason": reason,
         "target_bps": target,
         "idle_bps": BPS - sum(target),
         "turnover_bps": moved,
     }
-    try:
-        doc = _document(inputs, params, entry_point, code, proposal, outcome)
-    except Exception as err:  # noqa: BLE001 - NaN, an object, notes holding themselves
-        raise ProposalRefused(
-            f"strategy {entry_point!r}: its proposal cannot be recorded: {_first_line(err)}"
-        ) from None
+    held = {"target_bps": target, "reason": reason, "notes": notes}
+    doc = _document(inputs, params, entry_point, code, held, outcome)
     if len(doc) > MAX_RECEIPT_BYTES:
         raise ProposalRefused(
             f"strategy {entry_point!r}: its receipt is {len(doc):,} bytes, above "
             f"{MAX_RECEIPT_BYTES:,} (its notes or reason are too large to publish)"
         )
     if not act:
-        reason = f"moves {moved} bps, under the minimum {params.gate.min_turnover_bps}"
-        return NoAction(reason, "min-change", doc)
+        why = f"moves {moved} bps, under the minimum {params.gate.min_turnover_bps}"
+        return NoAction(why, "min-change", doc)
     return Decision(
         target_bps=target,
         current_bps=current,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keepers.jobs import RebalanceCall, RebalanceSkip, plan_rebalance, strategy_inputs
-from keepers.strategy import Bounds, violations
+from keepers.strategy import Bounds, Decision, kit, violations
 from keepers.strategy.kit import (
     Proposal,
     ProposalRefused,
@@ -229,3 +230,46 @@ def test_a_strategy_module_that_exits_while_it_imports_is_refused_in_one_line(
     assert str(refused.value) == f"strategy {entry!r} {message}"
     with pytest.raises(StrategyLoadError, match=re.escape(message)):  # a pass, or a replay
         decide_with(entry, strategy_inputs(SNAP), KEEPER, time_limit=LIMIT)
+
+
+# ---------------------------------------------------------------------------------- time limit
+
+RELEASE = threading.Event()
+HELD = 10.0  # seconds the notes' encoding takes unless released: far beyond the 0.05 s limit
+
+
+class SlowNotes(dict):
+    """Notes whose encoding takes as long as the test wants: what a dump of a few million
+    floats costs the receipt's encoder (2,000,000 took 2.3 s; [0.5] * 10**8, built in 0.4 s,
+    minutes and gigabytes)."""
+
+    def items(self):
+        RELEASE.wait(HELD)  # bounded: without the limit the caller's own thread waits here
+        return super().items()
+
+
+def slow_notes(inputs):
+    return Proposal(one_more_tbill(inputs), "dump", SlowNotes(samples=[0.5]))
+
+
+def test_recording_a_proposal_is_part_of_the_strategys_time_limit():
+    """Found by fuzzing the kit (fuzz8): the time limit covered the strategy's call and its
+    identity, but the receipt's encoding of what it answered ran after, in the keeper's pass:
+    notes a strategy builds in a fraction of its limit (a list of 10**8 floats) held the pass
+    (and the liquidator and sentinel behind it) for minutes before the size cap refused them.
+    Now the answer's reason and notes are recorded in the strategy's own call, under its limit:
+    one that outruns it is refused as a strategy that does not return is."""
+    RELEASE.clear()
+    try:
+        with pytest.raises(ProposalRefused, match=r"did not return within 0\.05 s"):
+            decide_with(f"{__name__}:slow_notes", strategy_inputs(SNAP), KEEPER, time_limit=0.05)
+    finally:
+        RELEASE.set()
+        late = kit._overdue
+        if late is not None:
+            late.join(LIMIT)
+            assert not late.is_alive()
+        kit._overdue = None
+    # released at once, the same notes are recorded and sent
+    outcome = decide_with(f"{__name__}:slow_notes", strategy_inputs(SNAP), KEEPER, LIMIT)
+    assert isinstance(outcome, Decision) and b'"samples":["0.500000000000"]' in outcome.rationale
