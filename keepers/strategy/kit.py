@@ -281,13 +281,40 @@ def _propose(
         raise ProposalRefused(
             f"strategy {entry_point!r}: its targets cannot be read: {_first_line(err)}"
         ) from None
+    if len(target) != len(inputs.sleeves):
+        raise ProposalRefused(
+            f"strategy {entry_point!r} proposed {len(target)} targets for "
+            f"{len(inputs.sleeves)} sleeves"
+        )
     for i, t in enumerate(target):
         if type(t) is not int:  # bool, float, numpy and str targets: the vault takes uint16
             raise ProposalRefused(
-                f"strategy {entry_point!r} proposed {list(target)}: sleeve {i}: target {t!r} "
-                f"is not an integer"
+                f"strategy {entry_point!r} proposed {_shown(target)}: sleeve {i}: target "
+                f"{_brief(t)} is not an integer"
+            )
+        if t.bit_length() > 64:  # beyond any bound; and printed, beyond str()'s digit limit
+            raise ProposalRefused(
+                f"strategy {entry_point!r} proposed {_shown(target)}: sleeve {i}: target "
+                f"{_brief(t)} is not a uint16"
             )
     return proposal, target, code, recorded
+
+
+def _brief(value: Any) -> str:
+    """`repr(value)` for a message, in a few words whatever the operator's value: an integer
+    of any size, an object whose `repr` raises or is long."""
+    if type(value) is int and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - the operator's object
+        return f"a {type(value).__name__}"
+    return text if len(text) <= 24 and "\n" not in text else f"a {type(value).__name__}"
+
+
+def _shown(target: tuple[Any, ...]) -> str:
+    """The targets for a message: one per sleeve, each `_brief`."""
+    return "[" + ", ".join(_brief(t) for t in target) + "]"
 
 
 def decide_with(
@@ -312,7 +339,7 @@ def decide_with(
     # they drifted past a cap or the buffer (a `rebalance` to them would revert; none is sent).
     broken = () if target == current else violations(target, current, bounds)
     if broken:
-        raise ProposalRefused(f"strategy {entry_point!r} proposed {list(target)}: {broken[0]}")
+        raise ProposalRefused(f"strategy {entry_point!r} proposed {_shown(target)}: {broken[0]}")
     if isinstance(recorded, str):
         raise ProposalRefused(f"strategy {entry_point!r}: {recorded}")
     # The reason and notes as recorded in the strategy's call (plain data, within the size

@@ -273,3 +273,43 @@ def test_recording_a_proposal_is_part_of_the_strategys_time_limit():
     # released at once, the same notes are recorded and sent
     outcome = decide_with(f"{__name__}:slow_notes", strategy_inputs(SNAP), KEEPER, LIMIT)
     assert isinstance(outcome, Decision) and b'"samples":["0.500000000000"]' in outcome.rationale
+
+
+# ---------------------------------------------------------------------------------- messages
+
+
+class Unrepresentable(float):
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+def million_targets(inputs):
+    return Proposal((0,) * 1_000_000, "one per tick")
+
+
+def huge_integer(inputs):
+    return Proposal((2**20_000, *inputs.current_bps[1:]), "overflowed")
+
+
+def unrepresentable(inputs):
+    return Proposal((Unrepresentable(3000.0), *inputs.current_bps[1:]), "float")
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("million_targets", "proposed 1000000 targets for 3 sleeves"),
+        ("huge_integer", "sleeve 0: target an integer of 20001 bits is not a uint16"),
+        ("unrepresentable", "sleeve 0: target a Unrepresentable is not an integer"),
+    ],
+)
+def test_a_refusal_names_what_was_proposed_in_one_short_line(entry, message):
+    """Found by fuzzing the kit (fuzz8): the refusal printed the whole proposal. A target of
+    2**20000 raised `ValueError: Exceeds the limit (4300 digits) for integer string conversion`
+    out of the bounds check (not a refusal: the pass failed), a target whose `repr` raises
+    escaped the same way, and a million targets made a refusal (and a log line, every pass) of
+    seven megabytes."""
+    with pytest.raises(ProposalRefused) as refused:
+        decide_with(f"{__name__}:{entry}", strategy_inputs(SNAP), KEEPER, time_limit=LIMIT)
+    text = str(refused.value)
+    assert message in text and "\n" not in text and len(text) < 200, text[:300]
