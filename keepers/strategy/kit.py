@@ -177,7 +177,10 @@ def _first_line(err: BaseException) -> str:
         text = str(err).strip()
     except Exception:  # noqa: BLE001 - the operator's exception: its type names it
         text = ""
-    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+    line = text.splitlines()[0] if text else ""
+    if len(line) > 160:  # a message, not the operator's whole state
+        line = line[:157] + "..."
+    return f"{type(err).__name__}: {line}" if line else type(err).__name__
 
 
 # The one call of an operator's strategy that outran its time limit and has not returned yet
