@@ -27,6 +27,12 @@ LENDING: Final = "lending"
 RATE_MODEL: Final = RateModel(base_bps=0, slope1_bps=400, slope2_bps=6_000, kink_bps=8_000)
 WAD: Final = 10**18
 EVENT_SLEEVES: Final = (*SLEEVES, "vault")
+# What the chain can hold: a `returnIndex` is a uint256 WAD of at least one wei (the keeper reads
+# 0 as 1 wei), a base fee a uint256 of wei. Beyond them a path is no market a vault can see, and
+# the simulator's arithmetic leaves the floats (an index of 1e300 times WAD is infinite).
+MIN_INDEX: Final = 1 / WAD
+MAX_INDEX: Final = (2**256 - 1) / WAD
+MAX_BASE_FEE_GWEI: Final = (2**256 - 1) / 10**9
 
 
 class ScenarioError(ValueError):
@@ -119,7 +125,8 @@ def to_json(scenarios: Scenarios) -> dict[str, Any]:
     return doc
 
 
-def _series(doc: Mapping[str, Any], key: str, n: int, where: str, positive: bool) -> tuple:
+def _series(doc: Mapping[str, Any], key: str, n: int, where: str, positive: bool,
+            within: tuple[float, float] | None = None) -> tuple:  # fmt: skip
     values = doc.get(key)
     if not isinstance(values, list) or len(values) != n:
         raise ScenarioError(f"{where}.{key}: expected a list of {n} numbers")
@@ -129,6 +136,11 @@ def _series(doc: Mapping[str, Any], key: str, n: int, where: str, positive: bool
             raise ScenarioError(f"{where}.{key}: {v!r} is not a finite number")
         if positive and v <= 0:
             raise ScenarioError(f"{where}.{key}: {v!r} is not positive")
+        if within is not None and not within[0] <= v <= within[1]:
+            raise ScenarioError(
+                f"{where}.{key}: {v!r} is not within [{within[0]:.6g}, {within[1]:.6g}] (what "
+                "a chain can hold)"
+            )
         out.append(float(v))
     return tuple(out)
 
@@ -160,7 +172,8 @@ def _path(doc: Any, i: int) -> MarketPath:
     missing = [s for s in SLEEVES if s not in doc["nav"]]
     if missing:
         raise ScenarioError(f"{where}.nav: missing sleeve {missing[0]}")
-    nav = {s: _series(doc["nav"], s, n, f"{where}.nav", True) for s in SLEEVES}
+    index = (MIN_INDEX, MAX_INDEX)
+    nav = {s: _series(doc["nav"], s, n, f"{where}.nav", True, index) for s in SLEEVES}
     apy_names = ("tbill", "invoices", LENDING)
     missing = [s for s in apy_names if s not in doc["apy"]]
     if missing:
@@ -195,7 +208,7 @@ def _path(doc: Any, i: int) -> MarketPath:
         defaults=defaults,
         crashes=tuple((k, float(v)) for k, v in _pairs(doc.get("crashes", []), where, float)),
         stress=_pairs(doc.get("stress", []), f"{where}.stress", int),
-        base_fee_gwei=_series(doc, "base_fee_gwei", n, where, False),
+        base_fee_gwei=_series(doc, "base_fee_gwei", n, where, False, (0.0, MAX_BASE_FEE_GWEI)),
         flows=flows,
         events=_events(doc.get("events", []), f"{where}.events", n),
     )

@@ -1,0 +1,69 @@
+"""A scenario file (benchmarks/backtest/README.md, "Scenario format") is what an outside checker
+hands the backtest: numbers the format takes must be numbers the simulator can run, and the rest
+refused in one line, exit 1 — never a traceback."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from benchmarks.backtest.__main__ import main as backtest_main
+from benchmarks.backtest.scenario import Scenarios, save
+from tests.market_support import path_scenarios
+
+SEED = 7
+BASE = path_scenarios(SEED)[0].path
+MIN_INDEX, MAX_INDEX = 1e-18, (2**256 - 1) / 10**18  # a uint256 WAD returnIndex: one wei up
+H, N = BASE.history_days, BASE.length
+
+
+def _gold(*levels: float) -> dict:
+    """Gold's index from the run's third day on: `levels`, the last repeated to the end."""
+    gold = list(BASE.nav["gold"][: H + 3]) + list(levels)
+    gold += [levels[-1]] * (N - len(gold))
+    return {"nav": {**BASE.nav, "gold": tuple(gold)}}
+
+
+BEYOND = {
+    # 1e300 × WAD is infinite: `round` raised OverflowError in the keeper's index history
+    "index-1e300": (_gold(1e300), "nav.gold: 1e+300 is not within [1e-18, 1.15792e+59]"),
+    # 1e-300 then 1e59: the day's growth is infinite, a holding of 0 times it NaN
+    "index-1e-300": (_gold(1e-300, 1e59), "nav.gold: 1e-300 is not within [1e-18, "),
+    # 1e300 gwei in wei is infinite: `round` raised OverflowError in the gas market
+    "base-fee-1e300": ({"base_fee_gwei": (1e300,) * N}, "base_fee_gwei: 1e+300 is not within"),
+    # GasMarket refused it with a ValueError out of the simulation
+    "base-fee-negative": ({"base_fee_gwei": (-1.0,) * N}, "base_fee_gwei: -1.0 is not within"),
+}
+
+
+def _run(tmp_path, change: dict, capsys) -> tuple[int, str]:
+    source = tmp_path / "unseen.json"
+    save(Scenarios(SEED, {"generator": "fuzz8"}, (replace(BASE, id=0, **change),)), source)
+    out = tmp_path / "results.json"
+    argv = ["--scenarios", str(source), "--out", str(out), "--no-chart", "--jobs", "1"]
+    try:
+        code = backtest_main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(BEYOND))
+def test_a_scenario_beyond_what_a_chain_holds_is_refused_in_one_line(tmp_path, capsys, name):
+    """Found by fuzzing the backtest with unseen scenarios (fuzz8): the format took any positive
+    finite index and any finite base fee; an index of 1e300, a jump from 1e-300 to 1e59 or a
+    base fee of 1e300 gwei crashed the CLI with a traceback (OverflowError, ValueError: cannot
+    convert float NaN to integer), a negative base fee too (GasMarket's ValueError)."""
+    change, message = BEYOND[name]
+    code, err = _run(tmp_path, change, capsys)
+    assert code == 1 and message in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 2, err  # usage + error
+
+
+def test_the_extremes_a_chain_can_hold_run(tmp_path, capsys):
+    """The control: gold at one wei of index, then at the largest a uint256 WAD holds (a growth
+    of 1e77 in a day), and a base fee of 1e60 gwei run through every policy, exit 0."""
+    change = _gold(MIN_INDEX, MAX_INDEX) | {"base_fee_gwei": (1e60,) * N}
+    code, err = _run(tmp_path, change, capsys)
+    assert code == 0, err
