@@ -33,6 +33,11 @@ EVENT_SLEEVES: Final = (*SLEEVES, "vault")
 MIN_INDEX: Final = 1 / WAD
 MAX_INDEX: Final = (2**256 - 1) / WAD
 MAX_BASE_FEE_GWEI: Final = (2**256 - 1) / 10**9
+# Depositor flows compound: redemptions of 90 % of the shares every day for a year leave 1e-330
+# of them, below what a float holds (the simulator divided by 0). A vault's shares are uint256
+# units: from one deposit they span less than 1e77 either way; 1e60 keeps every float finite.
+MAX_SHARE_EXP: Final = 60
+MAX_SHARE_FACTOR: Final = 10.0**MAX_SHARE_EXP
 
 
 class ScenarioError(ValueError):
@@ -196,6 +201,18 @@ def _path(doc: Any, i: int) -> MarketPath:
     flows = _pairs(doc.get("flows", []), f"{where}.flows", float)
     if any(not h < day < n or not -1 < f < 10 or f == 0 for day, f in flows):
         raise ScenarioError(f"{where}.flows: days within ({h}, {n}), fractions in (-1, 10), != 0")
+    kept = math.prod(1 + f for _, f in flows if f < 0)  # at most this share of the shares left
+    grown = math.prod(1 + f for _, f in flows if f > 0)
+    if kept < 1 / MAX_SHARE_FACTOR:
+        raise ScenarioError(
+            f"{where}.flows: redemptions that leave {kept:.3g} of the shares, below "
+            f"1e-{MAX_SHARE_EXP}: more than a vault's shares span"
+        )
+    if grown > MAX_SHARE_FACTOR:
+        raise ScenarioError(
+            f"{where}.flows: deposits that multiply the shares by {grown:.3g}, above "
+            f"1e{MAX_SHARE_EXP}: more than a vault's shares span"
+        )
     return MarketPath(
         id=int(doc.get("id", i)),
         history_days=h,

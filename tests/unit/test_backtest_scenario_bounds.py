@@ -14,6 +14,8 @@ from tests.market_support import path_scenarios
 
 SEED = 7
 BASE = path_scenarios(SEED)[0].path
+LONG = path_scenarios(SEED, 40, 330)[0].path  # a year of flows
+LONG_N = LONG.length
 MIN_INDEX, MAX_INDEX = 1e-18, (2**256 - 1) / 10**18  # a uint256 WAD returnIndex: one wei up
 H, N = BASE.history_days, BASE.length
 
@@ -34,12 +36,23 @@ BEYOND = {
     "base-fee-1e300": ({"base_fee_gwei": (1e300,) * N}, "base_fee_gwei: 1e+300 is not within"),
     # GasMarket refused it with a ValueError out of the simulation
     "base-fee-negative": ({"base_fee_gwei": (-1.0,) * N}, "base_fee_gwei: -1.0 is not within"),
+    # 90 % of the shares redeemed every day: 1e-330 of them left, 0 as a float, divided by
+    "run-every-day": (
+        {"flows": tuple((d, -0.9) for d in range(H + 1, LONG_N))},
+        "flows: redemptions that leave 0 of the shares, below 1e-60",
+    ),
+    # ten times the NAV deposited every day: shares and NAV beyond a float
+    "deposit-every-day": (
+        {"flows": tuple((d, 9.99) for d in range(H + 1, LONG_N))},
+        "deposits that multiply the shares by inf, above 1e60",
+    ),
 }
 
 
 def _run(tmp_path, change: dict, capsys) -> tuple[int, str]:
     source = tmp_path / "unseen.json"
-    save(Scenarios(SEED, {"generator": "fuzz8"}, (replace(BASE, id=0, **change),)), source)
+    base = LONG if "flows" in change else BASE
+    save(Scenarios(SEED, {"generator": "fuzz8"}, (replace(base, id=0, **change),)), source)
     out = tmp_path / "results.json"
     argv = ["--scenarios", str(source), "--out", str(out), "--no-chart", "--jobs", "1"]
     try:
@@ -54,7 +67,9 @@ def test_a_scenario_beyond_what_a_chain_holds_is_refused_in_one_line(tmp_path, c
     """Found by fuzzing the backtest with unseen scenarios (fuzz8): the format took any positive
     finite index and any finite base fee; an index of 1e300, a jump from 1e-300 to 1e59 or a
     base fee of 1e300 gwei crashed the CLI with a traceback (OverflowError, ValueError: cannot
-    convert float NaN to integer), a negative base fee too (GasMarket's ValueError)."""
+    convert float NaN to integer), a negative base fee too (GasMarket's ValueError), and so did
+    flows compounding beyond a float: a 90 % run on the vault every day for a year
+    (ZeroDivisionError), ten times the NAV deposited every day (OverflowError)."""
     change, message = BEYOND[name]
     code, err = _run(tmp_path, change, capsys)
     assert code == 1 and message in err, err
@@ -63,7 +78,11 @@ def test_a_scenario_beyond_what_a_chain_holds_is_refused_in_one_line(tmp_path, c
 
 def test_the_extremes_a_chain_can_hold_run(tmp_path, capsys):
     """The control: gold at one wei of index, then at the largest a uint256 WAD holds (a growth
-    of 1e77 in a day), and a base fee of 1e60 gwei run through every policy, exit 0."""
+    of 1e77 in a day), and a base fee of 1e60 gwei run through every policy, exit 0; and a year
+    of runs on the vault that leave it 1e-59 of its shares."""
     change = _gold(MIN_INDEX, MAX_INDEX) | {"base_fee_gwei": (1e60,) * N}
     code, err = _run(tmp_path, change, capsys)
+    assert code == 0, err
+    days = range(H + 1, H + 60)
+    code, err = _run(tmp_path, {"flows": tuple((d, -0.9) for d in days)}, capsys)
     assert code == 0, err
