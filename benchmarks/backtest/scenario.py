@@ -221,7 +221,7 @@ def _path(doc: Any, i: int) -> MarketPath:
         apy=apy,
         frozen=frozen,
         utilization=util,
-        health=_series(doc, "health", n, where, True),
+        health=_series(doc, "health", n, where, True, (0.0, MAX_INDEX)),  # a WAD uint256 too
         defaults=defaults,
         crashes=tuple((k, float(v)) for k, v in _pairs(doc.get("crashes", []), where, float)),
         stress=_pairs(doc.get("stress", []), f"{where}.stress", int),

@@ -36,6 +36,8 @@ BEYOND = {
     "base-fee-1e300": ({"base_fee_gwei": (1e300,) * N}, "base_fee_gwei: 1e+300 is not within"),
     # GasMarket refused it with a ValueError out of the simulation
     "base-fee-negative": ({"base_fee_gwei": (-1.0,) * N}, "base_fee_gwei: -1.0 is not within"),
+    # a health factor of 1e300 × WAD is infinite: `round` raised OverflowError in the book
+    "health-1e300": ({"health": (1e300,) * N}, "health: 1e+300 is not within [0, 1.15792e+59]"),
     # 90 % of the shares redeemed every day: 1e-330 of them left, 0 as a float, divided by
     "run-every-day": (
         {"flows": tuple((d, -0.9) for d in range(H + 1, LONG_N))},
@@ -65,11 +67,11 @@ def _run(tmp_path, change: dict, capsys) -> tuple[int, str]:
 @pytest.mark.parametrize("name", sorted(BEYOND))
 def test_a_scenario_beyond_what_a_chain_holds_is_refused_in_one_line(tmp_path, capsys, name):
     """Found by fuzzing the backtest with unseen scenarios (fuzz8): the format took any positive
-    finite index and any finite base fee; an index of 1e300, a jump from 1e-300 to 1e59 or a
-    base fee of 1e300 gwei crashed the CLI with a traceback (OverflowError, ValueError: cannot
-    convert float NaN to integer), a negative base fee too (GasMarket's ValueError), and so did
-    flows compounding beyond a float: a 90 % run on the vault every day for a year
-    (ZeroDivisionError), ten times the NAV deposited every day (OverflowError)."""
+    finite index, health and base fee; an index of 1e300, a jump from 1e-300 to 1e59, a health
+    factor of 1e300 or a base fee of 1e300 gwei crashed the CLI with a traceback (OverflowError,
+    ValueError: cannot convert float NaN to integer), a negative base fee too (GasMarket's
+    ValueError), and so did flows compounding beyond a float: a 90 % run on the vault every day
+    for a year (ZeroDivisionError), ten times the NAV deposited every day (OverflowError)."""
     change, message = BEYOND[name]
     code, err = _run(tmp_path, change, capsys)
     assert code == 1 and message in err, err
@@ -78,9 +80,10 @@ def test_a_scenario_beyond_what_a_chain_holds_is_refused_in_one_line(tmp_path, c
 
 def test_the_extremes_a_chain_can_hold_run(tmp_path, capsys):
     """The control: gold at one wei of index, then at the largest a uint256 WAD holds (a growth
-    of 1e77 in a day), and a base fee of 1e60 gwei run through every policy, exit 0; and a year
-    of runs on the vault that leave it 1e-59 of its shares."""
-    change = _gold(MIN_INDEX, MAX_INDEX) | {"base_fee_gwei": (1e60,) * N}
+    of 1e77 in a day), a base fee of 1e60 gwei and the largest health factor run through every
+    policy, exit 0; and a year of runs on the vault that leave it 1e-59 of its shares."""
+    extremes = {"base_fee_gwei": (1e60,) * N, "health": (MAX_INDEX,) * N}
+    change = _gold(MIN_INDEX, MAX_INDEX) | extremes
     code, err = _run(tmp_path, change, capsys)
     assert code == 0, err
     days = range(H + 1, H + 60)
