@@ -33,9 +33,11 @@ EVENT_SLEEVES: Final = (*SLEEVES, "vault")
 MIN_INDEX: Final = 1 / WAD
 MAX_INDEX: Final = (2**256 - 1) / WAD
 MAX_BASE_FEE_GWEI: Final = (2**256 - 1) / 10**9
-# Depositor flows compound: redemptions of 90 % of the shares every day for a year leave 1e-330
-# of them, below what a float holds (the simulator divided by 0). A vault's shares are uint256
-# units: from one deposit they span less than 1e77 either way; 1e60 keeps every float finite.
+# Depositor flows and index moves compound: redemptions of 90 % of the shares every day for a
+# year leave 1e-330 of them, below what a float holds (the simulator divided by 0); a sleeve
+# jumping between 1e-18 and 1e59, bought low each time, multiplies the vault by 1e77 a round
+# (OverflowError). A vault's shares and assets are uint256 units: from one deposit they span
+# less than 1e77 either way; 1e60 (for the flows, and for the index moves) keeps floats finite.
 MAX_SHARE_EXP: Final = 60
 MAX_SHARE_FACTOR: Final = 10.0**MAX_SHARE_EXP
 
@@ -179,6 +181,16 @@ def _path(doc: Any, i: int) -> MarketPath:
         raise ScenarioError(f"{where}.nav: missing sleeve {missing[0]}")
     index = (MIN_INDEX, MAX_INDEX)
     nav = {s: _series(doc["nav"], s, n, f"{where}.nav", True, index) for s in SLEEVES}
+    up = down = 0.0  # log10 of what a holding moved each day into the sleeve that rises (falls)
+    for k in range(1, n):  # most could grow (shrink) by: the simulator's floats must hold it
+        moves = [math.log10(nav[s][k] / nav[s][k - 1]) for s in SLEEVES]
+        up, down = up + max(max(moves), 0.0), down + min(min(moves), 0.0)
+    if up > MAX_SHARE_EXP or down < -MAX_SHARE_EXP:
+        raise ScenarioError(
+            f"{where}.nav: a holding moved each day into the sleeve that rises (falls) most "
+            f"would grow by 1e{up:.0f} (shrink by 1e{down:.0f}): beyond 1e{MAX_SHARE_EXP} either "
+            "way, more than a vault's assets span"
+        )
     apy_names = ("tbill", "invoices", LENDING)
     missing = [s for s in apy_names if s not in doc["apy"]]
     if missing:

@@ -5,6 +5,7 @@ refused in one line, exit 1 — never a traceback."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -78,13 +79,33 @@ def test_a_scenario_beyond_what_a_chain_holds_is_refused_in_one_line(tmp_path, c
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 2, err  # usage + error
 
 
+def test_a_path_whose_moves_compound_beyond_a_float_is_refused_in_one_line(capsys, tmp_path):
+    """Found by fuzzing the backtest (fuzz8): every index within what a chain holds, but
+    sleeves jumping between 1e-18 and 1e59 from day to day, with deposits of nine times the NAV
+    on some days: the strategy's holdings multiplied past a float (OverflowError: cannot convert
+    float infinity to integer, a traceback). The path, as hypothesis found it, is
+    tests/unit/data/scenario-compounding-index.json."""
+    source = Path(__file__).parent / "data" / "scenario-compounding-index.json"
+    argv = ["--scenarios", str(source), "--out", str(tmp_path / "r.json"), "--no-chart"]
+    try:
+        code = backtest_main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 1 and "paths[0].nav: a holding moved each day into the sleeve that rises" in err
+    assert "would grow by 1e1226 (shrink by 1e-1164): beyond 1e60 either way" in err, err
+
+
 def test_the_extremes_a_chain_can_hold_run(tmp_path, capsys):
-    """The control: gold at one wei of index, then at the largest a uint256 WAD holds (a growth
-    of 1e77 in a day), a base fee of 1e60 gwei and the largest health factor run through every
-    policy, exit 0; and a year of runs on the vault that leave it 1e-59 of its shares."""
+    """The control: gold at the largest index a uint256 WAD holds and invoices at one wei of it,
+    a base fee of 1e60 gwei and the largest health factor; gold to one wei, then up 1e58 in a
+    day; a year of runs on the vault that leave it 1e-59 of its shares: every policy runs on
+    each, exit 0."""
     extremes = {"base_fee_gwei": (1e60,) * N, "health": (MAX_INDEX,) * N}
-    change = _gold(MIN_INDEX, MAX_INDEX) | extremes
-    code, err = _run(tmp_path, change, capsys)
+    levels = {"gold": (MAX_INDEX,) * N, "invoices": (MIN_INDEX,) * N}  # on every day
+    code, err = _run(tmp_path, {"nav": {**BASE.nav, **levels}} | extremes, capsys)
+    assert code == 0, err
+    code, err = _run(tmp_path, _gold(MIN_INDEX, 1e40), capsys)  # 1e58 in a day
     assert code == 0, err
     days = range(H + 1, H + 60)
     code, err = _run(tmp_path, {"flows": tuple((d, -0.9) for d in days)}, capsys)
