@@ -4,6 +4,7 @@ refused in one line, exit 1 — never a traceback."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -52,9 +53,9 @@ BEYOND = {
 }
 
 
-def _run(tmp_path, change: dict, capsys) -> tuple[int, str]:
+def _run(tmp_path, change: dict, capsys, base=None) -> tuple[int, str]:
     source = tmp_path / "unseen.json"
-    base = LONG if "flows" in change else BASE
+    base = base or (LONG if "flows" in change else BASE)
     save(Scenarios(SEED, {"generator": "fuzz8"}, (replace(base, id=0, **change),)), source)
     out = tmp_path / "results.json"
     argv = ["--scenarios", str(source), "--out", str(out), "--no-chart", "--jobs", "1"]
@@ -110,3 +111,19 @@ def test_the_extremes_a_chain_can_hold_run(tmp_path, capsys):
     days = range(H + 1, H + 60)
     code, err = _run(tmp_path, {"flows": tuple((d, -0.9) for d in days)}, capsys)
     assert code == 0, err
+
+
+def test_a_run_that_empties_the_vault_runs_to_the_end(tmp_path, capsys):
+    """Found by fuzzing the backtest (fuzz8): a redemption request for 99.99999 % of the shares
+    on the run's second day, a format-valid flow, is paid from idle and then from forced sales
+    whose trading costs take the last 0.00001 % of the NAV: the vault is empty, and the
+    simulator divided by its NAV of 0 (ZeroDivisionError in `simulate`, then in the flows of
+    the next day), a traceback. An emptied vault now holds nothing (weights 0), takes no
+    deposit of a fraction of nothing and pays nothing more; every policy runs to the end, with
+    finite results."""
+    flows = ((H + 2, -0.9999999), (H + 4, 0.5), (H + 5, -0.5))
+    code, err = _run(tmp_path, {"flows": flows}, capsys, base=BASE)
+    assert code == 0, err
+    text = (tmp_path / "results.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text)["summary"]["static_target"]["total_return"]["mean"] < -0.99
