@@ -103,9 +103,9 @@ def load_strategy(entry_point: str) -> Callable[[StrategyInputs], Proposal]:
         raise
     except BaseException as err:  # noqa: BLE001 - any import failure is the operator's to fix
         # (a SystemExit too: a script's module-level argparse parsing the keeper's own argv)
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        if not isinstance(err, Exception) and first != type(err).__name__:
-            first = f"{type(err).__name__}: {first}"
+        first = _first_line(err)  # "Type: message"; an import error's message alone, as ever
+        if isinstance(err, Exception) and ": " in first:
+            first = first.split(": ", 1)[1]
         raise StrategyLoadError(f"strategy {entry_point!r} does not import: {first}") from None
     target: Any = module
     for part in attribute.split("."):
