@@ -31,6 +31,7 @@ from keepers.strategy.optimiser import (
     MAX_TRADING_COST_BPS,
     OptimiserParams,
 )
+from keepers.strategy.rationale import DECIMALS, fixed
 from keepers.strategy.risk import RiskOffParams
 
 
@@ -321,6 +322,26 @@ class RebalancerConfig(Section):
                 raise ValueError(
                     f"{name or '(empty name)'}: {vol:g} is not an annual volatility within "
                     f"[0, {MAX_TAIL_VOLATILITY:g}]"
+                )
+        return value
+
+    @field_validator(
+        "gain_margin", "risk_aversion", "turnover_cost_bps", "policy_aversion",
+        "trading_cost_bps", "tail_volatility",
+    )  # fmt: skip
+    @classmethod
+    def _recordable(cls, value: Any) -> Any:
+        """A setting the decision's receipt records as a real with `DECIMALS` places (`fixed`)
+        must read back as itself: `verify-decision --replay`, and the keeper before it sends,
+        run the strategy on what the receipt records (a `gain_margin` of 1.0000000000001 made
+        every decision's receipt fail to replay: each one refused, never sent)."""
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for name, number in items:
+            if float(fixed(number)) != number:
+                where = f"{name}: " if name is not None else ""
+                raise ValueError(
+                    f"{where}{number!r} has more than {DECIMALS} decimal places, which a "
+                    "decision's receipt cannot record"
                 )
         return value
 

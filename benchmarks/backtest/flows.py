@@ -52,6 +52,8 @@ class Depositors:
         """Apply day `k`'s flow and pay what can be paid; returns idle and the day's pulls."""
         used = [0.0] * len(held)
         nav = idle + sum(held)
+        if nav <= 0:  # emptied by a run (its forced sales' costs took what was left): nothing
+            return idle, used  # to deposit a fraction of, nothing left to pay
         if flow > 0:
             self.shares += flow * nav * self.shares / nav
             idle += flow * nav

@@ -27,6 +27,19 @@ LENDING: Final = "lending"
 RATE_MODEL: Final = RateModel(base_bps=0, slope1_bps=400, slope2_bps=6_000, kink_bps=8_000)
 WAD: Final = 10**18
 EVENT_SLEEVES: Final = (*SLEEVES, "vault")
+# What the chain can hold: a `returnIndex` is a uint256 WAD of at least one wei (the keeper reads
+# 0 as 1 wei), a base fee a uint256 of wei. Beyond them a path is no market a vault can see, and
+# the simulator's arithmetic leaves the floats (an index of 1e300 times WAD is infinite).
+MIN_INDEX: Final = 1 / WAD
+MAX_INDEX: Final = (2**256 - 1) / WAD
+MAX_BASE_FEE_GWEI: Final = (2**256 - 1) / 10**9
+# Depositor flows and index moves compound: redemptions of 90 % of the shares every day for a
+# year leave 1e-330 of them, below what a float holds (the simulator divided by 0); a sleeve
+# jumping between 1e-18 and 1e59, bought low each time, multiplies the vault by 1e77 a round
+# (OverflowError). A vault's shares and assets are uint256 units: from one deposit they span
+# less than 1e77 either way; 1e60 (for the flows, and for the index moves) keeps floats finite.
+MAX_SHARE_EXP: Final = 60
+MAX_SHARE_FACTOR: Final = 10.0**MAX_SHARE_EXP
 
 
 class ScenarioError(ValueError):
@@ -119,7 +132,8 @@ def to_json(scenarios: Scenarios) -> dict[str, Any]:
     return doc
 
 
-def _series(doc: Mapping[str, Any], key: str, n: int, where: str, positive: bool) -> tuple:
+def _series(doc: Mapping[str, Any], key: str, n: int, where: str, positive: bool,
+            within: tuple[float, float] | None = None) -> tuple:  # fmt: skip
     values = doc.get(key)
     if not isinstance(values, list) or len(values) != n:
         raise ScenarioError(f"{where}.{key}: expected a list of {n} numbers")
@@ -129,6 +143,11 @@ def _series(doc: Mapping[str, Any], key: str, n: int, where: str, positive: bool
             raise ScenarioError(f"{where}.{key}: {v!r} is not a finite number")
         if positive and v <= 0:
             raise ScenarioError(f"{where}.{key}: {v!r} is not positive")
+        if within is not None and not within[0] <= v <= within[1]:
+            raise ScenarioError(
+                f"{where}.{key}: {v!r} is not within [{within[0]:.6g}, {within[1]:.6g}] (what "
+                "a chain can hold)"
+            )
         out.append(float(v))
     return tuple(out)
 
@@ -160,7 +179,18 @@ def _path(doc: Any, i: int) -> MarketPath:
     missing = [s for s in SLEEVES if s not in doc["nav"]]
     if missing:
         raise ScenarioError(f"{where}.nav: missing sleeve {missing[0]}")
-    nav = {s: _series(doc["nav"], s, n, f"{where}.nav", True) for s in SLEEVES}
+    index = (MIN_INDEX, MAX_INDEX)
+    nav = {s: _series(doc["nav"], s, n, f"{where}.nav", True, index) for s in SLEEVES}
+    up = down = 0.0  # log10 of what a holding moved each day into the sleeve that rises (falls)
+    for k in range(1, n):  # most could grow (shrink) by: the simulator's floats must hold it
+        moves = [math.log10(nav[s][k] / nav[s][k - 1]) for s in SLEEVES]
+        up, down = up + max(max(moves), 0.0), down + min(min(moves), 0.0)
+    if up > MAX_SHARE_EXP or down < -MAX_SHARE_EXP:
+        raise ScenarioError(
+            f"{where}.nav: a holding moved each day into the sleeve that rises (falls) most "
+            f"would grow by 1e{up:.0f} (shrink by 1e{down:.0f}): beyond 1e{MAX_SHARE_EXP} either "
+            "way, more than a vault's assets span"
+        )
     apy_names = ("tbill", "invoices", LENDING)
     missing = [s for s in apy_names if s not in doc["apy"]]
     if missing:
@@ -183,6 +213,18 @@ def _path(doc: Any, i: int) -> MarketPath:
     flows = _pairs(doc.get("flows", []), f"{where}.flows", float)
     if any(not h < day < n or not -1 < f < 10 or f == 0 for day, f in flows):
         raise ScenarioError(f"{where}.flows: days within ({h}, {n}), fractions in (-1, 10), != 0")
+    kept = math.prod(1 + f for _, f in flows if f < 0)  # at most this share of the shares left
+    grown = math.prod(1 + f for _, f in flows if f > 0)
+    if kept < 1 / MAX_SHARE_FACTOR:
+        raise ScenarioError(
+            f"{where}.flows: redemptions that leave {kept:.3g} of the shares, below "
+            f"1e-{MAX_SHARE_EXP}: more than a vault's shares span"
+        )
+    if grown > MAX_SHARE_FACTOR:
+        raise ScenarioError(
+            f"{where}.flows: deposits that multiply the shares by {grown:.3g}, above "
+            f"1e{MAX_SHARE_EXP}: more than a vault's shares span"
+        )
     return MarketPath(
         id=int(doc.get("id", i)),
         history_days=h,
@@ -191,11 +233,11 @@ def _path(doc: Any, i: int) -> MarketPath:
         apy=apy,
         frozen=frozen,
         utilization=util,
-        health=_series(doc, "health", n, where, True),
+        health=_series(doc, "health", n, where, True, (0.0, MAX_INDEX)),  # a WAD uint256 too
         defaults=defaults,
         crashes=tuple((k, float(v)) for k, v in _pairs(doc.get("crashes", []), where, float)),
         stress=_pairs(doc.get("stress", []), f"{where}.stress", int),
-        base_fee_gwei=_series(doc, "base_fee_gwei", n, where, False),
+        base_fee_gwei=_series(doc, "base_fee_gwei", n, where, False, (0.0, MAX_BASE_FEE_GWEI)),
         flows=flows,
         events=_events(doc.get("events", []), f"{where}.events", n),
     )

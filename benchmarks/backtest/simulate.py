@@ -354,7 +354,8 @@ def simulate(path: MarketPath, vault: Vault, policy: Policy, gas: GasCosts) -> P
             net.append(vault.deposit * (total / depositors.shares - depositors.gas_per_share))
         else:
             net.append(total - gas_cost)
-        weights.append(tuple(h / total for h in held))
+        # an emptied vault (a run paid out whatever its forced sales' costs left) holds nothing
+        weights.append(tuple(h / total if total > 0 else 0.0 for h in held))
     return PathRun(
         policy=policy.name,
         path_id=path.id,

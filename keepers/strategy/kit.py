@@ -18,12 +18,15 @@ The kit does the rest, the same for every strategy:
 - `decide_with` runs it (on a copy of the inputs) and checks the proposal against the vault's
   bounds exactly as the vault will (`bounds.violations`: caps, idle buffer, turnover): a
   proposal outside them, with targets that are not plain integers or notes the receipt cannot
-  hold (or a receipt over `MAX_RECEIPT_BYTES`), or a strategy that raises (or whose
-  `strategy_identity_extra` raises), is refused in one line (`ProposalRefused`), never sent;
+  hold (or a receipt over `MAX_RECEIPT_BYTES`), or a strategy that raises (anything: a
+  `BaseException` such as `asyncio.CancelledError` too; or whose `strategy_identity_extra`
+  raises, or whose answer's own methods do), is refused in one line (`ProposalRefused`), never
+  sent;
   a proposal that moves less than `GateParams.min_turnover_bps` is no action, and so is the
   current weights themselves (staying put sends nothing, even when the weights have drifted
   past a cap or the buffer).
-- a keeper runs an operator's strategy, and its identity, under a time limit
+- a keeper runs an operator's strategy, its identity and the recording of its answer (its
+  reason and notes, encoded for the receipt: `_recorded`) under a time limit
   (`rebalancer.strategy_time_limit_seconds`; `verify-decision --replay` too): one that does not
   return in time is refused in one line and the keeper's pass goes on (its other jobs wait on
   that pass: liquidations, the sentinel); the call left running is never used, and while it
@@ -53,7 +56,7 @@ from keepers.math import BPS
 from keepers.strategy.bounds import Bounds, min_turnover_bps, turnover_bps, violations
 from keepers.strategy.inputs import StrategyInputs, StrategyParams
 from keepers.strategy.pipeline import Decision, NoAction, decide
-from keepers.strategy.rationale import VERSION, encode, rationale_hash
+from keepers.strategy.rationale import VERSION, canonical, encode, rationale_hash
 
 __all__ = ["BUILTIN", "ENTRY_POINT", "LEARNED", "SHIPPED", "Proposal", "ProposalRefused",
            "StrategyLoadError", "decide_with", "load_strategy", "strategy_source_hash",
@@ -96,8 +99,13 @@ def load_strategy(entry_point: str) -> Callable[[StrategyInputs], Proposal]:
         raise StrategyLoadError(f"strategy {entry_point!r}: expected 'package.module:function'")
     try:
         module = importlib.import_module(module_name)
-    except Exception as err:  # noqa: BLE001 - any import failure is the operator's to fix
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    except KeyboardInterrupt:  # the operator's Ctrl-C while it imports
+        raise
+    except BaseException as err:  # noqa: BLE001 - any import failure is the operator's to fix
+        # (a SystemExit too: a script's module-level argparse parsing the keeper's own argv)
+        first = _first_line(err)  # "Type: message"; an import error's message alone, as ever
+        if isinstance(err, Exception) and ": " in first:
+            first = first.split(": ", 1)[1]
         raise StrategyLoadError(f"strategy {entry_point!r} does not import: {first}") from None
     target: Any = module
     for part in attribute.split("."):
@@ -150,7 +158,7 @@ def _identity(entry_point: str) -> str:
 
 
 def _document(inputs: StrategyInputs, params: StrategyParams, entry_point: str, code: str,
-              proposal: Proposal, outcome: dict[str, Any]) -> bytes:  # fmt: skip
+              proposal: dict[str, Any], outcome: dict[str, Any]) -> bytes:  # fmt: skip
     return encode(
         {
             "version": VERSION,
@@ -165,8 +173,14 @@ def _document(inputs: StrategyInputs, params: StrategyParams, entry_point: str, 
 
 
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+    try:
+        text = str(err).strip()
+    except Exception:  # noqa: BLE001 - the operator's exception: its type names it
+        text = ""
+    line = text.splitlines()[0] if text else ""
+    if len(line) > 160:  # a message, not the operator's whole state
+        line = line[:157] + "..."
+    return f"{type(err).__name__}: {line}" if line else type(err).__name__
 
 
 # The one call of an operator's strategy that outran its time limit and has not returned yet
@@ -206,44 +220,104 @@ def _call(strategy: Callable[[StrategyInputs], Proposal], inputs: StrategyInputs
         )
     ok, value = answer[0]
     if not ok:
+        if not isinstance(value, Exception | SystemExit):
+            # KeyboardInterrupt, asyncio.CancelledError, GeneratorExit, a library's own
+            # BaseException: the strategy's (no signal reaches this thread), refused as any raise
+            raise ProposalRefused(f"strategy {entry_point!r} raised {_first_line(value)}")
         raise value
     return value
 
 
+def _recorded(answer: Any) -> tuple[Any, Any] | str:
+    """A `Proposal`'s reason and notes as its receipt holds them (plain JSON data, `canonical`),
+    or why they cannot be held (one phrase): a value the receipt cannot encode, or more than
+    `MAX_RECEIPT_BYTES`. Run in the strategy's own call, under its time limit: notes a strategy
+    builds in a moment (a list of 10**8 floats) take the encoder minutes."""
+    if not isinstance(answer, Proposal):
+        return "not a Proposal"
+    try:
+        reason, notes = canonical(answer.reason), canonical(answer.notes)
+        size = len(encode({"notes": notes, "reason": reason}))
+    except Exception as err:  # noqa: BLE001 - NaN, an object, notes holding themselves
+        return f"its proposal cannot be recorded: {_first_line(err)}"
+    if size > MAX_RECEIPT_BYTES:
+        return (f"its proposal is {size:,} bytes, above {MAX_RECEIPT_BYTES:,} (its notes or "
+                "reason are too large to publish)")  # fmt: skip
+    return reason, notes
+
+
 def _propose(
     entry_point: str, inputs: StrategyInputs, time_limit: float | None = None
-) -> tuple[Proposal, tuple[int, ...], str]:
-    """The strategy's proposal, its targets as plain integers and its identity (`_identity`),
-    or `ProposalRefused`. It runs on a copy of `inputs`: what it changes there reaches neither
-    the bounds nor the receipt; with `time_limit`, under that limit (`_call`), its identity
-    (the module's `strategy_identity_extra`, the operator's code too) within the same limit."""
+) -> tuple[Proposal, tuple[int, ...], str, tuple[Any, Any] | str]:
+    """The strategy's proposal, its targets as plain integers, its identity (`_identity`) and
+    its reason and notes as the receipt holds them (`_recorded`), or `ProposalRefused`. It runs
+    on a copy of `inputs`: what it changes there reaches neither the bounds nor the receipt;
+    with `time_limit`, under that limit (`_call`), its identity (the module's
+    `strategy_identity_extra`, the operator's code too) and the recording of its answer within
+    the same limit."""
     strategy = load_strategy(entry_point)
 
-    def with_identity(given: StrategyInputs) -> tuple[Any, str]:
+    def with_identity(given: StrategyInputs) -> tuple[Any, str, tuple[Any, Any] | str]:
         answer = strategy(given)
-        return answer, _identity(entry_point)
+        return answer, _identity(entry_point), _recorded(answer)
 
     try:
-        proposal, code = _call(with_identity, copy.deepcopy(inputs), entry_point, time_limit)
-    except ProposalRefused:
+        proposal, code, recorded = _call(
+            with_identity, copy.deepcopy(inputs), entry_point, time_limit
+        )
+    except (ProposalRefused, KeyboardInterrupt):  # a Ctrl-C of this thread is the operator's
         raise
-    except (Exception, SystemExit) as err:  # noqa: BLE001 - the operator's code: never sent
+    except BaseException as err:  # noqa: BLE001 - the operator's code: never sent
         raise ProposalRefused(f"strategy {entry_point!r} raised {_first_line(err)}") from None
     if not isinstance(proposal, Proposal):
         raise ProposalRefused(
             f"strategy {entry_point!r} returned {type(proposal).__name__}, not a Proposal"
         )
-    if not isinstance(proposal.target_bps, tuple | list):
-        kind = type(proposal.target_bps).__name__
-        raise ProposalRefused(f"strategy {entry_point!r}: target_bps is a {kind}, not a tuple")
-    target = tuple(proposal.target_bps)
+    try:  # the operator's objects: a property or an `__iter__` of theirs may raise
+        if not isinstance(proposal.target_bps, tuple | list):
+            kind = type(proposal.target_bps).__name__
+            raise ProposalRefused(f"strategy {entry_point!r}: target_bps is a {kind}, not a tuple")
+        target = tuple(proposal.target_bps)
+    except ProposalRefused:
+        raise
+    except Exception as err:  # noqa: BLE001 - the operator's code: never sent
+        raise ProposalRefused(
+            f"strategy {entry_point!r}: its targets cannot be read: {_first_line(err)}"
+        ) from None
+    if len(target) != len(inputs.sleeves):
+        raise ProposalRefused(
+            f"strategy {entry_point!r} proposed {len(target)} targets for "
+            f"{len(inputs.sleeves)} sleeves"
+        )
     for i, t in enumerate(target):
         if type(t) is not int:  # bool, float, numpy and str targets: the vault takes uint16
             raise ProposalRefused(
-                f"strategy {entry_point!r} proposed {list(target)}: sleeve {i}: target {t!r} "
-                f"is not an integer"
+                f"strategy {entry_point!r} proposed {_shown(target)}: sleeve {i}: target "
+                f"{_brief(t)} is not an integer"
             )
-    return proposal, target, code
+        if t.bit_length() > 64:  # beyond any bound; and printed, beyond str()'s digit limit
+            raise ProposalRefused(
+                f"strategy {entry_point!r} proposed {_shown(target)}: sleeve {i}: target "
+                f"{_brief(t)} is not a uint16"
+            )
+    return proposal, target, code, recorded
+
+
+def _brief(value: Any) -> str:
+    """`repr(value)` for a message, in a few words whatever the operator's value: an integer
+    of any size, an object whose `repr` raises or is long."""
+    if type(value) is int and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - the operator's object
+        return f"a {type(value).__name__}"
+    return text if len(text) <= 24 and "\n" not in text else f"a {type(value).__name__}"
+
+
+def _shown(target: tuple[Any, ...]) -> str:
+    """The targets for a message: one per sleeve, each `_brief`."""
+    return "[" + ", ".join(_brief(t) for t in target) + "]"
 
 
 def decide_with(
@@ -258,7 +332,7 @@ def decide_with(
         return decide(inputs, params)
     if inputs.nav <= 0 or not inputs.sleeves:
         return NoAction("empty vault or no sleeves: nothing to allocate", "empty")
-    proposal, target, code = _propose(entry_point, inputs, time_limit)
+    proposal, target, code, recorded = _propose(entry_point, inputs, time_limit)
     current = inputs.current_bps
     bounds = Bounds(inputs.caps_bps, inputs.idle_buffer_bps, inputs.max_turnover_bps)
     # The vault lets a decision turn over what meeting the caps and the buffer needs.
@@ -268,31 +342,32 @@ def decide_with(
     # they drifted past a cap or the buffer (a `rebalance` to them would revert; none is sent).
     broken = () if target == current else violations(target, current, bounds)
     if broken:
-        raise ProposalRefused(f"strategy {entry_point!r} proposed {list(target)}: {broken[0]}")
+        raise ProposalRefused(f"strategy {entry_point!r} proposed {_shown(target)}: {broken[0]}")
+    if isinstance(recorded, str):
+        raise ProposalRefused(f"strategy {entry_point!r}: {recorded}")
+    # The reason and notes as recorded in the strategy's call (plain data, within the size
+    # cap): the receipt's as they are, never encoded again from the operator's objects here.
+    reason, notes = recorded
     moved = turnover_bps(current, target)
     act = moved >= max(params.gate.min_turnover_bps, 1)
     outcome = {
         "act": act,
         "code": "act" if act else "min-change",
-        "reason": proposal.reason,
+        "reason": reason,
         "target_bps": target,
         "idle_bps": BPS - sum(target),
         "turnover_bps": moved,
     }
-    try:
-        doc = _document(inputs, params, entry_point, code, proposal, outcome)
-    except (TypeError, ValueError) as err:  # e.g. NaN or an object in its notes
-        raise ProposalRefused(
-            f"strategy {entry_point!r}: its proposal cannot be recorded: {_first_line(err)}"
-        ) from None
+    held = {"target_bps": target, "reason": reason, "notes": notes}
+    doc = _document(inputs, params, entry_point, code, held, outcome)
     if len(doc) > MAX_RECEIPT_BYTES:
         raise ProposalRefused(
             f"strategy {entry_point!r}: its receipt is {len(doc):,} bytes, above "
             f"{MAX_RECEIPT_BYTES:,} (its notes or reason are too large to publish)"
         )
     if not act:
-        reason = f"moves {moved} bps, under the minimum {params.gate.min_turnover_bps}"
-        return NoAction(reason, "min-change", doc)
+        why = f"moves {moved} bps, under the minimum {params.gate.min_turnover_bps}"
+        return NoAction(why, "min-change", doc)
     return Decision(
         target_bps=target,
         current_bps=current,

@@ -246,6 +246,71 @@ def test_a_strategy_proposing_outside_the_bounds_stops_the_keeper_at_start_up(
     assert agent.nonce == sent
 
 
+CANCELLING = """
+import asyncio
+
+
+def decide(inputs):
+    raise asyncio.CancelledError("the model's event loop was shut down")
+"""
+
+SCRIPT = """
+import argparse
+
+parser = argparse.ArgumentParser(description="my agent's backtest")
+parser.add_argument("--paths", type=int, required=True)
+ARGS = parser.parse_args()
+
+
+def decide(inputs):
+    raise AssertionError("never called")
+"""
+
+
+def test_a_strategy_raising_cancelled_error_stops_the_keeper_at_start_up(
+    keeper_cli, keeper_manifest, project, chain, accounts, tmp_path, monkeypatch
+):
+    """Found by fuzzing the kit (fuzz8): a strategy raising `asyncio.CancelledError` (a
+    `BaseException`: what a model run on an event loop raises when the loop shuts down) escaped
+    the kit's guard and the start-up trial's `except Exception`: a traceback, exit 1. Now it is
+    refused like any strategy that raises: one line, nothing sent."""
+    from tests.scripts.test_agent_cli import Market
+
+    (tmp_path / "cancelling_agent.py").write_text(CANCELLING)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    market = Market(project, chain, Deployment.load(keeper_manifest), accounts)
+    agent = accounts[7]
+    market.bond(agent, 10_000 * 10**6)
+    deposit_through_a_strike(market, accounts[4], 1_000_000 * 10**6)
+    market.quote()
+    sent = agent.nonce
+
+    env = {"BALLAST_KEEPER_REBALANCER__STRATEGY": "cancelling_agent:decide"}
+    result = keeper_cli("--manifest", str(keeper_manifest), "--account", "TEST::7", "once",
+                        "--job", "rebalancer", env=env)  # fmt: skip
+    assert one_line_error(result) == (
+        "Error: rebalancer: strategy 'cancelling_agent:decide' raised CancelledError: the "
+        "model's event loop was shut down"
+    )
+    assert agent.nonce == sent
+
+
+def test_a_strategy_module_that_exits_while_it_imports_is_one_error_line(
+    keeper_cli, keeper_manifest, tmp_path, monkeypatch
+):
+    """Found by fuzzing the kit (fuzz8): a strategy file that is also its operator's script
+    (argparse at module level) parsed the keeper's own command line when the keeper imported it
+    and exited 2 with argparse's usage, whatever the command (`status` here): now the keeper
+    refuses it, exit 1, with one `Error:` line after what the module printed itself."""
+    (tmp_path / "script_agent.py").write_text(SCRIPT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    env = {"BALLAST_KEEPER_REBALANCER__STRATEGY": "script_agent:decide"}
+    result = keeper_cli("--manifest", str(keeper_manifest), "status", env=env)
+    assert one_line_error(result) == (
+        "Error: strategy 'script_agent:decide' does not import: SystemExit: 2"
+    )
+
+
 def test_a_per_sleeve_setting_naming_no_sleeve_stops_the_rebalancer_at_start_up(
     keeper_cli, keeper_manifest
 ):
