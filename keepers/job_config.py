@@ -34,6 +34,10 @@ from keepers.strategy.optimiser import (
 from keepers.strategy.rationale import DECIMALS, fixed
 from keepers.strategy.risk import RiskOffParams
 
+# Above any block's gas limit: a rebalance can never use more (an unbounded value overflowed the
+# gate's float arithmetic on every pass: `rebalance_gas: 10**400`, found by fuzz8).
+MAX_REBALANCE_GAS = 1_000_000_000
+
 
 class Section(BaseModel):
     """A job's section: unknown keys refused, values frozen."""
@@ -277,7 +281,10 @@ class RebalancerConfig(Section):
     )
     history: int = Field(2_000, ge=1, description="returnIndex readings kept per sleeve")
     rebalance_gas: int = Field(
-        900_000, ge=0, description="gas a rebalance is expected to use (benchmarks/gas)"
+        900_000,
+        ge=0,
+        le=MAX_REBALANCE_GAS,
+        description="gas a rebalance is expected to use (benchmarks/gas)",
     )
     drift_tolerance_bps: int = Field(
         100, ge=0, description="drift past a cap or the buffer that does not force a move"

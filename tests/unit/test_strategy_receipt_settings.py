@@ -57,3 +57,15 @@ def test_the_refused_settings_do_not_replay_and_recordable_ones_do():
         assert isinstance(call, RebalanceCall | RebalanceSkip) and call.rationale is not None
         result = replay(call.rationale)
         assert result.ok and result.exact, (name, result.differences)
+
+
+def test_a_rebalance_gas_beyond_any_block_is_refused_when_the_settings_load(tmp_path):
+    """`rebalance_gas: 10**400` loaded and then failed every rebalancer pass with an
+    OverflowError (the gate prices it as a float); no block holds more than a billion gas."""
+    path = tmp_path / "keeper.yaml"
+    path.write_text(f"rebalancer: {{rebalance_gas: {10**400}}}\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert "rebalancer.rebalance_gas" in str(err.value) and "\n" not in str(err.value)
+    path.write_text("rebalancer: {rebalance_gas: 1000000000}\n")
+    assert load_settings(path).rebalancer.rebalance_gas == 10**9
