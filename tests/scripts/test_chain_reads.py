@@ -51,10 +51,13 @@ def test_reads_are_at_the_block_given(gov, chain):
     value = gov.registry.get(key)
     chain.mine(3)
     assert R.read([R.Call(gov.registry.get, key)], block=before) == [value]
-    with pytest.raises(R.ChainReadError) as refused:  # nothing had code at block 0
+    # Nothing had code at block 0; a node that no longer keeps that block's state (anvil drops
+    # old states once it holds many: a long test session's node) refuses the batch instead.
+    # Either way one line naming the batch's block.
+    with pytest.raises(R.ChainReadError) as refused:
         R.read([R.Call(gov.registry.get, key)], block=0)
     assert "\n" not in str(refused.value)
-    assert str(refused.value).startswith("Multicall3 batch at block 0: "), refused.value
+    assert str(refused.value).startswith("Multicall3 batch at block 0"), refused.value
 
 
 def test_a_view_that_reverts_stops_the_read_naming_the_view_and_the_error(gov):
