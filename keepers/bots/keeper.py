@@ -169,11 +169,7 @@ class KeeperTasks:
             if keeper is None:
                 raise RuntimeError("the keeper is not open (worker startup did not run)")
             results: dict[str, int] = {}
-            due = [
-                job
-                for job in jobs
-                if job in self.jobs and (block is None or self._last_read.get(job, -1) < block)
-            ]
+            due = [job for job in jobs if job in self.jobs and self._due(job, block)]
             moved = _chain_moved(keeper) if due and not self._stopping.is_set() else None
             for job in due:
                 if self._stopping.is_set():
@@ -183,6 +179,23 @@ class KeeperTasks:
                 else:
                     results.update(self._pass(keeper, job))
             return results
+
+    def _due(self, job: str, block: int | None) -> bool:
+        """Whether `job` passes on `block`'s task: not when its last pass already read that block
+        (a backlog behind a slow pass coalesces), unless the node's head is now below what it
+        read — a node restarted from an older state (`anvil --load-state`) rewinds the chain,
+        and waiting for it to grow back past the old head would leave every job idle that long."""
+        last = self._last_read.get(job, -1)
+        if block is None or last < block:
+            return True
+        try:
+            head = int(chain.provider.web3.eth.block_number)
+        except Exception:  # noqa: BLE001 - the node down: the pass would fail anyway
+            return False
+        if head >= last:
+            return False
+        del self._last_read[job]
+        return True
 
     def _failed(self, job: str, message: str) -> dict[str, int]:
         if self._last_error.get(job) != message:
