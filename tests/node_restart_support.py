@@ -96,7 +96,9 @@ def deploy(node: Node, repo_root: Path, manifest: Path) -> dict:
 
 
 class Bot:
-    def __init__(self, node: Node, repo_root: Path, manifest: Path, tmp_path: Path) -> None:
+    def __init__(
+        self, node: Node, repo_root: Path, manifest: Path, tmp_path: Path, *options: str
+    ) -> None:
         self.state_dir, self.repo_root = tmp_path / "state", repo_root
         self.out, self.err = tmp_path / "bot.out", tmp_path / "bot.err"
         inherited = {
@@ -121,7 +123,7 @@ class Bot:
             "COLUMNS": "200",
         }
         command = [str(SILVERBACK), "run", "keepers.bots.keeper:bot",
-                   "--network", "ethereum:local:foundry"]  # fmt: skip
+                   "--network", "ethereum:local:foundry", *options]  # fmt: skip
         with self.out.open("wb") as stdout, self.err.open("wb") as stderr:
             self.process = subprocess.Popen(
                 command, cwd=repo_root, env=env, stdout=stdout, stderr=stderr
@@ -183,7 +185,7 @@ def automation_paused(node: Node, manifest: Path) -> bool:
 
 
 @contextlib.contextmanager
-def running_bot(repo_root: Path, tmp_path: Path) -> Iterator[tuple[Node, Bot, Path]]:
+def running_bot(repo_root: Path, tmp_path: Path, *options: str) -> Iterator[tuple[Node, Bot, Path]]:
     """A node with the system deployed, and the bot following it (its first pass made)."""
     node = Node(tmp_path)
     node.start(keep_state=True)
@@ -191,7 +193,7 @@ def running_bot(repo_root: Path, tmp_path: Path) -> Iterator[tuple[Node, Bot, Pa
     bot = None
     try:
         deploy(node, repo_root, manifest)
-        bot = Bot(node, repo_root, manifest, tmp_path)
+        bot = Bot(node, repo_root, manifest, tmp_path, *options)
         bot.wait_for("the first pass", lambda: bot.cursor() > 0, tick=node.mine)
         yield node, bot, manifest
     finally:

@@ -49,7 +49,7 @@ from taskiq import TaskiqState
 
 from ballast.node import PRIVATE_NODE_VARIABLE, NodeError, require_node
 from keepers.bots.redis import KeeperStreamBroker, Member
-from keepers.bots.runner import KeeperWebsocketRunner
+from keepers.bots.runner import KeeperPollingRunner, KeeperWebsocketRunner
 from keepers.config import ConfigError, KeeperSettings, load_settings
 from keepers.errors import one_line
 from keepers.logs import configure_logging
@@ -277,9 +277,11 @@ def require_named_node() -> None:
 tasks = KeeperTasks()
 bot = SilverbackBot()
 
-# `silverback run` picks its runner after it imported the bot: for a websocket provider, the one
-# that reconnects when the node restarts (Silverback's own exits with a traceback and stays down)
+# `silverback run` picks its runner after it imported the bot: for a websocket provider, and for
+# one without (polling), the bot's own, which reconnect or poll again when the node restarts
+# (Silverback's own end the bot for good: keepers.bots.runner)
 silverback.runner.WebsocketRunner = KeeperWebsocketRunner
+silverback.runner.PollingRunner = KeeperPollingRunner
 
 
 @bot.on_worker_startup()

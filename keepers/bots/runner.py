@@ -15,6 +15,15 @@ transactions in flight) cover the gap. Whether the node that answers is still th
 deployment the keeper's state belongs to is the keeper's check (`keepers.bots.keeper.KeeperTasks`),
 made before every pass. The bot module makes it the runner `silverback run` picks for a websocket
 provider; `--runner keepers.bots.runner:KeeperWebsocketRunner` names it explicitly.
+
+`KeeperPollingRunner` does the same for Silverback's `PollingRunner` (picked for a provider with
+no websocket URI; `--runner keepers.bots.runner:KeeperPollingRunner` forces it — Silverback's
+reads `--runner silverback.runner:PollingRunner` before the bot is imported, so that string still
+names Silverback's own): its block poll (Ape's
+`poll_blocks`) ended the bot — exit status 0, which a supervisor restarting on failure takes for a
+clean stop — as soon as the node did not answer, or gave no new block for 10 s on a local network
+(50 block times on a live one). It now polls again with backoff, one line when the node stops
+answering or giving blocks, one when a block comes again.
 """
 
 from __future__ import annotations
@@ -27,15 +36,17 @@ import time
 from collections.abc import Coroutine
 from typing import Any, Final
 
+from ape import chain
 from silverback.main import TaskData
-from silverback.runner import BaseRunner, WebsocketRunner
+from silverback.runner import BaseRunner, PollingRunner, WebsocketRunner
+from silverback.utils import async_wrap_iter
 from web3 import AsyncWeb3, WebSocketProvider
 from web3.exceptions import ProviderConnectionError, TaskNotRunning, TimeExhausted
 from websockets.exceptions import WebSocketException
 
 from keepers.bots.reconnect import FIRST_DELAY, MAX_DELAY, one_line
 
-__all__ = ["LOST", "KeeperWebsocketRunner"]
+__all__ = ["LOST", "KeeperPollingRunner", "KeeperWebsocketRunner"]
 
 log = logging.getLogger("keepers.bot")
 
@@ -124,3 +135,33 @@ class KeeperWebsocketRunner(WebsocketRunner):
                 return
             except LOST:
                 await self._close()
+
+
+class KeeperPollingRunner(PollingRunner):
+    """Silverback's polling runner, polling again when the node stops answering or giving blocks
+    (module docstring). Blocks the node mined meanwhile are not replayed: a poll starts at the
+    head, and each pass reads the chain as it is."""
+
+    async def _block_task(self, task_data: TaskData) -> None:
+        delay, since, failure = FIRST_DELAY, 0.0, None
+        while True:
+            try:
+                async for block in async_wrap_iter(chain.blocks.poll_blocks()):
+                    if failure is not None:
+                        log.warning(
+                            "node %s gives blocks again after %.0f s",
+                            chain.provider.uri,
+                            time.monotonic() - since,
+                        )
+                        delay, failure = FIRST_DELAY, None
+                    self._runtime_task_group.create_task(self.run_task(task_data, block))
+            except Exception as err:  # noqa: BLE001 - a node down, a poll timed out: poll again
+                if failure is None:
+                    since, failure = time.monotonic(), one_line(err)
+                    log.warning(
+                        "node %s gives no block (%s); polling again with backoff",
+                        chain.provider.uri,
+                        failure,
+                    )
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, MAX_DELAY)
