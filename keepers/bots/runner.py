@@ -68,8 +68,8 @@ class KeeperWebsocketRunner(WebsocketRunner):
         super().__init__(*args, **kwargs)
         self._subscriptions: list[tuple[str, TaskData]] = []
 
-    async def _connect(self) -> AsyncWeb3:
-        provider = WebSocketProvider(self.ws_uri, max_connection_retries=1)
+    async def _connect(self, retries: int = 1) -> AsyncWeb3:
+        provider = WebSocketProvider(self.ws_uri, max_connection_retries=retries)
         web3 = AsyncWeb3(provider)
         await provider.connect()
         return web3
@@ -83,7 +83,7 @@ class KeeperWebsocketRunner(WebsocketRunner):
         await super()._event_task(task_data)
 
     async def run(self) -> None:
-        self._web3 = await self._connect()
+        self._web3 = await self._connect(retries=5)  # at startup as Silverback's own
         try:
             await BaseRunner.run(self)
         finally:
