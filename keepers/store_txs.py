@@ -189,6 +189,16 @@ class TxLedger(StateFile):
             ).fetchall()
         return [TxRecord(**dict(r)) for r in rows]
 
+    def latest_of(self, kind: str) -> TxRecord | None:
+        """The newest record of an action of `kind` (ids `<kind>:…`), or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM txs WHERE action_id LIKE ? ORDER BY sent_at DESC, rowid DESC "
+                "LIMIT 1",
+                (kind + ":%",),
+            ).fetchone()
+        return None if row is None else TxRecord(**dict(row))
+
     def transaction(self, tx_hash: bytes | str) -> TxRecord | None:
         with self._lock:
             row = self._db.execute(

@@ -39,6 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+import silverback.runner
 from ape import chain
 from ape.api import BlockAPI
 from silverback import SilverbackBot
@@ -48,6 +49,7 @@ from taskiq import TaskiqState
 
 from ballast.node import PRIVATE_NODE_VARIABLE, NodeError, require_node
 from keepers.bots.redis import KeeperStreamBroker, Member
+from keepers.bots.runner import KeeperPollingRunner, KeeperWebsocketRunner
 from keepers.config import ConfigError, KeeperSettings, load_settings
 from keepers.errors import one_line
 from keepers.logs import configure_logging
@@ -167,26 +169,74 @@ class KeeperTasks:
             if keeper is None:
                 raise RuntimeError("the keeper is not open (worker startup did not run)")
             results: dict[str, int] = {}
-            for job in jobs:
+            due = [job for job in jobs if job in self.jobs and self._due(job, block)]
+            moved = _chain_moved(keeper) if due and not self._stopping.is_set() else None
+            for job in due:
                 if self._stopping.is_set():
                     break
-                if job in self.jobs and (block is None or self._last_read.get(job, -1) < block):
+                if moved is not None:
+                    results.update(self._failed(job, moved))
+                else:
                     results.update(self._pass(keeper, job))
             return results
+
+    def _due(self, job: str, block: int | None) -> bool:
+        """Whether `job` passes on `block`'s task: not when its last pass already read that block
+        (a backlog behind a slow pass coalesces), unless the node's head is now below what it
+        read — a node restarted from an older state (`anvil --load-state`) rewinds the chain,
+        and waiting for it to grow back past the old head would leave every job idle that long."""
+        last = self._last_read.get(job, -1)
+        if block is None or last < block:
+            return True
+        try:
+            head = int(chain.provider.web3.eth.block_number)
+        except Exception:  # noqa: BLE001 - the node down: the pass would fail anyway
+            return False
+        if head >= last:
+            return False
+        del self._last_read[job]
+        return True
+
+    def _failed(self, job: str, message: str) -> dict[str, int]:
+        if self._last_error.get(job) != message:
+            log.error("%s pass failed: %s", job, message, extra={"job": job})
+        self._last_error[job] = message
+        return {f"{job}_errors": 1}
 
     def _pass(self, keeper: Keeper, job: str) -> dict[str, int]:
         try:
             report = keeper.run(job)
         except Exception as err:  # noqa: BLE001 - one failing job must not stop the others
-            message = one_line(err)
-            if self._last_error.get(job) != message:
-                log.error("%s pass failed: %s", job, message, extra={"job": job})
-            self._last_error[job] = message
-            return {f"{job}_errors": 1}
+            return self._failed(job, one_line(err))
         if self._last_error.pop(job, None) is not None:
             log.info("%s pass succeeded again", job, extra={"job": job})
         self._last_read[job] = report.block
         return _metrics(report)
+
+
+def _chain_moved(keeper: Keeper) -> str | None:
+    """Why no pass may run on the node as it is now, or None: the chain and deployment the node
+    serves must still be those the keeper's state file is bound to. A long-running bot outlives
+    its node: one restarted empty or replaced at the same URL, with the system deployed again
+    (at the same addresses, as a fresh anvil gives), is another deployment, whose passes would
+    run on the old one's cursors, borrower list and done markers (its borrowers below the old
+    scan cursor never found). So each block's passes read the binding first (two block reads)
+    and are refused, in one line, until the node serves the keeper's chain again; restarting
+    the bot opens the new deployment's own state (docs/keeper-operator.md)."""
+    bound = keeper.store.binding
+    if bound is None:
+        return None
+    try:
+        now = read_chain_binding(chain.provider.web3, keeper.protocol).deployment
+    except Exception as err:  # noqa: BLE001 - a node down, a block the node does not have
+        return f"cannot read which chain the node serves: {one_line(err)}"
+    if now == bound.deployment:
+        return None
+    return (
+        f"the node now serves another chain or deployment than the keeper's state "
+        f"({'; '.join(now.differences(bound.deployment))} differ): nothing sent; restart the "
+        "keeper to act on that deployment (it opens its own state), or give it its node back"
+    )
 
 
 def _settings() -> KeeperSettings:
@@ -226,6 +276,12 @@ def require_named_node() -> None:
 
 tasks = KeeperTasks()
 bot = SilverbackBot()
+
+# `silverback run` picks its runner after it imported the bot: for a websocket provider, and for
+# one without (polling), the bot's own, which reconnect or poll again when the node restarts
+# (Silverback's own end the bot for good: keepers.bots.runner)
+silverback.runner.WebsocketRunner = KeeperWebsocketRunner
+silverback.runner.PollingRunner = KeeperPollingRunner
 
 
 @bot.on_worker_startup()

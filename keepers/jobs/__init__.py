@@ -67,6 +67,7 @@ from keepers.jobs.sentinel import (
     SentinelVerdict,
     VaultHealth,
     plan_pokes,
+    rearm_if_pause_undone,
     watch,
 )
 from keepers.jobs.settler import (
@@ -132,6 +133,7 @@ __all__ = [
     "plan_liquidation_pokes",
     "plan_liquidations",
     "plan_pokes",
+    "rearm_if_pause_undone",
     "futile_repeat",
     "plan_rebalance",
     "moved_sleeves",

@@ -31,7 +31,9 @@ sentinel clears only after `clear_after` consecutive passes without critical ale
 blip does not pause, and a flapping signal does not pause/clear/pause. `pause` is true only on
 the pass that trips, when the keeper holds the guardian key and automation is not already
 paused; without the key it raises a "pause-recommended" critical alert instead. The sentinel
-never unpauses (a human guardian does); clearing only re-arms it.
+never unpauses (a human guardian does); clearing only re-arms it, and so does its own pause not
+holding while automation is unpaused (`rearm_if_pause_undone`: dropped by the pool, undone by a
+reorg), so the next critical pass trips and pauses again.
 """
 
 from __future__ import annotations
@@ -367,7 +369,32 @@ def watch(
     return SentinelVerdict(tuple(alerts), new, pause)
 
 
+PAUSE_HELD = frozenset({"mined", "sent"})
+"""Statuses of the key's own last `pauseAutomation` record under which its pause still stands
+(or may: `sent` is in flight)."""
+
+
+def rearm_if_pause_undone(
+    state: SentinelState, automation_paused: bool, last_pause: str | None
+) -> SentinelState:
+    """`state`, armed again when it is tripped, the vault's automation is not paused and the
+    key's own last pause did not hold (`last_pause`, its record's status: dropped by the pool,
+    undone by a reorg or a node restarted from an older state, reverted, replaced; None: the key
+    never sent one). The sentinel pauses only on the pass that trips, so without this a tripped
+    sentinel whose pause vanished left the vault unpaused for as long as the alarm lasted; a
+    pause that held and that a guardian lifted by hand (its record mined) stays lifted."""
+    if (
+        state.tripped
+        and not automation_paused
+        and last_pause is not None
+        and last_pause not in PAUSE_HELD
+    ):
+        return SentinelState(state.critical_streak, state.clear_streak, False)
+    return state
+
+
 __all__ = [
+    "PAUSE_HELD",
     "Alert",
     "OracleState",
     "PokePlan",
@@ -380,5 +407,6 @@ __all__ = [
     "confirmation_pokes",
     "move_stages",
     "plan_pokes",
+    "rearm_if_pause_undone",
     "watch",
 ]

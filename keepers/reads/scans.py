@@ -105,8 +105,28 @@ def scan_cursor(
     """Scans `params` from `scan_start` (the store's `cursor`, `depth` blocks back) to `head`:
     `apply(first, last, logs)` per chunk, then the cursor moves to the chunk's last block (a scan
     cut short by a failed request resumes there). `apply` sees the look-back blocks again each
-    pass: it must be idempotent over them."""
-    start = scan_start(store.last_block(cursor), origin, depth)
+    pass: it must be idempotent over them.
+
+    The cursor block's hash is kept beside it (job state `<cursor>:block-hash`); a pass that
+    finds another block there — a node restarted from an older state (`anvil --load-state`), a
+    reorg deeper than `depth` — reads from `origin` again: the look-back alone started 12 blocks
+    below the old cursor once the chain had grown back past it, and a borrower who borrowed in
+    between was never found (`tests/keepers/test_keeper_rewound_scan.py`). A node below the
+    cursor (lagging, or rewound and not grown back yet) is checked once it reaches it. Cost: two
+    block reads a pass."""
+    kept, mark = store.last_block(cursor), f"{cursor}:block-hash"
+    if kept is not None and kept <= head:
+        seen = store.job_state(mark)
+        if seen is not None and _block_hash(web3, kept) != seen:
+            kept = None  # the chain under the cursor changed: read it again from `origin`
+    start = scan_start(kept, origin, depth)
     for lo, hi, logs in log_chunks(web3, params, start, head, chunk):
         apply(lo, hi, logs)
         store.set_last_block(cursor, hi)
+    now = store.last_block(cursor)
+    if now is not None and now <= head:
+        store.set_job_state(mark, _block_hash(web3, now))
+
+
+def _block_hash(web3: Web3, block: int) -> str:
+    return "0x" + bytes(web3.eth.get_block(block)["hash"]).hex()

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING
 
 from eth_utils import keccak
 
-from keepers.jobs import Alert, SentinelState, VaultHealth, plan_pokes, watch
+from keepers.jobs import (
+    Alert,
+    SentinelState,
+    VaultHealth,
+    plan_pokes,
+    rearm_if_pause_undone,
+    watch,
+)
 from keepers.reads import OracleRead, priced_tokens, read_allocation, read_oracles
 from keepers.shell.confirmations import vault_unlisted_feeds, with_unlisted
 from keepers.shell.liquidator import discover_borrowers
@@ -82,6 +89,12 @@ def run_sentinel(keeper: Keeper) -> JobReport:
         report.notes += [f"read failed: {k}: {v}" for k, v in failures.items()]
 
     state, previous_price = _load_state(keeper)
+    if state.tripped and not alloc.automation_paused and keeper.address is not None:
+        # its own pause undone since it tripped (a reorg, the pool dropped it): armed again
+        last = keeper.store.latest_of("pauseAutomation")
+        state = rearm_if_pause_undone(
+            state, alloc.automation_paused, None if last is None else last.status
+        )
     guardian = keeper.address is not None and any(
         protocol.vault.hasRole(role, keeper.address) for role in (GUARDIAN_ROLE, GOVERNANCE_ROLE)
     )

@@ -44,6 +44,7 @@ from keepers.jobs import (
     plan_rebalance_pokes,
     plan_strike,
     rationale_uri,
+    rearm_if_pause_undone,
     rebalance_waits,
     strategy_inputs,
     unconfirmed_moves,
@@ -427,6 +428,32 @@ def test_sentinel_without_the_key_only_recommends():
     paused = VaultHealth(WAD, WAD, automation_paused=True)
     out = run([bad, bad], SentinelSettings(has_guardian_key=True), paused)
     assert not any(v.pause for v in out)
+
+
+@pytest.mark.parametrize(
+    ("last_pause", "paused", "rearmed"),
+    [
+        ("dropped", False, True),  # the pool dropped it, or a reorg undid it
+        ("reverted", False, True),
+        ("replaced", False, True),
+        ("lost-race", False, True),  # another guardian's pause that did not stand
+        ("mined", False, False),  # it held, and a guardian lifted it by hand
+        ("sent", False, False),  # still in flight
+        (None, False, False),  # never sent (no guardian key: a recommendation)
+        ("dropped", True, False),  # paused anyway
+    ],
+)
+def test_a_tripped_sentinel_whose_own_pause_did_not_hold_is_armed_again(
+    last_pause, paused, rearmed
+):
+    tripped = SentinelState(critical_streak=5, clear_streak=0, tripped=True)
+    state = rearm_if_pause_undone(tripped, paused, last_pause)
+    assert state.tripped is not rearmed
+    assert state.critical_streak == 5
+    # armed again with the streak kept: the next critical pass trips and pauses
+    bad, key = oracle(new=2_500 * WAD), SentinelSettings(has_guardian_key=True, trip_after=2)
+    assert watch([bad], CALM, NOW, state, key).pause is rearmed
+    assert rearm_if_pause_undone(SentinelState(), False, "dropped") == SentinelState()
 
 
 def test_a_single_pass_with_a_nav_drop_of_twice_the_critical_bound_trips_the_sentinel():
