@@ -217,6 +217,19 @@ def everything_in_the_first_sleeve(inputs):
 """
 
 
+def funded_agent(project, chain, accounts, keeper_manifest):
+    """TEST::7 bonded as an agent, 1,000,000 deposited through a strike, every sleeve's price
+    fresh: a rebalancer pass would plan and send. The agent's account."""
+    from tests.scripts.test_agent_cli import Market
+
+    market = Market(project, chain, Deployment.load(keeper_manifest), accounts)
+    agent = accounts[7]
+    market.bond(agent, 10_000 * 10**6)
+    deposit_through_a_strike(market, accounts[4], 1_000_000 * 10**6)
+    market.quote()
+    return agent
+
+
 def test_a_strategy_proposing_outside_the_bounds_stops_the_keeper_at_start_up(
     keeper_cli, keeper_manifest, project, chain, accounts, tmp_path, monkeypatch
 ):
@@ -224,15 +237,9 @@ def test_a_strategy_proposing_outside_the_bounds_stops_the_keeper_at_start_up(
     proposes what the vault's bounds refuse (every asset in one sleeve, past its cap and the
     idle buffer) stops `once --job rebalancer` with one line and exit 1, before any pass: the
     agent sends nothing. (Before, it started and skipped every pass, exit 0.)"""
-    from tests.scripts.test_agent_cli import Market
-
     (tmp_path / "greedy_agent.py").write_text(GREEDY)
     monkeypatch.syspath_prepend(str(tmp_path))
-    market = Market(project, chain, Deployment.load(keeper_manifest), accounts)
-    agent = accounts[7]
-    market.bond(agent, 10_000 * 10**6)
-    deposit_through_a_strike(market, accounts[4], 1_000_000 * 10**6)
-    market.quote()
+    agent = funded_agent(project, chain, accounts, keeper_manifest)
     sent = agent.nonce
 
     env = {"BALLAST_KEEPER_REBALANCER__STRATEGY": "greedy_agent:everything_in_the_first_sleeve"}
@@ -274,15 +281,9 @@ def test_a_strategy_raising_cancelled_error_stops_the_keeper_at_start_up(
     `BaseException`: what a model run on an event loop raises when the loop shuts down) escaped
     the kit's guard and the start-up trial's `except Exception`: a traceback, exit 1. Now it is
     refused like any strategy that raises: one line, nothing sent."""
-    from tests.scripts.test_agent_cli import Market
-
     (tmp_path / "cancelling_agent.py").write_text(CANCELLING)
     monkeypatch.syspath_prepend(str(tmp_path))
-    market = Market(project, chain, Deployment.load(keeper_manifest), accounts)
-    agent = accounts[7]
-    market.bond(agent, 10_000 * 10**6)
-    deposit_through_a_strike(market, accounts[4], 1_000_000 * 10**6)
-    market.quote()
+    agent = funded_agent(project, chain, accounts, keeper_manifest)
     sent = agent.nonce
 
     env = {"BALLAST_KEEPER_REBALANCER__STRATEGY": "cancelling_agent:decide"}
