@@ -228,7 +228,7 @@ class DeployRun:
 
 
 def _shown(value: object) -> str:
-    """An argument of `governance_call` as it would be written in a call: strings quoted,
+    """An argument of `DeployRun.leave_to_dao` as it would be written in a call: strings quoted,
     bytes as 0x hex, lists in brackets."""
     if isinstance(value, str):
         return repr(value)

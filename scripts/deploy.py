@@ -90,8 +90,15 @@ def cli(ecosystem, network, account, config_file: Path | None, manifest_file: Pa
         raise click.ClickException(str(err)) from None
     except NeedsTheDao as err:  # the rest is done: the DAO's steps, as one proposal batch
         batch = batch_path(manifest_file)
-        DaoBatch.of(err.calls, chain.chain_id, config_file).save(batch)
-        kept = f" (what it deployed is kept in {journal.path})" if journal and journal.path else ""
+        try:
+            DaoBatch.of(err.calls, chain.chain_id, config_file).save(batch)
+        except OSError as write:
+            raise click.ClickException(
+                f"{err}; the batch could not be written to {batch}: {write.strerror or write}"
+            ) from None
+        kept = _journal_note(journal).replace(
+            "run the same command again to resume", "the next run reuses them"
+        )
         raise click.ClickException(
             f"{err}. Written as one proposal batch to {batch}: propose it with `ape run params "
             f"propose-batch {batch}`, and run this deploy again once it executed{kept}"
