@@ -8,7 +8,6 @@ passes)."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,9 +44,13 @@ def test_the_bot_acts_on_no_stale_state_when_a_fresh_chain_answers_at_its_nodes_
         lambda: "another chain" in bot.log() or bot.cursor() > before,
         tick=node.mine,
     )
-    for _ in range(3):  # three more blocks: the passes they would run
+    bot.wait_for(  # every job's pass refused on the fresh chain, each said once
+        "every job saying the chain changed",
+        lambda: sum("another chain" in line for line in bot.log().splitlines()) >= 4,
+        tick=node.mine,
+    )
+    for _ in range(3):  # three more blocks: their passes must say nothing more
         node.mine()
-        time.sleep(1)
     assert bot.state_file() == state_file
     # nothing of the fresh chain read into the old deployment's state (its cursors, borrowers)
     assert bot.cursor() == before, (bot.cursor(), before)

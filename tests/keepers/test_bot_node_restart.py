@@ -12,7 +12,6 @@ system deployed by `ape run deploy`, the bot started as an operator starts it).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,12 +56,16 @@ def test_a_node_restarted_from_an_older_state_gets_the_bots_passes_at_once(fleet
     bot.wait_for("reconnecting", lambda: "answers again" in bot.log())
     assert not automation_paused(node, manifest)
     rpc(node.url, "evm_increaseTime", [3 * 86_400])  # past oracle.maxStaleness: critical passes
-    mined = 0
-    while not automation_paused(node, manifest) and mined < 15:
-        node.mine()
-        mined += 1
-        time.sleep(1.5)  # a block's passes: the sentinel trips on its second critical pass
-    assert automation_paused(node, manifest), f"not paused after {mined} blocks\n{bot.output()}"
+
+    def below_the_old_head() -> None:
+        """A block for the bot to follow, while the chain is still below the head it read:
+        whatever the machine's load, the pause must come before the chain grows back."""
+        if node.head() < at + 39:
+            node.mine()
+
+    # the sentinel trips on its second critical pass (before: no pass until the chain grew back)
+    bot.wait_for("the pause on the rewound chain", lambda: automation_paused(node, manifest),
+                 tick=below_the_old_head)  # fmt: skip
     assert node.head() < at + 40  # before the chain grew back to the bot's old head
     assert "Traceback" not in bot.output(), bot.output()
     assert bot.stop() == 0, bot.output()
