@@ -151,36 +151,37 @@ def node_behind(sender: TxSender) -> bool:
 
 
 def settle_flights(
-    sender_of: Callable[[str], TxSender],
+    sender_of: Callable[[TxRecord], TxSender],
     records: list[TxRecord],
     latest: int,
     race_check: RaceCheck | None = None,
 ) -> dict[str, str | None]:
-    """`settle` of each record (`sender_of(job)`: the sender of the record's job, all of one
-    key), each nonce's newest first, so that an older attempt the node no longer has while a
-    newer one of its nonce is pending is recorded `replaced`: tx hash → new status (None:
-    pending). `race_check`: each record's race check, from its job and action id."""
+    """`settle` of each record (`sender_of(record)`: the sender of the record's job, or of its
+    emergency action, all of one key), each nonce's newest first, so that an older attempt the
+    node no longer has while a newer one of its nonce is pending is recorded `replaced`: tx
+    hash → new status (None: pending). `race_check`: each record's race check, from its job
+    and action id."""
     settled: dict[str, str | None] = {}
     for flight in _flights(records):
         live = False
         for r in reversed(flight):
             contested = race_check(r) if race_check is not None else None
             settled[r.tx_hash] = settle(
-                sender_of(r.job), r, latest, superseded=live, contested=contested
+                sender_of(r), r, latest, superseded=live, contested=contested
             )
             live |= settled[r.tx_hash] is None
     return settled
 
 
 def settle_all(
-    sender_of: Callable[[str], TxSender],
+    sender_of: Callable[[TxRecord], TxSender],
     records: list[TxRecord],
     race_check: RaceCheck | None = None,
 ) -> list[TxRecord]:
     """`settle_flights` of `records`; those still pending, in nonce order."""
     if not records:
         return []
-    latest = sender_of(records[0].job)._latest_nonce()
+    latest = sender_of(records[0])._latest_nonce()
     settled = settle_flights(sender_of, records, latest, race_check)
     return [r for flight in _flights(records) for r in flight if settled[r.tx_hash] is None]
 
@@ -286,7 +287,7 @@ def already_done(sender: TxSender, action_id: str) -> bool:
 
 
 def drain(
-    sender_of: Callable[[str], TxSender], pending: list[TxRecord]
+    sender_of: Callable[[TxRecord], TxSender], pending: list[TxRecord]
 ) -> tuple[list[tuple[str, Outcome]], Blocked | None]:
     """Resumes the key's `pending` flights, lowest nonce first, each under the key's lock and
     waited on for `replace_after` at most (a pass does not spend `receipt_timeout` on each
@@ -300,7 +301,7 @@ def drain(
     flights = _flights(pending)
     if not flights:
         return [], None
-    first = sender_of(flights[0][-1].job)
+    first = sender_of(flights[0][-1])
     wait = min(first.settings.replace_after, first.settings.receipt_timeout)
     with first._lock:
         resumed = fill_gaps(first, flights[0][0].nonce, wait)
@@ -308,7 +309,7 @@ def drain(
         if isinstance(outcome, Stuck):
             return resumed, Blocked(action_id, outcome)
     for flight in flights:
-        sender = sender_of(flight[-1].job)
+        sender = sender_of(flight[-1])
         with sender._lock:
             outcome = resume(sender, flight, timeout=wait)
         if outcome is None:

@@ -6,7 +6,7 @@ file or CLI options.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 GWEI = 10**9
 
@@ -38,6 +38,13 @@ class TxSettings(BaseModel):
     base_fee_multiplier: float = Field(2.0, ge=1.0, description="max fee = base fee × this + tip")
     priority_fee: int = Field(1 * GWEI, ge=0, description="tip per gas (wei)")
     max_fee_cap: int = Field(500 * GWEI, gt=0, description="never pay more per gas than this")
+    emergency_fee_cap: int | None = Field(
+        None,
+        gt=0,
+        description="the cap instead of `max_fee_cap` for an emergency action (the sentinel's "
+        "`pauseAutomation`: `keepers.actions.PRIORITY_KINDS`), whose price spikes with the very "
+        "crash it answers (None: 10 × max_fee_cap; at least max_fee_cap)",
+    )
     gas_margin_bps: int = Field(2_000, ge=0, description="gas limit = estimate × (1 + margin)")
     fee_bump_bps: int = Field(1_250, ge=1_250, description="replacement bump, ≥ 12.5 %")
     replace_after: float = Field(30.0, gt=0, description="seconds pending before a bump")
@@ -65,3 +72,15 @@ class TxSettings(BaseModel):
         "(0: never re-checked)",
     )
     lost_race_errors: frozenset[str] = DEFAULT_LOST_RACE_ERRORS
+
+    @model_validator(mode="after")
+    def _emergency_cap_not_below(self) -> TxSettings:
+        if self.emergency_fee_cap is not None and self.emergency_fee_cap < self.max_fee_cap:
+            raise ValueError("emergency_fee_cap must be at least max_fee_cap")
+        return self
+
+    def emergency(self) -> TxSettings:
+        """These settings with `max_fee_cap` raised to the emergency cap (an emergency action's
+        sender: its price, its bumps and its same-nonce replacements are capped by it)."""
+        cap = self.emergency_fee_cap or 10 * self.max_fee_cap
+        return self.model_copy(update={"max_fee_cap": cap, "emergency_fee_cap": cap})

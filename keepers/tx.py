@@ -19,7 +19,8 @@ replace, and say what happened as a typed outcome.
    action first, else `Refused` (also when the call passes at the latest block while the key
    has transactions pending: the pending state may show the key's own transaction);
 4. gas = `eth_estimateGas` × (1 + margin); EIP-1559 fees: max fee = base fee × multiplier +
-   tip, capped by `max_fee_cap` (a base fee at or above the cap → `Refused("FeeCapExceeded")`);
+   tip, capped by `max_fee_cap` (a base fee at or above the cap → `Refused("FeeCapExceeded")`;
+   an emergency action's sender has `emergency_fee_cap` there: `TxSettings.emergency`);
    a key whose balance cannot pay gas limit × max fee (+ value) → `Unfunded`, nothing sent;
 5. nonce = the node's pending transaction count; the transaction is built by the ecosystem,
    signed by the Ape account (`account.sign_transaction`: a test account, or a keystore

@@ -94,7 +94,7 @@ class Keeper:
         self._asset_meta: tuple[str, int] | None = None
         self._observe = observe
         self._failed = failed  # called with the job's name when a pass raises
-        self._senders: dict[str, TxSender] = {}
+        self._senders: dict[tuple[str, bool], TxSender] = {}
         # set by the bot when it stops: every sender's wait for a receipt ends at its next look
         self.stopping = threading.Event()
         self.behind: str | None = None
@@ -119,20 +119,28 @@ class Keeper:
 
     # ------------------------------------------------------------------ plumbing
 
-    def sender(self, job: str) -> TxSender:
-        """The job's sender (all share the key's lock: one transaction in flight per key)."""
+    def sender(self, job: str, emergency: bool = False) -> TxSender:
+        """The job's sender (all share the key's lock: one transaction in flight per key);
+        `emergency`: the one of its emergency actions (`keepers.actions.is_priority`), whose
+        fees are capped by `tx.emergency_fee_cap` instead of `tx.max_fee_cap`."""
         if self.account is None:
             raise KeeperError("no account: this keeper is read-only (give --account)")
-        if job not in self._senders:
-            self._senders[job] = TxSender(
+        if (job, emergency) not in self._senders:
+            tx = self.settings.tx
+            sender = TxSender(
                 self.account,
-                settings=self.settings.tx,
+                settings=tx.emergency() if emergency else tx,
                 store=self.store,
                 job=job,
                 contract_types=self._error_types,
             )
-            self._senders[job].stopping = self.stopping
-        return self._senders[job]
+            sender.stopping = self.stopping
+            self._senders[job, emergency] = sender
+        return self._senders[job, emergency]
+
+    def record_sender(self, record: TxRecord) -> TxSender:
+        """The sender that settles and resumes `record` (its job's; an emergency action's own)."""
+        return self.sender(record.job, emergency=is_priority(record.action_id))
 
     @property
     def web3(self) -> Any:
@@ -238,7 +246,7 @@ class Keeper:
             detail = f"gas: needs {short.need} wei, has {short.have}"
             outcome = ActionReport(action_id, call, "unfunded", detail=detail)
         else:
-            sender = self.sender(report.job)
+            sender = self.sender(report.job, emergency=is_priority(action_id))
             sender.decoder.add(contract.contract_type)
             result = self._send(sender, str(contract.address), data, action_id, contested)
             if isinstance(result, Stuck):  # the rest of the pass would queue behind it
@@ -318,7 +326,7 @@ class Keeper:
             cursor = f"{REORG_CHECK}:{self.address}"
             reopen_reorged(probe, head, depth, self.store.last_block(cursor))
             self.store.set_last_block(cursor, head)
-        return settle_all(self.sender, self.store.in_flight(self.address), self._race_check)
+        return settle_all(self.record_sender, self.store.in_flight(self.address), self._race_check)
 
     def _race_check(self, record: TxRecord) -> Contested | None:
         """`record`'s race check, rebuilt from its job and action id (`RACE_CHECKS`)."""
@@ -345,7 +353,7 @@ class Keeper:
             # no cancel under the fee cap: the stale flight is neither resumed (re-priced, it
             # would land sooner) nor is anything sent behind it; the key's flights below it are
             pending = [r for r in pending if r.nonce < cancels.blocked.stuck.nonce]
-        resumed, self.blocked = drain(self.sender, pending) if pending else ([], None)
+        resumed, self.blocked = drain(self.record_sender, pending) if pending else ([], None)
         self.blocked = self.blocked or cancels.blocked
         return resumed, cancels.notes
 

@@ -23,6 +23,7 @@ from eth_abi import decode
 
 from keepers.dashboard import collect_status
 from keepers.multicall import MulticallError
+from keepers.outcomes import Refused
 from keepers.protocol import Protocol
 from keepers.reads import read_moved_sleeves, read_vault_sleeves
 from keepers.shell import Keeper, confirmations, evaluator
@@ -460,15 +461,40 @@ def set_base_fee(chain, wei: int) -> None:
     chain.mine()
 
 
-def test_a_pause_that_was_not_sent_is_retried(fresh, protocol, accounts, chain, tmp_path):
-    """A base fee above the keeper's cap refuses the pause: the sentinel must not count itself
-    as tripped (it would never pause), and pauses at the next pass once fees allow."""
+def test_the_sentinels_pause_pays_a_spiked_base_fee_up_to_the_emergency_cap(
+    fresh, protocol, accounts, chain, tmp_path
+):
+    """Found in a keeper fault drill: the crash a sentinel answers spikes gas too, and the pause
+    was priced under `tx.max_fee_cap` like any action: a base fee at three times the cap left
+    the vault unpaused ("base fee ... at or above the cap"). The pause is capped by
+    `tx.emergency_fee_cap` (default 10 × max_fee_cap); the key's other actions keep the cap."""
     lending = fresh
     vault = lending.vault
     make_stale(lending, chain, "tbill", 3 * DAY)
     k = keeper(protocol, lending.vs.guardian, tmp_path)
     k.run("sentinel")
-    set_base_fee(chain, 10 * k.settings.tx.max_fee_cap)
+    cap = k.settings.tx.max_fee_cap
+    set_base_fee(chain, 3 * cap)
+    tripped = k.run("sentinel")
+    (pause,) = tripped.actions
+    assert (pause.call, pause.outcome) == ("pauseAutomation()", "mined"), tripped.summary()
+    assert vault.automationPaused()
+    paid = chain.provider.web3.eth.get_transaction_receipt(pause.tx_hash)["effectiveGasPrice"]
+    assert paid > cap
+    gold = lending.token("gold")  # fresh: only the fee refuses its poke
+    poke = k.sender("sentinel").send(protocol.router, "poke", gold, action_id="poke:gold:0")
+    assert isinstance(poke, Refused) and poke.error_name == "FeeCapExceeded", poke
+
+
+def test_a_pause_that_was_not_sent_is_retried(fresh, protocol, accounts, chain, tmp_path):
+    """A base fee at or above the emergency cap refuses the pause: the sentinel must not count
+    itself as tripped (it would never pause), and pauses at the next pass once fees allow."""
+    lending = fresh
+    vault = lending.vault
+    make_stale(lending, chain, "tbill", 3 * DAY)
+    k = keeper(protocol, lending.vs.guardian, tmp_path)
+    k.run("sentinel")
+    set_base_fee(chain, k.settings.tx.emergency().max_fee_cap)
     refused = k.run("sentinel")
     assert [a.outcome for a in refused.actions] == ["refused"], refused.summary()
     assert ("pause-failed", "critical", "sentinel") in alerts(refused)

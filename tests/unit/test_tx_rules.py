@@ -69,6 +69,19 @@ def test_a_new_transaction_is_priced_over_the_base_fee_and_capped():
     assert price(0, tight) == (GWEI, GWEI)  # the tip cut to fit under the cap
 
 
+def test_an_emergency_action_is_priced_under_its_own_higher_cap():
+    settings = TxSettings(base_fee_multiplier=2.0, priority_fee=GWEI, max_fee_cap=100 * GWEI)
+    assert price(300 * GWEI, settings) == (100 * GWEI, GWEI)  # under the base fee: refused
+    emergency = settings.emergency()  # default: ten times the cap
+    assert emergency.max_fee_cap == 1_000 * GWEI
+    assert price(300 * GWEI, emergency) == (601 * GWEI, GWEI)
+    assert emergency.base_fee_multiplier == 2.0 and emergency.fee_bump_bps == 1_250
+    named = TxSettings(max_fee_cap=100 * GWEI, emergency_fee_cap=250 * GWEI).emergency()
+    assert named.max_fee_cap == 250 * GWEI
+    with pytest.raises(ValidationError, match="emergency_fee_cap must be at least max_fee_cap"):
+        TxSettings(max_fee_cap=100 * GWEI, emergency_fee_cap=99 * GWEI)
+
+
 def test_the_gas_limit_adds_the_margin_rounded_down():
     assert with_margin(100_000, 2_000) == 120_000
     assert with_margin(21_001, 2_000) == 25_201
