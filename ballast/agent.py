@@ -149,6 +149,7 @@ class AgentView:
     reputation: int = 0  # EWMA of excess return, bps × WAD
     slashed: int = 0
     slash_pending: int = 0  # Σ its pending slashes (they count as gone for activation)
+    suspended: bool = False  # by the guardian or governance (IAgentRegistry, "Suspension")
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,8 @@ def activation(agent: AgentView, params: AgentParams, now: int, units: Units) ->
     """Whether the agent is active, and if not, when it will be or what it lacks."""
     if not agent.registered:
         return "no: not registered"
+    if agent.suspended:
+        return "no: suspended by the guardian (or governance), which alone can lift it"
     if agent.active:
         return f"yes, since {when(agent.active_from, now)}"
     if agent.active_from:

@@ -131,6 +131,17 @@ def slash_rows(slashes: list[SlashView], now: int, units: Units) -> list[tuple[s
     ]
 
 
+def suspended_agents(events: list[tuple[str, bool]]) -> list[str]:
+    """The agents suspended now, from the registry's `AgentSuspended` (agent, suspended) logs in
+    chain order, in the order of their last suspension."""
+    now: dict[str, None] = {}
+    for agent, suspended in events:
+        now.pop(agent, None)
+        if suspended:
+            now[agent] = None
+    return list(now)
+
+
 def explain_error(name: str, inputs: dict, now: int, units: Units) -> str:
     """A contract custom error (vault, AgentRegistry, timelock) in words."""
     if name == "NotGuardian":
@@ -148,6 +159,11 @@ def explain_error(name: str, inputs: dict, now: int, units: Units) -> str:
         )
     if name == "VaultIsShutdown":
         return "the vault is already shut down"
+    if name == "NotRegistered":
+        return f"{inputs.get('agent')} is not a registered agent"
+    if name == "SuspensionUnchanged":
+        state = "suspended already" if inputs.get("suspended") else "not suspended"
+        return f"agent {inputs.get('agent')} is {state}: nothing changed"
     if name == "TimelockUnexpectedOperationState":
         op = "0x" + bytes(inputs["operationId"]).hex()
         return f"the timelock operation {op} is not pending (executed or cancelled already)"

@@ -24,6 +24,15 @@ pragma solidity ^0.8.24;
 ///        could open slashes past its whole stake). Staking more, a veto or the slash's
 ///        execution ends the pause; only an execution that leaves the stake below the minimum
 ///        resets the clock.
+///      - Suspension: the vault's guardian (or governance) may `setSuspended(agent, true)`: a
+///        suspended agent is not active, whatever its bond, until the guardian or governance
+///        lifts it (`setSuspended(agent, false)`; active again at once, its activation clock
+///        kept). Nothing else changes: its decisions are evaluated and its slashes opened,
+///        vetoed and executed as before, and it may unbond. It answers an agent that acts
+///        inside the bounds against the depositors (found in a review: one cooldown serves the
+///        whole vault, so an agent making a no-op decision as each cooldown ends kept the
+///        others' risk-off sales out for a week at no risk to its stake), without pausing every
+///        agent with `pauseAutomation`. The guardian can stop no more than it could before.
 ///      - Unbonding: `requestUnbond(amount)` moves stake to `unbonding` and (re)starts a wait of
 ///        `agent.unbondingPeriod` for everything unbonding; `withdrawUnbonded()` pays it out
 ///        after the wait, and only while the agent has no decision awaiting evaluation and no
@@ -188,6 +197,7 @@ interface IAgentRegistry {
         uint32 openDecisions; // decisions reported by the vault, not yet evaluated
         uint32 pendingSlashes; // slashes opened, neither vetoed nor executed
         uint48 lastDueAt; // the latest dueAt of its decisions: when its last window ends (0: none)
+        bool suspended; // by the guardian or governance (see "Suspension"); in the first slot
         int256 reputation; // EWMA of excess, bps × WAD
         uint256 stake;
         uint256 unbonding;
@@ -225,6 +235,8 @@ interface IAgentRegistry {
     event Staked(address indexed agent, uint256 amount, uint256 stake);
     event UnbondRequested(address indexed agent, uint256 amount, uint256 unbonding, uint256 readyAt);
     event UnbondedWithdrawn(address indexed agent, uint256 amount);
+    /// @notice `by` (the guardian or governance) suspended `agent` (`suspended`) or lifted it.
+    event AgentSuspended(address indexed agent, bool suspended, address indexed by);
     event DecisionReported(uint256 indexed decisionId, address indexed agent, uint256 dueAt);
     event Evaluated(uint256 indexed decisionId, int256 excessBps, uint256 slashAmount);
     event ReputationUpdated(address indexed agent, int256 excess, int256 reputation, uint256 rewardPoints);
@@ -260,6 +272,8 @@ interface IAgentRegistry {
     error WithdrawalLocked(uint256 openDecisions, uint256 pendingSlashes);
     error NotVault(address caller);
     error NotGuardian(address caller);
+    /// @notice `setSuspended` would leave `agent`'s suspension as it is (`suspended`).
+    error SuspensionUnchanged(address agent, bool suspended);
     error UnknownDecision(uint256 decisionId);
     error AlreadyEvaluated(uint256 decisionId);
     error EvaluationNotDue(uint256 decisionId, uint256 dueAt);
@@ -341,6 +355,10 @@ interface IAgentRegistry {
     /// @notice Ids of the slashes neither vetoed nor executed.
     function pendingSlashes() external view returns (uint256[] memory ids);
 
+    /// @notice Suspends `agent` (`suspended` true: not active whatever its bond) or lifts its
+    ///         suspension (the vault's guardian or governance; see "Suspension").
+    function setSuspended(address agent, bool suspended) external;
+
     // ----------------------------------------------------------------- views
 
     /// @notice The vault the registry serves (whose asset is bonded and whose guardian vetoes).
@@ -352,12 +370,16 @@ interface IAgentRegistry {
     /// @notice Where the part of the performance fee that does not reward agents goes.
     function treasury() external view returns (address);
 
-    /// @notice Whether `agent` may act now (registered, bonded at the minimum, activation over).
+    /// @notice Whether `agent` may act now (registered, bonded at the minimum, activation over,
+    ///         not suspended).
     function isActive(address agent) external view returns (bool);
 
     /// @notice When `agent` becomes (or became) active; 0 while its stake, less its pending
-    ///         slashes, is below the minimum.
+    ///         slashes, is below the minimum, or while it is suspended.
     function activeFrom(address agent) external view returns (uint256);
+
+    /// @notice Whether the guardian (or governance) suspended `agent` (see "Suspension").
+    function isSuspended(address agent) external view returns (bool);
 
     function agentInfo(address agent) external view returns (Agent memory);
 

@@ -88,6 +88,7 @@ class Agents:
             reputation=info.reputation,
             slashed=info.slashed,
             slash_pending=info.slashPending,
+            suspended=info.suspended,
         )
 
     def decisions(self, agent: A.AgentView) -> list[A.DecisionView]:

@@ -35,7 +35,7 @@ from ballast.cli import (
     manifest_option,
     send_explained,
 )
-from ballast.deployment import manifest_to_read
+from ballast.deployment import manifest_to_read, parse_address
 from ballast.jsonout import document
 from ballast.params import PROPOSAL_STATES, InputError, parse_proposal_id
 
@@ -95,6 +95,12 @@ class Guardian:
     def pending_slashes(self) -> list[A.SlashView]:
         return [self.slash(i) for i in self.agents.pendingSlashes()]
 
+    def suspended_agents(self) -> list[str]:
+        """The agents suspended now (the registry's `AgentSuspended` logs since the deployment)."""
+        head = chain.blocks.head.number
+        logs = self.agents.AgentSuspended.range(self.deployment.block, head + 1)
+        return G.suspended_agents([(log.agent, log.suspended) for log in logs])
+
     def proposals(self):
         head = chain.blocks.head.number
         return list(self.governor.ProposalCreated.range(self.deployment.block, head + 1))
@@ -114,7 +120,7 @@ def _now() -> int:
 
 @click.group(cls=OneLineGroup)
 def cli():
-    """The guardian: pause, veto slashes, cancel queued proposals, shut down."""
+    """The guardian: pause, veto slashes, suspend agents, cancel queued proposals, shut down."""
 
 
 @cli.command(cls=NodeCommand)
@@ -251,6 +257,49 @@ def cancel(ecosystem, network, manifest_file, account, proposal_id):
     )
 
 
+def _suspension(ecosystem, network, manifest_file, account, agent: str, suspend: bool) -> None:
+    """Sends `setSuspended(agent, suspend)` after checking what would make it revert."""
+    guardian = Guardian(ecosystem, network, manifest_file, ("AgentRegistry",))
+    try:
+        address = parse_address(agent)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    agents = guardian.agents
+    if not agents.agentInfo(address).registered:
+        raise click.ClickException(f"{address} is not a registered agent: nothing was sent")
+    if bool(agents.isSuspended(address)) == suspend:
+        state = "suspended already" if suspend else "not suspended"
+        raise click.ClickException(f"agent {address} is {state}: nothing was sent")
+    guardian.require_vault_guardian(account, "suspend" if suspend else "lift")
+    guardian.send("suspend" if suspend else "lift", agents.setSuspended, address, suspend,
+                  sender=account)  # fmt: skip
+    if suspend:
+        console.print(
+            f"agent {address} suspended: its rebalances are refused until "
+            "`ape run guardian lift`; its open decisions are still evaluated"
+        )
+    else:
+        console.print(f"agent {address}: suspension lifted (active again if its bond allows)")
+
+
+@cli.command(cls=NodeCommand)
+@manifest_option
+@account_option()
+@click.argument("agent", metavar="AGENT")
+def suspend(ecosystem, network, manifest_file, account, agent):
+    """Suspend agent AGENT: its rebalances are refused (the others' go on) until lifted."""
+    _suspension(ecosystem, network, manifest_file, account, agent, True)
+
+
+@cli.command(cls=NodeCommand)
+@manifest_option
+@account_option()
+@click.argument("agent", metavar="AGENT")
+def lift(ecosystem, network, manifest_file, account, agent):
+    """Lift agent AGENT's suspension (`suspend`)."""
+    _suspension(ecosystem, network, manifest_file, account, agent, False)
+
+
 @cli.command(cls=NodeCommand)
 @manifest_option
 @account_option()
@@ -307,10 +356,12 @@ def status(ecosystem, network, manifest_file, account, as_json):
     for label, value in G.vault_rows(paused, shutdown):
         table.add_row(label, value)
     slashes = guardian.pending_slashes() if guardian.agents is not None else []
+    suspended = guardian.suspended_agents() if guardian.agents is not None else []
     if guardian.agents is not None:
         table.add_section()
         for label, value in G.slash_rows(slashes, now, guardian.units):
             table.add_row(label, value)
+        table.add_row("suspended agents", ", ".join(suspended) or "none")
     queued = []
     if guardian.governor is not None:
         table.add_section()
@@ -329,7 +380,7 @@ def status(ecosystem, network, manifest_file, account, as_json):
         click.echo(document(
             "ballast.guardian-status/1", vault=vault.address, chain_time=now,
             guardian=guardian.deployment.roles.get("guardian"), automation_paused=paused,
-            shutdown=shutdown, pending_slashes=slashes,
+            shutdown=shutdown, pending_slashes=slashes, suspended_agents=suspended,
             queued_proposals=[
                 {"id": e.proposalId, "eta": eta, "description": e.description} for e, eta in queued
             ],

@@ -36,6 +36,8 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
     bytes32 internal constant REWARD_SHARE_BPS = keccak256("agent.rewardShareBps");
     /// @dev The vault's guardian role (RWAVault.GUARDIAN_ROLE): the vault's guardian vetoes.
     bytes32 internal constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
+    /// @dev The vault's governance role (RWAVault.GOVERNANCE_ROLE): it may suspend agents too.
+    bytes32 internal constant GOVERNANCE_ROLE = keccak256("GOVERNANCE_ROLE");
 
     uint256 internal constant BPS = 10_000;
     uint256 internal constant WAD = 1e18;
@@ -329,6 +331,18 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IAgentRegistry
+    function setSuspended(address agent, bool suspended) external {
+        IAccessControl v = IAccessControl(vault);
+        if (!v.hasRole(GUARDIAN_ROLE, msg.sender) && !v.hasRole(GOVERNANCE_ROLE, msg.sender)) {
+            revert NotGuardian(msg.sender);
+        }
+        Agent storage a = _registered(agent);
+        if (a.suspended == suspended) revert SuspensionUnchanged(agent, suspended);
+        a.suspended = suspended;
+        emit AgentSuspended(agent, suspended, msg.sender);
+    }
+
+    /// @inheritdoc IAgentRegistry
     function executeSlash(uint256 slashId) external nonReentrant returns (uint256 amount) {
         Slash storage s = _pendingSlash(slashId);
         if (block.timestamp < s.vetoEndsAt) revert VetoWindowOpen(slashId, s.vetoEndsAt);
@@ -377,8 +391,13 @@ contract AgentRegistry is IAgentRegistry, ReentrancyGuardTransient {
         // subtraction, so that no minimum the DAO sets overflows the sum (a view that reverts).
         uint256 min = registry.get(MIN_STAKE);
         uint256 bonded = a.stake;
-        if (since == 0 || bonded < min || bonded - min < a.slashPending) return 0;
+        if (since == 0 || a.suspended || bonded < min || bonded - min < a.slashPending) return 0;
         return since + registry.get(ACTIVATION_DELAY);
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function isSuspended(address agent) external view returns (bool) {
+        return _agents[agent].suspended;
     }
 
     /// @inheritdoc IAgentRegistry

@@ -161,7 +161,8 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
     if not keeper.dry_run:
         _recover_decisions(keeper, report)
     if not protocol.agents.isActive(keeper.address):
-        report.skipped.append(f"rebalance: {keeper.address} is not an active agent")
+        why = " (suspended by the guardian)" if protocol.agents.isSuspended(keeper.address) else ""
+        report.skipped.append(f"rebalance: {keeper.address} is not an active agent{why}")
         return report
     if alloc.order_mismatch is not None:
         report.skipped.append(f"rebalance: {alloc.order_mismatch}")

@@ -146,11 +146,12 @@ class AgentModel:
     debt: int = 0  # value lost not yet made up (rewardDebt)
     claimable: int = 0  # shares its points earned in closed rounds, not claimed yet
     last_due: int = 0  # its latest decision's dueAt (agentInfo.lastDueAt)
+    suspended: bool = False  # by the guardian (IAgentRegistry, "Suspension")
 
     def active(self, slash_pending: int) -> bool:
         # agent.activationDelay is 0: active exactly while bonded at the minimum, what its
-        # pending slashes (`slash_pending`) would take counted as gone.
-        return self.registered and self.stake >= MIN_STAKE + slash_pending
+        # pending slashes (`slash_pending`) would take counted as gone, and not suspended.
+        return self.registered and self.stake >= MIN_STAKE + slash_pending and not self.suspended
 
 
 @dataclass
@@ -431,7 +432,9 @@ class AgentMachine(RuleBasedStateMachine):
         refusals = set()
         if not self._active(who):
             refusals.add("NotActiveAgent")
-            if m.registered and m.stake >= MIN_STAKE:
+            if m.suspended:
+                event("rebalance refused: suspended")
+            elif m.registered and m.stake >= MIN_STAKE:
                 event("rebalance refused: bonded, its pending slashes counted as gone")
         ready_at = self.last_rebalance + COOLDOWN if self.last_rebalance else 0
         if self.now < ready_at:
@@ -651,6 +654,24 @@ class AgentMachine(RuleBasedStateMachine):
         assert log.amount <= cap
         self.pending[log.slashId] = PendingSlash(dec.agent, slash, log.vetoEndsAt, cap)
         event("evaluated: slash opened" + (" (capped)" if slash == cap else ""))
+
+    @rule(who=st.integers(0, N_AGENTS - 1))
+    def guardian_suspends(self, who):
+        """The guardian suspends an agent, or lifts the suspension of a suspended one (a toggle,
+        so that suspensions do not pile up and starve the other rules); asking for the state it
+        is in, or naming an address that is no registered agent, is refused. Only `isActive`
+        changes (the invariants check every other field)."""
+        m = self.model[who]
+        if not m.registered:
+            self._send(self.reg, "setSuspended", m.account, True, sender=self.d.guardian,
+                       refusals={"NotRegistered"})  # fmt: skip
+            return
+        self._send(self.reg, "setSuspended", m.account, m.suspended, sender=self.d.guardian,
+                   refusals={"SuspensionUnchanged"})  # fmt: skip
+        self._send(self.reg, "setSuspended", m.account, not m.suspended, sender=self.d.guardian,
+                   refusals=set())  # fmt: skip
+        m.suspended = not m.suspended
+        event("an agent suspended" if m.suspended else "a suspension lifted")
 
     @precondition(lambda self: self.pending)
     @rule(pick=st.integers(0, 63))

@@ -905,6 +905,16 @@ def lent_out(fresh, accounts):
     return lending
 
 
+def test_a_suspended_agents_rebalancer_says_so_and_sends_nothing(fresh, protocol, tmp_path):
+    vs = fresh.vs
+    vs.agents.setSuspended(vs.allocator, True, sender=vs.guardian)
+    report = keeper(protocol, vs.allocator, tmp_path).run("rebalancer")
+    assert report.actions == []
+    assert report.skipped == [
+        f"rebalance: {vs.allocator.address} is not an active agent (suspended by the guardian)"
+    ]
+
+
 def test_the_rebalancer_submits_a_bounded_rebalance_with_a_verifiable_rationale(
     lent_out, protocol, accounts, chain, tmp_path
 ):

@@ -156,6 +156,29 @@ def test_pause_and_unpause(guardian_cli, market, accounts):
     refused(guardian_cli("unpause"), "automation is not paused: nothing was sent")
 
 
+def test_suspend_and_lift_an_agent_and_every_refusal(guardian_cli, market, slashes, accounts):
+    registry, agent = market.registry, accounts[5].address
+    refused(guardian_cli("suspend", "0x12"), "not an address: '0x12'")
+    stranger = accounts[7].address
+    refused(guardian_cli("suspend", stranger), f"{stranger} is not a registered agent")
+    refused(
+        guardian_cli("suspend", agent, account="TEST::6"),
+        f"{accounts[6].address} is not the vault's guardian: suspend needs GUARDIAN_ROLE",
+    )
+    refused(guardian_cli("lift", agent), f"agent {agent} is not suspended: nothing was sent")
+    out = ok(guardian_cli("suspend", agent.lower()))
+    assert f"agent {agent} suspended: its rebalances are refused" in out
+    assert registry.isSuspended(agent) and not registry.isActive(agent)
+    refused(guardian_cli("suspend", agent), f"agent {agent} is suspended already")
+    assert row(ok(guardian_cli("status")), "suspended agents") == agent
+    document = json.loads(ok(guardian_cli("status", "--json")))
+    assert document["suspended_agents"] == [agent]
+
+    assert "suspension lifted" in ok(guardian_cli("lift", agent))
+    assert not registry.isSuspended(agent)
+    assert row(ok(guardian_cli("status")), "suspended agents") == "none"
+
+
 def test_cancel_a_queued_proposal(guardian_cli, project, chain, deployment, accounts):
     c, holder = deployment.contracts, accounts[0]
     governor = project.BallastGovernor.at(c["BallastGovernor"])

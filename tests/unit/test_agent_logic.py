@@ -31,6 +31,7 @@ from ballast.agent import (
     when,
     withdrawal_lock,
 )
+from ballast.guardian import suspended_agents
 
 USDC = Units(6, "mUSDC")
 SHARES = Units(18, "bUSD")
@@ -144,6 +145,20 @@ def test_activation_in_every_state():
     assert activation(no_clock, PARAMS, NOW, USDC) == (
         "no: stake again (any amount) to start the activation clock"
     )
+
+
+def test_a_suspended_agent_is_told_who_lifts_it_whatever_its_bond():
+    bonded = dict(stake=PARAMS.min_stake, bonded_since=NOW - 4 * 86_400, active_from=0)
+    assert activation(agent(suspended=True, **bonded), PARAMS, NOW, USDC) == (
+        "no: suspended by the guardian (or governance), which alone can lift it"
+    )
+
+
+def test_the_suspended_agents_are_those_whose_last_log_suspended_them():
+    a, b, c = "0xA", "0xB", "0xC"
+    logs = [(a, True), (b, True), (a, False), (c, True), (a, True)]
+    assert suspended_agents(logs) == [b, c, a]
+    assert suspended_agents([(a, True), (a, False)]) == []
 
 
 def test_activation_below_the_minimum_names_the_pending_slashes_too():
