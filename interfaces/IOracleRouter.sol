@@ -135,4 +135,14 @@ interface IOracleRouter {
     /// @notice The pending move of `token` (the fresh price a poke saw beyond
     ///         `oracle.maxDeviationBps`) and when it was first seen; `(0, 0)` when none.
     function pendingPrice(address token) external view returns (uint256 candidatePrice, uint256 since);
+
+    /// @notice While `token`'s band is open (a fresh price beyond `oracle.maxDeviationBps` of the
+    ///         reference) on the side of the move pending: when a poke first recorded a move
+    ///         beyond the band that every later poke left pending (through confirmations that
+    ///         accept part of a trend and pend the rest, and moves across the reference). 0 when
+    ///         the band is closed, the price is stale or invalid, or no poke recorded this move.
+    ///         A sleeve's stale clock for an open band: a steady trend faster than the band per
+    ///         `oracle.confirmDelay` keeps the band open at every round, and exits must not wait
+    ///         for as long as the trend lasts.
+    function bandOpenSince(address token) external view returns (uint256);
 }

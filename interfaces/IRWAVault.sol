@@ -88,8 +88,10 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        back. Nobody can pick a strike inside the band to make requesters pay its wrong edge.
 ///        While the feed publishes, the move is confirmed, never valued stale (a leaver may
 ///        confirm it itself: two pokes `oracle.confirmDelay` apart); once the feed has published
-///        nothing for `vault.strikeMaxWait`, redemptions settle anyway, the sleeve valued as
-///        stale at the band's low end less the haircut.
+///        nothing for `vault.strikeMaxWait`, or the move first recorded by a poke has kept the
+///        band open that long (a trend faster than the band per `oracle.confirmDelay`:
+///        `IOracleRouter.bandOpenSince`), redemptions settle anyway, the sleeve valued as stale
+///        at the band's low end less the haircut.
 ///      - Rounding favours the vault: shares minted and assets paid round down; a claim of part
 ///        of a settled request rounds against the claimer; the last claim takes the rest. A part
 ///        taken from a request whose claim buckets are empty is taken in place (no new storage
@@ -101,7 +103,8 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        plus one — the parts never add up to more than the whole.
 ///      - A sleeve whose price is stale or older than a window's cut-off: that window's deposits
 ///        wait for it; its redemptions wait too, until `vault.strikeMaxWait` after the cut-off
-///        and after the sleeve's stale clock (`ISleeve.strikeValuation`: its newest round),
+///        and after the sleeve's stale clock (`ISleeve.strikeValuation`: its newest round, or
+///        the poke that first recorded the move keeping its band open),
 ///        after which the strike values the sleeve at the lower of its last price and the
 ///        oracle's reference less `vault.staleHaircutBps` (the leavers bear the doubt, never
 ///        those who stay), so a dead feed never freezes exits, and a move waiting for its

@@ -60,7 +60,9 @@ interface ISleeve {
     ///         to confirm the move (anyone may) or for the price to come back, or values the
     ///         sleeve as stale at `low` once it has gone `vault.strikeMaxWait` without a fresh
     ///         price. When not fresh, `publishedAt` is the time that clock runs from: the newest
-    ///         round (a live feed's move is confirmed, not valued stale); for an unusable
+    ///         round (a live feed's move is confirmed, not valued stale), or for an open band the
+    ///         poke that first recorded the move when older (`IOracleRouter.bandOpenSince`: a
+    ///         trend that keeps the band open at every round holds exits no longer); for an unusable
     ///         answer or an unreadable feed the last usable price the router knows
     ///         (`IOracleRouter.lastUsableAt`: one faulty round is waited for). Never reverts. A sleeve not fresh may report `low`
     ///         above `high` when it grosses up for the vault's stale haircut (ILendingSleeve).

@@ -40,6 +40,8 @@ contract OracleRouter is AccessControl, IOracleRouter {
     mapping(address token => Feed) internal _feeds;
     mapping(address token => Accepted) internal _accepted;
     mapping(address token => Pending) internal _pending;
+    /// @dev When a poke first recorded the move beyond the band still pending (`bandOpenSince`).
+    mapping(address token => uint256) internal _openSince;
 
     constructor(IParameterRegistry registry_, address admin) {
         registry = registry_;
@@ -56,6 +58,7 @@ contract OracleRouter is AccessControl, IOracleRouter {
         // A new feed becomes the reference at once when it has a usable price; otherwise the
         // first `poke` sets it. A move seen on the old feed says nothing about the new one.
         _drop(token, 0);
+        delete _openSince[token];
         (uint256 p, bool ok) = _read(token);
         if (!ok) return;
         // Governance (timelocked) vouches for the new feed: its price is the reference at once,
@@ -95,6 +98,29 @@ contract OracleRouter is AccessControl, IOracleRouter {
 
     /// @inheritdoc IOracleRouter
     function poke(address token) external returns (uint256 p) {
+        p = _poke(token);
+        // The band's clock: from the poke that first recorded a move beyond it, kept while every
+        // later poke leaves one pending (a confirmation with the rest pending again, a move
+        // across the reference), cleared by the first that leaves none.
+        bool open = _pending[token].price != 0;
+        uint256 since = _openSince[token];
+        if (open && since == 0) _openSince[token] = block.timestamp;
+        else if (!open && since != 0) delete _openSince[token];
+    }
+
+    /// @inheritdoc IOracleRouter
+    function bandOpenSince(address token) external view returns (uint256) {
+        uint256 since = _openSince[token];
+        if (since == 0) return 0;
+        (uint256 p, bool ok) = _read(token);
+        uint256 ref = _accepted[token].price;
+        if (!ok || _deviationBps(ref, p) <= registry.get(MAX_DEVIATION_BPS)) return 0; // closed
+        // The pending move is this one: on the live price's side of the reference.
+        return _sameSide(ref, _pending[token].price, p) ? since : 0;
+    }
+
+    /// @dev `poke` but the band's clock.
+    function _poke(address token) internal returns (uint256 p) {
         p = price(token);
         uint256 last = _accepted[token].price;
         if (last == 0) {

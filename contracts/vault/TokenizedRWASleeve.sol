@@ -113,10 +113,18 @@ contract TokenizedRWASleeve is ISleeve {
             // would never run: exits must not wait on it).
             (publishedAt, usable) = (updatedAt, answer > 0 && updatedAt <= block.timestamp);
         } catch {}
-        // An open band (a move beyond the deviation bound not yet confirmed) is not fresh; its
-        // stale clock is its newest round: a live feed's move is confirmed (`poke`, anyone),
-        // never valued stale, and a pending record left from an earlier move is no clock.
+        // An open band (a move beyond the deviation bound not yet confirmed) is not fresh. Its
+        // stale clock runs from the poke that first recorded the move still pending
+        // (`bandOpenSince`, anyone may poke; its newest round until one did): a move waiting for its
+        // confirmation is waited for, but a trend that keeps the band open at every round does
+        // not hold exits past `vault.strikeMaxWait` (they are paid the band's low less the stale
+        // haircut); a pending record left from an earlier move is no clock.
         try router.priceBand(rwaToken) returns (uint256 lo, uint256 hi) {
+            if (lo != hi) {
+                try router.bandOpenSince(rwaToken) returns (uint256 since) {
+                    if (since != 0 && since < publishedAt) publishedAt = since;
+                } catch {}
+            }
             return (_value(held, lo), _value(held, hi), publishedAt, lo == hi);
         } catch {}
         (uint256 p, bool fresh) = router.tryPrice(rwaToken);

@@ -417,6 +417,37 @@ def test_pokes_after_every_round_of_a_crash_never_reset_the_reference(
     assert router.deviationTrigger(TOKEN) == (False, b"move pending confirmation")
 
 
+def test_the_bands_clock_runs_from_the_first_recorded_move_through_a_trend_until_it_closes(
+    router, feed, admin, keeper, chain
+):
+    """`bandOpenSince`: 0 until a poke records a move beyond the band; then the time of that
+    poke, kept through a confirmation that accepts part of a trend and pends the rest (the band
+    stays open) and through a move across the reference; 0 while the price is back within the
+    band (a record no poke has dropped yet is no clock), and cleared by the poke that drops the
+    move."""
+    after_delay(router, chain)
+    feed.setAnswer(85_000_000, sender=admin)  # -15 %: the band opens
+    assert router.bandOpenSince(TOKEN) == 0  # nobody recorded it yet
+    opened = router.poke(TOKEN, sender=keeper).timestamp
+    assert router.bandOpenSince(TOKEN) == opened
+    at(chain, opened + CONFIRM_DELAY)
+    feed.setAnswer(70_000_000, sender=admin)  # further down: -15 % confirmed, the rest pends
+    router.poke(TOKEN, sender=keeper)
+    assert router.lastPrice(TOKEN)[0] == 85 * WAD // 100 and router.pendingPrice(TOKEN)[0] != 0
+    assert router.bandOpenSince(TOKEN) == opened  # the trend: the same clock
+    feed.setAnswer(100_000_000, sender=admin)  # above the new reference, beyond the band
+    assert router.bandOpenSince(TOKEN) == 0  # the pending move is on the other side
+    router.poke(TOKEN, sender=keeper)  # dropped, the move up pending: the band never closed
+    assert router.bandOpenSince(TOKEN) == opened
+    feed.setAnswer(86_000_000, sender=admin)  # back within the band of 0.85
+    assert router.bandOpenSince(TOKEN) == 0
+    router.poke(TOKEN, sender=keeper)
+    assert router.pendingPrice(TOKEN) == (0, 0)
+    feed.setAnswer(70_000_000, sender=admin)
+    again = router.poke(TOKEN, sender=keeper).timestamp
+    assert router.bandOpenSince(TOKEN) == again > opened  # a new move, a new clock
+
+
 def test_price_band_is_the_live_price_within_the_band_and_both_prices_beyond(
     project, router, feed, admin
 ):
