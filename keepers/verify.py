@@ -5,8 +5,10 @@ block, agree with the chain inputs it records?
 
 The chain's side is the `Rebalanced(decisionId, agent, …, rationaleHash, rationaleURI)` event
 of that decision; the document is found by hash in the keeper's store, or as
-`<rationale_dir>/<hash>.json`, or at a `file://` URI. `verify_decision` never raises for a
-missing or mismatching document: the `Verification` says what was found.
+`<rationale_dir>/<hash>.json`, or at a `file://` URI naming a file in that folder (the URI is the
+agent's word: one naming any other local path is not read). A document is read only from a
+regular file of at most `MAX_DOCUMENT_BYTES`. `verify_decision` never raises for a missing,
+refused or mismatching document: the `Verification` says what was found.
 
 A receipt verifies only against the chain: the targets its decision's transaction sent
 (`rebalance(targetBps, …)` to the vault) are its outcome's, its block is before the decision's,
@@ -18,11 +20,13 @@ book's exposures and the gas market a receipt records are not checked.)
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 from eth_abi import decode
 from eth_utils import keccak, to_checksum_address
@@ -34,8 +38,8 @@ from keepers.store import Store
 from keepers.strategy.bounds import weights_bps
 from keepers.strategy.inputs import StrategyInputs
 from keepers.strategy.kit import SHIPPED
+from keepers.strategy.rationale import MAX_DOCUMENT_BYTES, is_canonical, rationale_hash
 from keepers.strategy.rationale import decode as decode_rationale
-from keepers.strategy.rationale import is_canonical, rationale_hash
 from keepers.strategy.replay import (
     ReceiptError,
     Replay,
@@ -44,8 +48,9 @@ from keepers.strategy.replay import (
     replay,
 )
 
-__all__ = ["DecisionNotFound", "ReplayCheck", "Verification", "agent_differences", "blocks_at",
-           "chain_differences", "decision_differences", "decode_rebalanced", "find_document",
+__all__ = ["DecisionNotFound", "DocumentRefused", "ReplayCheck", "Verification",
+           "agent_differences", "blocks_at", "chain_differences", "decision_differences",
+           "decode_rebalanced", "find_document",
            "history_differences", "onchain_rationale", "oracle_differences", "replay_decision",
            "timing_differences", "verify_decision"]  # fmt: skip
 
@@ -65,6 +70,11 @@ class DecisionNotFound(LookupError):
     """No `Rebalanced` event for this decision id (one-line message)."""
 
 
+class DocumentRefused(ValueError):
+    """A document that is there but is not read: a `file://` URI outside the rationale folder,
+    not a regular file, larger than `MAX_DOCUMENT_BYTES`, or unreadable (one-line message)."""
+
+
 @dataclass(frozen=True)
 class Verification:
     decision_id: int
@@ -76,6 +86,7 @@ class Verification:
     computed_hash: str | None
     canonical: bool
     tx_hash: str = ""  # the transaction that emitted the decision's `Rebalanced`
+    note: str = ""  # why no document was read (`DocumentRefused`); "" when none was found
 
     @property
     def ok(self) -> bool:
@@ -83,6 +94,8 @@ class Verification:
 
     @property
     def verdict(self) -> str:
+        if self.source is None and self.note:
+            return f"no document with hash {self.onchain_hash} read: {self.note}"
         if self.source is None:
             return f"no document with hash {self.onchain_hash} in the store or at {self.uri}"
         if self.computed_hash != self.onchain_hash:
@@ -128,19 +141,87 @@ def decode_rebalanced(entry: Any) -> tuple[int, str, bytes, str]:
 def find_document(
     digest: str, uri: str, store: Store | None, rationale_dir: Path | None
 ) -> tuple[bytes, str] | None:
-    """The document and where it was found: the store, the rationale folder, a file:// URI."""
+    """The document and where it was found: the store, the rationale folder
+    (`<digest>.json`), or a `file://` URI naming a file inside that folder. None: not there.
+    The URI is the agent's word (the `Rebalanced` event's): one naming a local file anywhere
+    else (`/etc/shadow`, a device, a FIFO, `/proc`) is never opened, and a document that is
+    not a regular file of at most `MAX_DOCUMENT_BYTES` is never read whole: `DocumentRefused`,
+    one line. (Found in an outside review: any local file a URI named was read and hashed.)"""
     if store is not None:
         body = store.rationale(digest)
         if body is not None:
             return body, f"the store ({store.path})"
-    if rationale_dir is not None:
-        path = Path(rationale_dir) / f"{digest}.json"
-        if path.is_file():
-            return path.read_bytes(), str(path)
-    parsed = urlparse(uri)
-    if parsed.scheme == "file" and Path(parsed.path).is_file():
-        return Path(parsed.path).read_bytes(), uri
-    return None
+    folder = None if rationale_dir is None else Path(rationale_dir)
+    if folder is not None:
+        path = folder / f"{digest}.json"
+        body = _read_document(path, str(path))
+        if body is not None:
+            return body, str(path)
+    named = _file_uri_path(uri)
+    if named is None:
+        return None
+    if folder is None or not _inside(named, folder):
+        raise DocumentRefused(
+            "its file:// URI names a local file outside rebalancer.rationale_dir: not read "
+            "(a file:// URI is followed only into that folder)"
+        )
+    body = _read_document(named, "the file its file:// URI names")
+    return None if body is None else (body, uri)
+
+
+def _file_uri_path(uri: str) -> Path | None:
+    """The path of a `file://` URI (None: another scheme, or not a URI at all)."""
+    try:
+        parsed = urlsplit(uri)
+    except ValueError:  # e.g. `file://[x`: an unbalanced IPv6 host
+        return None
+    if parsed.scheme != "file" or not parsed.path or "\x00" in parsed.path:
+        return None
+    return Path(parsed.path)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """`path`, its links resolved, is inside `folder` (resolved too)."""
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, ValueError, RuntimeError):  # a link loop, a name too long
+        return False
+
+
+def _read_document(path: Path, what: str) -> bytes | None:
+    """The bytes of the regular file `path` (None: no such file), at most `MAX_DOCUMENT_BYTES`
+    read; anything else is `DocumentRefused` naming `what`. Opened without blocking (a FIFO
+    does not hold the verifier) and checked on the open file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError) as err:
+        raise DocumentRefused(f"{what} cannot be read: {_reason(err)}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise DocumentRefused(f"{what} is not a regular file: not read")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_DOCUMENT_BYTES and info.st_size <= MAX_DOCUMENT_BYTES:
+            chunk = os.read(fd, min(2**20, MAX_DOCUMENT_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if max(size, info.st_size) > MAX_DOCUMENT_BYTES:
+            raise DocumentRefused(f"{what} is larger than {MAX_DOCUMENT_BYTES:,} bytes, the most "
+                                  "a rationale document may be: not read")  # fmt: skip
+        return b"".join(chunks)
+    except OSError as err:
+        raise DocumentRefused(f"{what} cannot be read: {_reason(err)}") from None
+    finally:
+        os.close(fd)
+
+
+def _reason(err: BaseException) -> str:
+    return (err.strerror if isinstance(err, OSError) and err.strerror else None) or _line(err)
 
 
 def verify_decision(
@@ -153,7 +234,11 @@ def verify_decision(
     """Re-hash decision `decision_id`'s stored rationale and compare with the chain (its event
     read in `chunk`-block ranges)."""
     agent, digest, uri, block, tx_hash = onchain_rationale(protocol, decision_id, chunk)
-    found = find_document(digest, uri, store, rationale_dir)
+    try:
+        found = find_document(digest, uri, store, rationale_dir)
+    except DocumentRefused as err:
+        return Verification(decision_id, agent, block, digest, uri, None, None, False, tx_hash,
+                            str(err))  # fmt: skip
     if found is None:
         return Verification(decision_id, agent, block, digest, uri, None, None, False, tx_hash)
     body, source = found
@@ -412,7 +497,10 @@ def replay_decision(
     verification = verify_decision(protocol, decision_id, store, rationale_dir, chunk)
     if not verification.ok:
         return ReplayCheck(verification, None, None, verification.verdict)
-    found = find_document(verification.onchain_hash, verification.uri, store, rationale_dir)
+    try:
+        found = find_document(verification.onchain_hash, verification.uri, store, rationale_dir)
+    except DocumentRefused:  # changed since it verified: as missing
+        found = None
     body = found[0] if found is not None else b""
     try:
         result = replay(body, time_limit, trusted)

@@ -313,7 +313,11 @@ def test_a_receipt_naming_an_untrusted_module_is_refused_without_importing_it(
     doc = json.loads(body)
     doc["strategy"]["name"] = entry
     forged = encode(doc)
-    published = tmp_path / "receipt.json"
+    # Published into the verifier's rationale folder (a file:// URI is followed only there)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    monkeypatch.setenv("BALLAST_KEEPER_REBALANCER__RATIONALE_DIR", str(docs))
+    published = docs / "receipt.json"
     published.write_bytes(forged)
     tx = market.vault.rebalance(doc["outcome"]["target_bps"], rationale_hash(forged),
                                 f"file://{published}", sender=accounts[7])  # fmt: skip
