@@ -386,3 +386,49 @@ def test_the_risk_off_input_is_checked_against_the_router():
     assert oracle_differences(inputs, node, book) == (
         f"{book} oracle_deviation_bps: receipt 0, node 900",
     )
+
+
+def _sleeves(count: int):
+    """An edit giving the receipt `count` sleeves (copies of its first, weight 0)."""
+
+    def edit(doc):
+        first = doc["inputs"]["sleeves"][0]
+        doc["inputs"]["sleeves"] = [
+            {**first, "name": f"s{i}", "current_bps": 0, "cap_bps": 1_000, "lending": None}
+            for i in range(count)
+        ]
+
+    return edit
+
+
+def test_a_receipt_beyond_what_a_vault_holds_is_refused_before_it_runs(monkeypatch):
+    """Found in an outside review (verify9): a receipt is the agent's document, and the
+    statistical replay ran on whatever it held: 800 sleeves (a vault holds 10, RWAVault.MAX_SLEEVES)
+    took 38 s and 380 MB, the optimiser's work growing as the cube of their number; a receipt of
+    hundreds of megabytes held gigabytes. One with more sleeves than a vault holds, or larger than
+    `MAX_DOCUMENT_BYTES`, is now refused in one line before anything runs."""
+    from keepers.strategy import kit
+    from keepers.strategy import replay as replay_module
+
+    ran: list[int] = []
+
+    def counted(inputs, params):
+        ran.append(1)
+        return decide(inputs, params)
+
+    monkeypatch.setattr(kit, "decide", counted)
+    monkeypatch.setattr(replay_module, "decide", counted, raising=False)  # where it was called
+    base = decide(vault(), PARAMS).rationale
+    ten = replay(_tamper(base, _sleeves(10)))  # as many as a vault holds: replayed
+    assert not ten.ok and ten.replayed_target is not None and ran == [1]
+    with pytest.raises(ReceiptError) as refused:
+        replay(_tamper(base, _sleeves(11)))
+    assert str(refused.value) == "inputs.sleeves: 11 sleeves, more than a vault holds (10)"
+    monkeypatch.setattr(replay_module, "MAX_DOCUMENT_BYTES", len(base) - 1, raising=False)
+    with pytest.raises(ReceiptError) as refused:
+        replay(base)
+    assert str(refused.value) == (
+        f"the receipt is {len(base):,} bytes, above the {len(base) - 1:,} a rationale document "
+        "may be"
+    )
+    assert ran == [1]  # neither refused receipt ran
