@@ -129,13 +129,17 @@ def onchain_rationale(
 
 
 def decode_rebalanced(entry: Any) -> tuple[int, str, bytes, str]:
-    """(decision id, agent, rationale hash, URI) of a raw `Rebalanced` log."""
+    """(decision id, agent, rationale hash, URI) of a raw `Rebalanced` log. The URI is the
+    agent's calldata, which Solidity's `string` does not check: bytes that are not UTF-8 are
+    read with U+FFFD in their place (found in an outside review: a URI of `0xff` ended
+    `verify-decision` in a `UnicodeDecodeError` traceback)."""
     topics = entry["topics"]
-    *_, digest, uri = decode(
-        ["uint16[]", "uint16[]", "uint256", "uint256", "bytes32", "string"], bytes(entry["data"])
+    *_, digest, uri = decode(  # `bytes`: the ABI encoding of a `string`, not decoded as UTF-8
+        ["uint16[]", "uint16[]", "uint256", "uint256", "bytes32", "bytes"], bytes(entry["data"])
     )
     agent = to_checksum_address("0x" + bytes(topics[2])[-20:].hex())
-    return int.from_bytes(bytes(topics[1]), "big"), agent, bytes(digest), str(uri)
+    text = bytes(uri).decode("utf-8", errors="replace")
+    return int.from_bytes(bytes(topics[1]), "big"), agent, bytes(digest), text
 
 
 def find_document(

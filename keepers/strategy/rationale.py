@@ -99,12 +99,14 @@ def rationale_hash(document_bytes: bytes) -> bytes:
 
 def is_canonical(document_bytes: bytes) -> bool:
     """The bytes are a JSON object already in canonical form (decoding and re-encoding them
-    gives them back)."""
+    gives them back). Never raises: a document nested deeper than the decoder or the encoder
+    walks is not canonical (found in an outside review: `[` 5,000 deep, the document an agent
+    published under its decision's hash, ended `verify-decision` in a RecursionError)."""
     try:
         parsed = json.loads(document_bytes.decode("ascii"), parse_float=_refuse_float)
-    except (UnicodeDecodeError, ValueError):
+        return isinstance(parsed, dict) and encode(parsed) == document_bytes
+    except (UnicodeDecodeError, ValueError, RecursionError):  # nested beyond what either walks
         return False
-    return isinstance(parsed, dict) and encode(parsed) == document_bytes
 
 
 def _refuse_float(text: str) -> Any:

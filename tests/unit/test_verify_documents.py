@@ -5,7 +5,8 @@ anyone: found in an outside review (branch `verify9`), a URI naming any local fi
 read whole and hashed (`file:///etc/shadow`; a file of gigabytes; `/proc/kmsg`, which blocks), and
 a URI that is no path (`file://[x`) or a name too long for the file system ended the command in a
 traceback. A `file://` URI is now followed only into the rationale folder, and only a regular file
-of at most `MAX_DOCUMENT_BYTES` is read."""
+of at most `MAX_DOCUMENT_BYTES` is read. The same review: a URI that is not UTF-8, and a document
+nested deeper than the JSON decoder walks, ended the command in a traceback too."""
 
 from __future__ import annotations
 
@@ -91,3 +92,37 @@ def test_only_a_regular_file_within_the_size_limit_is_read(tmp_path, monkeypatch
         f.truncate(MAX_DOCUMENT_BYTES)
     body, _ = find_document(DIGEST, "", None, folder)
     assert len(body) == MAX_DOCUMENT_BYTES
+
+
+def test_a_uri_that_is_not_utf8_is_read_not_a_traceback():
+    """The URI is the agent's calldata, which Solidity's `string` does not check: a `Rebalanced`
+    event whose URI is not UTF-8 ended `verify-decision` in a `UnicodeDecodeError` (was)."""
+    from eth_abi import encode
+
+    from keepers.verify import REBALANCED_TOPIC, decode_rebalanced
+
+    kinds = ["uint16[]", "uint16[]", "uint256", "uint256", "bytes32", "bytes"]
+    uri = b"ipfs://\xff\xfe\x1b"
+    data = encode(kinds, [[0, 0], [1_000, 0], 10**12, 10**12, b"\x22" * 32, uri])
+    entry = {"topics": [bytes.fromhex(REBALANCED_TOPIC[2:]), (7).to_bytes(32, "big"),
+                        bytes(12) + bytes.fromhex("11" * 20)], "data": data}  # fmt: skip
+    decision, agent, digest, uri = decode_rebalanced(entry)
+    assert (decision, agent.lower(), digest) == (7, AGENT, b"\x22" * 32)
+    assert uri == "ipfs://\ufffd\ufffd\x1b"
+
+
+def test_a_document_nested_beyond_the_decoder_is_not_canonical_not_a_traceback(
+    tmp_path, monkeypatch
+):
+    """An agent publishes, under its decision's hash, a document nested 5,000 deep: the hash
+    matched and the canonical check raised `RecursionError` out of `verify-decision` (was)."""
+    from keepers.strategy.rationale import rationale_hash
+
+    body = b"[" * 5_000 + b"]" * 5_000
+    digest = "0x" + rationale_hash(body).hex()
+    (tmp_path / f"{digest}.json").write_bytes(body)
+    monkeypatch.setattr(verify, "onchain_rationale",
+                        lambda *args: (AGENT, digest, "", 20, "0x" + "ab" * 32))  # fmt: skip
+    checked = verify_decision(None, 0, None, tmp_path)
+    assert checked.computed_hash == digest and not checked.canonical and not checked.ok
+    assert checked.verdict.endswith("has the right hash but is not canonical JSON")
