@@ -110,7 +110,12 @@ def onchain_rationale(
 ) -> tuple[str, str, str, int, str]:
     """(agent, rationale hash as 0x hex, URI, block, transaction hash) of decision
     `decision_id` (its last `Rebalanced` event), read newest first in `chunk`-block ranges
-    (`liquidator.scan_chunk`) down to the deployment block."""
+    (`liquidator.scan_chunk`) down to the deployment block. `DecisionNotFound` (one line) when
+    there is none, or when the node does not serve it: a node that refuses the scan (a range
+    too wide for a public endpoint), or one that keeps no logs that old, whose empty answer is
+    told from a decision that does not exist by the vault's `decisionCount()`. (Found in an
+    outside review: the first was a traceback, the second "has no Rebalanced event on this
+    chain" for a decision the chain holds.)"""
     from ape import chain
 
     web3 = chain.provider.web3
@@ -118,14 +123,33 @@ def onchain_rationale(
         "address": protocol.vault.address,
         "topics": [REBALANCED_TOPIC, "0x" + decision_id.to_bytes(32, "big").hex()],
     }
-    chunks = log_chunks(web3, params, protocol.block, web3.eth.block_number, chunk,
-                        newest_first=True)  # fmt: skip
-    entry = next((logs[-1] for _, _, logs in chunks if logs), None)
+    try:
+        chunks = log_chunks(web3, params, protocol.block, web3.eth.block_number, chunk,
+                            newest_first=True)  # fmt: skip
+        entry = next((logs[-1] for _, _, logs in chunks if logs), None)
+    except Exception as err:  # noqa: BLE001 - any node refusal: the event cannot be read here
+        raise DecisionNotFound(f"decision {decision_id}: this node does not serve the vault's "
+                               f"Rebalanced events: {_line(err)}") from None  # fmt: skip
     if entry is None:
-        raise DecisionNotFound(f"decision {decision_id} has no Rebalanced event on this chain")
+        raise DecisionNotFound(_no_event(protocol, decision_id))
     _, agent, digest, uri = decode_rebalanced(entry)
     tx_hash = "0x" + bytes(entry["transactionHash"]).hex()
     return agent, "0x" + digest.hex(), uri, int(entry["blockNumber"]), tx_hash
+
+
+def _no_event(protocol: Protocol, decision_id: int) -> str:
+    """Why no `Rebalanced` event of `decision_id` was found, as the vault's `decisionCount()`
+    (its latest state, which any node serves) tells it."""
+    try:
+        count = int(protocol.vault.decisionCount())
+    except Exception:  # noqa: BLE001 - not read: the scan's answer alone
+        return f"decision {decision_id} has no Rebalanced event on this chain"
+    if decision_id < count:
+        return (f"decision {decision_id} is on chain (the vault has made {count}) but this node "
+                "serves no Rebalanced event for it: it keeps no logs that old (ask an archive "
+                "node)")  # fmt: skip
+    return (f"decision {decision_id} has no Rebalanced event on this chain (the vault has made "
+            f"{count} decisions)")  # fmt: skip
 
 
 def decode_rebalanced(entry: Any) -> tuple[int, str, bytes, str]:
