@@ -309,12 +309,13 @@ class _Shown:
     words (its URI, its receipt's field names, sleeve names and strategy code). Found in an
     outside review: a URI of `\\x1b[2J`, a line break and `  verified: …` cleared the checker's
     screen and printed a verdict of the agent's own above the real one, and `\\x1b[8m` hid
-    every MISMATCH line after it."""
+    every MISMATCH line after it. Each line is one line, however long."""
 
     def __init__(self, console: Any) -> None:
         self._console = console
 
     def print(self, text: str, **kwargs: Any) -> None:
+        kwargs.setdefault("soft_wrap", True)  # one line, however long (the agent's URI)
         self._console.print(printable(text), **kwargs)
 
 
