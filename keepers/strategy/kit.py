@@ -31,6 +31,8 @@ The kit does the rest, the same for every strategy:
   return in time is refused in one line and the keeper's pass goes on (its other jobs wait on
   that pass: liquidations, the sentinel); the call left running is never used, and while it
   runs every later proposal is refused, so a strategy that hangs holds at most one thread.
+  The statistical strategy runs under the same limit when one is set (`decide_with`): a replay
+  receipt's inputs and settings are the agent's, and its replay must end too.
 - the rationale document is a replay receipt (`keepers.strategy.replay`): the inputs, the
   proposal, and the strategy's identity (its entry point and the keccak256 of its module's
   source), so `verify-decision --replay` re-runs it as it does the statistical one — when the
@@ -329,7 +331,8 @@ def decide_with(
     """Run the strategy `entry_point` on `inputs` (the built-in one with `params`) within
     `time_limit` seconds when it is set (`_call`): an operator's, and the built-in one too
     (a replay receipt's inputs and settings are the agent's: found in an outside review, a
-    receipt of 800 sleeves held `verify-decision --replay` 38 s, 2,000 minutes)."""
+    receipt of 800 sleeves held `verify-decision --replay` 38 s, the optimiser's work growing
+    as the cube of their number)."""
     if entry_point == BUILTIN:
         if time_limit is None:
             return decide(inputs, params)
