@@ -432,3 +432,15 @@ def test_a_receipt_beyond_what_a_vault_holds_is_refused_before_it_runs(monkeypat
         "may be"
     )
     assert ran == [1]  # neither refused receipt ran
+
+
+def test_the_replays_sleeve_limit_is_the_vaults():
+    """`VAULT_MAX_SLEEVES` is `RWAVault.MAX_SLEEVES`: a replay never refuses a vault's receipt."""
+    import re
+    from pathlib import Path
+
+    from keepers.strategy.replay import VAULT_MAX_SLEEVES
+
+    source = (Path(__file__).parents[2] / "contracts" / "vault" / "RWAVault.sol").read_text()
+    (limit,) = re.findall(r"uint256 public constant MAX_SLEEVES = (\d+);", source)
+    assert int(limit) == VAULT_MAX_SLEEVES
