@@ -52,7 +52,7 @@ __all__ = ["DecisionNotFound", "DocumentRefused", "ReplayCheck", "Verification",
            "agent_differences", "blocks_at", "chain_differences", "decision_differences",
            "decode_rebalanced", "find_document",
            "history_differences", "onchain_rationale", "oracle_differences", "replay_decision",
-           "timing_differences", "verify_decision"]  # fmt: skip
+           "sleeve_set_differences", "timing_differences", "verify_decision"]  # fmt: skip
 
 REBALANCE_SELECTOR = keccak(text="rebalance(uint16[],bytes32,string)")[:4]
 RETURN_INDEX_SELECTOR = keccak(text="returnIndex()")[:4]
@@ -569,6 +569,13 @@ def replay_decision(
     except Exception as err:  # noqa: BLE001 - any node refusal: the block is not served
         note = f"block {inputs.block} not served: {_line(err)}"
         return ReplayCheck(verification, result, None, note, decision, timing)
+    receipt_set = [(e.name, str(e.address)) for e in then.deployment.sleeves]
+    try:
+        decision += sleeve_set_differences(
+            receipt_set, _decision_sleeves(protocol, decision_id, verification.block, receipt_set)
+        )
+    except Exception as err:  # noqa: BLE001 - any node refusal: the sleeves cannot be checked
+        decision += (f"sleeves: the decision's sleeves not served: {_line(err)}",)
     try:
         node = chain_differences(inputs, allocation) + _history_and_oracles(
             keeper_multicall, then, inputs
@@ -577,6 +584,43 @@ def replay_decision(
         return ReplayCheck(verification, result, None, f"inputs not served: {_line(err)}",
                            decision, timing)  # fmt: skip
     return ReplayCheck(verification, result, node, "", decision, timing)
+
+
+def sleeve_set_differences(
+    receipt: Sequence[tuple[str, str]], decision: Sequence[tuple[str, str]]
+) -> tuple[str, ...]:
+    """The sleeves the decision's targets went to (`decision`: (name, address) in index order,
+    `RWAVault.decision(id).sleeves`) must be those the receipt decided over (`receipt`: the
+    vault's at the receipt's block). Targets are per index: a set changed between the two (a
+    removal and an addition keep the count) sends them to other sleeves. (Found in an outside
+    review: before the vault's first decision no cooldown follows a change of the set; tbill
+    removed and tbill2 added after the keeper's read, the receipt's 1,995 bps for tbill went
+    into gold, and the decision verified, exit 0.)"""
+    if [a.lower() for _, a in receipt] == [a.lower() for _, a in decision]:
+        return ()
+    return (f"sleeves: the decision moved {[n for n, _ in decision]}, the receipt decided over "
+            f"{[n for n, _ in receipt]}: its targets went to other sleeves",)  # fmt: skip
+
+
+def _decision_sleeves(protocol: Protocol, decision_id: int, block: int,
+                      known: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:  # fmt: skip
+    """(name, address) of each sleeve behind decision `decision_id`'s indices, as the vault
+    recorded them; a name from `known`, else the vault's at the decision's `block`, else the
+    address."""
+    vault = protocol.vault
+    names = {a.lower(): n for n, a in known}
+    found = []
+    for i, sleeve in enumerate(vault.decision(decision_id).sleeves):
+        address = to_checksum_address(str(sleeve))
+        name = names.get(address.lower())
+        if name is None:
+            try:
+                config = vault.sleeveAt(i, block_id=block)
+                name = str(config.name) if str(config.sleeve).lower() == address.lower() else None
+            except Exception:  # noqa: BLE001 - the address says which sleeve it is
+                name = None
+        found.append((name or address, address))
+    return found
 
 
 class UnknownSleeve(Exception):

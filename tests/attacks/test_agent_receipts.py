@@ -400,3 +400,59 @@ def test_an_agents_uri_is_neither_followed_to_a_local_file_nor_printed_raw(
         f"  on-chain hash 0x{'33' * 32}  uri ipfs://x\ufffd\\x1b[2J\\n  verified: the store "
         "hashes to the on-chain hash"
     )
+
+
+def test_a_decision_over_another_sleeve_set_than_its_receipts_does_not_verify(
+    keeper_main, manifest, project, chain, accounts, tmp_path
+):
+    """Found in an outside review (verify9): targets are per sleeve index, and `verify-decision
+    --replay` checked the receipt against the vault's sleeves at the receipt's block, never at the
+    decision. Agent TEST::7's keeper reads the vault (tbill, gold, invoices, lending) and its
+    strategy puts 1,995 bps into tbill (a dry run: the receipt stored, nothing sent); the DAO
+    then removes tbill (empty) and adds tbill2, so index 0 is gold; before the vault's first
+    decision no cooldown follows a change of the set, and the agent sends the receipt's targets
+    with its hash: 1,995 bps go into gold, a sleeve the strategy gave nothing. "replay: same
+    document", "the node agrees", "the transaction sent the receipt's targets", exit 0. The
+    decision's own sleeves (`RWAVault.decision(id).sleeves`) must now be the receipt's."""
+    market = _market(project, chain, manifest, accounts)
+    readings = _month_observed(market, manifest)
+    state_file = _keeper_decides(keeper_main, market, project, manifest, accounts, tmp_path,
+                                 readings, "--dry-run")  # fmt: skip
+    with Store(state_file) as store:
+        ((digest, body),) = [(d, store.rationale(d)) for d in _stored_hashes(state_file)]
+    doc = json.loads(body)
+    target = doc["outcome"]["target_bps"]
+    assert target[0] > 0 and target[1] == 0  # tbill chosen, gold given nothing
+
+    deployment = Deployment.load(manifest)
+    timelock = accounts.impersonate_account(deployment.contracts["TimelockController"])
+    accounts[0].transfer(timelock, 10**19)
+    tbill = next(s for s in deployment.sleeves if s.name == "tbill")
+    gold = next(s for s in deployment.sleeves if s.name == "gold")
+    market.vault.removeSleeve(tbill.address, sender=timelock)
+    added = accounts[0].deploy(project.TokenizedRWASleeve, market.vault, tbill.issuer,
+                               market.router)  # fmt: skip
+    market.params.defineParameter("vault.maxSleeveBps.tbill2", 6_000, 0, 10_000, 0, 0,
+                                  sender=timelock)  # fmt: skip
+    market.vault.addSleeve(added, "tbill2", sender=timelock)
+    assert market.vault.sleeveAt(0).sleeve == gold.address
+
+    market.quote()
+    tx = market.vault.rebalance(target, bytes.fromhex(digest[2:]), "ipfs://receipt",
+                                sender=accounts[7])  # fmt: skip
+    (event,) = tx.events.filter(market.vault.Rebalanced)
+    assert event.decisionId == 0 and list(event.newBps)[0] > 0  # gold got tbill's share
+
+    result = _verify(keeper_main, manifest, tmp_path)
+    out = result.stdout
+    assert "replay: same document" in out, out  # the strategy's decision, on the old set
+    assert "chain inputs: the node agrees at the receipt's block" in out, out
+    assert result.returncode == 4, out + result.stderr  # was 0
+    assert ("chain decision MISMATCH: sleeves: the decision moved ['gold', 'invoices', 'lending', "
+            "'tbill2'], the receipt decided over ['tbill', 'gold', 'invoices', 'lending']: its "
+            "targets went to other sleeves") in out, out  # fmt: skip
+
+
+def _stored_hashes(state_file) -> list[str]:
+    with sqlite3.connect(state_file) as db:
+        return [h for (h,) in db.execute("SELECT hash FROM rationales").fetchall()]

@@ -444,3 +444,18 @@ def test_the_replays_sleeve_limit_is_the_vaults():
     source = (Path(__file__).parents[2] / "contracts" / "vault" / "RWAVault.sol").read_text()
     (limit,) = re.findall(r"uint256 public constant MAX_SLEEVES = (\d+);", source)
     assert int(limit) == VAULT_MAX_SLEEVES
+
+
+def test_the_decisions_sleeves_must_be_the_receipts():
+    """Targets are per index: the sleeves behind the decision's indices (as the vault recorded
+    them) must be those the receipt decided over, in order (addresses compared, any case)."""
+    from keepers.verify import sleeve_set_differences
+
+    then = [("tbill", "0x" + "a1" * 20), ("gold", "0x" + "b2" * 20)]
+    assert sleeve_set_differences(then, [(n, a.upper().replace("0X", "0x")) for n, a in then]) == ()
+    swapped = [("gold", "0x" + "b2" * 20), ("tbill2", "0x" + "c3" * 20)]
+    assert sleeve_set_differences(then, swapped) == (
+        "sleeves: the decision moved ['gold', 'tbill2'], the receipt decided over ['tbill', "
+        "'gold']: its targets went to other sleeves",
+    )
+    assert sleeve_set_differences(then, then[::-1])  # the same sleeves in another order
