@@ -302,7 +302,11 @@ def chain_differences(inputs: StrategyInputs, allocation: AllocationRead) -> tup
         compare(f"{mine.name} current_bps", mine.current_bps, weight)
         history = mine.history
         index = None if node.return_index is None else int(node.return_index)
-        if history.timestamps and history.timestamps[-1] == inputs.timestamp:
+        if history.timestamps and history.timestamps[-1] == inputs.timestamp and index is None:
+            # the keeper records no reading it could not take: this one is the agent's word
+            found.append(f"{mine.name} returnIndex: receipt {history.indices[-1]}, node unread "
+                         f"(the sleeve's index cannot be read at the receipt's block)")  # fmt: skip
+        elif history.timestamps and history.timestamps[-1] == inputs.timestamp:
             compare(f"{mine.name} returnIndex", history.indices[-1], index)
         elif index is not None:  # the keeper records the index it read before it decides
             found.append(f"{mine.name} returnIndex: the receipt has no reading at its timestamp, "

@@ -459,3 +459,28 @@ def test_the_decisions_sleeves_must_be_the_receipts():
         "'gold']: its targets went to other sleeves",
     )
     assert sleeve_set_differences(then, then[::-1])  # the same sleeves in another order
+
+
+def test_a_latest_reading_the_node_cannot_read_is_a_chain_mismatch():
+    """Found in an outside review (verify9): the latest reading (the one at the receipt's
+    timestamp, which the history check leaves to this one) was compared only when the node
+    read an index there; a sleeve whose `returnIndexStatus()` reverts at the receipt's block (a
+    dead feed: `tryPrice` reverts) had its latest reading pass as whatever the agent wrote. The
+    keeper records no reading it could not take, so such a reading is the agent's word."""
+    from keepers.reads import AllocationRead, SleeveRead
+    from keepers.verify import chain_differences
+
+    inputs = vault()
+    held = [w * inputs.nav // 10_000 for w in inputs.current_bps]
+    unread = tuple(
+        SleeveRead(
+            s.name, f"0x{i + 1:040x}", h, s.cap_bps, None if i == 1 else s.history.indices[-1]
+        )
+        for i, (s, h) in enumerate(zip(inputs.sleeves, held, strict=True))
+    )
+    node = AllocationRead(1, inputs.timestamp, inputs.nav, unread, 500, 1_500, 0, False, False, 0)
+    gold = inputs.sleeves[1]
+    assert chain_differences(inputs, node) == (  # was: () whatever the reading
+        f"gold returnIndex: receipt {gold.history.indices[-1]}, node unread (the sleeve's index "
+        "cannot be read at the receipt's block)",
+    )
