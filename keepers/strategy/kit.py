@@ -50,6 +50,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 from eth_utils import keccak
@@ -137,12 +138,24 @@ def strategy_source_hash(entry_point: str) -> str:
     module = importlib.import_module(entry_point.partition(":")[0])
     try:
         source = inspect.getsource(module).encode()
-    except (OSError, TypeError):
-        source = entry_point.encode()
+    except (OSError, TypeError):  # no source: the module's own file (a .pyc, a compiled .so)
+        source = _module_file(module) or entry_point.encode()
     extra = getattr(module, "strategy_identity_extra", None)
     if callable(extra):  # e.g. a learned model's weights hash (keepers.strategy.learned)
         source += b"\n" + str(extra()).encode()
     return "0x" + keccak(source).hex()
+
+
+def _module_file(module: Any) -> bytes | None:
+    """The bytes of the file `module` was loaded from (None: none, or unreadable). (Found in an
+    outside review: a strategy shipped without its source, a .pyc or a compiled extension, was
+    identified by its entry point's name alone, so every version of it had one identity.)"""
+    try:
+        return (
+            Path(str(module.__file__)).read_bytes() if getattr(module, "__file__", None) else None
+        )
+    except OSError:
+        return None
 
 
 def _identity(entry_point: str) -> str:

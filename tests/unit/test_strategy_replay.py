@@ -484,3 +484,43 @@ def test_a_latest_reading_the_node_cannot_read_is_a_chain_mismatch():
         f"gold returnIndex: receipt {gold.history.indices[-1]}, node unread (the sleeve's index "
         "cannot be read at the receipt's block)",
     )
+
+
+SOURCELESS = """
+from keepers.strategy.kit import Proposal
+
+VERSION = {version}
+
+
+def decide(inputs):
+    return Proposal(inputs.current_bps, "version {version}")
+"""
+
+
+def test_a_strategy_shipped_without_its_source_is_identified_by_its_compiled_code(
+    tmp_path, monkeypatch
+):
+    """Found in an outside review (verify9): a receipt's strategy identity is the keccak256 of
+    its module's source, and a module shipped without it (a .pyc, a compiled extension: a
+    closed-source agent) was identified by its entry point's name alone, so two versions of it
+    had one identity and a receipt of either "matched" the other's code. The module's file is
+    hashed instead."""
+    import py_compile
+    import sys
+
+    from keepers.strategy.kit import strategy_source_hash
+
+    codes = []
+    for version in (1, 2):
+        folder = tmp_path / f"v{version}"
+        folder.mkdir()
+        source = folder / "sourceless_agent.py"
+        source.write_text(SOURCELESS.format(version=version))
+        py_compile.compile(str(source), cfile=str(folder / "sourceless_agent.pyc"), doraise=True)
+        source.unlink()  # shipped compiled only
+        monkeypatch.syspath_prepend(str(folder))
+        monkeypatch.delitem(sys.modules, "sourceless_agent", raising=False)
+        codes.append(strategy_source_hash("sourceless_agent:decide"))
+        monkeypatch.delitem(sys.modules, "sourceless_agent")
+        sys.path.remove(str(folder))
+    assert codes[0] != codes[1]  # was: both keccak256("sourceless_agent:decide")
