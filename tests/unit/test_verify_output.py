@@ -71,6 +71,7 @@ def test_a_receipts_words_are_printed_escaped(command, monkeypatch):
     def edit(doc):
         doc["strategy"]["code"] = "\x1b[8m"  # conceal: what follows is not shown
         doc["\x1b[2Jnote"] = "x"
+        doc["\ud800"] = "x"  # a lone surrogate (`\ud800` in the JSON): no terminal encodes it
 
     data = decode(decide(vault(), PARAMS).rationale)
     edit(data)
@@ -85,6 +86,8 @@ def test_a_receipts_words_are_printed_escaped(command, monkeypatch):
         ran.output
     )
     assert "  replay MISMATCH: \\x1b[2Jnote: differs from the replay\n" in ran.output
+    # was: written as it is; to a real stdout, a UnicodeEncodeError traceback
+    assert "  replay MISMATCH: \\ud800: differs from the replay\n" in ran.output
 
 
 def test_printable_leaves_plain_words_alone_and_escapes_the_rest():
