@@ -106,7 +106,7 @@ def verify_decision_command(
                 result = verify_decision(keeper.protocol, decision_id, keeper.store, dir_, chunk)
         except DecisionNotFound as err:
             raise Fail(str(err)) from None
-        console = make_console()
+        console = _Shown(make_console())
         console.print(f"decision {decision_id} by {result.agent} at block {result.block}")
         console.print(f"  on-chain hash {result.onchain_hash}  uri {result.uri}", markup=False)
         console.print(f"  {result.verdict}", markup=False)
@@ -293,6 +293,30 @@ def _steward_document(keeper: Any, digest: str, document: Path | None) -> bytes 
     if body is None and folder is not None and (folder / f"{digest}.json").is_file():
         body = (folder / f"{digest}.json").read_bytes()
     return body
+
+
+def printable(text: str) -> str:
+    """`text` with every character a terminal acts on or hides (a line break, an escape
+    sequence, a direction override: whatever `str.isprintable` refuses) written as its Python
+    escape (`\\n`, `\\x1b`, `\\u202e`)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+class _Shown:
+    """A console whose every line is `printable`: what `verify-decision` prints is the agent's
+    words (its URI, its receipt's field names, sleeve names and strategy code). Found in an
+    outside review: a URI of `\\x1b[2J`, a line break and `  verified: …` cleared the checker's
+    screen and printed a verdict of the agent's own above the real one, and `\\x1b[8m` hid
+    every MISMATCH line after it. Each line is one line, however long."""
+
+    def __init__(self, console: Any) -> None:
+        self._console = console
+
+    def print(self, text: str, **kwargs: Any) -> None:
+        kwargs.setdefault("soft_wrap", True)  # one line, however long (the agent's URI)
+        self._console.print(printable(text), **kwargs)
 
 
 def _print_replay(console: Any, check: Any) -> None:

@@ -218,7 +218,11 @@ class RebalancerConfig(Section):
     # An operator's strategy runs inside the keeper's pass, which the block jobs (liquidator,
     # sentinel) wait on: one that does not return in time is refused (keepers.strategy.kit).
     strategy_time_limit_seconds: float = Field(
-        60.0, gt=0, le=3_600, description="an operator's strategy must return within this"
+        60.0,
+        gt=0,
+        le=3_600,
+        description="a strategy (an operator's, the statistical one) and its "
+        "replay must return within this",
     )
     horizon_seconds: int = Field(7 * 86_400, gt=0, description="align with agent.evalWindow")
     uri_base: str = Field("ballast://rationale/", description="rationale URI prefix")

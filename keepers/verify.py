@@ -5,8 +5,10 @@ block, agree with the chain inputs it records?
 
 The chain's side is the `Rebalanced(decisionId, agent, …, rationaleHash, rationaleURI)` event
 of that decision; the document is found by hash in the keeper's store, or as
-`<rationale_dir>/<hash>.json`, or at a `file://` URI. `verify_decision` never raises for a
-missing or mismatching document: the `Verification` says what was found.
+`<rationale_dir>/<hash>.json`, or at a `file://` URI naming a file in that folder (the URI is the
+agent's word: one naming any other local path is not read). A document is read only from a
+regular file of at most `MAX_DOCUMENT_BYTES`. `verify_decision` never raises for a missing,
+refused or mismatching document: the `Verification` says what was found.
 
 A receipt verifies only against the chain: the targets its decision's transaction sent
 (`rebalance(targetBps, …)` to the vault) are its outcome's, its block is before the decision's,
@@ -18,11 +20,13 @@ book's exposures and the gas market a receipt records are not checked.)
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 from eth_abi import decode
 from eth_utils import keccak, to_checksum_address
@@ -34,8 +38,8 @@ from keepers.store import Store
 from keepers.strategy.bounds import weights_bps
 from keepers.strategy.inputs import StrategyInputs
 from keepers.strategy.kit import SHIPPED
+from keepers.strategy.rationale import MAX_DOCUMENT_BYTES, is_canonical, rationale_hash
 from keepers.strategy.rationale import decode as decode_rationale
-from keepers.strategy.rationale import is_canonical, rationale_hash
 from keepers.strategy.replay import (
     ReceiptError,
     Replay,
@@ -44,10 +48,11 @@ from keepers.strategy.replay import (
     replay,
 )
 
-__all__ = ["DecisionNotFound", "ReplayCheck", "Verification", "agent_differences", "blocks_at",
-           "chain_differences", "decision_differences", "decode_rebalanced", "find_document",
+__all__ = ["DecisionNotFound", "DocumentRefused", "ReplayCheck", "Verification",
+           "agent_differences", "blocks_at", "chain_differences", "decision_differences",
+           "decode_rebalanced", "find_document",
            "history_differences", "onchain_rationale", "oracle_differences", "replay_decision",
-           "timing_differences", "verify_decision"]  # fmt: skip
+           "sleeve_set_differences", "timing_differences", "verify_decision"]  # fmt: skip
 
 REBALANCE_SELECTOR = keccak(text="rebalance(uint16[],bytes32,string)")[:4]
 RETURN_INDEX_SELECTOR = keccak(text="returnIndex()")[:4]
@@ -65,6 +70,11 @@ class DecisionNotFound(LookupError):
     """No `Rebalanced` event for this decision id (one-line message)."""
 
 
+class DocumentRefused(ValueError):
+    """A document that is there but is not read: a `file://` URI outside the rationale folder,
+    not a regular file, larger than `MAX_DOCUMENT_BYTES`, or unreadable (one-line message)."""
+
+
 @dataclass(frozen=True)
 class Verification:
     decision_id: int
@@ -76,6 +86,7 @@ class Verification:
     computed_hash: str | None
     canonical: bool
     tx_hash: str = ""  # the transaction that emitted the decision's `Rebalanced`
+    note: str = ""  # why no document was read (`DocumentRefused`); "" when none was found
 
     @property
     def ok(self) -> bool:
@@ -83,6 +94,8 @@ class Verification:
 
     @property
     def verdict(self) -> str:
+        if self.source is None and self.note:
+            return f"no document with hash {self.onchain_hash} read: {self.note}"
         if self.source is None:
             return f"no document with hash {self.onchain_hash} in the store or at {self.uri}"
         if self.computed_hash != self.onchain_hash:
@@ -97,7 +110,12 @@ def onchain_rationale(
 ) -> tuple[str, str, str, int, str]:
     """(agent, rationale hash as 0x hex, URI, block, transaction hash) of decision
     `decision_id` (its last `Rebalanced` event), read newest first in `chunk`-block ranges
-    (`liquidator.scan_chunk`) down to the deployment block."""
+    (`liquidator.scan_chunk`) down to the deployment block. `DecisionNotFound` (one line) when
+    there is none, or when the node does not serve it: a node that refuses the scan (a range
+    too wide for a public endpoint), or one that keeps no logs that old, whose empty answer is
+    told from a decision that does not exist by the vault's `decisionCount()`. (Found in an
+    outside review: the first was a traceback, the second "has no Rebalanced event on this
+    chain" for a decision the chain holds.)"""
     from ape import chain
 
     web3 = chain.provider.web3
@@ -105,42 +123,133 @@ def onchain_rationale(
         "address": protocol.vault.address,
         "topics": [REBALANCED_TOPIC, "0x" + decision_id.to_bytes(32, "big").hex()],
     }
-    chunks = log_chunks(web3, params, protocol.block, web3.eth.block_number, chunk,
-                        newest_first=True)  # fmt: skip
-    entry = next((logs[-1] for _, _, logs in chunks if logs), None)
+    try:
+        chunks = log_chunks(web3, params, protocol.block, web3.eth.block_number, chunk,
+                            newest_first=True)  # fmt: skip
+        entry = next((logs[-1] for _, _, logs in chunks if logs), None)
+    except Exception as err:  # noqa: BLE001 - any node refusal: the event cannot be read here
+        raise DecisionNotFound(f"decision {decision_id}: this node does not serve the vault's "
+                               f"Rebalanced events: {_line(err)}") from None  # fmt: skip
     if entry is None:
-        raise DecisionNotFound(f"decision {decision_id} has no Rebalanced event on this chain")
+        raise DecisionNotFound(_no_event(protocol, decision_id))
     _, agent, digest, uri = decode_rebalanced(entry)
     tx_hash = "0x" + bytes(entry["transactionHash"]).hex()
     return agent, "0x" + digest.hex(), uri, int(entry["blockNumber"]), tx_hash
 
 
+def _no_event(protocol: Protocol, decision_id: int) -> str:
+    """Why no `Rebalanced` event of `decision_id` was found, as the vault's `decisionCount()`
+    (its latest state, which any node serves) tells it."""
+    try:
+        count = int(protocol.vault.decisionCount())
+    except Exception:  # noqa: BLE001 - not read: the scan's answer alone
+        return f"decision {decision_id} has no Rebalanced event on this chain"
+    if decision_id < count:
+        return (f"decision {decision_id} is on chain (the vault has made {count}) but this node "
+                "serves no Rebalanced event for it: it keeps no logs that old (ask an archive "
+                "node)")  # fmt: skip
+    return (f"decision {decision_id} has no Rebalanced event on this chain (the vault has made "
+            f"{count} decisions)")  # fmt: skip
+
+
 def decode_rebalanced(entry: Any) -> tuple[int, str, bytes, str]:
-    """(decision id, agent, rationale hash, URI) of a raw `Rebalanced` log."""
+    """(decision id, agent, rationale hash, URI) of a raw `Rebalanced` log. The URI is the
+    agent's calldata, which Solidity's `string` does not check: bytes that are not UTF-8 are
+    read with U+FFFD in their place (found in an outside review: a URI of `0xff` ended
+    `verify-decision` in a `UnicodeDecodeError` traceback)."""
     topics = entry["topics"]
-    *_, digest, uri = decode(
-        ["uint16[]", "uint16[]", "uint256", "uint256", "bytes32", "string"], bytes(entry["data"])
+    *_, digest, uri = decode(  # `bytes`: the ABI encoding of a `string`, not decoded as UTF-8
+        ["uint16[]", "uint16[]", "uint256", "uint256", "bytes32", "bytes"], bytes(entry["data"])
     )
     agent = to_checksum_address("0x" + bytes(topics[2])[-20:].hex())
-    return int.from_bytes(bytes(topics[1]), "big"), agent, bytes(digest), str(uri)
+    text = bytes(uri).decode("utf-8", errors="replace")
+    return int.from_bytes(bytes(topics[1]), "big"), agent, bytes(digest), text
 
 
 def find_document(
     digest: str, uri: str, store: Store | None, rationale_dir: Path | None
 ) -> tuple[bytes, str] | None:
-    """The document and where it was found: the store, the rationale folder, a file:// URI."""
+    """The document and where it was found: the store, the rationale folder
+    (`<digest>.json`), or a `file://` URI naming a file inside that folder. None: not there.
+    The URI is the agent's word (the `Rebalanced` event's): one naming a local file anywhere
+    else (`/etc/shadow`, a device, a FIFO, `/proc`) is never opened, and a document that is
+    not a regular file of at most `MAX_DOCUMENT_BYTES` is never read whole: `DocumentRefused`,
+    one line. (Found in an outside review: any local file a URI named was read and hashed.)"""
     if store is not None:
         body = store.rationale(digest)
         if body is not None:
             return body, f"the store ({store.path})"
-    if rationale_dir is not None:
-        path = Path(rationale_dir) / f"{digest}.json"
-        if path.is_file():
-            return path.read_bytes(), str(path)
-    parsed = urlparse(uri)
-    if parsed.scheme == "file" and Path(parsed.path).is_file():
-        return Path(parsed.path).read_bytes(), uri
-    return None
+    folder = None if rationale_dir is None else Path(rationale_dir)
+    if folder is not None:
+        path = folder / f"{digest}.json"
+        body = _read_document(path, str(path))
+        if body is not None:
+            return body, str(path)
+    named = _file_uri_path(uri)
+    if named is None:
+        return None
+    if folder is None or not _inside(named, folder):
+        raise DocumentRefused(
+            "its file:// URI names a local file outside rebalancer.rationale_dir: not read "
+            "(a file:// URI is followed only into that folder)"
+        )
+    body = _read_document(named, "the file its file:// URI names")
+    return None if body is None else (body, uri)
+
+
+def _file_uri_path(uri: str) -> Path | None:
+    """The path of a `file://` URI (None: another scheme, or not a URI at all)."""
+    try:
+        parsed = urlsplit(uri)
+    except ValueError:  # e.g. `file://[x`: an unbalanced IPv6 host
+        return None
+    if parsed.scheme != "file" or not parsed.path or "\x00" in parsed.path:
+        return None
+    return Path(parsed.path)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """`path`, its links resolved, is inside `folder` (resolved too)."""
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, ValueError, RuntimeError):  # a link loop, a name too long
+        return False
+
+
+def _read_document(path: Path, what: str) -> bytes | None:
+    """The bytes of the regular file `path` (None: no such file), at most `MAX_DOCUMENT_BYTES`
+    read; anything else is `DocumentRefused` naming `what`. Opened without blocking (a FIFO
+    does not hold the verifier) and checked on the open file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError) as err:
+        raise DocumentRefused(f"{what} cannot be read: {_reason(err)}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise DocumentRefused(f"{what} is not a regular file: not read")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_DOCUMENT_BYTES and info.st_size <= MAX_DOCUMENT_BYTES:
+            chunk = os.read(fd, min(2**20, MAX_DOCUMENT_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if max(size, info.st_size) > MAX_DOCUMENT_BYTES:
+            raise DocumentRefused(f"{what} is larger than {MAX_DOCUMENT_BYTES:,} bytes, the most "
+                                  "a rationale document may be: not read")  # fmt: skip
+        return b"".join(chunks)
+    except OSError as err:
+        raise DocumentRefused(f"{what} cannot be read: {_reason(err)}") from None
+    finally:
+        os.close(fd)
+
+
+def _reason(err: BaseException) -> str:
+    return (err.strerror if isinstance(err, OSError) and err.strerror else None) or _line(err)
 
 
 def verify_decision(
@@ -153,7 +262,11 @@ def verify_decision(
     """Re-hash decision `decision_id`'s stored rationale and compare with the chain (its event
     read in `chunk`-block ranges)."""
     agent, digest, uri, block, tx_hash = onchain_rationale(protocol, decision_id, chunk)
-    found = find_document(digest, uri, store, rationale_dir)
+    try:
+        found = find_document(digest, uri, store, rationale_dir)
+    except DocumentRefused as err:
+        return Verification(decision_id, agent, block, digest, uri, None, None, False, tx_hash,
+                            str(err))  # fmt: skip
     if found is None:
         return Verification(decision_id, agent, block, digest, uri, None, None, False, tx_hash)
     body, source = found
@@ -189,7 +302,11 @@ def chain_differences(inputs: StrategyInputs, allocation: AllocationRead) -> tup
         compare(f"{mine.name} current_bps", mine.current_bps, weight)
         history = mine.history
         index = None if node.return_index is None else int(node.return_index)
-        if history.timestamps and history.timestamps[-1] == inputs.timestamp:
+        if history.timestamps and history.timestamps[-1] == inputs.timestamp and index is None:
+            # the keeper records no reading it could not take: this one is the agent's word
+            found.append(f"{mine.name} returnIndex: receipt {history.indices[-1]}, node unread "
+                         f"(the sleeve's index cannot be read at the receipt's block)")  # fmt: skip
+        elif history.timestamps and history.timestamps[-1] == inputs.timestamp:
             compare(f"{mine.name} returnIndex", history.indices[-1], index)
         elif index is not None:  # the keeper records the index it read before it decides
             found.append(f"{mine.name} returnIndex: the receipt has no reading at its timestamp, "
@@ -412,7 +529,10 @@ def replay_decision(
     verification = verify_decision(protocol, decision_id, store, rationale_dir, chunk)
     if not verification.ok:
         return ReplayCheck(verification, None, None, verification.verdict)
-    found = find_document(verification.onchain_hash, verification.uri, store, rationale_dir)
+    try:
+        found = find_document(verification.onchain_hash, verification.uri, store, rationale_dir)
+    except DocumentRefused:  # changed since it verified: as missing
+        found = None
     body = found[0] if found is not None else b""
     try:
         result = replay(body, time_limit, trusted)
@@ -453,6 +573,13 @@ def replay_decision(
     except Exception as err:  # noqa: BLE001 - any node refusal: the block is not served
         note = f"block {inputs.block} not served: {_line(err)}"
         return ReplayCheck(verification, result, None, note, decision, timing)
+    receipt_set = [(e.name, str(e.address)) for e in then.deployment.sleeves]
+    try:
+        decision += sleeve_set_differences(
+            receipt_set, _decision_sleeves(protocol, decision_id, verification.block, receipt_set)
+        )
+    except Exception as err:  # noqa: BLE001 - any node refusal: the sleeves cannot be checked
+        decision += (f"sleeves: the decision's sleeves not served: {_line(err)}",)
     try:
         node = chain_differences(inputs, allocation) + _history_and_oracles(
             keeper_multicall, then, inputs
@@ -461,6 +588,43 @@ def replay_decision(
         return ReplayCheck(verification, result, None, f"inputs not served: {_line(err)}",
                            decision, timing)  # fmt: skip
     return ReplayCheck(verification, result, node, "", decision, timing)
+
+
+def sleeve_set_differences(
+    receipt: Sequence[tuple[str, str]], decision: Sequence[tuple[str, str]]
+) -> tuple[str, ...]:
+    """The sleeves the decision's targets went to (`decision`: (name, address) in index order,
+    `RWAVault.decision(id).sleeves`) must be those the receipt decided over (`receipt`: the
+    vault's at the receipt's block). Targets are per index: a set changed between the two (a
+    removal and an addition keep the count) sends them to other sleeves. (Found in an outside
+    review: before the vault's first decision no cooldown follows a change of the set; tbill
+    removed and tbill2 added after the keeper's read, the receipt's 1,995 bps for tbill went
+    into gold, and the decision verified, exit 0.)"""
+    if [a.lower() for _, a in receipt] == [a.lower() for _, a in decision]:
+        return ()
+    return (f"sleeves: the decision moved {[n for n, _ in decision]}, the receipt decided over "
+            f"{[n for n, _ in receipt]}: its targets went to other sleeves",)  # fmt: skip
+
+
+def _decision_sleeves(protocol: Protocol, decision_id: int, block: int,
+                      known: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:  # fmt: skip
+    """(name, address) of each sleeve behind decision `decision_id`'s indices, as the vault
+    recorded them; a name from `known`, else the vault's at the decision's `block`, else the
+    address."""
+    vault = protocol.vault
+    names = {a.lower(): n for n, a in known}
+    found = []
+    for i, sleeve in enumerate(vault.decision(decision_id).sleeves):
+        address = to_checksum_address(str(sleeve))
+        name = names.get(address.lower())
+        if name is None:
+            try:
+                config = vault.sleeveAt(i, block_id=block)
+                name = str(config.name) if str(config.sleeve).lower() == address.lower() else None
+            except Exception:  # noqa: BLE001 - the address says which sleeve it is
+                name = None
+        found.append((name or address, address))
+    return found
 
 
 class UnknownSleeve(Exception):

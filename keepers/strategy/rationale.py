@@ -37,6 +37,11 @@ DECIMALS: Final = 12
 _QUANTUM: Final = Decimal(1).scaleb(-DECIMALS)
 _CONTEXT: Final = Context(prec=400)  # every finite float (up to ~1.8e308) to DECIMALS places
 OMIT_AT_DEFAULT: Final = "omit_at_default"  # field metadata key: left out while at its default
+# The largest document a verifier reads and a replay runs (and so a keeper sends: its own replay
+# refuses one above it). The keeper's receipts are far below it (ten sleeves' 2,000 readings
+# each: about 0.6 MiB; a lending book adds about 70 bytes a borrower); a document is the agent's,
+# and one of hundreds of megabytes would hold gigabytes of the verifier's memory.
+MAX_DOCUMENT_BYTES: Final = 16 * 2**20
 
 
 def fixed(x: float) -> str:
@@ -94,12 +99,14 @@ def rationale_hash(document_bytes: bytes) -> bytes:
 
 def is_canonical(document_bytes: bytes) -> bool:
     """The bytes are a JSON object already in canonical form (decoding and re-encoding them
-    gives them back)."""
+    gives them back). Never raises: a document nested deeper than the decoder or the encoder
+    walks is not canonical (found in an outside review: `[` 5,000 deep, the document an agent
+    published under its decision's hash, ended `verify-decision` in a RecursionError)."""
     try:
         parsed = json.loads(document_bytes.decode("ascii"), parse_float=_refuse_float)
-    except (UnicodeDecodeError, ValueError):
+        return isinstance(parsed, dict) and encode(parsed) == document_bytes
+    except (UnicodeDecodeError, ValueError, RecursionError):  # nested beyond what either walks
         return False
-    return isinstance(parsed, dict) and encode(parsed) == document_bytes
 
 
 def _refuse_float(text: str) -> Any:

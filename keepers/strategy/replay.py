@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from keepers.strategy.kit import (
+    BUILTIN,
     ENTRY_POINT,
     SHIPPED,
     ProposalRefused,
@@ -37,8 +38,7 @@ from keepers.strategy.kit import (
     decide_with,
 )
 from keepers.strategy.kit import strategy_source_hash as source_hash
-from keepers.strategy.pipeline import decide
-from keepers.strategy.rationale import decode
+from keepers.strategy.rationale import MAX_DOCUMENT_BYTES, decode
 from keepers.strategy.receipt import (
     STRATEGY_NAME,
     ReceiptError,
@@ -48,10 +48,14 @@ from keepers.strategy.receipt import (
     strategy_code_hash,
 )
 
-__all__ = ["REAL_TOLERANCE", "Replay", "ReceiptError", "StrategyUnavailable", "StrategyUntrusted",
-           "from_document", "replay", "require_trusted", "same", "strategy_code_hash"]  # fmt: skip
+__all__ = ["REAL_TOLERANCE", "VAULT_MAX_SLEEVES", "Replay", "ReceiptError", "StrategyUnavailable",
+           "StrategyUntrusted", "from_document", "replay", "require_trusted", "same",
+           "strategy_code_hash"]  # fmt: skip
 
 REAL_TOLERANCE: Final = 1e-9
+# RWAVault.MAX_SLEEVES: a receipt with more sleeves is no vault's (and the optimiser's work grows
+# as the cube of their number: 800 made one replay take 38 s and 380 MB).
+VAULT_MAX_SLEEVES: Final = 10
 _REAL: Final = re.compile(r"-?[0-9]+\.[0-9]+")  # rationale.fixed's form; integers have no point
 
 
@@ -128,7 +132,13 @@ def replay(
     `time_limit` seconds when it is set) when it is one of `trusted` (`require_trusted`: any
     other is `StrategyUntrusted`, nothing of it imported). A receipt that cannot be re-run
     (malformed, or settings the strategy cannot run with) is a `ReceiptError` in one line,
-    whatever fails inside."""
+    whatever fails inside. Bounded whatever the receipt (it is the agent's document): one over
+    `MAX_DOCUMENT_BYTES` or with more sleeves than a vault holds (`VAULT_MAX_SLEEVES`) is a
+    `ReceiptError` before anything runs, and the statistical strategy, like any, runs within
+    `time_limit` (`StrategyUnavailable` when it does not return in time)."""
+    if len(document_bytes) > MAX_DOCUMENT_BYTES:
+        raise ReceiptError(f"the receipt is {len(document_bytes):,} bytes, above the "
+                           f"{MAX_DOCUMENT_BYTES:,} a rationale document may be")  # fmt: skip
     try:
         return _replay(document_bytes, time_limit, trusted)
     except ReceiptError:
@@ -145,6 +155,9 @@ def _replay(document_bytes: bytes, time_limit: float | None, trusted: Collection
     except (UnicodeDecodeError, ValueError) as err:
         raise ReceiptError(f"the document is not canonical JSON: {err}") from None
     inputs, params = from_document(recorded)
+    if len(inputs.sleeves) > VAULT_MAX_SLEEVES:
+        raise ReceiptError(f"inputs.sleeves: {len(inputs.sleeves)} sleeves, more than a vault "
+                           f"holds ({VAULT_MAX_SLEEVES})")  # fmt: skip
     identity = recorded.get("strategy") or {}
     if not isinstance(identity, dict):
         raise ReceiptError("strategy: expected an object")
@@ -153,7 +166,11 @@ def _replay(document_bytes: bytes, time_limit: float | None, trusted: Collection
         raise ReceiptError("strategy.name: expected a string")
     differences: list[str] = []
     if name in (None, STRATEGY_NAME):
-        expected, result = strategy_code_hash(), decide(inputs, params)
+        expected = strategy_code_hash()
+        try:  # the statistical strategy, within the time limit too
+            result = decide_with(BUILTIN, inputs, params, time_limit)
+        except ProposalRefused as err:
+            raise StrategyUnavailable(str(err)) from None
     else:
         require_trusted(name, trusted)  # before anything of it is imported
         try:

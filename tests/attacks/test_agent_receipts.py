@@ -313,7 +313,11 @@ def test_a_receipt_naming_an_untrusted_module_is_refused_without_importing_it(
     doc = json.loads(body)
     doc["strategy"]["name"] = entry
     forged = encode(doc)
-    published = tmp_path / "receipt.json"
+    # Published into the verifier's rationale folder (a file:// URI is followed only there)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    monkeypatch.setenv("BALLAST_KEEPER_REBALANCER__RATIONALE_DIR", str(docs))
+    published = docs / "receipt.json"
     published.write_bytes(forged)
     tx = market.vault.rebalance(doc["outcome"]["target_bps"], rationale_hash(forged),
                                 f"file://{published}", sender=accounts[7])  # fmt: skip
@@ -337,3 +341,118 @@ def test_a_receipt_naming_an_untrusted_module_is_refused_without_importing_it(
     assert marker.read_text() == "called", named.stdout
     assert named.returncode == 4  # its answer is no Proposal
     assert f"strategy {entry!r} returned NoneType, not a Proposal" in named.stdout, named.stdout
+
+
+def test_an_agents_uri_is_neither_followed_to_a_local_file_nor_printed_raw(
+    keeper_main, manifest, project, chain, accounts, tmp_path
+):
+    """Found in an outside review (verify9): a decision's URI is the agent's calldata, and
+    `verify-decision` is anyone's. Agent TEST::7 sends decision 0 with the URI
+    `file://<a file of the verifier's>`: the verifier opened it, read it whole and printed its
+    hash ("MISMATCH: file://… hashes to 0x…"; a device, a FIFO or `/proc/kmsg` held it, a file of
+    gigabytes filled its memory). Decision 1's URI is bytes that are not UTF-8 (Solidity's
+    `string` does not check) around `\\x1b[2J`, a line break and a verdict of the agent's own: a
+    `UnicodeDecodeError` traceback; valid, the escape codes cleared the checker's terminal and
+    wrote the agent's line. Now: the file is not read, the URI is printed escaped on its line,
+    exit 4, one verdict each."""
+    from eth_abi import encode as abi_encode
+
+    from keepers.verify import REBALANCE_SELECTOR
+
+    market = _market(project, chain, manifest, accounts)
+    agent = accounts[7]
+    market.bond(agent, 10_000 * 10**6)
+    market.deposit(accounts[4], 1_000_000 * 10**6)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the verifier's own file\n")
+    web3 = chain.provider.web3
+
+    def decide(first_bps: int, uri: bytes) -> None:
+        market.quote()
+        targets = [first_bps] + [0] * (market.sleeves - 1)
+        data = REBALANCE_SELECTOR + abi_encode(["uint16[]", "bytes32", "bytes"],
+                                               [targets, b"\x33" * 32, uri])  # fmt: skip
+        sent = web3.eth.send_transaction({"from": agent.address, "to": str(market.vault.address),
+                                          "data": data, "gas": 3_000_000})  # fmt: skip
+        assert web3.eth.wait_for_transaction_receipt(sent, poll_latency=0.01)["status"] == 1
+
+    decide(500, f"file://{secret}".encode())
+    market.at(market.chain.blocks.head.timestamp + 2 * DAY)  # past vault.rebalanceCooldown
+    decide(1_000, b"ipfs://x\xff\x1b[2J\n  verified: the store hashes to the on-chain hash")
+    assert market.vault.decisionCount() == 2
+
+    def verify(decision: str):
+        return keeper_main(["--state-dir", str(tmp_path / "state"), "--manifest", str(manifest),
+                            "--account", "TEST::7", "verify-decision", decision])  # fmt: skip
+
+    local = verify("0")
+    assert local.returncode == 4, local.stdout + local.stderr
+    assert "hashes to" not in local.stdout, local.stdout  # was: read, hashed and its hash printed
+    assert local.stdout.splitlines()[2] == (
+        f"  no document with hash 0x{'33' * 32} read: its file:// URI names a local file outside "
+        "rebalancer.rationale_dir: not read (a file:// URI is followed only into that folder)"
+    )
+    raw = verify("1")
+    assert raw.returncode == 4, raw.stdout + raw.stderr  # was: 1, a UnicodeDecodeError traceback
+    assert "Traceback" not in raw.stdout + raw.stderr
+    assert "\x1b" not in raw.stdout and len(raw.stdout.splitlines()) == 3, raw.stdout
+    assert raw.stdout.splitlines()[1] == (
+        f"  on-chain hash 0x{'33' * 32}  uri ipfs://x\ufffd\\x1b[2J\\n  verified: the store "
+        "hashes to the on-chain hash"
+    )
+
+
+def test_a_decision_over_another_sleeve_set_than_its_receipts_does_not_verify(
+    keeper_main, manifest, project, chain, accounts, tmp_path
+):
+    """Found in an outside review (verify9): targets are per sleeve index, and `verify-decision
+    --replay` checked the receipt against the vault's sleeves at the receipt's block, never at the
+    decision. Agent TEST::7's keeper reads the vault (tbill, gold, invoices, lending) and its
+    strategy puts 1,995 bps into tbill (a dry run: the receipt stored, nothing sent); the DAO
+    then removes tbill (empty) and adds tbill2, so index 0 is gold; before the vault's first
+    decision no cooldown follows a change of the set, and the agent sends the receipt's targets
+    with its hash: 1,995 bps go into gold, a sleeve the strategy gave nothing. "replay: same
+    document", "the node agrees", "the transaction sent the receipt's targets", exit 0. The
+    decision's own sleeves (`RWAVault.decision(id).sleeves`) must now be the receipt's."""
+    market = _market(project, chain, manifest, accounts)
+    readings = _month_observed(market, manifest)
+    state_file = _keeper_decides(keeper_main, market, project, manifest, accounts, tmp_path,
+                                 readings, "--dry-run")  # fmt: skip
+    with Store(state_file) as store:
+        ((digest, body),) = [(d, store.rationale(d)) for d in _stored_hashes(state_file)]
+    doc = json.loads(body)
+    target = doc["outcome"]["target_bps"]
+    assert target[0] > 0 and target[1] == 0  # tbill chosen, gold given nothing
+
+    deployment = Deployment.load(manifest)
+    timelock = accounts.impersonate_account(deployment.contracts["TimelockController"])
+    accounts[0].transfer(timelock, 10**19)
+    tbill = next(s for s in deployment.sleeves if s.name == "tbill")
+    gold = next(s for s in deployment.sleeves if s.name == "gold")
+    market.vault.removeSleeve(tbill.address, sender=timelock)
+    added = accounts[0].deploy(project.TokenizedRWASleeve, market.vault, tbill.issuer,
+                               market.router)  # fmt: skip
+    market.params.defineParameter("vault.maxSleeveBps.tbill2", 6_000, 0, 10_000, 0, 0,
+                                  sender=timelock)  # fmt: skip
+    market.vault.addSleeve(added, "tbill2", sender=timelock)
+    assert market.vault.sleeveAt(0).sleeve == gold.address
+
+    market.quote()
+    tx = market.vault.rebalance(target, bytes.fromhex(digest[2:]), "ipfs://receipt",
+                                sender=accounts[7])  # fmt: skip
+    (event,) = tx.events.filter(market.vault.Rebalanced)
+    assert event.decisionId == 0 and list(event.newBps)[0] > 0  # gold got tbill's share
+
+    result = _verify(keeper_main, manifest, tmp_path)
+    out = result.stdout
+    assert "replay: same document" in out, out  # the strategy's decision, on the old set
+    assert "chain inputs: the node agrees at the receipt's block" in out, out
+    assert result.returncode == 4, out + result.stderr  # was 0
+    assert ("chain decision MISMATCH: sleeves: the decision moved ['gold', 'invoices', 'lending', "
+            "'tbill2'], the receipt decided over ['tbill', 'gold', 'invoices', 'lending']: its "
+            "targets went to other sleeves") in out, out  # fmt: skip
+
+
+def _stored_hashes(state_file) -> list[str]:
+    with sqlite3.connect(state_file) as db:
+        return [h for (h,) in db.execute("SELECT hash FROM rationales").fetchall()]

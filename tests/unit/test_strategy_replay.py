@@ -386,3 +386,141 @@ def test_the_risk_off_input_is_checked_against_the_router():
     assert oracle_differences(inputs, node, book) == (
         f"{book} oracle_deviation_bps: receipt 0, node 900",
     )
+
+
+def _sleeves(count: int):
+    """An edit giving the receipt `count` sleeves (copies of its first, weight 0)."""
+
+    def edit(doc):
+        first = doc["inputs"]["sleeves"][0]
+        doc["inputs"]["sleeves"] = [
+            {**first, "name": f"s{i}", "current_bps": 0, "cap_bps": 1_000, "lending": None}
+            for i in range(count)
+        ]
+
+    return edit
+
+
+def test_a_receipt_beyond_what_a_vault_holds_is_refused_before_it_runs(monkeypatch):
+    """Found in an outside review (verify9): a receipt is the agent's document, and the
+    statistical replay ran on whatever it held: 800 sleeves (a vault holds 10, RWAVault.MAX_SLEEVES)
+    took 38 s and 380 MB, the optimiser's work growing as the cube of their number; a receipt of
+    hundreds of megabytes held gigabytes. One with more sleeves than a vault holds, or larger than
+    `MAX_DOCUMENT_BYTES`, is now refused in one line before anything runs."""
+    from keepers.strategy import kit
+    from keepers.strategy import replay as replay_module
+
+    ran: list[int] = []
+
+    def counted(inputs, params):
+        ran.append(1)
+        return decide(inputs, params)
+
+    monkeypatch.setattr(kit, "decide", counted)
+    monkeypatch.setattr(replay_module, "decide", counted, raising=False)  # where it was called
+    base = decide(vault(), PARAMS).rationale
+    ten = replay(_tamper(base, _sleeves(10)))  # as many as a vault holds: replayed
+    assert not ten.ok and ten.replayed_target is not None and ran == [1]
+    with pytest.raises(ReceiptError) as refused:
+        replay(_tamper(base, _sleeves(11)))
+    assert str(refused.value) == "inputs.sleeves: 11 sleeves, more than a vault holds (10)"
+    monkeypatch.setattr(replay_module, "MAX_DOCUMENT_BYTES", len(base) - 1, raising=False)
+    with pytest.raises(ReceiptError) as refused:
+        replay(base)
+    assert str(refused.value) == (
+        f"the receipt is {len(base):,} bytes, above the {len(base) - 1:,} a rationale document "
+        "may be"
+    )
+    assert ran == [1]  # neither refused receipt ran
+
+
+def test_the_replays_sleeve_limit_is_the_vaults():
+    """`VAULT_MAX_SLEEVES` is `RWAVault.MAX_SLEEVES`: a replay never refuses a vault's receipt."""
+    import re
+    from pathlib import Path
+
+    from keepers.strategy.replay import VAULT_MAX_SLEEVES
+
+    source = (Path(__file__).parents[2] / "contracts" / "vault" / "RWAVault.sol").read_text()
+    (limit,) = re.findall(r"uint256 public constant MAX_SLEEVES = (\d+);", source)
+    assert int(limit) == VAULT_MAX_SLEEVES
+
+
+def test_the_decisions_sleeves_must_be_the_receipts():
+    """Targets are per index: the sleeves behind the decision's indices (as the vault recorded
+    them) must be those the receipt decided over, in order (addresses compared, any case)."""
+    from keepers.verify import sleeve_set_differences
+
+    then = [("tbill", "0x" + "a1" * 20), ("gold", "0x" + "b2" * 20)]
+    assert sleeve_set_differences(then, [(n, a.upper().replace("0X", "0x")) for n, a in then]) == ()
+    swapped = [("gold", "0x" + "b2" * 20), ("tbill2", "0x" + "c3" * 20)]
+    assert sleeve_set_differences(then, swapped) == (
+        "sleeves: the decision moved ['gold', 'tbill2'], the receipt decided over ['tbill', "
+        "'gold']: its targets went to other sleeves",
+    )
+    assert sleeve_set_differences(then, then[::-1])  # the same sleeves in another order
+
+
+def test_a_latest_reading_the_node_cannot_read_is_a_chain_mismatch():
+    """Found in an outside review (verify9): the latest reading (the one at the receipt's
+    timestamp, which the history check leaves to this one) was compared only when the node
+    read an index there; a sleeve whose `returnIndexStatus()` reverts at the receipt's block (a
+    dead feed: `tryPrice` reverts) had its latest reading pass as whatever the agent wrote. The
+    keeper records no reading it could not take, so such a reading is the agent's word."""
+    from keepers.reads import AllocationRead, SleeveRead
+    from keepers.verify import chain_differences
+
+    inputs = vault()
+    held = [w * inputs.nav // 10_000 for w in inputs.current_bps]
+    unread = tuple(
+        SleeveRead(
+            s.name, f"0x{i + 1:040x}", h, s.cap_bps, None if i == 1 else s.history.indices[-1]
+        )
+        for i, (s, h) in enumerate(zip(inputs.sleeves, held, strict=True))
+    )
+    node = AllocationRead(1, inputs.timestamp, inputs.nav, unread, 500, 1_500, 0, False, False, 0)
+    gold = inputs.sleeves[1]
+    assert chain_differences(inputs, node) == (  # was: () whatever the reading
+        f"gold returnIndex: receipt {gold.history.indices[-1]}, node unread (the sleeve's index "
+        "cannot be read at the receipt's block)",
+    )
+
+
+SOURCELESS = """
+from keepers.strategy.kit import Proposal
+
+VERSION = {version}
+
+
+def decide(inputs):
+    return Proposal(inputs.current_bps, "version {version}")
+"""
+
+
+def test_a_strategy_shipped_without_its_source_is_identified_by_its_compiled_code(
+    tmp_path, monkeypatch
+):
+    """Found in an outside review (verify9): a receipt's strategy identity is the keccak256 of
+    its module's source, and a module shipped without it (a .pyc, a compiled extension: a
+    closed-source agent) was identified by its entry point's name alone, so two versions of it
+    had one identity and a receipt of either "matched" the other's code. The module's file is
+    hashed instead."""
+    import py_compile
+    import sys
+
+    from keepers.strategy.kit import strategy_source_hash
+
+    codes = []
+    for version in (1, 2):
+        folder = tmp_path / f"v{version}"
+        folder.mkdir()
+        source = folder / "sourceless_agent.py"
+        source.write_text(SOURCELESS.format(version=version))
+        py_compile.compile(str(source), cfile=str(folder / "sourceless_agent.pyc"), doraise=True)
+        source.unlink()  # shipped compiled only
+        monkeypatch.syspath_prepend(str(folder))
+        monkeypatch.delitem(sys.modules, "sourceless_agent", raising=False)
+        codes.append(strategy_source_hash("sourceless_agent:decide"))
+        monkeypatch.delitem(sys.modules, "sourceless_agent")
+        sys.path.remove(str(folder))
+    assert codes[0] != codes[1]  # was: both keccak256("sourceless_agent:decide")

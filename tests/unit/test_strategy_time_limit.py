@@ -209,3 +209,48 @@ def test_a_strategy_whose_identity_hangs_is_refused_under_the_limit(identity_mod
     kit._overdue.join(GENEROUS)
     decision = decide_with(entry, vault(FLAT), KEEPER, time_limit=GENEROUS)
     assert decision.target_bps == (3000, 4000)  # once it returns, the next pass decides
+
+
+def test_the_statistical_strategys_replay_is_under_the_limit_too(monkeypatch):
+    """Found in an outside review (verify9): an operator's strategy was replayed within the
+    limit, the statistical one (the default, and every receipt naming it or no strategy at
+    all) without any: a receipt's inputs and settings are the agent's, and the optimiser's work
+    grows as the cube of the sleeves (800: 38 s and 380 MB, 2,000: ten minutes). Here it is
+    held on an event, so the outcome never depends on the machine's speed; it now runs within
+    the verifier's `rebalancer.strategy_time_limit_seconds`: one line, no verification."""
+    from keepers import verify
+    from keepers.strategy import decide, kit
+    from keepers.strategy import replay as replay_module
+
+    body = decide(vault(FLAT), KEEPER).rationale  # a receipt of the statistical strategy
+
+    def held(inputs, params):
+        CALLS.append("statistical")
+        RELEASE.wait(5)  # bounded: on a verifier without the limit, the test fails, not hangs
+        return decide(inputs, params)
+
+    monkeypatch.setattr(kit, "decide", held)
+    monkeypatch.setattr(replay_module, "decide", held, raising=False)  # where it was called
+    with pytest.raises(replay_module.StrategyUnavailable) as refused:
+        replay_module.replay(body, time_limit=0.05)
+    assert str(refused.value) == (
+        "strategy 'keepers.strategy:decide' did not return within 0.05 s "
+        "(rebalancer.strategy_time_limit_seconds)"
+    )
+    RELEASE.set()
+    kit._overdue.join(GENEROUS)
+    kit._overdue = None
+    RELEASE.clear()
+
+    digest = "0x" + kit.rationale_hash(body).hex()
+    checked = verify.Verification(0, "0x" + "11" * 20, 20, digest, "", "store", digest, True,
+                                  "0x" + "ab" * 32)  # fmt: skip
+    monkeypatch.setattr(verify, "verify_decision", lambda *args, **kwargs: checked)
+    monkeypatch.setattr(verify, "find_document", lambda *args: (body, "store"))
+    check = verify.replay_decision(None, None, 0, time_limit=0.05)
+    assert not check.ok and check.replay is None
+    assert check.note == (
+        "cannot replay here: strategy 'keepers.strategy:decide' did not return within 0.05 s "
+        "(rebalancer.strategy_time_limit_seconds)"
+    )
+    assert CALLS == ["statistical", "statistical"]
