@@ -164,7 +164,8 @@ def verify_steward_command(
         if not found:
             raise Fail(f"no StewardUpdate with rationale hash {digest} on this registry")
         block, tx, uri, keys, values = found[0]
-        console = make_console()
+        # every line printable: the URI and the document's words are the steward key's text
+        console = _Shown(make_console())
         console.print(f"steward batch {tx} at block {block}, uri {uri}", markup=False)
         problems: list[str] = []
         if len(found) > 1:  # one document, one batch: a reused hash vouches for none after it
@@ -283,15 +284,24 @@ def _key(name: str) -> bytes:
 
 
 def _steward_document(keeper: Any, digest: str, document: Path | None) -> bytes | None:
-    if document is not None:
-        try:
-            return Path(document).read_bytes()
-        except OSError as err:
-            raise Fail(f"cannot read {document}: {err.strerror}") from None
-    body = keeper.store.rationale(digest)
-    folder = keeper.settings.steward.rationale_dir
-    if body is None and folder is not None and (folder / f"{digest}.json").is_file():
-        body = (folder / f"{digest}.json").read_bytes()
+    """The batch's document: `--document`, else the store's, else `<digest>.json` in the
+    steward's rationale folder; a file is read only when it is a regular file of at most
+    `MAX_DOCUMENT_BYTES` (as `verify-decision` reads: a FIFO or a device never holds the
+    checker, a huge file is never read whole), else one line and exit 1."""
+    from keepers.verify import DocumentRefused, read_document
+
+    try:
+        if document is not None:
+            body = read_document(Path(document), f"--document {document}")
+            if body is None:
+                raise Fail(f"cannot read {document}: no such file")
+            return body
+        body = keeper.store.rationale(digest)
+        folder = keeper.settings.steward.rationale_dir
+        if body is None and folder is not None:
+            body = read_document(folder / f"{digest}.json", f"{folder / digest}.json")
+    except DocumentRefused as err:
+        raise Fail(printable(str(err))) from None
     return body
 
 

@@ -182,7 +182,7 @@ def find_document(
     folder = None if rationale_dir is None else Path(rationale_dir)
     if folder is not None:
         path = folder / f"{digest}.json"
-        body = _read_document(path, str(path))
+        body = read_document(path, str(path))
         if body is not None:
             return body, str(path)
     named = _file_uri_path(uri)
@@ -193,7 +193,7 @@ def find_document(
             "its file:// URI names a local file outside rebalancer.rationale_dir: not read "
             "(a file:// URI is followed only into that folder)"
         )
-    body = _read_document(named, "the file its file:// URI names")
+    body = read_document(named, "the file its file:// URI names")
     return None if body is None else (body, uri)
 
 
@@ -216,7 +216,7 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def _read_document(path: Path, what: str) -> bytes | None:
+def read_document(path: Path, what: str) -> bytes | None:
     """The bytes of the regular file `path` (None: no such file), at most `MAX_DOCUMENT_BYTES`
     read; anything else is `DocumentRefused` naming `what`. Opened without blocking (a FIFO
     does not hold the verifier) and checked on the open file."""

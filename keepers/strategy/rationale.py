@@ -127,8 +127,13 @@ def verify(document_bytes: bytes, expected_hash: bytes | str) -> bool:
 
 
 def decode(document_bytes: bytes) -> dict[str, Any]:
-    """The document's data (reals stay the fixed strings they were written as)."""
-    parsed = json.loads(document_bytes.decode("ascii"), parse_float=_refuse_float)
+    """The document's data (reals stay the fixed strings they were written as). `ValueError`
+    (or `UnicodeDecodeError`) for anything else, a document nested deeper than the decoder walks
+    included (a RecursionError ended `verify-steward` with a traceback)."""
+    try:
+        parsed = json.loads(document_bytes.decode("ascii"), parse_float=_refuse_float)
+    except RecursionError:
+        raise ValueError("a rationale nested deeper than a JSON decoder walks") from None
     if not isinstance(parsed, dict):
         raise ValueError("a rationale is a JSON object")
     return parsed
