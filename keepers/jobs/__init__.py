@@ -69,6 +69,7 @@ from keepers.jobs.sentinel import (
     plan_pokes,
     rearm_if_pause_undone,
     watch,
+    watched_share_price,
 )
 from keepers.jobs.settler import (
     ClaimCall,
@@ -146,4 +147,5 @@ __all__ = [
     "strategy_inputs",
     "unconfirmed_moves",
     "watch",
+    "watched_share_price",
 ]

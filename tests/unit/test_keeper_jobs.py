@@ -49,6 +49,7 @@ from keepers.jobs import (
     strategy_inputs,
     unconfirmed_moves,
     watch,
+    watched_share_price,
 )
 from keepers.jobs.settler import (
     STRIKE_SELECTOR,
@@ -454,6 +455,22 @@ def test_a_tripped_sentinel_whose_own_pause_did_not_hold_is_armed_again(
     bad, key = oracle(new=2_500 * WAD), SentinelSettings(has_guardian_key=True, trip_after=2)
     assert watch([bad], CALM, NOW, state, key).pause is rearmed
     assert rearm_if_pause_undone(SentinelState(), False, "dropped") == SentinelState()
+
+
+def test_the_watched_share_price_values_an_unconfirmed_rise_at_the_reference():
+    """The NAV-drop check reads the share price as leavers are paid: a sleeve's rise beyond the
+    band (500 bps here) the router has not accepted counts at the reference, so a bad upward
+    print that falls back is no drop; a fall beyond the band, and a rise within it, count at
+    their live price. `held`: the sleeves' values at the live price, by feed name."""
+    nav = 1_000_000 * WAD  # gold 200,000 of it at 3,200 live: 75,000 above its 2,000 reference
+    spike = oracle(new=3_200 * WAD)
+    assert watched_share_price(WAD, nav, {"gold": 200_000 * WAD}, [spike]) == (
+        WAD * (nav - 75_000 * WAD) // nav
+    )
+    for live in (oracle(new=1_000 * WAD), oracle(new=2_090 * WAD), oracle()):  # fall, in band
+        assert watched_share_price(WAD, nav, {"gold": 200_000 * WAD}, [live]) == WAD
+    assert watched_share_price(WAD, nav, {"tbill": 200_000 * WAD}, [spike]) == WAD  # no sleeve
+    assert watched_share_price(WAD, 0, {"gold": 0}, [spike]) == WAD  # an empty vault
 
 
 def test_a_single_pass_with_a_nav_drop_of_twice_the_critical_bound_trips_the_sentinel():
