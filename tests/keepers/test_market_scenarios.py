@@ -4,6 +4,12 @@ supplied, one borrower) with half the vault moved into tbill and gold.
 
 What users rely on: one blip does not pause automation (the sentinel's hysteresis), whichever
 way the blip went; a move the router accepted that falls back is a real fall and still trips.
+Through gold -35 % in a day with gold-backed loans near their threshold and redemptions
+arriving, every keeper (sentinel with the guardian key, liquidator, settler, rebalancer,
+evaluator) sends only transactions that land, says in one line why it waits, pauses on the
+second critical pass and not before, leaves no position liquidatable at the confirmed price,
+and no redemption is filled at a strike before every price it used was published after the
+request's cut-off.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import pytest
 
 from tests.keeper_support import keeper, protocol_of, supplied_book
-from tests.vault_support import FEED_UNIT, isolated
+from tests.vault_support import FEED_UNIT, USDC, WINDOW, faucet, isolated
 
 NAMES = ("tbill", "gold", "invoices")
 
@@ -103,3 +109,66 @@ def test_a_rise_the_router_accepted_that_falls_back_still_trips_at_once(
     assert sorted(critical(fall)) == ["nav-drop", "oracle-deviation"]
     assert "pauseAutomation()" in [a.call for a in fall.actions]
     assert vault.automationPaused()
+
+
+JOBS = ("sentinel", "liquidator", "settler", "rebalancer", "evaluator")
+# gold, an hour apart: a slide, a fall beyond the band (-12 %), a slide, another (-15 %), flat
+CRASH = (1_960, 1_720, 1_700, 1_680, 1_650, 1_620, 1_600, 1_360, 1_340, 1_320, 1_300, 1_300)
+
+
+def test_gold_down_35_percent_in_a_day_through_every_keeper(
+    fresh, protocol, accounts, chain, tmp_path
+):
+    lending = fresh
+    vault, book, gold = lending.vault, lending.book, lending.feed("gold")
+    faucet(lending.asset, accounts[7], 1_000_000 * USDC)  # the liquidator's inventory
+    near, far = accounts[2], accounts[3]  # health 1.10 and 1.25 at 2,000
+    lending.open_position(near, "gold", 100_000 * USDC, 68_000 * USDC)
+    lending.open_position(far, "gold", 100_000 * USDC, 60_000 * USDC)
+    leaver, second = accounts[6], accounts[4]
+    lending.vs.deposit(second, 300_000 * USDC)
+    keys = {"sentinel": lending.vs.guardian, "liquidator": accounts[7], "settler": accounts[8],
+            "rebalancer": lending.vs.allocator, "evaluator": accounts[9]}  # fmt: skip
+    keepers = {job: keeper(protocol, keys[job], tmp_path) for job in JOBS}
+    start = chain.blocks.head.number + 1
+    paused_at, criticals = None, []
+    for hour, price in enumerate(CRASH):
+        later(chain, 3_600)
+        publish(lending, gold=price * FEED_UNIT)
+        if hour == 1:
+            vault.requestRedeem(vault.balanceOf(leaver) // 2, leaver, leaver, sender=leaver)
+        if hour == 4:
+            vault.requestRedeem(vault.balanceOf(second), second, second, sender=second)
+        for job in JOBS:
+            report = keepers[job].run(job)
+            assert {a.outcome for a in report.actions} <= {"mined"}, (job, report.actions)
+            assert all("\n" not in line for line in report.skipped + report.notes)
+            if job == "sentinel":
+                criticals.append(bool(critical(report)))
+                if "pauseAutomation()" in [a.call for a in report.actions]:
+                    assert paused_at is None
+                    paused_at = hour
+    # paused on the second critical pass in a row, and not before
+    first = criticals.index(True)
+    assert criticals[first + 1] and paused_at == first + 1 and vault.automationPaused()
+
+    # no gold loan is left liquidatable, nor below health 1 at the live price
+    for borrower in (near, far):
+        assert book.debtOf(borrower) == 0 or book.healthFactor(borrower) >= 10**18
+        assert book.liquidationTrigger(borrower)[0] is False
+    assert len(list(book.Liquidated.range(start, chain.blocks.head.number + 1))) >= 2
+
+    # every redemption filled, each at a strike after its cut-off, gold published after it
+    assert vault.pendingRedeemRequest(0, leaver) == vault.pendingRedeemRequest(0, second) == 0
+    assert vault.claimableRedeemRequest(0, second) > 0
+    checked = 0
+    for log in vault.StrikeSettled.range(start, chain.blocks.head.number + 1):
+        redeem_epoch = log.strike[1]  # IRWAVault.Strike.redeemEpoch (max: none filled)
+        if redeem_epoch == 2**64 - 1:
+            continue
+        cutoff = (redeem_epoch + 1) * WINDOW
+        struck = chain.blocks[log.block_number].timestamp
+        published = gold.latestRoundData(block_id=log.block_number)[3]
+        assert struck >= cutoff and published >= cutoff, (log.strikeId, cutoff, published)
+        checked += 1
+    assert checked >= 2  # both leavers' windows
