@@ -233,10 +233,12 @@ def watched_share_price(
     """The share price the NAV-drop check watches: `share_price` (NAV per share, every sleeve at
     its live price) with each priced sleeve's rise beyond the band that the router has not
     accepted taken out, that sleeve valued at the router's reference (`held`: each sleeve's
-    value at the live price, by its feed's name; `nav`: the NAV `share_price` is of). Nobody is
-    paid at such a rise (a strike waits on it and pays leavers the band's low), so a bad upward
-    print falling back to the reference is no fall; a fall counts at once (the live price is
-    the band's low), and a rise the router accepted falls as any price does."""
+    value at the live price, by its feed's name; `nav`: the NAV `share_price` is of): the price
+    a leaver is paid, the band's low. Nobody is paid at such a rise (a strike waits on it), so a
+    bad upward print falling back to the reference is no fall (valued at the band's edge
+    instead, its fall back would be a critical drop on the pass after the print's own critical
+    one: two in a row, a pause); a fall counts at once (the live price is the band's low), and
+    a rise the router accepted falls as any price does."""
     if nav <= 0:
         return share_price
     excess = 0

@@ -60,13 +60,18 @@ def critical(report) -> list[str]:
 def test_one_pass_of_a_bad_upward_print_does_not_pause_once_it_reverts(
     fresh, protocol, chain, tmp_path
 ):
-    """Gold's feed prints +60 % for ten minutes (a bad print), seen by one sentinel pass, then
-    publishes 2,000 again. The router never accepted 3,200 (beyond `oracle.maxDeviationBps`,
-    unconfirmed), no strike or leaver was priced at it; one critical pass is a blip and does
-    not pause. The fall back to the reference is no fall of the share price anyone is paid at:
-    it must not trip the sentinel at once as a NAV shock either."""
+    """Gold (30 % of the vault) prints +60 % for ten minutes (a bad print), seen by one
+    sentinel pass, then publishes 2,000 again. The router never accepted 3,200 (beyond
+    `oracle.maxDeviationBps`, unconfirmed), no strike or leaver was priced at it; one critical
+    pass is a blip and does not pause. The fall back to the reference is no fall of the share
+    price anyone is paid at: it must not trip the sentinel at once as a NAV shock, nor count as
+    a second critical pass (as it would were the print counted up to the band's edge: a 291
+    bps drop)."""
     lending = fresh
     vault = lending.vault
+    chain.pending_timestamp = vault.nextRebalanceAt()
+    publish(lending)
+    lending.vs.rebalance([2_000, 3_000, 0, 4_000])  # gold at the deploy config's cap, 30 %
     sentinel = keeper(protocol, lending.vs.guardian, tmp_path)
     later(chain, 3_600)
     publish(lending)
