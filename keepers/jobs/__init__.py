@@ -87,6 +87,7 @@ from keepers.jobs.settler import (
     plan_confirmations,
     plan_strike,
     requests_wait,
+    strike_wait,
     unconfirmed_moves,
 )
 
@@ -145,6 +146,7 @@ __all__ = [
     "rationale_uri",
     "requests_wait",
     "strategy_inputs",
+    "strike_wait",
     "unconfirmed_moves",
     "watch",
     "watched_share_price",

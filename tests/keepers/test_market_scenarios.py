@@ -9,7 +9,8 @@ arriving, every keeper (sentinel with the guardian key, liquidator, settler, reb
 evaluator) sends only transactions that land, says in one line why it waits, pauses on the
 second critical pass and not before, leaves no position liquidatable at the confirmed price,
 and no redemption is filled at a strike before every price it used was published after the
-request's cut-off.
+request's cut-off. With T-bills' feed dead, the settler's line names tbill and the time the
+redemption leaves without it, and a pass at that time strikes.
 """
 
 from __future__ import annotations
@@ -177,3 +178,48 @@ def test_gold_down_35_percent_in_a_day_through_every_keeper(
         assert struck >= cutoff and published >= cutoff, (log.strikeId, cutoff, published)
         checked += 1
     assert checked >= 2  # both leavers' windows
+
+
+def test_the_settler_names_the_dead_feed_a_redemption_waits_on_and_when_it_leaves(
+    fresh, protocol, accounts, chain, tmp_path
+):
+    """T-bills' feed stops (30 % of the vault) and a depositor asks to redeem: the redemption
+    waits for a tbill price published after its cut-off, or, `vault.strikeMaxWait` (3 days)
+    after that cut-off, tbill's last round older still, for a strike that values tbill at its
+    last price less the haircut.
+    The settler's one line says what it waits on and until when (an operator, or the depositor
+    reading it, cannot tell a dead feed from the next hourly round otherwise), and the time it
+    gives is the chain's: a pass then strikes."""
+    lending = fresh
+    vault = lending.vault
+    leaver = accounts[6]
+    later(chain, 3_600)
+    publish(lending)
+    last_round = lending.feed("tbill").latestRoundData()[3]
+    settler = keeper(protocol, accounts[8], tmp_path)
+    asked = vault.requestRedeem(vault.balanceOf(leaver) // 10, leaver, leaver, sender=leaver)
+    cutoff = (chain.blocks[asked.block_number].timestamp // WINDOW + 1) * WINDOW
+
+    line = None
+    for _ in range(3):  # the other feeds publish each hour, tbill's does not
+        later(chain, 3_600)
+        lending.feed("gold").setAnswer(2_000 * FEED_UNIT, sender=lending.vs.governance)
+        lending.feed("invoices").setAnswer(FEED_UNIT, sender=lending.vs.governance)
+        report = settler.run("settler")
+        assert report.actions == []
+        (line,) = [s for s in report.skipped if s.startswith("strike:")]
+    tbill = str(lending.vs.sleeve("tbill").sleeve.address)
+    leaves = cutoff + 3 * 86_400
+    assert "tbill" in line and str(last_round) in line and str(leaves) in line, line
+    assert tbill not in line  # named, not an address
+
+    chain.pending_timestamp = leaves - 60  # a minute early: still waiting, the same line
+    lending.feed("gold").setAnswer(2_000 * FEED_UNIT, sender=lending.vs.governance)
+    early = settler.run("settler")
+    assert early.actions == [] and str(leaves) in " ".join(early.skipped)
+    chain.pending_timestamp = leaves
+    lending.feed("gold").setAnswer(2_000 * FEED_UNIT, sender=lending.vs.governance)
+    lending.feed("invoices").setAnswer(FEED_UNIT, sender=lending.vs.governance)
+    due = settler.run("settler")
+    assert [(a.call, a.outcome) for a in due.actions] == [("strike()", "mined")]
+    assert vault.pendingRedeemRequest(0, leaver) == 0 < vault.claimableRedeemRequest(0, leaver)

@@ -47,6 +47,7 @@ from keepers.jobs import (
     rearm_if_pause_undone,
     rebalance_waits,
     strategy_inputs,
+    strike_wait,
     unconfirmed_moves,
     watch,
     watched_share_price,
@@ -576,6 +577,24 @@ def test_the_sentinel_pokes_to_record_confirm_drop_or_refresh_never_to_reset(
 ):
     plans = plan_pokes([feed], NOW, tripped)
     assert plans == (() if expected is None else (PokePlan("gold", expected),))
+
+
+def test_the_strike_wait_names_the_sleeve_and_when_redemptions_leave_without_it():
+    """`StrikeNotReady(blocker, at, cutoff, staleReadyAt)` in words: the window still open; a
+    sleeve whose last price is older than the cut-off (a late or dead feed), with the time its
+    redemptions settle at its last price less the haircut, or deposits only (no such time); a
+    sleeve whose price is newer but not fresh (an unconfirmed move, a stale feed)."""
+    assert strike_wait(None, 0, 7_200, 0) == "the oldest request window waiting closes at 7200"
+    dead = strike_wait("tbill", 3_000, 7_200, 7_200 + 259_200)
+    assert dead == (
+        "waits on tbill: its last price was published at 3000, before the cut-off 7200; "
+        "redemptions settle without it from 266400 (vault.strikeMaxWait), at its last price "
+        "less vault.staleHaircutBps"
+    )
+    assert strike_wait("tbill", 3_000, 7_200, 0).endswith("; deposits wait for a fresh price")
+    assert strike_wait("gold", 7_300, 7_200, 0).startswith(
+        "waits on gold: its price (published at 7300) is stale or moved unconfirmed"
+    )
 
 
 WAITING = StrikeTrigger(False, reason="no request window past a published price")
