@@ -10,7 +10,8 @@ evaluator) sends only transactions that land, says in one line why it waits, pau
 second critical pass and not before, leaves no position liquidatable at the confirmed price,
 and no redemption is filled at a strike before every price it used was published after the
 request's cut-off. With T-bills' feed dead, the settler's line names tbill and the time the
-redemption leaves without it, and a pass at that time strikes.
+redemption leaves without it, and a pass at that time strikes. A loan waiting on a fall's
+confirmation is said to wait on it, not to have "nothing to seize".
 """
 
 from __future__ import annotations
@@ -223,3 +224,34 @@ def test_the_settler_names_the_dead_feed_a_redemption_waits_on_and_when_it_leave
     due = settler.run("settler")
     assert [(a.call, a.outcome) for a in due.actions] == [("strike()", "mined")]
     assert vault.pendingRedeemRequest(0, leaver) == 0 < vault.claimableRedeemRequest(0, leaver)
+
+
+def test_the_liquidator_says_a_loan_waits_on_an_unconfirmed_fall_not_that_nothing_is_there(
+    fresh, protocol, accounts, chain, tmp_path
+):
+    """Gold falls 22 % in one round (beyond the band) under a loan at health 1.25: 0.975 at the
+    live price, but a liquidation counts the fall only down to the band's edge until it is
+    confirmed (`oracle.confirmDelay`), and there the loan is sound. The liquidator records the
+    fall and waits; its line must say so, naming gold: "nothing to seize" read as a loan with no
+    collateral left (bad debt) for one holding 100,000 of gold. Once confirmed, it liquidates."""
+    lending = fresh
+    book, gold = lending.book, lending.token("gold")
+    borrower, liquidator = accounts[2], accounts[7]
+    faucet(lending.asset, liquidator, 1_000_000 * USDC)
+    lending.open_position(borrower, "gold", 100_000 * USDC, 60_000 * USDC)
+    k = keeper(protocol, liquidator, tmp_path)
+    later(chain, 3_600)
+    publish(lending, gold=1_560 * FEED_UNIT)
+    assert book.healthFactor(borrower) < 10**18
+    waits = k.run("liquidator")
+    assert [a.call for a in waits.actions] == [f"poke({gold.address})"]  # the fall recorded
+    (line,) = waits.skipped
+    assert line.startswith(f"liquidate {borrower.address}: ") and "gold" in line, line
+    assert "nothing to seize" not in line and "confirm" in line, line
+
+    _, since = lending.vs.router.pendingPrice(gold)
+    chain.pending_timestamp = since + 3_600  # oracle.confirmDelay
+    publish(lending)
+    done = k.run("liquidator")
+    assert f"poke({gold.address})" in [a.call for a in done.actions]  # confirmed
+    assert any(a.call.startswith("liquidate(") and a.outcome == "mined" for a in done.actions)

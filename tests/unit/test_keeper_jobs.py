@@ -855,6 +855,23 @@ def test_settler_backs_off_a_refused_claim_until_it_changes_or_its_wait_ends():
     assert next_refusal(second, ClaimCall(A, 7 * USDC, 0), now=5_000).attempts == 1
 
 
+def test_a_loan_sound_at_the_band_edge_waits_on_its_fall_not_on_nothing():
+    """Gold at 1,500, 25 % under its 2,000 reference: a liquidation counts it at the 1,800
+    edge until the fall is confirmed. A loan unhealthy at 1,500 but sound at 1,800 is skipped
+    as waiting on gold's fall (the token named in `falling`), not "nothing to seize"; one
+    unhealthy at the edge too is planned."""
+    from keepers.jobs.liquidator import WAITS_ON_A_FALL
+
+    gold = "0x" + "a" * 40
+    fell = dataclasses.replace(holding(gold, 10 * WAD, 1_500 * WAD),
+                               high=band_clamp(1_500 * WAD, 2_000 * WAD, 1_000))  # fmt: skip
+    sound_at_edge = borrower(1, 13_000 * USDC, fell)  # 0.8 x 15,000 = 12,000 < 13,000 < 14,400
+    (skip,) = plan_liquidations([sound_at_edge], RULES, GAS, SETTINGS).skipped
+    assert (skip.reason, skip.falling) == (WAITS_ON_A_FALL, (gold,))
+    report = plan_liquidations([borrower(2, 15_000 * USDC, fell)], RULES, GAS, SETTINGS)
+    assert len(report.plans) == 1 and report.skipped == ()  # 15,000 > 14,400: at the edge too
+
+
 def test_the_liquidator_pokes_only_the_falls_its_unhealthy_positions_wait_on():
     """`plan_liquidation_pokes`: gold fell beyond the band (its liquidation price, the live
     1,500 floored at the band's edge around the 2,000 reference, is the 1,800 edge) under an
