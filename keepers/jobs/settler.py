@@ -151,17 +151,19 @@ def plan_strike(
 def strike_wait(blocker: str | None, at: int, cutoff: int, stale_ready_at: int) -> str:
     """What a strike waits on, one phrase, from the vault's `StrikeNotReady(blocker, at, cutoff,
     staleReadyAt)` (`blocker`: the sleeve's name, None when no sleeve is in the way: the oldest
-    window waiting is still open): the sleeve whose price is older than the oldest waiting
-    window's cut-off (a feed late or stopped) or not fresh, and when its redemptions settle
+    window waiting is still open): the sleeve valued at a price older than the oldest waiting
+    window's cut-off (a feed late or stopped) or not fresh (its own price, or for the lending
+    book a collateral's, stale or moved unconfirmed), and when its redemptions settle
     without it (`vault.strikeMaxWait` after the cut-off and the sleeve's last price, valued at
     that price less `vault.staleHaircutBps`); deposits wait for a fresh price."""
     if blocker is None:
         return f"the oldest request window waiting closes at {cutoff}"
-    if at >= cutoff:
-        head = f"waits on {blocker}: its price (published at {at}) is stale or moved unconfirmed"
+    if at >= cutoff:  # a stale price of its own or of a collateral, or a move not confirmed
+        head = f"waits on {blocker}: its valuation is not fresh (a price stale or moved "
+        head += f"unconfirmed; published at {at})"
     else:
-        head = f"waits on {blocker}: its last price was published at {at}, before the cut-off "
-        head += str(cutoff)
+        head = f"waits on {blocker}: its valuation uses a price published at {at}, before the "
+        head += f"cut-off {cutoff}"
     if stale_ready_at == 0:
         return f"{head}; deposits wait for a fresh price"
     return (

@@ -26,7 +26,8 @@ beyond `oracle.maxDeviationBps` of the router's reference), the pass first pokes
 when a poke was mined, reads the trigger again: a confirmed move is struck in the same pass.
 While requests wait, the skipped line says on what, from the vault's own `StrikeNotReady` (an
 `eth_call` of `strike()` at the pass's block, `strike_wait`): the window still open, or the
-sleeve whose price is older than the cut-off or not fresh, and when redemptions settle without it.
+sleeve valued at a price older than the cut-off or not fresh, and when redemptions settle without
+it.
 
 While the node is behind this key's own transactions (`Keeper.behind`: a load-balanced endpoint
 whose read backend lags), the pass sends no claims: on those reads a mined claim is still

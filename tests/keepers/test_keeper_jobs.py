@@ -641,7 +641,8 @@ def test_the_settler_confirms_a_price_move_the_strike_waits_on_then_strikes(
     )
     (why,) = recorded.skipped
     assert why.startswith("strike: no request window past a published price: waits on gold: ")
-    assert why.endswith("is stale or moved unconfirmed; deposits wait for a fresh price"), why
+    assert "its valuation is not fresh (a price stale or moved unconfirmed; published at " in why
+    assert why.endswith("; deposits wait for a fresh price"), why
     price, since = router.pendingPrice(gold)
     assert price == fallen * 10**10 and since > 0  # the move is recorded, the reference stays
     assert k.run("settler").actions == []  # held for less than the delay: nothing to send

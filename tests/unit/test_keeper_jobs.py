@@ -583,17 +583,19 @@ def test_the_strike_wait_names_the_sleeve_and_when_redemptions_leave_without_it(
     """`StrikeNotReady(blocker, at, cutoff, staleReadyAt)` in words: the window still open; a
     sleeve whose last price is older than the cut-off (a late or dead feed), with the time its
     redemptions settle at its last price less the haircut, or deposits only (no such time); a
-    sleeve whose price is newer but not fresh (an unconfirmed move, a stale feed)."""
+    sleeve whose valuation is not fresh (an unconfirmed move, a stale price: for the lending
+    book, a collateral's)."""
     assert strike_wait(None, 0, 7_200, 0) == "the oldest request window waiting closes at 7200"
     dead = strike_wait("tbill", 3_000, 7_200, 7_200 + 259_200)
     assert dead == (
-        "waits on tbill: its last price was published at 3000, before the cut-off 7200; "
+        "waits on tbill: its valuation uses a price published at 3000, before the cut-off 7200; "
         "redemptions settle without it from 266400 (vault.strikeMaxWait), at its last price "
         "less vault.staleHaircutBps"
     )
     assert strike_wait("tbill", 3_000, 7_200, 0).endswith("; deposits wait for a fresh price")
-    assert strike_wait("gold", 7_300, 7_200, 0).startswith(
-        "waits on gold: its price (published at 7300) is stale or moved unconfirmed"
+    assert strike_wait("lending", 7_300, 7_200, 0).startswith(
+        "waits on lending: its valuation is not fresh (a price stale or moved unconfirmed; "
+        "published at 7300)"
     )
 
 
