@@ -69,6 +69,7 @@ from keepers.jobs.sentinel import (
     plan_pokes,
     rearm_if_pause_undone,
     watch,
+    watched_share_price,
 )
 from keepers.jobs.settler import (
     ClaimCall,
@@ -86,6 +87,7 @@ from keepers.jobs.settler import (
     plan_confirmations,
     plan_strike,
     requests_wait,
+    strike_wait,
     unconfirmed_moves,
 )
 
@@ -144,6 +146,8 @@ __all__ = [
     "rationale_uri",
     "requests_wait",
     "strategy_inputs",
+    "strike_wait",
     "unconfirmed_moves",
     "watch",
+    "watched_share_price",
 ]

@@ -32,7 +32,9 @@ finite without the sentinel: for the tokens of the unhealthy positions read whos
 below the band's edge (confirming would move their liquidation price down to the live one), it
 pokes to record the fall and,
 once it has held, to confirm it; a rise is never confirmed here (it would hold liquidations off
-longer), nor is a fall within the band (it counts already).
+longer), nor is a fall within the band (it counts already). A position unhealthy at the live
+price but sound at that edge is skipped as waiting on the fall (`WAITS_ON_A_FALL`, its tokens in
+`LiquidationSkip.falling`), not as "nothing to seize".
 
 Batches (`LiquidationExecutor.liquidateBatch`, one transaction for many liquidations): the plans,
 in that order, are packed into batches whose gas fits the block: `batch_gas_cap` (the latest
@@ -114,11 +116,17 @@ class LiquidationPlan:
 @dataclass(frozen=True)
 class LiquidationSkip:
     """An unhealthy borrower not planned, and why ("stale price", "nothing to seize",
-    "unprofitable: ...", "insufficient inventory: ...")."""
+    "unprofitable: ...", "insufficient inventory: ..."). `falling`: the tokens (addresses) of
+    a position the book calls sound at the band's edge ("nothing to seize") whose live price is
+    below it: it waits on their fall's confirmation, not on nothing (`reason` says so)."""
 
     borrower: str
     health: int
     reason: str
+    falling: tuple[str, ...] = ()
+
+
+WAITS_ON_A_FALL = "sound at the band's edge until the fall is confirmed (oracle.confirmDelay)"
 
 
 @dataclass(frozen=True)
@@ -186,7 +194,12 @@ def plan_liquidations(
         gas_cost = gas_cost_assets(gas, settings.liquidation_gas(pos), decimals)
         call = liquidation_trigger(pos, rules)
         if isinstance(call, NoLiquidation):
-            skipped.append(LiquidationSkip(b.address, health, call.reason))
+            # unhealthy at the live price, sound where the book counts an unconfirmed fall (the
+            # band's edge): it waits on the confirmation, which this pass's pokes move along
+            falling = tuple(h.token for h in pos.held if h.fresh and h.liquidation_price > h.price)
+            reason = WAITS_ON_A_FALL if call.reason == "nothing to seize" and falling else None
+            skipped.append(LiquidationSkip(b.address, health, reason or call.reason,
+                                           falling if reason else ()))  # fmt: skip
             continue
         gain = _gain(call.liquidation, pos)
         profit = gain - gas_cost

@@ -18,7 +18,9 @@ Checks, each giving typed `Alert`s:
   becomes the reference only after it held for `oracle.confirmDelay` (the alert says since when
   the router has it pending), so an outsider's poke cannot hide a shock from this check;
 - NAV per share drop against the previous reading above `nav_drop_warn_bps` /
-  `nav_drop_critical_bps` → "nav-drop";
+  `nav_drop_critical_bps` → "nav-drop", the share price read with each sleeve's unconfirmed
+  rise beyond the band valued at the router's reference (`watched_share_price`: a bad upward
+  print that falls back is no drop);
 - the share of lending debt held by unhealthy borrowers (health < 1 WAD) above
   `unhealthy_warn_bps` / `unhealthy_critical_bps` → "unhealthy-debt".
 
@@ -38,7 +40,7 @@ reorg), so the next critical pass trips and pauses again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -225,6 +227,28 @@ def _oracle_alerts(o: OracleState, now: int, settings: SentinelSettings) -> list
     return out
 
 
+def watched_share_price(
+    share_price: int, nav: int, held: Mapping[str, int], oracles: Iterable[OracleState]
+) -> int:
+    """The share price the NAV-drop check watches: `share_price` (NAV per share, every sleeve at
+    its live price) with each priced sleeve's rise beyond the band that the router has not
+    accepted taken out, that sleeve valued at the router's reference (`held`: each sleeve's
+    value at the live price, by its feed's name; `nav`: the NAV `share_price` is of): the price
+    a leaver is paid, the band's low. Nobody is paid at such a rise (a strike waits on it), so a
+    bad upward print falling back to the reference is no fall (valued at the band's edge
+    instead, its fall back would be a critical drop on the pass after the print's own critical
+    one: two in a row, a pause); a fall counts at once (the live price is the band's low), and
+    a rise the router accepted falls as any price does."""
+    if nav <= 0:
+        return share_price
+    excess = 0
+    for o in oracles:
+        value = held.get(o.name, 0)
+        if value > 0 and o.new_price > o.last_price and o.deviating():
+            excess += value * (o.new_price - o.last_price) // o.new_price
+    return share_price * (nav - min(excess, nav)) // nav
+
+
 def nav_drop_bps(v: VaultHealth) -> int:
     """The share price's fall since the previous pass, bps (0 when unknown or up)."""
     prev = v.previous_share_price
@@ -409,4 +433,5 @@ __all__ = [
     "plan_pokes",
     "rearm_if_pause_undone",
     "watch",
+    "watched_share_price",
 ]

@@ -56,6 +56,8 @@ from keepers.jobs.sentinel import OracleState, PokePlan, confirmation_pokes, mov
 
 NO_REQUEST: Final = "no request"  # strikeTrigger's reason when nothing waits
 STRIKE_SELECTOR: Final = keccak(text="strike()")[:4]
+# IRWAVault.StrikeNotReady(blocker, at, cutoff, staleReadyAt): what a strike now would wait on
+STRIKE_NOT_READY: Final = keccak(text="StrikeNotReady(address,uint256,uint256,uint256)")[:4]
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,30 @@ def plan_strike(
             "pending: queued redemptions wait"
         )
     return StrikeCall(trigger.data)
+
+
+def strike_wait(blocker: str | None, at: int, cutoff: int, stale_ready_at: int) -> str:
+    """What a strike waits on, one phrase, from the vault's `StrikeNotReady(blocker, at, cutoff,
+    staleReadyAt)` (`blocker`: the sleeve's name, None when no sleeve is in the way: the oldest
+    window waiting is still open): the sleeve valued at a price older than the oldest waiting
+    window's cut-off (a feed late or stopped) or not fresh (its own price, or for the lending
+    book a collateral's, stale or moved unconfirmed), and when its redemptions settle
+    without it (`vault.strikeMaxWait` after the cut-off and the sleeve's last price, valued at
+    that price less `vault.staleHaircutBps`); deposits wait for a fresh price."""
+    if blocker is None:
+        return f"the oldest request window waiting closes at {cutoff}"
+    if at >= cutoff:  # a stale price of its own or of a collateral, or a move not confirmed
+        head = f"waits on {blocker}: its valuation is not fresh (a price stale or moved "
+        head += f"unconfirmed; published at {at})"
+    else:
+        head = f"waits on {blocker}: its valuation uses a price published at {at}, before the "
+        head += f"cut-off {cutoff}"
+    if stale_ready_at == 0:
+        return f"{head}; deposits wait for a fresh price"
+    return (
+        f"{head}; redemptions settle without it from {stale_ready_at} (vault.strikeMaxWait), at "
+        "its last price less vault.staleHaircutBps"
+    )
 
 
 def requests_wait(trigger: StrikeTrigger) -> bool:
@@ -293,6 +319,7 @@ def merge_operator_logs(
 
 
 __all__ = [
+    "STRIKE_NOT_READY",
     "STRIKE_SELECTOR",
     "ClaimCall",
     "ClaimPlan",
@@ -309,5 +336,6 @@ __all__ = [
     "plan_strike",
     "next_refusal",
     "requests_wait",
+    "strike_wait",
     "unconfirmed_moves",
 ]

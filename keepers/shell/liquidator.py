@@ -42,6 +42,7 @@ from eth_utils import keccak, to_checksum_address
 from keepers.funding import Shortfall
 from keepers.jobs import (
     Borrower,
+    LiquidationSkip,
     OracleState,
     PokePlan,
     plan_liquidation_pokes,
@@ -161,6 +162,14 @@ def _pokes(
     return plan_liquidation_pokes(borrowers, oracles, tokens, now)
 
 
+def _skip_line(skip: LiquidationSkip, names: dict[str, str]) -> str:
+    """A skipped borrower's line; the falls it waits on named as the manifest names them."""
+    if not skip.falling:
+        return f"liquidate {skip.borrower}: {skip.reason}"
+    falls = ", ".join(names.get(t.lower(), t) for t in skip.falling)
+    return f"liquidate {skip.borrower}: waits on {falls}: {skip.reason}"
+
+
 def run_liquidator(keeper: Keeper) -> JobReport:
     protocol = keeper.protocol
     if protocol.lending is None:
@@ -219,7 +228,10 @@ def run_liquidator(keeper: Keeper) -> JobReport:
         f"{len(plan.healthy) + len(read.healthy)} healthy, "
         f"{len(plan.plans)} to liquidate, {len(plan.skipped)} skipped"
     )
-    report.skipped += [f"liquidate {s.borrower}: {s.reason}" for s in plan.skipped]
+    names = {}  # the falls a skipped loan waits on, named as the manifest names their tokens
+    if any(s.falling for s in plan.skipped):
+        names = {token.lower(): name for name, token in priced_tokens(protocol).items()}
+    report.skipped += [_skip_line(s, names) for s in plan.skipped]
     if plan.inventory_short > 0 and inventory is not None:
         symbol, decimals = keeper.asset_meta()
         unfunded = sum(1 for s in plan.skipped if s.reason.startswith("insufficient inventory"))

@@ -25,6 +25,7 @@ from keepers.jobs import (
     plan_pokes,
     rearm_if_pause_undone,
     watch,
+    watched_share_price,
 )
 from keepers.reads import OracleRead, priced_tokens, read_allocation, read_oracles
 from keepers.shell.confirmations import vault_unlisted_feeds, with_unlisted
@@ -98,9 +99,11 @@ def run_sentinel(keeper: Keeper) -> JobReport:
     guardian = keeper.address is not None and any(
         protocol.vault.hasRole(role, keeper.address) for role in (GUARDIAN_ROLE, GOVERNANCE_ROLE)
     )
+    held = {s.name: s.held for s in alloc.sleeves}
+    share_price = watched_share_price(alloc.share_price, alloc.nav, held, oracles.oracles)
     verdict = watch(
         oracles.oracles,
-        VaultHealth(alloc.share_price, previous_price, alloc.automation_paused, exposures),
+        VaultHealth(share_price, previous_price, alloc.automation_paused, exposures),
         alloc.timestamp,
         state,
         keeper.settings.sentinel.planner(guardian),
@@ -149,7 +152,7 @@ def run_sentinel(keeper: Keeper) -> JobReport:
                     "critical_streak": new.critical_streak,
                     "clear_streak": new.clear_streak,
                     "tripped": new.tripped,
-                    "share_price": alloc.share_price,
+                    "share_price": share_price,
                 }
             ),
         )

@@ -24,6 +24,10 @@ While requests wait on a price move nobody has confirmed (the trigger false, a s
 beyond `oracle.maxDeviationBps` of the router's reference), the pass first pokes the router as
 `plan_confirmations` says (record the move; confirm it once `oracle.confirmDelay` has passed) and,
 when a poke was mined, reads the trigger again: a confirmed move is struck in the same pass.
+While requests wait, the skipped line says on what, from the vault's own `StrikeNotReady` (an
+`eth_call` of `strike()` at the pass's block, `strike_wait`): the window still open, or the
+sleeve valued at a price older than the cut-off or not fresh, and when redemptions settle without
+it.
 
 While the node is behind this key's own transactions (`Keeper.behind`: a load-balanced endpoint
 whose read backend lags), the pass sends no claims: on those reads a mined claim is still
@@ -41,6 +45,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 
 from keepers.jobs import (
@@ -54,8 +59,11 @@ from keepers.jobs import (
     plan_confirmations,
     plan_strike,
     requests_wait,
+    strike_wait,
 )
+from keepers.jobs.settler import STRIKE_NOT_READY, STRIKE_SELECTOR
 from keepers.math import gas_cost_assets
+from keepers.outcomes import error_data
 from keepers.reads.scans import scan_cursor
 from keepers.shell.confirmations import poke_confirmations, vault_unlisted_feeds
 from keepers.shell.reports import JobReport
@@ -139,6 +147,28 @@ def _strike_gas_cost(keeper: Keeper, gas: int) -> int | None:
         return None
 
 
+def _strike_wait(keeper: Keeper, block: int) -> str | None:
+    """What a strike at `block` waits on, in words (`strike_wait`), from the `StrikeNotReady` the
+    vault reverts with (an `eth_call` of `strike()`, nothing sent); None when it reverts
+    otherwise, passes, or the node does not answer."""
+    vault = keeper.protocol.vault
+    call = {"to": str(vault.address), "data": "0x" + STRIKE_SELECTOR.hex()}
+    try:
+        response = keeper.web3.provider.make_request("eth_call", [call, hex(block)])
+        error = response.get("error")
+        data = error_data(error) if isinstance(error, dict) else b""
+        if data[:4] != STRIKE_NOT_READY:
+            return None
+        blocker, at, cutoff, ready = abi_decode(
+            ["address", "uint256", "uint256", "uint256"], data[4:]
+        )
+    except Exception:  # noqa: BLE001 - a read that fails only leaves the trigger's reason
+        return None
+    names = {to_checksum_address(str(e.address)): n for n, e in keeper.protocol.sleeves.items()}
+    who = None if int(blocker, 16) == 0 else names.get(to_checksum_address(blocker), blocker)
+    return strike_wait(who, int(at), int(cutoff), int(ready))
+
+
 def run_settler(keeper: Keeper) -> JobReport:
     vault = keeper.protocol.vault
     settings = keeper.settings.settler.planner()
@@ -162,7 +192,8 @@ def run_settler(keeper: Keeper) -> JobReport:
             queued=snap.queued_assets(),
         )
         if isinstance(call, SettleSkip):
-            report.skipped.append(f"strike: {call.reason}")
+            wait = _strike_wait(keeper, block) if requests_wait(trigger) else None
+            report.skipped.append(f"strike: {call.reason}" + (f": {wait}" if wait else ""))
         else:
             count = "?" if snap.strike_count is None else snap.strike_count
             outcome = keeper.act_data(

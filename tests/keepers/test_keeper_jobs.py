@@ -554,7 +554,11 @@ def test_the_settler_strikes_once_prices_are_newer_than_the_requests(
     request_deposit(lending, joiner, 100_000 * USDC)
     waiting = k.run("settler")  # tbill and gold last published before the requests
     assert waiting.actions == []
-    assert waiting.skipped == ["strike: no request window past a published price"]
+    (why,) = waiting.skipped  # the requests' window is still open
+    assert why.startswith(
+        "strike: no request window past a published price: the oldest request window waiting "
+        "closes at "
+    ), why
     assert nonce(who) == sent
 
     lending.vs.publish_prices()
@@ -589,11 +593,22 @@ def test_the_settler_waits_for_a_stale_price_then_strikes_redemptions_after_the_
     k = keeper(protocol, accounts[7], tmp_path)
     waiting = k.run("settler")
     assert waiting.actions == []
-    assert waiting.skipped == ["strike: no request window past a published price"]
-
     wait = registry.get(key("vault.strikeMaxWait"))
+    assert waiting.skipped == [
+        "strike: no request window past a published price: the oldest request window waiting "
+        f"closes at {requested_at}"
+    ]
+
     chain.mine(timestamp=requested_at + wait - 2)
-    assert k.run("settler").actions == []  # not yet
+    not_yet = k.run("settler")
+    assert not_yet.actions == []  # not yet: what it waits on, and when it leaves without it
+    (why,) = not_yet.skipped
+    assert why.startswith("strike: no request window past a published price: waits on tbill: ")
+    assert why.endswith(
+        f"before the cut-off {requested_at}; redemptions settle without it from "
+        f"{requested_at + wait} (vault.strikeMaxWait), at its last price less "
+        "vault.staleHaircutBps"
+    ), why
     chain.mine(timestamp=requested_at + wait)
     start = chain.blocks.head.number + 1
     forced = k.run("settler")
@@ -624,7 +639,10 @@ def test_the_settler_confirms_a_price_move_the_strike_waits_on_then_strikes(
     assert [(a.call, a.outcome) for a in recorded.actions] == [(f"poke({gold})", "mined")], (
         recorded.summary()
     )
-    assert recorded.skipped == ["strike: no request window past a published price"]
+    (why,) = recorded.skipped
+    assert why.startswith("strike: no request window past a published price: waits on gold: ")
+    assert "its valuation is not fresh (a price stale or moved unconfirmed; published at " in why
+    assert why.endswith("; deposits wait for a fresh price"), why
     price, since = router.pendingPrice(gold)
     assert price == fallen * 10**10 and since > 0  # the move is recorded, the reference stays
     assert k.run("settler").actions == []  # held for less than the delay: nothing to send

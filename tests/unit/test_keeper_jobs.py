@@ -47,8 +47,10 @@ from keepers.jobs import (
     rearm_if_pause_undone,
     rebalance_waits,
     strategy_inputs,
+    strike_wait,
     unconfirmed_moves,
     watch,
+    watched_share_price,
 )
 from keepers.jobs.settler import (
     STRIKE_SELECTOR,
@@ -456,6 +458,22 @@ def test_a_tripped_sentinel_whose_own_pause_did_not_hold_is_armed_again(
     assert rearm_if_pause_undone(SentinelState(), False, "dropped") == SentinelState()
 
 
+def test_the_watched_share_price_values_an_unconfirmed_rise_at_the_reference():
+    """The NAV-drop check reads the share price as leavers are paid: a sleeve's rise beyond the
+    band (500 bps here) the router has not accepted counts at the reference, so a bad upward
+    print that falls back is no drop; a fall beyond the band, and a rise within it, count at
+    their live price. `held`: the sleeves' values at the live price, by feed name."""
+    nav = 1_000_000 * WAD  # gold 200,000 of it at 3,200 live: 75,000 above its 2,000 reference
+    spike = oracle(new=3_200 * WAD)
+    assert watched_share_price(WAD, nav, {"gold": 200_000 * WAD}, [spike]) == (
+        WAD * (nav - 75_000 * WAD) // nav
+    )
+    for live in (oracle(new=1_000 * WAD), oracle(new=2_090 * WAD), oracle()):  # fall, in band
+        assert watched_share_price(WAD, nav, {"gold": 200_000 * WAD}, [live]) == WAD
+    assert watched_share_price(WAD, nav, {"tbill": 200_000 * WAD}, [spike]) == WAD  # no sleeve
+    assert watched_share_price(WAD, 0, {"gold": 0}, [spike]) == WAD  # an empty vault
+
+
 def test_a_single_pass_with_a_nav_drop_of_twice_the_critical_bound_trips_the_sentinel():
     """A drop is measured against the previous pass, so it shows on one pass only: with
     `trip_after` = 2 alone it could never trip. A drop of `nav_drop_trip_bps` (default twice
@@ -559,6 +577,26 @@ def test_the_sentinel_pokes_to_record_confirm_drop_or_refresh_never_to_reset(
 ):
     plans = plan_pokes([feed], NOW, tripped)
     assert plans == (() if expected is None else (PokePlan("gold", expected),))
+
+
+def test_the_strike_wait_names_the_sleeve_and_when_redemptions_leave_without_it():
+    """`StrikeNotReady(blocker, at, cutoff, staleReadyAt)` in words: the window still open; a
+    sleeve whose last price is older than the cut-off (a late or dead feed), with the time its
+    redemptions settle at its last price less the haircut, or deposits only (no such time); a
+    sleeve whose valuation is not fresh (an unconfirmed move, a stale price: for the lending
+    book, a collateral's)."""
+    assert strike_wait(None, 0, 7_200, 0) == "the oldest request window waiting closes at 7200"
+    dead = strike_wait("tbill", 3_000, 7_200, 7_200 + 259_200)
+    assert dead == (
+        "waits on tbill: its valuation uses a price published at 3000, before the cut-off 7200; "
+        "redemptions settle without it from 266400 (vault.strikeMaxWait), at its last price "
+        "less vault.staleHaircutBps"
+    )
+    assert strike_wait("tbill", 3_000, 7_200, 0).endswith("; deposits wait for a fresh price")
+    assert strike_wait("lending", 7_300, 7_200, 0).startswith(
+        "waits on lending: its valuation is not fresh (a price stale or moved unconfirmed; "
+        "published at 7300)"
+    )
 
 
 WAITING = StrikeTrigger(False, reason="no request window past a published price")
@@ -817,6 +855,23 @@ def test_settler_backs_off_a_refused_claim_until_it_changes_or_its_wait_ends():
         ClaimCall(A, 7 * USDC, 0),
     )
     assert next_refusal(second, ClaimCall(A, 7 * USDC, 0), now=5_000).attempts == 1
+
+
+def test_a_loan_sound_at_the_band_edge_waits_on_its_fall_not_on_nothing():
+    """Gold at 1,500, 25 % under its 2,000 reference: a liquidation counts it at the 1,800
+    edge until the fall is confirmed. A loan unhealthy at 1,500 but sound at 1,800 is skipped
+    as waiting on gold's fall (the token named in `falling`), not "nothing to seize"; one
+    unhealthy at the edge too is planned."""
+    from keepers.jobs.liquidator import WAITS_ON_A_FALL
+
+    gold = "0x" + "a" * 40
+    fell = dataclasses.replace(holding(gold, 10 * WAD, 1_500 * WAD),
+                               high=band_clamp(1_500 * WAD, 2_000 * WAD, 1_000))  # fmt: skip
+    sound_at_edge = borrower(1, 13_000 * USDC, fell)  # 0.8 x 15,000 = 12,000 < 13,000 < 14,400
+    (skip,) = plan_liquidations([sound_at_edge], RULES, GAS, SETTINGS).skipped
+    assert (skip.reason, skip.falling) == (WAITS_ON_A_FALL, (gold,))
+    report = plan_liquidations([borrower(2, 15_000 * USDC, fell)], RULES, GAS, SETTINGS)
+    assert len(report.plans) == 1 and report.skipped == ()  # 15,000 > 14,400: at the edge too
 
 
 def test_the_liquidator_pokes_only_the_falls_its_unhealthy_positions_wait_on():
