@@ -23,7 +23,16 @@ if TYPE_CHECKING:
 
     from keepers.store import Store
 
-__all__ = ["Chunk", "fold_block_sums", "log_chunks", "read_logs", "scan_cursor", "scan_start"]
+__all__ = [
+    "Chunk",
+    "block_hash",
+    "chain_changed",
+    "fold_block_sums",
+    "log_chunks",
+    "read_logs",
+    "scan_cursor",
+    "scan_start",
+]
 
 Chunk = tuple[int, int, list[Any]]  # (first block, last block, the logs in chain order)
 
@@ -115,18 +124,30 @@ def scan_cursor(
     cursor (lagging, or rewound and not grown back yet) is checked once it reaches it. Cost: two
     block reads a pass."""
     kept, mark = store.last_block(cursor), f"{cursor}:block-hash"
-    if kept is not None and kept <= head:
-        seen = store.job_state(mark)
-        if seen is not None and _block_hash(web3, kept) != seen:
-            kept = None  # the chain under the cursor changed: read it again from `origin`
+    if kept is not None and chain_changed(web3, kept, store.job_state(mark), head):
+        kept = None  # the chain under the cursor changed: read it again from `origin`
     start = scan_start(kept, origin, depth)
     for lo, hi, logs in log_chunks(web3, params, start, head, chunk):
         apply(lo, hi, logs)
         store.set_last_block(cursor, hi)
     now = store.last_block(cursor)
     if now is not None and now <= head:
-        store.set_job_state(mark, _block_hash(web3, now))
+        store.set_job_state(mark, block_hash(web3, now))
 
 
-def _block_hash(web3: Web3, block: int) -> str:
+def block_hash(web3: Web3, block: int) -> str:
+    """The hash of the node's block `block` now ("0x…"): kept beside a scan's cursor for
+    `chain_changed`."""
     return "0x" + bytes(web3.eth.get_block(block)["hash"]).hex()
+
+
+def chain_changed(web3: Web3, block: int, seen: str | None, head: int) -> bool:
+    """Whether the node now has another block at `block` than the one whose hash (`block_hash`)
+    was kept as `seen` when a scan's cursor reached it: the chain went back past the cursor (a
+    node restarted from an older state, a reorg deeper than the look-back) and grew again, and
+    what was read from blocks up to it may be of the abandoned chain. False when no hash was
+    kept, or `block` is above `head` (a node below the cursor, lagging or rewound and not grown
+    back yet, is checked once it reaches it). Every cursor that keeps what it read of past
+    blocks uses it: the log scans (`scan_cursor`), the steward's bad-debt total, the vault's
+    sleeve set (`keepers.shell.confirmations.vault_unlisted_feeds`). One block read."""
+    return seen is not None and block <= head and block_hash(web3, block) != seen

@@ -26,7 +26,7 @@ from keepers.reads import (
     sleeve_change_blocks,
     sleeve_set_changed,
 )
-from keepers.reads.scans import scan_start
+from keepers.reads.scans import block_hash, chain_changed, scan_start
 from keepers.shell.reports import JobReport
 
 if TYPE_CHECKING:
@@ -72,23 +72,31 @@ def vault_unlisted_feeds(keeper: Keeper, block: int) -> dict[str, str]:
     kept on the keeper (`Keeper.sleeve_set`); a later pass only looks for `SleeveAdded` and
     `SleeveRemoved` logs of the vault since the last block it looked at (`liquidator.reorg_depth`
     blocks back, in `liquidator.scan_chunk` ranges), and reads the sleeves again when one is after
-    the block they were read at (`sleeve_set_changed`), or when the pass reads an earlier block
-    than they were read at (a node behind, a chain rolled back)."""
-    kept = keeper.sleeve_set
-    if kept is not None and block >= kept.block:
+    the block they were read at (`sleeve_set_changed`), when the pass reads an earlier block
+    than they were read at (a node behind, a chain rolled back), or when another block is now
+    where the last scan ended (`chain_changed`: the chain went back past it and grew again on
+    other history, where a sleeve the DAO added below the read block was never watched)."""
+    kept, web3 = keeper.sleeve_set, keeper.web3
+    if (
+        kept is not None
+        and block >= kept.block
+        and not chain_changed(web3, kept.scanned, kept.scanned_hash, block)
+    ):
         cfg = keeper.settings.liquidator
         start = scan_start(kept.scanned, kept.block + 1, cfg.reorg_depth)
         if start > block:
             return dict(kept.feeds)
-        changes = sleeve_change_blocks(
-            keeper.web3, keeper.protocol.vault, start, block, cfg.scan_chunk
-        )
+        changes = sleeve_change_blocks(web3, keeper.protocol.vault, start, block, cfg.scan_chunk)
         if not sleeve_set_changed(kept.block, changes):
-            keeper.sleeve_set = replace(kept, scanned=max(kept.scanned, block))
+            if block > kept.scanned:
+                kept = replace(kept, scanned=block, scanned_hash=block_hash(web3, block))
+                keeper.sleeve_set = kept
             return dict(kept.feeds)
     read_at, sleeves = read_vault_sleeves(keeper.multicall, keeper.protocol.vault, block)
     feeds = unlisted_feeds(keeper, sleeves, read_at)
-    keeper.sleeve_set = SleeveSet(read_at, read_at, sleeves, MappingProxyType(dict(feeds)))
+    keeper.sleeve_set = SleeveSet(
+        read_at, read_at, sleeves, MappingProxyType(dict(feeds)), block_hash(web3, read_at)
+    )
     return feeds
 
 

@@ -83,6 +83,9 @@ class _Logs:
         lo, hi = params["fromBlock"], params["toBlock"]
         return [log for log in self.logs if lo <= log["blockNumber"] <= hi]
 
+    def get_block(self, number):  # one chain: each block's hash its number
+        return {"hash": int(number).to_bytes(32, "big")}
+
 
 def test_raising_the_reorg_depth_never_counts_settled_bad_debt_twice(tmp_path):
     """Found in a review of the running total: blocks already settled under a look-back of 12
