@@ -27,8 +27,10 @@ __all__ = [
     "Chunk",
     "block_hash",
     "chain_changed",
+    "cursor_moved",
     "fold_block_sums",
     "log_chunks",
+    "mark_cursor",
     "read_logs",
     "scan_cursor",
     "scan_start",
@@ -123,16 +125,30 @@ def scan_cursor(
     between was never found (`tests/keepers/test_keeper_rewound_scan.py`). A node below the
     cursor (lagging, or rewound and not grown back yet) is checked once it reaches it. Cost: two
     block reads a pass."""
-    kept, mark = store.last_block(cursor), f"{cursor}:block-hash"
-    if kept is not None and chain_changed(web3, kept, store.job_state(mark), head):
-        kept = None  # the chain under the cursor changed: read it again from `origin`
+    # the chain under the cursor changed: read it again from `origin`
+    kept = None if cursor_moved(web3, store, cursor, head) else store.last_block(cursor)
     start = scan_start(kept, origin, depth)
     for lo, hi, logs in log_chunks(web3, params, start, head, chunk):
         apply(lo, hi, logs)
         store.set_last_block(cursor, hi)
+    mark_cursor(web3, store, cursor, head)
+
+
+def cursor_moved(web3: Web3, store: Store, cursor: str, head: int) -> bool:
+    """`chain_changed` under the store's `cursor`, against the hash `mark_cursor` kept beside it
+    (job state `<cursor>:block-hash`)."""
+    kept = store.last_block(cursor)
+    return kept is not None and chain_changed(
+        web3, kept, store.job_state(f"{cursor}:block-hash"), head
+    )
+
+
+def mark_cursor(web3: Web3, store: Store, cursor: str, head: int) -> None:
+    """Keeps the hash of the store's `cursor` block beside it, for `cursor_moved` (not while
+    the node's `head` is below it: checked once it reaches it)."""
     now = store.last_block(cursor)
     if now is not None and now <= head:
-        store.set_job_state(mark, block_hash(web3, now))
+        store.set_job_state(f"{cursor}:block-hash", block_hash(web3, now))
 
 
 def block_hash(web3: Web3, block: int) -> str:
@@ -148,6 +164,8 @@ def chain_changed(web3: Web3, block: int, seen: str | None, head: int) -> bool:
     what was read from blocks up to it may be of the abandoned chain. False when no hash was
     kept, or `block` is above `head` (a node below the cursor, lagging or rewound and not grown
     back yet, is checked once it reaches it). Every cursor that keeps what it read of past
-    blocks uses it: the log scans (`scan_cursor`), the steward's bad-debt total, the vault's
-    sleeve set (`keepers.shell.confirmations.vault_unlisted_feeds`). One block read."""
+    blocks uses it: the log scans (`scan_cursor`), the keeper's reorg check of its own mined
+    transactions (`Keeper.reconcile`; both through `cursor_moved`), the steward's bad-debt
+    total, the vault's sleeve set (`keepers.shell.confirmations.vault_unlisted_feeds`). One
+    block read."""
     return seen is not None and block <= head and block_hash(web3, block) != seen

@@ -9,11 +9,15 @@ blocks must then be of the new chain, not of the abandoned one:
   later decision tightened as if the book were stressed), and missed one the new chain made;
 - the sleeve set the sentinel (and settler, evaluator) keeps: a sleeve the DAO added on the new
   chain below the block the set was read at was never watched (its feed three days stale,
-  no alert, no pause).
+  no alert, no pause);
+- the keeper's check of its own mined transactions (`Keeper.reconcile`): an `evaluate:0` mined
+  on the abandoned chain below the floor of that check stayed done, and the decision, due on
+  the new chain, was never evaluated by the keeper (`already-done` on every pass).
 
-Each now keeps its cursor block's hash and reads from the deployment (the sleeves: again) when
-another block is there (`keepers.reads.scans.chain_changed`). Chain facts: the book's debt and
-`Liquidated` / `BadDebtRealized` logs, the vault's sleeves."""
+Each now keeps its cursor block's hash and reads from the deployment (the sleeves: again; the
+transactions: every receipt since) when another block is there
+(`keepers.reads.scans.chain_changed`). Chain facts: the book's debt and `Liquidated` /
+`BadDebtRealized` / `Evaluated` logs, the vault's sleeves, the decision's record."""
 
 from __future__ import annotations
 
@@ -128,3 +132,36 @@ def test_a_sleeve_added_on_a_chain_gone_back_past_the_sleeve_read_is_watched(
         report = k.run("sentinel")
         alerts = {(a.code, a.severity, a.subject) for a in report.alerts}
         assert ("oracle-stale", "critical", extra.sleeve.address) in alerts, report.summary()
+
+
+def test_an_evaluation_mined_on_a_chain_gone_back_past_the_reorg_check_is_sent_again(
+    rewound_book, accounts, chain, tmp_path
+):
+    lending = rewound_book
+    agents, gov = lending.vs.agents, lending.vs.governance
+    with isolated(chain):
+        k = keeper(protocol_of(lending), accounts[7], tmp_path)
+        chain.pending_timestamp = agents.decisionRecord(0).dueAt
+        for name in ("tbill", "gold", "invoices"):  # fresh evidence at the due time
+            feed = lending.feed(name)
+            feed.setAnswer(feed.latestAnswer(), sender=gov)
+        assert 0 in agents.decisionsDue(10)
+        fork = chain.snapshot()
+        first = k.run("evaluator")
+        assert [(a.action_id, a.outcome) for a in first.actions] == [("evaluate:0", "mined")]
+        (mined,) = k.store.transactions("evaluate:0")
+        chain.mine(GONE_BACK)
+        k.run("evaluator")  # its reorg check reads the head 40 blocks past the evaluation
+        checked = chain.blocks.head.number
+        chain.restore(fork)  # the node restarted from before the evaluation
+        grow_past(chain, checked)
+        assert mined.block < checked - k.settings.tx.reorg_depth < chain.blocks.head.number
+        assert not agents.decisionRecord(0).evaluated
+        start = chain.blocks.head.number + 1
+        again = k.run("evaluator")
+        assert [(a.action_id, a.outcome) for a in again.actions] == [("evaluate:0", "mined")], (
+            again.summary()
+        )
+        head = chain.blocks.head.number
+        assert [log.decisionId for log in agents.Evaluated.range(start, head + 1)] == [0]
+        assert agents.decisionRecord(0).evaluated
