@@ -32,6 +32,7 @@ from keepers.jobs import (
     stale_rebalance,
 )
 from keepers.math import adjusted_collateral, health_factor
+from keepers.multicall import MulticallError
 from keepers.nonces import cancel_flight
 from keepers.outcomes import Refused, Stuck
 from keepers.reads import (
@@ -41,6 +42,7 @@ from keepers.reads import (
     read_allocation,
     read_book,
     read_oracles,
+    read_vault_sleeves,
     sleeve_change_blocks,
 )
 from keepers.shell.confirmations import poke_confirmations
@@ -273,17 +275,37 @@ def _sleeve_log_blocks(keeper: Keeper, since: int) -> list[int]:
     return sleeve_change_blocks(keeper.web3, keeper.protocol.vault, since, head, chunk)
 
 
+def _sleeves_replaced(keeper: Keeper) -> str | None:
+    """Why the vault's sleeves at the head are not the manifest's, or None (also when they
+    cannot be read: the sleeve logs still decide). The rebalancer plans over the manifest's
+    sleeves only (`AllocationRead.order_mismatch`), so a pending rebalance found over another
+    set is stale whatever the logs say: after a node restarted from an older state (a reorg
+    deeper than any look-back) the DAO's swap may be below the plan's read block on the chain
+    that grew back, and no `SleeveAdded`/`SleeveRemoved` log is after it."""
+    try:
+        _, sleeves = read_vault_sleeves(keeper.multicall, keeper.protocol.vault)
+    except MulticallError:
+        return None
+    ours = [str(s.address).lower() for s in keeper.protocol.sleeves.values()]
+    if [s.lower() for s in sleeves] == ours:
+        return None
+    return "the vault's sleeves are no longer those it was planned over (the manifest's)"
+
+
 def cancel_stale_rebalances(
     keeper: Keeper, pending: list[TxRecord], newer: tuple[int, ...] | None = None
 ) -> Cancels:
     """Cancels each of the key's own pending rebalance flights (`pending`: the key's records
     still pending, as `Keeper.reconcile` returns them) that no longer holds
     (`keepers.jobs.stale_rebalance`: a sleeve change after its plan's read block, or `newer`
-    targets of this pass's plan): a same-nonce 0-value transfer to the key itself
+    targets of this pass's plan; or the vault's sleeves no longer the manifest's, which it was
+    planned over: `_sleeves_replaced`): a same-nonce 0-value transfer to the key itself
     (`keepers.nonces.cancel_flight`), not waited on here. The caller holds the key's lock and
     settles the cancels like any flight (`Keeper.reconcile`, `keepers.inflight.drain`)."""
     done = Cancels()
     ordered = sorted(pending, key=lambda r: (r.nonce, r.sent_at))
+    kinds = {r.action_id.split(":", 1)[0] for r in ordered}
+    replaced = _sleeves_replaced(keeper) if REBALANCE_KIND in kinds else None
     for _, group in groupby(ordered, key=lambda r: r.nonce):
         flight = list(group)
         newest = flight[-1]
@@ -295,7 +317,8 @@ def cancel_stale_rebalances(
                         "change", newest.action_id)  # fmt: skip
             continue
         block, targets = plan
-        reason = stale_rebalance(block, _sleeve_log_blocks(keeper, block + 1), targets, newer)
+        logs = _sleeve_log_blocks(keeper, block + 1)
+        reason = stale_rebalance(block, logs, targets, newer) or replaced
         if reason is None:
             continue
         hashes = tuple(r.tx_hash for r in flight)
