@@ -123,11 +123,13 @@ def scan_cursor(
     reorg deeper than `depth` — reads from `origin` again: the look-back alone started 12 blocks
     below the old cursor once the chain had grown back past it, and a borrower who borrowed in
     between was never found (`tests/keepers/test_keeper_rewound_scan.py`). A node below the
-    cursor (lagging, or rewound and not grown back yet) is checked once it reaches it. Cost: two
-    block reads a pass."""
+    cursor (lagging, or rewound and not grown back yet) is checked once it reaches it; until
+    then each pass reads the `depth` blocks below the node's head (the cursor stays): a node
+    restarted from an older state had the liquidator read nothing while the chain grew back, and
+    a borrower who borrowed there was not liquidated. Cost: two block reads a pass."""
     # the chain under the cursor changed: read it again from `origin`
     kept = None if cursor_moved(web3, store, cursor, head) else store.last_block(cursor)
-    start = scan_start(kept, origin, depth)
+    start = scan_start(kept if kept is None else min(kept, head), origin, depth)
     for lo, hi, logs in log_chunks(web3, params, start, head, chunk):
         apply(lo, hi, logs)
         store.set_last_block(cursor, hi)

@@ -4,7 +4,9 @@ history past the blocks a keeper had read before its next pass. What a keeper ke
 blocks must then be of the new chain, not of the abandoned one:
 
 - the borrower scan: the look-back started 12 blocks below its old cursor, so a borrower who
-  borrowed on the rewound chain was never found and, once unhealthy, never liquidated;
+  borrowed on the rewound chain was never found and, once unhealthy, never liquidated; and
+  while the chain had not grown back past that cursor yet it read nothing at all (it now reads
+  the look-back below the node's head);
 - the steward's bad-debt running total: it kept a write-off the new chain never made (every
   later decision tightened as if the book were stressed), and missed one the new chain made;
 - the sleeve set the sentinel (and settler, evaluator) keeps: a sleeve the DAO added on the new
@@ -165,3 +167,26 @@ def test_an_evaluation_mined_on_a_chain_gone_back_past_the_reorg_check_is_sent_a
         head = chain.blocks.head.number
         assert [log.decisionId for log in agents.Evaluated.range(start, head + 1)] == [0]
         assert agents.decisionRecord(0).evaluated
+
+
+def test_a_borrower_on_a_chain_gone_back_and_not_yet_grown_back_is_found_and_liquidated(
+    rewound_book, accounts, chain, tmp_path
+):
+    lending = rewound_book
+    with isolated(chain):
+        k = keeper(protocol_of(lending), accounts[7], tmp_path)
+        fork = chain.snapshot()
+        chain.mine(GONE_BACK)
+        k.run("liquidator")
+        scanned = chain.blocks.head.number
+        chain.restore(fork)
+        borrower = accounts[9]
+        lending.open_position(borrower, "tbill", 100_000 * USDC, 70_000 * USDC)
+        lending.set_nav("tbill", 65_000_000)
+        lending.confirm("tbill")
+        assert chain.blocks.head.number < scanned  # the node still below what was read
+        assert lending.book.healthFactor(borrower) < WAD
+        start = chain.blocks.head.number + 1
+        k.run("liquidator")
+        liquidated = [log.borrower for log in lending.book.Liquidated.range(start, start + 50)]
+        assert liquidated == [borrower.address]
