@@ -75,7 +75,9 @@ def vault_unlisted_feeds(keeper: Keeper, block: int) -> dict[str, str]:
     the block they were read at (`sleeve_set_changed`), when the pass reads an earlier block
     than they were read at (a node behind, a chain rolled back), or when another block is now
     where the last scan ended (`chain_changed`: the chain went back past it and grew again on
-    other history, where a sleeve the DAO added below the read block was never watched)."""
+    other history, where a sleeve the DAO added below the read block was never watched). A pass
+    below the block last looked at reads the look-back below its own block (it read nothing,
+    and a sleeve added on a rewound chain was not watched until the chain had grown back)."""
     kept, web3 = keeper.sleeve_set, keeper.web3
     if (
         kept is not None
@@ -83,7 +85,9 @@ def vault_unlisted_feeds(keeper: Keeper, block: int) -> dict[str, str]:
         and not chain_changed(web3, kept.scanned, kept.scanned_hash, block)
     ):
         cfg = keeper.settings.liquidator
-        start = scan_start(kept.scanned, kept.block + 1, cfg.reorg_depth)
+        # below what was looked at (a node lagging, or rewound and not grown back yet): the
+        # look-back below this block, as the log scans (`keepers.reads.scans.scan_cursor`)
+        start = scan_start(min(kept.scanned, block), kept.block + 1, cfg.reorg_depth)
         if start > block:
             return dict(kept.feeds)
         changes = sleeve_change_blocks(web3, keeper.protocol.vault, start, block, cfg.scan_chunk)

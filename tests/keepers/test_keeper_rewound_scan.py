@@ -11,7 +11,7 @@ blocks must then be of the new chain, not of the abandoned one:
   later decision tightened as if the book were stressed), and missed one the new chain made;
 - the sleeve set the sentinel (and settler, evaluator) keeps: a sleeve the DAO added on the new
   chain below the block the set was read at was never watched (its feed three days stale,
-  no alert, no pause);
+  no alert, no pause), nor, until the chain had grown back, one added above it;
 - the keeper's check of its own mined transactions (`Keeper.reconcile`): an `evaluate:0` mined
   on the abandoned chain below the floor of that check stayed done, and the decision, due on
   the new chain, was never evaluated by the keeper (`already-done` on every pass).
@@ -190,3 +190,25 @@ def test_a_borrower_on_a_chain_gone_back_and_not_yet_grown_back_is_found_and_liq
         k.run("liquidator")
         liquidated = [log.borrower for log in lending.book.Liquidated.range(start, start + 50)]
         assert liquidated == [borrower.address]
+
+
+def test_a_sleeve_added_on_a_chain_gone_back_and_not_yet_grown_back_is_watched(
+    rewound_book, project, chain, tmp_path
+):
+    lending = rewound_book
+    vs = lending.vs
+    with isolated(chain):
+        k = keeper(protocol_of(lending), None, tmp_path)
+        k.run("sentinel")  # the vault's sleeves read (and kept) here
+        fork = chain.snapshot()
+        chain.mine(GONE_BACK)
+        scanned = k.run("sentinel").block  # their logs looked at up to here
+        chain.restore(fork)
+        local = dataclasses.replace(vs, sleeves=list(vs.sleeves))  # the module's list intact
+        extra = add_sleeve(project, local, SleeveSpec("extra", cap_bps=2_000))
+        stale = chain.blocks.head.timestamp - 3 * DAY
+        extra.feed.setRound(extra.feed.latestAnswer(), stale, sender=vs.governance)
+        assert chain.blocks.head.number < scanned  # the node still below what was looked at
+        report = k.run("sentinel")
+        alerts = {(a.code, a.severity, a.subject) for a in report.alerts}
+        assert ("oracle-stale", "critical", extra.sleeve.address) in alerts, report.summary()
