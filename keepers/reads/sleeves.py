@@ -69,13 +69,14 @@ def read_vault_sleeves(
 class SleeveSet:
     """The vault's `sleeves` as read at `block`, with `feeds` (sleeve -> token) of those the
     manifest does not list, `scanned`: the last block whose sleeve logs were looked at, and
-    `scanned_hash`: that block's hash (`keepers.reads.scans.chain_changed`)."""
+    `mark`: what tells whether the chain went back under them (`keepers.reads.scans.cursor_mark`,
+    `chain_changed`)."""
 
     block: int
     scanned: int
     sleeves: tuple[str, ...]
     feeds: Mapping[str, str] = field(default_factory=dict)
-    scanned_hash: str | None = None
+    mark: str | None = None
 
 
 def sleeve_change_blocks(web3: Any, vault: Any, start: int, end: int, chunk: int) -> list[int]:

@@ -304,8 +304,8 @@ class Keeper:
         alike: those of `reorg_depth` blocks below the head, or below the head the last check
         read when that is lower (the chain grew while the keeper was away; a cursor
         `reorg-check:<address>` in the store), or all of them since the deployment when
-        another block is now at that head (`keepers.reads.scans.cursor_moved`: the chain went
-        back past it and grew again). Returns those still pending (the next send
+        another block is now at that floor (`keepers.reads.scans.cursor_moved`: the chain went
+        back below it and grew again). Returns those still pending (the next send
         waits behind them: the node's pending nonce counts them; `run` resumes them)."""
         if self.address is None:
             return []
@@ -318,14 +318,14 @@ class Keeper:
         if depth > 0:
             # from the head the last check read, not only this one: the chain may have grown
             # past a reorg by more than `depth` blocks since (`keepers.inflight.recheck_floor`);
-            # from the deployment once another block is at that head (the chain went back past
+            # from the deployment once another block is at that floor (the chain went back below
             # it and grew again: a mined `evaluate:<id>` below the floor stayed done for ever)
             cursor = f"{REORG_CHECK}:{self.address}"
             moved = cursor_moved(self.web3, self.store, cursor, head)
             checked = self.protocol.block if moved else self.store.last_block(cursor)
             reopen_reorged(probe, head, depth, checked)
             self.store.set_last_block(cursor, head)
-            mark_cursor(self.web3, self.store, cursor, head)
+            mark_cursor(self.web3, self.store, cursor, head, depth)
         return settle_all(self.sender, self.store.in_flight(self.address), self._race_check)
 
     def _race_check(self, record: TxRecord) -> Contested | None:

@@ -16,10 +16,11 @@ blocks must then be of the new chain, not of the abandoned one:
   on the abandoned chain below the floor of that check stayed done, and the decision, due on
   the new chain, was never evaluated by the keeper (`already-done` on every pass).
 
-Each now keeps its cursor block's hash and reads from the deployment (the sleeves: again; the
-transactions: every receipt since) when another block is there
-(`keepers.reads.scans.chain_changed`). Chain facts: the book's debt and `Liquidated` /
-`BadDebtRealized` / `Evaluated` logs, the vault's sleeves, the decision's record."""
+Each now keeps a mark, the hash of the block its look-back no longer reads, and reads from the
+deployment (the sleeves: again; the transactions: every receipt since) when another block is
+there (`keepers.reads.scans.chain_changed`); a reorg above the mark is the look-back's. Chain
+facts: the book's debt and `Liquidated` / `BadDebtRealized` / `Evaluated` logs, the vault's
+sleeves, the decision's record."""
 
 from __future__ import annotations
 
@@ -212,3 +213,38 @@ def test_a_sleeve_added_on_a_chain_gone_back_and_not_yet_grown_back_is_watched(
         report = k.run("sentinel")
         alerts = {(a.code, a.severity, a.subject) for a in report.alerts}
         assert ("oracle-stale", "critical", extra.sleeve.address) in alerts, report.summary()
+
+
+def test_a_reorg_of_the_scanned_head_within_the_look_back_reads_the_look_back_only(
+    rewound_book, accounts, chain, tmp_path, monkeypatch
+):
+    """The commonest reorg on a live chain replaces the head block, the one a scan's cursor read
+    last: the hash check took that for a chain gone back and read the book's history again from
+    the deployment block, every block since (on a long-lived deployment thousands of
+    `eth_getLogs` a pass, on every such reorg). The look-back re-reads that block anyway: only
+    a change below the look-back reads from the deployment (the borrower scan, and alike the
+    steward's total, the sleeve set and the reorg check of the key's transactions)."""
+    lending = rewound_book
+    with isolated(chain):
+        k = keeper(protocol_of(lending), accounts[7], tmp_path)
+        depth = k.settings.liquidator.reorg_depth
+        chain.mine(2 * depth)
+        fork, below = chain.snapshot(), chain.blocks.head.number
+        chain.mine(1)
+        k.run("liquidator")
+        scanned = k.store.last_block("position-scan")
+        assert scanned == below + 1
+        chain.restore(fork)
+        accounts[0].transfer(accounts[1], 1)  # another block at the scanned height
+        chain.mine(1)
+        asked: list[int] = []
+        real = type(k.web3.eth).get_logs
+
+        def recorded(self, params):
+            asked.append(int(params["fromBlock"]))
+            return real(self, params)
+
+        monkeypatch.setattr(type(k.web3.eth), "get_logs", recorded)
+        k.run("liquidator")
+        monkeypatch.undo()
+        assert asked and min(asked) >= scanned + 1 - depth > k.protocol.block, asked
