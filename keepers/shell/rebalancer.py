@@ -418,7 +418,10 @@ def _skip_target(skip: RebalanceSkip) -> tuple[int, ...] | None:
 
 def _futile_repeat(keeper: Keeper, target: tuple[int, ...], now: int) -> str | None:
     """Why sending `target` again would be futile (`jobs.rebalancer.futile_repeat` on this
-    keeper's last decision and what it moved on chain). None: send."""
+    keeper's last decision and what it moved on chain). None: send — also when the chain no
+    longer holds that decision as this keeper's (a node restarted from an older state, a reorg
+    that dropped the rebalance: `decision(id)` reverted `UnknownDecision` and failed every
+    later pass, or another agent's decision took its id)."""
     last = keeper.store.latest_decision()
     body = keeper.store.rationale(last.rationale_hash) if last is not None else None
     if last is None or body is None:
@@ -427,7 +430,12 @@ def _futile_repeat(keeper: Keeper, target: tuple[int, ...], now: int) -> str | N
         previous = [int(b) for b in decode_rationale(body)["outcome"]["target_bps"]]
     except (ValueError, KeyError, TypeError):
         return None
-    decision = keeper.protocol.vault.decision(int(last.decision_id))
+    vault = keeper.protocol.vault
+    if int(last.decision_id) >= int(vault.decisionCount()):
+        return None
+    decision = vault.decision(int(last.decision_id))
+    if str(decision.agent).lower() != str(keeper.address).lower():
+        return None
     moved = sum(abs(int(n) - int(o)) for n, o in zip(decision.newBps, decision.oldBps, strict=True))
     if not futile_repeat(previous, target, int(decision.timestamp), now, moved):
         return None

@@ -443,3 +443,30 @@ def test_a_pending_rebalance_planned_on_a_chain_gone_back_past_a_sleeve_swap_is_
     record = k.store.transaction(stale.tx_hash)
     assert record.status == "replaced", record
     assert "no longer those it was planned over" in record.error, record.error
+
+
+def test_a_rebalancer_whose_last_decision_the_chain_no_longer_holds_rebalances_again(
+    swappable, chain, accounts, tmp_path
+):
+    """A node restarted from before the keeper's last rebalance (or a reorg that dropped it)
+    undid the decision it opened; the store still held it as the keeper's latest, and every
+    later pass asked the vault for it (`decision(id)`, to tell whether sending its targets again
+    is futile) and failed on `UnknownDecision`: the rebalancer never rebalanced again. A
+    decision the chain does not hold says nothing of futility: the pass plans and sends."""
+    system = swappable
+    vault = system.vault
+    system.deposit(accounts[6], NAV)
+    k = planned(system, chain, tmp_path)
+    count = vault.decisionCount()
+    fork = chain.snapshot()  # the state the node is restarted from
+    first = k.run("rebalancer")
+    assert [a.outcome for a in first.actions] == ["mined"], first.summary()
+    assert int(k.store.latest_decision().decision_id) == count
+    chain.restore(fork)
+    chain.mine(5)  # grown back past the block it was mined in
+    assert vault.decisionCount() == count
+    start = chain.blocks.head.number + 1
+    again = k.run("rebalancer")
+    assert [a.outcome for a in again.actions] == ["mined"], again.summary()
+    sleeves = [s.sleeve.address for s in system.sleeves]
+    assert decisions_since(vault, chain, start) == [(sleeves, [3_000, 0, 2_000])]
