@@ -41,6 +41,35 @@ def grow_past(chain, block: int) -> None:
     chain.mine(block + 5 - chain.blocks.head.number)
 
 
+def pass_then_rewind(chain, k, job: str):
+    """`k`'s `job` pass 40 blocks past a dump, then the node restarted from that dump: the
+    pass's report."""
+    fork = chain.snapshot()  # the state the node is restarted from
+    chain.mine(GONE_BACK)
+    report = k.run(job)
+    chain.restore(fork)
+    return report
+
+
+def stale_sleeve(project, vs, chain):
+    """A sleeve the DAO adds (the keeper's manifest does not list it), its feed 3 days stale."""
+    local = dataclasses.replace(vs, sleeves=list(vs.sleeves))  # the module's list intact
+    extra = add_sleeve(project, local, SleeveSpec("extra", cap_bps=2_000))
+    stale = chain.blocks.head.timestamp - 3 * DAY
+    extra.feed.setRound(extra.feed.latestAnswer(), stale, sender=vs.governance)
+    return extra
+
+
+def stale_alerted(report, extra) -> bool:
+    """Whether the sentinel's `report` alerts on `extra`'s stale feed, as critical."""
+    alerts = {(a.code, a.severity, a.subject) for a in report.alerts}
+    return ("oracle-stale", "critical", extra.sleeve.address) in alerts
+
+
+def liquidated_since(lending, start: int) -> list[str]:
+    return [log.borrower for log in lending.book.Liquidated.range(start, start + 50)]
+
+
 @pytest.fixture(scope="module")
 def rewound_book(project, accounts):
     lending = supplied_book(project, accounts)
@@ -54,11 +83,7 @@ def test_a_borrower_on_a_chain_gone_back_past_the_scan_is_found_and_liquidated(
     lending = rewound_book
     with isolated(chain):
         k = keeper(protocol_of(lending), accounts[7], tmp_path)
-        fork = chain.snapshot()  # the state the node is restarted from
-        chain.mine(GONE_BACK)
-        k.run("liquidator")  # the scan reads up to 40 blocks past the dump
-        scanned = chain.blocks.head.number
-        chain.restore(fork)  # the node restarted from its older state
+        scanned = pass_then_rewind(chain, k, "liquidator").block  # 40 blocks past the dump
         borrower = accounts[9]
         lending.open_position(borrower, "tbill", 100_000 * USDC, 70_000 * USDC)
         opened = chain.blocks.head.number
@@ -70,8 +95,7 @@ def test_a_borrower_on_a_chain_gone_back_past_the_scan_is_found_and_liquidated(
         start = chain.blocks.head.number + 1
         k.run("liquidator")
         assert borrower.address.lower() in k.store.borrowers()
-        liquidated = [log.borrower for log in lending.book.Liquidated.range(start, start + 50)]
-        assert liquidated == [borrower.address]
+        assert liquidated_since(lending, start) == [borrower.address]
         assert lending.book.debtOf(borrower) < 70_000 * USDC
 
 
@@ -119,22 +143,15 @@ def test_a_sleeve_added_on_a_chain_gone_back_past_the_sleeve_read_is_watched(
     vs = lending.vs
     with isolated(chain):
         k = keeper(protocol_of(lending), None, tmp_path)
-        fork = chain.snapshot()
-        chain.mine(GONE_BACK)
-        read = k.run("sentinel").block  # the vault's sleeves read (and kept) here
-        chain.restore(fork)
-        local = dataclasses.replace(vs, sleeves=list(vs.sleeves))  # the module's list intact
-        extra = add_sleeve(project, local, SleeveSpec("extra", cap_bps=2_000))
-        stale = chain.blocks.head.timestamp - 3 * DAY
-        extra.feed.setRound(extra.feed.latestAnswer(), stale, sender=vs.governance)
+        read = pass_then_rewind(chain, k, "sentinel").block  # the sleeves read (and kept) here
+        extra = stale_sleeve(project, vs, chain)
         added = chain.blocks.head.number
         chain.mine(GROWN)
         assert added < read - k.settings.liquidator.reorg_depth < chain.blocks.head.number
         last = vs.vault.sleeveAt(vs.vault.sleeveCount() - 1).sleeve
         assert last == extra.sleeve.address  # the vault holds it on the new chain
         report = k.run("sentinel")
-        alerts = {(a.code, a.severity, a.subject) for a in report.alerts}
-        assert ("oracle-stale", "critical", extra.sleeve.address) in alerts, report.summary()
+        assert stale_alerted(report, extra), report.summary()
 
 
 def test_an_evaluation_mined_on_a_chain_gone_back_past_the_reorg_check_is_sent_again(
@@ -176,11 +193,7 @@ def test_a_borrower_on_a_chain_gone_back_and_not_yet_grown_back_is_found_and_liq
     lending = rewound_book
     with isolated(chain):
         k = keeper(protocol_of(lending), accounts[7], tmp_path)
-        fork = chain.snapshot()
-        chain.mine(GONE_BACK)
-        k.run("liquidator")
-        scanned = chain.blocks.head.number
-        chain.restore(fork)
+        scanned = pass_then_rewind(chain, k, "liquidator").block
         borrower = accounts[9]
         lending.open_position(borrower, "tbill", 100_000 * USDC, 70_000 * USDC)
         lending.set_nav("tbill", 65_000_000)
@@ -189,8 +202,7 @@ def test_a_borrower_on_a_chain_gone_back_and_not_yet_grown_back_is_found_and_liq
         assert lending.book.healthFactor(borrower) < WAD
         start = chain.blocks.head.number + 1
         k.run("liquidator")
-        liquidated = [log.borrower for log in lending.book.Liquidated.range(start, start + 50)]
-        assert liquidated == [borrower.address]
+        assert liquidated_since(lending, start) == [borrower.address]
 
 
 def test_a_sleeve_added_on_a_chain_gone_back_and_not_yet_grown_back_is_watched(
@@ -201,18 +213,11 @@ def test_a_sleeve_added_on_a_chain_gone_back_and_not_yet_grown_back_is_watched(
     with isolated(chain):
         k = keeper(protocol_of(lending), None, tmp_path)
         k.run("sentinel")  # the vault's sleeves read (and kept) here
-        fork = chain.snapshot()
-        chain.mine(GONE_BACK)
-        scanned = k.run("sentinel").block  # their logs looked at up to here
-        chain.restore(fork)
-        local = dataclasses.replace(vs, sleeves=list(vs.sleeves))  # the module's list intact
-        extra = add_sleeve(project, local, SleeveSpec("extra", cap_bps=2_000))
-        stale = chain.blocks.head.timestamp - 3 * DAY
-        extra.feed.setRound(extra.feed.latestAnswer(), stale, sender=vs.governance)
+        scanned = pass_then_rewind(chain, k, "sentinel").block  # their logs looked at up to here
+        extra = stale_sleeve(project, vs, chain)
         assert chain.blocks.head.number < scanned  # the node still below what was looked at
         report = k.run("sentinel")
-        alerts = {(a.code, a.severity, a.subject) for a in report.alerts}
-        assert ("oracle-stale", "critical", extra.sleeve.address) in alerts, report.summary()
+        assert stale_alerted(report, extra), report.summary()
 
 
 def test_a_reorg_of_the_scanned_head_within_the_look_back_reads_the_look_back_only(
