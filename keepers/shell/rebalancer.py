@@ -15,6 +15,7 @@ from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
+from web3.exceptions import TransactionNotFound
 
 from keepers.actions import CANCEL_KIND
 from keepers.inflight import Blocked
@@ -463,7 +464,10 @@ def _rebalanced(keeper: Keeper, receipt: Any) -> list[tuple[int, bytes, str]]:
 def _record_decisions(keeper: Keeper, tx_hash: str, missing_only: bool = False) -> list[int]:
     """Records the decisions a mined rebalance opened, as the vault's `Rebalanced` events state
     them (id, rationale hash, URI); returns the ids recorded."""
-    receipt = keeper.web3.eth.get_transaction_receipt(tx_hash)
+    try:
+        receipt = keeper.web3.eth.get_transaction_receipt(tx_hash)
+    except TransactionNotFound:  # the node does not have it (behind it, or the chain went
+        return []  # back under it: a pass failed on it until the chain grew back): none yet
     ids = []
     for decision_id, digest, uri in _rebalanced(keeper, receipt):
         if missing_only and keeper.store.decision(decision_id) is not None:

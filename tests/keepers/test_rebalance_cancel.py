@@ -452,7 +452,9 @@ def test_a_rebalancer_whose_last_decision_the_chain_no_longer_holds_rebalances_a
     undid the decision it opened; the store still held it as the keeper's latest, and every
     later pass asked the vault for it (`decision(id)`, to tell whether sending its targets again
     is futile) and failed on `UnknownDecision`: the rebalancer never rebalanced again. A
-    decision the chain does not hold says nothing of futility: the pass plans and sends."""
+    decision the chain does not hold says nothing of futility: the pass plans and sends. While
+    the node was still below the block the rebalance was mined in, each pass failed before
+    that, on the missing receipt (`TransactionNotFound`, recovering decisions)."""
     system = swappable
     vault = system.vault
     system.deposit(accounts[6], NAV)
@@ -463,8 +465,13 @@ def test_a_rebalancer_whose_last_decision_the_chain_no_longer_holds_rebalances_a
     assert [a.outcome for a in first.actions] == ["mined"], first.summary()
     assert int(k.store.latest_decision().decision_id) == count
     chain.restore(fork)
-    chain.mine(5)  # grown back past the block it was mined in
     assert vault.decisionCount() == count
+    # the node below the block it was mined in: the pass raised TransactionNotFound (its
+    # decision's receipt), now it says the node is behind and sends nothing
+    below = k.run("rebalancer")
+    assert below.notes[0].startswith("the node is behind"), below.notes
+    assert [a.outcome for a in below.actions] == ["already-done"], below.summary()
+    chain.mine(5)  # grown back past it
     start = chain.blocks.head.number + 1
     again = k.run("rebalancer")
     assert [a.outcome for a in again.actions] == ["mined"], again.summary()
