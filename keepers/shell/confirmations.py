@@ -76,9 +76,9 @@ def vault_unlisted_feeds(keeper: Keeper, block: int) -> dict[str, str]:
     than they were read at (a node behind, a chain rolled back), or when another block is now
     below the look-back of the last look (`cursor_mark` of it, not below the read block;
     `chain_changed`: the chain went back under it and grew again on other history, where a
-    sleeve the DAO added below the read block was never watched). A pass
-    below the block last looked at reads the look-back below its own block (it read nothing,
-    and a sleeve added on a rewound chain was not watched until the chain had grown back)."""
+    sleeve the DAO added below the read block was never watched). A pass below the block last
+    looked at reads the look-back below its own block (it read nothing, and a sleeve added on a
+    rewound chain was not watched until the chain had grown back)."""
     kept, web3 = keeper.sleeve_set, keeper.web3
     if kept is not None and block >= kept.block and not chain_changed(web3, kept.mark, block):
         cfg = keeper.settings.liquidator

@@ -151,11 +151,10 @@ def _bad_debt(keeper: Keeper, block: int) -> int:
     the job's state: each pass reads only the blocks after its cursor, `liquidator.reorg_depth`
     blocks back (`keepers.reads.scans`), in `liquidator.scan_chunk` ranges. A block below the
     cursor (a receipt's, `verify-steward --replay`) is summed from the deployment, state kept.
-    The cursor's mark is kept too (`cursor_mark`): when another block is there (the chain went
-    back below the look-back and grew again on other history) the total is summed from the
-    deployment again,
-    once — it kept a write-off the new chain never made, or missed one it made below the cursor
-    (`tests/keepers/test_keeper_rewound_scan.py`)."""
+    A mark of its last settled block is kept too (`cursor_mark`): when another block is there
+    (the chain went back below the look-back and grew again on other history) the total is
+    summed from the deployment again, once — it kept a write-off the new chain never made, or
+    missed one it made below the cursor (`tests/keepers/test_keeper_rewound_scan.py`)."""
     cfg = keeper.settings.liquidator
     origin, web3 = keeper.protocol.block, keeper.web3
     params = {"address": keeper.protocol.lending.address, "topics": [BAD_DEBT_TOPIC]}
