@@ -321,6 +321,22 @@ def supplied_book(project, accounts) -> LendingSystem:
     return lending
 
 
+def write_off(lending, borrower, liquidator) -> int:
+    """Gold plus 1 wei of T-bills, gold -40 %: `liquidator`'s pass writes debt off; the amount
+    (`BadDebtRealized`)."""
+    start = lending.book.provider.get_block("latest").number + 1
+    price = int(lending.feed("gold").latestRoundData()[1])
+    lending.open_position(borrower, "gold", 100_000 * USDC, 69_000 * USDC)
+    lending.buy_collateral(borrower, "tbill", 10 * USDC)
+    lending.book.depositCollateral(lending.token("tbill"), 1, sender=borrower)
+    lending.set_nav("gold", price * 6 // 10)
+    lending.confirm("gold")  # a liquidation counts the fall once confirmed
+    liquidator.run("liquidator")
+    head = lending.book.provider.get_block("latest").number
+    (bad,) = lending.book.BadDebtRealized.range(start, head + 1)
+    return int(bad.amount)
+
+
 def deployed_manifest(repo_root: Path, deployer, folder: Path) -> Path:
     """The local config deployed by `deployer` (quietly), its manifest saved in `folder` under
     the name a local network's manifest has: what a keeper or script started with

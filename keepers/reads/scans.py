@@ -23,7 +23,19 @@ if TYPE_CHECKING:
 
     from keepers.store import Store
 
-__all__ = ["Chunk", "fold_block_sums", "log_chunks", "read_logs", "scan_cursor", "scan_start"]
+__all__ = [
+    "Chunk",
+    "block_hash",
+    "chain_changed",
+    "cursor_mark",
+    "cursor_moved",
+    "fold_block_sums",
+    "log_chunks",
+    "mark_cursor",
+    "read_logs",
+    "scan_cursor",
+    "scan_start",
+]
 
 Chunk = tuple[int, int, list[Any]]  # (first block, last block, the logs in chain order)
 
@@ -107,26 +119,66 @@ def scan_cursor(
     cut short by a failed request resumes there). `apply` sees the look-back blocks again each
     pass: it must be idempotent over them.
 
-    The cursor block's hash is kept beside it (job state `<cursor>:block-hash`); a pass that
-    finds another block there — a node restarted from an older state (`anvil --load-state`), a
-    reorg deeper than `depth` — reads from `origin` again: the look-back alone started 12 blocks
-    below the old cursor once the chain had grown back past it, and a borrower who borrowed in
-    between was never found (`tests/keepers/test_keeper_rewound_scan.py`). A node below the
-    cursor (lagging, or rewound and not grown back yet) is checked once it reaches it. Cost: two
+    Beside the cursor its mark is kept (`cursor_mark`, job state `<cursor>:block-hash`): a pass
+    that finds another block there — a node restarted from an older state (`anvil
+    --load-state`), a reorg deeper than `depth` — reads from `origin` again: the look-back alone
+    started 12 blocks below the old cursor once the chain had grown back past it, and a borrower
+    who borrowed in between was never found (`tests/keepers/test_keeper_rewound_scan.py`). A
+    node below the mark (lagging, or rewound and not grown back yet) is checked once it reaches
+    it; while it is below the cursor each pass reads the `depth` blocks below the node's head
+    (the cursor stays): a node restarted from an older state had the liquidator read nothing
+    while the chain grew back, and a borrower who borrowed there was not liquidated. Cost: two
     block reads a pass."""
-    kept, mark = store.last_block(cursor), f"{cursor}:block-hash"
-    if kept is not None and kept <= head:
-        seen = store.job_state(mark)
-        if seen is not None and _block_hash(web3, kept) != seen:
-            kept = None  # the chain under the cursor changed: read it again from `origin`
-    start = scan_start(kept, origin, depth)
+    # the chain under the cursor changed: read it again from `origin`
+    kept = None if cursor_moved(web3, store, cursor, head) else store.last_block(cursor)
+    start = scan_start(kept if kept is None else min(kept, head), origin, depth)
     for lo, hi, logs in log_chunks(web3, params, start, head, chunk):
         apply(lo, hi, logs)
         store.set_last_block(cursor, hi)
+    mark_cursor(web3, store, cursor, head, depth)
+
+
+def cursor_moved(web3: Web3, store: Store, cursor: str, head: int) -> bool:
+    """`chain_changed` under the store's `cursor`, against the mark `mark_cursor` kept beside it
+    (job state `<cursor>:block-hash`)."""
+    return chain_changed(web3, store.job_state(f"{cursor}:block-hash"), head)
+
+
+def mark_cursor(web3: Web3, store: Store, cursor: str, head: int, depth: int) -> None:
+    """Keeps the mark of the store's `cursor` (`cursor_mark`) beside it, for `cursor_moved`."""
     now = store.last_block(cursor)
-    if now is not None and now <= head:
-        store.set_job_state(mark, _block_hash(web3, now))
+    mark = None if now is None else cursor_mark(web3, now, depth, head)
+    if mark is not None:
+        store.set_job_state(f"{cursor}:block-hash", mark)
 
 
-def _block_hash(web3: Web3, block: int) -> str:
+def block_hash(web3: Web3, block: int) -> str:
+    """The hash of the node's block `block` now ("0x…")."""
     return "0x" + bytes(web3.eth.get_block(block)["hash"]).hex()
+
+
+def cursor_mark(web3: Web3, cursor: int, depth: int, head: int, floor: int = 0) -> str | None:
+    """What a cursor keeps to tell whether the chain it read went back under it: the number and
+    hash ("<number>:0x…") of the block `depth` below it (not below `floor`), the highest block
+    its look-back no longer reads — a reorg above it is read again anyway, and marking the
+    cursor's own block had every one-block reorg of the head read the whole history again;
+    None while the node's `head` is below that block."""
+    block = max(cursor - depth, floor, 0)
+    return f"{block}:{block_hash(web3, block)}" if block <= head else None
+
+
+def chain_changed(web3: Web3, mark: str | None, head: int) -> bool:
+    """Whether the node now has another block at the one `mark` (`cursor_mark`) names: the chain
+    went back below the look-back of the cursor that kept it (a node restarted from an older
+    state, a reorg deeper than the look-back) and grew again, and what was read up to it may be
+    of the abandoned chain. False when nothing was kept (or a bare hash, the mark's older
+    form), or the marked block is above `head` (a node below it, lagging or rewound and not
+    grown back yet, is checked once it reaches it). Every cursor that keeps what it read of
+    past blocks uses it: the log scans (`scan_cursor`), the keeper's reorg check of its own
+    mined transactions (`Keeper.reconcile`; both through `cursor_moved`), the steward's
+    bad-debt total, the vault's sleeve set (`keepers.shell.confirmations.vault_unlisted_feeds`).
+    One block read."""
+    number, marked, seen = (mark or "").partition(":")
+    if not marked or not number.isdigit():
+        return False
+    return int(number) <= head and block_hash(web3, int(number)) != seen

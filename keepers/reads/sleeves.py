@@ -68,12 +68,15 @@ def read_vault_sleeves(
 @dataclass(frozen=True)
 class SleeveSet:
     """The vault's `sleeves` as read at `block`, with `feeds` (sleeve -> token) of those the
-    manifest does not list, and `scanned`: the last block whose sleeve logs were looked at."""
+    manifest does not list, `scanned`: the last block whose sleeve logs were looked at, and
+    `mark`: what tells whether the chain went back under them (`keepers.reads.scans.cursor_mark`,
+    `chain_changed`)."""
 
     block: int
     scanned: int
     sleeves: tuple[str, ...]
     feeds: Mapping[str, str] = field(default_factory=dict)
+    mark: str | None = None
 
 
 def sleeve_change_blocks(web3: Any, vault: Any, start: int, end: int, chunk: int) -> list[int]:

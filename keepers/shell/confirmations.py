@@ -26,7 +26,7 @@ from keepers.reads import (
     sleeve_change_blocks,
     sleeve_set_changed,
 )
-from keepers.reads.scans import scan_start
+from keepers.reads.scans import chain_changed, cursor_mark, scan_start
 from keepers.shell.reports import JobReport
 
 if TYPE_CHECKING:
@@ -72,23 +72,32 @@ def vault_unlisted_feeds(keeper: Keeper, block: int) -> dict[str, str]:
     kept on the keeper (`Keeper.sleeve_set`); a later pass only looks for `SleeveAdded` and
     `SleeveRemoved` logs of the vault since the last block it looked at (`liquidator.reorg_depth`
     blocks back, in `liquidator.scan_chunk` ranges), and reads the sleeves again when one is after
-    the block they were read at (`sleeve_set_changed`), or when the pass reads an earlier block
-    than they were read at (a node behind, a chain rolled back)."""
-    kept = keeper.sleeve_set
-    if kept is not None and block >= kept.block:
+    the block they were read at (`sleeve_set_changed`), when the pass reads an earlier block
+    than they were read at (a node behind, a chain rolled back), or when another block is now
+    below the look-back of the last look (`cursor_mark` of it, not below the read block;
+    `chain_changed`: the chain went back under it and grew again on other history, where a
+    sleeve the DAO added below the read block was never watched). A pass below the block last
+    looked at reads the look-back below its own block (it read nothing, and a sleeve added on a
+    rewound chain was not watched until the chain had grown back)."""
+    kept, web3 = keeper.sleeve_set, keeper.web3
+    if kept is not None and block >= kept.block and not chain_changed(web3, kept.mark, block):
         cfg = keeper.settings.liquidator
-        start = scan_start(kept.scanned, kept.block + 1, cfg.reorg_depth)
+        # below what was looked at (a node lagging, or rewound and not grown back yet): the
+        # look-back below this block, as the log scans (`keepers.reads.scans.scan_cursor`)
+        start = scan_start(min(kept.scanned, block), kept.block + 1, cfg.reorg_depth)
         if start > block:
             return dict(kept.feeds)
-        changes = sleeve_change_blocks(
-            keeper.web3, keeper.protocol.vault, start, block, cfg.scan_chunk
-        )
+        changes = sleeve_change_blocks(web3, keeper.protocol.vault, start, block, cfg.scan_chunk)
         if not sleeve_set_changed(kept.block, changes):
-            keeper.sleeve_set = replace(kept, scanned=max(kept.scanned, block))
+            if block > kept.scanned:
+                mark = cursor_mark(web3, block, cfg.reorg_depth, block, floor=kept.block)
+                kept = replace(kept, scanned=block, mark=mark)
+                keeper.sleeve_set = kept
             return dict(kept.feeds)
     read_at, sleeves = read_vault_sleeves(keeper.multicall, keeper.protocol.vault, block)
     feeds = unlisted_feeds(keeper, sleeves, read_at)
-    keeper.sleeve_set = SleeveSet(read_at, read_at, sleeves, MappingProxyType(dict(feeds)))
+    mark = cursor_mark(web3, read_at, 0, read_at)
+    keeper.sleeve_set = SleeveSet(read_at, read_at, sleeves, MappingProxyType(dict(feeds)), mark)
     return feeds
 
 

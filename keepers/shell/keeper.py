@@ -48,6 +48,7 @@ from keepers.nonces import take_nonce
 from keepers.outcomes import Mined, Outcome, Stuck, Unfunded
 from keepers.protocol import Protocol
 from keepers.reads import SleeveSet
+from keepers.reads.scans import cursor_moved, mark_cursor
 from keepers.shell.passes import RACE_CHECKS, RUNNERS
 from keepers.shell.rebalancer import cancel_stale_rebalances, settle_cancels
 from keepers.shell.reports import (
@@ -310,7 +311,9 @@ class Keeper:
         First, mined records whose receipt a reorg removed are set back to `sent` and settled
         alike: those of `reorg_depth` blocks below the head, or below the head the last check
         read when that is lower (the chain grew while the keeper was away; a cursor
-        `reorg-check:<address>` in the store). Returns those still pending (the next send
+        `reorg-check:<address>` in the store), or all of them since the deployment when
+        another block is now at that floor (`keepers.reads.scans.cursor_moved`: the chain went
+        back below it and grew again). Returns those still pending (the next send
         waits behind them: the node's pending nonce counts them; `run` resumes them)."""
         if self.address is None:
             return []
@@ -322,11 +325,18 @@ class Keeper:
             log.warning(self.behind, extra={"block": head})
         if depth > 0:
             # from the head the last check read, not only this one: the chain may have grown
-            # past a reorg by more than `depth` blocks since (`keepers.inflight.recheck_floor`)
+            # past a reorg by more than `depth` blocks since (`keepers.inflight.recheck_floor`);
+            # from the deployment once another block is at that floor (the chain went back below
+            # it and grew again: a mined `evaluate:<id>` below the floor stayed done for ever)
             cursor = f"{REORG_CHECK}:{self.address}"
-            reopen_reorged(probe, head, depth, self.store.last_block(cursor))
+            moved = cursor_moved(self.web3, self.store, cursor, head)
+            checked = self.protocol.block if moved else self.store.last_block(cursor)
+            reopen_reorged(probe, head, depth, checked)
             self.store.set_last_block(cursor, head)
-        return settle_all(self.record_sender, self.store.in_flight(self.address), self._race_check)
+            mark_cursor(self.web3, self.store, cursor, head, depth)
+        return settle_all(
+            self.record_sender, self.store.in_flight(self.address), self._race_check
+        )
 
     def _race_check(self, record: TxRecord) -> Contested | None:
         """`record`'s race check, rebuilt from its job and action id (`RACE_CHECKS`)."""

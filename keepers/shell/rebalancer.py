@@ -15,6 +15,7 @@ from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
+from web3.exceptions import TransactionNotFound
 
 from keepers.actions import CANCEL_KIND
 from keepers.inflight import Blocked
@@ -32,6 +33,7 @@ from keepers.jobs import (
     stale_rebalance,
 )
 from keepers.math import adjusted_collateral, health_factor
+from keepers.multicall import MulticallError
 from keepers.nonces import cancel_flight
 from keepers.outcomes import Refused, Stuck
 from keepers.reads import (
@@ -41,6 +43,7 @@ from keepers.reads import (
     read_allocation,
     read_book,
     read_oracles,
+    read_vault_sleeves,
     sleeve_change_blocks,
 )
 from keepers.shell.confirmations import poke_confirmations
@@ -274,17 +277,37 @@ def _sleeve_log_blocks(keeper: Keeper, since: int) -> list[int]:
     return sleeve_change_blocks(keeper.web3, keeper.protocol.vault, since, head, chunk)
 
 
+def _sleeves_replaced(keeper: Keeper) -> str | None:
+    """Why the vault's sleeves at the head are not the manifest's, or None (also when they
+    cannot be read: the sleeve logs still decide). The rebalancer plans over the manifest's
+    sleeves only (`AllocationRead.order_mismatch`), so a pending rebalance found over another
+    set is stale whatever the logs say: after a node restarted from an older state (a reorg
+    deeper than any look-back) the DAO's swap may be below the plan's read block on the chain
+    that grew back, and no `SleeveAdded`/`SleeveRemoved` log is after it."""
+    try:
+        _, sleeves = read_vault_sleeves(keeper.multicall, keeper.protocol.vault)
+    except MulticallError:
+        return None
+    ours = [str(s.address).lower() for s in keeper.protocol.sleeves.values()]
+    if [s.lower() for s in sleeves] == ours:
+        return None
+    return "the vault's sleeves are no longer those it was planned over (the manifest's)"
+
+
 def cancel_stale_rebalances(
     keeper: Keeper, pending: list[TxRecord], newer: tuple[int, ...] | None = None
 ) -> Cancels:
     """Cancels each of the key's own pending rebalance flights (`pending`: the key's records
     still pending, as `Keeper.reconcile` returns them) that no longer holds
     (`keepers.jobs.stale_rebalance`: a sleeve change after its plan's read block, or `newer`
-    targets of this pass's plan): a same-nonce 0-value transfer to the key itself
+    targets of this pass's plan; or the vault's sleeves no longer the manifest's, which it was
+    planned over: `_sleeves_replaced`): a same-nonce 0-value transfer to the key itself
     (`keepers.nonces.cancel_flight`), not waited on here. The caller holds the key's lock and
     settles the cancels like any flight (`Keeper.reconcile`, `keepers.inflight.drain`)."""
     done = Cancels()
     ordered = sorted(pending, key=lambda r: (r.nonce, r.sent_at))
+    kinds = {r.action_id.split(":", 1)[0] for r in ordered}
+    replaced = _sleeves_replaced(keeper) if REBALANCE_KIND in kinds else None
     for _, group in groupby(ordered, key=lambda r: r.nonce):
         flight = list(group)
         newest = flight[-1]
@@ -296,7 +319,8 @@ def cancel_stale_rebalances(
                         "change", newest.action_id)  # fmt: skip
             continue
         block, targets = plan
-        reason = stale_rebalance(block, _sleeve_log_blocks(keeper, block + 1), targets, newer)
+        logs = _sleeve_log_blocks(keeper, block + 1)
+        reason = stale_rebalance(block, logs, targets, newer) or replaced
         if reason is None:
             continue
         hashes = tuple(r.tx_hash for r in flight)
@@ -396,7 +420,10 @@ def _skip_target(skip: RebalanceSkip) -> tuple[int, ...] | None:
 
 def _futile_repeat(keeper: Keeper, target: tuple[int, ...], now: int) -> str | None:
     """Why sending `target` again would be futile (`jobs.rebalancer.futile_repeat` on this
-    keeper's last decision and what it moved on chain). None: send."""
+    keeper's last decision and what it moved on chain). None: send — also when the chain no
+    longer holds that decision as this keeper's (a node restarted from an older state, a reorg
+    that dropped the rebalance: `decision(id)` reverted `UnknownDecision` and failed every
+    later pass, or another agent's decision took its id)."""
     last = keeper.store.latest_decision()
     body = keeper.store.rationale(last.rationale_hash) if last is not None else None
     if last is None or body is None:
@@ -405,7 +432,12 @@ def _futile_repeat(keeper: Keeper, target: tuple[int, ...], now: int) -> str | N
         previous = [int(b) for b in decode_rationale(body)["outcome"]["target_bps"]]
     except (ValueError, KeyError, TypeError):
         return None
-    decision = keeper.protocol.vault.decision(int(last.decision_id))
+    vault = keeper.protocol.vault
+    if int(last.decision_id) >= int(vault.decisionCount()):
+        return None
+    decision = vault.decision(int(last.decision_id))
+    if str(decision.agent).lower() != str(keeper.address).lower():
+        return None
     moved = sum(abs(int(n) - int(o)) for n, o in zip(decision.newBps, decision.oldBps, strict=True))
     if not futile_repeat(previous, target, int(decision.timestamp), now, moved):
         return None
@@ -433,7 +465,10 @@ def _rebalanced(keeper: Keeper, receipt: Any) -> list[tuple[int, bytes, str]]:
 def _record_decisions(keeper: Keeper, tx_hash: str, missing_only: bool = False) -> list[int]:
     """Records the decisions a mined rebalance opened, as the vault's `Rebalanced` events state
     them (id, rationale hash, URI); returns the ids recorded."""
-    receipt = keeper.web3.eth.get_transaction_receipt(tx_hash)
+    try:
+        receipt = keeper.web3.eth.get_transaction_receipt(tx_hash)
+    except TransactionNotFound:  # the node does not have it (behind it, or the chain went
+        return []  # back under it: a pass failed on it until the chain grew back): none yet
     ids = []
     for decision_id, digest, uri in _rebalanced(keeper, receipt):
         if missing_only and keeper.store.decision(decision_id) is not None:

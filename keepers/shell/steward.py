@@ -44,7 +44,14 @@ from keepers.math.steward import (
 from keepers.math.steward_liquidity import seizable_exposure
 from keepers.multicall import Call
 from keepers.reads import feed_at, read_book, token_at
-from keepers.reads.scans import fold_block_sums, log_chunks, read_logs, scan_start
+from keepers.reads.scans import (
+    chain_changed,
+    cursor_mark,
+    fold_block_sums,
+    log_chunks,
+    read_logs,
+    scan_start,
+)
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.reports import JobReport, KeeperError
 
@@ -143,7 +150,11 @@ def _bad_debt(keeper: Keeper, block: int) -> int:
     """Bad debt written off up to `block` (`BadDebtRealized` logs), kept as a running total in
     the job's state: each pass reads only the blocks after its cursor, `liquidator.reorg_depth`
     blocks back (`keepers.reads.scans`), in `liquidator.scan_chunk` ranges. A block below the
-    cursor (a receipt's, `verify-steward --replay`) is summed from the deployment, state kept."""
+    cursor (a receipt's, `verify-steward --replay`) is summed from the deployment, state kept.
+    A mark of its last settled block is kept too (`cursor_mark`): when another block is there
+    (the chain went back below the look-back and grew again on other history) the total is
+    summed from the deployment again, once — it kept a write-off the new chain never made, or
+    missed one it made below the cursor (`tests/keepers/test_keeper_rewound_scan.py`)."""
     cfg = keeper.settings.liquidator
     origin, web3 = keeper.protocol.block, keeper.web3
     params = {"address": keeper.protocol.lending.address, "topics": [BAD_DEBT_TOPIC]}
@@ -152,6 +163,8 @@ def _bad_debt(keeper: Keeper, block: int) -> int:
     cursor = None if kept is None else int(kept["cursor"])
     if cursor is not None and block < cursor:
         return sum(_amount(log) for log in read_logs(web3, params, origin, block, cfg.scan_chunk))
+    if cursor is not None and chain_changed(web3, kept.get("mark"), block):
+        kept = cursor = None  # of another chain: summed from the deployment again
     settled = 0 if kept is None else int(kept["settled"])
     recent = {} if kept is None else {int(b): int(v) for b, v in kept["recent"].items()}
     # Blocks below `settled_below` are in `settled`: never read again, even after the look-back
@@ -166,6 +179,7 @@ def _bad_debt(keeper: Keeper, block: int) -> int:
         below = max(below, last + 1 - cfg.reorg_depth)
         kept = {
             "cursor": last,
+            "mark": cursor_mark(web3, below - 1, 0, block),  # the last block settled
             "settled": settled,
             "settled_below": below,
             "recent": {str(b): v for b, v in recent.items()},

@@ -26,7 +26,7 @@ from keepers.math import WAD
 from keepers.shell.settler import discover_controllers
 from keepers.shell.steward import find_steward_update, read_steward_inputs
 from keepers.verify import DecisionNotFound, onchain_rationale
-from tests.keeper_support import keeper, protocol_of
+from tests.keeper_support import keeper, protocol_of, write_off
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import USDC, faucet, isolated
 
@@ -171,22 +171,6 @@ def test_a_rescan_never_puts_an_older_approval_over_a_newer_revocation(
         state = json.loads(k.store.job_state("settler"))["relay_operators"]
         assert state[depositor.address] == [False, revoked.block_number]
         assert not vault.isOperator(depositor, relay)
-
-
-def write_off(lending, borrower, liquidator) -> int:
-    """Gold plus 1 wei of T-bills, gold -40 %: `liquidator`'s pass writes debt off; the amount
-    (`BadDebtRealized`)."""
-    start = lending.book.provider.get_block("latest").number + 1
-    price = int(lending.feed("gold").latestRoundData()[1])
-    lending.open_position(borrower, "gold", 100_000 * USDC, 69_000 * USDC)
-    lending.buy_collateral(borrower, "tbill", 10 * USDC)
-    lending.book.depositCollateral(lending.token("tbill"), 1, sender=borrower)
-    lending.set_nav("gold", price * 6 // 10)
-    lending.confirm("gold")  # a liquidation counts the fall once confirmed
-    liquidator.run("liquidator")
-    head = lending.book.provider.get_block("latest").number
-    (bad,) = lending.book.BadDebtRealized.range(start, head + 1)
-    return int(bad.amount)
 
 
 def test_the_steward_reads_bad_debt_behind_a_capped_provider_once_per_block(

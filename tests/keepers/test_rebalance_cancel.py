@@ -402,3 +402,78 @@ def test_a_rebalance_mined_before_its_cancel_is_reported_as_the_chain_has_it(
         assert decisions_since(vault, chain, start) == []
         assert record.status == "reverted" and "RebalanceCooldown" in record.error, record
         assert ": reverted: RebalanceCooldown" in line, line
+
+
+def test_a_pending_rebalance_planned_on_a_chain_gone_back_past_a_sleeve_swap_is_cancelled(
+    project, swappable, chain, accounts, tmp_path
+):
+    """A node restarted from an older state (or a reorg deeper than any look-back): the keeper's
+    rebalance was planned at a block 40 past the dump, and the chain that grew back has the
+    DAO's swap below that block. No `SleeveAdded`/`SleeveRemoved` log is after the plan's read
+    block, so the check that cancels a rebalance planned before a swap kept it, and the next
+    pass of another job (the evaluator's: every job's pass resumes the key's flights) resumed
+    it: it landed [3000, 0, 2000] on [tbill, invoices, realestate]. It is cancelled now: the
+    vault's sleeves are not those the plan was made over (the manifest's, which the rebalancer
+    plans on only)."""
+    system = swappable
+    vault = system.vault
+    system.deposit(accounts[6], NAV)
+    k = planned(system, chain, tmp_path)
+    fork = chain.snapshot()  # the state the node is restarted from
+    chain.mine(40)
+    sent, stale, raw = left_pending(chain, k)  # planned 40 blocks past the dump
+    chain.restore(fork)
+    swap_sleeves(project, system, chain)
+    swapped = chain.blocks.head.number
+    chain.mine(sent.block + 5 - swapped)  # grown back past the plan's read block
+    assert swapped < sent.block < chain.blocks.head.number
+    start = chain.blocks.head.number + 1
+    try:
+        put_back(chain, stale, raw)
+        after = k.run("evaluator")
+        request(chain, "evm_mine", [])
+    finally:
+        request(chain, "anvil_setAutomine", [True])
+    k.reconcile()
+    assert decisions_since(vault, chain, start) == [], after.summary()
+    assert nonce(chain, system.allocator) == stale.nonce + 1
+    digest = stale.action_id.split(":", 1)[1]
+    (cancel,) = k.store.transactions(f"rebalance-cancel:{digest}")
+    assert cancel.status == "mined" and cancel.nonce == stale.nonce
+    record = k.store.transaction(stale.tx_hash)
+    assert record.status == "replaced", record
+    assert "no longer those it was planned over" in record.error, record.error
+
+
+def test_a_rebalancer_whose_last_decision_the_chain_no_longer_holds_rebalances_again(
+    swappable, chain, accounts, tmp_path
+):
+    """A node restarted from before the keeper's last rebalance (or a reorg that dropped it)
+    undid the decision it opened; the store still held it as the keeper's latest, and every
+    later pass asked the vault for it (`decision(id)`, to tell whether sending its targets again
+    is futile) and failed on `UnknownDecision`: the rebalancer never rebalanced again. A
+    decision the chain does not hold says nothing of futility: the pass plans and sends. While
+    the node was still below the block the rebalance was mined in, each pass failed before
+    that, on the missing receipt (`TransactionNotFound`, recovering decisions)."""
+    system = swappable
+    vault = system.vault
+    system.deposit(accounts[6], NAV)
+    k = planned(system, chain, tmp_path)
+    count = vault.decisionCount()
+    fork = chain.snapshot()  # the state the node is restarted from
+    first = k.run("rebalancer")
+    assert [a.outcome for a in first.actions] == ["mined"], first.summary()
+    assert int(k.store.latest_decision().decision_id) == count
+    chain.restore(fork)
+    assert vault.decisionCount() == count
+    # the node below the block it was mined in: the pass raised TransactionNotFound (its
+    # decision's receipt), now it says the node is behind and sends nothing
+    below = k.run("rebalancer")
+    assert below.notes[0].startswith("the node is behind"), below.notes
+    assert [a.outcome for a in below.actions] == ["already-done"], below.summary()
+    chain.mine(5)  # grown back past it
+    start = chain.blocks.head.number + 1
+    again = k.run("rebalancer")
+    assert [a.outcome for a in again.actions] == ["mined"], again.summary()
+    sleeves = [s.sleeve.address for s in system.sleeves]
+    assert decisions_since(vault, chain, start) == [(sleeves, [3_000, 0, 2_000])]

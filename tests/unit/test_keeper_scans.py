@@ -6,7 +6,14 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from keepers.jobs import merge_operator_logs
-from keepers.reads.scans import fold_block_sums, log_chunks, read_logs, scan_start
+from keepers.reads.scans import (
+    chain_changed,
+    cursor_mark,
+    fold_block_sums,
+    log_chunks,
+    read_logs,
+    scan_start,
+)
 
 
 def test_a_scan_starts_at_the_deployment_then_depth_blocks_below_the_cursor():
@@ -14,6 +21,25 @@ def test_a_scan_starts_at_the_deployment_then_depth_blocks_below_the_cursor():
     assert scan_start(500, 100, 12) == 489
     assert scan_start(105, 100, 12) == 100  # never below the deployment
     assert scan_start(500, 100, 0) == 501  # no look-back: the block after the cursor
+
+
+def test_a_cursors_mark_is_of_the_highest_block_its_look_back_no_longer_reads():
+    """Found in review scan9: the mark was of the cursor's own block, so a one-block reorg of
+    the head read the whole history again; only a change below the look-back may."""
+    hashes = {n: bytes([n % 256]) * 32 for n in range(200)}
+    web3 = SimpleNamespace(eth=SimpleNamespace(get_block=lambda n: {"hash": hashes[n]}))
+    mark = cursor_mark(web3, 100, 12, 100)
+    assert mark is not None and mark.startswith("88:")
+    assert cursor_mark(web3, 100, 12, 87) is None  # the node below the marked block
+    assert cursor_mark(web3, 100, 12, 100, floor=95).startswith("95:")
+    assert cursor_mark(web3, 5, 12, 100).startswith("0:")
+    hashes[100] = hashes[89] = b"\xee" * 32  # a reorg within the look-back: read again anyway
+    assert not chain_changed(web3, mark, 100)
+    hashes[88] = b"\xee" * 32  # below it: the chain went back under the cursor
+    assert chain_changed(web3, mark, 100)
+    assert not chain_changed(web3, mark, 87)  # checked once the node reaches it
+    assert not chain_changed(web3, None, 100)
+    assert not chain_changed(web3, "0x" + "ab" * 32, 100)  # a bare hash: the older form
 
 
 class FakeNode:
@@ -82,6 +108,9 @@ class _Logs:
     def get_logs(self, params):
         lo, hi = params["fromBlock"], params["toBlock"]
         return [log for log in self.logs if lo <= log["blockNumber"] <= hi]
+
+    def get_block(self, number):  # one chain: each block's hash its number
+        return {"hash": int(number).to_bytes(32, "big")}
 
 
 def test_raising_the_reorg_depth_never_counts_settled_bad_debt_twice(tmp_path):
