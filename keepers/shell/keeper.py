@@ -334,9 +334,7 @@ class Keeper:
             reopen_reorged(probe, head, depth, checked)
             self.store.set_last_block(cursor, head)
             mark_cursor(self.web3, self.store, cursor, head, depth)
-        return settle_all(
-            self.record_sender, self.store.in_flight(self.address), self._race_check
-        )
+        return settle_all(self.record_sender, self.store.in_flight(self.address), self._race_check)
 
     def _race_check(self, record: TxRecord) -> Contested | None:
         """`record`'s race check, rebuilt from its job and action id (`RACE_CHECKS`)."""
