@@ -140,7 +140,10 @@ interface IOracleRouter {
     ///         reference) on the side of the move pending: when a poke first recorded a move
     ///         beyond the band that every later poke left pending (through confirmations that
     ///         accept part of a trend and pend the rest, and moves across the reference). 0 when
-    ///         the band is closed, the price is stale or invalid, or no poke recorded this move.
+    ///         the band is closed, the price is stale or invalid, no poke recorded this move, or
+    ///         the pending record's confirmation has fallen due (`oracle.confirmDelay` after it:
+    ///         a poke, anyone's, confirms it now; and with nobody poking it may be left from a
+    ///         move the price came back from, a clock planted by whoever poked it).
     ///         A sleeve's stale clock for an open band: a steady trend faster than the band per
     ///         `oracle.confirmDelay` keeps the band open at every round, and exits must not wait
     ///         for as long as the trend lasts.

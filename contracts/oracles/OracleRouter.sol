@@ -115,8 +115,12 @@ contract OracleRouter is AccessControl, IOracleRouter {
         (uint256 p, bool ok) = _read(token);
         uint256 ref = _accepted[token].price;
         if (!ok || _deviationBps(ref, p) <= registry.get(MAX_DEVIATION_BPS)) return 0; // closed
-        // The pending move is this one: on the live price's side of the reference.
-        return _sameSide(ref, _pending[token].price, p) ? since : 0;
+        // The pending move is this one: on the live price's side of the reference, and not yet
+        // due (a record whose confirmation fell due with nobody poking may be left from a move the
+        // price came back from; a poke, anyone's, confirms it now, so it is waited for: no clock).
+        Pending memory q = _pending[token];
+        if (block.timestamp >= q.since + registry.get(CONFIRM_DELAY)) return 0;
+        return _sameSide(ref, q.price, p) ? since : 0;
     }
 
     /// @dev `poke` but the band's clock.

@@ -535,6 +535,36 @@ def test_a_move_awaiting_confirmation_never_haircuts_an_exit_queued_for_liquidit
     assert vault.pendingRedeemRequest(0, leaver) == 0  # the rest filled
 
 
+def test_a_record_left_from_an_earlier_move_is_no_stale_clock_for_a_queued_exit(
+    desk, accounts, attacker
+):
+    """A searcher who holds shares plants the band's clock: gold prints -11 % for one round, it
+    pokes (the move recorded: `bandOpenSince`), the next round is back within the band and
+    nobody pokes again. Four days on, an exit queued for liquidity (an issuer gate) waits past
+    vault.strikeMaxWait, and gold's next round is -11 % again, a new move a poke can confirm at
+    once. The band's clock ran from the planted record (found in a review of the band clock):
+    the searcher's strike in that round took the stale path and haircut gold's share of the
+    leaver's rest, for a price that was live. A record whose confirmation has fallen due is no
+    clock (a poke confirms it now, anyone may): the strike waits for it."""
+    system, vault = desk.system, desk.vault
+    token = system.sleeve("gold").token
+    start = desk.feed("gold").latestAnswer()
+    desk.move("gold", -1_100)  # one bad round
+    planted = system.router.poke(token, sender=attacker).timestamp
+    assert system.router.bandOpenSince(token) == planted
+    desk.set_price("gold", start)  # back at once; nobody pokes to drop the record
+    assert system.router.bandOpenSince(token) == 0
+    leaver = queued_behind_a_gate(desk, accounts)
+    assert system.router.pendingPrice(token)[1] == planted  # still recorded, four days on
+    desk.move("gold", -1_100)  # a new move, this round
+    assert vault.strikeTrigger()[0] is False
+    with ape.reverts(vault.StrikeNotReady):
+        vault.strike(sender=attacker)  # a stayer, who would gain the haircut
+    strike = settled(system.strike(), vault)  # confirmed by a poke (at once: the old record)
+    assert strike["staleSleeves"] == 0  # the confirmed NAV, no haircut
+    assert vault.pendingRedeemRequest(0, leaver) == 0
+
+
 def test_a_heartbeat_a_moment_late_never_haircuts_an_exit_queued_for_liquidity(desk, accounts):
     """The same queued exit while gold's heartbeat is one second past oracle.maxStaleness (1
     day, under vault.strikeMaxWait as deployed): the strike waits for the next round instead of

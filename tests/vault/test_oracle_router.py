@@ -448,6 +448,25 @@ def test_the_bands_clock_runs_from_the_first_recorded_move_through_a_trend_until
     assert router.bandOpenSince(TOKEN) == again > opened  # a new move, a new clock
 
 
+def test_a_record_whose_confirmation_fell_due_is_no_band_clock(router, feed, admin, keeper, chain):
+    """A move recorded, the price back within the band with nobody poking, then out again on the
+    same side: the record is left from the earlier move, and its confirmation is due (a poke,
+    anyone's, confirms the new one now), so it is no stale clock for a sleeve
+    (tests/attacks/test_fair_settlement.py, a record planted by a searcher)."""
+    after_delay(router, chain)
+    feed.setAnswer(85_000_000, sender=admin)
+    recorded = router.poke(TOKEN, sender=keeper).timestamp
+    feed.setAnswer(100_000_000, sender=admin)  # back; nobody pokes
+    at(chain, recorded + CONFIRM_DELAY - 1)
+    feed.setAnswer(85_000_000, sender=admin)  # out again, the record not yet due
+    assert router.bandOpenSince(TOKEN) == recorded
+    at(chain, recorded + CONFIRM_DELAY)
+    feed.setAnswer(85_000_000, sender=admin)
+    assert router.bandOpenSince(TOKEN) == 0  # due: waited for its poke, no clock
+    router.poke(TOKEN, sender=keeper)  # confirmed at once
+    assert router.pendingPrice(TOKEN) == (0, 0) and router.bandOpenSince(TOKEN) == 0
+
+
 def test_price_band_is_the_live_price_within_the_band_and_both_prices_beyond(
     project, router, feed, admin
 ):
