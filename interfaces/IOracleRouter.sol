@@ -143,7 +143,9 @@ interface IOracleRouter {
     ///         the band is closed, the price is stale or invalid, no poke recorded this move, or
     ///         the pending record's confirmation has fallen due (`oracle.confirmDelay` after it:
     ///         a poke, anyone's, confirms it now; and with nobody poking it may be left from a
-    ///         move the price came back from, a clock planted by whoever poked it).
+    ///         move the price came back from, a clock planted by whoever poked it). A poke
+    ///         that finds the record it acts on `oracle.confirmDelay` past its due time (left
+    ///         unwatched) starts the clock anew at itself.
     ///         A sleeve's stale clock for an open band: a steady trend faster than the band per
     ///         `oracle.confirmDelay` keeps the band open at every round, and exits must not wait
     ///         for as long as the trend lasts.

@@ -98,13 +98,16 @@ contract OracleRouter is AccessControl, IOracleRouter {
 
     /// @inheritdoc IOracleRouter
     function poke(address token) external returns (uint256 p) {
+        uint256 watched = _pending[token].since + 2 * registry.get(CONFIRM_DELAY);
         p = _poke(token);
         // The band's clock: from the poke that first recorded a move beyond it, kept while every
         // later poke leaves one pending (a confirmation with the rest pending again, a move
-        // across the reference), cleared by the first that leaves none.
+        // across the reference), cleared by the first that leaves none. A record this poke finds
+        // a confirmDelay past its due time went unwatched (the price may have come back since,
+        // nobody poking: a clock planted by whoever recorded one bad round): the clock restarts.
         bool open = _pending[token].price != 0;
         uint256 since = _openSince[token];
-        if (open && since == 0) _openSince[token] = block.timestamp;
+        if (open && (since == 0 || block.timestamp >= watched)) _openSince[token] = block.timestamp;
         else if (!open && since != 0) delete _openSince[token];
     }
 

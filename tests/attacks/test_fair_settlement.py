@@ -565,6 +565,33 @@ def test_a_record_left_from_an_earlier_move_is_no_stale_clock_for_a_queued_exit(
     assert vault.pendingRedeemRequest(0, leaver) == 0
 
 
+@pytest.mark.parametrize("bps", [1_500, -2_500], ids=["across", "further"])
+def test_a_planted_record_is_no_clock_for_the_next_move_a_keeper_records(
+    desk, accounts, attacker, bps
+):
+    """The same planted record, and the next move is recorded by a keeper's poke: gold +15 %
+    (across the reference: the old record dropped, the rise pending) or -25 % (further out: the
+    old record's -11 % confirmed at once, the rest pending). The band never closed at a poke, so
+    the clock ran from the planted poke four days before: the next strike paid the leaver gold
+    at its band's low less the haircut (for the rise, the reference before it). A poke that finds
+    the record it acts on a confirmDelay past its due time starts the clock again."""
+    system, vault = desk.system, desk.vault
+    token = system.sleeve("gold").token
+    start = desk.feed("gold").latestAnswer()
+    desk.move("gold", -1_100)  # one bad round
+    system.router.poke(token, sender=attacker)
+    desk.set_price("gold", start)  # back at once; nobody pokes to drop the record
+    leaver = queued_behind_a_gate(desk, accounts)
+    desk.move("gold", bps)
+    recorded = system.router.poke(token, sender=desk.keeper).timestamp  # as the settler does
+    assert system.router.bandOpenSince(token) == recorded  # a new clock
+    assert vault.strikeTrigger()[0] is False
+    with ape.reverts(vault.StrikeNotReady):
+        vault.strike(sender=attacker)
+    strike = settled(system.strike(), vault)  # confirmed, then struck
+    assert strike["staleSleeves"] == 0 and vault.pendingRedeemRequest(0, leaver) == 0
+
+
 def test_a_heartbeat_a_moment_late_never_haircuts_an_exit_queued_for_liquidity(desk, accounts):
     """The same queued exit while gold's heartbeat is one second past oracle.maxStaleness (1
     day, under vault.strikeMaxWait as deployed): the strike waits for the next round instead of

@@ -467,6 +467,24 @@ def test_a_record_whose_confirmation_fell_due_is_no_band_clock(router, feed, adm
     assert router.pendingPrice(TOKEN) == (0, 0) and router.bandOpenSince(TOKEN) == 0
 
 
+def test_a_poke_that_finds_its_record_a_delay_past_due_restarts_the_band_clock(
+    router, feed, admin, keeper, chain
+):
+    """A record left a confirmDelay past its due time went unwatched: the poke that finds it
+    (here a move across the reference, dropping it and pending the rise) starts the clock anew,
+    where it kept the planted poke's time. A confirmation within that grace keeps it (a trend
+    poked at every round: `test_the_bands_clock_runs_from_the_first_recorded_move_...`)."""
+    after_delay(router, chain)
+    feed.setAnswer(85_000_000, sender=admin)
+    recorded = router.poke(TOKEN, sender=keeper).timestamp
+    feed.setAnswer(100_000_000, sender=admin)  # back; nobody pokes
+    at(chain, recorded + 2 * CONFIRM_DELAY)
+    feed.setAnswer(120_000_000, sender=admin)  # a rise beyond the band
+    again = router.poke(TOKEN, sender=keeper).timestamp
+    assert router.pendingPrice(TOKEN) == (120 * WAD // 100, again)
+    assert router.bandOpenSince(TOKEN) == again > recorded
+
+
 def test_price_band_is_the_live_price_within_the_band_and_both_prices_beyond(
     project, router, feed, admin
 ):
