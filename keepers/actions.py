@@ -17,6 +17,7 @@ would see the key's own transaction and call it a race lost to someone else.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 STAMPED_KINDS: Final = frozenset({"liquidate", "approve", "poke", "pauseAutomation"})
@@ -45,6 +46,20 @@ on that transaction's nonce, as its replacement (`keepers.nonces.take_nonce`).""
 def is_priority(action_id: str) -> bool:
     """Whether `action_id` names an emergency action (`PRIORITY_KINDS`)."""
     return action_id.split(":", 1)[0] in PRIORITY_KINDS
+
+
+def emergency_priced(action_id: str, nonce: int, flights: Iterable[tuple[str, int]]) -> bool:
+    """Whether the key's flight of `action_id` on `nonce` is priced under the emergency cap
+    (`TxSettings.emergency`): an emergency action's own (`is_priority`), and a `nonce-fill`
+    below one of the key's pending emergency flights (`flights`: (action id, nonce) of each),
+    which cannot mine before the fill does. Found in an outside review: the fill was sent at the
+    pause's price and resumed under the everyday cap, so a base fee above that cap left it, and
+    the pause above it, stuck."""
+    if is_priority(action_id):
+        return True
+    if action_id.split(":", 1)[0] != FILL_KIND:
+        return False
+    return any(is_priority(other) and above > nonce for other, above in flights)
 
 
 def action_key(action_id: str) -> str:

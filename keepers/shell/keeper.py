@@ -37,7 +37,7 @@ from ape import chain
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 
-from keepers.actions import is_priority
+from keepers.actions import FILL_KIND, emergency_priced, is_priority
 from keepers.config import KeeperSettings, job_name
 from keepers.errors import project_error_types
 from keepers.funding import NATIVE, NATIVE_DECIMALS, Funding, Shortfall
@@ -140,8 +140,13 @@ class Keeper:
         return self._senders[job, emergency]
 
     def record_sender(self, record: TxRecord) -> TxSender:
-        """The sender that settles and resumes `record` (its job's; an emergency action's own)."""
-        return self.sender(record.job, emergency=is_priority(record.action_id))
+        """The sender that settles and resumes `record`: its job's, or under the emergency cap
+        for an emergency action and a gap fill below one (`keepers.actions.emergency_priced`)."""
+        flights = ()
+        if record.action_id.startswith(FILL_KIND + ":"):
+            flights = [(r.action_id, r.nonce) for r in self.store.in_flight(self.address)]
+        emergency = emergency_priced(record.action_id, record.nonce, flights)
+        return self.sender(record.job, emergency=emergency)
 
     @property
     def web3(self) -> Any:

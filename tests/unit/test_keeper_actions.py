@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from keepers.actions import action_key, same_action
+from keepers.actions import action_key, emergency_priced, same_action
 from keepers.inflight import Blocked
 from keepers.outcomes import Stuck
 from keepers.shell.reports import blocked_action
@@ -51,3 +51,15 @@ def test_behind_a_stuck_transaction_its_own_action_is_stuck_and_the_others_block
     other = blocked_action(f"liquidate:{BORROWER}:12", "liquidate(…)", blocked)
     assert (other.outcome, other.tx_hash) == ("blocked", None)
     assert "nonce 7" in other.detail and "0x" + "bb" * 32 in other.detail
+
+
+def test_a_gap_fill_below_an_emergency_flight_is_priced_as_the_emergency():
+    """Found in an outside review (`review9`): a nonce fill below the sentinel's pending pause was
+    sent at the pause's price and resumed under the everyday cap; a base fee above that cap
+    left the fill stuck, and the pause above it never resumed."""
+    pause = ("pauseAutomation:120", 8)
+    assert emergency_priced("pauseAutomation:120", 8, [])
+    assert emergency_priced("nonce-fill:7", 7, [pause])
+    assert not emergency_priced("nonce-fill:9", 9, [pause])  # above the pause: mines after it
+    assert not emergency_priced("nonce-fill:7", 7, [("liquidate:0xab:120", 8)])
+    assert not emergency_priced("liquidate:0xab:120", 7, [pause])  # only fills follow the pause
