@@ -211,6 +211,7 @@ def _agent_line(address: str, info: Any, active: bool) -> AgentLine:
     return AgentLine(
         address=address,
         active=active,
+        suspended=bool(getattr(info, "suspended", False)),  # a registry before stop 53: none
         stake=int(info.stake),
         unbonding=int(info.unbonding),
         reputation=int(info.reputation),

@@ -126,6 +126,7 @@ class AgentLine:
     open_decisions: int
     pending_slashes: int
     slashed: int
+    suspended: bool = False  # by the guardian or governance (`AgentRegistry.setSuspended`)
 
 
 @dataclass(frozen=True)
@@ -364,6 +365,8 @@ def _agents(s: Status) -> RenderableType:
     table.caption, table.caption_justify = footer, "left"
     for a in s.agents:
         active = Text("yes", style="green") if a.active else Text("no", style="yellow")
+        if a.suspended:
+            active = Text("no: suspended", style="red")
         table.add_row(a.address, active, _plain(s.asset, a.stake), _plain(s.asset, a.unbonding),
                       format_reputation(a.reputation), str(a.open_decisions),
                       str(a.pending_slashes), _plain(s.asset, a.slashed))  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from dataclasses import replace
@@ -337,6 +338,9 @@ def test_agents_show_stake_reputation_and_activity():
     assert row(text, AGENT) == [AGENT, "yes", "10,000", "0", "-168.00 bps", "1", "0", "0"]
     assert row(text, RIVAL) == [RIVAL, "no", "9,000", "1,000", "12.50 bps", "0", "1", "500"]
     assert "1 open decision, 1 due for evaluation" in text
+    suspended = dataclasses.replace(status().agents[0], active=False, suspended=True)
+    text = render(status(agents=(suspended,)))
+    assert row(text, AGENT)[:2] == [AGENT, "no: suspended"]  # said, not a bare "no"
 
 
 def test_pending_slashes_show_the_veto_deadline_against_the_block_time():
