@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Mapping
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any, Final
@@ -42,6 +43,39 @@ OMIT_AT_DEFAULT: Final = "omit_at_default"  # field metadata key: left out while
 # each: about 0.6 MiB; a lending book adds about 70 bytes a borrower); a document is the agent's,
 # and one of hundreds of megabytes would hold gigabytes of the verifier's memory.
 MAX_DOCUMENT_BYTES: Final = 16 * 2**20
+# The deepest nesting a verifier decodes. The keeper's receipts nest 7 deep; Python's C JSON
+# decoder recurses once per level, and a process that imported py_ecc (every Ape process: it
+# raises the recursion limit to 100,000) overflows the C stack long before RecursionError:
+# `[` 100,000 deep killed the verifier with a segmentation fault (found in this project's CI).
+MAX_DEPTH: Final = 100
+_STRUCTURE: Final = re.compile(rb'[\[\]{}"\\]')
+
+
+def nesting_within(data: bytes, limit: int = MAX_DEPTH) -> bool:
+    """Whether no array or object in the JSON text `data` is nested more than `limit` deep
+    (brackets inside strings not counted), read without decoding it."""
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return True
+    depth, in_string, escaped = 0, False, -1
+    for match in _STRUCTURE.finditer(data):
+        at = match.start()
+        if at == escaped:
+            continue
+        c = data[at]
+        if in_string:
+            if c == 0x5C:  # a backslash: the next byte is escaped
+                escaped = at + 1
+            elif c == 0x22:
+                in_string = False
+        elif c == 0x22:
+            in_string = True
+        elif c in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return False
+        elif c in (0x5D, 0x7D):
+            depth -= 1
+    return True
 
 
 def fixed(x: float) -> str:
@@ -102,6 +136,8 @@ def is_canonical(document_bytes: bytes) -> bool:
     gives them back). Never raises: a document nested deeper than the decoder or the encoder
     walks is not canonical (found in an outside review: `[` 5,000 deep, the document an agent
     published under its decision's hash, ended `verify-decision` in a RecursionError)."""
+    if not nesting_within(document_bytes):
+        return False
     try:
         parsed = json.loads(document_bytes.decode("ascii"), parse_float=_refuse_float)
         return isinstance(parsed, dict) and encode(parsed) == document_bytes
@@ -130,6 +166,8 @@ def decode(document_bytes: bytes) -> dict[str, Any]:
     """The document's data (reals stay the fixed strings they were written as). `ValueError`
     (or `UnicodeDecodeError`) for anything else, a document nested deeper than the decoder walks
     included (a RecursionError ended `verify-steward` with a traceback)."""
+    if not nesting_within(document_bytes):
+        raise ValueError(f"a rationale nested deeper than {MAX_DEPTH} levels")
     try:
         parsed = json.loads(document_bytes.decode("ascii"), parse_float=_refuse_float)
     except RecursionError:

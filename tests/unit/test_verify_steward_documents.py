@@ -13,7 +13,13 @@ import pytest
 
 from keepers.cli_common import Fail
 from keepers.cli_verify import _Shown, _steward_document
-from keepers.strategy.rationale import MAX_DOCUMENT_BYTES, decode
+from keepers.strategy.rationale import (
+    MAX_DEPTH,
+    MAX_DOCUMENT_BYTES,
+    decode,
+    is_canonical,
+    nesting_within,
+)
 
 DIGEST = "0x" + "33" * 32
 
@@ -25,9 +31,20 @@ def _keeper(folder, stored: bytes | None = None):
     )
 
 
-def test_a_document_nested_beyond_the_decoder_is_a_value_error_not_a_traceback():
-    with pytest.raises(ValueError, match="nested deeper than a JSON decoder walks"):
-        decode(b"[" * 100_000 + b"]" * 100_000)
+def test_a_document_nested_beyond_the_decoder_is_a_value_error_not_a_crash():
+    """100,000 deep: in a process that imported py_ecc (recursion limit 100,000) the C decoder
+    overflowed the stack and the verifier died of a segmentation fault (this project's CI, an
+    xdist worker). Nesting is now read before decoding: deeper than `MAX_DEPTH` is refused."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(ValueError, match=f"nested deeper than {MAX_DEPTH} levels"):
+        decode(deep)
+    assert not is_canonical(deep)
+    assert not nesting_within(b'{"a":' * 101 + b"1" + b"}" * 101)
+    at_limit = b'{"a":' * 100 + b"1" + b"}" * 100
+    assert nesting_within(at_limit) and decode(at_limit)["a"]["a"]
+    # brackets inside strings (escaped quotes too) are text, not nesting
+    texty = b'{"s":"' + b'[\\"[' * 200 + b'"}'
+    assert nesting_within(texty) and decode(texty)["s"].startswith('["[')
 
 
 def test_only_a_regular_file_within_the_size_limit_is_read(tmp_path):
