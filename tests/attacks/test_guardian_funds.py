@@ -1,7 +1,7 @@
 """Attack: the guardian (a multisig, or whoever stole its keys) tries to move funds.
 
-The guardian may stop things: pause automation, shut the vault down, freeze a parameter, veto
-a slash, cancel a queued proposal. If any of its powers, or any function open to everyone,
+The guardian may stop things: pause automation, suspend an agent, shut the vault down, freeze a
+parameter, veto a slash, cancel a queued proposal. If any of its powers, or any function open to everyone,
 let it move money, a stolen guardian key would drain the vault: request or claim depositors'
 redemptions, deposits or cancellations, rebalance into a sleeve it controls, add such a sleeve,
 re-route a feed to liquidate everyone, pull the lending book's cash or the agents' bonds. The
@@ -207,6 +207,8 @@ GUARDIAN_CALLS: dict[str, dict[str, Refused | OwnFunds | Allowed]] = {
         "register": Allowed("registering bonds nothing; rebalancing needs the guardian's own "
                             "stake and the activation delay"),
         "stake": Refused(lambda m: (1,), "NotRegistered", lambda m: {"agent": m.guardian}),
+        "setSuspended": Allowed("the guardian's power: a suspended agent cannot rebalance; its "
+                                "bond, evaluations, slashes and unbonding are untouched"),
     },
     "ParameterRegistry": admin_calls("ParameterRegistry") | {
         "set": by_role("ParameterRegistry", "GOVERNANCE_ROLE", lambda m: (IDLE_KEY, 0)),
@@ -303,6 +305,7 @@ def test_what_the_guardian_may_call_moves_nothing_to_it(market):
     vault.unpauseAutomation(sender=guardian)
     vault.approve(market.bob, MAX_UINT, sender=guardian)
     vs.agents.register("ipfs://guardian", sender=guardian)
+    vs.agents.setSuspended(vs.allocator, True, sender=guardian)
     vault.setOperator(market.bob, True, sender=guardian)
     vs.publish_prices()
     vault.strike(sender=guardian)
