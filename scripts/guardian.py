@@ -64,6 +64,13 @@ class Guardian:
             }
             self.vault = found["RWAVault"]
             self.agents = found.get("AgentRegistry")
+            # The vault's registry is the one whose agents may rebalance (governance may have
+            # pointed the vault at another since the deploy): act on it, never on a stale one.
+            self.moved_from: str | None = None  # the manifest's registry, when not the vault's
+            live = self.vault.agentRegistry()
+            if self.agents is not None and int(live, 16) != 0 and live != self.agents.address:
+                self.moved_from = self.agents.address
+                self.agents = project.AgentRegistry.at(live)
             self.governor = found.get("BallastGovernor")
             self.timelock = found.get("TimelockController")
             self.veto = found.get("GuardianVeto")
@@ -71,6 +78,15 @@ class Guardian:
             self.units = A.Units(asset.decimals(), asset.symbol())
         except ApeException as err:
             raise click.ClickException(f"{path}: {err}") from None
+
+    def registry_note(self) -> str:
+        """Where the agents' registry was taken from, when not the manifest's ('' when it is)."""
+        if self.moved_from is None:
+            return ""
+        return (
+            f"the vault's agents are those of the AgentRegistry {self.agents.address} "
+            f"(the manifest names {self.moved_from})"
+        )
 
     def hint(self) -> str:
         guardian = self.deployment.roles.get("guardian")
@@ -175,6 +191,8 @@ def veto(ecosystem, network, manifest_file, account, slash_id):
     # The registry asks the vault: its GUARDIAN role vetoes (governance does not).
     guardian.require_vault_guardian(account, "veto", governance_too=False)
     guardian.send("veto", agents.vetoSlash, sid, sender=account)
+    if note := guardian.registry_note():
+        console.print(note)
     console.print(
         f"vetoed slash #{sid}: the {guardian.units(slash.amount)} stays with agent {slash.agent} "
         f"(decision #{slash.decision_id})"
@@ -273,6 +291,8 @@ def _suspension(ecosystem, network, manifest_file, account, agent: str, suspend:
     guardian.require_vault_guardian(account, "suspend" if suspend else "lift")
     guardian.send("suspend" if suspend else "lift", agents.setSuspended, address, suspend,
                   sender=account)  # fmt: skip
+    if note := guardian.registry_note():
+        console.print(note)
     if suspend:
         console.print(
             f"agent {address} suspended: its rebalances are refused until "
@@ -362,6 +382,8 @@ def status(ecosystem, network, manifest_file, account, as_json):
         for label, value in G.slash_rows(slashes, now, guardian.units):
             table.add_row(label, value)
         table.add_row("suspended agents", ", ".join(suspended) or "none")
+        if guardian.moved_from is not None:
+            table.add_row("AgentRegistry", guardian.registry_note())
     queued = []
     if guardian.governor is not None:
         table.add_section()

@@ -310,3 +310,30 @@ def test_cancel_lists_only_the_copies_the_veto_covers(
     out = ok(guardian_cli("cancel", str(b)))
     assert f"cancelled proposal {b}" in out and "cancel each too" not in out
     refused(guardian_cli("cancel", str(again)), "already vetoed once")
+
+
+def test_suspend_acts_on_the_registry_the_vault_uses_now(
+    guardian_cli, project, chain, market, deployment, accounts
+):
+    """Governance pointed the vault at another AgentRegistry after the deploy, and the manifest
+    still names the first: the suspension lands where the vault checks its agents."""
+    first, vault = market.registry, market.vault
+    second = project.AgentRegistry.deploy(
+        vault, market.params, first.treasury(), sender=accounts[0]
+    )
+    timelock = accounts[deployment.contracts["TimelockController"]]
+    timelock.balance += 10**18
+    vault.setAgentRegistry(second, sender=timelock)
+    agent = accounts[8]
+    market.fund(agent, 10_000 * USDC)
+    market.asset.approve(second, 10_000 * USDC, sender=agent)
+    second.register("ipfs://agent/second", sender=agent)
+    second.stake(10_000 * USDC, sender=agent)
+
+    out = ok(guardian_cli("suspend", agent.address))
+    assert second.isSuspended(agent) and not first.agentInfo(agent).registered
+    note = f"the vault's agents are those of the AgentRegistry {second.address}"
+    assert f"{note} (the manifest names {first.address})" in " ".join(out.split())
+    assert note in " ".join(row(ok(guardian_cli("status")), "AgentRegistry").split())
+    assert "suspension lifted" in ok(guardian_cli("lift", agent.address))
+    assert not second.isSuspended(agent)
