@@ -28,6 +28,7 @@ from keepers.jobs import (
     watched_share_price,
 )
 from keepers.reads import OracleRead, priced_tokens, read_allocation, read_oracles
+from keepers.reads.scans import chain_changed, cursor_mark
 from keepers.shell.confirmations import vault_unlisted_feeds, with_unlisted
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.reports import JobReport
@@ -56,13 +57,34 @@ def _refresh_baselines(
                    action_id=f"poke:{plan.name}:{read.block}")  # fmt: skip
 
 
-def _load_state(keeper: Keeper) -> tuple[SentinelState, int]:
+def _load_state(keeper: Keeper, block: int) -> tuple[SentinelState, int | None]:
+    """The kept hysteresis state and the share price the last pass read, or None for that price
+    when it is no previous reading of this pass's chain: read above `block` (a node behind, or
+    restarted from an older state and not grown back yet: a rise since would read as a drop) or
+    on a chain the node no longer has (another block at its mark, `chain_changed`)."""
     raw = keeper.store.job_state("sentinel")
     if raw is None:
         return SentinelState(), 0
     doc = json.loads(raw)
     state = SentinelState(doc["critical_streak"], doc["clear_streak"], doc["tripped"])
-    return state, int(doc.get("share_price", 0))
+    price, mark = int(doc.get("share_price", 0)), doc.get("mark")
+    if mark is None:
+        return state, price
+    if int(mark.partition(":")[0]) > block:
+        return state, None
+    try:
+        changed = chain_changed(keeper.web3, mark, block)
+    except Exception:  # noqa: BLE001 - a node error: judged against it, as before marks
+        return state, price
+    return state, None if changed else price
+
+
+def _mark(keeper: Keeper, block: int) -> str | None:
+    """The mark of the block a pass read (`cursor_mark`), None when the node cannot say."""
+    try:
+        return cursor_mark(keeper.web3, block, 0, block)
+    except Exception:  # noqa: BLE001 - a node error: the state is kept without it
+        return None
 
 
 def run_sentinel(keeper: Keeper) -> JobReport:
@@ -89,7 +111,13 @@ def run_sentinel(keeper: Keeper) -> JobReport:
     for failures in (alloc.failures, oracles.failures):
         report.notes += [f"read failed: {k}: {v}" for k, v in failures.items()]
 
-    state, previous_price = _load_state(keeper)
+    state, previous_price = _load_state(keeper, alloc.block)
+    if previous_price is None:
+        report.notes.append(
+            "the last share price was read on another chain or a later block: no NAV drop "
+            "judged this pass"
+        )
+        previous_price = 0
     if state.tripped and not alloc.automation_paused and keeper.address is not None:
         # its own pause undone since it tripped (a reorg, the pool dropped it): armed again
         last = keeper.store.latest_of("pauseAutomation")
@@ -153,6 +181,7 @@ def run_sentinel(keeper: Keeper) -> JobReport:
                     "clear_streak": new.clear_streak,
                     "tripped": new.tripped,
                     "share_price": share_price,
+                    "mark": _mark(keeper, alloc.block),
                 }
             ),
         )

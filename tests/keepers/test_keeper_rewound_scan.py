@@ -253,3 +253,41 @@ def test_a_reorg_of_the_scanned_head_within_the_look_back_reads_the_look_back_on
         k.run("liquidator")
         monkeypatch.undo()
         assert asked and min(asked) >= scanned + 1 - depth > k.protocol.block, asked
+
+
+def test_a_share_price_read_on_a_chain_gone_back_is_no_nav_drop_on_the_new_one(
+    rewound_book, accounts, chain, tmp_path
+):
+    """The sentinel judges the NAV drop against the share price its last pass read. Read 8 %
+    higher on a chain the node then went back from (a donation there, unlocking at once), it
+    made the new chain's price a critical drop that trips at once (a pause for nothing): while
+    the node was still below that read, and once it had grown back past it on other history.
+    Either way that price is no previous reading now; the pass after judges as before."""
+    lending, donor = rewound_book, accounts[7]
+    vault = lending.vault
+
+    def abandoned_read(k) -> int:
+        """A sentinel pass that reads the donated price, then the node restarted from before
+        the donation: the block that pass read."""
+        fork = chain.snapshot()
+        lending.asset.approve(vault, 80_000 * USDC, sender=donor)
+        vault.donate(80_000 * USDC, sender=donor)
+        chain.mine(GONE_BACK)
+        read = k.run("sentinel").block
+        chain.restore(fork)
+        return read
+
+    def drops(report) -> list:
+        return [a for a in report.alerts if a.code == "nav-drop"]
+
+    with isolated(chain):
+        k = keeper(protocol_of(lending), donor, tmp_path)  # keeps its state (a dry run does not)
+        k.run("sentinel")
+        abandoned_read(k)  # the node below the block that pass read
+        report = k.run("sentinel")
+        assert not drops(report), report.summary()
+        assert any("no NAV drop judged this pass" in n for n in report.notes), report.notes
+        grow_past(chain, abandoned_read(k))  # grown back past it on other history
+        report = k.run("sentinel")
+        assert not drops(report), report.summary()
+        assert not drops(k.run("sentinel")), "the new chain's own readings judge as before"
