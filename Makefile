@@ -112,8 +112,8 @@ slither: install
 	python tools/slither_check.py
 
 lint: install
-	ruff check ballast keepers scripts tests benchmarks
-	ruff format --check ballast keepers scripts tests benchmarks
+	ruff check ballast keepers scripts tests benchmarks examples
+	ruff format --check ballast keepers scripts tests benchmarks examples
 
 # Benchmarks start their own anvil (foundry.host: auto), like the tests.
 # The demo: a private anvil (foundry.host: auto), the whole system, a market scenario, a report

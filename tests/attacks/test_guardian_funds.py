@@ -1,15 +1,15 @@
 """Attack: the guardian (a multisig, or whoever stole its keys) tries to move funds.
 
 The guardian may stop things: pause automation, suspend an agent, shut the vault down, freeze a
-parameter, veto a slash, cancel a queued proposal. If any of its powers, or any function open to everyone,
-let it move money, a stolen guardian key would drain the vault: request or claim depositors'
-redemptions, deposits or cancellations, rebalance into a sleeve it controls, add such a sleeve,
-re-route a feed to liquidate everyone, pull the lending book's cash or the agents' bonds. The
-defence: fund-moving entrypoints are gated by roles the guardian does not hold (GOVERNANCE, the
-vault, an active agent), by the owner or controller (or its ERC-7540 operator, or an allowance
-over its shares) or pay only the caller's own tokens; what the guardian may call moves funds
-nowhere but back to idle or into the claims of the requests' own controllers (DESIGN invariant
-8: "the guardian cannot move funds at all").
+parameter, veto a slash, cancel a queued proposal. If any of its powers, or any function open to
+everyone, let it move money, a stolen guardian key would drain the vault: request or claim
+depositors' redemptions, deposits or cancellations, rebalance into a sleeve it controls, add such
+a sleeve, re-route a feed to liquidate everyone, pull the lending book's cash or the agents'
+bonds. The defence: fund-moving entrypoints are gated by roles the guardian does not hold
+(GOVERNANCE, the vault, an active agent), by the owner or controller (or its ERC-7540 operator,
+or an allowance over its shares) or pay only the caller's own tokens; what the guardian may call
+moves funds nowhere but back to idle or into the claims of the requests' own controllers (DESIGN
+invariant 8: "the guardian cannot move funds at all").
 
 The market: the lending test system, with the guardian holding the roles the deploy script
 gives it (vault GUARDIAN, registry GUARDIAN); 1,000,000 deposited and spread over the four
