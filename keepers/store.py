@@ -10,7 +10,8 @@ What it keeps:
 - `decisions`: the decisions a keeper submitted (id, rationale hash, URI, transaction);
 - `rationales`: rationale documents by their keccak hash, bytes exactly as hashed
   (`keepers.strategy.rationale.verify` checks them; this module only stores them);
-- `index_samples` (v2): each sleeve's `returnIndex()` readings, the rebalancer's history;
+- `index_samples` (v2): each sleeve's `returnIndex()` readings, the rebalancer's history (v5:
+  with the hash of the block each was read at);
 - `job_state` (v2): small JSON documents a job carries between passes (the sentinel's streaks,
   the settler's operator approvals).
 
@@ -54,7 +55,7 @@ the schema.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from keepers.store_file import BindingError, SchemaError, _hex
@@ -191,14 +192,31 @@ class Store(TxLedger):
 
     # ------------------------------------------------------------------ history and job state
 
-    def add_index_sample(self, sleeve: str, timestamp: int, value: int, block: int) -> None:
-        """Records `sleeve`'s `returnIndex()` at `timestamp` (one reading per timestamp)."""
+    def add_index_sample(
+        self, sleeve: str, timestamp: int, value: int, block: int, block_hash: str | None = None
+    ) -> None:
+        """Records `sleeve`'s `returnIndex()` at `timestamp` (one reading per timestamp), read at
+        `block` (hash `block_hash`, "0x…", when known)."""
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO index_samples (sleeve, timestamp, value, block) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (sleeve, timestamp) DO NOTHING",
-                (sleeve, timestamp, str(value), block),
+                "INSERT INTO index_samples (sleeve, timestamp, value, block, hash) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (sleeve, timestamp) DO NOTHING",
+                (sleeve, timestamp, str(value), block, block_hash),
             )
+
+    def sample_blocks(self) -> list[tuple[int, str | None]]:
+        """The blocks the return-index readings were read at, newest first, with their hash
+        (None: a reading of a file older than v5)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT block, MAX(hash) FROM index_samples GROUP BY block ORDER BY block DESC"
+            ).fetchall()
+        return [(int(block), block_hash) for block, block_hash in rows]
+
+    def drop_samples_at(self, blocks: Iterable[int]) -> None:
+        """Forgets the return-index readings read at `blocks`."""
+        with self._transaction() as db:
+            db.executemany("DELETE FROM index_samples WHERE block = ?", [(b,) for b in blocks])
 
     def index_history(self, sleeve: str, limit: int = 2_000) -> tuple[tuple[int, int], ...]:
         """The newest `limit` readings of `sleeve` as (timestamp, value), oldest first."""

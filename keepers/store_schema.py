@@ -2,14 +2,14 @@
 to a file whose SQLite `user_version` is below it: v1 the cursors, borrowers, transactions,
 decisions and rationale documents; v2 the return-index samples and the jobs' small states; v3
 the `redeemer` job renamed `settler` in every table; v4 the chain and deployment the file is
-bound to.
+bound to; v5 the hash of each return-index sample's block.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 
 SCHEMA_V1: Final = """
 CREATE TABLE IF NOT EXISTS cursors (
@@ -85,8 +85,15 @@ CREATE TABLE IF NOT EXISTS chain_binding (
     bound_at REAL NOT NULL
 );
 """
+# v5: the hash of the block each return-index reading was read at (NULL for the readings of
+# older files): what tells a reading of a chain the node went back from (`Store.sample_blocks`).
+SCHEMA_V5: Final = """
+ALTER TABLE index_samples ADD COLUMN hash TEXT;
+"""
 # Tables whose rows are chain state (a pre-v4 file with any of them is of an unknown chain).
 STATE_TABLES: Final = ("cursors", "borrowers", "txs", "decisions", "index_samples", "job_state")
 
-MIGRATIONS: Final = ((1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4))
+MIGRATIONS: Final = (
+    (1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4), (5, SCHEMA_V5)
+)  # fmt: skip
 """(version, script) in order: a file at version `v` runs every script above `v`."""

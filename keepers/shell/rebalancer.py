@@ -46,6 +46,7 @@ from keepers.reads import (
     read_vault_sleeves,
     sleeve_change_blocks,
 )
+from keepers.reads.scans import block_hash
 from keepers.shell.confirmations import poke_confirmations
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.reports import JobReport, KeeperError
@@ -125,10 +126,38 @@ def _params(keeper: Keeper) -> StrategyParams:
 
 
 def _observe(keeper: Keeper, alloc: AllocationRead) -> None:
-    """Each sleeve's `returnIndex()` of `alloc` appended to the stored history."""
+    """Each sleeve's `returnIndex()` of `alloc` appended to the stored history, with its block's
+    hash, after the readings that are not of this chain up to `alloc.block` are dropped
+    (`_drop_abandoned_readings`)."""
+    _drop_abandoned_readings(keeper, alloc.block)
+    mark = block_hash(keeper.web3, alloc.block)
     for s in alloc.sleeves:
         if s.return_index is not None:
-            keeper.store.add_index_sample(s.name, alloc.timestamp, int(s.return_index), alloc.block)
+            keeper.store.add_index_sample(
+                s.name, alloc.timestamp, int(s.return_index), alloc.block, mark
+            )
+
+
+def _drop_abandoned_readings(keeper: Keeper, head: int) -> None:
+    """Drops the stored readings read above `head` (a node behind, or restarted from an older
+    state and not grown back yet) or at a block the node now has another of (the chain went
+    back under them and grew again on other history), newest first down to the first one whose
+    block the node still has: a block's hash commits to every block below it. Kept, they were
+    the strategy's input and went into its receipts, where `verify-decision` finds them on no
+    block (an honest decision "mismatched") and the forecast read a chain that is not there.
+    Readings of a file older than their hashes (v5) are kept as they are. One block read a
+    pass while nothing went back."""
+    gone = []
+    for block, known in keeper.store.sample_blocks():
+        if known is None or (block <= head and block_hash(keeper.web3, block) == known):
+            break
+        gone.append(block)
+    if gone:
+        keeper.store.drop_samples_at(gone)
+        log.warning(
+            "dropped the return-index readings of %d blocks the node does not have (%d to %d)",
+            len(gone), gone[-1], gone[0], extra={"job": "rebalancer"},
+        )  # fmt: skip
 
 
 def trial_strategy(keeper: Keeper) -> str | None:

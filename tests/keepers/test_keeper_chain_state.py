@@ -28,7 +28,7 @@ from keepers.math import WAD
 from keepers.protocol import Protocol
 from keepers.reads import read_chain_binding
 from keepers.runtime import StartupError, open_store
-from keepers.store import BindingError, Store
+from keepers.store import SCHEMA_VERSION, BindingError, Store
 from tests.keeper_support import open_many_positions, protocol_of
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import USDC, SleeveSpec, add_sleeve, faucet
@@ -376,7 +376,7 @@ def test_a_file_whose_binding_is_damaged_is_refused_in_one_line(tmp_path, damage
     assert "\n" not in message and str(path) in message and "binding" in message, message
 
 
-def test_a_v3_file_migrates_to_v4_and_is_never_adopted_by_a_chain(tmp_path):
+def test_a_v3_file_migrates_and_is_never_adopted_by_a_chain(tmp_path):
     from keepers.store_schema import SCHEMA_V1, SCHEMA_V2, SCHEMA_V3
 
     def v3_file(name: str, rows: bool) -> Path:
@@ -394,8 +394,8 @@ def test_a_v3_file_migrates_to_v4_and_is_never_adopted_by_a_chain(tmp_path):
         return path
 
     used = v3_file("used.sqlite", rows=True)
-    with Store(used) as store:  # migrated, rows kept, unbound
-        assert store.schema_version == 4
+    with Store(used) as store:  # migrated (v4 binds, v5 hashes readings), rows kept, unbound
+        assert store.schema_version == SCHEMA_VERSION == 5
         assert store.binding is None
         assert store.last_block("liquidator") == 5 and store.already_done("evaluate:0")
     with pytest.raises(BindingError, match="written before chain binding"):

@@ -25,6 +25,7 @@ sleeves, the decision's record."""
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 
 import pytest
 
@@ -291,3 +292,46 @@ def test_a_share_price_read_on_a_chain_gone_back_is_no_nav_drop_on_the_new_one(
         report = k.run("sentinel")
         assert not drops(report), report.summary()
         assert not drops(k.run("sentinel")), "the new chain's own readings judge as before"
+
+
+def test_return_index_readings_of_a_chain_gone_back_leave_the_rebalancers_history(
+    rewound_book, accounts, chain, tmp_path
+):
+    """The rebalancer keeps each sleeve's `returnIndex()` reading of every pass: its strategy's
+    history, written into every receipt. A reading of a chain the node went back from (gold +5 %
+    there, confirmed) stayed, on a block the new chain holds with another time and index: the
+    forecast read a chain that is not there, and `verify-decision` found the next honest
+    decision's history on no block. Every reading kept is now the node's own (its block's time,
+    the sleeve's index there)."""
+    lending = rewound_book
+    protocol = protocol_of(lending)
+    agent = accounts[7]  # not an agent: a pass observes, then skips
+
+    def readings_off_chain(k) -> list:
+        db = sqlite3.connect(k.store.path)
+        rows = db.execute("SELECT sleeve, timestamp, value, block FROM index_samples").fetchall()
+        db.close()
+        off = []
+        for name, t, value, block in rows:
+            index, _ = protocol.sleeves[name].returnIndexStatus(block_id=block)
+            if chain.blocks[block].timestamp != t or max(int(index), 1) != int(value):
+                off.append((name, t, block))
+        return off
+
+    with isolated(chain):
+        k = keeper(protocol, agent, tmp_path)
+        k.run("rebalancer")
+        fork = chain.snapshot()
+        gold = int(lending.feed("gold").latestRoundData()[1])
+        lending.set_nav("gold", gold * 105 // 100)
+        lending.confirm("gold")
+        chain.mine(GONE_BACK)
+        read = k.run("rebalancer").block
+        assert not readings_off_chain(k)
+        chain.restore(fork)
+        grow_past(chain, read)
+        k.run("rebalancer")
+        assert not readings_off_chain(k)
+        assert k.store.index_history("gold")[-1][1] == max(
+            int(protocol.sleeves["gold"].returnIndex()), 1
+        )

@@ -200,7 +200,7 @@ def test_a_version_1_file_is_migrated_keeping_its_rows(path):
     db.commit()
     db.close()
     with Store(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 4
+        assert store.schema_version == SCHEMA_VERSION == 5
         assert store.last_block("liquidator") == 41
         store.add_index_sample("gold", 100, 10**18, 5)
         assert store.index_history("gold") == ((100, 10**18),)
@@ -223,7 +223,7 @@ def test_a_version_2_file_hands_the_redeemers_rows_to_the_settler(path):
     db.commit()
     db.close()
     with Store(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 4
+        assert store.schema_version == SCHEMA_VERSION == 5
         assert store.last_block("settler") == 77
         assert store.last_block("redeemer") is None
         assert store.last_block("evaluator") == 80
@@ -245,6 +245,36 @@ def test_index_history_is_ordered_bounded_and_keeps_big_values(path):
         assert store.index_history("lending") == ()
     with Store(path) as store:  # survives a restart
         assert store.index_history("gold") == ((150, 7),)
+
+
+def test_readings_keep_their_blocks_hash_and_are_dropped_by_block(path):
+    """v5: each reading's block hash (None for a reading of an older file, or given none), the
+    blocks newest first, and the readings of chosen blocks dropped, every sleeve's."""
+    with Store(path) as store:
+        store.add_index_sample("gold", 100, 7, 10, "0xa")
+        store.add_index_sample("tbill", 100, 8, 10, "0xa")
+        store.add_index_sample("gold", 112, 9, 11, "0xb")
+        store.add_index_sample("gold", 124, 5, 12)
+        assert store.sample_blocks() == [(12, None), (11, "0xb"), (10, "0xa")]
+        store.drop_samples_at([12, 11])
+        assert store.sample_blocks() == [(10, "0xa")]
+        assert store.index_history("gold") == ((100, 7),)
+        assert store.index_history("tbill") == ((100, 8),)
+
+
+def test_a_version_4_file_keeps_its_readings_without_hashes(path):
+    from keepers.store_schema import SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4
+
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA_V1 + SCHEMA_V2 + SCHEMA_V3 + SCHEMA_V4 + "PRAGMA user_version = 4;")
+    db.execute("INSERT INTO index_samples VALUES ('gold', 100, '7', 10)")
+    db.commit()
+    db.close()
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION == 5
+        assert store.sample_blocks() == [(10, None)]
+        assert store.index_history("gold") == ((100, 7),)
 
 
 def test_job_state_round_trips_and_overwrites(path):
