@@ -89,6 +89,7 @@ from keepers.jobs.settler import (
     requests_wait,
     strike_wait,
     unconfirmed_moves,
+    waiting_reason,
 )
 
 __all__ = [
@@ -147,6 +148,7 @@ __all__ = [
     "requests_wait",
     "strategy_inputs",
     "strike_wait",
+    "waiting_reason",
     "unconfirmed_moves",
     "watch",
     "watched_share_price",

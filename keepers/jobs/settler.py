@@ -172,6 +172,13 @@ def strike_wait(blocker: str | None, at: int, cutoff: int, stale_ready_at: int) 
     )
 
 
+def waiting_reason(reason: str, wait: str | None) -> str:
+    """The trigger's `reason` and, when read, what the strike waits on (`strike_wait`): one
+    phrase, the settler's skipped line ("strike: <this>") and the status dashboard's strike
+    trigger ("not now: <this>") alike."""
+    return f"{reason}: {wait}" if wait else reason
+
+
 def requests_wait(trigger: StrikeTrigger) -> bool:
     """Requests wait and no strike can settle them now (the trigger is false for a reason other
     than "no request"): a price, stale or unconfirmed, is in the way."""
@@ -337,5 +344,6 @@ __all__ = [
     "next_refusal",
     "requests_wait",
     "strike_wait",
+    "waiting_reason",
     "unconfirmed_moves",
 ]

@@ -60,6 +60,7 @@ from keepers.jobs import (
     plan_strike,
     requests_wait,
     strike_wait,
+    waiting_reason,
 )
 from keepers.jobs.settler import STRIKE_NOT_READY, STRIKE_SELECTOR
 from keepers.math import gas_cost_assets
@@ -147,10 +148,11 @@ def _strike_gas_cost(keeper: Keeper, gas: int) -> int | None:
         return None
 
 
-def _strike_wait(keeper: Keeper, block: int) -> str | None:
+def read_strike_wait(keeper: Keeper, block: int) -> str | None:
     """What a strike at `block` waits on, in words (`strike_wait`), from the `StrikeNotReady` the
     vault reverts with (an `eth_call` of `strike()`, nothing sent); None when it reverts
-    otherwise, passes, or the node does not answer."""
+    otherwise, passes, or the node does not answer. The settler's skipped line and the status
+    dashboard both read it (`waiting_reason`)."""
     vault = keeper.protocol.vault
     call = {"to": str(vault.address), "data": "0x" + STRIKE_SELECTOR.hex()}
     try:
@@ -192,8 +194,8 @@ def run_settler(keeper: Keeper) -> JobReport:
             queued=snap.queued_assets(),
         )
         if isinstance(call, SettleSkip):
-            wait = _strike_wait(keeper, block) if requests_wait(trigger) else None
-            report.skipped.append(f"strike: {call.reason}" + (f": {wait}" if wait else ""))
+            wait = read_strike_wait(keeper, block) if requests_wait(trigger) else None
+            report.skipped.append(f"strike: {waiting_reason(call.reason, wait)}")
         else:
             count = "?" if snap.strike_count is None else snap.strike_count
             outcome = keeper.act_data(

@@ -618,6 +618,25 @@ def test_the_settler_waits_for_a_stale_price_then_strikes_redemptions_after_the_
     assert vault.claimableRedeemRequest(0, accounts[6]) == shares
 
 
+def test_the_dashboard_says_what_a_strike_waits_on_in_the_settlers_words(
+    invested, protocol, accounts, chain, tmp_path
+):
+    """A redemption waits on T-bills' stopped feed: the settler's line names tbill and when the
+    exit leaves without it (`strike_wait`); the status dashboard said only "no request window
+    past a published price" (market9's review). Both now say it from one function."""
+    lending = invested
+    request_redeem(lending, accounts[6], 10_000 * USDC)
+    requested_at = (now(chain) // 3_600 + 1) * 3_600  # the request window's cut-off
+    wait = lending.vs.registry.get(key("vault.strikeMaxWait"))
+    chain.mine(timestamp=requested_at + wait - 2)
+    k = keeper(protocol, accounts[7], tmp_path)
+    status = collect_status(k).settlement  # the same block as the settler's pass below
+    (why,) = k.run("settler").skipped
+    assert "waits on tbill: " in why and f"from {requested_at + wait} " in why, why
+    assert not status.strikable
+    assert status.reason == why.removeprefix("strike: ")  # shown as "not now: <reason>"
+
+
 def test_the_settler_confirms_a_price_move_the_strike_waits_on_then_strikes(
     invested, protocol, accounts, chain, tmp_path
 ):
@@ -649,7 +668,7 @@ def test_the_settler_confirms_a_price_move_the_strike_waits_on_then_strikes(
     # The status dashboard says what the strike waits on, and from when it may go on.
     delay = registry.get(key("oracle.confirmDelay"))
     assert collect_status(k).settlement.reason == (
-        "no request window past a published price; "
+        f"{why.removeprefix('strike: ')}; "
         f"gold moved 2000 bps from the reference, confirmable at {since + delay}"
     )
 
