@@ -138,6 +138,9 @@ import {ISleeve} from "interfaces/ISleeve.sol";
 ///        another move's rounding or issuer fee may tick its weight, which is no decision on it
 ///        (it is not judged on the tick, and an open price band on it does not hold the
 ///        decision up; a sleeve a decision moves must have a confirmed price, `StaleValuation`).
+///        A rebalance whose weights reached all equal the weights before (targets at the weights
+///        now, or sleeves that could not take or pay) is refused `NothingMoved`: no decision is
+///        recorded and `vault.rebalanceCooldown` does not restart.
 ///      - The guardian can pause automation and shut down; it cannot move funds anywhere but back
 ///        to idle (`unwind`, anyone, after shutdown).
 ///      - Only agents the AgentRegistry reports active may rebalance; each decision is recorded
@@ -246,6 +249,10 @@ interface IRWAVault {
     error IdleBufferBreached(uint256 idleBps, uint256 minIdleBps);
     error TurnoverExceeded(uint256 turnoverBps, uint256 maxTurnoverBps);
     error RebalanceCooldown(uint256 readyAt);
+    /// @notice The weights a rebalance reached are the weights before it, sleeve by sleeve (its
+    ///         targets were the weights now, or a sleeve could not take or pay): nothing is
+    ///         recorded and the cooldown does not restart.
+    error NothingMoved();
     error EmptyVault();
     error StaleValuation(address sleeve);
     error AutomationIsPaused();

@@ -38,6 +38,7 @@ from keepers.jobs.settler import (
     decode_strike_trigger,
     requests_wait,
     unconfirmed_moves,
+    waiting_reason,
 )
 from keepers.multicall import Call, CallResult, Multicall, MulticallError
 from keepers.reads import AllocationRead, priced_tokens, read_allocation, read_oracles
@@ -45,6 +46,7 @@ from keepers.reads.scans import log_chunks, read_logs
 from keepers.shell.keeper import Keeper
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.passes import RUNNERS
+from keepers.shell.settler import read_strike_wait
 from keepers.snapshot import BookSnapshot, EvaluationSnapshot
 
 __all__ = ["LAST_ACTIONS", "Status", "collect_status", "registered_agents", "render_status"]
@@ -156,7 +158,8 @@ def _settlement(keeper: Keeper, front: Results, pending_assets: int, block: int)
         strikable, reason = decoded.ok, decoded.reason
     except (MulticallError, ValueError) as err:  # a failed or malformed trigger: shown as such
         strikable, reason = False, str(err)
-    if requests_wait(StrikeTrigger(strikable, reason=reason)):  # on an unconfirmed move?
+    if requests_wait(StrikeTrigger(strikable, reason=reason)):  # what it waits on, and moves
+        reason = waiting_reason(reason, read_strike_wait(keeper, block))  # the settler's words
         sleeves = priced_tokens(keeper.protocol, collateral=False)
         if sleeves:
             read = read_oracles(keeper.multicall, keeper.protocol, sleeves, block)

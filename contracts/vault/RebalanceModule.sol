@@ -91,7 +91,8 @@ contract RebalanceModule {
         IAgentRegistry($.agents).onDecision(msg.sender, decisionId);
     }
 
-    /// @dev Checks the targets, moves the capital and records the decision (`_record`).
+    /// @dev Checks the targets, moves the capital and records the decision (`_record`); refuses
+    ///      one whose weights reached all equal the weights before (`NothingMoved`).
     function _rebalance(VaultStorage.Layout storage $, uint16[] calldata targetBps)
         internal
         returns (uint16[] memory oldBps, uint16[] memory newBps, uint256 navBefore, uint256 navAfter)
@@ -108,6 +109,12 @@ contract RebalanceModule {
         }
         _move($, token, targetBps, untouched, held, navBefore);
         (newBps, navAfter) = _record($, token, oldBps, navBefore, untouched);
+        // A decision that moved no weight (targets at the weights now, or a sleeve that could
+        // not take or pay) is no decision: it would restart the vault-wide cooldown for nothing.
+        for (uint256 i; i < held.length; ++i) {
+            if (newBps[i] != oldBps[i]) return (oldBps, newBps, navBefore, navAfter);
+        }
+        revert IRWAVault.NothingMoved();
     }
 
     /// @dev A strike's valuation: idle (pending deposits and unclaimed redemptions excluded),

@@ -72,6 +72,7 @@ from keepers.jobs.sentinel import (
     watched_share_price,
 )
 from keepers.jobs.settler import (
+    FUTILE_STRIKE_RETRY,
     ClaimCall,
     ClaimPlan,
     ControllerClaims,
@@ -81,14 +82,17 @@ from keepers.jobs.settler import (
     StrikeCall,
     StrikeTrigger,
     decode_strike_trigger,
+    futile_strike_wait,
     merge_operator_logs,
     next_refusal,
     plan_claims,
     plan_confirmations,
     plan_strike,
     requests_wait,
+    strike_fingerprint,
     strike_wait,
     unconfirmed_moves,
+    waiting_reason,
 )
 
 __all__ = [
@@ -147,6 +151,10 @@ __all__ = [
     "requests_wait",
     "strategy_inputs",
     "strike_wait",
+    "strike_fingerprint",
+    "futile_strike_wait",
+    "FUTILE_STRIKE_RETRY",
+    "waiting_reason",
     "unconfirmed_moves",
     "watch",
     "watched_share_price",

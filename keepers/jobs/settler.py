@@ -48,11 +48,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 from eth_utils import keccak
 
 from keepers.jobs.sentinel import OracleState, PokePlan, confirmation_pokes, move_stages
+
+if TYPE_CHECKING:
+    from keepers.snapshot import VaultSnapshot
 
 NO_REQUEST: Final = "no request"  # strikeTrigger's reason when nothing waits
 STRIKE_SELECTOR: Final = keccak(text="strike()")[:4]
@@ -148,6 +151,46 @@ def plan_strike(
     return StrikeCall(trigger.data)
 
 
+FUTILE_STRIKE_RETRY: Final = 6 * 3_600  # seconds before a strike that filled nothing is retried
+
+
+def strike_fingerprint(snap: VaultSnapshot) -> tuple[int | None, ...]:
+    """What a strike's outcome on queued redemptions depends on, as the settler reads it: the
+    requests waiting (redemptions, deposits, the open window and the deposit queue's head), the
+    idle cash and the vault's `liquidity()` (which moves with every price that moves)."""
+    return (
+        snap.pending_redemptions,
+        snap.pending_deposits,
+        snap.open_window,
+        snap.deposit_head,
+        snap.idle,
+        snap.liquidity,
+    )
+
+
+def futile_strike_wait(last: Mapping[str, Any] | None, snap: VaultSnapshot, now: int) -> str | None:
+    """Why a strike now would repeat this settler's last strike, which settled no deposit and
+    filled nothing for the queued redemptions (a sleeve's issuer paid nothing while reporting
+    what it could pay: `last`, the job state's record of it: its block, time and
+    `strike_fingerprint` after it): nothing it depends on has changed since and less than
+    `FUTILE_STRIKE_RETRY` has passed. None: strike — also whenever a deposit of a closed window
+    waits (a strike settles it), on new requests, new liquidity or a price that moved, and when a
+    read failed. Anyone may still strike (exits never wait on a keeper)."""
+    if last is None or snap.closed_deposits() != 0:
+        return None
+    fingerprint = strike_fingerprint(snap)
+    if None in fingerprint or list(last.get("fingerprint", ())) != list(fingerprint):
+        return None
+    retry_at = int(last["at"]) + FUTILE_STRIKE_RETRY
+    if now >= retry_at:
+        return None
+    return (
+        f"the last strike (block {last['block']}) filled nothing for the queued redemptions (a "
+        "sleeve paid nothing) and no request, liquidity or price has changed since: retried at "
+        f"{retry_at} or when one does"
+    )
+
+
 def strike_wait(blocker: str | None, at: int, cutoff: int, stale_ready_at: int) -> str:
     """What a strike waits on, one phrase, from the vault's `StrikeNotReady(blocker, at, cutoff,
     staleReadyAt)` (`blocker`: the sleeve's name, None when no sleeve is in the way: the oldest
@@ -170,6 +213,13 @@ def strike_wait(blocker: str | None, at: int, cutoff: int, stale_ready_at: int) 
         f"{head}; redemptions settle without it from {stale_ready_at} (vault.strikeMaxWait), at "
         "its last price less vault.staleHaircutBps"
     )
+
+
+def waiting_reason(reason: str, wait: str | None) -> str:
+    """The trigger's `reason` and, when read, what the strike waits on (`strike_wait`): one
+    phrase, the settler's skipped line ("strike: <this>") and the status dashboard's strike
+    trigger ("not now: <this>") alike."""
+    return f"{reason}: {wait}" if wait else reason
 
 
 def requests_wait(trigger: StrikeTrigger) -> bool:
@@ -337,5 +387,9 @@ __all__ = [
     "next_refusal",
     "requests_wait",
     "strike_wait",
+    "strike_fingerprint",
+    "futile_strike_wait",
+    "FUTILE_STRIKE_RETRY",
+    "waiting_reason",
     "unconfirmed_moves",
 ]

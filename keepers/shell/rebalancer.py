@@ -15,6 +15,7 @@ from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
+from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound
 
 from keepers.actions import CANCEL_KIND
@@ -254,6 +255,10 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
         report.skipped.append("rebalance: waits on an unconfirmed move: " + "; ".join(waits))
         return report
 
+    if (nothing := _moves_nothing(keeper, call.args)) is not None:
+        report.skipped.append(f"rebalance: refused: {nothing}")
+        return report
+
     digest = keeper.store.put_rationale(call.rationale)
     if cfg.rationale_dir is not None:
         cfg.rationale_dir.mkdir(parents=True, exist_ok=True)
@@ -445,6 +450,26 @@ def _skip_target(skip: RebalanceSkip) -> tuple[int, ...] | None:
         return tuple(int(b) for b in decode_rationale(skip.rationale)["outcome"]["target_bps"])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _moves_nothing(keeper: Keeper, args: tuple[Any, ...]) -> str | None:
+    """Why the vault would refuse `rebalance(*args)` as moving no weight (`NothingMoved`: the
+    targets cannot be reached now, a sleeve cannot take or pay), checked before anything is
+    stored or sent: such a pass sends nothing and records nothing, every pass until the market
+    changes. None: send (any other refusal is the send's own to report)."""
+    if keeper.account is None:
+        return None  # a dry run without a key: the action's own simulation reports it
+    vault = keeper.protocol.vault
+    probe = keeper.sender("rebalancer")
+    probe.decoder.add(vault.contract_type)
+    data = bytes(HexBytes(vault.rebalance.encode_input(*args)))
+    refusal = probe.simulate(str(vault.address), data)
+    if refusal is None or refusal[0] != "NothingMoved":
+        return None
+    return (
+        f"NothingMoved: targets {list(args[0])} would move no weight now (a sleeve cannot take "
+        "or pay); nothing sent"
+    )
 
 
 def _futile_repeat(keeper: Keeper, target: tuple[int, ...], now: int) -> str | None:

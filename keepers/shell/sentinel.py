@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from eth_utils import keccak
 
+from keepers.errors import one_line
 from keepers.jobs import (
     Alert,
     SentinelState,
@@ -27,7 +29,13 @@ from keepers.jobs import (
     watch,
     watched_share_price,
 )
-from keepers.reads import OracleRead, priced_tokens, read_allocation, read_oracles
+from keepers.reads import (
+    AllocationRead,
+    OracleRead,
+    priced_tokens,
+    read_allocation,
+    read_oracles,
+)
 from keepers.reads.scans import chain_changed, cursor_mark
 from keepers.shell.confirmations import vault_unlisted_feeds, with_unlisted
 from keepers.shell.liquidator import discover_borrowers
@@ -41,6 +49,7 @@ log = logging.getLogger("keepers.sentinel")
 
 GUARDIAN_ROLE = keccak(text="GUARDIAN_ROLE")
 GOVERNANCE_ROLE = keccak(text="GOVERNANCE_ROLE")
+TOTAL_ASSETS = "0x" + keccak(text="totalAssets()")[:4].hex()
 # Outcomes after which automation is (or will be) paused: anything else is retried.
 PAUSE_SENT = frozenset({"mined", "already-done", "lost-race", "stuck", "would-send"})
 
@@ -55,6 +64,36 @@ def _refresh_baselines(
         log.info("poke %s: %s", plan.name, plan.reason, extra={"job": "sentinel"})
         keeper.act(report, keeper.protocol.router, "poke", priced[plan.name],
                    action_id=f"poke:{plan.name}:{read.block}")  # fmt: skip
+
+
+def _held_by_feed(
+    keeper: Keeper,
+    report: JobReport,
+    alloc: AllocationRead,
+    priced: Mapping[str, str],
+    unlisted: Mapping[str, str],
+) -> dict[str, int]:
+    """What the vault's sleeves hold at the live price, by the name of the feed that prices them
+    (`watched_share_price`'s `held`): the manifest's sleeves as the allocation read them, and
+    every priced sleeve of the vault the manifest does not list (`unlisted`: sleeve -> token, read
+    from the chain), its `totalAssets()` at the same block, under the name its token is watched
+    under (`with_unlisted`: a second sleeve on a listed token counts under that feed). Without
+    them an unlisted sleeve's unconfirmed rise stayed in the watched price, and its fall back
+    tripped the sentinel as a NAV shock. A read that fails is a note; that sleeve counts 0."""
+    held = {s.name: s.held for s in alloc.sleeves}
+    names = {token.lower(): name for name, token in priced.items()}
+    for sleeve, token in unlisted.items():
+        name = names.get(token.lower())
+        if name is None:
+            continue
+        try:
+            raw = keeper.web3.eth.call({"to": sleeve, "data": TOTAL_ASSETS}, alloc.block)
+            value = int.from_bytes(bytes(raw)[:32], "big")
+        except Exception as err:  # noqa: BLE001 - one odd sleeve does not stop the watch
+            report.notes.append(f"read failed: {sleeve}.totalAssets(): {one_line(err)}")
+            continue
+        held[name] = held.get(name, 0) + value
+    return held
 
 
 def _load_state(keeper: Keeper, block: int) -> tuple[SentinelState, int | None]:
@@ -127,7 +166,7 @@ def run_sentinel(keeper: Keeper) -> JobReport:
     guardian = keeper.address is not None and any(
         protocol.vault.hasRole(role, keeper.address) for role in (GUARDIAN_ROLE, GOVERNANCE_ROLE)
     )
-    held = {s.name: s.held for s in alloc.sleeves}
+    held = _held_by_feed(keeper, report, alloc, priced, unlisted)
     share_price = watched_share_price(alloc.share_price, alloc.nav, held, oracles.oracles)
     verdict = watch(
         oracles.oracles,

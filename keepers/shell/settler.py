@@ -29,6 +29,12 @@ While requests wait, the skipped line says on what, from the vault's own `Strike
 sleeve valued at a price older than the cut-off or not fresh, and when redemptions settle without
 it.
 
+After a strike of its own that settled no deposit and filled nothing for the queued redemptions
+(an issuer paying nothing while reporting that it can pay keeps the trigger true), the settler
+does not strike again for them until a request, the idle cash or `liquidity()` changes or
+`FUTILE_STRIKE_RETRY` has passed (`futile_strike_wait`; the record in the job state): each such
+strike cost gas for no progress. A deposit a strike would settle never waits.
+
 While the node is behind this key's own transactions (`Keeper.behind`: a load-balanced endpoint
 whose read backend lags), the pass sends no claims: on those reads a mined claim is still
 claimable, and its refused copy (a stale nonce) was backed off as the controller's refusal.
@@ -53,13 +59,16 @@ from keepers.jobs import (
     SettleSkip,
     StrikeTrigger,
     decode_strike_trigger,
+    futile_strike_wait,
     merge_operator_logs,
     next_refusal,
     plan_claims,
     plan_confirmations,
     plan_strike,
     requests_wait,
+    strike_fingerprint,
     strike_wait,
+    waiting_reason,
 )
 from keepers.jobs.settler import STRIKE_NOT_READY, STRIKE_SELECTOR
 from keepers.math import gas_cost_assets
@@ -147,10 +156,11 @@ def _strike_gas_cost(keeper: Keeper, gas: int) -> int | None:
         return None
 
 
-def _strike_wait(keeper: Keeper, block: int) -> str | None:
+def read_strike_wait(keeper: Keeper, block: int) -> str | None:
     """What a strike at `block` waits on, in words (`strike_wait`), from the `StrikeNotReady` the
     vault reverts with (an `eth_call` of `strike()`, nothing sent); None when it reverts
-    otherwise, passes, or the node does not answer."""
+    otherwise, passes, or the node does not answer. The settler's skipped line and the status
+    dashboard both read it (`waiting_reason`)."""
     vault = keeper.protocol.vault
     call = {"to": str(vault.address), "data": "0x" + STRIKE_SELECTOR.hex()}
     try:
@@ -191,9 +201,12 @@ def run_settler(keeper: Keeper) -> JobReport:
             gas_cost=_strike_gas_cost(keeper, settings.strike_gas),
             queued=snap.queued_assets(),
         )
+        futile = None if isinstance(call, SettleSkip) else _futile_strike(keeper, snap)
         if isinstance(call, SettleSkip):
-            wait = _strike_wait(keeper, block) if requests_wait(trigger) else None
-            report.skipped.append(f"strike: {call.reason}" + (f": {wait}" if wait else ""))
+            wait = read_strike_wait(keeper, block) if requests_wait(trigger) else None
+            report.skipped.append(f"strike: {waiting_reason(call.reason, wait)}")
+        elif futile is not None:
+            report.skipped.append(f"strike: {futile}")
         else:
             count = "?" if snap.strike_count is None else snap.strike_count
             outcome = keeper.act_data(
@@ -203,6 +216,8 @@ def run_settler(keeper: Keeper) -> JobReport:
                 # claim what this strike, or the one another address sent first, settled: this
                 # pass, not the next (the read block is before either)
                 block = keeper.web3.eth.block_number
+            if outcome.outcome == "mined":
+                _keep_strike_outcome(keeper, snap)
     if not settings.claim or keeper.address is None:
         return report
     if keeper.behind is not None and not keeper.dry_run:
@@ -239,6 +254,39 @@ def run_settler(keeper: Keeper) -> JobReport:
             refused.pop(c.controller, None)
     _keep_refused(keeper, refused)
     return report
+
+
+def _futile_strike(keeper: Keeper, snap: VaultSnapshot) -> str | None:
+    """Why the strike planned on `snap` would repeat this settler's last one, which filled
+    nothing (`futile_strike_wait` on the job state's record of it); None: strike."""
+    state = json.loads(keeper.store.job_state(JOB) or "{}")
+    return futile_strike_wait(state.get("futile_strike"), snap, snap.timestamp)
+
+
+def _keep_strike_outcome(keeper: Keeper, before: VaultSnapshot) -> None:
+    """After this settler's mined strike: records it in the job state as futile when it settled
+    no deposit and filled no redemption (read again: the redemptions waiting and the deposits
+    pending are those before it), with the `strike_fingerprint` after it; clears the record
+    otherwise. A read that fails clears it (the next strike goes)."""
+    state = json.loads(keeper.store.job_state(JOB) or "{}")
+    state.pop("futile_strike", None)
+    try:
+        after = VaultSnapshot.read(keeper.multicall, keeper.protocol.vault)
+    except Exception:  # noqa: BLE001 - only the back-off is lost: the next pass strikes
+        after = None
+    if (
+        after is not None
+        and before.closed_deposits() == 0
+        and None not in (before.pending_redemptions, after.pending_redemptions)
+        and after.pending_redemptions == before.pending_redemptions
+        and after.pending_deposits == before.pending_deposits
+    ):
+        state["futile_strike"] = {
+            "block": after.block,
+            "at": after.timestamp,
+            "fingerprint": list(strike_fingerprint(after)),
+        }
+    keeper.store.set_job_state(JOB, json.dumps(state, sort_keys=True))
 
 
 def _refused(keeper: Keeper) -> dict[str, RefusedClaim]:

@@ -207,7 +207,13 @@ def test_a_later_decision_reusing_an_earlier_receipt_does_not_verify(
     assert list(first.newBps) != [0] * len(target)
 
     market.at(market.chain.blocks.head.timestamp + 2 * DAY)  # past vault.rebalanceCooldown
-    market.quote()
+    # the priced sleeve decision 0 put most into rises 5 % (inside the band): the weights drift,
+    # so the reused targets move some weight (a decision moving none is refused NothingMoved)
+    names = [s.name for s in Deployment.load(manifest).sleeves]
+    most = max((i for i, n in enumerate(names) if n in market.feeds), key=lambda i: target[i])
+    feed = market.feeds[names[most]]
+    market.quote(**{names[most]: feed.latestAnswer() * 105 // 100})
+    assert list(market.vault.currentBps()) != list(target)
     tx = market.vault.rebalance(target, bytes.fromhex(digest[2:]), "ipfs://reused",
                                 sender=accounts[7])  # fmt: skip
     (event,) = tx.events.filter(market.vault.Rebalanced)

@@ -5,7 +5,10 @@ guardian's suspension of that one agent (IAgentRegistry, "Suspension").
 targets the weights now) as each cooldown ends keeps the other agents out, their risk-off sales
 included, at no risk to its stake: a no-op is evaluated at 0 and never slashed (found in an agent
 review: gold falling 3 % a day for a week, a 40 % position held above 30 % while the honest
-agent's daily sale reverted `RebalanceCooldown`). Before this the guardian's only answer was
+agent's daily sale reverted `RebalanceCooldown`). Since a later review the vault refuses a
+decision that moves no weight (`NothingMoved`, nothing recorded, no cooldown restarted), so the
+griefer now moves a few bps of T-bills in and out (a near no-op, evaluated at about 0): the
+suspension is still the answer. Before this the guardian's only answer was
 `pauseAutomation`, which stops the honest agent too. Now the guardian (or governance) suspends
 the griefer: it is not active whatever its bond, the honest agent's sale goes through at the
 next cooldown's end, and the griefer's open decisions are still evaluated. Lifting the
@@ -19,7 +22,7 @@ import pytest
 from tests.agent_support import build_desk, events
 from tests.vault_support import assert_reverts
 
-GOLD = 1  # sleeve index (tbill, gold, invoices)
+TBILL, GOLD = 0, 1  # sleeve indices (tbill, gold, invoices)
 
 
 @pytest.fixture(scope="module")
@@ -29,16 +32,24 @@ def desk(project, accounts, chain):
     return desk
 
 
-def no_op(desk, agent):
-    """`agent`'s decision to keep the weights as they are, as the cooldown ends."""
-    return desk.rebalance_after_cooldown(list(desk.vault.currentBps()), agent)
+def near_no_op(desk, agent):
+    """`agent`'s decision to move 10 bps of the NAV into T-bills or back out, as the cooldown
+    ends (a decision to keep the weights as they are is refused `NothingMoved`, nothing
+    recorded, the cooldown not restarted)."""
+    targets = list(desk.vault.currentBps())
+    desk.at(max(desk.vault.nextRebalanceAt(), desk.now()))
+    desk.refresh()
+    assert_reverts(desk.vault, "rebalance", targets, b"\x11" * 32, "ipfs://r", sender=agent,
+                   error="NothingMoved")  # fmt: skip
+    targets[TBILL] = 10 if targets[TBILL] == 0 else 0
+    return desk.rebalance_after_cooldown(targets, agent)
 
 
-def test_a_griefers_no_op_keeps_the_honest_sale_out_until_the_guardian_suspends_it(desk):
+def test_a_griefers_near_no_op_keeps_the_honest_sale_out_until_the_guardian_suspends_it(desk):
     vault, agents, griefer, honest = desk.vault, desk.agents, desk.rival, desk.allocator
     sale = [0, 2_000, 0]
     for _ in range(2):  # each cooldown's end: the griefer first, the honest sale refused
-        no_op(desk, griefer)
+        near_no_op(desk, griefer)
         assert_reverts(vault, "rebalance", sale, b"\x11" * 32, "ipfs://r", sender=honest,
                        error="RebalanceCooldown")  # fmt: skip
     assert vault.currentBps()[GOLD] >= 3_900  # still held (the honest agent wanted 2,000)
@@ -57,7 +68,7 @@ def test_a_griefers_no_op_keeps_the_honest_sale_out_until_the_guardian_suspends_
     desk.rebalance(sale, honest)
     assert vault.currentBps()[GOLD] == 2_000
 
-    # Suspended, it is judged as before: its open decisions are evaluated (no-ops: no slash).
+    # Suspended, it is judged as before: its open decisions are evaluated (near no-ops: no slash).
     griefs = [i for i in agents.openDecisions() if agents.decisionRecord(i).agent == griefer]
     assert len(griefs) == 2
     for decision_id in griefs:
@@ -74,7 +85,7 @@ def test_lifting_a_suspension_makes_the_agent_active_again_at_once(desk):
         {"agent": griefer.address, "suspended": False, "by": desk.governance.address}
     ]
     assert agents.isActive(griefer)  # its activation clock was kept
-    no_op(desk, griefer)
+    near_no_op(desk, griefer)
 
 
 def test_only_the_guardian_or_governance_suspends_a_registered_agent_and_says_so(desk, accounts):

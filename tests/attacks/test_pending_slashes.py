@@ -54,7 +54,9 @@ def can_rebalance(desk) -> bool:
         assert_reverts(desk.vault, "rebalance", *args, sender=desk.allocator,
                        error="NotActiveAgent", caller=desk.allocator)  # fmt: skip
         return False
-    desk.rebalance([0, 0, 0])
+    # all idle, or 10 bps of T-bills when it already is (a decision moving no weight is
+    # refused NothingMoved)
+    desk.rebalance([0, 0, 0] if any(desk.vault.currentBps()) else [10, 0, 0])
     return True
 
 

@@ -83,14 +83,18 @@ def test_a_risk_off_sale_a_day_after_a_buy_is_judged_on_a_seventh_of_the_toleran
     assert prompt["buy"]["slash"] == late["buy"]["slash"] == 0, report
 
 
-def test_a_no_op_decision_spends_the_budget_of_the_next_real_one(desk, chain):
-    """A rebalance to the weights the vault already has (a no-op, judged 0) still resets the
-    agent's clock: the real decision a day later has 7 bps of tolerance, not 50."""
+def test_a_near_no_op_decision_spends_the_budget_of_the_next_real_one(desk, chain):
+    """A rebalance of 10 bps of T-bills (a near no-op, judged about 0) still resets the agent's
+    clock: the real decision a day later has 7 bps of tolerance, not 50. (A rebalance to the
+    weights the vault already has is refused `NothingMoved` and resets nothing.)"""
     vault, agents = desk.vault, desk.agents
     with isolated(chain):
         desk.at(desk.now() + WINDOW)
         desk.refresh()
-        noop = desk.rebalance(list(vault.currentBps())).return_value
+        now = list(vault.currentBps())
+        assert_reverts(vault, "rebalance", now, b"\x11" * 32, "ipfs://r", sender=desk.allocator,
+                       error="NothingMoved")  # fmt: skip
+        noop = desk.rebalance([now[0] + 10, *now[1:]]).return_value
         desk.at(vault.nextRebalanceAt())
         desk.refresh()
         real = desk.rebalance([0, GOLD, 0]).return_value

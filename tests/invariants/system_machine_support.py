@@ -787,6 +787,8 @@ class Driver:
         need = sum(old) - min(kept, BPS - value("vault.idleBufferBps"))
         if (moved + 1) // 2 > max(value("vault.maxTurnoverBps"), need):
             return {"TurnoverExceeded"}
+        if list(targets) == list(old):  # every weight kept: no decision (nothing recorded)
+            return {"NothingMoved"}
         return set()
 
     def _through_dao(self, method: str, *args, refusal: str | None, target=None):

@@ -448,6 +448,16 @@ class AgentMachine(RuleBasedStateMachine):
         # A sleeve the move changes may not have its band open (StaleValuation: no decision
         # starts from an unconfirmed round): the agent confirms such a move first, as a keeper.
         self._confirm_moves()
+        # A decision that moves no weight is refused (NothingMoved: nothing recorded, the cooldown
+        # not restarted); targets a bps from the weights now may round back to them: not tried.
+        current = list(self.vault.call("currentBps"))
+        if targets == current:
+            self._send(self.vault, "rebalance", *args, sender=m.account, refusals={"NothingMoved"})
+            event("rebalance refused: nothing moved")
+            return
+        if max(abs(t - c) for t, c in zip(targets, current, strict=True)) <= 1:
+            event("rebalance not tried: targets within a bps of the weights")
+            return
         tx = self._send(self.vault, "rebalance", *args, sender=m.account, refusals=set())
         [log] = self.reg.logs(tx, "DecisionReported")
         assert log.agent == m.account.address.lower() and log.dueAt == self.now + EVAL_WINDOW

@@ -605,13 +605,18 @@ class SystemMachine(Driver, RuleBasedStateMachine):
             self._act(s.vault, "rebalance", *args, sender=bot, refusals=refusals)
         else:  # the weights reached are re-checked: an issuer short of liquidity may refuse,
             # and a sleeve the move changed must not have its band open (no decision starts
-            # from a price round the oracle has not confirmed)
-            explained = {"ReachedOutsideBounds"}
+            # from a price round the oracle has not confirmed); targets a bps from the weights
+            # now, or an issuer that cannot take or pay, may leave every weight as it was: the
+            # vault refuses such a decision (NothingMoved), and records none that moved nothing
+            explained = {"ReachedOutsideBounds", "NothingMoved"}
             if any(map(self._unconfirmed, s.tokens)):
                 explained.add("StaleValuation")
             receipt = self._try(s.vault, "rebalance", *args, sender=bot, explained=explained)
             fees = s.vault.logs(receipt, "PerformanceFeeTaken") if receipt else []
             assert not fees, "a fee at a rebalance: the fee is taken at strikes"
+            if receipt:
+                [log] = s.vault.logs(receipt, "Rebalanced")
+                assert list(log.newBps) != list(log.oldBps), "a decision that moved nothing"
 
     @rule(pick=st.integers(0, 63), wait=st.booleans())
     def evaluate(self, pick, wait):

@@ -19,7 +19,7 @@ from keepers.dashboard_render import health_buckets
 from keepers.math import WAD
 from tests.keeper_support import keeper, protocol_of
 from tests.lending_support import deploy_lending_system
-from tests.vault_support import DAY, USDC, bond_agent, faucet, isolated
+from tests.vault_support import DAY, USDC, WINDOW, bond_agent, faucet, isolated
 
 # (collateral bought, debt): health at tbill 1.00 is 8,500 / debt; the markdown to 0.90 leaves
 # them at about 1.53, 1.09 and 0.97.
@@ -138,8 +138,14 @@ def test_requests_and_strikes_match_the_vault(status, protocol, chain):
     assert r.last_strike_block == last.block_number
     assert r.last_strike_at == chain.blocks[last.block_number].timestamp
     should_act, reason = vault.strikeTrigger(block_id=at)
-    assert (r.strikable, r.reason) == (should_act, bytes(reason).decode())
-    assert (r.strikable, r.reason) == (False, "no request window past a published price")
+    # the trigger's reason, then what the strike waits on in the settler's words (the vault's
+    # StrikeNotReady: the requests' window is still open, until its cut-off)
+    assert not r.strikable and not should_act
+    head, wait = r.reason.split(": ", 1)
+    assert head == bytes(reason).decode() == "no request window past a published price"
+    assert wait.startswith("the oldest request window waiting closes at "), r.reason
+    cutoff = int(wait.rsplit(" ", 1)[1])
+    assert cutoff > status.timestamp and cutoff % WINDOW == 0
     locked, until = vault.lockedDonations(block_id=at)
     assert (r.locked_donations, r.locked_until) == (locked, until)
     assert 0 < locked <= 1_000 * USDC and until > status.timestamp

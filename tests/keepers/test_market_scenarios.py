@@ -16,10 +16,20 @@ confirmation is said to wait on it, not to have "nothing to seize".
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tests.keeper_support import keeper, protocol_of, supplied_book
-from tests.vault_support import FEED_UNIT, USDC, WINDOW, faucet, isolated
+from tests.vault_support import (
+    FEED_UNIT,
+    USDC,
+    WINDOW,
+    SleeveSpec,
+    add_sleeve,
+    faucet,
+    isolated,
+)
 
 NAMES = ("tbill", "gold", "invoices")
 
@@ -91,6 +101,43 @@ def test_one_pass_of_a_bad_upward_print_does_not_pause_once_it_reverts(
     back = sentinel.run("sentinel")
     assert critical(back) == [], [str(a) for a in back.alerts]
     assert "pauseAutomation()" not in [a.call for a in back.actions]
+    assert not vault.automationPaused()
+
+
+def test_a_bad_print_on_a_sleeve_the_manifest_does_not_list_does_not_pause_once_it_reverts(
+    fresh, protocol, project, chain, tmp_path
+):
+    """The same bad print on a sleeve the DAO added after the manifest was written (the sentinel
+    watches its feed, read from the vault): its unconfirmed rise was valued at the live price,
+    as `held` counted only the manifest's sleeves, so the fall back tripped the sentinel at once
+    as a NAV shock and paused automation (market9's review). Every sleeve the vault holds is now
+    valued at the router's reference while its rise is unconfirmed."""
+    lending = fresh
+    vs, vault = lending.vs, lending.vault
+    local = dataclasses.replace(vs, sleeves=list(vs.sleeves))  # keep the module's list intact
+    extra = add_sleeve(project, local, SleeveSpec("extra", nav=100 * FEED_UNIT, cap_bps=2_000))
+    chain.pending_timestamp = vault.nextRebalanceAt()
+    publish(lending)
+    extra.feed.setAnswer(100 * FEED_UNIT, sender=vs.governance)
+    weights = list(vault.currentBps())  # extra last, at 0
+    vs.rebalance([weights[0] - 2_000, *weights[1:-1], 2_000])
+    assert extra.sleeve.totalAssets() > 0
+    sentinel = keeper(protocol, vs.guardian, tmp_path)
+    later(chain, 3_600)
+    publish(lending)
+    extra.feed.setAnswer(100 * FEED_UNIT, sender=vs.governance)
+    assert critical(sentinel.run("sentinel")) == [] and not vault.automationPaused()
+
+    later(chain, 600)
+    extra.feed.setAnswer(160 * FEED_UNIT, sender=vs.governance)  # +60 %, unconfirmed
+    blip = sentinel.run("sentinel")
+    assert critical(blip) == ["oracle-deviation"], [str(a) for a in blip.alerts]
+    assert "pauseAutomation()" not in [a.call for a in blip.actions]
+
+    later(chain, 600)
+    extra.feed.setAnswer(100 * FEED_UNIT, sender=vs.governance)
+    back = sentinel.run("sentinel")
+    assert critical(back) == [], [str(a) for a in back.alerts]
     assert not vault.automationPaused()
 
 

@@ -407,16 +407,29 @@ def test_pulls_from_overweight_sleeves_before_funding_underweight(funded, chain)
     assert abs(funded.vault.totalAssets() - NAV) <= ROUNDING
 
 
-def test_frozen_overweight_sleeve_keeps_idle_and_reports_weights_reached(funded, chain):
+def test_a_rebalance_that_moves_no_weight_is_refused_and_keeps_the_cooldown(funded, chain):
+    """A decision whose weights reached are the weights before (an issuer that cannot pay, or
+    targets at the weights now) is refused `NothingMoved`: it recorded a 0-bps decision that
+    restarted the vault-wide cooldown, holding every agent out for nothing (market9's review:
+    every 4 days at the lending rate cap)."""
+    vault = funded.vault
     rebalanced_at(funded, chain, [6_000, 0, 0])
-    idle = funded.vault.idle()
     funded.sleeve("tbill").issuer.setFrozen(True, sender=funded.governance)
-    tx = funded.rebalance([2_000, 3_000, 0])
-    ev = rebalanced_event(funded, tx)
-    # Idle (4000 bps) is already below its 5000 bps target: nothing may leave it.
-    assert funded.vault.idle() == idle
+    count, ready, idle = vault.decisionCount(), vault.nextRebalanceAt(), vault.idle()
+    # Idle (4000 bps) is already below the 5000 bps the targets leave it: nothing may leave it
+    # (it was recorded as a decision reaching [6000, 0, 0] from [6000, 0, 0]).
+    for targets in ([2_000, 3_000, 0], [6_000, 0, 0]):  # unreachable; the weights now
+        refused = revert_of(vault, "rebalance", targets, HASH, "ipfs://p", sender=funded.allocator)
+        assert refused == ("NothingMoved", {})
+        with ape.reverts(vault.NothingMoved):
+            funded.rebalance(targets)
+    assert (vault.decisionCount(), vault.nextRebalanceAt()) == (count, ready)
+    assert list(vault.currentBps()) == [6_000, 0, 0] and vault.idle() == idle
     assert funded.sleeve("gold").sleeve.units() == 0
-    assert list(ev["newBps"]) == [6_000, 0, 0] == list(funded.vault.currentBps())
+    # once the issuer pays, the same targets go through at once (no cooldown was restarted)
+    funded.sleeve("tbill").issuer.setFrozen(False, sender=funded.governance)
+    ev = rebalanced_event(funded, funded.rebalance([2_000, 3_000, 0]))
+    assert list(ev["newBps"]) == [2_000, 3_000, 0] and ev["decisionId"] == count
 
 
 def test_rate_limited_overweight_sleeve_funds_only_what_it_released(funded, chain):
@@ -470,6 +483,9 @@ def valid_targets(draw):
 def test_valid_targets_always_succeed_and_are_reached(seeded, chain, case):
     targets, slack = case
     vault = seeded.vault
+    # a sleeve moved by 2 bps or more: its weight reached differs from its weight before (a
+    # decision that moves no weight is refused: test_a_rebalance_that_moves_no_weight_...)
+    assume(any(abs(t - o) > 1 for t, o in zip(targets, [3_000, 2_000, 1_000], strict=True)))
     with isolated(chain):
         old, nav = list(vault.currentBps()), vault.totalAssets()
         limit = min(BPS, turnover(old, targets) + slack)  # slack 0: exactly at the limit

@@ -1,0 +1,99 @@
+"""The settler against an issuer that fills 0 % of its redemptions while reporting that it can
+pay (`MockPartialFillIssuer`; market9's review): the vault's `liquidity()` counts the sleeve, so
+its `strikeTrigger()` stays true for the redemptions queued behind it, and the settler struck
+every pass for them, paying gas each time for nothing. After a strike of its own that settled no
+deposit and filled nothing, it does not strike again for them until a request, the liquidity or
+a price changes, or `FUTILE_STRIKE_RETRY` has passed; a deposit that a strike would settle is
+never held up, and anyone may still strike.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ballast.deployment import Deployment
+from keepers.jobs import FUTILE_STRIKE_RETRY
+from keepers.protocol import Protocol
+from tests.keeper_support import keeper, sleeve_entries
+from tests.vault_support import USDC, deploy_partial_fill_system, isolated
+
+
+@pytest.fixture(scope="module")
+def partial(project, accounts):
+    """One sleeve behind `MockPartialFillIssuer`: 900,000 in it, 100,000 idle."""
+    system = deploy_partial_fill_system(project, accounts)
+    system.rebalance([9_000])
+    return system
+
+
+def vault_protocol(system) -> Protocol:
+    """The `Protocol` a manifest of this vault-only system would load (no lending book)."""
+    deployment = Deployment(
+        chain_id=system.vault.provider.chain_id,
+        block=0,
+        deployer=str(system.governance.address),
+        contracts={
+            "RWAVault": str(system.vault.address),
+            "AgentRegistry": str(system.agents.address),
+            "ParameterRegistry": str(system.registry.address),
+            "OracleRouter": str(system.router.address),
+        },
+        sleeves=sleeve_entries(system.sleeves),
+        tokens={"asset": str(system.asset.address)},
+        roles={"guardian": str(system.guardian.address)},
+    )
+    return Protocol.from_deployment(deployment, source="the test deployment")
+
+
+def strikes_sent(report) -> list[str]:
+    return [a.outcome for a in report.actions if a.call == "strike()"]
+
+
+def test_the_settler_does_not_strike_again_for_redemptions_an_issuer_filled_nothing_of(
+    partial, accounts, chain, tmp_path
+):
+    system, alice, bob = partial, accounts[6], accounts[2]
+    vault, issuer, gov = system.vault, system.sleeve("partial").issuer, system.governance
+    with isolated(chain):
+        issuer.setFills(10_000, 0, sender=gov)  # pays nothing, reports what it could
+        vault.requestRedeem(vault.balanceOf(alice) // 2, alice, alice, sender=alice)  # 500,000
+        system.publish_prices()
+        k = keeper(vault_protocol(system), accounts[7], tmp_path)
+        first = k.run("settler")  # the 100,000 idle: progress
+        assert strikes_sent(first) == ["mined"], first.summary()
+        queued = vault.pendingRedemptions()
+        assert 0 < queued < vault.totalSupply()
+        assert vault.strikeTrigger()[0]  # the sleeve's liquidity counts: "a strike would fill"
+        second = k.run("settler")  # the issuer pays nothing: a strike that fills nothing
+        assert strikes_sent(second) == ["mined"], second.summary()
+        assert vault.pendingRedemptions() == queued
+        count = vault.strikeCount()
+
+        for _ in range(2):  # every pass after it: one line, nothing sent
+            chain.mine(timestamp=chain.blocks.head.timestamp + 600)
+            idle = k.run("settler")
+            assert strikes_sent(idle) == [], idle.summary()
+            assert any(s.startswith("strike: the last strike (block ") for s in idle.skipped)
+        assert vault.strikeCount() == count and vault.strikeTrigger()[0]
+
+        # a deposit a strike would settle is never held up (its window closed, priced after)
+        system.fund(bob, 10_000 * USDC)
+        vault.requestDeposit(10_000 * USDC, bob, bob, sender=bob)
+        system.publish_prices()
+        deposit = k.run("settler")
+        assert strikes_sent(deposit) == ["mined"], deposit.summary()
+        assert vault.claimableDepositRequest(0, bob) == 10_000 * USDC
+        queued -= 10_000 * USDC * 10**12  # the deposit's cash paid redemptions, not the issuer
+        assert vault.pendingRedemptions() == queued
+        # that strike filled something: the next one is tried once more, then none
+        again = k.run("settler")
+        assert strikes_sent(again) == ["mined"] and vault.pendingRedemptions() == queued
+        quiet = k.run("settler")
+        assert strikes_sent(quiet) == [], quiet.summary()
+
+        # the issuer pays again: the settler retries FUTILE_STRIKE_RETRY after its last strike
+        issuer.setFills(10_000, 10_000, sender=gov)
+        chain.mine(timestamp=chain.blocks.head.timestamp + FUTILE_STRIKE_RETRY)
+        retried = k.run("settler")
+        assert strikes_sent(retried) == ["mined"], retried.summary()
+        assert vault.pendingRedemptions() == 0
