@@ -173,10 +173,19 @@ class Multicall:
         items = [(self.address, False, _GET_BLOCK_NUMBER), (self.address, False, _GET_TIMESTAMP)]
         items += [(c.target, True, c.calldata()) for c in calls]
         data = _AGGREGATE3 + encode(["(address,bool,bytes)[]"], [items])
+        # Sent to the node as it is (the provider's `make_request`, as `keepers.rawcalls`):
+        # web3's `eth.call` first asks the node its chain id (the validation middleware, twice
+        # a read), round trips that told a keeper nothing and cost as much as the read.
+        tag = block if isinstance(block, str) else hex(block)
+        request = chain.provider.web3.provider.make_request
         try:
-            raw = chain.provider.web3.eth.call(
-                {"to": self.address, "data": "0x" + data.hex()}, block_identifier=block
-            )
+            reply = request("eth_call", [{"to": self.address, "data": "0x" + data.hex()}, tag])
+            if reply.get("error"):
+                error = reply["error"]
+                raise RuntimeError(
+                    error.get("message", error) if isinstance(error, dict) else error
+                )
+            raw = bytes.fromhex(reply["result"][2:])
         except Exception as err:  # noqa: BLE001 - the node's own error, made one line
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise MulticallError(f"Multicall3 batch at block {block} failed: {reason}") from None
