@@ -18,6 +18,7 @@ from typing import Any
 from ape import chain, project
 from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
+from hexbytes import HexBytes
 
 from keepers.errors import ErrorDecoder, project_decoder
 
@@ -114,19 +115,64 @@ class Call:
         return next(a for a in abis if len(a.inputs) == len(self.args))
 
     def calldata(self) -> bytes:
-        return bytes(self.method.encode_input(*self.args))
+        if not _plain(self.args):
+            return bytes(self.method.encode_input(*self.args))
+        key = (tuple(abi.selector for abi in self.method.abis), _typed(self.args))
+        data = _ENCODED.get(key)
+        if data is None:
+            data = bytes(self.method.encode_input(*self.args))
+            _remember(_ENCODED, key, data)
+        return data
 
     def decode(self, data: bytes) -> Any:
         """Decode like ape's own call does: one output unwrapped, several as a tuple."""
         abi = self.abi
         if abi.outputs and not data:
             raise ValueError("empty return data (no contract at the target?)")
+        key = (abi.selector, tuple(o.canonical_type for o in abi.outputs), bytes(data))
+        if key in _DECODED:
+            return _DECODED[key]
         values = chain.provider.network.ecosystem.decode_returndata(abi, data)
         if not isinstance(values, (list, tuple)):
-            return values
-        if len(values) < 2:
-            return values[0] if values else None
-        return tuple(values)
+            value = values
+        elif len(values) < 2:
+            value = values[0] if values else None
+        else:
+            value = tuple(values)
+        if _immutable(value):
+            _remember(_DECODED, key, value)
+        return value
+
+
+# A job's batches ask the same views with the same arguments pass after pass (a registry
+# parameter, a sleeve's valuation), and Ape's encoding of a call's input and decoding of its
+# output cost more CPU than the rest of the read: both are remembered, keyed by everything they
+# depend on (the methods' selectors and the arguments, with their types: True is not 1; the
+# output's selector, types and bytes), for plain arguments and immutable values only.
+_ENCODED: dict[tuple, bytes] = {}
+_DECODED: dict[tuple, Any] = {}
+_REMEMBERED = 4_096  # entries each; a full cache starts again
+_PLAIN = (int, bool, str, bytes)
+
+
+def _plain(args: tuple) -> bool:
+    return all(type(a) in _PLAIN for a in args)
+
+
+def _typed(args: tuple) -> tuple:
+    return tuple((type(a), a) for a in args)
+
+
+def _immutable(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return all(_immutable(v) for v in value)
+    return value is None or type(value) in _PLAIN or type(value) is HexBytes
+
+
+def _remember(cache: dict[tuple, Any], key: tuple, value: Any) -> None:
+    if len(cache) >= _REMEMBERED:
+        cache.clear()
+    cache[key] = value
 
 
 @dataclass(frozen=True)
