@@ -18,6 +18,7 @@ from typing import Any
 from ape import chain, project
 from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
+from hexbytes import HexBytes
 
 from keepers.errors import ErrorDecoder, project_decoder
 
@@ -114,19 +115,64 @@ class Call:
         return next(a for a in abis if len(a.inputs) == len(self.args))
 
     def calldata(self) -> bytes:
-        return bytes(self.method.encode_input(*self.args))
+        if not _plain(self.args):
+            return bytes(self.method.encode_input(*self.args))
+        key = (tuple(abi.selector for abi in self.method.abis), _typed(self.args))
+        data = _ENCODED.get(key)
+        if data is None:
+            data = bytes(self.method.encode_input(*self.args))
+            _remember(_ENCODED, key, data)
+        return data
 
     def decode(self, data: bytes) -> Any:
         """Decode like ape's own call does: one output unwrapped, several as a tuple."""
         abi = self.abi
         if abi.outputs and not data:
             raise ValueError("empty return data (no contract at the target?)")
+        key = (abi.selector, tuple(o.canonical_type for o in abi.outputs), bytes(data))
+        if key in _DECODED:
+            return _DECODED[key]
         values = chain.provider.network.ecosystem.decode_returndata(abi, data)
         if not isinstance(values, (list, tuple)):
-            return values
-        if len(values) < 2:
-            return values[0] if values else None
-        return tuple(values)
+            value = values
+        elif len(values) < 2:
+            value = values[0] if values else None
+        else:
+            value = tuple(values)
+        if _immutable(value):
+            _remember(_DECODED, key, value)
+        return value
+
+
+# A job's batches ask the same views with the same arguments pass after pass (a registry
+# parameter, a sleeve's valuation), and Ape's encoding of a call's input and decoding of its
+# output cost more CPU than the rest of the read: both are remembered, keyed by everything they
+# depend on (the methods' selectors and the arguments, with their types: True is not 1; the
+# output's selector, types and bytes), for plain arguments and immutable values only.
+_ENCODED: dict[tuple, bytes] = {}
+_DECODED: dict[tuple, Any] = {}
+_REMEMBERED = 4_096  # entries each; a full cache starts again
+_PLAIN = (int, bool, str, bytes)
+
+
+def _plain(args: tuple) -> bool:
+    return all(type(a) in _PLAIN for a in args)
+
+
+def _typed(args: tuple) -> tuple:
+    return tuple((type(a), a) for a in args)
+
+
+def _immutable(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return all(_immutable(v) for v in value)
+    return value is None or type(value) in _PLAIN or type(value) is HexBytes
+
+
+def _remember(cache: dict[tuple, Any], key: tuple, value: Any) -> None:
+    if len(cache) >= _REMEMBERED:
+        cache.clear()
+    cache[key] = value
 
 
 @dataclass(frozen=True)
@@ -173,10 +219,19 @@ class Multicall:
         items = [(self.address, False, _GET_BLOCK_NUMBER), (self.address, False, _GET_TIMESTAMP)]
         items += [(c.target, True, c.calldata()) for c in calls]
         data = _AGGREGATE3 + encode(["(address,bool,bytes)[]"], [items])
+        # Sent to the node as it is (the provider's `make_request`, as `keepers.rawcalls`):
+        # web3's `eth.call` first asks the node its chain id (the validation middleware, twice
+        # a read), round trips that told a keeper nothing and cost as much as the read.
+        tag = block if isinstance(block, str) else hex(block)
+        request = chain.provider.web3.provider.make_request
         try:
-            raw = chain.provider.web3.eth.call(
-                {"to": self.address, "data": "0x" + data.hex()}, block_identifier=block
-            )
+            reply = request("eth_call", [{"to": self.address, "data": "0x" + data.hex()}, tag])
+            if reply.get("error"):
+                error = reply["error"]
+                raise RuntimeError(
+                    error.get("message", error) if isinstance(error, dict) else error
+                )
+            raw = bytes.fromhex(reply["result"][2:])
         except Exception as err:  # noqa: BLE001 - the node's own error, made one line
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise MulticallError(f"Multicall3 batch at block {block} failed: {reason}") from None

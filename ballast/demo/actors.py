@@ -17,6 +17,7 @@ themselves (`claim`). On the plan's settler-outage day a depositor sends the str
 from __future__ import annotations
 
 import random
+import time
 from typing import TYPE_CHECKING, Any
 
 from ape import chain
@@ -35,6 +36,7 @@ OPERATOR_DEPOSITORS = 4  # depositors 0-3 let the settler claim for them; 4 and 
 REDEEM_FRACTION = 90  # % of their shares four depositors redeem during the T-bill freeze
 GATED_INVOICE_REDEMPTIONS = 50_000  # invoice tokens a day while the T-bill issuer is frozen
 BORROWERS = 30
+RECEIPT_TIMEOUT = 120  # seconds, web3's default wait for a receipt
 # Borrowing as a share of collateral value, below each token's LTV (80 / 70 / 60 %).
 DEBT_RANGE = {"tbill": (50, 75), "gold": (45, 66), "invoices": (40, 57)}
 
@@ -66,12 +68,27 @@ class Actors:
         # A strike walks every hourly request window since the last one (a few thousand gas
         # each): after days without one it needs more than the other acts.
         gas = 10_000_000 if method == "strike" else 2_000_000
-        tx = {"from": sender, "to": str(contract.address), "data": data, "gas": gas}
-        tx_hash = self.web3.eth.send_transaction(tx)
-        receipt = self.web3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.01)
-        if receipt["status"] != 1:
+        tx = {"from": sender, "to": str(contract.address), "data": "0x" + bytes(data).hex(),
+              "gas": hex(gas)}  # fmt: skip
+        # Sent to the node as it is: web3's `send_transaction` first asked the node its chain
+        # id twice and its gas price and latest block, all of which anvil fills in itself.
+        tx_hash = self._request("eth_sendTransaction", [tx], method, args, sender)
+        deadline = time.monotonic() + RECEIPT_TIMEOUT
+        while (receipt := self._request("eth_getTransactionReceipt", [tx_hash])) is None:
+            if time.monotonic() > deadline:
+                raise ScriptedActFailed(f"day {self.w.day}: {method}{args} by {sender}: no "
+                                        f"receipt of {tx_hash} in {RECEIPT_TIMEOUT} s")  # fmt: skip
+            time.sleep(0.01)  # a node that does not mine at once
+        if int(receipt["status"], 16) != 1:
             raise ScriptedActFailed(f"day {self.w.day}: {method}{args} by {sender} reverted")
         return receipt
+
+    def _request(self, rpc: str, params: list[Any], *act: Any) -> Any:
+        """The node's answer to `rpc`; its error stops the demo (`ScriptedActFailed`)."""
+        reply = self.web3.provider.make_request(rpc, params)
+        if reply.get("error"):
+            raise ScriptedActFailed(f"day {self.w.day}: {rpc} {act}: {reply['error']}")
+        return reply.get("result")
 
     def faucet(self, who: str, amount: int) -> None:
         asset = self.w.asset

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ape import chain
 
@@ -23,6 +23,13 @@ NO_EPOCH = 2**64 - 1  # a StrikeSettled epoch that did not settle
 # IRWAVault.Strike's fields in order (StrikeSettled's `strike`)
 STRIKE_FIELDS = ("depositEpoch", "redeemEpoch", "depositPrice", "redeemPrice", "depositAssets",
                  "depositShares", "redeemShares", "redeemAssets")  # fmt: skip
+# The events the tracker reads, by contract (`Tracker._logs`)
+EVENTS = {
+    "vault": ("Rebalanced", "DepositRequest", "RedeemRequest", "StrikeSettled", "Deposit",
+              "Withdraw"),
+    "agents": ("Evaluated", "SlashOpened", "SlashExecuted"),
+    "book": ("Liquidated", "BadDebtRealized"),
+}  # fmt: skip
 
 
 class Tracker:
@@ -33,6 +40,7 @@ class Tracker:
         self.names: dict[str, str] = {}
         self.alerted: set[tuple[str, str]] = set()
         self.base: tuple[float, dict[str, float], dict[str, int]] | None = None
+        self.stamps: dict[int, int] = {}
 
     # ------------------------------------------------------------------ keepers
 
@@ -73,13 +81,40 @@ class Tracker:
         out["idle"] = 1 - sum(out.values())
         return out
 
+    def _logs(self, start: int, stop: int) -> dict[str, list[Any]]:
+        """The logs of every event the tracker reads (`EVENTS`) in blocks `start`..`stop - 1`,
+        decoded as Ape's `event.range` decodes them, by "<contract>.<event>", each in chain order:
+        one `eth_getLogs` for the three contracts (a `range` per event asked the node for its
+        head twice and for that event's logs, eleven times a scan)."""
+        w = self.w
+        contracts = {"vault": w.vault, "agents": w.agents, "book": w.book}
+        params = {"address": [str(c.address) for c in contracts.values()],
+                  "fromBlock": hex(start), "toBlock": hex(stop - 1)}  # fmt: skip
+        logs = chain.provider.make_request("eth_getLogs", [params])
+        decode = chain.provider.network.ecosystem.decode_logs
+        found: dict[str, list[Any]] = {f"{c}.{e}": [] for c, names in EVENTS.items() for e in names}
+        for name, contract in contracts.items():
+            address = str(contract.address).lower()
+            mine = [log for log in logs if str(log["address"]).lower() == address]
+            abis = [getattr(contract, event).abi for event in EVENTS[name]]
+            for log in decode(mine, *abis):
+                found[f"{name}.{log.event_name}"].append(log)
+        return found
+
+    def _stamp(self, block: int) -> int:
+        """Block `block`'s timestamp (read once: the demo's chain is never reorganised)."""
+        if block not in self.stamps:
+            self.stamps[block] = chain.blocks[block].timestamp
+        return self.stamps[block]
+
     def watch_chain(self, day: int) -> None:
         head = chain.blocks.head.number
         if head <= self.scanned:
             return
         start, stop = self.scanned + 1, head + 1
         w, record = self.w, self.w.record
-        for log in w.vault.Rebalanced.range(start, stop):
+        logs = self._logs(start, stop)
+        for log in logs["vault.Rebalanced"]:
             d = Decision(
                 int(log.decisionId), self._name(log.agent), day, self._weights(log.oldBps),
                 self._weights(log.newBps), "0x" + bytes(log.rationaleHash).hex(),
@@ -87,50 +122,50 @@ class Tracker:
             self.decisions[d.decision_id] = d
             if d.agent == "strategist" and day > 1:
                 w.event("decision", f"the strategist rebalances (decision {d.decision_id})")
-        for log in w.agents.Evaluated.range(start, stop):
+        for log in logs["agents.Evaluated"]:
             did = int(log.decisionId)
             self.decisions[did] = replace(self.decisions[did], excess_bps=int(log.excessBps),
                                           evaluated_day=day)  # fmt: skip
             w.event("evaluation", f"decision {did} evaluated: {int(log.excessBps):+d} bps "
                     "against the allocation it replaced")  # fmt: skip
-        for log in w.agents.SlashOpened.range(start, stop):
+        for log in logs["agents.SlashOpened"]:
             did = int(log.decisionId)
             amount = int(log.amount) / w.units
             self.decisions[did] = replace(self.decisions[did], slash_id=int(log.slashId),
                                           slash_amount=amount)  # fmt: skip
             w.event("slash", f"slash {log.slashId} opened: {amount:,.0f} of "
                     f"{self._name(log.agent)}'s stake (veto window)")  # fmt: skip
-        for log in w.agents.SlashExecuted.range(start, stop):
+        for log in logs["agents.SlashExecuted"]:
             for did, d in self.decisions.items():
                 if d.slash_id == int(log.slashId):
                     self.decisions[did] = replace(d, slash_executed_day=day)
             w.event("slash", f"slash {log.slashId} executed: stake donated to depositors")
         tokens = {str(t.address): n for n, t in w.tokens.items()}
-        for log in w.book.Liquidated.range(start, stop):
+        for log in logs["book.Liquidated"]:
             record.liquidations.append(
                 Liquidation(day, str(log.borrower), self._name(log.liquidator),
                             tokens.get(str(log.token), str(log.token)), int(log.repaid) / w.units,
                             int(log.seized) / 1e18, str(log.transaction_hash))
             )  # fmt: skip
-        bad = [int(log.amount) / w.units for log in w.book.BadDebtRealized.range(start, stop)]
+        bad = [int(log.amount) / w.units for log in logs["book.BadDebtRealized"]]
         if bad:
             record.bad_debt += sum(bad)
             w.event("bad-debt", f"bad debt written off: {sum(bad):,.2f} from {len(bad)} "
                     "positions whose collateral ran out")  # fmt: skip
-        self._requests(day, start, stop)
-        self._strikes(day, start, stop)
-        self._claims(day, start, stop)
+        self._requests(day, logs)
+        self._strikes(day, logs)
+        self._claims(day, logs)
         record.decisions = [self.decisions[i] for i in sorted(self.decisions)]
         self.scanned = head
 
-    def _requests(self, day: int, start: int, stop: int) -> None:
+    def _requests(self, day: int, logs: dict[str, list[Any]]) -> None:
         w, record = self.w, self.w.record
         share_unit = 10 ** w.vault.decimals()
-        for kind, event, unit in (("deposit", w.vault.DepositRequest, w.units),
-                                  ("redeem", w.vault.RedeemRequest, share_unit)):  # fmt: skip
-            for log in event.range(start, stop):
+        for kind, event, unit in (("deposit", "vault.DepositRequest", w.units),
+                                  ("redeem", "vault.RedeemRequest", share_unit)):  # fmt: skip
+            for log in logs[event]:
                 amount = int(log.assets if kind == "deposit" else log.shares) / unit
-                stamp = chain.blocks[log.block_number].timestamp
+                stamp = self._stamp(log.block_number)
                 when = self._day_of(stamp)  # the day-0 requests are scanned on day 1
                 record.requests.append(Request(when, stamp, kind, str(log.controller), amount))
 
@@ -138,14 +173,14 @@ class Tracker:
         """The simulated day `timestamp` falls in (day d starts at t0 + d days)."""
         return max(0, (timestamp - self.w.t0) // DAY)
 
-    def _strikes(self, day: int, start: int, stop: int) -> None:
+    def _strikes(self, day: int, logs: dict[str, list[Any]]) -> None:
         """Every StrikeSettled, with the oldest sleeve price it used: each sleeve's
         `strikeValuation().publishedAt` in the strike's block (a strike changes no feed)."""
         w, record = self.w, self.w.record
         vault = w.vault
         share_unit = 10 ** vault.decimals()
         to_whole = share_unit / w.units / PRICE_SCALE
-        for log in vault.StrikeSettled.range(start, stop):
+        for log in logs["vault.StrikeSettled"]:
             k = log.strike
             values = [k[n] for n in STRIKE_FIELDS] if isinstance(k, dict) else list(k)
             fields = dict(zip(STRIKE_FIELDS, (int(v) for v in values), strict=True))
@@ -154,7 +189,7 @@ class Tracker:
             published = [int(s.strikeValuation(block_id=block)[2])
                          for s in w.protocol.sleeves.values()]  # fmt: skip
             strike = Strike(
-                strike_id=int(log.strikeId), day=day, timestamp=chain.blocks[block].timestamp,
+                strike_id=int(log.strikeId), day=day, timestamp=self._stamp(block),
                 by=self._sender(log.transaction_hash),
                 deposit_assets=get("depositAssets") / w.units,
                 deposit_shares=get("depositShares") / share_unit,
@@ -164,7 +199,7 @@ class Tracker:
                 redeem_price=get("redeemPrice") * to_whole,
                 settled_deposits=get("depositEpoch") != NO_EPOCH,
                 stale_sleeves=int(log.staleSleeves),
-                prices_from=min(published, default=chain.blocks[block].timestamp),
+                prices_from=min(published, default=self._stamp(block)),
             )  # fmt: skip
             record.strikes.append(strike)
             parts = []
@@ -183,15 +218,15 @@ class Tracker:
     def _sender(self, tx_hash: object) -> str:
         return self._name(self.w.actors.web3.eth.get_transaction(tx_hash)["from"])
 
-    def _claims(self, day: int, start: int, stop: int) -> None:
+    def _claims(self, day: int, logs: dict[str, list[Any]]) -> None:
         """Every claim (ERC-4626 `Deposit`: settled shares; `Withdraw`: filled assets), with its
         sender; one event a day per sender."""
         w, record = self.w, self.w.record
         share_unit = 10 ** w.vault.decimals()
         found: list[Claim] = []
-        for kind, event, controller in (("deposit", w.vault.Deposit, "owner"),
-                                        ("redeem", w.vault.Withdraw, "owner")):  # fmt: skip
-            for log in event.range(start, stop):
+        for kind, event, controller in (("deposit", "vault.Deposit", "owner"),
+                                        ("redeem", "vault.Withdraw", "owner")):  # fmt: skip
+            for log in logs[event]:
                 found.append(Claim(day, self._sender(log.transaction_hash), kind,
                                    self._name(getattr(log, controller)), int(log.assets) / w.units,
                                    int(log.shares) / share_unit))  # fmt: skip

@@ -38,8 +38,12 @@ def approve_from_many(vault, relay, count: int) -> list[str]:
         who = to_checksum_address(f"0x{0x5B11_0000 + i:040x}")
         web3.provider.make_request("anvil_setBalance", [who, hex(10**18)])
         web3.provider.make_request("anvil_impersonateAccount", [who])
-        tx = {"from": who, "to": str(vault.address), "data": data, "gas": 100_000}
-        web3.eth.send_transaction(tx)
+        tx = {"from": who, "to": str(vault.address), "data": "0x" + bytes(data).hex(),
+              "gas": hex(100_000)}  # fmt: skip
+        # as it is: web3's send_transaction first asked the node its chain id (twice), its gas
+        # price and its latest block, all of which anvil fills in
+        reply = web3.provider.make_request("eth_sendTransaction", [tx])
+        assert not reply.get("error"), reply["error"]
         web3.provider.make_request("anvil_stopImpersonatingAccount", [who])
         addresses.append(who)
     return addresses

@@ -31,7 +31,7 @@ from keepers.config import load_settings
 from keepers.jobs import LiquidatorSettings, plan_liquidations
 from keepers.math import WAD, GasMarket, gas_cost_assets
 from keepers.reads import read_book
-from tests.keeper_support import block_gas_limit, keeper, protocol_of
+from tests.keeper_support import block_gas_limit, keeper, protocol_of, send_as
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import FEED_UNIT, USDC, faucet
 
@@ -54,11 +54,8 @@ PASS_BOUND = 3
 
 def _send(web3, contract, method, *args, sender):
     data = getattr(contract, method).encode_input(*args)
-    tx = {"from": sender, "to": str(contract.address), "data": data, "gas": 2_000_000}
-    receipt = web3.eth.wait_for_transaction_receipt(
-        web3.eth.send_transaction(tx), poll_latency=0.01
-    )
-    assert receipt["status"] == 1, f"{method}{args} from {sender} reverted"
+    receipt = send_as(web3, sender, str(contract.address), data, 2_000_000)
+    assert int(receipt["status"], 16) == 1, f"{method}{args} from {sender} reverted"
 
 
 def book_shape(i: int) -> tuple[list[tuple[str, int]], int]:
