@@ -70,6 +70,26 @@ def sleeve_entries(sleeves) -> list[SleeveEntry]:
     ]
 
 
+def vault_protocol(system) -> Protocol:
+    """The `Protocol` a manifest of a vault-only system (`deploy_vault_system`, no lending book)
+    would load."""
+    deployment = Deployment(
+        chain_id=ape.chain.chain_id,
+        block=0,
+        deployer=str(system.governance.address),
+        contracts={
+            "RWAVault": str(system.vault.address),
+            "AgentRegistry": str(system.agents.address),
+            "ParameterRegistry": str(system.registry.address),
+            "OracleRouter": str(system.router.address),
+        },
+        sleeves=sleeve_entries(system.sleeves),
+        tokens={"asset": str(system.asset.address)},
+        roles={"guardian": str(system.guardian.address)},
+    )
+    return Protocol.from_deployment(deployment, source="the test deployment")
+
+
 def protocol_of(lending: LendingSystem, first_block: int = 0, relay=None) -> Protocol:
     """The `Protocol` a manifest of this test system would load (`relay`: its ClaimRelay)."""
     vs = lending.vs

@@ -19,11 +19,9 @@ from dataclasses import replace
 import pytest
 from eth_utils import to_checksum_address
 
-from ballast.deployment import Deployment
-from keepers.protocol import Protocol
 from keepers.strategy.kit import Proposal
 from keepers.tx_node import KeyNode
-from tests.keeper_support import SLOW_TX, keeper, pending_from, request, sleeve_entries
+from tests.keeper_support import SLOW_TX, keeper, pending_from, request, vault_protocol
 from tests.vault_support import USDC, SleeveSpec, add_sleeve, deploy_vault_system, isolated
 
 NAV = 1_000_000 * USDC
@@ -60,26 +58,6 @@ def swappable(cancel_deployed, chain):
         yield replace(cancel_deployed, sleeves=list(cancel_deployed.sleeves))
 
 
-def manifest_of(system, chain) -> Protocol:
-    """The `Protocol` a manifest of this vault-only system would load."""
-    deployment = Deployment(
-        chain_id=chain.chain_id,
-        block=0,
-        deployer=str(system.governance.address),
-        contracts={
-            "RWAVault": str(system.vault.address),
-            "AgentRegistry": str(system.agents.address),
-            "ParameterRegistry": str(system.registry.address),
-            "OracleRouter": str(system.router.address),
-        },
-        sleeves=sleeve_entries(system.sleeves),
-        collateral=[],
-        tokens={"asset": str(system.asset.address)},
-        roles={"guardian": str(system.guardian.address)},
-    )
-    return Protocol.from_deployment(deployment, source="the test deployment")
-
-
 def nonce(chain, who) -> int:
     return int(request(chain, "eth_getTransactionCount", [who.address, "latest"]), 16)
 
@@ -99,7 +77,7 @@ def planned(system, chain, tmp_path, strategy: str = "more_invoices", capped: bo
         settings |= {"max_fee_cap": base + 1}
     entry = f"{__name__}:{strategy}"
     return keeper(
-        manifest_of(system, chain),
+        vault_protocol(system),
         system.allocator,
         tmp_path,
         tx=settings,

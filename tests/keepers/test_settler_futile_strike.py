@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from ballast.deployment import Deployment
 from keepers.jobs import FUTILE_STRIKE_RETRY
-from keepers.protocol import Protocol
-from tests.keeper_support import keeper, sleeve_entries
+from tests.keeper_support import keeper, vault_protocol
 from tests.vault_support import USDC, deploy_partial_fill_system, isolated
 
 
@@ -24,25 +22,6 @@ def partial(project, accounts):
     system = deploy_partial_fill_system(project, accounts)
     system.rebalance([9_000])
     return system
-
-
-def vault_protocol(system) -> Protocol:
-    """The `Protocol` a manifest of this vault-only system would load (no lending book)."""
-    deployment = Deployment(
-        chain_id=system.vault.provider.chain_id,
-        block=0,
-        deployer=str(system.governance.address),
-        contracts={
-            "RWAVault": str(system.vault.address),
-            "AgentRegistry": str(system.agents.address),
-            "ParameterRegistry": str(system.registry.address),
-            "OracleRouter": str(system.router.address),
-        },
-        sleeves=sleeve_entries(system.sleeves),
-        tokens={"asset": str(system.asset.address)},
-        roles={"guardian": str(system.guardian.address)},
-    )
-    return Protocol.from_deployment(deployment, source="the test deployment")
 
 
 def strikes_sent(report) -> list[str]:
