@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from eth_utils import to_checksum_address
 
-from tests.keeper_support import keeper, relayed_book, struck_with_a_queued_leaver
+from tests.keeper_support import keeper, relayed_book, send_as, struck_with_a_queued_leaver
 from tests.vault_support import USDC, isolated
 
 
@@ -38,12 +38,10 @@ def approve_from_many(vault, relay, count: int) -> list[str]:
         who = to_checksum_address(f"0x{0x5B11_0000 + i:040x}")
         web3.provider.make_request("anvil_setBalance", [who, hex(10**18)])
         web3.provider.make_request("anvil_impersonateAccount", [who])
-        tx = {"from": who, "to": str(vault.address), "data": "0x" + bytes(data).hex(),
-              "gas": hex(100_000)}  # fmt: skip
-        # as it is: web3's send_transaction first asked the node its chain id (twice), its gas
-        # price and its latest block, all of which anvil fills in
-        reply = web3.provider.make_request("eth_sendTransaction", [tx])
-        assert not reply.get("error"), reply["error"]
+        # sent as it is, its receipt awaited (`send_as`): not awaited, a busy node had not mined
+        # the last approvals when they were checked
+        receipt = send_as(web3, who, str(vault.address), bytes(data), 100_000)
+        assert int(receipt["status"], 16) == 1, receipt
         web3.provider.make_request("anvil_stopImpersonatingAccount", [who])
         addresses.append(who)
     return addresses
