@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from keepers.config import ConfigError, RebalancerConfig, load_settings
@@ -81,7 +81,12 @@ def test_a_higher_eta_never_leaves_the_mix_further(mu, p):
 
     def distance(eta: float) -> float:
         problem = Problem(tuple(mu), (0.0, 0.0, 0.0), (0, 0, 0), WIDE, 1.0, (), tuple(p))
-        w = np.asarray(optimise(problem, bare(eta)).continuous_bps)
+        solution = optimise(problem, bare(eta))
+        # The property is the optimum's: a solve SLSQP gave up on (status 4 at η 32 for mu
+        # [0.084, 0.090, 0], p [2037, 359, 144], found by a clean-clone run) proposes no optimum,
+        # and the plan keeps its baseline unless the repaired proposal scores strictly better.
+        assume(solution.status == 0)
+        w = np.asarray(solution.continuous_bps)
         return float(np.abs(w - np.asarray(p)).sum())
 
     gaps = [distance(eta) for eta in (0.5, 2.0, 8.0, 32.0)]
