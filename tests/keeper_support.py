@@ -18,6 +18,7 @@ from eth_utils import to_checksum_address
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
 from ballast.deployment import CollateralEntry, Deployment, SleeveEntry
+from ballast.node_send import send_unlocked
 from keepers.binding import ChainBinding
 from keepers.config import KeeperSettings, load_settings
 from keepers.protocol import Protocol
@@ -144,23 +145,8 @@ def bound_state(
 
 def send_as(web3: Any, sender: str, to: str, data: bytes, gas: int) -> dict[str, Any]:
     """`data` sent to `to` from `sender` (an anvil-impersonated account: the node signs), with
-    `gas`; its receipt (hex fields, as the node gives it). Sent as it is: web3's
-    `send_transaction` first asked the node its chain id (twice), its gas price and its latest
-    block, all of which anvil fills in (4 of 6 round trips)."""
-
-    def request(method: str, params: list) -> Any:
-        reply = web3.provider.make_request(method, params)
-        assert not reply.get("error"), f"{method} from {sender}: {reply['error']}"
-        return reply.get("result")
-
-    tx = {"from": sender, "to": to, "data": "0x" + bytes(data).hex(), "gas": hex(gas)}
-    tx_hash = request("eth_sendTransaction", [tx])
-    deadline = time.monotonic() + 120
-    # automine: mined at once, its receipt there at once or a moment later
-    while (receipt := request("eth_getTransactionReceipt", [tx_hash])) is None:
-        assert time.monotonic() < deadline, f"no receipt of {tx_hash} from {sender}"
-        time.sleep(0.01)
-    return receipt
+    `gas`, as it is (`ballast.node_send`); its receipt."""
+    return send_unlocked(web3, sender, to, data, gas)
 
 
 def open_many_positions(lending: LendingSystem, count: int, funder) -> list[str]:

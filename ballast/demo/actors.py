@@ -17,7 +17,6 @@ themselves (`claim`). On the plan's settler-outage day a depositor sends the str
 from __future__ import annotations
 
 import random
-import time
 from typing import TYPE_CHECKING, Any
 
 from ape import chain
@@ -25,6 +24,7 @@ from eth_utils import to_checksum_address
 
 from ballast.demo.record import Event
 from ballast.demo.scenario import OPENING
+from ballast.node_send import NodeSendError, send_unlocked
 from ballast.parameters import key_of
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,7 +36,6 @@ OPERATOR_DEPOSITORS = 4  # depositors 0-3 let the settler claim for them; 4 and 
 REDEEM_FRACTION = 90  # % of their shares four depositors redeem during the T-bill freeze
 GATED_INVOICE_REDEMPTIONS = 50_000  # invoice tokens a day while the T-bill issuer is frozen
 BORROWERS = 30
-RECEIPT_TIMEOUT = 120  # seconds, web3's default wait for a receipt
 # Borrowing as a share of collateral value, below each token's LTV (80 / 70 / 60 %).
 DEBT_RANGE = {"tbill": (50, 75), "gold": (45, 66), "invoices": (40, 57)}
 
@@ -68,27 +67,13 @@ class Actors:
         # A strike walks every hourly request window since the last one (a few thousand gas
         # each): after days without one it needs more than the other acts.
         gas = 10_000_000 if method == "strike" else 2_000_000
-        tx = {"from": sender, "to": str(contract.address), "data": "0x" + bytes(data).hex(),
-              "gas": hex(gas)}  # fmt: skip
-        # Sent to the node as it is: web3's `send_transaction` first asked the node its chain
-        # id twice and its gas price and latest block, all of which anvil fills in itself.
-        tx_hash = self._request("eth_sendTransaction", [tx], method, args, sender)
-        deadline = time.monotonic() + RECEIPT_TIMEOUT
-        while (receipt := self._request("eth_getTransactionReceipt", [tx_hash])) is None:
-            if time.monotonic() > deadline:
-                raise ScriptedActFailed(f"day {self.w.day}: {method}{args} by {sender}: no "
-                                        f"receipt of {tx_hash} in {RECEIPT_TIMEOUT} s")  # fmt: skip
-            time.sleep(0.01)  # a node that does not mine at once
+        try:
+            receipt = send_unlocked(self.web3, sender, str(contract.address), bytes(data), gas)
+        except NodeSendError as err:
+            raise ScriptedActFailed(f"day {self.w.day}: {method}{args}: {err}") from None
         if int(receipt["status"], 16) != 1:
             raise ScriptedActFailed(f"day {self.w.day}: {method}{args} by {sender} reverted")
         return receipt
-
-    def _request(self, rpc: str, params: list[Any], *act: Any) -> Any:
-        """The node's answer to `rpc`; its error stops the demo (`ScriptedActFailed`)."""
-        reply = self.web3.provider.make_request(rpc, params)
-        if reply.get("error"):
-            raise ScriptedActFailed(f"day {self.w.day}: {rpc} {act}: {reply['error']}")
-        return reply.get("result")
 
     def faucet(self, who: str, amount: int) -> None:
         asset = self.w.asset
