@@ -40,6 +40,8 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.cli_forkserver import ForkServer
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCS = REPO_ROOT / "docs"
 
@@ -56,7 +58,7 @@ FENCE = re.compile(r"^(?P<fence>```+|~~~+)\s*(?P<lang>[\w+-]*)")
 # What the repository's entries are in the sandbox: everything is a link except these, which a
 # walkthrough writes (the manifest, keeper state, rationales, charts, logs).
 OWN = {"deployments", ".keeper", "out", "rationales", ".git", "keeper.yaml", "anvil.log",
-       ".silverback-sessions", ".pytest_cache", ".hypothesis", ".ruff_cache"}  # fmt: skip
+       ".silverback-sessions", ".pytest_cache", ".hypothesis", ".ruff_cache", ".forkserver"}  # fmt: skip
 TAIL = 40  # output lines shown when a block fails
 
 
@@ -150,6 +152,7 @@ class Walkthrough:
     node: str  # the node's URL, exported as APE_FOUNDRY_HOST
     timeout: float = 600.0
     env: dict[str, str] = field(default_factory=dict)
+    forkserver: ForkServer | None = None
     _consoles: dict[str, Console] = field(default_factory=dict)
 
     @classmethod
@@ -167,7 +170,10 @@ class Walkthrough:
         env |= {"APE_FOUNDRY_HOST": node, "APE_DATA_FOLDER": str(sandbox / ".ape-data"),
                 "NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb",
                 "PYTHONUNBUFFERED": "1"}  # fmt: skip
-        return cls(sandbox, node, env=env, **kw)
+        # `ape` and `ballast-keeper` forked from a server that has their modules imported
+        # (tests/cli_forkserver.py): the same commands, arguments, environment and folder
+        forkserver = ForkServer.start(sandbox / ".forkserver", env)
+        return cls(sandbox, node, env=forkserver.env(env), forkserver=forkserver, **kw)
 
     def run(self, block: Block) -> str:
         """Runs one block; its output, or BlockFailed naming the page and line."""
@@ -213,6 +219,8 @@ class Walkthrough:
         for console in self._consoles.values():
             console.close()
         self._consoles.clear()
+        if self.forkserver is not None:
+            self.forkserver.stop()
 
 
 class Console:
