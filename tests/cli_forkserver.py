@@ -1,4 +1,4 @@
-"""`ape` and `ballast-keeper` as a user's shell runs them, without paying Python's imports each time.
+"""`ape` and `ballast-keeper` as a user's shell runs them, without paying the imports each time.
 
 A real `ape run <script>` or `ballast-keeper` spends about three seconds of CPU importing Ape, its
 plugins (py-evm for ape-test's provider, pandas for the chain manager, IPython) and web3 before it
@@ -42,8 +42,8 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import tempfile
+import threading
 import time
 import types
 from dataclasses import dataclass
@@ -62,7 +62,7 @@ PRELOAD = (
 )  # fmt: skip
 MAX_MESSAGE = 1 << 20
 
-CLIENT = r'''import array, json, os, signal, socket, sys
+CLIENT = r"""import json, os, signal, socket, sys
 program = os.path.basename(sys.argv[0])
 server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 server.connect(os.environ["BALLAST_CLI_FORKSERVER"])
@@ -82,7 +82,7 @@ while not answer.endswith(b"\n"):
         sys.exit("ballast cli forkserver: the server went away")
     answer += part
 sys.exit(json.loads(answer)["status"])
-'''
+"""
 
 
 @dataclass

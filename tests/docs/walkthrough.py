@@ -58,7 +58,7 @@ FENCE = re.compile(r"^(?P<fence>```+|~~~+)\s*(?P<lang>[\w+-]*)")
 # What the repository's entries are in the sandbox: everything is a link except these, which a
 # walkthrough writes (the manifest, keeper state, rationales, charts, logs).
 OWN = {"deployments", ".keeper", "out", "rationales", ".git", "keeper.yaml", "anvil.log",
-       ".silverback-sessions", ".pytest_cache", ".hypothesis", ".ruff_cache", ".forkserver"}  # fmt: skip
+       ".silverback-sessions", ".pytest_cache", ".hypothesis", ".ruff_cache"}  # fmt: skip
 TAIL = 40  # output lines shown when a block fails
 
 

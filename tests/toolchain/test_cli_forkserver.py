@@ -49,6 +49,7 @@ def test_a_forked_command_has_the_callers_environment_and_folder(server, tmp_pat
     """A node URL only the command's environment names (nobody answers there), run from another
     folder: the same one-line refusal and exit status, not the server's view."""
     env = {**BASE, "APE_FOUNDRY_HOST": "http://127.0.0.1:1"}
-    args = ["ballast-keeper", "once", "--job", "sentinel", "--manifest", str(tmp_path / "none.json")]
+    manifest = str(tmp_path / "none.json")
+    args = ["ballast-keeper", "once", "--job", "sentinel", "--manifest", manifest]
     real, forked = both(server, args, env, cwd=tmp_path)
     assert real[0] != 0 and forked == real
