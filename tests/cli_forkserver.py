@@ -46,6 +46,7 @@ import tempfile
 import threading
 import time
 import types
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,6 +139,30 @@ class ForkServer:
         shutil.rmtree(self.socket_path.parent, ignore_errors=True)
 
 
+_shared: list[ForkServer] = []  # this process's server, started by the first `forked` call
+
+
+def forked(args: Sequence[str], env: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+    """A command to run to completion (subprocess.run) and its environment, with `ape` or
+    `ballast-keeper` (by name or by path) forked from this test process's server. Other programs
+    are left as they are; so is everything when `BALLAST_TEST_REAL_CLI` is set (every command its
+    own process again). A test about a process's life (killed, interrupted, restarted) keeps a
+    real one: only the client would get the signal at once, the command a moment later."""
+    args = list(args)
+    if not args or Path(args[0]).name not in PROGRAMS or os.environ.get("BALLAST_TEST_REAL_CLI"):
+        return args, dict(env)
+    if not _shared:
+        quiet = {
+            k: v for k, v in os.environ.items() if not k.startswith(("APE_FOUNDRY", "BALLAST_"))
+        }
+        _shared.append(
+            ForkServer.start(Path(tempfile.mkdtemp(prefix="ballast-forkserver-")), quiet)
+        )
+        atexit.register(_shared[0].stop)
+    server = _shared[0]
+    return [str(server.bin_dir / Path(args[0]).name), *args[1:]], server.env(dict(env))
+
+
 # ------------------------------------------------------------------------------------ the server
 
 
@@ -153,7 +178,8 @@ def serve(socket_path: str) -> int:
     sel = selectors.DefaultSelector()
     sel.register(listener, selectors.EVENT_READ)
     children: dict[socket.socket, int] = {}  # client connection -> its child's pid
-    while not stop:
+    parent = os.getppid()
+    while not stop and os.getppid() == parent:  # ends with the process that started it
         for key, _ in sel.select(timeout=0.05):
             conn = key.fileobj
             if conn is listener:

@@ -17,6 +17,7 @@ from web3.eth.eth import Eth
 from ballast.config import DeployConfig
 from ballast.deploy import deploy_system
 from ballast.node import forget_dead_nodes
+from tests.cli_forkserver import forked
 from tests.fixture_scopes import check_fixture_scopes
 from tests.governance_support import Governance, delegate
 
@@ -118,8 +119,9 @@ def run_ape(chain):
 
     def run(args: Sequence[str], cwd: Path = REPO_ROOT, timeout: float = 300):
         env = {**os.environ, "APE_FOUNDRY_HOST": node_uri, "NO_COLOR": "1", "COLUMNS": "200"}
+        command, env = forked(["ape", *args], env)  # tests/cli_forkserver.py
         return subprocess.run(
-            ["ape", *args],
+            command,
             cwd=cwd,
             env=env,
             capture_output=True,

@@ -23,6 +23,7 @@ import pytest
 from eth_utils import keccak
 
 from keepers.store import Store
+from tests.cli_forkserver import forked
 from tests.ports import free_port
 
 ANVIL = Path(__file__).resolve().parents[1] / "node_modules/.bin/anvil"
@@ -86,9 +87,10 @@ class Node:
 
 def deploy(node: Node, repo_root: Path, manifest: Path) -> dict:
     env = {**os.environ, "APE_FOUNDRY_HOST": node.url, "NO_COLOR": "1"}
+    command, env = forked(["ape", "run", "deploy", "--network", "ethereum:local:foundry",
+                           "--account", "TEST::0", "--manifest", str(manifest)], env)  # fmt: skip
     done = subprocess.run(
-        ["ape", "run", "deploy", "--network", "ethereum:local:foundry", "--account", "TEST::0",
-         "--manifest", str(manifest)],
+        command,
         cwd=repo_root, env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr

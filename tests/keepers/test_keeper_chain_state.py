@@ -29,6 +29,7 @@ from keepers.protocol import Protocol
 from keepers.reads import read_chain_binding
 from keepers.runtime import StartupError, open_store
 from keepers.store import SCHEMA_VERSION, BindingError, Store
+from tests.cli_forkserver import forked
 from tests.keeper_support import open_many_positions, protocol_of
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import USDC, SleeveSpec, add_sleeve, faucet
@@ -41,8 +42,9 @@ VAULT = "0x" + "aa" * 20
 
 def run_keeper(node: str, repo_root: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "APE_FOUNDRY_HOST": node, "NO_COLOR": "1", "COLUMNS": "200"}
+    command, env = forked([str(KEEPER), *args], env)
     return subprocess.run(
-        [str(KEEPER), *args], cwd=repo_root, env=env, capture_output=True, text=True,
+        command, cwd=repo_root, env=env, capture_output=True, text=True,
         timeout=300, check=False,
     )  # fmt: skip
 

@@ -41,6 +41,7 @@ from web3.exceptions import TransactionNotFound
 
 from keepers.math import WAD
 from keepers.shell import JobReport, Keeper
+from tests.cli_forkserver import forked
 from tests.keeper_support import keeper, open_many_positions, protocol_of, race
 from tests.lending_support import LendingSystem, deploy_lending_system
 from tests.rpc_fault_proxy import FAULTS, FaultProxy
@@ -428,8 +429,9 @@ def test_two_keepers_racing_through_faults_liquidate_each_position_once(
 
 def keeper_cli(node: str, repo_root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "APE_FOUNDRY_HOST": node, "NO_COLOR": "1", "COLUMNS": "200"}
+    command, env = forked([str(KEEPER_CLI), *args], env)
     return subprocess.run(
-        [str(KEEPER_CLI), *args], cwd=repo_root, env=env, capture_output=True, text=True,
+        command, cwd=repo_root, env=env, capture_output=True, text=True,
         timeout=300, check=False,
     )  # fmt: skip
 

@@ -16,6 +16,7 @@ from keepers.config import load_settings
 from keepers.funding import NATIVE, UNFUNDED_EXIT, whole
 from keepers.math import WAD
 from keepers.metrics import Metrics
+from tests.cli_forkserver import forked
 from tests.keeper_support import keeper, open_many_positions, protocol_of
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import USDC, faucet, isolated
@@ -54,8 +55,9 @@ def set_eth(chain, account, wei: int) -> None:
 def run_keeper(chain, repo_root: Path, state: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "APE_FOUNDRY_HOST": chain.provider.uri, "NO_COLOR": "1",
            "COLUMNS": "200"}  # fmt: skip
+    command, env = forked([str(KEEPER), "--state-dir", str(state), *args], env)
     return subprocess.run(
-        [str(KEEPER), "--state-dir", str(state), *args], cwd=repo_root, env=env,
+        command, cwd=repo_root, env=env,
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
 

@@ -17,6 +17,7 @@ import pytest
 
 from keepers.math import WAD
 from keepers.store import Store
+from tests.cli_forkserver import forked
 from tests.keeper_support import bound_state, open_many_positions, protocol_of
 from tests.lending_support import deploy_lending_system
 from tests.ports import free_port
@@ -144,10 +145,13 @@ def test_the_keeper_reconnects_to_a_restarted_node_and_resumes(
 ):
     url, restart = restartable_node
     manifest = tmp_path / "ethereum-local.json"
-    env = {**os.environ, "APE_FOUNDRY_HOST": url, "NO_COLOR": "1"}
-    deploy = subprocess.run(
+    command, env = forked(
         ["ape", "run", "deploy", "--network", "ethereum:local:foundry", "--account", "TEST::0",
          "--manifest", str(manifest)],
+        {**os.environ, "APE_FOUNDRY_HOST": url, "NO_COLOR": "1"},
+    )  # fmt: skip
+    deploy = subprocess.run(
+        command,
         cwd=repo_root, env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr

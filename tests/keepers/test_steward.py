@@ -26,6 +26,7 @@ from ballast.deployment import Deployment
 from ballast.params import bound_to_proposer
 from benchmarks.lending_steward.sim import Costs
 from keepers.strategy.rationale import decode, encode
+from tests.cli_forkserver import forked
 from tests.keeper_support import deployed_manifest
 from tests.scripts import inprocess
 
@@ -61,6 +62,7 @@ def steward_keeper_cli(chain, repo_root, steward_manifest, state):
                **(env or {})}  # fmt: skip
         cmd = [str(KEEPER), "--state-dir", str(state / "keeper"),
                "--manifest", str(steward_manifest), "--account", account, *args]  # fmt: skip
+        cmd, env = forked(cmd, env)
         result = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True,
                                 timeout=300, check=False)  # fmt: skip
         assert "Traceback" not in result.stderr, result.stderr
@@ -94,7 +96,8 @@ def run_checkout_ape(chain, repo_root):
     def run(args: list[str]):
         env = {**os.environ, "APE_FOUNDRY_HOST": chain.provider.uri, "NO_COLOR": "1",
                "COLUMNS": "200", "PYTHONPATH": str(repo_root)}  # fmt: skip
-        return subprocess.run(["ape", *args], cwd=repo_root, env=env, capture_output=True,
+        command, env = forked(["ape", *args], env)
+        return subprocess.run(command, cwd=repo_root, env=env, capture_output=True,
                               text=True, timeout=300, check=False)  # fmt: skip
 
     return run

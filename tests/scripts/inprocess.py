@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from tests.cli_forkserver import forked
 from tests.conftest import REPO_ROOT
 
 # What the subprocess runners (tests/conftest.py's run_ape) set for a command's output.
@@ -182,9 +183,11 @@ def ape_real(chain):
     node_uri = chain.provider.uri
 
     def run(args: Sequence[str], input: str | None = None) -> subprocess.CompletedProcess:  # noqa: A002
-        env = {**os.environ, "APE_FOUNDRY_HOST": node_uri, **OUTPUT_ENV}
+        command, env = forked(
+            ["ape", *args], {**os.environ, "APE_FOUNDRY_HOST": node_uri, **OUTPUT_ENV}
+        )
         return subprocess.run(
-            ["ape", *args], cwd=REPO_ROOT, env=env, input=input, capture_output=True, text=True,
+            command, cwd=REPO_ROOT, env=env, input=input, capture_output=True, text=True,
             timeout=300, check=False,
         )  # fmt: skip
 

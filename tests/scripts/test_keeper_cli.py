@@ -18,6 +18,7 @@ from eth_account import Account
 from ballast.deployment import Deployment
 from keepers.state_lock import hold, release
 from keepers.store import Store
+from tests.cli_forkserver import forked
 from tests.keeper_support import bound_state, deployed_manifest, observe_days
 
 KEEPER = Path(sys.executable).with_name("ballast-keeper")
@@ -46,8 +47,11 @@ def keeper_real(chain, repo_root, tmp_path):
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 180):
         full_env = {**os.environ, "APE_FOUNDRY_HOST": chain.provider.uri, "NO_COLOR": "1",
                     "COLUMNS": "200", **(env or {})}  # fmt: skip
+        command, full_env = forked(
+            [str(KEEPER), "--state-dir", str(tmp_path / "state"), *args], full_env
+        )
         return subprocess.run(
-            [str(KEEPER), "--state-dir", str(tmp_path / "state"), *args],
+            command,
             cwd=repo_root, env=full_env, capture_output=True, text=True, timeout=timeout,
             check=False,
         )  # fmt: skip

@@ -17,6 +17,7 @@ from typing import ClassVar
 import pytest
 
 from ballast.node import PRIVATE_NODE_VARIABLE, NodeError, probe, require_node
+from tests.cli_forkserver import forked
 from tests.ports import free_port
 
 KEEPER = Path(sys.executable).with_name("ballast-keeper")
@@ -118,6 +119,7 @@ def test_a_host_without_scheme_starts_no_private_anvil(repo_root, chain, tmp_pat
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    args, env = forked(args, env)
     return subprocess.run(
         args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
     )

@@ -18,6 +18,7 @@ import pytest
 from eth_account import Account
 
 from ballast.deployment import Deployment
+from tests.cli_forkserver import forked
 from tests.conftest import REPO_ROOT
 
 PASSPHRASE = "correct horse battery staple"
@@ -45,8 +46,9 @@ def headless(chain, ape_data):
         for name in ("BALLAST_UNATTENDED", "APE_ACCOUNTS_ops_PASSPHRASE"):
             full_env.pop(name, None)
         full_env.update(env)
+        command, full_env = forked(["ape", *args], full_env)
         return subprocess.run(
-            ["ape", *args], cwd=REPO_ROOT, env=full_env, stdin=subprocess.DEVNULL,
+            command, cwd=REPO_ROOT, env=full_env, stdin=subprocess.DEVNULL,
             capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip
 

@@ -35,10 +35,9 @@ def both(server: ForkServer, args: list[str], env: dict[str, str], cwd=REPO_ROOT
     "args",
     [
         ["ape", "run", "params", "--help"],
-        ["ballast-keeper", "--help"],
         ["ballast-keeper", "once", "--job", "no-such-job"],  # a usage error: exit 2
     ],
-    ids=["ape-run-help", "keeper-help", "keeper-bad-job"],
+    ids=["ape-run-help", "keeper-bad-job"],
 )
 def test_a_forked_command_prints_and_exits_as_its_own_process(server, args):
     real, forked = both(server, args, BASE)
