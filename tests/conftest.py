@@ -70,6 +70,10 @@ requests.Session.__init__ = _session_ignoring_the_environment
 # console.log lines). tests/ape_round_trips.py says why each can go.
 import tests.ape_round_trips  # noqa: E402, F401  (patches Ape in this process)
 
+# The five reads Ape makes before signing a transaction (nonce, fees, gas limit, balance) go to the
+# node as one batch: tests/ape_tx_reads.py.
+import tests.ape_tx_reads  # noqa: E402, F401  (patches Ape in this process)
+
 # Ape's map of the nodes it started keeps an entry for every killed anvil (the suite kills
 # nodes on purpose) and checks each one on every connect and disconnect: 687 stale entries
 # made tests/scripts/test_bad_inputs.py 159 s instead of 43 s (ballast.node.forget_dead_nodes).
