@@ -8,9 +8,12 @@ before a read:
 
 - `eth_getCode` (27 %): `ContractCallHandler` checks that the address has code before every call,
   uncached on a dev network because a snapshot revert can take code away. Here an address seen
-  with code is remembered until the node is reverted, reset, has code set, or a provider
-  connects: the only ways code leaves an address since EIP-6780 (Cancun), whose SELFDESTRUCT
-  removes code only in the transaction that created it.
+  with code is remembered until the node is reset, has code set or loads a state, a provider
+  connects, or the node is reverted to a snapshot taken before the address was first seen: the
+  only ways code leaves an address since EIP-6780 (Cancun), whose SELFDESTRUCT removes code only
+  in the transaction that created it. (Ape's isolation reverts after every test: addresses seen
+  before the snapshot it reverts to keep their code, so they are not asked again; a revert to a
+  snapshot this process did not see taken forgets every address.)
 - the latest block (13 %): the call is built as a transaction with the network's gas limit,
   "max", looked up from the latest block, then `_prepare_call` drops the gas before `eth_call`.
   A read gets an explicit limit instead, which is dropped the same way.
@@ -40,6 +43,7 @@ process keeps the model built from a dict until the dict changes.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import threading
@@ -60,6 +64,10 @@ _CODE_CHANGERS = frozenset(
      "anvil_loadState", "hardhat_loadState"}
 )  # fmt: skip
 _with_code: set[str] = set()
+# (node URL, snapshot id) of each snapshot taken through this process, oldest first, with the
+# addresses first seen with code after it was taken: what a revert to it forgets
+_code_frames: list[tuple[tuple[str, int], set[str]]] = []
+_code_lock = threading.Lock()
 
 _validate_is_contract = ContractMethodHandler._validate_is_contract
 
@@ -69,17 +77,47 @@ def _validate_is_contract_remembered(self) -> None:
     address = self.contract.address
     if address not in _with_code:
         _validate_is_contract(self)  # raises ContractNotFoundError where there is no code
-        _with_code.add(address)
+        with _code_lock:
+            _with_code.add(address)
+            if _code_frames:
+                _code_frames[-1][1].add(address)
 
 
-_make_request = Web3Provider.make_request
+def _snapshot_id(value) -> int | None:
+    with contextlib.suppress(TypeError, ValueError):
+        return int(value, 16) if isinstance(value, str) else int(value)
+    return None
 
 
-@functools.wraps(_make_request)
-def _make_request_forgetting_code(self, rpc, parameters=None):
-    if rpc in _CODE_CHANGERS:
+def _forget_code(node: str | None = None, reverted_to: int | None = None) -> None:
+    """A revert to a snapshot taken here forgets what was first seen since (anvil drops that
+    snapshot and every later one); anything else that can take code away forgets everything."""
+    with _code_lock:
+        if reverted_to is not None:
+            for i, (key, _) in enumerate(_code_frames):
+                if key == (node, reverted_to):
+                    for _, seen in _code_frames[i:]:
+                        _with_code.difference_update(seen)
+                    del _code_frames[i:]
+                    return
         _with_code.clear()
-    return _make_request(self, rpc, parameters)
+        _code_frames.clear()
+
+
+def _code_changes_around(provider: HTTPProvider, method: str, params, send):
+    """`send()` (one request to `provider`'s node), the code memory kept in step with it."""
+    node = provider.endpoint_uri
+    if method == "evm_revert":
+        _forget_code(node, _snapshot_id(params[0]) if params else None)
+    elif method in _CODE_CHANGERS:
+        _forget_code()
+    response = send()
+    if method == "evm_snapshot" and isinstance(response, dict):
+        taken = _snapshot_id(response.get("result"))
+        if taken is not None:
+            with _code_lock:
+                _code_frames.append(((node, taken), set()))
+    return response
 
 
 _post_connect = Web3Provider._post_connect  # runs after every provider's connect
@@ -87,7 +125,7 @@ _post_connect = Web3Provider._post_connect  # runs after every provider's connec
 
 @functools.wraps(_post_connect)
 def _post_connect_forgetting_code(self, *args, **kwargs):
-    _with_code.clear()
+    _forget_code()
     _forget_mining()
     return _post_connect(self, *args, **kwargs)
 
@@ -128,17 +166,22 @@ _http_make_batch_request = HTTPProvider.make_batch_request
 
 @functools.wraps(_http_make_request)
 def _http_make_request_forgetting_mining(self, method, params):
-    if method not in _MINING_CHANGERS:
+    def send():
         return _http_make_request(self, method, params)
+
+    if method not in _MINING_CHANGERS:
+        return _code_changes_around(self, method, params, send)
     _forget_mining()
     try:
-        return _http_make_request(self, method, params)
+        return _code_changes_around(self, method, params, send)
     finally:
         _forget_mining()
 
 
 @functools.wraps(_http_make_batch_request)
 def _http_make_batch_request_forgetting_mining(self, requests):
+    if any(method in _CODE_CHANGERS for method, _ in requests):
+        _forget_code()  # a snapshot taken in a batch is not one a later revert finds
     if not any(method in _MINING_CHANGERS for method, _ in requests):
         return _http_make_batch_request(self, requests)
     _forget_mining()
@@ -190,7 +233,6 @@ def _serialize_without_the_block_gas_limit(self, *args, **kwargs):
 
 
 ContractMethodHandler._validate_is_contract = _validate_is_contract_remembered
-Web3Provider.make_request = _make_request_forgetting_code
 Web3Provider._post_connect = _post_connect_forgetting_code
 FoundryProvider.auto_mine = _auto_mine_remembered.setter(FoundryProvider.auto_mine.fset)
 HTTPProvider.make_request = _http_make_request_forgetting_mining

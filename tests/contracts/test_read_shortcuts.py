@@ -29,6 +29,27 @@ def test_a_contract_a_revert_took_away_is_refused_as_ape_would(chain, accounts, 
         coin.decimals()
 
 
+def test_a_revert_forgets_only_the_code_first_seen_after_its_snapshot(chain, accounts, project):
+    """Ape's isolation reverts after every test: what was seen before the snapshot keeps its
+    code and is not asked for again; what came after is refused as Ape refuses it."""
+    kept = project.MockStablecoin.deploy("Kept", "KEPT", sender=accounts[0])
+    assert kept.decimals() == 6 and str(kept.address) in ape_round_trips._with_code
+    snapshot = chain.snapshot()
+    try:
+        gone = project.MockStablecoin.deploy("Gone", "GONE", sender=accounts[0])
+        assert gone.decimals() == 6 and str(gone.address) in ape_round_trips._with_code
+    finally:
+        chain.restore(snapshot)
+    assert str(kept.address) in ape_round_trips._with_code
+    assert str(gone.address) not in ape_round_trips._with_code
+    assert kept.decimals() == 6
+    with pytest.raises(ContractNotFoundError):
+        gone.decimals()
+    # a revert to a snapshot this process did not see taken forgets every address
+    chain.provider.web3.provider.make_request("evm_revert", ["0xffff"])
+    assert ape_round_trips._with_code == set()
+
+
 def test_a_read_still_answers_at_the_block_it_names(chain, accounts, project):
     snapshot = chain.snapshot()
     try:
