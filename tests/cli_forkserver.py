@@ -53,7 +53,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 # program -> (module, entry point): the console scripts' targets (pyproject.toml, Ape's own)
-PROGRAMS = {"ape": ("ape._cli", "cli"), "ballast-keeper": ("keepers.cli", "main")}
+PROGRAMS = {"ape": ("ape._cli", "cli"), "ballast-keeper": ("keepers.cli", "main"),
+            # the docs walkthroughs' `ape console`-like session (tests/docs/walkthrough.py)
+            "walkthrough-console": ("tests.docs.walkthrough", "serve")}  # fmt: skip
 # Modules only: importing them creates no Ape manager, reads no config and connects nowhere.
 PRELOAD = (
     "ape", "ape._cli", "ape.managers.chain", "ape.managers.project", "ape_test.provider",
@@ -287,9 +289,8 @@ def _run(request: dict, fds: list[int]) -> int:
     except BaseException as e:  # noqa: BLE001 - the client gets a status, the user a line
         os.write(2, f"ballast cli forkserver: {e!r}\n".encode())
         return 1
-    code = 0
-    try:
-        getattr(importlib.import_module(module), entry)()
+    try:  # as the console script's `sys.exit(entry())`
+        code = _exit_status(getattr(importlib.import_module(module), entry)())
     except SystemExit as e:
         code = _exit_status(e.code)
     except BaseException:  # noqa: BLE001 - printed as the interpreter would

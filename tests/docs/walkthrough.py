@@ -203,7 +203,11 @@ class Walkthrough:
     def _console(self, block: Block) -> str:
         console = self._consoles.get(block.page)
         if console is None:
-            console = self._consoles[block.page] = Console(self.sandbox, self.env, self.timeout)
+            program = [sys.executable, "-m", "tests.docs.walkthrough", "serve"]
+            if self.forkserver is not None:
+                program = [str(self.forkserver.bin_dir / "walkthrough-console")]
+            console = Console(self.sandbox, self.env, self.timeout, program)
+            self._consoles[block.page] = console
         ok, output = console.send(block)
         if not ok:
             raise BlockFailed(block, "the console session raised", output)
@@ -224,13 +228,14 @@ class Walkthrough:
 
 
 class Console:
-    """One `ape console`-like session: a subprocess (this module's `serve`) on the node."""
+    """One `ape console`-like session: a subprocess (this module's `serve`, `python -m
+    tests.docs.walkthrough serve` or forked from the walkthrough's CLI fork server) on the node."""
 
-    def __init__(self, sandbox: Path, env: dict[str, str], timeout: float):
+    def __init__(self, sandbox: Path, env: dict[str, str], timeout: float, program: list[str]):
         self.timeout = timeout
         self.log = open(sandbox / ".state" / f"console-{os.getpid()}-{id(self)}.log", "w+")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.docs.walkthrough", "serve"], cwd=sandbox, env=env,
+            program, cwd=sandbox, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
         )  # fmt: skip
 
@@ -293,7 +298,11 @@ def serve() -> int:
     """The console subprocess: connects to the node APE_FOUNDRY_HOST names, then runs each block
     it reads (one JSON request a line on stdin) and answers one JSON line on stdout."""
     channel = os.fdopen(os.dup(sys.stdout.fileno()), "w")
-    sys.stdout = sys.stderr  # anything printed outside a block goes to the log, not the channel
+    # anything printed outside a block goes to the log, not the channel: print()'s and fd 1's
+    # (a stream a module bound before, as Ape's trace printer binds sys.stdout when imported)
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
     import ape
     from ape import Contract, accounts, chain, convert, networks, project
 
