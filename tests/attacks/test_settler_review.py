@@ -12,7 +12,8 @@ from __future__ import annotations
 import pytest
 from eth_utils import to_checksum_address
 
-from tests.keeper_support import keeper, relayed_book, send_as, struck_with_a_queued_leaver
+from tests.impersonated import impersonate, send_all, stop_impersonating
+from tests.keeper_support import keeper, relayed_book, struck_with_a_queued_leaver
 from tests.vault_support import USDC, isolated
 
 
@@ -30,20 +31,14 @@ def fresh(system, chain):
 
 def approve_from_many(vault, relay, count: int) -> list[str]:
     """`count` fresh addresses each make the relay their operator (`setOperator(relay, true)`,
-    about 46,000 gas each: what an attacker pays), sent from anvil-impersonated accounts."""
+    about 46,000 gas each: what an attacker pays), sent from anvil-impersonated accounts in a
+    few JSON-RPC batches (`tests.impersonated`), every receipt awaited and its status checked."""
     web3 = vault.provider.web3
-    data = vault.setOperator.encode_input(relay.address, True)
-    addresses = []
-    for i in range(count):
-        who = to_checksum_address(f"0x{0x5B11_0000 + i:040x}")
-        web3.provider.make_request("anvil_setBalance", [who, hex(10**18)])
-        web3.provider.make_request("anvil_impersonateAccount", [who])
-        # sent as it is, its receipt awaited (`send_as`): not awaited, a busy node had not mined
-        # the last approvals when they were checked
-        receipt = send_as(web3, who, str(vault.address), bytes(data), 100_000)
-        assert int(receipt["status"], 16) == 1, receipt
-        web3.provider.make_request("anvil_stopImpersonatingAccount", [who])
-        addresses.append(who)
+    data = bytes(vault.setOperator.encode_input(relay.address, True))
+    addresses = [to_checksum_address(f"0x{0x5B11_0000 + i:040x}") for i in range(count)]
+    impersonate(web3, addresses, 10**18)
+    send_all(web3, [(who, str(vault.address), data, 100_000) for who in addresses])
+    stop_impersonating(web3, addresses)
     return addresses
 
 
