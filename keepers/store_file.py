@@ -74,18 +74,33 @@ class StateFile:
     # ------------------------------------------------------------------ plumbing
 
     def _migrate(self) -> None:
+        if self._version_known() == SCHEMA_VERSION:
+            return  # up to date: no write lock taken (a bot may be writing)
+        # The version read again under the write lock, every step in that transaction: two
+        # processes opening an older file at once (a bot and a reader of its state) both saw
+        # the old version, and the second applied a step again ("duplicate column name").
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                version = self._version_known()
+                for target, script in MIGRATIONS:
+                    if version < target:
+                        for statement in _statements(script):
+                            self._db.execute(statement)
+                        self._db.execute(f"PRAGMA user_version = {target}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _version_known(self) -> int:
+        """The file's schema version; `SchemaError` for one newer than this keeper's."""
         version = self.schema_version
         if version > SCHEMA_VERSION:
             raise SchemaError(
                 f"{self.path} has schema version {version}; this keeper knows {SCHEMA_VERSION}"
             )
-        # One script per step, one transaction each (executescript commits before it runs).
-        for target, script in MIGRATIONS:
-            if version < target:
-                with self._lock:
-                    self._db.executescript(
-                        f"BEGIN IMMEDIATE;{script}PRAGMA user_version = {target};COMMIT;"
-                    )
+        return version
 
     def _check(self) -> None:
         """`sqlite3.DatabaseError` when the file is damaged (SQLite's `quick_check`: every page
@@ -212,3 +227,18 @@ class _Tx:
             self._db.execute("ROLLBACK" if exc_type else "COMMIT")
         finally:
             self._lock.release()
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL statements of `script`, one each (a `;` inside a string or comment kept)."""
+    statements: list[str] = []
+    pending = ""
+    for part in script.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\n;"):
+                statements.append(pending)
+            pending = ""
+    if pending.strip(" \t\n;"):
+        statements.append(pending)
+    return statements

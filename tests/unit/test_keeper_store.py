@@ -277,6 +277,34 @@ def test_a_version_4_file_keeps_its_readings_without_hashes(path):
         assert store.index_history("gold") == ((100, 7),)
 
 
+def test_a_file_another_process_migrated_since_its_version_was_read_is_not_migrated_twice(
+    path, monkeypatch
+):
+    """A bot and a reader of its state open an older file at once: both read the old version,
+    and the second to take the write lock found the first's step applied ("duplicate column
+    name: hash", seen in tests/keepers/test_bot_node_restart.py). The version is read again
+    under the lock."""
+    from keepers.store_schema import SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4
+
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA_V1 + SCHEMA_V2 + SCHEMA_V3 + SCHEMA_V4 + "PRAGMA user_version = 4;")
+    db.close()
+    Store(path).close()  # the other process: migrated to 5
+    reads = []
+    real = Store.schema_version.fget
+
+    def stale_first(self):  # this process read the version before the other migrated
+        reads.append(1)
+        return 4 if len(reads) == 1 else real(self)
+
+    monkeypatch.setattr(Store, "schema_version", property(stale_first))
+    with Store(path) as store:
+        assert len(reads) >= 2 and store.schema_version == SCHEMA_VERSION == 5
+        store.set_job_state("sentinel", "{}")
+        assert store.job_state("sentinel") == "{}"
+
+
 def test_job_state_round_trips_and_overwrites(path):
     with Store(path) as store:
         assert store.job_state("sentinel") is None
