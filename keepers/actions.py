@@ -5,8 +5,9 @@ pass read, so that two passes reading the same block never send twice:
 `liquidate:<borrower>:<block>`, `approve:<token>:<spender>:<block>`, `poke:<feed>:<block>`,
 `pauseAutomation:<block>`, `liquidate-batch:<block>:<n>`, and the settler's
 `strike:<count>@<block>`, `claim:<controller>@<block>`. Others are permanent:
-`evaluate:<id>`, `executeSlash:<id>`, `rebalance:<digest>`, `rebalance-cancel:<digest>`,
-`steward:<digest>`.
+`evaluate:<id>`, `executeSlash:<id>` (`evaluate:<registry>:<id>`, `executeSlash:<registry>:<id>`
+on an AgentRegistry the manifest does not name), `rebalance:<digest>`,
+`rebalance-cancel:<digest>`, `steward:<digest>`.
 
 `action_key(action_id)` drops the block stamp: two ids with the same key are the same piece of
 work planned at different blocks (the same borrower's liquidation, the same approval). While the

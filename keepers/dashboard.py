@@ -72,11 +72,13 @@ def _value(result: CallResult, default: Any) -> Any:
     return result.value if result.success else default
 
 
-def registered_agents(keeper: Keeper, head: int) -> list[str]:
-    """Every agent an `AgentRegistered` log names, from the deployment block to `head` (in
-    `liquidator.scan_chunk`-block `eth_getLogs` ranges), in registration order."""
+def registered_agents(keeper: Keeper, head: int, agents: Any = None) -> list[str]:
+    """Every agent an `AgentRegistered` log of `agents` (default: the manifest's AgentRegistry)
+    names, from the deployment block to `head` (in `liquidator.scan_chunk`-block `eth_getLogs`
+    ranges), in registration order."""
     chunk = keeper.settings.liquidator.scan_chunk
-    params = {"address": str(keeper.protocol.agents.address), "topics": [REGISTERED_TOPIC]}
+    registry = keeper.protocol.agents if agents is None else agents
+    params = {"address": str(registry.address), "topics": [REGISTERED_TOPIC]}
     found: dict[str, None] = {}
     for log in read_logs(keeper.web3, params, keeper.protocol.block, head, chunk):
         found[to_checksum_address("0x" + bytes(log["topics"][1])[-20:].hex())] = None
@@ -225,9 +227,8 @@ def _agent_line(address: str, info: Any, active: bool) -> AgentLine:
 
 
 def _agents(
-    keeper: Keeper, addresses: list[str], block: int
+    keeper: Keeper, agents: Any, addresses: list[str], block: int
 ) -> tuple[tuple[AgentLine, ...], Failures]:
-    agents = keeper.protocol.agents
     calls: dict[str, Call] = {}
     for a in addresses:
         calls[f"info:{a}"] = Call(agents.agentInfo, a, label=f"agentInfo({a})")
@@ -241,9 +242,11 @@ def _agents(
     return lines, _failed(results)
 
 
-def _second(keeper: Keeper, front: Results, evaluation: EvaluationSnapshot, block: int) -> Results:
+def _second(
+    keeper: Keeper, agents: Any, front: Results, evaluation: EvaluationSnapshot, block: int
+) -> Results:
     """The reads that need the first ones: share values and the open decisions' agents."""
-    vault, agents = keeper.protocol.vault, keeper.protocol.agents
+    vault = keeper.protocol.vault
     share_unit = 10 ** int(front["share_decimals"].unwrap())
     pending = int(front["pending_redemptions"].unwrap())
     calls = {
@@ -258,9 +261,9 @@ def _second(keeper: Keeper, front: Results, evaluation: EvaluationSnapshot, bloc
 
 
 def _known_agents(
-    keeper: Keeper, block: int, second: Results, slashes: tuple[SlashLine, ...]
+    keeper: Keeper, agents: Any, block: int, second: Results, slashes: tuple[SlashLine, ...]
 ) -> list[str]:
-    known = dict.fromkeys(registered_agents(keeper, block))
+    known = dict.fromkeys(registered_agents(keeper, block, agents))
     for name, result in second.items():
         if name.startswith("decision:") and result.success:
             known[to_checksum_address(result.value.agent)] = None
@@ -291,11 +294,13 @@ def collect_status(keeper: Keeper, last_actions: int = LAST_ACTIONS) -> Status:
     block = alloc.block
     front = _read(multicall, _vault_calls(keeper), block)
     max_due = keeper.settings.evaluator.max_due
-    evaluation = EvaluationSnapshot.read(multicall, protocol.agents, max_due, block)
-    second = _second(keeper, front, evaluation, block)
+    registry = keeper.agents()  # the vault's now: its agents are the ones that can act
+    evaluation = EvaluationSnapshot.read(multicall, registry, max_due, block)
+    second = _second(keeper, registry, front, evaluation, block)
     borrowers, book_failures = _borrowers(keeper, block)
     slashes = _slashes(evaluation)
-    agents, agent_failures = _agents(keeper, _known_agents(keeper, block, second, slashes), block)
+    known = _known_agents(keeper, registry, block, second, slashes)
+    agents, agent_failures = _agents(keeper, registry, known, block)
     failures = {
         **alloc.failures,
         **_failed(front),

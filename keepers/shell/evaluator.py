@@ -3,6 +3,11 @@ one snapshot, plan with `keepers.jobs.plan_evaluator`, send `evaluate(id)` and
 `executeSlash(id)`. Action ids are permanent (`evaluate:<id>`): a restarted keeper never
 evaluates twice, and a keeper that lost the race records it and moves on.
 
+The registry is the vault's (`vault.agentRegistry()`), read at each pass: when governance has
+pointed the vault at another AgentRegistry since the manifest was written, the pass covers the
+new one (ids `evaluate:<registry>:<id>`, `executeSlash:<registry>:<id>`) and still settles the
+manifest's, whose open decisions and slashes stay there.
+
 While due decisions wait on stale evidence (a sleeve's price moved beyond
 `oracle.maxDeviationBps`, unconfirmed), the pass first pokes the router as
 `plan_evidence_pokes` says (record the move; confirm it once `oracle.confirmDelay` has passed)
@@ -13,7 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from eth_utils import to_checksum_address
 
 from keepers.jobs import OpenDecision, PendingSlash, plan_evaluator, plan_evidence_pokes
 from keepers.reads import read_moved_sleeves
@@ -39,10 +46,27 @@ def _unlisted_feeds(
 
 
 def run_evaluator(keeper: Keeper) -> JobReport:
+    """One pass over every registry with work to settle (`Keeper.registries`): the vault's
+    AgentRegistry now, then the manifest's when governance has pointed the vault at another
+    since (its open decisions are still evaluated and its slashes executed there)."""
+    now, *earlier = keeper.registries()
+    report = _evaluate(keeper, now, None)
+    for agents in earlier:
+        _evaluate(keeper, agents, report)
+    return report
+
+
+def _evaluate(keeper: Keeper, agents: Any, report: JobReport | None) -> JobReport:
+    """`agents`' due decisions evaluated and slashes past their veto executed, into `report`
+    (a new one, at this read's block, when None). Action ids are `evaluate:<id>` and
+    `executeSlash:<id>` on the manifest's registry, `<kind>:<registry>:<id>` on another (slash
+    ids count from 0 in each registry)."""
     settings = keeper.settings.evaluator
-    agents = keeper.protocol.agents
     snap = EvaluationSnapshot.read(keeper.multicall, agents, settings.max_due)
-    report = JobReport("evaluator", snap.block, snap.timestamp, keeper.dry_run)
+    if report is None:
+        report = JobReport("evaluator", snap.block, snap.timestamp, keeper.dry_run)
+    manifest = agents is keeper.protocol.agents
+    scope = "" if manifest else f"{to_checksum_address(str(agents.address))}:"
     pokes = partial(plan_evidence_pokes, snap.waiting)
     extra = _unlisted_feeds(keeper, report, snap.waiting, snap.block) if snap.waiting else {}
     if snap.waiting and poke_confirmations(keeper, report, pokes, snap.block, extra=extra):
@@ -67,16 +91,17 @@ def run_evaluator(keeper: Keeper) -> JobReport:
     ]
     plan = plan_evaluator(decisions, slashes, snap.timestamp, settings.max_actions)
     report.notes.append(
-        f"{len(snap.open_decisions)} open decisions, {len(snap.due)} due, "
+        ("" if manifest else f"AgentRegistry {scope[:-1]} (the vault's now): ")
+        + f"{len(snap.open_decisions)} open decisions, {len(snap.due)} due, "
         f"{len(snap.waiting)} waiting on stale evidence, {len(snap.slashes)} pending slashes"
     )
-    report.skipped += [f"{s.kind}({s.target_id}): {s.reason}" for s in plan.skipped]
+    report.skipped += [f"{s.kind}({scope}{s.target_id}): {s.reason}" for s in plan.skipped]
     for action in plan.actions:
         keeper.act(
             report,
             agents,
             action.kind,
             action.target_id,
-            action_id=f"{action.kind}:{action.target_id}",
+            action_id=f"{action.kind}:{scope}{action.target_id}",
         )
     return report

@@ -193,8 +193,9 @@ def run_rebalancer(keeper: Keeper) -> JobReport:
         raise KeeperError("the rebalancer acts as an agent: give --account (an active agent)")
     if not keeper.dry_run:
         _recover_decisions(keeper, report)
-    if not protocol.agents.isActive(keeper.address):
-        why = " (suspended by the guardian)" if protocol.agents.isSuspended(keeper.address) else ""
+    agents = keeper.agents()  # the vault's registry now, which its rebalance asks
+    if not agents.isActive(keeper.address):
+        why = " (suspended by the guardian)" if agents.isSuspended(keeper.address) else ""
         report.skipped.append(f"rebalance: {keeper.address} is not an active agent{why}")
         return report
     if alloc.order_mismatch is not None:

@@ -35,7 +35,15 @@ from keepers.tx import TxSender
 from keepers.verify import verify_decision
 from tests.keeper_support import keeper, protocol_of, race, rpc_requests, supplied_book
 from tests.lending_support import MAX_UINT, key
-from tests.vault_support import DAY, USDC, SleeveSpec, add_sleeve, define, isolated
+from tests.vault_support import (
+    DAY,
+    USDC,
+    SleeveSpec,
+    add_sleeve,
+    bond_agent,
+    define,
+    isolated,
+)
 
 NAMES = ("tbill", "gold", "invoices")
 EXECUTED = 3  # IAgentRegistry.SlashStatus.Executed
@@ -189,6 +197,49 @@ def test_two_evaluators_racing_evaluate_each_decision_once(
         assert recorded == lost_here
         for action_id in lost_here:
             assert k.store.already_done(action_id)
+
+
+def test_the_evaluator_follows_the_vault_to_another_agent_registry_and_settles_the_first(
+    due, protocol, project, accounts, chain, tmp_path
+):
+    """Governance pointed the vault at a new AgentRegistry after the deploy; the manifest (the
+    keeper's `protocol`) still names the first. One pass evaluates the new registry's due
+    decision and still settles the first's: its due decisions, and its slash past the veto,
+    paid to the depositors. Following the manifest alone, the new registry's decisions were
+    never evaluated."""
+    lending, slash_id = due
+    first, vault = lending.vs.agents, lending.vault
+    second = project.AgentRegistry.deploy(
+        vault, lending.vs.registry, first.treasury(), sender=accounts[0]
+    )
+    vault.setAgentRegistry(second, sender=lending.vs.governance)
+    bond_agent(dataclasses.replace(lending.vs, agents=second), lending.vs.allocator)
+    rebalance_after_cooldown(lending, chain, [2_500, 2_000, 1_500, 3_000])
+    decision = vault.decisionCount() - 1
+    assert second.decisionRecord(decision).agent == lending.vs.allocator.address
+    chain.pending_timestamp = second.decisionRecord(decision).dueAt
+    refresh(lending)
+    assert list(second.decisionsDue(10)) == [decision]
+    assert sorted(first.decisionsDue(10)) == [0, 2]
+    slash = first.slashInfo(slash_id)
+    start = chain.blocks.head.number + 1
+
+    k = keeper(protocol, accounts[7], tmp_path)
+    report = k.run("evaluator")
+
+    assert [(a.action_id, a.outcome) for a in report.actions] == [
+        (f"evaluate:{second.address}:{decision}", "mined"),
+        ("evaluate:0", "mined"),
+        ("evaluate:2", "mined"),
+        (f"executeSlash:{slash_id}", "mined"),
+    ], report.summary()
+    assert evaluated_ids(second, start) == [decision]
+    assert sorted(evaluated_ids(first, start)) == [0, 2]
+    assert executed_slashes(first, start) == [slash_id]
+    assert first.agentInfo(slash.agent).slashed >= slash.amount
+    assert any(f"AgentRegistry {second.address} (the vault's now)" in n for n in report.notes)
+    assert k.run("evaluator").actions == []  # done in both
+    assert k.agents().address == second.address  # the rebalancer and the status ask this one
 
 
 # ------------------------------------------------------------------ restart
@@ -1267,7 +1318,8 @@ def test_the_decisions_waiting_on_evidence_are_read_in_one_batch_whatever_their_
             report = k.run("evaluator")
         assert not [n for n in report.notes if n.startswith("read failed")], report.notes
         counts.append(requests["eth_call"])
-    assert counts[1] == counts[2] <= 5, counts  # was 3 more: one per further decision
+    # was 3 more: one per further decision; one is the vault's AgentRegistry (`Keeper.agents`)
+    assert counts[1] == counts[2] <= 6, counts
 
     block = chain.blocks.head.number
     moved = read_moved_sleeves(k.multicall, vault, [0, 1, 2, 3, 99], block)
