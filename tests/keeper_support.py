@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,8 @@ from ballast.deployment import CollateralEntry, Deployment, SleeveEntry
 from ballast.node_send import send_unlocked
 from keepers.binding import ChainBinding
 from keepers.config import KeeperSettings, load_settings
+from keepers.math import WAD
+from keepers.multicall import Call
 from keepers.protocol import Protocol
 from keepers.reads import read_chain_binding
 from keepers.shell import Keeper
@@ -148,6 +150,30 @@ def send_as(web3: Any, sender: str, to: str, data: bytes, gas: int) -> dict[str,
     """`data` sent to `to` from `sender` (an anvil-impersonated account: the node signs), with
     `gas`, as it is (`ballast.node_send`); its receipt."""
     return send_unlocked(web3, sender, to, data, gas)
+
+
+def views(method: Any, args: Iterable[Any]) -> list[Any]:
+    """`method` (an Ape contract view, `book.healthFactor`) at the latest block for each of
+    `args` (one argument, or a tuple of them), decoded as Ape's call would: one JSON-RPC batch
+    (`tests.impersonated.read_all`) for a whole book, where a call per borrower cost a request
+    and Ape's encoding and decoding each."""
+    calls = [Call(method, *(a if isinstance(a, tuple) else (a,))) for a in args]
+    replies = read_all(ape.chain.provider.web3, [(c.target, c.calldata()) for c in calls])
+    return [c.decode(r) for c, r in zip(calls, replies, strict=True)]
+
+
+def unhealthy_in(book: Any, borrowers: Iterable[str]) -> set[str]:
+    """The borrowers the book's `healthFactor` puts below 1 (one batch: `views`)."""
+    borrowers = list(borrowers)
+    health = views(book.healthFactor, borrowers)
+    return {b for b, h in zip(borrowers, health, strict=True) if h < WAD}
+
+
+def still_unhealthy(book: Any, borrowers: Iterable[str]) -> list[str]:
+    """The borrowers still below health 1 with debt left (none once a liquidator cleared them)."""
+    borrowers = list(borrowers)
+    health, debt = views(book.healthFactor, borrowers), views(book.debtOf, borrowers)
+    return [b for b, h, d in zip(borrowers, health, debt, strict=True) if h < WAD and d != 0]
 
 
 def open_many_positions(lending: LendingSystem, count: int, funder) -> list[str]:

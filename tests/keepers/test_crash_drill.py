@@ -31,7 +31,7 @@ from keepers.config import load_settings
 from keepers.jobs import LiquidatorSettings, plan_liquidations
 from keepers.math import WAD, GasMarket, gas_cost_assets
 from keepers.reads import read_book
-from tests.keeper_support import block_gas_limit, keeper, protocol_of, send_as
+from tests.keeper_support import block_gas_limit, keeper, protocol_of, send_as, views
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import FEED_UNIT, USDC, faucet
 
@@ -139,7 +139,8 @@ def republish(lending) -> None:
 
 
 def health(lending, borrowers) -> dict[str, int]:
-    return {b: int(lending.book.healthFactor(b)) for b in borrowers}
+    """borrower -> health factor, in one batch."""
+    return dict(zip(borrowers, map(int, views(lending.book.healthFactor, borrowers)), strict=True))
 
 
 def liquidated_in(lending, start: int, stop: int) -> list[tuple[int, str]]:
@@ -205,7 +206,8 @@ def test_a_50_percent_gold_crash_under_a_gas_spike_is_cleared_within_the_bound(
             assert before[who] < WAD, (who, before[who], report.summary())
         assert len(report.actions) <= 4 * BORROWERS  # a pass ends: bounded sends
         after = health(lending, borrowers)
-        unhealthy = {b for b, h in after.items() if h < WAD and book.debtOf(b) > 0}
+        low = [b for b, h in after.items() if h < WAD]
+        unhealthy = {b for b, d in zip(low, views(book.debtOf, low), strict=True) if d > 0}
         if nav is None and since_last_step >= PASS_BOUND:
             assert not unhealthy, (since_last_step, unhealthy, report.summary(), report.skipped)
         republish(lending)
@@ -218,12 +220,11 @@ def test_a_50_percent_gold_crash_under_a_gas_spike_is_cleared_within_the_bound(
     assert any(block > paused_at for block, _ in events)
     # nothing phantom: no debt is left behind no collateral, and the book's debt is owed by
     # its borrowers (a write-off took its debt out of the book: `BadDebtRealized`)
-    owed = 0
-    for b in borrowers:
-        debt = int(book.debtOf(b))
-        owed += debt
-        if debt > 0:
-            assert any(a > 0 for a in book.positionOf(b).amounts), b
+    debts = dict(zip(borrowers, map(int, views(book.debtOf, borrowers)), strict=True))
+    owed = sum(debts.values())
+    indebted = [b for b, debt in debts.items() if debt > 0]
+    for b, position in zip(indebted, views(book.positionOf, indebted), strict=True):
+        assert any(a > 0 for a in position.amounts), b
     assert abs(int(book.totalDebt()) - owed) <= len(borrowers)  # each rounds: a wei a borrower
     written_off = list(book.BadDebtRealized.range(start, head + 1))
     assert written_off  # the 67 % gold-only loans went under water: their loss is realised

@@ -10,7 +10,16 @@ from keepers.config import load_settings
 from keepers.math import WAD
 from keepers.multicall import Multicall, ensure_multicall
 from keepers.reads import read_book
-from tests.keeper_support import keeper, open_many_positions, overtaken, protocol_of, race
+from tests.keeper_support import (
+    keeper,
+    open_many_positions,
+    overtaken,
+    protocol_of,
+    race,
+    still_unhealthy,
+    unhealthy_in,
+    views,
+)
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import USDC, faucet, isolated
 
@@ -24,7 +33,7 @@ def book(project, accounts, chain):
     lending = deploy_lending_system(project, accounts[0], accounts[1], accounts[5])
     lending.supply(accounts[6], 2_000_000 * USDC)
     borrowers = open_many_positions(lending, BORROWERS, accounts[0])
-    assert all(lending.book.debtOf(b) > 0 for b in borrowers)
+    assert all(debt > 0 for debt in views(lending.book.debtOf, borrowers))
     for who in (accounts[7], accounts[8]):  # the keepers' inventory
         faucet(lending.asset, who, 2_000_000 * USDC)
     return lending, borrowers
@@ -42,8 +51,11 @@ def shocked(book, chain):
 
 
 def states(lending, borrowers):
-    tbill = lending.token("tbill")
-    return {b: (lending.book.debtOf(b), lending.book.collateralOf(b, tbill)) for b in borrowers}
+    """borrower -> (debt, tbill collateral), read in two batches."""
+    tbill = lending.token("tbill").address
+    debts = views(lending.book.debtOf, borrowers)
+    held = views(lending.book.collateralOf, [(b, tbill) for b in borrowers])
+    return dict(zip(borrowers, zip(debts, held, strict=True), strict=True))
 
 
 def liquidated_borrowers(lending, since_block):
@@ -57,7 +69,7 @@ def test_the_liquidator_clears_every_unhealthy_position_and_touches_no_healthy_o
 ):
     lending, borrowers = shocked
     book = lending.book
-    unhealthy = {b for b in borrowers if book.healthFactor(b) < WAD}
+    unhealthy = unhealthy_in(book, borrowers)
     assert 40 < len(unhealthy) < BORROWERS - 40  # both kinds, many of each
     before = states(lending, borrowers)
     start = chain.blocks.head.number + 1
@@ -70,9 +82,9 @@ def test_the_liquidator_clears_every_unhealthy_position_and_touches_no_healthy_o
     assert {a.outcome for a in report.actions} == {"mined"}  # the approval and the liquidations
     assert sorted(liquidated_borrowers(lending, start)) == sorted(unhealthy)
     after = states(lending, borrowers)
+    assert not still_unhealthy(book, unhealthy)
     for b in borrowers:
         if b in unhealthy:
-            assert book.healthFactor(b) >= WAD or book.debtOf(b) == 0, b
             assert after[b][0] < before[b][0] and after[b][1] < before[b][1]
         else:
             assert after[b][1] == before[b][1], f"healthy {b} lost collateral"
@@ -93,7 +105,7 @@ def test_the_liquidator_waits_for_a_crash_print_to_be_confirmed(book, accounts, 
     with isolated(chain):
         lending.set_nav("tbill", 75_000_000)
         lending.vs.router.poke(lending.token("tbill"), sender=accounts[7])  # pending
-        unhealthy = {b for b in borrowers if lending.book.healthFactor(b) < WAD}
+        unhealthy = unhealthy_in(lending.book, borrowers)
         assert 40 < len(unhealthy) < BORROWERS - 40
         start = chain.blocks.head.number + 1
         k = keeper(protocol_of(lending), accounts[7], tmp_path)
@@ -141,7 +153,7 @@ def test_the_scan_keeps_exactly_the_unhealthy_positions_as_the_book_holds_them(
 def test_two_keepers_racing_liquidate_each_position_once(shocked, accounts, chain, tmp_path):
     lending, borrowers = shocked
     book = lending.book
-    unhealthy = {b for b in borrowers if book.healthFactor(b) < WAD}
+    unhealthy = unhealthy_in(book, borrowers)
     start = chain.blocks.head.number + 1
     protocol = protocol_of(lending)
     keepers = [keeper(protocol, accounts[i], tmp_path / str(i)) for i in (7, 8)]
@@ -159,7 +171,7 @@ def test_two_keepers_racing_liquidate_each_position_once(shocked, accounts, chai
         lost = [a for a in r.actions if a.outcome == "lost-race"]
         recorded = [t for t in k.store.transactions() if t.status == "lost-race"]
         assert len(recorded) == len(lost)
-    assert all(book.healthFactor(b) >= WAD or book.debtOf(b) == 0 for b in unhealthy)
+    assert not still_unhealthy(book, unhealthy)
 
 
 @pytest.mark.parametrize("by", ["revert reason", "chain fact"])
@@ -183,7 +195,7 @@ def test_a_liquidation_mined_behind_another_keepers_in_one_block_is_a_lost_race(
         tx = settings.tx.model_copy(update={"lost_race_errors": frozenset()})
         settings = settings.model_copy(update={"tx": tx})
     k = keeper(protocol_of(lending), ours, tmp_path, settings=settings)
-    unhealthy = {b for b in borrowers if book.healthFactor(b) < WAD}
+    unhealthy = unhealthy_in(book, borrowers)
     start = chain.blocks.head.number + 1
 
     def borrower_of(tx: dict) -> str:

@@ -20,7 +20,6 @@ from eth_abi import decode
 from eth_utils import keccak, to_checksum_address
 
 from keepers.config import load_settings
-from keepers.math import WAD
 from keepers.store import Store
 from tests.keeper_support import (
     block_gas_limit,
@@ -31,6 +30,8 @@ from tests.keeper_support import (
     pending_from,
     protocol_of,
     race,
+    still_unhealthy,
+    unhealthy_in,
 )
 from tests.lending_support import deploy_lending_system
 from tests.vault_support import USDC, faucet
@@ -103,7 +104,7 @@ def test_after_a_shock_batches_fill_each_block_and_clear_the_book_in_the_fewest_
     book, asset, tbill = lending.book, lending.asset, lending.token("tbill")
     ours = accounts[7]
     asset.approve(executor, MAX_UINT, sender=ours)  # the operator's one-time approval
-    unhealthy = {b for b in borrowers if book.healthFactor(b) < WAD}
+    unhealthy = unhealthy_in(book, borrowers)
     assert len(unhealthy) > BORROWERS * 3 // 4
     start = chain.blocks.head.number + 1
     k = batch_keeper(lending, executor, ours, tmp_path)
@@ -133,8 +134,7 @@ def test_after_a_shock_batches_fill_each_block_and_clear_the_book_in_the_fewest_
     assert len(by_block) <= math.ceil(used / SMALL_BLOCK) + 1
     assert len(by_block) <= math.ceil(declared / SMALL_BLOCK) + 1
     assert max(by_block) - start + 1 == len(by_block)  # consecutive blocks
-    for b in unhealthy:
-        assert book.healthFactor(b) >= WAD or book.debtOf(b) == 0, b
+    assert not still_unhealthy(book, unhealthy)
     # the executor kept nothing: the seized collateral and the unspent budget are the keeper's
     assert asset.balanceOf(executor) == 0 and tbill.balanceOf(executor) == 0
     assert tbill.balanceOf(ours) > 0
@@ -147,7 +147,7 @@ def test_two_keepers_batching_at_once_liquidate_each_position_once(
 ):
     lending, borrowers, executor = shocked
     book = lending.book
-    unhealthy = {b for b in borrowers if book.healthFactor(b) < WAD}
+    unhealthy = unhealthy_in(book, borrowers)
     for who in (accounts[7], accounts[8]):
         lending.asset.approve(executor, MAX_UINT, sender=who)
     start = chain.blocks.head.number + 1
@@ -184,7 +184,7 @@ def test_a_batch_item_another_keeper_cleared_first_is_a_lost_race_and_the_batch_
     lending.asset.approve(book, MAX_UINT, sender=rival)
     tx = {"lost_race_errors": frozenset()} if by == "chain fact" else {}
     k = batch_keeper(lending, executor, ours, tmp_path, **tx)
-    unhealthy = {b for b in borrowers if book.healthFactor(b) < WAD}
+    unhealthy = unhealthy_in(book, borrowers)
     start = chain.blocks.head.number + 1
 
     def items_of(tx: dict) -> list:
@@ -281,7 +281,7 @@ def test_a_keeper_killed_with_its_batch_in_flight_reconciles_it_by_hash_and_acts
     lending, borrowers, executor = shocked
     book, keeper_account = lending.book, accounts[7]
     lending.asset.approve(executor, MAX_UINT, sender=keeper_account)
-    unhealthy = {b for b in borrowers if book.healthFactor(b) < WAD}
+    unhealthy = unhealthy_in(book, borrowers)
     manifest = tmp_path / "ethereum-local.json"
     protocol_of(lending).deployment.save(manifest)
     state_dir = tmp_path / "state"
