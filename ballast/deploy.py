@@ -61,9 +61,22 @@ __all__ = ["DeployError", "NeedsTheDao", "deploy_system", "has_code", "parameter
 
 
 def _agent_registry(run: DeployRun, vault, registry, treasury: str) -> ContractInstance:
-    """The manifest's AgentRegistry when it serves this vault, registry and treasury; else a
-    new one (a registry is bound to its vault for life)."""
-    if address := run.recorded("contract:AgentRegistry"):
+    """The AgentRegistry the vault uses now, else the manifest's, when it serves this vault,
+    registry and treasury; else a new one (a registry is bound to its vault for life).
+    Governance may have pointed the vault at another registry since the manifest was written
+    (`setAgentRegistry`): a rerun keeps that choice and records it, where it used to propose
+    pointing the vault back at the manifest's."""
+    recorded = run.recorded("contract:AgentRegistry")
+    current = str(vault.agentRegistry())
+    if current != ZERO_ADDRESS and current.lower() != (recorded or "").lower():
+        candidate = project.AgentRegistry.at(current)
+        if (candidate.vault(), candidate.registry(), candidate.treasury()) == (
+            vault.address, registry.address, treasury,
+        ):  # fmt: skip
+            named = f" (the manifest named {recorded})" if recorded else ""
+            run.report(f"AgentRegistry: reusing {current}, the vault's now{named}")
+            return candidate
+    if address := recorded:
         candidate = project.AgentRegistry.at(address)
         if (candidate.vault(), candidate.registry(), candidate.treasury()) == (
             vault.address, registry.address, treasury,

@@ -85,6 +85,32 @@ def test_second_run_says_it_reused_every_contract(local_config, deployer):
     assert f"sleeve tbill: reusing {first.sleeves[0].address} from the manifest" in messages
 
 
+def test_a_rerun_keeps_the_agent_registry_governance_pointed_the_vault_at(
+    local_config, deployer, project, accounts
+):
+    """Governance pointed the vault at another AgentRegistry after the deploy: a rerun reuses
+    that one and records it in the manifest. It used to reuse the manifest's and leave the DAO
+    a call pointing the vault back at it (`NeedsTheDao`), undoing governance's choice."""
+    first = deploy_system(local_config, deployer, report=quiet)
+    vault = project.RWAVault.at(first.contracts["RWAVault"])
+    old = project.AgentRegistry.at(first.contracts["AgentRegistry"])
+    new = project.AgentRegistry.deploy(vault, old.registry(), old.treasury(), sender=deployer)
+    timelock = accounts[first.contracts["TimelockController"]]
+    timelock.balance += 10**18
+    vault.setAgentRegistry(new, sender=timelock)
+    messages: list[str] = []
+    nonce = deployer.nonce
+
+    second = deploy_system(local_config, deployer, previous=first, report=messages.append)
+
+    assert second.contracts["AgentRegistry"] == new.address
+    assert vault.agentRegistry() == new.address and deployer.nonce == nonce
+    named = first.contracts["AgentRegistry"]
+    said = f"AgentRegistry: reusing {new.address}, the vault's now (the manifest named {named})"
+    assert said in messages, messages
+    assert second.model_copy(update={"contracts": first.contracts}) == first
+
+
 def test_configured_contracts_are_checked_before_anything_is_sent(local_yaml, deployer):
     real = copy.deepcopy(local_yaml)
     real["sleeves"][0] = {
