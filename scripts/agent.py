@@ -59,8 +59,19 @@ class Agents:
             # Any ERC-20 speaks this ABI; only `faucet` is the local mock's own.
             self.asset = project.MockStablecoin.at(self.registry.asset())
             self.vault = project.RWAVault.at(self.registry.vault())
+            live = str(self.vault.agentRegistry())
         except ApeException as err:
             raise click.ClickException(f"{path}: {err}") from None
+        if int(live, 16) != 0 and live.lower() != str(self.registry.address).lower():
+            # Governance pointed the vault at another registry since this manifest was written:
+            # stake here no longer makes an agent active (the vault asks the other one), though
+            # it is still the place to unbond and withdraw what was bonded here.
+            click.echo(
+                f"note: the vault's agents are those of the AgentRegistry {live}; this acts on "
+                f"the manifest's, {self.registry.address} (`ape run deploy` again records the "
+                "vault's in the manifest)",
+                err=True,
+            )
         self.units = A.Units(self.asset.decimals(), self.asset.symbol())
         self.share_units = A.Units(self.vault.decimals(), self.vault.symbol())
         self.network = network

@@ -337,6 +337,31 @@ def test_manifest_without_the_agent_registry_is_one_clear_line(agent_cli, agent_
     refused(agent_cli("stake", "100", manifest_file=path), f"{path} has no AgentRegistry")
 
 
+def test_an_agent_registry_the_vault_left_is_named_before_acting_on_it(
+    agent_cli, chain, accounts, project, deployment, registry
+):
+    """Governance pointed the vault at another AgentRegistry; the manifest names the first. The
+    CLI still acts on the manifest's (what was bonded there is unbonded and withdrawn there),
+    and says first, on stderr, that the vault's agents are now those of the other."""
+    vault = project.RWAVault.at(deployment.contracts["RWAVault"])
+    with isolated(chain):
+        second = project.AgentRegistry.deploy(
+            vault, registry.registry(), registry.treasury(), sender=accounts[0]
+        )
+        timelock = accounts[deployment.contracts["TimelockController"]]
+        timelock.balance += 10**18
+        vault.setAgentRegistry(second, sender=timelock)
+        result = agent_cli("status", accounts[6].address)
+        out = ok(result)
+    note = (
+        f"note: the vault's agents are those of the AgentRegistry {second.address}; this acts on "
+        f"the manifest's, {registry.address}"
+    )
+    assert note in " ".join(result.stderr.split()), result.stderr
+    assert "registered" in out.lower()
+    assert note not in " ".join(agent_cli("status", accounts[6].address).stderr.split())
+
+
 def test_a_revert_is_decoded_into_words(chain, accounts, registry, agent_manifest, repo_root):
     """What a race leaves to the contract (the pre-checks passed, the chain moved): the custom
     error in words, not a trace."""
