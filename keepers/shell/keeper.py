@@ -161,8 +161,8 @@ class Keeper:
         whether its agent is active and never evaluate the new one's decisions."""
         manifest = self.protocol.agents
         address = to_checksum_address(str(self.protocol.vault.agentRegistry()))
-        if address == to_checksum_address(str(manifest.address)):
-            return manifest
+        if address == to_checksum_address(str(manifest.address)) or int(address, 16) == 0:
+            return manifest  # zero: the vault is not wired to a registry yet
         if address not in self._registries:
             log.warning(
                 "the vault's agents are those of the AgentRegistry %s (the manifest names %s)",
