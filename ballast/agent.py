@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from eth_utils import to_checksum_address
 
 from ballast.parameters import UINT256_MAX, format_duration, short_number
 
@@ -172,6 +175,8 @@ class SlashView:
     veto_ends_at: int
     decision_id: int
     status: str = "Pending"
+    # an AgentRegistry the vault left (slash ids restart in each); None: the vault's own
+    registry: str | None = None
 
 
 def activation(agent: AgentView, params: AgentParams, now: int, units: Units) -> str:
@@ -435,3 +440,18 @@ def explain_error(name: str, inputs: dict, now: int, units: Units) -> str:
         )
     args = ", ".join(f"{k}={v}" for k, v in inputs.items())
     return f"{name}({args})"
+
+
+def settling_order(now: str, named: Iterable[str], manifest: str) -> list[str]:
+    """Every AgentRegistry of one vault, each once: `now` (the vault's `agentRegistry()`),
+    then those its `AgentRegistrySet` logs `named` (in chain order) before it, the latest
+    first, then the manifest's. Those after the first are registries the vault left: their
+    open decisions are still evaluated there and their pending slashes executed or vetoed.
+    The zero address (a vault not wired yet) is left out; `now` too when zero, and the
+    manifest's then comes first."""
+    order: dict[str, None] = {}
+    for address in (now, *reversed(list(named)), manifest):
+        checksummed = to_checksum_address(address)
+        if int(checksummed, 16) != 0:
+            order[checksummed] = None
+    return list(order)

@@ -117,15 +117,22 @@ def vault_rows(paused: bool, shut_down: bool) -> list[tuple[str, str]]:
 
 
 def slash_rows(slashes: list[SlashView], now: int, units: Units) -> list[tuple[str, str]]:
-    """One row per pending slash, the earliest veto deadline first."""
+    """One row per pending slash, the earliest veto deadline first; one of an AgentRegistry the
+    vault left names it (slash ids count from 0 in each registry)."""
     if not slashes:
         return [("pending slashes", "none")]
     ordered = sorted(slashes, key=lambda s: (s.veto_ends_at, s.id))
     return [
         (
-            f"slash #{s.id}",
+            f"slash #{s.id}" + ("" if s.registry is None else " (a registry left)"),
             f"{units(s.amount)} of agent {s.agent} (decision #{s.decision_id}), "
-            f"{slash_deadline(s, now)}",
+            f"{slash_deadline(s, now)}"
+            + (
+                ""
+                if s.registry is None
+                else f"; in the AgentRegistry {s.registry}, which the vault left "
+                f"(veto with --registry {s.registry})"
+            ),
         )
         for s in ordered
     ]

@@ -197,7 +197,7 @@ def _borrowers(keeper: Keeper, block: int) -> tuple[tuple[BorrowerLine, ...] | N
     return lines, dict(snap.failures)
 
 
-def _slashes(evaluation: EvaluationSnapshot) -> tuple[SlashLine, ...]:
+def _slashes(evaluation: EvaluationSnapshot, registry: str | None = None) -> tuple[SlashLine, ...]:
     return tuple(
         SlashLine(
             s.slash_id,
@@ -205,10 +205,26 @@ def _slashes(evaluation: EvaluationSnapshot) -> tuple[SlashLine, ...]:
             int(s.info.decisionId),
             int(s.info.amount),
             int(s.info.vetoEndsAt),
+            registry,
         )
         for s in evaluation.slashes
         if s.info is not None
     )
+
+
+def _earlier_slashes(
+    keeper: Keeper, earlier: list[Any], block: int
+) -> tuple[tuple[SlashLine, ...], Failures]:
+    """The pending slashes of the AgentRegistries the vault left (`Keeper.registries`): the
+    evaluator still executes them and the guardian may still veto them."""
+    lines: tuple[SlashLine, ...] = ()
+    failures: dict[str, str] = {}
+    for agents in earlier:
+        address = to_checksum_address(str(agents.address))
+        snap = EvaluationSnapshot.read(keeper.multicall, agents, 0, block)
+        lines += _slashes(snap, address)
+        failures.update({f"{address}: {k}": v for k, v in snap.failures.items()})
+    return lines, failures
 
 
 def _agent_line(address: str, info: Any, active: bool) -> AgentLine:
@@ -294,11 +310,13 @@ def collect_status(keeper: Keeper, last_actions: int = LAST_ACTIONS) -> Status:
     block = alloc.block
     front = _read(multicall, _vault_calls(keeper), block)
     max_due = keeper.settings.evaluator.max_due
-    registry = keeper.agents()  # the vault's now: its agents are the ones that can act
+    # the vault's now (its agents are the ones that can act), then those it left
+    registry, *earlier = keeper.registries()
     evaluation = EvaluationSnapshot.read(multicall, registry, max_due, block)
     second = _second(keeper, registry, front, evaluation, block)
     borrowers, book_failures = _borrowers(keeper, block)
     slashes = _slashes(evaluation)
+    left, left_failures = _earlier_slashes(keeper, earlier, block)
     known = _known_agents(keeper, registry, block, second, slashes)
     agents, agent_failures = _agents(keeper, registry, known, block)
     failures = {
@@ -308,6 +326,7 @@ def collect_status(keeper: Keeper, last_actions: int = LAST_ACTIONS) -> Status:
         **_failed(second),
         **book_failures,
         **agent_failures,
+        **left_failures,
     }
     share_decimals = int(front["share_decimals"].unwrap())
     return Status(
@@ -322,7 +341,7 @@ def collect_status(keeper: Keeper, last_actions: int = LAST_ACTIONS) -> Status:
         agents=agents,
         open_decisions=len(evaluation.open_decisions),
         due_decisions=len(evaluation.due),
-        slashes=slashes,
+        slashes=slashes + left,
         actions=tuple(keeper.store.transactions(limit=last_actions)),
         jobs=_jobs(keeper),
         sentinel_tripped=_sentinel_tripped(keeper),

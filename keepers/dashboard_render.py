@@ -136,6 +136,7 @@ class SlashLine:
     decision_id: int
     amount: int
     veto_ends_at: int
+    registry: str | None = None  # an AgentRegistry the vault left; None: the vault's now
 
 
 @dataclass(frozen=True)
@@ -376,14 +377,17 @@ def _agents(s: Status) -> RenderableType:
 def _slashes(s: Status) -> RenderableType:
     if not s.slashes:
         return _empty("Pending slashes", "no pending slashes")
+    # slash ids count from 0 in each AgentRegistry: one the vault left is named beside its own
+    left = any(sl.registry is not None for sl in s.slashes)
     table = _table("Pending slashes", "id", "agent", "decision", f">amount ({s.asset.symbol})",
-                   "veto ends")  # fmt: skip
+                   "veto ends", *(("AgentRegistry",) if left else ()))  # fmt: skip
     for sl in s.slashes:
         ends = when(sl.veto_ends_at, s.timestamp)
         if sl.veto_ends_at <= s.timestamp:
             ends += ": executable"
+        where = () if not left else (sl.registry or "the vault's",)
         table.add_row(f"#{sl.slash_id}", sl.agent, f"#{sl.decision_id}",
-                      _plain(s.asset, sl.amount), ends)  # fmt: skip
+                      _plain(s.asset, sl.amount), ends, *where)  # fmt: skip
     return table
 
 

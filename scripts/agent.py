@@ -9,7 +9,9 @@
     ape run agent claim --account me                 # rewards, in vault shares
 
 Amounts are whole units of the vault's asset (e.g. 10000 or 12.5). Every command takes Ape's
---network option and reads deployments/<ecosystem>-<network>.json (override with --manifest).
+--network option and reads deployments/<ecosystem>-<network>.json (override with --manifest);
+it acts on the manifest's AgentRegistry, or with --registry ADDRESS on another one the vault has
+used (one governance moved the vault away from, where what was bonded is unbonded and withdrawn).
 Everything the registry would refuse is checked first and explained in one line; nothing is
 sent then.
 """
@@ -40,6 +42,13 @@ from ballast.jsonout import document
 from ballast.parameters import format_duration, key_of
 
 console = make_console()
+registry_option = click.option(
+    "--registry",
+    "registry",
+    metavar="ADDRESS",
+    help="an AgentRegistry the vault has used (one it left: unbond, withdraw, claim what was "
+    "bonded there); default: the manifest's",
+)
 # `stake -5` reaches the amount parser (and is refused in words): NodeCommand reads a negative
 # number as an argument, and still refuses a mistyped option (`--acount`).
 AMOUNT_COMMAND = {"cls": NodeCommand}
@@ -48,7 +57,7 @@ AMOUNT_COMMAND = {"cls": NodeCommand}
 class Agents:
     """The AgentRegistry of one deployment, its asset and its parameters."""
 
-    def __init__(self, ecosystem, network, manifest_file: Path | None):
+    def __init__(self, ecosystem, network, manifest_file: Path | None, registry: str | None = None):
         path = manifest_file or manifest_to_read(ecosystem.name, network.name)
         deployment = load_deployment(path, ("AgentRegistry", "ParameterRegistry"))
         try:
@@ -60,21 +69,50 @@ class Agents:
             self.asset = project.MockStablecoin.at(self.registry.asset())
             self.vault = project.RWAVault.at(self.registry.vault())
             live = str(self.vault.agentRegistry())
+            if registry is not None:
+                self.registry = self._registry_of_the_vault(registry, live, deployment.block)
         except ApeException as err:
             raise click.ClickException(f"{path}: {err}") from None
-        if int(live, 16) != 0 and live.lower() != str(self.registry.address).lower():
-            # Governance pointed the vault at another registry since this manifest was written:
-            # stake here no longer makes an agent active (the vault asks the other one), though
-            # it is still the place to unbond and withdraw what was bonded here.
+        here = str(self.registry.address)
+        if int(live, 16) != 0 and live.lower() != here.lower():
+            # Governance pointed the vault at another registry since this manifest was written
+            # (or --registry named one it left): stake here no longer makes an agent active (the
+            # vault asks the other one), though it is still the place to unbond and withdraw what
+            # was bonded here.
+            which = "the manifest's" if registry is None else "the one the vault left"
+            tip = (
+                "`ape run deploy` again records the vault's in the manifest"
+                if registry is None
+                else "drop --registry to act on the vault's"
+            )
             click.echo(
                 f"note: the vault's agents are those of the AgentRegistry {live}; this acts on "
-                f"the manifest's, {self.registry.address} (`ape run deploy` again records the "
-                "vault's in the manifest)",
+                f"{which}, {here} ({tip})",
                 err=True,
             )
         self.units = A.Units(self.asset.decimals(), self.asset.symbol())
         self.share_units = A.Units(self.vault.decimals(), self.vault.symbol())
         self.network = network
+
+    def _registry_of_the_vault(self, text: str, live: str, origin: int):
+        """The AgentRegistry `--registry` names: the vault's now, the manifest's, or one the
+        vault's `AgentRegistrySet` logs named since the deployment (one it left, where an
+        operator still unbonds, withdraws and claims what was bonded there). Anything else is
+        refused in one line: stake bonded in a registry of no vault of this deployment would be
+        stake no evaluation covers."""
+        try:
+            address = parse_address(text)
+        except ValueError as err:
+            raise click.ClickException(f"--registry: {err}") from None
+        head = chain.blocks.head.number
+        named = [e.agents for e in self.vault.AgentRegistrySet.range(origin, head + 1)]
+        known = A.settling_order(live, named, str(self.registry.address))
+        if address not in known:
+            raise click.ClickException(
+                f"--registry: {address} is not an AgentRegistry of the vault {self.vault.address}: "
+                f"it has named {', '.join(known)}"
+            )
+        return project.AgentRegistry.at(address)
 
     def param(self, name: str) -> int:
         return self.params_registry.get(key_of(name))
@@ -187,12 +225,13 @@ def cli():
 
 @cli.command(cls=NodeCommand)
 @manifest_option
+@registry_option
 @account_option()
 @click.argument("uri")
-def register(ecosystem, network, manifest_file, account, uri):
+def register(ecosystem, network, manifest_file, registry, account, uri):
     """Register the account as a strategy agent with a metadata URI (its agent card)."""
     uri = _metadata_uri(uri)
-    agents = Agents(ecosystem, network, manifest_file)
+    agents = Agents(ecosystem, network, manifest_file, registry)
     if agents.view(account.address).registered:
         raise click.ClickException(
             f"{account.address} is already registered (use `update-metadata` to change its URI)"
@@ -208,12 +247,13 @@ def register(ecosystem, network, manifest_file, account, uri):
 
 @cli.command("update-metadata", cls=NodeCommand)
 @manifest_option
+@registry_option
 @account_option()
 @click.argument("uri")
-def update_metadata(ecosystem, network, manifest_file, account, uri):
+def update_metadata(ecosystem, network, manifest_file, registry, account, uri):
     """Replace the agent's metadata URI."""
     uri = _metadata_uri(uri)
-    agents = Agents(ecosystem, network, manifest_file)
+    agents = Agents(ecosystem, network, manifest_file, registry)
     old = agents.registered(account).metadata_uri
     agents.send("update-metadata", agents.registry.updateMetadata, uri, sender=account)
     console.print(f"metadata of {account.address}: {old or '-'} → {uri}")
@@ -221,11 +261,12 @@ def update_metadata(ecosystem, network, manifest_file, account, uri):
 
 @cli.command(**AMOUNT_COMMAND)
 @manifest_option
+@registry_option
 @account_option()
 @click.argument("amount")
-def stake(ecosystem, network, manifest_file, account, amount):
+def stake(ecosystem, network, manifest_file, registry, account, amount):
     """Bond AMOUNT (whole units of the vault's asset); approves the registry first if needed."""
-    agents = Agents(ecosystem, network, manifest_file)
+    agents = Agents(ecosystem, network, manifest_file, registry)
     value = agents.amount(amount)
     agents.registered(account)
     units = agents.units
@@ -249,11 +290,12 @@ def stake(ecosystem, network, manifest_file, account, amount):
 
 @cli.command(**AMOUNT_COMMAND)
 @manifest_option
+@registry_option
 @account_option()
 @click.argument("amount")
-def unbond(ecosystem, network, manifest_file, account, amount):
+def unbond(ecosystem, network, manifest_file, registry, account, amount):
     """Start unbonding AMOUNT of the bonded stake (withdraw it after agent.unbondingPeriod)."""
-    agents = Agents(ecosystem, network, manifest_file)
+    agents = Agents(ecosystem, network, manifest_file, registry)
     value = agents.amount(amount)
     before = agents.registered(account)
     units = agents.units
@@ -286,10 +328,11 @@ def unbond(ecosystem, network, manifest_file, account, amount):
 
 @cli.command(cls=NodeCommand)
 @manifest_option
+@registry_option
 @account_option()
-def withdraw(ecosystem, network, manifest_file, account):
+def withdraw(ecosystem, network, manifest_file, registry, account):
     """Withdraw the unbonded stake once agent.unbondingPeriod has passed."""
-    agents = Agents(ecosystem, network, manifest_file)
+    agents = Agents(ecosystem, network, manifest_file, registry)
     agent = agents.registered(account)
     units = agents.units
     if not agent.unbonding:
@@ -316,10 +359,11 @@ def withdraw(ecosystem, network, manifest_file, account):
 
 @cli.command(cls=NodeCommand)
 @manifest_option
+@registry_option
 @account_option()
-def claim(ecosystem, network, manifest_file, account):
+def claim(ecosystem, network, manifest_file, registry, account):
     """Claim the agent's rewards: vault shares from the performance fee."""
-    agents = Agents(ecosystem, network, manifest_file)
+    agents = Agents(ecosystem, network, manifest_file, registry)
     registry = agents.registry
     if (
         not registry.claimableRewards(account)
@@ -349,10 +393,11 @@ def claim(ecosystem, network, manifest_file, account):
 
 @cli.command(cls=NodeCommand)
 @manifest_option
+@registry_option
 @account_option(prompt=False)
 @click.argument("address", required=False)
 @json_option
-def status(ecosystem, network, manifest_file, account, address, as_json):
+def status(ecosystem, network, manifest_file, registry, account, address, as_json):
     """The bond, reputation, slashes and rewards of ADDRESS (default: --account), the agent.*
     parameters and the totals."""
     if address is None:
@@ -363,7 +408,7 @@ def status(ecosystem, network, manifest_file, account, address, as_json):
         address = parse_address(address)
     except ValueError as err:
         raise click.ClickException(str(err)) from None
-    agents = Agents(ecosystem, network, manifest_file)
+    agents = Agents(ecosystem, network, manifest_file, registry)
     agent, params, now = agents.view(address), agents.params(), _now()
     staked, unbonding = agents.registry.totals()
     units = agents.units

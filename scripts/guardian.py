@@ -4,6 +4,7 @@
     ape run guardian pause --account guardian        # vault.pauseAutomation: rebalances stop
     ape run guardian unpause --account guardian
     ape run guardian veto 3 --account guardian       # AgentRegistry.vetoSlash (agent.vetoWindow)
+    ape run guardian veto 0 --registry 0x… --account guardian  # of a registry the vault left
     ape run guardian cancel ID --account guardian    # a queued proposal, through the timelock
     ape run guardian shutdown --account guardian     # for good; asks first unless --yes
 
@@ -67,6 +68,7 @@ class Guardian:
             # The vault's registry is the one whose agents may rebalance (governance may have
             # pointed the vault at another since the deploy): act on it, never on a stale one.
             self.moved_from: str | None = None  # the manifest's registry, when not the vault's
+            self._left: list | None = None  # `left_registries`, once read
             live = self.vault.agentRegistry()
             if self.agents is not None and int(live, 16) != 0 and live != self.agents.address:
                 self.moved_from = self.agents.address
@@ -103,13 +105,51 @@ class Guardian:
             f"vault {vault.address}{self.hint()}"
         )
 
-    def slash(self, slash_id: int) -> A.SlashView:
-        s = self.agents.slashInfo(slash_id)
+    def slash(self, slash_id: int, agents=None) -> A.SlashView:
+        """Slash `slash_id` of `agents` (default: the vault's registry)."""
+        agents = self.agents if agents is None else agents
+        s = agents.slashInfo(slash_id)
         status = A.SLASH_STATUSES[s.status]
-        return A.SlashView(slash_id, s.agent, s.amount, s.vetoEndsAt, s.decisionId, status)
+        left = None if agents.address == self.agents.address else agents.address
+        return A.SlashView(slash_id, s.agent, s.amount, s.vetoEndsAt, s.decisionId, status, left)
 
     def pending_slashes(self) -> list[A.SlashView]:
-        return [self.slash(i) for i in self.agents.pendingSlashes()]
+        """The pending slashes of the vault's registry and of every one it left."""
+        return [
+            self.slash(i, agents)
+            for agents in (self.agents, *self.left_registries())
+            for i in agents.pendingSlashes()
+        ]
+
+    def left_registries(self) -> list:
+        """The AgentRegistries the vault has left: those its `AgentRegistrySet` logs named
+        before the one it uses now (the latest first), and the manifest's when not that one.
+        Their pending slashes still pay the vault's depositors, and the guardian may still veto
+        them (`veto --registry`). Read once."""
+        if self._left is None:
+            head = chain.blocks.head.number
+            logs = self.vault.AgentRegistrySet.range(self.deployment.block, head + 1)
+            manifest = self.moved_from or self.agents.address
+            order = A.settling_order(self.agents.address, [e.agents for e in logs], manifest)
+            self._left = [project.AgentRegistry.at(a) for a in order[1:]]
+        return self._left
+
+    def registry_at(self, text: str):
+        """The AgentRegistry `--registry` names: the vault's, or one it left; anything else is
+        refused in one line."""
+        try:
+            address = parse_address(text)
+        except ValueError as err:
+            raise click.ClickException(f"--registry: {err}") from None
+        known = [self.agents, *self.left_registries()]
+        for agents in known:
+            if agents.address == address:
+                return agents
+        named = ", ".join(a.address for a in known[1:]) or "none"
+        raise click.ClickException(
+            f"--registry: {address} is not an AgentRegistry of the vault {self.vault.address}: "
+            f"it uses {self.agents.address} and has left {named}"
+        )
 
     def suspended_agents(self) -> list[str]:
         """The agents suspended now (the registry's `AgentSuspended` logs since the deployment)."""
@@ -174,29 +214,50 @@ def unpause(ecosystem, network, manifest_file, account):
 @cli.command(cls=NodeCommand)
 @manifest_option
 @account_option()
+@click.option(
+    "--registry",
+    "registry",
+    metavar="ADDRESS",
+    help="an AgentRegistry the vault has left, whose slash ID this is (`status` names it; "
+    "slash ids count from 0 in each registry); default: the vault's",
+)
 @click.argument("slash_id", metavar="ID")
-def veto(ecosystem, network, manifest_file, account, slash_id):
+def veto(ecosystem, network, manifest_file, account, registry, slash_id):
     """Veto pending slash ID before its veto window (agent.vetoWindow) ends."""
     guardian = Guardian(ecosystem, network, manifest_file, ("AgentRegistry",))
     try:
         sid = G.parse_slash_id(slash_id)
     except G.InputError as err:
         raise click.ClickException(str(err)) from None
-    agents = guardian.agents
+    agents = guardian.agents if registry is None else guardian.registry_at(registry)
     count = agents.slashCount()
-    slash = guardian.slash(sid) if sid < count else None
+    slash = guardian.slash(sid, agents) if sid < count else None
     refusal = G.veto_refusal(sid, count, slash, chain.pending_timestamp)
     if refusal:
+        if registry is None:
+            refusal += _left_hint(guardian, sid)
         raise click.ClickException(refusal)
     # The registry asks the vault: its GUARDIAN role vetoes (governance does not).
     guardian.require_vault_guardian(account, "veto", governance_too=False)
     guardian.send("veto", agents.vetoSlash, sid, sender=account)
-    if note := guardian.registry_note():
+    if registry is None and (note := guardian.registry_note()):
         console.print(note)
+    where = "" if slash.registry is None else f" of AgentRegistry {slash.registry}"
     console.print(
-        f"vetoed slash #{sid}: the {guardian.units(slash.amount)} stays with agent {slash.agent} "
-        f"(decision #{slash.decision_id})"
+        f"vetoed slash #{sid}{where}: the {guardian.units(slash.amount)} stays with agent "
+        f"{slash.agent} (decision #{slash.decision_id})"
     )
+
+
+def _left_hint(guardian: Guardian, slash_id: int) -> str:
+    """When a registry the vault left has slash `slash_id` pending: how to veto that one."""
+    for agents in guardian.left_registries():
+        if slash_id in agents.pendingSlashes():
+            return (
+                f" (the AgentRegistry {agents.address}, which the vault left, has a pending "
+                f"slash #{slash_id}: add --registry {agents.address} to veto that one)"
+            )
+    return ""
 
 
 @cli.command(cls=NodeCommand)

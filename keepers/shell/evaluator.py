@@ -6,7 +6,8 @@ evaluates twice, and a keeper that lost the race records it and moves on.
 The registry is the vault's (`vault.agentRegistry()`), read at each pass: when governance has
 pointed the vault at another AgentRegistry since the manifest was written, the pass covers the
 new one (ids `evaluate:<registry>:<id>`, `executeSlash:<registry>:<id>`) and still settles the
-manifest's, whose open decisions and slashes stay there.
+manifest's and every other one the vault has named (`Keeper.registries`: its `AgentRegistrySet`
+logs), whose open decisions and slashes stay there.
 
 While due decisions wait on stale evidence (a sleeve's price moved beyond
 `oracle.maxDeviationBps`, unconfirmed), the pass first pokes the router as
@@ -47,8 +48,9 @@ def _unlisted_feeds(
 
 def run_evaluator(keeper: Keeper) -> JobReport:
     """One pass over every registry with work to settle (`Keeper.registries`): the vault's
-    AgentRegistry now, then the manifest's when governance has pointed the vault at another
-    since (its open decisions are still evaluated and its slashes executed there)."""
+    AgentRegistry now, then every one it named before and the manifest's, when governance has
+    pointed the vault at another since (their open decisions are still evaluated and their
+    slashes executed there)."""
     now, *earlier = keeper.registries()
     report = _evaluate(keeper, now, None)
     for agents in earlier:
@@ -58,9 +60,10 @@ def run_evaluator(keeper: Keeper) -> JobReport:
 
 def _evaluate(keeper: Keeper, agents: Any, report: JobReport | None) -> JobReport:
     """`agents`' due decisions evaluated and slashes past their veto executed, into `report`
-    (a new one, at this read's block, when None). Action ids are `evaluate:<id>` and
-    `executeSlash:<id>` on the manifest's registry, `<kind>:<registry>:<id>` on another (slash
-    ids count from 0 in each registry)."""
+    (a new one, at this read's block, when None: `agents` is the vault's registry now). Action
+    ids are `evaluate:<id>` and `executeSlash:<id>` on the manifest's registry,
+    `<kind>:<registry>:<id>` on another (slash ids count from 0 in each registry)."""
+    vaults_now = report is None
     settings = keeper.settings.evaluator
     snap = EvaluationSnapshot.read(keeper.multicall, agents, settings.max_due)
     if report is None:
@@ -91,7 +94,12 @@ def _evaluate(keeper: Keeper, agents: Any, report: JobReport | None) -> JobRepor
     ]
     plan = plan_evaluator(decisions, slashes, snap.timestamp, settings.max_actions)
     report.notes.append(
-        ("" if manifest else f"AgentRegistry {scope[:-1]} (the vault's now): ")
+        (
+            ""
+            if manifest
+            else f"AgentRegistry {scope[:-1]} "
+            + ("(the vault's now): " if vaults_now else "(the vault's before): ")
+        )
         + f"{len(snap.open_decisions)} open decisions, {len(snap.due)} due, "
         f"{len(snap.waiting)} waiting on stale evidence, {len(snap.slashes)} pending slashes"
     )

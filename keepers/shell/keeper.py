@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ape import chain, project
+from ape import chain
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 
@@ -51,6 +51,7 @@ from keepers.reads import SleeveSet
 from keepers.reads.scans import cursor_moved, mark_cursor
 from keepers.shell.passes import RACE_CHECKS, RUNNERS
 from keepers.shell.rebalancer import cancel_stale_rebalances, settle_cancels
+from keepers.shell.registries import Registries
 from keepers.shell.reports import (
     ActionReport,
     JobReport,
@@ -107,7 +108,8 @@ class Keeper:
         self.blocked: Blocked | None = None
         """The key's transaction that holds its queue up (None: sends go ahead); set by a
         `Stuck` result, re-read from the chain at the start of each pass."""
-        self._registries: dict[str, Any] = {}  # AgentRegistry handles the manifest does not name
+        self.registry_book = Registries(protocol, self.settings.liquidator)
+        """The vault's AgentRegistry now and every one it named before (`agents`, `registries`)."""
         types = (
             protocol.vault.contract_type,
             protocol.agents.contract_type,
@@ -154,30 +156,12 @@ class Keeper:
         return chain.provider.web3
 
     def agents(self) -> Any:
-        """The AgentRegistry the vault checks its agents against now (`vault.agentRegistry()`,
-        one read). Governance may point the vault at another one after the deploy
-        (`IRWAVault.setAgentRegistry`) while the manifest still names the first
-        (`protocol.agents`): a keeper that followed the manifest would then ask the old registry
-        whether its agent is active and never evaluate the new one's decisions."""
-        manifest = self.protocol.agents
-        address = to_checksum_address(str(self.protocol.vault.agentRegistry()))
-        if address == to_checksum_address(str(manifest.address)) or int(address, 16) == 0:
-            return manifest  # zero: the vault is not wired to a registry yet
-        if address not in self._registries:
-            log.warning(
-                "the vault's agents are those of the AgentRegistry %s (the manifest names %s)",
-                address, manifest.address,
-            )  # fmt: skip
-            self._registries[address] = project.AgentRegistry.at(address)
-        return self._registries[address]
+        """The AgentRegistry the vault checks its agents against now (`Registries.now`)."""
+        return self.registry_book.now()
 
     def registries(self) -> list[Any]:
-        """Every AgentRegistry with decisions or slashes to settle: the vault's now
-        (`agents`), then the manifest's when the vault has left it. The decisions an earlier
-        registry recorded are still evaluated there, and its slashes executed (they are paid
-        to the vault's depositors, whichever registry the vault uses now)."""
-        now = self.agents()
-        return [now] if now is self.protocol.agents else [now, self.protocol.agents]
+        """Every AgentRegistry with decisions or slashes to settle (`Registries.to_settle`)."""
+        return self.registry_book.to_settle()
 
     def erc20(self, address: str) -> Any:
         from keepers.reads import token_at

@@ -242,6 +242,46 @@ def test_the_evaluator_follows_the_vault_to_another_agent_registry_and_settles_t
     assert k.agents().address == second.address  # the rebalancer and the status ask this one
 
 
+def test_a_registry_only_the_vaults_logs_still_name_is_settled(
+    due, protocol, project, accounts, chain, tmp_path
+):
+    """Governance pointed the vault at a new AgentRegistry and a redeploy wrote it into the
+    manifest: neither the manifest nor the vault names the first any more, yet its due decisions
+    and its slash past the veto (owed to the vault's depositors) wait there. The evaluator finds
+    it in the vault's `AgentRegistrySet` logs and settles it; a pass reads no log once it has
+    (the logs are read again only when the vault's registry changes). Following the manifest and
+    the vault, the first registry was never settled, and the status did not show its slash."""
+    lending, slash_id = due
+    first, vault = lending.vs.agents, lending.vault
+    second = project.AgentRegistry.deploy(
+        vault, lending.vs.registry, first.treasury(), sender=accounts[0]
+    )
+    vault.setAgentRegistry(second, sender=lending.vs.governance)
+    refreshed = dataclasses.replace(protocol, agents=second)  # the redeploy's manifest
+    assert sorted(first.decisionsDue(10)) == [0, 2]
+    start = chain.blocks.head.number + 1
+
+    k = keeper(refreshed, accounts[7], tmp_path)
+    # the status lists the slash beside the registry it waits in (ids restart in each)
+    assert [(s.slash_id, s.registry) for s in collect_status(k).slashes] == [
+        (slash_id, first.address)
+    ]
+    report = k.run("evaluator")
+
+    assert [(a.action_id, a.outcome) for a in report.actions] == [
+        (f"evaluate:{first.address}:0", "mined"),
+        (f"evaluate:{first.address}:2", "mined"),
+        (f"executeSlash:{first.address}:{slash_id}", "mined"),
+    ], report.summary()
+    assert sorted(evaluated_ids(first, start)) == [0, 2]
+    assert executed_slashes(first, start) == [slash_id]
+    assert any(f"AgentRegistry {first.address} (the vault's before)" in n for n in report.notes)
+    assert [r.address for r in k.registries()] == [second.address, first.address]
+    with rpc_requests() as requests:
+        assert k.run("evaluator").actions == []  # done
+    assert requests["eth_getLogs"] == 0, requests
+
+
 # ------------------------------------------------------------------ restart
 
 

@@ -362,6 +362,55 @@ def test_an_agent_registry_the_vault_left_is_named_before_acting_on_it(
     assert note not in " ".join(agent_cli("status", accounts[6].address).stderr.split())
 
 
+def test_an_operator_unbonds_from_a_registry_the_vault_left_after_the_manifest_moved_on(
+    agent_cli, chain, accounts, project, deployment, registry, asset, tmp_path
+):
+    """Governance pointed the vault at a new AgentRegistry and a redeploy wrote it into the
+    manifest. An operator's stake is still bonded in the first: `--registry` names it, so the
+    stake is unbonded there (with the note that the vault's agents are the new registry's);
+    an address the vault never named is refused in one line, nothing sent. Before, the only way
+    was to find and keep a copy of the old manifest."""
+    vault = project.RWAVault.at(deployment.contracts["RWAVault"])
+    me = accounts[7]
+    with isolated(chain):
+        asset.faucet(me, 12_000 * USDC, sender=me)
+        asset.approve(registry, 12_000 * USDC, sender=me)
+        registry.register("ipfs://seven", sender=me)
+        registry.stake(12_000 * USDC, sender=me)
+        second = project.AgentRegistry.deploy(
+            vault, registry.registry(), registry.treasury(), sender=accounts[0]
+        )
+        timelock = accounts[deployment.contracts["TimelockController"]]
+        timelock.balance += 10**18
+        vault.setAgentRegistry(second, sender=timelock)
+        refreshed = deployment.model_copy(deep=True)
+        refreshed.contracts["AgentRegistry"] = second.address  # as `ape run deploy` again does
+        manifest = tmp_path / "ethereum-local.json"
+        refreshed.save(manifest)
+
+        def agent(*args):
+            return agent_cli(*args, account="TEST::7", manifest_file=manifest)
+
+        refused(agent("unbond", "2000"), f"{me.address} is not registered")  # the new one's
+        stranger = accounts[8].address
+        refused(
+            agent("unbond", "2000", "--registry", stranger),
+            f"--registry: {stranger} is not an AgentRegistry of the vault {vault.address}: it "
+            f"has named {second.address}, {registry.address}",
+        )
+        refused(agent("status", "--registry", "0x12"), "--registry: not an address: '0x12'")
+        result = agent("unbond", "2000", "--registry", registry.address.lower())
+        out = ok(result)
+        unbonding = registry.agentInfo(me).unbonding
+    assert "unbonding 2,000 mUSDC" in out
+    assert unbonding == 2_000 * USDC
+    note = (
+        f"note: the vault's agents are those of the AgentRegistry {second.address}; this acts on "
+        f"the one the vault left, {registry.address} (drop --registry to act on the vault's)"
+    )
+    assert note in " ".join(result.stderr.split()), result.stderr
+
+
 def test_a_revert_is_decoded_into_words(chain, accounts, registry, agent_manifest, repo_root):
     """What a race leaves to the contract (the pre-checks passed, the chain moved): the custom
     error in words, not a trace."""

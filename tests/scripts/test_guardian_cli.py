@@ -337,3 +337,77 @@ def test_suspend_acts_on_the_registry_the_vault_uses_now(
     assert note in " ".join(row(ok(guardian_cli("status")), "AgentRegistry").split())
     assert "suspension lifted" in ok(guardian_cli("lift", agent.address))
     assert not second.isSuspended(agent)
+
+
+def test_the_slashes_of_a_registry_the_vault_left_are_listed_and_vetoed_there(
+    guardian_cli, project, deployment, market, slashes, accounts, tmp_path
+):
+    """Governance pointed the vault at a new AgentRegistry and a redeploy wrote it into the
+    manifest; the first still holds pending slashes #0 and #1, which the keepers will execute
+    (paid to the depositors) unless the guardian vetoes them. `status` lists them beside that
+    registry; `veto` of the vault's registry says where slash #0 is; `veto --registry` vetoes it
+    there and refuses any address the vault never named. The first registry was out of the
+    guardian's sight before: nothing named it but the vault's logs."""
+    first, vault = market.registry, market.vault
+    second = project.AgentRegistry.deploy(
+        vault, market.params, first.treasury(), sender=accounts[0]
+    )
+    timelock = accounts[deployment.contracts["TimelockController"]]
+    timelock.balance += 10**18
+    vault.setAgentRegistry(second, sender=timelock)
+    refreshed = deployment.model_copy(deep=True)
+    refreshed.contracts["AgentRegistry"] = second.address  # as `ape run deploy` again writes
+    manifest = tmp_path / "ethereum-local.json"
+    refreshed.save(manifest)
+    agent = accounts[5].address
+
+    out = ok(guardian_cli("status", manifest_file=manifest))
+    for slash_id in slashes:
+        cell = folded_row(out, f"slash #{slash_id} (a registry left)")
+        assert cell.startswith(f"1,000 mUSDC of agent {agent} (decision #{slash_id})"), cell
+        assert cell.endswith(f"in the AgentRegistry {first.address}, which the vault left "
+                             f"(veto with --registry {first.address})"), cell  # fmt: skip
+    document = json.loads(ok(guardian_cli("status", "--json", manifest_file=manifest)))
+    assert [(s["id"], s["registry"]) for s in document["pending_slashes"]] == [
+        (slash_id, first.address) for slash_id in slashes
+    ]
+
+    refused(
+        guardian_cli("veto", "0", manifest_file=manifest),
+        f"no slash #0: the registry has opened no slash yet (the AgentRegistry {first.address}, "
+        f"which the vault left, has a pending slash #0: add --registry {first.address}",
+    )
+    stranger = accounts[7].address
+    refused(
+        guardian_cli("veto", "0", "--registry", stranger, manifest_file=manifest),
+        f"--registry: {stranger} is not an AgentRegistry of the vault {vault.address}: it uses "
+        f"{second.address} and has left {first.address}",
+    )
+    refused(
+        guardian_cli("veto", "0", "--registry", "0x12", manifest_file=manifest),
+        "--registry: not an address: '0x12'",
+    )
+    out = ok(guardian_cli("veto", "0", "--registry", first.address.lower(), manifest_file=manifest))
+    assert f"vetoed slash #0 of AgentRegistry {first.address}: the 1,000 mUSDC stays" in out
+    assert first.slashInfo(0).status == 2  # Vetoed
+    assert second.slashCount() == 0
+    status = ok(guardian_cli("status", manifest_file=manifest))
+    assert "slash #0 (a registry left)" not in status and "slash #1 (a registry left)" in status
+
+
+def folded_row(stdout: str, label: str) -> str:
+    """The value cell of the status table's row `label`, with the lines it folded onto (rows
+    whose label cell is empty) joined by spaces."""
+    lines = stdout.splitlines()
+    for i, line in enumerate(lines):
+        cells = [c.strip() for c in line.strip().strip("│").split("│")]
+        if cells[0] != label:
+            continue
+        parts = [cells[1]]
+        for more in lines[i + 1 :]:
+            next_cells = [c.strip() for c in more.strip().strip("│").split("│")]
+            if len(next_cells) < 2 or next_cells[0]:
+                break
+            parts.append(next_cells[1])
+        return " ".join(" ".join(parts).split())
+    raise AssertionError(f"no row {label!r} in\n{stdout}")

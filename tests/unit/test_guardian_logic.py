@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from eth_utils import keccak, to_bytes
+from eth_utils import keccak, to_bytes, to_checksum_address
 
-from ballast.agent import SlashView, Units
+from ballast.agent import SlashView, Units, settling_order
 from ballast.guardian import (
     InputError,
     cancel_refusal,
@@ -114,6 +114,25 @@ def test_status_rows():
         "2023-11-14 22:12:20 UTC (1m ago): anyone may execute it"
     )
     assert rows[1][1].endswith("veto window ends 2023-11-17 22:13:20 UTC (in 3d)")
+    left = "0x" + "Ab" * 20
+    (row,) = slash_rows([slash(registry=left)], NOW, USDC)  # ids restart in each registry
+    assert row[0] == "slash #0 (a registry left)"
+    assert row[1].endswith(
+        f"(in 3d); in the AgentRegistry {left}, which the vault left (veto with --registry {left})"
+    )
+
+
+def test_the_registries_of_a_vault_are_its_own_first_then_those_it_left_latest_first():
+    """ballast.agent.settling_order, shared by the guardian's CLI and the keepers: every
+    AgentRegistry the vault named, each once; one named again takes its latest place; the
+    zero address (a vault not wired yet) is never one."""
+    a, b, c, m = (to_checksum_address("0x" + ch * 40) for ch in "abcd")
+    zero = "0x" + "0" * 40
+    assert settling_order(c, [a, b, c], m) == [c, b, a, m]
+    assert settling_order(a.lower(), [a, b, a], a) == [a, b]  # the manifest's is the vault's
+    assert settling_order(zero, [], m) == [m]  # not wired: the manifest's alone
+    assert settling_order(b, [zero, a, b], zero) == [b, a]
+    assert settling_order(c, [a, b, a, c], m) == [c, a, b, m]  # `a` named again after `b`
 
 
 @pytest.mark.parametrize(

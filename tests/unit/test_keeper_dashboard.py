@@ -11,6 +11,7 @@ import pytest
 from rich.console import Console
 
 from ballast.agent import Units
+from keepers.dashboard_json import status_json
 from keepers.dashboard_render import (
     HEALTH_LABELS,
     LOWEST_SHOWN,
@@ -109,8 +110,8 @@ def status(**fields) -> Status:
     return Status(**(values | fields))
 
 
-def render(s: Status) -> str:
-    console = Console(record=True, width=160, file=io.StringIO())
+def render(s: Status, width: int = 160) -> str:
+    console = Console(record=True, width=width, file=io.StringIO())
     console.print(render_status(s))
     return console.export_text()
 
@@ -354,6 +355,21 @@ def test_pending_slashes_show_the_veto_deadline_against_the_block_time():
     assert second[:4] == ["#1", AGENT, "#4", "250"]
     assert second[4].endswith("(1h ago): executable")
     assert "no pending slashes" not in text
+    assert "AgentRegistry" not in text  # every slash is the vault's registry's: no column
+
+
+def test_a_slash_of_a_registry_the_vault_left_is_named_beside_its_registry():
+    """Slash ids count from 0 in each AgentRegistry: after governance moved the vault to
+    another, a pending slash of the first is shown with that registry's address."""
+    left = "0x" + "ab" * 20
+    ours = SlashLine(0, AGENT, 3, 1_000 * USDC, NOW + DAY)
+    theirs = SlashLine(0, AGENT, 1, 250 * USDC, NOW + DAY, registry=left)
+    text = render(status(slashes=(ours, theirs)), width=240)
+    cells = [[c.strip() for c in line.strip().strip("│").split("│")] for line in text.splitlines()]
+    rows = [c for c in cells if c[0] == "#0"]
+    assert [(r[2], r[-1]) for r in rows] == [("#3", "the vault's"), ("#1", left)], text
+    document = json.loads(status_json(status(slashes=(theirs,))))
+    assert document["slashes"][0]["registry"] == left
 
 
 # ------------------------------------------------------------------ header, actions, failures
@@ -400,8 +416,6 @@ def test_failed_reads_are_an_object_in_the_json_document():
     """`collect_status` hands `failures` over as a read-only mapping: the document must carry
     it as a JSON object of call → reason, not as the mapping's Python text."""
     from types import MappingProxyType
-
-    from keepers.dashboard_json import status_json
 
     failed = MappingProxyType({"slashInfo(7)": "UnknownSlash(slashId=7)"})
     document = json.loads(status_json(status(failures=failed)))

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from eth_utils import keccak, to_checksum_address
+
 from keepers.jobs import merge_operator_logs
+from keepers.reads.registries import AGENT_REGISTRY_SET_TOPIC, read_named_registries
 from keepers.reads.scans import (
     chain_changed,
     cursor_mark,
@@ -137,3 +140,27 @@ def test_raising_the_reorg_depth_never_counts_settled_bad_debt_twice(tmp_path):
     assert steward._bad_debt(keeper_with(12), 100) == 100  # block 50 settled
     assert steward._bad_debt(keeper_with(64), 110) == 100
     assert steward._bad_debt(keeper_with(4), 120) == 100  # and lowering it loses nothing
+
+
+def test_the_registries_named_are_read_from_the_vaults_agent_registry_set_logs():
+    """read_named_registries decodes the indexed address of each `AgentRegistrySet` log the
+    vault wrote, in chain order, asking only for that topic at that address."""
+    asked = []
+    logs = [
+        {"blockNumber": 9, "logIndex": 0, "topics": [b"", b"\x00" * 12 + b"\xbb" * 20]},
+        {"blockNumber": 3, "logIndex": 1, "topics": [b"", b"\x00" * 12 + b"\xaa" * 20]},
+    ]
+
+    def get_logs(params):
+        asked.append(params)
+        lo, hi = params["fromBlock"], params["toBlock"]
+        return [log for log in logs if lo <= log["blockNumber"] <= hi]
+
+    web3 = SimpleNamespace(eth=SimpleNamespace(get_logs=get_logs))
+    vault = "0x" + "12" * 20
+    named = read_named_registries(web3, vault, 1, 10, 5)
+    assert named == [to_checksum_address("0x" + "aa" * 20), to_checksum_address("0x" + "bb" * 20)]
+    assert [(p["fromBlock"], p["toBlock"]) for p in asked] == [(1, 5), (6, 10)]
+    assert {p["address"] for p in asked} == {to_checksum_address(vault)}
+    assert all(p["topics"] == [AGENT_REGISTRY_SET_TOPIC] for p in asked)
+    assert "0x" + keccak(text="AgentRegistrySet(address)").hex() == AGENT_REGISTRY_SET_TOPIC

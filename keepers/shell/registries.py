@@ -1,0 +1,105 @@
+"""Which AgentRegistry a keeper asks about agents, and which ones it settles.
+
+Governance may point the vault at another AgentRegistry after the deploy
+(`IRWAVault.setAgentRegistry`) while the manifest still names the first (`Protocol.agents`). A
+keeper that followed the manifest would then ask the old registry whether its agent is active
+and never evaluate the new one's decisions; one that followed only the vault would leave the old
+registry's decisions unevaluated and its slashes, owed to the vault's depositors, unexecuted. A
+redeploy then writes the new registry into the manifest: after that only the vault's
+`AgentRegistrySet` logs still name the old one (`keepers.reads.registries`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ape import chain, project
+from eth_utils import to_checksum_address
+
+from keepers.job_config import LiquidatorConfig
+from keepers.protocol import Protocol
+from keepers.reads.registries import read_named_registries, settling_order
+
+log = logging.getLogger("keepers")
+
+__all__ = ["Registries"]
+
+
+class Registries:
+    """The vault's AgentRegistry now (`now`) and every one with something to settle
+    (`to_settle`), with one handle per address and a log line the first time each is used
+    although the manifest does not name it."""
+
+    def __init__(self, protocol: Protocol, scans: LiquidatorConfig) -> None:
+        self.protocol = protocol
+        self.scans = scans  # `scan_chunk` and `reorg_depth`, as every keeper log scan
+        self._handles: dict[str, Any] = {}  # AgentRegistry handles the manifest does not name
+        self._told: set[str] = set()  # registries a log line has named
+        # the registries the vault's logs named, in chain order, read up to `_named_through`
+        # while the vault's registry was `_named_for` (None: not read yet)
+        self._named: list[str] | None = None
+        self._named_through = 0
+        self._named_for = ""
+
+    @property
+    def manifest(self) -> str:
+        return to_checksum_address(str(self.protocol.agents.address))
+
+    def now(self) -> Any:
+        """The AgentRegistry the vault checks its agents against now (`vault.agentRegistry()`,
+        one read); the manifest's while the vault names none (zero: not wired yet)."""
+        address = to_checksum_address(str(self.protocol.vault.agentRegistry()))
+        if address == self.manifest or int(address, 16) == 0:
+            return self.protocol.agents
+        if address not in self._told:
+            self._told.add(address)
+            log.warning(
+                "the vault's agents are those of the AgentRegistry %s (the manifest names %s)",
+                address, self.manifest,
+            )  # fmt: skip
+        return self.handle(address)
+
+    def to_settle(self) -> list[Any]:
+        """Every AgentRegistry with decisions or slashes to settle, each once: the vault's now
+        (`now`), then every other one the vault has named (the latest first), then the
+        manifest's (`settling_order`). The decisions an earlier registry recorded are still
+        evaluated there, and its slashes executed: they are paid to the vault's depositors,
+        whichever registry the vault uses now.
+
+        The vault's logs are read once per process, from the deployment block, and again (from
+        `reorg_depth` blocks below the last read) whenever the vault's registry is not the one it
+        was at the last read: a pass reads no log while nothing changes. (A registry the vault
+        named and left again between two passes is found by the next process.)"""
+        current = self.now()
+        address = to_checksum_address(str(current.address))
+        if self._named is None or address != self._named_for:
+            self._read_named(address)
+        order = settling_order(address, self._named or [], self.manifest)
+        for earlier in order[1:]:
+            if earlier != self.manifest and earlier not in self._told:
+                self._told.add(earlier)
+                log.warning("settling the AgentRegistry %s too: the vault named it before", earlier)
+        return [current if a == address else self.handle(a) for a in order]
+
+    def handle(self, address: str) -> Any:
+        """The AgentRegistry at `address`: the manifest's handle, or one made once."""
+        if address == self.manifest:
+            return self.protocol.agents
+        if address not in self._handles:
+            self._handles[address] = project.AgentRegistry.at(address)
+        return self._handles[address]
+
+    def _read_named(self, now: str) -> None:
+        """Adds the registries the vault's logs name up to the head to `_named`."""
+        web3 = chain.provider.web3
+        head = int(web3.eth.block_number)
+        start = self.protocol.block
+        if self._named is not None:
+            start = max(start, self._named_through + 1 - self.scans.reorg_depth)
+        named = dict.fromkeys(self._named or [])
+        vault = str(self.protocol.vault.address)
+        for address in read_named_registries(web3, vault, start, head, self.scans.scan_chunk):
+            named.pop(address, None)  # named again: it moves to its latest place
+            named[address] = None
+        self._named, self._named_through, self._named_for = list(named), head, now
