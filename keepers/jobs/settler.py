@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from eth_utils import keccak
 
@@ -151,43 +151,26 @@ def plan_strike(
     return StrikeCall(trigger.data)
 
 
-FUTILE_STRIKE_RETRY: Final = 6 * 3_600  # seconds before a strike that filled nothing is retried
-
-
-def strike_fingerprint(snap: VaultSnapshot) -> tuple[int | None, ...]:
-    """What a strike's outcome on queued redemptions depends on, as the settler reads it: the
-    requests waiting (redemptions, deposits, the open window and the deposit queue's head), the
-    idle cash and the vault's `liquidity()` (which moves with every price that moves)."""
-    return (
-        snap.pending_redemptions,
-        snap.pending_deposits,
-        snap.open_window,
-        snap.deposit_head,
-        snap.idle,
-        snap.liquidity,
-    )
-
-
-def futile_strike_wait(last: Mapping[str, Any] | None, snap: VaultSnapshot, now: int) -> str | None:
-    """Why a strike now would repeat this settler's last strike, which settled no deposit and
-    filled nothing for the queued redemptions (a sleeve's issuer paid nothing while reporting
-    what it could pay: `last`, the job state's record of it: its block, time and
-    `strike_fingerprint` after it): nothing it depends on has changed since and less than
-    `FUTILE_STRIKE_RETRY` has passed. None: strike — also whenever a deposit of a closed window
-    waits (a strike settles it), on new requests, new liquidity or a price that moved, and when a
-    read failed. Anyone may still strike (exits never wait on a keeper)."""
-    if last is None or snap.closed_deposits() != 0:
+def futile_strike(snap: VaultSnapshot, after: tuple[int, int] | None) -> str | None:
+    """Why the strike planned on `snap` is not sent: run at `snap`'s block (an `eth_call` of
+    `strike()` followed, in the same call, by the vault's `pendingRedemptions()` and
+    `pendingDeposits()`: `after`), it settles no deposit and fills none of the queued
+    redemptions. A sleeve whose issuer pays nothing while its `maxRedeem` says it can keeps the
+    vault's `liquidity()` and `strikeTrigger()` true for the redemptions queued behind it, and
+    each such strike cost gas for nothing. None: strike — when `after` is unknown (the simulated
+    strike reverted or a read failed: the sender's own simulation then says why), when a pending
+    deposit or request changed, or when the snapshot's own reads failed. The caller never
+    simulates while a deposit of a closed window waits: a strike settles it."""
+    if after is None or None in (snap.pending_redemptions, snap.pending_deposits):
         return None
-    fingerprint = strike_fingerprint(snap)
-    if None in fingerprint or list(last.get("fingerprint", ())) != list(fingerprint):
-        return None
-    retry_at = int(last["at"]) + FUTILE_STRIKE_RETRY
-    if now >= retry_at:
+    redemptions, deposits = after
+    if redemptions != snap.pending_redemptions or deposits != snap.pending_deposits:
         return None
     return (
-        f"the last strike (block {last['block']}) filled nothing for the queued redemptions (a "
-        "sleeve paid nothing) and no request, liquidity or price has changed since: retried at "
-        f"{retry_at} or when one does"
+        f"run at block {snap.block} (eth_call), a strike would fill none of the "
+        f"{snap.pending_redemptions} shares queued for redemption and settle no deposit (a "
+        "sleeve's issuer pays nothing though liquidity() counts it): nothing sent until one "
+        "would; anyone may still strike"
     )
 
 
@@ -387,9 +370,7 @@ __all__ = [
     "next_refusal",
     "requests_wait",
     "strike_wait",
-    "strike_fingerprint",
-    "futile_strike_wait",
-    "FUTILE_STRIKE_RETRY",
+    "futile_strike",
     "waiting_reason",
     "unconfirmed_moves",
 ]

@@ -29,11 +29,13 @@ While requests wait, the skipped line says on what, from the vault's own `Strike
 sleeve valued at a price older than the cut-off or not fresh, and when redemptions settle without
 it.
 
-After a strike of its own that settled no deposit and filled nothing for the queued redemptions
-(an issuer paying nothing while reporting that it can pay keeps the trigger true), the settler
-does not strike again for them until a request, the idle cash or `liquidity()` changes or
-`FUTILE_STRIKE_RETRY` has passed (`futile_strike_wait`; the record in the job state): each such
-strike cost gas for no progress. A deposit a strike would settle never waits.
+While only queued redemptions wait (no deposit of a closed window), the strike is first run as
+an `eth_call` at the pass's block, followed in the same Multicall3 call by the vault's pending
+redemptions and deposits (`strike()` is anyone's to call, Multicall3 included): when it would
+fill none and settle nothing (an issuer paying nothing while its `maxRedeem` says it can keeps
+the trigger true), nothing is sent (`futile_strike`), and the next pass looks again, so the
+queue is struck as soon as a strike would fill some of it. A deposit a strike would settle never
+waits.
 
 While the node is behind this key's own transactions (`Keeper.behind`: a load-balanced endpoint
 whose read backend lags), the pass sends no claims: on those reads a mined claim is still
@@ -59,19 +61,19 @@ from keepers.jobs import (
     SettleSkip,
     StrikeTrigger,
     decode_strike_trigger,
-    futile_strike_wait,
+    futile_strike,
     merge_operator_logs,
     next_refusal,
     plan_claims,
     plan_confirmations,
     plan_strike,
     requests_wait,
-    strike_fingerprint,
     strike_wait,
     waiting_reason,
 )
 from keepers.jobs.settler import STRIKE_NOT_READY, STRIKE_SELECTOR
 from keepers.math import gas_cost_assets
+from keepers.multicall import Call, MulticallError
 from keepers.outcomes import error_data
 from keepers.reads.scans import scan_cursor
 from keepers.shell.confirmations import poke_confirmations, vault_unlisted_feeds
@@ -201,7 +203,9 @@ def run_settler(keeper: Keeper) -> JobReport:
             gas_cost=_strike_gas_cost(keeper, settings.strike_gas),
             queued=snap.queued_assets(),
         )
-        futile = None if isinstance(call, SettleSkip) else _futile_strike(keeper, snap)
+        futile = None
+        if not isinstance(call, SettleSkip) and snap.closed_deposits() == 0:
+            futile = futile_strike(snap, _simulated_strike(keeper, vault, block))
         if isinstance(call, SettleSkip):
             wait = read_strike_wait(keeper, block) if requests_wait(trigger) else None
             report.skipped.append(f"strike: {waiting_reason(call.reason, wait)}")
@@ -216,8 +220,6 @@ def run_settler(keeper: Keeper) -> JobReport:
                 # claim what this strike, or the one another address sent first, settled: this
                 # pass, not the next (the read block is before either)
                 block = keeper.web3.eth.block_number
-            if outcome.outcome == "mined":
-                _keep_strike_outcome(keeper, snap)
     if not settings.claim or keeper.address is None:
         return report
     if keeper.behind is not None and not keeper.dry_run:
@@ -256,37 +258,22 @@ def run_settler(keeper: Keeper) -> JobReport:
     return report
 
 
-def _futile_strike(keeper: Keeper, snap: VaultSnapshot) -> str | None:
-    """Why the strike planned on `snap` would repeat this settler's last one, which filled
-    nothing (`futile_strike_wait` on the job state's record of it); None: strike."""
-    state = json.loads(keeper.store.job_state(JOB) or "{}")
-    return futile_strike_wait(state.get("futile_strike"), snap, snap.timestamp)
-
-
-def _keep_strike_outcome(keeper: Keeper, before: VaultSnapshot) -> None:
-    """After this settler's mined strike: records it in the job state as futile when it settled
-    no deposit and filled no redemption (read again: the redemptions waiting and the deposits
-    pending are those before it), with the `strike_fingerprint` after it; clears the record
-    otherwise. A read that fails clears it (the next strike goes)."""
-    state = json.loads(keeper.store.job_state(JOB) or "{}")
-    state.pop("futile_strike", None)
+def _simulated_strike(keeper: Keeper, vault: Any, block: int) -> tuple[int, int] | None:
+    """The vault's (pendingRedemptions, pendingDeposits) after a `strike()` run at `block`: one
+    Multicall3 `eth_call` whose first call strikes and whose next two read, on the state it
+    left. None when the strike reverts or a read fails."""
+    calls = [
+        Call(vault.strike, label="strike()"),
+        Call(vault.pendingRedemptions, label="pendingRedemptions()"),
+        Call(vault.pendingDeposits, label="pendingDeposits()"),
+    ]
     try:
-        after = VaultSnapshot.read(keeper.multicall, keeper.protocol.vault)
-    except Exception:  # noqa: BLE001 - only the back-off is lost: the next pass strikes
-        after = None
-    if (
-        after is not None
-        and before.closed_deposits() == 0
-        and None not in (before.pending_redemptions, after.pending_redemptions)
-        and after.pending_redemptions == before.pending_redemptions
-        and after.pending_deposits == before.pending_deposits
-    ):
-        state["futile_strike"] = {
-            "block": after.block,
-            "at": after.timestamp,
-            "fingerprint": list(strike_fingerprint(after)),
-        }
-    keeper.store.set_job_state(JOB, json.dumps(state, sort_keys=True))
+        results = keeper.multicall.read(calls, block).results
+    except MulticallError:
+        return None
+    if not all(r.success for r in results):
+        return None
+    return int(results[1].value), int(results[2].value)
 
 
 def _refused(keeper: Keeper) -> dict[str, RefusedClaim]:

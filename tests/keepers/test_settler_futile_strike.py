@@ -1,17 +1,17 @@
 """The settler against an issuer that fills 0 % of its redemptions while reporting that it can
 pay (`MockPartialFillIssuer`; market9's review): the vault's `liquidity()` counts the sleeve, so
 its `strikeTrigger()` stays true for the redemptions queued behind it, and the settler struck
-every pass for them, paying gas each time for nothing. After a strike of its own that settled no
-deposit and filled nothing, it does not strike again for them until a request, the liquidity or
-a price changes, or `FUTILE_STRIKE_RETRY` has passed; a deposit that a strike would settle is
-never held up, and anyone may still strike.
+every pass for them, paying gas each time for nothing. While only queued redemptions wait, it
+now runs the strike as an `eth_call` first and sends it only when it would fill some of them:
+no strike that fills nothing is sent, not even the first, and the queue is struck the first
+pass the issuer pays again; a deposit that a strike would settle is never held up, and anyone
+may still strike.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from keepers.jobs import FUTILE_STRIKE_RETRY
 from tests.keeper_support import keeper, vault_protocol
 from tests.vault_support import USDC, deploy_partial_fill_system, isolated
 
@@ -28,7 +28,7 @@ def strikes_sent(report) -> list[str]:
     return [a.outcome for a in report.actions if a.call == "strike()"]
 
 
-def test_the_settler_does_not_strike_again_for_redemptions_an_issuer_filled_nothing_of(
+def test_the_settler_sends_no_strike_for_redemptions_an_issuer_would_fill_nothing_of(
     partial, accounts, chain, tmp_path
 ):
     system, alice, bob = partial, accounts[6], accounts[2]
@@ -43,17 +43,19 @@ def test_the_settler_does_not_strike_again_for_redemptions_an_issuer_filled_noth
         queued = vault.pendingRedemptions()
         assert 0 < queued < vault.totalSupply()
         assert vault.strikeTrigger()[0]  # the sleeve's liquidity counts: "a strike would fill"
-        second = k.run("settler")  # the issuer pays nothing: a strike that fills nothing
-        assert strikes_sent(second) == ["mined"], second.summary()
-        assert vault.pendingRedemptions() == queued
         count = vault.strikeCount()
 
-        for _ in range(2):  # every pass after it: one line, nothing sent
-            chain.mine(timestamp=chain.blocks.head.timestamp + 600)
+        for _ in range(3):  # the issuer pays nothing: one line a pass, nothing sent
             idle = k.run("settler")
             assert strikes_sent(idle) == [], idle.summary()
-            assert any(s.startswith("strike: the last strike (block ") for s in idle.skipped)
+            assert any(
+                s.startswith(f"strike: run at block {idle.block} (eth_call), a strike would fill "
+                             f"none of the {queued} shares queued")
+                for s in idle.skipped
+            ), idle.skipped  # fmt: skip
+            system.publish_prices()  # a new round: liquidity() moves, the issuer still pays 0
         assert vault.strikeCount() == count and vault.strikeTrigger()[0]
+        assert vault.pendingRedemptions() == queued
 
         # a deposit a strike would settle is never held up (its window closed, priced after)
         system.fund(bob, 10_000 * USDC)
@@ -64,15 +66,15 @@ def test_the_settler_does_not_strike_again_for_redemptions_an_issuer_filled_noth
         assert vault.claimableDepositRequest(0, bob) == 10_000 * USDC
         queued -= 10_000 * USDC * 10**12  # the deposit's cash paid redemptions, not the issuer
         assert vault.pendingRedemptions() == queued
-        # that strike filled something: the next one is tried once more, then none
-        again = k.run("settler")
-        assert strikes_sent(again) == ["mined"] and vault.pendingRedemptions() == queued
         quiet = k.run("settler")
         assert strikes_sent(quiet) == [], quiet.summary()
 
-        # the issuer pays again: the settler retries FUTILE_STRIKE_RETRY after its last strike
+        # anyone may still strike: the vault does not wait on the keeper's judgement
+        vault.strike(sender=bob)
+        assert vault.strikeCount() == count + 2 and vault.pendingRedemptions() == queued
+
+        # the issuer pays again: the next pass strikes, no wait
         issuer.setFills(10_000, 10_000, sender=gov)
-        chain.mine(timestamp=chain.blocks.head.timestamp + FUTILE_STRIKE_RETRY)
         retried = k.run("settler")
         assert strikes_sent(retried) == ["mined"], retried.summary()
         assert vault.pendingRedemptions() == 0

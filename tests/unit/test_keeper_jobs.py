@@ -914,31 +914,27 @@ def test_the_liquidator_pokes_only_the_falls_its_unhealthy_positions_wait_on():
                                   NOW) == ()  # fmt: skip
 
 
-def test_a_strike_that_filled_nothing_is_repeated_only_once_something_changed():
-    """`futile_strike_wait`: after a strike of the settler's own that filled nothing, the next
-    waits while nothing it depends on changed and FUTILE_STRIKE_RETRY has not passed; a deposit
-    of a closed window, a new request, new liquidity, a failed read or the retry time strike."""
+def test_a_strike_that_would_fill_nothing_is_not_sent():
+    """`futile_strike`: the strike run as an `eth_call` left the pending redemptions and
+    deposits as they were (an issuer that pays nothing while reporting it can): not sent, with
+    a line that says so. A strike that fills some of the queue or settles a deposit, a
+    simulation that failed, or a snapshot read that failed: sent."""
     import dataclasses
 
-    from keepers.jobs import FUTILE_STRIKE_RETRY, futile_strike_wait, strike_fingerprint
+    from keepers.jobs import futile_strike
     from keepers.snapshot import VaultSnapshot
 
     snap = VaultSnapshot(
         block=10, timestamp=1_000, total_assets=900, idle=0, current_bps=(9_000,),
         automation_paused=False, is_shutdown=False, strike_should_act=True, strike_data=b"",
-        strike_count=2, liquidity=900, pending_deposits=0, next_rebalance_at=0,
+        strike_count=2, liquidity=900, pending_deposits=7, next_rebalance_at=0,
         pending_redemptions=400, total_supply=1_000, open_window=5, deposit_head=5,
     )  # fmt: skip
-    last = {"block": 9, "at": 990, "fingerprint": list(strike_fingerprint(snap))}
-    assert futile_strike_wait(None, snap, 1_000) is None  # no futile strike recorded
-    why = futile_strike_wait(last, snap, 1_000)
-    assert why is not None and why.startswith("the last strike (block 9) filled nothing")
-    assert futile_strike_wait(last, snap, 990 + FUTILE_STRIKE_RETRY) is None  # retry time
-    for change in (
-        {"pending_deposits": 10, "deposit_head": 4},  # a deposit a strike settles
-        {"pending_redemptions": 500},  # a new request
-        {"liquidity": 950},  # a price moved, or the issuer reports more
-        {"idle": 1},  # cash came in
-        {"liquidity": None},  # a failed read never stops a strike
-    ):
-        assert futile_strike_wait(last, dataclasses.replace(snap, **change), 1_000) is None
+    why = futile_strike(snap, (400, 7))
+    assert why is not None and why.startswith(
+        "run at block 10 (eth_call), a strike would fill none of the 400 shares queued"
+    )
+    assert futile_strike(snap, (399, 7)) is None  # one share filled: progress
+    assert futile_strike(snap, (400, 0)) is None  # a deposit settled
+    assert futile_strike(snap, None) is None  # the simulated strike reverted: the vault says why
+    assert futile_strike(dataclasses.replace(snap, pending_redemptions=None), (400, 7)) is None
