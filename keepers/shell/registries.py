@@ -41,6 +41,7 @@ class Registries:
         self._named: list[str] | None = None
         self._named_through = 0
         self._named_for = ""
+        self._scan_failed = False  # the last read of the logs failed (said once until one works)
 
     @property
     def manifest(self) -> str:
@@ -70,11 +71,25 @@ class Registries:
         The vault's logs are read once per process, from the deployment block, and again (from
         `reorg_depth` blocks below the last read) whenever the vault's registry is not the one it
         was at the last read: a pass reads no log while nothing changes. (A registry the vault
-        named and left again between two passes is found by the next process.)"""
+        named and left again between two passes is found by the next process.) A read that
+        fails is tried again next pass; meanwhile the registries known are settled."""
         current = self.now()
         address = to_checksum_address(str(current.address))
         if self._named is None or address != self._named_for:
-            self._read_named(address)
+            try:
+                self._read_named(address)
+            except Exception as err:  # noqa: BLE001 - the registries known so far are settled
+                # a node failing `eth_getLogs` must not stop the evaluator's pass over the
+                # vault's registry: the logs are read again next pass, one line until they are
+                if not self._scan_failed:
+                    log.warning(
+                        "cannot read the vault's AgentRegistrySet logs (%s): settling the "
+                        "AgentRegistries known so far until they are read",
+                        str(err).splitlines()[0] if str(err) else type(err).__name__,
+                    )
+                self._scan_failed = True
+            else:
+                self._scan_failed = False
         order = settling_order(address, self._named or [], self.manifest)
         for earlier in order[1:]:
             if earlier != self.manifest and earlier not in self._told:

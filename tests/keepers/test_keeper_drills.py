@@ -719,7 +719,8 @@ def test_a_job_failing_on_every_block_is_logged_once_and_the_others_keep_acting(
     """The liquidator's borrower scan fails on every pass (HTTP 502 on every `eth_getLogs`), ten
     blocks in a row, under the bot's task runner; the evaluator beside it evaluates the due
     decision on the first block. The storm is one error line (repeats only counted in the
-    metrics); once the node answers, one line says the job is back."""
+    metrics); once the node answers, one line says the job is back. The evaluator's own read of
+    logs (the AgentRegistries the vault left) fails alike without failing its passes."""
     lending, protocol = due
     agents = lending.vs.agents
     start = chain.blocks.head.number + 1
@@ -743,6 +744,11 @@ def test_a_job_failing_on_every_block_is_logged_once_and_the_others_keep_acting(
     failed = [m for m in messages if m.startswith("liquidator pass failed")]
     back = [m for m in messages if m == "liquidator pass succeeded again"]
     assert len(failed) == 1 and len(back) == 1, messages
+    # the evaluator's read of the vault's AgentRegistrySet logs failed too: one line, its
+    # passes went on over the registries it knew, and the read was made again once answered
+    unread = [m for m in messages if m.startswith("cannot read the vault's AgentRegistrySet")]
+    assert len(unread) == 1, messages
+    assert tasks.keeper.registry_book._named == [agents.address]
     assert "\n" not in failed[0] and "502" in failed[0], failed
 
 

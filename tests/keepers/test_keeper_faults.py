@@ -447,7 +447,9 @@ def test_the_cli_reports_a_failed_pass_in_one_line_exits_5_and_the_next_run_fini
                "--state-dir", str(tmp_path / "state"), "once")  # fmt: skip
 
     proxy.inject("http-502", "eth_getLogs")  # the liquidator's borrower scan, every retry
-    # the evaluator reads no logs (the settler does: its operator scan would fail too)
+    # the evaluator's one read of logs (the vault's AgentRegistrySet: registries it left) fails
+    # too: it settles the registries it knows and its pass goes on (the settler's operator scan
+    # would fail the settler)
     failed = keeper_cli(proxy.url, REPO, *options, "--job", "liquidator", "--job", "evaluator")
     assert failed.returncode == 5, failed.stdout + failed.stderr
     assert "Traceback" not in failed.stderr, failed.stderr
