@@ -442,6 +442,38 @@ def explain_error(name: str, inputs: dict, now: int, units: Units) -> str:
     return f"{name}({args})"
 
 
+@dataclass(frozen=True)
+class HeldElsewhere:
+    """What an agent holds in another AgentRegistry of the same vault (base units; rewards in
+    vault shares)."""
+
+    registry: str
+    vaults_now: bool  # the vault's registry now (else one it left)
+    stake: int
+    unbonding: int
+    rewards: int
+
+
+def elsewhere_rows(
+    held: list[HeldElsewhere], units: Units, share_units: Units
+) -> list[tuple[str, str]]:
+    """One `status` row per other AgentRegistry of the vault the agent holds something in."""
+    rows = []
+    for h in held:
+        parts = [f"{units(h.stake)} bonded", f"{units(h.unbonding)} unbonding"]
+        if h.rewards:
+            parts.append(f"{share_units(h.rewards)} rewards")
+        which = "the vault's now" if h.vaults_now else "one the vault left"
+        rows.append(
+            (
+                "held in another registry",
+                f"{h.registry}: {', '.join(parts)} ({which}: add --registry {h.registry} to "
+                "act there)",
+            )
+        )
+    return rows
+
+
 def settling_order(now: str, named: Iterable[str], manifest: str) -> list[str]:
     """Every AgentRegistry of one vault, each once: `now` (the vault's `agentRegistry()`),
     then those its `AgentRegistrySet` logs `named` (in chain order) before it, the latest

@@ -69,8 +69,11 @@ class Agents:
             self.asset = project.MockStablecoin.at(self.registry.asset())
             self.vault = project.RWAVault.at(self.registry.vault())
             live = str(self.vault.agentRegistry())
+            self._live, self._origin = live, deployment.block
+            self._manifest = str(self.registry.address)
+            self._known: list[str] | None = None  # `registries_of_the_vault`, once read
             if registry is not None:
-                self.registry = self._registry_of_the_vault(registry, live, deployment.block)
+                self.registry = self._registry_of_the_vault(registry)
         except ApeException as err:
             raise click.ClickException(f"{path}: {err}") from None
         here = str(self.registry.address)
@@ -94,25 +97,50 @@ class Agents:
         self.share_units = A.Units(self.vault.decimals(), self.vault.symbol())
         self.network = network
 
-    def _registry_of_the_vault(self, text: str, live: str, origin: int):
-        """The AgentRegistry `--registry` names: the vault's now, the manifest's, or one the
-        vault's `AgentRegistrySet` logs named since the deployment (one it left, where an
-        operator still unbonds, withdraws and claims what was bonded there). Anything else is
-        refused in one line: stake bonded in a registry of no vault of this deployment would be
-        stake no evaluation covers."""
+    def registries_of_the_vault(self) -> list[str]:
+        """Every AgentRegistry of the vault, each once: its own now, those its
+        `AgentRegistrySet` logs named since the deployment (the latest first), the manifest's
+        (`A.settling_order`). Read once."""
+        if self._known is None:
+            head = chain.blocks.head.number
+            logs = self.vault.AgentRegistrySet.range(self._origin, head + 1)
+            named = [e.agents for e in logs]
+            self._known = A.settling_order(self._live, named, self._manifest)
+        return self._known
+
+    def _registry_of_the_vault(self, text: str):
+        """The AgentRegistry `--registry` names: one of `registries_of_the_vault` (one it left
+        is where an operator still unbonds, withdraws and claims what was bonded there).
+        Anything else is refused in one line: stake bonded in a registry of no vault of this
+        deployment would be stake no evaluation covers."""
         try:
             address = parse_address(text)
         except ValueError as err:
             raise click.ClickException(f"--registry: {err}") from None
-        head = chain.blocks.head.number
-        named = [e.agents for e in self.vault.AgentRegistrySet.range(origin, head + 1)]
-        known = A.settling_order(live, named, str(self.registry.address))
+        known = self.registries_of_the_vault()
         if address not in known:
             raise click.ClickException(
                 f"--registry: {address} is not an AgentRegistry of the vault {self.vault.address}: "
                 f"it has named {', '.join(known)}"
             )
         return project.AgentRegistry.at(address)
+
+    def held_elsewhere(self, address: str) -> list[A.HeldElsewhere]:
+        """What `address` still holds in the vault's other AgentRegistries (bonded, unbonding,
+        rewards), those it holds nothing in left out: stake a registry swap left behind, which
+        only `--registry` reaches once the manifest names the new one."""
+        here = str(self.registry.address)
+        found = []
+        for other in self.registries_of_the_vault():
+            if other == here:
+                continue
+            registry = project.AgentRegistry.at(other)
+            info = registry.agentInfo(address)
+            rewards = registry.claimableRewards(address)
+            if info.stake or info.unbonding or rewards:
+                vaults = other == self._live
+                found.append(A.HeldElsewhere(other, vaults, info.stake, info.unbonding, rewards))
+        return found
 
     def param(self, name: str) -> int:
         return self.params_registry.get(key_of(name))
@@ -428,6 +456,9 @@ def status(ecosystem, network, manifest_file, registry, account, address, as_jso
             table.add_row(label, value)
     wallet = agents.asset.balanceOf(address)
     table.add_row("wallet balance", units(wallet))
+    elsewhere = agents.held_elsewhere(address)
+    for label, value in A.elsewhere_rows(elsewhere, units, agents.share_units):
+        table.add_row(label, value)
     table.add_section()
     slashed = agents.registry.totalSlashed()
     for label, value in A.registry_rows(params, staked, unbonding, slashed, units):
@@ -437,6 +468,7 @@ def status(ecosystem, network, manifest_file, registry, account, address, as_jso
             "ballast.agent-status/1", address=address, chain_time=now, agent=agent,
             params=params, wallet_balance=wallet, asset=units,
             totals={"staked": staked, "unbonding": unbonding, "slashed": slashed},
+            registry=str(agents.registry.address), held_elsewhere=elsewhere,
         ))  # fmt: skip
         return
     console.print(table)

@@ -182,6 +182,24 @@ def row(stdout: str, label: str) -> str:
     raise AssertionError(f"no row {label!r} in\n{stdout}")
 
 
+def folded_row(stdout: str, label: str) -> str:
+    """The value cell of the status table's row `label`, with the lines it folded onto (rows
+    whose label cell is empty) joined by spaces."""
+    lines = stdout.splitlines()
+    for i, line in enumerate(lines):
+        cells = [c.strip() for c in line.strip().strip("│").split("│")]
+        if cells[0] != label:
+            continue
+        parts = [cells[1]]
+        for more in lines[i + 1 :]:
+            next_cells = [c.strip() for c in more.strip().strip("│").split("│")]
+            if len(next_cells) < 2 or next_cells[0]:
+                break
+            parts.append(next_cells[1])
+        return " ".join(" ".join(parts).split())
+    raise AssertionError(f"no row {label!r} in\n{stdout}")
+
+
 def test_an_agent_from_registration_to_withdrawal(agent_cli, chain, accounts, registry, asset):
     me = accounts[6]
 
@@ -392,6 +410,17 @@ def test_an_operator_unbonds_from_a_registry_the_vault_left_after_the_manifest_m
             return agent_cli(*args, account="TEST::7", manifest_file=manifest)
 
         refused(agent("unbond", "2000"), f"{me.address} is not registered")  # the new one's
+        # `status` finds the stake the swap left behind, and says how to reach it
+        shown = ok(agent("status"))
+        assert folded_row(shown, "held in another registry") == (
+            f"{registry.address}: 12,000 mUSDC bonded, 0 mUSDC unbonding (one the vault left: "
+            f"add --registry {registry.address} to act there)"
+        )
+        document = json.loads(ok(agent("status", "--json")))
+        assert document["registry"] == second.address
+        assert [
+            (h["registry"], h["stake"], h["vaults_now"]) for h in document["held_elsewhere"]
+        ] == [(registry.address, 12_000 * USDC, False)]
         stranger = accounts[8].address
         refused(
             agent("unbond", "2000", "--registry", stranger),

@@ -22,7 +22,16 @@ from ballast.deploy import deploy_system
 from ballast.deployment import Deployment
 from ballast.parameters import key_of
 from ballast.params import PROPOSAL_STATES
-from tests.scripts.test_agent_cli import NAV, NETWORK, USDC, Market, ok, refused, row
+from tests.scripts.test_agent_cli import (
+    NAV,
+    NETWORK,
+    USDC,
+    Market,
+    folded_row,
+    ok,
+    refused,
+    row,
+)
 
 DAY = 86_400
 
@@ -393,21 +402,3 @@ def test_the_slashes_of_a_registry_the_vault_left_are_listed_and_vetoed_there(
     assert second.slashCount() == 0
     status = ok(guardian_cli("status", manifest_file=manifest))
     assert "slash #0 (a registry left)" not in status and "slash #1 (a registry left)" in status
-
-
-def folded_row(stdout: str, label: str) -> str:
-    """The value cell of the status table's row `label`, with the lines it folded onto (rows
-    whose label cell is empty) joined by spaces."""
-    lines = stdout.splitlines()
-    for i, line in enumerate(lines):
-        cells = [c.strip() for c in line.strip().strip("│").split("│")]
-        if cells[0] != label:
-            continue
-        parts = [cells[1]]
-        for more in lines[i + 1 :]:
-            next_cells = [c.strip() for c in more.strip().strip("│").split("│")]
-            if len(next_cells) < 2 or next_cells[0]:
-                break
-            parts.append(next_cells[1])
-        return " ".join(" ".join(parts).split())
-    raise AssertionError(f"no row {label!r} in\n{stdout}")

@@ -10,12 +10,14 @@ from ballast.agent import (
     AgentParams,
     AgentView,
     DecisionView,
+    HeldElsewhere,
     InputError,
     SlashView,
     Units,
     activation,
     agent_rows,
     decisions_state,
+    elsewhere_rows,
     explain_error,
     format_amount,
     format_reputation,
@@ -278,6 +280,25 @@ def test_reward_rows_show_the_open_rounds_points_and_the_debt():
     assert dict(reward_rows(0, 10**6, USDC))["reward debt"] == (
         "1 mUSDC to make up before earning again"
     )
+
+
+def test_what_an_agent_holds_in_another_registry_of_the_vault_is_one_row_each():
+    """A registry swap leaves stake behind: `status` names each other registry that holds some
+    of the agent's stake, unbonding or rewards, and the option that reaches it."""
+    shares = Units(18, "bUSD")
+    left, now = "0x" + "aB" * 20, "0x" + "Cd" * 20
+    assert elsewhere_rows([], USDC, shares) == []
+    rows = elsewhere_rows(
+        [HeldElsewhere(left, False, 12_000 * 10**6, 0, 5 * 10**18),
+         HeldElsewhere(now, True, 0, 500 * 10**6, 0)],
+        USDC, shares,
+    )  # fmt: skip
+    assert rows == [
+        ("held in another registry", f"{left}: 12,000 mUSDC bonded, 0 mUSDC unbonding, 5 bUSD "
+         f"rewards (one the vault left: add --registry {left} to act there)"),
+        ("held in another registry", f"{now}: 0 mUSDC bonded, 500 mUSDC unbonding (the vault's "
+         f"now: add --registry {now} to act there)"),
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
