@@ -61,7 +61,7 @@ class Registries:
             )  # fmt: skip
         return self.handle(address)
 
-    def to_settle(self) -> list[Any]:
+    def to_settle(self, tolerate: bool = True) -> list[Any]:
         """Every AgentRegistry with decisions or slashes to settle, each once: the vault's now
         (`now`), then every other one the vault has named (the latest first), then the
         manifest's (`settling_order`). The decisions an earlier registry recorded are still
@@ -72,13 +72,16 @@ class Registries:
         `reorg_depth` blocks below the last read) whenever the vault's registry is not the one it
         was at the last read: a pass reads no log while nothing changes. (A registry the vault
         named and left again between two passes is found by the next process.) A read that
-        fails is tried again next pass; meanwhile the registries known are settled."""
+        fails is tried again next pass; meanwhile the registries known are settled (with
+        `tolerate` False it raises: a status must not pass a half read for a whole one)."""
         current = self.now()
         address = to_checksum_address(str(current.address))
         if self._named is None or address != self._named_for:
             try:
                 self._read_named(address)
             except Exception as err:  # noqa: BLE001 - the registries known so far are settled
+                if not tolerate:
+                    raise
                 # a node failing `eth_getLogs` must not stop the evaluator's pass over the
                 # vault's registry: the logs are read again next pass, one line until they are
                 if not self._scan_failed:

@@ -282,6 +282,28 @@ def test_a_registry_only_the_vaults_logs_still_name_is_settled(
     assert requests["eth_getLogs"] == 0, requests
 
 
+def test_a_registry_the_vault_named_without_code_on_the_node_does_not_stop_the_evaluator(
+    due, protocol, project, accounts, chain, tmp_path
+):
+    """The vault's logs name an AgentRegistry this node holds no code for (a chain gone back
+    below its deployment, on a node restarted from an older state): its reads fail and the
+    pass says so in its notes; the vault's registry is still settled, and the pass does not
+    fail."""
+    lending, _ = due
+    first, vault = lending.vs.agents, lending.vault
+    second = project.AgentRegistry.deploy(
+        vault, lending.vs.registry, first.treasury(), sender=accounts[0]
+    )
+    vault.setAgentRegistry(second, sender=lending.vs.governance)
+    chain.provider.set_code(first.address, "0x")
+    k = keeper(dataclasses.replace(protocol, agents=second), accounts[7], tmp_path)
+    report = k.run("evaluator")
+    assert report.actions == [], report.summary()
+    assert any(n.startswith("read failed: openDecisions()") for n in report.notes), report.notes
+    assert any(f"AgentRegistry {first.address} (the vault's before)" in n for n in report.notes)
+    assert "0 open decisions" in report.notes[0]  # the vault's own, read as ever
+
+
 # ------------------------------------------------------------------ restart
 
 
