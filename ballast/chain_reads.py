@@ -20,7 +20,7 @@ from typing import Any
 from keepers.multicall import Call, Multicall, MulticallError
 from keepers.reads.batches import read_chunked
 
-__all__ = ["Call", "ChainReadError", "read"]
+__all__ = ["Call", "ChainReadError", "read", "vault_registries"]
 
 
 class ChainReadError(Exception):
@@ -45,3 +45,17 @@ def _label(call: Call) -> str:
     """`view(arg, ...)` with bytes as 0x-hex, as a user reads them (the keys of the registry)."""
     args = ", ".join("0x" + bytes(a).hex() if isinstance(a, bytes) else str(a) for a in call.args)
     return f"{call.abi.name}({args})"
+
+
+def vault_registries(vault: Any, origin: int, manifest: str) -> list[str]:
+    """Every AgentRegistry of `vault` (an Ape RWAVault), each once: its own now, those its
+    `AgentRegistrySet` logs named from block `origin` (the deployment) on, the latest first,
+    then the manifest's (`ballast.agent.settling_order`). Those after the first are registries
+    the vault left, where pending slashes may still be vetoed and stake still withdrawn."""
+    from ape import chain
+
+    from ballast.agent import settling_order
+
+    head = chain.blocks.head.number
+    named = [e.agents for e in vault.AgentRegistrySet.range(origin, head + 1)]
+    return settling_order(str(vault.agentRegistry()), named, manifest)

@@ -69,7 +69,7 @@ class Agents:
             self.asset = project.MockStablecoin.at(self.registry.asset())
             self.vault = project.RWAVault.at(self.registry.vault())
             live = str(self.vault.agentRegistry())
-            self._live, self._origin = live, deployment.block
+            self._live, self._origin = live, deployment.block  # `registries_of_the_vault`
             self._manifest = str(self.registry.address)
             self._known: list[str] | None = None  # `registries_of_the_vault`, once read
             if registry is not None:
@@ -102,10 +102,7 @@ class Agents:
         `AgentRegistrySet` logs named since the deployment (the latest first), the manifest's
         (`A.settling_order`). Read once."""
         if self._known is None:
-            head = chain.blocks.head.number
-            logs = self.vault.AgentRegistrySet.range(self._origin, head + 1)
-            named = [e.agents for e in logs]
-            self._known = A.settling_order(self._live, named, self._manifest)
+            self._known = R.vault_registries(self.vault, self._origin, self._manifest)
         return self._known
 
     def _registry_of_the_vault(self, text: str):

@@ -25,6 +25,7 @@ from eth_utils import keccak
 from rich.table import Table
 
 from ballast import agent as A
+from ballast import chain_reads as R
 from ballast import guardian as G
 from ballast.cli import (
     NodeCommand,
@@ -127,11 +128,9 @@ class Guardian:
         Their pending slashes still pay the vault's depositors, and the guardian may still veto
         them (`veto --registry`). Read once."""
         if self._left is None:
-            head = chain.blocks.head.number
-            logs = self.vault.AgentRegistrySet.range(self.deployment.block, head + 1)
             manifest = self.moved_from or self.agents.address
-            order = A.settling_order(self.agents.address, [e.agents for e in logs], manifest)
-            self._left = [project.AgentRegistry.at(a) for a in order[1:]]
+            order = R.vault_registries(self.vault, self.deployment.block, manifest)
+            self._left = [project.AgentRegistry.at(a) for a in order if a != self.agents.address]
         return self._left
 
     def registry_at(self, text: str):
