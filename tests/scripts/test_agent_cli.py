@@ -200,6 +200,26 @@ def folded_row(stdout: str, label: str) -> str:
     raise AssertionError(f"no row {label!r} in\n{stdout}")
 
 
+def move_to_a_new_registry(project, deployment, accounts, first, tmp_path=None):
+    """Governance points the deployment's vault at a new AgentRegistry (built as the deploy
+    builds one, beside `first`); with `tmp_path`, the manifest a rerun of `ape run deploy` then
+    writes, naming the new one, is saved there. Returns (the new registry, that manifest)."""
+    vault = project.RWAVault.at(deployment.contracts["RWAVault"])
+    second = project.AgentRegistry.deploy(
+        vault, first.registry(), first.treasury(), sender=accounts[0]
+    )
+    timelock = accounts[deployment.contracts["TimelockController"]]
+    timelock.balance += 10**18
+    vault.setAgentRegistry(second, sender=timelock)
+    if tmp_path is None:
+        return second, None
+    refreshed = deployment.model_copy(deep=True)
+    refreshed.contracts["AgentRegistry"] = second.address  # as `ape run deploy` again writes
+    manifest = tmp_path / "ethereum-local.json"
+    refreshed.save(manifest)
+    return second, manifest
+
+
 def test_an_agent_from_registration_to_withdrawal(agent_cli, chain, accounts, registry, asset):
     me = accounts[6]
 
@@ -361,14 +381,8 @@ def test_an_agent_registry_the_vault_left_is_named_before_acting_on_it(
     """Governance pointed the vault at another AgentRegistry; the manifest names the first. The
     CLI still acts on the manifest's (what was bonded there is unbonded and withdrawn there),
     and says first, on stderr, that the vault's agents are now those of the other."""
-    vault = project.RWAVault.at(deployment.contracts["RWAVault"])
     with isolated(chain):
-        second = project.AgentRegistry.deploy(
-            vault, registry.registry(), registry.treasury(), sender=accounts[0]
-        )
-        timelock = accounts[deployment.contracts["TimelockController"]]
-        timelock.balance += 10**18
-        vault.setAgentRegistry(second, sender=timelock)
+        second, _ = move_to_a_new_registry(project, deployment, accounts, registry)
         result = agent_cli("status", accounts[6].address)
         out = ok(result)
     note = (
@@ -395,16 +409,7 @@ def test_an_operator_unbonds_from_a_registry_the_vault_left_after_the_manifest_m
         asset.approve(registry, 12_000 * USDC, sender=me)
         registry.register("ipfs://seven", sender=me)
         registry.stake(12_000 * USDC, sender=me)
-        second = project.AgentRegistry.deploy(
-            vault, registry.registry(), registry.treasury(), sender=accounts[0]
-        )
-        timelock = accounts[deployment.contracts["TimelockController"]]
-        timelock.balance += 10**18
-        vault.setAgentRegistry(second, sender=timelock)
-        refreshed = deployment.model_copy(deep=True)
-        refreshed.contracts["AgentRegistry"] = second.address  # as `ape run deploy` again does
-        manifest = tmp_path / "ethereum-local.json"
-        refreshed.save(manifest)
+        second, manifest = move_to_a_new_registry(project, deployment, accounts, registry, tmp_path)
 
         def agent(*args):
             return agent_cli(*args, account="TEST::7", manifest_file=manifest)

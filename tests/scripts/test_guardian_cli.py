@@ -28,6 +28,7 @@ from tests.scripts.test_agent_cli import (
     USDC,
     Market,
     folded_row,
+    move_to_a_new_registry,
     ok,
     refused,
     row,
@@ -326,13 +327,8 @@ def test_suspend_acts_on_the_registry_the_vault_uses_now(
 ):
     """Governance pointed the vault at another AgentRegistry after the deploy, and the manifest
     still names the first: the suspension lands where the vault checks its agents."""
-    first, vault = market.registry, market.vault
-    second = project.AgentRegistry.deploy(
-        vault, market.params, first.treasury(), sender=accounts[0]
-    )
-    timelock = accounts[deployment.contracts["TimelockController"]]
-    timelock.balance += 10**18
-    vault.setAgentRegistry(second, sender=timelock)
+    first = market.registry
+    second, _ = move_to_a_new_registry(project, deployment, accounts, first)
     agent = accounts[8]
     market.fund(agent, 10_000 * USDC)
     market.asset.approve(second, 10_000 * USDC, sender=agent)
@@ -358,16 +354,7 @@ def test_the_slashes_of_a_registry_the_vault_left_are_listed_and_vetoed_there(
     there and refuses any address the vault never named. The first registry was out of the
     guardian's sight before: nothing named it but the vault's logs."""
     first, vault = market.registry, market.vault
-    second = project.AgentRegistry.deploy(
-        vault, market.params, first.treasury(), sender=accounts[0]
-    )
-    timelock = accounts[deployment.contracts["TimelockController"]]
-    timelock.balance += 10**18
-    vault.setAgentRegistry(second, sender=timelock)
-    refreshed = deployment.model_copy(deep=True)
-    refreshed.contracts["AgentRegistry"] = second.address  # as `ape run deploy` again writes
-    manifest = tmp_path / "ethereum-local.json"
-    refreshed.save(manifest)
+    second, manifest = move_to_a_new_registry(project, deployment, accounts, first, tmp_path)
     agent = accounts[5].address
 
     out = ok(guardian_cli("status", manifest_file=manifest))
