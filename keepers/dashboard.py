@@ -36,6 +36,7 @@ from keepers.dashboard_render import (
 from keepers.jobs.settler import (
     StrikeTrigger,
     decode_strike_trigger,
+    futile_strike,
     requests_wait,
     unconfirmed_moves,
     waiting_reason,
@@ -46,7 +47,7 @@ from keepers.reads.scans import log_chunks, read_logs
 from keepers.shell.keeper import Keeper
 from keepers.shell.liquidator import discover_borrowers
 from keepers.shell.passes import RUNNERS
-from keepers.shell.settler import read_strike_wait
+from keepers.shell.settler import read_strike_wait, simulate_strike
 from keepers.snapshot import BookSnapshot, EvaluationSnapshot
 
 __all__ = ["LAST_ACTIONS", "Status", "collect_status", "registered_agents", "render_status"]
@@ -169,9 +170,14 @@ def _settlement(keeper: Keeper, front: Results, pending_assets: int, block: int)
     strikes = int(front["strikes"].unwrap())
     last = last_strike(keeper, block, strikes)
     locked, until = _value(front["locked"], (0, 0))
+    deposits = int(front["pending_deposits"].unwrap())
+    redemptions = int(front["pending_redemptions"].unwrap())
+    futile = None
+    if strikable and redemptions:  # an issuer paying nothing may hold the trigger true
+        futile = futile_strike(block, (redemptions, deposits), simulate_strike(keeper, block))
     return SettlementLine(
-        pending_deposits=int(front["pending_deposits"].unwrap()),
-        pending_redemptions=int(front["pending_redemptions"].unwrap()),
+        pending_deposits=deposits,
+        pending_redemptions=redemptions,
         pending_redemptions_assets=pending_assets,
         claimable_redemptions=int(front["claimable_redemptions"].unwrap()),
         strike_count=strikes,
@@ -181,6 +187,7 @@ def _settlement(keeper: Keeper, front: Results, pending_assets: int, block: int)
         reason=reason,
         locked_donations=int(locked),
         locked_until=int(until),
+        futile=futile or "",
     )
 
 

@@ -114,6 +114,9 @@ class SettlementLine:
     reason: str  # why not, when not
     locked_donations: int
     locked_until: int
+    # the trigger is true, but the strike run as an eth_call would fill and settle nothing
+    # (the settler's `futile_strike` line, which it then sends no strike for); "" otherwise
+    futile: str = ""
 
 
 @dataclass(frozen=True)
@@ -347,7 +350,13 @@ def _settlement(s: Status) -> Table:
         last = f"block {r.last_strike_block:,}, {when(r.last_strike_at, s.timestamp)}"
         strikes = f"{r.strike_count:,} (last: {last})"
     table.add_row("strikes", strikes)
-    table.add_row("strike trigger", "ready: strike()" if r.strikable else f"not now: {r.reason}")
+    if not r.strikable:
+        trigger = f"not now: {r.reason}"
+    elif r.futile:
+        trigger = f"true, but no settler strikes: {r.futile}"
+    else:
+        trigger = "ready: strike()"
+    table.add_row("strike trigger", trigger)
     locked = (
         f"{s.asset(r.locked_donations)}, unlocked by {when(r.locked_until, s.timestamp)}"
         if r.locked_donations

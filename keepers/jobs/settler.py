@@ -55,7 +55,7 @@ from eth_utils import keccak
 from keepers.jobs.sentinel import OracleState, PokePlan, confirmation_pokes, move_stages
 
 if TYPE_CHECKING:
-    from keepers.snapshot import VaultSnapshot
+    pass
 
 NO_REQUEST: Final = "no request"  # strikeTrigger's reason when nothing waits
 STRIKE_SELECTOR: Final = keccak(text="strike()")[:4]
@@ -151,26 +151,26 @@ def plan_strike(
     return StrikeCall(trigger.data)
 
 
-def futile_strike(snap: VaultSnapshot, after: tuple[int, int] | None) -> str | None:
-    """Why the strike planned on `snap` is not sent: run at `snap`'s block (an `eth_call` of
-    `strike()` followed, in the same call, by the vault's `pendingRedemptions()` and
-    `pendingDeposits()`: `after`), it settles no deposit and fills none of the queued
-    redemptions. A sleeve whose issuer pays nothing while its `maxRedeem` says it can keeps the
-    vault's `liquidity()` and `strikeTrigger()` true for the redemptions queued behind it, and
-    each such strike cost gas for nothing. None: strike — when `after` is unknown (the simulated
-    strike reverted or a read failed: the sender's own simulation then says why), when a pending
-    deposit or request changed, or when the snapshot's own reads failed. The caller never
+def futile_strike(
+    block: int,
+    before: tuple[int | None, int | None],
+    after: tuple[int, int] | None,
+) -> str | None:
+    """Why a strike at `block` is not sent: run there (an `eth_call` of `strike()` followed, in
+    the same call, by the vault's `pendingRedemptions()` and `pendingDeposits()`: `after`), it
+    left both as they were read at that block (`before`): it settles no deposit and fills none
+    of the queued redemptions. A sleeve whose issuer pays nothing while its `maxRedeem` says it
+    can keeps the vault's `liquidity()` and `strikeTrigger()` true for the redemptions queued
+    behind it, and each such strike cost gas for nothing. None: strike — when `after` is
+    unknown (the simulated strike reverted or a read failed: the sender's own simulation then
+    says why), when either changed, or when a read of `before` failed. The caller never
     simulates while a deposit of a closed window waits: a strike settles it."""
-    if after is None or None in (snap.pending_redemptions, snap.pending_deposits):
-        return None
-    redemptions, deposits = after
-    if redemptions != snap.pending_redemptions or deposits != snap.pending_deposits:
+    if after is None or None in before or after != before:
         return None
     return (
-        f"run at block {snap.block} (eth_call), a strike would fill none of the "
-        f"{snap.pending_redemptions} shares queued for redemption and settle no deposit (a "
-        "sleeve's issuer pays nothing though liquidity() counts it): nothing sent until one "
-        "would; anyone may still strike"
+        f"run at block {block} (eth_call), a strike would fill none of the {before[0]} shares "
+        "queued for redemption and settle no deposit (a sleeve's issuer pays nothing though "
+        "liquidity() counts it): nothing sent until one would; anyone may still strike"
     )
 
 

@@ -205,7 +205,8 @@ def run_settler(keeper: Keeper) -> JobReport:
         )
         futile = None
         if not isinstance(call, SettleSkip) and snap.closed_deposits() == 0:
-            futile = futile_strike(snap, _simulated_strike(keeper, vault, block))
+            before = (snap.pending_redemptions, snap.pending_deposits)
+            futile = futile_strike(block, before, simulate_strike(keeper, block))
         if isinstance(call, SettleSkip):
             wait = read_strike_wait(keeper, block) if requests_wait(trigger) else None
             report.skipped.append(f"strike: {waiting_reason(call.reason, wait)}")
@@ -258,10 +259,12 @@ def run_settler(keeper: Keeper) -> JobReport:
     return report
 
 
-def _simulated_strike(keeper: Keeper, vault: Any, block: int) -> tuple[int, int] | None:
+def simulate_strike(keeper: Keeper, block: int) -> tuple[int, int] | None:
     """The vault's (pendingRedemptions, pendingDeposits) after a `strike()` run at `block`: one
-    Multicall3 `eth_call` whose first call strikes and whose next two read, on the state it
-    left. None when the strike reverts or a read fails."""
+    Multicall3 `eth_call` whose first call strikes (anyone may) and whose next two read, on the
+    state it left; nothing is sent. None when the strike reverts or a read fails. The settler
+    and the status dashboard read it (`futile_strike`)."""
+    vault = keeper.protocol.vault
     calls = [
         Call(vault.strike, label="strike()"),
         Call(vault.pendingRedemptions, label="pendingRedemptions()"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from keepers.dashboard import collect_status
 from tests.keeper_support import keeper, vault_protocol
 from tests.vault_support import USDC, deploy_partial_fill_system, isolated
 
@@ -56,6 +57,9 @@ def test_the_settler_sends_no_strike_for_redemptions_an_issuer_would_fill_nothin
             system.publish_prices()  # a new round: liquidity() moves, the issuer still pays 0
         assert vault.strikeCount() == count and vault.strikeTrigger()[0]
         assert vault.pendingRedemptions() == queued
+        # the status dashboard says why the trigger is true and no settler strikes
+        settlement = collect_status(k).settlement
+        assert settlement.strikable and settlement.futile.startswith("run at block ")
 
         # a deposit a strike would settle is never held up (its window closed, priced after)
         system.fund(bob, 10_000 * USDC)
@@ -75,6 +79,7 @@ def test_the_settler_sends_no_strike_for_redemptions_an_issuer_would_fill_nothin
 
         # the issuer pays again: the next pass strikes, no wait
         issuer.setFills(10_000, 10_000, sender=gov)
+        assert collect_status(k).settlement.futile == ""  # a strike now would fill: ready
         retried = k.run("settler")
         assert strikes_sent(retried) == ["mined"], retried.summary()
         assert vault.pendingRedemptions() == 0

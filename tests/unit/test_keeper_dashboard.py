@@ -320,6 +320,11 @@ def test_requests_and_strikes_show_what_waits_the_strikes_the_trigger_and_locked
         "not now: prices not newer than requests",
     ]
     assert row(text, "locked donations") == ["locked donations", "none"]
+    futile = replace(SETTLEMENT, futile="run at block 88 (eth_call), a strike would fill none")
+    assert row(render(status(settlement=futile)), "strike trigger") == [
+        "strike trigger",
+        "true, but no settler strikes: run at block 88 (eth_call), a strike would fill none",
+    ]
     never = replace(
         SETTLEMENT, strike_count=0, last_strike_block=None, last_strike_at=None,
         pending_deposits=0, pending_redemptions=0, pending_redemptions_assets=0,

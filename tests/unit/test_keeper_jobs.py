@@ -918,23 +918,14 @@ def test_a_strike_that_would_fill_nothing_is_not_sent():
     """`futile_strike`: the strike run as an `eth_call` left the pending redemptions and
     deposits as they were (an issuer that pays nothing while reporting it can): not sent, with
     a line that says so. A strike that fills some of the queue or settles a deposit, a
-    simulation that failed, or a snapshot read that failed: sent."""
-    import dataclasses
-
+    simulation that failed, or a read that failed: sent."""
     from keepers.jobs import futile_strike
-    from keepers.snapshot import VaultSnapshot
 
-    snap = VaultSnapshot(
-        block=10, timestamp=1_000, total_assets=900, idle=0, current_bps=(9_000,),
-        automation_paused=False, is_shutdown=False, strike_should_act=True, strike_data=b"",
-        strike_count=2, liquidity=900, pending_deposits=7, next_rebalance_at=0,
-        pending_redemptions=400, total_supply=1_000, open_window=5, deposit_head=5,
-    )  # fmt: skip
-    why = futile_strike(snap, (400, 7))
+    why = futile_strike(10, (400, 7), (400, 7))
     assert why is not None and why.startswith(
         "run at block 10 (eth_call), a strike would fill none of the 400 shares queued"
     )
-    assert futile_strike(snap, (399, 7)) is None  # one share filled: progress
-    assert futile_strike(snap, (400, 0)) is None  # a deposit settled
-    assert futile_strike(snap, None) is None  # the simulated strike reverted: the vault says why
-    assert futile_strike(dataclasses.replace(snap, pending_redemptions=None), (400, 7)) is None
+    assert futile_strike(10, (400, 7), (399, 7)) is None  # one share filled: progress
+    assert futile_strike(10, (400, 7), (400, 0)) is None  # a deposit settled
+    assert futile_strike(10, (400, 7), None) is None  # the simulated strike reverted
+    assert futile_strike(10, (None, 7), (400, 7)) is None  # the snapshot's read failed
