@@ -318,7 +318,7 @@ def collect_status(keeper: Keeper, last_actions: int = LAST_ACTIONS) -> Status:
     front = _read(multicall, _vault_calls(keeper), block)
     max_due = keeper.settings.evaluator.max_due
     # the vault's now (its agents are the ones that can act), then those it left
-    registry, *earlier = keeper.registries(tolerate=False)
+    registry, *earlier = keeper.registries(tolerate=False, block=block)
     evaluation = EvaluationSnapshot.read(multicall, registry, max_due, block)
     second = _second(keeper, registry, front, evaluation, block)
     borrowers, book_failures = _borrowers(keeper, block)

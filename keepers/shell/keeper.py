@@ -159,9 +159,9 @@ class Keeper:
         """The AgentRegistry the vault checks its agents against now (`Registries.now`)."""
         return self.registry_book.now()
 
-    def registries(self, tolerate: bool = True) -> list[Any]:
+    def registries(self, tolerate: bool = True, block: int | None = None) -> list[Any]:
         """Every AgentRegistry with decisions or slashes to settle (`Registries.to_settle`)."""
-        return self.registry_book.to_settle(tolerate)
+        return self.registry_book.to_settle(tolerate, block)
 
     def erc20(self, address: str) -> Any:
         from keepers.reads import token_at

@@ -47,10 +47,13 @@ class Registries:
     def manifest(self) -> str:
         return to_checksum_address(str(self.protocol.agents.address))
 
-    def now(self) -> Any:
-        """The AgentRegistry the vault checks its agents against now (`vault.agentRegistry()`,
-        one read); the manifest's while the vault names none (zero: not wired yet)."""
-        address = to_checksum_address(str(self.protocol.vault.agentRegistry()))
+    def now(self, block: int | None = None) -> Any:
+        """The AgentRegistry the vault checks its agents against at `block` (default: the
+        latest; `vault.agentRegistry()`, one read); the manifest's while the vault names none
+        (zero: not wired yet)."""
+        vault = self.protocol.vault
+        named = vault.agentRegistry() if block is None else vault.agentRegistry(block_id=block)
+        address = to_checksum_address(str(named))
         if address == self.manifest or int(address, 16) == 0:
             return self.protocol.agents
         if address not in self._told:
@@ -61,7 +64,7 @@ class Registries:
             )  # fmt: skip
         return self.handle(address)
 
-    def to_settle(self, tolerate: bool = True) -> list[Any]:
+    def to_settle(self, tolerate: bool = True, block: int | None = None) -> list[Any]:
         """Every AgentRegistry with decisions or slashes to settle, each once: the vault's now
         (`now`), then every other one the vault has named (the latest first), then the
         manifest's (`settling_order`). The decisions an earlier registry recorded are still
@@ -73,8 +76,9 @@ class Registries:
         was at the last read: a pass reads no log while nothing changes. (A registry the vault
         named and left again between two passes is found by the next process.) A read that
         fails is tried again next pass; meanwhile the registries known are settled (with
-        `tolerate` False it raises: a status must not pass a half read for a whole one)."""
-        current = self.now()
+        `tolerate` False it raises: a status must not pass a half read for a whole one). The
+        vault's registry is read at `block` (default: the latest)."""
+        current = self.now(block)
         address = to_checksum_address(str(current.address))
         if self._named is None or address != self._named_for:
             try:
