@@ -139,6 +139,8 @@ class ForkServer:
             self.process.kill()
             self.process.wait()
         shutil.rmtree(self.socket_path.parent, ignore_errors=True)
+        # its client, links and log (`start`'s folder): a test run left one in /tmp per worker
+        shutil.rmtree(self.bin_dir.parent, ignore_errors=True)
 
 
 _shared: list[ForkServer] = []  # this process's server, started by the first `forked` call
