@@ -48,14 +48,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from eth_utils import keccak
 
 from keepers.jobs.sentinel import OracleState, PokePlan, confirmation_pokes, move_stages
-
-if TYPE_CHECKING:
-    pass
 
 NO_REQUEST: Final = "no request"  # strikeTrigger's reason when nothing waits
 STRIKE_SELECTOR: Final = keccak(text="strike()")[:4]
