@@ -108,7 +108,7 @@ class Keeper:
         self.blocked: Blocked | None = None
         """The key's transaction that holds its queue up (None: sends go ahead); set by a
         `Stuck` result, re-read from the chain at the start of each pass."""
-        self.registry_book = Registries(protocol, self.settings.liquidator)
+        self.registry_book = Registries(protocol, self.settings.liquidator, store)
         """The vault's AgentRegistry now and every one it named before (`agents`, `registries`)."""
         types = (
             protocol.vault.contract_type,

@@ -11,6 +11,7 @@ redeploy then writes the new registry into the manifest: after that only the vau
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -20,10 +21,15 @@ from eth_utils import to_checksum_address
 from keepers.job_config import LiquidatorConfig
 from keepers.protocol import Protocol
 from keepers.reads.registries import read_named_registries, settling_order
+from keepers.store import Store
 
 log = logging.getLogger("keepers")
 
-__all__ = ["Registries"]
+__all__ = ["STATE", "Registries"]
+
+STATE = "agent-registries"
+"""The job state that keeps what the vault's `AgentRegistrySet` logs named: {"named": [the
+registries, in chain order], "through": the last block read}."""
 
 
 class Registries:
@@ -31,9 +37,10 @@ class Registries:
     (`to_settle`), with one handle per address and a log line the first time each is used
     although the manifest does not name it."""
 
-    def __init__(self, protocol: Protocol, scans: LiquidatorConfig) -> None:
+    def __init__(self, protocol: Protocol, scans: LiquidatorConfig, store: Store) -> None:
         self.protocol = protocol
         self.scans = scans  # `scan_chunk` and `reorg_depth`, as every keeper log scan
+        self.store = store  # keeps what the logs named (`STATE`) for the next process
         self._handles: dict[str, Any] = {}  # AgentRegistry handles the manifest does not name
         self._told: set[str] = set()  # registries a log line has named
         # the registries the vault's logs named, in chain order, read up to `_named_through`
@@ -71,15 +78,19 @@ class Registries:
         evaluated there, and its slashes executed: they are paid to the vault's depositors,
         whichever registry the vault uses now.
 
-        The vault's logs are read once per process, from the deployment block, and again (from
+        The vault's logs are read once, from the deployment block, and again (from
         `reorg_depth` blocks below the last read) whenever the vault's registry is not the one it
-        was at the last read: a pass reads no log while nothing changes. (A registry the vault
-        named and left again between two passes is found by the next process.) A read that
+        was at the last read: a pass reads no log while nothing changes. What they named is kept
+        in the state file (job state `agent-registries`), so a restarted keeper, or the next
+        `status`, reads only the blocks since the last read. (A registry the vault named and
+        left again between two passes of one process is found by the next process.) A read that
         fails is tried again next pass; meanwhile the registries known are settled (with
         `tolerate` False it raises: a status must not pass a half read for a whole one). The
         vault's registry is read at `block` (default: the latest)."""
         current = self.now(block)
         address = to_checksum_address(str(current.address))
+        if self._named is None:
+            self._load()
         if self._named is None or address != self._named_for:
             try:
                 self._read_named(address)
@@ -125,3 +136,19 @@ class Registries:
             named.pop(address, None)  # named again: it moves to its latest place
             named[address] = None
         self._named, self._named_through, self._named_for = list(named), head, now
+        kept = {"named": self._named, "through": head}
+        self.store.set_job_state(STATE, json.dumps(kept, sort_keys=True))
+
+    def _load(self) -> None:
+        """What an earlier process of this state file read of the logs (`STATE`), if anything:
+        a restart then reads only the blocks since (from `reorg_depth` below its last block),
+        not the whole history. Anything malformed is read again from the deployment."""
+        try:
+            kept = json.loads(self.store.job_state(STATE) or "null")
+            named = [to_checksum_address(a) for a in kept["named"]]
+            through = int(kept["through"])
+        except (TypeError, KeyError, ValueError):
+            return
+        # `_named_for` stays unset: this process reads the blocks since `through` once (a
+        # keeper down for a week may have missed a registry the vault named and left meanwhile)
+        self._named, self._named_through = named, through

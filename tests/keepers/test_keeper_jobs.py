@@ -249,8 +249,10 @@ def test_a_registry_only_the_vaults_logs_still_name_is_settled(
     manifest: neither the manifest nor the vault names the first any more, yet its due decisions
     and its slash past the veto (owed to the vault's depositors) wait there. The evaluator finds
     it in the vault's `AgentRegistrySet` logs and settles it; a pass reads no log once it has
-    (the logs are read again only when the vault's registry changes). Following the manifest and
-    the vault, the first registry was never settled, and the status did not show its slash."""
+    (the logs are read again only when the vault's registry changes), and a restarted keeper
+    reads only the blocks since (its state file keeps what they named). Following the manifest
+    and the vault, the first registry was never settled, and the status did not show its
+    slash."""
     lending, slash_id = due
     first, vault = lending.vs.agents, lending.vault
     second = project.AgentRegistry.deploy(
@@ -280,6 +282,17 @@ def test_a_registry_only_the_vaults_logs_still_name_is_settled(
     with rpc_requests() as requests:
         assert k.run("evaluator").actions == []  # done
     assert requests["eth_getLogs"] == 0, requests
+
+    # restarted on the same state file, in 4-block log ranges: only the blocks since the last
+    # read are read (from the deployment it was one range per 4 blocks of the whole history)
+    k.store.close()
+    chain.mine(6)
+    again = keeper(refreshed, accounts[7], tmp_path, liquidator={"scan_chunk": 4})
+    with rpc_requests() as requests:
+        assert again.run("evaluator").actions == []
+    assert [r.address for r in again.registries()] == [second.address, first.address]
+    history = chain.blocks.head.number - protocol.block
+    assert history > 80 and 1 <= requests["eth_getLogs"] <= 6, (history, requests)
 
 
 def test_a_registry_the_vault_named_without_code_on_the_node_does_not_stop_the_evaluator(
