@@ -199,6 +199,17 @@ def test_two_evaluators_racing_evaluate_each_decision_once(
             assert k.store.already_done(action_id)
 
 
+def move_to_a_new_registry(lending, project, accounts):
+    """Governance points the test system's vault at a new AgentRegistry (built as the deploy
+    builds one, beside the first); returns it."""
+    first, vault = lending.vs.agents, lending.vault
+    second = project.AgentRegistry.deploy(
+        vault, lending.vs.registry, first.treasury(), sender=accounts[0]
+    )
+    vault.setAgentRegistry(second, sender=lending.vs.governance)
+    return second
+
+
 def test_the_evaluator_follows_the_vault_to_another_agent_registry_and_settles_the_first(
     due, protocol, project, accounts, chain, tmp_path
 ):
@@ -209,10 +220,7 @@ def test_the_evaluator_follows_the_vault_to_another_agent_registry_and_settles_t
     never evaluated."""
     lending, slash_id = due
     first, vault = lending.vs.agents, lending.vault
-    second = project.AgentRegistry.deploy(
-        vault, lending.vs.registry, first.treasury(), sender=accounts[0]
-    )
-    vault.setAgentRegistry(second, sender=lending.vs.governance)
+    second = move_to_a_new_registry(lending, project, accounts)
     bond_agent(dataclasses.replace(lending.vs, agents=second), lending.vs.allocator)
     rebalance_after_cooldown(lending, chain, [2_500, 2_000, 1_500, 3_000])
     decision = vault.decisionCount() - 1
@@ -254,11 +262,8 @@ def test_a_registry_only_the_vaults_logs_still_name_is_settled(
     and the vault, the first registry was never settled, and the status did not show its
     slash."""
     lending, slash_id = due
-    first, vault = lending.vs.agents, lending.vault
-    second = project.AgentRegistry.deploy(
-        vault, lending.vs.registry, first.treasury(), sender=accounts[0]
-    )
-    vault.setAgentRegistry(second, sender=lending.vs.governance)
+    first = lending.vs.agents
+    second = move_to_a_new_registry(lending, project, accounts)
     refreshed = dataclasses.replace(protocol, agents=second)  # the redeploy's manifest
     assert sorted(first.decisionsDue(10)) == [0, 2]
     start = chain.blocks.head.number + 1
@@ -303,11 +308,8 @@ def test_a_registry_the_vault_named_without_code_on_the_node_does_not_stop_the_e
     pass says so in its notes; the vault's registry is still settled, and the pass does not
     fail."""
     lending, _ = due
-    first, vault = lending.vs.agents, lending.vault
-    second = project.AgentRegistry.deploy(
-        vault, lending.vs.registry, first.treasury(), sender=accounts[0]
-    )
-    vault.setAgentRegistry(second, sender=lending.vs.governance)
+    first = lending.vs.agents
+    second = move_to_a_new_registry(lending, project, accounts)
     chain.provider.set_code(first.address, "0x")
     k = keeper(dataclasses.replace(protocol, agents=second), accounts[7], tmp_path)
     report = k.run("evaluator")
