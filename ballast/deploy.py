@@ -68,21 +68,20 @@ def _agent_registry(run: DeployRun, vault, registry, treasury: str) -> ContractI
     pointing the vault back at the manifest's."""
     recorded = run.recorded("contract:AgentRegistry")
     current = str(vault.agentRegistry())
-    if current != ZERO_ADDRESS and current.lower() != (recorded or "").lower():
-        candidate = project.AgentRegistry.at(current)
-        if (candidate.vault(), candidate.registry(), candidate.treasury()) == (
-            vault.address, registry.address, treasury,
-        ):  # fmt: skip
-            named = f" (the manifest named {recorded})" if recorded else ""
-            run.report(f"AgentRegistry: reusing {current}, the vault's now{named}")
-            return candidate
-    if address := recorded:
+
+    def serving(address: str) -> ContractInstance | None:
         candidate = project.AgentRegistry.at(address)
-        if (candidate.vault(), candidate.registry(), candidate.treasury()) == (
-            vault.address, registry.address, treasury,
-        ):  # fmt: skip
-            run.reusing("AgentRegistry", address)
-            return candidate
+        built_for = (candidate.vault(), candidate.registry(), candidate.treasury())
+        return candidate if built_for == (vault.address, registry.address, treasury) else None
+
+    moved = current != ZERO_ADDRESS and current.lower() != (recorded or "").lower()
+    if moved and (candidate := serving(current)) is not None:
+        named = f" (the manifest named {recorded})" if recorded else ""
+        run.report(f"AgentRegistry: reusing {current}, the vault's now{named}")
+        return candidate
+    if recorded and (candidate := serving(recorded)) is not None:
+        run.reusing("AgentRegistry", recorded)
+        return candidate
     agents = run.deploy("contract:AgentRegistry", project.AgentRegistry, vault, registry, treasury)
     run.report(f"AgentRegistry: deployed at {agents.address}")
     return agents
