@@ -25,6 +25,9 @@ export SOLCX_BINARY_PATH := $(CURDIR)/tools/bin
 # Tests start their own anvil on a free port (foundry.host: auto); never inherit a user's
 # long-running node from the environment.
 TEST_ENV := env -u APE_FOUNDRY_HOST
+# The suite's anvils (tools/bin/anvil): the states of the last 256 blocks in memory and none
+# written to disk, no per-step traces.
+SUITE_ANVIL := BALLAST_ANVIL_HISTORY=256 BALLAST_ANVIL_STEPS_TRACING=0
 
 # Extra pytest arguments: make test PYTEST_ARGS="-k registry -x"
 PYTEST_ARGS ?=
@@ -94,7 +97,7 @@ $(NPM_STAMP): package.json package-lock.json
 test: install
 	ape compile
 	@status=0; cache=$$(mktemp -d); \
-	BALLAST_ANVIL_CACHE=$$cache $(TEST_ENV) ape test -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS) || status=$$?; \
+	BALLAST_ANVIL_CACHE=$$cache $(SUITE_ANVIL) $(TEST_ENV) ape test -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS) || status=$$?; \
 	rm -rf "$$cache"; \
 	if [ $$status -eq 5 ]; then echo "make test: no test was collected (PYTEST_ARGS='$(PYTEST_ARGS)')" >&2; fi; \
 	exit $$status
@@ -104,7 +107,7 @@ test: install
 test-deep: install
 	ape compile
 	@status=0; cache=$$(mktemp -d); \
-	HYPOTHESIS_PROFILE=deep BALLAST_ANVIL_CACHE=$$cache $(TEST_ENV) ape test tests/invariants -n $(TEST_WORKERS) --hypothesis-show-statistics $(PYTEST_ARGS) || status=$$?; \
+	HYPOTHESIS_PROFILE=deep BALLAST_ANVIL_CACHE=$$cache $(SUITE_ANVIL) $(TEST_ENV) ape test tests/invariants -n $(TEST_WORKERS) --hypothesis-show-statistics $(PYTEST_ARGS) || status=$$?; \
 	rm -rf "$$cache"; exit $$status
 
 # slither through the solc stand-in; the triage file justifies every finding kept.
