@@ -74,6 +74,10 @@ import tests.ape_round_trips  # noqa: E402, F401  (patches Ape in this process)
 # node as one batch: tests/ape_tx_reads.py.
 import tests.ape_tx_reads  # noqa: E402, F401  (patches Ape in this process)
 
+# Requests to the worker's own anvil over a kept-alive socket instead of a `requests` session
+# (about 1 ms of Python a request): tests/lean_http.py.
+import tests.lean_http  # noqa: E402, F401  (patches web3 in this process)
+
 # Ape's map of the nodes it started keeps an entry for every killed anvil (the suite kills
 # nodes on purpose) and checks each one on every connect and disconnect: 687 stale entries
 # made tests/scripts/test_bad_inputs.py 159 s instead of 43 s (ballast.node.forget_dead_nodes).

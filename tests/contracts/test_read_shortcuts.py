@@ -3,13 +3,15 @@ keep Ape's behaviour: a contract a snapshot revert took away is refused as Ape r
 still answers at the block asked for, no contract has `console.log` lines for Ape's
 post-transaction trace to print, a transaction sent after the mining mode changed (by Ape or by a
 raw request) waits or not as the node now mines, a mined receipt's sender is past its nonce, and a
-network's config is built again when its settings change."""
+network's config is built again when its settings change; the node Ape started is reached
+without `requests` (tests/lean_http.py)."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+import requests
 from ape.exceptions import ContractNotFoundError
 
 from tests import ape_round_trips
@@ -111,3 +113,17 @@ def test_a_network_config_is_built_again_when_its_settings_change(chain):
     finally:
         settings["block_time"] = block_time
     assert network.config.get("block_time") == block_time
+
+
+def test_the_node_ape_started_is_read_and_sent_to_without_requests(chain, accounts, project,
+                                                                   monkeypatch):  # fmt: skip
+    """tests/lean_http.py: the worker's own anvil is reached over a kept socket, so a read and a
+    transaction go through while `requests` sessions refuse to post."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a request to the worker's node went through a requests session")
+
+    monkeypatch.setattr(requests.Session, "post", refuse)
+    coin = project.MockStablecoin.deploy("Lean", "LEAN", sender=accounts[0])
+    coin.faucet(accounts[1], 5, sender=accounts[0])
+    assert coin.balanceOf(accounts[1]) == 5 and chain.blocks.head.number > 0

@@ -20,13 +20,17 @@ REAL = (REPO_ROOT / "node_modules" / ".bin" / "anvil").resolve()
 SENDER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # anvil's first default account
 
 
-def rpc(port: int, method: str, params: list) -> object:
+def reply(port: int, method: str, params: list) -> dict:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}", data=body, headers={"content-type": "application/json"}
     )
     with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())["result"]
+        return json.loads(response.read())
+
+
+def rpc(port: int, method: str, params: list) -> object:
+    return reply(port, method, params)["result"]
 
 
 def wait_listening(port: int, process: subprocess.Popen) -> None:
@@ -73,3 +77,43 @@ def test_unset_or_asked_its_version_it_is_the_real_anvil(tmp_path):
                              text=True, check=True)  # fmt: skip
         assert out.stdout == real.stdout
     assert not cache.exists()  # a version query makes no cache directory
+
+
+# A contract whose every call returns 42 (init code: copy the 10-byte runtime, return it).
+RETURNS_42 = "0x600a600c600039600a6000f3" + "602a60005260206000f3"
+
+
+def test_with_a_history_limit_no_state_is_written_and_the_recent_blocks_stay_readable(tmp_path):
+    """`make test`'s anvils: BALLAST_ANVIL_HISTORY keeps the last N blocks' states in memory
+    and writes none to disk; BALLAST_ANVIL_STEPS_TRACING=0 drops the `--steps-tracing` Ape
+    passes, and the call traces Ape reads return values from stay."""
+    cache = tmp_path / "cache"
+    port = free_port()
+    env = {**os.environ, "BALLAST_ANVIL_CACHE": str(cache), "BALLAST_ANVIL_HISTORY": "64",
+           "BALLAST_ANVIL_STEPS_TRACING": "0"}  # fmt: skip
+    process = subprocess.Popen([str(WRAPPER), "--port", str(port), "--steps-tracing"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_listening(port, process)
+        args = Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")
+        assert b"--steps-tracing" not in args
+        assert args[args.index(b"--prune-history") + 1] == b"64"
+        sent = [rpc(port, "eth_sendTransaction", [{"from": SENDER, "to": f"0x{i + 1_000:040x}",
+                                                   "value": "0x1"}])
+                for i in range(300)]  # the run without a limit writes states to disk by then
+        assert not list(cache.rglob("*.json")), "a state was written to disk"
+        last = rpc(port, "eth_sendTransactionSync", [{"from": SENDER, "to": SENDER}])
+        recent = rpc(port, "eth_getTransactionReceipt", [sent[280]])
+        assert int(last["blockNumber"], 16) - int(recent["blockNumber"], 16) < 64
+        assert rpc(port, "eth_getBalance", [f"0x{1_280:040x}", recent["blockNumber"]]) == "0x1"
+        old = reply(port, "eth_getBalance", [f"0x{1_000:040x}", "0x5"])
+        assert "BlockOutOfRange" in old["error"]["message"], f"block 5 was kept: {old}"
+        # (a receipt as soon as mined: anvil may still be mining the transfers)
+        created = rpc(port, "eth_sendTransactionSync", [{"from": SENDER, "data": RETURNS_42}])
+        called = rpc(port, "eth_sendTransactionSync", [{"from": SENDER,
+                                                        "to": created["contractAddress"]}])
+        (top, *_) = rpc(port, "trace_transaction", [called["transactionHash"]])
+        assert int(top["result"]["output"], 16) == 42
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
