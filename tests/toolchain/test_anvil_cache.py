@@ -98,9 +98,9 @@ def test_with_a_history_limit_no_state_is_written_and_the_recent_blocks_stay_rea
         args = Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")
         assert b"--steps-tracing" not in args
         assert args[args.index(b"--prune-history") + 1] == b"64"
-        sent = [rpc(port, "eth_sendTransaction", [{"from": SENDER, "to": f"0x{i + 1_000:040x}",
-                                                   "value": "0x1"}])
-                for i in range(300)]  # the run without a limit writes states to disk by then
+        # enough blocks that the run without a limit writes states to disk
+        transfers = [{"from": SENDER, "to": f"0x{i + 1_000:040x}", "value": "0x1"} for i in range(300)]
+        sent = [rpc(port, "eth_sendTransaction", [tx]) for tx in transfers]
         assert not list(cache.rglob("*.json")), "a state was written to disk"
         last = rpc(port, "eth_sendTransactionSync", [{"from": SENDER, "to": SENDER}])
         recent = rpc(port, "eth_getTransactionReceipt", [sent[280]])
@@ -110,8 +110,8 @@ def test_with_a_history_limit_no_state_is_written_and_the_recent_blocks_stay_rea
         assert "BlockOutOfRange" in old["error"]["message"], f"block 5 was kept: {old}"
         # (a receipt as soon as mined: anvil may still be mining the transfers)
         created = rpc(port, "eth_sendTransactionSync", [{"from": SENDER, "data": RETURNS_42}])
-        called = rpc(port, "eth_sendTransactionSync", [{"from": SENDER,
-                                                        "to": created["contractAddress"]}])
+        call = {"from": SENDER, "to": created["contractAddress"]}
+        called = rpc(port, "eth_sendTransactionSync", [call])
         (top, *_) = rpc(port, "trace_transaction", [called["transactionHash"]])
         assert int(top["result"]["output"], 16) == 42
     finally:
