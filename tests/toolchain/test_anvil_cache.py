@@ -100,7 +100,10 @@ def test_with_a_history_limit_no_state_is_written_and_the_recent_blocks_stay_rea
         assert args[args.index(b"--prune-history") + 1] == b"64"
         # enough blocks that the run without a limit writes states to disk
         to = [f"0x{i + 1_000:040x}" for i in range(300)]
-        sent = [rpc(port, "eth_sendTransaction", [{"from": SENDER, "to": a, "value": "0x1"}]) for a in to]
+        sent = [
+            rpc(port, "eth_sendTransaction", [{"from": SENDER, "to": a, "value": "0x1"}])
+            for a in to
+        ]
         assert not list(cache.rglob("*.json")), "a state was written to disk"
         last = rpc(port, "eth_sendTransactionSync", [{"from": SENDER, "to": SENDER}])
         recent = rpc(port, "eth_getTransactionReceipt", [sent[280]])
