@@ -25,9 +25,10 @@ export SOLCX_BINARY_PATH := $(CURDIR)/tools/bin
 # Tests start their own anvil on a free port (foundry.host: auto); never inherit a user's
 # long-running node from the environment.
 TEST_ENV := env -u APE_FOUNDRY_HOST
-# The suite's anvils (tools/bin/anvil): the states of the last 256 blocks in memory and none
-# written to disk, no per-step traces.
-SUITE_ANVIL := BALLAST_ANVIL_HISTORY=256 BALLAST_ANVIL_STEPS_TRACING=0
+# The suite's anvils (tools/bin/anvil): the states of the last 4,096 blocks in memory and none
+# written to disk (anvil's own keeps 500 in memory and writes about 3,600 more to disk, one JSON
+# file each, the same depth), and no per-step traces.
+SUITE_ANVIL := BALLAST_ANVIL_HISTORY=4096 BALLAST_ANVIL_STEPS_TRACING=0
 
 # Extra pytest arguments: make test PYTEST_ARGS="-k registry -x"
 PYTEST_ARGS ?=

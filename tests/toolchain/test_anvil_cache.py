@@ -18,6 +18,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 WRAPPER = REPO_ROOT / "tools" / "bin" / "anvil"
 REAL = (REPO_ROOT / "node_modules" / ".bin" / "anvil").resolve()
 SENDER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # anvil's first default account
+# the environment without the wrapper's variables (`make test` sets them for the suite's anvils)
+PLAIN = {k: v for k, v in os.environ.items() if not k.startswith("BALLAST_ANVIL_")}
 
 
 def reply(port: int, method: str, params: list) -> dict:
@@ -47,7 +49,7 @@ def wait_listening(port: int, process: subprocess.Popen) -> None:
 def test_the_state_cache_goes_where_the_variable_says_and_history_stays_readable(tmp_path):
     cache = tmp_path / "cache"
     port = free_port()
-    env = {**os.environ, "BALLAST_ANVIL_CACHE": str(cache)}
+    env = {**PLAIN, "BALLAST_ANVIL_CACHE": str(cache)}
     process = subprocess.Popen([str(WRAPPER), "--port", str(port)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
@@ -70,9 +72,8 @@ def test_the_state_cache_goes_where_the_variable_says_and_history_stays_readable
 
 def test_unset_or_asked_its_version_it_is_the_real_anvil(tmp_path):
     cache = tmp_path / "cache"
-    plain = {k: v for k, v in os.environ.items() if k != "BALLAST_ANVIL_CACHE"}
     real = subprocess.run([str(REAL), "--version"], capture_output=True, text=True, check=True)
-    for env in (plain, {**plain, "BALLAST_ANVIL_CACHE": str(cache)}):
+    for env in (PLAIN, {**PLAIN, "BALLAST_ANVIL_CACHE": str(cache)}):
         out = subprocess.run([str(WRAPPER), "--version"], env=env, capture_output=True,
                              text=True, check=True)  # fmt: skip
         assert out.stdout == real.stdout
@@ -89,7 +90,7 @@ def test_with_a_history_limit_no_state_is_written_and_the_recent_blocks_stay_rea
     passes, and the call traces Ape reads return values from stay."""
     cache = tmp_path / "cache"
     port = free_port()
-    env = {**os.environ, "BALLAST_ANVIL_CACHE": str(cache), "BALLAST_ANVIL_HISTORY": "64",
+    env = {**PLAIN, "BALLAST_ANVIL_CACHE": str(cache), "BALLAST_ANVIL_HISTORY": "64",
            "BALLAST_ANVIL_STEPS_TRACING": "0"}  # fmt: skip
     process = subprocess.Popen([str(WRAPPER), "--port", str(port), "--steps-tracing"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
