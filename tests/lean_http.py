@@ -49,8 +49,11 @@ def _connection(url: str, timeout: float | None):
     kept = sockets.get(key)
     if kept is not None:
         sock, stream = kept
-        readable, _, _ = select.select([sock], [], [], 0)
-        if not readable:  # idle and open: a reply is only ever read whole, so nothing is pending
+        idle = select.poll()  # (poll, not select: a descriptor may be above 1,023)
+        idle.register(sock, select.POLLIN)
+        if not idle.poll(
+            0
+        ):  # idle and open: a reply is only ever read whole, so nothing is pending
             sock.settimeout(timeout)
             return sock, stream
         _close(url)  # the node closed it (EOF is readable)
