@@ -51,9 +51,8 @@ def _connection(url: str, timeout: float | None):
         sock, stream = kept
         idle = select.poll()  # (poll, not select: a descriptor may be above 1,023)
         idle.register(sock, select.POLLIN)
-        if not idle.poll(
-            0
-        ):  # idle and open: a reply is only ever read whole, so nothing is pending
+        # idle and open (a reply is only ever read whole, so nothing is pending): keep it
+        if not idle.poll(0):
             sock.settimeout(timeout)
             return sock, stream
         _close(url)  # the node closed it (EOF is readable)
