@@ -89,7 +89,7 @@ class Node:
 
 
 @pytest.fixture
-def node():
+def json_rpc_node():
     served = Node()
     lean._lean_nodes.add(served.url)
     try:
@@ -114,32 +114,34 @@ def no_requests(monkeypatch):
     monkeypatch.setattr(requests.Session, "post", refuse)
 
 
-def test_a_started_node_is_reached_over_one_kept_socket(node, no_requests):
-    web3 = provider(node.url)
+def test_a_started_node_is_reached_over_one_kept_socket(json_rpc_node, no_requests):
+    web3 = provider(json_rpc_node.url)
     assert [web3.make_request(m, [])["result"] for m in ("a", "chunked", "b")] == [
         "a", "chunked", "b"]  # fmt: skip
     batch = web3.make_batch_request([("x", []), ("y", [])])
     assert [answer["result"] for answer in batch] == ["x", "y"]
-    assert node.connections == 1
+    assert json_rpc_node.connections == 1
 
 
-def test_a_node_that_dropped_the_idle_connection_is_reached_on_a_new_one(node, no_requests):
-    web3 = provider(node.url)
+def test_a_node_that_dropped_the_idle_connection_is_reached_on_a_new_one(
+    json_rpc_node, no_requests
+):
+    web3 = provider(json_rpc_node.url)
     assert web3.make_request("close-after", [])["result"] == "close-after"
     time.sleep(0.2)  # the server closes its end
     assert web3.make_request("again", [])["result"] == "again"
-    assert node.connections == 2
+    assert json_rpc_node.connections == 2
 
 
-def test_a_status_other_than_200_is_requests_http_error(node, no_requests):
+def test_a_status_other_than_200_is_requests_http_error(json_rpc_node, no_requests):
     with pytest.raises(requests.HTTPError) as raised:
-        provider(node.url).make_request("http-502", [])
+        provider(json_rpc_node.url).make_request("http-502", [])
     assert raised.value.response.status_code == 502
     assert raised.value.response.content == b"gateway"
 
 
-def test_a_hang_up_or_no_node_is_requests_connection_error(node, no_requests):
-    web3 = provider(node.url)
+def test_a_hang_up_or_no_node_is_requests_connection_error(json_rpc_node, no_requests):
+    web3 = provider(json_rpc_node.url)
     with pytest.raises(requests.ConnectionError):
         web3.make_request("hang-up", [])
     assert web3.make_request("after", [])["result"] == "after"  # a new connection serves
@@ -152,16 +154,18 @@ def test_a_hang_up_or_no_node_is_requests_connection_error(node, no_requests):
         lean._lean_nodes.discard(gone)
 
 
-def test_a_late_reply_is_a_read_timeout_and_never_answers_the_next_request(node, no_requests):
-    web3 = provider(node.url, timeout=0.5)
+def test_a_late_reply_is_a_read_timeout_and_never_answers_the_next_request(
+    json_rpc_node, no_requests
+):
+    web3 = provider(json_rpc_node.url, timeout=0.5)
     with pytest.raises(requests.ReadTimeout):
         web3.make_request("stall", [])
     time.sleep(1.5)  # the stalled reply arrives on the abandoned socket
     assert web3.make_request("next", [])["result"] == "next"
 
 
-def test_a_forked_child_opens_its_own_connection(node, no_requests):
-    web3 = provider(node.url)
+def test_a_forked_child_opens_its_own_connection(json_rpc_node, no_requests):
+    web3 = provider(json_rpc_node.url)
     assert web3.make_request("parent", [])["result"] == "parent"
     read, write = os.pipe()
     pid = os.fork()
@@ -175,11 +179,11 @@ def test_a_forked_child_opens_its_own_connection(node, no_requests):
     assert os.read(read, 1) == b"1"
     os.waitpid(pid, 0)
     assert web3.make_request("parent-again", [])["result"] == "parent-again"
-    assert node.connections == 2
+    assert json_rpc_node.connections == 2
 
 
-def test_another_url_keeps_requests(node, monkeypatch):
-    lean._lean_nodes.discard(node.url)
+def test_another_url_keeps_requests(json_rpc_node, monkeypatch):
+    lean._lean_nodes.discard(json_rpc_node.url)
     posted = []
     post = requests.Session.post
 
@@ -188,5 +192,5 @@ def test_another_url_keeps_requests(node, monkeypatch):
         return post(self, *args, **kwargs)
 
     monkeypatch.setattr(requests.Session, "post", counted)
-    assert provider(node.url).make_request("plain", [])["result"] == "plain"
-    assert posted == [node.url]
+    assert provider(json_rpc_node.url).make_request("plain", [])["result"] == "plain"
+    assert posted == [json_rpc_node.url]
