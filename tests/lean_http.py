@@ -9,9 +9,9 @@ to answer an `eth_chainId` (a loop of them: 3.98 ms a request through web3, 0.25
 socket, on a loaded machine). A test sends thousands.
 
 Only the nodes Ape started in this process (the worker's anvil, `foundry.host: auto`) are reached
-this way, by URL: a fault proxy (tests/rpc_fault_proxy.py), a restartable node of a drill
-(tests/node_restart_support.py) or any other endpoint keeps `requests`, so what a keeper sees
-when its endpoint misbehaves is what it sees in production. What a caller of
+this way, by URL, until Ape stops them: a fault proxy (tests/rpc_fault_proxy.py), a restartable
+node of a drill (tests/node_restart_support.py) or any other endpoint keeps `requests`, so what a
+keeper sees when its endpoint misbehaves is what it sees in production. What a caller of
 `HTTPSessionManager.make_post_request` gets stays the same: the body's bytes for a 200; for
 another status, the `requests.HTTPError` that `raise_for_status()` raises; a connection that
 cannot be made or breaks is `requests.ConnectionError`, a reply later than the request's timeout
@@ -30,10 +30,12 @@ import threading
 from urllib.parse import urlsplit
 
 import requests
+from ape.api.providers import SubprocessProvider
 from ape_ethereum.provider import Web3Provider
 from web3._utils.http_session_manager import HTTPSessionManager
 
-_lean_nodes: set[str] = set()  # URLs of the nodes Ape started in this process
+_lean_nodes: set[str] = set()  # URLs of the nodes Ape started in this process, until stopped
+_started: dict[int, str] = {}  # id of the provider that started one -> its URL
 _local = threading.local()  # (pid, URL) -> socket file, per thread
 
 _make_post_request = HTTPSessionManager.make_post_request
@@ -157,9 +159,24 @@ def _post_connect_lean(self, *args, **kwargs):
         uri = getattr(self, "http_uri", None) or getattr(self, "uri", None)
         if isinstance(uri, str) and uri.startswith("http://"):
             _lean_nodes.add(uri)
+            _started[id(self)] = uri
     return _post_connect(self, *args, **kwargs)
+
+
+_stop = SubprocessProvider.stop
+
+
+@functools.wraps(_stop)
+def _stop_lean(self, *args, **kwargs):
+    """A node Ape stops is forgotten: whatever listens on its port later keeps `requests`."""
+    uri = _started.pop(id(self), None)
+    if uri is not None:
+        _lean_nodes.discard(uri)
+        _close(uri)
+    return _stop(self, *args, **kwargs)
 
 
 if os.environ.get("BALLAST_TEST_LEAN_HTTP", "1") != "0":  # =0: web3's requests session, as shipped
     HTTPSessionManager.make_post_request = _make_post_request_lean
     Web3Provider._post_connect = _post_connect_lean
+    SubprocessProvider.stop = _stop_lean

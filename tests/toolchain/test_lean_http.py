@@ -3,7 +3,7 @@ socket instead of web3's `requests` session, and a caller of web3's HTTPProvider
 through `requests`: the reply, a `requests.HTTPError` for a status other than 200, a
 `requests.ConnectionError` for a node that is not there or hangs up, a `requests.ReadTimeout` for
 one that does not answer in time (and no late reply answering the next request). Any other URL
-keeps `requests`."""
+keeps `requests`, and so does a node's URL once Ape stopped it."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
 import pytest
 import requests
+from ape.api.providers import SubprocessProvider
 from web3 import Web3
 from web3.providers.rpc import HTTPProvider
 
@@ -193,4 +195,22 @@ def test_another_url_keeps_requests(json_rpc_node, monkeypatch):
 
     monkeypatch.setattr(requests.Session, "post", counted)
     assert provider(json_rpc_node.url).make_request("plain", [])["result"] == "plain"
+    assert posted == [json_rpc_node.url]
+
+
+def test_a_node_ape_stops_is_forgotten(json_rpc_node, monkeypatch):
+    """Whatever listens on a stopped node's port later (a fault proxy, say) keeps `requests`."""
+    started = SimpleNamespace(process=None, is_stopping=False)  # already stopped: stop() returns
+    lean._started[id(started)] = json_rpc_node.url
+    SubprocessProvider.stop(started)
+    assert json_rpc_node.url not in lean._lean_nodes and id(started) not in lean._started
+    posted = []
+    post = requests.Session.post
+
+    def counted(self, *args, **kwargs):
+        posted.append(args[0])
+        return post(self, *args, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "post", counted)
+    assert provider(json_rpc_node.url).make_request("later", [])["result"] == "later"
     assert posted == [json_rpc_node.url]
