@@ -7,10 +7,10 @@ keeps `requests`, and so does a node's URL once Ape stopped it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
@@ -26,12 +26,16 @@ from tests.ports import free_port
 
 class Node:
     """A JSON-RPC server on 127.0.0.1 whose `method` says how it answers; it counts the
-    connections it accepted and the requests it served."""
+    connections it accepted and the requests it served. `closed` is set when it has closed a
+    connection; a `stall` is answered only once `release` is set, then `late_reply_sent` is."""
 
     def __init__(self) -> None:
         node = self
         self.connections = 0
         self.served = 0
+        self.closed = threading.Event()
+        self.release = threading.Event()
+        self.late_reply_sent = threading.Event()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as anvil
@@ -52,7 +56,7 @@ class Node:
                     answer = {"jsonrpc": "2.0", "id": call["id"], "result": method}
                 body = json.dumps(answer).encode()
                 if method == "stall":
-                    time.sleep(1.5)
+                    node.release.wait(30)
                 if method == "http-502":
                     self.send_response(502)
                     self.send_header("Content-Length", "7")
@@ -73,19 +77,28 @@ class Node:
                 else:
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(body)
+                    with contextlib.suppress(OSError):  # a stalled client may have gone
+                        self.wfile.write(body)
+                if method == "stall":
+                    node.late_reply_sent.set()
                 if method == "close-after":  # the node drops the idle connection
                     self.close_connection = True
 
             def log_message(self, format, *args) -> None:  # noqa: A002 - the base's name
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        class Server(ThreadingHTTPServer):
+            def shutdown_request(self, request) -> None:
+                super().shutdown_request(request)
+                node.closed.set()
+
+        self.server = Server(("127.0.0.1", free_port()), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -104,6 +117,20 @@ def json_rpc_node():
 
 def provider(url: str, timeout: float = 30) -> HTTPProvider:
     return Web3(HTTPProvider(url, request_kwargs={"timeout": timeout})).provider
+
+
+@pytest.fixture
+def posts(monkeypatch) -> list[str]:
+    """The URLs `requests` sessions posted to, in order."""
+    posted: list[str] = []
+    post = requests.Session.post
+
+    def counted(self, *args, **kwargs):
+        posted.append(args[0])
+        return post(self, *args, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "post", counted)
+    return posted
 
 
 @pytest.fixture
@@ -130,7 +157,7 @@ def test_a_node_that_dropped_the_idle_connection_is_reached_on_a_new_one(
 ):
     web3 = provider(json_rpc_node.url)
     assert web3.make_request("close-after", [])["result"] == "close-after"
-    time.sleep(0.2)  # the server closes its end
+    assert json_rpc_node.closed.wait(30)  # the server closed its end
     assert web3.make_request("again", [])["result"] == "again"
     assert json_rpc_node.connections == 2
 
@@ -161,8 +188,9 @@ def test_a_late_reply_is_a_read_timeout_and_never_answers_the_next_request(
 ):
     web3 = provider(json_rpc_node.url, timeout=0.5)
     with pytest.raises(requests.ReadTimeout):
-        web3.make_request("stall", [])
-    time.sleep(1.5)  # the stalled reply arrives on the abandoned socket
+        web3.make_request("stall", [])  # answered only once released: always late
+    json_rpc_node.release.set()
+    assert json_rpc_node.late_reply_sent.wait(30)  # the reply reached the abandoned socket
     assert web3.make_request("next", [])["result"] == "next"
 
 
@@ -184,33 +212,17 @@ def test_a_forked_child_opens_its_own_connection(json_rpc_node, no_requests):
     assert json_rpc_node.connections == 2
 
 
-def test_another_url_keeps_requests(json_rpc_node, monkeypatch):
+def test_another_url_keeps_requests(json_rpc_node, posts):
     lean._lean_nodes.discard(json_rpc_node.url)
-    posted = []
-    post = requests.Session.post
-
-    def counted(self, *args, **kwargs):
-        posted.append(args[0])
-        return post(self, *args, **kwargs)
-
-    monkeypatch.setattr(requests.Session, "post", counted)
     assert provider(json_rpc_node.url).make_request("plain", [])["result"] == "plain"
-    assert posted == [json_rpc_node.url]
+    assert posts == [json_rpc_node.url]
 
 
-def test_a_node_ape_stops_is_forgotten(json_rpc_node, monkeypatch):
+def test_a_node_ape_stops_is_forgotten(json_rpc_node, posts):
     """Whatever listens on a stopped node's port later (a fault proxy, say) keeps `requests`."""
     started = SimpleNamespace(process=None, is_stopping=False)  # already stopped: stop() returns
     lean._started[id(started)] = json_rpc_node.url
     SubprocessProvider.stop(started)
     assert json_rpc_node.url not in lean._lean_nodes and id(started) not in lean._started
-    posted = []
-    post = requests.Session.post
-
-    def counted(self, *args, **kwargs):
-        posted.append(args[0])
-        return post(self, *args, **kwargs)
-
-    monkeypatch.setattr(requests.Session, "post", counted)
     assert provider(json_rpc_node.url).make_request("later", [])["result"] == "later"
-    assert posted == [json_rpc_node.url]
+    assert posts == [json_rpc_node.url]
