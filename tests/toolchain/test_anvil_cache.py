@@ -99,17 +99,17 @@ def test_with_a_history_limit_no_state_is_written_and_the_recent_blocks_stay_rea
         args = Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")
         assert b"--steps-tracing" not in args
         assert args[args.index(b"--prune-history") + 1] == b"64"
-        # enough blocks that the run without a limit writes states to disk
-        to = [f"0x{i + 1_000:040x}" for i in range(300)]
+        # as many blocks as make anvil without a limit write states to disk (the test above)
+        to = [f"0x{i + 1_000:040x}" for i in range(700)]
         sent = [
             rpc(port, "eth_sendTransaction", [{"from": SENDER, "to": a, "value": "0x1"}])
             for a in to
         ]
+        last = rpc(port, "eth_sendTransactionSync", [{"from": SENDER, "to": SENDER}])  # all mined
         assert not list(cache.rglob("*.json")), "a state was written to disk"
-        last = rpc(port, "eth_sendTransactionSync", [{"from": SENDER, "to": SENDER}])
-        recent = rpc(port, "eth_getTransactionReceipt", [sent[280]])
+        recent = rpc(port, "eth_getTransactionReceipt", [sent[680]])
         assert int(last["blockNumber"], 16) - int(recent["blockNumber"], 16) < 64
-        assert rpc(port, "eth_getBalance", [f"0x{1_280:040x}", recent["blockNumber"]]) == "0x1"
+        assert rpc(port, "eth_getBalance", [f"0x{1_680:040x}", recent["blockNumber"]]) == "0x1"
         old = reply(port, "eth_getBalance", [f"0x{1_000:040x}", "0x5"])
         assert "BlockOutOfRange" in old["error"]["message"], f"block 5 was kept: {old}"
         # (a receipt as soon as mined: anvil may still be mining the transfers)
